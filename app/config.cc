@@ -1,0 +1,289 @@
+#include "app/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <sstream>
+
+extern char** environ;
+
+namespace dfm {
+
+namespace {
+
+struct GlobalKey {
+  const char* key;
+  const char* default_value;
+};
+// Keys outside any tenant; docs/configuration.md explains each.
+const GlobalKey kGlobalKeys[] = {
+    {"server.listen", "127.0.0.1:8080"},
+    {"server.threads", "1"},
+    {"server.max_body_bytes", "1048576"},
+    {"server.max_connections", "4096"},
+    {"server.read_timeout_ms", "10000"},
+    {"server.write_timeout_ms", "10000"},
+    {"server.handle_timeout_ms", "30000"},
+    {"server.shutdown_grace_ms", "20000"},
+    {"server.public_base_url", ""},
+    {"server.trusted_proxies", "127.0.0.1,::1"},
+    {"storage.data_dir", "./data"},
+    {"log.level", "info"},
+};
+
+bool ValidTenantName(const std::string& t) {
+  if (t.empty() || t.size() > 64) return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+std::string NodeToString(const toml::node& n) {
+  if (auto s = n.as_string()) return s->get();
+  if (auto i = n.as_integer()) return std::to_string(i->get());
+  if (auto b = n.as_boolean()) return b->get() ? "true" : "false";
+  if (auto f = n.as_floating_point()) return std::to_string(f->get());
+  if (auto a = n.as_array()) {
+    std::string out;
+    for (const auto& el : *a) {
+      if (!out.empty()) out += ",";
+      out += NodeToString(el);
+    }
+    return out;
+  }
+  return "";
+}
+
+void Flatten(const toml::table& t, const std::string& prefix, std::map<std::string, std::string>* out,
+             std::set<std::string>* tables) {
+  for (const auto& [k, v] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (auto sub = v.as_table()) {
+      tables->insert(key);
+      Flatten(*sub, key, out, tables);
+    } else {
+      (*out)[key] = NodeToString(v);
+    }
+  }
+}
+
+bool ParseInt(const std::string& s, int64_t lo, int64_t hi, int64_t* v) {
+  try {
+    size_t pos = 0;
+    long long x = std::stoll(s, &pos);
+    if (pos != s.size() || x < lo || x > hi) return false;
+    *v = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Config::EnvName(const std::string& key) {
+  std::string out = "DFM_";
+  for (char c : key) out.push_back(c == '.' || c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+  return out;
+}
+
+Config::Env Config::ProcessEnv() {
+  Env env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    if (kv.compare(0, 4, "DFM_") != 0) continue;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+const std::map<std::string, SystemSettings>& Config::Systems(const std::string& tenant) const {
+  static const std::map<std::string, SystemSettings> kNone;
+  auto it = systems_.find(tenant);
+  return it == systems_.end() ? kNone : it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> Config::Describe() const { return described_; }
+
+Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigProblem>* problems) {
+  Config c;
+  std::map<std::string, std::string> file;
+  std::set<std::string> tables;
+  if (!path.empty()) {
+    try {
+      toml::table t = toml::parse_file(path);
+      Flatten(t, "", &file, &tables);
+    } catch (const toml::parse_error& err) {
+      std::ostringstream msg;
+      msg << err.description() << " (line " << err.source().begin.line << ", column "
+          << err.source().begin.column << ")";
+      problems->push_back({"(file)", path + ": " + msg.str()});
+      return c;
+    }
+  }
+
+  // Tenants: "default", then [tenants.X] tables and DFM_TENANTS.
+  c.tenants_.push_back("default");
+  auto add_tenant = [&](const std::string& t, const std::string& where) {
+    if (!ValidTenantName(t)) {
+      problems->push_back({where, "tenant name '" + t + "' must be 1-64 of a-z, 0-9, '-'"});
+      return;
+    }
+    if (std::find(c.tenants_.begin(), c.tenants_.end(), t) == c.tenants_.end()) {
+      c.tenants_.push_back(t);
+    }
+  };
+  for (const auto& t : tables) {
+    if (t.compare(0, 8, "tenants.") == 0 && t.find('.', 8) == std::string::npos) {
+      add_tenant(t.substr(8), t);
+    }
+  }
+  if (auto it = env.find("DFM_TENANTS"); it != env.end()) {
+    for (const auto& t : SplitList(it->second)) add_tenant(t, "DFM_TENANTS");
+  }
+
+  // Every known key, with its default.
+  std::map<std::string, std::string> known;  // key -> default
+  std::set<std::string> secret_keys;
+  for (const auto& g : kGlobalKeys) known[g.key] = g.default_value;
+  for (const auto& tenant : c.tenants_) {
+    std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
+    for (const auto& src : BuiltinWebhookSources()) {
+      for (const auto& s : src.settings) {
+        std::string key = prefix + src.system + "." + s.key;
+        known[key] = s.default_value;
+        if (s.secret) secret_keys.insert(key);
+      }
+    }
+  }
+
+  // Resolve: default < file < environment.
+  std::map<std::string, std::string> value;
+  std::set<std::string> set_explicitly;
+  for (const auto& [k, v] : file) {
+    if (!known.count(k)) {
+      problems->push_back({k, "unknown key"});
+      continue;
+    }
+    value[k] = v;
+    set_explicitly.insert(k);
+  }
+  std::set<std::string> env_names_used{"DFM_TENANTS", "DFM_CONFIG"};
+  for (const auto& [k, def] : known) {
+    std::string name = EnvName(k);
+    env_names_used.insert(name);
+    if (auto it = env.find(name); it != env.end()) {
+      value[k] = it->second;
+      set_explicitly.insert(k);
+    }
+  }
+  for (const auto& [name, v] : env) {
+    if (!env_names_used.count(name)) {
+      problems->push_back({name, "environment variable matches no configuration key", false});
+    }
+  }
+  for (const auto& [k, def] : known)
+    if (!value.count(k)) value[k] = def;
+  // A relative *_file path from the file is relative to the file's folder.
+  if (!path.empty()) {
+    std::string dir = path.substr(0, path.find_last_of('/') + 1);
+    for (auto& [k, v] : value) {
+      bool from_file = file.count(k) && file[k] == v;
+      if (from_file && !dir.empty() && k.size() > 5 && k.compare(k.size() - 5, 5, "_file") == 0 &&
+          !v.empty() && v[0] != '/') {
+        v = dir + v;
+      }
+    }
+  }
+
+  // Global keys.
+  int64_t n = 0;
+  auto int_key = [&](const char* key, int64_t lo, int64_t hi, auto* field) {
+    if (ParseInt(value[key], lo, hi, &n)) {
+      *field = static_cast<std::remove_pointer_t<decltype(field)>>(n);
+    } else {
+      problems->push_back({key, "must be a whole number from " + std::to_string(lo) + " to " +
+                                    std::to_string(hi)});
+    }
+  };
+  {
+    const std::string& listen = value["server.listen"];
+    size_t colon = listen.rfind(':');
+    int64_t port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !ParseInt(listen.substr(colon + 1), 0, 65535, &port)) {
+      problems->push_back({"server.listen", "must be host:port, e.g. 127.0.0.1:8080"});
+    } else {
+      std::string host = listen.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      c.server_.listen_host = host;
+      c.server_.listen_port = static_cast<uint16_t>(port);
+    }
+  }
+  int_key("server.threads", 1, 64, &c.server_.threads);
+  int_key("server.max_body_bytes", 1, int64_t{1} << 30, &c.server_.max_body_bytes);
+  int_key("server.max_connections", 1, 1000000, &c.server_.max_connections);
+  int_key("server.read_timeout_ms", 1, 3600000, &c.server_.read_timeout_ms);
+  int_key("server.write_timeout_ms", 1, 3600000, &c.server_.write_timeout_ms);
+  int_key("server.handle_timeout_ms", 1, 3600000, &c.server_.handle_timeout_ms);
+  int_key("server.shutdown_grace_ms", 0, 3600000, &c.server_.shutdown_grace_ms);
+  c.server_.public_base_url = value["server.public_base_url"];
+  while (!c.server_.public_base_url.empty() && c.server_.public_base_url.back() == '/') {
+    c.server_.public_base_url.pop_back();
+  }
+  if (!c.server_.public_base_url.empty() && c.server_.public_base_url.rfind("http://", 0) != 0 &&
+      c.server_.public_base_url.rfind("https://", 0) != 0) {
+    problems->push_back({"server.public_base_url", "must start with http:// or https://"});
+  }
+  c.server_.trusted_proxies = SplitList(value["server.trusted_proxies"]);
+  c.data_dir_ = value["storage.data_dir"];
+  if (c.data_dir_.empty()) problems->push_back({"storage.data_dir", "must not be empty"});
+  c.log_level_ = value["log.level"];
+  static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!kLevels.count(c.log_level_)) {
+    problems->push_back({"log.level", "must be one of trace, debug, info, warn, error, critical, off"});
+  }
+
+  // Systems per tenant: enabled when any of its keys was set; then the
+  // source's own validation runs.
+  for (const auto& tenant : c.tenants_) {
+    std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
+    for (const auto& src : BuiltinWebhookSources()) {
+      SystemSettings ss;
+      bool enabled = false;
+      for (const auto& s : src.settings) {
+        std::string key = prefix + src.system + "." + s.key;
+        ss[s.key] = value[key];
+        enabled = enabled || set_explicitly.count(key);
+      }
+      if (!enabled) continue;
+      std::vector<SettingProblem> sp;
+      auto made = src.create(ss, &sp);
+      for (const auto& p : sp) problems->push_back({prefix + src.system + "." + p.key, p.message});
+      if (made) c.systems_[tenant][src.system] = std::move(ss);
+    }
+  }
+
+  for (const auto& [k, v] : value) {
+    bool secret = secret_keys.count(k) > 0;
+    c.described_.emplace_back(k, secret ? (v.empty() ? "" : "<set>") : v);
+  }
+  return c;
+}
+
+}  // namespace dfm

@@ -1,0 +1,77 @@
+// Configuration: a TOML file whose every key can be overridden by an
+// environment variable (the way secrets are given). Reference:
+// docs/configuration.md.
+//
+// Keys are dotted paths. Systems of the default tenant sit at the top level
+// ("verity.webhook_secret"); those of a named tenant under
+// "tenants.<name>." ("tenants.acme.verity.webhook_secret"). The variable for
+// a key is DFM_ followed by the key in upper case with '.' and '-' turned
+// into '_': DFM_VERITY_WEBHOOK_SECRET, DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET.
+// A tenant exists when the file has a [tenants.<name>] table or DFM_TENANTS
+// (comma-separated) names it. A system is enabled for a tenant when any of
+// its keys is set.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "connectors/common/webhook_source.h"
+
+namespace dfm {
+
+struct ConfigProblem {
+  std::string key;
+  std::string message;
+  bool error = true;  // false: a warning that does not stop the service
+};
+
+struct ServerSettings {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  int threads = 1;
+  uint64_t max_body_bytes = 1 << 20;
+  int max_connections = 4096;
+  int read_timeout_ms = 10000;
+  int write_timeout_ms = 10000;
+  int handle_timeout_ms = 30000;
+  int shutdown_grace_ms = 20000;
+  std::string public_base_url;
+  std::vector<std::string> trusted_proxies;
+};
+
+class Config {
+ public:
+  using Env = std::map<std::string, std::string>;
+
+  // Reads `path` (may be empty: defaults and environment only) and `env`.
+  // Every problem found is appended to *problems; the result is usable only
+  // when none of them is an error.
+  static Config Load(const std::string& path, const Env& env, std::vector<ConfigProblem>* problems);
+  // The process environment's DFM_* variables.
+  static Env ProcessEnv();
+
+  const ServerSettings& server() const { return server_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& log_level() const { return log_level_; }
+  // "default" first, then named tenants in order.
+  const std::vector<std::string>& tenants() const { return tenants_; }
+  // Settings of each enabled system of `tenant` (system → settings).
+  const std::map<std::string, SystemSettings>& Systems(const std::string& tenant) const;
+
+  // Every key with its resolved value, secrets masked, for `dfm config show`.
+  std::vector<std::pair<std::string, std::string>> Describe() const;
+
+  static std::string EnvName(const std::string& key);
+
+ private:
+  ServerSettings server_;
+  std::string data_dir_ = "./data";
+  std::string log_level_ = "info";
+  std::vector<std::string> tenants_;
+  std::map<std::string, std::map<std::string, SystemSettings>> systems_;
+  std::vector<std::pair<std::string, std::string>> described_;
+};
+
+}  // namespace dfm

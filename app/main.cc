@@ -1,0 +1,125 @@
+// dfm: the DF-Middleware command line. `dfm --help` lists the commands.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "app/config.h"
+#include "http/server.h"
+#include "replay-tools/log_commands.h"
+#include "storage/rocksdb_event_log.h"
+#include "util/logging.h"
+
+namespace {
+
+int PrintProblems(const std::vector<dfm::ConfigProblem>& problems, std::ostream& out) {
+  int errors = 0;
+  for (const auto& p : problems) {
+    out << (p.error ? "error: " : "warning: ") << p.key << ": " << p.message << "\n";
+    errors += p.error ? 1 : 0;
+  }
+  return errors;
+}
+
+int Serve(const std::string& config_path) {
+  std::vector<dfm::ConfigProblem> problems;
+  dfm::Config config = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+  if (PrintProblems(problems, std::cerr) > 0) {
+    std::cerr << "dfm serve: configuration has errors; see `dfm config check`\n";
+    return 2;
+  }
+  dfm::InitLogging(config.log_level());
+  auto logger = dfm::Logger("main");
+  std::unique_ptr<dfm::RocksDbEventLog> log;
+  dfm::RocksDbLogOptions opts;
+  opts.path = config.data_dir();
+  dfm::Status s = dfm::RocksDbEventLog::Open(opts, &log);
+  if (!s.ok()) {
+    logger->critical("event=open_failed data_dir={} error=\"{}\"", config.data_dir(), s.ToString());
+    spdlog::shutdown();
+    return 1;
+  }
+  logger->info("event=log_open data_dir={} last_seq={}", config.data_dir(), log->LastSequence());
+  int rc = 0;
+  {
+    dfm::HttpFront front(config, log.get());
+    s = front.Run(/*handle_signals=*/true);
+    if (!s.ok()) {
+      logger->critical("event=listen_failed error=\"{}\"", s.ToString());
+      rc = 1;
+    }
+    log->Close();  // every queued append is durable and answered
+  }
+  logger->info("event=exit code={}", rc);
+  spdlog::shutdown();
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"DF-Middleware: keeps GoHighLevel, Aloware, Verity and Twilio in agreement"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dfm 0.1.0");
+
+  std::string config_path;
+  if (const char* env = std::getenv("DFM_CONFIG")) config_path = env;
+
+  auto* serve = app.add_subcommand("serve", "Run the service");
+  serve->add_option("-c,--config", config_path, "TOML configuration file (or $DFM_CONFIG)");
+
+  auto* config_cmd = app.add_subcommand("config", "Check or show a configuration");
+  config_cmd->require_subcommand(1);
+  std::string check_path;
+  auto* check = config_cmd->add_subcommand("check", "Print every problem; exit 1 if any is an error");
+  check->add_option("file", check_path, "TOML configuration file")->required();
+  std::string show_path;
+  auto* show = config_cmd->add_subcommand("show", "Print every key's resolved value (secrets hidden)");
+  show->add_option("file", show_path, "TOML configuration file");
+
+  auto* log_cmd = app.add_subcommand("log", "Read the event log (safe while the service runs)");
+  log_cmd->require_subcommand(1);
+  std::string data_dir;
+  bool json = false;
+  auto* verify = log_cmd->add_subcommand("verify", "Walk the hash chain; report the first break");
+  verify->add_option("-d,--data-dir", data_dir, "data directory (default: from config)");
+  verify->add_option("-c,--config", config_path, "configuration file");
+  verify->add_flag("--json", json, "print one JSON object");
+  uint64_t from = 1, limit = UINT64_MAX;
+  bool with_body = false;
+  auto* dump = log_cmd->add_subcommand("dump", "Print events as JSON lines");
+  dump->add_option("-d,--data-dir", data_dir, "data directory (default: from config)");
+  dump->add_option("-c,--config", config_path, "configuration file");
+  dump->add_option("--from", from, "first sequence number");
+  dump->add_option("--limit", limit, "most events to print");
+  dump->add_flag("--with-body", with_body, "include webhook headers and bodies (personal data)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto resolve_data_dir = [&]() -> std::string {
+    if (!data_dir.empty()) return data_dir;
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    return c.data_dir();
+  };
+
+  if (serve->parsed()) return Serve(config_path);
+  if (check->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config::Load(check_path, dfm::Config::ProcessEnv(), &problems);
+    int errors = PrintProblems(problems, std::cout);
+    if (errors == 0) std::cout << check_path << ": OK\n";
+    return errors > 0 ? 1 : 0;
+  }
+  if (show->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(show_path, dfm::Config::ProcessEnv(), &problems);
+    for (const auto& [k, v] : c.Describe())
+      std::cout << k << " = \"" << v << "\"    # " << dfm::Config::EnvName(k) << "\n";
+    return PrintProblems(problems, std::cerr) > 0 ? 1 : 0;
+  }
+  if (verify->parsed()) return dfm::RunLogVerify(resolve_data_dir(), json, std::cout, std::cerr);
+  if (dump->parsed()) {
+    return dfm::RunLogDump(resolve_data_dir(), from, limit, with_body, std::cout, std::cerr);
+  }
+  return 0;
+}

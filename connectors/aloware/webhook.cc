@@ -1,0 +1,111 @@
+// Aloware webhooks: `{"event": NAME, "body": {...}}`, no signature. The
+// sender is authenticated by the `Authorization` header configured in
+// Aloware's webhook settings: none, Basic (username/password) or Bearer.
+//
+// Provider event id: Aloware sends none. The derived id is
+// "<event>:<body.id>:<body.updated_at>": one state of one record, as named by
+// the event. A re-delivery of that state is the same fact; a later change of
+// the record has a new updated_at and is a new fact. Without updated_at the
+// id is "<event>:<body.id>". `{"test_payload": true}` is Aloware's test ping:
+// acknowledged and not recorded.
+#include "connectors/common/json_body.h"
+#include "connectors/common/webhook_source.h"
+#include "util/clock.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+class AlowareSource : public WebhookSource {
+ public:
+  AlowareSource(std::string mode, std::string expected_header, int64_t utc_offset_us)
+      : mode_(std::move(mode)), expected_(std::move(expected_header)), offset_us_(utc_offset_us) {}
+
+  bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
+
+  Status Verify(const InboundRequest& req, std::string* scheme) const override {
+    if (mode_ == "none") {
+      *scheme = "none";
+      return Status::OK();
+    }
+    std::string_view got = req.Header("authorization");
+    if (got.empty()) return Status::Unauthenticated("missing Authorization header");
+    if (!ConstantTimeEquals(got, expected_)) {
+      return Status::Unauthenticated("Authorization header does not match the configured credentials");
+    }
+    *scheme = mode_;
+    return Status::OK();
+  }
+
+  Status Identify(const InboundRequest& req, WebhookIdentity* id) const override {
+    simdjson::dom::object obj;
+    Status s = ParseJsonObject(req.body, &obj);
+    if (!s.ok()) return s;
+    bool ping = false;
+    if (!obj.at_key("test_payload").get(ping) && ping) {
+      id->is_test_ping = true;
+      id->provider_event_id = "test_payload";
+      id->id_source = "test ping";
+      return Status::OK();
+    }
+    std::string_view event;
+    if (obj.at_key("event").get(event)) return Status::InvalidArgument("missing string field event");
+    if (event.empty()) return Status::InvalidArgument("field event is empty");
+    simdjson::dom::object body;
+    if (obj.at_key("body").get(body)) return Status::InvalidArgument("missing object field body");
+    bool wrong = false;
+    auto rid = StringOrNumberField(body, "id", &wrong);
+    if (!rid || rid->empty()) return Status::InvalidArgument("missing field body.id");
+    auto updated = StringOrNumberField(body, "updated_at", &wrong);
+    id->provider_event_id = std::string(event) + ":" + *rid;
+    id->id_source = "event:body.id";
+    if (updated && !updated->empty()) {
+      id->provider_event_id += ":" + *updated;
+      id->id_source = "event:body.id:body.updated_at";
+      if (auto t = ParseIso8601Micros(*updated)) id->source_time_us = *t - offset_us_;
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string mode_;
+  std::string expected_;
+  int64_t offset_us_;
+};
+
+}  // namespace
+
+WebhookSourceFactory AlowareWebhookSourceFactory() {
+  WebhookSourceFactory f;
+  f.system = "aloware";
+  f.settings = {
+      {"auth", false, "", "none | basic | bearer: what Aloware is set to send"},
+      {"username", false, "", "Basic auth user name"},
+      {"password", true, "", "Basic auth password"},
+      {"token", true, "", "Bearer token"},
+      {"utc_offset", false, "+00:00", "zone of Aloware's zone-less times, e.g. -05:00"},
+  };
+  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
+    size_t before = problems->size();
+    std::string mode = s.at("auth");
+    std::string expected;
+    if (mode == "basic") {
+      if (s.at("username").empty()) problems->push_back({"username", "required when auth = basic"});
+      if (s.at("password").empty()) problems->push_back({"password", "required when auth = basic"});
+      expected = "Basic " + Base64Encode(s.at("username") + ":" + s.at("password"));
+    } else if (mode == "bearer") {
+      if (s.at("token").empty()) problems->push_back({"token", "required when auth = bearer"});
+      expected = "Bearer " + s.at("token");
+    } else if (mode != "none") {
+      problems->push_back({"auth", "must be none, basic or bearer"});
+    }
+    const std::string& off = s.at("utc_offset");
+    auto probe = ParseIso8601Micros("1970-01-01T00:00:00" + off);
+    if (!probe) problems->push_back({"utc_offset", "must look like +00:00 or -05:00"});
+    if (problems->size() != before) return std::unique_ptr<WebhookSource>();
+    return std::unique_ptr<WebhookSource>(new AlowareSource(mode, expected, -*probe));
+  };
+  return f;
+}
+
+}  // namespace dfm

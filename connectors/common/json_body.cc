@@ -1,0 +1,39 @@
+#include "connectors/common/json_body.h"
+
+namespace dfm {
+
+Status ParseJsonObject(std::string_view body, simdjson::dom::object* out) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  auto err = parser.parse(body.data(), body.size()).get(root);
+  if (err) {
+    return Status::InvalidArgument(std::string("body is not valid JSON: ") +
+                                   simdjson::error_message(err));
+  }
+  if (root.get(*out)) return Status::InvalidArgument("body is JSON but not an object");
+  return Status::OK();
+}
+
+std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
+                                               std::string_view key, bool* wrong_type) {
+  simdjson::dom::element v;
+  if (obj.at_key(key).get(v)) return std::nullopt;
+  switch (v.type()) {
+    case simdjson::dom::element_type::STRING: {
+      std::string_view s;
+      if (v.get(s)) return std::nullopt;
+      return std::string(s);
+    }
+    case simdjson::dom::element_type::INT64:
+      return std::to_string(int64_t(v));
+    case simdjson::dom::element_type::UINT64:
+      return std::to_string(uint64_t(v));
+    case simdjson::dom::element_type::NULL_VALUE:
+      return std::nullopt;
+    default:
+      if (wrong_type) *wrong_type = true;
+      return std::nullopt;
+  }
+}
+
+}  // namespace dfm

@@ -1,0 +1,25 @@
+// Validating JSON parsing for webhook bodies (simdjson DOM: the whole body
+// is checked, not just the fields read). The parsed element lives in a
+// thread-local parser: it is valid until the next ParseJsonObject call on the
+// same thread.
+#pragma once
+
+#include <simdjson.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace dfm {
+
+// InvalidArgument("body is not valid JSON: ...") or ("... not an object").
+Status ParseJsonObject(std::string_view body, simdjson::dom::object* out);
+
+// A string field, or a number rendered as text (vendors send both). nullopt
+// when absent or null; *wrong_type set when present with another type.
+std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
+                                               std::string_view key, bool* wrong_type);
+
+}  // namespace dfm

@@ -1,0 +1,115 @@
+// WebhookSource: how one external system's webhooks are authenticated and
+// identified. Each system has its own folder under connectors/ and registers
+// a WebhookSourceFactory in BuiltinWebhookSources(); the HTTP front knows
+// nothing vendor-specific.
+//
+// Contract for implementations: pure functions of the request and the
+// tenant's settings; thread-safe after construction; never log secrets or
+// personal data.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/status.h"
+
+namespace dfm {
+
+// A webhook as the HTTP front received it.
+struct InboundRequest {
+  std::string_view target;        // path and query, as sent on the wire
+  std::string_view content_type;  // media type only, lower case ("application/json")
+  std::string_view body;
+  // Lower-case header names; first value wins for repeated headers.
+  const std::map<std::string, std::string, std::less<>>* headers = nullptr;
+  // The URL the sender posted to (scheme, host, proxy prefix, target),
+  // rebuilt by the front from config or trusted forwarding headers.
+  std::string public_url;
+  int64_t now_us = 0;
+
+  std::string_view Header(std::string_view lower_name) const {
+    auto it = headers->find(lower_name);
+    return it == headers->end() ? std::string_view() : std::string_view(it->second);
+  }
+};
+
+// What Identify() learns about a verified webhook.
+struct WebhookIdentity {
+  std::string provider_event_id;  // vendor id, or a documented derived id
+  std::string id_source;          // how it was found: "body.webhookId", ...
+  std::optional<int64_t> source_time_us;
+  // True for a vendor's test ping: acknowledged, not recorded.
+  bool is_test_ping = false;
+};
+
+// Settings of one system for one tenant: relative key ("webhook_secret") to
+// value, after TOML and environment overrides.
+using SystemSettings = std::map<std::string, std::string, std::less<>>;
+
+struct SettingProblem {
+  std::string key;  // relative key
+  std::string message;
+};
+
+class WebhookSource {
+ public:
+  virtual ~WebhookSource() = default;
+
+  // Media types this system posts; anything else is answered with 415.
+  virtual bool AcceptsContentType(std::string_view media_type) const = 0;
+
+  // Checks the request's authenticity. Unauthenticated with a reason that is
+  // safe to show the sender (never the expected value); on success *scheme
+  // names what verified it ("ed25519", "hmac-sha256", ...).
+  virtual Status Verify(const InboundRequest& req, std::string* scheme) const = 0;
+
+  // Parses the verified body enough to find the provider event id and the
+  // source time. InvalidArgument saying what is wrong for a malformed body
+  // or a missing field; Unauthenticated for a stale timestamp.
+  virtual Status Identify(const InboundRequest& req, WebhookIdentity* id) const = 0;
+
+  // Headers worth recording with the event, besides content-type,
+  // user-agent and x-request-id. Never credentials.
+  virtual std::vector<std::string> HeadersToRecord() const { return {}; }
+
+  // True when this system's signature covers the public URL.
+  virtual bool SignsUrl() const { return false; }
+
+  // The status code to answer when the log cannot accept writes: a code
+  // this vendor retries on.
+  virtual int UnavailableStatus() const { return 503; }
+};
+
+struct SettingSpec {
+  std::string key;  // relative: "webhook_secret"
+  bool secret = false;
+  std::string default_value;
+  std::string help;
+};
+
+struct WebhookSourceFactory {
+  std::string system;  // path segment: "ghl", "aloware", "verity", "twilio"
+  std::vector<SettingSpec> settings;
+  // Builds the source from settings, or reports every problem and returns null.
+  std::function<std::unique_ptr<WebhookSource>(const SystemSettings&,
+                                               std::vector<SettingProblem>*)>
+      create;
+};
+
+// Every system this build can receive webhooks from.
+const std::vector<WebhookSourceFactory>& BuiltinWebhookSources();
+const WebhookSourceFactory* FindWebhookSource(std::string_view system);
+
+// Helpers shared by the sources.
+// Parses application/x-www-form-urlencoded; nullopt on a bad %-escape.
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseForm(std::string_view body);
+std::string UrlDecode(std::string_view s, bool plus_is_space, bool* ok);
+
+}  // namespace dfm

@@ -1,0 +1,170 @@
+// GoHighLevel (LeadConnector) webhooks.
+//
+// Authenticity: `X-GHL-Signature` is an Ed25519 signature of the raw body
+// (base64). When that header is absent, `X-WH-Signature` is the legacy
+// RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body (base64). A present but
+// wrong X-GHL-Signature is rejected; it never falls back to the legacy
+// scheme. The body's `timestamp` must lie within `timestamp_tolerance_s` of
+// now: GoHighLevel re-sends a webhook answered with 429 about every 10
+// minutes, six times, with the same body, so the default window (90 min)
+// covers its retries while replays are stopped by webhookId de-duplication.
+//
+// Provider event id: `webhookId`. A conversation-provider delivery
+// (ProviderOutboundMessage) carries none; its `messageId` names the message
+// to deliver, which is the fact itself, so it is the id ("message:<id>").
+#include <fstream>
+#include <sstream>
+
+#include "connectors/common/json_body.h"
+#include "connectors/common/webhook_source.h"
+#include "util/clock.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+class GhlSource : public WebhookSource {
+ public:
+  GhlSource(std::unique_ptr<PublicKey> ed25519, std::unique_ptr<PublicKey> rsa,
+            int64_t tolerance_s)
+      : ed25519_(std::move(ed25519)), rsa_(std::move(rsa)), tolerance_us_(tolerance_s * 1000000) {}
+
+  bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
+
+  Status Verify(const InboundRequest& req, std::string* scheme) const override {
+    std::string_view ghl = req.Header("x-ghl-signature");
+    if (!ghl.empty()) {
+      if (!ed25519_) return Status::Unauthenticated("X-GHL-Signature given but no Ed25519 key is configured");
+      auto sig = Base64Decode(ghl);
+      if (!sig || !ed25519_->VerifyEd25519(req.body, *sig)) {
+        return Status::Unauthenticated("X-GHL-Signature does not match the body");
+      }
+      *scheme = "ed25519";
+      return Status::OK();
+    }
+    std::string_view legacy = req.Header("x-wh-signature");
+    if (!legacy.empty()) {
+      if (!rsa_) return Status::Unauthenticated("X-WH-Signature given but no RSA key is configured");
+      auto sig = Base64Decode(legacy);
+      if (!sig || !rsa_->VerifyRsaSha256(req.body, *sig)) {
+        return Status::Unauthenticated("X-WH-Signature does not match the body");
+      }
+      *scheme = "rsa-sha256";
+      return Status::OK();
+    }
+    return Status::Unauthenticated("missing X-GHL-Signature (or legacy X-WH-Signature) header");
+  }
+
+  Status Identify(const InboundRequest& req, WebhookIdentity* id) const override {
+    simdjson::dom::object obj;
+    Status s = ParseJsonObject(req.body, &obj);
+    if (!s.ok()) return s;
+    bool wrong = false;
+    auto webhook_id = StringOrNumberField(obj, "webhookId", &wrong);
+    if (wrong) return Status::InvalidArgument("field webhookId must be a string");
+    auto ts = StringOrNumberField(obj, "timestamp", &wrong);
+    if (wrong) return Status::InvalidArgument("field timestamp must be a string");
+    if (webhook_id) {
+      if (webhook_id->empty()) return Status::InvalidArgument("field webhookId is empty");
+      if (!ts) return Status::InvalidArgument("missing field timestamp");
+      id->provider_event_id = *webhook_id;
+      id->id_source = "body.webhookId";
+    } else {
+      auto message_id = StringOrNumberField(obj, "messageId", &wrong);
+      if (!message_id || message_id->empty()) {
+        return Status::InvalidArgument("missing field webhookId");
+      }
+      id->provider_event_id = "message:" + *message_id;
+      id->id_source = "body.messageId";
+    }
+    if (ts) {
+      auto t = ParseIso8601Micros(*ts);
+      if (!t) return Status::InvalidArgument("field timestamp is not an ISO 8601 time");
+      int64_t skew = req.now_us - *t;
+      if (skew > tolerance_us_ || -skew > tolerance_us_) {
+        return Status::Unauthenticated("timestamp is outside the accepted window");
+      }
+      id->source_time_us = *t;
+    }
+    return Status::OK();
+  }
+
+  std::vector<std::string> HeadersToRecord() const override {
+    return {"x-ghl-signature", "x-wh-signature"};
+  }
+
+  // GoHighLevel retries only on 429.
+  int UnavailableStatus() const override { return 429; }
+
+ private:
+  std::unique_ptr<PublicKey> ed25519_;
+  std::unique_ptr<PublicKey> rsa_;
+  int64_t tolerance_us_;
+};
+
+std::unique_ptr<PublicKey> LoadKey(const SystemSettings& s, const std::string& name,
+                                   bool want_ed25519, std::vector<SettingProblem>* problems) {
+  std::string pem;
+  auto inline_it = s.find(name);
+  auto file_it = s.find(name + "_file");
+  if (inline_it != s.end() && !inline_it->second.empty()) {
+    pem = inline_it->second;
+  } else if (file_it != s.end() && !file_it->second.empty()) {
+    std::ifstream in(file_it->second);
+    if (!in) {
+      problems->push_back({name + "_file", "cannot read " + file_it->second});
+      return nullptr;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    pem = ss.str();
+  } else {
+    return nullptr;
+  }
+  std::string err;
+  auto key = PublicKey::FromPem(pem, &err);
+  std::string key_name = inline_it != s.end() && !inline_it->second.empty() ? name : name + "_file";
+  if (!key) {
+    problems->push_back({key_name, err});
+    return nullptr;
+  }
+  if (want_ed25519 ? !key->IsEd25519() : !key->IsRsa()) {
+    problems->push_back({key_name, want_ed25519 ? "not an Ed25519 public key" : "not an RSA public key"});
+    return nullptr;
+  }
+  return key;
+}
+
+}  // namespace
+
+WebhookSourceFactory GhlWebhookSourceFactory() {
+  WebhookSourceFactory f;
+  f.system = "ghl";
+  f.settings = {
+      {"ed25519_public_key", false, "", "PEM of GoHighLevel's Ed25519 webhook public key"},
+      {"ed25519_public_key_file", false, "", "file holding that PEM (instead of the key itself)"},
+      {"rsa_public_key", false, "", "PEM of the legacy RSA key (X-WH-Signature)"},
+      {"rsa_public_key_file", false, "", "file holding that PEM"},
+      {"timestamp_tolerance_s", false, "5400", "largest accepted |now - body.timestamp|, seconds"},
+  };
+  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
+    size_t before = problems->size();
+    auto ed = LoadKey(s, "ed25519_public_key", true, problems);
+    auto rsa = LoadKey(s, "rsa_public_key", false, problems);
+    if (!ed && !rsa && problems->size() == before) {
+      problems->push_back({"ed25519_public_key", "set ed25519_public_key or rsa_public_key"});
+    }
+    int64_t tol = 0;
+    try {
+      tol = std::stoll(s.at("timestamp_tolerance_s"));
+    } catch (...) {
+      tol = -1;
+    }
+    if (tol <= 0) problems->push_back({"timestamp_tolerance_s", "must be a positive number of seconds"});
+    if (problems->size() != before) return std::unique_ptr<WebhookSource>();
+    return std::unique_ptr<WebhookSource>(new GhlSource(std::move(ed), std::move(rsa), tol));
+  };
+  return f;
+}
+
+}  // namespace dfm

@@ -1,0 +1,155 @@
+// Twilio webhooks (Messaging: inbound SMS, status callbacks).
+//
+// Authenticity: `X-Twilio-Signature` is the base64 HMAC-SHA1, keyed with the
+// account's auth token, of the full public URL the request was sent to
+// followed, for form posts, by every POST parameter as name then value,
+// sorted by name. For JSON bodies the URL carries `bodySHA256` (hex SHA-256
+// of the body), the signature covers the URL alone, and the body must match
+// that hash. As Twilio's own helper libraries do, the URL is tried as built
+// and with its default port added or removed, since Twilio may sign either.
+//
+// Provider event id: the `I-Twilio-Idempotency-Token` header when present
+// (Twilio keeps it across its retries). Otherwise "<MessageSid>:<status>",
+// status being MessageStatus, else SmsStatus: one message sends several
+// status callbacks, each a distinct fact. Calls: "<CallSid>:<CallStatus>".
+#include <algorithm>
+
+#include "connectors/common/json_body.h"
+#include "connectors/common/webhook_source.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+// The URL with its default port added (if absent) or removed (if present).
+std::string TogglePort(const std::string& url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  bool https = url.compare(0, 5, "https") == 0;
+  size_t host_start = scheme_end + 3;
+  size_t path_start = url.find_first_of("/?", host_start);
+  if (path_start == std::string::npos) path_start = url.size();
+  std::string host = url.substr(host_start, path_start - host_start);
+  size_t colon = host.rfind(':');
+  if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+    return url.substr(0, host_start) + host.substr(0, colon) + url.substr(path_start);
+  }
+  return url.substr(0, host_start) + host + (https ? ":443" : ":80") + url.substr(path_start);
+}
+
+std::string QueryParam(const std::string& url, std::string_view name) {
+  size_t q = url.find('?');
+  if (q == std::string::npos) return "";
+  auto params = ParseForm(std::string_view(url).substr(q + 1));
+  if (!params) return "";
+  for (auto& [k, v] : *params)
+    if (k == name) return v;
+  return "";
+}
+
+class TwilioSource : public WebhookSource {
+ public:
+  explicit TwilioSource(const std::string& token) : key_(HmacKey::Digest::kSha1, token) {}
+
+  bool AcceptsContentType(std::string_view mt) const override {
+    return mt == "application/x-www-form-urlencoded" || mt == "application/json";
+  }
+
+  bool SignsUrl() const override { return true; }
+
+  Status Verify(const InboundRequest& req, std::string* scheme) const override {
+    std::string_view b64 = req.Header("x-twilio-signature");
+    if (b64.empty()) return Status::Unauthenticated("missing X-Twilio-Signature header");
+    auto sig = Base64Decode(b64);
+    if (!sig) return Status::Unauthenticated("X-Twilio-Signature is not base64");
+    std::vector<std::string> parts;
+    if (req.content_type == "application/json") {
+      std::string want = QueryParam(req.public_url, "bodySHA256");
+      if (want.empty()) return Status::Unauthenticated("JSON body without bodySHA256 in the URL");
+      auto d = Sha256(req.body);
+      std::string have = HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), 32));
+      std::transform(want.begin(), want.end(), want.begin(), ::tolower);
+      if (!ConstantTimeEquals(have, want)) {
+        return Status::Unauthenticated("body does not match bodySHA256");
+      }
+      *scheme = "hmac-sha1-body-sha256";
+    } else {
+      auto params = ParseForm(req.body);
+      if (!params) return Status::Unauthenticated("form body has a malformed %-escape");
+      std::stable_sort(params->begin(), params->end());
+      for (auto& [k, v] : *params) {
+        parts.push_back(k);
+        parts.push_back(v);
+      }
+      *scheme = "hmac-sha1";
+    }
+    for (const std::string& url : {req.public_url, TogglePort(req.public_url)}) {
+      std::vector<std::string_view> all{url};
+      all.insert(all.end(), parts.begin(), parts.end());
+      if (ConstantTimeEquals(key_.MacOfParts(all), *sig)) return Status::OK();
+    }
+    return Status::Unauthenticated("X-Twilio-Signature does not match the URL and parameters");
+  }
+
+  Status Identify(const InboundRequest& req, WebhookIdentity* id) const override {
+    std::string_view token = req.Header("i-twilio-idempotency-token");
+    if (req.content_type == "application/json") {
+      simdjson::dom::object obj;
+      Status s = ParseJsonObject(req.body, &obj);
+      if (!s.ok()) return s;
+      if (token.empty()) {
+        return Status::InvalidArgument("JSON webhook without I-Twilio-Idempotency-Token header");
+      }
+    }
+    if (!token.empty()) {
+      id->provider_event_id = std::string(token);
+      id->id_source = "header.I-Twilio-Idempotency-Token";
+      return Status::OK();
+    }
+    auto params = ParseForm(req.body);
+    if (!params) return Status::InvalidArgument("form body has a malformed %-escape");
+    auto get = [&](std::string_view name) -> std::string {
+      for (auto& [k, v] : *params)
+        if (k == name) return v;
+      return "";
+    };
+    std::string sid = get("MessageSid"), field = "MessageSid";
+    if (sid.empty()) sid = get("SmsSid"), field = "SmsSid";
+    std::string status = get("MessageStatus"), status_field = "MessageStatus";
+    if (status.empty()) status = get("SmsStatus"), status_field = "SmsStatus";
+    if (sid.empty()) {
+      sid = get("CallSid"), field = "CallSid";
+      status = get("CallStatus"), status_field = "CallStatus";
+    }
+    if (sid.empty()) return Status::InvalidArgument("missing parameter MessageSid (or SmsSid, CallSid)");
+    if (status.empty()) return Status::InvalidArgument("missing parameter " + status_field);
+    id->provider_event_id = sid + ":" + status;
+    id->id_source = "form." + field + ":form." + status_field;
+    return Status::OK();
+  }
+
+  std::vector<std::string> HeadersToRecord() const override {
+    return {"x-twilio-signature", "i-twilio-idempotency-token", "x-home-region"};
+  }
+
+ private:
+  HmacKey key_;
+};
+
+}  // namespace
+
+WebhookSourceFactory TwilioWebhookSourceFactory() {
+  WebhookSourceFactory f;
+  f.system = "twilio";
+  f.settings = {{"auth_token", true, "", "Twilio auth token (the HMAC key)"}};
+  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
+    if (s.at("auth_token").empty()) {
+      problems->push_back({"auth_token", "required"});
+      return std::unique_ptr<WebhookSource>();
+    }
+    return std::unique_ptr<WebhookSource>(new TwilioSource(s.at("auth_token")));
+  };
+  return f;
+}
+
+}  // namespace dfm

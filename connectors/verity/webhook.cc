@@ -1,0 +1,85 @@
+// Verity (in-house texting over Telnyx) webhooks; contract in docs/verity.md.
+//
+// Authenticity: `X-Texting-Signature` is the hex HMAC-SHA256 of the raw body
+// keyed with the shared secret (either case of hex digits is accepted).
+//
+// Provider event id: `eventId` when the body has one; otherwise
+// "<eventType>:<messageId>" (conversation.created: "<eventType>:<conversationId>").
+// One message produces several events (message.received then optout.stop,
+// message.sent then message.delivered), so the message id alone is not enough.
+#include "connectors/common/json_body.h"
+#include "connectors/common/webhook_source.h"
+#include "util/clock.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+class VeritySource : public WebhookSource {
+ public:
+  explicit VeritySource(const std::string& secret) : key_(HmacKey::Digest::kSha256, secret) {}
+
+  bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
+
+  Status Verify(const InboundRequest& req, std::string* scheme) const override {
+    std::string_view hex = req.Header("x-texting-signature");
+    if (hex.empty()) return Status::Unauthenticated("missing X-Texting-Signature header");
+    auto got = HexDecode(hex);
+    if (!got || !ConstantTimeEquals(*got, key_.Mac(req.body))) {
+      return Status::Unauthenticated("X-Texting-Signature does not match the body");
+    }
+    *scheme = "hmac-sha256";
+    return Status::OK();
+  }
+
+  Status Identify(const InboundRequest& req, WebhookIdentity* id) const override {
+    simdjson::dom::object obj;
+    Status s = ParseJsonObject(req.body, &obj);
+    if (!s.ok()) return s;
+    bool wrong = false;
+    auto type = StringOrNumberField(obj, "eventType", &wrong);
+    if (!type || type->empty()) return Status::InvalidArgument("missing string field eventType");
+    auto event_id = StringOrNumberField(obj, "eventId", &wrong);
+    if (event_id && !event_id->empty()) {
+      id->provider_event_id = *event_id;
+      id->id_source = "body.eventId";
+    } else {
+      const char* field = *type == "conversation.created" ? "conversationId" : "messageId";
+      auto subject = StringOrNumberField(obj, field, &wrong);
+      if (!subject || subject->empty()) {
+        return Status::InvalidArgument(std::string("missing field ") + field);
+      }
+      id->provider_event_id = *type + ":" + *subject;
+      id->id_source = std::string("body.eventType:body.") + field;
+    }
+    if (auto ts = StringOrNumberField(obj, "timestamp", &wrong)) {
+      auto t = ParseIso8601Micros(*ts);
+      if (!t) return Status::InvalidArgument("field timestamp is not an ISO 8601 time");
+      id->source_time_us = *t;
+    }
+    return Status::OK();
+  }
+
+  std::vector<std::string> HeadersToRecord() const override { return {"x-texting-signature"}; }
+
+ private:
+  HmacKey key_;
+};
+
+}  // namespace
+
+WebhookSourceFactory VerityWebhookSourceFactory() {
+  WebhookSourceFactory f;
+  f.system = "verity";
+  f.settings = {{"webhook_secret", true, "", "shared secret of X-Texting-Signature"}};
+  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
+    if (s.at("webhook_secret").empty()) {
+      problems->push_back({"webhook_secret", "required"});
+      return std::unique_ptr<WebhookSource>();
+    }
+    return std::unique_ptr<WebhookSource>(new VeritySource(s.at("webhook_secret")));
+  };
+  return f;
+}
+
+}  // namespace dfm

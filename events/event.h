@@ -1,0 +1,82 @@
+// The event envelope: what every entry of the event log carries, whatever
+// its type. See docs/event-format.md for the stored layout.
+//
+// Events are immutable once appended. The log assigns `seq`, `id`,
+// `recorded_at_us` and `prev_hash`; producers fill in the rest (an
+// EventDraft).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/crypto.h"
+
+namespace dfm {
+
+// A unique, sortable event id: 48 bits of milliseconds since the epoch then
+// 80 bits that are random for the first id of a millisecond and incremented
+// for the following ones (ULID layout). Ids made by one generator sort in the
+// order they were made. Text form: 26 characters of Crockford base32.
+struct EventId {
+  std::array<uint8_t, 16> bytes{};
+
+  bool IsZero() const;
+  std::string ToString() const;
+  std::string_view AsBytes() const {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+  }
+  int64_t TimestampMillis() const;
+  static std::optional<EventId> Parse(std::string_view text);
+  static EventId FromBytes(std::string_view b);  // REQUIRES: b.size() == 16
+  bool operator==(const EventId& o) const { return bytes == o.bytes; }
+  bool operator!=(const EventId& o) const { return bytes != o.bytes; }
+  bool operator<(const EventId& o) const { return bytes < o.bytes; }
+};
+
+// Makes monotonic EventIds. Not thread-safe: the log's single writer owns one.
+class EventIdGenerator {
+ public:
+  EventId Next(int64_t now_millis);
+
+ private:
+  EventId last_;
+  int64_t last_millis_ = -1;
+};
+
+// What a producer hands to the log.
+struct EventDraft {
+  std::string tenant;
+  std::string stream;  // "source:ghl", "contact:<id>", "connector:aloware", ...
+  std::string type;    // "webhook.received", ...
+  uint16_t schema_version = 1;
+  std::optional<int64_t> source_time_us;  // when the source says it happened
+  EventId causation_id;    // the event that caused this one; zero for none
+  EventId correlation_id;  // the root of the chain; zero means "this event itself"
+  std::string payload;     // encoded by the type's own codec
+
+  // When set, the log appends the draft only if no event with the same
+  // (tenant, idempotency_system, idempotency_key) exists; otherwise it answers
+  // with the sequence number of the one that does.
+  std::string idempotency_system;
+  std::string idempotency_key;
+};
+
+struct Event {
+  uint64_t seq = 0;
+  EventId id;
+  int64_t recorded_at_us = 0;
+  std::optional<int64_t> source_time_us;
+  std::string tenant;
+  std::string stream;
+  std::string type;
+  uint16_t schema_version = 1;
+  EventId causation_id;
+  EventId correlation_id;
+  Sha256Digest prev_hash{};  // SHA-256 of the previous record; zeros for seq 1
+  std::string payload;
+};
+
+}  // namespace dfm

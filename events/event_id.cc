@@ -1,0 +1,93 @@
+#include <cstring>
+
+#include "events/event.h"
+
+namespace dfm {
+
+namespace {
+const char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+int CrockfordValue(char c) {
+  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  if (c == 'O') c = '0';
+  if (c == 'I' || c == 'L') c = '1';
+  const char* p = std::strchr(kCrockford, c);
+  return (p == nullptr || c == '\0') ? -1 : static_cast<int>(p - kCrockford);
+}
+}  // namespace
+
+bool EventId::IsZero() const {
+  for (uint8_t b : bytes)
+    if (b != 0) return false;
+  return true;
+}
+
+// 128 bits as 26 base32 digits: the first digit holds the top 3 bits (the
+// 130-bit number is left-padded with two zero bits).
+std::string EventId::ToString() const {
+  std::string out(26, '0');
+  for (int i = 25; i >= 0; --i) {
+    // Bits [bit, bit+5) counted from the least significant end.
+    int bit = (25 - i) * 5;
+    unsigned v = 0;
+    for (int k = 0; k < 5; ++k) {
+      int b = bit + k;
+      if (b >= 128) break;
+      int byte = 15 - b / 8;
+      if (bytes[static_cast<size_t>(byte)] & (1u << (b % 8))) v |= 1u << k;
+    }
+    out[static_cast<size_t>(i)] = kCrockford[v];
+  }
+  return out;
+}
+
+std::optional<EventId> EventId::Parse(std::string_view text) {
+  if (text.size() != 26) return std::nullopt;
+  EventId id;
+  for (int i = 0; i < 26; ++i) {
+    int v = CrockfordValue(text[static_cast<size_t>(i)]);
+    if (v < 0) return std::nullopt;
+    if (i == 0 && v > 7) return std::nullopt;  // would overflow 128 bits
+    int bit = (25 - i) * 5;
+    for (int k = 0; k < 5; ++k) {
+      int b = bit + k;
+      if (b >= 128) break;
+      if (v & (1 << k)) id.bytes[static_cast<size_t>(15 - b / 8)] |= static_cast<uint8_t>(1u << (b % 8));
+    }
+  }
+  return id;
+}
+
+EventId EventId::FromBytes(std::string_view b) {
+  EventId id;
+  std::memcpy(id.bytes.data(), b.data(), 16);
+  return id;
+}
+
+int64_t EventId::TimestampMillis() const {
+  int64_t ms = 0;
+  for (int i = 0; i < 6; ++i) ms = (ms << 8) | bytes[static_cast<size_t>(i)];
+  return ms;
+}
+
+EventId EventIdGenerator::Next(int64_t now_millis) {
+  if (now_millis <= last_millis_) {
+    // Same (or earlier: the wall clock stepped back) millisecond: keep the
+    // previous timestamp and increment the random part, so ids stay sorted.
+    for (int i = 15; i >= 6; --i) {
+      if (++last_.bytes[static_cast<size_t>(i)] != 0) break;
+    }
+    return last_;
+  }
+  last_millis_ = now_millis;
+  auto ms = static_cast<uint64_t>(now_millis);
+  for (int i = 5; i >= 0; --i) {
+    last_.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(ms & 0xFF);
+    ms >>= 8;
+  }
+  RandomBytes(last_.bytes.data() + 6, 10);
+  last_.bytes[6] &= 0x7F;  // leave room to increment within a millisecond
+  return last_;
+}
+
+}  // namespace dfm

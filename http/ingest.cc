@@ -1,0 +1,195 @@
+#include "http/ingest.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "events/webhook_received.h"
+#include "util/crypto.h"
+
+namespace dfm {
+
+bool ParseWebhookRoute(std::string_view path, std::string* tenant, std::string* system) {
+  auto segment_ok = [](std::string_view s) {
+    return !s.empty() && s.size() <= 64 && s.find('/') == std::string_view::npos;
+  };
+  constexpr std::string_view kShort = "/webhooks/";
+  constexpr std::string_view kTenant = "/t/";
+  if (path.substr(0, kShort.size()) == kShort) {
+    std::string_view sys = path.substr(kShort.size());
+    if (!segment_ok(sys)) return false;
+    *tenant = "default";
+    *system = std::string(sys);
+    return true;
+  }
+  if (path.substr(0, kTenant.size()) == kTenant) {
+    std::string_view rest = path.substr(kTenant.size());
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) return false;
+    std::string_view t = rest.substr(0, slash);
+    rest = rest.substr(slash);
+    if (!segment_ok(t) || rest.substr(0, kShort.size()) != kShort) return false;
+    std::string_view sys = rest.substr(kShort.size());
+    if (!segment_ok(sys)) return false;
+    *tenant = std::string(t);
+    *system = std::string(sys);
+    return true;
+  }
+  return false;
+}
+
+std::string ResolveRequestId(std::string_view given) {
+  bool ok = !given.empty() && given.size() <= 128 &&
+            std::all_of(given.begin(), given.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                     c == ':' || c == '-';
+            });
+  if (ok) return std::string(given);
+  uint8_t raw[16];
+  RandomBytes(raw, sizeof(raw));
+  return HexEncode(std::string_view(reinterpret_cast<char*>(raw), sizeof(raw)));
+}
+
+std::string MediaType(std::string_view ct) {
+  size_t semi = ct.find(';');
+  std::string_view mt = ct.substr(0, semi);
+  while (!mt.empty() && std::isspace(static_cast<unsigned char>(mt.back()))) mt.remove_suffix(1);
+  while (!mt.empty() && std::isspace(static_cast<unsigned char>(mt.front()))) mt.remove_prefix(1);
+  std::string out(mt);
+  std::transform(out.begin(), out.end(), out.begin(), ::tolower);
+  return out;
+}
+
+WebhookIngestor::WebhookIngestor(const Config& config)
+    : server_(config.server()), tenants_(config.tenants()) {
+  for (const auto& tenant : tenants_) {
+    for (const auto& [system, settings] : config.Systems(tenant)) {
+      std::vector<SettingProblem> problems;
+      auto src = FindWebhookSource(system)->create(settings, &problems);
+      if (src) sources_[{tenant, system}] = std::move(src);
+    }
+  }
+}
+
+bool WebhookIngestor::IsTrustedProxy(std::string_view ip) const {
+  for (const auto& p : server_.trusted_proxies)
+    if (p == ip) return true;
+  return false;
+}
+
+std::string WebhookIngestor::PublicUrl(const HttpRequestView& req) const {
+  if (!server_.public_base_url.empty()) return server_.public_base_url + std::string(req.target);
+  auto header = [&](std::string_view name) -> std::string {
+    auto it = req.headers->find(name);
+    if (it == req.headers->end()) return "";
+    std::string v = it->second;
+    size_t comma = v.find(',');  // several proxies: the first is the client's view
+    if (comma != std::string::npos) v.resize(comma);
+    v.erase(0, v.find_first_not_of(" \t"));
+    v.erase(v.find_last_not_of(" \t") + 1);
+    return v;
+  };
+  if (IsTrustedProxy(req.remote_ip)) {
+    std::string proto = header("x-forwarded-proto");
+    std::string host = header("x-forwarded-host");
+    if (!proto.empty() || !host.empty()) {
+      if (proto.empty()) proto = "http";
+      if (host.empty()) host = header("host");
+      std::string prefix = header("x-forwarded-prefix");
+      while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+      return proto + "://" + host + prefix + std::string(req.target);
+    }
+  }
+  return "http://" + header("host") + std::string(req.target);
+}
+
+std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
+                                                    const std::string& request_id,
+                                                    int64_t now_us, PreparedWebhook* out) const {
+  std::string_view path = req.target.substr(0, req.target.find('?'));
+  std::string tenant, system;
+  if (!ParseWebhookRoute(path, &tenant, &system)) {
+    return IngestError{404, "not_found", "no such endpoint; webhooks go to /webhooks/{system}"};
+  }
+  if (req.method != "POST") {
+    return IngestError{405, "method_not_allowed", "webhooks are sent with POST"};
+  }
+  if (FindWebhookSource(system) == nullptr) {
+    return IngestError{404, "unknown_system",
+                       "unknown system '" + system + "'; known: ghl, aloware, verity, twilio"};
+  }
+  if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end()) {
+    return IngestError{404, "unknown_tenant", "unknown tenant '" + tenant + "'"};
+  }
+  auto it = sources_.find({tenant, system});
+  if (it == sources_.end()) {
+    return IngestError{404, "system_not_configured",
+                       "system '" + system + "' is not configured for tenant '" + tenant + "'"};
+  }
+  const WebhookSource& src = *it->second;
+  if (req.body.size() > server_.max_body_bytes) {
+    return IngestError{413, "body_too_large",
+                       "body is " + std::to_string(req.body.size()) + " bytes; the limit is " +
+                           std::to_string(server_.max_body_bytes)};
+  }
+  auto ct_it = req.headers->find("content-type");
+  std::string media = ct_it == req.headers->end() ? "" : MediaType(ct_it->second);
+  if (!src.AcceptsContentType(media)) {
+    return IngestError{415, "unsupported_media_type",
+                       media.empty() ? "missing Content-Type"
+                                     : "Content-Type " + media + " is not what " + system + " sends"};
+  }
+
+  InboundRequest in;
+  in.target = req.target;
+  in.content_type = media;
+  in.body = req.body;
+  in.headers = req.headers;
+  in.now_us = now_us;
+  if (src.SignsUrl()) in.public_url = PublicUrl(req);
+
+  std::string scheme;
+  Status v = src.Verify(in, &scheme);
+  if (!v.ok()) return IngestError{401, "unauthorized", v.message()};
+
+  WebhookIdentity identity;
+  Status s = src.Identify(in, &identity);
+  if (!s.ok()) {
+    if (s.code() == Status::Code::kUnauthenticated) {
+      return IngestError{401, "unauthorized", s.message()};
+    }
+    return IngestError{400, "malformed_body", s.message()};
+  }
+
+  out->tenant = tenant;
+  out->system = system;
+  out->test_ping = identity.is_test_ping;
+  out->unavailable_status = src.UnavailableStatus();
+
+  WebhookReceived w;
+  w.system = system;
+  w.provider_event_id = identity.provider_event_id;
+  w.id_source = identity.id_source;
+  w.verification = scheme;
+  w.request_id = request_id;
+  w.public_url = in.public_url;
+  std::vector<std::string> keep = {"content-type", "user-agent", "x-forwarded-for"};
+  for (auto& h : src.HeadersToRecord()) keep.push_back(std::move(h));
+  for (const auto& name : keep) {
+    auto h = req.headers->find(name);
+    if (h != req.headers->end()) w.headers.emplace_back(name, h->second);
+  }
+  w.body = std::string(req.body);
+
+  EventDraft& d = out->draft;
+  d.tenant = tenant;
+  d.stream = "source:" + system;
+  d.type = std::string(WebhookReceived::kType);
+  d.schema_version = WebhookReceived::kSchemaVersion;
+  d.source_time_us = identity.source_time_us;
+  d.payload = EncodeWebhookReceived(w);
+  d.idempotency_system = system;
+  d.idempotency_key = identity.provider_event_id;
+  return std::nullopt;
+}
+
+}  // namespace dfm

@@ -1,0 +1,82 @@
+// WebhookIngestor: everything between "an HTTP request arrived" and "this
+// event draft may be appended", with no HTTP library inside: routing,
+// tenant and system lookup, size and content-type checks, the vendor's
+// verification, and provider event ids. The server (server.h) only moves
+// bytes. docs/http-api.md lists every answer.
+//
+// Thread-safety: Prepare() is const and may run on many threads at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/config.h"
+#include "connectors/common/webhook_source.h"
+#include "events/event.h"
+
+namespace dfm {
+
+using HeaderMap = std::map<std::string, std::string, std::less<>>;
+
+struct HttpRequestView {
+  std::string_view method;
+  std::string_view target;  // path and query
+  std::string_view body;
+  std::string_view remote_ip;
+  const HeaderMap* headers = nullptr;  // lower-case names
+};
+
+struct IngestError {
+  int status = 400;
+  std::string error;   // stable machine-readable code, e.g. "unauthorized"
+  std::string detail;  // for people; never secrets or personal data
+};
+
+struct PreparedWebhook {
+  std::string tenant;
+  std::string system;
+  EventDraft draft;
+  bool test_ping = false;
+  int unavailable_status = 503;  // what to answer if the log cannot write
+};
+
+// Splits "/webhooks/{system}" and "/t/{tenant}/webhooks/{system}"; false for
+// any other path.
+bool ParseWebhookRoute(std::string_view path, std::string* tenant, std::string* system);
+
+// The X-Request-ID to use: the caller's when it is 1-128 characters of
+// [A-Za-z0-9._:-], else a new one.
+std::string ResolveRequestId(std::string_view given);
+
+// "application/json; charset=utf-8" -> "application/json".
+std::string MediaType(std::string_view content_type);
+
+class WebhookIngestor {
+ public:
+  // Builds every enabled (tenant, system) source. REQUIRES: `config` loaded
+  // without errors.
+  explicit WebhookIngestor(const Config& config);
+
+  // nullopt and *out filled when the webhook may be appended.
+  std::optional<IngestError> Prepare(const HttpRequestView& req, const std::string& request_id,
+                                     int64_t now_us, PreparedWebhook* out) const;
+
+  // The URL the sender used: server.public_base_url + target when set; else
+  // X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy; else
+  // http://Host + target.
+  std::string PublicUrl(const HttpRequestView& req) const;
+
+  bool IsTrustedProxy(std::string_view ip) const;
+  size_t source_count() const { return sources_.size(); }
+
+ private:
+  ServerSettings server_;
+  std::vector<std::string> tenants_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<WebhookSource>> sources_;
+};
+
+}  // namespace dfm

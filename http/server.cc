@@ -1,0 +1,282 @@
+#include "http/server.h"
+
+#include <restinio/all.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "util/json.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+struct Traits : public restinio::default_traits_t {
+  static constexpr bool use_connection_count_limiter = true;
+};
+using Server = restinio::http_server_t<Traits>;
+
+const char* kVersion = "0.1.0";
+
+std::string ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+  }
+}
+
+std::string ErrorJson(const std::string& error, const std::string& detail) {
+  return JsonObject().Str("error", error).Str("detail", detail).Finish();
+}
+
+}  // namespace
+
+struct HttpFront::Impl {
+  Impl(const Config& c, EventLog* l, const Clock* k)
+      : config(c), log(l), clock(k), ingestor(c), logger(Logger("http")) {}
+
+  const Config& config;
+  EventLog* log;
+  const Clock* clock;
+  WebhookIngestor ingestor;
+  std::shared_ptr<spdlog::logger> logger;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  asio::io_context ioctx;
+  std::unique_ptr<Server> server;
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<uint64_t> accepted{0}, duplicates{0}, rejected{0}, unavailable{0};
+
+  restinio::request_handling_status_t Handle(const restinio::request_handle_t& req);
+  void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
+               const std::string& body, bool close = false, int retry_after_s = 0);
+  void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
+  std::string HealthJson(bool* ready) const;
+  void BeginDrain();
+  void WaitDrained(std::chrono::steady_clock::time_point deadline);
+};
+
+HttpFront::HttpFront(const Config& config, EventLog* log, const Clock* clock)
+    : impl_(std::make_unique<Impl>(config, log, clock)) {}
+
+HttpFront::~HttpFront() = default;
+
+void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::string& request_id,
+                              int status, const std::string& body, bool close, int retry_after_s) {
+  auto resp = req->create_response(restinio::http_status_line_t{
+      restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, ReasonPhrase(status)});
+  resp.append_header(restinio::http_field::content_type, "application/json")
+      .append_header("X-Request-ID", request_id);
+  if (retry_after_s > 0) resp.append_header("Retry-After", std::to_string(retry_after_s));
+  if (close) resp.connection_close();
+  resp.set_body(body + "\n");
+  resp.done();
+}
+
+restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::request_handle_t& req) {
+  const auto& h = req->header();
+  std::string request_id = ResolveRequestId(h.get_field_or("X-Request-ID", ""));
+  std::string_view path = h.path();
+  bool is_get = h.method() == restinio::http_method_get();
+
+  if (is_get && path == "/healthz") {
+    Respond(req, request_id, 200, R"({"status":"alive"})");
+    return restinio::request_accepted();
+  }
+  if (is_get && path == "/readyz") {
+    bool ready = false;
+    std::string body = HealthJson(&ready);
+    Respond(req, request_id, ready ? 200 : 503,
+            ready ? R"({"status":"ready"})" : body);
+    return restinio::request_accepted();
+  }
+  if (is_get && path == "/v1/health") {
+    bool ready = false;
+    std::string body = HealthJson(&ready);
+    Respond(req, request_id, 200, body);
+    return restinio::request_accepted();
+  }
+  if (draining.load()) {
+    Respond(req, request_id, 503, ErrorJson("shutting_down", "the service is shutting down; retry"),
+            true, 5);
+    return restinio::request_accepted();
+  }
+  HandleWebhook(req, request_id);
+  return restinio::request_accepted();
+}
+
+void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
+                                    const std::string& request_id) {
+  const auto& h = req->header();
+  HeaderMap headers;
+  h.for_each_field([&](const restinio::http_header_field_t& f) {
+    std::string name = f.name();
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    headers.emplace(std::move(name), f.value());  // first value wins
+  });
+  std::string method(h.method().c_str());
+  std::string remote_ip = req->remote_endpoint().address().to_string();
+  HttpRequestView view;
+  view.method = method;
+  view.target = h.request_target();
+  view.body = req->body();
+  view.remote_ip = remote_ip;
+  view.headers = &headers;
+
+  PreparedWebhook prepared;
+  auto err = ingestor.Prepare(view, request_id, clock->NowMicros(), &prepared);
+  if (err) {
+    rejected.fetch_add(1);
+    logger->info("request_id={} path={} status={} error={} detail=\"{}\"", request_id,
+                 std::string(h.path()), err->status, err->error, err->detail);
+    Respond(req, request_id, err->status, ErrorJson(err->error, err->detail));
+    return;
+  }
+  if (prepared.test_ping) {
+    Respond(req, request_id, 200,
+            R"({"status":"ignored","detail":"vendor test ping acknowledged, not recorded"})");
+    return;
+  }
+  in_flight.fetch_add(1);
+  std::vector<EventDraft> drafts;
+  drafts.push_back(std::move(prepared.draft));
+  int unavailable_status = prepared.unavailable_status;
+  std::string system = prepared.system, tenant = prepared.tenant;
+  log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status, system, tenant](
+                                          const Status& s, const std::vector<AppendOutcome>& o) {
+    if (!s.ok()) {
+      unavailable.fetch_add(1);
+      logger->warn("request_id={} tenant={} system={} status={} error=log_unavailable detail=\"{}\"",
+                   request_id, tenant, system, unavailable_status, s.ToString());
+      Respond(req, request_id, unavailable_status,
+              ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"),
+              false, 5);
+    } else {
+      bool dup = o[0].duplicate;
+      (dup ? duplicates : accepted).fetch_add(1);
+      logger->debug("request_id={} tenant={} system={} seq={} duplicate={}", request_id, tenant,
+                    system, o[0].seq, dup);
+      Respond(req, request_id, 200,
+              JsonObject()
+                  .Str("status", dup ? "duplicate" : "accepted")
+                  .Str("event_id", o[0].id.ToString())
+                  .UInt("seq", o[0].seq)
+                  .Finish());
+    }
+    in_flight.fetch_sub(1);
+  });
+}
+
+std::string HttpFront::Impl::HealthJson(bool* ready) const {
+  Status log_health = log->Health();
+  bool is_draining = draining.load();
+  *ready = log_health.ok() && !is_draining;
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+  JsonObject http;
+  http.Str("state", is_draining ? "draining" : "serving")
+      .Int("in_flight", in_flight.load())
+      .UInt("accepted", accepted.load())
+      .UInt("duplicates", duplicates.load())
+      .UInt("rejected", rejected.load())
+      .UInt("unavailable", unavailable.load());
+  JsonObject store;
+  store.Str("state", log_health.ok() ? "writable" : "unavailable")
+      .UInt("last_seq", log->LastSequence());
+  if (!log_health.ok()) store.Str("detail", log_health.message());
+  JsonObject parts;
+  parts.Raw("http", http.Finish()).Raw("event_log", store.Finish());
+  return JsonObject()
+      .Str("status", *ready ? "ok" : (is_draining ? "draining" : "degraded"))
+      .Str("version", kVersion)
+      .Int("uptime_s", uptime)
+      .Raw("parts", parts.Finish())
+      .Finish();
+}
+
+void HttpFront::Impl::BeginDrain() {
+  if (draining.exchange(true)) return;
+  logger->info("event=shutdown_begin in_flight={}", in_flight.load());
+  asio::post(ioctx, [this] {
+    if (server) server->close_sync();  // stop accepting
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(config.server().shutdown_grace_ms);
+    WaitDrained(deadline);
+  });
+}
+
+void HttpFront::Impl::WaitDrained(std::chrono::steady_clock::time_point deadline) {
+  if (in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+    // Give responses already handed to the connections a moment to leave.
+    auto timer = std::make_shared<asio::steady_timer>(ioctx, std::chrono::milliseconds(50));
+    timer->async_wait([this, timer](const asio::error_code&) { ioctx.stop(); });
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(ioctx, std::chrono::milliseconds(5));
+  timer->async_wait([this, timer, deadline](const asio::error_code&) { WaitDrained(deadline); });
+}
+
+Status HttpFront::Run(bool handle_signals) {
+  Impl& m = *impl_;
+  const ServerSettings& s = m.config.server();
+  uint64_t hard_body_limit = std::max<uint64_t>(s.max_body_bytes * 4, s.max_body_bytes + (1 << 20));
+  try {
+    m.server = std::make_unique<Server>(
+        restinio::external_io_context(m.ioctx),
+        restinio::server_settings_t<Traits>{}
+            .port(s.listen_port)
+            .address(s.listen_host)
+            .request_handler([&m](auto req) { return m.Handle(req); })
+            .read_next_http_message_timelimit(std::chrono::milliseconds(s.read_timeout_ms))
+            .write_http_response_timelimit(std::chrono::milliseconds(s.write_timeout_ms))
+            .handle_request_timeout(std::chrono::milliseconds(s.handle_timeout_ms))
+            .max_parallel_connections(static_cast<std::size_t>(s.max_connections))
+            .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                          .max_url_size(8192)
+                                          .max_field_name_size(1024)
+                                          .max_field_value_size(16384)
+                                          .max_field_count(128)
+                                          .max_body_size(hard_body_limit)));
+    m.server->open_sync();
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("cannot listen on ") + s.listen_host + ":" +
+                           std::to_string(s.listen_port) + ": " + e.what());
+  }
+  listening_.store(true);
+  m.logger->info("event=listening address={}:{} threads={}", s.listen_host, s.listen_port,
+                 s.threads);
+
+  std::unique_ptr<asio::signal_set> signals;
+  if (handle_signals) {
+    signals = std::make_unique<asio::signal_set>(m.ioctx, SIGTERM, SIGINT);
+    signals->async_wait([&m](const asio::error_code& ec, int) {
+      if (!ec) m.BeginDrain();
+    });
+  }
+  std::vector<std::thread> pool;
+  for (int i = 1; i < s.threads; ++i) pool.emplace_back([&m] { m.ioctx.run(); });
+  m.ioctx.run();
+  for (auto& t : pool) t.join();
+  listening_.store(false);
+  if (signals) signals->cancel();
+  m.server.reset();
+  m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),
+                 m.duplicates.load(), m.rejected.load());
+  return Status::OK();
+}
+
+void HttpFront::Stop() { impl_->BeginDrain(); }
+
+}  // namespace dfm

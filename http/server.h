@@ -1,0 +1,46 @@
+// HttpFront: the RESTinio server in front of the ingest path.
+//
+//   POST /webhooks/{system}, POST /t/{tenant}/webhooks/{system}
+//   GET  /healthz  (alive)   GET /readyz (log writable, not draining)
+//   GET  /v1/health (JSON: version, uptime, state of each part)
+//
+// A webhook is answered 2xx only from the append callback, i.e. after its
+// event is durable; the I/O threads never wait on the log. Every response
+// carries X-Request-ID. Shutdown (SIGTERM/SIGINT or Stop()): stop accepting,
+// answer requests already in flight (new requests on open connections get
+// 503 + Connection: close), wait for the log's writer, return.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "app/config.h"
+#include "http/ingest.h"
+#include "storage/event_log.h"
+#include "util/clock.h"
+#include "util/status.h"
+
+namespace dfm {
+
+class HttpFront {
+ public:
+  // REQUIRES: `log` outlives the front; `config` loaded without errors.
+  HttpFront(const Config& config, EventLog* log, const Clock* clock = SystemClock::Instance());
+  ~HttpFront();
+
+  // Serves until Stop() or, if `handle_signals`, SIGTERM/SIGINT; then
+  // drains. Returns an error if the port cannot be bound.
+  Status Run(bool handle_signals);
+  // Asks Run() to drain and return; callable from any thread.
+  void Stop();
+  // True once Run() accepts connections.
+  bool listening() const { return listening_.load(); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> listening_{false};
+};
+
+}  // namespace dfm

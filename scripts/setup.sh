@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything DF-Middleware needs to build, test and benchmark on Debian 12.
+# Idempotent: packages already present are left as they are. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git python3 curl
+  libcaf-dev librocksdb-dev libsimdjson-dev libspdlog-dev libfmt-dev
+  librestinio-dev libasio-dev libhttp-parser-dev
+  libcurl4-openssl-dev libssl-dev libphonenumber-dev
+  libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  nginx-light wrk
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# nginx is started by the tests on their own ports with their own config; the Debian
+# package's default site is not needed and must not hold port 80 during tests.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+fi
+echo "setup: all packages present"

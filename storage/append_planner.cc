@@ -1,0 +1,93 @@
+#include "storage/append_planner.h"
+
+#include "events/codec.h"
+#include "util/coding.h"
+
+namespace dfm {
+
+std::string IdempotencyIndexKey(std::string_view tenant, std::string_view system,
+                                std::string_view key) {
+  std::string k;
+  k.reserve(tenant.size() + system.size() + key.size() + 6);
+  PutLengthPrefixed(&k, tenant);
+  PutLengthPrefixed(&k, system);
+  k.append(key.data(), key.size());
+  return k;
+}
+
+void AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
+                         std::vector<PlannedRecord>* records,
+                         std::vector<AppendOutcome>* outcomes) {
+  if (!saved_) {
+    saved_ = true;
+    saved_next_seq_ = next_seq_;
+    saved_head_hash_ = head_hash_;
+  }
+  const int64_t now_us = clock_->NowMicros();
+  for (auto& d : drafts) {
+    AppendOutcome out;
+    std::string index_key;
+    if (!d.idempotency_key.empty()) {
+      index_key = IdempotencyIndexKey(d.tenant, d.idempotency_system, d.idempotency_key);
+      auto it = in_flight_.find(index_key);
+      if (it != in_flight_.end()) {
+        out.seq = it->second.seq;
+        out.id = it->second.id;
+        out.duplicate = true;
+        outcomes->push_back(out);
+        continue;
+      }
+      if (lookup(index_key, &out.seq, &out.id)) {
+        out.duplicate = true;
+        outcomes->push_back(out);
+        continue;
+      }
+    }
+    Event e;
+    e.seq = next_seq_++;
+    e.id = ids_.Next(now_us / 1000);
+    e.recorded_at_us = now_us;
+    e.source_time_us = d.source_time_us;
+    e.tenant = std::move(d.tenant);
+    e.stream = std::move(d.stream);
+    e.type = std::move(d.type);
+    e.schema_version = d.schema_version;
+    e.causation_id = d.causation_id;
+    e.correlation_id = d.correlation_id.IsZero() ? e.id : d.correlation_id;
+    e.prev_hash = head_hash_;
+    e.payload = std::move(d.payload);
+
+    PlannedRecord r;
+    r.seq = e.seq;
+    r.id = e.id;
+    r.record = EncodeRecord(e);
+    head_hash_ = RecordHash(r.record);
+    r.tenant = std::move(e.tenant);
+    r.stream = std::move(e.stream);
+    if (!index_key.empty()) {
+      in_flight_.emplace(index_key, Pending{e.seq, e.id});
+      r.idempotency_key = std::move(index_key);
+    }
+    out.seq = e.seq;
+    out.id = e.id;
+    outcomes->push_back(out);
+    records->push_back(std::move(r));
+  }
+}
+
+void AppendPlanner::Commit() {
+  committed_seq_ = next_seq_ - 1;
+  in_flight_.clear();
+  saved_ = false;
+}
+
+void AppendPlanner::Abandon() {
+  if (saved_) {
+    next_seq_ = saved_next_seq_;
+    head_hash_ = saved_head_hash_;
+  }
+  in_flight_.clear();
+  saved_ = false;
+}
+
+}  // namespace dfm

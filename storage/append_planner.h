@@ -1,0 +1,72 @@
+// AppendPlanner: the pure part of appending, shared by every EventLog
+// implementation. It turns drafts into encoded, hash-chained records with
+// sequence numbers and ids, and resolves idempotency keys.
+//
+// Not thread-safe: owned by the log's single writer. A plan is applied with
+// Commit() once its records are durable, or dropped with Abandon(), which
+// leaves the planner as it was before Plan().
+#pragma once
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "events/event.h"
+#include "storage/event_log.h"
+#include "util/clock.h"
+
+namespace dfm {
+
+struct PlannedRecord {
+  uint64_t seq = 0;
+  EventId id;
+  std::string record;  // encoded bytes, ready to store
+  std::string tenant, stream;
+  std::string idempotency_key;  // encoded (tenant, system, key); empty for none
+};
+
+// Encoded idempotency index key: length-prefixed tenant, system and key.
+std::string IdempotencyIndexKey(std::string_view tenant, std::string_view system,
+                                std::string_view key);
+
+class AppendPlanner {
+ public:
+  // `lookup` answers whether an idempotency index key is already stored.
+  using Lookup = std::function<bool(const std::string& index_key, uint64_t* seq, EventId* id)>;
+
+  AppendPlanner(const Clock* clock, uint64_t last_seq, Sha256Digest head_hash)
+      : clock_(clock), next_seq_(last_seq + 1), head_hash_(head_hash) {}
+
+  // Plans one AppendAsync call. Fills `outcomes` (one per draft) and appends
+  // to `records` the drafts that are new.
+  void Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
+            std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes);
+
+  // Marks everything planned so far as durable.
+  void Commit();
+  // Forgets everything planned since the last Commit().
+  void Abandon();
+
+  uint64_t last_committed_seq() const { return committed_seq_ + 0; }
+  void set_committed(uint64_t seq) { committed_seq_ = seq; }
+
+ private:
+  struct Pending {
+    uint64_t seq;
+    EventId id;
+  };
+  const Clock* clock_;
+  EventIdGenerator ids_;
+  uint64_t next_seq_;
+  Sha256Digest head_hash_;
+  uint64_t committed_seq_ = 0;
+  // Rollback point.
+  uint64_t saved_next_seq_ = 0;
+  Sha256Digest saved_head_hash_{};
+  bool saved_ = false;
+  // Idempotency keys planned but not yet committed.
+  std::unordered_map<std::string, Pending> in_flight_;
+};
+
+}  // namespace dfm

@@ -1,0 +1,61 @@
+#include "storage/event_log.h"
+
+#include <future>
+
+#include "events/codec.h"
+
+namespace dfm {
+
+Status EventLog::Append(std::vector<EventDraft> drafts, std::vector<AppendOutcome>* outcomes) {
+  std::promise<Status> done;
+  auto fut = done.get_future();
+  AppendAsync(std::move(drafts), [&](const Status& s, const std::vector<AppendOutcome>& o) {
+    if (outcomes) *outcomes = o;
+    done.set_value(s);
+  });
+  return fut.get();
+}
+
+Status EventLog::Append(EventDraft draft, AppendOutcome* outcome) {
+  std::vector<EventDraft> drafts;
+  drafts.push_back(std::move(draft));
+  std::vector<AppendOutcome> outcomes;
+  Status s = Append(std::move(drafts), &outcomes);
+  if (s.ok() && outcome && !outcomes.empty()) *outcome = outcomes[0];
+  return s;
+}
+
+ChainReport EventLog::VerifyChain() const {
+  ChainReport r;
+  Sha256Digest prev{};
+  uint64_t expect = 1;
+  Status s = ScanRecords(1, [&](uint64_t key_seq, std::string_view record) {
+    Event e;
+    Status d = DecodeRecord(record, &e);
+    auto fail = [&](std::string why) {
+      r.ok = false;
+      r.first_bad_seq = key_seq;
+      r.problem = std::move(why);
+      return false;
+    };
+    if (!d.ok()) return fail("record does not decode: " + d.ToString());
+    if (e.seq != key_seq) return fail("record says seq " + std::to_string(e.seq));
+    if (key_seq != expect) return fail("gap: expected seq " + std::to_string(expect));
+    if (e.prev_hash != prev) return fail("prev_hash is not the hash of the previous record");
+    prev = RecordHash(record);
+    if (r.count == 0) r.first_seq = key_seq;
+    r.last_seq = key_seq;
+    ++r.count;
+    ++expect;
+    return true;
+  });
+  if (!s.ok() && r.ok) {
+    r.ok = false;
+    r.first_bad_seq = expect;
+    r.problem = "read failed: " + s.ToString();
+  }
+  r.head_hash = prev;
+  return r;
+}
+
+}  // namespace dfm

@@ -1,0 +1,115 @@
+// EventLog: the append-only, hash-chained log that is DF-Middleware's only
+// source of truth. Two implementations: RocksDbEventLog (durable) and
+// MemoryEventLog (unit tests). Both give the same answers to the same calls.
+//
+// Thread-safety: every method may be called from any thread.
+//
+// Durability contract: an append's callback reports success only after the
+// events are durable (for RocksDB: the WAL is synced). Appends that arrive
+// while a sync is under way are written together by the next one (group
+// commit). Events are never changed once appended.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.h"
+#include "util/status.h"
+
+namespace dfm {
+
+struct AppendOutcome {
+  uint64_t seq = 0;
+  EventId id;
+  bool duplicate = false;  // an event with the same idempotency key existed: seq/id are its
+};
+
+// Called exactly once per AppendAsync, on a log-internal thread. It must not
+// block for long: the next group commit waits for it.
+using AppendCallback = std::function<void(const Status&, const std::vector<AppendOutcome>&)>;
+
+// One change to a consumer's own state, committed with its checkpoint.
+struct StateOp {
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
+// What `dfm log verify` / `dfm audit verify` report.
+struct ChainReport {
+  bool ok = true;
+  uint64_t count = 0;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  Sha256Digest head_hash{};     // hash of the last record read
+  uint64_t first_bad_seq = 0;   // set when !ok
+  std::string problem;          // set when !ok
+};
+
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+
+  // Appends `drafts` atomically: all of them become durable, or none does.
+  // A draft with an idempotency key that is already in the log (or earlier
+  // in the same call) is not appended; its outcome is the existing event
+  // with duplicate = true. On failure (e.g. the disk is full) the status is
+  // not OK, the outcomes are empty and nothing was appended.
+  virtual void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) = 0;
+
+  // Blocking forms of AppendAsync.
+  Status Append(std::vector<EventDraft> drafts, std::vector<AppendOutcome>* outcomes);
+  Status Append(EventDraft draft, AppendOutcome* outcome);
+
+  // Highest durable sequence number; 0 for an empty log. Sequence numbers
+  // start at 1 and have no gaps.
+  virtual uint64_t LastSequence() const = 0;
+
+  // Blocks until LastSequence() >= seq or `timeout` passed; returns LastSequence().
+  virtual uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const = 0;
+
+  // Appends to *out up to `max` events with seq >= from, ascending.
+  virtual Status Read(uint64_t from, size_t max, std::vector<Event>* out) const = 0;
+
+  // Like Read, restricted to one (tenant, stream).
+  virtual Status ReadStream(std::string_view tenant, std::string_view stream, uint64_t from,
+                            size_t max, std::vector<Event>* out) const = 0;
+
+  // Visits stored records (exact bytes) with seq >= from in order until fn
+  // returns false.
+  virtual Status ScanRecords(uint64_t from,
+                             const std::function<bool(uint64_t, std::string_view)>& fn) const = 0;
+
+  // NotFound when absent.
+  virtual Status LookupIdempotency(std::string_view tenant, std::string_view system,
+                                   std::string_view key, uint64_t* seq) const = 0;
+  virtual Status LookupEventId(const EventId& id, uint64_t* seq) const = 0;
+
+  // Consumers (projections, actors) keep their own state beside the log and
+  // commit it together with the sequence number they have processed, so the
+  // two can never disagree. A consumer that has committed nothing is at 0.
+  virtual Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const = 0;
+  virtual Status CommitConsumer(std::string_view consumer, uint64_t seq,
+                                const std::vector<StateOp>& ops) = 0;
+  virtual Status GetConsumerState(std::string_view consumer, std::string_view key,
+                                  std::string* value) const = 0;
+  virtual Status ScanConsumerState(
+      std::string_view consumer, std::string_view prefix,
+      const std::function<bool(std::string_view, std::string_view)>& fn) const = 0;
+  // Removes a consumer's state and checkpoint (before a rebuild).
+  virtual Status DropConsumer(std::string_view consumer) = 0;
+
+  // OK while the log accepts writes; otherwise why not.
+  virtual Status Health() const = 0;
+
+  // Walks the hash chain from the first record: every record decodes, its
+  // sequence number follows the previous one and its prev_hash is the
+  // SHA-256 of the previous record.
+  ChainReport VerifyChain() const;
+};
+
+}  // namespace dfm

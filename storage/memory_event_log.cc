@@ -1,0 +1,181 @@
+#include "storage/memory_event_log.h"
+
+#include "events/codec.h"
+
+namespace dfm {
+
+MemoryEventLog::MemoryEventLog(const Clock* clock) : planner_(clock, 0, Sha256Digest{}) {}
+
+void MemoryEventLog::FailWrites(bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_writes_ = fail;
+}
+
+void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
+  std::lock_guard<std::mutex> lk(mu_);
+  records_.at(seq - 1) = std::move(bytes);
+}
+
+void MemoryEventLog::AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) {
+  std::vector<AppendOutcome> outcomes;
+  std::unique_lock<std::mutex> lk(mu_);
+  if (fail_writes_) {
+    lk.unlock();
+    cb(Status::Unavailable("event log cannot accept writes: injected failure"), {});
+    return;
+  }
+  std::vector<PlannedRecord> records;
+  auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
+    auto it = idempotency_.find(key);
+    if (it == idempotency_.end()) return false;
+    *seq = it->second.first;
+    *id = it->second.second;
+    return true;
+  };
+  planner_.Plan(drafts, lookup, &records, &outcomes);
+  for (auto& r : records) {
+    records_.push_back(std::move(r.record));
+    streams_[{r.tenant, r.stream}].push_back(r.seq);
+    event_ids_[r.id] = r.seq;
+    if (!r.idempotency_key.empty()) idempotency_[r.idempotency_key] = {r.seq, r.id};
+  }
+  planner_.Commit();
+  lk.unlock();
+  cv_.notify_all();
+  cb(Status::OK(), outcomes);
+}
+
+uint64_t MemoryEventLog::LastSequence() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return records_.size();
+}
+
+uint64_t MemoryEventLog::WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return records_.size() >= seq; });
+  return records_.size();
+}
+
+Status MemoryEventLog::ScanRecords(
+    uint64_t from, const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  std::vector<std::pair<uint64_t, std::string>> copy;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (uint64_t s = from == 0 ? 1 : from; s <= records_.size(); ++s)
+      copy.emplace_back(s, records_[s - 1]);
+  }
+  for (const auto& [seq, rec] : copy)
+    if (!fn(seq, rec)) break;
+  return Status::OK();
+}
+
+Status MemoryEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (uint64_t s = from == 0 ? 1 : from; s <= records_.size() && max > 0; ++s, --max) {
+    Event e;
+    Status d = DecodeRecord(records_[s - 1], &e);
+    if (!d.ok()) return d;
+    out->push_back(std::move(e));
+  }
+  return Status::OK();
+}
+
+Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stream,
+                                  uint64_t from, size_t max, std::vector<Event>* out) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = streams_.find({std::string(tenant), std::string(stream)});
+  if (it == streams_.end()) return Status::OK();
+  for (uint64_t seq : it->second) {
+    if (seq < from) continue;
+    if (max-- == 0) break;
+    Event e;
+    Status d = DecodeRecord(records_[seq - 1], &e);
+    if (!d.ok()) return d;
+    out->push_back(std::move(e));
+  }
+  return Status::OK();
+}
+
+Status MemoryEventLog::LookupIdempotency(std::string_view tenant, std::string_view system,
+                                         std::string_view key, uint64_t* seq) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = idempotency_.find(IdempotencyIndexKey(tenant, system, key));
+  if (it == idempotency_.end()) return Status::NotFound("no such idempotency key");
+  *seq = it->second.first;
+  return Status::OK();
+}
+
+Status MemoryEventLog::LookupEventId(const EventId& id, uint64_t* seq) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = event_ids_.find(id);
+  if (it == event_ids_.end()) return Status::NotFound("no such event id");
+  *seq = it->second;
+  return Status::OK();
+}
+
+Status MemoryEventLog::ReadCheckpoint(std::string_view consumer, uint64_t* seq) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = checkpoints_.find(consumer);
+  *seq = it == checkpoints_.end() ? 0 : it->second;
+  return Status::OK();
+}
+
+Status MemoryEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
+                                      const std::vector<StateOp>& ops) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto& st = state_[std::string(consumer)];
+  for (const auto& op : ops) {
+    if (op.erase) {
+      st.erase(op.key);
+    } else {
+      st[op.key] = op.value;
+    }
+  }
+  checkpoints_[std::string(consumer)] = seq;
+  return Status::OK();
+}
+
+Status MemoryEventLog::GetConsumerState(std::string_view consumer, std::string_view key,
+                                        std::string* value) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = state_.find(consumer);
+  if (it == state_.end()) return Status::NotFound("no state");
+  auto kv = it->second.find(key);
+  if (kv == it->second.end()) return Status::NotFound("no state");
+  *value = kv->second;
+  return Status::OK();
+}
+
+Status MemoryEventLog::ScanConsumerState(
+    std::string_view consumer, std::string_view prefix,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::vector<std::pair<std::string, std::string>> copy;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = state_.find(consumer);
+    if (it == state_.end()) return Status::OK();
+    for (auto kv = it->second.lower_bound(prefix); kv != it->second.end(); ++kv) {
+      if (kv->first.compare(0, prefix.size(), prefix) != 0) break;
+      copy.emplace_back(kv->first, kv->second);
+    }
+  }
+  for (const auto& [k, v] : copy)
+    if (!fn(k, v)) break;
+  return Status::OK();
+}
+
+Status MemoryEventLog::DropConsumer(std::string_view consumer) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = state_.find(consumer);
+  if (it != state_.end()) state_.erase(it);
+  auto c = checkpoints_.find(consumer);
+  if (c != checkpoints_.end()) checkpoints_.erase(c);
+  return Status::OK();
+}
+
+Status MemoryEventLog::Health() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return fail_writes_ ? Status::Unavailable("injected failure") : Status::OK();
+}
+
+}  // namespace dfm

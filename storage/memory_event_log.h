@@ -1,0 +1,62 @@
+// MemoryEventLog: the EventLog contract kept in memory, for unit tests of
+// everything that sits on the log. Records are encoded and hash-chained
+// exactly as RocksDbEventLog stores them; AppendAsync calls back at once on
+// the caller's thread. FailWrites() makes appends fail as a full disk would.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/append_planner.h"
+#include "storage/event_log.h"
+
+namespace dfm {
+
+class MemoryEventLog : public EventLog {
+ public:
+  explicit MemoryEventLog(const Clock* clock = SystemClock::Instance());
+
+  void FailWrites(bool fail);
+  // Test hook: replaces the stored bytes of record `seq` (to test VerifyChain).
+  void CorruptRecordForTest(uint64_t seq, std::string bytes);
+
+  void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override;
+  uint64_t LastSequence() const override;
+  uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const override;
+  Status Read(uint64_t from, size_t max, std::vector<Event>* out) const override;
+  Status ReadStream(std::string_view tenant, std::string_view stream, uint64_t from, size_t max,
+                    std::vector<Event>* out) const override;
+  Status ScanRecords(uint64_t from,
+                     const std::function<bool(uint64_t, std::string_view)>& fn) const override;
+  Status LookupIdempotency(std::string_view tenant, std::string_view system,
+                           std::string_view key, uint64_t* seq) const override;
+  Status LookupEventId(const EventId& id, uint64_t* seq) const override;
+  Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const override;
+  Status CommitConsumer(std::string_view consumer, uint64_t seq,
+                        const std::vector<StateOp>& ops) override;
+  Status GetConsumerState(std::string_view consumer, std::string_view key,
+                          std::string* value) const override;
+  Status ScanConsumerState(
+      std::string_view consumer, std::string_view prefix,
+      const std::function<bool(std::string_view, std::string_view)>& fn) const override;
+  Status DropConsumer(std::string_view consumer) override;
+  Status Health() const override;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  AppendPlanner planner_;
+  bool fail_writes_ = false;
+  std::vector<std::string> records_;  // records_[seq - 1]
+  std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> streams_;
+  std::unordered_map<std::string, std::pair<uint64_t, EventId>> idempotency_;
+  std::map<EventId, uint64_t> event_ids_;
+  std::map<std::string, uint64_t, std::less<>> checkpoints_;
+  std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> state_;
+};
+
+}  // namespace dfm

@@ -1,0 +1,538 @@
+#include "storage/rocksdb_event_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "events/codec.h"
+#include "storage/append_planner.h"
+#include "util/coding.h"
+
+namespace dfm {
+
+namespace {
+
+// Column families; docs/event-format.md describes each key and value.
+enum Cf : size_t {
+  kDefault = 0,
+  kEvents,
+  kStreams,
+  kIdempotency,
+  kEventIds,
+  kCheckpoints,
+  kConsumerState,
+  kNumCf
+};
+const char* const kCfNames[kNumCf] = {"default",     "events",      "streams",       "idempotency",
+                                      "event_ids",   "checkpoints", "consumer_state"};
+constexpr char kLayoutKey[] = "layout_version";
+constexpr char kLayoutVersion[] = "1";
+
+Status FromRocks(const rocksdb::Status& s) {
+  if (s.ok()) return Status::OK();
+  if (s.IsNotFound()) return Status::NotFound(s.ToString());
+  if (s.IsCorruption()) return Status::Corruption(s.ToString());
+  if (s.IsIOError() || s.IsNoSpace()) return Status::IOError(s.ToString());
+  return Status::IOError(s.ToString());
+}
+
+std::string StreamPrefix(std::string_view tenant, std::string_view stream) {
+  std::string k;
+  PutLengthPrefixed(&k, tenant);
+  PutLengthPrefixed(&k, stream);
+  return k;
+}
+
+std::string ConsumerKey(std::string_view consumer, std::string_view key) {
+  std::string k;
+  PutLengthPrefixed(&k, consumer);
+  k.append(key.data(), key.size());
+  return k;
+}
+
+// The smallest key greater than every key starting with `prefix`; empty when
+// there is none (prefix is all 0xFF).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    auto c = static_cast<unsigned char>(prefix.back());
+    if (c != 0xFF) {
+      prefix.back() = static_cast<char>(c + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
+struct QueuedAppend {
+  std::vector<EventDraft> drafts;
+  AppendCallback cb;
+  std::vector<AppendOutcome> outcomes;
+};
+
+}  // namespace
+
+struct RocksDbEventLog::Impl {
+  RocksDbLogOptions options;
+  std::unique_ptr<rocksdb::Env> env;  // composite env over options.file_system
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf;
+  std::string temp_secondary_path;
+
+  std::unique_ptr<AppendPlanner> planner;  // writer thread only
+  std::atomic<uint64_t> committed{0};
+
+  mutable std::mutex mu;
+  mutable std::condition_variable queue_cv;   // writer waits for work
+  mutable std::condition_variable commit_cv;  // readers wait for new events
+  std::deque<QueuedAppend> queue;
+  bool stopping = false;
+  bool closed = false;
+  std::thread writer;
+
+  mutable std::atomic<bool> healthy{true};
+  mutable std::mutex error_mu;
+  std::string last_error;
+
+  std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0};
+
+  ~Impl() {
+    for (auto* h : cf)
+      if (h) db->DestroyColumnFamilyHandle(h);
+    cf.clear();
+    db.reset();
+    if (!temp_secondary_path.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(temp_secondary_path, ec);
+    }
+  }
+
+  Status LoadHead(uint64_t* last_seq, Sha256Digest* head) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf[kEvents]));
+    it->SeekToLast();
+    *last_seq = 0;
+    *head = Sha256Digest{};
+    if (!it->Valid()) return FromRocks(it->status());
+    if (it->key().size() != 8) return Status::Corruption("bad key in events");
+    *last_seq = DecodeFixed64BE(it->key().data());
+    *head = RecordHash(std::string_view(it->value().data(), it->value().size()));
+    return Status::OK();
+  }
+
+  void WriterLoop();
+  void CommitBatch(std::vector<QueuedAppend>& batch);
+};
+
+RocksDbEventLog::RocksDbEventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RocksDbEventLog::~RocksDbEventLog() { Close(); }
+
+Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
+                             std::unique_ptr<RocksDbEventLog>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+
+  rocksdb::Options db_opts;
+  db_opts.create_if_missing = !options.read_only;
+  db_opts.create_missing_column_families = !options.read_only;
+  // A synced write is never lost; after a crash RocksDB recovers every
+  // complete write batch up to the first damaged WAL record.
+  db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 4;
+  if (options.file_system) {
+    impl->env = rocksdb::NewCompositeEnv(options.file_system);
+    db_opts.env = impl->env.get();
+  }
+
+  rocksdb::BlockBasedTableOptions point_lookup;
+  point_lookup.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
+  for (size_t i = 0; i < kNumCf; ++i) {
+    rocksdb::ColumnFamilyOptions cfo(db_opts);
+    if (i == kIdempotency || i == kEventIds) {
+      cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(point_lookup));
+      cfo.memtable_whole_key_filtering = true;
+      cfo.memtable_prefix_bloom_size_ratio = 0.05;
+    }
+    cfds.emplace_back(kCfNames[i], cfo);
+  }
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status rs;
+  if (options.read_only) {
+    db_opts.max_open_files = -1;  // required of a secondary
+    std::string secondary = options.secondary_path;
+    if (secondary.empty()) {
+      char tmpl[] = "/tmp/dfm-secondary-XXXXXX";
+      if (mkdtemp(tmpl) == nullptr) return Status::IOError("cannot create a temporary directory");
+      secondary = tmpl;
+      impl->temp_secondary_path = secondary;
+    }
+    if (!std::filesystem::exists(options.path + "/CURRENT")) {
+      return Status::NotFound("no event log at " + options.path);
+    }
+    rs = rocksdb::DB::OpenAsSecondary(db_opts, options.path, secondary, cfds, &impl->cf, &raw);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    rs = rocksdb::DB::Open(db_opts, options.path, cfds, &impl->cf, &raw);
+  }
+  if (!rs.ok()) return FromRocks(rs);
+  impl->db.reset(raw);
+
+  if (!options.read_only) {
+    std::string layout;
+    rocksdb::Status g = impl->db->Get(rocksdb::ReadOptions(), impl->cf[kDefault], kLayoutKey, &layout);
+    if (g.IsNotFound()) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      g = impl->db->Put(wo, impl->cf[kDefault], kLayoutKey, kLayoutVersion);
+      if (!g.ok()) return FromRocks(g);
+    } else if (!g.ok()) {
+      return FromRocks(g);
+    } else if (layout != kLayoutVersion) {
+      return Status::Corruption("unknown storage layout version " + layout);
+    }
+  }
+
+  uint64_t last = 0;
+  Sha256Digest head{};
+  Status s = impl->LoadHead(&last, &head);
+  if (!s.ok()) return s;
+  impl->committed.store(last);
+  if (!options.read_only) {
+    impl->planner = std::make_unique<AppendPlanner>(options.clock, last, head);
+    impl->planner->set_committed(last);
+    Impl* p = impl.get();
+    impl->writer = std::thread([p] { p->WriterLoop(); });
+  }
+  out->reset(new RocksDbEventLog(std::move(impl)));
+  return Status::OK();
+}
+
+void RocksDbEventLog::Close() {
+  if (!impl_) return;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (impl_->closed) return;
+    impl_->closed = true;
+    impl_->stopping = true;
+  }
+  impl_->queue_cv.notify_all();
+  if (impl_->writer.joinable()) impl_->writer.join();
+  impl_->commit_cv.notify_all();
+}
+
+Status RocksDbEventLog::Refresh() {
+  if (!impl_->options.read_only) return Status::OK();
+  rocksdb::Status rs = impl_->db->TryCatchUpWithPrimary();
+  if (!rs.ok()) return FromRocks(rs);
+  uint64_t last = 0;
+  Sha256Digest head{};
+  Status s = impl_->LoadHead(&last, &head);
+  if (s.ok()) impl_->committed.store(last);
+  return s;
+}
+
+void RocksDbEventLog::AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (!impl_->stopping && !impl_->options.read_only) {
+      impl_->queue.push_back(QueuedAppend{std::move(drafts), std::move(cb), {}});
+      impl_->queue_cv.notify_one();
+      return;
+    }
+  }
+  cb(Status::Unavailable(impl_->options.read_only ? "event log opened read-only"
+                                                  : "event log is closed"),
+     {});
+}
+
+void RocksDbEventLog::Impl::WriterLoop() {
+  std::vector<QueuedAppend> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      queue_cv.wait(lk, [&] { return !queue.empty() || stopping; });
+      if (queue.empty()) return;  // stopping and drained
+      size_t events = 0;
+      while (!queue.empty() && (batch.empty() || events < options.max_batch_events)) {
+        events += queue.front().drafts.size();
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    CommitBatch(batch);
+    batch.clear();
+  }
+}
+
+void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
+  if (!healthy.load()) {
+    // A failed write (e.g. no space) stops RocksDB's writes until resumed.
+    if (db->Resume().ok()) healthy.store(true);
+  }
+  std::vector<PlannedRecord> records;
+  std::string value;
+  auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
+    rocksdb::PinnableSlice v;
+    if (!db->Get(rocksdb::ReadOptions(), cf[kIdempotency], key, &v).ok() || v.size() != 24) {
+      return false;
+    }
+    *seq = DecodeFixed64BE(v.data());
+    *id = EventId::FromBytes(std::string_view(v.data() + 8, 16));
+    return true;
+  };
+  for (auto& item : batch) planner->Plan(item.drafts, lookup, &records, &item.outcomes);
+
+  rocksdb::Status rs;
+  if (!records.empty()) {
+    rocksdb::WriteBatch wb;
+    for (const auto& r : records) {
+      std::string seq_key = EncodeFixed64BE(r.seq);
+      wb.Put(cf[kEvents], seq_key, r.record);
+      std::string stream_key = StreamPrefix(r.tenant, r.stream);
+      stream_key += seq_key;
+      wb.Put(cf[kStreams], stream_key, rocksdb::Slice());
+      wb.Put(cf[kEventIds], std::string(r.id.AsBytes()), seq_key);
+      if (!r.idempotency_key.empty()) {
+        std::string v = seq_key;
+        v.append(r.id.AsBytes());
+        wb.Put(cf[kIdempotency], r.idempotency_key, v);
+      }
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rs = db->Write(wo, &wb);
+  }
+
+  if (!rs.ok()) {
+    planner->Abandon();
+    healthy.store(false);
+    {
+      std::lock_guard<std::mutex> lk(error_mu);
+      last_error = rs.ToString();
+    }
+    stat_failed.fetch_add(1);
+    Status err = Status::Unavailable("event log cannot accept writes: " + rs.ToString());
+    for (auto& item : batch) item.cb(err, {});
+    return;
+  }
+  planner->Commit();
+  uint64_t dups = 0;
+  for (auto& item : batch)
+    for (auto& o : item.outcomes) dups += o.duplicate ? 1 : 0;
+  stat_dups.fetch_add(dups);
+  if (!records.empty()) {
+    stat_commits.fetch_add(1);
+    stat_events.fetch_add(records.size());
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      committed.store(records.back().seq);
+    }
+    commit_cv.notify_all();
+  }
+  for (auto& item : batch) item.cb(Status::OK(), item.outcomes);
+}
+
+uint64_t RocksDbEventLog::LastSequence() const { return impl_->committed.load(); }
+
+uint64_t RocksDbEventLog::WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lk(impl_->mu);
+  impl_->commit_cv.wait_for(lk, timeout,
+                            [&] { return impl_->committed.load() >= seq || impl_->closed; });
+  return impl_->committed.load();
+}
+
+Status RocksDbEventLog::ScanRecords(
+    uint64_t from, const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  uint64_t last = impl_->committed.load();
+  if (from > last) return Status::OK();
+  std::string lower = EncodeFixed64BE(from);
+  std::string upper = EncodeFixed64BE(last + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kEvents]));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (it->key().size() != 8) return Status::Corruption("bad key in events");
+    if (!fn(DecodeFixed64BE(it->key().data()),
+            std::string_view(it->value().data(), it->value().size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status());
+}
+
+Status RocksDbEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out) const {
+  if (max == 0) return Status::OK();
+  Status decode_status;
+  size_t n = 0;
+  Status s = ScanRecords(from, [&](uint64_t, std::string_view rec) {
+    Event e;
+    decode_status = DecodeRecord(rec, &e);
+    if (!decode_status.ok()) return false;
+    out->push_back(std::move(e));
+    return ++n < max;
+  });
+  return s.ok() ? decode_status : s;
+}
+
+Status RocksDbEventLog::ReadStream(std::string_view tenant, std::string_view stream,
+                                   uint64_t from, size_t max, std::vector<Event>* out) const {
+  std::string prefix = StreamPrefix(tenant, stream);
+  std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kStreams]));
+  uint64_t last = impl_->committed.load();
+  size_t n = 0;
+  for (it->Seek(prefix + EncodeFixed64BE(from)); it->Valid() && n < max; it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != prefix.size() + 8) continue;  // a longer tenant/stream name sharing bytes
+    uint64_t seq = DecodeFixed64BE(k.data() + prefix.size());
+    if (seq > last) break;
+    std::string rec;
+    rocksdb::Status g =
+        impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kEvents], EncodeFixed64BE(seq), &rec);
+    if (!g.ok()) return FromRocks(g);
+    Event e;
+    Status d = DecodeRecord(rec, &e);
+    if (!d.ok()) return d;
+    out->push_back(std::move(e));
+    ++n;
+  }
+  return FromRocks(it->status());
+}
+
+Status RocksDbEventLog::LookupIdempotency(std::string_view tenant, std::string_view system,
+                                          std::string_view key, uint64_t* seq) const {
+  std::string v;
+  rocksdb::Status g = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kIdempotency],
+                                     IdempotencyIndexKey(tenant, system, key), &v);
+  if (!g.ok()) return FromRocks(g);
+  if (v.size() != 24) return Status::Corruption("bad idempotency value");
+  *seq = DecodeFixed64BE(v.data());
+  return Status::OK();
+}
+
+Status RocksDbEventLog::LookupEventId(const EventId& id, uint64_t* seq) const {
+  std::string v;
+  rocksdb::Status g = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kEventIds],
+                                     rocksdb::Slice(id.AsBytes().data(), 16), &v);
+  if (!g.ok()) return FromRocks(g);
+  if (v.size() != 8) return Status::Corruption("bad event id value");
+  *seq = DecodeFixed64BE(v.data());
+  return Status::OK();
+}
+
+Status RocksDbEventLog::ReadCheckpoint(std::string_view consumer, uint64_t* seq) const {
+  std::string v;
+  rocksdb::Status g = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kCheckpoints],
+                                     rocksdb::Slice(consumer.data(), consumer.size()), &v);
+  if (g.IsNotFound()) {
+    *seq = 0;
+    return Status::OK();
+  }
+  if (!g.ok()) return FromRocks(g);
+  if (v.size() != 8) return Status::Corruption("bad checkpoint value");
+  *seq = DecodeFixed64BE(v.data());
+  return Status::OK();
+}
+
+Status RocksDbEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
+                                       const std::vector<StateOp>& ops) {
+  if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
+  rocksdb::WriteBatch wb;
+  for (const auto& op : ops) {
+    std::string k = ConsumerKey(consumer, op.key);
+    if (op.erase) {
+      wb.Delete(impl_->cf[kConsumerState], k);
+    } else {
+      wb.Put(impl_->cf[kConsumerState], k, op.value);
+    }
+  }
+  wb.Put(impl_->cf[kCheckpoints], rocksdb::Slice(consumer.data(), consumer.size()),
+         EncodeFixed64BE(seq));
+  // Not synced: consumer state is rebuildable from the log, and the batch is
+  // atomic, so after a crash state and checkpoint agree (possibly older).
+  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &wb));
+}
+
+Status RocksDbEventLog::GetConsumerState(std::string_view consumer, std::string_view key,
+                                         std::string* value) const {
+  return FromRocks(impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kConsumerState],
+                                  ConsumerKey(consumer, key), value));
+}
+
+Status RocksDbEventLog::ScanConsumerState(
+    std::string_view consumer, std::string_view prefix,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::string base = ConsumerKey(consumer, "");
+  std::string start = ConsumerKey(consumer, prefix);
+  std::string upper = PrefixEnd(start);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kConsumerState]));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    k.remove_prefix(base.size());
+    if (!fn(k, std::string_view(it->value().data(), it->value().size()))) break;
+  }
+  return FromRocks(it->status());
+}
+
+Status RocksDbEventLog::DropConsumer(std::string_view consumer) {
+  if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
+  std::string start = ConsumerKey(consumer, "");
+  std::string end = PrefixEnd(start);
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(impl_->cf[kConsumerState], start, end);
+  wb.Delete(impl_->cf[kCheckpoints], rocksdb::Slice(consumer.data(), consumer.size()));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(impl_->db->Write(wo, &wb));
+}
+
+Status RocksDbEventLog::Health() const {
+  if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    if (impl_->closed) return Status::Unavailable("event log is closed");
+  }
+  if (!impl_->healthy.load()) {
+    if (impl_->db->Resume().ok()) {
+      impl_->healthy.store(true);
+    } else {
+      std::lock_guard<std::mutex> lk(impl_->error_mu);
+      return Status::Unavailable("last write failed: " + impl_->last_error);
+    }
+  }
+  return Status::OK();
+}
+
+RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
+  Stats s;
+  s.group_commits = impl_->stat_commits.load();
+  s.events_appended = impl_->stat_events.load();
+  s.duplicates = impl_->stat_dups.load();
+  s.failed_commits = impl_->stat_failed.load();
+  return s;
+}
+
+}  // namespace dfm

@@ -1,0 +1,30 @@
+// A small JSON writer for responses, CLI output and JSON lines. Output is
+// compact and valid UTF-8 is passed through; control characters and quotes
+// are escaped. Invalid UTF-8 bytes are replaced by U+FFFD.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dfm {
+
+void AppendJsonString(std::string* out, std::string_view s);
+
+class JsonObject {
+ public:
+  JsonObject& Str(std::string_view key, std::string_view value);
+  JsonObject& Int(std::string_view key, int64_t value);
+  JsonObject& UInt(std::string_view key, uint64_t value);
+  JsonObject& Bool(std::string_view key, bool value);
+  JsonObject& Null(std::string_view key);
+  // `json` must already be valid JSON text.
+  JsonObject& Raw(std::string_view key, std::string_view json);
+  std::string Finish() const { return body_ + "}"; }
+
+ private:
+  void Key(std::string_view key);
+  std::string body_ = "{";
+};
+
+}  // namespace dfm

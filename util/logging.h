@@ -1,0 +1,28 @@
+// Logging: one named spdlog logger per module, level from SPDLOG_LEVEL or the
+// config, lines of key=value pairs. Personal data (phones, emails, message
+// bodies) never reaches a log unmasked: use the Mask* helpers.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace dfm {
+
+// Sets up the default sink (stderr, async with a bounded queue that drops the
+// oldest lines under overload rather than stall the service) and the level.
+void InitLogging(std::string_view level);
+
+// The logger for a module ("http", "storage", ...), created on first use.
+std::shared_ptr<spdlog::logger> Logger(const std::string& module);
+
+// "+1205*****42": keeps the country code's first digits and the last two.
+std::string MaskPhone(std::string_view phone);
+// "j***@example.com".
+std::string MaskEmail(std::string_view email);
+// "<37 bytes>".
+std::string MaskBody(std::string_view body);
+
+}  // namespace dfm
