@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "events/codec.h"
@@ -87,6 +88,11 @@ struct QueuedAppend {
 struct RocksDbEventLog::Impl {
   RocksDbLogOptions options;
   std::unique_ptr<rocksdb::Env> env;  // composite env over options.file_system
+  rocksdb::Options db_opts;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
+  // Guards `db` and `cf` (shared: every use; exclusive: reopening after a
+  // write failure RocksDB cannot resume from) and the planner.
+  mutable std::shared_mutex db_mu;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cf;
   std::string temp_secondary_path;
@@ -109,10 +115,7 @@ struct RocksDbEventLog::Impl {
   std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0};
 
   ~Impl() {
-    for (auto* h : cf)
-      if (h) db->DestroyColumnFamilyHandle(h);
-    cf.clear();
-    db.reset();
+    CloseDb();
     if (!temp_secondary_path.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(temp_secondary_path, ec);
@@ -131,6 +134,57 @@ struct RocksDbEventLog::Impl {
     return Status::OK();
   }
 
+  std::string LastError() {
+    std::lock_guard<std::mutex> lk(error_mu);
+    return last_error;
+  }
+
+  void CloseDb() {
+    for (auto* h : cf)
+      if (h) db->DestroyColumnFamilyHandle(h);
+    cf.clear();
+    db.reset();
+  }
+
+  // Opens the primary and loads the chain head into a fresh planner.
+  // REQUIRES: db_mu held exclusively (or no other thread running).
+  Status OpenPrimary() {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status rs = rocksdb::DB::Open(db_opts, options.path, cfds, &cf, &raw);
+    if (!rs.ok()) return FromRocks(rs);
+    db.reset(raw);
+    uint64_t last = 0;
+    Sha256Digest head{};
+    Status s = LoadHead(&last, &head);
+    if (!s.ok()) return s;
+    committed.store(last);
+    planner = std::make_unique<AppendPlanner>(options.clock, last, head);
+    planner->set_committed(last);
+    return Status::OK();
+  }
+
+  // After a failed write: RocksDB's own Resume(), else a reopen (WAL write
+  // errors are not resumable). Either way the planner restarts from what is
+  // durable. OK once the log accepts writes again.
+  Status TryRecover() {
+    std::unique_lock<std::shared_mutex> lk(db_mu);
+    if (healthy.load()) return Status::OK();
+    if (db && db->Resume().ok()) {
+      healthy.store(true);
+      return Status::OK();
+    }
+    CloseDb();
+    Status s = OpenPrimary();
+    if (s.ok()) {
+      healthy.store(true);
+    } else {
+      CloseDb();
+      std::lock_guard<std::mutex> elk(error_mu);
+      last_error = s.ToString();
+    }
+    return s;
+  }
+
   void WriterLoop();
   void CommitBatch(std::vector<QueuedAppend>& batch);
 };
@@ -144,7 +198,7 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   auto impl = std::make_unique<Impl>();
   impl->options = options;
 
-  rocksdb::Options db_opts;
+  rocksdb::Options& db_opts = impl->db_opts;
   db_opts.create_if_missing = !options.read_only;
   db_opts.create_missing_column_families = !options.read_only;
   // A synced write is never lost; after a crash RocksDB recovers every
@@ -159,7 +213,6 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
 
   rocksdb::BlockBasedTableOptions point_lookup;
   point_lookup.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
   for (size_t i = 0; i < kNumCf; ++i) {
     rocksdb::ColumnFamilyOptions cfo(db_opts);
     if (i == kIdempotency || i == kEventIds) {
@@ -167,11 +220,9 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       cfo.memtable_whole_key_filtering = true;
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
     }
-    cfds.emplace_back(kCfNames[i], cfo);
+    impl->cfds.emplace_back(kCfNames[i], cfo);
   }
 
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status rs;
   if (options.read_only) {
     db_opts.max_open_files = -1;  // required of a secondary
     std::string secondary = options.secondary_path;
@@ -184,18 +235,24 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
     if (!std::filesystem::exists(options.path + "/CURRENT")) {
       return Status::NotFound("no event log at " + options.path);
     }
-    rs = rocksdb::DB::OpenAsSecondary(db_opts, options.path, secondary, cfds, &impl->cf, &raw);
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status rs = rocksdb::DB::OpenAsSecondary(db_opts, options.path, secondary,
+                                                      impl->cfds, &impl->cf, &raw);
+    if (!rs.ok()) return FromRocks(rs);
+    impl->db.reset(raw);
+    uint64_t last = 0;
+    Sha256Digest head{};
+    Status s = impl->LoadHead(&last, &head);
+    if (!s.ok()) return s;
+    impl->committed.store(last);
   } else {
     std::error_code ec;
     std::filesystem::create_directories(options.path, ec);
-    rs = rocksdb::DB::Open(db_opts, options.path, cfds, &impl->cf, &raw);
-  }
-  if (!rs.ok()) return FromRocks(rs);
-  impl->db.reset(raw);
-
-  if (!options.read_only) {
+    Status s = impl->OpenPrimary();
+    if (!s.ok()) return s;
     std::string layout;
-    rocksdb::Status g = impl->db->Get(rocksdb::ReadOptions(), impl->cf[kDefault], kLayoutKey, &layout);
+    rocksdb::Status g =
+        impl->db->Get(rocksdb::ReadOptions(), impl->cf[kDefault], kLayoutKey, &layout);
     if (g.IsNotFound()) {
       rocksdb::WriteOptions wo;
       wo.sync = true;
@@ -206,16 +263,6 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
     } else if (layout != kLayoutVersion) {
       return Status::Corruption("unknown storage layout version " + layout);
     }
-  }
-
-  uint64_t last = 0;
-  Sha256Digest head{};
-  Status s = impl->LoadHead(&last, &head);
-  if (!s.ok()) return s;
-  impl->committed.store(last);
-  if (!options.read_only) {
-    impl->planner = std::make_unique<AppendPlanner>(options.clock, last, head);
-    impl->planner->set_committed(last);
     Impl* p = impl.get();
     impl->writer = std::thread([p] { p->WriterLoop(); });
   }
@@ -237,6 +284,8 @@ void RocksDbEventLog::Close() {
 }
 
 Status RocksDbEventLog::Refresh() {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   if (!impl_->options.read_only) return Status::OK();
   rocksdb::Status rs = impl_->db->TryCatchUpWithPrimary();
   if (!rs.ok()) return FromRocks(rs);
@@ -281,9 +330,13 @@ void RocksDbEventLog::Impl::WriterLoop() {
 }
 
 void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
-  if (!healthy.load()) {
-    // A failed write (e.g. no space) stops RocksDB's writes until resumed.
-    if (db->Resume().ok()) healthy.store(true);
+  if (!healthy.load()) TryRecover();  // a failed write stops RocksDB's writes
+  std::shared_lock<std::shared_mutex> db_lock(db_mu);
+  if (!db) {
+    Status err = Status::Unavailable("event log cannot accept writes: " + LastError());
+    db_lock.unlock();
+    for (auto& item : batch) item.cb(err, {});
+    return;
   }
   std::vector<PlannedRecord> records;
   std::string value;
@@ -328,6 +381,7 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     }
     stat_failed.fetch_add(1);
     Status err = Status::Unavailable("event log cannot accept writes: " + rs.ToString());
+    db_lock.unlock();
     for (auto& item : batch) item.cb(err, {});
     return;
   }
@@ -345,6 +399,7 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     }
     commit_cv.notify_all();
   }
+  db_lock.unlock();
   for (auto& item : batch) item.cb(Status::OK(), item.outcomes);
 }
 
@@ -359,6 +414,8 @@ uint64_t RocksDbEventLog::WaitForSequence(uint64_t seq, std::chrono::millisecond
 
 Status RocksDbEventLog::ScanRecords(
     uint64_t from, const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   uint64_t last = impl_->committed.load();
   if (from > last) return Status::OK();
   std::string lower = EncodeFixed64BE(from);
@@ -393,6 +450,8 @@ Status RocksDbEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out)
 
 Status RocksDbEventLog::ReadStream(std::string_view tenant, std::string_view stream,
                                    uint64_t from, size_t max, std::vector<Event>* out) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string prefix = StreamPrefix(tenant, stream);
   std::string upper = PrefixEnd(prefix);
   rocksdb::Slice upper_slice(upper);
@@ -421,6 +480,8 @@ Status RocksDbEventLog::ReadStream(std::string_view tenant, std::string_view str
 
 Status RocksDbEventLog::LookupIdempotency(std::string_view tenant, std::string_view system,
                                           std::string_view key, uint64_t* seq) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string v;
   rocksdb::Status g = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kIdempotency],
                                      IdempotencyIndexKey(tenant, system, key), &v);
@@ -431,6 +492,8 @@ Status RocksDbEventLog::LookupIdempotency(std::string_view tenant, std::string_v
 }
 
 Status RocksDbEventLog::LookupEventId(const EventId& id, uint64_t* seq) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string v;
   rocksdb::Status g = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kEventIds],
                                      rocksdb::Slice(id.AsBytes().data(), 16), &v);
@@ -441,6 +504,8 @@ Status RocksDbEventLog::LookupEventId(const EventId& id, uint64_t* seq) const {
 }
 
 Status RocksDbEventLog::ReadCheckpoint(std::string_view consumer, uint64_t* seq) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string v;
   rocksdb::Status g = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kCheckpoints],
                                      rocksdb::Slice(consumer.data(), consumer.size()), &v);
@@ -456,6 +521,8 @@ Status RocksDbEventLog::ReadCheckpoint(std::string_view consumer, uint64_t* seq)
 
 Status RocksDbEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
                                        const std::vector<StateOp>& ops) {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
   rocksdb::WriteBatch wb;
   for (const auto& op : ops) {
@@ -475,6 +542,8 @@ Status RocksDbEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
 
 Status RocksDbEventLog::GetConsumerState(std::string_view consumer, std::string_view key,
                                          std::string* value) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   return FromRocks(impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kConsumerState],
                                   ConsumerKey(consumer, key), value));
 }
@@ -482,6 +551,8 @@ Status RocksDbEventLog::GetConsumerState(std::string_view consumer, std::string_
 Status RocksDbEventLog::ScanConsumerState(
     std::string_view consumer, std::string_view prefix,
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string base = ConsumerKey(consumer, "");
   std::string start = ConsumerKey(consumer, prefix);
   std::string upper = PrefixEnd(start);
@@ -498,6 +569,8 @@ Status RocksDbEventLog::ScanConsumerState(
 }
 
 Status RocksDbEventLog::DropConsumer(std::string_view consumer) {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
   std::string start = ConsumerKey(consumer, "");
   std::string end = PrefixEnd(start);
@@ -515,13 +588,9 @@ Status RocksDbEventLog::Health() const {
     std::lock_guard<std::mutex> lk(impl_->mu);
     if (impl_->closed) return Status::Unavailable("event log is closed");
   }
-  if (!impl_->healthy.load()) {
-    if (impl_->db->Resume().ok()) {
-      impl_->healthy.store(true);
-    } else {
-      std::lock_guard<std::mutex> lk(impl_->error_mu);
-      return Status::Unavailable("last write failed: " + impl_->last_error);
-    }
+  if (!impl_->healthy.load() && !impl_->TryRecover().ok()) {
+    std::lock_guard<std::mutex> lk(impl_->error_mu);
+    return Status::Unavailable("last write failed: " + impl_->last_error);
   }
   return Status::OK();
 }

@@ -17,8 +17,8 @@ bool g_async = false;
 
 void InitLogging(std::string_view level) {
   std::lock_guard<std::mutex> lk(g_mu);
-  if (!g_sink) {
-    g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  if (!g_async) {
+    if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     spdlog::init_thread_pool(8192, 1);
     g_async = true;
   }
@@ -32,11 +32,12 @@ std::shared_ptr<spdlog::logger> Logger(const std::string& module) {
   std::lock_guard<std::mutex> lk(g_mu);
   if (auto existing = spdlog::get(module)) return existing;
   std::shared_ptr<spdlog::logger> logger;
+  if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   if (g_async) {
     logger = std::make_shared<spdlog::async_logger>(module, g_sink, spdlog::thread_pool(),
                                                     spdlog::async_overflow_policy::overrun_oldest);
   } else {
-    logger = spdlog::stderr_logger_mt(module);
+    logger = std::make_shared<spdlog::logger>(module, g_sink);
   }
   logger->set_level(g_level);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ [%n] %v", spdlog::pattern_time_type::utc);

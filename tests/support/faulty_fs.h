@@ -1,0 +1,71 @@
+// A RocksDB FileSystem that fails writes on demand, as a full disk does
+// (IOStatus::NoSpace from Append/Flush/Sync). Everything else passes through.
+#pragma once
+
+#include <rocksdb/file_system.h>
+
+#include <atomic>
+#include <memory>
+
+namespace dfm::testing {
+
+class FaultyFs : public rocksdb::FileSystemWrapper {
+ public:
+  FaultyFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FaultyFs"; }
+
+  void FailWrites(bool fail) { fail_->store(fail); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+    auto s = target()->NewWritableFile(f, o, r, dbg);
+    if (s.ok()) *r = std::make_unique<File>(std::move(*r), fail_);
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    auto s = target()->ReopenWritableFile(f, o, r, dbg);
+    if (s.ok()) *r = std::make_unique<File>(std::move(*r), fail_);
+    return s;
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile>&& t, std::shared_ptr<std::atomic<bool>> fail)
+        : FSWritableFileOwnerWrapper(std::move(t)), fail_(std::move(fail)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      return FSWritableFileOwnerWrapper::Append(d, o, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
+    }
+    rocksdb::IOStatus Flush(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      return FSWritableFileOwnerWrapper::Flush(o, dbg);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      return FSWritableFileOwnerWrapper::Sync(o, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
+    }
+
+   private:
+    std::shared_ptr<std::atomic<bool>> fail_;
+  };
+
+  std::shared_ptr<std::atomic<bool>> fail_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace dfm::testing

@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "app/config.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+std::string Write(const testing::TempDir& d, const std::string& text) {
+  std::string p = d.Sub("c.toml");
+  std::ofstream(p) << text;
+  return p;
+}
+
+bool Has(const std::vector<ConfigProblem>& ps, const std::string& key, const std::string& part) {
+  for (const auto& p : ps)
+    if (p.key == key && p.message.find(part) != std::string::npos) return true;
+  return false;
+}
+
+TEST(Config, DefaultsWithoutFile) {
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load("", {}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(c.server().listen_port, 8080);
+  EXPECT_EQ(c.data_dir(), "./data");
+  EXPECT_EQ(c.tenants(), std::vector<std::string>{"default"});
+  EXPECT_TRUE(c.Systems("default").empty());
+}
+
+TEST(Config, EnvironmentOverridesFileAndEnablesSystems) {
+  testing::TempDir d;
+  std::string p = Write(d, R"(
+[server]
+listen = "0.0.0.0:9000"
+[verity]
+webhook_secret = "from-file"
+[tenants.acme.twilio]
+auth_token = "t"
+)");
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load(p,
+                          {{"DFM_VERITY_WEBHOOK_SECRET", "from-env"},
+                           {"DFM_SERVER_MAX_BODY_BYTES", "2048"},
+                           {"DFM_TENANTS_ACME_ALOWARE_AUTH", "none"},
+                           {"DFM_TENANTS", "beta"}},
+                          &problems);
+  EXPECT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  EXPECT_EQ(c.server().listen_host, "0.0.0.0");
+  EXPECT_EQ(c.server().listen_port, 9000);
+  EXPECT_EQ(c.server().max_body_bytes, 2048u);
+  EXPECT_EQ(c.Systems("default").at("verity").at("webhook_secret"), "from-env");
+  EXPECT_EQ(c.tenants(), (std::vector<std::string>{"default", "acme", "beta"}));
+  EXPECT_EQ(c.Systems("acme").size(), 2u);  // twilio from the file, aloware from the env
+  EXPECT_TRUE(c.Systems("beta").empty());
+  for (const auto& [k, v] : c.Describe()) {
+    if (k == "verity.webhook_secret") {
+      EXPECT_EQ(v, "<set>");  // secrets never shown
+    }
+  }
+  EXPECT_EQ(Config::EnvName("tenants.acme.verity.webhook_secret"),
+            "DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET");
+}
+
+TEST(Config, ReportsEveryProblemWithItsKey) {
+  testing::TempDir d;
+  std::string p = Write(d, R"(
+[server]
+listen = "nowhere"
+threads = "many"
+public_base_url = "hooks.example.com"
+colour = "blue"
+[aloware]
+auth = "basic"
+[ghl]
+ed25519_public_key = "not a pem"
+[tenants."Bad Name"]
+)");
+  std::vector<ConfigProblem> problems;
+  Config::Load(p, {{"DFM_VERITY_SECRET", "typo"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.listen", "host:port"));
+  EXPECT_TRUE(Has(problems, "server.threads", "whole number"));
+  EXPECT_TRUE(Has(problems, "server.public_base_url", "http"));
+  EXPECT_TRUE(Has(problems, "server.colour", "unknown key"));
+  EXPECT_TRUE(Has(problems, "aloware.username", "required"));
+  EXPECT_TRUE(Has(problems, "aloware.password", "required"));
+  EXPECT_TRUE(Has(problems, "ghl.ed25519_public_key", "PEM"));
+  EXPECT_TRUE(Has(problems, "tenants.Bad Name", "tenant name"));
+  bool env_warning = false;
+  for (const auto& pr : problems)
+    if (pr.key == "DFM_VERITY_SECRET") env_warning = !pr.error;
+  EXPECT_TRUE(env_warning);
+}
+
+TEST(Config, SyntaxErrorNamesTheLine) {
+  testing::TempDir d;
+  std::string p = Write(d, "[server\nlisten = 1\n");
+  std::vector<ConfigProblem> problems;
+  Config::Load(p, {}, &problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("line 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dfm

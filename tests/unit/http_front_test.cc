@@ -1,0 +1,256 @@
+// The HTTP front over real loopback HTTP, on a real RocksDB log whose file
+// system can be made to fail like a full disk.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "events/webhook_received.h"
+#include "http/server.h"
+#include "storage/memory_event_log.h"
+#include "storage/rocksdb_event_log.h"
+#include "tests/support/faulty_fs.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+using testing::Fixture;
+using testing::Http;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string Sig(const std::string& body) {
+  return "X-Texting-Signature: " + HexEncode(HmacKey(HmacKey::Digest::kSha256, "vs").Mac(body));
+}
+
+// Delays every append's answer, to hold requests in flight.
+class SlowLog : public MemoryEventLog {
+ public:
+  void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override {
+    std::thread([this, d = std::move(drafts), cb = std::move(cb)]() mutable {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      MemoryEventLog::AppendAsync(std::move(d), std::move(cb));
+    }).detach();
+  }
+};
+
+class HttpFrontTest : public ::testing::Test {
+ protected:
+  void Start(EventLog* log = nullptr) {
+    port_ = FreePort();
+    std::vector<ConfigProblem> problems;
+    ed_ = PrivateKey::GenerateEd25519();
+    config_ = Config::Load("",
+                           {{"DFM_SERVER_LISTEN", "127.0.0.1:" + std::to_string(port_)},
+                            {"DFM_SERVER_MAX_BODY_BYTES", "4096"},
+                            {"DFM_SERVER_READ_TIMEOUT_MS", "500"},
+                            {"DFM_SERVER_SHUTDOWN_GRACE_MS", "5000"},
+                            {"DFM_VERITY_WEBHOOK_SECRET", "vs"},
+                            {"DFM_GHL_ED25519_PUBLIC_KEY", ed_->PublicPem()},
+                            {"DFM_GHL_TIMESTAMP_TOLERANCE_S", "315360000"},
+                            {"DFM_TENANTS", "acme"},
+                            {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs"}},
+                           &problems);
+    ASSERT_TRUE(problems.empty()) << problems[0].key << " " << problems[0].message;
+    if (log == nullptr) {
+      RocksDbLogOptions o;
+      o.path = dir_.Sub("db");
+      o.file_system = fs_;
+      ASSERT_TRUE(RocksDbEventLog::Open(o, &rocks_).ok());
+      log = rocks_.get();
+    }
+    log_ = log;
+    front_ = std::make_unique<HttpFront>(config_, log_);
+    runner_ = std::async(std::launch::async, [this] { return front_->Run(false); });
+    for (int i = 0; i < 500 && !front_->listening(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(front_->listening());
+  }
+  void TearDown() override {
+    if (front_) {
+      front_->Stop();
+      EXPECT_TRUE(runner_.get().ok());
+    }
+    if (rocks_) rocks_->Close();
+  }
+  std::string Url(const std::string& path) {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  testing::HttpResponse PostVerity(const std::string& body, std::vector<std::string> extra = {},
+                                   const std::string& path = "/webhooks/verity") {
+    extra.push_back("Content-Type: application/json");
+    extra.push_back(Sig(body));
+    return Http("POST", Url(path), extra, body);
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::FaultyFs> fs_ = std::make_shared<testing::FaultyFs>();
+  std::unique_ptr<RocksDbEventLog> rocks_;
+  EventLog* log_ = nullptr;
+  std::unique_ptr<PrivateKey> ed_;
+  Config config_;
+  int port_ = 0;
+  std::unique_ptr<HttpFront> front_;
+  std::future<Status> runner_;
+};
+
+TEST_F(HttpFrontTest, AcceptedWebhookIsDurableBeforeTheAnswer) {
+  Start();
+  std::string body = Fixture("verity/message.received.json");
+  auto r = PostVerity(body, {"X-Request-ID: proxy-req-7"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"status\":\"accepted\""), std::string::npos);
+  EXPECT_EQ(r.headers["x-request-id"], "proxy-req-7");
+  EXPECT_EQ(log_->LastSequence(), 1u);  // in the log by the time the 2xx arrived
+  std::vector<Event> events;
+  ASSERT_TRUE(log_->Read(1, 10, &events).ok());
+  WebhookReceived w;
+  ASSERT_TRUE(DecodeWebhookReceived(events[0].schema_version, events[0].payload, &w).ok());
+  EXPECT_EQ(w.body, body);
+  EXPECT_EQ(w.request_id, "proxy-req-7");
+
+  auto again = PostVerity(body);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_NE(again.body.find("\"status\":\"duplicate\""), std::string::npos);
+  EXPECT_EQ(again.headers["x-request-id"].size(), 32u);  // generated
+  EXPECT_EQ(log_->LastSequence(), 1u);
+
+  auto tenant = PostVerity(body, {}, "/t/acme/webhooks/verity");
+  ASSERT_EQ(tenant.status, 200);
+  EXPECT_NE(tenant.body.find("accepted"), std::string::npos);  // another tenant, another fact
+}
+
+TEST_F(HttpFrontTest, BadInputGetsJsonErrorsAndAppendsNothing) {
+  Start();
+  std::string body = Fixture("verity/message.received.json");
+  struct Case {
+    testing::HttpResponse r;
+    long status;
+    const char* error;
+  };
+  std::string malformed = "{\"eventType\": \"message.received\", ";
+  std::vector<Case> cases = {
+      {PostVerity(malformed), 400, "malformed_body"},
+      {Http("POST", Url("/webhooks/verity"),
+            {"Content-Type: application/json", "X-Texting-Signature: 00"}, body),
+       401, "unauthorized"},
+      {Http("POST", Url("/webhooks/verity"), {"Content-Type: application/json"}, body), 401,
+       "unauthorized"},
+      {PostVerity(body, {}, "/webhooks/hubspot"), 404, "unknown_system"},
+      {PostVerity(body, {}, "/t/nobody/webhooks/verity"), 404, "unknown_tenant"},
+      {PostVerity(std::string(5000, ' ')), 413, "body_too_large"},
+      {Http("POST", Url("/webhooks/verity"), {"Content-Type: text/plain", Sig(body)}, body), 415,
+       "unsupported_media_type"},
+      {Http("GET", Url("/webhooks/verity")), 405, "method_not_allowed"},
+  };
+  for (auto& c : cases) {
+    EXPECT_EQ(c.r.status, c.status) << c.r.body;
+    EXPECT_NE(c.r.body.find(std::string("\"error\":\"") + c.error + "\""), std::string::npos)
+        << c.r.body;
+    EXPECT_NE(c.r.body.find("\"detail\":"), std::string::npos);
+    EXPECT_EQ(c.r.headers["content-type"], "application/json");
+    EXPECT_FALSE(c.r.headers["x-request-id"].empty());
+  }
+  // Far beyond the limit: the connection is cut instead of buffering it.
+  auto huge = PostVerity(std::string(8 << 20, 'x'));
+  EXPECT_TRUE(huge.status == 0 || huge.status == 413) << huge.status;
+  EXPECT_EQ(log_->LastSequence(), 0u);
+}
+
+TEST_F(HttpFrontTest, FullDiskAnswersRetryableStatusAndRecovers) {
+  Start();
+  std::string body = Fixture("verity/message.received.json");
+  fs_->FailWrites(true);
+  auto r = PostVerity(body);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("log_unavailable"), std::string::npos);
+  EXPECT_EQ(r.headers["retry-after"], "5");
+  EXPECT_EQ(Http("GET", Url("/readyz")).status, 503);
+  EXPECT_EQ(Http("GET", Url("/healthz")).status, 200);  // alive, not ready
+
+  // GoHighLevel retries only 429, so it is told 429.
+  std::string ghl = Fixture("ghl/ContactCreate.json");
+  auto g = Http("POST", Url("/webhooks/ghl"),
+                {"Content-Type: application/json",
+                 "X-GHL-Signature: " + Base64Encode(ed_->Sign(ghl))},
+                ghl);
+  EXPECT_EQ(g.status, 429);
+  EXPECT_EQ(log_->LastSequence(), 0u);
+
+  fs_->FailWrites(false);
+  EXPECT_EQ(Http("GET", Url("/readyz")).status, 200);
+  auto retry = PostVerity(body);
+  ASSERT_EQ(retry.status, 200);
+  EXPECT_NE(retry.body.find("accepted"), std::string::npos);  // the failed try left no trace
+  EXPECT_EQ(log_->LastSequence(), 1u);
+}
+
+TEST_F(HttpFrontTest, HealthEndpoints) {
+  Start();
+  EXPECT_EQ(Http("GET", Url("/healthz")).status, 200);
+  EXPECT_EQ(Http("GET", Url("/readyz")).status, 200);
+  auto h = Http("GET", Url("/v1/health"));
+  ASSERT_EQ(h.status, 200);
+  EXPECT_NE(h.body.find("\"version\":\"0.1.0\""), std::string::npos);
+  EXPECT_NE(h.body.find("\"uptime_s\":"), std::string::npos);
+  EXPECT_NE(h.body.find("\"event_log\":{\"state\":\"writable\""), std::string::npos);
+  EXPECT_NE(h.body.find("\"http\":{\"state\":\"serving\""), std::string::npos);
+}
+
+TEST_F(HttpFrontTest, StalledClientIsCutOff) {
+  Start();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  std::string partial = "POST /webhooks/verity HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
+  ASSERT_GT(send(fd, partial.data(), partial.size(), 0), 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto t0 = std::chrono::steady_clock::now();
+  char buf[256];
+  ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  close(fd);
+  EXPECT_LE(n, 0) << "the server closes a connection that stalls mid-request";
+  EXPECT_LT(waited, std::chrono::seconds(4));
+  EXPECT_EQ(Http("GET", Url("/healthz")).status, 200);  // and still serves others
+}
+
+TEST_F(HttpFrontTest, StopAnswersRequestsInFlight) {
+  SlowLog slow;
+  Start(&slow);
+  std::string body = Fixture("verity/message.received.json");
+  auto pending = std::async(std::launch::async, [&] { return PostVerity(body); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  front_->Stop();
+  auto r = pending.get();
+  EXPECT_EQ(r.status, 200) << "a request in flight at shutdown is still answered";
+  EXPECT_EQ(slow.LastSequence(), 1u);
+  EXPECT_TRUE(runner_.get().ok());
+  front_.reset();
+  EXPECT_EQ(Http("GET", Url("/healthz"), {}, "", 1000).status, 0);  // no longer listening
+}
+
+}  // namespace
+}  // namespace dfm

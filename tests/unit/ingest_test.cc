@@ -1,0 +1,147 @@
+// WebhookIngestor: every answer short of the log, without HTTP.
+#include <gtest/gtest.h>
+
+#include "events/webhook_received.h"
+#include "http/ingest.h"
+#include "tests/support/fixtures.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+Config MakeConfig(const Config::Env& extra = {}) {
+  Config::Env env = {{"DFM_VERITY_WEBHOOK_SECRET", "vs"},
+                     {"DFM_TWILIO_AUTH_TOKEN", "tt"},
+                     {"DFM_TENANTS", "acme"},
+                     {"DFM_TENANTS_ACME_ALOWARE_AUTH", "bearer"},
+                     {"DFM_TENANTS_ACME_ALOWARE_TOKEN", "at"},
+                     {"DFM_SERVER_MAX_BODY_BYTES", "4096"},
+                     {"DFM_SERVER_TRUSTED_PROXIES", "10.0.0.1"}};
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load("", env, &problems);
+  EXPECT_TRUE(problems.empty());
+  return c;
+}
+
+class Ingest : public ::testing::Test {
+ protected:
+  std::optional<IngestError> Post(const std::string& target, const std::string& body,
+                                  HeaderMap headers, const std::string& method = "POST") {
+    headers_ = std::move(headers);
+    if (!headers_.count("content-type")) headers_["content-type"] = "application/json";
+    HttpRequestView v;
+    v.method = method;
+    v.target = target;
+    v.body = body;
+    v.remote_ip = remote_;
+    v.headers = &headers_;
+    out_ = PreparedWebhook();
+    return ingestor_.Prepare(v, "rid-1", 0, &out_);
+  }
+  std::string VeritySig(const std::string& body) {
+    return HexEncode(HmacKey(HmacKey::Digest::kSha256, "vs").Mac(body));
+  }
+  Config config_ = MakeConfig();
+  WebhookIngestor ingestor_{config_};
+  HeaderMap headers_;
+  PreparedWebhook out_;
+  std::string remote_ = "127.0.0.1";
+};
+
+TEST_F(Ingest, AcceptedWebhookBecomesDraft) {
+  std::string body = testing::Fixture("verity/message.received.json");
+  auto err = Post("/webhooks/verity", body,
+                  {{"x-texting-signature", VeritySig(body)}, {"user-agent", "verity/1"},
+                   {"authorization", "Bearer must-not-be-kept"}});
+  ASSERT_FALSE(err) << err->detail;
+  EXPECT_EQ(out_.tenant, "default");
+  EXPECT_EQ(out_.draft.stream, "source:verity");
+  EXPECT_EQ(out_.draft.type, "webhook.received");
+  EXPECT_EQ(out_.draft.idempotency_system, "verity");
+  EXPECT_EQ(out_.draft.idempotency_key, "message.received:msg_01JD8Z5K4N3M2P1Q0R9S8T7U6V");
+  WebhookReceived w;
+  ASSERT_TRUE(DecodeWebhookReceived(out_.draft.schema_version, out_.draft.payload, &w).ok());
+  EXPECT_EQ(w.body, body);
+  EXPECT_EQ(w.verification, "hmac-sha256");
+  EXPECT_EQ(w.request_id, "rid-1");
+  EXPECT_EQ(w.Header("user-agent"), "verity/1");
+  EXPECT_EQ(w.Header("authorization"), "");  // credentials are never recorded
+}
+
+TEST_F(Ingest, ErrorsInOrder) {
+  std::string body = testing::Fixture("verity/message.received.json");
+  auto e = Post("/nope", body, {});
+  EXPECT_EQ(e->status, 404);
+  EXPECT_EQ(e->error, "not_found");
+  e = Post("/webhooks/verity", body, {}, "GET");
+  EXPECT_EQ(e->status, 405);
+  e = Post("/webhooks/salesforce", body, {});
+  EXPECT_EQ(e->error, "unknown_system");
+  e = Post("/t/ghost/webhooks/verity", body, {});
+  EXPECT_EQ(e->error, "unknown_tenant");
+  e = Post("/t/acme/webhooks/verity", body, {});
+  EXPECT_EQ(e->error, "system_not_configured");
+  e = Post("/webhooks/verity", std::string(5000, 'x'), {});
+  EXPECT_EQ(e->status, 413);
+  e = Post("/webhooks/verity", body, {{"content-type", "text/plain"}});
+  EXPECT_EQ(e->status, 415);
+  e = Post("/webhooks/verity", body, {{"x-texting-signature", "00"}});
+  EXPECT_EQ(e->status, 401);
+  std::string bad = "{\"eventType\":";
+  e = Post("/webhooks/verity", bad, {{"x-texting-signature", VeritySig(bad)}});
+  EXPECT_EQ(e->status, 400);
+  EXPECT_NE(e->detail.find("not valid JSON"), std::string::npos);
+  std::string missing = R"({"messageId":"m1"})";
+  e = Post("/webhooks/verity", missing, {{"x-texting-signature", VeritySig(missing)}});
+  EXPECT_EQ(e->status, 400);
+  EXPECT_NE(e->detail.find("eventType"), std::string::npos);
+}
+
+TEST_F(Ingest, NamedTenantRoute) {
+  std::string body = testing::Fixture("aloware/Call-Disposed.json");
+  auto e = Post("/t/acme/webhooks/aloware", body, {{"authorization", "Bearer at"}});
+  ASSERT_FALSE(e) << e->detail;
+  EXPECT_EQ(out_.tenant, "acme");
+  EXPECT_EQ(out_.draft.tenant, "acme");
+  e = Post("/t/acme/webhooks/aloware", testing::Fixture("aloware/test-ping.json"),
+           {{"authorization", "Bearer at"}});
+  ASSERT_FALSE(e);
+  EXPECT_TRUE(out_.test_ping);
+}
+
+TEST_F(Ingest, PublicUrlHonoursOnlyTrustedProxies) {
+  HeaderMap h = {{"host", "127.0.0.1:8080"},
+                 {"x-forwarded-proto", "https"},
+                 {"x-forwarded-host", "hooks.example.com"},
+                 {"x-forwarded-prefix", "/dfm/"}};
+  HttpRequestView v;
+  v.target = "/webhooks/twilio?x=1";
+  v.headers = &h;
+  v.remote_ip = "10.0.0.1";
+  EXPECT_EQ(ingestor_.PublicUrl(v), "https://hooks.example.com/dfm/webhooks/twilio?x=1");
+  v.remote_ip = "10.0.0.2";  // not a trusted proxy: its forwarding headers are ignored
+  EXPECT_EQ(ingestor_.PublicUrl(v), "http://127.0.0.1:8080/webhooks/twilio?x=1");
+  Config fixed = MakeConfig({{"DFM_SERVER_PUBLIC_BASE_URL", "https://public.example.com/base/"}});
+  WebhookIngestor with_base(fixed);
+  EXPECT_EQ(with_base.PublicUrl(v), "https://public.example.com/base/webhooks/twilio?x=1");
+}
+
+TEST(IngestHelpers, RoutesRequestIdsAndMediaTypes) {
+  std::string t, s;
+  EXPECT_TRUE(ParseWebhookRoute("/webhooks/ghl", &t, &s));
+  EXPECT_EQ(t, "default");
+  EXPECT_TRUE(ParseWebhookRoute("/t/acme/webhooks/ghl", &t, &s));
+  EXPECT_EQ(t, "acme");
+  EXPECT_EQ(s, "ghl");
+  EXPECT_FALSE(ParseWebhookRoute("/webhooks/", &t, &s));
+  EXPECT_FALSE(ParseWebhookRoute("/webhooks/ghl/x", &t, &s));
+  EXPECT_FALSE(ParseWebhookRoute("/t/acme/hooks/ghl", &t, &s));
+  EXPECT_EQ(ResolveRequestId("abc-123"), "abc-123");
+  EXPECT_EQ(ResolveRequestId("bad id\n").size(), 32u);
+  EXPECT_EQ(ResolveRequestId("").size(), 32u);
+  EXPECT_EQ(MediaType(" Application/JSON ; charset=utf-8"), "application/json");
+}
+
+}  // namespace
+}  // namespace dfm
