@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up everything and runs the whole test suite: the debug build with
+# AddressSanitizer + UBSan and warnings as errors, unit tests, and the
+# integration tests (dfm behind nginx; kill -9 crash test). Idempotent.
+#   DFM_CRASH_KILLS=100 scripts/test.sh   # more kill -9 rounds than CI's 20
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+cmake --preset debug -DDFM_CRASH_KILLS="${DFM_CRASH_KILLS:-20}" >/dev/null
+cmake --build --preset debug -j "$jobs"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+ctest --preset debug -j "$jobs"

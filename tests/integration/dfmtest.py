@@ -1,0 +1,248 @@
+"""Helpers for tests that run the real `dfm` binary over loopback.
+
+Signs webhooks as each vendor does, starts dfm and nginx on free ports in a
+temporary folder, and reads the log back with `dfm log dump`.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+VERITY_SECRET = "it-verity-secret"
+TWILIO_TOKEN = "it-twilio-token"
+ALOWARE_TOKEN = "it-aloware-token"
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return f.read().rstrip(b"\r\n")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Keys:
+    def __init__(self):
+        self.ed = ed25519.Ed25519PrivateKey.generate()
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def pem(self, key):
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def ghl_ed25519(self, body):
+        return base64.b64encode(self.ed.sign(body)).decode()
+
+    def ghl_rsa(self, body):
+        return base64.b64encode(
+            self.rsa.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def verity_signature(body, secret=VERITY_SECRET):
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def twilio_signature(url, form_body, token=TWILIO_TOKEN):
+    params = urllib.parse.parse_qsl(form_body.decode(), keep_blank_values=True)
+    data = url + "".join(k + v for k, v in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def ghl_body(webhook_id, kind="ContactCreate"):
+    """A GoHighLevel body with a fresh timestamp (the window is enforced)."""
+    doc = json.loads(fixture("ghl/ContactCreate.json"))
+    doc["type"] = kind
+    doc["webhookId"] = webhook_id
+    doc["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return json.dumps(doc).encode()
+
+
+def verity_body(message_id, text="Sounds good"):
+    doc = json.loads(fixture("verity/message.received.json"))
+    doc["messageId"] = message_id
+    doc["body"] = text
+    return json.dumps(doc).encode()
+
+
+class Dfm:
+    """A `dfm serve` process with its own config and data folder."""
+
+    def __init__(self, binary, workdir, keys=None, extra_config="", port=None):
+        self.binary = binary
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.data_dir = os.path.join(workdir, "data")
+        self.config_path = os.path.join(workdir, "dfm.toml")
+        self.log_path = os.path.join(workdir, "dfm.log")
+        self.proc = None
+        ghl = ""
+        if keys:
+            with open(os.path.join(workdir, "ghl-ed.pem"), "w") as f:
+                f.write(keys.pem(keys.ed))
+            with open(os.path.join(workdir, "ghl-rsa.pem"), "w") as f:
+                f.write(keys.pem(keys.rsa))
+            ghl = ('[ghl]\ned25519_public_key_file = "ghl-ed.pem"\n'
+                   'rsa_public_key_file = "ghl-rsa.pem"\n')
+        with open(self.config_path, "w") as f:
+            f.write(f"""
+[server]
+listen = "127.0.0.1:{self.port}"
+max_body_bytes = 65536
+trusted_proxies = ["127.0.0.1"]
+read_timeout_ms = 5000
+[storage]
+data_dir = "{self.data_dir}"
+[log]
+level = "info"
+{ghl}
+[verity]
+webhook_secret = "{VERITY_SECRET}"
+[twilio]
+auth_token = "{TWILIO_TOKEN}"
+[aloware]
+auth = "bearer"
+token = "{ALOWARE_TOKEN}"
+[tenants.acme.verity]
+webhook_secret = "{VERITY_SECRET}"
+{extra_config}
+""")
+
+    def start(self, timeout=30):
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        self.logfile = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config_path],
+                                     stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dfm exited early:\n" + open(self.log_path).read()[-4000:])
+            try:
+                status, _, _ = request("127.0.0.1", self.port, "GET", "/readyz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("dfm did not become ready")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.logfile.close()
+
+    def stop(self, timeout=30):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self.logfile.close()
+        return code
+
+    def cli(self, *args):
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        return subprocess.run([self.binary, *args], capture_output=True, text=True, env=env)
+
+    def dump(self):
+        r = self.cli("log", "dump", "-d", self.data_dir)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def request(host, port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+class Nginx:
+    """nginx as the reverse proxy: TLS is assumed terminated in front of it, so
+    it forwards X-Forwarded-Proto https, as such a proxy would."""
+
+    def __init__(self, workdir, upstream_port, port=None):
+        self.workdir = os.path.join(workdir, "nginx")
+        os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
+        self.port = port or free_port()
+        self.conf = os.path.join(self.workdir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""
+worker_processes 1;
+pid {self.workdir}/nginx.pid;
+error_log {self.workdir}/logs/error.log warn;
+daemon off;
+events {{ worker_connections 256; }}
+http {{
+  access_log {self.workdir}/logs/access.log;
+  client_body_temp_path {self.workdir}/body;
+  proxy_temp_path {self.workdir}/proxy;
+  fastcgi_temp_path {self.workdir}/fastcgi;
+  uwsgi_temp_path {self.workdir}/uwsgi;
+  scgi_temp_path {self.workdir}/scgi;
+  client_max_body_size 1m;
+  client_body_buffer_size 2m;
+  proxy_buffering off;
+  map $http_x_request_id $req_id {{ default $http_x_request_id; "" $request_id; }}
+  server {{
+    listen 127.0.0.1:{self.port};
+    location /dfm/ {{
+      proxy_pass http://127.0.0.1:{upstream_port}/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Prefix /dfm;
+      proxy_set_header X-Request-ID $req_id;
+    }}
+  }}
+}}
+""")
+        self.proc = None
+
+    def start(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen([nginx, "-c", self.conf, "-p", self.workdir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def tempdir():
+    return tempfile.mkdtemp(prefix="dfm-it-")

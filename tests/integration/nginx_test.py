@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""`dfm serve` behind nginx on loopback: signatures verified through the proxy
+(Twilio's public URL rebuilt from forwarded headers), request ids, and every
+error answer, as a vendor would see them."""
+import argparse
+import json
+import shutil
+import sys
+import unittest
+
+import dfmtest as t
+
+BINARY = None
+
+
+class BehindNginx(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = t.tempdir()
+        cls.keys = t.Keys()
+        cls.dfm = t.Dfm(BINARY, cls.dir, keys=cls.keys)
+        cls.dfm.start()
+        cls.nginx = t.Nginx(cls.dir, cls.dfm.port)
+        cls.nginx.start()
+        cls.host = "hooks.example.com"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.nginx.stop()
+        code = cls.dfm.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        assert code == 0, f"dfm exited {code} on SIGTERM"
+
+    def via_proxy(self, path, body, headers, method="POST"):
+        h = {"Host": self.host}
+        h.update(headers)
+        return t.request("127.0.0.1", self.nginx.port, method, "/dfm" + path, body, h)
+
+    def direct(self, path, body, headers):
+        return t.request("127.0.0.1", self.dfm.port, "POST", path, body, headers)
+
+    def assert_accepted(self, resp, status="accepted"):
+        code, headers, body = resp
+        self.assertEqual(code, 200, body)
+        self.assertEqual(json.loads(body)["status"], status)
+        return json.loads(body)
+
+    def assert_error(self, resp, code, error):
+        status, headers, body = resp
+        self.assertEqual(status, code, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["error"], error)
+        self.assertTrue(doc["detail"])
+        self.assertTrue(headers.get("x-request-id"))
+
+    def test_twilio_signature_over_rebuilt_public_url(self):
+        body = t.fixture("twilio/inbound-sms.form")
+        public = f"https://{self.host}/dfm/webhooks/twilio"
+        sig = t.twilio_signature(public, body)
+        h = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
+        self.assert_accepted(self.via_proxy("/webhooks/twilio", body, h))
+        # Straight to dfm the URL is http://127.0.0.1:port/webhooks/twilio, which
+        # is not what was signed: the proxy's headers are what made it match.
+        self.assert_error(self.direct("/webhooks/twilio", body, h), 401, "unauthorized")
+        # A signature over the internal URL is not accepted through the proxy.
+        internal = f"http://127.0.0.1:{self.dfm.port}/webhooks/twilio"
+        h2 = dict(h, **{"X-Twilio-Signature": t.twilio_signature(internal, body)})
+        self.assert_error(self.via_proxy("/webhooks/twilio", body, h2), 401, "unauthorized")
+
+    def test_every_vendor_through_the_proxy(self):
+        ghl = t.ghl_body("it-ghl-ed-1")
+        self.assert_accepted(self.via_proxy("/webhooks/ghl", ghl, {
+            "Content-Type": "application/json", "X-GHL-Signature": self.keys.ghl_ed25519(ghl)}))
+        legacy = t.ghl_body("it-ghl-rsa-1")
+        self.assert_accepted(self.via_proxy("/webhooks/ghl", legacy, {
+            "Content-Type": "application/json", "X-WH-Signature": self.keys.ghl_rsa(legacy)}))
+        verity = t.verity_body("it-msg-1")
+        vh = {"Content-Type": "application/json", "X-Texting-Signature": t.verity_signature(verity)}
+        first = self.assert_accepted(self.via_proxy("/webhooks/verity", verity, vh))
+        again = self.assert_accepted(self.via_proxy("/webhooks/verity", verity, vh), "duplicate")
+        self.assertEqual(first["event_id"], again["event_id"])
+        self.assert_accepted(self.via_proxy("/t/acme/webhooks/verity", verity, vh))
+        aloware = t.fixture("aloware/Call-Disposed.json")
+        self.assert_accepted(self.via_proxy("/webhooks/aloware", aloware, {
+            "Content-Type": "application/json", "Authorization": "Bearer " + t.ALOWARE_TOKEN}))
+        ping = self.via_proxy("/webhooks/aloware", t.fixture("aloware/test-ping.json"), {
+            "Content-Type": "application/json", "Authorization": "Bearer " + t.ALOWARE_TOKEN})
+        self.assertEqual(json.loads(ping[2])["status"], "ignored")
+
+        events = self.dfm.dump()
+        ids = [e["payload"]["provider_event_id"] for e in events]
+        self.assertIn("it-ghl-ed-1", ids)
+        self.assertIn("it-ghl-rsa-1", ids)
+        self.assertEqual(ids.count("message.received:it-msg-1"), 2)  # default and acme
+        self.assertEqual(len([e for e in events if e["tenant"] == "acme"]), 1)
+        verify = self.dfm.cli("log", "verify", "-d", self.dfm.data_dir, "--json")
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+        self.assertTrue(json.loads(verify.stdout)["ok"])
+
+    def test_request_ids(self):
+        body = t.verity_body("it-rid-1")
+        h = {"Content-Type": "application/json", "X-Texting-Signature": t.verity_signature(body)}
+        _, headers, _ = self.via_proxy("/webhooks/verity", body, dict(h, **{"X-Request-ID": "vendor-abc-1"}))
+        self.assertEqual(headers["x-request-id"], "vendor-abc-1")
+        _, headers, _ = self.via_proxy("/webhooks/verity", t.verity_body("it-rid-2"), {
+            "Content-Type": "application/json",
+            "X-Texting-Signature": t.verity_signature(t.verity_body("it-rid-2"))})
+        self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$")  # nginx's $request_id
+        events = self.dfm.dump()
+        rid = [e["payload"]["request_id"] for e in events
+               if e["payload"]["provider_event_id"] == "message.received:it-rid-1"]
+        self.assertEqual(rid, ["vendor-abc-1"])
+        with open(self.dfm.log_path) as f:
+            log = f.read()
+        # Logs carry request ids and never the people's data.
+        self.assertNotIn("+12055550142", log)
+        self.assertNotIn("Sounds good", log)
+
+    def test_error_answers(self):
+        body = t.verity_body("it-err-1")
+        good = {"Content-Type": "application/json", "X-Texting-Signature": t.verity_signature(body)}
+        before = len(self.dfm.dump())
+        bad_json = b'{"eventType": "message.received",'
+        self.assert_error(self.via_proxy("/webhooks/verity", bad_json, {
+            "Content-Type": "application/json",
+            "X-Texting-Signature": t.verity_signature(bad_json)}), 400, "malformed_body")
+        no_id = b'{"eventType": "message.received"}'
+        self.assert_error(self.via_proxy("/webhooks/verity", no_id, {
+            "Content-Type": "application/json",
+            "X-Texting-Signature": t.verity_signature(no_id)}), 400, "malformed_body")
+        self.assert_error(self.via_proxy("/webhooks/verity", body, dict(good, **{
+            "X-Texting-Signature": "00" * 32})), 401, "unauthorized")
+        self.assert_error(self.via_proxy("/webhooks/verity", body, {
+            "Content-Type": "application/json"}), 401, "unauthorized")
+        self.assert_error(self.via_proxy("/webhooks/aloware", t.fixture("aloware/Call-Disposed.json"), {
+            "Content-Type": "application/json", "Authorization": "Bearer wrong"}), 401, "unauthorized")
+        self.assert_error(self.via_proxy("/webhooks/zapier", body, good), 404, "unknown_system")
+        self.assert_error(self.via_proxy("/t/nobody/webhooks/verity", body, good), 404, "unknown_tenant")
+        big = b'{"eventType":"message.received","messageId":"x","pad":"' + b"x" * 70000 + b'"}'
+        self.assert_error(self.via_proxy("/webhooks/verity", big, {
+            "Content-Type": "application/json",
+            "X-Texting-Signature": t.verity_signature(big)}), 413, "body_too_large")
+        self.assert_error(self.via_proxy("/webhooks/verity", body, dict(good, **{
+            "Content-Type": "text/plain"})), 415, "unsupported_media_type")
+        self.assertEqual(len(self.dfm.dump()), before, "no error appends anything")
+
+    def test_health_through_proxy(self):
+        for path in ("/healthz", "/readyz", "/v1/health"):
+            status, _, body = self.via_proxy(path, None, {}, method="GET")
+            self.assertEqual(status, 200, path)
+        doc = json.loads(self.via_proxy("/v1/health", None, {}, method="GET")[2])
+        self.assertEqual(doc["parts"]["event_log"]["state"], "writable")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dfm", required=True)
+    args, rest = ap.parse_known_args()
+    BINARY = args.dfm
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
