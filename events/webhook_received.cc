@@ -35,9 +35,11 @@ bool GetHeaders(std::string_view* in, WebhookReceived* w) {
 
 }  // namespace
 
-std::string EncodeWebhookReceived(const WebhookReceived& w) {
+std::string EncodeWebhookReceived(const WebhookReceived& w) { return EncodeWebhookReceived(w, w.body); }
+
+std::string EncodeWebhookReceived(const WebhookReceived& w, std::string_view body) {
   std::string out;
-  out.reserve(96 + w.body.size() + w.provider_event_id.size() + w.public_url.size());
+  out.reserve(160 + body.size() + w.provider_event_id.size() + w.public_url.size());
   PutLengthPrefixed(&out, w.system);
   PutLengthPrefixed(&out, w.provider_event_id);
   PutLengthPrefixed(&out, w.id_source);
@@ -45,7 +47,7 @@ std::string EncodeWebhookReceived(const WebhookReceived& w) {
   PutLengthPrefixed(&out, w.request_id);
   PutLengthPrefixed(&out, w.public_url);
   PutHeaders(&out, w);
-  PutLengthPrefixed(&out, w.body);
+  PutLengthPrefixed(&out, body);
   return out;
 }
 

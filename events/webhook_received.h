@@ -37,6 +37,9 @@ struct WebhookReceived {
 
 // Encodes with the current schema version (WebhookReceived::kSchemaVersion).
 std::string EncodeWebhookReceived(const WebhookReceived& w);
+// The same, with the body given apart (w.body is ignored): saves a copy of
+// the body on the ingest path.
+std::string EncodeWebhookReceived(const WebhookReceived& w, std::string_view body);
 
 // Decodes a payload stored with `schema_version`, upcasting older versions.
 // Corruption on malformed input or a version newer than this build knows.

@@ -44,9 +44,15 @@ std::string ResolveRequestId(std::string_view given) {
                      c == ':' || c == '-';
             });
   if (ok) return std::string(given);
-  uint8_t raw[16];
-  RandomBytes(raw, sizeof(raw));
-  return HexEncode(std::string_view(reinterpret_cast<char*>(raw), sizeof(raw)));
+  // 128 bits: a per-thread random prefix and a counter. Unique, not secret.
+  thread_local uint64_t prefix = [] {
+    uint64_t p = 0;
+    RandomBytes(reinterpret_cast<uint8_t*>(&p), sizeof(p));
+    return p;
+  }();
+  thread_local uint64_t counter = 0;
+  uint64_t words[2] = {prefix, ++counter};
+  return HexEncode(std::string_view(reinterpret_cast<char*>(words), sizeof(words)));
 }
 
 std::string MediaType(std::string_view ct) {
@@ -55,7 +61,7 @@ std::string MediaType(std::string_view ct) {
   while (!mt.empty() && std::isspace(static_cast<unsigned char>(mt.back()))) mt.remove_suffix(1);
   while (!mt.empty() && std::isspace(static_cast<unsigned char>(mt.front()))) mt.remove_prefix(1);
   std::string out(mt);
-  std::transform(out.begin(), out.end(), out.begin(), ::tolower);
+  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   return out;
 }
 
@@ -178,7 +184,6 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
     auto h = req.headers->find(name);
     if (h != req.headers->end()) w.headers.emplace_back(name, h->second);
   }
-  w.body = std::string(req.body);
 
   EventDraft& d = out->draft;
   d.tenant = tenant;
@@ -186,7 +191,7 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   d.type = std::string(WebhookReceived::kType);
   d.schema_version = WebhookReceived::kSchemaVersion;
   d.source_time_us = identity.source_time_us;
-  d.payload = EncodeWebhookReceived(w);
+  d.payload = EncodeWebhookReceived(w, req.body);
   d.idempotency_system = system;
   d.idempotency_key = identity.provider_event_id;
   return std::nullopt;

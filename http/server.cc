@@ -122,7 +122,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   HeaderMap headers;
   h.for_each_field([&](const restinio::http_header_field_t& f) {
     std::string name = f.name();
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    for (auto& c : name) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     headers.emplace(std::move(name), f.value());  // first value wins
   });
   std::string method(h.method().c_str());

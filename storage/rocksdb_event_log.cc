@@ -220,6 +220,13 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       cfo.memtable_whole_key_filtering = true;
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
     }
+    if (i == kEvents) {
+      // Records are written once in sequence order and rarely re-read: big
+      // memtables and LZ4 keep flush and compaction CPU off the ingest path.
+      cfo.write_buffer_size = 128 << 20;
+      cfo.compression = rocksdb::kLZ4Compression;
+      cfo.bottommost_compression = rocksdb::kZSTD;
+    }
     impl->cfds.emplace_back(kCfNames[i], cfo);
   }
 

@@ -1,0 +1,28 @@
+// The yardstick for benchmark (b): a RESTinio server with the same traits and
+// thread count as dfm's HTTP front that answers every request "200 {}" and
+// does nothing else.
+//
+//   build/release/bench/bare_server PORT
+#include <restinio/all.hpp>
+
+#include <cstdlib>
+
+struct Traits : public restinio::default_traits_t {
+  static constexpr bool use_connection_count_limiter = true;
+};
+
+int main(int argc, char** argv) {
+  int port = argc > 1 ? std::atoi(argv[1]) : 8090;
+  restinio::run(restinio::on_this_thread<Traits>()
+                    .port(static_cast<std::uint16_t>(port))
+                    .address("127.0.0.1")
+                    .max_parallel_connections(4096)
+                    .request_handler([](auto req) {
+                      req->create_response()
+                          .append_header(restinio::http_field::content_type, "application/json")
+                          .set_body("{}\n")
+                          .done();
+                      return restinio::request_accepted();
+                    }));
+  return 0;
+}

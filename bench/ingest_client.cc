@@ -1,0 +1,179 @@
+// Load generator for benchmark (b): signed ~1.5 KiB Verity webhooks over
+// keep-alive loopback connections, every one with a new messageId (so each
+// is a new durable append, never a duplicate).
+//
+//   ingest_client --port P [--connections 64] [--seconds 10] [--rate R]
+//                 [--secret S] [--prefix P] [--path /webhooks/verity]
+//
+// Without --rate it is closed-loop (each connection sends as soon as it has
+// its answer): the maximum rate. With --rate it is open-loop: requests are
+// due at a fixed rate and latency counts from when each was due, so a slow
+// server cannot hide its queueing (no coordinated omission).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "bench/latency.h"
+#include "util/crypto.h"
+
+using namespace dfm;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct Conn {
+  int fd = -1;
+  bool busy = false;
+  std::string out;
+  size_t sent = 0;
+  std::string in;
+  int64_t due_ns = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 8080, connections = 64;
+  double seconds = 10, rate = 0;
+  std::string secret = "dev-verity-secret", prefix = "bench", path = "/webhooks/verity";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--port") port = std::atoi(argv[i + 1]);
+    if (a == "--connections") connections = std::atoi(argv[i + 1]);
+    if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (a == "--rate") rate = std::atof(argv[i + 1]);
+    if (a == "--secret") secret = argv[i + 1];
+    if (a == "--prefix") prefix = argv[i + 1];
+    if (a == "--path") path = argv[i + 1];
+  }
+  HmacKey key(HmacKey::Digest::kSha256, secret);
+  uint64_t counter = 0;
+  std::string text(1180, 'x');  // brings the body to ~1.5 KiB
+  auto make_request = [&]() {
+    std::string body = R"({"eventType":"message.received","messageId":"msg_)" + prefix + "_" +
+                       std::to_string(counter++) +
+                       R"(","conversationId":"chat_8842","direction":"inbound","from":"+12055550142","to":"+12055550100","body":")" +
+                       text + R"(","timestamp":"2026-11-20T18:01:02.000Z","status":"received"})";
+    std::string req = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                      "X-Texting-Signature: " + HexEncode(key.Mac(body)) + "\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
+    return req;
+  };
+
+  int ep = epoll_create1(0);
+  std::vector<Conn> conns(static_cast<size_t>(connections));
+  for (size_t i = 0; i < conns.size(); ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      std::perror("connect");
+      return 1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    conns[i].fd = fd;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  std::vector<int64_t> lat;
+  lat.reserve(1 << 20);
+  uint64_t ok = 0, errors = 0;
+  const int64_t start = NowNs();
+  const int64_t end = start + static_cast<int64_t>(seconds * 1e9);
+  const int64_t interval = rate > 0 ? static_cast<int64_t>(1e9 / rate) : 0;
+  int64_t next_due = start;
+  std::deque<size_t> idle;
+  for (size_t i = 0; i < conns.size(); ++i) idle.push_back(i);
+
+  auto send_on = [&](size_t i, int64_t due) {
+    Conn& c = conns[i];
+    c.out = make_request();
+    c.sent = 0;
+    c.busy = true;
+    c.due_ns = due;
+    while (c.sent < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      if (n <= 0) break;  // loopback buffers are large; the rest goes on EPOLLOUT-free retry below
+      c.sent += static_cast<size_t>(n);
+    }
+  };
+
+  epoll_event events[256];
+  while (true) {
+    int64_t now = NowNs();
+    if (now >= end) break;
+    // Start what is due.
+    while (!idle.empty()) {
+      if (interval > 0) {
+        if (next_due > now) break;
+        send_on(idle.front(), next_due);
+        next_due += interval;
+      } else {
+        send_on(idle.front(), now);
+      }
+      idle.pop_front();
+    }
+    for (auto& c : conns) {  // finish partial sends
+      while (c.busy && c.sent < c.out.size()) {
+        ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        c.sent += static_cast<size_t>(n);
+      }
+    }
+    int timeout_ms = 1;
+    int n = epoll_wait(ep, events, 256, timeout_ms);
+    for (int k = 0; k < n; ++k) {
+      size_t i = events[k].data.u64;
+      Conn& c = conns[i];
+      char buf[16384];
+      for (;;) {
+        ssize_t r = ::recv(c.fd, buf, sizeof(buf), 0);
+        if (r <= 0) break;
+        c.in.append(buf, static_cast<size_t>(r));
+      }
+      for (;;) {
+        size_t hdr_end = c.in.find("\r\n\r\n");
+        if (hdr_end == std::string::npos) break;
+        size_t cl = c.in.find("Content-Length: ");
+        size_t len = cl != std::string::npos && cl < hdr_end ? std::strtoul(c.in.c_str() + cl + 16, nullptr, 10) : 0;
+        if (c.in.size() < hdr_end + 4 + len) break;
+        bool good = c.in.compare(0, 12, "HTTP/1.1 200") == 0;
+        c.in.erase(0, hdr_end + 4 + len);
+        (good ? ok : errors)++;
+        lat.push_back(NowNs() - c.due_ns);
+        c.busy = false;
+        idle.push_back(i);
+      }
+    }
+  }
+  double elapsed = static_cast<double>(NowNs() - start) / 1e9;
+  std::printf("{\"connections\":%d,\"rate\":%.0f,\"seconds\":%.1f,\"ok\":%lu,\"errors\":%lu,"
+              "\"req_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n",
+              connections, rate, elapsed, static_cast<unsigned long>(ok),
+              static_cast<unsigned long>(errors), static_cast<double>(ok) / elapsed,
+              bench::Percentile(lat, 50), bench::Percentile(lat, 99));
+  for (auto& c : conns) close(c.fd);
+  return errors > 0 ? 2 : 0;
+}
