@@ -76,7 +76,6 @@ void AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
 }
 
 void AppendPlanner::Commit() {
-  committed_seq_ = next_seq_ - 1;
   in_flight_.clear();
   saved_ = false;
 }

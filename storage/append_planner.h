@@ -48,9 +48,6 @@ class AppendPlanner {
   // Forgets everything planned since the last Commit().
   void Abandon();
 
-  uint64_t last_committed_seq() const { return committed_seq_ + 0; }
-  void set_committed(uint64_t seq) { committed_seq_ = seq; }
-
  private:
   struct Pending {
     uint64_t seq;
@@ -60,7 +57,6 @@ class AppendPlanner {
   EventIdGenerator ids_;
   uint64_t next_seq_;
   Sha256Digest head_hash_;
-  uint64_t committed_seq_ = 0;
   // Rollback point.
   uint64_t saved_next_seq_ = 0;
   Sha256Digest saved_head_hash_{};

@@ -159,7 +159,6 @@ struct RocksDbEventLog::Impl {
     if (!s.ok()) return s;
     committed.store(last);
     planner = std::make_unique<AppendPlanner>(options.clock, last, head);
-    planner->set_committed(last);
     return Status::OK();
   }
 
