@@ -184,12 +184,14 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     set_explicitly.insert(k);
   }
   std::set<std::string> env_names_used{"DFM_TENANTS", "DFM_CONFIG"};
+  std::set<std::string> from_env;
   for (const auto& [k, def] : known) {
     std::string name = EnvName(k);
     env_names_used.insert(name);
     if (auto it = env.find(name); it != env.end()) {
       value[k] = it->second;
       set_explicitly.insert(k);
+      from_env.insert(k);
     }
   }
   for (const auto& [name, v] : env) {
@@ -199,16 +201,13 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   }
   for (const auto& [k, def] : known)
     if (!value.count(k)) value[k] = def;
-  // A relative *_file path from the file is relative to the file's folder.
-  if (!path.empty()) {
-    std::string dir = path.substr(0, path.find_last_of('/') + 1);
-    for (auto& [k, v] : value) {
-      bool from_file = file.count(k) && file[k] == v;
-      if (from_file && !dir.empty() && k.size() > 5 && k.compare(k.size() - 5, 5, "_file") == 0 &&
-          !v.empty() && v[0] != '/') {
-        v = dir + v;
-      }
-    }
+  // A relative *_file path written in the file is relative to the file's
+  // folder; one from the environment is relative to the working directory.
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  for (auto& [k, v] : value) {
+    bool from_file = file.count(k) > 0 && from_env.count(k) == 0;
+    bool is_path = k.size() > 5 && k.compare(k.size() - 5, 5, "_file") == 0;
+    if (from_file && is_path && !dir.empty() && !v.empty() && v[0] != '/') v = dir + v;
   }
 
   // Global keys.

@@ -3,13 +3,11 @@
 // does nothing else.
 //
 //   build/release/bench/bare_server PORT
-#include <restinio/all.hpp>
-
 #include <cstdlib>
 
-struct Traits : public restinio::default_traits_t {
-  static constexpr bool use_connection_count_limiter = true;
-};
+#include "http/restinio_traits.h"
+
+using Traits = dfm::HttpTraits;
 
 int main(int argc, char** argv) {
   int port = argc > 1 ? std::atoi(argv[1]) : 8090;

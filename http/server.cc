@@ -1,6 +1,6 @@
 #include "http/server.h"
 
-#include <restinio/all.hpp>
+#include "http/restinio_traits.h"
 
 #include <chrono>
 #include <csignal>
@@ -13,9 +13,7 @@ namespace dfm {
 
 namespace {
 
-struct Traits : public restinio::default_traits_t {
-  static constexpr bool use_connection_count_limiter = true;
-};
+using Traits = HttpTraits;
 using Server = restinio::http_server_t<Traits>;
 
 const char* kVersion = "0.1.0";

@@ -8,7 +8,8 @@
 // event is durable; the I/O threads never wait on the log. Every response
 // carries X-Request-ID. Shutdown (SIGTERM/SIGINT or Stop()): stop accepting,
 // answer requests already in flight (new requests on open connections get
-// 503 + Connection: close), wait for the log's writer, return.
+// 503 + Connection: close), return. The caller then closes the log, which
+// answers any append still queued, before destroying the front.
 #pragma once
 
 #include <atomic>

@@ -9,7 +9,7 @@ PACKAGES=(
   librestinio-dev libasio-dev libhttp-parser-dev
   libcurl4-openssl-dev libssl-dev libphonenumber-dev libjemalloc-dev
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nginx-light wrk python3-cryptography linux-perf
+  nginx-light wrk python3-cryptography
 )
 
 missing=()

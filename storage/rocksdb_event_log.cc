@@ -345,7 +345,6 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     return;
   }
   std::vector<PlannedRecord> records;
-  std::string value;
   auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
     rocksdb::PinnableSlice v;
     if (!db->Get(rocksdb::ReadOptions(), cf[kIdempotency], key, &v).ok() || v.size() != 24) {

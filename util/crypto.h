@@ -31,7 +31,9 @@ std::optional<std::string> Base64Decode(std::string_view b64);
 // Compares in time that depends only on the lengths, never on the contents.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-// A prepared HMAC key (SHA-1 or SHA-256).
+// A prepared HMAC key (SHA-1 or SHA-256). The constructor throws
+// std::runtime_error only if OpenSSL lacks HMAC (a broken installation); it
+// runs at configuration time, never per request.
 class HmacKey {
  public:
   enum class Digest { kSha1, kSha256 };

@@ -76,7 +76,8 @@ class WebhookSource {
   virtual Status Identify(const InboundRequest& req, WebhookIdentity* id) const = 0;
 
   // Headers worth recording with the event, besides content-type,
-  // user-agent and x-request-id. Never credentials.
+  // user-agent and x-forwarded-for (the request id has its own field).
+  // Never credentials.
   virtual std::vector<std::string> HeadersToRecord() const { return {}; }
 
   // True when this system's signature covers the public URL.

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "app/config.h"
@@ -92,6 +93,27 @@ ed25519_public_key = "not a pem"
   for (const auto& pr : problems)
     if (pr.key == "DFM_VERITY_SECRET") env_warning = !pr.error;
   EXPECT_TRUE(env_warning);
+}
+
+TEST(Config, RelativeKeyFilesResolveAgainstWhereTheyWereWritten) {
+  testing::TempDir d;
+  std::string key_dir = d.Sub("keys");
+  std::filesystem::create_directories(key_dir);
+  std::string pem =
+      "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n"
+      "-----END PUBLIC KEY-----\n";
+  std::ofstream(key_dir + "/ed.pem") << pem;
+  std::string p = Write(d, "[ghl]\ned25519_public_key_file = \"keys/ed.pem\"\n");
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load(p, {}, &problems);
+  EXPECT_TRUE(problems.empty()) << problems[0].message;
+  EXPECT_EQ(c.Systems("default").at("ghl").at("ed25519_public_key_file"), d.path() + "/keys/ed.pem");
+  // The same text from the environment is taken from the working directory.
+  problems.clear();
+  Config e = Config::Load(p, {{"DFM_GHL_ED25519_PUBLIC_KEY_FILE", "keys/ed.pem"}}, &problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].key, "ghl.ed25519_public_key_file");
+  EXPECT_NE(problems[0].message.find("cannot read keys/ed.pem"), std::string::npos);
 }
 
 TEST(Config, SyntaxErrorNamesTheLine) {

@@ -31,6 +31,15 @@ EventDraft Draft(std::string stream, std::string payload, std::string idem = "",
   return d;
 }
 
+std::unique_ptr<RocksDbEventLog> OpenRocks(const std::string& path) {
+  RocksDbLogOptions o;
+  o.path = path;
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(o, &log);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return log;
+}
+
 class EventLogContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -277,12 +286,11 @@ TEST(RocksDbEventLog, ReopenKeepsEventsChainAndIdempotency) {
 
 TEST(RocksDbEventLog, ReadOnlySecondarySeesNewEventsAfterRefresh) {
   TempDir dir;
-  RocksDbLogOptions o;
-  o.path = dir.Sub("db");
-  std::unique_ptr<RocksDbEventLog> primary;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &primary).ok());
+  auto primary = OpenRocks(dir.Sub("db"));
+  ASSERT_TRUE(primary);
   ASSERT_TRUE(primary->Append(Draft("s", "a"), nullptr).ok());
-  RocksDbLogOptions ro = o;
+  RocksDbLogOptions ro;
+  ro.path = dir.Sub("db");
   ro.read_only = true;
   std::unique_ptr<RocksDbEventLog> reader;
   ASSERT_TRUE(RocksDbEventLog::Open(ro, &reader).ok());
@@ -296,10 +304,8 @@ TEST(RocksDbEventLog, ReadOnlySecondarySeesNewEventsAfterRefresh) {
 
 TEST(RocksDbEventLog, ConcurrentAppendsShareSyncedWrites) {
   TempDir dir;
-  RocksDbLogOptions o;
-  o.path = dir.Sub("db");
-  std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  auto log = OpenRocks(dir.Sub("db"));
+  ASSERT_TRUE(log);
   constexpr int kThreads = 16, kEach = 50;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
