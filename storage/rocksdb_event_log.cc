@@ -6,6 +6,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <pthread.h>
 #include <sys/statvfs.h>
 
 #include <atomic>
@@ -270,7 +271,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       return Status::Corruption("unknown storage layout version " + layout);
     }
     Impl* p = impl.get();
-    impl->writer = std::thread([p] { p->WriterLoop(); });
+    impl->writer = std::thread([p] {
+      pthread_setname_np(pthread_self(), "dfm-log-write");
+      p->WriterLoop();
+    });
   }
   out->reset(new RocksDbEventLog(std::move(impl)));
   return Status::OK();

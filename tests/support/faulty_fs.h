@@ -10,16 +10,23 @@
 namespace dfm::testing {
 
 class FaultyFs : public rocksdb::FileSystemWrapper {
+  struct Flags {
+    std::atomic<bool> writes{false};
+    std::atomic<bool> syncs{false};
+  };
+
  public:
   FaultyFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "FaultyFs"; }
 
-  void FailWrites(bool fail) { fail_->store(fail); }
+  void FailWrites(bool fail) { fail_->writes.store(fail); }
+  // Only Sync/Fsync fail (writes reach the OS, fdatasync reports EIO).
+  void FailSyncs(bool fail) { fail_->syncs.store(fail); }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
                                     rocksdb::IODebugContext* dbg) override {
-    if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+    if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
     auto s = target()->NewWritableFile(f, o, r, dbg);
     if (s.ok()) *r = std::make_unique<File>(std::move(*r), fail_);
     return s;
@@ -35,37 +42,39 @@ class FaultyFs : public rocksdb::FileSystemWrapper {
  private:
   class File : public rocksdb::FSWritableFileOwnerWrapper {
    public:
-    File(std::unique_ptr<rocksdb::FSWritableFile>&& t, std::shared_ptr<std::atomic<bool>> fail)
+    File(std::unique_ptr<rocksdb::FSWritableFile>&& t, std::shared_ptr<Flags> fail)
         : FSWritableFileOwnerWrapper(std::move(t)), fail_(std::move(fail)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
                              rocksdb::IODebugContext* dbg) override {
-      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
       return FSWritableFileOwnerWrapper::Append(d, o, dbg);
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
                              const rocksdb::DataVerificationInfo& v,
                              rocksdb::IODebugContext* dbg) override {
-      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
       return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
     }
     rocksdb::IOStatus Flush(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
       return FSWritableFileOwnerWrapper::Flush(o, dbg);
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->syncs.load()) return rocksdb::IOStatus::IOError("injected: fdatasync EIO");
       return FSWritableFileOwnerWrapper::Sync(o, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fail_->load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
+      if (fail_->syncs.load()) return rocksdb::IOStatus::IOError("injected: fsync EIO");
       return FSWritableFileOwnerWrapper::Fsync(o, dbg);
     }
 
    private:
-    std::shared_ptr<std::atomic<bool>> fail_;
+    std::shared_ptr<Flags> fail_;
   };
 
-  std::shared_ptr<std::atomic<bool>> fail_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Flags> fail_ = std::make_shared<Flags>();
 };
 
 }  // namespace dfm::testing
