@@ -49,6 +49,7 @@ class Status {
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsUnavailable() const { return code_ == Code::kUnavailable; }
+  bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
 
   // "OK" or "<code name>: <message>".
   std::string ToString() const;

@@ -1,0 +1,62 @@
+// Aloware contact webhooks -> facts.
+//
+// Aloware wraps every event as {"event": NAME, "body": {...}}. Its contact
+// event names are not published: MapperSettings::aloware_contact_events
+// lists the names read as contact facts (configurable). The body is the
+// contact: id, first_name, last_name, email, phone_number, address fields,
+// updated_at (zone-less, in the account's zone).
+#include "connectors/common/json_body.h"
+#include "connectors/common/mapper.h"
+#include "util/clock.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace dfm {
+
+namespace {
+
+constexpr JsonFieldMap kPlain[] = {
+    {"first_name", fields::kFirstName}, {"last_name", fields::kLastName},
+    {"address", fields::kAddress1},     {"city", fields::kCity},
+    {"state", fields::kState},          {"zipcode", fields::kPostalCode},
+    {"country", fields::kCountry},      {"company_name", fields::kCompanyName},
+};
+
+}  // namespace
+
+Status MapAlowareWebhook(const WebhookReceived& w, const MapperSettings& s,
+                         std::vector<ContactFact>* out) {
+  simdjson::dom::object obj;
+  Status st = ParseJsonObject(w.body, &obj);
+  if (!st.ok()) return Status::InvalidArgument(st.message());
+  bool wrong = false;
+  auto event = StringOrNumberField(obj, "event", &wrong);
+  if (!event) return Status::OK();  // e.g. the test ping: no facts
+  const auto& names = s.aloware_contact_events;
+  if (std::find(names.begin(), names.end(), *event) == names.end()) return Status::OK();
+  simdjson::dom::object body;
+  if (obj["body"].get(body) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("Aloware \"" + *event + "\" without a \"body\" object");
+  }
+  ContactFact f;
+  f.system = "aloware";
+  auto id = StringOrNumberField(body, "id", &wrong);
+  if (!id || id->empty()) {
+    return Status::InvalidArgument("Aloware \"" + *event + "\" without the contact \"id\"");
+  }
+  f.external_id = *id;
+  if (auto ts = StringOrNumberField(body, "updated_at", &wrong)) {
+    std::string iso = *ts;
+    if (iso.size() == 19 && iso[10] == ' ') iso[10] = 'T';
+    if (iso.size() == 19) iso += "Z";
+    if (auto us = ParseIso8601Micros(iso)) f.source_time_us = *us - s.aloware_utc_offset_us;
+  }
+  Status fst =
+      ReadContactFields(body, kPlain, std::size(kPlain), "email", "phone_number", s, &f);
+  if (!fst.ok()) return fst;
+  out->push_back(std::move(f));
+  return Status::OK();
+}
+
+}  // namespace dfm

@@ -1,0 +1,65 @@
+#include "connectors/common/mapper.h"
+
+#include <algorithm>
+#include <map>
+
+#include "connectors/common/json_body.h"
+
+namespace dfm {
+
+const InboundMapper* FindInboundMapper(const std::string& system) {
+  static const std::map<std::string, InboundMapper> kMappers = {
+      {"ghl", MapGhlWebhook},
+      {"aloware", MapAlowareWebhook},
+  };
+  auto it = kMappers.find(system);
+  return it == kMappers.end() ? nullptr : &it->second;
+}
+
+Status ReadContactFields(const simdjson::dom::object& obj, const JsonFieldMap* map, size_t n,
+                         const char* email_key, const char* phone_key, const MapperSettings& s,
+                         ContactFact* fact) {
+  bool wrong = false;
+  for (size_t i = 0; i < n; ++i) {
+    auto v = StringOrNumberField(obj, map[i].json, &wrong);
+    if (wrong) return Status::InvalidArgument(std::string("\"") + map[i].json + "\" has the wrong type");
+    if (v) fact->fields[map[i].field] = *v;
+  }
+  if (auto v = StringOrNumberField(obj, email_key, &wrong)) {
+    if (v->empty()) {
+      fact->fields[fields::kEmail] = "";
+    } else if (auto e = Normalizer::Email(*v)) {
+      fact->fields[fields::kEmail] = *e;
+    }
+  }
+  if (auto v = StringOrNumberField(obj, phone_key, &wrong)) {
+    if (v->empty()) {
+      fact->fields[fields::kPhone] = "";
+    } else if (auto p = s.normalizer->Phone(*v)) {
+      fact->fields[fields::kPhone] = *p;
+    }
+  }
+  return Status::OK();
+}
+
+std::string JoinTags(std::vector<std::string> tags) {
+  for (auto& t : tags) {
+    size_t b = t.find_first_not_of(" \t");
+    size_t e = t.find_last_not_of(" \t");
+    t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+    std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) {
+      return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    });
+  }
+  tags.erase(std::remove(tags.begin(), tags.end(), std::string()), tags.end());
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  std::string out;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (i) out += '\n';
+    out += tags[i];
+  }
+  return out;
+}
+
+}  // namespace dfm

@@ -1,0 +1,71 @@
+// GoHighLevel contact webhooks -> facts.
+//
+// ContactCreate / ContactUpdate / ContactTagUpdate / ContactDndUpdate carry
+// the contact (flat, `id` is the contact id); ContactDelete says it is gone.
+// Source time: `dateUpdated` when present, else the webhook's `timestamp`.
+#include "connectors/common/json_body.h"
+#include "connectors/common/mapper.h"
+#include "util/clock.h"
+
+#include <iterator>
+
+namespace dfm {
+
+namespace {
+
+constexpr JsonFieldMap kPlain[] = {
+    {"firstName", fields::kFirstName}, {"lastName", fields::kLastName},
+    {"address1", fields::kAddress1},   {"city", fields::kCity},
+    {"state", fields::kState},         {"postalCode", fields::kPostalCode},
+    {"country", fields::kCountry},     {"companyName", fields::kCompanyName},
+};
+
+}  // namespace
+
+Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
+                     std::vector<ContactFact>* out) {
+  simdjson::dom::object obj;
+  Status st = ParseJsonObject(w.body, &obj);
+  if (!st.ok()) return Status::InvalidArgument(st.message());
+  bool wrong = false;
+  auto type = StringOrNumberField(obj, "type", &wrong);
+  if (!type) return Status::InvalidArgument("GoHighLevel webhook without a \"type\"");
+  const std::string& t = *type;
+  bool upsert = t == "ContactCreate" || t == "ContactUpdate" || t == "ContactTagUpdate" ||
+                t == "ContactDndUpdate";
+  bool del = t == "ContactDelete";
+  if (!upsert && !del) return Status::OK();  // not a contact fact
+
+  ContactFact f;
+  f.system = "ghl";
+  f.kind = del ? ContactFact::Kind::kDelete : ContactFact::Kind::kUpsert;
+  auto id = StringOrNumberField(obj, "id", &wrong);
+  if (!id || id->empty()) return Status::InvalidArgument(t + " without the contact \"id\"");
+  f.external_id = *id;
+  for (const char* key : {"dateUpdated", "timestamp"}) {
+    auto ts = StringOrNumberField(obj, key, &wrong);
+    if (ts) {
+      if (auto us = ParseIso8601Micros(*ts)) {
+        f.source_time_us = *us;
+        break;
+      }
+    }
+  }
+  if (!del) {
+    Status fst = ReadContactFields(obj, kPlain, std::size(kPlain), "email", "phone", s, &f);
+    if (!fst.ok()) return fst;
+    simdjson::dom::array tags;
+    if (obj["tags"].get(tags) == simdjson::SUCCESS) {
+      std::vector<std::string> list;
+      for (auto tag : tags) {
+        std::string_view sv;
+        if (tag.get(sv) == simdjson::SUCCESS) list.emplace_back(sv);
+      }
+      f.fields[fields::kTags] = JoinTags(std::move(list));
+    }
+  }
+  out->push_back(std::move(f));
+  return Status::OK();
+}
+
+}  // namespace dfm

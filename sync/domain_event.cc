@@ -1,0 +1,179 @@
+#include "sync/domain_event.h"
+
+#include <simdjson.h>
+
+#include "util/json.h"
+
+namespace dfm {
+
+namespace {
+
+const std::string_view kTypes[] = {
+    ev::kContactCreated,  ev::kContactChanged,    ev::kContactLinked,   ev::kContactDeleted,
+    ev::kConflictRecorded, ev::kEchoSuppressed,   ev::kPushRequested,   ev::kPushAttempted,
+    ev::kPushSucceeded,   ev::kPushDeadLettered,  ev::kFactRejected,    ev::kIdentityConflict,
+    ev::kWebhookQuarantined};
+
+std::string MapJson(const std::map<std::string, std::string>& m) {
+  JsonObject o;
+  for (const auto& [k, v] : m) o.Str(k, v);
+  return o.Finish();
+}
+
+std::string AttributedJson(const Attributed& a) {
+  return JsonObject()
+      .Str("value", a.value)
+      .Str("system", a.system)
+      .Int("source_time_us", a.source_time_us)
+      .Finish();
+}
+
+Status Bad(const std::string& what) {
+  return Status::Corruption("domain event payload: " + what);
+}
+
+std::string Str(simdjson::dom::element e) {
+  std::string_view v;
+  if (e.get(v) == simdjson::SUCCESS) return std::string(v);
+  return std::string();
+}
+
+int64_t Int(simdjson::dom::element e) {
+  int64_t v = 0;
+  if (e.get(v) == simdjson::SUCCESS) return v;
+  return 0;
+}
+
+}  // namespace
+
+bool DomainEvent::operator==(const DomainEvent& o) const {
+  return type == o.type && contact_id == o.contact_id && system == o.system &&
+         external_id == o.external_id && source_time_us == o.source_time_us &&
+         fields == o.fields && changes == o.changes && field == o.field && kept == o.kept &&
+         lost == o.lost && rule == o.rule && reason == o.reason && via == o.via &&
+         candidates == o.candidates && push_id == o.push_id && op == o.op &&
+         priority == o.priority && attempt == o.attempt && outcome == o.outcome &&
+         http_status == o.http_status && detail == o.detail &&
+         next_attempt_us == o.next_attempt_us && webhook_seq == o.webhook_seq;
+}
+
+bool IsDomainEventType(std::string_view type) {
+  for (auto t : kTypes)
+    if (t == type) return true;
+  return false;
+}
+
+std::string EncodeDomainEvent(const DomainEvent& e) {
+  JsonObject o;
+  if (!e.contact_id.empty()) o.Str("contact_id", e.contact_id);
+  if (!e.system.empty()) o.Str("system", e.system);
+  if (!e.external_id.empty()) o.Str("external_id", e.external_id);
+  if (e.source_time_us) o.Int("source_time_us", e.source_time_us);
+  if (!e.fields.empty()) o.Raw("fields", MapJson(e.fields));
+  if (!e.changes.empty()) {
+    std::string arr = "[";
+    for (size_t i = 0; i < e.changes.size(); ++i) {
+      if (i) arr += ',';
+      arr += JsonObject()
+                 .Str("field", e.changes[i].field)
+                 .Str("old", e.changes[i].old_value)
+                 .Str("new", e.changes[i].new_value)
+                 .Finish();
+    }
+    o.Raw("changes", arr + "]");
+  }
+  if (!e.field.empty()) o.Str("field", e.field);
+  if (!e.kept.system.empty() || !e.kept.value.empty()) o.Raw("kept", AttributedJson(e.kept));
+  if (!e.lost.system.empty() || !e.lost.value.empty()) o.Raw("lost", AttributedJson(e.lost));
+  if (!e.rule.empty()) o.Str("rule", e.rule);
+  if (!e.reason.empty()) o.Str("reason", e.reason);
+  if (!e.via.empty()) o.Str("via", e.via);
+  if (!e.candidates.empty()) {
+    std::string arr = "[";
+    for (size_t i = 0; i < e.candidates.size(); ++i) {
+      if (i) arr += ',';
+      arr += JsonObject()
+                 .Str("contact_id", e.candidates[i].first)
+                 .Str("matched_by", e.candidates[i].second)
+                 .Finish();
+    }
+    o.Raw("candidates", arr + "]");
+  }
+  if (!e.push_id.empty()) o.Str("push_id", e.push_id);
+  if (!e.op.empty()) o.Str("op", e.op);
+  if (e.priority) o.Int("priority", e.priority);
+  if (e.attempt) o.Int("attempt", e.attempt);
+  if (!e.outcome.empty()) o.Str("outcome", e.outcome);
+  if (e.http_status) o.Int("http_status", e.http_status);
+  if (!e.detail.empty()) o.Str("detail", e.detail);
+  if (e.next_attempt_us) o.Int("next_attempt_us", e.next_attempt_us);
+  if (e.webhook_seq) o.UInt("webhook_seq", e.webhook_seq);
+  return o.Finish();
+}
+
+Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(payload.data(), payload.size()).get(root) != simdjson::SUCCESS) {
+    return Bad("not JSON");
+  }
+  simdjson::dom::object obj;
+  if (root.get(obj) != simdjson::SUCCESS) return Bad("not an object");
+  DomainEvent e;
+  e.type = std::string(type);
+  for (auto [key, val] : obj) {
+    if (key == "contact_id") e.contact_id = Str(val);
+    else if (key == "system") e.system = Str(val);
+    else if (key == "external_id") e.external_id = Str(val);
+    else if (key == "source_time_us") e.source_time_us = Int(val);
+    else if (key == "fields") {
+      simdjson::dom::object f;
+      if (val.get(f) != simdjson::SUCCESS) return Bad("fields is not an object");
+      for (auto [fk, fv] : f) e.fields[std::string(fk)] = Str(fv);
+    } else if (key == "changes") {
+      simdjson::dom::array a;
+      if (val.get(a) != simdjson::SUCCESS) return Bad("changes is not an array");
+      for (auto c : a) e.changes.push_back({Str(c["field"]), Str(c["old"]), Str(c["new"])});
+    } else if (key == "field") e.field = Str(val);
+    else if (key == "kept" || key == "lost") {
+      Attributed& a = key == "kept" ? e.kept : e.lost;
+      a.value = Str(val["value"]);
+      a.system = Str(val["system"]);
+      a.source_time_us = Int(val["source_time_us"]);
+    } else if (key == "rule") e.rule = Str(val);
+    else if (key == "reason") e.reason = Str(val);
+    else if (key == "via") e.via = Str(val);
+    else if (key == "candidates") {
+      simdjson::dom::array a;
+      if (val.get(a) != simdjson::SUCCESS) return Bad("candidates is not an array");
+      for (auto c : a) e.candidates.emplace_back(Str(c["contact_id"]), Str(c["matched_by"]));
+    } else if (key == "push_id") e.push_id = Str(val);
+    else if (key == "op") e.op = Str(val);
+    else if (key == "priority") e.priority = static_cast<int>(Int(val));
+    else if (key == "attempt") e.attempt = static_cast<int>(Int(val));
+    else if (key == "outcome") e.outcome = Str(val);
+    else if (key == "http_status") e.http_status = static_cast<int>(Int(val));
+    else if (key == "detail") e.detail = Str(val);
+    else if (key == "next_attempt_us") e.next_attempt_us = Int(val);
+    else if (key == "webhook_seq") e.webhook_seq = static_cast<uint64_t>(Int(val));
+    // Unknown keys are kept readable by newer builds: ignored here.
+  }
+  *out = std::move(e);
+  return Status::OK();
+}
+
+EventDraft ToDraft(const DomainEvent& e, const std::string& tenant, const std::string& stream,
+                   const EventId& causation, const EventId& correlation) {
+  EventDraft d;
+  d.tenant = tenant;
+  d.stream = stream;
+  d.type = e.type;
+  d.schema_version = 1;
+  if (e.source_time_us) d.source_time_us = e.source_time_us;
+  d.causation_id = causation;
+  d.correlation_id = correlation;
+  d.payload = EncodeDomainEvent(e);
+  return d;
+}
+
+}  // namespace dfm

@@ -1,0 +1,108 @@
+// Domain events: the decisions the engine makes, appended to the log beside
+// the webhooks that caused them. Their payload is one JSON object whose keys
+// depend on the type; docs/event-format.md ("domain events") lists them.
+// Every type is at schema version 1.
+//
+// One struct serves every type (only the members a type uses are encoded):
+// the decisions are few and small, and one codec keeps `dfm events show`,
+// projections and the actors reading the same bytes the same way.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.h"
+#include "util/status.h"
+
+namespace dfm {
+
+namespace ev {
+// Contact stream ("contact:<id>").
+inline constexpr std::string_view kContactCreated = "contact.created";
+inline constexpr std::string_view kContactChanged = "contact.changed";
+inline constexpr std::string_view kContactLinked = "contact.linked";
+inline constexpr std::string_view kContactDeleted = "contact.deleted";
+inline constexpr std::string_view kConflictRecorded = "contact.conflict_recorded";
+inline constexpr std::string_view kEchoSuppressed = "contact.echo_suppressed";
+inline constexpr std::string_view kPushRequested = "push.requested";
+inline constexpr std::string_view kPushAttempted = "push.attempted";
+inline constexpr std::string_view kPushSucceeded = "push.succeeded";
+inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";
+// Source streams ("source:<system>"): facts that reached no contact.
+inline constexpr std::string_view kFactRejected = "fact.rejected";
+inline constexpr std::string_view kIdentityConflict = "identity.conflict";
+inline constexpr std::string_view kWebhookQuarantined = "webhook.quarantined";
+}  // namespace ev
+
+// A field's value as the merge sees it: who said it and when.
+struct Attributed {
+  std::string value;
+  std::string system;
+  int64_t source_time_us = 0;
+  bool operator==(const Attributed& o) const {
+    return value == o.value && system == o.system && source_time_us == o.source_time_us;
+  }
+};
+
+struct FieldChange {
+  std::string field;
+  std::string old_value;
+  std::string new_value;
+  bool operator==(const FieldChange& o) const {
+    return field == o.field && old_value == o.old_value && new_value == o.new_value;
+  }
+};
+
+struct DomainEvent {
+  std::string type;
+  std::string contact_id;
+  std::string system;       // the system the event is about
+  std::string external_id;  // that system's id of the contact
+  int64_t source_time_us = 0;
+  std::map<std::string, std::string> fields;  // values: created, pushed, echoed, rejected
+  std::vector<FieldChange> changes;           // contact.changed
+  // contact.conflict_recorded: the field, the value kept and the one that
+  // lost, and the rule that chose ("owner" or "newer").
+  std::string field;
+  Attributed kept, lost;
+  std::string rule;
+  std::string reason;  // rejections, quarantines, dead letters
+  std::string via;     // contact.linked: "webhook", "push", "backfill"
+  // identity.conflict: contact ids and the key that matched each
+  std::vector<std::pair<std::string, std::string>> candidates;
+  // push.*
+  std::string push_id;
+  std::string op;  // "upsert", "mark_dnc"
+  int priority = 0;  // higher first; opt-outs are 10, ordinary syncs 0
+  int attempt = 0;
+  std::string outcome;  // push.attempted: "ok", "retry", "failed"
+  int http_status = 0;
+  std::string detail;
+  int64_t next_attempt_us = 0;
+  // The webhook that the decision answers (webhook.quarantined, etc.).
+  uint64_t webhook_seq = 0;
+
+  bool operator==(const DomainEvent& o) const;
+};
+
+std::string EncodeDomainEvent(const DomainEvent& e);
+// InvalidArgument/Corruption on malformed payloads; `type` comes from the
+// envelope.
+Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out);
+bool IsDomainEventType(std::string_view type);
+
+// A draft ready for EventLog::AppendAsync.
+EventDraft ToDraft(const DomainEvent& e, const std::string& tenant, const std::string& stream,
+                   const EventId& causation, const EventId& correlation);
+
+inline std::string ContactStream(std::string_view contact_id) {
+  return "contact:" + std::string(contact_id);
+}
+inline std::string SourceStream(std::string_view system) {
+  return "source:" + std::string(system);
+}
+
+}  // namespace dfm

@@ -1,0 +1,50 @@
+// A normalized statement by one system about one of its contacts, produced by
+// that connector's inbound mapper from a `webhook.received` event (or by a
+// backfill page). Facts are not stored: the webhook is, and a fact can always
+// be made again from it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "events/event.h"
+
+namespace dfm {
+
+// Contact field names shared by every system. Values are normalized: phone
+// in E.164, email lower-case; `tags` is the sorted, de-duplicated list
+// joined by '\n'.
+namespace fields {
+inline constexpr char kFirstName[] = "first_name";
+inline constexpr char kLastName[] = "last_name";
+inline constexpr char kEmail[] = "email";
+inline constexpr char kPhone[] = "phone";
+inline constexpr char kAddress1[] = "address1";
+inline constexpr char kCity[] = "city";
+inline constexpr char kState[] = "state";
+inline constexpr char kPostalCode[] = "postal_code";
+inline constexpr char kCountry[] = "country";
+inline constexpr char kCompanyName[] = "company_name";
+inline constexpr char kTags[] = "tags";
+}  // namespace fields
+
+struct ContactFact {
+  enum class Kind { kUpsert, kDelete };
+  Kind kind = Kind::kUpsert;
+  std::string tenant;
+  std::string system;       // "ghl", "aloware"
+  std::string external_id;  // the system's id of the contact; may be empty
+  int64_t source_time_us = 0;  // when the system says it changed; 0: unknown
+  // Only the fields the system stated. An absent field says nothing; an
+  // empty value says the system has it empty.
+  std::map<std::string, std::string> fields;
+
+  // Provenance (set by the router): the webhook the fact was read from.
+  uint64_t webhook_seq = 0;
+  EventId webhook_id;
+  EventId correlation_id;
+  int64_t recorded_at_us = 0;
+};
+
+}  // namespace dfm
