@@ -1,0 +1,124 @@
+#include "projections/sync_projections.h"
+
+#include "sync/domain_event.h"
+#include "sync/fact.h"
+
+namespace dfm {
+
+namespace {
+
+bool Decode(const Event& e, DomainEvent* out) {
+  if (!IsDomainEventType(e.type)) return false;
+  return DecodeDomainEvent(e.type, e.payload, out).ok();
+}
+
+void Link(ProjectionState* st, const std::string& contact, const std::string& system,
+          const std::string& ext) {
+  if (ext.empty() || system.empty()) return;
+  std::string ckey = "c/" + contact + "/" + system;
+  if (auto old = st->Get(ckey); old && *old != ext) {
+    auto owner = st->Get(MappingsProjection::ExternalKey(system, *old));
+    if (owner && *owner == contact) st->Erase(MappingsProjection::ExternalKey(system, *old));
+  }
+  st->Put(ckey, ext);
+  st->Put(MappingsProjection::ExternalKey(system, ext), contact);
+}
+
+// Moves an identity key (phone or email) from `old_value` to `new_value`.
+void MoveIdentity(ProjectionState* st, const std::string& contact, const std::string& field,
+                  const std::string& old_value, const std::string& new_value) {
+  auto key = [&](const std::string& v) {
+    return field == fields::kPhone ? MappingsProjection::PhoneKey(v)
+                                   : MappingsProjection::EmailKey(v);
+  };
+  if (!old_value.empty()) {
+    auto owner = st->Get(key(old_value));
+    if (owner && *owner == contact) st->Erase(key(old_value));
+  }
+  if (!new_value.empty()) st->Put(key(new_value), contact);
+}
+
+}  // namespace
+
+std::string MappingsProjection::ExternalKey(std::string_view system, std::string_view ext) {
+  std::string k = "x/";
+  k.append(system);
+  k += '/';
+  k.append(ext);
+  return k;
+}
+
+void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
+  DomainEvent d;
+  if (!Decode(e, &d) || d.contact_id.empty()) return;
+  if (d.type == ev::kContactCreated) {
+    Link(st, d.contact_id, d.system, d.external_id);
+    for (const char* f : {fields::kPhone, fields::kEmail}) {
+      auto it = d.fields.find(f);
+      if (it != d.fields.end()) MoveIdentity(st, d.contact_id, f, "", it->second);
+    }
+  } else if (d.type == ev::kContactLinked || d.type == ev::kPushSucceeded) {
+    Link(st, d.contact_id, d.system, d.external_id);
+  } else if (d.type == ev::kContactChanged) {
+    for (const auto& c : d.changes) {
+      if (c.field == fields::kPhone || c.field == fields::kEmail)
+        MoveIdentity(st, d.contact_id, c.field, c.old_value, c.new_value);
+    }
+  }
+}
+
+void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
+  DomainEvent d;
+  if (!Decode(e, &d) || d.contact_id.empty()) return;
+  const std::string& c = d.contact_id;
+  if (d.type == ev::kContactCreated) {
+    for (const auto& [f, v] : d.fields) {
+      st->Put("f/" + c + "/" + f, v);
+      st->Put("s/" + c + "/" + f, d.system);
+    }
+    st->Erase("d/" + c);
+  } else if (d.type == ev::kContactChanged) {
+    for (const auto& ch : d.changes) {
+      st->Put("f/" + c + "/" + ch.field, ch.new_value);
+      st->Put("s/" + c + "/" + ch.field, d.system);
+    }
+    st->Erase("d/" + c);
+  } else if (d.type == ev::kContactDeleted) {
+    st->Put("d/" + c, "1");
+  }
+}
+
+void SyncStatusProjection::Fold(const Event& e, ProjectionState* st) {
+  DomainEvent d;
+  if (!Decode(e, &d) || d.push_id.empty()) return;
+  std::string key = "p/" + d.push_id;
+  std::string state, system = d.system, contact = d.contact_id;
+  if (auto cur = st->Get(key)) {
+    size_t a = cur->find(' '), b = cur->find(' ', a + 1);
+    state = cur->substr(0, a);
+    if (system.empty()) system = cur->substr(a + 1, b - a - 1);
+    if (contact.empty()) contact = cur->substr(b + 1);
+  }
+  std::string next;
+  if (d.type == ev::kPushRequested) {
+    next = state.empty() ? "pending" : state;
+  } else if (d.type == ev::kPushAttempted) {
+    next = d.outcome == "retry" ? "retrying" : state;
+  } else if (d.type == ev::kPushSucceeded) {
+    next = "succeeded";
+  } else if (d.type == ev::kPushDeadLettered) {
+    next = "dead";
+  } else {
+    return;
+  }
+  if (next.empty() || next == state) return;
+  if (!state.empty()) {
+    st->Add("n/" + system + "/" + state, -1);
+    st->Add("k/" + contact + "/" + state, -1);
+  }
+  st->Add("n/" + system + "/" + next, 1);
+  st->Add("k/" + contact + "/" + next, 1);
+  st->Put(key, next + " " + system + " " + contact);
+}
+
+}  // namespace dfm
