@@ -1,0 +1,96 @@
+#include "connectors/common/delivery.h"
+
+#include <algorithm>
+
+namespace dfm {
+
+AttemptOutcome ClassifyAttempt(int s) {
+  if (s >= 200 && s < 300) return AttemptOutcome::kOk;
+  if (s == 0 || s == 408 || s == 429 || s >= 500) return AttemptOutcome::kRetry;
+  return AttemptOutcome::kFail;
+}
+
+int64_t Backoff::Delay(int attempt, double unit) const {
+  int64_t cap = base_us;
+  for (int i = 1; i < attempt && cap < max_us; ++i) cap *= 2;
+  cap = std::min(cap, max_us);
+  unit = std::clamp(unit, 0.0, 1.0);
+  return static_cast<int64_t>(static_cast<double>(cap) * unit);
+}
+
+constexpr int64_t kDayUs = 24LL * 3600 * 1'000'000;
+
+RateLimiter::RateLimiter(int limit, int64_t window_us, int64_t daily_limit)
+    : limit_(limit), window_us_(window_us), daily_limit_(daily_limit) {}
+
+int64_t RateLimiter::NextAllowed(int64_t now_us) const {
+  int64_t t = std::max(now_us, blocked_until_);
+  if (daily_limit_ > 0 && day_start_ >= 0 && now_us - day_start_ < kDayUs &&
+      day_count_ >= daily_limit_) {
+    t = std::max(t, day_start_ + kDayUs);
+  }
+  // Sliding window: the oldest send within it must age out first.
+  size_t in_window = 0;
+  for (auto it = sent_.rbegin(); it != sent_.rend() && *it > t - window_us_; ++it) ++in_window;
+  if (static_cast<int>(in_window) >= limit_ && !sent_.empty()) {
+    int64_t oldest_relevant = sent_[sent_.size() - static_cast<size_t>(limit_)];
+    t = std::max(t, oldest_relevant + window_us_);
+  }
+  return t;
+}
+
+void RateLimiter::OnSent(int64_t now_us) {
+  sent_.push_back(now_us);
+  while (!sent_.empty() && sent_.front() <= now_us - window_us_) sent_.pop_front();
+  if (day_start_ < 0 || now_us - day_start_ >= kDayUs) {
+    day_start_ = now_us;
+    day_count_ = 0;
+  }
+  ++day_count_;
+}
+
+void RateLimiter::OnHeaders(int64_t now_us, std::optional<int> remaining,
+                            std::optional<int64_t> daily_remaining) {
+  if (remaining && *remaining <= 0) blocked_until_ = std::max(blocked_until_, now_us + window_us_);
+  if (daily_remaining && daily_limit_ > 0) {
+    if (day_start_ < 0 || now_us - day_start_ >= kDayUs) {
+      day_start_ = now_us;
+      day_count_ = 0;
+    }
+    day_count_ = std::max<int64_t>(day_count_, daily_limit_ - *daily_remaining);
+  }
+}
+
+void RateLimiter::OnThrottled(int64_t now_us, std::optional<int64_t> retry_after_us) {
+  blocked_until_ = std::max(blocked_until_, now_us + retry_after_us.value_or(window_us_));
+}
+
+bool CircuitBreaker::Allow(int64_t now_us) {
+  if (!open_) return true;
+  if (now_us < open_until_) return false;
+  if (trial_out_) return false;
+  trial_out_ = true;  // half-open: one trial
+  return true;
+}
+
+void CircuitBreaker::OnSuccess() {
+  failures_ = 0;
+  open_ = false;
+  trial_out_ = false;
+}
+
+void CircuitBreaker::OnFailure(int64_t now_us) {
+  ++failures_;
+  if (open_ || failures_ >= threshold_) {
+    open_ = true;
+    open_until_ = now_us + open_us_;
+    trial_out_ = false;
+  }
+}
+
+CircuitBreaker::State CircuitBreaker::state(int64_t now_us) const {
+  if (!open_) return State::kClosed;
+  return now_us < open_until_ ? State::kOpen : State::kHalfOpen;
+}
+
+}  // namespace dfm

@@ -1,0 +1,75 @@
+// Delivery policy of a connector, pure and clock-driven (no threads, no
+// I/O), so the connector actor stays thin and tests drive time by hand.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+
+namespace dfm {
+
+// What to do after an HTTP attempt.
+enum class AttemptOutcome { kOk, kRetry, kFail };
+// 2xx: ok. 408, 429, 5xx and transport errors (status 0): retry. Any other
+// 4xx: fail for good (the request itself is wrong; retrying cannot help).
+AttemptOutcome ClassifyAttempt(int http_status);
+
+// Exponential backoff with full jitter: attempt n (1-based) waits a uniform
+// draw from [0, min(max, base * 2^(n-1))]. `unit` in [0, 1) is the draw.
+struct Backoff {
+  int64_t base_us = 500'000;
+  int64_t max_us = 5LL * 60 * 1'000'000;
+  int max_attempts = 12;  // then the push is dead-lettered
+  int64_t Delay(int attempt, double unit) const;
+};
+
+// A vendor's limit of `limit` requests per sliding `window_us`, plus a daily
+// cap; what the vendor's X-RateLimit-* headers or a 429's Retry-After say
+// overrides the local count.
+class RateLimiter {
+ public:
+  RateLimiter(int limit, int64_t window_us, int64_t daily_limit);
+  // The earliest time (>= now) a request may be sent.
+  int64_t NextAllowed(int64_t now_us) const;
+  void OnSent(int64_t now_us);
+  // The vendor says `remaining` requests are left in the current window
+  // (X-RateLimit-Remaining) or `daily_remaining` today.
+  void OnHeaders(int64_t now_us, std::optional<int> remaining,
+                 std::optional<int64_t> daily_remaining);
+  // A 429: nothing before now + retry_after (a window when not given).
+  void OnThrottled(int64_t now_us, std::optional<int64_t> retry_after_us);
+
+ private:
+  int limit_;
+  int64_t window_us_;
+  int64_t daily_limit_;
+  std::deque<int64_t> sent_;  // send times within the window
+  int64_t blocked_until_ = 0;
+  int64_t day_start_ = -1;  // the daily count runs from the first send; -1: none yet
+  int64_t day_count_ = 0;
+};
+
+// Closed -> (threshold consecutive failures) -> open for open_us -> half-open
+// (one trial request) -> closed on success, open again on failure.
+class CircuitBreaker {
+ public:
+  CircuitBreaker(int threshold, int64_t open_us) : threshold_(threshold), open_us_(open_us) {}
+  enum class State { kClosed, kOpen, kHalfOpen };
+  // May a request be sent now? In half-open, true once until it reports.
+  bool Allow(int64_t now_us);
+  void OnSuccess();
+  void OnFailure(int64_t now_us);
+  State state(int64_t now_us) const;
+  int64_t reopens_at() const { return open_until_; }
+
+ private:
+  int threshold_;
+  int64_t open_us_;
+  int failures_ = 0;
+  int64_t open_until_ = 0;
+  bool open_ = false;
+  bool trial_out_ = false;
+};
+
+}  // namespace dfm

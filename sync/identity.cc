@@ -1,0 +1,52 @@
+#include "sync/identity.h"
+
+namespace dfm {
+
+Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup) {
+  Resolution r;
+  if (!fact.external_id.empty()) {
+    if (auto c = lookup("x/" + fact.system + "/" + fact.external_id)) {
+      r.kind = Resolution::Kind::kMatched;
+      r.contact_id = *c;
+      r.matched_by = "external_id";
+      return r;
+    }
+  }
+  std::optional<std::string> by_phone, by_email;
+  auto p = fact.fields.find(fields::kPhone);
+  if (p != fact.fields.end() && !p->second.empty()) by_phone = lookup("p/" + p->second);
+  auto e = fact.fields.find(fields::kEmail);
+  if (e != fact.fields.end() && !e->second.empty()) by_email = lookup("e/" + e->second);
+  if (by_phone && by_email && *by_phone != *by_email) {
+    r.kind = Resolution::Kind::kAmbiguous;
+    r.candidates = {{*by_phone, "phone"}, {*by_email, "email"}};
+    return r;
+  }
+  if (by_phone || by_email) {
+    r.kind = Resolution::Kind::kMatched;
+    r.contact_id = by_phone ? *by_phone : *by_email;
+    r.matched_by = by_phone ? "phone" : "email";
+    return r;
+  }
+  if (fact.kind == ContactFact::Kind::kDelete) {
+    r.reason = "delete of a contact the engine does not know";
+    return r;
+  }
+  bool has_phone = p != fact.fields.end() && !p->second.empty();
+  bool has_email = e != fact.fields.end() && !e->second.empty();
+  if (!has_phone && !has_email) {
+    r.reason = "a contact needs a phone or an email; the fact has neither";
+    return r;
+  }
+  r.kind = Resolution::Kind::kNew;
+  r.contact_id = NewContactId(fact.webhook_id);
+  return r;
+}
+
+std::string NewContactId(const EventId& webhook_id, size_t n) {
+  std::string id = "c" + webhook_id.ToString();
+  if (n) id += "-" + std::to_string(n);
+  return id;
+}
+
+}  // namespace dfm

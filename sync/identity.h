@@ -1,0 +1,40 @@
+// Which contact a fact concerns (the router's rule, pure).
+//
+// Order: a known (system, external id) first, then the phone, then the
+// email. When the phone names one contact and the email another, the fact
+// is ambiguous: it becomes an identity.conflict for a person to settle and
+// is applied to neither (never a silent merge). A fact that matches nothing
+// starts a new contact, which needs a phone or an email.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sync/fact.h"
+
+namespace dfm {
+
+struct Resolution {
+  enum class Kind { kMatched, kNew, kAmbiguous, kRejected };
+  Kind kind = Kind::kRejected;
+  std::string contact_id;  // kMatched, kNew
+  std::string matched_by;  // "external_id", "phone", "email"
+  std::vector<std::pair<std::string, std::string>> candidates;  // kAmbiguous
+  std::string reason;                                          // kRejected
+};
+
+// Looks a key of the mappings projection up (projections/sync_projections.h
+// layout: "x/<system>/<id>", "p/<phone>", "e/<email>").
+using IdentityLookup = std::function<std::optional<std::string>(const std::string& key)>;
+
+Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup);
+
+// The id of a contact first seen in the webhook `webhook_id` (the n-th new
+// contact of that webhook): deterministic, so deciding the same webhook
+// again after a crash names the same contact.
+std::string NewContactId(const EventId& webhook_id, size_t n = 0);
+
+}  // namespace dfm

@@ -1,0 +1,133 @@
+// Identity resolution and the connectors' delivery policy (pure, clock-driven).
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "connectors/common/delivery.h"
+#include "sync/identity.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kSec = 1'000'000;
+
+struct Index {
+  std::map<std::string, std::string> kv;
+  IdentityLookup Lookup() const {
+    return [this](const std::string& k) -> std::optional<std::string> {
+      auto it = kv.find(k);
+      if (it == kv.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+ContactFact Fact(std::map<std::string, std::string> fields, const std::string& ext = "") {
+  ContactFact f;
+  f.system = "aloware";
+  f.external_id = ext;
+  f.fields = std::move(fields);
+  f.webhook_id = *EventId::Parse("01JD0000000000000000000000");
+  return f;
+}
+
+TEST(Resolve, ExternalIdThenPhoneThenEmail) {
+  Index idx;
+  idx.kv = {{"x/aloware/7", "cA"}, {"p/+12055550142", "cB"}, {"e/b@x.io", "cB"}};
+  auto r = Resolve(Fact({{"phone", "+12055550142"}}, "7"), idx.Lookup());
+  EXPECT_EQ(r.kind, Resolution::Kind::kMatched);
+  EXPECT_EQ(r.contact_id, "cA");
+  EXPECT_EQ(r.matched_by, "external_id");
+  r = Resolve(Fact({{"phone", "+12055550142"}}, "8"), idx.Lookup());
+  EXPECT_EQ(r.contact_id, "cB");
+  EXPECT_EQ(r.matched_by, "phone");
+  r = Resolve(Fact({{"email", "b@x.io"}}), idx.Lookup());
+  EXPECT_EQ(r.contact_id, "cB");
+  EXPECT_EQ(r.matched_by, "email");
+}
+
+TEST(Resolve, PhoneAndEmailDisagreeIsAConflictNotAMerge) {
+  Index idx;
+  idx.kv = {{"p/+12055550142", "cA"}, {"e/b@x.io", "cB"}};
+  auto r = Resolve(Fact({{"phone", "+12055550142"}, {"email", "b@x.io"}}), idx.Lookup());
+  EXPECT_EQ(r.kind, Resolution::Kind::kAmbiguous);
+  ASSERT_EQ(r.candidates.size(), 2u);
+  EXPECT_EQ(r.candidates[0].first, "cA");
+  EXPECT_EQ(r.candidates[1].first, "cB");
+}
+
+TEST(Resolve, NewContactNeedsPhoneOrEmailAndHasADeterministicId) {
+  Index idx;
+  auto r = Resolve(Fact({{"first_name", "X"}}), idx.Lookup());
+  EXPECT_EQ(r.kind, Resolution::Kind::kRejected);
+  r = Resolve(Fact({{"email", "n@x.io"}}), idx.Lookup());
+  EXPECT_EQ(r.kind, Resolution::Kind::kNew);
+  EXPECT_EQ(r.contact_id, Resolve(Fact({{"email", "n@x.io"}}), idx.Lookup()).contact_id);
+  ContactFact del = Fact({{"email", "n@x.io"}});
+  del.kind = ContactFact::Kind::kDelete;
+  EXPECT_EQ(Resolve(del, idx.Lookup()).kind, Resolution::Kind::kRejected);
+}
+
+TEST(Delivery, ClassifiesStatuses) {
+  EXPECT_EQ(ClassifyAttempt(200), AttemptOutcome::kOk);
+  EXPECT_EQ(ClassifyAttempt(201), AttemptOutcome::kOk);
+  EXPECT_EQ(ClassifyAttempt(0), AttemptOutcome::kRetry);
+  EXPECT_EQ(ClassifyAttempt(429), AttemptOutcome::kRetry);
+  EXPECT_EQ(ClassifyAttempt(500), AttemptOutcome::kRetry);
+  EXPECT_EQ(ClassifyAttempt(503), AttemptOutcome::kRetry);
+  EXPECT_EQ(ClassifyAttempt(400), AttemptOutcome::kFail);
+  EXPECT_EQ(ClassifyAttempt(401), AttemptOutcome::kFail);
+  EXPECT_EQ(ClassifyAttempt(422), AttemptOutcome::kFail);
+}
+
+TEST(Delivery, BackoffGrowsExponentiallyWithJitterAndACap) {
+  Backoff b;
+  b.base_us = kSec;
+  b.max_us = 60 * kSec;
+  EXPECT_EQ(b.Delay(1, 0.999999), static_cast<int64_t>(kSec * 0.999999));
+  EXPECT_EQ(b.Delay(3, 0.5), 2 * kSec);
+  EXPECT_EQ(b.Delay(30, 0.5), 30 * kSec);  // capped at max
+  EXPECT_EQ(b.Delay(5, 0.0), 0);
+}
+
+TEST(Delivery, RateLimiterSlidingWindowAndVendorSignals) {
+  RateLimiter rl(100, 10 * kSec, 200000);
+  int64_t now = 1000 * kSec;
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(rl.NextAllowed(now), now);
+    rl.OnSent(now);
+  }
+  EXPECT_EQ(rl.NextAllowed(now), now + 10 * kSec);  // the 101st waits for the window
+  RateLimiter h(100, 10 * kSec, 200000);
+  h.OnHeaders(now, 0, std::nullopt);  // X-RateLimit-Remaining: 0
+  EXPECT_EQ(h.NextAllowed(now), now + 10 * kSec);
+  RateLimiter t(100, 10 * kSec, 200000);
+  t.OnThrottled(now, 3 * kSec);  // 429 with Retry-After: 3
+  EXPECT_EQ(t.NextAllowed(now), now + 3 * kSec);
+  RateLimiter d(100, 10 * kSec, 200000);
+  d.OnSent(now);
+  d.OnHeaders(now, 50, 0);  // daily budget spent
+  EXPECT_GE(d.NextAllowed(now + kSec), now + 24 * 3600 * kSec);
+}
+
+TEST(Delivery, CircuitBreakerOpensHalfOpensAndCloses) {
+  CircuitBreaker cb(3, 30 * kSec);
+  int64_t now = 0;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(cb.Allow(now));
+    cb.OnFailure(now);
+  }
+  EXPECT_EQ(cb.state(now), CircuitBreaker::State::kOpen);
+  EXPECT_FALSE(cb.Allow(now + 29 * kSec));
+  EXPECT_TRUE(cb.Allow(now + 30 * kSec));   // one trial
+  EXPECT_FALSE(cb.Allow(now + 30 * kSec));  // and only one
+  cb.OnFailure(now + 31 * kSec);            // trial failed: open again
+  EXPECT_FALSE(cb.Allow(now + 60 * kSec));
+  EXPECT_TRUE(cb.Allow(now + 61 * kSec));
+  cb.OnSuccess();
+  EXPECT_EQ(cb.state(now + 61 * kSec), CircuitBreaker::State::kClosed);
+  EXPECT_TRUE(cb.Allow(now + 61 * kSec));
+}
+
+}  // namespace
+}  // namespace dfm
