@@ -10,6 +10,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "storage/tailer.h"
 #include "tests/support/faulty_fs.h"
+#include "tests/support/test_logs.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
@@ -43,15 +44,8 @@ std::unique_ptr<RocksDbEventLog> OpenRocks(const std::string& path) {
 class EventLogContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "memory") {
-      log_ = std::make_unique<MemoryEventLog>();
-    } else {
-      RocksDbLogOptions o;
-      o.path = dir_.Sub("db");
-      std::unique_ptr<RocksDbEventLog> r;
-      ASSERT_TRUE(RocksDbEventLog::Open(o, &r).ok());
-      log_ = std::move(r);
-    }
+    log_ = testing::OpenTestLog(GetParam(), dir_);
+    ASSERT_TRUE(log_);
   }
   TempDir dir_;
   std::unique_ptr<EventLog> log_;
@@ -320,15 +314,26 @@ TEST(RocksDbEventLog, ConcurrentAppendsShareSyncedWrites) {
   EXPECT_LT(stats.group_commits, stats.events_appended / 2);
 }
 
+// A RocksDB log over a file system that fails on demand, with one event in it.
+std::unique_ptr<RocksDbEventLog> OpenFaultyWithOneEvent(const TempDir& dir,
+                                                        std::shared_ptr<testing::FaultyFs> fs,
+                                                        RocksDbLogOptions* o) {
+  o->path = dir.Sub("db");
+  o->file_system = std::move(fs);
+  std::unique_ptr<RocksDbEventLog> log;
+  EXPECT_TRUE(RocksDbEventLog::Open(*o, &log).ok());
+  if (log) {
+    EXPECT_TRUE(log->Append(Draft("s", "before", "k0"), nullptr).ok());
+  }
+  return log;
+}
+
 TEST(RocksDbEventLog, WriteFailureAppendsNothingAndRecovers) {
   TempDir dir;
   auto fs = std::make_shared<testing::FaultyFs>();
   RocksDbLogOptions o;
-  o.path = dir.Sub("db");
-  o.file_system = fs;
-  std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "before", "k0"), nullptr).ok());
+  auto log = OpenFaultyWithOneEvent(dir, fs, &o);
+  ASSERT_TRUE(log);
 
   fs->FailWrites(true);
   Status s = log->Append(Draft("s", "during", "k1"), nullptr);
@@ -364,11 +369,8 @@ TEST(RocksDbEventLog, SyncFailureIsNeverAcknowledged) {
   TempDir dir;
   auto fs = std::make_shared<testing::FaultyFs>();
   RocksDbLogOptions o;
-  o.path = dir.Sub("db");
-  o.file_system = fs;
-  std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "before", "k0"), nullptr).ok());
+  auto log = OpenFaultyWithOneEvent(dir, fs, &o);
+  ASSERT_TRUE(log);
 
   fs->FailSyncs(true);
   Status s = log->Append(Draft("s", "during", "k1"), nullptr);

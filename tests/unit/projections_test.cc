@@ -10,6 +10,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "sync/contact_model.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_logs.h"
 
 namespace dfm {
 namespace {
@@ -166,15 +167,8 @@ std::map<std::string, std::string> Snapshot(const EventLog* log, const std::stri
 class ProjectionRebuild : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "memory") {
-      log_ = std::make_unique<MemoryEventLog>();
-    } else {
-      RocksDbLogOptions o;
-      o.path = dir_.Sub("db");
-      std::unique_ptr<RocksDbEventLog> r;
-      ASSERT_TRUE(RocksDbEventLog::Open(o, &r).ok());
-      log_ = std::move(r);
-    }
+    log_ = testing::OpenTestLog(GetParam(), dir_);
+    ASSERT_TRUE(log_);
   }
   testing::TempDir dir_;
   std::unique_ptr<EventLog> log_;
