@@ -5,6 +5,7 @@
 
 #include "events/webhook_received.h"
 #include "util/crypto.h"
+#include "util/strings.h"
 
 namespace dfm {
 
@@ -58,11 +59,7 @@ std::string ResolveRequestId(std::string_view given) {
 std::string MediaType(std::string_view ct) {
   size_t semi = ct.find(';');
   std::string_view mt = ct.substr(0, semi);
-  while (!mt.empty() && std::isspace(static_cast<unsigned char>(mt.back()))) mt.remove_suffix(1);
-  while (!mt.empty() && std::isspace(static_cast<unsigned char>(mt.front()))) mt.remove_prefix(1);
-  std::string out(mt);
-  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return out;
+  return AsciiLower(TrimSpace(mt));
 }
 
 WebhookIngestor::WebhookIngestor(const Config& config)

@@ -8,6 +8,7 @@
 
 #include "util/json.h"
 #include "util/logging.h"
+#include "util/strings.h"
 
 namespace dfm {
 
@@ -119,9 +120,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   const auto& h = req->header();
   HeaderMap headers;
   h.for_each_field([&](const restinio::http_header_field_t& f) {
-    std::string name = f.name();
-    for (auto& c : name) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    headers.emplace(std::move(name), f.value());  // first value wins
+    headers.emplace(AsciiLower(f.name()), f.value());  // first value wins
   });
   std::string method(h.method().c_str());
   std::string remote_ip = req->remote_endpoint().address().to_string();

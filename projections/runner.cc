@@ -67,6 +67,7 @@ void ProjectionRunner::Start() {
 void ProjectionRunner::Stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
+  stop_.store(false);  // CatchUp and Rebuild work again after Stop
 }
 
 Status ProjectionRunner::status() const {

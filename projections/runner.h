@@ -26,7 +26,8 @@ class ProjectionRunner {
   // Drops the state and checkpoint, then folds from sequence 1.
   Status Rebuild(const std::function<void(uint64_t)>& progress = {});
 
-  // Folds new events in the background as they are appended.
+  // Folds new events in the background as they are appended. Stop() ends
+  // the background folding (an interrupted batch is not committed).
   void Start();
   void Stop();
 

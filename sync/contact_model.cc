@@ -38,7 +38,6 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
                    const std::map<std::string, std::map<std::string, std::string>>& known,
                    std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    bool linked = s.links.count(target) > 0 || target == fact.system;
     auto kit = known.find(target);
     auto pit = s.pending.find(target);  // pushes on their way count as held
     std::map<std::string, std::string> diff;
@@ -48,8 +47,7 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
       if (!k || *k != v) k = kit == known.end() ? nullptr : Lookup(kit->second, f);
       if (!k || *k != v) diff[f] = v;
     }
-    if (diff.empty() && linked) continue;
-    if (diff.empty()) continue;  // nothing it accepts to send
+    if (diff.empty()) continue;  // it holds (or is being sent) all it accepts
     // The vendor matches (and the connector looks up) by phone and email:
     // always send them.
     for (const char* id : {fields::kPhone, fields::kEmail}) {
@@ -212,10 +210,6 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
     out.push_back(std::move(e));
   }
   for (auto& c : conflicts) out.push_back(std::move(c));
-  if (s.deleted && !changes.empty()) {
-    // A system still edits it: the contact lives on (no resurrection push
-    // beyond the ordinary diff).
-  }
 
   if (!changes.empty() || !conflicts.empty() || new_link) {
     auto known = s.known;

@@ -2,30 +2,16 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
-#include <algorithm>
+#include "util/strings.h"
 
 namespace dfm {
-
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' ||
-                        s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 Normalizer::Normalizer(std::string default_region) : region_(std::move(default_region)) {}
 
 std::optional<std::string> Normalizer::Phone(std::string_view raw) const {
   using i18n::phonenumbers::PhoneNumber;
   using i18n::phonenumbers::PhoneNumberUtil;
-  std::string_view t = Trim(raw);
+  std::string_view t = TrimSpace(raw);
   if (t.empty() || t.size() > 64) return std::nullopt;
   const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
   PhoneNumber number;
@@ -39,7 +25,7 @@ std::optional<std::string> Normalizer::Phone(std::string_view raw) const {
 }
 
 std::optional<std::string> Normalizer::Email(std::string_view raw) {
-  std::string_view t = Trim(raw);
+  std::string_view t = TrimSpace(raw);
   if (t.empty() || t.size() > 320) return std::nullopt;
   size_t at = t.find('@');
   if (at == std::string_view::npos || at == 0 || at + 1 >= t.size() ||
@@ -47,11 +33,7 @@ std::optional<std::string> Normalizer::Email(std::string_view raw) {
     return std::nullopt;
   }
   if (t.find_first_of(" \t\r\n,;<>") != std::string_view::npos) return std::nullopt;
-  std::string out(t);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  });
-  return out;
+  return AsciiLower(t);
 }
 
 }  // namespace dfm

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "connectors/common/json_body.h"
+#include "util/strings.h"
 
 namespace dfm {
 
@@ -43,14 +44,7 @@ Status ReadContactFields(const simdjson::dom::object& obj, const JsonFieldMap* m
 }
 
 std::string JoinTags(std::vector<std::string> tags) {
-  for (auto& t : tags) {
-    size_t b = t.find_first_not_of(" \t");
-    size_t e = t.find_last_not_of(" \t");
-    t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
-    std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) {
-      return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    });
-  }
+  for (auto& t : tags) t = AsciiLower(TrimSpace(t));
   tags.erase(std::remove(tags.begin(), tags.end(), std::string()), tags.end());
   std::sort(tags.begin(), tags.end());
   tags.erase(std::unique(tags.begin(), tags.end()), tags.end());

@@ -17,6 +17,7 @@
 #include "connectors/common/json_body.h"
 #include "connectors/common/webhook_source.h"
 #include "util/crypto.h"
+#include "util/strings.h"
 
 namespace dfm {
 namespace {
@@ -68,7 +69,7 @@ class TwilioSource : public WebhookSource {
       if (want.empty()) return Status::Unauthenticated("JSON body without bodySHA256 in the URL");
       auto d = Sha256(req.body);
       std::string have = HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), 32));
-      std::transform(want.begin(), want.end(), want.begin(), ::tolower);
+      AsciiLowerInPlace(&want);
       if (!ConstantTimeEquals(have, want)) {
         return Status::Unauthenticated("body does not match bodySHA256");
       }
