@@ -31,7 +31,20 @@ const GlobalKey kGlobalKeys[] = {
     {"server.trusted_proxies", "127.0.0.1,::1"},
     {"storage.data_dir", "./data"},
     {"log.level", "info"},
+    {"sync.enabled", "true"},
+    {"sync.default_region", "US"},
+    {"sync.echo_window_s", "600"},
+    {"sync.contact_idle_s", "300"},
+    {"sync.aloware_utc_offset_minutes", "0"},
 };
+
+// A system's keys: those of its webhook source and of its outbound connector.
+std::vector<SettingSpec> SettingsOf(const WebhookSourceFactory& src) {
+  std::vector<SettingSpec> all = src.settings;
+  if (const OutboundFactory* out = FindOutbound(src.system))
+    all.insert(all.end(), out->settings.begin(), out->settings.end());
+  return all;
+}
 
 bool ValidTenantName(const std::string& t) {
   if (t.empty() || t.size() > 64) return false;
@@ -164,7 +177,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const auto& src : BuiltinWebhookSources()) {
-      for (const auto& s : src.settings) {
+      for (const auto& s : SettingsOf(src)) {
         std::string key = prefix + src.system + "." + s.key;
         known[key] = s.default_value;
         if (s.secret) secret_keys.insert(key);
@@ -252,6 +265,15 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   c.server_.trusted_proxies = SplitList(value["server.trusted_proxies"]);
   c.data_dir_ = value["storage.data_dir"];
   if (c.data_dir_.empty()) problems->push_back({"storage.data_dir", "must not be empty"});
+  c.sync_.enabled = value["sync.enabled"] == "true";
+  if (value["sync.enabled"] != "true" && value["sync.enabled"] != "false")
+    problems->push_back({"sync.enabled", "must be true or false"});
+  c.sync_.default_region = value["sync.default_region"];
+  if (c.sync_.default_region.size() != 2)
+    problems->push_back({"sync.default_region", "must be a two-letter region code such as US"});
+  int_key("sync.echo_window_s", 1, 86400, &c.sync_.echo_window_s);
+  int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
+  int_key("sync.aloware_utc_offset_minutes", -14 * 60, 14 * 60, &c.sync_.aloware_utc_offset_minutes);
   c.log_level_ = value["log.level"];
   static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!kLevels.count(c.log_level_)) {
@@ -265,7 +287,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     for (const auto& src : BuiltinWebhookSources()) {
       SystemSettings ss;
       bool enabled = false;
-      for (const auto& s : src.settings) {
+      for (const auto& s : SettingsOf(src)) {
         std::string key = prefix + src.system + "." + s.key;
         ss[s.key] = value[key];
         enabled = enabled || set_explicitly.count(key);
@@ -273,6 +295,18 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
       if (!enabled) continue;
       std::vector<SettingProblem> sp;
       auto made = src.create(ss, &sp);
+      if (const OutboundFactory* out = FindOutbound(src.system)) {
+        for (const char* k : {"concurrency", "rate_limit", "rate_window_ms", "daily_limit",
+                              "request_timeout_ms", "token_expires_at", "retry_base_ms", "retry_max_ms",
+                              "max_attempts", "breaker_failures", "breaker_open_ms"}) {
+          auto it = ss.find(k);
+          int64_t v = 0;
+          if (it != ss.end() && !ParseInt(it->second, 0, INT64_MAX / 1000000, &v))
+            sp.push_back({k, "must be a whole number"});
+        }
+        if (out->enabled(ss) && ss.count("concurrency") && ss.at("concurrency") == "0")
+          sp.push_back({"concurrency", "must be at least 1"});
+      }
       for (const auto& p : sp) problems->push_back({prefix + src.system + "." + p.key, p.message});
       if (made) c.systems_[tenant][src.system] = std::move(ss);
     }

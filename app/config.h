@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "connectors/common/outbound.h"
 #include "connectors/common/webhook_source.h"
 
 namespace dfm {
@@ -41,6 +42,15 @@ struct ServerSettings {
   std::vector<std::string> trusted_proxies;
 };
 
+// [sync]: contact sync between the systems (docs/configuration.md).
+struct SyncSettings {
+  bool enabled = true;
+  std::string default_region = "US";  // for phones written without a country code
+  int64_t echo_window_s = 600;
+  int64_t contact_idle_s = 300;  // a contact actor idle this long is passivated
+  int64_t aloware_utc_offset_minutes = 0;
+};
+
 class Config {
  public:
   using Env = std::map<std::string, std::string>;
@@ -55,6 +65,7 @@ class Config {
   const ServerSettings& server() const { return server_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& log_level() const { return log_level_; }
+  const SyncSettings& sync() const { return sync_; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
@@ -69,6 +80,7 @@ class Config {
   ServerSettings server_;
   std::string data_dir_ = "./data";
   std::string log_level_ = "info";
+  SyncSettings sync_;
   std::vector<std::string> tenants_;
   std::map<std::string, std::map<std::string, SystemSettings>> systems_;
   std::vector<std::pair<std::string, std::string>> described_;

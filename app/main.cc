@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "app/config.h"
+#include "app/sync_runtime.h"
 #include "http/server.h"
 #include "replay-tools/log_commands.h"
 #include "storage/rocksdb_event_log.h"
@@ -39,6 +40,14 @@ int Serve(const std::string& config_path) {
     return 1;
   }
   logger->info("event=log_open data_dir={} last_seq={}", config.data_dir(), log->LastSequence());
+  std::unique_ptr<dfm::SyncRuntime> sync;
+  s = dfm::SyncRuntime::Start(config, log.get(), &sync);
+  if (!s.ok()) {
+    logger->critical("event=sync_start_failed error=\"{}\"", s.ToString());
+    log->Close();
+    spdlog::shutdown();
+    return 1;
+  }
   int rc = 0;
   {
     dfm::HttpFront front(config, log.get());
@@ -47,6 +56,7 @@ int Serve(const std::string& config_path) {
       logger->critical("event=listen_failed error=\"{}\"", s.ToString());
       rc = 1;
     }
+    sync->Stop();  // no new decisions; unsettled pushes are re-driven at the next start
     log->Close();  // every queued append is durable and answered
   }
   logger->info("event=exit code={}", rc);
@@ -91,7 +101,7 @@ int main(int argc, char** argv) {
   dump->add_option("-c,--config", config_path, "configuration file");
   dump->add_option("--from", from, "first sequence number");
   dump->add_option("--limit", limit, "most events to print");
-  dump->add_flag("--with-body", with_body, "include webhook headers and bodies (personal data)");
+  dump->add_flag("--with-body", with_body, "include webhook headers and bodies, and decision payloads (personal data)");
 
   CLI11_PARSE(app, argc, argv);
 

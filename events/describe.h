@@ -9,7 +9,8 @@
 namespace dfm {
 
 // One JSON object (no newline): the envelope, and for known types the
-// decoded payload. `with_body` includes webhook bodies verbatim.
+// decoded payload. `with_body` includes webhook bodies verbatim and the
+// JSON payloads of domain events (both hold personal data).
 std::string DescribeEventJson(const Event& e, bool with_body);
 
 }  // namespace dfm

@@ -2,6 +2,7 @@
 
 #include "sync/domain_event.h"
 #include "sync/fact.h"
+#include "sync/identity.h"
 
 namespace dfm {
 
@@ -12,24 +13,24 @@ bool Decode(const Event& e, DomainEvent* out) {
   return DecodeDomainEvent(e.type, e.payload, out).ok();
 }
 
-void Link(ProjectionState* st, const std::string& contact, const std::string& system,
-          const std::string& ext) {
+void Link(ProjectionState* st, const std::string& tenant, const std::string& contact,
+          const std::string& system, const std::string& ext) {
   if (ext.empty() || system.empty()) return;
   std::string ckey = "c/" + contact + "/" + system;
   if (auto old = st->Get(ckey); old && *old != ext) {
-    auto owner = st->Get(MappingsProjection::ExternalKey(system, *old));
-    if (owner && *owner == contact) st->Erase(MappingsProjection::ExternalKey(system, *old));
+    auto owner = st->Get(ExternalIdKey(tenant, system, *old));
+    if (owner && *owner == contact) st->Erase(ExternalIdKey(tenant, system, *old));
   }
   st->Put(ckey, ext);
-  st->Put(MappingsProjection::ExternalKey(system, ext), contact);
+  st->Put(ExternalIdKey(tenant, system, ext), contact);
 }
 
 // Moves an identity key (phone or email) from `old_value` to `new_value`.
-void MoveIdentity(ProjectionState* st, const std::string& contact, const std::string& field,
+void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::string& contact,
+                  const std::string& field,
                   const std::string& old_value, const std::string& new_value) {
   auto key = [&](const std::string& v) {
-    return field == fields::kPhone ? MappingsProjection::PhoneKey(v)
-                                   : MappingsProjection::EmailKey(v);
+    return field == fields::kPhone ? PhoneKey(tenant, v) : EmailKey(tenant, v);
   };
   if (!old_value.empty()) {
     auto owner = st->Get(key(old_value));
@@ -40,29 +41,21 @@ void MoveIdentity(ProjectionState* st, const std::string& contact, const std::st
 
 }  // namespace
 
-std::string MappingsProjection::ExternalKey(std::string_view system, std::string_view ext) {
-  std::string k = "x/";
-  k.append(system);
-  k += '/';
-  k.append(ext);
-  return k;
-}
-
 void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
   DomainEvent d;
   if (!Decode(e, &d) || d.contact_id.empty()) return;
   if (d.type == ev::kContactCreated) {
-    Link(st, d.contact_id, d.system, d.external_id);
+    Link(st, e.tenant, d.contact_id, d.system, d.external_id);
     for (const char* f : {fields::kPhone, fields::kEmail}) {
       auto it = d.fields.find(f);
-      if (it != d.fields.end()) MoveIdentity(st, d.contact_id, f, "", it->second);
+      if (it != d.fields.end()) MoveIdentity(st, e.tenant, d.contact_id, f, "", it->second);
     }
   } else if (d.type == ev::kContactLinked || d.type == ev::kPushSucceeded) {
-    Link(st, d.contact_id, d.system, d.external_id);
+    Link(st, e.tenant, d.contact_id, d.system, d.external_id);
   } else if (d.type == ev::kContactChanged) {
     for (const auto& c : d.changes) {
       if (c.field == fields::kPhone || c.field == fields::kEmail)
-        MoveIdentity(st, d.contact_id, c.field, c.old_value, c.new_value);
+        MoveIdentity(st, e.tenant, d.contact_id, c.field, c.old_value, c.new_value);
     }
   }
 }
@@ -97,7 +90,8 @@ void SyncStatusProjection::Fold(const Event& e, ProjectionState* st) {
     size_t a = cur->find(' '), b = cur->find(' ', a + 1);
     state = cur->substr(0, a);
     if (system.empty()) system = cur->substr(a + 1, b - a - 1);
-    if (contact.empty()) contact = cur->substr(b + 1);
+    size_t c = cur->find(' ', b + 1);
+    if (contact.empty()) contact = cur->substr(b + 1, c == std::string::npos ? c : c - b - 1);
   }
   std::string next;
   if (d.type == ev::kPushRequested) {
@@ -113,12 +107,12 @@ void SyncStatusProjection::Fold(const Event& e, ProjectionState* st) {
   }
   if (next.empty() || next == state) return;
   if (!state.empty()) {
-    st->Add("n/" + system + "/" + state, -1);
+    st->Add("n/" + e.tenant + "/" + system + "/" + state, -1);
     st->Add("k/" + contact + "/" + state, -1);
   }
-  st->Add("n/" + system + "/" + next, 1);
+  st->Add("n/" + e.tenant + "/" + system + "/" + next, 1);
   st->Add("k/" + contact + "/" + next, 1);
-  st->Put(key, next + " " + system + " " + contact);
+  st->Put(key, next + " " + system + " " + contact + " " + e.tenant);
 }
 
 }  // namespace dfm

@@ -1,18 +1,19 @@
 // The projections of contact sync. Key layouts (values are plain text):
 //
 // "mappings"
-//   x/<system>/<external id>   -> contact id
-//   c/<contact id>/<system>    -> external id
-//   p/<E.164 phone>            -> contact id
-//   e/<email>                  -> contact id
+//   x/<tenant>/<system>/<external id> -> contact id
+//   c/<contact id>/<system>    -> external id   (contact ids are unique
+//                                                across tenants)
+//   p/<tenant>/<E.164 phone>   -> contact id
+//   e/<tenant>/<email>         -> contact id
 // "contacts" (the contact view)
 //   f/<contact id>/<field>     -> merged value
 //   s/<contact id>/<field>     -> system that set it
 //   d/<contact id>             -> "1" while deleted
 // "sync_status"
-//   p/<push id>                -> "<state> <system> <contact id>"; state is
-//                                 pending | retrying | succeeded | dead
-//   n/<system>/<state>         -> number of pushes in that state
+//   p/<push id>                -> "<state> <system> <contact id> <tenant>";
+//                                 state is pending | retrying | succeeded | dead
+//   n/<tenant>/<system>/<state> -> number of pushes in that state
 //   k/<contact id>/<state>     -> the same per contact
 #pragma once
 
@@ -28,10 +29,6 @@ class MappingsProjection : public Projection {
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
   void Fold(const Event& e, ProjectionState* state) override;
-
-  static std::string ExternalKey(std::string_view system, std::string_view external_id);
-  static std::string PhoneKey(std::string_view e164) { return "p/" + std::string(e164); }
-  static std::string EmailKey(std::string_view email) { return "e/" + std::string(email); }
 };
 
 class ContactViewProjection : public Projection {

@@ -158,6 +158,7 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
     }
     const Attributed* cur = Current(s, f);
     if (cur && cur->value == v) continue;  // agrees with the merged value
+    if (!cur && v.empty()) continue;       // empty where nothing is known: no change
     Attributed incoming{v, fact.system, t};
     auto owner_it = ctx.policy.owner.find(f);
     const std::string* owner = owner_it == ctx.policy.owner.end() ? nullptr : &owner_it->second;
@@ -171,6 +172,13 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
     };
     if (owner && *owner != fact.system && cur && cur->system == *owner) {
       conflict(*cur, incoming, "owner");
+      continue;
+    }
+    if (cur && cur->system == fact.system && cur->source_time_us > t) {
+      // The system's own older edit arriving late (webhooks out of order),
+      // owner or not: its newer value stands.
+      conflict(*cur, incoming, "newer");
+      stale.insert(f);
       continue;
     }
     if (owner && *owner == fact.system) {

@@ -2,10 +2,32 @@
 
 namespace dfm {
 
+namespace {
+std::string Key(char kind, std::initializer_list<std::string_view> parts) {
+  std::string k(1, kind);
+  for (auto p : parts) {
+    k += '/';
+    k.append(p);
+  }
+  return k;
+}
+}  // namespace
+
+std::string ExternalIdKey(std::string_view tenant, std::string_view system,
+                          std::string_view external_id) {
+  return Key('x', {tenant, system, external_id});
+}
+std::string PhoneKey(std::string_view tenant, std::string_view e164) {
+  return Key('p', {tenant, e164});
+}
+std::string EmailKey(std::string_view tenant, std::string_view email) {
+  return Key('e', {tenant, email});
+}
+
 Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup) {
   Resolution r;
   if (!fact.external_id.empty()) {
-    if (auto c = lookup("x/" + fact.system + "/" + fact.external_id)) {
+    if (auto c = lookup(ExternalIdKey(fact.tenant, fact.system, fact.external_id))) {
       r.kind = Resolution::Kind::kMatched;
       r.contact_id = *c;
       r.matched_by = "external_id";
@@ -14,9 +36,9 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup) {
   }
   std::optional<std::string> by_phone, by_email;
   auto p = fact.fields.find(fields::kPhone);
-  if (p != fact.fields.end() && !p->second.empty()) by_phone = lookup("p/" + p->second);
+  if (p != fact.fields.end() && !p->second.empty()) by_phone = lookup(PhoneKey(fact.tenant, p->second));
   auto e = fact.fields.find(fields::kEmail);
-  if (e != fact.fields.end() && !e->second.empty()) by_email = lookup("e/" + e->second);
+  if (e != fact.fields.end() && !e->second.empty()) by_email = lookup(EmailKey(fact.tenant, e->second));
   if (by_phone && by_email && *by_phone != *by_email) {
     r.kind = Resolution::Kind::kAmbiguous;
     r.candidates = {{*by_phone, "phone"}, {*by_email, "email"}};

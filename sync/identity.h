@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,8 +27,14 @@ struct Resolution {
   std::string reason;                                          // kRejected
 };
 
-// Looks a key of the mappings projection up (projections/sync_projections.h
-// layout: "x/<system>/<id>", "p/<phone>", "e/<email>").
+// Keys of the mappings projection that identify a contact within a tenant
+// (the same phone in two tenants is two people).
+std::string ExternalIdKey(std::string_view tenant, std::string_view system,
+                          std::string_view external_id);  // "x/<tenant>/<system>/<id>"
+std::string PhoneKey(std::string_view tenant, std::string_view e164);   // "p/<tenant>/<phone>"
+std::string EmailKey(std::string_view tenant, std::string_view email);  // "e/<tenant>/<email>"
+
+// Looks a key of the mappings projection up (the keys above).
 using IdentityLookup = std::function<std::optional<std::string>(const std::string& key)>;
 
 Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup);

@@ -103,7 +103,7 @@ def main():
         if code != 0:
             failures.append(f"dfm exited {code} on SIGTERM")
 
-        events = dfm.dump()
+        events = dfm.webhooks()
         seen = {}
         for e in events:
             pid = e["payload"]["provider_event_id"].split(":", 1)[1]

@@ -125,8 +125,9 @@ webhook_secret = "{VERITY_SECRET}"
 {extra_config}
 """)
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, env_extra=None):
         env = dict(os.environ)
+        env.update(env_extra or {})
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.logfile = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config_path],
@@ -160,8 +161,12 @@ webhook_secret = "{VERITY_SECRET}"
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         return subprocess.run([self.binary, *args], capture_output=True, text=True, env=env)
 
-    def dump(self):
-        r = self.cli("log", "dump", "-d", self.data_dir)
+    def webhooks(self):
+        """The webhook.received events (the sync appends its decisions beside them)."""
+        return [e for e in self.dump() if e["type"] == "webhook.received"]
+
+    def dump(self, with_body=False):
+        r = self.cli("log", "dump", "-d", self.data_dir, *(["--with-body"] if with_body else []))
         assert r.returncode == 0, r.stderr
         return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 

@@ -87,7 +87,7 @@ class BehindNginx(unittest.TestCase):
             "Content-Type": "application/json", "Authorization": "Bearer " + t.ALOWARE_TOKEN})
         self.assertEqual(json.loads(ping[2])["status"], "ignored")
 
-        events = self.dfm.dump()
+        events = self.dfm.webhooks()
         ids = [e["payload"]["provider_event_id"] for e in events]
         self.assertIn("it-ghl-ed-1", ids)
         self.assertIn("it-ghl-rsa-1", ids)
@@ -106,7 +106,7 @@ class BehindNginx(unittest.TestCase):
             "Content-Type": "application/json",
             "X-Texting-Signature": t.verity_signature(t.verity_body("it-rid-2"))})
         self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$")  # nginx's $request_id
-        events = self.dfm.dump()
+        events = self.dfm.webhooks()
         rid = [e["payload"]["request_id"] for e in events
                if e["payload"]["provider_event_id"] == "message.received:it-rid-1"]
         self.assertEqual(rid, ["vendor-abc-1"])
@@ -119,7 +119,7 @@ class BehindNginx(unittest.TestCase):
     def test_error_answers(self):
         body = t.verity_body("it-err-1")
         good = {"Content-Type": "application/json", "X-Texting-Signature": t.verity_signature(body)}
-        before = len(self.dfm.dump())
+        before = len(self.dfm.webhooks())
         bad_json = b'{"eventType": "message.received",'
         self.assert_error(self.via_proxy("/webhooks/verity", bad_json, {
             "Content-Type": "application/json",
@@ -142,7 +142,7 @@ class BehindNginx(unittest.TestCase):
             "X-Texting-Signature": t.verity_signature(big)}), 413, "body_too_large")
         self.assert_error(self.via_proxy("/webhooks/verity", body, dict(good, **{
             "Content-Type": "text/plain"})), 415, "unsupported_media_type")
-        self.assertEqual(len(self.dfm.dump()), before, "no error appends anything")
+        self.assertEqual(len(self.dfm.webhooks()), before, "no error appends anything")
 
     def test_health_through_proxy(self):
         for path in ("/healthz", "/readyz", "/v1/health"):

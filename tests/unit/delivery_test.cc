@@ -24,6 +24,7 @@ struct Index {
 
 ContactFact Fact(std::map<std::string, std::string> fields, const std::string& ext = "") {
   ContactFact f;
+  f.tenant = "t";
   f.system = "aloware";
   f.external_id = ext;
   f.fields = std::move(fields);
@@ -33,7 +34,7 @@ ContactFact Fact(std::map<std::string, std::string> fields, const std::string& e
 
 TEST(Resolve, ExternalIdThenPhoneThenEmail) {
   Index idx;
-  idx.kv = {{"x/aloware/7", "cA"}, {"p/+12055550142", "cB"}, {"e/b@x.io", "cB"}};
+  idx.kv = {{"x/t/aloware/7", "cA"}, {"p/t/+12055550142", "cB"}, {"e/t/b@x.io", "cB"}};
   auto r = Resolve(Fact({{"phone", "+12055550142"}}, "7"), idx.Lookup());
   EXPECT_EQ(r.kind, Resolution::Kind::kMatched);
   EXPECT_EQ(r.contact_id, "cA");
@@ -48,7 +49,7 @@ TEST(Resolve, ExternalIdThenPhoneThenEmail) {
 
 TEST(Resolve, PhoneAndEmailDisagreeIsAConflictNotAMerge) {
   Index idx;
-  idx.kv = {{"p/+12055550142", "cA"}, {"e/b@x.io", "cB"}};
+  idx.kv = {{"p/t/+12055550142", "cA"}, {"e/t/b@x.io", "cB"}};
   auto r = Resolve(Fact({{"phone", "+12055550142"}, {"email", "b@x.io"}}), idx.Lookup());
   EXPECT_EQ(r.kind, Resolution::Kind::kAmbiguous);
   ASSERT_EQ(r.candidates.size(), 2u);

@@ -41,6 +41,7 @@ Event AsEvent(const DomainEvent& d, uint64_t seq) {
   Event e;
   e.seq = seq;
   e.type = d.type;
+  e.tenant = "t";
   e.stream = ContactStream(d.contact_id);
   e.payload = EncodeDomainEvent(d);
   return e;
@@ -71,12 +72,12 @@ TEST(MappingsProjection, LinksAndMovesIdentities) {
   ok.push_id = "c1:aloware:1";
   p.Fold(AsEvent(ok, 3), &st);
   base.Commit(&st);
-  EXPECT_EQ(base.kv["x/ghl/g1"], "c1");
-  EXPECT_EQ(base.kv["x/aloware/77"], "c1");
+  EXPECT_EQ(base.kv["x/t/ghl/g1"], "c1");
+  EXPECT_EQ(base.kv["x/t/aloware/77"], "c1");
   EXPECT_EQ(base.kv["c/c1/aloware"], "77");
-  EXPECT_EQ(base.kv["p/+12055550199"], "c1");
-  EXPECT_EQ(base.kv.count("p/+12055550142"), 0u);
-  EXPECT_EQ(base.kv["e/a@x.io"], "c1");
+  EXPECT_EQ(base.kv["p/t/+12055550199"], "c1");
+  EXPECT_EQ(base.kv.count("p/t/+12055550142"), 0u);
+  EXPECT_EQ(base.kv["e/t/a@x.io"], "c1");
 }
 
 TEST(SyncStatusProjection, CountsPushStates) {
@@ -95,17 +96,17 @@ TEST(SyncStatusProjection, CountsPushStates) {
   };
   fold(ev::kPushRequested, "p1", "");
   fold(ev::kPushRequested, "p2", "");
-  EXPECT_EQ(base.kv["n/aloware/pending"], "2");
+  EXPECT_EQ(base.kv["n/t/aloware/pending"], "2");
   fold(ev::kPushAttempted, "p1", "retry");
   fold(ev::kPushSucceeded, "p1", "");
   fold(ev::kPushAttempted, "p2", "failed");
   fold(ev::kPushDeadLettered, "p2", "");
-  EXPECT_EQ(base.kv.count("n/aloware/pending"), 0u);
-  EXPECT_EQ(base.kv.count("n/aloware/retrying"), 0u);
-  EXPECT_EQ(base.kv["n/aloware/succeeded"], "1");
-  EXPECT_EQ(base.kv["n/aloware/dead"], "1");
+  EXPECT_EQ(base.kv.count("n/t/aloware/pending"), 0u);
+  EXPECT_EQ(base.kv.count("n/t/aloware/retrying"), 0u);
+  EXPECT_EQ(base.kv["n/t/aloware/succeeded"], "1");
+  EXPECT_EQ(base.kv["n/t/aloware/dead"], "1");
   EXPECT_EQ(base.kv["k/c1/dead"], "1");
-  EXPECT_EQ(base.kv["p/p2"], "dead aloware c1");
+  EXPECT_EQ(base.kv["p/p2"], "dead aloware c1 t");
 }
 
 // Appends what the contact model decides for a stream of facts about a few
@@ -199,9 +200,9 @@ TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
     EXPECT_EQ(Snapshot(log_.get(), p->name()), live) << p->name();
   }
   auto m = Snapshot(log_.get(), "mappings");
-  EXPECT_EQ(m["x/ghl/ghl-1"], "c1");
+  EXPECT_EQ(m["x/default/ghl/ghl-1"], "c1");
   auto s = Snapshot(log_.get(), "sync_status");
-  EXPECT_FALSE(s["n/ghl/dead"].empty());
+  EXPECT_FALSE(s["n/default/ghl/dead"].empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, ProjectionRebuild, ::testing::Values("memory", "rocksdb"));

@@ -217,6 +217,25 @@ TEST_F(ContactModelTest, FactWithoutPhoneOrEmailIsRejected) {
   EXPECT_FALSE(state_.exists);
 }
 
+// Found end to end: GoHighLevel's echo of a contact created from Aloware
+// says "tags: []" where nothing was known. Empty where nothing is known is
+// agreement, not an edit to record and push back.
+TEST_F(ContactModelTest, EmptyWhereNothingIsKnownIsNotAChange) {
+  auto es = Step(Fact("aloware", "7", {{"phone", "+12055550142"}, {"first_name", "Grace"}}, 10));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.created", "push.requested>ghl"}));
+  // The echo arrives before the push's answer.
+  es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Grace"}, {"tags", ""}}, 20));
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.linked", "contact.echo_suppressed"}));
+}
+
+TEST_F(ContactModelTest, OwnersOwnOutOfOrderEditLoses) {
+  Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Old"}}, 10));
+  Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Newest"}}, 30));
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Stale"}}, 20));
+  EXPECT_EQ(state_.fields.at("first_name").value, "Newest");
+  for (const auto& e : es) EXPECT_NE(e.type, "push.requested");
+}
+
 TEST_F(ContactModelTest, SameWebhookIsDecidedOnce) {
   auto f = Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10);
   EXPECT_FALSE(Step(f).empty());

@@ -1,0 +1,297 @@
+#include "actors/connector_actor.h"
+
+#include <sstream>
+
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+using Self = caf::stateful_actor<ConnectorState>;
+
+std::string CredentialsKey(const ConnectorState& st) { return st.cfg.tenant + "/" + st.cfg.system; }
+
+// "<expires_at_us>\n<access>\n<refresh>"
+std::string EncodeCredentials(const Credentials& c) {
+  return std::to_string(c.expires_at_us) + "\n" + c.access_token + "\n" + c.refresh_token;
+}
+bool DecodeCredentials(const std::string& s, Credentials* c) {
+  size_t a = s.find('\n'), b = s.find('\n', a + 1);
+  if (a == std::string::npos || b == std::string::npos) return false;
+  c->expires_at_us = std::stoll(s.substr(0, a));
+  c->access_token = s.substr(a + 1, b - a - 1);
+  c->refresh_token = s.substr(b + 1);
+  return true;
+}
+
+void Pump(Self* self);
+
+void WakeAt(Self* self, int64_t at) {
+  auto& st = self->state;
+  int64_t now = st.env->now_us();
+  if (st.wake_at > now && st.wake_at <= at) return;  // an earlier wake is already set
+  st.wake_at = at;
+  self->delayed_send(self, std::chrono::microseconds(std::max<int64_t>(at - now, 0)),
+                     wake_atom::value);
+}
+
+DomainEvent Event(const ConnectorState::Item& it, std::string_view type) {
+  DomainEvent e;
+  e.type = std::string(type);
+  e.contact_id = it.order.request.contact_id;
+  e.system = it.order.request.system;
+  e.push_id = it.order.request.push_id;
+  e.op = it.order.request.op;
+  e.attempt = it.attempt;
+  return e;
+}
+
+void Report(Self* self, const ConnectorState::Item& it, std::vector<DomainEvent> events) {
+  PushReport r{self->state.cfg.tenant, it.order.request.contact_id, std::move(events),
+               it.order.request_id, it.order.correlation_id};
+  self->send(self->state.router, std::move(r));
+}
+
+void Refresh(Self* self) {
+  auto& st = self->state;
+  st.refreshing = true;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.cfg.client->RefreshToken(st.creds, [me](TokenGrant g) { caf::anon_send(me, TokenDone{std::move(g)}); });
+}
+
+void Send(Self* self, const std::string& push_id) {
+  auto& st = self->state;
+  auto& it = st.items.at(push_id);
+  int64_t now = st.env->now_us();
+  it.attempt++;
+  st.attempts++;
+  st.in_flight++;
+  st.busy.insert(it.order.request.contact_id);
+  st.limiter->OnSent(now);
+  PushRequest req;
+  req.push_id = push_id;
+  req.contact_id = it.order.request.contact_id;
+  req.op = it.order.request.op;
+  req.external_id = it.order.request.external_id;
+  req.fields = it.order.request.fields;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.cfg.client->Push(req, st.creds, [me, push_id](PushResult r) {
+    caf::anon_send(me, HttpDone{push_id, std::move(r)});
+  });
+}
+
+// The next push that may go now: first in order, opt-outs first, never a
+// second one for a contact, never one waiting out its backoff, never one
+// behind a waiting push of the same contact.
+std::deque<std::string>* Pick(ConnectorState& st, int64_t now, std::deque<std::string>::iterator* pos,
+                              int64_t* earliest) {
+  for (auto* q : {&st.urgent, &st.normal}) {
+    std::set<std::string> blocked;
+    for (auto i = q->begin(); i != q->end(); ++i) {
+      const auto& item = st.items.at(*i);
+      const std::string& contact = item.order.request.contact_id;
+      if (st.busy.count(contact) || blocked.count(contact)) continue;
+      if (item.not_before > now) {
+        blocked.insert(contact);
+        if (*earliest == 0 || item.not_before < *earliest) *earliest = item.not_before;
+        continue;
+      }
+      *pos = i;
+      return q;
+    }
+  }
+  return nullptr;
+}
+
+void Pump(Self* self) {
+  auto& st = self->state;
+  if (st.refreshing) return;
+  int64_t now = st.env->now_us();
+  bool oauth = st.cfg.client->UsesOAuth();
+  bool expiring = st.creds.expires_at_us != 0 && st.creds.expires_at_us - st.cfg.refresh_margin_us <= now;
+  if (oauth && (expiring || st.auth_failed) && !(st.urgent.empty() && st.normal.empty())) {
+    if (st.refresh_not_before > now) {
+      WakeAt(self, st.refresh_not_before);
+      return;
+    }
+    if (st.in_flight == 0) Refresh(self);
+    return;
+  }
+  while (st.in_flight < static_cast<size_t>(st.cfg.concurrency)) {
+    std::deque<std::string>::iterator pos;
+    int64_t earliest = 0;
+    auto* q = Pick(st, now, &pos, &earliest);
+    if (!q) {
+      if (earliest) WakeAt(self, earliest);
+      return;
+    }
+    int64_t allowed = st.limiter->NextAllowed(now);
+    if (allowed > now) {
+      WakeAt(self, allowed);
+      return;
+    }
+    if (!st.breaker->Allow(now)) {
+      WakeAt(self, std::max(st.breaker->reopens_at(), now + 1000));
+      return;
+    }
+    std::string id = *pos;
+    q->erase(pos);
+    Send(self, id);
+  }
+}
+
+void OnDone(Self* self, HttpDone& d) {
+  auto& st = self->state;
+  auto found = st.items.find(d.push_id);
+  if (found == st.items.end()) return;
+  auto& it = found->second;
+  const PushResult& r = d.result;
+  int64_t now = st.env->now_us();
+  st.in_flight--;
+  st.busy.erase(it.order.request.contact_id);
+  for (int i = 1; i < r.requests; ++i) st.limiter->OnSent(now);
+  st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining);
+
+  DomainEvent attempted = Event(it, ev::kPushAttempted);
+  attempted.http_status = r.http_status;
+  attempted.detail = r.detail;
+  bool urgent = it.order.request.priority > 0;
+  auto requeue = [&] { (urgent ? st.urgent : st.normal).push_front(d.push_id); };
+
+  if (r.auth_rejected && st.cfg.client->UsesOAuth() && !st.auth_failed) {
+    // The token was refused: refresh, then try again (not counted as a failure).
+    st.auth_failed = true;
+    attempted.outcome = "retry";
+    attempted.next_attempt_us = now;
+    it.not_before = now;
+    requeue();
+    Report(self, it, {attempted});
+    Pump(self);
+    return;
+  }
+  switch (ClassifyAttempt(r.http_status)) {
+    case AttemptOutcome::kOk: {
+      st.breaker->OnSuccess();
+      st.auth_failed = false;
+      attempted.outcome = "ok";
+      DomainEvent ok = Event(it, ev::kPushSucceeded);
+      ok.external_id = r.external_id.empty() ? it.order.request.external_id : r.external_id;
+      ok.fields = it.order.request.fields;
+      ok.http_status = r.http_status;
+      st.succeeded++;
+      Report(self, it, {attempted, ok});
+      st.items.erase(found);
+      break;
+    }
+    case AttemptOutcome::kRetry: {
+      if (r.http_status == 429) {
+        st.limiter->OnThrottled(now, r.retry_after_us);
+      } else {
+        st.breaker->OnFailure(now);
+      }
+      if (it.attempt >= st.cfg.backoff.max_attempts) {
+        attempted.outcome = "failed";
+        DomainEvent dead = Event(it, ev::kPushDeadLettered);
+        dead.http_status = r.http_status;
+        dead.reason = "retries exhausted after " + std::to_string(it.attempt) + " attempts: " + r.detail;
+        st.dead++;
+        Report(self, it, {attempted, dead});
+        st.items.erase(found);
+        break;
+      }
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      int64_t delay = st.cfg.backoff.Delay(it.attempt, unit(st.rng));
+      if (r.retry_after_us) delay = std::max(delay, *r.retry_after_us);
+      it.not_before = now + delay;
+      attempted.outcome = "retry";
+      attempted.next_attempt_us = it.not_before;
+      requeue();
+      Report(self, it, {attempted});
+      WakeAt(self, it.not_before);
+      break;
+    }
+    case AttemptOutcome::kFail: {
+      st.breaker->OnSuccess();  // the vendor answered: it is up, the request was wrong
+      attempted.outcome = "failed";
+      DomainEvent dead = Event(it, ev::kPushDeadLettered);
+      dead.http_status = r.http_status;
+      dead.reason = r.detail.empty() ? "HTTP " + std::to_string(r.http_status) : r.detail;
+      st.dead++;
+      Report(self, it, {attempted, dead});
+      st.items.erase(found);
+      break;
+    }
+  }
+  Pump(self);
+}
+
+}  // namespace
+
+caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::actor router,
+                             ConnectorSettings cfg) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.router = std::move(router);
+  st.cfg = std::move(cfg);
+  st.limiter = std::make_unique<RateLimiter>(st.cfg.rate_limit, st.cfg.rate_window_us, st.cfg.daily_limit);
+  st.breaker = std::make_unique<CircuitBreaker>(st.cfg.breaker_threshold, st.cfg.breaker_open_us);
+  st.rng.seed(st.cfg.seed ? st.cfg.seed : static_cast<uint64_t>(st.env->now_us()));
+  st.creds = st.cfg.credentials;
+  std::string stored;
+  Credentials c;
+  if (st.env->log->GetConsumerState(kCredentialsConsumer, CredentialsKey(st), &stored).ok() &&
+      DecodeCredentials(stored, &c)) {
+    st.creds = c;  // a grant obtained by an earlier run: the configured one may be spent
+  }
+  return {
+      [self](PushOrder& o) {
+        auto& state = self->state;
+        std::string id = o.request.push_id;  // copied: `o` is moved below
+        if (state.items.count(id)) return;
+        bool urgent = o.request.priority > 0;
+        state.items[id] = ConnectorState::Item{std::move(o), 0, 0};
+        (urgent ? state.urgent : state.normal).push_back(id);
+        Pump(self);
+      },
+      [self](HttpDone& d) { OnDone(self, d); },
+      [self](TokenDone& t) {
+        auto& state = self->state;
+        state.refreshing = false;
+        int64_t now = state.env->now_us();
+        if (t.grant.ok) {
+          Credentials fresh;
+          fresh.access_token = t.grant.access_token;
+          fresh.refresh_token = t.grant.refresh_token;
+          fresh.expires_at_us = now + t.grant.expires_in_s * 1000000;
+          Status s = state.env->log->CommitConsumer(kCredentialsConsumer, 0,
+                                                 {StateOp{CredentialsKey(state), EncodeCredentials(fresh), false}});
+          if (!s.ok()) {
+            Logger("connectors")->error("event=token_store_failed system={} error=\"{}\"", state.cfg.system,
+                                        s.ToString());
+          }
+          state.creds = fresh;
+          state.auth_failed = false;
+          Logger("connectors")->info("event=token_refreshed system={} tenant={} expires_in_s={}",
+                                     state.cfg.system, state.cfg.tenant, t.grant.expires_in_s);
+        } else {
+          state.refresh_not_before = now + state.cfg.refresh_retry_us;
+          Logger("connectors")->error("event=token_refresh_failed system={} tenant={} status={} detail=\"{}\"",
+                                      state.cfg.system, state.cfg.tenant, t.grant.http_status, t.grant.detail);
+        }
+        Pump(self);
+      },
+      [self](caf::actor& r) { self->state.router = std::move(r); },
+      [self](wake_atom) {
+        self->state.wake_at = 0;
+        Pump(self);
+      },
+      [self](stats_atom) {
+        auto& state = self->state;
+        return caf::make_message(state.attempts, state.succeeded, state.dead,
+                                 static_cast<uint64_t>(state.items.size()));
+      },
+  };
+}
+
+}  // namespace dfm

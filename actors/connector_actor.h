@@ -1,0 +1,85 @@
+// One actor per external system and tenant: it owns the vendor client, the
+// credentials, the rate limit, retries and the circuit breaker
+// (connectors/common/delivery.h), and carries out PushOrders.
+//
+// Contract:
+// - A push id it already holds is ignored (contacts re-send their unsettled
+//   pushes after a restart).
+// - At most `concurrency` pushes are in flight, and at most one per contact,
+//   in the order they came; opt-out pushes (priority > 0) go first.
+// - Every attempt becomes push.attempted (outcome ok / retry / failed) and the
+//   end of every push push.succeeded or push.dead_lettered, reported to the
+//   router for the contact actor to append. Retries wait with exponential
+//   backoff and full jitter, at least as long as a 429 asks; 4xx other than
+//   408/429 and exhausted retries dead-letter.
+// - OAuth vendors: the access token is refreshed before it expires and after
+//   a 401; the new grant is stored (consumer state "credentials") before it
+//   is used, because the vendor's refresh tokens are single use.
+// - HTTP runs on the client's thread; this actor never waits on it.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+
+#include "actors/messages.h"
+#include "actors/sync_env.h"
+#include "connectors/common/delivery.h"
+#include "connectors/common/outbound.h"
+
+namespace dfm {
+
+struct ConnectorSettings {
+  std::string tenant;
+  std::string system;
+  std::shared_ptr<VendorClient> client;
+  Credentials credentials;  // from the config; a stored newer grant wins
+  int concurrency = 4;
+  int rate_limit = 100;
+  int64_t rate_window_us = 10'000'000;
+  int64_t daily_limit = 0;
+  Backoff backoff;
+  int breaker_threshold = 5;
+  int64_t breaker_open_us = 30'000'000;
+  int64_t refresh_margin_us = 300'000'000;  // refresh this long before expiry
+  int64_t refresh_retry_us = 30'000'000;    // after a failed refresh
+  uint64_t seed = 0;                        // jitter; 0: from the clock
+};
+
+struct ConnectorState {
+  std::shared_ptr<const SyncEnv> env;
+  ConnectorSettings cfg;
+  caf::actor router;
+  std::unique_ptr<RateLimiter> limiter;
+  std::unique_ptr<CircuitBreaker> breaker;
+  Credentials creds;
+  struct Item {
+    PushOrder order;
+    int attempt = 0;
+    int64_t not_before = 0;
+  };
+  std::map<std::string, Item> items;       // push id -> held push
+  std::deque<std::string> urgent, normal;  // push ids not in flight, in order
+  std::set<std::string> busy;              // contacts with a push in flight
+  size_t in_flight = 0;
+  bool refreshing = false;
+  bool auth_failed = false;  // a 401: refresh before the next push
+  int64_t refresh_not_before = 0;
+  int64_t wake_at = 0;
+  std::mt19937_64 rng;
+  uint64_t attempts = 0, succeeded = 0, dead = 0;
+  static inline const char* name = "dfm.connector";
+};
+
+caf::behavior ConnectorActor(caf::stateful_actor<ConnectorState>* self,
+                             std::shared_ptr<const SyncEnv> env, caf::actor router,
+                             ConnectorSettings cfg);
+
+inline constexpr char kCredentialsConsumer[] = "credentials";
+
+}  // namespace dfm

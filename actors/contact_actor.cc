@@ -1,0 +1,216 @@
+#include "actors/contact_actor.h"
+
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+using Self = caf::stateful_actor<ContactActorState>;
+
+bool Settles(const DomainEvent& e) {
+  return e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered;
+}
+
+// Applies an appended event to the model and the outstanding pushes.
+void ApplyOne(ContactActorState& st, const DomainEvent& d, uint64_t seq, int64_t recorded_at_us,
+              const EventId& id, const EventId& correlation) {
+  Apply(&st.model, d, seq, recorded_at_us);
+  if (d.type == ev::kPushRequested) {
+    st.outstanding[d.push_id] = PushOrder{st.tenant, d, id, correlation};
+  } else if (Settles(d)) {
+    st.outstanding.erase(d.push_id);
+  }
+}
+
+void Order(Self* self, const PushOrder& o) {
+  caf::actor c = self->state.env->Connector(self->state.tenant, o.request.system);
+  if (c) self->send(c, o);
+}
+
+void Next(Self* self);
+
+// Appends `drafts` (the events `events` encode) and calls `then` once durable.
+void Append(Self* self, std::vector<EventDraft> drafts, std::vector<DomainEvent> events,
+            std::function<void(const AppendResult&)> then) {
+  auto& st = self->state;
+  st.token++;
+  st.drafts = std::move(drafts);
+  st.events = std::move(events);
+  st.then = std::move(then);
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  uint64_t token = st.token;
+  st.env->log->AppendAsync(st.drafts, [me, token](const Status& s,
+                                                  const std::vector<AppendOutcome>& out) {
+    AppendResult r;
+    r.token = token;
+    if (!s.ok()) r.error = s.ToString();
+    for (const auto& o : out) {
+      r.seqs.push_back(o.seq);
+      r.ids.push_back(o.id);
+    }
+    caf::anon_send(me, std::move(r));
+  });
+}
+
+void DecideFact(Self* self, const ContactFact& fact) {
+  auto& st = self->state;
+  SyncContext ctx = st.env->ctx;
+  ctx.now_us = st.env->now_us();
+  for (auto it = ctx.targets.begin(); it != ctx.targets.end();)
+    it = st.env->Connector(st.tenant, it->first) ? std::next(it) : ctx.targets.erase(it);
+  std::vector<DomainEvent> decided = Decide(st.model, fact, ctx);
+  FactDone done{st.tenant, st.contact_id, fact.webhook_seq, 0};
+  if (decided.empty()) {
+    self->send(st.router, done);
+    Next(self);
+    return;
+  }
+  EventId correlation = fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id;
+  std::vector<EventDraft> drafts;
+  for (size_t i = 0; i < decided.size(); ++i) {
+    const DomainEvent& d = decided[i];
+    std::string stream = d.contact_id.empty() ? SourceStream(fact.system) : ContactStream(st.contact_id);
+    EventDraft draft = ToDraft(d, st.tenant, stream, fact.webhook_id, correlation);
+    draft.idempotency_system = kDecisionKeySystem;
+    draft.idempotency_key =
+        "d/" + st.contact_id + "/" + std::to_string(fact.webhook_seq) + "/" + std::to_string(i);
+    drafts.push_back(std::move(draft));
+  }
+  Append(self, std::move(drafts), std::move(decided), [self, done, correlation](const AppendResult& r) mutable {
+    auto& s = self->state;
+    int64_t now = s.env->now_us();
+    std::vector<PushOrder> orders;
+    for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
+      ApplyOne(s, s.events[i], r.seqs[i], now, r.ids[i], correlation);
+      if (s.events[i].type == ev::kPushRequested)
+        orders.push_back(PushOrder{s.tenant, s.events[i], r.ids[i], correlation});
+      done.last_seq = std::max(done.last_seq, r.seqs[i]);
+    }
+    for (const auto& o : orders) Order(self, o);
+    self->send(s.router, done);
+  });
+}
+
+void RecordReport(Self* self, const PushReport& rep) {
+  auto& st = self->state;
+  std::vector<EventDraft> drafts;
+  for (const auto& e : rep.events) {
+    EventDraft d = ToDraft(e, st.tenant, ContactStream(st.contact_id), rep.request_id, rep.correlation_id);
+    d.idempotency_system = kDecisionKeySystem;
+    d.idempotency_key = "r/" + e.push_id + "/" + std::to_string(e.attempt) + "/" + e.type;
+    drafts.push_back(std::move(d));
+  }
+  EventId correlation = rep.correlation_id;
+  Append(self, std::move(drafts), rep.events, [self, correlation](const AppendResult& r) {
+    auto& s = self->state;
+    int64_t now = s.env->now_us();
+    for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i)
+      ApplyOne(s, s.events[i], r.seqs[i], now, r.ids[i], correlation);
+  });
+}
+
+void Next(Self* self) {
+  auto& st = self->state;
+  st.busy = false;
+  st.then = nullptr;
+  st.drafts.clear();
+  st.events.clear();
+  while (!st.busy && !st.work.empty()) {
+    caf::message m = std::move(st.work.front());
+    st.work.pop_front();
+    st.busy = true;
+    if (m.match_elements<ContactFact>()) {
+      DecideFact(self, m.get_as<ContactFact>(0));
+    } else if (m.match_elements<PushReport>()) {
+      RecordReport(self, m.get_as<PushReport>(0));
+    } else {
+      st.busy = false;
+    }
+  }
+  if (!st.busy && st.work.empty()) {
+    st.activity++;
+    self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
+                       st.activity);
+  }
+}
+
+void Enqueue(Self* self, caf::message m) {
+  auto& st = self->state;
+  st.received++;
+  st.work.push_back(std::move(m));
+  if (!st.busy) Next(self);
+}
+
+// Reads the contact's stream from the start and applies it.
+Status Recover(Self* self) {
+  auto& st = self->state;
+  uint64_t from = 1;
+  for (;;) {
+    std::vector<Event> batch;
+    Status s = st.env->log->ReadStream(st.tenant, ContactStream(st.contact_id), from, 1024, &batch);
+    if (!s.ok()) return s;
+    for (const auto& e : batch) {
+      DomainEvent d;
+      if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
+      ApplyOne(st, d, e.seq, e.recorded_at_us, e.id, e.correlation_id);
+    }
+    if (batch.size() < 1024) return Status::OK();
+    from = batch.back().seq + 1;
+  }
+}
+
+}  // namespace
+
+caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::actor router,
+                           std::string tenant, std::string contact_id) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.router = std::move(router);
+  st.tenant = std::move(tenant);
+  st.contact_id = std::move(contact_id);
+  st.model.contact_id = st.contact_id;
+  Status s = Recover(self);
+  if (!s.ok()) {
+    Logger("actors")->error("event=contact_recover_failed contact={} error=\"{}\"", st.contact_id,
+                            s.ToString());
+  }
+  for (const auto& [id, order] : st.outstanding) Order(self, order);
+  st.activity++;
+  self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
+                     st.activity);
+  return {
+      [self](ContactFact& f) { Enqueue(self, caf::make_message(std::move(f))); },
+      [self](PushReport& r) { Enqueue(self, caf::make_message(std::move(r))); },
+      [self](AppendResult& r) {
+        auto& state = self->state;
+        if (!state.busy || r.token != state.token) return;  // an answer to an append retried since
+        if (!r.error.empty()) {
+          Logger("actors")->warn("event=append_refused contact={} error=\"{}\" retry_in_us={}",
+                                 state.contact_id, r.error, state.env->append_retry_us);
+          self->delayed_send(self, std::chrono::microseconds(state.env->append_retry_us),
+                             retry_atom::value, r.token);
+          return;
+        }
+        auto then = std::move(state.then);
+        if (then) then(r);
+        Next(self);
+      },
+      [self](retry_atom, uint64_t token) {
+        auto& state = self->state;
+        if (!state.busy || token != state.token) return;
+        Append(self, std::move(state.drafts), std::move(state.events), std::move(state.then));
+      },
+      [self](idle_atom, uint64_t activity) {
+        auto& state = self->state;
+        if (activity != state.activity || state.busy || !state.work.empty()) return;
+        self->request(state.router, caf::infinite, passivate_atom::value, state.tenant, state.contact_id,
+                      state.received)
+            .then([self](bool agreed) {
+              if (agreed) self->quit();
+            });
+      },
+  };
+}
+
+}  // namespace dfm

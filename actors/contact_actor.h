@@ -1,0 +1,60 @@
+// One actor per contact: the only writer of its "contact:<id>" stream.
+//
+// Contract:
+// - On start it recovers its ContactState from its stream (every event,
+//   through the same Apply as live) and hands every push that was requested
+//   and has not yet succeeded or been dead-lettered to its connector again
+//   (connectors ignore a push id they already hold, vendors are written with
+//   look-up-before-create, so a re-driven push cannot duplicate).
+// - It handles one message at a time, to the end: a ContactFact is decided
+//   (sync/contact_model.h), the decisions are appended with idempotency keys
+//   and become durable, then applied; only then are the pushes ordered and
+//   the router told (FactDone). A PushReport is appended and applied the
+//   same way. Messages that arrive meanwhile wait in order.
+// - An append the log refuses (disk full) is tried again later; nothing is
+//   dropped and nothing is answered before it is durable.
+// - After `contact_idle_us` without work it asks the router to passivate it
+//   (the router agrees only if it routed nothing since), then quits.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/messages.h"
+#include "actors/sync_env.h"
+
+namespace dfm {
+
+struct ContactActorState {
+  std::shared_ptr<const SyncEnv> env;
+  caf::actor router;
+  std::string tenant;
+  std::string contact_id;
+  ContactState model;
+  std::map<std::string, PushOrder> outstanding;  // push id -> order not yet settled
+  std::deque<caf::message> work;                 // ContactFact / PushReport, in arrival order
+  bool busy = false;
+  // The append under way: its drafts (kept to try again) and what follows it.
+  uint64_t token = 0;
+  std::vector<EventDraft> drafts;
+  std::vector<DomainEvent> events;
+  std::function<void(const AppendResult&)> then;
+  uint64_t received = 0;  // messages from the router, for the passivation handshake
+  uint64_t activity = 0;
+  static inline const char* name = "dfm.contact";
+};
+
+caf::behavior ContactActor(caf::stateful_actor<ContactActorState>* self,
+                           std::shared_ptr<const SyncEnv> env, caf::actor router,
+                           std::string tenant, std::string contact_id);
+
+// The idempotency key system of the engine's own decisions.
+inline constexpr char kDecisionKeySystem[] = "dfm";
+
+}  // namespace dfm

@@ -1,0 +1,44 @@
+#include "actors/engine.h"
+
+namespace dfm {
+
+void AddSyncMessageTypes(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::dfm>();
+}
+
+SyncEngine::SyncEngine(caf::actor_system& sys, std::shared_ptr<SyncEnv> env,
+                       std::vector<ConnectorSettings> connectors)
+    : sys_(sys), env_(std::move(env)), settings_(std::move(connectors)) {}
+
+SyncEngine::~SyncEngine() { Stop(); }
+
+void SyncEngine::Start() {
+  std::shared_ptr<const SyncEnv> shared = env_;
+  for (auto& c : settings_) {
+    auto a = sys_.spawn(ConnectorActor, shared, caf::actor(), c);
+    env_->connectors[{c.tenant, c.system}] = a;
+    connectors_.push_back(a);
+  }
+  router_ = sys_.spawn(Router, shared);
+  for (auto& c : connectors_) caf::anon_send(c, router_);
+  caf::anon_send(router_, recover_atom::value);
+  notifier_ = std::thread([this] {
+    uint64_t seen = env_->log->LastSequence();
+    while (!stop_) {
+      uint64_t now = env_->log->WaitForSequence(seen + 1, std::chrono::milliseconds(200));
+      if (now > seen) {
+        seen = now;
+        caf::anon_send(router_, poll_atom::value);
+      }
+    }
+  });
+}
+
+void SyncEngine::Stop() {
+  if (stop_.exchange(true)) return;
+  if (notifier_.joinable()) notifier_.join();
+  if (router_) caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
+  for (auto& c : connectors_) caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+}
+
+}  // namespace dfm

@@ -1,0 +1,48 @@
+// SyncEngine: assembles and runs the sync actors over one event log: a
+// connector actor per (tenant, system) with outbound settings, the router,
+// and a thread that wakes the router when the log grows.
+//
+// Lifecycle: construct, Start(), ... Stop() (also run by the destructor).
+// Projections must have caught up with the log before Start(): the router
+// resolves identities and finds unsettled pushes through them.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "actors/connector_actor.h"
+#include "actors/router.h"
+#include "actors/sync_env.h"
+
+namespace dfm {
+
+class SyncEngine {
+ public:
+  SyncEngine(caf::actor_system& sys, std::shared_ptr<SyncEnv> env,
+             std::vector<ConnectorSettings> connectors);
+  ~SyncEngine();
+  SyncEngine(const SyncEngine&) = delete;
+  SyncEngine& operator=(const SyncEngine&) = delete;
+
+  void Start();
+  void Stop();
+  caf::actor router() const { return router_; }
+
+ private:
+  caf::actor_system& sys_;
+  std::shared_ptr<SyncEnv> env_;
+  std::vector<ConnectorSettings> settings_;
+  std::vector<caf::actor> connectors_;
+  caf::actor router_;
+  std::atomic<bool> stop_{false};
+  std::thread notifier_;
+};
+
+// Registers the sync messages with a CAF config (call before the system is made).
+void AddSyncMessageTypes(caf::actor_system_config& cfg);
+
+}  // namespace dfm

@@ -1,0 +1,150 @@
+// Messages between the sync actors, registered with CAF's type-ID API
+// (CAF 0.17.5+). Every message stays inside one process; the inspect
+// functions exist because CAF requires them of message types (printing,
+// serialization), not because anything is sent over a network.
+//
+//   router    --ContactFact-->   contact     a fact to decide
+//   contact   --FactDone-->      router      its decisions are durable
+//   contact   --PushOrder-->     connector   push.requested, to carry out
+//   connector --PushReport-->    router --> contact   attempts and outcomes
+//   log thread / HTTP thread --AppendResult / HttpDone / TokenDone--> actor
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <string>
+#include <vector>
+
+#include "connectors/common/outbound.h"
+#include "sync/domain_event.h"
+#include "sync/fact.h"
+
+namespace dfm {
+
+// A push.requested event, as appended, for the connector of its system.
+struct PushOrder {
+  std::string tenant;
+  DomainEvent request;   // type push.requested
+  EventId request_id;    // its event id: the causation of every attempt
+  EventId correlation_id;
+};
+
+// Attempts and outcomes of a push (push.attempted, push.succeeded,
+// push.dead_lettered), for the contact actor to append and apply.
+struct PushReport {
+  std::string tenant;
+  std::string contact_id;
+  std::vector<DomainEvent> events;
+  EventId request_id;
+  EventId correlation_id;
+};
+
+// A contact actor has decided the fact of `webhook_seq`; everything it
+// appended for it is durable up to `last_seq` (0: nothing was appended).
+struct FactDone {
+  std::string tenant;
+  std::string contact_id;
+  uint64_t webhook_seq = 0;
+  uint64_t last_seq = 0;
+};
+
+// The log's answer to an actor's append (`token` names the append).
+struct AppendResult {
+  uint64_t token = 0;
+  std::string error;  // empty: durable
+  std::vector<uint64_t> seqs;
+  std::vector<EventId> ids;
+};
+
+// A connector's push came back from the vendor.
+struct HttpDone {
+  std::string push_id;
+  PushResult result;
+};
+
+struct TokenDone {
+  TokenGrant grant;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, EventId& x) {
+  return f(caf::meta::type_name("EventId"), x.bytes);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Attributed& x) {
+  return f(caf::meta::type_name("Attributed"), x.value, x.system, x.source_time_us);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, FieldChange& x) {
+  return f(caf::meta::type_name("FieldChange"), x.field, x.old_value, x.new_value);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, DomainEvent& x) {
+  return f(caf::meta::type_name("DomainEvent"), x.type, x.contact_id, x.system, x.external_id,
+           x.source_time_us, x.fields, x.changes, x.field, x.kept, x.lost, x.rule, x.reason, x.via,
+           x.candidates, x.push_id, x.op, x.priority, x.attempt, x.outcome, x.http_status, x.detail,
+           x.next_attempt_us, x.webhook_seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
+  return f(caf::meta::type_name("ContactFact"), x.kind, x.tenant, x.system, x.external_id,
+           x.source_time_us, x.fields, x.webhook_seq, x.webhook_id, x.correlation_id,
+           x.recorded_at_us);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {
+  return f(caf::meta::type_name("PushOrder"), x.tenant, x.request, x.request_id, x.correlation_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PushReport& x) {
+  return f(caf::meta::type_name("PushReport"), x.tenant, x.contact_id, x.events, x.request_id,
+           x.correlation_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, FactDone& x) {
+  return f(caf::meta::type_name("FactDone"), x.tenant, x.contact_id, x.webhook_seq, x.last_seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, AppendResult& x) {
+  return f(caf::meta::type_name("AppendResult"), x.token, x.error, x.seqs, x.ids);
+}
+// The vendor's rate signals (optionals) travel in the same process only; they
+// are printed, not serialized.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PushResult& x) {
+  return f(caf::meta::type_name("PushResult"), x.http_status, x.external_id, x.detail, x.requests,
+           x.auth_rejected);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, HttpDone& x) {
+  return f(caf::meta::type_name("HttpDone"), x.push_id, x.result);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, TokenGrant& x) {
+  return f(caf::meta::type_name("TokenGrant"), x.ok, x.http_status, x.access_token,
+           x.refresh_token, x.expires_in_s, x.detail);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, TokenDone& x) {
+  return f(caf::meta::type_name("TokenDone"), x.grant);
+}
+
+}  // namespace dfm
+
+CAF_BEGIN_TYPE_ID_BLOCK(dfm, caf::first_custom_type_id)
+CAF_ADD_TYPE_ID(dfm, (dfm::ContactFact))
+CAF_ADD_TYPE_ID(dfm, (dfm::DomainEvent))
+CAF_ADD_TYPE_ID(dfm, (dfm::PushOrder))
+CAF_ADD_TYPE_ID(dfm, (dfm::PushReport))
+CAF_ADD_TYPE_ID(dfm, (dfm::FactDone))
+CAF_ADD_TYPE_ID(dfm, (dfm::AppendResult))
+CAF_ADD_TYPE_ID(dfm, (dfm::HttpDone))
+CAF_ADD_TYPE_ID(dfm, (dfm::TokenDone))
+CAF_ADD_ATOM(dfm, dfm, poll_atom, "poll")
+CAF_ADD_ATOM(dfm, dfm, idle_atom, "idle")
+CAF_ADD_ATOM(dfm, dfm, passivate_atom, "passivate")
+CAF_ADD_ATOM(dfm, dfm, retry_atom, "retry")
+CAF_ADD_ATOM(dfm, dfm, wake_atom, "wake")
+CAF_ADD_ATOM(dfm, dfm, recover_atom, "recover")
+CAF_ADD_ATOM(dfm, dfm, stats_atom, "stats")
+CAF_END_TYPE_ID_BLOCK(dfm)

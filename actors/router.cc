@@ -1,0 +1,293 @@
+#include "actors/router.h"
+
+#include "actors/contact_actor.h"
+#include "events/webhook_received.h"
+#include "sync/identity.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+using Self = caf::stateful_actor<RouterState>;
+
+std::string ContactKey(const std::string& tenant, const std::string& contact_id) {
+  return tenant + "/" + contact_id;
+}
+
+caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& contact_id) {
+  auto& st = self->state;
+  auto& c = st.contacts[ContactKey(tenant, contact_id)];
+  if (!c.actor) {
+    c.actor = self->spawn(ContactActor, st.env, caf::actor_cast<caf::actor>(self), tenant, contact_id);
+    c.sent = 0;
+  }
+  c.sent++;
+  return c.actor;
+}
+
+void CommitCheckpoint(Self* self) {
+  auto& st = self->state;
+  uint64_t cp = st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
+  if (cp <= st.committed) return;
+  Status s = st.env->log->CommitConsumer(kRouterConsumer, cp, {});
+  if (s.ok()) {
+    st.committed = cp;
+  } else {
+    Logger("actors")->warn("event=router_checkpoint_failed error=\"{}\"", s.ToString());
+  }
+}
+
+void Answered(Self* self, uint64_t webhook_seq) {
+  auto& st = self->state;
+  auto it = st.in_flight.find(webhook_seq);
+  if (it == st.in_flight.end()) return;
+  bool was_full = st.in_flight.size() >= st.env->router_max_in_flight;
+  if (--it->second <= 0) st.in_flight.erase(it);
+  if (was_full && st.in_flight.size() < st.env->router_max_in_flight)
+    self->send(self, poll_atom::value);
+  if (st.in_flight.empty() || st.next_seq - 1 - st.committed >= 256) CommitCheckpoint(self);
+}
+
+void OwnAppend(Self* self, uint64_t token) {
+  auto& st = self->state;
+  auto it = st.own_appends.find(token);
+  if (it == st.own_appends.end()) return;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.env->log->AppendAsync(it->second.drafts, [me, token](const Status& s,
+                                                          const std::vector<AppendOutcome>&) {
+    AppendResult r;
+    r.token = token;
+    if (!s.ok()) r.error = s.ToString();
+    caf::anon_send(me, std::move(r));
+  });
+}
+
+// Appends `d` to the source stream on behalf of the webhook `e`.
+void RecordOnSource(Self* self, const Event& e, const std::string& system, DomainEvent d,
+                    size_t n) {
+  auto& st = self->state;
+  d.webhook_seq = e.seq;
+  EventDraft draft = ToDraft(d, e.tenant, SourceStream(system), e.id,
+                             e.correlation_id.IsZero() ? e.id : e.correlation_id);
+  draft.idempotency_system = kDecisionKeySystem;
+  draft.idempotency_key = "s/" + std::to_string(e.seq) + "/" + std::to_string(n);
+  uint64_t token = st.next_token++;
+  st.own_appends[token] = RouterState::OwnAppend{e.seq, {std::move(draft)}};
+  st.in_flight[e.seq]++;
+  OwnAppend(self, token);
+}
+
+std::optional<std::string> Lookup(Self* self, const std::string& key) {
+  auto& st = self->state;
+  auto it = st.claims.find(key);
+  if (it != st.claims.end()) return it->second.contact_id;
+  std::string v;
+  if (st.env->log->GetConsumerState("mappings", key, &v).ok()) return v;
+  return std::nullopt;
+}
+
+// The fact's identity keys now lead to `contact_id` unless they lead elsewhere.
+void Claim(Self* self, const ContactFact& f, const std::string& contact_id) {
+  auto& st = self->state;
+  std::vector<std::string> keys;
+  if (!f.external_id.empty()) keys.push_back(ExternalIdKey(f.tenant, f.system, f.external_id));
+  auto p = f.fields.find(fields::kPhone);
+  if (p != f.fields.end() && !p->second.empty()) keys.push_back(PhoneKey(f.tenant, p->second));
+  auto m = f.fields.find(fields::kEmail);
+  if (m != f.fields.end() && !m->second.empty()) keys.push_back(EmailKey(f.tenant, m->second));
+  for (auto& k : keys) {
+    if (Lookup(self, k)) continue;
+    st.claims[k] = RouterState::Claim{contact_id, f.webhook_seq, 0};
+    st.claims_by_webhook[f.webhook_seq].push_back(std::move(k));
+  }
+}
+
+// Drops claims that the mappings projection now shows.
+void PruneClaims(Self* self) {
+  auto& st = self->state;
+  if (st.claims_by_webhook.empty()) return;
+  uint64_t projected = 0;
+  if (!st.env->log->ReadCheckpoint("mappings", &projected).ok()) return;
+  for (auto it = st.claims_by_webhook.begin(); it != st.claims_by_webhook.end();) {
+    bool all = true;
+    for (const auto& k : it->second) {
+      auto c = st.claims.find(k);
+      if (c == st.claims.end()) continue;
+      if (c->second.settled_at == 0 || c->second.settled_at > projected) {
+        all = false;
+        break;
+      }
+    }
+    if (!all) break;
+    for (const auto& k : it->second) st.claims.erase(k);
+    it = st.claims_by_webhook.erase(it);
+  }
+}
+
+void Route(Self* self, const Event& e) {
+  auto& st = self->state;
+  if (e.type != WebhookReceived::kType) return;
+  WebhookReceived w;
+  if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return;  // verify reports it
+  const InboundMapper* mapper = FindInboundMapper(w.system);
+  if (!mapper) return;
+  std::vector<ContactFact> facts;
+  Status s = (*mapper)(w, st.env->mapper, &facts);
+  if (!s.ok()) {
+    DomainEvent q;
+    q.type = std::string(ev::kWebhookQuarantined);
+    q.system = w.system;
+    q.reason = s.message();
+    st.quarantined++;
+    Logger("actors")->warn("event=webhook_quarantined seq={} system={} reason=\"{}\"", e.seq,
+                           w.system, s.message());
+    RecordOnSource(self, e, w.system, q, 0);
+    return;
+  }
+  for (size_t n = 0; n < facts.size(); ++n) {
+    ContactFact& f = facts[n];
+    f.tenant = e.tenant;
+    f.webhook_seq = e.seq;
+    f.webhook_id = e.id;
+    f.correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;
+    f.recorded_at_us = e.recorded_at_us;
+    Resolution r = Resolve(f, [&](const std::string& key) { return Lookup(self, key); });
+    if (r.kind == Resolution::Kind::kNew && n > 0) r.contact_id = NewContactId(e.id, n);
+    if (r.kind == Resolution::Kind::kMatched || r.kind == Resolution::Kind::kNew) {
+      Claim(self, f, r.contact_id);
+      st.in_flight[e.seq]++;
+      st.facts_routed++;
+      self->send(ContactFor(self, e.tenant, r.contact_id), std::move(f));
+    } else {
+      DomainEvent d;
+      d.system = f.system;
+      d.external_id = f.external_id;
+      if (r.kind == Resolution::Kind::kAmbiguous) {
+        d.type = std::string(ev::kIdentityConflict);
+        d.candidates = r.candidates;
+        d.fields = f.fields;
+      } else {
+        d.type = std::string(ev::kFactRejected);
+        d.reason = r.reason;
+      }
+      RecordOnSource(self, e, f.system, d, n);
+    }
+  }
+}
+
+void Poll(Self* self) {
+  auto& st = self->state;
+  if (st.in_flight.size() >= st.env->router_max_in_flight) return;  // answers will poll again
+  std::vector<Event> batch;
+  Status s = st.env->log->Read(st.next_seq, st.env->router_batch, &batch);
+  if (!s.ok()) {
+    Logger("actors")->error("event=router_read_failed seq={} error=\"{}\"", st.next_seq, s.ToString());
+    return;
+  }
+  for (const auto& e : batch) {
+    Route(self, e);
+    st.next_seq = e.seq + 1;
+  }
+  PruneClaims(self);
+  CommitCheckpoint(self);
+  if (batch.size() == st.env->router_batch) self->send(self, poll_atom::value);
+}
+
+// Spawns the contacts that have pushes not yet settled, so they hand them to
+// their connectors again (sync_status projection, caught up before start).
+void RecoverPendingPushes(Self* self) {
+  auto& st = self->state;
+  std::vector<std::pair<std::string, std::string>> todo;
+  st.env->log->ScanConsumerState("sync_status", "p/", [&](std::string_view, std::string_view v) {
+    // "<state> <system> <contact id> <tenant>"
+    std::string s(v);
+    size_t a = s.find(' '), b = s.find(' ', a + 1), c = s.find(' ', b + 1);
+    if (a == std::string::npos || b == std::string::npos || c == std::string::npos) return true;
+    std::string state = s.substr(0, a);
+    if (state == "pending" || state == "retrying")
+      todo.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
+    return true;
+  });
+  for (const auto& [tenant, contact] : todo) {
+    auto key = ContactKey(tenant, contact);
+    if (st.contacts.count(key)) continue;
+    auto& c = st.contacts[key];
+    c.actor = self->spawn(ContactActor, st.env, caf::actor_cast<caf::actor>(self), tenant, contact);
+  }
+  if (!todo.empty())
+    Logger("actors")->info("event=pending_pushes_recovered contacts={}", st.contacts.size());
+}
+
+}  // namespace
+
+caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  uint64_t cp = 0;
+  st.env->log->ReadCheckpoint(kRouterConsumer, &cp);
+  st.committed = cp;
+  st.next_seq = cp + 1;
+  // Shutting down: the contacts go with the router.
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    for (auto& [key, c] : self->state.contacts) self->send_exit(c.actor, m.reason);
+    CommitCheckpoint(self);
+    self->quit(m.reason);
+  });
+  return {
+      [self](recover_atom) {  // start: once the connectors know the router
+        RecoverPendingPushes(self);
+        Poll(self);
+      },
+      [self](poll_atom) { Poll(self); },
+      [self](FactDone& d) {
+        auto& state = self->state;
+        auto it = state.claims_by_webhook.find(d.webhook_seq);
+        if (it != state.claims_by_webhook.end()) {
+          for (const auto& k : it->second) {
+            auto c = state.claims.find(k);
+            // Nothing appended: the projection will never show the claim;
+            // it stays settled "now" (the log head) and goes with the next prune.
+            if (c != state.claims.end())
+              c->second.settled_at = d.last_seq ? d.last_seq : state.env->log->LastSequence();
+          }
+        }
+        Answered(self, d.webhook_seq);
+      },
+      [self](AppendResult& r) {
+        auto& state = self->state;
+        auto it = state.own_appends.find(r.token);
+        if (it == state.own_appends.end()) return;
+        if (!r.error.empty()) {
+          self->delayed_send(self, std::chrono::microseconds(state.env->append_retry_us),
+                             retry_atom::value, r.token);
+          return;
+        }
+        uint64_t seq = it->second.webhook_seq;
+        state.own_appends.erase(it);
+        Answered(self, seq);
+      },
+      [self](retry_atom, uint64_t token) { OwnAppend(self, token); },
+      [self](PushReport& r) {
+        caf::actor c = ContactFor(self, r.tenant, r.contact_id);
+        self->send(c, std::move(r));
+      },
+      [self](passivate_atom, const std::string& tenant, const std::string& contact_id,
+             uint64_t received) {
+        auto& state = self->state;
+        auto it = state.contacts.find(ContactKey(tenant, contact_id));
+        if (it == state.contacts.end() || it->second.sent != received) return false;
+        state.contacts.erase(it);
+        return true;
+      },
+      [self](stats_atom) {
+        auto& state = self->state;
+        return caf::make_message(state.next_seq - 1, state.committed,
+                                 static_cast<uint64_t>(state.contacts.size()),
+                                 static_cast<uint64_t>(state.in_flight.size()), state.facts_routed,
+                                 state.quarantined);
+      },
+  };
+}
+
+}  // namespace dfm

@@ -1,0 +1,73 @@
+// The router: tails the log and sends each contact fact to its contact actor.
+//
+// Contract:
+// - It reads the log in order from its checkpoint + 1. Each webhook.received
+//   is read by its system's inbound mapper (connectors/common/mapper.h); a
+//   payload the mapper cannot read is quarantined (webhook.quarantined on
+//   the source stream, with the reason); other events are skipped.
+// - Each fact is resolved (sync/identity.h) against the mappings projection
+//   plus the router's own claims not yet folded into it, so two webhooks
+//   about one new person reach one contact even when the projection lags.
+//   An ambiguous fact becomes identity.conflict; one without phone or email
+//   becomes fact.rejected (both on the source stream).
+// - The checkpoint ("router") only moves past a webhook once every fact of
+//   it has been answered durably, so a crash re-reads at most unanswered
+//   webhooks, and deciding one twice is harmless (contact actors skip facts
+//   they have decided; appends carry idempotency keys).
+// - It spawns contact actors on demand and agrees to passivate one only if
+//   it routed nothing to it since the actor last looked (handshake).
+// - It starts reading when it receives recover_atom (sent once the
+//   connectors know the router): it first spawns the contacts with unsettled
+//   pushes so they re-drive them. poll_atom makes it read what is new.
+// - Push reports from connectors pass through it to the contact actor,
+//   which is spawned again if it was passivated.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/messages.h"
+#include "actors/sync_env.h"
+
+namespace dfm {
+
+struct RouterState {
+  std::shared_ptr<const SyncEnv> env;
+  uint64_t next_seq = 1;
+  uint64_t committed = 0;
+  struct Contact {
+    caf::actor actor;
+    uint64_t sent = 0;
+  };
+  std::unordered_map<std::string, Contact> contacts;  // "<tenant>/<contact id>"
+  std::map<uint64_t, int> in_flight;  // webhook seq -> answers still awaited
+  struct Claim {
+    std::string contact_id;
+    uint64_t webhook_seq = 0;
+    uint64_t settled_at = 0;  // log seq that makes the claim visible in the projection; 0: not yet
+  };
+  std::unordered_map<std::string, Claim> claims;  // identity key -> claim
+  std::map<uint64_t, std::vector<std::string>> claims_by_webhook;
+  // The router's own appends (quarantine, conflicts, rejections) under way.
+  struct OwnAppend {
+    uint64_t webhook_seq = 0;
+    std::vector<EventDraft> drafts;
+  };
+  std::map<uint64_t, OwnAppend> own_appends;
+  uint64_t next_token = 1;
+  uint64_t facts_routed = 0;
+  uint64_t quarantined = 0;
+  static inline const char* name = "dfm.router";
+};
+
+caf::behavior Router(caf::stateful_actor<RouterState>* self, std::shared_ptr<const SyncEnv> env);
+
+// The router's consumer name (its checkpoint).
+inline constexpr char kRouterConsumer[] = "router";
+
+}  // namespace dfm

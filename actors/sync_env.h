@@ -1,0 +1,38 @@
+// What every sync actor shares: the log, the rules, the clock and where the
+// connectors are. Built once by the SyncEngine (or a test) before any actor
+// is spawned, then only read.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "connectors/common/mapper.h"
+#include "storage/event_log.h"
+#include "sync/contact_model.h"
+
+namespace dfm {
+
+struct SyncEnv {
+  EventLog* log = nullptr;
+  SyncContext ctx;          // merge policy and targets; now_us is set per decision
+  MapperSettings mapper;
+  std::function<int64_t()> now_us;  // wall clock (tests: simulated)
+  int64_t contact_idle_us = 300LL * 1000000;  // passivate after this long idle
+  int64_t append_retry_us = 500000;  // an append the log refused is tried again after this
+  size_t router_batch = 256;          // events read per poll
+  size_t router_max_in_flight = 20000;  // facts routed and not yet answered
+  // (tenant, system) -> its connector actor. Systems without one get no pushes.
+  std::map<std::pair<std::string, std::string>, caf::actor> connectors;
+
+  caf::actor Connector(const std::string& tenant, const std::string& system) const {
+    auto it = connectors.find({tenant, system});
+    return it == connectors.end() ? caf::actor() : it->second;
+  }
+};
+
+}  // namespace dfm

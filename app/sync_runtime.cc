@@ -1,0 +1,107 @@
+#include "app/sync_runtime.h"
+
+#include <caf/all.hpp>
+
+#include "actors/engine.h"
+#include "connectors/common/http_client.h"
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
+#include "sync/normalize.h"
+#include "util/clock.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+struct SyncRuntime::Impl {
+  MappingsProjection mappings;
+  ContactViewProjection contacts;
+  SyncStatusProjection sync_status;
+  std::vector<std::unique_ptr<ProjectionRunner>> runners;
+  std::unique_ptr<Normalizer> normalizer;
+  std::unique_ptr<CurlHttpClient> http;
+  std::unique_ptr<caf::actor_system_config> caf_config;
+  std::unique_ptr<caf::actor_system> system;
+  std::unique_ptr<SyncEngine> engine;
+  bool stopped = false;
+};
+
+SyncRuntime::~SyncRuntime() { Stop(); }
+
+Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out) {
+  auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
+  rt->impl_ = std::make_unique<Impl>();
+  Impl& im = *rt->impl_;
+  auto logger = Logger("sync");
+  for (Projection* p : std::initializer_list<Projection*>{&im.mappings, &im.contacts, &im.sync_status}) {
+    auto runner = std::make_unique<ProjectionRunner>(log, p);
+    Status s = runner->CatchUp();
+    if (!s.ok()) return Status::IOError("projection " + p->name() + ": " + s.ToString());
+    logger->info("event=projection_ready name={} checkpoint={}", p->name(), runner->checkpoint());
+    runner->Start();
+    im.runners.push_back(std::move(runner));
+  }
+  if (!config.sync().enabled) {
+    *out = std::move(rt);
+    return Status::OK();
+  }
+
+  const SyncSettings& ss = config.sync();
+  im.normalizer = std::make_unique<Normalizer>(ss.default_region);
+  auto env = std::make_shared<SyncEnv>();
+  env->log = log;
+  env->ctx.policy = MergePolicy::Defaults();
+  env->ctx.policy.echo_window_us = ss.echo_window_s * 1000000;
+  env->mapper.normalizer = im.normalizer.get();
+  env->mapper.aloware_utc_offset_us = ss.aloware_utc_offset_minutes * 60 * 1000000;
+  env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
+  env->contact_idle_us = ss.contact_idle_s * 1000000;
+
+  im.http = std::make_unique<CurlHttpClient>(16);
+  std::vector<ConnectorSettings> connectors;
+  for (const auto& tenant : config.tenants()) {
+    for (const auto& [system, settings] : config.Systems(tenant)) {
+      const OutboundFactory* f = FindOutbound(system);
+      if (!f || !f->enabled(settings)) continue;
+      ConnectorSettings c;
+      c.tenant = tenant;
+      c.system = system;
+      c.client = f->create(settings, im.http.get());
+      c.credentials = f->credentials(settings);
+      c.concurrency = std::max(1, std::stoi(settings.at("concurrency")));
+      c.rate_limit = std::max(1, std::stoi(settings.at("rate_limit")));
+      c.rate_window_us = std::stoll(settings.at("rate_window_ms")) * 1000;
+      c.daily_limit = std::stoll(settings.at("daily_limit"));
+      c.backoff.base_us = std::stoll(settings.at("retry_base_ms")) * 1000;
+      c.backoff.max_us = std::stoll(settings.at("retry_max_ms")) * 1000;
+      c.backoff.max_attempts = std::max(1, std::stoi(settings.at("max_attempts")));
+      c.breaker_threshold = std::max(1, std::stoi(settings.at("breaker_failures")));
+      c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
+      connectors.push_back(std::move(c));
+      env->ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
+      logger->info("event=connector tenant={} system={}", tenant, system);
+    }
+  }
+
+  im.caf_config = std::make_unique<caf::actor_system_config>();
+  AddSyncMessageTypes(*im.caf_config);
+  im.caf_config->set("scheduler.max-threads", 2);
+  im.caf_config->set("logger.console", caf::atom("none"));
+  im.system = std::make_unique<caf::actor_system>(*im.caf_config);
+  im.engine = std::make_unique<SyncEngine>(*im.system, env, std::move(connectors));
+  im.engine->Start();
+  *out = std::move(rt);
+  return Status::OK();
+}
+
+void SyncRuntime::Stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  if (impl_->engine) impl_->engine->Stop();
+  if (impl_->system) impl_->system->await_all_actors_done();
+  impl_->engine.reset();
+  impl_->http.reset();  // answers what is in flight; the pushes stay unsettled and are re-driven
+  impl_->system.reset();
+  for (auto& r : impl_->runners) r->Stop();
+}
+
+}  // namespace dfm

@@ -1,0 +1,31 @@
+// Everything `dfm serve` runs besides the HTTP front: the projections
+// (caught up before anything else starts, then folding in the background)
+// and, when [sync] is enabled, the actor system with the router, contact
+// and connector actors and the outbound HTTP client.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "app/config.h"
+#include "storage/event_log.h"
+#include "util/status.h"
+
+namespace dfm {
+
+class SyncRuntime {
+ public:
+  ~SyncRuntime();
+  // Catches the projections up (progress in the log), then starts them and
+  // the sync actors. REQUIRES: `log` outlives the runtime.
+  static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out);
+  // Stops the actors first (no new pushes), then the projections.
+  void Stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dfm

@@ -1,0 +1,175 @@
+// Aloware outbound client (docs/vendors/aloware-api.md). The api_token goes
+// in the JSON body of POSTs and the query of GETs; there is no auth header.
+//
+// upsert:   POST /api/v1/webhook/forms {phone_number, ..., force_update: 1}
+//           (the phone number is Aloware's match key, so a retried write
+//           updates rather than duplicates), then, since the answer carries
+//           no id, GET /api/v1/webhook/contact/phone-number for it.
+// mark_dnc: the same write with is_dnc: 1.
+// A contact without a phone cannot be written to Aloware: the push fails for
+// good with a reason.
+#include <simdjson.h>
+
+#include <memory>
+
+#include "connectors/common/outbound.h"
+#include "sync/fact.h"
+#include "util/json.h"
+
+namespace dfm {
+namespace {
+
+const std::pair<const char*, const char*> kFieldNames[] = {
+    {fields::kFirstName, "first_name"}, {fields::kLastName, "last_name"},
+    {fields::kEmail, "email"},          {fields::kCompanyName, "company_name"},
+    {fields::kAddress1, "address"},     {fields::kCity, "city"},
+    {fields::kState, "state"},          {fields::kPostalCode, "zipcode"},
+    {fields::kCountry, "country"},
+};
+
+std::string Message(const HttpResponse& r) {
+  if (r.status == 0) return r.error;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string msg;
+  std::string_view s;
+  if (!parser.parse(r.body).get(doc) && (!doc["message"].get(s) || !doc["error"].get(s)))
+    msg = std::string(s);
+  return "HTTP " + std::to_string(r.status) + (msg.empty() ? "" : ": " + msg);
+}
+
+class AlowareClient final : public VendorClient {
+ public:
+  AlowareClient(const SystemSettings& s, HttpClient* http)
+      : http_(http), base_(s.at("api_base_url")), timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  }
+
+  void Push(const PushRequest& req, const Credentials& creds,
+            std::function<void(PushResult)> done) override {
+    auto phone = req.fields.find(fields::kPhone);
+    if (phone == req.fields.end() || phone->second.empty()) {
+      PushResult r;
+      r.http_status = 422;  // settled without a request: Aloware matches by phone only
+      r.detail = "Aloware needs a phone number; the contact has none";
+      done(std::move(r));
+      return;
+    }
+    std::string body = "{";
+    auto add = [&](const char* k, const std::string& v) {
+      if (body.size() > 1) body += ",";
+      AppendJsonString(&body, k);
+      body += ":";
+      AppendJsonString(&body, v);
+    };
+    add("api_token", creds.access_token);
+    add("phone_number", phone->second);
+    for (const auto& [ours, theirs] : kFieldNames) {
+      auto it = req.fields.find(ours);
+      if (it != req.fields.end()) add(theirs, it->second);
+    }
+    auto tags = req.fields.find(fields::kTags);
+    if (tags != req.fields.end()) {
+      std::string csv = tags->second;
+      for (auto& ch : csv)
+        if (ch == '\n') ch = ',';
+      add("tags", csv);
+    }
+    body += ",\"force_update\":1";
+    if (req.op == "mark_dnc") body += ",\"is_dnc\":1";
+    body += "}";
+
+    HttpRequest r;
+    r.method = "POST";
+    r.url = base_ + "/api/v1/webhook/forms";
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
+    r.body = std::move(body);
+    std::string token = creds.access_token;
+    std::string number = phone->second;
+    http_->Send(std::move(r), [this, token, number, done = std::move(done)](HttpResponse resp) {
+      auto result = std::make_shared<PushResult>();
+      result->requests = 1;
+      result->http_status = resp.status;
+      ReadRateHeaders(resp, result.get());
+      if (resp.status / 100 != 2) {
+        result->auth_rejected = resp.status == 401;
+        result->detail = Message(resp);
+        done(std::move(*result));
+        return;
+      }
+      Lookup(token, number, result, done);
+    });
+  }
+
+ private:
+  void Lookup(const std::string& token, const std::string& number,
+              std::shared_ptr<PushResult> result, std::function<void(PushResult)> done) {
+    HttpRequest r;
+    r.url = base_ + "/api/v1/webhook/contact/phone-number?api_token=" + UrlEscape(token) +
+            "&phone_number=" + UrlEscape(number);
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Accept", "application/json"}};
+    http_->Send(std::move(r), [result, done = std::move(done)](HttpResponse resp) {
+      result->requests++;
+      result->http_status = resp.status;
+      ReadRateHeaders(resp, result.get());
+      if (resp.status / 100 != 2) {
+        // Written but not found at once: retry the whole (idempotent) push.
+        if (resp.status == 404) result->http_status = 503;
+        result->detail = Message(resp);
+        done(std::move(*result));
+        return;
+      }
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      if (!parser.parse(resp.body).get(doc)) {
+        simdjson::dom::element id;
+        if (!doc["id"].get(id) || !doc["contact"]["id"].get(id)) {
+          std::string_view s;
+          int64_t n = 0;
+          if (!id.get(s)) result->external_id = std::string(s);
+          else if (!id.get(n)) result->external_id = std::to_string(n);
+        }
+      }
+      if (result->external_id.empty()) {
+        result->http_status = 0;
+        result->detail = "contact lookup answer has no id";
+      }
+      done(std::move(*result));
+    });
+  }
+
+  HttpClient* http_;
+  std::string base_;
+  int64_t timeout_ms_;
+};
+
+}  // namespace
+
+OutboundFactory AlowareOutbound() {
+  OutboundFactory f;
+  f.system = "aloware";
+  f.settings = {
+      {"api_base_url", false, "", "Aloware API base URL (https://app.aloware.com); empty: no pushes"},
+      {"api_token", true, "", "Aloware API token (Lead API / Contact Lookup)"},
+      {"concurrency", false, "4", "pushes in flight at once"},
+      {"rate_limit", false, "60", "requests per rate window (Aloware publishes none: be polite)"},
+      {"rate_window_ms", false, "60000", "the rate window"},
+      {"daily_limit", false, "0", "requests per day; 0: none"},
+  };
+  AddDeliverySettings(&f.settings);
+  f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
+  f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
+    return std::make_unique<AlowareClient>(s, http);
+  };
+  f.accepted_fields = ContactFieldNames();
+  f.credentials = [](const SystemSettings& s) {
+    Credentials c;
+    c.access_token = s.at("api_token");
+    return c;
+  };
+  return f;
+}
+
+}  // namespace dfm

@@ -1,0 +1,80 @@
+// Outbound HTTP for the connectors: libcurl's multi interface driven by one
+// thread of its own, so no actor worker ever waits on a vendor.
+//
+// Contract: Send() may be called from any thread and returns at once; the
+// callback runs exactly once, on the client's thread, with the response or a
+// transport error (status 0). It must not block. Destroying the client
+// answers every request still in flight with status 0 ("shutting down").
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dfm {
+
+struct HttpRequest {
+  std::string method = "GET";  // GET, POST, PUT, DELETE
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  int64_t timeout_ms = 10000;
+};
+
+struct HttpResponse {
+  int status = 0;             // 0: no HTTP answer (see `error`)
+  std::string error;          // transport error, when status == 0
+  std::map<std::string, std::string> headers;  // lower-case names; last value wins
+  std::string body;
+  int64_t elapsed_us = 0;
+
+  // The header's value, or empty.
+  std::string Header(const std::string& lower_name) const;
+};
+
+using HttpCallback = std::function<void(HttpResponse)>;
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  virtual void Send(HttpRequest req, HttpCallback cb) = 0;
+};
+
+// The libcurl implementation. `max_connections` bounds the connections kept
+// per host (keep-alive is used).
+class CurlHttpClient final : public HttpClient {
+ public:
+  explicit CurlHttpClient(int max_connections_per_host = 8);
+  ~CurlHttpClient() override;
+  CurlHttpClient(const CurlHttpClient&) = delete;
+  CurlHttpClient& operator=(const CurlHttpClient&) = delete;
+
+  void Send(HttpRequest req, HttpCallback cb) override;
+
+ private:
+  struct Transfer;
+  void Run();
+  void StartQueued();
+  void Finish(void* easy, int curl_code);
+
+  void* multi_ = nullptr;  // CURLM*
+  std::mutex mu_;
+  std::deque<std::unique_ptr<Transfer>> queued_;  // guarded by mu_
+  std::map<void*, std::unique_ptr<Transfer>> running_;  // client thread only
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// "a=b&c=d" with each part %-escaped (application/x-www-form-urlencoded).
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& params);
+// RFC 3986 %-escaping of everything but unreserved characters.
+std::string UrlEscape(const std::string& s);
+
+}  // namespace dfm

@@ -1,0 +1,58 @@
+#include "connectors/common/outbound.h"
+
+#include <cstdlib>
+
+#include "sync/fact.h"
+
+namespace dfm {
+
+namespace {
+std::optional<int64_t> HeaderInt(const HttpResponse& r, const char* name) {
+  std::string v = r.Header(name);
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (end == v.c_str()) return std::nullopt;
+  return n;
+}
+}  // namespace
+
+void ReadRateHeaders(const HttpResponse& resp, PushResult* r) {
+  if (auto v = HeaderInt(resp, "x-ratelimit-remaining")) r->rate_remaining = static_cast<int>(*v);
+  if (auto v = HeaderInt(resp, "x-ratelimit-daily-remaining")) r->daily_remaining = *v;
+  if (auto v = HeaderInt(resp, "retry-after")) r->retry_after_us = *v * 1000000;
+  if (resp.status == 429 && !r->retry_after_us) {
+    // GoHighLevel sends no Retry-After: wait for its window to roll over.
+    if (auto w = HeaderInt(resp, "x-ratelimit-interval-milliseconds")) r->retry_after_us = *w * 1000;
+  }
+}
+
+void AddDeliverySettings(std::vector<SettingSpec>* settings) {
+  settings->insert(settings->end(), {
+      {"request_timeout_ms", false, "10000", "timeout of one HTTP request"},
+      {"retry_base_ms", false, "500", "first retry waits up to this (doubling, full jitter)"},
+      {"retry_max_ms", false, "300000", "longest wait between retries"},
+      {"max_attempts", false, "12", "attempts before a push is dead-lettered"},
+      {"breaker_failures", false, "5", "consecutive failures that open the circuit breaker"},
+      {"breaker_open_ms", false, "30000", "how long the open breaker holds pushes back"},
+  });
+}
+
+std::vector<std::string> ContactFieldNames() {
+  return {fields::kFirstName, fields::kLastName,   fields::kEmail,   fields::kPhone,
+          fields::kAddress1,  fields::kCity,       fields::kState,   fields::kPostalCode,
+          fields::kCountry,   fields::kCompanyName, fields::kTags};
+}
+
+const std::vector<OutboundFactory>& BuiltinOutbound() {
+  static const std::vector<OutboundFactory> kAll = {GhlOutbound(), AlowareOutbound()};
+  return kAll;
+}
+
+const OutboundFactory* FindOutbound(std::string_view system) {
+  for (const auto& f : BuiltinOutbound())
+    if (f.system == system) return &f;
+  return nullptr;
+}
+
+}  // namespace dfm

@@ -1,0 +1,310 @@
+// GoHighLevel API v2 outbound client (docs/vendors/ghl-api.md).
+//
+// upsert:   known id     -> PUT /contacts/{id}      (404 / "not found" -> as unknown)
+//           unknown id   -> GET /contacts/search/duplicate?locationId&number&email
+//                           -> PUT /contacts/{id} when found
+//                           -> POST /contacts/upsert otherwise (matches by phone/email
+//                              itself, so a retried create cannot duplicate)
+// mark_dnc: the same with {"dnd": true}.
+// Every request carries Authorization: Bearer and Version: 2021-07-28.
+#include <simdjson.h>
+
+#include <memory>
+
+#include "connectors/common/outbound.h"
+#include "sync/fact.h"
+#include "util/json.h"
+
+namespace dfm {
+namespace {
+
+constexpr char kContactsVersion[] = "2021-07-28";
+
+const std::pair<const char*, const char*> kFieldNames[] = {
+    {fields::kFirstName, "firstName"}, {fields::kLastName, "lastName"},
+    {fields::kEmail, "email"},         {fields::kPhone, "phone"},
+    {fields::kAddress1, "address1"},   {fields::kCity, "city"},
+    {fields::kState, "state"},         {fields::kPostalCode, "postalCode"},
+    {fields::kCountry, "country"},     {fields::kCompanyName, "companyName"},
+};
+
+std::string ContactBody(const PushRequest& req, const std::string& location_id, bool with_location) {
+  std::string out = "{";
+  bool first = true;
+  auto key = [&](const char* k) {
+    if (!first) out += ",";
+    first = false;
+    AppendJsonString(&out, k);
+    out += ":";
+  };
+  if (with_location) {
+    key("locationId");
+    AppendJsonString(&out, location_id);
+  }
+  for (const auto& [ours, theirs] : kFieldNames) {
+    // UpdateContactDto has no companyName (docs/vendors/ghl-api.md 3.3).
+    if (!with_location && std::string_view(ours) == fields::kCompanyName) continue;
+    auto it = req.fields.find(ours);
+    if (it == req.fields.end()) continue;
+    key(theirs);
+    AppendJsonString(&out, it->second);
+  }
+  auto tags = req.fields.find(fields::kTags);
+  if (tags != req.fields.end()) {
+    key("tags");
+    out += "[";
+    size_t start = 0;
+    bool first_tag = true;
+    const std::string& t = tags->second;
+    while (start <= t.size() && !t.empty()) {
+      size_t nl = t.find('\n', start);
+      std::string one = t.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      if (!one.empty()) {
+        if (!first_tag) out += ",";
+        first_tag = false;
+        AppendJsonString(&out, one);
+      }
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+    out += "]";
+  }
+  if (req.op == "mark_dnc") {
+    key("dnd");
+    out += "true";
+  }
+  return out + "}";
+}
+
+// The "contact" object's id in a response body, or empty.
+std::string ContactIdIn(const std::string& body, bool* has_null_contact) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc)) return {};
+  simdjson::dom::element c;
+  if (doc["contact"].get(c)) return {};
+  if (c.is_null()) {
+    if (has_null_contact) *has_null_contact = true;
+    return {};
+  }
+  std::string_view id;
+  if (c["id"].get(id)) return {};
+  return std::string(id);
+}
+
+// The vendor's error message (string or first of an array), for details.
+std::string ErrorMessage(const HttpResponse& r) {
+  if (r.status == 0) return r.error;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string msg;
+  if (!parser.parse(r.body).get(doc)) {
+    std::string_view s;
+    simdjson::dom::array arr;
+    if (!doc["message"].get(s)) {
+      msg = std::string(s);
+    } else if (!doc["message"].get(arr)) {
+      for (auto el : arr) {
+        if (!el.get(s)) {
+          msg = std::string(s);
+          break;
+        }
+      }
+    }
+  }
+  return "HTTP " + std::to_string(r.status) + (msg.empty() ? "" : ": " + msg);
+}
+
+bool IsNotFound(const HttpResponse& r) {
+  if (r.status == 404) return true;
+  if (r.status != 400) return false;
+  std::string m = ErrorMessage(r);
+  for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return m.find("not found") != std::string::npos;
+}
+
+class GhlClient final : public VendorClient {
+ public:
+  GhlClient(const SystemSettings& s, HttpClient* http)
+      : http_(http),
+        base_(s.at("api_base_url")),
+        location_(s.at("location_id")),
+        client_id_(s.at("client_id")),
+        client_secret_(s.at("client_secret")),
+        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  }
+
+  bool UsesOAuth() const override { return !client_id_.empty(); }
+
+  void Push(const PushRequest& req, const Credentials& creds,
+            std::function<void(PushResult)> done) override {
+    auto st = std::make_shared<State>();
+    st->req = req;
+    st->token = creds.access_token;
+    st->done = std::move(done);
+    if (!req.external_id.empty()) {
+      Update(st, req.external_id, /*fallback=*/true);
+    } else {
+      Search(st);
+    }
+  }
+
+  void RefreshToken(const Credentials& creds, std::function<void(TokenGrant)> done) override {
+    HttpRequest r;
+    r.method = "POST";
+    r.url = base_ + "/oauth/token";
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Accept", "application/json"}};
+    r.body = FormEncode({{"client_id", client_id_},
+                         {"client_secret", client_secret_},
+                         {"grant_type", "refresh_token"},
+                         {"refresh_token", creds.refresh_token},
+                         {"user_type", "Location"}});
+    http_->Send(std::move(r), [done = std::move(done)](HttpResponse resp) {
+      TokenGrant g;
+      g.http_status = resp.status;
+      if (resp.status / 100 == 2) {
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        std::string_view at, rt;
+        int64_t exp = 0;
+        if (!parser.parse(resp.body).get(doc) && !doc["access_token"].get(at) &&
+            !doc["refresh_token"].get(rt) && !doc["expires_in"].get(exp)) {
+          g.ok = true;
+          g.access_token = std::string(at);
+          g.refresh_token = std::string(rt);
+          g.expires_in_s = exp;
+        } else {
+          g.detail = "token response without access_token, refresh_token and expires_in";
+        }
+      } else {
+        g.detail = ErrorMessage(resp);
+      }
+      done(std::move(g));
+    });
+  }
+
+ private:
+  struct State {
+    PushRequest req;
+    std::string token;
+    std::function<void(PushResult)> done;
+    PushResult result;
+  };
+  using StatePtr = std::shared_ptr<State>;
+
+  HttpRequest Base(const StatePtr& st, const char* method, std::string path) const {
+    HttpRequest r;
+    r.method = method;
+    r.url = base_ + path;
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Authorization", "Bearer " + st->token},
+                 {"Version", kContactsVersion},
+                 {"Accept", "application/json"}};
+    if (std::string(method) != "GET") r.headers.emplace_back("Content-Type", "application/json");
+    return r;
+  }
+
+  // Records the response's signals; true when the push is settled by it
+  // (failure of any kind), in which case `done` has been called.
+  static bool Settle(const StatePtr& st, const HttpResponse& resp) {
+    st->result.requests++;
+    st->result.http_status = resp.status;
+    ReadRateHeaders(resp, &st->result);
+    if (resp.status / 100 == 2) return false;
+    st->result.auth_rejected = resp.status == 401;
+    st->result.detail = ErrorMessage(resp);
+    st->done(std::move(st->result));
+    return true;
+  }
+
+  void Search(const StatePtr& st) {
+    std::string q = "/contacts/search/duplicate?locationId=" + UrlEscape(location_);
+    auto ph = st->req.fields.find(fields::kPhone);
+    auto em = st->req.fields.find(fields::kEmail);
+    if (ph != st->req.fields.end() && !ph->second.empty()) q += "&number=" + UrlEscape(ph->second);
+    if (em != st->req.fields.end() && !em->second.empty()) q += "&email=" + UrlEscape(em->second);
+    http_->Send(Base(st, "GET", q), [this, st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      std::string id = ContactIdIn(resp.body, nullptr);
+      if (!id.empty()) {
+        Update(st, id, /*fallback=*/false);
+      } else {
+        Upsert(st);
+      }
+    });
+  }
+
+  void Update(const StatePtr& st, const std::string& id, bool fallback) {
+    HttpRequest r = Base(st, "PUT", "/contacts/" + UrlEscape(id));
+    r.body = ContactBody(st->req, location_, false);
+    http_->Send(std::move(r), [this, st, id, fallback](HttpResponse resp) {
+      if (fallback && IsNotFound(resp)) {  // deleted or merged away: find it again
+        st->result.requests++;
+        Search(st);
+        return;
+      }
+      if (Settle(st, resp)) return;
+      st->result.external_id = id;
+      st->done(std::move(st->result));
+    });
+  }
+
+  void Upsert(const StatePtr& st) {
+    HttpRequest r = Base(st, "POST", "/contacts/upsert");
+    r.body = ContactBody(st->req, location_, true);
+    http_->Send(std::move(r), [st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      std::string id = ContactIdIn(resp.body, nullptr);
+      if (id.empty()) {
+        st->result.http_status = 0;  // unreadable answer: retry (the upsert is idempotent)
+        st->result.detail = "upsert answer has no contact.id";
+      } else {
+        st->result.external_id = id;
+      }
+      st->done(std::move(st->result));
+    });
+  }
+
+  HttpClient* http_;
+  std::string base_, location_, client_id_, client_secret_;
+  int64_t timeout_ms_;
+};
+
+}  // namespace
+
+OutboundFactory GhlOutbound() {
+  OutboundFactory f;
+  f.system = "ghl";
+  f.settings = {
+      {"api_base_url", false, "", "GoHighLevel API base URL (https://services.leadconnectorhq.com); empty: no pushes"},
+      {"location_id", false, "", "the sub-account (location) contacts are written to"},
+      {"access_token", true, "", "OAuth access token or Private Integration Token"},
+      {"refresh_token", true, "", "OAuth refresh token (single use; the newest is kept in the data dir)"},
+      {"client_id", false, "", "OAuth client id (with client_secret: tokens are refreshed)"},
+      {"client_secret", true, "", "OAuth client secret"},
+      {"token_expires_at", false, "0", "Unix seconds when access_token expires; 0: unknown"},
+      {"concurrency", false, "4", "pushes in flight at once"},
+      {"rate_limit", false, "100", "requests per rate window (GoHighLevel: 100 per 10 s)"},
+      {"rate_window_ms", false, "10000", "the rate window"},
+      {"daily_limit", false, "200000", "requests per day per location"},
+  };
+  AddDeliverySettings(&f.settings);
+  f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
+  f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
+    return std::make_unique<GhlClient>(s, http);
+  };
+  f.accepted_fields = ContactFieldNames();
+  f.credentials = [](const SystemSettings& s) {
+    Credentials c;
+    c.access_token = s.at("access_token");
+    c.refresh_token = s.at("refresh_token");
+    c.expires_at_us = std::stoll(s.at("token_expires_at")) * 1000000;
+    return c;
+  };
+  return f;
+}
+
+}  // namespace dfm

@@ -1,0 +1,305 @@
+"""Contact sync end to end over loopback: `dfm serve` between the GoHighLevel
+and Aloware sandboxes (sandboxes/), each sending its webhooks back to dfm the
+way the vendor does. Every scenario of issue 3's proof list:
+
+  created in GHL -> Aloware; created in Aloware -> GHL; echoes suppressed while
+  a later real edit still syncs; duplicate webhooks; updates out of order; a
+  sandbox answering 429, then 500, then success; a sandbox down (pushes resume,
+  none lost, none doubled) with a kill -9 restart of dfm in the middle; the
+  same person created in both systems at once; a GHL delete marks the
+  Aloware contact do-not-contact.
+
+Usage: sync_e2e_test.py --dfm PATH [-k NAME]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dfmtest  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DFM = None
+GHL_PUBLIC_KEY = os.path.join(ROOT, "etc", "dev-keys", "ghl-ed25519-public.pem")
+
+
+class Sandbox:
+    """One vendor sandbox process (sandboxes/<name>.py) with its own state file."""
+
+    def __init__(self, name, workdir, args):
+        self.name = name
+        self.workdir = workdir
+        self.state = os.path.join(workdir, name + "-state.json")
+        self.port = dfmtest.free_port()
+        self.args = args
+        self.proc = None
+
+    def start(self):
+        port_file = os.path.join(self.workdir, self.name + ".port")
+        with open(os.path.join(self.workdir, self.name + ".log"), "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, os.path.join(ROOT, "sandboxes", self.name + ".py"),
+                 "--port", str(self.port), "--port-file", port_file, "--state", self.state]
+                + self.args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                if self.get("/_sandbox/faults")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(self.name + " sandbox did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path):
+        status, _, body = dfmtest.request("127.0.0.1", self.port, "GET", path)
+        return status, json.loads(body) if body else None
+
+    def post(self, path, doc, method="POST"):
+        status, _, body = dfmtest.request("127.0.0.1", self.port, method, path,
+                                          body=json.dumps(doc).encode(),
+                                          headers={"Content-Type": "application/json"}, timeout=30)
+        return status, json.loads(body) if body else None
+
+    def contacts(self):
+        return self.get("/_sandbox/contacts")[1]
+
+    def requests(self, prefix):
+        return self.get("/_sandbox/requests?path_prefix=" + prefix)[1]
+
+
+def wait_for(what, fn, timeout=60):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def by_phone(contacts, phone, key):
+    return [c for c in contacts if c.get(key) == phone]
+
+
+class SyncTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(DFM, self.dir, extra_config=(
+            f'[ghl]\ned25519_public_key_file = "{GHL_PUBLIC_KEY}"\n'
+            '[sync]\ncontact_idle_s = 2\n'))
+        hook = f"http://127.0.0.1:{self.dfm.port}/webhooks/"
+        self.ghl = Sandbox("ghl", self.dir, ["--webhook-url", hook + "ghl"])
+        self.alo = Sandbox("aloware", self.dir, ["--webhook-url", hook + "aloware",
+                                                 "--webhook-auth", "bearer:" + dfmtest.ALOWARE_TOKEN])
+        self.ghl.start()
+        self.alo.start()
+        self.env = {
+            "DFM_GHL_API_BASE_URL": self.ghl.url,
+            "DFM_GHL_LOCATION_ID": "loc_sandbox",
+            "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token",
+            "DFM_GHL_RETRY_BASE_MS": "100",
+            "DFM_GHL_RETRY_MAX_MS": "1000",
+            "DFM_GHL_BREAKER_OPEN_MS": "1000",
+            "DFM_ALOWARE_API_BASE_URL": self.alo.url,
+            "DFM_ALOWARE_API_TOKEN": "sandbox-aloware-token",
+            "DFM_ALOWARE_RETRY_BASE_MS": "100",
+            "DFM_ALOWARE_RETRY_MAX_MS": "1000",
+            "DFM_ALOWARE_BREAKER_OPEN_MS": "1000",
+        }
+        self.dfm.start(env_extra=self.env)
+
+    def tearDown(self):
+        for p in (self.ghl, self.alo):
+            p.stop()
+        try:
+            self.dfm.stop()
+        except Exception:
+            pass
+        if os.environ.get("DFM_KEEP_TEST_DIRS"):
+            print("kept", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def events(self, type_=None):
+        evs = self.dfm.dump(with_body=True)
+        return [e for e in evs if type_ is None or e["type"] == type_]
+
+    def ghl_user_creates(self, phone, first="Ada", last="Lovelace", email=None):
+        doc = {"firstName": first, "lastName": last, "phone": phone}
+        if email:
+            doc["email"] = email
+        status, body = self.ghl.post("/_sandbox/contacts", doc)
+        self.assertIn(status, (200, 201), body)
+        self.assertEqual(body["webhook"]["status"], 200, body)
+        return body["contact"]
+
+    def alo_user_creates(self, phone, first="Grace", last="Hopper", email=None):
+        doc = {"first_name": first, "last_name": last, "phone_number": phone}
+        if email:
+            doc["email"] = email
+        status, body = self.alo.post("/_sandbox/contacts", doc)
+        self.assertIn(status, (200, 201), body)
+        self.assertEqual(body["webhook"]["status"], 200, body)
+        return body["contact"]
+
+    def forms_posts(self, phone):
+        return [r for r in self.alo.requests("/api/v1/webhook/forms")
+                if (r.get("body") or {}).get("phone_number") == phone]
+
+    # --- scenarios -------------------------------------------------------
+
+    def test_created_in_ghl_reaches_aloware_once_and_the_echo_is_suppressed(self):
+        c = self.ghl_user_creates("+12055550142", email="ada@example.com")
+        got = wait_for("the contact in Aloware",
+                       lambda: by_phone(self.alo.contacts(), "+12055550142", "phone_number"))
+        self.assertEqual(got[0]["first_name"], "Ada")
+        self.assertEqual(got[0]["email"], "ada@example.com")
+        # Aloware's webhook for our write comes back: it is an echo, not an edit.
+        wait_for("the echo", lambda: self.events("contact.echo_suppressed"))
+        time.sleep(1.0)
+        self.assertEqual(len(self.forms_posts("+12055550142")), 1)
+        ghl_writes = [r for r in self.ghl.requests("/contacts/") if r["method"] in ("PUT", "POST")]
+        self.assertEqual(ghl_writes, [], "nothing may be pushed back to GHL")
+        # Both ids are mapped to one contact.
+        linked = self.events("push.succeeded")
+        self.assertEqual(len(linked), 1)
+        created = self.events("contact.created")
+        self.assertEqual(len(created), 1)
+        self.assertEqual(created[0]["payload"]["external_id"], c["id"])
+        # A later real edit in GHL still syncs.
+        status, _ = self.ghl.post("/_sandbox/contacts", {"id": c["id"], "firstName": "Augusta"})
+        self.assertIn(status, (200, 201))
+        wait_for("the edit in Aloware", lambda: [
+            x for x in by_phone(self.alo.contacts(), "+12055550142", "phone_number")
+            if x["first_name"] == "Augusta"])
+        self.assertEqual(len(self.forms_posts("+12055550142")), 2)
+
+    def test_created_in_aloware_reaches_ghl_by_upsert(self):
+        self.alo_user_creates("+12055550177", email="grace@example.com")
+        got = wait_for("the contact in GHL",
+                       lambda: by_phone(self.ghl.contacts(), "+12055550177", "phone"))
+        self.assertEqual(got[0]["email"], "grace@example.com")
+        # looked up before it was created
+        paths = [r["path"] for r in self.ghl.requests("/contacts/")]
+        self.assertIn("/contacts/search/duplicate", paths)
+        self.assertIn("/contacts/upsert", paths)
+        wait_for("the GHL echo", lambda: self.events("contact.echo_suppressed"))
+        time.sleep(1.0)
+        self.assertEqual(len(self.forms_posts("+12055550177")), 0, "no push back to Aloware")
+
+    def test_duplicate_webhooks_make_one_contact_and_one_push(self):
+        body = json.loads(dfmtest.fixture("ghl/ContactCreate.json"))
+        body["webhookId"] = str(uuid.uuid4())
+        body["phone"] = "+12055550111"
+        body["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        for _ in range(3):
+            status, _ = self.ghl.post("/_sandbox/webhooks/send", {"body": body})
+            self.assertEqual(status, 200)
+        wait_for("the contact in Aloware",
+                 lambda: by_phone(self.alo.contacts(), "+12055550111", "phone_number"))
+        time.sleep(1.0)
+        self.assertEqual(len(self.events("webhook.received")) >= 1, True)
+        received = [e for e in self.events("webhook.received")
+                    if e["payload"].get("provider_event_id") == body["webhookId"]]
+        self.assertEqual(len(received), 1)
+        self.assertEqual(len(self.forms_posts("+12055550111")), 1)
+
+    def test_updates_out_of_order_keep_the_newest(self):
+        c = self.ghl_user_creates("+12055550122", first="Old")
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), "+12055550122", "phone_number"))
+        base = json.loads(dfmtest.fixture("ghl/ContactUpdate.json"))
+        newer, older = dict(base), dict(base)
+        for doc, name, when in ((newer, "Newest", "2030-01-01T00:00:10.000Z"),
+                                (older, "Stale", "2030-01-01T00:00:05.000Z")):
+            doc.update({"id": c["id"], "phone": "+12055550122", "firstName": name,
+                        "webhookId": str(uuid.uuid4()), "dateUpdated": when,
+                        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
+        for doc in (newer, older):  # the newer edit arrives first
+            self.assertEqual(self.ghl.post("/_sandbox/webhooks/send", {"body": doc})[0], 200)
+        wait_for("the newest name", lambda: [
+            x for x in by_phone(self.alo.contacts(), "+12055550122", "phone_number")
+            if x["first_name"] == "Newest"])
+        time.sleep(1.0)
+        names = [(r.get("body") or {}).get("first_name") for r in self.forms_posts("+12055550122")]
+        self.assertNotIn("Stale", names)
+
+    def test_429_then_500_then_success(self):
+        self.alo.post("/_sandbox/faults", {"faults": [
+            {"status": 429, "retry_after": 1, "count": 1}, {"status": 500, "count": 1}]})
+        self.ghl_user_creates("+12055550133")
+        wait_for("the contact in Aloware",
+                 lambda: by_phone(self.alo.contacts(), "+12055550133", "phone_number"))
+        attempts = [e["payload"] for e in self.events("push.attempted")]
+        self.assertEqual([a["http_status"] for a in attempts][:2], [429, 500])
+        self.assertEqual([a["outcome"] for a in attempts][:3], ["retry", "retry", "ok"])
+        self.assertEqual(len(self.events("push.succeeded")), 1)
+
+    def test_sandbox_down_and_dfm_killed_nothing_lost_nothing_doubled(self):
+        self.alo.stop()
+        phones = ["+1205555020%d" % i for i in range(5)]
+        for p in phones:
+            self.ghl_user_creates(p)
+        wait_for("failed attempts", lambda: len(self.events("push.attempted")) >= 5)
+        self.dfm.kill9()
+        self.dfm.start(env_extra=self.env)
+        time.sleep(2.0)  # down for a while longer, dfm retrying
+        self.alo.start()
+        for p in phones:
+            wait_for("contact " + p, lambda p=p: by_phone(self.alo.contacts(), p, "phone_number"),
+                     timeout=90)
+        time.sleep(1.0)
+        for p in phones:
+            self.assertEqual(len(by_phone(self.alo.contacts(), p, "phone_number")), 1)
+        self.assertEqual(len(self.events("push.succeeded")), 5)
+        self.assertEqual(self.dfm.cli("log", "verify", "-d", self.dfm.data_dir).returncode, 0)
+
+    def test_same_person_created_in_both_systems_at_once(self):
+        phone = "+12055550155"
+        self.ghl_user_creates(phone, first="Ada")
+        self.alo_user_creates(phone, first="Ada")
+        wait_for("links", lambda: len({e["payload"].get("system") for e in self.events()
+                                       if e["type"] in ("contact.created", "contact.linked",
+                                                        "push.succeeded", "contact.changed",
+                                                        "contact.echo_suppressed")}) >= 2)
+        time.sleep(1.5)
+        created = self.events("contact.created")
+        self.assertEqual(len(created), 1, "one contact")
+        self.assertEqual(len(by_phone(self.alo.contacts(), phone, "phone_number")), 1)
+        self.assertEqual(len(by_phone(self.ghl.contacts(), phone, "phone")), 1)
+        streams = {e["stream"] for e in self.events() if e["stream"].startswith("contact:")}
+        self.assertEqual(len(streams), 1)
+
+    def test_deleted_in_ghl_marks_aloware_do_not_contact(self):
+        c = self.ghl_user_creates("+12055550166")
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), "+12055550166", "phone_number"))
+        status, _, _ = dfmtest.request("127.0.0.1", self.ghl.port, "DELETE",
+                                       "/_sandbox/contacts/" + c["id"])
+        self.assertEqual(status, 200)
+        wait_for("DNC in Aloware", lambda: [
+            x for x in by_phone(self.alo.contacts(), "+12055550166", "phone_number")
+            if x.get("is_dnc") in (True, 1, "1")])
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dfm", required=True)
+    args, rest = ap.parse_known_args()
+    DFM = os.path.abspath(args.dfm)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
