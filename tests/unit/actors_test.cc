@@ -1,0 +1,308 @@
+// The sync actors on CAF's test coordinator: one thread, simulated time,
+// every message delivered when the test says so. The log is the in-memory
+// one (it answers appends inline) and the vendor is a scripted client whose
+// answers the test gives.
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "actors/engine.h"
+#include "events/webhook_received.h"
+#include "storage/memory_event_log.h"
+#include "sync/normalize.h"
+#include "tests/support/fixtures.h"
+#include "util/clock.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kStart = 1'795'000'000'000'000;  // µs, late 2026
+
+// A vendor whose answers the test gives, one push at a time.
+class ScriptedClient : public VendorClient {
+ public:
+  struct Call {
+    PushRequest req;
+    Credentials creds;
+    std::function<void(PushResult)> done;
+  };
+  std::vector<Call> pushes;
+  std::vector<std::function<void(TokenGrant)>> refreshes;
+  bool oauth = false;
+
+  void Push(const PushRequest& req, const Credentials& creds,
+            std::function<void(PushResult)> done) override {
+    pushes.push_back({req, creds, std::move(done)});
+  }
+  bool UsesOAuth() const override { return oauth; }
+  void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
+    refreshes.push_back(std::move(done));
+  }
+  void Answer(size_t i, int status, std::string ext = "") {
+    PushResult r;
+    r.http_status = status;
+    r.requests = 1;
+    r.external_id = std::move(ext);
+    pushes.at(i).done(r);
+  }
+};
+
+class ActorTest : public ::testing::Test {
+ protected:
+  ActorTest() {
+    cfg_.set("scheduler.policy", caf::atom("testing"));
+    cfg_.set("logger.console", caf::atom("none"));
+    AddSyncMessageTypes(cfg_);
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+    env_ = std::make_shared<SyncEnv>();
+    env_->log = &log_;
+    env_->ctx.policy = MergePolicy::Defaults();
+    env_->mapper.normalizer = &normalizer_;
+    env_->now_us = [this] { return clock_.NowMicros(); };
+    env_->contact_idle_us = 60'000'000;
+  }
+
+  ~ActorTest() override {
+    // Every actor ends before the system does (the router takes its contacts).
+    for (auto& a : spawned_) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    sched_->run();
+    sched_->clock().cancel_all();
+    sched_->run();
+  }
+
+  caf::actor Keep(caf::actor a) {
+    spawned_.push_back(a);
+    return a;
+  }
+
+  // Moves both clocks on and delivers whatever became due.
+  void Advance(int64_t us) {
+    clock_.Advance(us);
+    sched_->advance_time(std::chrono::microseconds(us));
+    sched_->run();
+  }
+
+  // A stand-in router that keeps the reports a connector sends.
+  caf::actor ReportSink() {
+    // (An argument, not a capture: CAF 0.17 binds a null reference for
+    // argument-less function actors, which UBSan reports.)
+    using Reports = std::shared_ptr<std::vector<PushReport>>;
+    return Keep(sys_->spawn(
+        [](caf::event_based_actor*, Reports reports) -> caf::behavior {
+          return {[reports](PushReport& r) { reports->push_back(std::move(r)); }};
+        },
+        reports_));
+  }
+
+  caf::actor Connector(std::shared_ptr<ScriptedClient> client, Credentials creds = {}) {
+    ConnectorSettings s;
+    s.tenant = "default";
+    s.system = "aloware";
+    s.client = client;
+    s.credentials = creds;
+    s.seed = 7;
+    auto a = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+    sched_->run();
+    return a;
+  }
+
+  PushOrder Order(const std::string& push_id, const std::string& contact, int priority = 0) {
+    PushOrder o;
+    o.tenant = "default";
+    o.request.type = std::string(ev::kPushRequested);
+    o.request.contact_id = contact;
+    o.request.system = "aloware";
+    o.request.push_id = push_id;
+    o.request.op = "upsert";
+    o.request.priority = priority;
+    o.request.fields = {{"phone", "+12055550142"}};
+    return o;
+  }
+
+  uint64_t AppendGhlWebhook(const std::string& fixture, const std::string& webhook_id,
+                            const std::string& first_name) {
+    std::string body = testing::Fixture(fixture);
+    auto swap = [&](const std::string& key, const std::string& value) {
+      auto at = body.find("\"" + key + "\"");
+      auto colon = body.find(':', at), q1 = body.find('"', colon + 1), q2 = body.find('"', q1 + 1);
+      body.replace(q1 + 1, q2 - q1 - 1, value);
+    };
+    swap("webhookId", webhook_id);
+    swap("firstName", first_name);
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = webhook_id;
+    EventDraft d;
+    d.tenant = "default";
+    d.stream = "source:ghl";
+    d.type = std::string(WebhookReceived::kType);
+    d.schema_version = WebhookReceived::kSchemaVersion;
+    d.payload = EncodeWebhookReceived(w, body);
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(std::move(d), &out).ok());
+    return out.seq;
+  }
+
+  std::vector<std::string> TypesIn(const std::string& stream_prefix) {
+    std::vector<Event> all;
+    EXPECT_TRUE(log_.Read(1, 100000, &all).ok());
+    std::vector<std::string> out;
+    for (const auto& e : all)
+      if (e.stream.rfind(stream_prefix, 0) == 0) out.push_back(e.type);
+    return out;
+  }
+
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  MemoryEventLog log_;
+  ManualClock clock_{kStart};
+  Normalizer normalizer_{"US"};
+  std::shared_ptr<SyncEnv> env_;
+  std::vector<caf::actor> spawned_;
+  std::shared_ptr<std::vector<PushReport>> reports_ = std::make_shared<std::vector<PushReport>>();
+};
+
+TEST_F(ActorTest, RetryWaitsOutItsBackoffOnSimulatedTime) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 500);
+  sched_->run();
+  ASSERT_EQ(reports_->size(), 1u);
+  const DomainEvent& a = reports_->at(0).events.at(0);
+  EXPECT_EQ(a.type, ev::kPushAttempted);
+  EXPECT_EQ(a.outcome, "retry");
+  EXPECT_EQ(a.http_status, 500);
+  int64_t wait = a.next_attempt_us - clock_.NowMicros();
+  ASSERT_GE(wait, 0);
+  ASSERT_LE(wait, Backoff().base_us);
+  if (wait > 0) {
+    Advance(wait - 1);
+    EXPECT_EQ(client->pushes.size(), 1u) << "not before its time";
+  }
+  Advance(1);
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(1, 201, "7000001");
+  sched_->run();
+  ASSERT_EQ(reports_->size(), 2u);
+  ASSERT_EQ(reports_->at(1).events.size(), 2u);
+  EXPECT_EQ(reports_->at(1).events[1].type, ev::kPushSucceeded);
+  EXPECT_EQ(reports_->at(1).events[1].external_id, "7000001");
+}
+
+TEST_F(ActorTest, ClientErrorDeadLettersAndDuplicateOrdersAreIgnored) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, Order("p1", "c1"));
+  caf::anon_send(c, Order("p1", "c1"));  // re-driven after a restart: same push id
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 422);
+  sched_->run();
+  ASSERT_EQ(reports_->size(), 1u);
+  EXPECT_EQ(reports_->at(0).events.at(1).type, ev::kPushDeadLettered);
+  Advance(600'000'000);
+  EXPECT_EQ(client->pushes.size(), 1u) << "a dead letter is not retried";
+}
+
+TEST_F(ActorTest, OnePushPerContactAtATimeAndOptOutsFirst) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, Order("a1", "cA"));
+  caf::anon_send(c, Order("a2", "cA"));
+  caf::anon_send(c, Order("b1", "cB"));
+  caf::anon_send(c, Order("dnc", "cC", 10));
+  sched_->run();
+  // a2 waits behind a1 (same contact); the rest go at once.
+  ASSERT_EQ(client->pushes.size(), 3u);
+  EXPECT_EQ(client->pushes[0].req.push_id, "a1");
+  EXPECT_EQ(client->pushes[1].req.push_id, "b1");
+  EXPECT_EQ(client->pushes[2].req.push_id, "dnc");
+  client->Answer(0, 200, "1");
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 4u);
+  EXPECT_EQ(client->pushes[3].req.push_id, "a2");
+}
+
+TEST_F(ActorTest, TokenIsRefreshedBeforeItExpiresAndStored) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  Credentials creds{"access-1", "refresh-1", kStart + 600'000'000};  // 10 minutes left
+  auto c = Connector(client, creds);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].creds.access_token, "access-1");
+  client->Answer(0, 200, "1");
+  sched_->run();
+  Advance(360'000'000);  // 4 minutes left: inside the refresh margin
+  caf::anon_send(c, Order("p2", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  EXPECT_EQ(client->pushes.size(), 1u) << "no push with a token about to expire";
+  TokenGrant g;
+  g.ok = true;
+  g.access_token = "access-2";
+  g.refresh_token = "refresh-2";
+  g.expires_in_s = 86399;
+  client->refreshes[0](g);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(client->pushes[1].creds.access_token, "access-2");
+  std::string stored;
+  ASSERT_TRUE(log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok());
+  EXPECT_NE(stored.find("refresh-2"), std::string::npos) << "the single-use refresh token is kept";
+}
+
+TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
+  auto client = std::make_shared<ScriptedClient>();
+  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+  auto connector = Connector(client);
+  env_->connectors[{"default", "aloware"}] = connector;
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(connector, router);
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created", "push.requested"}));
+  ASSERT_EQ(client->pushes.size(), 1u);
+
+  auto contacts = [&] {
+    uint64_t n = 0;
+    caf::scoped_actor self{*sys_};
+    self->send(router, stats_atom::value);
+    sched_->run();
+    self->receive([&](uint64_t, uint64_t, uint64_t c, uint64_t, uint64_t, uint64_t) { n = c; });
+    return n;
+  };
+  EXPECT_EQ(contacts(), 1u);
+  Advance(env_->contact_idle_us);  // idle: passivated through the handshake
+  EXPECT_EQ(contacts(), 0u);
+
+  // The push's answer reaches a passivated contact: it is spawned again,
+  // recovers from its stream and records the outcome.
+  client->Answer(0, 201, "7000001");
+  sched_->run();
+  // A later edit: the recovered contact knows it exists (changed, not created).
+  uint64_t second = AppendGhlWebhook("ghl/ContactCreate.json", "w-2", "Johnny");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:"),
+            (std::vector<std::string>{"contact.created", "push.requested", "push.attempted",
+                                      "push.succeeded", "contact.changed", "push.requested"}));
+  uint64_t cp = 0;
+  ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &cp).ok());
+  EXPECT_GE(cp, second) << "every webhook answered: the checkpoint is past the last one";
+}
+
+}  // namespace
+}  // namespace dfm
