@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Sets up everything and runs DF-Middleware on its embedded default: the event
 # log in ./data, development secrets from etc/dev.toml, listening on
-# 127.0.0.1:8080. Idempotent. Extra arguments go to `dfm serve`.
+# 127.0.0.1:8080, syncing contacts between the GoHighLevel sandbox
+# (127.0.0.1:8091) and the Aloware sandbox (127.0.0.1:8092), whose state is
+# kept in ./sandbox-data. Idempotent. Extra arguments go to `dfm serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfm
-exec ./build/release/app/dfm serve --config etc/dev.toml "$@"
+mkdir -p sandbox-data
+python3 sandboxes/ghl.py --port 8091 --state sandbox-data/ghl.json \
+  --webhook-url http://127.0.0.1:8080/webhooks/ghl >sandbox-data/ghl.log 2>&1 &
+python3 sandboxes/aloware.py --port 8092 --state sandbox-data/aloware.json \
+  --webhook-url http://127.0.0.1:8080/webhooks/aloware \
+  --webhook-auth bearer:dev-aloware-token >sandbox-data/aloware.log 2>&1 &
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+./build/release/app/dfm serve --config etc/dev.toml "$@"
