@@ -1,6 +1,6 @@
 #include "actors/connector_actor.h"
 
-#include <sstream>
+#include <cstdlib>
 
 #include "util/logging.h"
 
@@ -19,7 +19,10 @@ std::string EncodeCredentials(const Credentials& c) {
 bool DecodeCredentials(const std::string& s, Credentials* c) {
   size_t a = s.find('\n'), b = s.find('\n', a + 1);
   if (a == std::string::npos || b == std::string::npos) return false;
-  c->expires_at_us = std::stoll(s.substr(0, a));
+  char* end = nullptr;
+  std::string num = s.substr(0, a);
+  c->expires_at_us = std::strtoll(num.c_str(), &end, 10);
+  if (end == num.c_str()) return false;  // unreadable: fall back to the configured grant
   c->access_token = s.substr(a + 1, b - a - 1);
   c->refresh_token = s.substr(b + 1);
   return true;
@@ -86,8 +89,8 @@ void Send(Self* self, const std::string& push_id) {
 // behind a waiting push of the same contact.
 std::deque<std::string>* Pick(ConnectorState& st, int64_t now, std::deque<std::string>::iterator* pos,
                               int64_t* earliest) {
+  std::set<std::string> blocked;  // across both queues: an opt-out waiting holds back the rest
   for (auto* q : {&st.urgent, &st.normal}) {
-    std::set<std::string> blocked;
     for (auto i = q->begin(); i != q->end(); ++i) {
       const auto& item = st.items.at(*i);
       const std::string& contact = item.order.request.contact_id;
@@ -159,8 +162,12 @@ void OnDone(Self* self, HttpDone& d) {
   bool urgent = it.order.request.priority > 0;
   auto requeue = [&] { (urgent ? st.urgent : st.normal).push_front(d.push_id); };
 
-  if (r.auth_rejected && st.cfg.client->UsesOAuth() && !st.auth_failed) {
-    // The token was refused: refresh, then try again (not counted as a failure).
+  if (r.auth_rejected && st.cfg.client->UsesOAuth() && it.auth_retries < 2) {
+    // The token was refused (also by pushes in flight with it): refresh, then
+    // try again, at most twice per push so a token the vendor keeps refusing
+    // ends in a dead letter instead of spending refresh tokens forever.
+    it.auth_retries++;
+    it.attempt--;  // not counted against max_attempts
     st.auth_failed = true;
     attempted.outcome = "retry";
     attempted.next_attempt_us = now;
@@ -250,7 +257,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         std::string id = o.request.push_id;  // copied: `o` is moved below
         if (state.items.count(id)) return;
         bool urgent = o.request.priority > 0;
-        state.items[id] = ConnectorState::Item{std::move(o), 0, 0};
+        state.items[id] = ConnectorState::Item{std::move(o), 0, 0, 0};
         (urgent ? state.urgent : state.normal).push_back(id);
         Pump(self);
       },

@@ -62,6 +62,7 @@ struct ConnectorState {
     PushOrder order;
     int attempt = 0;
     int64_t not_before = 0;
+    int auth_retries = 0;
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order

@@ -163,7 +163,7 @@ Status Recover(Self* self) {
 }  // namespace
 
 caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::actor router,
-                           std::string tenant, std::string contact_id) {
+                           std::string tenant, std::string contact_id, bool redrive) {
   auto& st = self->state;
   st.env = std::move(env);
   st.router = std::move(router);
@@ -174,8 +174,11 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
   if (!s.ok()) {
     Logger("actors")->error("event=contact_recover_failed contact={} error=\"{}\"", st.contact_id,
                             s.ToString());
+    self->quit(caf::make_error(caf::sec::runtime_error, s.ToString()));
+    return {};
   }
-  for (const auto& [id, order] : st.outstanding) Order(self, order);
+  if (redrive)
+    for (const auto& [id, order] : st.outstanding) Order(self, order);
   st.activity++;
   self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
                      st.activity);

@@ -2,8 +2,9 @@
 //
 // Contract:
 // - On start it recovers its ContactState from its stream (every event,
-//   through the same Apply as live) and hands every push that was requested
-//   and has not yet succeeded or been dead-lettered to its connector again
+//   through the same Apply as live); when asked to (service start), it hands
+//   every push that was requested and has not yet succeeded or been
+//   dead-lettered to its connector again
 //   (connectors ignore a push id they already hold, vendors are written with
 //   look-up-before-create, so a re-driven push cannot duplicate).
 // - It handles one message at a time, to the end: a ContactFact is decided
@@ -11,6 +12,9 @@
 //   and become durable, then applied; only then are the pushes ordered and
 //   the router told (FactDone). A PushReport is appended and applied the
 //   same way. Messages that arrive meanwhile wait in order.
+// - If its stream cannot be read it stops with an error (the router sees it
+//   go and starts over from its checkpoint) rather than decide on a partial
+//   state.
 // - An append the log refuses (disk full) is tried again later; nothing is
 //   dropped and nothing is answered before it is durable.
 // - After `contact_idle_us` without work it asks the router to passivate it
@@ -50,9 +54,12 @@ struct ContactActorState {
   static inline const char* name = "dfm.contact";
 };
 
+// `redrive`: hand unsettled pushes to the connectors again (only at service
+// start: a contact spawned again after passivation must not, since its
+// connector may have just settled them and their report is on its way).
 caf::behavior ContactActor(caf::stateful_actor<ContactActorState>* self,
                            std::shared_ptr<const SyncEnv> env, caf::actor router,
-                           std::string tenant, std::string contact_id);
+                           std::string tenant, std::string contact_id, bool redrive);
 
 // The idempotency key system of the engine's own decisions.
 inline constexpr char kDecisionKeySystem[] = "dfm";

@@ -19,7 +19,8 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
   auto& st = self->state;
   auto& c = st.contacts[ContactKey(tenant, contact_id)];
   if (!c.actor) {
-    c.actor = self->spawn(ContactActor, st.env, caf::actor_cast<caf::actor>(self), tenant, contact_id);
+    c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
+                                          tenant, contact_id, false);
     c.sent = 0;
   }
   c.sent++;
@@ -213,7 +214,8 @@ void RecoverPendingPushes(Self* self) {
     auto key = ContactKey(tenant, contact);
     if (st.contacts.count(key)) continue;
     auto& c = st.contacts[key];
-    c.actor = self->spawn(ContactActor, st.env, caf::actor_cast<caf::actor>(self), tenant, contact);
+    c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
+                                          tenant, contact, true);
   }
   if (!todo.empty())
     Logger("actors")->info("event=pending_pushes_recovered contacts={}", st.contacts.size());
@@ -229,6 +231,25 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   st.committed = cp;
   st.next_seq = cp + 1;
   // Shutting down: the contacts go with the router.
+  // A contact that stopped with an error (its stream could not be read)
+  // took facts with it: start over from the checkpoint. Deciding a webhook
+  // again is harmless (contacts skip decided facts; appends are idempotent).
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& s = self->state;
+    for (auto it = s.contacts.begin(); it != s.contacts.end(); ++it) {
+      if (it->second.actor.address() != m.source) continue;
+      s.contacts.erase(it);
+      if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
+        Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
+        s.in_flight.clear();
+        s.claims.clear();
+        s.claims_by_webhook.clear();
+        s.next_seq = s.committed + 1;
+        self->delayed_send(self, std::chrono::microseconds(s.env->append_retry_us), poll_atom::value);
+      }
+      break;
+    }
+  });
   self->set_exit_handler([self](caf::exit_msg& m) {
     for (auto& [key, c] : self->state.contacts) self->send_exit(c.actor, m.reason);
     CommitCheckpoint(self);
@@ -248,7 +269,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
             auto c = state.claims.find(k);
             // Nothing appended: the projection will never show the claim;
             // it stays settled "now" (the log head) and goes with the next prune.
-            if (c != state.claims.end())
+            if (c != state.claims.end() && c->second.contact_id == d.contact_id)
               c->second.settled_at = d.last_seq ? d.last_seq : state.env->log->LastSequence();
           }
         }

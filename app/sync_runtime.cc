@@ -12,6 +12,13 @@
 
 namespace dfm {
 
+namespace {
+// A count from the settings (validated as a whole number by the config).
+int Clamp(const std::string& v) {
+  return static_cast<int>(std::min<long long>(std::stoll(v), 1 << 20));
+}
+}  // namespace
+
 struct SyncRuntime::Impl {
   MappingsProjection mappings;
   ContactViewProjection contacts;
@@ -67,14 +74,14 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       c.system = system;
       c.client = f->create(settings, im.http.get());
       c.credentials = f->credentials(settings);
-      c.concurrency = std::max(1, std::stoi(settings.at("concurrency")));
-      c.rate_limit = std::max(1, std::stoi(settings.at("rate_limit")));
+      c.concurrency = std::max(1, Clamp(settings.at("concurrency")));
+      c.rate_limit = std::max(1, Clamp(settings.at("rate_limit")));
       c.rate_window_us = std::stoll(settings.at("rate_window_ms")) * 1000;
       c.daily_limit = std::stoll(settings.at("daily_limit"));
       c.backoff.base_us = std::stoll(settings.at("retry_base_ms")) * 1000;
       c.backoff.max_us = std::stoll(settings.at("retry_max_ms")) * 1000;
-      c.backoff.max_attempts = std::max(1, std::stoi(settings.at("max_attempts")));
-      c.breaker_threshold = std::max(1, std::stoi(settings.at("breaker_failures")));
+      c.backoff.max_attempts = std::max(1, Clamp(settings.at("max_attempts")));
+      c.breaker_threshold = std::max(1, Clamp(settings.at("breaker_failures")));
       c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
       connectors.push_back(std::move(c));
       env->ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
@@ -98,8 +105,11 @@ void SyncRuntime::Stop() {
   impl_->stopped = true;
   if (impl_->engine) impl_->engine->Stop();
   if (impl_->system) impl_->system->await_all_actors_done();
+  // The HTTP client first: it answers what is in flight (those pushes stay
+  // unsettled and are re-driven at the next start) while the vendor clients
+  // its callbacks call into still exist.
+  impl_->http.reset();
   impl_->engine.reset();
-  impl_->http.reset();  // answers what is in flight; the pushes stay unsettled and are re-driven
   impl_->system.reset();
   for (auto& r : impl_->runners) r->Stop();
 }

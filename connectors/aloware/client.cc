@@ -35,7 +35,7 @@ std::string Message(const HttpResponse& r) {
   std::string_view s;
   if (!parser.parse(r.body).get(doc) && (!doc["message"].get(s) || !doc["error"].get(s)))
     msg = std::string(s);
-  return "HTTP " + std::to_string(r.status) + (msg.empty() ? "" : ": " + msg);
+  return SafeDetail(r.status, msg);
 }
 
 class AlowareClient final : public VendorClient {

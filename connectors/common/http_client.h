@@ -4,7 +4,8 @@
 // Contract: Send() may be called from any thread and returns at once; the
 // callback runs exactly once, on the client's thread, with the response or a
 // transport error (status 0). It must not block. Destroying the client
-// answers every request still in flight with status 0 ("shutting down").
+// answers every request still in flight with status 0 ("shutting down"),
+// on the destroying thread.
 #pragma once
 
 #include <atomic>

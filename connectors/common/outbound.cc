@@ -1,5 +1,6 @@
 #include "connectors/common/outbound.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "sync/fact.h"
@@ -42,6 +43,20 @@ std::vector<std::string> ContactFieldNames() {
   return {fields::kFirstName, fields::kLastName,   fields::kEmail,   fields::kPhone,
           fields::kAddress1,  fields::kCity,       fields::kState,   fields::kPostalCode,
           fields::kCountry,   fields::kCompanyName, fields::kTags};
+}
+
+std::string SafeDetail(int status, std::string_view message) {
+  std::string out = "HTTP " + std::to_string(status);
+  int digits = 0, longest = 0;
+  bool at = false;
+  for (char c : message) {
+    at = at || c == '@';
+    digits = (c >= '0' && c <= '9') ? digits + 1 : (c == ' ' || c == '-' || c == '(' || c == ')' || c == '+') ? digits : 0;
+    longest = std::max(longest, digits);
+  }
+  if (message.empty()) return out;
+  if (at || longest >= 7) return out + ": <message withheld: may hold personal data>";
+  return out + ": " + std::string(message.substr(0, 200));
 }
 
 const std::vector<OutboundFactory>& BuiltinOutbound() {

@@ -6,8 +6,9 @@
 // policy: the connector actor decides when to call it (rate limits, backoff,
 // circuit breaker, token refresh) from what it reports.
 //
-// Threading: Push and RefreshToken return at once; `done` runs exactly once
-// on the HTTP client's thread and must not block.
+// Threading: Push and RefreshToken return at once; `done` runs exactly once,
+// on any thread (usually the HTTP client's; the caller's when the push is
+// settled without a request), and must not block.
 #pragma once
 
 #include <cstdint>
@@ -96,6 +97,11 @@ OutboundFactory AlowareOutbound();
 void AddDeliverySettings(std::vector<SettingSpec>* settings);
 // Every contact field of sync/fact.h.
 std::vector<std::string> ContactFieldNames();
+
+// A vendor's error text made safe to record: "HTTP <status>: <message>",
+// the message dropped when it looks like it holds an email or a phone
+// number (vendors echo the invalid value back).
+std::string SafeDetail(int status, std::string_view message);
 
 // Reads the vendor's rate-limit signals into `r` (X-RateLimit-Remaining,
 // X-RateLimit-Daily-Remaining, Retry-After in seconds).

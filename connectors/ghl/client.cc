@@ -93,8 +93,9 @@ std::string ContactIdIn(const std::string& body, bool* has_null_contact) {
 }
 
 // The vendor's error message (string or first of an array), for details.
-std::string ErrorMessage(const HttpResponse& r) {
-  if (r.status == 0) return r.error;
+// The vendor's "message" (a string, or the first of an array); may hold
+// personal data: only for decisions, never recorded as is.
+std::string RawMessage(const HttpResponse& r) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   std::string msg;
@@ -112,13 +113,18 @@ std::string ErrorMessage(const HttpResponse& r) {
       }
     }
   }
-  return "HTTP " + std::to_string(r.status) + (msg.empty() ? "" : ": " + msg);
+  return msg;
+}
+
+// What is recorded of a failed request.
+std::string ErrorMessage(const HttpResponse& r) {
+  return r.status == 0 ? r.error : SafeDetail(r.status, RawMessage(r));
 }
 
 bool IsNotFound(const HttpResponse& r) {
   if (r.status == 404) return true;
   if (r.status != 400) return false;
-  std::string m = ErrorMessage(r);
+  std::string m = RawMessage(r);
   for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return m.find("not found") != std::string::npos;
 }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "connectors/common/delivery.h"
+#include "connectors/common/outbound.h"
 #include "sync/identity.h"
 
 namespace dfm {
@@ -130,5 +131,20 @@ TEST(Delivery, CircuitBreakerOpensHalfOpensAndCloses) {
   EXPECT_TRUE(cb.Allow(now + 61 * kSec));
 }
 
+}  // namespace
+}  // namespace dfm
+
+namespace dfm {
+namespace {
+TEST(SafeDetail, VendorMessagesThatEchoPersonalDataAreWithheld) {
+  EXPECT_EQ(SafeDetail(400, "Bad Request"), "HTTP 400: Bad Request");
+  EXPECT_EQ(SafeDetail(500, ""), "HTTP 500");
+  EXPECT_EQ(SafeDetail(422, "email a@x.io is invalid"),
+            "HTTP 422: <message withheld: may hold personal data>");
+  EXPECT_EQ(SafeDetail(422, "phone (205) 555-0142 is invalid"),
+            "HTTP 422: <message withheld: may hold personal data>");
+  EXPECT_EQ(SafeDetail(400, "Contact with id x5vgqf4JaRFITV not found"),
+            "HTTP 400: Contact with id x5vgqf4JaRFITV not found");
+}
 }  // namespace
 }  // namespace dfm
