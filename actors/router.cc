@@ -199,7 +199,7 @@ void Poll(Self* self) {
 // their connectors again (sync_status projection, caught up before start).
 void RecoverPendingPushes(Self* self) {
   auto& st = self->state;
-  std::vector<std::pair<std::string, std::string>> todo;
+  std::vector<std::pair<std::string, std::string>> to_spawn;
   st.env->log->ScanConsumerState("sync_status", "p/", [&](std::string_view, std::string_view v) {
     // "<state> <system> <contact id> <tenant>"
     std::string s(v);
@@ -207,17 +207,17 @@ void RecoverPendingPushes(Self* self) {
     if (a == std::string::npos || b == std::string::npos || c == std::string::npos) return true;
     std::string state = s.substr(0, a);
     if (state == "pending" || state == "retrying")
-      todo.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
+      to_spawn.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
     return true;
   });
-  for (const auto& [tenant, contact] : todo) {
+  for (const auto& [tenant, contact] : to_spawn) {
     auto key = ContactKey(tenant, contact);
     if (st.contacts.count(key)) continue;
     auto& c = st.contacts[key];
     c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
                                           tenant, contact, true);
   }
-  if (!todo.empty())
+  if (!to_spawn.empty())
     Logger("actors")->info("event=pending_pushes_recovered contacts={}", st.contacts.size());
 }
 

@@ -672,22 +672,15 @@ class GhlSandbox(Sandbox):
 
     def add_tags(self, req, id):
         """POST /contacts/:id/tags {"tags": [...]} (doc §3.9): 201 {"tags": full set}."""
-        c = self._find(id)
-        if not c:
-            return self._not_found(id)
-        tags, err = self._tags_body(req)
-        if err:
-            return err
-        before = list(c["tags"])
-        c["tags"] = self._norm_tags(before + tags)
-        if c["tags"] != before:
-            c["dateUpdated"] = iso_ms()
-            self.save()
-            self._emit(["ContactTagUpdate"], c)
-        return json_response(201, {"tags": list(c["tags"])})
+        return self._change_tags(req, id, 201, lambda before, tags: self._norm_tags(before + tags))
 
     def remove_tags(self, req, id):
         """DELETE /contacts/:id/tags {"tags": [...]} (doc §3.9): 200 {"tags": full set}."""
+        return self._change_tags(req, id, 200, lambda before, tags: [t for t in before if t not in tags])
+
+    def _change_tags(self, req, id, status, combine):
+        """Applies `combine(old tags, request tags)`; a real change is saved and
+        sends ContactTagUpdate."""
         c = self._find(id)
         if not c:
             return self._not_found(id)
@@ -695,12 +688,12 @@ class GhlSandbox(Sandbox):
         if err:
             return err
         before = list(c["tags"])
-        c["tags"] = [t for t in before if t not in tags]
+        c["tags"] = combine(before, tags)
         if c["tags"] != before:
             c["dateUpdated"] = iso_ms()
             self.save()
             self._emit(["ContactTagUpdate"], c)
-        return json_response(200, {"tags": list(c["tags"])})
+        return json_response(status, {"tags": list(c["tags"])})
 
     # ------------------------------------------------------------ listing (doc §3.7, §3.8)
 

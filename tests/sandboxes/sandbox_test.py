@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,12 +41,8 @@ ALO_TOKEN = "test-aloware-token"
 ALO_BEARER = "alo-hook-secret"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from dfmtest import free_port  # noqa: E402
 
 
 def call(port, method, path, body=None, headers=None, form=None, timeout=10):
