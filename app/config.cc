@@ -2,6 +2,9 @@
 
 #include <toml++/toml.h>
 
+#include "sync/contact_model.h"
+#include "sync/fact.h"
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -36,6 +39,7 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.echo_window_s", "600"},
     {"sync.contact_idle_s", "300"},
     {"sync.aloware_utc_offset_minutes", "0"},
+    {"sync.aloware_contact_events", "Contact Created,Contact Updated,Contact-Created,Contact-Updated"},
 };
 
 // A system's keys: those of its webhook source and of its outbound connector.
@@ -108,6 +112,22 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 }  // namespace
 
+const std::vector<std::string>& MergeableFields() {
+  static const std::vector<std::string> kFields{
+      fields::kFirstName, fields::kLastName,   fields::kEmail,   fields::kPhone,
+      fields::kAddress1,  fields::kCity,       fields::kState,   fields::kPostalCode,
+      fields::kCountry,   fields::kCompanyName, fields::kTags,   "disposition"};
+  return kFields;
+}
+
+MergePolicy MergePolicyFrom(const SyncSettings& s) {
+  MergePolicy p;
+  for (const auto& [field, system] : s.owners)
+    if (!system.empty()) p.owner[field] = system;
+  p.echo_window_us = s.echo_window_s * 1000000;
+  return p;
+}
+
 std::string Config::EnvName(const std::string& key) {
   std::string out = "DFM_";
   for (char c : key) out.push_back(c == '.' || c == '-' ? '_' : static_cast<char>(std::toupper(c)));
@@ -174,6 +194,11 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   std::map<std::string, std::string> known;  // key -> default
   std::set<std::string> secret_keys;
   for (const auto& g : kGlobalKeys) known[g.key] = g.default_value;
+  const MergePolicy default_policy = MergePolicy::Defaults();
+  for (const auto& f : MergeableFields()) {
+    auto it = default_policy.owner.find(f);
+    known["sync.owners." + f] = it == default_policy.owner.end() ? "" : it->second;
+  }
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const auto& src : BuiltinWebhookSources()) {
@@ -274,6 +299,24 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("sync.echo_window_s", 1, 86400, &c.sync_.echo_window_s);
   int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
   int_key("sync.aloware_utc_offset_minutes", -14 * 60, 14 * 60, &c.sync_.aloware_utc_offset_minutes);
+  {
+    std::set<std::string> systems;
+    for (const auto& src : BuiltinWebhookSources()) systems.insert(src.system);
+    for (const auto& f : MergeableFields()) {
+      const std::string key = "sync.owners." + f;
+      const std::string& owner = value[key];
+      if (!owner.empty() && !systems.count(owner)) {
+        std::string names;
+        for (const auto& s : systems) names += (names.empty() ? "" : ", ") + s;
+        problems->push_back({key, "must be one of " + names + ", or \"\" for no owner"});
+        continue;
+      }
+      c.sync_.owners[f] = owner;
+    }
+  }
+  c.sync_.aloware_contact_events = SplitList(value["sync.aloware_contact_events"]);
+  if (c.sync_.aloware_contact_events.empty())
+    problems->push_back({"sync.aloware_contact_events", "must name at least one event"});
   c.log_level_ = value["log.level"];
   static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!kLevels.count(c.log_level_)) {

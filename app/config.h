@@ -49,7 +49,20 @@ struct SyncSettings {
   int64_t echo_window_s = 600;
   int64_t contact_idle_s = 300;  // a contact actor idle this long is passivated
   int64_t aloware_utc_offset_minutes = 0;
+  // Merge owners, `sync.owners.<field>` = system, or "" for none (the newer
+  // source time wins). Every field of MergeableFields() has an entry.
+  std::map<std::string, std::string> owners;
+  // Aloware's contact webhook event names (Aloware does not publish them).
+  std::vector<std::string> aloware_contact_events;
 };
+
+// The merge policy the settings ask for (owners, echo window).
+struct MergePolicy;
+MergePolicy MergePolicyFrom(const SyncSettings& s);
+
+// Fields whose owner the config may set (sync/fact.h names, plus the call
+// disposition).
+const std::vector<std::string>& MergeableFields();
 
 class Config {
  public:

@@ -56,9 +56,9 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.normalizer = std::make_unique<Normalizer>(ss.default_region);
   auto env = std::make_shared<SyncEnv>();
   env->log = log;
-  env->ctx.policy = MergePolicy::Defaults();
-  env->ctx.policy.echo_window_us = ss.echo_window_s * 1000000;
+  env->ctx.policy = MergePolicyFrom(ss);
   env->mapper.normalizer = im.normalizer.get();
+  env->mapper.aloware_contact_events = ss.aloware_contact_events;
   env->mapper.aloware_utc_offset_us = ss.aloware_utc_offset_minutes * 60 * 1000000;
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
   env->contact_idle_us = ss.contact_idle_s * 1000000;

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "app/config.h"
+#include "sync/contact_model.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
@@ -93,6 +94,48 @@ ed25519_public_key = "not a pem"
   for (const auto& pr : problems)
     if (pr.key == "DFM_VERITY_SECRET") env_warning = !pr.error;
   EXPECT_TRUE(env_warning);
+}
+
+TEST(Config, MergeOwnersAndAlowareEventNamesComeFromTheConfig) {
+  std::vector<ConfigProblem> problems;
+  Config defaults = Config::Load("", {}, &problems);
+  ASSERT_TRUE(problems.empty());
+  // Without a [sync.owners] table the policy is the built-in one.
+  EXPECT_EQ(MergePolicyFrom(defaults.sync()).owner, MergePolicy::Defaults().owner);
+  EXPECT_EQ(defaults.sync().aloware_contact_events.size(), 4u);
+
+  testing::TempDir d;
+  std::string p = Write(d, R"(
+[sync]
+echo_window_s = 30
+aloware_contact_events = ["contact.created", "contact.updated"]
+[sync.owners]
+first_name = "aloware"
+tags = ""
+)");
+  Config c = Config::Load(p, {{"DFM_SYNC_OWNERS_PHONE", "aloware"}}, &problems);
+  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  MergePolicy policy = MergePolicyFrom(c.sync());
+  EXPECT_EQ(policy.owner.at("first_name"), "aloware");
+  EXPECT_EQ(policy.owner.at("phone"), "aloware");
+  EXPECT_EQ(policy.owner.at("last_name"), "ghl");  // untouched default
+  EXPECT_EQ(policy.owner.count("tags"), 0u);        // "" : newer source time wins
+  EXPECT_EQ(policy.echo_window_us, 30 * 1000000LL);
+  EXPECT_EQ(c.sync().aloware_contact_events,
+            (std::vector<std::string>{"contact.created", "contact.updated"}));
+
+  std::string bad = Write(d, R"(
+[sync]
+aloware_contact_events = []
+[sync.owners]
+email = "crm"
+favourite_colour = "ghl"
+)");
+  problems.clear();
+  Config::Load(bad, {}, &problems);
+  EXPECT_TRUE(Has(problems, "sync.owners.email", "must be one of aloware, ghl, twilio, verity"));
+  EXPECT_TRUE(Has(problems, "sync.owners.favourite_colour", "unknown key"));
+  EXPECT_TRUE(Has(problems, "sync.aloware_contact_events", "at least one"));
 }
 
 TEST(Config, RelativeKeyFilesResolveAgainstWhereTheyWereWritten) {
