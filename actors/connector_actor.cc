@@ -10,22 +10,8 @@ namespace {
 
 using Self = caf::stateful_actor<ConnectorState>;
 
-std::string CredentialsKey(const ConnectorState& st) { return st.cfg.tenant + "/" + st.cfg.system; }
-
-// "<expires_at_us>\n<access>\n<refresh>"
-std::string EncodeCredentials(const Credentials& c) {
-  return std::to_string(c.expires_at_us) + "\n" + c.access_token + "\n" + c.refresh_token;
-}
-bool DecodeCredentials(const std::string& s, Credentials* c) {
-  size_t a = s.find('\n'), b = s.find('\n', a + 1);
-  if (a == std::string::npos || b == std::string::npos) return false;
-  char* end = nullptr;
-  std::string num = s.substr(0, a);
-  c->expires_at_us = std::strtoll(num.c_str(), &end, 10);
-  if (end == num.c_str()) return false;  // unreadable: fall back to the configured grant
-  c->access_token = s.substr(a + 1, b - a - 1);
-  c->refresh_token = s.substr(b + 1);
-  return true;
+std::string CredentialsKey(const ConnectorState& st) {
+  return dfm::CredentialsKey(st.cfg.tenant, st.cfg.system);
 }
 
 void Pump(Self* self);
@@ -271,8 +257,11 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           fresh.access_token = t.grant.access_token;
           fresh.refresh_token = t.grant.refresh_token;
           fresh.expires_at_us = now + t.grant.expires_in_s * 1000000;
-          Status s = state.env->log->CommitConsumer(kCredentialsConsumer, 0,
-                                                 {StateOp{CredentialsKey(state), EncodeCredentials(fresh), false}});
+          // Synced before use: the old refresh token is spent. When storing
+          // fails the grant is still used (it is the only valid one left),
+          // and a restart would need the operator to grant again.
+          Status s = state.env->log->CommitConsumerDurable(
+              kCredentialsConsumer, 0, {StateOp{CredentialsKey(state), EncodeCredentials(fresh), false}});
           if (!s.ok()) {
             Logger("connectors")->error("event=token_store_failed system={} error=\"{}\"", state.cfg.system,
                                         s.ToString());

@@ -81,6 +81,4 @@ caf::behavior ConnectorActor(caf::stateful_actor<ConnectorState>* self,
                              std::shared_ptr<const SyncEnv> env, caf::actor router,
                              ConnectorSettings cfg);
 
-inline constexpr char kCredentialsConsumer[] = "credentials";
-
 }  // namespace dfm

@@ -128,10 +128,11 @@ void PruneClaims(Self* self) {
 
 void Route(Self* self, const Event& e) {
   auto& st = self->state;
-  if (e.type != WebhookReceived::kType) return;
+  bool imported = e.type == kContactImportedType;
+  if (e.type != WebhookReceived::kType && !imported) return;
   WebhookReceived w;
   if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return;  // verify reports it
-  const InboundMapper* mapper = FindInboundMapper(w.system);
+  const InboundMapper* mapper = imported ? FindImportMapper(w.system) : FindInboundMapper(w.system);
   if (!mapper) return;
   std::vector<ContactFact> facts;
   Status s = (*mapper)(w, st.env->mapper, &facts);

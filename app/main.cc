@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "app/backfill_command.h"
 #include "app/config.h"
 #include "app/sync_runtime.h"
 #include "http/server.h"
@@ -103,6 +104,19 @@ int main(int argc, char** argv) {
   dump->add_option("--limit", limit, "most events to print");
   dump->add_flag("--with-body", with_body, "include webhook headers and bodies, and decision payloads (personal data)");
 
+  dfm::BackfillCommandArgs bf;
+  auto* backfill = app.add_subcommand(
+      "backfill", "Import the contacts a system already holds (stop the service first)");
+  backfill->add_option("system", bf.system, "ghl (list API) or aloware (looked up by known phones)")
+      ->required();
+  backfill->add_option("-c,--config", config_path, "configuration file");
+  backfill->add_option("--tenant", bf.tenant, "tenant whose connector settings are used")
+      ->capture_default_str();
+  backfill->add_option("--page-size", bf.page_size, "contacts per list request")
+      ->check(CLI::Range(1, 500))
+      ->capture_default_str();
+  backfill->add_flag("--restart", bf.restart, "start over instead of continuing an unfinished run");
+
   CLI11_PARSE(app, argc, argv);
 
   auto resolve_data_dir = [&]() -> std::string {
@@ -126,6 +140,13 @@ int main(int argc, char** argv) {
     for (const auto& [k, v] : c.Describe())
       std::cout << k << " = \"" << v << "\"    # " << dfm::Config::EnvName(k) << "\n";
     return PrintProblems(problems, std::cerr) > 0 ? 1 : 0;
+  }
+  if (backfill->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    dfm::InitLogging(c.log_level());
+    return dfm::RunBackfillCommand(c, bf, std::cout, std::cerr);
   }
   if (verify->parsed()) return dfm::RunLogVerify(resolve_data_dir(), json, std::cout, std::cerr);
   if (dump->parsed()) {

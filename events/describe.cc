@@ -28,7 +28,7 @@ std::string DescribeEventJson(const Event& e, bool with_body) {
   o.Str("correlation_id", e.correlation_id.ToString());
   o.Str("prev_hash",
         HexEncode(std::string_view(reinterpret_cast<const char*>(e.prev_hash.data()), 32)));
-  if (e.type == WebhookReceived::kType) {
+  if (e.type == WebhookReceived::kType || e.type == kContactImportedType) {
     WebhookReceived w;
     Status s = DecodeWebhookReceived(e.schema_version, e.payload, &w);
     if (!s.ok()) {

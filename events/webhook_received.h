@@ -35,6 +35,14 @@ struct WebhookReceived {
   std::string_view Header(std::string_view name) const;
 };
 
+// `contact.imported`: one contact read from a vendor's list, search or
+// lookup API by `dfm backfill`. Same payload layout and codec as
+// webhook.received: body = the contact object's JSON; provider_event_id =
+// "backfill/<external id>/<version>"; id_source "backfill"; verification
+// "api" (fetched by us with our credentials); request_id = the backfill
+// run; public_url = the API URL (never with credentials or personal data).
+inline constexpr std::string_view kContactImportedType = "contact.imported";
+
 // Encodes with the current schema version (WebhookReceived::kSchemaVersion).
 std::string EncodeWebhookReceived(const WebhookReceived& w);
 // The same, with the body given apart (w.body is ignored): saves a copy of

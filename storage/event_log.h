@@ -93,8 +93,15 @@ class EventLog {
   // commit it together with the sequence number they have processed, so the
   // two can never disagree. A consumer that has committed nothing is at 0.
   virtual Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const = 0;
+  // Not synced: the state is rebuildable from the log, so a crash may only
+  // take it back to an older (consistent) commit.
   virtual Status CommitConsumer(std::string_view consumer, uint64_t seq,
                                 const std::vector<StateOp>& ops) = 0;
+  // The same, durable when it returns (synced): for state the log cannot
+  // give back, such as a refreshed OAuth grant (the old refresh token is
+  // spent) or a backfill's position.
+  virtual Status CommitConsumerDurable(std::string_view consumer, uint64_t seq,
+                                       const std::vector<StateOp>& ops) = 0;
   virtual Status GetConsumerState(std::string_view consumer, std::string_view key,
                                   std::string* value) const = 0;
   virtual Status ScanConsumerState(

@@ -120,6 +120,11 @@ Status MemoryEventLog::ReadCheckpoint(std::string_view consumer, uint64_t* seq) 
   return Status::OK();
 }
 
+Status MemoryEventLog::CommitConsumerDurable(std::string_view consumer, uint64_t seq,
+                                             const std::vector<StateOp>& ops) {
+  return CommitConsumer(consumer, seq, ops);  // memory: as durable as anything here
+}
+
 Status MemoryEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
                                       const std::vector<StateOp>& ops) {
   std::lock_guard<std::mutex> lk(mu_);

@@ -38,6 +38,8 @@ class MemoryEventLog : public EventLog {
   Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const override;
   Status CommitConsumer(std::string_view consumer, uint64_t seq,
                         const std::vector<StateOp>& ops) override;
+  Status CommitConsumerDurable(std::string_view consumer, uint64_t seq,
+                               const std::vector<StateOp>& ops) override;
   Status GetConsumerState(std::string_view consumer, std::string_view key,
                           std::string* value) const override;
   Status ScanConsumerState(

@@ -530,6 +530,18 @@ Status RocksDbEventLog::ReadCheckpoint(std::string_view consumer, uint64_t* seq)
 
 Status RocksDbEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
                                        const std::vector<StateOp>& ops) {
+  // Not synced: consumer state is rebuildable from the log, and the batch is
+  // atomic, so after a crash state and checkpoint agree (possibly older).
+  return CommitConsumerWith(consumer, seq, ops, /*sync=*/false);
+}
+
+Status RocksDbEventLog::CommitConsumerDurable(std::string_view consumer, uint64_t seq,
+                                              const std::vector<StateOp>& ops) {
+  return CommitConsumerWith(consumer, seq, ops, /*sync=*/true);
+}
+
+Status RocksDbEventLog::CommitConsumerWith(std::string_view consumer, uint64_t seq,
+                                           const std::vector<StateOp>& ops, bool sync) {
   std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
   if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
@@ -544,9 +556,9 @@ Status RocksDbEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
   }
   wb.Put(impl_->cf[kCheckpoints], rocksdb::Slice(consumer.data(), consumer.size()),
          EncodeFixed64BE(seq));
-  // Not synced: consumer state is rebuildable from the log, and the batch is
-  // atomic, so after a crash state and checkpoint agree (possibly older).
-  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &wb));
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(impl_->db->Write(wo, &wb));
 }
 
 Status RocksDbEventLog::GetConsumerState(std::string_view consumer, std::string_view key,

@@ -63,6 +63,8 @@ class RocksDbEventLog : public EventLog {
   Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const override;
   Status CommitConsumer(std::string_view consumer, uint64_t seq,
                         const std::vector<StateOp>& ops) override;
+  Status CommitConsumerDurable(std::string_view consumer, uint64_t seq,
+                               const std::vector<StateOp>& ops) override;
   Status GetConsumerState(std::string_view consumer, std::string_view key,
                           std::string* value) const override;
   Status ScanConsumerState(
@@ -83,6 +85,8 @@ class RocksDbEventLog : public EventLog {
  private:
   struct Impl;
   explicit RocksDbEventLog(std::unique_ptr<Impl> impl);
+  Status CommitConsumerWith(std::string_view consumer, uint64_t seq, const std::vector<StateOp>& ops,
+                            bool sync);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -6,6 +6,8 @@
 //           updates rather than duplicates), then, since the answer carries
 //           no id, GET /api/v1/webhook/contact/phone-number for it.
 // mark_dnc: the same write with is_dnc: 1.
+// backfill: Aloware has no list API; contacts are looked up by phone
+//           (GET /api/v1/webhook/contact/phone-number), 404 when unknown.
 // A contact without a phone cannot be written to Aloware: the push fails for
 // good with a reason.
 #include <simdjson.h>
@@ -99,6 +101,39 @@ class AlowareClient final : public VendorClient {
         return;
       }
       Lookup(token, number, result, done);
+    });
+  }
+
+  bool CanLookupByPhone() const override { return true; }
+
+  void LookupByPhone(const std::string& e164, const Credentials& creds,
+                     std::function<void(ContactPage)> done) override {
+    HttpRequest r;
+    std::string path = base_ + "/api/v1/webhook/contact/phone-number";
+    r.url = path + "?api_token=" + UrlEscape(creds.access_token) + "&phone_number=" + UrlEscape(e164);
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Accept", "application/json"}};
+    http_->Send(std::move(r), [path, done = std::move(done)](HttpResponse resp) {
+      // The url kept has neither the token nor the phone.
+      ContactPage p = PageFromResponse(resp, path, Message(resp));
+      if (resp.status / 100 != 2) return done(std::move(p));
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc, id;
+      if (parser.parse(resp.body).get(doc) || doc["id"].get(id)) {
+        p.http_status = 0;
+        p.detail = "contact lookup answer has no id";
+        done(std::move(p));
+        return;
+      }
+      ListedContact lc;
+      std::string_view sv;
+      int64_t n = 0;
+      if (!id.get(sv)) lc.external_id = std::string(sv);
+      else if (!id.get(n)) lc.external_id = std::to_string(n);
+      if (!doc["updated_at"].get(sv)) lc.version = std::string(sv);
+      lc.body = simdjson::minify(doc);
+      p.contacts.push_back(std::move(lc));
+      done(std::move(p));
     });
   }
 

@@ -4,13 +4,15 @@
 // event names are not published: MapperSettings::aloware_contact_events
 // lists the names read as contact facts (configurable). The body is the
 // contact: id, first_name, last_name, email, phone_number, address fields,
-// updated_at (zone-less, in the account's zone).
-#include "connectors/common/json_body.h"
+// updated_at (zone-less, in the account's zone). A contact imported by
+// `dfm backfill` is the phone lookup's answer: the same object.
 #include "connectors/common/mapper.h"
-#include "util/clock.h"
 
 #include <algorithm>
 #include <iterator>
+
+#include "connectors/common/json_body.h"
+#include "util/clock.h"
 
 namespace dfm {
 
@@ -22,6 +24,29 @@ constexpr JsonFieldMap kPlain[] = {
     {"state", fields::kState},          {"zipcode", fields::kPostalCode},
     {"country", fields::kCountry},      {"company_name", fields::kCompanyName},
 };
+
+// Reads one contact object (a webhook's body, or a lookup answer).
+Status ReadAlowareContact(const simdjson::dom::object& body, const std::string& what,
+                          const MapperSettings& s, std::vector<ContactFact>* out) {
+  bool wrong = false;
+  ContactFact f;
+  f.system = "aloware";
+  auto id = StringOrNumberField(body, "id", &wrong);
+  if (!id || id->empty()) {
+    return Status::InvalidArgument(what + " without the contact \"id\"");
+  }
+  f.external_id = *id;
+  if (auto ts = StringOrNumberField(body, "updated_at", &wrong)) {
+    std::string iso = *ts;
+    if (iso.size() == 19 && iso[10] == ' ') iso[10] = 'T';
+    if (iso.size() == 19) iso += "Z";
+    if (auto us = ParseIso8601Micros(iso)) f.source_time_us = *us - s.aloware_utc_offset_us;
+  }
+  Status fst = ReadContactFields(body, kPlain, std::size(kPlain), "email", "phone_number", s, &f);
+  if (!fst.ok()) return fst;
+  out->push_back(std::move(f));
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -39,24 +64,15 @@ Status MapAlowareWebhook(const WebhookReceived& w, const MapperSettings& s,
   if (obj["body"].get(body) != simdjson::SUCCESS) {
     return Status::InvalidArgument("Aloware \"" + *event + "\" without a \"body\" object");
   }
-  ContactFact f;
-  f.system = "aloware";
-  auto id = StringOrNumberField(body, "id", &wrong);
-  if (!id || id->empty()) {
-    return Status::InvalidArgument("Aloware \"" + *event + "\" without the contact \"id\"");
-  }
-  f.external_id = *id;
-  if (auto ts = StringOrNumberField(body, "updated_at", &wrong)) {
-    std::string iso = *ts;
-    if (iso.size() == 19 && iso[10] == ' ') iso[10] = 'T';
-    if (iso.size() == 19) iso += "Z";
-    if (auto us = ParseIso8601Micros(iso)) f.source_time_us = *us - s.aloware_utc_offset_us;
-  }
-  Status fst =
-      ReadContactFields(body, kPlain, std::size(kPlain), "email", "phone_number", s, &f);
-  if (!fst.ok()) return fst;
-  out->push_back(std::move(f));
-  return Status::OK();
+  return ReadAlowareContact(body, "Aloware \"" + *event + "\"", s, out);
+}
+
+Status MapAlowareImport(const WebhookReceived& w, const MapperSettings& s,
+                        std::vector<ContactFact>* out) {
+  simdjson::dom::object obj;
+  Status st = ParseJsonObject(w.body, &obj);
+  if (!st.ok()) return Status::InvalidArgument(st.message());
+  return ReadAlowareContact(obj, "imported contact", s, out);
 }
 
 }  // namespace dfm

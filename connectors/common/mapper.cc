@@ -17,6 +17,15 @@ const InboundMapper* FindInboundMapper(const std::string& system) {
   return it == kMappers.end() ? nullptr : &it->second;
 }
 
+const InboundMapper* FindImportMapper(const std::string& system) {
+  static const std::map<std::string, InboundMapper> kMappers = {
+      {"ghl", MapGhlImport},
+      {"aloware", MapAlowareImport},
+  };
+  auto it = kMappers.find(system);
+  return it == kMappers.end() ? nullptr : &it->second;
+}
+
 Status ReadContactFields(const simdjson::dom::object& obj, const JsonFieldMap* map, size_t n,
                          const char* email_key, const char* phone_key, const MapperSettings& s,
                          ContactFact* fact) {

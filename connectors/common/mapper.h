@@ -33,10 +33,18 @@ using InboundMapper = std::function<Status(const WebhookReceived&, const MapperS
 // The mapper of a system, or null when the system has none.
 const InboundMapper* FindInboundMapper(const std::string& system);
 
+// The mapper of a system's `contact.imported` events (`dfm backfill`): the
+// body is one contact object as the vendor's API returned it.
+const InboundMapper* FindImportMapper(const std::string& system);
+
 Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
                      std::vector<ContactFact>* out);
 Status MapAlowareWebhook(const WebhookReceived& w, const MapperSettings& s,
                          std::vector<ContactFact>* out);
+Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
+                    std::vector<ContactFact>* out);
+Status MapAlowareImport(const WebhookReceived& w, const MapperSettings& s,
+                        std::vector<ContactFact>* out);
 
 // Helpers shared by mappers.
 struct JsonFieldMap {

@@ -18,6 +18,43 @@ std::optional<int64_t> HeaderInt(const HttpResponse& r, const char* name) {
 }
 }  // namespace
 
+ContactPage PageFromResponse(const HttpResponse& resp, std::string url, std::string error_detail) {
+  ContactPage p;
+  p.url = std::move(url);
+  p.http_status = resp.status;
+  PushResult limits;
+  ReadRateHeaders(resp, &limits);
+  p.retry_after_us = limits.retry_after_us;
+  if (resp.status / 100 != 2) {
+    p.auth_rejected = resp.status == 401;
+    p.detail = std::move(error_detail);
+  }
+  return p;
+}
+
+std::string CredentialsKey(const std::string& tenant, const std::string& system) {
+  return tenant + "/" + system;
+}
+
+std::string EncodeCredentials(const Credentials& c) {
+  return std::to_string(c.expires_at_us) + "\n" + c.access_token + "\n" + c.refresh_token;
+}
+
+bool DecodeCredentials(const std::string& s, Credentials* c) {
+  size_t a = s.find('\n');
+  if (a == std::string::npos) return false;
+  size_t b = s.find('\n', a + 1);
+  if (b == std::string::npos) return false;
+  char* end = nullptr;
+  std::string num = s.substr(0, a);
+  long long at = std::strtoll(num.c_str(), &end, 10);
+  if (end == num.c_str() || *end != '\0') return false;
+  c->expires_at_us = at;
+  c->access_token = s.substr(a + 1, b - a - 1);
+  c->refresh_token = s.substr(b + 1);
+  return true;
+}
+
 void ReadRateHeaders(const HttpResponse& resp, PushResult* r) {
   if (auto v = HeaderInt(resp, "x-ratelimit-remaining")) r->rate_remaining = static_cast<int>(*v);
   if (auto v = HeaderInt(resp, "x-ratelimit-daily-remaining")) r->daily_remaining = *v;

@@ -60,6 +60,25 @@ struct Credentials {
   int64_t expires_at_us = 0;  // 0: does not expire (static token)
 };
 
+// One contact as a vendor's API returned it, for `dfm backfill`.
+struct ListedContact {
+  std::string external_id;
+  std::string version;  // changes whenever the contact does (e.g. dateUpdated); may be empty
+  std::string body;     // the contact object's JSON as the vendor sent it
+};
+
+// One answer of a list, search or lookup request.
+struct ContactPage {
+  int http_status = 0;  // 0: transport error
+  std::string detail;   // why it failed; never personal data
+  bool auth_rejected = false;
+  std::optional<int64_t> retry_after_us;
+  std::string url;      // what was asked (no credentials), recorded with the contacts
+  std::vector<ListedContact> contacts;
+  std::string next_cursor;  // list: give it back for the next page; empty: that was the last
+  int64_t total = -1;       // list: the vendor's count of all contacts, when it says
+};
+
 class VendorClient {
  public:
   virtual ~VendorClient() = default;
@@ -72,7 +91,41 @@ class VendorClient {
     g.detail = "this vendor has no OAuth";
     done(g);
   }
+
+  // Backfill. Vendors with a list or search API page through every
+  // contact: `cursor` empty for the first page, then the page's
+  // next_cursor. `done` follows Push's threading contract.
+  virtual bool CanList() const { return false; }
+  virtual void ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
+                            std::function<void(ContactPage)> done) {
+    ContactPage p;
+    p.detail = "this vendor has no list API";
+    done(std::move(p));
+  }
+  // Vendors without one are asked by phone (E.164): 0 or 1 contacts, and
+  // http_status 404 when the vendor has none with that number.
+  virtual bool CanLookupByPhone() const { return false; }
+  virtual void LookupByPhone(const std::string& e164, const Credentials& creds,
+                             std::function<void(ContactPage)> done) {
+    ContactPage p;
+    p.detail = "this vendor has no phone lookup";
+    done(std::move(p));
+  }
 };
+
+// A page started from a response: status, url, limits; `error_detail` is
+// kept as the detail when the status is not 2xx.
+ContactPage PageFromResponse(const HttpResponse& resp, std::string url, std::string error_detail);
+
+// Grants obtained by refreshing are kept in the log's consumer state
+// (consumer kCredentialsConsumer, key CredentialsKey), so a restart or
+// `dfm backfill` uses the newest one: a spent refresh token is refused.
+inline constexpr char kCredentialsConsumer[] = "credentials";
+std::string CredentialsKey(const std::string& tenant, const std::string& system);
+// "<expires_at_us>\n<access>\n<refresh>"
+std::string EncodeCredentials(const Credentials& c);
+// False when `s` cannot be read (the configured grant is used instead).
+bool DecodeCredentials(const std::string& s, Credentials* c);
 
 // Settings a connector reads (keys of the system's config table).
 struct OutboundFactory {

@@ -6,6 +6,8 @@
 //                           -> POST /contacts/upsert otherwise (matches by phone/email
 //                              itself, so a retried create cannot duplicate)
 // mark_dnc: the same with {"dnd": true}.
+// backfill: POST /contacts/search {locationId, pageLimit, searchAfter}: the
+//           cursor is the last contact's `searchAfter` array, as GHL sent it.
 // Every request carries Authorization: Bearer and Version: 2021-07-28.
 #include <simdjson.h>
 
@@ -142,6 +144,54 @@ class GhlClient final : public VendorClient {
   }
 
   bool UsesOAuth() const override { return !client_id_.empty(); }
+
+  bool CanList() const override { return true; }
+
+  void ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
+                    std::function<void(ContactPage)> done) override {
+    auto st = std::make_shared<State>();
+    st->token = creds.access_token;
+    HttpRequest r = Base(st, "POST", "/contacts/search");
+    r.body = "{\"locationId\":";
+    AppendJsonString(&r.body, location_);
+    r.body += ",\"pageLimit\":" + std::to_string(page_size);
+    // The cursor is JSON that GoHighLevel wrote (or that a resumed run
+    // stored after reading it from GoHighLevel).
+    if (!cursor.empty()) r.body += ",\"searchAfter\":" + cursor;
+    r.body += "}";
+    std::string url = r.url;
+    http_->Send(std::move(r), [url, page_size, done = std::move(done)](HttpResponse resp) {
+      ContactPage p = PageFromResponse(resp, url, ErrorMessage(resp));
+      if (resp.status / 100 != 2) return done(std::move(p));
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      simdjson::dom::array contacts;
+      if (parser.parse(resp.body).get(doc) || doc["contacts"].get(contacts)) {
+        p.http_status = 0;  // unreadable: try again
+        p.detail = "search answer has no \"contacts\" array";
+        done(std::move(p));
+        return;
+      }
+      int64_t total = 0;
+      if (!doc["total"].get(total)) p.total = total;
+      simdjson::dom::element last_cursor;
+      bool has_cursor = false;
+      for (auto c : contacts) {
+        std::string_view id;
+        if (c["id"].get(id) || id.empty()) continue;
+        ListedContact lc;
+        lc.external_id = std::string(id);
+        std::string_view updated;
+        if (!c["dateUpdated"].get(updated)) lc.version = std::string(updated);
+        lc.body = simdjson::minify(c);
+        p.contacts.push_back(std::move(lc));
+        has_cursor = !c["searchAfter"].get(last_cursor);
+      }
+      if (contacts.size() == static_cast<size_t>(page_size) && has_cursor)
+        p.next_cursor = simdjson::minify(last_cursor);
+      done(std::move(p));
+    });
+  }
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {

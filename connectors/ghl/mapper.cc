@@ -3,11 +3,13 @@
 // ContactCreate / ContactUpdate / ContactTagUpdate / ContactDndUpdate carry
 // the contact (flat, `id` is the contact id); ContactDelete says it is gone.
 // Source time: `dateUpdated` when present, else the webhook's `timestamp`.
-#include "connectors/common/json_body.h"
+// A contact imported by `dfm backfill` is a search result: the same object.
 #include "connectors/common/mapper.h"
-#include "util/clock.h"
 
 #include <iterator>
+
+#include "connectors/common/json_body.h"
+#include "util/clock.h"
 
 namespace dfm {
 
@@ -20,27 +22,15 @@ constexpr JsonFieldMap kPlain[] = {
     {"country", fields::kCountry},     {"companyName", fields::kCompanyName},
 };
 
-}  // namespace
-
-Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
-                     std::vector<ContactFact>* out) {
-  simdjson::dom::object obj;
-  Status st = ParseJsonObject(w.body, &obj);
-  if (!st.ok()) return Status::InvalidArgument(st.message());
+// Reads one contact object (a webhook's body, or a search result).
+Status ReadGhlContact(const simdjson::dom::object& obj, bool del, const std::string& what,
+                      const MapperSettings& s, std::vector<ContactFact>* out) {
   bool wrong = false;
-  auto type = StringOrNumberField(obj, "type", &wrong);
-  if (!type) return Status::InvalidArgument("GoHighLevel webhook without a \"type\"");
-  const std::string& t = *type;
-  bool upsert = t == "ContactCreate" || t == "ContactUpdate" || t == "ContactTagUpdate" ||
-                t == "ContactDndUpdate";
-  bool del = t == "ContactDelete";
-  if (!upsert && !del) return Status::OK();  // not a contact fact
-
   ContactFact f;
   f.system = "ghl";
   f.kind = del ? ContactFact::Kind::kDelete : ContactFact::Kind::kUpsert;
   auto id = StringOrNumberField(obj, "id", &wrong);
-  if (!id || id->empty()) return Status::InvalidArgument(t + " without the contact \"id\"");
+  if (!id || id->empty()) return Status::InvalidArgument(what + " without the contact \"id\"");
   f.external_id = *id;
   for (const char* key : {"dateUpdated", "timestamp"}) {
     auto ts = StringOrNumberField(obj, key, &wrong);
@@ -66,6 +56,32 @@ Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
   }
   out->push_back(std::move(f));
   return Status::OK();
+}
+
+}  // namespace
+
+Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
+                     std::vector<ContactFact>* out) {
+  simdjson::dom::object obj;
+  Status st = ParseJsonObject(w.body, &obj);
+  if (!st.ok()) return Status::InvalidArgument(st.message());
+  bool wrong = false;
+  auto type = StringOrNumberField(obj, "type", &wrong);
+  if (!type) return Status::InvalidArgument("GoHighLevel webhook without a \"type\"");
+  const std::string& t = *type;
+  bool upsert = t == "ContactCreate" || t == "ContactUpdate" || t == "ContactTagUpdate" ||
+                t == "ContactDndUpdate";
+  bool del = t == "ContactDelete";
+  if (!upsert && !del) return Status::OK();  // not a contact fact
+  return ReadGhlContact(obj, del, t, s, out);
+}
+
+Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
+                    std::vector<ContactFact>* out) {
+  simdjson::dom::object obj;
+  Status st = ParseJsonObject(w.body, &obj);
+  if (!st.ok()) return Status::InvalidArgument(st.message());
+  return ReadGhlContact(obj, /*del=*/false, "imported contact", s, out);
 }
 
 }  // namespace dfm

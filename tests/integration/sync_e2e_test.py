@@ -7,7 +7,8 @@ way the vendor does. Every scenario of issue 3's proof list:
   sandbox answering 429, then 500, then success; a sandbox down (pushes resume,
   none lost, none doubled) with a kill -9 restart of dfm in the middle; the
   same person created in both systems at once; a GHL delete marks the
-  Aloware contact do-not-contact.
+  Aloware contact do-not-contact; `dfm backfill` imports what both systems
+  held before, matched to known contacts, and syncs it.
 
 Usage: sync_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -295,6 +296,72 @@ class SyncTest(unittest.TestCase):
         wait_for("DNC in Aloware", lambda: [
             x for x in by_phone(self.alo.contacts(), "+12055550166", "phone_number")
             if x.get("is_dnc") in (True, 1, "1")])
+
+    def backfill(self, *args):
+        env = dict(os.environ)
+        env.update(self.env)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        return subprocess.run([DFM, "backfill", "-c", self.dfm.config_path, *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    def test_backfill_imports_existing_contacts_matched_to_known_ones(self):
+        known = self.ghl_user_creates("+12055550301", first="Known")
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), "+12055550301", "phone_number"))
+        self.assertEqual(self.dfm.stop(), 0)
+        # Made while dfm was away, without webhooks: only a backfill finds them.
+        phones = ["+1205555031%d" % i for i in range(5)]
+        for i, p in enumerate(phones):
+            status, body = self.ghl.post("/_sandbox/contacts", {
+                "firstName": "Back%d" % i, "lastName": "Fill", "phone": p, "webhook": False,
+                "dateAdded": "2024-01-0%dT10:00:00.000Z" % (i + 1)})
+            self.assertEqual(status, 201, body)
+        status, _ = self.ghl.post("/_sandbox/contacts", {"id": known["id"], "firstName": "Edited",
+                                                        "webhook": False})
+        self.assertEqual(status, 200)
+        status, alo_only = self.alo.post("/_sandbox/contacts", {
+            "first_name": "Other", "phone_number": phones[2], "city": "Tulsa", "webhook": False})
+        self.assertEqual(status, 201, alo_only)
+
+        r = self.backfill("ghl", "--page-size", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("6 of 6 contacts (100%) · 6 new · 0 unchanged", r.stderr)  # progress
+        self.assertIn("6 contacts read, 6 imported, 0 unchanged", r.stdout)
+        # Aloware has no list API: every known or imported phone is looked up.
+        r = self.backfill("aloware")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 contacts read, 2 imported", r.stdout)
+        self.assertIn("4 of 6 phones unknown", r.stdout)
+
+        self.dfm.start(env_extra=self.env)
+        for p in phones:
+            wait_for("contact " + p, lambda p=p: by_phone(self.alo.contacts(), p, "phone_number"))
+        wait_for("the edit made before the backfill", lambda: [
+            x for x in by_phone(self.alo.contacts(), "+12055550301", "phone_number")
+            if x["first_name"] == "Edited"])
+        shared = by_phone(self.alo.contacts(), phones[2], "phone_number")
+        self.assertEqual(len(shared), 1, "matched, not duplicated")
+        wait_for("GHL's name (GHL owns it) on the shared contact", lambda: [
+            x for x in by_phone(self.alo.contacts(), phones[2], "phone_number")
+            if x["first_name"] == "Back2"])
+        time.sleep(1.0)
+        self.assertEqual(len(self.events("contact.created")), 6, "one per person")
+        self.assertEqual(self.events("identity.conflict"), [])
+        # Aloware's city (no owner, only Aloware had it) reached GHL.
+        wait_for("Aloware's city in GHL", lambda: [
+            x for x in by_phone(self.ghl.contacts(), phones[2], "phone") if x.get("city") == "Tulsa"])
+        self.assertEqual(len(by_phone(self.ghl.contacts(), phones[2], "phone")), 1)
+
+        # Again: nothing changed, nothing imported.
+        self.assertEqual(self.dfm.stop(), 0)
+        r = self.backfill("ghl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Only the shared contact changed since: the engine wrote Aloware's city to it.
+        self.assertIn("1 imported, 5 unchanged", r.stdout)
+        # While the service runs the data directory is its own: a clear refusal.
+        self.dfm.start(env_extra=self.env)
+        r = self.backfill("ghl")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("stop `dfm serve`", r.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,323 @@
+#include "app/backfill.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+#include <set>
+
+#include "connectors/common/mapper.h"
+#include "events/webhook_received.h"
+#include "projections/sync_projections.h"
+#include "sync/identity.h"
+#include "util/clock.h"
+#include "util/crypto.h"
+
+namespace dfm {
+
+namespace {
+
+std::string PositionKey(const BackfillOptions& o) { return o.tenant + "/" + o.system; }
+
+using Call = std::function<void(const Credentials&, std::function<void(ContactPage)>)>;
+
+class Backfiller {
+ public:
+  Backfiller(const BackfillOptions& o, const BackfillDeps& d) : o_(o), d_(d) {}
+
+  Status LoadCredentials() {
+    creds_ = d_.credentials;
+    std::string stored;
+    Credentials c;
+    if (d_.log
+            ->GetConsumerState(kCredentialsConsumer, CredentialsKey(o_.tenant, o_.system), &stored)
+            .ok() &&
+        DecodeCredentials(stored, &c)) {
+      creds_ = c;  // refreshed by the service: the configured grant may be spent
+    }
+    if (d_.client->UsesOAuth() && creds_.expires_at_us != 0 &&
+        creds_.expires_at_us - 60 * 1000000LL < d_.now_us()) {
+      return Refresh();
+    }
+    return Status::OK();
+  }
+
+  // One request, retried as the header says; OK with the page, or the
+  // reason it failed for good.
+  Status Request(const Call& call, BackfillStats* stats, ContactPage* page, bool not_found_ok) {
+    bool refreshed = false;
+    for (int attempt = 1;; ++attempt) {
+      int64_t now = d_.now_us();
+      if (last_request_us_ != 0 && now < last_request_us_ + o_.min_interval_us)
+        d_.sleep_us(last_request_us_ + o_.min_interval_us - now);
+      last_request_us_ = d_.now_us();
+      std::promise<ContactPage> answer;
+      auto fut = answer.get_future();
+      call(creds_, [&answer](ContactPage p) { answer.set_value(std::move(p)); });
+      *page = fut.get();
+      stats->requests++;
+      int st = page->http_status;
+      if (st / 100 == 2 || (not_found_ok && st == 404)) return Status::OK();
+      if (st == 401 && d_.client->UsesOAuth() && !refreshed) {
+        refreshed = true;
+        Status s = Refresh();
+        if (!s.ok()) return s;
+        continue;
+      }
+      bool retryable = st == 0 || st == 429 || st >= 500;
+      if (!retryable) {
+        return Status::InvalidArgument(o_.system + " refused the request (" + page->detail + ")" +
+                                       (st == 401 ? ": check the credentials" : ""));
+      }
+      if (attempt >= o_.max_attempts) {
+        return Status::Unavailable(o_.system + " still failing after " + std::to_string(attempt) +
+                                   " attempts (" + page->detail + ")");
+      }
+      int64_t delay = std::min(o_.retry_max_us, o_.retry_base_us << std::min(attempt - 1, 20));
+      if (page->retry_after_us) delay = std::max(delay, *page->retry_after_us);
+      d_.sleep_us(delay);
+    }
+  }
+
+  // Appends the page's contacts (one batch, durable when it returns).
+  Status Append(const ContactPage& page, BackfillStats* stats) {
+    std::vector<EventDraft> drafts;
+    for (const auto& c : page.contacts) {
+      WebhookReceived w;
+      w.system = o_.system;
+      std::string version = c.version;
+      if (version.empty()) {
+        auto digest = Sha256(c.body);
+        version = "sha256:" +
+                  HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), 16));
+      }
+      w.provider_event_id = "backfill/" + c.external_id + "/" + version;
+      w.id_source = "backfill";
+      w.verification = "api";
+      w.request_id = o_.run_id;
+      w.public_url = page.url;
+      w.body = c.body;
+      EventDraft d;
+      d.tenant = o_.tenant;
+      d.stream = "backfill:" + o_.system;
+      d.type = std::string(kContactImportedType);
+      d.schema_version = WebhookReceived::kSchemaVersion;
+      if (auto t = ParseIso8601Micros(c.version)) d.source_time_us = *t;
+      d.payload = EncodeWebhookReceived(w);
+      d.idempotency_system = o_.system;
+      d.idempotency_key = w.provider_event_id;
+      drafts.push_back(std::move(d));
+    }
+    stats->seen += static_cast<int64_t>(drafts.size());
+    if (drafts.empty()) return Status::OK();
+    std::promise<std::pair<Status, std::vector<AppendOutcome>>> done;
+    auto fut = done.get_future();
+    d_.log->AppendAsync(std::move(drafts),
+                        [&done](const Status& s, const std::vector<AppendOutcome>& out) {
+                          done.set_value({s, out});
+                        });
+    auto [s, outcomes] = fut.get();
+    if (!s.ok()) return s;
+    for (const auto& oc : outcomes) (oc.duplicate ? stats->unchanged : stats->imported)++;
+    return Status::OK();
+  }
+
+  Status SavePosition(const std::string& mode, const std::string& position) {
+    return d_.log->CommitConsumerDurable(kBackfillConsumer, 0,
+                                         {StateOp{PositionKey(o_), mode + "\n" + position, false}});
+  }
+
+  Status ClearPosition() {
+    return d_.log->CommitConsumerDurable(kBackfillConsumer, 0,
+                                         {StateOp{PositionKey(o_), "", true}});
+  }
+
+  // The stored position of an unfinished run in `mode`, or empty.
+  std::string StoredPosition(const std::string& mode) {
+    std::string v;
+    if (o_.restart || !d_.log->GetConsumerState(kBackfillConsumer, PositionKey(o_), &v).ok())
+      return {};
+    if (v.compare(0, mode.size() + 1, mode + "\n") != 0) return {};
+    return v.substr(mode.size() + 1);
+  }
+
+ private:
+  Status Refresh() {
+    std::promise<TokenGrant> answer;
+    auto fut = answer.get_future();
+    d_.client->RefreshToken(creds_, [&answer](TokenGrant g) { answer.set_value(std::move(g)); });
+    TokenGrant g = fut.get();
+    if (!g.ok) return Status::InvalidArgument("token refresh refused (" + g.detail + ")");
+    Credentials fresh;
+    fresh.access_token = g.access_token;
+    fresh.refresh_token = g.refresh_token;
+    fresh.expires_at_us = d_.now_us() + g.expires_in_s * 1000000;
+    // Stored before use: the old refresh token is spent now.
+    Status s = d_.log->CommitConsumerDurable(
+        kCredentialsConsumer, 0,
+        {StateOp{CredentialsKey(o_.tenant, o_.system), EncodeCredentials(fresh), false}});
+    creds_ = fresh;
+    if (!s.ok()) return Status::IOError("could not store the refreshed token: " + s.ToString());
+    return Status::OK();
+  }
+
+  const BackfillOptions& o_;
+  const BackfillDeps& d_;
+  Credentials creds_;
+  int64_t last_request_us_ = 0;
+};
+
+Status RunList(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
+               const std::function<void(const BackfillStats&)>& progress, BackfillStats* stats) {
+  std::string cursor = b->StoredPosition("list");
+  stats->resumed = !cursor.empty();
+  for (;;) {
+    ContactPage page;
+    Status s = b->Request(
+        [&](const Credentials& c, std::function<void(ContactPage)> done) {
+          d.client->ListContacts(cursor, o.page_size, c, std::move(done));
+        },
+        stats, &page, /*not_found_ok=*/false);
+    if (!s.ok()) return s;
+    stats->pages++;
+    if (page.total >= 0) stats->total = page.total;
+    s = b->Append(page, stats);
+    if (!s.ok()) return s;
+    if (page.next_cursor.empty()) break;
+    cursor = page.next_cursor;
+    s = b->SavePosition("list", cursor);
+    if (!s.ok()) return s;
+    progress(*stats);
+  }
+  stats->finished = true;
+  Status s = b->ClearPosition();
+  progress(*stats);
+  return s;
+}
+
+Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
+                 const std::function<void(const BackfillStats&)>& progress, BackfillStats* stats) {
+  if (d.normalizer == nullptr) return Status::InvalidArgument("lookup backfill needs a normalizer");
+  std::vector<std::string> phones;
+  Status s = PhonesToLookUp(*d.log, o.tenant, o.system, *d.normalizer, &phones);
+  if (!s.ok()) return s;
+  stats->phones = static_cast<int64_t>(phones.size());
+  std::string after = b->StoredPosition("lookup");
+  stats->resumed = !after.empty();
+  auto start = phones.begin();
+  if (!after.empty()) start = std::upper_bound(phones.begin(), phones.end(), after);
+  stats->asked = start - phones.begin();
+  int64_t since_save = 0;
+  for (auto it = start; it != phones.end(); ++it) {
+    ContactPage page;
+    const std::string& phone = *it;
+    s = b->Request(
+        [&](const Credentials& c, std::function<void(ContactPage)> done) {
+          d.client->LookupByPhone(phone, c, std::move(done));
+        },
+        stats, &page, /*not_found_ok=*/true);
+    if (!s.ok()) return s;
+    stats->asked++;
+    if (page.http_status == 404) stats->not_found++;
+    s = b->Append(page, stats);
+    if (!s.ok()) return s;
+    if (++since_save >= 50) {  // a synced write per 50 lookups bounds what a crash re-asks
+      since_save = 0;
+      s = b->SavePosition("lookup", phone);
+      if (!s.ok()) return s;
+    }
+    progress(*stats);
+  }
+  stats->finished = true;
+  s = b->ClearPosition();
+  progress(*stats);
+  return s;
+}
+
+std::string Thousands(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ",";
+    out += digits[i];
+  }
+  return (n < 0 ? "-" : "") + out;
+}
+
+}  // namespace
+
+Status PhonesToLookUp(const EventLog& log, const std::string& tenant, const std::string& system,
+                      const Normalizer& normalizer, std::vector<std::string>* phones) {
+  std::set<std::string> all;
+  const std::string prefix = PhoneKey(tenant, "");
+  Status s = log.ScanConsumerState(MappingsProjection::kName, prefix,
+                                   [&](std::string_view key, std::string_view) {
+                                     all.emplace(key.substr(prefix.size()));
+                                     return true;
+                                   });
+  if (!s.ok()) return s;
+  MapperSettings ms;
+  ms.normalizer = &normalizer;
+  for (const auto& other : BuiltinOutbound()) {
+    if (other.system == system) continue;
+    const InboundMapper* mapper = FindImportMapper(other.system);
+    if (!mapper) continue;
+    for (uint64_t from = 0;;) {
+      std::vector<Event> events;
+      s = log.ReadStream(tenant, "backfill:" + other.system, from, 1000, &events);
+      if (!s.ok()) return s;
+      if (events.empty()) break;
+      from = events.back().seq + 1;
+      for (const auto& e : events) {
+        WebhookReceived w;
+        std::vector<ContactFact> facts;
+        if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) continue;
+        if (!(*mapper)(w, ms, &facts).ok()) continue;
+        for (const auto& f : facts) {
+          auto p = f.fields.find(fields::kPhone);
+          if (p != f.fields.end() && !p->second.empty()) all.insert(p->second);
+        }
+      }
+    }
+  }
+  phones->assign(all.begin(), all.end());
+  return Status::OK();
+}
+
+Status RunBackfill(const BackfillOptions& options, const BackfillDeps& deps,
+                   const std::function<void(const BackfillStats&)>& progress,
+                   BackfillStats* stats) {
+  *stats = BackfillStats{};
+  if (options.page_size < 1) return Status::InvalidArgument("page size must be at least 1");
+  Backfiller b(options, deps);
+  Status s = b.LoadCredentials();
+  if (!s.ok()) return s;
+  if (deps.client->CanList()) return RunList(&b, options, deps, progress, stats);
+  if (deps.client->CanLookupByPhone()) return RunLookup(&b, options, deps, progress, stats);
+  return Status::InvalidArgument(options.system + " has neither a list API nor a phone lookup");
+}
+
+std::string FormatBackfillProgress(const std::string& system, const BackfillStats& s,
+                                   double per_second) {
+  std::string out = system + ": ";
+  if (s.phones > 0 || s.pages == 0) {
+    out += Thousands(s.asked) + " of " + Thousands(s.phones) + " phones asked";
+    if (s.phones > 0) out += " (" + std::to_string(s.asked * 100 / s.phones) + "%)";
+    out += " · " + Thousands(s.seen) + " found";
+  } else {
+    out += "page " + Thousands(s.pages) + " · " + Thousands(s.seen);
+    if (s.total >= 0) {
+      out += " of " + Thousands(s.total) + " contacts";
+      if (s.total > 0)
+        out += " (" + std::to_string(std::min<int64_t>(100, s.seen * 100 / s.total)) + "%)";
+    } else {
+      out += " contacts";
+    }
+  }
+  out += " · " + Thousands(s.imported) + " new · " + Thousands(s.unchanged) + " unchanged";
+  char rate[32];
+  std::snprintf(rate, sizeof(rate), " · %.0f/s", per_second);
+  out += rate;
+  if (s.finished) out += " · done";
+  return out;
+}
+
+}  // namespace dfm

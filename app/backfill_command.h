@@ -1,0 +1,26 @@
+// `dfm backfill SYSTEM`: the command around RunBackfill (app/backfill.h).
+// It opens the data directory for writing, so the service must be stopped;
+// the service syncs what was imported when it starts again.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "app/config.h"
+
+namespace dfm {
+
+struct BackfillCommandArgs {
+  std::string system;
+  std::string tenant = "default";
+  int page_size = 100;
+  bool restart = false;
+};
+
+// Progress on `err` (one line a second; rewritten in place on a terminal),
+// the summary on `out`. Returns the exit code: 0 done, 1 failed (what was
+// read is kept, the same command continues), 2 usage or configuration.
+int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, std::ostream& out,
+                       std::ostream& err);
+
+}  // namespace dfm

@@ -1,0 +1,340 @@
+// `dfm backfill`'s driver on the in-memory log with a scripted vendor:
+// paging, resuming, retries, token refresh, lookup by phone, idempotency.
+#include "app/backfill.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "connectors/common/mapper.h"
+#include "events/webhook_received.h"
+#include "projections/sync_projections.h"
+#include "storage/memory_event_log.h"
+#include "sync/identity.h"
+
+namespace dfm {
+namespace {
+
+std::string GhlContact(const std::string& id, const std::string& phone,
+                       const std::string& updated) {
+  return R"({"id":")" + id + R"(","firstName":"F)" + id + R"(","phone":")" + phone +
+         R"(","dateUpdated":")" + updated + R"("})";
+}
+
+// A vendor whose contacts are a list; pages are cut by index. `script`
+// answers the next requests with a status first (e.g. 429, 500, 401).
+class ScriptedVendor : public VendorClient {
+ public:
+  struct Entry {
+    std::string id, phone, version;
+  };
+  std::vector<Entry> contacts;
+  bool list = true;
+  bool oauth = false;
+  std::deque<int> script;   // statuses to answer before serving
+  int fail_at_cursor = -1;  // answer 400 when asked for this cursor
+  std::vector<std::string> cursors_asked, tokens_used, phones_asked;
+  int refreshes = 0;
+
+  void Push(const PushRequest&, const Credentials&, std::function<void(PushResult)> done) override {
+    done(PushResult{});  // backfill never pushes
+  }
+  bool UsesOAuth() const override { return oauth; }
+  bool CanList() const override { return list; }
+  bool CanLookupByPhone() const override { return !list; }
+
+  bool Scripted(const Credentials& c, ContactPage* p) {
+    tokens_used.push_back(c.access_token);
+    if (script.empty()) return false;
+    p->http_status = script.front();
+    script.pop_front();
+    p->detail = "HTTP " + std::to_string(p->http_status);
+    p->auth_rejected = p->http_status == 401;
+    if (p->http_status == 429) p->retry_after_us = 7000000;
+    return true;
+  }
+
+  void ListContacts(const std::string& cursor, int page_size, const Credentials& c,
+                    std::function<void(ContactPage)> done) override {
+    ContactPage p;
+    p.url = "http://vendor/contacts/search";
+    cursors_asked.push_back(cursor);
+    if (Scripted(c, &p)) return done(std::move(p));
+    size_t start = cursor.empty() ? 0 : std::stoul(cursor);
+    if (static_cast<int>(start) == fail_at_cursor) {
+      p.http_status = 400;
+      p.detail = "HTTP 400: bad request";
+      return done(std::move(p));
+    }
+    p.http_status = 200;
+    p.total = static_cast<int64_t>(contacts.size());
+    for (size_t i = start; i < contacts.size() && i < start + page_size; ++i) {
+      const auto& e = contacts[i];
+      p.contacts.push_back({e.id, e.version, GhlContact(e.id, e.phone, e.version)});
+    }
+    if (start + page_size < contacts.size()) p.next_cursor = std::to_string(start + page_size);
+    done(std::move(p));
+  }
+
+  void LookupByPhone(const std::string& e164, const Credentials& c,
+                     std::function<void(ContactPage)> done) override {
+    ContactPage p;
+    phones_asked.push_back(e164);
+    if (Scripted(c, &p)) return done(std::move(p));
+    p.http_status = 404;
+    for (const auto& e : contacts) {
+      if (e.phone != e164) continue;
+      p.http_status = 200;
+      p.contacts.push_back({e.id, e.version,
+                            R"({"id":)" + e.id + R"(,"phone_number":")" + e.phone +
+                                R"(","first_name":"A)" + e.id + R"(","updated_at":")" + e.version +
+                                R"("})"});
+    }
+    done(std::move(p));
+  }
+
+  void RefreshToken(const Credentials& c, std::function<void(TokenGrant)> done) override {
+    refreshes++;
+    TokenGrant g;
+    g.ok = c.refresh_token != "spent";
+    g.access_token = "a2";
+    g.refresh_token = "r2";
+    g.expires_in_s = 86400;
+    done(g);
+  }
+};
+
+class BackfillTest : public testing::Test {
+ protected:
+  BackfillTest() : normalizer_("US") {
+    deps_.log = &log_;
+    deps_.client = &vendor_;
+    deps_.normalizer = &normalizer_;
+    deps_.now_us = [this] { return now_; };
+    deps_.sleep_us = [this](int64_t us) {
+      slept_.push_back(us);
+      now_ += us;
+    };
+    deps_.credentials.access_token = "a1";
+    deps_.credentials.refresh_token = "r1";
+    opts_.system = "ghl";
+    opts_.page_size = 2;
+    opts_.run_id = "run-1";
+  }
+
+  Status Run(BackfillStats* st) {
+    progress_calls_ = 0;
+    return RunBackfill(
+        opts_, deps_, [this](const BackfillStats&) { progress_calls_++; }, st);
+  }
+
+  std::vector<Event> Imported(const std::string& system) {
+    std::vector<Event> out;
+    EXPECT_TRUE(log_.ReadStream("default", "backfill:" + system, 0, 1000, &out).ok());
+    return out;
+  }
+
+  MemoryEventLog log_;
+  ScriptedVendor vendor_;
+  Normalizer normalizer_;
+  BackfillDeps deps_;
+  BackfillOptions opts_;
+  int64_t now_ = 1'000'000'000'000'000;
+  std::vector<int64_t> slept_;
+  int progress_calls_ = 0;
+};
+
+TEST_F(BackfillTest, PagesThroughEveryContactAsImportedEventsThatMapToFacts) {
+  for (int i = 1; i <= 5; ++i)
+    vendor_.contacts.push_back({"g" + std::to_string(i), "+1205555010" + std::to_string(i),
+                                "2026-11-0" + std::to_string(i) + "T10:00:00.000Z"});
+  opts_.min_interval_us = 100000;
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_TRUE(st.finished);
+  EXPECT_EQ(st.pages, 3);
+  EXPECT_EQ(st.seen, 5);
+  EXPECT_EQ(st.imported, 5);
+  EXPECT_EQ(st.total, 5);
+  EXPECT_EQ(vendor_.cursors_asked, (std::vector<std::string>{"", "2", "4"}));
+  EXPECT_GE(progress_calls_, 3);
+  // Paced by the rate limit: one request per 100 ms.
+  EXPECT_EQ(slept_, (std::vector<int64_t>{100000, 100000}));
+
+  auto events = Imported("ghl");
+  ASSERT_EQ(events.size(), 5u);
+  const Event& e = events[0];
+  EXPECT_EQ(e.type, kContactImportedType);
+  ASSERT_TRUE(e.source_time_us.has_value());
+  WebhookReceived w;
+  ASSERT_TRUE(DecodeWebhookReceived(e.schema_version, e.payload, &w).ok());
+  EXPECT_EQ(w.provider_event_id, "backfill/g1/2026-11-01T10:00:00.000Z");
+  EXPECT_EQ(w.verification, "api");
+  EXPECT_EQ(w.request_id, "run-1");
+  // The router reads it with the import mapper: a GoHighLevel fact.
+  MapperSettings ms;
+  ms.normalizer = &normalizer_;
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE((*FindImportMapper("ghl"))(w, ms, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].external_id, "g1");
+  EXPECT_EQ(facts[0].fields.at("phone"), "+12055550101");
+  EXPECT_EQ(facts[0].fields.at("first_name"), "Fg1");
+
+  // Nothing left to continue from.
+  std::string pos;
+  EXPECT_FALSE(log_.GetConsumerState(kBackfillConsumer, "default/ghl", &pos).ok());
+}
+
+TEST_F(BackfillTest, RunningAgainImportsOnlyWhatChanged) {
+  for (int i = 1; i <= 3; ++i)
+    vendor_.contacts.push_back({"g" + std::to_string(i), "+1205555010" + std::to_string(i), "v1"});
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(st.imported, 3);
+  vendor_.contacts[1].version = "v2";
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(st.imported, 1);
+  EXPECT_EQ(st.unchanged, 2);
+  EXPECT_EQ(Imported("ghl").size(), 4u);
+}
+
+TEST_F(BackfillTest, AFailedRunContinuesFromItsStoredPosition) {
+  for (int i = 1; i <= 6; ++i)
+    vendor_.contacts.push_back({"g" + std::to_string(i), "+1205555010" + std::to_string(i), "v1"});
+  vendor_.fail_at_cursor = 4;
+  BackfillStats st;
+  Status s = Run(&st);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("HTTP 400"), std::string::npos);
+  EXPECT_EQ(st.imported, 4);  // the pages read before the failure are kept
+
+  vendor_.fail_at_cursor = -1;
+  vendor_.cursors_asked.clear();
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_TRUE(st.resumed);
+  EXPECT_EQ(vendor_.cursors_asked, std::vector<std::string>{"4"});
+  EXPECT_EQ(st.imported, 2);
+  EXPECT_EQ(Imported("ghl").size(), 6u);
+
+  // --restart reads everything again; all of it is unchanged.
+  opts_.restart = true;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(st.unchanged, 6);
+}
+
+TEST_F(BackfillTest, RetriesHonourRetryAfterAndGiveUpAfterMaxAttempts) {
+  vendor_.contacts.push_back({"g1", "+12055550101", "v1"});
+  vendor_.script = {429, 500, 0};
+  opts_.retry_base_us = 1000;
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  ASSERT_EQ(slept_.size(), 3u);
+  EXPECT_EQ(slept_[0], 7000000);  // Retry-After of the 429
+  EXPECT_EQ(slept_[1], 2000);     // backoff doubles
+  EXPECT_EQ(slept_[2], 4000);
+  EXPECT_EQ(st.requests, 4);
+
+  vendor_.script = {503, 503, 503};
+  opts_.max_attempts = 3;
+  opts_.restart = true;
+  Status s = Run(&st);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("after 3 attempts"), std::string::npos);
+}
+
+TEST_F(BackfillTest, A401RefreshesTheTokenOnceAndStoresTheGrantFirst) {
+  vendor_.contacts.push_back({"g1", "+12055550101", "v1"});
+  vendor_.oauth = true;
+  vendor_.script = {401};
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(vendor_.refreshes, 1);
+  EXPECT_EQ(vendor_.tokens_used, (std::vector<std::string>{"a1", "a2"}));
+  std::string stored;
+  ASSERT_TRUE(log_.GetConsumerState(kCredentialsConsumer, "default/ghl", &stored).ok());
+  Credentials c;
+  ASSERT_TRUE(DecodeCredentials(stored, &c));
+  EXPECT_EQ(c.refresh_token, "r2");
+
+  // The next run starts from the stored grant, not the configured (spent) one.
+  vendor_.tokens_used.clear();
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(vendor_.tokens_used, std::vector<std::string>{"a2"});
+
+  // A 401 right after refreshing is a failure with a hint, not a loop.
+  vendor_.script = {401, 401};
+  Status s = Run(&st);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find("check the credentials"), std::string::npos);
+  EXPECT_EQ(vendor_.refreshes, 2);
+}
+
+TEST_F(BackfillTest, AnExpiredTokenIsRefreshedBeforeTheFirstRequest) {
+  vendor_.contacts.push_back({"g1", "+12055550101", "v1"});
+  vendor_.oauth = true;
+  deps_.credentials.expires_at_us = now_ - 1;
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(vendor_.refreshes, 1);
+  EXPECT_EQ(vendor_.tokens_used, std::vector<std::string>{"a2"});
+}
+
+TEST_F(BackfillTest, LookupModeAsksAboutEveryKnownAndImportedPhone) {
+  // Known to the engine: two phones in the mappings projection...
+  ASSERT_TRUE(log_.CommitConsumer(MappingsProjection::kName, 0,
+                                  {StateOp{PhoneKey("default", "+12055550102"), "c2", false},
+                                   StateOp{PhoneKey("default", "+12055550101"), "c1", false},
+                                   StateOp{PhoneKey("other", "+12055550199"), "c9", false}})
+                  .ok());
+  // ...and one imported from GoHighLevel, not yet routed.
+  vendor_.contacts.push_back({"g3", "(205) 555-0103", "v1"});
+  BackfillStats ghl;
+  ASSERT_TRUE(Run(&ghl).ok());
+
+  vendor_.list = false;
+  vendor_.contacts = {{"7", "+12055550101", "2026-11-01 10:00:00"},
+                      {"8", "+12055550103", "2026-11-02 10:00:00"}};
+  opts_.system = "aloware";
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(vendor_.phones_asked,
+            (std::vector<std::string>{"+12055550101", "+12055550102", "+12055550103"}));
+  EXPECT_EQ(st.phones, 3);
+  EXPECT_EQ(st.not_found, 1);
+  EXPECT_EQ(st.imported, 2);
+  auto events = Imported("aloware");
+  ASSERT_EQ(events.size(), 2u);
+  WebhookReceived w;
+  ASSERT_TRUE(DecodeWebhookReceived(events[0].schema_version, events[0].payload, &w).ok());
+  MapperSettings ms;
+  ms.normalizer = &normalizer_;
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE((*FindImportMapper("aloware"))(w, ms, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].system, "aloware");
+  EXPECT_EQ(facts[0].external_id, "7");
+  EXPECT_EQ(facts[0].fields.at("first_name"), "A7");
+}
+
+TEST(BackfillProgress, ReadsLikeASentence) {
+  BackfillStats s;
+  s.pages = 3;
+  s.seen = 1500;
+  s.total = 10234;
+  s.imported = 1480;
+  s.unchanged = 20;
+  EXPECT_EQ(FormatBackfillProgress("ghl", s, 812.4),
+            "ghl: page 3 · 1,500 of 10,234 contacts (14%) · 1,480 new · 20 unchanged · 812/s");
+  BackfillStats l;
+  l.phones = 4;
+  l.asked = 4;
+  l.seen = 3;
+  l.imported = 3;
+  l.finished = true;
+  EXPECT_EQ(FormatBackfillProgress("aloware", l, 5),
+            "aloware: 4 of 4 phones asked (100%) · 3 found · 3 new · 0 unchanged · 5/s · done");
+}
+
+}  // namespace
+}  // namespace dfm
