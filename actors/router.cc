@@ -15,14 +15,26 @@ std::string ContactKey(const std::string& tenant, const std::string& contact_id)
   return tenant + "/" + contact_id;
 }
 
+// Spawns the contact's actor (monitored); `redrive`: it re-sends its
+// unsettled pushes (service start only).
+RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::string& contact_id,
+                            bool redrive) {
+  auto& st = self->state;
+  std::string key = ContactKey(tenant, contact_id);
+  auto& c = st.contacts[key];
+  c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
+                                        tenant, contact_id, redrive);
+  c.sent = 0;
+  st.keys_by_actor[c.actor.id()] = std::move(key);
+  return c;
+}
+
 caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& contact_id) {
   auto& st = self->state;
-  auto& c = st.contacts[ContactKey(tenant, contact_id)];
-  if (!c.actor) {
-    c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
-                                          tenant, contact_id, false);
-    c.sent = 0;
-  }
+  auto found = st.contacts.find(ContactKey(tenant, contact_id));
+  auto& c = found != st.contacts.end() && found->second.actor
+                ? found->second
+                : Spawn(self, tenant, contact_id, false);
   c.sent++;
   return c.actor;
 }
@@ -55,13 +67,13 @@ void OwnAppend(Self* self, uint64_t token) {
   auto it = st.own_appends.find(token);
   if (it == st.own_appends.end()) return;
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  st.env->log->AppendAsync(it->second.drafts, [me, token](const Status& s,
-                                                          const std::vector<AppendOutcome>&) {
-    AppendResult r;
-    r.token = token;
-    if (!s.ok()) r.error = s.ToString();
-    caf::anon_send(me, std::move(r));
-  });
+  st.env->log->AppendAsync(it->second.drafts,
+                           [me, token](const Status& s, const std::vector<AppendOutcome>&) {
+                             AppendResult r;
+                             r.token = token;
+                             if (!s.ok()) r.error = s.ToString();
+                             caf::anon_send(me, std::move(r));
+                           });
 }
 
 // Appends `d` to the source stream on behalf of the webhook `e`.
@@ -184,7 +196,8 @@ void Poll(Self* self) {
   std::vector<Event> batch;
   Status s = st.env->log->Read(st.next_seq, st.env->router_batch, &batch);
   if (!s.ok()) {
-    Logger("actors")->error("event=router_read_failed seq={} error=\"{}\"", st.next_seq, s.ToString());
+    Logger("actors")->error("event=router_read_failed seq={} error=\"{}\"", st.next_seq,
+                            s.ToString());
     return;
   }
   for (const auto& e : batch) {
@@ -213,10 +226,7 @@ void RecoverPendingPushes(Self* self) {
   });
   for (const auto& [tenant, contact] : to_spawn) {
     auto key = ContactKey(tenant, contact);
-    if (st.contacts.count(key)) continue;
-    auto& c = st.contacts[key];
-    c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
-                                          tenant, contact, true);
+    if (!st.contacts.count(key)) Spawn(self, tenant, contact, true);
   }
   if (!to_spawn.empty())
     Logger("actors")->info("event=pending_pushes_recovered contacts={}", st.contacts.size());
@@ -237,18 +247,19 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   // again is harmless (contacts skip decided facts; appends are idempotent).
   self->set_down_handler([self](caf::down_msg& m) {
     auto& s = self->state;
-    for (auto it = s.contacts.begin(); it != s.contacts.end(); ++it) {
-      if (it->second.actor.address() != m.source) continue;
-      s.contacts.erase(it);
-      if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
-        Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
-        s.in_flight.clear();
-        s.claims.clear();
-        s.claims_by_webhook.clear();
-        s.next_seq = s.committed + 1;
-        self->delayed_send(self, std::chrono::microseconds(s.env->append_retry_us), poll_atom::value);
-      }
-      break;
+    auto key = s.keys_by_actor.find(m.source.id());
+    if (key == s.keys_by_actor.end()) return;
+    auto it = s.contacts.find(key->second);
+    // A passivated contact's entry is gone, or already names its successor.
+    if (it != s.contacts.end() && it->second.actor.address() == m.source) s.contacts.erase(it);
+    s.keys_by_actor.erase(key);
+    if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
+      Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
+      s.in_flight.clear();
+      s.claims.clear();
+      s.claims_by_webhook.clear();
+      s.next_seq = s.committed + 1;
+      self->delayed_send(self, std::chrono::microseconds(s.env->append_retry_us), poll_atom::value);
     }
   });
   self->set_exit_handler([self](caf::exit_msg& m) {
@@ -304,10 +315,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       },
       [self](stats_atom) {
         auto& state = self->state;
-        return caf::make_message(state.next_seq - 1, state.committed,
-                                 static_cast<uint64_t>(state.contacts.size()),
-                                 static_cast<uint64_t>(state.in_flight.size()), state.facts_routed,
-                                 state.quarantined);
+        return caf::make_message(
+            state.next_seq - 1, state.committed, static_cast<uint64_t>(state.contacts.size()),
+            static_cast<uint64_t>(state.in_flight.size()), state.facts_routed, state.quarantined);
       },
   };
 }

@@ -45,6 +45,7 @@ struct RouterState {
     uint64_t sent = 0;
   };
   std::unordered_map<std::string, Contact> contacts;  // "<tenant>/<contact id>"
+  std::unordered_map<caf::actor_id, std::string> keys_by_actor;  // live contacts' keys
   std::map<uint64_t, int> in_flight;  // webhook seq -> answers still awaited
   struct Claim {
     std::string contact_id;

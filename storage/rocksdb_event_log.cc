@@ -206,6 +206,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_opts.max_background_jobs = 2;
   db_opts.keep_log_file_num = 4;
+  // Memtables of all column families together stay under this budget (the
+  // largest is flushed first), so resident memory does not grow with the
+  // number of column families or of contacts (bench/README.md, memory).
+  db_opts.db_write_buffer_size = 256 << 20;
   if (options.file_system) {
     impl->env = rocksdb::NewCompositeEnv(options.file_system);
     db_opts.env = impl->env.get();
@@ -220,6 +224,7 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       cfo.memtable_whole_key_filtering = true;
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
     }
+    cfo.write_buffer_size = 32 << 20;  // indexes and consumer state: small values
     if (i == kEvents) {
       // Records are written once in sequence order and rarely re-read: big
       // memtables and LZ4 keep flush and compaction CPU off the ingest path.

@@ -1,0 +1,282 @@
+// Contact-sync benchmark driver (issue 3). It plays both ends around a
+// running `dfm serve`:
+// - a vendor: a GoHighLevel API stand-in that answers at once (RESTinio, one
+//   thread): duplicate search finds nothing, upsert creates, PUT updates. It
+//   notes when each contact's write arrives.
+// - the other vendor's webhooks: Aloware contact webhooks (Bearer auth), each
+//   a new contact with its own phone, sent open loop at a fixed rate over
+//   keep-alive connections; latency counts from when each was due.
+//
+// Reported: webhook due -> upsert received at the vendor, p50/p99/max, for
+// the measured window (after a warm-up); with --update, webhooks that change
+// the city of contacts created earlier and the count of PUTs that arrive.
+//
+//   sync_bench --dfm-port P --vendor-port V [--rate 1000] [--seconds 10]
+//              [--warmup 2] [--connections 8] [--token T] [--first N]
+//              [--update N] [--wait-s 60] [--vendor-only S]
+//
+// --first: the index of the first phone (so runs do not collide).
+// --vendor-only S: serve as the vendor for S seconds, send nothing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "bench/latency.h"
+#include "http/restinio_traits.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr int64_t kPhoneBase = 2055000000;  // +1 205 500 0000: index 0
+
+std::string Phone(int64_t i) { return "+1" + std::to_string(kPhoneBase + i); }
+
+// What the vendor received: upsert arrival time per phone index.
+struct VendorLog {
+  std::mutex mu;
+  std::unordered_map<int64_t, int64_t> upsert_ns;  // index -> first arrival
+  std::atomic<int64_t> puts{0}, searches{0}, upserts{0};
+};
+
+auto RunVendor(int port, VendorLog* vlog) {
+  using Traits = dfm::HttpTraits;
+  return restinio::run_async<Traits>(
+      restinio::own_io_context(),
+      restinio::server_settings_t<Traits>{}
+          .port(static_cast<std::uint16_t>(port))
+          .address("127.0.0.1")
+          .max_parallel_connections(1024)
+          .request_handler([vlog](auto req) {
+            std::string target(req->header().path());
+            auto method = req->header().method();
+            std::string body = "{}";
+            int status = 200;
+            if (method == restinio::http_method_get() && target == "/contacts/search/duplicate") {
+              vlog->searches++;
+              body = R"({"contact":null})";
+            } else if (method == restinio::http_method_post() && target == "/contacts/upsert") {
+              int64_t now = NowNs();
+              vlog->upserts++;
+              simdjson::dom::parser parser;
+              simdjson::dom::element doc;
+              std::string_view phone;
+              std::string raw(req->body());
+              if (!parser.parse(raw).get(doc) && !doc["phone"].get(phone) && phone.size() > 2) {
+                int64_t idx = std::stoll(std::string(phone.substr(2))) - kPhoneBase;
+                std::lock_guard<std::mutex> lk(vlog->mu);
+                vlog->upsert_ns.emplace(idx, now);
+                body = R"({"new":true,"contact":{"id":"g)" + std::to_string(idx) + R"("}})";
+              } else {
+                status = 422;
+                body = R"({"statusCode":422,"message":["phone missing"]})";
+              }
+            } else if (method == restinio::http_method_put() &&
+                       target.rfind("/contacts/", 0) == 0) {
+              vlog->puts++;
+              body = R"({"succeded":true,"contact":{"id":")" + target.substr(10) + R"("}})";
+            } else {
+              status = 404;
+            }
+            req
+                ->create_response(restinio::http_status_line_t{
+                    restinio::http_status_code_t{static_cast<std::uint16_t>(status)},
+                    status == 200 ? "OK" : "Error"})
+                .append_header(restinio::http_field::content_type, "application/json")
+                .set_body(body)
+                .done();
+            return restinio::request_accepted();
+          }),
+      1);
+}
+
+// One keep-alive HTTP/1.1 connection with blocking I/O.
+class Conn {
+ public:
+  explicit Conn(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      std::perror("connect");
+      std::exit(2);
+    }
+  }
+  ~Conn() { close(fd_); }
+
+  // Sends the request and reads the answer; returns its status.
+  int RoundTrip(const std::string& req) {
+    size_t off = 0;
+    while (off < req.size()) {
+      ssize_t n = send(fd_, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return 0;
+      off += static_cast<size_t>(n);
+    }
+    std::string in;
+    char buf[4096];
+    size_t header_end = std::string::npos, need = 0;
+    for (;;) {
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) return 0;
+      in.append(buf, static_cast<size_t>(n));
+      if (header_end == std::string::npos) {
+        header_end = in.find("\r\n\r\n");
+        if (header_end == std::string::npos) continue;
+        size_t cl = in.find("ontent-Length:");
+        if (cl == std::string::npos) cl = in.find("ontent-length:");
+        need = header_end + 4 + (cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 14)));
+      }
+      if (in.size() >= need) break;
+    }
+    return std::atoi(in.c_str() + 9);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string AlowareWebhook(int64_t idx, const std::string& token, const std::string& city,
+                           const std::string& updated_at) {
+  std::string body = R"({"event":"Contact Updated","body":{"id":)" + std::to_string(1000000 + idx) +
+                     R"(,"first_name":"Bench","last_name":"Contact)" + std::to_string(idx) +
+                     R"(","phone_number":")" + Phone(idx) + R"(","city":")" + city +
+                     R"(","updated_at":")" + updated_at + R"("}})";
+  return "POST /webhooks/aloware HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Authorization: Bearer " +
+         token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+bool Ready(int port) {
+  try {
+    Conn c(port);
+    return c.RoundTrip("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") == 200;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int dfm_port = 18080, vendor_port = 18191, connections = 8;
+  double rate = 1000, seconds = 10, warmup = 2, wait_s = 60, vendor_only = 0;
+  int64_t first = 0, update = 0;
+  std::string token = "bench-aloware-token";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    const char* v = argv[i + 1];
+    if (a == "--dfm-port") dfm_port = std::atoi(v);
+    if (a == "--vendor-port") vendor_port = std::atoi(v);
+    if (a == "--rate") rate = std::atof(v);
+    if (a == "--seconds") seconds = std::atof(v);
+    if (a == "--warmup") warmup = std::atof(v);
+    if (a == "--connections") connections = std::atoi(v);
+    if (a == "--token") token = v;
+    if (a == "--first") first = std::atoll(v);
+    if (a == "--update") update = std::atoll(v);
+    if (a == "--wait-s") wait_s = std::atof(v);
+    if (a == "--vendor-only") vendor_only = std::atof(v);
+  }
+  VendorLog vlog;
+  auto vendor = RunVendor(vendor_port, &vlog);
+  if (vendor_only > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(vendor_only));
+    return 0;
+  }
+  for (int i = 0; i < 200 && !Ready(dfm_port); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  // --update N: change the city of N earlier contacts (indices first..),
+  // as fast as --rate allows; count the PUTs that reach the vendor.
+  const bool updating = update > 0;
+  const int64_t total = updating ? update : static_cast<int64_t>((warmup + seconds) * rate);
+  const int64_t measured_from = updating ? 0 : static_cast<int64_t>(warmup * rate);
+  const int64_t interval_ns = static_cast<int64_t>(1e9 / rate);
+  std::vector<int64_t> due(static_cast<size_t>(total));
+  std::atomic<int64_t> failures{0};
+  const int64_t start = NowNs() + 50000000;
+  std::vector<std::thread> threads;
+  const int64_t puts_before = vlog.puts.load();
+  for (int t = 0; t < connections; ++t) {
+    threads.emplace_back([&, t] {
+      Conn c(dfm_port);
+      for (int64_t k = t; k < total; k += connections) {
+        int64_t when = start + k * interval_ns;
+        due[static_cast<size_t>(k)] = when;
+        int64_t now = NowNs();
+        if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
+        std::string req = updating
+                              ? AlowareWebhook(first + k, token, "Updated", "2026-11-21 09:00:00")
+                              : AlowareWebhook(first + k, token, "", "2026-11-21 08:00:00");
+        int st = c.RoundTrip(req);
+        if (st / 100 != 2) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double send_s = static_cast<double>(NowNs() - start) / 1e9;
+
+  // Wait for every push to arrive.
+  const int64_t deadline = NowNs() + static_cast<int64_t>(wait_s * 1e9);
+  for (;;) {
+    size_t got = 0;
+    if (updating) {
+      got = static_cast<size_t>(vlog.puts.load() - puts_before);
+    } else {
+      std::lock_guard<std::mutex> lk(vlog.mu);
+      got = vlog.upsert_ns.size();
+    }
+    if (got >= static_cast<size_t>(total) || NowNs() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (updating) {
+    std::printf("updates=%lld sent_in_s=%.1f webhook_failures=%lld puts_received=%lld\n",
+                static_cast<long long>(total), send_s, static_cast<long long>(failures.load()),
+                static_cast<long long>(vlog.puts.load() - puts_before));
+    return failures.load() == 0 && vlog.puts.load() - puts_before >= total ? 0 : 1;
+  }
+  std::vector<int64_t> lat;
+  int64_t missing = 0;
+  {
+    std::lock_guard<std::mutex> lk(vlog.mu);
+    for (int64_t k = measured_from; k < total; ++k) {
+      auto it = vlog.upsert_ns.find(first + k);
+      if (it == vlog.upsert_ns.end()) {
+        missing++;
+        continue;
+      }
+      lat.push_back(it->second - due[static_cast<size_t>(k)]);
+    }
+  }
+  double p50 = dfm::bench::Percentile(lat, 50), p99 = dfm::bench::Percentile(lat, 99),
+         max = dfm::bench::Percentile(lat, 100);
+  std::printf(
+      "rate=%.0f/s measured=%zu missing=%lld webhook_failures=%lld p50_ms=%.2f p99_ms=%.2f "
+      "max_ms=%.2f vendor_requests=%lld\n",
+      rate, lat.size(), static_cast<long long>(missing), static_cast<long long>(failures.load()),
+      p50 / 1000, p99 / 1000, max / 1000,
+      static_cast<long long>(vlog.searches.load() + vlog.upserts.load() + vlog.puts.load()));
+  return missing == 0 && failures.load() == 0 ? 0 : 1;
+}
