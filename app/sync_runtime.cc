@@ -23,6 +23,7 @@ struct SyncRuntime::Impl {
   MappingsProjection mappings;
   ContactViewProjection contacts;
   SyncStatusProjection sync_status;
+  OptOutRegistryProjection opt_outs;
   std::vector<std::unique_ptr<ProjectionRunner>> runners;
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<CurlHttpClient> http;
@@ -39,7 +40,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
   auto logger = Logger("sync");
-  for (Projection* p : std::initializer_list<Projection*>{&im.mappings, &im.contacts, &im.sync_status}) {
+  for (Projection* p : std::initializer_list<Projection*>{&im.mappings, &im.contacts, &im.sync_status, &im.opt_outs}) {
     auto runner = std::make_unique<ProjectionRunner>(log, p);
     Status s = runner->CatchUp();
     if (!s.ok()) return Status::IOError("projection " + p->name() + ": " + s.ToString());

@@ -1,8 +1,11 @@
 #include "projections/sync_projections.h"
 
+#include <cstdio>
+
 #include "sync/domain_event.h"
 #include "sync/fact.h"
 #include "sync/identity.h"
+#include "util/json.h"
 
 namespace dfm {
 
@@ -27,8 +30,8 @@ void Link(ProjectionState* st, const std::string& tenant, const std::string& con
 
 // Moves an identity key (phone or email) from `old_value` to `new_value`.
 void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::string& contact,
-                  const std::string& field,
-                  const std::string& old_value, const std::string& new_value) {
+                  const std::string& field, const std::string& old_value,
+                  const std::string& new_value) {
   auto key = [&](const std::string& v) {
     return field == fields::kPhone ? PhoneKey(tenant, v) : EmailKey(tenant, v);
   };
@@ -39,11 +42,22 @@ void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::str
   if (!new_value.empty()) st->Put(key(new_value), contact);
 }
 
+// A message's id in `system` <-> its engine key (both ways).
+void LinkMessage(ProjectionState* st, const std::string& tenant, const DomainEvent& d) {
+  if (d.external_id.empty() || d.system.empty()) return;
+  st->Put(MessageIdKey(tenant, d.system, d.external_id), d.contact_id + " " + d.message_key);
+  st->Put(MessageKeyKey(tenant, d.message_key, d.system), d.external_id);
+}
+
 }  // namespace
 
 void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
   DomainEvent d;
   if (!Decode(e, &d) || d.contact_id.empty()) return;
+  if (!d.message_key.empty()) {
+    if (d.type == ev::kMessageLogged || d.type == ev::kPushSucceeded) LinkMessage(st, e.tenant, d);
+    return;
+  }
   if (d.type == ev::kContactCreated) {
     Link(st, e.tenant, d.contact_id, d.system, d.external_id);
     for (const char* f : {fields::kPhone, fields::kEmail}) {
@@ -78,6 +92,38 @@ void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
     st->Erase("d/" + c);
   } else if (d.type == ev::kContactDeleted) {
     st->Put("d/" + c, "1");
+  }
+}
+
+void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
+  DomainEvent d;
+  if (!Decode(e, &d) || (d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
+  const char* status = d.type == ev::kOptedOut ? "out" : "in";
+  char seq[21];
+  std::snprintf(seq, sizeof(seq), "%020llu", static_cast<unsigned long long>(e.seq));
+  std::string entry = JsonObject()
+                          .Str("status", status)
+                          .Str("system", d.system)
+                          .Str("contact_id", d.contact_id)
+                          .Str("cause", d.external_id)
+                          .Str("reason", d.reason)
+                          .Str("event_id", e.id.ToString())
+                          .Int("at_us", d.source_time_us ? d.source_time_us : e.recorded_at_us)
+                          .Finish();
+  for (const char* f : {fields::kPhone, fields::kEmail}) {
+    auto who = d.fields.find(f);
+    if (who == d.fields.end() || who->second.empty()) continue;
+    size_t start = 0;
+    while (start <= d.channel.size()) {
+      size_t comma = d.channel.find(',', start);
+      std::string ch =
+          d.channel.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      start = comma == std::string::npos ? d.channel.size() + 1 : comma + 1;
+      if (ch.empty()) continue;
+      std::string base = e.tenant + "/" + who->second + "/" + ch;
+      st->Put("o/" + base, std::string(status) + " " + seq + " " + d.system);
+      st->Put("h/" + base + "/" + seq, entry);
+    }
   }
 }
 

@@ -38,6 +38,18 @@ class ContactViewProjection : public Projection {
   void Fold(const Event& e, ProjectionState* state) override;
 };
 
+// The opt-out registry, per tenant, per E.164 phone or email, per channel:
+//   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <seq> <system>"  (current)
+//   "h/<tenant>/<phone|email>/<channel>/<seq, 20 digits>" -> JSON
+//       {"status","system","contact_id","cause","reason","event_id","at_us"}
+// History entries are never erased: the audit (issue 5) reads them.
+class OptOutRegistryProjection : public Projection {
+ public:
+  static constexpr char kName[] = "opt_outs";
+  std::string name() const override { return kName; }
+  void Fold(const Event& e, ProjectionState* state) override;
+};
+
 class SyncStatusProjection : public Projection {
  public:
   static constexpr char kName[] = "sync_status";

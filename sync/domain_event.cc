@@ -12,7 +12,7 @@ const std::string_view kTypes[] = {
     ev::kContactCreated,  ev::kContactChanged,    ev::kContactLinked,   ev::kContactDeleted,
     ev::kConflictRecorded, ev::kEchoSuppressed,   ev::kPushRequested,   ev::kPushAttempted,
     ev::kPushSucceeded,   ev::kPushDeadLettered,  ev::kFactRejected,    ev::kIdentityConflict,
-    ev::kWebhookQuarantined};
+    ev::kWebhookQuarantined, ev::kMessageLogged, ev::kOptedOut, ev::kOptedIn};
 
 std::string MapJson(const std::map<std::string, std::string>& m) {
   JsonObject o;
@@ -51,6 +51,7 @@ bool DomainEvent::operator==(const DomainEvent& o) const {
          external_id == o.external_id && source_time_us == o.source_time_us &&
          fields == o.fields && changes == o.changes && field == o.field && kept == o.kept &&
          lost == o.lost && rule == o.rule && reason == o.reason && via == o.via &&
+         message_key == o.message_key && channel == o.channel &&
          candidates == o.candidates && push_id == o.push_id && op == o.op &&
          priority == o.priority && attempt == o.attempt && outcome == o.outcome &&
          http_status == o.http_status && detail == o.detail &&
@@ -88,6 +89,8 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
   if (!e.rule.empty()) o.Str("rule", e.rule);
   if (!e.reason.empty()) o.Str("reason", e.reason);
   if (!e.via.empty()) o.Str("via", e.via);
+  if (!e.message_key.empty()) o.Str("message_key", e.message_key);
+  if (!e.channel.empty()) o.Str("channel", e.channel);
   if (!e.candidates.empty()) {
     std::string arr = "[";
     for (size_t i = 0; i < e.candidates.size(); ++i) {
@@ -143,6 +146,8 @@ Status DecodeDomainEvent(std::string_view type, std::string_view payload, Domain
     } else if (key == "rule") e.rule = Str(val);
     else if (key == "reason") e.reason = Str(val);
     else if (key == "via") e.via = Str(val);
+    else if (key == "message_key") e.message_key = Str(val);
+    else if (key == "channel") e.channel = Str(val);
     else if (key == "candidates") {
       simdjson::dom::array a;
       if (val.get(a) != simdjson::SUCCESS) return Bad("candidates is not an array");

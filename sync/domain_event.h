@@ -35,6 +35,17 @@ inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";
 inline constexpr std::string_view kFactRejected = "fact.rejected";
 inline constexpr std::string_view kIdentityConflict = "identity.conflict";
 inline constexpr std::string_view kWebhookQuarantined = "webhook.quarantined";
+// A message on the contact's conversation in one system: external_id is
+// that system's message id, message_key the engine's id of the message (one
+// message, the same key in every system it reaches).
+inline constexpr std::string_view kMessageLogged = "message.logged";
+// A person opted out of (or back into) a channel: fields hold the phone
+// and/or email it applies to, channel the channels ("sms", "call",
+// "email"; several joined by ','), system where it came from, external_id
+// the message or record that carried it, reason what it was (e.g.
+// "keyword STOP", "dndSettings.SMS", "is_dnc").
+inline constexpr std::string_view kOptedOut = "contact.opted_out";
+inline constexpr std::string_view kOptedIn = "contact.opted_in";
 }  // namespace ev
 
 // A field's value as the merge sees it: who said it and when.
@@ -71,6 +82,10 @@ struct DomainEvent {
   std::string rule;
   std::string reason;  // rejections, quarantines, dead letters
   std::string via;     // contact.linked: "webhook", "push", "backfill"
+  // message.logged, and push.succeeded of a message (external_id is then
+  // the message's id in the target system, not the contact's).
+  std::string message_key;
+  std::string channel;  // contact.opted_out / opted_in
   // identity.conflict: contact ids and the key that matched each
   std::vector<std::pair<std::string, std::string>> candidates;
   // push.*

@@ -33,6 +33,12 @@ std::string ExternalIdKey(std::string_view tenant, std::string_view system,
                           std::string_view external_id);  // "x/<tenant>/<system>/<id>"
 std::string PhoneKey(std::string_view tenant, std::string_view e164);   // "p/<tenant>/<phone>"
 std::string EmailKey(std::string_view tenant, std::string_view email);  // "e/<tenant>/<email>"
+// Messages across systems: a system's message id -> "<contact id> <message
+// key>", and a message key -> its id in one system.
+std::string MessageIdKey(std::string_view tenant, std::string_view system,
+                         std::string_view message_id);  // "m/<tenant>/<system>/<id>"
+std::string MessageKeyKey(std::string_view tenant, std::string_view message_key,
+                          std::string_view system);  // "k/<tenant>/<key>/<system>"
 
 // Looks a key of the mappings projection up (the keys above).
 using IdentityLookup = std::function<std::optional<std::string>(const std::string& key)>;

@@ -80,6 +80,74 @@ TEST(MappingsProjection, LinksAndMovesIdentities) {
   EXPECT_EQ(base.kv["e/t/a@x.io"], "c1");
 }
 
+TEST(MappingsProjection, MapsMessageIdsAcrossSystems) {
+  MemBase base;
+  MappingsProjection p;
+  auto st = base.State();
+  DomainEvent in;  // a text that arrived through Verity
+  in.type = std::string(ev::kMessageLogged);
+  in.contact_id = "c1";
+  in.system = "verity";
+  in.external_id = "vm-9";
+  in.message_key = "msg-1";
+  p.Fold(AsEvent(in, 1), &st);
+  DomainEvent pushed;  // ...written to the GoHighLevel conversation
+  pushed.type = std::string(ev::kPushSucceeded);
+  pushed.contact_id = "c1";
+  pushed.system = "ghl";
+  pushed.external_id = "gm-3";
+  pushed.message_key = "msg-1";
+  pushed.push_id = "c1:ghl:1";
+  p.Fold(AsEvent(pushed, 2), &st);
+  base.Commit(&st);
+  EXPECT_EQ(base.kv["m/t/verity/vm-9"], "c1 msg-1");
+  EXPECT_EQ(base.kv["m/t/ghl/gm-3"], "c1 msg-1");
+  EXPECT_EQ(base.kv["k/t/msg-1/verity"], "vm-9");
+  EXPECT_EQ(base.kv["k/t/msg-1/ghl"], "gm-3");
+  // A message's id is not the contact's: the contact mapping is untouched.
+  EXPECT_EQ(base.kv.count("x/t/ghl/gm-3"), 0u);
+  EXPECT_EQ(base.kv.count("c/c1/ghl"), 0u);
+}
+
+TEST(OptOutRegistryProjection, CurrentStatusAndFullHistoryPerChannel) {
+  MemBase base;
+  OptOutRegistryProjection p;
+  auto st = base.State();
+  DomainEvent out;
+  out.type = std::string(ev::kOptedOut);
+  out.contact_id = "c1";
+  out.system = "verity";
+  out.external_id = "vm-9";
+  out.reason = "keyword STOP";
+  out.channel = "sms";
+  out.fields = {{"phone", "+12055550142"}};
+  p.Fold(AsEvent(out, 4), &st);
+  DomainEvent dnc = out;  // Aloware's DNC: every channel of phone and email
+  dnc.system = "aloware";
+  dnc.external_id = "77";
+  dnc.reason = "is_dnc";
+  dnc.channel = "sms,call,email";
+  dnc.fields = {{"phone", "+12055550142"}, {"email", "a@x.io"}};
+  p.Fold(AsEvent(dnc, 5), &st);
+  DomainEvent in = out;
+  in.type = std::string(ev::kOptedIn);
+  in.external_id = "vm-12";
+  in.reason = "keyword START";
+  p.Fold(AsEvent(in, 9), &st);
+  base.Commit(&st);
+  EXPECT_EQ(base.kv["o/t/+12055550142/sms"], "in 00000000000000000009 verity");
+  EXPECT_EQ(base.kv["o/t/+12055550142/call"], "out 00000000000000000005 aloware");
+  EXPECT_EQ(base.kv["o/t/a@x.io/email"], "out 00000000000000000005 aloware");
+  int sms_history = 0;
+  for (const auto& [k, v] : base.kv)
+    if (k.rfind("h/t/+12055550142/sms/", 0) == 0) sms_history++;
+  EXPECT_EQ(sms_history, 3);  // out (Verity), out (Aloware), in (Verity)
+  const std::string& first = base.kv["h/t/+12055550142/sms/00000000000000000004"];
+  EXPECT_NE(first.find("\"status\":\"out\""), std::string::npos);
+  EXPECT_NE(first.find("\"cause\":\"vm-9\""), std::string::npos);
+  EXPECT_NE(first.find("\"reason\":\"keyword STOP\""), std::string::npos);
+}
+
 TEST(SyncStatusProjection, CountsPushStates) {
   MemBase base;
   SyncStatusProjection p;
@@ -138,8 +206,8 @@ void AppendHistory(EventLog* log, int round) {
     ctx.now_us = f.source_time_us;
     std::vector<EventDraft> drafts;
     for (const auto& d : Decide(state, f, ctx)) {
-      drafts.push_back(ToDraft(d, "default", d.contact_id.empty() ? SourceStream(f.system)
-                                                                 : ContactStream(cid),
+      drafts.push_back(ToDraft(d, "default",
+                               d.contact_id.empty() ? SourceStream(f.system) : ContactStream(cid),
                                EventId(), EventId()));
       if (d.type == ev::kPushRequested && person % 2 == 0) {
         DomainEvent ok;
@@ -151,16 +219,40 @@ void AppendHistory(EventLog* log, int round) {
         drafts.push_back(ToDraft(ok, "default", ContactStream(cid), EventId(), EventId()));
       }
     }
+    if (person % 2 == 1) {  // an opt-out or an opt-in
+      DomainEvent o;
+      o.type = std::string(round % 3 == 0 ? ev::kOptedIn : ev::kOptedOut);
+      o.contact_id = cid;
+      o.system = "aloware";
+      o.channel = round % 2 ? "sms" : "sms,call";
+      o.fields = {{"phone", "+1205555" + std::to_string(1000 + person)}};
+      drafts.push_back(ToDraft(o, "default", ContactStream(cid), EventId(), EventId()));
+    }
+    if (person % 3 == 0) {  // a text on the contact's conversation, mapped to GoHighLevel
+      DomainEvent m;
+      m.type = std::string(ev::kMessageLogged);
+      m.contact_id = cid;
+      m.system = "verity";
+      m.external_id = "vm-" + std::to_string(round) + "-" + std::to_string(person);
+      m.message_key = "msg-" + std::to_string(round) + "-" + std::to_string(person);
+      DomainEvent ok = m;
+      ok.type = std::string(ev::kPushSucceeded);
+      ok.system = "ghl";
+      ok.external_id = "gm-" + std::to_string(round) + "-" + std::to_string(person);
+      for (const auto* d : {&m, &ok})
+        drafts.push_back(ToDraft(*d, "default", ContactStream(cid), EventId(), EventId()));
+    }
     for (auto& d : drafts) ASSERT_TRUE(log->Append(std::move(d), nullptr).ok());
   }
 }
 
 std::map<std::string, std::string> Snapshot(const EventLog* log, const std::string& name) {
   std::map<std::string, std::string> out;
-  EXPECT_TRUE(log->ScanConsumerState(name, "", [&](std::string_view k, std::string_view v) {
-                     out[std::string(k)] = std::string(v);
-                     return true;
-                   })
+  EXPECT_TRUE(log->ScanConsumerState(name, "",
+                                     [&](std::string_view k, std::string_view v) {
+                                       out[std::string(k)] = std::string(v);
+                                       return true;
+                                     })
                   .ok());
   return out;
 }
@@ -179,7 +271,8 @@ TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
   MappingsProjection mappings;
   ContactViewProjection contacts;
   SyncStatusProjection status;
-  std::vector<Projection*> all = {&mappings, &contacts, &status};
+  OptOutRegistryProjection opt_outs;
+  std::vector<Projection*> all = {&mappings, &contacts, &status, &opt_outs};
   // Live: fold after every round, with a runner made afresh now and then
   // (a restart resumes from the checkpoint).
   for (int round = 0; round < 12; ++round) {

@@ -47,6 +47,8 @@ TEST(DomainEvent, RoundTripsEveryMember) {
   e.rule = "owner";
   e.reason = "r";
   e.via = "push";
+  e.message_key = "msg-1";
+  e.channel = "sms,call";
   e.candidates = {{"c1", "phone"}, {"c2", "email"}};
   e.push_id = "p";
   e.op = "upsert";
