@@ -43,7 +43,9 @@ class Backfiller {
 
   // One request, retried as the header says; OK with the page, or the
   // reason it failed for good.
-  Status Request(const Call& call, BackfillStats* stats, ContactPage* page, bool not_found_ok) {
+  // `lookup`: 404 (unknown) and 400/422 (the vendor refuses that number)
+  // are answers about one phone, not reasons to stop.
+  Status Request(const Call& call, BackfillStats* stats, ContactPage* page, bool lookup) {
     bool refreshed = false;
     for (int attempt = 1;; ++attempt) {
       int64_t now = d_.now_us();
@@ -56,7 +58,7 @@ class Backfiller {
       *page = fut.get();
       stats->requests++;
       int st = page->http_status;
-      if (st / 100 == 2 || (not_found_ok && st == 404)) return Status::OK();
+      if (st / 100 == 2 || (lookup && (st == 404 || st == 400 || st == 422))) return Status::OK();
       if (st == 401 && d_.client->UsesOAuth() && !refreshed) {
         refreshed = true;
         Status s = Refresh();
@@ -72,7 +74,9 @@ class Backfiller {
         return Status::Unavailable(o_.system + " still failing after " + std::to_string(attempt) +
                                    " attempts (" + page->detail + ")");
       }
-      int64_t delay = std::min(o_.retry_max_us, o_.retry_base_us << std::min(attempt - 1, 20));
+      int shift = std::min(attempt - 1, 20);
+      int64_t delay = o_.retry_base_us > (o_.retry_max_us >> shift) ? o_.retry_max_us
+                                                                    : o_.retry_base_us << shift;
       if (page->retry_after_us) delay = std::max(delay, *page->retry_after_us);
       d_.sleep_us(delay);
     }
@@ -101,7 +105,11 @@ class Backfiller {
       d.stream = "backfill:" + o_.system;
       d.type = std::string(kContactImportedType);
       d.schema_version = WebhookReceived::kSchemaVersion;
-      if (auto t = ParseIso8601Micros(c.version)) d.source_time_us = *t;
+      // Only a version with its zone is a time (Aloware's is zone-less; the
+      // import mapper applies the configured offset to the fact).
+      if (!c.version.empty() && c.version.back() == 'Z') {
+        if (auto t = ParseIso8601Micros(c.version)) d.source_time_us = *t;
+      }
       d.payload = EncodeWebhookReceived(w);
       d.idempotency_system = o_.system;
       d.idempotency_key = w.provider_event_id;
@@ -155,8 +163,11 @@ class Backfiller {
     Status s = d_.log->CommitConsumerDurable(
         kCredentialsConsumer, 0,
         {StateOp{CredentialsKey(o_.tenant, o_.system), EncodeCredentials(fresh), false}});
-    creds_ = fresh;
-    if (!s.ok()) return Status::IOError("could not store the refreshed token: " + s.ToString());
+    creds_ = fresh;  // the only valid grant now, stored or not
+    if (!s.ok() && d_.warn) {
+      d_.warn("could not store the refreshed token (" + s.ToString() +
+              "); the service will need a new grant when it starts");
+    }
     return Status::OK();
   }
 
@@ -176,7 +187,7 @@ Status RunList(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
         [&](const Credentials& c, std::function<void(ContactPage)> done) {
           d.client->ListContacts(cursor, o.page_size, c, std::move(done));
         },
-        stats, &page, /*not_found_ok=*/false);
+        stats, &page, /*lookup=*/false);
     if (!s.ok()) return s;
     stats->pages++;
     if (page.total >= 0) stats->total = page.total;
@@ -201,7 +212,19 @@ Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
   Status s = PhonesToLookUp(*d.log, o.tenant, o.system, *d.normalizer, &phones);
   if (!s.ok()) return s;
   stats->phones = static_cast<int64_t>(phones.size());
-  std::string after = b->StoredPosition("lookup");
+  // The position holds a fingerprint of the phone list: when the list
+  // changed since (another backfill, or the service ran), start over, so no
+  // phone that sorts before the position is skipped (asking again is
+  // harmless: unchanged answers are not imported twice).
+  std::string all;
+  for (const auto& p : phones) all += p + "\n";
+  auto digest = Sha256(all);
+  const std::string fingerprint =
+      HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), 8));
+  std::string stored = b->StoredPosition("lookup");
+  std::string after;
+  if (stored.compare(0, fingerprint.size() + 1, fingerprint + " ") == 0)
+    after = stored.substr(fingerprint.size() + 1);
   stats->resumed = !after.empty();
   auto start = phones.begin();
   if (!after.empty()) start = std::upper_bound(phones.begin(), phones.end(), after);
@@ -214,15 +237,16 @@ Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
         [&](const Credentials& c, std::function<void(ContactPage)> done) {
           d.client->LookupByPhone(phone, c, std::move(done));
         },
-        stats, &page, /*not_found_ok=*/true);
+        stats, &page, /*lookup=*/true);
     if (!s.ok()) return s;
     stats->asked++;
     if (page.http_status == 404) stats->not_found++;
+    if (page.http_status == 400 || page.http_status == 422) stats->refused++;
     s = b->Append(page, stats);
     if (!s.ok()) return s;
     if (++since_save >= 50) {  // a synced write per 50 lookups bounds what a crash re-asks
       since_save = 0;
-      s = b->SavePosition("lookup", phone);
+      s = b->SavePosition("lookup", fingerprint + " " + phone);
       if (!s.ok()) return s;
     }
     progress(*stats);

@@ -50,6 +50,7 @@ struct BackfillStats {
   int64_t phones = 0;     // lookup: phones to ask about
   int64_t asked = 0;      // lookup: phones asked about (this run and those before a resume)
   int64_t not_found = 0;  // lookup: phones the vendor does not know
+  int64_t refused = 0;    // lookup: phones the vendor refused as invalid (400/422)
   int64_t seen = 0;       // contacts read
   int64_t imported = 0;   // appended as new events
   int64_t unchanged = 0;  // already imported with the same version
@@ -65,10 +66,12 @@ struct BackfillDeps {
   const Normalizer* normalizer = nullptr;  // lookup: reads phones of imported contacts
   std::function<int64_t()> now_us;
   std::function<void(int64_t)> sleep_us;
+  std::function<void(const std::string&)> warn;  // optional: problems that do not stop the run
 };
 
 // Consumer whose state holds each unfinished backfill's position, key
-// "<tenant>/<system>", value "list\n<cursor>" or "lookup\n<last phone>".
+// "<tenant>/<system>", value "list\n<cursor>" or "lookup\n<fingerprint of
+// the phone list> <last phone asked>".
 inline constexpr char kBackfillConsumer[] = "backfill";
 
 // Runs one backfill to the end or to the first error it cannot retry.

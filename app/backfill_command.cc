@@ -62,6 +62,7 @@ int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, st
   deps.normalizer = &normalizer;
   deps.now_us = [] { return SystemClock::Instance()->NowMicros(); };
   deps.sleep_us = [](int64_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); };
+  deps.warn = [&err](const std::string& w) { err << "\nwarning: " << w << "\n"; };
 
   BackfillOptions o;
   o.tenant = args.tenant;
@@ -104,8 +105,10 @@ int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, st
   }
   out << args.system << ": " << st.seen << " contacts read, " << st.imported << " imported, "
       << st.unchanged << " unchanged";
-  if (st.phones > 0 || st.pages == 0)
+  if (st.phones > 0 || st.pages == 0) {
     out << ", " << st.not_found << " of " << st.phones << " phones unknown";
+    if (st.refused > 0) out << ", " << st.refused << " refused as invalid";
+  }
   out << " (" << st.requests << " requests). Start `dfm serve` to sync them.\n";
   return 0;
 }

@@ -98,17 +98,19 @@ void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
 void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
   DomainEvent d;
   if (!Decode(e, &d) || (d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
-  const char* status = d.type == ev::kOptedOut ? "out" : "in";
-  char seq[21];
+  const bool out = d.type == ev::kOptedOut;
+  const int64_t at = d.source_time_us ? d.source_time_us : e.recorded_at_us;
+  char seq[21], when[21];
   std::snprintf(seq, sizeof(seq), "%020llu", static_cast<unsigned long long>(e.seq));
+  std::snprintf(when, sizeof(when), "%020lld", static_cast<long long>(at));
   std::string entry = JsonObject()
-                          .Str("status", status)
+                          .Str("status", out ? "out" : "in")
                           .Str("system", d.system)
                           .Str("contact_id", d.contact_id)
                           .Str("cause", d.external_id)
                           .Str("reason", d.reason)
                           .Str("event_id", e.id.ToString())
-                          .Int("at_us", d.source_time_us ? d.source_time_us : e.recorded_at_us)
+                          .Int("at_us", at)
                           .Finish();
   for (const char* f : {fields::kPhone, fields::kEmail}) {
     auto who = d.fields.find(f);
@@ -121,8 +123,19 @@ void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
       start = comma == std::string::npos ? d.channel.size() + 1 : comma + 1;
       if (ch.empty()) continue;
       std::string base = e.tenant + "/" + who->second + "/" + ch;
-      st->Put("o/" + base, std::string(status) + " " + seq + " " + d.system);
       st->Put("h/" + base + "/" + seq, entry);
+      // The current status is the newest by when it happened, not by when
+      // it was recorded: a late, older opt-in never undoes a newer opt-out;
+      // at the same time, the opt-out wins.
+      auto cur = st->Get("o/" + base);
+      if (cur) {
+        size_t sp = cur->find(' ');
+        std::string cur_when = cur->substr(sp + 1, 20);
+        bool cur_out = cur->compare(0, sp, "out") == 0;
+        if (cur_when > when || (cur_when == when && cur_out && !out)) continue;
+      }
+      st->Put("o/" + base,
+              std::string(out ? "out" : "in") + " " + when + " " + seq + " " + d.system);
     }
   }
 }

@@ -39,7 +39,9 @@ class ContactViewProjection : public Projection {
 };
 
 // The opt-out registry, per tenant, per E.164 phone or email, per channel:
-//   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <seq> <system>"  (current)
+//   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <when> <seq> <system>"
+//       the current status: the newest by when it happened (source time,
+//       else recorded time; µs, 20 digits); at the same time opt-out wins
 //   "h/<tenant>/<phone|email>/<channel>/<seq, 20 digits>" -> JSON
 //       {"status","system","contact_id","cause","reason","event_id","at_us"}
 // History entries are never erased: the audit (issue 5) reads them.

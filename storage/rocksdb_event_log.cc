@@ -206,9 +206,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_opts.max_background_jobs = 2;
   db_opts.keep_log_file_num = 4;
-  // Memtables of all column families together stay under this budget (the
-  // largest is flushed first), so resident memory does not grow with the
-  // number of column families or of contacts (bench/README.md, memory).
+  // Memtables of all column families together stay under this budget
+  // (past it, RocksDB flushes the column family holding the oldest
+  // memtable), so resident memory does not grow with the number of column
+  // families or of contacts (bench/README.md, memory).
   db_opts.db_write_buffer_size = 256 << 20;
   if (options.file_system) {
     impl->env = rocksdb::NewCompositeEnv(options.file_system);

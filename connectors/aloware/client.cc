@@ -43,7 +43,9 @@ std::string Message(const HttpResponse& r) {
 class AlowareClient final : public VendorClient {
  public:
   AlowareClient(const SystemSettings& s, HttpClient* http)
-      : http_(http), base_(s.at("api_base_url")), timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
+      : http_(http),
+        base_(s.at("api_base_url")),
+        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
   }
 
@@ -110,7 +112,8 @@ class AlowareClient final : public VendorClient {
                      std::function<void(ContactPage)> done) override {
     HttpRequest r;
     std::string path = base_ + "/api/v1/webhook/contact/phone-number";
-    r.url = path + "?api_token=" + UrlEscape(creds.access_token) + "&phone_number=" + UrlEscape(e164);
+    r.url =
+        path + "?api_token=" + UrlEscape(creds.access_token) + "&phone_number=" + UrlEscape(e164);
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}};
     http_->Send(std::move(r), [path, done = std::move(done)](HttpResponse resp) {
@@ -118,20 +121,28 @@ class AlowareClient final : public VendorClient {
       ContactPage p = PageFromResponse(resp, path, Message(resp));
       if (resp.status / 100 != 2) return done(std::move(p));
       simdjson::dom::parser parser;
-      simdjson::dom::element doc, id;
-      if (parser.parse(resp.body).get(doc) || doc["id"].get(id)) {
-        p.http_status = 0;
-        p.detail = "contact lookup answer has no id";
-        done(std::move(p));
-        return;
+      simdjson::dom::element doc, contact, id;
+      if (parser.parse(resp.body).get(doc)) {
+        p.http_status = 0;  // unreadable: ask again
+        p.detail = "contact lookup answer is not JSON";
+        return done(std::move(p));
       }
+      if (doc["contact"].get(contact) != simdjson::SUCCESS || !contact.is_object()) contact = doc;
       ListedContact lc;
       std::string_view sv;
       int64_t n = 0;
-      if (!id.get(sv)) lc.external_id = std::string(sv);
-      else if (!id.get(n)) lc.external_id = std::to_string(n);
-      if (!doc["updated_at"].get(sv)) lc.version = std::string(sv);
-      lc.body = simdjson::minify(doc);
+      if (!contact["id"].get(id)) {
+        if (!id.get(sv))
+          lc.external_id = std::string(sv);
+        else if (!id.get(n))
+          lc.external_id = std::to_string(n);
+      }
+      if (lc.external_id.empty()) {  // no contact in the answer: as unknown
+        p.http_status = 404;
+        return done(std::move(p));
+      }
+      if (!contact["updated_at"].get(sv)) lc.version = std::string(sv);
+      lc.body = simdjson::minify(contact);
       p.contacts.push_back(std::move(lc));
       done(std::move(p));
     });
@@ -163,8 +174,10 @@ class AlowareClient final : public VendorClient {
         if (!doc["id"].get(id) || !doc["contact"]["id"].get(id)) {
           std::string_view s;
           int64_t n = 0;
-          if (!id.get(s)) result->external_id = std::string(s);
-          else if (!id.get(n)) result->external_id = std::to_string(n);
+          if (!id.get(s))
+            result->external_id = std::string(s);
+          else if (!id.get(n))
+            result->external_id = std::to_string(n);
         }
       }
       if (result->external_id.empty()) {
@@ -186,7 +199,8 @@ OutboundFactory AlowareOutbound() {
   OutboundFactory f;
   f.system = "aloware";
   f.settings = {
-      {"api_base_url", false, "", "Aloware API base URL (https://app.aloware.com); empty: no pushes"},
+      {"api_base_url", false, "",
+       "Aloware API base URL (https://app.aloware.com); empty: no pushes"},
       {"api_token", true, "", "Aloware API token (Lead API / Contact Lookup)"},
       {"concurrency", false, "4", "pushes in flight at once"},
       {"rate_limit", false, "60", "requests per rate window (Aloware publishes none: be polite)"},

@@ -30,7 +30,8 @@ const std::pair<const char*, const char*> kFieldNames[] = {
     {fields::kCountry, "country"},     {fields::kCompanyName, "companyName"},
 };
 
-std::string ContactBody(const PushRequest& req, const std::string& location_id, bool with_location) {
+std::string ContactBody(const PushRequest& req, const std::string& location_id,
+                        bool with_location) {
   std::string out = "{";
   bool first = true;
   auto key = [&](const char* k) {
@@ -155,12 +156,22 @@ class GhlClient final : public VendorClient {
     r.body = "{\"locationId\":";
     AppendJsonString(&r.body, location_);
     r.body += ",\"pageLimit\":" + std::to_string(page_size);
-    // The cursor is JSON that GoHighLevel wrote (or that a resumed run
-    // stored after reading it from GoHighLevel).
-    if (!cursor.empty()) r.body += ",\"searchAfter\":" + cursor;
+    // The cursor is the JSON array GoHighLevel wrote (a resumed run reads
+    // it back from the data directory: checked before it is sent).
+    if (!cursor.empty()) {
+      simdjson::dom::parser check;
+      simdjson::dom::array arr;
+      if (check.parse(cursor).get(arr) != simdjson::SUCCESS) {
+        ContactPage p;
+        p.http_status = 400;  // ours, not GoHighLevel's: the run stops with the reason
+        p.detail = "the stored searchAfter position is not a JSON array; run with --restart";
+        return done(std::move(p));
+      }
+      r.body += ",\"searchAfter\":" + cursor;
+    }
     r.body += "}";
     std::string url = r.url;
-    http_->Send(std::move(r), [url, page_size, done = std::move(done)](HttpResponse resp) {
+    http_->Send(std::move(r), [url, page_size, cursor, done = std::move(done)](HttpResponse resp) {
       ContactPage p = PageFromResponse(resp, url, ErrorMessage(resp));
       if (resp.status / 100 != 2) return done(std::move(p));
       simdjson::dom::parser parser;
@@ -187,8 +198,17 @@ class GhlClient final : public VendorClient {
         p.contacts.push_back(std::move(lc));
         has_cursor = !c["searchAfter"].get(last_cursor);
       }
-      if (contacts.size() == static_cast<size_t>(page_size) && has_cursor)
-        p.next_cursor = simdjson::minify(last_cursor);
+      if (contacts.size() == static_cast<size_t>(page_size)) {
+        // A full page may have more after it: without a cursor, or with the
+        // one just asked for, paging cannot go on (and must not loop).
+        if (has_cursor) p.next_cursor = simdjson::minify(last_cursor);
+        if (!has_cursor || p.next_cursor == cursor) {
+          p.next_cursor.clear();
+          p.http_status = 502;
+          p.detail = "search page without a new searchAfter cursor";
+          p.contacts.clear();
+        }
+      }
       done(std::move(p));
     });
   }
@@ -335,10 +355,12 @@ OutboundFactory GhlOutbound() {
   OutboundFactory f;
   f.system = "ghl";
   f.settings = {
-      {"api_base_url", false, "", "GoHighLevel API base URL (https://services.leadconnectorhq.com); empty: no pushes"},
+      {"api_base_url", false, "",
+       "GoHighLevel API base URL (https://services.leadconnectorhq.com); empty: no pushes"},
       {"location_id", false, "", "the sub-account (location) contacts are written to"},
       {"access_token", true, "", "OAuth access token or Private Integration Token"},
-      {"refresh_token", true, "", "OAuth refresh token (single use; the newest is kept in the data dir)"},
+      {"refresh_token", true, "",
+       "OAuth refresh token (single use; the newest is kept in the data dir)"},
       {"client_id", false, "", "OAuth client id (with client_secret: tokens are refreshed)"},
       {"client_secret", true, "", "OAuth client secret"},
       {"token_expires_at", false, "0", "Unix seconds when access_token expires; 0: unknown"},

@@ -16,10 +16,15 @@ namespace dfm {
 namespace {
 
 constexpr JsonFieldMap kPlain[] = {
-    {"firstName", fields::kFirstName}, {"lastName", fields::kLastName},
-    {"address1", fields::kAddress1},   {"city", fields::kCity},
-    {"state", fields::kState},         {"postalCode", fields::kPostalCode},
-    {"country", fields::kCountry},     {"companyName", fields::kCompanyName},
+    {"firstName", fields::kFirstName},
+    {"lastName", fields::kLastName},
+    {"address", fields::kAddress1},   // search results (docs/vendors/ghl-api.md)
+    {"address1", fields::kAddress1},  // webhooks, GET /contacts/{id}; read last, so it wins
+    {"city", fields::kCity},
+    {"state", fields::kState},
+    {"postalCode", fields::kPostalCode},
+    {"country", fields::kCountry},
+    {"companyName", fields::kCompanyName},
 };
 
 // Reads one contact object (a webhook's body, or a search result).

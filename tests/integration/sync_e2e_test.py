@@ -344,7 +344,17 @@ class SyncTest(unittest.TestCase):
             x for x in by_phone(self.alo.contacts(), phones[2], "phone_number")
             if x["first_name"] == "Back2"])
         time.sleep(1.0)
-        self.assertEqual(len(self.events("contact.created")), 6, "one per person")
+        created = self.events("contact.created")
+        self.assertEqual(len(created), 6, "one per person")
+        # The Aloware contact found by phone is linked to the contact the
+        # GoHighLevel import created, not made a contact of its own.
+        shared_id = [e["payload"]["contact_id"] for e in created
+                     if e["payload"].get("fields", {}).get("phone") == phones[2]]
+        self.assertEqual(len(shared_id), 1)
+        alo_links = {e["payload"]["contact_id"] for e in self.events()
+                     if e["payload"].get("system") == "aloware"
+                     and str(e["payload"].get("external_id")) == str(alo_only["contact"]["id"])}
+        self.assertEqual(alo_links, {shared_id[0]})
         self.assertEqual(self.events("identity.conflict"), [])
         # Aloware's city (no owner, only Aloware had it) reached GHL.
         wait_for("Aloware's city in GHL", lambda: [

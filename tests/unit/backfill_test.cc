@@ -317,6 +317,23 @@ TEST_F(BackfillTest, LookupModeAsksAboutEveryKnownAndImportedPhone) {
   EXPECT_EQ(facts[0].fields.at("first_name"), "A7");
 }
 
+TEST_F(BackfillTest, LookupSkipsANumberTheVendorRefusesAndGoesOn) {
+  ASSERT_TRUE(log_.CommitConsumer(MappingsProjection::kName, 0,
+                                  {StateOp{PhoneKey("default", "+12055550101"), "c1", false},
+                                   StateOp{PhoneKey("default", "+12055550102"), "c2", false}})
+                  .ok());
+  vendor_.list = false;
+  vendor_.contacts = {{"8", "+12055550102", "2026-11-02 10:00:00"}};
+  vendor_.script = {400};  // "Phone number is empty or invalid." for the first
+  opts_.system = "aloware";
+  BackfillStats st;
+  ASSERT_TRUE(Run(&st).ok());
+  EXPECT_EQ(st.refused, 1);
+  EXPECT_EQ(st.asked, 2);
+  EXPECT_EQ(st.imported, 1);
+  EXPECT_EQ(vendor_.phones_asked, (std::vector<std::string>{"+12055550101", "+12055550102"}));
+}
+
 TEST(BackfillProgress, ReadsLikeASentence) {
   BackfillStats s;
   s.pages = 3;

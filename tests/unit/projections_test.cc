@@ -133,15 +133,25 @@ TEST(OptOutRegistryProjection, CurrentStatusAndFullHistoryPerChannel) {
   in.type = std::string(ev::kOptedIn);
   in.external_id = "vm-12";
   in.reason = "keyword START";
+  in.source_time_us = 300;
   p.Fold(AsEvent(in, 9), &st);
+  DomainEvent late = in;  // an older opt-in recorded after the newer one
+  late.external_id = "vm-11";
+  late.source_time_us = 250;
+  p.Fold(AsEvent(late, 10), &st);
+  DomainEvent again = out;  // an opt-out older than the opt-in: history only
+  again.source_time_us = 200;
+  p.Fold(AsEvent(again, 11), &st);
   base.Commit(&st);
-  EXPECT_EQ(base.kv["o/t/+12055550142/sms"], "in 00000000000000000009 verity");
-  EXPECT_EQ(base.kv["o/t/+12055550142/call"], "out 00000000000000000005 aloware");
-  EXPECT_EQ(base.kv["o/t/a@x.io/email"], "out 00000000000000000005 aloware");
+  // Without a source time the recorded time counts (0 in these events).
+  EXPECT_EQ(base.kv["o/t/+12055550142/sms"], "in 00000000000000000300 00000000000000000009 verity");
+  EXPECT_EQ(base.kv["o/t/+12055550142/call"],
+            "out 00000000000000000000 00000000000000000005 aloware");
+  EXPECT_EQ(base.kv["o/t/a@x.io/email"], "out 00000000000000000000 00000000000000000005 aloware");
   int sms_history = 0;
   for (const auto& [k, v] : base.kv)
     if (k.rfind("h/t/+12055550142/sms/", 0) == 0) sms_history++;
-  EXPECT_EQ(sms_history, 3);  // out (Verity), out (Aloware), in (Verity)
+  EXPECT_EQ(sms_history, 5);  // every one is kept, in the order recorded
   const std::string& first = base.kv["h/t/+12055550142/sms/00000000000000000004"];
   EXPECT_NE(first.find("\"status\":\"out\""), std::string::npos);
   EXPECT_NE(first.find("\"cause\":\"vm-9\""), std::string::npos);
@@ -283,6 +293,14 @@ TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
       EXPECT_EQ(runner.checkpoint(), log_->LastSequence());
     }
   }
+  auto has_prefix = [](const std::map<std::string, std::string>& m, const std::string& prefix) {
+    auto it = m.lower_bound(prefix);
+    return it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+  };
+  for (const char* prefix : {"x/", "p/", "m/", "k/"})
+    EXPECT_TRUE(has_prefix(Snapshot(log_.get(), "mappings"), prefix)) << prefix;
+  for (const char* prefix : {"o/", "h/"})
+    EXPECT_TRUE(has_prefix(Snapshot(log_.get(), "opt_outs"), prefix)) << prefix;
   for (auto* p : all) {
     auto live = Snapshot(log_.get(), p->name());
     ASSERT_FALSE(live.empty()) << p->name();
