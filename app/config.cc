@@ -2,13 +2,13 @@
 
 #include <toml++/toml.h>
 
-#include "sync/contact_model.h"
-#include "sync/fact.h"
-
 #include <algorithm>
 #include <cctype>
 #include <set>
 #include <sstream>
+
+#include "sync/contact_model.h"
+#include "sync/fact.h"
 
 extern char** environ;
 
@@ -39,7 +39,8 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.echo_window_s", "600"},
     {"sync.contact_idle_s", "300"},
     {"sync.aloware_utc_offset_minutes", "0"},
-    {"sync.aloware_contact_events", "Contact Created,Contact Updated,Contact-Created,Contact-Updated"},
+    {"sync.aloware_contact_events",
+     "Contact Created,Contact Updated,Contact-Created,Contact-Updated"},
 };
 
 // A system's keys: those of its webhook source and of its outbound connector.
@@ -73,8 +74,8 @@ std::string NodeToString(const toml::node& n) {
   return "";
 }
 
-void Flatten(const toml::table& t, const std::string& prefix, std::map<std::string, std::string>* out,
-             std::set<std::string>* tables) {
+void Flatten(const toml::table& t, const std::string& prefix,
+             std::map<std::string, std::string>* out, std::set<std::string>* tables) {
   for (const auto& [k, v] : t) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (auto sub = v.as_table()) {
@@ -114,9 +115,9 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 const std::vector<std::string>& MergeableFields() {
   static const std::vector<std::string> kFields{
-      fields::kFirstName, fields::kLastName,   fields::kEmail,   fields::kPhone,
-      fields::kAddress1,  fields::kCity,       fields::kState,   fields::kPostalCode,
-      fields::kCountry,   fields::kCompanyName, fields::kTags,   "disposition"};
+      fields::kFirstName, fields::kLastName,    fields::kEmail, fields::kPhone,
+      fields::kAddress1,  fields::kCity,        fields::kState, fields::kPostalCode,
+      fields::kCountry,   fields::kCompanyName, fields::kTags,  "disposition"};
   return kFields;
 }
 
@@ -254,8 +255,8 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     if (ParseInt(value[key], lo, hi, &n)) {
       *field = static_cast<std::remove_pointer_t<decltype(field)>>(n);
     } else {
-      problems->push_back({key, "must be a whole number from " + std::to_string(lo) + " to " +
-                                    std::to_string(hi)});
+      problems->push_back(
+          {key, "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi)});
     }
   };
   {
@@ -267,7 +268,8 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
       problems->push_back({"server.listen", "must be host:port, e.g. 127.0.0.1:8080"});
     } else {
       std::string host = listen.substr(0, colon);
-      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
       c.server_.listen_host = host;
       c.server_.listen_port = static_cast<uint16_t>(port);
     }
@@ -298,7 +300,8 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     problems->push_back({"sync.default_region", "must be a two-letter region code such as US"});
   int_key("sync.echo_window_s", 1, 86400, &c.sync_.echo_window_s);
   int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
-  int_key("sync.aloware_utc_offset_minutes", -14 * 60, 14 * 60, &c.sync_.aloware_utc_offset_minutes);
+  int_key("sync.aloware_utc_offset_minutes", -14 * 60, 14 * 60,
+          &c.sync_.aloware_utc_offset_minutes);
   {
     std::set<std::string> systems;
     for (const auto& src : BuiltinWebhookSources()) systems.insert(src.system);
@@ -318,9 +321,11 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   if (c.sync_.aloware_contact_events.empty())
     problems->push_back({"sync.aloware_contact_events", "must name at least one event"});
   c.log_level_ = value["log.level"];
-  static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  static const std::set<std::string> kLevels{"trace", "debug",    "info", "warn",
+                                             "error", "critical", "off"};
   if (!kLevels.count(c.log_level_)) {
-    problems->push_back({"log.level", "must be one of trace, debug, info, warn, error, critical, off"});
+    problems->push_back(
+        {"log.level", "must be one of trace, debug, info, warn, error, critical, off"});
   }
 
   // Systems per tenant: enabled when any of its keys was set; then the
@@ -338,15 +343,12 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
       if (!enabled) continue;
       std::vector<SettingProblem> sp;
       auto made = src.create(ss, &sp);
+      for (const auto& s : SettingsOf(src)) {
+        int64_t v = 0;
+        if (s.whole_number && !ParseInt(ss[s.key], 0, INT64_MAX / 1000000, &v))
+          sp.push_back({s.key, "must be a whole number"});
+      }
       if (const OutboundFactory* out = FindOutbound(src.system)) {
-        for (const char* k : {"concurrency", "rate_limit", "rate_window_ms", "daily_limit",
-                              "request_timeout_ms", "token_expires_at", "retry_base_ms", "retry_max_ms",
-                              "max_attempts", "breaker_failures", "breaker_open_ms"}) {
-          auto it = ss.find(k);
-          int64_t v = 0;
-          if (it != ss.end() && !ParseInt(it->second, 0, INT64_MAX / 1000000, &v))
-            sp.push_back({k, "must be a whole number"});
-        }
         if (out->enabled(ss) && ss.count("concurrency") && ss.at("concurrency") == "0")
           sp.push_back({"concurrency", "must be at least 1"});
       }

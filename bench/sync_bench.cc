@@ -119,11 +119,9 @@ class Conn {
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      std::perror("connect");
-      std::exit(2);
-    }
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   }
+  bool connected() const { return connected_; }
   ~Conn() { close(fd_); }
 
   // Sends the request and reads the answer; returns its status.
@@ -155,6 +153,7 @@ class Conn {
 
  private:
   int fd_ = -1;
+  bool connected_ = false;
 };
 
 std::string AlowareWebhook(int64_t idx, const std::string& token, const std::string& city,
@@ -169,12 +168,8 @@ std::string AlowareWebhook(int64_t idx, const std::string& token, const std::str
 }
 
 bool Ready(int port) {
-  try {
-    Conn c(port);
-    return c.RoundTrip("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") == 200;
-  } catch (...) {
-    return false;
-  }
+  Conn c(port);
+  return c.connected() && c.RoundTrip("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") == 200;
 }
 
 }  // namespace
@@ -222,6 +217,10 @@ int main(int argc, char** argv) {
   for (int t = 0; t < connections; ++t) {
     threads.emplace_back([&, t] {
       Conn c(dfm_port);
+      if (!c.connected()) {
+        std::perror("connect to dfm");
+        std::exit(2);
+      }
       for (int64_t k = t; k < total; k += connections) {
         int64_t when = start + k * interval_ns;
         due[static_cast<size_t>(k)] = when;

@@ -202,12 +202,8 @@ OutboundFactory AlowareOutbound() {
       {"api_base_url", false, "",
        "Aloware API base URL (https://app.aloware.com); empty: no pushes"},
       {"api_token", true, "", "Aloware API token (Lead API / Contact Lookup)"},
-      {"concurrency", false, "4", "pushes in flight at once"},
-      {"rate_limit", false, "60", "requests per rate window (Aloware publishes none: be polite)"},
-      {"rate_window_ms", false, "60000", "the rate window"},
-      {"daily_limit", false, "0", "requests per day; 0: none"},
   };
-  AddDeliverySettings(&f.settings);
+  AddDeliverySettings(&f.settings, {"60", "60000", "0", "Aloware publishes none: be polite"});
   f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
   f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
     return std::make_unique<AlowareClient>(s, http);

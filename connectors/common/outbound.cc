@@ -61,24 +61,33 @@ void ReadRateHeaders(const HttpResponse& resp, PushResult* r) {
   if (auto v = HeaderInt(resp, "retry-after")) r->retry_after_us = *v * 1000000;
   if (resp.status == 429 && !r->retry_after_us) {
     // GoHighLevel sends no Retry-After: wait for its window to roll over.
-    if (auto w = HeaderInt(resp, "x-ratelimit-interval-milliseconds")) r->retry_after_us = *w * 1000;
+    if (auto w = HeaderInt(resp, "x-ratelimit-interval-milliseconds"))
+      r->retry_after_us = *w * 1000;
   }
 }
 
-void AddDeliverySettings(std::vector<SettingSpec>* settings) {
-  settings->insert(settings->end(), {
-      {"request_timeout_ms", false, "10000", "timeout of one HTTP request"},
-      {"retry_base_ms", false, "500", "first retry waits up to this (doubling, full jitter)"},
-      {"retry_max_ms", false, "300000", "longest wait between retries"},
-      {"max_attempts", false, "12", "attempts before a push is dead-lettered"},
-      {"breaker_failures", false, "5", "consecutive failures that open the circuit breaker"},
-      {"breaker_open_ms", false, "30000", "how long the open breaker holds pushes back"},
-  });
+void AddDeliverySettings(std::vector<SettingSpec>* settings, const RateDefaults& rate) {
+  settings->insert(
+      settings->end(),
+      {
+          {"concurrency", false, "4", "pushes in flight at once", true},
+          {"rate_limit", false, rate.limit, "requests per rate window (" + rate.why + ")", true},
+          {"rate_window_ms", false, rate.window_ms, "the rate window", true},
+          {"daily_limit", false, rate.daily, "requests per day; 0: none", true},
+          {"request_timeout_ms", false, "10000", "timeout of one HTTP request", true},
+          {"retry_base_ms", false, "500", "first retry waits up to this (doubling, full jitter)",
+           true},
+          {"retry_max_ms", false, "300000", "longest wait between retries", true},
+          {"max_attempts", false, "12", "attempts before a push is dead-lettered", true},
+          {"breaker_failures", false, "5", "consecutive failures that open the circuit breaker",
+           true},
+          {"breaker_open_ms", false, "30000", "how long the open breaker holds pushes back", true},
+      });
 }
 
 std::vector<std::string> ContactFieldNames() {
-  return {fields::kFirstName, fields::kLastName,   fields::kEmail,   fields::kPhone,
-          fields::kAddress1,  fields::kCity,       fields::kState,   fields::kPostalCode,
+  return {fields::kFirstName, fields::kLastName,    fields::kEmail, fields::kPhone,
+          fields::kAddress1,  fields::kCity,        fields::kState, fields::kPostalCode,
           fields::kCountry,   fields::kCompanyName, fields::kTags};
 }
 
@@ -88,7 +97,9 @@ std::string SafeDetail(int status, std::string_view message) {
   bool at = false;
   for (char c : message) {
     at = at || c == '@';
-    digits = (c >= '0' && c <= '9') ? digits + 1 : (c == ' ' || c == '-' || c == '(' || c == ')' || c == '+') ? digits : 0;
+    digits = (c >= '0' && c <= '9')                                       ? digits + 1
+             : (c == ' ' || c == '-' || c == '(' || c == ')' || c == '+') ? digits
+                                                                          : 0;
     longest = std::max(longest, digits);
   }
   if (message.empty()) return out;

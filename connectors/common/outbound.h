@@ -146,8 +146,13 @@ const OutboundFactory* FindOutbound(std::string_view system);
 OutboundFactory GhlOutbound();
 OutboundFactory AlowareOutbound();
 
-// The delivery-policy keys every connector has (timeouts, retries, breaker).
-void AddDeliverySettings(std::vector<SettingSpec>* settings);
+struct RateDefaults {
+  std::string limit, window_ms, daily;  // defaults of rate_limit, rate_window_ms, daily_limit
+  std::string why;                      // where they come from, for the help text
+};
+// The delivery-policy keys every connector has: concurrency, rate limits,
+// timeouts, retries, breaker (all whole numbers).
+void AddDeliverySettings(std::vector<SettingSpec>* settings, const RateDefaults& rate);
 // Every contact field of sync/fact.h.
 std::vector<std::string> ContactFieldNames();
 

@@ -93,6 +93,7 @@ struct SettingSpec {
   bool secret = false;
   std::string default_value;
   std::string help;
+  bool whole_number = false;  // the config refuses anything else (dfm config check)
 };
 
 struct WebhookSourceFactory {

@@ -363,13 +363,10 @@ OutboundFactory GhlOutbound() {
        "OAuth refresh token (single use; the newest is kept in the data dir)"},
       {"client_id", false, "", "OAuth client id (with client_secret: tokens are refreshed)"},
       {"client_secret", true, "", "OAuth client secret"},
-      {"token_expires_at", false, "0", "Unix seconds when access_token expires; 0: unknown"},
-      {"concurrency", false, "4", "pushes in flight at once"},
-      {"rate_limit", false, "100", "requests per rate window (GoHighLevel: 100 per 10 s)"},
-      {"rate_window_ms", false, "10000", "the rate window"},
-      {"daily_limit", false, "200000", "requests per day per location"},
+      {"token_expires_at", false, "0", "Unix seconds when access_token expires; 0: unknown", true},
   };
-  AddDeliverySettings(&f.settings);
+  AddDeliverySettings(&f.settings,
+                      {"100", "10000", "200000", "GoHighLevel: 100 per 10 s, 200,000 a day"});
   f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
   f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
     return std::make_unique<GhlClient>(s, http);

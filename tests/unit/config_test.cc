@@ -130,12 +130,18 @@ aloware_contact_events = []
 [sync.owners]
 email = "crm"
 favourite_colour = "ghl"
+[aloware]
+rate_limit = "fast"
+token_expires_at = 1
 )");
   problems.clear();
   Config::Load(bad, {}, &problems);
   EXPECT_TRUE(Has(problems, "sync.owners.email", "must be one of aloware, ghl, twilio, verity"));
   EXPECT_TRUE(Has(problems, "sync.owners.favourite_colour", "unknown key"));
   EXPECT_TRUE(Has(problems, "sync.aloware_contact_events", "at least one"));
+  // Every connector key marked as a whole number is checked as one.
+  EXPECT_TRUE(Has(problems, "aloware.rate_limit", "must be a whole number"));
+  EXPECT_TRUE(Has(problems, "aloware.token_expires_at", "unknown key"));  // GHL's, not Aloware's
 }
 
 TEST(Config, RelativeKeyFilesResolveAgainstWhereTheyWereWritten) {
