@@ -5,7 +5,8 @@ way the vendor does. Every scenario of issue 3's proof list:
   created in GHL -> Aloware; created in Aloware -> GHL; echoes suppressed while
   a later real edit still syncs; duplicate webhooks; updates out of order; a
   sandbox answering 429, then 500, then success; a sandbox down (pushes resume,
-  none lost, none doubled) with a kill -9 restart of dfm in the middle; the
+  none lost, none doubled) with a kill -9 restart of dfm in the middle, and
+  one down for minutes (150 s); the
   same person created in both systems at once; a GHL delete marks the
   Aloware contact do-not-contact; `dfm backfill` imports what both systems
   held before, matched to known contacts, and syncs it.
@@ -270,6 +271,31 @@ class SyncTest(unittest.TestCase):
             self.assertEqual(len(by_phone(self.alo.contacts(), p, "phone_number")), 1)
         self.assertEqual(len(self.events("push.succeeded")), 5)
         self.assertEqual(self.dfm.cli("log", "verify", "-d", self.dfm.data_dir).returncode, 0)
+
+    def test_sandbox_down_for_minutes_then_everything_arrives_once(self):
+        # Retries every second at most, never given up: the outage outlasts
+        # many backoff rounds and breaker openings. DFM_TEST_DOWN_S shortens it.
+        down_s = float(os.environ.get("DFM_TEST_DOWN_S", "150"))
+        self.assertEqual(self.dfm.stop(), 0)
+        self.dfm.start(env_extra=dict(self.env, DFM_ALOWARE_MAX_ATTEMPTS="100000"))
+        self.alo.stop()
+        phones = ["+1205555040%d" % i for i in range(3)]
+        for p in phones:
+            self.ghl_user_creates(p)
+        started = time.time()
+        wait_for("failed attempts", lambda: len(self.events("push.attempted")) >= 3)
+        time.sleep(max(0.0, down_s - (time.time() - started)))
+        attempts_while_down = len(self.events("push.attempted"))
+        self.alo.start()
+        for p in phones:
+            wait_for("contact " + p, lambda p=p: by_phone(self.alo.contacts(), p, "phone_number"),
+                     timeout=60)
+        time.sleep(1.0)
+        for p in phones:
+            self.assertEqual(len(by_phone(self.alo.contacts(), p, "phone_number")), 1)
+        self.assertEqual(len(self.events("push.succeeded")), 3)
+        self.assertEqual(self.events("push.dead_lettered"), [])
+        self.assertGreater(attempts_while_down, 3 + int(down_s / 5), "kept retrying through the outage")
 
     def test_same_person_created_in_both_systems_at_once(self):
         phone = "+12055550155"
