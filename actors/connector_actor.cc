@@ -32,6 +32,7 @@ DomainEvent Event(const ConnectorState::Item& it, std::string_view type) {
   e.system = it.order.request.system;
   e.push_id = it.order.request.push_id;
   e.op = it.order.request.op;
+  e.channel = it.order.request.channel;
   e.attempt = it.attempt;
   return e;
 }
@@ -64,6 +65,8 @@ void Send(Self* self, const std::string& push_id) {
   req.op = it.order.request.op;
   req.external_id = it.order.request.external_id;
   req.fields = it.order.request.fields;
+  req.channel = it.order.request.channel;
+  req.reason = it.order.request.reason;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   st.cfg.client->Push(req, st.creds, [me, push_id](PushResult r) {
     caf::anon_send(me, HttpDone{push_id, std::move(r)});

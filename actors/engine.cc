@@ -22,12 +22,20 @@ void SyncEngine::Start() {
   router_ = sys_.spawn(Router, shared);
   for (auto& c : connectors_) caf::anon_send(c, router_);
   caf::anon_send(router_, recover_atom::value);
+  // One poll per new head, but at most one per kMinPollInterval: on a busy
+  // log the router reads a batch of group commits at once instead of
+  // waking for each (an idle log's first append is polled at once).
   notifier_ = std::thread([this] {
+    constexpr auto kMinPollInterval = std::chrono::milliseconds(2);
     uint64_t seen = env_->log->LastSequence();
+    auto last_poll = std::chrono::steady_clock::time_point{};
     while (!stop_) {
       uint64_t now = env_->log->WaitForSequence(seen + 1, std::chrono::milliseconds(200));
       if (now > seen) {
-        seen = now;
+        auto wait = last_poll + kMinPollInterval - std::chrono::steady_clock::now();
+        if (wait > wait.zero()) std::this_thread::sleep_for(wait);
+        seen = env_->log->LastSequence();
+        last_poll = std::chrono::steady_clock::now();
         caf::anon_send(router_, poll_atom::value);
       }
     }

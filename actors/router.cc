@@ -39,15 +39,33 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
   return c.actor;
 }
 
-void CommitCheckpoint(Self* self) {
+bool CommitCheckpoint(Self* self) {
   auto& st = self->state;
   uint64_t cp = st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
-  if (cp <= st.committed) return;
+  if (cp <= st.committed) return true;
   Status s = st.env->log->CommitConsumer(kRouterConsumer, cp, {});
   if (s.ok()) {
     st.committed = cp;
-  } else {
-    Logger("actors")->warn("event=router_checkpoint_failed error=\"{}\"", s.ToString());
+    return true;
+  }
+  Logger("actors")->warn("event=router_checkpoint_failed error=\"{}\"", s.ToString());
+  return false;
+}
+
+// Commits the checkpoint when it is far behind or was last moved a while
+// ago; otherwise makes sure an idle_atom comes to commit it later. So the
+// router's write does not join every group commit of a busy log.
+void MaybeCommit(Self* self) {
+  auto& st = self->state;
+  int64_t now = st.env->now_us();
+  uint64_t done = st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
+  if (done <= st.committed) return;
+  bool due = done - st.committed >= kRouterCommitEvery || now - st.last_commit_us >= kRouterCommitUs;
+  if (due && CommitCheckpoint(self)) {
+    st.last_commit_us = now;
+  } else if (!st.commit_scheduled) {  // later, or again after a failed commit
+    st.commit_scheduled = true;
+    self->delayed_send(self, std::chrono::microseconds(kRouterCommitUs), idle_atom::value);
   }
 }
 
@@ -59,7 +77,7 @@ void Answered(Self* self, uint64_t webhook_seq) {
   if (--it->second <= 0) st.in_flight.erase(it);
   if (was_full && st.in_flight.size() < st.env->router_max_in_flight)
     self->send(self, poll_atom::value);
-  if (st.in_flight.empty() || st.next_seq - 1 - st.committed >= 256) CommitCheckpoint(self);
+  MaybeCommit(self);
 }
 
 void OwnAppend(Self* self, uint64_t token) {
@@ -205,7 +223,7 @@ void Poll(Self* self) {
     st.next_seq = e.seq + 1;
   }
   PruneClaims(self);
-  CommitCheckpoint(self);
+  MaybeCommit(self);
   if (batch.size() == st.env->router_batch) self->send(self, poll_atom::value);
 }
 
@@ -273,6 +291,10 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         Poll(self);
       },
       [self](poll_atom) { Poll(self); },
+      [self](idle_atom) {
+        self->state.commit_scheduled = false;
+        MaybeCommit(self);
+      },
       [self](FactDone& d) {
         auto& state = self->state;
         auto it = state.claims_by_webhook.find(d.webhook_seq);

@@ -12,7 +12,7 @@
 //   becomes fact.rejected (both on the source stream).
 // - The checkpoint ("router") only moves past a webhook once every fact of
 //   it has been answered durably, so a crash re-reads at most unanswered
-//   webhooks, and deciding one twice is harmless (contact actors skip facts
+//   webhooks and those since the last commit, and deciding one twice is harmless (contact actors skip facts
 //   they have decided; appends carry idempotency keys).
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
@@ -40,6 +40,8 @@ struct RouterState {
   std::shared_ptr<const SyncEnv> env;
   uint64_t next_seq = 1;
   uint64_t committed = 0;
+  int64_t last_commit_us = 0;     // env->now_us() of the last checkpoint commit
+  bool commit_scheduled = false;  // an idle_atom will come to commit
   struct Contact {
     caf::actor actor;
     uint64_t sent = 0;
@@ -70,5 +72,10 @@ caf::behavior Router(caf::stateful_actor<RouterState>* self, std::shared_ptr<con
 
 // The router's consumer name (its checkpoint).
 inline constexpr char kRouterConsumer[] = "router";
+// The checkpoint is committed once it is this many events behind, or this
+// long after the last commit (a crash re-reads at most that much, which is
+// harmless: see above).
+inline constexpr uint64_t kRouterCommitEvery = 4096;
+inline constexpr int64_t kRouterCommitUs = 200000;
 
 }  // namespace dfm

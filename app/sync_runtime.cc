@@ -24,7 +24,7 @@ struct SyncRuntime::Impl {
   ContactViewProjection contacts;
   SyncStatusProjection sync_status;
   OptOutRegistryProjection opt_outs;
-  std::vector<std::unique_ptr<ProjectionRunner>> runners;
+  std::unique_ptr<ProjectionRunner> projections;  // one reader for all four
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<CurlHttpClient> http;
   std::unique_ptr<caf::actor_system_config> caf_config;
@@ -40,14 +40,12 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
   auto logger = Logger("sync");
-  for (Projection* p : std::initializer_list<Projection*>{&im.mappings, &im.contacts, &im.sync_status, &im.opt_outs}) {
-    auto runner = std::make_unique<ProjectionRunner>(log, p);
-    Status s = runner->CatchUp();
-    if (!s.ok()) return Status::IOError("projection " + p->name() + ": " + s.ToString());
-    logger->info("event=projection_ready name={} checkpoint={}", p->name(), runner->checkpoint());
-    runner->Start();
-    im.runners.push_back(std::move(runner));
-  }
+  im.projections = std::make_unique<ProjectionRunner>(
+      log, std::vector<Projection*>{&im.mappings, &im.contacts, &im.sync_status, &im.opt_outs});
+  Status s = im.projections->CatchUp();
+  if (!s.ok()) return Status::IOError("projections: " + s.ToString());
+  logger->info("event=projections_ready checkpoint={}", im.projections->checkpoint());
+  im.projections->Start();
   if (!config.sync().enabled) {
     *out = std::move(rt);
     return Status::OK();
@@ -86,6 +84,9 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
       connectors.push_back(std::move(c));
       env->ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
+      env->ctx.channels[system] =
+          std::set<std::string>(f->consent_channels.begin(), f->consent_channels.end());
+      if (f->consent_one_flag) env->ctx.one_flag.insert(system);
       logger->info("event=connector tenant={} system={}", tenant, system);
     }
   }
@@ -93,6 +94,11 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.caf_config = std::make_unique<caf::actor_system_config>();
   AddSyncMessageTypes(*im.caf_config);
   im.caf_config->set("scheduler.max-threads", 2);
+  // An idle CAF worker polls its queue with 50 us sleeps for 500 rounds
+  // before it waits on a condition variable (which an enqueue signals).
+  // Those wake-ups cost the log writer and the HTTP thread CPU on a small
+  // machine; after a short spin, wait on the condition variable instead.
+  im.caf_config->set("work-stealing.moderate-poll-attempts", size_t{0});
   im.caf_config->set("logger.console", caf::atom("none"));
   im.system = std::make_unique<caf::actor_system>(*im.caf_config);
   im.engine = std::make_unique<SyncEngine>(*im.system, env, std::move(connectors));
@@ -112,7 +118,7 @@ void SyncRuntime::Stop() {
   impl_->http.reset();
   impl_->engine.reset();
   impl_->system.reset();
-  for (auto& r : impl_->runners) r->Stop();
+  if (impl_->projections) impl_->projections->Stop();
 }
 
 }  // namespace dfm

@@ -1,60 +1,134 @@
 #include "projections/runner.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "events/codec.h"
 
 namespace dfm {
 
+ProjectionRunner::ProjectionRunner(EventLog* log, std::vector<Projection*> projections,
+                                   Options options)
+    : log_(log), options_(options) {
+  options_.batch = std::max<size_t>(1, options_.batch);
+  for (Projection* p : projections) members_.push_back(Member{p, p->name()});
+}
+
 ProjectionRunner::ProjectionRunner(EventLog* log, Projection* projection, size_t batch)
-    : log_(log), projection_(projection), batch_(batch) {}
+    : ProjectionRunner(log, std::vector<Projection*>{projection}, [batch] {
+        Options o;
+        o.batch = batch;
+        return o;
+      }()) {}
 
 ProjectionRunner::~ProjectionRunner() { Stop(); }
 
+void ProjectionRunner::PublishCheckpoint() {
+  uint64_t low = UINT64_MAX;
+  for (const Member& m : members_) low = std::min(low, m.folded);
+  checkpoint_.store(members_.empty() ? 0 : low);
+}
+
+Status ProjectionRunner::Commit(Member* m, std::vector<StateOp> ops) {
+  Status s = log_->CommitConsumer(m->name, m->folded, ops);
+  if (s.ok()) m->committed = m->folded;
+  return s;
+}
+
 Status ProjectionRunner::CatchUp(uint64_t until, const std::function<void(uint64_t)>& progress) {
-  uint64_t cp = 0;
-  Status s = log_->ReadCheckpoint(projection_->name(), &cp);
-  if (!s.ok()) return s;
-  checkpoint_.store(cp);
+  for (Member& m : members_) {
+    uint64_t cp = 0;
+    Status s = log_->ReadCheckpoint(m.name, &cp);
+    if (!s.ok()) return s;
+    m.folded = m.committed = cp;
+  }
+  PublishCheckpoint();
+  return Run(until, /*lazy=*/false, progress);
+}
+
+Status ProjectionRunner::Run(uint64_t until, bool lazy,
+                             const std::function<void(uint64_t)>& progress) {
+  if (members_.empty()) return Status::OK();
   if (until == 0) until = log_->LastSequence();
-  const std::string name = projection_->name();
-  ProjectionState state([this, &name](std::string_view key, std::string* value) {
-    return log_->GetConsumerState(name, key, value);
-  });
-  while (cp < until && !stop_.load()) {
-    uint64_t last = cp;
+  if (lazy && std::chrono::steady_clock::now() - last_commit_ >= options_.checkpoint_interval) {
+    // An idle log: move the checkpoints of what was folded without writes.
+    for (Member& m : members_) {
+      if (m.committed >= m.folded) continue;
+      Status s = Commit(&m, {});
+      if (!s.ok()) return s;
+    }
+    last_commit_ = std::chrono::steady_clock::now();
+  }
+  std::vector<ProjectionState> states;
+  states.reserve(members_.size());
+  for (const Member& m : members_) {
+    const std::string* name = &m.name;
+    states.emplace_back([this, name](std::string_view key, std::string* value) {
+      return log_->GetConsumerState(*name, key, value);
+    });
+  }
+  while (checkpoint_.load() < until && !stop_.load()) {
+    const uint64_t from = checkpoint_.load() + 1;
+    uint64_t last = from - 1;
     size_t n = 0;
-    s = log_->ScanRecords(cp + 1, [&](uint64_t seq, std::string_view record) {
+    Event e;
+    Status s = log_->ScanRecords(from, [&](uint64_t seq, std::string_view record) {
       if (seq > until) return false;
-      Event e;
-      if (DecodeRecord(record, &e).ok()) projection_->Fold(e, &state);
+      if (DecodeRecord(record, &e).ok()) {
+        for (size_t i = 0; i < members_.size(); ++i)
+          if (seq > members_[i].folded) members_[i].projection->Fold(e, &states[i]);
+      }
       last = seq;
-      return ++n < batch_;
+      return ++n < options_.batch;
     });
     if (!s.ok()) return s;
-    if (!state.status().ok()) return state.status();
-    if (last == cp) break;  // nothing more to read
-    s = log_->CommitConsumer(name, last, state.TakeOps());
-    if (!s.ok()) return s;
-    cp = last;
-    checkpoint_.store(cp);
-    if (progress) progress(cp);
+    for (const ProjectionState& st : states)
+      if (!st.status().ok()) return st.status();
+    if (last < from) break;  // nothing more to read
+    auto now = std::chrono::steady_clock::now();
+    bool due = !lazy || now - last_commit_ >= options_.checkpoint_interval;
+    for (size_t i = 0; i < members_.size(); ++i) {
+      Member& m = members_[i];
+      if (m.folded >= last) continue;
+      std::vector<StateOp> ops = states[i].TakeOps();
+      m.folded = last;
+      if (due || !ops.empty()) {
+        s = Commit(&m, std::move(ops));
+        if (!s.ok()) {
+          m.folded = m.committed;  // its writes are lost with the batch
+          return s;
+        }
+      }
+    }
+    if (due) last_commit_ = now;
+    PublishCheckpoint();
+    if (progress) progress(last);
   }
   return Status::OK();
 }
 
 Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) {
-  Status s = log_->DropConsumer(projection_->name());
-  if (!s.ok()) return s;
-  checkpoint_.store(0);
+  for (Member& m : members_) {
+    Status s = log_->DropConsumer(m.name);
+    if (!s.ok()) return s;
+  }
   return CatchUp(0, progress);
 }
 
 void ProjectionRunner::Start() {
   stop_.store(false);
+  for (Member& m : members_) {
+    uint64_t cp = 0;
+    if (log_->ReadCheckpoint(m.name, &cp).ok()) m.folded = m.committed = cp;
+  }
+  PublishCheckpoint();
   thread_ = std::thread([this] {
+    auto last_read = std::chrono::steady_clock::time_point{};
     while (!stop_.load()) {
-      Status s = CatchUp();
+      auto wait = last_read + options_.min_read_interval - std::chrono::steady_clock::now();
+      if (wait > wait.zero()) std::this_thread::sleep_for(wait);
+      last_read = std::chrono::steady_clock::now();
+      Status s = Run(0, /*lazy=*/true, {});
       if (!s.ok()) {
         std::lock_guard<std::mutex> lk(mu_);
         status_ = s;
@@ -66,7 +140,18 @@ void ProjectionRunner::Start() {
 
 void ProjectionRunner::Stop() {
   stop_.store(true);
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    // Folded with nothing left to write: the checkpoint may move there.
+    for (Member& m : members_) {
+      if (m.committed >= m.folded) continue;
+      Status s = Commit(&m, {});
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lk(mu_);
+        status_ = s;
+      }
+    }
+  }
   stop_.store(false);  // CatchUp and Rebuild work again after Stop
 }
 

@@ -1,4 +1,4 @@
-// Feeds a Projection the log and commits its state with its checkpoint.
+// Feeds Projections the log and commits each one's state with its checkpoint.
 #pragma once
 
 #include <atomic>
@@ -6,38 +6,76 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "projections/projection.h"
 #include "storage/event_log.h"
 
 namespace dfm {
 
+// One runner serves any number of projections with one read of the log: each
+// record is read and decoded once and folded into every projection whose
+// checkpoint is below it. Each projection keeps its own checkpoint, committed
+// atomically with its own writes (EventLog::CommitConsumer), so projections
+// added later, or rebuilt, catch up from where they are.
+//
+// Commits: CatchUp() commits every projection after each batch. The
+// background loop (Start) commits a projection when a batch gave it writes,
+// and otherwise moves its checkpoint at most once per `checkpoint_interval`
+// (and at Stop): a checkpoint that lags only re-folds events that changed
+// nothing, and no write competes with the log's synced appends for events
+// the projections do not use.
 class ProjectionRunner {
  public:
-  // REQUIRES: log and projection outlive the runner.
+  struct Options {
+    size_t batch = 2048;  // events per read and per commit
+    // Background loop: at most one read per `min_read_interval`, so a busy
+    // log is read in batches rather than once per group commit.
+    std::chrono::milliseconds min_read_interval{5};
+    std::chrono::milliseconds checkpoint_interval{1000};
+  };
+  // REQUIRES: log and projections outlive the runner; names are distinct.
+  ProjectionRunner(EventLog* log, std::vector<Projection*> projections, Options options);
+  ProjectionRunner(EventLog* log, std::vector<Projection*> projections)
+      : ProjectionRunner(log, std::move(projections), Options()) {}
   ProjectionRunner(EventLog* log, Projection* projection, size_t batch = 2048);
   ~ProjectionRunner();
 
-  // Folds from the checkpoint up to `until` (the log head when 0), one
+  // Folds from the checkpoints up to `until` (the log head when 0), one
   // committed batch at a time. `progress(seq)` after each batch.
   Status CatchUp(uint64_t until = 0, const std::function<void(uint64_t)>& progress = {});
 
-  // Drops the state and checkpoint, then folds from sequence 1.
+  // Drops the projections' state and checkpoints, then folds from sequence 1.
   Status Rebuild(const std::function<void(uint64_t)>& progress = {});
 
   // Folds new events in the background as they are appended. Stop() ends
-  // the background folding (an interrupted batch is not committed).
+  // the background folding (an interrupted batch is not committed) and
+  // commits the checkpoints of projections with nothing left to write.
   void Start();
   void Stop();
 
+  // The lowest folded sequence number over the projections (folded and
+  // committed, or folded with nothing to commit).
   uint64_t checkpoint() const { return checkpoint_.load(); }
   Status status() const;
 
  private:
+  struct Member {
+    Projection* projection;
+    std::string name;
+    uint64_t folded = 0;     // every event <= folded is in the committed state
+    uint64_t committed = 0;  // the checkpoint stored in the log
+  };
+  Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
+  Status Commit(Member* m, std::vector<StateOp> ops);
+  void PublishCheckpoint();
+
   EventLog* log_;
-  Projection* projection_;
-  size_t batch_;
+  std::vector<Member> members_;
+  Options options_;
+  std::chrono::steady_clock::time_point last_commit_{};
   std::atomic<uint64_t> checkpoint_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -204,6 +204,11 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   // A synced write is never lost; after a crash RocksDB recovers every
   // complete write batch up to the first damaged WAL record.
   db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // Column families with few writes (checkpoints, consumer state) would
+  // otherwise keep every WAL alive until their memtable fills (1.5 GB of
+  // WAL after 30 s of full-rate ingest); past this total they are flushed
+  // and old WALs are deleted.
+  db_opts.max_total_wal_size = 512 << 20;
   db_opts.max_background_jobs = 2;
   db_opts.keep_log_file_num = 4;
   // Memtables of all column families together stay under this budget

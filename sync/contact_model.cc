@@ -1,5 +1,7 @@
 #include "sync/contact_model.h"
 
+#include <algorithm>
+
 namespace dfm {
 
 namespace {
@@ -79,13 +81,131 @@ MergePolicy MergePolicy::Defaults() {
   return p;
 }
 
-std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
-                                const SyncContext& ctx) {
-  std::vector<DomainEvent> out;
-  if (fact.webhook_seq != 0 && fact.webhook_seq <= s.last_fact_seq) return out;  // decided
-  const int64_t t = fact.source_time_us ? fact.source_time_us
-                                        : (fact.recorded_at_us ? fact.recorded_at_us : ctx.now_us);
+namespace {
 
+std::vector<std::string> SplitChannels(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string ch = list.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (!ch.empty()) out.push_back(std::move(ch));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string JoinChannels(const std::vector<std::string>& chs) {
+  std::string out;
+  for (const auto& c : chs) {
+    if (!out.empty()) out += ',';
+    out += c;
+  }
+  return out;
+}
+
+// One consent statement of an upsert fact, after the fact's contact part.
+void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
+                   const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
+  // Who it concerns: the fact's phone/email, else the contact's.
+  std::map<std::string, std::string> who;
+  for (const char* f : {fields::kPhone, fields::kEmail}) {
+    auto v = Lookup(fact.fields, f);
+    if (v && !v->empty()) {
+      who[f] = *v;
+    } else if (auto cur = Current(s, f); cur && !cur->value.empty()) {
+      who[f] = cur->value;
+    }
+  }
+  std::string contact_id = s.contact_id;
+  auto base = [&](std::string_view type) {
+    DomainEvent e = Base(type, s, fact);
+    e.contact_id = contact_id;
+    e.source_time_us = t;
+    e.reason = c.reason;
+    e.fields = who;
+    if (!c.message_id.empty()) e.external_id = c.message_id;
+    return e;
+  };
+  if (c.change == Consent::Change::kReview) {
+    DomainEvent f = base(ev::kOptOutFlagged);
+    f.channel = JoinChannels(c.channels);
+    out->push_back(std::move(f));
+    return;
+  }
+  const bool opt_out = c.change == Consent::Change::kOptOut;
+  std::vector<std::string> changed;
+  for (const auto& ch : c.channels) {
+    if (c.snapshot) {
+      auto pend = s.pending_consent.find(fact.system);
+      if (pend != s.pending_consent.end() && pend->second.count(ch)) continue;  // ours on its way
+      ContactState::HeldConsent known;
+      if (auto k = s.known_consent.find(fact.system); k != s.known_consent.end()) {
+        auto kc = k->second.find(ch);
+        if (kc != k->second.end()) known = kc->second;
+      }
+      if (known.out == opt_out) continue;  // the system's setting did not change
+      if (t <= known.at_us + (opt_out ? 0 : kSnapshotSkewUs)) continue;  // written before
+    }
+    auto it = s.consent.find(ch);
+    if (it == s.consent.end()) {
+      if (opt_out) changed.push_back(ch);  // never opted out: an opt-in changes nothing
+      continue;
+    }
+    if (it->second.out == opt_out) continue;
+    if (it->second.at_us > t || (it->second.at_us == t && it->second.out)) continue;  // older
+    changed.push_back(ch);
+  }
+  if (changed.empty()) return;
+  DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn);
+  e.channel = JoinChannels(changed);
+  out->push_back(e);
+  for (const auto& [target, accepted] : ctx.targets) {
+    if (target == fact.system) continue;  // it said so itself
+    std::vector<std::string> kept = changed;
+    auto group = ctx.channels.find(target);
+    if (group != ctx.channels.end()) {
+      kept.clear();
+      for (const auto& c1 : changed)
+        if (group->second.count(c1)) kept.push_back(c1);
+    }
+    if (kept.empty()) continue;
+    if (group != ctx.channels.end() && ctx.one_flag.count(target)) {
+      // One flag for the group: its state before and after this statement.
+      auto is_out = [&](const std::string& ch) {
+        auto it = s.consent.find(ch);
+        return it != s.consent.end() && it->second.out;
+      };
+      bool before = false, after = false;
+      for (const auto& ch : group->second) {
+        before = before || is_out(ch);
+        bool now = std::find(changed.begin(), changed.end(), ch) != changed.end() ? opt_out
+                                                                                   : is_out(ch);
+        after = after || now;
+      }
+      if (before == after) continue;  // the flag stays as it is
+      kept.assign(group->second.begin(), group->second.end());
+    }
+    DomainEvent p = Base(ev::kPushRequested, s, fact);
+    p.contact_id = contact_id;
+    p.system = target;
+    auto link = s.links.find(target);
+    p.external_id = link != s.links.end() ? link->second : "";
+    p.op = opt_out ? "opt_out" : "opt_in";
+    p.channel = JoinChannels(kept);
+    p.reason = c.reason;
+    p.priority = 10;
+    for (const auto& [f, v] : who)
+      if (accepted.count(f)) p.fields[f] = v;
+    p.push_id = contact_id + ":" + target + ":" + std::to_string(fact.webhook_seq) + ":" + p.op;
+    out->push_back(std::move(p));
+  }
+}
+
+std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact& fact,
+                                       const SyncContext& ctx, int64_t t) {
+  std::vector<DomainEvent> out;
   if (fact.kind == ContactFact::Kind::kDelete) {
     if (!s.exists || s.deleted) return out;
     DomainEvent d = Base(ev::kContactDeleted, s, fact);
@@ -228,6 +348,42 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
   return out;
 }
 
+// A consent push ended: its channels are no longer on their way (unless a
+// later push for them is), and on success the system holds `held`.
+void SettleConsentPush(ContactState* s, const DomainEvent& e, const ContactState::HeldConsent* held) {
+  auto& pend = s->pending_consent[e.system];
+  for (const auto& ch : SplitChannels(e.channel)) {
+    auto it = pend.find(ch);
+    bool latest = it == pend.end() || it->second.push_id == e.push_id;
+    if (it != pend.end() && latest) pend.erase(it);
+    if (held && latest) s->known_consent[e.system][ch] = *held;
+  }
+  if (pend.empty()) s->pending_consent.erase(e.system);
+}
+
+}  // namespace
+
+std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
+                                const SyncContext& ctx) {
+  if (fact.webhook_seq != 0 && fact.webhook_seq <= s.last_fact_seq) return {};  // decided
+  const int64_t t = fact.source_time_us ? fact.source_time_us
+                                        : (fact.recorded_at_us ? fact.recorded_at_us : ctx.now_us);
+  // A stranger's opt-in or flagged text is no reason to create a contact.
+  bool consent_only = !s.exists && fact.kind == ContactFact::Kind::kUpsert &&
+                      !fact.consents.empty() && fact.external_id.empty();
+  for (const auto& [f, v] : fact.fields)
+    if (f != fields::kPhone && f != fields::kEmail) consent_only = false;
+  for (const Consent& c : fact.consents)
+    if (c.change == Consent::Change::kOptOut) consent_only = false;
+  std::vector<DomainEvent> out;
+  if (!consent_only) out = DecideContact(s, fact, ctx, t);
+  if (fact.kind != ContactFact::Kind::kUpsert) return out;
+  for (const auto& e : out)
+    if (e.type == ev::kFactRejected) return out;
+  for (const Consent& c : fact.consents) DecideConsent(s, fact, c, ctx, t, &out);
+  return out;
+}
+
 void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded_at_us) {
   if (seq != 0 && seq <= s->last_event_seq) return;
   if (seq != 0) s->last_event_seq = seq;
@@ -235,7 +391,8 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
       (e.type == ev::kContactCreated || e.type == ev::kContactChanged ||
        e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
        e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
-       e.type == ev::kPushRequested || e.type == ev::kFactRejected)) {
+       e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
+       e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged)) {
     s->last_fact_seq = e.webhook_seq;
   }
   if (s->contact_id.empty()) s->contact_id = e.contact_id;
@@ -264,6 +421,9 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
       s->known[e.lost.system][e.field] = e.lost.value;
   } else if (e.type == ev::kEchoSuppressed) {
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
+  } else if (e.type == ev::kPushRequested && (e.op == "opt_out" || e.op == "opt_in")) {
+    for (const auto& ch : SplitChannels(e.channel))
+      s->pending_consent[e.system][ch] = {e.op == "opt_out", e.push_id};
   } else if (e.type == ev::kPushRequested) {
     if (e.op == "upsert") {
       auto& memo = s->pushed[e.system];
@@ -276,11 +436,22 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
       }
       for (const auto& [f, v] : e.fields) s->pending[e.system][f] = v;
     }
+  } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn) {
+    bool out = e.type == ev::kOptedOut;
+    for (const auto& ch : SplitChannels(e.channel)) {
+      s->consent[ch] = {out, e.source_time_us};
+      s->known_consent[e.system][ch] = {out, e.source_time_us};
+    }
   } else if (e.type == ev::kPushDeadLettered) {
     s->pushed.erase(e.system);  // it never arrived: the values may be sent again
     s->pending.erase(e.system);
+    if (e.op == "opt_out" || e.op == "opt_in") SettleConsentPush(s, e, nullptr);
   } else if (e.type == ev::kPushSucceeded) {
     if (!e.external_id.empty()) s->links[e.system] = e.external_id;
+    if (e.op == "opt_out" || e.op == "opt_in") {
+      ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
+      SettleConsentPush(s, e, &held);
+    }
     auto& pending = s->pending[e.system];
     for (const auto& [f, v] : e.fields) {
       s->known[e.system][f] = v;

@@ -20,6 +20,23 @@
 //   edit from the system ends the window.
 // - Every system that holds a value different from the merged one (or does
 //   not have the contact yet) is sent a push.requested.
+// - A fact's consent statements (ContactFact::consents) are decided after
+//   its contact part, which identifies the contact (creating it when
+//   unknown, so an opt-out from a stranger is kept too). An opt-out or
+//   opt-in that changes a channel's state is recorded (contact.opted_out /
+//   opted_in) and sent to every other system as a push with priority 10
+//   (op "opt_out" / "opt_in"), ahead of ordinary pushes. A statement older
+//   than the channel's current one changes nothing; at the same time the
+//   opt-out wins. A review fact is recorded as contact.opt_out_flagged only.
+// - A snapshot consent (a system's DND setting, repeated by every webhook of
+//   the contact) counts only where it differs from what that system was
+//   known to hold, is newer than that knowledge (an opt-in by more than
+//   kSnapshotSkewUs), and no consent push to it is on its way: so our own
+//   opt-out coming back, or a webhook written before our push arrived, is
+//   not a statement. An unknown setting counts as opted in.
+// - A consent fact about a number nobody knows creates the contact only for
+//   an opt-out; a stranger's opt-in changes nothing and a flagged text is
+//   recorded on a contact stream of its own.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +50,10 @@
 
 namespace dfm {
 
+// Vendor clocks drift: a snapshot that would undo an opt-out must be this
+// much newer than what the engine knew the system to hold.
+inline constexpr int64_t kSnapshotSkewUs = 5 * 1000000;
+
 struct MergePolicy {
   std::map<std::string, std::string> owner;  // field -> system
   int64_t echo_window_us = 10LL * 60 * 1000000;
@@ -44,6 +65,11 @@ struct SyncContext {
   MergePolicy policy;
   // Systems that contacts are synced to, and the fields each accepts.
   std::map<std::string, std::set<std::string>> targets;
+  // The consent channels each target keeps; a target not listed keeps all.
+  std::map<std::string, std::set<std::string>> channels;
+  // Targets that keep their channels as one flag (Aloware's is_dnc): it is
+  // set when any of them is opted out and cleared only when none is.
+  std::set<std::string> one_flag;
   int64_t now_us = 0;
 };
 
@@ -62,6 +88,26 @@ struct ContactState {
   // Values requested of each system and not yet confirmed: counted as held
   // so that a second fact does not push them again.
   std::map<std::string, std::map<std::string, std::string>> pending;
+  // Per channel: opted out or not, and when that was stated (source time),
+  // from contact.opted_out / opted_in.
+  struct ChannelConsent {
+    bool out = false;
+    int64_t at_us = 0;
+  };
+  std::map<std::string, ChannelConsent> consent;
+  // What each system is believed to hold per channel, from its own
+  // statements (at: their source time) and our confirmed consent pushes
+  // (at: when confirmed); and consent pushes requested, not yet settled.
+  struct HeldConsent {
+    bool out = false;
+    int64_t at_us = 0;
+  };
+  std::map<std::string, std::map<std::string, HeldConsent>> known_consent;
+  struct PendingConsent {
+    bool out = false;
+    std::string push_id;
+  };
+  std::map<std::string, std::map<std::string, PendingConsent>> pending_consent;
   uint64_t last_fact_seq = 0;   // newest webhook decided
   uint64_t last_event_seq = 0;  // newest log event applied
 };

@@ -46,6 +46,10 @@ inline constexpr std::string_view kMessageLogged = "message.logged";
 // "keyword STOP", "dndSettings.SMS", "is_dnc").
 inline constexpr std::string_view kOptedOut = "contact.opted_out";
 inline constexpr std::string_view kOptedIn = "contact.opted_in";
+// A text that contains an opt-out word but is not one ("stop by at 3pm?"):
+// flagged for a person, not acted on. channel, system, external_id (the
+// message id), reason ("contains STOP") and fields (the phone) as above.
+inline constexpr std::string_view kOptOutFlagged = "contact.opt_out_flagged";
 }  // namespace ev
 
 // A field's value as the merge sees it: who said it and when.
@@ -90,7 +94,7 @@ struct DomainEvent {
   std::vector<std::pair<std::string, std::string>> candidates;
   // push.*
   std::string push_id;
-  std::string op;  // "upsert", "mark_dnc"
+  std::string op;  // "upsert", "mark_dnc", "opt_out", "opt_in" (channel says which)
   int priority = 0;  // higher first; opt-outs are 10, ordinary syncs 0
   int attempt = 0;
   std::string outcome;  // push.attempted: "ok", "retry", "failed"

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "events/event.h"
 
@@ -29,9 +30,32 @@ inline constexpr char kCompanyName[] = "company_name";
 inline constexpr char kTags[] = "tags";
 }  // namespace fields
 
+// A statement about a person's consent (ContactFact::consents).
+struct Consent {
+  enum class Change {
+    kOptOut,  // stop contacting on these channels
+    kOptIn,   // contacting on these channels is allowed again
+    kReview,  // looks like an opt-out but is not one: flagged for a person
+  };
+  Change change = Change::kOptOut;
+  std::vector<std::string> channels;  // sync/consent.h names, e.g. "sms"
+  std::string reason;      // what it was: "keyword STOP", "OptOutType STOP", "dndSettings.SMS"
+  std::string message_id;  // the system's id of the message or record that carried it
+  // True when it is the system's current setting read from a full record
+  // (GoHighLevel dndSettings, Aloware is_dnc), which every webhook of the
+  // contact repeats: only a difference from what the system was known to
+  // hold is a statement. False for events (a text, an opt-out event).
+  bool snapshot = false;
+};
+
 struct ContactFact {
+  // kUpsert: the system holds these values (a text's sender: just the
+  // phone). kDelete: it deleted the contact.
   enum class Kind { kUpsert, kDelete };
   Kind kind = Kind::kUpsert;
+  // What the same webhook says about consent (an upsert's): the phone
+  // and/or email in `fields` are whom it concerns.
+  std::vector<Consent> consents;
   std::string tenant;
   std::string system;       // "ghl", "aloware"
   std::string external_id;  // the system's id of the contact; may be empty

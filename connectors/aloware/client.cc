@@ -5,7 +5,8 @@
 //           (the phone number is Aloware's match key, so a retried write
 //           updates rather than duplicates), then, since the answer carries
 //           no id, GET /api/v1/webhook/contact/phone-number for it.
-// mark_dnc: the same write with is_dnc: 1.
+// mark_dnc, opt_out: the same write with is_dnc: 1 (Aloware's one flag
+//           stops calls and texts alike). opt_in: is_dnc: 0.
 // backfill: Aloware has no list API; contacts are looked up by phone
 //           (GET /api/v1/webhook/contact/phone-number), 404 when unknown.
 // A contact without a phone cannot be written to Aloware: the push fails for
@@ -80,7 +81,8 @@ class AlowareClient final : public VendorClient {
       add("tags", csv);
     }
     body += ",\"force_update\":1";
-    if (req.op == "mark_dnc") body += ",\"is_dnc\":1";
+    if (req.op == "mark_dnc" || req.op == "opt_out") body += ",\"is_dnc\":1";
+    if (req.op == "opt_in") body += ",\"is_dnc\":0";
     body += "}";
 
     HttpRequest r;
@@ -209,6 +211,8 @@ OutboundFactory AlowareOutbound() {
     return std::make_unique<AlowareClient>(s, http);
   };
   f.accepted_fields = ContactFieldNames();
+  f.consent_channels = {"sms", "call"};  // is_dnc
+  f.consent_one_flag = true;
   f.credentials = [](const SystemSettings& s) {
     Credentials c;
     c.access_token = s.at("api_token");

@@ -4,7 +4,8 @@
 // event names are not published: MapperSettings::aloware_contact_events
 // lists the names read as contact facts (configurable). The body is the
 // contact: id, first_name, last_name, email, phone_number, address fields,
-// updated_at (zone-less, in the account's zone). A contact imported by
+// updated_at (zone-less, in the account's zone), is_dnc (its do-not-contact
+// flag: an opt-out of calls and texts, or back in). A contact imported by
 // `dfm backfill` is the phone lookup's answer: the same object.
 #include "connectors/common/mapper.h"
 
@@ -12,6 +13,7 @@
 #include <iterator>
 
 #include "connectors/common/json_body.h"
+#include "sync/consent.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -44,6 +46,24 @@ Status ReadAlowareContact(const simdjson::dom::object& body, const std::string& 
   }
   Status fst = ReadContactFields(body, kPlain, std::size(kPlain), "email", "phone_number", s, &f);
   if (!fst.ok()) return fst;
+  // The DNC flag (true/false or 1/0): Aloware neither calls nor texts a
+  // DNC contact.
+  simdjson::dom::element dnc;
+  if (body["is_dnc"].get(dnc) == simdjson::SUCCESS && !dnc.is_null()) {
+    bool on = false;
+    int64_t n = 0;
+    if (dnc.get(on) != simdjson::SUCCESS) {
+      if (dnc.get(n) != simdjson::SUCCESS)
+        return Status::InvalidArgument(what + " with an \"is_dnc\" that is neither bool nor 0/1");
+      on = n != 0;
+    }
+    Consent c;
+    c.change = on ? Consent::Change::kOptOut : Consent::Change::kOptIn;
+    c.channels = {channels::kSms, channels::kCall};
+    c.reason = "is_dnc";
+    c.snapshot = true;
+    f.consents.push_back(std::move(c));
+  }
   out->push_back(std::move(f));
   return Status::OK();
 }

@@ -12,6 +12,8 @@ const InboundMapper* FindInboundMapper(const std::string& system) {
   static const std::map<std::string, InboundMapper> kMappers = {
       {"ghl", MapGhlWebhook},
       {"aloware", MapAlowareWebhook},
+      {"verity", MapVerityWebhook},
+      {"twilio", MapTwilioWebhook},
   };
   auto it = kMappers.find(system);
   return it == kMappers.end() ? nullptr : &it->second;

@@ -41,6 +41,10 @@ Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
                      std::vector<ContactFact>* out);
 Status MapAlowareWebhook(const WebhookReceived& w, const MapperSettings& s,
                          std::vector<ContactFact>* out);
+Status MapVerityWebhook(const WebhookReceived& w, const MapperSettings& s,
+                        std::vector<ContactFact>* out);
+Status MapTwilioWebhook(const WebhookReceived& w, const MapperSettings& s,
+                        std::vector<ContactFact>* out);
 Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
                     std::vector<ContactFact>* out);
 Status MapAlowareImport(const WebhookReceived& w, const MapperSettings& s,

@@ -27,8 +27,12 @@ namespace dfm {
 struct PushRequest {
   std::string push_id;
   std::string contact_id;
-  std::string op;           // "upsert" | "mark_dnc"
+  std::string op;           // "upsert" | "mark_dnc" | "opt_out" | "opt_in"
   std::string external_id;  // the vendor's id when known, else empty
+  // opt_out / opt_in: the channels (sync/consent.h names, joined by ',')
+  // and why (e.g. "keyword STOP"); fields then carry only phone and email.
+  std::string channel;
+  std::string reason;
   std::map<std::string, std::string> fields;  // sync/fact.h names, normalized values
 };
 
@@ -136,6 +140,10 @@ struct OutboundFactory {
   std::function<std::unique_ptr<VendorClient>(const SystemSettings&, HttpClient*)> create;
   // Fields this system accepts (sync targets).
   std::vector<std::string> accepted_fields;
+  // The consent channels it keeps (sync/consent.h names): opt-outs and
+  // opt-ins of other channels are not sent to it.
+  std::vector<std::string> consent_channels;
+  bool consent_one_flag = false;  // the channels are one setting (Aloware's is_dnc)
   // Initial credentials from the settings.
   std::function<Credentials(const SystemSettings&)> credentials;
 };

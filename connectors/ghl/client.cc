@@ -6,6 +6,10 @@
 //                           -> POST /contacts/upsert otherwise (matches by phone/email
 //                              itself, so a retried create cannot duplicate)
 // mark_dnc: the same with {"dnd": true}.
+// opt_out / opt_in: the same with dndSettings {<channel>: {status: "active"
+//           | "inactive", message}} for the push's channels (phone and email
+//           only), so a contact GoHighLevel does not know yet is created
+//           with its DND set.
 // backfill: POST /contacts/search {locationId, pageLimit, searchAfter}: the
 //           cursor is the last contact's `searchAfter` array, as GHL sent it.
 // Every request carries Authorization: Bearer and Version: 2021-07-28.
@@ -29,6 +33,24 @@ const std::pair<const char*, const char*> kFieldNames[] = {
     {fields::kState, "state"},         {fields::kPostalCode, "postalCode"},
     {fields::kCountry, "country"},     {fields::kCompanyName, "companyName"},
 };
+
+// Our channel names and GoHighLevel's dndSettings keys.
+constexpr std::pair<const char*, const char*> kDndChannels[] = {
+    {"sms", "SMS"}, {"call", "Call"}, {"email", "Email"},
+    {"whatsapp", "WhatsApp"}, {"gmb", "GMB"}, {"fb", "FB"},
+};
+
+bool HasChannel(const std::string& list, std::string_view ch) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    size_t end = comma == std::string::npos ? list.size() : comma;
+    if (std::string_view(list).substr(start, end - start) == ch) return true;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return false;
+}
 
 std::string ContactBody(const PushRequest& req, const std::string& location_id,
                         bool with_location) {
@@ -75,6 +97,24 @@ std::string ContactBody(const PushRequest& req, const std::string& location_id,
   if (req.op == "mark_dnc") {
     key("dnd");
     out += "true";
+  }
+  if (req.op == "opt_out" || req.op == "opt_in") {
+    // dndSettings: only the channels named; the others keep their state.
+    key("dndSettings");
+    out += "{";
+    bool first_ch = true;
+    for (const auto& [ours, theirs] : kDndChannels) {
+      if (!HasChannel(req.channel, ours)) continue;
+      if (!first_ch) out += ",";
+      first_ch = false;
+      AppendJsonString(&out, theirs);
+      out += ":{\"status\":";
+      AppendJsonString(&out, req.op == "opt_out" ? "active" : "inactive");
+      out += ",\"message\":";
+      AppendJsonString(&out, "DF-Middleware: " + req.reason);
+      out += "}";
+    }
+    out += "}";
   }
   return out + "}";
 }
@@ -372,6 +412,7 @@ OutboundFactory GhlOutbound() {
     return std::make_unique<GhlClient>(s, http);
   };
   f.accepted_fields = ContactFieldNames();
+  for (const auto& [ours, theirs] : kDndChannels) f.consent_channels.push_back(ours);
   f.credentials = [](const SystemSettings& s) {
     Credentials c;
     c.access_token = s.at("access_token");

@@ -2,6 +2,7 @@
 //
 // ContactCreate / ContactUpdate / ContactTagUpdate / ContactDndUpdate carry
 // the contact (flat, `id` is the contact id); ContactDelete says it is gone.
+// ContactDndUpdate's `dnd` and `dndSettings` are consent statements.
 // Source time: `dateUpdated` when present, else the webhook's `timestamp`.
 // A contact imported by `dfm backfill` is a search result: the same object.
 #include "connectors/common/mapper.h"
@@ -9,6 +10,7 @@
 #include <iterator>
 
 #include "connectors/common/json_body.h"
+#include "sync/consent.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -27,9 +29,55 @@ constexpr JsonFieldMap kPlain[] = {
     {"companyName", fields::kCompanyName},
 };
 
+// GoHighLevel's DND channels (dndSettings keys) and ours.
+constexpr std::pair<const char*, const char*> kDndChannels[] = {
+    {"SMS", channels::kSms}, {"Call", channels::kCall}, {"Email", channels::kEmail},
+    {"WhatsApp", channels::kWhatsApp}, {"GMB", "gmb"}, {"FB", "fb"},
+};
+
+// ContactDndUpdate: `dnd: true` is every channel; otherwise each
+// dndSettings channel's status: "active" or "permanent" is an opt-out,
+// "inactive" an opt-in (which changes nothing where nobody opted out).
+Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
+  Consent out, in;
+  out.change = Consent::Change::kOptOut;
+  in.change = Consent::Change::kOptIn;
+  bool all = false;
+  simdjson::dom::element dnd;
+  if (obj["dnd"].get(dnd) == simdjson::SUCCESS && !dnd.is_null() && dnd.get(all) != simdjson::SUCCESS)
+    return Status::InvalidArgument("ContactDndUpdate with a \"dnd\" that is not a bool");
+  simdjson::dom::object settings;
+  bool has_settings = obj["dndSettings"].get(settings) == simdjson::SUCCESS;
+  for (const auto& [theirs, ours] : kDndChannels) {
+    std::string_view status;
+    if (all) {
+      out.channels.push_back(ours);
+      continue;
+    }
+    if (!has_settings) continue;
+    simdjson::dom::object ch;
+    if (settings[theirs].get(ch) != simdjson::SUCCESS) continue;
+    if (ch["status"].get(status) != simdjson::SUCCESS) continue;
+    if (status == "active" || status == "permanent") {
+      out.channels.push_back(ours);
+    } else if (status == "inactive") {
+      in.channels.push_back(ours);
+    } else {
+      return Status::InvalidArgument("ContactDndUpdate with an unknown dndSettings status");
+    }
+  }
+  out.reason = all ? "dnd" : "dndSettings";
+  out.snapshot = in.snapshot = true;
+  in.reason = "dndSettings";
+  if (!out.channels.empty()) f->consents.push_back(std::move(out));
+  if (!in.channels.empty()) f->consents.push_back(std::move(in));
+  return Status::OK();
+}
+
 // Reads one contact object (a webhook's body, or a search result).
-Status ReadGhlContact(const simdjson::dom::object& obj, bool del, const std::string& what,
-                      const MapperSettings& s, std::vector<ContactFact>* out) {
+Status ReadGhlContact(const simdjson::dom::object& obj, bool del, bool dnd,
+                      const std::string& what, const MapperSettings& s,
+                      std::vector<ContactFact>* out) {
   bool wrong = false;
   ContactFact f;
   f.system = "ghl";
@@ -58,6 +106,10 @@ Status ReadGhlContact(const simdjson::dom::object& obj, bool del, const std::str
       }
       f.fields[fields::kTags] = JoinTags(std::move(list));
     }
+    if (dnd) {
+      Status d = ReadDnd(obj, &f);
+      if (!d.ok()) return d;
+    }
   }
   out->push_back(std::move(f));
   return Status::OK();
@@ -78,7 +130,7 @@ Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
                 t == "ContactDndUpdate";
   bool del = t == "ContactDelete";
   if (!upsert && !del) return Status::OK();  // not a contact fact
-  return ReadGhlContact(obj, del, t, s, out);
+  return ReadGhlContact(obj, del, t == "ContactDndUpdate", t, s, out);
 }
 
 Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
@@ -86,7 +138,7 @@ Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
   simdjson::dom::object obj;
   Status st = ParseJsonObject(w.body, &obj);
   if (!st.ok()) return Status::InvalidArgument(st.message());
-  return ReadGhlContact(obj, /*del=*/false, "imported contact", s, out);
+  return ReadGhlContact(obj, /*del=*/false, /*dnd=*/false, "imported contact", s, out);
 }
 
 }  // namespace dfm

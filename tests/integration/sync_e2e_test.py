@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -322,6 +323,130 @@ class SyncTest(unittest.TestCase):
         wait_for("DNC in Aloware", lambda: [
             x for x in by_phone(self.alo.contacts(), "+12055550166", "phone_number")
             if x.get("is_dnc") in (True, 1, "1")])
+
+    # --- opt-outs (issue 4) ---------------------------------------------
+
+    def post_verity(self, doc):
+        body = json.dumps(doc).encode()
+        status, _, answer = dfmtest.request(
+            "127.0.0.1", self.dfm.port, "POST", "/webhooks/verity", body=body,
+            headers={"Content-Type": "application/json",
+                     "X-Texting-Signature": dfmtest.verity_signature(body)})
+        self.assertEqual(status, 200, answer)
+
+    def verity_text(self, phone, text, message_id=None):
+        self.post_verity({"eventType": "message.received",
+                          "messageId": message_id or "msg_" + uuid.uuid4().hex,
+                          "conversationId": "chat_1", "direction": "inbound", "from": phone,
+                          "to": "+12055550100", "body": text,
+                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
+
+    def post_twilio(self, params):
+        form = "&".join(f"{k}={urllib.parse.quote(v, safe='')}" for k, v in params.items()).encode()
+        url = f"http://127.0.0.1:{self.dfm.port}/webhooks/twilio"
+        status, _, answer = dfmtest.request(
+            "127.0.0.1", self.dfm.port, "POST", "/webhooks/twilio", body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Host": f"127.0.0.1:{self.dfm.port}",
+                     "X-Twilio-Signature": dfmtest.twilio_signature(url, form)})
+        self.assertEqual(status, 200, answer)
+
+    def ghl_sms_dnd(self, phone):
+        c = by_phone(self.ghl.contacts(), phone, "phone")
+        return c and ((c[0].get("dndSettings") or {}).get("SMS") or {}).get("status")
+
+    def alo_dnc(self, phone):
+        c = by_phone(self.alo.contacts(), phone, "phone_number")
+        return c and c[0].get("is_dnc") in (True, 1, "1")
+
+    def opted(self, phone, type_="contact.opted_out", system=None):
+        return [e for e in self.events(type_)
+                if (e["payload"].get("fields") or {}).get("phone") == phone
+                and (system is None or e["payload"].get("system") == system)]
+
+    def test_text_stop_opts_out_in_every_system_and_start_opts_back_in(self):
+        phone = "+12055550171"
+        self.ghl_user_creates(phone)
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), phone, "phone_number"))
+        self.verity_text(phone, "  Stop. ", message_id="msg_stop_1")
+        wait_for("GHL SMS DND", lambda: self.ghl_sms_dnd(phone) == "active")
+        wait_for("Aloware DNC", lambda: self.alo_dnc(phone))
+        out = self.opted(phone, system="verity")
+        self.assertEqual(len(out), 1)
+        self.assertEqual(out[0]["payload"]["external_id"], "msg_stop_1")
+        self.assertEqual(out[0]["payload"]["reason"], "keyword STOP")
+        self.assertEqual(out[0]["payload"]["channel"], "sms")
+        pushes = [e["payload"] for e in self.events("push.requested")
+                  if e["payload"].get("op") == "opt_out"]
+        self.assertEqual(sorted(p["system"] for p in pushes), ["aloware", "ghl"])
+        self.assertTrue(all(p["priority"] == 10 for p in pushes))
+        self.assertEqual([p["channel"] for p in pushes if p["system"] == "aloware"], ["call,sms"],
+                         "Aloware's one DNC flag covers calls and texts")
+        # The DND webhooks coming back are our own pushes: nothing new.
+        time.sleep(1.5)
+        self.assertEqual(len(self.opted(phone)), 1)
+
+        self.verity_text(phone, "START")
+        wait_for("GHL SMS DND lifted", lambda: self.ghl_sms_dnd(phone) == "inactive")
+        wait_for("Aloware DNC lifted", lambda: not self.alo_dnc(phone))
+        self.assertEqual(len(self.opted(phone, "contact.opted_in", system="verity")), 1)
+
+    def test_near_miss_text_is_flagged_and_opts_nobody_out(self):
+        phone = "+12055550172"
+        self.ghl_user_creates(phone)
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), phone, "phone_number"))
+        self.verity_text(phone, "stop by at 3pm?")
+        flagged = wait_for("flag", lambda: self.opted(phone, "contact.opt_out_flagged"))
+        self.assertEqual(flagged[0]["payload"]["reason"], "contains STOP")
+        time.sleep(1)
+        self.assertEqual(self.opted(phone), [])
+        self.assertFalse(self.ghl_sms_dnd(phone) == "active")
+        self.assertFalse(self.alo_dnc(phone))
+
+    def test_twilio_opt_out_type_from_an_unknown_number_reaches_every_system(self):
+        phone = "+12055550173"
+        self.post_twilio({"MessageSid": "SM" + uuid.uuid4().hex, "SmsSid": "SMx",
+                          "AccountSid": "AC0123", "From": phone, "To": "+12055550100",
+                          "Body": "STOP", "OptOutType": "STOP", "NumMedia": "0",
+                          "SmsStatus": "received", "ApiVersion": "2010-04-01"})
+        # Nobody knew the number: the contact is created, with its DND set.
+        wait_for("GHL SMS DND", lambda: self.ghl_sms_dnd(phone) == "active")
+        wait_for("Aloware DNC", lambda: self.alo_dnc(phone))
+        out = self.opted(phone)
+        self.assertEqual(out[0]["payload"]["reason"], "OptOutType STOP")
+
+    def test_ghl_dnd_change_reaches_aloware(self):
+        phone = "+12055550174"
+        c = self.ghl_user_creates(phone)
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), phone, "phone_number"))
+        status, body = self.ghl.post("/_sandbox/contacts", {
+            "id": c["id"], "dndSettings": {"Call": {"status": "active", "message": "", "code": ""}}})
+        self.assertEqual(status, 200, body)
+        wait_for("Aloware DNC", lambda: self.alo_dnc(phone))
+        out = self.opted(phone)
+        self.assertEqual(out[0]["payload"]["system"], "ghl")
+        self.assertEqual(out[0]["payload"]["channel"], "call")
+        self.assertEqual(out[0]["payload"]["reason"], "dndSettings")
+
+    def test_opt_out_waits_out_a_failing_sandbox_and_goes_before_ordinary_pushes(self):
+        phone = "+12055550175"
+        c = self.ghl_user_creates(phone)
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), phone, "phone_number"))
+        before = len(self.forms_posts(phone))
+        self.alo.post("/_sandbox/down", {"seconds": 4})
+        # An ordinary edit, then the opt-out, while Aloware is down.
+        self.ghl.post("/_sandbox/contacts", {"id": c["id"], "firstName": "Adah"})
+        self.verity_text(phone, "UNSUBSCRIBE")
+        wait_for("Aloware DNC", lambda: self.alo_dnc(phone), timeout=90)
+        posts = self.forms_posts(phone)[before:]
+        wait_for("the edit too", lambda: [
+            x for x in by_phone(self.alo.contacts(), phone, "phone_number")
+            if x.get("first_name") == "Adah"], timeout=90)
+        posts = self.forms_posts(phone)[before:]
+        ok = [p["body"] for p in posts if (p.get("status") or 0) // 100 == 2]
+        self.assertTrue(ok, posts)
+        self.assertEqual(ok[0].get("is_dnc"), 1, "the opt-out arrives first: %r" % ok)
+        self.assertEqual(sum(1 for b in ok if b.get("is_dnc") == 1), 1, "once")
 
     def backfill(self, *args):
         env = dict(os.environ)

@@ -2,7 +2,9 @@
 // from sequence 1 on both EventLog implementations.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
@@ -287,6 +289,15 @@ TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
   // (a restart resumes from the checkpoint).
   for (int round = 0; round < 12; ++round) {
     AppendHistory(log_.get(), round);
+    if (round % 3 == 2) {
+      // One runner reading once for all four, as the service runs them.
+      ProjectionRunner::Options o;
+      o.batch = round % 4 + 1;
+      ProjectionRunner runner(log_.get(), all, o);
+      ASSERT_TRUE(runner.CatchUp().ok());
+      EXPECT_EQ(runner.checkpoint(), log_->LastSequence());
+      continue;
+    }
     for (auto* p : all) {
       ProjectionRunner runner(log_.get(), p, round % 4 + 1);
       ASSERT_TRUE(runner.CatchUp().ok());
@@ -314,6 +325,42 @@ TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
   EXPECT_EQ(m["x/default/ghl/ghl-1"], "c1");
   auto s = Snapshot(log_.get(), "sync_status");
   EXPECT_FALSE(s["n/default/ghl/dead"].empty());
+}
+
+TEST_P(ProjectionRebuild, SharedRunnerFoldsEachFromItsOwnCheckpointAndCommitsLazily) {
+  MappingsProjection mappings;
+  OptOutRegistryProjection opt_outs;
+  for (int round = 0; round < 4; ++round) AppendHistory(log_.get(), round);
+  // Only mappings is caught up: the shared runner must bring opt_outs from
+  // 0 without folding anything into mappings twice.
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &mappings).CatchUp().ok());
+  auto mappings_before = Snapshot(log_.get(), "mappings");
+  ProjectionRunner::Options o;
+  o.batch = 3;
+  o.min_read_interval = std::chrono::milliseconds(0);
+  o.checkpoint_interval = std::chrono::hours(1);  // only Stop moves idle checkpoints
+  ProjectionRunner runner(log_.get(), {&mappings, &opt_outs}, o);
+  runner.Start();
+  for (int round = 4; round < 8; ++round) AppendHistory(log_.get(), round);
+  uint64_t head = log_->LastSequence();
+  for (int i = 0; i < 500 && runner.checkpoint() < head; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(runner.checkpoint(), head);
+  runner.Stop();
+  ASSERT_TRUE(runner.status().ok()) << runner.status().ToString();
+  for (const char* name : {"mappings", "opt_outs"}) {
+    uint64_t cp = 0;
+    ASSERT_TRUE(log_->ReadCheckpoint(name, &cp).ok());
+    EXPECT_EQ(cp, head) << name << ": Stop commits the checkpoint of what was folded";
+  }
+  EXPECT_NE(Snapshot(log_.get(), "mappings"), mappings_before);
+  // The same state as folding each alone from scratch.
+  auto live_m = Snapshot(log_.get(), "mappings");
+  auto live_o = Snapshot(log_.get(), "opt_outs");
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &mappings).Rebuild().ok());
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &opt_outs).Rebuild().ok());
+  EXPECT_EQ(Snapshot(log_.get(), "mappings"), live_m);
+  EXPECT_EQ(Snapshot(log_.get(), "opt_outs"), live_o);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, ProjectionRebuild, ::testing::Values("memory", "rocksdb"));

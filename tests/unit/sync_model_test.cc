@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "connectors/common/mapper.h"
+#include "sync/consent.h"
 #include "sync/contact_model.h"
 #include "sync/domain_event.h"
 #include "sync/normalize.h"
@@ -347,6 +348,319 @@ TEST_F(ContactModelTest, RecoveryFromEventsGivesTheSameState) {
   EXPECT_EQ(rebuilt.links, state_.links);
   EXPECT_EQ(rebuilt.known, state_.known);
   EXPECT_EQ(rebuilt.last_fact_seq, state_.last_fact_seq);
+}
+
+}  // namespace
+}  // namespace dfm
+
+// ---- Consent (issue 4): texts, mappers, decisions --------------------------
+
+namespace dfm {
+namespace {
+
+TEST(ConsentText, WholeTextsOptOutOrInAndNearMissesAreFlagged) {
+  using K = TextConsent::Kind;
+  for (const char* t : {"STOP", "  Stop. ", "stop!!", "StopAll", "unsubscribe", "Cancel", "END",
+                        "quit", "revoke", "optout", "opt out", "Opt-Out", "OPT  OUT"}) {
+    EXPECT_EQ(ClassifyText(t).kind, K::kOptOut) << t;
+  }
+  EXPECT_EQ(ClassifyText("opt out").word, "OPT OUT");
+  // Non-ASCII characters count as punctuation: a no-break space, an emoji.
+  EXPECT_EQ(ClassifyText("STOP\u00a0").kind, K::kOptOut);
+  EXPECT_EQ(ClassifyText("Stop \U0001F6D1").kind, K::kOptOut);
+  EXPECT_EQ(ClassifyText("\u201cstop\u201d please").kind, K::kReview);
+  EXPECT_EQ(ClassifyText("  Stop. ").word, "STOP");
+  for (const char* t : {"START", "unstop", "Yes.", " yes "})
+    EXPECT_EQ(ClassifyText(t).kind, K::kOptIn) << t;
+  for (const char* t : {"stop by at 3pm?", "Please STOP texting me", "stop stop", "I want to opt out now",
+                        "the end"}) {
+    EXPECT_EQ(ClassifyText(t).kind, K::kReview) << t;
+  }
+  EXPECT_EQ(ClassifyText("stop by at 3pm?").word, "STOP");
+  for (const char* t : {"", "hello", "yes, see you then", "stopwatch", "backend", "STOPPED"})
+    EXPECT_EQ(ClassifyText(t).kind, K::kNone) << t;
+}
+
+TEST(ConsentMappers, VerityTextsAndOptOutEvents) {
+  auto s = UsSettings();
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapVerityWebhook(Webhook("verity", testing::Fixture("verity/message.stop.json")), s,
+                               &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].system, "verity");
+  EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");
+  ASSERT_EQ(facts[0].consents.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
+  EXPECT_EQ(facts[0].consents[0].channels, std::vector<std::string>{"sms"});
+  EXPECT_EQ(facts[0].consents[0].reason, "keyword STOP");
+  EXPECT_EQ(facts[0].consents[0].message_id, "msg_01JD8Z7A1B2C3D4E5F6G7H8J9K");
+  EXPECT_GT(facts[0].source_time_us, 0);
+
+  facts.clear();
+  ASSERT_TRUE(MapVerityWebhook(Webhook("verity", testing::Fixture("verity/optout.stop.json")), s,
+                               &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].reason, "optout.stop");
+
+  facts.clear();  // an ordinary text: no facts
+  ASSERT_TRUE(MapVerityWebhook(Webhook("verity", testing::Fixture("verity/message.received.json")),
+                               s, &facts)
+                  .ok());
+  EXPECT_TRUE(facts.empty());
+
+  facts.clear();
+  ASSERT_TRUE(MapVerityWebhook(Webhook("verity", R"({"eventType":"message.received","messageId":"m9",
+      "direction":"inbound","from":"+12055550142","body":"stop by at 3pm?"})"),
+                               s, &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kReview);
+  EXPECT_EQ(facts[0].consents[0].reason, "contains STOP");
+
+  facts.clear();  // a STOP without a sender cannot be kept: quarantined with the reason
+  EXPECT_TRUE(MapVerityWebhook(Webhook("verity", R"({"eventType":"optout.stop","messageId":"m1"})"),
+                               s, &facts)
+                  .IsInvalidArgument());
+}
+
+TEST(ConsentMappers, TwilioOptOutTypeAndBody) {
+  auto s = UsSettings();
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", testing::Fixture("twilio/inbound-sms-stop.form")),
+                               s, &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
+  EXPECT_EQ(facts[0].consents[0].reason, "OptOutType STOP");
+  EXPECT_EQ(facts[0].consents[0].message_id, "SM1f0e2d3c4b5a69788796a5b4c3d2e1f0");
+
+  facts.clear();
+  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", "MessageSid=SM2&From=%2B12055550142&Body=start&"
+                                                 "OptOutType=START"),
+                               s, &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptIn);
+
+  for (const char* body : {"MessageSid=SM3&From=%2B12055550142&Body=help&OptOutType=HELP",
+                           "MessageSid=SM4&MessageStatus=delivered&To=%2B12055550142"}) {
+    facts.clear();
+    ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", body), s, &facts).ok());
+    EXPECT_TRUE(facts.empty()) << body;
+  }
+  facts.clear();  // no Advanced Opt-Out: the engine reads the body itself
+  ASSERT_TRUE(
+      MapTwilioWebhook(Webhook("twilio", "MessageSid=SM5&From=%2B12055550142&Body=Unsubscribe."), s,
+                       &facts)
+          .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].reason, "keyword UNSUBSCRIBE");
+}
+
+TEST(ConsentMappers, GhlDndSettingsAndAlowareDnc) {
+  auto s = UsSettings();
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/ContactDndUpdate.json")), s,
+                            &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].external_id, "nmFmQEsNgz6AVpgLVUJ0");
+  ASSERT_EQ(facts[0].consents.size(), 2u);
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
+  EXPECT_EQ(facts[0].consents[0].channels, std::vector<std::string>{"sms"});
+  EXPECT_EQ(facts[0].consents[0].reason, "dndSettings");
+  EXPECT_EQ(facts[0].consents[1].change, Consent::Change::kOptIn);
+  EXPECT_EQ(facts[0].consents[1].channels.size(), 5u);
+
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"ContactDndUpdate","id":"g1",
+      "phone":"+12055550142","dnd":true})"),
+                            s, &facts)
+                  .ok());
+  ASSERT_EQ(facts[0].consents.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].channels.size(), 6u);
+  EXPECT_EQ(facts[0].consents[0].reason, "dnd");
+
+  facts.clear();  // other contact webhooks say nothing about consent
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/ContactUpdate.json")), s, &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_TRUE(facts[0].consents.empty());
+
+  facts.clear();
+  ASSERT_TRUE(MapAlowareWebhook(Webhook("aloware", R"({"event":"Contact Updated","body":{"id":7,
+      "phone_number":"+12055550142","is_dnc":1}})"),
+                                s, &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  ASSERT_EQ(facts[0].consents.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
+  EXPECT_EQ(facts[0].consents[0].channels, (std::vector<std::string>{"sms", "call"}));
+  EXPECT_EQ(facts[0].consents[0].reason, "is_dnc");
+}
+
+class ConsentModelTest : public ::testing::Test {
+ protected:
+  ConsentModelTest() {
+    ctx_.policy = MergePolicy::Defaults();
+    ctx_.targets["ghl"] = {"first_name", "email", "phone"};
+    ctx_.targets["aloware"] = {"first_name", "email", "phone"};
+    ctx_.channels["aloware"] = {"sms", "call"};
+    ctx_.now_us = 1'000'000'000;
+    state_.contact_id = "c1";
+  }
+  ContactFact Text(const std::string& system, Consent::Change change, int64_t t,
+                   std::vector<std::string> chs = {"sms"}) {
+    ContactFact f;
+    f.system = system;
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = t;
+    f.webhook_seq = ++webhook_seq_;
+    Consent c;
+    c.change = change;
+    c.channels = std::move(chs);
+    c.reason = change == Consent::Change::kReview ? "contains STOP" : "keyword STOP";
+    c.message_id = "m" + std::to_string(webhook_seq_);
+    f.consents.push_back(c);
+    return f;
+  }
+  std::vector<DomainEvent> Step(const ContactFact& f) {
+    auto events = Decide(state_, f, ctx_);
+    for (const auto& e : events) Apply(&state_, e, ++seq_, ctx_.now_us);
+    return events;
+  }
+  static std::vector<DomainEvent> Of(const std::vector<DomainEvent>& es, std::string_view type) {
+    std::vector<DomainEvent> out;
+    for (const auto& e : es)
+      if (e.type == type) out.push_back(e);
+    return out;
+  }
+  SyncContext ctx_;
+  ContactState state_;
+  uint64_t seq_ = 0;
+  uint64_t webhook_seq_ = 100;
+};
+
+TEST_F(ConsentModelTest, StopFromAStrangerCreatesTheContactAndTellsEveryOtherSystemFirst) {
+  auto es = Step(Text("verity", Consent::Change::kOptOut, 10));
+  ASSERT_FALSE(Of(es, ev::kContactCreated).empty());  // nothing dropped
+  auto out = Of(es, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].channel, "sms");
+  EXPECT_EQ(out[0].system, "verity");
+  EXPECT_EQ(out[0].external_id, "m101");  // the message that carried it
+  EXPECT_EQ(out[0].reason, "keyword STOP");
+  EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
+  int opt_out_pushes = 0;
+  for (const auto& p : Of(es, ev::kPushRequested)) {
+    if (p.op != "opt_out") continue;
+    ++opt_out_pushes;
+    EXPECT_EQ(p.priority, 10);
+    EXPECT_EQ(p.channel, "sms");
+    EXPECT_EQ(p.fields.at("phone"), "+12055550142");
+    EXPECT_NE(p.system, "verity");
+  }
+  EXPECT_EQ(opt_out_pushes, 2);  // ghl and aloware
+  EXPECT_TRUE(state_.consent.at("sms").out);
+
+  // Said again: nothing new to record or send.
+  EXPECT_TRUE(Of(Step(Text("twilio", Consent::Change::kOptOut, 20)), ev::kOptedOut).empty());
+}
+
+TEST_F(ConsentModelTest, OptInAfterOptOutAndALateOlderOptInChangesNothing) {
+  Step(Text("verity", Consent::Change::kOptOut, 100));
+  // An opt-in stated before the opt-out, arriving late: the opt-out stands.
+  EXPECT_TRUE(Of(Step(Text("twilio", Consent::Change::kOptIn, 50)), ev::kOptedIn).empty());
+  EXPECT_TRUE(state_.consent.at("sms").out);
+  auto es = Step(Text("verity", Consent::Change::kOptIn, 200));
+  ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+  auto pushes = Of(es, ev::kPushRequested);
+  ASSERT_EQ(pushes.size(), 2u);
+  EXPECT_EQ(pushes[0].op, "opt_in");
+  EXPECT_FALSE(state_.consent.at("sms").out);
+  // An opt-in where nobody opted out changes nothing.
+  EXPECT_TRUE(Of(Step(Text("verity", Consent::Change::kOptIn, 300, {"call"})), ev::kOptedIn).empty());
+}
+
+TEST_F(ConsentModelTest, NearMissIsFlaggedNotActedOn) {
+  auto es = Step(Text("verity", Consent::Change::kReview, 10));
+  ASSERT_EQ(Of(es, ev::kOptOutFlagged).size(), 1u);
+  EXPECT_EQ(Of(es, ev::kOptOutFlagged)[0].reason, "contains STOP");
+  EXPECT_TRUE(Of(es, ev::kOptedOut).empty());
+  for (const auto& p : Of(es, ev::kPushRequested)) EXPECT_EQ(p.op, "upsert");
+  EXPECT_TRUE(state_.consent.empty());
+}
+
+TEST_F(ConsentModelTest, EachSystemIsSentOnlyTheChannelsItKeeps) {
+  auto es = Step(Text("ghl", Consent::Change::kOptOut, 10, {"email"}));
+  ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
+  for (const auto& p : Of(es, ev::kPushRequested))
+    EXPECT_NE(p.op, "opt_out") << "ghl said it itself; aloware keeps no email channel";
+  es = Step(Text("ghl", Consent::Change::kOptOut, 20, {"sms", "email", "call"}));
+  auto pushes = Of(es, ev::kPushRequested);
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].system, "aloware");
+  EXPECT_EQ(pushes[0].channel, "sms,call");
+}
+
+TEST_F(ConsentModelTest, SnapshotsCountOnlyWhereTheSystemsSettingChanged) {
+  ctx_.one_flag = {"aloware"};
+  auto es = Step(Text("verity", Consent::Change::kOptOut, 100));
+  DomainEvent to_alo;
+  for (const auto& p : Of(es, ev::kPushRequested))
+    if (p.system == "aloware" && p.op == "opt_out") to_alo = p;
+  ASSERT_EQ(to_alo.channel, "call,sms") << "one flag: the whole group";
+  auto snapshot = [&](Consent::Change change, int64_t t) {
+    ContactFact f = Text("aloware", change, t, {"sms", "call"});
+    f.consents[0].snapshot = true;
+    f.consents[0].reason = "is_dnc";
+    return Step(f);
+  };
+  // An Aloware webhook written before our push arrived (is_dnc still 0).
+  EXPECT_TRUE(Of(snapshot(Consent::Change::kOptIn, 150), ev::kOptedIn).empty());
+  EXPECT_TRUE(state_.consent.at("sms").out);
+  DomainEvent ok;
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.system = "aloware";
+  ok.op = "opt_out";
+  ok.channel = to_alo.channel;
+  ok.push_id = to_alo.push_id;
+  Apply(&state_, ok, ++seq_, ctx_.now_us);  // confirmed at now_us
+  // Our opt-out coming back: nothing new, calls included.
+  EXPECT_TRUE(Of(snapshot(Consent::Change::kOptOut, ctx_.now_us + 1), ev::kOptedOut).empty());
+  // A snapshot written before the confirmation, delivered late: nothing.
+  EXPECT_TRUE(Of(snapshot(Consent::Change::kOptIn, ctx_.now_us - 10), ev::kOptedIn).empty());
+  EXPECT_TRUE(Of(snapshot(Consent::Change::kOptIn, ctx_.now_us + 1'000'000), ev::kOptedIn).empty())
+      << "within the clock-skew allowance";
+  // An agent clears the flag in Aloware later: a real change, an opt-in of sms
+  // (nobody had opted out of calls).
+  auto in = Of(snapshot(Consent::Change::kOptIn, ctx_.now_us + 60'000'000), ev::kOptedIn);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].channel, "sms");
+}
+
+TEST_F(ConsentModelTest, OneFlagIsClearedOnlyWhenNoChannelOfItIsOptedOut) {
+  ctx_.one_flag = {"aloware"};
+  Step(Text("ghl", Consent::Change::kOptOut, 100, {"call"}));
+  auto es = Step(Text("verity", Consent::Change::kOptOut, 200));
+  for (const auto& p : Of(es, ev::kPushRequested))
+    EXPECT_NE(p.system, "aloware") << "its flag is already set (call)";
+  es = Step(Text("verity", Consent::Change::kOptIn, 300));
+  ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+  for (const auto& p : Of(es, ev::kPushRequested))
+    EXPECT_NE(p.system, "aloware") << "calls are still opted out: the flag stays";
+}
+
+TEST_F(ConsentModelTest, AStrangersOptInOrFlaggedTextCreatesNoContact) {
+  auto es = Step(Text("twilio", Consent::Change::kOptIn, 10));
+  EXPECT_TRUE(es.empty());
+  es = Step(Text("verity", Consent::Change::kReview, 20));
+  ASSERT_EQ(es.size(), 1u);
+  EXPECT_EQ(es[0].type, ev::kOptOutFlagged);
+  EXPECT_FALSE(state_.exists);
 }
 
 }  // namespace

@@ -1,0 +1,43 @@
+// Consent: what an inbound text, or a system's do-not-disturb setting, says
+// about a person's wish to be contacted. Pure functions (no I/O).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dfm {
+
+// Channel names in facts, domain events and the opt-out registry.
+namespace channels {
+inline constexpr char kSms[] = "sms";
+inline constexpr char kCall[] = "call";
+inline constexpr char kEmail[] = "email";
+inline constexpr char kWhatsApp[] = "whatsapp";
+}  // namespace channels
+
+struct TextConsent {
+  enum class Kind {
+    kNone,    // an ordinary text
+    kOptOut,  // the whole text is an opt-out word
+    kOptIn,   // the whole text is an opt-in word
+    kReview,  // an opt-out word inside a longer text: for a person to judge
+  };
+  Kind kind = Kind::kNone;
+  std::string word;  // the word found, upper-case ("STOP", "OPT OUT"); empty for kNone
+};
+
+// Reads an inbound text (docs/sync-rules.md, "Opt-outs"):
+// - The text is compared after removing punctuation (and any non-ASCII
+//   character: emoji, curly quotes, no-break spaces), upper-casing ASCII
+//   letters, and collapsing whitespace runs into one space and trimming
+//   them: "  Stop. " and "opt-out" count, "stop stop" does not.
+// - Whole text one of STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE,
+//   OPTOUT, OPT OUT: kOptOut. One of START, UNSTOP, YES: kOptIn.
+// - Otherwise, an opt-out word among the text's words (split at whitespace
+//   and punctuation; "OPT OUT" as two adjacent words): kReview, so
+//   "stop by at 3pm?" is flagged and never acted on. Opt-in words inside a
+//   longer text are ordinary ("yes, see you then").
+TextConsent ClassifyText(std::string_view body);
+
+}  // namespace dfm
