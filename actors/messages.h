@@ -82,14 +82,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, DomainEvent& x) {
   return f(caf::meta::type_name("DomainEvent"), x.type, x.contact_id, x.system, x.external_id,
            x.source_time_us, x.fields, x.changes, x.field, x.kept, x.lost, x.rule, x.reason, x.via,
-           x.candidates, x.push_id, x.op, x.priority, x.attempt, x.outcome, x.http_status, x.detail,
-           x.next_attempt_us, x.webhook_seq);
+           x.message_key, x.channel, x.candidates, x.push_id, x.op, x.priority, x.attempt,
+           x.outcome, x.http_status, x.detail, x.next_attempt_us, x.webhook_seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Consent& x) {
+  return f(caf::meta::type_name("Consent"), x.change, x.channels, x.reason, x.message_id,
+           x.snapshot);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
   return f(caf::meta::type_name("ContactFact"), x.kind, x.tenant, x.system, x.external_id,
-           x.source_time_us, x.fields, x.webhook_seq, x.webhook_id, x.correlation_id,
-           x.recorded_at_us);
+           x.source_time_us, x.fields, x.consents, x.webhook_seq, x.webhook_id,
+           x.correlation_id, x.recorded_at_us);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {

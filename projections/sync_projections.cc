@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "sync/consent.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
 #include "sync/identity.h"
@@ -115,13 +116,7 @@ void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
   for (const char* f : {fields::kPhone, fields::kEmail}) {
     auto who = d.fields.find(f);
     if (who == d.fields.end() || who->second.empty()) continue;
-    size_t start = 0;
-    while (start <= d.channel.size()) {
-      size_t comma = d.channel.find(',', start);
-      std::string ch =
-          d.channel.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      start = comma == std::string::npos ? d.channel.size() + 1 : comma + 1;
-      if (ch.empty()) continue;
+    for (const std::string& ch : SplitChannels(d.channel)) {
       std::string base = e.tenant + "/" + who->second + "/" + ch;
       st->Put("h/" + base + "/" + seq, entry);
       // The current status is the newest by when it happened, not by when

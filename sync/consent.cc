@@ -28,6 +28,27 @@ const std::string_view* Find(const std::array<std::string_view, N>& words, std::
 
 }  // namespace
 
+std::vector<std::string> SplitChannels(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view ch = list.substr(0, comma);
+    if (!ch.empty()) out.emplace_back(ch);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string JoinChannels(const std::vector<std::string>& channels) {
+  std::string out;
+  for (const auto& c : channels) {
+    if (!out.empty()) out += ',';
+    out += c;
+  }
+  return out;
+}
+
 TextConsent ClassifyText(std::string_view body) {
   // Whole-text form: punctuation removed, whitespace collapsed.
   std::string whole;

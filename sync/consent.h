@@ -16,6 +16,10 @@ inline constexpr char kEmail[] = "email";
 inline constexpr char kWhatsApp[] = "whatsapp";
 }  // namespace channels
 
+// Channel lists in events and pushes are names joined by ','.
+std::vector<std::string> SplitChannels(std::string_view list);
+std::string JoinChannels(const std::vector<std::string>& channels);
+
 struct TextConsent {
   enum class Kind {
     kNone,    // an ordinary text

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sync/consent.h"
+
 namespace dfm {
 
 namespace {
@@ -82,28 +84,6 @@ MergePolicy MergePolicy::Defaults() {
 }
 
 namespace {
-
-std::vector<std::string> SplitChannels(const std::string& list) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    std::string ch = list.substr(start, comma == std::string::npos ? comma : comma - start);
-    if (!ch.empty()) out.push_back(std::move(ch));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::string JoinChannels(const std::vector<std::string>& chs) {
-  std::string out;
-  for (const auto& c : chs) {
-    if (!out.empty()) out += ',';
-    out += c;
-  }
-  return out;
-}
 
 // One consent statement of an upsert fact, after the fact's contact part.
 void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,

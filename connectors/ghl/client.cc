@@ -15,9 +15,11 @@
 // Every request carries Authorization: Bearer and Version: 2021-07-28.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "connectors/common/outbound.h"
+#include "connectors/ghl/dnd.h"
 #include "sync/fact.h"
 #include "util/json.h"
 
@@ -33,24 +35,6 @@ const std::pair<const char*, const char*> kFieldNames[] = {
     {fields::kState, "state"},         {fields::kPostalCode, "postalCode"},
     {fields::kCountry, "country"},     {fields::kCompanyName, "companyName"},
 };
-
-// Our channel names and GoHighLevel's dndSettings keys.
-constexpr std::pair<const char*, const char*> kDndChannels[] = {
-    {"sms", "SMS"}, {"call", "Call"}, {"email", "Email"},
-    {"whatsapp", "WhatsApp"}, {"gmb", "GMB"}, {"fb", "FB"},
-};
-
-bool HasChannel(const std::string& list, std::string_view ch) {
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    size_t end = comma == std::string::npos ? list.size() : comma;
-    if (std::string_view(list).substr(start, end - start) == ch) return true;
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return false;
-}
 
 std::string ContactBody(const PushRequest& req, const std::string& location_id,
                         bool with_location) {
@@ -103,8 +87,9 @@ std::string ContactBody(const PushRequest& req, const std::string& location_id,
     key("dndSettings");
     out += "{";
     bool first_ch = true;
-    for (const auto& [ours, theirs] : kDndChannels) {
-      if (!HasChannel(req.channel, ours)) continue;
+    const std::vector<std::string> named = SplitChannels(req.channel);
+    for (const auto& [theirs, ours] : ghl::kDndChannels) {
+      if (std::find(named.begin(), named.end(), ours) == named.end()) continue;
       if (!first_ch) out += ",";
       first_ch = false;
       AppendJsonString(&out, theirs);
@@ -412,7 +397,7 @@ OutboundFactory GhlOutbound() {
     return std::make_unique<GhlClient>(s, http);
   };
   f.accepted_fields = ContactFieldNames();
-  for (const auto& [ours, theirs] : kDndChannels) f.consent_channels.push_back(ours);
+  for (const auto& [theirs, ours] : ghl::kDndChannels) f.consent_channels.push_back(ours);
   f.credentials = [](const SystemSettings& s) {
     Credentials c;
     c.access_token = s.at("access_token");

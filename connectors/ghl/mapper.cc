@@ -10,7 +10,7 @@
 #include <iterator>
 
 #include "connectors/common/json_body.h"
-#include "sync/consent.h"
+#include "connectors/ghl/dnd.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -29,12 +29,6 @@ constexpr JsonFieldMap kPlain[] = {
     {"companyName", fields::kCompanyName},
 };
 
-// GoHighLevel's DND channels (dndSettings keys) and ours.
-constexpr std::pair<const char*, const char*> kDndChannels[] = {
-    {"SMS", channels::kSms}, {"Call", channels::kCall}, {"Email", channels::kEmail},
-    {"WhatsApp", channels::kWhatsApp}, {"GMB", "gmb"}, {"FB", "fb"},
-};
-
 // ContactDndUpdate: `dnd: true` is every channel; otherwise each
 // dndSettings channel's status: "active" or "permanent" is an opt-out,
 // "inactive" an opt-in (which changes nothing where nobody opted out).
@@ -48,7 +42,7 @@ Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
     return Status::InvalidArgument("ContactDndUpdate with a \"dnd\" that is not a bool");
   simdjson::dom::object settings;
   bool has_settings = obj["dndSettings"].get(settings) == simdjson::SUCCESS;
-  for (const auto& [theirs, ours] : kDndChannels) {
+  for (const auto& [theirs, ours] : ghl::kDndChannels) {
     std::string_view status;
     if (all) {
       out.channels.push_back(ours);
