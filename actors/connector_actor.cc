@@ -1,5 +1,6 @@
 #include "actors/connector_actor.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "util/logging.h"
@@ -33,6 +34,7 @@ DomainEvent Event(const ConnectorState::Item& it, std::string_view type) {
   e.push_id = it.order.request.push_id;
   e.op = it.order.request.op;
   e.channel = it.order.request.channel;
+  e.message_key = it.order.request.message_key;
   e.attempt = it.attempt;
   return e;
 }
@@ -67,6 +69,8 @@ void Send(Self* self, const std::string& push_id) {
   req.fields = it.order.request.fields;
   req.channel = it.order.request.channel;
   req.reason = it.order.request.reason;
+  req.message_key = it.order.request.message_key;
+  req.attempt = it.attempt + (it.order.redriven ? 1 : 0);
   caf::actor me = caf::actor_cast<caf::actor>(self);
   st.cfg.client->Push(req, st.creds, [me, push_id](PushResult r) {
     caf::anon_send(me, HttpDone{push_id, std::move(r)});
@@ -166,13 +170,17 @@ void OnDone(Self* self, HttpDone& d) {
     Pump(self);
     return;
   }
-  switch (ClassifyAttempt(r.http_status)) {
+  switch (ClassifyAttempt(r.transient ? 503 : r.http_status)) {
     case AttemptOutcome::kOk: {
       st.breaker->OnSuccess();
       st.auth_failed = false;
       attempted.outcome = "ok";
       DomainEvent ok = Event(it, ev::kPushSucceeded);
-      ok.external_id = r.external_id.empty() ? it.order.request.external_id : r.external_id;
+      // A message op's external id is the message's id in the target (the
+      // vendor's answer), never the contact's.
+      ok.external_id = r.external_id.empty() && !IsMessageOp(it.order.request.op)
+                           ? it.order.request.external_id
+                           : r.external_id;
       ok.fields = it.order.request.fields;
       ok.http_status = r.http_status;
       st.succeeded++;
@@ -181,9 +189,16 @@ void OnDone(Self* self, HttpDone& d) {
       break;
     }
     case AttemptOutcome::kRetry: {
+      if (it.cancelled) {  // settled by the contact (message.refused): not tried again
+        attempted.outcome = "failed";
+        st.cancelled++;
+        Report(self, it, {attempted});
+        st.items.erase(found);
+        break;
+      }
       if (r.http_status == 429) {
         st.limiter->OnThrottled(now, r.retry_after_us);
-      } else {
+      } else if (!r.transient) {  // the vendor answered: a known passing refusal is no outage
         st.breaker->OnFailure(now);
       }
       if (it.attempt >= st.cfg.backoff.max_attempts) {
@@ -249,6 +264,23 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         state.items[id] = ConnectorState::Item{std::move(o), 0, 0, 0};
         (urgent ? state.urgent : state.normal).push_back(id);
         Pump(self);
+      },
+      [self](PushCancel& cancel) {
+        auto& state = self->state;
+        auto found = state.items.find(cancel.push_id);
+        if (found == state.items.end()) return;
+        for (auto* q : {&state.urgent, &state.normal}) {
+          auto pos = std::find(q->begin(), q->end(), cancel.push_id);
+          if (pos == q->end()) continue;
+          q->erase(pos);  // waiting: it never goes
+          state.items.erase(found);
+          state.cancelled++;
+          Logger("connectors")->info("event=push_cancelled system={} push_id={} reason=\"{}\"",
+                                     state.cfg.system, cancel.push_id, cancel.reason);
+          Pump(self);
+          return;
+        }
+        found->second.cancelled = true;  // in flight: no retry if it fails
       },
       [self](HttpDone& d) { OnDone(self, d); },
       [self](TokenDone& t) {

@@ -15,6 +15,8 @@
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
 //   is used, because the vendor's refresh tokens are single use.
+// - A PushCancel drops a push still waiting (no event: the contact settled
+//   it with message.refused); one in flight is not tried again if it fails.
 // - HTTP runs on the client's thread; this actor never waits on it.
 #pragma once
 
@@ -63,6 +65,7 @@ struct ConnectorState {
     int attempt = 0;
     int64_t not_before = 0;
     int auth_retries = 0;
+    bool cancelled = false;  // PushCancel came while it was in flight
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order
@@ -73,7 +76,7 @@ struct ConnectorState {
   int64_t refresh_not_before = 0;
   int64_t wake_at = 0;
   std::mt19937_64 rng;
-  uint64_t attempts = 0, succeeded = 0, dead = 0;
+  uint64_t attempts = 0, succeeded = 0, dead = 0, cancelled = 0;
   static inline const char* name = "dfm.connector";
 };
 

@@ -9,7 +9,8 @@ namespace {
 using Self = caf::stateful_actor<ContactActorState>;
 
 bool Settles(const DomainEvent& e) {
-  return e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered;
+  return e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered ||
+         (e.type == ev::kMessageRefused && !e.push_id.empty());
 }
 
 // Applies an appended event to the model and the outstanding pushes.
@@ -53,13 +54,19 @@ void Append(Self* self, std::vector<EventDraft> drafts, std::vector<DomainEvent>
   });
 }
 
-void DecideFact(Self* self, const ContactFact& fact) {
+// The sync context for a decision now: targets without a connector dropped.
+SyncContext Context(Self* self) {
   auto& st = self->state;
   SyncContext ctx = st.env->ctx;
   ctx.now_us = st.env->now_us();
   for (auto it = ctx.targets.begin(); it != ctx.targets.end();)
     it = st.env->Connector(st.tenant, it->first) ? std::next(it) : ctx.targets.erase(it);
-  std::vector<DomainEvent> decided = Decide(st.model, fact, ctx);
+  return ctx;
+}
+
+void DecideFact(Self* self, const ContactFact& fact) {
+  auto& st = self->state;
+  std::vector<DomainEvent> decided = Decide(st.model, fact, Context(self));
   FactDone done{st.tenant, st.contact_id, fact.webhook_seq, 0};
   if (decided.empty()) {
     self->send(st.router, done);
@@ -82,9 +89,14 @@ void DecideFact(Self* self, const ContactFact& fact) {
     int64_t now = s.env->now_us();
     std::vector<PushOrder> orders;
     for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
-      ApplyOne(s, s.events[i], r.seqs[i], now, r.ids[i], correlation);
-      if (s.events[i].type == ev::kPushRequested)
-        orders.push_back(PushOrder{s.tenant, s.events[i], r.ids[i], correlation});
+      const DomainEvent& e = s.events[i];
+      ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlation);
+      if (e.type == ev::kPushRequested)
+        orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlation});
+      if (e.type == ev::kMessageRefused && !e.push_id.empty()) {
+        caf::actor c = s.env->Connector(s.tenant, e.system);
+        if (c) self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
+      }
       done.last_seq = std::max(done.last_seq, r.seqs[i]);
     }
     for (const auto& o : orders) Order(self, o);
@@ -94,19 +106,26 @@ void DecideFact(Self* self, const ContactFact& fact) {
 
 void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
+  std::vector<DomainEvent> events = rep.events;
+  for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));
   std::vector<EventDraft> drafts;
-  for (const auto& e : rep.events) {
+  for (const auto& e : events) {
     EventDraft d = ToDraft(e, st.tenant, ContactStream(st.contact_id), rep.request_id, rep.correlation_id);
     d.idempotency_system = kDecisionKeySystem;
-    d.idempotency_key = "r/" + e.push_id + "/" + std::to_string(e.attempt) + "/" + e.type;
+    d.idempotency_key = e.type == ev::kPushRequested
+                            ? "r/" + e.push_id + "/requested"
+                            : "r/" + e.push_id + "/" + std::to_string(e.attempt) + "/" + e.type;
     drafts.push_back(std::move(d));
   }
   EventId correlation = rep.correlation_id;
-  Append(self, std::move(drafts), rep.events, [self, correlation](const AppendResult& r) {
+  Append(self, std::move(drafts), std::move(events), [self, correlation](const AppendResult& r) {
     auto& s = self->state;
     int64_t now = s.env->now_us();
-    for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i)
+    for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
       ApplyOne(s, s.events[i], r.seqs[i], now, r.ids[i], correlation);
+      if (s.events[i].type == ev::kPushRequested)
+        Order(self, PushOrder{s.tenant, s.events[i], r.ids[i], correlation});
+    }
   });
 }
 
@@ -177,8 +196,13 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
     self->quit(caf::make_error(caf::sec::runtime_error, s.ToString()));
     return {};
   }
-  if (redrive)
-    for (const auto& [id, order] : st.outstanding) Order(self, order);
+  if (redrive) {
+    for (const auto& [id, order] : st.outstanding) {
+      PushOrder again = order;
+      again.redriven = true;  // it may have been carried out before the restart
+      Order(self, again);
+    }
+  }
   st.activity++;
   self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
                      st.activity);

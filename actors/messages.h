@@ -6,6 +6,7 @@
 //   router    --ContactFact-->   contact     a fact to decide
 //   contact   --FactDone-->      router      its decisions are durable
 //   contact   --PushOrder-->     connector   push.requested, to carry out
+//   contact   --PushCancel-->    connector   message.refused: drop it if not sent
 //   connector --PushReport-->    router --> contact   attempts and outcomes
 //   log thread / HTTP thread --AppendResult / HttpDone / TokenDone--> actor
 #pragma once
@@ -27,6 +28,15 @@ struct PushOrder {
   DomainEvent request;   // type push.requested
   EventId request_id;    // its event id: the causation of every attempt
   EventId correlation_id;
+  bool redriven = false;  // re-sent after a restart: an earlier run may have carried it out
+};
+
+// A push the contact no longer wants (message.refused: the person opted
+// out while the send waited). The connector drops it if it has not gone.
+struct PushCancel {
+  std::string tenant;
+  std::string push_id;
+  std::string reason;
 };
 
 // Attempts and outcomes of a push (push.attempted, push.succeeded,
@@ -91,14 +101,25 @@ typename Inspector::result_type inspect(Inspector& f, Consent& x) {
            x.snapshot);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Activity& x) {
+  return f(caf::meta::type_name("Activity"), x.kind, x.message_id, x.message_key, x.direction,
+           x.body, x.status, x.our_number, x.duration_s, x.disposition, x.recording_url,
+           x.transcript, x.summary);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
   return f(caf::meta::type_name("ContactFact"), x.kind, x.tenant, x.system, x.external_id,
-           x.source_time_us, x.fields, x.consents, x.webhook_seq, x.webhook_id,
+           x.source_time_us, x.fields, x.consents, x.activities, x.webhook_seq, x.webhook_id,
            x.correlation_id, x.recorded_at_us);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {
-  return f(caf::meta::type_name("PushOrder"), x.tenant, x.request, x.request_id, x.correlation_id);
+  return f(caf::meta::type_name("PushOrder"), x.tenant, x.request, x.request_id, x.correlation_id,
+           x.redriven);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PushCancel& x) {
+  return f(caf::meta::type_name("PushCancel"), x.tenant, x.push_id, x.reason);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushReport& x) {
@@ -141,6 +162,7 @@ CAF_ADD_TYPE_ID(dfm, (dfm::ContactFact))
 CAF_ADD_TYPE_ID(dfm, (dfm::DomainEvent))
 CAF_ADD_TYPE_ID(dfm, (dfm::PushOrder))
 CAF_ADD_TYPE_ID(dfm, (dfm::PushReport))
+CAF_ADD_TYPE_ID(dfm, (dfm::PushCancel))
 CAF_ADD_TYPE_ID(dfm, (dfm::FactDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::AppendResult))
 CAF_ADD_TYPE_ID(dfm, (dfm::HttpDone))

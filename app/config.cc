@@ -41,6 +41,8 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.aloware_utc_offset_minutes", "0"},
     {"sync.aloware_contact_events",
      "Contact Created,Contact Updated,Contact-Created,Contact-Updated"},
+    {"sync.tag_lists", ""},
+    {"sync.disposition_tag_prefix", "disposition: "},
 };
 
 // A system's keys: those of its webhook source and of its outbound connector.
@@ -320,6 +322,24 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   c.sync_.aloware_contact_events = SplitList(value["sync.aloware_contact_events"]);
   if (c.sync_.aloware_contact_events.empty())
     problems->push_back({"sync.aloware_contact_events", "must name at least one event"});
+  for (const auto& pair : SplitList(value["sync.tag_lists"])) {
+    size_t eq = pair.rfind('=');
+    std::string tag = eq == std::string::npos ? "" : pair.substr(0, eq);
+    std::string list = eq == std::string::npos ? "" : pair.substr(eq + 1);
+    auto trim = [](std::string& x) {
+      while (!x.empty() && x.back() == ' ') x.pop_back();
+      while (!x.empty() && x.front() == ' ') x.erase(x.begin());
+    };
+    trim(tag);
+    trim(list);
+    for (auto& ch : tag) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (tag.empty() || list.empty()) {
+      problems->push_back({"sync.tag_lists", "each entry must be \"tag=list id\", got \"" + pair + "\""});
+      continue;
+    }
+    c.sync_.tag_lists[tag] = list;
+  }
+  c.sync_.disposition_tag_prefix = value["sync.disposition_tag_prefix"];
   c.log_level_ = value["log.level"];
   static const std::set<std::string> kLevels{"trace", "debug",    "info", "warn",
                                              "error", "critical", "off"};

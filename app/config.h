@@ -54,6 +54,10 @@ struct SyncSettings {
   std::map<std::string, std::string> owners;
   // Aloware's contact webhook event names (Aloware does not publish them).
   std::vector<std::string> aloware_contact_events;
+  // Tags -> Aloware lists: `sync.tag_lists = ["hot=101", "call now=102"]`
+  // (tag, lower-case as tags are compared, -> Aloware list id).
+  std::map<std::string, std::string> tag_lists;
+  std::string disposition_tag_prefix = "disposition: ";
 };
 
 // The merge policy the settings ask for (owners, echo window).

@@ -2,6 +2,8 @@
 # Contact-sync benchmarks (issue 3), release build, fsync on:
 #   bench/run_sync.sh latency [SECONDS]   webhook accepted -> push received, at 1,000/s
 #   bench/run_sync.sh memory [COUNT]      resident memory with COUNT (1,000,000) known contacts
+#   bench/run_sync.sh optout [SECONDS]    Verity STOP received -> GoHighLevel and Aloware both
+#                                         told, 20 opt-outs/s under 1,000 ordinary syncs/s (issue 4)
 # `dfm serve` syncs Aloware contact webhooks (sent by bench/sync_bench) to a
 # GoHighLevel stand-in that answers at once (also bench/sync_bench).
 set -euo pipefail
@@ -34,6 +36,11 @@ rate_limit = 1000000
 rate_window_ms = 1000
 daily_limit = 1000000000
 TOML
+if [ "$mode" = optout ]; then
+  # Aloware is written to as well (the stand-in plays both), Verity sends the STOPs.
+  sed -i 's/^token = "bench-aloware-token"$/token = "bench-aloware-token"\napi_base_url = "http:\/\/127.0.0.1:18191"\napi_token = "bench-aloware-api"\nconcurrency = 16\nrate_limit = 1000000\nrate_window_ms = 1000/' "$work/bench.toml"
+  printf '[verity]\nwebhook_secret = "bench-verity-secret"\n' >> "$work/bench.toml"
+fi
 DFM=./build/release/app/dfm
 B=./build/release/bench/sync_bench
 pid=
@@ -70,6 +77,13 @@ elif [ "$mode" = memory ]; then
   sleep 12
   echo "passivated again: RSS $(rss) MiB; data dir $(du -sm "$work/data" | cut -f1) MiB"
   kill -TERM $pid; wait $pid || true
+elif [ "$mode" = optout ]; then
+  secs=${arg:-10}
+  start_dfm
+  echo "opt-outs: Verity STOP due -> GoHighLevel dndSettings and Aloware is_dnc both received,"
+  echo "  20/s for ${secs} s, under ordinary syncs at 1,000/s (Aloware contact webhooks -> GoHighLevel)"
+  $B --rate 1000 --seconds "$secs" --warmup 3 --first 0 --optouts "$(( secs * 20 ))" --optout-rate 20
+  kill -TERM $pid; wait $pid || true
 else
-  echo "usage: $0 latency [SECONDS] | memory [COUNT]" >&2; exit 2
+  echo "usage: $0 latency [SECONDS] | memory [COUNT] | optout [SECONDS]" >&2; exit 2
 fi

@@ -17,6 +17,12 @@
 //
 // --first: the index of the first phone (so runs do not collide).
 // --vendor-only S: serve as the vendor for S seconds, send nothing.
+//
+// --optouts N (issue 4): the stand-in also plays Aloware (same port, its
+// paths), and while the ordinary load runs, N Verity "STOP" texts (signed
+// with --verity-secret) arrive at --optout-rate for contacts created during
+// the warm-up. Reported: STOP due -> the last system told (GoHighLevel's
+// dndSettings and Aloware's is_dnc both received), p50/p99/max.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,6 +42,7 @@
 
 #include "bench/latency.h"
 #include "http/restinio_traits.h"
+#include "util/crypto.h"
 
 namespace {
 
@@ -54,8 +61,14 @@ std::string Phone(int64_t i) { return "+1" + std::to_string(kPhoneBase + i); }
 struct VendorLog {
   std::mutex mu;
   std::unordered_map<int64_t, int64_t> upsert_ns;  // index -> first arrival
-  std::atomic<int64_t> puts{0}, searches{0}, upserts{0};
+  // Opt-outs: index -> first arrival of GoHighLevel dndSettings / Aloware is_dnc 1.
+  std::unordered_map<int64_t, int64_t> ghl_dnd_ns, alo_dnc_ns;
+  std::atomic<int64_t> puts{0}, searches{0}, upserts{0}, alo_writes{0};
 };
+
+int64_t IndexOf(std::string_view phone) {
+  return phone.size() > 2 ? std::stoll(std::string(phone.substr(2))) - kPhoneBase : -1;
+}
 
 auto RunVendor(int port, VendorLog* vlog) {
   using Traits = dfm::HttpTraits;
@@ -92,7 +105,34 @@ auto RunVendor(int port, VendorLog* vlog) {
             } else if (method == restinio::http_method_put() &&
                        target.rfind("/contacts/", 0) == 0) {
               vlog->puts++;
+              if (req->body().find("dndSettings") != std::string::npos && target.size() > 11) {
+                int64_t now = NowNs();
+                std::lock_guard<std::mutex> lk(vlog->mu);
+                vlog->ghl_dnd_ns.emplace(std::stoll(target.substr(11)), now);  // "/contacts/g<idx>"
+              }
               body = R"({"succeded":true,"contact":{"id":")" + target.substr(10) + R"("}})";
+            } else if (method == restinio::http_method_post() && target == "/api/v1/webhook/forms") {
+              // Aloware's Lead API: is_dnc 1 is an opt-out arriving.
+              int64_t now = NowNs();
+              vlog->alo_writes++;
+              simdjson::dom::parser parser;
+              simdjson::dom::element doc;
+              std::string_view phone;
+              int64_t dnc = 0;
+              std::string raw(req->body());
+              if (!parser.parse(raw).get(doc) && !doc["phone_number"].get(phone) &&
+                  !doc["is_dnc"].get(dnc) && dnc == 1) {
+                std::lock_guard<std::mutex> lk(vlog->mu);
+                vlog->alo_dnc_ns.emplace(IndexOf(phone), now);
+              }
+              body = R"({"message":"Contact updated."})";
+            } else if (method == restinio::http_method_get() &&
+                       target == "/api/v1/webhook/contact/phone-number") {
+              const auto qp = restinio::parse_query(req->header().query());
+              std::string phone = qp.has("phone_number")
+                                      ? restinio::cast_to<std::string>(qp["phone_number"])
+                                      : std::string();
+              body = R"({"id":)" + std::to_string(1000000 + IndexOf(phone)) + "}";
             } else {
               status = 404;
             }
@@ -167,6 +207,16 @@ std::string AlowareWebhook(int64_t idx, const std::string& token, const std::str
          token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+std::string VerityStop(int64_t idx, int64_t n, const dfm::HmacKey& key) {
+  std::string body = R"({"eventType":"message.received","messageId":"bench-stop-)" +
+                     std::to_string(n) + R"(","direction":"inbound","from":")" + Phone(idx) +
+                     R"(","to":"+12055550100","body":"STOP","timestamp":"2026-11-21T09:00:00.000Z"})";
+  return "POST /webhooks/verity HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "X-Texting-Signature: " +
+         dfm::HexEncode(key.Mac(body)) + "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
 bool Ready(int port) {
   Conn c(port);
   return c.connected() && c.RoundTrip("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") == 200;
@@ -177,8 +227,9 @@ bool Ready(int port) {
 int main(int argc, char** argv) {
   int dfm_port = 18080, vendor_port = 18191, connections = 8;
   double rate = 1000, seconds = 10, warmup = 2, wait_s = 60, vendor_only = 0;
-  int64_t first = 0, update = 0;
-  std::string token = "bench-aloware-token";
+  int64_t first = 0, update = 0, optouts = 0;
+  double optout_rate = 10;
+  std::string token = "bench-aloware-token", verity_secret = "bench-verity-secret";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     const char* v = argv[i + 1];
@@ -193,6 +244,9 @@ int main(int argc, char** argv) {
     if (a == "--update") update = std::atoll(v);
     if (a == "--wait-s") wait_s = std::atof(v);
     if (a == "--vendor-only") vendor_only = std::atof(v);
+    if (a == "--optouts") optouts = std::atoll(v);
+    if (a == "--optout-rate") optout_rate = std::atof(v);
+    if (a == "--verity-secret") verity_secret = v;
   }
   VendorLog vlog;
   auto vendor = RunVendor(vendor_port, &vlog);
@@ -234,6 +288,23 @@ int main(int argc, char** argv) {
       }
     });
   }
+  // Opt-outs for contacts of the warm-up, while the load runs.
+  std::vector<int64_t> stop_due(static_cast<size_t>(optouts));
+  if (optouts > 0) {
+    threads.emplace_back([&] {
+      dfm::HmacKey key(dfm::HmacKey::Digest::kSha256, verity_secret);
+      Conn c(dfm_port);
+      const int64_t stop_start = start + static_cast<int64_t>(warmup * 1e9);
+      const int64_t every = static_cast<int64_t>(1e9 / optout_rate);
+      for (int64_t j = 0; j < optouts; ++j) {
+        int64_t when = stop_start + j * every;
+        stop_due[static_cast<size_t>(j)] = when;
+        int64_t now = NowNs();
+        if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
+        if (c.RoundTrip(VerityStop(first + j, j, key)) / 100 != 2) failures++;
+      }
+    });
+  }
   for (auto& th : threads) th.join();
   const double send_s = static_cast<double>(NowNs() - start) / 1e9;
 
@@ -241,13 +312,18 @@ int main(int argc, char** argv) {
   const int64_t deadline = NowNs() + static_cast<int64_t>(wait_s * 1e9);
   for (;;) {
     size_t got = 0;
+    size_t told = 0;
     if (updating) {
       got = static_cast<size_t>(vlog.puts.load() - puts_before);
     } else {
       std::lock_guard<std::mutex> lk(vlog.mu);
       got = vlog.upsert_ns.size();
+      for (int64_t j = 0; j < optouts; ++j)
+        told += vlog.ghl_dnd_ns.count(first + j) && vlog.alo_dnc_ns.count(first + j);
     }
-    if (got >= static_cast<size_t>(total) || NowNs() > deadline) break;
+    if ((got >= static_cast<size_t>(total) && told >= static_cast<size_t>(optouts)) ||
+        NowNs() > deadline)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (updating) {
@@ -255,6 +331,25 @@ int main(int argc, char** argv) {
                 static_cast<long long>(total), send_s, static_cast<long long>(failures.load()),
                 static_cast<long long>(vlog.puts.load() - puts_before));
     return failures.load() == 0 && vlog.puts.load() - puts_before >= total ? 0 : 1;
+  }
+  if (optouts > 0) {
+    std::vector<int64_t> olat;
+    int64_t untold = 0;
+    std::lock_guard<std::mutex> lk(vlog.mu);
+    for (int64_t j = 0; j < optouts; ++j) {
+      auto g = vlog.ghl_dnd_ns.find(first + j);
+      auto a = vlog.alo_dnc_ns.find(first + j);
+      if (g == vlog.ghl_dnd_ns.end() || a == vlog.alo_dnc_ns.end()) {
+        untold++;
+        continue;
+      }
+      olat.push_back(std::max(g->second, a->second) - stop_due[static_cast<size_t>(j)]);
+    }
+    std::printf("optouts=%lld at %.0f/s untold=%lld everyone_told_p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+                static_cast<long long>(optouts), optout_rate, static_cast<long long>(untold),
+                dfm::bench::Percentile(olat, 50) / 1000, dfm::bench::Percentile(olat, 99) / 1000,
+                dfm::bench::Percentile(olat, 100) / 1000);
+    if (untold) failures++;
   }
   std::vector<int64_t> lat;
   int64_t missing = 0;

@@ -56,7 +56,11 @@ void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
   DomainEvent d;
   if (!Decode(e, &d) || d.contact_id.empty()) return;
   if (!d.message_key.empty()) {
-    if (d.type == ev::kMessageLogged || d.type == ev::kPushSucceeded) LinkMessage(st, e.tenant, d);
+    // The ids of a message in each system: stated, linked later, or written
+    // by a push (a note's or tag's push names the call, not a message id).
+    if (d.type == ev::kMessageLogged || d.type == ev::kMessageStatus ||
+        (d.type == ev::kPushSucceeded && IsMessageOp(d.op)))
+      LinkMessage(st, e.tenant, d);
     return;
   }
   if (d.type == ev::kContactCreated) {

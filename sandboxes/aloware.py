@@ -330,7 +330,10 @@ class AlowareSandbox(Sandbox):
         c = self.state["contacts"].get(str(cid))
         if c is None:
             return json_response(404, {"message": "The requested contact id does not exist."})
+        # Choice (README): the lists `list_ids` adds to are the lists the Power
+        # Dialer works from, so "all Power Dialer lists" empties them.
         c["in_powerdialer"] = False
+        c["lists"] = []
         self.save()
         return json_response(200, {"message": "The contact has been removed from the Power Dialer lists."})
 

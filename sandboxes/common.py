@@ -1,4 +1,4 @@
-"""Shared machinery of the vendor sandboxes (ghl.py, aloware.py).
+"""Shared machinery of the vendor sandboxes (ghl.py, aloware.py, verity.py, twilio.py).
 
 A sandbox is a small HTTP server on loopback that plays one vendor's API for
 end-to-end tests and for a local run. This module holds everything that is
@@ -21,8 +21,11 @@ Python 3 standard library only (the GHL sandbox also uses `cryptography`).
 """
 
 import argparse
+import base64
 import collections
 import datetime
+import hashlib
+import hmac
 import http.client
 import http.server
 import json
@@ -109,6 +112,30 @@ def truthy(value):
 def json_bytes(obj):
     """Compact JSON, the way the vendors send it (signatures are over these bytes)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def form_bytes(pairs):
+    """application/x-www-form-urlencoded bytes of `pairs` (a dict or a list of
+    (name, value)), in the given order, spaces as '+' (what Twilio sends)."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return urllib.parse.urlencode([(str(k), "" if v is None else str(v)) for k, v in items]).encode("utf-8")
+
+
+def hmac_sha256_hex(secret, raw):
+    """Lower-case hex HMAC-SHA256 of `raw` (bytes) keyed with `secret` (str)."""
+    return hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
+
+
+def twilio_signature(auth_token, url, params):
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 keyed with the auth token
+    over the full URL followed by every POST parameter as name+value, sorted by
+    name (a repeated name: its values in sorted order). `params`: a dict or a
+    list of (name, value); None or empty for a request without parameters."""
+    items = list(params.items() if isinstance(params, dict) else (params or []))
+    pairs = sorted((str(k), "" if v is None else str(v)) for k, v in items)
+    data = url + "".join(k + v for k, v in pairs)
+    mac = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(mac).decode("ascii")
 
 
 class Request:
@@ -338,10 +365,15 @@ class Delivery:
         self.done = threading.Event()
 
     def to_json(self):
-        try:
-            body = json.loads(self.body)
-        except ValueError:
-            body = self.body.decode("utf-8", errors="replace")
+        ctype = next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
+        if ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            body = dict(urllib.parse.parse_qsl(self.body.decode("utf-8", errors="replace"),
+                                               keep_blank_values=True))
+        else:
+            try:
+                body = json.loads(self.body)
+            except ValueError:
+                body = self.body.decode("utf-8", errors="replace")
         return {
             "seq": self.seq,
             "event": self.label,
@@ -384,18 +416,27 @@ class WebhookSender:
         self.thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self.thread.start()
 
-    def send(self, body, headers, label):
-        """Queues `body` (bytes) with `headers`; returns the Delivery, or None
-        when no webhook URL is configured."""
+    def send(self, body, headers, label, url=None, not_before=None):
+        """Queues `body` (bytes) with `headers` (a Content-Type there replaces
+        the JSON default); returns the Delivery, or None when no webhook URL is
+        configured. `url` sends this one delivery elsewhere (e.g. a per-request
+        status callback URL); `not_before` (epoch seconds) holds its first
+        attempt until then instead of now + the delay setting. Deliveries go
+        out in queue order, so a held one also holds those queued after it."""
         with self.lock:
-            if not self.url:
+            target = url or self.url
+            if not target:
                 return None
             self.seq += 1
             hdrs = {"Content-Type": "application/json"}
             if self.user_agent:
                 hdrs["User-Agent"] = self.user_agent
-            hdrs.update(headers)
-            d = Delivery(self.seq, label, self.url, body, hdrs, time.time() + self.delay_s)
+            for k, v in headers.items():
+                for old in [h for h in hdrs if h.lower() == k.lower()]:
+                    del hdrs[old]
+                hdrs[k] = v
+            when = not_before if not_before is not None else time.time() + self.delay_s
+            d = Delivery(self.seq, label, target, body, hdrs, when)
             self.log.append(d)
             self.queue.append(d)
             self.cond.notify()
@@ -489,7 +530,8 @@ class Sandbox:
       admin_contacts() -> list
       admin_save_contact(fields) -> (status, contact or error, [Delivery])
       admin_delete_contact(id) -> (status, body, [Delivery])
-      admin_extra(req) -> Response or None         vendor admin endpoints
+      admin_extra(req) -> Response, None, or a callable returning a Response
+                                   (called outside the lock: for waiting)
       settings() / apply_settings(dict) -> error or None   run-time settings
       reset_vendor()               drop run-time vendor state (rate windows...)
 
@@ -710,6 +752,10 @@ class Sandbox:
 
         with self.lock:
             extra = self.admin_extra(req)
+        if callable(extra):
+            # A vendor admin call that waits (for webhook deliveries) does the
+            # waiting here, outside the lock, so the API stays served meanwhile.
+            extra = extra()
         if extra is not None:
             return extra
         return json_response(404, {"error": "no admin endpoint %s %s" % (m, req.path)})

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""GoHighLevel (LeadConnector) API v2 sandbox: contacts, OAuth, rate limits, signed webhooks.
+"""GoHighLevel (LeadConnector) API v2 sandbox: contacts, notes, conversations and
+messages, a custom conversation provider, OAuth, rate limits, signed webhooks.
 
 Plays https://services.leadconnectorhq.com on loopback (same paths, no /v2
 prefix) for one location. Behaviour follows docs/vendors/ghl-api.md; each
@@ -12,6 +13,7 @@ Run: python3 sandboxes/ghl.py --port 0 --port-file /tmp/ghl.port [--webhook-url 
 
 import base64
 import collections
+import datetime
 import os
 import re
 import secrets
@@ -23,7 +25,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (REPO_ROOT, Sandbox, iso_ms, json_bytes,  # noqa: E402
+from common import (REPO_ROOT, Delivery, Sandbox, iso_ms, json_bytes,  # noqa: E402
                     json_response, normalize_phone, parse_iso_ms, run)
 
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
@@ -51,6 +53,35 @@ DND_STATUSES = ("active", "inactive", "permanent")
 WEBHOOK_FIELDS = ("address1", "city", "state", "companyName", "country", "source", "dateAdded",
                   "dateOfBirth", "dnd", "email", "name", "firstName", "lastName", "phone",
                   "postalCode", "tags", "website", "attachments", "assignedTo", "customFields")
+
+# doc §4 (S2 ProcessMessageBodyDto): the `type` enum of the inbound-message
+# endpoint; the outbound endpoint (ProcessOutboundMessageBodyDto) takes only Call.
+INBOUND_TYPES = ("SMS", "RCS", "Email", "WhatsApp", "GMB", "IG", "FB", "Custom", "WebChat",
+                 "Live_Chat", "Call", "IVR_Call", "Campaign_Call", "Campaign_VoiceMail", "TIKTOK",
+                 "ALL_IN_ONE_CHAT", "FORM_SUBMISSION")
+OUTBOUND_TYPES = ("Call",)
+# The channels the sandbox's conversation provider carries (see README choices):
+# request type -> (numeric `type`, `messageType` of GetMessageResponseDto,
+# `messageType` of the message webhooks).
+MESSAGE_KINDS = {"SMS": (2, "TYPE_SMS", "SMS"), "Call": (1, "TYPE_CALL", "CALL")}
+CALL_STATUSES = ("pending", "completed", "answered", "busy", "no-answer", "failed", "canceled",
+                 "voicemail")                                  # doc §4, CallDataDTO.status
+DIRECTIONS = ("outbound", "inbound")
+UPDATE_STATUSES = ("delivered", "failed", "pending", "read")   # doc §4.5, UpdateMessageStatusDto
+INBOUND_FIELDS = {"type", "attachments", "message", "conversationId", "contactId",
+                  "conversationProviderId", "html", "subject", "emailFrom", "emailTo", "emailCc",
+                  "emailBcc", "emailMessageId", "altId", "direction", "date", "call"}
+# contactId: added to the outbound call by the vendor after S2 (doc §4.2).
+OUTBOUND_FIELDS = {"type", "attachments", "conversationId", "contactId", "conversationProviderId",
+                   "altId", "date", "call"}
+CALL_FIELDS = ("to", "from", "status")
+STATUS_FIELDS = {"status", "error", "emailMessageId", "recipients"}
+NOTE_FIELDS = {"userId", "body", "title", "color", "pinned"}      # doc §3.10, NotesDTO
+MESSAGE_TYPE_FILTERS = {"TYPE_CALL", "TYPE_SMS", "TYPE_RCS", "TYPE_EMAIL", "TYPE_FACEBOOK",
+                        "TYPE_GMB", "TYPE_INSTAGRAM", "TYPE_WHATSAPP", "TYPE_ACTIVITY_APPOINTMENT",
+                        "TYPE_ACTIVITY_CONTACT", "TYPE_ACTIVITY_INVOICE", "TYPE_ACTIVITY_PAYMENT",
+                        "TYPE_ACTIVITY_OPPORTUNITY", "TYPE_LIVE_CHAT", "TYPE_INTERNAL_COMMENTS",
+                        "TYPE_ACTIVITY_EMPLOYEE_ACTION_LOG"}
 
 SCOPES = ("contacts.readonly contacts.write conversations.readonly conversations.write "
           "conversations/message.readonly conversations/message.write")
@@ -119,6 +150,26 @@ class GhlSandbox(Sandbox):
                        help="status for an unknown contact id (default 400, see README)")
         g.add_argument("--no-webhook-date-updated", action="store_true",
                        help="leave dateUpdated out of contact webhooks (the vendor docs do not show it)")
+        g.add_argument("--conversation-provider-id", default="sandbox-provider",
+                       help="id of the custom (SMS) conversation provider that messages must name "
+                            "(default sandbox-provider)")
+        g.add_argument("--call-provider-id", default=None,
+                       help="id of the call provider for type Call (default: the same as "
+                            "--conversation-provider-id)")
+        g.add_argument("--provider-url", default=None,
+                       help="the provider's Delivery URL for ProviderOutboundMessage "
+                            "(default: the webhook URL)")
+        g.add_argument("--message-shapes", choices=("docs", "openapi", "live"), default="docs",
+                       help="answer shapes of GET /conversations/{id}/messages and "
+                            "GET /conversations/messages/{id}: docs = the vendor's reference pages "
+                            "(list nested under \"messages\"), openapi = apps/conversations.json "
+                            "(flat list), live = as reported from the live API (list nested, one "
+                            "message wrapped in {\"message\", \"traceId\"}, meta.call) (default docs)")
+        g.add_argument("--no-call-number-check", action="store_true",
+                       help="do not require a call's contact-side number (from for inbound, to for "
+                            "outbound) to be the contact's phone")
+        g.add_argument("--no-message-webhooks", action="store_true",
+                       help="send no InboundMessage/OutboundMessage/NoteCreate webhooks for API writes")
 
     def __init__(self, args):
         with open(args.signing_key, "rb") as f:
@@ -139,6 +190,10 @@ class GhlSandbox(Sandbox):
             if args.access_token and args.access_token not in self.state["access_tokens"]:
                 self.state["access_tokens"][args.access_token] = {"expires_at": None, "kind": "static"}
                 self.save()
+            # A state file written before conversations existed gets them empty.
+            for key, empty in (("conversations", {}), ("messages", {}), ("notes", {}),
+                               ("message_seq", 0)):
+                self.state.setdefault(key, empty)
 
     def _flag_settings(self, args):
         self.allow_duplicates = args.allow_duplicates
@@ -149,14 +204,21 @@ class GhlSandbox(Sandbox):
         self.burst_window_ms = args.burst_window_ms
         self.daily = args.daily
         self.token_ttl = args.token_ttl
+        self.provider_url = args.provider_url or None
 
     # ------------------------------------------------------------ state
 
     def initial_state(self):
         """Contacts by id; live access tokens (expires_at None = never); the
-        valid refresh tokens (single use); authorization codes; today's count."""
+        valid refresh tokens (single use); authorization codes; today's count;
+        conversations, messages and notes by id (message_seq orders messages
+        added in the same millisecond)."""
         return {
             "contacts": {},
+            "conversations": {},
+            "messages": {},
+            "notes": {},
+            "message_seq": 0,
             "access_tokens": {self.args.access_token: {"expires_at": None, "kind": "static"}},
             "refresh_tokens": [self.args.refresh_token] if self.args.refresh_token else [],
             "auth_codes": [],
@@ -252,6 +314,17 @@ class GhlSandbox(Sandbox):
         ("POST", re.compile(r"/contacts"), "create"),
         ("POST", re.compile(r"/contacts/(?P<id>[^/]+)/tags"), "add_tags"),
         ("DELETE", re.compile(r"/contacts/(?P<id>[^/]+)/tags"), "remove_tags"),
+        ("POST", re.compile(r"/contacts/(?P<id>[^/]+)/notes"), "create_note"),
+        ("GET", re.compile(r"/contacts/(?P<id>[^/]+)/notes"), "list_notes"),
+        ("GET", re.compile(r"/contacts/(?P<id>[^/]+)/notes/(?P<note_id>[^/]+)"), "get_note"),
+        ("POST", re.compile(r"/conversations/messages/inbound"), "add_inbound_message"),
+        ("POST", re.compile(r"/conversations/messages/outbound"), "add_outbound_call"),
+        ("PUT", re.compile(r"/conversations/messages/(?P<id>[^/]+)/status"), "update_message_status"),
+        ("GET", re.compile(r"/conversations/messages/(?P<id>[^/]+)"), "get_message"),
+        ("GET", re.compile(r"/conversations/search"), "search_conversations"),
+        ("POST", re.compile(r"/conversations"), "create_conversation"),
+        ("GET", re.compile(r"/conversations/(?P<id>[^/]+)/messages"), "list_messages"),
+        ("GET", re.compile(r"/conversations/(?P<id>[^/]+)"), "get_conversation"),
         ("GET", re.compile(r"/contacts/(?P<id>[^/]+)"), "get"),
         ("PUT", re.compile(r"/contacts/(?P<id>[^/]+)"), "update"),
         ("DELETE", re.compile(r"/contacts/(?P<id>[^/]+)"), "delete"),
@@ -845,6 +918,616 @@ class GhlSandbox(Sandbox):
             meta["nextPageUrl"] = "/contacts/?" + urllib.parse.urlencode(q)
         return json_response(200, {"contacts": [self.view(c) for c in page], "count": total, "meta": meta})
 
+    # ------------------------------------------------------------ notes (doc §3.10)
+
+    def _not_found_kind(self, kind, ident):
+        """An unknown conversation / message / note id: like an unknown contact
+        (400 "<Kind> with id X not found" by default, 404 with
+        --not-found-status 404; see README choices)."""
+        if self.args.not_found_status == 404:
+            return ghl_error(404, "%s not found" % kind)
+        return ghl_error(400, "%s with id %s not found" % (kind, ident))
+
+    @staticmethod
+    def _string_errors(body, names, prefix=""):
+        return ["%s%s must be a string" % (prefix, k) for k in names
+                if k in body and body[k] is not None and not isinstance(body[k], str)]
+
+    @staticmethod
+    def _note_view(n):
+        """GetNoteSchema (S1): id, body, userId, dateAdded, contactId, title, color, pinned."""
+        return {k: n.get(k) for k in ("id", "body", "userId", "dateAdded", "contactId", "title",
+                                      "color", "pinned")}
+
+    def create_note(self, req, id):
+        """POST /contacts/:contactId/notes (doc §3.10, S1 NotesDTO): body required;
+        userId, title, color, pinned optional. 201 {"note": {...}}; 422 on DTO
+        errors; unknown contact as for GET /contacts/:id. Sends NoteCreate (S7)."""
+        body = req.body if req.body is not None else {}
+        if not isinstance(body, dict):
+            return unprocessable(["body must be an object"])
+        errs = ["property %s should not exist" % k for k in body if k not in NOTE_FIELDS]
+        text = body.get("body")
+        if text is None or text == "":
+            errs.append("body should not be empty")
+        if not isinstance(text, str):
+            errs.append("body must be a string")
+        errs += self._string_errors(body, ("userId", "title", "color"))
+        if "pinned" in body and not isinstance(body["pinned"], bool):
+            errs.append("pinned must be a boolean value")
+        if errs:
+            return unprocessable(errs)
+        c = self._find(id)
+        if not c:
+            return self._not_found(id)
+        note = {"id": new_id(), "body": body["body"], "userId": body.get("userId"),
+                "dateAdded": iso_ms(), "contactId": id, "title": body.get("title"),
+                "color": body.get("color"), "pinned": bool(body.get("pinned", False))}
+        self.state["notes"][note["id"]] = note
+        self.save()
+        if not self.args.no_message_webhooks:
+            self.send_raw_webhook({"type": "NoteCreate", "webhookId": str(uuid.uuid4()),
+                                   "timestamp": iso_ms(), "locationId": self.location_id,
+                                   "id": note["id"], "body": note["body"], "contactId": id,
+                                   "dateAdded": note["dateAdded"]})
+        return json_response(201, {"note": self._note_view(note)})
+
+    def _contact_notes(self, contact_id):
+        """A contact's notes, newest first."""
+        return sorted((n for n in self.state["notes"].values() if n["contactId"] == contact_id),
+                      key=lambda n: (n["dateAdded"], n["id"]), reverse=True)
+
+    def list_notes(self, req, id):
+        """GET /contacts/:contactId/notes (doc §3.10): 200 {"notes": [...]}, newest first."""
+        if not self._find(id):
+            return self._not_found(id)
+        return json_response(200, {"notes": [self._note_view(n) for n in self._contact_notes(id)]})
+
+    def get_note(self, req, id, note_id):
+        """GET /contacts/:contactId/notes/:id (doc §3.10): 200 {"note": {...}}."""
+        if not self._find(id):
+            return self._not_found(id)
+        n = self.state["notes"].get(note_id)
+        if not n or n["contactId"] != id:
+            return self._not_found_kind("Note", note_id)
+        return json_response(200, {"note": self._note_view(n)})
+
+    # ------------------------------------------------------------ conversations (doc §4)
+
+    def _providers(self):
+        """request type -> the provider id that type must name."""
+        return {"SMS": self.args.conversation_provider_id,
+                "Call": self.args.call_provider_id or self.args.conversation_provider_id}
+
+    def _conversation_of(self, contact_id):
+        for conv in self.state["conversations"].values():
+            if conv["contactId"] == contact_id:
+                return conv
+        return None
+
+    def _new_conversation(self, contact_id):
+        """One conversation per contact (ConversationProviders.md, "One
+        conversationId is maintained per contact")."""
+        now = iso_ms()
+        conv = {"id": new_id(), "contactId": contact_id, "locationId": self.location_id,
+                "dateAdded": now, "dateUpdated": now, "deleted": False, "inbox": True,
+                "starred": False, "assignedTo": None, "unreadCount": 0, "lastMessageDate": None,
+                "lastMessageBody": "", "lastMessageType": None, "lastMessageDirection": None}
+        self.state["conversations"][conv["id"]] = conv
+        return conv
+
+    def _conversation_search_view(self, conv):
+        """ConversationSchema (S2; required keys), plus the dates and the last
+        message's direction."""
+        c = self._find(conv["contactId"]) or {}
+        return {"id": conv["id"], "contactId": conv["contactId"], "locationId": conv["locationId"],
+                "lastMessageBody": conv["lastMessageBody"], "lastMessageType": conv["lastMessageType"],
+                "lastMessageDirection": conv["lastMessageDirection"],
+                "lastMessageDate": self._epoch_ms(conv["lastMessageDate"]),
+                "type": "TYPE_PHONE", "unreadCount": conv["unreadCount"],
+                "fullName": c.get("name") or "", "contactName": c.get("name") or "",
+                "email": c.get("email") or "", "phone": c.get("phone") or "",
+                "dateAdded": self._epoch_ms(conv["dateAdded"]),
+                "dateUpdated": self._epoch_ms(conv["dateUpdated"])}
+
+    @staticmethod
+    def _epoch_ms(text):
+        t = parse_iso_ms(text)
+        return int(round(t * 1000)) if t is not None else None
+
+    @staticmethod
+    def _conversation_view(conv):
+        """GetConversationByIdResponse (S2): type 1 = Phone."""
+        v = {"id": conv["id"], "contactId": conv["contactId"], "locationId": conv["locationId"],
+             "deleted": conv["deleted"], "inbox": conv["inbox"], "type": 1,
+             "unreadCount": conv["unreadCount"], "starred": conv["starred"],
+             "dateAdded": conv["dateAdded"], "dateUpdated": conv["dateUpdated"],
+             "lastMessageDate": conv["lastMessageDate"]}
+        if conv.get("assignedTo"):
+            v["assignedTo"] = conv["assignedTo"]
+        return v
+
+    def create_conversation(self, req):
+        """POST /conversations/ {locationId, contactId} (doc §4.3, S2
+        CreateConversationDto): 201 {"success": true, "conversation":
+        ConversationCreateResponseDto}. A contact that already has one: 400
+        "Conversation with the contact id:X already exists!" (live answer, S22;
+        the vendor declined to add the id to it, so search for it)."""
+        body = req.body if req.body is not None else {}
+        if not isinstance(body, dict):
+            return unprocessable(["body must be an object"])
+        errs = ["property %s should not exist" % k for k in body if k not in ("locationId", "contactId")]
+        for k in ("locationId", "contactId"):
+            if not isinstance(body.get(k), str) or not body[k]:
+                errs.append("%s should not be empty" % k)
+                if k in body and not isinstance(body[k], str):
+                    errs.append("%s must be a string" % k)
+        if errs:
+            return unprocessable(errs)
+        denied = self._check_location(body["locationId"])
+        if denied:
+            return denied
+        cid = body["contactId"]
+        if not self._find(cid):
+            return self._not_found(cid)
+        if self._conversation_of(cid):
+            return ghl_error(400, "Conversation with the contact id:%s already exists!" % cid,
+                             traceId=str(uuid.uuid4()))
+        conv = self._new_conversation(cid)
+        self.save()
+        out = {k: conv[k] for k in ("id", "dateUpdated", "dateAdded", "deleted", "contactId",
+                                    "locationId", "lastMessageDate")}
+        return json_response(201, {"success": True, "conversation": out})
+
+    def search_conversations(self, req):
+        """GET /conversations/search?locationId=&contactId=&id=&query=&limit=&sort=
+        &lastMessageType=&lastMessageDirection= (doc §4.3): 200 {"conversations":
+        [ConversationSchema], "total"}, by last message date (then creation),
+        newest first unless sort=asc. Immediate (no indexing lag, see README)."""
+        q = req.query
+        loc = q.get("locationId")
+        if not loc:
+            return unprocessable(["locationId should not be empty"])
+        denied = self._check_location(loc)
+        if denied:
+            return denied
+        try:
+            limit = int(q.get("limit", "20"))
+        except ValueError:
+            return unprocessable(["limit must be a number conforming to the specified constraints"])
+        if q.get("sort") and q["sort"] not in ("asc", "desc"):
+            return unprocessable(["sort must be one of the following values: asc, desc"])
+        convs = list(self.state["conversations"].values())
+        if q.get("contactId"):
+            convs = [c for c in convs if c["contactId"] == q["contactId"]]
+        if q.get("id"):
+            convs = [c for c in convs if c["id"] == q["id"]]
+        if q.get("lastMessageType"):
+            convs = [c for c in convs if c["lastMessageType"] == q["lastMessageType"]]
+        if q.get("lastMessageDirection"):
+            convs = [c for c in convs if c["lastMessageDirection"] == q["lastMessageDirection"]]
+        if q.get("query"):
+            needle = q["query"].lower()
+            digits = re.sub(r"\D", "", needle)
+            kept = []
+            for conv in convs:
+                c = self._find(conv["contactId"]) or {}
+                hay = " ".join(str(c.get(k) or "") for k in ("name", "email", "phone")).lower()
+                if needle in hay or (digits and digits in re.sub(r"\D", "", c.get("phone") or "")) \
+                        or needle in (conv["lastMessageBody"] or "").lower():
+                    kept.append(conv)
+            convs = kept
+        convs.sort(key=lambda c: (c["lastMessageDate"] or c["dateAdded"], c["dateAdded"], c["id"]),
+                   reverse=q.get("sort", "desc") == "desc")
+        page = convs[:max(0, min(limit, 100))]
+        return json_response(200, {"conversations": [self._conversation_search_view(c) for c in page],
+                                   "total": len(convs)})
+
+    def get_conversation(self, req, id):
+        """GET /conversations/:conversationId (doc §4.3): 200 GetConversationByIdResponse (flat)."""
+        conv = self.state["conversations"].get(id)
+        if not conv:
+            return self._not_found_kind("Conversation", id)
+        return json_response(200, self._conversation_view(conv))
+
+    # ------------------------------------------------------------ messages (doc §4)
+
+    def _message_dto_errors(self, body, allowed, types):
+        """class-validator style checks of ProcessMessageBodyDto /
+        ProcessOutboundMessageBodyDto (doc §4.1, §4.2): 422 messages."""
+        errs = ["property %s should not exist" % k for k in body if k not in allowed]
+        t = body.get("type")
+        if t is None or t == "":
+            errs.append("type should not be empty")
+        if t not in types:
+            errs.append("type must be one of the following values: " + ", ".join(types))
+        p = body.get("conversationProviderId")
+        if not isinstance(p, str) or not p:
+            errs.append("conversationProviderId should not be empty")
+            if p is not None and not isinstance(p, str):
+                errs.append("conversationProviderId must be a string")
+        errs += self._string_errors(body, ("message", "conversationId", "contactId", "altId", "html",
+                                           "subject", "emailFrom", "emailTo", "emailMessageId"))
+        for k in ("attachments", "emailCc", "emailBcc"):
+            if k in body:
+                if not isinstance(body[k], list):
+                    errs.append("%s must be an array" % k)
+                elif not all(isinstance(x, str) for x in body[k]):
+                    errs.append("each value in %s must be a string" % k)
+        if "direction" in body and body["direction"] not in DIRECTIONS:
+            errs.append("direction must be one of the following values: " + ", ".join(DIRECTIONS))
+        if "date" in body and self._parse_date(body["date"]) is None:
+            errs.append("date must be a valid ISO 8601 date string")
+        if "call" in body:
+            call = body["call"]
+            if not isinstance(call, dict):
+                errs.append("call must be an object")
+            else:
+                errs += ["call.property %s should not exist" % k for k in call if k not in CALL_FIELDS]
+                errs += self._string_errors(call, ("to", "from"), "call.")
+                if "status" in call and call["status"] not in CALL_STATUSES:
+                    errs.append("call.status must be one of the following values: " + ", ".join(CALL_STATUSES))
+        return errs
+
+    @staticmethod
+    def _parse_date(value):
+        """Epoch seconds of an ISO 8601 date-time (a zone-less one is UTC), or None."""
+        if not isinstance(value, str) or not re.match(r"\d{4}-\d\d-\d\d", value):
+            return None
+        try:
+            d = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=datetime.timezone.utc)
+        return d.timestamp()
+
+    @staticmethod
+    def _call_outcome(direction, call_status):
+        """(message status, callStatus) of a call (S7 InboundMessage/OutboundMessage
+        "Call Status Details"): answered -> completed/completed; voicemail ->
+        voicemail/voicemail inbound, completed/voicemail outbound; other values
+        as given; no status -> completed (README choice)."""
+        cs = call_status or "completed"
+        if cs in ("answered", "completed"):
+            return "completed", "completed"
+        if cs == "voicemail":
+            return ("voicemail" if direction == "inbound" else "completed"), "voicemail"
+        return cs, cs
+
+    def _resolve_conversation(self, body):
+        """The conversation a message names: conversationId, or contactId alone
+        (resolved or created, vendor's reference pages, doc §4.1/§4.2), or both
+        (they must agree). Returns (conversation, contact, error response)."""
+        conv_id, contact_id = body.get("conversationId"), body.get("contactId")
+        if not conv_id and not contact_id:
+            return None, None, ghl_error(400, "Either conversationId or contactId is required")
+        conv = None
+        if conv_id:
+            conv = self.state["conversations"].get(conv_id)
+            if not conv:
+                return None, None, self._not_found_kind("Conversation", conv_id)
+        if contact_id:
+            contact = self._find(contact_id)
+            if not contact:
+                return None, None, self._not_found(contact_id)
+            if conv and conv["contactId"] != contact_id:
+                return None, None, ghl_error(400, "Conversation %s does not belong to contact %s"
+                                             % (conv_id, contact_id))
+            if conv is None:
+                conv = self._conversation_of(contact_id) or self._new_conversation(contact_id)
+        contact = self._find(conv["contactId"])
+        if not contact:
+            return None, None, self._not_found(conv["contactId"])
+        return conv, contact, None
+
+    def _add_message(self, req, endpoint):
+        body = req.body if req.body is not None else {}
+        if not isinstance(body, dict):
+            return unprocessable(["body must be an object"])
+        inbound_ep = endpoint == "inbound"
+        errs = self._message_dto_errors(body, INBOUND_FIELDS if inbound_ep else OUTBOUND_FIELDS,
+                                        INBOUND_TYPES if inbound_ep else OUTBOUND_TYPES)
+        if errs:
+            return unprocessable(errs)
+        kind = body["type"]
+        providers = self._providers()
+        if kind not in providers:
+            # A valid channel the sandbox's providers do not carry (README choice).
+            return ghl_error(400, "The conversation provider %s does not support messages of type %s"
+                             % (body["conversationProviderId"], kind), "Bad Request")
+        if body["conversationProviderId"] != providers[kind]:
+            # Live answer to a provider id that is not the app's (S21).
+            return ghl_error(400, "Invalid conversationProviderId", "Bad Request")
+        conv, contact, err = self._resolve_conversation(body)
+        if err:
+            return err
+        # doc §4.1: "default is outbound" (ProcessMessageBodyDto.direction).
+        direction = body.get("direction", "outbound") if inbound_ep else "outbound"
+        call = None
+        status, call_status = "delivered", None
+        if kind == "Call":
+            call = body.get("call")
+            if not isinstance(call, dict):
+                return ghl_error(400, "call is required for messages of type Call")
+            call = {k: call.get(k) for k in CALL_FIELDS if k in call}
+            side = "from" if direction == "inbound" else "to"
+            # ConversationProviders.md: inbound calls' "from", outbound calls' "to"
+            # must match an existing contact (here: the conversation's contact).
+            if not self.args.no_call_number_check:
+                number = normalize_phone(call.get(side)) if call.get(side) else None
+                if not number or number != contact.get("phone"):
+                    return ghl_error(400, "The call's %s number %s does not match the contact %s"
+                                     % (side, call.get(side), contact["id"]))
+            status, call_status = self._call_outcome(direction, call.get("status"))
+        when = self._parse_date(body["date"]) if "date" in body else None
+        msg = self._store_message(conv, kind=kind, direction=direction, status=status,
+                                  body=body.get("message") if kind == "SMS" else None,
+                                  attachments=list(body.get("attachments") or []),
+                                  alt_id=body.get("altId"), provider=body["conversationProviderId"],
+                                  source="api", user_id=None, call=call, call_status=call_status,
+                                  endpoint=endpoint, when=when)
+        self.save()
+        if not self.args.no_message_webhooks:
+            self.send_raw_webhook(self._message_webhook(msg))
+        return json_response(200, {"success": True, "conversationId": conv["id"],
+                                   "messageId": msg["id"], "message": "Message added successfully.",
+                                   "contactId": msg["contactId"], "dateAdded": msg["dateAdded"]})
+
+    def _store_message(self, conv, kind, direction, status, body, attachments, alt_id, provider,
+                       source, user_id, call, call_status, endpoint, when=None):
+        """Stores a message (every post: no de-duplication by altId, README) and
+        updates its conversation."""
+        self.state["message_seq"] += 1
+        now = iso_ms()
+        msg = {"id": new_id(), "seq": self.state["message_seq"], "altId": alt_id, "type": kind,
+               "messageType": MESSAGE_KINDS[kind][1], "locationId": self.location_id,
+               "contactId": conv["contactId"], "conversationId": conv["id"],
+               "dateAdded": iso_ms(when) if when is not None else now, "dateUpdated": now,
+               "body": body, "direction": direction, "status": status, "contentType": "text/plain",
+               "attachments": attachments, "source": source, "userId": user_id,
+               "conversationProviderId": provider, "call": call, "callStatus": call_status,
+               "callDuration": None, "error": None, "endpoint": endpoint}
+        self.state["messages"][msg["id"]] = msg
+        if conv["lastMessageDate"] is None or msg["dateAdded"] >= conv["lastMessageDate"]:
+            conv.update({"lastMessageDate": msg["dateAdded"], "lastMessageBody": body or "",
+                         "lastMessageType": msg["messageType"], "lastMessageDirection": direction})
+        if direction == "inbound":
+            conv["unreadCount"] += 1
+        conv["dateUpdated"] = now
+        return msg
+
+    def _message_view(self, msg):
+        """GetMessageResponseDto (S2) with altId (vendor's reference page and
+        issue #38, S23); meta.callStatus/callDuration for calls, or the live
+        meta.call {status, duration} with --message-shapes live."""
+        v = {"id": msg["id"]}
+        if msg.get("altId") is not None:
+            v["altId"] = msg["altId"]
+        v.update({"type": MESSAGE_KINDS[msg["type"]][0], "messageType": msg["messageType"],
+                  "locationId": msg["locationId"], "contactId": msg["contactId"],
+                  "conversationId": msg["conversationId"], "dateAdded": msg["dateAdded"]})
+        if msg.get("body") is not None:
+            v["body"] = msg["body"]
+        v.update({"direction": msg["direction"], "status": msg["status"],
+                  "contentType": msg["contentType"], "attachments": list(msg["attachments"])})
+        if msg["type"] == "Call":
+            if self.args.message_shapes == "live":
+                meta = {"call": {"status": msg["callStatus"]}}
+                if msg.get("callDuration") is not None:
+                    meta["call"]["duration"] = msg["callDuration"]
+            else:
+                meta = {"callStatus": msg["callStatus"]}
+                if msg.get("callDuration") is not None:
+                    meta["callDuration"] = msg["callDuration"]
+            v["meta"] = meta
+        v["source"] = msg["source"]
+        if msg.get("userId"):
+            v["userId"] = msg["userId"]
+        v["conversationProviderId"] = msg["conversationProviderId"]
+        return v
+
+    def _message_webhook(self, msg):
+        """InboundMessage / OutboundMessage (doc §6.3, S7; key order of the
+        fixtures InboundMessage.json and OutboundMessage-call.json)."""
+        inbound = msg["direction"] == "inbound"
+        b = {"type": "InboundMessage" if inbound else "OutboundMessage",
+             "webhookId": str(uuid.uuid4()), "timestamp": iso_ms(), "locationId": msg["locationId"],
+             "attachments": list(msg["attachments"])}
+        if msg["type"] == "SMS":
+            b["body"] = msg["body"] or ""
+        b["contactId"] = msg["contactId"]
+        if msg["type"] == "SMS":
+            b["contentType"] = msg["contentType"]
+        b.update({"conversationId": msg["conversationId"], "dateAdded": msg["dateAdded"],
+                  "direction": msg["direction"], "messageType": MESSAGE_KINDS[msg["type"]][2]})
+        if msg.get("userId"):
+            b["userId"] = msg["userId"]
+        b.update({"messageId": msg["id"], "status": msg["status"]})
+        if not inbound:
+            b["source"] = msg["source"]
+        b["conversationProviderId"] = msg["conversationProviderId"]
+        if msg["type"] == "Call":
+            if msg.get("callDuration") is not None:
+                b["callDuration"] = msg["callDuration"]
+            b["callStatus"] = msg["callStatus"]
+        return b
+
+    def add_inbound_message(self, req):
+        """POST /conversations/messages/inbound (doc §4.1): type (enum),
+        conversationProviderId, conversationId and/or contactId; message,
+        attachments, altId, direction (default outbound), date, call{to, from,
+        status}. 200 ProcessMessageResponseDto. Sends InboundMessage or
+        OutboundMessage by direction."""
+        return self._add_message(req, "inbound")
+
+    def add_outbound_call(self, req):
+        """POST /conversations/messages/outbound (doc §4.2): an external outbound
+        call, type Call only; 200 ProcessMessageResponseDto; sends OutboundMessage."""
+        return self._add_message(req, "outbound")
+
+    def _conversation_messages(self, conv_id):
+        """A conversation's messages, newest first (then the latest added first)."""
+        return sorted((m for m in self.state["messages"].values() if m["conversationId"] == conv_id),
+                      key=lambda m: (m["dateAdded"], m["seq"]), reverse=True)
+
+    def list_messages(self, req, id):
+        """GET /conversations/:conversationId/messages?lastMessageId=&limit=&type=
+        (doc §4.4): newest first; `limit` default 20 (at most 100 are answered);
+        `lastMessageId` continues after that message; `type` a comma list of
+        TYPE_*. Shape by --message-shapes (docs/live: {"messages": {"lastMessageId",
+        "nextPage", "messages"}}; openapi: the three keys at the top)."""
+        conv = self.state["conversations"].get(id)
+        if not conv:
+            return self._not_found_kind("Conversation", id)
+        q = req.query
+        try:
+            limit = int(q.get("limit", "20"))
+        except ValueError:
+            return unprocessable(["limit must be a number conforming to the specified constraints"])
+        msgs = self._conversation_messages(id)
+        if q.get("type"):
+            wanted = {t.strip() for t in q["type"].split(",") if t.strip()}
+            bad = sorted(wanted - MESSAGE_TYPE_FILTERS)
+            if bad:
+                return unprocessable(["type must be one of the following values: "
+                                      + ", ".join(sorted(MESSAGE_TYPE_FILTERS))])
+            msgs = [m for m in msgs if m["messageType"] in wanted]
+        if q.get("lastMessageId"):
+            ids = [m["id"] for m in msgs]
+            if q["lastMessageId"] not in ids:
+                return self._not_found_kind("Message", q["lastMessageId"])
+            msgs = msgs[ids.index(q["lastMessageId"]) + 1:]
+        limit = max(1, min(limit, 100))
+        page = msgs[:limit]
+        inner = {"lastMessageId": page[-1]["id"] if page else None,
+                 "nextPage": len(msgs) > limit,
+                 "messages": [self._message_view(m) for m in page]}
+        if self.args.message_shapes == "openapi":
+            return json_response(200, inner)
+        return json_response(200, {"messages": inner})
+
+    def get_message(self, req, id):
+        """GET /conversations/messages/:id (doc §4.4): GetMessageResponseDto; with
+        --message-shapes live wrapped as {"message": {...}, "traceId"}."""
+        msg = self.state["messages"].get(id)
+        if not msg:
+            return self._not_found_kind("Message", id)
+        if self.args.message_shapes == "live":
+            return json_response(200, {"message": self._message_view(msg), "traceId": str(uuid.uuid4())})
+        return json_response(200, self._message_view(msg))
+
+    def update_message_status(self, req, id):
+        """PUT /conversations/messages/:messageId/status (doc §4.5, S2
+        UpdateMessageStatusDto): status (delivered|failed|pending|read), error
+        {code, type, message}, emailMessageId, recipients. Only the conversation
+        provider may update its messages (ConversationProviders.md): another
+        message gets 403 "No conversation provider found for this message"
+        (S24). 200 {"conversationId", "messageId", "status"}."""
+        body = req.body if req.body is not None else {}
+        if not isinstance(body, dict):
+            return unprocessable(["body must be an object"])
+        errs = ["property %s should not exist" % k for k in body if k not in STATUS_FIELDS]
+        if body.get("status") in (None, ""):
+            errs.append("status should not be empty")
+        if body.get("status") not in UPDATE_STATUSES:
+            errs.append("status must be one of the following values: " + ", ".join(UPDATE_STATUSES))
+        if "error" in body:
+            e = body["error"]
+            if not isinstance(e, dict):
+                errs.append("error must be an object")
+            else:
+                errs += ["error.property %s should not exist" % k for k in e
+                         if k not in ("code", "type", "message")]
+                for k in ("code", "type", "message"):
+                    if not isinstance(e.get(k), str):
+                        errs.append("error.%s must be a string" % k)
+        errs += self._string_errors(body, ("emailMessageId",))
+        if "recipients" in body and not (isinstance(body["recipients"], list)
+                                         and all(isinstance(r, str) for r in body["recipients"])):
+            errs.append("recipients must be an array of strings")
+        if errs:
+            return unprocessable(errs)
+        msg = self.state["messages"].get(id)
+        if not msg:
+            return self._not_found_kind("Message", id)
+        if msg.get("conversationProviderId") not in set(self._providers().values()):
+            return ghl_error(403, "No conversation provider found for this message")
+        msg["status"] = body["status"]
+        msg["error"] = body.get("error")
+        msg["dateUpdated"] = iso_ms()
+        self.save()
+        out = {"conversationId": msg["conversationId"], "messageId": msg["id"], "status": msg["status"]}
+        if body.get("emailMessageId"):
+            out["emailMessageId"] = body["emailMessageId"]
+        return json_response(200, out)
+
+    # ------------------------------------------------------------ provider delivery
+
+    def provider_body(self, msg, contact):
+        """ProviderOutboundMessage, SMS (doc §6.3, S7 ProviderOutboundMessage.md;
+        fixture ProviderOutboundMessage.json): no webhookId, timestamp or
+        conversationId - the vendor's page lists only these keys."""
+        return {"contactId": msg["contactId"], "locationId": msg["locationId"],
+                "messageId": msg["id"], "type": msg["type"], "phone": contact.get("phone"),
+                "message": msg["body"] or "", "attachments": list(msg["attachments"]),
+                "userId": msg["userId"]}
+
+    def _send_to(self, url, body, label):
+        """Queues a signed delivery to `url` on the webhook sender (same queue,
+        order, retry policy and log as the webhooks). None when url is None."""
+        if not url:
+            return None
+        raw = json_bytes(body)
+        w = self.webhooks
+        with w.lock:
+            w.seq += 1
+            hdrs = {"Content-Type": "application/json"}
+            if w.user_agent:
+                hdrs["User-Agent"] = w.user_agent
+            hdrs.update(self.sign(raw))
+            d = Delivery(w.seq, label, url, raw, hdrs, time.time() + w.delay_s)
+            w.log.append(d)
+            w.queue.append(d)
+            w.cond.notify()
+            return d
+
+    def admin_provider_outbound(self, body):
+        """An agent sending a text in GHL through the custom provider: stores an
+        outbound message (status pending, source app) in the contact's
+        conversation (created if needed), POSTs ProviderOutboundMessage to the
+        provider URL and OutboundMessage to the webhook URL. Returns (status,
+        doc or error, deliveries)."""
+        cid = body.get("contactId")
+        contact = self._find(cid) if isinstance(cid, str) else None
+        if not contact:
+            return 404, "no contact %s" % cid, []
+        kind = body.get("type", "SMS")
+        if kind != "SMS":
+            return 400, "the sandbox's provider delivers type SMS only", []
+        if not contact.get("phone"):
+            return 400, "contact %s has no phone" % cid, []
+        text = body.get("message", "")
+        attachments = body.get("attachments", [])
+        if not isinstance(text, str) or not isinstance(attachments, list):
+            return 400, "message must be a string and attachments a list", []
+        conv = self._conversation_of(cid) or self._new_conversation(cid)
+        msg = self._store_message(conv, kind="SMS", direction="outbound", status="pending", body=text,
+                                  attachments=list(attachments), alt_id=None,
+                                  provider=self._providers()["SMS"], source="app",
+                                  user_id=body.get("userId", "usr_sandbox"), call=None,
+                                  call_status=None, endpoint="provider")
+        self.save()
+        deliveries = [self._send_to(self.provider_url or self.webhooks.url,
+                                    self.provider_body(msg, contact), "ProviderOutboundMessage")]
+        if body.get("webhook", True) is not False and not self.args.no_message_webhooks:
+            deliveries.append(self.send_raw_webhook(self._message_webhook(msg)))
+        return 200, {"message": self.admin_message(msg), "conversationId": conv["id"]}, deliveries
+
+    @staticmethod
+    def admin_message(msg):
+        return {k: v for k, v in msg.items() if k != "seq"}
+
     # ------------------------------------------------------------ admin ("the GHL UI")
 
     def admin_contacts(self):
@@ -894,7 +1577,11 @@ class GhlSandbox(Sandbox):
     def settings(self):
         return {"allow_duplicates": self.allow_duplicates, "duplicate_priority": self.priority,
                 "burst": self.burst, "burst_window_ms": self.burst_window_ms, "daily": self.daily,
-                "token_ttl": self.token_ttl, "location_id": self.location_id}
+                "token_ttl": self.token_ttl, "location_id": self.location_id,
+                "provider_url": self.provider_url,
+                "conversation_provider_id": self._providers()["SMS"],
+                "call_provider_id": self._providers()["Call"],
+                "message_shapes": self.args.message_shapes}
 
     def apply_settings(self, values):
         """Run-time changes (not persisted; /_sandbox/reset restores the flags)."""
@@ -908,8 +1595,60 @@ class GhlSandbox(Sandbox):
                 self.window.clear()
             elif k == "token_ttl" and isinstance(v, int) and v > 0:
                 self.token_ttl = v
+            elif k == "provider_url" and (v is None or isinstance(v, str)):
+                self.provider_url = v or None
             else:
                 return "cannot set %s to %r" % (k, v)
+        return None
+
+    def handle_admin(self, req):
+        """The conversation admin endpoints first (their waiting for deliveries
+        happens outside the lock), then the common ones."""
+        resp = self._conversation_admin(req)
+        return resp if resp is not None else super().handle_admin(req)
+
+    def _conversation_admin(self, req):
+        path = req.path.rstrip("/")
+        m, q = req.method, req.query
+        if path == "/_sandbox/conversations" and m == "GET":
+            with self.lock:
+                convs = sorted(self.state["conversations"].values(), key=lambda c: (c["dateAdded"], c["id"]))
+                out = []
+                for conv in convs:
+                    if q.get("contactId") and conv["contactId"] != q["contactId"]:
+                        continue
+                    v = dict(conv)
+                    v["messageCount"] = sum(1 for x in self.state["messages"].values()
+                                            if x["conversationId"] == conv["id"])
+                    out.append(v)
+            return json_response(200, out)
+        if path == "/_sandbox/messages" and m == "GET":
+            with self.lock:
+                msgs = sorted(self.state["messages"].values(), key=lambda x: x["seq"])
+                out = [self.admin_message(x) for x in msgs
+                       if (not q.get("contactId") or x["contactId"] == q["contactId"])
+                       and (not q.get("conversationId") or x["conversationId"] == q["conversationId"])]
+            return json_response(200, out)
+        if path == "/_sandbox/notes" and m == "GET":
+            with self.lock:
+                notes = sorted(self.state["notes"].values(), key=lambda n: (n["dateAdded"], n["id"]))
+                out = [dict(n) for n in notes if not q.get("contactId") or n["contactId"] == q["contactId"]]
+            return json_response(200, out)
+        if path == "/_sandbox/provider-outbound" and m == "POST":
+            if req.json_error or not isinstance(req.body, dict):
+                return json_response(400, {"error": "body must be a JSON object"})
+            with self.lock:
+                status, result, deliveries = self.admin_provider_outbound(dict(req.body))
+            if status >= 400:
+                return json_response(status, {"error": result})
+            provider = deliveries[0]
+            doc = self._with_deliveries(result, deliveries, wait=req.body.get("wait", True))
+            doc["delivery"] = None
+            if provider is not None:
+                doc["delivery"] = next(o for o in doc["webhooks"] if o["seq"] == provider.seq)
+            else:
+                doc["error"] = "no provider URL or webhook URL configured: nothing was delivered"
+            return json_response(200, doc)
         return None
 
     def admin_extra(self, req):

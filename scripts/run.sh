@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything and runs DF-Middleware on its embedded default: the event
 # log in ./data, development secrets from etc/dev.toml, listening on
-# 127.0.0.1:8080, syncing contacts between the GoHighLevel sandbox
-# (127.0.0.1:8091) and the Aloware sandbox (127.0.0.1:8092), whose state is
-# kept in ./sandbox-data. Idempotent. Extra arguments go to `dfm serve`.
+# 127.0.0.1:8080, syncing contacts, texts, calls and opt-outs between the
+# sandboxes of GoHighLevel (127.0.0.1:8091), Aloware (8092), Verity (8093)
+# and Twilio (8094), whose state is kept in ./sandbox-data. Idempotent.
+# Extra arguments go to `dfm serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,5 +16,11 @@ python3 sandboxes/ghl.py --port 8091 --state sandbox-data/ghl.json \
 python3 sandboxes/aloware.py --port 8092 --state sandbox-data/aloware.json \
   --webhook-url http://127.0.0.1:8080/webhooks/aloware \
   --webhook-auth bearer:dev-aloware-token >sandbox-data/aloware.log 2>&1 &
+python3 sandboxes/verity.py --port 8093 --state sandbox-data/verity.json \
+  --webhook-url http://127.0.0.1:8080/webhooks/verity --webhook-secret dev-verity-secret \
+  --api-key sandbox-verity-key >sandbox-data/verity.log 2>&1 &
+python3 sandboxes/twilio.py --port 8094 --state sandbox-data/twilio.json \
+  --webhook-url http://127.0.0.1:8080/webhooks/twilio \
+  --auth-token dev-twilio-auth-token >sandbox-data/twilio.log 2>&1 &
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 ./build/release/app/dfm serve --config etc/dev.toml "$@"

@@ -28,10 +28,10 @@ const std::string_view* Find(const std::array<std::string_view, N>& words, std::
 
 }  // namespace
 
-std::vector<std::string> SplitChannels(std::string_view list) {
+std::vector<std::string> SplitChannels(std::string_view list, char sep) {
   std::vector<std::string> out;
   while (!list.empty()) {
-    size_t comma = list.find(',');
+    size_t comma = list.find(sep);
     std::string_view ch = list.substr(0, comma);
     if (!ch.empty()) out.emplace_back(ch);
     if (comma == std::string_view::npos) break;

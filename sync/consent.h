@@ -16,8 +16,9 @@ inline constexpr char kEmail[] = "email";
 inline constexpr char kWhatsApp[] = "whatsapp";
 }  // namespace channels
 
-// Channel lists in events and pushes are names joined by ','.
-std::vector<std::string> SplitChannels(std::string_view list);
+// Channel lists in events and pushes are names joined by ',' (other lists,
+// e.g. tags, by `sep`); empty items are dropped.
+std::vector<std::string> SplitChannels(std::string_view list, char sep = ',');
 std::string JoinChannels(const std::vector<std::string>& channels);
 
 struct TextConsent {

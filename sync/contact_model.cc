@@ -85,6 +85,10 @@ MergePolicy MergePolicy::Defaults() {
 
 namespace {
 
+void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                       const std::vector<std::string>& channels, const DomainEvent& opt_out,
+                       std::vector<DomainEvent>* out);
+
 // One consent statement of an upsert fact, after the fact's contact part.
 void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
@@ -141,6 +145,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn);
   e.channel = JoinChannels(changed);
   out->push_back(e);
+  if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
   for (const auto& [target, accepted] : ctx.targets) {
     if (target == fact.system) continue;  // it said so itself
     std::vector<std::string> kept = changed;
@@ -181,6 +186,294 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     p.push_id = contact_id + ":" + target + ":" + std::to_string(fact.webhook_seq) + ":" + p.op;
     out->push_back(std::move(p));
   }
+}
+
+// Whether `channel` is opted out once the events decided so far apply.
+bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,
+              const std::string& channel, std::string* why) {
+  bool out = false;
+  if (auto it = s.consent.find(channel); it != s.consent.end()) out = it->second.out;
+  if (out && why) *why = channel + " opted out";
+  for (const auto& e : decided) {
+    if (e.type != ev::kOptedOut && e.type != ev::kOptedIn) continue;
+    for (const auto& ch : SplitChannels(e.channel)) {
+      if (ch != channel) continue;
+      out = e.type == ev::kOptedOut;
+      if (out && why) *why = channel + " opted out (" + e.reason + " via " + e.system + ")";
+    }
+  }
+  return out;
+}
+
+const std::string* FindMessageKey(const ContactState& s, const std::string& system,
+                                  const std::string& id) {
+  return Lookup(s.message_keys, system + "\n" + id);
+}
+
+// A push of a message op to `target`, identified by the message key.
+DomainEvent MessagePush(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                        const std::string& target, const std::string& op,
+                        const std::string& key) {
+  DomainEvent p = Base(ev::kPushRequested, s, fact);
+  p.system = target;
+  auto link = s.links.find(target);
+  p.external_id = link != s.links.end() ? link->second : "";
+  p.op = op;
+  p.message_key = key;
+  auto accepted = ctx.targets.find(target);
+  for (const char* f : {fields::kPhone, fields::kEmail}) {
+    auto v = Current(s, f);
+    std::string val = v ? v->value : "";
+    if (auto fv = Lookup(fact.fields, f); fv && !fv->empty()) val = *fv;
+    if (!val.empty() && accepted != ctx.targets.end() && accepted->second.count(f))
+      p.fields[f] = val;
+  }
+  p.push_id = s.contact_id + ":" + target + ":" + op + ":" + key;
+  return p;
+}
+
+// GoHighLevel's words for a delivery status it can be told; empty: none.
+std::string ConversationStatus(const std::string& status) {
+  if (status == "delivered" || status == "read") return status;
+  if (status == "failed" || status == "undelivered" || status == "refused") return "failed";
+  return "";
+}
+
+// Tells ctx.conversations the status of a message it asked to send.
+void ReportStatus(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                  const std::string& key, const std::string& ghl_id, const std::string& status,
+                  const std::string& error, std::vector<DomainEvent>* out) {
+  std::string word = ConversationStatus(status);
+  if (word.empty() || ghl_id.empty() || !ctx.targets.count(ctx.conversations)) return;
+  DomainEvent p = MessagePush(s, fact, ctx, ctx.conversations, "message_status", key);
+  p.fields["message_id"] = ghl_id;
+  p.fields["status"] = word;
+  if (!error.empty()) p.fields["error"] = error;
+  p.push_id += ":" + word + ":" + std::to_string(fact.webhook_seq);
+  out->push_back(std::move(p));
+}
+
+// A call's note (recording, transcript, summary) and disposition tag for
+// ctx.conversations, unless `known` shows them already asked for (a call
+// restated by a later webhook adds only what is new).
+void CallExtras(const ContactState& s, const ContactFact& fact, const Activity& a,
+                const SyncContext& ctx, const std::string& key,
+                const ContactState::MessageState* known, std::vector<DomainEvent>* out) {
+  const std::string& target = ctx.conversations;
+  if (target == fact.system || !ctx.targets.count(target)) return;
+  std::string note;
+  if (!a.recording_url.empty()) note += "Call recording: " + a.recording_url + "\n";
+  if (!a.transcript.empty()) note += "Transcript:\n" + a.transcript + "\n";
+  if (!a.summary.empty()) note += "Summary:\n" + a.summary + "\n";
+  if (!note.empty() && (!known || known->note != note)) {
+    DomainEvent n = MessagePush(s, fact, ctx, target, "note", key);
+    n.fields["body"] = note;
+    if (known) n.push_id += ":" + std::to_string(fact.webhook_seq);
+    out->push_back(std::move(n));
+  }
+  if (a.disposition.empty()) return;
+  std::string tag = ctx.disposition_tag_prefix + a.disposition;
+  std::transform(tag.begin(), tag.end(), tag.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (known && known->tag == tag) return;
+  DomainEvent tg = MessagePush(s, fact, ctx, target, "tags", key);
+  tg.fields["tags_add"] = tag;
+  if (known) tg.push_id += ":" + std::to_string(fact.webhook_seq);
+  out->push_back(std::move(tg));
+}
+
+void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
+                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
+  if (a.message_id.empty()) return;
+  const std::string channel = a.kind == Activity::Kind::kCall ? channels::kCall : channels::kSms;
+  // What the engine knows of it: by the key carried back, else by this system's id.
+  std::string key;
+  const ContactState::MessageState* known = nullptr;
+  if (!a.message_key.empty()) {
+    if (auto it = s.messages.find(a.message_key); it != s.messages.end()) {
+      key = a.message_key;
+      known = &it->second;
+    }
+  }
+  if (!known) {
+    if (auto k = FindMessageKey(s, fact.system, a.message_id)) {
+      key = *k;
+      auto it = s.messages.find(key);
+      if (it != s.messages.end()) known = &it->second;
+    }
+  }
+  // The same message decided earlier in this fact's events (a repeated id).
+  for (const auto& e : *out)
+    if (e.type == ev::kMessageLogged && e.system == fact.system && e.external_id == a.message_id)
+      return;
+  if (known && a.kind == Activity::Kind::kSend && !known->delivery_decided) {
+    known = nullptr;  // seen (GoHighLevel's OutboundMessage came first), not yet sent
+    key.clear();
+  }
+  if (known) {
+    bool linked = known->ids.count(fact.system) && known->ids.at(fact.system) == a.message_id;
+    bool new_status = !a.status.empty() && a.status != known->status;
+    if (!linked || new_status) {
+      DomainEvent m = Base(ev::kMessageStatus, s, fact);
+      m.external_id = a.message_id;
+      m.message_key = key;
+      m.channel = known->channel;
+      m.outcome = a.status.empty() ? known->status : a.status;
+      m.source_time_us = t;
+      out->push_back(m);
+      if (new_status && known->origin == ctx.conversations && fact.system != ctx.conversations) {
+        auto ghl = known->ids.find(ctx.conversations);
+        if (ghl != known->ids.end())
+          ReportStatus(s, fact, ctx, key, ghl->second, a.status, a.status == "failed" ? "delivery failed" : "", out);
+      }
+    }
+    if (a.kind == Activity::Kind::kCall && known->origin == fact.system)
+      CallExtras(s, fact, a, ctx, key, known, out);
+    return;
+  }
+  if (fact.system == ctx.conversations &&
+      (a.kind == Activity::Kind::kText || a.kind == Activity::Kind::kCall)) {
+    // Our own record coming back before the push's answer gave us its id.
+    const std::string op = a.kind == Activity::Kind::kCall ? "call" : "message";
+    for (const auto& [push_id, rec] : s.pending_records) {
+      if (rec.op != op || rec.direction != (a.direction.empty() ? "inbound" : a.direction)) continue;
+      if (op == "message" && rec.body != a.body) continue;
+      bool taken = false;  // by an earlier activity of this fact
+      for (const auto& e : *out)
+        if (e.type == ev::kMessageStatus && e.message_key == rec.message_key) taken = true;
+      if (taken || s.messages.count(rec.message_key) == 0 ||
+          s.messages.at(rec.message_key).ids.count(fact.system))
+        continue;
+      DomainEvent m = Base(ev::kMessageStatus, s, fact);
+      m.external_id = a.message_id;
+      m.message_key = rec.message_key;
+      m.channel = s.messages.at(rec.message_key).channel;
+      m.outcome = a.status.empty() ? s.messages.at(rec.message_key).status : a.status;
+      m.source_time_us = t;
+      out->push_back(m);
+      return;
+    }
+  }
+  if (a.kind == Activity::Kind::kStatus && a.direction != "outbound") return;  // nothing to tie it to
+  key = a.message_key.empty() ? fact.system + ":" + a.message_id : a.message_key;
+  const bool seen = s.messages.count(key) > 0;
+  DomainEvent m = Base(ev::kMessageLogged, s, fact);
+  m.external_id = a.message_id;
+  m.message_key = key;
+  m.channel = channel;
+  m.source_time_us = t;
+  if (!a.direction.empty()) m.fields["direction"] = a.direction;
+  if (!a.status.empty()) m.fields["status"] = a.status;
+  if (a.duration_s >= 0) m.fields["duration_s"] = std::to_string(a.duration_s);
+  if (!a.disposition.empty()) m.fields["disposition"] = a.disposition;
+  if (a.kind == Activity::Kind::kSend) m.fields["status"] = "pending";
+  if (!seen) out->push_back(m);
+
+  if (a.kind == Activity::Kind::kSend) {
+    std::string why;
+    if (OptedOut(s, *out, channels::kSms, &why) || !ctx.targets.count(ctx.sender)) {
+      DomainEvent r = Base(ev::kMessageRefused, s, fact);
+      r.system = ctx.sender;
+      r.external_id.clear();
+      r.message_key = key;
+      r.channel = channels::kSms;
+      r.reason = why.empty() ? ctx.sender + " is not configured to deliver texts" : why;
+      r.source_time_us = t;
+      out->push_back(r);
+      if (fact.system == ctx.conversations)
+        ReportStatus(s, fact, ctx, key, a.message_id, "refused", r.reason, out);
+      return;
+    }
+    DomainEvent p = MessagePush(s, fact, ctx, ctx.sender, "send", key);
+    p.fields["body"] = a.body;
+    p.channel = channels::kSms;
+    out->push_back(std::move(p));
+    return;
+  }
+  if (a.kind == Activity::Kind::kStatus) return;  // observed only: nothing to record elsewhere
+  const std::string& target = ctx.conversations;
+  if (target == fact.system || !ctx.targets.count(target)) return;
+  DomainEvent p = MessagePush(s, fact, ctx, target, a.kind == Activity::Kind::kCall ? "call" : "message", key);
+  p.channel = channel;
+  p.fields["direction"] = a.direction.empty() ? "inbound" : a.direction;
+  p.fields["date_us"] = std::to_string(t);
+  if (!a.our_number.empty()) p.fields["our_number"] = a.our_number;
+  if (!a.status.empty()) p.fields["status"] = a.status;
+  if (a.kind == Activity::Kind::kText) {
+    p.fields["body"] = a.body;
+    out->push_back(std::move(p));
+    return;
+  }
+  if (a.duration_s >= 0) p.fields["duration_s"] = std::to_string(a.duration_s);
+  if (!a.recording_url.empty()) p.fields["recording_url"] = a.recording_url;
+  out->push_back(std::move(p));
+  CallExtras(s, fact, a, ctx, key, nullptr, out);
+}
+
+// An opt-out refuses the sends still on their way to its channels.
+void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                       const std::vector<std::string>& chans, const DomainEvent& opt_out,
+                       std::vector<DomainEvent>* out) {
+  for (const auto& [push_id, send] : s.pending_sends) {
+    if (std::find(chans.begin(), chans.end(), send.channel) == chans.end()) continue;
+    DomainEvent r = Base(ev::kMessageRefused, s, fact);
+    r.contact_id = opt_out.contact_id;
+    r.system = send.system;
+    r.external_id.clear();
+    r.message_key = send.message_key;
+    r.channel = send.channel;
+    r.push_id = push_id;
+    r.source_time_us = opt_out.source_time_us;
+    r.reason = send.channel + " opted out (" + opt_out.reason + " via " + opt_out.system +
+               ") before the text was sent";
+    out->push_back(r);
+    auto m = s.messages.find(send.message_key);
+    if (m == s.messages.end() || m->second.origin != ctx.conversations) continue;
+    auto ghl = m->second.ids.find(ctx.conversations);
+    if (ghl != m->second.ids.end())
+      ReportStatus(s, fact, ctx, send.message_key, ghl->second, "refused", r.reason, out);
+  }
+}
+
+// Tags -> lists: the lists of ctx.lists_target that the tags map to,
+// before and after this fact.
+void DecideLists(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                 const std::vector<DomainEvent>& decided, std::vector<DomainEvent>* out) {
+  if (ctx.tag_lists.empty() || !ctx.targets.count(ctx.lists_target)) return;
+  const Attributed* cur = Current(s, fields::kTags);
+  std::string before = cur ? cur->value : "", after = before;
+  bool changed = false;
+  for (const auto& e : decided) {
+    if (e.type == ev::kContactCreated) {
+      if (auto t = Lookup(e.fields, fields::kTags)) after = *t, changed = true;
+    } else if (e.type == ev::kContactChanged) {
+      for (const auto& c : e.changes)
+        if (c.field == fields::kTags) after = c.new_value, changed = true;
+    }
+  }
+  if (!changed) return;
+  auto lists = [&](const std::string& tags) {
+    std::set<std::string> l;
+    for (const auto& tag : SplitChannels(tags, '\n')) {
+      auto it = ctx.tag_lists.find(tag);
+      if (it != ctx.tag_lists.end()) l.insert(it->second);
+    }
+    return l;
+  };
+  std::set<std::string> was = lists(before), now = lists(after);
+  std::vector<std::string> add, remove;
+  for (const auto& l : now)
+    if (!was.count(l)) add.push_back(l);
+  for (const auto& l : was)
+    if (!now.count(l)) remove.push_back(l);
+  if (add.empty() && remove.empty()) return;
+  DomainEvent p = MessagePush(s, fact, ctx, ctx.lists_target, "lists", "");
+  p.message_key.clear();
+  p.fields["lists_add"] = JoinChannels(add);
+  p.fields["lists_remove"] = JoinChannels(remove);
+  p.fields["lists_keep"] = JoinChannels(std::vector<std::string>(now.begin(), now.end()));
+  p.push_id = s.contact_id + ":" + ctx.lists_target + ":" + std::to_string(fact.webhook_seq) + ":lists";
+  out->push_back(std::move(p));
 }
 
 std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact& fact,
@@ -355,12 +648,44 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
     if (f != fields::kPhone && f != fields::kEmail) consent_only = false;
   for (const Consent& c : fact.consents)
     if (c.change == Consent::Change::kOptOut) consent_only = false;
+  // A stranger's delivery status is no reason either; a text or call is.
+  bool status_only = !fact.activities.empty();
+  for (const Activity& a : fact.activities)
+    if (a.kind != Activity::Kind::kStatus) status_only = false;
+  if (!s.exists && fact.kind == ContactFact::Kind::kUpsert && fact.external_id.empty() &&
+      status_only) {
+    bool only_ids = true;
+    for (const auto& [f, v] : fact.fields)
+      if (f != fields::kPhone && f != fields::kEmail) only_ids = false;
+    if (only_ids && (fact.consents.empty() || consent_only)) consent_only = true;
+  }
   std::vector<DomainEvent> out;
   if (!consent_only) out = DecideContact(s, fact, ctx, t);
   if (fact.kind != ContactFact::Kind::kUpsert) return out;
   for (const auto& e : out)
     if (e.type == ev::kFactRejected) return out;
+  DecideLists(s, fact, ctx, out, &out);
   for (const Consent& c : fact.consents) DecideConsent(s, fact, c, ctx, t, &out);
+  if (s.exists || !consent_only)
+    for (const Activity& a : fact.activities) DecideActivity(s, fact, a, ctx, t, &out);
+  return out;
+}
+
+std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<DomainEvent>& report,
+                                      const SyncContext& ctx) {
+  std::vector<DomainEvent> out;
+  for (const auto& e : report) {
+    if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
+    auto m = s.messages.find(e.message_key);
+    if (m == s.messages.end() || m->second.origin != ctx.conversations) continue;
+    auto asked = m->second.ids.find(ctx.conversations);
+    if (asked == m->second.ids.end()) continue;
+    ContactFact none;
+    none.system = e.system;
+    ReportStatus(s, none, ctx, e.message_key, asked->second, "failed",
+                 e.system + " did not send it: " + e.reason, &out);
+  }
+  for (auto& p : out) p.push_id += ":dead";
   return out;
 }
 
@@ -372,7 +697,9 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
        e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
        e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
        e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
-       e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged)) {
+       e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
+       e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
+       e.type == ev::kMessageRefused)) {
     s->last_fact_seq = e.webhook_seq;
   }
   if (s->contact_id.empty()) s->contact_id = e.contact_id;
@@ -401,6 +728,45 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
       s->known[e.lost.system][e.field] = e.lost.value;
   } else if (e.type == ev::kEchoSuppressed) {
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
+  } else if (e.type == ev::kMessageLogged || e.type == ev::kMessageStatus) {
+    auto& m = s->messages[e.message_key];
+    if (m.origin.empty()) m.origin = e.system;
+    if (!e.channel.empty()) m.channel = e.channel;
+    if (auto d = e.fields.find("direction"); d != e.fields.end()) m.direction = d->second;
+    if (auto st = e.fields.find("status"); st != e.fields.end()) m.status = st->second;
+    if (!e.outcome.empty()) m.status = e.outcome;
+    if (!e.external_id.empty()) {
+      m.ids[e.system] = e.external_id;
+      s->message_keys[e.system + "\n" + e.external_id] = e.message_key;
+    }
+  } else if (e.type == ev::kMessageRefused) {
+    s->messages[e.message_key].status = "refused";
+    s->messages[e.message_key].delivery_decided = true;
+    if (!e.push_id.empty()) s->pending_sends.erase(e.push_id);
+  } else if (e.type == ev::kPushRequested && (e.op == "note" || e.op == "tags") &&
+             !e.message_key.empty()) {
+    auto& m = s->messages[e.message_key];
+    auto f = e.fields.find(e.op == "note" ? "body" : "tags_add");
+    (e.op == "note" ? m.note : m.tag) = f == e.fields.end() ? "" : f->second;
+  } else if (e.type == ev::kPushRequested && (e.op == "message" || e.op == "call")) {
+    auto body = e.fields.find("body");
+    auto dir = e.fields.find("direction");
+    s->pending_records[e.push_id] = {e.message_key, e.op,
+                                     dir == e.fields.end() ? "inbound" : dir->second,
+                                     body == e.fields.end() ? "" : body->second};
+  } else if (e.type == ev::kPushRequested && e.op == "send") {
+    s->pending_sends[e.push_id] = {e.message_key, e.channel, e.system};
+    s->messages[e.message_key].delivery_decided = true;
+  } else if ((e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered) &&
+             (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists")) {
+    s->pending_sends.erase(e.push_id);
+    s->pending_records.erase(e.push_id);
+    if (e.type == ev::kPushSucceeded && IsMessageOp(e.op) && !e.message_key.empty() &&
+        !e.external_id.empty()) {
+      auto& m = s->messages[e.message_key];
+      m.ids[e.system] = e.external_id;
+      s->message_keys[e.system + "\n" + e.external_id] = e.message_key;
+    }
   } else if (e.type == ev::kPushRequested && (e.op == "opt_out" || e.op == "opt_in")) {
     for (const auto& ch : SplitChannels(e.channel))
       s->pending_consent[e.system][ch] = {e.op == "opt_out", e.push_id};

@@ -37,6 +37,21 @@
 // - A consent fact about a number nobody knows creates the contact only for
 //   an opt-out; a stranger's opt-in changes nothing and a flagged text is
 //   recorded on a contact stream of its own.
+// - Messages and calls (ContactFact::activities) are decided last: a new
+//   one is logged (message.logged) and recorded in ctx.conversations
+//   (push "message" / "call", plus "note" for a call's recording,
+//   transcript or summary and "tags" for its disposition); one the engine
+//   already knows (by any system's id, or by the key the system carried
+//   back) is only linked. A send request (Activity::kSend) goes to
+//   ctx.sender (push "send") unless the channel is opted out: then it is
+//   refused (message.refused) and its status in the asking system set to
+//   failed. An opt-out also refuses every send still on its way to the
+//   channel (message.refused with the push id: the connector drops it if
+//   it has not gone yet). Delivery statuses (message.status) of a message
+//   that ctx.conversations asked to send are reported back to it.
+// - Tags -> lists: when the merged tags change, the lists ctx.tag_lists
+//   maps them to are diffed and sent to ctx.lists_target (push "lists":
+//   lists_add, lists_remove and lists_keep, comma-separated).
 #pragma once
 
 #include <cstdint>
@@ -63,6 +78,16 @@ struct MergePolicy {
 
 struct SyncContext {
   MergePolicy policy;
+  // Messages and calls (docs/sync-rules.md, "Messages and calls"): the
+  // system whose conversations record every text and call, and the one
+  // that delivers the texts it asks to send (ProviderOutboundMessage).
+  std::string conversations = "ghl";
+  std::string sender = "verity";
+  // Tags -> lists: tag (normalized, sync/fact.h) -> list id in lists_target.
+  std::map<std::string, std::string> tag_lists;
+  std::string lists_target = "aloware";
+  // A call's disposition becomes the tag prefix + the disposition, lower-case.
+  std::string disposition_tag_prefix = "disposition: ";
   // Systems that contacts are synced to, and the fields each accepts.
   std::map<std::string, std::set<std::string>> targets;
   // The consent channels each target keeps; a target not listed keeps all.
@@ -108,12 +133,48 @@ struct ContactState {
     std::string push_id;
   };
   std::map<std::string, std::map<std::string, PendingConsent>> pending_consent;
+  // Messages and calls by the engine's key (message.logged, .status,
+  // .refused), every system's id of each, and sends not yet settled.
+  struct MessageState {
+    std::string origin;  // the system that stated it first
+    std::string channel;
+    std::string direction;
+    std::string status;
+    std::map<std::string, std::string> ids;  // system -> its id of the message
+    bool delivery_decided = false;  // a send was requested or refused
+    std::string note, tag;  // a call's note and disposition tag, as asked of ctx.conversations
+  };
+  std::map<std::string, MessageState> messages;
+  std::map<std::string, std::string> message_keys;  // "<system>\n<id>" -> key
+  struct PendingSend {
+    std::string message_key;
+    std::string channel;
+    std::string system;
+  };
+  std::map<std::string, PendingSend> pending_sends;  // push id -> the send
+  // Texts and calls being recorded in ctx.conversations, not yet confirmed:
+  // its webhook about such a record may come before our push's answer (the
+  // only place its id is learned), and is then known by what it says.
+  struct PendingRecord {
+    std::string message_key;
+    std::string op;  // "message" | "call"
+    std::string direction;
+    std::string body;
+  };
+  std::map<std::string, PendingRecord> pending_records;  // push id -> the record
   uint64_t last_fact_seq = 0;   // newest webhook decided
   uint64_t last_event_seq = 0;  // newest log event applied
 };
 
 std::vector<DomainEvent> Decide(const ContactState& state, const ContactFact& fact,
                                 const SyncContext& ctx);
+
+// What a connector's report calls for (reports are appended as they come;
+// this decides what follows from them): a send that was dead-lettered is
+// reported as failed to ctx.conversations when it asked for the text.
+std::vector<DomainEvent> DecideReport(const ContactState& state,
+                                      const std::vector<DomainEvent>& report,
+                                      const SyncContext& ctx);
 
 // `seq` and `recorded_at_us` are the event's envelope values; an event at or
 // below state.last_event_seq is ignored (applying twice is harmless).

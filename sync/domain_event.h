@@ -35,10 +35,21 @@ inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";
 inline constexpr std::string_view kFactRejected = "fact.rejected";
 inline constexpr std::string_view kIdentityConflict = "identity.conflict";
 inline constexpr std::string_view kWebhookQuarantined = "webhook.quarantined";
-// A message on the contact's conversation in one system: external_id is
-// that system's message id, message_key the engine's id of the message (one
-// message, the same key in every system it reaches).
+// A message or call on the contact's conversation in one system:
+// external_id is that system's id of it, message_key the engine's id of the
+// message (one message, the same key in every system it reaches), channel
+// "sms" or "call", fields its attributes (direction, status, duration,
+// disposition; never the text, which stays in the webhook and the push).
 inline constexpr std::string_view kMessageLogged = "message.logged";
+// A later delivery status of a logged message, as `system` reported it:
+// outcome is the status ("delivered", "failed"), external_id that system's
+// message id, message_key the engine's key.
+inline constexpr std::string_view kMessageStatus = "message.status";
+// A text the engine would have sent to an opted-out number, refused:
+// message_key, system (where it would have been sent), channel, reason
+// (which opt-out), and push_id when a send already requested was cancelled
+// (the opt-out came while it waited: the push is settled by this event).
+inline constexpr std::string_view kMessageRefused = "message.refused";
 // A person opted out of (or back into) a channel: fields hold the phone
 // and/or email it applies to, channel the channels ("sms", "call",
 // "email"; several joined by ','), system where it came from, external_id
@@ -94,10 +105,13 @@ struct DomainEvent {
   std::vector<std::pair<std::string, std::string>> candidates;
   // push.*
   std::string push_id;
-  std::string op;  // "upsert", "mark_dnc", "opt_out", "opt_in" (channel says which)
+  // "upsert", "mark_dnc", "opt_out", "opt_in" (channel says which); message
+  // ops (IsMessageOp): "send", "message", "call", "message_status"; and
+  // "note", "tags" (a call's note and disposition tag), "lists" (tag lists)
+  std::string op;
   int priority = 0;  // higher first; opt-outs are 10, ordinary syncs 0
   int attempt = 0;
-  std::string outcome;  // push.attempted: "ok", "retry", "failed"
+  std::string outcome;  // push.attempted: "ok", "retry", "failed"; message.status: the status
   int http_status = 0;
   std::string detail;
   int64_t next_attempt_us = 0;
@@ -116,6 +130,14 @@ bool IsDomainEventType(std::string_view type);
 // A draft ready for EventLog::AppendAsync.
 EventDraft ToDraft(const DomainEvent& e, const std::string& tenant, const std::string& stream,
                    const EventId& causation, const EventId& correlation);
+
+// Pushes that write a message, call or delivery status rather than the
+// contact: their push.succeeded external_id is the message's id in the
+// target (message_key names it), and they change neither links nor what
+// the target holds. ("note", "tags" and "lists" change neither either.)
+inline bool IsMessageOp(std::string_view op) {
+  return op == "send" || op == "message" || op == "call" || op == "message_status";
+}
 
 inline std::string ContactStream(std::string_view contact_id) {
   return "contact:" + std::string(contact_id);

@@ -48,6 +48,29 @@ struct Consent {
   bool snapshot = false;
 };
 
+// A message or call on the person's conversation in one system
+// (ContactFact::activities), or later news about one.
+struct Activity {
+  enum class Kind {
+    kText,    // a text message the system carried (sent or received)
+    kCall,    // a phone call that ended (with its disposition)
+    kStatus,  // a later delivery status of a message already stated
+    kSend,    // a request to deliver a text (GoHighLevel's ProviderOutboundMessage)
+  };
+  Kind kind = Kind::kText;
+  std::string message_id;   // the system's id of the message or call
+  // The engine's key of the message when the system carries it back
+  // (Verity's externalId of a text the engine sent); else empty.
+  std::string message_key;
+  std::string direction;    // "inbound" (from the person) | "outbound"
+  std::string body;         // the text; empty for calls
+  std::string status;       // the system's word: "delivered", "failed", "completed", "no-answer"…
+  std::string our_number;   // the business line (E.164), when stated
+  int64_t duration_s = -1;  // calls; -1: not stated
+  std::string disposition;  // calls: the agent's disposition
+  std::string recording_url, transcript, summary;  // calls, when present
+};
+
 struct ContactFact {
   // kUpsert: the system holds these values (a text's sender: just the
   // phone). kDelete: it deleted the contact.
@@ -56,6 +79,9 @@ struct ContactFact {
   // What the same webhook says about consent (an upsert's): the phone
   // and/or email in `fields` are whom it concerns.
   std::vector<Consent> consents;
+  // Messages and calls the same webhook states (an upsert's), in order:
+  // the phone in `fields` is the person's number.
+  std::vector<Activity> activities;
   std::string tenant;
   std::string system;       // "ghl", "aloware"
   std::string external_id;  // the system's id of the contact; may be empty

@@ -9,6 +9,15 @@
 //           stops calls and texts alike). opt_in: is_dnc: 0.
 // backfill: Aloware has no list API; contacts are looked up by phone
 //           (GET /api/v1/webhook/contact/phone-number), 404 when unknown.
+// lists:    tags -> lists (sync rules). Only additions: the write above with
+//           list_ids = lists_add. With removals: Aloware can only take a
+//           contact out of all its Power Dialer lists (POST
+//           /api/v1/webhook/powerdialer-remove-contact-from-lists
+//           {api_token, contact_id}; 404 when Aloware has no such contact),
+//           so the contact is looked up, taken out of all, and written back
+//           with list_ids = lists_keep (every mapped list it still belongs
+//           to). Lists that no tag maps to are lost by a removal: see
+//           docs/sync-rules.md.
 // A contact without a phone cannot be written to Aloware: the push fails for
 // good with a reason.
 #include <simdjson.h>
@@ -60,6 +69,13 @@ class AlowareClient final : public VendorClient {
       done(std::move(r));
       return;
     }
+    if (req.op == "lists") return Lists(req, creds, phone->second, std::move(done));
+    if (req.op != "upsert" && req.op != "mark_dnc" && req.op != "opt_out" && req.op != "opt_in") {
+      PushResult r;
+      r.http_status = 422;
+      r.detail = "Aloware has no push op \"" + req.op + "\"";
+      return done(std::move(r));
+    }
     std::string body = "{";
     auto add = [&](const char* k, const std::string& v) {
       if (body.size() > 1) body += ",";
@@ -84,18 +100,21 @@ class AlowareClient final : public VendorClient {
     if (req.op == "mark_dnc" || req.op == "opt_out") body += ",\"is_dnc\":1";
     if (req.op == "opt_in") body += ",\"is_dnc\":0";
     body += "}";
+    WriteForm(creds.access_token, phone->second, std::move(body), std::make_shared<PushResult>(),
+              std::move(done));
+  }
 
+  // POST /api/v1/webhook/forms, then the lookup for the contact's id.
+  void WriteForm(const std::string& token, const std::string& number, std::string body,
+                 std::shared_ptr<PushResult> result, std::function<void(PushResult)> done) {
     HttpRequest r;
     r.method = "POST";
     r.url = base_ + "/api/v1/webhook/forms";
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
     r.body = std::move(body);
-    std::string token = creds.access_token;
-    std::string number = phone->second;
-    http_->Send(std::move(r), [this, token, number, done = std::move(done)](HttpResponse resp) {
-      auto result = std::make_shared<PushResult>();
-      result->requests = 1;
+    http_->Send(std::move(r), [this, token, number, result, done = std::move(done)](HttpResponse resp) {
+      result->requests++;
       result->http_status = resp.status;
       ReadRateHeaders(resp, result.get());
       if (resp.status / 100 != 2) {
@@ -106,6 +125,69 @@ class AlowareClient final : public VendorClient {
       }
       Lookup(token, number, result, done);
     });
+  }
+
+  static std::string ListsBody(const std::string& token, const std::string& number,
+                               const std::string& list_ids) {
+    std::string b = "{\"api_token\":";
+    AppendJsonString(&b, token);
+    b += ",\"phone_number\":";
+    AppendJsonString(&b, number);
+    b += ",\"list_ids\":";
+    AppendJsonString(&b, list_ids);
+    return b + ",\"force_update\":1}";
+  }
+
+  void Lists(const PushRequest& req, const Credentials& creds, const std::string& number,
+             std::function<void(PushResult)> done) {
+    auto get = [&](const char* k) {
+      auto it = req.fields.find(k);
+      return it == req.fields.end() ? std::string() : it->second;
+    };
+    std::string token = creds.access_token, keep = get("lists_keep");
+    auto result = std::make_shared<PushResult>();
+    if (get("lists_remove").empty())
+      return WriteForm(token, number, ListsBody(token, number, get("lists_add")), result, std::move(done));
+    // Removal: find the contact, take it out of every list, write back the kept ones.
+    auto after_lookup = [this, token, number, keep, result, done](PushResult found) mutable {
+      result->requests += found.requests;
+      if (found.http_status / 100 != 2) return done(std::move(found));
+      if (found.external_id.empty()) {  // Aloware has no such contact: nothing to take out
+        if (keep.empty()) {
+          result->http_status = 200;
+          return done(std::move(*result));
+        }
+        return WriteForm(token, number, ListsBody(token, number, keep), result, std::move(done));
+      }
+      HttpRequest r;
+      r.method = "POST";
+      r.url = base_ + "/api/v1/webhook/powerdialer-remove-contact-from-lists";
+      r.timeout_ms = timeout_ms_;
+      r.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
+      r.body = "{\"api_token\":";
+      AppendJsonString(&r.body, token);
+      r.body += ",\"contact_id\":";
+      AppendJsonString(&r.body, found.external_id);
+      r.body += "}";
+      std::string id = found.external_id;
+      http_->Send(std::move(r), [this, token, number, keep, id, result, done](HttpResponse resp) mutable {
+        result->requests++;
+        result->http_status = resp.status;
+        ReadRateHeaders(resp, result.get());
+        if (resp.status / 100 != 2 && resp.status != 404) {
+          result->auth_rejected = resp.status == 401;
+          result->detail = Message(resp);
+          return done(std::move(*result));
+        }
+        if (keep.empty()) {
+          result->http_status = 200;
+          result->external_id = id;
+          return done(std::move(*result));
+        }
+        WriteForm(token, number, ListsBody(token, number, keep), result, std::move(done));
+      });
+    };
+    Lookup(token, number, std::make_shared<PushResult>(), after_lookup, /*missing_ok=*/true);
   }
 
   bool CanLookupByPhone() const override { return true; }
@@ -151,17 +233,25 @@ class AlowareClient final : public VendorClient {
   }
 
  private:
+  // `missing_ok`: a 404 answers 200 with no id (else 503: written but not
+  // found yet, so the whole idempotent push is retried).
   void Lookup(const std::string& token, const std::string& number,
-              std::shared_ptr<PushResult> result, std::function<void(PushResult)> done) {
+              std::shared_ptr<PushResult> result, std::function<void(PushResult)> done,
+              bool missing_ok = false) {
     HttpRequest r;
     r.url = base_ + "/api/v1/webhook/contact/phone-number?api_token=" + UrlEscape(token) +
             "&phone_number=" + UrlEscape(number);
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}};
-    http_->Send(std::move(r), [result, done = std::move(done)](HttpResponse resp) {
+    http_->Send(std::move(r), [result, missing_ok, done = std::move(done)](HttpResponse resp) {
       result->requests++;
       result->http_status = resp.status;
       ReadRateHeaders(resp, result.get());
+      if (resp.status == 404 && missing_ok) {
+        result->http_status = 200;
+        done(std::move(*result));
+        return;
+      }
       if (resp.status / 100 != 2) {
         // Written but not found at once: retry the whole (idempotent) push.
         if (resp.status == 404) result->http_status = 503;

@@ -108,7 +108,8 @@ std::string SafeDetail(int status, std::string_view message) {
 }
 
 const std::vector<OutboundFactory>& BuiltinOutbound() {
-  static const std::vector<OutboundFactory> kAll = {GhlOutbound(), AlowareOutbound()};
+  static const std::vector<OutboundFactory> kAll = {GhlOutbound(), AlowareOutbound(),
+                                                     VerityOutbound()};
   return kAll;
 }
 

@@ -27,8 +27,18 @@ namespace dfm {
 struct PushRequest {
   std::string push_id;
   std::string contact_id;
-  std::string op;           // "upsert" | "mark_dnc" | "opt_out" | "opt_in"
-  std::string external_id;  // the vendor's id when known, else empty
+  // "upsert" | "mark_dnc" | "opt_out" | "opt_in", or a message op
+  // (sync/domain_event.h: "send", "message", "call", "note", "tags",
+  // "message_status", "lists"); a client settles an op it does not have at
+  // once with http_status 422 and a detail (a dead letter, not a retry).
+  std::string op;
+  std::string external_id;  // the vendor's id of the contact when known, else empty
+  // Message ops: the engine's key of the message (an idempotency key the
+  // vendor can be given, e.g. GoHighLevel's altId, Verity's externalId).
+  std::string message_key;
+  // 1 for the first try; more for a retry or a push re-sent after a restart,
+  // which may find it written already (message ops look before writing).
+  int attempt = 1;
   // opt_out / opt_in: the channels (sync/consent.h names, joined by ',')
   // and why (e.g. "keyword STOP"); fields then carry only phone and email.
   std::string channel;
@@ -38,10 +48,15 @@ struct PushRequest {
 
 struct PushResult {
   int http_status = 0;      // status of the request that settled it; 0: transport error
-  std::string external_id;  // the vendor's id of the contact (on success)
+  // The vendor's id of the contact (on success); for message ops the id of
+  // the message, call or status it wrote.
+  std::string external_id;
   std::string detail;       // why it failed; never personal data
   int requests = 0;         // HTTP requests it took
   bool auth_rejected = false;  // 401: the access token was refused
+  // A 4xx the vendor is known to answer for a while before it succeeds
+  // (GoHighLevel's 403 on a status update right after a delivery): retried.
+  bool transient = false;
   // What the vendor said about its limits (from the last response).
   std::optional<int> rate_remaining;
   std::optional<int64_t> daily_remaining;
@@ -153,6 +168,7 @@ const OutboundFactory* FindOutbound(std::string_view system);
 
 OutboundFactory GhlOutbound();
 OutboundFactory AlowareOutbound();
+OutboundFactory VerityOutbound();
 
 struct RateDefaults {
   std::string limit, window_ms, daily;  // defaults of rate_limit, rate_window_ms, daily_limit

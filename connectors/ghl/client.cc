@@ -12,7 +12,28 @@
 //           with its DND set.
 // backfill: POST /contacts/search {locationId, pageLimit, searchAfter}: the
 //           cursor is the last contact's `searchAfter` array, as GHL sent it.
-// Every request carries Authorization: Bearer and Version: 2021-07-28.
+// Message ops need the contact's id: the push's, else the duplicate search,
+// else POST /contacts/upsert (so a call for a contact GoHighLevel does not
+// know yet creates it first). Then:
+// message:  the conversation (GET /conversations/search?locationId&contactId,
+//           else POST /conversations/), then POST /conversations/messages/inbound
+//           {type SMS, conversationId, contactId, conversationProviderId,
+//           message, direction, altId = message key, date}.
+// call:     the conversation, then an outbound call POST
+//           /conversations/messages/outbound {type Call, ..., call{to, from,
+//           status}, attachments [recording]}; an inbound one the inbound
+//           endpoint with type Call and direction inbound.
+//           A retried message or call (attempt after a timeout or 5xx, or a
+//           push re-sent after a restart) first looks for its altId in GET
+//           /conversations/{id}/messages, so one written is not written twice.
+// message_status: PUT /conversations/messages/{id}/status {status, error};
+//           a 403 (GoHighLevel's answer for a while after a delivery) is retried.
+//           A 400 "already exists" when creating a conversation searches again.
+// note:     POST /contacts/{id}/notes {body}; a retried one first looks for
+//           its text in GET /contacts/{id}/notes.
+// tags:     POST /contacts/{id}/tags {tags: [tags_add]} (one tag per line).
+// Contacts, notes and tags carry Version 2021-07-28, conversations 2021-04-15;
+// every request Authorization: Bearer.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -20,13 +41,41 @@
 
 #include "connectors/common/outbound.h"
 #include "connectors/ghl/dnd.h"
+#include "sync/consent.h"
 #include "sync/fact.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 namespace dfm {
 namespace {
 
 constexpr char kContactsVersion[] = "2021-07-28";
+constexpr char kConversationsVersion[] = "2021-04-15";
+
+// Aloware's (and others') call outcomes -> GoHighLevel's call.status enum.
+std::string CallStatus(const std::string& s) {
+  if (s == "busy" || s == "voicemail" || s == "failed" || s == "answered" || s == "pending")
+    return s;
+  if (s == "missed" || s == "no-answer" || s == "no answer" || s == "unanswered") return "no-answer";
+  if (s == "canceled" || s == "cancelled" || s == "abandoned") return "canceled";
+  return "completed";
+}
+
+std::string Field(const PushRequest& req, const char* k) {
+  auto it = req.fields.find(k);
+  return it == req.fields.end() ? std::string() : it->second;
+}
+
+// A string field of the top-level object (or of its `obj` member), or empty.
+std::string JsonString(const std::string& body, const char* obj, const char* key) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc)) return {};
+  if (obj && doc[obj].get(doc)) return {};
+  std::string_view v;
+  if (doc[key].get(v)) return {};
+  return std::string(v);
+}
 
 const std::pair<const char*, const char*> kFieldNames[] = {
     {fields::kFirstName, "firstName"}, {fields::kLastName, "lastName"},
@@ -165,6 +214,7 @@ class GhlClient final : public VendorClient {
         location_(s.at("location_id")),
         client_id_(s.at("client_id")),
         client_secret_(s.at("client_secret")),
+        provider_(s.at("conversation_provider_id")),
         timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
   }
@@ -244,6 +294,24 @@ class GhlClient final : public VendorClient {
     st->req = req;
     st->token = creds.access_token;
     st->done = std::move(done);
+    const std::string& op = req.op;
+    if (op == "message" || op == "call" || op == "message_status" || op == "note" ||
+        op == "tags") {
+      if ((op == "message" || op == "call" || op == "message_status") && provider_.empty()) {
+        st->result.http_status = 422;  // settled without a request: nothing would accept it
+        st->result.detail = "ghl.conversation_provider_id is not set: texts and calls cannot be recorded";
+        return st->done(std::move(st->result));
+      }
+      if (op == "message_status") return UpdateStatus(st);
+      st->message = true;
+      if (!req.external_id.empty()) return OnContact(st, req.external_id);
+      return Search(st);
+    }
+    if (op != "upsert" && op != "mark_dnc" && op != "opt_out" && op != "opt_in") {
+      st->result.http_status = 422;
+      st->result.detail = "GoHighLevel has no push op \"" + op + "\"";
+      return st->done(std::move(st->result));
+    }
     if (!req.external_id.empty()) {
       Update(st, req.external_id, /*fallback=*/true);
     } else {
@@ -293,16 +361,21 @@ class GhlClient final : public VendorClient {
     std::string token;
     std::function<void(PushResult)> done;
     PushResult result;
+    bool message = false;  // a message op: the contact is only looked up (or created)
+    bool searched_again = false;
+    bool notes_checked = false;
+    std::string contact_id, conversation_id;
   };
   using StatePtr = std::shared_ptr<State>;
 
-  HttpRequest Base(const StatePtr& st, const char* method, std::string path) const {
+  HttpRequest Base(const StatePtr& st, const char* method, std::string path,
+                   const char* version = kContactsVersion) const {
     HttpRequest r;
     r.method = method;
     r.url = base_ + path;
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Authorization", "Bearer " + st->token},
-                 {"Version", kContactsVersion},
+                 {"Version", version},
                  {"Accept", "application/json"}};
     if (std::string(method) != "GET") r.headers.emplace_back("Content-Type", "application/json");
     return r;
@@ -331,10 +404,227 @@ class GhlClient final : public VendorClient {
       if (Settle(st, resp)) return;
       std::string id = ContactIdIn(resp.body, nullptr);
       if (!id.empty()) {
+        if (st->message) return OnContact(st, id);
         Update(st, id, /*fallback=*/false);
       } else {
         Upsert(st);
       }
+    });
+  }
+
+  // Message ops, once the contact's id is known.
+  void OnContact(const StatePtr& st, const std::string& id) {
+    st->contact_id = id;
+    const std::string& op = st->req.op;
+    if (op == "note" && st->req.attempt > 1 && !st->notes_checked) {
+      // A retried note: the earlier attempt may have written it.
+      st->notes_checked = true;
+      http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes"), [this, st, id](HttpResponse resp) {
+        if (Settle(st, resp)) return;
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        simdjson::dom::array notes;
+        if (!parser.parse(resp.body).get(doc) && !doc["notes"].get(notes)) {
+          for (auto n : notes) {
+            std::string_view body, nid;
+            if (!n["body"].get(body) && body == Field(st->req, "body") && !n["id"].get(nid)) {
+              st->result.external_id = std::string(nid);
+              return st->done(std::move(st->result));
+            }
+          }
+        }
+        OnContact(st, id);
+      });
+      return;
+    }
+    if (op == "note" || op == "tags") {
+      HttpRequest r = Base(st, "POST", "/contacts/" + UrlEscape(id) + (op == "note" ? "/notes" : "/tags"));
+      if (op == "note") {
+        r.body = "{\"body\":";
+        AppendJsonString(&r.body, Field(st->req, "body"));
+        r.body += "}";
+      } else {
+        r.body = "{\"tags\":[";
+        bool first = true;
+        for (const auto& t : SplitChannels(Field(st->req, "tags_add"), '\n')) {
+          if (!first) r.body += ",";
+          first = false;
+          AppendJsonString(&r.body, t);
+        }
+        r.body += "]}";
+      }
+      http_->Send(std::move(r), [st, op](HttpResponse resp) {
+        if (Settle(st, resp)) return;
+        st->result.external_id = op == "note" ? JsonString(resp.body, "note", "id") : st->contact_id;
+        st->done(std::move(st->result));
+      });
+      return;
+    }
+    std::string q = "/conversations/search?locationId=" + UrlEscape(location_) +
+                    "&contactId=" + UrlEscape(id);
+    http_->Send(Base(st, "GET", q, kConversationsVersion), [this, st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      simdjson::dom::array list;
+      std::string_view cid;
+      if (!parser.parse(resp.body).get(doc) && !doc["conversations"].get(list)) {
+        for (auto c : list) {
+          if (!c["id"].get(cid) && !cid.empty()) break;
+        }
+      }
+      if (!cid.empty()) return OnConversation(st, std::string(cid));
+      HttpRequest r = Base(st, "POST", "/conversations/", kConversationsVersion);
+      r.body = "{\"locationId\":";
+      AppendJsonString(&r.body, location_);
+      r.body += ",\"contactId\":";
+      AppendJsonString(&r.body, st->contact_id);
+      r.body += "}";
+      http_->Send(std::move(r), [this, st](HttpResponse created) {
+        if (created.status == 400 && !st->searched_again) {
+          // "Conversation with the contact id ... already exists" (made since
+          // the search, or the search lags): search once more.
+          std::string m = RawMessage(created);
+          if (m.find("already exists") != std::string::npos) {
+            st->result.requests++;
+            st->searched_again = true;
+            return OnContact(st, st->contact_id);
+          }
+        }
+        // Still "already exists": the search lags; try the push again later.
+        st->result.transient = created.status == 400 && st->searched_again;
+        if (Settle(st, created)) return;
+        std::string conv = JsonString(created.body, "conversation", "id");
+        if (conv.empty()) {
+          st->result.http_status = 0;  // unreadable: retry (the search finds it then)
+          st->result.detail = "conversation answer has no conversation.id";
+          return st->done(std::move(st->result));
+        }
+        OnConversation(st, conv);
+      });
+    });
+  }
+
+  // A retried write first looks for its altId among the conversation's
+  // messages: the earlier attempt may have been written.
+  void OnConversation(const StatePtr& st, const std::string& conversation_id) {
+    st->conversation_id = conversation_id;
+    if (st->req.attempt <= 1) return PostMessage(st);
+    std::string q = "/conversations/" + UrlEscape(conversation_id) + "/messages?limit=100";
+    http_->Send(Base(st, "GET", q, kConversationsVersion), [this, st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      simdjson::dom::array list;
+      if (!parser.parse(resp.body).get(doc)) {
+        // {"messages": [...]} or {"messages": {"messages": [...]}}
+        simdjson::dom::element inner;
+        if (!doc["messages"].get(inner) && inner.get(list) != simdjson::SUCCESS) {
+          simdjson::dom::element nested;
+          if (!inner["messages"].get(nested) && nested.get(list) != simdjson::SUCCESS) list = {};
+        }
+        for (auto m : list) {
+          std::string_view alt, id;
+          if (!m["altId"].get(alt) && alt == st->req.message_key && !m["id"].get(id)) {
+            st->result.external_id = std::string(id);
+            return st->done(std::move(st->result));
+          }
+        }
+      }
+      PostMessage(st);
+    });
+  }
+
+  void PostMessage(const StatePtr& st) {
+    const PushRequest& req = st->req;
+    bool call = req.op == "call";
+    std::string direction = Field(req, "direction");
+    bool outbound_call = call && direction == "outbound";
+    HttpRequest r = Base(st, "POST",
+                         outbound_call ? "/conversations/messages/outbound"
+                                       : "/conversations/messages/inbound",
+                         kConversationsVersion);
+    std::string& b = r.body;
+    b = "{\"type\":";
+    AppendJsonString(&b, call ? "Call" : "SMS");
+    b += ",\"conversationId\":";
+    AppendJsonString(&b, st->conversation_id);
+    if (!outbound_call) {
+      b += ",\"contactId\":";
+      AppendJsonString(&b, st->contact_id);
+    }
+    b += ",\"conversationProviderId\":";
+    AppendJsonString(&b, provider_);
+    if (!outbound_call) {
+      b += ",\"direction\":";
+      AppendJsonString(&b, direction.empty() ? "inbound" : direction);
+    }
+    b += ",\"altId\":";
+    AppendJsonString(&b, req.message_key);
+    std::string date_us = Field(req, "date_us");
+    if (!date_us.empty()) {
+      b += ",\"date\":";
+      AppendJsonString(&b, FormatIso8601Micros(std::stoll(date_us)));
+    }
+    if (!call) {
+      b += ",\"message\":";
+      AppendJsonString(&b, Field(req, "body"));
+    } else {
+      std::string lead = Field(req, fields::kPhone), ours = Field(req, "our_number");
+      bool out = direction == "outbound";
+      b += ",\"call\":{";
+      for (const auto& [k, v] : {std::pair<const char*, std::string>{"to", out ? lead : ours},
+                                 std::pair<const char*, std::string>{"from", out ? ours : lead}}) {
+        if (v.empty()) continue;  // a side the call's system did not state
+        AppendJsonString(&b, k);
+        b += ":";
+        AppendJsonString(&b, v);
+        b += ",";
+      }
+      b += "\"status\":";
+      AppendJsonString(&b, CallStatus(Field(req, "status")));
+      b += "}";
+      std::string rec = Field(req, "recording_url");
+      if (!rec.empty()) {
+        b += ",\"attachments\":[";
+        AppendJsonString(&b, rec);
+        b += "]";
+      }
+    }
+    b += "}";
+    http_->Send(std::move(r), [st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      std::string id = JsonString(resp.body, nullptr, "messageId");
+      if (id.empty()) {
+        st->result.http_status = 0;  // unreadable: retry (the altId lookup finds it)
+        st->result.detail = "message answer has no messageId";
+      } else {
+        st->result.external_id = id;
+      }
+      st->done(std::move(st->result));
+    });
+  }
+
+  void UpdateStatus(const StatePtr& st) {
+    std::string id = Field(st->req, "message_id");
+    HttpRequest r = Base(st, "PUT", "/conversations/messages/" + UrlEscape(id) + "/status",
+                         kConversationsVersion);
+    r.body = "{\"status\":";
+    AppendJsonString(&r.body, Field(st->req, "status"));
+    std::string err = Field(st->req, "error");
+    if (!err.empty()) {
+      r.body += ",\"error\":{\"code\":\"1\",\"type\":\"saas\",\"message\":";
+      AppendJsonString(&r.body, err);
+      r.body += "}";
+    }
+    r.body += "}";
+    http_->Send(std::move(r), [st, id](HttpResponse resp) {
+      // GoHighLevel answers 403 "No conversation provider found" for a few
+      // seconds after a delivery: try again later.
+      st->result.transient = resp.status == 403;
+      if (Settle(st, resp)) return;
+      st->result.external_id = id;
+      st->done(std::move(st->result));
     });
   }
 
@@ -356,12 +646,14 @@ class GhlClient final : public VendorClient {
   void Upsert(const StatePtr& st) {
     HttpRequest r = Base(st, "POST", "/contacts/upsert");
     r.body = ContactBody(st->req, location_, true);
-    http_->Send(std::move(r), [st](HttpResponse resp) {
+    http_->Send(std::move(r), [this, st](HttpResponse resp) {
       if (Settle(st, resp)) return;
       std::string id = ContactIdIn(resp.body, nullptr);
       if (id.empty()) {
         st->result.http_status = 0;  // unreadable answer: retry (the upsert is idempotent)
         st->result.detail = "upsert answer has no contact.id";
+      } else if (st->message) {
+        return OnContact(st, id);
       } else {
         st->result.external_id = id;
       }
@@ -370,7 +662,7 @@ class GhlClient final : public VendorClient {
   }
 
   HttpClient* http_;
-  std::string base_, location_, client_id_, client_secret_;
+  std::string base_, location_, client_id_, client_secret_, provider_;
   int64_t timeout_ms_;
 };
 
@@ -389,6 +681,9 @@ OutboundFactory GhlOutbound() {
       {"client_id", false, "", "OAuth client id (with client_secret: tokens are refreshed)"},
       {"client_secret", true, "", "OAuth client secret"},
       {"token_expires_at", false, "0", "Unix seconds when access_token expires; 0: unknown", true},
+      {"conversation_provider_id", false, "",
+       "the custom conversation provider texts and calls are recorded under (Marketplace app); "
+       "empty: texts and calls are not recorded"},
   };
   AddDeliverySettings(&f.settings,
                       {"100", "10000", "200000", "GoHighLevel: 100 per 10 s, 200,000 a day"});

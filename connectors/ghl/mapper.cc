@@ -5,8 +5,19 @@
 // ContactDndUpdate's `dnd` and `dndSettings` are consent statements.
 // Source time: `dateUpdated` when present, else the webhook's `timestamp`.
 // A contact imported by `dfm backfill` is a search result: the same object.
+//
+// Messages: a conversation-provider delivery (ProviderOutboundMessage: no
+// webhookId, `type` is the channel "SMS", `messageId`, `contactId`, `phone`,
+// `message`) is a request to send a text (Activity::kSend). InboundMessage /
+// OutboundMessage are texts and calls on the contact's conversation
+// (messageType SMS / CALL; `altId`, when GoHighLevel repeats the one the
+// engine gave, is the engine's key): logged, so echoes of the engine's own
+// records and texts sent from GoHighLevel itself are known. Other channels
+// (Email, ...) carry no facts.
 #include "connectors/common/mapper.h"
 
+#include <cstdlib>
+#include <initializer_list>
 #include <iterator>
 
 #include "connectors/common/json_body.h"
@@ -28,6 +39,17 @@ constexpr JsonFieldMap kPlain[] = {
     {"country", fields::kCountry},
     {"companyName", fields::kCompanyName},
 };
+
+// The first of `keys` that holds an ISO 8601 time, in microseconds; 0: none.
+int64_t FirstTime(const simdjson::dom::object& obj, std::initializer_list<const char*> keys) {
+  bool wrong = false;
+  for (const char* key : keys) {
+    auto ts = StringOrNumberField(obj, key, &wrong);
+    if (!ts) continue;
+    if (auto us = ParseIso8601Micros(*ts)) return *us;
+  }
+  return 0;
+}
 
 // ContactDndUpdate: `dnd: true` is every channel; otherwise each
 // dndSettings channel's status: "active" or "permanent" is an opt-out,
@@ -79,15 +101,7 @@ Status ReadGhlContact(const simdjson::dom::object& obj, bool del, bool dnd,
   auto id = StringOrNumberField(obj, "id", &wrong);
   if (!id || id->empty()) return Status::InvalidArgument(what + " without the contact \"id\"");
   f.external_id = *id;
-  for (const char* key : {"dateUpdated", "timestamp"}) {
-    auto ts = StringOrNumberField(obj, key, &wrong);
-    if (ts) {
-      if (auto us = ParseIso8601Micros(*ts)) {
-        f.source_time_us = *us;
-        break;
-      }
-    }
-  }
+  f.source_time_us = FirstTime(obj, {"dateUpdated", "timestamp"});
   if (!del) {
     Status fst = ReadContactFields(obj, kPlain, std::size(kPlain), "email", "phone", s, &f);
     if (!fst.ok()) return fst;
@@ -109,6 +123,59 @@ Status ReadGhlContact(const simdjson::dom::object& obj, bool del, bool dnd,
   return Status::OK();
 }
 
+Status ReadGhlMessage(const simdjson::dom::object& obj, const std::string& t, bool provider,
+                      const MapperSettings& s, std::vector<ContactFact>* out) {
+  bool wrong = false;
+  ContactFact f;
+  f.system = "ghl";
+  auto contact = StringOrNumberField(obj, "contactId", &wrong);
+  if (contact) f.external_id = *contact;
+  auto id = StringOrNumberField(obj, "messageId", &wrong);
+  if (!id || id->empty()) return Status::InvalidArgument(t + " without \"messageId\"");
+  if (auto ph = StringOrNumberField(obj, "phone", &wrong)) {
+    auto n = s.normalizer ? s.normalizer->Phone(*ph) : ph;
+    if (n) f.fields[fields::kPhone] = *n;
+  }
+  if (f.external_id.empty() && !f.fields.count(fields::kPhone))
+    return Status::InvalidArgument(t + " without \"contactId\" or \"phone\"");
+  f.source_time_us = FirstTime(obj, {"dateAdded", "timestamp"});
+  Activity a;
+  a.message_id = *id;
+  if (provider) {
+    a.kind = Activity::Kind::kSend;
+    a.direction = "outbound";
+    auto text = StringOrNumberField(obj, "message", &wrong);
+    if (!text) return Status::InvalidArgument(t + " without \"message\"");
+    a.body = *text;
+    if (!f.fields.count(fields::kPhone))
+      return Status::InvalidArgument(t + " without a readable \"phone\"");
+  } else {
+    auto mt = StringOrNumberField(obj, "messageType", &wrong);
+    std::string kind = mt ? *mt : "";
+    for (auto& ch : kind) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (kind == "CALL" || kind == "TYPE_CALL") {
+      a.kind = Activity::Kind::kCall;
+    } else if (kind == "SMS" || kind == "TYPE_SMS") {
+      a.kind = Activity::Kind::kText;
+    } else {
+      return Status::OK();  // email, chat, ...: not synced
+    }
+    if (auto d = StringOrNumberField(obj, "direction", &wrong)) a.direction = *d;
+    if (auto b = StringOrNumberField(obj, "body", &wrong)) a.body = *b;
+    if (auto st = StringOrNumberField(obj, "status", &wrong)) a.status = *st;
+    if (auto cs = StringOrNumberField(obj, "callStatus", &wrong)) a.status = *cs;
+    if (auto alt = StringOrNumberField(obj, "altId", &wrong)) a.message_key = *alt;
+    if (auto dur = StringOrNumberField(obj, "callDuration", &wrong)) {
+      char* end = nullptr;
+      long long v = std::strtoll(dur->c_str(), &end, 10);
+      if (end && *end == '\0' && !dur->empty()) a.duration_s = v;
+    }
+  }
+  f.activities.push_back(std::move(a));
+  out->push_back(std::move(f));
+  return Status::OK();
+}
+
 }  // namespace
 
 Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
@@ -123,6 +190,9 @@ Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
   bool upsert = t == "ContactCreate" || t == "ContactUpdate" || t == "ContactTagUpdate" ||
                 t == "ContactDndUpdate";
   bool del = t == "ContactDelete";
+  if (t == "InboundMessage" || t == "OutboundMessage") return ReadGhlMessage(obj, t, false, s, out);
+  bool has_webhook_id = obj["webhookId"].error() == simdjson::SUCCESS;
+  if (!has_webhook_id && t == "SMS") return ReadGhlMessage(obj, "ProviderOutboundMessage", true, s, out);
   if (!upsert && !del) return Status::OK();  // not a contact fact
   return ReadGhlContact(obj, del, t == "ContactDndUpdate", t, s, out);
 }

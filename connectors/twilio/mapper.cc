@@ -1,10 +1,13 @@
 // Twilio Messaging webhooks -> facts.
 //
-// An inbound message (form fields MessageSid, From, Body, and OptOutType
-// when Advanced Opt-Out is on) is read for consent only, so far: OptOutType
-// STOP is an opt-out and START an opt-in (HELP is neither); without
-// OptOutType the Body is read by the engine's own rule (sync/consent.h).
-// Status callbacks (MessageStatus) carry no facts.
+// An inbound message (form fields MessageSid, From, To, Body, and
+// OptOutType when Advanced Opt-Out is on) is a text from `From` (an
+// activity) and is read for consent: OptOutType STOP is an opt-out and START
+// an opt-in (HELP is neither); without OptOutType the Body is read by the
+// engine's own rule (sync/consent.h).
+// A status callback (MessageStatus, no Body) is the delivery status of an
+// outbound text to `To` (an activity of kind kStatus); the engine only
+// notes it (a text it never saw is logged as observed).
 #include "connectors/common/mapper.h"
 #include "connectors/common/webhook_source.h"
 #include "sync/consent.h"
@@ -20,41 +23,58 @@ Status MapTwilioWebhook(const WebhookReceived& w, const MapperSettings& s,
       if (name == k) return &value;
     return nullptr;
   };
-  if (get("MessageStatus") && !get("Body")) return Status::OK();  // a status callback
   const std::string* body = get("Body");
-  if (!body) return Status::OK();
-  Consent c;
-  c.channels = {channels::kSms};
-  const std::string* opt = get("OptOutType");
-  if (opt && !opt->empty()) {
-    if (*opt == "STOP") {
-      c.change = Consent::Change::kOptOut;
-    } else if (*opt == "START") {
-      c.change = Consent::Change::kOptIn;
-    } else {
-      return Status::OK();  // HELP
-    }
-    c.reason = "OptOutType " + *opt;
-  } else {
-    TextConsent tc = ClassifyText(*body);
-    if (tc.kind == TextConsent::Kind::kNone) return Status::OK();
-    c.change = tc.kind == TextConsent::Kind::kOptOut  ? Consent::Change::kOptOut
-               : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
-                                                      : Consent::Change::kReview;
-    c.reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
-  }
-  const std::string* from = get("From");
-  if (!from) return Status::InvalidArgument("Twilio message without \"From\"");
-  auto phone = s.normalizer ? s.normalizer->Phone(*from) : std::optional<std::string>(*from);
-  if (!phone) return Status::InvalidArgument("Twilio message with an unreadable \"From\"");
+  const std::string* status = get("MessageStatus");
+  if (!body && !status) return Status::OK();
+  const bool callback = status && !body;
+  const char* who_key = callback ? "To" : "From";
+  const std::string* who = get(who_key);
+  if (!who) return Status::InvalidArgument(std::string("Twilio message without \"") + who_key + "\"");
+  auto phone = s.normalizer ? s.normalizer->Phone(*who) : std::optional<std::string>(*who);
+  if (!phone)
+    return Status::InvalidArgument(std::string("Twilio message with an unreadable \"") + who_key + "\"");
   const std::string* sid = get("MessageSid");
   if (!sid) sid = get("SmsSid");
   if (!sid || sid->empty()) return Status::InvalidArgument("Twilio message without \"MessageSid\"");
-  c.message_id = *sid;
   ContactFact f;
   f.system = "twilio";
   f.fields[fields::kPhone] = *phone;
-  f.consents.push_back(std::move(c));
+  Activity a;
+  a.kind = callback ? Activity::Kind::kStatus : Activity::Kind::kText;
+  a.message_id = *sid;
+  a.direction = callback ? "outbound" : "inbound";
+  if (status) a.status = *status;
+  if (body) a.body = *body;
+  if (const std::string* ours = get(callback ? "From" : "To")) {
+    auto n = s.normalizer ? s.normalizer->Phone(*ours) : std::optional<std::string>(*ours);
+    if (n) a.our_number = *n;
+  }
+  if (!callback) {
+    Consent c;
+    c.channels = {channels::kSms};
+    c.message_id = *sid;
+    const std::string* opt = get("OptOutType");
+    bool has = true;
+    if (opt && !opt->empty()) {
+      if (*opt == "STOP") {
+        c.change = Consent::Change::kOptOut;
+      } else if (*opt == "START") {
+        c.change = Consent::Change::kOptIn;
+      } else {
+        has = false;  // HELP
+      }
+      c.reason = "OptOutType " + *opt;
+    } else {
+      TextConsent tc = ClassifyText(*body);
+      has = tc.kind != TextConsent::Kind::kNone;
+      c.change = tc.kind == TextConsent::Kind::kOptOut  ? Consent::Change::kOptOut
+                 : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
+                                                        : Consent::Change::kReview;
+      c.reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
+    }
+    if (has) f.consents.push_back(std::move(c));
+  }
+  f.activities.push_back(std::move(a));
   out->push_back(std::move(f));
   return Status::OK();
 }

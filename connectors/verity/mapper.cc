@@ -1,11 +1,16 @@
 // Verity webhooks -> facts (docs/verity.md).
 //
-// Only what bears on consent is read here so far: an inbound
-// `message.received` whose text is an opt-out or opt-in word (or contains
-// one: flagged for review), and `optout.stop` (Verity's own opt-out
-// detection). The sender's phone (`from`) identifies the contact; the
-// message id is the cause recorded in the opt-out registry. Other event
-// types and ordinary texts carry no facts.
+// - message.received (direction inbound): a text from `from`: an activity
+//   (kText, inbound) and, when its text is an opt-out or opt-in word (or
+//   contains one: flagged for review), a consent statement about sms.
+// - message.sent (outbound): a text to `to`: an activity (kText, outbound)
+//   whose key is the `externalId` the engine gave when it asked for the
+//   send (absent for texts sent from Verity itself).
+// - message.delivered / message.failed: a delivery status (kStatus) of the
+//   text with that messageId or externalId.
+// - optout.stop: Verity's own opt-out detection; opts `from` out of sms.
+// The message id is the cause recorded in the opt-out registry; `timestamp`
+// is the source time. Other event types carry no facts.
 #include "connectors/common/json_body.h"
 #include "connectors/common/mapper.h"
 #include "sync/consent.h"
@@ -21,50 +26,63 @@ Status MapVerityWebhook(const WebhookReceived& w, const MapperSettings& s,
   bool wrong = false;
   auto type = StringOrNumberField(obj, "eventType", &wrong);
   if (!type) return Status::InvalidArgument("Verity webhook without an \"eventType\"");
-  Consent c;
-  c.channels = {channels::kSms};
-  if (*type == "optout.stop") {
-    c.change = Consent::Change::kOptOut;
-    c.reason = "optout.stop";
-  } else if (*type == "message.received") {
-    auto dir = StringOrNumberField(obj, "direction", &wrong);
-    if (dir && *dir != "inbound") return Status::OK();
-    auto body = StringOrNumberField(obj, "body", &wrong);
-    TextConsent tc = ClassifyText(body ? *body : std::string());
-    switch (tc.kind) {
-      case TextConsent::Kind::kNone:
-        return Status::OK();
-      case TextConsent::Kind::kOptOut:
-        c.change = Consent::Change::kOptOut;
-        c.reason = "keyword " + tc.word;
-        break;
-      case TextConsent::Kind::kOptIn:
-        c.change = Consent::Change::kOptIn;
-        c.reason = "keyword " + tc.word;
-        break;
-      case TextConsent::Kind::kReview:
-        c.change = Consent::Change::kReview;
-        c.reason = "contains " + tc.word;
-        break;
-    }
-  } else {
-    return Status::OK();
-  }
-  auto from = StringOrNumberField(obj, "from", &wrong);
-  if (!from) return Status::InvalidArgument("Verity \"" + *type + "\" without \"from\"");
-  auto phone = s.normalizer ? s.normalizer->Phone(*from) : std::optional<std::string>(*from);
-  if (!phone) return Status::InvalidArgument("Verity \"" + *type + "\" with an unreadable \"from\"");
+  const std::string& t = *type;
+  const bool received = t == "message.received", sent = t == "message.sent";
+  const bool status = t == "message.delivered" || t == "message.failed";
+  if (!received && !sent && !status && t != "optout.stop") return Status::OK();
+  auto dir = StringOrNumberField(obj, "direction", &wrong);
+  if (received && dir && *dir != "inbound") return Status::OK();
+  const bool outbound = sent || status;
+  // The person: the recipient of an outbound text, else the sender.
+  const char* who_key = outbound ? "to" : "from";
+  auto who = StringOrNumberField(obj, who_key, &wrong);
+  if (!who) return Status::InvalidArgument("Verity \"" + t + "\" without \"" + who_key + "\"");
+  auto phone = s.normalizer ? s.normalizer->Phone(*who) : std::optional<std::string>(*who);
+  if (!phone)
+    return Status::InvalidArgument("Verity \"" + t + "\" with an unreadable \"" + who_key + "\"");
   auto id = StringOrNumberField(obj, "messageId", &wrong);
-  if (!id || id->empty())
-    return Status::InvalidArgument("Verity \"" + *type + "\" without \"messageId\"");
-  c.message_id = *id;
+  if (!id || id->empty()) return Status::InvalidArgument("Verity \"" + t + "\" without \"messageId\"");
   ContactFact f;
   f.system = "verity";
   f.fields[fields::kPhone] = *phone;
   if (auto ts = StringOrNumberField(obj, "timestamp", &wrong)) {
     if (auto us = ParseIso8601Micros(*ts)) f.source_time_us = *us;
   }
-  f.consents.push_back(std::move(c));
+  auto body = StringOrNumberField(obj, "body", &wrong);
+  if (t == "optout.stop" || received) {
+    Consent c;
+    c.channels = {channels::kSms};
+    c.message_id = *id;
+    if (t == "optout.stop") {
+      c.change = Consent::Change::kOptOut;
+      c.reason = "optout.stop";
+      f.consents.push_back(std::move(c));
+    } else {
+      TextConsent tc = ClassifyText(body ? *body : std::string());
+      if (tc.kind != TextConsent::Kind::kNone) {
+        c.change = tc.kind == TextConsent::Kind::kOptOut  ? Consent::Change::kOptOut
+                   : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
+                                                          : Consent::Change::kReview;
+        c.reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
+        f.consents.push_back(std::move(c));
+      }
+    }
+  }
+  if (t != "optout.stop") {
+    Activity a;
+    a.kind = status ? Activity::Kind::kStatus : Activity::Kind::kText;
+    a.message_id = *id;
+    a.direction = outbound ? "outbound" : "inbound";
+    if (auto key = StringOrNumberField(obj, "externalId", &wrong)) a.message_key = *key;
+    if (auto stv = StringOrNumberField(obj, "status", &wrong)) a.status = *stv;
+    if (status && a.status.empty()) a.status = t == "message.delivered" ? "delivered" : "failed";
+    if (!status && body) a.body = *body;
+    if (auto ours = StringOrNumberField(obj, outbound ? "from" : "to", &wrong)) {
+      auto n = s.normalizer ? s.normalizer->Phone(*ours) : ours;
+      if (n) a.our_number = *n;
+    }
+    f.activities.push_back(std::move(a));
+  }
   out->push_back(std::move(f));
   return Status::OK();
 }

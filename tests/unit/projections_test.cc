@@ -99,13 +99,19 @@ TEST(MappingsProjection, MapsMessageIdsAcrossSystems) {
   pushed.system = "ghl";
   pushed.external_id = "gm-3";
   pushed.message_key = "msg-1";
+  pushed.op = "message";
   pushed.push_id = "c1:ghl:1";
   p.Fold(AsEvent(pushed, 2), &st);
+  DomainEvent note = pushed;  // a call's note names the call: its id is the note's, not mapped
+  note.op = "note";
+  note.external_id = "note-7";
+  p.Fold(AsEvent(note, 3), &st);
   base.Commit(&st);
   EXPECT_EQ(base.kv["m/t/verity/vm-9"], "c1 msg-1");
   EXPECT_EQ(base.kv["m/t/ghl/gm-3"], "c1 msg-1");
   EXPECT_EQ(base.kv["k/t/msg-1/verity"], "vm-9");
   EXPECT_EQ(base.kv["k/t/msg-1/ghl"], "gm-3");
+  EXPECT_EQ(base.kv.count("m/t/ghl/note-7"), 0u);
   // A message's id is not the contact's: the contact mapping is untouched.
   EXPECT_EQ(base.kv.count("x/t/ghl/gm-3"), 0u);
   EXPECT_EQ(base.kv.count("c/c1/ghl"), 0u);

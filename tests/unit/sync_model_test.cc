@@ -8,6 +8,7 @@
 #include "sync/normalize.h"
 #include "util/clock.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/mapper_input.h"
 
 namespace dfm {
 namespace {
@@ -67,19 +68,8 @@ TEST(DomainEvent, RoundTripsEveryMember) {
   EXPECT_FALSE(DecodeDomainEvent(e.type, "{", &back).ok());
 }
 
-MapperSettings UsSettings() {
-  static const Normalizer kUs("US");
-  MapperSettings s;
-  s.normalizer = &kUs;
-  return s;
-}
-
-WebhookReceived Webhook(const std::string& system, const std::string& body) {
-  WebhookReceived w;
-  w.system = system;
-  w.body = body;
-  return w;
-}
+using testing::UsSettings;
+using testing::Webhook;
 
 TEST(GhlMapper, ContactCreateFixture) {
   MapperSettings s = UsSettings();
@@ -108,10 +98,16 @@ TEST(GhlMapper, DeleteOtherTypesAndUnreadable) {
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].kind, ContactFact::Kind::kDelete);
   facts.clear();
-  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/InboundMessage.json")), s,
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/ContactTagUpdate.json")), s,
                             &facts)
                   .ok());
-  EXPECT_TRUE(facts.empty());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].fields.at("tags"), "call now\nhot\nnew lead");
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"NoteCreate","webhookId":"w","id":"n1"})"),
+                            s, &facts)
+                  .ok());
+  EXPECT_TRUE(facts.empty());  // not a contact or message event
   Status bad = MapGhlWebhook(Webhook("ghl", R"({"type":"ContactUpdate","email":"a@b.c"})"), s,
                              &facts);
   EXPECT_TRUE(bad.IsInvalidArgument());
@@ -136,10 +132,10 @@ TEST(AlowareMapper, ContactEventsByConfiguredName) {
   EXPECT_EQ(facts[0].source_time_us, *ParseIso8601Micros("2026-11-20T15:00:00Z"));
   facts.clear();
   ASSERT_TRUE(
-      MapAlowareWebhook(Webhook("aloware", testing::Fixture("aloware/Call-Disposed.json")), s,
+      MapAlowareWebhook(Webhook("aloware", R"({"event":"Contact Disposed","body":{"id":1}})"), s,
                         &facts)
           .ok());
-  EXPECT_TRUE(facts.empty());
+  EXPECT_TRUE(facts.empty());  // not a configured contact event, not a call
   s.aloware_contact_events = {"contact.updated"};
   ASSERT_TRUE(MapAlowareWebhook(Webhook("aloware", body), s, &facts).ok());
   EXPECT_TRUE(facts.empty());  // no longer a contact event name
@@ -404,11 +400,14 @@ TEST(ConsentMappers, VerityTextsAndOptOutEvents) {
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].consents[0].reason, "optout.stop");
 
-  facts.clear();  // an ordinary text: no facts
+  facts.clear();  // an ordinary text: the text only, no consent
   ASSERT_TRUE(MapVerityWebhook(Webhook("verity", testing::Fixture("verity/message.received.json")),
                                s, &facts)
                   .ok());
-  EXPECT_TRUE(facts.empty());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_TRUE(facts[0].consents.empty());
+  ASSERT_EQ(facts[0].activities.size(), 1u);
+  EXPECT_EQ(facts[0].activities[0].body, "Sounds good, talk tomorrow");
 
   facts.clear();
   ASSERT_TRUE(MapVerityWebhook(Webhook("verity", R"({"eventType":"message.received","messageId":"m9",
@@ -447,10 +446,15 @@ TEST(ConsentMappers, TwilioOptOutTypeAndBody) {
 
   for (const char* body : {"MessageSid=SM3&From=%2B12055550142&Body=help&OptOutType=HELP",
                            "MessageSid=SM4&MessageStatus=delivered&To=%2B12055550142"}) {
-    facts.clear();
+    facts.clear();  // a text (or its status) with no consent statement
     ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", body), s, &facts).ok());
-    EXPECT_TRUE(facts.empty()) << body;
+    ASSERT_EQ(facts.size(), 1u) << body;
+    EXPECT_TRUE(facts[0].consents.empty()) << body;
+    EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");
+    ASSERT_EQ(facts[0].activities.size(), 1u);
   }
+  EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kStatus);
+  EXPECT_EQ(facts[0].activities[0].status, "delivered");
   facts.clear();  // no Advanced Opt-Out: the engine reads the body itself
   ASSERT_TRUE(
       MapTwilioWebhook(Webhook("twilio", "MessageSid=SM5&From=%2B12055550142&Body=Unsubscribe."), s,

@@ -1,0 +1,160 @@
+// Verity outbound client: the API of docs/verity.md ("API DF-Middleware
+// calls"). Every request carries Authorization: Bearer <api_key>.
+//
+// upsert:   POST /v1/contacts {phone, email, firstName, lastName, externalRef}
+//           (an upsert by phone: a retried write cannot duplicate).
+// opt_out / opt_in / mark_dnc: the same with smsOptOut true / false.
+// send:     POST /v1/messages {to, body, externalId = message key}; the
+//           externalId makes a retried send answer the first message instead
+//           of texting twice. 422 recipient_opted_out fails for good.
+// A contact without a phone cannot be written to Verity (texts need one):
+// the push fails for good with a reason.
+#include <simdjson.h>
+
+#include <memory>
+
+#include "connectors/common/outbound.h"
+#include "sync/fact.h"
+#include "util/json.h"
+
+namespace dfm {
+namespace {
+
+// "HTTP <status>: <code>: <message>" from Verity's {"error":{"code","message"}}.
+std::string ErrorDetail(const HttpResponse& r) {
+  if (r.status == 0) return r.error;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string msg;
+  std::string_view code, text;
+  if (!parser.parse(r.body).get(doc)) {
+    if (!doc["error"]["code"].get(code)) msg = std::string(code);
+    if (!doc["error"]["message"].get(text)) msg += (msg.empty() ? "" : ": ") + std::string(text);
+  }
+  return SafeDetail(r.status, msg);
+}
+
+std::string IdIn(const std::string& body, const char* obj) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view id;
+  if (parser.parse(body).get(doc) || doc[obj]["id"].get(id)) return {};
+  return std::string(id);
+}
+
+class VerityClient final : public VendorClient {
+ public:
+  VerityClient(const SystemSettings& s, HttpClient* http)
+      : http_(http),
+        base_(s.at("api_base_url")),
+        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  }
+
+  void Push(const PushRequest& req, const Credentials& creds,
+            std::function<void(PushResult)> done) override {
+    auto get = [&](const char* k) {
+      auto it = req.fields.find(k);
+      return it == req.fields.end() ? std::string() : it->second;
+    };
+    std::string phone = get(fields::kPhone);
+    if (phone.empty()) {
+      PushResult r;
+      r.http_status = 422;  // settled without a request
+      r.detail = "Verity needs a phone number; the contact has none";
+      return done(std::move(r));
+    }
+    HttpRequest r;
+    r.method = "POST";
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Authorization", "Bearer " + creds.access_token},
+                 {"Accept", "application/json"},
+                 {"Content-Type", "application/json"}};
+    std::string& b = r.body;
+    auto add = [&b](const char* k, const std::string& v) {
+      b += b.size() > 1 ? "," : "";
+      AppendJsonString(&b, k);
+      b += ":";
+      AppendJsonString(&b, v);
+    };
+    b = "{";
+    const char* obj = "contact";
+    if (req.op == "send") {
+      obj = "message";
+      r.url = base_ + "/v1/messages";
+      add("to", phone);
+      add("body", get("body"));
+      add("externalId", req.message_key);
+    } else if (req.op == "upsert" || req.op == "opt_out" || req.op == "opt_in" ||
+               req.op == "mark_dnc") {
+      r.url = base_ + "/v1/contacts";
+      add("phone", phone);
+      if (req.op == "upsert") {
+        for (const auto& [ours, theirs] : {std::pair{fields::kEmail, "email"},
+                                           std::pair{fields::kFirstName, "firstName"},
+                                           std::pair{fields::kLastName, "lastName"}}) {
+          auto it = req.fields.find(ours);
+          if (it != req.fields.end()) add(theirs, it->second);
+        }
+        add("externalRef", req.contact_id);
+      } else {
+        b += ",\"smsOptOut\":";
+        b += req.op == "opt_in" ? "false" : "true";
+      }
+    } else {
+      PushResult res;
+      res.http_status = 422;
+      res.detail = "Verity has no push op \"" + req.op + "\"";
+      return done(std::move(res));
+    }
+    b += "}";
+    http_->Send(std::move(r), [obj, done = std::move(done)](HttpResponse resp) {
+      PushResult res;
+      res.requests = 1;
+      res.http_status = resp.status;
+      ReadRateHeaders(resp, &res);
+      if (resp.status / 100 != 2) {
+        res.auth_rejected = resp.status == 401;
+        res.detail = ErrorDetail(resp);
+        return done(std::move(res));
+      }
+      res.external_id = IdIn(resp.body, obj);
+      if (res.external_id.empty()) {
+        res.http_status = 0;  // unreadable answer: retry (both writes are idempotent)
+        res.detail = std::string("answer has no ") + obj + ".id";
+      }
+      done(std::move(res));
+    });
+  }
+
+ private:
+  HttpClient* http_;
+  std::string base_;
+  int64_t timeout_ms_;
+};
+
+}  // namespace
+
+OutboundFactory VerityOutbound() {
+  OutboundFactory f;
+  f.system = "verity";
+  f.settings = {
+      {"api_base_url", false, "", "Verity API base URL (docs/verity.md); empty: no pushes"},
+      {"api_key", true, "", "Verity API key (Authorization: Bearer)"},
+  };
+  AddDeliverySettings(&f.settings, {"50", "1000", "0", "Verity states no limit: 50 a second is polite"});
+  f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
+  f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
+    return std::make_unique<VerityClient>(s, http);
+  };
+  f.accepted_fields = {fields::kFirstName, fields::kLastName, fields::kEmail, fields::kPhone};
+  f.consent_channels = {"sms"};
+  f.credentials = [](const SystemSettings& s) {
+    Credentials c;
+    c.access_token = s.at("api_key");
+    return c;
+  };
+  return f;
+}
+
+}  // namespace dfm

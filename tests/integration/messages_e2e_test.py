@@ -1,0 +1,304 @@
+"""Messages, calls, tags -> lists and opt-outs end to end over loopback:
+`dfm serve` between all four sandboxes (GoHighLevel, Aloware, Verity,
+Twilio), each sending its webhooks back to dfm as the vendor does. Issue 4's
+proof list:
+
+  texts from Verity and Twilio reach the contact's GoHighLevel conversation
+  once; a GoHighLevel provider delivery is sent through Verity and its
+  delivery status reported back; a call for a contact GoHighLevel does not
+  know yet (created first, then the call record, the recording note and the
+  disposition tag); a tag removed and re-added (Aloware lists follow); a
+  send to an opted-out number is refused; an opt-out racing a send waiting
+  on a Verity outage (the send is refused and never reaches Verity);
+  contacts and opt-outs reach Verity; an Aloware DNC change reaches
+  GoHighLevel and Verity (the other opt-out sources are in sync_e2e_test.py).
+
+Usage: messages_e2e_test.py --dfm PATH [-k NAME]
+"""
+import argparse
+import os
+import shutil
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dfmtest  # noqa: E402
+import sync_e2e_test as base  # noqa: E402
+from sync_e2e_test import Sandbox, by_phone, wait_for  # noqa: E402
+
+PROVIDER = "sandbox-provider"
+VERITY_KEY = "it-verity-api-key"
+
+
+class MessagesTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(base.DFM, self.dir, extra_config=(
+            f'[ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
+            '[sync]\ncontact_idle_s = 2\ntag_lists = ["hot=101", "call now=102"]\n'))
+        hook = f"http://127.0.0.1:{self.dfm.port}/webhooks/"
+        self.ghl = Sandbox("ghl", self.dir, ["--webhook-url", hook + "ghl",
+                                             "--conversation-provider-id", PROVIDER])
+        self.alo = Sandbox("aloware", self.dir, ["--webhook-url", hook + "aloware",
+                                                 "--webhook-auth", "bearer:" + dfmtest.ALOWARE_TOKEN])
+        self.verity = Sandbox("verity", self.dir, ["--webhook-url", hook + "verity",
+                                                   "--webhook-secret", dfmtest.VERITY_SECRET,
+                                                   "--api-key", VERITY_KEY])
+        self.twilio = Sandbox("twilio", self.dir, ["--webhook-url", hook + "twilio",
+                                                   "--auth-token", dfmtest.TWILIO_TOKEN])
+        self.sandboxes = (self.ghl, self.alo, self.verity, self.twilio)
+        for s in self.sandboxes:
+            s.start()
+        env = {
+            "DFM_GHL_API_BASE_URL": self.ghl.url,
+            "DFM_GHL_LOCATION_ID": "loc_sandbox",
+            "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token",
+            "DFM_GHL_CONVERSATION_PROVIDER_ID": PROVIDER,
+            "DFM_ALOWARE_API_BASE_URL": self.alo.url,
+            "DFM_ALOWARE_API_TOKEN": "sandbox-aloware-token",
+            "DFM_VERITY_API_BASE_URL": self.verity.url,
+            "DFM_VERITY_API_KEY": VERITY_KEY,
+        }
+        for system in ("GHL", "ALOWARE", "VERITY"):
+            env[f"DFM_{system}_RETRY_BASE_MS"] = "100"
+            env[f"DFM_{system}_RETRY_MAX_MS"] = "1000"
+            env[f"DFM_{system}_BREAKER_OPEN_MS"] = "1000"
+        self.dfm.start(env_extra=env)
+
+    def tearDown(self):
+        for s in self.sandboxes:
+            s.stop()
+        try:
+            self.dfm.stop()
+        except Exception:
+            pass
+        if os.environ.get("DFM_KEEP_TEST_DIRS"):
+            print("kept", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- helpers ---------------------------------------------------------
+
+    def events(self, type_=None):
+        return [e for e in self.dfm.dump(with_body=True) if type_ is None or e["type"] == type_]
+
+    def ghl_contact(self, phone, **extra):
+        doc = {"firstName": "Ada", "lastName": "Lovelace", "phone": phone}
+        doc.update(extra)
+        status, body = self.ghl.post("/_sandbox/contacts", doc)
+        self.assertIn(status, (200, 201), body)
+        self.assertEqual(body["webhook"]["status"], 200, body)
+        wait_for("synced to Aloware", lambda: by_phone(self.alo.contacts(), phone, "phone_number"))
+        return body["contact"]
+
+    def ghl_messages(self, contact_id=None):
+        q = "?contactId=" + contact_id if contact_id else ""
+        return self.ghl.get("/_sandbox/messages" + q)[1]
+
+    def ghl_by_alt(self, alt):
+        return [m for m in self.ghl_messages() if m.get("altId") == alt]
+
+    def ghl_id(self, phone):
+        c = by_phone(self.ghl.contacts(), phone, "phone")
+        return c[0]["id"] if c else None
+
+    def verity_inbound(self, phone, text):
+        status, body = self.verity.post("/_sandbox/inbound", {"from": phone, "body": text})
+        self.assertEqual(status, 201, body)
+        return body["message"]["id"]
+
+    def verity_sent(self, phone):
+        return [m for m in self.verity.get("/_sandbox/messages")[1]
+                if m["direction"] == "outbound" and m["to"] == phone]
+
+    def provider_outbound(self, contact_id, text):
+        status, body = self.ghl.post("/_sandbox/provider-outbound",
+                                     {"contactId": contact_id, "message": text, "type": "SMS"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["delivery"]["status"], 200, body)
+        return body["message"]["id"] if "message" in body else body["id"]
+
+    def ghl_status(self, message_id):
+        m = [x for x in self.ghl_messages() if x["id"] == message_id]
+        return m[0]["status"] if m else None
+
+    def sms_dnd(self, phone):
+        c = by_phone(self.ghl.contacts(), phone, "phone")
+        return c and ((c[0].get("dndSettings") or {}).get("SMS") or {}).get("status")
+
+    # --- texts -----------------------------------------------------------
+
+    def test_texts_from_verity_and_twilio_reach_the_ghl_conversation_once(self):
+        phone = "+12055550181"
+        c = self.ghl_contact(phone)
+        vid = self.verity_inbound(phone, "See you at 3")
+        got = wait_for("Verity text in GHL", lambda: self.ghl_by_alt("verity:" + vid))
+        self.assertEqual(got[0]["contactId"], c["id"])
+        self.assertEqual(got[0]["type"], "SMS")
+        self.assertEqual(got[0]["direction"], "inbound")
+        self.assertEqual(got[0]["body"], "See you at 3")
+        self.assertEqual(got[0]["conversationProviderId"], PROVIDER)
+
+        status, body = self.twilio.post("/_sandbox/inbound", {"from": phone, "body": "On my way"})
+        self.assertEqual(status, 201, body)
+        sid = body["message"]["sid"]
+        wait_for("Twilio text in GHL", lambda: self.ghl_by_alt("twilio:" + sid))
+        # GoHighLevel's own webhooks for the records we wrote come back: nothing more is written.
+        time.sleep(1.5)
+        self.assertEqual(len(self.ghl_by_alt("verity:" + vid)), 1)
+        self.assertEqual(len(self.ghl_by_alt("twilio:" + sid)), 1)
+        self.assertEqual(len(self.ghl_messages(c["id"])), 2)
+        logged = [e for e in self.events("message.logged") if e["payload"].get("system") == "ghl"]
+        self.assertEqual(logged, [], "our records echoing back are known by their ids")
+
+    def test_ghl_provider_delivery_is_sent_through_verity_and_delivered_status_follows(self):
+        phone = "+12055550182"
+        c = self.ghl_contact(phone)
+        mid = self.provider_outbound(c["id"], "Hi Ada, following up")
+        sent = wait_for("Verity sends it", lambda: self.verity_sent(phone))
+        self.assertEqual(sent[0]["externalId"], "ghl:" + mid)
+        self.assertEqual(sent[0]["body"], "Hi Ada, following up")
+        wait_for("GHL status delivered", lambda: self.ghl_status(mid) == "delivered")
+        time.sleep(1)
+        self.assertEqual(len(self.verity_sent(phone)), 1, "sent once")
+        # The message's ids across systems are mapped.
+        statuses = [e["payload"] for e in self.events("message.status")
+                    if e["payload"].get("message_key") == "ghl:" + mid]
+        self.assertTrue(any(s["system"] == "verity" for s in statuses), statuses)
+
+    def test_send_to_an_opted_out_number_is_refused(self):
+        phone = "+12055550183"
+        c = self.ghl_contact(phone)
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.sms_dnd(phone) == "active")
+        mid = self.provider_outbound(c["id"], "Last chance offer")
+        wait_for("GHL status failed", lambda: self.ghl_status(mid) == "failed")
+        refused = [e["payload"] for e in self.events("message.refused")]
+        self.assertEqual(len(refused), 1, refused)
+        self.assertEqual(refused[0]["message_key"], "ghl:" + mid)
+        self.assertIn("sms opted out", refused[0]["reason"])
+        self.assertEqual(self.verity_sent(phone), [])
+
+    def test_opt_out_racing_a_send_refuses_it(self):
+        phone = "+12055550184"
+        c = self.ghl_contact(phone)
+        self.verity.post("/_sandbox/down", {"seconds": 6})
+        mid = self.provider_outbound(c["id"], "Reminder: your appointment")
+        # The send is waiting out Verity's outage when the person replies STOP (through Twilio).
+        wait_for("send attempted", lambda: [
+            e for e in self.events("push.attempted")
+            if e["payload"].get("op") == "send" and e["payload"].get("outcome") == "retry"],
+            timeout=30)
+        status, body = self.twilio.post("/_sandbox/inbound", {"from": phone, "body": "STOP"})
+        self.assertEqual(status, 201, body)
+        refused = wait_for("refused", lambda: [e["payload"] for e in self.events("message.refused")])
+        self.assertEqual(refused[0]["message_key"], "ghl:" + mid)
+        self.assertTrue(refused[0].get("push_id"), "the waiting send was cancelled")
+        wait_for("GHL status failed", lambda: self.ghl_status(mid) == "failed", timeout=30)
+        # Verity is back, and told of the opt-out, but never gets the text.
+        wait_for("Verity opt-out", lambda: [
+            x for x in self.verity.contacts() if x["phone"] == phone and x.get("smsOptOut")],
+            timeout=30)
+        time.sleep(2)
+        self.assertEqual(self.verity_sent(phone), [])
+        answered = [r for r in self.verity.requests("/v1/messages") if r.get("status") is not None]
+        self.assertEqual(answered, [], "only the attempts Verity dropped while down, none after")
+
+    # --- calls -----------------------------------------------------------
+
+    def test_call_for_a_contact_ghl_does_not_know_yet(self):
+        phone = "+12055550185"
+        call_id = str(int(time.time() * 1000) % 1000000000)
+        body = {"event": "OutboundPhoneCall-DispositionCompleted", "body": {
+            "id": int(call_id), "direction": 2, "current_status": "completed", "duration": 66,
+            "talk_time": 63, "call_disposition": "Interested", "incoming_number": "+12055550199",
+            "lead_number": phone, "contact_id": 7700001, "has_recording": True,
+            "direct_recording_url": "https://recordings.example.com/static/recording/x.mp3",
+            "created_at": "2026-11-20 20:58:49", "updated_at": "2026-11-20 21:00:00",
+            "contact": {"id": 7700001, "first_name": "Ana", "last_name": "Lopez",
+                        "phone_number": phone, "is_dnc": False}}}
+        status, answer = self.alo.post("/_sandbox/webhooks/send", {"body": body, "wait": True})
+        self.assertEqual(status, 200, answer)
+        rec = wait_for("call record in GHL", lambda: self.ghl_by_alt("aloware:" + call_id))
+        cid = self.ghl_id(phone)
+        self.assertEqual(rec[0]["contactId"], cid)
+        self.assertEqual(rec[0]["type"], "Call")
+        self.assertEqual(rec[0]["direction"], "outbound")
+        notes = wait_for("recording note", lambda: self.ghl.get("/_sandbox/notes?contactId=" + cid)[1])
+        self.assertIn("x.mp3", notes[0]["body"])
+        wait_for("disposition tag", lambda: "disposition: interested" in (
+            by_phone(self.ghl.contacts(), phone, "phone")[0].get("tags") or []))
+        # Aloware's restated Call-Disposed for the same call: nothing written twice.
+        restated = {"event": "Call-Disposed", "body": dict(body["body"])}
+        self.alo.post("/_sandbox/webhooks/send", {"body": restated, "wait": True})
+        time.sleep(1.5)
+        self.assertEqual(len(self.ghl_by_alt("aloware:" + call_id)), 1)
+        self.assertEqual(len(self.ghl.get("/_sandbox/notes?contactId=" + cid)[1]), 1)
+
+    # --- tags -> lists ----------------------------------------------------
+
+    def test_tag_removed_and_re_added_follows_in_aloware_lists(self):
+        phone = "+12055550186"
+        c = self.ghl_contact(phone, tags=["hot", "new lead"])
+
+        def lists():
+            a = by_phone(self.alo.contacts(), phone, "phone_number")
+            return sorted(str(x) for x in (a[0].get("lists") or [])) if a else None
+
+        wait_for("list 101", lambda: lists() == ["101"])
+        self.ghl.post("/_sandbox/contacts", {"id": c["id"], "tags": ["hot", "call now", "new lead"]})
+        wait_for("lists 101, 102", lambda: lists() == ["101", "102"])
+        self.ghl.post("/_sandbox/contacts", {"id": c["id"], "tags": ["call now", "new lead"]})
+        wait_for("101 removed", lambda: lists() == ["102"])
+        self.ghl.post("/_sandbox/contacts", {"id": c["id"], "tags": ["hot", "call now", "new lead"]})
+        wait_for("101 back", lambda: lists() == ["101", "102"])
+        removals = self.alo.requests("/api/v1/webhook/powerdialer-remove-contact-from-lists")
+        self.assertEqual(len(removals), 1, "only for the removal, only for this contact")
+
+    def test_aloware_dnc_reaches_ghl_and_verity(self):
+        phone = "+12055550188"
+        self.ghl_contact(phone)
+        wait_for("contact in Verity", lambda: [x for x in self.verity.contacts() if x["phone"] == phone])
+        alo = by_phone(self.alo.contacts(), phone, "phone_number")[0]
+        status, body = self.alo.post("/_sandbox/contacts", {"id": alo["id"], "is_dnc": True})
+        self.assertEqual(status, 200, body)
+        wait_for("GHL SMS DND", lambda: self.sms_dnd(phone) == "active")
+        wait_for("GHL Call DND", lambda: ((by_phone(self.ghl.contacts(), phone, "phone")[0]
+                                           .get("dndSettings") or {}).get("Call") or {})
+                 .get("status") == "active")
+        wait_for("Verity smsOptOut", lambda: [
+            x for x in self.verity.contacts() if x["phone"] == phone and x.get("smsOptOut")])
+        out = [e["payload"] for e in self.events("contact.opted_out")]
+        self.assertEqual(len(out), 1, out)
+        self.assertEqual(out[0]["system"], "aloware")
+        self.assertEqual(out[0]["reason"], "is_dnc")
+
+    # --- Verity contacts ---------------------------------------------------
+
+    def test_contacts_and_opt_outs_reach_verity(self):
+        phone = "+12055550187"
+        self.ghl_contact(phone, email="ada@example.com")
+        v = wait_for("contact in Verity", lambda: [
+            x for x in self.verity.contacts() if x["phone"] == phone])
+        self.assertEqual(v[0]["firstName"], "Ada")
+        self.assertEqual(v[0]["email"], "ada@example.com")
+        self.assertTrue(v[0]["externalRef"])
+        status, body = self.twilio.post("/_sandbox/inbound", {"from": phone, "body": "STOP"})
+        self.assertEqual(status, 201, body)
+        wait_for("Verity smsOptOut", lambda: [
+            x for x in self.verity.contacts() if x["phone"] == phone and x.get("smsOptOut")])
+        # And an outbound send asked of Verity now would be refused by the engine first.
+        out = [e["payload"] for e in self.events("push.requested")
+               if e["payload"].get("op") == "opt_out" and e["payload"]["system"] == "verity"]
+        self.assertEqual(len(out), 1)
+        self.assertEqual(out[0]["priority"], 10)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dfm", required=True)
+    args, rest = ap.parse_known_args()
+    base.DFM = os.path.abspath(args.dfm)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

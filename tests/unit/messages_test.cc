@@ -1,0 +1,443 @@
+// Messages, calls and tag lists: the mappers' reading of the vendors'
+// message and call webhooks, and the contact model's decisions about them
+// (docs/sync-rules.md, "Messages and calls", "Tags -> lists").
+#include <gtest/gtest.h>
+
+#include "connectors/common/mapper.h"
+#include "sync/contact_model.h"
+#include "sync/domain_event.h"
+#include "sync/normalize.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/mapper_input.h"
+
+namespace dfm {
+namespace {
+
+using testing::UsSettings;
+using testing::Webhook;
+
+TEST(MessageMappers, AlowareCallDispositionFixtures) {
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapAlowareWebhook(
+                  Webhook("aloware",
+                          testing::Fixture("aloware/OutboundPhoneCall-DispositionCompleted.json")),
+                  UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  const ContactFact& f = facts[0];
+  EXPECT_EQ(f.external_id, "6896898");
+  EXPECT_EQ(f.fields.at("phone"), "+12055550142");
+  EXPECT_EQ(f.fields.at("email"), "john.deo@example.com");
+  ASSERT_EQ(f.activities.size(), 1u);
+  const Activity& a = f.activities[0];
+  EXPECT_EQ(a.kind, Activity::Kind::kCall);
+  EXPECT_EQ(a.message_id, "940868616");
+  EXPECT_EQ(a.direction, "outbound");
+  EXPECT_EQ(a.status, "completed");
+  EXPECT_EQ(a.duration_s, 66);
+  EXPECT_EQ(a.disposition, "Interested");
+  EXPECT_EQ(a.our_number, "+12055550199");
+  EXPECT_EQ(a.recording_url, "https://recordings.example.com/static/recording/abc.mp3");
+
+  facts.clear();  // ids as strings, a missed inbound call, no disposition, no recording
+  ASSERT_TRUE(MapAlowareWebhook(
+                  Webhook("aloware",
+                          testing::Fixture("aloware/InboundPhoneCall-DispositionMissed.json")),
+                  UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  ASSERT_EQ(facts[0].activities.size(), 1u);
+  EXPECT_EQ(facts[0].fields.at("phone"), "+14155550111");
+  EXPECT_EQ(facts[0].activities[0].direction, "inbound");
+  EXPECT_EQ(facts[0].activities[0].status, "no-answer");
+  EXPECT_TRUE(facts[0].activities[0].disposition.empty());
+  EXPECT_TRUE(facts[0].activities[0].recording_url.empty());
+
+  facts.clear();
+  EXPECT_TRUE(MapAlowareWebhook(Webhook("aloware", R"({"event":"Call-Disposed","body":{
+      "id":1,"lead_number":"not a phone"}})"),
+                                UsSettings(), &facts)
+                  .IsInvalidArgument());
+}
+
+TEST(MessageMappers, GhlProviderDeliveryAndConversationMessages) {
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/ProviderOutboundMessage.json")),
+                            UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].external_id, "nmFmQEsNgz6AVpgLVUJ0");
+  EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");
+  ASSERT_EQ(facts[0].activities.size(), 1u);
+  EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kSend);
+  EXPECT_EQ(facts[0].activities[0].message_id, "qW2eR4tY6uI8oP0aS1dF");
+  EXPECT_EQ(facts[0].activities[0].body, "Hi John, following up on your inquiry.");
+
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/OutboundMessage-call.json")),
+                            UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  ASSERT_EQ(facts[0].activities.size(), 1u);
+  EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kCall);
+  EXPECT_EQ(facts[0].activities[0].duration_s, 120);
+  EXPECT_EQ(facts[0].activities[0].status, "completed");
+
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/InboundMessage.json")),
+                            UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kText);
+  EXPECT_EQ(facts[0].activities[0].direction, "inbound");
+
+  facts.clear();  // a provider delivery without the text is unreadable
+  EXPECT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"SMS","messageId":"m","phone":"+12055550142"})"),
+                            UsSettings(), &facts)
+                  .IsInvalidArgument());
+}
+
+TEST(MessageMappers, VerityOutboundTextsCarryTheEnginesKey) {
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapVerityWebhook(Webhook("verity", R"({"eventType":"message.sent","messageId":"msg_1",
+      "externalId":"ghl:m1","direction":"outbound","from":"+12055550100","to":"+12055550142",
+      "body":"hi","status":"sent"})"),
+                               UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");  // the recipient
+  EXPECT_EQ(facts[0].activities[0].message_key, "ghl:m1");
+  EXPECT_EQ(facts[0].activities[0].our_number, "+12055550100");
+  facts.clear();
+  ASSERT_TRUE(MapVerityWebhook(Webhook("verity", R"({"eventType":"message.failed","messageId":"msg_1",
+      "externalId":"ghl:m1","direction":"outbound","from":"+12055550100","to":"+12055550142"})"),
+                               UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts[0].activities.size(), 1u);
+  EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kStatus);
+  EXPECT_EQ(facts[0].activities[0].status, "failed");
+}
+
+class MessageModelTest : public ::testing::Test {
+ protected:
+  MessageModelTest() {
+    ctx_.policy = MergePolicy::Defaults();
+    ctx_.targets["ghl"] = {"first_name", "email", "phone", "tags"};
+    ctx_.targets["aloware"] = {"first_name", "email", "phone", "tags"};
+    ctx_.targets["verity"] = {"first_name", "email", "phone"};
+    ctx_.channels["aloware"] = {"sms", "call"};
+    ctx_.channels["verity"] = {"sms"};
+    ctx_.one_flag = {"aloware"};
+    ctx_.tag_lists = {{"hot", "101"}, {"call now", "102"}, {"vip", "101"}};
+    ctx_.now_us = 1'000'000'000;
+    state_.contact_id = "c1";
+  }
+  ContactFact Fact(const std::string& system, Activity a, int64_t t = 10) {
+    ContactFact f;
+    f.system = system;
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = t;
+    f.webhook_seq = ++webhook_seq_;
+    f.activities.push_back(std::move(a));
+    return f;
+  }
+  static Activity Text(std::string id, std::string direction, std::string body) {
+    Activity a;
+    a.kind = Activity::Kind::kText;
+    a.message_id = std::move(id);
+    a.direction = std::move(direction);
+    a.body = std::move(body);
+    return a;
+  }
+  std::vector<DomainEvent> Step(const ContactFact& f) {
+    auto events = Decide(state_, f, ctx_);
+    for (const auto& e : events) Apply(&state_, e, ++seq_, ctx_.now_us);
+    return events;
+  }
+  // The connector's report: the push went, and the vendor's id is `id`.
+  void Succeed(const DomainEvent& push, const std::string& id) {
+    DomainEvent ok = push;
+    ok.type = std::string(ev::kPushSucceeded);
+    ok.external_id = id;
+    Apply(&state_, ok, ++seq_, ctx_.now_us);
+  }
+  static std::vector<DomainEvent> Of(const std::vector<DomainEvent>& es, std::string_view type,
+                                     std::string_view op = "") {
+    std::vector<DomainEvent> out;
+    for (const auto& e : es)
+      if (e.type == type && (op.empty() || e.op == op)) out.push_back(e);
+    return out;
+  }
+  ContactFact Known() {  // the contact, known to GoHighLevel
+    ContactFact f;
+    f.system = "ghl";
+    f.external_id = "g1";
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = 1;
+    f.webhook_seq = ++webhook_seq_;
+    return f;
+  }
+  SyncContext ctx_;
+  ContactState state_;
+  uint64_t seq_ = 0;
+  uint64_t webhook_seq_ = 100;
+};
+
+TEST_F(MessageModelTest, ATextFromVerityIsRecordedInGoHighLevelOnce) {
+  auto es = Step(Fact("verity", Text("v1", "inbound", "See you at 3")));
+  ASSERT_EQ(Of(es, ev::kContactCreated).size(), 1u);  // from a stranger: nothing dropped
+  auto logged = Of(es, ev::kMessageLogged);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].message_key, "verity:v1");
+  EXPECT_EQ(logged[0].external_id, "v1");
+  EXPECT_EQ(logged[0].fields.count("body"), 0u);  // the text stays in the webhook and the push
+  auto pushes = Of(es, ev::kPushRequested, "message");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].system, "ghl");
+  EXPECT_EQ(pushes[0].message_key, "verity:v1");
+  EXPECT_EQ(pushes[0].fields.at("body"), "See you at 3");
+  EXPECT_EQ(pushes[0].fields.at("direction"), "inbound");
+  EXPECT_EQ(pushes[0].fields.at("phone"), "+12055550142");
+  {
+    ContactState before = state_;  // the record's webhook before the push's answer
+    auto early = Step(Fact("ghl", Text("ghl-msg-1", "inbound", "See you at 3")));
+    EXPECT_TRUE(Of(early, ev::kMessageLogged).empty());
+    ASSERT_EQ(Of(early, ev::kMessageStatus).size(), 1u);
+    EXPECT_EQ(Of(early, ev::kMessageStatus)[0].message_key, "verity:v1");
+    EXPECT_TRUE(Of(early, ev::kPushRequested).empty());
+    state_ = before;
+  }
+  Succeed(pushes[0], "ghl-msg-1");
+  EXPECT_EQ(state_.messages.at("verity:v1").ids.at("ghl"), "ghl-msg-1");
+  EXPECT_TRUE(state_.links.find("ghl") == state_.links.end() ||
+              state_.links.at("ghl") != "ghl-msg-1");  // a message id is not the contact's
+
+  // Delivered twice, and GoHighLevel's webhook for the record we wrote: nothing new to send.
+  EXPECT_TRUE(Of(Step(Fact("verity", Text("v1", "inbound", "See you at 3"))), ev::kPushRequested).empty());
+  Activity echo = Text("ghl-msg-1", "inbound", "See you at 3");
+  auto es2 = Step(Fact("ghl", echo));
+  EXPECT_TRUE(Of(es2, ev::kPushRequested).empty());
+  EXPECT_TRUE(Of(es2, ev::kMessageLogged).empty());
+}
+
+TEST_F(MessageModelTest, AProviderDeliveryIsSentThroughVerityAndItsStatusesReportedBack) {
+  Step(Known());
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm1";
+  send.body = "Hi John";
+  auto es = Step(Fact("ghl", send));
+  auto sends = Of(es, ev::kPushRequested, "send");
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].system, "verity");
+  EXPECT_EQ(sends[0].message_key, "ghl:gm1");
+  EXPECT_EQ(sends[0].fields.at("body"), "Hi John");
+  EXPECT_EQ(state_.pending_sends.count(sends[0].push_id), 1u);
+  Succeed(sends[0], "vmsg1");
+  EXPECT_TRUE(state_.pending_sends.empty());
+
+  // Verity's webhooks: sent (links, nothing to send), delivered (told to GoHighLevel).
+  Activity sent = Text("vmsg1", "outbound", "Hi John");
+  sent.message_key = "ghl:gm1";
+  sent.status = "sent";
+  auto es2 = Step(Fact("verity", sent));
+  EXPECT_TRUE(Of(es2, ev::kPushRequested).empty());
+  Activity delivered;
+  delivered.kind = Activity::Kind::kStatus;
+  delivered.message_id = "vmsg1";
+  delivered.direction = "outbound";
+  delivered.status = "delivered";
+  auto es3 = Step(Fact("verity", delivered));
+  ASSERT_EQ(Of(es3, ev::kMessageStatus).size(), 1u);
+  auto status = Of(es3, ev::kPushRequested, "message_status");
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].system, "ghl");
+  EXPECT_EQ(status[0].fields.at("message_id"), "gm1");
+  EXPECT_EQ(status[0].fields.at("status"), "delivered");
+  // The same status again changes nothing.
+  EXPECT_TRUE(Step(Fact("verity", delivered)).empty());
+}
+
+TEST_F(MessageModelTest, ASendIsMadeEvenWhenGoHighLevelsOwnWebhookOfTheTextCameFirst) {
+  Step(Known());
+  Activity seen = Text("gm7", "outbound", "Hi");
+  seen.status = "pending";
+  auto es = Step(Fact("ghl", seen));
+  EXPECT_EQ(Of(es, ev::kMessageLogged).size(), 1u);
+  EXPECT_TRUE(Of(es, ev::kPushRequested).empty());
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm7";
+  send.body = "Hi";
+  es = Step(Fact("ghl", send));
+  EXPECT_TRUE(Of(es, ev::kMessageLogged).empty());  // logged once
+  ASSERT_EQ(Of(es, ev::kPushRequested, "send").size(), 1u);
+  EXPECT_TRUE(Of(Step(Fact("ghl", send)), ev::kPushRequested).empty());  // and sent once
+}
+
+TEST_F(MessageModelTest, ASendToAnOptedOutNumberIsRefusedAndMarkedFailed) {
+  Step(Known());
+  ContactFact stop = Fact("verity", Text("v9", "inbound", "STOP"));
+  Consent c;
+  c.change = Consent::Change::kOptOut;
+  c.channels = {"sms"};
+  c.reason = "keyword STOP";
+  stop.consents.push_back(c);
+  Step(stop);
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm2";
+  send.body = "Special offer";
+  auto es = Step(Fact("ghl", send, 20));
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "send").empty());
+  auto refused = Of(es, ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].message_key, "ghl:gm2");
+  EXPECT_EQ(refused[0].system, "verity");
+  EXPECT_NE(refused[0].reason.find("sms opted out"), std::string::npos);
+  auto failed = Of(es, ev::kPushRequested, "message_status");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].fields.at("status"), "failed");
+  EXPECT_EQ(failed[0].fields.at("message_id"), "gm2");
+}
+
+TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
+  Step(Known());
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm3";
+  send.body = "Reminder";
+  auto sends = Of(Step(Fact("ghl", send)), ev::kPushRequested, "send");
+  ASSERT_EQ(sends.size(), 1u);
+  // Verity is down; the person replies STOP through Twilio meanwhile.
+  ContactFact stop = Fact("twilio", Text("SM1", "inbound", "STOP"), 30);
+  Consent c;
+  c.change = Consent::Change::kOptOut;
+  c.channels = {"sms"};
+  c.reason = "OptOutType STOP";
+  stop.consents.push_back(c);
+  auto es = Step(stop);
+  auto refused = Of(es, ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].push_id, sends[0].push_id);  // the connector drops that push
+  EXPECT_TRUE(state_.pending_sends.empty());
+  ASSERT_EQ(Of(es, ev::kPushRequested, "message_status").size(), 1u);
+  // The opt-out itself is still pushed first.
+  EXPECT_FALSE(Of(es, ev::kPushRequested, "opt_out").empty());
+}
+
+TEST_F(MessageModelTest, ACallBecomesACallRecordANoteAndADispositionTag) {
+  Activity call;
+  call.kind = Activity::Kind::kCall;
+  call.message_id = "940868616";
+  call.direction = "outbound";
+  call.status = "completed";
+  call.duration_s = 66;
+  call.disposition = "Interested";
+  call.recording_url = "https://rec.example/abc.mp3";
+  call.our_number = "+12055550199";
+  call.transcript = "Hello?";
+  auto es = Step(Fact("aloware", call));
+  ASSERT_EQ(Of(es, ev::kContactCreated).size(), 1u);  // GoHighLevel gets the contact first
+  std::vector<std::string> order;
+  for (const auto& e : Of(es, ev::kPushRequested))
+    if (e.system == "ghl") order.push_back(e.op);
+  EXPECT_EQ(order, (std::vector<std::string>{"upsert", "call", "note", "tags"}));
+  auto rec = Of(es, ev::kPushRequested, "call")[0];
+  EXPECT_EQ(rec.fields.at("direction"), "outbound");
+  EXPECT_EQ(rec.fields.at("duration_s"), "66");
+  EXPECT_EQ(rec.fields.at("recording_url"), "https://rec.example/abc.mp3");
+  EXPECT_EQ(rec.fields.at("our_number"), "+12055550199");
+  auto note = Of(es, ev::kPushRequested, "note")[0];
+  EXPECT_NE(note.fields.at("body").find("https://rec.example/abc.mp3"), std::string::npos);
+  EXPECT_NE(note.fields.at("body").find("Hello?"), std::string::npos);
+  EXPECT_EQ(Of(es, ev::kPushRequested, "tags")[0].fields.at("tags_add"), "disposition: interested");
+  // Aloware restating the same call (Call-Disposed after the disposition event): nothing new.
+  EXPECT_TRUE(Of(Step(Fact("aloware", call)), ev::kPushRequested).empty());
+}
+
+TEST_F(MessageModelTest, ACallRestatedWithItsRecordingAddsOnlyTheNote) {
+  Activity call;
+  call.kind = Activity::Kind::kCall;
+  call.message_id = "c77";
+  call.direction = "inbound";
+  call.status = "completed";
+  call.disposition = "Interested";
+  Step(Fact("aloware", call));  // Call-Disposed: no recording yet
+  call.recording_url = "https://rec.example/c77.mp3";
+  auto es = Step(Fact("aloware", call));  // the disposition event, with the recording
+  std::vector<std::string> ops;
+  for (const auto& p : Of(es, ev::kPushRequested)) ops.push_back(p.op);
+  EXPECT_EQ(ops, std::vector<std::string>{"note"});
+}
+
+TEST_F(MessageModelTest, ADeadLetteredSendIsReportedFailedToGoHighLevel) {
+  Step(Known());
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm5";
+  send.body = "x";
+  auto sends = Of(Step(Fact("ghl", send)), ev::kPushRequested, "send");
+  ASSERT_EQ(sends.size(), 1u);
+  DomainEvent dead = sends[0];
+  dead.type = std::string(ev::kPushDeadLettered);
+  dead.reason = "HTTP 422: recipient_opted_out";
+  auto follow = DecideReport(state_, {dead}, ctx_);
+  ASSERT_EQ(follow.size(), 1u);
+  EXPECT_EQ(follow[0].op, "message_status");
+  EXPECT_EQ(follow[0].fields.at("status"), "failed");
+  EXPECT_EQ(follow[0].fields.at("message_id"), "gm5");
+  EXPECT_TRUE(DecideReport(state_, {sends[0]}, ctx_).empty());  // not a dead letter
+}
+
+TEST_F(MessageModelTest, TagsMapToListsAddedRemovedAndReAdded) {
+  ContactFact f = Known();
+  f.fields["tags"] = "hot\nnew lead";
+  auto es = Step(f);
+  auto lists = Of(es, ev::kPushRequested, "lists");
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(lists[0].system, "aloware");
+  EXPECT_EQ(lists[0].fields.at("lists_add"), "101");
+  EXPECT_EQ(lists[0].fields.at("lists_remove"), "");
+
+  ContactFact more = Known();
+  more.fields["tags"] = "call now\nhot\nnew lead";
+  more.source_time_us = 2;
+  lists = Of(Step(more), ev::kPushRequested, "lists");
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(lists[0].fields.at("lists_add"), "102");
+
+  ContactFact removed = Known();
+  removed.fields["tags"] = "call now\nnew lead";
+  removed.source_time_us = 3;
+  lists = Of(Step(removed), ev::kPushRequested, "lists");
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(lists[0].fields.at("lists_remove"), "101");
+  EXPECT_EQ(lists[0].fields.at("lists_keep"), "102");
+
+  ContactFact readded = Known();
+  readded.fields["tags"] = "call now\nhot\nnew lead";
+  readded.source_time_us = 4;
+  lists = Of(Step(readded), ev::kPushRequested, "lists");
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(lists[0].fields.at("lists_add"), "101");
+
+  // A tag that maps to a list the contact is already in (vip -> 101): nothing to do.
+  ContactFact vip = Known();
+  vip.fields["tags"] = "call now\nhot\nnew lead\nvip";
+  vip.source_time_us = 5;
+  EXPECT_TRUE(Of(Step(vip), ev::kPushRequested, "lists").empty());
+}
+
+TEST_F(MessageModelTest, AStrangersDeliveryStatusCreatesNoContact) {
+  Activity st;
+  st.kind = Activity::Kind::kStatus;
+  st.message_id = "SM9";
+  st.direction = "outbound";
+  st.status = "delivered";
+  EXPECT_TRUE(Step(Fact("twilio", st)).empty());
+  EXPECT_FALSE(state_.exists);
+}
+
+}  // namespace
+}  // namespace dfm
