@@ -97,6 +97,21 @@ def wait_for(what, fn, timeout=60):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def tear_down(dfm, workdir, sandboxes):
+    """Stops the sandboxes and dfm; removes the work dir unless
+    DFM_KEEP_TEST_DIRS is set (then says where it is)."""
+    for p in sandboxes:
+        p.stop()
+    try:
+        dfm.stop()
+    except Exception:
+        pass
+    if os.environ.get("DFM_KEEP_TEST_DIRS"):
+        print("kept", workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def by_phone(contacts, phone, key):
     return [c for c in contacts if c.get(key) == phone]
 
@@ -129,16 +144,7 @@ class SyncTest(unittest.TestCase):
         self.dfm.start(env_extra=self.env)
 
     def tearDown(self):
-        for p in (self.ghl, self.alo):
-            p.stop()
-        try:
-            self.dfm.stop()
-        except Exception:
-            pass
-        if os.environ.get("DFM_KEEP_TEST_DIRS"):
-            print("kept", self.dir)
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        tear_down(self.dfm, self.dir, (self.ghl, self.alo))
 
     def events(self, type_=None):
         evs = self.dfm.dump(with_body=True)

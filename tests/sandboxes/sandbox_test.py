@@ -672,6 +672,20 @@ class AlowareTest(unittest.TestCase):
 
 # ====================================================================== restarts
 
+def restart_after_kill9(sbx):
+    """kill -9 the sandbox, then start it again on the same port (retried
+    while the port is still held)."""
+    sbx.kill9()
+    deadline = time.time() + 10
+    while True:
+        try:
+            return sbx.start()
+        except (RuntimeError, AssertionError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class RestartTest(unittest.TestCase):
     """kill -9, then a restart on the same port with the same state file."""
 
@@ -682,15 +696,7 @@ class RestartTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def restart(self, sbx):
-        sbx.kill9()
-        deadline = time.time() + 10
-        while True:
-            try:
-                return sbx.start()
-            except (RuntimeError, AssertionError):
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
+        return restart_after_kill9(sbx)
 
     def test_ghl_state_survives_kill9(self):
         sbx = Sandbox(GHL, self.tmp, ["--state", os.path.join(self.tmp, "ghl.json"), "--location-id", LOC,

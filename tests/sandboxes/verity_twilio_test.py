@@ -118,16 +118,9 @@ class SignerVectors(unittest.TestCase):
 
 # ====================================================================== Verity
 
-class VerityTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="verity-sbx-")
-        cls.receiver = base.Receiver()
-        cls.sbx = base.Sandbox(VERITY, cls.tmp, [
-            "--state", os.path.join(cls.tmp, "state.json"), "--api-key", V_KEY,
-            "--webhook-secret", V_SECRET, "--from-number", V_FROM,
-            "--webhook-url", cls.receiver.url, "--webhook-backoff-ms", "50"]).start()
-        cls.port = cls.sbx.port
+class SandboxWithReceiver(unittest.TestCase):
+    """One sandbox (cls.sbx on cls.port) whose webhooks go to cls.receiver,
+    started by the subclass's setUpClass; reset before each test."""
 
     @classmethod
     def tearDownClass(cls):
@@ -138,6 +131,19 @@ class VerityTest(unittest.TestCase):
 
     def setUp(self):
         self.assertEqual(base.drain_and_reset(self.port, self.receiver), 200)
+
+
+class VerityTest(SandboxWithReceiver):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="verity-sbx-")
+        cls.receiver = base.Receiver()
+        cls.sbx = base.Sandbox(VERITY, cls.tmp, [
+            "--state", os.path.join(cls.tmp, "state.json"), "--api-key", V_KEY,
+            "--webhook-secret", V_SECRET, "--from-number", V_FROM,
+            "--webhook-url", cls.receiver.url, "--webhook-backoff-ms", "50"]).start()
+        cls.port = cls.sbx.port
+
 
     def api(self, method, path, body=None, key=V_KEY, headers=None):
         hdrs = {"Authorization": "Bearer " + key} if key else {}
@@ -359,7 +365,7 @@ class VerityTest(unittest.TestCase):
 
 # ====================================================================== Twilio
 
-class TwilioTest(unittest.TestCase):
+class TwilioTest(SandboxWithReceiver):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="twilio-sbx-")
@@ -373,15 +379,6 @@ class TwilioTest(unittest.TestCase):
             "--webhook-backoff-ms", "50"]).start()
         cls.port = cls.sbx.port
 
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.sbx.stop()
-        cls.receiver.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert code == 0, "sandbox exit code %s on SIGTERM" % code
-
-    def setUp(self):
-        self.assertEqual(base.drain_and_reset(self.port, self.receiver), 200)
 
     def api(self, method, path, form=None, user=T_SID, token=T_TOKEN):
         hdrs = {}
@@ -561,15 +558,7 @@ class RestartTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def restart(self, sbx):
-        sbx.kill9()
-        deadline = time.time() + 10
-        while True:
-            try:
-                return sbx.start()
-            except (RuntimeError, AssertionError):
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
+        return base.restart_after_kill9(sbx)
 
     def test_verity_state_survives_kill9(self):
         sbx = base.Sandbox(VERITY, self.tmp, ["--state", os.path.join(self.tmp, "verity.json")],
