@@ -104,6 +104,39 @@ void DecideFact(Self* self, const ContactFact& fact) {
   });
 }
 
+// Decides a replay's re-drive like a fact: appended with idempotency keys,
+// caused by and correlated with the replay.requested event.
+void DecideRedriveItem(Self* self, const Redrive& r) {
+  auto& st = self->state;
+  std::vector<DomainEvent> decided = DecideRedrive(st.model, r.item, r.replay_seq, r.index, Context(self));
+  FactDone done{st.tenant, st.contact_id, r.replay_seq, 0};
+  if (decided.empty()) {
+    self->send(st.router, done);
+    Next(self);
+    return;
+  }
+  std::vector<EventDraft> drafts;
+  for (size_t i = 0; i < decided.size(); ++i) {
+    EventDraft draft = ToDraft(decided[i], st.tenant, ContactStream(st.contact_id), r.replay_id, r.replay_id);
+    draft.idempotency_system = kDecisionKeySystem;
+    draft.idempotency_key = "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/" +
+                            std::to_string(r.index) + "/" + std::to_string(i);
+    drafts.push_back(std::move(draft));
+  }
+  EventId correlation = r.replay_id;
+  Append(self, std::move(drafts), std::move(decided), [self, done, correlation](const AppendResult& res) mutable {
+    auto& s = self->state;
+    int64_t now = s.env->now_us();
+    for (size_t i = 0; i < s.events.size() && i < res.seqs.size(); ++i) {
+      const DomainEvent& e = s.events[i];
+      ApplyOne(s, e, res.seqs[i], now, res.ids[i], correlation);
+      if (e.type == ev::kPushRequested) Order(self, PushOrder{s.tenant, e, res.ids[i], correlation, true});
+      done.last_seq = std::max(done.last_seq, res.seqs[i]);
+    }
+    self->send(s.router, done);
+  });
+}
+
 void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
   std::vector<DomainEvent> events = rep.events;
@@ -141,6 +174,8 @@ void Next(Self* self) {
     st.busy = true;
     if (m.match_elements<ContactFact>()) {
       DecideFact(self, m.get_as<ContactFact>(0));
+    } else if (m.match_elements<Redrive>()) {
+      DecideRedriveItem(self, m.get_as<Redrive>(0));
     } else if (m.match_elements<PushReport>()) {
       RecordReport(self, m.get_as<PushReport>(0));
     } else {
@@ -209,6 +244,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
   return {
       [self](ContactFact& f) { Enqueue(self, caf::make_message(std::move(f))); },
       [self](PushReport& r) { Enqueue(self, caf::make_message(std::move(r))); },
+      [self](Redrive& r) { Enqueue(self, caf::make_message(std::move(r))); },
       [self](AppendResult& r) {
         auto& state = self->state;
         if (!state.busy || r.token != state.token) return;  // an answer to an append retried since

@@ -4,6 +4,7 @@
 // serialization), not because anything is sent over a network.
 //
 //   router    --ContactFact-->   contact     a fact to decide
+//   router    --Redrive-->       contact     a replay's push to re-drive (sync/redrive.h)
 //   contact   --FactDone-->      router      its decisions are durable
 //   contact   --PushOrder-->     connector   push.requested, to carry out
 //   contact   --PushCancel-->    connector   message.refused: drop it if not sent
@@ -19,6 +20,7 @@
 #include "connectors/common/outbound.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
+#include "sync/redrive.h"
 
 namespace dfm {
 
@@ -47,6 +49,17 @@ struct PushReport {
   std::vector<DomainEvent> events;
   EventId request_id;
   EventId correlation_id;
+};
+
+// One item of a replay.requested event (seq `replay_seq`, id `replay_id`),
+// for the contact actor to decide (DecideRedrive). Answered by FactDone
+// with webhook_seq = replay_seq, like a fact.
+struct Redrive {
+  std::string tenant;
+  RedriveItem item;
+  uint64_t replay_seq = 0;
+  uint64_t index = 0;
+  EventId replay_id;
 };
 
 // A contact actor has decided the fact of `webhook_seq`; everything it
@@ -113,6 +126,14 @@ typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
            x.correlation_id, x.recorded_at_us);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RedriveItem& x) {
+  return f(caf::meta::type_name("RedriveItem"), x.contact_id, x.cause, x.push);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Redrive& x) {
+  return f(caf::meta::type_name("Redrive"), x.tenant, x.item, x.replay_seq, x.index, x.replay_id);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {
   return f(caf::meta::type_name("PushOrder"), x.tenant, x.request, x.request_id, x.correlation_id,
            x.redriven);
@@ -167,6 +188,7 @@ CAF_ADD_TYPE_ID(dfm, (dfm::FactDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::AppendResult))
 CAF_ADD_TYPE_ID(dfm, (dfm::HttpDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::TokenDone))
+CAF_ADD_TYPE_ID(dfm, (dfm::Redrive))
 CAF_ADD_ATOM(dfm, dfm, poll_atom, "poll")
 CAF_ADD_ATOM(dfm, dfm, idle_atom, "idle")
 CAF_ADD_ATOM(dfm, dfm, passivate_atom, "passivate")

@@ -156,8 +156,31 @@ void PruneClaims(Self* self) {
   }
 }
 
+// A replay.requested event: each item goes to its contact's actor, which
+// answers with FactDone like a fact (sync/redrive.h).
+void RouteReplay(Self* self, const Event& e) {
+  auto& st = self->state;
+  ReplayRequest req;
+  Status s = DecodeReplayRequest(e.payload, &req);
+  if (!s.ok()) {
+    Logger("actors")->warn("event=replay_unreadable seq={} error=\"{}\"", e.seq, s.ToString());
+    return;
+  }
+  Logger("actors")->info("event=replay_requested seq={} items={}", e.seq, req.items.size());
+  for (size_t i = 0; i < req.items.size(); ++i) {
+    Redrive r{e.tenant, std::move(req.items[i]), e.seq, i, e.id};
+    std::string contact = r.item.contact_id;
+    st.in_flight[e.seq]++;
+    self->send(ContactFor(self, e.tenant, contact), std::move(r));
+  }
+}
+
 void Route(Self* self, const Event& e) {
   auto& st = self->state;
+  if (e.type == kReplayRequestedType) {
+    RouteReplay(self, e);
+    return;
+  }
   bool imported = e.type == kContactImportedType;
   if (e.type != WebhookReceived::kType && !imported) return;
   WebhookReceived w;
@@ -179,11 +202,7 @@ void Route(Self* self, const Event& e) {
   }
   for (size_t n = 0; n < facts.size(); ++n) {
     ContactFact& f = facts[n];
-    f.tenant = e.tenant;
-    f.webhook_seq = e.seq;
-    f.webhook_id = e.id;
-    f.correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;
-    f.recorded_at_us = e.recorded_at_us;
+    StampFact(&f, e);
     Resolution r = Resolve(f, [&](const std::string& key) { return Lookup(self, key); });
     if (r.kind == Resolution::Kind::kNew && n > 0) r.contact_id = NewContactId(e.id, n);
     if (r.kind == Resolution::Kind::kMatched || r.kind == Resolution::Kind::kNew) {

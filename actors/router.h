@@ -14,6 +14,8 @@
 //   it has been answered durably, so a crash re-reads at most unanswered
 //   webhooks and those since the last commit, and deciding one twice is harmless (contact actors skip facts
 //   they have decided; appends carry idempotency keys).
+// - A replay.requested event (sync/redrive.h) is routed item by item to the
+//   contacts it names, as Redrive messages, answered like facts.
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
 // - It starts reading when it receives recover_atom (sent once the

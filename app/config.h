@@ -64,6 +64,14 @@ struct SyncSettings {
 struct MergePolicy;
 MergePolicy MergePolicyFrom(const SyncSettings& s);
 
+// The sync rules and targets of `tenant` (every tenant's targets when
+// empty): the merge policy, tag lists, and each enabled outbound system's
+// fields and consent channels. Conversations are off (ctx.conversations
+// empty) when GoHighLevel is a target without a conversation provider id.
+struct SyncContext;
+class Config;
+SyncContext SyncContextFor(const Config& config, const std::string& tenant);
+
 // Fields whose owner the config may set (sync/fact.h names, plus the call
 // disposition).
 const std::vector<std::string>& MergeableFields();

@@ -7,8 +7,10 @@
 #include "app/config.h"
 #include "app/sync_runtime.h"
 #include "http/server.h"
+#include "replay-tools/cli.h"
 #include "replay-tools/log_commands.h"
 #include "storage/rocksdb_event_log.h"
+#include "util/admin_token.h"
 #include "util/logging.h"
 
 namespace {
@@ -52,6 +54,13 @@ int Serve(const std::string& config_path) {
   int rc = 0;
   {
     dfm::HttpFront front(config, log.get());
+    std::string token;
+    s = dfm::WriteAdminToken(config.data_dir(), &token);
+    if (s.ok()) {
+      front.SetAdminToken(token);
+    } else {
+      logger->warn("event=admin_token_unwritten error=\"{}\" effect=\"admin endpoints off\"", s.ToString());
+    }
     s = front.Run(/*handle_signals=*/true);
     if (!s.ok()) {
       logger->critical("event=listen_failed error=\"{}\"", s.ToString());
@@ -117,7 +126,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   backfill->add_flag("--restart", bf.restart, "start over instead of continuing an unfinished run");
 
+  dfm::ReplayTools tools(&app, &config_path);
+
   CLI11_PARSE(app, argc, argv);
+  if (int rc = tools.Run(); rc >= 0) return rc;
 
   auto resolve_data_dir = [&]() -> std::string {
     if (!data_dir.empty()) return data_dir;

@@ -55,9 +55,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.normalizer = std::make_unique<Normalizer>(ss.default_region);
   auto env = std::make_shared<SyncEnv>();
   env->log = log;
-  env->ctx.policy = MergePolicyFrom(ss);
-  env->ctx.tag_lists = ss.tag_lists;
-  env->ctx.disposition_tag_prefix = ss.disposition_tag_prefix;
+  env->ctx = SyncContextFor(config, "");  // targets without a connector are dropped per tenant
   env->mapper.normalizer = im.normalizer.get();
   env->mapper.aloware_contact_events = ss.aloware_contact_events;
   env->mapper.aloware_utc_offset_us = ss.aloware_utc_offset_minutes * 60 * 1000000;
@@ -85,15 +83,10 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       c.breaker_threshold = std::max(1, Clamp(settings.at("breaker_failures")));
       c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
       connectors.push_back(std::move(c));
-      env->ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
-      env->ctx.channels[system] =
-          std::set<std::string>(f->consent_channels.begin(), f->consent_channels.end());
-      if (f->consent_one_flag) env->ctx.one_flag.insert(system);
-      if (system == env->ctx.conversations && settings.at("conversation_provider_id").empty()) {
+      if (system == "ghl" && settings.at("conversation_provider_id").empty()) {
         // Without a provider GoHighLevel takes no texts or calls: none are asked of it.
         logger->warn("event=conversations_off tenant={} reason=\"ghl.conversation_provider_id is empty\"",
                      tenant);
-        env->ctx.conversations.clear();
       }
       logger->info("event=connector tenant={} system={}", tenant, system);
     }

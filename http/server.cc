@@ -2,10 +2,13 @@
 
 #include "http/restinio_traits.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <thread>
 
+#include "sync/redrive.h"
+#include "util/crypto.h"
 #include "util/json.h"
 #include "util/logging.h"
 #include "util/strings.h"
@@ -61,6 +64,8 @@ struct HttpFront::Impl {
   void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
                const std::string& body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
+  void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
+  std::string admin_token;  // empty: the admin endpoints answer 404
   std::string HealthJson(bool* ready) const;
   void BeginDrain();
   void WaitDrained(std::chrono::steady_clock::time_point deadline);
@@ -111,8 +116,78 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
             true, 5);
     return restinio::request_accepted();
   }
+  if (path == "/v1/admin/replay") {
+    HandleReplay(req, request_id);
+    return restinio::request_accepted();
+  }
   HandleWebhook(req, request_id);
   return restinio::request_accepted();
+}
+
+// POST /v1/admin/replay[?tenant=T]: appends one replay.requested event
+// (sync/redrive.h) once the body reads as one; answered after it is durable.
+void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
+                                   const std::string& request_id) {
+  const auto& h = req->header();
+  if (admin_token.empty()) {
+    Respond(req, request_id, 404, ErrorJson("not_found", "admin endpoints are off"));
+    return;
+  }
+  if (h.method() != restinio::http_method_post()) {
+    Respond(req, request_id, 405, ErrorJson("method_not_allowed", "use POST"));
+    return;
+  }
+  std::string auth(h.get_field_or("Authorization", ""));
+  if (auth.rfind("Bearer ", 0) != 0 || !ConstantTimeEquals(auth.substr(7), admin_token)) {
+    rejected.fetch_add(1);
+    Respond(req, request_id, 401,
+            ErrorJson("unauthorized", "Authorization must be Bearer <the data directory's admin.token>"));
+    return;
+  }
+  std::string tenant = "default";
+  const auto qp = restinio::parse_query(h.query());
+  if (qp.has("tenant")) tenant = std::string(qp["tenant"]);
+  const auto& tenants = config.tenants();
+  if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end()) {
+    Respond(req, request_id, 404, ErrorJson("unknown_tenant", "no tenant named " + tenant));
+    return;
+  }
+  ReplayRequest r;
+  Status st = DecodeReplayRequest(req->body(), &r);
+  if (!st.ok()) {
+    Respond(req, request_id, 400, ErrorJson("malformed_body", st.message()));
+    return;
+  }
+  if (r.items.empty()) {
+    Respond(req, request_id, 400, ErrorJson("malformed_body", "\"items\" is empty"));
+    return;
+  }
+  EventDraft d;
+  d.tenant = tenant;
+  d.stream = kReplayStream;
+  d.type = std::string(kReplayRequestedType);
+  d.payload = EncodeReplayRequest(r);
+  size_t n = r.items.size();
+  in_flight.fetch_add(1);
+  std::vector<EventDraft> drafts;
+  drafts.push_back(std::move(d));
+  log->AppendAsync(std::move(drafts), [this, req, request_id, n](const Status& s,
+                                                                  const std::vector<AppendOutcome>& o) {
+    if (!s.ok()) {
+      Respond(req, request_id, 503,
+              ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"), false, 5);
+    } else {
+      logger->info("request_id={} event=replay_accepted seq={} items={}", request_id, o[0].seq, n);
+      Respond(req, request_id, 200,
+              JsonObject()
+                  .Str("status", "accepted")
+                  .Str("event_id", o[0].id.ToString())
+                  .UInt("seq", o[0].seq)
+                  .UInt("items", n)
+                  .Finish());
+    }
+    in_flight.fetch_sub(1);
+  });
 }
 
 void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
@@ -275,5 +350,7 @@ Status HttpFront::Run(bool handle_signals) {
 }
 
 void HttpFront::Stop() { impl_->BeginDrain(); }
+
+void HttpFront::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
 
 }  // namespace dfm

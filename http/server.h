@@ -3,6 +3,8 @@
 //   POST /webhooks/{system}, POST /t/{tenant}/webhooks/{system}
 //   GET  /healthz  (alive)   GET /readyz (log writable, not draining)
 //   GET  /v1/health (JSON: version, uptime, state of each part)
+//   POST /v1/admin/replay[?tenant=T] (Bearer admin token; sync/redrive.h):
+//        appends one replay.requested event; 404 until SetAdminToken
 //
 // A webhook is answered 2xx only from the append callback, i.e. after its
 // event is durable; the I/O threads never wait on the log. Every response
@@ -35,6 +37,8 @@ class HttpFront {
   Status Run(bool handle_signals);
   // Asks Run() to drain and return; callable from any thread.
   void Stop();
+  // Turns the admin endpoints on (util/admin_token.h). Call before Run().
+  void SetAdminToken(std::string token);
   // True once Run() accepts connections.
   bool listening() const { return listening_.load(); }
 

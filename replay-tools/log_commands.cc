@@ -3,25 +3,16 @@
 #include <ostream>
 
 #include "events/describe.h"
+#include "replay-tools/tool_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/json.h"
 
 namespace dfm {
 
-namespace {
-Status OpenReadOnly(const std::string& data_dir, std::unique_ptr<RocksDbEventLog>* log) {
-  RocksDbLogOptions o;
-  o.path = data_dir;
-  o.read_only = true;
-  Status s = RocksDbEventLog::Open(o, log);
-  if (s.ok()) s = (*log)->Refresh();
-  return s;
-}
-}  // namespace
 
 int RunLogVerify(const std::string& data_dir, bool json, std::ostream& out, std::ostream& err) {
   std::unique_ptr<RocksDbEventLog> log;
-  Status s = OpenReadOnly(data_dir, &log);
+  Status s = OpenToolLog(data_dir, &log);
   if (!s.ok()) {
     err << "dfm log verify: " << s.ToString() << "\n";
     return 2;
@@ -47,7 +38,7 @@ int RunLogVerify(const std::string& data_dir, bool json, std::ostream& out, std:
 int RunLogDump(const std::string& data_dir, uint64_t from, uint64_t limit, bool with_body,
                std::ostream& out, std::ostream& err) {
   std::unique_ptr<RocksDbEventLog> log;
-  Status s = OpenReadOnly(data_dir, &log);
+  Status s = OpenToolLog(data_dir, &log);
   if (!s.ok()) {
     err << "dfm log dump: " << s.ToString() << "\n";
     return 2;

@@ -699,7 +699,7 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
        e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
        e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
        e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
-       e.type == ev::kMessageRefused)) {
+       e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
     s->last_fact_seq = e.webhook_seq;
   }
   if (s->contact_id.empty()) s->contact_id = e.contact_id;

@@ -12,7 +12,8 @@ const std::string_view kTypes[] = {
     ev::kContactCreated,  ev::kContactChanged,    ev::kContactLinked,   ev::kContactDeleted,
     ev::kConflictRecorded, ev::kEchoSuppressed,   ev::kPushRequested,   ev::kPushAttempted,
     ev::kPushSucceeded,   ev::kPushDeadLettered,  ev::kFactRejected,    ev::kIdentityConflict,
-    ev::kWebhookQuarantined, ev::kMessageLogged, ev::kMessageStatus, ev::kMessageRefused, ev::kOptedOut, ev::kOptedIn, ev::kOptOutFlagged};
+    ev::kWebhookQuarantined, ev::kMessageLogged, ev::kMessageStatus, ev::kMessageRefused, ev::kOptedOut, ev::kOptedIn, ev::kOptOutFlagged,
+    ev::kRedriveSkipped};
 
 std::string MapJson(const std::map<std::string, std::string>& m) {
   JsonObject o;

@@ -61,6 +61,10 @@ inline constexpr std::string_view kOptedIn = "contact.opted_in";
 // flagged for a person, not acted on. channel, system, external_id (the
 // message id), reason ("contains STOP") and fields (the phone) as above.
 inline constexpr std::string_view kOptOutFlagged = "contact.opt_out_flagged";
+// A push a replay asked to re-drive that the contact's state no longer
+// calls for (sync/redrive.h): system, op, push_id (the push it re-drives,
+// if any), reason, detail ("replay of <event id>").
+inline constexpr std::string_view kRedriveSkipped = "push.redrive_skipped";
 }  // namespace ev
 
 // A field's value as the merge sees it: who said it and when.

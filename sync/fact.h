@@ -97,4 +97,14 @@ struct ContactFact {
   int64_t recorded_at_us = 0;
 };
 
+// Stamps a fact mapped from the log event `e` (a webhook.received or
+// contact.imported) with where it came from, as the router does.
+inline void StampFact(ContactFact* f, const Event& e) {
+  f->tenant = e.tenant;
+  f->webhook_seq = e.seq;
+  f->webhook_id = e.id;
+  f->correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;
+  f->recorded_at_us = e.recorded_at_us;
+}
+
 }  // namespace dfm

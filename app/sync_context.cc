@@ -1,0 +1,27 @@
+#include "app/config.h"
+#include "sync/contact_model.h"
+
+namespace dfm {
+
+SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
+  const SyncSettings& ss = config.sync();
+  SyncContext ctx;
+  ctx.policy = MergePolicyFrom(ss);
+  ctx.tag_lists = ss.tag_lists;
+  ctx.disposition_tag_prefix = ss.disposition_tag_prefix;
+  for (const auto& t : config.tenants()) {
+    if (!tenant.empty() && t != tenant) continue;
+    for (const auto& [system, settings] : config.Systems(t)) {
+      const OutboundFactory* f = FindOutbound(system);
+      if (!f || !f->enabled(settings)) continue;
+      ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
+      ctx.channels[system] = std::set<std::string>(f->consent_channels.begin(), f->consent_channels.end());
+      if (f->consent_one_flag) ctx.one_flag.insert(system);
+      if (system == ctx.conversations && settings.at("conversation_provider_id").empty())
+        ctx.conversations.clear();  // GoHighLevel takes no texts or calls without a provider
+    }
+  }
+  return ctx;
+}
+
+}  // namespace dfm

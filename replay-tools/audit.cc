@@ -1,0 +1,411 @@
+#include "replay-tools/audit.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <map>
+#include <ostream>
+#include <set>
+
+#include "events/codec.h"
+#include "replay-tools/tool_log.h"
+#include "sync/consent.h"
+#include "sync/domain_event.h"
+#include "sync/fact.h"
+#include "util/crypto.h"
+#include "util/json.h"
+
+namespace dfm {
+
+namespace {
+
+std::string Hex(const Sha256Digest& d) {
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+}
+
+std::string Csv(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+int64_t When(const Event& e, const DomainEvent& d) {
+  return d.source_time_us ? d.source_time_us : e.recorded_at_us;
+}
+
+struct PushFate {
+  std::string system, state = "pending";
+  int64_t at_us = 0;
+};
+
+}  // namespace
+
+int BusinessDaysBetween(int64_t from_us, int64_t to_us) {
+  constexpr int64_t kDay = 86400LL * 1000000;
+  auto day = [](int64_t us) { return us >= 0 ? us / kDay : (us - kDay + 1) / kDay; };
+  int64_t d0 = day(from_us), d1 = day(to_us);
+  int n = 0;
+  for (int64_t d = d0 + 1; d <= d1; ++d) {
+    int64_t wd = ((d + 3) % 7 + 7) % 7;  // 1970-01-01 was a Thursday; 0 = Monday
+    if (wd < 5) ++n;
+  }
+  return n;
+}
+
+Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
+                             std::vector<ConsentRecord>* out) {
+  out->clear();
+  std::vector<ConsentRecord> records;
+  std::vector<std::string> push_keys;  // per record: the key its pushes are filed under
+  // (contact, causation, op) -> consent pushes it caused; push id -> fate.
+  std::map<std::string, std::vector<std::string>> pushes_of;
+  std::map<std::string, PushFate> fate;
+  Status decode_error;
+  Status s = log.ScanRecords(1, [&](uint64_t, std::string_view record) {
+    Event e;
+    Status d = DecodeRecord(record, &e);
+    if (!d.ok()) {
+      decode_error = d;
+      return false;
+    }
+    if (!o.tenant.empty() && e.tenant != o.tenant) return true;
+    bool consent = e.type == ev::kOptedOut || e.type == ev::kOptedIn;
+    bool push = e.type == ev::kPushRequested || e.type == ev::kPushSucceeded ||
+                e.type == ev::kPushDeadLettered;
+    if (!consent && !push) return true;
+    DomainEvent de;
+    if (!DecodeDomainEvent(e.type, e.payload, &de).ok()) return true;
+    if (push) {
+      if (de.op != "opt_out" && de.op != "opt_in") return true;
+      if (e.type == ev::kPushRequested) {
+        pushes_of[de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op].push_back(de.push_id);
+        fate[de.push_id].system = de.system;
+      } else {
+        auto& f = fate[de.push_id];
+        f.state = e.type == ev::kPushSucceeded ? "succeeded" : "dead";
+        f.at_us = e.recorded_at_us;
+      }
+      return true;
+    }
+    ConsentRecord r;
+    r.tenant = e.tenant;
+    r.contact_id = de.contact_id;
+    r.status = e.type == ev::kOptedOut ? "opt_out" : "opt_in";
+    r.channel = de.channel;
+    r.source_system = de.system;
+    r.reason = de.reason;
+    r.cause = de.external_id;
+    if (auto p = de.fields.find(fields::kPhone); p != de.fields.end()) r.phone = p->second;
+    if (auto m = de.fields.find(fields::kEmail); m != de.fields.end()) r.email = m->second;
+    if (!o.phone.empty() && r.phone != o.phone) return true;
+    if (!o.email.empty() && r.email != o.email) return true;
+    r.at_us = When(e, de);
+    if (o.since_us && r.at_us < o.since_us) return true;
+    if (o.until_us && r.at_us >= o.until_us) return true;
+    r.recorded_us = e.recorded_at_us;
+    r.cause_event_id = e.causation_id.IsZero() ? "" : e.causation_id.ToString();
+    r.event_id = e.id.ToString();
+    r.record_sha256 = Hex(RecordHash(record));
+    r.seq = e.seq;
+    // The same webhook caused the opt-out and its pushes.
+    push_keys.push_back(de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + r.status);
+    records.push_back(std::move(r));
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!decode_error.ok()) return decode_error;
+  for (size_t i = 0; i < records.size(); ++i) {
+    ConsentRecord& r = records[i];
+    for (const auto& id : pushes_of[push_keys[i]]) {
+      const PushFate& f = fate[id];
+      r.told.push_back({f.system, f.state, f.at_us});
+    }
+  }
+  *out = std::move(records);
+  return Status::OK();
+}
+
+int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::string& format,
+                        std::ostream& out, std::ostream& err) {
+  if (format != "csv" && format != "json") {
+    err << "dfm audit opt-outs: --format must be csv or json\n";
+    return 2;
+  }
+  if (format == "csv")
+    out << "happened_at,recorded_at,status,channel,phone,email,source_system,reason,cause,"
+           "cause_event_id,contact_id,tenant,systems_told,systems_not_told,event_id,seq,record_sha256\n";
+  for (const auto& r : records) {
+    std::string told, not_told;
+    for (const auto& t : r.told) {
+      if (t.state == "succeeded") {
+        told += (told.empty() ? "" : ";") + t.system + "@" + FormatToolTime(t.at_us);
+      } else {
+        not_told += (not_told.empty() ? "" : ";") + t.system + " (" + t.state + ")";
+      }
+    }
+    if (format == "csv") {
+      out << FormatToolTime(r.at_us) << "," << FormatToolTime(r.recorded_us) << "," << r.status << ","
+          << Csv(r.channel) << "," << Csv(r.phone) << "," << Csv(r.email) << "," << r.source_system << ","
+          << Csv(r.reason) << "," << Csv(r.cause) << "," << r.cause_event_id << "," << r.contact_id << ","
+          << Csv(r.tenant) << "," << Csv(told) << "," << Csv(not_told) << "," << r.event_id << "," << r.seq
+          << "," << r.record_sha256 << "\n";
+      continue;
+    }
+    std::string arr = "[";
+    for (size_t i = 0; i < r.told.size(); ++i) {
+      JsonObject t;
+      t.Str("system", r.told[i].system).Str("state", r.told[i].state);
+      if (r.told[i].state == "succeeded") t.Str("at", FormatToolTime(r.told[i].at_us));
+      arr += (i ? "," : "") + t.Finish();
+    }
+    arr += "]";
+    out << JsonObject()
+               .Str("happened_at", FormatToolTime(r.at_us))
+               .Str("recorded_at", FormatToolTime(r.recorded_us))
+               .Str("status", r.status)
+               .Str("channel", r.channel)
+               .Str("phone", r.phone)
+               .Str("email", r.email)
+               .Str("source_system", r.source_system)
+               .Str("reason", r.reason)
+               .Str("cause", r.cause)
+               .Str("cause_event_id", r.cause_event_id)
+               .Str("contact_id", r.contact_id)
+               .Str("tenant", r.tenant)
+               .Raw("systems", arr)
+               .Str("event_id", r.event_id)
+               .UInt("seq", r.seq)
+               .Str("record_sha256", r.record_sha256)
+               .Finish()
+        << "\n";
+  }
+  return 0;
+}
+
+Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vector<Violation>* out) {
+  out->clear();
+  struct Statement {
+    int64_t at_us;
+    bool out;
+    uint64_t seq;
+  };
+  std::map<std::string, std::vector<Statement>> timeline;  // tenant\nphone\nchannel -> statements
+  std::map<std::string, std::string> phone_of;              // contact -> phone now
+  struct Outbound {
+    Violation v;
+    std::set<std::string> systems;
+  };
+  std::map<std::string, Outbound> outbound;  // tenant\nmessage key -> first sighting
+  Status s = ScanEvents(log, 1, 0, [&](const Event& e) {
+    if (!o.tenant.empty() && e.tenant != o.tenant) return true;
+    if (!IsDomainEventType(e.type)) return true;
+    const std::string& t = e.type;
+    if (t != ev::kContactCreated && t != ev::kContactChanged && t != ev::kOptedOut && t != ev::kOptedIn &&
+        t != ev::kMessageLogged && t != ev::kPushSucceeded)
+      return true;
+    DomainEvent d;
+    if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) return true;
+    if (t == ev::kContactCreated) {
+      if (auto p = d.fields.find(fields::kPhone); p != d.fields.end()) phone_of[d.contact_id] = p->second;
+    } else if (t == ev::kContactChanged) {
+      for (const auto& c : d.changes)
+        if (c.field == fields::kPhone) phone_of[d.contact_id] = c.new_value;
+    } else if (t == ev::kOptedOut || t == ev::kOptedIn) {
+      auto p = d.fields.find(fields::kPhone);
+      if (p == d.fields.end() || p->second.empty()) return true;
+      for (const auto& ch : SplitChannels(d.channel))
+        timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back({When(e, d), t == ev::kOptedOut, e.seq});
+    } else {
+      bool sent = t == ev::kPushSucceeded && d.op == "send";
+      bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
+                      d.fields.at("direction") == "outbound";
+      if (!sent && !observed) return true;
+      auto phone = phone_of.find(d.contact_id);
+      if (phone == phone_of.end()) return true;
+      std::string key = e.tenant + "\n" + (d.message_key.empty() ? e.id.ToString() : d.message_key);
+      auto [it, fresh] = outbound.try_emplace(key);
+      it->second.systems.insert(d.system);
+      if (sent) it->second.v.how = "sent by the engine through " + d.system;
+      if (!fresh) return true;
+      Violation& v = it->second.v;
+      v.kind = "outbound_while_opted_out";
+      v.tenant = e.tenant;
+      v.contact_id = d.contact_id;
+      v.phone = phone->second;
+      v.channel = d.channel.empty() ? "sms" : d.channel;
+      v.at_us = sent ? e.recorded_at_us : When(e, d);
+      v.message_key = d.message_key;
+      v.event_id = e.id.ToString();
+      if (v.how.empty()) v.how = "observed in " + d.system;
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (auto& [k, st] : timeline)
+    std::sort(st.begin(), st.end(), [](const Statement& a, const Statement& b) {
+      return a.at_us != b.at_us ? a.at_us < b.at_us : (a.out < b.out);  // at one time, the opt-out last (wins)
+    });
+  for (auto& [key, ob] : outbound) {
+    Violation v = ob.v;
+    auto st = timeline.find(v.tenant + "\n" + v.phone + "\n" + v.channel);
+    if (st == timeline.end()) continue;
+    const Statement* last = nullptr;
+    for (const auto& x : st->second)
+      if (x.at_us <= v.at_us) last = &x;
+    if (!last || !last->out) continue;
+    v.opted_out_at_us = last->at_us;
+    v.systems.assign(ob.systems.begin(), ob.systems.end());
+    out->push_back(std::move(v));
+  }
+  // Opt-outs that took too long to reach every system.
+  std::vector<ConsentRecord> records;
+  OptOutAuditOptions ao;
+  ao.tenant = o.tenant;
+  s = CollectConsentRecords(log, ao, &records);
+  if (!s.ok()) return s;
+  for (const auto& r : records) {
+    if (r.status != "opt_out") continue;
+    Violation v;
+    for (const auto& t : r.told) {
+      int days = BusinessDaysBetween(r.at_us, t.state == "succeeded" ? t.at_us : o.now_us);
+      if (days <= o.threshold_business_days) continue;
+      v.systems.push_back(t.system + (t.state == "succeeded" ? " (told " + FormatToolTime(t.at_us) + ")"
+                                                             : " (" + t.state + ", not told)"));
+      v.business_days = std::max(v.business_days, days);
+    }
+    if (v.systems.empty()) continue;
+    v.kind = "slow_opt_out";
+    v.tenant = r.tenant;
+    v.contact_id = r.contact_id;
+    v.phone = r.phone;
+    v.channel = r.channel;
+    v.at_us = r.at_us;
+    v.opted_out_at_us = r.at_us;
+    v.event_id = r.event_id;
+    v.how = "not everywhere within " + std::to_string(o.threshold_business_days) + " business days (" +
+            std::to_string(v.business_days) + ")";
+    out->push_back(std::move(v));
+  }
+  return Status::OK();
+}
+
+int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& out) {
+  if (json) {
+    for (const auto& v : vs) {
+      std::string sys = "[";
+      for (size_t i = 0; i < v.systems.size(); ++i) {
+        if (i) sys += ",";
+        AppendJsonString(&sys, v.systems[i]);
+      }
+      sys += "]";
+      out << JsonObject()
+                 .Str("kind", v.kind)
+                 .Str("tenant", v.tenant)
+                 .Str("contact_id", v.contact_id)
+                 .Str("phone", v.phone)
+                 .Str("channel", v.channel)
+                 .Str("at", FormatToolTime(v.at_us))
+                 .Str("opted_out_at", FormatToolTime(v.opted_out_at_us))
+                 .Str("message_key", v.message_key)
+                 .Raw("systems", sys)
+                 .Str("how", v.how)
+                 .Str("event_id", v.event_id)
+                 .Finish()
+          << "\n";
+    }
+  } else {
+    Table t({"KIND", "AT", "PHONE", "CHANNEL", "OPTED OUT AT", "SYSTEMS", "HOW", "EVENT"}, 80);
+    for (const auto& v : vs) {
+      std::string sys;
+      for (const auto& s : v.systems) sys += (sys.empty() ? "" : ", ") + s;
+      t.Add({v.kind, FormatToolTime(v.at_us), v.phone, v.channel, FormatToolTime(v.opted_out_at_us), sys,
+             v.how, v.event_id});
+    }
+    if (t.size()) t.Print(out);
+    out << vs.size() << " violation(s)\n";
+  }
+  return vs.empty() ? 0 : 1;
+}
+
+int RunAuditVerify(const EventLog& log, const std::string& against, bool json, std::ostream& out,
+                   std::ostream& err) {
+  ChainReport chain = log.VerifyChain();
+  std::map<std::string, uint64_t> types;
+  int64_t first_at = 0, last_at = 0;
+  Status s = ScanEvents(log, 1, chain.ok ? chain.last_seq : chain.first_bad_seq - 1, [&](const Event& e) {
+    types[e.type]++;
+    if (!first_at) first_at = e.recorded_at_us;
+    last_at = e.recorded_at_us;
+    return true;
+  });
+  if (!s.ok()) {
+    err << "dfm audit verify: " << s.ToString() << "\n";
+    return 2;
+  }
+  JsonObject counts;
+  for (const auto& [t, n] : types) counts.UInt(t, n);
+  JsonObject summary;
+  summary.Str("format", "dfm-audit-verify/1")
+      .Bool("chain_intact", chain.ok)
+      .UInt("events", chain.count)
+      .UInt("first_seq", chain.first_seq)
+      .UInt("last_seq", chain.last_seq)
+      .Str("head_hash", Hex(chain.head_hash))
+      .Str("first_recorded_at", first_at ? FormatToolTime(first_at) : "")
+      .Str("last_recorded_at", last_at ? FormatToolTime(last_at) : "")
+      .Raw("types", counts.Finish());
+  if (!chain.ok) summary.UInt("first_bad_seq", chain.first_bad_seq).Str("problem", chain.problem);
+
+  // Against a summary kept earlier: the same prefix, unchanged.
+  bool matches = true;
+  std::string mismatch;
+  if (!against.empty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element kept;
+    uint64_t kept_last = 0, kept_events = 0;
+    std::string_view kept_hash;
+    if (parser.parse(against).get(kept) != simdjson::SUCCESS || kept["last_seq"].get(kept_last) ||
+        kept["events"].get(kept_events) || kept["head_hash"].get(kept_hash)) {
+      err << "dfm audit verify: --against is not a summary this command printed\n";
+      return 2;
+    }
+    std::string hash;
+    if (kept_last == 0) {
+      matches = true;
+    } else if (kept_last > chain.last_seq || !RecordHashHex(log, kept_last, &hash).ok()) {
+      matches = false;
+      mismatch = "the log no longer reaches seq " + std::to_string(kept_last);
+    } else if (hash != kept_hash) {
+      matches = false;
+      mismatch = "the record at seq " + std::to_string(kept_last) + " hashes to " + hash + ", the summary says " +
+                 std::string(kept_hash);
+    } else if (kept_last - chain.first_seq + 1 != kept_events) {
+      matches = false;
+      mismatch = "the summary counts " + std::to_string(kept_events) + " events up to seq " +
+                 std::to_string(kept_last);
+    }
+    summary.Bool("matches_summary", matches);
+    if (!matches) summary.Str("mismatch", mismatch);
+  }
+  if (json) {
+    out << summary.Finish() << "\n";
+  } else {
+    out << (chain.ok ? "hash chain intact" : "hash chain BROKEN") << "\n"
+        << "  events      " << chain.count << " (seq " << chain.first_seq << ".." << chain.last_seq << ")\n"
+        << "  head hash   " << Hex(chain.head_hash) << "\n"
+        << "  recorded    " << (first_at ? FormatToolTime(first_at) : "-") << " .. "
+        << (last_at ? FormatToolTime(last_at) : "-") << "\n";
+    if (!chain.ok) out << "  first break seq " << chain.first_bad_seq << ": " << chain.problem << "\n";
+    for (const auto& [t, n] : types) out << "  " << t << ": " << n << "\n";
+    if (!against.empty())
+      out << (matches ? "matches the kept summary\n" : "DOES NOT match the kept summary: " + mismatch + "\n");
+    out << "keep this line to re-check later (dfm audit verify --against FILE):\n" << summary.Finish() << "\n";
+  }
+  return chain.ok && matches ? 0 : 1;
+}
+
+}  // namespace dfm

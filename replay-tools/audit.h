@@ -1,0 +1,83 @@
+// `dfm audit ...`: the opt-out history, violations and the hash-chain
+// summary that compliance auditors are handed. Read-only. Audit output
+// carries phone numbers and emails unmasked: it is the record the auditor
+// asked for, not a log.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "storage/event_log.h"
+
+namespace dfm {
+
+struct OptOutAuditOptions {
+  std::string phone;  // E.164; empty: every one
+  std::string email;  // lower case; empty: every one
+  int64_t since_us = 0, until_us = 0;  // when it happened; 0: unbounded
+  std::string tenant;
+};
+
+// One opt-out or opt-in, with who was told and when.
+struct ConsentRecord {
+  std::string tenant, contact_id, status;  // status: "opt_out" | "opt_in"
+  std::string channel, source_system, reason, cause, phone, email;
+  int64_t at_us = 0;        // when it happened (source time, else recorded)
+  int64_t recorded_us = 0;  // when the engine recorded it
+  std::string cause_event_id;  // the webhook that carried it
+  std::string event_id, record_sha256;
+  uint64_t seq = 0;
+  struct Told {
+    std::string system;
+    std::string state;  // "succeeded", "dead", "pending"
+    int64_t at_us = 0;  // when it succeeded
+  };
+  std::vector<Told> told;
+};
+
+Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& options,
+                             std::vector<ConsentRecord>* out);
+
+// csv: a header line, then one line per record (RFC 4180 quoting); json: one
+// object per line. Returns the exit code.
+int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::string& format,
+                        std::ostream& out, std::ostream& err);
+
+struct ViolationOptions {
+  int threshold_business_days = 10;  // the FCC rule's ten business days
+  int64_t now_us = 0;                // opt-outs not yet everywhere are measured to now
+  std::string tenant;
+};
+
+struct Violation {
+  std::string kind;  // "outbound_while_opted_out" | "slow_opt_out"
+  std::string tenant, contact_id, phone, channel;
+  int64_t at_us = 0;           // the message's time, or the opt-out's
+  int64_t opted_out_at_us = 0;
+  std::string message_key;
+  std::vector<std::string> systems;  // where the message was seen / systems told late or never
+  std::string how;                   // "sent by the engine" / "observed" / "told after N business days"
+  std::string event_id;              // the event that shows it
+  int business_days = 0;
+};
+
+Status FindViolations(const EventLog& log, const ViolationOptions& options, std::vector<Violation>* out);
+// Returns the exit code: 0 none, 1 some found.
+int PrintViolations(const std::vector<Violation>& v, bool json, std::ostream& out);
+
+// Weekdays (Monday to Friday, UTC) after the day of `from_us` up to and
+// including the day of `to_us`: a Friday opt-out told on Monday took 1.
+int BusinessDaysBetween(int64_t from_us, int64_t to_us);
+
+// `dfm audit verify [--against FILE]`: walks the hash chain and prints a
+// summary (first and last sequence, head hash, counts by type, first and last
+// recorded time). With a summary kept from an earlier run, also checks that
+// the log still holds exactly that prefix: the record at its last sequence
+// hashes to its head hash and the counts up to it agree. Returns the exit
+// code (0 intact and matching, 1 not, 2 error).
+int RunAuditVerify(const EventLog& log, const std::string& against_json, bool json,
+                   std::ostream& out, std::ostream& err);
+
+}  // namespace dfm

@@ -1,0 +1,377 @@
+#include "replay-tools/cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/config.h"
+#include "replay-tools/audit.h"
+#include "replay-tools/events_command.h"
+#include "replay-tools/projection_commands.h"
+#include "replay-tools/replay.h"
+#include "replay-tools/trace.h"
+#include "storage/rocksdb_event_log.h"
+#include "util/clock.h"
+
+namespace dfm {
+
+struct ReplayTools::Impl {
+  std::string* config_path = nullptr;
+  std::string data_dir, tenant;
+  bool json = false, reveal = false;
+
+  CLI::App *events = nullptr, *events_show = nullptr, *trace = nullptr, *replay = nullptr,
+           *dead = nullptr, *proj_status = nullptr, *proj_rebuild = nullptr, *as_of = nullptr,
+           *opt_outs = nullptr, *violations = nullptr, *verify = nullptr;
+
+  // events
+  std::string from, to, system, type, stream, contact, event_id;
+  uint64_t limit = UINT64_MAX;
+  // trace / as-of
+  std::string ref, since, until, at;
+  bool no_scan = false;
+  // replay
+  bool execute = false;
+  std::string push_id;
+  // projections
+  std::string projection;
+  // audit
+  std::string phone, email, format = "csv", now, against;
+  int threshold_days = 10;
+
+  Config config;
+  std::unique_ptr<Normalizer> normalizer;
+  MapperSettings mapper;
+
+  void Common(CLI::App* c) {
+    c->add_option("-c,--config", *config_path, "configuration file (tenants, rules, data directory)");
+    c->add_option("-d,--data-dir", data_dir, "data directory (default: from the configuration)");
+    c->add_flag("--json", json, "JSON lines instead of a table");
+  }
+
+  void LoadConfig() {
+    std::vector<ConfigProblem> problems;  // read-only tools work with an incomplete config too
+    config = Config::Load(*config_path, Config::ProcessEnv(), &problems);
+    if (data_dir.empty()) data_dir = config.data_dir();
+    normalizer = std::make_unique<Normalizer>(config.sync().default_region);
+    mapper.normalizer = normalizer.get();
+    mapper.aloware_contact_events = config.sync().aloware_contact_events;
+    mapper.aloware_utc_offset_us = config.sync().aloware_utc_offset_minutes * 60 * 1000000;
+  }
+
+  std::vector<std::string> Tenants() const {
+    if (!tenant.empty()) return {tenant};
+    return config.tenants();
+  }
+
+  bool Time(const std::string& text, const char* what, int64_t* out) {
+    if (text.empty()) return true;
+    auto t = ParseToolTime(text, SystemClock::Instance()->NowMicros());
+    if (!t) {
+      std::cerr << "dfm: " << what << " '" << text
+                << "' is not a time (2026-11-20T15:04:05Z, 2026-11-20, now, -2h, -7d)\n";
+      return false;
+    }
+    *out = *t;
+    return true;
+  }
+
+  // 0 when resolved (some contacts), else the exit code.
+  int Contacts(const EventLog& log, const std::string& text, std::vector<ContactMatch>* out) {
+    ContactRef r;
+    Status s = ParseContactRef(text, *normalizer, &r);
+    if (s.ok()) s = ResolveContacts(log, r, Tenants(), out);
+    if (!s.ok()) {
+      std::cerr << "dfm: " << s.ToString() << "\n";
+      return 2;
+    }
+    if (out->empty()) {
+      std::cerr << "dfm: no contact is known by " << text << "\n";
+      return 1;
+    }
+    return 0;
+  }
+
+  std::string BaseUrl() const {
+    std::string host = config.server().listen_host;
+    if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+    if (host == "::") host = "[::1]";
+    return "http://" + host + ":" + std::to_string(config.server().listen_port);
+  }
+
+  int Execute(const std::map<std::string, ReplayRequest>& requests) {
+    int rc = 0;
+    for (const auto& [t, req] : requests) {
+      std::string how;
+      uint64_t seq = 0;
+      Status s = SubmitReplay(data_dir, BaseUrl(), t, req, &how, &seq);
+      if (!s.ok()) {
+        std::cerr << "dfm replay --execute: " << s.ToString() << "\n";
+        rc = 2;
+        continue;
+      }
+      std::cout << "tenant " << t << ": " << req.items.size() << " push(es) to re-drive, replay.requested seq "
+                << seq << ", " << how << "; follow it with `dfm events show " << seq << "`\n";
+    }
+    if (requests.empty()) std::cout << "nothing to re-drive\n";
+    return rc;
+  }
+
+  int Run();
+};
+
+ReplayTools::ReplayTools(CLI::App* app, std::string* config_path) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.config_path = config_path;
+
+  m.events = app->add_subcommand("events", "List and filter the event log (read-only)");
+  m.Common(m.events);
+  m.events->add_option("--from", m.from, "recorded at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
+  m.events->add_option("--to", m.to, "recorded before");
+  m.events->add_option("--tenant", m.tenant, "one tenant");
+  m.events->add_option("--system", m.system, "about one system: ghl, aloware, verity, twilio");
+  m.events->add_option("--type", m.type, "one type, or a prefix ending in * (push.*)");
+  m.events->add_option("--stream", m.stream, "one stream (contact:<id>, source:ghl, replay)");
+  m.events->add_option("--contact", m.contact, "a phone, an email, <system>:<id> or contact:<id>");
+  m.events->add_option("--limit", m.limit, "most events to print");
+  m.events->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values, bodies)");
+  m.events->require_subcommand(0, 1);
+  m.events_show = m.events->add_subcommand("show", "One event with its causes and consequences");
+  m.events_show->add_option("id", m.event_id, "event id or sequence number")->required();
+  m.events_show->add_flag("--reveal", m.reveal, "show personal data");
+  m.events_show->add_flag("--json", m.json, "JSON lines");
+  m.events_show->add_option("-c,--config", *config_path, "configuration file");
+  m.events_show->add_option("-d,--data-dir", m.data_dir, "data directory");
+
+  m.trace = app->add_subcommand("trace", "The story of one contact across every system (read-only)");
+  m.Common(m.trace);
+  m.trace->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")->required();
+  m.trace->add_option("--tenant", m.tenant, "one tenant");
+  m.trace->add_option("--since", m.since, "from this time (default: the contact's first webhook)");
+  m.trace->add_option("--until", m.until, "up to this time");
+  m.trace->add_flag("--no-scan", m.no_scan, "skip webhooks that changed nothing (faster on big logs)");
+  m.trace->add_flag("--reveal", m.reveal, "show personal data");
+
+  m.replay = app->add_subcommand("replay", "Re-run sync decisions over a window; diff; re-drive");
+  m.Common(m.replay);
+  m.replay->add_option("--from", m.from, "webhooks recorded at or after this time");
+  m.replay->add_option("--to", m.to, "and before this time (default: now)");
+  m.replay->add_option("--contact", m.contact, "one contact (phone, email, <system>:<id>, contact:<id>)");
+  m.replay->add_option("--system", m.system, "only pushes to this system");
+  m.replay->add_option("--tenant", m.tenant, "one tenant");
+  m.replay->add_flag("--execute", m.execute, "re-drive what is missing through the running service");
+  m.replay->add_flag("--reveal", m.reveal, "show personal data");
+  m.replay->require_subcommand(0, 1);
+  m.dead = m.replay->add_subcommand("dead-letters", "List dead-lettered pushes; re-drive with --execute");
+  m.Common(m.dead);
+  m.dead->add_option("--push", m.push_id, "one push id");
+  m.dead->add_option("--system", m.system, "pushes to this system");
+  m.dead->add_option("--contact", m.contact, "one contact");
+  m.dead->add_option("--from", m.from, "dead-lettered at or after");
+  m.dead->add_option("--to", m.to, "dead-lettered before");
+  m.dead->add_option("--tenant", m.tenant, "one tenant");
+  m.dead->add_flag("--execute", m.execute, "re-drive them through the running service");
+
+  auto* proj = app->add_subcommand("projections", "Projection checkpoints; rebuild from the log");
+  proj->require_subcommand(1);
+  m.proj_status = proj->add_subcommand("status", "Checkpoint and lag of every projection (read-only)");
+  m.Common(m.proj_status);
+  m.proj_rebuild = proj->add_subcommand("rebuild", "Drop and rebuild projections (service stopped)");
+  m.Common(m.proj_rebuild);
+  m.proj_rebuild->add_option("name", m.projection, "mappings, contacts, sync_status or opt_outs (default: all)");
+
+  m.as_of = app->add_subcommand("as-of", "A contact's state, ids and opt-outs at a past time (read-only)");
+  m.Common(m.as_of);
+  m.as_of->add_option("time", m.at, "2026-11-20T15:04:05Z, 2026-11-20, -2h")->required();
+  m.as_of->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")->required();
+  m.as_of->add_option("--tenant", m.tenant, "one tenant");
+  m.as_of->add_flag("--reveal", m.reveal, "show personal data");
+
+  auto* audit = app->add_subcommand("audit", "Opt-out history, violations, hash chain (read-only)");
+  audit->require_subcommand(1);
+  m.opt_outs = audit->add_subcommand("opt-outs", "Every opt-out and opt-in, who was told and when");
+  m.opt_outs->add_option("-c,--config", *config_path, "configuration file");
+  m.opt_outs->add_option("-d,--data-dir", m.data_dir, "data directory");
+  m.opt_outs->add_option("--phone", m.phone, "one phone number");
+  m.opt_outs->add_option("--email", m.email, "one email address");
+  m.opt_outs->add_option("--since", m.since, "happened at or after");
+  m.opt_outs->add_option("--until", m.until, "happened before");
+  m.opt_outs->add_option("--tenant", m.tenant, "one tenant");
+  m.opt_outs->add_option("--format", m.format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
+  m.violations = audit->add_subcommand(
+      "violations", "Outbound to opted-out numbers; opt-outs slower than the threshold (exit 1 if any)");
+  m.Common(m.violations);
+  m.violations->add_option("--threshold-days", m.threshold_days, "business days an opt-out may take")
+      ->capture_default_str();
+  m.violations->add_option("--now", m.now, "measure opt-outs not yet everywhere up to this time");
+  m.violations->add_option("--tenant", m.tenant, "one tenant");
+  m.verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
+  m.Common(m.verify);
+  m.verify->add_option("--against", m.against, "a summary kept from an earlier run: check the log still holds it");
+}
+
+ReplayTools::~ReplayTools() = default;
+
+int ReplayTools::Run() { return impl_->Run(); }
+
+int ReplayTools::Impl::Run() {
+  bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
+             proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() || violations->parsed() ||
+             verify->parsed();
+  if (!any) return -1;
+  LoadConfig();
+  if (proj_rebuild->parsed()) return RunProjectionsRebuild(data_dir, projection, json, std::cout, std::cerr, std::cerr);
+
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = OpenToolLog(data_dir, &log);
+  if (!s.ok()) {
+    std::cerr << "dfm: cannot read " << data_dir << ": " << s.ToString() << "\n";
+    return 2;
+  }
+  int64_t now_us = SystemClock::Instance()->NowMicros();
+
+  if (events_show->parsed()) return ShowEvent(*log, event_id, json, reveal, std::cout, std::cerr);
+  if (events->parsed()) {
+    EventFilter f;
+    if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;
+    f.tenant = tenant;
+    f.system = system;
+    f.type = type;
+    f.stream = stream;
+    f.limit = limit;
+    if (!contact.empty()) {
+      f.by_contact = true;
+      if (int rc = Contacts(*log, contact, &f.contacts)) return rc;
+    }
+    return ListEvents(*log, f, json, reveal, std::cout, std::cerr);
+  }
+  if (trace->parsed()) {
+    TraceOptions o;
+    if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
+    o.reveal = reveal;
+    o.scan_webhooks = !no_scan;
+    o.mapper = &mapper;
+    for (const auto& t : Tenants()) {
+      for (const auto& [sys, fields] : SyncContextFor(config, t).targets) o.targets[t].insert(sys);
+    }
+    std::vector<ContactMatch> contacts;
+    if (int rc = Contacts(*log, ref, &contacts)) return rc;
+    Trace t;
+    s = BuildTrace(*log, contacts, o, &t);
+    if (!s.ok()) {
+      std::cerr << "dfm trace: " << s.ToString() << "\n";
+      return 2;
+    }
+    PrintTrace(t, json, std::cout);
+    return 0;
+  }
+  if (dead->parsed()) {
+    DeadLetterFilter f;
+    if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;
+    f.push_id = push_id;
+    f.system = system;
+    f.tenant = tenant;
+    if (!contact.empty())
+      if (int rc = Contacts(*log, contact, &f.contacts)) return rc;
+    std::vector<DeadLetter> found;
+    s = FindDeadLetters(*log, f, &found);
+    if (!s.ok()) {
+      std::cerr << "dfm replay dead-letters: " << s.ToString() << "\n";
+      return 2;
+    }
+    PrintDeadLetters(found, json, std::cout);
+    if (!execute) return 0;
+    log.reset();  // the service (or SubmitReplay) writes; we only read
+    return Execute(RedriveDeadLetters(found, "dfm replay dead-letters"));
+  }
+  if (replay->parsed()) {
+    ReplayOptions o;
+    if (from.empty()) {
+      std::cerr << "dfm replay: --from is required (the window's start)\n";
+      return 2;
+    }
+    if (!Time(from, "--from", &o.from_us) || !Time(to, "--to", &o.to_us)) return 2;
+    o.system = system;
+    o.mapper = &mapper;
+    o.context = [this](const std::string& t) { return SyncContextFor(config, t); };
+    if (!contact.empty())
+      if (int rc = Contacts(*log, contact, &o.contacts)) return rc;
+    ReplayPlan plan;
+    s = PlanReplay(*log, o, &plan);
+    if (!s.ok()) {
+      std::cerr << "dfm replay: " << s.ToString() << "\n";
+      return 2;
+    }
+    PrintReplayPlan(plan, json, reveal, std::cout);
+    if (!execute) return plan.diffs.empty() ? 0 : 1;
+    log.reset();
+    return Execute(RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
+  }
+  if (proj_status->parsed()) return RunProjectionsStatus(*log, json, std::cout, std::cerr);
+  if (as_of->parsed()) {
+    int64_t t = 0;
+    if (!Time(at, "time", &t)) return 2;
+    std::vector<ContactMatch> contacts;
+    if (int rc = Contacts(*log, ref, &contacts)) return rc;
+    return RunAsOf(*log, t, contacts, json, reveal, std::cout, std::cerr);
+  }
+  if (opt_outs->parsed()) {
+    OptOutAuditOptions o;
+    o.tenant = tenant;
+    if (!phone.empty()) {
+      auto p = normalizer->Phone(phone);
+      if (!p) {
+        std::cerr << "dfm audit opt-outs: '" << phone << "' is not a phone number\n";
+        return 2;
+      }
+      o.phone = *p;
+    }
+    if (!email.empty()) o.email = Normalizer::Email(email).value_or(email);
+    if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
+    std::vector<ConsentRecord> records;
+    s = CollectConsentRecords(*log, o, &records);
+    if (!s.ok()) {
+      std::cerr << "dfm audit opt-outs: " << s.ToString() << "\n";
+      return 2;
+    }
+    return PrintConsentRecords(records, format, std::cout, std::cerr);
+  }
+  if (violations->parsed()) {
+    ViolationOptions o;
+    o.threshold_business_days = threshold_days;
+    o.tenant = tenant;
+    o.now_us = now_us;
+    if (!Time(now, "--now", &o.now_us)) return 2;
+    std::vector<Violation> found;
+    s = FindViolations(*log, o, &found);
+    if (!s.ok()) {
+      std::cerr << "dfm audit violations: " << s.ToString() << "\n";
+      return 2;
+    }
+    return PrintViolations(found, json, std::cout);
+  }
+  if (verify->parsed()) {
+    std::string kept;
+    if (!against.empty()) {
+      std::ifstream in(against);
+      if (!in) {
+        std::cerr << "dfm audit verify: cannot read " << against << "\n";
+        return 2;
+      }
+      // The summary is the last line that is a JSON object.
+      std::string line;
+      while (std::getline(in, line))
+        if (!line.empty() && line[0] == '{') kept = line;
+      if (kept.empty()) {
+        std::cerr << "dfm audit verify: " << against << " holds no summary line\n";
+        return 2;
+      }
+    }
+    return RunAuditVerify(*log, kept, json, std::cout, std::cerr);
+  }
+  return -1;
+}
+
+}  // namespace dfm

@@ -1,0 +1,188 @@
+#include "replay-tools/events_command.h"
+
+#include <map>
+#include <ostream>
+#include <set>
+
+#include "replay-tools/story.h"
+#include "sync/domain_event.h"
+#include "sync/redrive.h"
+
+namespace dfm {
+
+namespace {
+
+bool TypeMatches(const std::string& pattern, const std::string& type) {
+  if (pattern.empty()) return true;
+  if (pattern.back() == '*') return type.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  return pattern == type;
+}
+
+bool Matches(const EventFilter& f, const Event& e, const EventStory& story) {
+  if (f.from_us && e.recorded_at_us < f.from_us) return false;
+  if (f.to_us && e.recorded_at_us >= f.to_us) return false;
+  if (!f.tenant.empty() && e.tenant != f.tenant) return false;
+  if (!f.stream.empty() && e.stream != f.stream) return false;
+  if (!TypeMatches(f.type, e.type)) return false;
+  if (!f.system.empty() && story.system != f.system && e.stream != "source:" + f.system &&
+      e.stream != "connector:" + f.system)
+    return false;
+  return true;
+}
+
+void Row(Table* t, const Event& e, const EventStory& s) {
+  t->Add({std::to_string(e.seq), FormatToolTime(e.recorded_at_us), e.tenant, e.stream, e.type, s.what});
+}
+
+Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
+  uint64_t seq = 0;
+  if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos) {
+    seq = std::stoull(id);
+  } else {
+    auto parsed = EventId::Parse(id);
+    if (!parsed) return Status::InvalidArgument("'" + id + "' is neither an event id nor a sequence number");
+    Status s = log.LookupEventId(*parsed, &seq);
+    if (!s.ok()) return s;
+  }
+  std::vector<Event> one;
+  Status s = log.Read(seq, 1, &one);
+  if (!s.ok()) return s;
+  if (one.empty() || one[0].seq != seq) return Status::NotFound("no event " + id);
+  *out = std::move(one[0]);
+  return Status::OK();
+}
+
+}  // namespace
+
+int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal, std::ostream& out,
+               std::ostream& err) {
+  Table table({"SEQ", "RECORDED", "TENANT", "STREAM", "TYPE", "WHAT"}, 100);
+  uint64_t shown = 0;
+  auto emit = [&](const Event& e) {
+    EventStory s = TellEvent(e, reveal);
+    if (!Matches(f, e, s)) return true;
+    if (json) {
+      out << EventJsonLine(e, s, reveal) << "\n";
+    } else {
+      Row(&table, e, s);
+    }
+    return ++shown < f.limit;
+  };
+  Status st;
+  if (f.by_contact) {
+    // The contacts' streams, and what caused their events.
+    std::map<uint64_t, Event> picked;
+    std::set<std::string> causes;
+    for (const auto& c : f.contacts) {
+      uint64_t from = 1;
+      for (;;) {
+        std::vector<Event> batch;
+        st = log.ReadStream(c.tenant, ContactStream(c.contact_id), from, 1024, &batch);
+        if (!st.ok()) break;
+        for (auto& e : batch) {
+          if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
+          picked.emplace(e.seq, std::move(e));
+        }
+        if (batch.size() < 1024) break;
+        from = picked.rbegin()->first + 1;
+      }
+    }
+    for (const auto& raw : causes) {
+      uint64_t seq = 0;
+      if (!st.ok() || !log.LookupEventId(EventId::FromBytes(raw), &seq).ok() || picked.count(seq)) continue;
+      std::vector<Event> one;
+      if (log.Read(seq, 1, &one).ok() && !one.empty() && one[0].stream.rfind("contact:", 0) != 0)
+        picked.emplace(seq, std::move(one[0]));
+    }
+    if (st.ok()) {
+      for (const auto& [seq, e] : picked)
+        if (!emit(e)) break;
+    }
+  } else {
+    uint64_t from = f.from_us ? FirstSeqAtOrAfter(log, f.from_us) : 1;
+    uint64_t to = f.to_us ? FirstSeqAtOrAfter(log, f.to_us) - 1 : 0;
+    if (!f.to_us || to >= from) st = ScanEvents(log, from, to, emit);
+  }
+  if (!st.ok()) {
+    err << "dfm events: " << st.ToString() << "\n";
+    return 2;
+  }
+  if (!json) {
+    table.Print(out);
+    out << shown << " event(s)\n";
+  }
+  return 0;
+}
+
+int ShowEvent(const EventLog& log, const std::string& id, bool json, bool reveal, std::ostream& out,
+              std::ostream& err) {
+  Event e;
+  Status st = FindEvent(log, id, &e);
+  if (!st.ok()) {
+    err << "dfm events show: " << st.ToString() << "\n";
+    return st.IsNotFound() || st.IsInvalidArgument() ? 1 : 2;
+  }
+  // Causes: the causation chain back to the root.
+  std::vector<Event> causes;
+  EventId up = e.causation_id;
+  while (!up.IsZero() && causes.size() < 64) {
+    Event c;
+    if (!FindEvent(log, up.ToString(), &c).ok()) break;
+    up = c.causation_id;
+    causes.push_back(std::move(c));
+  }
+  // Consequences: everything after it whose causation leads back to it.
+  std::map<std::string, int> depth;  // id bytes -> depth below e
+  depth[std::string(e.id.AsBytes())] = 0;
+  std::vector<std::pair<int, Event>> consequences;
+  st = ScanEvents(log, e.seq + 1, 0, [&](const Event& c) {
+    if (c.causation_id.IsZero()) return true;
+    auto it = depth.find(std::string(c.causation_id.AsBytes()));
+    if (it == depth.end()) return true;
+    depth[std::string(c.id.AsBytes())] = it->second + 1;
+    consequences.emplace_back(it->second + 1, c);
+    return true;
+  });
+  if (!st.ok()) {
+    err << "dfm events show: " << st.ToString() << "\n";
+    return 2;
+  }
+  if (json) {
+    EventStory s = TellEvent(e, reveal);
+    std::string line = EventJsonLine(e, s, reveal);
+    line.pop_back();
+    out << line << ",\"role\":\"event\"}\n";
+    for (const auto& c : causes) {
+      std::string l = EventJsonLine(c, TellEvent(c, reveal), reveal);
+      l.pop_back();
+      out << l << ",\"role\":\"cause\"}\n";
+    }
+    for (const auto& [d, c] : consequences) {
+      std::string l = EventJsonLine(c, TellEvent(c, reveal), reveal);
+      l.pop_back();
+      out << l << ",\"role\":\"consequence\",\"depth\":" << d << "}\n";
+    }
+    return 0;
+  }
+  EventStory s = TellEvent(e, reveal);
+  out << "event " << e.seq << "  " << e.id.ToString() << "\n"
+      << "  type         " << e.type << " (schema " << e.schema_version << ")\n"
+      << "  tenant       " << e.tenant << "\n"
+      << "  stream       " << e.stream << "\n"
+      << "  recorded at  " << FormatToolTime(e.recorded_at_us) << "\n";
+  if (e.source_time_us) out << "  source time  " << FormatToolTime(*e.source_time_us) << "\n";
+  out << "  correlation  " << e.correlation_id.ToString() << "\n"
+      << "  what         " << s.what << "\n";
+  if (reveal && s.decoded && IsDomainEventType(e.type)) out << "  payload      " << e.payload << "\n";
+  out << "\ncaused by (" << causes.size() << "):\n";
+  for (const auto& c : causes)
+    out << "  " << c.seq << "  " << FormatToolTime(c.recorded_at_us) << "  " << c.type << "  "
+        << TellEvent(c, reveal).what << "\n";
+  out << "\nconsequences (" << consequences.size() << "):\n";
+  for (const auto& [d, c] : consequences)
+    out << "  " << std::string(2 * (d - 1), ' ') << c.seq << "  " << FormatToolTime(c.recorded_at_us)
+        << "  " << c.stream << "  " << TellEvent(c, reveal).what << "\n";
+  return 0;
+}
+
+}  // namespace dfm

@@ -1,0 +1,40 @@
+// `dfm events`: list and filter the log; `dfm events show ID`: one event
+// with its causes and consequences. Read-only.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "replay-tools/tool_log.h"
+
+namespace dfm {
+
+struct EventFilter {
+  int64_t from_us = 0;  // recorded at or after; 0: the start
+  int64_t to_us = 0;    // recorded before; 0: the head
+  std::string tenant;
+  std::string system;  // the system an event is about (webhook sender, push target, ...)
+  std::string type;    // exact, or a prefix ending in '*' ("push.*")
+  std::string stream;
+  // Contacts (resolved by the caller): their streams and the webhooks and
+  // replays that caused their events.
+  bool by_contact = false;
+  std::vector<ContactMatch> contacts;
+  uint64_t limit = UINT64_MAX;
+};
+
+// Prints matching events in log order: a table, or JSON lines. Returns the
+// exit code (0, or 2 on a read error).
+int ListEvents(const EventLog& log, const EventFilter& filter, bool json, bool reveal,
+               std::ostream& out, std::ostream& err);
+
+// `id`: an event id (26 characters) or a sequence number. Prints the event,
+// the chain of events that caused it back to the root, and everything it
+// caused (directly or not), indented by depth. Returns the exit code (1
+// when there is no such event).
+int ShowEvent(const EventLog& log, const std::string& id, bool json, bool reveal, std::ostream& out,
+              std::ostream& err);
+
+}  // namespace dfm

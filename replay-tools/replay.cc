@@ -1,0 +1,409 @@
+#include "replay-tools/replay.h"
+
+#include <curl/curl.h>
+
+#include <map>
+#include <ostream>
+#include <set>
+
+#include "events/webhook_received.h"
+#include "replay-tools/story.h"
+#include "storage/rocksdb_event_log.h"
+#include "sync/identity.h"
+#include "util/admin_token.h"
+#include "util/json.h"
+
+namespace dfm {
+
+namespace {
+
+struct FactAt {
+  uint64_t webhook_seq = 0;
+  EventId webhook_id;
+  ContactFact fact;
+};
+
+std::string PushKey(const DomainEvent& p) {
+  return p.system + "\n" + p.op + "\n" + p.message_key + "\n" + p.channel;
+}
+
+bool InContacts(const std::vector<ContactMatch>& cs, const ContactMatch& c) {
+  if (cs.empty()) return true;
+  for (const auto& x : cs)
+    if (x == c) return true;
+  return false;
+}
+
+Status ReadWholeStream(const EventLog& log, const std::string& tenant, const std::string& stream,
+                       std::vector<Event>* out) {
+  uint64_t from = 1;
+  for (;;) {
+    std::vector<Event> batch;
+    Status s = log.ReadStream(tenant, stream, from, 4096, &batch);
+    if (!s.ok()) return s;
+    for (auto& e : batch) out->push_back(std::move(e));
+    if (batch.size() < 4096) return Status::OK();
+    from = out->back().seq + 1;
+  }
+}
+
+}  // namespace
+
+Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan) {
+  *plan = ReplayPlan();
+  if (!o.mapper || !o.context) return Status::InvalidArgument("replay needs mappers and rules");
+  MappingsView mappings(log);
+  Status s = mappings.Load();
+  if (!s.ok()) return s;
+  uint64_t from = o.from_us ? FirstSeqAtOrAfter(log, o.from_us) : 1;
+  uint64_t to = o.to_us ? FirstSeqAtOrAfter(log, o.to_us) - 1 : log.LastSequence();
+  std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
+  if (to >= from) {
+    s = ScanEvents(log, from, to, [&](const Event& e) {
+      plan->events_read++;
+      bool imported = e.type == kContactImportedType;
+      if (e.type != WebhookReceived::kType && !imported) return true;
+      WebhookReceived w;
+      if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
+      const InboundMapper* m = imported ? FindImportMapper(w.system) : FindInboundMapper(w.system);
+      if (!m) return true;
+      std::vector<ContactFact> facts;
+      if (!(*m)(w, *o.mapper, &facts).ok()) return true;  // quarantined then and now
+      plan->webhooks++;
+      for (size_t n = 0; n < facts.size(); ++n) {
+        ContactFact& f = facts[n];
+        StampFact(&f, e);
+        plan->facts++;
+        Resolution r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); });
+        if (r.kind == Resolution::Kind::kNew) {
+          // Named by the webhook that created it, if it did.
+          r.contact_id = NewContactId(e.id, n);
+          std::vector<Event> one;
+          if (!log.ReadStream(e.tenant, ContactStream(r.contact_id), 1, 1, &one).ok() || one.empty()) {
+            plan->unresolved++;
+            continue;
+          }
+        } else if (r.kind != Resolution::Kind::kMatched) {
+          plan->unresolved++;
+          continue;
+        }
+        ContactMatch c{e.tenant, r.contact_id};
+        if (!InContacts(o.contacts, c)) continue;
+        by_contact[{e.tenant, r.contact_id}].push_back(FactAt{e.seq, e.id, std::move(f)});
+      }
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+
+  for (auto& [key, facts] : by_contact) {
+    const auto& [tenant, contact_id] = key;
+    plan->contacts++;
+    SyncContext ctx = o.context(tenant);
+    std::vector<Event> stream;
+    s = ReadWholeStream(log, tenant, ContactStream(contact_id), &stream);
+    if (!s.ok()) return s;
+    plan->events_read += stream.size();
+    // The events each webhook caused, and where they begin.
+    std::map<std::string, std::vector<DomainEvent>> caused;  // webhook id bytes -> pushes
+    std::map<std::string, uint64_t> first_decision;
+    std::vector<DomainEvent> decoded(stream.size());
+    for (size_t i = 0; i < stream.size(); ++i) {
+      const Event& e = stream[i];
+      if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &decoded[i]).ok()) continue;
+      std::string cause(e.causation_id.AsBytes());
+      if (!first_decision.count(cause)) first_decision[cause] = e.seq;
+      if (decoded[i].type != ev::kPushRequested) continue;
+      caused[cause].push_back(decoded[i]);
+      // A re-drive counts for the webhook it answers (sync/redrive.h: detail).
+      const std::string& detail = decoded[i].detail;
+      if (detail.rfind(kRedriveDetailPrefix, 0) == 0) {
+        auto answered = EventId::Parse(detail.substr(std::string_view(kRedriveDetailPrefix).size()));
+        if (answered) caused[std::string(answered->AsBytes())].push_back(decoded[i]);
+      }
+    }
+    // Where each fact's state ends: before its own decisions, or before
+    // the next decided webhook's.
+    std::vector<uint64_t> boundary(facts.size(), UINT64_MAX);
+    uint64_t next = UINT64_MAX;
+    for (size_t i = facts.size(); i-- > 0;) {
+      auto it = first_decision.find(std::string(facts[i].webhook_id.AsBytes()));
+      if (it != first_decision.end()) next = it->second;
+      boundary[i] = next;
+    }
+    ContactState state;
+    state.contact_id = contact_id;
+    size_t applied = 0;
+    std::set<std::string> compared;  // webhook ids already diffed (several facts, one webhook)
+    ContactState scratch;
+    std::vector<DomainEvent> pending_now;  // the pushes of the webhook being decided
+    for (size_t i = 0; i < facts.size(); ++i) {
+      while (applied < stream.size() && stream[applied].seq < boundary[i]) {
+        if (!decoded[applied].type.empty())
+          Apply(&state, decoded[applied], stream[applied].seq, stream[applied].recorded_at_us);
+        applied++;
+      }
+      std::string wid(facts[i].webhook_id.AsBytes());
+      bool first_of_webhook = i == 0 || facts[i - 1].webhook_seq != facts[i].webhook_seq;
+      if (first_of_webhook) scratch = state;
+      scratch.last_fact_seq = 0;
+      ctx.now_us = facts[i].fact.recorded_at_us;
+      std::vector<DomainEvent> now = Decide(scratch, facts[i].fact, ctx);
+      for (const auto& d : now) Apply(&scratch, d, 0, facts[i].fact.recorded_at_us);
+      // Compare the webhook's pushes once all its facts for this contact are decided.
+      if (first_of_webhook) pending_now.clear();
+      for (auto& d : now)
+        if (d.type == ev::kPushRequested && (o.system.empty() || d.system == o.system))
+          pending_now.push_back(d);
+      bool last_of_webhook = i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
+      if (!last_of_webhook || compared.count(wid)) continue;
+      compared.insert(wid);
+      std::map<std::string, DomainEvent> then_by_key, now_by_key;
+      for (const auto& d : caused[wid])
+        if (o.system.empty() || d.system == o.system) then_by_key[PushKey(d)] = d;
+      for (const auto& d : pending_now) now_by_key[PushKey(d)] = d;
+      ContactMatch c{tenant, contact_id};
+      for (const auto& [k, d] : now_by_key) {
+        auto t = then_by_key.find(k);
+        if (t == then_by_key.end()) {
+          plan->diffs.push_back({"missing", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, {}});
+        } else if (t->second.fields != d.fields || t->second.external_id != d.external_id) {
+          plan->diffs.push_back({"different", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, t->second});
+        } else {
+          plan->same++;
+        }
+      }
+      for (const auto& [k, d] : then_by_key)
+        if (!now_by_key.count(k))
+          plan->diffs.push_back({"extra", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), {}, d});
+    }
+  }
+  return Status::OK();
+}
+
+Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f, std::vector<DeadLetter>* out) {
+  out->clear();
+  std::map<std::string, std::pair<Event, DomainEvent>> requests;  // push id -> request
+  std::set<std::string> redriven;  // request event ids named by replays
+  std::vector<DeadLetter> dead;
+  uint64_t from = f.from_us ? FirstSeqAtOrAfter(log, f.from_us) : 1;
+  // A dead letter's request comes before it: scan from the start for them,
+  // keep only the dead letters inside the window.
+  Status s = ScanEvents(log, 1, 0, [&](const Event& e) {
+    if (!f.tenant.empty() && e.tenant != f.tenant) return true;
+    if (e.type == kReplayRequestedType) {
+      ReplayRequest r;
+      if (DecodeReplayRequest(e.payload, &r).ok())
+        for (const auto& it : r.items) redriven.insert(it.cause);
+      return true;
+    }
+    if (e.type != ev::kPushRequested && e.type != ev::kPushDeadLettered) return true;
+    DomainEvent d;
+    if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) return true;
+    if (e.type == ev::kPushRequested) {
+      requests[d.push_id] = {e, d};
+      return true;
+    }
+    if (e.seq < from || (f.to_us && e.recorded_at_us >= f.to_us)) return true;
+    if (!f.push_id.empty() && d.push_id != f.push_id) return true;
+    if (!f.system.empty() && d.system != f.system) return true;
+    auto req = requests.find(d.push_id);
+    if (req == requests.end()) return true;
+    ContactMatch c{e.tenant, d.contact_id.empty() ? req->second.second.contact_id : d.contact_id};
+    if (!InContacts(f.contacts, c)) return true;
+    DeadLetter dl;
+    dl.contact = c;
+    dl.request = req->second.second;
+    dl.request_id = req->second.first.id.ToString();
+    dl.reason = d.reason;
+    dl.at_us = e.recorded_at_us;
+    dl.seq = e.seq;
+    dead.push_back(std::move(dl));
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (auto& d : dead)
+    if (!redriven.count(d.request_id)) out->push_back(std::move(d));
+  return Status::OK();
+}
+
+namespace {
+
+std::string PushJson(const DomainEvent& d, bool reveal) {
+  if (d.type.empty()) return "null";
+  JsonObject o;
+  o.Str("system", d.system).Str("op", d.op);
+  if (!d.channel.empty()) o.Str("channel", d.channel);
+  if (!d.message_key.empty()) o.Str("message_key", d.message_key);
+  if (!d.push_id.empty()) o.Str("push_id", d.push_id);
+  if (!d.external_id.empty()) o.Str("external_id", d.external_id);
+  JsonObject fields;
+  for (const auto& [k, v] : d.fields) fields.Str(k, reveal ? v : MaskValue(k, v));
+  o.Raw("fields", fields.Finish());
+  return o.Finish();
+}
+
+std::string PushWords(const DomainEvent& d, bool reveal) {
+  std::string s = d.op + " -> " + d.system;
+  if (!d.channel.empty()) s += " " + d.channel;
+  if (!d.message_key.empty()) s += " message " + d.message_key;
+  std::string f;
+  for (const auto& [k, v] : d.fields) f += (f.empty() ? "" : ", ") + k + (reveal ? "=" + v : "");
+  if (!f.empty()) s += " (" + f + ")";
+  return s;
+}
+
+}  // namespace
+
+void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& out) {
+  if (json) {
+    for (const auto& d : p.diffs)
+      out << JsonObject()
+                 .Str("kind", d.kind)
+                 .Str("tenant", d.contact.tenant)
+                 .Str("contact_id", d.contact.contact_id)
+                 .UInt("webhook_seq", d.webhook_seq)
+                 .Str("webhook_id", d.webhook_id)
+                 .Raw("now", PushJson(d.now, reveal))
+                 .Raw("then", PushJson(d.then, reveal))
+                 .Finish()
+          << "\n";
+    out << JsonObject()
+               .Str("kind", "summary")
+               .UInt("webhooks", p.webhooks)
+               .UInt("facts", p.facts)
+               .UInt("contacts", p.contacts)
+               .UInt("same", p.same)
+               .UInt("diffs", p.diffs.size())
+               .UInt("unresolved", p.unresolved)
+               .Finish()
+        << "\n";
+    return;
+  }
+  Table t({"DIFF", "CONTACT", "WEBHOOK", "NOW (current rules)", "THEN (requested)"}, 70);
+  for (const auto& d : p.diffs)
+    t.Add({d.kind, d.contact.contact_id, std::to_string(d.webhook_seq),
+           d.now.type.empty() ? "-" : PushWords(d.now, reveal),
+           d.then.type.empty() ? "-" : PushWords(d.then, reveal)});
+  if (t.size()) t.Print(out);
+  out << "replayed " << p.webhooks << " webhook(s), " << p.facts << " fact(s), " << p.contacts
+      << " contact(s): " << p.same << " push(es) agree, " << p.diffs.size() << " differ";
+  if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
+  out << "\n";
+}
+
+void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out) {
+  if (json) {
+    for (const auto& d : dead)
+      out << JsonObject()
+                 .Str("kind", "dead_letter")
+                 .Str("tenant", d.contact.tenant)
+                 .Str("contact_id", d.contact.contact_id)
+                 .Str("push_id", d.request.push_id)
+                 .Str("system", d.request.system)
+                 .Str("op", d.request.op)
+                 .Str("request_id", d.request_id)
+                 .Str("dead_lettered_at", FormatToolTime(d.at_us))
+                 .Str("reason", d.reason)
+                 .Finish()
+          << "\n";
+    return;
+  }
+  Table t({"DEAD AT", "PUSH", "SYSTEM", "OP", "REASON"}, 70);
+  for (const auto& d : dead)
+    t.Add({FormatToolTime(d.at_us), d.request.push_id, d.request.system, d.request.op, d.reason});
+  t.Print(out);
+  out << dead.size() << " dead letter(s) not re-driven\n";
+}
+
+std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan, const std::string& reason) {
+  std::map<std::string, ReplayRequest> out;
+  for (const auto& d : plan.diffs) {
+    if (d.kind != "missing") continue;
+    auto& r = out[d.contact.tenant];
+    r.reason = reason;
+    r.items.push_back({d.contact.contact_id, d.webhook_id, d.now});
+  }
+  return out;
+}
+
+std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLetter>& dead,
+                                                        const std::string& reason) {
+  std::map<std::string, ReplayRequest> out;
+  for (const auto& d : dead) {
+    auto& r = out[d.contact.tenant];
+    r.reason = reason;
+    r.items.push_back({d.contact.contact_id, d.request_id, d.request});
+  }
+  return out;
+}
+
+namespace {
+
+size_t Collect(char* p, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(p, size * n);
+  return size * n;
+}
+
+}  // namespace
+
+Status SubmitReplay(const std::string& data_dir, const std::string& base_url, const std::string& tenant,
+                    const ReplayRequest& request, std::string* how, uint64_t* seq) {
+  std::string body = EncodeReplayRequest(request);
+  std::string token;
+  if (ReadAdminToken(data_dir, &token).ok()) {
+    CURL* curl = curl_easy_init();
+    if (!curl) return Status::IOError("libcurl did not start");
+    std::string url = base_url + "/v1/admin/replay?tenant=" + tenant;
+    std::string answer;
+    struct curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (rc == CURLE_OK) {
+      if (status != 200)
+        return Status::IOError("the service answered HTTP " + std::to_string(status) + ": " + answer);
+      size_t at = answer.find("\"seq\":");
+      *seq = at == std::string::npos ? 0 : std::stoull(answer.substr(at + 6));
+      *how = "sent to the running service at " + base_url;
+      return Status::OK();
+    }
+    if (rc != CURLE_COULDNT_CONNECT)
+      return Status::IOError(std::string("cannot reach the service: ") + curl_easy_strerror(rc));
+  }
+  // No service answering: append it ourselves (the lock tells whether one runs).
+  std::unique_ptr<RocksDbEventLog> log;
+  RocksDbLogOptions opts;
+  opts.path = data_dir;
+  Status s = RocksDbEventLog::Open(opts, &log);
+  if (!s.ok())
+    return Status::IOError("the service does not answer at " + base_url +
+                           " and the log cannot be opened for writing (is the service running "
+                           "elsewhere?): " + s.ToString());
+  EventDraft d;
+  d.tenant = tenant;
+  d.stream = kReplayStream;
+  d.type = std::string(kReplayRequestedType);
+  d.payload = body;
+  AppendOutcome outcome;
+  s = log->Append(std::move(d), &outcome);
+  log->Close();
+  if (!s.ok()) return s;
+  *seq = outcome.seq;
+  *how = "appended to the log; the service carries it out when it starts";
+  return Status::OK();
+}
+
+}  // namespace dfm

@@ -1,0 +1,103 @@
+// `dfm replay`: re-runs the sync decisions of a window of webhooks with the
+// current code and configuration, and compares the pushes they call for
+// with the pushes that were requested then. `dfm replay dead-letters`: the
+// dead-lettered pushes, to re-drive. Both build a ReplayRequest
+// (sync/redrive.h) for --execute.
+//
+// How one webhook is replayed: its facts are mapped again (the current
+// mappers) and resolved to contacts with the current mappings; the
+// contact's state is rebuilt from its stream up to just before the events
+// the webhook caused then (or, for a webhook that caused none, up to the
+// next one that did); Decide runs with the current rules and targets at the
+// webhook's recorded time. Pushes compare by (target, op, message, channel):
+//   missing:   the rules call for it now, it was not requested then
+//   extra:     it was requested then, the rules do not call for it now
+//   different: both, with other values
+// Reports of pushes (attempts, dead letters) are not replayed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "connectors/common/mapper.h"
+#include "replay-tools/tool_log.h"
+#include "sync/contact_model.h"
+#include "sync/redrive.h"
+
+namespace dfm {
+
+struct ReplayOptions {
+  int64_t from_us = 0;  // webhooks recorded at or after
+  int64_t to_us = 0;    // and before; 0: the head
+  std::vector<ContactMatch> contacts;  // empty: every contact
+  std::string system;                  // only pushes to this system; empty: all
+  const MapperSettings* mapper = nullptr;
+  // The rules and targets of a tenant now (the configuration's).
+  std::function<SyncContext(const std::string& tenant)> context;
+};
+
+struct PushDiff {
+  std::string kind;  // "missing", "extra", "different"
+  ContactMatch contact;
+  uint64_t webhook_seq = 0;
+  std::string webhook_id;
+  DomainEvent now;   // what the rules call for (missing, different)
+  DomainEvent then;  // what was requested (extra, different)
+};
+
+struct ReplayPlan {
+  uint64_t webhooks = 0;   // replayed
+  uint64_t facts = 0;
+  uint64_t contacts = 0;
+  uint64_t same = 0;       // pushes that agree
+  uint64_t unresolved = 0; // facts whose contact could not be named (new, ambiguous)
+  uint64_t events_read = 0;
+  std::vector<PushDiff> diffs;
+};
+
+Status PlanReplay(const EventLog& log, const ReplayOptions& options, ReplayPlan* plan);
+
+struct DeadLetterFilter {
+  std::string push_id;  // one push; empty: all that match the rest
+  std::string system;
+  std::vector<ContactMatch> contacts;
+  int64_t from_us = 0, to_us = 0;  // when it was dead-lettered
+  std::string tenant;
+};
+
+struct DeadLetter {
+  ContactMatch contact;
+  DomainEvent request;  // the push.requested
+  std::string request_id;
+  std::string reason;
+  int64_t at_us = 0;
+  uint64_t seq = 0;
+};
+
+// Dead-lettered pushes not yet re-driven: a push named as the cause of an
+// item of any replay.requested is left out (its re-drive is a new push,
+// which `dfm trace` follows).
+Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& filter,
+                       std::vector<DeadLetter>* out);
+
+void PrintReplayPlan(const ReplayPlan& plan, bool json, bool reveal, std::ostream& out);
+void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out);
+
+// The re-drive requests, one per tenant, for --execute.
+std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan, const std::string& reason);
+std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLetter>& dead,
+                                                        const std::string& reason);
+
+// Hands `request` to the service: POST <base_url>/v1/admin/replay with the
+// data directory's admin token when the service runs; otherwise appends the
+// replay.requested event to the log directly (the service carries it out
+// when it starts). *how says which, *seq the event's sequence number.
+Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
+                    const std::string& tenant, const ReplayRequest& request, std::string* how,
+                    uint64_t* seq);
+
+}  // namespace dfm

@@ -1,0 +1,161 @@
+#include "sync/redrive.h"
+
+#include <simdjson.h>
+
+#include "sync/consent.h"
+#include "util/json.h"
+
+namespace dfm {
+
+std::string EncodeReplayRequest(const ReplayRequest& r) {
+  std::string items = "[";
+  for (size_t i = 0; i < r.items.size(); ++i) {
+    if (i) items += ',';
+    items += JsonObject()
+                 .Str("contact_id", r.items[i].contact_id)
+                 .Str("cause", r.items[i].cause)
+                 .Raw("push", EncodeDomainEvent(r.items[i].push))
+                 .Finish();
+  }
+  items += "]";
+  return JsonObject().Str("reason", r.reason).Raw("items", items).Finish();
+}
+
+Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(payload.data(), payload.size()).get(root) != simdjson::SUCCESS)
+    return Status::InvalidArgument("replay request: not JSON");
+  ReplayRequest r;
+  std::string_view s;
+  if (root["reason"].get(s) == simdjson::SUCCESS) r.reason = std::string(s);
+  simdjson::dom::array items;
+  if (root["items"].get(items) != simdjson::SUCCESS)
+    return Status::InvalidArgument("replay request: \"items\" must be an array");
+  for (auto it : items) {
+    RedriveItem item;
+    std::string_view contact, cause;
+    simdjson::dom::object push;
+    if (it["contact_id"].get(contact) != simdjson::SUCCESS || contact.empty())
+      return Status::InvalidArgument("replay request: an item has no \"contact_id\"");
+    if (it["push"].get(push) != simdjson::SUCCESS)
+      return Status::InvalidArgument("replay request: an item has no \"push\" object");
+    if (it["cause"].get(cause) == simdjson::SUCCESS) item.cause = std::string(cause);
+    item.contact_id = std::string(contact);
+    Status st = DecodeDomainEvent(ev::kPushRequested, simdjson::minify(push), &item.push);
+    if (!st.ok()) return st;
+    if (item.push.system.empty() || item.push.op.empty())
+      return Status::InvalidArgument("replay request: an item's push has no system or op");
+    r.items.push_back(std::move(item));
+  }
+  *out = std::move(r);
+  return Status::OK();
+}
+
+namespace {
+
+bool ChannelOut(const ContactState& s, const std::string& ch) {
+  auto it = s.consent.find(ch);
+  return it != s.consent.end() && it->second.out;
+}
+
+bool TargetHasMessage(const ContactState& s, const std::string& key, const std::string& system) {
+  auto m = s.messages.find(key);
+  return m != s.messages.end() && m->second.ids.count(system) > 0;
+}
+
+}  // namespace
+
+std::vector<DomainEvent> DecideRedrive(const ContactState& s, const RedriveItem& item,
+                                       uint64_t replay_seq, size_t index, const SyncContext& ctx) {
+  if (replay_seq != 0 && replay_seq <= s.last_fact_seq) return {};  // decided already
+  const DomainEvent& asked = item.push;
+  DomainEvent skip;
+  skip.type = std::string(ev::kRedriveSkipped);
+  skip.contact_id = s.contact_id.empty() ? item.contact_id : s.contact_id;
+  skip.system = asked.system;
+  skip.op = asked.op;
+  skip.push_id = asked.push_id;
+  skip.message_key = asked.message_key;
+  skip.detail = kRedriveDetailPrefix + item.cause;
+  skip.webhook_seq = replay_seq;
+  auto skipped = [&](std::string reason) {
+    skip.reason = std::move(reason);
+    return std::vector<DomainEvent>{skip};
+  };
+
+  if (!s.exists) return skipped("the contact does not exist");
+  if (s.deleted) return skipped("the contact is deleted");
+  auto target = ctx.targets.find(asked.system);
+  if (target == ctx.targets.end()) return skipped(asked.system + " has no connector");
+
+  DomainEvent p = asked;
+  p.type = std::string(ev::kPushRequested);
+  p.contact_id = s.contact_id;
+  p.webhook_seq = replay_seq;
+  p.push_id = s.contact_id + ":" + asked.system + ":replay" + std::to_string(replay_seq) + ":" +
+              std::to_string(index);
+  p.attempt = 0;
+  p.outcome.clear();
+  p.http_status = 0;
+  p.next_attempt_us = 0;
+  p.detail = kRedriveDetailPrefix + item.cause;
+  auto link = s.links.find(asked.system);
+  if (link != s.links.end()) p.external_id = link->second;
+
+  if (asked.op == "upsert") {
+    // What the target should hold now, less what it is known to hold.
+    const auto& accepted = target->second;
+    auto known = s.known.find(asked.system);
+    p.fields.clear();
+    for (const auto& [f, a] : s.fields) {
+      if (!accepted.count(f)) continue;
+      const std::string* k = nullptr;
+      if (known != s.known.end()) {
+        auto kv = known->second.find(f);
+        if (kv != known->second.end()) k = &kv->second;
+      }
+      if (!k || *k != a.value) p.fields[f] = a.value;
+    }
+    if (p.fields.empty()) return skipped(asked.system + " already holds the contact's values");
+    for (const char* id : {fields::kPhone, fields::kEmail}) {
+      auto m = s.fields.find(id);
+      if (m != s.fields.end() && !m->second.value.empty() && accepted.count(id))
+        p.fields[id] = m->second.value;
+    }
+    return {p};
+  }
+  if (asked.op == "opt_out" || asked.op == "opt_in") {
+    bool want_out = asked.op == "opt_out";
+    for (const auto& ch : SplitChannels(asked.channel)) {
+      // Aloware's one flag: an opt-in re-driven only when no channel of it is out.
+      if (ChannelOut(s, ch) != want_out)
+        return skipped("the " + ch + " channel is opted " + (want_out ? "in" : "out") +
+                       " now");
+    }
+    return {p};
+  }
+  if (asked.op == "send") {
+    for (const auto& ch : SplitChannels(asked.channel.empty() ? "sms" : asked.channel)) {
+      if (ChannelOut(s, ch)) {
+        DomainEvent r = skip;
+        r.type = std::string(ev::kMessageRefused);
+        r.push_id.clear();
+        r.channel = ch;
+        r.reason = "the " + ch + " channel is opted out";
+        return {r};
+      }
+    }
+    if (TargetHasMessage(s, asked.message_key, asked.system))
+      return skipped(asked.system + " already has the message");
+    return {p};
+  }
+  if (asked.op == "message" || asked.op == "call" || asked.op == "message_status") {
+    if (asked.op != "message_status" && TargetHasMessage(s, asked.message_key, asked.system))
+      return skipped(asked.system + " already has the message");
+    return {p};
+  }
+  return {p};  // note, tags, lists, mark_dnc: as they were asked
+}
+
+}  // namespace dfm

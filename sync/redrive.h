@@ -1,0 +1,70 @@
+// Re-driving pushes that a replay found missing, or that were dead-lettered
+// (`dfm replay --execute`, `dfm replay dead-letters --execute`).
+//
+// The replay tool cannot write to the log of a running service, and must not
+// write to a contact's stream behind its actor's back. So it asks: it
+// appends (through the service's admin endpoint, or directly when the
+// service is stopped) one `replay.requested` event on the tenant's "replay"
+// stream, listing the pushes to re-drive. The router reads that event like
+// a webhook and hands each item to the contact's actor, which decides it
+// against the contact's state *now* (DecideRedrive) and orders the result
+// through the normal connector path. Everything that follows is caused by,
+// and correlated with, the replay.requested event.
+//
+// Payload of replay.requested (schema version 1), one JSON object:
+//   {"reason": text, "items": [ {"contact_id": id, "cause": event id text,
+//                                "push": <push.requested payload>}, ... ]}
+// `cause` names what the item answers: the webhook whose sync was missing,
+// or the push.requested that was dead-lettered.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/contact_model.h"
+#include "util/status.h"
+
+namespace dfm {
+
+inline constexpr std::string_view kReplayRequestedType = "replay.requested";
+inline constexpr char kReplayStream[] = "replay";
+// The detail of every event DecideRedrive makes: this prefix, then the
+// item's cause (so `dfm replay` counts a re-drive for the webhook it answers).
+inline constexpr char kRedriveDetailPrefix[] = "replay of ";
+
+struct RedriveItem {
+  std::string contact_id;
+  std::string cause;  // event id (text) of the webhook or push it answers
+  DomainEvent push;   // a push.requested: system, op and what it carried
+};
+
+struct ReplayRequest {
+  std::string reason;
+  std::vector<RedriveItem> items;
+};
+
+std::string EncodeReplayRequest(const ReplayRequest& r);
+Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
+
+// What re-driving `item` calls for now. `replay_seq` is the sequence number
+// of the replay.requested event and `index` the item's place in it: they
+// make the new push's id, and a state that already decided this replay
+// (last_fact_seq >= replay_seq) gets nothing.
+//
+// The result is one push.requested (webhook_seq = replay_seq, detail names
+// the cause) or one push.redrive_skipped with the reason:
+// - no contact, a deleted contact, or a target without a connector now:
+//   skipped;
+// - "upsert": the values the target should hold now (merged, accepted by
+//   it) that it is not known to hold; skipped when it holds them all;
+// - "opt_out" / "opt_in": only while the channel is still in that state;
+// - "send": refused while the channel is opted out, skipped when the
+//   sender already has the message;
+// - "message" / "call" / "message_status": skipped when the target already
+//   has the message (by its id there); "note", "tags", "lists",
+//   "mark_dnc": as they were asked.
+std::vector<DomainEvent> DecideRedrive(const ContactState& state, const RedriveItem& item,
+                                       uint64_t replay_seq, size_t index, const SyncContext& ctx);
+
+}  // namespace dfm

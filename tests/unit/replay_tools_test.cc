@@ -1,0 +1,328 @@
+// The replay tools' pure parts on in-memory logs the tests build: re-drive
+// decisions and their codec, times and contact names, dead letters, trace
+// findings, the violations audit and the hash-chain summary. The commands
+// against a real service are in tests/integration/replay_tools_test.py.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "replay-tools/audit.h"
+#include "replay-tools/events_command.h"
+#include "replay-tools/replay.h"
+#include "replay-tools/tool_log.h"
+#include "replay-tools/trace.h"
+#include "storage/memory_event_log.h"
+#include "sync/redrive.h"
+#include "util/clock.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kDay = 86400LL * 1000000;
+// 2026-11-20 is a Friday.
+const int64_t kFriday = *ParseIso8601Micros("2026-11-20T15:00:00Z");
+
+ContactState Existing() {
+  ContactState s;
+  s.contact_id = "c1";
+  s.exists = true;
+  s.fields["phone"] = {"+12055550142", "ghl", 1};
+  s.fields["first_name"] = {"Ada", "ghl", 1};
+  s.links["ghl"] = "g1";
+  return s;
+}
+
+SyncContext Ctx() {
+  SyncContext ctx;
+  ctx.targets["aloware"] = {"phone", "first_name"};
+  ctx.targets["ghl"] = {"phone", "first_name"};
+  return ctx;
+}
+
+RedriveItem Item(const std::string& system, const std::string& op) {
+  RedriveItem it;
+  it.contact_id = "c1";
+  it.cause = "01M7YWCNZA7P3NEYT5EM2ZNRES";
+  it.push.type = std::string(ev::kPushRequested);
+  it.push.system = system;
+  it.push.op = op;
+  it.push.push_id = "c1:" + system + ":7";
+  return it;
+}
+
+TEST(Redrive, UpsertSendsWhatTheTargetLacksNow) {
+  ContactState s = Existing();
+  auto out = DecideRedrive(s, Item("aloware", "upsert"), 40, 0, Ctx());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kPushRequested);
+  EXPECT_EQ(out[0].push_id, "c1:aloware:replay40:0");
+  EXPECT_EQ(out[0].webhook_seq, 40u);
+  EXPECT_EQ(out[0].fields.at("first_name"), "Ada");
+  EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
+  EXPECT_EQ(out[0].detail, std::string(kRedriveDetailPrefix) + "01M7YWCNZA7P3NEYT5EM2ZNRES");
+
+  s.known["aloware"] = {{"phone", "+12055550142"}, {"first_name", "Ada"}};
+  out = DecideRedrive(s, Item("aloware", "upsert"), 40, 0, Ctx());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  EXPECT_NE(out[0].reason.find("already holds"), std::string::npos);
+}
+
+TEST(Redrive, SkipsWhatNoLongerApplies) {
+  ContactState s = Existing();
+  EXPECT_EQ(DecideRedrive(s, Item("verity", "upsert"), 40, 0, Ctx())[0].reason, "verity has no connector");
+  s.last_fact_seq = 40;
+  EXPECT_TRUE(DecideRedrive(s, Item("aloware", "upsert"), 40, 0, Ctx()).empty()) << "decided already";
+  s.last_fact_seq = 0;
+  RedriveItem opt = Item("aloware", "opt_out");
+  opt.push.channel = "sms";
+  EXPECT_EQ(DecideRedrive(s, opt, 41, 0, Ctx())[0].type, ev::kRedriveSkipped) << "opted in now";
+  s.consent["sms"] = {true, 5};
+  EXPECT_EQ(DecideRedrive(s, opt, 41, 0, Ctx())[0].type, ev::kPushRequested);
+  RedriveItem send = Item("aloware", "send");
+  send.push.message_key = "ghl:m1";
+  auto refused = DecideRedrive(s, send, 42, 0, Ctx());
+  EXPECT_EQ(refused[0].type, ev::kMessageRefused) << "never sent to an opted-out number";
+  ContactState gone;
+  EXPECT_EQ(DecideRedrive(gone, Item("aloware", "upsert"), 43, 0, Ctx())[0].reason,
+            "the contact does not exist");
+}
+
+TEST(Redrive, RequestCodecRoundTripsAndRejectsBadInput) {
+  ReplayRequest r;
+  r.reason = "dfm replay --from -1d";
+  RedriveItem it = Item("aloware", "upsert");
+  it.push.fields["phone"] = "+12055550142";
+  r.items.push_back(it);
+  ReplayRequest back;
+  ASSERT_TRUE(DecodeReplayRequest(EncodeReplayRequest(r), &back).ok());
+  ASSERT_EQ(back.items.size(), 1u);
+  EXPECT_EQ(back.reason, r.reason);
+  EXPECT_EQ(back.items[0].cause, it.cause);
+  EXPECT_EQ(back.items[0].push.fields, it.push.fields);
+  EXPECT_FALSE(DecodeReplayRequest("{", &back).ok());
+  EXPECT_FALSE(DecodeReplayRequest(R"({"items":[{"push":{}}]})", &back).ok());
+  EXPECT_FALSE(DecodeReplayRequest(R"({"items":[{"contact_id":"c","push":{"op":"upsert"}}]})", &back).ok());
+}
+
+TEST(ToolLog, TimesContactNamesAndSeqSearch) {
+  int64_t now = kFriday;
+  EXPECT_EQ(*ParseToolTime("-2h", now), now - 2 * 3600 * 1000000LL);
+  EXPECT_EQ(*ParseToolTime("2026-11-20", now), *ParseIso8601Micros("2026-11-20T00:00:00Z"));
+  EXPECT_FALSE(ParseToolTime("yesterday", now));
+  EXPECT_EQ(FormatToolTime(kFriday), "2026-11-20T15:00:00.000Z");
+
+  Normalizer n("US");
+  ContactRef r;
+  ASSERT_TRUE(ParseContactRef("(205) 555-0142", n, &r).ok());
+  EXPECT_EQ(r.value, "+12055550142");
+  ASSERT_TRUE(ParseContactRef("Ann@Example.com", n, &r).ok());
+  EXPECT_EQ(r.kind, ContactRef::Kind::kEmail);
+  EXPECT_EQ(r.value, "ann@example.com");
+  ASSERT_TRUE(ParseContactRef("aloware:77", n, &r).ok());
+  EXPECT_EQ(r.system, "aloware");
+  EXPECT_FALSE(ParseContactRef("hubspot:1", n, &r).ok());
+
+  ManualClock clock(kFriday);
+  MemoryEventLog log(&clock);
+  for (int i = 0; i < 10; ++i) {
+    EventDraft d;
+    d.tenant = "default";
+    d.stream = "s";
+    d.type = "x";
+    AppendOutcome o;
+    ASSERT_TRUE(log.Append(d, &o).ok());
+    clock.Advance(1000000);
+  }
+  EXPECT_EQ(FirstSeqAtOrAfter(log, kFriday + 3500000), 5u);
+  EXPECT_EQ(FirstSeqAtOrAfter(log, 0), 1u);
+  EXPECT_EQ(FirstSeqAtOrAfter(log, kFriday + kDay), 11u);
+}
+
+TEST(Audit, BusinessDays) {
+  EXPECT_EQ(BusinessDaysBetween(kFriday, kFriday + 3600000000LL), 0);
+  EXPECT_EQ(BusinessDaysBetween(kFriday, kFriday + 3 * kDay), 1) << "Friday to Monday";
+  EXPECT_EQ(BusinessDaysBetween(kFriday, kFriday + 14 * kDay), 10);
+  EXPECT_EQ(BusinessDaysBetween(kFriday, kFriday + 15 * kDay), 10) << "the third Saturday";
+}
+
+// A log the tests write event by event: domain events with chosen causes.
+class Built {
+ public:
+  Built() : clock(kFriday), log(&clock) {}
+  EventId Add(const DomainEvent& d, const EventId& cause, int64_t advance_us = 1000) {
+    clock.Advance(advance_us);
+    std::string stream = d.contact_id.empty() ? SourceStream(d.system) : ContactStream(d.contact_id);
+    AppendOutcome o;
+    EXPECT_TRUE(log.Append(ToDraft(d, "default", stream, cause, cause), &o).ok());
+    return o.id;
+  }
+  EventId Webhook() {
+    EventDraft w;
+    w.tenant = "default";
+    w.stream = "source:verity";
+    w.type = "webhook.received";
+    AppendOutcome o;
+    EXPECT_TRUE(log.Append(w, &o).ok());
+    return o.id;
+  }
+  ManualClock clock;
+  MemoryEventLog log;
+};
+
+DomainEvent Ev(std::string_view type, const std::string& system, const std::string& op = "") {
+  DomainEvent d;
+  d.type = std::string(type);
+  d.contact_id = "c1";
+  d.system = system;
+  d.op = op;
+  return d;
+}
+
+TEST(Audit, OptOutTooSlowToReachASystemIsAViolation) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent out = Ev(ev::kOptedOut, "verity");
+  out.channel = "sms";
+  out.fields["phone"] = "+12055550142";
+  out.source_time_us = kFriday;
+  b.Add(out, hook);
+  DomainEvent req = Ev(ev::kPushRequested, "aloware", "opt_out");
+  req.push_id = "c1:aloware:1:opt_out";
+  b.Add(req, hook);
+  DomainEvent req2 = req;
+  req2.system = "ghl";
+  req2.push_id = "c1:ghl:1:opt_out";
+  b.Add(req2, hook);
+  DomainEvent ok = Ev(ev::kPushSucceeded, "ghl", "opt_out");
+  ok.push_id = req2.push_id;
+  b.Add(ok, hook, kDay);  // GoHighLevel: told the next day
+  DomainEvent late = Ev(ev::kPushSucceeded, "aloware", "opt_out");
+  late.push_id = req.push_id;
+  b.Add(late, hook, 20 * kDay);  // Aloware: 21 days on
+
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].told.size(), 2u);
+  EXPECT_EQ(records[0].record_sha256.size(), 64u);
+
+  ViolationOptions o;
+  o.now_us = kFriday + 30 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].kind, "slow_opt_out");
+  ASSERT_EQ(v[0].systems.size(), 1u);
+  EXPECT_EQ(v[0].systems[0].rfind("aloware", 0), 0u);
+  EXPECT_EQ(v[0].business_days, 15);
+  o.threshold_business_days = 15;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  EXPECT_TRUE(v.empty());
+  std::ostringstream text;
+  EXPECT_EQ(PrintViolations(v, false, text), 0);
+}
+
+TEST(Audit, SendByTheEngineWhileOptedOutIsAViolationNotBefore) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent created = Ev(ev::kContactCreated, "ghl");
+  created.fields["phone"] = "+12055550142";
+  b.Add(created, hook);
+  DomainEvent sent = Ev(ev::kPushSucceeded, "verity", "send");
+  sent.message_key = "ghl:m1";
+  b.Add(sent, hook);  // before the opt-out: fine
+  DomainEvent out = Ev(ev::kOptedOut, "twilio");
+  out.channel = "sms";
+  out.fields["phone"] = "+12055550142";
+  out.source_time_us = b.clock.NowMicros() + 500;
+  b.Add(out, hook);
+  sent.message_key = "ghl:m2";
+  b.Add(sent, hook, 5000);
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, {}, &v).ok());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].kind, "outbound_while_opted_out");
+  EXPECT_EQ(v[0].message_key, "ghl:m2");
+  EXPECT_NE(v[0].how.find("sent by the engine"), std::string::npos);
+}
+
+TEST(DeadLetters, ListedUntilAReplayNamesThem) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent req = Ev(ev::kPushRequested, "aloware", "upsert");
+  req.push_id = "c1:aloware:1";
+  EventId req_id = b.Add(req, hook);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "aloware", "upsert");
+  dead.push_id = req.push_id;
+  dead.reason = "HTTP 422";
+  b.Add(dead, req_id);
+  std::vector<DeadLetter> found;
+  ASSERT_TRUE(FindDeadLetters(b.log, {}, &found).ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].request_id, req_id.ToString());
+  EXPECT_EQ(found[0].reason, "HTTP 422");
+
+  Trace t;
+  ASSERT_TRUE(BuildTrace(b.log, {{"default", "c1"}}, TraceOptions(), &t).ok());
+  ASSERT_EQ(t.contacts.size(), 1u);
+  bool explained = false;
+  for (const auto& f : t.contacts[0].findings)
+    explained = explained || f.find("dfm replay dead-letters --push c1:aloware:1") != std::string::npos;
+  EXPECT_TRUE(explained);
+
+  auto requests = RedriveDeadLetters(found, "test");
+  EventDraft d;
+  d.tenant = "default";
+  d.stream = kReplayStream;
+  d.type = std::string(kReplayRequestedType);
+  d.payload = EncodeReplayRequest(requests["default"]);
+  AppendOutcome o;
+  ASSERT_TRUE(b.log.Append(d, &o).ok());
+  ASSERT_TRUE(FindDeadLetters(b.log, {}, &found).ok());
+  EXPECT_TRUE(found.empty());
+}
+
+TEST(Events, ShowFollowsCausesAndConsequences) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent req = Ev(ev::kPushRequested, "aloware", "upsert");
+  req.push_id = "p";
+  EventId req_id = b.Add(req, hook);
+  DomainEvent ok = Ev(ev::kPushSucceeded, "aloware", "upsert");
+  ok.push_id = "p";
+  b.Add(ok, req_id);
+  std::ostringstream out, err;
+  ASSERT_EQ(ShowEvent(b.log, "1", true, false, out, err), 0) << err.str();
+  std::string text = out.str();
+  EXPECT_NE(text.find("\"role\":\"consequence\",\"depth\":2"), std::string::npos) << text;
+  EXPECT_EQ(ShowEvent(b.log, "99", false, false, out, err), 1);
+
+  std::ostringstream listed;
+  EventFilter f;
+  f.type = "push.*";
+  ASSERT_EQ(ListEvents(b.log, f, true, false, listed, err), 0);
+  std::string lines = listed.str();
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2);
+}
+
+TEST(Verify, SummaryRechecksAgainstTheSameLog) {
+  Built b;
+  b.Webhook();
+  b.Webhook();
+  std::ostringstream first, err;
+  ASSERT_EQ(RunAuditVerify(b.log, "", true, first, err), 0);
+  std::string kept = first.str();
+  b.Webhook();  // the log grows
+  std::ostringstream again;
+  EXPECT_EQ(RunAuditVerify(b.log, kept, true, again, err), 0) << again.str();
+  std::string forged = kept;
+  forged.replace(forged.find("\"head_hash\":\"") + 13, 4, "0000");
+  std::ostringstream bad;
+  EXPECT_EQ(RunAuditVerify(b.log, forged, true, bad, err), 1);
+  EXPECT_NE(bad.str().find("\"matches_summary\":false"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dfm

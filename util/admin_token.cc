@@ -1,0 +1,44 @@
+#include "util/admin_token.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "util/crypto.h"
+
+namespace dfm {
+
+Status WriteAdminToken(const std::string& data_dir, std::string* token) {
+  uint8_t raw[32];
+  RandomBytes(raw, sizeof(raw));
+  std::string t = HexEncode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+  std::string path = data_dir + "/" + kAdminTokenFile;
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
+  std::string line = t + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::fchmod(fd, 0600) == 0 && ok;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+  *token = std::move(t);
+  return Status::OK();
+}
+
+Status ReadAdminToken(const std::string& data_dir, std::string* token) {
+  std::ifstream in(data_dir + "/" + kAdminTokenFile);
+  if (!in) return Status::NotFound(data_dir + "/" + kAdminTokenFile + " does not exist");
+  std::string t;
+  in >> t;
+  if (t.size() != 64) return Status::Corruption(data_dir + "/" + kAdminTokenFile + " is not a token");
+  *token = std::move(t);
+  return Status::OK();
+}
+
+}  // namespace dfm
