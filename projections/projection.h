@@ -38,6 +38,7 @@ class ProjectionState {
 
   Status status() const { return status_; }
   bool empty() const { return overlay_.empty(); }
+  size_t size() const { return overlay_.size(); }
   std::vector<StateOp> TakeOps();
 
  private:

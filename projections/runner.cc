@@ -47,7 +47,7 @@ Status ProjectionRunner::CatchUp(uint64_t until, const std::function<void(uint64
 }
 
 Status ProjectionRunner::Run(uint64_t until, bool lazy,
-                             const std::function<void(uint64_t)>& progress) {
+                             const std::function<void(uint64_t)>& progress, bool rebuild) {
   if (members_.empty()) return Status::OK();
   if (until == 0) until = log_->LastSequence();
   if (lazy && std::chrono::steady_clock::now() - last_commit_ >= options_.checkpoint_interval) {
@@ -61,9 +61,14 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
   }
   std::vector<ProjectionState> states;
   states.reserve(members_.size());
-  for (const Member& m : members_) {
-    const std::string* name = &m.name;
-    states.emplace_back([this, name](std::string_view key, std::string* value) {
+  // A rebuild starts from dropped state: nothing to read back until the
+  // first spill commits some.
+  std::vector<char> base_empty(members_.size(), rebuild ? 1 : 0);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const std::string* name = &members_[i].name;
+    const char* empty = &base_empty[i];
+    states.emplace_back([this, name, empty](std::string_view key, std::string* value) {
+      if (*empty) return Status::NotFound("rebuilding");
       return log_->GetConsumerState(*name, key, value);
     });
   }
@@ -90,6 +95,11 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
     for (size_t i = 0; i < members_.size(); ++i) {
       Member& m = members_[i];
       if (m.folded >= last) continue;
+      if (rebuild && last < until && states[i].size() < options_.rebuild_spill_keys) {
+        m.folded = last;  // kept in memory: one write per key at the end
+        continue;
+      }
+      base_empty[i] = 0;
       std::vector<StateOp> ops = states[i].TakeOps();
       m.folded = last;
       if (due || !ops.empty()) {
@@ -111,8 +121,10 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
   for (Member& m : members_) {
     Status s = log_->DropConsumer(m.name);
     if (!s.ok()) return s;
+    m.folded = m.committed = 0;
   }
-  return CatchUp(0, progress);
+  PublishCheckpoint();
+  return Run(0, /*lazy=*/false, progress, /*rebuild=*/true);
 }
 
 void ProjectionRunner::Start() {

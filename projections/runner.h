@@ -35,6 +35,10 @@ class ProjectionRunner {
     // log is read in batches rather than once per group commit.
     std::chrono::milliseconds min_read_interval{5};
     std::chrono::milliseconds checkpoint_interval{1000};
+    // Rebuild: state is kept in memory across batches (each key written
+    // once, nothing read back from the dropped state) and committed with its
+    // checkpoint when a projection holds this many keys, and at the end.
+    size_t rebuild_spill_keys = 1 << 21;
   };
   // REQUIRES: log and projections outlive the runner; names are distinct.
   ProjectionRunner(EventLog* log, std::vector<Projection*> projections, Options options);
@@ -47,7 +51,9 @@ class ProjectionRunner {
   // committed batch at a time. `progress(seq)` after each batch.
   Status CatchUp(uint64_t until = 0, const std::function<void(uint64_t)>& progress = {});
 
-  // Drops the projections' state and checkpoints, then folds from sequence 1.
+  // Drops the projections' state and checkpoints, then folds from sequence 1
+  // (see Options::rebuild_spill_keys). Stopped half-way, it leaves
+  // consistent state (each commit carries its checkpoint) to catch up from.
   Status Rebuild(const std::function<void(uint64_t)>& progress = {});
 
   // Folds new events in the background as they are appended. Stop() ends
@@ -68,7 +74,8 @@ class ProjectionRunner {
     uint64_t folded = 0;     // every event <= folded is in the committed state
     uint64_t committed = 0;  // the checkpoint stored in the log
   };
-  Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
+  Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress,
+             bool rebuild = false);
   Status Commit(Member* m, std::vector<StateOp> ops);
   void PublishCheckpoint();
 

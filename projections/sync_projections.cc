@@ -12,9 +12,22 @@ namespace dfm {
 
 namespace {
 
-bool Decode(const Event& e, DomainEvent* out) {
-  if (!IsDomainEventType(e.type)) return false;
-  return DecodeDomainEvent(e.type, e.payload, out).ok();
+// The runner folds each event into every projection in turn: decode it
+// once per thread and hand the others the same result.
+const DomainEvent* Decode(const Event& e) {
+  if (!IsDomainEventType(e.type)) return nullptr;
+  thread_local struct {
+    uint64_t seq = 0;
+    EventId id;
+    bool ok = false;
+    DomainEvent d;
+  } last;
+  if (last.seq != e.seq || last.id != e.id || e.seq == 0) {
+    last.seq = e.seq;
+    last.id = e.id;
+    last.ok = DecodeDomainEvent(e.type, e.payload, &last.d).ok();
+  }
+  return last.ok ? &last.d : nullptr;
 }
 
 void Link(ProjectionState* st, const std::string& tenant, const std::string& contact,
@@ -53,8 +66,10 @@ void LinkMessage(ProjectionState* st, const std::string& tenant, const DomainEve
 }  // namespace
 
 void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
-  DomainEvent d;
-  if (!Decode(e, &d) || d.contact_id.empty()) return;
+  const DomainEvent* decoded = Decode(e);
+  if (!decoded) return;
+  const DomainEvent& d = *decoded;
+  if (d.contact_id.empty()) return;
   if (!d.message_key.empty()) {
     // The ids of a message in each system: stated, linked later, or written
     // by a push (a note's or tag's push names the call, not a message id).
@@ -80,8 +95,10 @@ void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
 }
 
 void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
-  DomainEvent d;
-  if (!Decode(e, &d) || d.contact_id.empty()) return;
+  const DomainEvent* decoded = Decode(e);
+  if (!decoded) return;
+  const DomainEvent& d = *decoded;
+  if (d.contact_id.empty()) return;
   const std::string& c = d.contact_id;
   if (d.type == ev::kContactCreated) {
     for (const auto& [f, v] : d.fields) {
@@ -101,8 +118,10 @@ void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
 }
 
 void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
-  DomainEvent d;
-  if (!Decode(e, &d) || (d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
+  const DomainEvent* decoded = Decode(e);
+  if (!decoded) return;
+  const DomainEvent& d = *decoded;
+  if ((d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
   const bool out = d.type == ev::kOptedOut;
   const int64_t at = d.source_time_us ? d.source_time_us : e.recorded_at_us;
   char seq[21], when[21];
@@ -140,8 +159,10 @@ void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
 }
 
 void SyncStatusProjection::Fold(const Event& e, ProjectionState* st) {
-  DomainEvent d;
-  if (!Decode(e, &d) || d.push_id.empty()) return;
+  const DomainEvent* decoded = Decode(e);
+  if (!decoded) return;
+  const DomainEvent& d = *decoded;
+  if (d.push_id.empty()) return;
   std::string key = "p/" + d.push_id;
   std::string state, system = d.system, contact = d.contact_id;
   if (auto cur = st->Get(key)) {

@@ -105,6 +105,9 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
           }
         }
       }
+      // Findings speak of the window only.
+      if ((o.since_us && e.recorded_at_us < o.since_us) || (o.until_us && e.recorded_at_us >= o.until_us))
+        continue;
       DomainEvent d;
       if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
       if (!d.system.empty() && d.type != ev::kMessageLogged && d.type != ev::kMessageStatus)
