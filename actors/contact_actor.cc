@@ -108,7 +108,7 @@ void DecideFact(Self* self, const ContactFact& fact) {
 // caused by and correlated with the replay.requested event.
 void DecideRedriveItem(Self* self, const Redrive& r) {
   auto& st = self->state;
-  std::vector<DomainEvent> decided = DecideRedrive(st.model, r.item, r.replay_seq, r.index, Context(self));
+  std::vector<DomainEvent> decided = DecideRedrive(st.model, r.items, r.replay_seq, Context(self));
   FactDone done{st.tenant, st.contact_id, r.replay_seq, 0};
   if (decided.empty()) {
     self->send(st.router, done);
@@ -119,8 +119,7 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
   for (size_t i = 0; i < decided.size(); ++i) {
     EventDraft draft = ToDraft(decided[i], st.tenant, ContactStream(st.contact_id), r.replay_id, r.replay_id);
     draft.idempotency_system = kDecisionKeySystem;
-    draft.idempotency_key = "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/" +
-                            std::to_string(r.index) + "/" + std::to_string(i);
+    draft.idempotency_key = "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/" + std::to_string(i);
     drafts.push_back(std::move(draft));
   }
   EventId correlation = r.replay_id;

@@ -51,14 +51,15 @@ struct PushReport {
   EventId correlation_id;
 };
 
-// One item of a replay.requested event (seq `replay_seq`, id `replay_id`),
-// for the contact actor to decide (DecideRedrive). Answered by FactDone
-// with webhook_seq = replay_seq, like a fact.
+// A contact's items of a replay.requested event (seq `replay_seq`, id
+// `replay_id`), each with its place in it, for the contact actor to decide
+// together (DecideRedrive). Answered by FactDone with webhook_seq =
+// replay_seq, like a fact.
 struct Redrive {
   std::string tenant;
-  RedriveItem item;
+  std::string contact_id;
+  std::vector<std::pair<uint64_t, RedriveItem>> items;
   uint64_t replay_seq = 0;
-  uint64_t index = 0;
   EventId replay_id;
 };
 
@@ -131,7 +132,7 @@ typename Inspector::result_type inspect(Inspector& f, RedriveItem& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Redrive& x) {
-  return f(caf::meta::type_name("Redrive"), x.tenant, x.item, x.replay_seq, x.index, x.replay_id);
+  return f(caf::meta::type_name("Redrive"), x.tenant, x.contact_id, x.items, x.replay_seq, x.replay_id);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {

@@ -167,9 +167,16 @@ void RouteReplay(Self* self, const Event& e) {
     return;
   }
   Logger("actors")->info("event=replay_requested seq={} items={}", e.seq, req.items.size());
+  std::map<std::string, Redrive> by_contact;  // one message per contact: decided together
   for (size_t i = 0; i < req.items.size(); ++i) {
-    Redrive r{e.tenant, std::move(req.items[i]), e.seq, i, e.id};
-    std::string contact = r.item.contact_id;
+    Redrive& r = by_contact[req.items[i].contact_id];
+    r.tenant = e.tenant;
+    r.contact_id = req.items[i].contact_id;
+    r.replay_seq = e.seq;
+    r.replay_id = e.id;
+    r.items.emplace_back(i, std::move(req.items[i]));
+  }
+  for (auto& [contact, r] : by_contact) {
     st.in_flight[e.seq]++;
     self->send(ContactFor(self, e.tenant, contact), std::move(r));
   }

@@ -167,6 +167,8 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   d.stream = kReplayStream;
   d.type = std::string(kReplayRequestedType);
   d.payload = EncodeReplayRequest(r);
+  d.idempotency_system = "dfm";
+  d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
   size_t n = r.items.size();
   in_flight.fetch_add(1);
   std::vector<EventDraft> drafts;
@@ -180,7 +182,7 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
       logger->info("request_id={} event=replay_accepted seq={} items={}", request_id, o[0].seq, n);
       Respond(req, request_id, 200,
               JsonObject()
-                  .Str("status", "accepted")
+                  .Str("status", o[0].duplicate ? "duplicate" : "accepted")
                   .Str("event_id", o[0].id.ToString())
                   .UInt("seq", o[0].seq)
                   .UInt("items", n)

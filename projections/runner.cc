@@ -114,6 +114,9 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
     PublishCheckpoint();
     if (progress) progress(last);
   }
+  if (rebuild && checkpoint_.load() < until)
+    return Status::Unavailable("rebuild stopped at " + std::to_string(checkpoint_.load()) +
+                               "; the committed state is consistent, catch up or rebuild again");
   return Status::OK();
 }
 

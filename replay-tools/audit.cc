@@ -12,6 +12,7 @@
 #include "sync/consent.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
+#include "sync/redrive.h"
 #include "util/crypto.h"
 #include "util/json.h"
 
@@ -64,6 +65,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
   // (contact, causation, op) -> consent pushes it caused; push id -> fate.
   std::map<std::string, std::vector<std::string>> pushes_of;
   std::map<std::string, PushFate> fate;
+  std::map<std::string, std::string> key_of_request;  // push.requested id -> its key
   Status decode_error;
   Status s = log.ScanRecords(1, [&](uint64_t, std::string_view record) {
     Event e;
@@ -82,7 +84,19 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     if (push) {
       if (de.op != "opt_out" && de.op != "opt_in") return true;
       if (e.type == ev::kPushRequested) {
-        pushes_of[de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op].push_back(de.push_id);
+        std::string key = de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op;
+        // A re-drive (sync/redrive.h) answers a dead push or a webhook:
+        // it counts for the opt-out that one was filed under.
+        if (de.detail.rfind(kRedriveDetailPrefix, 0) == 0) {
+          auto cause = EventId::Parse(de.detail.substr(std::string_view(kRedriveDetailPrefix).size()));
+          if (cause) {
+            auto req = key_of_request.find(std::string(cause->AsBytes()));
+            key = req != key_of_request.end() ? req->second
+                                              : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
+          }
+        }
+        key_of_request[std::string(e.id.AsBytes())] = key;
+        pushes_of[key].push_back(de.push_id);
         fate[de.push_id].system = de.system;
       } else {
         auto& f = fate[de.push_id];
@@ -270,7 +284,14 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
   for (const auto& r : records) {
     if (r.status != "opt_out") continue;
     Violation v;
+    // Per system, its first success (a re-drive may make up for a dead push).
+    std::map<std::string, ConsentRecord::Told> best;
     for (const auto& t : r.told) {
+      auto [it, fresh] = best.try_emplace(t.system, t);
+      bool better = t.state == "succeeded" && (it->second.state != "succeeded" || t.at_us < it->second.at_us);
+      if (!fresh && better) it->second = t;
+    }
+    for (const auto& [system, t] : best) {
       int days = BusinessDaysBetween(r.at_us, t.state == "succeeded" ? t.at_us : o.now_us);
       if (days <= o.threshold_business_days) continue;
       v.systems.push_back(t.system + (t.state == "succeeded" ? " (told " + FormatToolTime(t.at_us) + ")"

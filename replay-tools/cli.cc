@@ -294,6 +294,7 @@ int ReplayTools::Impl::Run() {
     }
     if (!Time(from, "--from", &o.from_us) || !Time(to, "--to", &o.to_us)) return 2;
     o.system = system;
+    o.tenant = tenant;
     o.mapper = &mapper;
     o.context = [this](const std::string& t) { return SyncContextFor(config, t); };
     if (!contact.empty())

@@ -37,7 +37,8 @@ void Row(Table* t, const Event& e, const EventStory& s) {
 Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
   uint64_t seq = 0;
   if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos) {
-    seq = std::stoull(id);
+    if (id.size() > 19) return Status::NotFound("no event " + id);
+    seq = std::strtoull(id.c_str(), nullptr, 10);
   } else {
     auto parsed = EventId::Parse(id);
     if (!parsed) return Status::InvalidArgument("'" + id + "' is neither an event id nor a sequence number");
@@ -79,12 +80,14 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
         std::vector<Event> batch;
         st = log.ReadStream(c.tenant, ContactStream(c.contact_id), from, 1024, &batch);
         if (!st.ok()) break;
+        uint64_t last = batch.empty() ? from : batch.back().seq;
         for (auto& e : batch) {
           if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
-          picked.emplace(e.seq, std::move(e));
+          uint64_t seq = e.seq;
+          picked.emplace(seq, std::move(e));
         }
         if (batch.size() < 1024) break;
-        from = picked.rbegin()->first + 1;
+        from = last + 1;
       }
     }
     for (const auto& raw : causes) {

@@ -61,6 +61,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
   if (to >= from) {
     s = ScanEvents(log, from, to, [&](const Event& e) {
       plan->events_read++;
+      if (!o.tenant.empty() && e.tenant != o.tenant) return true;
       bool imported = e.type == kContactImportedType;
       if (e.type != WebhookReceived::kType && !imported) return true;
       WebhookReceived w;
@@ -94,6 +95,22 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       return true;
     });
     if (!s.ok()) return s;
+  }
+
+  // Pushes a replay already asked to re-drive, by (tenant, webhook id,
+  // system, op): not missing again, whatever became of them.
+  std::set<std::string> requested;
+  std::set<std::string> tenants_seen;
+  for (const auto& [key, facts] : by_contact) tenants_seen.insert(key.first);
+  for (const auto& t : tenants_seen) {
+    std::vector<Event> replays;
+    s = ReadWholeStream(log, t, kReplayStream, &replays);
+    if (!s.ok()) return s;
+    for (const auto& e : replays) {
+      ReplayRequest r;
+      if (!DecodeReplayRequest(e.payload, &r).ok()) continue;
+      for (const auto& it : r.items) requested.insert(t + "\n" + it.cause + "\n" + it.push.system + "\n" + it.push.op);
+    }
   }
 
   for (auto& [key, facts] : by_contact) {
@@ -165,7 +182,10 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       ContactMatch c{tenant, contact_id};
       for (const auto& [k, d] : now_by_key) {
         auto t = then_by_key.find(k);
-        if (t == then_by_key.end()) {
+        if (t == then_by_key.end() &&
+            requested.count(tenant + "\n" + facts[i].webhook_id.ToString() + "\n" + d.system + "\n" + d.op)) {
+          plan->redriven++;
+        } else if (t == then_by_key.end()) {
           plan->diffs.push_back({"missing", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, {}});
         } else if (t->second.fields != d.fields || t->second.external_id != d.external_id) {
           plan->diffs.push_back({"different", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, t->second});
@@ -276,6 +296,7 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
                .UInt("same", p.same)
                .UInt("diffs", p.diffs.size())
                .UInt("unresolved", p.unresolved)
+               .UInt("redriven", p.redriven)
                .Finish()
         << "\n";
     return;
@@ -288,6 +309,7 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
   if (t.size()) t.Print(out);
   out << "replayed " << p.webhooks << " webhook(s), " << p.facts << " fact(s), " << p.contacts
       << " contact(s): " << p.same << " push(es) agree, " << p.diffs.size() << " differ";
+  if (p.redriven) out << ", " << p.redriven << " already asked of a replay";
   if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
   out << "\n";
 }
@@ -376,7 +398,7 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url, co
       if (status != 200)
         return Status::IOError("the service answered HTTP " + std::to_string(status) + ": " + answer);
       size_t at = answer.find("\"seq\":");
-      *seq = at == std::string::npos ? 0 : std::stoull(answer.substr(at + 6));
+      *seq = at == std::string::npos ? 0 : std::strtoull(answer.c_str() + at + 6, nullptr, 10);
       *how = "sent to the running service at " + base_url;
       return Status::OK();
     }
@@ -397,12 +419,15 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url, co
   d.stream = kReplayStream;
   d.type = std::string(kReplayRequestedType);
   d.payload = body;
+  d.idempotency_system = "dfm";
+  d.idempotency_key = ReplayIdempotencyKey(tenant, body);
   AppendOutcome outcome;
   s = log->Append(std::move(d), &outcome);
   log->Close();
   if (!s.ok()) return s;
   *seq = outcome.seq;
-  *how = "appended to the log; the service carries it out when it starts";
+  *how = outcome.duplicate ? "already in the log (the same request was made before)"
+                           : "appended to the log; the service carries it out when it starts";
   return Status::OK();
 }
 

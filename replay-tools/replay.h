@@ -13,6 +13,9 @@
 //   missing:   the rules call for it now, it was not requested then
 //   extra:     it was requested then, the rules do not call for it now
 //   different: both, with other values
+// A missing push that a replay.requested already named (same webhook,
+// target and op) is counted as re-driven, not missing: its outcome is in
+// the log (`dfm trace`), and --execute does not ask again.
 // Reports of pushes (attempts, dead letters) are not replayed.
 #pragma once
 
@@ -35,6 +38,7 @@ struct ReplayOptions {
   int64_t to_us = 0;    // and before; 0: the head
   std::vector<ContactMatch> contacts;  // empty: every contact
   std::string system;                  // only pushes to this system; empty: all
+  std::string tenant;                  // one tenant; empty: all
   const MapperSettings* mapper = nullptr;
   // The rules and targets of a tenant now (the configuration's).
   std::function<SyncContext(const std::string& tenant)> context;
@@ -55,6 +59,7 @@ struct ReplayPlan {
   uint64_t contacts = 0;
   uint64_t same = 0;       // pushes that agree
   uint64_t unresolved = 0; // facts whose contact could not be named (new, ambiguous)
+  uint64_t redriven = 0;   // missing, but a replay.requested already asked for them
   uint64_t events_read = 0;
   std::vector<PushDiff> diffs;
 };

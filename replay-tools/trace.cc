@@ -105,13 +105,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
           }
         }
       }
-      // Findings speak of the window only.
-      if ((o.since_us && e.recorded_at_us < o.since_us) || (o.until_us && e.recorded_at_us >= o.until_us))
-        continue;
       DomainEvent d;
       if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
-      if (!d.system.empty() && d.type != ev::kMessageLogged && d.type != ev::kMessageStatus)
-        systems[d.system].system = d.system;
       if (d.type == ev::kContactCreated || d.type == ev::kContactLinked ||
           (d.type == ev::kPushSucceeded && !IsMessageOp(d.op))) {
         if (!d.external_id.empty()) {
@@ -128,6 +123,11 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         if (ch.field == fields::kPhone) who.phones.insert(ch.new_value);
         if (ch.field == fields::kEmail) who.emails.insert(ch.new_value);
       }
+      // The findings describe the contact as of --until (events before
+      // --since count: they are its history).
+      if (o.until_us && e.recorded_at_us >= o.until_us) continue;
+      if (!d.system.empty() && d.type != ev::kMessageLogged && d.type != ev::kMessageStatus)
+        systems[d.system].system = d.system;
       if (d.type == ev::kPushRequested) {
         auto& p = pushes[d.push_id];
         p.system = d.system;
@@ -201,8 +201,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     int silent = 0, unreadable = 0;
     if (o.scan_webhooks && o.mapper && (first_cause || o.since_us)) {
       uint64_t start = o.since_us ? FirstSeqAtOrAfter(log, o.since_us) : first_cause;
-      uint64_t end = o.until_us ? FirstSeqAtOrAfter(log, o.until_us) - 1 : 0;
-      Status s = ScanEvents(log, start, end, [&](const Event& e) {
+      uint64_t end = o.until_us ? FirstSeqAtOrAfter(log, o.until_us) - 1 : log.LastSequence();
+      Status s = end < start ? Status::OK() : ScanEvents(log, start, end, [&](const Event& e) {
         if (e.tenant != c.tenant || causes_seen.count(e.seq)) return true;
         if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
         WebhookReceived w;
@@ -215,7 +215,7 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         if (!(*m)(w, *o.mapper, &facts).ok()) {
           unreadable++;
           add(e, c.contact_id);
-          entries[e.seq].what += ": unreadable, quarantined";
+          if (entries.count(e.seq)) entries[e.seq].what += ": unreadable, quarantined";
           return true;
         }
         for (const auto& f : facts) {

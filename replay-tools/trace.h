@@ -16,6 +16,8 @@
 namespace dfm {
 
 struct TraceOptions {
+  // The events listed; the findings describe the contact as of until_us
+  // (its history before since_us counts).
   int64_t since_us = 0;  // 0: from the contact's first webhook
   int64_t until_us = 0;  // 0: the head
   bool reveal = false;   // personal data in the output

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "sync/consent.h"
+#include "util/crypto.h"
 #include "util/json.h"
 
 namespace dfm {
@@ -19,6 +20,11 @@ std::string EncodeReplayRequest(const ReplayRequest& r) {
   }
   items += "]";
   return JsonObject().Str("reason", r.reason).Raw("items", items).Finish();
+}
+
+std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload) {
+  auto d = Sha256(tenant + "\n" + payload);
+  return "replay/" + HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
 Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out) {
@@ -64,11 +70,8 @@ bool TargetHasMessage(const ContactState& s, const std::string& key, const std::
   return m != s.messages.end() && m->second.ids.count(system) > 0;
 }
 
-}  // namespace
-
-std::vector<DomainEvent> DecideRedrive(const ContactState& s, const RedriveItem& item,
-                                       uint64_t replay_seq, size_t index, const SyncContext& ctx) {
-  if (replay_seq != 0 && replay_seq <= s.last_fact_seq) return {};  // decided already
+std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& item, uint64_t replay_seq,
+                                   uint64_t index, const SyncContext& ctx) {
   const DomainEvent& asked = item.push;
   DomainEvent skip;
   skip.type = std::string(ev::kRedriveSkipped);
@@ -136,6 +139,14 @@ std::vector<DomainEvent> DecideRedrive(const ContactState& s, const RedriveItem&
     return {p};
   }
   if (asked.op == "send") {
+    // Only ever to the number it was asked for, and only if that is still
+    // the contact's.
+    auto phone = s.fields.find(fields::kPhone);
+    std::string now = phone == s.fields.end() ? "" : phone->second.value;
+    auto was = asked.fields.find(fields::kPhone);
+    if (was != asked.fields.end() && was->second != now)
+      return skipped("the contact's number changed since the text was asked for");
+    if (!now.empty()) p.fields[fields::kPhone] = now;
     for (const auto& ch : SplitChannels(asked.channel.empty() ? "sms" : asked.channel)) {
       if (ChannelOut(s, ch)) {
         DomainEvent r = skip;
@@ -156,6 +167,18 @@ std::vector<DomainEvent> DecideRedrive(const ContactState& s, const RedriveItem&
     return {p};
   }
   return {p};  // note, tags, lists, mark_dnc: as they were asked
+}
+
+}  // namespace
+
+std::vector<DomainEvent> DecideRedrive(const ContactState& s,
+                                       const std::vector<std::pair<uint64_t, RedriveItem>>& items,
+                                       uint64_t replay_seq, const SyncContext& ctx) {
+  if (replay_seq != 0 && replay_seq <= s.last_fact_seq) return {};  // decided already
+  std::vector<DomainEvent> out;
+  for (const auto& [index, item] : items)
+    for (auto& e : DecideOne(s, item, replay_seq, index, ctx)) out.push_back(std::move(e));
+  return out;
 }
 
 }  // namespace dfm

@@ -20,6 +20,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sync/contact_model.h"
@@ -45,26 +46,34 @@ struct ReplayRequest {
 };
 
 std::string EncodeReplayRequest(const ReplayRequest& r);
+// The idempotency key of a replay.requested (system "dfm"): the same
+// request for the same tenant is appended once, however often it is sent.
+std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload);
 Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 
-// What re-driving `item` calls for now. `replay_seq` is the sequence number
-// of the replay.requested event and `index` the item's place in it: they
-// make the new push's id, and a state that already decided this replay
-// (last_fact_seq >= replay_seq) gets nothing.
+// What re-driving a contact's items of one replay.requested calls for now.
+// `replay_seq` is the sequence number of the replay.requested event and
+// each item comes with its place in it: they make the new push's id. A
+// contact's items are decided together, once: a state that already decided
+// this replay (last_fact_seq >= replay_seq) gets nothing.
 //
-// The result is one push.requested (webhook_seq = replay_seq, detail names
-// the cause) or one push.redrive_skipped with the reason:
+// Each item gives one push.requested (webhook_seq = replay_seq, detail
+// kRedriveDetailPrefix + the cause) or one push.redrive_skipped with the
+// reason:
 // - no contact, a deleted contact, or a target without a connector now:
 //   skipped;
 // - "upsert": the values the target should hold now (merged, accepted by
 //   it) that it is not known to hold; skipped when it holds them all;
 // - "opt_out" / "opt_in": only while the channel is still in that state;
-// - "send": refused while the channel is opted out, skipped when the
-//   sender already has the message;
+// - "send": to the contact's phone now, and only if that is the number the
+//   text was first asked for (skipped otherwise); refused (message.refused)
+//   while the contact's channel is opted out; skipped when the sender
+//   already has the message;
 // - "message" / "call" / "message_status": skipped when the target already
 //   has the message (by its id there); "note", "tags", "lists",
 //   "mark_dnc": as they were asked.
-std::vector<DomainEvent> DecideRedrive(const ContactState& state, const RedriveItem& item,
-                                       uint64_t replay_seq, size_t index, const SyncContext& ctx);
+std::vector<DomainEvent> DecideRedrive(const ContactState& state,
+                                       const std::vector<std::pair<uint64_t, RedriveItem>>& items,
+                                       uint64_t replay_seq, const SyncContext& ctx);
 
 }  // namespace dfm

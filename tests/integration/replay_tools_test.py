@@ -104,6 +104,9 @@ class ReplayToolsTest(unittest.TestCase):
 
         # A second dry run finds nothing missing; a second --execute re-drives nothing.
         self.tool("replay", "--from", start, "--contact", phone, expect=0)
+        r = self.tool("replay", "--from", start, "--contact", phone, "--execute", expect=0)
+        self.assertIn("nothing to re-drive", r.stdout)
+        self.assertEqual(len(self.events("replay.requested")), 1)
         r = self.tool("trace", phone, expect=0)
         self.assertNotIn("aloware was never asked", r.stdout)
 

@@ -51,9 +51,13 @@ RedriveItem Item(const std::string& system, const std::string& op) {
   return it;
 }
 
+std::vector<DomainEvent> Redrive1(const ContactState& s, const RedriveItem& item, uint64_t seq) {
+  return DecideRedrive(s, {{0, item}}, seq, Ctx());
+}
+
 TEST(Redrive, UpsertSendsWhatTheTargetLacksNow) {
   ContactState s = Existing();
-  auto out = DecideRedrive(s, Item("aloware", "upsert"), 40, 0, Ctx());
+  auto out = Redrive1(s, Item("aloware", "upsert"), 40);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].type, ev::kPushRequested);
   EXPECT_EQ(out[0].push_id, "c1:aloware:replay40:0");
@@ -63,7 +67,7 @@ TEST(Redrive, UpsertSendsWhatTheTargetLacksNow) {
   EXPECT_EQ(out[0].detail, std::string(kRedriveDetailPrefix) + "01M7YWCNZA7P3NEYT5EM2ZNRES");
 
   s.known["aloware"] = {{"phone", "+12055550142"}, {"first_name", "Ada"}};
-  out = DecideRedrive(s, Item("aloware", "upsert"), 40, 0, Ctx());
+  out = Redrive1(s, Item("aloware", "upsert"), 40);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
   EXPECT_NE(out[0].reason.find("already holds"), std::string::npos);
@@ -71,22 +75,43 @@ TEST(Redrive, UpsertSendsWhatTheTargetLacksNow) {
 
 TEST(Redrive, SkipsWhatNoLongerApplies) {
   ContactState s = Existing();
-  EXPECT_EQ(DecideRedrive(s, Item("verity", "upsert"), 40, 0, Ctx())[0].reason, "verity has no connector");
+  EXPECT_EQ(Redrive1(s, Item("verity", "upsert"), 40)[0].reason, "verity has no connector");
   s.last_fact_seq = 40;
-  EXPECT_TRUE(DecideRedrive(s, Item("aloware", "upsert"), 40, 0, Ctx()).empty()) << "decided already";
+  EXPECT_TRUE(Redrive1(s, Item("aloware", "upsert"), 40).empty()) << "decided already";
   s.last_fact_seq = 0;
   RedriveItem opt = Item("aloware", "opt_out");
   opt.push.channel = "sms";
-  EXPECT_EQ(DecideRedrive(s, opt, 41, 0, Ctx())[0].type, ev::kRedriveSkipped) << "opted in now";
+  EXPECT_EQ(Redrive1(s, opt, 41)[0].type, ev::kRedriveSkipped) << "opted in now";
   s.consent["sms"] = {true, 5};
-  EXPECT_EQ(DecideRedrive(s, opt, 41, 0, Ctx())[0].type, ev::kPushRequested);
+  EXPECT_EQ(Redrive1(s, opt, 41)[0].type, ev::kPushRequested);
   RedriveItem send = Item("aloware", "send");
   send.push.message_key = "ghl:m1";
-  auto refused = DecideRedrive(s, send, 42, 0, Ctx());
+  auto refused = Redrive1(s, send, 42);
   EXPECT_EQ(refused[0].type, ev::kMessageRefused) << "never sent to an opted-out number";
   ContactState gone;
-  EXPECT_EQ(DecideRedrive(gone, Item("aloware", "upsert"), 43, 0, Ctx())[0].reason,
+  EXPECT_EQ(Redrive1(gone, Item("aloware", "upsert"), 43)[0].reason,
             "the contact does not exist");
+}
+
+TEST(Redrive, AContactsItemsAreDecidedTogetherAndSendsKeepTheirNumber) {
+  ContactState s = Existing();
+  RedriveItem opt = Item("ghl", "opt_out");
+  opt.push.channel = "sms";
+  s.consent["sms"] = {true, 5};
+  auto out = DecideRedrive(s, {{0, Item("aloware", "upsert")}, {1, opt}}, 50, Ctx());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].push_id, "c1:aloware:replay50:0");
+  EXPECT_EQ(out[1].push_id, "c1:ghl:replay50:1");
+  s.consent["sms"] = {false, 6};
+  RedriveItem send = Item("aloware", "send");
+  send.push.fields["phone"] = "+12055550199";  // asked for another number
+  out = Redrive1(s, send, 51);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  send.push.fields["phone"] = "+12055550142";
+  out = Redrive1(s, send, 51);
+  EXPECT_EQ(out[0].type, ev::kPushRequested);
+  EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
 }
 
 TEST(Redrive, RequestCodecRoundTripsAndRejectsBadInput) {
