@@ -63,12 +63,49 @@ int main(int argc, char** argv) {
   }
   HmacKey key(HmacKey::Digest::kSha256, secret);
   uint64_t counter = 0;
-  std::string text(1180, 'x');  // brings the body to ~1.5 KiB
+  // A body shaped like a real message webhook (~1.5 KiB): random ids, a
+  // text of words drawn at random, and the sender's record. Not a run of
+  // one character: the bytes must compress the way real ones do. One
+  // sender, so the sync behind the log stays one contact's work: this
+  // measures ingest (bench (c) measures the sync).
+  static const char* kWords[] = {
+      "hi", "there", "can", "we", "move", "the", "appointment", "to", "thursday", "at", "3pm",
+      "thanks", "please", "call", "me", "back", "when", "you", "get", "a", "chance", "about",
+      "quote", "for", "roof", "repair", "is", "still", "available", "what", "time", "works",
+      "best", "tomorrow", "morning", "I", "sent", "photos", "of", "damage", "yesterday", "and",
+      "insurance", "adjuster", "said", "should", "be", "fine", "let", "know", "price", "ok"};
+  uint64_t rng = 0x9E3779B97F4A7C15ULL;
+  auto next = [&rng]() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  auto hex = [&](int n) {
+    static const char* d = "0123456789abcdef";
+    std::string h;
+    for (int i = 0; i < n; ++i) h += d[next() % 16];
+    return h;
+  };
   auto make_request = [&]() {
-    std::string body = R"({"eventType":"message.received","messageId":"msg_)" + prefix + "_" +
-                       std::to_string(counter++) +
-                       R"(","conversationId":"chat_8842","direction":"inbound","from":"+12055550142","to":"+12055550100","body":")" +
-                       text + R"(","timestamp":"2026-11-20T18:01:02.000Z","status":"received"})";
+    std::string text;
+    while (text.size() < 280) {
+      if (!text.empty()) text += ' ';
+      text += kWords[next() % (sizeof(kWords) / sizeof(kWords[0]))];
+    }
+    std::string body =
+        R"({"eventType":"message.received","messageId":"msg_)" + prefix + "_" + std::to_string(counter++) +
+        R"(","conversationId":"chat_)" + hex(24) + R"(","accountId":"acct_)" + hex(16) +
+        R"(","direction":"inbound","from":"+12055550142","to":"+12055550100","body":")" + text +
+        R"(","segments":2,"encoding":"GSM-7","media":[],"timestamp":"2026-11-20T18:01:02.)" +
+        std::to_string(100 + next() % 900) + R"(Z","status":"received","carrier":{"name":"T-Mobile USA, Inc.",)"
+        R"("type":"mobile","mcc":"310","mnc":"260"},"contact":{"id":"cont_)" + hex(20) +
+        R"(","firstName":"Jordan","lastName":"Whitfield","email":"jordan.whitfield)" + std::to_string(next() % 1000) +
+        R"(@example.com","tags":["lead","roofing","spring-campaign"],"createdAt":"2026-10-02T14:22:09.000Z",)"
+        R"("owner":{"id":"user_)" + hex(12) + R"(","name":"Dana Ortiz"}},"campaign":{"id":"cmp_)" + hex(12) +
+        R"(","name":"Spring roofing follow-up","brandId":"brd_)" + hex(12) + R"("},)"
+        R"("metadata":{"source":"sms","webhookVersion":"2024-06-01","deliveryAttempt":1,"traceId":")" + hex(32) +
+        R"(","region":"us-east-1"}})";
     std::string req = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
                       "X-Texting-Signature: " + HexEncode(key.Mac(body)) + "\r\nContent-Length: " +
                       std::to_string(body.size()) + "\r\n\r\n" + body;
