@@ -117,7 +117,10 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
   }
   std::vector<EventDraft> drafts;
   for (size_t i = 0; i < decided.size(); ++i) {
-    EventDraft draft = ToDraft(decided[i], st.tenant, ContactStream(st.contact_id), r.replay_id, r.replay_id);
+    // A contact that does not exist gets no stream of its own from a replay:
+    // its skips are recorded beside the request.
+    std::string stream = st.model.exists ? ContactStream(st.contact_id) : std::string(kReplayStream);
+    EventDraft draft = ToDraft(decided[i], st.tenant, stream, r.replay_id, r.replay_id);
     draft.idempotency_system = kDecisionKeySystem;
     draft.idempotency_key = "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/" + std::to_string(i);
     drafts.push_back(std::move(draft));

@@ -203,6 +203,46 @@ class ReplayToolsTest(unittest.TestCase):
         self.tool("audit", "verify", "--against", kept, expect=1)
 
 
+class AdminEndpointTest(unittest.TestCase):
+    """POST /v1/admin/replay: every bad request answered clearly, nothing appended."""
+    setUp = e2e.SyncTest.setUp
+    tearDown = e2e.SyncTest.tearDown
+    events = e2e.SyncTest.events
+
+    def post(self, body, token=None, query=""):
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        status, _, answer = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/v1/admin/replay" + query,
+                                            body=body.encode(), headers=headers)
+        return status, json.loads(answer)
+
+    def test_bad_requests_are_refused_and_append_nothing(self):
+        with open(os.path.join(self.dfm.data_dir, "admin.token")) as f:
+            token = f.read().strip()
+        self.assertEqual(oct(os.stat(os.path.join(self.dfm.data_dir, "admin.token")).st_mode & 0o777), "0o600")
+        item = {"contact_id": "c_nobody", "cause": "01M7YWY7N1CD481MYS8JBVPEE8",
+                "push": {"system": "aloware", "op": "upsert"}}
+        good = json.dumps({"reason": "test", "items": [item]})
+        self.assertEqual(self.post(good)[0], 401)
+        self.assertEqual(self.post(good, token="0" * 64)[1]["error"], "unauthorized")
+        status, answer = self.post("{", token=token)
+        self.assertEqual((status, answer["error"]), (400, "malformed_body"))
+        self.assertEqual(self.post(json.dumps({"items": []}), token=token)[0], 400)
+        self.assertEqual(self.post(json.dumps({"items": [{"push": {}}]}), token=token)[0], 400)
+        self.assertEqual(self.post(good, token=token, query="?tenant=nope")[0], 404)
+        self.assertEqual(self.dfm.webhooks(), [])
+        self.assertEqual(self.events("replay.requested"), [])
+
+        status, answer = self.post(good, token=token)
+        self.assertEqual((status, answer["status"]), (200, "accepted"))
+        self.assertEqual(self.post(good, token=token)[1]["status"], "duplicate", "the same request once")
+        e2e.wait_for("the skip", lambda: self.events("push.redrive_skipped"))
+        skip = self.events("push.redrive_skipped")[0]
+        self.assertEqual(skip["stream"], "replay", "no stream for a contact that does not exist")
+        self.assertEqual(skip["payload"]["reason"], "the contact does not exist")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--dfm", required=True)
