@@ -201,19 +201,11 @@ void Enqueue(Self* self, caf::message m) {
 // Reads the contact's stream from the start and applies it.
 Status Recover(Self* self) {
   auto& st = self->state;
-  uint64_t from = 1;
-  for (;;) {
-    std::vector<Event> batch;
-    Status s = st.env->log->ReadStream(st.tenant, ContactStream(st.contact_id), from, 1024, &batch);
-    if (!s.ok()) return s;
-    for (const auto& e : batch) {
-      DomainEvent d;
-      if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
-      ApplyOne(st, d, e.seq, e.recorded_at_us, e.id, e.correlation_id);
-    }
-    if (batch.size() < 1024) return Status::OK();
-    from = batch.back().seq + 1;
-  }
+  return st.env->log->ScanStream(st.tenant, ContactStream(st.contact_id), [&st](const Event& e) {
+    DomainEvent d;
+    if (AsDomainEvent(e, &d)) ApplyOne(st, d, e.seq, e.recorded_at_us, e.id, e.correlation_id);
+    return true;
+  });
 }
 
 }  // namespace

@@ -192,7 +192,7 @@ void Route(Self* self, const Event& e) {
   if (e.type != WebhookReceived::kType && !imported) return;
   WebhookReceived w;
   if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return;  // verify reports it
-  const InboundMapper* mapper = imported ? FindImportMapper(w.system) : FindInboundMapper(w.system);
+  const InboundMapper* mapper = FindMapperFor(e.type, w.system);
   if (!mapper) return;
   std::vector<ContactFact> facts;
   Status s = (*mapper)(w, st.env->mapper, &facts);

@@ -284,23 +284,18 @@ Status PhonesToLookUp(const EventLog& log, const std::string& tenant, const std:
     if (other.system == system) continue;
     const InboundMapper* mapper = FindImportMapper(other.system);
     if (!mapper) continue;
-    for (uint64_t from = 0;;) {
-      std::vector<Event> events;
-      s = log.ReadStream(tenant, "backfill:" + other.system, from, 1000, &events);
-      if (!s.ok()) return s;
-      if (events.empty()) break;
-      from = events.back().seq + 1;
-      for (const auto& e : events) {
-        WebhookReceived w;
-        std::vector<ContactFact> facts;
-        if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) continue;
-        if (!(*mapper)(w, ms, &facts).ok()) continue;
-        for (const auto& f : facts) {
-          auto p = f.fields.find(fields::kPhone);
-          if (p != f.fields.end() && !p->second.empty()) all.insert(p->second);
-        }
+    s = log.ScanStream(tenant, "backfill:" + other.system, [&](const Event& e) {
+      WebhookReceived w;
+      std::vector<ContactFact> facts;
+      if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
+      if (!(*mapper)(w, ms, &facts).ok()) return true;
+      for (const auto& f : facts) {
+        auto p = f.fields.find(fields::kPhone);
+        if (p != f.fields.end() && !p->second.empty()) all.insert(p->second);
       }
-    }
+      return true;
+    });
+    if (!s.ok()) return s;
   }
   phones->assign(all.begin(), all.end());
   return Status::OK();

@@ -13,7 +13,7 @@
 // (~600 bytes) with its decisions: contact.created the first time, else
 // contact.changed, then push.requested, push.attempted and push.succeeded
 // for Aloware (5 events). Every 50th sync is also a STOP: contact.opted_out
-// and two opt-out pushes with their attempts and outcomes.
+// and two opt-out pushes (requested and succeeded).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -79,13 +79,14 @@ int Generate(const std::string& dir, uint64_t events) {
     w.id_source = "body.webhookId";
     w.verification = "ed25519";
     w.request_id = "bench";
-    w.body = R"({"type":")" + std::string(first ? "ContactCreate" : "ContactUpdate") +
-             R"(","locationId":"bench-location","id":"g)" + std::to_string(k) +
-             R"(","firstName":"First)" + std::to_string(sync) + R"(","lastName":"Lovelace","phone":")" +
-             Phone(k) + R"(","email":"person)" + std::to_string(k) +
-             R"(@example.com","tags":["customer"],"source":"bench","dateAdded":"2026-11-20T10:00:00.000Z",)"
-             R"("country":"US","timezone":"America/Chicago","dnd":false,"webhookId":"wh-)" +
-             std::to_string(sync) + R"(","timestamp":"2026-11-20T10:00:00.000Z","customFields":[]})";
+    w.body =
+        R"({"type":")" + std::string(first ? "ContactCreate" : "ContactUpdate") +
+        R"(","locationId":"bench-location","id":"g)" + std::to_string(k) +
+        R"(","firstName":"First)" + std::to_string(sync) + R"(","lastName":"Lovelace","phone":")" +
+        Phone(k) + R"(","email":"person)" + std::to_string(k) +
+        R"(@example.com","tags":["customer"],"source":"bench","dateAdded":"2026-11-20T10:00:00.000Z",)"
+        R"("country":"US","timezone":"America/Chicago","dnd":false,"webhookId":"wh-)" +
+        std::to_string(sync) + R"(","timestamp":"2026-11-20T10:00:00.000Z","customFields":[]})";
     EventDraft hook;
     hook.tenant = "default";
     hook.stream = "source:ghl";
@@ -103,11 +104,13 @@ int Generate(const std::string& dir, uint64_t events) {
     d.webhook_seq = written + 1;
     if (first) {
       d.type = std::string(ev::kContactCreated);
-      d.fields = {{"first_name", "First" + std::to_string(sync)}, {"phone", Phone(k)},
+      d.fields = {{"first_name", "First" + std::to_string(sync)},
+                  {"phone", Phone(k)},
                   {"email", "person" + std::to_string(k) + "@example.com"}};
     } else {
       d.type = std::string(ev::kContactChanged);
-      d.changes = {{"first_name", "First" + std::to_string(sync - kContacts), "First" + std::to_string(sync)}};
+      d.changes = {{"first_name", "First" + std::to_string(sync - kContacts),
+                    "First" + std::to_string(sync)}};
     }
     batch.push_back(ToDraft(d, "default", ContactStream(contact), cause, cause));
     DomainEvent p;
@@ -173,8 +176,9 @@ int Rebuild(const std::string& dir, const std::string& name) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
-  std::printf("rebuild: %llu events in %.2f s = %.0f events/s\n", static_cast<unsigned long long>(r.events),
-              r.seconds, static_cast<double>(r.events) / r.seconds);
+  std::printf("rebuild: %llu events in %.2f s = %.0f events/s\n",
+              static_cast<unsigned long long>(r.events), r.seconds,
+              static_cast<double>(r.events) / r.seconds);
   return 0;
 }
 
@@ -213,13 +217,16 @@ int Replay(const std::string& dir, uint64_t window) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
-  std::printf("replay: window of %llu events, %llu webhooks, %llu contacts in %.2f s = %.0f window events/s, "
-              "%.0f webhooks/s (%llu events read in all; %llu pushes agree, %zu differ)\n",
-              static_cast<unsigned long long>(head - first + 1), static_cast<unsigned long long>(plan.webhooks),
-              static_cast<unsigned long long>(plan.contacts), secs,
-              static_cast<double>(head - first + 1) / secs, static_cast<double>(plan.webhooks) / secs,
-              static_cast<unsigned long long>(plan.events_read), static_cast<unsigned long long>(plan.same),
-              plan.diffs.size());
+  std::printf(
+      "replay: window of %llu events, %llu webhooks, %llu contacts in %.2f s = %.0f window "
+      "events/s, "
+      "%.0f webhooks/s (%llu events read in all; %llu pushes agree, %zu differ)\n",
+      static_cast<unsigned long long>(head - first + 1),
+      static_cast<unsigned long long>(plan.webhooks),
+      static_cast<unsigned long long>(plan.contacts), secs,
+      static_cast<double>(head - first + 1) / secs, static_cast<double>(plan.webhooks) / secs,
+      static_cast<unsigned long long>(plan.events_read), static_cast<unsigned long long>(plan.same),
+      plan.diffs.size());
   return 0;
 }
 
@@ -227,9 +234,13 @@ int Replay(const std::string& dir, uint64_t window) {
 }  // namespace dfm
 
 int main(int argc, char** argv) {
-  if (argc >= 4 && std::string(argv[1]) == "generate") return dfm::Generate(argv[2], std::strtoull(argv[3], nullptr, 10));
-  if (argc >= 3 && std::string(argv[1]) == "rebuild") return dfm::Rebuild(argv[2], argc >= 4 ? argv[3] : "");
-  if (argc >= 4 && std::string(argv[1]) == "replay") return dfm::Replay(argv[2], std::strtoull(argv[3], nullptr, 10));
-  std::fprintf(stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR | replay DIR WINDOW_EVENTS\n");
+  if (argc >= 4 && std::string(argv[1]) == "generate")
+    return dfm::Generate(argv[2], std::strtoull(argv[3], nullptr, 10));
+  if (argc >= 3 && std::string(argv[1]) == "rebuild")
+    return dfm::Rebuild(argv[2], argc >= 4 ? argv[3] : "");
+  if (argc >= 4 && std::string(argv[1]) == "replay")
+    return dfm::Replay(argv[2], std::strtoull(argv[3], nullptr, 10));
+  std::fprintf(
+      stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR | replay DIR WINDOW_EVENTS\n");
   return 2;
 }

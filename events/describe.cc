@@ -27,7 +27,7 @@ std::string DescribeEventJson(const Event& e, bool with_body) {
   }
   o.Str("correlation_id", e.correlation_id.ToString());
   o.Str("prev_hash",
-        HexEncode(std::string_view(reinterpret_cast<const char*>(e.prev_hash.data()), 32)));
+        HexEncode(e.prev_hash));
   if (e.type == WebhookReceived::kType || e.type == kContactImportedType) {
     WebhookReceived w;
     Status s = DecodeWebhookReceived(e.schema_version, e.payload, &w);
@@ -44,7 +44,7 @@ std::string DescribeEventJson(const Event& e, bool with_body) {
         .UInt("body_bytes", w.body.size());
     auto digest = Sha256(w.body);
     p.Str("body_sha256",
-          HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), 32)));
+          HexEncode(digest));
     if (with_body) {
       if (!w.public_url.empty()) p.Str("public_url", w.public_url);
       JsonObject h;

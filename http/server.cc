@@ -167,7 +167,7 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   d.stream = kReplayStream;
   d.type = std::string(kReplayRequestedType);
   d.payload = EncodeReplayRequest(r);
-  d.idempotency_system = "dfm";
+  d.idempotency_system = kReplayKeySystem;
   d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
   size_t n = r.items.size();
   in_flight.fetch_add(1);

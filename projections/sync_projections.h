@@ -6,6 +6,8 @@
 //                                                across tenants)
 //   p/<tenant>/<E.164 phone>   -> contact id
 //   e/<tenant>/<email>         -> contact id
+//   m/<tenant>/<system>/<message id> -> "<contact id> <message key>"
+//   k/<tenant>/<message key>/<system> -> that system's id of the message
 // "contacts" (the contact view)
 //   f/<contact id>/<field>     -> merged value
 //   s/<contact id>/<field>     -> system that set it
@@ -44,7 +46,8 @@ class ContactViewProjection : public Projection {
 //       else recorded time; µs, 20 digits); at the same time opt-out wins
 //   "h/<tenant>/<phone|email>/<channel>/<seq, 20 digits>" -> JSON
 //       {"status","system","contact_id","cause","reason","event_id","at_us"}
-// History entries are never erased: the audit (issue 5) reads them.
+// History entries are never erased. (`dfm audit opt-outs` reads the log
+// itself, so it also shows who was told and when, and each record's hash.)
 class OptOutRegistryProjection : public Projection {
  public:
   static constexpr char kName[] = "opt_outs";

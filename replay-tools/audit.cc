@@ -20,10 +20,6 @@ namespace dfm {
 
 namespace {
 
-std::string Hex(const Sha256Digest& d) {
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
-}
-
 std::string Csv(const std::string& v) {
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string q = "\"";
@@ -84,15 +80,18 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     if (push) {
       if (de.op != "opt_out" && de.op != "opt_in") return true;
       if (e.type == ev::kPushRequested) {
-        std::string key = de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op;
+        std::string key =
+            de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op;
         // A re-drive (sync/redrive.h) answers a dead push or a webhook:
         // it counts for the opt-out that one was filed under.
         if (de.detail.rfind(kRedriveDetailPrefix, 0) == 0) {
-          auto cause = EventId::Parse(de.detail.substr(std::string_view(kRedriveDetailPrefix).size()));
+          auto cause =
+              EventId::Parse(de.detail.substr(std::string_view(kRedriveDetailPrefix).size()));
           if (cause) {
             auto req = key_of_request.find(std::string(cause->AsBytes()));
-            key = req != key_of_request.end() ? req->second
-                                              : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
+            key = req != key_of_request.end()
+                      ? req->second
+                      : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
           }
         }
         key_of_request[std::string(e.id.AsBytes())] = key;
@@ -123,10 +122,11 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     r.recorded_us = e.recorded_at_us;
     r.cause_event_id = e.causation_id.IsZero() ? "" : e.causation_id.ToString();
     r.event_id = e.id.ToString();
-    r.record_sha256 = Hex(RecordHash(record));
+    r.record_sha256 = HexEncode(RecordHash(record));
     r.seq = e.seq;
     // The same webhook caused the opt-out and its pushes.
-    push_keys.push_back(de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + r.status);
+    push_keys.push_back(de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" +
+                        r.status);
     records.push_back(std::move(r));
     return true;
   });
@@ -151,7 +151,8 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
   }
   if (format == "csv")
     out << "happened_at,recorded_at,status,channel,phone,email,source_system,reason,cause,"
-           "cause_event_id,contact_id,tenant,systems_told,systems_not_told,event_id,seq,record_sha256\n";
+           "cause_event_id,contact_id,tenant,systems_told,systems_not_told,event_id,seq,record_"
+           "sha256\n";
   for (const auto& r : records) {
     std::string told, not_told;
     for (const auto& t : r.told) {
@@ -162,11 +163,12 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
       }
     }
     if (format == "csv") {
-      out << FormatToolTime(r.at_us) << "," << FormatToolTime(r.recorded_us) << "," << r.status << ","
-          << Csv(r.channel) << "," << Csv(r.phone) << "," << Csv(r.email) << "," << r.source_system << ","
-          << Csv(r.reason) << "," << Csv(r.cause) << "," << r.cause_event_id << "," << r.contact_id << ","
-          << Csv(r.tenant) << "," << Csv(told) << "," << Csv(not_told) << "," << r.event_id << "," << r.seq
-          << "," << r.record_sha256 << "\n";
+      out << FormatToolTime(r.at_us) << "," << FormatToolTime(r.recorded_us) << "," << r.status
+          << "," << Csv(r.channel) << "," << Csv(r.phone) << "," << Csv(r.email) << ","
+          << r.source_system << "," << Csv(r.reason) << "," << Csv(r.cause) << ","
+          << r.cause_event_id << "," << r.contact_id << "," << Csv(r.tenant) << "," << Csv(told)
+          << "," << Csv(not_told) << "," << r.event_id << "," << r.seq << "," << r.record_sha256
+          << "\n";
       continue;
     }
     std::string arr = "[";
@@ -208,7 +210,7 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     uint64_t seq;
   };
   std::map<std::string, std::vector<Statement>> timeline;  // tenant\nphone\nchannel -> statements
-  std::map<std::string, std::string> phone_of;              // contact -> phone now
+  std::map<std::string, std::string> phone_of;             // contact -> phone now
   struct Outbound {
     Violation v;
     std::set<std::string> systems;
@@ -218,13 +220,14 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     if (!IsDomainEventType(e.type)) return true;
     const std::string& t = e.type;
-    if (t != ev::kContactCreated && t != ev::kContactChanged && t != ev::kOptedOut && t != ev::kOptedIn &&
-        t != ev::kMessageLogged && t != ev::kPushSucceeded)
+    if (t != ev::kContactCreated && t != ev::kContactChanged && t != ev::kOptedOut &&
+        t != ev::kOptedIn && t != ev::kMessageLogged && t != ev::kPushSucceeded)
       return true;
     DomainEvent d;
     if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) return true;
     if (t == ev::kContactCreated) {
-      if (auto p = d.fields.find(fields::kPhone); p != d.fields.end()) phone_of[d.contact_id] = p->second;
+      if (auto p = d.fields.find(fields::kPhone); p != d.fields.end())
+        phone_of[d.contact_id] = p->second;
     } else if (t == ev::kContactChanged) {
       for (const auto& c : d.changes)
         if (c.field == fields::kPhone) phone_of[d.contact_id] = c.new_value;
@@ -232,7 +235,8 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       auto p = d.fields.find(fields::kPhone);
       if (p == d.fields.end() || p->second.empty()) return true;
       for (const auto& ch : SplitChannels(d.channel))
-        timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back({When(e, d), t == ev::kOptedOut, e.seq});
+        timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back(
+            {When(e, d), t == ev::kOptedOut, e.seq});
     } else {
       bool sent = t == ev::kPushSucceeded && d.op == "send";
       bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
@@ -261,7 +265,8 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
   if (!s.ok()) return s;
   for (auto& [k, st] : timeline)
     std::sort(st.begin(), st.end(), [](const Statement& a, const Statement& b) {
-      return a.at_us != b.at_us ? a.at_us < b.at_us : (a.out < b.out);  // at one time, the opt-out last (wins)
+      return a.at_us != b.at_us ? a.at_us < b.at_us
+                                : (a.out < b.out);  // at one time, the opt-out last (wins)
     });
   for (auto& [key, ob] : outbound) {
     Violation v = ob.v;
@@ -288,14 +293,16 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     std::map<std::string, ConsentRecord::Told> best;
     for (const auto& t : r.told) {
       auto [it, fresh] = best.try_emplace(t.system, t);
-      bool better = t.state == "succeeded" && (it->second.state != "succeeded" || t.at_us < it->second.at_us);
+      bool better =
+          t.state == "succeeded" && (it->second.state != "succeeded" || t.at_us < it->second.at_us);
       if (!fresh && better) it->second = t;
     }
     for (const auto& [system, t] : best) {
       int days = BusinessDaysBetween(r.at_us, t.state == "succeeded" ? t.at_us : o.now_us);
       if (days <= o.threshold_business_days) continue;
-      v.systems.push_back(t.system + (t.state == "succeeded" ? " (told " + FormatToolTime(t.at_us) + ")"
-                                                             : " (" + t.state + ", not told)"));
+      v.systems.push_back(t.system + (t.state == "succeeded"
+                                          ? " (told " + FormatToolTime(t.at_us) + ")"
+                                          : " (" + t.state + ", not told)"));
       v.business_days = std::max(v.business_days, days);
     }
     if (v.systems.empty()) continue;
@@ -307,8 +314,8 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     v.at_us = r.at_us;
     v.opted_out_at_us = r.at_us;
     v.event_id = r.event_id;
-    v.how = "not everywhere within " + std::to_string(o.threshold_business_days) + " business days (" +
-            std::to_string(v.business_days) + ")";
+    v.how = "not everywhere within " + std::to_string(o.threshold_business_days) +
+            " business days (" + std::to_string(v.business_days) + ")";
     out->push_back(std::move(v));
   }
   return Status::OK();
@@ -343,8 +350,8 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
     for (const auto& v : vs) {
       std::string sys;
       for (const auto& s : v.systems) sys += (sys.empty() ? "" : ", ") + s;
-      t.Add({v.kind, FormatToolTime(v.at_us), v.phone, v.channel, FormatToolTime(v.opted_out_at_us), sys,
-             v.how, v.event_id});
+      t.Add({v.kind, FormatToolTime(v.at_us), v.phone, v.channel, FormatToolTime(v.opted_out_at_us),
+             sys, v.how, v.event_id});
     }
     if (t.size()) t.Print(out);
     out << vs.size() << " violation(s)\n";
@@ -357,12 +364,13 @@ int RunAuditVerify(const EventLog& log, const std::string& against, bool json, s
   ChainReport chain = log.VerifyChain();
   std::map<std::string, uint64_t> types;
   int64_t first_at = 0, last_at = 0;
-  Status s = ScanEvents(log, 1, chain.ok ? chain.last_seq : chain.first_bad_seq - 1, [&](const Event& e) {
-    types[e.type]++;
-    if (!first_at) first_at = e.recorded_at_us;
-    last_at = e.recorded_at_us;
-    return true;
-  });
+  Status s =
+      ScanEvents(log, 1, chain.ok ? chain.last_seq : chain.first_bad_seq - 1, [&](const Event& e) {
+        types[e.type]++;
+        if (!first_at) first_at = e.recorded_at_us;
+        last_at = e.recorded_at_us;
+        return true;
+      });
   if (!s.ok()) {
     err << "dfm audit verify: " << s.ToString() << "\n";
     return 2;
@@ -375,7 +383,7 @@ int RunAuditVerify(const EventLog& log, const std::string& against, bool json, s
       .UInt("events", chain.count)
       .UInt("first_seq", chain.first_seq)
       .UInt("last_seq", chain.last_seq)
-      .Str("head_hash", Hex(chain.head_hash))
+      .Str("head_hash", HexEncode(chain.head_hash))
       .Str("first_recorded_at", first_at ? FormatToolTime(first_at) : "")
       .Str("last_recorded_at", last_at ? FormatToolTime(last_at) : "")
       .Raw("types", counts.Finish());
@@ -402,8 +410,8 @@ int RunAuditVerify(const EventLog& log, const std::string& against, bool json, s
       mismatch = "the log no longer reaches seq " + std::to_string(kept_last);
     } else if (hash != kept_hash) {
       matches = false;
-      mismatch = "the record at seq " + std::to_string(kept_last) + " hashes to " + hash + ", the summary says " +
-                 std::string(kept_hash);
+      mismatch = "the record at seq " + std::to_string(kept_last) + " hashes to " + hash +
+                 ", the summary says " + std::string(kept_hash);
     } else if (kept_last - chain.first_seq + 1 != kept_events) {
       matches = false;
       mismatch = "the summary counts " + std::to_string(kept_events) + " events up to seq " +
@@ -416,15 +424,19 @@ int RunAuditVerify(const EventLog& log, const std::string& against, bool json, s
     out << summary.Finish() << "\n";
   } else {
     out << (chain.ok ? "hash chain intact" : "hash chain BROKEN") << "\n"
-        << "  events      " << chain.count << " (seq " << chain.first_seq << ".." << chain.last_seq << ")\n"
-        << "  head hash   " << Hex(chain.head_hash) << "\n"
+        << "  events      " << chain.count << " (seq " << chain.first_seq << ".." << chain.last_seq
+        << ")\n"
+        << "  head hash   " << HexEncode(chain.head_hash) << "\n"
         << "  recorded    " << (first_at ? FormatToolTime(first_at) : "-") << " .. "
         << (last_at ? FormatToolTime(last_at) : "-") << "\n";
-    if (!chain.ok) out << "  first break seq " << chain.first_bad_seq << ": " << chain.problem << "\n";
+    if (!chain.ok)
+      out << "  first break seq " << chain.first_bad_seq << ": " << chain.problem << "\n";
     for (const auto& [t, n] : types) out << "  " << t << ": " << n << "\n";
     if (!against.empty())
-      out << (matches ? "matches the kept summary\n" : "DOES NOT match the kept summary: " + mismatch + "\n");
-    out << "keep this line to re-check later (dfm audit verify --against FILE):\n" << summary.Finish() << "\n";
+      out << (matches ? "matches the kept summary\n"
+                      : "DOES NOT match the kept summary: " + mismatch + "\n");
+    out << "keep this line to re-check later (dfm audit verify --against FILE):\n"
+        << summary.Finish() << "\n";
   }
   return chain.ok && matches ? 0 : 1;
 }

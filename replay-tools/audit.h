@@ -14,8 +14,8 @@
 namespace dfm {
 
 struct OptOutAuditOptions {
-  std::string phone;  // E.164; empty: every one
-  std::string email;  // lower case; empty: every one
+  std::string phone;                   // E.164; empty: every one
+  std::string email;                   // lower case; empty: every one
   int64_t since_us = 0, until_us = 0;  // when it happened; 0: unbounded
   std::string tenant;
 };
@@ -24,8 +24,8 @@ struct OptOutAuditOptions {
 struct ConsentRecord {
   std::string tenant, contact_id, status;  // status: "opt_out" | "opt_in"
   std::string channel, source_system, reason, cause, phone, email;
-  int64_t at_us = 0;        // when it happened (source time, else recorded)
-  int64_t recorded_us = 0;  // when the engine recorded it
+  int64_t at_us = 0;           // when it happened (source time, else recorded)
+  int64_t recorded_us = 0;     // when the engine recorded it
   std::string cause_event_id;  // the webhook that carried it
   std::string event_id, record_sha256;
   uint64_t seq = 0;
@@ -54,16 +54,19 @@ struct ViolationOptions {
 struct Violation {
   std::string kind;  // "outbound_while_opted_out" | "slow_opt_out"
   std::string tenant, contact_id, phone, channel;
-  int64_t at_us = 0;           // the message's time, or the opt-out's
+  int64_t at_us = 0;  // the message's time, or the opt-out's
   int64_t opted_out_at_us = 0;
   std::string message_key;
   std::vector<std::string> systems;  // where the message was seen / systems told late or never
-  std::string how;                   // "sent by the engine" / "observed" / "told after N business days"
-  std::string event_id;              // the event that shows it
+  // "sent by the engine through S", "observed in S", or "not everywhere
+  // within N business days (M)"
+  std::string how;
+  std::string event_id;  // the event that shows it
   int business_days = 0;
 };
 
-Status FindViolations(const EventLog& log, const ViolationOptions& options, std::vector<Violation>* out);
+Status FindViolations(const EventLog& log, const ViolationOptions& options,
+                      std::vector<Violation>* out);
 // Returns the exit code: 0 none, 1 some found.
 int PrintViolations(const std::vector<Violation>& v, bool json, std::ostream& out);
 

@@ -1,7 +1,6 @@
 #include "replay-tools/cli.h"
 
 #include <CLI/CLI.hpp>
-
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -46,7 +45,8 @@ struct ReplayTools::Impl {
   MapperSettings mapper;
 
   void Common(CLI::App* c) {
-    c->add_option("-c,--config", *config_path, "configuration file (tenants, rules, data directory)");
+    c->add_option("-c,--config", *config_path,
+                  "configuration file (tenants, rules, data directory)");
     c->add_option("-d,--data-dir", data_dir, "data directory (default: from the configuration)");
     c->add_flag("--json", json, "JSON lines instead of a table");
   }
@@ -66,9 +66,11 @@ struct ReplayTools::Impl {
     return config.tenants();
   }
 
+  int64_t now_us = 0;  // one "now" for every time the command is given
+
   bool Time(const std::string& text, const char* what, int64_t* out) {
     if (text.empty()) return true;
-    auto t = ParseToolTime(text, SystemClock::Instance()->NowMicros());
+    auto t = ParseToolTime(text, now_us);
     if (!t) {
       std::cerr << "dfm: " << what << " '" << text
                 << "' is not a time (2026-11-20T15:04:05Z, 2026-11-20, now, -2h, -7d)\n";
@@ -112,8 +114,9 @@ struct ReplayTools::Impl {
         rc = 2;
         continue;
       }
-      std::cout << "tenant " << t << ": " << req.items.size() << " push(es) to re-drive, replay.requested seq "
-                << seq << ", " << how << "; follow it with `dfm events show " << seq << "`\n";
+      std::cout << "tenant " << t << ": " << req.items.size()
+                << " push(es) to re-drive, replay.requested seq " << seq << ", " << how
+                << "; follow it with `dfm events show " << seq << "`\n";
     }
     if (requests.empty()) std::cout << "nothing to re-drive\n";
     return rc;
@@ -122,13 +125,15 @@ struct ReplayTools::Impl {
   int Run();
 };
 
-ReplayTools::ReplayTools(CLI::App* app, std::string* config_path) : impl_(std::make_unique<Impl>()) {
+ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
+    : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.config_path = config_path;
 
   m.events = app->add_subcommand("events", "List and filter the event log (read-only)");
   m.Common(m.events);
-  m.events->add_option("--from", m.from, "recorded at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
+  m.events->add_option("--from", m.from,
+                       "recorded at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
   m.events->add_option("--to", m.to, "recorded before");
   m.events->add_option("--tenant", m.tenant, "one tenant");
   m.events->add_option("--system", m.system, "about one system: ghl, aloware, verity, twilio");
@@ -141,30 +146,34 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path) : impl_(std::m
   m.events_show = m.events->add_subcommand("show", "One event with its causes and consequences");
   m.events_show->add_option("id", m.event_id, "event id or sequence number")->required();
   m.events_show->add_flag("--reveal", m.reveal, "show personal data");
-  m.events_show->add_flag("--json", m.json, "JSON lines");
-  m.events_show->add_option("-c,--config", *config_path, "configuration file");
-  m.events_show->add_option("-d,--data-dir", m.data_dir, "data directory");
+  m.Common(m.events_show);
 
-  m.trace = app->add_subcommand("trace", "The story of one contact across every system (read-only)");
+  m.trace =
+      app->add_subcommand("trace", "The story of one contact across every system (read-only)");
   m.Common(m.trace);
-  m.trace->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")->required();
+  m.trace->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")
+      ->required();
   m.trace->add_option("--tenant", m.tenant, "one tenant");
   m.trace->add_option("--since", m.since, "from this time (default: the contact's first webhook)");
   m.trace->add_option("--until", m.until, "up to this time");
-  m.trace->add_flag("--no-scan", m.no_scan, "skip webhooks that changed nothing (faster on big logs)");
+  m.trace->add_flag("--no-scan", m.no_scan,
+                    "skip webhooks that changed nothing (faster on big logs)");
   m.trace->add_flag("--reveal", m.reveal, "show personal data");
 
   m.replay = app->add_subcommand("replay", "Re-run sync decisions over a window; diff; re-drive");
   m.Common(m.replay);
   m.replay->add_option("--from", m.from, "webhooks recorded at or after this time");
   m.replay->add_option("--to", m.to, "and before this time (default: now)");
-  m.replay->add_option("--contact", m.contact, "one contact (phone, email, <system>:<id>, contact:<id>)");
+  m.replay->add_option("--contact", m.contact,
+                       "one contact (phone, email, <system>:<id>, contact:<id>)");
   m.replay->add_option("--system", m.system, "only pushes to this system");
   m.replay->add_option("--tenant", m.tenant, "one tenant");
-  m.replay->add_flag("--execute", m.execute, "re-drive what is missing through the running service");
+  m.replay->add_flag("--execute", m.execute,
+                     "re-drive what is missing through the running service");
   m.replay->add_flag("--reveal", m.reveal, "show personal data");
   m.replay->require_subcommand(0, 1);
-  m.dead = m.replay->add_subcommand("dead-letters", "List dead-lettered pushes; re-drive with --execute");
+  m.dead = m.replay->add_subcommand("dead-letters",
+                                    "List dead-lettered pushes; re-drive with --execute");
   m.Common(m.dead);
   m.dead->add_option("--push", m.push_id, "one push id");
   m.dead->add_option("--system", m.system, "pushes to this system");
@@ -176,16 +185,21 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path) : impl_(std::m
 
   auto* proj = app->add_subcommand("projections", "Projection checkpoints; rebuild from the log");
   proj->require_subcommand(1);
-  m.proj_status = proj->add_subcommand("status", "Checkpoint and lag of every projection (read-only)");
+  m.proj_status =
+      proj->add_subcommand("status", "Checkpoint and lag of every projection (read-only)");
   m.Common(m.proj_status);
-  m.proj_rebuild = proj->add_subcommand("rebuild", "Drop and rebuild projections (service stopped)");
+  m.proj_rebuild =
+      proj->add_subcommand("rebuild", "Drop and rebuild projections (service stopped)");
   m.Common(m.proj_rebuild);
-  m.proj_rebuild->add_option("name", m.projection, "mappings, contacts, sync_status or opt_outs (default: all)");
+  m.proj_rebuild->add_option("name", m.projection,
+                             "mappings, contacts, sync_status or opt_outs (default: all)");
 
-  m.as_of = app->add_subcommand("as-of", "A contact's state, ids and opt-outs at a past time (read-only)");
+  m.as_of = app->add_subcommand("as-of",
+                                "A contact's state, ids and opt-outs at a past time (read-only)");
   m.Common(m.as_of);
   m.as_of->add_option("time", m.at, "2026-11-20T15:04:05Z, 2026-11-20, -2h")->required();
-  m.as_of->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")->required();
+  m.as_of->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")
+      ->required();
   m.as_of->add_option("--tenant", m.tenant, "one tenant");
   m.as_of->add_flag("--reveal", m.reveal, "show personal data");
 
@@ -199,17 +213,21 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path) : impl_(std::m
   m.opt_outs->add_option("--since", m.since, "happened at or after");
   m.opt_outs->add_option("--until", m.until, "happened before");
   m.opt_outs->add_option("--tenant", m.tenant, "one tenant");
-  m.opt_outs->add_option("--format", m.format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
+  m.opt_outs->add_option("--format", m.format, "csv or json")
+      ->check(CLI::IsMember({"csv", "json"}));
   m.violations = audit->add_subcommand(
-      "violations", "Outbound to opted-out numbers; opt-outs slower than the threshold (exit 1 if any)");
+      "violations",
+      "Outbound to opted-out numbers; opt-outs slower than the threshold (exit 1 if any)");
   m.Common(m.violations);
-  m.violations->add_option("--threshold-days", m.threshold_days, "business days an opt-out may take")
+  m.violations
+      ->add_option("--threshold-days", m.threshold_days, "business days an opt-out may take")
       ->capture_default_str();
   m.violations->add_option("--now", m.now, "measure opt-outs not yet everywhere up to this time");
   m.violations->add_option("--tenant", m.tenant, "one tenant");
   m.verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
   m.Common(m.verify);
-  m.verify->add_option("--against", m.against, "a summary kept from an earlier run: check the log still holds it");
+  m.verify->add_option("--against", m.against,
+                       "a summary kept from an earlier run: check the log still holds it");
 }
 
 ReplayTools::~ReplayTools() = default;
@@ -218,11 +236,13 @@ int ReplayTools::Run() { return impl_->Run(); }
 
 int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
-             proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() || violations->parsed() ||
-             verify->parsed();
+             proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() ||
+             violations->parsed() || verify->parsed();
   if (!any) return -1;
   LoadConfig();
-  if (proj_rebuild->parsed()) return RunProjectionsRebuild(data_dir, projection, json, std::cout, std::cerr, std::cerr);
+  now_us = SystemClock::Instance()->NowMicros();
+  if (proj_rebuild->parsed())
+    return RunProjectionsRebuild(data_dir, projection, json, std::cout, std::cerr, std::cerr);
 
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenToolLog(data_dir, &log);
@@ -230,8 +250,6 @@ int ReplayTools::Impl::Run() {
     std::cerr << "dfm: cannot read " << data_dir << ": " << s.ToString() << "\n";
     return 2;
   }
-  int64_t now_us = SystemClock::Instance()->NowMicros();
-
   if (events_show->parsed()) return ShowEvent(*log, event_id, json, reveal, std::cout, std::cerr);
   if (events->parsed()) {
     EventFilter f;
@@ -308,7 +326,8 @@ int ReplayTools::Impl::Run() {
     PrintReplayPlan(plan, json, reveal, std::cout);
     if (!execute) return plan.diffs.empty() ? 0 : 1;
     log.reset();
-    return Execute(RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
+    return Execute(
+        RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
   }
   if (proj_status->parsed()) return RunProjectionsStatus(*log, json, std::cout, std::cerr);
   if (as_of->parsed()) {

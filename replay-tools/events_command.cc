@@ -14,7 +14,8 @@ namespace {
 
 bool TypeMatches(const std::string& pattern, const std::string& type) {
   if (pattern.empty()) return true;
-  if (pattern.back() == '*') return type.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  if (pattern.back() == '*')
+    return type.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
   return pattern == type;
 }
 
@@ -31,9 +32,11 @@ bool Matches(const EventFilter& f, const Event& e, const EventStory& story) {
 }
 
 void Row(Table* t, const Event& e, const EventStory& s) {
-  t->Add({std::to_string(e.seq), FormatToolTime(e.recorded_at_us), e.tenant, e.stream, e.type, s.what});
+  t->Add({std::to_string(e.seq), FormatToolTime(e.recorded_at_us), e.tenant, e.stream, e.type,
+          s.what});
 }
 
+// `id`: an event id or a sequence number.
 Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
   uint64_t seq = 0;
   if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos) {
@@ -41,9 +44,9 @@ Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
     seq = std::strtoull(id.c_str(), nullptr, 10);
   } else {
     auto parsed = EventId::Parse(id);
-    if (!parsed) return Status::InvalidArgument("'" + id + "' is neither an event id nor a sequence number");
-    Status s = log.LookupEventId(*parsed, &seq);
-    if (!s.ok()) return s;
+    if (!parsed)
+      return Status::InvalidArgument("'" + id + "' is neither an event id nor a sequence number");
+    return ReadEventById(log, *parsed, out);
   }
   std::vector<Event> one;
   Status s = log.Read(seq, 1, &one);
@@ -63,7 +66,7 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
     EventStory s = TellEvent(e, reveal);
     if (!Matches(f, e, s)) return true;
     if (json) {
-      out << EventJsonLine(e, s, reveal) << "\n";
+      out << EventJson(e, s, reveal).Finish() << "\n";
     } else {
       Row(&table, e, s);
     }
@@ -75,36 +78,25 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
     std::map<uint64_t, Event> picked;
     std::set<std::string> causes;
     for (const auto& c : f.contacts) {
-      uint64_t from = 1;
-      for (;;) {
-        std::vector<Event> batch;
-        st = log.ReadStream(c.tenant, ContactStream(c.contact_id), from, 1024, &batch);
-        if (!st.ok()) break;
-        uint64_t last = batch.empty() ? from : batch.back().seq;
-        for (auto& e : batch) {
-          if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
-          uint64_t seq = e.seq;
-          picked.emplace(seq, std::move(e));
-        }
-        if (batch.size() < 1024) break;
-        from = last + 1;
-      }
+      st = log.ScanStream(c.tenant, ContactStream(c.contact_id), [&](const Event& e) {
+        if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
+        picked.emplace(e.seq, e);
+        return true;
+      });
+      if (!st.ok()) break;
     }
     for (const auto& raw : causes) {
-      uint64_t seq = 0;
-      if (!st.ok() || !log.LookupEventId(EventId::FromBytes(raw), &seq).ok() || picked.count(seq)) continue;
-      std::vector<Event> one;
-      if (log.Read(seq, 1, &one).ok() && !one.empty() && one[0].stream.rfind("contact:", 0) != 0)
-        picked.emplace(seq, std::move(one[0]));
+      Event cause;
+      if (st.ok() && ReadEventById(log, EventId::FromBytes(raw), &cause).ok() &&
+          !IsContactStream(cause.stream))
+        picked.emplace(cause.seq, std::move(cause));
     }
     if (st.ok()) {
       for (const auto& [seq, e] : picked)
         if (!emit(e)) break;
     }
   } else {
-    uint64_t from = f.from_us ? FirstSeqAtOrAfter(log, f.from_us) : 1;
-    uint64_t to = f.to_us ? FirstSeqAtOrAfter(log, f.to_us) - 1 : 0;
-    if (!f.to_us || to >= from) st = ScanEvents(log, from, to, emit);
+    st = ScanWindow(log, f.from_us, f.to_us, 1, emit);
   }
   if (!st.ok()) {
     err << "dfm events: " << st.ToString() << "\n";
@@ -130,7 +122,7 @@ int ShowEvent(const EventLog& log, const std::string& id, bool json, bool reveal
   EventId up = e.causation_id;
   while (!up.IsZero() && causes.size() < 64) {
     Event c;
-    if (!FindEvent(log, up.ToString(), &c).ok()) break;
+    if (!ReadEventById(log, up, &c).ok()) break;
     up = c.causation_id;
     causes.push_back(std::move(c));
   }
@@ -151,20 +143,12 @@ int ShowEvent(const EventLog& log, const std::string& id, bool json, bool reveal
     return 2;
   }
   if (json) {
-    EventStory s = TellEvent(e, reveal);
-    std::string line = EventJsonLine(e, s, reveal);
-    line.pop_back();
-    out << line << ",\"role\":\"event\"}\n";
-    for (const auto& c : causes) {
-      std::string l = EventJsonLine(c, TellEvent(c, reveal), reveal);
-      l.pop_back();
-      out << l << ",\"role\":\"cause\"}\n";
-    }
-    for (const auto& [d, c] : consequences) {
-      std::string l = EventJsonLine(c, TellEvent(c, reveal), reveal);
-      l.pop_back();
-      out << l << ",\"role\":\"consequence\",\"depth\":" << d << "}\n";
-    }
+    out << EventJson(e, TellEvent(e, reveal), reveal).Str("role", "event").Finish() << "\n";
+    for (const auto& c : causes)
+      out << EventJson(c, TellEvent(c, reveal), reveal).Str("role", "cause").Finish() << "\n";
+    for (const auto& [d, c] : consequences)
+      out << EventJson(c, TellEvent(c, reveal), reveal).Str("role", "consequence").Int("depth", d).Finish()
+          << "\n";
     return 0;
   }
   EventStory s = TellEvent(e, reveal);
@@ -176,15 +160,17 @@ int ShowEvent(const EventLog& log, const std::string& id, bool json, bool reveal
   if (e.source_time_us) out << "  source time  " << FormatToolTime(*e.source_time_us) << "\n";
   out << "  correlation  " << e.correlation_id.ToString() << "\n"
       << "  what         " << s.what << "\n";
-  if (reveal && s.decoded && IsDomainEventType(e.type)) out << "  payload      " << e.payload << "\n";
+  if (reveal && s.decoded && IsDomainEventType(e.type))
+    out << "  payload      " << e.payload << "\n";
   out << "\ncaused by (" << causes.size() << "):\n";
   for (const auto& c : causes)
     out << "  " << c.seq << "  " << FormatToolTime(c.recorded_at_us) << "  " << c.type << "  "
         << TellEvent(c, reveal).what << "\n";
   out << "\nconsequences (" << consequences.size() << "):\n";
   for (const auto& [d, c] : consequences)
-    out << "  " << std::string(2 * (d - 1), ' ') << c.seq << "  " << FormatToolTime(c.recorded_at_us)
-        << "  " << c.stream << "  " << TellEvent(c, reveal).what << "\n";
+    out << "  " << std::string(2 * (d - 1), ' ') << c.seq << "  "
+        << FormatToolTime(c.recorded_at_us) << "  " << c.stream << "  " << TellEvent(c, reveal).what
+        << "\n";
   return 0;
 }
 

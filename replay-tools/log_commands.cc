@@ -9,7 +9,6 @@
 
 namespace dfm {
 
-
 int RunLogVerify(const std::string& data_dir, bool json, std::ostream& out, std::ostream& err) {
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenToolLog(data_dir, &log);
@@ -18,10 +17,13 @@ int RunLogVerify(const std::string& data_dir, bool json, std::ostream& out, std:
     return 2;
   }
   ChainReport r = log->VerifyChain();
-  std::string head = HexEncode(std::string_view(reinterpret_cast<const char*>(r.head_hash.data()), 32));
+  std::string head = HexEncode(r.head_hash);
   if (json) {
     JsonObject o;
-    o.Bool("ok", r.ok).UInt("events", r.count).UInt("first_seq", r.first_seq).UInt("last_seq", r.last_seq)
+    o.Bool("ok", r.ok)
+        .UInt("events", r.count)
+        .UInt("first_seq", r.first_seq)
+        .UInt("last_seq", r.last_seq)
         .Str("head_hash", head);
     if (!r.ok) o.UInt("first_bad_seq", r.first_bad_seq).Str("problem", r.problem);
     out << o.Finish() << "\n";
@@ -29,8 +31,8 @@ int RunLogVerify(const std::string& data_dir, bool json, std::ostream& out, std:
     out << "hash chain intact: " << r.count << " events, seq " << r.first_seq << ".." << r.last_seq
         << ", head " << head << "\n";
   } else {
-    out << "hash chain BROKEN at seq " << r.first_bad_seq << ": " << r.problem << " ("
-        << r.count << " events verified before it)\n";
+    out << "hash chain BROKEN at seq " << r.first_bad_seq << ": " << r.problem << " (" << r.count
+        << " events verified before it)\n";
   }
   return r.ok ? 0 : 1;
 }

@@ -89,7 +89,8 @@ Status RebuildProjections(EventLog* log, const std::string& name, std::ostream* 
     char line[160];
     std::snprintf(line, sizeof(line), "\r[%-30s] %5.1f%%  %llu/%llu events  %.0f events/s",
                   std::string(static_cast<size_t>(filled), '#').c_str(), frac * 100,
-                  static_cast<unsigned long long>(seq), static_cast<unsigned long long>(head), rate);
+                  static_cast<unsigned long long>(seq), static_cast<unsigned long long>(head),
+                  rate);
     *progress << line << std::flush;
   });
   if (progress) *progress << "\n";
@@ -107,8 +108,8 @@ int RunProjectionsRebuild(const std::string& data_dir, const std::string& name, 
   Status s = RocksDbEventLog::Open(o, &log);
   if (!s.ok()) {
     err << "dfm projections rebuild: cannot open " << data_dir
-        << " for writing (stop the service first: a rebuild drops the state it reads): " << s.ToString()
-        << "\n";
+        << " for writing (stop the service first: a rebuild drops the state it reads): "
+        << s.ToString() << "\n";
     return 2;
   }
   RebuildReport r;
@@ -128,51 +129,46 @@ int RunProjectionsRebuild(const std::string& data_dir, const std::string& name, 
                .Finish()
         << "\n";
   } else {
-    out << "rebuilt " << (name.empty() ? "every projection" : name) << " from " << r.events << " events in "
-        << r.seconds << " s (" << static_cast<uint64_t>(rate) << " events/s)\n";
+    out << "rebuilt " << (name.empty() ? "every projection" : name) << " from " << r.events
+        << " events in " << r.seconds << " s (" << static_cast<uint64_t>(rate) << " events/s)\n";
   }
   return 0;
 }
 
-int RunAsOf(const EventLog& log, int64_t at_us, const std::vector<ContactMatch>& contacts, bool json,
-            bool reveal, std::ostream& out, std::ostream& err) {
+int RunAsOf(const EventLog& log, int64_t at_us, const std::vector<ContactMatch>& contacts,
+            bool json, bool reveal, std::ostream& out, std::ostream& err) {
   for (const auto& c : contacts) {
     ContactState st;
     st.contact_id = c.contact_id;
     std::map<std::string, std::string> open;  // push id -> "op -> system"
-    uint64_t from = 1, applied = 0;
-    bool done = false;
-    while (!done) {
-      std::vector<Event> batch;
-      Status s = log.ReadStream(c.tenant, ContactStream(c.contact_id), from, 1024, &batch);
-      if (!s.ok()) {
-        err << "dfm as-of: " << s.ToString() << "\n";
-        return 2;
-      }
-      for (const auto& e : batch) {
-        if (e.recorded_at_us > at_us) {
-          done = true;
-          break;
-        }
-        DomainEvent d;
-        if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
-        Apply(&st, d, e.seq, e.recorded_at_us);
-        applied++;
-        if (d.type == ev::kPushRequested) open[d.push_id] = d.op + " -> " + d.system;
-        if (d.type == ev::kPushSucceeded || d.type == ev::kPushDeadLettered ||
-            (d.type == ev::kMessageRefused && !d.push_id.empty()))
-          open.erase(d.push_id);
-      }
-      if (batch.size() < 1024) break;
-      from = batch.back().seq + 1;
+    uint64_t applied = 0;
+    Status read = log.ScanStream(c.tenant, ContactStream(c.contact_id), [&](const Event& e) {
+      if (e.recorded_at_us > at_us) return false;
+      DomainEvent d;
+      if (!AsDomainEvent(e, &d)) return true;
+      Apply(&st, d, e.seq, e.recorded_at_us);
+      applied++;
+      if (d.type == ev::kPushRequested) open[d.push_id] = d.op + " -> " + d.system;
+      if (d.type == ev::kPushSucceeded || d.type == ev::kPushDeadLettered ||
+          (d.type == ev::kMessageRefused && !d.push_id.empty()))
+        open.erase(d.push_id);
+      return true;
+    });
+    if (!read.ok()) {
+      err << "dfm as-of: " << read.ToString() << "\n";
+      return 2;
     }
-    auto value = [&](const std::string& f, const std::string& v) { return reveal ? v : MaskValue(f, v); };
+    auto value = [&](const std::string& f, const std::string& v) {
+      return reveal ? v : MaskValue(f, v);
+    };
     if (json) {
       JsonObject fields, links, consent, pending;
       for (const auto& [f, a] : st.fields) fields.Str(f, value(f, a.value));
       for (const auto& [s, id] : st.links) links.Str(s, id);
       for (const auto& [ch, cs] : st.consent)
-        consent.Raw(ch, JsonObject().Bool("opted_out", cs.out).Str("since", FormatToolTime(cs.at_us)).Finish());
+        consent.Raw(
+            ch,
+            JsonObject().Bool("opted_out", cs.out).Str("since", FormatToolTime(cs.at_us)).Finish());
       for (const auto& [id, what] : open) pending.Str(id, what);
       out << JsonObject()
                  .Str("tenant", c.tenant)
@@ -190,19 +186,22 @@ int RunAsOf(const EventLog& log, int64_t at_us, const std::vector<ContactMatch>&
           << "\n";
       continue;
     }
-    out << "contact " << c.contact_id << " (tenant " << c.tenant << ") as of " << FormatToolTime(at_us)
-        << ": " << (st.exists ? (st.deleted ? "deleted" : "exists") : "did not exist yet") << " ("
+    out << "contact " << c.contact_id << " (tenant " << c.tenant << ") as of "
+        << FormatToolTime(at_us) << ": "
+        << (st.exists ? (st.deleted ? "deleted" : "exists") : "did not exist yet") << " ("
         << applied << " events)\n";
     Table f({"FIELD", "VALUE", "SET BY", "SOURCE TIME"});
     for (const auto& [name, a] : st.fields)
-      f.Add({name, value(name, a.value), a.system, a.source_time_us ? FormatToolTime(a.source_time_us) : "-"});
+      f.Add({name, value(name, a.value), a.system,
+             a.source_time_us ? FormatToolTime(a.source_time_us) : "-"});
     f.Print(out);
     out << "ids:";
     for (const auto& [s, id] : st.links) out << "  " << s << "=" << id;
     out << (st.links.empty() ? "  (none)\n" : "\n");
     out << "consent:";
     for (const auto& [ch, cs] : st.consent)
-      out << "  " << ch << " " << (cs.out ? "OPTED OUT" : "opted in") << " since " << FormatToolTime(cs.at_us);
+      out << "  " << ch << " " << (cs.out ? "OPTED OUT" : "opted in") << " since "
+          << FormatToolTime(cs.at_us);
     out << (st.consent.empty() ? "  no statement (opted in)\n" : "\n");
     out << "unsettled pushes:";
     for (const auto& [id, what] : open) out << "  " << id << " (" << what << ")";

@@ -31,7 +31,7 @@ Status RebuildProjections(EventLog* log, const std::string& name, std::ostream* 
 
 // The contacts' merged state, ids in each system, consent and unsettled
 // pushes as the engine knew them at `at_us` (events recorded up to then).
-int RunAsOf(const EventLog& log, int64_t at_us, const std::vector<ContactMatch>& contacts, bool json,
-            bool reveal, std::ostream& out, std::ostream& err);
+int RunAsOf(const EventLog& log, int64_t at_us, const std::vector<ContactMatch>& contacts,
+            bool json, bool reveal, std::ostream& out, std::ostream& err);
 
 }  // namespace dfm

@@ -1,11 +1,11 @@
 #include "replay-tools/replay.h"
 
-#include <curl/curl.h>
-
+#include <future>
 #include <map>
 #include <ostream>
 #include <set>
 
+#include "connectors/common/http_client.h"
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"
 #include "storage/rocksdb_event_log.h"
@@ -34,19 +34,6 @@ bool InContacts(const std::vector<ContactMatch>& cs, const ContactMatch& c) {
   return false;
 }
 
-Status ReadWholeStream(const EventLog& log, const std::string& tenant, const std::string& stream,
-                       std::vector<Event>* out) {
-  uint64_t from = 1;
-  for (;;) {
-    std::vector<Event> batch;
-    Status s = log.ReadStream(tenant, stream, from, 4096, &batch);
-    if (!s.ok()) return s;
-    for (auto& e : batch) out->push_back(std::move(e));
-    if (batch.size() < 4096) return Status::OK();
-    from = out->back().seq + 1;
-  }
-}
-
 }  // namespace
 
 Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan) {
@@ -55,47 +42,43 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
   MappingsView mappings(log);
   Status s = mappings.Load();
   if (!s.ok()) return s;
-  uint64_t from = o.from_us ? FirstSeqAtOrAfter(log, o.from_us) : 1;
-  uint64_t to = o.to_us ? FirstSeqAtOrAfter(log, o.to_us) - 1 : log.LastSequence();
   std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
-  if (to >= from) {
-    s = ScanEvents(log, from, to, [&](const Event& e) {
-      plan->events_read++;
-      if (!o.tenant.empty() && e.tenant != o.tenant) return true;
-      bool imported = e.type == kContactImportedType;
-      if (e.type != WebhookReceived::kType && !imported) return true;
-      WebhookReceived w;
-      if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
-      const InboundMapper* m = imported ? FindImportMapper(w.system) : FindInboundMapper(w.system);
-      if (!m) return true;
-      std::vector<ContactFact> facts;
-      if (!(*m)(w, *o.mapper, &facts).ok()) return true;  // quarantined then and now
-      plan->webhooks++;
-      for (size_t n = 0; n < facts.size(); ++n) {
-        ContactFact& f = facts[n];
-        StampFact(&f, e);
-        plan->facts++;
-        Resolution r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); });
-        if (r.kind == Resolution::Kind::kNew) {
-          // Named by the webhook that created it, if it did.
-          r.contact_id = NewContactId(e.id, n);
-          std::vector<Event> one;
-          if (!log.ReadStream(e.tenant, ContactStream(r.contact_id), 1, 1, &one).ok() || one.empty()) {
-            plan->unresolved++;
-            continue;
-          }
-        } else if (r.kind != Resolution::Kind::kMatched) {
+  s = ScanWindow(log, o.from_us, o.to_us, 1, [&](const Event& e) {
+    plan->events_read++;
+    if (!o.tenant.empty() && e.tenant != o.tenant) return true;
+    if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
+    WebhookReceived w;
+    if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
+    const InboundMapper* m = FindMapperFor(e.type, w.system);
+    if (!m) return true;
+    std::vector<ContactFact> facts;
+    if (!(*m)(w, *o.mapper, &facts).ok()) return true;  // quarantined then and now
+    plan->webhooks++;
+    for (size_t n = 0; n < facts.size(); ++n) {
+      ContactFact& f = facts[n];
+      StampFact(&f, e);
+      plan->facts++;
+      Resolution r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); });
+      if (r.kind == Resolution::Kind::kNew) {
+        // Named by the webhook that created it, if it did.
+        r.contact_id = NewContactId(e.id, n);
+        std::vector<Event> one;
+        if (!log.ReadStream(e.tenant, ContactStream(r.contact_id), 1, 1, &one).ok() ||
+            one.empty()) {
           plan->unresolved++;
           continue;
         }
-        ContactMatch c{e.tenant, r.contact_id};
-        if (!InContacts(o.contacts, c)) continue;
-        by_contact[{e.tenant, r.contact_id}].push_back(FactAt{e.seq, e.id, std::move(f)});
+      } else if (r.kind != Resolution::Kind::kMatched) {
+        plan->unresolved++;
+        continue;
       }
-      return true;
-    });
-    if (!s.ok()) return s;
-  }
+      ContactMatch c{e.tenant, r.contact_id};
+      if (!InContacts(o.contacts, c)) continue;
+      by_contact[{e.tenant, r.contact_id}].push_back(FactAt{e.seq, e.id, std::move(f)});
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
 
   // Pushes a replay already asked to re-drive, by (tenant, webhook id,
   // system, op): not missing again, whatever became of them.
@@ -104,12 +87,13 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
   for (const auto& [key, facts] : by_contact) tenants_seen.insert(key.first);
   for (const auto& t : tenants_seen) {
     std::vector<Event> replays;
-    s = ReadWholeStream(log, t, kReplayStream, &replays);
+    s = log.ReadWholeStream(t, kReplayStream, &replays);
     if (!s.ok()) return s;
     for (const auto& e : replays) {
       ReplayRequest r;
       if (!DecodeReplayRequest(e.payload, &r).ok()) continue;
-      for (const auto& it : r.items) requested.insert(t + "\n" + it.cause + "\n" + it.push.system + "\n" + it.push.op);
+      for (const auto& it : r.items)
+        requested.insert(t + "\n" + it.cause + "\n" + it.push.system + "\n" + it.push.op);
     }
   }
 
@@ -118,7 +102,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     plan->contacts++;
     SyncContext ctx = o.context(tenant);
     std::vector<Event> stream;
-    s = ReadWholeStream(log, tenant, ContactStream(contact_id), &stream);
+    s = log.ReadWholeStream(tenant, ContactStream(contact_id), &stream);
     if (!s.ok()) return s;
     plan->events_read += stream.size();
     // The events each webhook caused, and where they begin.
@@ -127,7 +111,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     std::vector<DomainEvent> decoded(stream.size());
     for (size_t i = 0; i < stream.size(); ++i) {
       const Event& e = stream[i];
-      if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &decoded[i]).ok()) continue;
+      if (!AsDomainEvent(e, &decoded[i])) continue;
       std::string cause(e.causation_id.AsBytes());
       if (!first_decision.count(cause)) first_decision[cause] = e.seq;
       if (decoded[i].type != ev::kPushRequested) continue;
@@ -135,7 +119,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       // A re-drive counts for the webhook it answers (sync/redrive.h: detail).
       const std::string& detail = decoded[i].detail;
       if (detail.rfind(kRedriveDetailPrefix, 0) == 0) {
-        auto answered = EventId::Parse(detail.substr(std::string_view(kRedriveDetailPrefix).size()));
+        auto answered =
+            EventId::Parse(detail.substr(std::string_view(kRedriveDetailPrefix).size()));
         if (answered) caused[std::string(answered->AsBytes())].push_back(decoded[i]);
       }
     }
@@ -172,7 +157,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       for (auto& d : now)
         if (d.type == ev::kPushRequested && (o.system.empty() || d.system == o.system))
           pending_now.push_back(d);
-      bool last_of_webhook = i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
+      bool last_of_webhook =
+          i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
       if (!last_of_webhook || compared.count(wid)) continue;
       compared.insert(wid);
       std::map<std::string, DomainEvent> then_by_key, now_by_key;
@@ -183,25 +169,30 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       for (const auto& [k, d] : now_by_key) {
         auto t = then_by_key.find(k);
         if (t == then_by_key.end() &&
-            requested.count(tenant + "\n" + facts[i].webhook_id.ToString() + "\n" + d.system + "\n" + d.op)) {
+            requested.count(tenant + "\n" + facts[i].webhook_id.ToString() + "\n" + d.system +
+                            "\n" + d.op)) {
           plan->redriven++;
         } else if (t == then_by_key.end()) {
-          plan->diffs.push_back({"missing", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, {}});
+          plan->diffs.push_back(
+              {"missing", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, {}});
         } else if (t->second.fields != d.fields || t->second.external_id != d.external_id) {
-          plan->diffs.push_back({"different", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, t->second});
+          plan->diffs.push_back(
+              {"different", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, t->second});
         } else {
           plan->same++;
         }
       }
       for (const auto& [k, d] : then_by_key)
         if (!now_by_key.count(k))
-          plan->diffs.push_back({"extra", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), {}, d});
+          plan->diffs.push_back(
+              {"extra", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), {}, d});
     }
   }
   return Status::OK();
 }
 
-Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f, std::vector<DeadLetter>* out) {
+Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
+                       std::vector<DeadLetter>* out) {
   out->clear();
   std::map<std::string, std::pair<Event, DomainEvent>> requests;  // push id -> request
   std::set<std::string> redriven;  // request event ids named by replays
@@ -338,7 +329,8 @@ void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostre
   out << dead.size() << " dead letter(s) not re-driven\n";
 }
 
-std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan, const std::string& reason) {
+std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,
+                                                    const std::string& reason) {
   std::map<std::string, ReplayRequest> out;
   for (const auto& d : plan.diffs) {
     if (d.kind != "missing") continue;
@@ -360,50 +352,37 @@ std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLe
   return out;
 }
 
-namespace {
-
-size_t Collect(char* p, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(p, size * n);
-  return size * n;
-}
-
-}  // namespace
-
-Status SubmitReplay(const std::string& data_dir, const std::string& base_url, const std::string& tenant,
-                    const ReplayRequest& request, std::string* how, uint64_t* seq) {
+Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
+                    const std::string& tenant, const ReplayRequest& request, std::string* how,
+                    uint64_t* seq) {
   std::string body = EncodeReplayRequest(request);
   std::string token;
   if (ReadAdminToken(data_dir, &token).ok()) {
-    CURL* curl = curl_easy_init();
-    if (!curl) return Status::IOError("libcurl did not start");
-    std::string url = base_url + "/v1/admin/replay?tenant=" + tenant;
-    std::string answer;
-    struct curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    if (rc == CURLE_OK) {
-      if (status != 200)
-        return Status::IOError("the service answered HTTP " + std::to_string(status) + ": " + answer);
-      size_t at = answer.find("\"seq\":");
-      *seq = at == std::string::npos ? 0 : std::strtoull(answer.c_str() + at + 6, nullptr, 10);
+    HttpRequest req;
+    req.method = "POST";
+    req.url = base_url + "/v1/admin/replay?tenant=" + UrlEscape(tenant);
+    req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    req.body = body;
+    req.timeout_ms = 30000;
+    std::promise<HttpResponse> answered;
+    auto answer = answered.get_future();
+    {
+      CurlHttpClient http(1);
+      http.Send(std::move(req), [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
+      answer.wait();
+    }
+    HttpResponse r = answer.get();
+    if (r.status == 200) {
+      size_t at = r.body.find("\"seq\":");
+      *seq = at == std::string::npos ? 0 : std::strtoull(r.body.c_str() + at + 6, nullptr, 10);
       *how = "sent to the running service at " + base_url;
       return Status::OK();
     }
-    if (rc != CURLE_COULDNT_CONNECT)
-      return Status::IOError(std::string("cannot reach the service: ") + curl_easy_strerror(rc));
+    if (r.status != 0)
+      return Status::IOError("the service answered HTTP " + std::to_string(r.status) + ": " +
+                             r.body);
+    // No answer: fall through. If a service holds the log, opening it fails
+    // below; if it had appended the request, sending it again is a duplicate.
   }
   // No service answering: append it ourselves (the lock tells whether one runs).
   std::unique_ptr<RocksDbEventLog> log;
@@ -413,13 +392,14 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url, co
   if (!s.ok())
     return Status::IOError("the service does not answer at " + base_url +
                            " and the log cannot be opened for writing (is the service running "
-                           "elsewhere?): " + s.ToString());
+                           "elsewhere?): " +
+                           s.ToString());
   EventDraft d;
   d.tenant = tenant;
   d.stream = kReplayStream;
   d.type = std::string(kReplayRequestedType);
   d.payload = body;
-  d.idempotency_system = "dfm";
+  d.idempotency_system = kReplayKeySystem;
   d.idempotency_key = ReplayIdempotencyKey(tenant, body);
   AppendOutcome outcome;
   s = log->Append(std::move(d), &outcome);

@@ -21,8 +21,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,8 +34,8 @@
 namespace dfm {
 
 struct ReplayOptions {
-  int64_t from_us = 0;  // webhooks recorded at or after
-  int64_t to_us = 0;    // and before; 0: the head
+  int64_t from_us = 0;                 // webhooks recorded at or after
+  int64_t to_us = 0;                   // and before; 0: the head
   std::vector<ContactMatch> contacts;  // empty: every contact
   std::string system;                  // only pushes to this system; empty: all
   std::string tenant;                  // one tenant; empty: all
@@ -54,12 +54,12 @@ struct PushDiff {
 };
 
 struct ReplayPlan {
-  uint64_t webhooks = 0;   // replayed
+  uint64_t webhooks = 0;  // replayed
   uint64_t facts = 0;
   uint64_t contacts = 0;
-  uint64_t same = 0;       // pushes that agree
-  uint64_t unresolved = 0; // facts whose contact could not be named (new, ambiguous)
-  uint64_t redriven = 0;   // missing, but a replay.requested already asked for them
+  uint64_t same = 0;        // pushes that agree
+  uint64_t unresolved = 0;  // facts whose contact could not be named (new, ambiguous)
+  uint64_t redriven = 0;    // missing, but a replay.requested already asked for them
   uint64_t events_read = 0;
   std::vector<PushDiff> diffs;
 };
@@ -93,7 +93,8 @@ void PrintReplayPlan(const ReplayPlan& plan, bool json, bool reveal, std::ostrea
 void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out);
 
 // The re-drive requests, one per tenant, for --execute.
-std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan, const std::string& reason);
+std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,
+                                                    const std::string& reason);
 std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLetter>& dead,
                                                         const std::string& reason);
 

@@ -52,7 +52,8 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   const std::string& t = d.type;
   auto ext = [&](const std::string& id) { return id.empty() ? "" : " id " + id; };
   if (t == ev::kContactCreated)
-    return "contact created from " + d.system + ext(d.external_id) + " (" + Fields(d.fields, reveal) + ")";
+    return "contact created from " + d.system + ext(d.external_id) + " (" +
+           Fields(d.fields, reveal) + ")";
   if (t == ev::kContactChanged) {
     std::string s = "changed by " + d.system + ":";
     for (const auto& c : d.changes)
@@ -61,13 +62,15 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
     if (!s.empty() && s.back() == ';') s.pop_back();
     return s;
   }
-  if (t == ev::kContactLinked) return "linked to " + d.system + ext(d.external_id) + " (via " + d.via + ")";
+  if (t == ev::kContactLinked)
+    return "linked to " + d.system + ext(d.external_id) + " (via " + d.via + ")";
   if (t == ev::kContactDeleted) return "deleted in " + d.system;
   if (t == ev::kConflictRecorded)
-    return "conflict on " + d.field + ": kept " + d.kept.system + "'s value, refused " + d.lost.system +
-           "'s (rule: " + d.rule + ")";
+    return "conflict on " + d.field + ": kept " + d.kept.system + "'s value, refused " +
+           d.lost.system + "'s (rule: " + d.rule + ")";
   if (t == ev::kEchoSuppressed)
-    return "echo from " + d.system + " suppressed (" + Fields(d.fields, reveal) + ": our own push coming back)";
+    return "echo from " + d.system + " suppressed (" + Fields(d.fields, reveal) +
+           ": our own push coming back)";
   if (t == ev::kPushRequested) {
     std::string s = "push " + d.push_id + " -> " + d.system + " " + d.op;
     if (!d.channel.empty()) s += " " + d.channel;
@@ -77,8 +80,8 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
     return s;
   }
   if (t == ev::kPushAttempted) {
-    std::string s = "attempt " + std::to_string(d.attempt) + " of " + d.push_id + " -> " + d.system +
-                    ": " + d.outcome;
+    std::string s = "attempt " + std::to_string(d.attempt) + " of " + d.push_id + " -> " +
+                    d.system + ": " + d.outcome;
     if (d.http_status) s += " HTTP " + std::to_string(d.http_status);
     if (!d.detail.empty()) s += " (" + d.detail + ")";
     if (d.next_attempt_us) s += ", next at " + FormatToolTime(d.next_attempt_us);
@@ -101,19 +104,22 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   if (t == ev::kMessageLogged) {
     std::string s = d.channel + " logged from " + d.system;
     for (const char* k : {"direction", "status", "duration_s", "disposition"})
-      if (auto it = d.fields.find(k); it != d.fields.end()) s += std::string(" ") + k + "=" + it->second;
+      if (auto it = d.fields.find(k); it != d.fields.end())
+        s += std::string(" ") + k + "=" + it->second;
     return s + " (message " + d.message_key + ")";
   }
-  if (t == ev::kMessageStatus) return d.system + " reports message " + d.message_key + " " + d.outcome;
+  if (t == ev::kMessageStatus)
+    return d.system + " reports message " + d.message_key + " " + d.outcome;
   if (t == ev::kMessageRefused)
     return "send of message " + d.message_key + " via " + d.system + " REFUSED: " + d.reason;
   if (t == ev::kOptedOut || t == ev::kOptedIn) {
     std::string who;
     for (const auto& [k, v] : d.fields) who += (who.empty() ? "" : ", ") + Val(k, v, reveal);
-    return std::string(t == ev::kOptedOut ? "OPTED OUT of " : "opted in to ") + d.channel + " via " +
-           d.system + " (" + d.reason + ")" + (who.empty() ? "" : " for " + who);
+    return std::string(t == ev::kOptedOut ? "OPTED OUT of " : "opted in to ") + d.channel +
+           " via " + d.system + " (" + d.reason + ")" + (who.empty() ? "" : " for " + who);
   }
-  if (t == ev::kOptOutFlagged) return "possible opt-out flagged for a person: " + d.reason + " via " + d.system;
+  if (t == ev::kOptOutFlagged)
+    return "possible opt-out flagged for a person: " + d.reason + " via " + d.system;
   (void)e;
   return t;
 }
@@ -130,9 +136,9 @@ EventStory TellEvent(const Event& e, bool reveal) {
     }
     s.system = s.webhook_system = w.system;
     std::string kind = WebhookKind(w);
-    s.what = std::string(e.type == kContactImportedType ? "imported from " : "webhook from ") + w.system +
-             (kind.empty() ? "" : ": " + kind) + " (provider id " + w.provider_event_id + ", " +
-             std::to_string(w.body.size()) + " bytes)";
+    s.what = std::string(e.type == kContactImportedType ? "imported from " : "webhook from ") +
+             w.system + (kind.empty() ? "" : ": " + kind) + " (provider id " + w.provider_event_id +
+             ", " + std::to_string(w.body.size()) + " bytes)";
     s.decoded = true;
     return s;
   }
@@ -147,7 +153,7 @@ EventStory TellEvent(const Event& e, bool reveal) {
     }
     return s;
   }
-  if (IsDomainEventType(e.type) && DecodeDomainEvent(e.type, e.payload, &s.domain).ok()) {
+  if (AsDomainEvent(e, &s.domain)) {
     s.decoded = true;
     s.system = s.domain.system;
     s.what = TellDomain(e, s.domain, reveal);
@@ -157,13 +163,10 @@ EventStory TellEvent(const Event& e, bool reveal) {
   return s;
 }
 
-std::string EventJsonLine(const Event& e, const EventStory& story, bool reveal) {
-  std::string env = DescribeEventJson(e, reveal);
-  env.pop_back();  // the closing brace
-  JsonObject extra;
-  extra.Str("system", story.system).Str("what", story.what);
-  std::string tail = extra.Finish();
-  return env + "," + tail.substr(1);
+JsonObject EventJson(const Event& e, const EventStory& story, bool reveal) {
+  JsonObject o = JsonObject::Extend(DescribeEventJson(e, reveal));
+  o.Str("system", story.system).Str("what", story.what);
+  return o;
 }
 
 }  // namespace dfm

@@ -6,6 +6,7 @@
 
 #include "events/event.h"
 #include "sync/domain_event.h"
+#include "util/json.h"
 
 namespace dfm {
 
@@ -20,7 +21,8 @@ struct EventStory {
 EventStory TellEvent(const Event& e, bool reveal);
 
 // The event as one JSON object for --json output: the envelope
-// (events/describe.h), "system", "what", and "payload" when `reveal`.
-std::string EventJsonLine(const Event& e, const EventStory& story, bool reveal);
+// (events/describe.h), "system", "what", and "payload" when `reveal`; callers
+// may add keys before Finish().
+JsonObject EventJson(const Event& e, const EventStory& story, bool reveal);
 
 }  // namespace dfm

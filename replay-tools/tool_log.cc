@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "events/codec.h"
 #include "projections/sync_projections.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
@@ -27,11 +28,20 @@ std::optional<int64_t> ParseToolTime(std::string_view text, int64_t now_us) {
   if (text.size() >= 3 && text[0] == '-') {
     int64_t unit = 0;
     switch (text.back()) {
-      case 's': unit = 1000000LL; break;
-      case 'm': unit = 60LL * 1000000; break;
-      case 'h': unit = 3600LL * 1000000; break;
-      case 'd': unit = 86400LL * 1000000; break;
-      default: return std::nullopt;
+      case 's':
+        unit = 1000000LL;
+        break;
+      case 'm':
+        unit = 60LL * 1000000;
+        break;
+      case 'h':
+        unit = 3600LL * 1000000;
+        break;
+      case 'd':
+        unit = 86400LL * 1000000;
+        break;
+      default:
+        return std::nullopt;
     }
     int64_t n = 0;
     for (char c : text.substr(1, text.size() - 2)) {
@@ -85,12 +95,31 @@ Status ScanEvents(const EventLog& log, uint64_t from, uint64_t to,
   return Status::OK();
 }
 
+Status ScanWindow(const EventLog& log, int64_t from_us, int64_t to_us, uint64_t min_seq,
+                  const std::function<bool(const Event&)>& fn) {
+  uint64_t from = std::max<uint64_t>(min_seq, from_us ? FirstSeqAtOrAfter(log, from_us) : 1);
+  uint64_t to = to_us ? FirstSeqAtOrAfter(log, to_us) - 1 : log.LastSequence();
+  if (to < from) return Status::OK();
+  return ScanEvents(log, from, to, fn);
+}
+
+Status ReadEventById(const EventLog& log, const EventId& id, Event* out) {
+  uint64_t seq = 0;
+  Status s = log.LookupEventId(id, &seq);
+  if (!s.ok()) return s;
+  std::vector<Event> one;
+  s = log.Read(seq, 1, &one);
+  if (!s.ok()) return s;
+  if (one.empty() || one[0].seq != seq) return Status::NotFound("no event " + id.ToString());
+  *out = std::move(one[0]);
+  return Status::OK();
+}
+
 Status RecordHashHex(const EventLog& log, uint64_t seq, std::string* hex) {
   bool found = false;
   Status s = log.ScanRecords(seq, [&](uint64_t at, std::string_view record) {
     if (at == seq) {
-      auto d = Sha256(record);
-      *hex = HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+      *hex = HexEncode(RecordHash(record));
       found = true;
     }
     return false;
@@ -163,10 +192,17 @@ Status ResolveContacts(const EventLog& log, const ContactRef& ref,
   for (const auto& tenant : tenants) {
     std::string key;
     switch (ref.kind) {
-      case ContactRef::Kind::kPhone: key = PhoneKey(tenant, ref.value); break;
-      case ContactRef::Kind::kEmail: key = EmailKey(tenant, ref.value); break;
-      case ContactRef::Kind::kExternal: key = ExternalIdKey(tenant, ref.system, ref.value); break;
-      case ContactRef::Kind::kContactId: break;
+      case ContactRef::Kind::kPhone:
+        key = PhoneKey(tenant, ref.value);
+        break;
+      case ContactRef::Kind::kEmail:
+        key = EmailKey(tenant, ref.value);
+        break;
+      case ContactRef::Kind::kExternal:
+        key = ExternalIdKey(tenant, ref.system, ref.value);
+        break;
+      case ContactRef::Kind::kContactId:
+        break;
     }
     if (ref.kind == ContactRef::Kind::kContactId) {
       // A contact id is unique across tenants: its stream says which.

@@ -40,6 +40,16 @@ uint64_t FirstSeqAtOrAfter(const EventLog& log, int64_t t_us);
 Status ScanEvents(const EventLog& log, uint64_t from, uint64_t to,
                   const std::function<bool(const Event&)>& fn);
 
+// Events recorded in [from_us, to_us) (0: unbounded) with seq >= min_seq,
+// in order, until `fn` returns false. An empty window visits nothing.
+Status ScanWindow(const EventLog& log, int64_t from_us, int64_t to_us, uint64_t min_seq,
+                  const std::function<bool(const Event&)>& fn);
+
+// The event with id `id`; NotFound when there is none.
+Status ReadEventById(const EventLog& log, const EventId& id, Event* out);
+
+inline bool IsContactStream(std::string_view stream) { return stream.rfind("contact:", 0) == 0; }
+
 // SHA-256 of the stored record of event `seq`: what the next event's
 // prev_hash holds, and what an auditor re-computes.
 Status RecordHashHex(const EventLog& log, uint64_t seq, std::string* hex);

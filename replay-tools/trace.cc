@@ -7,8 +7,8 @@
 
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"
-#include "sync/domain_event.h"
 #include "sync/consent.h"
+#include "sync/domain_event.h"
 #include "sync/fact.h"
 #include "sync/redrive.h"
 #include "util/json.h"
@@ -27,7 +27,8 @@ struct PushTrack {
 bool ContainsNoCase(std::string_view hay, std::string_view needle) {
   if (needle.empty() || needle.size() > hay.size()) return false;
   auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
   });
   return it != hay.end();
 }
@@ -68,8 +69,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     if (o.until_us && e.recorded_at_us >= o.until_us) return;
     if (entries.count(e.seq)) return;
     EventStory s = TellEvent(e, o.reveal);
-    entries[e.seq] = TraceEntry{e.seq, e.recorded_at_us, e.id.ToString(), e.tenant, contact_id,
-                                s.system, e.type, s.what};
+    entries[e.seq] = TraceEntry{e.seq,      e.recorded_at_us, e.id.ToString(), e.tenant,
+                                contact_id, s.system,         e.type,          s.what};
   };
 
   for (const auto& c : contacts) {
@@ -82,31 +83,18 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     int refused = 0, echoes = 0, conflicts = 0;
     uint64_t first_cause = 0;
     std::vector<Event> stream;
-    uint64_t from = 1;
-    for (;;) {
-      std::vector<Event> batch;
-      Status s = log.ReadStream(c.tenant, ContactStream(c.contact_id), from, 1024, &batch);
-      if (!s.ok()) return s;
-      for (auto& e : batch) stream.push_back(std::move(e));
-      if (batch.size() < 1024) break;
-      from = stream.back().seq + 1;
-    }
+    Status read = log.ReadWholeStream(c.tenant, ContactStream(c.contact_id), &stream);
+    if (!read.ok()) return read;
     for (const auto& e : stream) {
       add(e, c.contact_id);
-      if (!e.causation_id.IsZero()) {
-        uint64_t cseq = 0;
-        if (log.LookupEventId(e.causation_id, &cseq).ok() && !causes_seen.count(cseq)) {
-          std::vector<Event> one;
-          if (log.Read(cseq, 1, &one).ok() && !one.empty() &&
-              one[0].stream.rfind("contact:", 0) != 0) {
-            causes_seen.insert(cseq);
-            add(one[0], c.contact_id);
-            if (!first_cause || cseq < first_cause) first_cause = cseq;
-          }
-        }
+      Event cause;
+      if (!e.causation_id.IsZero() && ReadEventById(log, e.causation_id, &cause).ok() &&
+          !IsContactStream(cause.stream) && causes_seen.insert(cause.seq).second) {
+        add(cause, c.contact_id);
+        if (!first_cause || cause.seq < first_cause) first_cause = cause.seq;
       }
       DomainEvent d;
-      if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
+      if (!AsDomainEvent(e, &d)) continue;
       if (d.type == ev::kContactCreated || d.type == ev::kContactLinked ||
           (d.type == ev::kPushSucceeded && !IsMessageOp(d.op))) {
         if (!d.external_id.empty()) {
@@ -138,7 +126,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
       } else if (d.type == ev::kPushAttempted) {
         auto& p = pushes[d.push_id];
         p.attempts = std::max(p.attempts, d.attempt);
-        if (p.state == "requested" || p.state == "retrying") p.state = d.outcome == "retry" ? "retrying" : p.state;
+        if (p.state == "requested" || p.state == "retrying")
+          p.state = d.outcome == "retry" ? "retrying" : p.state;
         p.detail = d.outcome + (d.http_status ? " HTTP " + std::to_string(d.http_status) : "") +
                    (d.detail.empty() ? "" : " (" + d.detail + ")");
       } else if (d.type == ev::kPushSucceeded) {
@@ -160,7 +149,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         conflicts++;
       } else if (d.type == ev::kOptedOut || d.type == ev::kOptedIn) {
         for (const auto& ch : SplitChannels(d.channel))
-          consent[ch] = {d.type == ev::kOptedOut, d.source_time_us ? d.source_time_us : e.recorded_at_us};
+          consent[ch] = {d.type == ev::kOptedOut,
+                         d.source_time_us ? d.source_time_us : e.recorded_at_us};
       }
     }
 
@@ -168,11 +158,11 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     // (conflicts naming this one) and replays naming it.
     for (const char* system : {"ghl", "aloware", "verity", "twilio"}) {
       std::vector<Event> src;
-      Status s = log.ReadStream(c.tenant, SourceStream(system), 1, SIZE_MAX, &src);
+      Status s = log.ReadWholeStream(c.tenant, SourceStream(system), &src);
       if (!s.ok()) return s;
       for (const auto& e : src) {
         DomainEvent d;
-        if (!IsDomainEventType(e.type) || !DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
+        if (!AsDomainEvent(e, &d)) continue;
         bool mine = false;
         for (const auto& [cid, by] : d.candidates) mine = mine || cid == c.contact_id;
         if (!mine) continue;
@@ -184,7 +174,7 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     }
     {
       std::vector<Event> replays;
-      Status s = log.ReadStream(c.tenant, kReplayStream, 1, SIZE_MAX, &replays);
+      Status s = log.ReadWholeStream(c.tenant, kReplayStream, &replays);
       if (!s.ok()) return s;
       for (const auto& e : replays) {
         ReplayRequest r;
@@ -200,42 +190,40 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     // Webhooks that mention the contact but decided nothing.
     int silent = 0, unreadable = 0;
     if (o.scan_webhooks && o.mapper && (first_cause || o.since_us)) {
-      uint64_t start = o.since_us ? FirstSeqAtOrAfter(log, o.since_us) : first_cause;
-      uint64_t end = o.until_us ? FirstSeqAtOrAfter(log, o.until_us) - 1 : log.LastSequence();
-      Status s = end < start ? Status::OK() : ScanEvents(log, start, end, [&](const Event& e) {
-        if (e.tenant != c.tenant || causes_seen.count(e.seq)) return true;
-        if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
-        WebhookReceived w;
-        if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
-        if (!who.MayMention(w.body)) return true;
-        const InboundMapper* m =
-            e.type == kContactImportedType ? FindImportMapper(w.system) : FindInboundMapper(w.system);
-        if (!m) return true;
-        std::vector<ContactFact> facts;
-        if (!(*m)(w, *o.mapper, &facts).ok()) {
-          unreadable++;
-          add(e, c.contact_id);
-          if (entries.count(e.seq)) entries[e.seq].what += ": unreadable, quarantined";
-          return true;
-        }
-        for (const auto& f : facts) {
-          if (!who.Matches(f)) continue;
-          silent++;
-          add(e, c.contact_id);
-          if (entries.count(e.seq))
-            entries[e.seq].what += ": decided nothing (what it says was already known)";
-          break;
-        }
-        return true;
-      });
+      Status s = ScanWindow(
+          log, o.since_us, o.until_us, o.since_us ? 1 : first_cause, [&](const Event& e) {
+            if (e.tenant != c.tenant || causes_seen.count(e.seq)) return true;
+            if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
+            WebhookReceived w;
+            if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
+            if (!who.MayMention(w.body)) return true;
+            const InboundMapper* m = FindMapperFor(e.type, w.system);
+            if (!m) return true;
+            std::vector<ContactFact> facts;
+            if (!(*m)(w, *o.mapper, &facts).ok()) {
+              unreadable++;
+              add(e, c.contact_id);
+              if (entries.count(e.seq)) entries[e.seq].what += ": unreadable, quarantined";
+              return true;
+            }
+            for (const auto& f : facts) {
+              if (!who.Matches(f)) continue;
+              silent++;
+              add(e, c.contact_id);
+              if (entries.count(e.seq))
+                entries[e.seq].what += ": decided nothing (what it says was already known)";
+              break;
+            }
+            return true;
+          });
       if (!s.ok()) return s;
     }
 
     // Findings.
     std::map<std::string, uint64_t> last_success;  // system + op -> seq
     for (const auto& [id, p] : pushes)
-      if (p.state == "succeeded") last_success[p.system + "/" + p.op] =
-          std::max(last_success[p.system + "/" + p.op], p.seq);
+      if (p.state == "succeeded")
+        last_success[p.system + "/" + p.op] = std::max(last_success[p.system + "/" + p.op], p.seq);
     for (const auto& [id, p] : pushes) {
       auto& sys = systems[p.system];
       sys.system = p.system;
@@ -244,27 +232,32 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
       if (p.state == "requested" || p.state == "retrying") sys.unsettled++;
       sys.last = p.op + " " + p.state;
       if (p.state == "dead" && last_success[p.system + "/" + p.op] < p.seq) {
-        pc.findings.push_back("push " + id + " (" + p.op + " -> " + p.system + ") was dead-lettered at " +
-                              FormatToolTime(p.at_us) + " after " + std::to_string(p.attempts) +
-                              " attempt(s): " + p.detail + "; nothing of that kind reached " + p.system +
-                              " since. Re-drive it: dfm replay dead-letters --push " + id + " --execute");
+        pc.findings.push_back(
+            "push " + id + " (" + p.op + " -> " + p.system + ") was dead-lettered at " +
+            FormatToolTime(p.at_us) + " after " + std::to_string(p.attempts) +
+            " attempt(s): " + p.detail + "; nothing of that kind reached " + p.system +
+            " since. Re-drive it: dfm replay dead-letters --push " + id + " --execute");
       }
       if (p.state == "requested" || p.state == "retrying") {
-        pc.findings.push_back("push " + id + " (" + p.op + " -> " + p.system + ") is not settled yet" +
-                              (p.attempts ? ": attempt " + std::to_string(p.attempts) + " " + p.detail
-                                          : ": not attempted yet") +
-                              "; the connector retries it");
+        pc.findings.push_back(
+            "push " + id + " (" + p.op + " -> " + p.system + ") is not settled yet" +
+            (p.attempts ? ": attempt " + std::to_string(p.attempts) + " " + p.detail
+                        : ": not attempted yet") +
+            "; the connector retries it");
       }
     }
     auto t = o.targets.find(c.tenant);
     if (t != o.targets.end()) {
       for (const auto& target : t->second) {
         auto sys = systems.find(target);
-        if (sys != systems.end() && (sys->second.requested > 0 || !sys->second.link.empty())) continue;
+        if (sys != systems.end() && (sys->second.requested > 0 || !sys->second.link.empty()))
+          continue;
         systems[target].system = target;
-        pc.findings.push_back(target + " was never asked to hold this contact: no push to it was ever "
+        pc.findings.push_back(target +
+                              " was never asked to hold this contact: no push to it was ever "
                               "requested (was its connector configured when the webhooks came?). "
-                              "`dfm replay --contact " + c.contact_id +
+                              "`dfm replay --contact " +
+                              c.contact_id +
                               " --from <first webhook>` shows what the rules would push now.");
       }
     }
@@ -278,12 +271,16 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
                             " webhook(s) about this contact changed nothing: what they said was "
                             "already known (or was our own push coming back)");
     if (unreadable)
-      pc.findings.push_back(std::to_string(unreadable) + " webhook(s) mentioning this contact could not be read "
+      pc.findings.push_back(std::to_string(unreadable) +
+                            " webhook(s) mentioning this contact could not be read "
                             "and were quarantined (dfm events --type webhook.quarantined)");
-    if (echoes) pc.findings.push_back(std::to_string(echoes) + " echo(es) of our own pushes suppressed");
+    if (echoes)
+      pc.findings.push_back(std::to_string(echoes) + " echo(es) of our own pushes suppressed");
     if (conflicts)
-      pc.findings.push_back(std::to_string(conflicts) + " conflicting value(s) refused by the merge rules "
-                            "(dfm events --contact " + c.contact_id + " --type contact.conflict_recorded)");
+      pc.findings.push_back(std::to_string(conflicts) +
+                            " conflicting value(s) refused by the merge rules "
+                            "(dfm events --contact " +
+                            c.contact_id + " --type contact.conflict_recorded)");
     if (pc.findings.empty()) pc.findings.push_back("every push settled; nothing is missing");
     for (auto& [name, s] : systems)
       if (!name.empty()) pc.systems.push_back(s);
@@ -324,20 +321,26 @@ void PrintTrace(const Trace& t, bool json, std::ostream& out) {
                    .Finish()
             << "\n";
       for (const auto& f : c.findings)
-        out << JsonObject().Str("kind", "finding").Str("contact_id", c.contact.contact_id).Str("finding", f).Finish()
+        out << JsonObject()
+                   .Str("kind", "finding")
+                   .Str("contact_id", c.contact.contact_id)
+                   .Str("finding", f)
+                   .Finish()
             << "\n";
     }
     return;
   }
   Table table({"SEQ", "RECORDED", "SYSTEM", "WHAT"}, 140);
-  for (const auto& e : t.entries) table.Add({std::to_string(e.seq), FormatToolTime(e.at_us), e.system, e.what});
+  for (const auto& e : t.entries)
+    table.Add({std::to_string(e.seq), FormatToolTime(e.at_us), e.system, e.what});
   table.Print(out);
   for (const auto& c : t.contacts) {
     out << "\ncontact " << c.contact.contact_id << " (tenant " << c.contact.tenant << ")\n";
     Table sys({"SYSTEM", "ID THERE", "PUSHES", "SUCCEEDED", "DEAD", "UNSETTLED", "LAST"});
     for (const auto& s : c.systems)
-      sys.Add({s.system, s.link.empty() ? "-" : s.link, std::to_string(s.requested), std::to_string(s.succeeded),
-               std::to_string(s.dead), std::to_string(s.unsettled), s.last.empty() ? "-" : s.last});
+      sys.Add({s.system, s.link.empty() ? "-" : s.link, std::to_string(s.requested),
+               std::to_string(s.succeeded), std::to_string(s.dead), std::to_string(s.unsettled),
+               s.last.empty() ? "-" : s.last});
     sys.Print(out);
     out << "why:\n";
     for (const auto& f : c.findings) out << "  - " << f << "\n";

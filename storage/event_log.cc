@@ -25,6 +25,29 @@ Status EventLog::Append(EventDraft draft, AppendOutcome* outcome) {
   return s;
 }
 
+Status EventLog::ScanStream(std::string_view tenant, std::string_view stream,
+                            const std::function<bool(const Event&)>& fn) const {
+  constexpr size_t kBatch = 1024;
+  uint64_t from = 1;
+  for (;;) {
+    std::vector<Event> batch;
+    Status s = ReadStream(tenant, stream, from, kBatch, &batch);
+    if (!s.ok()) return s;
+    for (const auto& e : batch)
+      if (!fn(e)) return Status::OK();
+    if (batch.size() < kBatch) return Status::OK();
+    from = batch.back().seq + 1;
+  }
+}
+
+Status EventLog::ReadWholeStream(std::string_view tenant, std::string_view stream,
+                                 std::vector<Event>* out) const {
+  return ScanStream(tenant, stream, [out](const Event& e) {
+    out->push_back(e);
+    return true;
+  });
+}
+
 ChainReport EventLog::VerifyChain() const {
   ChainReport r;
   Sha256Digest prev{};

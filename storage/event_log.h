@@ -113,6 +113,14 @@ class EventLog {
   // OK while the log accepts writes; otherwise why not.
   virtual Status Health() const = 0;
 
+  // Visits the events of one (tenant, stream) in order, in batches, until
+  // `fn` returns false.
+  Status ScanStream(std::string_view tenant, std::string_view stream,
+                    const std::function<bool(const Event&)>& fn) const;
+  // Appends the whole stream to *out.
+  Status ReadWholeStream(std::string_view tenant, std::string_view stream,
+                         std::vector<Event>* out) const;
+
   // Walks the hash chain from the first record: every record decodes, its
   // sequence number follows the previous one and its prev_hash is the
   // SHA-256 of the previous record.

@@ -65,6 +65,10 @@ bool IsDomainEventType(std::string_view type) {
   return false;
 }
 
+bool AsDomainEvent(const Event& e, DomainEvent* out) {
+  return IsDomainEventType(e.type) && DecodeDomainEvent(e.type, e.payload, out).ok();
+}
+
 std::string EncodeDomainEvent(const DomainEvent& e) {
   JsonObject o;
   if (!e.contact_id.empty()) o.Str("contact_id", e.contact_id);

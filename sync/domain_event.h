@@ -130,6 +130,8 @@ std::string EncodeDomainEvent(const DomainEvent& e);
 // envelope.
 Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out);
 bool IsDomainEventType(std::string_view type);
+// Decodes `e` when it is a domain event whose payload reads; false otherwise.
+bool AsDomainEvent(const Event& e, DomainEvent* out);
 
 // A draft ready for EventLog::AppendAsync.
 EventDraft ToDraft(const DomainEvent& e, const std::string& tenant, const std::string& stream,

@@ -24,7 +24,7 @@ std::string EncodeReplayRequest(const ReplayRequest& r) {
 
 std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload) {
   auto d = Sha256(tenant + "\n" + payload);
-  return "replay/" + HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+  return "replay/" + HexEncode(d);
 }
 
 Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out) {
@@ -70,8 +70,8 @@ bool TargetHasMessage(const ContactState& s, const std::string& key, const std::
   return m != s.messages.end() && m->second.ids.count(system) > 0;
 }
 
-std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& item, uint64_t replay_seq,
-                                   uint64_t index, const SyncContext& ctx) {
+std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& item,
+                                   uint64_t replay_seq, uint64_t index, const SyncContext& ctx) {
   const DomainEvent& asked = item.push;
   DomainEvent skip;
   skip.type = std::string(ev::kRedriveSkipped);
@@ -133,8 +133,7 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     for (const auto& ch : SplitChannels(asked.channel)) {
       // Aloware's one flag: an opt-in re-driven only when no channel of it is out.
       if (ChannelOut(s, ch) != want_out)
-        return skipped("the " + ch + " channel is opted " + (want_out ? "in" : "out") +
-                       " now");
+        return skipped("the " + ch + " channel is opted " + (want_out ? "in" : "out") + " now");
     }
     return {p};
   }

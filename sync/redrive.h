@@ -46,8 +46,9 @@ struct ReplayRequest {
 };
 
 std::string EncodeReplayRequest(const ReplayRequest& r);
-// The idempotency key of a replay.requested (system "dfm"): the same
+// The idempotency key of a replay.requested (system kReplayKeySystem): the same
 // request for the same tenant is appended once, however often it is sent.
+inline constexpr char kReplayKeySystem[] = "dfm";  // the engine's own keys
 std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload);
 Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 
@@ -69,8 +70,8 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 //   text was first asked for (skipped otherwise); refused (message.refused)
 //   while the contact's channel is opted out; skipped when the sender
 //   already has the message;
-// - "message" / "call" / "message_status": skipped when the target already
-//   has the message (by its id there); "note", "tags", "lists",
+// - "message" / "call": skipped when the target already has the message
+//   (by its id there); "message_status", "note", "tags", "lists",
 //   "mark_dnc": as they were asked.
 std::vector<DomainEvent> DecideRedrive(const ContactState& state,
                                        const std::vector<std::pair<uint64_t, RedriveItem>>& items,

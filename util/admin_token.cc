@@ -36,7 +36,8 @@ Status ReadAdminToken(const std::string& data_dir, std::string* token) {
   if (!in) return Status::NotFound(data_dir + "/" + kAdminTokenFile + " does not exist");
   std::string t;
   in >> t;
-  if (t.size() != 64) return Status::Corruption(data_dir + "/" + kAdminTokenFile + " is not a token");
+  if (t.size() != 64)
+    return Status::Corruption(data_dir + "/" + kAdminTokenFile + " is not a token");
   *token = std::move(t);
   return Status::OK();
 }

@@ -20,6 +20,10 @@ Sha256Digest Sha256(std::string_view data) {
   return out;
 }
 
+std::string HexEncode(const Sha256Digest& digest) {
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
 std::string HexEncode(std::string_view bytes) {
   static const char kDigits[] = "0123456789abcdef";
   std::string out;

@@ -22,6 +22,7 @@ using Sha256Digest = std::array<uint8_t, 32>;
 Sha256Digest Sha256(std::string_view data);
 
 std::string HexEncode(std::string_view bytes);  // lower case
+std::string HexEncode(const Sha256Digest& digest);
 // Accepts upper or lower case; nullopt on odd length or a non-hex digit.
 std::optional<std::string> HexDecode(std::string_view hex);
 std::string Base64Encode(std::string_view bytes);

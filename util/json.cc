@@ -51,6 +51,13 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
+JsonObject JsonObject::Extend(std::string finished) {
+  JsonObject o;
+  finished.pop_back();  // its closing brace
+  o.body_ = std::move(finished);
+  return o;
+}
+
 void JsonObject::Key(std::string_view key) {
   if (body_.size() > 1) body_.push_back(',');
   AppendJsonString(&body_, key);

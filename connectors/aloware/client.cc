@@ -54,10 +54,8 @@ class AlowareClient final : public VendorClient {
  public:
   AlowareClient(const SystemSettings& s, HttpClient* http)
       : http_(http),
-        base_(s.at("api_base_url")),
-        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
-    while (!base_.empty() && base_.back() == '/') base_.pop_back();
-  }
+        base_(ApiBaseUrl(s)),
+        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {}
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {

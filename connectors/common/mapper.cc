@@ -19,6 +19,12 @@ const InboundMapper* FindInboundMapper(const std::string& system) {
   return it == kMappers.end() ? nullptr : &it->second;
 }
 
+const InboundMapper* FindMapperFor(std::string_view event_type, const std::string& system) {
+  if (event_type == WebhookReceived::kType) return FindInboundMapper(system);
+  if (event_type == kContactImportedType) return FindImportMapper(system);
+  return nullptr;
+}
+
 const InboundMapper* FindImportMapper(const std::string& system) {
   static const std::map<std::string, InboundMapper> kMappers = {
       {"ghl", MapGhlImport},

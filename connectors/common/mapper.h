@@ -36,6 +36,10 @@ const InboundMapper* FindInboundMapper(const std::string& system);
 // The mapper of a system's `contact.imported` events (`dfm backfill`): the
 // body is one contact object as the vendor's API returned it.
 const InboundMapper* FindImportMapper(const std::string& system);
+// The mapper for a logged event of `event_type` (webhook.received: the
+// inbound one; contact.imported: the import one) from `system`; null for
+// other types and systems without one.
+const InboundMapper* FindMapperFor(std::string_view event_type, const std::string& system);
 
 Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
                      std::vector<ContactFact>* out);

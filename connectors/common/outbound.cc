@@ -119,4 +119,10 @@ const OutboundFactory* FindOutbound(std::string_view system) {
   return nullptr;
 }
 
+std::string ApiBaseUrl(const SystemSettings& s) {
+  std::string base = s.at("api_base_url");
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base;
+}
+
 }  // namespace dfm

@@ -185,6 +185,9 @@ std::vector<std::string> ContactFieldNames();
 // number (vendors echo the invalid value back).
 std::string SafeDetail(int status, std::string_view message);
 
+// A vendor's API base URL from its settings, without trailing '/'.
+std::string ApiBaseUrl(const SystemSettings& s);
+
 // Reads the vendor's rate-limit signals into `r` (X-RateLimit-Remaining,
 // X-RateLimit-Daily-Remaining, Retry-After in seconds).
 void ReadRateHeaders(const HttpResponse& resp, PushResult* r);

@@ -210,14 +210,12 @@ class GhlClient final : public VendorClient {
  public:
   GhlClient(const SystemSettings& s, HttpClient* http)
       : http_(http),
-        base_(s.at("api_base_url")),
+        base_(ApiBaseUrl(s)),
         location_(s.at("location_id")),
         client_id_(s.at("client_id")),
         client_secret_(s.at("client_secret")),
         provider_(s.at("conversation_provider_id")),
-        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {
-    while (!base_.empty() && base_.back() == '/') base_.pop_back();
-  }
+        timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {}
 
   bool UsesOAuth() const override { return !client_id_.empty(); }
 

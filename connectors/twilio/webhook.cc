@@ -68,7 +68,7 @@ class TwilioSource : public WebhookSource {
       std::string want = QueryParam(req.public_url, "bodySHA256");
       if (want.empty()) return Status::Unauthenticated("JSON body without bodySHA256 in the URL");
       auto d = Sha256(req.body);
-      std::string have = HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), 32));
+      std::string have = HexEncode(d);
       AsciiLowerInPlace(&want);
       if (!ConstantTimeEquals(have, want)) {
         return Status::Unauthenticated("body does not match bodySHA256");

@@ -15,7 +15,6 @@ proof list:
 
 Usage: messages_e2e_test.py --dfm PATH [-k NAME]
 """
-import argparse
 import os
 import sys
 import time
@@ -289,8 +288,4 @@ class MessagesTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dfm", required=True)
-    args, rest = ap.parse_known_args()
-    base.DFM = os.path.abspath(args.dfm)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    base.main()

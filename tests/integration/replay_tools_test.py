@@ -18,7 +18,6 @@
 
 Usage: replay_tools_test.py --dfm PATH [unittest args]
 """
-import argparse
 import csv
 import io
 import json
@@ -244,8 +243,4 @@ class AdminEndpointTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dfm", required=True)
-    args, rest = ap.parse_known_args()
-    e2e.DFM = os.path.abspath(args.dfm)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    e2e.main()

@@ -531,9 +531,16 @@ class SyncTest(unittest.TestCase):
         self.assertIn("stop `dfm serve`", r.stderr)
 
 
-if __name__ == "__main__":
+def main():
+    """Entry point of the end-to-end suites built on this one: --dfm PATH,
+    then unittest's own arguments; runs the calling script's tests."""
+    global DFM
     ap = argparse.ArgumentParser()
     ap.add_argument("--dfm", required=True)
     args, rest = ap.parse_known_args()
     DFM = os.path.abspath(args.dfm)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    unittest.main(module="__main__", argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

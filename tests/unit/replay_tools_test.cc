@@ -12,7 +12,9 @@
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
 #include "replay-tools/trace.h"
+#include "events/webhook_received.h"
 #include "storage/memory_event_log.h"
+#include "sync/identity.h"
 #include "sync/redrive.h"
 #include "util/clock.h"
 
@@ -205,17 +207,24 @@ DomainEvent Ev(std::string_view type, const std::string& system, const std::stri
   return d;
 }
 
-TEST(Audit, OptOutTooSlowToReachASystemIsAViolation) {
-  Built b;
-  EventId hook = b.Webhook();
+// A STOP from Verity at kFriday for +12055550142, and its opt-out push to
+// Aloware requested (returned: its outcome is up to the test).
+DomainEvent OptOutToldToAloware(Built* b, const EventId& hook) {
   DomainEvent out = Ev(ev::kOptedOut, "verity");
   out.channel = "sms";
   out.fields["phone"] = "+12055550142";
   out.source_time_us = kFriday;
-  b.Add(out, hook);
+  b->Add(out, hook);
   DomainEvent req = Ev(ev::kPushRequested, "aloware", "opt_out");
   req.push_id = "c1:aloware:1:opt_out";
-  b.Add(req, hook);
+  b->Add(req, hook);
+  return req;
+}
+
+TEST(Audit, OptOutTooSlowToReachASystemIsAViolation) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent req = OptOutToldToAloware(&b, hook);
   DomainEvent req2 = req;
   req2.system = "ghl";
   req2.push_id = "c1:ghl:1:opt_out";
@@ -330,6 +339,153 @@ TEST(Events, ShowFollowsCausesAndConsequences) {
   ASSERT_EQ(ListEvents(b.log, f, true, false, listed, err), 0);
   std::string lines = listed.str();
   EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2);
+}
+
+TEST(Events, FiltersBySystemStreamWindowAndLimitAndShowsCauses) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent req = Ev(ev::kPushRequested, "aloware", "upsert");
+  req.push_id = "p1";
+  EventId req_id = b.Add(req, hook, kDay);
+  DomainEvent ok = Ev(ev::kPushSucceeded, "aloware", "upsert");
+  ok.push_id = "p1";
+  b.Add(ok, req_id, kDay);
+  DomainEvent ghl = Ev(ev::kPushRequested, "ghl", "upsert");
+  ghl.push_id = "p2";
+  b.Add(ghl, hook, kDay);
+  auto count = [&](const EventFilter& f) {
+    std::ostringstream out, err;
+    EXPECT_EQ(ListEvents(b.log, f, true, false, out, err), 0) << err.str();
+    std::string t = out.str();
+    return std::count(t.begin(), t.end(), '\n');
+  };
+  EventFilter f;
+  f.system = "aloware";
+  EXPECT_EQ(count(f), 2);
+  f = EventFilter();
+  f.stream = "source:verity";
+  EXPECT_EQ(count(f), 1);
+  f = EventFilter();
+  f.from_us = kFriday + kDay;  // the first push.requested only: [from, to)
+  f.to_us = kFriday + 2 * kDay;
+  EXPECT_EQ(count(f), 1);
+  f = EventFilter();
+  f.limit = 3;
+  EXPECT_EQ(count(f), 3);
+
+  std::ostringstream out, err;
+  ASSERT_EQ(ShowEvent(b.log, "3", true, false, out, err), 0);
+  std::string text = out.str();
+  EXPECT_NE(text.find("\"role\":\"cause\""), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3) << "the event, its push.requested, the webhook";
+}
+
+TEST(ToolLog, ContactsResolveByPhoneEmailAndSystemIdWithoutAProjection) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent c = Ev(ev::kContactCreated, "ghl");
+  c.external_id = "g1";
+  c.fields = {{"phone", "+12055550142"}, {"email", "ann@example.com"}};
+  b.Add(c, hook);
+  DomainEvent linked = Ev(ev::kContactLinked, "aloware");
+  linked.external_id = "77";
+  b.Add(linked, hook);
+  Normalizer n("US");
+  for (const char* name : {"(205) 555-0142", "ANN@example.com", "ghl:g1", "aloware:77", "contact:c1"}) {
+    ContactRef r;
+    ASSERT_TRUE(ParseContactRef(name, n, &r).ok()) << name;
+    std::vector<ContactMatch> found;
+    ASSERT_TRUE(ResolveContacts(b.log, r, {"default", "acme"}, &found).ok());
+    ASSERT_EQ(found.size(), 1u) << name;
+    EXPECT_EQ(found[0].contact_id, "c1");
+  }
+  ContactRef other;
+  ASSERT_TRUE(ParseContactRef("aloware:78", n, &other).ok());
+  std::vector<ContactMatch> none;
+  ASSERT_TRUE(ResolveContacts(b.log, other, {"default"}, &none).ok());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST(Audit, AnOptOutNeverToldIsSlowOnceTheThresholdPasses) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent req = OptOutToldToAloware(&b, hook);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "aloware", "opt_out");
+  dead.push_id = req.push_id;
+  b.Add(dead, hook);
+  ViolationOptions o;
+  o.now_us = kFriday + 3 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  EXPECT_TRUE(v.empty()) << "1 business day so far";
+  o.now_us = kFriday + 17 * kDay;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].systems[0], "aloware (dead, not told)");
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
+  std::ostringstream csv, err;
+  ASSERT_EQ(PrintConsentRecords(records, "csv", csv, err), 0);
+  EXPECT_NE(csv.str().find(",aloware (dead),"), std::string::npos) << csv.str();
+}
+
+TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
+  Built b;
+  WebhookReceived w;
+  w.system = "verity";
+  w.provider_event_id = "message.received:m1";
+  w.body = R"({"eventType":"message.received","messageId":"m1","conversationId":"chat_1",)"
+           R"("direction":"inbound","from":"+12055550142","to":"+12055550100","body":"hello",)"
+           R"("timestamp":"2026-11-20T15:00:00.000Z"})";
+  EventDraft hook;
+  hook.tenant = "default";
+  hook.stream = "source:verity";
+  hook.type = std::string(WebhookReceived::kType);
+  hook.schema_version = WebhookReceived::kSchemaVersion;
+  hook.payload = EncodeWebhookReceived(w);
+  AppendOutcome o;
+  ASSERT_TRUE(b.log.Append(hook, &o).ok());
+  std::string contact = NewContactId(o.id);
+  DomainEvent created = Ev(ev::kContactCreated, "verity");
+  created.contact_id = contact;
+  created.fields["phone"] = "+12055550142";
+  b.Add(created, o.id);
+  DomainEvent then = Ev(ev::kPushRequested, "aloware", "upsert");
+  then.contact_id = contact;
+  then.push_id = contact + ":aloware:1";
+  then.fields = {{"phone", "+12055550142"}, {"first_name", "Old"}};
+  b.Add(then, o.id);
+
+  Normalizer n("US");
+  MapperSettings mapper;
+  mapper.normalizer = &n;
+  ReplayOptions ro;
+  ro.mapper = &mapper;
+  ro.context = [](const std::string&) {
+    SyncContext ctx;
+    ctx.conversations.clear();
+    ctx.targets["aloware"] = {"phone"};
+    return ctx;
+  };
+  ReplayPlan plan;
+  ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
+  ASSERT_EQ(plan.diffs.size(), 1u);
+  EXPECT_EQ(plan.diffs[0].kind, "different");
+  EXPECT_EQ(plan.diffs[0].now.fields.count("first_name"), 0u);
+  EXPECT_EQ(plan.diffs[0].then.fields.at("first_name"), "Old");
+
+  ro.context = [](const std::string&) {
+    SyncContext ctx;
+    ctx.conversations.clear();
+    return ctx;  // Aloware no longer a target
+  };
+  ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
+  ASSERT_EQ(plan.diffs.size(), 1u);
+  EXPECT_EQ(plan.diffs[0].kind, "extra");
+  EXPECT_TRUE(RedriveMissing(plan, "r").empty()) << "only missing pushes are re-driven";
+  ro.system = "ghl";
+  ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
+  EXPECT_TRUE(plan.diffs.empty()) << "--system keeps only pushes to that system";
 }
 
 TEST(Verify, SummaryRechecksAgainstTheSameLog) {
