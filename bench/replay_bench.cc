@@ -5,6 +5,8 @@
 //                                      group commits of 4,096 events
 //   replay_bench rebuild DIR [NAME]    drops and rebuilds every projection
 //                                      (or NAME); prints events/s
+//   replay_bench scan DIR              the read alone: scan, decode records,
+//                                      decode payloads; prints events/s
 //   replay_bench replay DIR EVENTS     `dfm replay` dry run over the last
 //                                      EVENTS events; prints events/s and
 //                                      webhooks/s
@@ -20,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "events/codec.h"
 #include "events/webhook_received.h"
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
@@ -182,6 +185,33 @@ int Rebuild(const std::string& dir, const std::string& name) {
   return 0;
 }
 
+// What the read costs, apart from any fold: the scan alone, then with each
+// record decoded, then with each domain event's payload decoded too.
+int Scan(const std::string& dir) {
+  std::unique_ptr<RocksDbEventLog> log = OpenForWriting(dir);
+  if (!log) return 1;
+  for (int level = 0; level < 3; ++level) {
+    uint64_t n = 0, bytes = 0;
+    Event e;
+    DomainEvent d;
+    double start = Now();
+    Status s = log->ScanRecords(1, [&](uint64_t, std::string_view rec) {
+      n++;
+      bytes += rec.size();
+      if (level >= 1 && DecodeRecord(rec, &e).ok() && level >= 2 && IsDomainEventType(e.type))
+        (void)DecodeDomainEvent(e.type, e.payload, &d);
+      return true;
+    });
+    double secs = Now() - start;
+    if (!s.ok()) return 1;
+    static const char* kWhat[] = {"scan", "scan+record", "scan+record+payload"};
+    std::printf("%s: %llu events (%.0f MB) in %.2f s = %.0f events/s\n", kWhat[level],
+                static_cast<unsigned long long>(n), static_cast<double>(bytes) / 1e6, secs,
+                static_cast<double>(n) / secs);
+  }
+  return 0;
+}
+
 int Replay(const std::string& dir, uint64_t window) {
   std::unique_ptr<RocksDbEventLog> log;
   RocksDbLogOptions o;
@@ -238,9 +268,11 @@ int main(int argc, char** argv) {
     return dfm::Generate(argv[2], std::strtoull(argv[3], nullptr, 10));
   if (argc >= 3 && std::string(argv[1]) == "rebuild")
     return dfm::Rebuild(argv[2], argc >= 4 ? argv[3] : "");
+  if (argc >= 3 && std::string(argv[1]) == "scan") return dfm::Scan(argv[2]);
   if (argc >= 4 && std::string(argv[1]) == "replay")
     return dfm::Replay(argv[2], std::strtoull(argv[3], nullptr, 10));
   std::fprintf(
-      stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR | replay DIR WINDOW_EVENTS\n");
+      stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR [NAME] | scan DIR | replay DIR "
+      "WINDOW_EVENTS\n");
   return 2;
 }

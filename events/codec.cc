@@ -40,6 +40,13 @@ std::string EncodeRecord(const Event& e) {
 }
 
 Status DecodeRecord(std::string_view in, Event* e) {
+  std::string_view payload;
+  Status s = DecodeRecord(in, e, &payload);
+  if (s.ok()) e->payload.assign(payload.data(), payload.size());
+  return s;
+}
+
+Status DecodeRecord(std::string_view in, Event* e, std::string_view* payload) {
   if (in.empty()) return Status::Corruption("empty record");
   auto format = static_cast<uint8_t>(in[0]);
   in.remove_prefix(1);
@@ -63,7 +70,7 @@ Status DecodeRecord(std::string_view in, Event* e) {
        GetLengthPrefixed(&in, &e->stream) && GetLengthPrefixed(&in, &e->type) &&
        GetBytes(&in, 16, e->causation_id.bytes.data()) &&
        GetBytes(&in, 16, e->correlation_id.bytes.data()) &&
-       GetBytes(&in, 32, e->prev_hash.data()) && GetLengthPrefixed(&in, &e->payload);
+       GetBytes(&in, 32, e->prev_hash.data()) && GetLengthPrefixed(&in, payload);
   if (!ok) return Status::Corruption("truncated record body");
   if (!in.empty()) return Status::Corruption("trailing bytes after record");
   return Status::OK();

@@ -21,6 +21,9 @@ std::string EncodeRecord(const Event& e);
 // Decodes any record format this build knows. Corruption on truncated or
 // malformed input, or on an unknown format version; *e is then unspecified.
 Status DecodeRecord(std::string_view record, Event* e);
+// The same, except the payload: *payload views it inside `record` and
+// e->payload is left as it was (for readers that skip most payloads).
+Status DecodeRecord(std::string_view record, Event* e, std::string_view* payload);
 
 // SHA-256 of the record bytes: what the next record stores as prev_hash.
 inline Sha256Digest RecordHash(std::string_view record) { return Sha256(record); }

@@ -9,13 +9,15 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "events/event.h"
+#include "sync/domain_event.h"
 #include "storage/event_log.h"
 #include "util/status.h"
 
@@ -31,7 +33,10 @@ class ProjectionState {
   // nullopt when absent. A failed base read is remembered (status()) and
   // reads as absent; the runner then refuses to commit the batch.
   std::optional<std::string> Get(std::string_view key);
+  // Get without the copy: null when absent; valid until the next call.
+  const std::string* Peek(std::string_view key);
   void Put(std::string_view key, std::string value);
+
   void Erase(std::string_view key);
   // Adds `delta` to the decimal counter at `key` (absent = 0); erases it at 0.
   void Add(std::string_view key, int64_t delta);
@@ -39,11 +44,23 @@ class ProjectionState {
   Status status() const { return status_; }
   bool empty() const { return overlay_.empty(); }
   size_t size() const { return overlay_.size(); }
+  // The batch's writes, sorted by key (each key once), and an empty overlay.
   std::vector<StateOp> TakeOps();
+  // The same writes by reference, sorted by key, valid until the next
+  // change; Clear() then empties the overlay. For batches too big to copy.
+  std::vector<StateEntryRef> SortedEntries() const;
+  void Clear() { overlay_.clear(); }
 
  private:
+  // The entry for `key` in the overlay, read from the base on first use
+  // (nullopt value: absent or erased).
+  std::optional<std::string>& Slot(std::string_view key);
+
   BaseReader base_;
-  std::map<std::string, std::optional<std::string>, std::less<>> overlay_;
+  // Hashed: a rebuild holds millions of keys here, and a fold looks each
+  // one up several times; the order is made once, in TakeOps.
+  absl::flat_hash_map<std::string, std::optional<std::string>> overlay_;
+  std::string peeked_;  // Peek's copy of a base value
   Status status_;
 };
 
@@ -52,10 +69,21 @@ class Projection {
   virtual ~Projection() = default;
   // The consumer name its state and checkpoint are kept under.
   virtual std::string name() const = 0;
-  // Folds one event. Events of types it does not use are ignored. A payload
-  // it cannot decode is skipped (the log is immutable; the event stays
-  // visible to `dfm log dump`), never a reason to stop.
-  virtual void Fold(const Event& e, ProjectionState* state) = 0;
+  // Whether it folds events of `type` at all: the runner neither decodes
+  // nor hands it the others. Called from any thread.
+  virtual bool Uses(std::string_view type) const = 0;
+  // Folds one event. `d` is its payload decoded when it is a domain event
+  // (sync/domain_event.h), else null; a payload that does not decode is
+  // null too, and skipped (the log is immutable; the event stays visible
+  // to `dfm log dump`), never a reason to stop. A rebuild folds each
+  // projection on its own thread: a fold touches nothing but `state`.
+  virtual void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) = 0;
+
+  // Decodes `e` when the projection uses it, then FoldDecoded.
+  void Fold(const Event& e, ProjectionState* state);
 };
+
+// Decodes `e`'s payload into *d when it is a domain event; false otherwise.
+bool DecodeForFold(const Event& e, DomainEvent* d);
 
 }  // namespace dfm

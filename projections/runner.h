@@ -16,8 +16,9 @@
 namespace dfm {
 
 // One runner serves any number of projections with one read of the log: each
-// record is read and decoded once and folded into every projection whose
-// checkpoint is below it. Each projection keeps its own checkpoint, committed
+// record is read once, decoded once if some projection uses its type
+// (Projection::Uses), and folded into every projection that uses it and
+// whose checkpoint is below it. Each projection keeps its own checkpoint, committed
 // atomically with its own writes (EventLog::CommitConsumer), so projections
 // added later, or rebuilt, catch up from where they are.
 //
@@ -35,10 +36,12 @@ class ProjectionRunner {
     // log is read in batches rather than once per group commit.
     std::chrono::milliseconds min_read_interval{5};
     std::chrono::milliseconds checkpoint_interval{1000};
-    // Rebuild: state is kept in memory across batches (each key written
-    // once, nothing read back from the dropped state) and committed with its
-    // checkpoint when a projection holds this many keys, and at the end.
-    size_t rebuild_spill_keys = 1 << 21;
+    // Rebuild: each projection's state is kept in memory (a hash table,
+    // roughly 150 bytes a key) and committed in bulk with its checkpoint
+    // (EventLog::BulkCommitConsumer) at the end, or earlier when it holds
+    // this many keys; after such a spill, keys not in memory are read back.
+    // At the default, four projections may hold ~2.4 GB between them.
+    size_t rebuild_spill_keys = 1 << 22;
   };
   // REQUIRES: log and projections outlive the runner; names are distinct.
   ProjectionRunner(EventLog* log, std::vector<Projection*> projections, Options options);
@@ -52,8 +55,12 @@ class ProjectionRunner {
   Status CatchUp(uint64_t until = 0, const std::function<void(uint64_t)>& progress = {});
 
   // Drops the projections' state and checkpoints, then folds from sequence 1
-  // (see Options::rebuild_spill_keys). Stopped half-way, it leaves
-  // consistent state (each commit carries its checkpoint) to catch up from.
+  // up to the head as it is when called: one thread reads and decodes
+  // batches ahead, and each projection folds them on its own thread (they
+  // share nothing), so a rebuild uses every core. See
+  // Options::rebuild_spill_keys. Stopped half-way, it leaves consistent
+  // state (each commit carries its checkpoint) to catch up from, and
+  // returns Unavailable.
   Status Rebuild(const std::function<void(uint64_t)>& progress = {});
 
   // Folds new events in the background as they are appended. Stop() ends
@@ -74,8 +81,10 @@ class ProjectionRunner {
     uint64_t folded = 0;     // every event <= folded is in the committed state
     uint64_t committed = 0;  // the checkpoint stored in the log
   };
-  Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress,
-             bool rebuild = false);
+  struct Batch;
+  // Reads the events after `from - 1` up to `until`, at most options_.batch.
+  void ReadBatch(uint64_t from, uint64_t until, Batch* b) const;
+  Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
   void PublishCheckpoint();
 

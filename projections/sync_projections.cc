@@ -12,31 +12,20 @@ namespace dfm {
 
 namespace {
 
-// The runner folds each event into every projection in turn: decode it
-// once per thread and hand the others the same result.
-const DomainEvent* Decode(const Event& e) {
-  if (!IsDomainEventType(e.type)) return nullptr;
-  thread_local struct {
-    uint64_t seq = 0;
-    EventId id;
-    bool ok = false;
-    DomainEvent d;
-  } last;
-  if (last.seq != e.seq || last.id != e.id || e.seq == 0) {
-    last.seq = e.seq;
-    last.id = e.id;
-    last.ok = DecodeDomainEvent(e.type, e.payload, &last.d).ok();
-  }
-  return last.ok ? &last.d : nullptr;
-}
-
 void Link(ProjectionState* st, const std::string& tenant, const std::string& contact,
           const std::string& system, const std::string& ext) {
   if (ext.empty() || system.empty()) return;
   std::string ckey = "c/" + contact + "/" + system;
-  if (auto old = st->Get(ckey); old && *old != ext) {
-    auto owner = st->Get(ExternalIdKey(tenant, system, *old));
-    if (owner && *owner == contact) st->Erase(ExternalIdKey(tenant, system, *old));
+  const std::string* old = st->Peek(ckey);
+  if (old && *old == ext) {
+    // Linked already (every push's success says so again): nothing changes
+    // unless another contact took the id since.
+    const std::string* owner = st->Peek(ExternalIdKey(tenant, system, ext));
+    if (owner && *owner == contact) return;
+  } else if (old) {
+    std::string old_key = ExternalIdKey(tenant, system, *old);
+    const std::string* owner = st->Peek(old_key);
+    if (owner && *owner == contact) st->Erase(old_key);
   }
   st->Put(ckey, ext);
   st->Put(ExternalIdKey(tenant, system, ext), contact);
@@ -50,8 +39,9 @@ void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::str
     return field == fields::kPhone ? PhoneKey(tenant, v) : EmailKey(tenant, v);
   };
   if (!old_value.empty()) {
-    auto owner = st->Get(key(old_value));
-    if (owner && *owner == contact) st->Erase(key(old_value));
+    std::string old_key = key(old_value);
+    const std::string* owner = st->Peek(old_key);
+    if (owner && *owner == contact) st->Erase(old_key);
   }
   if (!new_value.empty()) st->Put(key(new_value), contact);
 }
@@ -65,8 +55,14 @@ void LinkMessage(ProjectionState* st, const std::string& tenant, const DomainEve
 
 }  // namespace
 
-void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
-  const DomainEvent* decoded = Decode(e);
+bool MappingsProjection::Uses(std::string_view type) const {
+  return type == ev::kContactCreated || type == ev::kContactChanged ||
+         type == ev::kContactLinked || type == ev::kPushSucceeded ||
+         type == ev::kMessageLogged || type == ev::kMessageStatus;
+}
+
+void MappingsProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
+                                     ProjectionState* st) {
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   if (d.contact_id.empty()) return;
@@ -94,8 +90,13 @@ void MappingsProjection::Fold(const Event& e, ProjectionState* st) {
   }
 }
 
-void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
-  const DomainEvent* decoded = Decode(e);
+bool ContactViewProjection::Uses(std::string_view type) const {
+  return type == ev::kContactCreated || type == ev::kContactChanged ||
+         type == ev::kContactDeleted;
+}
+
+void ContactViewProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
+                                        ProjectionState* st) {
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   if (d.contact_id.empty()) return;
@@ -117,8 +118,12 @@ void ContactViewProjection::Fold(const Event& e, ProjectionState* st) {
   }
 }
 
-void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
-  const DomainEvent* decoded = Decode(e);
+bool OptOutRegistryProjection::Uses(std::string_view type) const {
+  return type == ev::kOptedOut || type == ev::kOptedIn;
+}
+
+void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
+                                           ProjectionState* st) {
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   if ((d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
@@ -145,7 +150,7 @@ void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
       // The current status is the newest by when it happened, not by when
       // it was recorded: a late, older opt-in never undoes a newer opt-out;
       // at the same time, the opt-out wins.
-      auto cur = st->Get("o/" + base);
+      const std::string* cur = st->Peek("o/" + base);
       if (cur) {
         size_t sp = cur->find(' ');
         std::string cur_when = cur->substr(sp + 1, 20);
@@ -158,25 +163,23 @@ void OptOutRegistryProjection::Fold(const Event& e, ProjectionState* st) {
   }
 }
 
-void SyncStatusProjection::Fold(const Event& e, ProjectionState* st) {
-  const DomainEvent* decoded = Decode(e);
+bool SyncStatusProjection::Uses(std::string_view type) const {
+  return type == ev::kPushRequested || type == ev::kPushAttempted ||
+         type == ev::kPushSucceeded || type == ev::kPushDeadLettered;
+}
+
+void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
+                                       ProjectionState* st) {
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   if (d.push_id.empty()) return;
-  std::string key = "p/" + d.push_id;
-  std::string state, system = d.system, contact = d.contact_id;
-  if (auto cur = st->Get(key)) {
-    size_t a = cur->find(' '), b = cur->find(' ', a + 1);
-    state = cur->substr(0, a);
-    if (system.empty()) system = cur->substr(a + 1, b - a - 1);
-    size_t c = cur->find(' ', b + 1);
-    if (contact.empty()) contact = cur->substr(b + 1, c == std::string::npos ? c : c - b - 1);
-  }
-  std::string next;
+  std::string_view next;
   if (d.type == ev::kPushRequested) {
-    next = state.empty() ? "pending" : state;
+    next = "pending";
   } else if (d.type == ev::kPushAttempted) {
-    next = d.outcome == "retry" ? "retrying" : state;
+    // An attempt that will not be retried leaves the state as it is.
+    if (d.outcome != "retry") return;
+    next = "retrying";
   } else if (d.type == ev::kPushSucceeded) {
     next = "succeeded";
   } else if (d.type == ev::kPushDeadLettered) {
@@ -184,14 +187,38 @@ void SyncStatusProjection::Fold(const Event& e, ProjectionState* st) {
   } else {
     return;
   }
-  if (next.empty() || next == state) return;
-  if (!state.empty()) {
-    st->Add("n/" + e.tenant + "/" + system + "/" + state, -1);
-    st->Add("k/" + contact + "/" + state, -1);
+  // Keys are built in one buffer: this fold runs for most events of a log.
+  thread_local std::string key;
+  key.assign("p/").append(d.push_id);
+  // Peek, then Put only on a change: the Put finds the entry in the cache
+  // lines the Peek loaded, and a batch that changed nothing writes nothing.
+  const std::string* cur = st->Peek(key);
+  std::string state, system = d.system, contact = d.contact_id;
+  if (cur) {
+    std::string_view v = *cur;
+    size_t a = v.find(' '), b = v.find(' ', a + 1);
+    state = v.substr(0, a);
+    if (system.empty()) system = v.substr(a + 1, b - a - 1);
+    size_t c = v.find(' ', b + 1);
+    if (contact.empty()) contact = v.substr(b + 1, c == std::string_view::npos ? c : c - b - 1);
   }
-  st->Add("n/" + e.tenant + "/" + system + "/" + next, 1);
-  st->Add("k/" + contact + "/" + next, 1);
-  st->Put(key, next + " " + system + " " + contact + " " + e.tenant);
+  // A request for a push already under way changes nothing.
+  if (state == next || (d.type == ev::kPushRequested && !state.empty())) return;
+  std::string value(next);
+  value.append(" ").append(system).append(" ").append(contact).append(" ").append(e.tenant);
+  st->Put(key, std::move(value));
+  auto add = [&](std::string_view prefix, const std::string& mid, std::string_view which,
+                 int64_t delta) {
+    key.assign(prefix).append(mid).append("/").append(which);
+    st->Add(key, delta);
+  };
+  const std::string tenant_system = e.tenant + "/" + system;
+  if (!state.empty()) {
+    add("n/", tenant_system, state, -1);
+    add("k/", contact, state, -1);
+  }
+  add("n/", tenant_system, next, 1);
+  add("k/", contact, next, 1);
 }
 
 }  // namespace dfm

@@ -21,6 +21,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "projections/projection.h"
 
@@ -30,14 +31,16 @@ class MappingsProjection : public Projection {
  public:
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
-  void Fold(const Event& e, ProjectionState* state) override;
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
 
 class ContactViewProjection : public Projection {
  public:
   static constexpr char kName[] = "contacts";
   std::string name() const override { return kName; }
-  void Fold(const Event& e, ProjectionState* state) override;
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
 
 // The opt-out registry, per tenant, per E.164 phone or email, per channel:
@@ -52,14 +55,25 @@ class OptOutRegistryProjection : public Projection {
  public:
   static constexpr char kName[] = "opt_outs";
   std::string name() const override { return kName; }
-  void Fold(const Event& e, ProjectionState* state) override;
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
 
 class SyncStatusProjection : public Projection {
  public:
   static constexpr char kName[] = "sync_status";
   std::string name() const override { return kName; }
-  void Fold(const Event& e, ProjectionState* state) override;
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+};
+
+// The four, for a tool or a test that runs them all.
+struct SyncProjections {
+  MappingsProjection mappings;
+  ContactViewProjection contacts;
+  SyncStatusProjection sync_status;
+  OptOutRegistryProjection opt_outs;
+  std::vector<Projection*> All() { return {&mappings, &contacts, &sync_status, &opt_outs}; }
 };
 
 }  // namespace dfm

@@ -18,18 +18,10 @@ namespace {
 // checkpoint is the last webhook every fact of which was decided.
 constexpr char kRouter[] = "router";
 
-struct AllProjections {
-  MappingsProjection mappings;
-  ContactViewProjection contacts;
-  SyncStatusProjection sync_status;
-  OptOutRegistryProjection opt_outs;
-  std::vector<Projection*> All() { return {&mappings, &contacts, &sync_status, &opt_outs}; }
-};
-
 }  // namespace
 
 int RunProjectionsStatus(const EventLog& log, bool json, std::ostream& out, std::ostream& err) {
-  AllProjections p;
+  SyncProjections p;
   uint64_t head = log.LastSequence();
   Table t({"CONSUMER", "CHECKPOINT", "HEAD", "LAG"});
   std::vector<std::string> names;
@@ -62,7 +54,7 @@ int RunProjectionsStatus(const EventLog& log, bool json, std::ostream& out, std:
 
 Status RebuildProjections(EventLog* log, const std::string& name, std::ostream* progress,
                           RebuildReport* report) {
-  AllProjections p;
+  SyncProjections p;
   std::vector<Projection*> chosen;
   for (Projection* x : p.All())
     if (name.empty() || x->name() == name) chosen.push_back(x);

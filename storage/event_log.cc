@@ -25,6 +25,20 @@ Status EventLog::Append(EventDraft draft, AppendOutcome* outcome) {
   return s;
 }
 
+Status EventLog::BulkCommitConsumer(std::string_view consumer, uint64_t seq,
+                                    const std::vector<StateEntryRef>& entries) {
+  std::vector<StateOp> ops(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    ops[i].key = std::string(entries[i].key);
+    if (entries[i].value) {
+      ops[i].value = *entries[i].value;
+    } else {
+      ops[i].erase = true;
+    }
+  }
+  return CommitConsumer(consumer, seq, ops);
+}
+
 Status EventLog::ScanStream(std::string_view tenant, std::string_view stream,
                             const std::function<bool(const Event&)>& fn) const {
   constexpr size_t kBatch = 1024;

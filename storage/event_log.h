@@ -39,6 +39,12 @@ struct StateOp {
   bool erase = false;
 };
 
+// One entry of a consumer's state by reference: `value` null erases `key`.
+struct StateEntryRef {
+  std::string_view key;
+  const std::string* value = nullptr;
+};
+
 // What `dfm log verify` / `dfm audit verify` report.
 struct ChainReport {
   bool ok = true;
@@ -102,6 +108,13 @@ class EventLog {
   // spent) or a backfill's position.
   virtual Status CommitConsumerDurable(std::string_view consumer, uint64_t seq,
                                        const std::vector<StateOp>& ops) = 0;
+  // CommitConsumer for a large batch (a rebuild's state): `entries` sorted
+  // by key, each key once, committed atomically with `seq`, not synced. The
+  // RocksDB log writes a big batch as a table file and adds it in one step
+  // instead of inserting each key. This default commits through
+  // CommitConsumer.
+  virtual Status BulkCommitConsumer(std::string_view consumer, uint64_t seq,
+                                    const std::vector<StateEntryRef>& entries);
   virtual Status GetConsumerState(std::string_view consumer, std::string_view key,
                                   std::string* value) const = 0;
   virtual Status ScanConsumerState(

@@ -39,6 +39,31 @@ std::string Str(simdjson::dom::element e) {
   return std::string();
 }
 
+void StrInto(simdjson::dom::element e, std::string* out) {
+  std::string_view v;
+  if (e.get(v) == simdjson::SUCCESS) {
+    out->assign(v.data(), v.size());
+  } else {
+    out->clear();
+  }
+}
+
+// Empties every member, keeping the strings' buffers.
+void Reset(DomainEvent* e) {
+  for (std::string* s : {&e->type, &e->contact_id, &e->system, &e->external_id, &e->field,
+                         &e->kept.value, &e->kept.system, &e->lost.value, &e->lost.system,
+                         &e->rule, &e->reason, &e->via, &e->message_key, &e->channel, &e->push_id,
+                         &e->op, &e->outcome, &e->detail})
+    s->clear();
+  e->source_time_us = e->kept.source_time_us = e->lost.source_time_us = 0;
+  e->fields.clear();
+  e->changes.clear();
+  e->candidates.clear();
+  e->priority = e->attempt = e->http_status = 0;
+  e->next_attempt_us = 0;
+  e->webhook_seq = 0;
+}
+
 int64_t Int(simdjson::dom::element e) {
   int64_t v = 0;
   if (e.get(v) == simdjson::SUCCESS) return v;
@@ -119,7 +144,11 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
   return o.Finish();
 }
 
-Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out) {
+namespace {
+
+// Decodes in place: a reader decoding millions of events into one object
+// reuses its strings' buffers. REQUIRES: *out was Reset.
+Status DecodeInto(std::string_view type, std::string_view payload, DomainEvent* out) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(payload.data(), payload.size()).get(root) != simdjson::SUCCESS) {
@@ -127,49 +156,57 @@ Status DecodeDomainEvent(std::string_view type, std::string_view payload, Domain
   }
   simdjson::dom::object obj;
   if (root.get(obj) != simdjson::SUCCESS) return Bad("not an object");
-  DomainEvent e;
-  e.type = std::string(type);
+  DomainEvent& e = *out;
+  e.type.assign(type.data(), type.size());
   for (auto [key, val] : obj) {
-    if (key == "contact_id") e.contact_id = Str(val);
-    else if (key == "system") e.system = Str(val);
-    else if (key == "external_id") e.external_id = Str(val);
+    if (key == "contact_id") StrInto(val, &e.contact_id);
+    else if (key == "system") StrInto(val, &e.system);
+    else if (key == "external_id") StrInto(val, &e.external_id);
     else if (key == "source_time_us") e.source_time_us = Int(val);
     else if (key == "fields") {
       simdjson::dom::object f;
       if (val.get(f) != simdjson::SUCCESS) return Bad("fields is not an object");
-      for (auto [fk, fv] : f) e.fields[std::string(fk)] = Str(fv);
+      for (auto [fk, fv] : f) StrInto(fv, &e.fields[std::string(fk)]);
     } else if (key == "changes") {
       simdjson::dom::array a;
       if (val.get(a) != simdjson::SUCCESS) return Bad("changes is not an array");
       for (auto c : a) e.changes.push_back({Str(c["field"]), Str(c["old"]), Str(c["new"])});
-    } else if (key == "field") e.field = Str(val);
+    } else if (key == "field") StrInto(val, &e.field);
     else if (key == "kept" || key == "lost") {
       Attributed& a = key == "kept" ? e.kept : e.lost;
-      a.value = Str(val["value"]);
-      a.system = Str(val["system"]);
+      StrInto(val["value"], &a.value);
+      StrInto(val["system"], &a.system);
       a.source_time_us = Int(val["source_time_us"]);
-    } else if (key == "rule") e.rule = Str(val);
-    else if (key == "reason") e.reason = Str(val);
-    else if (key == "via") e.via = Str(val);
-    else if (key == "message_key") e.message_key = Str(val);
-    else if (key == "channel") e.channel = Str(val);
+    } else if (key == "rule") StrInto(val, &e.rule);
+    else if (key == "reason") StrInto(val, &e.reason);
+    else if (key == "via") StrInto(val, &e.via);
+    else if (key == "message_key") StrInto(val, &e.message_key);
+    else if (key == "channel") StrInto(val, &e.channel);
     else if (key == "candidates") {
       simdjson::dom::array a;
       if (val.get(a) != simdjson::SUCCESS) return Bad("candidates is not an array");
       for (auto c : a) e.candidates.emplace_back(Str(c["contact_id"]), Str(c["matched_by"]));
-    } else if (key == "push_id") e.push_id = Str(val);
-    else if (key == "op") e.op = Str(val);
+    } else if (key == "push_id") StrInto(val, &e.push_id);
+    else if (key == "op") StrInto(val, &e.op);
     else if (key == "priority") e.priority = static_cast<int>(Int(val));
     else if (key == "attempt") e.attempt = static_cast<int>(Int(val));
-    else if (key == "outcome") e.outcome = Str(val);
+    else if (key == "outcome") StrInto(val, &e.outcome);
     else if (key == "http_status") e.http_status = static_cast<int>(Int(val));
-    else if (key == "detail") e.detail = Str(val);
+    else if (key == "detail") StrInto(val, &e.detail);
     else if (key == "next_attempt_us") e.next_attempt_us = Int(val);
     else if (key == "webhook_seq") e.webhook_seq = static_cast<uint64_t>(Int(val));
     // Unknown keys are kept readable by newer builds: ignored here.
   }
-  *out = std::move(e);
   return Status::OK();
+}
+
+}  // namespace
+
+Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out) {
+  Reset(out);
+  Status s = DecodeInto(type, payload, out);
+  if (!s.ok()) Reset(out);  // nothing half-decoded: callers test type.empty()
+  return s;
 }
 
 EventDraft ToDraft(const DomainEvent& e, const std::string& tenant, const std::string& stream,

@@ -126,8 +126,9 @@ struct DomainEvent {
 };
 
 std::string EncodeDomainEvent(const DomainEvent& e);
-// InvalidArgument/Corruption on malformed payloads; `type` comes from the
-// envelope.
+// InvalidArgument/Corruption on malformed payloads (*out is then empty, as
+// a default DomainEvent); `type` comes from the envelope. Decodes into *out
+// in place, reusing its buffers.
 Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out);
 bool IsDomainEventType(std::string_view type);
 // Decodes `e` when it is a domain event whose payload reads; false otherwise.

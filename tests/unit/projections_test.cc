@@ -2,7 +2,10 @@
 // from sequence 1 on both EventLog implementations.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -286,11 +289,8 @@ class ProjectionRebuild : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
-  MappingsProjection mappings;
-  ContactViewProjection contacts;
-  SyncStatusProjection status;
-  OptOutRegistryProjection opt_outs;
-  std::vector<Projection*> all = {&mappings, &contacts, &status, &opt_outs};
+  SyncProjections four;
+  std::vector<Projection*> all = four.All();
   // Live: fold after every round, with a runner made afresh now and then
   // (a restart resumes from the checkpoint).
   for (int round = 0; round < 12; ++round) {
@@ -367,6 +367,143 @@ TEST_P(ProjectionRebuild, SharedRunnerFoldsEachFromItsOwnCheckpointAndCommitsLaz
   ASSERT_TRUE(ProjectionRunner(log_.get(), &opt_outs).Rebuild().ok());
   EXPECT_EQ(Snapshot(log_.get(), "mappings"), live_m);
   EXPECT_EQ(Snapshot(log_.get(), "opt_outs"), live_o);
+}
+
+TEST_P(ProjectionRebuild, OneRunnerRebuildsAllTogetherAndSpillsAsLiveProcessingFolds) {
+  SyncProjections four;
+  std::vector<Projection*> all = four.All();
+  for (int round = 0; round < 10; ++round) {
+    AppendHistory(log_.get(), round);
+    ProjectionRunner::Options o;
+    o.batch = 5;
+    ASSERT_TRUE(ProjectionRunner(log_.get(), all, o).CatchUp().ok());
+  }
+  std::map<std::string, std::map<std::string, std::string>> live;
+  for (auto* p : all) live[p->name()] = Snapshot(log_.get(), p->name());
+  // Small batches and a tiny spill: each projection commits in the middle
+  // of the rebuild and reads its committed state back afterwards.
+  for (size_t spill : {size_t{7}, size_t{1} << 22}) {
+    ProjectionRunner::Options o;
+    o.batch = 4;
+    o.rebuild_spill_keys = spill;
+    ProjectionRunner runner(log_.get(), all, o);
+    std::vector<uint64_t> reported;
+    ASSERT_TRUE(runner.Rebuild([&](uint64_t seq) { reported.push_back(seq); }).ok());
+    EXPECT_EQ(runner.checkpoint(), log_->LastSequence());
+    ASSERT_FALSE(reported.empty());
+    EXPECT_EQ(reported.back(), log_->LastSequence());
+    EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
+    for (auto* p : all) {
+      EXPECT_EQ(Snapshot(log_.get(), p->name()), live[p->name()]) << p->name() << " " << spill;
+      uint64_t cp = 0;
+      ASSERT_TRUE(log_->ReadCheckpoint(p->name(), &cp).ok());
+      EXPECT_EQ(cp, log_->LastSequence()) << p->name();
+    }
+  }
+}
+
+// Enough contacts that a rebuild's state goes through the bulk commit's
+// table files on RocksDB (BulkCommitConsumer writes smaller ones inline).
+TEST_P(ProjectionRebuild, BigStateRebuildsInBulkAsLiveProcessingFolds) {
+  constexpr int kContacts = 20000;  // 4 mappings keys each: past the bulk threshold
+  std::vector<EventDraft> drafts;
+  for (int i = 0; i < kContacts; ++i) {
+    DomainEvent d;
+    d.type = std::string(ev::kContactCreated);
+    d.contact_id = "c" + std::to_string(i);
+    d.system = "ghl";
+    d.external_id = "g" + std::to_string(i);
+    d.fields = {{"phone", "+1205" + std::to_string(5000000 + i)},
+                {"email", "p" + std::to_string(i) + "@x.io"}};
+    drafts.push_back(ToDraft(d, "default", ContactStream(d.contact_id), EventId(), EventId()));
+    if (i % 4 == 0) {  // the id moves: the old one is erased
+      d.type = std::string(ev::kContactLinked);
+      d.external_id = "g" + std::to_string(i) + "b";
+      drafts.push_back(ToDraft(d, "default", ContactStream(d.contact_id), EventId(), EventId()));
+    }
+    if (drafts.size() >= 1000 || i + 1 == kContacts) {
+      ASSERT_TRUE(log_->Append(std::move(drafts), nullptr).ok());
+      drafts.clear();
+    }
+  }
+  MappingsProjection mappings;
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &mappings, 4096).CatchUp().ok());
+  auto live = Snapshot(log_.get(), "mappings");
+  ASSERT_GT(live.size(), 65536u);
+  EXPECT_EQ(live["x/default/ghl/g8b"], "c8");
+  EXPECT_EQ(live.count("x/default/ghl/g8"), 0u);
+  ProjectionRunner runner(log_.get(), &mappings);
+  ASSERT_TRUE(runner.Rebuild().ok());
+  EXPECT_EQ(Snapshot(log_.get(), "mappings"), live);
+  uint64_t cp = 0;
+  ASSERT_TRUE(log_->ReadCheckpoint("mappings", &cp).ok());
+  EXPECT_EQ(cp, log_->LastSequence());
+  // The table files were moved into the database or removed.
+  if (GetParam() == "rocksdb") {
+    for (const auto& f : std::filesystem::directory_iterator(dir_.Sub("db")))
+      EXPECT_EQ(f.path().filename().string().rfind("bulk-", 0), std::string::npos) << f.path();
+  }
+}
+
+TEST_P(ProjectionRebuild, BulkCommitReplacesKeysErasesAndMovesTheCheckpointTogether) {
+  ASSERT_TRUE(log_->CommitConsumer("c", 5, {{"a/1", "old", false}, {"z/gone", "x", false}}).ok());
+  std::vector<std::string> keys, values;
+  for (int i = 0; i < 70000; ++i) {
+    char k[16];
+    std::snprintf(k, sizeof(k), "k/%06d", i);
+    keys.push_back(k);
+    values.push_back("v" + std::to_string(i));
+  }
+  keys.insert(keys.begin(), "a/1");
+  values.insert(values.begin(), "new");
+  std::vector<StateEntryRef> entries;
+  for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], &values[i]});
+  entries.push_back({"z/gone", nullptr});  // erased
+  ASSERT_TRUE(log_->BulkCommitConsumer("c", 9, entries).ok());
+  auto state = Snapshot(log_.get(), "c");
+  EXPECT_EQ(state.size(), 70001u);
+  EXPECT_EQ(state["a/1"], "new");
+  EXPECT_EQ(state["k/069999"], "v69999");
+  EXPECT_EQ(state.count("z/gone"), 0u);
+  uint64_t cp = 0;
+  ASSERT_TRUE(log_->ReadCheckpoint("c", &cp).ok());
+  EXPECT_EQ(cp, 9u);
+  // Another consumer's state is untouched by it.
+  EXPECT_TRUE(Snapshot(log_.get(), "d").empty());
+  if (GetParam() != "rocksdb") return;
+  // A table file a crash left before it was ingested is removed at open.
+  log_.reset();
+  std::string stale = dir_.Sub("db") + "/bulk-1-0-state.sst";
+  std::FILE* f = std::fopen(stale.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  log_ = testing::OpenTestLog(GetParam(), dir_);
+  ASSERT_TRUE(log_);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_EQ(Snapshot(log_.get(), "c").size(), 70001u);
+}
+
+TEST(ProjectionState, OpsComeOutSortedOnceEachAndAddReadsTheBase) {
+  MemBase base;
+  base.kv["b"] = "1";
+  auto st = base.State();
+  st.Put("c", "3");
+  st.Add("b", 2);
+  st.Put("a", "x");
+  st.Erase("a");
+  st.Add("d", 4);
+  EXPECT_EQ(*st.Peek("b"), "3");
+  EXPECT_EQ(st.Peek("missing"), nullptr);
+  auto ops = st.TakeOps();
+  ASSERT_EQ(ops.size(), 4u);
+  EXPECT_EQ(ops[0].key, "a");
+  EXPECT_TRUE(ops[0].erase);
+  EXPECT_EQ(ops[1].key, "b");
+  EXPECT_EQ(ops[1].value, "3");
+  EXPECT_EQ(ops[2].key, "c");
+  EXPECT_EQ(ops[3].key, "d");
+  EXPECT_EQ(ops[3].value, "4");
+  EXPECT_TRUE(st.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, ProjectionRebuild, ::testing::Values("memory", "rocksdb"));
