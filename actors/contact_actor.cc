@@ -1,5 +1,7 @@
 #include "actors/contact_actor.h"
 
+#include <algorithm>
+
 #include "util/logging.h"
 
 namespace dfm {
@@ -8,18 +10,13 @@ namespace {
 
 using Self = caf::stateful_actor<ContactActorState>;
 
-bool Settles(const DomainEvent& e) {
-  return e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered ||
-         (e.type == ev::kMessageRefused && !e.push_id.empty());
-}
-
 // Applies an appended event to the model and the outstanding pushes.
 void ApplyOne(ContactActorState& st, const DomainEvent& d, uint64_t seq, int64_t recorded_at_us,
               const EventId& id, const EventId& correlation) {
   Apply(&st.model, d, seq, recorded_at_us);
   if (d.type == ev::kPushRequested) {
     st.outstanding[d.push_id] = PushOrder{st.tenant, d, id, correlation};
-  } else if (Settles(d)) {
+  } else if (SettlesPush(d)) {
     st.outstanding.erase(d.push_id);
   }
 }
@@ -54,95 +51,97 @@ void Append(Self* self, std::vector<EventDraft> drafts, std::vector<DomainEvent>
   });
 }
 
-// The sync context for a decision now: targets without a connector dropped.
+// The tenant's sync context for a decision now: targets without a
+// connector dropped.
 SyncContext Context(Self* self) {
   auto& st = self->state;
-  SyncContext ctx = st.env->ctx;
+  SyncContext ctx = st.env->ContextFor(st.tenant);
   ctx.now_us = st.env->now_us();
   for (auto it = ctx.targets.begin(); it != ctx.targets.end();)
     it = st.env->Connector(st.tenant, it->first) ? std::next(it) : ctx.targets.erase(it);
   return ctx;
 }
 
-void DecideFact(Self* self, const ContactFact& fact) {
+// Appends what a fact or a replay decided: event i on stream_of(event),
+// idempotency key `key_prefix` + i, caused by `causation` and correlated
+// with `correlation`. Once durable, each is applied to the model, the
+// pushes it requests are ordered (`redriven`: the connector looks for an
+// earlier write first), the sends it refuses are cancelled at their
+// connector, and the router gets `done`.
+void AppendDecided(Self* self, std::vector<DomainEvent> decided, FactDone done,
+                   const std::function<std::string(const DomainEvent&)>& stream_of,
+                   const std::string& key_prefix, const EventId& causation,
+                   const EventId& correlation, bool redriven) {
   auto& st = self->state;
-  std::vector<DomainEvent> decided = Decide(st.model, fact, Context(self));
-  FactDone done{st.tenant, st.contact_id, fact.webhook_seq, 0};
   if (decided.empty()) {
     self->send(st.router, done);
     Next(self);
     return;
   }
-  EventId correlation = fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id;
   std::vector<EventDraft> drafts;
   for (size_t i = 0; i < decided.size(); ++i) {
-    const DomainEvent& d = decided[i];
-    std::string stream = d.contact_id.empty() ? SourceStream(fact.system) : ContactStream(st.contact_id);
-    EventDraft draft = ToDraft(d, st.tenant, stream, fact.webhook_id, correlation);
+    EventDraft draft = ToDraft(decided[i], st.tenant, stream_of(decided[i]), causation, correlation);
     draft.idempotency_system = kDecisionKeySystem;
-    draft.idempotency_key =
-        "d/" + st.contact_id + "/" + std::to_string(fact.webhook_seq) + "/" + std::to_string(i);
+    draft.idempotency_key = key_prefix + std::to_string(i);
     drafts.push_back(std::move(draft));
   }
-  Append(self, std::move(drafts), std::move(decided), [self, done, correlation](const AppendResult& r) mutable {
-    auto& s = self->state;
-    int64_t now = s.env->now_us();
-    std::vector<PushOrder> orders;
-    for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
-      const DomainEvent& e = s.events[i];
-      ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlation);
-      if (e.type == ev::kPushRequested)
-        orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlation});
-      if (e.type == ev::kMessageRefused && !e.push_id.empty()) {
-        caf::actor c = s.env->Connector(s.tenant, e.system);
-        if (c) self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
-      }
-      done.last_seq = std::max(done.last_seq, r.seqs[i]);
-    }
-    for (const auto& o : orders) Order(self, o);
-    self->send(s.router, done);
-  });
+  Append(self, std::move(drafts), std::move(decided),
+         [self, done, correlation, redriven](const AppendResult& r) mutable {
+           auto& s = self->state;
+           int64_t now = s.env->now_us();
+           std::vector<PushOrder> orders;
+           for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
+             const DomainEvent& e = s.events[i];
+             ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlation);
+             if (e.type == ev::kPushRequested)
+               orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlation, redriven});
+             if (e.type == ev::kMessageRefused && !e.push_id.empty()) {
+               caf::actor c = s.env->Connector(s.tenant, e.system);
+               if (c) self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
+             }
+             done.last_seq = std::max(done.last_seq, r.seqs[i]);
+           }
+           for (const auto& o : orders) Order(self, o);
+           self->send(s.router, done);
+         });
 }
 
-// Decides a replay's re-drive like a fact: appended with idempotency keys,
-// caused by and correlated with the replay.requested event.
+void DecideFact(Self* self, const ContactFact& fact) {
+  auto& st = self->state;
+  EventId correlation = fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id;
+  const std::string contact_stream = ContactStream(st.contact_id);
+  const std::string source_stream = SourceStream(fact.system);
+  AppendDecided(
+      self, Decide(st.model, fact, Context(self)),
+      FactDone{st.tenant, st.contact_id, fact.webhook_seq, 0},
+      [&](const DomainEvent& d) { return d.contact_id.empty() ? source_stream : contact_stream; },
+      "d/" + st.contact_id + "/" + std::to_string(fact.webhook_seq) + "/", fact.webhook_id,
+      correlation, /*redriven=*/false);
+}
+
+// Decides a replay's re-drive like a fact: caused by and correlated with
+// the replay.requested event. A contact that does not exist gets no stream
+// of its own from a replay: its skips are recorded beside the request.
 void DecideRedriveItem(Self* self, const Redrive& r) {
   auto& st = self->state;
-  std::vector<DomainEvent> decided = DecideRedrive(st.model, r.items, r.replay_seq, Context(self));
-  FactDone done{st.tenant, st.contact_id, r.replay_seq, 0};
-  if (decided.empty()) {
-    self->send(st.router, done);
-    Next(self);
-    return;
-  }
-  std::vector<EventDraft> drafts;
-  for (size_t i = 0; i < decided.size(); ++i) {
-    // A contact that does not exist gets no stream of its own from a replay:
-    // its skips are recorded beside the request.
-    std::string stream = st.model.exists ? ContactStream(st.contact_id) : std::string(kReplayStream);
-    EventDraft draft = ToDraft(decided[i], st.tenant, stream, r.replay_id, r.replay_id);
-    draft.idempotency_system = kDecisionKeySystem;
-    draft.idempotency_key = "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/" + std::to_string(i);
-    drafts.push_back(std::move(draft));
-  }
-  EventId correlation = r.replay_id;
-  Append(self, std::move(drafts), std::move(decided), [self, done, correlation](const AppendResult& res) mutable {
-    auto& s = self->state;
-    int64_t now = s.env->now_us();
-    for (size_t i = 0; i < s.events.size() && i < res.seqs.size(); ++i) {
-      const DomainEvent& e = s.events[i];
-      ApplyOne(s, e, res.seqs[i], now, res.ids[i], correlation);
-      if (e.type == ev::kPushRequested) Order(self, PushOrder{s.tenant, e, res.ids[i], correlation, true});
-      done.last_seq = std::max(done.last_seq, res.seqs[i]);
-    }
-    self->send(s.router, done);
-  });
+  const std::string stream =
+      st.model.exists ? ContactStream(st.contact_id) : std::string(kReplayStream);
+  AppendDecided(self, DecideRedrive(st.model, r.items, r.replay_seq, Context(self)),
+                FactDone{st.tenant, st.contact_id, r.replay_seq, 0},
+                [&](const DomainEvent&) { return stream; },
+                "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/", r.replay_id,
+                r.replay_id, /*redriven=*/true);
 }
 
 void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
   std::vector<DomainEvent> events = rep.events;
-  for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));
+  // Only a send that died has anything to decide (DecideReport).
+  bool dead_send = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
+    return e.type == ev::kPushDeadLettered && e.op == "send";
+  });
+  if (dead_send)
+    for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));
   std::vector<EventDraft> drafts;
   for (const auto& e : events) {
     EventDraft d = ToDraft(e, st.tenant, ContactStream(st.contact_id), rep.request_id, rep.correlation_id);

@@ -19,7 +19,14 @@ namespace dfm {
 
 struct SyncEnv {
   EventLog* log = nullptr;
-  SyncContext ctx;          // merge policy and targets; now_us is set per decision
+  // Merge policy and targets per tenant (each tenant's own systems); `ctx`
+  // for a tenant not in `contexts`. now_us is set per decision.
+  std::map<std::string, SyncContext> contexts;
+  SyncContext ctx;
+  const SyncContext& ContextFor(const std::string& tenant) const {
+    auto it = contexts.find(tenant);
+    return it == contexts.end() ? ctx : it->second;
+  }
   MapperSettings mapper;
   std::function<int64_t()> now_us;  // wall clock (tests: simulated)
   int64_t contact_idle_us = 300LL * 1000000;  // passivate after this long idle

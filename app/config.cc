@@ -9,6 +9,7 @@
 
 #include "sync/contact_model.h"
 #include "sync/fact.h"
+#include "util/strings.h"
 
 extern char** environ;
 
@@ -324,15 +325,9 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     problems->push_back({"sync.aloware_contact_events", "must name at least one event"});
   for (const auto& pair : SplitList(value["sync.tag_lists"])) {
     size_t eq = pair.rfind('=');
-    std::string tag = eq == std::string::npos ? "" : pair.substr(0, eq);
-    std::string list = eq == std::string::npos ? "" : pair.substr(eq + 1);
-    auto trim = [](std::string& x) {
-      while (!x.empty() && x.back() == ' ') x.pop_back();
-      while (!x.empty() && x.front() == ' ') x.erase(x.begin());
-    };
-    trim(tag);
-    trim(list);
-    for (auto& ch : tag) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    // The tag as JoinTags reads the systems' tags: trimmed, lower-case.
+    std::string tag = eq == std::string::npos ? "" : AsciiLower(TrimSpace(pair.substr(0, eq)));
+    std::string list = eq == std::string::npos ? "" : std::string(TrimSpace(pair.substr(eq + 1)));
     if (tag.empty() || list.empty()) {
       problems->push_back({"sync.tag_lists", "each entry must be \"tag=list id\", got \"" + pair + "\""});
       continue;

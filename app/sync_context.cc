@@ -17,6 +17,7 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
       ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
       ctx.channels[system] = std::set<std::string>(f->consent_channels.begin(), f->consent_channels.end());
       if (f->consent_one_flag) ctx.one_flag.insert(system);
+      if (!f->key_field.empty()) ctx.key_field[system] = f->key_field;
       if (system == ctx.conversations && settings.at("conversation_provider_id").empty())
         ctx.conversations.clear();  // GoHighLevel takes no texts or calls without a provider
     }

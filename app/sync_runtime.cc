@@ -20,10 +20,7 @@ int Clamp(const std::string& v) {
 }  // namespace
 
 struct SyncRuntime::Impl {
-  MappingsProjection mappings;
-  ContactViewProjection contacts;
-  SyncStatusProjection sync_status;
-  OptOutRegistryProjection opt_outs;
+  SyncProjections four;
   std::unique_ptr<ProjectionRunner> projections;  // one reader for all four
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<CurlHttpClient> http;
@@ -40,8 +37,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
   auto logger = Logger("sync");
-  im.projections = std::make_unique<ProjectionRunner>(
-      log, std::vector<Projection*>{&im.mappings, &im.contacts, &im.sync_status, &im.opt_outs});
+  im.projections = std::make_unique<ProjectionRunner>(log, im.four.All());
   Status s = im.projections->CatchUp();
   if (!s.ok()) return Status::IOError("projections: " + s.ToString());
   logger->info("event=projections_ready checkpoint={}", im.projections->checkpoint());
@@ -55,7 +51,10 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.normalizer = std::make_unique<Normalizer>(ss.default_region);
   auto env = std::make_shared<SyncEnv>();
   env->log = log;
-  env->ctx = SyncContextFor(config, "");  // targets without a connector are dropped per tenant
+  // Each tenant decides with its own systems (a tenant whose GoHighLevel has
+  // no conversation provider takes no texts there; others still do).
+  for (const auto& tenant : config.tenants()) env->contexts[tenant] = SyncContextFor(config, tenant);
+  env->ctx = SyncContextFor(config, "");  // for a tenant not configured: never routed to
   env->mapper.normalizer = im.normalizer.get();
   env->mapper.aloware_contact_events = ss.aloware_contact_events;
   env->mapper.aloware_utc_offset_us = ss.aloware_utc_offset_minutes * 60 * 1000000;

@@ -26,6 +26,7 @@
 #include "events/webhook_received.h"
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
+#include "replay-tools/tool_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
 #include "sync/identity.h"
@@ -90,13 +91,7 @@ int Generate(const std::string& dir, uint64_t events) {
         R"(@example.com","tags":["customer"],"source":"bench","dateAdded":"2026-11-20T10:00:00.000Z",)"
         R"("country":"US","timezone":"America/Chicago","dnd":false,"webhookId":"wh-)" +
         std::to_string(sync) + R"(","timestamp":"2026-11-20T10:00:00.000Z","customFields":[]})";
-    EventDraft hook;
-    hook.tenant = "default";
-    hook.stream = "source:ghl";
-    hook.type = std::string(WebhookReceived::kType);
-    hook.schema_version = WebhookReceived::kSchemaVersion;
-    hook.payload = EncodeWebhookReceived(w);
-    batch.push_back(std::move(hook));
+    batch.push_back(WebhookDraft("default", w));
     // The decisions name the webhook by a made-up id (the log assigns ids
     // at append): the bench measures reading, not causation.
     EventId cause;
@@ -214,11 +209,7 @@ int Scan(const std::string& dir) {
 
 int Replay(const std::string& dir, uint64_t window) {
   std::unique_ptr<RocksDbEventLog> log;
-  RocksDbLogOptions o;
-  o.path = dir;
-  o.read_only = true;
-  Status s = RocksDbEventLog::Open(o, &log);
-  if (s.ok()) s = log->Refresh();
+  Status s = OpenToolLog(dir, &log);  // as `dfm replay` opens it
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;

@@ -49,7 +49,7 @@ class EventIdGenerator {
 // What a producer hands to the log.
 struct EventDraft {
   std::string tenant;
-  std::string stream;  // "source:ghl", "contact:<id>", "connector:aloware", ...
+  std::string stream;  // "source:ghl", "contact:<id>", "backfill:aloware", "replay"
   std::string type;    // "webhook.received", ...
   uint16_t schema_version = 1;
   std::optional<int64_t> source_time_us;  // when the source says it happened

@@ -37,6 +37,20 @@ bool GetHeaders(std::string_view* in, WebhookReceived* w) {
 
 std::string EncodeWebhookReceived(const WebhookReceived& w) { return EncodeWebhookReceived(w, w.body); }
 
+EventDraft WebhookDraft(std::string tenant, const WebhookReceived& w) {
+  return WebhookDraft(std::move(tenant), w, w.body);
+}
+
+EventDraft WebhookDraft(std::string tenant, const WebhookReceived& w, std::string_view body) {
+  EventDraft d;
+  d.tenant = std::move(tenant);
+  d.stream = "source:" + w.system;
+  d.type = std::string(WebhookReceived::kType);
+  d.schema_version = WebhookReceived::kSchemaVersion;
+  d.payload = EncodeWebhookReceived(w, body);
+  return d;
+}
+
 std::string EncodeWebhookReceived(const WebhookReceived& w, std::string_view body) {
   std::string out;
   out.reserve(160 + body.size() + w.provider_event_id.size() + w.public_url.size());

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "events/event.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -48,6 +49,12 @@ std::string EncodeWebhookReceived(const WebhookReceived& w);
 // The same, with the body given apart (w.body is ignored): saves a copy of
 // the body on the ingest path.
 std::string EncodeWebhookReceived(const WebhookReceived& w, std::string_view body);
+
+// The webhook.received draft of `w` for `tenant`, on stream
+// "source:<w.system>", with `body` (w.body when not given). The caller adds
+// the source time and the idempotency key.
+EventDraft WebhookDraft(std::string tenant, const WebhookReceived& w);
+EventDraft WebhookDraft(std::string tenant, const WebhookReceived& w, std::string_view body);
 
 // Decodes a payload stored with `schema_version`, upcasting older versions.
 // Corruption on malformed input or a version newer than this build knows.

@@ -118,7 +118,7 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   }
   if (FindWebhookSource(system) == nullptr) {
     return IngestError{404, "unknown_system",
-                       "unknown system '" + system + "'; known: ghl, aloware, verity, twilio"};
+                       "unknown system '" + system + "'; known: " + WebhookSystemNames()};
   }
   if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end()) {
     return IngestError{404, "unknown_tenant", "unknown tenant '" + tenant + "'"};
@@ -183,12 +183,8 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   }
 
   EventDraft& d = out->draft;
-  d.tenant = tenant;
-  d.stream = "source:" + system;
-  d.type = std::string(WebhookReceived::kType);
-  d.schema_version = WebhookReceived::kSchemaVersion;
+  d = WebhookDraft(tenant, w, req.body);
   d.source_time_us = identity.source_time_us;
-  d.payload = EncodeWebhookReceived(w, req.body);
   d.idempotency_system = system;
   d.idempotency_key = identity.provider_event_id;
   return std::nullopt;

@@ -65,6 +65,13 @@ struct HttpFront::Impl {
                const std::string& body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
   void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
+  // Appends `draft` and answers once it is durable: 200 {"status":
+  // "accepted"|"duplicate", "event_id", "seq"} plus what `extra` adds, or
+  // `unavailable_status` when the log cannot take it (the sender retries).
+  // `fields` go on the log line ("tenant=… system=…").
+  void AppendAndAnswer(const restinio::request_handle_t& req, const std::string& request_id,
+                       EventDraft draft, int unavailable_status, std::string fields,
+                       std::function<void(JsonObject*)> extra = {});
   std::string admin_token;  // empty: the admin endpoints answer 404
   std::string HealthJson(bool* ready) const;
   void BeginDrain();
@@ -149,17 +156,16 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   if (qp.has("tenant")) tenant = std::string(qp["tenant"]);
   const auto& tenants = config.tenants();
   if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end()) {
+    rejected.fetch_add(1);
     Respond(req, request_id, 404, ErrorJson("unknown_tenant", "no tenant named " + tenant));
     return;
   }
   ReplayRequest r;
   Status st = DecodeReplayRequest(req->body(), &r);
-  if (!st.ok()) {
-    Respond(req, request_id, 400, ErrorJson("malformed_body", st.message()));
-    return;
-  }
-  if (r.items.empty()) {
-    Respond(req, request_id, 400, ErrorJson("malformed_body", "\"items\" is empty"));
+  if (!st.ok() || r.items.empty()) {
+    rejected.fetch_add(1);
+    Respond(req, request_id, 400,
+            ErrorJson("malformed_body", st.ok() ? "\"items\" is empty" : st.message()));
     return;
   }
   EventDraft d;
@@ -169,24 +175,39 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   d.payload = EncodeReplayRequest(r);
   d.idempotency_system = kReplayKeySystem;
   d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
-  size_t n = r.items.size();
+  const uint64_t n = r.items.size();
+  AppendAndAnswer(req, request_id, std::move(d), 503,
+                  "tenant=" + tenant + " event=replay_requested items=" + std::to_string(n),
+                  [n](JsonObject* o) { o->UInt("items", n); });
+}
+
+void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
+                                      const std::string& request_id, EventDraft draft,
+                                      int unavailable_status, std::string fields,
+                                      std::function<void(JsonObject*)> extra) {
   in_flight.fetch_add(1);
   std::vector<EventDraft> drafts;
-  drafts.push_back(std::move(d));
-  log->AppendAsync(std::move(drafts), [this, req, request_id, n](const Status& s,
-                                                                  const std::vector<AppendOutcome>& o) {
+  drafts.push_back(std::move(draft));
+  log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status,
+                                       fields = std::move(fields), extra = std::move(extra)](
+                                          const Status& s, const std::vector<AppendOutcome>& o) {
     if (!s.ok()) {
-      Respond(req, request_id, 503,
-              ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"), false, 5);
+      unavailable.fetch_add(1);
+      logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,
+                   fields, unavailable_status, s.ToString());
+      Respond(req, request_id, unavailable_status,
+              ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"),
+              false, 5);
     } else {
-      logger->info("request_id={} event=replay_accepted seq={} items={}", request_id, o[0].seq, n);
-      Respond(req, request_id, 200,
-              JsonObject()
-                  .Str("status", o[0].duplicate ? "duplicate" : "accepted")
-                  .Str("event_id", o[0].id.ToString())
-                  .UInt("seq", o[0].seq)
-                  .UInt("items", n)
-                  .Finish());
+      bool dup = o[0].duplicate;
+      (dup ? duplicates : accepted).fetch_add(1);
+      logger->debug("request_id={} {} seq={} duplicate={}", request_id, fields, o[0].seq, dup);
+      JsonObject body;
+      body.Str("status", dup ? "duplicate" : "accepted")
+          .Str("event_id", o[0].id.ToString())
+          .UInt("seq", o[0].seq);
+      if (extra) extra(&body);
+      Respond(req, request_id, 200, body.Finish());
     }
     in_flight.fetch_sub(1);
   });
@@ -222,34 +243,8 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
             R"({"status":"ignored","detail":"vendor test ping acknowledged, not recorded"})");
     return;
   }
-  in_flight.fetch_add(1);
-  std::vector<EventDraft> drafts;
-  drafts.push_back(std::move(prepared.draft));
-  int unavailable_status = prepared.unavailable_status;
-  std::string system = prepared.system, tenant = prepared.tenant;
-  log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status, system, tenant](
-                                          const Status& s, const std::vector<AppendOutcome>& o) {
-    if (!s.ok()) {
-      unavailable.fetch_add(1);
-      logger->warn("request_id={} tenant={} system={} status={} error=log_unavailable detail=\"{}\"",
-                   request_id, tenant, system, unavailable_status, s.ToString());
-      Respond(req, request_id, unavailable_status,
-              ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"),
-              false, 5);
-    } else {
-      bool dup = o[0].duplicate;
-      (dup ? duplicates : accepted).fetch_add(1);
-      logger->debug("request_id={} tenant={} system={} seq={} duplicate={}", request_id, tenant,
-                    system, o[0].seq, dup);
-      Respond(req, request_id, 200,
-              JsonObject()
-                  .Str("status", dup ? "duplicate" : "accepted")
-                  .Str("event_id", o[0].id.ToString())
-                  .UInt("seq", o[0].seq)
-                  .Finish());
-    }
-    in_flight.fetch_sub(1);
-  });
+  AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
+                  "tenant=" + prepared.tenant + " system=" + prepared.system);
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {

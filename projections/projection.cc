@@ -87,14 +87,10 @@ std::vector<StateOp> ProjectionState::TakeOps() {
   return ops;
 }
 
-bool DecodeForFold(const Event& e, DomainEvent* d) {
-  return IsDomainEventType(e.type) && DecodeDomainEvent(e.type, e.payload, d).ok();
-}
-
 void Projection::Fold(const Event& e, ProjectionState* state) {
   if (!Uses(e.type)) return;
   DomainEvent d;
-  bool decoded = DecodeForFold(e, &d);
+  bool decoded = AsDomainEvent(e, &d);
   FoldDecoded(e, decoded ? &d : nullptr, state);
 }
 

@@ -83,7 +83,4 @@ class Projection {
   void Fold(const Event& e, ProjectionState* state);
 };
 
-// Decodes `e`'s payload into *d when it is a domain event; false otherwise.
-bool DecodeForFold(const Event& e, DomainEvent* d);
-
 }  // namespace dfm

@@ -83,7 +83,7 @@ void ProjectionRunner::ReadBatch(uint64_t from, uint64_t until, Batch* b) const 
       }
       if (used) {
         it.event.payload.assign(payload.data(), payload.size());
-        it.decoded = DecodeForFold(it.event, &it.domain);
+        it.decoded = AsDomainEvent(it.event, &it.domain);
         b->n++;
       }
     }

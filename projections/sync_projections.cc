@@ -128,7 +128,7 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
   const DomainEvent& d = *decoded;
   if ((d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
   const bool out = d.type == ev::kOptedOut;
-  const int64_t at = d.source_time_us ? d.source_time_us : e.recorded_at_us;
+  const int64_t at = HappenedAt(e, d);
   char seq[21], when[21];
   std::snprintf(seq, sizeof(seq), "%020llu", static_cast<unsigned long long>(e.seq));
   std::snprintf(when, sizeof(when), "%020lld", static_cast<long long>(at));
@@ -165,7 +165,8 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
 
 bool SyncStatusProjection::Uses(std::string_view type) const {
   return type == ev::kPushRequested || type == ev::kPushAttempted ||
-         type == ev::kPushSucceeded || type == ev::kPushDeadLettered;
+         type == ev::kPushSucceeded || type == ev::kPushDeadLettered ||
+         type == ev::kMessageRefused;
 }
 
 void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
@@ -184,6 +185,8 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
     next = "succeeded";
   } else if (d.type == ev::kPushDeadLettered) {
     next = "dead";
+  } else if (d.type == ev::kMessageRefused) {
+    next = "cancelled";  // refused before it went out (SettlesPush)
   } else {
     return;
   }

@@ -14,7 +14,9 @@
 //   d/<contact id>             -> "1" while deleted
 // "sync_status"
 //   p/<push id>                -> "<state> <system> <contact id> <tenant>";
-//                                 state is pending | retrying | succeeded | dead
+//                                 state is pending | retrying | succeeded |
+//                                 dead | cancelled (a send refused before it
+//                                 went out: message.refused naming the push)
 //   n/<tenant>/<system>/<state> -> number of pushes in that state
 //   k/<contact id>/<state>     -> the same per contact
 #pragma once

@@ -30,10 +30,6 @@ std::string Csv(const std::string& v) {
   return q + "\"";
 }
 
-int64_t When(const Event& e, const DomainEvent& d) {
-  return d.source_time_us ? d.source_time_us : e.recorded_at_us;
-}
-
 struct PushFate {
   std::string system, state = "pending";
   int64_t at_us = 0;
@@ -84,15 +80,11 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
             de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op;
         // A re-drive (sync/redrive.h) answers a dead push or a webhook:
         // it counts for the opt-out that one was filed under.
-        if (de.detail.rfind(kRedriveDetailPrefix, 0) == 0) {
-          auto cause =
-              EventId::Parse(de.detail.substr(std::string_view(kRedriveDetailPrefix).size()));
-          if (cause) {
-            auto req = key_of_request.find(std::string(cause->AsBytes()));
-            key = req != key_of_request.end()
-                      ? req->second
-                      : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
-          }
+        if (auto cause = RedriveCause(de)) {
+          auto req = key_of_request.find(std::string(cause->AsBytes()));
+          key = req != key_of_request.end()
+                    ? req->second
+                    : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
         }
         key_of_request[std::string(e.id.AsBytes())] = key;
         pushes_of[key].push_back(de.push_id);
@@ -116,7 +108,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     if (auto m = de.fields.find(fields::kEmail); m != de.fields.end()) r.email = m->second;
     if (!o.phone.empty() && r.phone != o.phone) return true;
     if (!o.email.empty() && r.email != o.email) return true;
-    r.at_us = When(e, de);
+    r.at_us = HappenedAt(e, de);
     if (o.since_us && r.at_us < o.since_us) return true;
     if (o.until_us && r.at_us >= o.until_us) return true;
     r.recorded_us = e.recorded_at_us;
@@ -171,14 +163,14 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
           << "\n";
       continue;
     }
-    std::string arr = "[";
-    for (size_t i = 0; i < r.told.size(); ++i) {
+    JsonArray told_json;
+    for (const auto& w : r.told) {
       JsonObject t;
-      t.Str("system", r.told[i].system).Str("state", r.told[i].state);
-      if (r.told[i].state == "succeeded") t.Str("at", FormatToolTime(r.told[i].at_us));
-      arr += (i ? "," : "") + t.Finish();
+      t.Str("system", w.system).Str("state", w.state);
+      if (w.state == "succeeded") t.Str("at", FormatToolTime(w.at_us));
+      told_json.Raw(t.Finish());
     }
-    arr += "]";
+    const std::string arr = told_json.Finish();
     out << JsonObject()
                .Str("happened_at", FormatToolTime(r.at_us))
                .Str("recorded_at", FormatToolTime(r.recorded_us))
@@ -236,7 +228,7 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       if (p == d.fields.end() || p->second.empty()) return true;
       for (const auto& ch : SplitChannels(d.channel))
         timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back(
-            {When(e, d), t == ev::kOptedOut, e.seq});
+            {HappenedAt(e, d), t == ev::kOptedOut, e.seq});
     } else {
       bool sent = t == ev::kPushSucceeded && d.op == "send";
       bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
@@ -255,7 +247,7 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       v.contact_id = d.contact_id;
       v.phone = phone->second;
       v.channel = d.channel.empty() ? "sms" : d.channel;
-      v.at_us = sent ? e.recorded_at_us : When(e, d);
+      v.at_us = sent ? e.recorded_at_us : HappenedAt(e, d);
       v.message_key = d.message_key;
       v.event_id = e.id.ToString();
       if (v.how.empty()) v.how = "observed in " + d.system;
@@ -324,12 +316,9 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
 int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& out) {
   if (json) {
     for (const auto& v : vs) {
-      std::string sys = "[";
-      for (size_t i = 0; i < v.systems.size(); ++i) {
-        if (i) sys += ",";
-        AppendJsonString(&sys, v.systems[i]);
-      }
-      sys += "]";
+      JsonArray systems;
+      for (const auto& one : v.systems) systems.Str(one);
+      const std::string sys = systems.Finish();
       out << JsonObject()
                  .Str("kind", v.kind)
                  .Str("tenant", v.tenant)
@@ -361,20 +350,14 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
 
 int RunAuditVerify(const EventLog& log, const std::string& against, bool json, std::ostream& out,
                    std::ostream& err) {
-  ChainReport chain = log.VerifyChain();
+  // One pass: the chain, and the counts of its intact prefix.
   std::map<std::string, uint64_t> types;
   int64_t first_at = 0, last_at = 0;
-  Status s =
-      ScanEvents(log, 1, chain.ok ? chain.last_seq : chain.first_bad_seq - 1, [&](const Event& e) {
-        types[e.type]++;
-        if (!first_at) first_at = e.recorded_at_us;
-        last_at = e.recorded_at_us;
-        return true;
-      });
-  if (!s.ok()) {
-    err << "dfm audit verify: " << s.ToString() << "\n";
-    return 2;
-  }
+  ChainReport chain = log.VerifyChain([&](const Event& e) {
+    types[e.type]++;
+    if (!first_at) first_at = e.recorded_at_us;
+    last_at = e.recorded_at_us;
+  });
   JsonObject counts;
   for (const auto& [t, n] : types) counts.UInt(t, n);
   JsonObject summary;

@@ -19,16 +19,17 @@ bool TypeMatches(const std::string& pattern, const std::string& type) {
   return pattern == type;
 }
 
-bool Matches(const EventFilter& f, const Event& e, const EventStory& story) {
+// The filters on the envelope alone: checked before any payload is read.
+bool EnvelopeMatches(const EventFilter& f, const Event& e) {
   if (f.from_us && e.recorded_at_us < f.from_us) return false;
   if (f.to_us && e.recorded_at_us >= f.to_us) return false;
   if (!f.tenant.empty() && e.tenant != f.tenant) return false;
   if (!f.stream.empty() && e.stream != f.stream) return false;
-  if (!TypeMatches(f.type, e.type)) return false;
-  if (!f.system.empty() && story.system != f.system && e.stream != "source:" + f.system &&
-      e.stream != "connector:" + f.system)
-    return false;
-  return true;
+  return TypeMatches(f.type, e.type);
+}
+
+bool SystemMatches(const EventFilter& f, const Event& e, const EventStory& story) {
+  return f.system.empty() || story.system == f.system || e.stream == SourceStream(f.system);
 }
 
 void Row(Table* t, const Event& e, const EventStory& s) {
@@ -48,12 +49,7 @@ Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
       return Status::InvalidArgument("'" + id + "' is neither an event id nor a sequence number");
     return ReadEventById(log, *parsed, out);
   }
-  std::vector<Event> one;
-  Status s = log.Read(seq, 1, &one);
-  if (!s.ok()) return s;
-  if (one.empty() || one[0].seq != seq) return Status::NotFound("no event " + id);
-  *out = std::move(one[0]);
-  return Status::OK();
+  return ReadEventBySeq(log, seq, out);
 }
 
 }  // namespace
@@ -63,8 +59,9 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
   Table table({"SEQ", "RECORDED", "TENANT", "STREAM", "TYPE", "WHAT"}, 100);
   uint64_t shown = 0;
   auto emit = [&](const Event& e) {
+    if (!EnvelopeMatches(f, e)) return true;
     EventStory s = TellEvent(e, reveal);
-    if (!Matches(f, e, s)) return true;
+    if (!SystemMatches(f, e, s)) return true;
     if (json) {
       out << EventJson(e, s, reveal).Finish() << "\n";
     } else {

@@ -141,9 +141,7 @@ int RunAsOf(const EventLog& log, int64_t at_us, const std::vector<ContactMatch>&
       Apply(&st, d, e.seq, e.recorded_at_us);
       applied++;
       if (d.type == ev::kPushRequested) open[d.push_id] = d.op + " -> " + d.system;
-      if (d.type == ev::kPushSucceeded || d.type == ev::kPushDeadLettered ||
-          (d.type == ev::kMessageRefused && !d.push_id.empty()))
-        open.erase(d.push_id);
+      if (SettlesPush(d)) open.erase(d.push_id);
       return true;
     });
     if (!read.ok()) {

@@ -117,12 +117,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       if (decoded[i].type != ev::kPushRequested) continue;
       caused[cause].push_back(decoded[i]);
       // A re-drive counts for the webhook it answers (sync/redrive.h: detail).
-      const std::string& detail = decoded[i].detail;
-      if (detail.rfind(kRedriveDetailPrefix, 0) == 0) {
-        auto answered =
-            EventId::Parse(detail.substr(std::string_view(kRedriveDetailPrefix).size()));
-        if (answered) caused[std::string(answered->AsBytes())].push_back(decoded[i]);
-      }
+      if (auto answered = RedriveCause(decoded[i]))
+        caused[std::string(answered->AsBytes())].push_back(decoded[i]);
     }
     // Where each fact's state ends: before its own decisions, or before
     // the next decided webhook's.

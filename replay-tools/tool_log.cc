@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "connectors/common/webhook_source.h"
 #include "events/codec.h"
 #include "projections/sync_projections.h"
 #include "storage/rocksdb_event_log.h"
@@ -103,16 +104,20 @@ Status ScanWindow(const EventLog& log, int64_t from_us, int64_t to_us, uint64_t 
   return ScanEvents(log, from, to, fn);
 }
 
+Status ReadEventBySeq(const EventLog& log, uint64_t seq, Event* out) {
+  std::vector<Event> one;
+  Status s = log.Read(seq, 1, &one);
+  if (!s.ok()) return s;
+  if (one.empty() || one[0].seq != seq) return Status::NotFound("no event " + std::to_string(seq));
+  *out = std::move(one[0]);
+  return Status::OK();
+}
+
 Status ReadEventById(const EventLog& log, const EventId& id, Event* out) {
   uint64_t seq = 0;
   Status s = log.LookupEventId(id, &seq);
   if (!s.ok()) return s;
-  std::vector<Event> one;
-  s = log.Read(seq, 1, &one);
-  if (!s.ok()) return s;
-  if (one.empty() || one[0].seq != seq) return Status::NotFound("no event " + id.ToString());
-  *out = std::move(one[0]);
-  return Status::OK();
+  return ReadEventBySeq(log, seq, out);
 }
 
 Status RecordHashHex(const EventLog& log, uint64_t seq, std::string* hex) {
@@ -142,12 +147,12 @@ Status ParseContactRef(std::string_view text, const Normalizer& normalizer, Cont
     if (r.value.empty()) return Status::InvalidArgument("no id after '" + system + ":'");
     if (system == "contact") {
       r.kind = ContactRef::Kind::kContactId;
-    } else if (system == "ghl" || system == "aloware" || system == "verity" || system == "twilio") {
+    } else if (FindWebhookSource(system)) {
       r.kind = ContactRef::Kind::kExternal;
       r.system = system;
     } else {
-      return Status::InvalidArgument("unknown system '" + system +
-                                     "' (ghl, aloware, verity, twilio or contact)");
+      return Status::InvalidArgument("unknown system '" + system + "' (" + WebhookSystemNames() +
+                                     " or contact)");
     }
   } else {
     auto p = normalizer.Phone(text);

@@ -45,8 +45,10 @@ Status ScanEvents(const EventLog& log, uint64_t from, uint64_t to,
 Status ScanWindow(const EventLog& log, int64_t from_us, int64_t to_us, uint64_t min_seq,
                   const std::function<bool(const Event&)>& fn);
 
-// The event with id `id`; NotFound when there is none.
+// The event with id `id`, or at sequence number `seq`; NotFound when there
+// is none.
 Status ReadEventById(const EventLog& log, const EventId& id, Event* out);
+Status ReadEventBySeq(const EventLog& log, uint64_t seq, Event* out);
 
 inline bool IsContactStream(std::string_view stream) { return stream.rfind("contact:", 0) == 0; }
 

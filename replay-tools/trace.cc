@@ -4,7 +4,9 @@
 #include <cctype>
 #include <map>
 #include <ostream>
+#include <set>
 
+#include "connectors/common/webhook_source.h"
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"
 #include "sync/consent.h"
@@ -83,13 +85,15 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     int refused = 0, echoes = 0, conflicts = 0;
     uint64_t first_cause = 0;
     std::vector<Event> stream;
+    std::set<EventId> cause_ids;
     Status read = log.ReadWholeStream(c.tenant, ContactStream(c.contact_id), &stream);
     if (!read.ok()) return read;
     for (const auto& e : stream) {
       add(e, c.contact_id);
-      Event cause;
-      if (!e.causation_id.IsZero() && ReadEventById(log, e.causation_id, &cause).ok() &&
-          !IsContactStream(cause.stream) && causes_seen.insert(cause.seq).second) {
+      Event cause;  // looked up once per cause: a webhook causes several decisions
+      if (!e.causation_id.IsZero() && cause_ids.insert(e.causation_id).second &&
+          ReadEventById(log, e.causation_id, &cause).ok() && !IsContactStream(cause.stream) &&
+          causes_seen.insert(cause.seq).second) {
         add(cause, c.contact_id);
         if (!first_cause || cause.seq < first_cause) first_cause = cause.seq;
       }
@@ -148,29 +152,42 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
       } else if (d.type == ev::kConflictRecorded) {
         conflicts++;
       } else if (d.type == ev::kOptedOut || d.type == ev::kOptedIn) {
-        for (const auto& ch : SplitChannels(d.channel))
-          consent[ch] = {d.type == ev::kOptedOut,
-                         d.source_time_us ? d.source_time_us : e.recorded_at_us};
+        // As the opt-out registry: the newest by when it happened wins, and
+        // at the same time the opt-out.
+        const bool opted_out = d.type == ev::kOptedOut;
+        const int64_t at = HappenedAt(e, d);
+        for (const auto& ch : SplitChannels(d.channel)) {
+          auto it = consent.find(ch);
+          if (it == consent.end() || at > it->second.second ||
+              (at == it->second.second && opted_out))
+            consent[ch] = {opted_out, at};
+        }
       }
     }
 
     // The router's records about webhooks that reached no contact
     // (conflicts naming this one) and replays naming it.
-    for (const char* system : {"ghl", "aloware", "verity", "twilio"}) {
-      std::vector<Event> src;
-      Status s = log.ReadWholeStream(c.tenant, SourceStream(system), &src);
+    // A conflict names contacts that existed: none before the contact's
+    // first event. The source streams hold every webhook: scanned, not kept.
+    const uint64_t since = stream.empty() ? 1 : stream.front().seq;
+    for (const auto& source : BuiltinWebhookSources()) {
+      const std::string& system = source.system;
+      Status s = log.ScanStream(
+          c.tenant, SourceStream(system),
+          [&](const Event& e) {
+            DomainEvent d;
+            if (e.type != ev::kIdentityConflict || !AsDomainEvent(e, &d)) return true;
+            bool mine = false;
+            for (const auto& [cid, by] : d.candidates) mine = mine || cid == c.contact_id;
+            if (!mine) return true;
+            add(e, c.contact_id);
+            pc.findings.push_back("a " + d.system + " webhook (event " + std::to_string(e.seq) +
+                                  ") matched this contact and another one; nothing was changed. "
+                                  "Settle the duplicate in the systems, then re-send it.");
+            return true;
+          },
+          since);
       if (!s.ok()) return s;
-      for (const auto& e : src) {
-        DomainEvent d;
-        if (!AsDomainEvent(e, &d)) continue;
-        bool mine = false;
-        for (const auto& [cid, by] : d.candidates) mine = mine || cid == c.contact_id;
-        if (!mine) continue;
-        add(e, c.contact_id);
-        pc.findings.push_back("a " + d.system + " webhook (event " + std::to_string(e.seq) +
-                              ") matched this contact and another one; nothing was changed. Settle "
-                              "the duplicate in the systems, then re-send it.");
-      }
     }
     {
       std::vector<Event> replays;

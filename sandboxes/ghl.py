@@ -303,6 +303,22 @@ class GhlSandbox(Sandbox):
             return ghl_error(403, "The token does not have access to this location.")
         return None
 
+    def _query_location(self, query):
+        """The `locationId` query parameter a listing needs: 422 when absent, 403 when not ours;
+        None when it is."""
+        loc = query.get("locationId")
+        if not loc:
+            return unprocessable(["locationId should not be empty"])
+        return self._check_location(loc)
+
+    @staticmethod
+    def _int_query(query, name, default):
+        """(value, None), or (None, the 422 GoHighLevel answers for a non-number)."""
+        try:
+            return int(query.get(name, default)), None
+        except ValueError:
+            return None, unprocessable(["%s must be a number conforming to the specified constraints" % name])
+
     # ------------------------------------------------------------ routing
 
     ROUTES = [
@@ -575,7 +591,7 @@ class GhlSandbox(Sandbox):
     # ------------------------------------------------------------ webhooks (doc §6)
 
     def webhook_body(self, kind, c):
-        """A contact webhook shaped like /work/shared/fixtures/ghl/<kind>.json."""
+        """A contact webhook shaped like tests/fixtures/ghl/<kind>.json."""
         body = {"type": kind, "webhookId": str(uuid.uuid4()), "timestamp": iso_ms(),
                 "locationId": c.get("locationId", self.location_id), "id": c["id"]}
         if kind == "ContactDelete":
@@ -619,10 +635,7 @@ class GhlSandbox(Sandbox):
     def duplicate_search(self, req):
         """GET /contacts/search/duplicate?locationId=&number=&email= (doc §3.6):
         200 {"contact": {...}} or {"contact": null}."""
-        loc = req.query.get("locationId")
-        if not loc:
-            return unprocessable(["locationId should not be empty"])
-        denied = self._check_location(loc)
+        denied = self._query_location(req.query)
         if denied:
             return denied
         matches = self._match(req.query.get("email"), req.query.get("number"))
@@ -885,16 +898,12 @@ class GhlSandbox(Sandbox):
         """GET /contacts/?locationId=&limit=&startAfterId=&startAfter=&query=
         (doc §3.8, DEPRECATED by the vendor): {"contacts", "count", "meta"}.
         Order dateAdded then id; startAfter is epoch ms of the last dateAdded."""
-        loc = req.query.get("locationId")
-        if not loc:
-            return unprocessable(["locationId should not be empty"])
-        denied = self._check_location(loc)
+        denied = self._query_location(req.query)
         if denied:
             return denied
-        try:
-            limit = int(req.query.get("limit", "20"))
-        except ValueError:
-            return unprocessable(["limit must be a number conforming to the specified constraints"])
+        limit, bad = self._int_query(req.query, "limit", "20")
+        if bad:
+            return bad
         if not 1 <= limit <= 100:
             return unprocessable(["limit must not be greater than 100" if limit > 100 else "limit must not be less than 1"])
         contacts = [c for c in self._sorted([]) if self._query_ok(c, req.query.get("query"))]
@@ -914,7 +923,7 @@ class GhlSandbox(Sandbox):
                 "startAfter": last[0] if last else None,
                 "nextPageUrl": None}
         if last:
-            q = {"locationId": loc, "limit": limit, "startAfterId": last[1], "startAfter": last[0]}
+            q = {"locationId": self.location_id, "limit": limit, "startAfterId": last[1], "startAfter": last[0]}
             meta["nextPageUrl"] = "/contacts/?" + urllib.parse.urlencode(q)
         return json_response(200, {"contacts": [self.view(c) for c in page], "count": total, "meta": meta})
 
@@ -1085,16 +1094,12 @@ class GhlSandbox(Sandbox):
         [ConversationSchema], "total"}, by last message date (then creation),
         newest first unless sort=asc. Immediate (no indexing lag, see README)."""
         q = req.query
-        loc = q.get("locationId")
-        if not loc:
-            return unprocessable(["locationId should not be empty"])
-        denied = self._check_location(loc)
+        denied = self._query_location(q)
         if denied:
             return denied
-        try:
-            limit = int(q.get("limit", "20"))
-        except ValueError:
-            return unprocessable(["limit must be a number conforming to the specified constraints"])
+        limit, bad = self._int_query(q, "limit", "20")
+        if bad:
+            return bad
         if q.get("sort") and q["sort"] not in ("asc", "desc"):
             return unprocessable(["sort must be one of the following values: asc, desc"])
         convs = list(self.state["conversations"].values())
@@ -1381,10 +1386,9 @@ class GhlSandbox(Sandbox):
         if not conv:
             return self._not_found_kind("Conversation", id)
         q = req.query
-        try:
-            limit = int(q.get("limit", "20"))
-        except ValueError:
-            return unprocessable(["limit must be a number conforming to the specified constraints"])
+        limit, bad = self._int_query(q, "limit", "20")
+        if bad:
+            return bad
         msgs = self._conversation_messages(id)
         if q.get("type"):
             wanted = {t.strip() for t in q["type"].split(",") if t.strip()}

@@ -6,7 +6,7 @@ on loopback for one account. Behaviour follows Twilio's published documents
 (the Message resource, error codes 20003/20404/20429/21211/21602/21603/21610,
 "Outbound Message Status in Status Callbacks", the opt-out keyword support
 article and its 2025 update, webhook security) and the fixtures in
-/work/shared/fixtures/twilio/. Choices where Twilio's documents are silent are
+tests/fixtures/twilio/. Choices where Twilio's documents are silent are
 listed in sandboxes/README.md ("Twilio: choices where the vendor is silent").
 
 Run: python3 sandboxes/twilio.py --port 0 --port-file /tmp/twilio.port [--webhook-url URL] ...

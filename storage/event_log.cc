@@ -40,9 +40,8 @@ Status EventLog::BulkCommitConsumer(std::string_view consumer, uint64_t seq,
 }
 
 Status EventLog::ScanStream(std::string_view tenant, std::string_view stream,
-                            const std::function<bool(const Event&)>& fn) const {
+                            const std::function<bool(const Event&)>& fn, uint64_t from) const {
   constexpr size_t kBatch = 1024;
-  uint64_t from = 1;
   for (;;) {
     std::vector<Event> batch;
     Status s = ReadStream(tenant, stream, from, kBatch, &batch);
@@ -62,7 +61,7 @@ Status EventLog::ReadWholeStream(std::string_view tenant, std::string_view strea
   });
 }
 
-ChainReport EventLog::VerifyChain() const {
+ChainReport EventLog::VerifyChain(const std::function<void(const Event&)>& visit) const {
   ChainReport r;
   Sha256Digest prev{};
   uint64_t expect = 1;
@@ -84,6 +83,7 @@ ChainReport EventLog::VerifyChain() const {
     r.last_seq = key_seq;
     ++r.count;
     ++expect;
+    if (visit) visit(e);
     return true;
   });
   if (!s.ok() && r.ok) {

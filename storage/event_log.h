@@ -126,10 +126,10 @@ class EventLog {
   // OK while the log accepts writes; otherwise why not.
   virtual Status Health() const = 0;
 
-  // Visits the events of one (tenant, stream) in order, in batches, until
-  // `fn` returns false.
+  // Visits the events of one (tenant, stream) with seq >= from in order, in
+  // batches, until `fn` returns false.
   Status ScanStream(std::string_view tenant, std::string_view stream,
-                    const std::function<bool(const Event&)>& fn) const;
+                    const std::function<bool(const Event&)>& fn, uint64_t from = 1) const;
   // Appends the whole stream to *out.
   Status ReadWholeStream(std::string_view tenant, std::string_view stream,
                          std::vector<Event>* out) const;
@@ -137,7 +137,9 @@ class EventLog {
   // Walks the hash chain from the first record: every record decodes, its
   // sequence number follows the previous one and its prev_hash is the
   // SHA-256 of the previous record.
-  ChainReport VerifyChain() const;
+  // `visit`, when given, sees each record of the intact prefix, decoded, in
+  // order (a caller that also needs the events reads the log once).
+  ChainReport VerifyChain(const std::function<void(const Event&)>& visit = {}) const;
 };
 
 }  // namespace dfm

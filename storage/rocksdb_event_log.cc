@@ -458,11 +458,12 @@ Status RocksDbEventLog::ScanRecords(
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
-  // Every Read and scan goes through here. A long scan (a rebuild, a
-  // replay, a catch-up) reads each block once, in order: caching them would
-  // only evict the blocks that point lookups reuse (~9% faster rebuilds,
-  // bench/README.md (f)). A live tail reads recent events, mostly from the
-  // memtable, which this does not touch.
+  // Read() and every scan by sequence come here (ReadStream's Gets do
+  // not). A long scan (a rebuild, a replay, a catch-up) reads each block
+  // once, in order: caching them would only evict the blocks that point
+  // lookups reuse (~9% faster rebuilds, bench/README.md (f)). A live tail
+  // reads recent events, mostly from the memtable, which this does not
+  // touch; a one-event Read of an old event is not cached either.
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kEvents]));
   for (it->Seek(lower); it->Valid(); it->Next()) {

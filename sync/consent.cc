@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "util/strings.h"
+
 namespace dfm {
 
 namespace {
@@ -17,7 +19,6 @@ bool IsPunct(unsigned char c) {
   return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
          (c >= 0x7b && c <= 0x7e) || c >= 0x80;
 }
-bool IsSpace(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 template <size_t N>
 const std::string_view* Find(const std::array<std::string_view, N>& words, std::string_view w) {
@@ -56,7 +57,7 @@ TextConsent ClassifyText(std::string_view body) {
   std::vector<std::string> words(1);
   bool space = false;
   for (unsigned char c : body) {
-    if (IsSpace(c)) {
+    if (IsAsciiSpace(static_cast<char>(c))) {
       space = !whole.empty();
       if (!words.back().empty()) words.emplace_back();
       continue;
@@ -98,6 +99,16 @@ TextConsent ClassifyText(std::string_view body) {
     }
   }
   return r;
+}
+
+bool ConsentFromText(std::string_view text, Consent* c) {
+  TextConsent tc = ClassifyText(text);
+  if (tc.kind == TextConsent::Kind::kNone) return false;
+  c->change = tc.kind == TextConsent::Kind::kOptOut  ? Consent::Change::kOptOut
+              : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
+                                                     : Consent::Change::kReview;
+  c->reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
+  return true;
 }
 
 }  // namespace dfm

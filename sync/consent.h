@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sync/fact.h"
+
 namespace dfm {
 
 // Channel names in facts, domain events and the opt-out registry.
@@ -44,5 +46,8 @@ struct TextConsent {
 //   "stop by at 3pm?" is flagged and never acted on. Opt-in words inside a
 //   longer text are ordinary ("yes, see you then").
 TextConsent ClassifyText(std::string_view body);
+// ClassifyText as a fact's consent: sets c->change and c->reason ("keyword
+// STOP", "contains STOP") and returns true, or false for an ordinary text.
+bool ConsentFromText(std::string_view text, Consent* c);
 
 }  // namespace dfm

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sync/consent.h"
+#include "util/strings.h"
 
 namespace dfm {
 
@@ -42,22 +43,14 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
                    const std::map<std::string, std::map<std::string, std::string>>& known,
                    std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    auto kit = known.find(target);
-    auto pit = s.pending.find(target);  // pushes on their way count as held
-    std::map<std::string, std::string> diff;
-    for (const auto& [f, v] : merged) {
-      if (!accepted.count(f)) continue;
-      const std::string* k = pit == s.pending.end() ? nullptr : Lookup(pit->second, f);
-      if (!k || *k != v) k = kit == known.end() ? nullptr : Lookup(kit->second, f);
-      if (!k || *k != v) diff[f] = v;
+    auto key = ctx.key_field.find(target);
+    if (key != ctx.key_field.end()) {
+      const std::string* v = Lookup(merged, key->second);
+      if (!v || v->empty()) continue;
     }
+    std::map<std::string, std::string> diff =
+        FieldsToPush(s, target, accepted, merged, known, /*ignore_pending=*/false);
     if (diff.empty()) continue;  // it holds (or is being sent) all it accepts
-    // The vendor matches (and the connector looks up) by phone and email:
-    // always send them.
-    for (const char* id : {fields::kPhone, fields::kEmail}) {
-      auto m = Lookup(merged, id);
-      if (m && accepted.count(id)) diff[id] = *m;
-    }
     DomainEvent p = Base(ev::kPushRequested, s, fact);
     p.system = target;
     auto link = s.links.find(target);
@@ -71,6 +64,34 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
 }
 
 }  // namespace
+
+std::map<std::string, std::string> FieldsToPush(
+    const ContactState& s, const std::string& target, const std::set<std::string>& accepted,
+    const std::map<std::string, std::string>& values,
+    const std::map<std::string, std::map<std::string, std::string>>& known, bool ignore_pending) {
+  auto kit = known.find(target);
+  auto pit = ignore_pending ? s.pending.end() : s.pending.find(target);  // on their way: held
+  std::map<std::string, std::string> diff;
+  for (const auto& [f, v] : values) {
+    if (!accepted.count(f)) continue;
+    const std::string* k = pit == s.pending.end() ? nullptr : Lookup(pit->second, f);
+    if (!k || *k != v) k = kit == known.end() ? nullptr : Lookup(kit->second, f);
+    if (!k || *k != v) diff[f] = v;
+  }
+  if (diff.empty()) return diff;
+  // The vendor matches (and the connector looks up) by phone and email:
+  // always send them.
+  for (const char* id : {fields::kPhone, fields::kEmail}) {
+    auto m = Lookup(values, id);
+    if (m && accepted.count(id)) diff[id] = *m;
+  }
+  return diff;
+}
+
+bool IsOptedOut(const ContactState& s, const std::string& channel) {
+  auto it = s.consent.find(channel);
+  return it != s.consent.end() && it->second.out;
+}
 
 MergePolicy MergePolicy::Defaults() {
   MergePolicy p;
@@ -158,10 +179,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     if (kept.empty()) continue;
     if (group != ctx.channels.end() && ctx.one_flag.count(target)) {
       // One flag for the group: its state before and after this statement.
-      auto is_out = [&](const std::string& ch) {
-        auto it = s.consent.find(ch);
-        return it != s.consent.end() && it->second.out;
-      };
+      auto is_out = [&](const std::string& ch) { return IsOptedOut(s, ch); };
       bool before = false, after = false;
       for (const auto& ch : group->second) {
         before = before || is_out(ch);
@@ -191,8 +209,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
 // Whether `channel` is opted out once the events decided so far apply.
 bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,
               const std::string& channel, std::string* why) {
-  bool out = false;
-  if (auto it = s.consent.find(channel); it != s.consent.end()) out = it->second.out;
+  bool out = IsOptedOut(s, channel);
   if (out && why) *why = channel + " opted out";
   for (const auto& e : decided) {
     if (e.type != ev::kOptedOut && e.type != ev::kOptedIn) continue;
@@ -273,8 +290,7 @@ void CallExtras(const ContactState& s, const ContactFact& fact, const Activity& 
   }
   if (a.disposition.empty()) return;
   std::string tag = ctx.disposition_tag_prefix + a.disposition;
-  std::transform(tag.begin(), tag.end(), tag.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  AsciiLowerInPlace(&tag);
   if (known && known->tag == tag) return;
   DomainEvent tg = MessagePush(s, fact, ctx, target, "tags", key);
   tg.fields["tags_add"] = tag;

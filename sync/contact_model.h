@@ -95,6 +95,10 @@ struct SyncContext {
   // Targets that keep their channels as one flag (Aloware's is_dnc): it is
   // set when any of them is opted out and cleared only when none is.
   std::set<std::string> one_flag;
+  // Targets that cannot hold a contact without a field (target -> field):
+  // no upsert goes to them while the merged contact lacks it (a push would
+  // only be dead-lettered, again at every change).
+  std::map<std::string, std::string> key_field;
   int64_t now_us = 0;
 };
 
@@ -165,6 +169,19 @@ struct ContactState {
   uint64_t last_fact_seq = 0;   // newest webhook decided
   uint64_t last_event_seq = 0;  // newest log event applied
 };
+
+// Whether `channel` is opted out in `s` (the latest statement about it).
+bool IsOptedOut(const ContactState& s, const std::string& channel);
+
+// What an upsert to `target` should carry: the fields of `values` it
+// accepts that it is not known to hold (`known`, and the values on their
+// way to it in s.pending unless `ignore_pending`), plus phone and email
+// whenever anything differs (the vendors match on them). Empty when it
+// holds everything.
+std::map<std::string, std::string> FieldsToPush(
+    const ContactState& s, const std::string& target, const std::set<std::string>& accepted,
+    const std::map<std::string, std::string>& values,
+    const std::map<std::string, std::map<std::string, std::string>>& known, bool ignore_pending);
 
 std::vector<DomainEvent> Decide(const ContactState& state, const ContactFact& fact,
                                 const SyncContext& ctx);

@@ -102,16 +102,10 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
   if (e.source_time_us) o.Int("source_time_us", e.source_time_us);
   if (!e.fields.empty()) o.Raw("fields", MapJson(e.fields));
   if (!e.changes.empty()) {
-    std::string arr = "[";
-    for (size_t i = 0; i < e.changes.size(); ++i) {
-      if (i) arr += ',';
-      arr += JsonObject()
-                 .Str("field", e.changes[i].field)
-                 .Str("old", e.changes[i].old_value)
-                 .Str("new", e.changes[i].new_value)
-                 .Finish();
-    }
-    o.Raw("changes", arr + "]");
+    JsonArray arr;
+    for (const auto& c : e.changes)
+      arr.Raw(JsonObject().Str("field", c.field).Str("old", c.old_value).Str("new", c.new_value).Finish());
+    o.Raw("changes", arr.Finish());
   }
   if (!e.field.empty()) o.Str("field", e.field);
   if (!e.kept.system.empty() || !e.kept.value.empty()) o.Raw("kept", AttributedJson(e.kept));
@@ -122,15 +116,10 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
   if (!e.message_key.empty()) o.Str("message_key", e.message_key);
   if (!e.channel.empty()) o.Str("channel", e.channel);
   if (!e.candidates.empty()) {
-    std::string arr = "[";
-    for (size_t i = 0; i < e.candidates.size(); ++i) {
-      if (i) arr += ',';
-      arr += JsonObject()
-                 .Str("contact_id", e.candidates[i].first)
-                 .Str("matched_by", e.candidates[i].second)
-                 .Finish();
-    }
-    o.Raw("candidates", arr + "]");
+    JsonArray arr;
+    for (const auto& [contact, by] : e.candidates)
+      arr.Raw(JsonObject().Str("contact_id", contact).Str("matched_by", by).Finish());
+    o.Raw("candidates", arr.Finish());
   }
   if (!e.push_id.empty()) o.Str("push_id", e.push_id);
   if (!e.op.empty()) o.Str("op", e.op);

@@ -142,6 +142,19 @@ EventDraft ToDraft(const DomainEvent& e, const std::string& tenant, const std::s
 // contact: their push.succeeded external_id is the message's id in the
 // target (message_key names it), and they change neither links nor what
 // the target holds. ("note", "tags" and "lists" change neither either.)
+// When what `d` states happened: the source's time when known, else when
+// `e` was recorded.
+inline int64_t HappenedAt(const Event& e, const DomainEvent& d) {
+  return d.source_time_us ? d.source_time_us : e.recorded_at_us;
+}
+
+// Whether `e` ends a push: it succeeded, was dead-lettered, or was refused
+// before it went out (a send to a number opted out since it was requested).
+inline bool SettlesPush(const DomainEvent& e) {
+  return e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered ||
+         (e.type == ev::kMessageRefused && !e.push_id.empty());
+}
+
 inline bool IsMessageOp(std::string_view op) {
   return op == "send" || op == "message" || op == "call" || op == "message_status";
 }

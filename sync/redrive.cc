@@ -9,17 +9,14 @@
 namespace dfm {
 
 std::string EncodeReplayRequest(const ReplayRequest& r) {
-  std::string items = "[";
-  for (size_t i = 0; i < r.items.size(); ++i) {
-    if (i) items += ',';
-    items += JsonObject()
-                 .Str("contact_id", r.items[i].contact_id)
-                 .Str("cause", r.items[i].cause)
-                 .Raw("push", EncodeDomainEvent(r.items[i].push))
-                 .Finish();
-  }
-  items += "]";
-  return JsonObject().Str("reason", r.reason).Raw("items", items).Finish();
+  JsonArray items;
+  for (const auto& item : r.items)
+    items.Raw(JsonObject()
+                  .Str("contact_id", item.contact_id)
+                  .Str("cause", item.cause)
+                  .Raw("push", EncodeDomainEvent(item.push))
+                  .Finish());
+  return JsonObject().Str("reason", r.reason).Raw("items", items.Finish()).Finish();
 }
 
 std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload) {
@@ -59,11 +56,6 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out) {
 }
 
 namespace {
-
-bool ChannelOut(const ContactState& s, const std::string& ch) {
-  auto it = s.consent.find(ch);
-  return it != s.consent.end() && it->second.out;
-}
 
 bool TargetHasMessage(const ContactState& s, const std::string& key, const std::string& system) {
   auto m = s.messages.find(key);
@@ -107,32 +99,20 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
   if (link != s.links.end()) p.external_id = link->second;
 
   if (asked.op == "upsert") {
-    // What the target should hold now, less what it is known to hold.
-    const auto& accepted = target->second;
-    auto known = s.known.find(asked.system);
-    p.fields.clear();
-    for (const auto& [f, a] : s.fields) {
-      if (!accepted.count(f)) continue;
-      const std::string* k = nullptr;
-      if (known != s.known.end()) {
-        auto kv = known->second.find(f);
-        if (kv != known->second.end()) k = &kv->second;
-      }
-      if (!k || *k != a.value) p.fields[f] = a.value;
-    }
+    // What the target should hold now, less what it is known to hold (what
+    // was on its way is what the replay is about: not counted as held).
+    std::map<std::string, std::string> values;
+    for (const auto& [f, a] : s.fields) values[f] = a.value;
+    p.fields = FieldsToPush(s, asked.system, target->second, values, s.known,
+                            /*ignore_pending=*/true);
     if (p.fields.empty()) return skipped(asked.system + " already holds the contact's values");
-    for (const char* id : {fields::kPhone, fields::kEmail}) {
-      auto m = s.fields.find(id);
-      if (m != s.fields.end() && !m->second.value.empty() && accepted.count(id))
-        p.fields[id] = m->second.value;
-    }
     return {p};
   }
   if (asked.op == "opt_out" || asked.op == "opt_in") {
     bool want_out = asked.op == "opt_out";
     for (const auto& ch : SplitChannels(asked.channel)) {
       // Aloware's one flag: an opt-in re-driven only when no channel of it is out.
-      if (ChannelOut(s, ch) != want_out)
+      if (IsOptedOut(s, ch) != want_out)
         return skipped("the " + ch + " channel is opted " + (want_out ? "in" : "out") + " now");
     }
     return {p};
@@ -147,7 +127,7 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
       return skipped("the contact's number changed since the text was asked for");
     if (!now.empty()) p.fields[fields::kPhone] = now;
     for (const auto& ch : SplitChannels(asked.channel.empty() ? "sms" : asked.channel)) {
-      if (ChannelOut(s, ch)) {
+      if (IsOptedOut(s, ch)) {
         DomainEvent r = skip;
         r.type = std::string(ev::kMessageRefused);
         r.push_id.clear();

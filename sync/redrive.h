@@ -18,6 +18,7 @@
 // or the push.requested that was dead-lettered.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,14 @@ inline constexpr char kReplayStream[] = "replay";
 // The detail of every event DecideRedrive makes: this prefix, then the
 // item's cause (so `dfm replay` counts a re-drive for the webhook it answers).
 inline constexpr char kRedriveDetailPrefix[] = "replay of ";
+
+// The cause a re-drive's event answers (read back from its detail); nullopt
+// for an event DecideRedrive did not make.
+inline std::optional<EventId> RedriveCause(const DomainEvent& d) {
+  std::string_view detail = d.detail, prefix = kRedriveDetailPrefix;
+  if (detail.substr(0, prefix.size()) != prefix) return std::nullopt;
+  return EventId::Parse(std::string(detail.substr(prefix.size())));
+}
 
 struct RedriveItem {
   std::string contact_id;

@@ -51,6 +51,18 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
+JsonArray& JsonArray::Str(std::string_view value) {
+  if (body_.size() > 1) body_ += ',';
+  AppendJsonString(&body_, value);
+  return *this;
+}
+
+JsonArray& JsonArray::Raw(std::string_view json) {
+  if (body_.size() > 1) body_ += ',';
+  body_.append(json.data(), json.size());
+  return *this;
+}
+
 JsonObject JsonObject::Extend(std::string finished) {
   JsonObject o;
   finished.pop_back();  // its closing brace

@@ -30,4 +30,16 @@ class JsonObject {
   std::string body_ = "{";
 };
 
+// An array of strings or of JSON texts (e.g. JsonObject::Finish results).
+class JsonArray {
+ public:
+  JsonArray& Str(std::string_view value);
+  // `json` must already be valid JSON text.
+  JsonArray& Raw(std::string_view json);
+  std::string Finish() const { return body_ + "]"; }
+
+ private:
+  std::string body_ = "[";
+};
+
 }  // namespace dfm

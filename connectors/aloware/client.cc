@@ -138,14 +138,10 @@ class AlowareClient final : public VendorClient {
 
   void Lists(const PushRequest& req, const Credentials& creds, const std::string& number,
              std::function<void(PushResult)> done) {
-    auto get = [&](const char* k) {
-      auto it = req.fields.find(k);
-      return it == req.fields.end() ? std::string() : it->second;
-    };
-    std::string token = creds.access_token, keep = get("lists_keep");
+    std::string token = creds.access_token, keep = req.Field("lists_keep");
     auto result = std::make_shared<PushResult>();
-    if (get("lists_remove").empty())
-      return WriteForm(token, number, ListsBody(token, number, get("lists_add")), result, std::move(done));
+    if (req.Field("lists_remove").empty())
+      return WriteForm(token, number, ListsBody(token, number, req.Field("lists_add")), result, std::move(done));
     // Removal: find the contact, take it out of every list, write back the kept ones.
     auto after_lookup = [this, token, number, keep, result, done](PushResult found) mutable {
       result->requests += found.requests;
@@ -301,6 +297,7 @@ OutboundFactory AlowareOutbound() {
   f.accepted_fields = ContactFieldNames();
   f.consent_channels = {"sms", "call"};  // is_dnc
   f.consent_one_flag = true;
+  f.key_field = fields::kPhone;
   f.credentials = [](const SystemSettings& s) {
     Credentials c;
     c.access_token = s.at("api_token");

@@ -26,6 +26,7 @@
 #include "connectors/common/json_body.h"
 #include "sync/consent.h"
 #include "util/clock.h"
+#include "util/strings.h"
 
 namespace dfm {
 
@@ -111,7 +112,8 @@ Status ReadAlowareCall(const std::string& event, const simdjson::dom::object& bo
   a.kind = Activity::Kind::kCall;
   a.message_id = *id;
   auto dir = StringOrNumberField(body, "direction", &wrong);
-  a.direction = dir && *dir == "1" ? "inbound" : "outbound";
+  // 1 inbound, 2 outbound; sometimes the words (docs/vendors/aloware-api.md 7.4).
+  a.direction = dir && (*dir == "1" || AsciiLower(*dir) == "inbound") ? "inbound" : "outbound";
   if (auto st = StringOrNumberField(body, "current_status", &wrong)) a.status = *st;
   if (event.find("Missed") != std::string::npos) a.status = "no-answer";
   if (event.find("Voicemail") != std::string::npos) a.status = "voicemail";

@@ -36,4 +36,14 @@ std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
   }
 }
 
+std::string JsonStringAt(std::string_view body, const char* obj, const char* key) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc)) return {};
+  if (obj && doc[obj].get(doc)) return {};
+  std::string_view v;
+  if (doc[key].get(v)) return {};
+  return std::string(v);
+}
+
 }  // namespace dfm

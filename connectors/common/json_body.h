@@ -22,4 +22,9 @@ Status ParseJsonObject(std::string_view body, simdjson::dom::object* out);
 std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
                                                std::string_view key, bool* wrong_type);
 
+// A string member `key` of the body's top-level object, or of its member
+// object `obj` when given; empty when the body does not parse or it is not
+// there as a string.
+std::string JsonStringAt(std::string_view body, const char* obj, const char* key);
+
 }  // namespace dfm

@@ -44,6 +44,12 @@ struct PushRequest {
   std::string channel;
   std::string reason;
   std::map<std::string, std::string> fields;  // sync/fact.h names, normalized values
+
+  // fields[key], or empty.
+  std::string Field(const std::string& key) const {
+    auto it = fields.find(key);
+    return it == fields.end() ? std::string() : it->second;
+  }
 };
 
 struct PushResult {
@@ -159,6 +165,9 @@ struct OutboundFactory {
   // opt-ins of other channels are not sent to it.
   std::vector<std::string> consent_channels;
   bool consent_one_flag = false;  // the channels are one setting (Aloware's is_dnc)
+  // The field it keys contacts by, when it cannot hold one without it
+  // (Aloware and Verity: the phone): no upsert goes to it before it is known.
+  std::string key_field;
   // Initial credentials from the settings.
   std::function<Credentials(const SystemSettings&)> credentials;
 };

@@ -15,6 +15,12 @@ const std::vector<WebhookSourceFactory>& BuiltinWebhookSources() {
   return kSources;
 }
 
+std::string WebhookSystemNames() {
+  std::string out;
+  for (const auto& f : BuiltinWebhookSources()) out += (out.empty() ? "" : ", ") + f.system;
+  return out;
+}
+
 const WebhookSourceFactory* FindWebhookSource(std::string_view system) {
   for (const auto& f : BuiltinWebhookSources())
     if (f.system == system) return &f;

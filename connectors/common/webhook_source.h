@@ -108,6 +108,8 @@ struct WebhookSourceFactory {
 // Every system this build can receive webhooks from.
 const std::vector<WebhookSourceFactory>& BuiltinWebhookSources();
 const WebhookSourceFactory* FindWebhookSource(std::string_view system);
+// Their names, joined by ", " (for messages): "ghl, aloware, verity, twilio".
+std::string WebhookSystemNames();
 
 // Helpers shared by the sources.
 // Parses application/x-www-form-urlencoded; nullopt on a bad %-escape.

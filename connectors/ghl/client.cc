@@ -25,7 +25,9 @@
 //           endpoint with type Call and direction inbound.
 //           A retried message or call (attempt after a timeout or 5xx, or a
 //           push re-sent after a restart) first looks for its altId in GET
-//           /conversations/{id}/messages, so one written is not written twice.
+//           /conversations/{id}/messages (the latest page, up to 100), so
+//           one written is not written twice unless 100 messages came after
+//           it on that conversation.
 // message_status: PUT /conversations/messages/{id}/status {status, error};
 //           a 403 (GoHighLevel's answer for a while after a delivery) is retried.
 //           A 400 "already exists" when creating a conversation searches again.
@@ -39,6 +41,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "connectors/common/json_body.h"
 #include "connectors/common/outbound.h"
 #include "connectors/ghl/dnd.h"
 #include "sync/consent.h"
@@ -59,22 +62,6 @@ std::string CallStatus(const std::string& s) {
   if (s == "missed" || s == "no-answer" || s == "no answer" || s == "unanswered") return "no-answer";
   if (s == "canceled" || s == "cancelled" || s == "abandoned") return "canceled";
   return "completed";
-}
-
-std::string Field(const PushRequest& req, const char* k) {
-  auto it = req.fields.find(k);
-  return it == req.fields.end() ? std::string() : it->second;
-}
-
-// A string field of the top-level object (or of its `obj` member), or empty.
-std::string JsonString(const std::string& body, const char* obj, const char* key) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(body).get(doc)) return {};
-  if (obj && doc[obj].get(doc)) return {};
-  std::string_view v;
-  if (doc[key].get(v)) return {};
-  return std::string(v);
 }
 
 const std::pair<const char*, const char*> kFieldNames[] = {
@@ -425,7 +412,7 @@ class GhlClient final : public VendorClient {
         if (!parser.parse(resp.body).get(doc) && !doc["notes"].get(notes)) {
           for (auto n : notes) {
             std::string_view body, nid;
-            if (!n["body"].get(body) && body == Field(st->req, "body") && !n["id"].get(nid)) {
+            if (!n["body"].get(body) && body == st->req.Field("body") && !n["id"].get(nid)) {
               st->result.external_id = std::string(nid);
               return st->done(std::move(st->result));
             }
@@ -439,12 +426,12 @@ class GhlClient final : public VendorClient {
       HttpRequest r = Base(st, "POST", "/contacts/" + UrlEscape(id) + (op == "note" ? "/notes" : "/tags"));
       if (op == "note") {
         r.body = "{\"body\":";
-        AppendJsonString(&r.body, Field(st->req, "body"));
+        AppendJsonString(&r.body, st->req.Field("body"));
         r.body += "}";
       } else {
         r.body = "{\"tags\":[";
         bool first = true;
-        for (const auto& t : SplitChannels(Field(st->req, "tags_add"), '\n')) {
+        for (const auto& t : SplitChannels(st->req.Field("tags_add"), '\n')) {
           if (!first) r.body += ",";
           first = false;
           AppendJsonString(&r.body, t);
@@ -453,7 +440,7 @@ class GhlClient final : public VendorClient {
       }
       http_->Send(std::move(r), [st, op](HttpResponse resp) {
         if (Settle(st, resp)) return;
-        st->result.external_id = op == "note" ? JsonString(resp.body, "note", "id") : st->contact_id;
+        st->result.external_id = op == "note" ? JsonStringAt(resp.body, "note", "id") : st->contact_id;
         st->done(std::move(st->result));
       });
       return;
@@ -492,7 +479,7 @@ class GhlClient final : public VendorClient {
         // Still "already exists": the search lags; try the push again later.
         st->result.transient = created.status == 400 && st->searched_again;
         if (Settle(st, created)) return;
-        std::string conv = JsonString(created.body, "conversation", "id");
+        std::string conv = JsonStringAt(created.body, "conversation", "id");
         if (conv.empty()) {
           st->result.http_status = 0;  // unreadable: retry (the search finds it then)
           st->result.detail = "conversation answer has no conversation.id";
@@ -504,7 +491,8 @@ class GhlClient final : public VendorClient {
   }
 
   // A retried write first looks for its altId among the conversation's
-  // messages: the earlier attempt may have been written.
+  // latest messages (one page of 100): the earlier attempt may have been
+  // written. An attempt older than that page is not found and written again.
   void OnConversation(const StatePtr& st, const std::string& conversation_id) {
     st->conversation_id = conversation_id;
     if (st->req.attempt <= 1) return PostMessage(st);
@@ -536,7 +524,7 @@ class GhlClient final : public VendorClient {
   void PostMessage(const StatePtr& st) {
     const PushRequest& req = st->req;
     bool call = req.op == "call";
-    std::string direction = Field(req, "direction");
+    std::string direction = req.Field("direction");
     bool outbound_call = call && direction == "outbound";
     HttpRequest r = Base(st, "POST",
                          outbound_call ? "/conversations/messages/outbound"
@@ -559,16 +547,16 @@ class GhlClient final : public VendorClient {
     }
     b += ",\"altId\":";
     AppendJsonString(&b, req.message_key);
-    std::string date_us = Field(req, "date_us");
+    std::string date_us = req.Field("date_us");
     if (!date_us.empty()) {
       b += ",\"date\":";
       AppendJsonString(&b, FormatIso8601Micros(std::stoll(date_us)));
     }
     if (!call) {
       b += ",\"message\":";
-      AppendJsonString(&b, Field(req, "body"));
+      AppendJsonString(&b, req.Field("body"));
     } else {
-      std::string lead = Field(req, fields::kPhone), ours = Field(req, "our_number");
+      std::string lead = req.Field(fields::kPhone), ours = req.Field("our_number");
       bool out = direction == "outbound";
       b += ",\"call\":{";
       for (const auto& [k, v] : {std::pair<const char*, std::string>{"to", out ? lead : ours},
@@ -580,9 +568,9 @@ class GhlClient final : public VendorClient {
         b += ",";
       }
       b += "\"status\":";
-      AppendJsonString(&b, CallStatus(Field(req, "status")));
+      AppendJsonString(&b, CallStatus(req.Field("status")));
       b += "}";
-      std::string rec = Field(req, "recording_url");
+      std::string rec = req.Field("recording_url");
       if (!rec.empty()) {
         b += ",\"attachments\":[";
         AppendJsonString(&b, rec);
@@ -592,7 +580,7 @@ class GhlClient final : public VendorClient {
     b += "}";
     http_->Send(std::move(r), [st](HttpResponse resp) {
       if (Settle(st, resp)) return;
-      std::string id = JsonString(resp.body, nullptr, "messageId");
+      std::string id = JsonStringAt(resp.body, nullptr, "messageId");
       if (id.empty()) {
         st->result.http_status = 0;  // unreadable: retry (the altId lookup finds it)
         st->result.detail = "message answer has no messageId";
@@ -604,12 +592,12 @@ class GhlClient final : public VendorClient {
   }
 
   void UpdateStatus(const StatePtr& st) {
-    std::string id = Field(st->req, "message_id");
+    std::string id = st->req.Field("message_id");
     HttpRequest r = Base(st, "PUT", "/conversations/messages/" + UrlEscape(id) + "/status",
                          kConversationsVersion);
     r.body = "{\"status\":";
-    AppendJsonString(&r.body, Field(st->req, "status"));
-    std::string err = Field(st->req, "error");
+    AppendJsonString(&r.body, st->req.Field("status"));
+    std::string err = st->req.Field("error");
     if (!err.empty()) {
       r.body += ",\"error\":{\"code\":\"1\",\"type\":\"saas\",\"message\":";
       AppendJsonString(&r.body, err);

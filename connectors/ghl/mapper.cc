@@ -10,9 +10,12 @@
 // webhookId, `type` is the channel "SMS", `messageId`, `contactId`, `phone`,
 // `message`) is a request to send a text (Activity::kSend). InboundMessage /
 // OutboundMessage are texts and calls on the contact's conversation
-// (messageType SMS / CALL; `altId`, when GoHighLevel repeats the one the
-// engine gave, is the engine's key): logged, so echoes of the engine's own
-// records and texts sent from GoHighLevel itself are known. Other channels
+// (messageType SMS / CALL): logged, so echoes of the engine's own records
+// and texts sent from GoHighLevel itself are known. The engine's records
+// are recognised as docs/sync-rules.md says (its id once the push answers,
+// before that the pending record); an `altId` is read as the engine's key
+// should a body ever carry one, which GoHighLevel's documents do not say
+// (docs/vendors/ghl-api.md §6). Other channels
 // (Email, ...) carry no facts.
 #include "connectors/common/mapper.h"
 

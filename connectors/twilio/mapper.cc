@@ -65,12 +65,7 @@ Status MapTwilioWebhook(const WebhookReceived& w, const MapperSettings& s,
       }
       c.reason = "OptOutType " + *opt;
     } else {
-      TextConsent tc = ClassifyText(*body);
-      has = tc.kind != TextConsent::Kind::kNone;
-      c.change = tc.kind == TextConsent::Kind::kOptOut  ? Consent::Change::kOptOut
-                 : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
-                                                        : Consent::Change::kReview;
-      c.reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
+      has = ConsentFromText(*body, &c);
     }
     if (has) f.consents.push_back(std::move(c));
   }

@@ -13,6 +13,7 @@
 
 #include <memory>
 
+#include "connectors/common/json_body.h"
 #include "connectors/common/outbound.h"
 #include "sync/fact.h"
 #include "util/json.h"
@@ -34,14 +35,6 @@ std::string ErrorDetail(const HttpResponse& r) {
   return SafeDetail(r.status, msg);
 }
 
-std::string IdIn(const std::string& body, const char* obj) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  std::string_view id;
-  if (parser.parse(body).get(doc) || doc[obj]["id"].get(id)) return {};
-  return std::string(id);
-}
-
 class VerityClient final : public VendorClient {
  public:
   VerityClient(const SystemSettings& s, HttpClient* http)
@@ -51,11 +44,7 @@ class VerityClient final : public VendorClient {
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
-    auto get = [&](const char* k) {
-      auto it = req.fields.find(k);
-      return it == req.fields.end() ? std::string() : it->second;
-    };
-    std::string phone = get(fields::kPhone);
+    std::string phone = req.Field(fields::kPhone);
     if (phone.empty()) {
       PushResult r;
       r.http_status = 422;  // settled without a request
@@ -68,36 +57,26 @@ class VerityClient final : public VendorClient {
     r.headers = {{"Authorization", "Bearer " + creds.access_token},
                  {"Accept", "application/json"},
                  {"Content-Type", "application/json"}};
-    std::string& b = r.body;
-    auto add = [&b](const char* k, const std::string& v) {
-      b += b.size() > 1 ? "," : "";
-      AppendJsonString(&b, k);
-      b += ":";
-      AppendJsonString(&b, v);
-    };
-    b = "{";
+    JsonObject body;
     const char* obj = "contact";
     if (req.op == "send") {
       obj = "message";
       r.url = base_ + "/v1/messages";
-      add("to", phone);
-      add("body", get("body"));
-      add("externalId", req.message_key);
+      body.Str("to", phone).Str("body", req.Field("body")).Str("externalId", req.message_key);
     } else if (req.op == "upsert" || req.op == "opt_out" || req.op == "opt_in" ||
                req.op == "mark_dnc") {
       r.url = base_ + "/v1/contacts";
-      add("phone", phone);
+      body.Str("phone", phone);
       if (req.op == "upsert") {
         for (const auto& [ours, theirs] : {std::pair{fields::kEmail, "email"},
                                            std::pair{fields::kFirstName, "firstName"},
                                            std::pair{fields::kLastName, "lastName"}}) {
           auto it = req.fields.find(ours);
-          if (it != req.fields.end()) add(theirs, it->second);
+          if (it != req.fields.end()) body.Str(theirs, it->second);
         }
-        add("externalRef", req.contact_id);
+        body.Str("externalRef", req.contact_id);
       } else {
-        b += ",\"smsOptOut\":";
-        b += req.op == "opt_in" ? "false" : "true";
+        body.Bool("smsOptOut", req.op != "opt_in");
       }
     } else {
       PushResult res;
@@ -105,7 +84,7 @@ class VerityClient final : public VendorClient {
       res.detail = "Verity has no push op \"" + req.op + "\"";
       return done(std::move(res));
     }
-    b += "}";
+    r.body = body.Finish();
     http_->Send(std::move(r), [obj, done = std::move(done)](HttpResponse resp) {
       PushResult res;
       res.requests = 1;
@@ -116,7 +95,7 @@ class VerityClient final : public VendorClient {
         res.detail = ErrorDetail(resp);
         return done(std::move(res));
       }
-      res.external_id = IdIn(resp.body, obj);
+      res.external_id = JsonStringAt(resp.body, obj, "id");
       if (res.external_id.empty()) {
         res.http_status = 0;  // unreadable answer: retry (both writes are idempotent)
         res.detail = std::string("answer has no ") + obj + ".id";
@@ -146,6 +125,7 @@ OutboundFactory VerityOutbound() {
     return std::make_unique<VerityClient>(s, http);
   };
   f.accepted_fields = {fields::kFirstName, fields::kLastName, fields::kEmail, fields::kPhone};
+  f.key_field = fields::kPhone;
   f.consent_channels = {"sms"};
   f.credentials = [](const SystemSettings& s) {
     Credentials c;

@@ -58,14 +58,7 @@ Status MapVerityWebhook(const WebhookReceived& w, const MapperSettings& s,
       c.reason = "optout.stop";
       f.consents.push_back(std::move(c));
     } else {
-      TextConsent tc = ClassifyText(body ? *body : std::string());
-      if (tc.kind != TextConsent::Kind::kNone) {
-        c.change = tc.kind == TextConsent::Kind::kOptOut  ? Consent::Change::kOptOut
-                   : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
-                                                          : Consent::Change::kReview;
-        c.reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
-        f.consents.push_back(std::move(c));
-      }
+      if (ConsentFromText(body ? *body : std::string(), &c)) f.consents.push_back(std::move(c));
     }
   }
   if (t != "optout.stop") {

@@ -44,7 +44,7 @@ import common  # noqa: E402  (the sandboxes' signers, checked against the vector
 
 VERITY = os.path.join(ROOT, "sandboxes", "verity.py")
 TWILIO = os.path.join(ROOT, "sandboxes", "twilio.py")
-FIXTURES = "/work/shared/fixtures"
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")  # copies of the shared vendor bodies
 
 V_KEY = "test-verity-key"
 V_SECRET = "test-verity-secret"
@@ -98,7 +98,7 @@ class SignerVectors(unittest.TestCase):
     """The verifiers above, and the sandboxes' signer, against published vectors."""
 
     def test_twilio_known_answer(self):
-        # /work/shared/fixtures/README.md, from Twilio's security document.
+        # ../shared/fixtures/README.md (beside the checkout), from Twilio's security document.
         params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234",
                   "From": "+12349013030", "To": "+18005551212"}
         url = "https://mycompany.com/myapp.php?foo=1&bar=2"

@@ -136,12 +136,7 @@ class ActorTest : public ::testing::Test {
     WebhookReceived w;
     w.system = "ghl";
     w.provider_event_id = webhook_id;
-    EventDraft d;
-    d.tenant = "default";
-    d.stream = "source:ghl";
-    d.type = std::string(WebhookReceived::kType);
-    d.schema_version = WebhookReceived::kSchemaVersion;
-    d.payload = EncodeWebhookReceived(w, body);
+    EventDraft d = WebhookDraft("default", w, body);
     AppendOutcome out;
     EXPECT_TRUE(log_.Append(std::move(d), &out).ok());
     return out.seq;

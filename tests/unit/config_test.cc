@@ -165,6 +165,33 @@ TEST(Config, RelativeKeyFilesResolveAgainstWhereTheyWereWritten) {
   EXPECT_NE(problems[0].message.find("cannot read keys/ed.pem"), std::string::npos);
 }
 
+TEST(Config, EachTenantDecidesWithItsOwnSystems) {
+  testing::TempDir d;
+  // Tenant "a" has a GoHighLevel conversation provider; "b" has GoHighLevel
+  // without one, and Aloware.
+  std::string p = Write(d, R"(
+[tenants.a.ghl]
+api_base_url = "http://127.0.0.1:1"
+conversation_provider_id = "prov-1"
+ed25519_public_key_file = ")" DFM_SOURCE_DIR R"(/etc/dev-keys/ghl-ed25519-public.pem"
+[tenants.b.ghl]
+api_base_url = "http://127.0.0.1:1"
+ed25519_public_key_file = ")" DFM_SOURCE_DIR R"(/etc/dev-keys/ghl-ed25519-public.pem"
+[tenants.b.aloware]
+api_base_url = "http://127.0.0.1:1"
+auth = "none"
+)");
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load(p, {}, &problems);
+  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  SyncContext a = SyncContextFor(c, "a"), b = SyncContextFor(c, "b");
+  EXPECT_EQ(a.conversations, "ghl");  // b's missing provider does not turn a's off
+  EXPECT_EQ(b.conversations, "");
+  EXPECT_EQ(a.targets.count("aloware"), 0u);
+  EXPECT_EQ(b.targets.count("aloware"), 1u);
+  EXPECT_EQ(b.targets.count("ghl"), 1u);
+}
+
 TEST(Config, SyntaxErrorNamesTheLine) {
   testing::TempDir d;
   std::string p = Write(d, "[server\nlisten = 1\n");

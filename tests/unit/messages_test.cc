@@ -16,6 +16,23 @@ namespace {
 using testing::UsSettings;
 using testing::Webhook;
 
+TEST(MessageMappers, AlowareCallDirectionAsANumberOrAWord) {
+  const std::string in = testing::Fixture("aloware/InboundPhoneCall-DispositionMissed.json");
+  const std::string key = "\"direction\":1";
+  ASSERT_NE(in.find(key), std::string::npos);
+  for (const auto& [value, want] : std::vector<std::pair<std::string, std::string>>{
+           {"\"1\"", "inbound"}, {"\"Inbound\"", "inbound"}, {"\"outbound\"", "outbound"},
+           {"2", "outbound"}}) {
+    std::string body = in;
+    body.replace(body.find(key), key.size(), "\"direction\":" + value);
+    std::vector<ContactFact> facts;
+    ASSERT_TRUE(MapAlowareWebhook(Webhook("aloware", body), UsSettings(), &facts).ok()) << value;
+    ASSERT_EQ(facts.size(), 1u);
+    ASSERT_EQ(facts[0].activities.size(), 1u);
+    EXPECT_EQ(facts[0].activities[0].direction, want) << value;
+  }
+}
+
 TEST(MessageMappers, AlowareCallDispositionFixtures) {
   std::vector<ContactFact> facts;
   ASSERT_TRUE(MapAlowareWebhook(

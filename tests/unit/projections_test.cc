@@ -198,6 +198,25 @@ TEST(SyncStatusProjection, CountsPushStates) {
   EXPECT_EQ(base.kv["p/p2"], "dead aloware c1 t");
 }
 
+TEST(SyncStatusProjection, ASendRefusedBeforeItWentOutIsCancelledNotPending) {
+  MemBase base;
+  SyncStatusProjection p;
+  DomainEvent d;
+  d.contact_id = "c1";
+  d.system = "twilio";
+  d.push_id = "p1";
+  for (std::string_view type : {ev::kPushRequested, ev::kMessageRefused}) {
+    d.type = std::string(type);
+    auto st = base.State();
+    p.Fold(AsEvent(d, 0), &st);
+    base.Commit(&st);
+  }
+  EXPECT_EQ(base.kv["p/p1"], "cancelled twilio c1 t");
+  EXPECT_EQ(base.kv.count("n/t/twilio/pending"), 0u);
+  EXPECT_EQ(base.kv["n/t/twilio/cancelled"], "1");
+  EXPECT_EQ(base.kv.count("k/c1/pending"), 0u);  // the router recovers nothing for it
+}
+
 // Appends what the contact model decides for a stream of facts about a few
 // people, as the actors would, plus push outcomes.
 void AppendHistory(EventLog* log, int round) {

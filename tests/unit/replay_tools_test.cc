@@ -437,12 +437,7 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   w.body = R"({"eventType":"message.received","messageId":"m1","conversationId":"chat_1",)"
            R"("direction":"inbound","from":"+12055550142","to":"+12055550100","body":"hello",)"
            R"("timestamp":"2026-11-20T15:00:00.000Z"})";
-  EventDraft hook;
-  hook.tenant = "default";
-  hook.stream = "source:verity";
-  hook.type = std::string(WebhookReceived::kType);
-  hook.schema_version = WebhookReceived::kSchemaVersion;
-  hook.payload = EncodeWebhookReceived(w);
+  EventDraft hook = WebhookDraft("default", w);
   AppendOutcome o;
   ASSERT_TRUE(b.log.Append(hook, &o).ok());
   std::string contact = NewContactId(o.id);

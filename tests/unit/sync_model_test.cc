@@ -239,6 +239,20 @@ TEST_F(ContactModelTest, CreateInOneSystemPushesToTheOther) {
   EXPECT_EQ(state_.links.at("ghl"), "g1");
 }
 
+TEST_F(ContactModelTest, NoUpsertToATargetKeyedByAFieldTheContactLacks) {
+  ctx_.key_field["aloware"] = "phone";  // Aloware matches contacts by phone only
+  auto es = Step(Fact("ghl", "g1", {{"email", "a@x.io"}, {"first_name", "Ann"}}, 10));
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.created"}));
+  es = Step(Fact("ghl", "g1", {{"email", "a@x.io"}, {"first_name", "Anne"}}, 20));
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.changed"}));
+  // The phone arrives: the whole contact goes.
+  es = Step(Fact("ghl", "g1", {{"email", "a@x.io"}, {"first_name", "Anne"}, {"phone", "+12055550142"}},
+                 30));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  EXPECT_EQ(es[1].fields.at("first_name"), "Anne");
+  EXPECT_EQ(es[1].fields.at("phone"), "+12055550142");
+}
+
 TEST_F(ContactModelTest, FactWithoutPhoneOrEmailIsRejected) {
   auto es = Step(Fact("ghl", "g1", {{"first_name", "John"}}, 10));
   ASSERT_EQ(Types(es), (std::vector<std::string>{"fact.rejected"}));

@@ -42,6 +42,12 @@ TEST(Json, EscapesAndRepairs) {
             R"({"a":"x","b":-1,"c":true,"d":null})");
 }
 
+TEST(Json, ArraysOfStringsAndOfJsonTexts) {
+  EXPECT_EQ(JsonArray().Finish(), "[]");
+  EXPECT_EQ(JsonArray().Str("a\"").Str("b").Finish(), R"(["a\"","b"])");
+  EXPECT_EQ(JsonArray().Raw(JsonObject().Int("n", 1).Finish()).Raw("2").Finish(), R"([{"n":1},2])");
+}
+
 TEST(Masking, HidesPersonalData) {
   EXPECT_EQ(MaskPhone("+12055550142"), "+12*******42");
   EXPECT_EQ(MaskEmail("john.deo@example.com"), "j***@example.com");
