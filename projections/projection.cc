@@ -5,27 +5,24 @@
 
 namespace dfm {
 
-namespace {
-// Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view K(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-}  // namespace
-
-std::optional<std::string>& ProjectionState::Slot(std::string_view key) {
-  auto [it, inserted] = overlay_.try_emplace(K(key));
-  if (!inserted) return it->second;
-  std::optional<std::string>& v = it->second;
-  v.emplace();
-  Status s = base_(key, &*v);
-  if (!s.ok()) {
-    if (!s.IsNotFound() && status_.ok()) status_ = s;
-    v.reset();
+StateTable::Slot* ProjectionState::Load(std::string_view key) {
+  bool inserted = false;
+  StateTable::Slot* slot = overlay_.FindOrInsert(key, &inserted);
+  if (!inserted) return slot;
+  Status s = base_(key, &peeked_);
+  if (s.ok()) {
+    overlay_.Assign(slot, peeked_);
+  } else if (!s.IsNotFound() && status_.ok()) {
+    status_ = s;
   }
-  return v;
+  return slot;
 }
 
 std::optional<std::string> ProjectionState::Get(std::string_view key) {
-  auto it = overlay_.find(K(key));
-  if (it != overlay_.end()) return it->second;
+  if (const StateTable::Entry* e = overlay_.Find(key)) {
+    if (!e->present) return std::nullopt;
+    return std::string(*e->value());
+  }
   std::string v;
   Status s = base_(key, &v);
   if (s.ok()) return v;
@@ -33,55 +30,53 @@ std::optional<std::string> ProjectionState::Get(std::string_view key) {
   return std::nullopt;
 }
 
-const std::string* ProjectionState::Peek(std::string_view key) {
-  auto it = overlay_.find(K(key));
-  if (it != overlay_.end()) return it->second ? &*it->second : nullptr;
+std::optional<std::string_view> ProjectionState::Peek(std::string_view key) {
+  if (const StateTable::Entry* e = overlay_.Find(key)) return e->value();
   Status s = base_(key, &peeked_);
-  if (s.ok()) return &peeked_;
+  if (s.ok()) return std::string_view(peeked_);
   if (!s.IsNotFound() && status_.ok()) status_ = s;
-  return nullptr;
+  return std::nullopt;
 }
 
-void ProjectionState::Put(std::string_view key, std::string value) {
-  overlay_.try_emplace(K(key)).first->second = std::move(value);
+void ProjectionState::Put(std::string_view key, std::string_view value) {
+  bool inserted = false;
+  overlay_.Assign(overlay_.FindOrInsert(key, &inserted), value);
 }
 
 void ProjectionState::Erase(std::string_view key) {
-  overlay_.try_emplace(K(key)).first->second.reset();
+  bool inserted = false;
+  StateTable::MakeAbsent(overlay_.FindOrInsert(key, &inserted));
 }
 
 void ProjectionState::Add(std::string_view key, int64_t delta) {
-  std::optional<std::string>& v = Slot(key);
+  StateTable::Slot* slot = Load(key);
   int64_t n = 0;
-  if (v) std::from_chars(v->data(), v->data() + v->size(), n);
+  if (std::optional<std::string_view> v = slot->entry->value())
+    std::from_chars(v->data(), v->data() + v->size(), n);
   n += delta;
   if (n == 0) {
-    v.reset();
+    StateTable::MakeAbsent(slot);
     return;
   }
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), n);
-  if (v) {
-    v->assign(buf, end);
-  } else {
-    v.emplace(buf, end);
-  }
+  overlay_.Assign(slot, std::string_view(buf, static_cast<size_t>(end - buf)));
 }
 
 std::vector<StateOp> ProjectionState::TakeOps() {
   std::vector<StateOp> ops;
   ops.reserve(overlay_.size());
-  for (auto& [k, v] : overlay_) {
+  overlay_.ForEach([&](const StateTable::Entry& e) {
     StateOp op;
-    op.key = k;
-    if (v) {
-      op.value = std::move(*v);
+    op.key = std::string(e.key());
+    if (std::optional<std::string_view> v = e.value()) {
+      op.value = std::string(*v);
     } else {
       op.erase = true;
     }
     ops.push_back(std::move(op));
-  }
-  overlay_.clear();
+  });
+  overlay_.Clear();
   std::sort(ops.begin(), ops.end(),
             [](const StateOp& a, const StateOp& b) { return a.key < b.key; });
   return ops;
@@ -97,8 +92,10 @@ void Projection::Fold(const Event& e, ProjectionState* state) {
 std::vector<StateEntryRef> ProjectionState::SortedEntries() const {
   std::vector<StateEntryRef> refs;
   refs.reserve(overlay_.size());
-  for (const auto& [k, v] : overlay_)
-    refs.push_back(StateEntryRef{std::string_view(k), v ? &*v : nullptr});
+  overlay_.ForEach([&](const StateTable::Entry& e) {
+    std::optional<std::string_view> v = e.value();
+    refs.push_back(StateEntryRef{e.key(), v.value_or(std::string_view()), !v});
+  });
   std::sort(refs.begin(), refs.end(),
             [](const StateEntryRef& a, const StateEntryRef& b) { return a.key < b.key; });
   return refs;

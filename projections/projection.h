@@ -14,9 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include <absl/container/flat_hash_map.h>
-
 #include "events/event.h"
+#include "projections/state_table.h"
 #include "sync/domain_event.h"
 #include "storage/event_log.h"
 #include "util/status.h"
@@ -33,9 +32,9 @@ class ProjectionState {
   // nullopt when absent. A failed base read is remembered (status()) and
   // reads as absent; the runner then refuses to commit the batch.
   std::optional<std::string> Get(std::string_view key);
-  // Get without the copy: null when absent; valid until the next call.
-  const std::string* Peek(std::string_view key);
-  void Put(std::string_view key, std::string value);
+  // Get without the copy: nullopt when absent; valid until the next call.
+  std::optional<std::string_view> Peek(std::string_view key);
+  void Put(std::string_view key, std::string_view value);
 
   void Erase(std::string_view key);
   // Adds `delta` to the decimal counter at `key` (absent = 0); erases it at 0.
@@ -49,17 +48,17 @@ class ProjectionState {
   // The same writes by reference, sorted by key, valid until the next
   // change; Clear() then empties the overlay. For batches too big to copy.
   std::vector<StateEntryRef> SortedEntries() const;
-  void Clear() { overlay_.clear(); }
+  void Clear() { overlay_.Clear(); }
 
  private:
   // The entry for `key` in the overlay, read from the base on first use
-  // (nullopt value: absent or erased).
-  std::optional<std::string>& Slot(std::string_view key);
+  // (value absent: absent or erased).
+  StateTable::Slot* Load(std::string_view key);
 
   BaseReader base_;
   // Hashed: a rebuild holds millions of keys here, and a fold looks each
   // one up several times; the order is made once, in TakeOps.
-  absl::flat_hash_map<std::string, std::optional<std::string>> overlay_;
+  StateTable overlay_;
   std::string peeked_;  // Peek's copy of a base value
   Status status_;
 };

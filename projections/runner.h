@@ -82,8 +82,10 @@ class ProjectionRunner {
     uint64_t committed = 0;  // the checkpoint stored in the log
   };
   struct Batch;
-  // Reads the events after `from - 1` up to `until`, at most options_.batch.
-  void ReadBatch(uint64_t from, uint64_t until, Batch* b) const;
+  // Reads the events after `from - 1` up to `until`, at most options_.batch,
+  // and decodes their payloads unless !decode (then DecodeBatch does).
+  void ReadBatch(uint64_t from, uint64_t until, Batch* b, bool decode = true) const;
+  static void DecodeBatch(Batch* b);
   Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
   void PublishCheckpoint();

@@ -16,15 +16,15 @@ void Link(ProjectionState* st, const std::string& tenant, const std::string& con
           const std::string& system, const std::string& ext) {
   if (ext.empty() || system.empty()) return;
   std::string ckey = "c/" + contact + "/" + system;
-  const std::string* old = st->Peek(ckey);
+  std::optional<std::string_view> old = st->Peek(ckey);
   if (old && *old == ext) {
     // Linked already (every push's success says so again): nothing changes
     // unless another contact took the id since.
-    const std::string* owner = st->Peek(ExternalIdKey(tenant, system, ext));
+    std::optional<std::string_view> owner = st->Peek(ExternalIdKey(tenant, system, ext));
     if (owner && *owner == contact) return;
   } else if (old) {
     std::string old_key = ExternalIdKey(tenant, system, *old);
-    const std::string* owner = st->Peek(old_key);
+    std::optional<std::string_view> owner = st->Peek(old_key);
     if (owner && *owner == contact) st->Erase(old_key);
   }
   st->Put(ckey, ext);
@@ -40,7 +40,7 @@ void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::str
   };
   if (!old_value.empty()) {
     std::string old_key = key(old_value);
-    const std::string* owner = st->Peek(old_key);
+    std::optional<std::string_view> owner = st->Peek(old_key);
     if (owner && *owner == contact) st->Erase(old_key);
   }
   if (!new_value.empty()) st->Put(key(new_value), contact);
@@ -51,6 +51,13 @@ void LinkMessage(ProjectionState* st, const std::string& tenant, const DomainEve
   if (d.external_id.empty() || d.system.empty()) return;
   st->Put(MessageIdKey(tenant, d.system, d.external_id), d.contact_id + " " + d.message_key);
   st->Put(MessageKeyKey(tenant, d.message_key, d.system), d.external_id);
+}
+
+// A contact that is written to is not deleted (looked at first: most
+// never were, and an erase of an absent key is still a write).
+void Undelete(ProjectionState* st, const std::string& contact) {
+  std::string key = "d/" + contact;
+  if (st->Peek(key)) st->Erase(key);
 }
 
 }  // namespace
@@ -106,13 +113,13 @@ void ContactViewProjection::FoldDecoded(const Event& e, const DomainEvent* decod
       st->Put("f/" + c + "/" + f, v);
       st->Put("s/" + c + "/" + f, d.system);
     }
-    st->Erase("d/" + c);
+    Undelete(st, c);
   } else if (d.type == ev::kContactChanged) {
     for (const auto& ch : d.changes) {
       st->Put("f/" + c + "/" + ch.field, ch.new_value);
       st->Put("s/" + c + "/" + ch.field, d.system);
     }
-    st->Erase("d/" + c);
+    Undelete(st, c);
   } else if (d.type == ev::kContactDeleted) {
     st->Put("d/" + c, "1");
   }
@@ -150,10 +157,10 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
       // The current status is the newest by when it happened, not by when
       // it was recorded: a late, older opt-in never undoes a newer opt-out;
       // at the same time, the opt-out wins.
-      const std::string* cur = st->Peek("o/" + base);
+      std::optional<std::string_view> cur = st->Peek("o/" + base);
       if (cur) {
         size_t sp = cur->find(' ');
-        std::string cur_when = cur->substr(sp + 1, 20);
+        std::string_view cur_when = cur->substr(sp + 1, 20);
         bool cur_out = cur->compare(0, sp, "out") == 0;
         if (cur_when > when || (cur_when == when && cur_out && !out)) continue;
       }
@@ -195,7 +202,7 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
   key.assign("p/").append(d.push_id);
   // Peek, then Put only on a change: the Put finds the entry in the cache
   // lines the Peek loaded, and a batch that changed nothing writes nothing.
-  const std::string* cur = st->Peek(key);
+  std::optional<std::string_view> cur = st->Peek(key);
   std::string state, system = d.system, contact = d.contact_id;
   if (cur) {
     std::string_view v = *cur;

@@ -30,11 +30,8 @@ Status EventLog::BulkCommitConsumer(std::string_view consumer, uint64_t seq,
   std::vector<StateOp> ops(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     ops[i].key = std::string(entries[i].key);
-    if (entries[i].value) {
-      ops[i].value = *entries[i].value;
-    } else {
-      ops[i].erase = true;
-    }
+    ops[i].value = std::string(entries[i].value);
+    ops[i].erase = entries[i].erase;
   }
   return CommitConsumer(consumer, seq, ops);
 }

@@ -39,10 +39,12 @@ struct StateOp {
   bool erase = false;
 };
 
-// One entry of a consumer's state by reference: `value` null erases `key`.
+// One entry of a consumer's state by reference: sets `key` to `value`, or
+// erases it.
 struct StateEntryRef {
   std::string_view key;
-  const std::string* value = nullptr;
+  std::string_view value;
+  bool erase = false;
 };
 
 // What `dfm log verify` / `dfm audit verify` report.

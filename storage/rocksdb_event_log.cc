@@ -1,5 +1,6 @@
 #include "storage/rocksdb_event_log.h"
 
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
@@ -466,11 +467,24 @@ Status RocksDbEventLog::ScanRecords(
   // touch; a one-event Read of an old event is not cached either.
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kEvents]));
-  for (it->Seek(lower); it->Valid(); it->Next()) {
+  // A scan that goes on past kLongScan records is read on by an iterator
+  // that reads 512 KiB ahead in one call (RocksDB's own readahead only
+  // hints the kernel and still makes a read call per block): the scan of
+  // a whole log ~25% faster (bench/README.md (f)). A read of a few events
+  // reads no more than it needs.
+  constexpr uint64_t kLongScan = 1024;
+  uint64_t visited = 0;
+  for (it->Seek(lower); it->Valid();) {
     if (it->key().size() != 8) return Status::Corruption("bad key in events");
-    if (!fn(DecodeFixed64BE(it->key().data()),
-            std::string_view(it->value().data(), it->value().size()))) {
-      break;
+    const uint64_t seq = DecodeFixed64BE(it->key().data());
+    if (!fn(seq, std::string_view(it->value().data(), it->value().size()))) break;
+    if (++visited == kLongScan && seq < last) {
+      if (!it->status().ok()) break;
+      ro.readahead_size = 512 << 10;
+      it.reset(impl_->db->NewIterator(ro, impl_->cf[kEvents]));
+      it->Seek(EncodeFixed64BE(seq + 1));
+    } else {
+      it->Next();
     }
   }
   return FromRocks(it->status());
@@ -630,7 +644,8 @@ Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t s
     for (const StateEntryRef& e : entries) {
       k.resize(prefix.size());
       k.append(e.key.data(), e.key.size());
-      rocksdb::Status r = e.value ? w->Put(k, *e.value) : w->Delete(k);
+      rocksdb::Status r =
+          e.erase ? w->Delete(k) : w->Put(k, rocksdb::Slice(e.value.data(), e.value.size()));
       if (!r.ok()) return r;
     }
     return rocksdb::Status::OK();
@@ -697,7 +712,22 @@ Status RocksDbEventLog::DropConsumer(std::string_view consumer) {
   wb.Delete(impl_->cf[kCheckpoints], rocksdb::Slice(consumer.data(), consumer.size()));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(impl_->db->Write(wo, &wb));
+  rocksdb::Status rs = impl_->db->Write(wo, &wb);
+  if (!rs.ok()) return FromRocks(rs);
+  // The state is gone once that write is synced; what follows only gives
+  // its space back now rather than in compactions during the rebuild:
+  // table files holding nothing but this consumer's keys (a bulk commit
+  // writes such files) are deleted whole, and what is left of the range,
+  // the deletion itself included, is compacted to the bottom, so the
+  // rebuild's bulk files land there too instead of in level 0 (where
+  // they would be compacted again, on the cores the rebuild uses).
+  rocksdb::Slice lo(start), hi(end);
+  rs = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->cf[kConsumerState], &lo, &hi,
+                                   /*include_end=*/false);
+  if (!rs.ok()) return FromRocks(rs);
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(impl_->db->CompactRange(co, impl_->cf[kConsumerState], &lo, &hi));
 }
 
 Status RocksDbEventLog::Health() const {

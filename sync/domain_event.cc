@@ -48,7 +48,8 @@ void StrInto(simdjson::dom::element e, std::string* out) {
   }
 }
 
-// Empties every member, keeping the strings' buffers.
+// Empties every member but `fields`, keeping the strings' buffers
+// (DecodeInto reuses the nodes of `fields`).
 void Reset(DomainEvent* e) {
   for (std::string* s : {&e->type, &e->contact_id, &e->system, &e->external_id, &e->field,
                          &e->kept.value, &e->kept.system, &e->lost.value, &e->lost.system,
@@ -56,7 +57,6 @@ void Reset(DomainEvent* e) {
                          &e->op, &e->outcome, &e->detail})
     s->clear();
   e->source_time_us = e->kept.source_time_us = e->lost.source_time_us = 0;
-  e->fields.clear();
   e->changes.clear();
   e->candidates.clear();
   e->priority = e->attempt = e->http_status = 0;
@@ -135,6 +135,27 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
 
 namespace {
 
+// Makes *fields hold exactly the members of `f`, reusing the nodes of the
+// keys it already holds: false (and *fields half-made) unless the keys
+// come in strictly ascending order, as EncodeDomainEvent writes them.
+bool MergeSortedFields(simdjson::dom::object f, std::map<std::string, std::string>* fields) {
+  auto it = fields->begin();
+  std::string_view prev;
+  bool first = true;
+  for (auto [fk, fv] : f) {
+    if (!first && fk <= prev) return false;
+    first = false;
+    prev = fk;
+    while (it != fields->end() && std::string_view(it->first) < fk) it = fields->erase(it);
+    if (it == fields->end() || std::string_view(it->first) != fk)
+      it = fields->emplace_hint(it, std::string(fk), std::string());
+    StrInto(fv, &it->second);
+    ++it;
+  }
+  fields->erase(it, fields->end());
+  return true;
+}
+
 // Decodes in place: a reader decoding millions of events into one object
 // reuses its strings' buffers. REQUIRES: *out was Reset.
 Status DecodeInto(std::string_view type, std::string_view payload, DomainEvent* out) {
@@ -147,6 +168,7 @@ Status DecodeInto(std::string_view type, std::string_view payload, DomainEvent* 
   if (root.get(obj) != simdjson::SUCCESS) return Bad("not an object");
   DomainEvent& e = *out;
   e.type.assign(type.data(), type.size());
+  bool has_fields = false;
   for (auto [key, val] : obj) {
     if (key == "contact_id") StrInto(val, &e.contact_id);
     else if (key == "system") StrInto(val, &e.system);
@@ -155,7 +177,11 @@ Status DecodeInto(std::string_view type, std::string_view payload, DomainEvent* 
     else if (key == "fields") {
       simdjson::dom::object f;
       if (val.get(f) != simdjson::SUCCESS) return Bad("fields is not an object");
-      for (auto [fk, fv] : f) StrInto(fv, &e.fields[std::string(fk)]);
+      has_fields = true;
+      if (!MergeSortedFields(f, &e.fields)) {
+        e.fields.clear();
+        for (auto [fk, fv] : f) StrInto(fv, &e.fields[std::string(fk)]);
+      }
     } else if (key == "changes") {
       simdjson::dom::array a;
       if (val.get(a) != simdjson::SUCCESS) return Bad("changes is not an array");
@@ -186,6 +212,7 @@ Status DecodeInto(std::string_view type, std::string_view payload, DomainEvent* 
     else if (key == "webhook_seq") e.webhook_seq = static_cast<uint64_t>(Int(val));
     // Unknown keys are kept readable by newer builds: ignored here.
   }
+  if (!has_fields) e.fields.clear();
   return Status::OK();
 }
 
@@ -194,7 +221,10 @@ Status DecodeInto(std::string_view type, std::string_view payload, DomainEvent* 
 Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out) {
   Reset(out);
   Status s = DecodeInto(type, payload, out);
-  if (!s.ok()) Reset(out);  // nothing half-decoded: callers test type.empty()
+  if (!s.ok()) {  // nothing half-decoded: callers test type.empty()
+    Reset(out);
+    out->fields.clear();
+  }
   return s;
 }
 

@@ -476,8 +476,8 @@ TEST_P(ProjectionRebuild, BulkCommitReplacesKeysErasesAndMovesTheCheckpointToget
   keys.insert(keys.begin(), "a/1");
   values.insert(values.begin(), "new");
   std::vector<StateEntryRef> entries;
-  for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], &values[i]});
-  entries.push_back({"z/gone", nullptr});  // erased
+  for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], values[i]});
+  entries.push_back({"z/gone", "", true});  // erased
   ASSERT_TRUE(log_->BulkCommitConsumer("c", 9, entries).ok());
   auto state = Snapshot(log_.get(), "c");
   EXPECT_EQ(state.size(), 70001u);
@@ -500,6 +500,19 @@ TEST_P(ProjectionRebuild, BulkCommitReplacesKeysErasesAndMovesTheCheckpointToget
   ASSERT_TRUE(log_);
   EXPECT_FALSE(std::filesystem::exists(stale));
   EXPECT_EQ(Snapshot(log_.get(), "c").size(), 70001u);
+  // Dropping it deletes its table files whole; the other consumer and the
+  // next bulk commit of the same one are untouched by that.
+  ASSERT_TRUE(log_->CommitConsumer("d", 4, {{"k/000001", "d's"}}).ok());
+  ASSERT_TRUE(log_->DropConsumer("c").ok());
+  EXPECT_TRUE(Snapshot(log_.get(), "c").empty());
+  ASSERT_TRUE(log_->ReadCheckpoint("c", &cp).ok());
+  EXPECT_EQ(cp, 0u);
+  EXPECT_EQ(Snapshot(log_.get(), "d")["k/000001"], "d's");
+  entries.resize(70000);
+  ASSERT_TRUE(log_->BulkCommitConsumer("c", 11, entries).ok());
+  EXPECT_EQ(Snapshot(log_.get(), "c").size(), 70000u);
+  EXPECT_EQ(Snapshot(log_.get(), "c")["k/069998"], "v69998");
+  EXPECT_EQ(Snapshot(log_.get(), "d").size(), 1u);
 }
 
 TEST(ProjectionState, OpsComeOutSortedOnceEachAndAddReadsTheBase) {
@@ -512,7 +525,7 @@ TEST(ProjectionState, OpsComeOutSortedOnceEachAndAddReadsTheBase) {
   st.Erase("a");
   st.Add("d", 4);
   EXPECT_EQ(*st.Peek("b"), "3");
-  EXPECT_EQ(st.Peek("missing"), nullptr);
+  EXPECT_EQ(st.Peek("missing"), std::nullopt);
   auto ops = st.TakeOps();
   ASSERT_EQ(ops.size(), 4u);
   EXPECT_EQ(ops[0].key, "a");
@@ -523,6 +536,53 @@ TEST(ProjectionState, OpsComeOutSortedOnceEachAndAddReadsTheBase) {
   EXPECT_EQ(ops[3].key, "d");
   EXPECT_EQ(ops[3].value, "4");
   EXPECT_TRUE(st.empty());
+}
+
+TEST(StateTable, KeepsEveryKeyThroughGrowthAndValuesThatOutgrowTheirRoom) {
+  StateTable t;
+  bool inserted = false;
+  constexpr int kKeys = 50000;  // several doublings of the slots
+  for (int i = 0; i < kKeys; ++i) {
+    StateTable::Slot* s = t.FindOrInsert("key/" + std::to_string(i), &inserted);
+    ASSERT_TRUE(inserted);
+    EXPECT_EQ(s->entry->value(), std::nullopt);  // inserted absent
+    if (i % 3 != 0) t.Assign(s, std::to_string(i));
+  }
+  EXPECT_EQ(t.size(), static_cast<size_t>(kKeys));
+  // A value far longer than its room moves the entry; a shorter one stays.
+  StateTable::Slot* s = t.FindOrInsert("key/1", &inserted);
+  EXPECT_FALSE(inserted);
+  const std::string long_value(300, 'v');
+  t.Assign(s, long_value);
+  t.Assign(t.FindOrInsert("key/2", &inserted), "");
+  StateTable::MakeAbsent(t.FindOrInsert("key/4", &inserted));
+  t.Assign(t.FindOrInsert("", &inserted), "empty key");
+  EXPECT_TRUE(inserted);
+  for (int i = 0; i < kKeys; ++i) {
+    const StateTable::Entry* e = t.Find("key/" + std::to_string(i));
+    ASSERT_NE(e, nullptr) << i;
+    std::optional<std::string_view> v = e->value();
+    if (i == 1) {
+      EXPECT_EQ(v, long_value);
+    } else if (i == 2) {
+      EXPECT_EQ(v, "");
+    } else if (i % 3 == 0 || i == 4) {
+      EXPECT_EQ(v, std::nullopt) << i;
+    } else {
+      EXPECT_EQ(v, std::to_string(i));
+    }
+  }
+  EXPECT_EQ(t.Find("key/" + std::to_string(kKeys)), nullptr);
+  EXPECT_EQ(t.Find("")->value(), "empty key");
+  size_t seen = 0;
+  t.ForEach([&](const StateTable::Entry&) { ++seen; });
+  EXPECT_EQ(seen, static_cast<size_t>(kKeys) + 1);  // the moved entry once
+  t.Clear();
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(t.Find("key/5"), nullptr);
+  t.Assign(t.FindOrInsert("key/5", &inserted), "again");
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(t.Find("key/5")->value(), "again");
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, ProjectionRebuild, ::testing::Values("memory", "rocksdb"));

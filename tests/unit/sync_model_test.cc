@@ -98,6 +98,27 @@ TEST(DomainEvent, DecodingIntoAUsedObjectLeavesNothingOfTheOldOne) {
   EXPECT_EQ(reused, DomainEvent());
 }
 
+TEST(DomainEvent, FieldsDecodedIntoAUsedObjectAreExactlyThePayloads) {
+  // The fields' nodes are reused when the keys come sorted (as encoded);
+  // any other order, duplicates and a payload without fields come out
+  // exact too.
+  auto fields_of = [](DomainEvent* into, const std::string& json) {
+    EXPECT_TRUE(DecodeDomainEvent(ev::kContactCreated, json, into).ok()) << json;
+    return into->fields;
+  };
+  using Fields = std::map<std::string, std::string>;
+  DomainEvent d;
+  EXPECT_EQ(fields_of(&d, R"({"fields":{"a":"1","c":"3","e":"5"}})"),
+            (Fields{{"a", "1"}, {"c", "3"}, {"e", "5"}}));
+  EXPECT_EQ(fields_of(&d, R"({"fields":{"b":"2","c":"33","f":"6"}})"),
+            (Fields{{"b", "2"}, {"c", "33"}, {"f", "6"}}));
+  EXPECT_EQ(fields_of(&d, R"({"fields":{"f":"x","a":"y"}})"), (Fields{{"a", "y"}, {"f", "x"}}));
+  EXPECT_EQ(fields_of(&d, R"({"fields":{"a":"1","a":"2"}})"), (Fields{{"a", "2"}}));
+  EXPECT_EQ(fields_of(&d, R"({"fields":{}})"), Fields{});
+  fields_of(&d, R"({"fields":{"a":"1"}})");
+  EXPECT_EQ(fields_of(&d, R"({"contact_id":"c1"})"), Fields{});
+}
+
 using testing::UsSettings;
 using testing::Webhook;
 

@@ -1,0 +1,91 @@
+// StateTable: the hash table behind a ProjectionState's overlay.
+//
+// Maps string keys to a value that is either a string or absent (an erase
+// to commit). A rebuild holds millions of keys here and a fold looks most
+// of them up more than once, so the layout is chosen for cache misses:
+//
+//   slots  a power-of-two array of {64-bit hash, entry pointer}, linear
+//          probing, at most 5/8 full. A probe compares the full hash
+//          before it touches an entry, so a missing key costs one slot
+//          line and a present one a slot line and its entry.
+//   arena  entries, each its key and its value side by side
+//          (header | key | value capacity), bump-allocated in 1 MiB blocks
+//          in insertion order. A value that outgrows its capacity moves to
+//          a new entry; the old one stays unused in the arena until
+//          Clear().
+//
+// Nothing is ever removed but by Clear(): an erase is an entry whose value
+// is absent. Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace dfm {
+
+class StateTable {
+ public:
+  struct Entry {
+    uint32_t key_len;
+    uint32_t value_cap;
+    uint32_t value_len;
+    uint32_t present;  // 1: value holds a string; 0: absent
+    char* data() { return reinterpret_cast<char*>(this + 1); }
+    const char* data() const { return reinterpret_cast<const char*>(this + 1); }
+    std::string_view key() const { return std::string_view(data(), key_len); }
+    std::optional<std::string_view> value() const {
+      if (!present) return std::nullopt;
+      return std::string_view(data() + key_len, value_len);
+    }
+  };
+  // Where an entry is filed; valid until the next FindOrInsert.
+  struct Slot {
+    uint64_t hash;
+    Entry* entry;  // null: empty
+  };
+
+  StateTable();
+  StateTable(const StateTable&) = delete;
+  StateTable& operator=(const StateTable&) = delete;
+  StateTable(StateTable&&) noexcept = default;  // the moved-from table is only destroyed
+  StateTable& operator=(StateTable&&) noexcept = default;
+
+  // The entry for `key`, or null.
+  const Entry* Find(std::string_view key) const;
+  // The slot of `key`, inserted (value absent) when missing; *inserted says
+  // which.
+  Slot* FindOrInsert(std::string_view key, bool* inserted);
+  // Gives the slot's entry `value` (copied) or makes it absent.
+  void Assign(Slot* slot, std::string_view value);
+  static void MakeAbsent(Slot* slot) { slot->entry->present = 0; }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Every entry, in no particular order.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const Slot& s : slots_)
+      if (s.entry) fn(*s.entry);
+  }
+  // Drops every entry and gives the memory back.
+  void Clear();
+
+ private:
+  static uint64_t Hash(std::string_view key);
+  Entry* NewEntry(std::string_view key, std::string_view value, bool present);
+  void* Allocate(size_t bytes);
+  void Grow();
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* cursor_ = nullptr;
+  size_t left_ = 0;
+};
+
+}  // namespace dfm
