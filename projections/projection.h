@@ -63,11 +63,19 @@ class ProjectionState {
   Status status_;
 };
 
+// Where a projection's state records its key layout (when not 1).
+inline constexpr char kLayoutKey[] = "~layout";
+
 class Projection {
  public:
   virtual ~Projection() = default;
   // The consumer name its state and checkpoint are kept under.
   virtual std::string name() const = 0;
+  // The version of its key layout. A runner that finds committed state of
+  // another layout drops it and folds again from sequence 1, so state of
+  // two layouts never mixes. A layout above 1 is recorded in the state
+  // under kLayoutKey; state without it is of layout 1.
+  virtual int layout() const { return 1; }
   // Whether it folds events of `type` at all: the runner neither decodes
   // nor hands it the others. Called from any thread.
   virtual bool Uses(std::string_view type) const = 0;

@@ -36,11 +36,12 @@ class ProjectionRunner {
     // log is read in batches rather than once per group commit.
     std::chrono::milliseconds min_read_interval{5};
     std::chrono::milliseconds checkpoint_interval{1000};
-    // Rebuild: each projection's state is kept in memory (a hash table,
-    // roughly 150 bytes a key) and committed in bulk with its checkpoint
+    // Rebuild: each projection's state is kept in memory (a StateTable,
+    // roughly 100 bytes a key) and committed in bulk with its checkpoint
     // (EventLog::BulkCommitConsumer) at the end, or earlier when it holds
     // this many keys; after such a spill, keys not in memory are read back.
-    // At the default, four projections may hold ~2.4 GB between them.
+    // At the default, four projections may hold ~1.6 GB between them,
+    // besides the ring of batches (four of `batch` events).
     size_t rebuild_spill_keys = 1 << 22;
   };
   // REQUIRES: log and projections outlive the runner; names are distinct.
@@ -55,17 +56,20 @@ class ProjectionRunner {
   Status CatchUp(uint64_t until = 0, const std::function<void(uint64_t)>& progress = {});
 
   // Drops the projections' state and checkpoints, then folds from sequence 1
-  // up to the head as it is when called: one thread reads and decodes
-  // batches ahead, and each projection folds them on its own thread (they
-  // share nothing), so a rebuild uses every core. See
+  // up to the head as it is when called: one thread reads batches ahead,
+  // a second decodes them, and each projection folds them on its own thread
+  // (they share nothing), so a rebuild uses every core. See
   // Options::rebuild_spill_keys. Stopped half-way, it leaves consistent
   // state (each commit carries its checkpoint) to catch up from, and
   // returns Unavailable.
   Status Rebuild(const std::function<void(uint64_t)>& progress = {});
 
-  // Folds new events in the background as they are appended. Stop() ends
-  // the background folding (an interrupted batch is not committed) and
-  // commits the checkpoints of projections with nothing left to write.
+  // Folds new events in the background as they are appended, from each
+  // projection's checkpoint (state of another layout is dropped first,
+  // Projection::layout); when a checkpoint cannot be read, nothing runs and
+  // status() says why. Stop() ends the background folding (an interrupted
+  // batch is not committed) and commits the checkpoints of projections with
+  // nothing left to write.
   void Start();
   void Stop();
 
@@ -82,12 +86,17 @@ class ProjectionRunner {
     uint64_t committed = 0;  // the checkpoint stored in the log
   };
   struct Batch;
-  // Reads the events after `from - 1` up to `until`, at most options_.batch,
-  // and decodes their payloads unless !decode (then DecodeBatch does).
-  void ReadBatch(uint64_t from, uint64_t until, Batch* b, bool decode = true) const;
+  // Reads the events after `from - 1` up to `until`, at most options_.batch.
+  void ReadBatch(uint64_t from, uint64_t until, Batch* b) const;
+  // Adds one record to `b` (kept when some member uses its type), its
+  // payload decoded unless !decode (then DecodeBatch does).
+  void AddRecord(uint64_t seq, std::string_view record, Batch* b, bool decode) const;
   static void DecodeBatch(Batch* b);
   Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
+  // Sets m's folded and committed sequence from its checkpoint, after
+  // dropping state of another layout (Projection::layout).
+  Status LoadCheckpoint(Member* m);
   void PublishCheckpoint();
 
   EventLog* log_;

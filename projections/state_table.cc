@@ -1,12 +1,15 @@
 #include "projections/state_table.h"
 
+#include <algorithm>
 #include <cstring>
+#include <new>
 #include <functional>
 
 namespace dfm {
 
 namespace {
 constexpr size_t kInitialSlots = 16;
+constexpr size_t kFirstBlockBytes = 4 << 10;
 constexpr size_t kBlockBytes = 1 << 20;
 constexpr size_t kAlign = 8;
 
@@ -32,7 +35,14 @@ const StateTable::Entry* StateTable::Find(std::string_view key) const {
   }
 }
 
-StateTable::Slot* StateTable::FindOrInsert(std::string_view key, bool* inserted) {
+void StateTable::Set(std::string_view key, std::string_view value) {
+  bool inserted = false;
+  Slot* slot = Insert(key, value, true, &inserted);
+  if (!inserted) Assign(slot, value);
+}
+
+StateTable::Slot* StateTable::Insert(std::string_view key, std::string_view value, bool present,
+                                     bool* inserted) {
   const uint64_t h = Hash(key);
   for (;;) {
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
@@ -45,7 +55,7 @@ StateTable::Slot* StateTable::FindOrInsert(std::string_view key, bool* inserted)
       // Not here: insert unless that would pass the load limit (5/8).
       if ((size_ + 1) * 8 > slots_.size() * 5) break;
       s.hash = h;
-      s.entry = NewEntry(key, std::string_view(), false);
+      s.entry = NewEntry(key, value, present);
       ++size_;
       *inserted = true;
       return &s;
@@ -70,11 +80,8 @@ StateTable::Entry* StateTable::NewEntry(std::string_view key, std::string_view v
                                          bool present) {
   const uint32_t cap = CapacityFor(value.size());
   void* mem = Allocate(sizeof(Entry) + RoundUp(key.size() + cap));
-  Entry* e = static_cast<Entry*>(mem);
-  e->key_len = static_cast<uint32_t>(key.size());
-  e->value_cap = cap;
-  e->value_len = static_cast<uint32_t>(value.size());
-  e->present = present ? 1 : 0;
+  Entry* e = new (mem) Entry{static_cast<uint32_t>(key.size()), cap,
+                             static_cast<uint32_t>(value.size()), present ? 1u : 0u};
   if (!key.empty()) std::memcpy(e->data(), key.data(), key.size());
   if (!value.empty()) std::memcpy(e->data() + key.size(), value.data(), value.size());
   return e;
@@ -82,7 +89,8 @@ StateTable::Entry* StateTable::NewEntry(std::string_view key, std::string_view v
 
 void* StateTable::Allocate(size_t bytes) {
   if (bytes > left_) {
-    const size_t size = bytes > kBlockBytes ? bytes : kBlockBytes;
+    next_block_ = next_block_ == 0 ? kFirstBlockBytes : std::min(next_block_ * 2, kBlockBytes);
+    const size_t size = std::max(bytes, next_block_);
     blocks_.emplace_back(new char[size]);
     cursor_ = blocks_.back().get();
     left_ = size;
@@ -112,6 +120,7 @@ void StateTable::Clear() {
   blocks_.clear();
   cursor_ = nullptr;
   left_ = 0;
+  next_block_ = 0;
 }
 
 }  // namespace dfm

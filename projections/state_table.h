@@ -9,8 +9,9 @@
 //          before it touches an entry, so a missing key costs one slot
 //          line and a present one a slot line and its entry.
 //   arena  entries, each its key and its value side by side
-//          (header | key | value capacity), bump-allocated in 1 MiB blocks
-//          in insertion order. A value that outgrows its capacity moves to
+//          (header | key | value capacity), bump-allocated in insertion
+//          order in blocks that grow from 4 KiB to 1 MiB (a live batch
+//          holds a few keys, a rebuild millions). A value that outgrows its capacity moves to
 //          a new entry; the old one stays unused in the arena until
 //          Clear().
 //
@@ -42,7 +43,8 @@ class StateTable {
       return std::string_view(data() + key_len, value_len);
     }
   };
-  // Where an entry is filed; valid until the next FindOrInsert.
+  // Where an entry is filed; valid until the next insertion (FindOrInsert,
+  // Set).
   struct Slot {
     uint64_t hash;
     Entry* entry;  // null: empty
@@ -58,9 +60,14 @@ class StateTable {
   const Entry* Find(std::string_view key) const;
   // The slot of `key`, inserted (value absent) when missing; *inserted says
   // which.
-  Slot* FindOrInsert(std::string_view key, bool* inserted);
+  Slot* FindOrInsert(std::string_view key, bool* inserted) {
+    return Insert(key, std::string_view(), false, inserted);
+  }
   // Gives the slot's entry `value` (copied) or makes it absent.
   void Assign(Slot* slot, std::string_view value);
+  // Gives `key` `value`, inserting it when missing (one entry, sized for
+  // the value).
+  void Set(std::string_view key, std::string_view value);
   static void MakeAbsent(Slot* slot) { slot->entry->present = 0; }
 
   size_t size() const { return size_; }
@@ -76,6 +83,9 @@ class StateTable {
 
  private:
   static uint64_t Hash(std::string_view key);
+  // The slot of `key`; a missing key is inserted with `value` (present or
+  // absent).
+  Slot* Insert(std::string_view key, std::string_view value, bool present, bool* inserted);
   Entry* NewEntry(std::string_view key, std::string_view value, bool present);
   void* Allocate(size_t bytes);
   void Grow();
@@ -86,6 +96,7 @@ class StateTable {
   std::vector<std::unique_ptr<char[]>> blocks_;
   char* cursor_ = nullptr;
   size_t left_ = 0;
+  size_t next_block_ = 0;  // bytes of the next block
 };
 
 }  // namespace dfm

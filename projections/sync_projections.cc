@@ -1,5 +1,6 @@
 #include "projections/sync_projections.h"
 
+#include <charconv>
 #include <cstdio>
 
 #include "sync/consent.h"
@@ -108,17 +109,18 @@ void ContactViewProjection::FoldDecoded(const Event& e, const DomainEvent* decod
   const DomainEvent& d = *decoded;
   if (d.contact_id.empty()) return;
   const std::string& c = d.contact_id;
+  // One key per field, its value and the system that set it together.
+  thread_local std::string key, value;
+  auto set = [&](const std::string& field, const std::string& v) {
+    key.assign("f/").append(c).append("/").append(field);
+    value.assign(d.system).append(" ").append(v);
+    st->Put(key, value);
+  };
   if (d.type == ev::kContactCreated) {
-    for (const auto& [f, v] : d.fields) {
-      st->Put("f/" + c + "/" + f, v);
-      st->Put("s/" + c + "/" + f, d.system);
-    }
+    for (const auto& [f, v] : d.fields) set(f, v);
     Undelete(st, c);
   } else if (d.type == ev::kContactChanged) {
-    for (const auto& ch : d.changes) {
-      st->Put("f/" + c + "/" + ch.field, ch.new_value);
-      st->Put("s/" + c + "/" + ch.field, d.system);
-    }
+    for (const auto& ch : d.changes) set(ch.field, ch.new_value);
     Undelete(st, c);
   } else if (d.type == ev::kContactDeleted) {
     st->Put("d/" + c, "1");
@@ -170,6 +172,58 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
   }
 }
 
+namespace {
+
+// The states a push can be in, in the order a contact's counts list them.
+constexpr std::string_view kPushStates[] = {"pending", "retrying", "succeeded", "dead",
+                                            "cancelled"};
+constexpr size_t kNumPushStates = sizeof(kPushStates) / sizeof(kPushStates[0]);
+
+size_t PushStateIndex(std::string_view state) {
+  for (size_t i = 0; i < kNumPushStates; ++i)
+    if (kPushStates[i] == state) return i;
+  return kNumPushStates;
+}
+
+// Moves one of a contact's pushes from `from` (empty: a new push) to `to`
+// in its counts, "k/<contact id>" -> "pending=1 succeeded=40" (the states
+// it has any pushes in, in kPushStates order; erased when none): one key
+// per contact, so a push's change of state looks up one key, not two.
+void MoveContactCount(ProjectionState* st, std::string_view contact, std::string_view from,
+                      std::string_view to) {
+  thread_local std::string key, value;
+  key.assign("k/").append(contact);
+  int64_t counts[kNumPushStates] = {};
+  if (std::optional<std::string_view> cur = st->Peek(key)) {
+    std::string_view v = *cur;
+    while (!v.empty()) {
+      size_t sp = v.find(' ');
+      std::string_view pair = v.substr(0, sp);
+      v = sp == std::string_view::npos ? std::string_view() : v.substr(sp + 1);
+      size_t eq = pair.find('=');
+      if (eq == std::string_view::npos) continue;
+      size_t i = PushStateIndex(pair.substr(0, eq));
+      if (i == kNumPushStates) continue;
+      std::from_chars(pair.data() + eq + 1, pair.data() + pair.size(), counts[i]);
+    }
+  }
+  if (size_t i = PushStateIndex(from); i < kNumPushStates) --counts[i];
+  if (size_t i = PushStateIndex(to); i < kNumPushStates) ++counts[i];
+  value.clear();
+  for (size_t i = 0; i < kNumPushStates; ++i) {
+    if (counts[i] == 0) continue;
+    if (!value.empty()) value += ' ';
+    value.append(kPushStates[i]).append("=").append(std::to_string(counts[i]));
+  }
+  if (value.empty()) {
+    st->Erase(key);
+  } else {
+    st->Put(key, value);
+  }
+}
+
+}  // namespace
+
 bool SyncStatusProjection::Uses(std::string_view type) const {
   return type == ev::kPushRequested || type == ev::kPushAttempted ||
          type == ev::kPushSucceeded || type == ev::kPushDeadLettered ||
@@ -217,18 +271,13 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
   std::string value(next);
   value.append(" ").append(system).append(" ").append(contact).append(" ").append(e.tenant);
   st->Put(key, std::move(value));
-  auto add = [&](std::string_view prefix, const std::string& mid, std::string_view which,
-                 int64_t delta) {
-    key.assign(prefix).append(mid).append("/").append(which);
+  auto add = [&](std::string_view which, int64_t delta) {
+    key.assign("n/").append(e.tenant).append("/").append(system).append("/").append(which);
     st->Add(key, delta);
   };
-  const std::string tenant_system = e.tenant + "/" + system;
-  if (!state.empty()) {
-    add("n/", tenant_system, state, -1);
-    add("k/", contact, state, -1);
-  }
-  add("n/", tenant_system, next, 1);
-  add("k/", contact, next, 1);
+  if (!state.empty()) add(state, -1);
+  add(next, 1);
+  MoveContactCount(st, contact, state, next);
 }
 
 }  // namespace dfm

@@ -8,17 +8,23 @@
 //   e/<tenant>/<email>         -> contact id
 //   m/<tenant>/<system>/<message id> -> "<contact id> <message key>"
 //   k/<tenant>/<message key>/<system> -> that system's id of the message
-// "contacts" (the contact view)
-//   f/<contact id>/<field>     -> merged value
-//   s/<contact id>/<field>     -> system that set it
+// "contacts" (the contact view), layout 2
+//   f/<contact id>/<field>     -> "<system that set it> <merged value>"
 //   d/<contact id>             -> "1" while deleted
-// "sync_status"
+//   (layout 1 kept the system under s/<contact id>/<field>)
+// "sync_status", layout 2
 //   p/<push id>                -> "<state> <system> <contact id> <tenant>";
 //                                 state is pending | retrying | succeeded |
 //                                 dead | cancelled (a send refused before it
 //                                 went out: message.refused naming the push)
 //   n/<tenant>/<system>/<state> -> number of pushes in that state
-//   k/<contact id>/<state>     -> the same per contact
+//   k/<contact id>             -> the same per contact, one key:
+//                                 "<state>=<n>" for each state it has
+//                                 pushes in, space-separated, in the order
+//                                 above ("pending=1 succeeded=40")
+//   (layout 1 kept one key per contact and state, k/<contact id>/<state>)
+// A state of another layout is dropped and folded again from the log when
+// a runner starts (Projection::layout); the layout is kept under "~layout".
 #pragma once
 
 #include <optional>
@@ -41,6 +47,7 @@ class ContactViewProjection : public Projection {
  public:
   static constexpr char kName[] = "contacts";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
@@ -65,6 +72,7 @@ class SyncStatusProjection : public Projection {
  public:
   static constexpr char kName[] = "sync_status";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };

@@ -194,8 +194,45 @@ TEST(SyncStatusProjection, CountsPushStates) {
   EXPECT_EQ(base.kv.count("n/t/aloware/retrying"), 0u);
   EXPECT_EQ(base.kv["n/t/aloware/succeeded"], "1");
   EXPECT_EQ(base.kv["n/t/aloware/dead"], "1");
-  EXPECT_EQ(base.kv["k/c1/dead"], "1");
+  EXPECT_EQ(base.kv["k/c1"], "succeeded=1 dead=1");  // one key per contact
   EXPECT_EQ(base.kv["p/p2"], "dead aloware c1 t");
+  fold(ev::kPushRequested, "p3", "");
+  EXPECT_EQ(base.kv["k/c1"], "pending=1 succeeded=1 dead=1");
+  fold(ev::kPushSucceeded, "p3", "");
+  EXPECT_EQ(base.kv["k/c1"], "succeeded=2 dead=1");
+}
+
+TEST(ContactViewProjection, KeepsEachFieldWithTheSystemThatSetIt) {
+  MemBase base;
+  ContactViewProjection p;
+  auto fold = [&](const DomainEvent& d) {
+    auto st = base.State();
+    p.Fold(AsEvent(d, 0), &st);
+    base.Commit(&st);
+  };
+  DomainEvent c;
+  c.type = std::string(ev::kContactCreated);
+  c.contact_id = "c1";
+  c.system = "ghl";
+  c.fields = {{"first_name", "Ada"}, {"phone", "+12055550142"}};
+  fold(c);
+  EXPECT_EQ(base.kv["f/c1/first_name"], "ghl Ada");
+  EXPECT_EQ(base.kv["f/c1/phone"], "ghl +12055550142");
+  DomainEvent gone;
+  gone.type = std::string(ev::kContactDeleted);
+  gone.contact_id = "c1";
+  fold(gone);
+  EXPECT_EQ(base.kv["d/c1"], "1");
+  DomainEvent ch;
+  ch.type = std::string(ev::kContactChanged);
+  ch.contact_id = "c1";
+  ch.system = "aloware";
+  ch.changes = {{"first_name", "Ada", "Ada Marie"}};
+  fold(ch);
+  EXPECT_EQ(base.kv["f/c1/first_name"], "aloware Ada Marie");
+  EXPECT_EQ(base.kv["f/c1/phone"], "ghl +12055550142");
+  EXPECT_EQ(base.kv.count("d/c1"), 0u);  // written to again: not deleted
+  EXPECT_EQ(base.kv.size(), 2u);
 }
 
 TEST(SyncStatusProjection, ASendRefusedBeforeItWentOutIsCancelledNotPending) {
@@ -214,7 +251,7 @@ TEST(SyncStatusProjection, ASendRefusedBeforeItWentOutIsCancelledNotPending) {
   EXPECT_EQ(base.kv["p/p1"], "cancelled twilio c1 t");
   EXPECT_EQ(base.kv.count("n/t/twilio/pending"), 0u);
   EXPECT_EQ(base.kv["n/t/twilio/cancelled"], "1");
-  EXPECT_EQ(base.kv.count("k/c1/pending"), 0u);  // the router recovers nothing for it
+  EXPECT_EQ(base.kv["k/c1"], "cancelled=1");  // nothing pending: the router recovers nothing
 }
 
 // Appends what the contact model decides for a stream of facts about a few
@@ -350,6 +387,57 @@ TEST_P(ProjectionRebuild, RebuildEqualsLiveProcessing) {
   EXPECT_EQ(m["x/default/ghl/ghl-1"], "c1");
   auto s = Snapshot(log_.get(), "sync_status");
   EXPECT_FALSE(s["n/default/ghl/dead"].empty());
+}
+
+// A projection whose key layout can be set: it counts the events it folds
+// under a key that names the layout.
+class LayoutProjection : public Projection {
+ public:
+  explicit LayoutProjection(int layout) : layout_(layout) {}
+  std::string name() const override { return "counted"; }
+  int layout() const override { return layout_; }
+  bool Uses(std::string_view) const override { return true; }
+  void FoldDecoded(const Event&, const DomainEvent*, ProjectionState* st) override {
+    st->Add("n" + std::to_string(layout_), 1);
+  }
+
+ private:
+  int layout_;
+};
+
+TEST_P(ProjectionRebuild, StateOfAnotherLayoutIsFoldedAgainFromTheStart) {
+  for (int round = 0; round < 2; ++round) AppendHistory(log_.get(), round);
+  const uint64_t head = log_->LastSequence();
+  const std::string all = std::to_string(head);
+  LayoutProjection v1(1), v2(2), v3(3);
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &v1).CatchUp().ok());
+  // Layout 1 writes no mark: the state of builds before layouts existed.
+  EXPECT_EQ(Snapshot(log_.get(), "counted"), (std::map<std::string, std::string>{{"n1", all}}));
+  // A build with layout 2 finds no mark (layout 1), drops and folds again.
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &v2).CatchUp().ok());
+  EXPECT_EQ(Snapshot(log_.get(), "counted"),
+            (std::map<std::string, std::string>{{"n2", all}, {kLayoutKey, "2"}}));
+  // The same layout resumes from its checkpoint: nothing folded twice.
+  AppendHistory(log_.get(), 2);
+  const std::string more = std::to_string(log_->LastSequence());
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &v2).CatchUp().ok());
+  EXPECT_EQ(Snapshot(log_.get(), "counted")["n2"], more);
+  // A rebuild (in bulk or not) marks its state too; the service's
+  // background runner (Start) drops a state of another layout as CatchUp
+  // does.
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &v3).Rebuild().ok());
+  EXPECT_EQ(Snapshot(log_.get(), "counted"),
+            (std::map<std::string, std::string>{{"n3", more}, {kLayoutKey, "3"}}));
+  ProjectionRunner::Options o;
+  o.min_read_interval = std::chrono::milliseconds(0);
+  ProjectionRunner background(log_.get(), {&v2}, o);
+  background.Start();
+  for (int i = 0; i < 500 && background.checkpoint() < log_->LastSequence(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  background.Stop();
+  ASSERT_TRUE(background.status().ok()) << background.status().ToString();
+  EXPECT_EQ(Snapshot(log_.get(), "counted"),
+            (std::map<std::string, std::string>{{"n2", more}, {kLayoutKey, "2"}}));
 }
 
 TEST_P(ProjectionRebuild, SharedRunnerFoldsEachFromItsOwnCheckpointAndCommitsLazily) {
@@ -558,6 +646,10 @@ TEST(StateTable, KeepsEveryKeyThroughGrowthAndValuesThatOutgrowTheirRoom) {
   StateTable::MakeAbsent(t.FindOrInsert("key/4", &inserted));
   t.Assign(t.FindOrInsert("", &inserted), "empty key");
   EXPECT_TRUE(inserted);
+  t.Set("key/7", "seven, set again");  // present: assigned
+  t.Set("set/new", "inserted with its value");
+  EXPECT_EQ(t.Find("set/new")->value(), "inserted with its value");
+  EXPECT_EQ(t.Find("key/7")->value(), "seven, set again");
   for (int i = 0; i < kKeys; ++i) {
     const StateTable::Entry* e = t.Find("key/" + std::to_string(i));
     ASSERT_NE(e, nullptr) << i;
@@ -566,6 +658,8 @@ TEST(StateTable, KeepsEveryKeyThroughGrowthAndValuesThatOutgrowTheirRoom) {
       EXPECT_EQ(v, long_value);
     } else if (i == 2) {
       EXPECT_EQ(v, "");
+    } else if (i == 7) {
+      EXPECT_EQ(v, "seven, set again");
     } else if (i % 3 == 0 || i == 4) {
       EXPECT_EQ(v, std::nullopt) << i;
     } else {
@@ -576,7 +670,7 @@ TEST(StateTable, KeepsEveryKeyThroughGrowthAndValuesThatOutgrowTheirRoom) {
   EXPECT_EQ(t.Find("")->value(), "empty key");
   size_t seen = 0;
   t.ForEach([&](const StateTable::Entry&) { ++seen; });
-  EXPECT_EQ(seen, static_cast<size_t>(kKeys) + 1);  // the moved entry once
+  EXPECT_EQ(seen, static_cast<size_t>(kKeys) + 2);  // a moved entry once
   t.Clear();
   EXPECT_TRUE(t.empty());
   EXPECT_EQ(t.Find("key/5"), nullptr);
