@@ -41,7 +41,8 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   Status s = im.projections->CatchUp();
   if (!s.ok()) return Status::IOError("projections: " + s.ToString());
   logger->info("event=projections_ready checkpoint={}", im.projections->checkpoint());
-  im.projections->Start();
+  s = im.projections->Start();
+  if (!s.ok()) return Status::IOError("projections: " + s.ToString());
   if (!config.sync().enabled) {
     *out = std::move(rt);
     return Status::OK();

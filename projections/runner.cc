@@ -99,6 +99,8 @@ void ProjectionRunner::AddRecord(uint64_t seq, std::string_view record, Batch* b
     if (i < 64) it.users |= uint64_t{1} << i;
   }
   if (!used) return;
+  it.event.payload.clear();
+  it.event.payload.reserve(payload.size() + kDecodePadding);  // decoded in place
   it.event.payload.assign(payload.data(), payload.size());
   it.decoded = decode && AsDomainEvent(it.event, &it.domain);
   b->n++;
@@ -391,17 +393,17 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
   return Status::OK();
 }
 
-void ProjectionRunner::Start() {
+Status ProjectionRunner::Start() {
   stop_.store(false);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    status_ = Status::OK();
+  }
   for (Member& m : members_) {
+    // Folding on without knowing where a projection stands would fold
+    // events into its state twice: nothing runs.
     Status s = LoadCheckpoint(&m);
-    if (!s.ok()) {
-      // Folding on without knowing where a projection stands would fold
-      // events into its state twice: nothing runs; status() says why.
-      std::lock_guard<std::mutex> lk(mu_);
-      status_ = s;
-      return;
-    }
+    if (!s.ok()) return s;
   }
   PublishCheckpoint();
   thread_ = std::thread([this] {
@@ -418,6 +420,7 @@ void ProjectionRunner::Start() {
       log_->WaitForSequence(checkpoint_.load() + 1, std::chrono::milliseconds(100));
     }
   });
+  return Status::OK();
 }
 
 void ProjectionRunner::Stop() {

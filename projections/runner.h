@@ -67,10 +67,10 @@ class ProjectionRunner {
   // Folds new events in the background as they are appended, from each
   // projection's checkpoint (state of another layout is dropped first,
   // Projection::layout); when a checkpoint cannot be read, nothing runs and
-  // status() says why. Stop() ends the background folding (an interrupted
-  // batch is not committed) and commits the checkpoints of projections with
-  // nothing left to write.
-  void Start();
+  // the error is returned. Stop() ends the background folding (an
+  // interrupted batch is not committed) and commits the checkpoints of
+  // projections with nothing left to write.
+  Status Start();
   void Stop();
 
   // The lowest folded sequence number over the projections (folded and

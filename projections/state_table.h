@@ -6,14 +6,14 @@
 //
 //   slots  a power-of-two array of {64-bit hash, entry pointer}, linear
 //          probing, at most 5/8 full. A probe compares the full hash
-//          before it touches an entry, so a missing key costs one slot
-//          line and a present one a slot line and its entry.
+//          before it touches an entry, so a missing key usually costs one
+//          slot line and a present one a slot line and its entry.
 //   arena  entries, each its key and its value side by side
 //          (header | key | value capacity), bump-allocated in insertion
 //          order in blocks that grow from 4 KiB to 1 MiB (a live batch
-//          holds a few keys, a rebuild millions). A value that outgrows its capacity moves to
-//          a new entry; the old one stays unused in the arena until
-//          Clear().
+//          holds a few keys, a rebuild millions). A value that outgrows
+//          its capacity moves to a new entry; the old one stays unused in
+//          the arena until Clear().
 //
 // Nothing is ever removed but by Clear(): an erase is an entry whose value
 // is absent. Not thread-safe.

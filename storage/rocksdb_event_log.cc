@@ -718,10 +718,14 @@ Status RocksDbEventLog::DropConsumer(std::string_view consumer) {
   // its space back now rather than in compactions while the rebuild runs,
   // and does not decide the outcome (a failure here is no failed drop):
   // - table files below level 0 that hold nothing but this consumer's keys
-  //   (a bulk commit writes such files) are deleted whole. Safe because
-  //   the range deletion just written is newer than every key in the
-  //   range and stays until a compaction drops it with what it covers, so
-  //   no older key in a file that is kept can show through;
+  //   (a bulk commit writes such files) are deleted whole. No older key in
+  //   a file that is kept can show through: the range deletion just
+  //   written is newer than every key in the range, and it is not in a
+  //   deleted file (it is in the memtable or level 0, which this skips; a
+  //   file holding it ends at `end`, excluded by include_end=false). That
+  //   holds because this log takes no RocksDB snapshots (a compaction
+  //   under one could keep covered keys beside a piece of the deletion)
+  //   and nothing writes a consumer's state while it is dropped;
   // - the rest of the range, the range deletion included, is compacted to
   //   the bottom, so the rebuild's bulk files land there too instead of in
   //   level 0, where they would be compacted again on the rebuild's cores.

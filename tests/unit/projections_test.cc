@@ -431,7 +431,7 @@ TEST_P(ProjectionRebuild, StateOfAnotherLayoutIsFoldedAgainFromTheStart) {
   ProjectionRunner::Options o;
   o.min_read_interval = std::chrono::milliseconds(0);
   ProjectionRunner background(log_.get(), {&v2}, o);
-  background.Start();
+  ASSERT_TRUE(background.Start().ok());
   for (int i = 0; i < 500 && background.checkpoint() < log_->LastSequence(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   background.Stop();
@@ -453,7 +453,7 @@ TEST_P(ProjectionRebuild, SharedRunnerFoldsEachFromItsOwnCheckpointAndCommitsLaz
   o.min_read_interval = std::chrono::milliseconds(0);
   o.checkpoint_interval = std::chrono::hours(1);  // only Stop moves idle checkpoints
   ProjectionRunner runner(log_.get(), {&mappings, &opt_outs}, o);
-  runner.Start();
+  ASSERT_TRUE(runner.Start().ok());
   for (int round = 4; round < 8; ++round) AppendHistory(log_.get(), round);
   uint64_t head = log_->LastSequence();
   for (int i = 0; i < 500 && runner.checkpoint() < head; ++i)

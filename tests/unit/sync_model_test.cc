@@ -98,6 +98,27 @@ TEST(DomainEvent, DecodingIntoAUsedObjectLeavesNothingOfTheOldOne) {
   EXPECT_EQ(reused, DomainEvent());
 }
 
+TEST(DomainEvent, APayloadParsedInPlaceReadsNoBytePastItsEnd) {
+  // AsDomainEvent parses a payload with spare capacity where it is; the
+  // bytes left past its end by a longer payload must not be read as JSON.
+  Event e;
+  e.type = std::string(ev::kPushAttempted);
+  e.payload = R"({"push_id":"p1","outcome":"retry","detail":")" + std::string(100, 'x') + R"("})";
+  e.payload = R"({"push_id":"p2"})";
+  ASSERT_GE(e.payload.capacity() - e.payload.size(), kDecodePadding);
+  DomainEvent in_place, copied;
+  ASSERT_TRUE(AsDomainEvent(e, &in_place));
+  ASSERT_TRUE(DecodeDomainEvent(e.type, e.payload, &copied).ok());
+  EXPECT_EQ(in_place, copied);
+  EXPECT_EQ(in_place.push_id, "p2");
+  EXPECT_TRUE(in_place.outcome.empty());
+  // Cut where the old bytes would close the object: not JSON.
+  e.payload.assign(R"({"push_id":"p1","outcome":"retry","detail":"x"})");
+  e.payload.resize(e.payload.size() - 2);  // {"push_id":"p1",...,"detail":"x
+  EXPECT_FALSE(AsDomainEvent(e, &in_place));
+  EXPECT_EQ(in_place, DomainEvent());
+}
+
 TEST(DomainEvent, FieldsDecodedIntoAUsedObjectAreExactlyThePayloads) {
   // The fields' nodes are reused when the keys come sorted (as encoded);
   // any other order, duplicates and a payload without fields come out
