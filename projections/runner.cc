@@ -41,7 +41,8 @@ Status ProjectionRunner::Commit(Member* m, std::vector<StateOp> ops) {
   return s;
 }
 
-Status ProjectionRunner::LoadCheckpoint(Member* m) {
+Status ProjectionRunner::LoadCheckpoint(Member* m, bool* dropped) {
+  if (dropped) *dropped = false;
   uint64_t cp = 0;
   Status s = log_->ReadCheckpoint(m->name, &cp);
   if (!s.ok()) return s;
@@ -55,6 +56,7 @@ Status ProjectionRunner::LoadCheckpoint(Member* m) {
       s = log_->DropConsumer(m->name);
       if (!s.ok()) return s;
       cp = 0;
+      if (dropped) *dropped = true;
     }
   }
   m->folded = m->committed = cp;
@@ -62,9 +64,25 @@ Status ProjectionRunner::LoadCheckpoint(Member* m) {
 }
 
 Status ProjectionRunner::CatchUp(uint64_t until, const std::function<void(uint64_t)>& progress) {
+  std::vector<Projection*> refold;
   for (Member& m : members_) {
-    Status s = LoadCheckpoint(&m);
+    bool dropped = false;
+    Status s = LoadCheckpoint(&m, &dropped);
     if (!s.ok()) return s;
+    if (dropped) refold.push_back(m.projection);
+  }
+  if (!refold.empty()) {
+    // State of another layout (after an upgrade) is folded again by the
+    // rebuild's pipeline, many times faster than one batch at a time.
+    Options o = options_;
+    o.batch = kRebuildBatch;
+    Status s = ProjectionRunner(log_, refold, o).Rebuild();
+    if (!s.ok()) return s;
+    for (Member& m : members_) {
+      if (std::find(refold.begin(), refold.end(), m.projection) == refold.end()) continue;
+      s = LoadCheckpoint(&m);
+      if (!s.ok()) return s;
+    }
   }
   PublishCheckpoint();
   return Run(until, /*lazy=*/false, progress);

@@ -52,8 +52,15 @@ class ProjectionRunner {
   ~ProjectionRunner();
 
   // Folds from the checkpoints up to `until` (the log head when 0), one
-  // committed batch at a time. `progress(seq)` after each batch.
+  // committed batch at a time. `progress(seq)` after each batch. A
+  // projection whose state is of another layout (Projection::layout) is
+  // first rebuilt (Rebuild, batches of kRebuildBatch) up to the head.
   Status CatchUp(uint64_t until = 0, const std::function<void(uint64_t)>& progress = {});
+
+  // Events per batch of a rebuild: each thread of its pipeline runs long
+  // between hand-offs (~10% faster than 8,192, bench/README.md (f)); a
+  // ring of four of them holds ~150 MB.
+  static constexpr size_t kRebuildBatch = 32768;
 
   // Drops the projections' state and checkpoints, then folds from sequence 1
   // up to the head as it is when called: one thread reads batches ahead,
@@ -95,8 +102,8 @@ class ProjectionRunner {
   Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
   // Sets m's folded and committed sequence from its checkpoint, after
-  // dropping state of another layout (Projection::layout).
-  Status LoadCheckpoint(Member* m);
+  // dropping state of another layout (Projection::layout; *dropped says so).
+  Status LoadCheckpoint(Member* m, bool* dropped = nullptr);
   void PublishCheckpoint();
 
   EventLog* log_;

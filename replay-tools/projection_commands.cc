@@ -62,10 +62,7 @@ Status RebuildProjections(EventLog* log, const std::string& name, std::ostream* 
     return Status::InvalidArgument("no projection named '" + name +
                                    "' (mappings, contacts, sync_status, opt_outs)");
   ProjectionRunner::Options opts;
-  // A rebuild hands batches of 32,768 events from thread to thread: ~10%
-  // faster than 8,192 (bench/README.md (f)); a ring of four of them holds
-  // ~150 MB.
-  opts.batch = 32768;
+  opts.batch = ProjectionRunner::kRebuildBatch;
   ProjectionRunner runner(log, chosen, opts);
   uint64_t head = log->LastSequence();
   auto start = std::chrono::steady_clock::now();

@@ -413,10 +413,16 @@ TEST_P(ProjectionRebuild, StateOfAnotherLayoutIsFoldedAgainFromTheStart) {
   ASSERT_TRUE(ProjectionRunner(log_.get(), &v1).CatchUp().ok());
   // Layout 1 writes no mark: the state of builds before layouts existed.
   EXPECT_EQ(Snapshot(log_.get(), "counted"), (std::map<std::string, std::string>{{"n1", all}}));
-  // A build with layout 2 finds no mark (layout 1), drops and folds again.
-  ASSERT_TRUE(ProjectionRunner(log_.get(), &v2).CatchUp().ok());
+  // A build with layout 2 finds no mark (layout 1), drops and folds again
+  // (with the rebuild's pipeline); a projection beside it of an unchanged
+  // layout just catches up.
+  MappingsProjection mappings;
+  ASSERT_TRUE(ProjectionRunner(log_.get(), &mappings).CatchUp().ok());
+  const auto mappings_before = Snapshot(log_.get(), "mappings");
+  ASSERT_TRUE(ProjectionRunner(log_.get(), {&v2, &mappings}).CatchUp().ok());
   EXPECT_EQ(Snapshot(log_.get(), "counted"),
             (std::map<std::string, std::string>{{"n2", all}, {kLayoutKey, "2"}}));
+  EXPECT_EQ(Snapshot(log_.get(), "mappings"), mappings_before);
   // The same layout resumes from its checkpoint: nothing folded twice.
   AppendHistory(log_.get(), 2);
   const std::string more = std::to_string(log_->LastSequence());
