@@ -14,6 +14,7 @@
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/contact_model.h"
+#include "tests/support/faulty_fs.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_logs.h"
 
@@ -444,6 +445,28 @@ TEST_P(ProjectionRebuild, StateOfAnotherLayoutIsFoldedAgainFromTheStart) {
   ASSERT_TRUE(background.status().ok()) << background.status().ToString();
   EXPECT_EQ(Snapshot(log_.get(), "counted"),
             (std::map<std::string, std::string>{{"n2", more}, {kLayoutKey, "2"}}));
+}
+
+TEST(ProjectionRunner, StartDoesNotFoldWhereItCannotTellWhereAProjectionStands) {
+  testing::TempDir dir;
+  auto fs = std::make_shared<testing::FaultyFs>();
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  o.file_system = fs;
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  AppendHistory(log.get(), 0);
+  LayoutProjection v1(1), v2(2);
+  ASSERT_TRUE(ProjectionRunner(log.get(), &v1).CatchUp().ok());
+  const auto before = Snapshot(log.get(), "counted");
+  // State of layout 1 must be dropped before layout 2 folds, and the drop
+  // cannot be written: Start says so and folds nothing onto the old state.
+  fs->FailWrites(true);
+  ProjectionRunner runner(log.get(), &v2);
+  EXPECT_FALSE(runner.Start().ok());
+  runner.Stop();
+  fs->FailWrites(false);
+  EXPECT_EQ(Snapshot(log.get(), "counted"), before);
 }
 
 TEST_P(ProjectionRebuild, SharedRunnerFoldsEachFromItsOwnCheckpointAndCommitsLazily) {
