@@ -64,20 +64,9 @@ void ProjectionState::Add(std::string_view key, int64_t delta) {
 
 std::vector<StateOp> ProjectionState::TakeOps() {
   std::vector<StateOp> ops;
-  ops.reserve(overlay_.size());
-  overlay_.ForEach([&](const StateTable::Entry& e) {
-    StateOp op;
-    op.key = std::string(e.key());
-    if (std::optional<std::string_view> v = e.value()) {
-      op.value = std::string(*v);
-    } else {
-      op.erase = true;
-    }
-    ops.push_back(std::move(op));
-  });
+  for (const StateEntryRef& e : SortedEntries())
+    ops.push_back(StateOp{std::string(e.key), std::string(e.value), e.erase});
   overlay_.Clear();
-  std::sort(ops.begin(), ops.end(),
-            [](const StateOp& a, const StateOp& b) { return a.key < b.key; });
   return ops;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include "events/codec.h"
 
@@ -33,9 +34,18 @@ void ProjectionRunner::PublishCheckpoint() {
   checkpoint_.store(members_.empty() ? 0 : low);
 }
 
+namespace {
+// The layout mark a projection's first commit carries: none for layout 1.
+std::optional<std::string> LayoutMark(const Projection& p) {
+  if (p.layout() == 1) return std::nullopt;
+  return std::to_string(p.layout());
+}
+}  // namespace
+
 Status ProjectionRunner::Commit(Member* m, std::vector<StateOp> ops) {
-  const int layout = m->projection->layout();
-  if (m->committed == 0 && layout != 1) ops.push_back({kLayoutKey, std::to_string(layout)});
+  if (m->committed == 0)
+    if (std::optional<std::string> mark = LayoutMark(*m->projection))
+      ops.push_back({kLayoutKey, *mark});
   Status s = log_->CommitConsumer(m->name, m->folded, ops);
   if (s.ok()) m->committed = m->folded;
   return s;
@@ -329,20 +339,20 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
         if (base_empty) return Status::NotFound("rebuilding");
         return log_->GetConsumerState(m.name, key, value);
       });
-      const std::string layout = std::to_string(m.projection->layout());
+      const std::optional<std::string> mark = LayoutMark(*m.projection);
       auto commit = [&] {
         std::vector<StateEntryRef> entries = state.SortedEntries();
         if (base_empty) {  // an erase of what was never committed is no write
           entries.erase(std::remove_if(entries.begin(), entries.end(),
                                        [](const StateEntryRef& e) { return e.erase; }),
                         entries.end());
-          if (layout != "1") {
-            StateEntryRef mark{kLayoutKey, layout};
-            entries.insert(std::lower_bound(entries.begin(), entries.end(), mark,
+          if (mark) {
+            StateEntryRef ref{kLayoutKey, *mark};
+            entries.insert(std::lower_bound(entries.begin(), entries.end(), ref,
                                             [](const StateEntryRef& a, const StateEntryRef& b) {
                                               return a.key < b.key;
                                             }),
-                           mark);
+                           ref);
           }
         }
         Status s = log_->BulkCommitConsumer(m.name, m.folded, entries);
