@@ -25,18 +25,14 @@ bool EventId::IsZero() const {
 // 128 bits as 26 base32 digits: the first digit holds the top 3 bits (the
 // 130-bit number is left-padded with two zero bits).
 std::string EventId::ToString() const {
+  uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 8; ++i) hi = (hi << 8) | bytes[static_cast<size_t>(i)];
+  for (int i = 8; i < 16; ++i) lo = (lo << 8) | bytes[static_cast<size_t>(i)];
   std::string out(26, '0');
   for (int i = 25; i >= 0; --i) {
-    // Bits [bit, bit+5) counted from the least significant end.
-    int bit = (25 - i) * 5;
-    unsigned v = 0;
-    for (int k = 0; k < 5; ++k) {
-      int b = bit + k;
-      if (b >= 128) break;
-      int byte = 15 - b / 8;
-      if (bytes[static_cast<size_t>(byte)] & (1u << (b % 8))) v |= 1u << k;
-    }
-    out[static_cast<size_t>(i)] = kCrockford[v];
+    out[static_cast<size_t>(i)] = kCrockford[lo & 31];
+    lo = (lo >> 5) | (hi << 59);
+    hi >>= 5;
   }
   return out;
 }

@@ -175,12 +175,12 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   w.verification = scheme;
   w.request_id = request_id;
   w.public_url = in.public_url;
-  std::vector<std::string> keep = {"content-type", "user-agent", "x-forwarded-for"};
-  for (auto& h : src.HeadersToRecord()) keep.push_back(std::move(h));
-  for (const auto& name : keep) {
+  auto record = [&](std::string_view name) {
     auto h = req.headers->find(name);
-    if (h != req.headers->end()) w.headers.emplace_back(name, h->second);
-  }
+    if (h != req.headers->end()) w.headers.emplace_back(std::string(name), h->second);
+  };
+  for (std::string_view name : {"content-type", "user-agent", "x-forwarded-for"}) record(name);
+  for (const auto& name : src.HeadersToRecord()) record(name);
 
   EventDraft& d = out->draft;
   d = WebhookDraft(tenant, w, req.body);

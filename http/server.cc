@@ -62,7 +62,7 @@ struct HttpFront::Impl {
 
   restinio::request_handling_status_t Handle(const restinio::request_handle_t& req);
   void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
-               const std::string& body, bool close = false, int retry_after_s = 0);
+               std::string body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
   void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
   // Appends `draft` and answers once it is durable: 200 {"status":
@@ -84,14 +84,15 @@ HttpFront::HttpFront(const Config& config, EventLog* log, const Clock* clock)
 HttpFront::~HttpFront() = default;
 
 void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::string& request_id,
-                              int status, const std::string& body, bool close, int retry_after_s) {
+                              int status, std::string body, bool close, int retry_after_s) {
   auto resp = req->create_response(restinio::http_status_line_t{
       restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, ReasonPhrase(status)});
   resp.append_header(restinio::http_field::content_type, "application/json")
       .append_header("X-Request-ID", request_id);
   if (retry_after_s > 0) resp.append_header("Retry-After", std::to_string(retry_after_s));
   if (close) resp.connection_close();
-  resp.set_body(body + "\n");
+  body.push_back('\n');
+  resp.set_body(std::move(body));
   resp.done();
 }
 
@@ -221,7 +222,12 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     headers.emplace(AsciiLower(f.name()), f.value());  // first value wins
   });
   std::string method(h.method().c_str());
-  std::string remote_ip = req->remote_endpoint().address().to_string();
+  // Only a trusted proxy's forwarding headers are read, so the peer's
+  // address is only formatted when there are trusted proxies.
+  std::string remote_ip;
+  if (!config.server().trusted_proxies.empty()) {
+    remote_ip = req->remote_endpoint().address().to_string();
+  }
   HttpRequestView view;
   view.method = method;
   view.target = h.request_target();

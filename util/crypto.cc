@@ -1,24 +1,15 @@
 #include "util/crypto.h"
 
 #include <openssl/bio.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
-#include <cstring>
 #include <stdexcept>
 
 namespace dfm {
-
-Sha256Digest Sha256(std::string_view data) {
-  Sha256Digest out{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
 
 std::string HexEncode(const Sha256Digest& digest) {
   return HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
@@ -36,20 +27,31 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
-static int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+namespace {
+
+// kHexValue[c]: the value of hex digit c, or 0xFF.
+struct HexTable {
+  uint8_t v[256];
+  constexpr HexTable() : v() {
+    for (int c = 0; c < 256; ++c) v[c] = 0xFF;
+    for (int c = 0; c < 10; ++c) v['0' + c] = static_cast<uint8_t>(c);
+    for (int c = 0; c < 6; ++c) {
+      v['a' + c] = static_cast<uint8_t>(10 + c);
+      v['A' + c] = static_cast<uint8_t>(10 + c);
+    }
+  }
+};
+constexpr HexTable kHexValue;
+
+}  // namespace
 
 std::optional<std::string> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
   std::string out(hex.size() / 2, '\0');
   for (size_t i = 0; i < out.size(); ++i) {
-    int hi = HexValue(hex[2 * i]);
-    int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
+    uint8_t hi = kHexValue.v[static_cast<uint8_t>(hex[2 * i])];
+    uint8_t lo = kHexValue.v[static_cast<uint8_t>(hex[2 * i + 1])];
+    if ((hi | lo) == 0xFF) return std::nullopt;
     out[i] = static_cast<char>((hi << 4) | lo);
   }
   return out;
@@ -87,55 +89,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// --- HmacKey ---------------------------------------------------------------
-
-void HmacKey::CtxDeleter::operator()(void* ctx) const {
-  EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(ctx));
-}
-
-HmacKey::HmacKey(Digest digest, std::string_view key) {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (mac == nullptr) throw std::runtime_error("OpenSSL: HMAC unavailable");
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
-  EVP_MAC_free(mac);
-  char name[16];
-  std::strcpy(name, digest == Digest::kSha1 ? "SHA1" : "SHA256");
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name, 0),
-                         OSSL_PARAM_construct_end()};
-  // An empty key is legal HMAC; OpenSSL wants a non-null pointer.
-  static const unsigned char kEmpty[1] = {0};
-  const auto* k = key.empty() ? kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-  if (EVP_MAC_init(ctx, k, key.size(), params) != 1) {
-    EVP_MAC_CTX_free(ctx);
-    throw std::runtime_error("OpenSSL: HMAC init failed");
-  }
-  prepared_.reset(ctx);
-}
-
-HmacKey::~HmacKey() = default;
-
-HmacKey::Ctx HmacKey::Begin() const {
-  return Ctx(EVP_MAC_CTX_dup(static_cast<EVP_MAC_CTX*>(prepared_.get())));
-}
-
-void HmacKey::Update(const Ctx& ctx, std::string_view data) {
-  EVP_MAC_update(static_cast<EVP_MAC_CTX*>(ctx.get()),
-                 reinterpret_cast<const unsigned char*>(data.data()), data.size());
-}
-
-std::string HmacKey::Finish(const Ctx& ctx) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  size_t len = 0;
-  EVP_MAC_final(static_cast<EVP_MAC_CTX*>(ctx.get()), out, &len, sizeof(out));
-  return std::string(reinterpret_cast<char*>(out), len);
-}
-
-std::string HmacKey::Mac(std::string_view data) const {
-  auto ctx = Begin();
-  Update(ctx, data);
-  return Finish(ctx);
 }
 
 // --- PublicKey / PrivateKey --------------------------------------------------

@@ -30,6 +30,35 @@ TEST(EventId, TextFormRoundTripsAndSorts) {
   EXPECT_LT(c, d);
 }
 
+// Every bit lands in its digit: the extremes, one bit at a time, and
+// pseudo-random ids read back through Parse.
+TEST(EventId, TextFormKeepsEveryBit) {
+  EventId zero, max;
+  for (auto& b : max.bytes) b = 0xFF;
+  EXPECT_EQ(zero.ToString(), std::string(26, '0'));
+  EXPECT_EQ(max.ToString(), "7" + std::string(25, 'Z'));
+  for (int bit = 0; bit < 128; ++bit) {
+    EventId one;
+    one.bytes[static_cast<size_t>(15 - bit / 8)] = static_cast<uint8_t>(1u << (bit % 8));
+    std::string text = one.ToString();
+    const char* digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    std::string want(26, '0');
+    want[static_cast<size_t>(25 - bit / 5)] = digits[1u << (bit % 5)];
+    EXPECT_EQ(text, want) << bit;
+  }
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (int i = 0; i < 1000; ++i) {
+    EventId id;
+    for (auto& b : id.bytes) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      b = static_cast<uint8_t>(x);
+    }
+    EXPECT_EQ(EventId::Parse(id.ToString()).value(), id);
+  }
+}
+
 TEST(EventId, ParseRejectsBadText) {
   EXPECT_FALSE(EventId::Parse("short").has_value());
   EXPECT_FALSE(EventId::Parse("01JD8Z5K4N3M2P1Q0R9S8T7U6V").has_value());  // U is not Crockford

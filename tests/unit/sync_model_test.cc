@@ -26,6 +26,24 @@ TEST(Normalizer, PhonesToE164) {
   EXPECT_EQ(gb.Phone("020 7946 0958").value_or(""), "+442079460958");
 }
 
+// Answers are remembered per thread, by region and text: asking again, or
+// asking another region about the same text, gives what parsing gives.
+TEST(Normalizer, RepeatedAndOtherRegionAnswersAreTheParsersOwn) {
+  Normalizer us("US"), gb("GB");
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(us.Phone("2079460958").value_or(""), "+12079460958") << round;
+    EXPECT_EQ(gb.Phone("2079460958").value_or(""), "+442079460958") << round;
+    EXPECT_FALSE(us.Phone("12").has_value()) << round;
+    EXPECT_EQ(us.Phone(" 2079460958 ").value_or(""), "+12079460958") << round;
+  }
+  // Past the cache's size every number still parses.
+  for (int i = 0; i < 3000; ++i) {
+    std::string national = std::to_string(2055550000 + i);
+    EXPECT_EQ(us.Phone(national).value_or(""), "+1" + national) << national;
+  }
+  EXPECT_EQ(gb.Phone("2079460958").value_or(""), "+442079460958");
+}
+
 TEST(Normalizer, EmailsTrimmedAndLowerCased) {
   EXPECT_EQ(Normalizer::Email("  John.Deo@Example.COM ").value_or(""), "john.deo@example.com");
   EXPECT_FALSE(Normalizer::Email("no-at-sign").has_value());

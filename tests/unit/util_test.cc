@@ -34,6 +34,51 @@ TEST(Encoding, HexAndBase64) {
   EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));
 }
 
+TEST(Encoding, HexDecodeTakesEveryDigitOfBothCasesAndNothingElse) {
+  for (int c = 0; c < 256; ++c) {
+    std::string text = {'0', static_cast<char>(c)};
+    bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    EXPECT_EQ(HexDecode(text).has_value(), digit) << c;
+  }
+  EXPECT_EQ(HexDecode("00ff7fFE"), std::string("\x00\xff\x7f\xfe", 4));
+  EXPECT_EQ(HexDecode(""), std::string());
+}
+
+// Known answers: RFC 4231 (HMAC-SHA256) and RFC 2202 (HMAC-SHA1) cases 1
+// and 6 (a key longer than a block is hashed first), a key of exactly one
+// block and an empty key (Python's hmac module), and FIPS 180-2 for SHA-256.
+TEST(Hmac, KnownAnswers) {
+  auto mac = [](HmacKey::Digest d, const std::string& key, std::string_view data) {
+    return HexEncode(HmacKey(d, key).Mac(data));
+  };
+  const auto k256 = HmacKey::Digest::kSha256;
+  const auto k1 = HmacKey::Digest::kSha1;
+  const std::string large = "Test Using Larger Than Block-Size Key - Hash Key First";
+  EXPECT_EQ(mac(k256, std::string(20, '\x0b'), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(mac(k256, std::string(131, '\xaa'), large),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(mac(k1, std::string(20, '\x0b'), "Hi There"),
+            "b617318655057264e28bc0b6fb378c8ef146be00");
+  EXPECT_EQ(mac(k1, std::string(80, '\xaa'), large), "aa4ae5e15272d00e95705637ce8a3b55ed402112");
+  EXPECT_EQ(mac(k256, std::string(64, 'k'), "exactly one block key"),
+            "e73e6474ed2f863bbf5500617c3b577e141d3c1543e1563f3630b762d038f14c");
+  EXPECT_EQ(mac(k1, std::string(64, 'k'), "exactly one block key"),
+            "1a107a9c53e5d5f87756a45cd8f1eba498d560c3");
+  EXPECT_EQ(mac(k256, "", ""), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  EXPECT_EQ(HexEncode(Sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Hmac, OneKeyGivesTheSameMacEveryTimeAndPartsMacLikeTheirConcatenation) {
+  HmacKey key(HmacKey::Digest::kSha256, "secret");
+  std::string once = key.Mac("https://example.test/hookFromA");
+  EXPECT_EQ(key.Mac("https://example.test/hookFromA"), once);  // the prepared state is unchanged
+  EXPECT_EQ(key.MacOfParts({"https://example.test/hook", "From", "A"}), once);
+  EXPECT_EQ(key.MacOfParts({}), key.Mac(""));
+  EXPECT_NE(key.Mac("https://example.test/hookFromB"), once);
+}
+
 TEST(Json, EscapesAndRepairs) {
   std::string out;
   AppendJsonString(&out, "a\"b\\c\n\x01 \xc3\xa9 \xff");
