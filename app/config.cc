@@ -34,6 +34,7 @@ const GlobalKey kGlobalKeys[] = {
     {"server.public_base_url", ""},
     {"server.trusted_proxies", "127.0.0.1,::1"},
     {"storage.data_dir", "./data"},
+    {"storage.min_free_mb", "256"},
     {"log.level", "info"},
     {"sync.enabled", "true"},
     {"sync.default_region", "US"},
@@ -295,6 +296,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   c.server_.trusted_proxies = SplitList(value["server.trusted_proxies"]);
   c.data_dir_ = value["storage.data_dir"];
   if (c.data_dir_.empty()) problems->push_back({"storage.data_dir", "must not be empty"});
+  int_key("storage.min_free_mb", 0, int64_t{1} << 30, &c.min_free_mb_);
   c.sync_.enabled = value["sync.enabled"] == "true";
   if (value["sync.enabled"] != "true" && value["sync.enabled"] != "false")
     problems->push_back({"sync.enabled", "must be true or false"});

@@ -89,6 +89,9 @@ class Config {
 
   const ServerSettings& server() const { return server_; }
   const std::string& data_dir() const { return data_dir_; }
+  // Below this much free space on the data directory's file system the
+  // service reports itself not ready (0: never).
+  uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb_) << 20; }
   const std::string& log_level() const { return log_level_; }
   const SyncSettings& sync() const { return sync_; }
   // "default" first, then named tenants in order.
@@ -104,6 +107,7 @@ class Config {
  private:
   ServerSettings server_;
   std::string data_dir_ = "./data";
+  int64_t min_free_mb_ = 256;
   std::string log_level_ = "info";
   SyncSettings sync_;
   std::vector<std::string> tenants_;

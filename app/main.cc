@@ -36,6 +36,7 @@ int Serve(const std::string& config_path) {
   std::unique_ptr<dfm::RocksDbEventLog> log;
   dfm::RocksDbLogOptions opts;
   opts.path = config.data_dir();
+  opts.min_free_bytes = config.min_free_bytes();
   dfm::Status s = dfm::RocksDbEventLog::Open(opts, &log);
   if (!s.ok()) {
     logger->critical("event=open_failed data_dir={} error=\"{}\"", config.data_dir(), s.ToString());

@@ -750,6 +750,18 @@ Status RocksDbEventLog::Health() const {
     std::lock_guard<std::mutex> lk(impl_->error_mu);
     return Status::Unavailable("last write failed: " + impl_->last_error);
   }
+  if (impl_->options.min_free_bytes > 0) {
+    struct statvfs fs;
+    if (statvfs(impl_->options.path.c_str(), &fs) == 0) {
+      uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (free_bytes < impl_->options.min_free_bytes) {
+        return Status::Unavailable("disk nearly full: " + std::to_string(free_bytes >> 20) +
+                                   " MiB free for " + impl_->options.path + ", below the " +
+                                   std::to_string(impl_->options.min_free_bytes >> 20) +
+                                   " MiB wanted");
+      }
+    }
+  }
   return Status::OK();
 }
 

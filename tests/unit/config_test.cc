@@ -28,8 +28,21 @@ TEST(Config, DefaultsWithoutFile) {
   EXPECT_TRUE(problems.empty());
   EXPECT_EQ(c.server().listen_port, 8080);
   EXPECT_EQ(c.data_dir(), "./data");
+  EXPECT_EQ(c.min_free_bytes(), uint64_t{256} << 20);
   EXPECT_EQ(c.tenants(), std::vector<std::string>{"default"});
   EXPECT_TRUE(c.Systems("default").empty());
+}
+
+TEST(Config, MinimumFreeSpaceIsMebibytesAndZeroTurnsTheCheckOff) {
+  std::vector<ConfigProblem> problems;
+  Config off = Config::Load("", {{"DFM_STORAGE_MIN_FREE_MB", "0"}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(off.min_free_bytes(), 0u);
+  Config big = Config::Load("", {{"DFM_STORAGE_MIN_FREE_MB", "4096"}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(big.min_free_bytes(), uint64_t{4096} << 20);
+  Config::Load("", {{"DFM_STORAGE_MIN_FREE_MB", "-1"}}, &problems);
+  EXPECT_TRUE(Has(problems, "storage.min_free_mb", "whole number"));
 }
 
 TEST(Config, EnvironmentOverridesFileAndEnablesSystems) {

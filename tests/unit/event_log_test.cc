@@ -354,6 +354,31 @@ std::unique_ptr<RocksDbEventLog> OpenFaultyWithOneEvent(const TempDir& dir,
   return log;
 }
 
+// Readiness, not refusal: with less free space than asked for, Health()
+// says why, and appends still go through.
+TEST(RocksDbEventLog, HealthIsUnavailableWhileFreeSpaceIsBelowTheMinimum) {
+  TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  o.min_free_bytes = uint64_t{1} << 62;  // more than any disk has
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  Status h = log->Health();
+  EXPECT_TRUE(h.IsUnavailable());
+  EXPECT_NE(h.message().find("disk nearly full"), std::string::npos) << h.ToString();
+  AppendOutcome out;
+  ASSERT_TRUE(log->Append(Draft("s", "still taken"), &out).ok());
+  EXPECT_EQ(out.seq, 1u);
+  log.reset();
+  o.min_free_bytes = 1;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  EXPECT_TRUE(log->Health().ok());
+  o.min_free_bytes = 0;  // not checked
+  log.reset();
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  EXPECT_TRUE(log->Health().ok());
+}
+
 TEST(RocksDbEventLog, WriteFailureAppendsNothingAndRecovers) {
   TempDir dir;
   auto fs = std::make_shared<testing::FaultyFs>();

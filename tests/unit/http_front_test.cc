@@ -203,6 +203,22 @@ TEST_F(HttpFrontTest, FullDiskAnswersRetryableStatusAndRecovers) {
   EXPECT_EQ(log_->LastSequence(), 1u);
 }
 
+TEST_F(HttpFrontTest, NotReadyWhileTheDiskIsNearlyFullYetWebhooksAreStillTaken) {
+  RocksDbLogOptions o;
+  o.path = dir_.Sub("nearly-full");
+  o.min_free_bytes = uint64_t{1} << 62;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &rocks_).ok());
+  Start(rocks_.get());
+  auto ready = Http("GET", Url("/readyz"));
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("disk nearly full"), std::string::npos) << ready.body;
+  auto h = Http("GET", Url("/v1/health"));
+  EXPECT_NE(h.body.find("\"status\":\"degraded\""), std::string::npos) << h.body;
+  auto r = PostVerity(Fixture("verity/message.received.json"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(log_->LastSequence(), 1u);
+}
+
 TEST_F(HttpFrontTest, HealthEndpoints) {
   Start();
   EXPECT_EQ(Http("GET", Url("/healthz")).status, 200);
