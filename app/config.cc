@@ -24,6 +24,7 @@ struct GlobalKey {
 // Keys outside any tenant; the README's configuration reference explains each.
 const GlobalKey kGlobalKeys[] = {
     {"server.listen", "127.0.0.1:8080"},
+    {"server.admin_listen", ""},
     {"server.threads", "1"},
     {"server.max_body_bytes", "1048576"},
     {"server.max_connections", "4096"},
@@ -263,19 +264,32 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
           {key, "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi)});
     }
   };
-  {
-    const std::string& listen = value["server.listen"];
+  auto listen_key = [&](const char* key, const char* example, std::string* host_out,
+                        uint16_t* port_out) {
+    const std::string& listen = value[key];
     size_t colon = listen.rfind(':');
     int64_t port = 0;
     if (colon == std::string::npos || colon == 0 ||
         !ParseInt(listen.substr(colon + 1), 0, 65535, &port)) {
-      problems->push_back({"server.listen", "must be host:port, e.g. 127.0.0.1:8080"});
-    } else {
-      std::string host = listen.substr(0, colon);
-      if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-      c.server_.listen_host = host;
-      c.server_.listen_port = static_cast<uint16_t>(port);
+      problems->push_back({key, std::string("must be host:port, e.g. ") + example});
+      return;
+    }
+    std::string host = listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    *host_out = host;
+    *port_out = static_cast<uint16_t>(port);
+  };
+  listen_key("server.listen", "127.0.0.1:8080", &c.server_.listen_host, &c.server_.listen_port);
+  if (!value["server.admin_listen"].empty()) {
+    listen_key("server.admin_listen", "127.0.0.1:8081", &c.server_.admin_listen_host,
+               &c.server_.admin_listen_port);
+    if (c.server_.admin_listen_port == 0 && !c.server_.admin_listen_host.empty()) {
+      problems->push_back({"server.admin_listen", "needs a port other than 0"});
+    } else if (c.server_.admin_listen_port != 0 &&
+               c.server_.admin_listen_port == c.server_.listen_port &&
+               c.server_.admin_listen_host == c.server_.listen_host) {
+      problems->push_back({"server.admin_listen", "must differ from server.listen"});
     }
   }
   int_key("server.threads", 1, 64, &c.server_.threads);

@@ -31,6 +31,10 @@ struct ConfigProblem {
 struct ServerSettings {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
+  // A second listener for the admin endpoints (/v1/admin/...); port 0: they
+  // are answered on the main listener.
+  std::string admin_listen_host;
+  uint16_t admin_listen_port = 0;
   int threads = 1;
   uint64_t max_body_bytes = 1 << 20;
   int max_connections = 4096;

@@ -56,11 +56,16 @@ struct HttpFront::Impl {
 
   asio::io_context ioctx;
   std::unique_ptr<Server> server;
+  std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
   std::atomic<uint64_t> accepted{0}, duplicates{0}, rejected{0}, unavailable{0};
 
-  restinio::request_handling_status_t Handle(const restinio::request_handle_t& req);
+  // `admin_listener`: the request came to server.admin_listen. With that
+  // listener configured, admin paths are answered only there and
+  // webhooks only on the main one; the health endpoints on both.
+  restinio::request_handling_status_t Handle(const restinio::request_handle_t& req,
+                                             bool admin_listener);
   void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
                std::string body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
@@ -96,7 +101,8 @@ void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::
   resp.done();
 }
 
-restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::request_handle_t& req) {
+restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::request_handle_t& req,
+                                                            bool admin_listener) {
   const auto& h = req->header();
   std::string request_id = ResolveRequestId(h.get_field_or("X-Request-ID", ""));
   std::string_view path = h.path();
@@ -124,8 +130,17 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
             true, 5);
     return restinio::request_accepted();
   }
+  const bool admin_path = path.substr(0, 10) == "/v1/admin/";
+  if (config.server().admin_listen_port != 0 && admin_path != admin_listener) {
+    Respond(req, request_id, 404, ErrorJson("not_found", "no such endpoint on this listener"));
+    return restinio::request_accepted();
+  }
   if (path == "/v1/admin/replay") {
     HandleReplay(req, request_id);
+    return restinio::request_accepted();
+  }
+  if (admin_path) {
+    Respond(req, request_id, 404, ErrorJson("not_found", "no such admin endpoint"));
     return restinio::request_accepted();
   }
   HandleWebhook(req, request_id);
@@ -286,6 +301,7 @@ void HttpFront::Impl::BeginDrain() {
   logger->info("event=shutdown_begin in_flight={}", in_flight.load());
   asio::post(ioctx, [this] {
     if (server) server->close_sync();  // stop accepting
+    if (admin_server) admin_server->close_sync();
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(config.server().shutdown_grace_ms);
     WaitDrained(deadline);
@@ -307,27 +323,48 @@ Status HttpFront::Run(bool handle_signals) {
   Impl& m = *impl_;
   const ServerSettings& s = m.config.server();
   uint64_t hard_body_limit = std::max<uint64_t>(s.max_body_bytes * 4, s.max_body_bytes + (1 << 20));
+  auto settings = [&](const std::string& host, uint16_t port, int max_connections,
+                      bool admin) {
+    return restinio::server_settings_t<Traits>{}
+        .port(port)
+        .address(host)
+        .request_handler([&m, admin](auto req) { return m.Handle(req, admin); })
+        .read_next_http_message_timelimit(std::chrono::milliseconds(s.read_timeout_ms))
+        .write_http_response_timelimit(std::chrono::milliseconds(s.write_timeout_ms))
+        .handle_request_timeout(std::chrono::milliseconds(s.handle_timeout_ms))
+        .max_parallel_connections(static_cast<std::size_t>(max_connections))
+        .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                      .max_url_size(8192)
+                                      .max_field_name_size(1024)
+                                      .max_field_value_size(16384)
+                                      .max_field_count(128)
+                                      .max_body_size(hard_body_limit));
+  };
   try {
     m.server = std::make_unique<Server>(
         restinio::external_io_context(m.ioctx),
-        restinio::server_settings_t<Traits>{}
-            .port(s.listen_port)
-            .address(s.listen_host)
-            .request_handler([&m](auto req) { return m.Handle(req); })
-            .read_next_http_message_timelimit(std::chrono::milliseconds(s.read_timeout_ms))
-            .write_http_response_timelimit(std::chrono::milliseconds(s.write_timeout_ms))
-            .handle_request_timeout(std::chrono::milliseconds(s.handle_timeout_ms))
-            .max_parallel_connections(static_cast<std::size_t>(s.max_connections))
-            .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
-                                          .max_url_size(8192)
-                                          .max_field_name_size(1024)
-                                          .max_field_value_size(16384)
-                                          .max_field_count(128)
-                                          .max_body_size(hard_body_limit)));
+        settings(s.listen_host, s.listen_port, s.max_connections, false));
     m.server->open_sync();
   } catch (const std::exception& e) {
     return Status::IOError(std::string("cannot listen on ") + s.listen_host + ":" +
                            std::to_string(s.listen_port) + ": " + e.what());
+  }
+  if (s.admin_listen_port != 0) {
+    try {
+      m.admin_server = std::make_unique<Server>(
+          restinio::external_io_context(m.ioctx),
+          settings(s.admin_listen_host, s.admin_listen_port, 64, true));
+      m.admin_server->open_sync();
+    } catch (const std::exception& e) {
+      m.admin_server.reset();
+      m.server->close_sync();
+      m.server.reset();
+      return Status::IOError(std::string("cannot listen on ") + s.admin_listen_host + ":" +
+                             std::to_string(s.admin_listen_port) + " (server.admin_listen): " +
+                             e.what());
+    }
+    m.logger->info("event=listening_admin address={}:{}", s.admin_listen_host,
+                   s.admin_listen_port);
   }
   listening_.store(true);
   m.logger->info("event=listening address={}:{} threads={}", s.listen_host, s.listen_port,
@@ -347,6 +384,7 @@ Status HttpFront::Run(bool handle_signals) {
   listening_.store(false);
   if (signals) signals->cancel();
   m.server.reset();
+  m.admin_server.reset();
   m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),
                  m.duplicates.load(), m.rejected.load());
   return Status::OK();

@@ -6,6 +6,10 @@
 //   POST /v1/admin/replay[?tenant=T] (Bearer admin token; sync/redrive.h):
 //        appends one replay.requested event; 404 until SetAdminToken
 //
+// With server.admin_listen set, a second listener (at most 64 connections)
+// serves the admin paths and the health endpoints, and the main listener
+// answers 404 for admin paths; otherwise the main listener serves all.
+//
 // A webhook is answered 2xx only from the append callback, i.e. after its
 // event is durable; the I/O threads never wait on the log. Every response
 // carries X-Request-ID. Shutdown (SIGTERM/SIGINT or Stop()): stop accepting,
@@ -33,7 +37,8 @@ class HttpFront {
   ~HttpFront();
 
   // Serves until Stop() or, if `handle_signals`, SIGTERM/SIGINT; then
-  // drains. Returns an error if the port cannot be bound.
+  // drains. Returns an error, listening on nothing, if either port cannot
+  // be bound.
   Status Run(bool handle_signals);
   // Asks Run() to drain and return; callable from any thread.
   void Stop();

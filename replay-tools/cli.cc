@@ -96,12 +96,7 @@ struct ReplayTools::Impl {
     return 0;
   }
 
-  std::string BaseUrl() const {
-    std::string host = config.server().listen_host;
-    if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
-    if (host == "::") host = "[::1]";
-    return "http://" + host + ":" + std::to_string(config.server().listen_port);
-  }
+  std::string BaseUrl() const { return AdminBaseUrl(config.server()); }
 
   int Execute(const std::map<std::string, ReplayRequest>& requests) {
     int rc = 0;

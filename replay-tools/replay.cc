@@ -5,6 +5,7 @@
 #include <ostream>
 #include <set>
 
+#include "app/config.h"
 #include "connectors/common/http_client.h"
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"
@@ -346,6 +347,16 @@ std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLe
     r.items.push_back({d.contact.contact_id, d.request_id, d.request});
   }
   return out;
+}
+
+std::string AdminBaseUrl(const ServerSettings& server) {
+  const bool separate = server.admin_listen_port != 0;
+  std::string host = separate ? server.admin_listen_host : server.listen_host;
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "::") host = "[::1]";
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  return "http://" + host + ":" +
+         std::to_string(separate ? server.admin_listen_port : server.listen_port);
 }
 
 Status SubmitReplay(const std::string& data_dir, const std::string& base_url,

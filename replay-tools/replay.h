@@ -33,6 +33,8 @@
 
 namespace dfm {
 
+struct ServerSettings;
+
 struct ReplayOptions {
   int64_t from_us = 0;                 // webhooks recorded at or after
   int64_t to_us = 0;                   // and before; 0: the head
@@ -97,6 +99,11 @@ std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,
                                                     const std::string& reason);
 std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLetter>& dead,
                                                         const std::string& reason);
+
+// Where a running service answers its admin endpoints: "http://host:port"
+// of server.admin_listen when set, else of server.listen (an address that
+// listens on every interface is reached on the loopback one).
+std::string AdminBaseUrl(const ServerSettings& server);
 
 // Hands `request` to the service: POST <base_url>/v1/admin/replay with the
 // data directory's admin token when the service runs; otherwise appends the

@@ -33,6 +33,25 @@ TEST(Config, DefaultsWithoutFile) {
   EXPECT_TRUE(c.Systems("default").empty());
 }
 
+TEST(Config, AdminListenIsOptionalAndMustBeItsOwnAddress) {
+  std::vector<ConfigProblem> problems;
+  Config plain = Config::Load("", {}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(plain.server().admin_listen_port, 0);  // admin on the main listener
+  Config sep = Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8081"}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(sep.server().admin_listen_host, "127.0.0.1");
+  EXPECT_EQ(sep.server().admin_listen_port, 8081);
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8080"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "must differ"));
+  problems.clear();
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "8081"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "host:port"));
+  problems.clear();
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:0"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "port other than 0"));
+}
+
 TEST(Config, MinimumFreeSpaceIsMebibytesAndZeroTurnsTheCheckOff) {
   std::vector<ConfigProblem> problems;
   Config off = Config::Load("", {{"DFM_STORAGE_MIN_FREE_MB", "0"}}, &problems);

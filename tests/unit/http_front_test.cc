@@ -54,21 +54,23 @@ class SlowLog : public MemoryEventLog {
 
 class HttpFrontTest : public ::testing::Test {
  protected:
-  void Start(EventLog* log = nullptr) {
+  // `env` adds to (or overrides) the fixture's settings; a non-empty
+  // `admin_token` turns the admin endpoints on.
+  void Start(EventLog* log = nullptr, Config::Env env = {}, std::string admin_token = "") {
     port_ = FreePort();
     std::vector<ConfigProblem> problems;
     ed_ = PrivateKey::GenerateEd25519();
-    config_ = Config::Load("",
-                           {{"DFM_SERVER_LISTEN", "127.0.0.1:" + std::to_string(port_)},
-                            {"DFM_SERVER_MAX_BODY_BYTES", "4096"},
-                            {"DFM_SERVER_READ_TIMEOUT_MS", "500"},
-                            {"DFM_SERVER_SHUTDOWN_GRACE_MS", "5000"},
-                            {"DFM_VERITY_WEBHOOK_SECRET", "vs"},
-                            {"DFM_GHL_ED25519_PUBLIC_KEY", ed_->PublicPem()},
-                            {"DFM_GHL_TIMESTAMP_TOLERANCE_S", "315360000"},
-                            {"DFM_TENANTS", "acme"},
-                            {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs"}},
-                           &problems);
+    Config::Env base = {{"DFM_SERVER_LISTEN", "127.0.0.1:" + std::to_string(port_)},
+                        {"DFM_SERVER_MAX_BODY_BYTES", "4096"},
+                        {"DFM_SERVER_READ_TIMEOUT_MS", "500"},
+                        {"DFM_SERVER_SHUTDOWN_GRACE_MS", "5000"},
+                        {"DFM_VERITY_WEBHOOK_SECRET", "vs"},
+                        {"DFM_GHL_ED25519_PUBLIC_KEY", ed_->PublicPem()},
+                        {"DFM_GHL_TIMESTAMP_TOLERANCE_S", "315360000"},
+                        {"DFM_TENANTS", "acme"},
+                        {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs"}};
+    for (auto& [k, v] : env) base[k] = v;
+    config_ = Config::Load("", base, &problems);
     ASSERT_TRUE(problems.empty()) << problems[0].key << " " << problems[0].message;
     if (log == nullptr) {
       RocksDbLogOptions o;
@@ -79,6 +81,7 @@ class HttpFrontTest : public ::testing::Test {
     }
     log_ = log;
     front_ = std::make_unique<HttpFront>(config_, log_);
+    if (!admin_token.empty()) front_->SetAdminToken(admin_token);
     runner_ = std::async(std::launch::async, [this] { return front_->Run(false); });
     for (int i = 0; i < 500 && !front_->listening(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -216,6 +219,41 @@ TEST_F(HttpFrontTest, NotReadyWhileTheDiskIsNearlyFullYetWebhooksAreStillTaken) 
   EXPECT_NE(h.body.find("\"status\":\"degraded\""), std::string::npos) << h.body;
   auto r = PostVerity(Fixture("verity/message.received.json"));
   EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(log_->LastSequence(), 1u);
+}
+
+// With server.admin_listen, the admin endpoints answer only there, and
+// webhooks only on the main listener; both answer the health endpoints.
+TEST_F(HttpFrontTest, AdminEndpointsMoveToTheirOwnListener) {
+  int admin_port = FreePort();
+  Start(nullptr, {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port)}},
+        "admin-secret");
+  auto admin = [&](int port, const std::string& path, std::vector<std::string> headers,
+                   const std::string& body) {
+    return Http("POST", "http://127.0.0.1:" + std::to_string(port) + path, headers, body);
+  };
+  std::vector<std::string> auth = {"Authorization: Bearer admin-secret",
+                                   "Content-Type: application/json"};
+  // On the main listener the admin path does not exist, token or not.
+  auto on_main = admin(port_, "/v1/admin/replay", auth, "{}");
+  EXPECT_EQ(on_main.status, 404) << on_main.body;
+  EXPECT_NE(on_main.body.find("not_found"), std::string::npos);
+  // On the admin listener it is the admin endpoint: checks its token, then
+  // its body.
+  EXPECT_EQ(admin(admin_port, "/v1/admin/replay", {"Content-Type: application/json"}, "{}").status,
+            401);
+  auto bad = admin(admin_port, "/v1/admin/replay", auth, "{}");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto unknown = admin(admin_port, "/v1/admin/other", auth, "{}");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("no such admin endpoint"), std::string::npos) << unknown.body;
+  // Webhooks are not taken on the admin listener.
+  std::string body = Fixture("verity/message.received.json");
+  auto hook = admin(admin_port, "/webhooks/verity",
+                    {"Content-Type: application/json", Sig(body)}, body);
+  EXPECT_EQ(hook.status, 404);
+  EXPECT_EQ(PostVerity(body).status, 200);
+  EXPECT_EQ(Http("GET", "http://127.0.0.1:" + std::to_string(admin_port) + "/readyz").status, 200);
   EXPECT_EQ(log_->LastSequence(), 1u);
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "app/config.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/events_command.h"
 #include "replay-tools/replay.h"
@@ -481,6 +482,20 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   ro.system = "ghl";
   ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
   EXPECT_TRUE(plan.diffs.empty()) << "--system keeps only pushes to that system";
+}
+
+TEST(Replay, ExecuteReachesTheAdminListenerWhenThereIsOne) {
+  ServerSettings s;
+  s.listen_host = "0.0.0.0";
+  s.listen_port = 8080;
+  EXPECT_EQ(AdminBaseUrl(s), "http://127.0.0.1:8080");
+  s.admin_listen_host = "127.0.0.1";
+  s.admin_listen_port = 8081;
+  EXPECT_EQ(AdminBaseUrl(s), "http://127.0.0.1:8081");
+  s.admin_listen_host = "::1";
+  EXPECT_EQ(AdminBaseUrl(s), "http://[::1]:8081");
+  s.admin_listen_host = "::";
+  EXPECT_EQ(AdminBaseUrl(s), "http://[::1]:8081");
 }
 
 TEST(Verify, SummaryRechecksAgainstTheSameLog) {
