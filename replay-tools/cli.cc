@@ -81,10 +81,15 @@ struct ReplayTools::Impl {
   }
 
   // 0 when resolved (some contacts), else the exit code.
-  int Contacts(const EventLog& log, const std::string& text, std::vector<ContactMatch>* out) {
+  // `view`: the mappings, loaded, when the command needs them again.
+  int Contacts(const EventLog& log, const std::string& text, std::vector<ContactMatch>* out,
+               MappingsView* view = nullptr) {
     ContactRef r;
     Status s = ParseContactRef(text, *normalizer, &r);
-    if (s.ok()) s = ResolveContacts(log, r, Tenants(), out);
+    if (s.ok()) {
+      s = view ? ResolveContacts(*view, log, r, Tenants(), out)
+               : ResolveContacts(log, r, Tenants(), out);
+    }
     if (!s.ok()) {
       std::cerr << "dfm: " << s.ToString() << "\n";
       return 2;
@@ -310,8 +315,16 @@ int ReplayTools::Impl::Run() {
     o.tenant = tenant;
     o.mapper = &mapper;
     o.context = [this](const std::string& t) { return SyncContextFor(config, t); };
+    // Loaded once, for --contact and for the plan.
+    MappingsView mappings(*log);
+    s = mappings.Load();
+    if (!s.ok()) {
+      std::cerr << "dfm replay: " << s.ToString() << "\n";
+      return 2;
+    }
+    o.mappings = &mappings;
     if (!contact.empty())
-      if (int rc = Contacts(*log, contact, &o.contacts)) return rc;
+      if (int rc = Contacts(*log, contact, &o.contacts, &mappings)) return rc;
     ReplayPlan plan;
     s = PlanReplay(*log, o, &plan);
     if (!s.ok()) {

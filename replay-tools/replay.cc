@@ -2,6 +2,7 @@
 
 #include <future>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 
@@ -40,9 +41,14 @@ bool InContacts(const std::vector<ContactMatch>& cs, const ContactMatch& c) {
 Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan) {
   *plan = ReplayPlan();
   if (!o.mapper || !o.context) return Status::InvalidArgument("replay needs mappers and rules");
-  MappingsView mappings(log);
-  Status s = mappings.Load();
-  if (!s.ok()) return s;
+  std::optional<MappingsView> own;
+  if (o.mappings == nullptr) {
+    own.emplace(log);
+    Status s = own->Load();
+    if (!s.ok()) return s;
+  }
+  MappingsView& mappings = o.mappings ? *o.mappings : *own;
+  Status s;
   std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
   s = ScanWindow(log, o.from_us, o.to_us, 1, [&](const Event& e) {
     plan->events_read++;

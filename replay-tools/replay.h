@@ -42,6 +42,8 @@ struct ReplayOptions {
   std::string system;                  // only pushes to this system; empty: all
   std::string tenant;                  // one tenant; empty: all
   const MapperSettings* mapper = nullptr;
+  // The mappings, loaded (MappingsView::Load); null: PlanReplay loads them.
+  MappingsView* mappings = nullptr;
   // The rules and targets of a tenant now (the configuration's).
   std::function<SyncContext(const std::string& tenant)> context;
 };

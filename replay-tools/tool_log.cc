@@ -193,6 +193,13 @@ Status ResolveContacts(const EventLog& log, const ContactRef& ref,
   MappingsView view(log);
   Status s = view.Load();
   if (!s.ok()) return s;
+  return ResolveContacts(view, log, ref, tenants, out);
+}
+
+Status ResolveContacts(MappingsView& view, const EventLog& log, const ContactRef& ref,
+                       const std::vector<std::string>& tenants, std::vector<ContactMatch>* out) {
+  out->clear();
+  Status s;
   bool contact_id_seen = false;
   for (const auto& tenant : tenants) {
     std::string key;

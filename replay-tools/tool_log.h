@@ -94,6 +94,10 @@ class MappingsView {
 // in memory (so a projection that lags, or was never built, still answers).
 Status ResolveContacts(const EventLog& log, const ContactRef& ref,
                        const std::vector<std::string>& tenants, std::vector<ContactMatch>* out);
+// The same with `view` already loaded (a command that also needs it loads
+// the mappings once).
+Status ResolveContacts(MappingsView& view, const EventLog& log, const ContactRef& ref,
+                       const std::vector<std::string>& tenants, std::vector<ContactMatch>* out);
 
 // A table for people: columns padded to their widest cell (at most
 // `max_width` characters; longer cells are cut with "...").

@@ -470,6 +470,28 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   EXPECT_EQ(plan.diffs[0].now.fields.count("first_name"), 0u);
   EXPECT_EQ(plan.diffs[0].then.fields.at("first_name"), "Old");
 
+  // The mappings loaded once by the command (for --contact too) give the
+  // same plan as PlanReplay's own load.
+  MappingsView view(b.log);
+  ASSERT_TRUE(view.Load().ok());
+  ContactRef ref;
+  ref.kind = ContactRef::Kind::kPhone;
+  ref.value = "+12055550142";
+  std::vector<ContactMatch> named;
+  ASSERT_TRUE(ResolveContacts(view, b.log, ref, {"default"}, &named).ok());
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0].contact_id, contact);
+  ReplayOptions with_view = ro;
+  with_view.mappings = &view;
+  with_view.contacts = named;
+  ReplayPlan same;
+  ASSERT_TRUE(PlanReplay(b.log, with_view, &same).ok());
+  ASSERT_EQ(same.diffs.size(), 1u);
+  EXPECT_EQ(same.diffs[0].kind, "different");
+  EXPECT_EQ(same.webhooks, plan.webhooks);
+  EXPECT_EQ(same.facts, plan.facts);
+  EXPECT_EQ(same.contacts, plan.contacts);
+
   ro.context = [](const std::string&) {
     SyncContext ctx;
     ctx.conversations.clear();
