@@ -611,7 +611,7 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
   }
   if (new_link) {
     DomainEvent l = Base(ev::kContactLinked, s, fact);
-    l.via = "webhook";
+    l.via = fact.imported ? "import" : "webhook";
     l.fields = fact.fields;
     out.push_back(std::move(l));
   }

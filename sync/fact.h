@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "events/event.h"
+#include "events/webhook_received.h"
 
 namespace dfm {
 
@@ -90,7 +91,9 @@ struct ContactFact {
   // empty value says the system has it empty.
   std::map<std::string, std::string> fields;
 
-  // Provenance (set by the router): the webhook the fact was read from.
+  // Provenance (set by the router): the webhook the fact was read from,
+  // or the contact.imported event of `dfm backfill` when `imported`.
+  bool imported = false;
   uint64_t webhook_seq = 0;
   EventId webhook_id;
   EventId correlation_id;
@@ -101,6 +104,7 @@ struct ContactFact {
 // contact.imported) with where it came from, as the router does.
 inline void StampFact(ContactFact* f, const Event& e) {
   f->tenant = e.tenant;
+  f->imported = e.type == kContactImportedType;
   f->webhook_seq = e.seq;
   f->webhook_id = e.id;
   f->correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;

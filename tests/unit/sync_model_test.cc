@@ -331,6 +331,36 @@ TEST_F(ContactModelTest, EmptyWhereNothingIsKnownIsNotAChange) {
   EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.linked", "contact.echo_suppressed"}));
 }
 
+// A link says where it was learnt: a webhook, or a `dfm backfill` import.
+TEST_F(ContactModelTest, ALinkSaysWhetherAWebhookOrAnImportMadeIt) {
+  Step(Fact("aloware", "7", {{"phone", "+12055550142"}}, 10));
+  ContactFact imported = Fact("ghl", "g1", {{"phone", "+12055550142"}}, 20);
+  imported.imported = true;
+  auto es = Step(imported);
+  ASSERT_FALSE(es.empty());
+  ASSERT_EQ(es[0].type, "contact.linked");
+  EXPECT_EQ(es[0].via, "import");
+  es = Step(Fact("verity", "v1", {{"phone", "+12055550142"}}, 30));
+  ASSERT_FALSE(es.empty());
+  ASSERT_EQ(es[0].type, "contact.linked");
+  EXPECT_EQ(es[0].via, "webhook");
+}
+
+// StampFact marks a fact read from a contact.imported event.
+TEST(Fact, StampedFromAnImportIsMarkedImported) {
+  Event e;
+  e.tenant = "default";
+  e.seq = 9;
+  e.type = std::string(kContactImportedType);
+  ContactFact f;
+  StampFact(&f, e);
+  EXPECT_TRUE(f.imported);
+  EXPECT_EQ(f.webhook_seq, 9u);
+  e.type = std::string(WebhookReceived::kType);
+  StampFact(&f, e);
+  EXPECT_FALSE(f.imported);
+}
+
 TEST_F(ContactModelTest, OwnersOwnOutOfOrderEditLoses) {
   Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Old"}}, 10));
   Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Newest"}}, 30));
