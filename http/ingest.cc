@@ -91,7 +91,7 @@ std::string WebhookIngestor::PublicUrl(const HttpRequestView& req) const {
     v.erase(v.find_last_not_of(" \t") + 1);
     return v;
   };
-  if (IsTrustedProxy(req.remote_ip)) {
+  if (req.remote_ip && IsTrustedProxy(req.remote_ip())) {
     std::string proto = header("x-forwarded-proto");
     std::string host = header("x-forwarded-host");
     if (!proto.empty() || !host.empty()) {
@@ -180,7 +180,7 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
     if (h != req.headers->end()) w.headers.emplace_back(std::string(name), h->second);
   };
   for (std::string_view name : {"content-type", "user-agent", "x-forwarded-for"}) record(name);
-  for (const auto& name : src.HeadersToRecord()) record(name);
+  for (std::string_view name : src.HeadersToRecord()) record(name);
 
   EventDraft& d = out->draft;
   d = WebhookDraft(tenant, w, req.body);

@@ -7,6 +7,7 @@
 // Thread-safety: Prepare() is const and may run on many threads at once.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,7 +27,9 @@ struct HttpRequestView {
   std::string_view method;
   std::string_view target;  // path and query
   std::string_view body;
-  std::string_view remote_ip;
+  // The peer's address, formatted only when asked: only a URL-signing
+  // source (Twilio) behind a trusted proxy needs it.
+  std::function<std::string()> remote_ip;
   const HeaderMap* headers = nullptr;  // lower-case names
 };
 

@@ -237,17 +237,11 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     headers.emplace(AsciiLower(f.name()), f.value());  // first value wins
   });
   std::string method(h.method().c_str());
-  // Only a trusted proxy's forwarding headers are read, so the peer's
-  // address is only formatted when there are trusted proxies.
-  std::string remote_ip;
-  if (!config.server().trusted_proxies.empty()) {
-    remote_ip = req->remote_endpoint().address().to_string();
-  }
   HttpRequestView view;
   view.method = method;
   view.target = h.request_target();
   view.body = req->body();
-  view.remote_ip = remote_ip;
+  view.remote_ip = [&req] { return req->remote_endpoint().address().to_string(); };
   view.headers = &headers;
 
   PreparedWebhook prepared;

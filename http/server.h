@@ -1,7 +1,8 @@
 // HttpFront: the RESTinio server in front of the ingest path.
 //
 //   POST /webhooks/{system}, POST /t/{tenant}/webhooks/{system}
-//   GET  /healthz  (alive)   GET /readyz (log writable, not draining)
+//   GET  /healthz  (alive)   GET /readyz (log writable, enough free disk,
+//        not draining)
 //   GET  /v1/health (JSON: version, uptime, state of each part)
 //   POST /v1/admin/replay[?tenant=T] (Bearer admin token; sync/redrive.h):
 //        appends one replay.requested event; 404 until SetAdminToken

@@ -19,15 +19,9 @@ StateTable::Slot* ProjectionState::Load(std::string_view key) {
 }
 
 std::optional<std::string> ProjectionState::Get(std::string_view key) {
-  if (const StateTable::Entry* e = overlay_.Find(key)) {
-    if (!e->present) return std::nullopt;
-    return std::string(*e->value());
-  }
-  std::string v;
-  Status s = base_(key, &v);
-  if (s.ok()) return v;
-  if (!s.IsNotFound() && status_.ok()) status_ = s;
-  return std::nullopt;
+  std::optional<std::string_view> v = Peek(key);
+  if (!v) return std::nullopt;
+  return std::string(*v);
 }
 
 std::optional<std::string_view> ProjectionState::Peek(std::string_view key) {

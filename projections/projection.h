@@ -57,7 +57,8 @@ class ProjectionState {
 
   BaseReader base_;
   // Hashed: a rebuild holds millions of keys here, and a fold looks each
-  // one up several times; the order is made once, in TakeOps.
+  // one up several times; the order is made once per commit
+  // (SortedEntries, used by TakeOps and by the rebuild's bulk commit).
   StateTable overlay_;
   std::string peeked_;  // Peek's copy of a base value
   Status status_;

@@ -272,7 +272,9 @@ int ReplayTools::Impl::Run() {
     o.scan_webhooks = !no_scan;
     o.mapper = &mapper;
     for (const auto& t : Tenants()) {
-      for (const auto& [sys, fields] : SyncContextFor(config, t).targets) o.targets[t].insert(sys);
+      SyncContext ctx = SyncContextFor(config, t);
+      for (const auto& [sys, fields] : ctx.targets) o.targets[t].insert(sys);
+      o.key_fields[t] = ctx.key_field;
     }
     std::vector<ContactMatch> contacts;
     if (int rc = Contacts(*log, ref, &contacts)) return rc;

@@ -270,6 +270,21 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         if (sys != systems.end() && (sys->second.requested > 0 || !sys->second.link.empty()))
           continue;
         systems[target].system = target;
+        std::string key;
+        if (auto kf = o.key_fields.find(c.tenant); kf != o.key_fields.end()) {
+          auto f = kf->second.find(target);
+          if (f != kf->second.end()) key = f->second;
+        }
+        const std::set<std::string>* known = key == fields::kPhone   ? &who.phones
+                                             : key == fields::kEmail ? &who.emails
+                                                                     : nullptr;
+        if (known && std::all_of(known->begin(), known->end(),
+                                 [](const std::string& v) { return v.empty(); })) {
+          pc.findings.push_back(target + " holds contacts only with a " + key +
+                                ", and this contact has none: no upsert is asked of it until it "
+                                "has one (docs/sync-rules.md).");
+          continue;
+        }
         pc.findings.push_back(target +
                               " was never asked to hold this contact: no push to it was ever "
                               "requested (was its connector configured when the webhooks came?). "

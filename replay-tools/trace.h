@@ -29,6 +29,10 @@ struct TraceOptions {
   // tenant -> the systems contacts are pushed to (the configured targets):
   // a target that was never asked to hold the contact is a finding.
   std::map<std::string, std::set<std::string>> targets;
+  // tenant -> target -> the field it cannot hold a contact without
+  // (SyncContext::key_field): a target never asked because the contact
+  // lacks it is said so, not suspected of a missing connector.
+  std::map<std::string, std::map<std::string, std::string>> key_fields;
 };
 
 struct TraceEntry {

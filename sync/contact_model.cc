@@ -43,11 +43,7 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
                    const std::map<std::string, std::map<std::string, std::string>>& known,
                    std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    auto key = ctx.key_field.find(target);
-    if (key != ctx.key_field.end()) {
-      const std::string* v = Lookup(merged, key->second);
-      if (!v || v->empty()) continue;
-    }
+    if (!KeyFieldMissing(ctx, target, merged).empty()) continue;
     std::map<std::string, std::string> diff =
         FieldsToPush(s, target, accepted, merged, known, /*ignore_pending=*/false);
     if (diff.empty()) continue;  // it holds (or is being sent) all it accepts
@@ -64,6 +60,14 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
 }
 
 }  // namespace
+
+std::string KeyFieldMissing(const SyncContext& ctx, const std::string& target,
+                            const std::map<std::string, std::string>& values) {
+  auto key = ctx.key_field.find(target);
+  if (key == ctx.key_field.end()) return "";
+  const std::string* v = Lookup(values, key->second);
+  return v && !v->empty() ? "" : key->second;
+}
 
 std::map<std::string, std::string> FieldsToPush(
     const ContactState& s, const std::string& target, const std::set<std::string>& accepted,

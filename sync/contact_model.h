@@ -173,6 +173,12 @@ struct ContactState {
 // Whether `channel` is opted out in `s` (the latest statement about it).
 bool IsOptedOut(const ContactState& s, const std::string& channel);
 
+// The field `target` cannot hold a contact without (SyncContext::key_field)
+// when `values` lack it or have it empty; else empty. No upsert goes to
+// `target` then, live or re-driven.
+std::string KeyFieldMissing(const SyncContext& ctx, const std::string& target,
+                            const std::map<std::string, std::string>& values);
+
 // What an upsert to `target` should carry: the fields of `values` it
 // accepts that it is not known to hold (`known`, and the values on their
 // way to it in s.pending unless `ignore_pending`), plus phone and email

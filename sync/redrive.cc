@@ -103,6 +103,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     // was on its way is what the replay is about: not counted as held).
     std::map<std::string, std::string> values;
     for (const auto& [f, a] : s.fields) values[f] = a.value;
+    std::string key = KeyFieldMissing(ctx, asked.system, values);
+    if (!key.empty()) return skipped(asked.system + " needs a " + key + "; the contact has none");
     p.fields = FieldsToPush(s, asked.system, target->second, values, s.known,
                             /*ignore_pending=*/true);
     if (p.fields.empty()) return skipped(asked.system + " already holds the contact's values");

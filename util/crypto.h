@@ -35,8 +35,9 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // A prepared HMAC key (SHA-1 or SHA-256): the hash states after the key's
 // inner and outer pad blocks (RFC 2104), computed once. A MAC then costs
-// the hashing of its data and one more block, with no allocation; the
-// webhook sources compute one per request.
+// the hashing of its data and one more block, with no hash context to
+// allocate (only the returned string); the webhook sources compute one per
+// request.
 class HmacKey {
  public:
   enum class Digest { kSha1, kSha256 };

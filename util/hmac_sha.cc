@@ -30,21 +30,19 @@ Sha256Digest Sha256(std::string_view data) {
 
 namespace {
 
-// The two hashes HMAC is used with here; both have 64-byte blocks.
-struct Sha1Hash {
-  using Ctx = SHA_CTX;
-  static constexpr size_t kSize = SHA_DIGEST_LENGTH;
-  static void Init(Ctx* c) { SHA1_Init(c); }
-  static void Update(Ctx* c, const void* d, size_t n) { SHA1_Update(c, d, n); }
-  static void Final(unsigned char* out, Ctx* c) { SHA1_Final(out, c); }
+// One of OpenSSL's fixed-size hashes, by its context and functions. The two
+// HMAC is used with here (SHA-1, SHA-256) both have 64-byte blocks.
+template <typename C, int (*InitFn)(C*), int (*UpdateFn)(C*, const void*, size_t),
+          int (*FinalFn)(unsigned char*, C*), size_t kDigest>
+struct Hash {
+  using Ctx = C;
+  static constexpr size_t kSize = kDigest;
+  static void Init(Ctx* c) { InitFn(c); }
+  static void Update(Ctx* c, const void* d, size_t n) { UpdateFn(c, d, n); }
+  static void Final(unsigned char* out, Ctx* c) { FinalFn(out, c); }
 };
-struct Sha256Hash {
-  using Ctx = SHA256_CTX;
-  static constexpr size_t kSize = SHA256_DIGEST_LENGTH;
-  static void Init(Ctx* c) { SHA256_Init(c); }
-  static void Update(Ctx* c, const void* d, size_t n) { SHA256_Update(c, d, n); }
-  static void Final(unsigned char* out, Ctx* c) { SHA256_Final(out, c); }
-};
+using Sha1Hash = Hash<SHA_CTX, SHA1_Init, SHA1_Update, SHA1_Final, SHA_DIGEST_LENGTH>;
+using Sha256Hash = Hash<SHA256_CTX, SHA256_Init, SHA256_Update, SHA256_Final, SHA256_DIGEST_LENGTH>;
 constexpr size_t kHmacBlock = 64;
 
 // RFC 2104: the key (hashed first if longer than a block) padded to a block

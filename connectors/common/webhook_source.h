@@ -77,8 +77,11 @@ class WebhookSource {
 
   // Headers worth recording with the event, besides content-type,
   // user-agent and x-forwarded-for (the request id has its own field).
-  // Never credentials.
-  virtual std::vector<std::string> HeadersToRecord() const { return {}; }
+  // Never credentials. Read per request: a list made once.
+  virtual const std::vector<std::string_view>& HeadersToRecord() const {
+    static const std::vector<std::string_view> kNone;
+    return kNone;
+  }
 
   // True when this system's signature covers the public URL.
   virtual bool SignsUrl() const { return false; }

@@ -89,8 +89,9 @@ class GhlSource : public WebhookSource {
     return Status::OK();
   }
 
-  std::vector<std::string> HeadersToRecord() const override {
-    return {"x-ghl-signature", "x-wh-signature"};
+  const std::vector<std::string_view>& HeadersToRecord() const override {
+    static const std::vector<std::string_view> kNames = {"x-ghl-signature", "x-wh-signature"};
+    return kNames;
   }
 
   // GoHighLevel retries only on 429.

@@ -129,8 +129,10 @@ class TwilioSource : public WebhookSource {
     return Status::OK();
   }
 
-  std::vector<std::string> HeadersToRecord() const override {
-    return {"x-twilio-signature", "i-twilio-idempotency-token", "x-home-region"};
+  const std::vector<std::string_view>& HeadersToRecord() const override {
+    static const std::vector<std::string_view> kNames = {
+        "x-twilio-signature", "i-twilio-idempotency-token", "x-home-region"};
+    return kNames;
   }
 
  private:

@@ -60,7 +60,10 @@ class VeritySource : public WebhookSource {
     return Status::OK();
   }
 
-  std::vector<std::string> HeadersToRecord() const override { return {"x-texting-signature"}; }
+  const std::vector<std::string_view>& HeadersToRecord() const override {
+    static const std::vector<std::string_view> kNames = {"x-texting-signature"};
+    return kNames;
+  }
 
  private:
   HmacKey key_;

@@ -34,7 +34,7 @@ class Ingest : public ::testing::Test {
     v.method = method;
     v.target = target;
     v.body = body;
-    v.remote_ip = remote_;
+    v.remote_ip = [this] { return remote_; };
     v.headers = &headers_;
     out_ = PreparedWebhook();
     return ingestor_.Prepare(v, "rid-1", 0, &out_);
@@ -118,9 +118,9 @@ TEST_F(Ingest, PublicUrlHonoursOnlyTrustedProxies) {
   HttpRequestView v;
   v.target = "/webhooks/twilio?x=1";
   v.headers = &h;
-  v.remote_ip = "10.0.0.1";
+  v.remote_ip = [] { return std::string("10.0.0.1"); };
   EXPECT_EQ(ingestor_.PublicUrl(v), "https://hooks.example.com/dfm/webhooks/twilio?x=1");
-  v.remote_ip = "10.0.0.2";  // not a trusted proxy: its forwarding headers are ignored
+  v.remote_ip = [] { return std::string("10.0.0.2"); };  // not a trusted proxy: its forwarding headers are ignored
   EXPECT_EQ(ingestor_.PublicUrl(v), "http://127.0.0.1:8080/webhooks/twilio?x=1");
   Config fixed = MakeConfig({{"DFM_SERVER_PUBLIC_BASE_URL", "https://public.example.com/base/"}});
   WebhookIngestor with_base(fixed);

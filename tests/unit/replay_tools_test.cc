@@ -76,6 +76,23 @@ TEST(Redrive, UpsertSendsWhatTheTargetLacksNow) {
   EXPECT_NE(out[0].reason.find("already holds"), std::string::npos);
 }
 
+// A target that needs a phone gets no re-driven upsert of a contact without
+// one, as it gets no live one.
+TEST(Redrive, NoUpsertToATargetThatNeedsAFieldTheContactLacks) {
+  ContactState s = Existing();
+  s.fields.erase("phone");
+  s.fields["email"] = {"ada@example.com", "ghl", 1};
+  SyncContext ctx = Ctx();
+  ctx.key_field["aloware"] = "phone";
+  auto out = DecideRedrive(s, {{0, Item("aloware", "upsert")}}, 40, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(out[0].reason, "aloware needs a phone; the contact has none");
+  out = DecideRedrive(s, {{0, Item("ghl", "upsert")}}, 41, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kPushRequested);
+}
+
 TEST(Redrive, SkipsWhatNoLongerApplies) {
   ContactState s = Existing();
   EXPECT_EQ(Redrive1(s, Item("verity", "upsert"), 40)[0].reason, "verity has no connector");
@@ -281,6 +298,30 @@ TEST(Audit, SendByTheEngineWhileOptedOutIsAViolationNotBefore) {
   EXPECT_EQ(v[0].kind, "outbound_while_opted_out");
   EXPECT_EQ(v[0].message_key, "ghl:m2");
   EXPECT_NE(v[0].how.find("sent by the engine"), std::string::npos);
+}
+
+// A target that holds contacts only with a phone, never asked about a
+// contact that has none: trace says why rather than suspect its connector.
+TEST(Trace, ATargetHeldBackForALackingPhoneIsSaidSo) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent created = Ev(ev::kContactCreated, "ghl");
+  created.fields["email"] = "ada@example.com";
+  b.Add(created, hook);
+  TraceOptions o;
+  o.scan_webhooks = false;
+  o.targets["default"] = {"aloware", "verity"};
+  o.key_fields["default"]["aloware"] = "phone";
+  Trace t;
+  ASSERT_TRUE(BuildTrace(b.log, {{"default", "c1"}}, o, &t).ok());
+  ASSERT_EQ(t.contacts.size(), 1u);
+  bool held = false, suspected = false;
+  for (const auto& f : t.contacts[0].findings) {
+    held = held || f.rfind("aloware holds contacts only with a phone", 0) == 0;
+    suspected = suspected || f.rfind("verity was never asked", 0) == 0;
+  }
+  EXPECT_TRUE(held);
+  EXPECT_TRUE(suspected) << "a target with no key field is still suspected";
 }
 
 TEST(DeadLetters, ListedUntilAReplayNamesThem) {
