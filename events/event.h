@@ -37,13 +37,20 @@ struct EventId {
 };
 
 // Makes monotonic EventIds. Not thread-safe: the log's single writer owns one.
+// The random part of each new millisecond comes from a generator seeded once
+// from the operating system: ids must be unique, not unpredictable, and
+// asking OpenSSL for bytes every millisecond cost the writer 1% of its CPU.
 class EventIdGenerator {
  public:
   EventId Next(int64_t now_millis);
 
  private:
+  uint64_t Random();  // splitmix64
+
   EventId last_;
   int64_t last_millis_ = -1;
+  uint64_t state_ = 0;
+  bool seeded_ = false;
 };
 
 // What a producer hands to the log.

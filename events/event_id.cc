@@ -81,9 +81,22 @@ EventId EventIdGenerator::Next(int64_t now_millis) {
     last_.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(ms & 0xFF);
     ms >>= 8;
   }
-  RandomBytes(last_.bytes.data() + 6, 10);
+  uint64_t hi = Random(), lo = Random();
+  for (int i = 0; i < 2; ++i) last_.bytes[static_cast<size_t>(6 + i)] = static_cast<uint8_t>(hi >> (8 * i));
+  for (int i = 0; i < 8; ++i) last_.bytes[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(lo >> (8 * i));
   last_.bytes[6] &= 0x7F;  // leave room to increment within a millisecond
   return last_;
+}
+
+uint64_t EventIdGenerator::Random() {
+  if (!seeded_) {
+    RandomBytes(reinterpret_cast<uint8_t*>(&state_), sizeof(state_));
+    seeded_ = true;
+  }
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
 }
 
 }  // namespace dfm

@@ -70,12 +70,22 @@ struct HttpFront::Impl {
                std::string body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
   void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
+  // What a log line about an append says: "tenant=… system=… <more>",
+  // formatted only when a line is written.
+  struct LogFields {
+    std::string tenant, system, more;
+    std::string Format() const {
+      std::string f = "tenant=" + tenant;
+      if (!system.empty()) f += " system=" + system;
+      if (!more.empty()) f += " " + more;
+      return f;
+    }
+  };
   // Appends `draft` and answers once it is durable: 200 {"status":
   // "accepted"|"duplicate", "event_id", "seq"} plus what `extra` adds, or
   // `unavailable_status` when the log cannot take it (the sender retries).
-  // `fields` go on the log line ("tenant=… system=…").
   void AppendAndAnswer(const restinio::request_handle_t& req, const std::string& request_id,
-                       EventDraft draft, int unavailable_status, std::string fields,
+                       EventDraft draft, int unavailable_status, LogFields fields,
                        std::function<void(JsonObject*)> extra = {});
   std::string admin_token;  // empty: the admin endpoints answer 404
   std::string HealthJson(bool* ready) const;
@@ -193,13 +203,13 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
   const uint64_t n = r.items.size();
   AppendAndAnswer(req, request_id, std::move(d), 503,
-                  "tenant=" + tenant + " event=replay_requested items=" + std::to_string(n),
+                  LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n)},
                   [n](JsonObject* o) { o->UInt("items", n); });
 }
 
 void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
                                       const std::string& request_id, EventDraft draft,
-                                      int unavailable_status, std::string fields,
+                                      int unavailable_status, LogFields fields,
                                       std::function<void(JsonObject*)> extra) {
   in_flight.fetch_add(1);
   std::vector<EventDraft> drafts;
@@ -210,20 +220,32 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
     if (!s.ok()) {
       unavailable.fetch_add(1);
       logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,
-                   fields, unavailable_status, s.ToString());
+                   fields.Format(), unavailable_status, s.ToString());
       Respond(req, request_id, unavailable_status,
               ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"),
               false, 5);
     } else {
       bool dup = o[0].duplicate;
       (dup ? duplicates : accepted).fetch_add(1);
-      logger->debug("request_id={} {} seq={} duplicate={}", request_id, fields, o[0].seq, dup);
-      JsonObject body;
-      body.Str("status", dup ? "duplicate" : "accepted")
-          .Str("event_id", o[0].id.ToString())
-          .UInt("seq", o[0].seq);
-      if (extra) extra(&body);
-      Respond(req, request_id, 200, body.Finish());
+      if (logger->should_log(spdlog::level::debug)) {
+        logger->debug("request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
+                      o[0].seq, dup);
+      }
+      // The answer every webhook gets, written out directly: it is made
+      // once per event on the log's writer thread.
+      std::string body;
+      body.reserve(96);
+      body += dup ? R"({"status":"duplicate","event_id":")" : R"({"status":"accepted","event_id":")";
+      body += o[0].id.ToString();
+      body += R"(","seq":)";
+      body += std::to_string(o[0].seq);
+      body += '}';
+      if (extra) {
+        JsonObject more = JsonObject::Extend(std::move(body));
+        extra(&more);
+        body = more.Finish();
+      }
+      Respond(req, request_id, 200, std::move(body));
     }
     in_flight.fetch_sub(1);
   });
@@ -259,7 +281,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     return;
   }
   AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
-                  "tenant=" + prepared.tenant + " system=" + prepared.system);
+                  LogFields{std::move(prepared.tenant), std::move(prepared.system), ""});
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "events/codec.h"
@@ -28,6 +29,22 @@ TEST(EventId, TextFormRoundTripsAndSorts) {
   // A clock that steps back still yields increasing ids.
   EventId d = gen.Next(1763661661000);
   EXPECT_LT(c, d);
+}
+
+// Two generators (two processes, or a restart within the same millisecond)
+// do not repeat each other's ids, and each new millisecond draws a new
+// random part rather than continuing the previous one's.
+TEST(EventId, GeneratorsDrawTheirOwnRandomParts) {
+  EventIdGenerator a, b;
+  std::set<EventId> seen;
+  for (int64_t ms = 1763661662000; ms < 1763661662000 + 200; ++ms) {
+    EXPECT_TRUE(seen.insert(a.Next(ms)).second);
+    EXPECT_TRUE(seen.insert(b.Next(ms)).second);
+  }
+  EventIdGenerator c;
+  EventId x = c.Next(1763661663000), y = c.Next(1763661663001);
+  EXPECT_NE(std::string(x.AsBytes().substr(6)), std::string(y.AsBytes().substr(6)));
+  EXPECT_EQ(x.bytes[6] & 0x80, 0);  // room left to increment within a millisecond
 }
 
 // Every bit lands in its digit: the extremes, one bit at a time, and
