@@ -287,9 +287,19 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     if (c.server_.admin_listen_port == 0 && !c.server_.admin_listen_host.empty()) {
       problems->push_back({"server.admin_listen", "needs a port other than 0"});
     } else if (c.server_.admin_listen_port != 0 &&
-               c.server_.admin_listen_port == c.server_.listen_port &&
-               c.server_.admin_listen_host == c.server_.listen_host) {
-      problems->push_back({"server.admin_listen", "must differ from server.listen"});
+               c.server_.admin_listen_port == c.server_.listen_port) {
+      // One port on two addresses binds only if neither takes every
+      // address (0.0.0.0, or :: which on Linux takes IPv4 too).
+      auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+      const std::string& a = c.server_.admin_listen_host;
+      const std::string& m = c.server_.listen_host;
+      if (a == m || wildcard(a) || wildcard(m)) {
+        problems->push_back(
+            {"server.admin_listen",
+             a == m ? "must differ from server.listen (the same address and port)"
+                    : "must differ from server.listen: the same port, and " +
+                          (wildcard(m) ? m : a) + " already covers every address"});
+      }
     }
   }
   int_key("server.threads", 1, 64, &c.server_.threads);

@@ -299,7 +299,9 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
       .UInt("rejected", rejected.load())
       .UInt("unavailable", unavailable.load());
   JsonObject store;
-  store.Str("state", log_health.ok() ? "writable" : "unavailable")
+  store.Str("state", log_health.ok()                      ? "writable"
+                     : log_health.IsResourceExhausted() ? "low_disk"
+                                                        : "unavailable")
       .UInt("last_seq", log->LastSequence());
   if (!log_health.ok()) store.Str("detail", log_health.message());
   JsonObject parts;

@@ -58,7 +58,9 @@ void ProjectionState::Add(std::string_view key, int64_t delta) {
 
 std::vector<StateOp> ProjectionState::TakeOps() {
   std::vector<StateOp> ops;
-  for (const StateEntryRef& e : SortedEntries())
+  const std::vector<StateEntryRef> entries = SortedEntries();
+  ops.reserve(entries.size());
+  for (const StateEntryRef& e : entries)
     ops.push_back(StateOp{std::string(e.key), std::string(e.value), e.erase});
   overlay_.Clear();
   return ops;

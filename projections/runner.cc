@@ -51,8 +51,8 @@ Status ProjectionRunner::Commit(Member* m, std::vector<StateOp> ops) {
   return s;
 }
 
-Status ProjectionRunner::LoadCheckpoint(Member* m, bool* dropped) {
-  if (dropped) *dropped = false;
+Status ProjectionRunner::LoadCheckpoint(Member* m, bool* stale) {
+  if (stale) *stale = false;
   uint64_t cp = 0;
   Status s = log_->ReadCheckpoint(m->name, &cp);
   if (!s.ok()) return s;
@@ -63,10 +63,13 @@ Status ProjectionRunner::LoadCheckpoint(Member* m, bool* dropped) {
     const int stored = s.ok() ? std::atoi(mark.c_str()) : 1;
     if (stored != m->projection->layout()) {
       // Folded by a build with another key layout: fold it again.
-      s = log_->DropConsumer(m->name);
-      if (!s.ok()) return s;
+      if (stale) {
+        *stale = true;
+      } else {
+        s = log_->DropConsumer(m->name);
+        if (!s.ok()) return s;
+      }
       cp = 0;
-      if (dropped) *dropped = true;
     }
   }
   m->folded = m->committed = cp;
@@ -76,14 +79,15 @@ Status ProjectionRunner::LoadCheckpoint(Member* m, bool* dropped) {
 Status ProjectionRunner::CatchUp(uint64_t until, const std::function<void(uint64_t)>& progress) {
   std::vector<Projection*> refold;
   for (Member& m : members_) {
-    bool dropped = false;
-    Status s = LoadCheckpoint(&m, &dropped);
+    bool stale = false;
+    Status s = LoadCheckpoint(&m, &stale);
     if (!s.ok()) return s;
-    if (dropped) refold.push_back(m.projection);
+    if (stale) refold.push_back(m.projection);
   }
   if (!refold.empty()) {
-    // State of another layout (after an upgrade) is folded again by the
-    // rebuild's pipeline, many times faster than one batch at a time.
+    // State of another layout (after an upgrade) is dropped and folded
+    // again by the rebuild's pipeline, many times faster than one batch at
+    // a time.
     Options o = options_;
     o.batch = kRebuildBatch;
     Status s = ProjectionRunner(log_, refold, o).Rebuild();

@@ -101,9 +101,11 @@ class ProjectionRunner {
   static void DecodeBatch(Batch* b);
   Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
-  // Sets m's folded and committed sequence from its checkpoint, after
-  // dropping state of another layout (Projection::layout; *dropped says so).
-  Status LoadCheckpoint(Member* m, bool* dropped = nullptr);
+  // Sets m's folded and committed sequence from its checkpoint. State of
+  // another layout (Projection::layout) counts as none: with `stale` null
+  // it is dropped here; otherwise *stale says so and the caller drops it
+  // (CatchUp's rebuild does, so it is not dropped twice).
+  Status LoadCheckpoint(Member* m, bool* stale = nullptr);
   void PublishCheckpoint();
 
   EventLog* log_;

@@ -9,6 +9,7 @@ namespace dfm {
 
 namespace {
 constexpr size_t kInitialSlots = 16;
+constexpr size_t kKeptSlots = 4096;  // 64 KiB of slots
 constexpr size_t kFirstBlockBytes = 4 << 10;
 constexpr size_t kBlockBytes = 1 << 20;
 constexpr size_t kAlign = 8;
@@ -114,8 +115,15 @@ void StateTable::Grow() {
 }
 
 void StateTable::Clear() {
-  std::vector<Slot>(kInitialSlots, Slot{0, nullptr}).swap(slots_);
-  mask_ = kInitialSlots - 1;
+  // A live batch's table is cleared after every commit and fills to about
+  // the same size again: keep a small slot array rather than grow it anew
+  // each time. A big one (a rebuild's) is given back.
+  if (slots_.size() <= kKeptSlots) {
+    std::fill(slots_.begin(), slots_.end(), Slot{0, nullptr});
+  } else {
+    std::vector<Slot>(kInitialSlots, Slot{0, nullptr}).swap(slots_);
+    mask_ = kInitialSlots - 1;
+  }
   size_ = 0;
   blocks_.clear();
   cursor_ = nullptr;

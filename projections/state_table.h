@@ -78,7 +78,9 @@ class StateTable {
     for (const Slot& s : slots_)
       if (s.entry) fn(*s.entry);
   }
-  // Drops every entry and gives the memory back.
+  // Drops every entry and frees their memory. A slot array of up to 4,096
+  // slots is kept for the next fill (a live batch's table is cleared after
+  // each commit); a bigger one (a rebuild's) is given back too.
   void Clear();
 
  private:

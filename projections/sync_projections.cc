@@ -157,14 +157,15 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
       std::string base = e.tenant + "/" + who->second + "/" + ch;
       st->Put("h/" + base + "/" + seq, entry);
       // The current status is the newest by when it happened, not by when
-      // it was recorded: a late, older opt-in never undoes a newer opt-out;
-      // at the same time, the opt-out wins.
+      // it was recorded (ConsentSupersedes).
       std::optional<std::string_view> cur = st->Peek("o/" + base);
       if (cur) {
         size_t sp = cur->find(' ');
         std::string_view cur_when = cur->substr(sp + 1, 20);
+        int64_t cur_at = 0;
+        std::from_chars(cur_when.data(), cur_when.data() + cur_when.size(), cur_at);
         bool cur_out = cur->compare(0, sp, "out") == 0;
-        if (cur_when > when || (cur_when == when && cur_out && !out)) continue;
+        if (!ConsentSupersedes(out, at, cur_out, cur_at)) continue;
       }
       st->Put("o/" + base,
               std::string(out ? "out" : "in") + " " + when + " " + seq + " " + d.system);

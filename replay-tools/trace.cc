@@ -152,14 +152,13 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
       } else if (d.type == ev::kConflictRecorded) {
         conflicts++;
       } else if (d.type == ev::kOptedOut || d.type == ev::kOptedIn) {
-        // As the opt-out registry: the newest by when it happened wins, and
-        // at the same time the opt-out.
+        // As the opt-out registry and the contact actor (ConsentSupersedes).
         const bool opted_out = d.type == ev::kOptedOut;
         const int64_t at = HappenedAt(e, d);
         for (const auto& ch : SplitChannels(d.channel)) {
           auto it = consent.find(ch);
-          if (it == consent.end() || at > it->second.second ||
-              (at == it->second.second && opted_out))
+          if (it == consent.end() ||
+              ConsentSupersedes(opted_out, at, it->second.first, it->second.second))
             consent[ch] = {opted_out, at};
         }
       }

@@ -125,7 +125,10 @@ class EventLog {
   // Removes a consumer's state and checkpoint (before a rebuild).
   virtual Status DropConsumer(std::string_view consumer) = 0;
 
-  // OK while the log accepts writes; otherwise why not.
+  // OK while the log accepts writes and has room. ResourceExhausted while it
+  // still accepts writes but is short of room (its disk nearly full: not
+  // ready for traffic, yet nothing is refused). Otherwise (Unavailable) why
+  // it cannot write.
   virtual Status Health() const = 0;
 
   // Visits the events of one (tenant, stream) with seq >= from in order, in

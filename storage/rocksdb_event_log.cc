@@ -760,7 +760,7 @@ Status RocksDbEventLog::Health() const {
     if (statvfs(impl_->options.path.c_str(), &fs) == 0) {
       uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
       if (free_bytes < impl_->options.min_free_bytes) {
-        return Status::Unavailable("disk nearly full: " + std::to_string(free_bytes >> 20) +
+        return Status::ResourceExhausted("disk nearly full: " + std::to_string(free_bytes >> 20) +
                                    " MiB free for " + impl_->options.path + ", below the " +
                                    std::to_string(impl_->options.min_free_bytes >> 20) +
                                    " MiB wanted");

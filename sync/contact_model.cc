@@ -163,7 +163,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
       continue;
     }
     if (it->second.out == opt_out) continue;
-    if (it->second.at_us > t || (it->second.at_us == t && it->second.out)) continue;  // older
+    if (!ConsentSupersedes(opt_out, t, it->second.out, it->second.at_us)) continue;  // older
     changed.push_back(ch);
   }
   if (changed.empty()) return;

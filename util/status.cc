@@ -14,6 +14,7 @@ std::string Status::ToString() const {
     case Code::kAlreadyExists: name = "AlreadyExists"; break;
     case Code::kUnauthenticated: name = "Unauthenticated"; break;
     case Code::kTooLarge: name = "TooLarge"; break;
+    case Code::kResourceExhausted: name = "ResourceExhausted"; break;
   }
   return std::string(name) + ": " + msg_;
 }

@@ -23,6 +23,7 @@ class Status {
     kAlreadyExists,
     kUnauthenticated,
     kTooLarge,
+    kResourceExhausted,  // works for now, but a resource (e.g. disk) is nearly gone
   };
 
   Status() = default;
@@ -42,6 +43,9 @@ class Status {
     return Status(Code::kUnauthenticated, std::move(msg));
   }
   static Status TooLarge(std::string msg) { return Status(Code::kTooLarge, std::move(msg)); }
+  static Status ResourceExhausted(std::string msg) {
+    return Status(Code::kResourceExhausted, std::move(msg));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -50,6 +54,7 @@ class Status {
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsUnavailable() const { return code_ == Code::kUnavailable; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsResourceExhausted() const { return code_ == Code::kResourceExhausted; }
 
   // "OK" or "<code name>: <message>".
   std::string ToString() const;

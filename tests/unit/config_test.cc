@@ -45,6 +45,19 @@ TEST(Config, AdminListenIsOptionalAndMustBeItsOwnAddress) {
   Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8080"}}, &problems);
   EXPECT_TRUE(Has(problems, "server.admin_listen", "must differ"));
   problems.clear();
+  // The same port on an address the other one's wildcard covers would fail
+  // at bind; config check says so first.
+  Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8080"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "already covers"));
+  problems.clear();
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "[::]:8080"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "already covers"));
+  problems.clear();
+  // Two specific addresses may share a port.
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.2:8080"}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  problems.clear();
   Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "8081"}}, &problems);
   EXPECT_TRUE(Has(problems, "server.admin_listen", "host:port"));
   problems.clear();

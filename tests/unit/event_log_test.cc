@@ -356,7 +356,7 @@ std::unique_ptr<RocksDbEventLog> OpenFaultyWithOneEvent(const TempDir& dir,
 
 // Readiness, not refusal: with less free space than asked for, Health()
 // says why, and appends still go through.
-TEST(RocksDbEventLog, HealthIsUnavailableWhileFreeSpaceIsBelowTheMinimum) {
+TEST(RocksDbEventLog, HealthSaysResourceExhaustedWhileFreeSpaceIsBelowTheMinimum) {
   TempDir dir;
   RocksDbLogOptions o;
   o.path = dir.Sub("db");
@@ -364,7 +364,7 @@ TEST(RocksDbEventLog, HealthIsUnavailableWhileFreeSpaceIsBelowTheMinimum) {
   std::unique_ptr<RocksDbEventLog> log;
   ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
   Status h = log->Health();
-  EXPECT_TRUE(h.IsUnavailable());
+  EXPECT_TRUE(h.IsResourceExhausted()) << h.ToString();
   EXPECT_NE(h.message().find("disk nearly full"), std::string::npos) << h.ToString();
   AppendOutcome out;
   ASSERT_TRUE(log->Append(Draft("s", "still taken"), &out).ok());

@@ -217,6 +217,8 @@ TEST_F(HttpFrontTest, NotReadyWhileTheDiskIsNearlyFullYetWebhooksAreStillTaken) 
   EXPECT_NE(ready.body.find("disk nearly full"), std::string::npos) << ready.body;
   auto h = Http("GET", Url("/v1/health"));
   EXPECT_NE(h.body.find("\"status\":\"degraded\""), std::string::npos) << h.body;
+  // Still writable: the part says so, not "unavailable".
+  EXPECT_NE(h.body.find("\"event_log\":{\"state\":\"low_disk\""), std::string::npos) << h.body;
   auto r = PostVerity(Fixture("verity/message.received.json"));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(log_->LastSequence(), 1u);

@@ -447,6 +447,34 @@ TEST_P(ProjectionRebuild, StateOfAnotherLayoutIsFoldedAgainFromTheStart) {
             (std::map<std::string, std::string>{{"n2", more}, {kLayoutKey, "2"}}));
 }
 
+// An upgrade's CatchUp drops a state of another layout once (the drop is a
+// synced delete and a compaction on RocksDB), not once on finding it and
+// again in the rebuild.
+TEST(ProjectionRunner, CatchUpDropsAStateOfAnotherLayoutOnce) {
+  class CountingLog : public MemoryEventLog {
+   public:
+    Status DropConsumer(std::string_view consumer) override {
+      ++drops;
+      return MemoryEventLog::DropConsumer(consumer);
+    }
+    int drops = 0;
+  };
+  CountingLog log;
+  AppendHistory(&log, 0);
+  LayoutProjection v1(1), v2(2);
+  ASSERT_TRUE(ProjectionRunner(&log, &v1).CatchUp().ok());
+  log.drops = 0;
+  ASSERT_TRUE(ProjectionRunner(&log, &v2).CatchUp().ok());
+  EXPECT_EQ(log.drops, 1);
+  EXPECT_EQ(Snapshot(&log, "counted"),
+            (std::map<std::string, std::string>{{"n2", std::to_string(log.LastSequence())},
+                                                {kLayoutKey, "2"}}));
+  // The same layout again: nothing dropped.
+  log.drops = 0;
+  ASSERT_TRUE(ProjectionRunner(&log, &v2).CatchUp().ok());
+  EXPECT_EQ(log.drops, 0);
+}
+
 TEST(ProjectionRunner, StartDoesNotFoldWhereItCannotTellWhereAProjectionStands) {
   testing::TempDir dir;
   auto fs = std::make_shared<testing::FaultyFs>();
@@ -653,6 +681,27 @@ TEST(ProjectionState, OpsComeOutSortedOnceEachAndAddReadsTheBase) {
   EXPECT_EQ(ops[3].key, "d");
   EXPECT_EQ(ops[3].value, "4");
   EXPECT_TRUE(st.empty());
+}
+
+// Clear leaves an empty table whether it kept its slots (a live batch's
+// size) or gave them back (a rebuild's), and the table fills again.
+TEST(StateTable, ClearedTablesStartEmptyWhetherTheirSlotsAreKeptOrNot) {
+  for (int keys : {100, 20000}) {
+    StateTable t;
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < keys; ++i) t.Set("r" + std::to_string(round) + "/" + std::to_string(i), "v");
+      EXPECT_EQ(t.size(), static_cast<size_t>(keys));
+      if (round > 0) {
+        EXPECT_EQ(t.Find("r" + std::to_string(round - 1) + "/0"), nullptr) << keys;
+      }
+      EXPECT_EQ(t.Find("r" + std::to_string(round) + "/" + std::to_string(keys - 1))->value(), "v");
+      t.Clear();
+      EXPECT_EQ(t.size(), 0u);
+      size_t seen = 0;
+      t.ForEach([&](const StateTable::Entry&) { ++seen; });
+      EXPECT_EQ(seen, 0u) << keys;
+    }
+  }
 }
 
 TEST(StateTable, KeepsEveryKeyThroughGrowthAndValuesThatOutgrowTheirRoom) {

@@ -488,6 +488,20 @@ TEST_F(ContactModelTest, RecoveryFromEventsGivesTheSameState) {
 namespace dfm {
 namespace {
 
+// The one consent rule (contact actor, opt-out registry, trace): later wins;
+// at the same time, an opt-out wins.
+TEST(ConsentRule, LaterWinsAndAnOptOutWinsATie) {
+  const bool kOut = true, kIn = false;
+  EXPECT_TRUE(ConsentSupersedes(kIn, 200, kOut, 100));    // a later opt-in
+  EXPECT_FALSE(ConsentSupersedes(kIn, 100, kOut, 200));   // a late, older opt-in
+  EXPECT_TRUE(ConsentSupersedes(kOut, 200, kIn, 100));
+  EXPECT_FALSE(ConsentSupersedes(kOut, 100, kIn, 200));   // an older opt-out
+  EXPECT_TRUE(ConsentSupersedes(kOut, 100, kIn, 100));    // tie: the opt-out
+  EXPECT_FALSE(ConsentSupersedes(kIn, 100, kOut, 100));
+  EXPECT_TRUE(ConsentSupersedes(kOut, 100, kOut, 100));   // same status either way
+  EXPECT_TRUE(ConsentSupersedes(kIn, 100, kIn, 100));
+}
+
 TEST(ConsentText, WholeTextsOptOutOrInAndNearMissesAreFlagged) {
   using K = TextConsent::Kind;
   for (const char* t : {"STOP", "  Stop. ", "stop!!", "StopAll", "unsubscribe", "Cancel", "END",
