@@ -1,11 +1,14 @@
 #include "app/config.h"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "sync/contact_model.h"
 #include "sync/fact.h"
@@ -16,6 +19,46 @@ extern char** environ;
 namespace dfm {
 
 namespace {
+
+// Why two listeners on one port would collide at bind, or "" when they
+// would not: the same address, or a wildcard that takes the other's
+// (0.0.0.0 every IPv4 address; :: every IPv6 one and, dual-stack as Linux
+// binds it by default, every IPv4 one too). A host name counts as any
+// address of either family.
+std::string ListenCollision(const std::string& a, const std::string& b) {
+  struct Host {
+    int family = 0;  // AF_INET, AF_INET6, or 0 for a name
+    bool wildcard = false;
+    unsigned char bytes[16] = {};
+  };
+  auto parse = [](const std::string& text) {
+    Host h;
+    if (inet_pton(AF_INET, text.c_str(), h.bytes) == 1) {
+      h.family = AF_INET;
+      h.wildcard = h.bytes[0] == 0 && h.bytes[1] == 0 && h.bytes[2] == 0 && h.bytes[3] == 0;
+    } else if (inet_pton(AF_INET6, text.c_str(), h.bytes) == 1) {
+      h.family = AF_INET6;
+      h.wildcard = std::all_of(std::begin(h.bytes), std::end(h.bytes),
+                               [](unsigned char c) { return c == 0; });
+    }
+    return h;
+  };
+  const Host x = parse(a), y = parse(b);
+  if (a == b || (x.family != 0 && x.family == y.family &&
+                 std::equal(std::begin(x.bytes), std::end(x.bytes), std::begin(y.bytes))))
+    return "the same address and port";
+  auto covers = [](const Host& w, const Host& other) {
+    if (!w.wildcard) return false;
+    return w.family == AF_INET6 || other.family == AF_INET || other.family == 0;
+  };
+  for (const auto& [w, other, text] : {std::tuple{x, y, a}, std::tuple{y, x, b}}) {
+    if (covers(w, other)) {
+      return "the same port, and " + text + " takes every " +
+             (w.family == AF_INET6 ? "address" : "IPv4 address");
+    }
+  }
+  return "";
+}
 
 struct GlobalKey {
   const char* key;
@@ -288,17 +331,9 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
       problems->push_back({"server.admin_listen", "needs a port other than 0"});
     } else if (c.server_.admin_listen_port != 0 &&
                c.server_.admin_listen_port == c.server_.listen_port) {
-      // One port on two addresses binds only if neither takes every
-      // address (0.0.0.0, or :: which on Linux takes IPv4 too).
-      auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
-      const std::string& a = c.server_.admin_listen_host;
-      const std::string& m = c.server_.listen_host;
-      if (a == m || wildcard(a) || wildcard(m)) {
-        problems->push_back(
-            {"server.admin_listen",
-             a == m ? "must differ from server.listen (the same address and port)"
-                    : "must differ from server.listen: the same port, and " +
-                          (wildcard(m) ? m : a) + " already covers every address"});
+      std::string why = ListenCollision(c.server_.admin_listen_host, c.server_.listen_host);
+      if (!why.empty()) {
+        problems->push_back({"server.admin_listen", "must differ from server.listen: " + why});
       }
     }
   }

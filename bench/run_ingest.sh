@@ -12,19 +12,25 @@
 # machine kind, mostly with the bare server's own rate. The open-loop
 # latency at 5,000/s is measured once, in the first round.
 set -euo pipefail
+shopt -s inherit_errexit  # a failed client run inside $(...) stops the script
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 rounds=${2:-5}
+[[ "$secs" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "SECONDS must be a number" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number from 1" >&2; exit 2; }
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfm ingest_client bare_server >/dev/null
 work=$(mktemp -d /tmp/dfm-bench-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# The servers start inside $(...) subshells: their pids go to a file, so the
+# trap can stop them before the directory they write in goes.
+trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null || true; sleep 0.5; rm -rf "$work"' EXIT
 B=build/release/bench
 
 # dfm_round N: a fresh data directory, 2 s warm-up, closed loop; the open
-# loop too when N is 1. Prints the closed-loop JSON line last.
+# loop too when N is 1. Prints the closed-loop JSON line. The data directory
+# is removed after the run, before the machine settles, so its deletion
+# does not land on a measurement.
 dfm_round() {
-  rm -rf "$work/data"
   cat > "$work/bench.toml" <<TOML
 [server]
 listen = "127.0.0.1:18080"
@@ -38,7 +44,10 @@ webhook_secret = "bench-secret"
 TOML
   ./build/release/app/dfm serve -c "$work/bench.toml" 2>"$work/dfm.log" &
   local pid=$!
+  echo "$pid" >> "$work/pids"
   for _ in $(seq 100); do curl -sf localhost:18080/readyz >/dev/null && break; sleep 0.1; done
+  curl -sf localhost:18080/readyz >/dev/null ||
+    { echo "dfm serve did not become ready:" >&2; cat "$work/dfm.log" >&2; exit 1; }
   $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections 64 --seconds 2 >/dev/null
   local max
   max=$($B/ingest_client --port 18080 --secret bench-secret --prefix max --connections 64 --seconds "$secs")
@@ -48,14 +57,18 @@ TOML
       --seconds "$secs" --rate 5000)" >&2
   fi
   kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$work/data"
   sync; sleep 1
   echo "$max"
 }
 
+# bare_round: the same warm-up (2 s) and closed loop against the bare server.
 bare_round() {
   $B/bare_server 18090 &
   local pid=$!
+  echo "$pid" >> "$work/pids"
   sleep 0.5
+  $B/ingest_client --port 18090 --secret bench-secret --prefix warm --connections 64 --seconds 2 >/dev/null
   $B/ingest_client --port 18090 --secret bench-secret --prefix bare --connections 64 --seconds "$secs"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }

@@ -53,6 +53,15 @@ class EventIdGenerator {
   bool seeded_ = false;
 };
 
+// Stream names (EventDraft::stream): a contact's own, and a source
+// system's (its webhooks, and what the router records about them).
+inline std::string ContactStream(std::string_view contact_id) {
+  return "contact:" + std::string(contact_id);
+}
+inline std::string SourceStream(std::string_view system) {
+  return "source:" + std::string(system);
+}
+
 // What a producer hands to the log.
 struct EventDraft {
   std::string tenant;

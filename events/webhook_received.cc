@@ -44,7 +44,7 @@ EventDraft WebhookDraft(std::string tenant, const WebhookReceived& w) {
 EventDraft WebhookDraft(std::string tenant, const WebhookReceived& w, std::string_view body) {
   EventDraft d;
   d.tenant = std::move(tenant);
-  d.stream = "source:" + w.system;
+  d.stream = SourceStream(w.system);
   d.type = std::string(WebhookReceived::kType);
   d.schema_version = WebhookReceived::kSchemaVersion;
   d.payload = EncodeWebhookReceived(w, body);

@@ -74,6 +74,7 @@ struct HttpFront::Impl {
   // formatted only when a line is written.
   struct LogFields {
     std::string tenant, system, more;
+    bool info = false;  // a success is logged at info (an admin's act), else at debug
     std::string Format() const {
       std::string f = "tenant=" + tenant;
       if (!system.empty()) f += " system=" + system;
@@ -203,7 +204,7 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
   const uint64_t n = r.items.size();
   AppendAndAnswer(req, request_id, std::move(d), 503,
-                  LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n)},
+                  LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true},
                   [n](JsonObject* o) { o->UInt("items", n); });
 }
 
@@ -227,9 +228,10 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
     } else {
       bool dup = o[0].duplicate;
       (dup ? duplicates : accepted).fetch_add(1);
-      if (logger->should_log(spdlog::level::debug)) {
-        logger->debug("request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
-                      o[0].seq, dup);
+      const auto level = fields.info ? spdlog::level::info : spdlog::level::debug;
+      if (logger->should_log(level)) {
+        logger->log(level, "request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
+                    o[0].seq, dup);
       }
       // The answer every webhook gets, written out directly: it is made
       // once per event on the log's writer thread.
@@ -281,7 +283,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     return;
   }
   AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
-                  LogFields{std::move(prepared.tenant), std::move(prepared.system), ""});
+                  LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false});
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {

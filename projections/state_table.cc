@@ -115,10 +115,11 @@ void StateTable::Grow() {
 }
 
 void StateTable::Clear() {
-  // A live batch's table is cleared after every commit and fills to about
-  // the same size again: keep a small slot array rather than grow it anew
-  // each time. A big one (a rebuild's) is given back.
-  if (slots_.size() <= kKeptSlots) {
+  // Within one Run (a catch-up commits every batch) a table is cleared
+  // after each commit and fills to about the same size again: keep a small
+  // slot array rather than grow it anew each time. A big one (a rebuild's)
+  // is given back, and so is the empty array of a moved-from table.
+  if (!slots_.empty() && slots_.size() <= kKeptSlots) {
     std::fill(slots_.begin(), slots_.end(), Slot{0, nullptr});
   } else {
     std::vector<Slot>(kInitialSlots, Slot{0, nullptr}).swap(slots_);

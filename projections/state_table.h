@@ -79,8 +79,8 @@ class StateTable {
       if (s.entry) fn(*s.entry);
   }
   // Drops every entry and frees their memory. A slot array of up to 4,096
-  // slots is kept for the next fill (a live batch's table is cleared after
-  // each commit); a bigger one (a rebuild's) is given back too.
+  // slots is kept for the next fill (a catch-up clears its tables after
+  // each batch's commit); a bigger one (a rebuild's) is given back too.
   void Clear();
 
  private:

@@ -52,10 +52,14 @@ class ContactViewProjection : public Projection {
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
 
-// The opt-out registry, per tenant, per E.164 phone or email, per channel:
+// The opt-out registry (layout 2), per tenant, per E.164 phone or email,
+// per channel:
 //   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <when> <seq> <system>"
 //       the current status: the newest by when it happened (source time,
-//       else recorded time; µs, 20 digits); at the same time opt-out wins
+//       else recorded time; µs, printf %020lld: 20 characters, a time
+//       before 1970 a '-' and 19 digits); at the same time opt-out wins
+//       (ConsentSupersedes). Layout 1 compared <when> as text, which put
+//       two times before 1970 in the wrong order.
 //   "h/<tenant>/<phone|email>/<channel>/<seq, 20 digits>" -> JSON
 //       {"status","system","contact_id","cause","reason","event_id","at_us"}
 // History entries are never erased. (`dfm audit opt-outs` reads the log
@@ -64,6 +68,7 @@ class OptOutRegistryProjection : public Projection {
  public:
   static constexpr char kName[] = "opt_outs";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };

@@ -33,8 +33,8 @@ struct RocksDbLogOptions {
   const Clock* clock = SystemClock::Instance();
   // Most events one group commit writes; the rest wait for the next one.
   size_t max_batch_events = 4096;
-  // Health() is Unavailable while the file system holding `path` has less
-  // free space than this (0: not checked). Appends are still taken: the
+  // Health() is ResourceExhausted while the file system holding `path` has
+  // less free space than this (0: not checked). Appends are still taken: the
   // point is to be taken out of traffic before writes start to fail.
   uint64_t min_free_bytes = 0;
   // Tests inject a file system that fails on demand; null for the default.

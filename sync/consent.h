@@ -52,10 +52,11 @@ TextConsent ClassifyText(std::string_view body);
 bool ConsentFromText(std::string_view text, Consent* c);
 
 // The rule every holder of a channel's consent applies (the contact actor,
-// the opt-out registry, dfm trace): a statement (an opt-out or an opt-in,
-// at when it happened) replaces the current one when it happened later, or
-// at the same time when it is an opt-out. A late, older opt-in never undoes
-// a newer opt-out, and at a tie the opt-out wins.
+// the opt-out registry, dfm trace; dfm audit orders its timelines by it): a
+// statement (an opt-out or an opt-in, at when it happened) replaces the
+// current one when it happened later, or at the same time when it is an
+// opt-out or neither is. A late, older opt-in never undoes a newer opt-out,
+// and at a tie the opt-out wins.
 inline bool ConsentSupersedes(bool new_out, int64_t new_at_us, bool cur_out, int64_t cur_at_us) {
   return new_at_us > cur_at_us || (new_at_us == cur_at_us && (new_out || !cur_out));
 }

@@ -161,11 +161,4 @@ inline bool IsMessageOp(std::string_view op) {
   return op == "send" || op == "message" || op == "call" || op == "message_status";
 }
 
-inline std::string ContactStream(std::string_view contact_id) {
-  return "contact:" + std::string(contact_id);
-}
-inline std::string SourceStream(std::string_view system) {
-  return "source:" + std::string(system);
-}
-
 }  // namespace dfm

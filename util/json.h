@@ -21,8 +21,9 @@ class JsonObject {
   // `json` must already be valid JSON text.
   JsonObject& Raw(std::string_view key, std::string_view json);
   std::string Finish() const { return body_ + "}"; }
-  // Continues an object another JsonObject finished: more keys go after its own.
-  // REQUIRES: `finished` is a Finish() result.
+  // Continues a finished object: more keys go after its own.
+  // REQUIRES: `finished` is the text of a JSON object (a Finish() result, or
+  // one written by hand) ending in its closing '}'.
   static JsonObject Extend(std::string finished);
 
  private:

@@ -97,22 +97,9 @@ std::string ContactBody(const PushRequest& req, const std::string& location_id,
   auto tags = req.fields.find(fields::kTags);
   if (tags != req.fields.end()) {
     key("tags");
-    out += "[";
-    size_t start = 0;
-    bool first_tag = true;
-    const std::string& t = tags->second;
-    while (start <= t.size() && !t.empty()) {
-      size_t nl = t.find('\n', start);
-      std::string one = t.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
-      if (!one.empty()) {
-        if (!first_tag) out += ",";
-        first_tag = false;
-        AppendJsonString(&out, one);
-      }
-      if (nl == std::string::npos) break;
-      start = nl + 1;
-    }
-    out += "]";
+    JsonArray list;  // one tag per line; empty lines are no tags
+    for (const std::string& one : SplitChannels(tags->second, '\n')) list.Str(one);
+    out += list.Finish();
   }
   if (req.op == "mark_dnc") {
     key("dnd");
@@ -572,9 +559,8 @@ class GhlClient final : public VendorClient {
       b += "}";
       std::string rec = req.Field("recording_url");
       if (!rec.empty()) {
-        b += ",\"attachments\":[";
-        AppendJsonString(&b, rec);
-        b += "]";
+        b += ",\"attachments\":";
+        b += JsonArray().Str(rec).Finish();
       }
     }
     b += "}";

@@ -49,13 +49,24 @@ TEST(Config, AdminListenIsOptionalAndMustBeItsOwnAddress) {
   // at bind; config check says so first.
   Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8080"}},
                &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "already covers"));
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "0.0.0.0 takes every IPv4 address"));
   problems.clear();
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "[::]:8080"}}, &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "already covers"));
+  for (const char* v6_wildcard : {"[::]:8080", "[::0]:8080", "[0:0:0:0:0:0:0:0]:8080"}) {
+    Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", v6_wildcard}}, &problems);
+    EXPECT_TRUE(Has(problems, "server.admin_listen", "takes every address")) << v6_wildcard;
+    problems.clear();
+  }
+  // One address spelt two ways.
+  Config::Load("", {{"DFM_SERVER_LISTEN", "[::1]:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[0:0:0:0:0:0:0:1]:8080"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
   problems.clear();
-  // Two specific addresses may share a port.
+  // Two specific addresses may share a port, and the IPv4 wildcard leaves
+  // IPv6 addresses alone.
   Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.2:8080"}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[::1]:8080"}},
+               &problems);
   EXPECT_TRUE(problems.empty());
   problems.clear();
   Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "8081"}}, &problems);

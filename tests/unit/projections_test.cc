@@ -170,6 +170,28 @@ TEST(OptOutRegistryProjection, CurrentStatusAndFullHistoryPerChannel) {
   EXPECT_NE(first.find("\"reason\":\"keyword STOP\""), std::string::npos);
 }
 
+// Times before 1970 (a vendor's zero date) order as numbers: of two, the
+// later one (-5 µs) is the current status, though its text sorts first.
+TEST(OptOutRegistryProjection, TimesBefore1970OrderAsNumbers) {
+  MemBase base;
+  OptOutRegistryProjection p;
+  auto st = base.State();
+  DomainEvent in;
+  in.type = std::string(ev::kOptedIn);
+  in.contact_id = "c1";
+  in.system = "verity";
+  in.channel = "sms";
+  in.fields = {{"phone", "+12055550142"}};
+  in.source_time_us = -5;
+  p.Fold(AsEvent(in, 1), &st);
+  DomainEvent out = in;  // earlier, recorded later: history only
+  out.type = std::string(ev::kOptedOut);
+  out.source_time_us = -10;
+  p.Fold(AsEvent(out, 2), &st);
+  base.Commit(&st);
+  EXPECT_EQ(base.kv["o/t/+12055550142/sms"].substr(0, 3), "in ") << base.kv["o/t/+12055550142/sms"];
+}
+
 TEST(SyncStatusProjection, CountsPushStates) {
   MemBase base;
   SyncStatusProjection p;
