@@ -84,6 +84,7 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.default_region", "US"},
     {"sync.echo_window_s", "600"},
     {"sync.contact_idle_s", "300"},
+    {"sync.redrive_max_text_age_h", "24"},
     {"sync.aloware_utc_offset_minutes", "0"},
     {"sync.aloware_contact_events",
      "Contact Created,Contact Updated,Contact-Created,Contact-Updated"},
@@ -364,6 +365,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     problems->push_back({"sync.default_region", "must be a two-letter region code such as US"});
   int_key("sync.echo_window_s", 1, 86400, &c.sync_.echo_window_s);
   int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
+  int_key("sync.redrive_max_text_age_h", 0, 24 * 365, &c.sync_.redrive_max_text_age_h);
   int_key("sync.aloware_utc_offset_minutes", -14 * 60, 14 * 60,
           &c.sync_.aloware_utc_offset_minutes);
   {

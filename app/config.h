@@ -52,6 +52,9 @@ struct SyncSettings {
   std::string default_region = "US";  // for phones written without a country code
   int64_t echo_window_s = 600;
   int64_t contact_idle_s = 300;  // a contact actor idle this long is passivated
+  // A text (a "send" push) re-driven by dfm replay --execute goes out only
+  // if it was first asked for at most this many hours ago; 0: no limit.
+  int64_t redrive_max_text_age_h = 24;
   int64_t aloware_utc_offset_minutes = 0;
   // Merge owners, `sync.owners.<field>` = system, or "" for none (the newer
   // source time wins). Every field of MergeableFields() has an entry.

@@ -176,11 +176,13 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
                             "\n" + d.op)) {
           plan->redriven++;
         } else if (t == then_by_key.end()) {
-          plan->diffs.push_back(
-              {"missing", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, {}});
+          plan->diffs.push_back({"missing", c, facts[i].webhook_seq,
+                                 facts[i].webhook_id.ToString(), facts[i].fact.recorded_at_us, d,
+                                 {}});
         } else if (t->second.fields != d.fields || t->second.external_id != d.external_id) {
-          plan->diffs.push_back(
-              {"different", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), d, t->second});
+          plan->diffs.push_back({"different", c, facts[i].webhook_seq,
+                                 facts[i].webhook_id.ToString(), facts[i].fact.recorded_at_us, d,
+                                 t->second});
         } else {
           plan->same++;
         }
@@ -188,7 +190,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       for (const auto& [k, d] : then_by_key)
         if (!now_by_key.count(k))
           plan->diffs.push_back(
-              {"extra", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(), {}, d});
+              {"extra", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(),
+               facts[i].fact.recorded_at_us, {}, d});
     }
   }
   return Status::OK();
@@ -229,6 +232,7 @@ Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
     dl.contact = c;
     dl.request = req->second.second;
     dl.request_id = req->second.first.id.ToString();
+    dl.request_at_us = req->second.first.recorded_at_us;
     dl.reason = d.reason;
     dl.at_us = e.recorded_at_us;
     dl.seq = e.seq;
@@ -339,7 +343,7 @@ std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,
     if (d.kind != "missing") continue;
     auto& r = out[d.contact.tenant];
     r.reason = reason;
-    r.items.push_back({d.contact.contact_id, d.webhook_id, d.now});
+    r.items.push_back({d.contact.contact_id, d.webhook_id, d.now, d.webhook_at_us});
   }
   return out;
 }
@@ -350,7 +354,7 @@ std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLe
   for (const auto& d : dead) {
     auto& r = out[d.contact.tenant];
     r.reason = reason;
-    r.items.push_back({d.contact.contact_id, d.request_id, d.request});
+    r.items.push_back({d.contact.contact_id, d.request_id, d.request, d.request_at_us});
   }
   return out;
 }

@@ -53,6 +53,7 @@ struct PushDiff {
   ContactMatch contact;
   uint64_t webhook_seq = 0;
   std::string webhook_id;
+  int64_t webhook_at_us = 0;  // when the webhook was recorded
   DomainEvent now;   // what the rules call for (missing, different)
   DomainEvent then;  // what was requested (extra, different)
 };
@@ -82,6 +83,7 @@ struct DeadLetter {
   ContactMatch contact;
   DomainEvent request;  // the push.requested
   std::string request_id;
+  int64_t request_at_us = 0;  // when the push.requested was recorded
   std::string reason;
   int64_t at_us = 0;
   uint64_t seq = 0;

@@ -99,6 +99,9 @@ struct SyncContext {
   // no upsert goes to them while the merged contact lacks it (a push would
   // only be dead-lettered, again at every change).
   std::map<std::string, std::string> key_field;
+  // A re-driven text (sync/redrive.h) first asked for longer ago than this
+  // is not sent; 0: no limit.
+  int64_t redrive_max_text_age_us = 0;
   int64_t now_us = 0;
 };
 

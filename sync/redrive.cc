@@ -11,11 +11,12 @@ namespace dfm {
 std::string EncodeReplayRequest(const ReplayRequest& r) {
   JsonArray items;
   for (const auto& item : r.items)
-    items.Raw(JsonObject()
-                  .Str("contact_id", item.contact_id)
-                  .Str("cause", item.cause)
-                  .Raw("push", EncodeDomainEvent(item.push))
-                  .Finish());
+  {
+    JsonObject o;
+    o.Str("contact_id", item.contact_id).Str("cause", item.cause);
+    if (item.asked_at_us != 0) o.Int("asked_at_us", item.asked_at_us);
+    items.Raw(o.Raw("push", EncodeDomainEvent(item.push)).Finish());
+  }
   return JsonObject().Str("reason", r.reason).Raw("items", items.Finish()).Finish();
 }
 
@@ -44,6 +45,8 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out) {
     if (it["push"].get(push) != simdjson::SUCCESS)
       return Status::InvalidArgument("replay request: an item has no \"push\" object");
     if (it["cause"].get(cause) == simdjson::SUCCESS) item.cause = std::string(cause);
+    int64_t asked_at = 0;
+    if (it["asked_at_us"].get(asked_at) == simdjson::SUCCESS) item.asked_at_us = asked_at;
     item.contact_id = std::string(contact);
     Status st = DecodeDomainEvent(ev::kPushRequested, simdjson::minify(push), &item.push);
     if (!st.ok()) return st;
@@ -120,6 +123,16 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return {p};
   }
   if (asked.op == "send") {
+    // Not a text that has gone stale: a person answered hours ago does not
+    // get the text now.
+    if (ctx.redrive_max_text_age_us > 0 && item.asked_at_us > 0 &&
+        ctx.now_us - item.asked_at_us > ctx.redrive_max_text_age_us) {
+      return skipped("the text was asked for " +
+                     std::to_string((ctx.now_us - item.asked_at_us) / 3600000000) +
+                     " h ago; texts older than " +
+                     std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
+                     " h are not re-sent (sync.redrive_max_text_age_h)");
+    }
     // Only ever to the number it was asked for, and only if that is still
     // the contact's.
     auto phone = s.fields.find(fields::kPhone);

@@ -47,6 +47,9 @@ struct RedriveItem {
   std::string contact_id;
   std::string cause;  // event id (text) of the webhook or push it answers
   DomainEvent push;   // a push.requested: system, op and what it carried
+  // When it was first asked for (the webhook's or the push.requested's
+  // recorded time); 0: not said (requests written before it was).
+  int64_t asked_at_us = 0;
 };
 
 struct ReplayRequest {

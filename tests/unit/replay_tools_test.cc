@@ -134,17 +134,50 @@ TEST(Redrive, AContactsItemsAreDecidedTogetherAndSendsKeepTheirNumber) {
   EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
 }
 
+// A text first asked for longer ago than sync.redrive_max_text_age_h is
+// not re-sent: the moment it was for has passed. Other pushes have no age
+// limit, and a request that does not say when (written before the field
+// was) is decided as before.
+TEST(Redrive, AStaleTextIsNotReSent) {
+  ContactState s = Existing();
+  SyncContext ctx = Ctx();
+  ctx.now_us = kFriday;
+  ctx.redrive_max_text_age_us = 24 * 3600 * 1000000LL;
+  RedriveItem send = Item("aloware", "send");
+  send.push.message_key = "ghl:m1";
+  send.asked_at_us = kFriday - 25 * 3600 * 1000000LL;
+  auto out = DecideRedrive(s, {{0, send}}, 60, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(out[0].reason,
+            "the text was asked for 25 h ago; texts older than 24 h are not re-sent "
+            "(sync.redrive_max_text_age_h)");
+  send.asked_at_us = kFriday - 23 * 3600 * 1000000LL;
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 61, ctx)[0].type, ev::kPushRequested);
+  send.asked_at_us = 0;
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 62, ctx)[0].type, ev::kPushRequested);
+  send.asked_at_us = kFriday - 25 * 3600 * 1000000LL;
+  ctx.redrive_max_text_age_us = 0;  // no limit
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 63, ctx)[0].type, ev::kPushRequested);
+  ctx.redrive_max_text_age_us = 24 * 3600 * 1000000LL;
+  RedriveItem upsert = Item("aloware", "upsert");
+  upsert.asked_at_us = kFriday - 30 * 24 * 3600 * 1000000LL;
+  EXPECT_EQ(DecideRedrive(s, {{0, upsert}}, 64, ctx)[0].type, ev::kPushRequested);
+}
+
 TEST(Redrive, RequestCodecRoundTripsAndRejectsBadInput) {
   ReplayRequest r;
   r.reason = "dfm replay --from -1d";
   RedriveItem it = Item("aloware", "upsert");
   it.push.fields["phone"] = "+12055550142";
+  it.asked_at_us = kFriday;
   r.items.push_back(it);
   ReplayRequest back;
   ASSERT_TRUE(DecodeReplayRequest(EncodeReplayRequest(r), &back).ok());
   ASSERT_EQ(back.items.size(), 1u);
   EXPECT_EQ(back.reason, r.reason);
   EXPECT_EQ(back.items[0].cause, it.cause);
+  EXPECT_EQ(back.items[0].asked_at_us, kFriday);
   EXPECT_EQ(back.items[0].push.fields, it.push.fields);
   EXPECT_FALSE(DecodeReplayRequest("{", &back).ok());
   EXPECT_FALSE(DecodeReplayRequest(R"({"items":[{"push":{}}]})", &back).ok());
@@ -349,6 +382,15 @@ TEST(DeadLetters, ListedUntilAReplayNamesThem) {
   EXPECT_TRUE(explained);
 
   auto requests = RedriveDeadLetters(found, "test");
+  // The re-drive says when the push was first asked for (a text's age is
+  // judged by it).
+  ASSERT_EQ(requests["default"].items.size(), 1u);
+  uint64_t req_seq = 0;
+  ASSERT_TRUE(b.log.LookupEventId(req_id, &req_seq).ok());
+  std::vector<Event> req_event;
+  ASSERT_TRUE(b.log.Read(req_seq, 1, &req_event).ok());
+  EXPECT_EQ(requests["default"].items[0].asked_at_us, req_event.at(0).recorded_at_us);
+  EXPECT_NE(requests["default"].items[0].asked_at_us, 0);
   EventDraft d;
   d.tenant = "default";
   d.stream = kReplayStream;
