@@ -128,7 +128,7 @@ typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RedriveItem& x) {
-  return f(caf::meta::type_name("RedriveItem"), x.contact_id, x.cause, x.push);
+  return f(caf::meta::type_name("RedriveItem"), x.contact_id, x.cause, x.push, x.asked_at_us);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Redrive& x) {

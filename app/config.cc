@@ -23,16 +23,26 @@ namespace {
 // Why two listeners on one port would collide at bind, or "" when they
 // would not: the same address, or a wildcard that takes the other's
 // (0.0.0.0 every IPv4 address; :: every IPv6 one and, dual-stack as Linux
-// binds it by default, every IPv4 one too). A host name counts as any
-// address of either family.
+// binds it by default, every IPv4 one too). Addresses are compared as
+// RESTinio binds them: "localhost" is 127.0.0.1, "ip6-localhost" ::1, and
+// an IPv4-mapped IPv6 address its IPv4 one. Any other name is not an
+// address RESTinio binds (it fails at start, saying so): not compared.
 std::string ListenCollision(const std::string& a, const std::string& b) {
   struct Host {
     int family = 0;  // AF_INET, AF_INET6, or 0 for a name
     bool wildcard = false;
     unsigned char bytes[16] = {};
   };
-  auto parse = [](const std::string& text) {
+  auto parse = [](std::string text) {
     Host h;
+    if (text == "localhost") text = "127.0.0.1";
+    if (text == "ip6-localhost") text = "::1";
+    unsigned char v6[16];
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (inet_pton(AF_INET6, text.c_str(), v6) == 1 && std::equal(kMapped, kMapped + 12, v6)) {
+      char v4[INET_ADDRSTRLEN];
+      if (inet_ntop(AF_INET, v6 + 12, v4, sizeof(v4))) text = v4;
+    }
     if (inet_pton(AF_INET, text.c_str(), h.bytes) == 1) {
       h.family = AF_INET;
       h.wildcard = h.bytes[0] == 0 && h.bytes[1] == 0 && h.bytes[2] == 0 && h.bytes[3] == 0;
@@ -48,8 +58,8 @@ std::string ListenCollision(const std::string& a, const std::string& b) {
                  std::equal(std::begin(x.bytes), std::end(x.bytes), std::begin(y.bytes))))
     return "the same address and port";
   auto covers = [](const Host& w, const Host& other) {
-    if (!w.wildcard) return false;
-    return w.family == AF_INET6 || other.family == AF_INET || other.family == 0;
+    if (!w.wildcard || other.family == 0) return false;
+    return w.family == AF_INET6 || other.family == AF_INET;
   };
   for (const auto& [w, other, text] : {std::tuple{x, y, a}, std::tuple{y, x, b}}) {
     if (covers(w, other)) {

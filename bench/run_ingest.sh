@@ -12,24 +12,37 @@
 # machine kind, mostly with the bare server's own rate. The open-loop
 # latency at 5,000/s is measured once, in the first round.
 set -euo pipefail
-shopt -s inherit_errexit  # a failed client run inside $(...) stops the script
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 rounds=${2:-5}
-[[ "$secs" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "SECONDS must be a number" >&2; exit 2; }
+[[ "$secs" =~ ^[0-9]+(\.[0-9]+)?$ ]] && python3 -c "import sys; sys.exit(float('$secs') <= 0)" ||
+  { echo "SECONDS must be a number above 0" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number from 1" >&2; exit 2; }
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfm ingest_client bare_server >/dev/null
 work=$(mktemp -d /tmp/dfm-bench-XXXXXX)
-# The servers start inside $(...) subshells: their pids go to a file, so the
-# trap can stop them before the directory they write in goes.
-trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null || true; sleep 0.5; rm -rf "$work"' EXIT
+# On the way out (an error too): stop a server still running, wait until it
+# has exited, then remove the directory it wrote in.
+cleanup() {
+  local pids
+  pids=$(jobs -p)
+  if [ -n "$pids" ]; then
+    kill $pids 2>/dev/null || true
+    wait $pids 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 B=build/release/bench
 
-# dfm_round N: a fresh data directory, 2 s warm-up, closed loop; the open
-# loop too when N is 1. Prints the closed-loop JSON line. The data directory
-# is removed after the run, before the machine settles, so its deletion
-# does not land on a measurement.
+# The rounds run in this shell (the servers are its jobs, the results go to
+# files): a failed client run or a server that never gets ready stops the
+# script (set -e) and the trap stops the server.
+
+# dfm_round N: a fresh data directory, 2 s warm-up, closed loop into
+# $work/dfm.json; the open loop too when N is 1. The data directory is
+# removed after the run, before the machine settles, so its deletion does
+# not land on a measurement.
 dfm_round() {
   cat > "$work/bench.toml" <<TOML
 [server]
@@ -42,44 +55,44 @@ level = "warn"
 [verity]
 webhook_secret = "bench-secret"
 TOML
-  ./build/release/app/dfm serve -c "$work/bench.toml" 2>"$work/dfm.log" &
+  ./build/release/app/dfm serve -c "$work/bench.toml" >/dev/null 2>"$work/dfm.log" &
   local pid=$!
-  echo "$pid" >> "$work/pids"
   for _ in $(seq 100); do curl -sf localhost:18080/readyz >/dev/null && break; sleep 0.1; done
   curl -sf localhost:18080/readyz >/dev/null ||
     { echo "dfm serve did not become ready:" >&2; cat "$work/dfm.log" >&2; exit 1; }
   $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections 64 --seconds 2 >/dev/null
-  local max
-  max=$($B/ingest_client --port 18080 --secret bench-secret --prefix max --connections 64 --seconds "$secs")
+  $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections 64 \
+    --seconds "$secs" > "$work/dfm.json"
   if [ "$1" = 1 ]; then
-    echo "dfm, open loop at 5,000/s, 64 connections:" >&2
-    echo "  $($B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
-      --seconds "$secs" --rate 5000)" >&2
+    $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
+      --seconds "$secs" --rate 5000 > "$work/open.json"
+    echo "dfm, open loop at 5,000/s, 64 connections: $(cat "$work/open.json")" >&2
   fi
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work/data"
   sync; sleep 1
-  echo "$max"
 }
 
-# bare_round: the same warm-up (2 s) and closed loop against the bare server.
+# bare_round: the same warm-up (2 s) and closed loop against the bare
+# server, into $work/bare.json.
 bare_round() {
-  $B/bare_server 18090 &
+  $B/bare_server 18090 >/dev/null &
   local pid=$!
-  echo "$pid" >> "$work/pids"
-  sleep 0.5
+  for _ in $(seq 100); do curl -s -o /dev/null localhost:18090/ && break; sleep 0.05; done
   $B/ingest_client --port 18090 --secret bench-secret --prefix warm --connections 64 --seconds 2 >/dev/null
-  $B/ingest_client --port 18090 --secret bench-secret --prefix bare --connections 64 --seconds "$secs"
+  $B/ingest_client --port 18090 --secret bench-secret --prefix bare --connections 64 \
+    --seconds "$secs" > "$work/bare.json"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 : > "$work/rounds"
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) = 1 ]; then
-    d=$(dfm_round "$r"); b=$(bare_round)
+    dfm_round "$r"; bare_round
   else
-    b=$(bare_round); d=$(dfm_round "$r")
+    bare_round; dfm_round "$r"
   fi
+  d=$(cat "$work/dfm.json"); b=$(cat "$work/bare.json")
   echo "round $r: dfm $d" >&2
   echo "round $r: bare $b" >&2
   echo "$d|$b" >> "$work/rounds"

@@ -53,7 +53,9 @@ class StateTable {
   StateTable();
   StateTable(const StateTable&) = delete;
   StateTable& operator=(const StateTable&) = delete;
-  StateTable(StateTable&&) noexcept = default;  // the moved-from table is only destroyed
+  // A moved-from table may only be destroyed or Clear()ed (which makes it
+  // an empty table again).
+  StateTable(StateTable&&) noexcept = default;
   StateTable& operator=(StateTable&&) noexcept = default;
 
   // The entry for `key`, or null.

@@ -23,6 +23,7 @@
 //                                 pushes in, space-separated, in the order
 //                                 above ("pending=1 succeeded=40")
 //   (layout 1 kept one key per contact and state, k/<contact id>/<state>)
+// "opt_outs" (the opt-out registry), layout 2: below, at its class
 // A state of another layout is dropped and folded again from the log when
 // a runner starts (Projection::layout); the layout is kept under "~layout".
 #pragma once

@@ -202,6 +202,8 @@ Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
   out->clear();
   std::map<std::string, std::pair<Event, DomainEvent>> requests;  // push id -> request
   std::set<std::string> redriven;  // request event ids named by replays
+  // cause -> when it was first asked for, as the replay that re-drove it said
+  std::map<std::string, int64_t> first_asked;
   std::vector<DeadLetter> dead;
   uint64_t from = f.from_us ? FirstSeqAtOrAfter(log, f.from_us) : 1;
   // A dead letter's request comes before it: scan from the start for them,
@@ -211,7 +213,10 @@ Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
     if (e.type == kReplayRequestedType) {
       ReplayRequest r;
       if (DecodeReplayRequest(e.payload, &r).ok())
-        for (const auto& it : r.items) redriven.insert(it.cause);
+        for (const auto& it : r.items) {
+          redriven.insert(it.cause);
+          if (it.asked_at_us != 0) first_asked[it.cause] = it.asked_at_us;
+        }
       return true;
     }
     if (e.type != ev::kPushRequested && e.type != ev::kPushDeadLettered) return true;
@@ -232,7 +237,13 @@ Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
     dl.contact = c;
     dl.request = req->second.second;
     dl.request_id = req->second.first.id.ToString();
+    // When it was first asked for: a re-drive's own time would give a text
+    // that keeps dying a new window at every re-drive.
     dl.request_at_us = req->second.first.recorded_at_us;
+    if (auto cause = RedriveCause(req->second.second)) {
+      auto first = first_asked.find(cause->ToString());
+      if (first != first_asked.end()) dl.request_at_us = first->second;
+    }
     dl.reason = d.reason;
     dl.at_us = e.recorded_at_us;
     dl.seq = e.seq;

@@ -83,7 +83,9 @@ struct DeadLetter {
   ContactMatch contact;
   DomainEvent request;  // the push.requested
   std::string request_id;
-  int64_t request_at_us = 0;  // when the push.requested was recorded
+  // When the push was first asked for: the push.requested's recorded time,
+  // or for a re-drive the time its replay.requested item carried.
+  int64_t request_at_us = 0;
   std::string reason;
   int64_t at_us = 0;
   uint64_t seq = 0;

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstdio>
+
 #include "sync/consent.h"
 #include "util/crypto.h"
 #include "util/json.h"
@@ -123,16 +125,6 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return {p};
   }
   if (asked.op == "send") {
-    // Not a text that has gone stale: a person answered hours ago does not
-    // get the text now.
-    if (ctx.redrive_max_text_age_us > 0 && item.asked_at_us > 0 &&
-        ctx.now_us - item.asked_at_us > ctx.redrive_max_text_age_us) {
-      return skipped("the text was asked for " +
-                     std::to_string((ctx.now_us - item.asked_at_us) / 3600000000) +
-                     " h ago; texts older than " +
-                     std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
-                     " h are not re-sent (sync.redrive_max_text_age_h)");
-    }
     // Only ever to the number it was asked for, and only if that is still
     // the contact's.
     auto phone = s.fields.find(fields::kPhone);
@@ -153,6 +145,19 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     }
     if (TargetHasMessage(s, asked.message_key, asked.system))
       return skipped(asked.system + " already has the message");
+    // Not a text that has gone stale: a person asked hours ago does not get
+    // it now.
+    if (ctx.redrive_max_text_age_us > 0 && item.asked_at_us > 0 &&
+        ctx.now_us - item.asked_at_us > ctx.redrive_max_text_age_us) {
+      const int64_t age_min = (ctx.now_us - item.asked_at_us) / 60000000;
+      char age[32];
+      std::snprintf(age, sizeof(age), "%lld h %02lld min", static_cast<long long>(age_min / 60),
+                    static_cast<long long>(age_min % 60));
+      return skipped("the text was first asked for " + std::string(age) +
+                     " ago, longer than sync.redrive_max_text_age_h (" +
+                     std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
+                     " h): not re-sent");
+    }
     return {p};
   }
   if (asked.op == "message" || asked.op == "call" || asked.op == "message_status") {

@@ -13,9 +13,13 @@
 //
 // Payload of replay.requested (schema version 1), one JSON object:
 //   {"reason": text, "items": [ {"contact_id": id, "cause": event id text,
+//                                "asked_at_us": int (optional),
 //                                "push": <push.requested payload>}, ... ]}
 // `cause` names what the item answers: the webhook whose sync was missing,
-// or the push.requested that was dead-lettered.
+// or the push.requested that was dead-lettered. `asked_at_us`: when the push
+// was first asked for (that webhook's recorded time, or the first request's
+// for a push re-driven before); absent (older requests, hand-written
+// bodies) or not an integer: the item is not aged.
 #pragma once
 
 #include <optional>
@@ -81,7 +85,8 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 // - "send": to the contact's phone now, and only if that is the number the
 //   text was first asked for (skipped otherwise); refused (message.refused)
 //   while the contact's channel is opted out; skipped when the sender
-//   already has the message;
+//   already has the message; skipped when it was first asked for
+//   (asked_at_us) longer than ctx.redrive_max_text_age_us before ctx.now_us;
 // - "message" / "call": skipped when the target already has the message
 //   (by its id there); "message_status", "note", "tags", "lists",
 //   "mark_dnc": as they were asked.

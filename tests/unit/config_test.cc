@@ -56,7 +56,17 @@ TEST(Config, AdminListenIsOptionalAndMustBeItsOwnAddress) {
     EXPECT_TRUE(Has(problems, "server.admin_listen", "takes every address")) << v6_wildcard;
     problems.clear();
   }
-  // One address spelt two ways.
+  // One address spelt two ways, as RESTinio reads them.
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "localhost:8080"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
+  problems.clear();
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "[::ffff:127.0.0.1]:8080"}}, &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
+  problems.clear();
+  Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[::ffff:127.0.0.1]:8080"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "server.admin_listen", "takes every IPv4 address"));
+  problems.clear();
   Config::Load("", {{"DFM_SERVER_LISTEN", "[::1]:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[0:0:0:0:0:0:0:1]:8080"}},
                &problems);
   EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
@@ -246,6 +256,19 @@ auth = "none"
   EXPECT_EQ(a.targets.count("aloware"), 0u);
   EXPECT_EQ(b.targets.count("aloware"), 1u);
   EXPECT_EQ(b.targets.count("ghl"), 1u);
+}
+
+TEST(Config, RedriveMaxTextAgeIsHoursAndZeroMeansNoLimit) {
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load("", {}, &problems);
+  ASSERT_TRUE(problems.empty());
+  EXPECT_EQ(c.sync().redrive_max_text_age_h, 24);
+  EXPECT_EQ(SyncContextFor(c, "default").redrive_max_text_age_us, 24 * 3600 * 1000000LL);
+  Config off = Config::Load("", {{"DFM_SYNC_REDRIVE_MAX_TEXT_AGE_H", "0"}}, &problems);
+  ASSERT_TRUE(problems.empty());
+  EXPECT_EQ(SyncContextFor(off, "default").redrive_max_text_age_us, 0);
+  Config::Load("", {{"DFM_SYNC_REDRIVE_MAX_TEXT_AGE_H", "-1"}}, &problems);
+  EXPECT_TRUE(Has(problems, "sync.redrive_max_text_age_h", "whole number"));
 }
 
 TEST(Config, SyntaxErrorNamesTheLine) {

@@ -150,8 +150,15 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
   EXPECT_EQ(out[0].reason,
-            "the text was asked for 25 h ago; texts older than 24 h are not re-sent "
-            "(sync.redrive_max_text_age_h)");
+            "the text was first asked for 25 h 00 min ago, longer than "
+            "sync.redrive_max_text_age_h (24 h): not re-sent");
+  // The other checks come first: an opted-out number is refused, as any text.
+  s.consent["sms"] = {true, 5};
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx)[0].type, ev::kMessageRefused);
+  s.consent.erase("sms");
+  // Exactly the limit: still sent.
+  send.asked_at_us = kFriday - 24 * 3600 * 1000000LL;
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 61, ctx)[0].type, ev::kPushRequested);
   send.asked_at_us = kFriday - 23 * 3600 * 1000000LL;
   EXPECT_EQ(DecideRedrive(s, {{0, send}}, 61, ctx)[0].type, ev::kPushRequested);
   send.asked_at_us = 0;
@@ -400,6 +407,22 @@ TEST(DeadLetters, ListedUntilAReplayNamesThem) {
   ASSERT_TRUE(b.log.Append(d, &o).ok());
   ASSERT_TRUE(FindDeadLetters(b.log, {}, &found).ok());
   EXPECT_TRUE(found.empty());
+
+  // Its re-drive, a day later, dies too: listed again, and still aged from
+  // when the push was first asked for, not from the re-drive.
+  const int64_t first_asked = req_event.at(0).recorded_at_us;
+  DomainEvent again = req;
+  again.push_id = "c1:aloware:replay" + std::to_string(o.seq) + ":0";
+  again.detail = std::string(kRedriveDetailPrefix) + req_id.ToString();
+  EventId again_id = b.Add(again, o.id, 24 * 3600 * 1000000LL);
+  DomainEvent dead_again = dead;
+  dead_again.push_id = again.push_id;
+  b.Add(dead_again, again_id);
+  ASSERT_TRUE(FindDeadLetters(b.log, {}, &found).ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].request_id, again_id.ToString());
+  EXPECT_EQ(found[0].request_at_us, first_asked);
+  EXPECT_EQ(RedriveDeadLetters(found, "again")["default"].items.at(0).asked_at_us, first_asked);
 }
 
 TEST(Events, ShowFollowsCausesAndConsequences) {
