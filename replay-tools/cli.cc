@@ -103,6 +103,12 @@ struct ReplayTools::Impl {
 
   std::string BaseUrl() const { return AdminBaseUrl(config.server()); }
 
+  // The listings' guess at which re-driven texts the service will skip for
+  // their age: by this command's configuration, now.
+  TextAgeLimit AgeLimit() const {
+    return {now_us, config.sync().redrive_max_text_age_h * 3600 * 1000000};
+  }
+
   int Execute(const std::map<std::string, ReplayRequest>& requests) {
     int rc = 0;
     for (const auto& [t, req] : requests) {
@@ -301,7 +307,7 @@ int ReplayTools::Impl::Run() {
       std::cerr << "dfm replay dead-letters: " << s.ToString() << "\n";
       return 2;
     }
-    PrintDeadLetters(found, json, std::cout);
+    PrintDeadLetters(found, json, std::cout, AgeLimit());
     if (!execute) return 0;
     log.reset();  // the service (or SubmitReplay) writes; we only read
     return Execute(RedriveDeadLetters(found, "dfm replay dead-letters"));
@@ -333,7 +339,7 @@ int ReplayTools::Impl::Run() {
       std::cerr << "dfm replay: " << s.ToString() << "\n";
       return 2;
     }
-    PrintReplayPlan(plan, json, reveal, std::cout);
+    PrintReplayPlan(plan, json, reveal, std::cout, AgeLimit());
     if (!execute) return plan.diffs.empty() ? 0 : 1;
     log.reset();
     return Execute(

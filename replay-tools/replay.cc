@@ -284,19 +284,34 @@ std::string PushWords(const DomainEvent& d, bool reveal) {
 
 }  // namespace
 
-void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& out) {
+std::string TextAgeLimit::Note(const DomainEvent& push, int64_t asked_at_us) const {
+  if (push.op != "send" || max_text_age_us <= 0 || asked_at_us <= 0 ||
+      now_us - asked_at_us <= max_text_age_us)
+    return "";
+  return "too old to re-send: asked " + std::to_string((now_us - asked_at_us) / 3600000000) +
+         " h ago, limit " + std::to_string(max_text_age_us / 3600000000) + " h";
+}
+
+void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& out,
+                     const TextAgeLimit& age) {
+  auto stale = [&](const PushDiff& d) {
+    return d.kind == "missing" ? age.Note(d.now, d.webhook_at_us) : std::string();
+  };
+  uint64_t stale_texts = 0;
+  for (const auto& d : p.diffs) stale_texts += stale(d).empty() ? 0 : 1;
   if (json) {
-    for (const auto& d : p.diffs)
-      out << JsonObject()
-                 .Str("kind", d.kind)
-                 .Str("tenant", d.contact.tenant)
-                 .Str("contact_id", d.contact.contact_id)
-                 .UInt("webhook_seq", d.webhook_seq)
-                 .Str("webhook_id", d.webhook_id)
-                 .Raw("now", PushJson(d.now, reveal))
-                 .Raw("then", PushJson(d.then, reveal))
-                 .Finish()
-          << "\n";
+    for (const auto& d : p.diffs) {
+      JsonObject o;
+      o.Str("kind", d.kind)
+          .Str("tenant", d.contact.tenant)
+          .Str("contact_id", d.contact.contact_id)
+          .UInt("webhook_seq", d.webhook_seq)
+          .Str("webhook_id", d.webhook_id)
+          .Raw("now", PushJson(d.now, reveal))
+          .Raw("then", PushJson(d.then, reveal));
+      if (std::string note = stale(d); !note.empty()) o.Str("not_re_sent", note);
+      out << o.Finish() << "\n";
+    }
     out << JsonObject()
                .Str("kind", "summary")
                .UInt("webhooks", p.webhooks)
@@ -306,43 +321,56 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
                .UInt("diffs", p.diffs.size())
                .UInt("unresolved", p.unresolved)
                .UInt("redriven", p.redriven)
+               .UInt("too_old_to_re_send", stale_texts)
                .Finish()
         << "\n";
     return;
   }
   Table t({"DIFF", "CONTACT", "WEBHOOK", "NOW (current rules)", "THEN (requested)"}, 70);
-  for (const auto& d : p.diffs)
-    t.Add({d.kind, d.contact.contact_id, std::to_string(d.webhook_seq),
-           d.now.type.empty() ? "-" : PushWords(d.now, reveal),
+  for (const auto& d : p.diffs) {
+    std::string now = d.now.type.empty() ? "-" : PushWords(d.now, reveal);
+    if (std::string note = stale(d); !note.empty()) now += " (" + note + ")";
+    t.Add({d.kind, d.contact.contact_id, std::to_string(d.webhook_seq), now,
            d.then.type.empty() ? "-" : PushWords(d.then, reveal)});
+  }
   if (t.size()) t.Print(out);
   out << "replayed " << p.webhooks << " webhook(s), " << p.facts << " fact(s), " << p.contacts
       << " contact(s): " << p.same << " push(es) agree, " << p.diffs.size() << " differ";
   if (p.redriven) out << ", " << p.redriven << " already asked of a replay";
   if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
+  if (stale_texts)
+    out << ", " << stale_texts
+        << " text(s) too old to re-send (sync.redrive_max_text_age_h; a re-drive skips them)";
   out << "\n";
 }
 
-void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out) {
+void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out,
+                      const TextAgeLimit& age) {
   if (json) {
-    for (const auto& d : dead)
-      out << JsonObject()
-                 .Str("kind", "dead_letter")
-                 .Str("tenant", d.contact.tenant)
-                 .Str("contact_id", d.contact.contact_id)
-                 .Str("push_id", d.request.push_id)
-                 .Str("system", d.request.system)
-                 .Str("op", d.request.op)
-                 .Str("request_id", d.request_id)
-                 .Str("dead_lettered_at", FormatToolTime(d.at_us))
-                 .Str("reason", d.reason)
-                 .Finish()
-          << "\n";
+    for (const auto& d : dead) {
+      JsonObject o;
+      o.Str("kind", "dead_letter")
+          .Str("tenant", d.contact.tenant)
+          .Str("contact_id", d.contact.contact_id)
+          .Str("push_id", d.request.push_id)
+          .Str("system", d.request.system)
+          .Str("op", d.request.op)
+          .Str("request_id", d.request_id)
+          .Str("dead_lettered_at", FormatToolTime(d.at_us))
+          .Str("reason", d.reason);
+      if (std::string note = age.Note(d.request, d.request_at_us); !note.empty())
+        o.Str("not_re_sent", note);
+      out << o.Finish() << "\n";
+    }
     return;
   }
   Table t({"DEAD AT", "PUSH", "SYSTEM", "OP", "REASON"}, 70);
-  for (const auto& d : dead)
-    t.Add({FormatToolTime(d.at_us), d.request.push_id, d.request.system, d.request.op, d.reason});
+  for (const auto& d : dead) {
+    std::string reason = d.reason;
+    if (std::string note = age.Note(d.request, d.request_at_us); !note.empty())
+      reason += " (" + note + ")";
+    t.Add({FormatToolTime(d.at_us), d.request.push_id, d.request.system, d.request.op, reason});
+  }
   t.Print(out);
   out << dead.size() << " dead letter(s) not re-driven\n";
 }

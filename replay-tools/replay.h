@@ -97,8 +97,21 @@ struct DeadLetter {
 Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& filter,
                        std::vector<DeadLetter>* out);
 
-void PrintReplayPlan(const ReplayPlan& plan, bool json, bool reveal, std::ostream& out);
-void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out);
+// What the listings say about a text's age: a re-driven text first asked
+// for longer than `max_text_age_us` before `now_us` will be skipped by a
+// service with that limit (sync.redrive_max_text_age_h; 0: none). The
+// command's configuration is the guess; the service's decides.
+struct TextAgeLimit {
+  int64_t now_us = 0;
+  int64_t max_text_age_us = 0;
+  // "" or why a `send` asked for at `asked_at_us` would not be re-sent.
+  std::string Note(const DomainEvent& push, int64_t asked_at_us) const;
+};
+
+void PrintReplayPlan(const ReplayPlan& plan, bool json, bool reveal, std::ostream& out,
+                     const TextAgeLimit& age = {});
+void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out,
+                      const TextAgeLimit& age = {});
 
 // The re-drive requests, one per tenant, for --execute.
 std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,

@@ -425,6 +425,33 @@ TEST(DeadLetters, ListedUntilAReplayNamesThem) {
   EXPECT_EQ(RedriveDeadLetters(found, "again")["default"].items.at(0).asked_at_us, first_asked);
 }
 
+// The listings say beforehand which texts a re-drive would skip for their
+// age (by the command's configuration), as table and as JSON.
+TEST(DeadLetters, AListingSaysWhichTextsAreTooOldToReSend) {
+  DeadLetter text;
+  text.contact = {"default", "c1"};
+  text.request = Ev(ev::kPushRequested, "verity", "send");
+  text.request.push_id = "c1:verity:3";
+  text.request_at_us = kFriday - 30 * 3600 * 1000000LL;
+  text.reason = "HTTP 500";
+  text.at_us = kFriday - 29 * 3600 * 1000000LL;
+  DeadLetter upsert = text;
+  upsert.request = Ev(ev::kPushRequested, "aloware", "upsert");
+  upsert.request.push_id = "c1:aloware:4";
+  const TextAgeLimit limit{kFriday, 24 * 3600 * 1000000LL};
+  EXPECT_EQ(limit.Note(text.request, text.request_at_us), "too old to re-send: asked 30 h ago, limit 24 h");
+  EXPECT_EQ(limit.Note(upsert.request, upsert.request_at_us), "");
+  EXPECT_EQ((TextAgeLimit{kFriday, 0}).Note(text.request, text.request_at_us), "");
+  EXPECT_EQ(limit.Note(text.request, 0), "") << "a request that does not say when is not aged";
+  std::ostringstream table, json;
+  PrintDeadLetters({text, upsert}, false, table, limit);
+  PrintDeadLetters({text, upsert}, true, json, limit);
+  EXPECT_NE(table.str().find("HTTP 500 (too old to re-send"), std::string::npos) << table.str();
+  const std::string j = json.str();
+  EXPECT_NE(j.find("\"not_re_sent\":\"too old to re-send: asked 30 h ago, limit 24 h\""), std::string::npos) << j;
+  EXPECT_EQ(j.find("not_re_sent"), j.rfind("not_re_sent")) << "the upsert has no note";
+}
+
 TEST(Events, ShowFollowsCausesAndConsequences) {
   Built b;
   EventId hook = b.Webhook();
