@@ -696,16 +696,27 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   std::vector<DomainEvent> out;
   for (const auto& e : report) {
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
-    auto m = s.messages.find(e.message_key);
-    if (m == s.messages.end() || m->second.origin != ctx.conversations) continue;
-    auto asked = m->second.ids.find(ctx.conversations);
-    if (asked == m->second.ids.end()) continue;
-    ContactFact none;
-    none.system = e.system;
-    ReportStatus(s, none, ctx, e.message_key, asked->second, "failed",
-                 e.system + " did not send it: " + e.reason, &out);
+    for (auto& p : ReportTextNotSent(s, e.message_key, e.system,
+                                     e.system + " did not send it: " + e.reason, 0, "dead", ctx))
+      out.push_back(std::move(p));
   }
-  for (auto& p : out) p.push_id += ":dead";
+  return out;
+}
+
+std::vector<DomainEvent> ReportTextNotSent(const ContactState& s, const std::string& message_key,
+                                           const std::string& system, const std::string& reason,
+                                           uint64_t seq, const std::string& suffix,
+                                           const SyncContext& ctx) {
+  std::vector<DomainEvent> out;
+  auto m = s.messages.find(message_key);
+  if (m == s.messages.end() || m->second.origin != ctx.conversations) return out;
+  auto asked = m->second.ids.find(ctx.conversations);
+  if (asked == m->second.ids.end()) return out;
+  ContactFact none;
+  none.system = system;
+  none.webhook_seq = seq;
+  ReportStatus(s, none, ctx, message_key, asked->second, "failed", reason, &out);
+  for (auto& p : out) p.push_id += ":" + suffix;
   return out;
 }
 

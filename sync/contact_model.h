@@ -202,6 +202,16 @@ std::vector<DomainEvent> DecideReport(const ContactState& state,
                                       const std::vector<DomainEvent>& report,
                                       const SyncContext& ctx);
 
+// Tells ctx.conversations that the text `message_key` it asked for was not
+// sent (status "failed", `reason` as the error): the message_status push,
+// its push id the conversation's, then ":" + `suffix`. Empty when the text
+// did not come from there or has no id there. `seq`: the deciding event's.
+std::vector<DomainEvent> ReportTextNotSent(const ContactState& state,
+                                           const std::string& message_key,
+                                           const std::string& system, const std::string& reason,
+                                           uint64_t seq, const std::string& suffix,
+                                           const SyncContext& ctx);
+
 // `seq` and `recorded_at_us` are the event's envelope values; an event at or
 // below state.last_event_seq is ignored (applying twice is harmless).
 void Apply(ContactState* state, const DomainEvent& e, uint64_t seq, int64_t recorded_at_us);

@@ -153,10 +153,20 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
       char age[32];
       std::snprintf(age, sizeof(age), "%lld h %02lld min", static_cast<long long>(age_min / 60),
                     static_cast<long long>(age_min % 60));
-      return skipped("the text was first asked for " + std::string(age) +
-                     " ago, longer than sync.redrive_max_text_age_h (" +
-                     std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
-                     " h): not re-sent");
+      std::vector<DomainEvent> out = skipped(
+          "the text was first asked for " + std::string(age) +
+          " ago, longer than sync.redrive_max_text_age_h (" +
+          std::to_string(ctx.redrive_max_text_age_us / 3600000000) + " h): not re-sent");
+      // A text never asked of the sender (a missing push) is still pending
+      // where it was asked for: say it failed. (A dead-lettered one was
+      // reported when it died.)
+      auto m = s.messages.find(asked.message_key);
+      if (m != s.messages.end() && !m->second.delivery_decided) {
+        for (auto& r : ReportTextNotSent(s, asked.message_key, asked.system,
+                                         "not sent: " + out[0].reason, replay_seq, "stale", ctx))
+          out.push_back(std::move(r));
+      }
+      return out;
     }
     return {p};
   }

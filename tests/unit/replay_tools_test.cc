@@ -152,6 +152,23 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   EXPECT_EQ(out[0].reason,
             "the text was first asked for 25 h 00 min ago, longer than "
             "sync.redrive_max_text_age_h (24 h): not re-sent");
+  // A text GoHighLevel asked for and nobody ever asked the sender to send
+  // (a missing push) is still pending there: it is told the text failed.
+  // One that was dead-lettered was told when it died.
+  s.messages["ghl:m1"].origin = "ghl";
+  s.messages["ghl:m1"].ids["ghl"] = "gm-1";
+  out = DecideRedrive(s, {{0, send}}, 60, ctx);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(out[1].type, ev::kPushRequested);
+  EXPECT_EQ(out[1].system, "ghl");
+  EXPECT_EQ(out[1].op, "message_status");
+  EXPECT_EQ(out[1].fields.at("message_id"), "gm-1");
+  EXPECT_EQ(out[1].fields.at("status"), "failed");
+  EXPECT_EQ(out[1].fields.at("error"), "not sent: " + out[0].reason);
+  s.messages["ghl:m1"].delivery_decided = true;
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx).size(), 1u);
+  s.messages.erase("ghl:m1");
   // The other checks come first: an opted-out number is refused, as any text.
   s.consent["sms"] = {true, 5};
   EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx)[0].type, ev::kMessageRefused);
