@@ -125,13 +125,25 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return {p};
   }
   if (asked.op == "send") {
+    // A text this re-drive does not send, never asked of the sender (a
+    // missing push), is still pending where it was asked for: that system
+    // is told it failed. (A dead-lettered one was told when it died.)
+    auto not_sent = [&](std::vector<DomainEvent> out) {
+      auto m = s.messages.find(asked.message_key);
+      if (m != s.messages.end() && !m->second.delivery_decided) {
+        for (auto& r : ReportTextNotSent(s, asked.message_key, asked.system,
+                                         "not sent: " + out[0].reason, replay_seq, "redrive", ctx))
+          out.push_back(std::move(r));
+      }
+      return out;
+    };
     // Only ever to the number it was asked for, and only if that is still
     // the contact's.
     auto phone = s.fields.find(fields::kPhone);
     std::string now = phone == s.fields.end() ? "" : phone->second.value;
     auto was = asked.fields.find(fields::kPhone);
     if (was != asked.fields.end() && was->second != now)
-      return skipped("the contact's number changed since the text was asked for");
+      return not_sent(skipped("the contact's number changed since the text was asked for"));
     if (!now.empty()) p.fields[fields::kPhone] = now;
     for (const auto& ch : SplitChannels(asked.channel.empty() ? "sms" : asked.channel)) {
       if (IsOptedOut(s, ch)) {
@@ -140,7 +152,7 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
         r.push_id.clear();
         r.channel = ch;
         r.reason = "the " + ch + " channel is opted out";
-        return {r};
+        return not_sent({r});
       }
     }
     if (TargetHasMessage(s, asked.message_key, asked.system))
@@ -153,20 +165,10 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
       char age[32];
       std::snprintf(age, sizeof(age), "%lld h %02lld min", static_cast<long long>(age_min / 60),
                     static_cast<long long>(age_min % 60));
-      std::vector<DomainEvent> out = skipped(
-          "the text was first asked for " + std::string(age) +
-          " ago, longer than sync.redrive_max_text_age_h (" +
-          std::to_string(ctx.redrive_max_text_age_us / 3600000000) + " h): not re-sent");
-      // A text never asked of the sender (a missing push) is still pending
-      // where it was asked for: say it failed. (A dead-lettered one was
-      // reported when it died.)
-      auto m = s.messages.find(asked.message_key);
-      if (m != s.messages.end() && !m->second.delivery_decided) {
-        for (auto& r : ReportTextNotSent(s, asked.message_key, asked.system,
-                                         "not sent: " + out[0].reason, replay_seq, "stale", ctx))
-          out.push_back(std::move(r));
-      }
-      return out;
+      return not_sent(skipped("the text was first asked for " + std::string(age) +
+                              " ago, longer than sync.redrive_max_text_age_h (" +
+                              std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
+                              " h): not re-sent"));
     }
     return {p};
   }

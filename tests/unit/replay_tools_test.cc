@@ -166,6 +166,20 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   EXPECT_EQ(out[1].fields.at("message_id"), "gm-1");
   EXPECT_EQ(out[1].fields.at("status"), "failed");
   EXPECT_EQ(out[1].fields.at("error"), "not sent: " + out[0].reason);
+  EXPECT_EQ(out[1].push_id, "c1:ghl:message_status:ghl:m1:failed:60:redrive");
+  // So is one skipped because the number changed, or refused for an opt-out.
+  RedriveItem moved = send;
+  moved.asked_at_us = kFriday;
+  moved.push.fields["phone"] = "+12055550199";
+  out = DecideRedrive(s, {{0, moved}}, 65, ctx);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].fields.at("error"), "not sent: the contact's number changed since the text was asked for");
+  s.consent["sms"] = {true, 5};
+  out = DecideRedrive(s, {{0, send}}, 66, ctx);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].type, ev::kMessageRefused);
+  EXPECT_EQ(out[1].op, "message_status");
+  s.consent.erase("sms");
   s.messages["ghl:m1"].delivery_decided = true;
   EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx).size(), 1u);
   s.messages.erase("ghl:m1");
