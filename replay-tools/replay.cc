@@ -284,21 +284,47 @@ std::string PushWords(const DomainEvent& d, bool reveal) {
 
 }  // namespace
 
-std::string TextAgeLimit::Note(const DomainEvent& push, int64_t asked_at_us) const {
-  if (push.op != "send" || max_text_age_us <= 0 || asked_at_us <= 0 ||
-      now_us - asked_at_us <= max_text_age_us)
-    return "";
-  return "too old to re-send: asked " + std::to_string((now_us - asked_at_us) / 3600000000) +
-         " h ago, limit " + std::to_string(max_text_age_us / 3600000000) + " h";
+bool TextAgeLimit::TooOld(const DomainEvent& push, int64_t asked_at_us) const {
+  return push.op == "send" && max_text_age_us > 0 && asked_at_us > 0 &&
+         now_us - asked_at_us > max_text_age_us;
 }
+
+std::string TextAgeLimit::Note(const DomainEvent& push, int64_t asked_at_us) const {
+  if (!TooOld(push, asked_at_us)) return "";
+  return "asked " + FormatAgeHoursMinutes(now_us - asked_at_us) + " ago, limit " +
+         std::to_string(max_text_age_us / 3600000000) + " h";
+}
+
+std::string TextAgeLimit::Json(const DomainEvent& push, int64_t asked_at_us) const {
+  if (!TooOld(push, asked_at_us)) return "";
+  return JsonObject()
+      .Int("age_min", (now_us - asked_at_us) / 60000000)
+      .Int("limit_h", max_text_age_us / 3600000000)
+      .Finish();
+}
+
+namespace {
+
+// After a listing's table: the texts a re-drive would skip for their age,
+// each named by `who` with its note.
+void PrintTooOld(const std::vector<std::pair<std::string, std::string>>& too_old,
+                 std::ostream& out) {
+  if (too_old.empty()) return;
+  out << too_old.size()
+      << " text(s) too old to re-send (sync.redrive_max_text_age_h): a re-drive skips them, and "
+         "tells the system that asked for one it failed if the sender never had it\n";
+  for (const auto& [who, note] : too_old) out << "  " << who << ": " << note << "\n";
+}
+
+}  // namespace
 
 void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& out,
                      const TextAgeLimit& age) {
-  auto stale = [&](const PushDiff& d) {
-    return d.kind == "missing" ? age.Note(d.now, d.webhook_at_us) : std::string();
+  auto too_old = [&](const PushDiff& d) {
+    return d.kind == "missing" && age.TooOld(d.now, d.webhook_at_us);
   };
   uint64_t stale_texts = 0;
-  for (const auto& d : p.diffs) stale_texts += stale(d).empty() ? 0 : 1;
+  for (const auto& d : p.diffs) stale_texts += too_old(d) ? 1 : 0;
   if (json) {
     for (const auto& d : p.diffs) {
       JsonObject o;
@@ -309,7 +335,7 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
           .Str("webhook_id", d.webhook_id)
           .Raw("now", PushJson(d.now, reveal))
           .Raw("then", PushJson(d.then, reveal));
-      if (std::string note = stale(d); !note.empty()) o.Str("not_re_sent", note);
+      if (too_old(d)) o.Raw("too_old_to_re_send", age.Json(d.now, d.webhook_at_us));
       out << o.Finish() << "\n";
     }
     out << JsonObject()
@@ -321,27 +347,29 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
                .UInt("diffs", p.diffs.size())
                .UInt("unresolved", p.unresolved)
                .UInt("redriven", p.redriven)
-               .UInt("too_old_to_re_send", stale_texts)
+               .UInt("texts_too_old_to_re_send", stale_texts)
                .Finish()
         << "\n";
     return;
   }
   Table t({"DIFF", "CONTACT", "WEBHOOK", "NOW (current rules)", "THEN (requested)"}, 70);
+  std::vector<std::pair<std::string, std::string>> stale;
   for (const auto& d : p.diffs) {
-    std::string now = d.now.type.empty() ? "-" : PushWords(d.now, reveal);
-    if (std::string note = stale(d); !note.empty()) now += " (" + note + ")";
-    t.Add({d.kind, d.contact.contact_id, std::to_string(d.webhook_seq), now,
+    t.Add({d.kind, d.contact.contact_id, std::to_string(d.webhook_seq),
+           d.now.type.empty() ? "-" : PushWords(d.now, reveal),
            d.then.type.empty() ? "-" : PushWords(d.then, reveal)});
+    if (too_old(d))
+      stale.emplace_back("contact " + d.contact.contact_id + ", webhook " +
+                             std::to_string(d.webhook_seq),
+                         age.Note(d.now, d.webhook_at_us));
   }
   if (t.size()) t.Print(out);
   out << "replayed " << p.webhooks << " webhook(s), " << p.facts << " fact(s), " << p.contacts
       << " contact(s): " << p.same << " push(es) agree, " << p.diffs.size() << " differ";
   if (p.redriven) out << ", " << p.redriven << " already asked of a replay";
   if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
-  if (stale_texts)
-    out << ", " << stale_texts
-        << " text(s) too old to re-send (sync.redrive_max_text_age_h; a re-drive skips them)";
   out << "\n";
+  PrintTooOld(stale, out);
 }
 
 void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out,
@@ -358,21 +386,22 @@ void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostre
           .Str("request_id", d.request_id)
           .Str("dead_lettered_at", FormatToolTime(d.at_us))
           .Str("reason", d.reason);
-      if (std::string note = age.Note(d.request, d.request_at_us); !note.empty())
-        o.Str("not_re_sent", note);
+      if (age.TooOld(d.request, d.request_at_us))
+        o.Raw("too_old_to_re_send", age.Json(d.request, d.request_at_us));
       out << o.Finish() << "\n";
     }
     return;
   }
   Table t({"DEAD AT", "PUSH", "SYSTEM", "OP", "REASON"}, 70);
+  std::vector<std::pair<std::string, std::string>> stale;
   for (const auto& d : dead) {
-    std::string reason = d.reason;
-    if (std::string note = age.Note(d.request, d.request_at_us); !note.empty())
-      reason += " (" + note + ")";
-    t.Add({FormatToolTime(d.at_us), d.request.push_id, d.request.system, d.request.op, reason});
+    t.Add({FormatToolTime(d.at_us), d.request.push_id, d.request.system, d.request.op, d.reason});
+    if (age.TooOld(d.request, d.request_at_us))
+      stale.emplace_back(d.request.push_id, age.Note(d.request, d.request_at_us));
   }
   t.Print(out);
   out << dead.size() << " dead letter(s) not re-driven\n";
+  PrintTooOld(stale, out);
 }
 
 std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,

@@ -104,8 +104,13 @@ Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& filter,
 struct TextAgeLimit {
   int64_t now_us = 0;
   int64_t max_text_age_us = 0;
-  // "" or why a `send` asked for at `asked_at_us` would not be re-sent.
+  // Whether a re-drive of `push` (a `send`), first asked for at
+  // `asked_at_us`, would be skipped for its age.
+  bool TooOld(const DomainEvent& push, int64_t asked_at_us) const;
+  // When TooOld: "asked 30 h 05 min ago, limit 24 h"; else "".
   std::string Note(const DomainEvent& push, int64_t asked_at_us) const;
+  // When TooOld: {"age_min": n, "limit_h": n}; else "".
+  std::string Json(const DomainEvent& push, int64_t asked_at_us) const;
 };
 
 void PrintReplayPlan(const ReplayPlan& plan, bool json, bool reveal, std::ostream& out,

@@ -1,6 +1,7 @@
 #include "sync/contact_model.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "sync/consent.h"
 #include "util/strings.h"
@@ -696,24 +697,30 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   std::vector<DomainEvent> out;
   for (const auto& e : report) {
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
-    for (auto& p : ReportTextNotSent(s, e.message_key, e.system,
-                                     e.system + " did not send it: " + e.reason, 0, "dead", ctx))
+    for (auto& p : ReportTextNotSent(s, e.message_key, e.system + " did not send it: " + e.reason,
+                                     0, "dead", ctx))
       out.push_back(std::move(p));
   }
   return out;
 }
 
+std::string FormatAgeHoursMinutes(int64_t age_us) {
+  const int64_t min = age_us / 60000000;
+  char text[48];
+  std::snprintf(text, sizeof(text), "%lld h %02lld min", static_cast<long long>(min / 60),
+                static_cast<long long>(min % 60));
+  return text;
+}
+
 std::vector<DomainEvent> ReportTextNotSent(const ContactState& s, const std::string& message_key,
-                                           const std::string& system, const std::string& reason,
-                                           uint64_t seq, const std::string& suffix,
-                                           const SyncContext& ctx) {
+                                           const std::string& reason, uint64_t seq,
+                                           const std::string& suffix, const SyncContext& ctx) {
   std::vector<DomainEvent> out;
   auto m = s.messages.find(message_key);
   if (m == s.messages.end() || m->second.origin != ctx.conversations) return out;
   auto asked = m->second.ids.find(ctx.conversations);
   if (asked == m->second.ids.end()) return out;
   ContactFact none;
-  none.system = system;
   none.webhook_seq = seq;
   ReportStatus(s, none, ctx, message_key, asked->second, "failed", reason, &out);
   for (auto& p : out) p.push_id += ":" + suffix;
@@ -787,6 +794,10 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
                                      body == e.fields.end() ? "" : body->second};
   } else if (e.type == ev::kPushRequested && e.op == "send") {
     s->pending_sends[e.push_id] = {e.message_key, e.channel, e.system};
+    s->messages[e.message_key].delivery_decided = true;
+  } else if (e.type == ev::kPushRequested && e.op == "message_status" && !e.message_key.empty() &&
+             Lookup(e.fields, "status") && *Lookup(e.fields, "status") == "failed") {
+    // Reported failed (a re-drive's text not sent): not reported again.
     s->messages[e.message_key].delivery_decided = true;
   } else if ((e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered) &&
              (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists")) {

@@ -204,13 +204,15 @@ std::vector<DomainEvent> DecideReport(const ContactState& state,
 
 // Tells ctx.conversations that the text `message_key` it asked for was not
 // sent (status "failed", `reason` as the error): the message_status push,
-// its push id the conversation's, then ":" + `suffix`. Empty when the text
-// did not come from there or has no id there. `seq`: the deciding event's.
+// id `<contact>:<conversations>:message_status:<key>:failed:<seq>:<suffix>`.
+// Empty when the text did not come from there or has no id there. `seq`:
+// the deciding event's (0 for a connector's report).
 std::vector<DomainEvent> ReportTextNotSent(const ContactState& state,
                                            const std::string& message_key,
-                                           const std::string& system, const std::string& reason,
-                                           uint64_t seq, const std::string& suffix,
-                                           const SyncContext& ctx);
+                                           const std::string& reason, uint64_t seq,
+                                           const std::string& suffix, const SyncContext& ctx);
+// Formats an age in µs as "<h> h <mm> min" (reasons and listings agree).
+std::string FormatAgeHoursMinutes(int64_t age_us);
 
 // `seq` and `recorded_at_us` are the event's envelope values; an event at or
 // below state.last_event_seq is ignored (applying twice is harmless).

@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include <cstdio>
+#include <set>
 
 #include "sync/consent.h"
 #include "util/crypto.h"
@@ -67,8 +67,11 @@ bool TargetHasMessage(const ContactState& s, const std::string& key, const std::
   return m != s.messages.end() && m->second.ids.count(system) > 0;
 }
 
+// `reported`: the texts this request already reported failed (two items
+// may name one text; all are decided against the same state).
 std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& item,
-                                   uint64_t replay_seq, uint64_t index, const SyncContext& ctx) {
+                                   uint64_t replay_seq, uint64_t index, const SyncContext& ctx,
+                                   std::set<std::string>* reported) {
   const DomainEvent& asked = item.push;
   DomainEvent skip;
   skip.type = std::string(ev::kRedriveSkipped);
@@ -128,11 +131,13 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     // A text this re-drive does not send, never asked of the sender (a
     // missing push), is still pending where it was asked for: that system
     // is told it failed. (A dead-lettered one was told when it died.)
+    // Not when the sender holds it all the same, and once per request.
     auto not_sent = [&](std::vector<DomainEvent> out) {
       auto m = s.messages.find(asked.message_key);
-      if (m != s.messages.end() && !m->second.delivery_decided) {
-        for (auto& r : ReportTextNotSent(s, asked.message_key, asked.system,
-                                         "not sent: " + out[0].reason, replay_seq, "redrive", ctx))
+      if (m != s.messages.end() && !m->second.delivery_decided &&
+          !m->second.ids.count(asked.system) && reported->insert(asked.message_key).second) {
+        for (auto& r : ReportTextNotSent(s, asked.message_key, "not sent: " + out[0].reason,
+                                         replay_seq, "redrive", ctx))
           out.push_back(std::move(r));
       }
       return out;
@@ -161,11 +166,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     // it now.
     if (ctx.redrive_max_text_age_us > 0 && item.asked_at_us > 0 &&
         ctx.now_us - item.asked_at_us > ctx.redrive_max_text_age_us) {
-      const int64_t age_min = (ctx.now_us - item.asked_at_us) / 60000000;
-      char age[32];
-      std::snprintf(age, sizeof(age), "%lld h %02lld min", static_cast<long long>(age_min / 60),
-                    static_cast<long long>(age_min % 60));
-      return not_sent(skipped("the text was first asked for " + std::string(age) +
+      return not_sent(skipped("the text was first asked for " +
+                              FormatAgeHoursMinutes(ctx.now_us - item.asked_at_us) +
                               " ago, longer than sync.redrive_max_text_age_h (" +
                               std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
                               " h): not re-sent"));
@@ -187,8 +189,10 @@ std::vector<DomainEvent> DecideRedrive(const ContactState& s,
                                        uint64_t replay_seq, const SyncContext& ctx) {
   if (replay_seq != 0 && replay_seq <= s.last_fact_seq) return {};  // decided already
   std::vector<DomainEvent> out;
+  std::set<std::string> reported;
   for (const auto& [index, item] : items)
-    for (auto& e : DecideOne(s, item, replay_seq, index, ctx)) out.push_back(std::move(e));
+    for (auto& e : DecideOne(s, item, replay_seq, index, ctx, &reported))
+      out.push_back(std::move(e));
   return out;
 }
 

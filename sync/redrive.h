@@ -35,7 +35,8 @@ namespace dfm {
 
 inline constexpr std::string_view kReplayRequestedType = "replay.requested";
 inline constexpr char kReplayStream[] = "replay";
-// The detail of every event DecideRedrive makes: this prefix, then the
+// The detail of every event DecideRedrive makes for an item (not of a
+// text's failed report to the conversation provider): this prefix, then the
 // item's cause (so `dfm replay` counts a re-drive for the webhook it answers).
 inline constexpr char kRedriveDetailPrefix[] = "replay of ";
 
@@ -76,7 +77,8 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 //
 // Each item gives one push.requested (webhook_seq = replay_seq, detail
 // kRedriveDetailPrefix + the cause) or one push.redrive_skipped with the
-// reason:
+// reason (a refused text: message.refused), and for a text not sent maybe
+// the failed report below:
 // - no contact, a deleted contact, or a target without a connector now:
 //   skipped;
 // - "upsert": the values the target should hold now (merged, accepted by
@@ -86,7 +88,12 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 //   text was first asked for (skipped otherwise); refused (message.refused)
 //   while the contact's channel is opted out; skipped when the sender
 //   already has the message; skipped when it was first asked for
-//   (asked_at_us) longer than ctx.redrive_max_text_age_us before ctx.now_us;
+//   (asked_at_us) longer than ctx.redrive_max_text_age_us before ctx.now_us.
+//   A text not sent for one of those reasons (not the last), never asked of
+//   the sender and not held by it, also gets ctx.conversations told it
+//   failed (ReportTextNotSent, once per request): a second event, a
+//   message_status push.requested without the "replay of" detail (with it,
+//   dfm replay would count it against the webhook);
 // - "message" / "call": skipped when the target already has the message
 //   (by its id there); "message_status", "note", "tags", "lists",
 //   "mark_dnc": as they were asked.

@@ -404,6 +404,9 @@ TEST_F(MessageModelTest, ADeadLetteredSendIsReportedFailedToGoHighLevel) {
   EXPECT_EQ(follow[0].op, "message_status");
   EXPECT_EQ(follow[0].fields.at("status"), "failed");
   EXPECT_EQ(follow[0].fields.at("message_id"), "gm5");
+  EXPECT_EQ(follow[0].fields.at("error"), sends[0].system + " did not send it: " + dead.reason);
+  EXPECT_EQ(follow[0].push_id, follow[0].contact_id + ":ghl:message_status:" +
+                                   sends[0].message_key + ":failed:0:dead");
   EXPECT_TRUE(DecideReport(state_, {sends[0]}, ctx_).empty());  // not a dead letter
 }
 

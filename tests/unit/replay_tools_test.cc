@@ -167,6 +167,12 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   EXPECT_EQ(out[1].fields.at("status"), "failed");
   EXPECT_EQ(out[1].fields.at("error"), "not sent: " + out[0].reason);
   EXPECT_EQ(out[1].push_id, "c1:ghl:message_status:ghl:m1:failed:60:redrive");
+  // Two items naming the one text: one report. Once it is applied, a later
+  // request reports nothing more.
+  EXPECT_EQ(DecideRedrive(s, {{0, send}, {1, send}}, 70, ctx).size(), 3u);
+  ContactState told = s;
+  Apply(&told, out[1], 0, kFriday);
+  EXPECT_EQ(DecideRedrive(told, {{0, send}}, 71, ctx).size(), 1u);
   // So is one skipped because the number changed, or refused for an opt-out.
   RedriveItem moved = send;
   moved.asked_at_us = kFriday;
@@ -463,24 +469,40 @@ TEST(DeadLetters, AListingSaysWhichTextsAreTooOldToReSend) {
   text.contact = {"default", "c1"};
   text.request = Ev(ev::kPushRequested, "verity", "send");
   text.request.push_id = "c1:verity:3";
-  text.request_at_us = kFriday - 30 * 3600 * 1000000LL;
-  text.reason = "HTTP 500";
+  text.request_at_us = kFriday - 30 * 3600 * 1000000LL - 5 * 60 * 1000000LL;
+  text.reason = "retries exhausted after 8 attempts: HTTP 503: upstream unavailable, try later";
   text.at_us = kFriday - 29 * 3600 * 1000000LL;
   DeadLetter upsert = text;
   upsert.request = Ev(ev::kPushRequested, "aloware", "upsert");
   upsert.request.push_id = "c1:aloware:4";
   const TextAgeLimit limit{kFriday, 24 * 3600 * 1000000LL};
-  EXPECT_EQ(limit.Note(text.request, text.request_at_us), "too old to re-send: asked 30 h ago, limit 24 h");
+  EXPECT_EQ(limit.Note(text.request, text.request_at_us), "asked 30 h 05 min ago, limit 24 h");
+  EXPECT_EQ(limit.Json(text.request, text.request_at_us), R"({"age_min":1805,"limit_h":24})");
   EXPECT_EQ(limit.Note(upsert.request, upsert.request_at_us), "");
   EXPECT_EQ((TextAgeLimit{kFriday, 0}).Note(text.request, text.request_at_us), "");
   EXPECT_EQ(limit.Note(text.request, 0), "") << "a request that does not say when is not aged";
   std::ostringstream table, json;
   PrintDeadLetters({text, upsert}, false, table, limit);
   PrintDeadLetters({text, upsert}, true, json, limit);
-  EXPECT_NE(table.str().find("HTTP 500 (too old to re-send"), std::string::npos) << table.str();
+  // Under the table, whole (a long reason does not push it out of its cell).
+  EXPECT_NE(table.str().find("1 text(s) too old to re-send"), std::string::npos) << table.str();
+  EXPECT_NE(table.str().find("  c1:verity:3: asked 30 h 05 min ago, limit 24 h\n"), std::string::npos)
+      << table.str();
   const std::string j = json.str();
-  EXPECT_NE(j.find("\"not_re_sent\":\"too old to re-send: asked 30 h ago, limit 24 h\""), std::string::npos) << j;
-  EXPECT_EQ(j.find("not_re_sent"), j.rfind("not_re_sent")) << "the upsert has no note";
+  EXPECT_NE(j.find(R"("too_old_to_re_send":{"age_min":1805,"limit_h":24})"), std::string::npos) << j;
+  EXPECT_EQ(j.find("too_old_to_re_send"), j.rfind("too_old_to_re_send")) << "the upsert has none";
+
+  // The replay plan: a missing text, aged from its webhook.
+  ReplayPlan plan;
+  plan.diffs.push_back({"missing", {"default", "c1"}, 12, "01M7YWCNZA7P3NEYT5EM2ZNRES",
+                        kFriday - 26 * 3600 * 1000000LL, text.request, {}});
+  std::ostringstream ptable, pjson;
+  PrintReplayPlan(plan, false, false, ptable, limit);
+  PrintReplayPlan(plan, true, false, pjson, limit);
+  EXPECT_NE(ptable.str().find("  contact c1, webhook 12: asked 26 h 00 min ago, limit 24 h"),
+            std::string::npos)
+      << ptable.str();
+  EXPECT_NE(pjson.str().find(R"("texts_too_old_to_re_send":1)"), std::string::npos) << pjson.str();
 }
 
 TEST(Events, ShowFollowsCausesAndConsequences) {
