@@ -2,7 +2,7 @@
 # Benchmark (b): end-to-end ingest of signed ~1.5 KiB webhooks over keep-alive
 # loopback connections into `dfm serve` (release build, fsync on), beside a
 # bare RESTinio "return 200" server in the same run.
-#   bench/run_ingest.sh [SECONDS] [ROUNDS]
+#   bench/run_ingest.sh [SECONDS] [ROUNDS]      (10 and 9 by default)
 #
 # Each round measures both servers closed loop (64 connections), one right
 # after the other, and gives their ratio; the order alternates between
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-rounds=${2:-5}
+rounds=${2:-9}
 [[ "$secs" =~ ^[0-9]+(\.[0-9]+)?$ ]] && python3 -c "import sys; sys.exit(float('$secs') <= 0)" ||
   { echo "SECONDS must be a number above 0" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number from 1" >&2; exit 2; }
