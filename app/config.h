@@ -55,6 +55,7 @@ struct SyncSettings {
   // A text (a "send" push) re-driven by dfm replay --execute goes out only
   // if it was first asked for at most this many hours ago; 0: no limit.
   int64_t redrive_max_text_age_h = 24;
+  int64_t redrive_max_text_age_us() const { return redrive_max_text_age_h * 3600 * 1000000; }
   int64_t aloware_utc_offset_minutes = 0;
   // Merge owners, `sync.owners.<field>` = system, or "" for none (the newer
   // source time wins). Every field of MergeableFields() has an entry.

@@ -9,7 +9,7 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
   ctx.policy = MergePolicyFrom(ss);
   ctx.tag_lists = ss.tag_lists;
   ctx.disposition_tag_prefix = ss.disposition_tag_prefix;
-  ctx.redrive_max_text_age_us = ss.redrive_max_text_age_h * 3600 * 1000000;
+  ctx.redrive_max_text_age_us = ss.redrive_max_text_age_us();
   for (const auto& t : config.tenants()) {
     if (!tenant.empty() && t != tenant) continue;
     for (const auto& [system, settings] : config.Systems(t)) {

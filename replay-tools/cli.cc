@@ -106,7 +106,7 @@ struct ReplayTools::Impl {
   // The listings' guess at which re-driven texts the service will skip for
   // their age: by this command's configuration, now.
   TextAgeLimit AgeLimit() const {
-    return {now_us, config.sync().redrive_max_text_age_h * 3600 * 1000000};
+    return {now_us, config.sync().redrive_max_text_age_us()};
   }
 
   int Execute(const std::map<std::string, ReplayRequest>& requests) {

@@ -285,8 +285,7 @@ std::string PushWords(const DomainEvent& d, bool reveal) {
 }  // namespace
 
 bool TextAgeLimit::TooOld(const DomainEvent& push, int64_t asked_at_us) const {
-  return push.op == "send" && max_text_age_us > 0 && asked_at_us > 0 &&
-         now_us - asked_at_us > max_text_age_us;
+  return push.op == "send" && TextTooOldToResend(asked_at_us, now_us, max_text_age_us);
 }
 
 std::string TextAgeLimit::Note(const DomainEvent& push, int64_t asked_at_us) const {

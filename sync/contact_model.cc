@@ -1,7 +1,6 @@
 #include "sync/contact_model.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "sync/consent.h"
 #include "util/strings.h"
@@ -704,14 +703,6 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   return out;
 }
 
-std::string FormatAgeHoursMinutes(int64_t age_us) {
-  const int64_t min = age_us / 60000000;
-  char text[48];
-  std::snprintf(text, sizeof(text), "%lld h %02lld min", static_cast<long long>(min / 60),
-                static_cast<long long>(min % 60));
-  return text;
-}
-
 std::vector<DomainEvent> ReportTextNotSent(const ContactState& s, const std::string& message_key,
                                            const std::string& reason, uint64_t seq,
                                            const std::string& suffix, const SyncContext& ctx) {
@@ -795,10 +786,10 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
   } else if (e.type == ev::kPushRequested && e.op == "send") {
     s->pending_sends[e.push_id] = {e.message_key, e.channel, e.system};
     s->messages[e.message_key].delivery_decided = true;
-  } else if (e.type == ev::kPushRequested && e.op == "message_status" && !e.message_key.empty() &&
-             Lookup(e.fields, "status") && *Lookup(e.fields, "status") == "failed") {
+  } else if (e.type == ev::kPushRequested && e.op == "message_status" && !e.message_key.empty()) {
     // Reported failed (a re-drive's text not sent): not reported again.
-    s->messages[e.message_key].delivery_decided = true;
+    const std::string* status = Lookup(e.fields, "status");
+    if (status && *status == "failed") s->messages[e.message_key].delivery_decided = true;
   } else if ((e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered) &&
              (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists")) {
     s->pending_sends.erase(e.push_id);

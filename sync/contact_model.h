@@ -211,8 +211,6 @@ std::vector<DomainEvent> ReportTextNotSent(const ContactState& state,
                                            const std::string& message_key,
                                            const std::string& reason, uint64_t seq,
                                            const std::string& suffix, const SyncContext& ctx);
-// Formats an age in µs as "<h> h <mm> min" (reasons and listings agree).
-std::string FormatAgeHoursMinutes(int64_t age_us);
 
 // `seq` and `recorded_at_us` are the event's envelope values; an event at or
 // below state.last_event_seq is ignored (applying twice is harmless).

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cstdio>
 #include <set>
 
 #include "sync/consent.h"
@@ -12,8 +13,7 @@ namespace dfm {
 
 std::string EncodeReplayRequest(const ReplayRequest& r) {
   JsonArray items;
-  for (const auto& item : r.items)
-  {
+  for (const auto& item : r.items) {
     JsonObject o;
     o.Str("contact_id", item.contact_id).Str("cause", item.cause);
     if (item.asked_at_us != 0) o.Int("asked_at_us", item.asked_at_us);
@@ -58,6 +58,14 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out) {
   }
   *out = std::move(r);
   return Status::OK();
+}
+
+std::string FormatAgeHoursMinutes(int64_t age_us) {
+  const int64_t min = age_us / 60000000;
+  char text[48];
+  std::snprintf(text, sizeof(text), "%lld h %02lld min", static_cast<long long>(min / 60),
+                static_cast<long long>(min % 60));
+  return text;
 }
 
 namespace {
@@ -135,7 +143,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     auto not_sent = [&](std::vector<DomainEvent> out) {
       auto m = s.messages.find(asked.message_key);
       if (m != s.messages.end() && !m->second.delivery_decided &&
-          !m->second.ids.count(asked.system) && reported->insert(asked.message_key).second) {
+          !TargetHasMessage(s, asked.message_key, asked.system) &&
+          reported->insert(asked.message_key).second) {
         for (auto& r : ReportTextNotSent(s, asked.message_key, "not sent: " + out[0].reason,
                                          replay_seq, "redrive", ctx))
           out.push_back(std::move(r));
@@ -164,8 +173,7 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
       return skipped(asked.system + " already has the message");
     // Not a text that has gone stale: a person asked hours ago does not get
     // it now.
-    if (ctx.redrive_max_text_age_us > 0 && item.asked_at_us > 0 &&
-        ctx.now_us - item.asked_at_us > ctx.redrive_max_text_age_us) {
+    if (TextTooOldToResend(item.asked_at_us, ctx.now_us, ctx.redrive_max_text_age_us)) {
       return not_sent(skipped("the text was first asked for " +
                               FormatAgeHoursMinutes(ctx.now_us - item.asked_at_us) +
                               " ago, longer than sync.redrive_max_text_age_h (" +

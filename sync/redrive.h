@@ -97,6 +97,15 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 // - "message" / "call": skipped when the target already has the message
 //   (by its id there); "message_status", "note", "tags", "lists",
 //   "mark_dnc": as they were asked.
+// The age rule for re-driven texts, shared by the decision and by the
+// listings that foresee it: first asked for at `asked_at_us` (0: unknown,
+// never too old), longer than `max_age_us` (0: no limit) before `now_us`.
+inline bool TextTooOldToResend(int64_t asked_at_us, int64_t now_us, int64_t max_age_us) {
+  return max_age_us > 0 && asked_at_us > 0 && now_us - asked_at_us > max_age_us;
+}
+// An age in µs as "<h> h <mm> min" (the decision's reason and the listings).
+std::string FormatAgeHoursMinutes(int64_t age_us);
+
 std::vector<DomainEvent> DecideRedrive(const ContactState& state,
                                        const std::vector<std::pair<uint64_t, RedriveItem>>& items,
                                        uint64_t replay_seq, const SyncContext& ctx);
