@@ -696,8 +696,15 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   std::vector<DomainEvent> out;
   for (const auto& e : report) {
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
+    // Each death is told once: the first send's report ends in ":dead",
+    // a re-driven send's in ":dead:replay<seq>:<item>" (its own push id's
+    // tail), so a text that dies again after a re-drive is reported again
+    // rather than taken for the first report and deduplicated.
+    std::string suffix = "dead";
+    size_t redrive = e.push_id.find(":replay");
+    if (redrive != std::string::npos) suffix += e.push_id.substr(redrive);
     for (auto& p : ReportTextNotSent(s, e.message_key, e.system + " did not send it: " + e.reason,
-                                     0, "dead", ctx))
+                                     0, suffix, ctx))
       out.push_back(std::move(p));
   }
   return out;

@@ -197,7 +197,8 @@ std::vector<DomainEvent> Decide(const ContactState& state, const ContactFact& fa
 
 // What a connector's report calls for (reports are appended as they come;
 // this decides what follows from them): a send that was dead-lettered is
-// reported as failed to ctx.conversations when it asked for the text.
+// reported as failed to ctx.conversations when it asked for the text, once
+// per death (a re-driven send that dies again is reported again).
 std::vector<DomainEvent> DecideReport(const ContactState& state,
                                       const std::vector<DomainEvent>& report,
                                       const SyncContext& ctx);

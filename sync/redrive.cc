@@ -95,10 +95,29 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return std::vector<DomainEvent>{skip};
   };
 
-  if (!s.exists) return skipped("the contact does not exist");
-  if (s.deleted) return skipped("the contact is deleted");
+  // A text this re-drive does not send, never asked of the sender (a
+  // missing push), is still pending where it was asked for: that system is
+  // told it failed, whatever the reason (a deleted contact, a sender with
+  // no connector, a changed number, an opt-out, its age). A dead-lettered
+  // one was told when it died. Not when the sender holds it all the same,
+  // and once per request.
+  auto not_sent = [&](std::vector<DomainEvent> out) {
+    if (asked.op != "send") return out;
+    auto m = s.messages.find(asked.message_key);
+    if (m != s.messages.end() && !m->second.delivery_decided &&
+        !TargetHasMessage(s, asked.message_key, asked.system) &&
+        reported->insert(asked.message_key).second) {
+      for (auto& r : ReportTextNotSent(s, asked.message_key, "not sent: " + out[0].reason,
+                                       replay_seq, "redrive", ctx))
+        out.push_back(std::move(r));
+    }
+    return out;
+  };
+
+  if (!s.exists) return skipped("the contact does not exist");  // it has no texts
+  if (s.deleted) return not_sent(skipped("the contact is deleted"));
   auto target = ctx.targets.find(asked.system);
-  if (target == ctx.targets.end()) return skipped(asked.system + " has no connector");
+  if (target == ctx.targets.end()) return not_sent(skipped(asked.system + " has no connector"));
 
   DomainEvent p = asked;
   p.type = std::string(ev::kPushRequested);
@@ -136,21 +155,6 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return {p};
   }
   if (asked.op == "send") {
-    // A text this re-drive does not send, never asked of the sender (a
-    // missing push), is still pending where it was asked for: that system
-    // is told it failed. (A dead-lettered one was told when it died.)
-    // Not when the sender holds it all the same, and once per request.
-    auto not_sent = [&](std::vector<DomainEvent> out) {
-      auto m = s.messages.find(asked.message_key);
-      if (m != s.messages.end() && !m->second.delivery_decided &&
-          !TargetHasMessage(s, asked.message_key, asked.system) &&
-          reported->insert(asked.message_key).second) {
-        for (auto& r : ReportTextNotSent(s, asked.message_key, "not sent: " + out[0].reason,
-                                         replay_seq, "redrive", ctx))
-          out.push_back(std::move(r));
-      }
-      return out;
-    };
     // Only ever to the number it was asked for, and only if that is still
     // the contact's.
     auto phone = s.fields.find(fields::kPhone);

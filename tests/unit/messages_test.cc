@@ -408,6 +408,19 @@ TEST_F(MessageModelTest, ADeadLetteredSendIsReportedFailedToGoHighLevel) {
   EXPECT_EQ(follow[0].push_id, follow[0].contact_id + ":ghl:message_status:" +
                                    sends[0].message_key + ":failed:0:dead");
   EXPECT_TRUE(DecideReport(state_, {sends[0]}, ctx_).empty());  // not a dead letter
+
+  // Re-driven (`dfm replay dead-letters --execute`), it dies again: that
+  // death is reported too, under an id of its own, not deduplicated
+  // against the first report.
+  for (const auto& e : follow) Apply(&state_, e, 0, 0);
+  DomainEvent again = dead;
+  again.push_id = sends[0].contact_id + ":" + sends[0].system + ":replay41:0";
+  again.reason = "HTTP 422: recipient_opted_out";
+  auto second = DecideReport(state_, {again}, ctx_);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].fields.at("status"), "failed");
+  EXPECT_EQ(second[0].push_id, follow[0].push_id + ":replay41:0");
+  EXPECT_NE(second[0].push_id, follow[0].push_id);
 }
 
 TEST_F(MessageModelTest, TagsMapToListsAddedRemovedAndReAdded) {

@@ -186,6 +186,24 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   EXPECT_EQ(out[0].type, ev::kMessageRefused);
   EXPECT_EQ(out[1].op, "message_status");
   s.consent.erase("sms");
+  // And one not sent because the contact was deleted since, or because
+  // the sender has no connector now.
+  ContactState gone = s;
+  gone.deleted = true;
+  out = DecideRedrive(gone, {{0, moved}}, 67, ctx);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].reason, "the contact is deleted");
+  EXPECT_EQ(out[1].fields.at("error"), "not sent: the contact is deleted");
+  SyncContext no_sender = ctx;
+  no_sender.targets.erase("aloware");
+  out = DecideRedrive(s, {{0, moved}}, 68, no_sender);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].system, "ghl");
+  EXPECT_EQ(out[1].fields.at("error"), "not sent: aloware has no connector");
+  EXPECT_EQ(out[1].push_id, "c1:ghl:message_status:ghl:m1:failed:68:redrive");
+  // Other ops skipped for those reasons report nothing.
+  RedriveItem up = Item("aloware", "upsert");
+  EXPECT_EQ(DecideRedrive(gone, {{0, up}}, 69, ctx).size(), 1u);
   s.messages["ghl:m1"].delivery_decided = true;
   EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx).size(), 1u);
   s.messages.erase("ghl:m1");
