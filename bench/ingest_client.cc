@@ -87,8 +87,9 @@ int main(int argc, char** argv) {
   };
   // The client shares the machine's two cores with the server it loads,
   // so it builds each request in place in reused buffers (a 64-bit draw
-  // gives 16 hex digits): ~1 µs of its own CPU per request rather than
-  // ~4 (bench/README.md (b)). The bodies are the same shape and as random.
+  // gives 16 hex digits): ~3.2 µs of its own user CPU per request rather
+  // than 4.4-5.6 (bench/README.md (b)). The bodies are the same shape and
+  // as random.
   std::string body;
   body.reserve(2048);
   auto hex = [&](int n) {

@@ -91,7 +91,8 @@ std::string WebhookIngestor::PublicUrl(const HttpRequestView& req) const {
     v.erase(v.find_last_not_of(" \t") + 1);
     return v;
   };
-  if (req.remote_ip && IsTrustedProxy(req.remote_ip())) {
+  // The peer's address is formatted only when a proxy could be trusted.
+  if (!server_.trusted_proxies.empty() && req.remote_ip && IsTrustedProxy(req.remote_ip())) {
     std::string proto = header("x-forwarded-proto");
     std::string host = header("x-forwarded-host");
     if (!proto.empty() || !host.empty()) {

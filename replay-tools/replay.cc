@@ -305,13 +305,14 @@ std::string TextAgeLimit::Json(const DomainEvent& push, int64_t asked_at_us) con
 namespace {
 
 // After a listing's table: the texts a re-drive would skip for their age,
-// each named by `who` with its note.
+// each named by `who` with its note. `dead_letters`: they were reported
+// failed when they died, so a re-drive tells nobody again.
 void PrintTooOld(const std::vector<std::pair<std::string, std::string>>& too_old,
-                 std::ostream& out) {
+                 bool dead_letters, std::ostream& out) {
   if (too_old.empty()) return;
-  out << too_old.size()
-      << " text(s) too old to re-send (sync.redrive_max_text_age_h): a re-drive skips them, and "
-         "tells the system that asked for one it failed if the sender never had it\n";
+  out << too_old.size() << " text(s) too old to re-send (sync.redrive_max_text_age_h): a re-drive skips them"
+      << (dead_letters ? " (each was reported failed when it died)\n"
+                       : ", and tells the system that asked for one it failed if the sender never had it\n");
   for (const auto& [who, note] : too_old) out << "  " << who << ": " << note << "\n";
 }
 
@@ -368,7 +369,7 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
   if (p.redriven) out << ", " << p.redriven << " already asked of a replay";
   if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
   out << "\n";
-  PrintTooOld(stale, out);
+  PrintTooOld(stale, false, out);
 }
 
 void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostream& out,
@@ -400,7 +401,7 @@ void PrintDeadLetters(const std::vector<DeadLetter>& dead, bool json, std::ostre
   }
   t.Print(out);
   out << dead.size() << " dead letter(s) not re-driven\n";
-  PrintTooOld(stale, out);
+  PrintTooOld(stale, true, out);
 }
 
 std::map<std::string, ReplayRequest> RedriveMissing(const ReplayPlan& plan,

@@ -82,15 +82,17 @@ Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
 // - no contact, a deleted contact, or a target without a connector now:
 //   skipped;
 // - "upsert": the values the target should hold now (merged, accepted by
-//   it) that it is not known to hold; skipped when it holds them all;
+//   it) that it is not known to hold; skipped when it holds them all, or
+//   when it needs a key field (its phone) the contact does not have;
 // - "opt_out" / "opt_in": only while the channel is still in that state;
 // - "send": to the contact's phone now, and only if that is the number the
 //   text was first asked for (skipped otherwise); refused (message.refused)
 //   while the contact's channel is opted out; skipped when the sender
 //   already has the message; skipped when it was first asked for
 //   (asked_at_us) longer than ctx.redrive_max_text_age_us before ctx.now_us.
-//   A text not sent for one of those reasons (not the last), never asked of
-//   the sender and not held by it, also gets ctx.conversations told it
+//   A text not sent for any of those reasons, or skipped above for a
+//   deleted contact or a sender without a connector, never asked of the
+//   sender (not dead-lettered) and not held by it, also gets ctx.conversations told it
 //   failed (ReportTextNotSent, once per request): a second event, a
 //   message_status push.requested without the "replay of" detail (with it,
 //   dfm replay would count it against the webhook);

@@ -42,48 +42,37 @@ TEST(Config, AdminListenIsOptionalAndMustBeItsOwnAddress) {
   EXPECT_TRUE(problems.empty());
   EXPECT_EQ(sep.server().admin_listen_host, "127.0.0.1");
   EXPECT_EQ(sep.server().admin_listen_port, 8081);
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8080"}}, &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "must differ"));
-  problems.clear();
+  // The problems of an admin listener beside a main one (empty `listen`:
+  // the default, 127.0.0.1:8080).
+  auto pair = [](const std::string& listen, const std::string& admin) {
+    Config::Env env{{"DFM_SERVER_ADMIN_LISTEN", admin}};
+    if (!listen.empty()) env["DFM_SERVER_LISTEN"] = listen;
+    std::vector<ConfigProblem> ps;
+    Config::Load("", env, &ps);
+    return ps;
+  };
+  EXPECT_TRUE(Has(pair("", "127.0.0.1:8080"), "server.admin_listen", "must differ"));
   // The same port on an address the other one's wildcard covers would fail
   // at bind; config check says so first.
-  Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8080"}},
-               &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "0.0.0.0 takes every IPv4 address"));
-  problems.clear();
+  EXPECT_TRUE(Has(pair("0.0.0.0:8080", "127.0.0.1:8080"), "server.admin_listen",
+                  "0.0.0.0 takes every IPv4 address"));
   for (const char* v6_wildcard : {"[::]:8080", "[::0]:8080", "[0:0:0:0:0:0:0:0]:8080"}) {
-    Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", v6_wildcard}}, &problems);
-    EXPECT_TRUE(Has(problems, "server.admin_listen", "takes every address")) << v6_wildcard;
-    problems.clear();
+    EXPECT_TRUE(Has(pair("", v6_wildcard), "server.admin_listen", "takes every address"))
+        << v6_wildcard;
   }
   // One address spelt two ways, as RESTinio reads them.
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "localhost:8080"}}, &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
-  problems.clear();
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "[::ffff:127.0.0.1]:8080"}}, &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
-  problems.clear();
-  Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[::ffff:127.0.0.1]:8080"}},
-               &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "takes every IPv4 address"));
-  problems.clear();
-  Config::Load("", {{"DFM_SERVER_LISTEN", "[::1]:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[0:0:0:0:0:0:0:1]:8080"}},
-               &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "the same address"));
-  problems.clear();
+  EXPECT_TRUE(Has(pair("", "localhost:8080"), "server.admin_listen", "the same address"));
+  EXPECT_TRUE(Has(pair("", "[::ffff:127.0.0.1]:8080"), "server.admin_listen", "the same address"));
+  EXPECT_TRUE(Has(pair("0.0.0.0:8080", "[::ffff:127.0.0.1]:8080"), "server.admin_listen",
+                  "takes every IPv4 address"));
+  EXPECT_TRUE(Has(pair("[::1]:8080", "[0:0:0:0:0:0:0:1]:8080"), "server.admin_listen",
+                  "the same address"));
   // Two specific addresses may share a port, and the IPv4 wildcard leaves
   // IPv6 addresses alone.
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.2:8080"}}, &problems);
-  EXPECT_TRUE(problems.empty());
-  Config::Load("", {{"DFM_SERVER_LISTEN", "0.0.0.0:8080"}, {"DFM_SERVER_ADMIN_LISTEN", "[::1]:8080"}},
-               &problems);
-  EXPECT_TRUE(problems.empty());
-  problems.clear();
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "8081"}}, &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "host:port"));
-  problems.clear();
-  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:0"}}, &problems);
-  EXPECT_TRUE(Has(problems, "server.admin_listen", "port other than 0"));
+  EXPECT_TRUE(pair("", "127.0.0.2:8080").empty());
+  EXPECT_TRUE(pair("0.0.0.0:8080", "[::1]:8080").empty());
+  EXPECT_TRUE(Has(pair("", "8081"), "server.admin_listen", "host:port"));
+  EXPECT_TRUE(Has(pair("", "127.0.0.1:0"), "server.admin_listen", "port other than 0"));
 }
 
 TEST(Config, MinimumFreeSpaceIsMebibytesAndZeroTurnsTheCheckOff) {
