@@ -17,6 +17,23 @@ std::string CredentialsKey(const ConnectorState& st) {
 
 void Pump(Self* self);
 
+// Shows the actor's state on the status board (GET /v1/health).
+void Publish(Self* self) {
+  auto& st = self->state;
+  ConnectorStatus* b = st.cfg.status.get();
+  if (!b) return;
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  const int64_t now = st.env->now_us();
+  b->held.store(st.items.size(), kRelaxed);
+  b->in_flight.store(st.in_flight, kRelaxed);
+  b->attempts.store(st.attempts, kRelaxed);
+  b->succeeded.store(st.succeeded, kRelaxed);
+  b->dead_lettered.store(st.dead, kRelaxed);
+  b->breaker_open.store(st.breaker->state(now) != CircuitBreaker::State::kClosed, kRelaxed);
+  b->reopens_at_us.store(st.breaker->reopens_at(), kRelaxed);
+  b->auth_failing.store(st.auth_failed || st.refresh_not_before > now, kRelaxed);
+}
+
 void WakeAt(Self* self, int64_t at) {
   auto& st = self->state;
   int64_t now = st.env->now_us();
@@ -100,7 +117,7 @@ std::deque<std::string>* Pick(ConnectorState& st, int64_t now, std::deque<std::s
   return nullptr;
 }
 
-void Pump(Self* self) {
+void PumpQueues(Self* self) {
   auto& st = self->state;
   if (st.refreshing) return;
   int64_t now = st.env->now_us();
@@ -135,6 +152,12 @@ void Pump(Self* self) {
     q->erase(pos);
     Send(self, id);
   }
+}
+
+// Sends what may go now, then publishes the state every handler leaves.
+void Pump(Self* self) {
+  PumpQueues(self);
+  Publish(self);
 }
 
 void OnDone(Self* self, HttpDone& d) {

@@ -51,6 +51,8 @@ struct ConnectorSettings {
   int64_t refresh_margin_us = 300'000'000;  // refresh this long before expiry
   int64_t refresh_retry_us = 30'000'000;    // after a failed refresh
   uint64_t seed = 0;                        // jitter; 0: from the clock
+  // Where the actor publishes its state for GET /v1/health; may be null.
+  std::shared_ptr<ConnectorStatus> status;
 };
 
 struct ConnectorState {

@@ -39,9 +39,28 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
   return c.actor;
 }
 
+// Every webhook up to this one has been decided.
+uint64_t Decided(const RouterState& st) {
+  return st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
+}
+
+// Shows the router's state on the status board (GET /v1/health).
+void Publish(Self* self) {
+  auto& st = self->state;
+  if (!st.env->board) return;
+  RouterStatus& b = st.env->board->router;
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  b.decided.store(Decided(st), kRelaxed);
+  b.read.store(st.next_seq - 1, kRelaxed);
+  b.webhooks_in_flight.store(st.in_flight.size(), kRelaxed);
+  b.contacts_live.store(st.contacts.size(), kRelaxed);
+  b.facts_routed.store(st.facts_routed, kRelaxed);
+  b.quarantined.store(st.quarantined, kRelaxed);
+}
+
 bool CommitCheckpoint(Self* self) {
   auto& st = self->state;
-  uint64_t cp = st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
+  uint64_t cp = Decided(st);
   if (cp <= st.committed) return true;
   Status s = st.env->log->CommitConsumer(kRouterConsumer, cp, {});
   if (s.ok()) {
@@ -58,7 +77,7 @@ bool CommitCheckpoint(Self* self) {
 void MaybeCommit(Self* self) {
   auto& st = self->state;
   int64_t now = st.env->now_us();
-  uint64_t done = st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
+  uint64_t done = Decided(st);
   if (done <= st.committed) return;
   bool due = done - st.committed >= kRouterCommitEvery || now - st.last_commit_us >= kRouterCommitUs;
   if (due && CommitCheckpoint(self)) {
@@ -78,6 +97,7 @@ void Answered(Self* self, uint64_t webhook_seq) {
   if (was_full && st.in_flight.size() < st.env->router_max_in_flight)
     self->send(self, poll_atom::value);
   MaybeCommit(self);
+  Publish(self);
 }
 
 void OwnAppend(Self* self, uint64_t token) {
@@ -250,6 +270,7 @@ void Poll(Self* self) {
   }
   PruneClaims(self);
   MaybeCommit(self);
+  Publish(self);
   if (batch.size() == st.env->router_batch) self->send(self, poll_atom::value);
 }
 
@@ -305,6 +326,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       s.next_seq = s.committed + 1;
       self->delayed_send(self, std::chrono::microseconds(s.env->append_retry_us), poll_atom::value);
     }
+    Publish(self);
   });
   self->set_exit_handler([self](caf::exit_msg& m) {
     for (auto& [key, c] : self->state.contacts) self->send_exit(c.actor, m.reason);
@@ -352,6 +374,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       [self](PushReport& r) {
         caf::actor c = ContactFor(self, r.tenant, r.contact_id);
         self->send(c, std::move(r));
+        Publish(self);  // the contact may have been spawned again
       },
       [self](passivate_atom, const std::string& tenant, const std::string& contact_id,
              uint64_t received) {
@@ -359,6 +382,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         auto it = state.contacts.find(ContactKey(tenant, contact_id));
         if (it == state.contacts.end() || it->second.sent != received) return false;
         state.contacts.erase(it);
+        Publish(self);
         return true;
       },
       [self](stats_atom) {

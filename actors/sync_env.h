@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "actors/status_board.h"
 #include "connectors/common/mapper.h"
 #include "storage/event_log.h"
 #include "sync/contact_model.h"
@@ -35,6 +36,8 @@ struct SyncEnv {
   size_t router_max_in_flight = 20000;  // facts routed and not yet answered
   // (tenant, system) -> its connector actor. Systems without one get no pushes.
   std::map<std::pair<std::string, std::string>, caf::actor> connectors;
+  // Where the router publishes its state for GET /v1/health; may be null.
+  std::shared_ptr<SyncStatusBoard> board;
 
   caf::actor Connector(const std::string& tenant, const std::string& system) const {
     auto it = connectors.find({tenant, system});

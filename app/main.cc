@@ -55,6 +55,7 @@ int Serve(const std::string& config_path) {
   int rc = 0;
   {
     dfm::HttpFront front(config, log.get());
+    front.SetHealthParts([&sync](dfm::JsonObject* parts) { sync->AddHealthParts(parts); });
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {

@@ -2,12 +2,15 @@
 
 #include <caf/all.hpp>
 
+#include <atomic>
+
 #include "actors/engine.h"
 #include "connectors/common/http_client.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "sync/normalize.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -27,7 +30,9 @@ struct SyncRuntime::Impl {
   std::unique_ptr<caf::actor_system_config> caf_config;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<SyncEngine> engine;
-  bool stopped = false;
+  std::shared_ptr<SyncStatusBoard> board = std::make_shared<SyncStatusBoard>();
+  EventLog* log = nullptr;
+  std::atomic<bool> stopped{false};  // read by AddHealthParts on the HTTP thread
 };
 
 SyncRuntime::~SyncRuntime() { Stop(); }
@@ -36,6 +41,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
+  im.log = log;
   auto logger = Logger("sync");
   im.projections = std::make_unique<ProjectionRunner>(log, im.four.All());
   Status s = im.projections->CatchUp();
@@ -49,9 +55,11 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   }
 
   const SyncSettings& ss = config.sync();
+  im.board->sync_enabled = true;
   im.normalizer = std::make_unique<Normalizer>(ss.default_region);
   auto env = std::make_shared<SyncEnv>();
   env->log = log;
+  env->board = im.board;
   // Each tenant decides with its own systems (a tenant whose GoHighLevel has
   // no conversation provider takes no texts there; others still do).
   for (const auto& tenant : config.tenants()) env->contexts[tenant] = SyncContextFor(config, tenant);
@@ -82,6 +90,10 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       c.backoff.max_attempts = std::max(1, Clamp(settings.at("max_attempts")));
       c.breaker_threshold = std::max(1, Clamp(settings.at("breaker_failures")));
       c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
+      c.status = std::make_shared<ConnectorStatus>();
+      c.status->tenant = tenant;
+      c.status->system = system;
+      im.board->connectors.push_back(c.status);
       connectors.push_back(std::move(c));
       if (system == "ghl" && settings.at("conversation_provider_id").empty()) {
         // Without a provider GoHighLevel takes no texts or calls: none are asked of it.
@@ -106,6 +118,22 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.engine->Start();
   *out = std::move(rt);
   return Status::OK();
+}
+
+void SyncRuntime::AddHealthParts(JsonObject* parts) const {
+  const Impl& im = *impl_;
+  const uint64_t last = im.log->LastSequence();
+  const uint64_t folded = im.projections ? im.projections->checkpoint() : 0;
+  JsonObject p;
+  Status s = im.projections ? im.projections->status() : Status::OK();
+  p.Str("state", im.stopped ? "stopped" : s.ok() ? "folding" : "failed")
+      .UInt("folded_seq", folded)
+      .UInt("behind", last > folded ? last - folded : 0);
+  if (!s.ok()) p.Str("detail", s.ToString());
+  parts->Raw("projections", p.Finish());
+  parts->Raw("sync", im.stopped && im.board->sync_enabled
+                         ? JsonObject().Str("state", "stopped").Finish()
+                         : SyncHealthJson(*im.board, last, SystemClock::Instance()->NowMicros()));
 }
 
 void SyncRuntime::Stop() {

@@ -9,6 +9,7 @@
 
 #include "app/config.h"
 #include "storage/event_log.h"
+#include "util/json.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -21,6 +22,9 @@ class SyncRuntime {
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out);
   // Stops the actors first (no new pushes), then the projections.
   void Stop();
+  // Adds "projections" and "sync" to GET /v1/health's parts
+  // (docs/http-api.md). Callable from any thread while the runtime exists.
+  void AddHealthParts(JsonObject* parts) const;
 
   struct Impl;
 

@@ -89,6 +89,7 @@ struct HttpFront::Impl {
                        EventDraft draft, int unavailable_status, LogFields fields,
                        std::function<void(JsonObject*)> extra = {});
   std::string admin_token;  // empty: the admin endpoints answer 404
+  std::function<void(JsonObject*)> health_parts;  // more parts of GET /v1/health
   std::string HealthJson(bool* ready) const;
   void BeginDrain();
   void WaitDrained(std::chrono::steady_clock::time_point deadline);
@@ -308,6 +309,7 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
   if (!log_health.ok()) store.Str("detail", log_health.message());
   JsonObject parts;
   parts.Raw("http", http.Finish()).Raw("event_log", store.Finish());
+  if (health_parts) health_parts(&parts);
   return JsonObject()
       .Str("status", *ready ? "ok" : (is_draining ? "draining" : "degraded"))
       .Str("version", kVersion)
@@ -413,5 +415,9 @@ Status HttpFront::Run(bool handle_signals) {
 void HttpFront::Stop() { impl_->BeginDrain(); }
 
 void HttpFront::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
+
+void HttpFront::SetHealthParts(std::function<void(JsonObject*)> add) {
+  impl_->health_parts = std::move(add);
+}
 
 }  // namespace dfm

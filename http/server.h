@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,7 @@
 #include "http/ingest.h"
 #include "storage/event_log.h"
 #include "util/clock.h"
+#include "util/json.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -45,6 +47,10 @@ class HttpFront {
   void Stop();
   // Turns the admin endpoints on (util/admin_token.h). Call before Run().
   void SetAdminToken(std::string token);
+  // GET /v1/health also shows what `add` writes into its "parts" (the sync
+  // runtime's projections and actors). `add` runs on an I/O thread, so it
+  // must not block. Call before Run().
+  void SetHealthParts(std::function<void(JsonObject* parts)> add);
   // True once Run() accepts connections.
   bool listening() const { return listening_.load(); }
 

@@ -260,6 +260,46 @@ class SyncTest(unittest.TestCase):
         self.assertEqual([a["outcome"] for a in attempts][:3], ["retry", "retry", "ok"])
         self.assertEqual(len(self.events("push.succeeded")), 1)
 
+    def health(self):
+        status, _, body = dfmtest.request("127.0.0.1", self.dfm.port, "GET", "/v1/health")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)["parts"]
+
+    def test_health_shows_the_sync_catching_up_and_a_tripped_breaker(self):
+        self.ghl_user_creates("+12055550161")
+        wait_for("the contact in Aloware",
+                 lambda: by_phone(self.alo.contacts(), "+12055550161", "phone_number"))
+        # Every event decided and folded: nothing behind the log's head.
+        parts = wait_for("the sync caught up", lambda: (lambda p: p if (
+            p["sync"]["router"]["behind"] == 0 and p["projections"]["behind"] == 0 and
+            p["sync"]["connectors"]["default/aloware"]["held"] == 0) else None)(self.health()))
+        self.assertEqual(parts["sync"]["state"], "running")
+        self.assertEqual(parts["projections"]["state"], "folding")
+        self.assertEqual(parts["sync"]["router"]["decided_seq"], parts["event_log"]["last_seq"])
+        self.assertEqual(parts["projections"]["folded_seq"], parts["event_log"]["last_seq"])
+        self.assertGreaterEqual(parts["sync"]["router"]["facts_routed"], 1)
+        alo = parts["sync"]["connectors"]["default/aloware"]
+        self.assertEqual((alo["breaker"], alo["auth"], alo["in_flight"]), ("closed", "ok", 0))
+        self.assertGreaterEqual(alo["succeeded"], 1)
+        self.assertEqual(alo["dead_lettered"], 0)
+        self.assertIn("default/ghl", parts["sync"]["connectors"])
+        # Aloware goes down: five failed attempts trip its breaker, and the
+        # push it holds shows until Aloware is back and takes it.
+        self.alo.stop()
+        self.ghl_user_creates("+12055550162")
+        alo = wait_for("the breaker open", lambda: (lambda c: c if c["breaker"] != "closed" else None)(
+            self.health()["sync"]["connectors"]["default/aloware"]), timeout=30)
+        self.assertEqual(alo["held"], 1)
+        self.assertGreaterEqual(alo["attempts"], alo["succeeded"] + 5)
+        self.alo.start()
+        wait_for("the contact in Aloware",
+                 lambda: by_phone(self.alo.contacts(), "+12055550162", "phone_number"))
+        alo = wait_for("the breaker closed", lambda: (lambda c: c if (
+            c["breaker"] == "closed" and c["held"] == 0) else None)(
+            self.health()["sync"]["connectors"]["default/aloware"]))
+        self.assertEqual(alo["succeeded"], 2)
+        self.assertEqual(alo["dead_lettered"], 0)
+
     def test_sandbox_down_and_dfm_killed_nothing_lost_nothing_doubled(self):
         self.alo.stop()
         phones = ["+1205555020%d" % i for i in range(5)]

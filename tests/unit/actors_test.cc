@@ -301,5 +301,77 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   EXPECT_GE(cp, second) << "every webhook answered: the checkpoint is past the last one";
 }
 
+// The connector shows its queue, counts and breaker on the status board,
+// as GET /v1/health renders them (actors/status_board.h).
+TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto status = std::make_shared<ConnectorStatus>();
+  status->tenant = "default";
+  status->system = "aloware";
+  ConnectorSettings s;
+  s.tenant = "default";
+  s.system = "aloware";
+  s.client = client;
+  s.seed = 7;
+  s.breaker_threshold = 2;
+  s.breaker_open_us = 10'000'000;
+  s.status = status;
+  auto c = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+  SyncStatusBoard board;
+  board.sync_enabled = true;
+  board.connectors.push_back(status);
+  auto shown = [&] { return SyncHealthJson(board, 0, clock_.NowMicros()); };
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  EXPECT_EQ(status->held.load(), 1u);
+  EXPECT_EQ(status->in_flight.load(), 1u);
+  client->Answer(0, 500);
+  sched_->run();
+  Advance(Backoff().max_us);
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(1, 503);  // the second failure in a row trips the breaker
+  sched_->run();
+  EXPECT_NE(shown().find(R"("default/aloware":{"breaker":"open","reopens_in_ms":10000,"auth":"ok",)"
+                         R"("held":1,"in_flight":0,"attempts":2,"succeeded":0,"dead_lettered":0})"),
+            std::string::npos)
+      << shown();
+  Advance(10'000'000);  // open time over: one trial goes
+  EXPECT_NE(shown().find(R"("breaker":"half_open","auth":"ok","held":1,"in_flight":1,"attempts":3)"),
+            std::string::npos)
+      << shown();
+  ASSERT_EQ(client->pushes.size(), 3u);
+  client->Answer(2, 200, "7000001");
+  sched_->run();
+  EXPECT_NE(shown().find(R"("breaker":"closed","auth":"ok","held":0,"in_flight":0,"attempts":3,)"
+                         R"("succeeded":1,"dead_lettered":0})"),
+            std::string::npos)
+      << shown();
+}
+
+// The router shows how far it has decided the log, as GET /v1/health
+// renders it; with the sync off the part says only that.
+TEST(SyncHealthJsonTest, RouterPositionAndSyncOff) {
+  SyncStatusBoard board;
+  EXPECT_EQ(SyncHealthJson(board, 10, 0), R"({"state":"off"})");
+  board.sync_enabled = true;
+  board.router.decided.store(7);
+  board.router.read.store(9);
+  board.router.webhooks_in_flight.store(2);
+  board.router.contacts_live.store(3);
+  board.router.facts_routed.store(5);
+  board.router.quarantined.store(1);
+  EXPECT_EQ(SyncHealthJson(board, 10, 0),
+            R"({"state":"running","router":{"decided_seq":7,"behind":3,"read_seq":9,)"
+            R"("webhooks_in_flight":2,"contacts_live":3,"facts_routed":5,"quarantined":1},)"
+            R"("connectors":{}})");
+  auto status = std::make_shared<ConnectorStatus>();
+  status->tenant = "acme";
+  status->system = "ghl";
+  status->auth_failing.store(true);
+  board.connectors.push_back(status);
+  EXPECT_NE(SyncHealthJson(board, 10, 0).find(R"("acme/ghl":{"breaker":"closed","auth":"failing",)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace dfm
