@@ -31,7 +31,7 @@ void Publish(Self* self) {
   b->dead_lettered.store(st.dead, kRelaxed);
   b->breaker_open.store(st.breaker->state(now) != CircuitBreaker::State::kClosed, kRelaxed);
   b->reopens_at_us.store(st.breaker->reopens_at(), kRelaxed);
-  b->auth_failing.store(st.auth_failed || st.refresh_not_before > now, kRelaxed);
+  b->auth_failing.store(st.last_answer_401 || st.refresh_failed, kRelaxed);
 }
 
 void WakeAt(Self* self, int64_t at) {
@@ -169,6 +169,7 @@ void OnDone(Self* self, HttpDone& d) {
   int64_t now = st.env->now_us();
   st.in_flight--;
   st.busy.erase(it.order.request.contact_id);
+  if (r.http_status != 0) st.last_answer_401 = r.auth_rejected;
   for (int i = 1; i < r.requests; ++i) st.limiter->OnSent(now);
   st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining);
 
@@ -326,10 +327,12 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           }
           state.creds = fresh;
           state.auth_failed = false;
+          state.refresh_failed = false;
           Logger("connectors")->info("event=token_refreshed system={} tenant={} expires_in_s={}",
                                      state.cfg.system, state.cfg.tenant, t.grant.expires_in_s);
         } else {
           state.refresh_not_before = now + state.cfg.refresh_retry_us;
+          state.refresh_failed = true;
           Logger("connectors")->error("event=token_refresh_failed system={} tenant={} status={} detail=\"{}\"",
                                       state.cfg.system, state.cfg.tenant, t.grant.http_status, t.grant.detail);
         }

@@ -75,6 +75,8 @@ struct ConnectorState {
   size_t in_flight = 0;
   bool refreshing = false;
   bool auth_failed = false;  // a 401: refresh before the next push
+  bool last_answer_401 = false;  // the vendor's last answer refused the credentials
+  bool refresh_failed = false;   // the last token refresh failed
   int64_t refresh_not_before = 0;
   int64_t wake_at = 0;
   std::mt19937_64 rng;

@@ -337,6 +337,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       [self](recover_atom) {  // start: once the connectors know the router
         RecoverPendingPushes(self);
         Poll(self);
+        Publish(self);  // Poll does not when it cannot read
       },
       [self](poll_atom) { Poll(self); },
       [self](idle_atom) {

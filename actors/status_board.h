@@ -22,7 +22,8 @@ namespace dfm {
 
 struct RouterStatus {
   // Every webhook up to `decided` has been decided and its outcome appended
-  // (the router's checkpoint trails it by at most kRouterCommitEvery).
+  // (the router's checkpoint trails it). It moves back when a contact actor
+  // fails and the router reads again from its checkpoint.
   std::atomic<uint64_t> decided{0};
   std::atomic<uint64_t> read{0};                // last log seq the router has read
   std::atomic<uint64_t> webhooks_in_flight{0};  // read, not yet decided
@@ -38,7 +39,8 @@ struct ConnectorStatus {
   std::atomic<uint64_t> attempts{0}, succeeded{0}, dead_lettered{0};
   std::atomic<bool> breaker_open{false};  // the circuit breaker tripped...
   std::atomic<int64_t> reopens_at_us{0};  // ...until then (after it: half-open)
-  std::atomic<bool> auth_failing{false};  // a 401, or a token refresh that failed
+  // The vendor's last answer was a 401, or the last token refresh failed.
+  std::atomic<bool> auth_failing{false};
 };
 
 struct SyncStatusBoard {

@@ -2,8 +2,6 @@
 
 #include <caf/all.hpp>
 
-#include <atomic>
-
 #include "actors/engine.h"
 #include "connectors/common/http_client.h"
 #include "projections/runner.h"
@@ -32,7 +30,7 @@ struct SyncRuntime::Impl {
   std::unique_ptr<SyncEngine> engine;
   std::shared_ptr<SyncStatusBoard> board = std::make_shared<SyncStatusBoard>();
   EventLog* log = nullptr;
-  std::atomic<bool> stopped{false};  // read by AddHealthParts on the HTTP thread
+  bool stopped = false;
 };
 
 SyncRuntime::~SyncRuntime() { Stop(); }
@@ -126,14 +124,12 @@ void SyncRuntime::AddHealthParts(JsonObject* parts) const {
   const uint64_t folded = im.projections ? im.projections->checkpoint() : 0;
   JsonObject p;
   Status s = im.projections ? im.projections->status() : Status::OK();
-  p.Str("state", im.stopped ? "stopped" : s.ok() ? "folding" : "failed")
+  p.Str("state", s.ok() ? "folding" : "failed")
       .UInt("folded_seq", folded)
       .UInt("behind", last > folded ? last - folded : 0);
   if (!s.ok()) p.Str("detail", s.ToString());
   parts->Raw("projections", p.Finish());
-  parts->Raw("sync", im.stopped && im.board->sync_enabled
-                         ? JsonObject().Str("state", "stopped").Finish()
-                         : SyncHealthJson(*im.board, last, SystemClock::Instance()->NowMicros()));
+  parts->Raw("sync", SyncHealthJson(*im.board, last, SystemClock::Instance()->NowMicros()));
 }
 
 void SyncRuntime::Stop() {

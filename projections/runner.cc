@@ -445,9 +445,9 @@ Status ProjectionRunner::Start() {
       if (wait > wait.zero()) std::this_thread::sleep_for(wait);
       last_read = std::chrono::steady_clock::now();
       Status s = Run(0, /*lazy=*/true, {});
-      if (!s.ok()) {
+      {
         std::lock_guard<std::mutex> lk(mu_);
-        status_ = s;
+        status_ = s;  // the last fold's outcome: a failure clears once one succeeds
       }
       log_->WaitForSequence(checkpoint_.load() + 1, std::chrono::milliseconds(100));
     }

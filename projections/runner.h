@@ -83,6 +83,8 @@ class ProjectionRunner {
   // The lowest folded sequence number over the projections (folded and
   // committed, or folded with nothing to commit).
   uint64_t checkpoint() const { return checkpoint_.load(); }
+  // The outcome of the last background fold (or of Stop's last commit):
+  // an error until a later fold succeeds.
   Status status() const;
 
  private:

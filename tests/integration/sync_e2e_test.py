@@ -266,6 +266,9 @@ class SyncTest(unittest.TestCase):
         return json.loads(body)["parts"]
 
     def test_health_shows_the_sync_catching_up_and_a_tripped_breaker(self):
+        # Never dead-lettered while Aloware is down, however slow this machine.
+        self.assertEqual(self.dfm.stop(), 0)
+        self.dfm.start(env_extra=dict(self.env, DFM_ALOWARE_MAX_ATTEMPTS="100000"))
         self.ghl_user_creates("+12055550161")
         wait_for("the contact in Aloware",
                  lambda: by_phone(self.alo.contacts(), "+12055550161", "phone_number"))
@@ -275,8 +278,9 @@ class SyncTest(unittest.TestCase):
             p["sync"]["connectors"]["default/aloware"]["held"] == 0) else None)(self.health()))
         self.assertEqual(parts["sync"]["state"], "running")
         self.assertEqual(parts["projections"]["state"], "folding")
-        self.assertEqual(parts["sync"]["router"]["decided_seq"], parts["event_log"]["last_seq"])
-        self.assertEqual(parts["projections"]["folded_seq"], parts["event_log"]["last_seq"])
+        # (The sync's part reads the log's head after the event log's part.)
+        self.assertGreaterEqual(parts["sync"]["router"]["decided_seq"], parts["event_log"]["last_seq"])
+        self.assertGreaterEqual(parts["projections"]["folded_seq"], parts["event_log"]["last_seq"])
         self.assertGreaterEqual(parts["sync"]["router"]["facts_routed"], 1)
         alo = parts["sync"]["connectors"]["default/aloware"]
         self.assertEqual((alo["breaker"], alo["auth"], alo["in_flight"]), ("closed", "ok", 0))

@@ -348,6 +348,39 @@ TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {
       << shown();
 }
 
+// A 401 shows as failing auth until the vendor takes a request again, for a
+// vendor without OAuth too (its 401 dead-letters the push).
+TEST_F(ActorTest, ConnectorShowsRefusedCredentialsForHealth) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto status = std::make_shared<ConnectorStatus>();
+  ConnectorSettings s;
+  s.tenant = "default";
+  s.system = "aloware";
+  s.client = client;
+  s.seed = 7;
+  s.status = status;
+  auto c = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  PushResult refused;
+  refused.http_status = 401;
+  refused.requests = 1;
+  refused.auth_rejected = true;
+  client->pushes[0].done(refused);
+  sched_->run();
+  EXPECT_TRUE(status->auth_failing.load());
+  EXPECT_EQ(status->dead_lettered.load(), 1u);
+  EXPECT_EQ(status->held.load(), 0u);
+  caf::anon_send(c, Order("p2", "c1"));  // the operator fixed the key
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(1, 200, "7000002");
+  sched_->run();
+  EXPECT_FALSE(status->auth_failing.load());
+  EXPECT_EQ(status->succeeded.load(), 1u);
+}
+
 // The router shows how far it has decided the log, as GET /v1/health
 // renders it; with the sync off the part says only that.
 TEST(SyncHealthJsonTest, RouterPositionAndSyncOff) {
