@@ -343,11 +343,6 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         self->state.wake_at = 0;
         Pump(self);
       },
-      [self](stats_atom) {
-        auto& state = self->state;
-        return caf::make_message(state.attempts, state.succeeded, state.dead,
-                                 static_cast<uint64_t>(state.items.size()));
-      },
   };
 }
 

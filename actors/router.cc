@@ -386,12 +386,6 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         Publish(self);
         return true;
       },
-      [self](stats_atom) {
-        auto& state = self->state;
-        return caf::make_message(
-            state.next_seq - 1, state.committed, static_cast<uint64_t>(state.contacts.size()),
-            static_cast<uint64_t>(state.in_flight.size()), state.facts_routed, state.quarantined);
-      },
   };
 }
 

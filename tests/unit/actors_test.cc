@@ -261,6 +261,7 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
   auto connector = Connector(client);
   env_->connectors[{"default", "aloware"}] = connector;
+  env_->board = std::make_shared<SyncStatusBoard>();  // what GET /v1/health shows
   auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
   caf::anon_send(connector, router);
   caf::anon_send(router, recover_atom::value);
@@ -271,14 +272,7 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created", "push.requested"}));
   ASSERT_EQ(client->pushes.size(), 1u);
 
-  auto contacts = [&] {
-    uint64_t n = 0;
-    caf::scoped_actor self{*sys_};
-    self->send(router, stats_atom::value);
-    sched_->run();
-    self->receive([&](uint64_t, uint64_t, uint64_t c, uint64_t, uint64_t, uint64_t) { n = c; });
-    return n;
-  };
+  auto contacts = [&] { return env_->board->router.contacts_live.load(); };
   EXPECT_EQ(contacts(), 1u);
   Advance(env_->contact_idle_us);  // idle: passivated through the handshake
   EXPECT_EQ(contacts(), 0u);
@@ -294,6 +288,8 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   EXPECT_EQ(TypesIn("contact:"),
             (std::vector<std::string>{"contact.created", "push.requested", "push.attempted",
                                       "push.succeeded", "contact.changed", "push.requested"}));
+  EXPECT_EQ(env_->board->router.decided.load(), second) << "every webhook read is decided";
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
   // The checkpoint follows within the router's commit interval.
   Advance(kRouterCommitUs);
   uint64_t cp = 0;
