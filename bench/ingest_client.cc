@@ -247,10 +247,12 @@ int main(int argc, char** argv) {
   }
   double elapsed = static_cast<double>(NowNs() - start) / 1e9;
   std::printf("{\"connections\":%d,\"rate\":%.0f,\"seconds\":%.1f,\"ok\":%lu,\"errors\":%lu,"
-              "\"req_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f}\n",
+              "\"req_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,"
+              "\"max_us\":%.0f}\n",
               connections, rate, elapsed, static_cast<unsigned long>(ok),
               static_cast<unsigned long>(errors), static_cast<double>(ok) / elapsed,
-              bench::Percentile(lat, 50), bench::Percentile(lat, 99));
+              bench::Percentile(lat, 50), bench::Percentile(lat, 99), bench::Percentile(lat, 99.9),
+              bench::Percentile(lat, 100));
   for (auto& c : conns) close(c.fd);
   return errors > 0 ? 2 : 0;
 }

@@ -19,7 +19,7 @@
 # flight to keep both cores busy, as any group-commit log does
 # (bench/README.md (b), "How many connections").
 # The per-count ratios are printed too. The open-loop latency at 5,000/s is
-# measured once, in the first round, at the first count.
+# measured in the first round only (dfm_round).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -31,6 +31,8 @@ conns=${3:-64,128,256}
 [[ "$conns" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
   { echo "CONNECTIONS must be whole numbers from 1, separated by commas" >&2; exit 2; }
 IFS=, read -r -a levels <<< "$conns"
+[ "$(printf '%s\n' "${levels[@]}" | sort -u | wc -l)" = "${#levels[@]}" ] ||
+  { echo "CONNECTIONS must not repeat a count" >&2; exit 2; }
 first=${levels[0]}
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfm ingest_client bare_server >/dev/null
@@ -54,9 +56,12 @@ B=build/release/bench
 # script (set -e) and the trap stops the server.
 
 # dfm_round N C: a fresh data directory, 2 s warm-up, closed loop over C
-# connections into $work/dfm.json; the open loop too when N is 1 and C is
-# the first count. The data directory is removed after the run, before the
-# machine settles, so its deletion does not land on a measurement.
+# connections into $work/dfm.json. When N is 1 and C is the first count,
+# the open loop at 5,000/s (64 connections) runs twice: before the closed
+# loop, and right after it, while the log still flushes and deletes what
+# the saturated run wrote. The data directory is removed after the run,
+# before the machine settles, so its deletion does not land on a
+# measurement.
 dfm_round() {
   cat > "$work/bench.toml" <<TOML
 [server]
@@ -76,12 +81,20 @@ TOML
     { echo "dfm serve did not become ready:" >&2; cat "$work/dfm.log" >&2; exit 1; }
   $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$2" \
     --seconds 2 >/dev/null
+  local open=0
+  if [ "$1" = 1 ] && [ "$2" = "$first" ]; then open=1; fi
+  if [ $open = 1 ]; then
+    $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
+      --seconds "$secs" --rate 5000 > "$work/open.json"
+    echo "dfm, open loop at 5,000/s, 64 connections: $(cat "$work/open.json")" >&2
+  fi
   $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections "$2" \
     --seconds "$secs" > "$work/dfm.json"
-  if [ "$1" = 1 ] && [ "$2" = "$first" ]; then
-    $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections "$2" \
+  if [ $open = 1 ]; then
+    $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open.json"
-    echo "dfm, open loop at 5,000/s, $2 connections: $(cat "$work/open.json")" >&2
+    echo "dfm, open loop at 5,000/s, 64 connections, right after the closed loop:" \
+      "$(cat "$work/open.json")" >&2
   fi
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work/data"
