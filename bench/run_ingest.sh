@@ -13,13 +13,13 @@
 # own rate, so every figure is a median over the rounds.
 #
 # The goal's figure is each server's peak: the highest of its per-count
-# medians. The bare server's one I/O thread is busy all the time from a
-# few dozen connections on, so more do not raise its rate; dfm, whose
+# medians. The bare server's one I/O thread is already busy all the time
+# at 64 connections, so more do not raise its rate; dfm, whose
 # answers wait for a group commit's fdatasync, needs more requests in
 # flight to keep both cores busy, as any group-commit log does
 # (bench/README.md (b), "How many connections").
-# The per-count ratios are printed too. The open-loop latency at 5,000/s is
-# measured in the first round only (dfm_round).
+# The per-count ratios are printed too, and the open-loop latency at
+# 5,000/s, measured in the first round only (dfm_round).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -85,16 +85,13 @@ TOML
   if [ "$1" = 1 ] && [ "$2" = "$first" ]; then open=1; fi
   if [ $open = 1 ]; then
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
-      --seconds "$secs" --rate 5000 > "$work/open.json"
-    echo "dfm, open loop at 5,000/s, 64 connections: $(cat "$work/open.json")" >&2
+      --seconds "$secs" --rate 5000 > "$work/open_before.json"
   fi
   $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections "$2" \
     --seconds "$secs" > "$work/dfm.json"
   if [ $open = 1 ]; then
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
-      --seconds "$secs" --rate 5000 > "$work/open.json"
-    echo "dfm, open loop at 5,000/s, 64 connections, right after the closed loop:" \
-      "$(cat "$work/open.json")" >&2
+      --seconds "$secs" --rate 5000 > "$work/open_after.json"
   fi
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work/data"
@@ -129,8 +126,13 @@ for r in $(seq "$rounds"); do
   done
 done
 
-python3 - "$work/rounds" <<'PY'
+python3 - "$work/rounds" "$work/open_before.json" "$work/open_after.json" <<'PY'
 import json, statistics, sys
+for name, path in (("before", sys.argv[2]), ("right after", sys.argv[3])):
+    o = json.load(open(path))
+    print(f"dfm open loop at 5,000/s, 64 connections, {name} the closed loop: "
+          f"p50 {o['p50_us']:,.0f} µs, p99 {o['p99_us']:,.0f} µs, "
+          f"p99.9 {o['p999_us']:,.0f} µs, max {o['max_us']:,.0f} µs")
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 levels = list(dict.fromkeys(int(c) for c, _, _ in rows))
 med = statistics.median
