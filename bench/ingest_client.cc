@@ -4,6 +4,7 @@
 //
 //   ingest_client --port P [--connections 64] [--seconds 10] [--rate R]
 //                 [--secret S] [--prefix P] [--path /webhooks/verity]
+//                 [--timeline FILE]
 //
 // Without --rate it is closed-loop (each connection sends as soon as it has
 // its answer): the maximum rate. With --rate it is open-loop: requests are
@@ -11,7 +12,8 @@
 // server cannot hide its queueing (no coordinated omission). Prints one
 // JSON object: connections, rate, seconds, ok, errors, req_per_s, and the
 // latency percentiles p50_us, p99_us, p999_us, max_us. Exits 2 if any
-// request was not answered 2xx.
+// request was not answered 2xx. --timeline also writes the run's answers
+// per 100 ms slice to FILE (see WriteTimeline), to find when a stall was.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,12 +22,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/latency.h"
@@ -49,12 +53,42 @@ struct Conn {
   int64_t due_ns = 0;
 };
 
+// Writes one line per 100 ms slice of the run: the slice's start (ms
+// since the run began, wall-clock ms since the epoch), answers completed
+// in it, and the slowest of them (µs). Lines up with RocksDB's LOG.
+void WriteTimeline(const std::string& path, int64_t start, const std::vector<int64_t>& done_at,
+                   const std::vector<int64_t>& lat) {
+  constexpr int64_t kSlice = 100'000'000;
+  std::vector<std::pair<uint64_t, int64_t>> slices;
+  for (size_t i = 0; i < done_at.size(); ++i) {
+    size_t s = static_cast<size_t>((done_at[i] - start) / kSlice);
+    if (slices.size() <= s) slices.resize(s + 1);
+    slices[s].first++;
+    slices[s].second = std::max(slices[s].second, lat[i]);
+  }
+  const int64_t wall_start_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count() -
+      (NowNs() - start) / 1'000'000;
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return;
+  for (size_t s = 0; s < slices.size(); ++s) {
+    std::fprintf(f, "%lld %lld %llu %lld\n", static_cast<long long>(s * 100),
+                 static_cast<long long>(wall_start_ms + static_cast<int64_t>(s) * 100),
+                 static_cast<unsigned long long>(slices[s].first),
+                 static_cast<long long>(slices[s].second / 1000));
+  }
+  std::fclose(f);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int port = 8080, connections = 64;
   double seconds = 10, rate = 0;
   std::string secret = "dev-verity-secret", prefix = "bench", path = "/webhooks/verity";
+  std::string timeline_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--port") port = std::atoi(argv[i + 1]);
@@ -64,6 +98,7 @@ int main(int argc, char** argv) {
     if (a == "--secret") secret = argv[i + 1];
     if (a == "--prefix") prefix = argv[i + 1];
     if (a == "--path") path = argv[i + 1];
+    if (a == "--timeline") timeline_path = argv[i + 1];
   }
   HmacKey key(HmacKey::Digest::kSha256, secret);
   uint64_t counter = 0;
@@ -179,6 +214,8 @@ int main(int argc, char** argv) {
 
   std::vector<int64_t> lat;
   lat.reserve(1 << 20);
+  std::vector<int64_t> done_at;  // completion times, kept for --timeline
+  if (!timeline_path.empty()) done_at.reserve(1 << 20);
   uint64_t ok = 0, errors = 0;
   const int64_t start = NowNs();
   const int64_t end = start + static_cast<int64_t>(seconds * 1e9);
@@ -242,13 +279,17 @@ int main(int argc, char** argv) {
         bool good = c.in.compare(0, 12, "HTTP/1.1 200") == 0;
         c.in.erase(0, hdr_end + 4 + len);
         (good ? ok : errors)++;
-        lat.push_back(NowNs() - c.due_ns);
+        const int64_t t = NowNs();
+        lat.push_back(t - c.due_ns);
+        if (!timeline_path.empty()) done_at.push_back(t);
         c.busy = false;
         idle.push_back(i);
       }
     }
   }
   double elapsed = static_cast<double>(NowNs() - start) / 1e9;
+  // Before the percentiles, which reorder `lat`.
+  if (!timeline_path.empty()) WriteTimeline(timeline_path, start, done_at, lat);
   std::printf("{\"connections\":%d,\"rate\":%.0f,\"seconds\":%.1f,\"ok\":%lu,\"errors\":%lu,"
               "\"req_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,"
               "\"max_us\":%.0f}\n",

@@ -36,6 +36,11 @@ IFS=, read -r -a levels <<< "$conns"
 first=${levels[0]}
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfm ingest_client bare_server >/dev/null
+# Whatever the build (or anything before this script) left dirty in the
+# page cache is written back now, not ~30 s later in the middle of a run:
+# in one traced run, 400 MB written back that way held a WAL sync 94 ms
+# (bench/README.md (b)).
+sync
 work=$(mktemp -d /tmp/dfm-bench-XXXXXX)
 # On the way out (an error too): stop a server still running, wait until it
 # has exited, then remove the directory it wrote in.
