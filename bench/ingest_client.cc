@@ -12,8 +12,9 @@
 // server cannot hide its queueing (no coordinated omission). Prints one
 // JSON object: connections, rate, seconds, ok, errors, req_per_s, and the
 // latency percentiles p50_us, p99_us, p999_us, max_us. Exits 2 if any
-// request was not answered 2xx. --timeline also writes the run's answers
-// per 100 ms slice to FILE (see WriteTimeline), to find when a stall was.
+// request was not answered 2xx, 1 if --timeline's FILE cannot be written.
+// --timeline also writes the run's answers per 100 ms slice to FILE (see
+// WriteTimeline), to find when a stall was.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -55,8 +56,10 @@ struct Conn {
 
 // Writes one line per 100 ms slice of the run: the slice's start (ms
 // since the run began, wall-clock ms since the epoch), answers completed
-// in it, and the slowest of them (µs). Lines up with RocksDB's LOG.
-void WriteTimeline(const std::string& path, int64_t start, const std::vector<int64_t>& done_at,
+// in it, and the slowest of them (µs; 0 when none completed, which in a
+// stall is the slice to look at). To line up with RocksDB's LOG, which
+// prints local time. False if FILE cannot be written.
+bool WriteTimeline(const std::string& path, int64_t start, const std::vector<int64_t>& done_at,
                    const std::vector<int64_t>& lat) {
   constexpr int64_t kSlice = 100'000'000;
   std::vector<std::pair<uint64_t, int64_t>> slices;
@@ -72,14 +75,14 @@ void WriteTimeline(const std::string& path, int64_t start, const std::vector<int
           .count() -
       (NowNs() - start) / 1'000'000;
   FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) return;
+  if (f == nullptr) return false;
   for (size_t s = 0; s < slices.size(); ++s) {
     std::fprintf(f, "%lld %lld %llu %lld\n", static_cast<long long>(s * 100),
                  static_cast<long long>(wall_start_ms + static_cast<int64_t>(s) * 100),
                  static_cast<unsigned long long>(slices[s].first),
                  static_cast<long long>(slices[s].second / 1000));
   }
-  std::fclose(f);
+  return std::fclose(f) == 0;
 }
 
 }  // namespace
@@ -289,7 +292,10 @@ int main(int argc, char** argv) {
   }
   double elapsed = static_cast<double>(NowNs() - start) / 1e9;
   // Before the percentiles, which reorder `lat`.
-  if (!timeline_path.empty()) WriteTimeline(timeline_path, start, done_at, lat);
+  if (!timeline_path.empty() && !WriteTimeline(timeline_path, start, done_at, lat)) {
+    std::perror(timeline_path.c_str());
+    return 1;
+  }
   std::printf("{\"connections\":%d,\"rate\":%.0f,\"seconds\":%.1f,\"ok\":%lu,\"errors\":%lu,"
               "\"req_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,"
               "\"max_us\":%.0f}\n",

@@ -5,7 +5,6 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -24,6 +23,7 @@
 
 #include "events/codec.h"
 #include "storage/append_planner.h"
+#include "storage/wal_trash_fs.h"
 #include "util/coding.h"
 
 namespace dfm {
@@ -92,7 +92,10 @@ struct QueuedAppend {
 
 struct RocksDbEventLog::Impl {
   RocksDbLogOptions options;
-  std::unique_ptr<rocksdb::Env> env;  // composite env over options.file_system
+  // Composite env over the file system: options.file_system or the
+  // default, wrapped in a WalTrashFileSystem for a primary; null when the
+  // default is used as it is.
+  std::unique_ptr<rocksdb::Env> env;
   rocksdb::Options db_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
   // Guards `db` and `cf` (shared: every use; exclusive: reopening after a
@@ -220,27 +223,22 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   // memtable), so resident memory does not grow with the number of column
   // families or of contacts (bench/README.md, memory).
   db_opts.db_write_buffer_size = 256 << 20;
-  if (options.file_system) {
-    impl->env = rocksdb::NewCompositeEnv(options.file_system);
-    db_opts.env = impl->env.get();
-  }
+  // A primary deletes its WAL files a piece at a time (storage/
+  // wal_trash_fs.h): 1 MiB at a time, at most 64 MiB/s, above the WAL's
+  // rate at full ingest (~50 MB/s); 4 MiB pieces still held a WAL sync up
+  // to 13 ms now and then (bench/README.md (b)). Past 1 GiB waiting (twice
+  // max_total_wal_size), WALs are unlinked at once. A read-only open makes
+  // no obsolete files.
+  std::shared_ptr<rocksdb::FileSystem> fs =
+      options.file_system ? options.file_system : rocksdb::FileSystem::Default();
   if (!options.read_only) {
-    // Deleting a file frees its blocks at once, and on a file system
-    // mounted with `discard` the unlink discards them all before it
-    // returns: a 130 MB WAL took ~50 ms, and every WAL fdatasync waited
-    // behind it (bench/README.md (b), after a burst). Obsolete WALs and
-    // table files are instead renamed to `*.trash` and cut 4 MiB at a
-    // time at 64 MiB/s, above the WAL's rate at full ingest (~50 MB/s).
-    // Trash past 4x the table files' size is deleted at once, so it stays
-    // bounded when deletions outrun that rate. A `*.trash` file left by a
-    // crash is deleted when the log is next opened. A read-only open (a
-    // secondary) makes no obsolete files and keeps RocksDB's default.
-    rocksdb::Env* env = db_opts.env != nullptr ? db_opts.env : rocksdb::Env::Default();
-    db_opts.sst_file_manager.reset(rocksdb::NewSstFileManager(
-        env, env->GetFileSystem(), /*info_log=*/nullptr, /*trash_dir=*/"",
-        /*rate_bytes_per_sec=*/64 << 20, /*delete_existing_trash=*/true,
-        /*status=*/nullptr, /*max_trash_db_ratio=*/4.0,
-        /*bytes_max_delete_chunk=*/4 << 20));
+    fs = std::make_shared<WalTrashFileSystem>(fs, /*bytes_per_second=*/64 << 20,
+                                              /*chunk_bytes=*/1 << 20,
+                                              /*max_backlog_bytes=*/uint64_t{1} << 30);
+  }
+  if (fs != rocksdb::FileSystem::Default()) {
+    impl->env = rocksdb::NewCompositeEnv(fs);
+    db_opts.env = impl->env.get();
   }
   // A flush writes a 64 MB table file; synced only at its end, those
   // bytes reach the disk in one piece that WAL syncs queue behind (20-26
@@ -743,8 +741,7 @@ Status RocksDbEventLog::DropConsumer(std::string_view consumer) {
   rocksdb::Status rs = impl_->db->Write(wo, &wb);
   if (!rs.ok()) return FromRocks(rs);
   // The state is gone once that write is synced. What follows only gives
-  // its space back now (at the trash's pace, see Open) rather than in
-  // compactions while the rebuild runs,
+  // its space back now rather than in compactions while the rebuild runs,
   // and does not decide the outcome (a failure here is no failed drop):
   // - table files below level 0 that hold nothing but this consumer's keys
   //   (a bulk commit writes such files) are deleted whole. No older key in

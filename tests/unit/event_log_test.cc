@@ -2,16 +2,20 @@
 // the RocksDB log promises (reopen, group commit, write failures).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "events/codec.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "storage/tailer.h"
+#include "storage/wal_trash_fs.h"
 #include "tests/support/faulty_fs.h"
 #include "tests/support/test_logs.h"
 #include "tests/support/temp_dir.h"
@@ -325,9 +329,75 @@ TEST(RocksDbEventLog, ReadOnlySecondarySeesNewEventsAfterRefresh) {
   EXPECT_TRUE(reader->VerifyChain().ok);
 }
 
-// Obsolete files are deleted through `*.trash` files cut a piece at a
-// time (rocksdb_event_log.cc, Open). A trash file that a crash left behind
-// is deleted when the log is next opened, and the log is intact.
+void WriteFileOfSize(const std::string& path, size_t bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << std::string(bytes, 'x');
+}
+
+uint64_t SizeOrZero(const std::string& path) {
+  std::error_code ec;
+  uint64_t n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : n;
+}
+
+// A WAL is renamed to trash at once and then cut from its end a piece at a
+// time, no faster than the rate; any other file is deleted at once.
+TEST(WalTrashFileSystem, DeletesAWalAPieceAtATimeAndOtherFilesAtOnce) {
+  TempDir dir;
+  constexpr uint64_t kMiB = 1 << 20;
+  // 1 MiB pieces at 10 MiB/s: a pause of 100 ms after each cut.
+  WalTrashFileSystem fs(rocksdb::FileSystem::Default(), 10 * kMiB, kMiB, 64 * kMiB);
+  const rocksdb::IOOptions io;
+
+  const std::string table = dir.Sub("000007.sst"), info = dir.Sub("LOG");
+  WriteFileOfSize(table, 3 * kMiB);
+  WriteFileOfSize(info, 100);
+  ASSERT_TRUE(fs.DeleteFile(table, io, nullptr).ok());
+  ASSERT_TRUE(fs.DeleteFile(info, io, nullptr).ok());
+  EXPECT_FALSE(std::filesystem::exists(table));
+  EXPECT_FALSE(std::filesystem::exists(info));
+  EXPECT_FALSE(std::filesystem::exists(table + ".trash"));
+
+  const std::string wal = dir.Sub("000012.log"), trash = wal + ".trash";
+  WriteFileOfSize(wal, 5 * kMiB);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(fs.DeleteFile(wal, io, nullptr).ok());
+  EXPECT_FALSE(std::filesystem::exists(wal));  // gone from RocksDB's view at once
+  uint64_t smallest_seen = 5 * kMiB;
+  for (int i = 0; i < 200 && std::filesystem::exists(trash); ++i) {
+    uint64_t n = SizeOrZero(trash);
+    if (n > 0) smallest_seen = std::min(smallest_seen, n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  fs.WaitUntilEmpty();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(std::filesystem::exists(trash));
+  // Seen part-cut: shorter than the WAL, not yet empty.
+  EXPECT_LT(smallest_seen, 5 * kMiB);
+  EXPECT_GE(smallest_seen, kMiB);
+  // Four cuts (5 MiB down to 1 MiB), each followed by a 100 ms pause.
+  EXPECT_GE(took, std::chrono::milliseconds(390));
+}
+
+// Destroyed half-way, it stops and leaves the trash file; the next open of
+// the log deletes it (the test below).
+TEST(WalTrashFileSystem, StopsWhenDestroyed) {
+  TempDir dir;
+  const std::string wal = dir.Sub("000012.log"), trash = wal + ".trash";
+  WriteFileOfSize(wal, 8 << 20);
+  const auto start = std::chrono::steady_clock::now();
+  {
+    WalTrashFileSystem fs(rocksdb::FileSystem::Default(), 1 << 20, 1 << 20,
+                          64 << 20);  // 1 s pauses
+    ASSERT_TRUE(fs.DeleteFile(wal, rocksdb::IOOptions(), nullptr).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_TRUE(std::filesystem::exists(trash));
+}
+
+// A trash file that a crash (or a stop half-way) left behind is deleted
+// when the log is next opened, and the log is intact.
 TEST(RocksDbEventLog, TrashLeftByACrashIsDeletedWhenTheLogIsNextOpened) {
   TempDir dir;
   {
@@ -336,11 +406,7 @@ TEST(RocksDbEventLog, TrashLeftByACrashIsDeletedWhenTheLogIsNextOpened) {
     ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
   }
   const std::string trash = dir.Sub("db/000999.log.trash");
-  {
-    std::ofstream f(trash, std::ios::binary);
-    f << std::string(1 << 20, 'x');
-  }
-  ASSERT_TRUE(std::filesystem::exists(trash));
+  WriteFileOfSize(trash, 1 << 20);
   auto log = OpenRocks(dir.Sub("db"));
   ASSERT_TRUE(log);
   for (int i = 0; i < 100 && std::filesystem::exists(trash); ++i) {
@@ -348,6 +414,77 @@ TEST(RocksDbEventLog, TrashLeftByACrashIsDeletedWhenTheLogIsNextOpened) {
   }
   EXPECT_FALSE(std::filesystem::exists(trash));
   EXPECT_EQ(log->LastSequence(), 1u);
+  EXPECT_TRUE(log->VerifyChain().ok);
+}
+
+// Past the backlog limit a WAL is unlinked at once, as without the wrapper.
+TEST(WalTrashFileSystem, UnlinksAtOnceWhileTooFarBehind) {
+  TempDir dir;
+  constexpr uint64_t kMiB = 1 << 20;
+  WalTrashFileSystem fs(rocksdb::FileSystem::Default(), kMiB, kMiB, 6 * kMiB);  // 1 s pauses
+  const std::string first = dir.Sub("000001.log"), second = dir.Sub("000002.log");
+  WriteFileOfSize(first, 4 * kMiB);
+  WriteFileOfSize(second, 4 * kMiB);
+  ASSERT_TRUE(fs.DeleteFile(first, rocksdb::IOOptions(), nullptr).ok());
+  ASSERT_TRUE(fs.DeleteFile(second, rocksdb::IOOptions(), nullptr).ok());
+  EXPECT_TRUE(std::filesystem::exists(first + ".trash"));  // being cut, 1 MiB a second
+  EXPECT_FALSE(std::filesystem::exists(second + ".trash"));
+  EXPECT_FALSE(std::filesystem::exists(second));
+  EXPECT_LE(fs.BacklogBytes(), 4 * kMiB);
+}
+
+// Records the renames RocksDB's file system is asked for.
+class RenameRecordingFs : public rocksdb::FileSystemWrapper {
+ public:
+  RenameRecordingFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "RenameRecordingFs"; }
+  rocksdb::IOStatus RenameFile(const std::string& from, const std::string& to,
+                               const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      renames_.push_back(std::filesystem::path(from).filename().string() + " -> " +
+                         std::filesystem::path(to).filename().string());
+    }
+    return target()->RenameFile(from, to, o, dbg);
+  }
+  std::vector<std::string> Renames() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return renames_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> renames_;
+};
+
+bool IsWalToTrash(const std::string& rename) {
+  // "<digits>.log -> <digits>.log.trash"
+  size_t arrow = rename.find(" -> ");
+  return arrow != std::string::npos && arrow >= 4 && rename.compare(arrow - 4, 4, ".log") == 0 &&
+         rename.substr(arrow + 4) == rename.substr(0, arrow) + ".trash";
+}
+
+// A primary hands its obsolete WALs to the trash: reopening flushes what
+// the old WAL held, and RocksDB's delete of that WAL becomes a rename to
+// `.log.trash` (then cut and unlinked). The log is intact afterwards.
+TEST(RocksDbEventLog, PrimaryMovesObsoleteWalsToTheTrash) {
+  TempDir dir;
+  auto recorder = std::make_shared<RenameRecordingFs>();
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  o.file_system = recorder;
+  for (int round = 0; round < 2; ++round) {
+    std::unique_ptr<RocksDbEventLog> log;
+    ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+    // More than one 1 MiB piece, so the WAL goes through the trash.
+    ASSERT_TRUE(log->Append(Draft("s", std::string(3 << 20, 'a' + round)), nullptr).ok());
+  }
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  auto renames = recorder->Renames();
+  EXPECT_TRUE(std::any_of(renames.begin(), renames.end(), IsWalToTrash))
+      << ::testing::PrintToString(renames);
+  EXPECT_EQ(log->LastSequence(), 2u);
   EXPECT_TRUE(log->VerifyChain().ok);
 }
 
