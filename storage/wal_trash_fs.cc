@@ -97,38 +97,41 @@ void WalTrashFileSystem::Run() {
 }
 
 bool WalTrashFileSystem::Drain(const Trash& t) {
-  using Clock = std::chrono::steady_clock;
   const rocksdb::IOOptions io;
   const auto pause = bytes_per_second_ == 0
                          ? Clock::duration::zero()
                          : std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(
                                chunk_bytes_ * 1'000'000 / bytes_per_second_));
-  uint64_t size = 0;
   uint64_t released = 0;  // of t.size, already taken off backlog_bytes_
-  if (!target()->GetFileSize(t.path, io, &size, nullptr).ok()) size = 0;  // gone already
-  // One handle for the whole file: if something else unlinks the trash
-  // meanwhile (RocksDB deletes `*.trash` when the log is reopened), the
-  // cuts go on through it instead of re-creating the file by name.
+  // One handle for the whole file, opened before its size is read: if
+  // something else unlinks the trash meanwhile (RocksDB deletes `*.trash`
+  // whenever the log is opened), the cuts go on through the handle
+  // instead of re-creating the file by name. A file found no bigger than
+  // one piece (a copy the reopen created, say) is only unlinked.
   std::unique_ptr<rocksdb::FSWritableFile> file;
-  if (size > chunk_bytes_ &&
-      target()->ReopenWritableFile(t.path, rocksdb::FileOptions(), &file, nullptr).ok()) {
-    auto next = Clock::now();
+  uint64_t size = 0;
+  if (target()->ReopenWritableFile(t.path, rocksdb::FileOptions(), &file, nullptr).ok()) {
+    if (!target()->GetFileSize(t.path, io, &size, nullptr).ok()) size = 0;
     while (size > chunk_bytes_) {
-      size -= chunk_bytes_;
-      if (!file->Truncate(size, io, nullptr).ok()) break;
       {
+        // A steady pace across cuts and files: each cut starts a pause
+        // after the one before it started, so a slow cut counts toward its
+        // pause and a late one is not followed by a catch-up burst.
         std::unique_lock<std::mutex> lk(mu_);
-        const uint64_t r = std::min(chunk_bytes_, t.size - released);
-        backlog_bytes_ -= r;
-        released += r;
-        // A fixed schedule: the time a cut takes counts toward its pause.
-        next += pause;
-        if (cv_.wait_until(lk, next, [this] { return stop_; })) {
-          file->Close(io, nullptr).PermitUncheckedError();
+        if (cv_.wait_until(lk, next_cut_, [this] { return stop_; })) {
           backlog_bytes_ -= t.size - released;
+          lk.unlock();
+          file->Close(io, nullptr).PermitUncheckedError();
           return false;
         }
+        next_cut_ = std::max(next_cut_, Clock::now()) + pause;
       }
+      size -= chunk_bytes_;
+      if (!file->Truncate(size, io, nullptr).ok()) break;
+      std::lock_guard<std::mutex> lk(mu_);
+      const uint64_t r = std::min(chunk_bytes_, t.size - released);
+      backlog_bytes_ -= r;
+      released += r;
     }
     file->Close(io, nullptr).PermitUncheckedError();
   }

@@ -20,11 +20,15 @@
 // yet. Every other call goes to the wrapped FileSystem.
 //
 // A trash file left when the wrapper is destroyed (or by a crash) is
-// deleted, whole, by RocksDB when the log is next opened.
+// deleted, whole, by RocksDB when the log is next opened. RocksDB 7.8
+// does that on every open, a read-only one (a secondary: the `dfm log`
+// tools) included, so a tool started right after a burst unlinks the
+// waiting trash whole and brings that stall back once.
 #pragma once
 
 #include <rocksdb/file_system.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -61,14 +65,17 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   // Cuts and then unlinks one trash file; false if stopped half-way.
   bool Drain(const Trash& t);
 
+  using Clock = std::chrono::steady_clock;
+
   const uint64_t bytes_per_second_;
   const uint64_t chunk_bytes_;
   const uint64_t max_backlog_bytes_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Trash> queue_;     // trash files not yet deleted
-  uint64_t backlog_bytes_ = 0;  // their bytes not yet cut away
-  bool busy_ = false;           // Run is draining one
+  std::deque<Trash> queue_;       // trash files not yet deleted
+  uint64_t backlog_bytes_ = 0;    // their bytes not yet cut away
+  bool busy_ = false;             // Run is draining one
+  Clock::time_point next_cut_{};  // when the next cut may start
   bool stop_ = false;
   std::thread thread_;
 };
