@@ -55,7 +55,9 @@ int Serve(const std::string& config_path) {
   int rc = 0;
   {
     dfm::HttpFront front(config, log.get());
-    front.SetHealthParts([&sync](dfm::JsonObject* parts) { sync->AddHealthParts(parts); });
+    front.SetHealthParts([&sync](uint64_t last_seq, dfm::JsonObject* parts) {
+      sync->AddHealthParts(last_seq, parts);
+    });
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {

@@ -118,9 +118,8 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   return Status::OK();
 }
 
-void SyncRuntime::AddHealthParts(JsonObject* parts) const {
+void SyncRuntime::AddHealthParts(uint64_t last, JsonObject* parts) const {
   const Impl& im = *impl_;
-  const uint64_t last = im.log->LastSequence();
   const uint64_t folded = im.projections ? im.projections->checkpoint() : 0;
   JsonObject p;
   Status s = im.projections ? im.projections->status() : Status::OK();

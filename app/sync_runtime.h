@@ -4,6 +4,7 @@
 // and connector actors and the outbound HTTP client.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -23,8 +24,9 @@ class SyncRuntime {
   // Stops the actors first (no new pushes), then the projections.
   void Stop();
   // Adds "projections" and "sync" to GET /v1/health's parts
-  // (docs/http-api.md). Callable from any thread while the runtime exists.
-  void AddHealthParts(JsonObject* parts) const;
+  // (docs/http-api.md), measured against the log's head `last_seq`.
+  // Callable from any thread while the runtime exists.
+  void AddHealthParts(uint64_t last_seq, JsonObject* parts) const;
 
   struct Impl;
 

@@ -89,7 +89,7 @@ struct HttpFront::Impl {
                        EventDraft draft, int unavailable_status, LogFields fields,
                        std::function<void(JsonObject*)> extra = {});
   std::string admin_token;  // empty: the admin endpoints answer 404
-  std::function<void(JsonObject*)> health_parts;  // more parts of GET /v1/health
+  std::function<void(uint64_t, JsonObject*)> health_parts;  // more parts of GET /v1/health
   std::string HealthJson(bool* ready) const;
   void BeginDrain();
   void WaitDrained(std::chrono::steady_clock::time_point deadline);
@@ -125,10 +125,14 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
     return restinio::request_accepted();
   }
   if (is_get && path == "/readyz") {
-    bool ready = false;
-    std::string body = HealthJson(&ready);
-    Respond(req, request_id, ready ? 200 : 503,
-            ready ? R"({"status":"ready"})" : body);
+    // The whole health document only when it is sent: probes mostly see 200.
+    bool ready = log->Health().ok() && !draining.load();
+    if (ready) {
+      Respond(req, request_id, 200, R"({"status":"ready"})");
+    } else {
+      std::string body = HealthJson(&ready);
+      Respond(req, request_id, ready ? 200 : 503, ready ? R"({"status":"ready"})" : body);
+    }
     return restinio::request_accepted();
   }
   if (is_get && path == "/v1/health") {
@@ -301,15 +305,16 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
       .UInt("duplicates", duplicates.load())
       .UInt("rejected", rejected.load())
       .UInt("unavailable", unavailable.load());
+  const uint64_t last_seq = log->LastSequence();
   JsonObject store;
   store.Str("state", log_health.ok()                      ? "writable"
                      : log_health.IsResourceExhausted() ? "low_disk"
                                                         : "unavailable")
-      .UInt("last_seq", log->LastSequence());
+      .UInt("last_seq", last_seq);
   if (!log_health.ok()) store.Str("detail", log_health.message());
   JsonObject parts;
   parts.Raw("http", http.Finish()).Raw("event_log", store.Finish());
-  if (health_parts) health_parts(&parts);
+  if (health_parts) health_parts(last_seq, &parts);
   return JsonObject()
       .Str("status", *ready ? "ok" : (is_draining ? "draining" : "degraded"))
       .Str("version", kVersion)
@@ -416,7 +421,7 @@ void HttpFront::Stop() { impl_->BeginDrain(); }
 
 void HttpFront::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
 
-void HttpFront::SetHealthParts(std::function<void(JsonObject*)> add) {
+void HttpFront::SetHealthParts(std::function<void(uint64_t, JsonObject*)> add) {
   impl_->health_parts = std::move(add);
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,9 +49,10 @@ class HttpFront {
   // Turns the admin endpoints on (util/admin_token.h). Call before Run().
   void SetAdminToken(std::string token);
   // GET /v1/health also shows what `add` writes into its "parts" (the sync
-  // runtime's projections and actors). `add` runs on an I/O thread, so it
-  // must not block. Call before Run().
-  void SetHealthParts(std::function<void(JsonObject* parts)> add);
+  // runtime's projections and actors), given the log's head that the
+  // event log's part shows, so all parts measure against one read of it.
+  // `add` runs on an I/O thread, so it must not block. Call before Run().
+  void SetHealthParts(std::function<void(uint64_t last_seq, JsonObject* parts)> add);
   // True once Run() accepts connections.
   bool listening() const { return listening_.load(); }
 

@@ -102,7 +102,6 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
                          ? Clock::duration::zero()
                          : std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(
                                chunk_bytes_ * 1'000'000 / bytes_per_second_));
-  uint64_t released = 0;  // of t.size, already taken off backlog_bytes_
   // One handle for the whole file, opened before its size is read: if
   // something else unlinks the trash meanwhile (RocksDB deletes `*.trash`
   // whenever the log is opened), the cuts go on through the handle
@@ -119,7 +118,7 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
         // pause and a late one is not followed by a catch-up burst.
         std::unique_lock<std::mutex> lk(mu_);
         if (cv_.wait_until(lk, next_cut_, [this] { return stop_; })) {
-          backlog_bytes_ -= t.size - released;
+          backlog_bytes_ -= t.size;
           lk.unlock();
           file->Close(io, nullptr).PermitUncheckedError();
           return false;
@@ -128,10 +127,6 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
       }
       size -= chunk_bytes_;
       if (!file->Truncate(size, io, nullptr).ok()) break;
-      std::lock_guard<std::mutex> lk(mu_);
-      const uint64_t r = std::min(chunk_bytes_, t.size - released);
-      backlog_bytes_ -= r;
-      released += r;
     }
     file->Close(io, nullptr).PermitUncheckedError();
   }
@@ -139,7 +134,7 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
   // file is already gone) leaves nothing to do.
   target()->DeleteFile(t.path, io, nullptr).PermitUncheckedError();
   std::lock_guard<std::mutex> lk(mu_);
-  backlog_bytes_ -= t.size - released;
+  backlog_bytes_ -= t.size;
   return true;
 }
 

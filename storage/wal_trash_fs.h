@@ -53,7 +53,7 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   // Blocks until every WAL handed to DeleteFile so far has been dealt
   // with (tests).
   void WaitUntilEmpty();
-  // Bytes of trash not yet cut away.
+  // Bytes of the trash files not yet wholly deleted.
   uint64_t BacklogBytes();
 
  private:
@@ -73,7 +73,7 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Trash> queue_;       // trash files not yet deleted
-  uint64_t backlog_bytes_ = 0;    // their bytes not yet cut away
+  uint64_t backlog_bytes_ = 0;    // sizes of those and the one being cut
   bool busy_ = false;             // Run is draining one
   Clock::time_point next_cut_{};  // when the next cut may start
   bool stop_ = false;

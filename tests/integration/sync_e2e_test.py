@@ -278,7 +278,8 @@ class SyncTest(unittest.TestCase):
             p["sync"]["connectors"]["default/aloware"]["held"] == 0) else None)(self.health()))
         self.assertEqual(parts["sync"]["state"], "running")
         self.assertEqual(parts["projections"]["state"], "folding")
-        # (The sync's part reads the log's head after the event log's part.)
+        # (All parts use one read of the log's head; the sync's positions
+        # are read after it.)
         self.assertGreaterEqual(parts["sync"]["router"]["decided_seq"], parts["event_log"]["last_seq"])
         self.assertGreaterEqual(parts["projections"]["folded_seq"], parts["event_log"]["last_seq"])
         self.assertGreaterEqual(parts["sync"]["router"]["facts_routed"], 1)
