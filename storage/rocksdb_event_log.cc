@@ -96,6 +96,7 @@ struct RocksDbEventLog::Impl {
   // default, wrapped in a WalTrashFileSystem for a primary; null when the
   // default is used as it is.
   std::unique_ptr<rocksdb::Env> env;
+  std::shared_ptr<WalTrashFileSystem> wal_trash;  // a primary's; owned by env too
   rocksdb::Options db_opts;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
   // Guards `db` and `cf` (shared: every use; exclusive: reopening after a
@@ -232,9 +233,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   std::shared_ptr<rocksdb::FileSystem> fs =
       options.file_system ? options.file_system : rocksdb::FileSystem::Default();
   if (!options.read_only) {
-    fs = std::make_shared<WalTrashFileSystem>(fs, /*bytes_per_second=*/64 << 20,
-                                              /*chunk_bytes=*/1 << 20,
-                                              /*max_backlog_bytes=*/uint64_t{1} << 30);
+    impl->wal_trash = std::make_shared<WalTrashFileSystem>(
+        fs, /*bytes_per_second=*/64 << 20, /*chunk_bytes=*/1 << 20,
+        /*max_backlog_bytes=*/uint64_t{1} << 30);
+    fs = impl->wal_trash;
   }
   if (fs != rocksdb::FileSystem::Default()) {
     impl->env = rocksdb::NewCompositeEnv(fs);
@@ -295,6 +297,8 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
     std::filesystem::create_directories(options.path, ec);
     Status s = impl->OpenPrimary();
     if (!s.ok()) return s;
+    // WALs a stop or a crash left half-cut (RocksDB ignores them).
+    impl->wal_trash->AdoptLeftovers(options.path);
     // Left by a BulkCommitConsumer that crashed before ingesting (an
     // ingested file is RocksDB's own hard link by then): never data.
     std::vector<std::filesystem::path> stale;
@@ -794,6 +798,10 @@ Status RocksDbEventLog::Health() const {
 RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
   Stats s;
   s.group_commits = impl_->stat_commits.load();
+  if (impl_->wal_trash) {
+    s.wal_trash_bytes = impl_->wal_trash->BacklogBytes();
+    s.wals_deleted_whole = impl_->wal_trash->DeletedWhole();
+  }
   s.events_appended = impl_->stat_events.load();
   s.duplicates = impl_->stat_dups.load();
   s.failed_commits = impl_->stat_failed.load();

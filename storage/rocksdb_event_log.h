@@ -85,6 +85,10 @@ class RocksDbEventLog : public EventLog {
     uint64_t events_appended = 0;
     uint64_t duplicates = 0;
     uint64_t failed_commits = 0;
+    // Obsolete WALs waiting to be cut (storage/wal_trash_fs.h), and WALs
+    // unlinked whole instead (the backlog past 1 GiB, or a failure).
+    uint64_t wal_trash_bytes = 0;
+    uint64_t wals_deleted_whole = 0;
   };
   Stats GetStats() const;
 

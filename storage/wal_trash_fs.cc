@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string_view>
+#include <vector>
 
 namespace dfm {
 namespace {
@@ -50,23 +52,57 @@ rocksdb::IOStatus WalTrashFileSystem::DeleteFile(const std::string& fname,
       size <= chunk_bytes_) {
     return target()->DeleteFile(fname, options, dbg);
   }
-  bool behind;
+  return Enqueue(fname, size, /*renamed=*/false);
+}
+
+rocksdb::IOStatus WalTrashFileSystem::Enqueue(const std::string& wal, uint64_t size, bool renamed) {
+  const rocksdb::IOOptions io;
+  const std::string cut = renamed ? wal : wal + kCutSuffix;
+  bool whole;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    behind = backlog_bytes_ + size > max_backlog_bytes_;
+    whole = backlog_bytes_ + size > max_backlog_bytes_;
   }
-  if (behind) return target()->DeleteFile(fname, options, dbg);  // as without the wrapper
-  const std::string trash = fname + ".trash";
-  if (!target()->RenameFile(fname, trash, options, dbg).ok()) {
-    return target()->DeleteFile(fname, options, dbg);
+  if (!whole && !renamed) whole = !target()->RenameFile(wal, cut, io, nullptr).ok();
+  if (whole) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ++deleted_whole_;
+    }
+    return target()->DeleteFile(wal, io, nullptr);  // as without the wrapper
   }
   {
     std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back({trash, size});
+    queue_.push_back({cut, size});
     backlog_bytes_ += size;
   }
   cv_.notify_all();
   return rocksdb::IOStatus::OK();
+}
+
+size_t WalTrashFileSystem::AdoptLeftovers(const std::string& dir) {
+  const std::string suffix = kCutSuffix;
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+        IsWal(name.substr(0, name.size() - suffix.size()))) {
+      found.push_back(it->path().string());
+    }
+  }
+  std::sort(found.begin(), found.end());  // oldest WAL first
+  const rocksdb::IOOptions io;
+  for (const auto& path : found) {
+    uint64_t size = 0;
+    if (!target()->GetFileSize(path, io, &size, nullptr).ok() || size <= chunk_bytes_) {
+      target()->DeleteFile(path, io, nullptr).PermitUncheckedError();
+    } else {
+      Enqueue(path, size, /*renamed=*/true).PermitUncheckedError();
+    }
+  }
+  return found.size();
 }
 
 void WalTrashFileSystem::WaitUntilEmpty() {
@@ -77,6 +113,11 @@ void WalTrashFileSystem::WaitUntilEmpty() {
 uint64_t WalTrashFileSystem::BacklogBytes() {
   std::lock_guard<std::mutex> lk(mu_);
   return backlog_bytes_;
+}
+
+uint64_t WalTrashFileSystem::DeletedWhole() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return deleted_whole_;
 }
 
 void WalTrashFileSystem::Run() {
@@ -103,10 +144,10 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
                          : std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(
                                chunk_bytes_ * 1'000'000 / bytes_per_second_));
   // One handle for the whole file, opened before its size is read: if
-  // something else unlinks the trash meanwhile (RocksDB deletes `*.trash`
-  // whenever the log is opened), the cuts go on through the handle
-  // instead of re-creating the file by name. A file found no bigger than
-  // one piece (a copy the reopen created, say) is only unlinked.
+  // something else unlinks the file meanwhile (an operator clearing the
+  // directory), the cuts go on through the handle instead of re-creating
+  // the file by name. A file found no bigger than one piece (a copy the
+  // reopen created, say) is only unlinked.
   std::unique_ptr<rocksdb::FSWritableFile> file;
   uint64_t size = 0;
   if (target()->ReopenWritableFile(t.path, rocksdb::FileOptions(), &file, nullptr).ok()) {
@@ -126,7 +167,11 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
         next_cut_ = std::max(next_cut_, Clock::now()) + pause;
       }
       size -= chunk_bytes_;
-      if (!file->Truncate(size, io, nullptr).ok()) break;
+      if (!file->Truncate(size, io, nullptr).ok()) {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++deleted_whole_;  // the rest goes at once, below
+        break;
+      }
     }
     file->Close(io, nullptr).PermitUncheckedError();
   }

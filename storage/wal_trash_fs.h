@@ -5,12 +5,13 @@
 // returns: a 130 MB WAL took ~50 ms, and every WAL fdatasync waited behind
 // it (bench/README.md (b), "Stalls after a burst"). This wrapper answers
 // DeleteFile on a WAL ("<number>.log") larger than one piece by renaming
-// it to "<name>.trash" at once (so RocksDB sees it gone) and then, on its
+// it to "<name>.cut" at once (so RocksDB sees it gone) and then, on its
 // own thread, cutting the file from its end `chunk_bytes` at a time, at
 // most `bytes_per_second` (0: no pause), before unlinking what is left.
 // While more than `max_backlog_bytes` wait, a WAL is unlinked at once, as
 // without the wrapper, so the trash cannot grow without bound. A failure
-// to rename or cut also falls back to unlinking at once.
+// to rename or cut also falls back to unlinking at once. DeletedWhole()
+// counts those fallbacks.
 //
 // Only WAL files: a table file may still be read through a descriptor a
 // secondary instance (the `dfm log` tools beside the service) holds open.
@@ -19,11 +20,11 @@
 // secondary reading it sees a cut like a WAL's end that is not written
 // yet. Every other call goes to the wrapped FileSystem.
 //
-// A trash file left when the wrapper is destroyed (or by a crash) is
-// deleted, whole, by RocksDB when the log is next opened. RocksDB 7.8
-// does that on every open, a read-only one (a secondary: the `dfm log`
-// tools) included, so a tool started right after a burst unlinks the
-// waiting trash whole and brings that stall back once.
+// RocksDB never touches a "<number>.log.cut" file: it is not one of its
+// names (RocksDB 7.8 deletes "*.trash" files whole on every open, a
+// secondary's included, which is why the suffix is not ".trash"). A cut
+// file left when the wrapper is destroyed (or by a crash) is found by
+// AdoptLeftovers when the log is next opened for writing, and cut then.
 #pragma once
 
 #include <rocksdb/file_system.h>
@@ -50,17 +51,31 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus DeleteFile(const std::string& fname, const rocksdb::IOOptions& options,
                                rocksdb::IODebugContext* dbg) override;
 
+  // Queues every "<number>.log.cut" file directly in `dir` (left by a
+  // stop or a crash) to be cut like a WAL handed to DeleteFile; returns
+  // how many. Past the backlog limit one is unlinked at once.
+  size_t AdoptLeftovers(const std::string& dir);
+
   // Blocks until every WAL handed to DeleteFile so far has been dealt
   // with (tests).
   void WaitUntilEmpty();
   // Bytes of the trash files not yet wholly deleted.
   uint64_t BacklogBytes();
+  // WALs larger than one piece that were unlinked at once: the backlog
+  // was past its limit, or renaming or cutting failed.
+  uint64_t DeletedWhole();
+
+  // The suffix a WAL gets while it is cut.
+  static constexpr const char* kCutSuffix = ".cut";
 
  private:
   struct Trash {
     std::string path;
     uint64_t size;
   };
+  // Renames `wal` (of `size` bytes) to its cut name and queues it, or
+  // unlinks it at once when behind or when the rename fails.
+  rocksdb::IOStatus Enqueue(const std::string& wal, uint64_t size, bool renamed);
   void Run();
   // Cuts and then unlinks one trash file; false if stopped half-way.
   bool Drain(const Trash& t);
@@ -75,6 +90,7 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   std::deque<Trash> queue_;       // trash files not yet deleted
   uint64_t backlog_bytes_ = 0;    // sizes of those and the one being cut
   bool busy_ = false;             // Run is draining one
+  uint64_t deleted_whole_ = 0;    // see DeletedWhole()
   Clock::time_point next_cut_{};  // when the next cut may start
   bool stop_ = false;
   std::thread thread_;

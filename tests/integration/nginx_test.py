@@ -148,8 +148,18 @@ class BehindNginx(unittest.TestCase):
         for path in ("/healthz", "/readyz", "/v1/health"):
             status, _, body = self.via_proxy(path, None, {}, method="GET")
             self.assertEqual(status, 200, path)
+        body = t.verity_body("it-health-1")
+        self.assert_accepted(self.via_proxy("/webhooks/verity", body, {
+            "Content-Type": "application/json", "X-Texting-Signature": t.verity_signature(body)}))
         doc = json.loads(self.via_proxy("/v1/health", None, {}, method="GET")[2])
         self.assertEqual(doc["parts"]["event_log"]["state"], "writable")
+        storage = doc["parts"]["storage"]
+        self.assertGreaterEqual(storage["events_appended"], 1)
+        self.assertGreaterEqual(storage["events_appended"], storage["group_commits"])
+        self.assertGreaterEqual(storage["group_commits"], 1)
+        self.assertEqual(storage["failed_commits"], 0)
+        self.assertEqual(storage["wals_deleted_whole"], 0)
+        self.assertIn("wal_trash_bytes", storage)
 
 
 if __name__ == "__main__":

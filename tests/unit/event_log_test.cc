@@ -48,6 +48,17 @@ std::unique_ptr<RocksDbEventLog> OpenRocks(const std::string& path) {
   return log;
 }
 
+// A read-only (secondary) open, as the `dfm log` tools make.
+std::unique_ptr<RocksDbEventLog> OpenReadOnly(const std::string& path) {
+  RocksDbLogOptions o;
+  o.path = path;
+  o.read_only = true;
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(o, &log);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return log;
+}
+
 class EventLogContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -316,11 +327,8 @@ TEST(RocksDbEventLog, ReadOnlySecondarySeesNewEventsAfterRefresh) {
   auto primary = OpenRocks(dir.Sub("db"));
   ASSERT_TRUE(primary);
   ASSERT_TRUE(primary->Append(Draft("s", "a"), nullptr).ok());
-  RocksDbLogOptions ro;
-  ro.path = dir.Sub("db");
-  ro.read_only = true;
-  std::unique_ptr<RocksDbEventLog> reader;
-  ASSERT_TRUE(RocksDbEventLog::Open(ro, &reader).ok());
+  auto reader = OpenReadOnly(dir.Sub("db"));
+  ASSERT_TRUE(reader);
   EXPECT_EQ(reader->LastSequence(), 1u);
   ASSERT_TRUE(primary->Append(Draft("s", "b"), nullptr).ok());
   ASSERT_TRUE(reader->Refresh().ok());
@@ -340,8 +348,8 @@ uint64_t SizeOrZero(const std::string& path) {
   return ec ? 0 : n;
 }
 
-// A WAL is renamed to trash at once and then cut from its end a piece at a
-// time, no faster than the rate; any other file is deleted at once.
+// A WAL is renamed to `.cut` at once and then cut from its end a piece at
+// a time, no faster than the rate; any other file is deleted at once.
 TEST(WalTrashFileSystem, DeletesAWalAPieceAtATimeAndOtherFilesAtOnce) {
   TempDir dir;
   constexpr uint64_t kMiB = 1 << 20;
@@ -356,9 +364,9 @@ TEST(WalTrashFileSystem, DeletesAWalAPieceAtATimeAndOtherFilesAtOnce) {
   ASSERT_TRUE(fs.DeleteFile(info, io, nullptr).ok());
   EXPECT_FALSE(std::filesystem::exists(table));
   EXPECT_FALSE(std::filesystem::exists(info));
-  EXPECT_FALSE(std::filesystem::exists(table + ".trash"));
+  EXPECT_FALSE(std::filesystem::exists(table + ".cut"));
 
-  const std::string wal = dir.Sub("000012.log"), trash = wal + ".trash";
+  const std::string wal = dir.Sub("000012.log"), trash = wal + ".cut";
   WriteFileOfSize(wal, 5 * kMiB);
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(fs.DeleteFile(wal, io, nullptr).ok());
@@ -377,13 +385,14 @@ TEST(WalTrashFileSystem, DeletesAWalAPieceAtATimeAndOtherFilesAtOnce) {
   EXPECT_GE(smallest_seen, kMiB);
   // Four cuts (5 MiB down to 1 MiB), 100 ms apart.
   EXPECT_GE(took, std::chrono::milliseconds(290));
+  EXPECT_EQ(fs.DeletedWhole(), 0u);
 }
 
-// Destroyed half-way, it stops and leaves the trash file; the next open of
-// the log deletes it (the test below).
+// Destroyed half-way, it stops and leaves the cut file; the next open of
+// the log for writing cuts it (the tests below).
 TEST(WalTrashFileSystem, StopsWhenDestroyed) {
   TempDir dir;
-  const std::string wal = dir.Sub("000012.log"), trash = wal + ".trash";
+  const std::string wal = dir.Sub("000012.log"), trash = wal + ".cut";
   WriteFileOfSize(wal, 8 << 20);
   const auto start = std::chrono::steady_clock::now();
   {
@@ -396,25 +405,58 @@ TEST(WalTrashFileSystem, StopsWhenDestroyed) {
   EXPECT_TRUE(std::filesystem::exists(trash));
 }
 
-// A trash file that a crash (or a stop half-way) left behind is deleted
-// when the log is next opened, and the log is intact.
-TEST(RocksDbEventLog, TrashLeftByACrashIsDeletedWhenTheLogIsNextOpened) {
+// A cut file that a crash (or a stop half-way) left behind is left alone
+// by a read-only open (the `dfm log` tools: RocksDB would have unlinked a
+// `.trash` file whole) and cut when the log is next opened for writing;
+// the log is intact.
+TEST(RocksDbEventLog, CutFileLeftByACrashIsCutWhenTheLogIsNextOpenedForWriting) {
   TempDir dir;
   {
     auto log = OpenRocks(dir.Sub("db"));
     ASSERT_TRUE(log);
     ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
   }
-  const std::string trash = dir.Sub("db/000999.log.trash");
-  WriteFileOfSize(trash, 1 << 20);
+  const std::string cut = dir.Sub("db/000999.log.cut");
+  WriteFileOfSize(cut, 8 << 20);  // seven cuts, ~16 ms apart
+  {
+    auto tool = OpenReadOnly(dir.Sub("db"));
+    ASSERT_TRUE(tool);
+    EXPECT_EQ(tool->LastSequence(), 1u);
+  }
+  EXPECT_EQ(SizeOrZero(cut), uint64_t{8} << 20);
   auto log = OpenRocks(dir.Sub("db"));
   ASSERT_TRUE(log);
-  for (int i = 0; i < 100 && std::filesystem::exists(trash); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(log->GetStats().wal_trash_bytes, uint64_t{8} << 20);  // adopted, not unlinked
+  for (int i = 0; i < 100 && std::filesystem::exists(cut); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_FALSE(std::filesystem::exists(trash));
+  EXPECT_FALSE(std::filesystem::exists(cut));
+  EXPECT_EQ(log->GetStats().wal_trash_bytes, 0u);
+  EXPECT_EQ(log->GetStats().wals_deleted_whole, 0u);
   EXPECT_EQ(log->LastSequence(), 1u);
   EXPECT_TRUE(log->VerifyChain().ok);
+}
+
+// Only "<number>.log.cut" files are adopted; one no bigger than a piece is
+// unlinked at once, a bigger one is cut.
+TEST(WalTrashFileSystem, AdoptsOnlyLeftoverCutWals) {
+  TempDir dir;
+  constexpr uint64_t kMiB = 1 << 20;
+  WalTrashFileSystem fs(rocksdb::FileSystem::Default(), 0, kMiB, 64 * kMiB);  // no pause
+  WriteFileOfSize(dir.Sub("000003.log.cut"), 3 * kMiB);
+  WriteFileOfSize(dir.Sub("000004.log.cut"), 100);
+  WriteFileOfSize(dir.Sub("000005.sst.cut"), 100);
+  WriteFileOfSize(dir.Sub("LOG.cut"), 100);
+  WriteFileOfSize(dir.Sub("000006.log"), 100);
+  EXPECT_EQ(fs.AdoptLeftovers(dir.path()), 2u);
+  fs.WaitUntilEmpty();
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("000003.log.cut")));
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("000004.log.cut")));
+  EXPECT_TRUE(std::filesystem::exists(dir.Sub("000005.sst.cut")));
+  EXPECT_TRUE(std::filesystem::exists(dir.Sub("LOG.cut")));
+  EXPECT_TRUE(std::filesystem::exists(dir.Sub("000006.log")));
+  EXPECT_EQ(fs.BacklogBytes(), 0u);
+  EXPECT_EQ(fs.DeletedWhole(), 0u);
 }
 
 // Past the backlog limit a WAL is unlinked at once, as without the wrapper.
@@ -427,10 +469,11 @@ TEST(WalTrashFileSystem, UnlinksAtOnceWhileTooFarBehind) {
   WriteFileOfSize(second, 4 * kMiB);
   ASSERT_TRUE(fs.DeleteFile(first, rocksdb::IOOptions(), nullptr).ok());
   ASSERT_TRUE(fs.DeleteFile(second, rocksdb::IOOptions(), nullptr).ok());
-  EXPECT_TRUE(std::filesystem::exists(first + ".trash"));  // being cut, 1 MiB a second
-  EXPECT_FALSE(std::filesystem::exists(second + ".trash"));
+  EXPECT_TRUE(std::filesystem::exists(first + ".cut"));  // being cut, 1 MiB a second
+  EXPECT_FALSE(std::filesystem::exists(second + ".cut"));
   EXPECT_FALSE(std::filesystem::exists(second));
   EXPECT_LE(fs.BacklogBytes(), 4 * kMiB);
+  EXPECT_EQ(fs.DeletedWhole(), 1u);  // the second, counted
 }
 
 // Records the renames RocksDB's file system is asked for.
@@ -458,15 +501,15 @@ class RenameRecordingFs : public rocksdb::FileSystemWrapper {
 };
 
 bool IsWalToTrash(const std::string& rename) {
-  // "<digits>.log -> <digits>.log.trash"
+  // "<digits>.log -> <digits>.log.cut"
   size_t arrow = rename.find(" -> ");
   return arrow != std::string::npos && arrow >= 4 && rename.compare(arrow - 4, 4, ".log") == 0 &&
-         rename.substr(arrow + 4) == rename.substr(0, arrow) + ".trash";
+         rename.substr(arrow + 4) == rename.substr(0, arrow) + ".cut";
 }
 
 // A primary hands its obsolete WALs to the trash: reopening flushes what
 // the old WAL held, and RocksDB's delete of that WAL becomes a rename to
-// `.log.trash` (then cut and unlinked). The log is intact afterwards.
+// `.log.cut` (then cut and unlinked). The log is intact afterwards.
 TEST(RocksDbEventLog, PrimaryMovesObsoleteWalsToTheTrash) {
   TempDir dir;
   auto recorder = std::make_shared<RenameRecordingFs>();
