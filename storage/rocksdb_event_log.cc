@@ -229,7 +229,8 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   // rate at full ingest (~50 MB/s); 4 MiB pieces still held a WAL sync up
   // to 13 ms now and then (bench/README.md (b)). Past 1 GiB waiting (twice
   // max_total_wal_size), WALs are unlinked at once. A read-only open makes
-  // no obsolete files (but deletes waiting trash: wal_trash_fs.h).
+  // no obsolete files and leaves WALs being cut (`.log.cut`) alone; the
+  // next primary open adopts those a stop or a crash left.
   std::shared_ptr<rocksdb::FileSystem> fs =
       options.file_system ? options.file_system : rocksdb::FileSystem::Default();
   if (!options.read_only) {

@@ -2,20 +2,23 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <string_view>
 #include <vector>
 
 namespace dfm {
 namespace {
 
-bool IsWal(const std::string& fname) {
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool IsWal(std::string_view fname) {
   constexpr std::string_view kSuffix = ".log";
-  if (fname.size() <= kSuffix.size()) return false;
-  if (fname.compare(fname.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) return false;
+  if (fname.size() <= kSuffix.size() || !EndsWith(fname, kSuffix)) return false;
   // "<digits>.log" after the last '/': not the info LOG, not other files.
   size_t start = fname.rfind('/');
-  start = start == std::string::npos ? 0 : start + 1;
+  start = start == std::string_view::npos ? 0 : start + 1;
   size_t end = fname.size() - kSuffix.size();
   if (start == end) return false;
   for (size_t i = start; i < end; ++i) {
@@ -52,54 +55,63 @@ rocksdb::IOStatus WalTrashFileSystem::DeleteFile(const std::string& fname,
       size <= chunk_bytes_) {
     return target()->DeleteFile(fname, options, dbg);
   }
-  return Enqueue(fname, size, /*renamed=*/false);
+  return Enqueue(fname, size, /*renamed=*/false, options, dbg);
 }
 
-rocksdb::IOStatus WalTrashFileSystem::Enqueue(const std::string& wal, uint64_t size, bool renamed) {
-  const rocksdb::IOOptions io;
+rocksdb::IOStatus WalTrashFileSystem::Enqueue(const std::string& wal, uint64_t size, bool renamed,
+                                              const rocksdb::IOOptions& options,
+                                              rocksdb::IODebugContext* dbg) {
   const std::string cut = renamed ? wal : wal + kCutSuffix;
   bool whole;
   {
+    // The bytes are reserved and the cut name claimed before the rename,
+    // so neither a concurrent delete nor AdoptLeftovers (which may list
+    // the directory between the rename and the queueing) counts it twice.
     std::lock_guard<std::mutex> lk(mu_);
+    if (!known_.insert(cut).second) return rocksdb::IOStatus::OK();  // queued already
     whole = backlog_bytes_ + size > max_backlog_bytes_;
+    if (!whole) backlog_bytes_ += size;
   }
-  if (!whole && !renamed) whole = !target()->RenameFile(wal, cut, io, nullptr).ok();
+  if (!whole && !renamed && !target()->RenameFile(wal, cut, options, dbg).ok()) {
+    std::lock_guard<std::mutex> lk(mu_);
+    backlog_bytes_ -= size;
+    whole = true;
+  }
   if (whole) {
     {
       std::lock_guard<std::mutex> lk(mu_);
+      known_.erase(cut);
       ++deleted_whole_;
     }
-    return target()->DeleteFile(wal, io, nullptr);  // as without the wrapper
+    return target()->DeleteFile(wal, options, dbg);  // as without the wrapper
   }
   {
     std::lock_guard<std::mutex> lk(mu_);
     queue_.push_back({cut, size});
-    backlog_bytes_ += size;
   }
   cv_.notify_all();
   return rocksdb::IOStatus::OK();
 }
 
 size_t WalTrashFileSystem::AdoptLeftovers(const std::string& dir) {
-  const std::string suffix = kCutSuffix;
-  std::vector<std::string> found;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() > suffix.size() &&
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-        IsWal(name.substr(0, name.size() - suffix.size()))) {
-      found.push_back(it->path().string());
+  const rocksdb::IOOptions io;
+  std::vector<std::string> children, found;
+  if (!target()->GetChildren(dir, io, &children, nullptr).ok()) return 0;
+  for (const auto& name : children) {
+    if (EndsWith(name, kCutSuffix) && IsWal(std::string_view(name).substr(
+                                          0, name.size() - std::string_view(kCutSuffix).size()))) {
+      found.push_back(dir + "/" + name);
     }
   }
   std::sort(found.begin(), found.end());  // oldest WAL first
-  const rocksdb::IOOptions io;
   for (const auto& path : found) {
     uint64_t size = 0;
-    if (!target()->GetFileSize(path, io, &size, nullptr).ok() || size <= chunk_bytes_) {
-      target()->DeleteFile(path, io, nullptr).PermitUncheckedError();
+    if (!target()->GetFileSize(path, io, &size, nullptr).ok()) continue;  // gone meanwhile
+    if (size <= chunk_bytes_) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (known_.count(path) == 0) target()->DeleteFile(path, io, nullptr).PermitUncheckedError();
     } else {
-      Enqueue(path, size, /*renamed=*/true).PermitUncheckedError();
+      Enqueue(path, size, /*renamed=*/true, io, nullptr).PermitUncheckedError();
     }
   }
   return found.size();
@@ -150,7 +162,9 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
   // reopen created, say) is only unlinked.
   std::unique_ptr<rocksdb::FSWritableFile> file;
   uint64_t size = 0;
-  if (target()->ReopenWritableFile(t.path, rocksdb::FileOptions(), &file, nullptr).ok()) {
+  const bool opened =
+      target()->ReopenWritableFile(t.path, rocksdb::FileOptions(), &file, nullptr).ok();
+  if (opened) {
     if (!target()->GetFileSize(t.path, io, &size, nullptr).ok()) size = 0;
     while (size > chunk_bytes_) {
       {
@@ -160,6 +174,7 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
         std::unique_lock<std::mutex> lk(mu_);
         if (cv_.wait_until(lk, next_cut_, [this] { return stop_; })) {
           backlog_bytes_ -= t.size;
+          known_.erase(t.path);  // left for the next open to adopt
           lk.unlock();
           file->Close(io, nullptr).PermitUncheckedError();
           return false;
@@ -177,9 +192,11 @@ bool WalTrashFileSystem::Drain(const Trash& t) {
   }
   // Whatever happened above, the rest goes at once; a failure here (the
   // file is already gone) leaves nothing to do.
-  target()->DeleteFile(t.path, io, nullptr).PermitUncheckedError();
+  const bool existed = target()->DeleteFile(t.path, io, nullptr).ok();
   std::lock_guard<std::mutex> lk(mu_);
+  if (!opened && existed) ++deleted_whole_;  // could not be cut at all
   backlog_bytes_ -= t.size;
+  known_.erase(t.path);
   return true;
 }
 

@@ -35,6 +35,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -73,9 +74,11 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
     std::string path;
     uint64_t size;
   };
-  // Renames `wal` (of `size` bytes) to its cut name and queues it, or
-  // unlinks it at once when behind or when the rename fails.
-  rocksdb::IOStatus Enqueue(const std::string& wal, uint64_t size, bool renamed);
+  // Renames `wal` (of `size` bytes; already the cut name when `renamed`)
+  // to its cut name and queues it, or unlinks it at once when behind or
+  // when the rename fails. A cut name already queued is left as it is.
+  rocksdb::IOStatus Enqueue(const std::string& wal, uint64_t size, bool renamed,
+                            const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg);
   void Run();
   // Cuts and then unlinks one trash file; false if stopped half-way.
   bool Drain(const Trash& t);
@@ -91,6 +94,7 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   uint64_t backlog_bytes_ = 0;    // sizes of those and the one being cut
   bool busy_ = false;             // Run is draining one
   uint64_t deleted_whole_ = 0;    // see DeletedWhole()
+  std::set<std::string> known_;   // cut names queued or being cut
   Clock::time_point next_cut_{};  // when the next cut may start
   bool stop_ = false;
   std::thread thread_;
