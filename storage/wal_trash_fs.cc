@@ -15,7 +15,7 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 
 bool IsWal(std::string_view fname) {
   constexpr std::string_view kSuffix = ".log";
-  if (fname.size() <= kSuffix.size() || !EndsWith(fname, kSuffix)) return false;
+  if (!EndsWith(fname, kSuffix)) return false;
   // "<digits>.log" after the last '/': not the info LOG, not other files.
   size_t start = fname.rfind('/');
   start = start == std::string_view::npos ? 0 : start + 1;
@@ -61,7 +61,7 @@ rocksdb::IOStatus WalTrashFileSystem::DeleteFile(const std::string& fname,
 rocksdb::IOStatus WalTrashFileSystem::Enqueue(const std::string& wal, uint64_t size, bool renamed,
                                               const rocksdb::IOOptions& options,
                                               rocksdb::IODebugContext* dbg) {
-  const std::string cut = renamed ? wal : wal + kCutSuffix;
+  const std::string cut = renamed ? wal : wal + std::string(kCutSuffix);
   bool whole;
   {
     // The bytes are reserved and the cut name claimed before the rename,
@@ -98,8 +98,8 @@ size_t WalTrashFileSystem::AdoptLeftovers(const std::string& dir) {
   std::vector<std::string> children, found;
   if (!target()->GetChildren(dir, io, &children, nullptr).ok()) return 0;
   for (const auto& name : children) {
-    if (EndsWith(name, kCutSuffix) && IsWal(std::string_view(name).substr(
-                                          0, name.size() - std::string_view(kCutSuffix).size()))) {
+    if (EndsWith(name, kCutSuffix) &&
+        IsWal(std::string_view(name).substr(0, name.size() - kCutSuffix.size()))) {
       found.push_back(dir + "/" + name);
     }
   }

@@ -37,6 +37,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace dfm {
@@ -53,8 +54,9 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
                                rocksdb::IODebugContext* dbg) override;
 
   // Queues every "<number>.log.cut" file directly in `dir` (left by a
-  // stop or a crash) to be cut like a WAL handed to DeleteFile; returns
-  // how many. Past the backlog limit one is unlinked at once.
+  // stop or a crash) to be cut like a WAL handed to DeleteFile, except
+  // those queued already; returns how many such files it found. Past the
+  // backlog limit one is unlinked at once.
   size_t AdoptLeftovers(const std::string& dir);
 
   // Blocks until every WAL handed to DeleteFile so far has been dealt
@@ -67,7 +69,7 @@ class WalTrashFileSystem : public rocksdb::FileSystemWrapper {
   uint64_t DeletedWhole();
 
   // The suffix a WAL gets while it is cut.
-  static constexpr const char* kCutSuffix = ".cut";
+  static constexpr std::string_view kCutSuffix = ".cut";
 
  private:
   struct Trash {
