@@ -55,15 +55,7 @@ int Serve(const std::string& config_path) {
   int rc = 0;
   {
     dfm::HttpFront front(config, log.get());
-    front.SetHealthParts([&sync, &log](uint64_t last_seq, dfm::JsonObject* parts) {
-      const dfm::RocksDbEventLog::Stats st = log->GetStats();
-      dfm::JsonObject storage;
-      storage.UInt("group_commits", st.group_commits)
-          .UInt("events_appended", st.events_appended)
-          .UInt("failed_commits", st.failed_commits)
-          .UInt("wal_trash_bytes", st.wal_trash_bytes)
-          .UInt("wals_deleted_whole", st.wals_deleted_whole);
-      parts->Raw("storage", storage.Finish());
+    front.SetHealthParts([&sync](uint64_t last_seq, dfm::JsonObject* parts) {
       sync->AddHealthParts(last_seq, parts);
     });
     std::string token;

@@ -312,6 +312,7 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
                                                         : "unavailable")
       .UInt("last_seq", last_seq);
   if (!log_health.ok()) store.Str("detail", log_health.message());
+  for (const EventLog::Counter& c : log->Counters()) store.UInt(c.name, c.value);
   JsonObject parts;
   parts.Raw("http", http.Finish()).Raw("event_log", store.Finish());
   if (health_parts) health_parts(last_seq, &parts);

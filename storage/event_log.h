@@ -53,9 +53,9 @@ struct ChainReport {
   uint64_t count = 0;
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
-  Sha256Digest head_hash{};     // hash of the last record read
-  uint64_t first_bad_seq = 0;   // set when !ok
-  std::string problem;          // set when !ok
+  Sha256Digest head_hash{};    // hash of the last record read
+  uint64_t first_bad_seq = 0;  // set when !ok
+  std::string problem;         // set when !ok
 };
 
 class EventLog {
@@ -130,6 +130,16 @@ class EventLog {
   // ready for traffic, yet nothing is refused). Otherwise (Unavailable) why
   // it cannot write.
   virtual Status Health() const = 0;
+
+  // A counter for /v1/health (`parts.event_log`); `name` is a string
+  // literal.
+  struct Counter {
+    std::string_view name;
+    uint64_t value;
+  };
+  // The log's own counters since it was opened, always the same names in
+  // the same order. None by default.
+  virtual std::vector<Counter> Counters() const { return {}; }
 
   // Visits the events of one (tenant, stream) with seq >= from in order, in
   // batches, until `fn` returns false.

@@ -809,4 +809,13 @@ RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
   return s;
 }
 
+std::vector<EventLog::Counter> RocksDbEventLog::Counters() const {
+  const Stats st = GetStats();
+  return {{"group_commits", st.group_commits},
+          {"events_appended", st.events_appended},
+          {"failed_commits", st.failed_commits},
+          {"wal_trash_bytes", st.wal_trash_bytes},
+          {"wals_deleted_whole", st.wals_deleted_whole}};
+}
+
 }  // namespace dfm

@@ -61,8 +61,8 @@ class RocksDbEventLog : public EventLog {
                     std::vector<Event>* out) const override;
   Status ScanRecords(uint64_t from,
                      const std::function<bool(uint64_t, std::string_view)>& fn) const override;
-  Status LookupIdempotency(std::string_view tenant, std::string_view system,
-                           std::string_view key, uint64_t* seq) const override;
+  Status LookupIdempotency(std::string_view tenant, std::string_view system, std::string_view key,
+                           uint64_t* seq) const override;
   Status LookupEventId(const EventId& id, uint64_t* seq) const override;
   Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const override;
   Status CommitConsumer(std::string_view consumer, uint64_t seq,
@@ -78,8 +78,11 @@ class RocksDbEventLog : public EventLog {
       const std::function<bool(std::string_view, std::string_view)>& fn) const override;
   Status DropConsumer(std::string_view consumer) override;
   Status Health() const override;
+  // group_commits, events_appended, failed_commits, wal_trash_bytes and
+  // wals_deleted_whole, from GetStats().
+  std::vector<Counter> Counters() const override;
 
-  // Counters for /v1/health and benchmarks.
+  // Counters for /v1/health (through Counters()) and benchmarks.
   struct Stats {
     uint64_t group_commits = 0;
     uint64_t events_appended = 0;
@@ -95,8 +98,8 @@ class RocksDbEventLog : public EventLog {
  private:
   struct Impl;
   explicit RocksDbEventLog(std::unique_ptr<Impl> impl);
-  Status CommitConsumerWith(std::string_view consumer, uint64_t seq, const std::vector<StateOp>& ops,
-                            bool sync);
+  Status CommitConsumerWith(std::string_view consumer, uint64_t seq,
+                            const std::vector<StateOp>& ops, bool sync);
   std::unique_ptr<Impl> impl_;
 };
 

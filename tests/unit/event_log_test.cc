@@ -482,6 +482,71 @@ TEST(WalTrashFileSystem, UnlinksAtOnceWhileTooFarBehind) {
   EXPECT_EQ(fs.DeletedWhole(), 1u);  // the second, counted
 }
 
+// Fails, on demand, the three steps the trash takes for a WAL: the rename
+// to its cut name, the reopen that cuts go through, and a cut.
+class TrashStepFailingFs : public rocksdb::FileSystemWrapper {
+ public:
+  enum class Step { kNone, kRename, kReopen, kTruncate };
+  explicit TrashStepFailingFs(Step fail)
+      : FileSystemWrapper(rocksdb::FileSystem::Default()), fail_(fail) {}
+  const char* Name() const override { return "TrashStepFailingFs"; }
+
+  rocksdb::IOStatus RenameFile(const std::string& from, const std::string& to,
+                               const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    if (fail_ == Step::kRename) return rocksdb::IOStatus::IOError("injected: rename");
+    return target()->RenameFile(from, to, o, dbg);
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    if (fail_ == Step::kReopen) return rocksdb::IOStatus::IOError("injected: reopen");
+    auto s = target()->ReopenWritableFile(f, o, r, dbg);
+    if (s.ok() && fail_ == Step::kTruncate) *r = std::make_unique<NoTruncate>(std::move(*r));
+    return s;
+  }
+
+ private:
+  class NoTruncate : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    using FSWritableFileOwnerWrapper::FSWritableFileOwnerWrapper;
+    rocksdb::IOStatus Truncate(uint64_t, const rocksdb::IOOptions&,
+                               rocksdb::IODebugContext*) override {
+      return rocksdb::IOStatus::IOError("injected: truncate");
+    }
+  };
+  const Step fail_;
+};
+
+// Whichever step fails (the rename, the reopen, a cut), the WAL is still
+// deleted, at once, and counted as deleted whole; nothing stays in the
+// backlog and no cut file is left behind.
+TEST(WalTrashFileSystem, FallsBackToUnlinkingWholeWhenAStepFails) {
+  constexpr uint64_t kMiB = 1 << 20;
+  using Step = TrashStepFailingFs::Step;
+  for (Step step : {Step::kRename, Step::kReopen, Step::kTruncate}) {
+    SCOPED_TRACE(static_cast<int>(step));
+    TempDir dir;
+    auto failing = std::make_shared<TrashStepFailingFs>(step);
+    WalTrashFileSystem fs(failing, /*bytes_per_second=*/0, kMiB, 64 * kMiB);
+    const std::string wal = dir.Sub("000012.log");
+    WriteFileOfSize(wal, 3 * kMiB);
+    ASSERT_TRUE(fs.DeleteFile(wal, rocksdb::IOOptions(), nullptr).ok());
+    EXPECT_FALSE(std::filesystem::exists(wal));
+    fs.WaitUntilEmpty();
+    EXPECT_FALSE(std::filesystem::exists(wal + ".cut"));
+    EXPECT_EQ(fs.DeletedWhole(), 1u);
+    EXPECT_EQ(fs.BacklogBytes(), 0u);
+  }
+  // The same file system without a failure cuts it and counts nothing.
+  TempDir dir;
+  WalTrashFileSystem fs(std::make_shared<TrashStepFailingFs>(Step::kNone), 0, kMiB, 64 * kMiB);
+  WriteFileOfSize(dir.Sub("000013.log"), 3 * kMiB);
+  ASSERT_TRUE(fs.DeleteFile(dir.Sub("000013.log"), rocksdb::IOOptions(), nullptr).ok());
+  fs.WaitUntilEmpty();
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("000013.log.cut")));
+  EXPECT_EQ(fs.DeletedWhole(), 0u);
+}
+
 // Records the renames RocksDB's file system is asked for.
 class RenameRecordingFs : public rocksdb::FileSystemWrapper {
  public:

@@ -269,6 +269,14 @@ TEST_F(HttpFrontTest, HealthEndpoints) {
   EXPECT_NE(h.body.find("\"uptime_s\":"), std::string::npos);
   EXPECT_NE(h.body.find("\"event_log\":{\"state\":\"writable\""), std::string::npos);
   EXPECT_NE(h.body.find("\"http\":{\"state\":\"serving\""), std::string::npos);
+  // The log's counters sit in its part, after its state.
+  ASSERT_EQ(PostVerity(Fixture("verity/message.received.json")).status, 200);
+  h = Http("GET", Url("/v1/health"));
+  EXPECT_NE(h.body.find("\"event_log\":{\"state\":\"writable\",\"last_seq\":1,"
+                        "\"group_commits\":1,\"events_appended\":1,\"failed_commits\":0,"
+                        "\"wal_trash_bytes\":0,\"wals_deleted_whole\":0}"),
+            std::string::npos)
+      << h.body;
 }
 
 TEST_F(HttpFrontTest, StalledClientIsCutOff) {
