@@ -10,8 +10,10 @@
 // its answer): the maximum rate. With --rate it is open-loop: requests are
 // due at a fixed rate and latency counts from when each was due, so a slow
 // server cannot hide its queueing (no coordinated omission). Prints one
-// JSON object: connections, rate, seconds, ok, errors, req_per_s, and the
-// latency percentiles p50_us, p99_us, p999_us, max_us. Exits 2 if any
+// JSON object: connections, rate, seconds, ok, errors, req_per_s, the
+// latency percentiles p50_us, p99_us, p999_us, max_us, and cpu_us: the
+// client's own CPU time (user and system) over the run, so a script can
+// put a server's CPU per request beside the client's. Exits 2 if any
 // request was not answered 2xx, 1 if --timeline's FILE cannot be written.
 // --timeline also writes the run's answers per 100 ms slice to FILE (see
 // WriteTimeline), to find when a stall was.
@@ -20,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +43,14 @@ using namespace dfm;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// User plus system CPU time this process has used, in µs.
+int64_t CpuUs() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto us = [](const timeval& t) { return int64_t{t.tv_sec} * 1'000'000 + t.tv_usec; };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -220,6 +231,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> done_at;  // completion times, kept for --timeline
   if (!timeline_path.empty()) done_at.reserve(1 << 20);
   uint64_t ok = 0, errors = 0;
+  const int64_t cpu_start = CpuUs();
   const int64_t start = NowNs();
   const int64_t end = start + static_cast<int64_t>(seconds * 1e9);
   const int64_t interval = rate > 0 ? static_cast<int64_t>(1e9 / rate) : 0;
@@ -291,6 +303,7 @@ int main(int argc, char** argv) {
     }
   }
   double elapsed = static_cast<double>(NowNs() - start) / 1e9;
+  const int64_t cpu_us = CpuUs() - cpu_start;
   // Before the percentiles, which reorder `lat`.
   if (!timeline_path.empty() && !WriteTimeline(timeline_path, start, done_at, lat)) {
     std::perror(timeline_path.c_str());
@@ -298,11 +311,11 @@ int main(int argc, char** argv) {
   }
   std::printf("{\"connections\":%d,\"rate\":%.0f,\"seconds\":%.1f,\"ok\":%lu,\"errors\":%lu,"
               "\"req_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,"
-              "\"max_us\":%.0f}\n",
+              "\"max_us\":%.0f,\"cpu_us\":%lld}\n",
               connections, rate, elapsed, static_cast<unsigned long>(ok),
               static_cast<unsigned long>(errors), static_cast<double>(ok) / elapsed,
               bench::Percentile(lat, 50), bench::Percentile(lat, 99), bench::Percentile(lat, 99.9),
-              bench::Percentile(lat, 100));
+              bench::Percentile(lat, 100), static_cast<long long>(cpu_us));
   for (auto& c : conns) close(c.fd);
   return errors > 0 ? 2 : 0;
 }

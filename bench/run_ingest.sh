@@ -19,7 +19,11 @@
 # flight to keep both cores busy, as any group-commit log does
 # (bench/README.md (b), "How many connections").
 # The per-count ratios are printed too, and the open-loop latency at
-# 5,000/s, measured in the first round only (dfm_round).
+# 5,000/s, measured in the first round only (dfm_round). So is each
+# server's CPU per request (all its threads, over the closed loop), in µs
+# and in units of the client's own CPU per request in the same run: the
+# machine's speed drifts by a fifth within minutes here, and the second
+# figure, which scales with it on both sides, moves less than req/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -60,6 +64,10 @@ B=build/release/bench
 # files): a failed client run or a server that never gets ready stops the
 # script (set -e) and the trap stops the server.
 
+# cpu_ticks PID: the CPU time (user and system, all threads) PID has used,
+# in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # dfm_round N C: a fresh data directory, 2 s warm-up, closed loop over C
 # connections into $work/dfm.json. When N is 1 and C is the first count,
 # the open loop at 5,000/s (64 connections) runs twice: before the closed
@@ -92,8 +100,11 @@ TOML
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_before.json"
   fi
+  local t0
+  t0=$(cpu_ticks "$pid")
   $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections "$2" \
     --seconds "$secs" > "$work/dfm.json"
+  echo $(($(cpu_ticks "$pid") - t0)) > "$work/dfm.ticks"
   if [ $open = 1 ]; then
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_after.json"
@@ -111,8 +122,11 @@ bare_round() {
   for _ in $(seq 100); do curl -s -o /dev/null localhost:18090/ && break; sleep 0.05; done
   $B/ingest_client --port 18090 --secret bench-secret --prefix warm --connections "$1" \
     --seconds 2 >/dev/null
+  local t0
+  t0=$(cpu_ticks "$pid")
   $B/ingest_client --port 18090 --secret bench-secret --prefix bare --connections "$1" \
     --seconds "$secs" > "$work/bare.json"
+  echo $(($(cpu_ticks "$pid") - t0)) > "$work/bare.ticks"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -127,24 +141,36 @@ for r in $(seq "$rounds"); do
     d=$(cat "$work/dfm.json"); b=$(cat "$work/bare.json")
     echo "round $r, $c connections: dfm $d" >&2
     echo "round $r, $c connections: bare $b" >&2
-    echo "$c|$d|$b" >> "$work/rounds"
+    echo "$c|$d|$b|$(cat "$work/dfm.ticks")|$(cat "$work/bare.ticks")" >> "$work/rounds"
   done
 done
 
-python3 - "$work/rounds" "$work/open_before.json" "$work/open_after.json" <<'PY'
+python3 - "$work/rounds" "$work/open_before.json" "$work/open_after.json" \
+  "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys
+tick_us = 1e6 / int(sys.argv[4])
 for name, path in (("before", sys.argv[2]), ("right after", sys.argv[3])):
     o = json.load(open(path))
     print(f"dfm open loop at 5,000/s, 64 connections, {name} the closed loop: "
           f"p50 {o['p50_us']:,.0f} µs, p99 {o['p99_us']:,.0f} µs, "
           f"p99.9 {o['p999_us']:,.0f} µs, max {o['max_us']:,.0f} µs")
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
-levels = list(dict.fromkeys(int(c) for c, _, _ in rows))
+levels = list(dict.fromkeys(int(r[0]) for r in rows))
+# A server's CPU per request (all its threads, over the closed loop), in
+# µs and in units of the client's own CPU per request in the same run. The
+# second scales with the machine's speed as both do, so it moves less
+# between runs than req/s (bench/README.md (b)).
+def cpu(run, ticks):
+    server = int(ticks) * tick_us / run["ok"]
+    return server, server / (run["cpu_us"] / run["ok"])
 med = statistics.median
 peak = {"dfm": (0, 0), "bare": (0, 0)}
 for c in levels:
-    d = [json.loads(a) for n, a, _ in rows if int(n) == c]
-    b = [json.loads(z) for n, _, z in rows if int(n) == c]
+    here = [r for r in rows if int(r[0]) == c]
+    d = [json.loads(r[1]) for r in here]
+    b = [json.loads(r[2]) for r in here]
+    dc = [cpu(x, r[3]) for x, r in zip(d, here)]
+    bc = [cpu(y, r[4]) for y, r in zip(b, here)]
     ratios = [x["req_per_s"] / y["req_per_s"] for x, y in zip(d, b)]
     dm = med([x["req_per_s"] for x in d])
     bm = med([y["req_per_s"] for y in b])
@@ -154,6 +180,9 @@ for c in levels:
           f"{min(x['p99_us'] for x in d):,.0f}–{max(x['p99_us'] for x in d):,.0f})")
     print("  bare closed loop req/s: " + ", ".join(str(y["req_per_s"]) for y in b) +
           f"  (median {bm:,.0f})")
+    print(f"  CPU per request, median (in units of the client's): dfm "
+          f"{med(u for u, _ in dc):.1f} µs ({med(n for _, n in dc):.2f}), bare "
+          f"{med(u for u, _ in bc):.1f} µs ({med(n for _, n in bc):.2f})")
     print("  dfm / bare by round: " + ", ".join(f"{r:.3f}" for r in ratios) +
           f"; median of {len(ratios)} rounds = {med(ratios):.3f}")
     peak["dfm"] = max(peak["dfm"], (dm, c))
