@@ -33,7 +33,7 @@ struct SyncEnv {
   int64_t contact_idle_us = 300LL * 1000000;  // passivate after this long idle
   int64_t append_retry_us = 500000;  // an append the log refused is tried again after this
   size_t router_batch = 256;          // events read per poll
-  size_t router_max_in_flight = 20000;  // facts routed and not yet answered
+  size_t router_max_in_flight = 20000;  // webhooks routed and not yet decided
   // (tenant, system) -> its connector actor. Systems without one get no pushes.
   std::map<std::pair<std::string, std::string>, caf::actor> connectors;
   // Where the router publishes its state for GET /v1/health; may be null.

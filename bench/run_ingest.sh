@@ -104,7 +104,9 @@ TOML
   t0=$(cpu_ticks "$pid")
   $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections "$2" \
     --seconds "$secs" > "$work/dfm.json"
-  echo $(($(cpu_ticks "$pid") - t0)) > "$work/dfm.ticks"
+  local t1
+  t1=$(cpu_ticks "$pid")
+  echo $((t1 - t0)) > "$work/dfm.ticks"
   if [ $open = 1 ]; then
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_after.json"
@@ -126,7 +128,9 @@ bare_round() {
   t0=$(cpu_ticks "$pid")
   $B/ingest_client --port 18090 --secret bench-secret --prefix bare --connections "$1" \
     --seconds "$secs" > "$work/bare.json"
-  echo $(($(cpu_ticks "$pid") - t0)) > "$work/bare.ticks"
+  local t1
+  t1=$(cpu_ticks "$pid")
+  echo $((t1 - t0)) > "$work/bare.ticks"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -169,8 +173,8 @@ for c in levels:
     here = [r for r in rows if int(r[0]) == c]
     d = [json.loads(r[1]) for r in here]
     b = [json.loads(r[2]) for r in here]
-    dc = [cpu(x, r[3]) for x, r in zip(d, here)]
-    bc = [cpu(y, r[4]) for y, r in zip(b, here)]
+    d_cpu = [cpu(x, r[3]) for x, r in zip(d, here)]
+    b_cpu = [cpu(y, r[4]) for y, r in zip(b, here)]
     ratios = [x["req_per_s"] / y["req_per_s"] for x, y in zip(d, b)]
     dm = med([x["req_per_s"] for x in d])
     bm = med([y["req_per_s"] for y in b])
@@ -181,8 +185,8 @@ for c in levels:
     print("  bare closed loop req/s: " + ", ".join(str(y["req_per_s"]) for y in b) +
           f"  (median {bm:,.0f})")
     print(f"  CPU per request, median (in units of the client's): dfm "
-          f"{med(u for u, _ in dc):.1f} µs ({med(n for _, n in dc):.2f}), bare "
-          f"{med(u for u, _ in bc):.1f} µs ({med(n for _, n in bc):.2f})")
+          f"{med(u for u, _ in d_cpu):.1f} µs ({med(n for _, n in d_cpu):.2f}), bare "
+          f"{med(u for u, _ in b_cpu):.1f} µs ({med(n for _, n in b_cpu):.2f})")
     print("  dfm / bare by round: " + ", ".join(f"{r:.3f}" for r in ratios) +
           f"; median of {len(ratios)} rounds = {med(ratios):.3f}")
     peak["dfm"] = max(peak["dfm"], (dm, c))

@@ -152,15 +152,15 @@ class BehindNginx(unittest.TestCase):
         self.assert_accepted(self.via_proxy("/webhooks/verity", body, {
             "Content-Type": "application/json", "X-Texting-Signature": t.verity_signature(body)}))
         doc = json.loads(self.via_proxy("/v1/health", None, {}, method="GET")[2])
-        storage = doc["parts"]["event_log"]
-        self.assertEqual(storage["state"], "writable")
+        event_log = doc["parts"]["event_log"]
+        self.assertEqual(event_log["state"], "writable")
         self.assertNotIn("storage", doc["parts"])
-        self.assertGreaterEqual(storage["events_appended"], 1)
-        self.assertGreaterEqual(storage["events_appended"], storage["group_commits"])
-        self.assertGreaterEqual(storage["group_commits"], 1)
-        self.assertEqual(storage["failed_commits"], 0)
-        self.assertEqual(storage["wals_deleted_whole"], 0)
-        self.assertIn("wal_trash_bytes", storage)
+        self.assertGreaterEqual(event_log["events_appended"], 1)
+        self.assertGreaterEqual(event_log["events_appended"], event_log["group_commits"])
+        self.assertGreaterEqual(event_log["group_commits"], 1)
+        self.assertEqual(event_log["failed_commits"], 0)
+        self.assertEqual(event_log["wals_deleted_whole"], 0)
+        self.assertIn("wal_trash_bytes", event_log)
 
 
 if __name__ == "__main__":

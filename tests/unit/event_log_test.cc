@@ -543,6 +543,7 @@ TEST(WalTrashFileSystem, FallsBackToUnlinkingWholeWhenAStepFails) {
   WriteFileOfSize(dir.Sub("000013.log"), 3 * kMiB);
   ASSERT_TRUE(fs.DeleteFile(dir.Sub("000013.log"), rocksdb::IOOptions(), nullptr).ok());
   fs.WaitUntilEmpty();
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("000013.log")));
   EXPECT_FALSE(std::filesystem::exists(dir.Sub("000013.log.cut")));
   EXPECT_EQ(fs.DeletedWhole(), 0u);
 }
