@@ -3,6 +3,7 @@
 #include "actors/contact_actor.h"
 #include "events/webhook_received.h"
 #include "sync/identity.h"
+#include "sync/settle.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -202,10 +203,56 @@ void RouteReplay(Self* self, const Event& e) {
   }
 }
 
+// An identity.settled event (sync/settle.h): the facts of the conflict's
+// webhook that it is about go to the chosen contact, stamped with the
+// settlement, so what the contact decides is caused by it. A dismissal
+// routes nothing; a settlement that finds no such fact records that.
+void RouteSettled(Self* self, const Event& e) {
+  auto& st = self->state;
+  DomainEvent s;
+  if (!AsDomainEvent(e, &s) || s.contact_id.empty()) return;
+  std::vector<Event> read;
+  Status rs = st.env->log->Read(s.webhook_seq, 1, &read);
+  std::vector<ContactFact> facts;
+  const Event* w_event = !read.empty() && read[0].seq == s.webhook_seq ? &read[0] : nullptr;
+  WebhookReceived w;
+  const InboundMapper* mapper = nullptr;
+  if (w_event && DecodeWebhookReceived(w_event->schema_version, w_event->payload, &w).ok())
+    mapper = FindMapperFor(w_event->type, w.system);
+  if (!mapper || !(*mapper)(w, st.env->mapper, &facts).ok()) facts.clear();
+  std::vector<size_t> settled = SettledFacts(facts, s);
+  Logger("actors")->info("event=identity_settled seq={} webhook_seq={} contact={} facts={}", e.seq,
+                         s.webhook_seq, s.contact_id, settled.size());
+  if (settled.empty()) {
+    DomainEvent d;
+    d.type = std::string(ev::kFactRejected);
+    d.system = s.system;
+    d.external_id = s.external_id;
+    d.reason = !rs.ok() ? "settled, but its webhook cannot be read: " + rs.ToString()
+                        : "settled, but its webhook no longer maps to the conflicting fact";
+    RecordOnSource(self, e, s.system, d, 0);
+    return;
+  }
+  for (size_t n : settled) {
+    ContactFact& f = facts[n];
+    StampFact(&f, *w_event);
+    f.webhook_seq = e.seq;  // decided now, as the settlement
+    f.webhook_id = e.id;
+    Claim(self, f, s.contact_id);
+    st.in_flight[e.seq]++;
+    st.facts_routed++;
+    self->send(ContactFor(self, e.tenant, s.contact_id), std::move(f));
+  }
+}
+
 void Route(Self* self, const Event& e) {
   auto& st = self->state;
   if (e.type == kReplayRequestedType) {
     RouteReplay(self, e);
+    return;
+  }
+  if (e.type == ev::kIdentitySettled) {
+    RouteSettled(self, e);
     return;
   }
   bool imported = e.type == kContactImportedType;

@@ -16,6 +16,11 @@
 //   they have decided; appends carry idempotency keys).
 // - A replay.requested event (sync/redrive.h) is routed item by item to the
 //   contacts it names, as Redrive messages, answered like facts.
+// - An identity.settled event (sync/settle.h) naming a contact: the
+//   conflict's webhook is mapped again and the facts it was about
+//   (SettledFacts) go to that contact, stamped with the settlement's
+//   sequence number and id, answered like facts; none found becomes
+//   fact.rejected on the source stream. A dismissal routes nothing.
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
 // - It starts reading when it receives recover_atom (sent once the

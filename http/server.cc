@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "sync/redrive.h"
+#include "sync/settle.h"
 #include "util/crypto.h"
 #include "util/json.h"
 #include "util/logging.h"
@@ -70,6 +71,12 @@ struct HttpFront::Impl {
                std::string body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
   void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
+  void HandleSettle(const restinio::request_handle_t& req, const std::string& request_id);
+  // The checks every admin endpoint makes (on, POST, the Bearer token, a
+  // known ?tenant=, "default" when absent): true with *tenant set, or false
+  // once the request has been answered with the error.
+  bool AdminRequest(const restinio::request_handle_t& req, const std::string& request_id,
+                    std::string* tenant);
   // What a log line about an append says: "tenant=… system=… <more>",
   // formatted only when a line is written.
   struct LogFields {
@@ -155,6 +162,10 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
     HandleReplay(req, request_id);
     return restinio::request_accepted();
   }
+  if (path == "/v1/admin/settle") {
+    HandleSettle(req, request_id);
+    return restinio::request_accepted();
+  }
   if (admin_path) {
     Respond(req, request_id, 404, ErrorJson("not_found", "no such admin endpoint"));
     return restinio::request_accepted();
@@ -163,35 +174,42 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
   return restinio::request_accepted();
 }
 
-// POST /v1/admin/replay[?tenant=T]: appends one replay.requested event
-// (sync/redrive.h) once the body reads as one; answered after it is durable.
-void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
-                                   const std::string& request_id) {
+bool HttpFront::Impl::AdminRequest(const restinio::request_handle_t& req,
+                                   const std::string& request_id, std::string* tenant) {
   const auto& h = req->header();
   if (admin_token.empty()) {
     Respond(req, request_id, 404, ErrorJson("not_found", "admin endpoints are off"));
-    return;
+    return false;
   }
   if (h.method() != restinio::http_method_post()) {
     Respond(req, request_id, 405, ErrorJson("method_not_allowed", "use POST"));
-    return;
+    return false;
   }
   std::string auth(h.get_field_or("Authorization", ""));
   if (auth.rfind("Bearer ", 0) != 0 || !ConstantTimeEquals(auth.substr(7), admin_token)) {
     rejected.fetch_add(1);
     Respond(req, request_id, 401,
             ErrorJson("unauthorized", "Authorization must be Bearer <the data directory's admin.token>"));
-    return;
+    return false;
   }
-  std::string tenant = "default";
+  *tenant = "default";
   const auto qp = restinio::parse_query(h.query());
-  if (qp.has("tenant")) tenant = std::string(qp["tenant"]);
+  if (qp.has("tenant")) *tenant = std::string(qp["tenant"]);
   const auto& tenants = config.tenants();
-  if (std::find(tenants.begin(), tenants.end(), tenant) == tenants.end()) {
+  if (std::find(tenants.begin(), tenants.end(), *tenant) == tenants.end()) {
     rejected.fetch_add(1);
-    Respond(req, request_id, 404, ErrorJson("unknown_tenant", "no tenant named " + tenant));
-    return;
+    Respond(req, request_id, 404, ErrorJson("unknown_tenant", "no tenant named " + *tenant));
+    return false;
   }
+  return true;
+}
+
+// POST /v1/admin/replay[?tenant=T]: appends one replay.requested event
+// (sync/redrive.h) once the body reads as one; answered after it is durable.
+void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
+                                   const std::string& request_id) {
+  std::string tenant;
+  if (!AdminRequest(req, request_id, &tenant)) return;
   ReplayRequest r;
   Status st = DecodeReplayRequest(req->body(), &r);
   if (!st.ok() || r.items.empty()) {
@@ -211,6 +229,51 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   AppendAndAnswer(req, request_id, std::move(d), 503,
                   LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true},
                   [n](JsonObject* o) { o->UInt("items", n); });
+}
+
+// POST /v1/admin/settle[?tenant=T]: appends the identity.settled event
+// that settles the conflict the body names (sync/settle.h); answered after
+// it is durable, "duplicate" when that conflict was settled before. The
+// conflict is read here, on the I/O thread: one point read, for an admin.
+void HttpFront::Impl::HandleSettle(const restinio::request_handle_t& req,
+                                   const std::string& request_id) {
+  std::string tenant;
+  if (!AdminRequest(req, request_id, &tenant)) return;
+  SettleRequest r;
+  Status st = DecodeSettleRequest(req->body(), &r);
+  if (!st.ok()) {
+    rejected.fetch_add(1);
+    Respond(req, request_id, 400, ErrorJson("malformed_body", st.message()));
+    return;
+  }
+  std::vector<Event> found;
+  st = log->Read(r.conflict_seq, 1, &found);
+  if (!st.ok()) {
+    unavailable.fetch_add(1);
+    Respond(req, request_id, 503, ErrorJson("log_unavailable", st.message()), false, 5);
+    return;
+  }
+  if (found.empty() || found[0].seq != r.conflict_seq || found[0].type != ev::kIdentityConflict ||
+      found[0].tenant != tenant) {
+    rejected.fetch_add(1);
+    Respond(req, request_id, 404,
+            ErrorJson("unknown_conflict", "event " + std::to_string(r.conflict_seq) +
+                                              " is not an identity.conflict of tenant " + tenant));
+    return;
+  }
+  EventDraft d;
+  st = PlanSettlement(found[0], tenant, r, &d);
+  if (!st.ok()) {
+    rejected.fetch_add(1);
+    Respond(req, request_id, 422, ErrorJson("not_a_candidate", st.message()));
+    return;
+  }
+  AppendAndAnswer(req, request_id, std::move(d), 503,
+                  LogFields{tenant, "",
+                            "event=identity_settled conflict=" + std::to_string(r.conflict_seq) +
+                                " dismissed=" + (r.dismiss ? "true" : "false"),
+                            true},
+                  {});
 }
 
 void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,

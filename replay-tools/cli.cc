@@ -7,6 +7,7 @@
 
 #include "app/config.h"
 #include "replay-tools/audit.h"
+#include "replay-tools/conflicts.h"
 #include "replay-tools/events_command.h"
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
@@ -23,7 +24,8 @@ struct ReplayTools::Impl {
 
   CLI::App *events = nullptr, *events_show = nullptr, *trace = nullptr, *replay = nullptr,
            *dead = nullptr, *proj_status = nullptr, *proj_rebuild = nullptr, *as_of = nullptr,
-           *opt_outs = nullptr, *violations = nullptr, *verify = nullptr;
+           *opt_outs = nullptr, *violations = nullptr, *verify = nullptr, *conflicts = nullptr,
+           *settle = nullptr;
 
   // events
   std::string from, to, system, type, stream, contact, event_id;
@@ -39,6 +41,10 @@ struct ReplayTools::Impl {
   // audit
   std::string phone, email, format = "csv", now, against;
   int threshold_days = 10;
+  // conflicts
+  bool open_only = false, dismiss = false;
+  uint64_t conflict_seq = 0;
+  std::string settle_contact, settle_reason;
 
   Config config;
   std::unique_ptr<Normalizer> normalizer;
@@ -234,6 +240,25 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.Common(m.verify);
   m.verify->add_option("--against", m.against,
                        "a summary kept from an earlier run: check the log still holds it");
+  m.conflicts = app->add_subcommand(
+      "conflicts",
+      "Identity conflicts (a phone naming one contact, an email another); settle them");
+  m.Common(m.conflicts);
+  m.conflicts->add_option("--tenant", m.tenant, "one tenant");
+  m.conflicts->add_flag("--open", m.open_only, "only those not settled yet");
+  m.conflicts->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values)");
+  m.settle = m.conflicts->add_subcommand(
+      "settle",
+      "Say which candidate a conflict's fact concerns (or dismiss it); the service applies it");
+  m.Common(m.settle);
+  m.settle->add_option("conflict", m.conflict_seq, "the identity.conflict's sequence number")
+      ->required();
+  auto* chosen = m.settle->add_option("--contact", m.settle_contact,
+                                      "the candidate contact (its engine id) the fact concerns");
+  auto* dismissed =
+      m.settle->add_flag("--dismiss", m.dismiss, "the fact concerns neither: leave it unapplied");
+  chosen->excludes(dismissed);
+  m.settle->add_option("--reason", m.settle_reason, "a note kept with the settlement");
 }
 
 ReplayTools::~ReplayTools() = default;
@@ -243,7 +268,7 @@ int ReplayTools::Run() { return impl_->Run(); }
 int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
              proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() ||
-             violations->parsed() || verify->parsed();
+             violations->parsed() || verify->parsed() || conflicts->parsed();
   if (!any) return -1;
   LoadConfig();
   now_us = SystemClock::Instance()->NowMicros();
@@ -344,6 +369,58 @@ int ReplayTools::Impl::Run() {
     log.reset();
     return Execute(
         RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
+  }
+  if (settle->parsed()) {
+    if (settle_contact.empty() == !dismiss) {
+      std::cerr << "dfm conflicts settle: give --contact <candidate> or --dismiss\n";
+      return 2;
+    }
+    // The conflict names its tenant; checked here too, so a mistake is
+    // told before anything is sent.
+    Event conflict;
+    s = ReadEventBySeq(*log, conflict_seq, &conflict);
+    if (!s.ok()) {
+      std::cerr << "dfm conflicts settle: event " << conflict_seq << ": " << s.ToString() << "\n";
+      return s.IsNotFound() ? 1 : 2;
+    }
+    SettleRequest r;
+    r.conflict_seq = conflict_seq;
+    r.contact_id = settle_contact;
+    r.dismiss = dismiss;
+    r.reason = settle_reason;
+    EventDraft draft;
+    s = PlanSettlement(conflict, conflict.tenant, r, &draft);
+    if (!s.ok()) {
+      std::cerr << "dfm conflicts settle: " << s.message() << "\n";
+      return 1;
+    }
+    log.reset();  // the service (or SubmitSettlement) writes; we only read
+    std::string how;
+    uint64_t seq = 0;
+    bool duplicate = false;
+    s = SubmitSettlement(data_dir, BaseUrl(), conflict.tenant, r, &how, &seq, &duplicate);
+    if (!s.ok()) {
+      std::cerr << "dfm conflicts settle: " << s.ToString() << "\n";
+      return s.code() == Status::Code::kInvalidArgument ? 1 : 2;
+    }
+    if (duplicate) {
+      std::cout << "conflict " << conflict_seq << " was settled before, by event " << seq << " ("
+                << how << "); see `dfm events show " << seq << "`\n";
+      return 1;
+    }
+    std::cout << "conflict " << conflict_seq << " settled by event " << seq << " ("
+              << (dismiss ? "dismissed" : "its fact goes to " + settle_contact) << "), " << how
+              << "; follow it with `dfm events show " << seq << "`\n";
+    return 0;
+  }
+  if (conflicts->parsed()) {
+    std::vector<ConflictRow> rows;
+    s = FindConflicts(*log, tenant, open_only, &rows);
+    if (!s.ok()) {
+      std::cerr << "dfm conflicts: " << s.ToString() << "\n";
+      return 2;
+    }
+    return PrintConflicts(rows, json, reveal, std::cout);
   }
   if (proj_status->parsed()) return RunProjectionsStatus(*log, json, std::cout, std::cerr);
   if (as_of->parsed()) {

@@ -50,9 +50,16 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
   MappingsView& mappings = o.mappings ? *o.mappings : *own;
   Status s;
   std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
+  // identity.settled id -> the id of the webhook it settled (its
+  // correlation): its decisions are that webhook's (sync/settle.h).
+  std::map<std::string, std::string> settled_for;
   s = ScanWindow(log, o.from_us, o.to_us, 1, [&](const Event& e) {
     plan->events_read++;
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
+    if (e.type == ev::kIdentitySettled) {
+      settled_for[std::string(e.id.AsBytes())] = std::string(e.correlation_id.AsBytes());
+      return true;
+    }
     if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
     WebhookReceived w;
     if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
@@ -120,6 +127,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       const Event& e = stream[i];
       if (!AsDomainEvent(e, &decoded[i])) continue;
       std::string cause(e.causation_id.AsBytes());
+      if (auto settled = settled_for.find(cause); settled != settled_for.end())
+        cause = settled->second;
       if (!first_decision.count(cause)) first_decision[cause] = e.seq;
       if (decoded[i].type != ev::kPushRequested) continue;
       caused[cause].push_back(decoded[i]);
@@ -437,26 +446,46 @@ std::string AdminBaseUrl(const ServerSettings& server) {
          std::to_string(separate ? server.admin_listen_port : server.listen_port);
 }
 
+bool PostToService(const std::string& data_dir, const std::string& base_url,
+                   const std::string& path, const std::string& body, HttpResponse* answer) {
+  std::string token;
+  if (!ReadAdminToken(data_dir, &token).ok()) return false;
+  HttpRequest req;
+  req.method = "POST";
+  req.url = base_url + path;
+  req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+  req.body = body;
+  req.timeout_ms = 30000;
+  std::promise<HttpResponse> answered;
+  auto answer_future = answered.get_future();
+  {
+    CurlHttpClient http(1);
+    http.Send(std::move(req), [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
+    answer_future.wait();
+  }
+  *answer = answer_future.get();
+  return true;
+}
+
+Status OpenLogWithoutService(const std::string& data_dir, const std::string& base_url,
+                             std::unique_ptr<RocksDbEventLog>* log) {
+  RocksDbLogOptions opts;
+  opts.path = data_dir;
+  Status s = RocksDbEventLog::Open(opts, log);
+  if (!s.ok())
+    return Status::IOError("the service does not answer at " + base_url +
+                           " and the log cannot be opened for writing (is the service running "
+                           "elsewhere?): " +
+                           s.ToString());
+  return Status::OK();
+}
+
 Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
                     const std::string& tenant, const ReplayRequest& request, std::string* how,
                     uint64_t* seq) {
   std::string body = EncodeReplayRequest(request);
-  std::string token;
-  if (ReadAdminToken(data_dir, &token).ok()) {
-    HttpRequest req;
-    req.method = "POST";
-    req.url = base_url + "/v1/admin/replay?tenant=" + UrlEscape(tenant);
-    req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
-    req.body = body;
-    req.timeout_ms = 30000;
-    std::promise<HttpResponse> answered;
-    auto answer = answered.get_future();
-    {
-      CurlHttpClient http(1);
-      http.Send(std::move(req), [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
-      answer.wait();
-    }
-    HttpResponse r = answer.get();
+  HttpResponse r;
+  if (PostToService(data_dir, base_url, "/v1/admin/replay?tenant=" + UrlEscape(tenant), body, &r)) {
     if (r.status == 200) {
       size_t at = r.body.find("\"seq\":");
       *seq = at == std::string::npos ? 0 : std::strtoull(r.body.c_str() + at + 6, nullptr, 10);
@@ -471,14 +500,8 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
   }
   // No service answering: append it ourselves (the lock tells whether one runs).
   std::unique_ptr<RocksDbEventLog> log;
-  RocksDbLogOptions opts;
-  opts.path = data_dir;
-  Status s = RocksDbEventLog::Open(opts, &log);
-  if (!s.ok())
-    return Status::IOError("the service does not answer at " + base_url +
-                           " and the log cannot be opened for writing (is the service running "
-                           "elsewhere?): " +
-                           s.ToString());
+  Status s = OpenLogWithoutService(data_dir, base_url, &log);
+  if (!s.ok()) return s;
   EventDraft d;
   d.tenant = tenant;
   d.stream = kReplayStream;

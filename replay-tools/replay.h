@@ -23,9 +23,11 @@
 #include <functional>
 #include <iosfwd>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "connectors/common/http_client.h"
 #include "connectors/common/mapper.h"
 #include "replay-tools/tool_log.h"
 #include "sync/contact_model.h"
@@ -128,6 +130,16 @@ std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLe
 // of server.admin_listen when set, else of server.listen (an address that
 // listens on every interface is reached on the loopback one).
 std::string AdminBaseUrl(const ServerSettings& server);
+
+// POSTs the JSON `body` to <base_url><path> with the data directory's admin
+// token. False when there is no token (no service has run here); else true
+// with the answer (status 0: none came).
+bool PostToService(const std::string& data_dir, const std::string& base_url,
+                   const std::string& path, const std::string& body, HttpResponse* answer);
+// Opens the log for writing, for a tool that found no service answering at
+// `base_url`; the error says so when a service holds the log.
+Status OpenLogWithoutService(const std::string& data_dir, const std::string& base_url,
+                             std::unique_ptr<RocksDbEventLog>* log);
 
 // Hands `request` to the service: POST <base_url>/v1/admin/replay with the
 // data directory's admin token when the service runs; otherwise appends the

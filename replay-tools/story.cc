@@ -48,6 +48,9 @@ std::string Val(const std::string& field, const std::string& v, bool reveal) {
   return reveal ? v : MaskValue(field, v);
 }
 
+// A person's note, in parentheses, or nothing.
+std::string Note(const std::string& reason) { return reason.empty() ? "" : " (" + reason + ")"; }
+
 std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   const std::string& t = d.type;
   auto ext = [&](const std::string& id) { return id.empty() ? "" : " id " + id; };
@@ -99,6 +102,11 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
     std::string s = d.system + " fact matched several contacts:";
     for (const auto& [c, by] : d.candidates) s += " " + c + " (by " + by + ")";
     return s + "; nothing was changed";
+  }
+  if (t == ev::kIdentitySettled) {  // the person's note may name a phone or email
+    const std::string note = reveal ? Note(d.reason) : "";
+    if (d.contact_id.empty()) return d.system + " identity conflict dismissed" + note;
+    return d.system + " identity conflict settled: its fact goes to " + d.contact_id + note;
   }
   if (t == ev::kWebhookQuarantined) return "webhook from " + d.system + " quarantined: " + d.reason;
   if (t == ev::kMessageLogged) {

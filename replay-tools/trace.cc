@@ -96,6 +96,10 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
           causes_seen.insert(cause.seq).second) {
         add(cause, c.contact_id);
         if (!first_cause || cause.seq < first_cause) first_cause = cause.seq;
+        // A settlement's decisions answer the webhook it settled.
+        DomainEvent settled;
+        if (cause.type == ev::kIdentitySettled && AsDomainEvent(cause, &settled))
+          causes_seen.insert(settled.webhook_seq);
       }
       DomainEvent d;
       if (!AsDomainEvent(e, &d)) continue;
@@ -171,22 +175,35 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     const uint64_t since = stream.empty() ? 1 : stream.front().seq;
     for (const auto& source : BuiltinWebhookSources()) {
       const std::string& system = source.system;
+      std::vector<std::pair<uint64_t, EventId>> open_conflicts;  // naming this contact
+      std::map<EventId, std::string> settled;                    // conflict id -> contact chosen
       Status s = log.ScanStream(
           c.tenant, SourceStream(system),
           [&](const Event& e) {
             DomainEvent d;
-            if (e.type != ev::kIdentityConflict || !AsDomainEvent(e, &d)) return true;
+            if (e.type != ev::kIdentityConflict && e.type != ev::kIdentitySettled) return true;
+            if (o.until_us && e.recorded_at_us >= o.until_us) return true;
+            if (!AsDomainEvent(e, &d)) return true;
             bool mine = false;
             for (const auto& [cid, by] : d.candidates) mine = mine || cid == c.contact_id;
             if (!mine) return true;
             add(e, c.contact_id);
-            pc.findings.push_back("a " + d.system + " webhook (event " + std::to_string(e.seq) +
-                                  ") matched this contact and another one; nothing was changed. "
-                                  "Settle the duplicate in the systems, then re-send it.");
+            if (e.type == ev::kIdentityConflict) {
+              open_conflicts.emplace_back(e.seq, e.id);
+            } else {
+              settled[e.causation_id] = d.contact_id;
+            }
             return true;
           },
           since);
       if (!s.ok()) return s;
+      for (const auto& [seq, id] : open_conflicts) {
+        if (settled.count(id)) continue;
+        pc.findings.push_back("a " + system + " webhook's fact (conflict " + std::to_string(seq) +
+                              ") matched this contact and another one; nothing was changed. "
+                              "Settle it: dfm conflicts settle " +
+                              std::to_string(seq) + " --contact <id> (or --dismiss).");
+      }
     }
     {
       std::vector<Event> replays;

@@ -34,6 +34,10 @@ inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";
 // Source streams ("source:<system>"): facts that reached no contact.
 inline constexpr std::string_view kFactRejected = "fact.rejected";
 inline constexpr std::string_view kIdentityConflict = "identity.conflict";
+// A person settled an identity.conflict (sync/settle.h): contact_id is the
+// candidate chosen (empty: dismissed), reason their note; system,
+// external_id, candidates, fields and webhook_seq are the conflict's.
+inline constexpr std::string_view kIdentitySettled = "identity.settled";
 inline constexpr std::string_view kWebhookQuarantined = "webhook.quarantined";
 // A message or call on the contact's conversation in one system:
 // external_id is that system's id of it, message_key the engine's id of the
@@ -105,7 +109,8 @@ struct DomainEvent {
   // the message's id in the target system, not the contact's).
   std::string message_key;
   std::string channel;  // contact.opted_out / opted_in
-  // identity.conflict: contact ids and the key that matched each
+  // identity.conflict / identity.settled: contact ids and the key that
+  // matched each
   std::vector<std::pair<std::string, std::string>> candidates;
   // push.*
   std::string push_id;

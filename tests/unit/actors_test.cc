@@ -2,17 +2,19 @@
 // every message delivered when the test says so. The log is the in-memory
 // one (it answers appends inline) and the vendor is a scripted client whose
 // answers the test gives.
-#include <caf/all.hpp>
-#include <caf/scheduler/test_coordinator.hpp>
 #include <gtest/gtest.h>
 
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "actors/engine.h"
 #include "events/webhook_received.h"
 #include "storage/memory_event_log.h"
 #include "sync/normalize.h"
+#include "sync/settle.h"
 #include "tests/support/fixtures.h"
 #include "util/clock.h"
 
@@ -123,16 +125,21 @@ class ActorTest : public ::testing::Test {
     return o;
   }
 
-  uint64_t AppendGhlWebhook(const std::string& fixture, const std::string& webhook_id,
-                            const std::string& first_name) {
+  // The fixture with the string values of some of its top-level keys replaced.
+  static std::string GhlBody(const std::string& fixture,
+                             const std::vector<std::pair<std::string, std::string>>& values) {
     std::string body = testing::Fixture(fixture);
-    auto swap = [&](const std::string& key, const std::string& value) {
+    for (const auto& [key, value] : values) {
       auto at = body.find("\"" + key + "\"");
       auto colon = body.find(':', at), q1 = body.find('"', colon + 1), q2 = body.find('"', q1 + 1);
       body.replace(q1 + 1, q2 - q1 - 1, value);
-    };
-    swap("webhookId", webhook_id);
-    swap("firstName", first_name);
+    }
+    return body;
+  }
+
+  uint64_t AppendGhlWebhook(const std::string& fixture, const std::string& webhook_id,
+                            const std::string& first_name) {
+    std::string body = GhlBody(fixture, {{"webhookId", webhook_id}, {"firstName", first_name}});
     WebhookReceived w;
     w.system = "ghl";
     w.provider_event_id = webhook_id;
@@ -295,6 +302,88 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   uint64_t cp = 0;
   ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &cp).ok());
   EXPECT_GE(cp, second) << "every webhook answered: the checkpoint is past the last one";
+}
+
+// A GoHighLevel contact whose phone names one known contact and whose email
+// another is applied to neither (identity.conflict). Settling it sends its
+// fact to the chosen candidate, decided as caused by the settlement; the
+// other candidate is untouched, and every webhook is answered.
+TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
+  env_->board = std::make_shared<SyncStatusBoard>();
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  auto ghl = [&](const std::string& webhook_id, const std::string& id, const std::string& phone,
+                 const std::string& email) {
+    std::string body =
+        GhlBody("ghl/ContactCreate.json",
+                {{"webhookId", webhook_id}, {"id", id}, {"phone", phone}, {"email", email}});
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = webhook_id;
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+    return out.seq;
+  };
+  auto all = [&] {
+    std::vector<Event> events;
+    EXPECT_TRUE(log_.Read(1, 100000, &events).ok());
+    return events;
+  };
+  ghl("w-1", "ghl-ann", "(205) 555-0142", "ann@example.com");
+  ghl("w-2", "ghl-bob", "(205) 555-0199", "bob@example.com");
+  const size_t contact_events = TypesIn("contact:").size();
+  ghl("w-3", "ghl-new", "(205) 555-0142", "bob@example.com");
+  EXPECT_EQ(TypesIn("contact:").size(), contact_events) << "applied to neither";
+  std::optional<Event> conflict;
+  for (const auto& e : all())
+    if (e.type == ev::kIdentityConflict) conflict = e;
+  ASSERT_TRUE(conflict);
+  DomainEvent c;
+  ASSERT_TRUE(AsDomainEvent(*conflict, &c));
+  ASSERT_EQ(c.candidates.size(), 2u);
+  const std::string ann =
+      c.candidates[0].second == "phone" ? c.candidates[0].first : c.candidates[1].first;
+  const std::string bob =
+      ann == c.candidates[0].first ? c.candidates[1].first : c.candidates[0].first;
+
+  EventDraft d;
+  ASSERT_TRUE(
+      PlanSettlement(*conflict, "default", {conflict->seq, ann, false, "new email"}, &d).ok());
+  AppendOutcome settled;
+  ASSERT_TRUE(log_.Append(std::move(d), &settled).ok());
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  std::vector<std::string> caused;
+  for (const auto& e : all()) {
+    if (e.seq <= settled.seq) continue;
+    EXPECT_EQ(e.stream, ContactStream(ann)) << e.type << " on " << e.stream;
+    EXPECT_EQ(e.causation_id, settled.id) << e.type;
+    EXPECT_EQ(e.correlation_id, conflict->correlation_id) << "traced back to the webhook";
+    caused.push_back(e.type);
+  }
+  // Ann now holds the fact's GoHighLevel id and its email.
+  EXPECT_EQ(caused, (std::vector<std::string>{"contact.linked", "contact.changed"}));
+  EXPECT_EQ(env_->board->router.decided.load(), settled.seq);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+
+  // A dismissal routes nothing.
+  const uint64_t head = log_.LastSequence();
+  ghl("w-4", "ghl-other", "(205) 555-0199", "ann@example.com");
+  std::optional<Event> second;
+  for (const auto& e : all())
+    if (e.type == ev::kIdentityConflict && e.seq > head) second = e;
+  ASSERT_TRUE(second) << "phone: Bob, email: Ann";
+  ASSERT_TRUE(PlanSettlement(*second, "default", {second->seq, "", true, ""}, &d).ok());
+  AppendOutcome dismissed;
+  ASSERT_TRUE(log_.Append(std::move(d), &dismissed).ok());
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(log_.LastSequence(), dismissed.seq);
+  EXPECT_EQ(env_->board->router.decided.load(), dismissed.seq);
+  EXPECT_EQ(TypesIn(ContactStream(bob)).size(), 1u) << "Bob: only his own creation";
 }
 
 // The connector shows its queue, counts and breaker on the status board,

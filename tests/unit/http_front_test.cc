@@ -6,17 +6,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <future>
 #include <thread>
 
 #include "events/webhook_received.h"
 #include "http/server.h"
+#include "replay-tools/conflicts.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
+#include "sync/domain_event.h"
 #include "tests/support/faulty_fs.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
+#include "util/admin_token.h"
 #include "util/crypto.h"
 
 namespace dfm {
@@ -257,6 +261,75 @@ TEST_F(HttpFrontTest, AdminEndpointsMoveToTheirOwnListener) {
   EXPECT_EQ(PostVerity(body).status, 200);
   EXPECT_EQ(Http("GET", "http://127.0.0.1:" + std::to_string(admin_port) + "/readyz").status, 200);
   EXPECT_EQ(log_->LastSequence(), 1u);
+}
+
+// POST /v1/admin/settle: the conflict is read and checked before anything
+// is appended; the settlement is answered once durable, and a second one of
+// the same conflict is a duplicate.
+TEST_F(HttpFrontTest, AdminSettleAppendsOneSettlementPerConflict) {
+  std::filesystem::create_directories(dir_.Sub("db"));
+  std::string token;
+  ASSERT_TRUE(WriteAdminToken(dir_.Sub("db"), &token).ok());
+  Start(nullptr, {}, token);
+  DomainEvent c;
+  c.type = std::string(ev::kIdentityConflict);
+  c.system = "ghl";
+  c.candidates = {{"contact-a", "phone"}, {"contact-b", "email"}};
+  c.webhook_seq = 1;
+  AppendOutcome conflict;
+  ASSERT_TRUE(
+      log_->Append(ToDraft(c, "default", SourceStream("ghl"), EventId(), EventId()), &conflict)
+          .ok());
+  const std::vector<std::string> auth = {"Authorization: Bearer " + token,
+                                         "Content-Type: application/json"};
+  auto settle = [&](const std::string& body, const std::string& query = "") {
+    return Http("POST", Url("/v1/admin/settle" + query), auth, body);
+  };
+  const std::string seq = std::to_string(conflict.seq);
+  EXPECT_EQ(Http("POST", Url("/v1/admin/settle"), {"Content-Type: application/json"},
+                 R"({"conflict":)" + seq + R"(,"contact":"contact-a"})")
+                .status,
+            401);
+  auto bad = settle(R"({"conflict":)" + seq + "}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("dismiss"), std::string::npos) << bad.body;
+  auto other_event = settle(R"({"conflict":99,"contact":"contact-a"})");
+  EXPECT_EQ(other_event.status, 404) << other_event.body;
+  EXPECT_NE(other_event.body.find("unknown_conflict"), std::string::npos);
+  auto other_tenant =
+      settle(R"({"conflict":)" + seq + R"(,"contact":"contact-a"})", "?tenant=acme");
+  EXPECT_EQ(other_tenant.status, 404) << "the conflict is the default tenant's";
+  auto stranger = settle(R"({"conflict":)" + seq + R"(,"contact":"contact-z"})");
+  EXPECT_EQ(stranger.status, 422);
+  EXPECT_NE(stranger.body.find("not a candidate"), std::string::npos) << stranger.body;
+  EXPECT_EQ(log_->LastSequence(), conflict.seq) << "nothing appended for a refusal";
+
+  auto ok = settle(R"({"conflict":)" + seq + R"(,"contact":"contact-a","reason":"checked"})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(ok.body.find("\"status\":\"accepted\""), std::string::npos) << ok.body;
+  ASSERT_EQ(log_->LastSequence(), conflict.seq + 1);
+  std::vector<Event> read;
+  ASSERT_TRUE(log_->Read(conflict.seq + 1, 1, &read).ok());
+  EXPECT_EQ(read.at(0).type, ev::kIdentitySettled);
+  auto again = settle(R"({"conflict":)" + seq + R"(,"dismiss":true})");
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_NE(again.body.find("\"status\":\"duplicate\""), std::string::npos) << again.body;
+  EXPECT_EQ(log_->LastSequence(), conflict.seq + 1);
+
+  // `dfm conflicts settle` finds the running service by the data
+  // directory's token and asks it; its refusals come back as such.
+  std::string how;
+  uint64_t seq_back = 0;
+  bool duplicate = false;
+  ASSERT_TRUE(SubmitSettlement(dir_.Sub("db"), Url(""), "default",
+                               {conflict.seq, "contact-b", false, ""}, &how, &seq_back, &duplicate)
+                  .ok());
+  EXPECT_TRUE(duplicate);
+  EXPECT_EQ(seq_back, conflict.seq + 1);
+  EXPECT_NE(how.find("running service"), std::string::npos) << how;
+  Status refused = SubmitSettlement(dir_.Sub("db"), Url(""), "default",
+                                    {99, "contact-b", false, ""}, &how, &seq_back, &duplicate);
+  EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument) << refused.ToString();
 }
 
 TEST_F(HttpFrontTest, HealthEndpoints) {
