@@ -61,7 +61,4 @@ caf::behavior ContactActor(caf::stateful_actor<ContactActorState>* self,
                            std::shared_ptr<const SyncEnv> env, caf::actor router,
                            std::string tenant, std::string contact_id, bool redrive);
 
-// The idempotency key system of the engine's own decisions.
-inline constexpr char kDecisionKeySystem[] = "dfm";
-
 }  // namespace dfm

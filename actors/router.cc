@@ -223,13 +223,20 @@ void RouteSettled(Self* self, const Event& e) {
   std::vector<size_t> settled = SettledFacts(facts, s);
   Logger("actors")->info("event=identity_settled seq={} webhook_seq={} contact={} facts={}", e.seq,
                          s.webhook_seq, s.contact_id, settled.size());
-  if (settled.empty()) {
+  // The facts share the conflict's system and external id: that id may have
+  // reached another contact since (another settlement, a later webhook).
+  std::optional<std::string> owner;
+  if (!settled.empty() && !s.external_id.empty())
+    owner = Lookup(self, ExternalIdKey(e.tenant, s.system, s.external_id));
+  if (settled.empty() || (owner && *owner != s.contact_id)) {
     DomainEvent d;
     d.type = std::string(ev::kFactRejected);
     d.system = s.system;
     d.external_id = s.external_id;
-    d.reason = !rs.ok() ? "settled, but its webhook cannot be read: " + rs.ToString()
-                        : "settled, but its webhook no longer maps to the conflicting fact";
+    d.reason = !settled.empty() ? "settled to " + s.contact_id + ", but its " + s.system +
+                                      " id now belongs to contact " + *owner
+               : !rs.ok() ? "settled, but its webhook cannot be read: " + rs.ToString()
+                          : "settled, but its webhook no longer maps to the conflicting fact";
     RecordOnSource(self, e, s.system, d, 0);
     return;
   }

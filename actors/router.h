@@ -12,15 +12,16 @@
 //   becomes fact.rejected (both on the source stream).
 // - The checkpoint ("router") only moves past a webhook once every fact of
 //   it has been answered durably, so a crash re-reads at most unanswered
-//   webhooks and those since the last commit, and deciding one twice is harmless (contact actors skip facts
-//   they have decided; appends carry idempotency keys).
+//   webhooks and those since the last commit, and deciding one twice is harmless (contact actors
+//   skip facts they have decided; appends carry idempotency keys).
 // - A replay.requested event (sync/redrive.h) is routed item by item to the
 //   contacts it names, as Redrive messages, answered like facts.
 // - An identity.settled event (sync/settle.h) naming a contact: the
 //   conflict's webhook is mapped again and the facts it was about
 //   (SettledFacts) go to that contact, stamped with the settlement's
-//   sequence number and id, answered like facts; none found becomes
-//   fact.rejected on the source stream. A dismissal routes nothing.
+//   sequence number and id, answered like facts. None found, or the fact's
+//   external id now leading to another contact, becomes fact.rejected on
+//   the source stream. A dismissal routes nothing.
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
 // - It starts reading when it receives recover_atom (sent once the

@@ -158,16 +158,14 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
     Respond(req, request_id, 404, ErrorJson("not_found", "no such endpoint on this listener"));
     return restinio::request_accepted();
   }
-  if (path == "/v1/admin/replay") {
-    HandleReplay(req, request_id);
-    return restinio::request_accepted();
-  }
-  if (path == "/v1/admin/settle") {
-    HandleSettle(req, request_id);
-    return restinio::request_accepted();
-  }
-  if (admin_path) {
-    Respond(req, request_id, 404, ErrorJson("not_found", "no such admin endpoint"));
+  if (admin_path) {  // webhooks never compare their path with these
+    if (path == "/v1/admin/replay") {
+      HandleReplay(req, request_id);
+    } else if (path == "/v1/admin/settle") {
+      HandleSettle(req, request_id);
+    } else {
+      Respond(req, request_id, 404, ErrorJson("not_found", "no such admin endpoint"));
+    }
     return restinio::request_accepted();
   }
   HandleWebhook(req, request_id);

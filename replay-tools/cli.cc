@@ -253,11 +253,12 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.Common(m.settle);
   m.settle->add_option("conflict", m.conflict_seq, "the identity.conflict's sequence number")
       ->required();
-  auto* chosen = m.settle->add_option("--contact", m.settle_contact,
-                                      "the candidate contact (its engine id) the fact concerns");
-  auto* dismissed =
-      m.settle->add_flag("--dismiss", m.dismiss, "the fact concerns neither: leave it unapplied");
-  chosen->excludes(dismissed);
+  // Exactly one: the parser refuses none or both (exit above 100).
+  auto* choice = m.settle->add_option_group("choice", "what the conflict's fact concerns");
+  choice->add_option("--contact", m.settle_contact,
+                     "the candidate contact (its engine id) the fact concerns");
+  choice->add_flag("--dismiss", m.dismiss, "the fact concerns neither: leave it unapplied");
+  choice->require_option(1);
   m.settle->add_option("--reason", m.settle_reason, "a note kept with the settlement");
 }
 
@@ -371,10 +372,6 @@ int ReplayTools::Impl::Run() {
         RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
   }
   if (settle->parsed()) {
-    if (settle_contact.empty() == !dismiss) {
-      std::cerr << "dfm conflicts settle: give --contact <candidate> or --dismiss\n";
-      return 2;
-    }
     // The conflict names its tenant; checked here too, so a mistake is
     // told before anything is sent.
     Event conflict;

@@ -1,7 +1,5 @@
 #include "replay-tools/conflicts.h"
 
-#include <cstdlib>
-
 #include "connectors/common/http_client.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
@@ -93,9 +91,11 @@ int PrintConflicts(const std::vector<ConflictRow>& rows, bool json, bool reveal,
       fields += (fields.empty() ? "" : ", ") + k + "=" + (reveal ? v : MaskValue(k, v));
     for (const auto& [id, by] : r.candidates)
       candidates += (candidates.empty() ? "" : ", ") + id + " (" + by + ")";
+    std::string state = State(r);
+    if (reveal && !r.reason.empty()) state += ": " + r.reason;  // may name a phone or email
     table.Add({std::to_string(r.seq), FormatToolTime(r.recorded_at_us), r.tenant,
                r.system + (r.external_id.empty() ? "" : ":" + r.external_id), fields, candidates,
-               State(r)});
+               state});
   }
   if (!json) {
     if (rows.empty()) {
@@ -112,28 +112,28 @@ int PrintConflicts(const std::vector<ConflictRow>& rows, bool json, bool reveal,
 Status SubmitSettlement(const std::string& data_dir, const std::string& base_url,
                         const std::string& tenant, const SettleRequest& request, std::string* how,
                         uint64_t* seq, bool* duplicate) {
-  HttpResponse r;
-  if (PostToService(data_dir, base_url, "/v1/admin/settle?tenant=" + UrlEscape(tenant),
-                    EncodeSettleRequest(request), &r)) {
-    if (r.status == 200) {
-      size_t at = r.body.find("\"seq\":");
-      *seq = at == std::string::npos ? 0 : std::strtoull(r.body.c_str() + at + 6, nullptr, 10);
-      *duplicate = r.body.find("\"status\":\"duplicate\"") != std::string::npos;
-      *how = "sent to the running service at " + base_url;
-      return Status::OK();
-    }
-    const bool refused =
-        (r.status == 404 && r.body.find("unknown_conflict") != std::string::npos) ||
-        r.status == 422;
-    if (refused)
-      return Status::InvalidArgument("the service refused it (HTTP " + std::to_string(r.status) +
-                                     "): " + r.body);
-    if (r.status != 0)
-      return Status::IOError("the service answered HTTP " + std::to_string(r.status) + ": " +
-                             r.body);
-    // No answer: fall through. If a service holds the log, opening it fails
-    // below; if it had appended the settlement, appending it again is a duplicate.
+  ServiceAnswer a =
+      PostToService(data_dir, base_url, "/v1/admin/settle?tenant=" + UrlEscape(tenant),
+                    EncodeSettleRequest(request));
+  const HttpResponse& r = a.http;
+  if (r.status == 200) {
+    *seq = a.seq;
+    *duplicate = a.duplicate;
+    *how = "sent to the running service at " + base_url;
+    return Status::OK();
   }
+  // The service's refusals of this settlement; other statuses (admin
+  // endpoints off, the wrong listener) are the setup's.
+  const bool refused =
+      (r.status == 404 && r.body.find("unknown_conflict") != std::string::npos) || r.status == 422;
+  if (refused)
+    return Status::InvalidArgument("the service refused it (HTTP " + std::to_string(r.status) +
+                                   "): " + r.body);
+  if (r.status != 0)
+    return Status::IOError("the service answered HTTP " + std::to_string(r.status) + ": " + r.body);
+  // No answer (or no service has run here): if a service holds the log,
+  // opening it fails below; if it had appended the settlement, appending it
+  // again is a duplicate.
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenLogWithoutService(data_dir, base_url, &log);
   if (!s.ok()) return s;

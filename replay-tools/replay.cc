@@ -446,10 +446,11 @@ std::string AdminBaseUrl(const ServerSettings& server) {
          std::to_string(separate ? server.admin_listen_port : server.listen_port);
 }
 
-bool PostToService(const std::string& data_dir, const std::string& base_url,
-                   const std::string& path, const std::string& body, HttpResponse* answer) {
+ServiceAnswer PostToService(const std::string& data_dir, const std::string& base_url,
+                            const std::string& path, const std::string& body) {
+  ServiceAnswer a;
   std::string token;
-  if (!ReadAdminToken(data_dir, &token).ok()) return false;
+  if (!ReadAdminToken(data_dir, &token).ok()) return a;
   HttpRequest req;
   req.method = "POST";
   req.url = base_url + path;
@@ -457,14 +458,19 @@ bool PostToService(const std::string& data_dir, const std::string& base_url,
   req.body = body;
   req.timeout_ms = 30000;
   std::promise<HttpResponse> answered;
-  auto answer_future = answered.get_future();
+  auto answer = answered.get_future();
   {
     CurlHttpClient http(1);
     http.Send(std::move(req), [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
-    answer_future.wait();
+    answer.wait();
   }
-  *answer = answer_future.get();
-  return true;
+  a.http = answer.get();
+  if (a.http.status == 200) {
+    size_t at = a.http.body.find("\"seq\":");
+    a.seq = at == std::string::npos ? 0 : std::strtoull(a.http.body.c_str() + at + 6, nullptr, 10);
+    a.duplicate = a.http.body.find("\"status\":\"duplicate\"") != std::string::npos;
+  }
+  return a;
 }
 
 Status OpenLogWithoutService(const std::string& data_dir, const std::string& base_url,
@@ -484,21 +490,19 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
                     const std::string& tenant, const ReplayRequest& request, std::string* how,
                     uint64_t* seq) {
   std::string body = EncodeReplayRequest(request);
-  HttpResponse r;
-  if (PostToService(data_dir, base_url, "/v1/admin/replay?tenant=" + UrlEscape(tenant), body, &r)) {
-    if (r.status == 200) {
-      size_t at = r.body.find("\"seq\":");
-      *seq = at == std::string::npos ? 0 : std::strtoull(r.body.c_str() + at + 6, nullptr, 10);
-      *how = "sent to the running service at " + base_url;
-      return Status::OK();
-    }
-    if (r.status != 0)
-      return Status::IOError("the service answered HTTP " + std::to_string(r.status) + ": " +
-                             r.body);
-    // No answer: fall through. If a service holds the log, opening it fails
-    // below; if it had appended the request, sending it again is a duplicate.
+  ServiceAnswer a =
+      PostToService(data_dir, base_url, "/v1/admin/replay?tenant=" + UrlEscape(tenant), body);
+  if (a.http.status == 200) {
+    *seq = a.seq;
+    *how = "sent to the running service at " + base_url;
+    return Status::OK();
   }
-  // No service answering: append it ourselves (the lock tells whether one runs).
+  if (a.http.status != 0)
+    return Status::IOError("the service answered HTTP " + std::to_string(a.http.status) + ": " +
+                           a.http.body);
+  // No service answering: append it ourselves. If a service holds the log,
+  // opening it fails (the lock tells); if it had appended the request,
+  // appending it again is a duplicate.
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenLogWithoutService(data_dir, base_url, &log);
   if (!s.ok()) return s;

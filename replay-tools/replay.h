@@ -131,11 +131,17 @@ std::map<std::string, ReplayRequest> RedriveDeadLetters(const std::vector<DeadLe
 // listens on every interface is reached on the loopback one).
 std::string AdminBaseUrl(const ServerSettings& server);
 
+// What a running service said to an admin POST.
+struct ServiceAnswer {
+  HttpResponse http;  // status 0: no answer came, or no token (no service ran here)
+  // From a 200 answer ({"status":"accepted"|"duplicate","seq":N,...}).
+  uint64_t seq = 0;
+  bool duplicate = false;
+};
 // POSTs the JSON `body` to <base_url><path> with the data directory's admin
-// token. False when there is no token (no service has run here); else true
-// with the answer (status 0: none came).
-bool PostToService(const std::string& data_dir, const std::string& base_url,
-                   const std::string& path, const std::string& body, HttpResponse* answer);
+// token, when there is one.
+ServiceAnswer PostToService(const std::string& data_dir, const std::string& base_url,
+                            const std::string& path, const std::string& body);
 // Opens the log for writing, for a tool that found no service answering at
 // `base_url`; the error says so when a service holds the log.
 Status OpenLogWithoutService(const std::string& data_dir, const std::string& base_url,

@@ -137,8 +137,9 @@ class EventLog {
     std::string_view name;
     uint64_t value;
   };
-  // The log's own counters since it was opened, always the same names in
-  // the same order. None by default.
+  // The log's own counters since it was opened (and gauges of what it holds
+  // now, such as bytes waiting to be deleted), always the same names in the
+  // same order. None by default.
   virtual std::vector<Counter> Counters() const { return {}; }
 
   // Visits the events of one (tenant, stream) with seq >= from in order, in

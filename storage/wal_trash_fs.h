@@ -8,8 +8,8 @@
 // it to "<name>.cut" at once (so RocksDB sees it gone) and then, on its
 // own thread, cutting the file from its end `chunk_bytes` at a time, at
 // most `bytes_per_second` (0: no pause), before unlinking what is left.
-// While more than `max_backlog_bytes` wait, a WAL is unlinked at once, as
-// without the wrapper, so the trash cannot grow without bound. A failure
+// A WAL that would put more than `max_backlog_bytes` waiting is unlinked at
+// once, as without the wrapper, so the trash cannot grow without bound. A failure
 // to rename or cut also falls back to unlinking at once. DeletedWhole()
 // counts those fallbacks.
 //

@@ -130,6 +130,10 @@ struct DomainEvent {
   bool operator==(const DomainEvent& o) const;
 };
 
+// The idempotency key system of the engine's own events: decisions, the
+// router's records, settlements (sync/settle.h).
+inline constexpr char kDecisionKeySystem[] = "dfm";
+
 std::string EncodeDomainEvent(const DomainEvent& e);
 // InvalidArgument/Corruption on malformed payloads (*out is then empty, as
 // a default DomainEvent); `type` comes from the envelope. Decodes into *out

@@ -81,7 +81,7 @@ Status PlanSettlement(const Event& conflict, std::string_view tenant, const Sett
   s.reason = r.reason;
   *out = ToDraft(s, conflict.tenant, conflict.stream, conflict.id,
                  conflict.correlation_id.IsZero() ? conflict.id : conflict.correlation_id);
-  out->idempotency_system = "dfm";
+  out->idempotency_system = kDecisionKeySystem;
   out->idempotency_key = SettleIdempotencyKey(r.conflict_seq);
   return Status::OK();
 }

@@ -12,7 +12,8 @@
 // about. Its payload is a domain event (sync/domain_event.h): contact_id,
 // the chosen contact (empty when dismissed); system, external_id,
 // candidates, fields and webhook_seq copied from the conflict; reason, the
-// person's note. Its idempotency key makes each conflict settled once: a
+// person's note. Its idempotency key (SettleIdempotencyKey under
+// kDecisionKeySystem) makes each conflict settled once: a
 // second settlement of the same conflict is a duplicate, whatever it chose.
 //
 // The router carries a settlement out like a webhook (actors/router.h): it
@@ -50,7 +51,7 @@ struct SettleRequest {
 Status DecodeSettleRequest(std::string_view body, SettleRequest* out);
 std::string EncodeSettleRequest(const SettleRequest& r);
 
-// The idempotency key (system "dfm") of the settlement of the conflict at
+// The idempotency key (system kDecisionKeySystem) of the settlement of the conflict at
 // `conflict_seq`.
 std::string SettleIdempotencyKey(uint64_t conflict_seq);
 

@@ -336,11 +336,13 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   ghl("w-2", "ghl-bob", "(205) 555-0199", "bob@example.com");
   const size_t contact_events = TypesIn("contact:").size();
   ghl("w-3", "ghl-new", "(205) 555-0142", "bob@example.com");
+  ghl("w-3b", "ghl-new", "(205) 555-0142", "bob@example.com");  // the same, again
   EXPECT_EQ(TypesIn("contact:").size(), contact_events) << "applied to neither";
-  std::optional<Event> conflict;
+  std::vector<Event> conflicts;
   for (const auto& e : all())
-    if (e.type == ev::kIdentityConflict) conflict = e;
-  ASSERT_TRUE(conflict);
+    if (e.type == ev::kIdentityConflict) conflicts.push_back(e);
+  ASSERT_EQ(conflicts.size(), 2u);
+  std::optional<Event> conflict = conflicts[0];
   DomainEvent c;
   ASSERT_TRUE(AsDomainEvent(*conflict, &c));
   ASSERT_EQ(c.candidates.size(), 2u);
@@ -367,6 +369,23 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   // Ann now holds the fact's GoHighLevel id and its email.
   EXPECT_EQ(caused, (std::vector<std::string>{"contact.linked", "contact.changed"}));
   EXPECT_EQ(env_->board->router.decided.load(), settled.seq);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+
+  // The repeat settled to the other candidate: its GoHighLevel id is Ann's
+  // now, so it is refused rather than linked to both.
+  ASSERT_TRUE(PlanSettlement(conflicts[1], "default", {conflicts[1].seq, bob, false, ""}, &d).ok());
+  AppendOutcome contradicting;
+  ASSERT_TRUE(log_.Append(std::move(d), &contradicting).ok());
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  std::vector<Event> after = all();
+  ASSERT_EQ(after.back().seq, contradicting.seq + 1);
+  EXPECT_EQ(after.back().type, ev::kFactRejected);
+  EXPECT_EQ(after.back().stream, SourceStream("ghl"));
+  EXPECT_EQ(after.back().causation_id, contradicting.id);
+  DomainEvent refused;
+  ASSERT_TRUE(AsDomainEvent(after.back(), &refused));
+  EXPECT_NE(refused.reason.find("belongs to contact " + ann), std::string::npos) << refused.reason;
   EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
 
   // A dismissal routes nothing.

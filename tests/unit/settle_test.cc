@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <CLI/CLI.hpp>
 #include <sstream>
 
+#include "replay-tools/cli.h"
 #include "replay-tools/conflicts.h"
 #include "replay-tools/tool_log.h"
 #include "storage/memory_event_log.h"
@@ -189,6 +191,12 @@ TEST(ConflictsCommandTest, SettleWithTheServiceStoppedAndList) {
             std::string::npos)
       << table.str();
   EXPECT_EQ(table.str().find("bob@example.com"), std::string::npos) << "masked";
+  EXPECT_EQ(table.str().find("(event " + std::to_string(seq) + "): ok"), std::string::npos)
+      << "the note only with --reveal";
+  std::ostringstream revealed;
+  PrintConflicts(rows, false, true, revealed);
+  EXPECT_NE(revealed.str().find("(event " + std::to_string(seq) + "): ok"), std::string::npos)
+      << revealed.str();
   EXPECT_EQ(PrintConflicts(rows, true, true, json), 1);
   EXPECT_NE(json.str().find(R"("state":"open")"), std::string::npos) << json.str();
   EXPECT_NE(json.str().find("bob@example.com"), std::string::npos) << "--reveal";
@@ -201,6 +209,23 @@ TEST(ConflictsCommandTest, SettleWithTheServiceStoppedAndList) {
   std::ostringstream none;
   EXPECT_EQ(PrintConflicts(rows, false, false, none), 0);
   EXPECT_EQ(none.str(), "no identity conflicts\n");
+}
+
+// `dfm conflicts settle` takes exactly one of --contact and --dismiss: the
+// parser refuses none or both (CLI11's exit codes, docs/replay-tools.md).
+TEST(ConflictsCommandTest, SettleTakesExactlyOneChoice) {
+  auto parse = [](const std::string& line) {
+    CLI::App app;
+    std::string config;
+    ReplayTools tools(&app, &config);
+    app.parse(line, false);
+  };
+  EXPECT_THROW(parse("conflicts settle 5"), CLI::ParseError);
+  EXPECT_THROW(parse("conflicts settle 5 --contact c1 --dismiss"), CLI::ParseError);
+  EXPECT_THROW(parse("conflicts settle --contact c1"), CLI::ParseError)
+      << "the conflict is required";
+  EXPECT_NO_THROW(parse("conflicts settle 5 --contact c1 --reason checked"));
+  EXPECT_NO_THROW(parse("conflicts settle 5 --dismiss"));
 }
 
 }  // namespace
