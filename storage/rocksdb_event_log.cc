@@ -1,14 +1,15 @@
 #include "storage/rocksdb_event_log.h"
 
+#include <pthread.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
-#include <pthread.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 
 #include "events/codec.h"
 #include "storage/append_planner.h"
+#include "storage/crc32c.h"
 #include "storage/wal_trash_fs.h"
 #include "util/coding.h"
 
@@ -326,6 +328,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
     Impl* p = impl.get();
     impl->writer = std::thread([p] {
       pthread_setname_np(pthread_self(), "dfm-log-write");
+      // RocksDB counts into per-thread perf counters by default, each count
+      // a thread-local access through the shared library (~1.5% of dfm's
+      // CPU at full ingest); nothing reads the writer's.
+      rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
       p->WriterLoop();
     });
   }
@@ -806,16 +812,15 @@ RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
   s.events_appended = impl_->stat_events.load();
   s.duplicates = impl_->stat_dups.load();
   s.failed_commits = impl_->stat_failed.load();
+  s.crc32c_hardware = Crc32cServesRocksDb() && Crc32cHardware() ? 1 : 0;
   return s;
 }
 
 std::vector<EventLog::Counter> RocksDbEventLog::Counters() const {
   const Stats st = GetStats();
-  return {{"group_commits", st.group_commits},
-          {"events_appended", st.events_appended},
-          {"failed_commits", st.failed_commits},
-          {"wal_trash_bytes", st.wal_trash_bytes},
-          {"wals_deleted_whole", st.wals_deleted_whole}};
+  return {{"group_commits", st.group_commits},           {"events_appended", st.events_appended},
+          {"failed_commits", st.failed_commits},         {"wal_trash_bytes", st.wal_trash_bytes},
+          {"wals_deleted_whole", st.wals_deleted_whole}, {"crc32c_hardware", st.crc32c_hardware}};
 }
 
 }  // namespace dfm

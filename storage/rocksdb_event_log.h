@@ -78,8 +78,8 @@ class RocksDbEventLog : public EventLog {
       const std::function<bool(std::string_view, std::string_view)>& fn) const override;
   Status DropConsumer(std::string_view consumer) override;
   Status Health() const override;
-  // group_commits, events_appended, failed_commits, wal_trash_bytes and
-  // wals_deleted_whole, from GetStats().
+  // group_commits, events_appended, failed_commits, wal_trash_bytes,
+  // wals_deleted_whole and crc32c_hardware, from GetStats().
   std::vector<Counter> Counters() const override;
 
   // Counters for /v1/health (through Counters()) and benchmarks.
@@ -92,6 +92,9 @@ class RocksDbEventLog : public EventLog {
     // unlinked whole instead (the backlog past 1 GiB, or a failure).
     uint64_t wal_trash_bytes = 0;
     uint64_t wals_deleted_whole = 0;
+    // 1 when RocksDB's checksums run on the CPU's CRC-32C instruction
+    // (storage/crc32c.h), 0 when on RocksDB's table.
+    uint64_t crc32c_hardware = 0;
   };
   Stats GetStats() const;
 

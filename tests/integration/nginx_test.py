@@ -161,6 +161,11 @@ class BehindNginx(unittest.TestCase):
         self.assertEqual(event_log["failed_commits"], 0)
         self.assertEqual(event_log["wals_deleted_whole"], 0)
         self.assertIn("wal_trash_bytes", event_log)
+        # RocksDB's checksums run on dfm's CRC-32C (storage/crc32c.h): the
+        # binary exports it and this CPU has the instruction.
+        with open("/proc/cpuinfo") as f:
+            sse42 = " sse4_2" in f.read()
+        self.assertEqual(event_log["crc32c_hardware"], 1 if sse42 else 0)
 
 
 if __name__ == "__main__":

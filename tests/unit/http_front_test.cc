@@ -13,6 +13,7 @@
 #include "events/webhook_received.h"
 #include "http/server.h"
 #include "replay-tools/conflicts.h"
+#include "storage/crc32c.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
@@ -347,7 +348,8 @@ TEST_F(HttpFrontTest, HealthEndpoints) {
   h = Http("GET", Url("/v1/health"));
   EXPECT_NE(h.body.find("\"event_log\":{\"state\":\"writable\",\"last_seq\":1,"
                         "\"group_commits\":1,\"events_appended\":1,\"failed_commits\":0,"
-                        "\"wal_trash_bytes\":0,\"wals_deleted_whole\":0}"),
+                        "\"wal_trash_bytes\":0,\"wals_deleted_whole\":0,\"crc32c_hardware\":" +
+                        std::string(Crc32cHardware() ? "1" : "0") + "}"),
             std::string::npos)
       << h.body;
 }
