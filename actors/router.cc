@@ -1,5 +1,7 @@
 #include "actors/router.h"
 
+#include <algorithm>
+
 #include "actors/contact_actor.h"
 #include "events/webhook_received.h"
 #include "sync/identity.h"
@@ -115,6 +117,23 @@ void OwnAppend(Self* self, uint64_t token) {
                            });
 }
 
+// The idempotency key of what the router records about fact `n` of the
+// event at `seq` on its source stream (under kDecisionKeySystem).
+std::string SourceDecisionKey(uint64_t seq, size_t n) {
+  return "s/" + std::to_string(seq) + "/" + std::to_string(n);
+}
+
+// True when fact `n` of `e` is read again (RouterState::reread_until) and
+// the router recorded its outcome on the source stream the first time.
+bool RecordedBefore(Self* self, const Event& e, size_t n) {
+  auto& st = self->state;
+  if (e.seq > st.reread_until) return false;
+  uint64_t seq = 0;
+  return st.env->log
+      ->LookupIdempotency(e.tenant, kDecisionKeySystem, SourceDecisionKey(e.seq, n), &seq)
+      .ok();
+}
+
 // Appends `d` to the source stream on behalf of the webhook `e`.
 void RecordOnSource(Self* self, const Event& e, const std::string& system, DomainEvent d,
                     size_t n) {
@@ -123,7 +142,7 @@ void RecordOnSource(Self* self, const Event& e, const std::string& system, Domai
   EventDraft draft = ToDraft(d, e.tenant, SourceStream(system), e.id,
                              e.correlation_id.IsZero() ? e.id : e.correlation_id);
   draft.idempotency_system = kDecisionKeySystem;
-  draft.idempotency_key = "s/" + std::to_string(e.seq) + "/" + std::to_string(n);
+  draft.idempotency_key = SourceDecisionKey(e.seq, n);
   uint64_t token = st.next_token++;
   st.own_appends[token] = RouterState::OwnAppend{e.seq, {std::move(draft)}};
   st.in_flight[e.seq]++;
@@ -211,6 +230,7 @@ void RouteSettled(Self* self, const Event& e) {
   auto& st = self->state;
   DomainEvent s;
   if (!AsDomainEvent(e, &s) || s.contact_id.empty()) return;
+  if (RecordedBefore(self, e, 0)) return;  // refused the first time: stays refused
   std::vector<Event> read;
   Status rs = st.env->log->Read(s.webhook_seq, 1, &read);
   std::vector<ContactFact> facts;
@@ -282,6 +302,7 @@ void Route(Self* self, const Event& e) {
     return;
   }
   for (size_t n = 0; n < facts.size(); ++n) {
+    if (RecordedBefore(self, e, n)) continue;  // a conflict stays one until settled
     ContactFact& f = facts[n];
     StampFact(&f, e);
     Resolution r = Resolve(f, [&](const std::string& key) { return Lookup(self, key); });
@@ -360,6 +381,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   st.env->log->ReadCheckpoint(kRouterConsumer, &cp);
   st.committed = cp;
   st.next_seq = cp + 1;
+  st.reread_until = st.env->log->LastSequence();
   // Shutting down: the contacts go with the router.
   // A contact that stopped with an error (its stream could not be read)
   // took facts with it: start over from the checkpoint. Deciding a webhook
@@ -377,6 +399,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       s.in_flight.clear();
       s.claims.clear();
       s.claims_by_webhook.clear();
+      s.reread_until = std::max(s.reread_until, s.next_seq - 1);
       s.next_seq = s.committed + 1;
       self->delayed_send(self, std::chrono::microseconds(s.env->append_retry_us), poll_atom::value);
     }

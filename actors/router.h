@@ -48,6 +48,13 @@ struct RouterState {
   std::shared_ptr<const SyncEnv> env;
   uint64_t next_seq = 1;
   uint64_t committed = 0;
+  // Events up to here may have been routed before: by the run that ended
+  // before this router started, or before a contact's failure sent this
+  // one back to its checkpoint. Its own claims are gone and the mappings
+  // projection may have moved on, so a fact it recorded as a conflict, a
+  // rejection or a quarantine could now resolve to a contact: such facts
+  // are looked up on the source stream first and left as decided.
+  uint64_t reread_until = 0;
   int64_t last_commit_us = 0;     // env->now_us() of the last checkpoint commit
   bool commit_scheduled = false;  // an idle_atom will come to commit
   struct Contact {

@@ -403,6 +403,29 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   EXPECT_EQ(log_.LastSequence(), dismissed.seq);
   EXPECT_EQ(env_->board->router.decided.load(), dismissed.seq);
   EXPECT_EQ(TypesIn(ContactStream(bob)).size(), 1u) << "Bob: only his own creation";
+
+  // A crash before the router's checkpoint passed the settlement: the next
+  // router reads everything above again without the claims the first one
+  // held (and this test runs no mappings projection), so the conflicting
+  // webhook's email alone would now match Bob. Its conflict was recorded:
+  // it stays one, as do the refusal and the later conflict. The settlement
+  // goes to a new Ann, who recovers from her stream, finds it decided, and
+  // appends nothing.
+  uint64_t cp = 0;
+  ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &cp).ok());
+  ASSERT_LT(cp, settled.seq) << "the settlement must be read again";
+  const uint64_t head_before_crash = log_.LastSequence();
+  caf::anon_send_exit(router, caf::exit_reason::kill);  // no exit handler, no checkpoint
+  sched_->run();
+  router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(log_.LastSequence(), head_before_crash) << "nothing decided twice";
+  EXPECT_EQ(env_->board->router.decided.load(), head_before_crash);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+  EXPECT_EQ(TypesIn(ContactStream(bob)).size(), 1u) << "Bob: still only his own creation";
 }
 
 // The connector shows its queue, counts and breaker on the status board,
