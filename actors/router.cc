@@ -123,15 +123,33 @@ std::string SourceDecisionKey(uint64_t seq, size_t n) {
   return "s/" + std::to_string(seq) + "/" + std::to_string(n);
 }
 
-// True when fact `n` of `e` is read again (RouterState::reread_until) and
-// the router recorded its outcome on the source stream the first time.
-bool RecordedBefore(Self* self, const Event& e, size_t n) {
+// What the router recorded the first time about fact `n` of `e`, when `e`
+// is read again (RouterState::reread_until): nothing, a durable record
+// (its type in `type`), an append still under way (its type in `type`;
+// its answer is still awaited), or unknown because the lookup failed.
+enum class Earlier { kNone, kRecorded, kPending, kUnknown };
+
+Earlier EarlierRecord(Self* self, const Event& e, size_t n, std::string* type) {
   auto& st = self->state;
-  if (e.seq > st.reread_until) return false;
+  if (e.seq > st.reread_until) return Earlier::kNone;
+  const std::string key = SourceDecisionKey(e.seq, n);
+  for (const auto& [token, a] : st.own_appends) {
+    if (a.webhook_seq != e.seq) continue;
+    for (const auto& d : a.drafts) {
+      if (d.idempotency_key != key) continue;
+      *type = d.type;
+      return Earlier::kPending;
+    }
+  }
   uint64_t seq = 0;
-  return st.env->log
-      ->LookupIdempotency(e.tenant, kDecisionKeySystem, SourceDecisionKey(e.seq, n), &seq)
-      .ok();
+  Status s = st.env->log->LookupIdempotency(e.tenant, kDecisionKeySystem, key, &seq);
+  if (s.IsNotFound()) return Earlier::kNone;
+  if (!s.ok()) return Earlier::kUnknown;
+  std::vector<Event> read;
+  if (!st.env->log->Read(seq, 1, &read).ok() || read.empty() || read[0].seq != seq)
+    return Earlier::kUnknown;
+  *type = read[0].type;
+  return Earlier::kRecorded;
 }
 
 // Appends `d` to the source stream on behalf of the webhook `e`.
@@ -226,11 +244,23 @@ void RouteReplay(Self* self, const Event& e) {
 // webhook that it is about go to the chosen contact, stamped with the
 // settlement, so what the contact decides is caused by it. A dismissal
 // routes nothing; a settlement that finds no such fact records that.
-void RouteSettled(Self* self, const Event& e) {
+bool RouteSettled(Self* self, const Event& e) {
   auto& st = self->state;
   DomainEvent s;
-  if (!AsDomainEvent(e, &s) || s.contact_id.empty()) return;
-  if (RecordedBefore(self, e, 0)) return;  // refused the first time: stays refused
+  if (!AsDomainEvent(e, &s) || s.contact_id.empty()) return true;
+  // Refused the first time: stays refused.
+  std::string earlier_type;
+  switch (EarlierRecord(self, e, 0, &earlier_type)) {
+    case Earlier::kNone:
+      break;
+    case Earlier::kRecorded:
+      return true;
+    case Earlier::kPending:
+      st.in_flight[e.seq]++;  // its append's answer comes
+      return true;
+    case Earlier::kUnknown:
+      return false;
+  }
   std::vector<Event> read;
   Status rs = st.env->log->Read(s.webhook_seq, 1, &read);
   std::vector<ContactFact> facts;
@@ -258,7 +288,7 @@ void RouteSettled(Self* self, const Event& e) {
                : !rs.ok() ? "settled, but its webhook cannot be read: " + rs.ToString()
                           : "settled, but its webhook no longer maps to the conflicting fact";
     RecordOnSource(self, e, s.system, d, 0);
-    return;
+    return true;
   }
   for (size_t n : settled) {
     ContactFact& f = facts[n];
@@ -270,26 +300,42 @@ void RouteSettled(Self* self, const Event& e) {
     st.facts_routed++;
     self->send(ContactFor(self, e.tenant, s.contact_id), std::move(f));
   }
+  return true;
 }
 
-void Route(Self* self, const Event& e) {
+// Routes `e`; false when it cannot be decided now (an earlier record could
+// not be looked up) and is to be read again later.
+bool Route(Self* self, const Event& e) {
   auto& st = self->state;
   if (e.type == kReplayRequestedType) {
     RouteReplay(self, e);
-    return;
+    return true;
   }
-  if (e.type == ev::kIdentitySettled) {
-    RouteSettled(self, e);
-    return;
-  }
+  if (e.type == ev::kIdentitySettled) return RouteSettled(self, e);
   bool imported = e.type == kContactImportedType;
-  if (e.type != WebhookReceived::kType && !imported) return;
+  if (e.type != WebhookReceived::kType && !imported) return true;
   WebhookReceived w;
-  if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return;  // verify reports it
+  if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok())
+    return true;  // verify reports it
   const InboundMapper* mapper = FindMapperFor(e.type, w.system);
-  if (!mapper) return;
+  if (!mapper) return true;
+  // Read again: what the router recorded the first time stands (a
+  // quarantine for the whole webhook; a conflict or a rejection for its
+  // fact), even if the mapper or the identities would decide otherwise now.
+  // Looked up before anything is routed, so a failed lookup routes nothing.
+  std::string first_type;
+  const Earlier first = EarlierRecord(self, e, 0, &first_type);
+  if (first == Earlier::kUnknown) return false;
+  if (first != Earlier::kNone && first_type == ev::kWebhookQuarantined) {
+    if (first == Earlier::kPending) st.in_flight[e.seq]++;  // its append's answer comes
+    return true;
+  }
   std::vector<ContactFact> facts;
   Status s = (*mapper)(w, st.env->mapper, &facts);
+  if (!s.ok() && first != Earlier::kNone) {  // it mapped the first time: that stands
+    if (first == Earlier::kPending) st.in_flight[e.seq]++;
+    return true;
+  }
   if (!s.ok()) {
     DomainEvent q;
     q.type = std::string(ev::kWebhookQuarantined);
@@ -299,10 +345,20 @@ void Route(Self* self, const Event& e) {
     Logger("actors")->warn("event=webhook_quarantined seq={} system={} reason=\"{}\"", e.seq,
                            w.system, s.message());
     RecordOnSource(self, e, w.system, q, 0);
-    return;
+    return true;
+  }
+  std::vector<Earlier> earlier(facts.size(), Earlier::kNone);
+  for (size_t n = 0; n < facts.size(); ++n) {
+    std::string type;
+    earlier[n] = n == 0 ? first : EarlierRecord(self, e, n, &type);
+    if (earlier[n] == Earlier::kUnknown) return false;
   }
   for (size_t n = 0; n < facts.size(); ++n) {
-    if (RecordedBefore(self, e, n)) continue;  // a conflict stays one until settled
+    if (earlier[n] == Earlier::kRecorded) continue;  // a conflict stays one until settled
+    if (earlier[n] == Earlier::kPending) {
+      st.in_flight[e.seq]++;  // its append's answer comes
+      continue;
+    }
     ContactFact& f = facts[n];
     StampFact(&f, e);
     Resolution r = Resolve(f, [&](const std::string& key) { return Lookup(self, key); });
@@ -327,6 +383,7 @@ void Route(Self* self, const Event& e) {
       RecordOnSource(self, e, f.system, d, n);
     }
   }
+  return true;
 }
 
 void Poll(Self* self) {
@@ -339,14 +396,21 @@ void Poll(Self* self) {
                             s.ToString());
     return;
   }
+  bool stopped = false;
   for (const auto& e : batch) {
-    Route(self, e);
+    if (!Route(self, e)) {  // read from it again, after a pause
+      Logger("actors")->error("event=router_lookup_failed seq={}", e.seq);
+      self->delayed_send(self, std::chrono::microseconds(st.env->append_retry_us),
+                         poll_atom::value);
+      stopped = true;
+      break;
+    }
     st.next_seq = e.seq + 1;
   }
   PruneClaims(self);
   MaybeCommit(self);
   Publish(self);
-  if (batch.size() == st.env->router_batch) self->send(self, poll_atom::value);
+  if (!stopped && batch.size() == st.env->router_batch) self->send(self, poll_atom::value);
 }
 
 // Spawns the contacts that have pushes not yet settled, so they hand them to

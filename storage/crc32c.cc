@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -45,7 +46,12 @@ __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const char*
   return ~c32;
 }
 
-const bool kHasSse42 = __builtin_cpu_supports("sse4.2");
+// (Initialized before main; __builtin_cpu_init() may not have run yet.)
+const bool kHasSse42 = (__builtin_cpu_init(), __builtin_cpu_supports("sse4.2"));
+
+// Set by the first call RocksDB makes to the interposer: proof that its
+// calls reach it (a library bound to its own definition never sets it).
+std::atomic<bool> rocksdb_calls_seen{false};
 #else
 const bool kHasSse42 = false;
 #endif
@@ -68,27 +74,33 @@ uint32_t Crc32cExtend(uint32_t crc, const char* data, size_t n) {
 
 bool Crc32cHardware() { return kHasSse42; }
 
+#if defined(__x86_64__)
+bool Crc32cServesRocksDb() { return rocksdb_calls_seen.load(std::memory_order_relaxed); }
+#else
+bool Crc32cServesRocksDb() { return false; }
+#endif
+
 }  // namespace dfm
 
+#if defined(__x86_64__)
 // RocksDB's entry point (util/crc32c.h in its sources), interposed: see
-// crc32c.h. Not declared in any installed RocksDB header.
+// crc32c.h. Not declared in any installed RocksDB header. Only on x86-64,
+// where a portable RocksDB build lacks the instruction; elsewhere RocksDB
+// picks its own (arm64's CRC instructions among them). On an x86-64 CPU
+// without SSE4.2, RocksDB's own table code (several bytes per step) runs.
 namespace rocksdb {
 namespace crc32c {
 uint32_t Extend(uint32_t init_crc, const char* buf, size_t size);
 uint32_t Extend(uint32_t init_crc, const char* buf, size_t size) {
-  return dfm::Crc32cExtend(init_crc, buf, size);
+  if (!dfm::rocksdb_calls_seen.load(std::memory_order_relaxed))
+    dfm::rocksdb_calls_seen.store(true, std::memory_order_relaxed);
+  if (dfm::kHasSse42) return dfm::ExtendSse42(init_crc, buf, size);
+  using ExtendFn = uint32_t (*)(uint32_t, const char*, size_t);
+  static const ExtendFn library =
+      reinterpret_cast<ExtendFn>(dlsym(RTLD_NEXT, "_ZN7rocksdb6crc32c6ExtendEjPKcm"));
+  return library != nullptr ? library(init_crc, buf, size)
+                            : dfm::Crc32cExtendPortable(init_crc, buf, size);
 }
 }  // namespace crc32c
 }  // namespace rocksdb
-
-namespace dfm {
-
-bool Crc32cServesRocksDb() {
-  // What the library's PLT binds to: the first definition in the global
-  // scope, the executable's when it is exported.
-  void* bound = dlsym(RTLD_DEFAULT, "_ZN7rocksdb6crc32c6ExtendEjPKcm");
-  uint32_t (*ours)(uint32_t, const char*, size_t) = &rocksdb::crc32c::Extend;
-  return bound != nullptr && bound == reinterpret_cast<void*>(ours);
-}
-
-}  // namespace dfm
+#endif

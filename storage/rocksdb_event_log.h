@@ -93,7 +93,7 @@ class RocksDbEventLog : public EventLog {
     uint64_t wal_trash_bytes = 0;
     uint64_t wals_deleted_whole = 0;
     // 1 when RocksDB's checksums run on the CPU's CRC-32C instruction
-    // (storage/crc32c.h), 0 when on RocksDB's table.
+    // (storage/crc32c.h), else 0.
     uint64_t crc32c_hardware = 0;
   };
   Stats GetStats() const;

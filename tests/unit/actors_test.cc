@@ -428,6 +428,40 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   EXPECT_EQ(TypesIn(ContactStream(bob)).size(), 1u) << "Bob: still only his own creation";
 }
 
+// What the router recorded about a webhook stands when the webhook is read
+// again after a restart: here a quarantine (as an earlier version that
+// could not map it would have recorded), though the webhook maps now. A
+// webhook appended after the start is routed as usual.
+TEST_F(ActorTest, WhatTheRouterRecordedStandsWhenReadAgain) {
+  env_->board = std::make_shared<SyncStatusBoard>();
+  const uint64_t w1 = AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  std::vector<Event> read;
+  ASSERT_TRUE(log_.Read(w1, 1, &read).ok());
+  DomainEvent q;
+  q.type = std::string(ev::kWebhookQuarantined);
+  q.system = "ghl";
+  q.reason = "an earlier mapper refused it";
+  q.webhook_seq = w1;
+  EventDraft d = ToDraft(q, "default", SourceStream("ghl"), read[0].id, read[0].id);
+  d.idempotency_system = kDecisionKeySystem;
+  d.idempotency_key = "s/" + std::to_string(w1) + "/0";  // the router's key for it
+  AppendOutcome recorded;
+  ASSERT_TRUE(log_.Append(std::move(d), &recorded).ok());
+
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  EXPECT_TRUE(TypesIn("contact:").empty()) << "the quarantine stands";
+  EXPECT_EQ(log_.LastSequence(), recorded.seq);
+  EXPECT_EQ(env_->board->router.decided.load(), recorded.seq);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-2", "Jane");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created"}));
+}
+
 // The connector shows its queue, counts and breaker on the status board,
 // as GET /v1/health renders them (actors/status_board.h).
 TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {

@@ -80,10 +80,9 @@ TEST(Crc32cTest, SameAsRocksDbsOwn) {
   }
 }
 
-// The test binary is linked as dfm is: RocksDB's calls reach Crc32cExtend,
-// and what it writes with them it reads back and verifies.
+// The test binary is linked as dfm is: on x86-64 RocksDB's calls reach
+// the interposer, and what it writes with them it reads back and verifies.
 TEST(Crc32cTest, ServesRocksDb) {
-  EXPECT_TRUE(Crc32cServesRocksDb());
   TempDir dir;
   rocksdb::Options opts;
   opts.create_if_missing = true;
@@ -106,6 +105,9 @@ TEST(Crc32cTest, ServesRocksDb) {
   ASSERT_TRUE(db->Get(verify, "k999", &v).ok());
   EXPECT_EQ(v.size(), 1099u);
   EXPECT_TRUE(db->VerifyChecksum().ok());
+#if defined(__x86_64__)
+  EXPECT_TRUE(Crc32cServesRocksDb()) << "RocksDB's calls did not reach the interposer";
+#endif
 }
 
 }  // namespace
