@@ -11,6 +11,11 @@ void MemoryEventLog::FailWrites(bool fail) {
   fail_writes_ = fail;
 }
 
+void MemoryEventLog::FailLookups(bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_lookups_ = fail;
+}
+
 void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
   std::lock_guard<std::mutex> lk(mu_);
   records_.at(seq - 1) = std::move(bytes);
@@ -99,6 +104,7 @@ Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stre
 Status MemoryEventLog::LookupIdempotency(std::string_view tenant, std::string_view system,
                                          std::string_view key, uint64_t* seq) const {
   std::lock_guard<std::mutex> lk(mu_);
+  if (fail_lookups_) return Status::Unavailable("lookups fail (test)");
   auto it = idempotency_.find(IdempotencyIndexKey(tenant, system, key));
   if (it == idempotency_.end()) return Status::NotFound("no such idempotency key");
   *seq = it->second.first;

@@ -1,7 +1,8 @@
 // MemoryEventLog: the EventLog contract kept in memory, for unit tests of
 // everything that sits on the log. Records are encoded and hash-chained
 // exactly as RocksDbEventLog stores them; AppendAsync calls back at once on
-// the caller's thread. FailWrites() makes appends fail as a full disk would.
+// the caller's thread. FailWrites() makes appends fail as a full disk would;
+// FailLookups() makes idempotency lookups fail as an unreadable log would.
 #pragma once
 
 #include <condition_variable>
@@ -21,6 +22,7 @@ class MemoryEventLog : public EventLog {
   explicit MemoryEventLog(const Clock* clock = SystemClock::Instance());
 
   void FailWrites(bool fail);
+  void FailLookups(bool fail);
   // Test hook: replaces the stored bytes of record `seq` (to test VerifyChain).
   void CorruptRecordForTest(uint64_t seq, std::string bytes);
 
@@ -53,6 +55,7 @@ class MemoryEventLog : public EventLog {
   mutable std::condition_variable cv_;
   AppendPlanner planner_;
   bool fail_writes_ = false;
+  bool fail_lookups_ = false;
   std::vector<std::string> records_;  // records_[seq - 1]
   std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> streams_;
   std::unordered_map<std::string, std::pair<uint64_t, EventId>> idempotency_;

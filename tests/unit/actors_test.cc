@@ -431,6 +431,7 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
 // What the router recorded about a webhook stands when the webhook is read
 // again after a restart: here a quarantine (as an earlier version that
 // could not map it would have recorded), though the webhook maps now. A
+// lookup that fails holds the router at the webhook until a later poll. A
 // webhook appended after the start is routed as usual.
 TEST_F(ActorTest, WhatTheRouterRecordedStandsWhenReadAgain) {
   env_->board = std::make_shared<SyncStatusBoard>();
@@ -448,9 +449,16 @@ TEST_F(ActorTest, WhatTheRouterRecordedStandsWhenReadAgain) {
   AppendOutcome recorded;
   ASSERT_TRUE(log_.Append(std::move(d), &recorded).ok());
 
+  // While the earlier record cannot be looked up, the router routes
+  // nothing of it and tries again later.
+  log_.FailLookups(true);
   auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
   caf::anon_send(router, recover_atom::value);
   sched_->run();
+  EXPECT_TRUE(TypesIn("contact:").empty());
+  EXPECT_LT(env_->board->router.decided.load(), w1) << "stopped before the webhook";
+  log_.FailLookups(false);
+  Advance(env_->append_retry_us);
   EXPECT_TRUE(TypesIn("contact:").empty()) << "the quarantine stands";
   EXPECT_EQ(log_.LastSequence(), recorded.seq);
   EXPECT_EQ(env_->board->router.decided.load(), recorded.seq);
