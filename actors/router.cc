@@ -124,9 +124,9 @@ std::string SourceDecisionKey(uint64_t seq, size_t n) {
 }
 
 // What the router recorded the first time about fact `n` of `e`, when `e`
-// is read again (RouterState::reread_until): nothing, a durable record
-// (its type in `type`), an append still under way (its type in `type`;
-// its answer is still awaited), or unknown because the lookup failed.
+// is read again (RouterState::reread_until): nothing, a durable record, an
+// append still under way (its answer is still awaited), or unknown because
+// the lookup failed. The record's type goes to `type` when not null.
 enum class Earlier { kNone, kRecorded, kPending, kUnknown };
 
 Earlier EarlierRecord(Self* self, const Event& e, size_t n, std::string* type) {
@@ -137,7 +137,7 @@ Earlier EarlierRecord(Self* self, const Event& e, size_t n, std::string* type) {
     if (a.webhook_seq != e.seq) continue;
     for (const auto& d : a.drafts) {
       if (d.idempotency_key != key) continue;
-      *type = d.type;
+      if (type) *type = d.type;
       return Earlier::kPending;
     }
   }
@@ -145,11 +145,20 @@ Earlier EarlierRecord(Self* self, const Event& e, size_t n, std::string* type) {
   Status s = st.env->log->LookupIdempotency(e.tenant, kDecisionKeySystem, key, &seq);
   if (s.IsNotFound()) return Earlier::kNone;
   if (!s.ok()) return Earlier::kUnknown;
+  if (!type) return Earlier::kRecorded;
   std::vector<Event> read;
   if (!st.env->log->Read(seq, 1, &read).ok() || read.empty() || read[0].seq != seq)
     return Earlier::kUnknown;
   *type = read[0].type;
   return Earlier::kRecorded;
+}
+
+// True when `earlier` says the router decided before (recorded, or being
+// appended): that decision stands. One still being appended keeps `e` in
+// flight until its answer comes.
+bool Stands(Self* self, const Event& e, Earlier earlier) {
+  if (earlier == Earlier::kPending) self->state.in_flight[e.seq]++;
+  return earlier == Earlier::kRecorded || earlier == Earlier::kPending;
 }
 
 // Appends `d` to the source stream on behalf of the webhook `e`.
@@ -248,19 +257,9 @@ bool RouteSettled(Self* self, const Event& e) {
   auto& st = self->state;
   DomainEvent s;
   if (!AsDomainEvent(e, &s) || s.contact_id.empty()) return true;
-  // Refused the first time: stays refused.
-  std::string earlier_type;
-  switch (EarlierRecord(self, e, 0, &earlier_type)) {
-    case Earlier::kNone:
-      break;
-    case Earlier::kRecorded:
-      return true;
-    case Earlier::kPending:
-      st.in_flight[e.seq]++;  // its append's answer comes
-      return true;
-    case Earlier::kUnknown:
-      return false;
-  }
+  const Earlier earlier = EarlierRecord(self, e, 0, nullptr);
+  if (earlier == Earlier::kUnknown) return false;
+  if (Stands(self, e, earlier)) return true;  // refused the first time: stays refused
   std::vector<Event> read;
   Status rs = st.env->log->Read(s.webhook_seq, 1, &read);
   std::vector<ContactFact> facts;
@@ -326,16 +325,10 @@ bool Route(Self* self, const Event& e) {
   std::string first_type;
   const Earlier first = EarlierRecord(self, e, 0, &first_type);
   if (first == Earlier::kUnknown) return false;
-  if (first != Earlier::kNone && first_type == ev::kWebhookQuarantined) {
-    if (first == Earlier::kPending) st.in_flight[e.seq]++;  // its append's answer comes
-    return true;
-  }
+  if (first_type == ev::kWebhookQuarantined && Stands(self, e, first)) return true;
   std::vector<ContactFact> facts;
   Status s = (*mapper)(w, st.env->mapper, &facts);
-  if (!s.ok() && first != Earlier::kNone) {  // it mapped the first time: that stands
-    if (first == Earlier::kPending) st.in_flight[e.seq]++;
-    return true;
-  }
+  if (!s.ok() && Stands(self, e, first)) return true;  // it mapped the first time
   if (!s.ok()) {
     DomainEvent q;
     q.type = std::string(ev::kWebhookQuarantined);
@@ -349,16 +342,11 @@ bool Route(Self* self, const Event& e) {
   }
   std::vector<Earlier> earlier(facts.size(), Earlier::kNone);
   for (size_t n = 0; n < facts.size(); ++n) {
-    std::string type;
-    earlier[n] = n == 0 ? first : EarlierRecord(self, e, n, &type);
+    earlier[n] = n == 0 ? first : EarlierRecord(self, e, n, nullptr);
     if (earlier[n] == Earlier::kUnknown) return false;
   }
   for (size_t n = 0; n < facts.size(); ++n) {
-    if (earlier[n] == Earlier::kRecorded) continue;  // a conflict stays one until settled
-    if (earlier[n] == Earlier::kPending) {
-      st.in_flight[e.seq]++;  // its append's answer comes
-      continue;
-    }
+    if (Stands(self, e, earlier[n])) continue;  // a conflict stays one until settled
     ContactFact& f = facts[n];
     StampFact(&f, e);
     Resolution r = Resolve(f, [&](const std::string& key) { return Lookup(self, key); });
@@ -448,8 +436,8 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   st.reread_until = st.env->log->LastSequence();
   // Shutting down: the contacts go with the router.
   // A contact that stopped with an error (its stream could not be read)
-  // took facts with it: start over from the checkpoint. Deciding a webhook
-  // again is harmless (contacts skip decided facts; appends are idempotent).
+  // took facts with it: start over from the checkpoint. What is read again
+  // is not decided again (reread_until; contacts skip decided facts).
   self->set_down_handler([self](caf::down_msg& m) {
     auto& s = self->state;
     auto key = s.keys_by_actor.find(m.source.id());

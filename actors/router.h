@@ -12,8 +12,12 @@
 //   becomes fact.rejected (both on the source stream).
 // - The checkpoint ("router") only moves past a webhook once every fact of
 //   it has been answered durably, so a crash re-reads at most unanswered
-//   webhooks and those since the last commit, and deciding one twice is harmless (contact actors
-//   skip facts they have decided; appends carry idempotency keys).
+//   webhooks and those since the last commit. Reading one again does not
+//   decide it again: what the router recorded about a fact the first time
+//   stands (RouterState::reread_until), contact actors skip facts they
+//   have decided, and appends carry idempotency keys. Not covered: a fact
+//   that now resolves to another contact than the first time
+//   (actors/README.md).
 // - A replay.requested event (sync/redrive.h) is routed item by item to the
 //   contacts it names, as Redrive messages, answered like facts.
 // - An identity.settled event (sync/settle.h) naming a contact: the
