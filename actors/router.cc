@@ -117,12 +117,6 @@ void OwnAppend(Self* self, uint64_t token) {
                            });
 }
 
-// The idempotency key of what the router records about fact `n` of the
-// event at `seq` on its source stream (under kDecisionKeySystem).
-std::string SourceDecisionKey(uint64_t seq, size_t n) {
-  return "s/" + std::to_string(seq) + "/" + std::to_string(n);
-}
-
 // What the router recorded the first time about fact `n` of `e`, when `e`
 // is read again (RouterState::reread_until): nothing, a durable record, an
 // append still under way (its answer is still awaited), or unknown because
@@ -374,6 +368,17 @@ bool Route(Self* self, const Event& e) {
   return true;
 }
 
+// Reads again env->append_retry_us from now, whether or not anything new
+// is appended meanwhile: the log could not be read, a lookup failed, or a
+// contact failed. At most one such poll is pending.
+void PollLater(Self* self) {
+  auto& st = self->state;
+  if (st.poll_later_scheduled) return;
+  st.poll_later_scheduled = true;
+  self->delayed_send(self, std::chrono::microseconds(st.env->append_retry_us), poll_atom::value,
+                     retry_atom::value);
+}
+
 void Poll(Self* self) {
   auto& st = self->state;
   if (st.in_flight.size() >= st.env->router_max_in_flight) return;  // answers will poll again
@@ -382,14 +387,14 @@ void Poll(Self* self) {
   if (!s.ok()) {
     Logger("actors")->error("event=router_read_failed seq={} error=\"{}\"", st.next_seq,
                             s.ToString());
+    PollLater(self);
     return;
   }
   bool stopped = false;
   for (const auto& e : batch) {
     if (!Route(self, e)) {  // read from it again, after a pause
       Logger("actors")->error("event=router_lookup_failed seq={}", e.seq);
-      self->delayed_send(self, std::chrono::microseconds(st.env->append_retry_us),
-                         poll_atom::value);
+      PollLater(self);
       stopped = true;
       break;
     }
@@ -453,7 +458,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       s.claims_by_webhook.clear();
       s.reread_until = std::max(s.reread_until, s.next_seq - 1);
       s.next_seq = s.committed + 1;
-      self->delayed_send(self, std::chrono::microseconds(s.env->append_retry_us), poll_atom::value);
+      PollLater(self);
     }
     Publish(self);
   });
@@ -469,6 +474,10 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         Publish(self);  // Poll does not when it cannot read
       },
       [self](poll_atom) { Poll(self); },
+      [self](poll_atom, retry_atom) {
+        self->state.poll_later_scheduled = false;
+        Poll(self);
+      },
       [self](idle_atom) {
         self->state.commit_scheduled = false;
         MaybeCommit(self);

@@ -31,6 +31,9 @@
 // - It starts reading when it receives recover_atom (sent once the
 //   connectors know the router): it first spawns the contacts with unsettled
 //   pushes so they re-drive them. poll_atom makes it read what is new.
+//   When the log cannot be read, or an earlier record cannot be looked up,
+//   it stops at that event and reads again env->append_retry_us later by
+//   itself (one such poll pending at a time), with no new event needed.
 // - Push reports from connectors pass through it to the contact actor,
 //   which is spawned again if it was passivated.
 #pragma once
@@ -61,6 +64,7 @@ struct RouterState {
   uint64_t reread_until = 0;
   int64_t last_commit_us = 0;     // env->now_us() of the last checkpoint commit
   bool commit_scheduled = false;  // an idle_atom will come to commit
+  bool poll_later_scheduled = false;  // a (poll_atom, retry_atom) will come
   struct Contact {
     caf::actor actor;
     uint64_t sent = 0;

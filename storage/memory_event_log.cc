@@ -16,6 +16,16 @@ void MemoryEventLog::FailLookups(bool fail) {
   fail_lookups_ = fail;
 }
 
+void MemoryEventLog::FailReads(bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_reads_ = fail;
+}
+
+void MemoryEventLog::FailStreamReads(bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_stream_reads_ = fail;
+}
+
 void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
   std::lock_guard<std::mutex> lk(mu_);
   records_.at(seq - 1) = std::move(bytes);
@@ -76,6 +86,7 @@ Status MemoryEventLog::ScanRecords(
 
 Status MemoryEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out) const {
   std::lock_guard<std::mutex> lk(mu_);
+  if (fail_reads_) return Status::Unavailable("reads fail (test)");
   for (uint64_t s = from == 0 ? 1 : from; s <= records_.size() && max > 0; ++s, --max) {
     Event e;
     Status d = DecodeRecord(records_[s - 1], &e);
@@ -88,6 +99,7 @@ Status MemoryEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out) 
 Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stream,
                                   uint64_t from, size_t max, std::vector<Event>* out) const {
   std::lock_guard<std::mutex> lk(mu_);
+  if (fail_stream_reads_) return Status::Unavailable("stream reads fail (test)");
   auto it = streams_.find({std::string(tenant), std::string(stream)});
   if (it == streams_.end()) return Status::OK();
   for (uint64_t seq : it->second) {

@@ -2,7 +2,9 @@
 // everything that sits on the log. Records are encoded and hash-chained
 // exactly as RocksDbEventLog stores them; AppendAsync calls back at once on
 // the caller's thread. FailWrites() makes appends fail as a full disk would;
-// FailLookups() makes idempotency lookups fail as an unreadable log would.
+// FailLookups() makes idempotency lookups fail as an unreadable log would;
+// FailReads() and FailStreamReads() do the same to reads by sequence
+// (Read) and by stream (ReadStream, ScanStream).
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +25,8 @@ class MemoryEventLog : public EventLog {
 
   void FailWrites(bool fail);
   void FailLookups(bool fail);
+  void FailReads(bool fail);
+  void FailStreamReads(bool fail);
   // Test hook: replaces the stored bytes of record `seq` (to test VerifyChain).
   void CorruptRecordForTest(uint64_t seq, std::string bytes);
 
@@ -56,6 +60,8 @@ class MemoryEventLog : public EventLog {
   AppendPlanner planner_;
   bool fail_writes_ = false;
   bool fail_lookups_ = false;
+  bool fail_reads_ = false;
+  bool fail_stream_reads_ = false;
   std::vector<std::string> records_;  // records_[seq - 1]
   std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> streams_;
   std::unordered_map<std::string, std::pair<uint64_t, EventId>> idempotency_;

@@ -48,6 +48,10 @@ std::string SettleIdempotencyKey(uint64_t conflict_seq) {
   return "settle/" + std::to_string(conflict_seq);
 }
 
+std::string SourceDecisionKey(uint64_t seq, size_t n) {
+  return "s/" + std::to_string(seq) + "/" + std::to_string(n);
+}
+
 Status PlanSettlement(const Event& conflict, std::string_view tenant, const SettleRequest& r,
                       EventDraft* out) {
   const std::string at = "event " + std::to_string(r.conflict_seq);

@@ -55,6 +55,13 @@ std::string EncodeSettleRequest(const SettleRequest& r);
 // `conflict_seq`.
 std::string SettleIdempotencyKey(uint64_t conflict_seq);
 
+// The idempotency key (system kDecisionKeySystem) of what the router
+// records on the source stream about fact `n` of the event at `seq` (a
+// webhook, or a settlement: its fact 0): an identity.conflict or a
+// fact.rejected, and for fact 0 of a webhook also its webhook.quarantined.
+// "s/<seq>/<n>".
+std::string SourceDecisionKey(uint64_t seq, size_t n);
+
 // The identity.settled draft that carries out `r` for `conflict`, the event
 // at r.conflict_seq. InvalidArgument when that event is not an
 // identity.conflict of `tenant` whose payload reads, or when the contact

@@ -445,7 +445,7 @@ TEST_F(ActorTest, WhatTheRouterRecordedStandsWhenReadAgain) {
   q.webhook_seq = w1;
   EventDraft d = ToDraft(q, "default", SourceStream("ghl"), read[0].id, read[0].id);
   d.idempotency_system = kDecisionKeySystem;
-  d.idempotency_key = "s/" + std::to_string(w1) + "/0";  // the router's key for it
+  d.idempotency_key = SourceDecisionKey(w1, 0);  // the router's key for it
   AppendOutcome recorded;
   ASSERT_TRUE(log_.Append(std::move(d), &recorded).ok());
 
@@ -468,6 +468,65 @@ TEST_F(ActorTest, WhatTheRouterRecordedStandsWhenReadAgain) {
   caf::anon_send(router, poll_atom::value);
   sched_->run();
   EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created"}));
+}
+
+// While the log cannot be read the router stops; it reads again by itself
+// after a pause, with nothing new appended and no other poll to wake it.
+TEST_F(ActorTest, RouterReadsAgainByItselfAfterAFailedRead) {
+  env_->board = std::make_shared<SyncStatusBoard>();
+  const uint64_t w1 = AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  log_.FailReads(true);
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(router, recover_atom::value);
+  for (int i = 0; i < 3; ++i) caf::anon_send(router, poll_atom::value);  // the notifier's pokes
+  sched_->run();
+  EXPECT_LT(env_->board->router.decided.load(), w1);
+  Advance(env_->append_retry_us);  // still failing: it tries again later
+  EXPECT_LT(env_->board->router.decided.load(), w1);
+  log_.FailReads(false);
+  Advance(env_->append_retry_us);
+  EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created"}));
+  EXPECT_EQ(env_->board->router.decided.load(), w1);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+}
+
+// A contact's failure sends the router back to its checkpoint while its own
+// append for an earlier webhook (a quarantine) is still being retried. Read
+// again, that webhook is not decided a second time: it stays in flight on
+// the append under way, so the router's position does not pass it before
+// the quarantine is durable, and it is recorded once.
+TEST_F(ActorTest, RouterOwnAppendUnderWayWhenReadAgain) {
+  env_->board = std::make_shared<SyncStatusBoard>();
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  WebhookReceived stop;  // a STOP without a sender: quarantined
+  stop.system = "verity";
+  stop.provider_event_id = "m1";
+  AppendOutcome q;
+  ASSERT_TRUE(
+      log_.Append(WebhookDraft("default", stop, R"({"eventType":"optout.stop","messageId":"m1"})"),
+                  &q)
+          .ok());
+  const uint64_t w2 = AppendGhlWebhook("ghl/ContactCreate.json", "w-2", "Jane");
+  log_.FailWrites(true);       // the quarantine's append is refused, and tried again later
+  log_.FailStreamReads(true);  // Jane's actor cannot read her stream: it fails
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  log_.FailStreamReads(false);
+  Advance(env_->append_retry_us);  // read again from the checkpoint; writes still refused
+  EXPECT_EQ(env_->board->router.decided.load(), q.seq - 1) << "the quarantine is not durable";
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 2u) << "the quarantine and Jane";
+  log_.FailWrites(false);
+  Advance(env_->append_retry_us);
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  int quarantines = 0;
+  for (const auto& e : all) quarantines += e.type == ev::kWebhookQuarantined;
+  EXPECT_EQ(quarantines, 1);
+  EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created"}));
+  EXPECT_EQ(env_->board->router.decided.load(), w2);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
 }
 
 // The connector shows its queue, counts and breaker on the status board,
