@@ -1,5 +1,6 @@
 #include "replay-tools/replay.h"
 
+#include <algorithm>
 #include <future>
 #include <map>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "replay-tools/story.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/identity.h"
+#include "sync/settle.h"
 #include "util/admin_token.h"
 #include "util/json.h"
 
@@ -23,6 +25,9 @@ struct FactAt {
   uint64_t webhook_seq = 0;
   EventId webhook_id;
   ContactFact fact;
+  // Where the contact decided it: the webhook's position, or a later
+  // settlement's for a fact held back by an identity conflict until then.
+  uint64_t decided_seq = 0;
 };
 
 std::string PushKey(const DomainEvent& p) {
@@ -34,6 +39,57 @@ bool InContacts(const std::vector<ContactMatch>& cs, const ContactMatch& c) {
   for (const auto& x : cs)
     if (x == c) return true;
   return false;
+}
+
+// What became of the identity conflict the router recorded for fact `n`
+// of the webhook `e`, found by the keys it and a settlement are recorded
+// under (sync/settle.h) wherever they are in the log, inside the replay's
+// window or not.
+struct ConflictEnd {
+  enum class Kind { kNone, kOpen, kDismissed, kSettled, kRefused } kind = Kind::kNone;
+  std::string contact_id;  // kSettled, kRefused: the contact it was settled to
+  Event settlement;        // kSettled, kRefused
+};
+
+// Reads the one event at `seq` into *out (NotFound when there is none).
+Status ReadOne(const EventLog& log, uint64_t seq, Event* out) {
+  std::vector<Event> read;
+  Status s = log.Read(seq, 1, &read);
+  if (!s.ok()) return s;
+  if (read.empty() || read[0].seq != seq)
+    return Status::NotFound("no event " + std::to_string(seq));
+  *out = std::move(read[0]);
+  return Status::OK();
+}
+
+Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEnd* out) {
+  *out = ConflictEnd();
+  uint64_t seq = 0;
+  Status s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SourceDecisionKey(e.seq, n), &seq);
+  if (s.IsNotFound()) return Status::OK();
+  Event recorded;
+  if (s.ok()) s = ReadOne(log, seq, &recorded);
+  if (!s.ok()) return s;
+  if (recorded.type != ev::kIdentityConflict) return Status::OK();  // a rejection, a quarantine
+  out->kind = ConflictEnd::Kind::kOpen;
+  s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SettleIdempotencyKey(recorded.seq), &seq);
+  if (s.IsNotFound()) return Status::OK();
+  if (s.ok()) s = ReadOne(log, seq, &out->settlement);
+  if (!s.ok()) return s;
+  DomainEvent settled;
+  if (!AsDomainEvent(out->settlement, &settled))
+    return Status::Corruption("settlement " + std::to_string(seq) + " does not read");
+  if (settled.contact_id.empty()) {
+    out->kind = ConflictEnd::Kind::kDismissed;
+    return Status::OK();
+  }
+  out->contact_id = settled.contact_id;
+  out->kind = ConflictEnd::Kind::kSettled;
+  // The router refuses a settlement whose fact's id reached another contact
+  // meanwhile: a fact.rejected under the settlement's own key.
+  s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SourceDecisionKey(seq, 0), &seq);
+  if (s.ok()) out->kind = ConflictEnd::Kind::kRefused;
+  return s.IsNotFound() ? Status::OK() : s;
 }
 
 }  // namespace
@@ -50,16 +106,14 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
   MappingsView& mappings = o.mappings ? *o.mappings : *own;
   Status s;
   std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
-  // identity.settled id -> the id of the webhook it settled (its
-  // correlation): its decisions are that webhook's (sync/settle.h).
+  // identity.settled id -> the id of the webhook it settled: its decisions
+  // are that webhook's (sync/settle.h). Found from the webhook's conflict,
+  // so a settlement recorded after the window counts too.
   std::map<std::string, std::string> settled_for;
+  Status lookup;  // the first failed lookup of a conflict's end, which stops the scan
   s = ScanWindow(log, o.from_us, o.to_us, 1, [&](const Event& e) {
     plan->events_read++;
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
-    if (e.type == ev::kIdentitySettled) {
-      settled_for[std::string(e.id.AsBytes())] = std::string(e.correlation_id.AsBytes());
-      return true;
-    }
     if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
     WebhookReceived w;
     if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
@@ -72,7 +126,22 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       ContactFact& f = facts[n];
       StampFact(&f, e);
       plan->facts++;
-      Resolution r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); });
+      ConflictEnd end;
+      lookup = FindConflictEnd(log, e, n, &end);
+      if (!lookup.ok()) return false;
+      if (end.kind == ConflictEnd::Kind::kOpen || end.kind == ConflictEnd::Kind::kDismissed ||
+          end.kind == ConflictEnd::Kind::kRefused) {
+        plan->held_back++;  // the engine applied it to no contact: neither does a replay
+        continue;
+      }
+      Resolution r;
+      if (end.kind == ConflictEnd::Kind::kSettled) {  // the contact the person chose
+        r.kind = Resolution::Kind::kMatched;
+        r.contact_id = end.contact_id;
+        settled_for[std::string(end.settlement.id.AsBytes())] = std::string(e.id.AsBytes());
+      } else {
+        r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); });
+      }
       if (r.kind == Resolution::Kind::kNew) {
         // Named by the webhook that created it, if it did.
         r.contact_id = NewContactId(e.id, n);
@@ -88,10 +157,12 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       }
       ContactMatch c{e.tenant, r.contact_id};
       if (!InContacts(o.contacts, c)) continue;
-      by_contact[{e.tenant, r.contact_id}].push_back(FactAt{e.seq, e.id, std::move(f)});
+      const uint64_t decided = end.kind == ConflictEnd::Kind::kSettled ? end.settlement.seq : e.seq;
+      by_contact[{e.tenant, r.contact_id}].push_back(FactAt{e.seq, e.id, std::move(f), decided});
     }
     return true;
   });
+  if (!lookup.ok()) return lookup;
   if (!s.ok()) return s;
 
   // Pushes a replay already asked to re-drive, by (tenant, webhook id,
@@ -114,6 +185,11 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
   for (auto& [key, facts] : by_contact) {
     const auto& [tenant, contact_id] = key;
     plan->contacts++;
+    // In the order the contact decided them (a settled fact where its
+    // settlement is), so each is decided against the state it met.
+    std::stable_sort(facts.begin(), facts.end(), [](const FactAt& a, const FactAt& b) {
+      return a.decided_seq < b.decided_seq;
+    });
     SyncContext ctx = o.context(tenant);
     std::vector<Event> stream;
     s = log.ReadWholeStream(tenant, ContactStream(contact_id), &stream);
@@ -355,6 +431,7 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
                .UInt("same", p.same)
                .UInt("diffs", p.diffs.size())
                .UInt("unresolved", p.unresolved)
+               .UInt("held_back", p.held_back)
                .UInt("redriven", p.redriven)
                .UInt("texts_too_old_to_re_send", stale_texts)
                .Finish()
@@ -377,6 +454,9 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
       << " contact(s): " << p.same << " push(es) agree, " << p.diffs.size() << " differ";
   if (p.redriven) out << ", " << p.redriven << " already asked of a replay";
   if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
+  if (p.held_back)
+    out << ", " << p.held_back << " fact(s) held back by an identity conflict (open, dismissed or "
+        << "its settlement refused)";
   out << "\n";
   PrintTooOld(stale, false, out);
 }

@@ -8,15 +8,17 @@
 #include <sstream>
 
 #include "app/config.h"
+#include "connectors/common/mapper.h"
+#include "events/webhook_received.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/events_command.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
 #include "replay-tools/trace.h"
-#include "events/webhook_received.h"
 #include "storage/memory_event_log.h"
 #include "sync/identity.h"
 #include "sync/redrive.h"
+#include "sync/settle.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -634,6 +636,23 @@ TEST(Audit, AnOptOutNeverToldIsSlowOnceTheThresholdPasses) {
   EXPECT_NE(csv.str().find(",aloware (dead),"), std::string::npos) << csv.str();
 }
 
+// Replay options with US numbers and Aloware the one target, holding the phone.
+struct AlowareReplay {
+  AlowareReplay() {
+    mapper.normalizer = &normalizer;
+    options.mapper = &mapper;
+    options.context = [](const std::string&) {
+      SyncContext ctx;
+      ctx.conversations.clear();
+      ctx.targets["aloware"] = {"phone"};
+      return ctx;
+    };
+  }
+  Normalizer normalizer{"US"};
+  MapperSettings mapper;
+  ReplayOptions options;
+};
+
 TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   Built b;
   WebhookReceived w;
@@ -656,17 +675,8 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   then.fields = {{"phone", "+12055550142"}, {"first_name", "Old"}};
   b.Add(then, o.id);
 
-  Normalizer n("US");
-  MapperSettings mapper;
-  mapper.normalizer = &n;
-  ReplayOptions ro;
-  ro.mapper = &mapper;
-  ro.context = [](const std::string&) {
-    SyncContext ctx;
-    ctx.conversations.clear();
-    ctx.targets["aloware"] = {"phone"};
-    return ctx;
-  };
+  AlowareReplay setup;
+  ReplayOptions& ro = setup.options;
   ReplayPlan plan;
   ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
   ASSERT_EQ(plan.diffs.size(), 1u);
@@ -708,6 +718,103 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   ro.system = "ghl";
   ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
   EXPECT_TRUE(plan.diffs.empty()) << "--system keeps only pushes to that system";
+}
+
+// A webhook whose identity conflict was settled is compared with what the
+// settlement made its contact decide, however long after the replay's
+// window the settlement came; one whose conflict is open or was dismissed
+// was applied to no contact, and a replay leaves it alone too.
+TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
+  Built b;
+  const EventId a0 = b.Webhook();
+  DomainEvent ann = Ev(ev::kContactCreated, "ghl");
+  ann.contact_id = "ann";
+  ann.fields["email"] = "ann@example.com";
+  b.Add(ann, a0);
+  AlowareReplay setup;
+  ReplayOptions& ro = setup.options;
+  // Texts from two numbers the router could not tell apart: each recorded
+  // as an identity.conflict under the router's key for its fact.
+  auto text = [&](const std::string& id, const std::string& from) {
+    b.clock.Advance(1000);
+    WebhookReceived w;
+    w.system = "verity";
+    w.provider_event_id = "message.received:" + id;
+    w.body = R"({"eventType":"message.received","messageId":")" + id +
+             R"(","conversationId":"chat_1","direction":"inbound","from":")" + from +
+             R"(","to":"+12055550100","body":"hello","timestamp":"2026-11-20T15:00:00.000Z"})";
+    AppendOutcome hook;
+    EXPECT_TRUE(b.log.Append(WebhookDraft("default", w), &hook).ok());
+    DomainEvent c;
+    c.type = std::string(ev::kIdentityConflict);
+    c.system = "verity";
+    c.candidates = {{"ann", "email"}, {"bob", "phone"}};
+    c.fields = {{"phone", from}};
+    c.webhook_seq = hook.seq;
+    EventDraft d = ToDraft(c, "default", SourceStream("verity"), hook.id, hook.id);
+    d.idempotency_system = kDecisionKeySystem;
+    d.idempotency_key = SourceDecisionKey(hook.seq, 0);
+    AppendOutcome conflict;
+    EXPECT_TRUE(b.log.Append(std::move(d), &conflict).ok());
+    std::vector<Event> read;
+    EXPECT_TRUE(b.log.Read(hook.seq, 1, &read).ok());
+    return std::make_pair(read.at(0), conflict.seq);
+  };
+  auto settle = [&](uint64_t conflict_seq, const std::string& contact) {
+    std::vector<Event> read;
+    EXPECT_TRUE(b.log.Read(conflict_seq, 1, &read).ok());
+    EventDraft d;
+    EXPECT_TRUE(
+        PlanSettlement(read.at(0), "default", {conflict_seq, contact, contact.empty(), ""}, &d)
+            .ok());
+    AppendOutcome o;
+    EXPECT_TRUE(b.log.Append(std::move(d), &o).ok());
+    return o.id;
+  };
+  const auto [settled_hook, settled_conflict] = text("m1", "+12055550142");
+  const auto [dismissed_hook, dismissed_conflict] = text("m2", "+12055550143");
+  text("m3", "+12055550144");  // stays open
+  const int64_t window_end = b.clock.NowMicros() + 1;
+
+  // A day later the first is settled to Ann, who decides the text then
+  // (as her actor would: against her state, caused by the settlement); the
+  // second is dismissed.
+  b.clock.Advance(kDay);
+  const EventId settlement = settle(settled_conflict, "ann");
+  settle(dismissed_conflict, "");
+  std::vector<ContactFact> facts;
+  WebhookReceived w;
+  ASSERT_TRUE(DecodeWebhookReceived(settled_hook.schema_version, settled_hook.payload, &w).ok());
+  const InboundMapper* m = FindMapperFor(settled_hook.type, w.system);
+  ASSERT_NE(m, nullptr);
+  ASSERT_TRUE((*m)(w, setup.mapper, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  StampFact(&facts[0], settled_hook);
+  ContactState state;
+  state.contact_id = "ann";
+  Apply(&state, ann, 2, kFriday);
+  SyncContext ctx = ro.context("default");
+  ctx.now_us = facts[0].recorded_at_us;
+  size_t pushes = 0;
+  for (const auto& d : Decide(state, facts[0], ctx)) {
+    pushes += d.type == ev::kPushRequested;
+    AppendOutcome o;
+    ASSERT_TRUE(
+        b.log.Append(ToDraft(d, "default", ContactStream("ann"), settlement, settled_hook.id), &o)
+            .ok());
+  }
+  ASSERT_GT(pushes, 0u) << "the text gives Ann a phone to push";
+
+  for (int64_t to : {window_end, int64_t{0}}) {  // the settlement after the window, then inside
+    ro.to_us = to;
+    ReplayPlan plan;
+    ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
+    EXPECT_EQ(plan.webhooks, 3u);
+    EXPECT_TRUE(plan.diffs.empty()) << plan.diffs[0].kind << " " << plan.diffs[0].now.system;
+    EXPECT_EQ(plan.same, pushes);
+    EXPECT_EQ(plan.held_back, 2u) << "the dismissed text and the open one";
+    EXPECT_EQ(plan.unresolved, 0u);
+  }
 }
 
 TEST(Replay, ExecuteReachesTheAdminListenerWhenThereIsOne) {
