@@ -25,9 +25,11 @@ struct FactAt {
   uint64_t webhook_seq = 0;
   EventId webhook_id;
   ContactFact fact;
-  // Where the contact decided it: the webhook's position, or a later
-  // settlement's for a fact held back by an identity conflict until then.
+  // Where and when the contact decided it: the webhook's position and
+  // time, or a later settlement's for a fact held back by an identity
+  // conflict until then.
   uint64_t decided_seq = 0;
+  int64_t decided_at_us = 0;
 };
 
 std::string PushKey(const DomainEvent& p) {
@@ -41,12 +43,22 @@ bool InContacts(const std::vector<ContactMatch>& cs, const ContactMatch& c) {
   return false;
 }
 
-// What became of the identity conflict the router recorded for fact `n`
-// of the webhook `e`, found by the keys it and a settlement are recorded
-// under (sync/settle.h) wherever they are in the log, inside the replay's
-// window or not.
+// What the router recorded for fact `n` of the webhook `e` instead of
+// routing it, and what became of an identity conflict, found by the keys
+// they are recorded under (sync/settle.h) wherever they are in the log,
+// inside the replay's window or not: nothing (routed), a rejection, a
+// quarantine of the whole webhook (fact 0's key), or a conflict still
+// open, dismissed, settled to a contact, or settled and refused.
 struct ConflictEnd {
-  enum class Kind { kNone, kOpen, kDismissed, kSettled, kRefused } kind = Kind::kNone;
+  enum class Kind {
+    kNone,
+    kRejected,
+    kQuarantined,
+    kOpen,
+    kDismissed,
+    kSettled,
+    kRefused
+  } kind = Kind::kNone;
   std::string contact_id;  // kSettled, kRefused: the contact it was settled to
   Event settlement;        // kSettled, kRefused
 };
@@ -70,7 +82,9 @@ Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEn
   Event recorded;
   if (s.ok()) s = ReadOne(log, seq, &recorded);
   if (!s.ok()) return s;
-  if (recorded.type != ev::kIdentityConflict) return Status::OK();  // a rejection, a quarantine
+  if (recorded.type == ev::kFactRejected) out->kind = ConflictEnd::Kind::kRejected;
+  if (recorded.type == ev::kWebhookQuarantined) out->kind = ConflictEnd::Kind::kQuarantined;
+  if (recorded.type != ev::kIdentityConflict) return Status::OK();
   out->kind = ConflictEnd::Kind::kOpen;
   s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SettleIdempotencyKey(recorded.seq), &seq);
   if (s.IsNotFound()) return Status::OK();
@@ -122,14 +136,19 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     std::vector<ContactFact> facts;
     if (!(*m)(w, *o.mapper, &facts).ok()) return true;  // quarantined then and now
     plan->webhooks++;
+    bool quarantined = false;  // then, though it maps now: none of its facts was applied
     for (size_t n = 0; n < facts.size(); ++n) {
       ContactFact& f = facts[n];
       StampFact(&f, e);
       plan->facts++;
       ConflictEnd end;
-      lookup = FindConflictEnd(log, e, n, &end);
-      if (!lookup.ok()) return false;
-      if (end.kind == ConflictEnd::Kind::kOpen || end.kind == ConflictEnd::Kind::kDismissed ||
+      if (!quarantined) {
+        lookup = FindConflictEnd(log, e, n, &end);
+        if (!lookup.ok()) return false;
+        quarantined = end.kind == ConflictEnd::Kind::kQuarantined;
+      }
+      if (quarantined || end.kind == ConflictEnd::Kind::kRejected ||
+          end.kind == ConflictEnd::Kind::kOpen || end.kind == ConflictEnd::Kind::kDismissed ||
           end.kind == ConflictEnd::Kind::kRefused) {
         plan->held_back++;  // the engine applied it to no contact: neither does a replay
         continue;
@@ -157,8 +176,10 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       }
       ContactMatch c{e.tenant, r.contact_id};
       if (!InContacts(o.contacts, c)) continue;
-      const uint64_t decided = end.kind == ConflictEnd::Kind::kSettled ? end.settlement.seq : e.seq;
-      by_contact[{e.tenant, r.contact_id}].push_back(FactAt{e.seq, e.id, std::move(f), decided});
+      const bool settled = end.kind == ConflictEnd::Kind::kSettled;
+      const int64_t at = settled ? end.settlement.recorded_at_us : f.recorded_at_us;
+      by_contact[{e.tenant, r.contact_id}].push_back(
+          FactAt{e.seq, e.id, std::move(f), settled ? end.settlement.seq : e.seq, at});
     }
     return true;
   });
@@ -237,9 +258,9 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       bool first_of_webhook = i == 0 || facts[i - 1].webhook_seq != facts[i].webhook_seq;
       if (first_of_webhook) scratch = state;
       scratch.last_fact_seq = 0;
-      ctx.now_us = facts[i].fact.recorded_at_us;
+      ctx.now_us = facts[i].decided_at_us;
       std::vector<DomainEvent> now = Decide(scratch, facts[i].fact, ctx);
-      for (const auto& d : now) Apply(&scratch, d, 0, facts[i].fact.recorded_at_us);
+      for (const auto& d : now) Apply(&scratch, d, 0, facts[i].decided_at_us);
       // Compare the webhook's pushes once all its facts for this contact are decided.
       if (first_of_webhook) pending_now.clear();
       for (auto& d : now)
@@ -455,8 +476,8 @@ void PrintReplayPlan(const ReplayPlan& p, bool json, bool reveal, std::ostream& 
   if (p.redriven) out << ", " << p.redriven << " already asked of a replay";
   if (p.unresolved) out << ", " << p.unresolved << " fact(s) name no contact now";
   if (p.held_back)
-    out << ", " << p.held_back << " fact(s) held back by an identity conflict (open, dismissed or "
-        << "its settlement refused)";
+    out << ", " << p.held_back << " fact(s) the engine applied to no contact (rejected, "
+        << "quarantined, or an identity conflict open, dismissed or refused when settled)";
   out << "\n";
   PrintTooOld(stale, false, out);
 }

@@ -67,8 +67,9 @@ struct ReplayPlan {
   uint64_t same = 0;        // pushes that agree
   uint64_t unresolved = 0;  // facts whose contact could not be named (new, ambiguous)
   // Facts the engine applied to no contact, which a replay leaves alone too:
-  // the router recorded an identity conflict for them that is still open,
-  // was dismissed, or whose settlement it refused (sync/settle.h).
+  // the router rejected them, quarantined their webhook, or recorded an
+  // identity conflict for them that is still open, was dismissed, or whose
+  // settlement it refused (sync/settle.h).
   uint64_t held_back = 0;
   uint64_t redriven = 0;    // missing, but a replay.requested already asked for them
   uint64_t events_read = 0;

@@ -722,8 +722,9 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
 
 // A webhook whose identity conflict was settled is compared with what the
 // settlement made its contact decide, however long after the replay's
-// window the settlement came; one whose conflict is open or was dismissed
-// was applied to no contact, and a replay leaves it alone too.
+// window the settlement came; one whose conflict is open or was dismissed,
+// or that the router rejected or quarantined, was applied to no contact,
+// and a replay leaves it alone too.
 TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
   Built b;
   const EventId a0 = b.Webhook();
@@ -735,7 +736,8 @@ TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
   ReplayOptions& ro = setup.options;
   // Texts from two numbers the router could not tell apart: each recorded
   // as an identity.conflict under the router's key for its fact.
-  auto text = [&](const std::string& id, const std::string& from) {
+  auto text = [&](const std::string& id, const std::string& from,
+                  std::string_view recorded = ev::kIdentityConflict) {
     b.clock.Advance(1000);
     WebhookReceived w;
     w.system = "verity";
@@ -746,7 +748,7 @@ TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
     AppendOutcome hook;
     EXPECT_TRUE(b.log.Append(WebhookDraft("default", w), &hook).ok());
     DomainEvent c;
-    c.type = std::string(ev::kIdentityConflict);
+    c.type = std::string(recorded);
     c.system = "verity";
     c.candidates = {{"ann", "email"}, {"bob", "phone"}};
     c.fields = {{"phone", from}};
@@ -773,7 +775,9 @@ TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
   };
   const auto [settled_hook, settled_conflict] = text("m1", "+12055550142");
   const auto [dismissed_hook, dismissed_conflict] = text("m2", "+12055550143");
-  text("m3", "+12055550144");  // stays open
+  text("m3", "+12055550144");                           // stays open
+  text("m4", "+12055550145", ev::kFactRejected);        // refused by the router
+  text("m5", "+12055550146", ev::kWebhookQuarantined);  // mapped now, not then
   const int64_t window_end = b.clock.NowMicros() + 1;
 
   // A day later the first is settled to Ann, who decides the text then
@@ -809,10 +813,10 @@ TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
     ro.to_us = to;
     ReplayPlan plan;
     ASSERT_TRUE(PlanReplay(b.log, ro, &plan).ok());
-    EXPECT_EQ(plan.webhooks, 3u);
+    EXPECT_EQ(plan.webhooks, 5u);
     EXPECT_TRUE(plan.diffs.empty()) << plan.diffs[0].kind << " " << plan.diffs[0].now.system;
     EXPECT_EQ(plan.same, pushes);
-    EXPECT_EQ(plan.held_back, 2u) << "the dismissed text and the open one";
+    EXPECT_EQ(plan.held_back, 4u) << "the dismissed, open, rejected and quarantined texts";
     EXPECT_EQ(plan.unresolved, 0u);
   }
 }
