@@ -62,61 +62,99 @@ SyncContext Context(Self* self) {
   return ctx;
 }
 
-// Appends what a fact or a replay decided: event i on stream_of(event),
-// idempotency key `key_prefix` + i, caused by `causation` and correlated
-// with `correlation`. Once durable, each is applied to the model, the
+// What one append of decisions answers: the facts (or the replay) decided
+// and, per event, which of them it answers and its correlation.
+struct Decisions {
+  std::vector<EventDraft> drafts;
+  std::vector<DomainEvent> events;
+  std::vector<size_t> owner;          // events[i] answers done[owner[i]]
+  std::vector<EventId> correlations;  // events[i]'s
+  std::vector<FactDone> done;
+
+  // Adds what `answer` decided: event i on stream_of(event), idempotency
+  // key `key_prefix` + i, caused by `causation` and correlated with
+  // `correlation`.
+  void Add(std::vector<DomainEvent> decided, FactDone answer,
+           const std::function<std::string(const DomainEvent&)>& stream_of,
+           const std::string& tenant, const std::string& key_prefix, const EventId& causation,
+           const EventId& correlation) {
+    for (size_t i = 0; i < decided.size(); ++i) {
+      EventDraft draft = ToDraft(decided[i], tenant, stream_of(decided[i]), causation, correlation);
+      draft.idempotency_system = kDecisionKeySystem;
+      draft.idempotency_key = key_prefix + std::to_string(i);
+      drafts.push_back(std::move(draft));
+      events.push_back(std::move(decided[i]));
+      owner.push_back(done.size());
+      correlations.push_back(correlation);
+    }
+    done.push_back(std::move(answer));
+  }
+};
+
+// Appends `ds`. Once durable, each event is applied to the model, the
 // pushes it requests are ordered (`redriven`: the connector looks for an
 // earlier write first), the sends it refuses are cancelled at their
-// connector, and the router gets `done`.
-void AppendDecided(Self* self, std::vector<DomainEvent> decided, FactDone done,
-                   const std::function<std::string(const DomainEvent&)>& stream_of,
-                   const std::string& key_prefix, const EventId& causation,
-                   const EventId& correlation, bool redriven) {
+// connector, and the router gets each FactDone.
+void AppendDecisions(Self* self, Decisions ds, bool redriven) {
   auto& st = self->state;
-  if (decided.empty()) {
-    self->send(st.router, done);
+  if (ds.events.empty()) {
+    for (const auto& d : ds.done) self->send(st.router, d);
     Next(self);
     return;
   }
-  std::vector<EventDraft> drafts;
-  for (size_t i = 0; i < decided.size(); ++i) {
-    EventDraft draft = ToDraft(decided[i], st.tenant, stream_of(decided[i]), causation, correlation);
-    draft.idempotency_system = kDecisionKeySystem;
-    draft.idempotency_key = key_prefix + std::to_string(i);
-    drafts.push_back(std::move(draft));
-  }
-  Append(self, std::move(drafts), std::move(decided),
-         [self, done, correlation, redriven](const AppendResult& r) mutable {
+  Append(self, std::move(ds.drafts), std::move(ds.events),
+         [self, done = std::move(ds.done), owner = std::move(ds.owner),
+          correlations = std::move(ds.correlations), redriven](const AppendResult& r) mutable {
            auto& s = self->state;
            int64_t now = s.env->now_us();
            std::vector<PushOrder> orders;
            for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
              const DomainEvent& e = s.events[i];
-             ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlation);
+             ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlations[i]);
              if (e.type == ev::kPushRequested)
-               orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlation, redriven});
+               orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlations[i], redriven});
              if (e.type == ev::kMessageRefused && !e.push_id.empty()) {
                caf::actor c = s.env->Connector(s.tenant, e.system);
                if (c) self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
              }
-             done.last_seq = std::max(done.last_seq, r.seqs[i]);
+             FactDone& d = done[owner[i]];
+             d.last_seq = std::max(d.last_seq, r.seqs[i]);
            }
-           for (const auto& o : orders) Order(self, o);
-           self->send(s.router, done);
+           // A send that a later fact of this append refused (an opt-out) is
+           // settled already: it is not ordered at all.
+           for (const auto& o : orders)
+             if (s.outstanding.count(o.request.push_id)) Order(self, o);
+           for (const auto& d : done) self->send(s.router, d);
          });
 }
 
-void DecideFact(Self* self, const ContactFact& fact) {
+// Decides facts that waited together, in one append (the contract in
+// contact_actor.h). Each after the first is decided against the state the
+// ones before it leave: their decisions are applied to the model at once,
+// with no sequence number, and again with theirs once durable, which
+// leaves the state as it was (Apply, sync/contact_model.h). So the model
+// runs ahead of the log only while this append is under way, when the
+// actor handles nothing else; if the actor fails, it recovers from its
+// stream. (A copy of the model per append instead was most of the sync's
+// CPU under one contact's flood: its messages grow with every text.)
+void DecideFacts(Self* self, const std::vector<ContactFact>& facts) {
   auto& st = self->state;
-  EventId correlation = fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id;
+  const SyncContext ctx = Context(self);
   const std::string contact_stream = ContactStream(st.contact_id);
-  const std::string source_stream = SourceStream(fact.system);
-  AppendDecided(
-      self, Decide(st.model, fact, Context(self)),
-      FactDone{st.tenant, st.contact_id, fact.webhook_seq, 0},
-      [&](const DomainEvent& d) { return d.contact_id.empty() ? source_stream : contact_stream; },
-      "d/" + st.contact_id + "/" + std::to_string(fact.webhook_seq) + "/", fact.webhook_id,
-      correlation, /*redriven=*/false);
+  Decisions ds;
+  for (size_t f = 0; f < facts.size(); ++f) {
+    const ContactFact& fact = facts[f];
+    std::vector<DomainEvent> decided = Decide(st.model, fact, ctx);
+    if (f + 1 < facts.size())
+      for (const auto& d : decided) Apply(&st.model, d, 0, ctx.now_us);
+    const std::string source_stream = SourceStream(fact.system);
+    ds.Add(
+        std::move(decided), FactDone{st.tenant, st.contact_id, fact.webhook_seq, 0},
+        [&](const DomainEvent& d) { return d.contact_id.empty() ? source_stream : contact_stream; },
+        st.tenant, "d/" + st.contact_id + "/" + std::to_string(fact.webhook_seq) + "/",
+        fact.webhook_id, fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id);
+  }
+  AppendDecisions(self, std::move(ds), /*redriven=*/false);
 }
 
 // Decides a replay's re-drive like a fact: caused by and correlated with
@@ -126,11 +164,13 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
   auto& st = self->state;
   const std::string stream =
       st.model.exists ? ContactStream(st.contact_id) : std::string(kReplayStream);
-  AppendDecided(self, DecideRedrive(st.model, r.items, r.replay_seq, Context(self)),
-                FactDone{st.tenant, st.contact_id, r.replay_seq, 0},
-                [&](const DomainEvent&) { return stream; },
-                "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/", r.replay_id,
-                r.replay_id, /*redriven=*/true);
+  Decisions ds;
+  ds.Add(
+      DecideRedrive(st.model, r.items, r.replay_seq, Context(self)),
+      FactDone{st.tenant, st.contact_id, r.replay_seq, 0},
+      [&](const DomainEvent&) { return stream; }, st.tenant,
+      "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/", r.replay_id, r.replay_id);
+  AppendDecisions(self, std::move(ds), /*redriven=*/true);
 }
 
 void RecordReport(Self* self, const PushReport& rep) {
@@ -174,7 +214,14 @@ void Next(Self* self) {
     st.work.pop_front();
     st.busy = true;
     if (m.match_elements<ContactFact>()) {
-      DecideFact(self, m.get_as<ContactFact>(0));
+      // With the facts queued right behind it: decided together.
+      std::vector<ContactFact> facts{m.get_as<ContactFact>(0)};
+      while (!st.work.empty() && facts.size() < kContactMaxFactsPerAppend &&
+             st.work.front().match_elements<ContactFact>()) {
+        facts.push_back(st.work.front().get_as<ContactFact>(0));
+        st.work.pop_front();
+      }
+      DecideFacts(self, facts);
     } else if (m.match_elements<Redrive>()) {
       DecideRedriveItem(self, m.get_as<Redrive>(0));
     } else if (m.match_elements<PushReport>()) {

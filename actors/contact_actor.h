@@ -12,6 +12,13 @@
 //   and become durable, then applied; only then are the pushes ordered and
 //   the router told (FactDone). A PushReport is appended and applied the
 //   same way. Messages that arrive meanwhile wait in order.
+// - ContactFacts that waited together (up to kContactMaxFactsPerAppend at
+//   the head of the queue) are decided together: each against the state
+//   the ones before it leave, so each decides what it would alone, and all
+//   their decisions go in one append, durable or refused together. So one
+//   contact's backlog drains at many facts per group commit, not one. A
+//   push that a later fact of the same append settles (a send an opt-out
+//   refuses) is not ordered at all.
 // - If its stream cannot be read it stops with an error (the router sees it
 //   go and starts over from its checkpoint) rather than decide on a partial
 //   state.
@@ -35,6 +42,9 @@
 
 namespace dfm {
 
+// The most ContactFacts decided together in one append.
+inline constexpr size_t kContactMaxFactsPerAppend = 256;
+
 struct ContactActorState {
   std::shared_ptr<const SyncEnv> env;
   caf::actor router;
@@ -42,7 +52,7 @@ struct ContactActorState {
   std::string contact_id;
   ContactState model;
   std::map<std::string, PushOrder> outstanding;  // push id -> order not yet settled
-  std::deque<caf::message> work;                 // ContactFact / PushReport, in arrival order
+  std::deque<caf::message> work;  // ContactFact / Redrive / PushReport, in arrival order
   bool busy = false;
   // The append under way: its drafts (kept to try again) and what follows it.
   uint64_t token = 0;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (b): end-to-end ingest of signed ~1.5 KiB webhooks over keep-alive
 # loopback connections into `dfm serve` (release build, fsync on), beside a
-# bare RESTinio "return 200" server in the same run.
+# bare RESTinio "return 200" server in the same run. dfm runs with the sync
+# off: ingest is verification, the durable log and the projections'
+# folding; one closed loop with the sync on is printed for reference
+# (bench/README.md (b), "The sync's cost, measured apart").
 #   bench/run_ingest.sh [SECONDS] [ROUNDS] [CONNECTIONS]
 #   (8, 5 and 64,128,256 by default; CONNECTIONS is a comma-separated list)
 #
@@ -45,19 +48,8 @@ cmake --build --preset release --target dfm ingest_client bare_server >/dev/null
 # in one traced run, 400 MB written back that way held a WAL sync 94 ms
 # (bench/README.md (b)).
 sync
-work=$(mktemp -d /tmp/dfm-bench-XXXXXX)
-# On the way out (an error too): stop a server still running, wait until it
-# has exited, then remove the directory it wrote in.
-cleanup() {
-  local pids
-  pids=$(jobs -p)
-  if [ -n "$pids" ]; then
-    kill $pids 2>/dev/null || true
-    wait $pids 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_workdir dfm-bench
 B=build/release/bench
 
 # The rounds run in this shell (the servers are its jobs, the results go to
@@ -68,34 +60,25 @@ B=build/release/bench
 # in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# dfm_round N C: a fresh data directory, 2 s warm-up, closed loop over C
-# connections into $work/dfm.json. When N is 1 and C is the first count,
-# the open loop at 5,000/s (64 connections) runs twice: before the closed
-# loop, and right after it, while the log still flushes and deletes what
-# the saturated run wrote. The data directory is removed after the run,
-# before the machine settles, so its deletion does not land on a
+# dfm_round N C [SYNC]: a fresh data directory, 2 s warm-up, closed loop
+# over C connections into $work/dfm.json. The service runs with the sync
+# off (ingest: verification, the durable log, the projections' folding),
+# unless SYNC is "on": then into $work/dfm_sync.json, with no open loop
+# (the reference line printed at the end). When N is 1 and C is the first
+# count, the open loop at 5,000/s (64 connections) runs twice: before the
+# closed loop, and right after it, while the log still flushes and deletes
+# what the saturated run wrote. The data directory is removed after the
+# run, before the machine settles, so its deletion does not land on a
 # measurement.
 dfm_round() {
-  cat > "$work/bench.toml" <<TOML
-[server]
-listen = "127.0.0.1:18080"
-threads = 1
-[storage]
-data_dir = "$work/data"
-[log]
-level = "warn"
-[verity]
-webhook_secret = "bench-secret"
-TOML
-  ./build/release/app/dfm serve -c "$work/bench.toml" >/dev/null 2>"$work/dfm.log" &
-  local pid=$!
-  for _ in $(seq 100); do curl -sf localhost:18080/readyz >/dev/null && break; sleep 0.1; done
-  curl -sf localhost:18080/readyz >/dev/null ||
-    { echo "dfm serve did not become ready:" >&2; cat "$work/dfm.log" >&2; exit 1; }
+  local sync=${3:-off}
+  bench_start_dfm "$sync"
+  local pid=$dfm_pid
   $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$2" \
     --seconds 2 >/dev/null
-  local open=0
-  if [ "$1" = 1 ] && [ "$2" = "$first" ]; then open=1; fi
+  local open=0 out="$work/dfm.json"
+  if [ "$1" = 1 ] && [ "$2" = "$first" ] && [ "$sync" = off ]; then open=1; fi
+  if [ "$sync" = on ]; then out="$work/dfm_sync.json"; fi
   if [ $open = 1 ]; then
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_before.json"
@@ -103,10 +86,10 @@ TOML
   local t0
   t0=$(cpu_ticks "$pid")
   $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections "$2" \
-    --seconds "$secs" > "$work/dfm.json"
+    --seconds "$secs" > "$out"
   local t1
   t1=$(cpu_ticks "$pid")
-  echo $((t1 - t0)) > "$work/dfm.ticks"
+  echo $((t1 - t0)) > "$out.ticks"
   if [ $open = 1 ]; then
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_after.json"
@@ -145,12 +128,14 @@ for r in $(seq "$rounds"); do
     d=$(cat "$work/dfm.json"); b=$(cat "$work/bare.json")
     echo "round $r, $c connections: dfm $d" >&2
     echo "round $r, $c connections: bare $b" >&2
-    echo "$c|$d|$b|$(cat "$work/dfm.ticks")|$(cat "$work/bare.ticks")" >> "$work/rounds"
+    echo "$c|$d|$b|$(cat "$work/dfm.json.ticks")|$(cat "$work/bare.ticks")" >> "$work/rounds"
   done
 done
+# For reference, not a goal's figure: one closed loop with the sync on.
+dfm_round 0 "$first" on
 
 python3 - "$work/rounds" "$work/open_before.json" "$work/open_after.json" \
-  "$(getconf CLK_TCK)" <<'PY'
+  "$(getconf CLK_TCK)" "$work/dfm_sync.json" "$first" <<'PY'
 import json, statistics, sys
 tick_us = 1e6 / int(sys.argv[4])
 for name, path in (("before", sys.argv[2]), ("right after", sys.argv[3])):
@@ -194,4 +179,11 @@ for c in levels:
 (dp, dc), (bp, bc) = peak["dfm"], peak["bare"]
 print(f"peak: dfm {dp:,.0f} req/s at {dc} connections, bare {bp:,.0f} at {bc}; "
       f"dfm / bare = {dp / bp:.3f}")
+s = json.load(open(sys.argv[5]))
+ticks = int(open(sys.argv[5] + ".ticks").read())
+u, n = cpu(s, ticks)
+print(f"for reference, dfm with the sync on (every webhook also routed and decided as it "
+      f"arrives; one sender, so one contact), one closed loop at {sys.argv[6]} connections: "
+      f"{s['req_per_s']:,} req/s, p99 {s['p99_us']:,.0f} µs, CPU per request {u:.1f} µs "
+      f"({n:.2f} client units)")
 PY

@@ -9,6 +9,7 @@ MemoryEventLog::MemoryEventLog(const Clock* clock) : planner_(clock, 0, Sha256Di
 void MemoryEventLog::FailWrites(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_writes_ = fail;
+  fail_after_ = 0;
 }
 
 void MemoryEventLog::FailLookups(bool fail) {
@@ -26,6 +27,17 @@ void MemoryEventLog::FailStreamReads(bool fail) {
   fail_stream_reads_ = fail;
 }
 
+void MemoryEventLog::FailWritesAfter(uint64_t appends) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_after_ = appends;
+  fail_writes_ = appends == 0;
+}
+
+uint64_t MemoryEventLog::AppendCalls() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return append_calls_;
+}
+
 void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
   std::lock_guard<std::mutex> lk(mu_);
   records_.at(seq - 1) = std::move(bytes);
@@ -34,7 +46,10 @@ void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
 void MemoryEventLog::AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) {
   std::vector<AppendOutcome> outcomes;
   std::unique_lock<std::mutex> lk(mu_);
-  if (fail_writes_) {
+  append_calls_++;
+  const bool fail = fail_writes_;
+  if (fail_after_ > 0 && --fail_after_ == 0) fail_writes_ = true;  // from the next one on
+  if (fail) {
     lk.unlock();
     cb(Status::Unavailable("event log cannot accept writes: injected failure"), {});
     return;

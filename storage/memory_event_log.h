@@ -27,6 +27,11 @@ class MemoryEventLog : public EventLog {
   void FailLookups(bool fail);
   void FailReads(bool fail);
   void FailStreamReads(bool fail);
+  // The next `appends` appends go through, then appends fail as with
+  // FailWrites(true) (FailWrites(false) ends it).
+  void FailWritesAfter(uint64_t appends);
+  // AppendAsync calls so far, refused ones included.
+  uint64_t AppendCalls() const;
   // Test hook: replaces the stored bytes of record `seq` (to test VerifyChain).
   void CorruptRecordForTest(uint64_t seq, std::string bytes);
 
@@ -62,6 +67,8 @@ class MemoryEventLog : public EventLog {
   bool fail_lookups_ = false;
   bool fail_reads_ = false;
   bool fail_stream_reads_ = false;
+  uint64_t append_calls_ = 0;
+  uint64_t fail_after_ = 0;  // appends left before failing; 0: FailWritesAfter not in force
   std::vector<std::string> records_;  // records_[seq - 1]
   std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> streams_;
   std::unordered_map<std::string, std::pair<uint64_t, EventId>> idempotency_;

@@ -214,7 +214,11 @@ std::vector<DomainEvent> ReportTextNotSent(const ContactState& state,
                                            const std::string& suffix, const SyncContext& ctx);
 
 // `seq` and `recorded_at_us` are the event's envelope values; an event at or
-// below state.last_event_seq is ignored (applying twice is harmless).
+// below state.last_event_seq is ignored (applying twice is harmless); `seq`
+// 0 skips that check. Each event Decide returns sets, inserts or erases and
+// counts nothing, so applying a run of them again, in the same order, leaves
+// the state as applying it once: the contact actor applies a batch's
+// decisions before they are durable and again after (actors/contact_actor.h).
 void Apply(ContactState* state, const DomainEvent& e, uint64_t seq, int64_t recorded_at_us);
 
 }  // namespace dfm

@@ -6,10 +6,12 @@
 
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "actors/contact_actor.h"
 #include "actors/engine.h"
 #include "events/webhook_received.h"
 #include "storage/memory_event_log.h"
@@ -302,6 +304,154 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   uint64_t cp = 0;
   ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &cp).ok());
   EXPECT_GE(cp, second) << "every webhook answered: the checkpoint is past the last one";
+}
+
+// Facts that wait together at one contact are decided together, in one
+// append, and decide what they would one at a time: the same decisions as a
+// contact that got the same webhooks one by one. A refused append of them
+// is tried again whole.
+TEST_F(ActorTest, QueuedFactsAreDecidedTogetherAsOneAtATime) {
+  auto client = std::make_shared<ScriptedClient>();
+  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+  auto connector = Connector(client);
+  env_->connectors[{"default", "aloware"}] = connector;
+  env_->board = std::make_shared<SyncStatusBoard>();
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(connector, router);
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  const std::vector<std::string> names = {"Ann", "Anna", "Annie", "Hannah", "Ann"};
+  auto append = [&](const std::string& who, size_t i) {
+    const std::string n = std::to_string(i);
+    std::string body = GhlBody("ghl/ContactCreate.json",
+                               {{"webhookId", who + "-" + n},
+                                {"id", "ghl-" + who},
+                                {"phone", who == "a" ? "(205) 555-0101" : "(205) 555-0102"},
+                                {"email", who + "@example.com"},
+                                {"firstName", names[i]}});
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = who + "-" + n;
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
+    return out.seq;
+  };
+  for (size_t i = 0; i < names.size(); ++i) {  // one at a time
+    append("a", i);
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+  }
+  uint64_t last = 0;
+  for (size_t i = 0; i < names.size(); ++i) last = append("b", i);  // read in one poll
+  const uint64_t calls = log_.AppendCalls();
+  log_.FailWritesAfter(1);  // the first fact's decisions go in; the rest's are refused
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(log_.AppendCalls() - calls, 2u) << "the first alone, then the other four together";
+  log_.FailWrites(false);
+  Advance(env_->append_retry_us);
+  EXPECT_EQ(log_.AppendCalls() - calls, 3u) << "tried again whole";
+  EXPECT_EQ(env_->board->router.decided.load(), last);
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+
+  // Each contact's decisions, without what names the contact.
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 100000, &all).ok());
+  std::map<std::string, std::vector<std::string>> decided;  // stream -> decisions
+  std::vector<std::string> order;
+  for (const auto& e : all) {
+    DomainEvent d;
+    if (e.stream.rfind("contact:", 0) != 0 || !AsDomainEvent(e, &d)) continue;
+    if (!decided.count(e.stream)) order.push_back(e.stream);
+    std::string shown = d.type + " " + d.op;
+    for (const auto& c : d.changes) shown += " " + c.field + "=" + c.new_value;
+    auto name = d.fields.find("first_name");
+    if (name != d.fields.end()) shown += " first_name=" + name->second;
+    decided[e.stream].push_back(shown);
+  }
+  ASSERT_EQ(order.size(), 2u);
+  EXPECT_EQ(decided[order[0]], decided[order[1]]);
+  EXPECT_GE(decided[order[1]].size(), 4u) << "created, changed, and pushes";
+}
+
+// A send GoHighLevel asked for and the person's STOP, decided together:
+// the STOP refuses the send, so its push is never ordered (one at a time,
+// it was ordered and then cancelled, which is too late once it went).
+TEST_F(ActorTest, ASendRefusedInTheSameAppendIsNeverOrdered) {
+  env_->ctx.targets = {{"ghl", {"first_name", "email", "phone"}},
+                       {"aloware", {"first_name", "email", "phone"}},
+                       {"verity", {"first_name", "email", "phone"}}};
+  env_->ctx.channels = {{"aloware", {"sms", "call"}}, {"verity", {"sms"}}};
+  env_->ctx.one_flag = {"aloware"};
+  using Seen = std::shared_ptr<std::vector<std::string>>;
+  auto seen = std::make_shared<std::vector<std::string>>();  // what the connectors got, in order
+  for (const std::string system : {"ghl", "aloware", "verity"}) {
+    env_->connectors[{"default", system}] = Keep(sys_->spawn(
+        [](caf::event_based_actor*, Seen got, std::string name) -> caf::behavior {
+          return {
+              [=](PushOrder& o) {
+                got->push_back(name + " order " + o.request.op + " " + o.request.push_id);
+              },
+              [=](PushCancel& c) { got->push_back(name + " cancel " + c.push_id); },
+          };
+        },
+        seen, system));
+  }
+  auto answers = std::make_shared<std::vector<std::string>>();
+  auto router = Keep(sys_->spawn(
+      [](caf::event_based_actor*, Seen got) -> caf::behavior {
+        return {[=](FactDone& d) { got->push_back(std::to_string(d.webhook_seq)); }};
+      },
+      answers));
+  auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
+                                  std::string("default"), std::string("c1"), false));
+  sched_->run();
+  auto fact = [](const std::string& system, uint64_t seq) {
+    ContactFact f;
+    f.tenant = "default";
+    f.system = system;
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = static_cast<int64_t>(seq) * 10;
+    f.webhook_seq = seq;
+    return f;
+  };
+  ContactFact known = fact("ghl", 1);  // decided alone; the other two wait behind it
+  known.external_id = "g1";
+  ContactFact send = fact("ghl", 2);
+  Activity a;
+  a.kind = Activity::Kind::kSend;
+  a.message_id = "gm1";
+  a.body = "Reminder";
+  send.activities.push_back(a);
+  ContactFact stop = fact("twilio", 3);
+  Activity text;
+  text.kind = Activity::Kind::kText;
+  text.message_id = "SM1";
+  text.direction = "inbound";
+  text.body = "STOP";
+  stop.activities.push_back(text);
+  Consent c;
+  c.change = Consent::Change::kOptOut;
+  c.channels = {"sms"};
+  c.reason = "OptOutType STOP";
+  stop.consents.push_back(c);
+  for (auto* f : {&known, &send, &stop}) caf::anon_send(contact, *f);
+  sched_->run();
+
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  std::string refused_push;
+  for (const auto& e : all) {
+    DomainEvent d;
+    if (AsDomainEvent(e, &d) && d.type == ev::kMessageRefused) refused_push = d.push_id;
+  }
+  ASSERT_FALSE(refused_push.empty()) << "the STOP refused the send";
+  EXPECT_EQ(std::count(seen->begin(), seen->end(), "verity order send " + refused_push), 0)
+      << "never ordered (a cancel for it is harmless: the connector holds no such push)";
+  EXPECT_TRUE(std::any_of(seen->begin(), seen->end(), [](const std::string& s) {
+    return s.find(" order opt_out ") != std::string::npos;
+  })) << "the opt-out itself is ordered";
+  EXPECT_EQ(*answers, (std::vector<std::string>{"1", "2", "3"}));
 }
 
 // A GoHighLevel contact whose phone names one known contact and whose email

@@ -1,0 +1,45 @@
+# Shared by the bench scripts (sourced, not run).
+
+# bench_workdir NAME: sets $work to a new directory under /tmp. On the way
+# out of the script (an error too): stop the servers it still runs as jobs,
+# wait until they have exited, then remove the directory they wrote in.
+bench_workdir() {
+  work=$(mktemp -d "/tmp/$1-XXXXXX")
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local pids
+  pids=$(jobs -p)
+  if [ -n "$pids" ]; then
+    kill $pids 2>/dev/null || true
+    wait $pids 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+
+# bench_start_dfm SYNC [BIN]: writes $work/bench.toml (port 18080, one I/O
+# thread, data in $work/data, the Verity secret bench/ingest_client signs
+# with, the sync "on" or off) and starts BIN (the release build's dfm by
+# default) serving with it, as a job whose pid goes to $dfm_pid. Returns
+# once /readyz answers; if it never does, prints the log and exits.
+bench_start_dfm() {
+  cat > "$work/bench.toml" <<TOML
+[server]
+listen = "127.0.0.1:18080"
+threads = 1
+[storage]
+data_dir = "$work/data"
+[log]
+level = "warn"
+[verity]
+webhook_secret = "bench-secret"
+[sync]
+enabled = $([ "$1" = on ] && echo true || echo false)
+TOML
+  "${2:-./build/release/app/dfm}" serve -c "$work/bench.toml" >/dev/null 2>"$work/dfm.log" &
+  dfm_pid=$!
+  for _ in $(seq 100); do curl -sf localhost:18080/readyz >/dev/null && break; sleep 0.1; done
+  curl -sf localhost:18080/readyz >/dev/null ||
+    { echo "dfm serve did not become ready:" >&2; cat "$work/dfm.log" >&2; exit 1; }
+}
