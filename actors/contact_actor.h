@@ -10,7 +10,9 @@
 // - It handles one message at a time, to the end: a ContactFact is decided
 //   (sync/contact_model.h), the decisions are appended with idempotency keys
 //   and become durable, then applied; only then are the pushes ordered and
-//   the router told (FactDone). A PushReport is appended and applied the
+//   the router told (FactDone). (Facts decided together, below, are also
+//   applied before: the state runs ahead of the log while their append is
+//   under way, when the actor reads nothing else.) A PushReport is appended and applied the
 //   same way. Messages that arrive meanwhile wait in order.
 // - ContactFacts that waited together (up to kContactMaxFactsPerAppend at
 //   the head of the queue) are decided together: each against the state

@@ -11,8 +11,8 @@
 # had decided when the load ended, and how long after it the last one was
 # decided; then the medians. While one contact's backlog waits to be
 # decided, every other contact's webhooks wait behind it once the router's
-# window (sync.router_max_in_flight) is full, so this time is how long a
-# flood holds back everyone's sync (bench/README.md (g)).
+# window (SyncEnv::router_max_in_flight, 20,000 webhooks) is full, so this
+# time is how long a flood holds back everyone's sync (bench/README.md (g)).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}

@@ -216,9 +216,15 @@ std::vector<DomainEvent> ReportTextNotSent(const ContactState& state,
 // `seq` and `recorded_at_us` are the event's envelope values; an event at or
 // below state.last_event_seq is ignored (applying twice is harmless); `seq`
 // 0 skips that check. Each event Decide returns sets, inserts or erases and
-// counts nothing, so applying a run of them again, in the same order, leaves
-// the state as applying it once: the contact actor applies a batch's
-// decisions before they are durable and again after (actors/contact_actor.h).
+// counts nothing, so applying the first part of a run of them early, then
+// the whole run again in order, leaves the state as applying the run once:
+// the contact actor applies a batch's decisions before they are durable and
+// again after (actors/contact_actor.h;
+// MessageModelTest.DecisionsAppliedTwiceDecideAsAppliedOnce). A decision
+// the log answers as a duplicate (an old seq) is not applied the second
+// time, so only its early apply counts; a fact decided before decides
+// nothing again (last_fact_seq), so that happens only to events that change
+// nothing else.
 void Apply(ContactState* state, const DomainEvent& e, uint64_t seq, int64_t recorded_at_us);
 
 }  // namespace dfm

@@ -3,6 +3,8 @@
 // (docs/sync-rules.md, "Messages and calls", "Tags -> lists").
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "connectors/common/mapper.h"
 #include "sync/contact_model.h"
 #include "sync/domain_event.h"
@@ -341,6 +343,69 @@ TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
   ASSERT_EQ(Of(es, ev::kPushRequested, "message_status").size(), 1u);
   // The opt-out itself is still pushed first.
   EXPECT_FALSE(Of(es, ev::kPushRequested, "opt_out").empty());
+}
+
+// The contact actor applies the decisions of facts decided together before
+// they are durable (seq 0) and again with their sequence numbers after
+// (actors/contact_actor.h). That must leave the state deciding exactly as
+// applying them once does (Apply, sync/contact_model.h): every fact here,
+// of every kind the model handles, decides the same against both states,
+// and so do the probes after.
+TEST_F(MessageModelTest, DecisionsAppliedTwiceDecideAsAppliedOnce) {
+  ContactState twice = state_;
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm1";
+  send.body = "Reminder";
+  Activity call;
+  call.kind = Activity::Kind::kCall;
+  call.message_id = "940868616";
+  call.direction = "outbound";
+  call.status = "completed";
+  call.disposition = "Interested";
+  ContactFact stop = Fact("twilio", Text("SM1", "inbound", "STOP"), 30);
+  Consent out;
+  out.change = Consent::Change::kOptOut;
+  out.channels = {"sms"};
+  out.reason = "OptOutType STOP";
+  stop.consents.push_back(out);
+  ContactFact renamed = Known();
+  renamed.fields["first_name"] = "Ada";
+  renamed.fields["email"] = "ada@example.com";
+  ContactFact start = Fact("twilio", Text("SM2", "inbound", "START"), 40);
+  Consent in = out;
+  in.change = Consent::Change::kOptIn;
+  start.consents.push_back(in);
+  std::vector<ContactFact> facts = {Known(),
+                                    Fact("twilio", Text("SM0", "inbound", "hello")),
+                                    Fact("ghl", send),
+                                    stop,
+                                    Fact("aloware", call),
+                                    renamed,
+                                    Fact("ghl", Text("gm2", "outbound", "hi")),
+                                    start};
+  std::set<std::string> kinds;
+  for (const auto& f : facts) {
+    std::vector<DomainEvent> events = Decide(state_, f, ctx_);
+    ASSERT_EQ(Decide(twice, f, ctx_), events) << "fact " << f.webhook_seq;
+    for (const auto& e : events) kinds.insert(e.type + (e.op.empty() ? "" : " " + e.op));
+    for (const auto& e : events) Apply(&twice, e, 0, ctx_.now_us - 5);  // before durable
+    for (const auto& e : events) {
+      ++seq_;
+      Apply(&state_, e, seq_, ctx_.now_us);
+      Apply(&twice, e, seq_, ctx_.now_us);  // and again once durable
+    }
+  }
+  std::string all;
+  for (const auto& k : kinds) all += k + ", ";
+  EXPECT_GE(kinds.size(), 8u) << all;
+  for (const auto& probe : {Known(), Fact("ghl", send), Fact("aloware", call), renamed})
+    EXPECT_EQ(Decide(twice, probe, ctx_), Decide(state_, probe, ctx_));
+  EXPECT_EQ(twice.last_fact_seq, state_.last_fact_seq);
+  EXPECT_EQ(twice.last_event_seq, state_.last_event_seq);
+  EXPECT_EQ(twice.messages.size(), state_.messages.size());
+  EXPECT_EQ(twice.pending_sends.size(), state_.pending_sends.size());
+  EXPECT_EQ(twice.pending.size(), state_.pending.size());
 }
 
 TEST_F(MessageModelTest, ACallBecomesACallRecordANoteAndADispositionTag) {
