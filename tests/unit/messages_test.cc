@@ -168,6 +168,16 @@ class MessageModelTest : public ::testing::Test {
     a.body = std::move(body);
     return a;
   }
+  // A completed call with a disposition.
+  static Activity Call(std::string id, std::string direction) {
+    Activity a;
+    a.kind = Activity::Kind::kCall;
+    a.message_id = std::move(id);
+    a.direction = std::move(direction);
+    a.status = "completed";
+    a.disposition = "Interested";
+    return a;
+  }
   std::vector<DomainEvent> Step(const ContactFact& f) {
     auto events = Decide(state_, f, ctx_);
     for (const auto& e : events) Apply(&state_, e, ++seq_, ctx_.now_us);
@@ -357,12 +367,7 @@ TEST_F(MessageModelTest, DecisionsAppliedTwiceDecideAsAppliedOnce) {
   send.kind = Activity::Kind::kSend;
   send.message_id = "gm1";
   send.body = "Reminder";
-  Activity call;
-  call.kind = Activity::Kind::kCall;
-  call.message_id = "940868616";
-  call.direction = "outbound";
-  call.status = "completed";
-  call.disposition = "Interested";
+  const Activity call = Call("940868616", "outbound");
   ContactFact stop = Fact("twilio", Text("SM1", "inbound", "STOP"), 30);
   Consent out;
   out.change = Consent::Change::kOptOut;
@@ -439,12 +444,7 @@ TEST_F(MessageModelTest, ACallBecomesACallRecordANoteAndADispositionTag) {
 }
 
 TEST_F(MessageModelTest, ACallRestatedWithItsRecordingAddsOnlyTheNote) {
-  Activity call;
-  call.kind = Activity::Kind::kCall;
-  call.message_id = "c77";
-  call.direction = "inbound";
-  call.status = "completed";
-  call.disposition = "Interested";
+  Activity call = Call("c77", "inbound");
   Step(Fact("aloware", call));  // Call-Disposed: no recording yet
   call.recording_url = "https://rec.example/c77.mp3";
   auto es = Step(Fact("aloware", call));  // the disposition event, with the recording
