@@ -215,10 +215,11 @@ void Next(Self* self) {
     st.busy = true;
     if (m.match_elements<ContactFact>()) {
       // With the facts queued right behind it: decided together.
-      std::vector<ContactFact> facts{m.get_as<ContactFact>(0)};
+      std::vector<ContactFact> facts;
+      facts.push_back(m.move_if_unshared<ContactFact>(0));
       while (!st.work.empty() && facts.size() < kContactMaxFactsPerAppend &&
              st.work.front().match_elements<ContactFact>()) {
-        facts.push_back(st.work.front().get_as<ContactFact>(0));
+        facts.push_back(st.work.front().move_if_unshared<ContactFact>(0));
         st.work.pop_front();
       }
       DecideFacts(self, facts);

@@ -63,24 +63,13 @@ struct ConflictEnd {
   Event settlement;        // kSettled, kRefused
 };
 
-// Reads the one event at `seq` into *out (NotFound when there is none).
-Status ReadOne(const EventLog& log, uint64_t seq, Event* out) {
-  std::vector<Event> read;
-  Status s = log.Read(seq, 1, &read);
-  if (!s.ok()) return s;
-  if (read.empty() || read[0].seq != seq)
-    return Status::NotFound("no event " + std::to_string(seq));
-  *out = std::move(read[0]);
-  return Status::OK();
-}
-
 Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEnd* out) {
   *out = ConflictEnd();
   uint64_t seq = 0;
   Status s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SourceDecisionKey(e.seq, n), &seq);
   if (s.IsNotFound()) return Status::OK();
   Event recorded;
-  if (s.ok()) s = ReadOne(log, seq, &recorded);
+  if (s.ok()) s = ReadEventBySeq(log, seq, &recorded);
   if (!s.ok()) return s;
   if (recorded.type == ev::kFactRejected) out->kind = ConflictEnd::Kind::kRejected;
   if (recorded.type == ev::kWebhookQuarantined) out->kind = ConflictEnd::Kind::kQuarantined;
@@ -88,7 +77,7 @@ Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEn
   out->kind = ConflictEnd::Kind::kOpen;
   s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SettleIdempotencyKey(recorded.seq), &seq);
   if (s.IsNotFound()) return Status::OK();
-  if (s.ok()) s = ReadOne(log, seq, &out->settlement);
+  if (s.ok()) s = ReadEventBySeq(log, seq, &out->settlement);
   if (!s.ok()) return s;
   DomainEvent settled;
   if (!AsDomainEvent(out->settlement, &settled))

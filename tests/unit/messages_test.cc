@@ -168,6 +168,16 @@ class MessageModelTest : public ::testing::Test {
     a.body = std::move(body);
     return a;
   }
+  // The person's STOP by text through Twilio at `t`: an sms opt-out.
+  ContactFact TwilioStop(std::string id, int64_t t) {
+    ContactFact stop = Fact("twilio", Text(std::move(id), "inbound", "STOP"), t);
+    Consent c;
+    c.change = Consent::Change::kOptOut;
+    c.channels = {"sms"};
+    c.reason = "OptOutType STOP";
+    stop.consents.push_back(c);
+    return stop;
+  }
   // A completed call with a disposition.
   static Activity Call(std::string id, std::string direction) {
     Activity a;
@@ -339,13 +349,7 @@ TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
   auto sends = Of(Step(Fact("ghl", send)), ev::kPushRequested, "send");
   ASSERT_EQ(sends.size(), 1u);
   // Verity is down; the person replies STOP through Twilio meanwhile.
-  ContactFact stop = Fact("twilio", Text("SM1", "inbound", "STOP"), 30);
-  Consent c;
-  c.change = Consent::Change::kOptOut;
-  c.channels = {"sms"};
-  c.reason = "OptOutType STOP";
-  stop.consents.push_back(c);
-  auto es = Step(stop);
+  auto es = Step(TwilioStop("SM1", 30));
   auto refused = Of(es, ev::kMessageRefused);
   ASSERT_EQ(refused.size(), 1u);
   EXPECT_EQ(refused[0].push_id, sends[0].push_id);  // the connector drops that push
@@ -368,17 +372,12 @@ TEST_F(MessageModelTest, DecisionsAppliedTwiceDecideAsAppliedOnce) {
   send.message_id = "gm1";
   send.body = "Reminder";
   const Activity call = Call("940868616", "outbound");
-  ContactFact stop = Fact("twilio", Text("SM1", "inbound", "STOP"), 30);
-  Consent out;
-  out.change = Consent::Change::kOptOut;
-  out.channels = {"sms"};
-  out.reason = "OptOutType STOP";
-  stop.consents.push_back(out);
+  const ContactFact stop = TwilioStop("SM1", 30);
   ContactFact renamed = Known();
   renamed.fields["first_name"] = "Ada";
   renamed.fields["email"] = "ada@example.com";
   ContactFact start = Fact("twilio", Text("SM2", "inbound", "START"), 40);
-  Consent in = out;
+  Consent in = stop.consents[0];
   in.change = Consent::Change::kOptIn;
   start.consents.push_back(in);
   std::vector<ContactFact> facts = {Known(),
