@@ -22,7 +22,9 @@
 # flight to keep both cores busy, as any group-commit log does
 # (bench/README.md (b), "How many connections").
 # The per-count ratios are printed too, and the open-loop latency at
-# 5,000/s, measured in the first round only (dfm_round). So is each
+# 5,000/s, measured in the first round only (dfm_round), with how many of
+# dfm's group commits meanwhile took 10 ms or more to sync: every answer
+# waits for its commit, so a disk that stalls shows there. So is each
 # server's CPU per request (all its threads, over the closed loop), in µs
 # and in units of the client's own CPU per request in the same run: the
 # machine's speed drifts by a fifth within minutes here, and the second
@@ -60,6 +62,13 @@ B=build/release/bench
 # in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# slow_commits: the running dfm's count of group commits whose synced
+# write took 10 ms or more (/v1/health, parts.event_log.slow_commits).
+slow_commits() {
+  curl -sf localhost:18080/v1/health |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["parts"]["event_log"]["slow_commits"])'
+}
+
 # dfm_round N C [SYNC]: a fresh data directory, 2 s warm-up, closed loop
 # over C connections into $work/dfm.json. The service runs with the sync
 # off (ingest: verification, the durable log, the projections' folding),
@@ -80,8 +89,10 @@ dfm_round() {
   if [ "$1" = 1 ] && [ "$2" = "$first" ] && [ "$sync" = off ]; then open=1; fi
   if [ "$sync" = on ]; then out="$work/dfm_sync.json"; fi
   if [ $open = 1 ]; then
+    slow_commits > "$work/open_before.slow"
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_before.json"
+    slow_commits >> "$work/open_before.slow"
   fi
   local t0
   t0=$(cpu_ticks "$pid")
@@ -91,8 +102,10 @@ dfm_round() {
   t1=$(cpu_ticks "$pid")
   echo $((t1 - t0)) > "$out.ticks"
   if [ $open = 1 ]; then
+    slow_commits > "$work/open_after.slow"
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
       --seconds "$secs" --rate 5000 > "$work/open_after.json"
+    slow_commits >> "$work/open_after.slow"
   fi
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work/data"
@@ -140,9 +153,11 @@ import json, statistics, sys
 tick_us = 1e6 / int(sys.argv[4])
 for name, path in (("before", sys.argv[2]), ("right after", sys.argv[3])):
     o = json.load(open(path))
+    slow = [int(x) for x in open(path[:-len(".json")] + ".slow").read().split()]
     print(f"dfm open loop at 5,000/s, 64 connections, {name} the closed loop: "
           f"p50 {o['p50_us']:,.0f} µs, p99 {o['p99_us']:,.0f} µs, "
-          f"p99.9 {o['p999_us']:,.0f} µs, max {o['max_us']:,.0f} µs")
+          f"p99.9 {o['p999_us']:,.0f} µs, max {o['max_us']:,.0f} µs; "
+          f"group commits whose synced write took 10 ms or more meanwhile: {slow[1] - slow[0]}")
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 levels = list(dict.fromkeys(int(r[0]) for r in rows))
 # A server's CPU per request (all its threads, over the closed loop), in

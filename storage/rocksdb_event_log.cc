@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -124,6 +125,7 @@ struct RocksDbEventLog::Impl {
   std::string last_error;
 
   std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0};
+  std::atomic<uint64_t> stat_slow{0}, stat_slowest_us{0};  // written by the writer thread only
 
   ~Impl() {
     CloseDb();
@@ -442,7 +444,13 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
+    const auto start = std::chrono::steady_clock::now();
     rs = db->Write(wo, &wb);
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    if (took >= kSlowCommit) stat_slow.fetch_add(1);
+    if (static_cast<uint64_t>(took.count()) > stat_slowest_us.load())
+      stat_slowest_us.store(static_cast<uint64_t>(took.count()));
   }
 
   if (!rs.ok()) {
@@ -812,6 +820,8 @@ RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
   s.events_appended = impl_->stat_events.load();
   s.duplicates = impl_->stat_dups.load();
   s.failed_commits = impl_->stat_failed.load();
+  s.slow_commits = impl_->stat_slow.load();
+  s.slowest_commit_us = impl_->stat_slowest_us.load();
   s.crc32c_hardware = Crc32cServesRocksDb() && Crc32cHardware() ? 1 : 0;
   return s;
 }
@@ -819,7 +829,8 @@ RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
 std::vector<EventLog::Counter> RocksDbEventLog::Counters() const {
   const Stats st = GetStats();
   return {{"group_commits", st.group_commits},           {"events_appended", st.events_appended},
-          {"failed_commits", st.failed_commits},         {"wal_trash_bytes", st.wal_trash_bytes},
+          {"failed_commits", st.failed_commits},         {"slow_commits", st.slow_commits},
+          {"slowest_commit_us", st.slowest_commit_us},   {"wal_trash_bytes", st.wal_trash_bytes},
           {"wals_deleted_whole", st.wals_deleted_whole}, {"crc32c_hardware", st.crc32c_hardware}};
 }
 

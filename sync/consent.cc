@@ -11,6 +11,7 @@ namespace {
 constexpr std::array<std::string_view, 9> kOptOutWords = {
     "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"};
 constexpr std::array<std::string_view, 3> kOptInWords = {"START", "UNSTOP", "YES"};
+static_assert(kOptOutWords.back() == "OPT OUT", "ClassifyText names the pair by its place");
 
 // Bytes of non-ASCII characters (emoji, curly quotes, a no-break space
 // that phones add) count as punctuation: "STOP\u00a0" and "Stop 🛑" are
@@ -19,6 +20,41 @@ bool IsPunct(unsigned char c) {
   return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
          (c >= 0x7b && c <= 0x7e) || c >= 0x80;
 }
+
+// The longest opt-out or opt-in word, "UNSUBSCRIBE": a longer word or whole
+// text can match none of them.
+constexpr size_t kLongestWord = 11;
+
+template <size_t N>
+constexpr bool AllFit(const std::array<std::string_view, N>& words) {
+  for (const auto& w : words)
+    if (w.size() > kLongestWord) return false;
+  return true;
+}
+static_assert(AllFit(kOptOutWords) && AllFit(kOptInWords), "kLongestWord is the longest word");
+
+// The first kLongestWord upper-cased characters of a word or of the whole
+// text, and whether there were more.
+class ShortText {
+ public:
+  void Push(char c) {
+    if (n_ < kLongestWord)
+      buf_[n_++] = c;
+    else
+      longer_ = true;
+  }
+  bool empty() const { return n_ == 0; }
+  void clear() { n_ = 0, longer_ = false; }
+  // The text when it may be a word of the lists; empty (which none is) when longer.
+  std::string_view view() const {
+    return longer_ ? std::string_view() : std::string_view(buf_, n_);
+  }
+
+ private:
+  char buf_[kLongestWord] = {};
+  size_t n_ = 0;
+  bool longer_ = false;
+};
 
 template <size_t N>
 const std::string_view* Find(const std::array<std::string_view, N>& words, std::string_view w) {
@@ -51,52 +87,51 @@ std::string JoinChannels(const std::vector<std::string>& channels) {
 }
 
 TextConsent ClassifyText(std::string_view body) {
-  // Whole-text form: punctuation removed, whitespace collapsed.
-  std::string whole;
-  // Word form: punctuation is a separator too.
-  std::vector<std::string> words(1);
+  // One pass, no allocation: the whole-text form (punctuation removed,
+  // whitespace collapsed) and the current word (punctuation separates
+  // words too) are kept only as far as a listed word could match them.
+  ShortText whole, word, previous;
   bool space = false;
+  const std::string_view* found = nullptr;  // the first opt-out word among the words
+  auto end_word = [&] {
+    if (word.empty()) return;
+    // Word i and the pair (i, i+1) are tried before word i+1 alone; only
+    // "OPT" + "OUT" pairs, and "OPT" alone is no word of the lists.
+    if (!found) {
+      found = previous.view() == "OPT" && word.view() == "OUT" ? &kOptOutWords.back()
+                                                               : Find(kOptOutWords, word.view());
+    }
+    previous = word;
+    word.clear();
+  };
   for (unsigned char c : body) {
     if (IsAsciiSpace(static_cast<char>(c))) {
       space = !whole.empty();
-      if (!words.back().empty()) words.emplace_back();
+      end_word();
       continue;
     }
     if (IsPunct(c)) {
-      if (!words.back().empty()) words.emplace_back();
+      end_word();
       continue;
     }
-    if (space) whole.push_back(' ');
+    if (space) whole.Push(' ');
     space = false;
     char u = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : static_cast<char>(c);
-    whole.push_back(u);
-    words.back().push_back(u);
+    whole.Push(u);
+    word.Push(u);
   }
-  if (words.back().empty()) words.pop_back();
+  end_word();
 
   TextConsent r;
-  if (const auto* w = Find(kOptOutWords, whole)) {
+  if (const auto* out = Find(kOptOutWords, whole.view())) {
     r.kind = TextConsent::Kind::kOptOut;
-    r.word = std::string(*w);
-    return r;
-  }
-  if (const auto* w = Find(kOptInWords, whole)) {
+    r.word = std::string(*out);
+  } else if (const auto* in = Find(kOptInWords, whole.view())) {
     r.kind = TextConsent::Kind::kOptIn;
-    r.word = std::string(*w);
-    return r;
-  }
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string_view* w = Find(kOptOutWords, words[i]);
-    std::string pair;
-    if (!w && i + 1 < words.size()) {
-      pair = words[i] + " " + words[i + 1];
-      w = Find(kOptOutWords, pair);
-    }
-    if (w) {
-      r.kind = TextConsent::Kind::kReview;
-      r.word = std::string(*w);
-      return r;
-    }
+    r.word = std::string(*in);
+  } else if (found) {
+    r.kind = TextConsent::Kind::kReview;
+    r.word = std::string(*found);
   }
   return r;
 }

@@ -1,11 +1,14 @@
 // A RocksDB FileSystem that fails writes on demand, as a full disk does
-// (IOStatus::NoSpace from Append/Flush/Sync). Everything else passes through.
+// (IOStatus::NoSpace from Append/Flush/Sync), or makes syncs slow, as a
+// stalling disk does. Everything else passes through.
 #pragma once
 
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 
 namespace dfm::testing {
 
@@ -13,6 +16,7 @@ class FaultyFs : public rocksdb::FileSystemWrapper {
   struct Flags {
     std::atomic<bool> writes{false};
     std::atomic<bool> syncs{false};
+    std::atomic<int64_t> sync_delay_us{0};
   };
 
  public:
@@ -22,6 +26,8 @@ class FaultyFs : public rocksdb::FileSystemWrapper {
   void FailWrites(bool fail) { fail_->writes.store(fail); }
   // Only Sync/Fsync fail (writes reach the OS, fdatasync reports EIO).
   void FailSyncs(bool fail) { fail_->syncs.store(fail); }
+  // Every Sync/Fsync takes `delay` longer (zero: as fast as the disk).
+  void SlowSyncs(std::chrono::microseconds delay) { fail_->sync_delay_us.store(delay.count()); }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
@@ -62,15 +68,20 @@ class FaultyFs : public rocksdb::FileSystemWrapper {
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
       if (fail_->syncs.load()) return rocksdb::IOStatus::IOError("injected: fdatasync EIO");
+      Stall();
       return FSWritableFileOwnerWrapper::Sync(o, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (fail_->writes.load()) return rocksdb::IOStatus::NoSpace("injected: no space");
       if (fail_->syncs.load()) return rocksdb::IOStatus::IOError("injected: fsync EIO");
+      Stall();
       return FSWritableFileOwnerWrapper::Fsync(o, dbg);
     }
 
    private:
+    void Stall() const {
+      std::this_thread::sleep_for(std::chrono::microseconds(fail_->sync_delay_us.load()));
+    }
     std::shared_ptr<Flags> fail_;
   };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -18,8 +19,8 @@
 #include "storage/tailer.h"
 #include "storage/wal_trash_fs.h"
 #include "tests/support/faulty_fs.h"
-#include "tests/support/test_logs.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_logs.h"
 
 namespace dfm {
 namespace {
@@ -622,19 +623,22 @@ TEST(RocksDbEventLog, ConcurrentAppendsShareSyncedWrites) {
   EXPECT_LT(stats.group_commits, stats.events_appended / 2);
 }
 
-// A RocksDB log over a file system that fails on demand, with one event in it.
-std::unique_ptr<RocksDbEventLog> OpenFaultyWithOneEvent(const TempDir& dir,
-                                                        std::shared_ptr<testing::FaultyFs> fs,
-                                                        RocksDbLogOptions* o) {
-  o->path = dir.Sub("db");
-  o->file_system = std::move(fs);
-  std::unique_ptr<RocksDbEventLog> log;
-  EXPECT_TRUE(RocksDbEventLog::Open(*o, &log).ok());
-  if (log) {
-    EXPECT_TRUE(log->Append(Draft("s", "before", "k0"), nullptr).ok());
+// A RocksDB log over a file system that fails on demand, with one event in
+// it; tests name its parts with `auto& [dir, fs, o, log] = faulty;`.
+struct FaultyLogWithOneEvent {
+  FaultyLogWithOneEvent() {
+    o.path = dir.Sub("db");
+    o.file_system = fs;
+    EXPECT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+    if (log) {
+      EXPECT_TRUE(log->Append(Draft("s", "before", "k0"), nullptr).ok());
+    }
   }
-  return log;
-}
+  TempDir dir;
+  std::shared_ptr<testing::FaultyFs> fs = std::make_shared<testing::FaultyFs>();
+  RocksDbLogOptions o;
+  std::unique_ptr<RocksDbEventLog> log;
+};
 
 // Readiness, not refusal: with less free space than asked for, Health()
 // says why, and appends still go through.
@@ -661,11 +665,34 @@ TEST(RocksDbEventLog, HealthSaysResourceExhaustedWhileFreeSpaceIsBelowTheMinimum
   EXPECT_TRUE(log->Health().ok());
 }
 
+// A stalling disk shows in the counters: a synced write that took the
+// latency goal's bound or longer counts as slow, and the slowest is kept.
+TEST(RocksDbEventLog, SlowSyncedWritesAreCounted) {
+  FaultyLogWithOneEvent faulty;
+  auto& [dir, fs, o, log] = faulty;
+  ASSERT_TRUE(log);
+  // The disk under the test may stall by itself too: only what the
+  // injected stall must add is asserted.
+  const uint64_t before = log->GetStats().slow_commits;
+
+  fs->SlowSyncs(RocksDbEventLog::kSlowCommit + std::chrono::milliseconds(5));
+  ASSERT_TRUE(log->Append(Draft("s", "stalled", "k1"), nullptr).ok());
+  fs->SlowSyncs(std::chrono::microseconds(0));
+
+  auto stats = log->GetStats();
+  EXPECT_EQ(stats.group_commits, 2u);
+  EXPECT_GE(stats.slow_commits, before + 1);
+  EXPECT_LE(stats.slow_commits, stats.group_commits);
+  EXPECT_GE(stats.slowest_commit_us, 15000u);
+  std::map<std::string_view, uint64_t> counters;
+  for (const auto& c : log->Counters()) counters[c.name] = c.value;
+  EXPECT_EQ(counters["slow_commits"], stats.slow_commits);
+  EXPECT_EQ(counters["slowest_commit_us"], stats.slowest_commit_us);
+}
+
 TEST(RocksDbEventLog, WriteFailureAppendsNothingAndRecovers) {
-  TempDir dir;
-  auto fs = std::make_shared<testing::FaultyFs>();
-  RocksDbLogOptions o;
-  auto log = OpenFaultyWithOneEvent(dir, fs, &o);
+  FaultyLogWithOneEvent faulty;
+  auto& [dir, fs, o, log] = faulty;
   ASSERT_TRUE(log);
 
   fs->FailWrites(true);
@@ -699,10 +726,8 @@ TEST(RocksDbEventLog, WriteFailureAppendsNothingAndRecovers) {
 // kept (docs/event-format.md); either way the chain holds and a retry with
 // the same idempotency key is answered consistently.
 TEST(RocksDbEventLog, SyncFailureIsNeverAcknowledged) {
-  TempDir dir;
-  auto fs = std::make_shared<testing::FaultyFs>();
-  RocksDbLogOptions o;
-  auto log = OpenFaultyWithOneEvent(dir, fs, &o);
+  FaultyLogWithOneEvent faulty;
+  auto& [dir, fs, o, log] = faulty;
   ASSERT_TRUE(log);
 
   fs->FailSyncs(true);

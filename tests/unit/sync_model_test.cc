@@ -1,14 +1,18 @@
 // The pure sync rules: normalization, mappers, and the contact merge model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
+#include <random>
+
 #include "connectors/common/mapper.h"
 #include "sync/consent.h"
 #include "sync/contact_model.h"
 #include "sync/domain_event.h"
 #include "sync/normalize.h"
-#include "util/clock.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mapper_input.h"
+#include "util/clock.h"
 
 namespace dfm {
 namespace {
@@ -523,6 +527,114 @@ TEST(ConsentText, WholeTextsOptOutOrInAndNearMissesAreFlagged) {
   EXPECT_EQ(ClassifyText("stop by at 3pm?").word, "STOP");
   for (const char* t : {"", "hello", "yes, see you then", "stopwatch", "backend", "STOPPED"})
     EXPECT_EQ(ClassifyText(t).kind, K::kNone) << t;
+}
+
+// The rules of ClassifyText as first written (sync/consent.h), copying every
+// word: the one-pass form must give the same kind and word for every text.
+TextConsent ClassifyTextAsSpecified(std::string_view body) {
+  static const std::vector<std::string> kOut = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
+                                                "QUIT", "REVOKE",  "OPTOUT",      "OPT OUT"};
+  static const std::vector<std::string> kIn = {"START", "UNSTOP", "YES"};
+  auto listed = [](const std::vector<std::string>& list, const std::string& w) {
+    return std::find(list.begin(), list.end(), w) != list.end();
+  };
+  auto punct = [](unsigned char c) {
+    return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
+           (c >= 0x7b && c <= 0x7e) || c >= 0x80;
+  };
+  std::string whole;
+  std::vector<std::string> words(1);
+  bool space = false;
+  for (unsigned char c : body) {
+    if (std::string_view(" \t\n\r\f\v").find(static_cast<char>(c)) != std::string_view::npos) {
+      space = !whole.empty();
+      if (!words.back().empty()) words.emplace_back();
+    } else if (punct(c)) {
+      if (!words.back().empty()) words.emplace_back();
+    } else {
+      if (space) whole += ' ';
+      space = false;
+      char u = static_cast<char>(std::toupper(c));
+      whole += u;
+      words.back() += u;
+    }
+  }
+  if (words.back().empty()) words.pop_back();
+  TextConsent r;
+  if (listed(kOut, whole) || listed(kIn, whole)) {
+    r.kind = listed(kOut, whole) ? TextConsent::Kind::kOptOut : TextConsent::Kind::kOptIn;
+    r.word = whole;
+    return r;
+  }
+  for (size_t i = 0; i < words.size(); ++i) {
+    std::string w = words[i];
+    if (!listed(kOut, w) && i + 1 < words.size()) w = words[i] + " " + words[i + 1];
+    if (listed(kOut, w)) {
+      r.kind = TextConsent::Kind::kReview;
+      r.word = w;
+      return r;
+    }
+  }
+  return r;
+}
+
+TEST(ConsentText, OnePassAgreesWithTheRulesOnRandomTexts) {
+  // Pieces that make near misses likely: listed words in either case,
+  // their prefixes and extensions, words longer than the longest listed
+  // one, every separator kind, and UTF-8 bytes.
+  const std::vector<std::string> pieces = {"stop",
+                                           "STOP",
+                                           "Stop",
+                                           "stopall",
+                                           "unsubscribe",
+                                           "UNSUBSCRIBEX",
+                                           "cancel",
+                                           "end",
+                                           "quit",
+                                           "revoke",
+                                           "opt",
+                                           "out",
+                                           "OptOut",
+                                           "optouts",
+                                           "start",
+                                           "unstop",
+                                           "yes",
+                                           "ye",
+                                           "s",
+                                           "sto",
+                                           "p",
+                                           "hello",
+                                           "pleasestopnow",
+                                           "a",
+                                           " ",
+                                           "  ",
+                                           "\t",
+                                           "\n",
+                                           ".",
+                                           "-",
+                                           "!",
+                                           ",",
+                                           "'",
+                                           "\xc2\xa0",
+                                           "\xf0\x9f\x9b\x91",
+                                           "\xe2\x80\x9c",
+                                           "3pm",
+                                           "_",
+                                           "~"};
+  std::mt19937 rng(20261122);
+  for (int i = 0; i < 50000; ++i) {
+    std::string text;
+    for (int n = rng() % 7; n > 0; --n) text += pieces[rng() % pieces.size()];
+    TextConsent want = ClassifyTextAsSpecified(text);
+    TextConsent got = ClassifyText(text);
+    ASSERT_EQ(got.kind, want.kind) << "[" << text << "]";
+    ASSERT_EQ(got.word, want.word) << "[" << text << "]";
+  }
+  // A long message with the word far in: the window is per word, not per text.
+  std::string long_text(5000, 'x');
+  long_text += " opt-out";
+  EXPECT_EQ(ClassifyText(long_text).kind, TextConsent::Kind::kReview);
+  EXPECT_EQ(ClassifyText(long_text).word, "OPT OUT");
 }
 
 TEST(ConsentMappers, VerityTextsAndOptOutEvents) {
