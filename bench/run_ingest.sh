@@ -53,6 +53,10 @@ sync
 . bench/lib.sh
 bench_workdir dfm-bench
 B=build/release/bench
+# The disk alone, in the pattern of dfm's log in the open loop (bench/
+# disk_probe.py), now and again after the last run: its stalls are the
+# open loop's (bench/README.md (b), "The disk's own stalls").
+python3 bench/disk_probe.py "$work" "$secs" > "$work/disk_before.json"
 
 # The rounds run in this shell (the servers are its jobs, the results go to
 # files): a failed client run or a server that never gets ready stops the
@@ -146,11 +150,19 @@ for r in $(seq "$rounds"); do
 done
 # For reference, not a goal's figure: one closed loop with the sync on.
 dfm_round 0 "$first" on
+python3 bench/disk_probe.py "$work" "$secs" > "$work/disk_after.json"
 
 python3 - "$work/rounds" "$work/open_before.json" "$work/open_after.json" \
-  "$(getconf CLK_TCK)" "$work/dfm_sync.json" "$first" <<'PY'
+  "$(getconf CLK_TCK)" "$work/dfm_sync.json" "$first" "$work" <<'PY'
 import json, statistics, sys
 tick_us = 1e6 / int(sys.argv[4])
+for name in ("before", "after"):
+    d = json.load(open(f"{sys.argv[7]}/disk_{name}.json"))
+    print(f"the disk alone {'before the first' if name == 'before' else 'after the last'} run "
+          f"({d['syncs']:,} appends of {d['bytes']:,} bytes, each fdatasynced, "
+          f"{d['rate']:,.0f} a second): "
+          f"p50 {d['p50_us']:,} µs, p99 {d['p99_us']:,} µs, max {d['max_us']:,} µs; "
+          f"10 ms or more: {d['slow']}")
 for name, path in (("before", sys.argv[2]), ("right after", sys.argv[3])):
     o = json.load(open(path))
     slow = [int(x) for x in open(path[:-len(".json")] + ".slow").read().split()]

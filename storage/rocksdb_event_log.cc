@@ -422,6 +422,7 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
   for (auto& item : batch) planner->Plan(item.drafts, lookup, &records, &item.outcomes);
 
   rocksdb::Status rs;
+  std::chrono::microseconds write_took{0};  // counted once the write succeeds
   if (!records.empty()) {
     // Reserved up front: the batch's buffer would otherwise be regrown
     // (and copied) several times per group.
@@ -446,11 +447,8 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     wo.sync = true;
     const auto start = std::chrono::steady_clock::now();
     rs = db->Write(wo, &wb);
-    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+    write_took = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
-    if (took >= kSlowCommit) stat_slow.fetch_add(1);
-    if (static_cast<uint64_t>(took.count()) > stat_slowest_us.load())
-      stat_slowest_us.store(static_cast<uint64_t>(took.count()));
   }
 
   if (!rs.ok()) {
@@ -472,6 +470,9 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     for (auto& o : item.outcomes) dups += o.duplicate ? 1 : 0;
   stat_dups.fetch_add(dups);
   if (!records.empty()) {
+    if (write_took >= kSlowCommit) stat_slow.fetch_add(1);
+    if (static_cast<uint64_t>(write_took.count()) > stat_slowest_us.load())
+      stat_slowest_us.store(static_cast<uint64_t>(write_took.count()));
     stat_commits.fetch_add(1);
     stat_events.fetch_add(records.size());
     {

@@ -84,19 +84,23 @@ class RocksDbEventLog : public EventLog {
   // crc32c_hardware, from GetStats().
   std::vector<Counter> Counters() const override;
 
-  // Counters for /v1/health (through Counters()) and benchmarks.
-  // A synced write this long or longer counts in Stats::slow_commits: the
-  // latency goal's bound (p99 under 10 ms, bench/README.md (b)).
+  // A group commit whose synced write took this long or longer counts in
+  // Stats::slow_commits: the latency goal's bound (p99 under 10 ms,
+  // bench/README.md (b)).
   static constexpr std::chrono::microseconds kSlowCommit{10000};
 
+  // Counters for /v1/health (through Counters()) and benchmarks.
   struct Stats {
     uint64_t group_commits = 0;
     uint64_t events_appended = 0;
     uint64_t duplicates = 0;
     uint64_t failed_commits = 0;
-    // Group commits whose synced write took kSlowCommit or longer, and the
-    // longest one's time: a disk that stalls shows here, since every append
-    // queued meanwhile waits for it (bench/README.md (b)).
+    // Of the group commits, those whose synced write (RocksDB's write with
+    // its WAL sync, as timed by the writer) took kSlowCommit or longer, and
+    // the longest one's time. Mostly a disk that stalls, or else RocksDB
+    // holding writes back (a full memtable, a new WAL); every append queued
+    // meanwhile waits for it (bench/README.md (b)). A failed write counts
+    // in failed_commits only.
     uint64_t slow_commits = 0;
     uint64_t slowest_commit_us = 0;
     // Obsolete WALs waiting to be cut (storage/wal_trash_fs.h), and WALs

@@ -11,7 +11,16 @@ namespace {
 constexpr std::array<std::string_view, 9> kOptOutWords = {
     "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"};
 constexpr std::array<std::string_view, 3> kOptInWords = {"START", "UNSTOP", "YES"};
-static_assert(kOptOutWords.back() == "OPT OUT", "ClassifyText names the pair by its place");
+// ClassifyText finds a two-word entry only as "OPT" then "OUT", by its
+// place at the end; every other entry is one word.
+constexpr bool OnlyTheLastHasASpace() {
+  for (size_t i = 0; i + 1 < kOptOutWords.size(); ++i)
+    if (kOptOutWords[i].find(' ') != std::string_view::npos) return false;
+  for (const auto& w : kOptInWords)
+    if (w.find(' ') != std::string_view::npos) return false;
+  return kOptOutWords.back() == "OPT OUT";
+}
+static_assert(OnlyTheLastHasASpace(), "ClassifyText pairs only OPT + OUT");
 
 // Bytes of non-ASCII characters (emoji, curly quotes, a no-break space
 // that phones add) count as punctuation: "STOP\u00a0" and "Stop 🛑" are
@@ -31,7 +40,8 @@ constexpr bool AllFit(const std::array<std::string_view, N>& words) {
     if (w.size() > kLongestWord) return false;
   return true;
 }
-static_assert(AllFit(kOptOutWords) && AllFit(kOptInWords), "kLongestWord is the longest word");
+static_assert(AllFit(kOptOutWords) && AllFit(kOptInWords),
+              "a listed word is longer than kLongestWord");
 
 // The first kLongestWord upper-cased characters of a word or of the whole
 // text, and whether there were more.
@@ -44,7 +54,10 @@ class ShortText {
       longer_ = true;
   }
   bool empty() const { return n_ == 0; }
-  void clear() { n_ = 0, longer_ = false; }
+  void clear() {
+    n_ = 0;
+    longer_ = false;
+  }
   // The text when it may be a word of the lists; empty (which none is) when longer.
   std::string_view view() const {
     return longer_ ? std::string_view() : std::string_view(buf_, n_);

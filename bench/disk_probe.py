@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""The disk alone, in the pattern of dfm's log at 5,000 webhooks/s.
+
+    bench/disk_probe.py DIR [SECONDS] [RATE] [BYTES]
+
+Appends BYTES (8192) to a new file in DIR and fdatasyncs it, RATE (1500)
+times a second for SECONDS (8), as dfm's WAL is written by group commits
+in bench/run_ingest.sh's open loop (about 1,500 commits a second of ~8 KB
+each), then removes the file. Prints one JSON line: rate, bytes, syncs,
+p50_us, p99_us, max_us, and slow (syncs that took 10 ms or more). A sync that stalls here
+stalls every webhook acknowledged meanwhile in dfm, so this tells whether
+the disk allowed the open loop's latency goal during the run.
+"""
+import json
+import os
+import sys
+import time
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    directory = sys.argv[1]
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 8.0
+    rate = float(sys.argv[3]) if len(sys.argv) > 3 else 1500.0
+    size = int(sys.argv[4]) if len(sys.argv) > 4 else 8192
+    if seconds <= 0 or rate <= 0 or size <= 0:
+        sys.exit("SECONDS, RATE and BYTES must be above 0")
+    path = os.path.join(directory, f"disk-probe-{os.getpid()}.bin")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block = b"x" * size
+    took = []
+    try:
+        start = time.perf_counter()
+        while True:
+            now = time.perf_counter()
+            if now - start >= seconds:
+                break
+            due = start + len(took) / rate
+            if due > now:
+                time.sleep(due - now)
+            t = time.perf_counter()
+            os.write(fd, block)
+            os.fdatasync(fd)
+            took.append((time.perf_counter() - t) * 1e6)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    took.sort()
+    n = len(took)
+    if n == 0:
+        sys.exit("no sync was made in the time given")
+    print(json.dumps({"rate": rate, "bytes": size, "syncs": n, "p50_us": round(took[n // 2]), "p99_us": round(took[n * 99 // 100]),
+                      "max_us": round(took[-1]), "slow": sum(1 for t in took if t >= 10000)}))
+
+
+if __name__ == "__main__":
+    main()
