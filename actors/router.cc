@@ -179,8 +179,28 @@ std::optional<std::string> Lookup(Self* self, const std::string& key) {
   return std::nullopt;
 }
 
-// The fact's identity keys now lead to `contact_id` unless they lead elsewhere.
-void Claim(Self* self, const ContactFact& f, const std::string& contact_id) {
+// Lookup, keeping each key's answer while one fact is routed: Resolve and
+// then Claim ask about the same keys, and nothing between them changes
+// where a key leads (Claim adds claims only for keys found leading
+// nowhere, after asking). One per fact: a claim made for one fact must be
+// seen by the next.
+class FactLookups {
+ public:
+  explicit FactLookups(Self* self) : self_(self) {}
+  std::optional<std::string> operator()(const std::string& key) {
+    auto it = answers_.find(key);
+    if (it == answers_.end()) it = answers_.emplace(key, Lookup(self_, key)).first;
+    return it->second;
+  }
+
+ private:
+  Self* self_;
+  std::map<std::string, std::optional<std::string>> answers_;
+};
+
+// The fact's identity keys now lead to `contact_id` unless they lead
+// elsewhere; `lookups` is the fact's own, made before its Resolve.
+void Claim(Self* self, const ContactFact& f, const std::string& contact_id, FactLookups& lookups) {
   auto& st = self->state;
   std::vector<std::string> keys;
   if (!f.external_id.empty()) keys.push_back(ExternalIdKey(f.tenant, f.system, f.external_id));
@@ -189,7 +209,7 @@ void Claim(Self* self, const ContactFact& f, const std::string& contact_id) {
   auto m = f.fields.find(fields::kEmail);
   if (m != f.fields.end() && !m->second.empty()) keys.push_back(EmailKey(f.tenant, m->second));
   for (auto& k : keys) {
-    if (Lookup(self, k)) continue;
+    if (lookups(k)) continue;
     st.claims[k] = RouterState::Claim{contact_id, f.webhook_seq, 0};
     st.claims_by_webhook[f.webhook_seq].push_back(std::move(k));
   }
@@ -288,7 +308,8 @@ bool RouteSettled(Self* self, const Event& e) {
     StampFact(&f, *w_event);
     f.webhook_seq = e.seq;  // decided now, as the settlement
     f.webhook_id = e.id;
-    Claim(self, f, s.contact_id);
+    FactLookups fact_lookups(self);
+    Claim(self, f, s.contact_id, fact_lookups);
     st.in_flight[e.seq]++;
     st.facts_routed++;
     self->send(ContactFor(self, e.tenant, s.contact_id), std::move(f));
@@ -343,10 +364,11 @@ bool Route(Self* self, const Event& e) {
     if (Stands(self, e, earlier[n])) continue;  // a conflict stays one until settled
     ContactFact& f = facts[n];
     StampFact(&f, e);
-    Resolution r = Resolve(f, [&](const std::string& key) { return Lookup(self, key); });
+    FactLookups lookups(self);
+    Resolution r = Resolve(f, [&](const std::string& key) { return lookups(key); });
     if (r.kind == Resolution::Kind::kNew && n > 0) r.contact_id = NewContactId(e.id, n);
     if (r.kind == Resolution::Kind::kMatched || r.kind == Resolution::Kind::kNew) {
-      Claim(self, f, r.contact_id);
+      Claim(self, f, r.contact_id, lookups);
       st.in_flight[e.seq]++;
       st.facts_routed++;
       self->send(ContactFor(self, e.tenant, r.contact_id), std::move(f));

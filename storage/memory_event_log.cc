@@ -38,6 +38,12 @@ uint64_t MemoryEventLog::AppendCalls() const {
   return append_calls_;
 }
 
+uint64_t MemoryEventLog::ConsumerStateReads(std::string_view consumer) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = state_reads_.find(consumer);
+  return it == state_reads_.end() ? 0 : it->second;
+}
+
 void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
   std::lock_guard<std::mutex> lk(mu_);
   records_.at(seq - 1) = std::move(bytes);
@@ -176,6 +182,9 @@ Status MemoryEventLog::CommitConsumer(std::string_view consumer, uint64_t seq,
 Status MemoryEventLog::GetConsumerState(std::string_view consumer, std::string_view key,
                                         std::string* value) const {
   std::lock_guard<std::mutex> lk(mu_);
+  auto reads = state_reads_.find(consumer);
+  if (reads == state_reads_.end()) reads = state_reads_.emplace(std::string(consumer), 0).first;
+  reads->second++;
   auto it = state_.find(consumer);
   if (it == state_.end()) return Status::NotFound("no state");
   auto kv = it->second.find(key);

@@ -32,6 +32,8 @@ class MemoryEventLog : public EventLog {
   void FailWritesAfter(uint64_t appends);
   // AppendAsync calls so far, refused ones included.
   uint64_t AppendCalls() const;
+  // GetConsumerState calls so far for `consumer`'s state.
+  uint64_t ConsumerStateReads(std::string_view consumer) const;
   // Test hook: replaces the stored bytes of record `seq` (to test VerifyChain).
   void CorruptRecordForTest(uint64_t seq, std::string bytes);
 
@@ -68,6 +70,7 @@ class MemoryEventLog : public EventLog {
   bool fail_reads_ = false;
   bool fail_stream_reads_ = false;
   uint64_t append_calls_ = 0;
+  mutable std::map<std::string, uint64_t, std::less<>> state_reads_;  // by consumer
   uint64_t fail_after_ = 0;  // appends left before failing; 0: FailWritesAfter not in force
   std::vector<std::string> records_;  // records_[seq - 1]
   std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> streams_;

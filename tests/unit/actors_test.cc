@@ -687,6 +687,28 @@ TEST_F(ActorTest, RouterOwnAppendUnderWayWhenReadAgain) {
   EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
 }
 
+// Resolve and then Claim ask about the same identity keys: each key of a
+// fact is read from the mappings projection once. A new contact's GHL
+// webhook has three (its GHL id, its phone, its email), none known yet;
+// a second webhook for it finds its claims in the router, unread.
+TEST_F(ActorTest, RouterReadsEachIdentityKeyOncePerFact) {
+  env_->board = std::make_shared<SyncStatusBoard>();
+  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+  caf::anon_send(router, recover_atom::value);
+  sched_->run();
+  const uint64_t before = log_.ConsumerStateReads("mappings");
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created"}));
+  EXPECT_EQ(log_.ConsumerStateReads("mappings") - before, 3u);
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-2", "Johnny");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created", "contact.changed"}));
+  EXPECT_EQ(log_.ConsumerStateReads("mappings") - before, 3u);
+}
+
 // The connector shows its queue, counts and breaker on the status board,
 // as GET /v1/health renders them (actors/status_board.h).
 TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {
