@@ -199,7 +199,8 @@ class FactLookups {
 };
 
 // The fact's identity keys now lead to `contact_id` unless they lead
-// elsewhere; `lookups` is the fact's own, made before its Resolve.
+// elsewhere; `lookups` is the fact's own (the one its Resolve asked
+// through, when it was resolved).
 void Claim(Self* self, const ContactFact& f, const std::string& contact_id, FactLookups& lookups) {
   auto& st = self->state;
   std::vector<std::string> keys;
