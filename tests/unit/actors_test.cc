@@ -84,6 +84,16 @@ class ActorTest : public ::testing::Test {
     return a;
   }
 
+  // A router on env_, told of `connector` (when given) and started as the
+  // engine starts it; whatever that delivers is delivered.
+  caf::actor StartRouter(const caf::actor& connector = caf::actor()) {
+    auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+    if (connector) caf::anon_send(connector, router);
+    caf::anon_send(router, recover_atom::value);
+    sched_->run();
+    return router;
+  }
+
   // Moves both clocks on and delivers whatever became due.
   void Advance(int64_t us) {
     clock_.Advance(us);
@@ -272,10 +282,7 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   auto connector = Connector(client);
   env_->connectors[{"default", "aloware"}] = connector;
   env_->board = std::make_shared<SyncStatusBoard>();  // what GET /v1/health shows
-  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(connector, router);
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  auto router = StartRouter(connector);
   AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
   caf::anon_send(router, poll_atom::value);
   sched_->run();
@@ -317,10 +324,7 @@ TEST_F(ActorTest, QueuedFactsAreDecidedTogetherAsOneAtATime) {
   auto connector = Connector(client);
   env_->connectors[{"default", "aloware"}] = connector;
   env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(connector, router);
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  auto router = StartRouter(connector);
   const std::vector<std::string> names = {"Ann", "Anna", "Annie", "Hannah", "Ann"};
   auto append = [&](const std::string& who, size_t i, const std::string& name) {
     const std::string n = std::to_string(i);
@@ -468,9 +472,7 @@ TEST_F(ActorTest, ASendRefusedInTheSameAppendIsNeverOrdered) {
 // other candidate is untouched, and every webhook is answered.
 TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  auto router = StartRouter();
   auto ghl = [&](const std::string& webhook_id, const std::string& id, const std::string& phone,
                  const std::string& email) {
     std::string body =
@@ -575,9 +577,7 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   const uint64_t head_before_crash = log_.LastSequence();
   caf::anon_send_exit(router, caf::exit_reason::kill);  // no exit handler, no checkpoint
   sched_->run();
-  router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  router = StartRouter();
   caf::anon_send(router, poll_atom::value);
   sched_->run();
   EXPECT_EQ(log_.LastSequence(), head_before_crash) << "nothing decided twice";
@@ -610,9 +610,7 @@ TEST_F(ActorTest, WhatTheRouterRecordedStandsWhenReadAgain) {
   // While the earlier record cannot be looked up, the router routes
   // nothing of it and tries again later.
   log_.FailLookups(true);
-  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  auto router = StartRouter();
   EXPECT_TRUE(TypesIn("contact:").empty());
   EXPECT_LT(env_->board->router.decided.load(), w1) << "stopped before the webhook";
   log_.FailLookups(false);
@@ -655,9 +653,7 @@ TEST_F(ActorTest, RouterReadsAgainByItselfAfterAFailedRead) {
 // the quarantine is durable, and it is recorded once.
 TEST_F(ActorTest, RouterOwnAppendUnderWayWhenReadAgain) {
   env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  auto router = StartRouter();
   WebhookReceived stop;  // a STOP without a sender: quarantined
   stop.system = "verity";
   stop.provider_event_id = "m1";
@@ -693,9 +689,7 @@ TEST_F(ActorTest, RouterOwnAppendUnderWayWhenReadAgain) {
 // a second webhook for it finds its claims in the router, unread.
 TEST_F(ActorTest, RouterReadsEachIdentityKeyOncePerFact) {
   env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
-  caf::anon_send(router, recover_atom::value);
-  sched_->run();
+  auto router = StartRouter();
   const uint64_t before = log_.ConsumerStateReads("mappings");
   AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
   caf::anon_send(router, poll_atom::value);
