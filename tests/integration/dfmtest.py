@@ -9,6 +9,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,11 +33,25 @@ def fixture(name):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port free now, for a server started later.
+
+    Drawn below Linux's ephemeral range (32768 and up by default): a port
+    the kernel handed out for bind(0) is also where it places outgoing
+    connections, and one of the suite's own clients took such a port
+    between this check and the server's bind ("Address already in use").
+    Ports below the range are only taken by an explicit bind.
+    """
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 class Keys:
