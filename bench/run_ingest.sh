@@ -3,8 +3,9 @@
 # loopback connections into `dfm serve` (release build, fsync on), beside a
 # bare RESTinio "return 200" server in the same run. dfm runs with the sync
 # off: ingest is verification, the durable log and the projections'
-# folding; one closed loop with the sync on is printed for reference
-# (bench/README.md (b), "The sync's cost, measured apart").
+# folding. Each round also runs dfm with the sync on at every count, for
+# reference: every webhook routed and decided as it arrives (bench/
+# README.md (b), "The sync's cost, measured apart").
 #   bench/run_ingest.sh [SECONDS] [ROUNDS] [CONNECTIONS]
 #   (8, 5 and 64,128,256 by default; CONNECTIONS is a comma-separated list)
 #
@@ -66,18 +67,31 @@ python3 bench/disk_probe.py "$work" "$secs" > "$work/disk_before.json"
 # in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# slow_commits: the running dfm's count of group commits whose synced
-# write took 10 ms or more (/v1/health, parts.event_log.slow_commits).
-slow_commits() {
-  curl -sf localhost:18080/v1/health |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["parts"]["event_log"]["slow_commits"])'
+# health PATH...: fields of the running dfm's /v1/health
+# (docs/http-api.md), one line each, named by dotted paths.
+health() {
+  curl -sf localhost:18080/v1/health | python3 -c '
+import json, sys
+h = json.load(sys.stdin)
+for path in sys.argv[1:]:
+    v = h
+    for key in path.split("."):
+        v = v[key]
+    print(v)' "$@"
 }
+
+# slow_commits: the running dfm's count of group commits whose synced
+# write took 10 ms or more.
+slow_commits() { health parts.event_log.slow_commits; }
 
 # dfm_round N C [SYNC]: a fresh data directory, 2 s warm-up, closed loop
 # over C connections into $work/dfm.json. The service runs with the sync
 # off (ingest: verification, the durable log, the projections' folding),
-# unless SYNC is "on": then into $work/dfm_sync.json, with no open loop
-# (the reference line printed at the end). When N is 1 and C is the first
+# unless SYNC is "on": then into $work/dfm_sync.json, with no open loop,
+# and $work/dfm_sync.json.kept gets the events appended during the loop
+# and how far the sync was behind the log right after it
+# (parts.sync.router.behind): a sync that keeps up appends a decision per
+# webhook within the loop and is not left behind. When N is 1 and C is the first
 # count, the open loop at 5,000/s (64 connections) runs twice: before the
 # closed loop, and right after it, while the log still flushes and deletes
 # what the saturated run wrote. The data directory is removed after the
@@ -98,13 +112,18 @@ dfm_round() {
       --seconds "$secs" --rate 5000 > "$work/open_before.json"
     slow_commits >> "$work/open_before.slow"
   fi
-  local t0
+  local t0 e0=0
+  if [ "$sync" = on ]; then e0=$(health parts.event_log.events_appended); fi
   t0=$(cpu_ticks "$pid")
   $B/ingest_client --port 18080 --secret bench-secret --prefix max --connections "$2" \
     --seconds "$secs" > "$out"
   local t1
   t1=$(cpu_ticks "$pid")
   echo $((t1 - t0)) > "$out.ticks"
+  if [ "$sync" = on ]; then
+    health parts.event_log.events_appended parts.sync.router.behind |
+      { read -r e1; read -r behind; echo "$((e1 - e0)) $behind"; } > "$out.kept"
+  fi
   if [ $open = 1 ]; then
     slow_commits > "$work/open_after.slow"
     $B/ingest_client --port 18080 --secret bench-secret --prefix r5k-after --connections 64 \
@@ -142,22 +161,23 @@ for r in $(seq "$rounds"); do
     else
       bare_round "$c"; dfm_round "$r" "$c"
     fi
-    d=$(cat "$work/dfm.json"); b=$(cat "$work/bare.json")
+    # For reference, not a goal's figure: the same count with the sync on.
+    dfm_round "$r" "$c" on
+    d=$(cat "$work/dfm.json"); b=$(cat "$work/bare.json"); s=$(cat "$work/dfm_sync.json")
     echo "round $r, $c connections: dfm $d" >&2
     echo "round $r, $c connections: bare $b" >&2
-    echo "$c|$d|$b|$(cat "$work/dfm.json.ticks")|$(cat "$work/bare.ticks")" >> "$work/rounds"
+    echo "round $r, $c connections: dfm with the sync on $s" >&2
+    echo "$c|$d|$b|$(cat "$work/dfm.json.ticks")|$(cat "$work/bare.ticks")|$s|$(cat "$work/dfm_sync.json.ticks")|$(cat "$work/dfm_sync.json.kept")" >> "$work/rounds"
   done
 done
-# For reference, not a goal's figure: one closed loop with the sync on.
-dfm_round 0 "$first" on
 python3 bench/disk_probe.py "$work" "$secs" > "$work/disk_after.json"
 
 python3 - "$work/rounds" "$work/open_before.json" "$work/open_after.json" \
-  "$(getconf CLK_TCK)" "$work/dfm_sync.json" "$first" "$work" <<'PY'
+  "$(getconf CLK_TCK)" "$work" <<'PY'
 import json, statistics, sys
 tick_us = 1e6 / int(sys.argv[4])
 for name in ("before", "after"):
-    d = json.load(open(f"{sys.argv[7]}/disk_{name}.json"))
+    d = json.load(open(f"{sys.argv[5]}/disk_{name}.json"))
     print(f"the disk alone {'before the first' if name == 'before' else 'after the last'} run "
           f"({d['syncs']:,} appends of {d['bytes']:,} bytes, each fdatasynced, "
           f"{d['rate']:,.0f} a second): "
@@ -180,7 +200,7 @@ def cpu(run, ticks):
     server = int(ticks) * tick_us / run["ok"]
     return server, server / (run["cpu_us"] / run["ok"])
 med = statistics.median
-peak = {"dfm": (0, 0), "bare": (0, 0)}
+peak = {"dfm": (0, 0), "bare": (0, 0), "sync": (0, 0)}
 for c in levels:
     here = [r for r in rows if int(r[0]) == c]
     d = [json.loads(r[1]) for r in here]
@@ -201,16 +221,26 @@ for c in levels:
           f"{med(u for u, _ in b_cpu):.1f} µs ({med(n for _, n in b_cpu):.2f})")
     print("  dfm / bare by round: " + ", ".join(f"{r:.3f}" for r in ratios) +
           f"; median of {len(ratios)} rounds = {med(ratios):.3f}")
+    # The sync on: a decision appended per webhook, so a sync that kept up
+    # appended two events per request within the loop.
+    s = [json.loads(r[5]) for r in here]
+    s_cpu = [cpu(x, r[6]) for x, r in zip(s, here)]
+    kept = [[int(v) for v in r[7].split()] for r in here]
+    sm = med([x["req_per_s"] for x in s])
+    print("  for reference, dfm with the sync on, req/s: " +
+          ", ".join(str(x["req_per_s"]) for x in s) +
+          f"  (median {sm:,.0f}; CPU per request {med(u for u, _ in s_cpu):.1f} µs, "
+          f"{med(n for _, n in s_cpu):.2f} client units; events appended per request "
+          f"{min(e / x['ok'] for (e, _), x in zip(kept, s)):.2f}–"
+          f"{max(e / x['ok'] for (e, _), x in zip(kept, s)):.2f}; events the sync was "
+          f"behind right after the loop: at most {max(b for _, b in kept):,})")
     peak["dfm"] = max(peak["dfm"], (dm, c))
     peak["bare"] = max(peak["bare"], (bm, c))
-(dp, dc), (bp, bc) = peak["dfm"], peak["bare"]
+    peak["sync"] = max(peak["sync"], (sm, c))
+(dp, dc), (bp, bc), (sp, sc) = peak["dfm"], peak["bare"], peak["sync"]
 print(f"peak: dfm {dp:,.0f} req/s at {dc} connections, bare {bp:,.0f} at {bc}; "
       f"dfm / bare = {dp / bp:.3f}")
-s = json.load(open(sys.argv[5]))
-ticks = int(open(sys.argv[5] + ".ticks").read())
-u, n = cpu(s, ticks)
-print(f"for reference, dfm with the sync on (every webhook also routed and decided as it "
-      f"arrives; one sender, so one contact), one closed loop at {sys.argv[6]} connections: "
-      f"{s['req_per_s']:,} req/s, p99 {s['p99_us']:,.0f} µs, CPU per request {u:.1f} µs "
-      f"({n:.2f} client units)")
+print(f"for reference, peak with the sync on (every webhook also routed and decided as it "
+      f"arrives; one sender, so one contact): {sp:,.0f} req/s at {sc} connections; "
+      f"against the bare server's peak {sp / bp:.3f}")
 PY
