@@ -146,9 +146,12 @@ int main(int argc, char** argv) {
   if (check->parsed()) {
     std::vector<dfm::ConfigProblem> problems;
     dfm::Config::Load(check_path, dfm::Config::ProcessEnv(), &problems);
-    int errors = PrintProblems(problems, std::cout);
-    if (errors == 0) std::cout << check_path << ": OK\n";
-    return errors > 0 ? 1 : 0;
+    // Any problem fails the check, a warning too: a `DFM_*` variable that
+    // matches no key is most often a secret given under a mistyped name,
+    // which `dfm serve` would run without.
+    PrintProblems(problems, std::cout);
+    if (problems.empty()) std::cout << check_path << ": OK\n";
+    return problems.empty() ? 0 : 1;
   }
   if (show->parsed()) {
     std::vector<dfm::ConfigProblem> problems;

@@ -1,7 +1,11 @@
-// LogTailer: a tailing subscription. It delivers every event with
-// seq >= `from` to a handler, in order, on its own thread, waiting for new
-// appends once it has caught up. Consumers (projections, actors) use it and
-// keep their checkpoint with EventLog::CommitConsumer.
+// LogTailer: the log's tailing subscription (EventLog::WaitForSequence and
+// Read from a position) for a handler. It delivers every event with
+// seq >= `from` to the handler, in order, on its own thread, waiting for
+// new appends once it has caught up; the handler keeps its checkpoint with
+// EventLog::CommitConsumer. The service's own consumers make the same two
+// calls directly: the projections' runner reads batches of records
+// (projections/runner.h) and the sync engine wakes the router when the log
+// grows (actors/engine.h).
 //
 // The handler returns false to stop the tailer. Stop() may be called from
 // any thread but the handler's; it returns once the thread has ended.

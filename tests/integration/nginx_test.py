@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 import sys
+import time
 import unittest
 
 import dfmtest as t
@@ -110,8 +111,19 @@ class BehindNginx(unittest.TestCase):
         rid = [e["payload"]["request_id"] for e in events
                if e["payload"]["provider_event_id"] == "message.received:it-rid-1"]
         self.assertEqual(rid, ["vendor-abc-1"])
-        with open(self.dfm.log_path) as f:
-            log = f.read()
+        # A refused webhook is logged (at info) with its request id.
+        bad = dict(h, **{"X-Request-ID": "vendor-refused-1", "X-Texting-Signature": "00" * 32})
+        self.assertEqual(self.via_proxy("/webhooks/verity", body, bad)[0], 401)
+        deadline = time.time() + 10  # lines are written by spdlog's own thread
+        while True:
+            with open(self.dfm.log_path) as f:
+                log = f.read()
+            refused = [line for line in log.splitlines() if "request_id=vendor-refused-1" in line]
+            if refused or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(refused), 1, log[-2000:])
+        self.assertIn("status=401", refused[0])
         # Logs carry request ids and never the people's data.
         self.assertNotIn("+12055550142", log)
         self.assertNotIn("Sounds good", log)

@@ -56,6 +56,101 @@ TEST(KnownAnswer, StandardWebhooksSignature) {
             "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
 
+// Verity's scheme (hex HMAC-SHA256 of the raw body) is Meta's: the Meta
+// vector, through Verity's own verification.
+TEST(KnownAnswer, VerityVerifiesTheMetaVector) {
+  auto src = Make("verity", {{"webhook_secret", "secret"}});
+  ASSERT_TRUE(src);
+  Req r;
+  r.body = "test";
+  r.headers["x-texting-signature"] =
+      "0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914";
+  std::string scheme;
+  EXPECT_TRUE(src->Verify(r.Get(), &scheme).ok());
+  r.body = "tesT";
+  EXPECT_EQ(src->Verify(r.Get(), &scheme).code(), Status::Code::kUnauthenticated);
+}
+
+// RFC 8032, section 7.1, TESTs 1 and 2: the Ed25519 verification GoHighLevel's
+// X-GHL-Signature goes through (PublicKey, from a SubjectPublicKeyInfo PEM).
+TEST(KnownAnswer, Ed25519Rfc8032Vectors) {
+  struct Vector {
+    const char* public_key;
+    const char* message;
+    const char* signature;
+  };
+  const Vector vectors[] = {
+      {"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf"
+       "9b46bd25bf5f0595bbe24655141438e7a100b"},
+      {"3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f"
+       "11d8c387b2eaeb4302aeeb00d291612bb0c00"},
+  };
+  for (const auto& v : vectors) {
+    // SubjectPublicKeyInfo: the Ed25519 algorithm identifier, then the key.
+    auto spki = HexDecode(std::string("302a300506032b6570032100") + v.public_key);
+    auto message = HexDecode(v.message);
+    auto signature = HexDecode(v.signature);
+    ASSERT_TRUE(spki && message && signature);
+    std::string pem =
+        "-----BEGIN PUBLIC KEY-----\n" + Base64Encode(*spki) + "\n-----END PUBLIC KEY-----\n";
+    std::string error;
+    auto key = PublicKey::FromPem(pem, &error);
+    ASSERT_TRUE(key) << error;
+    ASSERT_TRUE(key->IsEd25519());
+    EXPECT_TRUE(key->VerifyEd25519(*message, *signature)) << v.public_key;
+    std::string flipped = *signature;
+    flipped[0] ^= 1;
+    EXPECT_FALSE(key->VerifyEd25519(*message, flipped));
+    EXPECT_FALSE(key->VerifyEd25519(*message + "x", *signature));
+  }
+}
+
+// GoHighLevel's legacy X-WH-Signature (RSASSA-PKCS1-v1_5, SHA-256, base64)
+// over the ContactCreate fixture, made outside OpenSSL, which dfm verifies
+// with: s = EM^d mod n by the textbook formula (RFC 8017, 8.2.1 and 9.2)
+// in Python, with a 2048-bit key generated for this test (its public half
+// below). Checked through the GoHighLevel source, as a webhook arrives.
+TEST(KnownAnswer, GhlLegacyRsaVector) {
+  const std::string pem =
+      "-----BEGIN PUBLIC KEY-----\n"
+      "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwTBcaHom6LkUfeDxVARH\n"
+      "AareU34cjnqJ6BDBp8lUt49VEkkk/YSJkcQN+jy8mZ2b6RWUdEK1wEaZopzgB3RM\n"
+      "6IdDGs6mbnYpohBlj9t9Zncp/xqC2OVVHGK5iENpsEpMwXHDMSwuWPmWScgdnd6q\n"
+      "fMq7z5N8e+NwN5xnRgnyNOSfGEvH/1H9qjY+p8HTT76/AqzNhwyNDm2ocgffM4UH\n"
+      "/lRBw8KJgsa86hQkujWek/+rK4snFii5iTZ4Qogl5uS0guhlWn8rPzMy7TEPgMjN\n"
+      "Ldez/B8SxdPUfapNk1Da8YwSXNnII24CR/Bp5Nb6cM/ARZj7/lt2Zkzfm6jgseBQ\n"
+      "6QIDAQAB\n"
+      "-----END PUBLIC KEY-----\n";
+  const std::string signature =
+      "cJDM7SrwsHUM5HqmIGxqyeHuDG+azW4JwTAdFt4cgxxRPnmnLzyElSnaMpDZaAY8GsEDLsk6loDB"
+      "GbVuUO+4LdW6Na0HqqQRYAbx2kbypGYNIOblzpU3MqO7VGsBqSFJRcs/gq6N1d3nxPyAil+7t7qZ"
+      "HecdAPz7J1DKvQUVGCIYY9kNnUic13GZcCx5dpZ6ZoMJ8ZaGWq+2V42iu7OVyp2pme5aEWgFKELH"
+      "+MT/5HyjnB+gxoCvjp/ofbjgxBE3lomGY4HHSCA7wQaQrK5MmLNe+ElFyNvstOuTPSnPjcM02B87"
+      "8OJSKNtMhFKOYwTLW8UfJ/gRzHOSI9HN5gKfvA==";
+  std::string error;
+  auto key = PublicKey::FromPem(pem, &error);
+  ASSERT_TRUE(key) << error;
+  auto raw = Base64Decode(signature);
+  ASSERT_TRUE(raw);
+  const std::string body = Fixture("ghl/ContactCreate.json");
+  EXPECT_TRUE(key->VerifyRsaSha256(body, *raw));
+  EXPECT_FALSE(key->VerifyRsaSha256(body + " ", *raw));
+
+  auto src = Make("ghl", {{"rsa_public_key", pem}});
+  ASSERT_TRUE(src);
+  Req r;
+  r.body = body;
+  r.now_us = *ParseIso8601Micros("2026-11-20T15:05:05Z");  // within the body's timestamp window
+  r.headers["x-wh-signature"] = signature;
+  std::string scheme;
+  ASSERT_TRUE(src->Verify(r.Get(), &scheme).ok());
+  EXPECT_EQ(scheme, "rsa-sha256");
+  r.body[10] ^= 1;
+  EXPECT_EQ(src->Verify(r.Get(), &scheme).code(), Status::Code::kUnauthenticated);
+}
+
 TEST(KnownAnswer, TwilioDocumentedVector) {
   auto src = Make("twilio", {{"auth_token", "12345"}});
   ASSERT_TRUE(src);

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""The `dfm` process as an operator runs it.
+
+- `dfm config check FILE` prints each problem with its key (a wrong value,
+  an unknown key, a `DFM_*` variable that matches no key) and exits 1; a
+  good file prints `FILE: OK` and exits 0.
+- SIGTERM while webhooks pour in over keep-alive connections: requests in
+  flight are answered, requests after it get 503 `shutting_down` (or find
+  the connection gone once the service has drained), dfm exits 0, and
+  every webhook answered 2xx is in the log exactly once.
+
+Usage: process_test.py --dfm PATH [unittest args]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import unittest
+
+import dfmtest as t
+
+BINARY = None
+
+
+def clean_env(**extra):
+    """The environment without the suite's own DFM_* variables (the test
+    script sets some), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DFM_")}
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    env.update(extra)
+    return env
+
+
+class ConfigCheck(unittest.TestCase):
+    def setUp(self):
+        self.dir = t.tempdir()
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def check(self, text, **env):
+        path = os.path.join(self.dir, "dfm.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        r = t.subprocess.run([BINARY, "config", "check", path], capture_output=True, text=True,
+                             env=clean_env(**env))
+        return path, r
+
+    def test_good_file_is_ok(self):
+        path, r = self.check('[server]\nlisten = "127.0.0.1:8080"\n[verity]\n'
+                             'webhook_secret = "s"\n')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.strip(), f"{path}: OK")
+
+    def test_every_problem_with_its_key(self):
+        _, r = self.check('[server]\nlisten = "nowhere"\nmax_body_bytes = -5\n'
+                          '[verity]\nwebhook_secrett = "s"\n')
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        for key in ("server.listen", "server.max_body_bytes", "verity.webhook_secrett"):
+            self.assertTrue(any(line.startswith(f"error: {key}: ") for line in lines),
+                            f"{key} not reported:\n{r.stdout}")
+        self.assertNotIn("OK", r.stdout)
+
+    def test_mistyped_variable_fails_the_check(self):
+        # The secret meant for DFM_VERITY_WEBHOOK_SECRET: `dfm serve` would
+        # start without it, so the check fails.
+        _, r = self.check('[server]\nlisten = "127.0.0.1:8080"\n', DFM_VERITY_SECRET="s")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("warning: DFM_VERITY_SECRET: environment variable matches no configuration key",
+                      r.stdout)
+        _, r = self.check('[server]\nlisten = "127.0.0.1:8080"\n', DFM_VERITY_WEBHOOK_SECRET="s")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+class Post:
+    """One request's fate: when it was sent and answered (monotonic), and how."""
+
+    def __init__(self, msg, sent):
+        self.msg, self.sent, self.answered = msg, sent, None
+        self.status, self.error, self.answer = None, None, None
+
+
+class GracefulStop(unittest.TestCase):
+    THREADS = 8
+
+    def setUp(self):
+        self.dir = t.tempdir()
+        self.dfm = t.Dfm(BINARY, self.dir)
+        self.dfm.start()
+        self.posts = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def tearDown(self):
+        self.stop.set()
+        if self.dfm.proc and self.dfm.proc.poll() is None:
+            self.dfm.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def load(self, n):
+        conn, i = None, 0
+        while not self.stop.is_set():
+            i += 1
+            body = t.verity_body(f"term-{n}-{i}", text=f"load {n} {i}")
+            p = Post(f"term-{n}-{i}", time.monotonic())
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.dfm.port, timeout=10)
+                conn.request("POST", "/webhooks/verity", body, {
+                    "Content-Type": "application/json",
+                    "X-Texting-Signature": t.verity_signature(body)})
+                resp = conn.getresponse()
+                p.answer = json.loads(resp.read())
+                p.status = resp.status
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                p.error = type(e).__name__
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.01)
+            p.answered = time.monotonic()
+            with self.lock:
+                self.posts.append(p)
+        if conn is not None:
+            conn.close()
+
+    def test_sigterm_answers_what_is_in_flight_and_loses_nothing(self):
+        threads = [threading.Thread(target=self.load, args=(n,), daemon=True)
+                   for n in range(self.THREADS)]
+        for th in threads:
+            th.start()
+        time.sleep(1.5)
+        term = time.monotonic()
+        self.dfm.proc.send_signal(signal.SIGTERM)
+        code = self.dfm.proc.wait(timeout=60)
+        self.dfm.logfile.close()
+        time.sleep(0.3)  # the load sees the closed port
+        self.stop.set()
+        for th in threads:
+            th.join(timeout=30)
+        self.assertEqual(code, 0, "dfm's exit status on SIGTERM")
+
+        posts = list(self.posts)
+        accepted = [p for p in posts if p.status == 200]
+        self.assertGreater(len(accepted), 50, "the load ran")
+        for p in posts:
+            if p.status is not None:
+                self.assertIn(p.status, (200, 503), p.answer)
+                if p.status == 503:
+                    self.assertEqual(p.answer["error"], "shutting_down")
+                    self.assertGreaterEqual(p.answered, term)
+            else:
+                # A request can find the connection gone only once the
+                # service was told to stop.
+                self.assertGreaterEqual(p.answered, term, f"{p.msg}: {p.error} before SIGTERM")
+        in_flight = [p for p in accepted if p.sent < term < p.answered]
+        self.assertTrue(in_flight, "no request in flight at SIGTERM was answered")
+
+        # Every webhook answered 2xx is in the log, once; the chain holds.
+        seen = {}
+        for e in self.dfm.webhooks():
+            msg = e["payload"]["provider_event_id"].split(":", 1)[1]
+            seen[msg] = seen.get(msg, 0) + 1
+        for p in accepted:
+            self.assertEqual(seen.get(p.msg), 1, f"{p.msg} answered 200 but in the log "
+                                                 f"{seen.get(p.msg, 0)} times")
+        self.assertEqual(sum(seen.values()), len(seen), "a webhook appended twice")
+        verify = self.dfm.cli("log", "verify", "-d", self.dfm.data_dir)
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+        with open(self.dfm.log_path) as f:
+            log = f.read()
+        self.assertIn("event=shutdown_begin", log)
+        self.assertIn("event=shutdown_done", log)
+        print(f"{len(accepted)} accepted, {len(in_flight)} of them in flight at SIGTERM, "
+              f"{sum(1 for p in posts if p.status == 503)} answered 503 after it, "
+              f"{sum(1 for p in posts if p.error)} found the connection gone", flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dfm", required=True)
+    args, rest = ap.parse_known_args()
+    BINARY = args.dfm
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
