@@ -9,7 +9,6 @@ may not have landed, and the re-send must then be answered "duplicate".
 """
 import argparse
 import http.client
-import json
 import random
 import shutil
 import sys
@@ -40,17 +39,12 @@ class Load:
         pending = None  # a message whose answer was lost: re-send it
         while not self.stop.is_set():
             msg = pending or self.next_id()
-            body = t.verity_body(msg, text=f"load {msg}")
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.dfm.port, timeout=5)
-                conn.request("POST", "/webhooks/verity", body, {
-                    "Content-Type": "application/json",
-                    "X-Texting-Signature": t.verity_signature(body)})
-                resp = conn.getresponse()
-                data = resp.read()
+                resp, answer = t.post_verity(conn, msg, f"load {msg}")
                 if resp.status == 200:
-                    status = json.loads(data)["status"]
+                    status = answer["status"]
                     with self.lock:
                         self.acked_any.add(msg)
                         if status == "accepted":

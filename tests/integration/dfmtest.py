@@ -3,6 +3,7 @@
 Signs webhooks as each vendor does, starts dfm and nginx on free ports in a
 temporary folder, and reads the log back with `dfm log dump`.
 """
+import argparse
 import base64
 import hashlib
 import hmac
@@ -14,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -73,6 +75,26 @@ class Keys:
 
 def verity_signature(body, secret=VERITY_SECRET):
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_verity(conn, message_id, text):
+    """Posts a Verity webhook for `message_id` with `text`, signed as Verity
+    signs it, on the keep-alive connection `conn`; returns the response
+    (read) and its JSON answer. Raises what http.client raises."""
+    body = verity_body(message_id, text=text)
+    conn.request("POST", "/webhooks/verity", body, {
+        "Content-Type": "application/json", "X-Texting-Signature": verity_signature(body)})
+    resp = conn.getresponse()
+    return resp, json.loads(resp.read())
+
+
+def dfm_args():
+    """A test script's command line: `--dfm PATH` and unittest's own
+    arguments; returns the path and unittest's argv."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dfm", required=True)
+    args, rest = ap.parse_known_args()
+    return args.dfm, [sys.argv[0]] + rest
 
 
 def twilio_signature(url, form_body, token=TWILIO_TOKEN):

@@ -2,10 +2,8 @@
 """`dfm serve` behind nginx on loopback: signatures verified through the proxy
 (Twilio's public URL rebuilt from forwarded headers), request ids, and every
 error answer, as a vendor would see them."""
-import argparse
 import json
 import shutil
-import sys
 import time
 import unittest
 
@@ -181,8 +179,5 @@ class BehindNginx(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dfm", required=True)
-    args, rest = ap.parse_known_args()
-    BINARY = args.dfm
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    BINARY, argv = t.dfm_args()
+    unittest.main(argv=argv, verbosity=2)

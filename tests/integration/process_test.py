@@ -11,13 +11,10 @@
 
 Usage: process_test.py --dfm PATH [unittest args]
 """
-import argparse
 import http.client
-import json
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 import unittest
@@ -107,16 +104,11 @@ class GracefulStop(unittest.TestCase):
         conn, i = None, 0
         while not self.stop.is_set():
             i += 1
-            body = t.verity_body(f"term-{n}-{i}", text=f"load {n} {i}")
             p = Post(f"term-{n}-{i}", time.monotonic())
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.dfm.port, timeout=10)
-                conn.request("POST", "/webhooks/verity", body, {
-                    "Content-Type": "application/json",
-                    "X-Texting-Signature": t.verity_signature(body)})
-                resp = conn.getresponse()
-                p.answer = json.loads(resp.read())
+                resp, p.answer = t.post_verity(conn, p.msg, f"load {n} {i}")
                 p.status = resp.status
                 if resp.getheader("Connection", "").lower() == "close":
                     conn.close()
@@ -186,8 +178,5 @@ class GracefulStop(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dfm", required=True)
-    args, rest = ap.parse_known_args()
-    BINARY = args.dfm
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    BINARY, argv = t.dfm_args()
+    unittest.main(argv=argv, verbosity=2)
