@@ -122,7 +122,7 @@ def verity_body(message_id, text="Sounds good"):
 class Dfm:
     """A `dfm serve` process with its own config and data folder."""
 
-    def __init__(self, binary, workdir, keys=None, extra_config="", port=None):
+    def __init__(self, binary, workdir, keys=None, extra_config="", port=None, server_config=""):
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
@@ -144,7 +144,7 @@ class Dfm:
 listen = "127.0.0.1:{self.port}"
 max_body_bytes = 65536
 trusted_proxies = ["127.0.0.1"]
-read_timeout_ms = 5000
+{server_config or "read_timeout_ms = 5000"}
 [storage]
 data_dir = "{self.data_dir}"
 [log]

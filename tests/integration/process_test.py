@@ -4,6 +4,9 @@
 - `dfm config check FILE` prints each problem with its key (a wrong value,
   an unknown key, a `DFM_*` variable that matches no key) and exits 1; a
   good file prints `FILE: OK` and exits 0.
+- Clients that stall halfway through a request, as many as the service
+  takes connections (`server.max_connections`), are cut off after
+  `server.read_timeout_ms`, and a vendor's webhook gets in.
 - SIGTERM while webhooks pour in over keep-alive connections: requests in
   flight are answered, requests after it get 503 `shutting_down` (or find
   the connection gone once the service has drained), dfm exits 0, and
@@ -15,6 +18,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 import unittest
@@ -73,6 +77,52 @@ class ConfigCheck(unittest.TestCase):
                       r.stdout)
         _, r = self.check('[server]\nlisten = "127.0.0.1:8080"\n', DFM_VERITY_WEBHOOK_SECRET="s")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+class StalledClients(unittest.TestCase):
+    def setUp(self):
+        self.dir = t.tempdir()
+        self.dfm = t.Dfm(BINARY, self.dir,
+                         server_config="read_timeout_ms = 1000\nmax_connections = 4")
+        self.dfm.start()
+
+    def tearDown(self):
+        code = self.dfm.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.assertEqual(code, 0)
+
+    def test_stalled_clients_cannot_hold_every_connection(self):
+        # As many clients as the service takes connections, each stalled
+        # halfway through a webhook's body.
+        stalled = []
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", self.dfm.port))
+            s.sendall(b"POST /webhooks/verity HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            stalled.append(s)
+        # A vendor's webhook still gets in once the stalled ones time out.
+        start = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.dfm.port, timeout=15)
+        resp, answer = t.post_verity(conn, "after-stall-1", "hello")
+        conn.close()
+        self.assertEqual(resp.status, 200, answer)
+        self.assertEqual(answer["status"], "accepted")
+        waited = time.monotonic() - start
+        # It waited for a connection (max_connections held), not forever.
+        self.assertGreater(waited, 0.5)
+        self.assertLess(waited, 10)
+        print(f"the webhook waited {waited:.1f} s for a connection", flush=True)
+        # Each stalled client was disconnected, without an answer.
+        for s in stalled:
+            s.settimeout(10)
+            try:
+                data = s.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            s.close()
+            self.assertEqual(data, b"", "a stalled client got bytes instead of being cut off")
+        self.assertEqual([e["payload"]["provider_event_id"] for e in self.dfm.webhooks()],
+                         ["message.received:after-stall-1"])
 
 
 class Post:
