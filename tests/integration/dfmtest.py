@@ -120,7 +120,9 @@ def verity_body(message_id, text="Sounds good"):
 
 
 class Dfm:
-    """A `dfm serve` process with its own config and data folder."""
+    """A `dfm serve` process with its own config and data folder.
+    `server_config`: lines for its [server] table in place of the default
+    `read_timeout_ms = 5000`; `extra_config`: tables after the others."""
 
     def __init__(self, binary, workdir, keys=None, extra_config="", port=None, server_config=""):
         self.binary = binary
