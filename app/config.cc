@@ -281,7 +281,11 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     value[k] = v;
     set_explicitly.insert(k);
   }
-  std::set<std::string> env_names_used{"DFM_TENANTS", "DFM_CONFIG"};
+  // Besides the keys: DFM_TENANTS and DFM_CONFIG (main.cc), and the
+  // variables the test suite reads (scripts/test.sh, tests/integration),
+  // which are not dfm's configuration and not a mistake.
+  std::set<std::string> env_names_used{"DFM_TENANTS", "DFM_CONFIG", "DFM_CRASH_KILLS",
+                                       "DFM_KEEP_TEST_DIRS", "DFM_TEST_DOWN_S"};
   std::set<std::string> from_env;
   for (const auto& [k, def] : known) {
     std::string name = EnvName(k);

@@ -80,9 +80,10 @@ class EventLog {
   // Blocks until LastSequence() >= seq or `timeout` passed; returns LastSequence().
   // With Read (or ScanRecords) from a position, this is the log's tailing
   // subscription: a consumer reads from its checkpoint + 1 and waits here
-  // once it has caught up. The projections' runner and the sync engine tail
-  // this way on threads of their own; LogTailer (storage/tailer.h) packages
-  // it for a handler.
+  // once it has caught up. The projections' runner tails this way on its own
+  // thread; the sync engine waits here on its own thread and wakes the
+  // router, which reads from its position on a CAF worker (actors/
+  // engine.h). LogTailer (storage/tailer.h) packages it for a handler.
   virtual uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const = 0;
 
   // Appends to *out up to `max` events with seq >= from, ascending.

@@ -80,12 +80,17 @@ def verity_signature(body, secret=VERITY_SECRET):
 def post_verity(conn, message_id, text):
     """Posts a Verity webhook for `message_id` with `text`, signed as Verity
     signs it, on the keep-alive connection `conn`; returns the response
-    (read) and its JSON answer. Raises what http.client raises."""
+    (read) and its JSON answer (None when it is not JSON). Raises what
+    http.client raises."""
     body = verity_body(message_id, text=text)
     conn.request("POST", "/webhooks/verity", body, {
         "Content-Type": "application/json", "X-Texting-Signature": verity_signature(body)})
     resp = conn.getresponse()
-    return resp, json.loads(resp.read())
+    data = resp.read()
+    try:
+        return resp, json.loads(data)
+    except ValueError:
+        return resp, None
 
 
 def dfm_args():
@@ -164,8 +169,10 @@ webhook_secret = "{VERITY_SECRET}"
 {extra_config}
 """)
 
-    def start(self, timeout=30, env_extra=None):
-        env = dict(os.environ)
+    def start(self, timeout=30, env_extra=None, own_env_only=False):
+        """Starts `dfm serve`; `own_env_only`: without the caller's DFM_*
+        variables, so nothing overrides this object's config."""
+        env = {k: v for k, v in os.environ.items() if not (own_env_only and k.startswith("DFM_"))}
         env.update(env_extra or {})
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.logfile = open(self.log_path, "ab")

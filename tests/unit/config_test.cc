@@ -149,6 +149,10 @@ ed25519_public_key = "not a pem"
   for (const auto& pr : problems)
     if (pr.key == "DFM_VERITY_SECRET") env_warning = !pr.error;
   EXPECT_TRUE(env_warning);
+  // The test suite's own variables are no one's typo.
+  problems.clear();
+  Config::Load("", {{"DFM_CRASH_KILLS", "100"}, {"DFM_KEEP_TEST_DIRS", "1"}}, &problems);
+  EXPECT_TRUE(problems.empty());
 }
 
 TEST(Config, MergeOwnersAndAlowareEventNamesComeFromTheConfig) {

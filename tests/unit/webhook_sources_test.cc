@@ -147,6 +147,9 @@ TEST(KnownAnswer, GhlLegacyRsaVector) {
   std::string scheme;
   ASSERT_TRUE(src->Verify(r.Get(), &scheme).ok());
   EXPECT_EQ(scheme, "rsa-sha256");
+  WebhookIdentity id;
+  EXPECT_TRUE(src->Identify(r.Get(), &id).ok());  // and taken, as a webhook arriving then
+  EXPECT_EQ(id.provider_event_id, "9a0c1e52-6f1d-4c38-9d0e-5b0f3e2a7c11");
   r.body[10] ^= 1;
   EXPECT_EQ(src->Verify(r.Get(), &scheme).code(), Status::Code::kUnauthenticated);
 }
