@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   auto* config_cmd = app.add_subcommand("config", "Check or show a configuration");
   config_cmd->require_subcommand(1);
   std::string check_path;
-  auto* check = config_cmd->add_subcommand("check", "Print every problem; exit 1 if any is an error");
+  auto* check = config_cmd->add_subcommand(
+      "check", "Print every problem with its key; exit 1 if there is any");
   check->add_option("file", check_path, "TOML configuration file")->required();
   std::string show_path;
   auto* show = config_cmd->add_subcommand("show", "Print every key's resolved value (secrets hidden)");
