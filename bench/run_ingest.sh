@@ -91,14 +91,14 @@ slow_commits() { health parts.event_log.slow_commits; }
 # and $work/dfm_sync.json.kept gets the events appended during the loop
 # and how far the sync was behind the log right after it
 # (parts.sync.router.behind, read within tens of milliseconds of the
-# loop's end): a sync that keeps up appends a decision per webhook within
-# the loop and is not left behind. The first alone would also read 2.00
-# with a lag that stayed the same from start to end; the second tells. When N is 1 and C is the first
-# count, the open loop at 5,000/s (64 connections) runs twice: before the
-# closed loop, and right after it, while the log still flushes and deletes
-# what the saturated run wrote. The data directory is removed after the
-# run, before the machine settles, so its deletion does not land on a
-# measurement.
+# loop's end). A sync that keeps up appends a decision per webhook within
+# the loop (two events per request) and is not left behind; the count
+# alone would look the same with a lag that stayed constant, the lag
+# tells. When N is 1 and C is the first count, the open loop at 5,000/s
+# (64 connections) runs twice: before the closed loop, and right after
+# it, while the log still flushes and deletes what the saturated run
+# wrote. The data directory is removed after the run, before the machine
+# settles, so its deletion does not land on a measurement.
 dfm_round() {
   local sync=${3:-off}
   bench_start_dfm "$sync"

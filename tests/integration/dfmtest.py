@@ -77,6 +77,15 @@ def verity_signature(body, secret=VERITY_SECRET):
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def environ(without_dfm=False):
+    """This process's environment for a dfm it starts; `without_dfm`: no
+    DFM_* variables (a developer's shell may hold some), so nothing
+    overrides the config the test wrote."""
+    env = {k: v for k, v in os.environ.items() if not (without_dfm and k.startswith("DFM_"))}
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    return env
+
+
 def post_verity(conn, message_id, text):
     """Posts a Verity webhook for `message_id` with `text`, signed as Verity
     signs it, on the keep-alive connection `conn`; returns the response
@@ -172,9 +181,8 @@ webhook_secret = "{VERITY_SECRET}"
     def start(self, timeout=30, env_extra=None, own_env_only=False):
         """Starts `dfm serve`; `own_env_only`: without the caller's DFM_*
         variables, so nothing overrides this object's config."""
-        env = {k: v for k, v in os.environ.items() if not (own_env_only and k.startswith("DFM_"))}
+        env = environ(without_dfm=own_env_only)
         env.update(env_extra or {})
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.logfile = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config_path],
                                      stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
@@ -203,9 +211,7 @@ webhook_secret = "{VERITY_SECRET}"
         return code
 
     def cli(self, *args):
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-        return subprocess.run([self.binary, *args], capture_output=True, text=True, env=env)
+        return subprocess.run([self.binary, *args], capture_output=True, text=True, env=environ())
 
     def webhooks(self):
         """The webhook.received events (the sync appends its decisions beside them)."""

@@ -28,15 +28,6 @@ import dfmtest as t
 BINARY = None
 
 
-def clean_env(**extra):
-    """The environment without DFM_* variables (a developer's shell may
-    hold some), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DFM_")}
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-    env.update(extra)
-    return env
-
-
 class ConfigCheck(unittest.TestCase):
     def setUp(self):
         self.dir = t.tempdir()
@@ -49,7 +40,7 @@ class ConfigCheck(unittest.TestCase):
         with open(path, "w") as f:
             f.write(text)
         r = t.subprocess.run([BINARY, "config", "check", path], capture_output=True, text=True,
-                             env=clean_env(**env))
+                             env=dict(t.environ(without_dfm=True), **env))
         return path, r
 
     def test_good_file_is_ok(self):
