@@ -391,7 +391,15 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
 
   if (a.kind == Activity::Kind::kSend) {
     std::string why;
-    if (OptedOut(s, *out, channels::kSms, &why) || !ctx.targets.count(ctx.sender)) {
+    // A delivery request is not timed or signed for one contact: it is sent
+    // only for a contact the asking system had made known to the engine
+    // before it (linked, by that id when the request names one).
+    auto link = s.links.find(fact.system);
+    if (link == s.links.end() || (!fact.external_id.empty() && link->second != fact.external_id)) {
+      why = fact.system + " asked to deliver a text to a contact it had not made known to the "
+            "engine before: not sent";
+    }
+    if (!why.empty() || OptedOut(s, *out, channels::kSms, &why) || !ctx.targets.count(ctx.sender)) {
       DomainEvent r = Base(ev::kMessageRefused, s, fact);
       r.system = ctx.sender;
       r.external_id.clear();

@@ -34,9 +34,15 @@ struct InboundRequest {
   std::string public_url;
   int64_t now_us = 0;
 
+  // The header's value; empty both when it is absent and when it was sent
+  // empty (HasHeader tells them apart: a signature header sent empty is
+  // present, and wrong).
   std::string_view Header(std::string_view lower_name) const {
     auto it = headers->find(lower_name);
     return it == headers->end() ? std::string_view() : std::string_view(it->second);
+  }
+  bool HasHeader(std::string_view lower_name) const {
+    return headers->find(lower_name) != headers->end();
   }
 };
 

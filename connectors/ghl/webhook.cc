@@ -2,16 +2,26 @@
 //
 // Authenticity: `X-GHL-Signature` is an Ed25519 signature of the raw body
 // (base64). When that header is absent, `X-WH-Signature` is the legacy
-// RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body (base64). A present but
-// wrong X-GHL-Signature is rejected; it never falls back to the legacy
-// scheme. The body's `timestamp` must lie within `timestamp_tolerance_s` of
-// now: GoHighLevel re-sends a webhook answered with 429 about every 10
-// minutes, six times, with the same body, so the default window (90 min)
-// covers its retries while replays are stopped by webhookId de-duplication.
+// RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body (base64). A present
+// X-GHL-Signature that is wrong, or empty, is rejected; it never falls back
+// to the legacy scheme.
 //
-// Provider event id: `webhookId`. A conversation-provider delivery
-// (ProviderOutboundMessage) carries none; its `messageId` names the message
-// to deliver, which is the fact itself, so it is the id ("message:<id>").
+// Tenant: GoHighLevel signs every location's webhooks with one published
+// key, so a signature proves only that GoHighLevel sent the body, not for
+// whom. The body's `locationId` must be the tenant's `location_id`; a
+// body without one, or with another, is refused (docs/security.md).
+//
+// Freshness: the body's `timestamp` must lie within `timestamp_tolerance_s`
+// of now (default 300 s, as GoHighLevel's guide advises); `webhookId`s are
+// de-duplicated for ever by the log. A conversation-provider delivery
+// (ProviderOutboundMessage) carries neither: it is taken once per
+// `messageId` (its id below, kept for ever by the log), and the sync sends
+// it only for a contact the engine already knew from GoHighLevel
+// (docs/sync-rules.md, "Messages and calls").
+//
+// Provider event id: `webhookId`. A ProviderOutboundMessage's `messageId`
+// names the message to deliver, which is the fact itself, so it is the id
+// ("message:<id>").
 #include <fstream>
 #include <sstream>
 
@@ -26,27 +36,30 @@ namespace {
 class GhlSource : public WebhookSource {
  public:
   GhlSource(std::unique_ptr<PublicKey> ed25519, std::unique_ptr<PublicKey> rsa,
-            int64_t tolerance_s)
-      : ed25519_(std::move(ed25519)), rsa_(std::move(rsa)), tolerance_us_(tolerance_s * 1000000) {}
+            int64_t tolerance_s, std::string location_id)
+      : ed25519_(std::move(ed25519)),
+        rsa_(std::move(rsa)),
+        tolerance_us_(tolerance_s * 1000000),
+        location_id_(std::move(location_id)) {}
 
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
-    std::string_view ghl = req.Header("x-ghl-signature");
-    if (!ghl.empty()) {
+    if (req.HasHeader("x-ghl-signature")) {
+      std::string_view ghl = req.Header("x-ghl-signature");
       if (!ed25519_) return Status::Unauthenticated("X-GHL-Signature given but no Ed25519 key is configured");
       auto sig = Base64Decode(ghl);
-      if (!sig || !ed25519_->VerifyEd25519(req.body, *sig)) {
+      if (ghl.empty() || !sig || !ed25519_->VerifyEd25519(req.body, *sig)) {
         return Status::Unauthenticated("X-GHL-Signature does not match the body");
       }
       *scheme = "ed25519";
       return Status::OK();
     }
-    std::string_view legacy = req.Header("x-wh-signature");
-    if (!legacy.empty()) {
+    if (req.HasHeader("x-wh-signature")) {
+      std::string_view legacy = req.Header("x-wh-signature");
       if (!rsa_) return Status::Unauthenticated("X-WH-Signature given but no RSA key is configured");
       auto sig = Base64Decode(legacy);
-      if (!sig || !rsa_->VerifyRsaSha256(req.body, *sig)) {
+      if (legacy.empty() || !sig || !rsa_->VerifyRsaSha256(req.body, *sig)) {
         return Status::Unauthenticated("X-WH-Signature does not match the body");
       }
       *scheme = "rsa-sha256";
@@ -60,6 +73,14 @@ class GhlSource : public WebhookSource {
     Status s = ParseJsonObject(req.body, &obj);
     if (!s.ok()) return s;
     bool wrong = false;
+    // The tenant first: a body of another location is refused whatever else it holds.
+    auto location = StringOrNumberField(obj, "locationId", &wrong);
+    if (!location || location->empty()) {
+      return Status::Unauthenticated("body has no locationId: it cannot be bound to this tenant");
+    }
+    if (!ConstantTimeEquals(*location, location_id_)) {
+      return Status::Unauthenticated("locationId is not this tenant's GoHighLevel location");
+    }
     auto webhook_id = StringOrNumberField(obj, "webhookId", &wrong);
     if (wrong) return Status::InvalidArgument("field webhookId must be a string");
     auto ts = StringOrNumberField(obj, "timestamp", &wrong);
@@ -101,6 +122,7 @@ class GhlSource : public WebhookSource {
   std::unique_ptr<PublicKey> ed25519_;
   std::unique_ptr<PublicKey> rsa_;
   int64_t tolerance_us_;
+  std::string location_id_;
 };
 
 std::unique_ptr<PublicKey> LoadKey(const SystemSettings& s, const std::string& name,
@@ -146,7 +168,7 @@ WebhookSourceFactory GhlWebhookSourceFactory() {
       {"ed25519_public_key_file", false, "", "file holding that PEM (instead of the key itself)"},
       {"rsa_public_key", false, "", "PEM of the legacy RSA key (X-WH-Signature)"},
       {"rsa_public_key_file", false, "", "file holding that PEM"},
-      {"timestamp_tolerance_s", false, "5400", "largest accepted |now - body.timestamp|, seconds"},
+      {"timestamp_tolerance_s", false, "300", "largest accepted |now - body.timestamp|, seconds"},
   };
   f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
     size_t before = problems->size();
@@ -162,8 +184,17 @@ WebhookSourceFactory GhlWebhookSourceFactory() {
       tol = -1;
     }
     if (tol <= 0) problems->push_back({"timestamp_tolerance_s", "must be a positive number of seconds"});
+    // The outbound connector's key, which the webhooks are bound to too.
+    auto loc = s.find("location_id");
+    std::string location = loc == s.end() ? "" : loc->second;
+    if (location.empty()) {
+      problems->push_back({"location_id",
+                           "required: GoHighLevel signs every location's webhooks with one key, "
+                           "so only the location binds them to this tenant"});
+    }
     if (problems->size() != before) return std::unique_ptr<WebhookSource>();
-    return std::unique_ptr<WebhookSource>(new GhlSource(std::move(ed), std::move(rsa), tol));
+    return std::unique_ptr<WebhookSource>(
+        new GhlSource(std::move(ed), std::move(rsa), tol, std::move(location)));
   };
   return f;
 }

@@ -24,6 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 VERITY_SECRET = "it-verity-secret"
+# The GoHighLevel location of the fixtures' bodies, which a test's dfm is
+# bound to unless it says otherwise.
+GHL_LOCATION = "ve9EPM428h8vShlRW1KT"
 TWILIO_TOKEN = "it-twilio-token"
 ALOWARE_TOKEN = "it-aloware-token"
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
@@ -153,7 +156,8 @@ class Dfm:
             with open(os.path.join(workdir, "ghl-rsa.pem"), "w") as f:
                 f.write(keys.pem(keys.rsa))
             ghl = ('[ghl]\ned25519_public_key_file = "ghl-ed.pem"\n'
-                   'rsa_public_key_file = "ghl-rsa.pem"\n')
+                   'rsa_public_key_file = "ghl-rsa.pem"\n'
+                   f'location_id = "{GHL_LOCATION}"\n')
         with open(self.config_path, "w") as f:
             f.write(f"""
 [server]

@@ -215,6 +215,7 @@ class SyncTest(unittest.TestCase):
 
     def test_duplicate_webhooks_make_one_contact_and_one_push(self):
         body = json.loads(dfmtest.fixture("ghl/ContactCreate.json"))
+        body["locationId"] = "loc_sandbox"  # the sandbox's location, which dfm is bound to
         body["webhookId"] = str(uuid.uuid4())
         body["phone"] = "+12055550111"
         body["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -234,6 +235,7 @@ class SyncTest(unittest.TestCase):
         c = self.ghl_user_creates("+12055550122", first="Old")
         wait_for("first sync", lambda: by_phone(self.alo.contacts(), "+12055550122", "phone_number"))
         base = json.loads(dfmtest.fixture("ghl/ContactUpdate.json"))
+        base["locationId"] = "loc_sandbox"
         newer, older = dict(base), dict(base)
         for doc, name, when in ((newer, "Newest", "2030-01-01T00:00:10.000Z"),
                                 (older, "Stale", "2030-01-01T00:00:05.000Z")):

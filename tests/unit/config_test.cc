@@ -211,7 +211,8 @@ TEST(Config, RelativeKeyFilesResolveAgainstWhereTheyWereWritten) {
       "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n"
       "-----END PUBLIC KEY-----\n";
   std::ofstream(key_dir + "/ed.pem") << pem;
-  std::string p = Write(d, "[ghl]\ned25519_public_key_file = \"keys/ed.pem\"\n");
+  std::string p =
+      Write(d, "[ghl]\ned25519_public_key_file = \"keys/ed.pem\"\nlocation_id = \"loc-1\"\n");
   std::vector<ConfigProblem> problems;
   Config c = Config::Load(p, {}, &problems);
   EXPECT_TRUE(problems.empty()) << problems[0].message;
@@ -231,10 +232,12 @@ TEST(Config, EachTenantDecidesWithItsOwnSystems) {
   std::string p = Write(d, R"(
 [tenants.a.ghl]
 api_base_url = "http://127.0.0.1:1"
+location_id = "loc-a"
 conversation_provider_id = "prov-1"
 ed25519_public_key_file = ")" DFM_SOURCE_DIR R"(/etc/dev-keys/ghl-ed25519-public.pem"
 [tenants.b.ghl]
 api_base_url = "http://127.0.0.1:1"
+location_id = "loc-b"
 ed25519_public_key_file = ")" DFM_SOURCE_DIR R"(/etc/dev-keys/ghl-ed25519-public.pem"
 [tenants.b.aloware]
 api_base_url = "http://127.0.0.1:1"

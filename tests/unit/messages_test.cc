@@ -297,6 +297,39 @@ TEST_F(MessageModelTest, AProviderDeliveryIsSentThroughVerityAndItsStatusesRepor
   EXPECT_TRUE(Step(Fact("verity", delivered)).empty());
 }
 
+// A provider delivery carries no time and no webhook id: it is sent only for
+// a contact GoHighLevel had made known to the engine before it (linked, by
+// the contactId it names), never for one it introduces (docs/security.md).
+TEST_F(MessageModelTest, ASendForAContactGoHighLevelHadNotMadeKnownIsRefused) {
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.message_id = "gm3";
+  send.body = "Hi";
+  ContactFact stranger = Fact("ghl", send);
+  stranger.external_id = "g-new";
+  auto es = Step(stranger);
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "send").empty());
+  auto refused = Of(es, ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_NE(refused[0].reason.find("had not made known to the engine before"), std::string::npos)
+      << refused[0].reason;
+  auto told = Of(es, ev::kPushRequested, "message_status");
+  ASSERT_EQ(told.size(), 1u);  // GoHighLevel learns the text failed
+  EXPECT_EQ(told[0].fields.at("message_id"), "gm3");
+
+  state_ = ContactState();
+  state_.contact_id = "c1";
+  Step(Known());  // GoHighLevel's contact g1
+  send.message_id = "gm4";
+  ContactFact same = Fact("ghl", send);
+  same.external_id = "g1";
+  EXPECT_EQ(Of(Step(same), ev::kPushRequested, "send").size(), 1u);
+  send.message_id = "gm5";
+  ContactFact other = Fact("ghl", send);
+  other.external_id = "g2";  // another GoHighLevel contact than the one linked
+  EXPECT_TRUE(Of(Step(other), ev::kPushRequested, "send").empty());
+}
+
 TEST_F(MessageModelTest, ASendIsMadeEvenWhenGoHighLevelsOwnWebhookOfTheTextCameFirst) {
   Step(Known());
   Activity seen = Text("gm7", "outbound", "Hi");

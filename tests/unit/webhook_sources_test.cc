@@ -13,6 +13,9 @@ namespace {
 using testing::Fixture;
 using Headers = std::map<std::string, std::string, std::less<>>;
 
+// The GoHighLevel location of the fixtures' bodies.
+constexpr char kFixtureLocation[] = "ve9EPM428h8vShlRW1KT";
+
 std::unique_ptr<WebhookSource> Make(const std::string& system, SystemSettings s,
                                     std::vector<SettingProblem>* problems = nullptr) {
   const WebhookSourceFactory* f = FindWebhookSource(system);
@@ -138,7 +141,7 @@ TEST(KnownAnswer, GhlLegacyRsaVector) {
   EXPECT_TRUE(key->VerifyRsaSha256(body, *raw));
   EXPECT_FALSE(key->VerifyRsaSha256(body + " ", *raw));
 
-  auto src = Make("ghl", {{"rsa_public_key", pem}});
+  auto src = Make("ghl", {{"rsa_public_key", pem}, {"location_id", kFixtureLocation}});
   ASSERT_TRUE(src);
   Req r;
   r.body = body;
@@ -220,7 +223,9 @@ class Ghl : public ::testing::Test {
   void SetUp() override {
     ed_ = PrivateKey::GenerateEd25519();
     rsa_ = PrivateKey::GenerateRsa(2048);
-    src_ = Make("ghl", {{"ed25519_public_key", ed_->PublicPem()}, {"rsa_public_key", rsa_->PublicPem()}});
+    src_ = Make("ghl", {{"ed25519_public_key", ed_->PublicPem()},
+                        {"rsa_public_key", rsa_->PublicPem()},
+                        {"location_id", kFixtureLocation}});
     ASSERT_TRUE(src_);
     r_.body = Fixture("ghl/ContactCreate.json");
     r_.now_us = *ParseIso8601Micros("2026-11-20T15:05:05Z");  // a minute after the body's timestamp
@@ -257,16 +262,64 @@ TEST_F(Ghl, MissingSignature) {
             std::string::npos);
 }
 
+// An empty X-GHL-Signature is a wrong one: it does not hand the request to
+// the legacy scheme (a downgrade to a key the sender may hold).
+TEST_F(Ghl, AnEmptySignatureHeaderIsPresentAndWrong) {
+  r_.headers["x-ghl-signature"] = "";
+  r_.headers["x-wh-signature"] = Base64Encode(rsa_->Sign(r_.body));
+  Status s = src_->Verify(r_.Get(), &scheme_);
+  EXPECT_EQ(s.code(), Status::Code::kUnauthenticated);
+  EXPECT_NE(s.message().find("X-GHL-Signature does not match"), std::string::npos) << s.message();
+  r_.headers.erase("x-ghl-signature");
+  r_.headers["x-wh-signature"] = "";
+  EXPECT_NE(src_->Verify(r_.Get(), &scheme_).message().find("X-WH-Signature does not match"),
+            std::string::npos);
+}
+
 TEST_F(Ghl, WebhookIdAndTimestampWindow) {
   WebhookIdentity id;
   ASSERT_TRUE(src_->Identify(r_.Get(), &id).ok());
   EXPECT_EQ(id.provider_event_id, "9a0c1e52-6f1d-4c38-9d0e-5b0f3e2a7c11");
   EXPECT_EQ(id.id_source, "body.webhookId");
   EXPECT_EQ(id.source_time_us, ParseIso8601Micros("2026-11-20T15:04:05.123Z"));
-  r_.now_us += int64_t{5400} * 1000000;  // past the default 90-minute window
+  const int64_t sent = *ParseIso8601Micros("2026-11-20T15:04:05.123Z");
+  r_.now_us = sent + int64_t{299} * 1000000;  // inside the default 5-minute window
+  EXPECT_TRUE(src_->Identify(r_.Get(), &id).ok());
+  r_.now_us = sent + int64_t{301} * 1000000;  // past it
   Status s = src_->Identify(r_.Get(), &id);
   EXPECT_EQ(s.code(), Status::Code::kUnauthenticated);
   EXPECT_NE(s.message().find("window"), std::string::npos);
+  r_.now_us = sent - int64_t{301} * 1000000;  // from the future, as far
+  EXPECT_EQ(src_->Identify(r_.Get(), &id).code(), Status::Code::kUnauthenticated);
+}
+
+// The attack: GoHighLevel signs every location's webhooks with one key, so
+// a body signed for the attacker's own location verifies. Its locationId
+// is not this tenant's: refused, with a timestamp or without (a provider
+// delivery has none), and so is a body that names no location.
+TEST_F(Ghl, ABodyOfAnotherLocationIsRefused) {
+  WebhookIdentity id;
+  for (const char* name : {"ghl/ContactCreate.json", "ghl/ProviderOutboundMessage.json"}) {
+    std::string body = Fixture(name);
+    const size_t at = body.find(kFixtureLocation);
+    ASSERT_NE(at, std::string::npos);
+    r_.body = body;
+    r_.body.replace(at, std::string(kFixtureLocation).size(), "attackersOwnLocation");
+    r_.headers["x-ghl-signature"] = Base64Encode(ed_->Sign(r_.body));
+    ASSERT_TRUE(src_->Verify(r_.Get(), &scheme_).ok()) << "GoHighLevel's signature is genuine";
+    Status s = src_->Identify(r_.Get(), &id);
+    EXPECT_EQ(s.code(), Status::Code::kUnauthenticated) << name;
+    EXPECT_EQ(s.message(), "locationId is not this tenant's GoHighLevel location");
+    r_.body = body;
+    r_.body.replace(at - std::string("\"locationId\":\"").size(),
+                    std::string("\"locationId\":\"").size() +
+                        std::string(kFixtureLocation).size() + 2,
+                    "");
+    ASSERT_EQ(r_.body.find("locationId"), std::string::npos) << r_.body;
+    s = src_->Identify(r_.Get(), &id);
+    EXPECT_EQ(s.code(), Status::Code::kUnauthenticated) << name;
+    EXPECT_NE(s.message().find("no locationId"), std::string::npos);
+  }
 }
 
 TEST_F(Ghl, ProviderOutboundMessageUsesMessageId) {
@@ -278,23 +331,33 @@ TEST_F(Ghl, ProviderOutboundMessageUsesMessageId) {
 
 TEST_F(Ghl, MissingFields) {
   WebhookIdentity id;
-  r_.body = R"({"type":"ContactCreate","timestamp":"2026-11-20T15:04:05Z"})";
+  r_.body = R"({"type":"ContactCreate","locationId":"ve9EPM428h8vShlRW1KT",)"
+            R"("timestamp":"2026-11-20T15:04:05Z"})";
   EXPECT_EQ(src_->Identify(r_.Get(), &id).message(), "missing field webhookId");
-  r_.body = R"({"type":"ContactCreate","webhookId":"w1"})";
+  r_.body = R"({"type":"ContactCreate","locationId":"ve9EPM428h8vShlRW1KT","webhookId":"w1"})";
   EXPECT_EQ(src_->Identify(r_.Get(), &id).message(), "missing field timestamp");
-  r_.body = R"({"webhookId":"w1","timestamp":"yesterday"})";
+  r_.body = R"({"locationId":"ve9EPM428h8vShlRW1KT","webhookId":"w1","timestamp":"yesterday"})";
   EXPECT_EQ(src_->Identify(r_.Get(), &id).code(), Status::Code::kInvalidArgument);
 }
 
 TEST(GhlSettings, RejectsWrongKeyKinds) {
   auto rsa = PrivateKey::GenerateRsa(2048);
   std::vector<SettingProblem> problems;
-  EXPECT_FALSE(Make("ghl", {{"ed25519_public_key", rsa->PublicPem()}}, &problems));
+  EXPECT_FALSE(
+      Make("ghl", {{"ed25519_public_key", rsa->PublicPem()}, {"location_id", "l1"}}, &problems));
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].key, "ed25519_public_key");
   problems.clear();
-  EXPECT_FALSE(Make("ghl", {}, &problems));
+  EXPECT_FALSE(Make("ghl", {{"location_id", "l1"}}, &problems));
   EXPECT_FALSE(problems.empty());
+}
+
+TEST(GhlSettings, TheLocationIsRequired) {
+  auto ed = PrivateKey::GenerateEd25519();
+  std::vector<SettingProblem> problems;
+  EXPECT_FALSE(Make("ghl", {{"ed25519_public_key", ed->PublicPem()}}, &problems));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].key, "location_id");
 }
 
 // --- Aloware ---------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""Attacks on the running service (issue 37), each one that succeeded before
+its fix: the real `dfm` binary over loopback, with vendor sandboxes where an
+attack would reach a vendor. docs/security.md says what each verification
+binds.
+
+Usage: security_test.py --dfm PATH [-k NAME]
+"""
+import base64
+import json
+import os
+import sys
+import time
+import unittest
+import uuid
+
+from cryptography.hazmat.primitives import serialization
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dfmtest  # noqa: E402
+import sync_e2e_test as base  # noqa: E402
+from sync_e2e_test import Sandbox, wait_for  # noqa: E402
+
+DFM = None
+GHL_PRIVATE_KEY = os.path.join(base.ROOT, "etc", "dev-keys", "ghl-ed25519-private.pem")
+VERITY_KEY = "it-verity-api-key"
+
+
+def ghl_sign(body):
+    """X-GHL-Signature as GoHighLevel makes it (the development key stands in
+    for GoHighLevel's, which signs every location's webhooks alike)."""
+    with open(GHL_PRIVATE_KEY, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    return base64.b64encode(key.sign(body)).decode()
+
+
+class GhlTenantBinding(unittest.TestCase):
+    """A body GoHighLevel signed for another location, without a timestamp
+    (a ProviderOutboundMessage has none), used to make the service text a
+    number of the attacker's choice."""
+
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(DFM, self.dir, extra_config=(
+            f'[ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
+            f'[tenants.other.ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
+            'location_id = "loc-other"\n'
+            '[sync]\ncontact_idle_s = 2\n'))
+        hook = f"http://127.0.0.1:{self.dfm.port}/webhooks/"
+        self.ghl = Sandbox("ghl", self.dir, ["--webhook-url", hook + "ghl",
+                                             "--conversation-provider-id", "prov"])
+        self.verity = Sandbox("verity", self.dir, ["--webhook-url", hook + "verity",
+                                                   "--webhook-secret", dfmtest.VERITY_SECRET,
+                                                   "--api-key", VERITY_KEY])
+        self.sandboxes = (self.ghl, self.verity)
+        for s in self.sandboxes:
+            s.start()
+        self.dfm.start(env_extra={
+            "DFM_GHL_API_BASE_URL": self.ghl.url,
+            "DFM_GHL_LOCATION_ID": "loc_sandbox",
+            "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token",
+            "DFM_GHL_CONVERSATION_PROVIDER_ID": "prov",
+            "DFM_VERITY_API_BASE_URL": self.verity.url,
+            "DFM_VERITY_API_KEY": VERITY_KEY,
+        })
+
+    def tearDown(self):
+        base.tear_down(self.dfm, self.dir, self.sandboxes)
+
+    def post(self, path, doc):
+        body = json.dumps(doc).encode()
+        return dfmtest.request("127.0.0.1", self.dfm.port, "POST", path, body, {
+            "Content-Type": "application/json", "X-GHL-Signature": ghl_sign(body)})
+
+    def texts_to(self, phone):
+        return [m for m in self.verity.get("/_sandbox/messages")[1]
+                if m["direction"] == "outbound" and m["to"] == phone]
+
+    def test_a_body_of_another_location_sends_nothing(self):
+        victim = "+12055550199"
+        attack = {"contactId": "attackers-contact", "locationId": "attackers-location",
+                  "messageId": "m-" + uuid.uuid4().hex, "type": "SMS", "phone": victim,
+                  "message": "Your account is locked, call +1 205 555 0100", "attachments": []}
+        for path in ("/webhooks/ghl", "/t/other/webhooks/ghl"):
+            status, _, data = self.post(path, attack)
+            self.assertEqual(status, 401, data)
+            self.assertEqual(json.loads(data)["error"], "unauthorized")
+            self.assertIn("locationId", json.loads(data)["detail"])
+        # Nothing was written, and nothing was sent.
+        self.assertEqual(self.dfm.webhooks(), [])
+        time.sleep(1.0)
+        self.assertEqual(self.texts_to(victim), [])
+
+        # The same delivery GoHighLevel really signed for this location, for
+        # a contact it never made known: recorded, not sent, reported failed.
+        attack["locationId"] = "loc_sandbox"
+        status, _, data = self.post("/webhooks/ghl", attack)
+        self.assertEqual(status, 200, data)
+        refused = wait_for("the refusal", lambda: [
+            e for e in self.dfm.dump(with_body=True) if e["type"] == "message.refused"])
+        self.assertIn("had not made known", json.dumps(refused[0]))
+        time.sleep(1.0)
+        self.assertEqual(self.texts_to(victim), [])
+        # Posted again (no timestamp to expire): one event, still nothing sent.
+        status, _, data = self.post("/webhooks/ghl", attack)
+        self.assertEqual((status, json.loads(data)["status"]), (200, "duplicate"))
+        self.assertEqual(len(self.dfm.webhooks()), 1)
+
+        # Control: a contact GoHighLevel made known first is texted.
+        status, body = self.ghl.post("/_sandbox/contacts", {"firstName": "Ada", "phone": victim})
+        self.assertIn(status, (200, 201), body)
+        wait_for("the contact's link", lambda: [
+            e for e in self.dfm.dump() if e["type"] == "contact.created"])
+        status, body = self.ghl.post("/_sandbox/provider-outbound", {
+            "contactId": body["contact"]["id"], "message": "Hi Ada", "type": "SMS"})
+        self.assertEqual(status, 200, body)
+        wait_for("the text through Verity", lambda: self.texts_to(victim))
+
+
+if __name__ == "__main__":
+    DFM, argv = dfmtest.dfm_args()
+    base.DFM = DFM
+    unittest.main(argv=argv)
