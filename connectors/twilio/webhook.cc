@@ -8,10 +8,14 @@
 // that hash. As Twilio's own helper libraries do, the URL is tried as built
 // and with its default port added or removed, since Twilio may sign either.
 //
-// Provider event id: the `I-Twilio-Idempotency-Token` header when present
-// (Twilio keeps it across its retries). Otherwise "<MessageSid>:<status>",
-// status being MessageStatus, else SmsStatus: one message sends several
-// status callbacks, each a distinct fact. Calls: "<CallSid>:<CallStatus>".
+// Provider event id: only what the signature covers. A form's is
+// "<MessageSid>:<status>", status being MessageStatus, else SmsStatus: one
+// message sends several status callbacks, each a distinct fact, and Twilio's
+// retries repeat both. Calls: "<CallSid>:<CallStatus>". A JSON body's is
+// "body-sha256:<hex>", its signed hash: the same bytes are the same fact.
+// The `I-Twilio-Idempotency-Token` header is not signed, so it is recorded
+// but never trusted: under forged tokens one signed form was taken three
+// times, and an old START replayed that way beat a newer STOP.
 #include <algorithm>
 
 #include "connectors/common/json_body.h"
@@ -93,18 +97,12 @@ class TwilioSource : public WebhookSource {
   }
 
   Status Identify(const InboundRequest& req, WebhookIdentity* id) const override {
-    std::string_view token = req.Header("i-twilio-idempotency-token");
     if (req.content_type == "application/json") {
       simdjson::dom::object obj;
       Status s = ParseJsonObject(req.body, &obj);
       if (!s.ok()) return s;
-      if (token.empty()) {
-        return Status::InvalidArgument("JSON webhook without I-Twilio-Idempotency-Token header");
-      }
-    }
-    if (!token.empty()) {
-      id->provider_event_id = std::string(token);
-      id->id_source = "header.I-Twilio-Idempotency-Token";
+      id->provider_event_id = "body-sha256:" + HexEncode(Sha256(req.body));
+      id->id_source = "sha256(body)";
       return Status::OK();
     }
     auto params = ParseForm(req.body);

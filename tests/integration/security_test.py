@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import unittest
+import urllib.parse
 import uuid
 
 from cryptography.hazmat.primitives import serialization
@@ -114,6 +115,54 @@ class GhlTenantBinding(unittest.TestCase):
             "contactId": body["contact"]["id"], "message": "Hi Ada", "type": "SMS"})
         self.assertEqual(status, 200, body)
         wait_for("the text through Verity", lambda: self.texts_to(victim))
+
+
+class TwilioReplay(unittest.TestCase):
+    """One signed form posted again under forged I-Twilio-Idempotency-Token
+    headers (the signature does not cover them): an old START replayed after
+    a newer STOP."""
+
+    PHONE = "+12055550142"
+
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(DFM, self.dir)
+        self.dfm.start()
+
+    def tearDown(self):
+        self.dfm.stop()
+
+    def form(self, sid, text, opt_out_type):
+        fields = {"MessageSid": sid, "SmsSid": sid, "SmsStatus": "received", "Body": text,
+                  "From": self.PHONE, "To": "+12055550100", "OptOutType": opt_out_type,
+                  "AccountSid": "AC0123456789abcdef0123456789abcdef"}
+        return "&".join(f"{k}={urllib.parse.quote_plus(v)}" for k, v in fields.items()).encode()
+
+    def post(self, body, token):
+        url = f"http://127.0.0.1:{self.dfm.port}/webhooks/twilio"
+        status, _, data = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/webhooks/twilio",
+                                          body, {"Content-Type": "application/x-www-form-urlencoded",
+                                                 "X-Twilio-Signature": dfmtest.twilio_signature(url, body),
+                                                 "I-Twilio-Idempotency-Token": token})
+        self.assertEqual(status, 200, data)
+        return json.loads(data)["status"]
+
+    def sms_opted_out(self):
+        r = self.dfm.cli("as-of", "now", self.PHONE, "-d", self.dfm.data_dir, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout.splitlines()[0])["consent"]["sms"]["opted_out"]
+
+    def test_a_replayed_start_has_no_power_over_a_newer_stop(self):
+        stop1, start, stop2 = (self.form("SM" + uuid.uuid4().hex, t, o)
+                               for t, o in (("STOP", "STOP"), ("START", "START"), ("STOP", "STOP")))
+        for body in (stop1, start, stop2):
+            self.assertEqual(self.post(body, str(uuid.uuid4())), "accepted")
+        for _ in range(3):  # the START again, each time under a new forged token
+            self.assertEqual(self.post(start, str(uuid.uuid4())), "duplicate")
+        self.assertEqual(len(self.dfm.webhooks()), 3)
+        wait_for("the sync", lambda: [e for e in self.dfm.dump() if e["type"] == "contact.opted_out"]
+                 and len([e for e in self.dfm.dump() if e["type"].startswith("contact.opted")]) == 3)
+        self.assertTrue(self.sms_opted_out())
 
 
 if __name__ == "__main__":

@@ -435,9 +435,21 @@ TEST_F(Twilio, FormSignatureAndIds) {
   r.body = Fixture("twilio/status-callback.form");
   ASSERT_TRUE(src_->Identify(r.Get(), &id).ok());
   EXPECT_EQ(id.provider_event_id, "SMbb22cc33dd44ee55ff66778899001122:delivered");
-  r.headers["i-twilio-idempotency-token"] = "tok-123";
-  ASSERT_TRUE(src_->Identify(r.Get(), &id).ok());
-  EXPECT_EQ(id.provider_event_id, "tok-123");
+}
+
+// The idempotency token header is not signed: whatever it says, one signed
+// form is one fact.
+TEST_F(Twilio, TheUnsignedIdempotencyTokenNamesNothing) {
+  Req r;
+  r.content_type = "application/x-www-form-urlencoded";
+  r.body = Fixture("twilio/inbound-sms.form");
+  WebhookIdentity id;
+  for (const char* forged : {"tok-1", "tok-2", "tok-3"}) {
+    r.headers["i-twilio-idempotency-token"] = forged;
+    ASSERT_TRUE(src_->Identify(r.Get(), &id).ok());
+    EXPECT_EQ(id.provider_event_id, "SMaa11bb22cc33dd44ee55ff6677889900:received");
+    EXPECT_EQ(id.id_source, "form.MessageSid:form.SmsStatus");
+  }
 }
 
 TEST_F(Twilio, UrlMatchesWithOrWithoutDefaultPort) {
@@ -463,10 +475,11 @@ TEST_F(Twilio, JsonBodySha256Variant) {
   r.body = R"({"sid":"EV2","data":{}})";  // URL still signed, body swapped
   EXPECT_NE(src_->Verify(r.Get(), &scheme_).message().find("bodySHA256"), std::string::npos);
   WebhookIdentity id;
-  EXPECT_EQ(src_->Identify(r.Get(), &id).code(), Status::Code::kInvalidArgument);
-  r.headers["i-twilio-idempotency-token"] = "idem-1";
+  r.headers["i-twilio-idempotency-token"] = "idem-1";  // not signed: not the id
   ASSERT_TRUE(src_->Identify(r.Get(), &id).ok());
-  EXPECT_EQ(id.provider_event_id, "idem-1");
+  EXPECT_EQ(id.provider_event_id, "body-sha256:" + HexEncode(Sha256(r.body)));
+  r.body = "[1";
+  EXPECT_EQ(src_->Identify(r.Get(), &id).code(), Status::Code::kInvalidArgument);
 }
 
 TEST(Form, ParsesAndDecodes) {
