@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   auto* show = config_cmd->add_subcommand("show", "Print every key's resolved value (secrets hidden)");
   show->add_option("file", show_path, "TOML configuration file");
 
-  auto* log_cmd = app.add_subcommand("log", "Read the event log (safe while the service runs)");
+  auto* log_cmd = app.add_subcommand("log", "Verify or read the event log (safe while the service runs), or recover it");
   log_cmd->require_subcommand(1);
   std::string data_dir;
   bool json = false;
@@ -117,6 +117,11 @@ int main(int argc, char** argv) {
   dump->add_option("--from", from, "first sequence number");
   dump->add_option("--limit", limit, "most events to print");
   dump->add_flag("--with-body", with_body, "include webhook headers and bodies, and decision payloads (personal data)");
+
+  auto* recover = log_cmd->add_subcommand(
+      "recover", "Open a log that lost acknowledged events, record the loss (service stopped)");
+  recover->add_option("-d,--data-dir", data_dir, "data directory (default: from config)");
+  recover->add_option("-c,--config", config_path, "configuration file");
 
   dfm::BackfillCommandArgs bf;
   auto* backfill = app.add_subcommand(
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
     return dfm::RunBackfillCommand(c, bf, std::cout, std::cerr);
   }
   if (verify->parsed()) return dfm::RunLogVerify(resolve_data_dir(), json, std::cout, std::cerr);
+  if (recover->parsed()) return dfm::RunLogRecover(resolve_data_dir(), std::cout, std::cerr);
   if (dump->parsed()) {
     return dfm::RunLogDump(resolve_data_dir(), from, limit, with_body, std::cout, std::cerr);
   }

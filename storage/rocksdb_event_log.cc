@@ -20,12 +20,14 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 
 #include "events/codec.h"
 #include "storage/append_planner.h"
 #include "storage/crc32c.h"
+#include "storage/high_water.h"
 #include "storage/wal_trash_fs.h"
 #include "util/coding.h"
 
@@ -91,6 +93,18 @@ struct QueuedAppend {
   std::vector<AppendOutcome> outcomes;
 };
 
+// What to do about a log that may have lost acknowledged events.
+constexpr char kRecoverHint[] =
+    "Restore the data directory from a backup, or run `dfm log recover` to start from what "
+    "precedes the damage (the events after it are lost; the loss is recorded in the log)";
+
+// Free bytes of the file system holding `path`; nullopt when unknown.
+std::optional<uint64_t> FreeBytes(const std::string& path) {
+  struct statvfs fs;
+  if (statvfs(path.c_str(), &fs) != 0) return std::nullopt;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
 }  // namespace
 
 struct RocksDbEventLog::Impl {
@@ -123,6 +137,21 @@ struct RocksDbEventLog::Impl {
   mutable std::atomic<bool> healthy{true};
   mutable std::mutex error_mu;
   std::string last_error;
+  // After a failed write, the writer thread reopens RocksDB no sooner than
+  // this, backing off between tries (writer thread only).
+  std::chrono::steady_clock::time_point next_recovery{};
+  std::chrono::milliseconds recovery_backoff{20};
+
+  // The high-water mark (storage/high_water.h): as read at open, and as
+  // last written by the maintenance thread (or Close()).
+  uint64_t high_water_at_open = 0;
+  std::pair<uint64_t, uint64_t> lost{0, 0};
+  std::atomic<uint64_t> high_water_written{0};
+  // A primary's second thread: keeps the mark up and measures free space,
+  // so neither is done on the writer's or a caller's thread.
+  std::thread maintenance;
+  std::condition_variable maintenance_cv;  // with `mu`: wakes it to stop
+  std::atomic<uint64_t> free_bytes{UINT64_MAX};
 
   std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0};
   std::atomic<uint64_t> stat_slow{0}, stat_slowest_us{0};  // written by the writer thread only
@@ -199,6 +228,16 @@ struct RocksDbEventLog::Impl {
 
   void WriterLoop();
   void CommitBatch(std::vector<QueuedAppend>& batch);
+  void MaintenanceLoop();
+  // Writes the mark when the log has moved past it.
+  void UpdateHighWater() {
+    const uint64_t head = committed.load();
+    if (head > high_water_written.load() && WriteHighWater(options.path, head).ok())
+      high_water_written.store(head);
+  }
+  void MeasureFreeSpace() {
+    if (auto f = FreeBytes(options.path)) free_bytes.store(*f);
+  }
 };
 
 RocksDbEventLog::RocksDbEventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -213,9 +252,14 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   rocksdb::Options& db_opts = impl->db_opts;
   db_opts.create_if_missing = !options.read_only;
   db_opts.create_missing_column_families = !options.read_only;
-  // A synced write is never lost; after a crash RocksDB recovers every
-  // complete write batch up to the first damaged WAL record.
-  db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // A synced write is never lost. After a crash RocksDB replays every
+  // complete write batch and drops a torn last record (a write never
+  // acknowledged); a WAL damaged before its end fails the open instead of
+  // being cut there, which would drop acknowledged events silently. The
+  // operator's `dfm log recover` (accept_loss) cuts it there.
+  db_opts.wal_recovery_mode = options.accept_loss
+                                  ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                  : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   // Column families with few writes (checkpoints, consumer state) would
   // otherwise keep every WAL alive until their memtable fills (1.5 GB of
   // WAL after 30 s of full-rate ingest); past this total they are flushed
@@ -287,9 +331,16 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
     if (!std::filesystem::exists(options.path + "/CURRENT")) {
       return Status::NotFound("no event log at " + options.path);
     }
+    // The mark before the log: the log read after it holds at least as much.
+    Status hw = ReadHighWater(options.path, &impl->high_water_at_open);
+    if (!hw.ok()) return hw;
     rocksdb::DB* raw = nullptr;
     rocksdb::Status rs = rocksdb::DB::OpenAsSecondary(db_opts, options.path, secondary,
                                                       impl->cfds, &impl->cf, &raw);
+    if (rs.IsCorruption()) {
+      return Status::Corruption("the event log's WAL is damaged before its end (" +
+                                rs.ToString() + "): acknowledged events may be past the damage");
+    }
     if (!rs.ok()) return FromRocks(rs);
     impl->db.reset(raw);
     uint64_t last = 0;
@@ -299,9 +350,34 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
     impl->committed.store(last);
   } else {
     std::error_code ec;
-    std::filesystem::create_directories(options.path, ec);
-    Status s = impl->OpenPrimary();
+    if (!std::filesystem::exists(options.path, ec)) {
+      // It holds webhook bodies and OAuth grants: the owner's alone.
+      std::filesystem::create_directories(options.path, ec);
+      std::filesystem::permissions(options.path, std::filesystem::perms::owner_all, ec);
+    }
+    Status s = ReadHighWater(options.path, &impl->high_water_at_open);
     if (!s.ok()) return s;
+    s = impl->OpenPrimary();
+    if (s.IsCorruption()) {
+      return Status::Corruption("the event log's WAL in " + options.path +
+                                " is damaged before its end (" + s.message() +
+                                "): acknowledged events may be past the damage. " + kRecoverHint);
+    }
+    if (!s.ok()) return s;
+    const uint64_t head = impl->committed.load();
+    if (head < impl->high_water_at_open) {
+      if (!options.accept_loss) {
+        return Status::Corruption(
+            "the event log in " + options.path + " ends at sequence " + std::to_string(head) +
+            ", but events up to " + std::to_string(impl->high_water_at_open) +
+            " were acknowledged (" + kHighWaterFile + "): its WAL lost data. " + kRecoverHint);
+      }
+      impl->lost = {head + 1, impl->high_water_at_open};
+      s = WriteHighWater(options.path, head);  // the mark follows what is left
+      if (!s.ok()) return s;
+    }
+    impl->high_water_written.store(std::min(head, impl->high_water_at_open));
+    impl->MeasureFreeSpace();
     // WALs a stop or a crash left half-cut (RocksDB ignores them).
     impl->wal_trash->AdoptLeftovers(options.path);
     // Left by a BulkCommitConsumer that crashed before ingesting (an
@@ -336,6 +412,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
       p->WriterLoop();
     });
+    impl->maintenance = std::thread([p] {
+      pthread_setname_np(pthread_self(), "dfm-log-maint");
+      p->MaintenanceLoop();
+    });
   }
   out->reset(new RocksDbEventLog(std::move(impl)));
   return Status::OK();
@@ -350,8 +430,32 @@ void RocksDbEventLog::Close() {
     impl_->stopping = true;
   }
   impl_->queue_cv.notify_all();
+  impl_->maintenance_cv.notify_all();
   if (impl_->writer.joinable()) impl_->writer.join();
+  if (impl_->maintenance.joinable()) impl_->maintenance.join();
+  if (!impl_->options.read_only) impl_->UpdateHighWater();
   impl_->commit_cv.notify_all();
+}
+
+uint64_t RocksDbEventLog::HighWaterAtOpen() const { return impl_->high_water_at_open; }
+
+std::pair<uint64_t, uint64_t> RocksDbEventLog::LostOnOpen() const { return impl_->lost; }
+
+void RocksDbEventLog::Impl::MaintenanceLoop() {
+  auto next_disk_check = std::chrono::steady_clock::now() + kDiskCheckEvery;
+  std::unique_lock<std::mutex> lk(mu);
+  while (!closed) {
+    maintenance_cv.wait_for(lk, kHighWaterEvery, [&] { return closed; });
+    if (closed) break;
+    lk.unlock();
+    UpdateHighWater();
+    const auto now = std::chrono::steady_clock::now();
+    if (options.min_free_bytes > 0 && now >= next_disk_check) {
+      MeasureFreeSpace();
+      next_disk_check = now + kDiskCheckEvery;
+    }
+    lk.lock();
+  }
 }
 
 Status RocksDbEventLog::Refresh() {
@@ -386,8 +490,13 @@ void RocksDbEventLog::Impl::WriterLoop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lk(mu);
-      queue_cv.wait(lk, [&] { return !queue.empty() || stopping; });
-      if (queue.empty()) return;  // stopping and drained
+      auto work = [&] { return !queue.empty() || stopping; };
+      if (healthy.load()) {
+        queue_cv.wait(lk, work);
+      } else {
+        queue_cv.wait_until(lk, next_recovery, work);  // or wake up to try again
+      }
+      if (queue.empty() && stopping) return;  // drained
       size_t events = 0;
       while (!queue.empty() && (batch.empty() || events < options.max_batch_events)) {
         events += queue.front().drafts.size();
@@ -395,15 +504,25 @@ void RocksDbEventLog::Impl::WriterLoop() {
         queue.pop_front();
       }
     }
-    CommitBatch(batch);
+    // A failed write stops RocksDB's writes: reopen it here, on this
+    // thread, no more often than the backoff allows.
+    const auto now = std::chrono::steady_clock::now();
+    if (!healthy.load() && now >= next_recovery) {
+      if (TryRecover().ok()) {
+        recovery_backoff = std::chrono::milliseconds(20);
+      } else {
+        next_recovery = now + recovery_backoff;
+        recovery_backoff = std::min(recovery_backoff * 2, std::chrono::milliseconds(2000));
+      }
+    }
+    if (!batch.empty()) CommitBatch(batch);
     batch.clear();
   }
 }
 
 void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
-  if (!healthy.load()) TryRecover();  // a failed write stops RocksDB's writes
   std::shared_lock<std::shared_mutex> db_lock(db_mu);
-  if (!db) {
+  if (!db || !healthy.load()) {
     Status err = Status::Unavailable("event log cannot accept writes: " + LastError());
     db_lock.unlock();
     for (auto& item : batch) item.cb(err, {});
@@ -454,6 +573,7 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
   if (!rs.ok()) {
     planner->Abandon();
     healthy.store(false);
+    next_recovery = std::chrono::steady_clock::now();  // the first try at once
     {
       std::lock_guard<std::mutex> lk(error_mu);
       last_error = rs.ToString();
@@ -792,21 +912,15 @@ Status RocksDbEventLog::Health() const {
     std::lock_guard<std::mutex> lk(impl_->mu);
     if (impl_->closed) return Status::Unavailable("event log is closed");
   }
-  if (!impl_->healthy.load() && !impl_->TryRecover().ok()) {
-    std::lock_guard<std::mutex> lk(impl_->error_mu);
-    return Status::Unavailable("last write failed: " + impl_->last_error);
+  if (!impl_->healthy.load()) {
+    return Status::Unavailable("last write failed: " + impl_->LastError() + "; reopening");
   }
-  if (impl_->options.min_free_bytes > 0) {
-    struct statvfs fs;
-    if (statvfs(impl_->options.path.c_str(), &fs) == 0) {
-      uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-      if (free_bytes < impl_->options.min_free_bytes) {
-        return Status::ResourceExhausted("disk nearly full: " + std::to_string(free_bytes >> 20) +
-                                   " MiB free for " + impl_->options.path + ", below the " +
-                                   std::to_string(impl_->options.min_free_bytes >> 20) +
-                                   " MiB wanted");
-      }
-    }
+  const uint64_t free_bytes = impl_->free_bytes.load();
+  if (impl_->options.min_free_bytes > 0 && free_bytes < impl_->options.min_free_bytes) {
+    return Status::ResourceExhausted("disk nearly full: " + std::to_string(free_bytes >> 20) +
+                                     " MiB free for " + impl_->options.path + ", below the " +
+                                     std::to_string(impl_->options.min_free_bytes >> 20) +
+                                     " MiB wanted");
   }
   return Status::OK();
 }
@@ -832,7 +946,8 @@ std::vector<EventLog::Counter> RocksDbEventLog::Counters() const {
   return {{"group_commits", st.group_commits},           {"events_appended", st.events_appended},
           {"failed_commits", st.failed_commits},         {"slow_commits", st.slow_commits},
           {"slowest_commit_us", st.slowest_commit_us},   {"wal_trash_bytes", st.wal_trash_bytes},
-          {"wals_deleted_whole", st.wals_deleted_whole}, {"crc32c_hardware", st.crc32c_hardware}};
+          {"wals_deleted_whole", st.wals_deleted_whole}, {"crc32c_hardware", st.crc32c_hardware},
+          {"high_water_seq", impl_->high_water_written.load()}};
 }
 
 }  // namespace dfm

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "storage/event_log.h"
 #include "util/clock.h"
@@ -40,6 +41,13 @@ struct RocksDbLogOptions {
   uint64_t min_free_bytes = 0;
   // Tests inject a file system that fails on demand; null for the default.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Opening refuses (Corruption, saying what to do) a log that may have lost
+  // acknowledged events: a WAL damaged before its end, or a log that ends
+  // before its high-water mark (storage/high_water.h). A torn last record
+  // (a write never acknowledged) is dropped as before. With `accept_loss`
+  // (`dfm log recover`, the operator's choice) such a log opens with what
+  // precedes the damage, and LostOnOpen() says what is gone.
+  bool accept_loss = false;
 };
 
 class RocksDbEventLog : public EventLog {
@@ -47,12 +55,27 @@ class RocksDbEventLog : public EventLog {
   static Status Open(const RocksDbLogOptions& options, std::unique_ptr<RocksDbEventLog>* out);
   ~RocksDbEventLog() override;
 
-  // Finishes every append already queued, then stops the writer. Appends
-  // after Close() fail with Unavailable. Idempotent.
+  // Finishes every append already queued, then stops the writer and writes
+  // the high-water mark. Appends after Close() fail with Unavailable.
+  // Idempotent.
   void Close();
+
+  // The high-water mark read when the log was opened (0: none).
+  uint64_t HighWaterAtOpen() const;
+  // With options.accept_loss: the sequence numbers acknowledged once and
+  // not in the log now, [first, last] (both 0: none), when the log ended
+  // before its mark. A damaged WAL whose lost part the mark does not cover
+  // shows as none: what RocksDB dropped after the damage has no count.
+  std::pair<uint64_t, uint64_t> LostOnOpen() const;
 
   // Read-only mode: catches up with the primary's writes.
   Status Refresh();
+
+  // How often the writer's high-water mark is brought up to the log's head
+  // (a loss of events older than this is found at the next open), and how
+  // often free space is measured for Health().
+  static constexpr std::chrono::milliseconds kHighWaterEvery{250};
+  static constexpr std::chrono::milliseconds kDiskCheckEvery{1000};
 
   void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override;
   uint64_t LastSequence() const override;
@@ -78,10 +101,13 @@ class RocksDbEventLog : public EventLog {
       std::string_view consumer, std::string_view prefix,
       const std::function<bool(std::string_view, std::string_view)>& fn) const override;
   Status DropConsumer(std::string_view consumer) override;
+  // Reads flags only (never the disk): a failed write, the free space last
+  // measured, closed. After a failed write the writer thread reopens
+  // RocksDB by itself, backing off from 20 ms to 2 s between tries.
   Status Health() const override;
   // group_commits, events_appended, failed_commits, slow_commits,
   // slowest_commit_us, wal_trash_bytes, wals_deleted_whole and
-  // crc32c_hardware, from GetStats().
+  // crc32c_hardware, from GetStats(); high_water_seq, the mark last written.
   std::vector<Counter> Counters() const override;
 
   // A group commit whose synced write took this long or longer counts in

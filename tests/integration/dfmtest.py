@@ -193,7 +193,9 @@ webhook_secret = "{VERITY_SECRET}"
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("dfm exited early:\n" + open(self.log_path).read()[-4000:])
+                self.logfile.close()
+                with open(self.log_path) as f:
+                    raise RuntimeError("dfm exited early:\n" + f.read()[-4000:])
             try:
                 status, _, _ = request("127.0.0.1", self.port, "GET", "/readyz")
                 if status == 200:

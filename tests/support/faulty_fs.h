@@ -1,6 +1,7 @@
 // A RocksDB FileSystem that fails writes on demand, as a full disk does
 // (IOStatus::NoSpace from Append/Flush/Sync), or makes syncs slow, as a
-// stalling disk does. Everything else passes through.
+// stalling disk does, and notes which threads opened the database.
+// Everything else passes through.
 #pragma once
 
 #include <rocksdb/file_system.h>
@@ -8,7 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace dfm::testing {
 
@@ -28,6 +31,20 @@ class FaultyFs : public rocksdb::FileSystemWrapper {
   void FailSyncs(bool fail) { fail_->syncs.store(fail); }
   // Every Sync/Fsync takes `delay` longer (zero: as fast as the disk).
   void SlowSyncs(std::chrono::microseconds delay) { fail_->sync_delay_us.store(delay.count()); }
+
+  // Every open of a database locks its LOCK file: the threads that did.
+  std::vector<std::thread::id> LockingThreads() const {
+    std::lock_guard<std::mutex> lk(locks_mu_);
+    return locking_threads_;
+  }
+  rocksdb::IOStatus LockFile(const std::string& f, const rocksdb::IOOptions& o,
+                             rocksdb::FileLock** l, rocksdb::IODebugContext* dbg) override {
+    {
+      std::lock_guard<std::mutex> lk(locks_mu_);
+      locking_threads_.push_back(std::this_thread::get_id());
+    }
+    return target()->LockFile(f, o, l, dbg);
+  }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
@@ -86,6 +103,8 @@ class FaultyFs : public rocksdb::FileSystemWrapper {
   };
 
   std::shared_ptr<Flags> fail_ = std::make_shared<Flags>();
+  mutable std::mutex locks_mu_;
+  std::vector<std::thread::id> locking_threads_;
 };
 
 }  // namespace dfm::testing

@@ -14,6 +14,7 @@
 
 #include "events/codec.h"
 #include "replay-tools/tool_log.h"
+#include "storage/high_water.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "storage/tailer.h"
@@ -625,6 +626,17 @@ TEST(RocksDbEventLog, ConcurrentAppendsShareSyncedWrites) {
 
 // A RocksDB log over a file system that fails or stalls on demand, with one
 // event in it; tests name its parts with `auto& [dir, fs, o, log] = faulty;`.
+// Health() reads flags: after a fault clears, the writer thread reopens the
+// log by itself, within its backoff (at most 2 s between tries).
+bool EventuallyHealthy(const RocksDbEventLog& log) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!log.Health().ok()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 struct FaultyLogWithOneEvent {
   FaultyLogWithOneEvent() {
     o.path = dir.Sub("db");
@@ -691,6 +703,33 @@ TEST(RocksDbEventLog, SlowSyncedWritesAreCounted) {
   EXPECT_EQ(counters["slowest_commit_us"], stats.slowest_commit_us);
 }
 
+// /readyz and /v1/health used to reopen RocksDB on the caller's thread (the
+// HTTP front's only I/O thread) while a write failure lasted. Health() now
+// reads flags: the writer thread reopens the log, backing off between tries.
+TEST(RocksDbEventLog, HealthNeverReopensTheLogAndTheWriterBacksOff) {
+  FaultyLogWithOneEvent faulty;
+  auto& [dir, fs, o, log] = faulty;
+  ASSERT_TRUE(log);
+  const size_t opens_before = fs->LockingThreads().size();
+  fs->FailWrites(true);
+  EXPECT_FALSE(log->Append(Draft("s", "during"), nullptr).ok());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  int checks = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    EXPECT_FALSE(log->Health().ok());
+    ++checks;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto threads = fs->LockingThreads();
+  for (size_t i = opens_before; i < threads.size(); ++i)
+    EXPECT_NE(threads[i], std::this_thread::get_id()) << "a health check reopened the log";
+  // Tries at 0, 20, 40, 80, 160, 320, 640 ms: a handful, not one per check.
+  EXPECT_GT(checks, 100);
+  EXPECT_LE(threads.size() - opens_before, 10u);
+  fs->FailWrites(false);
+  EXPECT_TRUE(EventuallyHealthy(*log));
+}
+
 TEST(RocksDbEventLog, WriteFailureAppendsNothingAndRecovers) {
   FaultyLogWithOneEvent faulty;
   auto& [dir, fs, o, log] = faulty;
@@ -703,8 +742,7 @@ TEST(RocksDbEventLog, WriteFailureAppendsNothingAndRecovers) {
   EXPECT_FALSE(log->Health().ok());
 
   fs->FailWrites(false);
-  Status health = log->Health();
-  EXPECT_TRUE(health.ok()) << health.ToString();
+  EXPECT_TRUE(EventuallyHealthy(*log)) << log->Health().ToString();
   AppendOutcome o1;
   ASSERT_TRUE(log->Append(Draft("s", "after", "k1"), &o1).ok());
   EXPECT_FALSE(o1.duplicate);
@@ -744,8 +782,7 @@ TEST(RocksDbEventLog, SyncFailureIsNeverAcknowledged) {
   EXPECT_FALSE(log->Health().ok());
 
   fs->FailSyncs(false);
-  Status health = log->Health();
-  EXPECT_TRUE(health.ok()) << health.ToString();
+  EXPECT_TRUE(EventuallyHealthy(*log)) << log->Health().ToString();
   AppendOutcome retry;
   ASSERT_TRUE(log->Append(Draft("s", "during", "k1"), &retry).ok());
   EXPECT_EQ(retry.seq, 2u);  // the recovered original or the retry itself
@@ -762,6 +799,124 @@ TEST(RocksDbEventLog, SyncFailureIsNeverAcknowledged) {
   EXPECT_EQ(all[1].payload, "during");
   EXPECT_EQ(all[2].payload, "after");
   EXPECT_TRUE(log->VerifyChain().ok);
+}
+
+// --- acknowledged events and a damaged WAL (issue 37) ---------------------
+
+TEST(HighWater, ReadsWhatWasWrittenAndRefusesAnythingElse) {
+  TempDir dir;
+  uint64_t seq = 7;
+  ASSERT_TRUE(ReadHighWater(dir.path(), &seq).ok());
+  EXPECT_EQ(seq, 0u);  // none yet
+  ASSERT_TRUE(WriteHighWater(dir.path(), 15).ok());
+  ASSERT_TRUE(ReadHighWater(dir.path(), &seq).ok());
+  EXPECT_EQ(seq, 15u);
+  EXPECT_EQ(std::filesystem::status(dir.Sub(kHighWaterFile)).permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  for (const char* bad : {"dfm-high-water 2\n15\n", "dfm-high-water 1\n\n", "15\n",
+                          "dfm-high-water 1\n15x\n", "dfm-high-water 1\n15\n16\n"}) {
+    std::ofstream(dir.Sub(kHighWaterFile), std::ios::trunc) << bad;
+    EXPECT_TRUE(ReadHighWater(dir.path(), &seq).IsCorruption()) << bad;
+  }
+}
+
+// The log of `path` with `n` events, each its own WAL record, closed; the
+// path of its WAL file.
+std::string LogOfSeparateWrites(const std::string& path, int n) {
+  RocksDbLogOptions o;
+  o.path = path;
+  std::unique_ptr<RocksDbEventLog> log;
+  EXPECT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  for (int i = 0; i < n; ++i)
+    EXPECT_TRUE(log->Append(Draft("s", std::string(200, 'a' + i % 26)), nullptr).ok());
+  log.reset();
+  for (const auto& e : std::filesystem::directory_iterator(path))
+    if (e.path().extension() == ".log") return e.path().string();
+  return "";
+}
+
+// One flipped byte in the middle of the WAL: RocksDB's point-in-time
+// recovery cut the log there and the service started with 4 of 15
+// acknowledged events, ready. Now the open is refused, saying what to do,
+// and so is a read-only one (`dfm log verify`); the operator's
+// `accept_loss` opens what precedes the damage and says what was lost.
+TEST(RocksDbEventLog, ADamagedWalRefusesToOpenUntilTheOperatorAcceptsTheLoss) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  const std::string wal = LogOfSeparateWrites(db, 15);
+  ASSERT_FALSE(wal.empty());
+  uint64_t mark = 0;
+  ASSERT_TRUE(ReadHighWater(db, &mark).ok());
+  EXPECT_EQ(mark, 15u);  // written at Close()
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    const auto middle = static_cast<std::streamoff>(std::filesystem::file_size(wal) / 3);
+    f.seekg(middle);
+    char c = 0;
+    f.get(c);
+    f.seekp(middle);
+    f.put(static_cast<char>(c ^ 0x40));
+  }
+  RocksDbLogOptions o;
+  o.path = db;
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(o, &log);
+  ASSERT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("damaged before its end"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("dfm log recover"), std::string::npos) << s.message();
+  std::unique_ptr<RocksDbEventLog> reader;
+  EXPECT_TRUE(OpenToolLog(db, &reader).IsCorruption());
+
+  o.accept_loss = true;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  const uint64_t left = log->LastSequence();
+  EXPECT_LT(left, 15u);
+  EXPECT_EQ(log->LostOnOpen(), std::make_pair(left + 1, uint64_t{15}));
+  EXPECT_TRUE(log->VerifyChain().ok);
+  log.reset();
+  o.accept_loss = false;  // what is left now opens as any log
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  EXPECT_EQ(log->LastSequence(), left);
+  EXPECT_EQ(log->LostOnOpen(), std::make_pair(uint64_t{0}, uint64_t{0}));
+}
+
+// A WAL cut short (a torn tail is what RocksDB tolerates, so it reads as
+// whole) ends before the high-water mark: refused too.
+TEST(RocksDbEventLog, ALogEndingBeforeItsHighWaterMarkRefusesToOpen) {
+  TempDir dir;
+  const std::string db = dir.Sub("db");
+  const std::string wal = LogOfSeparateWrites(db, 15);
+  ASSERT_FALSE(wal.empty());
+  std::filesystem::resize_file(wal, std::filesystem::file_size(wal) - 1000);
+  RocksDbLogOptions o;
+  o.path = db;
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(o, &log);
+  ASSERT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("but events up to 15 were acknowledged"), std::string::npos)
+      << s.message();
+  std::unique_ptr<RocksDbEventLog> reader;
+  ASSERT_TRUE(OpenToolLog(db, &reader).ok());  // the tools open it, and see the mark
+  EXPECT_EQ(reader->HighWaterAtOpen(), 15u);
+  EXPECT_LT(reader->LastSequence(), 15u);
+}
+
+// The mark keeps up with the head while the log runs, a little behind it.
+TEST(RocksDbEventLog, TheHighWaterMarkFollowsTheHead) {
+  TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
+  ASSERT_TRUE(log->Append(Draft("s", "b"), nullptr).ok());
+  uint64_t mark = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (mark < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(RocksDbEventLog::kHighWaterEvery);
+    ASSERT_TRUE(ReadHighWater(o.path, &mark).ok());
+  }
+  EXPECT_EQ(mark, 2u);
 }
 
 }  // namespace
