@@ -1,6 +1,8 @@
 // dfm: the DF-Middleware command line. `dfm --help` lists the commands.
 #include <CLI/CLI.hpp>
 
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "app/backfill_command.h"
@@ -9,6 +11,7 @@
 #include "http/server.h"
 #include "replay-tools/cli.h"
 #include "replay-tools/log_commands.h"
+#include "storage/data_dir.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/admin_token.h"
 #include "util/logging.h"
@@ -33,6 +36,9 @@ int Serve(const std::string& config_path) {
   }
   dfm::InitLogging(config.log_level());
   auto logger = dfm::Logger("main");
+  std::string loose =
+      dfm::DescribeLooseModes(config.data_dir(), dfm::LooseModes(config.data_dir()));
+  if (!loose.empty()) logger->warn("event=data_dir_open_to_others detail=\"{}\"", loose);
   std::unique_ptr<dfm::RocksDbEventLog> log;
   dfm::RocksDbLogOptions opts;
   opts.path = config.data_dir();
@@ -81,6 +87,10 @@ int Serve(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Whatever dfm creates (the data directory, RocksDB's files, the admin
+  // token, the high-water mark) is its owner's alone: it holds webhook
+  // bodies with personal data and OAuth grants.
+  ::umask(077);
   CLI::App app{"DF-Middleware: keeps GoHighLevel, Aloware, Verity and Twilio in agreement"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dfm 0.1.0");
@@ -151,10 +161,13 @@ int main(int argc, char** argv) {
   if (serve->parsed()) return Serve(config_path);
   if (check->parsed()) {
     std::vector<dfm::ConfigProblem> problems;
-    dfm::Config::Load(check_path, dfm::Config::ProcessEnv(), &problems);
+    dfm::Config c = dfm::Config::Load(check_path, dfm::Config::ProcessEnv(), &problems);
+    std::string loose = dfm::DescribeLooseModes(c.data_dir(), dfm::LooseModes(c.data_dir()));
+    if (!loose.empty()) problems.push_back({"storage.data_dir", loose, false});
     // Any problem fails the check, a warning too: a `DFM_*` variable that
     // matches no key is most often a secret given under a mistyped name,
-    // which `dfm serve` would run without.
+    // which `dfm serve` would run without; a data directory others may
+    // read gives away what the service keeps.
     PrintProblems(problems, std::cout);
     if (problems.empty()) std::cout << check_path << ": OK\n";
     return problems.empty() ? 0 : 1;

@@ -59,6 +59,35 @@ class ConfigCheck(unittest.TestCase):
                             f"{key} not reported:\n{r.stdout}")
         self.assertNotIn("OK", r.stdout)
 
+    def test_the_data_directory_is_its_owners_alone(self):
+        """It was 0755 with a 0644 WAL, holding webhook bodies and OAuth grants."""
+        d = t.Dfm(BINARY, self.dir)
+        d.start(own_env_only=True)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+            resp, doc = t.post_verity(conn, "mode-1", "hello")
+            self.assertEqual(resp.status, 200, doc)
+            conn.close()
+        finally:
+            self.assertEqual(d.stop(), 0)
+        modes = {}
+        for root, dirs, files in os.walk(d.data_dir):
+            for name in dirs + files + ["."]:
+                path = os.path.join(root, name)
+                modes[path] = os.stat(path).st_mode & 0o777
+        self.assertIn(os.path.join(d.data_dir, "admin.token"), modes)
+        loose = {p: oct(m) for p, m in modes.items() if m & 0o077}
+        self.assertEqual(loose, {}, "readable by others")
+        self.assertEqual(modes[os.path.join(d.data_dir, ".")], 0o700)
+
+        # A directory made by hand, or by an older build: the check says so.
+        os.chmod(d.data_dir, 0o755)
+        r = t.subprocess.run([BINARY, "config", "check", d.config_path], capture_output=True,
+                             text=True, env=t.environ(without_dfm=True))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("warning: storage.data_dir: " + d.data_dir + " is open to others (mode 0755)",
+                      r.stdout)
+
     def test_mistyped_variable_fails_the_check(self):
         # The secret meant for DFM_VERITY_WEBHOOK_SECRET: `dfm serve` would
         # start without it, so the check fails.

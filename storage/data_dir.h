@@ -1,0 +1,26 @@
+// The data directory holds webhook bodies (personal data) and OAuth grants:
+// its owner's alone. The service creates it 0700 and, under its umask of
+// 077, every file in it 0600; a directory made otherwise is found here so
+// that `dfm config check` and `dfm serve` can say so.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dfm {
+
+struct LooseMode {
+  std::string path;
+  unsigned mode = 0;  // permission bits, e.g. 0755
+};
+
+// The directory `dir` and the entries directly in it whose mode gives its
+// group or others any access (symbolic links are not followed). Empty when
+// there are none, or `dir` does not exist.
+std::vector<LooseMode> LooseModes(const std::string& dir);
+
+// A warning for people: "<dir> is open to others (mode 0755) and so are
+// 12 files in it (e.g. 000004.log, mode 0644): ...". Empty for none.
+std::string DescribeLooseModes(const std::string& dir, const std::vector<LooseMode>& loose);
+
+}  // namespace dfm
