@@ -1,6 +1,8 @@
 // Aloware webhooks: `{"event": NAME, "body": {...}}`, no signature. The
 // sender is authenticated by the `Authorization` header configured in
-// Aloware's webhook settings: none, Basic (username/password) or Bearer.
+// Aloware's webhook settings: Basic (username/password) or Bearer. None
+// (anyone may post) is refused unless `allow_unauthenticated` says the
+// operator means it.
 //
 // Provider event id: Aloware sends none. The derived id is
 // "<event>:<body.id>:<body.updated_at>": one state of one record, as named by
@@ -28,8 +30,8 @@ class AlowareSource : public WebhookSource {
       *scheme = "none";
       return Status::OK();
     }
+    if (!req.HasHeader("authorization")) return Status::Unauthenticated("missing Authorization header");
     std::string_view got = req.Header("authorization");
-    if (got.empty()) return Status::Unauthenticated("missing Authorization header");
     if (!ConstantTimeEquals(got, expected_)) {
       return Status::Unauthenticated("Authorization header does not match the configured credentials");
     }
@@ -80,6 +82,8 @@ WebhookSourceFactory AlowareWebhookSourceFactory() {
   f.system = "aloware";
   f.settings = {
       {"auth", false, "", "none | basic | bearer: what Aloware is set to send"},
+      {"allow_unauthenticated", false, "false",
+       "true: take auth = none (anyone who knows the URL may post webhooks)"},
       {"username", false, "", "Basic auth user name"},
       {"password", true, "", "Basic auth password"},
       {"token", true, "", "Bearer token"},
@@ -96,8 +100,16 @@ WebhookSourceFactory AlowareWebhookSourceFactory() {
     } else if (mode == "bearer") {
       if (s.at("token").empty()) problems->push_back({"token", "required when auth = bearer"});
       expected = "Bearer " + s.at("token");
-    } else if (mode != "none") {
+    } else if (mode == "none") {
+      if (s.at("allow_unauthenticated") != "true") {
+        problems->push_back({"auth", "none takes webhooks from anyone who knows the URL; use "
+                                     "basic or bearer, or set allow_unauthenticated = true"});
+      }
+    } else {
       problems->push_back({"auth", "must be none, basic or bearer"});
+    }
+    if (s.at("allow_unauthenticated") != "true" && s.at("allow_unauthenticated") != "false") {
+      problems->push_back({"allow_unauthenticated", "must be true or false"});
     }
     const std::string& off = s.at("utc_offset");
     auto probe = ParseIso8601Micros("1970-01-01T00:00:00" + off);

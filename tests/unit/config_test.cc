@@ -102,6 +102,7 @@ auth_token = "t"
                           {{"DFM_VERITY_WEBHOOK_SECRET", "from-env"},
                            {"DFM_SERVER_MAX_BODY_BYTES", "2048"},
                            {"DFM_TENANTS_ACME_ALOWARE_AUTH", "none"},
+                           {"DFM_TENANTS_ACME_ALOWARE_ALLOW_UNAUTHENTICATED", "true"},
                            {"DFM_TENANTS", "beta"}},
                           &problems);
   EXPECT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
@@ -242,6 +243,7 @@ ed25519_public_key_file = ")" DFM_SOURCE_DIR R"(/etc/dev-keys/ghl-ed25519-public
 [tenants.b.aloware]
 api_base_url = "http://127.0.0.1:1"
 auth = "none"
+allow_unauthenticated = true
 )");
   std::vector<ConfigProblem> problems;
   Config c = Config::Load(p, {}, &problems);

@@ -366,7 +366,7 @@ TEST(Aloware, AuthorizationModes) {
   std::string scheme;
   Req r;
   r.body = Fixture("aloware/Call-Disposed.json");
-  auto none = Make("aloware", {{"auth", "none"}});
+  auto none = Make("aloware", {{"auth", "none"}, {"allow_unauthenticated", "true"}});
   EXPECT_TRUE(none->Verify(r.Get(), &scheme).ok());
   EXPECT_EQ(scheme, "none");
 
@@ -389,8 +389,25 @@ TEST(Aloware, AuthorizationModes) {
   EXPECT_EQ(problems.size(), 2u);
 }
 
+// auth = none took webhooks from anyone, silently.
+TEST(Aloware, NoAuthenticationOnlyWhenTheOperatorSaysSo) {
+  std::vector<SettingProblem> problems;
+  EXPECT_FALSE(Make("aloware", {{"auth", "none"}}, &problems));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].key, "auth");
+  EXPECT_NE(problems[0].message.find("allow_unauthenticated"), std::string::npos);
+  // And an empty Authorization header is one, and wrong.
+  auto bearer = Make("aloware", {{"auth", "bearer"}, {"token", "tok"}});
+  Req r;
+  r.body = Fixture("aloware/Call-Disposed.json");
+  r.headers["authorization"] = "";
+  std::string scheme;
+  EXPECT_NE(bearer->Verify(r.Get(), &scheme).message().find("does not match"), std::string::npos);
+}
+
 TEST(Aloware, DerivedIdsAndTestPing) {
-  auto src = Make("aloware", {{"auth", "none"}, {"utc_offset", "-05:00"}});
+  auto src = Make("aloware",
+                  {{"auth", "none"}, {"allow_unauthenticated", "true"}, {"utc_offset", "-05:00"}});
   Req r;
   WebhookIdentity id;
   r.body = Fixture("aloware/Call-Disposed.json");
