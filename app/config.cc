@@ -422,6 +422,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
 
   // Systems per tenant: enabled when any of its keys was set; then the
   // source's own validation runs.
+  bool url_problem = false;
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const auto& src : BuiltinWebhookSources()) {
@@ -445,6 +446,16 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
           sp.push_back({"concurrency", "must be at least 1"});
       }
       for (const auto& p : sp) problems->push_back({prefix + src.system + "." + p.key, p.message});
+      // A system whose signature covers the URL it posted to (Twilio) is
+      // verified against the configured public URL only.
+      if (made && made->SignsUrl() && c.server_.public_base_url.empty() && !url_problem) {
+        url_problem = true;
+        problems->push_back(
+            {"server.public_base_url",
+             "required while " + src.system + " is enabled (tenant " + tenant + "): " +
+                 src.system + " signs the URL it posts to, which is checked against this one, "
+                 "never against the request's Host or forwarded headers"});
+      }
       if (made) c.systems_[tenant][src.system] = std::move(ss);
     }
   }

@@ -80,30 +80,7 @@ bool WebhookIngestor::IsTrustedProxy(std::string_view ip) const {
 }
 
 std::string WebhookIngestor::PublicUrl(const HttpRequestView& req) const {
-  if (!server_.public_base_url.empty()) return server_.public_base_url + std::string(req.target);
-  auto header = [&](std::string_view name) -> std::string {
-    auto it = req.headers->find(name);
-    if (it == req.headers->end()) return "";
-    std::string v = it->second;
-    size_t comma = v.find(',');  // several proxies: the first is the client's view
-    if (comma != std::string::npos) v.resize(comma);
-    v.erase(0, v.find_first_not_of(" \t"));
-    v.erase(v.find_last_not_of(" \t") + 1);
-    return v;
-  };
-  // The peer's address is formatted only when a proxy could be trusted.
-  if (!server_.trusted_proxies.empty() && req.remote_ip && IsTrustedProxy(req.remote_ip())) {
-    std::string proto = header("x-forwarded-proto");
-    std::string host = header("x-forwarded-host");
-    if (!proto.empty() || !host.empty()) {
-      if (proto.empty()) proto = "http";
-      if (host.empty()) host = header("host");
-      std::string prefix = header("x-forwarded-prefix");
-      while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-      return proto + "://" + host + prefix + std::string(req.target);
-    }
-  }
-  return "http://" + header("host") + std::string(req.target);
+  return server_.public_base_url + std::string(req.target);
 }
 
 std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,

@@ -68,9 +68,10 @@ class WebhookIngestor {
   std::optional<IngestError> Prepare(const HttpRequestView& req, const std::string& request_id,
                                      int64_t now_us, PreparedWebhook* out) const;
 
-  // The URL the sender used: server.public_base_url + target when set; else
-  // X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy; else
-  // http://Host + target.
+  // The URL a URL-signing sender (Twilio) posted to: server.public_base_url
+  // + target. Never rebuilt from the request's Host or forwarded headers,
+  // which are the caller's to choose; the config requires the base URL
+  // while such a system is enabled.
   std::string PublicUrl(const HttpRequestView& req) const;
 
   bool IsTrustedProxy(std::string_view ip) const;

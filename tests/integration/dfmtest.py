@@ -139,9 +139,12 @@ def verity_body(message_id, text="Sounds good"):
 class Dfm:
     """A `dfm serve` process with its own config and data folder.
     `server_config`: lines for its [server] table in place of the default
-    `read_timeout_ms = 5000`; `extra_config`: tables after the others."""
+    `read_timeout_ms = 5000`; `extra_config`: tables after the others;
+    `public_base_url`: the URL vendors post to (Twilio signs it), by
+    default dfm's own on loopback."""
 
-    def __init__(self, binary, workdir, keys=None, extra_config="", port=None, server_config=""):
+    def __init__(self, binary, workdir, keys=None, extra_config="", port=None, server_config="",
+                 public_base_url=None):
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
@@ -162,6 +165,7 @@ class Dfm:
             f.write(f"""
 [server]
 listen = "127.0.0.1:{self.port}"
+public_base_url = "{public_base_url or f'http://127.0.0.1:{self.port}'}"
 max_body_bytes = 65536
 trusted_proxies = ["127.0.0.1"]
 {server_config or "read_timeout_ms = 5000"}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`dfm serve` behind nginx on loopback: signatures verified through the proxy
-(Twilio's public URL rebuilt from forwarded headers), request ids, and every
-error answer, as a vendor would see them."""
+(Twilio's over the configured public URL), request ids, and every error
+answer, as a vendor would see them."""
 import json
 import shutil
 import time
@@ -17,11 +17,12 @@ class BehindNginx(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = t.tempdir()
         cls.keys = t.Keys()
-        cls.dfm = t.Dfm(BINARY, cls.dir, keys=cls.keys)
+        cls.host = "hooks.example.com"
+        cls.dfm = t.Dfm(BINARY, cls.dir, keys=cls.keys,
+                        public_base_url=f"https://{cls.host}/dfm")
         cls.dfm.start()
         cls.nginx = t.Nginx(cls.dir, cls.dfm.port)
         cls.nginx.start()
-        cls.host = "hooks.example.com"
 
     @classmethod
     def tearDownClass(cls):
@@ -52,19 +53,25 @@ class BehindNginx(unittest.TestCase):
         self.assertTrue(doc["detail"])
         self.assertTrue(headers.get("x-request-id"))
 
-    def test_twilio_signature_over_rebuilt_public_url(self):
+    def test_twilio_signature_over_the_configured_public_url(self):
         body = t.fixture("twilio/inbound-sms.form")
-        public = f"https://{self.host}/dfm/webhooks/twilio"
+        public = f"https://{self.host}/dfm/webhooks/twilio"  # server.public_base_url + path
         sig = t.twilio_signature(public, body)
         h = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
         self.assert_accepted(self.via_proxy("/webhooks/twilio", body, h))
-        # Straight to dfm the URL is http://127.0.0.1:port/webhooks/twilio, which
-        # is not what was signed: the proxy's headers are what made it match.
-        self.assert_error(self.direct("/webhooks/twilio", body, h), 401, "unauthorized")
-        # A signature over the internal URL is not accepted through the proxy.
+        # A signature over the internal URL is not accepted, through the proxy or not.
         internal = f"http://127.0.0.1:{self.dfm.port}/webhooks/twilio"
         h2 = dict(h, **{"X-Twilio-Signature": t.twilio_signature(internal, body)})
         self.assert_error(self.via_proxy("/webhooks/twilio", body, h2), 401, "unauthorized")
+        self.assert_error(self.direct("/webhooks/twilio", body, h2), 401, "unauthorized")
+        # Nor one over a URL the caller names in Host and forwarded headers,
+        # from a peer dfm trusts as a proxy (this test's is 127.0.0.1): they
+        # used to rebuild the URL that was checked.
+        forged = "https://attacker.example/x/webhooks/twilio"
+        h3 = dict(h, **{"X-Twilio-Signature": t.twilio_signature(forged, body),
+                        "Host": "attacker.example", "X-Forwarded-Proto": "https",
+                        "X-Forwarded-Host": "attacker.example", "X-Forwarded-Prefix": "/x"})
+        self.assert_error(self.direct("/webhooks/twilio", body, h3), 401, "unauthorized")
 
     def test_every_vendor_through_the_proxy(self):
         ghl = t.ghl_body("it-ghl-ed-1")

@@ -101,6 +101,7 @@ auth_token = "t"
   Config c = Config::Load(p,
                           {{"DFM_VERITY_WEBHOOK_SECRET", "from-env"},
                            {"DFM_SERVER_MAX_BODY_BYTES", "2048"},
+                           {"DFM_SERVER_PUBLIC_BASE_URL", "https://hooks.example.com"},
                            {"DFM_TENANTS_ACME_ALOWARE_AUTH", "none"},
                            {"DFM_TENANTS_ACME_ALOWARE_ALLOW_UNAUTHENTICATED", "true"},
                            {"DFM_TENANTS", "beta"}},

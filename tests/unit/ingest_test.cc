@@ -16,6 +16,7 @@ Config MakeConfig(const Config::Env& extra = {}) {
                      {"DFM_TENANTS_ACME_ALOWARE_AUTH", "bearer"},
                      {"DFM_TENANTS_ACME_ALOWARE_TOKEN", "at"},
                      {"DFM_SERVER_MAX_BODY_BYTES", "4096"},
+                     {"DFM_SERVER_PUBLIC_BASE_URL", "https://public.example.com/base/"},
                      {"DFM_SERVER_TRUSTED_PROXIES", "10.0.0.1"}};
   for (const auto& [k, v] : extra) env[k] = v;
   std::vector<ConfigProblem> problems;
@@ -110,21 +111,27 @@ TEST_F(Ingest, NamedTenantRoute) {
   EXPECT_TRUE(out_.test_ping);
 }
 
-TEST_F(Ingest, PublicUrlHonoursOnlyTrustedProxies) {
-  HeaderMap h = {{"host", "127.0.0.1:8080"},
+// The signed URL was rebuilt from the caller's Host and, from a trusted
+// peer, its forwarded headers: both are the caller's to choose. It is the
+// configured public URL now, whoever asks and however.
+TEST_F(Ingest, ThePublicUrlIsTheConfiguredOneWhateverTheRequestSays) {
+  HeaderMap h = {{"host", "attacker.example"},
                  {"x-forwarded-proto", "https"},
-                 {"x-forwarded-host", "hooks.example.com"},
-                 {"x-forwarded-prefix", "/dfm/"}};
+                 {"x-forwarded-host", "attacker.example"},
+                 {"x-forwarded-prefix", "/x/"}};
   HttpRequestView v;
   v.target = "/webhooks/twilio?x=1";
   v.headers = &h;
-  v.remote_ip = [] { return std::string("10.0.0.1"); };
-  EXPECT_EQ(ingestor_.PublicUrl(v), "https://hooks.example.com/dfm/webhooks/twilio?x=1");
-  v.remote_ip = [] { return std::string("10.0.0.2"); };  // not a trusted proxy: its forwarding headers are ignored
-  EXPECT_EQ(ingestor_.PublicUrl(v), "http://127.0.0.1:8080/webhooks/twilio?x=1");
-  Config fixed = MakeConfig({{"DFM_SERVER_PUBLIC_BASE_URL", "https://public.example.com/base/"}});
-  WebhookIngestor with_base(fixed);
-  EXPECT_EQ(with_base.PublicUrl(v), "https://public.example.com/base/webhooks/twilio?x=1");
+  for (const char* peer : {"10.0.0.1", "10.0.0.2"}) {  // a trusted proxy, and another
+    v.remote_ip = [peer] { return std::string(peer); };
+    EXPECT_EQ(ingestor_.PublicUrl(v), "https://public.example.com/base/webhooks/twilio?x=1");
+  }
+  // So Twilio, which signs the URL, needs it.
+  std::vector<ConfigProblem> problems;
+  Config::Load("", {{"DFM_TWILIO_AUTH_TOKEN", "tt"}}, &problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].key, "server.public_base_url");
+  EXPECT_NE(problems[0].message.find("required while twilio is enabled"), std::string::npos);
 }
 
 TEST(IngestHelpers, RoutesRequestIdsAndMediaTypes) {
