@@ -81,6 +81,8 @@ const GlobalKey kGlobalKeys[] = {
     {"server.threads", "1"},
     {"server.max_body_bytes", "1048576"},
     {"server.max_connections", "4096"},
+    {"server.max_connections_per_ip", "256"},
+    {"server.rate_limit_per_ip", "1000"},
     {"server.read_timeout_ms", "10000"},
     {"server.write_timeout_ms", "10000"},
     {"server.handle_timeout_ms", "30000"},
@@ -355,6 +357,8 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("server.threads", 1, 64, &c.server_.threads);
   int_key("server.max_body_bytes", 1, int64_t{1} << 30, &c.server_.max_body_bytes);
   int_key("server.max_connections", 1, 1000000, &c.server_.max_connections);
+  int_key("server.max_connections_per_ip", 0, 1000000, &c.server_.max_connections_per_ip);
+  int_key("server.rate_limit_per_ip", 0, 10000000, &c.server_.rate_limit_per_ip);
   int_key("server.read_timeout_ms", 1, 3600000, &c.server_.read_timeout_ms);
   int_key("server.write_timeout_ms", 1, 3600000, &c.server_.write_timeout_ms);
   int_key("server.handle_timeout_ms", 1, 3600000, &c.server_.handle_timeout_ms);

@@ -38,6 +38,10 @@ struct ServerSettings {
   int threads = 1;
   uint64_t max_body_bytes = 1 << 20;
   int max_connections = 4096;
+  // Per client address (http/client_limits.h; 0: no limit): open
+  // connections, and requests a second (bursts of twice that).
+  int max_connections_per_ip = 256;
+  int rate_limit_per_ip = 1000;
   int read_timeout_ms = 10000;
   int write_timeout_ms = 10000;
   int handle_timeout_ms = 30000;

@@ -72,12 +72,16 @@ int64_t IndexOf(std::string_view phone) {
 
 auto RunVendor(int port, VendorLog* vlog) {
   using Traits = dfm::HttpTraits;
+  auto guard = std::make_shared<dfm::ConnectionGuard>(
+      std::make_shared<dfm::PeerConnections>(0, std::vector<std::string>{}));
   return restinio::run_async<Traits>(
       restinio::own_io_context(),
       restinio::server_settings_t<Traits>{}
           .port(static_cast<std::uint16_t>(port))
           .address("127.0.0.1")
           .max_parallel_connections(1024)
+          .ip_blocker(guard)
+          .connection_state_listener(guard)
           .request_handler([vlog](auto req) {
             std::string target(req->header().path());
             auto method = req->header().method();

@@ -79,6 +79,13 @@ bool WebhookIngestor::IsTrustedProxy(std::string_view ip) const {
   return false;
 }
 
+int WebhookIngestor::RetryStatusFor(std::string_view path) const {
+  std::string tenant, system;
+  if (!ParseWebhookRoute(path, &tenant, &system)) return 503;
+  auto it = sources_.find({tenant, system});
+  return it == sources_.end() ? 503 : it->second->UnavailableStatus();
+}
+
 std::string WebhookIngestor::PublicUrl(const HttpRequestView& req) const {
   return server_.public_base_url + std::string(req.target);
 }

@@ -75,6 +75,10 @@ class WebhookIngestor {
   std::string PublicUrl(const HttpRequestView& req) const;
 
   bool IsTrustedProxy(std::string_view ip) const;
+  // What to answer a webhook to `path` that cannot be taken now (the log,
+  // or a limit): a status its sender retries on (429 for GoHighLevel, else
+  // 503; 503 for a path that names no configured source).
+  int RetryStatusFor(std::string_view path) const;
   size_t source_count() const { return sources_.size(); }
 
  private:

@@ -46,7 +46,15 @@ std::string ErrorJson(const std::string& error, const std::string& detail) {
 
 struct HttpFront::Impl {
   Impl(const Config& c, EventLog* l, const Clock* k)
-      : config(c), log(l), clock(k), ingestor(c), logger(Logger("http")) {}
+      : config(c),
+        log(l),
+        clock(k),
+        ingestor(c),
+        logger(Logger("http")),
+        peers(std::make_shared<PeerConnections>(c.server().max_connections_per_ip,
+                                                c.server().trusted_proxies)),
+        guard(std::make_shared<ConnectionGuard>(peers)),
+        limiter(c.server().rate_limit_per_ip) {}
 
   const Config& config;
   EventLog* log;
@@ -54,13 +62,18 @@ struct HttpFront::Impl {
   WebhookIngestor ingestor;
   std::shared_ptr<spdlog::logger> logger;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // Per client (http/client_limits.h): connections per peer address, and
+  // requests a second per client address.
+  std::shared_ptr<PeerConnections> peers;
+  std::shared_ptr<ConnectionGuard> guard;
+  RequestRateLimiter limiter;
 
   asio::io_context ioctx;
   std::unique_ptr<Server> server;
   std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
-  std::atomic<uint64_t> accepted{0}, duplicates{0}, rejected{0}, unavailable{0};
+  std::atomic<uint64_t> accepted{0}, duplicates{0}, rejected{0}, unavailable{0}, rate_limited{0};
 
   // `admin_listener`: the request came to server.admin_listen. With that
   // listener configured, admin paths are answered only there and
@@ -70,6 +83,10 @@ struct HttpFront::Impl {
   void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
                std::string body, bool close = false, int retry_after_s = 0);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
+  // True when the request's client is within server.rate_limit_per_ip;
+  // otherwise answers it (a status its sender retries, with Retry-After).
+  bool WithinClientRate(const restinio::request_handle_t& req, const std::string& request_id,
+                        std::string_view path);
   void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
   void HandleSettle(const restinio::request_handle_t& req, const std::string& request_id);
   // The checks every admin endpoint makes (on, POST, the Bearer token, a
@@ -153,6 +170,19 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
             true, 5);
     return restinio::request_accepted();
   }
+  // Its parser discarded the body past the limit (http/restinio_traits.h).
+  if (h.has_field(kBodyTooLargeMarker)) {
+    rejected.fetch_add(1);
+    const std::string declared(h.get_field(kBodyTooLargeMarker));
+    Respond(req, request_id, 413,
+            ErrorJson("body_too_large",
+                      (declared == "chunked" ? std::string("body is larger")
+                                             : "body is " + declared + " bytes") +
+                          "; the limit is " + std::to_string(config.server().max_body_bytes)),
+            /*close=*/true);
+    return restinio::request_accepted();
+  }
+  if (!WithinClientRate(req, request_id, path)) return restinio::request_accepted();
   const bool admin_path = path.substr(0, 10) == "/v1/admin/";
   if (config.server().admin_listen_port != 0 && admin_path != admin_listener) {
     Respond(req, request_id, 404, ErrorJson("not_found", "no such endpoint on this listener"));
@@ -170,6 +200,23 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
   }
   HandleWebhook(req, request_id);
   return restinio::request_accepted();
+}
+
+bool HttpFront::Impl::WithinClientRate(const restinio::request_handle_t& req,
+                                       const std::string& request_id, std::string_view path) {
+  if (config.server().rate_limit_per_ip <= 0) return true;
+  const std::string client =
+      ClientAddress(req->remote_endpoint().address().to_string(),
+                    req->header().get_field_or("X-Forwarded-For", ""), config.server().trusted_proxies);
+  int retry_after_s = 1;
+  if (client.empty() || limiter.Take(client, clock->NowMicros(), &retry_after_s)) return true;
+  rate_limited.fetch_add(1);
+  Respond(req, request_id, ingestor.RetryStatusFor(path),
+          ErrorJson("rate_limited", "more than " +
+                                        std::to_string(config.server().rate_limit_per_ip) +
+                                        " requests a second from this address; retry later"),
+          false, retry_after_s);
+  return false;
 }
 
 bool HttpFront::Impl::AdminRequest(const restinio::request_handle_t& req,
@@ -365,7 +412,8 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
       .UInt("accepted", accepted.load())
       .UInt("duplicates", duplicates.load())
       .UInt("rejected", rejected.load())
-      .UInt("unavailable", unavailable.load());
+      .UInt("unavailable", unavailable.load())
+      .UInt("rate_limited", rate_limited.load());
   const uint64_t last_seq = log->LastSequence();
   JsonObject store;
   store.Str("state", log_health.ok()                      ? "writable"
@@ -411,7 +459,6 @@ void HttpFront::Impl::WaitDrained(std::chrono::steady_clock::time_point deadline
 Status HttpFront::Run(bool handle_signals) {
   Impl& m = *impl_;
   const ServerSettings& s = m.config.server();
-  uint64_t hard_body_limit = std::max<uint64_t>(s.max_body_bytes * 4, s.max_body_bytes + (1 << 20));
   auto settings = [&](const std::string& host, uint16_t port, int max_connections,
                       bool admin) {
     return restinio::server_settings_t<Traits>{}
@@ -422,12 +469,16 @@ Status HttpFront::Run(bool handle_signals) {
         .write_http_response_timelimit(std::chrono::milliseconds(s.write_timeout_ms))
         .handle_request_timeout(std::chrono::milliseconds(s.handle_timeout_ms))
         .max_parallel_connections(static_cast<std::size_t>(max_connections))
+        .ip_blocker(m.guard)
+        .connection_state_listener(m.guard)
+        // A connection never holds more body than the limit: past it the
+        // parser drops what comes and the handler answers 413.
         .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
                                       .max_url_size(8192)
                                       .max_field_name_size(1024)
                                       .max_field_value_size(16384)
                                       .max_field_count(128)
-                                      .max_body_size(hard_body_limit));
+                                      .max_body_size(s.max_body_bytes));
   };
   try {
     m.server = std::make_unique<Server>(

@@ -42,6 +42,18 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
+// A TCP connection to 127.0.0.1:port; -1 when it cannot be made.
+int ConnectLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return fd;
+  close(fd);
+  return -1;
+}
+
 std::string Sig(const std::string& body) {
   return "X-Texting-Signature: " + HexEncode(HmacKey(HmacKey::Digest::kSha256, "vs").Mac(body));
 }
@@ -378,12 +390,8 @@ TEST_F(HttpFrontTest, HealthEndpoints) {
 
 TEST_F(HttpFrontTest, StalledClientIsCutOff) {
   Start();
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port_));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int fd = ConnectLoopback(port_);
+  ASSERT_GE(fd, 0);
   std::string partial = "POST /webhooks/verity HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
   ASSERT_GT(send(fd, partial.data(), partial.size(), 0), 0);
   timeval tv{5, 0};
@@ -396,6 +404,70 @@ TEST_F(HttpFrontTest, StalledClientIsCutOff) {
   EXPECT_LE(n, 0) << "the server closes a connection that stalls mid-request";
   EXPECT_LT(waited, std::chrono::seconds(4));
   EXPECT_EQ(Http("GET", Url("/healthz")).status, 200);  // and still serves others
+}
+
+// A connection could buffer four times the body limit before its 413 (and
+// past that was closed without an answer). Now nothing past the limit is
+// kept, declared or chunked, and the answer is still a 413.
+TEST_F(HttpFrontTest, ABodyOverTheLimitIsAnswered413WithoutBeingKept) {
+  Start();
+  auto declared = PostVerity(std::string(64 << 20, 'x'));  // 64 MiB against a 4 KiB limit
+  EXPECT_EQ(declared.status, 413);
+  EXPECT_NE(declared.body.find("\"error\":\"body_too_large\""), std::string::npos);
+  EXPECT_NE(declared.body.find("body is 67108864 bytes; the limit is 4096"), std::string::npos)
+      << declared.body;
+  auto chunked =
+      Http("POST", Url("/webhooks/verity"),
+           {"Content-Type: application/json", "Transfer-Encoding: chunked", Sig("x")},
+           std::string(1 << 20, 'x'));
+  EXPECT_EQ(chunked.status, 413) << chunked.body;
+  EXPECT_EQ(log_->LastSequence(), 0u);
+  EXPECT_EQ(PostVerity(Fixture("verity/message.received.json")).status, 200);  // and on it goes
+}
+
+// One address could open every connection the service takes, and send as
+// fast as it liked.
+TEST_F(HttpFrontTest, EachClientHasItsShareOfConnectionsAndRequests) {
+  Start(nullptr, {{"DFM_SERVER_MAX_CONNECTIONS_PER_IP", "2"},
+                  {"DFM_SERVER_RATE_LIMIT_PER_IP", "1"},
+                  {"DFM_SERVER_TRUSTED_PROXIES", "10.0.0.9"}});  // this test's 127.0.0.1 is a client
+  int a = ConnectLoopback(port_), b = ConnectLoopback(port_);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both counted
+  int c = ConnectLoopback(port_);
+  ASSERT_TRUE(a >= 0 && b >= 0 && c >= 0);
+  timeval tv{5, 0};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[16];
+  EXPECT_EQ(recv(c, buf, sizeof(buf), 0), 0) << "the third is closed at once";
+  close(a);
+  close(b);
+  close(c);
+
+  // One request a second, bursts of two, per client address.
+  std::string body = Fixture("verity/message.received.json");
+  int limited = 0;
+  testing::HttpResponse last;
+  for (int i = 0; i < 4; ++i) {
+    last = PostVerity(body);
+    limited += last.status == 503 ? 1 : 0;
+  }
+  EXPECT_GE(limited, 1);
+  EXPECT_EQ(last.status, 503) << last.body;  // Verity retries 5xx (GoHighLevel would get 429)
+  EXPECT_NE(last.body.find("\"error\":\"rate_limited\""), std::string::npos);
+  EXPECT_FALSE(last.headers["retry-after"].empty());
+}
+
+// Behind a trusted proxy the client is the one X-Forwarded-For names; the
+// proxy's own requests (no such client) are not limited.
+TEST_F(HttpFrontTest, BehindAProxyTheForwardedClientIsLimited) {
+  Start(nullptr, {{"DFM_SERVER_RATE_LIMIT_PER_IP", "1"}});  // 127.0.0.1 is a trusted proxy
+  std::string body = Fixture("verity/message.received.json");
+  int limited = 0;
+  for (int i = 0; i < 4; ++i)
+    limited += PostVerity(body, {"X-Forwarded-For: 203.0.113.7"}).status == 503 ? 1 : 0;
+  EXPECT_GE(limited, 1);
+  EXPECT_EQ(PostVerity(body, {"X-Forwarded-For: 203.0.113.8"}).status, 200);  // another client
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(PostVerity(body).status, 200);
 }
 
 TEST_F(HttpFrontTest, StopAnswersRequestsInFlight) {
