@@ -448,6 +448,12 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
       if (const OutboundFactory* out = FindOutbound(src.system)) {
         if (out->enabled(ss) && ss.count("concurrency") && ss.at("concurrency") == "0")
           sp.push_back({"concurrency", "must be at least 1"});
+        HttpRequest probe;
+        probe.url = ApiBaseUrl(ss) + "/";
+        if (probe.url != "/" && !RefusalOf(probe).empty())
+          sp.push_back({"api_base_url",
+                        "must be https:// (plain http:// only to this machine: 127.0.0.1, ::1, "
+                        "localhost), or the credentials would cross the network in the clear"});
       }
       for (const auto& p : sp) problems->push_back({prefix + src.system + "." + p.key, p.message});
       // A system whose signature covers the URL it posted to (Twilio) is

@@ -1,5 +1,6 @@
 #include "connectors/common/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <chrono>
@@ -17,6 +18,8 @@ struct CurlHttpClient::Transfer {
   HttpRequest req;
   HttpCallback cb;
   HttpResponse resp;
+  size_t max_bytes = 0;
+  bool too_large = false;
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
   std::chrono::steady_clock::time_point started;
@@ -30,7 +33,12 @@ struct CurlHttpClient::Transfer {
 namespace {
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<HttpResponse*>(user)->body.append(data, size * n);
+  auto* t = static_cast<CurlHttpClient::Transfer*>(user);
+  if (t->resp.body.size() + size * n > t->max_bytes) {
+    t->too_large = true;
+    return 0;  // libcurl stops with CURLE_WRITE_ERROR
+  }
+  t->resp.body.append(data, size * n);
   return size * n;
 }
 
@@ -51,7 +59,41 @@ struct CurlGlobal {
 
 }  // namespace
 
-CurlHttpClient::CurlHttpClient(int max_connections_per_host) {
+bool IsLoopbackUrl(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  rest = rest.substr(rest.find('@') == std::string_view::npos ? 0 : rest.find('@') + 1);
+  std::string host;
+  if (!rest.empty() && rest.front() == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(rest.substr(1, close - 1));
+  } else {
+    host = std::string(rest.substr(0, rest.find(':')));
+  }
+  AsciiLowerInPlace(&host);
+  if (host == "localhost" || host == "::1") return true;
+  unsigned char v4[4];
+  return inet_pton(AF_INET, host.c_str(), v4) == 1 && v4[0] == 127;
+}
+
+std::string RefusalOf(const HttpRequest& req) {
+  const bool https = req.url.rfind("https://", 0) == 0;
+  const bool http = req.url.rfind("http://", 0) == 0;
+  if (!https && !(http && IsLoopbackUrl(req.url)))
+    return "refused: only https:// (plain http:// only to this machine)";
+  auto bad = [](const std::string& s) { return s.find_first_of(std::string("\r\n\0", 3)) != std::string::npos; };
+  for (const auto& [k, v] : req.headers) {
+    if (k.empty() || bad(k) || bad(v) || k.find(':') != std::string::npos)
+      return "refused: header " + (bad(k) ? std::string("name") : k) + " holds a line break";
+  }
+  return "";
+}
+
+CurlHttpClient::CurlHttpClient(int max_connections_per_host, size_t max_response_bytes)
+    : max_response_bytes_(max_response_bytes) {
   static CurlGlobal global;  // once per process, before the first handle
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(max_connections_per_host));
@@ -96,14 +138,22 @@ void CurlHttpClient::StartQueued() {
     batch.swap(queued_);
   }
   for (auto& t : batch) {
+    const std::string refusal = RefusalOf(t->req);
+    if (!refusal.empty()) {
+      t->resp.error = refusal;
+      t->cb(std::move(t->resp));
+      continue;
+    }
+    t->max_bytes = max_response_bytes_;
     t->easy = curl_easy_init();
     CURL* e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->req.url.c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->req.timeout_ms));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<int64_t>(t->req.timeout_ms, 5000)));
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->resp);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->resp);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
@@ -139,7 +189,10 @@ void CurlHttpClient::Finish(void* easy, int curl_code) {
     t->resp.status = static_cast<int>(status);
   } else {
     t->resp.status = 0;
-    t->resp.error = curl_easy_strerror(static_cast<CURLcode>(curl_code));
+    t->resp.error = t->too_large ? "response larger than " + std::to_string(t->max_bytes) +
+                                       " bytes: not read"
+                                 : curl_easy_strerror(static_cast<CURLcode>(curl_code));
+    if (t->too_large) t->resp.body.clear();
   }
   t->cb(std::move(t->resp));
 }

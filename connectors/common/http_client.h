@@ -6,6 +6,11 @@
 // transport error (status 0). It must not block. Destroying the client
 // answers every request still in flight with status 0 ("shutting down"),
 // on the destroying thread.
+//
+// What it refuses to do (a transport error, nothing sent): plain http to
+// anything but loopback, a header with CR, LF or NUL in it (a vendor's
+// token could otherwise add headers of its choosing), and reading a
+// response body past max_response_bytes.
 #pragma once
 
 #include <atomic>
@@ -16,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -48,23 +54,32 @@ class HttpClient {
   virtual void Send(HttpRequest req, HttpCallback cb) = 0;
 };
 
+// Why `req` may not be sent (see above), or empty when it may.
+std::string RefusalOf(const HttpRequest& req);
+// Whether a URL's host is this machine: 127.0.0.0/8, ::1 or localhost.
+bool IsLoopbackUrl(std::string_view url);
+
 // The libcurl implementation. `max_connections` bounds the connections kept
 // per host (keep-alive is used).
 class CurlHttpClient final : public HttpClient {
  public:
-  explicit CurlHttpClient(int max_connections_per_host = 8);
+  static constexpr size_t kDefaultMaxResponseBytes = 8 << 20;
+  explicit CurlHttpClient(int max_connections_per_host = 8,
+                          size_t max_response_bytes = kDefaultMaxResponseBytes);
   ~CurlHttpClient() override;
   CurlHttpClient(const CurlHttpClient&) = delete;
   CurlHttpClient& operator=(const CurlHttpClient&) = delete;
 
   void Send(HttpRequest req, HttpCallback cb) override;
 
+  struct Transfer;  // one request under way (http_client.cc)
+
  private:
-  struct Transfer;
   void Run();
   void StartQueued();
   void Finish(void* easy, int curl_code);
 
+  const size_t max_response_bytes_;
   void* multi_ = nullptr;  // CURLM*
   std::mutex mu_;
   std::deque<std::unique_ptr<Transfer>> queued_;  // guarded by mu_

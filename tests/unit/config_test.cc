@@ -257,6 +257,25 @@ allow_unauthenticated = true
   EXPECT_EQ(b.targets.count("ghl"), 1u);
 }
 
+// Outbound credentials went wherever the base URL said, in the clear too.
+TEST(Config, AnApiBaseUrlIsHttpsOrThisMachine) {
+  std::vector<ConfigProblem> problems;
+  Config::Load("", {{"DFM_VERITY_WEBHOOK_SECRET", "s"},
+                    {"DFM_VERITY_API_BASE_URL", "http://verity.example.com"},
+                    {"DFM_VERITY_API_KEY", "k"}},
+               &problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].key, "verity.api_base_url");
+  EXPECT_NE(problems[0].message.find("https"), std::string::npos);
+  problems.clear();
+  for (const char* ok : {"https://verity.example.com", "http://127.0.0.1:8093"}) {
+    Config::Load("", {{"DFM_VERITY_WEBHOOK_SECRET", "s"}, {"DFM_VERITY_API_BASE_URL", ok},
+                      {"DFM_VERITY_API_KEY", "k"}},
+                 &problems);
+    EXPECT_TRUE(problems.empty()) << ok << ": " << problems[0].message;
+  }
+}
+
 TEST(Config, RedriveMaxTextAgeIsHoursAndZeroMeansNoLimit) {
   std::vector<ConfigProblem> problems;
   Config c = Config::Load("", {}, &problems);
