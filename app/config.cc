@@ -77,7 +77,7 @@ struct GlobalKey {
 // Keys outside any tenant; the README's configuration reference explains each.
 const GlobalKey kGlobalKeys[] = {
     {"server.listen", "127.0.0.1:8080"},
-    {"server.admin_listen", ""},
+    {"server.admin_listen", "127.0.0.1:8081"},
     {"server.threads", "1"},
     {"server.max_body_bytes", "1048576"},
     {"server.max_connections", "4096"},
@@ -341,7 +341,17 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     *port_out = static_cast<uint16_t>(port);
   };
   listen_key("server.listen", "127.0.0.1:8080", &c.server_.listen_host, &c.server_.listen_port);
-  if (!value["server.admin_listen"].empty()) {
+  if (value["server.admin_listen"].empty()) {
+    // The admin endpoints on the listener the proxy exposes: only where
+    // that listener is this machine's alone.
+    const std::string& host = c.server_.listen_host;
+    if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+      problems->push_back({"server.admin_listen",
+                           "empty: the admin endpoints answer on server.listen (" + host +
+                               "), which others can reach; give them a loopback address",
+                           false});
+    }
+  } else {
     listen_key("server.admin_listen", "127.0.0.1:8081", &c.server_.admin_listen_host,
                &c.server_.admin_listen_port);
     if (c.server_.admin_listen_port == 0 && !c.server_.admin_listen_host.empty()) {

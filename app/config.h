@@ -84,6 +84,13 @@ struct SyncContext;
 class Config;
 SyncContext SyncContextFor(const Config& config, const std::string& tenant);
 
+// How the inbound mappers read webhooks under these settings (the phone
+// region, Aloware's zone and contact event names); `normalizer` must
+// outlive the result.
+struct MapperSettings;
+class Normalizer;
+MapperSettings MapperSettingsFrom(const SyncSettings& s, const Normalizer* normalizer);
+
 // Fields whose owner the config may set (sync/fact.h names, plus the call
 // disposition).
 const std::vector<std::string>& MergeableFields();

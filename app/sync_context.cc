@@ -1,7 +1,16 @@
 #include "app/config.h"
+#include "connectors/common/mapper.h"
 #include "sync/contact_model.h"
 
 namespace dfm {
+
+MapperSettings MapperSettingsFrom(const SyncSettings& s, const Normalizer* normalizer) {
+  MapperSettings m;
+  m.normalizer = normalizer;
+  m.aloware_contact_events = s.aloware_contact_events;
+  m.aloware_utc_offset_us = s.aloware_utc_offset_minutes * 60 * 1000000;
+  return m;
+}
 
 SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
   const SyncSettings& ss = config.sync();

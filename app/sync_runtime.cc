@@ -62,9 +62,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   // no conversation provider takes no texts there; others still do).
   for (const auto& tenant : config.tenants()) env->contexts[tenant] = SyncContextFor(config, tenant);
   env->ctx = SyncContextFor(config, "");  // for a tenant not configured: never routed to
-  env->mapper.normalizer = im.normalizer.get();
-  env->mapper.aloware_contact_events = ss.aloware_contact_events;
-  env->mapper.aloware_utc_offset_us = ss.aloware_utc_offset_minutes * 60 * 1000000;
+  env->mapper = MapperSettingsFrom(ss, im.normalizer.get());
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
   env->contact_idle_us = ss.contact_idle_s * 1000000;
 

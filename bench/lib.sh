@@ -27,6 +27,7 @@ bench_start_dfm() {
   cat > "$work/bench.toml" <<TOML
 [server]
 listen = "127.0.0.1:18080"
+admin_listen = "127.0.0.1:18081"
 threads = 1
 [storage]
 data_dir = "$work/data"

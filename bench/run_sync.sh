@@ -17,6 +17,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] && cat "$work/dfm.
 cat > "$work/bench.toml" <<TOML
 [server]
 listen = "127.0.0.1:18080"
+admin_listen = "127.0.0.1:18081"
 [storage]
 data_dir = "$work/data"
 [log]

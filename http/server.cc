@@ -4,9 +4,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <deque>
+#include <mutex>
 #include <thread>
 
+#include "connectors/common/mapper.h"
+#include "replay-tools/redrive_items.h"
+#include "sync/contact_model.h"
+#include "sync/normalize.h"
 #include "sync/redrive.h"
 #include "sync/settle.h"
 #include "util/crypto.h"
@@ -42,6 +49,47 @@ std::string ErrorJson(const std::string& error, const std::string& detail) {
   return JsonObject().Str("error", error).Str("detail", detail).Finish();
 }
 
+// One thread for the admin endpoints' longer work (reading a contact's
+// history to rebuild a re-drive), so the I/O thread never waits on it.
+class AdminWorker {
+ public:
+  AdminWorker() : thread_([this] { Loop(); }) {}
+  ~AdminWorker() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void Post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and nothing is left
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lk.unlock();
+      job();
+      lk.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct HttpFront::Impl {
@@ -54,7 +102,9 @@ struct HttpFront::Impl {
         peers(std::make_shared<PeerConnections>(c.server().max_connections_per_ip,
                                                 c.server().trusted_proxies)),
         guard(std::make_shared<ConnectionGuard>(peers)),
-        limiter(c.server().rate_limit_per_ip) {}
+        limiter(c.server().rate_limit_per_ip),
+        normalizer(c.sync().default_region),
+        mapper(MapperSettingsFrom(c.sync(), &normalizer)) {}
 
   const Config& config;
   EventLog* log;
@@ -67,6 +117,10 @@ struct HttpFront::Impl {
   std::shared_ptr<PeerConnections> peers;
   std::shared_ptr<ConnectionGuard> guard;
   RequestRateLimiter limiter;
+  // How the re-drive endpoint reads webhooks and rules, as the service does.
+  Normalizer normalizer;
+  MapperSettings mapper;
+  std::unique_ptr<AdminWorker> admin_worker;  // while Run() runs
 
   asio::io_context ioctx;
   std::unique_ptr<Server> server;
@@ -111,7 +165,14 @@ struct HttpFront::Impl {
   // `unavailable_status` when the log cannot take it (the sender retries).
   void AppendAndAnswer(const restinio::request_handle_t& req, const std::string& request_id,
                        EventDraft draft, int unavailable_status, LogFields fields,
-                       std::function<void(JsonObject*)> extra = {});
+                       std::function<void(JsonObject*)> extra = {},
+                       std::optional<EventDraft> audit = std::nullopt);
+  // The admin.action event that records who asked for `action` (what
+  // `target` names: the idempotency key of the event it asked for), from
+  // where and with which credential; appended with the action itself.
+  EventDraft AdminAction(const restinio::request_handle_t& req, const std::string& request_id,
+                         const std::string& tenant, std::string_view action,
+                         const std::string& target) const;
   std::string admin_token;  // empty: the admin endpoints answer 404
   std::function<void(uint64_t, JsonObject*)> health_parts;  // more parts of GET /v1/health
   std::string HealthJson(bool* ready) const;
@@ -250,30 +311,81 @@ bool HttpFront::Impl::AdminRequest(const restinio::request_handle_t& req,
 }
 
 // POST /v1/admin/replay[?tenant=T]: appends one replay.requested event
-// (sync/redrive.h) once the body reads as one; answered after it is durable.
+// (sync/redrive.h) whose items are rebuilt from the log, never taken as
+// posted (replay-tools/redrive_items.h), on the admin worker; answered
+// after it is durable, 422 when an item is not a contact's own dead or
+// missing push.
 void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
                                    const std::string& request_id) {
   std::string tenant;
   if (!AdminRequest(req, request_id, &tenant)) return;
-  ReplayRequest r;
-  Status st = DecodeReplayRequest(req->body(), &r);
-  if (!st.ok() || r.items.empty()) {
+  ReplayRequest posted;
+  Status st = DecodeReplayRequest(req->body(), &posted);
+  if (!st.ok() || posted.items.empty()) {
     rejected.fetch_add(1);
     Respond(req, request_id, 400,
             ErrorJson("malformed_body", st.ok() ? "\"items\" is empty" : st.message()));
     return;
   }
+  in_flight.fetch_add(1);
+  admin_worker->Post([this, req, request_id, tenant, posted = std::move(posted)] {
+    ReplayOptions base;
+    base.mapper = &mapper;
+    base.context = [this](const std::string& t) {
+      SyncContext ctx = SyncContextFor(config, t);
+      ctx.now_us = clock->NowMicros();
+      return ctx;
+    };
+    ReplayRequest r;
+    Status rs = RebuildRedriveItems(*log, tenant, posted, base, &r);
+    if (rs.code() == Status::Code::kInvalidArgument) {
+      rejected.fetch_add(1);
+      Respond(req, request_id, 422, ErrorJson("not_redrivable", rs.message()));
+    } else if (!rs.ok()) {
+      unavailable.fetch_add(1);
+      Respond(req, request_id, 503, ErrorJson("log_unavailable", rs.message()), false, 5);
+    } else {
+      EventDraft d;
+      d.tenant = tenant;
+      d.stream = kReplayStream;
+      d.type = std::string(kReplayRequestedType);
+      d.payload = EncodeReplayRequest(r);
+      d.idempotency_system = kReplayKeySystem;
+      d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
+      const uint64_t n = r.items.size();
+      EventDraft audit = AdminAction(req, request_id, tenant, "replay", d.idempotency_key);
+      AppendAndAnswer(
+          req, request_id, std::move(d), 503,
+          LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true},
+          [n](JsonObject* o) { o->UInt("items", n); }, std::move(audit));
+    }
+    in_flight.fetch_sub(1);
+  });
+}
+
+EventDraft HttpFront::Impl::AdminAction(const restinio::request_handle_t& req,
+                                        const std::string& request_id, const std::string& tenant,
+                                        std::string_view action, const std::string& target) const {
+  const auto& h = req->header();
+  const std::string peer = req->remote_endpoint().address().to_string();
+  std::string client = ClientAddress(peer, h.get_field_or("X-Forwarded-For", ""),
+                                     config.server().trusted_proxies);
+  std::string agent(h.get_field_or("User-Agent", ""));
+  if (agent.size() > 256) agent.resize(256);
   EventDraft d;
   d.tenant = tenant;
-  d.stream = kReplayStream;
-  d.type = std::string(kReplayRequestedType);
-  d.payload = EncodeReplayRequest(r);
-  d.idempotency_system = kReplayKeySystem;
-  d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
-  const uint64_t n = r.items.size();
-  AppendAndAnswer(req, request_id, std::move(d), 503,
-                  LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true},
-                  [n](JsonObject* o) { o->UInt("items", n); });
+  d.stream = "admin";
+  d.type = "admin.action";
+  d.payload = JsonObject()
+                  .Str("action", std::string(action))
+                  .Str("target", target)
+                  .Str("credential", "admin-token")
+                  .Str("peer", peer)
+                  .Str("client", client.empty() ? peer : client)
+                  .Str("request_id", request_id)
+                  .Str("user_agent", agent)
+                  .Finish();
+  return d;
 }
 
 // POST /v1/admin/settle[?tenant=T]: appends the identity.settled event
@@ -313,21 +425,24 @@ void HttpFront::Impl::HandleSettle(const restinio::request_handle_t& req,
     Respond(req, request_id, 422, ErrorJson("not_a_candidate", st.message()));
     return;
   }
+  EventDraft audit = AdminAction(req, request_id, tenant, "settle", d.idempotency_key);
   AppendAndAnswer(req, request_id, std::move(d), 503,
                   LogFields{tenant, "",
                             "event=identity_settled conflict=" + std::to_string(r.conflict_seq) +
                                 " dismissed=" + (r.dismiss ? "true" : "false"),
                             true},
-                  {});
+                  {}, std::move(audit));
 }
 
 void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
                                       const std::string& request_id, EventDraft draft,
                                       int unavailable_status, LogFields fields,
-                                      std::function<void(JsonObject*)> extra) {
+                                      std::function<void(JsonObject*)> extra,
+                                      std::optional<EventDraft> audit) {
   in_flight.fetch_add(1);
   std::vector<EventDraft> drafts;
   drafts.push_back(std::move(draft));
+  if (audit) drafts.push_back(std::move(*audit));  // in the same write: both or neither
   log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status,
                                        fields = std::move(fields), extra = std::move(extra)](
                                           const Status& s, const std::vector<AppendOutcome>& o) {
@@ -506,6 +621,7 @@ Status HttpFront::Run(bool handle_signals) {
     m.logger->info("event=listening_admin address={}:{}", s.admin_listen_host,
                    s.admin_listen_port);
   }
+  m.admin_worker = std::make_unique<AdminWorker>();
   listening_.store(true);
   m.logger->info("event=listening address={}:{} threads={}", s.listen_host, s.listen_port,
                  s.threads);
@@ -523,6 +639,7 @@ Status HttpFront::Run(bool handle_signals) {
   for (auto& t : pool) t.join();
   listening_.store(false);
   if (signals) signals->cancel();
+  m.admin_worker.reset();  // after the drain: what it had was answered
   m.server.reset();
   m.admin_server.reset();
   m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),

@@ -62,9 +62,7 @@ struct ReplayTools::Impl {
     config = Config::Load(*config_path, Config::ProcessEnv(), &problems);
     if (data_dir.empty()) data_dir = config.data_dir();
     normalizer = std::make_unique<Normalizer>(config.sync().default_region);
-    mapper.normalizer = normalizer.get();
-    mapper.aloware_contact_events = config.sync().aloware_contact_events;
-    mapper.aloware_utc_offset_us = config.sync().aloware_utc_offset_minutes * 60 * 1000000;
+    mapper = MapperSettingsFrom(config.sync(), normalizer.get());
   }
 
   std::vector<std::string> Tenants() const {

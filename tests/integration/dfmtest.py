@@ -148,6 +148,7 @@ class Dfm:
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
+        self.admin_port = free_port()
         self.data_dir = os.path.join(workdir, "data")
         self.config_path = os.path.join(workdir, "dfm.toml")
         self.log_path = os.path.join(workdir, "dfm.log")
@@ -166,6 +167,7 @@ class Dfm:
 [server]
 listen = "127.0.0.1:{self.port}"
 public_base_url = "{public_base_url or f'http://127.0.0.1:{self.port}'}"
+admin_listen = "127.0.0.1:{self.admin_port}"
 max_body_bytes = 65536
 trusted_proxies = ["127.0.0.1"]
 {server_config or "read_timeout_ms = 5000"}
@@ -252,6 +254,7 @@ class Nginx:
         self.workdir = os.path.join(workdir, "nginx")
         os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
         self.port = port or free_port()
+        self.admin_port = free_port()
         self.conf = os.path.join(self.workdir, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(f"""

@@ -94,6 +94,12 @@ class ReplayToolsTest(unittest.TestCase):
             e for e in self.events("push.succeeded") if e["payload"].get("system") == "aloware"])
         replays = self.events("replay.requested")
         self.assertEqual(len(replays), 1)
+        # Who asked is recorded with it: the admin token, from this machine.
+        asked = self.events("admin.action")
+        self.assertEqual(len(asked), 1)
+        self.assertEqual((asked[0]["payload"]["action"], asked[0]["payload"]["credential"],
+                          asked[0]["payload"]["client"]), ("replay", "admin-token", "127.0.0.1"))
+        self.assertEqual(asked[0]["seq"], replays[0]["seq"] + 1, "in the same write")
         pushes = [e for e in self.events("push.requested") if e["payload"]["system"] == "aloware"]
         self.assertEqual(len(pushes), 1)
         self.assertEqual(pushes[0]["causation_id"], replays[0]["id"], "caused by the replay")
@@ -203,16 +209,19 @@ class ReplayToolsTest(unittest.TestCase):
 
 
 class AdminEndpointTest(unittest.TestCase):
-    """POST /v1/admin/replay: every bad request answered clearly, nothing appended."""
+    """POST /v1/admin/replay: every bad request answered clearly, nothing
+    appended; an item is only ever a contact's own dead or missing push,
+    rebuilt from the log (it was taken as posted: any text, any age)."""
     setUp = e2e.SyncTest.setUp
     tearDown = e2e.SyncTest.tearDown
     events = e2e.SyncTest.events
+    ghl_user_creates = e2e.SyncTest.ghl_user_creates
 
     def post(self, body, token=None, query=""):
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = "Bearer " + token
-        status, _, answer = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/v1/admin/replay" + query,
+        status, _, answer = dfmtest.request("127.0.0.1", self.dfm.admin_port, "POST", "/v1/admin/replay" + query,
                                             body=body.encode(), headers=headers)
         return status, json.loads(answer)
 
@@ -234,12 +243,23 @@ class AdminEndpointTest(unittest.TestCase):
         self.assertEqual(self.events("replay.requested"), [])
 
         status, answer = self.post(good, token=token)
-        self.assertEqual((status, answer["status"]), (200, "accepted"))
-        self.assertEqual(self.post(good, token=token)[1]["status"], "duplicate", "the same request once")
-        e2e.wait_for("the skip", lambda: self.events("push.redrive_skipped"))
-        skip = self.events("push.redrive_skipped")[0]
-        self.assertEqual(skip["stream"], "replay", "no stream for a contact that does not exist")
-        self.assertEqual(skip["payload"]["reason"], "the contact does not exist")
+        self.assertEqual((status, answer["error"]), (422, "not_redrivable"))
+        self.assertIn("item 0: its cause is no event of tenant default", answer["detail"])
+
+        # A real webhook as the cause, with a text of the caller's choosing:
+        # the rules call for no such push, so nothing is sent.
+        self.ghl_user_creates("+12055550304", first="Real")
+        e2e.wait_for("the contact", lambda: self.events("contact.created"))
+        hook = self.dfm.webhooks()[0]
+        forged = {"contact_id": self.events("contact.created")[0]["payload"]["contact_id"],
+                  "cause": hook["id"],
+                  "push": {"system": "verity", "op": "send", "fields": {"body": "Pay now",
+                                                                         "phone": "+12055550199"}}}
+        status, answer = self.post(json.dumps({"items": [forged]}), token=token)
+        self.assertEqual((status, answer["error"]), (422, "not_redrivable"), answer)
+        self.assertIn("no missing send push to verity", answer["detail"])
+        self.assertEqual(self.events("replay.requested"), [])
+        self.assertEqual(self.events("admin.action"), [], "a refusal appends nothing")
 
 
 if __name__ == "__main__":

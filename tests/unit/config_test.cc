@@ -33,11 +33,22 @@ TEST(Config, DefaultsWithoutFile) {
   EXPECT_TRUE(c.Systems("default").empty());
 }
 
-TEST(Config, AdminListenIsOptionalAndMustBeItsOwnAddress) {
+TEST(Config, AdminListenIsLoopbackByDefaultAndMustBeItsOwnAddress) {
   std::vector<ConfigProblem> problems;
   Config plain = Config::Load("", {}, &problems);
   EXPECT_TRUE(problems.empty());
-  EXPECT_EQ(plain.server().admin_listen_port, 0);  // admin on the main listener
+  // Its own listener on loopback: the one the proxy exposes has no admin path.
+  EXPECT_EQ(plain.server().admin_listen_host, "127.0.0.1");
+  EXPECT_EQ(plain.server().admin_listen_port, 8081);
+  Config main = Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", ""}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(main.server().admin_listen_port, 0);  // on the main listener, a loopback one
+  Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", ""}, {"DFM_SERVER_LISTEN", "0.0.0.0:8080"}},
+               &problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_FALSE(problems[0].error);
+  EXPECT_NE(problems[0].message.find("which others can reach"), std::string::npos);
+  problems.clear();
   Config sep = Config::Load("", {{"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:8081"}}, &problems);
   EXPECT_TRUE(problems.empty());
   EXPECT_EQ(sep.server().admin_listen_host, "127.0.0.1");

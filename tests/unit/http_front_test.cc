@@ -81,6 +81,7 @@ class HttpFrontTest : public ::testing::Test {
                         {"DFM_SERVER_MAX_BODY_BYTES", "4096"},
                         {"DFM_SERVER_READ_TIMEOUT_MS", "500"},
                         {"DFM_SERVER_SHUTDOWN_GRACE_MS", "5000"},
+                        {"DFM_SERVER_ADMIN_LISTEN", ""},  // on the main listener, as tests ask
                         {"DFM_VERITY_WEBHOOK_SECRET", "vs"},
                         {"DFM_GHL_ED25519_PUBLIC_KEY", ed_->PublicPem()},
                         {"DFM_GHL_LOCATION_ID", "ve9EPM428h8vShlRW1KT"},  // the fixtures'
@@ -328,14 +329,22 @@ TEST_F(HttpFrontTest, AdminSettleAppendsOneSettlementPerConflict) {
   auto ok = settle(R"({"conflict":)" + seq + R"(,"contact":"contact-a","reason":"checked"})");
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_NE(ok.body.find("\"status\":\"accepted\""), std::string::npos) << ok.body;
-  ASSERT_EQ(log_->LastSequence(), conflict.seq + 1);
+  // The settlement, and in the same write who asked for it.
+  ASSERT_EQ(log_->LastSequence(), conflict.seq + 2);
   std::vector<Event> read;
-  ASSERT_TRUE(log_->Read(conflict.seq + 1, 1, &read).ok());
+  ASSERT_TRUE(log_->Read(conflict.seq + 1, 2, &read).ok());
   EXPECT_EQ(read.at(0).type, ev::kIdentitySettled);
+  EXPECT_EQ(read.at(1).type, "admin.action");
+  EXPECT_NE(read.at(1).payload.find("\"action\":\"settle\",\"target\":\"settle/"),
+            std::string::npos)
+      << read.at(1).payload;
+  EXPECT_NE(read.at(1).payload.find("\"credential\":\"admin-token\",\"peer\":\"127.0.0.1\""),
+            std::string::npos)
+      << read.at(1).payload;
   auto again = settle(R"({"conflict":)" + seq + R"(,"dismiss":true})");
   EXPECT_EQ(again.status, 200) << again.body;
   EXPECT_NE(again.body.find("\"status\":\"duplicate\""), std::string::npos) << again.body;
-  EXPECT_EQ(log_->LastSequence(), conflict.seq + 1);
+  EXPECT_EQ(log_->LastSequence(), conflict.seq + 3) << "the attempt is recorded, not the settlement";
 
   // `dfm conflicts settle` finds the running service by the data
   // directory's token and asks it; its refusals come back as such.

@@ -12,6 +12,7 @@
 #include "events/webhook_received.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/events_command.h"
+#include "replay-tools/redrive_items.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
 #include "replay-tools/trace.h"
@@ -480,6 +481,67 @@ TEST(DeadLetters, ListedUntilAReplayNamesThem) {
   EXPECT_EQ(found[0].request_id, again_id.ToString());
   EXPECT_EQ(found[0].request_at_us, first_asked);
   EXPECT_EQ(RedriveDeadLetters(found, "again")["default"].items.at(0).asked_at_us, first_asked);
+}
+
+// POST /v1/admin/replay took items as posted: a text of the caller's choosing,
+// no first-asked time. Now each item is rebuilt from the log: a dead push of
+// that contact is re-driven as it was asked, once.
+TEST(RedriveItems, ADeadTextIsReDrivenAsItWasAskedNeverAsPosted) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent req = Ev(ev::kPushRequested, "verity", "send");
+  req.push_id = "c1:verity:1";
+  req.fields = {{"body", "Your order shipped"}, {"phone", "+12055550142"}};
+  EventId req_id = b.Add(req, hook);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "verity", "send");
+  dead.push_id = req.push_id;
+  b.Add(dead, req_id);
+  uint64_t req_seq = 0;
+  ASSERT_TRUE(b.log.LookupEventId(req_id, &req_seq).ok());
+  Event asked;
+  ASSERT_TRUE(ReadEventBySeq(b.log, req_seq, &asked).ok());
+
+  ReplayRequest posted;
+  RedriveItem forged;
+  forged.contact_id = "c1";
+  forged.cause = req_id.ToString();
+  forged.push = req;
+  forged.push.fields = {{"body", "Pay now at evil.example"}, {"phone", "+12055550199"}};
+  forged.asked_at_us = 0;  // no age
+  posted.items.push_back(forged);
+  MapperSettings mapper;
+  ReplayOptions base;
+  base.mapper = &mapper;
+  base.context = [](const std::string&) { return SyncContext(); };
+  ReplayRequest rebuilt;
+  ASSERT_TRUE(RebuildRedriveItems(b.log, "default", posted, base, &rebuilt).ok());
+  ASSERT_EQ(rebuilt.items.size(), 1u);
+  EXPECT_EQ(rebuilt.items[0].push.fields, req.fields);
+  EXPECT_EQ(rebuilt.items[0].asked_at_us, asked.recorded_at_us);
+
+  auto refused = [&](ReplayRequest r, const std::string& tenant = "default") {
+    ReplayRequest out;
+    Status st = RebuildRedriveItems(b.log, tenant, r, base, &out);
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+    return st.message();
+  };
+  ReplayRequest other = posted;
+  other.items[0].contact_id = "c2";
+  EXPECT_NE(refused(other).find("a push of another contact"), std::string::npos);
+  EXPECT_NE(refused(posted, "acme").find("no event of tenant acme"), std::string::npos);
+  other = posted;
+  other.items[0].cause = hook.ToString();  // a webhook whose rules call for no such push
+  EXPECT_NE(refused(other).find("no missing send push to verity"), std::string::npos);
+
+  // Once re-driven, its dead letter is not re-driven again.
+  EventDraft d;
+  d.tenant = "default";
+  d.stream = kReplayStream;
+  d.type = std::string(kReplayRequestedType);
+  d.payload = EncodeReplayRequest(rebuilt);
+  AppendOutcome o;
+  ASSERT_TRUE(b.log.Append(d, &o).ok());
+  EXPECT_NE(refused(posted).find("re-driven by event " + std::to_string(o.seq)), std::string::npos);
 }
 
 // The listings say beforehand which texts a re-drive would skip for their

@@ -1,0 +1,142 @@
+#include "replay-tools/redrive_items.h"
+
+#include "events/webhook_received.h"
+#include "replay-tools/tool_log.h"
+#include "sync/domain_event.h"
+
+namespace dfm {
+
+namespace {
+
+// When the push `asked` was first asked for: its own recorded time, or,
+// for a re-drive, the time its replay.requested item said the push it
+// re-drove was first asked for.
+int64_t FirstAsked(const EventLog& log, const Event& request, const DomainEvent& asked) {
+  auto cause = RedriveCause(asked);
+  if (!cause) return request.recorded_at_us;
+  Event replay;
+  ReplayRequest r;
+  if (!ReadEventBySeq(log, asked.webhook_seq, &replay).ok() ||
+      replay.type != kReplayRequestedType || !DecodeReplayRequest(replay.payload, &r).ok())
+    return request.recorded_at_us;
+  for (const auto& item : r.items)
+    if (item.cause == cause->ToString() && item.asked_at_us != 0) return item.asked_at_us;
+  return request.recorded_at_us;
+}
+
+// A push.requested of the contact, dead-lettered and not re-driven since.
+Status DeadLetterItem(const EventLog& log, const std::string& tenant, const Event& request,
+                      const RedriveItem& posted, RedriveItem* out, std::string* why) {
+  DomainEvent asked;
+  if (!DecodeDomainEvent(request.type, request.payload, &asked).ok()) {
+    *why = "its cause cannot be read";
+    return Status::OK();
+  }
+  if (request.stream != ContactStream(posted.contact_id)) {
+    *why = "its cause is a push of another contact";
+    return Status::OK();
+  }
+  if (asked.system != posted.push.system || asked.op != posted.push.op) {
+    *why = "its cause is a push of another system or op";
+    return Status::OK();
+  }
+  bool dead = false;
+  Status s = log.ScanStream(
+      tenant, request.stream,
+      [&](const Event& e) {
+        if (e.type != ev::kPushDeadLettered) return true;
+        DomainEvent d;
+        dead = DecodeDomainEvent(e.type, e.payload, &d).ok() && d.push_id == asked.push_id;
+        return !dead;
+      },
+      request.seq + 1);
+  if (!s.ok()) return s;
+  if (!dead) {
+    *why = "its push was not dead-lettered";
+    return Status::OK();
+  }
+  const std::string cause = request.id.ToString();
+  s = log.ScanStream(
+      tenant, kReplayStream,
+      [&](const Event& e) {
+        ReplayRequest r;
+        if (e.type != kReplayRequestedType || !DecodeReplayRequest(e.payload, &r).ok()) return true;
+        for (const auto& item : r.items)
+          if (item.cause == cause) *why = "its push was re-driven by event " + std::to_string(e.seq);
+        return why->empty();
+      },
+      request.seq + 1);
+  if (!s.ok() || !why->empty()) return s;
+  out->contact_id = posted.contact_id;
+  out->cause = cause;
+  out->push = asked;
+  out->asked_at_us = FirstAsked(log, request, asked);
+  return Status::OK();
+}
+
+// A push the rules call for now that the webhook's decision did not request.
+Status MissingItem(const EventLog& log, const std::string& tenant, const Event& webhook,
+                   const RedriveItem& posted, const ReplayOptions& base, RedriveItem* out,
+                   std::string* why) {
+  ReplayOptions o = base;
+  o.from_us = webhook.recorded_at_us;
+  o.to_us = webhook.recorded_at_us + 1;
+  o.contacts = {ContactMatch{tenant, posted.contact_id}};
+  o.system = posted.push.system;
+  o.tenant = tenant;
+  ReplayPlan plan;
+  Status s = PlanReplay(log, o, &plan);
+  if (!s.ok()) return s;
+  for (const auto& d : plan.diffs) {
+    if (d.kind != "missing" || d.webhook_seq != webhook.seq || d.now.op != posted.push.op ||
+        d.contact.contact_id != posted.contact_id)
+      continue;
+    out->contact_id = posted.contact_id;
+    out->cause = webhook.id.ToString();
+    out->push = d.now;
+    out->asked_at_us = d.webhook_at_us;
+    return Status::OK();
+  }
+  *why = "the rules call for no missing " + posted.push.op + " push to " + posted.push.system +
+         " for that webhook and contact (done, re-driven already, or never due)";
+  return Status::OK();
+}
+
+}  // namespace
+
+Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
+                           const ReplayRequest& posted, const ReplayOptions& base,
+                           ReplayRequest* rebuilt) {
+  rebuilt->reason = posted.reason;
+  rebuilt->items.clear();
+  for (size_t i = 0; i < posted.items.size(); ++i) {
+    const RedriveItem& item = posted.items[i];
+    auto refuse = [&](const std::string& why) {
+      return Status::InvalidArgument("item " + std::to_string(i) + ": " + why +
+                                     "; only a contact's own dead-lettered or missing pushes "
+                                     "are re-driven");
+    };
+    auto id = EventId::Parse(item.cause);
+    if (!id) return refuse("its cause is not an event id");
+    Event cause;
+    Status s = ReadEventById(log, *id, &cause);
+    if (s.IsNotFound() || (s.ok() && cause.tenant != tenant))
+      return refuse("its cause is no event of tenant " + tenant);
+    if (!s.ok()) return s;
+    RedriveItem out;
+    std::string why;
+    if (cause.type == ev::kPushRequested) {
+      s = DeadLetterItem(log, tenant, cause, item, &out, &why);
+    } else if (cause.type == WebhookReceived::kType || cause.type == kContactImportedType) {
+      s = MissingItem(log, tenant, cause, item, base, &out, &why);
+    } else {
+      why = "its cause is a " + cause.type + ", neither a push nor a webhook";
+    }
+    if (!s.ok()) return s;
+    if (!why.empty()) return refuse(why);
+    rebuilt->items.push_back(std::move(out));
+  }
+  return Status::OK();
+}
+
+}  // namespace dfm
