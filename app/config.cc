@@ -437,6 +437,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   // Systems per tenant: enabled when any of its keys was set; then the
   // source's own validation runs.
   bool url_problem = false;
+  std::map<std::string, std::string> webhook_secrets;  // "<system>\n<secret>" -> first tenant
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const auto& src : BuiltinWebhookSources()) {
@@ -475,6 +476,21 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
              "required while " + src.system + " is enabled (tenant " + tenant + "): " +
                  src.system + " signs the URL it posts to, which is checked against this one, "
                  "never against the request's Host or forwarded headers"});
+      }
+      // A secret that authenticates webhooks binds them to a tenant only if
+      // no other tenant has it (a signed URL binds them by its path).
+      if (made && !made->SignsUrl()) {
+        for (const auto& spec : src.settings) {
+          const std::string& secret = ss[spec.key];
+          if (!spec.secret || secret.empty()) continue;
+          auto [it, fresh] = webhook_secrets.try_emplace(src.system + "\n" + secret, tenant);
+          if (!fresh && it->second != tenant) {
+            problems->push_back({prefix + src.system + "." + spec.key,
+                                 "the same as tenant " + it->second +
+                                     "'s: a webhook authenticated for one would be taken for "
+                                     "the other; give each tenant its own"});
+          }
+        }
       }
       if (made) c.systems_[tenant][src.system] = std::move(ss);
     }

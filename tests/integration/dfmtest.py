@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 VERITY_SECRET = "it-verity-secret"
+ACME_VERITY_SECRET = "it-verity-secret-acme"  # each tenant its own (dfm config check says so)
 # The GoHighLevel location of the fixtures' bodies, which a test's dfm is
 # bound to unless it says otherwise.
 GHL_LOCATION = "ve9EPM428h8vShlRW1KT"
@@ -184,7 +185,7 @@ auth_token = "{TWILIO_TOKEN}"
 auth = "bearer"
 token = "{ALOWARE_TOKEN}"
 [tenants.acme.verity]
-webhook_secret = "{VERITY_SECRET}"
+webhook_secret = "{ACME_VERITY_SECRET}"
 {extra_config}
 """)
 

@@ -85,7 +85,9 @@ class BehindNginx(unittest.TestCase):
         first = self.assert_accepted(self.via_proxy("/webhooks/verity", verity, vh))
         again = self.assert_accepted(self.via_proxy("/webhooks/verity", verity, vh), "duplicate")
         self.assertEqual(first["event_id"], again["event_id"])
-        self.assert_accepted(self.via_proxy("/t/acme/webhooks/verity", verity, vh))
+        self.assert_error(self.via_proxy("/t/acme/webhooks/verity", verity, vh), 401, "unauthorized")
+        acme = dict(vh, **{"X-Texting-Signature": t.verity_signature(verity, t.ACME_VERITY_SECRET)})
+        self.assert_accepted(self.via_proxy("/t/acme/webhooks/verity", verity, acme))
         aloware = t.fixture("aloware/Call-Disposed.json")
         self.assert_accepted(self.via_proxy("/webhooks/aloware", aloware, {
             "Content-Type": "application/json", "Authorization": "Bearer " + t.ALOWARE_TOKEN}))

@@ -268,6 +268,31 @@ allow_unauthenticated = true
   EXPECT_EQ(b.targets.count("ghl"), 1u);
 }
 
+// A secret shared by two tenants authenticates a webhook for both: one
+// tenant's webhooks could be posted to the other's route.
+TEST(Config, TwoTenantsNeverShareAWebhookSecret) {
+  std::vector<ConfigProblem> problems;
+  Config::Load("", {{"DFM_TENANTS", "a,b"},
+                    {"DFM_TENANTS_A_VERITY_WEBHOOK_SECRET", "same"},
+                    {"DFM_TENANTS_B_VERITY_WEBHOOK_SECRET", "same"},
+                    {"DFM_TENANTS_A_ALOWARE_AUTH", "bearer"},
+                    {"DFM_TENANTS_A_ALOWARE_TOKEN", "tok"},
+                    {"DFM_TENANTS_B_ALOWARE_AUTH", "bearer"},
+                    {"DFM_TENANTS_B_ALOWARE_TOKEN", "tok"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "tenants.b.verity.webhook_secret", "the same as tenant a's"));
+  EXPECT_TRUE(Has(problems, "tenants.b.aloware.token", "the same as tenant a's"));
+  problems.clear();
+  // Twilio's signature covers the URL, and so the tenant's route: one
+  // account's token may serve two tenants.
+  Config::Load("", {{"DFM_TENANTS", "a,b"},
+                    {"DFM_SERVER_PUBLIC_BASE_URL", "https://hooks.example.com"},
+                    {"DFM_TENANTS_A_TWILIO_AUTH_TOKEN", "same"},
+                    {"DFM_TENANTS_B_TWILIO_AUTH_TOKEN", "same"}},
+               &problems);
+  EXPECT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+}
+
 // Outbound credentials went wherever the base URL said, in the clear too.
 TEST(Config, AnApiBaseUrlIsHttpsOrThisMachine) {
   std::vector<ConfigProblem> problems;

@@ -54,8 +54,9 @@ int ConnectLoopback(int port) {
   return -1;
 }
 
-std::string Sig(const std::string& body) {
-  return "X-Texting-Signature: " + HexEncode(HmacKey(HmacKey::Digest::kSha256, "vs").Mac(body));
+// Verity's signature with the default tenant's secret (or another's).
+std::string Sig(const std::string& body, const std::string& secret = "vs") {
+  return "X-Texting-Signature: " + HexEncode(HmacKey(HmacKey::Digest::kSha256, secret).Mac(body));
 }
 
 // Delays every append's answer, to hold requests in flight.
@@ -87,7 +88,7 @@ class HttpFrontTest : public ::testing::Test {
                         {"DFM_GHL_LOCATION_ID", "ve9EPM428h8vShlRW1KT"},  // the fixtures'
                         {"DFM_GHL_TIMESTAMP_TOLERANCE_S", "315360000"},
                         {"DFM_TENANTS", "acme"},
-                        {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs"}};
+                        {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs-acme"}};
     for (auto& [k, v] : env) base[k] = v;
     config_ = Config::Load("", base, &problems);
     ASSERT_TRUE(problems.empty()) << problems[0].key << " " << problems[0].message;
@@ -116,10 +117,11 @@ class HttpFrontTest : public ::testing::Test {
   std::string Url(const std::string& path) {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
+  // Signed with the secret of the tenant `path` names.
   testing::HttpResponse PostVerity(const std::string& body, std::vector<std::string> extra = {},
                                    const std::string& path = "/webhooks/verity") {
     extra.push_back("Content-Type: application/json");
-    extra.push_back(Sig(body));
+    extra.push_back(Sig(body, path.rfind("/t/acme/", 0) == 0 ? "vs-acme" : "vs"));
     return Http("POST", Url(path), extra, body);
   }
 
@@ -158,6 +160,10 @@ TEST_F(HttpFrontTest, AcceptedWebhookIsDurableBeforeTheAnswer) {
   auto tenant = PostVerity(body, {}, "/t/acme/webhooks/verity");
   ASSERT_EQ(tenant.status, 200);
   EXPECT_NE(tenant.body.find("accepted"), std::string::npos);  // another tenant, another fact
+  // Signed with the default tenant's secret, it is not acme's.
+  auto crossed = Http("POST", Url("/t/acme/webhooks/verity"),
+                      {"Content-Type: application/json", Sig(body)}, body);
+  EXPECT_EQ(crossed.status, 401);
 }
 
 TEST_F(HttpFrontTest, BadInputGetsJsonErrorsAndAppendsNothing) {
