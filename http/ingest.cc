@@ -95,36 +95,36 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
                                                     int64_t now_us, PreparedWebhook* out) const {
   std::string_view path = req.target.substr(0, req.target.find('?'));
   std::string tenant, system;
-  if (!ParseWebhookRoute(path, &tenant, &system)) {
-    return IngestError{404, "not_found", "no such endpoint; webhooks go to /webhooks/{system}"};
-  }
+  // One answer for every path that is not a configured (tenant, system):
+  // a stranger learns nothing of which tenants and systems exist.
+  auto not_found = [](std::string why) {
+    return IngestError{404, "not_found", "no such endpoint", std::move(why)};
+  };
+  if (!ParseWebhookRoute(path, &tenant, &system)) return not_found("not a webhook route");
   if (req.method != "POST") {
-    return IngestError{405, "method_not_allowed", "webhooks are sent with POST"};
+    return IngestError{405, "method_not_allowed", "webhooks are sent with POST", ""};
   }
-  if (FindWebhookSource(system) == nullptr) {
-    return IngestError{404, "unknown_system",
-                       "unknown system '" + system + "'; known: " + WebhookSystemNames()};
-  }
-  if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end()) {
-    return IngestError{404, "unknown_tenant", "unknown tenant '" + tenant + "'"};
-  }
+  if (FindWebhookSource(system) == nullptr) return not_found("unknown system " + system);
+  if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end())
+    return not_found("unknown tenant " + tenant);
   auto it = sources_.find({tenant, system});
   if (it == sources_.end()) {
-    return IngestError{404, "system_not_configured",
-                       "system '" + system + "' is not configured for tenant '" + tenant + "'"};
+    return not_found("system " + system + " is not configured for tenant " + tenant);
   }
   const WebhookSource& src = *it->second;
   if (req.body.size() > server_.max_body_bytes) {
     return IngestError{413, "body_too_large",
                        "body is " + std::to_string(req.body.size()) + " bytes; the limit is " +
-                           std::to_string(server_.max_body_bytes)};
+                           std::to_string(server_.max_body_bytes),
+                       ""};
   }
   auto ct_it = req.headers->find("content-type");
   std::string media = ct_it == req.headers->end() ? "" : MediaType(ct_it->second);
   if (!src.AcceptsContentType(media)) {
     return IngestError{415, "unsupported_media_type",
                        media.empty() ? "missing Content-Type"
-                                     : "Content-Type " + media + " is not what " + system + " sends"};
+                                     : "Content-Type " + media + " is not what " + system + " sends",
+                       ""};
   }
 
   InboundRequest in;
@@ -137,15 +137,15 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
 
   std::string scheme;
   Status v = src.Verify(in, &scheme);
-  if (!v.ok()) return IngestError{401, "unauthorized", v.message()};
+  if (!v.ok()) return IngestError{401, "unauthorized", v.message(), ""};
 
   WebhookIdentity identity;
   Status s = src.Identify(in, &identity);
   if (!s.ok()) {
     if (s.code() == Status::Code::kUnauthenticated) {
-      return IngestError{401, "unauthorized", s.message()};
+      return IngestError{401, "unauthorized", s.message(), ""};
     }
-    return IngestError{400, "malformed_body", s.message()};
+    return IngestError{400, "malformed_body", s.message(), ""};
   }
 
   out->tenant = tenant;

@@ -37,6 +37,10 @@ struct IngestError {
   int status = 400;
   std::string error;   // stable machine-readable code, e.g. "unauthorized"
   std::string detail;  // for people; never secrets or personal data
+  // For the service's own log when it says more than `detail` (which
+  // tenant or system was not found: the sender is told only "not_found",
+  // so it cannot enumerate them). Caller text: escaped when logged.
+  std::string log_detail;
 };
 
 struct PreparedWebhook {

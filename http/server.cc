@@ -501,7 +501,8 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   if (err) {
     rejected.fetch_add(1);
     logger->info("request_id={} path={} status={} error={} detail=\"{}\"", request_id,
-                 std::string(h.path()), err->status, err->error, err->detail);
+                 std::string(h.path()), err->status, err->error,
+                 err->log_detail.empty() ? err->detail : err->log_detail);
     Respond(req, request_id, err->status, ErrorJson(err->error, err->detail));
     return;
   }

@@ -153,8 +153,8 @@ class BehindNginx(unittest.TestCase):
             "Content-Type": "application/json"}), 401, "unauthorized")
         self.assert_error(self.via_proxy("/webhooks/aloware", t.fixture("aloware/Call-Disposed.json"), {
             "Content-Type": "application/json", "Authorization": "Bearer wrong"}), 401, "unauthorized")
-        self.assert_error(self.via_proxy("/webhooks/zapier", body, good), 404, "unknown_system")
-        self.assert_error(self.via_proxy("/t/nobody/webhooks/verity", body, good), 404, "unknown_tenant")
+        self.assert_error(self.via_proxy("/webhooks/zapier", body, good), 404, "not_found")
+        self.assert_error(self.via_proxy("/t/nobody/webhooks/verity", body, good), 404, "not_found")
         big = b'{"eventType":"message.received","messageId":"x","pad":"' + b"x" * 70000 + b'"}'
         self.assert_error(self.via_proxy("/webhooks/verity", big, {
             "Content-Type": "application/json",
