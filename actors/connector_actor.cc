@@ -300,7 +300,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           state.items.erase(found);
           state.cancelled++;
           Logger("connectors")->info("event=push_cancelled system={} push_id={} reason=\"{}\"",
-                                     state.cfg.system, cancel.push_id, cancel.reason);
+                                     state.cfg.system, cancel.push_id, LogText(cancel.reason));
           Pump(self);
           return;
         }
@@ -334,7 +334,8 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           state.refresh_not_before = now + state.cfg.refresh_retry_us;
           state.refresh_failed = true;
           Logger("connectors")->error("event=token_refresh_failed system={} tenant={} status={} detail=\"{}\"",
-                                      state.cfg.system, state.cfg.tenant, t.grant.http_status, t.grant.detail);
+                                      state.cfg.system, state.cfg.tenant, t.grant.http_status,
+                                      LogText(t.grant.detail));
         }
         Pump(self);
       },

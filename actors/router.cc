@@ -352,7 +352,7 @@ bool Route(Self* self, const Event& e) {
     q.reason = s.message();
     st.quarantined++;
     Logger("actors")->warn("event=webhook_quarantined seq={} system={} reason=\"{}\"", e.seq,
-                           w.system, s.message());
+                           w.system, LogText(s.message()));
     RecordOnSource(self, e, w.system, q, 0);
     return true;
   }

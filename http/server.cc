@@ -500,9 +500,9 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   auto err = ingestor.Prepare(view, request_id, clock->NowMicros(), &prepared);
   if (err) {
     rejected.fetch_add(1);
-    logger->info("request_id={} path={} status={} error={} detail=\"{}\"", request_id,
-                 std::string(h.path()), err->status, err->error,
-                 err->log_detail.empty() ? err->detail : err->log_detail);
+    logger->info("request_id={} path=\"{}\" status={} error={} detail=\"{}\"", request_id,
+                 LogText(h.path()), err->status, err->error,
+                 LogText(err->log_detail.empty() ? err->detail : err->log_detail));
     Respond(req, request_id, err->status, ErrorJson(err->error, err->detail));
     return;
   }

@@ -25,4 +25,11 @@ std::string MaskEmail(std::string_view email);
 // "<37 bytes>".
 std::string MaskBody(std::string_view body);
 
+// Text a caller or a vendor chose (a path, a header's value, an error
+// message quoting them), made safe inside a quoted log value: `"` and `\`
+// escaped with `\`, every other byte outside printable ASCII as \xHH, and
+// cut to `max` bytes ("..." after). A log line keeps the fields its code
+// wrote, whatever the text holds.
+std::string LogText(std::string_view text, size_t max = 200);
+
 }  // namespace dfm

@@ -3,6 +3,7 @@
 (Twilio's over the configured public URL), request ids, and every error
 answer, as a vendor would see them."""
 import json
+import re
 import shutil
 import time
 import unittest
@@ -131,6 +132,22 @@ class BehindNginx(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertEqual(len(refused), 1, log[-2000:])
+        # A caller's text stays inside its quoted value: it cannot write
+        # fields of its own into the line.
+        forged = dict(h, **{"X-Request-ID": "vendor-forged-1",
+                            "Content-Type": 'text/plain" status=200 injected="1'})
+        self.assertEqual(self.via_proxy("/webhooks/verity", body, forged)[0], 415)
+        deadline = time.time() + 10
+        while True:
+            with open(self.dfm.log_path) as f:
+                lines = [x for x in f.read().splitlines() if "request_id=vendor-forged-1" in x]
+            if lines or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(lines), 1)
+        fields = re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', lines[0])
+        self.assertEqual([v for k, v in fields if k == "status"], ["415"], lines[0])
+        self.assertNotIn("injected", [k for k, _ in fields])
         # Logs carry request ids and never the people's data.
         self.assertNotIn("+12055550142", log)
         self.assertNotIn("Sounds good", log)

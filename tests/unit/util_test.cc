@@ -99,5 +99,15 @@ TEST(Masking, HidesPersonalData) {
   EXPECT_EQ(MaskBody("STOP"), "<4 bytes>");
 }
 
+// A caller's text could close a quoted log value and forge fields of its
+// own ("detail=\"x\" status=200"), or a line of its own.
+TEST(Logging, CallerTextStaysInsideItsQuotedValue) {
+  EXPECT_EQ(LogText("text/plain\" forged=\"1"), "text/plain\\\" forged=\\\"1");
+  EXPECT_EQ(LogText("a\nb\rc\\d"), "a\\x0ab\\x0dc\\\\d");
+  EXPECT_EQ(LogText("caf\xc3\xa9"), "caf\\xc3\\xa9");
+  EXPECT_EQ(LogText(std::string(300, 'x'), 10), "xxxxxxxxxx...");
+  EXPECT_EQ(LogText("/webhooks/verity"), "/webhooks/verity");
+}
+
 }  // namespace
 }  // namespace dfm
