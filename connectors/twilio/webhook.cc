@@ -63,9 +63,11 @@ class TwilioSource : public WebhookSource {
   bool SignsUrl() const override { return true; }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
+    if (!req.HasHeader("x-twilio-signature"))
+      return Status::Unauthenticated("missing X-Twilio-Signature header");
     std::string_view b64 = req.Header("x-twilio-signature");
-    if (b64.empty()) return Status::Unauthenticated("missing X-Twilio-Signature header");
     auto sig = Base64Decode(b64);
+    if (b64.empty()) return Status::Unauthenticated("X-Twilio-Signature does not match the URL and parameters");
     if (!sig) return Status::Unauthenticated("X-Twilio-Signature is not base64");
     std::vector<std::string> parts;
     if (req.content_type == "application/json") {

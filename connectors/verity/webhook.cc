@@ -22,10 +22,11 @@ class VeritySource : public WebhookSource {
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
+    if (!req.HasHeader("x-texting-signature"))
+      return Status::Unauthenticated("missing X-Texting-Signature header");
     std::string_view hex = req.Header("x-texting-signature");
-    if (hex.empty()) return Status::Unauthenticated("missing X-Texting-Signature header");
     auto got = HexDecode(hex);
-    if (!got || !ConstantTimeEquals(*got, key_.Mac(req.body))) {
+    if (hex.empty() || !got || !ConstantTimeEquals(*got, key_.Mac(req.body))) {
       return Status::Unauthenticated("X-Texting-Signature does not match the body");
     }
     *scheme = "hmac-sha256";

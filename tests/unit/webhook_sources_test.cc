@@ -192,6 +192,8 @@ TEST(Verity, HexHmacOfRawBody) {
   EXPECT_NE(s.message().find("missing X-Texting-Signature"), std::string::npos);
   r.headers["x-texting-signature"] = "zz";
   EXPECT_FALSE(src->Verify(r.Get(), &scheme).ok());
+  r.headers["x-texting-signature"] = "";  // present, and wrong
+  EXPECT_NE(src->Verify(r.Get(), &scheme).message().find("does not match"), std::string::npos);
 }
 
 TEST(Verity, ProviderEventIdSeparatesEventsOfOneMessage) {
@@ -467,6 +469,15 @@ TEST_F(Twilio, TheUnsignedIdempotencyTokenNamesNothing) {
     EXPECT_EQ(id.provider_event_id, "SMaa11bb22cc33dd44ee55ff6677889900:received");
     EXPECT_EQ(id.id_source, "form.MessageSid:form.SmsStatus");
   }
+}
+
+TEST_F(Twilio, AnEmptySignatureIsPresentAndWrong) {
+  Req r;
+  r.content_type = "application/x-www-form-urlencoded";
+  r.body = Fixture("twilio/inbound-sms.form");
+  r.url = "https://hooks.example.com/webhooks/twilio";
+  r.headers["x-twilio-signature"] = "";
+  EXPECT_NE(src_->Verify(r.Get(), &scheme_).message().find("does not match"), std::string::npos);
 }
 
 TEST_F(Twilio, UrlMatchesWithOrWithoutDefaultPort) {
