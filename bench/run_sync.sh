@@ -40,7 +40,8 @@ TOML
 if [ "$mode" = optout ]; then
   # Aloware is written to as well (the stand-in plays both), Verity sends the STOPs.
   sed -i 's/^token = "bench-aloware-token"$/token = "bench-aloware-token"\napi_base_url = "http:\/\/127.0.0.1:18191"\napi_token = "bench-aloware-api"\nconcurrency = 16\nrate_limit = 1000000\nrate_window_ms = 1000/' "$work/bench.toml"
-  printf '[verity]\nwebhook_secret = "bench-verity-secret"\n' >> "$work/bench.toml"
+  printf '[verity]\nwebhook_secret = "bench-verity-secret"\ntimestamp_tolerance_s = 3153600000\n' \
+    >> "$work/bench.toml"
 fi
 DFM=./build/release/app/dfm
 B=./build/release/bench/sync_bench

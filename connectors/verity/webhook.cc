@@ -3,6 +3,14 @@
 // Authenticity: `X-Texting-Signature` is the hex HMAC-SHA256 of the raw body
 // keyed with the shared secret (either case of hex digits is accepted).
 //
+// Freshness: the body's `timestamp` (signed with it) must lie within
+// `timestamp_tolerance_s` of now, 24 h by default. Not GoHighLevel's five
+// minutes: Verity's `timestamp` is when the event happened, and it delivers
+// one event at a time and resends the same bytes until answered 2xx, so
+// after an outage of the service its queue arrives late, and a 4xx is final
+// for Verity (docs/verity.md): a short window would drop them. Replays are
+// stopped by the event id, de-duplicated for ever by the log.
+//
 // Provider event id: `eventId` when the body has one; otherwise
 // "<eventType>:<messageId>" (conversation.created: "<eventType>:<conversationId>").
 // One message produces several events (message.received then optout.stop,
@@ -17,7 +25,8 @@ namespace {
 
 class VeritySource : public WebhookSource {
  public:
-  explicit VeritySource(const std::string& secret) : key_(HmacKey::Digest::kSha256, secret) {}
+  VeritySource(const std::string& secret, int64_t tolerance_s)
+      : key_(HmacKey::Digest::kSha256, secret), tolerance_us_(tolerance_s * 1000000) {}
 
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
 
@@ -56,6 +65,9 @@ class VeritySource : public WebhookSource {
     if (auto ts = StringOrNumberField(obj, "timestamp", &wrong)) {
       auto t = ParseIso8601Micros(*ts);
       if (!t) return Status::InvalidArgument("field timestamp is not an ISO 8601 time");
+      const int64_t skew = req.now_us - *t;
+      if (skew > tolerance_us_ || -skew > tolerance_us_)
+        return Status::Unauthenticated("timestamp is outside the accepted window");
       id->source_time_us = *t;
     }
     return Status::OK();
@@ -68,6 +80,7 @@ class VeritySource : public WebhookSource {
 
  private:
   HmacKey key_;
+  int64_t tolerance_us_;
 };
 
 }  // namespace
@@ -75,13 +88,23 @@ class VeritySource : public WebhookSource {
 WebhookSourceFactory VerityWebhookSourceFactory() {
   WebhookSourceFactory f;
   f.system = "verity";
-  f.settings = {{"webhook_secret", true, "", "shared secret of X-Texting-Signature"}};
+  f.settings = {
+      {"webhook_secret", true, "", "shared secret of X-Texting-Signature"},
+      {"timestamp_tolerance_s", false, "86400", "largest accepted |now - body.timestamp|, seconds",
+       true},
+  };
   f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
-    if (s.at("webhook_secret").empty()) {
-      problems->push_back({"webhook_secret", "required"});
-      return std::unique_ptr<WebhookSource>();
+    size_t before = problems->size();
+    if (s.at("webhook_secret").empty()) problems->push_back({"webhook_secret", "required"});
+    int64_t tol = 0;
+    try {
+      tol = std::stoll(s.at("timestamp_tolerance_s"));
+    } catch (...) {
+      tol = -1;
     }
-    return std::unique_ptr<WebhookSource>(new VeritySource(s.at("webhook_secret")));
+    if (tol <= 0) problems->push_back({"timestamp_tolerance_s", "must be a positive number of seconds"});
+    if (problems->size() != before) return std::unique_ptr<WebhookSource>();
+    return std::unique_ptr<WebhookSource>(new VeritySource(s.at("webhook_secret"), tol));
   };
   return f;
 }

@@ -131,9 +131,11 @@ def ghl_body(webhook_id, kind="ContactCreate"):
 
 
 def verity_body(message_id, text="Sounds good"):
+    """A Verity body with a fresh timestamp (the window is enforced)."""
     doc = json.loads(fixture("verity/message.received.json"))
     doc["messageId"] = message_id
     doc["body"] = text
+    doc["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     return json.dumps(doc).encode()
 
 

@@ -87,6 +87,9 @@ class HttpFrontTest : public ::testing::Test {
                         {"DFM_GHL_ED25519_PUBLIC_KEY", ed_->PublicPem()},
                         {"DFM_GHL_LOCATION_ID", "ve9EPM428h8vShlRW1KT"},  // the fixtures'
                         {"DFM_GHL_TIMESTAMP_TOLERANCE_S", "315360000"},
+                        // the fixtures' bodies carry fixed times
+                        {"DFM_VERITY_TIMESTAMP_TOLERANCE_S", "315360000"},
+                        {"DFM_TENANTS_ACME_VERITY_TIMESTAMP_TOLERANCE_S", "315360000"},
                         {"DFM_TENANTS", "acme"},
                         {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs-acme"}};
     for (auto& [k, v] : env) base[k] = v;

@@ -11,6 +11,7 @@ namespace {
 
 Config MakeConfig(const Config::Env& extra = {}) {
   Config::Env env = {{"DFM_VERITY_WEBHOOK_SECRET", "vs"},
+                     {"DFM_VERITY_TIMESTAMP_TOLERANCE_S", "3153600000"},  // tests run at time 0
                      {"DFM_TWILIO_AUTH_TOKEN", "tt"},
                      {"DFM_TENANTS", "acme"},
                      {"DFM_TENANTS_ACME_ALOWARE_AUTH", "bearer"},

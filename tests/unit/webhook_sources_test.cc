@@ -201,6 +201,7 @@ TEST(Verity, ProviderEventIdSeparatesEventsOfOneMessage) {
   Req stop, optout;
   stop.body = Fixture("verity/message.stop.json");
   optout.body = Fixture("verity/optout.stop.json");
+  stop.now_us = optout.now_us = *ParseIso8601Micros("2026-11-20T18:06:00Z");  // as it arrives
   WebhookIdentity a, b;
   ASSERT_TRUE(src->Identify(stop.Get(), &a).ok());
   ASSERT_TRUE(src->Identify(optout.Get(), &b).ok());
@@ -216,6 +217,30 @@ TEST(Verity, ProviderEventIdSeparatesEventsOfOneMessage) {
   EXPECT_NE(src->Identify(bad.Get(), &a).message().find("messageId"), std::string::npos);
   bad.body = R"({"eventType": "message.sent", )";
   EXPECT_NE(src->Identify(bad.Get(), &a).message().find("not valid JSON"), std::string::npos);
+}
+
+// Verity signs its event's time: a body is taken within a day of it, either
+// way (its queue arrives late after an outage; replays are stopped by the
+// event id for ever).
+TEST(Verity, TimestampWindow) {
+  auto src = Make("verity", {{"webhook_secret", "s"}});
+  Req r;
+  r.body = Fixture("verity/message.received.json");
+  const int64_t t = *ParseIso8601Micros("2026-11-20T18:01:02Z");
+  WebhookIdentity id;
+  for (int64_t offset_s : {-86400, 0, 86400}) {
+    r.now_us = t + offset_s * 1000000;
+    EXPECT_TRUE(src->Identify(r.Get(), &id).ok()) << offset_s;
+  }
+  for (int64_t offset_s : {-86401, 86401}) {
+    r.now_us = t + offset_s * 1000000;
+    Status s = src->Identify(r.Get(), &id);
+    EXPECT_EQ(s.code(), Status::Code::kUnauthenticated) << offset_s;
+    EXPECT_NE(s.message().find("window"), std::string::npos);
+  }
+  auto tight = Make("verity", {{"webhook_secret", "s"}, {"timestamp_tolerance_s", "300"}});
+  r.now_us = t + 301 * 1000000LL;
+  EXPECT_EQ(tight->Identify(r.Get(), &id).code(), Status::Code::kUnauthenticated);
 }
 
 // --- GoHighLevel ---------------------------------------------------------
