@@ -6,7 +6,7 @@
 #include <iosfwd>
 #include <string>
 
-#include "app/config.h"
+#include "config/config.h"
 
 namespace dfm {
 

@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "app/backfill_command.h"
-#include "app/config.h"
+#include "config/config.h"
 #include "app/sync_runtime.h"
 #include "http/server.h"
 #include "replay-tools/cli.h"

@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "storage/event_log.h"
 #include "util/json.h"
 #include "util/status.h"

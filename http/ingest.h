@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "connectors/common/webhook_source.h"
 #include "events/event.h"
 

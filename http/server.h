@@ -25,7 +25,7 @@
 #include <memory>
 #include <string>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "http/ingest.h"
 #include "storage/event_log.h"
 #include "util/clock.h"

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/conflicts.h"
 #include "replay-tools/events_command.h"

@@ -7,7 +7,7 @@
 #include <ostream>
 #include <set>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "connectors/common/http_client.h"
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"

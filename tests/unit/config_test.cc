@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "sync/contact_model.h"
 #include "tests/support/temp_dir.h"
 

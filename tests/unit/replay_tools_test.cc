@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "app/config.h"
+#include "config/config.h"
 #include "connectors/common/mapper.h"
 #include "events/webhook_received.h"
 #include "replay-tools/audit.h"
