@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/contact_actor.h"
+#include "connectors/connector.h"
 #include "events/webhook_received.h"
 #include "sync/identity.h"
 #include "sync/settle.h"
@@ -283,7 +284,7 @@ bool RouteSettled(Self* self, const Event& e) {
   const InboundMapper* mapper = nullptr;
   if (w_event && DecodeWebhookReceived(w_event->schema_version, w_event->payload, &w).ok())
     mapper = FindMapperFor(w_event->type, w.system);
-  if (!mapper || !(*mapper)(w, st.env->mapper, &facts).ok()) facts.clear();
+  if (!mapper || !(*mapper)(w, st.env->MapperFor(e.tenant, w.system), &facts).ok()) facts.clear();
   std::vector<size_t> settled = SettledFacts(facts, s);
   Logger("actors")->info("event=identity_settled seq={} webhook_seq={} contact={} facts={}", e.seq,
                          s.webhook_seq, s.contact_id, settled.size());
@@ -343,7 +344,7 @@ bool Route(Self* self, const Event& e) {
   if (first == Earlier::kUnknown) return false;
   if (first_type == ev::kWebhookQuarantined && Stands(self, e, first)) return true;
   std::vector<ContactFact> facts;
-  Status s = (*mapper)(w, st.env->mapper, &facts);
+  Status s = (*mapper)(w, st.env->MapperFor(e.tenant, w.system), &facts);
   if (!s.ok() && Stands(self, e, first)) return true;  // it mapped the first time
   if (!s.ok()) {
     DomainEvent q;

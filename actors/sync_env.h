@@ -28,7 +28,16 @@ struct SyncEnv {
     auto it = contexts.find(tenant);
     return it == contexts.end() ? ctx : it->second;
   }
+  // How webhooks are read: `mapper` (the phone normalizer), with each
+  // (tenant, system)'s own table where it has one (MapperFor).
   MapperSettings mapper;
+  std::map<std::pair<std::string, std::string>, const SystemSettings*> system_tables;
+  MapperSettings MapperFor(const std::string& tenant, const std::string& system) const {
+    MapperSettings m = mapper;
+    auto it = system_tables.find({tenant, system});
+    if (it != system_tables.end()) m.system = it->second;
+    return m;
+  }
   std::function<int64_t()> now_us;  // wall clock (tests: simulated)
   int64_t contact_idle_us = 300LL * 1000000;  // passivate after this long idle
   int64_t append_retry_us = 500000;  // an append the log refused is tried again after this

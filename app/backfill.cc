@@ -5,7 +5,7 @@
 #include <future>
 #include <set>
 
-#include "connectors/common/mapper.h"
+#include "connectors/connector.h"
 #include "events/webhook_received.h"
 #include "projections/sync_projections.h"
 #include "sync/identity.h"
@@ -280,15 +280,13 @@ Status PhonesToLookUp(const EventLog& log, const std::string& tenant, const std:
   if (!s.ok()) return s;
   MapperSettings ms;
   ms.normalizer = &normalizer;
-  for (const auto& other : BuiltinOutbound()) {
-    if (other.system == system) continue;
-    const InboundMapper* mapper = FindImportMapper(other.system);
-    if (!mapper) continue;
-    s = log.ScanStream(tenant, "backfill:" + other.system, [&](const Event& e) {
+  for (const Connector* other : Connectors()) {
+    if (other->system == system || !other->map_import) continue;
+    s = log.ScanStream(tenant, "backfill:" + other->system, [&](const Event& e) {
       WebhookReceived w;
       std::vector<ContactFact> facts;
       if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
-      if (!(*mapper)(w, ms, &facts).ok()) return true;
+      if (!other->map_import(w, ms, &facts).ok()) return true;
       for (const auto& f : facts) {
         auto p = f.fields.find(fields::kPhone);
         if (p != f.fields.end() && !p->second.empty()) all.insert(p->second);

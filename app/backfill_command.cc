@@ -8,6 +8,7 @@
 
 #include "app/backfill.h"
 #include "connectors/common/http_client.h"
+#include "connectors/connector.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "storage/rocksdb_event_log.h"
@@ -15,18 +16,29 @@
 
 namespace dfm {
 
+std::string BackfillSystems() {
+  std::string out;
+  for (const Connector* c : Connectors()) {
+    if (!c->client || c->backfill == Connector::Backfill::kNone) continue;
+    out += (out.empty() ? "" : ", ") + c->system +
+           (c->backfill == Connector::Backfill::kList ? " (list API)" : " (looked up by known phones)");
+  }
+  return out;
+}
+
 int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, std::ostream& out,
                        std::ostream& err) {
   const std::string key_prefix =
       (args.tenant == "default" ? "" : "tenants." + args.tenant + ".") + args.system + ".";
-  const OutboundFactory* factory = FindOutbound(args.system);
-  if (factory == nullptr) {
-    err << "dfm backfill: no connector for '" << args.system << "' (known: ghl, aloware)\n";
+  const Connector* factory = FindConnector(args.system);
+  if (factory == nullptr || !factory->client || factory->backfill == Connector::Backfill::kNone) {
+    err << "dfm backfill: no backfill for '" << args.system << "' (known: " << BackfillSystems()
+        << ")\n";
     return 2;
   }
   const auto& systems = config.Systems(args.tenant);
   auto it = systems.find(args.system);
-  if (it == systems.end() || !factory->enabled(it->second)) {
+  if (it == systems.end() || !factory->outbound_enabled(it->second)) {
     err << "dfm backfill: " << key_prefix << "api_base_url is not set for tenant '" << args.tenant
         << "'; backfill reads the vendor's API with the connector's settings\n";
     return 2;
@@ -53,7 +65,7 @@ int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, st
   }
 
   CurlHttpClient http(4);
-  std::unique_ptr<VendorClient> client = factory->create(settings, &http);
+  std::unique_ptr<VendorClient> client = factory->client(settings, &http);
   Normalizer normalizer(config.sync().default_region);
   BackfillDeps deps;
   deps.log = log.get();

@@ -23,4 +23,8 @@ struct BackfillCommandArgs {
 int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, std::ostream& out,
                        std::ostream& err);
 
+// The systems that can be backfilled, and how, for help texts:
+// "ghl (list API), aloware (looked up by known phones)".
+std::string BackfillSystems();
+
 }  // namespace dfm

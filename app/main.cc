@@ -7,6 +7,7 @@
 
 #include "app/backfill_command.h"
 #include "config/config.h"
+#include "connectors/connector.h"
 #include "app/sync_runtime.h"
 #include "http/server.h"
 #include "replay-tools/cli.h"
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
   // token, the high-water mark) is its owner's alone: it holds webhook
   // bodies with personal data and OAuth grants.
   ::umask(077);
-  CLI::App app{"DF-Middleware: keeps GoHighLevel, Aloware, Verity and Twilio in agreement"};
+  CLI::App app{"DF-Middleware: keeps " + dfm::ConnectorNames() + " in agreement"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dfm 0.1.0");
 
@@ -136,8 +137,7 @@ int main(int argc, char** argv) {
   dfm::BackfillCommandArgs bf;
   auto* backfill = app.add_subcommand(
       "backfill", "Import the contacts a system already holds (stop the service first)");
-  backfill->add_option("system", bf.system, "ghl (list API) or aloware (looked up by known phones)")
-      ->required();
+  backfill->add_option("system", bf.system, dfm::BackfillSystems())->required();
   backfill->add_option("-c,--config", config_path, "configuration file");
   backfill->add_option("--tenant", bf.tenant, "tenant whose connector settings are used")
       ->capture_default_str();

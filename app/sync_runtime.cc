@@ -4,6 +4,7 @@
 
 #include "actors/engine.h"
 #include "connectors/common/http_client.h"
+#include "connectors/connector.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "sync/normalize.h"
@@ -62,7 +63,10 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   // no conversation provider takes no texts there; others still do).
   for (const auto& tenant : config.tenants()) env->contexts[tenant] = SyncContextFor(config, tenant);
   env->ctx = SyncContextFor(config, "");  // for a tenant not configured: never routed to
-  env->mapper = MapperSettingsFrom(ss, im.normalizer.get());
+  env->mapper.normalizer = im.normalizer.get();
+  for (const auto& tenant : config.tenants())
+    for (const auto& [system, settings] : config.Systems(tenant))
+      env->system_tables[{tenant, system}] = &settings;
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
   env->contact_idle_us = ss.contact_idle_s * 1000000;
 
@@ -70,12 +74,12 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   std::vector<ConnectorSettings> connectors;
   for (const auto& tenant : config.tenants()) {
     for (const auto& [system, settings] : config.Systems(tenant)) {
-      const OutboundFactory* f = FindOutbound(system);
-      if (!f || !f->enabled(settings)) continue;
+      const Connector* f = FindConnector(system);
+      if (!f || !f->client || !f->outbound_enabled(settings)) continue;
       ConnectorSettings c;
       c.tenant = tenant;
       c.system = system;
-      c.client = f->create(settings, im.http.get());
+      c.client = f->client(settings, im.http.get());
       c.credentials = f->credentials(settings);
       c.concurrency = std::max(1, Clamp(settings.at("concurrency")));
       c.rate_limit = std::max(1, Clamp(settings.at("rate_limit")));
@@ -91,10 +95,12 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       c.status->system = system;
       im.board->connectors.push_back(c.status);
       connectors.push_back(std::move(c));
-      if (system == "ghl" && settings.at("conversation_provider_id").empty()) {
-        // Without a provider GoHighLevel takes no texts or calls: none are asked of it.
-        logger->warn("event=conversations_off tenant={} reason=\"ghl.conversation_provider_id is empty\"",
-                     tenant);
+      // A role its settings keep it from (GoHighLevel records no texts or
+      // calls without a conversation provider): nothing of it is asked.
+      for (Role r : f->roles) {
+        const std::string why = f->role_unavailable ? f->role_unavailable(r, settings) : "";
+        if (!why.empty())
+          logger->warn("event={}_off tenant={} reason=\"{}\"", RoleName(r), tenant, why);
       }
       logger->info("event=connector tenant={} system={}", tenant, system);
     }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "connectors/connector.h"
 #include "sync/contact_model.h"
 #include "sync/fact.h"
 #include "util/strings.h"
@@ -97,20 +98,9 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.echo_window_s", "600"},
     {"sync.contact_idle_s", "300"},
     {"sync.redrive_max_text_age_h", "24"},
-    {"sync.aloware_utc_offset_minutes", "0"},
-    {"sync.aloware_contact_events",
-     "Contact Created,Contact Updated,Contact-Created,Contact-Updated"},
     {"sync.tag_lists", ""},
     {"sync.disposition_tag_prefix", "disposition: "},
 };
-
-// A system's keys: those of its webhook source and of its outbound connector.
-std::vector<SettingSpec> SettingsOf(const WebhookSourceFactory& src) {
-  std::vector<SettingSpec> all = src.settings;
-  if (const OutboundFactory* out = FindOutbound(src.system))
-    all.insert(all.end(), out->settings.begin(), out->settings.end());
-  return all;
-}
 
 bool ValidTenantName(const std::string& t) {
   if (t.empty() || t.size() > 64) return false;
@@ -263,11 +253,12 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   }
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
-    for (const auto& src : BuiltinWebhookSources()) {
-      for (const auto& s : SettingsOf(src)) {
-        std::string key = prefix + src.system + "." + s.key;
+    for (const Connector* con : Connectors()) {
+      for (const auto& s : con->settings) {
+        std::string key = prefix + con->system + "." + s.key;
         known[key] = s.default_value;
         if (s.secret) secret_keys.insert(key);
+        if (!s.old_key.empty()) known.emplace(s.old_key, "");  // still read (deprecated)
       }
     }
   }
@@ -394,11 +385,9 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("sync.echo_window_s", 1, 86400, &c.sync_.echo_window_s);
   int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
   int_key("sync.redrive_max_text_age_h", 0, 24 * 365, &c.sync_.redrive_max_text_age_h);
-  int_key("sync.aloware_utc_offset_minutes", -14 * 60, 14 * 60,
-          &c.sync_.aloware_utc_offset_minutes);
   {
     std::set<std::string> systems;
-    for (const auto& src : BuiltinWebhookSources()) systems.insert(src.system);
+    for (const Connector* con : Connectors()) systems.insert(con->system);
     for (const auto& f : MergeableFields()) {
       const std::string key = "sync.owners." + f;
       const std::string& owner = value[key];
@@ -411,9 +400,6 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
       c.sync_.owners[f] = owner;
     }
   }
-  c.sync_.aloware_contact_events = SplitList(value["sync.aloware_contact_events"]);
-  if (c.sync_.aloware_contact_events.empty())
-    problems->push_back({"sync.aloware_contact_events", "must name at least one event"});
   for (const auto& pair : SplitList(value["sync.tag_lists"])) {
     size_t eq = pair.rfind('=');
     // The tag as JoinTags reads the systems' tags: trimmed, lower-case.
@@ -434,30 +420,47 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
         {"log.level", "must be one of trace, debug, info, warn, error, critical, off"});
   }
 
+  // Keys that moved into a system's table are still read, for every tenant
+  // that does not set the new one, and said to be deprecated.
+  for (const Connector* con : Connectors()) {
+    for (const auto& spec : con->settings) {
+      if (!spec.old_key.empty() && set_explicitly.count(spec.old_key)) {
+        problems->push_back({spec.old_key,
+                             "deprecated: set " + con->system + "." + spec.key +
+                                 " (or tenants.<name>." + con->system + "." + spec.key +
+                                 ") instead; read for every tenant that does not",
+                             false});
+      }
+    }
+  }
+
   // Systems per tenant: enabled when any of its keys was set; then the
-  // source's own validation runs.
+  // connector's own validation runs.
   bool url_problem = false;
   std::map<std::string, std::string> webhook_secrets;  // "<system>\n<secret>" -> first tenant
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
-    for (const auto& src : BuiltinWebhookSources()) {
+    for (const Connector* con : Connectors()) {
       SystemSettings ss;
       bool enabled = false;
-      for (const auto& s : SettingsOf(src)) {
-        std::string key = prefix + src.system + "." + s.key;
+      for (const auto& s : con->settings) {
+        std::string key = prefix + con->system + "." + s.key;
         ss[s.key] = value[key];
         enabled = enabled || set_explicitly.count(key);
+        if (!set_explicitly.count(key) && !s.old_key.empty() && set_explicitly.count(s.old_key))
+          ss[s.key] = s.from_old ? s.from_old(value[s.old_key]) : value[s.old_key];
       }
       if (!enabled) continue;
       std::vector<SettingProblem> sp;
-      auto made = src.create(ss, &sp);
-      for (const auto& s : SettingsOf(src)) {
+      std::unique_ptr<WebhookSource> made;
+      if (con->webhook_source) made = con->webhook_source(ss, &sp);
+      for (const auto& s : con->settings) {
         int64_t v = 0;
         if (s.whole_number && !ParseInt(ss[s.key], 0, INT64_MAX / 1000000, &v))
           sp.push_back({s.key, "must be a whole number"});
       }
-      if (const OutboundFactory* out = FindOutbound(src.system)) {
-        if (out->enabled(ss) && ss.count("concurrency") && ss.at("concurrency") == "0")
+      if (con->client) {
+        if (con->outbound_enabled(ss) && ss.count("concurrency") && ss.at("concurrency") == "0")
           sp.push_back({"concurrency", "must be at least 1"});
         HttpRequest probe;
         probe.url = ApiBaseUrl(ss) + "/";
@@ -466,33 +469,34 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
                         "must be https:// (plain http:// only to this machine: 127.0.0.1, ::1, "
                         "localhost), or the credentials would cross the network in the clear"});
       }
-      for (const auto& p : sp) problems->push_back({prefix + src.system + "." + p.key, p.message});
+      for (const auto& p : sp) problems->push_back({prefix + con->system + "." + p.key, p.message});
       // A system whose signature covers the URL it posted to (Twilio) is
       // verified against the configured public URL only.
       if (made && made->SignsUrl() && c.server_.public_base_url.empty() && !url_problem) {
         url_problem = true;
         problems->push_back(
             {"server.public_base_url",
-             "required while " + src.system + " is enabled (tenant " + tenant + "): " +
-                 src.system + " signs the URL it posts to, which is checked against this one, "
+             "required while " + con->system + " is enabled (tenant " + tenant + "): " +
+                 con->system + " signs the URL it posts to, which is checked against this one, "
                  "never against the request's Host or forwarded headers"});
       }
       // A secret that authenticates webhooks binds them to a tenant only if
       // no other tenant has it (a signed URL binds them by its path).
       if (made && !made->SignsUrl()) {
-        for (const auto& spec : src.settings) {
-          const std::string& secret = ss[spec.key];
-          if (!spec.secret || secret.empty()) continue;
-          auto [it, fresh] = webhook_secrets.try_emplace(src.system + "\n" + secret, tenant);
+        for (const auto& key : con->webhook_secret_keys) {
+          const std::string& secret = ss[key];
+          if (secret.empty()) continue;
+          auto [it, fresh] = webhook_secrets.try_emplace(con->system + "\n" + secret, tenant);
           if (!fresh && it->second != tenant) {
-            problems->push_back({prefix + src.system + "." + spec.key,
+            problems->push_back({prefix + con->system + "." + key,
                                  "the same as tenant " + it->second +
                                      "'s: a webhook authenticated for one would be taken for "
                                      "the other; give each tenant its own"});
           }
         }
       }
-      if (made) c.systems_[tenant][src.system] = std::move(ss);
+      if (made || (!con->webhook_source && sp.empty()))
+        c.systems_[tenant][con->system] = std::move(ss);
     }
   }
 

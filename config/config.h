@@ -60,12 +60,9 @@ struct SyncSettings {
   // if it was first asked for at most this many hours ago; 0: no limit.
   int64_t redrive_max_text_age_h = 24;
   int64_t redrive_max_text_age_us() const { return redrive_max_text_age_h * 3600 * 1000000; }
-  int64_t aloware_utc_offset_minutes = 0;
   // Merge owners, `sync.owners.<field>` = system, or "" for none (the newer
   // source time wins). Every field of MergeableFields() has an entry.
   std::map<std::string, std::string> owners;
-  // Aloware's contact webhook event names (Aloware does not publish them).
-  std::vector<std::string> aloware_contact_events;
   // Tags -> Aloware lists: `sync.tag_lists = ["hot=101", "call now=102"]`
   // (tag, lower-case as tags are compared, -> Aloware list id).
   std::map<std::string, std::string> tag_lists;
@@ -79,17 +76,20 @@ MergePolicy MergePolicyFrom(const SyncSettings& s);
 // The sync rules and targets of `tenant` (every tenant's targets when
 // empty): the merge policy, tag lists, and each enabled outbound system's
 // fields and consent channels. Conversations are off (ctx.conversations
-// empty) when GoHighLevel is a target without a conversation provider id.
+// empty) when the system that keeps them is a target whose settings keep
+// it from it (Connector::role_unavailable).
 struct SyncContext;
 class Config;
 SyncContext SyncContextFor(const Config& config, const std::string& tenant);
 
-// How the inbound mappers read webhooks under these settings (the phone
-// region, Aloware's zone and contact event names); `normalizer` must
-// outlive the result.
+// How `system`'s mapper reads the webhooks of `tenant`: the phone region's
+// normalizer and the system's own table for that tenant (none when it is
+// not enabled there: its defaults). `config` and `normalizer` must outlive
+// the result.
 struct MapperSettings;
 class Normalizer;
-MapperSettings MapperSettingsFrom(const SyncSettings& s, const Normalizer* normalizer);
+MapperSettings MapperSettingsFor(const Config& config, const Normalizer* normalizer,
+                                 const std::string& tenant, const std::string& system);
 
 // Fields whose owner the config may set (sync/fact.h names, plus the call
 // disposition).

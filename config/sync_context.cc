@@ -1,14 +1,15 @@
 #include "config/config.h"
-#include "connectors/common/mapper.h"
+#include "connectors/connector.h"
 #include "sync/contact_model.h"
 
 namespace dfm {
 
-MapperSettings MapperSettingsFrom(const SyncSettings& s, const Normalizer* normalizer) {
+MapperSettings MapperSettingsFor(const Config& config, const Normalizer* normalizer,
+                                 const std::string& tenant, const std::string& system) {
   MapperSettings m;
   m.normalizer = normalizer;
-  m.aloware_contact_events = s.aloware_contact_events;
-  m.aloware_utc_offset_us = s.aloware_utc_offset_minutes * 60 * 1000000;
+  const auto& systems = config.Systems(tenant);
+  if (auto it = systems.find(system); it != systems.end()) m.system = &it->second;
   return m;
 }
 
@@ -22,14 +23,15 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
   for (const auto& t : config.tenants()) {
     if (!tenant.empty() && t != tenant) continue;
     for (const auto& [system, settings] : config.Systems(t)) {
-      const OutboundFactory* f = FindOutbound(system);
-      if (!f || !f->enabled(settings)) continue;
-      ctx.targets[system] = std::set<std::string>(f->accepted_fields.begin(), f->accepted_fields.end());
-      ctx.channels[system] = std::set<std::string>(f->consent_channels.begin(), f->consent_channels.end());
-      if (f->consent_one_flag) ctx.one_flag.insert(system);
-      if (!f->key_field.empty()) ctx.key_field[system] = f->key_field;
-      if (system == ctx.conversations && settings.at("conversation_provider_id").empty())
-        ctx.conversations.clear();  // GoHighLevel takes no texts or calls without a provider
+      const Connector* c = FindConnector(system);
+      if (!c || !c->client || !c->outbound_enabled(settings)) continue;
+      ctx.targets[system] = std::set<std::string>(c->accepted_fields.begin(), c->accepted_fields.end());
+      ctx.channels[system] = std::set<std::string>(c->consent_channels.begin(), c->consent_channels.end());
+      if (c->consent_one_flag) ctx.one_flag.insert(system);
+      if (!c->key_field.empty()) ctx.key_field[system] = c->key_field;
+      if (system == ctx.conversations && c->role_unavailable &&
+          !c->role_unavailable(Role::kConversations, settings).empty())
+        ctx.conversations.clear();  // it records no texts or calls with these settings
     }
   }
   return ctx;

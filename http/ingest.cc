@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "connectors/connector.h"
 #include "events/webhook_received.h"
 #include "util/crypto.h"
 #include "util/strings.h"
@@ -66,8 +67,10 @@ WebhookIngestor::WebhookIngestor(const Config& config)
     : server_(config.server()), tenants_(config.tenants()) {
   for (const auto& tenant : tenants_) {
     for (const auto& [system, settings] : config.Systems(tenant)) {
+      const Connector* c = FindConnector(system);
+      if (!c || !c->webhook_source) continue;  // it sends no webhooks
       std::vector<SettingProblem> problems;
-      auto src = FindWebhookSource(system)->create(settings, &problems);
+      auto src = c->webhook_source(settings, &problems);
       if (src) sources_[{tenant, system}] = std::move(src);
     }
   }
@@ -104,7 +107,7 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   if (req.method != "POST") {
     return IngestError{405, "method_not_allowed", "webhooks are sent with POST", ""};
   }
-  if (FindWebhookSource(system) == nullptr) return not_found("unknown system " + system);
+  if (FindConnector(system) == nullptr) return not_found("unknown system " + system);
   if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end())
     return not_found("unknown tenant " + tenant);
   auto it = sources_.find({tenant, system});

@@ -104,7 +104,9 @@ struct HttpFront::Impl {
         guard(std::make_shared<ConnectionGuard>(peers)),
         limiter(c.server().rate_limit_per_ip),
         normalizer(c.sync().default_region),
-        mapper(MapperSettingsFrom(c.sync(), &normalizer)) {}
+        mapper([this](const std::string& t, const std::string& s) {
+          return MapperSettingsFor(config, &normalizer, t, s);
+        }) {}
 
   const Config& config;
   EventLog* log;
@@ -119,7 +121,7 @@ struct HttpFront::Impl {
   RequestRateLimiter limiter;
   // How the re-drive endpoint reads webhooks and rules, as the service does.
   Normalizer normalizer;
-  MapperSettings mapper;
+  MapperSource mapper;
   std::unique_ptr<AdminWorker> admin_worker;  // while Run() runs
 
   asio::io_context ioctx;
@@ -330,7 +332,7 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
   in_flight.fetch_add(1);
   admin_worker->Post([this, req, request_id, tenant, posted = std::move(posted)] {
     ReplayOptions base;
-    base.mapper = &mapper;
+    base.mapper = mapper;
     base.context = [this](const std::string& t) {
       SyncContext ctx = SyncContextFor(config, t);
       ctx.now_us = clock->NowMicros();

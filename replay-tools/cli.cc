@@ -48,7 +48,7 @@ struct ReplayTools::Impl {
 
   Config config;
   std::unique_ptr<Normalizer> normalizer;
-  MapperSettings mapper;
+  MapperSource mapper;
 
   void Common(CLI::App* c) {
     c->add_option("-c,--config", *config_path,
@@ -62,7 +62,9 @@ struct ReplayTools::Impl {
     config = Config::Load(*config_path, Config::ProcessEnv(), &problems);
     if (data_dir.empty()) data_dir = config.data_dir();
     normalizer = std::make_unique<Normalizer>(config.sync().default_region);
-    mapper = MapperSettingsFrom(config.sync(), normalizer.get());
+    mapper = MapperSource([this](const std::string& t, const std::string& s) {
+      return MapperSettingsFor(config, normalizer.get(), t, s);
+    });
   }
 
   std::vector<std::string> Tenants() const {
@@ -300,7 +302,7 @@ int ReplayTools::Impl::Run() {
     if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
     o.reveal = reveal;
     o.scan_webhooks = !no_scan;
-    o.mapper = &mapper;
+    o.mapper = mapper;
     for (const auto& t : Tenants()) {
       SyncContext ctx = SyncContextFor(config, t);
       for (const auto& [sys, fields] : ctx.targets) o.targets[t].insert(sys);
@@ -345,7 +347,7 @@ int ReplayTools::Impl::Run() {
     if (!Time(from, "--from", &o.from_us) || !Time(to, "--to", &o.to_us)) return 2;
     o.system = system;
     o.tenant = tenant;
-    o.mapper = &mapper;
+    o.mapper = mapper;
     o.context = [this](const std::string& t) { return SyncContextFor(config, t); };
     // Loaded once, for --contact and for the plan.
     MappingsView mappings(*log);

@@ -123,7 +123,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     const InboundMapper* m = FindMapperFor(e.type, w.system);
     if (!m) return true;
     std::vector<ContactFact> facts;
-    if (!(*m)(w, *o.mapper, &facts).ok()) return true;  // quarantined then and now
+    if (!(*m)(w, o.mapper.For(e.tenant, w.system), &facts).ok()) return true;  // quarantined then and now
     plan->webhooks++;
     bool quarantined = false;  // then, though it maps now: none of its facts was applied
     for (size_t n = 0; n < facts.size(); ++n) {

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "connectors/common/http_client.h"
-#include "connectors/common/mapper.h"
+#include "connectors/connector.h"
 #include "replay-tools/tool_log.h"
 #include "sync/contact_model.h"
 #include "sync/redrive.h"
@@ -43,7 +43,7 @@ struct ReplayOptions {
   std::vector<ContactMatch> contacts;  // empty: every contact
   std::string system;                  // only pushes to this system; empty: all
   std::string tenant;                  // one tenant; empty: all
-  const MapperSettings* mapper = nullptr;
+  MapperSource mapper;
   // The mappings, loaded (MappingsView::Load); null: PlanReplay loads them.
   MappingsView* mappings = nullptr;
   // The rules and targets of a tenant now (the configuration's).

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
-#include "connectors/common/webhook_source.h"
+#include "connectors/connector.h"
 #include "events/codec.h"
 #include "projections/sync_projections.h"
 #include "storage/rocksdb_event_log.h"
@@ -147,11 +147,11 @@ Status ParseContactRef(std::string_view text, const Normalizer& normalizer, Cont
     if (r.value.empty()) return Status::InvalidArgument("no id after '" + system + ":'");
     if (system == "contact") {
       r.kind = ContactRef::Kind::kContactId;
-    } else if (FindWebhookSource(system)) {
+    } else if (FindConnector(system)) {
       r.kind = ContactRef::Kind::kExternal;
       r.system = system;
     } else {
-      return Status::InvalidArgument("unknown system '" + system + "' (" + WebhookSystemNames() +
+      return Status::InvalidArgument("unknown system '" + system + "' (" + ConnectorSystems() +
                                      " or contact)");
     }
   } else {

@@ -6,7 +6,7 @@
 #include <ostream>
 #include <set>
 
-#include "connectors/common/webhook_source.h"
+#include "connectors/connector.h"
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"
 #include "sync/consent.h"
@@ -173,8 +173,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     // A conflict names contacts that existed: none before the contact's
     // first event. The source streams hold every webhook: scanned, not kept.
     const uint64_t since = stream.empty() ? 1 : stream.front().seq;
-    for (const auto& source : BuiltinWebhookSources()) {
-      const std::string& system = source.system;
+    for (const Connector* source : Connectors()) {
+      const std::string& system = source->system;
       std::vector<std::pair<uint64_t, EventId>> open_conflicts;  // naming this contact
       std::map<EventId, std::string> settled;                    // conflict id -> contact chosen
       Status s = log.ScanStream(
@@ -233,7 +233,7 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
             const InboundMapper* m = FindMapperFor(e.type, w.system);
             if (!m) return true;
             std::vector<ContactFact> facts;
-            if (!(*m)(w, *o.mapper, &facts).ok()) {
+            if (!(*m)(w, o.mapper.For(e.tenant, w.system), &facts).ok()) {
               unreadable++;
               add(e, c.contact_id);
               if (entries.count(e.seq)) entries[e.seq].what += ": unreadable, quarantined";

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "connectors/common/mapper.h"
+#include "connectors/connector.h"
 #include "replay-tools/tool_log.h"
 
 namespace dfm {
@@ -25,7 +25,7 @@ struct TraceOptions {
   // contact's events do not name): their bodies are matched against the
   // contact's phones, emails and ids. Needs `mapper`.
   bool scan_webhooks = true;
-  const MapperSettings* mapper = nullptr;
+  MapperSource mapper;
   // tenant -> the systems contacts are pushed to (the configured targets):
   // a target that was never asked to hold the contact is a finding.
   std::map<std::string, std::set<std::string>> targets;

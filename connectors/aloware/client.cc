@@ -24,7 +24,7 @@
 
 #include <memory>
 
-#include "connectors/common/outbound.h"
+#include "connectors/aloware/aloware.h"
 #include "sync/fact.h"
 #include "util/json.h"
 
@@ -281,29 +281,24 @@ class AlowareClient final : public VendorClient {
 
 }  // namespace
 
-OutboundFactory AlowareOutbound() {
-  OutboundFactory f;
-  f.system = "aloware";
-  f.settings = {
+std::vector<SettingSpec> AlowareApiSettings() {
+  std::vector<SettingSpec> settings = {
       {"api_base_url", false, "",
        "Aloware API base URL (https://app.aloware.com); empty: no pushes"},
       {"api_token", true, "", "Aloware API token (Lead API / Contact Lookup)"},
   };
-  AddDeliverySettings(&f.settings, {"60", "60000", "0", "Aloware publishes none: be polite"});
-  f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
-  f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
-    return std::make_unique<AlowareClient>(s, http);
-  };
-  f.accepted_fields = ContactFieldNames();
-  f.consent_channels = {"sms", "call"};  // is_dnc
-  f.consent_one_flag = true;
-  f.key_field = fields::kPhone;
-  f.credentials = [](const SystemSettings& s) {
-    Credentials c;
-    c.access_token = s.at("api_token");
-    return c;
-  };
-  return f;
+  AddDeliverySettings(&settings, {"60", "60000", "0", "Aloware publishes none: be polite"});
+  return settings;
+}
+
+std::unique_ptr<VendorClient> NewAlowareClient(const SystemSettings& s, HttpClient* http) {
+  return std::make_unique<AlowareClient>(s, http);
+}
+
+Credentials AlowareCredentials(const SystemSettings& s) {
+  Credentials c;
+  c.access_token = s.at("api_token");
+  return c;
 }
 
 }  // namespace dfm

@@ -1,8 +1,8 @@
 // Aloware contact webhooks -> facts.
 //
 // Aloware wraps every event as {"event": NAME, "body": {...}}. Its contact
-// event names are not published: MapperSettings::aloware_contact_events
-// lists the names read as contact facts (configurable). The body is the
+// event names are not published: the setting `contact_events` lists the
+// names read as contact facts (configurable). The body is the
 // contact: id, first_name, last_name, email, phone_number, address fields,
 // updated_at (zone-less, in the account's zone), is_dnc (its do-not-contact
 // flag: an opt-out of calls and texts, or back in). A contact imported by
@@ -17,7 +17,7 @@
 // duration, call_disposition, direct_recording_url when has_recording, and
 // a transcript / summary when the body has one (`transcription`,
 // `transcript`, `ai_summary`, `summary`: string fields).
-#include "connectors/common/mapper.h"
+#include "connectors/aloware/aloware.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -48,7 +48,8 @@ int64_t UpdatedAt(const simdjson::dom::object& obj, const MapperSettings& s) {
   if (iso.size() == 19 && iso[10] == ' ') iso[10] = 'T';
   if (iso.size() == 19) iso += "Z";
   auto us = ParseIso8601Micros(iso);
-  return us ? *us - s.aloware_utc_offset_us : 0;
+  const int64_t offset = AlowareUtcOffsetUs(s.Get("utc_offset", "+00:00")).value_or(0);
+  return us ? *us - offset : 0;
 }
 
 // Reads one contact object (a webhook's body, or a lookup answer).
@@ -153,7 +154,7 @@ Status MapAlowareWebhook(const WebhookReceived& w, const MapperSettings& s,
   bool wrong = false;
   auto event = StringOrNumberField(obj, "event", &wrong);
   if (!event) return Status::OK();  // e.g. the test ping: no facts
-  const auto& names = s.aloware_contact_events;
+  const auto names = SplitCommaList(s.Get("contact_events", kAlowareContactEvents));
   bool contact_event = std::find(names.begin(), names.end(), *event) != names.end();
   simdjson::dom::object body;
   if (!contact_event) {

@@ -10,8 +10,12 @@
 // the record has a new updated_at and is a new fact. Without updated_at the
 // id is "<event>:<body.id>". `{"test_payload": true}` is Aloware's test ping:
 // acknowledged and not recorded.
+#include "connectors/aloware/aloware.h"
+
+#include <cstdio>
+#include <cstdlib>
+
 #include "connectors/common/json_body.h"
-#include "connectors/common/webhook_source.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 
@@ -77,47 +81,71 @@ class AlowareSource : public WebhookSource {
 
 }  // namespace
 
-WebhookSourceFactory AlowareWebhookSourceFactory() {
-  WebhookSourceFactory f;
-  f.system = "aloware";
-  f.settings = {
+std::optional<int64_t> AlowareUtcOffsetUs(std::string_view offset) {
+  auto probe = ParseIso8601Micros("1970-01-01T00:00:00" + std::string(offset));
+  if (!probe) return std::nullopt;
+  return -*probe;
+}
+
+std::vector<SettingSpec> AlowareWebhookSettings() {
+  return {
       {"auth", false, "", "none | basic | bearer: what Aloware is set to send"},
       {"allow_unauthenticated", false, "false",
        "true: take auth = none (anyone who knows the URL may post webhooks)"},
       {"username", false, "", "Basic auth user name"},
       {"password", true, "", "Basic auth password"},
       {"token", true, "", "Bearer token"},
-      {"utc_offset", false, "+00:00", "zone of Aloware's zone-less times, e.g. -05:00"},
+      // Its times are zone-less: read in this zone, for the webhook's
+      // source time and for the facts' (was sync.aloware_utc_offset_minutes).
+      {"utc_offset", false, "+00:00", "zone of Aloware's zone-less times, e.g. -05:00", false,
+       "sync.aloware_utc_offset_minutes",
+       [](const std::string& minutes) {
+         int m = 0;
+         try {
+           m = std::stoi(minutes);
+         } catch (...) {
+           return minutes;  // refused below as it is
+         }
+         char text[24];
+         std::snprintf(text, sizeof(text), "%c%02d:%02d", m < 0 ? '-' : '+', std::abs(m) / 60,
+                       std::abs(m) % 60);
+         return std::string(text);
+       }},
+      // Aloware does not publish its contact event names.
+      {"contact_events", false, kAlowareContactEvents,
+       "Aloware webhook event names that carry a contact", false, "sync.aloware_contact_events"},
   };
-  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
-    size_t before = problems->size();
-    std::string mode = s.at("auth");
-    std::string expected;
-    if (mode == "basic") {
-      if (s.at("username").empty()) problems->push_back({"username", "required when auth = basic"});
-      if (s.at("password").empty()) problems->push_back({"password", "required when auth = basic"});
-      expected = "Basic " + Base64Encode(s.at("username") + ":" + s.at("password"));
-    } else if (mode == "bearer") {
-      if (s.at("token").empty()) problems->push_back({"token", "required when auth = bearer"});
-      expected = "Bearer " + s.at("token");
-    } else if (mode == "none") {
-      if (s.at("allow_unauthenticated") != "true") {
-        problems->push_back({"auth", "none takes webhooks from anyone who knows the URL; use "
-                                     "basic or bearer, or set allow_unauthenticated = true"});
-      }
-    } else {
-      problems->push_back({"auth", "must be none, basic or bearer"});
+}
+
+std::unique_ptr<WebhookSource> NewAlowareWebhookSource(const SystemSettings& s,
+                                                       std::vector<SettingProblem>* problems) {
+  size_t before = problems->size();
+  std::string mode = s.at("auth");
+  std::string expected;
+  if (mode == "basic") {
+    if (s.at("username").empty()) problems->push_back({"username", "required when auth = basic"});
+    if (s.at("password").empty()) problems->push_back({"password", "required when auth = basic"});
+    expected = "Basic " + Base64Encode(s.at("username") + ":" + s.at("password"));
+  } else if (mode == "bearer") {
+    if (s.at("token").empty()) problems->push_back({"token", "required when auth = bearer"});
+    expected = "Bearer " + s.at("token");
+  } else if (mode == "none") {
+    if (s.at("allow_unauthenticated") != "true") {
+      problems->push_back({"auth", "none takes webhooks from anyone who knows the URL; use "
+                                   "basic or bearer, or set allow_unauthenticated = true"});
     }
-    if (s.at("allow_unauthenticated") != "true" && s.at("allow_unauthenticated") != "false") {
-      problems->push_back({"allow_unauthenticated", "must be true or false"});
-    }
-    const std::string& off = s.at("utc_offset");
-    auto probe = ParseIso8601Micros("1970-01-01T00:00:00" + off);
-    if (!probe) problems->push_back({"utc_offset", "must look like +00:00 or -05:00"});
-    if (problems->size() != before) return std::unique_ptr<WebhookSource>();
-    return std::unique_ptr<WebhookSource>(new AlowareSource(mode, expected, -*probe));
-  };
-  return f;
+  } else {
+    problems->push_back({"auth", "must be none, basic or bearer"});
+  }
+  if (s.at("allow_unauthenticated") != "true" && s.at("allow_unauthenticated") != "false") {
+    problems->push_back({"allow_unauthenticated", "must be true or false"});
+  }
+  auto offset = AlowareUtcOffsetUs(s.at("utc_offset"));
+  if (!offset) problems->push_back({"utc_offset", "must look like +00:00 or -05:00"});
+  if (SplitCommaList(s.at("contact_events")).empty())
+    problems->push_back({"contact_events", "must name at least one event"});
+  if (problems->size() != before) return nullptr;
+  return std::make_unique<AlowareSource>(mode, expected, *offset);
 }
 
 }  // namespace dfm

@@ -2,6 +2,19 @@
 
 namespace dfm {
 
+int64_t PositiveSeconds(const SystemSettings& s, const std::string& key,
+                        std::vector<SettingProblem>* problems) {
+  int64_t v = -1;
+  try {
+    auto it = s.find(key);
+    if (it != s.end()) v = std::stoll(it->second);
+  } catch (...) {
+  }
+  if (v > 0) return v;
+  problems->push_back({key, "must be a positive number of seconds"});
+  return 0;
+}
+
 std::string UrlDecode(std::string_view s, bool plus_is_space, bool* ok) {
   std::string out;
   out.reserve(s.size());

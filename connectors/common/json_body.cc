@@ -46,4 +46,16 @@ std::string JsonStringAt(std::string_view body, const char* obj, const char* key
   return std::string(v);
 }
 
+std::string JsonWebhookKind(std::string_view body) {
+  if (body.empty() || body.front() != '{') return "";
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) return "";
+  for (const char* k : {"type", "event", "event_type"}) {
+    std::string_view v;
+    if (root[k].get(v) == simdjson::SUCCESS) return std::string(v);
+  }
+  return "";
+}
+
 }  // namespace dfm

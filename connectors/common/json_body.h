@@ -27,4 +27,9 @@ std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
 // there as a string.
 std::string JsonStringAt(std::string_view body, const char* obj, const char* key);
 
+// What a JSON webhook says it is, as most vendors name it: the first of
+// its "type", "event" and "event_type" string fields; "" for none, or for
+// a body that is not a JSON object.
+std::string JsonWebhookKind(std::string_view body);
+
 }  // namespace dfm

@@ -1,37 +1,28 @@
 #include "connectors/common/mapper.h"
 
 #include <algorithm>
-#include <map>
 
 #include "connectors/common/json_body.h"
 #include "util/strings.h"
 
 namespace dfm {
 
-const InboundMapper* FindInboundMapper(const std::string& system) {
-  static const std::map<std::string, InboundMapper> kMappers = {
-      {"ghl", MapGhlWebhook},
-      {"aloware", MapAlowareWebhook},
-      {"verity", MapVerityWebhook},
-      {"twilio", MapTwilioWebhook},
-  };
-  auto it = kMappers.find(system);
-  return it == kMappers.end() ? nullptr : &it->second;
+std::string MapperSettings::Get(std::string_view key, std::string_view fallback) const {
+  if (system == nullptr) return std::string(fallback);
+  auto it = system->find(key);
+  return it == system->end() ? std::string(fallback) : it->second;
 }
 
-const InboundMapper* FindMapperFor(std::string_view event_type, const std::string& system) {
-  if (event_type == WebhookReceived::kType) return FindInboundMapper(system);
-  if (event_type == kContactImportedType) return FindImportMapper(system);
-  return nullptr;
-}
-
-const InboundMapper* FindImportMapper(const std::string& system) {
-  static const std::map<std::string, InboundMapper> kMappers = {
-      {"ghl", MapGhlImport},
-      {"aloware", MapAlowareImport},
-  };
-  auto it = kMappers.find(system);
-  return it == kMappers.end() ? nullptr : &it->second;
+std::vector<std::string> SplitCommaList(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = TrimSpace(list.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
 }
 
 Status ReadContactFields(const simdjson::dom::object& obj, const JsonFieldMap* map, size_t n,

@@ -9,6 +9,7 @@
 
 #include <simdjson.h>
 
+#include "connectors/common/webhook_source.h"
 #include "events/webhook_received.h"
 #include "sync/fact.h"
 #include "sync/normalize.h"
@@ -18,10 +19,32 @@ namespace dfm {
 
 struct MapperSettings {
   const Normalizer* normalizer = nullptr;
-  int64_t aloware_utc_offset_us = 0;  // Aloware's zone-less times are in this zone
-  // Aloware does not publish its contact event names: configurable.
-  std::vector<std::string> aloware_contact_events = {"Contact Created", "Contact Updated",
-                                                     "Contact-Created", "Contact-Updated"};
+  // The system's own configuration table for the webhook's tenant (every
+  // key of its connector, defaults filled in), or null: its defaults. A
+  // mapper reads its options here (e.g. Aloware's contact event names).
+  const SystemSettings* system = nullptr;
+  // The table's `key`, or `fallback` without a table.
+  std::string Get(std::string_view key, std::string_view fallback) const;
+};
+
+// Where a tool finds each (tenant, system)'s MapperSettings: one for every
+// tenant and system (a pointer, which must outlive it), or a function of
+// them (the configuration's tables, config/config.h MapperSettingsFor).
+class MapperSource {
+ public:
+  using Fn = std::function<MapperSettings(const std::string& tenant, const std::string& system)>;
+  MapperSource() = default;
+  MapperSource(const MapperSettings* all)  // NOLINT: implicit, as a plain pointer was
+      : all_(all) {}
+  MapperSource(Fn fn) : fn_(std::move(fn)) {}  // NOLINT
+  explicit operator bool() const { return all_ != nullptr || static_cast<bool>(fn_); }
+  MapperSettings For(const std::string& tenant, const std::string& system) const {
+    return fn_ ? fn_(tenant, system) : *all_;
+  }
+
+ private:
+  const MapperSettings* all_ = nullptr;
+  Fn fn_;
 };
 
 // Appends the facts in the webhook (none for event types that carry no
@@ -30,29 +53,8 @@ struct MapperSettings {
 using InboundMapper = std::function<Status(const WebhookReceived&, const MapperSettings&,
                                            std::vector<ContactFact>*)>;
 
-// The mapper of a system, or null when the system has none.
-const InboundMapper* FindInboundMapper(const std::string& system);
-
-// The mapper of a system's `contact.imported` events (`dfm backfill`): the
-// body is one contact object as the vendor's API returned it.
-const InboundMapper* FindImportMapper(const std::string& system);
-// The mapper for a logged event of `event_type` (webhook.received: the
-// inbound one; contact.imported: the import one) from `system`; null for
-// other types and systems without one.
-const InboundMapper* FindMapperFor(std::string_view event_type, const std::string& system);
-
-Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
-                     std::vector<ContactFact>* out);
-Status MapAlowareWebhook(const WebhookReceived& w, const MapperSettings& s,
-                         std::vector<ContactFact>* out);
-Status MapVerityWebhook(const WebhookReceived& w, const MapperSettings& s,
-                        std::vector<ContactFact>* out);
-Status MapTwilioWebhook(const WebhookReceived& w, const MapperSettings& s,
-                        std::vector<ContactFact>* out);
-Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
-                    std::vector<ContactFact>* out);
-Status MapAlowareImport(const WebhookReceived& w, const MapperSettings& s,
-                        std::vector<ContactFact>* out);
+// A connector's mappers (connectors/connector.h: map_webhook, map_import;
+// FindMapperFor finds the one for a logged event).
 
 // Helpers shared by mappers.
 struct JsonFieldMap {
@@ -67,5 +69,7 @@ Status ReadContactFields(const simdjson::dom::object& obj, const JsonFieldMap* m
                          ContactFact* fact);
 // Sorted, de-duplicated, trimmed, lower-cased tags joined by '\n'.
 std::string JoinTags(std::vector<std::string> tags);
+// "a, b,c" -> {"a", "b", "c"}: trimmed, empty items dropped.
+std::vector<std::string> SplitCommaList(std::string_view list);
 
 }  // namespace dfm

@@ -107,22 +107,13 @@ std::string SafeDetail(int status, std::string_view message) {
   return out + ": " + std::string(message.substr(0, 200));
 }
 
-const std::vector<OutboundFactory>& BuiltinOutbound() {
-  static const std::vector<OutboundFactory> kAll = {GhlOutbound(), AlowareOutbound(),
-                                                     VerityOutbound()};
-  return kAll;
-}
-
-const OutboundFactory* FindOutbound(std::string_view system) {
-  for (const auto& f : BuiltinOutbound())
-    if (f.system == system) return &f;
-  return nullptr;
-}
-
 std::string ApiBaseUrl(const SystemSettings& s) {
-  std::string base = s.at("api_base_url");
+  auto it = s.find("api_base_url");
+  std::string base = it == s.end() ? "" : it->second;
   while (!base.empty() && base.back() == '/') base.pop_back();
   return base;
 }
+
+bool HasApiBaseUrl(const SystemSettings& s) { return !ApiBaseUrl(s).empty(); }
 
 }  // namespace dfm

@@ -152,33 +152,6 @@ std::string EncodeCredentials(const Credentials& c);
 // False when `s` cannot be read (the configured grant is used instead).
 bool DecodeCredentials(const std::string& s, Credentials* c);
 
-// Settings a connector reads (keys of the system's config table).
-struct OutboundFactory {
-  std::string system;
-  std::vector<SettingSpec> settings;
-  // True when the settings ask for outbound pushes (e.g. a base URL is set).
-  std::function<bool(const SystemSettings&)> enabled;
-  std::function<std::unique_ptr<VendorClient>(const SystemSettings&, HttpClient*)> create;
-  // Fields this system accepts (sync targets).
-  std::vector<std::string> accepted_fields;
-  // The consent channels it keeps (sync/consent.h names): opt-outs and
-  // opt-ins of other channels are not sent to it.
-  std::vector<std::string> consent_channels;
-  bool consent_one_flag = false;  // the channels are one setting (Aloware's is_dnc)
-  // The field it keys contacts by, when it cannot hold one without it
-  // (Aloware and Verity: the phone): no upsert goes to it before it is known.
-  std::string key_field;
-  // Initial credentials from the settings.
-  std::function<Credentials(const SystemSettings&)> credentials;
-};
-
-const std::vector<OutboundFactory>& BuiltinOutbound();
-const OutboundFactory* FindOutbound(std::string_view system);
-
-OutboundFactory GhlOutbound();
-OutboundFactory AlowareOutbound();
-OutboundFactory VerityOutbound();
-
 struct RateDefaults {
   std::string limit, window_ms, daily;  // defaults of rate_limit, rate_window_ms, daily_limit
   std::string why;                      // where they come from, for the help text
@@ -196,6 +169,9 @@ std::string SafeDetail(int status, std::string_view message);
 
 // A vendor's API base URL from its settings, without trailing '/'.
 std::string ApiBaseUrl(const SystemSettings& s);
+// True when `s` sets an API base URL: the usual test of whether a tenant
+// asks for pushes to the system.
+bool HasApiBaseUrl(const SystemSettings& s);
 
 // Reads the vendor's rate-limit signals into `r` (X-RateLimit-Remaining,
 // X-RateLimit-Daily-Remaining, Retry-After in seconds).

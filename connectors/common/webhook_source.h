@@ -1,7 +1,6 @@
 // WebhookSource: how one external system's webhooks are authenticated and
-// identified. Each system has its own folder under connectors/ and registers
-// a WebhookSourceFactory in BuiltinWebhookSources(); the HTTP front knows
-// nothing vendor-specific.
+// identified. Each system's connector (connectors/connector.h) makes its
+// own; the HTTP front knows nothing vendor-specific.
 //
 // Contract for implementations: pure functions of the request and the
 // tenant's settings; thread-safe after construction; never log secrets or
@@ -97,32 +96,28 @@ class WebhookSource {
   virtual int UnavailableStatus() const { return 503; }
 };
 
+// One key of a system's configuration table.
 struct SettingSpec {
   std::string key;  // relative: "webhook_secret"
   bool secret = false;
   std::string default_value;
   std::string help;
   bool whole_number = false;  // the config refuses anything else (dfm config check)
+  // A key outside the system's table that set this one in older versions
+  // ("sync.aloware_contact_events"): still read, for every tenant that
+  // does not set this one, with a deprecation warning; `from_old` turns its
+  // value into this one's (a change of unit), empty: taken as it is.
+  std::string old_key = "";
+  std::function<std::string(const std::string&)> from_old = nullptr;
 };
-
-struct WebhookSourceFactory {
-  std::string system;  // path segment: "ghl", "aloware", "verity", "twilio"
-  std::vector<SettingSpec> settings;
-  // Builds the source from settings, or reports every problem and returns null.
-  std::function<std::unique_ptr<WebhookSource>(const SystemSettings&,
-                                               std::vector<SettingProblem>*)>
-      create;
-};
-
-// Every system this build can receive webhooks from.
-const std::vector<WebhookSourceFactory>& BuiltinWebhookSources();
-const WebhookSourceFactory* FindWebhookSource(std::string_view system);
-// Their names, joined by ", " (for messages): "ghl, aloware, verity, twilio".
-std::string WebhookSystemNames();
 
 // Helpers shared by the sources.
 // Parses application/x-www-form-urlencoded; nullopt on a bad %-escape.
 std::optional<std::vector<std::pair<std::string, std::string>>> ParseForm(std::string_view body);
 std::string UrlDecode(std::string_view s, bool plus_is_space, bool* ok);
+// The setting `key` as a positive whole number of seconds; 0 with a problem
+// on `key` when it is not one.
+int64_t PositiveSeconds(const SystemSettings& s, const std::string& key,
+                        std::vector<SettingProblem>* problems);
 
 }  // namespace dfm

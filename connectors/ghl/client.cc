@@ -42,8 +42,8 @@
 #include <memory>
 
 #include "connectors/common/json_body.h"
-#include "connectors/common/outbound.h"
 #include "connectors/ghl/dnd.h"
+#include "connectors/ghl/ghl.h"
 #include "sync/consent.h"
 #include "sync/fact.h"
 #include "util/clock.h"
@@ -640,10 +640,8 @@ class GhlClient final : public VendorClient {
 
 }  // namespace
 
-OutboundFactory GhlOutbound() {
-  OutboundFactory f;
-  f.system = "ghl";
-  f.settings = {
+std::vector<SettingSpec> GhlApiSettings() {
+  std::vector<SettingSpec> settings = {
       {"api_base_url", false, "",
        "GoHighLevel API base URL (https://services.leadconnectorhq.com); empty: no pushes"},
       {"location_id", false, "", "the sub-account (location) contacts are written to"},
@@ -657,22 +655,21 @@ OutboundFactory GhlOutbound() {
        "the custom conversation provider texts and calls are recorded under (Marketplace app); "
        "empty: texts and calls are not recorded"},
   };
-  AddDeliverySettings(&f.settings,
+  AddDeliverySettings(&settings,
                       {"100", "10000", "200000", "GoHighLevel: 100 per 10 s, 200,000 a day"});
-  f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
-  f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
-    return std::make_unique<GhlClient>(s, http);
-  };
-  f.accepted_fields = ContactFieldNames();
-  for (const auto& [theirs, ours] : ghl::kDndChannels) f.consent_channels.push_back(ours);
-  f.credentials = [](const SystemSettings& s) {
-    Credentials c;
-    c.access_token = s.at("access_token");
-    c.refresh_token = s.at("refresh_token");
-    c.expires_at_us = std::stoll(s.at("token_expires_at")) * 1000000;
-    return c;
-  };
-  return f;
+  return settings;
+}
+
+std::unique_ptr<VendorClient> NewGhlClient(const SystemSettings& s, HttpClient* http) {
+  return std::make_unique<GhlClient>(s, http);
+}
+
+Credentials GhlCredentials(const SystemSettings& s) {
+  Credentials c;
+  c.access_token = s.at("access_token");
+  c.refresh_token = s.at("refresh_token");
+  c.expires_at_us = std::stoll(s.at("token_expires_at")) * 1000000;
+  return c;
 }
 
 }  // namespace dfm

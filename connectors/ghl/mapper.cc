@@ -17,7 +17,7 @@
 // should a body ever carry one, which GoHighLevel's documents do not say
 // (docs/vendors/ghl-api.md §6). Other channels
 // (Email, ...) carry no facts.
-#include "connectors/common/mapper.h"
+#include "connectors/ghl/ghl.h"
 
 #include <cstdlib>
 #include <initializer_list>

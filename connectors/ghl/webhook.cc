@@ -26,7 +26,7 @@
 #include <sstream>
 
 #include "connectors/common/json_body.h"
-#include "connectors/common/webhook_source.h"
+#include "connectors/ghl/ghl.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 
@@ -160,43 +160,35 @@ std::unique_ptr<PublicKey> LoadKey(const SystemSettings& s, const std::string& n
 
 }  // namespace
 
-WebhookSourceFactory GhlWebhookSourceFactory() {
-  WebhookSourceFactory f;
-  f.system = "ghl";
-  f.settings = {
+std::vector<SettingSpec> GhlWebhookSettings() {
+  return {
       {"ed25519_public_key", false, "", "PEM of GoHighLevel's Ed25519 webhook public key"},
       {"ed25519_public_key_file", false, "", "file holding that PEM (instead of the key itself)"},
       {"rsa_public_key", false, "", "PEM of the legacy RSA key (X-WH-Signature)"},
       {"rsa_public_key_file", false, "", "file holding that PEM"},
       {"timestamp_tolerance_s", false, "300", "largest accepted |now - body.timestamp|, seconds"},
   };
-  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
-    size_t before = problems->size();
-    auto ed = LoadKey(s, "ed25519_public_key", true, problems);
-    auto rsa = LoadKey(s, "rsa_public_key", false, problems);
-    if (!ed && !rsa && problems->size() == before) {
-      problems->push_back({"ed25519_public_key", "set ed25519_public_key or rsa_public_key"});
-    }
-    int64_t tol = 0;
-    try {
-      tol = std::stoll(s.at("timestamp_tolerance_s"));
-    } catch (...) {
-      tol = -1;
-    }
-    if (tol <= 0) problems->push_back({"timestamp_tolerance_s", "must be a positive number of seconds"});
-    // The outbound connector's key, which the webhooks are bound to too.
-    auto loc = s.find("location_id");
-    std::string location = loc == s.end() ? "" : loc->second;
-    if (location.empty()) {
-      problems->push_back({"location_id",
-                           "required: GoHighLevel signs every location's webhooks with one key, "
-                           "so only the location binds them to this tenant"});
-    }
-    if (problems->size() != before) return std::unique_ptr<WebhookSource>();
-    return std::unique_ptr<WebhookSource>(
-        new GhlSource(std::move(ed), std::move(rsa), tol, std::move(location)));
-  };
-  return f;
+}
+
+std::unique_ptr<WebhookSource> NewGhlWebhookSource(const SystemSettings& s,
+                                                   std::vector<SettingProblem>* problems) {
+  size_t before = problems->size();
+  auto ed = LoadKey(s, "ed25519_public_key", true, problems);
+  auto rsa = LoadKey(s, "rsa_public_key", false, problems);
+  if (!ed && !rsa && problems->size() == before) {
+    problems->push_back({"ed25519_public_key", "set ed25519_public_key or rsa_public_key"});
+  }
+  const int64_t tol = PositiveSeconds(s, "timestamp_tolerance_s", problems);
+  // The outbound connector's key, which the webhooks are bound to too.
+  auto loc = s.find("location_id");
+  std::string location = loc == s.end() ? "" : loc->second;
+  if (location.empty()) {
+    problems->push_back({"location_id",
+                         "required: GoHighLevel signs every location's webhooks with one key, "
+                         "so only the location binds them to this tenant"});
+  }
+  if (problems->size() != before) return nullptr;
+  return std::make_unique<GhlSource>(std::move(ed), std::move(rsa), tol, std::move(location));
 }
 
 }  // namespace dfm

@@ -8,8 +8,8 @@
 // A status callback (MessageStatus, no Body) is the delivery status of an
 // outbound text to `To` (an activity of kind kStatus); the engine only
 // notes it (a text it never saw is logged as observed).
-#include "connectors/common/mapper.h"
-#include "connectors/common/webhook_source.h"
+#include "connectors/twilio/twilio.h"
+
 #include "sync/consent.h"
 
 namespace dfm {

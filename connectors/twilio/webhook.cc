@@ -16,10 +16,11 @@
 // The `I-Twilio-Idempotency-Token` header is not signed, so it is recorded
 // but never trusted: under forged tokens one signed form was taken three
 // times, and an old START replayed that way beat a newer STOP.
+#include "connectors/twilio/twilio.h"
+
 #include <algorithm>
 
 #include "connectors/common/json_body.h"
-#include "connectors/common/webhook_source.h"
 #include "util/crypto.h"
 #include "util/strings.h"
 
@@ -141,18 +142,17 @@ class TwilioSource : public WebhookSource {
 
 }  // namespace
 
-WebhookSourceFactory TwilioWebhookSourceFactory() {
-  WebhookSourceFactory f;
-  f.system = "twilio";
-  f.settings = {{"auth_token", true, "", "Twilio auth token (the HMAC key)"}};
-  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
-    if (s.at("auth_token").empty()) {
-      problems->push_back({"auth_token", "required"});
-      return std::unique_ptr<WebhookSource>();
-    }
-    return std::unique_ptr<WebhookSource>(new TwilioSource(s.at("auth_token")));
-  };
-  return f;
+std::vector<SettingSpec> TwilioWebhookSettings() {
+  return {{"auth_token", true, "", "Twilio auth token (the HMAC key)"}};
+}
+
+std::unique_ptr<WebhookSource> NewTwilioWebhookSource(const SystemSettings& s,
+                                                      std::vector<SettingProblem>* problems) {
+  if (s.at("auth_token").empty()) {
+    problems->push_back({"auth_token", "required"});
+    return nullptr;
+  }
+  return std::make_unique<TwilioSource>(s.at("auth_token"));
 }
 
 }  // namespace dfm

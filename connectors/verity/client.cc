@@ -14,7 +14,7 @@
 #include <memory>
 
 #include "connectors/common/json_body.h"
-#include "connectors/common/outbound.h"
+#include "connectors/verity/verity.h"
 #include "sync/fact.h"
 #include "util/json.h"
 
@@ -112,27 +112,23 @@ class VerityClient final : public VendorClient {
 
 }  // namespace
 
-OutboundFactory VerityOutbound() {
-  OutboundFactory f;
-  f.system = "verity";
-  f.settings = {
+std::vector<SettingSpec> VerityApiSettings() {
+  std::vector<SettingSpec> settings = {
       {"api_base_url", false, "", "Verity API base URL (docs/verity.md); empty: no pushes"},
       {"api_key", true, "", "Verity API key (Authorization: Bearer)"},
   };
-  AddDeliverySettings(&f.settings, {"50", "1000", "0", "Verity states no limit: 50 a second is polite"});
-  f.enabled = [](const SystemSettings& s) { return !s.at("api_base_url").empty(); };
-  f.create = [](const SystemSettings& s, HttpClient* http) -> std::unique_ptr<VendorClient> {
-    return std::make_unique<VerityClient>(s, http);
-  };
-  f.accepted_fields = {fields::kFirstName, fields::kLastName, fields::kEmail, fields::kPhone};
-  f.key_field = fields::kPhone;
-  f.consent_channels = {"sms"};
-  f.credentials = [](const SystemSettings& s) {
-    Credentials c;
-    c.access_token = s.at("api_key");
-    return c;
-  };
-  return f;
+  AddDeliverySettings(&settings, {"50", "1000", "0", "Verity states no limit: 50 a second is polite"});
+  return settings;
+}
+
+std::unique_ptr<VendorClient> NewVerityClient(const SystemSettings& s, HttpClient* http) {
+  return std::make_unique<VerityClient>(s, http);
+}
+
+Credentials VerityCredentials(const SystemSettings& s) {
+  Credentials c;
+  c.access_token = s.at("api_key");
+  return c;
 }
 
 }  // namespace dfm

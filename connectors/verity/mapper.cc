@@ -11,8 +11,9 @@
 // - optout.stop: Verity's own opt-out detection; opts `from` out of sms.
 // The message id is the cause recorded in the opt-out registry; `timestamp`
 // is the source time. Other event types carry no facts.
+#include "connectors/verity/verity.h"
+
 #include "connectors/common/json_body.h"
-#include "connectors/common/mapper.h"
 #include "sync/consent.h"
 #include "util/clock.h"
 

@@ -15,8 +15,9 @@
 // "<eventType>:<messageId>" (conversation.created: "<eventType>:<conversationId>").
 // One message produces several events (message.received then optout.stop,
 // message.sent then message.delivered), so the message id alone is not enough.
+#include "connectors/verity/verity.h"
+
 #include "connectors/common/json_body.h"
-#include "connectors/common/webhook_source.h"
 #include "util/clock.h"
 #include "util/crypto.h"
 
@@ -85,28 +86,21 @@ class VeritySource : public WebhookSource {
 
 }  // namespace
 
-WebhookSourceFactory VerityWebhookSourceFactory() {
-  WebhookSourceFactory f;
-  f.system = "verity";
-  f.settings = {
+std::vector<SettingSpec> VerityWebhookSettings() {
+  return {
       {"webhook_secret", true, "", "shared secret of X-Texting-Signature"},
       {"timestamp_tolerance_s", false, "86400", "largest accepted |now - body.timestamp|, seconds",
        true},
   };
-  f.create = [](const SystemSettings& s, std::vector<SettingProblem>* problems) {
-    size_t before = problems->size();
-    if (s.at("webhook_secret").empty()) problems->push_back({"webhook_secret", "required"});
-    int64_t tol = 0;
-    try {
-      tol = std::stoll(s.at("timestamp_tolerance_s"));
-    } catch (...) {
-      tol = -1;
-    }
-    if (tol <= 0) problems->push_back({"timestamp_tolerance_s", "must be a positive number of seconds"});
-    if (problems->size() != before) return std::unique_ptr<WebhookSource>();
-    return std::unique_ptr<WebhookSource>(new VeritySource(s.at("webhook_secret"), tol));
-  };
-  return f;
+}
+
+std::unique_ptr<WebhookSource> NewVerityWebhookSource(const SystemSettings& s,
+                                                      std::vector<SettingProblem>* problems) {
+  size_t before = problems->size();
+  if (s.at("webhook_secret").empty()) problems->push_back({"webhook_secret", "required"});
+  const int64_t tol = PositiveSeconds(s, "timestamp_tolerance_s", problems);
+  if (problems->size() != before) return nullptr;
+  return std::make_unique<VeritySource>(s.at("webhook_secret"), tol);
 }
 
 }  // namespace dfm

@@ -4,7 +4,11 @@
 
 #include <string>
 
+#include "connectors/aloware/aloware.h"
 #include "connectors/common/mapper.h"
+#include "connectors/ghl/ghl.h"
+#include "connectors/twilio/twilio.h"
+#include "connectors/verity/verity.h"
 #include "sync/normalize.h"
 
 namespace dfm::testing {

@@ -6,7 +6,7 @@
 
 #include <deque>
 
-#include "connectors/common/mapper.h"
+#include "connectors/connector.h"
 #include "events/webhook_received.h"
 #include "projections/sync_projections.h"
 #include "storage/memory_event_log.h"
@@ -175,7 +175,7 @@ TEST_F(BackfillTest, PagesThroughEveryContactAsImportedEventsThatMapToFacts) {
   MapperSettings ms;
   ms.normalizer = &normalizer_;
   std::vector<ContactFact> facts;
-  ASSERT_TRUE((*FindImportMapper("ghl"))(w, ms, &facts).ok());
+  ASSERT_TRUE((*FindMapperFor(kContactImportedType, "ghl"))(w, ms, &facts).ok());
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].external_id, "g1");
   EXPECT_EQ(facts[0].fields.at("phone"), "+12055550101");
@@ -310,7 +310,7 @@ TEST_F(BackfillTest, LookupModeAsksAboutEveryKnownAndImportedPhone) {
   MapperSettings ms;
   ms.normalizer = &normalizer_;
   std::vector<ContactFact> facts;
-  ASSERT_TRUE((*FindImportMapper("aloware"))(w, ms, &facts).ok());
+  ASSERT_TRUE((*FindMapperFor(kContactImportedType, "aloware"))(w, ms, &facts).ok());
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].system, "aloware");
   EXPECT_EQ(facts[0].external_id, "7");

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "config/config.h"
+#include "connectors/common/mapper.h"
 #include "sync/contact_model.h"
 #include "tests/support/temp_dir.h"
 
@@ -174,7 +175,11 @@ TEST(Config, MergeOwnersAndAlowareEventNamesComeFromTheConfig) {
   ASSERT_TRUE(problems.empty());
   // Without a [sync.owners] table the policy is the built-in one.
   EXPECT_EQ(MergePolicyFrom(defaults.sync()).owner, MergePolicy::Defaults().owner);
-  EXPECT_EQ(defaults.sync().aloware_contact_events.size(), 4u);
+  // Aloware's contact event names are its own setting now.
+  Config alo = Config::Load("", {{"DFM_ALOWARE_AUTH", "bearer"}, {"DFM_ALOWARE_TOKEN", "t"}},
+                            &problems);
+  ASSERT_TRUE(problems.empty());
+  EXPECT_EQ(SplitCommaList(alo.Systems("default").at("aloware").at("contact_events")).size(), 4u);
 
   testing::TempDir d;
   std::string p = Write(d, R"(
@@ -184,16 +189,24 @@ aloware_contact_events = ["contact.created", "contact.updated"]
 [sync.owners]
 first_name = "aloware"
 tags = ""
+[aloware]
+auth = "bearer"
+token = "t"
 )");
   Config c = Config::Load(p, {{"DFM_SYNC_OWNERS_PHONE", "aloware"}}, &problems);
-  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  // The old key is still read, and said to be deprecated (a warning).
+  ASSERT_EQ(problems.size(), 1u) << problems[0].key << ": " << problems[0].message;
+  EXPECT_EQ(problems[0].key, "sync.aloware_contact_events");
+  EXPECT_FALSE(problems[0].error);
+  EXPECT_NE(problems[0].message.find("deprecated: set aloware.contact_events"), std::string::npos);
+  problems.clear();
   MergePolicy policy = MergePolicyFrom(c.sync());
   EXPECT_EQ(policy.owner.at("first_name"), "aloware");
   EXPECT_EQ(policy.owner.at("phone"), "aloware");
   EXPECT_EQ(policy.owner.at("last_name"), "ghl");  // untouched default
   EXPECT_EQ(policy.owner.count("tags"), 0u);        // "" : newer source time wins
   EXPECT_EQ(policy.echo_window_us, 30 * 1000000LL);
-  EXPECT_EQ(c.sync().aloware_contact_events,
+  EXPECT_EQ(SplitCommaList(c.Systems("default").at("aloware").at("contact_events")),
             (std::vector<std::string>{"contact.created", "contact.updated"}));
 
   std::string bad = Write(d, R"(
@@ -210,7 +223,7 @@ token_expires_at = 1
   Config::Load(bad, {}, &problems);
   EXPECT_TRUE(Has(problems, "sync.owners.email", "must be one of aloware, ghl, twilio, verity"));
   EXPECT_TRUE(Has(problems, "sync.owners.favourite_colour", "unknown key"));
-  EXPECT_TRUE(Has(problems, "sync.aloware_contact_events", "at least one"));
+  EXPECT_TRUE(Has(problems, "aloware.contact_events", "at least one"));
   // Every connector key marked as a whole number is checked as one.
   EXPECT_TRUE(Has(problems, "aloware.rate_limit", "must be a whole number"));
   EXPECT_TRUE(Has(problems, "aloware.token_expires_at", "unknown key"));  // GHL's, not Aloware's

@@ -212,7 +212,8 @@ TEST(GhlMapper, DeleteOtherTypesAndUnreadable) {
 
 TEST(AlowareMapper, ContactEventsByConfiguredName) {
   MapperSettings s = UsSettings();
-  s.aloware_utc_offset_us = -5LL * 3600 * 1000000;  // -05:00
+  SystemSettings aloware = {{"utc_offset", "-05:00"}, {"contact_events", kAlowareContactEvents}};
+  s.system = &aloware;  // its table (aloware.utc_offset, aloware.contact_events)
   std::vector<ContactFact> facts;
   std::string body =
       R"({"event":"Contact Updated","body":{"id":6896898,"first_name":"Jane","last_name":"Roe",)"
@@ -230,7 +231,7 @@ TEST(AlowareMapper, ContactEventsByConfiguredName) {
                         &facts)
           .ok());
   EXPECT_TRUE(facts.empty());  // not a configured contact event, not a call
-  s.aloware_contact_events = {"contact.updated"};
+  aloware["contact_events"] = "contact.updated";
   ASSERT_TRUE(MapAlowareWebhook(Webhook("aloware", body), s, &facts).ok());
   EXPECT_TRUE(facts.empty());  // no longer a contact event name
   EXPECT_TRUE(

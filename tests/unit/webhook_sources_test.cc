@@ -2,7 +2,7 @@
 // from the vendors' documents, and signatures made here with our own keys.
 #include <gtest/gtest.h>
 
-#include "connectors/common/webhook_source.h"
+#include "connectors/connector.h"
 #include "tests/support/fixtures.h"
 #include "util/clock.h"
 #include "util/crypto.h"
@@ -18,10 +18,10 @@ constexpr char kFixtureLocation[] = "ve9EPM428h8vShlRW1KT";
 
 std::unique_ptr<WebhookSource> Make(const std::string& system, SystemSettings s,
                                     std::vector<SettingProblem>* problems = nullptr) {
-  const WebhookSourceFactory* f = FindWebhookSource(system);
-  for (const auto& spec : f->settings) s.emplace(spec.key, spec.default_value);
+  const Connector* c = FindConnector(system);
+  for (const auto& spec : c->settings) s.emplace(spec.key, spec.default_value);
   std::vector<SettingProblem> local;
-  return f->create(s, problems ? problems : &local);
+  return c->webhook_source(s, problems ? problems : &local);
 }
 
 struct Req {
