@@ -1,7 +1,6 @@
 #include "replay-tools/story.h"
 
-#include <simdjson.h>
-
+#include "connectors/connector.h"
 #include "events/describe.h"
 #include "events/webhook_received.h"
 #include "replay-tools/tool_log.h"
@@ -12,25 +11,10 @@ namespace dfm {
 
 namespace {
 
-// The vendor's name for what the webhook says (GoHighLevel "type", Aloware
-// and Verity "event"; Twilio form posts: an inbound text or a status
-// callback).
+// The vendor's name for what the webhook says, as its connector tells it.
 std::string WebhookKind(const WebhookReceived& w) {
-  if (!w.body.empty() && w.body.front() == '{') {
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    if (parser.parse(w.body.data(), w.body.size()).get(root) != simdjson::SUCCESS) return "";
-    for (const char* k : {"type", "event", "event_type"}) {
-      std::string_view v;
-      if (root[k].get(v) == simdjson::SUCCESS) return std::string(v);
-    }
-    return "";
-  }
-  if (w.body.find("MessageStatus=") != std::string::npos &&
-      w.body.find("Body=") == std::string::npos)
-    return "status callback";
-  if (w.body.find("Body=") != std::string::npos) return "inbound message";
-  return "";
+  const Connector* c = FindConnector(w.system);
+  return c && c->describe_webhook ? c->describe_webhook(w) : "";
 }
 
 std::string Fields(const std::map<std::string, std::string>& f, bool reveal) {
