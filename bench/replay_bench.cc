@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "events/codec.h"
 #include "events/webhook_received.h"
 #include "replay-tools/projection_commands.h"
@@ -228,6 +229,9 @@ int Replay(const std::string& dir, uint64_t window) {
   ro.context = [](const std::string&) {
     SyncContext ctx;
     ctx.targets["aloware"] = {"first_name", "last_name", "phone", "email", "tags"};
+    ctx.conversations = BuiltinRole("conversations");  // the roles by default
+    ctx.sender = BuiltinRole("sender");
+    ctx.lists_target = BuiltinRole("lists");
     return ctx;
   };
   ReplayPlan plan;

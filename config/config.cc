@@ -172,6 +172,34 @@ const std::vector<std::string>& MergeableFields() {
   return kFields;
 }
 
+MergePolicy BuiltinMergePolicy() {
+  MergePolicy p;
+  for (const Connector* c : Connectors())
+    for (const auto& f : c->default_owner_of) p.owner.emplace(f, c->system);
+  return p;
+}
+
+std::string BuiltinRole(std::string_view role) {
+  for (const Connector* c : Connectors())
+    for (Role r : c->default_roles)
+      if (RoleName(r) == role) return c->system;
+  return "";
+}
+
+void ApplyBuiltinDefaults(SyncContext* ctx) {
+  ctx->policy.owner = BuiltinMergePolicy().owner;
+  ctx->conversations = BuiltinRole(RoleName(Role::kConversations));
+  ctx->sender = BuiltinRole(RoleName(Role::kSender));
+  ctx->lists_target = BuiltinRole(RoleName(Role::kLists));
+}
+
+std::string Config::RoleOf(const std::string& tenant, std::string_view role) const {
+  if (auto t = tenant_roles_.find(tenant); t != tenant_roles_.end())
+    if (auto r = t->second.find(std::string(role)); r != t->second.end()) return r->second;
+  auto it = sync_.roles.find(std::string(role));
+  return it == sync_.roles.end() ? "" : it->second;
+}
+
 MergePolicy MergePolicyFrom(const SyncSettings& s) {
   MergePolicy p;
   for (const auto& [field, system] : s.owners)
@@ -246,10 +274,16 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   std::map<std::string, std::string> known;  // key -> default
   std::set<std::string> secret_keys;
   for (const auto& g : kGlobalKeys) known[g.key] = g.default_value;
-  const MergePolicy default_policy = MergePolicy::Defaults();
+  const MergePolicy default_policy = BuiltinMergePolicy();
   for (const auto& f : MergeableFields()) {
     auto it = default_policy.owner.find(f);
     known["sync.owners." + f] = it == default_policy.owner.end() ? "" : it->second;
+  }
+  for (Role r : AllRoles()) {
+    const std::string role(RoleName(r));
+    known["sync.roles." + role] = BuiltinRole(role);
+    for (const auto& tenant : c.tenants_)
+      if (tenant != "default") known["tenants." + tenant + ".roles." + role] = "";
   }
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
@@ -412,6 +446,32 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     c.sync_.tag_lists[tag] = list;
   }
   c.sync_.disposition_tag_prefix = value["sync.disposition_tag_prefix"];
+  // Roles: a system that can play it (its connector says), or "" for
+  // nobody; per tenant, set or inherited.
+  for (Role r : AllRoles()) {
+    const std::string role(RoleName(r));
+    auto check = [&](const std::string& key) {
+      const std::string& system = value[key];
+      const Connector* con = system.empty() ? nullptr : FindConnector(system);
+      if (!system.empty() && (con == nullptr || !con->CanPlay(r))) {
+        std::string can;
+        for (const Connector* other : Connectors())
+          if (other->CanPlay(r)) can += (can.empty() ? "" : ", ") + other->system;
+        problems->push_back({key, (con ? system + " cannot play the " + role + " role"
+                                       : "unknown system '" + system + "'") +
+                                      "; it may be one of " + (can.empty() ? "none" : can) +
+                                      ", or \"\" for nobody"});
+        return false;
+      }
+      return true;
+    };
+    if (check("sync.roles." + role)) c.sync_.roles[role] = value["sync.roles." + role];
+    for (const auto& tenant : c.tenants_) {
+      const std::string key = "tenants." + tenant + ".roles." + role;
+      if (tenant != "default" && set_explicitly.count(key) && check(key))
+        c.tenant_roles_[tenant][role] = value[key];
+    }
+  }
   c.log_level_ = value["log.level"];
   static const std::set<std::string> kLevels{"trace", "debug",    "info", "warn",
                                              "error", "critical", "off"};

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/common/outbound.h"
@@ -67,10 +68,24 @@ struct SyncSettings {
   // (tag, lower-case as tags are compared, -> Aloware list id).
   std::map<std::string, std::string> tag_lists;
   std::string disposition_tag_prefix = "disposition: ";
+  // Who plays each role (connectors/connector.h Role), `sync.roles.<role>`
+  // = system, or "" for nobody: every tenant's, unless it says otherwise
+  // (Config::RoleOf).
+  std::map<std::string, std::string> roles;
 };
 
-// The merge policy the settings ask for (owners, echo window).
+// The rules as the built-in connectors default them, when the
+// configuration says nothing: each field's owner, and each role's system
+// (the first connector that claims it; "" when none does).
 struct MergePolicy;
+MergePolicy BuiltinMergePolicy();
+std::string BuiltinRole(std::string_view role);
+// Those defaults applied to `ctx` (policy and roles), as the service
+// decides when nothing is configured.
+struct SyncContext;
+void ApplyBuiltinDefaults(SyncContext* ctx);
+
+// The merge policy the settings ask for (owners, echo window).
 MergePolicy MergePolicyFrom(const SyncSettings& s);
 
 // The sync rules and targets of `tenant` (every tenant's targets when
@@ -78,7 +93,6 @@ MergePolicy MergePolicyFrom(const SyncSettings& s);
 // fields and consent channels. Conversations are off (ctx.conversations
 // empty) when the system that keeps them is a target whose settings keep
 // it from it (Connector::role_unavailable).
-struct SyncContext;
 class Config;
 SyncContext SyncContextFor(const Config& config, const std::string& tenant);
 
@@ -117,6 +131,9 @@ class Config {
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
   const std::map<std::string, SystemSettings>& Systems(const std::string& tenant) const;
+  // The system that plays `role` for `tenant`: its `tenants.<t>.roles.<role>`,
+  // else `sync.roles.<role>`; "" for nobody.
+  std::string RoleOf(const std::string& tenant, std::string_view role) const;
 
   // Every key with its resolved value, secrets masked, for `dfm config show`.
   std::vector<std::pair<std::string, std::string>> Describe() const;
@@ -131,6 +148,7 @@ class Config {
   SyncSettings sync_;
   std::vector<std::string> tenants_;
   std::map<std::string, std::map<std::string, SystemSettings>> systems_;
+  std::map<std::string, std::map<std::string, std::string>> tenant_roles_;  // tenant -> role -> system
   std::vector<std::pair<std::string, std::string>> described_;
 };
 

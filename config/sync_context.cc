@@ -20,6 +20,9 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
   ctx.tag_lists = ss.tag_lists;
   ctx.disposition_tag_prefix = ss.disposition_tag_prefix;
   ctx.redrive_max_text_age_us = ss.redrive_max_text_age_us();
+  ctx.conversations = config.RoleOf(tenant, RoleName(Role::kConversations));
+  ctx.sender = config.RoleOf(tenant, RoleName(Role::kSender));
+  ctx.lists_target = config.RoleOf(tenant, RoleName(Role::kLists));
   for (const auto& t : config.tenants()) {
     if (!tenant.empty() && t != tenant) continue;
     for (const auto& [system, settings] : config.Systems(t)) {

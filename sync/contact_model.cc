@@ -97,17 +97,6 @@ bool IsOptedOut(const ContactState& s, const std::string& channel) {
   return it != s.consent.end() && it->second.out;
 }
 
-MergePolicy MergePolicy::Defaults() {
-  MergePolicy p;
-  for (const char* f : {fields::kFirstName, fields::kLastName, fields::kEmail, fields::kAddress1,
-                        fields::kCity, fields::kState, fields::kPostalCode, fields::kCountry,
-                        fields::kTags}) {
-    p.owner[f] = "ghl";
-  }
-  p.owner["disposition"] = "aloware";
-  return p;
-}
-
 namespace {
 
 void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,

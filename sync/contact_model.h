@@ -72,20 +72,19 @@ inline constexpr int64_t kSnapshotSkewUs = 5 * 1000000;
 struct MergePolicy {
   std::map<std::string, std::string> owner;  // field -> system
   int64_t echo_window_us = 10LL * 60 * 1000000;
-  // GoHighLevel owns name, email, address and tags (issue 3's default).
-  static MergePolicy Defaults();
 };
 
 struct SyncContext {
   MergePolicy policy;
-  // Messages and calls (docs/sync-rules.md, "Messages and calls"): the
-  // system whose conversations record every text and call, and the one
-  // that delivers the texts it asks to send (ProviderOutboundMessage).
-  std::string conversations = "ghl";
-  std::string sender = "verity";
+  // Roles (configuration: sync.roles, per tenant tenants.<t>.roles; empty:
+  // nobody plays it). Messages and calls (docs/sync-rules.md, "Messages
+  // and calls"): the system whose conversations record every text and
+  // call, and the one that delivers the texts it asks to send.
+  std::string conversations;
+  std::string sender;
   // Tags -> lists: tag (normalized, sync/fact.h) -> list id in lists_target.
   std::map<std::string, std::string> tag_lists;
-  std::string lists_target = "aloware";
+  std::string lists_target;
   // A call's disposition becomes the tag prefix + the disposition, lower-case.
   std::string disposition_tag_prefix = "disposition: ";
   // Systems that contacts are synced to, and the fields each accepts.

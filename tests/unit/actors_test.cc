@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "config/config.h"
 #include "actors/contact_actor.h"
 #include "actors/engine.h"
 #include "events/webhook_received.h"
@@ -65,7 +66,7 @@ class ActorTest : public ::testing::Test {
     sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
     env_ = std::make_shared<SyncEnv>();
     env_->log = &log_;
-    env_->ctx.policy = MergePolicy::Defaults();
+    ApplyBuiltinDefaults(&env_->ctx);
     env_->mapper.normalizer = &normalizer_;
     env_->now_us = [this] { return clock_.NowMicros(); };
     env_->contact_idle_us = 60'000'000;

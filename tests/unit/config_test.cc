@@ -174,7 +174,7 @@ TEST(Config, MergeOwnersAndAlowareEventNamesComeFromTheConfig) {
   Config defaults = Config::Load("", {}, &problems);
   ASSERT_TRUE(problems.empty());
   // Without a [sync.owners] table the policy is the built-in one.
-  EXPECT_EQ(MergePolicyFrom(defaults.sync()).owner, MergePolicy::Defaults().owner);
+  EXPECT_EQ(MergePolicyFrom(defaults.sync()).owner, BuiltinMergePolicy().owner);
   // Aloware's contact event names are its own setting now.
   Config alo = Config::Load("", {{"DFM_ALOWARE_AUTH", "bearer"}, {"DFM_ALOWARE_TOKEN", "t"}},
                             &problems);
@@ -323,6 +323,40 @@ TEST(Config, AnApiBaseUrlIsHttpsOrThisMachine) {
                  &problems);
     EXPECT_TRUE(problems.empty()) << ok << ": " << problems[0].message;
   }
+}
+
+// Which system keeps conversations, sends texts or holds lists is
+// configuration, per tenant, checked against what each connector can play;
+// by default what it was (GoHighLevel, Verity, Aloware).
+TEST(Config, RolesAreConfigurationCheckedAgainstTheConnectors) {
+  std::vector<ConfigProblem> problems;
+  Config plain = Config::Load("", {}, &problems);
+  ASSERT_TRUE(problems.empty());
+  SyncContext ctx = SyncContextFor(plain, "default");
+  EXPECT_EQ(ctx.conversations, "ghl");
+  EXPECT_EQ(ctx.sender, "verity");
+  EXPECT_EQ(ctx.lists_target, "aloware");
+
+  Config::Load("", {{"DFM_SYNC_ROLES_SENDER", "ghl"}, {"DFM_SYNC_ROLES_LISTS", "hubspot"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "sync.roles.sender",
+                  "ghl cannot play the sender role; it may be one of verity, or \"\" for nobody"));
+  EXPECT_TRUE(Has(problems, "sync.roles.lists", "unknown system 'hubspot'"));
+  problems.clear();
+
+  // A tenant of its own: nobody keeps its conversations; the others inherit.
+  Config mixed = Config::Load("", {{"DFM_TENANTS", "acme"},
+                                   {"DFM_TENANTS_ACME_ROLES_CONVERSATIONS", ""},
+                                   {"DFM_SYNC_ROLES_LISTS", ""}},
+                              &problems);
+  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  EXPECT_EQ(SyncContextFor(mixed, "acme").conversations, "");
+  EXPECT_EQ(SyncContextFor(mixed, "acme").sender, "verity");
+  EXPECT_EQ(SyncContextFor(mixed, "default").conversations, "ghl");
+  EXPECT_EQ(SyncContextFor(mixed, "default").lists_target, "");
+  Config::Load("", {{"DFM_TENANTS", "acme"}, {"DFM_TENANTS_ACME_ROLES_SENDER", "aloware"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "tenants.acme.roles.sender", "aloware cannot play the sender role"));
 }
 
 TEST(Config, RedriveMaxTextAgeIsHoursAndZeroMeansNoLimit) {

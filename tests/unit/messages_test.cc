@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "config/config.h"
 #include "connectors/common/mapper.h"
 #include "sync/contact_model.h"
 #include "sync/domain_event.h"
@@ -140,7 +141,7 @@ TEST(MessageMappers, VerityOutboundTextsCarryTheEnginesKey) {
 class MessageModelTest : public ::testing::Test {
  protected:
   MessageModelTest() {
-    ctx_.policy = MergePolicy::Defaults();
+    ApplyBuiltinDefaults(&ctx_);  // owners and roles, as the service defaults them
     ctx_.targets["ghl"] = {"first_name", "email", "phone", "tags"};
     ctx_.targets["aloware"] = {"first_name", "email", "phone", "tags"};
     ctx_.targets["verity"] = {"first_name", "email", "phone"};

@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 
+#include "config/config.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "storage/memory_event_log.h"
@@ -281,7 +282,7 @@ TEST(SyncStatusProjection, ASendRefusedBeforeItWentOutIsCancelledNotPending) {
 // people, as the actors would, plus push outcomes.
 void AppendHistory(EventLog* log, int round) {
   SyncContext ctx;
-  ctx.policy = MergePolicy::Defaults();
+  ApplyBuiltinDefaults(&ctx);
   ctx.targets["ghl"] = {"first_name", "last_name", "email", "phone"};
   ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
   for (int person = 0; person < 5; ++person) {

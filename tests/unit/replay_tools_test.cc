@@ -43,6 +43,10 @@ SyncContext Ctx() {
   SyncContext ctx;
   ctx.targets["aloware"] = {"phone", "first_name"};
   ctx.targets["ghl"] = {"phone", "first_name"};
+  // The roles as the built-in connectors default them (no owners).
+  ctx.conversations = BuiltinRole("conversations");
+  ctx.sender = BuiltinRole("sender");
+  ctx.lists_target = BuiltinRole("lists");
   return ctx;
 }
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <random>
 
+#include "config/config.h"
 #include "connectors/common/mapper.h"
 #include "sync/consent.h"
 #include "sync/contact_model.h"
@@ -244,7 +245,7 @@ TEST(AlowareMapper, ContactEventsByConfiguredName) {
 class ContactModelTest : public ::testing::Test {
  protected:
   ContactModelTest() {
-    ctx_.policy = MergePolicy::Defaults();
+    ApplyBuiltinDefaults(&ctx_);  // owners and roles, as the service defaults them
     std::set<std::string> all = {"first_name", "last_name", "email", "phone", "address1",
                                  "city",       "state",     "postal_code", "company_name"};
     ctx_.targets["ghl"] = all;
@@ -770,7 +771,7 @@ TEST(ConsentMappers, GhlDndSettingsAndAlowareDnc) {
 class ConsentModelTest : public ::testing::Test {
  protected:
   ConsentModelTest() {
-    ctx_.policy = MergePolicy::Defaults();
+    ApplyBuiltinDefaults(&ctx_);  // owners and roles, as the service defaults them
     ctx_.targets["ghl"] = {"first_name", "email", "phone"};
     ctx_.targets["aloware"] = {"first_name", "email", "phone"};
     ctx_.channels["aloware"] = {"sms", "call"};
