@@ -20,6 +20,7 @@
 #include "tests/support/faulty_fs.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_client.h"
+#include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
 #include "util/admin_token.h"
 #include "util/crypto.h"
@@ -28,19 +29,8 @@ namespace dfm {
 namespace {
 
 using testing::Fixture;
+using testing::FreePort;
 using testing::Http;
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // A TCP connection to 127.0.0.1:port; -1 when it cannot be made.
 int ConnectLoopback(int port) {
