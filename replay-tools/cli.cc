@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "connectors/connector.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/conflicts.h"
 #include "replay-tools/events_command.h"
@@ -148,9 +149,9 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
                        "recorded at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
   m.events->add_option("--to", m.to, "recorded before");
   m.events->add_option("--tenant", m.tenant, "one tenant");
-  m.events->add_option("--system", m.system, "about one system: ghl, aloware, verity, twilio");
+  m.events->add_option("--system", m.system, "about one system: " + ConnectorSystems());
   m.events->add_option("--type", m.type, "one type, or a prefix ending in * (push.*)");
-  m.events->add_option("--stream", m.stream, "one stream (contact:<id>, source:ghl, replay)");
+  m.events->add_option("--stream", m.stream, "one stream (contact:<id>, source:<system>, replay)");
   m.events->add_option("--contact", m.contact, "a phone, an email, <system>:<id> or contact:<id>");
   m.events->add_option("--limit", m.limit, "most events to print");
   m.events->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values, bodies)");
