@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "sync/contact_model.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -194,7 +195,8 @@ void OnDone(Self* self, HttpDone& d) {
     Pump(self);
     return;
   }
-  switch (ClassifyAttempt(r.transient ? 503 : r.http_status)) {
+  switch (r.recipient_opted_out ? AttemptOutcome::kFail
+                                 : ClassifyAttempt(r.transient ? 503 : r.http_status)) {
     case AttemptOutcome::kOk: {
       st.breaker->OnSuccess();
       st.auth_failed = false;
@@ -252,6 +254,7 @@ void OnDone(Self* self, HttpDone& d) {
       DomainEvent dead = Event(it, ev::kPushDeadLettered);
       dead.http_status = r.http_status;
       dead.reason = r.detail.empty() ? "HTTP " + std::to_string(r.http_status) : r.detail;
+      if (r.recipient_opted_out) dead.outcome = kRecipientOptedOut;  // a consent statement
       st.dead++;
       Report(self, it, {attempted, dead});
       st.items.erase(found);

@@ -265,6 +265,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
   st.tenant = std::move(tenant);
   st.contact_id = std::move(contact_id);
   st.model.contact_id = st.contact_id;
+  st.model.message_memory_us = st.env->ContextFor(st.tenant).message_memory_us;
   Status s = Recover(self);
   if (!s.ok()) {
     Logger("actors")->error("event=contact_recover_failed contact={} error=\"{}\"", st.contact_id,

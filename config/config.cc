@@ -100,6 +100,9 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.redrive_max_text_age_h", "24"},
     {"sync.tag_lists", ""},
     {"sync.disposition_tag_prefix", "disposition: "},
+    {"sync.message_memory_days", "30"},
+    {"consent.staff_opt_outs_hold", "false"},
+    {"consent.yes_reply_window_h", "24"},
 };
 
 bool ValidTenantName(const std::string& t) {
@@ -191,6 +194,11 @@ void ApplyBuiltinDefaults(SyncContext* ctx) {
   ctx->conversations = BuiltinRole(RoleName(Role::kConversations));
   ctx->sender = BuiltinRole(RoleName(Role::kSender));
   ctx->lists_target = BuiltinRole(RoleName(Role::kLists));
+}
+
+bool Config::StaffOptOutsHold(const std::string& tenant) const {
+  auto it = tenant_staff_hold_.find(tenant);
+  return it != tenant_staff_hold_.end() ? it->second : sync_.staff_opt_outs_hold;
 }
 
 std::string Config::RoleOf(const std::string& tenant, std::string_view role) const {
@@ -285,6 +293,8 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     for (const auto& tenant : c.tenants_)
       if (tenant != "default") known["tenants." + tenant + ".roles." + role] = "";
   }
+  for (const auto& tenant : c.tenants_)
+    if (tenant != "default") known["tenants." + tenant + ".consent.staff_opt_outs_hold"] = "";
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const Connector* con : Connectors()) {
@@ -419,6 +429,24 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("sync.echo_window_s", 1, 86400, &c.sync_.echo_window_s);
   int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
   int_key("sync.redrive_max_text_age_h", 0, 24 * 365, &c.sync_.redrive_max_text_age_h);
+  int_key("sync.message_memory_days", 1, 3650, &c.sync_.message_memory_days);
+  int_key("consent.yes_reply_window_h", 1, 24 * 7, &c.sync_.yes_reply_window_h);
+  auto bool_key = [&](const std::string& key, bool* field) {
+    const std::string& v = value[key];
+    if (v != "true" && v != "false") {
+      problems->push_back({key, "must be true or false"});
+      return false;
+    }
+    *field = v == "true";
+    return true;
+  };
+  bool_key("consent.staff_opt_outs_hold", &c.sync_.staff_opt_outs_hold);
+  for (const auto& tenant : c.tenants_) {
+    const std::string key = "tenants." + tenant + ".consent.staff_opt_outs_hold";
+    bool hold = false;
+    if (tenant != "default" && set_explicitly.count(key) && bool_key(key, &hold))
+      c.tenant_staff_hold_[tenant] = hold;
+  }
   {
     std::set<std::string> systems;
     for (const Connector* con : Connectors()) systems.insert(con->system);

@@ -72,6 +72,16 @@ struct SyncSettings {
   // = system, or "" for nobody: every tenant's, unless it says otherwise
   // (Config::RoleOf).
   std::map<std::string, std::string> roles;
+  // Consent (docs/sync-rules.md, "Who may undo an opt-out"): whether staff
+  // opt-outs also hold until the person opts in (`consent.staff_opt_outs_hold`,
+  // per tenant `tenants.<t>.consent.staff_opt_outs_hold`; the person's and
+  // the carrier's always hold), and how long after an outbound text a bare
+  // YES counts as its reply (`consent.yes_reply_window_h`).
+  bool staff_opt_outs_hold = false;
+  int64_t yes_reply_window_h = 24;
+  // Settled messages older than this are forgotten from a contact's live
+  // state (`sync.message_memory_days`; the log keeps them).
+  int64_t message_memory_days = 30;
 };
 
 // The rules as the built-in connectors default them, when the
@@ -134,6 +144,8 @@ class Config {
   // The system that plays `role` for `tenant`: its `tenants.<t>.roles.<role>`,
   // else `sync.roles.<role>`; "" for nobody.
   std::string RoleOf(const std::string& tenant, std::string_view role) const;
+  // `tenants.<t>.consent.staff_opt_outs_hold`, else the global setting.
+  bool StaffOptOutsHold(const std::string& tenant) const;
 
   // Every key with its resolved value, secrets masked, for `dfm config show`.
   std::vector<std::pair<std::string, std::string>> Describe() const;
@@ -149,6 +161,7 @@ class Config {
   std::vector<std::string> tenants_;
   std::map<std::string, std::map<std::string, SystemSettings>> systems_;
   std::map<std::string, std::map<std::string, std::string>> tenant_roles_;  // tenant -> role -> system
+  std::map<std::string, bool> tenant_staff_hold_;
   std::vector<std::pair<std::string, std::string>> described_;
 };
 

@@ -103,6 +103,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     r.channel = de.channel;
     r.source_system = de.system;
     r.reason = de.reason;
+    r.actor = ActorName(ActorOf(de.actor));
     r.cause = de.external_id;
     if (auto p = de.fields.find(fields::kPhone); p != de.fields.end()) r.phone = p->second;
     if (auto m = de.fields.find(fields::kEmail); m != de.fields.end()) r.email = m->second;
@@ -144,7 +145,7 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
   if (format == "csv")
     out << "happened_at,recorded_at,status,channel,phone,email,source_system,reason,cause,"
            "cause_event_id,contact_id,tenant,systems_told,systems_not_told,event_id,seq,record_"
-           "sha256\n";
+           "sha256,actor\n";
   for (const auto& r : records) {
     std::string told, not_told;
     for (const auto& t : r.told) {
@@ -160,7 +161,7 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
           << r.source_system << "," << Csv(r.reason) << "," << Csv(r.cause) << ","
           << r.cause_event_id << "," << r.contact_id << "," << Csv(r.tenant) << "," << Csv(told)
           << "," << Csv(not_told) << "," << r.event_id << "," << r.seq << "," << r.record_sha256
-          << "\n";
+          << "," << r.actor << "\n";
       continue;
     }
     JsonArray told_json;
@@ -188,6 +189,7 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
                .Str("event_id", r.event_id)
                .UInt("seq", r.seq)
                .Str("record_sha256", r.record_sha256)
+               .Str("actor", r.actor)
                .Finish()
         << "\n";
   }
@@ -207,13 +209,15 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     Violation v;
     std::set<std::string> systems;
   };
+  std::map<std::string, int64_t> delivered;  // tenant\nmessage key -> first delivery
   std::map<std::string, Outbound> outbound;  // tenant\nmessage key -> first sighting
   Status s = ScanEvents(log, 1, 0, [&](const Event& e) {
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     if (!IsDomainEventType(e.type)) return true;
     const std::string& t = e.type;
     if (t != ev::kContactCreated && t != ev::kContactChanged && t != ev::kOptedOut &&
-        t != ev::kOptedIn && t != ev::kMessageLogged && t != ev::kPushSucceeded)
+        t != ev::kOptedIn && t != ev::kMessageLogged && t != ev::kPushSucceeded &&
+        t != ev::kMessageStatus)
       return true;
     DomainEvent d;
     if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) return true;
@@ -229,6 +233,9 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       for (const auto& ch : SplitChannels(d.channel))
         timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back(
             {HappenedAt(e, d), t == ev::kOptedOut, e.seq});
+    } else if (t == ev::kMessageStatus) {
+      if (d.outcome != "delivered" || d.message_key.empty()) return true;
+      delivered.emplace(e.tenant + "\n" + d.message_key, HappenedAt(e, d));
     } else {
       bool sent = t == ev::kPushSucceeded && d.op == "send";
       bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
@@ -267,10 +274,26 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     const Statement* last = nullptr;
     for (const auto& x : st->second)
       if (x.at_us <= v.at_us) last = &x;
-    if (!last || !last->out) continue;
-    v.opted_out_at_us = last->at_us;
     v.systems.assign(ob.systems.begin(), ob.systems.end());
-    out->push_back(std::move(v));
+    if (last && last->out) {
+      v.opted_out_at_us = last->at_us;
+      out->push_back(std::move(v));
+      continue;
+    }
+    // Sent while opted in: was it delivered after an opt-out that came
+    // while it was on the wire?
+    auto d = delivered.find(key);
+    if (d == delivered.end()) continue;
+    for (const auto& x : st->second) {
+      if (x.at_us <= v.at_us || x.at_us > d->second || !x.out) continue;
+      v.kind = "delivered_after_opt_out";
+      v.opted_out_at_us = x.at_us;
+      v.delivered_at_us = d->second;
+      v.how = "sent " + FormatToolTime(v.at_us) + ", before the opt-out; delivered " +
+              FormatToolTime(d->second) + ", after it";
+      out->push_back(std::move(v));
+      break;
+    }
   }
   // Opt-outs that took too long to reach every system.
   std::vector<ConsentRecord> records;
@@ -327,6 +350,7 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
                  .Str("channel", v.channel)
                  .Str("at", FormatToolTime(v.at_us))
                  .Str("opted_out_at", FormatToolTime(v.opted_out_at_us))
+                 .Str("delivered_at", v.delivered_at_us ? FormatToolTime(v.delivered_at_us) : "")
                  .Str("message_key", v.message_key)
                  .Raw("systems", sys)
                  .Str("how", v.how)

@@ -24,6 +24,8 @@ struct OptOutAuditOptions {
 struct ConsentRecord {
   std::string tenant, contact_id, status;  // status: "opt_out" | "opt_in"
   std::string channel, source_system, reason, cause, phone, email;
+  // Who made it: "person", "staff", "carrier" (docs/sync-rules.md).
+  std::string actor;
   int64_t at_us = 0;           // when it happened (source time, else recorded)
   int64_t recorded_us = 0;     // when the engine recorded it
   std::string cause_event_id;  // the webhook that carried it
@@ -52,10 +54,13 @@ struct ViolationOptions {
 };
 
 struct Violation {
-  std::string kind;  // "outbound_while_opted_out" | "slow_opt_out"
+  // "outbound_while_opted_out" | "delivered_after_opt_out" (a text already on
+  // the wire when the opt-out came, delivered after it) | "slow_opt_out"
+  std::string kind;
   std::string tenant, contact_id, phone, channel;
   int64_t at_us = 0;  // the message's time, or the opt-out's
   int64_t opted_out_at_us = 0;
+  int64_t delivered_at_us = 0;  // delivered_after_opt_out: when it was delivered
   std::string message_key;
   std::vector<std::string> systems;  // where the message was seen / systems told late or never
   // "sent by the engine through S", "observed in S", or "not everywhere

@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "replay-tools/audit.h"
+#include "replay-tools/consent_audit.h"
 #include "replay-tools/conflicts.h"
 #include "replay-tools/events_command.h"
 #include "replay-tools/projection_commands.h"
@@ -26,7 +27,7 @@ struct ReplayTools::Impl {
   CLI::App *events = nullptr, *events_show = nullptr, *trace = nullptr, *replay = nullptr,
            *dead = nullptr, *proj_status = nullptr, *proj_rebuild = nullptr, *as_of = nullptr,
            *opt_outs = nullptr, *violations = nullptr, *verify = nullptr, *conflicts = nullptr,
-           *settle = nullptr;
+           *settle = nullptr, *consent_conflicts = nullptr;
 
   // events
   std::string from, to, system, type, stream, contact, event_id;
@@ -237,6 +238,11 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
       ->capture_default_str();
   m.violations->add_option("--now", m.now, "measure opt-outs not yet everywhere up to this time");
   m.violations->add_option("--tenant", m.tenant, "one tenant");
+  m.consent_conflicts = audit->add_subcommand(
+      "consent-conflicts",
+      "Staff opt-ins refused over a person's opt-out, and whether it was set again (exit 1 if any)");
+  m.Common(m.consent_conflicts);
+  m.consent_conflicts->add_option("--tenant", m.tenant, "one tenant");
   m.verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
   m.Common(m.verify);
   m.verify->add_option("--against", m.against,
@@ -270,7 +276,8 @@ int ReplayTools::Run() { return impl_->Run(); }
 int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
              proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() ||
-             violations->parsed() || verify->parsed() || conflicts->parsed();
+             violations->parsed() || verify->parsed() || conflicts->parsed() ||
+             consent_conflicts->parsed();
   if (!any) return -1;
   LoadConfig();
   now_us = SystemClock::Instance()->NowMicros();
@@ -448,6 +455,15 @@ int ReplayTools::Impl::Run() {
       return 2;
     }
     return PrintConsentRecords(records, format, std::cout, std::cerr);
+  }
+  if (consent_conflicts->parsed()) {
+    std::vector<ConsentConflictRecord> found;
+    s = CollectConsentConflicts(*log, tenant, &found);
+    if (!s.ok()) {
+      std::cerr << "dfm audit consent-conflicts: " << s.ToString() << "\n";
+      return 2;
+    }
+    return PrintConsentConflicts(found, json, std::cout);
   }
   if (violations->parsed()) {
     ViolationOptions o;

@@ -8,19 +8,30 @@ namespace dfm {
 
 namespace {
 
-constexpr std::array<std::string_view, 9> kOptOutWords = {
-    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"};
+constexpr std::array<std::string_view, 10> kOptOutWords = {
+    "STOP",   "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL",
+    "END",    "QUIT",    "REVOKE",   "OPTOUT",      "OPT OUT"};
 constexpr std::array<std::string_view, 3> kOptInWords = {"START", "UNSTOP", "YES"};
-// ClassifyText finds a two-word entry only as "OPT" then "OUT", by its
-// place at the end; every other entry is one word.
-constexpr bool OnlyTheLastHasASpace() {
-  for (size_t i = 0; i + 1 < kOptOutWords.size(); ++i)
-    if (kOptOutWords[i].find(' ') != std::string_view::npos) return false;
+
+constexpr bool HasSpace(std::string_view w) { return w.find(' ') != std::string_view::npos; }
+// Among a longer text's words, ClassifyText finds a two-word entry only as
+// "OPT" then "OUT" (the last entry); any other two-word entry starts with a
+// listed one-word entry, which finds it ("STOP ALL" as STOP). The whole-text
+// comparison finds every entry as it is.
+constexpr bool EveryPairIsFound() {
+  for (size_t i = 0; i + 1 < kOptOutWords.size(); ++i) {
+    std::string_view w = kOptOutWords[i];
+    if (!HasSpace(w)) continue;
+    bool first_listed = false;
+    for (const auto& one : kOptOutWords)
+      if (!HasSpace(one) && w.substr(0, w.find(' ')) == one) first_listed = true;
+    if (!first_listed) return false;
+  }
   for (const auto& w : kOptInWords)
-    if (w.find(' ') != std::string_view::npos) return false;
+    if (HasSpace(w)) return false;
   return kOptOutWords.back() == "OPT OUT";
 }
-static_assert(OnlyTheLastHasASpace(), "ClassifyText pairs only OPT + OUT");
+static_assert(EveryPairIsFound(), "a two-word keyword ClassifyText cannot find in a text");
 
 // Bytes of non-ASCII characters (emoji, curly quotes, a no-break space
 // that phones add) count as punctuation: "STOP\u00a0" and "Stop 🛑" are
@@ -156,7 +167,27 @@ bool ConsentFromText(std::string_view text, Consent* c) {
               : tc.kind == TextConsent::Kind::kOptIn ? Consent::Change::kOptIn
                                                      : Consent::Change::kReview;
   c->reason = (tc.kind == TextConsent::Kind::kReview ? "contains " : "keyword ") + tc.word;
+  c->actor = Consent::Actor::kPerson;
+  c->needs_reply = tc.kind == TextConsent::Kind::kOptIn && tc.word == "YES";
   return true;
+}
+
+const char* ActorName(Consent::Actor a) {
+  switch (a) {
+    case Consent::Actor::kStaff:
+      return "staff";
+    case Consent::Actor::kCarrier:
+      return "carrier";
+    case Consent::Actor::kPerson:
+      break;
+  }
+  return "person";
+}
+
+Consent::Actor ActorOf(std::string_view name) {
+  if (name == "staff") return Consent::Actor::kStaff;
+  if (name == "carrier") return Consent::Actor::kCarrier;
+  return Consent::Actor::kPerson;
 }
 
 }  // namespace dfm

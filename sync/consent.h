@@ -40,15 +40,19 @@ struct TextConsent {
 //   character: emoji, curly quotes, no-break spaces), upper-casing ASCII
 //   letters, and collapsing whitespace runs into one space and trimming
 //   them: "  Stop. " and "opt-out" count, "stop stop" does not.
-// - Whole text one of STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE,
-//   OPTOUT, OPT OUT: kOptOut. One of START, UNSTOP, YES: kOptIn.
+// - Whole text one of the opt-out keywords the connected providers document
+//   (Twilio: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT;
+//   Telnyx, under Verity: the same first six and STOP ALL) or OPT OUT:
+//   kOptOut. One of their opt-in keywords START, UNSTOP, YES: kOptIn (YES
+//   is Twilio's; elsewhere it counts only as a reply, ConsentFromText).
 // - Otherwise, an opt-out word among the text's words (split at whitespace
 //   and punctuation; "OPT OUT" as two adjacent words): kReview, so
 //   "stop by at 3pm?" is flagged and never acted on. Opt-in words inside a
 //   longer text are ordinary ("yes, see you then").
 TextConsent ClassifyText(std::string_view body);
-// ClassifyText as a fact's consent: sets c->change and c->reason ("keyword
-// STOP", "contains STOP") and returns true, or false for an ordinary text.
+// ClassifyText as a fact's consent, the person's own: sets c->change,
+// c->reason ("keyword STOP", "contains STOP"), c->actor (kPerson) and
+// c->needs_reply (for YES) and returns true, or false for an ordinary text.
 bool ConsentFromText(std::string_view text, Consent* c);
 
 // The rule every holder of a channel's consent applies (the contact actor,

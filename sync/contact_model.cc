@@ -3,11 +3,12 @@
 #include <algorithm>
 
 #include "sync/consent.h"
+#include "sync/model_internal.h"
 #include "util/strings.h"
 
 namespace dfm {
 
-namespace {
+namespace model {
 
 const Attributed* Current(const ContactState& s, const std::string& f) {
   auto it = s.fields.find(f);
@@ -19,12 +20,6 @@ const std::string* Lookup(const std::map<std::string, std::string>& m, const std
   return it == m.end() ? nullptr : &it->second;
 }
 
-bool HasIdentity(const std::map<std::string, std::string>& f) {
-  auto p = Lookup(f, fields::kPhone);
-  auto e = Lookup(f, fields::kEmail);
-  return (p && !p->empty()) || (e && !e->empty());
-}
-
 DomainEvent Base(std::string_view type, const ContactState& s, const ContactFact& fact) {
   DomainEvent e;
   e.type = std::string(type);
@@ -34,6 +29,22 @@ DomainEvent Base(std::string_view type, const ContactState& s, const ContactFact
   e.webhook_seq = fact.webhook_seq;
   return e;
 }
+
+}  // namespace model
+
+using model::Base;
+using model::Current;
+using model::Lookup;
+using model::RefusePendingSends;
+
+namespace {
+
+bool HasIdentity(const std::map<std::string, std::string>& f) {
+  auto p = Lookup(f, fields::kPhone);
+  auto e = Lookup(f, fields::kEmail);
+  return (p && !p->empty()) || (e && !e->empty());
+}
+
 
 // push.requested for every target whose known values differ from `merged`
 // (or that does not have the contact yet), the fact's own system included
@@ -98,106 +109,6 @@ bool IsOptedOut(const ContactState& s, const std::string& channel) {
 }
 
 namespace {
-
-void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
-                       const std::vector<std::string>& channels, const DomainEvent& opt_out,
-                       std::vector<DomainEvent>* out);
-
-// One consent statement of an upsert fact, after the fact's contact part.
-void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
-                   const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
-  // Who it concerns: the fact's phone/email, else the contact's.
-  std::map<std::string, std::string> who;
-  for (const char* f : {fields::kPhone, fields::kEmail}) {
-    auto v = Lookup(fact.fields, f);
-    if (v && !v->empty()) {
-      who[f] = *v;
-    } else if (auto cur = Current(s, f); cur && !cur->value.empty()) {
-      who[f] = cur->value;
-    }
-  }
-  std::string contact_id = s.contact_id;
-  auto base = [&](std::string_view type) {
-    DomainEvent e = Base(type, s, fact);
-    e.contact_id = contact_id;
-    e.source_time_us = t;
-    e.reason = c.reason;
-    e.fields = who;
-    if (!c.message_id.empty()) e.external_id = c.message_id;
-    return e;
-  };
-  if (c.change == Consent::Change::kReview) {
-    DomainEvent f = base(ev::kOptOutFlagged);
-    f.channel = JoinChannels(c.channels);
-    out->push_back(std::move(f));
-    return;
-  }
-  const bool opt_out = c.change == Consent::Change::kOptOut;
-  std::vector<std::string> changed;
-  for (const auto& ch : c.channels) {
-    if (c.snapshot) {
-      auto pend = s.pending_consent.find(fact.system);
-      if (pend != s.pending_consent.end() && pend->second.count(ch)) continue;  // ours on its way
-      ContactState::HeldConsent known;
-      if (auto k = s.known_consent.find(fact.system); k != s.known_consent.end()) {
-        auto kc = k->second.find(ch);
-        if (kc != k->second.end()) known = kc->second;
-      }
-      if (known.out == opt_out) continue;  // the system's setting did not change
-      if (t <= known.at_us + (opt_out ? 0 : kSnapshotSkewUs)) continue;  // written before
-    }
-    auto it = s.consent.find(ch);
-    if (it == s.consent.end()) {
-      if (opt_out) changed.push_back(ch);  // never opted out: an opt-in changes nothing
-      continue;
-    }
-    if (it->second.out == opt_out) continue;
-    if (!ConsentSupersedes(opt_out, t, it->second.out, it->second.at_us)) continue;  // older
-    changed.push_back(ch);
-  }
-  if (changed.empty()) return;
-  DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn);
-  e.channel = JoinChannels(changed);
-  out->push_back(e);
-  if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
-  for (const auto& [target, accepted] : ctx.targets) {
-    if (target == fact.system) continue;  // it said so itself
-    std::vector<std::string> kept = changed;
-    auto group = ctx.channels.find(target);
-    if (group != ctx.channels.end()) {
-      kept.clear();
-      for (const auto& c1 : changed)
-        if (group->second.count(c1)) kept.push_back(c1);
-    }
-    if (kept.empty()) continue;
-    if (group != ctx.channels.end() && ctx.one_flag.count(target)) {
-      // One flag for the group: its state before and after this statement.
-      auto is_out = [&](const std::string& ch) { return IsOptedOut(s, ch); };
-      bool before = false, after = false;
-      for (const auto& ch : group->second) {
-        before = before || is_out(ch);
-        bool now = std::find(changed.begin(), changed.end(), ch) != changed.end() ? opt_out
-                                                                                   : is_out(ch);
-        after = after || now;
-      }
-      if (before == after) continue;  // the flag stays as it is
-      kept.assign(group->second.begin(), group->second.end());
-    }
-    DomainEvent p = Base(ev::kPushRequested, s, fact);
-    p.contact_id = contact_id;
-    p.system = target;
-    auto link = s.links.find(target);
-    p.external_id = link != s.links.end() ? link->second : "";
-    p.op = opt_out ? "opt_out" : "opt_in";
-    p.channel = JoinChannels(kept);
-    p.reason = c.reason;
-    p.priority = 10;
-    for (const auto& [f, v] : who)
-      if (accepted.count(f)) p.fields[f] = v;
-    p.push_id = contact_id + ":" + target + ":" + std::to_string(fact.webhook_seq) + ":" + p.op;
-    out->push_back(std::move(p));
-  }
-}
 
 // Whether `channel` is opted out once the events decided so far apply.
 bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,
@@ -427,6 +338,10 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
   CallExtras(s, fact, a, ctx, key, nullptr, out);
 }
 
+}  // namespace
+
+namespace model {
+
 // An opt-out refuses the sends still on their way to its channels.
 void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                        const std::vector<std::string>& chans, const DomainEvent& opt_out,
@@ -451,6 +366,10 @@ void RefusePendingSends(const ContactState& s, const ContactFact& fact, const Sy
       ReportStatus(s, fact, ctx, send.message_key, ghl->second, "refused", r.reason, out);
   }
 }
+
+}  // namespace model
+
+namespace {
 
 // Tags -> lists: the lists of ctx.lists_target that the tags map to,
 // before and after this fact.
@@ -638,17 +557,29 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
   return out;
 }
 
-// A consent push ended: its channels are no longer on their way (unless a
-// later push for them is), and on success the system holds `held`.
-void SettleConsentPush(ContactState* s, const DomainEvent& e, const ContactState::HeldConsent* held) {
-  auto& pend = s->pending_consent[e.system];
-  for (const auto& ch : SplitChannels(e.channel)) {
-    auto it = pend.find(ch);
-    bool latest = it == pend.end() || it->second.push_id == e.push_id;
-    if (it != pend.end() && latest) pend.erase(it);
-    if (held && latest) s->known_consent[e.system][ch] = *held;
+// Forgets the settled messages whose last event is older than the window
+// (ContactState::message_memory_us).
+void ForgetSettledMessages(ContactState* s, int64_t now_us) {
+  s->next_forget_us = now_us + std::max<int64_t>(s->message_memory_us / 8, 60'000'000);
+  std::set<std::string> busy;
+  for (const auto& [id, send] : s->pending_sends) busy.insert(send.message_key);
+  for (const auto& [id, rec] : s->pending_records) busy.insert(rec.message_key);
+  const int64_t before = now_us - s->message_memory_us;
+  for (auto it = s->messages.begin(); it != s->messages.end();) {
+    if (it->second.last_us >= before || busy.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (const auto& [system, id] : it->second.ids) s->message_keys.erase(system + "\n" + id);
+    it = s->messages.erase(it);
   }
-  if (pend.empty()) s->pending_consent.erase(e.system);
+}
+
+// A text went out on `channel` at `at_us` (the confirmation a bare YES may
+// answer).
+void NoteOutbound(ContactState* s, const std::string& channel, int64_t at_us) {
+  int64_t& last = s->last_outbound_us[channel];
+  last = std::max(last, at_us);
 }
 
 }  // namespace
@@ -682,7 +613,7 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
   for (const auto& e : out)
     if (e.type == ev::kFactRejected) return out;
   DecideLists(s, fact, ctx, out, &out);
-  for (const Consent& c : fact.consents) DecideConsent(s, fact, c, ctx, t, &out);
+  for (const Consent& c : fact.consents) model::DecideConsent(s, fact, c, ctx, t, &out);
   if (s.exists || !consent_only)
     for (const Activity& a : fact.activities) DecideActivity(s, fact, a, ctx, t, &out);
   return out;
@@ -693,6 +624,8 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   std::vector<DomainEvent> out;
   for (const auto& e : report) {
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
+    if (e.outcome == kRecipientOptedOut)
+      model::DecideCarrierOptOut(s, e, ctx, ctx.now_us, &out);
     // Each death is told once: the first send's report ends in ":dead",
     // a re-driven send's in ":dead:replay<seq>:<item>" (its own push id's
     // tail), so a text that dies again after a re-drive is reported again
@@ -722,15 +655,32 @@ std::vector<DomainEvent> ReportTextNotSent(const ContactState& s, const std::str
   return out;
 }
 
+namespace {
+void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us);
+}  // namespace
+
 void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded_at_us) {
   if (seq != 0 && seq <= s->last_event_seq) return;
   if (seq != 0) s->last_event_seq = seq;
+  if (s->message_memory_us > 0 && recorded_at_us >= s->next_forget_us && !s->messages.empty())
+    ForgetSettledMessages(s, recorded_at_us);
+  ApplyEvent(s, e, recorded_at_us);
+  if (!e.message_key.empty()) {  // whatever the event did to it, it was about it now
+    auto m = s->messages.find(e.message_key);
+    if (m != s->messages.end()) m->second.last_us = std::max(m->second.last_us, recorded_at_us);
+  }
+}
+
+namespace {
+
+void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
   if (e.webhook_seq > s->last_fact_seq &&
       (e.type == ev::kContactCreated || e.type == ev::kContactChanged ||
        e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
        e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
        e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
        e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
+       e.type == ev::kConsentConflict ||
        e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
        e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
     s->last_fact_seq = e.webhook_seq;
@@ -768,6 +718,8 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
     if (auto d = e.fields.find("direction"); d != e.fields.end()) m.direction = d->second;
     if (auto st = e.fields.find("status"); st != e.fields.end()) m.status = st->second;
     if (!e.outcome.empty()) m.status = e.outcome;
+    if (e.type == ev::kMessageLogged && m.direction == "outbound" && !m.channel.empty())
+      NoteOutbound(s, m.channel, e.source_time_us ? e.source_time_us : recorded_at_us);
     if (!e.external_id.empty()) {
       m.ids[e.system] = e.external_id;
       s->message_keys[e.system + "\n" + e.external_id] = e.message_key;
@@ -798,6 +750,8 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
              (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists")) {
     s->pending_sends.erase(e.push_id);
     s->pending_records.erase(e.push_id);
+    if (e.type == ev::kPushSucceeded && e.op == "send")
+      NoteOutbound(s, e.channel.empty() ? channels::kSms : e.channel, recorded_at_us);
     if (e.type == ev::kPushSucceeded && IsMessageOp(e.op) && !e.message_key.empty() &&
         !e.external_id.empty()) {
       auto& m = s->messages[e.message_key];
@@ -819,21 +773,18 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
       }
       for (const auto& [f, v] : e.fields) s->pending[e.system][f] = v;
     }
-  } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn) {
-    bool out = e.type == ev::kOptedOut;
-    for (const auto& ch : SplitChannels(e.channel)) {
-      s->consent[ch] = {out, e.source_time_us};
-      s->known_consent[e.system][ch] = {out, e.source_time_us};
-    }
+  } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn ||
+             e.type == ev::kConsentConflict) {
+    model::ApplyConsentStatement(s, e);
   } else if (e.type == ev::kPushDeadLettered) {
     s->pushed.erase(e.system);  // it never arrived: the values may be sent again
     s->pending.erase(e.system);
-    if (e.op == "opt_out" || e.op == "opt_in") SettleConsentPush(s, e, nullptr);
+    if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else if (e.type == ev::kPushSucceeded) {
     if (!e.external_id.empty()) s->links[e.system] = e.external_id;
     if (e.op == "opt_out" || e.op == "opt_in") {
       ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
-      SettleConsentPush(s, e, &held);
+      model::SettleConsentPush(s, e, &held);
     }
     auto& pending = s->pending[e.system];
     for (const auto& [f, v] : e.fields) {
@@ -844,5 +795,7 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
     if (pending.empty()) s->pending.erase(e.system);
   }
 }
+
+}  // namespace
 
 }  // namespace dfm

@@ -98,6 +98,15 @@ struct SyncContext {
   // no upsert goes to them while the merged contact lacks it (a push would
   // only be dead-lettered, again at every change).
   std::map<std::string, std::string> key_field;
+  // Consent (docs/sync-rules.md, "Who may undo an opt-out"): whether a
+  // staff member's opt-out also holds until the person opts in (the law
+  // allows the stricter rule; the person's own opt-out always holds), and
+  // how long after an outbound text a bare YES counts as the reply to it.
+  bool staff_opt_outs_hold = false;
+  int64_t reply_window_us = 24LL * 3600 * 1000000;
+  // Settled messages older than this are forgotten (ContactState::
+  // message_memory_us, which the contact actor sets from it).
+  int64_t message_memory_us = 30LL * 86400 * 1000000;
   // A re-driven text (sync/redrive.h) first asked for longer ago than this
   // is not sent; 0: no limit.
   int64_t redrive_max_text_age_us = 0;
@@ -121,9 +130,14 @@ struct ContactState {
   std::map<std::string, std::map<std::string, std::string>> pending;
   // Per channel: opted out or not, and when that was stated (source time),
   // from contact.opted_out / opted_in.
+  // `held`: an opt-out that only the person's own opt-in undoes (theirs,
+  // the carrier's, or staff's where SyncContext::staff_opt_outs_hold), and
+  // `held_by` which one ("keyword STOP via verity").
   struct ChannelConsent {
     bool out = false;
     int64_t at_us = 0;
+    bool held = false;
+    std::string held_by;
   };
   std::map<std::string, ChannelConsent> consent;
   // What each system is believed to hold per channel, from its own
@@ -132,6 +146,7 @@ struct ContactState {
   struct HeldConsent {
     bool out = false;
     int64_t at_us = 0;
+    bool permanent = false;  // the system holds the opt-out as permanent
   };
   std::map<std::string, std::map<std::string, HeldConsent>> known_consent;
   struct PendingConsent {
@@ -139,6 +154,9 @@ struct ContactState {
     std::string push_id;
   };
   std::map<std::string, std::map<std::string, PendingConsent>> pending_consent;
+  // Per channel, when the newest outbound text went out (a bare YES counts
+  // as an opt-in only as a reply to one sent after the opt-out).
+  std::map<std::string, int64_t> last_outbound_us;
   // Messages and calls by the engine's key (message.logged, .status,
   // .refused), every system's id of each, and sends not yet settled.
   struct MessageState {
@@ -149,6 +167,7 @@ struct ContactState {
     std::map<std::string, std::string> ids;  // system -> its id of the message
     bool delivery_decided = false;  // a send was requested or refused
     std::string note, tag;  // a call's note and disposition tag, as asked of ctx.conversations
+    int64_t last_us = 0;    // when an event about it was last applied
   };
   std::map<std::string, MessageState> messages;
   std::map<std::string, std::string> message_keys;  // "<system>\n<id>" -> key
@@ -168,9 +187,23 @@ struct ContactState {
     std::string body;
   };
   std::map<std::string, PendingRecord> pending_records;  // push id -> the record
+  // Bounded memory: a settled message (no send or record of it on its way)
+  // whose last event is older than this is forgotten from `messages` and
+  // `message_keys` (0: never). The log keeps it: replay and audit read the
+  // log. A status or echo of a forgotten message is decided as news of an
+  // unknown one. Forgetting runs as events are applied, at most every
+  // eighth of the window, so a contact's state holds the messages of about
+  // one window, whatever the contact's age. Set by the contact actor from
+  // SyncContext::message_memory_us before it applies anything.
+  int64_t message_memory_us = 0;
+  int64_t next_forget_us = 0;
   uint64_t last_fact_seq = 0;   // newest webhook decided
   uint64_t last_event_seq = 0;  // newest log event applied
 };
+
+// push.dead_lettered outcome of a send the provider refused because the
+// recipient opted out at its end (PushResult::recipient_opted_out).
+inline constexpr char kRecipientOptedOut[] = "recipient_opted_out";
 
 // Whether `channel` is opted out in `s` (the latest statement about it).
 bool IsOptedOut(const ContactState& s, const std::string& channel);

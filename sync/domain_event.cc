@@ -14,7 +14,7 @@ const std::string_view kTypes[] = {
     ev::kPushSucceeded,    ev::kPushDeadLettered,   ev::kFactRejected,  ev::kIdentityConflict,
     ev::kIdentitySettled,  ev::kWebhookQuarantined, ev::kMessageLogged, ev::kMessageStatus,
     ev::kMessageRefused,   ev::kOptedOut,           ev::kOptedIn,       ev::kOptOutFlagged,
-    ev::kRedriveSkipped};
+    ev::kRedriveSkipped,   ev::kConsentConflict};
 
 std::string MapJson(const std::map<std::string, std::string>& m) {
   JsonObject o;
@@ -54,7 +54,7 @@ void StrInto(simdjson::dom::element e, std::string* out) {
 void Reset(DomainEvent* e) {
   for (std::string* s : {&e->type, &e->contact_id, &e->system, &e->external_id, &e->field,
                          &e->kept.value, &e->kept.system, &e->lost.value, &e->lost.system,
-                         &e->rule, &e->reason, &e->via, &e->message_key, &e->channel, &e->push_id,
+                         &e->rule, &e->reason, &e->via, &e->message_key, &e->channel, &e->actor, &e->push_id,
                          &e->op, &e->outcome, &e->detail})
     s->clear();
   e->source_time_us = e->kept.source_time_us = e->lost.source_time_us = 0;
@@ -78,7 +78,7 @@ bool DomainEvent::operator==(const DomainEvent& o) const {
          external_id == o.external_id && source_time_us == o.source_time_us &&
          fields == o.fields && changes == o.changes && field == o.field && kept == o.kept &&
          lost == o.lost && rule == o.rule && reason == o.reason && via == o.via &&
-         message_key == o.message_key && channel == o.channel &&
+         message_key == o.message_key && channel == o.channel && actor == o.actor &&
          candidates == o.candidates && push_id == o.push_id && op == o.op &&
          priority == o.priority && attempt == o.attempt && outcome == o.outcome &&
          http_status == o.http_status && detail == o.detail &&
@@ -112,6 +112,7 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
   if (!e.via.empty()) o.Str("via", e.via);
   if (!e.message_key.empty()) o.Str("message_key", e.message_key);
   if (!e.channel.empty()) o.Str("channel", e.channel);
+  if (!e.actor.empty()) o.Str("actor", e.actor);
   if (!e.candidates.empty()) {
     JsonArray arr;
     for (const auto& [contact, by] : e.candidates)
@@ -197,6 +198,7 @@ Status DecodeInto(std::string_view type, std::string_view payload, bool padded,
     else if (key == "via") StrInto(val, &e.via);
     else if (key == "message_key") StrInto(val, &e.message_key);
     else if (key == "channel") StrInto(val, &e.channel);
+    else if (key == "actor") StrInto(val, &e.actor);
     else if (key == "candidates") {
       simdjson::dom::array a;
       if (val.get(a) != simdjson::SUCCESS) return Bad("candidates is not an array");

@@ -58,9 +58,21 @@ inline constexpr std::string_view kMessageRefused = "message.refused";
 // and/or email it applies to, channel the channels ("sms", "call",
 // "email"; several joined by ','), system where it came from, external_id
 // the message or record that carried it, reason what it was (e.g.
-// "keyword STOP", "dndSettings.SMS", "is_dnc").
+// "keyword STOP", "dndSettings.SMS", "is_dnc"), actor who made it
+// ("person", "staff", "carrier"; absent on events written before actors
+// were recorded: read as "person"), detail "permanent" for an opt-out the
+// system holds as permanent. An opted_out on a channel already out records
+// a stronger holder (the person's own STOP after a staff DND) or a
+// permanent mark, and is pushed nowhere.
 inline constexpr std::string_view kOptedOut = "contact.opted_out";
 inline constexpr std::string_view kOptedIn = "contact.opted_in";
+// A staff or system opt-in refused because the person's (or the carrier's)
+// opt-out holds (docs/sync-rules.md, "Who may undo an opt-out"): system
+// and actor who tried, channel, reason what they did ("dndSettings",
+// "is_dnc"), external_id their record, source_time_us when, detail which
+// opt-out holds. Followed by an opt_out push that sets it again there; for
+// a person to look at (dfm audit conflicts).
+inline constexpr std::string_view kConsentConflict = "consent.conflict";
 // A text that contains an opt-out word but is not one ("stop by at 3pm?"):
 // flagged for a person, not acted on. channel, system, external_id (the
 // message id), reason ("contains STOP") and fields (the phone) as above.
@@ -109,6 +121,7 @@ struct DomainEvent {
   // the message's id in the target system, not the contact's).
   std::string message_key;
   std::string channel;  // contact.opted_out / opted_in
+  std::string actor;    // contact.opted_out / opted_in, consent.conflict
   // identity.conflict / identity.settled: contact ids and the key that
   // matched each
   std::vector<std::pair<std::string, std::string>> candidates;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/event.h"
@@ -47,7 +48,25 @@ struct Consent {
   // contact repeats: only a difference from what the system was known to
   // hold is a statement. False for events (a text, an opt-out event).
   bool snapshot = false;
+  // Who made the statement (docs/sync-rules.md, "Who may undo an
+  // opt-out"): the person themselves (their text, their unsubscribe click),
+  // a member of staff or a system setting (DND toggled, DNC cleared, an
+  // import), or the carrier or texting provider (its own opt-out list).
+  enum class Actor { kPerson, kStaff, kCarrier };
+  Actor actor = Actor::kPerson;
+  // An opt-out the system holds as permanent (GoHighLevel's DND status
+  // "permanent"): the engine never sends it an opt-in for the channel.
+  bool permanent = false;
+  // An opt-in that counts only as a reply to a confirmation: a bare "YES"
+  // (START and UNSTOP always count; so does a provider's own opt-in report).
+  bool needs_reply = false;
 };
+
+// "person", "staff", "carrier": the names in contact.opted_out / opted_in
+// and consent.conflict events. ActorOf reads them back; an event without
+// one (written before actors were recorded) is read as the person's.
+const char* ActorName(Consent::Actor a);
+Consent::Actor ActorOf(std::string_view name);
 
 // A message or call on the person's conversation in one system
 // (ContactFact::activities), or later news about one.

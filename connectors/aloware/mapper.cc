@@ -82,6 +82,7 @@ Status ReadAlowareContact(const simdjson::dom::object& body, const std::string& 
     c.channels = {channels::kSms, channels::kCall};
     c.reason = "is_dnc";
     c.snapshot = true;
+    c.actor = Consent::Actor::kStaff;  // an agent's or an import's setting
     f.consents.push_back(std::move(c));
   }
   out->push_back(std::move(f));

@@ -63,6 +63,11 @@ struct PushResult {
   // A 4xx the vendor is known to answer for a while before it succeeds
   // (GoHighLevel's 403 on a status update right after a delivery): retried.
   bool transient = false;
+  // A send the vendor refused because the recipient opted out at its end
+  // (Verity's 422 recipient_opted_out): a carrier-level opt-out, recorded as
+  // a consent statement (sync/contact_model.h, kRecipientOptedOut) and never
+  // retried.
+  bool recipient_opted_out = false;
   // What the vendor said about its limits (from the last response).
   std::optional<int> rate_remaining;
   std::optional<int64_t> daily_remaining;

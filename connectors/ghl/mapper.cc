@@ -57,10 +57,13 @@ int64_t FirstTime(const simdjson::dom::object& obj, std::initializer_list<const 
 // ContactDndUpdate: `dnd: true` is every channel; otherwise each
 // dndSettings channel's status: "active" or "permanent" is an opt-out,
 // "inactive" an opt-in (which changes nothing where nobody opted out).
+// Every one is a staff member's or the account's setting (Consent::Actor
+// kStaff); "permanent" channels are marked so (the engine never lifts them).
 Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
-  Consent out, in;
-  out.change = Consent::Change::kOptOut;
+  Consent out, perm, in;
+  out.change = perm.change = Consent::Change::kOptOut;
   in.change = Consent::Change::kOptIn;
+  out.actor = perm.actor = in.actor = Consent::Actor::kStaff;
   bool all = false;
   simdjson::dom::element dnd;
   if (obj["dnd"].get(dnd) == simdjson::SUCCESS && !dnd.is_null() && dnd.get(all) != simdjson::SUCCESS)
@@ -69,16 +72,18 @@ Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
   bool has_settings = obj["dndSettings"].get(settings) == simdjson::SUCCESS;
   for (const auto& [theirs, ours] : ghl::kDndChannels) {
     std::string_view status;
+    simdjson::dom::object ch;
+    bool listed = has_settings && settings[theirs].get(ch) == simdjson::SUCCESS &&
+                  ch["status"].get(status) == simdjson::SUCCESS;
     if (all) {
-      out.channels.push_back(ours);
+      (listed && status == "permanent" ? perm : out).channels.push_back(ours);
       continue;
     }
-    if (!has_settings) continue;
-    simdjson::dom::object ch;
-    if (settings[theirs].get(ch) != simdjson::SUCCESS) continue;
-    if (ch["status"].get(status) != simdjson::SUCCESS) continue;
-    if (status == "active" || status == "permanent") {
+    if (!listed) continue;
+    if (status == "active") {
       out.channels.push_back(ours);
+    } else if (status == "permanent") {
+      perm.channels.push_back(ours);
     } else if (status == "inactive") {
       in.channels.push_back(ours);
     } else {
@@ -86,9 +91,12 @@ Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
     }
   }
   out.reason = all ? "dnd" : "dndSettings";
-  out.snapshot = in.snapshot = true;
+  perm.reason = "dndSettings permanent";
+  perm.permanent = true;
+  out.snapshot = perm.snapshot = in.snapshot = true;
   in.reason = "dndSettings";
   if (!out.channels.empty()) f->consents.push_back(std::move(out));
+  if (!perm.channels.empty()) f->consents.push_back(std::move(perm));
   if (!in.channels.empty()) f->consents.push_back(std::move(in));
   return Status::OK();
 }

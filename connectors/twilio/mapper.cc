@@ -63,7 +63,7 @@ Status MapTwilioWebhook(const WebhookReceived& w, const MapperSettings& s,
       } else {
         has = false;  // HELP
       }
-      c.reason = "OptOutType " + *opt;
+      c.reason = "OptOutType " + *opt;  // Twilio read the person's keyword itself
     } else {
       has = ConsentFromText(*body, &c);
     }

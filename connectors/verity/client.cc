@@ -6,7 +6,8 @@
 // opt_out / opt_in / mark_dnc: the same with smsOptOut true / false.
 // send:     POST /v1/messages {to, body, externalId = message key}; the
 //           externalId makes a retried send answer the first message instead
-//           of texting twice. 422 recipient_opted_out fails for good.
+//           of texting twice. 422 recipient_opted_out fails for good and is
+//           the carrier's opt-out (PushResult::recipient_opted_out).
 // A contact without a phone cannot be written to Verity (texts need one):
 // the push fails for good with a reason.
 #include <simdjson.h>
@@ -20,6 +21,15 @@
 
 namespace dfm {
 namespace {
+
+// Verity's error code ({"error":{"code"}}), or empty.
+std::string ErrorCode(const HttpResponse& r) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view code;
+  if (parser.parse(r.body).get(doc) || doc["error"]["code"].get(code)) return {};
+  return std::string(code);
+}
 
 // "HTTP <status>: <code>: <message>" from Verity's {"error":{"code","message"}}.
 std::string ErrorDetail(const HttpResponse& r) {
@@ -93,6 +103,7 @@ class VerityClient final : public VendorClient {
       if (resp.status / 100 != 2) {
         res.auth_rejected = resp.status == 401;
         res.detail = ErrorDetail(resp);
+        res.recipient_opted_out = resp.status == 422 && ErrorCode(resp) == "recipient_opted_out";
         return done(std::move(res));
       }
       res.external_id = JsonStringAt(resp.body, obj, "id");

@@ -572,3 +572,56 @@ TEST_F(MessageModelTest, AStrangersDeliveryStatusCreatesNoContact) {
 
 }  // namespace
 }  // namespace dfm
+
+namespace dfm {
+namespace {
+
+// ContactState::message_memory_us: settled messages older than the window
+// are forgotten as later events apply; one still on its way is kept.
+TEST(BoundedMessages, SettledMessagesOlderThanTheWindowAreForgotten) {
+  constexpr int64_t kDay = 86400LL * 1000000;
+  ContactState s;
+  s.contact_id = "c1";
+  s.message_memory_us = 30 * kDay;
+  auto logged = [](const std::string& key, const std::string& id) {
+    DomainEvent e;
+    e.type = std::string(ev::kMessageLogged);
+    e.contact_id = "c1";
+    e.system = "verity";
+    e.external_id = id;
+    e.message_key = key;
+    e.channel = "sms";
+    e.fields["direction"] = "inbound";
+    return e;
+  };
+  uint64_t seq = 0;
+  Apply(&s, logged("k-old", "m1"), ++seq, 1 * kDay);
+  DomainEvent send;  // a send of k-busy requested and never settled
+  send.type = std::string(ev::kPushRequested);
+  send.contact_id = "c1";
+  send.system = "verity";
+  send.op = "send";
+  send.channel = "sms";
+  send.message_key = "k-busy";
+  send.push_id = "c1:verity:9:send";
+  Apply(&s, logged("k-busy", "m2"), ++seq, 1 * kDay);
+  Apply(&s, send, ++seq, 1 * kDay);
+  Apply(&s, logged("k-recent", "m3"), ++seq, 20 * kDay);
+  ASSERT_EQ(s.messages.size(), 3u);
+  Apply(&s, logged("k-new", "m4"), ++seq, 40 * kDay);
+  EXPECT_EQ(s.messages.count("k-old"), 0u) << "settled and 39 days old";
+  EXPECT_EQ(s.message_keys.count("verity\nm1"), 0u);
+  EXPECT_EQ(s.messages.count("k-busy"), 1u) << "its send is still on its way";
+  EXPECT_EQ(s.messages.count("k-recent"), 1u) << "within the window";
+  EXPECT_EQ(s.messages.count("k-new"), 1u);
+  // The same events applied with no window keep everything (the default
+  // of a bare ContactState; the actor sets the configured window).
+  ContactState all;
+  all.contact_id = "c1";
+  Apply(&all, logged("k-old", "m1"), 1, 1 * kDay);
+  Apply(&all, logged("k-new", "m4"), 2, 400 * kDay);
+  EXPECT_EQ(all.messages.size(), 2u);
+}
+
+}  // namespace
+}  // namespace dfm

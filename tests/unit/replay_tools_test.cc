@@ -109,7 +109,7 @@ TEST(Redrive, SkipsWhatNoLongerApplies) {
   RedriveItem opt = Item("aloware", "opt_out");
   opt.push.channel = "sms";
   EXPECT_EQ(Redrive1(s, opt, 41)[0].type, ev::kRedriveSkipped) << "opted in now";
-  s.consent["sms"] = {true, 5};
+  s.consent["sms"] = {true, 5, false, ""};
   EXPECT_EQ(Redrive1(s, opt, 41)[0].type, ev::kPushRequested);
   RedriveItem send = Item("aloware", "send");
   send.push.message_key = "ghl:m1";
@@ -124,12 +124,12 @@ TEST(Redrive, AContactsItemsAreDecidedTogetherAndSendsKeepTheirNumber) {
   ContactState s = Existing();
   RedriveItem opt = Item("ghl", "opt_out");
   opt.push.channel = "sms";
-  s.consent["sms"] = {true, 5};
+  s.consent["sms"] = {true, 5, false, ""};
   auto out = DecideRedrive(s, {{0, Item("aloware", "upsert")}, {1, opt}}, 50, Ctx());
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].push_id, "c1:aloware:replay50:0");
   EXPECT_EQ(out[1].push_id, "c1:ghl:replay50:1");
-  s.consent["sms"] = {false, 6};
+  s.consent["sms"] = {false, 6, false, ""};
   RedriveItem send = Item("aloware", "send");
   send.push.fields["phone"] = "+12055550199";  // asked for another number
   out = Redrive1(s, send, 51);
@@ -187,7 +187,7 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   out = DecideRedrive(s, {{0, moved}}, 65, ctx);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[1].fields.at("error"), "not sent: the contact's number changed since the text was asked for");
-  s.consent["sms"] = {true, 5};
+  s.consent["sms"] = {true, 5, false, ""};
   out = DecideRedrive(s, {{0, send}}, 66, ctx);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].type, ev::kMessageRefused);
@@ -215,7 +215,7 @@ TEST(Redrive, AStaleTextIsNotReSent) {
   EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx).size(), 1u);
   s.messages.erase("ghl:m1");
   // The other checks come first: an opted-out number is refused, as any text.
-  s.consent["sms"] = {true, 5};
+  s.consent["sms"] = {true, 5, false, ""};
   EXPECT_EQ(DecideRedrive(s, {{0, send}}, 60, ctx)[0].type, ev::kMessageRefused);
   s.consent.erase("sms");
   // Exactly the limit: still sent.

@@ -74,6 +74,7 @@ TEST(DomainEvent, RoundTripsEveryMember) {
   e.via = "push";
   e.message_key = "msg-1";
   e.channel = "sms,call";
+  e.actor = "staff";
   e.candidates = {{"c1", "phone"}, {"c2", "email"}};
   e.push_id = "p";
   e.op = "upsert";
@@ -511,10 +512,15 @@ TEST(ConsentRule, LaterWinsAndAnOptOutWinsATie) {
 TEST(ConsentText, WholeTextsOptOutOrInAndNearMissesAreFlagged) {
   using K = TextConsent::Kind;
   for (const char* t : {"STOP", "  Stop. ", "stop!!", "StopAll", "unsubscribe", "Cancel", "END",
-                        "quit", "revoke", "optout", "opt out", "Opt-Out", "OPT  OUT"}) {
+                        "quit", "revoke", "optout", "opt out", "Opt-Out", "OPT  OUT", "stop all",
+                        "Stop All!"}) {
     EXPECT_EQ(ClassifyText(t).kind, K::kOptOut) << t;
   }
   EXPECT_EQ(ClassifyText("opt out").word, "OPT OUT");
+  // Telnyx's two-word keyword, whole; inside a text it is found as STOP.
+  EXPECT_EQ(ClassifyText("stop all").word, "STOP ALL");
+  EXPECT_EQ(ClassifyText("please stop all texts").word, "STOP");
+  EXPECT_EQ(ClassifyText("please stop all texts").kind, K::kReview);
   // Non-ASCII characters count as punctuation: a no-break space, an emoji.
   EXPECT_EQ(ClassifyText("STOP\u00a0").kind, K::kOptOut);
   EXPECT_EQ(ClassifyText("Stop \U0001F6D1").kind, K::kOptOut);
@@ -534,8 +540,9 @@ TEST(ConsentText, WholeTextsOptOutOrInAndNearMissesAreFlagged) {
 // The rules of ClassifyText as first written (sync/consent.h), copying every
 // word: the one-pass form must give the same kind and word for every text.
 TextConsent ClassifyTextAsSpecified(std::string_view body) {
-  static const std::vector<std::string> kOut = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
-                                                "QUIT", "REVOKE",  "OPTOUT",      "OPT OUT"};
+  static const std::vector<std::string> kOut = {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE",
+                                                "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+                                                "OPT OUT"};
   static const std::vector<std::string> kIn = {"START", "UNSTOP", "YES"};
   auto listed = [](const std::vector<std::string>& list, const std::string& w) {
     return std::find(list.begin(), list.end(), w) != list.end();
@@ -596,6 +603,8 @@ TEST(ConsentText, OnePassAgreesWithTheRulesOnRandomTexts) {
                                            "revoke",
                                            "opt",
                                            "out",
+                                           "all",
+                                           "ALL",
                                            "OptOut",
                                            "optouts",
                                            "start",
@@ -740,6 +749,23 @@ TEST(ConsentMappers, GhlDndSettingsAndAlowareDnc) {
   EXPECT_EQ(facts[0].consents[0].reason, "dndSettings");
   EXPECT_EQ(facts[0].consents[1].change, Consent::Change::kOptIn);
   EXPECT_EQ(facts[0].consents[1].channels.size(), 5u);
+  for (const auto& c : facts[0].consents) {
+    EXPECT_EQ(c.actor, Consent::Actor::kStaff) << "a DND setting is staff's, not the person's";
+    EXPECT_FALSE(c.permanent);
+  }
+
+  facts.clear();  // "permanent" channels are their own statement, marked so
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"ContactDndUpdate","id":"g1",
+      "phone":"+12055550142","dndSettings":{"SMS":{"status":"permanent"},
+      "Call":{"status":"active"}}})"),
+                            s, &facts)
+                  .ok());
+  ASSERT_EQ(facts[0].consents.size(), 2u);
+  EXPECT_EQ(facts[0].consents[0].channels, std::vector<std::string>{"call"});
+  EXPECT_FALSE(facts[0].consents[0].permanent);
+  EXPECT_EQ(facts[0].consents[1].channels, std::vector<std::string>{"sms"});
+  EXPECT_TRUE(facts[0].consents[1].permanent);
+  EXPECT_EQ(facts[0].consents[1].reason, "dndSettings permanent");
 
   facts.clear();
   ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"ContactDndUpdate","id":"g1",
@@ -766,6 +792,7 @@ TEST(ConsentMappers, GhlDndSettingsAndAlowareDnc) {
   EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
   EXPECT_EQ(facts[0].consents[0].channels, (std::vector<std::string>{"sms", "call"}));
   EXPECT_EQ(facts[0].consents[0].reason, "is_dnc");
+  EXPECT_EQ(facts[0].consents[0].actor, Consent::Actor::kStaff);
 }
 
 class ConsentModelTest : public ::testing::Test {
@@ -883,6 +910,7 @@ TEST_F(ConsentModelTest, SnapshotsCountOnlyWhereTheSystemsSettingChanged) {
     ContactFact f = Text("aloware", change, t, {"sms", "call"});
     f.consents[0].snapshot = true;
     f.consents[0].reason = "is_dnc";
+    f.consents[0].actor = Consent::Actor::kStaff;
     return Step(f);
   };
   // An Aloware webhook written before our push arrived (is_dnc still 0).
@@ -901,11 +929,13 @@ TEST_F(ConsentModelTest, SnapshotsCountOnlyWhereTheSystemsSettingChanged) {
   EXPECT_TRUE(Of(snapshot(Consent::Change::kOptIn, ctx_.now_us - 10), ev::kOptedIn).empty());
   EXPECT_TRUE(Of(snapshot(Consent::Change::kOptIn, ctx_.now_us + 1'000'000), ev::kOptedIn).empty())
       << "within the clock-skew allowance";
-  // An agent clears the flag in Aloware later: a real change, an opt-in of sms
-  // (nobody had opted out of calls).
-  auto in = Of(snapshot(Consent::Change::kOptIn, ctx_.now_us + 60'000'000), ev::kOptedIn);
-  ASSERT_EQ(in.size(), 1u);
-  EXPECT_EQ(in[0].channel, "sms");
+  // An agent clears the flag in Aloware later: a real change, but over the
+  // person's own STOP: refused (sms; nobody had opted out of calls).
+  auto es2 = snapshot(Consent::Change::kOptIn, ctx_.now_us + 60'000'000);
+  EXPECT_TRUE(Of(es2, ev::kOptedIn).empty());
+  auto conflict = Of(es2, ev::kConsentConflict);
+  ASSERT_EQ(conflict.size(), 1u);
+  EXPECT_EQ(conflict[0].channel, "sms");
 }
 
 TEST_F(ConsentModelTest, OneFlagIsClearedOnlyWhenNoChannelOfItIsOptedOut) {

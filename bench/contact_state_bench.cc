@@ -1,0 +1,151 @@
+// A contact's start cost and live state against its age (issue 36,
+// "Bounded state"): one contact with N historical texts (one an hour, each
+// logged, pushed to the conversations system and delivered), its stream in
+// a real RocksDB log. Measures, median of --runs:
+//   apply:  folding the stream's decoded events into a ContactState (the
+//           contact actor's start once the events are read)
+//   start:  reading the stream from RocksDB and folding it (the whole start)
+// and the state's size (messages and message keys held), with the message
+// memory window (sync.message_memory_days, default 30) and without one.
+//
+//   build/release/bench/contact_state_bench --texts 100000 --runs 5
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "storage/rocksdb_event_log.h"
+#include "util/clock.h"
+#include "sync/contact_model.h"
+#include "sync/domain_event.h"
+
+namespace {
+
+constexpr int64_t kHourUs = 3600LL * 1000000;
+constexpr int64_t kDayUs = 24 * kHourUs;
+
+std::vector<dfm::DomainEvent> History(int texts) {
+  std::vector<dfm::DomainEvent> out;
+  out.reserve(static_cast<size_t>(texts) * 4);
+  for (int i = 0; i < texts; ++i) {
+    const std::string key = "verity:m" + std::to_string(i);
+    dfm::DomainEvent logged;
+    logged.type = std::string(dfm::ev::kMessageLogged);
+    logged.contact_id = "c1";
+    logged.system = "verity";
+    logged.external_id = "m" + std::to_string(i);
+    logged.message_key = key;
+    logged.channel = "sms";
+    logged.fields["direction"] = i % 2 ? "outbound" : "inbound";
+    logged.source_time_us = i * kHourUs;
+    out.push_back(logged);
+    dfm::DomainEvent push;
+    push.type = std::string(dfm::ev::kPushRequested);
+    push.contact_id = "c1";
+    push.system = "ghl";
+    push.op = "message";
+    push.message_key = key;
+    push.push_id = "c1:ghl:" + std::to_string(i) + ":message";
+    out.push_back(push);
+    dfm::DomainEvent ok = push;
+    ok.type = std::string(dfm::ev::kPushSucceeded);
+    ok.external_id = "g" + std::to_string(i);
+    out.push_back(ok);
+    dfm::DomainEvent status = logged;
+    status.type = std::string(dfm::ev::kMessageStatus);
+    status.outcome = "delivered";
+    out.push_back(status);
+  }
+  return out;
+}
+
+// When the i-th event was recorded: the texts' hours, in order.
+int64_t RecordedAt(size_t i) { return static_cast<int64_t>(i / 4) * kHourUs + 1; }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int texts = 100000, runs = 5;
+  std::string dir = "/tmp/dfm-contact-state-bench";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--texts") texts = std::atoi(argv[i + 1]);
+    if (a == "--runs") runs = std::atoi(argv[i + 1]);
+    if (a == "--dir") dir = argv[i + 1];
+  }
+  std::vector<dfm::DomainEvent> events = History(texts);
+  std::filesystem::remove_all(dir);
+  dfm::ManualClock clock(1);
+  dfm::RocksDbLogOptions o;
+  o.path = dir;
+  o.clock = &clock;
+  std::unique_ptr<dfm::RocksDbEventLog> log;
+  dfm::Status s = dfm::RocksDbEventLog::Open(o, &log);
+  if (!s.ok()) {
+    std::fprintf(stderr, "open: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::vector<dfm::EventDraft> batch;
+  for (size_t i = 0; i < events.size(); ++i) {
+    // A day's texts per append, recorded at the day's first hour.
+    if (batch.empty()) clock.Set(RecordedAt(i));
+    batch.push_back(dfm::ToDraft(events[i], "default", "contact:c1", {}, {}));
+    if (batch.size() == 24 * 4 || i + 1 == events.size()) {
+      std::vector<dfm::AppendOutcome> outcomes;
+      s = log->Append(std::move(batch), &outcomes);
+      if (!s.ok()) {
+        std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      batch.clear();
+    }
+  }
+  std::printf("texts %d, events %zu\n", texts, events.size());
+  std::printf("%-22s %12s %12s %10s %10s\n", "window", "apply ms", "start ms", "messages",
+              "keys");
+  for (int64_t window : {int64_t{0}, 30 * kDayUs}) {
+    std::vector<double> apply_ms, start_ms;
+    size_t messages = 0, keys = 0;
+    for (int r = 0; r < runs; ++r) {
+      dfm::ContactState st;
+      st.contact_id = "c1";
+      st.message_memory_us = window;
+      auto t0 = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < events.size(); ++i) dfm::Apply(&st, events[i], i + 1, RecordedAt(i));
+      apply_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+
+      dfm::ContactState from_log;
+      from_log.contact_id = "c1";
+      from_log.message_memory_us = window;
+      t0 = std::chrono::steady_clock::now();
+      s = log->ScanStream("default", "contact:c1", [&](const dfm::Event& e) {
+        dfm::DomainEvent d;
+        if (dfm::AsDomainEvent(e, &d)) dfm::Apply(&from_log, d, e.seq, e.recorded_at_us);
+        return true;
+      });
+      start_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (!s.ok()) {
+        std::fprintf(stderr, "scan: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      messages = from_log.messages.size();
+      keys = from_log.message_keys.size();
+    }
+    std::printf("%-22s %12.1f %12.1f %10zu %10zu\n",
+                window ? "30 days" : "none (keeps all)", Median(apply_ms), Median(start_ms),
+                messages, keys);
+  }
+  log->Close();
+  std::filesystem::remove_all(dir);
+  return 0;
+}

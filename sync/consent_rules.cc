@@ -1,0 +1,290 @@
+// The consent family of the merge rules (sync/contact_model.h; the rules in
+// words: docs/sync-rules.md, "Opt-outs" and "Who may undo an opt-out").
+//
+// Precedence: an opt-out from anyone applies. An opt-out made by the person
+// or by the carrier (or by staff where SyncContext::staff_opt_outs_hold)
+// *holds* its channel: only the person's own opt-in on that channel undoes
+// it. A staff or system opt-in over a held opt-out is refused: recorded as
+// consent.conflict and pushed back (an opt_out push to the system that
+// tried). A bare YES is an opt-in only as the reply to an outbound text sent
+// after the opt-out, within SyncContext::reply_window_us. A system that holds
+// an opt-out as permanent is never sent an opt-in for it.
+#include <algorithm>
+
+#include "sync/consent.h"
+#include "sync/model_internal.h"
+
+namespace dfm::model {
+
+namespace {
+
+constexpr char kHeld[] = "held";  // contact.opted_out rule: the opt-out holds
+
+bool Holds(Consent::Actor actor, const SyncContext& ctx) {
+  return actor != Consent::Actor::kStaff || ctx.staff_opt_outs_hold;
+}
+
+ContactState::HeldConsent KnownConsent(const ContactState& s, const std::string& system,
+                                       const std::string& channel) {
+  auto k = s.known_consent.find(system);
+  if (k == s.known_consent.end()) return {};
+  auto kc = k->second.find(channel);
+  return kc == k->second.end() ? ContactState::HeldConsent{} : kc->second;
+}
+
+// Whether an opt-in at `t` answers a confirmation: a text went out on the
+// channel after its opt-out, and at most ctx.reply_window_us before `t`.
+bool RepliesToConfirmation(const ContactState& s, const std::string& channel, int64_t t,
+                           const SyncContext& ctx) {
+  auto sent = s.last_outbound_us.find(channel);
+  if (sent == s.last_outbound_us.end()) return false;
+  auto cur = s.consent.find(channel);
+  int64_t since = cur == s.consent.end() ? 0 : cur->second.at_us;
+  return sent->second >= since && sent->second <= t && t - sent->second <= ctx.reply_window_us;
+}
+
+// Whom a statement concerns: the fact's phone/email, else the contact's.
+std::map<std::string, std::string> Whom(const ContactState& s, const ContactFact& fact) {
+  std::map<std::string, std::string> who;
+  for (const char* f : {fields::kPhone, fields::kEmail}) {
+    auto v = Lookup(fact.fields, f);
+    if (v && !v->empty()) {
+      who[f] = *v;
+    } else if (auto cur = Current(s, f); cur && !cur->value.empty()) {
+      who[f] = cur->value;
+    }
+  }
+  return who;
+}
+
+// The channels of `chans` that `target` keeps; for a one-flag target its
+// whole group when the flag changes (`after`: whether each channel is out
+// once the statement applies), else none.
+std::vector<std::string> KeptBy(const ContactState& s, const SyncContext& ctx,
+                                const std::string& target, const std::vector<std::string>& chans,
+                                bool opt_out) {
+  auto group = ctx.channels.find(target);
+  if (group == ctx.channels.end()) return chans;
+  std::vector<std::string> kept;
+  for (const auto& c : chans)
+    if (group->second.count(c)) kept.push_back(c);
+  if (kept.empty() || !ctx.one_flag.count(target)) return kept;
+  // One flag for the group: its state before and after this statement.
+  bool before = false, after = false;
+  for (const auto& ch : group->second) {
+    before = before || IsOptedOut(s, ch);
+    bool now = std::find(chans.begin(), chans.end(), ch) != chans.end() ? opt_out
+                                                                       : IsOptedOut(s, ch);
+    after = after || now;
+  }
+  if (before == after) return {};  // the flag stays as it is
+  return {group->second.begin(), group->second.end()};
+}
+
+DomainEvent ConsentPush(const ContactState& s, const ContactFact& fact, const std::string& target,
+                        bool opt_out, const std::vector<std::string>& chans,
+                        const std::string& reason, const std::map<std::string, std::string>& who,
+                        const std::set<std::string>& accepted) {
+  DomainEvent p = Base(ev::kPushRequested, s, fact);
+  p.system = target;
+  auto link = s.links.find(target);
+  p.external_id =
+      link != s.links.end() ? link->second : (target == fact.system ? fact.external_id : "");
+  p.op = opt_out ? "opt_out" : "opt_in";
+  p.channel = JoinChannels(chans);
+  p.reason = reason;
+  p.priority = 10;
+  for (const auto& [f, v] : who)
+    if (accepted.count(f)) p.fields[f] = v;
+  p.push_id = s.contact_id + ":" + target + ":" + std::to_string(fact.webhook_seq) + ":" + p.op;
+  return p;
+}
+
+// Tells every target but the fact's own system of `changed`.
+void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                  bool opt_out, const std::vector<std::string>& changed, const std::string& reason,
+                  const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
+  for (const auto& [target, accepted] : ctx.targets) {
+    if (target == fact.system) continue;  // it said so itself
+    std::vector<std::string> chans;
+    for (const auto& ch : changed)  // a permanent opt-out there is never lifted
+      if (opt_out || !KnownConsent(s, target, ch).permanent) chans.push_back(ch);
+    std::vector<std::string> kept = KeptBy(s, ctx, target, chans, opt_out);
+    if (kept.empty()) continue;
+    out->push_back(ConsentPush(s, fact, target, opt_out, kept, reason, who, accepted));
+  }
+}
+
+}  // namespace
+
+void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
+                   const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
+  const std::map<std::string, std::string> who = Whom(s, fact);
+  auto base = [&](std::string_view type, const std::vector<std::string>& chans) {
+    DomainEvent e = Base(type, s, fact);
+    e.source_time_us = t;
+    e.reason = c.reason;
+    e.fields = who;
+    e.channel = JoinChannels(chans);
+    if (!c.message_id.empty()) e.external_id = c.message_id;
+    return e;
+  };
+  if (c.change == Consent::Change::kReview) {
+    out->push_back(base(ev::kOptOutFlagged, c.channels));
+    return;
+  }
+  const bool opt_out = c.change == Consent::Change::kOptOut;
+  const bool holds = opt_out && Holds(c.actor, ctx);
+  // changed: the channel's state changes. marked: it stays out, and this
+  // opt-out records a holder or a permanent mark it lacked. refused: a
+  // staff or system opt-in over a held opt-out. unanswered: a bare YES
+  // that answers no confirmation.
+  std::vector<std::string> changed, marked, refused, unanswered;
+  std::string held_by;
+  for (const auto& ch : c.channels) {
+    const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
+    const bool new_mark = opt_out && c.permanent && !known.permanent;
+    if (c.snapshot) {
+      auto pend = s.pending_consent.find(fact.system);
+      if (pend != s.pending_consent.end() && pend->second.count(ch)) continue;  // ours on its way
+      if (known.out == opt_out) {  // the system's setting did not change
+        if (new_mark) marked.push_back(ch);
+        continue;
+      }
+      if (t <= known.at_us + (opt_out ? 0 : kSnapshotSkewUs)) continue;  // written before
+    }
+    auto it = s.consent.find(ch);
+    if (it == s.consent.end()) {
+      if (opt_out) changed.push_back(ch);  // never opted out: an opt-in changes nothing
+      continue;
+    }
+    const ContactState::ChannelConsent& cur = it->second;
+    if (cur.out == opt_out) {
+      if (opt_out && ((holds && !cur.held) || new_mark)) marked.push_back(ch);
+      continue;
+    }
+    if (!ConsentSupersedes(opt_out, t, cur.out, cur.at_us)) continue;  // older
+    if (!opt_out && cur.held && c.actor != Consent::Actor::kPerson) {
+      refused.push_back(ch);
+      held_by = cur.held_by;
+      continue;
+    }
+    if (!opt_out && c.needs_reply && !RepliesToConfirmation(s, ch, t, ctx)) {
+      unanswered.push_back(ch);
+      continue;
+    }
+    changed.push_back(ch);
+  }
+  auto statement = [&](const std::vector<std::string>& chans) {
+    DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn, chans);
+    e.actor = ActorName(c.actor);
+    if (holds) e.rule = kHeld;
+    if (opt_out && c.permanent) e.detail = "permanent";
+    return e;
+  };
+  if (!changed.empty()) {
+    DomainEvent e = statement(changed);
+    out->push_back(e);
+    if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
+    PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
+  }
+  if (!marked.empty()) out->push_back(statement(marked));  // everyone holds it already
+  if (!refused.empty()) {
+    DomainEvent conflict = base(ev::kConsentConflict, refused);
+    conflict.actor = ActorName(c.actor);
+    if (conflict.external_id.empty()) conflict.external_id = fact.external_id;
+    conflict.detail = "opted out by " + (held_by.empty() ? std::string("the person") : held_by) +
+                      "; only the person's own opt-in undoes it";
+    out->push_back(conflict);
+    // Set it again where it was lifted.
+    auto target = ctx.targets.find(fact.system);
+    if (target != ctx.targets.end()) {
+      std::vector<std::string> chans = refused;
+      auto group = ctx.channels.find(fact.system);
+      if (group != ctx.channels.end()) {
+        chans.clear();
+        if (ctx.one_flag.count(fact.system)) {
+          chans.assign(group->second.begin(), group->second.end());
+        } else {
+          for (const auto& ch : refused)
+            if (group->second.count(ch)) chans.push_back(ch);
+        }
+      }
+      if (!chans.empty()) {
+        DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, chans,
+                                    "consent held: " + conflict.detail, who, target->second);
+        p.push_id += ":held";
+        out->push_back(std::move(p));
+      }
+    }
+  }
+  if (!unanswered.empty()) {
+    DomainEvent f = base(ev::kOptOutFlagged, unanswered);
+    f.reason = c.reason + ", not a reply to a confirmation: the opt-out holds";
+    out->push_back(std::move(f));
+  }
+}
+
+void DecideCarrierOptOut(const ContactState& s, const DomainEvent& dead, const SyncContext& ctx,
+                         int64_t t, std::vector<DomainEvent>* out) {
+  ContactFact f;  // the provider's statement, made by its refusal
+  f.system = dead.system;
+  f.kind = ContactFact::Kind::kUpsert;
+  Consent c;
+  c.change = Consent::Change::kOptOut;
+  c.actor = Consent::Actor::kCarrier;
+  std::string channel = dead.channel;
+  if (auto m = s.messages.find(dead.message_key); channel.empty() && m != s.messages.end())
+    channel = m->second.channel;
+  c.channels = {channel.empty() ? std::string(channels::kSms) : channel};
+  c.reason = "recipient opted out at " + dead.system;
+  size_t first = out->size();
+  DecideConsent(s, f, c, ctx, t, out);
+  // Each refusal's decisions are its own (a second refusal decides again
+  // whatever the first's did not settle).
+  for (size_t i = first; i < out->size(); ++i)
+    if (!(*out)[i].push_id.empty() && (*out)[i].type == ev::kPushRequested)
+      (*out)[i].push_id += ":refused:" + dead.push_id;
+}
+
+void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
+  for (const auto& ch : SplitChannels(e.channel)) {
+    if (e.type == ev::kConsentConflict) {  // the system lifted it: it holds the opt-in
+      s->known_consent[e.system][ch] = {false, e.source_time_us, false};
+      continue;
+    }
+    const bool out = e.type == ev::kOptedOut;
+    ContactState::ChannelConsent& c = s->consent[ch];
+    if (out) {
+      // Events written before actors were recorded hold (read as the person's).
+      const bool holds = e.rule == kHeld || e.actor.empty();
+      if (holds && !(c.out && c.held)) c.held_by = e.reason + " via " + e.system;
+      c.held = (c.out && c.held) || holds;
+      c.at_us = c.out ? std::max(c.at_us, e.source_time_us) : e.source_time_us;
+    } else {
+      c.held = false;
+      c.held_by.clear();
+      c.at_us = e.source_time_us;
+    }
+    c.out = out;
+    s->known_consent[e.system][ch] = {out, e.source_time_us, out && e.detail == "permanent"};
+  }
+}
+
+void SettleConsentPush(ContactState* s, const DomainEvent& e,
+                       const ContactState::HeldConsent* held) {
+  auto& pend = s->pending_consent[e.system];
+  for (const auto& ch : SplitChannels(e.channel)) {
+    auto it = pend.find(ch);
+    bool latest = it == pend.end() || it->second.push_id == e.push_id;
+    if (it != pend.end() && latest) pend.erase(it);
+    if (held && latest) {
+      // A confirmed push keeps what the system said about permanence.
+      bool permanent = held->out && KnownConsent(*s, e.system, ch).permanent;
+      s->known_consent[e.system][ch] = {held->out, held->at_us, permanent};
+    }
+  }
+  if (pend.empty()) s->pending_consent.erase(e.system);
+}
+
+}  // namespace dfm::model

@@ -1,0 +1,43 @@
+// Helpers the families of merge rules share (sync/contact_model.cc: contact,
+// messages, lists; sync/consent_rules.cc: consent). Internal to sync/.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/contact_model.h"
+
+namespace dfm::model {
+
+const Attributed* Current(const ContactState& s, const std::string& f);
+const std::string* Lookup(const std::map<std::string, std::string>& m, const std::string& k);
+// A decision about `fact`'s contact: type, contact, the fact's system, its
+// external id and webhook sequence.
+DomainEvent Base(std::string_view type, const ContactState& s, const ContactFact& fact);
+
+// An opt-out (`opt_out`, on `channels`) refuses the sends still on their
+// way to them (contact_model.cc).
+void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                        const std::vector<std::string>& channels, const DomainEvent& opt_out,
+                        std::vector<DomainEvent>* out);
+
+// consent_rules.cc (docs/sync-rules.md, "Opt-outs" and "Who may undo an
+// opt-out"): one consent statement of an upsert fact, decided after the
+// fact's contact part; `t` is when it happened.
+void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
+                   const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
+// A send the provider refused because the recipient opted out at its end
+// (push.dead_lettered with outcome "recipient_opted_out"): a carrier's
+// opt-out of the send's channel, at `t`.
+void DecideCarrierOptOut(const ContactState& s, const DomainEvent& dead, const SyncContext& ctx,
+                         int64_t t, std::vector<DomainEvent>* out);
+// Applies contact.opted_out, contact.opted_in and consent.conflict.
+void ApplyConsentStatement(ContactState* s, const DomainEvent& e);
+// A consent push ended: its channels are no longer on their way (unless a
+// later push for them is), and on success the system holds `held`.
+void SettleConsentPush(ContactState* s, const DomainEvent& e,
+                       const ContactState::HeldConsent* held);
+
+}  // namespace dfm::model

@@ -1,0 +1,342 @@
+// Who may undo an opt-out (sync/consent_rules.cc; docs/sync-rules.md): one
+// test per precedence rule, and the state a replay of the decisions gives.
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "sync/consent.h"
+#include "sync/contact_model.h"
+#include "sync/domain_event.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kMinute = 60'000'000;
+constexpr int64_t kHour = 60 * kMinute;
+using Change = Consent::Change;
+using Actor = Consent::Actor;
+
+class ConsentRulesTest : public ::testing::Test {
+ protected:
+  ConsentRulesTest() {
+    ApplyBuiltinDefaults(&ctx_);
+    ctx_.targets["ghl"] = {"first_name", "email", "phone"};
+    ctx_.targets["aloware"] = {"first_name", "email", "phone"};
+    ctx_.targets["verity"] = {"first_name", "email", "phone"};
+    ctx_.channels["aloware"] = {"sms", "call"};
+    ctx_.channels["verity"] = {"sms"};
+    ctx_.one_flag = {"aloware"};
+    ctx_.now_us = 10 * kHour;  // pushes are confirmed then: before the facts below
+    state_.contact_id = "c1";
+  }
+  // The person's text on Verity.
+  ContactFact Text(Change change, int64_t t, const std::string& word) {
+    ContactFact f = Fact("verity", t);
+    Consent c;
+    c.change = change;
+    c.channels = {"sms"};
+    c.reason = "keyword " + word;
+    c.message_id = "m" + std::to_string(webhook_seq_);
+    c.needs_reply = word == "YES";
+    f.consents.push_back(c);
+    return f;
+  }
+  // A system's DND setting (GoHighLevel dndSettings), repeated by its webhooks.
+  ContactFact Dnd(const std::string& system, Change change, int64_t t, bool permanent = false,
+                  std::vector<std::string> chs = {"sms"}) {
+    ContactFact f = Fact(system, t);
+    f.external_id = system + "-1";
+    Consent c;
+    c.change = change;
+    c.channels = std::move(chs);
+    c.reason = permanent ? "dndSettings permanent" : "dndSettings";
+    c.snapshot = true;
+    c.actor = Actor::kStaff;
+    c.permanent = permanent;
+    f.consents.push_back(c);
+    return f;
+  }
+  ContactFact Fact(const std::string& system, int64_t t) {
+    ContactFact f;
+    f.system = system;
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = t;
+    f.webhook_seq = ++webhook_seq_;
+    return f;
+  }
+  std::vector<DomainEvent> Step(const ContactFact& f) { return Record(Decide(state_, f, ctx_)); }
+  std::vector<DomainEvent> Record(std::vector<DomainEvent> events) {
+    for (const auto& e : events) {
+      Apply(&state_, e, ++seq_, ctx_.now_us);
+      log_.push_back(e);
+    }
+    return events;
+  }
+  // Every push the events ask for is confirmed.
+  void ConfirmPushes(const std::vector<DomainEvent>& events) {
+    std::vector<DomainEvent> done;
+    for (const auto& p : events) {
+      if (p.type != ev::kPushRequested) continue;
+      DomainEvent ok = p;
+      ok.type = std::string(ev::kPushSucceeded);
+      done.push_back(ok);
+    }
+    Record(done);
+  }
+  static std::vector<DomainEvent> Of(const std::vector<DomainEvent>& es, std::string_view type,
+                                     const std::string& op = "") {
+    std::vector<DomainEvent> out;
+    for (const auto& e : es)
+      if (e.type == type && (op.empty() || e.op == op)) out.push_back(e);
+    return out;
+  }
+  static std::vector<std::string> Systems(const std::vector<DomainEvent>& es) {
+    std::vector<std::string> out;
+    for (const auto& e : es) out.push_back(e.system);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  bool SmsOut() const { return IsOptedOut(state_, "sms"); }
+
+  SyncContext ctx_;
+  ContactState state_;
+  std::vector<DomainEvent> log_;
+  uint64_t seq_ = 0;
+  uint64_t webhook_seq_ = 100;
+};
+
+TEST_F(ConsentRulesTest, MappersSayWhoMadeEachStatement) {
+  Consent c;
+  ASSERT_TRUE(ConsentFromText("stop", &c));
+  EXPECT_EQ(c.actor, Actor::kPerson);
+  EXPECT_FALSE(c.needs_reply);
+  ASSERT_TRUE(ConsentFromText("Yes!", &c));
+  EXPECT_TRUE(c.needs_reply) << "a bare YES counts only as a reply";
+  ASSERT_TRUE(ConsentFromText("unstop", &c));
+  EXPECT_FALSE(c.needs_reply);
+  EXPECT_STREQ(ActorName(Actor::kCarrier), "carrier");
+  EXPECT_EQ(ActorOf("staff"), Actor::kStaff);
+  EXPECT_EQ(ActorOf(""), Actor::kPerson) << "events without an actor are the person's";
+}
+
+TEST_F(ConsentRulesTest, PersonsStopThenStaffOptInIsRefusedAndSetAgain) {
+  auto es = Step(Text(Change::kOptOut, 100 * kHour, "STOP"));
+  auto out = Of(es, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].actor, "person");
+  EXPECT_EQ(out[0].rule, "held");
+  ConfirmPushes(es);
+  // An agent lifts DND in GoHighLevel an hour later.
+  es = Step(Dnd("ghl", Change::kOptIn, 101 * kHour));
+  EXPECT_TRUE(Of(es, ev::kOptedIn).empty());
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "opt_in").empty()) << "nobody is told to opt back in";
+  auto conflict = Of(es, ev::kConsentConflict);
+  ASSERT_EQ(conflict.size(), 1u);
+  EXPECT_EQ(conflict[0].system, "ghl");
+  EXPECT_EQ(conflict[0].actor, "staff");
+  EXPECT_EQ(conflict[0].channel, "sms");
+  EXPECT_EQ(conflict[0].reason, "dndSettings");
+  EXPECT_EQ(conflict[0].external_id, "ghl-1");
+  EXPECT_EQ(conflict[0].source_time_us, 101 * kHour);
+  EXPECT_NE(conflict[0].detail.find("keyword STOP via verity"), std::string::npos)
+      << conflict[0].detail;
+  auto back = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(back.size(), 1u) << "set again where it was lifted, nowhere else";
+  EXPECT_EQ(back[0].system, "ghl");
+  EXPECT_EQ(back[0].channel, "sms");
+  EXPECT_EQ(back[0].priority, 10);
+  EXPECT_TRUE(SmsOut());
+  // Its webhooks while the push is on its way change nothing; once it is
+  // confirmed, lifting it again is a new conflict.
+  EXPECT_TRUE(Step(Dnd("ghl", Change::kOptIn, 101 * kHour + kMinute)).empty());
+  ConfirmPushes(back);
+  es = Step(Dnd("ghl", Change::kOptIn, 103 * kHour));
+  EXPECT_EQ(Of(es, ev::kConsentConflict).size(), 1u);
+  EXPECT_NE(Of(es, ev::kPushRequested, "opt_out")[0].push_id, back[0].push_id);
+}
+
+TEST_F(ConsentRulesTest, AlowareDncClearedOverAPersonsStopIsSetAgainAsOneFlag) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+  auto es = Step(Dnd("aloware", Change::kOptIn, 101 * kHour, false, {"sms", "call"}));
+  ASSERT_EQ(Of(es, ev::kConsentConflict).size(), 1u);
+  EXPECT_EQ(Of(es, ev::kConsentConflict)[0].channel, "sms") << "calls were never opted out";
+  auto back = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].system, "aloware");
+  EXPECT_EQ(back[0].channel, "call,sms") << "one flag: the whole group";
+}
+
+TEST_F(ConsentRulesTest, PersonsStopThenPersonsStartOptsBackInEverywhere) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+  auto es = Step(Text(Change::kOptIn, 101 * kHour, "START"));
+  auto in = Of(es, ev::kOptedIn);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].actor, "person");
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")),
+            (std::vector<std::string>{"aloware", "ghl"}));
+  EXPECT_FALSE(SmsOut());
+  EXPECT_FALSE(state_.consent.at("sms").held);
+}
+
+TEST_F(ConsentRulesTest, ABareYesCountsOnlyAsTheReplyToATextSentAfterTheOptOut) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+  auto es = Step(Text(Change::kOptIn, 101 * kHour, "YES"));
+  EXPECT_TRUE(Of(es, ev::kOptedIn).empty());
+  ASSERT_EQ(Of(es, ev::kOptOutFlagged).size(), 1u);
+  EXPECT_NE(Of(es, ev::kOptOutFlagged)[0].reason.find("not a reply"), std::string::npos);
+  EXPECT_TRUE(SmsOut());
+  // The business texts a confirmation ("reply YES to receive texts again").
+  DomainEvent sent;
+  sent.type = std::string(ev::kMessageLogged);
+  sent.contact_id = "c1";
+  sent.system = "verity";
+  sent.channel = "sms";
+  sent.message_key = "k1";
+  sent.fields["direction"] = "outbound";
+  sent.source_time_us = 102 * kHour;
+  Record({sent});
+  // A YES more than the reply window later still does not count.
+  EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 102 * kHour + ctx_.reply_window_us + 1, "YES")),
+                 ev::kOptedIn)
+                  .empty());
+  // Within it, it is the person's opt-in.
+  sent.source_time_us = 200 * kHour;
+  sent.message_key = "k2";
+  Record({sent});
+  es = Step(Text(Change::kOptIn, 201 * kHour, "YES"));
+  ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+  EXPECT_FALSE(SmsOut());
+}
+
+TEST_F(ConsentRulesTest, StaffMayLiftAStaffOptOutUnlessTheTenantHoldsThem) {
+  auto es = Step(Dnd("ghl", Change::kOptOut, 100 * kHour));
+  ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
+  EXPECT_EQ(Of(es, ev::kOptedOut)[0].actor, "staff");
+  EXPECT_EQ(Of(es, ev::kOptedOut)[0].rule, "");
+  es = Step(Dnd("ghl", Change::kOptIn, 101 * kHour));
+  ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+  EXPECT_FALSE(SmsOut());
+
+  ctx_.staff_opt_outs_hold = true;  // the stricter rule, per tenant
+  es = Step(Dnd("ghl", Change::kOptOut, 102 * kHour));
+  EXPECT_EQ(Of(es, ev::kOptedOut)[0].rule, "held");
+  es = Step(Dnd("ghl", Change::kOptIn, 103 * kHour));
+  EXPECT_EQ(Of(es, ev::kConsentConflict).size(), 1u);
+  EXPECT_TRUE(SmsOut());
+}
+
+TEST_F(ConsentRulesTest, APersonsStopAfterAStaffDndMakesItHold) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour)));
+  auto es = Step(Text(Change::kOptOut, 101 * kHour, "STOP"));
+  auto out = Of(es, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u) << "recorded: the person's own revocation";
+  EXPECT_EQ(out[0].rule, "held");
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "opt_out").empty()) << "every system holds it already";
+  es = Step(Dnd("ghl", Change::kOptIn, 102 * kHour));
+  EXPECT_EQ(Of(es, ev::kConsentConflict).size(), 1u);
+  EXPECT_TRUE(SmsOut());
+}
+
+TEST_F(ConsentRulesTest, APermanentDndIsNeverLiftedByTheEngine) {
+  auto es = Step(Dnd("ghl", Change::kOptOut, 100 * kHour, /*permanent=*/true));
+  ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
+  EXPECT_EQ(Of(es, ev::kOptedOut)[0].detail, "permanent");
+  ConfirmPushes(es);
+  EXPECT_TRUE(state_.known_consent.at("ghl").at("sms").permanent);
+  // The person texts START: everyone else opts back in; GoHighLevel is not told.
+  es = Step(Text(Change::kOptIn, 101 * kHour, "START"));
+  ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")), (std::vector<std::string>{"aloware"}));
+}
+
+TEST_F(ConsentRulesTest, PermanentLearnedLaterFromASettingAlreadyHeldIsKept) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));  // GHL set "active" by us
+  auto es = Step(Dnd("ghl", Change::kOptOut, 101 * kHour, /*permanent=*/true));
+  ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "opt_out").empty());
+  EXPECT_TRUE(state_.known_consent.at("ghl").at("sms").permanent);
+  EXPECT_TRUE(state_.consent.at("sms").held) << "the person's STOP still holds";
+  es = Step(Text(Change::kOptIn, 102 * kHour, "START"));
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")), (std::vector<std::string>{"aloware"}));
+}
+
+TEST_F(ConsentRulesTest, ACarrierRefusalIsAnOptOutToldEverywhereElseAndHeld) {
+  ContactFact created = Fact("ghl", 5 * kHour);
+  created.external_id = "ghl-1";
+  created.fields["first_name"] = "Ada";
+  ConfirmPushes(Step(created));
+  ASSERT_TRUE(state_.exists);
+  DomainEvent dead;
+  dead.type = std::string(ev::kPushDeadLettered);
+  dead.contact_id = "c1";
+  dead.system = "verity";
+  dead.op = "send";
+  dead.channel = "sms";
+  dead.message_key = "k9";
+  dead.push_id = "c1:verity:77:send";
+  dead.outcome = kRecipientOptedOut;
+  auto es = Record(DecideReport(state_, {dead}, ctx_));
+  auto out = Of(es, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].actor, "carrier");
+  EXPECT_EQ(out[0].system, "verity");
+  EXPECT_EQ(out[0].rule, "held");
+  EXPECT_EQ(out[0].source_time_us, ctx_.now_us);
+  auto pushes = Of(es, ev::kPushRequested, "opt_out");
+  EXPECT_EQ(Systems(pushes), (std::vector<std::string>{"aloware", "ghl"}))
+      << "Verity refused it: it holds it";
+  EXPECT_TRUE(SmsOut());
+  ConfirmPushes(es);
+  // A second refusal of the same kind decides nothing new; a staff opt-in is refused.
+  dead.push_id = "c1:verity:78:send";
+  EXPECT_TRUE(Of(DecideReport(state_, {dead}, ctx_), ev::kOptedOut).empty());
+  EXPECT_EQ(Of(Step(Dnd("ghl", Change::kOptIn, ctx_.now_us + kHour)), ev::kConsentConflict).size(),
+            1u);
+  // A send refused for another reason is no consent statement.
+  dead.outcome.clear();
+  EXPECT_TRUE(Of(DecideReport(state_, {dead}, ctx_), ev::kOptedOut).empty());
+}
+
+TEST_F(ConsentRulesTest, OptOutsWrittenBeforeActorsWereRecordedHold) {
+  DomainEvent old;
+  old.type = std::string(ev::kOptedOut);
+  old.contact_id = "c1";
+  old.system = "ghl";
+  old.channel = "sms";
+  old.reason = "dndSettings";
+  old.source_time_us = 100 * kHour;
+  Record({old});
+  EXPECT_TRUE(state_.consent.at("sms").held);
+  EXPECT_EQ(Of(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)), ev::kConsentConflict).size(), 1u);
+}
+
+TEST_F(ConsentRulesTest, ReplayingTheDecisionsGivesTheSameConsentState) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour, true)));
+  ConfirmPushes(Step(Text(Change::kOptOut, 101 * kHour, "STOP")));
+  ConfirmPushes(Step(Dnd("aloware", Change::kOptIn, 102 * kHour, false, {"sms", "call"})));
+  Step(Text(Change::kOptIn, 103 * kHour, "YES"));
+  ContactState again;
+  uint64_t seq = 0;
+  for (const auto& e : log_) {
+    // Through the codec, as the log holds them.
+    DomainEvent read;
+    ASSERT_TRUE(DecodeDomainEvent(e.type, EncodeDomainEvent(e), &read).ok());
+    Apply(&again, read, ++seq, ctx_.now_us);
+  }
+  ASSERT_EQ(again.consent.size(), state_.consent.size());
+  for (const auto& [ch, c] : state_.consent) {
+    const auto& a = again.consent.at(ch);
+    EXPECT_EQ(a.out, c.out) << ch;
+    EXPECT_EQ(a.at_us, c.at_us) << ch;
+    EXPECT_EQ(a.held, c.held) << ch;
+    EXPECT_EQ(a.held_by, c.held_by) << ch;
+  }
+  for (const auto& [system, chans] : state_.known_consent)
+    for (const auto& [ch, k] : chans) {
+      const auto& a = again.known_consent.at(system).at(ch);
+      EXPECT_EQ(a.out, k.out) << system << " " << ch;
+      EXPECT_EQ(a.permanent, k.permanent) << system << " " << ch;
+    }
+}
+
+}  // namespace
+}  // namespace dfm
