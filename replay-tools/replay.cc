@@ -233,6 +233,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     }
     ContactState state;
     state.contact_id = contact_id;
+    state.message_memory_us = ctx.message_memory_us;  // as the contact actor keeps it
     size_t applied = 0;
     std::set<std::string> compared;  // webhook ids already diffed (several facts, one webhook)
     ContactState scratch;

@@ -57,28 +57,42 @@ std::map<std::string, std::string> Whom(const ContactState& s, const ContactFact
   return who;
 }
 
-// The channels of `chans` that `target` keeps; for a one-flag target its
-// whole group when the flag changes (`after`: whether each channel is out
-// once the statement applies), else none.
-std::vector<std::string> KeptBy(const ContactState& s, const SyncContext& ctx,
-                                const std::string& target, const std::vector<std::string>& chans,
-                                bool opt_out) {
+// The channels of `chans` that `target` keeps (SyncContext::channels; a
+// target not listed keeps all).
+std::vector<std::string> KeptBy(const SyncContext& ctx, const std::string& target,
+                                const std::vector<std::string>& chans) {
   auto group = ctx.channels.find(target);
   if (group == ctx.channels.end()) return chans;
   std::vector<std::string> kept;
   for (const auto& c : chans)
     if (group->second.count(c)) kept.push_back(c);
-  if (kept.empty() || !ctx.one_flag.count(target)) return kept;
-  // One flag for the group: its state before and after this statement.
+  return kept;
+}
+
+// The channels `target` keeps as one flag (SyncContext::one_flag), or null.
+const std::set<std::string>* OneFlag(const SyncContext& ctx, const std::string& target) {
+  auto group = ctx.channels.find(target);
+  return ctx.one_flag.count(target) && group != ctx.channels.end() ? &group->second : nullptr;
+}
+
+// What a push to `target` of `chans` (going `opt_out`) names: the channels
+// it keeps; for a one-flag target its whole group when the flag changes
+// (each channel's state once the statement applies), else none.
+std::vector<std::string> ToTell(const ContactState& s, const SyncContext& ctx,
+                                const std::string& target, const std::vector<std::string>& chans,
+                                bool opt_out) {
+  std::vector<std::string> kept = KeptBy(ctx, target, chans);
+  const std::set<std::string>* group = OneFlag(ctx, target);
+  if (kept.empty() || !group) return kept;
   bool before = false, after = false;
-  for (const auto& ch : group->second) {
+  for (const auto& ch : *group) {
     before = before || IsOptedOut(s, ch);
     bool now = std::find(chans.begin(), chans.end(), ch) != chans.end() ? opt_out
                                                                        : IsOptedOut(s, ch);
     after = after || now;
   }
   if (before == after) return {};  // the flag stays as it is
-  return {group->second.begin(), group->second.end()};
+  return {group->begin(), group->end()};
 }
 
 DomainEvent ConsentPush(const ContactState& s, const ContactFact& fact, const std::string& target,
@@ -109,7 +123,7 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted
       if (opt_out || !KnownConsent(s, target, ch).permanent) chans.push_back(ch);
-    std::vector<std::string> kept = KeptBy(s, ctx, target, chans, opt_out);
+    std::vector<std::string> kept = ToTell(s, ctx, target, chans, opt_out);
     if (kept.empty()) continue;
     out->push_back(ConsentPush(s, fact, target, opt_out, kept, reason, who, accepted));
   }
@@ -199,17 +213,10 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     // Set it again where it was lifted.
     auto target = ctx.targets.find(fact.system);
     if (target != ctx.targets.end()) {
-      std::vector<std::string> chans = refused;
-      auto group = ctx.channels.find(fact.system);
-      if (group != ctx.channels.end()) {
-        chans.clear();
-        if (ctx.one_flag.count(fact.system)) {
-          chans.assign(group->second.begin(), group->second.end());
-        } else {
-          for (const auto& ch : refused)
-            if (group->second.count(ch)) chans.push_back(ch);
-        }
-      }
+      // One flag (Aloware's is_dnc) is set again whole.
+      std::vector<std::string> chans = KeptBy(ctx, fact.system, refused);
+      if (const auto* group = OneFlag(ctx, fact.system); group && !chans.empty())
+        chans.assign(group->begin(), group->end());
       if (!chans.empty()) {
         DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, chans,
                                     "consent held: " + conflict.detail, who, target->second);

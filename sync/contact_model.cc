@@ -45,7 +45,6 @@ bool HasIdentity(const std::map<std::string, std::string>& f) {
   return (p && !p->empty()) || (e && !e->empty());
 }
 
-
 // push.requested for every target whose known values differ from `merged`
 // (or that does not have the contact yet), the fact's own system included
 // when one of its values lost.

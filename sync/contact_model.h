@@ -28,6 +28,9 @@
 //   (op "opt_out" / "opt_in"), ahead of ordinary pushes. A statement older
 //   than the channel's current one changes nothing; at the same time the
 //   opt-out wins. A review fact is recorded as contact.opt_out_flagged only.
+//   Who may undo an opt-out (the person's and the carrier's hold; a staff
+//   opt-in over one is a consent.conflict, set again there): sync/
+//   consent_rules.cc.
 // - A snapshot consent (a system's DND setting, repeated by every webhook of
 //   the contact) counts only where it differs from what that system was
 //   known to hold, is newer than that knowledge (an opt-in by more than

@@ -73,7 +73,8 @@ inline constexpr std::string_view kOptedIn = "contact.opted_in";
 // opt-out holds. Followed by an opt_out push that sets it again there; for
 // a person to look at (dfm audit conflicts).
 inline constexpr std::string_view kConsentConflict = "consent.conflict";
-// A text that contains an opt-out word but is not one ("stop by at 3pm?"):
+// A text that contains an opt-out word but is not one ("stop by at 3pm?"),
+// or a bare YES that answers no confirmation while an opt-out holds:
 // flagged for a person, not acted on. channel, system, external_id (the
 // message id), reason ("contains STOP") and fields (the phone) as above.
 inline constexpr std::string_view kOptOutFlagged = "contact.opt_out_flagged";

@@ -63,6 +63,17 @@ class ConsentRulesTest : public ::testing::Test {
     f.webhook_seq = ++webhook_seq_;
     return f;
   }
+  // An event about contact c1's message `key` in `system`, on sms.
+  static DomainEvent About(std::string_view type, const std::string& system,
+                           const std::string& key) {
+    DomainEvent e;
+    e.type = std::string(type);
+    e.contact_id = "c1";
+    e.system = system;
+    e.channel = "sms";
+    e.message_key = key;
+    return e;
+  }
   std::vector<DomainEvent> Step(const ContactFact& f) { return Record(Decide(state_, f, ctx_)); }
   std::vector<DomainEvent> Record(std::vector<DomainEvent> events) {
     for (const auto& e : events) {
@@ -185,12 +196,7 @@ TEST_F(ConsentRulesTest, ABareYesCountsOnlyAsTheReplyToATextSentAfterTheOptOut) 
   EXPECT_NE(Of(es, ev::kOptOutFlagged)[0].reason.find("not a reply"), std::string::npos);
   EXPECT_TRUE(SmsOut());
   // The business texts a confirmation ("reply YES to receive texts again").
-  DomainEvent sent;
-  sent.type = std::string(ev::kMessageLogged);
-  sent.contact_id = "c1";
-  sent.system = "verity";
-  sent.channel = "sms";
-  sent.message_key = "k1";
+  DomainEvent sent = About(ev::kMessageLogged, "verity", "k1");
   sent.fields["direction"] = "outbound";
   sent.source_time_us = 102 * kHour;
   Record({sent});
@@ -265,13 +271,8 @@ TEST_F(ConsentRulesTest, ACarrierRefusalIsAnOptOutToldEverywhereElseAndHeld) {
   created.fields["first_name"] = "Ada";
   ConfirmPushes(Step(created));
   ASSERT_TRUE(state_.exists);
-  DomainEvent dead;
-  dead.type = std::string(ev::kPushDeadLettered);
-  dead.contact_id = "c1";
-  dead.system = "verity";
+  DomainEvent dead = About(ev::kPushDeadLettered, "verity", "k9");
   dead.op = "send";
-  dead.channel = "sms";
-  dead.message_key = "k9";
   dead.push_id = "c1:verity:77:send";
   dead.outcome = kRecipientOptedOut;
   auto es = Record(DecideReport(state_, {dead}, ctx_));

@@ -583,26 +583,25 @@ TEST(BoundedMessages, SettledMessagesOlderThanTheWindowAreForgotten) {
   ContactState s;
   s.contact_id = "c1";
   s.message_memory_us = 30 * kDay;
-  auto logged = [](const std::string& key, const std::string& id) {
+  auto about = [](std::string_view type, const std::string& key) {
     DomainEvent e;
-    e.type = std::string(ev::kMessageLogged);
+    e.type = std::string(type);
     e.contact_id = "c1";
     e.system = "verity";
-    e.external_id = id;
     e.message_key = key;
     e.channel = "sms";
+    return e;
+  };
+  auto logged = [&](const std::string& key, const std::string& id) {
+    DomainEvent e = about(ev::kMessageLogged, key);
+    e.external_id = id;
     e.fields["direction"] = "inbound";
     return e;
   };
   uint64_t seq = 0;
   Apply(&s, logged("k-old", "m1"), ++seq, 1 * kDay);
-  DomainEvent send;  // a send of k-busy requested and never settled
-  send.type = std::string(ev::kPushRequested);
-  send.contact_id = "c1";
-  send.system = "verity";
+  DomainEvent send = about(ev::kPushRequested, "k-busy");  // requested, never settled
   send.op = "send";
-  send.channel = "sms";
-  send.message_key = "k-busy";
   send.push_id = "c1:verity:9:send";
   Apply(&s, logged("k-busy", "m2"), ++seq, 1 * kDay);
   Apply(&s, send, ++seq, 1 * kDay);
