@@ -38,6 +38,27 @@ def fixture(name):
         return f.read().rstrip(b"\r\n")
 
 
+_PORT_CLAIMS = os.path.join(tempfile.gettempdir(), "dfm-test-ports")
+_PORT_CLAIM_TTL_S = 1800
+
+
+def _claim(port):
+    """True when `port` was not handed out in the last half hour, by this
+    process or another test of the suite running beside it; claims it."""
+    os.makedirs(_PORT_CLAIMS, exist_ok=True)
+    path = os.path.join(_PORT_CLAIMS, str(port))
+    try:
+        if time.time() - os.stat(path).st_mtime > _PORT_CLAIM_TTL_S:
+            os.unlink(path)
+    except OSError:
+        pass
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        return False
+
+
 def free_port():
     """A loopback port free now, for a server started later.
 
@@ -45,10 +66,15 @@ def free_port():
     the kernel handed out for bind(0) is also where it places outgoing
     connections, and one of the suite's own clients took such a port
     between this check and the server's bind ("Address already in use").
-    Ports below the range are only taken by an explicit bind.
+    Ports below the range are only taken by an explicit bind. A port is
+    claimed (a file under the temp folder) before it is handed out, so two
+    draws -- in this process or in a test running beside it -- never give
+    the same port while the first server has yet to bind it.
     """
     for _ in range(200):
         port = random.randint(20000, 32000)
+        if not _claim(port):
+            continue
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
