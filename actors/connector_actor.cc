@@ -33,6 +33,26 @@ void Publish(Self* self) {
   b->breaker_open.store(st.breaker->state(now) != CircuitBreaker::State::kClosed, kRelaxed);
   b->reopens_at_us.store(st.breaker->reopens_at(), kRelaxed);
   b->auth_failing.store(st.last_answer_401 || st.refresh_failed, kRelaxed);
+  b->oldest_opt_out_us.store(st.opt_outs_held.empty() ? 0 : *st.opt_outs_held.begin(), kRelaxed);
+}
+
+// The status board's counts for `it`'s operation; null without a board.
+PushOpCounters* Counts(ConnectorState& st, const ConnectorState::Item& it) {
+  ConnectorStatus* b = st.cfg.status.get();
+  return b ? &b->by_op[MetricPushOp(it.order.request.op)] : nullptr;
+}
+
+void Count(std::atomic<uint64_t> PushOpCounters::*which, ConnectorState& st,
+           const ConnectorState::Item& it) {
+  if (PushOpCounters* c = Counts(st, it)) (c->*which).fetch_add(1, std::memory_order_relaxed);
+}
+
+// A push leaves the connector (ended, or cancelled before it went).
+void Drop(ConnectorState& st, std::map<std::string, ConnectorState::Item>::iterator found) {
+  if (found->second.opt_out_since != 0) {
+    st.opt_outs_held.erase(st.opt_outs_held.find(found->second.opt_out_since));
+  }
+  st.items.erase(found);
 }
 
 void WakeAt(Self* self, int64_t at) {
@@ -188,6 +208,7 @@ void OnDone(Self* self, HttpDone& d) {
     it.attempt--;  // not counted against max_attempts
     st.auth_failed = true;
     attempted.outcome = "retry";
+    Count(&PushOpCounters::attempts_retry, st, it);
     attempted.next_attempt_us = now;
     it.not_before = now;
     requeue();
@@ -210,16 +231,24 @@ void OnDone(Self* self, HttpDone& d) {
       ok.fields = it.order.request.fields;
       ok.http_status = r.http_status;
       st.succeeded++;
+      Count(&PushOpCounters::attempts_ok, st, it);
+      Count(&PushOpCounters::succeeded, st, it);
+      if (ConnectorStatus* b = st.cfg.status.get()) {
+        b->last_success_us.store(now, std::memory_order_relaxed);
+        if (it.opt_out_since != 0) b->opt_out_propagation.Observe(std::max<int64_t>(now - it.opt_out_since, 0));
+      }
       Report(self, it, {attempted, ok});
-      st.items.erase(found);
+      Drop(st, found);
       break;
     }
     case AttemptOutcome::kRetry: {
       if (it.cancelled) {  // settled by the contact (message.refused): not tried again
         attempted.outcome = "failed";
         st.cancelled++;
+        Count(&PushOpCounters::attempts_failed, st, it);
+        Count(&PushOpCounters::cancelled, st, it);
         Report(self, it, {attempted});
-        st.items.erase(found);
+        Drop(st, found);
         break;
       }
       if (r.http_status == 429) {
@@ -233,8 +262,10 @@ void OnDone(Self* self, HttpDone& d) {
         dead.http_status = r.http_status;
         dead.reason = "retries exhausted after " + std::to_string(it.attempt) + " attempts: " + r.detail;
         st.dead++;
+        Count(&PushOpCounters::attempts_failed, st, it);
+        Count(&PushOpCounters::dead_lettered, st, it);
         Report(self, it, {attempted, dead});
-        st.items.erase(found);
+        Drop(st, found);
         break;
       }
       std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -242,6 +273,7 @@ void OnDone(Self* self, HttpDone& d) {
       if (r.retry_after_us) delay = std::max(delay, *r.retry_after_us);
       it.not_before = now + delay;
       attempted.outcome = "retry";
+      Count(&PushOpCounters::attempts_retry, st, it);
       attempted.next_attempt_us = it.not_before;
       requeue();
       Report(self, it, {attempted});
@@ -256,8 +288,10 @@ void OnDone(Self* self, HttpDone& d) {
       dead.reason = r.detail.empty() ? "HTTP " + std::to_string(r.http_status) : r.detail;
       if (r.recipient_opted_out) dead.outcome = kRecipientOptedOut;  // a consent statement
       st.dead++;
+      Count(&PushOpCounters::attempts_failed, st, it);
+      Count(&PushOpCounters::dead_lettered, st, it);
       Report(self, it, {attempted, dead});
-      st.items.erase(found);
+      Drop(st, found);
       break;
     }
   }
@@ -288,7 +322,15 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         std::string id = o.request.push_id;  // copied: `o` is moved below
         if (state.items.count(id)) return;
         bool urgent = o.request.priority > 0;
-        state.items[id] = ConnectorState::Item{std::move(o), 0, 0, 0};
+        int64_t since = 0;
+        if (IsOptOutPush(o.request.op)) {
+          since = o.correlation_id.IsZero() ? state.env->now_us()
+                                            : o.correlation_id.TimestampMillis() * 1000;
+          state.opt_outs_held.insert(since);
+        }
+        ConnectorState::Item item{std::move(o), 0, 0, 0};
+        item.opt_out_since = since;
+        state.items[id] = std::move(item);
         (urgent ? state.urgent : state.normal).push_back(id);
         Pump(self);
       },
@@ -300,8 +342,9 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           auto pos = std::find(q->begin(), q->end(), cancel.push_id);
           if (pos == q->end()) continue;
           q->erase(pos);  // waiting: it never goes
-          state.items.erase(found);
           state.cancelled++;
+          if (PushOpCounters* n = Counts(state, found->second)) n->cancelled.fetch_add(1);
+          Drop(state, found);
           Logger("connectors")->info("event=push_cancelled system={} push_id={} reason=\"{}\"",
                                      state.cfg.system, cancel.push_id, LogText(cancel.reason));
           Pump(self);

@@ -68,10 +68,12 @@ struct ConnectorState {
     int64_t not_before = 0;
     int auth_retries = 0;
     bool cancelled = false;  // PushCancel came while it was in flight
+    int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order
   std::set<std::string> busy;              // contacts with a push in flight
+  std::multiset<int64_t> opt_outs_held;    // opt_out_since of each opt-out push held
   size_t in_flight = 0;
   bool refreshing = false;
   bool auth_failed = false;  // a 401: refresh before the next push

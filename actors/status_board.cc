@@ -1,6 +1,7 @@
 #include "actors/status_board.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "util/json.h"
 
@@ -39,6 +40,121 @@ std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, 
       .Raw("router", router.Finish())
       .Raw("connectors", connectors.Finish())
       .Finish();
+}
+
+void SyncServices(const SyncStatusBoard& board, int64_t now_us, JsonObject* out) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  constexpr int64_t kOptOutLate = 60 * 1000000;
+  for (const auto& c : board.connectors) {
+    const bool open = c->breaker_open.load(kRelaxed);
+    const bool half_open = open && now_us >= c->reopens_at_us.load(kRelaxed);
+    const int64_t since = c->oldest_opt_out_us.load(kRelaxed);
+    const char* state = (open && !half_open) || c->auth_failing.load(kRelaxed) ? "down"
+                        : half_open || (since > 0 && now_us - since > kOptOutLate) ? "degraded"
+                                                                                  : "connected";
+    out->Str(c->tenant + "/" + c->system, state);
+  }
+}
+
+size_t MetricPushOp(std::string_view op) {
+  for (size_t i = 0; i + 1 < kMetricPushOps.size(); ++i) {
+    if (kMetricPushOps[i] == op) return i;
+  }
+  return kMetricPushOps.size() - 1;
+}
+
+bool IsOptOutPush(std::string_view op) { return op == "opt_out" || op == "mark_dnc"; }
+
+void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t now_us,
+                 MetricsText* out) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  const RouterStatus& r = board.router;
+  const uint64_t decided = r.decided.load(kRelaxed);
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  out->Family("dfm_sync_enabled", "gauge", "1 when [sync] is enabled: the router and connectors run.")
+      .Sample({}, board.sync_enabled ? 1 : 0);
+  if (!board.sync_enabled) return;
+  out->Family("dfm_router_lag_events", "gauge",
+              "Events in the log after the last one the router has decided.")
+      .Sample({}, d(log_last_seq > decided ? log_last_seq - decided : 0));
+  out->Family("dfm_router_webhooks_in_flight", "gauge", "Webhooks read by the router, not decided yet.")
+      .Sample({}, d(r.webhooks_in_flight.load(kRelaxed)));
+  out->Family("dfm_contacts_live", "gauge", "Contact actors in memory.")
+      .Sample({}, d(r.contacts_live.load(kRelaxed)));
+  out->Family("dfm_router_facts_routed_total", "counter", "Facts the router handed to contact actors.")
+      .Sample({}, d(r.facts_routed.load(kRelaxed)));
+  out->Family("dfm_router_quarantined_total", "counter",
+              "Webhooks the router set aside because they could not be decided.")
+      .Sample({}, d(r.quarantined.load(kRelaxed)));
+
+  auto each = [&](const auto& fn) {
+    for (const auto& c : board.connectors) fn(*c);
+  };
+  out->Family("dfm_connector_pushes_held", "gauge",
+              "Pushes a connector holds: waiting (also for a retry) or in flight.");
+  each([&](const ConnectorStatus& c) {
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}}, d(c.held.load(kRelaxed)));
+  });
+  out->Family("dfm_connector_requests_in_flight", "gauge", "Requests to the vendor now.");
+  each([&](const ConnectorStatus& c) {
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}}, d(c.in_flight.load(kRelaxed)));
+  });
+  using Counter = std::atomic<uint64_t> PushOpCounters::*;
+  // One sample per connector, operation and outcome, each from its counter.
+  auto by_op = [&](std::initializer_list<std::pair<std::string_view, Counter>> outcomes) {
+    each([&](const ConnectorStatus& c) {
+      for (size_t i = 0; i < kMetricPushOps.size(); ++i) {
+        for (const auto& [outcome, counter] : outcomes) {
+          out->Sample({{"tenant", c.tenant}, {"system", c.system}, {"op", kMetricPushOps[i]},
+                       {"outcome", outcome}},
+                      d((c.by_op[i].*counter).load(kRelaxed)));
+        }
+      }
+    });
+  };
+  out->Family("dfm_push_attempts_total", "counter",
+              "Requests sent for pushes, by their push.attempted outcome: ok, retry (tried "
+              "again later) or failed.");
+  by_op({{"ok", &PushOpCounters::attempts_ok},
+         {"retry", &PushOpCounters::attempts_retry},
+         {"failed", &PushOpCounters::attempts_failed}});
+  out->Family("dfm_pushes_total", "counter",
+              "Pushes ended: succeeded, dead_lettered (given up; see dfm dead-letters) or "
+              "cancelled (the contact opted out while it waited).");
+  by_op({{"succeeded", &PushOpCounters::succeeded},
+         {"dead_lettered", &PushOpCounters::dead_lettered},
+         {"cancelled", &PushOpCounters::cancelled}});
+  out->Family("dfm_connector_breaker_open", "gauge",
+              "1 while the connector's circuit breaker is not closed (open, or half-open "
+              "with one trial request allowed).");
+  each([&](const ConnectorStatus& c) {
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}}, c.breaker_open.load(kRelaxed) ? 1 : 0);
+  });
+  out->Family("dfm_connector_auth_failing", "gauge",
+              "1 while the vendor's last answer refused the credentials (401) or the last "
+              "token refresh failed.");
+  each([&](const ConnectorStatus& c) {
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}}, c.auth_failing.load(kRelaxed) ? 1 : 0);
+  });
+  out->Family("dfm_connector_last_success_timestamp_seconds", "gauge",
+              "When the vendor last took a push (Unix time); absent until one has.");
+  each([&](const ConnectorStatus& c) {
+    const int64_t at = c.last_success_us.load(kRelaxed);
+    if (at > 0) out->Sample({{"tenant", c.tenant}, {"system", c.system}}, static_cast<double>(at) / 1e6);
+  });
+  out->Family("dfm_opt_out_propagation_seconds", "histogram",
+              "From an opt-out's webhook to the system taking it, per opt-out push that succeeded.");
+  each([&](const ConnectorStatus& c) {
+    out->Histo({{"tenant", c.tenant}, {"system", c.system}}, c.opt_out_propagation.Read(), 1e-6);
+  });
+  out->Family("dfm_opt_out_oldest_undelivered_seconds", "gauge",
+              "Age of the oldest opt-out the connector still holds (0 when none): over 60 s "
+              "is a compliance alert.");
+  each([&](const ConnectorStatus& c) {
+    const int64_t since = c.oldest_opt_out_us.load(kRelaxed);
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}},
+                since > 0 && now_us > since ? static_cast<double>(now_us - since) / 1e6 : 0);
+  });
 }
 
 }  // namespace dfm

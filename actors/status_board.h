@@ -12,13 +12,35 @@
 //   log's head and the clock it is given.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "util/json.h"
+#include "util/metrics.h"
+
 namespace dfm {
+
+// The push operations GET /metrics counts apart (sync/domain_event.h);
+// any other counts as "other", so the label stays a fixed set.
+inline constexpr std::array<std::string_view, 12> kMetricPushOps = {
+    "upsert", "mark_dnc", "opt_out", "opt_in", "send", "message",
+    "call", "message_status", "note", "tags", "lists", "other"};
+size_t MetricPushOp(std::string_view op);
+// The pushes that carry an opt-out: how fast they reach each system is
+// measured, and one held too long raises an alert (etc/prometheus).
+bool IsOptOutPush(std::string_view op);
+
+// One push operation's counts: attempts by their push.attempted outcome,
+// and pushes by how they ended.
+struct PushOpCounters {
+  std::atomic<uint64_t> attempts_ok{0}, attempts_retry{0}, attempts_failed{0};
+  std::atomic<uint64_t> succeeded{0}, dead_lettered{0}, cancelled{0};
+};
 
 struct RouterStatus {
   // Every webhook up to `decided` has been decided and its outcome appended
@@ -41,6 +63,14 @@ struct ConnectorStatus {
   std::atomic<int64_t> reopens_at_us{0};  // ...until then (after it: half-open)
   // The vendor's last answer was a 401, or the last token refresh failed.
   std::atomic<bool> auth_failing{false};
+  std::atomic<int64_t> last_success_us{0};  // the last push the vendor took; 0: none yet
+  std::array<PushOpCounters, kMetricPushOps.size()> by_op;  // indexed by MetricPushOp
+  // From the opt-out's webhook (its correlation id's time) to the vendor's
+  // answer taking it, per opt-out push that succeeded.
+  Histogram opt_out_propagation{Histogram::PropagationBoundsUs()};
+  // The webhook time of the oldest opt-out push held (waiting or in
+  // flight); 0 when none is.
+  std::atomic<int64_t> oldest_opt_out_us{0};
 };
 
 struct SyncStatusBoard {
@@ -52,5 +82,17 @@ struct SyncStatusBoard {
 // {"state": "running"|"off", "router": {...}, "connectors": {"<tenant>/<system>": {...}}}
 // `log_last_seq`: the log's head, for how far the router is behind it.
 std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t now_us);
+
+// Each connector's vendor as GET /v1/health's "services" shows it:
+// "down" while its breaker is open or it refuses our credentials,
+// "degraded" while the breaker is half-open (a trial request may go) or an
+// opt-out has waited for it more than 60 s, else "connected". Keyed
+// "<tenant>/<system>".
+void SyncServices(const SyncStatusBoard& board, int64_t now_us, JsonObject* out);
+
+// The board's families for GET /metrics (docs/metrics.md): router lag,
+// contacts live, and per connector pushes, breaker, auth and opt-outs.
+void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t now_us,
+                 MetricsText* out);
 
 }  // namespace dfm

@@ -65,6 +65,11 @@ int Serve(const std::string& config_path) {
     front.SetHealthParts([&sync](uint64_t last_seq, dfm::JsonObject* parts) {
       sync->AddHealthParts(last_seq, parts);
     });
+    front.SetHealthServices([&sync](dfm::JsonObject* services) { sync->AddServices(services); });
+    front.SetMetricsParts([&sync, &log](uint64_t last_seq, dfm::MetricsText* out) {
+      log->WriteMetrics(out);
+      sync->WriteMetrics(last_seq, out);
+    });
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {

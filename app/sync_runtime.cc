@@ -135,6 +135,22 @@ void SyncRuntime::AddHealthParts(uint64_t last, JsonObject* parts) const {
   parts->Raw("sync", SyncHealthJson(*im.board, last, SystemClock::Instance()->NowMicros()));
 }
 
+void SyncRuntime::AddServices(JsonObject* services) const {
+  SyncServices(*impl_->board, SystemClock::Instance()->NowMicros(), services);
+}
+
+void SyncRuntime::WriteMetrics(uint64_t last, MetricsText* out) const {
+  const Impl& im = *impl_;
+  const uint64_t folded = im.projections ? im.projections->checkpoint() : 0;
+  const bool failed = im.projections && !im.projections->status().ok();
+  out->Family("dfm_projections_lag_events", "gauge",
+              "Events in the log after the lowest one every projection has folded.")
+      .Sample({}, static_cast<double>(last > folded ? last - folded : 0));
+  out->Family("dfm_projections_failed", "gauge", "1 while the last background fold failed.")
+      .Sample({}, failed ? 1 : 0);
+  SyncMetrics(*im.board, last, SystemClock::Instance()->NowMicros(), out);
+}
+
 void SyncRuntime::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "storage/event_log.h"
 #include "util/json.h"
+#include "util/metrics.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -27,6 +28,10 @@ class SyncRuntime {
   // (docs/http-api.md), measured against the log's head `last_seq`.
   // Callable from any thread while the runtime exists.
   void AddHealthParts(uint64_t last_seq, JsonObject* parts) const;
+  // Each connected vendor's state for GET /v1/health's "services".
+  void AddServices(JsonObject* services) const;
+  // The same parts' families for GET /metrics (docs/metrics.md).
+  void WriteMetrics(uint64_t last_seq, MetricsText* out) const;
 
   struct Impl;
 

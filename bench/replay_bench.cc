@@ -11,7 +11,7 @@
 //                                      EVENTS events; prints events/s and
 //                                      webhooks/s
 //
-// The traffic: 200,000 contacts; each sync is a GoHighLevel contact webhook
+// The traffic: 200,000 contacts (DFM_BENCH_CONTACTS to change it); each sync is a GoHighLevel contact webhook
 // (~600 bytes) with its decisions: contact.created the first time, else
 // contact.changed, then push.requested, push.attempted and push.succeeded
 // for Aloware (5 events). Every 50th sync is also a STOP: contact.opted_out
@@ -36,14 +36,17 @@
 namespace dfm {
 namespace {
 
-constexpr uint64_t kContacts = 200000;
+const uint64_t kContacts = [] {
+  const char* n = std::getenv("DFM_BENCH_CONTACTS");
+  return n && *n ? std::strtoull(n, nullptr, 10) : uint64_t{200000};
+}();
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string Phone(uint64_t k) {
-  char b[16];
+  char b[32];
   std::snprintf(b, sizeof(b), "+1205%07llu", static_cast<unsigned long long>(k));
   return b;
 }

@@ -84,6 +84,12 @@ class WebhookIngestor {
   // 503; 503 for a path that names no configured source).
   int RetryStatusFor(std::string_view path) const;
   size_t source_count() const { return sources_.size(); }
+  // The configured (tenant, system) pairs that take webhooks.
+  std::vector<std::pair<std::string, std::string>> Routes() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [key, src] : sources_) out.push_back(key);
+    return out;
+  }
 
  private:
   ServerSettings server_;

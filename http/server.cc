@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <deque>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "connectors/common/mapper.h"
+#include "http/front_metrics.h"
 #include "replay-tools/redrive_items.h"
 #include "sync/contact_model.h"
 #include "sync/normalize.h"
@@ -98,6 +100,7 @@ struct HttpFront::Impl {
         log(l),
         clock(k),
         ingestor(c),
+        metrics(ingestor.Routes()),
         logger(Logger("http")),
         peers(std::make_shared<PeerConnections>(c.server().max_connections_per_ip,
                                                 c.server().trusted_proxies)),
@@ -112,6 +115,7 @@ struct HttpFront::Impl {
   EventLog* log;
   const Clock* clock;
   WebhookIngestor ingestor;
+  FrontMetrics metrics;
   std::shared_ptr<spdlog::logger> logger;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // Per client (http/client_limits.h): connections per peer address, and
@@ -137,7 +141,8 @@ struct HttpFront::Impl {
   restinio::request_handling_status_t Handle(const restinio::request_handle_t& req,
                                              bool admin_listener);
   void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
-               std::string body, bool close = false, int retry_after_s = 0);
+               std::string body, bool close = false, int retry_after_s = 0,
+               const char* content_type = "application/json");
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
   // True when the request's client is within server.rate_limit_per_ip;
   // otherwise answers it (a status its sender retries, with Retry-After).
@@ -155,6 +160,7 @@ struct HttpFront::Impl {
   struct LogFields {
     std::string tenant, system, more;
     bool info = false;  // a success is logged at info (an admin's act), else at debug
+    std::string webhook_path;  // a webhook's: counted in dfm_webhooks_total
     std::string Format() const {
       std::string f = "tenant=" + tenant;
       if (!system.empty()) f += " system=" + system;
@@ -177,6 +183,9 @@ struct HttpFront::Impl {
                          const std::string& target) const;
   std::string admin_token;  // empty: the admin endpoints answer 404
   std::function<void(uint64_t, JsonObject*)> health_parts;  // more parts of GET /v1/health
+  std::function<void(uint64_t, MetricsText*)> metrics_parts;  // more families of GET /metrics
+  std::function<void(JsonObject*)> health_services;           // more of GET /v1/health's services
+  std::string MetricsBody() const;
   std::string HealthJson(bool* ready) const;
   void BeginDrain();
   void WaitDrained(std::chrono::steady_clock::time_point deadline);
@@ -188,14 +197,15 @@ HttpFront::HttpFront(const Config& config, EventLog* log, const Clock* clock)
 HttpFront::~HttpFront() = default;
 
 void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::string& request_id,
-                              int status, std::string body, bool close, int retry_after_s) {
+                              int status, std::string body, bool close, int retry_after_s,
+                              const char* content_type) {
   auto resp = req->create_response(restinio::http_status_line_t{
       restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, ReasonPhrase(status)});
-  resp.append_header(restinio::http_field::content_type, "application/json")
+  resp.append_header(restinio::http_field::content_type, content_type)
       .append_header("X-Request-ID", request_id);
   if (retry_after_s > 0) resp.append_header("Retry-After", std::to_string(retry_after_s));
   if (close) resp.connection_close();
-  body.push_back('\n');
+  if (body.empty() || body.back() != '\n') body.push_back('\n');
   resp.set_body(std::move(body));
   resp.done();
 }
@@ -228,7 +238,19 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
     Respond(req, request_id, 200, body);
     return restinio::request_accepted();
   }
+  // Prometheus scrapes it where the admin endpoints are when that
+  // listener is set (docs/metrics.md); while draining too.
+  if (path == "/metrics" && admin_listener == (config.server().admin_listen_port != 0)) {
+    if (!is_get) {
+      Respond(req, request_id, 405, ErrorJson("method_not_allowed", "use GET"));
+    } else {
+      Respond(req, request_id, 200, MetricsBody(), false, 0, "text/plain; version=0.0.4; charset=utf-8");
+    }
+    return restinio::request_accepted();
+  }
+  const bool admin_path = path.substr(0, 10) == "/v1/admin/";
   if (draining.load()) {
+    if (!admin_path) metrics.CountWebhook(path, "shutting_down");
     Respond(req, request_id, 503, ErrorJson("shutting_down", "the service is shutting down; retry"),
             true, 5);
     return restinio::request_accepted();
@@ -236,6 +258,7 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
   // Its parser discarded the body past the limit (http/restinio_traits.h).
   if (h.has_field(kBodyTooLargeMarker)) {
     rejected.fetch_add(1);
+    if (!admin_path) metrics.CountWebhook(path, "body_too_large");
     const std::string declared(h.get_field(kBodyTooLargeMarker));
     Respond(req, request_id, 413,
             ErrorJson("body_too_large",
@@ -245,8 +268,10 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
             /*close=*/true);
     return restinio::request_accepted();
   }
-  if (!WithinClientRate(req, request_id, path)) return restinio::request_accepted();
-  const bool admin_path = path.substr(0, 10) == "/v1/admin/";
+  if (!WithinClientRate(req, request_id, path)) {
+    if (!admin_path) metrics.CountWebhook(path, "rate_limited");
+    return restinio::request_accepted();
+  }
   if (config.server().admin_listen_port != 0 && admin_path != admin_listener) {
     Respond(req, request_id, 404, ErrorJson("not_found", "no such endpoint on this listener"));
     return restinio::request_accepted();
@@ -296,6 +321,7 @@ bool HttpFront::Impl::AdminRequest(const restinio::request_handle_t& req,
   std::string auth(h.get_field_or("Authorization", ""));
   if (auth.rfind("Bearer ", 0) != 0 || !ConstantTimeEquals(auth.substr(7), admin_token)) {
     rejected.fetch_add(1);
+    metrics.CountAdminAuthFailure();
     Respond(req, request_id, 401,
             ErrorJson("unauthorized", "Authorization must be Bearer <the data directory's admin.token>"));
     return false;
@@ -358,7 +384,7 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
       EventDraft audit = AdminAction(req, request_id, tenant, "replay", d.idempotency_key);
       AppendAndAnswer(
           req, request_id, std::move(d), 503,
-          LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true},
+          LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true, ""},
           [n](JsonObject* o) { o->UInt("items", n); }, std::move(audit));
     }
     in_flight.fetch_sub(1);
@@ -432,7 +458,7 @@ void HttpFront::Impl::HandleSettle(const restinio::request_handle_t& req,
                   LogFields{tenant, "",
                             "event=identity_settled conflict=" + std::to_string(r.conflict_seq) +
                                 " dismissed=" + (r.dismiss ? "true" : "false"),
-                            true},
+                            true, ""},
                   {}, std::move(audit));
 }
 
@@ -445,11 +471,16 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
   std::vector<EventDraft> drafts;
   drafts.push_back(std::move(draft));
   if (audit) drafts.push_back(std::move(*audit));  // in the same write: both or neither
-  log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status,
+  const auto handed = std::chrono::steady_clock::now();
+  log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status, handed,
                                        fields = std::move(fields), extra = std::move(extra)](
                                           const Status& s, const std::vector<AppendOutcome>& o) {
+    metrics.ObserveAppend(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - handed)
+                              .count());
     if (!s.ok()) {
       unavailable.fetch_add(1);
+      if (!fields.webhook_path.empty()) metrics.CountWebhook(fields.webhook_path, "log_unavailable");
       logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,
                    fields.Format(), unavailable_status, s.ToString());
       Respond(req, request_id, unavailable_status,
@@ -458,6 +489,9 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
     } else {
       bool dup = o[0].duplicate;
       (dup ? duplicates : accepted).fetch_add(1);
+      if (!fields.webhook_path.empty()) {
+        metrics.CountWebhook(fields.webhook_path, dup ? "duplicate" : "accepted");
+      }
       const auto level = fields.info ? spdlog::level::info : spdlog::level::debug;
       if (logger->should_log(level)) {
         logger->log(level, "request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
@@ -502,6 +536,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   auto err = ingestor.Prepare(view, request_id, clock->NowMicros(), &prepared);
   if (err) {
     rejected.fetch_add(1);
+    metrics.CountWebhook(h.path(), err->error);
     logger->info("request_id={} path=\"{}\" status={} error={} detail=\"{}\"", request_id,
                  LogText(h.path()), err->status, err->error,
                  LogText(err->log_detail.empty() ? err->detail : err->log_detail));
@@ -509,12 +544,14 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     return;
   }
   if (prepared.test_ping) {
+    metrics.CountWebhook(h.path(), "ignored");
     Respond(req, request_id, 200,
             R"({"status":"ignored","detail":"vendor test ping acknowledged, not recorded"})");
     return;
   }
   AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
-                  LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false});
+                  LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false,
+                            std::string(h.path())});
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {
@@ -543,12 +580,37 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
   JsonObject parts;
   parts.Raw("http", http.Finish()).Raw("event_log", store.Finish());
   if (health_parts) health_parts(last_seq, &parts);
+  JsonObject services;
+  services.Str("event_log", log_health.ok()                      ? "connected"
+                            : log_health.IsResourceExhausted() ? "degraded"
+                                                               : "down");
+  if (health_services) health_services(&services);
   return JsonObject()
       .Str("status", *ready ? "ok" : (is_draining ? "draining" : "degraded"))
       .Str("version", kVersion)
       .Int("uptime_s", uptime)
+      .Raw("services", services.Finish())
       .Raw("parts", parts.Finish())
       .Finish();
+}
+
+std::string HttpFront::Impl::MetricsBody() const {
+  MetricsText out;
+  out.Family("dfm_build_info", "gauge", "The running version; always 1.")
+      .Sample({{"version", kVersion}}, 1);
+  const double started_s =
+      static_cast<double>(clock->NowMicros()) / 1e6 -
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  out.Family("process_start_time_seconds", "gauge", "When the service started (Unix time).")
+      .Sample({}, std::floor(started_s));
+  out.Family("dfm_http_requests_in_flight", "gauge",
+             "Requests whose events are being appended or whose admin work runs.")
+      .Sample({}, static_cast<double>(in_flight.load()));
+  out.Family("dfm_http_draining", "gauge", "1 while the service shuts down.")
+      .Sample({}, draining.load() ? 1 : 0);
+  metrics.Write(&out);
+  if (metrics_parts) metrics_parts(log->LastSequence(), &out);
+  return out.Finish();
 }
 
 void HttpFront::Impl::BeginDrain() {
@@ -653,6 +715,14 @@ Status HttpFront::Run(bool handle_signals) {
 void HttpFront::Stop() { impl_->BeginDrain(); }
 
 void HttpFront::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
+
+void HttpFront::SetHealthServices(std::function<void(JsonObject*)> add) {
+  impl_->health_services = std::move(add);
+}
+
+void HttpFront::SetMetricsParts(std::function<void(uint64_t, MetricsText*)> add) {
+  impl_->metrics_parts = std::move(add);
+}
 
 void HttpFront::SetHealthParts(std::function<void(uint64_t, JsonObject*)> add) {
   impl_->health_parts = std::move(add);

@@ -4,6 +4,7 @@
 //   GET  /healthz  (alive)   GET /readyz (log writable, enough free disk,
 //        not draining)
 //   GET  /v1/health (JSON: version, uptime, state of each part)
+//   GET  /metrics (Prometheus text; on the admin listener when it is set)
 //   POST /v1/admin/replay[?tenant=T] (Bearer admin token; sync/redrive.h):
 //        appends one replay.requested event; 404 until SetAdminToken
 //
@@ -30,6 +31,7 @@
 #include "storage/event_log.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/metrics.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -53,6 +55,14 @@ class HttpFront {
   // event log's part shows, so all parts measure against one read of it.
   // `add` runs on an I/O thread, so it must not block. Call before Run().
   void SetHealthParts(std::function<void(uint64_t last_seq, JsonObject* parts)> add);
+  // GET /v1/health's "services" also lists what `add` writes: each
+  // connected vendor as "connected", "degraded" or "down". Runs on an I/O
+  // thread: must not block. Call before Run().
+  void SetHealthServices(std::function<void(JsonObject* services)> add);
+  // GET /metrics also shows the families `add` writes (the log's and the
+  // sync runtime's), given the log's head. Runs on an I/O thread: must not
+  // block. Call before Run().
+  void SetMetricsParts(std::function<void(uint64_t last_seq, MetricsText* out)> add);
   // True once Run() accepts connections.
   bool listening() const { return listening_.load(); }
 

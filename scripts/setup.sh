@@ -10,6 +10,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libphonenumber-dev libjemalloc-dev
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   nginx-light wrk python3-cryptography
+  prometheus
 )
 
 missing=()
@@ -25,7 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # nginx is started by the tests on their own ports with their own config; the Debian
 # package's default site is not needed and must not hold port 80 during tests.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx || true
-fi
+# Likewise Prometheus: the tests start their own, on their own ports.
+for unit in nginx prometheus; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$unit" 2>/dev/null; then
+    systemctl stop "$unit" || true
+  fi
+done
 echo "setup: all packages present"

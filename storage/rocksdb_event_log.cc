@@ -155,6 +155,8 @@ struct RocksDbEventLog::Impl {
 
   std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0};
   std::atomic<uint64_t> stat_slow{0}, stat_slowest_us{0};  // written by the writer thread only
+  Histogram commit_us{Histogram::LatencyBoundsUs()};      // each group commit's synced write
+  Histogram commit_events{Histogram::CountBounds()};      // events in it
 
   ~Impl() {
     CloseDb();
@@ -595,6 +597,8 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
       stat_slowest_us.store(static_cast<uint64_t>(write_took.count()));
     stat_commits.fetch_add(1);
     stat_events.fetch_add(records.size());
+    commit_us.Observe(static_cast<int64_t>(write_took.count()));
+    commit_events.Observe(static_cast<int64_t>(records.size()));
     {
       std::lock_guard<std::mutex> lk(mu);
       committed.store(records.back().seq);
@@ -948,6 +952,55 @@ std::vector<EventLog::Counter> RocksDbEventLog::Counters() const {
           {"slowest_commit_us", st.slowest_commit_us},   {"wal_trash_bytes", st.wal_trash_bytes},
           {"wals_deleted_whole", st.wals_deleted_whole}, {"crc32c_hardware", st.crc32c_hardware},
           {"high_water_seq", impl_->high_water_written.load()}};
+}
+
+void RocksDbEventLog::WriteMetrics(MetricsText* out) const {
+  const Stats st = GetStats();
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  out->Family("dfm_event_log_last_seq", "gauge", "The sequence number of the log's last event.")
+      .Sample({}, d(LastSequence()));
+  out->Family("dfm_event_log_events_appended_total", "counter", "Events appended since the service started.")
+      .Sample({}, d(st.events_appended));
+  out->Family("dfm_event_log_duplicates_total", "counter",
+              "Appends that were re-deliveries of an event already in the log.")
+      .Sample({}, d(st.duplicates));
+  out->Family("dfm_event_log_failed_commits_total", "counter", "Group commits whose write failed.")
+      .Sample({}, d(st.failed_commits));
+  out->Family("dfm_event_log_commit_duration_seconds", "histogram",
+              "Each group commit's synced write (RocksDB write with its WAL sync).")
+      .Histo({}, impl_->commit_us.Read(), 1e-6);
+  out->Family("dfm_event_log_commit_events", "histogram", "Events in each group commit.")
+      .Histo({}, impl_->commit_events.Read(), 1);
+  out->Family("dfm_event_log_wal_trash_bytes", "gauge", "Obsolete WAL bytes still being cut away.")
+      .Sample({}, d(st.wal_trash_bytes));
+  uint64_t sst = 0, wal = 0, mem = 0;
+  {
+    std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+    if (impl_->db) {
+      impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
+      rocksdb::VectorLogPtr wals;
+      if (impl_->db->GetSortedWalFiles(wals).ok()) {
+        for (const auto& w : wals) wal += w->SizeFileBytes();
+      }
+      impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+    }
+  }
+  out->Family("dfm_event_log_disk_bytes", "gauge",
+              "Bytes of the log's files on disk: table files and live WAL files.")
+      .Sample({{"kind", "sst"}}, d(sst))
+      .Sample({{"kind", "wal"}}, d(wal));
+  out->Family("dfm_event_log_memtable_bytes", "gauge", "Bytes in RocksDB's memtables.")
+      .Sample({}, d(mem));
+  out->Family("dfm_event_log_writable", "gauge", "1 while the log accepts writes.")
+      .Sample({}, Health().IsUnavailable() ? 0 : 1);
+  const uint64_t free_bytes = impl_->free_bytes.load();
+  if (impl_->options.min_free_bytes > 0 && free_bytes != UINT64_MAX) {
+    out->Family("dfm_storage_free_bytes", "gauge", "Free bytes on the data directory's file system.")
+        .Sample({}, d(free_bytes));
+    out->Family("dfm_storage_min_free_bytes", "gauge",
+                "storage.min_free_mb in bytes: below it the service is not ready.")
+        .Sample({}, d(impl_->options.min_free_bytes));
+  }
 }
 
 }  // namespace dfm

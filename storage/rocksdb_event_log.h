@@ -19,6 +19,7 @@
 
 #include "storage/event_log.h"
 #include "util/clock.h"
+#include "util/metrics.h"
 
 namespace rocksdb {
 class FileSystem;
@@ -138,6 +139,11 @@ class RocksDbEventLog : public EventLog {
     uint64_t crc32c_hardware = 0;
   };
   Stats GetStats() const;
+  // The log's families for GET /metrics (docs/metrics.md): events and
+  // group commits, each commit's synced write time and size, the bytes its
+  // files hold and, when storage.min_free_mb is set, free space. Reads a
+  // few RocksDB properties: no scan, whatever the log holds.
+  void WriteMetrics(MetricsText* out) const;
 
  private:
   struct Impl;

@@ -751,6 +751,46 @@ TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {
       << shown();
 }
 
+// GET /metrics' counts: attempts and pushes by operation and outcome, and
+// how long an opt-out took from its webhook (the correlation id's time) to
+// the vendor taking it, with the oldest one held meanwhile.
+TEST_F(ActorTest, ConnectorCountsPushesAndOptOutPropagationForMetrics) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto status = std::make_shared<ConnectorStatus>();
+  ConnectorSettings s;
+  s.tenant = "default";
+  s.system = "aloware";
+  s.client = client;
+  s.seed = 7;
+  s.status = status;
+  auto c = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+  const int64_t webhook_us = clock_.NowMicros() - 2'000'000;  // the STOP came 2 s ago
+  PushOrder stop = Order("p1", "c1", 10);
+  stop.request.op = "mark_dnc";
+  stop.correlation_id = EventIdGenerator().Next(webhook_us / 1000);
+  caf::anon_send(c, stop);
+  caf::anon_send(c, Order("p2", "c2"));
+  sched_->run();
+  EXPECT_EQ(status->oldest_opt_out_us.load(), webhook_us);
+  client->Answer(0, 503);  // the opt-out goes first; it is retried
+  sched_->run();
+  Advance(Backoff().max_us);
+  const auto& dnc = status->by_op[MetricPushOp("mark_dnc")];
+  EXPECT_EQ(dnc.attempts_retry.load(), 1u);
+  ASSERT_EQ(client->pushes.size(), 3u);
+  client->Answer(1, 200, "7000001");
+  client->Answer(2, 200, "7000002");
+  sched_->run();
+  EXPECT_EQ(dnc.attempts_ok.load(), 1u);
+  EXPECT_EQ(dnc.succeeded.load(), 1u);
+  EXPECT_EQ(status->by_op[MetricPushOp("upsert")].succeeded.load(), 1u);
+  EXPECT_EQ(status->oldest_opt_out_us.load(), 0);
+  EXPECT_EQ(status->last_success_us.load(), clock_.NowMicros());
+  const Histogram::Snapshot h = status->opt_out_propagation.Read();
+  EXPECT_EQ(h.count, 1u);
+  EXPECT_EQ(h.sum, clock_.NowMicros() - webhook_us);
+}
+
 // A 401 shows as failing auth until the vendor takes a request again, for a
 // vendor without OAuth too (its 401 dead-letters the push).
 TEST_F(ActorTest, ConnectorShowsRefusedCredentialsForHealth) {

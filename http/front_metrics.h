@@ -1,0 +1,58 @@
+// The HTTP front's own metrics for GET /metrics (docs/metrics.md):
+// webhooks by tenant, system and outcome, the time from handing an event
+// to the log to its being durable, and refused admin credentials.
+//
+// Contract: pure (no server inside); counting is lock-free from any I/O
+// thread. Label values come only from the configured routes given at
+// construction and the fixed outcome list: a webhook for a path that is
+// not a configured (tenant, system) counts in dfm_webhooks_unrouted_total,
+// without the path's words, so a stranger cannot grow the label set.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/metrics.h"
+
+namespace dfm {
+
+// The `outcome` label of dfm_webhooks_total: the answer's `status`
+// (accepted, duplicate, ignored) or its `error` code (docs/http-api.md);
+// anything else counts as "other".
+inline constexpr std::array<std::string_view, 13> kWebhookOutcomes = {
+    "accepted",       "duplicate",          "ignored",
+    "not_found",      "method_not_allowed", "body_too_large",
+    "rate_limited",   "unsupported_media_type", "unauthorized",
+    "malformed_body", "log_unavailable",    "shutting_down",
+    "other"};
+
+class FrontMetrics {
+ public:
+  explicit FrontMetrics(std::vector<std::pair<std::string, std::string>> routes);
+
+  // A webhook's answer, by the request's path ("/webhooks/{system}" or
+  // "/t/{tenant}/webhooks/{system}").
+  void CountWebhook(std::string_view path, std::string_view outcome);
+  void ObserveAppend(int64_t micros) { append_us_.Observe(micros); }
+  void CountAdminAuthFailure() { admin_auth_failures_.fetch_add(1, std::memory_order_relaxed); }
+
+  void Write(MetricsText* out) const;
+
+ private:
+  using Row = std::array<std::atomic<uint64_t>, kWebhookOutcomes.size()>;
+  static size_t OutcomeIndex(std::string_view outcome);
+
+  std::vector<std::pair<std::string, std::string>> routes_;
+  std::map<std::pair<std::string, std::string>, size_t, std::less<>> index_;
+  std::vector<Row> rows_;
+  Row unrouted_{};
+  Histogram append_us_{Histogram::LatencyBoundsUs()};
+  std::atomic<uint64_t> admin_auth_failures_{0};
+};
+
+}  // namespace dfm

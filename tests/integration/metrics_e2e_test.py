@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""GET /metrics and the alerting rules with a real Prometheus (docs/metrics.md):
+`dfm serve` between the four sandboxes, as in messages_e2e_test.py.
+
+- The scrape passes `promtool check metrics` (Prometheus' naming lint),
+  answers only on the admin listener, and carries no phone, name or text.
+- A real Prometheus (Debian's) scrapes the service with the repository's
+  alerts.yml loaded: the webhook, push and opt-out series arrive with the
+  values the actions made, and every rule evaluates without error.
+- A stopped sandbox shows in its connector's breaker, backlog and retries,
+  and as "down" or "degraded" in /v1/health's services, and clears once it
+  is back.
+
+Usage: metrics_e2e_test.py --dfm PATH [-k NAME]
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dfmtest  # noqa: E402
+import messages_e2e_test as messages  # noqa: E402
+import sync_e2e_test as base  # noqa: E402
+from sync_e2e_test import wait_for  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PHONE = "+12055550301"
+
+
+def parse(text):
+    """{(name, frozenset(labels)): value} of a Prometheus text scrape."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        if "{" in series:
+            name, rest = series.split("{", 1)
+            labels = frozenset(
+                tuple(kv.split("=", 1)) for kv in
+                (p for p in rest.rstrip("}").replace('"', "").split(",") if p))
+        else:
+            name, labels = series, frozenset()
+        out[(name, labels)] = float(value)
+    return out
+
+
+def value(samples, name, **labels):
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+
+
+class MetricsTest(unittest.TestCase):
+    setUp = messages.MessagesTest.setUp
+    events = messages.MessagesTest.events
+    ghl_contact = messages.MessagesTest.ghl_contact
+    verity_inbound = messages.MessagesTest.verity_inbound
+    sms_dnd = messages.MessagesTest.sms_dnd
+    alo_dnc = base.SyncTest.alo_dnc
+    ghl_user_creates = base.SyncTest.ghl_user_creates
+
+    def tearDown(self):
+        if getattr(self, "prometheus", None):
+            self.prometheus.terminate()
+            self.prometheus.wait(timeout=30)
+        messages.MessagesTest.tearDown(self)
+
+    def scrape(self, port=None):
+        status, headers, body = dfmtest.request("127.0.0.1", port or self.dfm.admin_port, "GET",
+                                                "/metrics")
+        return status, headers, body.decode()
+
+    def samples(self):
+        status, _, text = self.scrape()
+        self.assertEqual(status, 200)
+        return parse(text)
+
+    def test_scrape_is_lint_clean_admin_only_and_without_personal_data(self):
+        self.ghl_contact(PHONE, firstName="Ada", lastName="Lovelace", email="ada@example.com")
+        self.verity_inbound(PHONE, "running late, see you soon")
+        self.verity_inbound(PHONE, "STOP")
+        wait_for("GHL SMS DND", lambda: self.sms_dnd(PHONE) == "active")
+        status, headers, text = self.scrape()
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                              text=True)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        for pii in ("2055550301", "Lovelace", "ada@example", "running late", "Ada"):
+            self.assertNotIn(pii, text)
+        # Not on the public listener, and not by POST.
+        self.assertEqual(self.scrape(self.dfm.port)[0], 404)
+        self.assertEqual(dfmtest.request("127.0.0.1", self.dfm.admin_port, "POST", "/metrics",
+                                         body=b"")[0], 405)
+
+    def test_a_real_prometheus_scrapes_the_series_and_evaluates_the_rules(self):
+        # A webhook with a wrong signature; a contact; a STOP that reaches
+        # GoHighLevel and Aloware.
+        status, _, _ = dfmtest.request(
+            "127.0.0.1", self.dfm.port, "POST", "/webhooks/verity", body=b"{}",
+            headers={"Content-Type": "application/json", "X-Verity-Signature": "t=1,v1=00"})
+        self.assertEqual(status, 401)
+        self.ghl_contact(PHONE)
+        self.verity_inbound(PHONE, "STOP")
+        wait_for("GHL SMS DND", lambda: self.sms_dnd(PHONE) == "active")
+        wait_for("Aloware DNC", lambda: self.alo_dnc(PHONE))
+
+        work = os.path.join(self.dir, "prometheus")
+        os.makedirs(work)
+        shutil.copy(os.path.join(ROOT, "etc", "prometheus", "alerts.yml"), work)
+        with open(os.path.join(work, "prometheus.yml"), "w") as f:
+            f.write(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [alerts.yml]
+scrape_configs:
+  - job_name: dfm
+    static_configs:
+      - targets: ["127.0.0.1:{self.dfm.admin_port}"]
+""")
+        port = dfmtest.free_port()
+        with open(os.path.join(work, "log"), "wb") as log:
+            self.prometheus = subprocess.Popen(
+                ["prometheus", "--config.file", os.path.join(work, "prometheus.yml"),
+                 "--storage.tsdb.path", os.path.join(work, "data"),
+                 "--web.listen-address", f"127.0.0.1:{port}"],
+                stdout=log, stderr=subprocess.STDOUT)
+
+        def query(q):
+            try:
+                status, _, body = dfmtest.request(
+                    "127.0.0.1", port, "GET", "/api/v1/query?query=" + urllib.parse.quote(q))
+            except OSError:
+                return None
+            if status != 200:
+                return None
+            result = json.loads(body)["data"]["result"]
+            return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in result}
+
+        def one(q):
+            r = query(q)
+            return list(r.values())[0] if r else None
+
+        wait_for("dfm up in Prometheus", lambda: one('up{job="dfm"}') == 1, timeout=60)
+        self.assertEqual(one('dfm_webhooks_total{system="verity",tenant="default",'
+                             'outcome="unauthorized"}'), 1)
+        self.assertGreaterEqual(one('sum(dfm_webhooks_total{outcome="accepted"})'), 3)
+        self.assertEqual(one('dfm_pushes_total{system="ghl",op="opt_out",outcome="succeeded"}'), 1)
+        self.assertEqual(one('sum(dfm_opt_out_propagation_seconds_count)'), 2, "GHL and Aloware")
+        self.assertGreaterEqual(one('sum(dfm_pushes_total{system="aloware",outcome="succeeded"})'), 2)
+        self.assertEqual(one('max(dfm_opt_out_oldest_undelivered_seconds)'), 0)
+        self.assertGreater(one('dfm_event_append_duration_seconds_count'), 0)
+        self.assertGreater(one('dfm_event_log_commit_duration_seconds_count'), 0)
+        self.assertGreater(one('sum(dfm_event_log_disk_bytes)'), 0)
+        self.assertEqual(one('dfm_sync_enabled'), 1)
+
+        def rules():
+            status, _, body = dfmtest.request("127.0.0.1", port, "GET", "/api/v1/rules")
+            groups = json.loads(body)["data"]["groups"] if status == 200 else []
+            return [r for g in groups for r in g["rules"] if r.get("lastEvaluation", "").startswith("2")
+                    and not r["lastEvaluation"].startswith("0001")]
+        evaluated = wait_for("every rule evaluated", lambda: (lambda rs: rs if len(rs) == 13 else None)(
+            rules()), timeout=30)
+        self.assertEqual([r["name"] for r in evaluated if r["health"] != "ok"], [])
+        self.assertEqual([r["name"] for r in evaluated if r["state"] != "inactive"], [],
+                         "nothing is wrong, so nothing fires")
+
+    def test_a_stopped_sandbox_shows_in_breaker_backlog_and_retries_then_clears(self):
+        self.alo.stop()
+        for i in range(3):
+            self.ghl_user_creates("+1205555031%d" % i)
+        key = dict(tenant="default", system="aloware")
+        s = wait_for("breaker open", lambda: (lambda s: s if value(
+            s, "dfm_connector_breaker_open", **key) == 1 else None)(self.samples()))
+        self.assertEqual(value(s, "dfm_connector_pushes_held", **key), 3)
+        self.assertGreater(value(s, "dfm_push_attempts_total", outcome="retry", **key), 0)
+        self.assertEqual(value(s, "dfm_pushes_total", outcome="succeeded", **key), 0)
+        self.assertIn(self.services()["default/aloware"], ("down", "degraded"))
+        self.assertEqual(self.services()["default/ghl"], "connected")
+        self.alo.start()
+        s = wait_for("all delivered", lambda: (lambda s: s if value(
+            s, "dfm_pushes_total", outcome="succeeded", op="upsert", **key) == 3 else None)(
+                self.samples()), timeout=90)
+        self.assertEqual(value(s, "dfm_connector_pushes_held", **key), 0)
+        wait_for("breaker closed", lambda: value(
+            self.samples(), "dfm_connector_breaker_open", **key) == 0)
+        self.assertGreater(value(s, "dfm_connector_last_success_timestamp_seconds", **key),
+                           time.time() - 120)
+        services = self.services()
+        self.assertEqual(services["default/aloware"], "connected")
+        self.assertEqual(services["event_log"], "connected")
+
+    def services(self):
+        status, _, body = dfmtest.request("127.0.0.1", self.dfm.admin_port, "GET", "/v1/health")
+        self.assertEqual(status, 200)
+        return json.loads(body)["services"]
+
+
+if __name__ == "__main__":
+    base.main()
