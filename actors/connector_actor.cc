@@ -343,7 +343,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           if (pos == q->end()) continue;
           q->erase(pos);  // waiting: it never goes
           state.cancelled++;
-          if (PushOpCounters* n = Counts(state, found->second)) n->cancelled.fetch_add(1);
+          Count(&PushOpCounters::cancelled, state, found->second);
           Drop(state, found);
           Logger("connectors")->info("event=push_cancelled system={} push_id={} reason=\"{}\"",
                                      state.cfg.system, cancel.push_id, LogText(cancel.reason));

@@ -7,6 +7,20 @@
 
 namespace dfm {
 
+namespace {
+
+enum class Breaker { kClosed, kOpen, kHalfOpen };
+
+// The breaker as of `now_us`: the actor publishes "not closed" and when it
+// reopens; past that time one trial request may go (half-open).
+Breaker BreakerAt(const ConnectorStatus& c, int64_t now_us) {
+  if (!c.breaker_open.load(std::memory_order_relaxed)) return Breaker::kClosed;
+  return now_us < c.reopens_at_us.load(std::memory_order_relaxed) ? Breaker::kOpen
+                                                                  : Breaker::kHalfOpen;
+}
+
+}  // namespace
+
 std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t now_us) {
   if (!board.sync_enabled) return JsonObject().Str("state", "off").Finish();
   constexpr auto kRelaxed = std::memory_order_relaxed;
@@ -23,10 +37,13 @@ std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, 
   JsonObject connectors;
   for (const auto& c : board.connectors) {
     JsonObject o;
-    const int64_t reopens = c->reopens_at_us.load(kRelaxed);
-    const bool open = c->breaker_open.load(kRelaxed);
-    o.Str("breaker", !open ? "closed" : now_us < reopens ? "open" : "half_open");
-    if (open && now_us < reopens) o.Int("reopens_in_ms", (reopens - now_us + 999) / 1000);
+    const Breaker breaker = BreakerAt(*c, now_us);
+    o.Str("breaker", breaker == Breaker::kClosed ? "closed"
+                     : breaker == Breaker::kOpen ? "open"
+                                                 : "half_open");
+    if (breaker == Breaker::kOpen) {
+      o.Int("reopens_in_ms", (c->reopens_at_us.load(kRelaxed) - now_us + 999) / 1000);
+    }
     o.Str("auth", c->auth_failing.load(kRelaxed) ? "failing" : "ok")
         .UInt("held", c->held.load(kRelaxed))
         .UInt("in_flight", c->in_flight.load(kRelaxed))
@@ -46,12 +63,13 @@ void SyncServices(const SyncStatusBoard& board, int64_t now_us, JsonObject* out)
   constexpr auto kRelaxed = std::memory_order_relaxed;
   constexpr int64_t kOptOutLate = 60 * 1000000;
   for (const auto& c : board.connectors) {
-    const bool open = c->breaker_open.load(kRelaxed);
-    const bool half_open = open && now_us >= c->reopens_at_us.load(kRelaxed);
+    const Breaker breaker = BreakerAt(*c, now_us);
     const int64_t since = c->oldest_opt_out_us.load(kRelaxed);
-    const char* state = (open && !half_open) || c->auth_failing.load(kRelaxed) ? "down"
-                        : half_open || (since > 0 && now_us - since > kOptOutLate) ? "degraded"
-                                                                                  : "connected";
+    const char* state =
+        breaker == Breaker::kOpen || c->auth_failing.load(kRelaxed) ? "down"
+        : breaker == Breaker::kHalfOpen || (since > 0 && now_us - since > kOptOutLate)
+            ? "degraded"
+            : "connected";
     out->Str(c->tenant + "/" + c->system, state);
   }
 }

@@ -5,25 +5,19 @@
 namespace dfm {
 
 FrontMetrics::FrontMetrics(std::vector<std::pair<std::string, std::string>> routes)
-    : routes_(std::move(routes)), rows_(routes_.size()) {
+    : routes_(std::move(routes)), rows_(routes_.size() + 1) {
   for (size_t i = 0; i < routes_.size(); ++i) index_.emplace(routes_[i], i);
 }
 
-size_t FrontMetrics::OutcomeIndex(std::string_view outcome) {
-  for (size_t i = 0; i + 1 < kWebhookOutcomes.size(); ++i) {
-    if (kWebhookOutcomes[i] == outcome) return i;
-  }
-  return kWebhookOutcomes.size() - 1;
+FrontMetrics::Route FrontMetrics::RouteOf(const std::string& tenant,
+                                          const std::string& system) const {
+  auto it = index_.find(std::make_pair(tenant, system));
+  return it == index_.end() ? routes_.size() : it->second;
 }
 
-void FrontMetrics::CountWebhook(std::string_view path, std::string_view outcome) {
+FrontMetrics::Route FrontMetrics::RouteOf(std::string_view path) const {
   std::string tenant, system;
-  Row* row = &unrouted_;
-  if (ParseWebhookRoute(path, &tenant, &system)) {
-    auto it = index_.find(std::make_pair(tenant, system));
-    if (it != index_.end()) row = &rows_[it->second];
-  }
-  (*row)[OutcomeIndex(outcome)].fetch_add(1, std::memory_order_relaxed);
+  return ParseWebhookRoute(path, &tenant, &system) ? RouteOf(tenant, system) : routes_.size();
 }
 
 void FrontMetrics::Write(MetricsText* out) const {
@@ -42,7 +36,7 @@ void FrontMetrics::Write(MetricsText* out) const {
   out->Family("dfm_webhooks_unrouted_total", "counter",
               "Requests to a path that is no configured tenant and system, by outcome.");
   for (size_t i = 0; i < kWebhookOutcomes.size(); ++i) {
-    const uint64_t n = unrouted_[i].load(kRelaxed);
+    const uint64_t n = rows_.back()[i].load(kRelaxed);
     if (n > 0 || kWebhookOutcomes[i] == "not_found") {
       out->Sample({{"outcome", kWebhookOutcomes[i]}}, static_cast<double>(n));
     }

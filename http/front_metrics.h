@@ -31,13 +31,33 @@ inline constexpr std::array<std::string_view, 13> kWebhookOutcomes = {
     "malformed_body", "log_unavailable",    "shutting_down",
     "other"};
 
+// The index of `outcome` in kWebhookOutcomes ("other"'s when not there).
+constexpr size_t WebhookOutcome(std::string_view outcome) {
+  for (size_t i = 0; i + 1 < kWebhookOutcomes.size(); ++i) {
+    if (kWebhookOutcomes[i] == outcome) return i;
+  }
+  return kWebhookOutcomes.size() - 1;
+}
+
 class FrontMetrics {
  public:
   explicit FrontMetrics(std::vector<std::pair<std::string, std::string>> routes);
 
-  // A webhook's answer, by the request's path ("/webhooks/{system}" or
+  // A configured (tenant, system), or the row of paths that are none:
+  // found once per request, so that counting its answer (on the log's
+  // writer thread, for an append) is one atomic add.
+  using Route = size_t;
+  Route RouteOf(const std::string& tenant, const std::string& system) const;
+  // By the request's path ("/webhooks/{system}" or
   // "/t/{tenant}/webhooks/{system}").
-  void CountWebhook(std::string_view path, std::string_view outcome);
+  Route RouteOf(std::string_view path) const;
+  // `outcome`: WebhookOutcome(...).
+  void Count(Route route, size_t outcome) {
+    rows_[route][outcome].fetch_add(1, std::memory_order_relaxed);
+  }
+  void CountWebhook(std::string_view path, std::string_view outcome) {
+    Count(RouteOf(path), WebhookOutcome(outcome));
+  }
   void ObserveAppend(int64_t micros) { append_us_.Observe(micros); }
   void CountAdminAuthFailure() { admin_auth_failures_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -45,12 +65,10 @@ class FrontMetrics {
 
  private:
   using Row = std::array<std::atomic<uint64_t>, kWebhookOutcomes.size()>;
-  static size_t OutcomeIndex(std::string_view outcome);
 
   std::vector<std::pair<std::string, std::string>> routes_;
-  std::map<std::pair<std::string, std::string>, size_t, std::less<>> index_;
-  std::vector<Row> rows_;
-  Row unrouted_{};
+  std::map<std::pair<std::string, std::string>, size_t> index_;
+  std::vector<Row> rows_;  // one per route, then the unrouted one
   Histogram append_us_{Histogram::LatencyBoundsUs()};
   std::atomic<uint64_t> admin_auth_failures_{0};
 };

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "connectors/common/mapper.h"
@@ -160,7 +161,7 @@ struct HttpFront::Impl {
   struct LogFields {
     std::string tenant, system, more;
     bool info = false;  // a success is logged at info (an admin's act), else at debug
-    std::string webhook_path;  // a webhook's: counted in dfm_webhooks_total
+    std::optional<FrontMetrics::Route> webhook;  // a webhook's: counted in dfm_webhooks_total
     std::string Format() const {
       std::string f = "tenant=" + tenant;
       if (!system.empty()) f += " system=" + system;
@@ -384,7 +385,7 @@ void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
       EventDraft audit = AdminAction(req, request_id, tenant, "replay", d.idempotency_key);
       AppendAndAnswer(
           req, request_id, std::move(d), 503,
-          LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true, ""},
+          LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true, {}},
           [n](JsonObject* o) { o->UInt("items", n); }, std::move(audit));
     }
     in_flight.fetch_sub(1);
@@ -458,7 +459,7 @@ void HttpFront::Impl::HandleSettle(const restinio::request_handle_t& req,
                   LogFields{tenant, "",
                             "event=identity_settled conflict=" + std::to_string(r.conflict_seq) +
                                 " dismissed=" + (r.dismiss ? "true" : "false"),
-                            true, ""},
+                            true, {}},
                   {}, std::move(audit));
 }
 
@@ -480,7 +481,7 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
                               .count());
     if (!s.ok()) {
       unavailable.fetch_add(1);
-      if (!fields.webhook_path.empty()) metrics.CountWebhook(fields.webhook_path, "log_unavailable");
+      if (fields.webhook) metrics.Count(*fields.webhook, WebhookOutcome("log_unavailable"));
       logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,
                    fields.Format(), unavailable_status, s.ToString());
       Respond(req, request_id, unavailable_status,
@@ -489,8 +490,9 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
     } else {
       bool dup = o[0].duplicate;
       (dup ? duplicates : accepted).fetch_add(1);
-      if (!fields.webhook_path.empty()) {
-        metrics.CountWebhook(fields.webhook_path, dup ? "duplicate" : "accepted");
+      if (fields.webhook) {
+        constexpr size_t kAccepted = WebhookOutcome("accepted"), kDup = WebhookOutcome("duplicate");
+        metrics.Count(*fields.webhook, dup ? kDup : kAccepted);
       }
       const auto level = fields.info ? spdlog::level::info : spdlog::level::debug;
       if (logger->should_log(level)) {
@@ -549,9 +551,10 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
             R"({"status":"ignored","detail":"vendor test ping acknowledged, not recorded"})");
     return;
   }
+  const FrontMetrics::Route route = metrics.RouteOf(prepared.tenant, prepared.system);
   AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
                   LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false,
-                            std::string(h.path())});
+                            route});
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {

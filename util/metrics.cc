@@ -135,24 +135,6 @@ MetricsText& MetricsText::Sample(MetricLabels labels, double value) {
   return *this;
 }
 
-MetricsText& MetricsText::Sample(const std::vector<std::pair<std::string, std::string>>& labels,
-                                 double value) {
-  Name("");
-  if (!labels.empty()) {
-    out_ += '{';
-    for (size_t i = 0; i < labels.size(); ++i) {
-      if (i) out_ += ',';
-      out_ += labels[i].first;
-      out_ += "=\"";
-      out_ += EscapeLabelValue(labels[i].second);
-      out_ += '"';
-    }
-    out_ += '}';
-  }
-  Value(value);
-  return *this;
-}
-
 MetricsText& MetricsText::Histo(MetricLabels labels, const Histogram::Snapshot& h, double scale) {
   for (size_t i = 0; i < h.bounds.size(); ++i) {
     Name("_bucket");

@@ -64,7 +64,6 @@ class MetricsText {
   MetricsText& Family(std::string_view name, std::string_view type, std::string_view help);
   // A sample of the current family (counter or gauge).
   MetricsText& Sample(MetricLabels labels, double value);
-  MetricsText& Sample(const std::vector<std::pair<std::string, std::string>>& labels, double value);
   // The current (histogram) family's _bucket, _sum and _count samples.
   // `scale`: what an observed unit is worth in the family's unit (1e-6 for
   // microseconds written as seconds, 1 for counts).

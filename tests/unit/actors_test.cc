@@ -114,13 +114,16 @@ class ActorTest : public ::testing::Test {
         reports_));
   }
 
-  caf::actor Connector(std::shared_ptr<ScriptedClient> client, Credentials creds = {}) {
+  // `status`: the board it publishes on (none when null).
+  caf::actor Connector(std::shared_ptr<ScriptedClient> client, Credentials creds = {},
+                       std::shared_ptr<ConnectorStatus> status = nullptr) {
     ConnectorSettings s;
     s.tenant = "default";
     s.system = "aloware";
     s.client = client;
     s.credentials = creds;
     s.seed = 7;
+    s.status = std::move(status);
     auto a = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
     sched_->run();
     return a;
@@ -757,13 +760,7 @@ TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {
 TEST_F(ActorTest, ConnectorCountsPushesAndOptOutPropagationForMetrics) {
   auto client = std::make_shared<ScriptedClient>();
   auto status = std::make_shared<ConnectorStatus>();
-  ConnectorSettings s;
-  s.tenant = "default";
-  s.system = "aloware";
-  s.client = client;
-  s.seed = 7;
-  s.status = status;
-  auto c = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+  auto c = Connector(client, {}, status);
   const int64_t webhook_us = clock_.NowMicros() - 2'000'000;  // the STOP came 2 s ago
   PushOrder stop = Order("p1", "c1", 10);
   stop.request.op = "mark_dnc";
@@ -796,13 +793,7 @@ TEST_F(ActorTest, ConnectorCountsPushesAndOptOutPropagationForMetrics) {
 TEST_F(ActorTest, ConnectorShowsRefusedCredentialsForHealth) {
   auto client = std::make_shared<ScriptedClient>();
   auto status = std::make_shared<ConnectorStatus>();
-  ConnectorSettings s;
-  s.tenant = "default";
-  s.system = "aloware";
-  s.client = client;
-  s.seed = 7;
-  s.status = status;
-  auto c = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+  auto c = Connector(client, {}, status);
   caf::anon_send(c, Order("p1", "c1"));
   sched_->run();
   ASSERT_EQ(client->pushes.size(), 1u);

@@ -48,6 +48,20 @@ TEST(MetricsText, Values) {
   EXPECT_EQ(FormatMetricValue(1.0 / 0.0), "+Inf");
 }
 
+TEST(FrontMetrics, ARouteFoundOnceIsCountedByIndex) {
+  static_assert(WebhookOutcome("accepted") == 0);
+  static_assert(WebhookOutcome("no such outcome") == kWebhookOutcomes.size() - 1);
+  FrontMetrics m({{"default", "ghl"}, {"acme", "verity"}});
+  const FrontMetrics::Route acme = m.RouteOf("acme", "verity");
+  EXPECT_EQ(acme, m.RouteOf("/t/acme/webhooks/verity"));
+  EXPECT_EQ(m.RouteOf("acme", "ghl"), m.RouteOf("/nowhere"));  // both the unrouted row
+  m.Count(acme, WebhookOutcome("duplicate"));
+  MetricsText t;
+  m.Write(&t);
+  EXPECT_TRUE(Has(t.Finish(),
+                  "dfm_webhooks_total{tenant=\"acme\",system=\"verity\",outcome=\"duplicate\"} 1"));
+}
+
 TEST(FrontMetrics, CountsOnlyConfiguredRoutesAsLabels) {
   FrontMetrics m({{"default", "ghl"}, {"acme", "verity"}});
   m.CountWebhook("/webhooks/ghl", "accepted");
