@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sync/contact_snapshot.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -245,14 +246,62 @@ void Enqueue(Self* self, caf::message m) {
   if (!st.busy) Next(self);
 }
 
-// Reads the contact's stream from the start and applies it.
+// Keeps the contact's state as a snapshot (sync/contact_snapshot.h) when
+// enough events were applied since the last one, or `always` (passivation)
+// when any were. REQUIRES: the state is what the log holds (no append
+// under way whose decisions were applied early).
+void MaybeSnapshot(Self* self, bool always) {
+  auto& st = self->state;
+  SnapshotStore* store = st.env->snapshots;
+  if (!store || st.since_snapshot == 0) return;
+  const uint64_t due = std::max<uint64_t>(st.env->snapshot_every, st.model.messages.size());
+  if (!always && st.since_snapshot < due) return;
+  std::vector<OutstandingPush> outstanding;
+  outstanding.reserve(st.outstanding.size());
+  for (const auto& [id, o] : st.outstanding)
+    outstanding.push_back(OutstandingPush{o.request, o.request_id, o.correlation_id});
+  store->Put(ContactSnapshotKey(st.tenant, st.contact_id), st.model.last_event_seq,
+             EncodeContactSnapshot(st.model, outstanding));
+  st.since_snapshot = 0;
+}
+
+// Starts from the contact's snapshot when one is kept and readable (one
+// past the log's head, as after `dfm log recover`, is not), then applies
+// the stream's events after it; without one, the whole stream.
 Status Recover(Self* self) {
   auto& st = self->state;
-  return st.env->log->ScanStream(st.tenant, ContactStream(st.contact_id), [&st](const Event& e) {
-    DomainEvent d;
-    if (AsDomainEvent(e, &d)) ApplyOne(st, d, e.seq, e.recorded_at_us, e.id, e.correlation_id);
-    return true;
-  });
+  uint64_t from = 1;
+  std::string bytes;
+  if (st.env->snapshots &&
+      st.env->snapshots->Get(ContactSnapshotKey(st.tenant, st.contact_id), &bytes).ok()) {
+    std::vector<OutstandingPush> outstanding;
+    Status d = DecodeContactSnapshot(bytes, &st.model, &outstanding);
+    if (d.ok() && st.model.contact_id == st.contact_id &&
+        st.model.last_event_seq <= st.env->log->LastSequence()) {
+      for (auto& o : outstanding) {
+        const std::string id = o.request.push_id;
+        st.outstanding[id] = PushOrder{st.tenant, std::move(o.request), o.request_id, o.correlation_id};
+      }
+      from = st.model.last_event_seq + 1;
+    } else {
+      Logger("actors")->warn("event=contact_snapshot_unused contact={} reason=\"{}\"", st.contact_id,
+                             d.ok() ? "ahead of the log" : d.message());
+      const int64_t memory = st.model.message_memory_us;
+      st.model = ContactState{};
+      st.model.contact_id = st.contact_id;
+      st.model.message_memory_us = memory;
+      st.outstanding.clear();
+    }
+  }
+  return st.env->log->ScanStream(
+      st.tenant, ContactStream(st.contact_id),
+      [&st](const Event& e) {
+        DomainEvent d;
+        if (AsDomainEvent(e, &d)) ApplyOne(st, d, e.seq, e.recorded_at_us, e.id, e.correlation_id);
+        st.since_snapshot++;
+        return true;
+      },
+      from);
 }
 
 }  // namespace
@@ -273,6 +322,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
     self->quit(caf::make_error(caf::sec::runtime_error, s.ToString()));
     return {};
   }
+  MaybeSnapshot(self, /*always=*/false);  // a long stream folded: not again next time
   if (redrive) {
     for (const auto& [id, order] : st.outstanding) {
       PushOrder again = order;
@@ -299,6 +349,8 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         }
         auto then = std::move(state.then);
         if (then) then(r);
+        state.since_snapshot += r.seqs.size();
+        MaybeSnapshot(self, /*always=*/false);
         Next(self);
       },
       [self](retry_atom, uint64_t token) {
@@ -312,7 +364,9 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         self->request(state.router, caf::infinite, passivate_atom::value, state.tenant, state.contact_id,
                       state.received)
             .then([self](bool agreed) {
-              if (agreed) self->quit();
+              if (!agreed) return;
+              MaybeSnapshot(self, /*always=*/true);
+              self->quit();
             });
       },
   };

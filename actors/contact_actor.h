@@ -2,7 +2,11 @@
 //
 // Contract:
 // - On start it recovers its ContactState from its stream (every event,
-//   through the same Apply as live); when asked to (service start), it hands
+//   through the same Apply as live), starting from its snapshot when
+//   SyncEnv::snapshots keeps one (then only the events after it), so its
+//   start costs what its recent traffic costs, not its age; it keeps a
+//   snapshot when it passivates and every SyncEnv::snapshot_every events.
+//   When asked to (service start), it hands
 //   every push that was requested and has not yet succeeded or been
 //   dead-lettered to its connector again
 //   (connectors ignore a push id they already hold, vendors are written with
@@ -61,6 +65,7 @@ struct ContactActorState {
   std::vector<EventDraft> drafts;
   std::vector<DomainEvent> events;
   std::function<void(const AppendResult&)> then;
+  uint64_t since_snapshot = 0;  // events applied since the last snapshot (or the start)
   uint64_t received = 0;  // messages from the router, for the passivation handshake
   uint64_t activity = 0;
   static inline const char* name = "dfm.contact";

@@ -14,6 +14,7 @@
 #include "actors/status_board.h"
 #include "connectors/common/mapper.h"
 #include "storage/event_log.h"
+#include "storage/snapshot_store.h"
 #include "sync/contact_model.h"
 
 namespace dfm {
@@ -45,6 +46,13 @@ struct SyncEnv {
   size_t router_max_in_flight = 20000;  // webhooks routed and not yet decided
   // (tenant, system) -> its connector actor. Systems without one get no pushes.
   std::map<std::pair<std::string, std::string>, caf::actor> connectors;
+  // Where contact actors keep their snapshots (sync/contact_snapshot.h);
+  // null: none kept, every start folds the whole stream. A contact writes
+  // one when it passivates, and after snapshot_every events (or as many
+  // as it holds messages, when more: the write's cost stays a constant
+  // share of the events it saves folding) since its last.
+  SnapshotStore* snapshots = nullptr;
+  uint64_t snapshot_every = 512;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

@@ -7,6 +7,7 @@
 #include "connectors/connector.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
+#include "sync/contact_snapshot.h"
 #include "sync/normalize.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -26,6 +27,7 @@ struct SyncRuntime::Impl {
   std::unique_ptr<ProjectionRunner> projections;  // one reader for all four
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<CurlHttpClient> http;
+  std::unique_ptr<SnapshotStore> snapshots;  // contact actors' (sync/contact_snapshot.h)
   std::unique_ptr<caf::actor_system_config> caf_config;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<SyncEngine> engine;
@@ -69,6 +71,8 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       env->system_tables[{tenant, system}] = &settings;
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
   env->contact_idle_us = ss.contact_idle_s * 1000000;
+  im.snapshots = std::make_unique<SnapshotStore>(log, std::string(kContactSnapshotConsumer));
+  env->snapshots = im.snapshots.get();
 
   im.http = std::make_unique<CurlHttpClient>(16);
   std::vector<ConnectorSettings> connectors;
@@ -162,6 +166,7 @@ void SyncRuntime::Stop() {
   impl_->http.reset();
   impl_->engine.reset();
   impl_->system.reset();
+  impl_->snapshots.reset();  // writes what the actors left, before the log closes
   if (impl_->projections) impl_->projections->Stop();
 }
 

@@ -6,7 +6,11 @@
 //           contact actor's start once the events are read)
 //   start:  reading the stream from RocksDB and folding it (the whole start)
 // and the state's size (messages and message keys held), with the message
-// memory window (sync.message_memory_days, default 30) and without one.
+// memory window (sync.message_memory_days, default 30) and without one;
+// then the start a contact actor makes from its snapshot
+// (sync/contact_snapshot.h): the snapshot read from RocksDB and decoded,
+// and the stream's events after it folded -- the most a start meets is
+// SyncEnv::snapshot_every (512) such events, the fewest none.
 //
 //   build/release/bench/contact_state_bench --texts 100000 --runs 5
 #include <algorithm>
@@ -20,6 +24,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
 #include "sync/contact_model.h"
+#include "sync/contact_snapshot.h"
 #include "sync/domain_event.h"
 
 namespace {
@@ -144,6 +149,53 @@ int main(int argc, char** argv) {
     std::printf("%-22s %12.1f %12.1f %10zu %10zu\n",
                 window ? "30 days" : "none (keeps all)", Median(apply_ms), Median(start_ms),
                 messages, keys);
+  }
+  // Snapshots taken `after` events before the stream's end, as a contact
+  // actor keeps them (its state with the window), and the start from each.
+  std::printf("\n%-22s %12s %12s %10s\n", "start from snapshot", "start ms", "bytes", "messages");
+  for (size_t after : {size_t{0}, size_t{512}}) {
+    const size_t upto = events.size() - after;
+    dfm::ContactState st;
+    st.contact_id = "c1";
+    st.message_memory_us = 30 * kDayUs;
+    for (size_t i = 0; i < upto; ++i) dfm::Apply(&st, events[i], i + 1, RecordedAt(i));
+    const std::string bytes = dfm::EncodeContactSnapshot(st, {});
+    const std::string key = dfm::ContactSnapshotKey("default", "c1");
+    s = log->CommitConsumer(dfm::kContactSnapshotConsumer, upto, {{key, bytes, false}});
+    if (!s.ok()) {
+      std::fprintf(stderr, "snapshot: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::vector<double> start_ms;
+    size_t messages = 0;
+    for (int r = 0; r < runs; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::string read;
+      dfm::ContactState from;
+      from.message_memory_us = 30 * kDayUs;
+      std::vector<dfm::OutstandingPush> outstanding;
+      s = log->GetConsumerState(dfm::kContactSnapshotConsumer, key, &read);
+      if (s.ok()) s = dfm::DecodeContactSnapshot(read, &from, &outstanding);
+      if (s.ok())
+        s = log->ScanStream(
+            "default", "contact:c1",
+            [&](const dfm::Event& e) {
+              dfm::DomainEvent d;
+              if (dfm::AsDomainEvent(e, &d)) dfm::Apply(&from, d, e.seq, e.recorded_at_us);
+              return true;
+            },
+            from.last_event_seq + 1);
+      start_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (!s.ok()) {
+        std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      messages = from.messages.size();
+    }
+    std::printf("%-22s %12.3f %12zu %10zu\n",
+                after ? "512 events after it" : "no event after it", Median(start_ms),
+                bytes.size(), messages);
   }
   log->Close();
   std::filesystem::remove_all(dir);

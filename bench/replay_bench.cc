@@ -10,12 +10,25 @@
 //   replay_bench replay DIR EVENTS     `dfm replay` dry run over the last
 //                                      EVENTS events; prints events/s and
 //                                      webhooks/s
+//   replay_bench history DIR           a year of traffic into an empty DIR:
+//                                      the contacts as `generate` writes
+//                                      them, then their texts (below)
 //
 // The traffic: 200,000 contacts (DFM_BENCH_CONTACTS to change it); each sync is a GoHighLevel contact webhook
 // (~600 bytes) with its decisions: contact.created the first time, else
 // contact.changed, then push.requested, push.attempted and push.succeeded
 // for Aloware (5 events). Every 50th sync is also a STOP: contact.opted_out
 // and two opt-out pushes (requested and succeeded).
+//
+// The history (issue 36's memory benchmark): each contact's texts of the
+// year before now, recorded on the days they happened. Most people text
+// a little: 0 to 6 texts (3 on average); one contact in 1,000 is a busy
+// conversation of 2,000 texts. A text is message.logged (Verity, in or
+// out), push.requested and push.succeeded of its GoHighLevel record, and
+// for an outbound one its delivery status: 3.5 events a text, ~5,000,000
+// texts for 1,000,000 contacts. (Their webhooks are left out: they cost
+// disk, not a contact's start or memory.)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +45,7 @@
 #include "sync/domain_event.h"
 #include "sync/identity.h"
 #include "sync/normalize.h"
+#include "util/clock.h"
 
 namespace dfm {
 namespace {
@@ -51,10 +65,12 @@ std::string Phone(uint64_t k) {
   return b;
 }
 
-std::unique_ptr<RocksDbEventLog> OpenForWriting(const std::string& dir) {
+std::unique_ptr<RocksDbEventLog> OpenForWriting(const std::string& dir,
+                                               const Clock* clock = SystemClock::Instance()) {
   std::unique_ptr<RocksDbEventLog> log;
   RocksDbLogOptions o;
   o.path = dir;
+  o.clock = clock;
   if (Status s = RocksDbEventLog::Open(o, &log); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return nullptr;
@@ -62,21 +78,24 @@ std::unique_ptr<RocksDbEventLog> OpenForWriting(const std::string& dir) {
   return log;
 }
 
-int Generate(const std::string& dir, uint64_t events) {
-  std::unique_ptr<RocksDbEventLog> log = OpenForWriting(dir);
+// Appends `*batch` (then empties it); false, said on stderr, if it fails.
+bool AppendBatch(RocksDbEventLog* log, std::vector<EventDraft>* batch) {
+  if (batch->empty()) return true;
+  std::vector<AppendOutcome> out;
+  Status s = log->Append(std::move(*batch), &out);
+  batch->clear();
+  if (!s.ok()) std::fprintf(stderr, "%s\n", s.ToString().c_str());
+  return s.ok();
+}
+
+int Generate(const std::string& dir, uint64_t events, const Clock* clock = SystemClock::Instance()) {
+  std::unique_ptr<RocksDbEventLog> log = OpenForWriting(dir, clock);
   if (!log) return 1;
   uint64_t written = log->LastSequence();
   std::vector<EventDraft> batch;
   double start = Now();
   uint64_t sync = written / 5;
-  auto flush = [&]() {
-    if (batch.empty()) return true;
-    std::vector<AppendOutcome> out;
-    Status s = log->Append(std::move(batch), &out);
-    batch.clear();
-    if (!s.ok()) std::fprintf(stderr, "%s\n", s.ToString().c_str());
-    return s.ok();
-  };
+  auto flush = [&]() { return AppendBatch(log.get(), &batch); };
   while (written < events) {
     uint64_t k = sync % kContacts;
     bool first = sync < kContacts;
@@ -164,6 +183,89 @@ int Generate(const std::string& dir, uint64_t events) {
   std::printf("generated log: %llu events in %.1f s (%.0f events/s appended, fsync on)\n",
               static_cast<unsigned long long>(log->LastSequence()), secs,
               static_cast<double>(log->LastSequence()) / secs);
+  log->Close();
+  return 0;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finalizer: a fixed pseudo-random function
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t TextsOf(uint64_t k) { return k % 1000 == 0 ? 2000 : Mix(k) % 7; }
+
+int History(const std::string& dir) {
+  constexpr int64_t kDayUs = 86400LL * 1000000;
+  const int64_t now_us = SystemClock::Instance()->NowMicros();
+  const int64_t first_day_us = now_us - 366 * kDayUs;
+  // Which texts happen on which day: (contact, text) by day.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> days(365);
+  uint64_t texts = 0;
+  for (uint64_t k = 0; k < kContacts; ++k)
+    for (uint64_t j = 0, n = TextsOf(k); j < n; ++j, ++texts)
+      days[Mix(k * 7919 + j) % 365].emplace_back(static_cast<uint32_t>(k), static_cast<uint32_t>(j));
+  // The contacts first, created the day before the year begins.
+  ManualClock clock(first_day_us - kDayUs);
+  if (int rc = Generate(dir, kContacts * 51 / 10, &clock); rc != 0) return rc;
+  std::unique_ptr<RocksDbEventLog> log = OpenForWriting(dir, &clock);
+  if (!log) return 1;
+  const uint64_t before = log->LastSequence();
+  double start = Now();
+  std::vector<EventDraft> batch;
+  auto flush = [&]() { return AppendBatch(log.get(), &batch); };
+  EventId cause;
+  for (int day = 0; day < 365; ++day) {
+    // Everything of a day is recorded at its start (a contact's texts of
+    // one day keep their order: j ascending).
+    std::sort(days[day].begin(), days[day].end());
+    clock.Set(first_day_us + day * kDayUs);
+    for (const auto& [k, j] : days[day]) {
+      const std::string contact = "c" + std::to_string(k);
+      const std::string stream = ContactStream(contact);
+      const std::string id = "m" + std::to_string(k) + "-" + std::to_string(j);
+      const bool outbound = j % 2 == 1;
+      DomainEvent m;
+      m.type = std::string(ev::kMessageLogged);
+      m.contact_id = contact;
+      m.system = "verity";
+      m.external_id = id;
+      m.message_key = "verity:" + id;
+      m.channel = "sms";
+      m.fields["direction"] = outbound ? "outbound" : "inbound";
+      m.source_time_us = clock.NowMicros();
+      batch.push_back(ToDraft(m, "default", stream, cause, cause));
+      DomainEvent p;
+      p.contact_id = contact;
+      p.system = "ghl";
+      p.op = "message";
+      p.message_key = m.message_key;
+      p.push_id = contact + ":ghl:message:" + id;
+      p.type = std::string(ev::kPushRequested);
+      batch.push_back(ToDraft(p, "default", stream, cause, cause));
+      p.type = std::string(ev::kPushSucceeded);
+      p.external_id = "g" + id;
+      batch.push_back(ToDraft(p, "default", stream, cause, cause));
+      if (outbound) {
+        DomainEvent st = m;
+        st.type = std::string(ev::kMessageStatus);
+        st.outcome = "delivered";
+        batch.push_back(ToDraft(st, "default", stream, cause, cause));
+      }
+      if (batch.size() >= 4096 && !flush()) return 1;
+    }
+    if (!flush()) return 1;
+  }
+  // Every webhook of it was decided (its decisions are in the log): a
+  // service started on it reads on from the head, as after a year live.
+  if (Status s = log->CommitConsumer("router", log->LastSequence(), {}); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  const double secs = Now() - start;
+  std::printf("history: %llu texts, %llu events in %.1f s\n", static_cast<unsigned long long>(texts),
+              static_cast<unsigned long long>(log->LastSequence() - before), secs);
   log->Close();
   return 0;
 }
@@ -267,10 +369,11 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "rebuild")
     return dfm::Rebuild(argv[2], argc >= 4 ? argv[3] : "");
   if (argc >= 3 && std::string(argv[1]) == "scan") return dfm::Scan(argv[2]);
+  if (argc >= 3 && std::string(argv[1]) == "history") return dfm::History(argv[2]);
   if (argc >= 4 && std::string(argv[1]) == "replay")
     return dfm::Replay(argv[2], std::strtoull(argv[3], nullptr, 10));
   std::fprintf(
       stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR [NAME] | scan DIR | replay DIR "
-      "WINDOW_EVENTS\n");
+      "WINDOW_EVENTS | history DIR\n");
   return 2;
 }

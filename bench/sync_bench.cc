@@ -16,6 +16,9 @@
 //              [--update N] [--wait-s 60] [--vendor-only S]
 //
 // --first: the index of the first phone (so runs do not collide).
+// --phone-base B: phone index i is +1 (B + i) (default 2055000000).
+// --texts N [--text-stride S]: only send N signed Verity texts, from the
+// phones of indices first + j * S, at --rate (issue 36's memory run).
 // --vendor-only S: serve as the vendor for S seconds, send nothing.
 //
 // --optouts N (issue 4): the stand-in also plays Aloware (same port, its
@@ -53,9 +56,9 @@ int64_t NowNs() {
       .count();
 }
 
-constexpr int64_t kPhoneBase = 2055000000;  // +1 205 500 0000: index 0
+int64_t phone_base = 2055000000;  // +1 205 500 0000: index 0 (--phone-base)
 
-std::string Phone(int64_t i) { return "+1" + std::to_string(kPhoneBase + i); }
+std::string Phone(int64_t i) { return "+1" + std::to_string(phone_base + i); }
 
 // What the vendor received: upsert arrival time per phone index.
 struct VendorLog {
@@ -67,7 +70,7 @@ struct VendorLog {
 };
 
 int64_t IndexOf(std::string_view phone) {
-  return phone.size() > 2 ? std::stoll(std::string(phone.substr(2))) - kPhoneBase : -1;
+  return phone.size() > 2 ? std::stoll(std::string(phone.substr(2))) - phone_base : -1;
 }
 
 auto RunVendor(int port, VendorLog* vlog) {
@@ -98,7 +101,7 @@ auto RunVendor(int port, VendorLog* vlog) {
               std::string_view phone;
               std::string raw(req->body());
               if (!parser.parse(raw).get(doc) && !doc["phone"].get(phone) && phone.size() > 2) {
-                int64_t idx = std::stoll(std::string(phone.substr(2))) - kPhoneBase;
+                int64_t idx = std::stoll(std::string(phone.substr(2))) - phone_base;
                 std::lock_guard<std::mutex> lk(vlog->mu);
                 vlog->upsert_ns.emplace(idx, now);
                 body = R"({"new":true,"contact":{"id":"g)" + std::to_string(idx) + R"("}})";
@@ -211,10 +214,13 @@ std::string AlowareWebhook(int64_t idx, const std::string& token, const std::str
          token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-std::string VerityStop(int64_t idx, int64_t n, const dfm::HmacKey& key) {
-  std::string body = R"({"eventType":"message.received","messageId":"bench-stop-)" +
-                     std::to_string(n) + R"(","direction":"inbound","from":")" + Phone(idx) +
-                     R"(","to":"+12055550100","body":"STOP","timestamp":"2026-11-21T09:00:00.000Z"})";
+// A signed Verity text `text` from phone index `idx`, message id `id`.
+std::string VerityText(int64_t idx, const std::string& id, const std::string& text,
+                       const dfm::HmacKey& key) {
+  std::string body = R"({"eventType":"message.received","messageId":")" + id +
+                     R"(","direction":"inbound","from":")" + Phone(idx) +
+                     R"(","to":"+12055550100","body":")" + text +
+                     R"(","timestamp":"2026-11-21T09:00:00.000Z"})";
   return "POST /webhooks/verity HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
          "X-Texting-Signature: " +
          dfm::HexEncode(key.Mac(body)) + "\r\nContent-Length: " + std::to_string(body.size()) +
@@ -231,7 +237,7 @@ bool Ready(int port) {
 int main(int argc, char** argv) {
   int dfm_port = 18080, vendor_port = 18191, connections = 8;
   double rate = 1000, seconds = 10, warmup = 2, wait_s = 60, vendor_only = 0;
-  int64_t first = 0, update = 0, optouts = 0;
+  int64_t first = 0, update = 0, optouts = 0, texts = 0, text_stride = 1;
   double optout_rate = 10;
   std::string token = "bench-aloware-token", verity_secret = "bench-verity-secret";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -251,6 +257,9 @@ int main(int argc, char** argv) {
     if (a == "--optouts") optouts = std::atoll(v);
     if (a == "--optout-rate") optout_rate = std::atof(v);
     if (a == "--verity-secret") verity_secret = v;
+    if (a == "--phone-base") phone_base = std::atoll(v);
+    if (a == "--texts") texts = std::atoll(v);
+    if (a == "--text-stride") text_stride = std::atoll(v);
   }
   VendorLog vlog;
   auto vendor = RunVendor(vendor_port, &vlog);
@@ -260,6 +269,29 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < 200 && !Ready(dfm_port); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  // --texts N: a Verity text from each of N known contacts (phone indices
+  // first, first + stride, ...), at --rate; nothing is waited for.
+  if (texts > 0) {
+    std::atomic<int64_t> failed{0};
+    const int64_t begin = NowNs(), every = static_cast<int64_t>(1e9 / rate);
+    std::vector<std::thread> senders;
+    for (int t = 0; t < connections; ++t) {
+      senders.emplace_back([&, t] {
+        dfm::HmacKey key(dfm::HmacKey::Digest::kSha256, verity_secret);
+        Conn c(dfm_port);
+        for (int64_t j = t; j < texts; j += connections) {
+          int64_t when = begin + j * every, now = NowNs();
+          if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
+          if (c.RoundTrip(VerityText(first + j * text_stride, "bench-text-" + std::to_string(j), "See you at 3", key)) / 100 != 2) failed++;
+        }
+      });
+    }
+    for (auto& th : senders) th.join();
+    std::printf("texts=%lld sent_in_s=%.1f webhook_failures=%lld\n", static_cast<long long>(texts),
+                static_cast<double>(NowNs() - begin) / 1e9, static_cast<long long>(failed.load()));
+    return failed.load() == 0 ? 0 : 1;
+  }
 
   // --update N: change the city of N earlier contacts (indices first..),
   // as fast as --rate allows; count the PUTs that reach the vendor.
@@ -305,7 +337,7 @@ int main(int argc, char** argv) {
         stop_due[static_cast<size_t>(j)] = when;
         int64_t now = NowNs();
         if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
-        if (c.RoundTrip(VerityStop(first + j, j, key)) / 100 != 2) failures++;
+        if (c.RoundTrip(VerityText(first + j, "bench-stop-" + std::to_string(j), "STOP", key)) / 100 != 2) failures++;
       }
     });
   }

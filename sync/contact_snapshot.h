@@ -1,0 +1,79 @@
+// A contact's snapshot: its ContactState and the pushes it has requested
+// and not yet seen settled, as of one event of its stream, so that a
+// contact actor starts from the snapshot and the stream's events after it
+// instead of the whole stream (issue 36, "Bounded state"). A snapshot is a
+// cache: dropping it changes nothing but the next start's cost, since the
+// actor then folds the whole stream as before.
+//
+// Format (version 1; docs/event-format.md, "Contact snapshots"): binary,
+// every integer a LEB128 varint (signed ones zig-zag), every string and
+// every map length-prefixed, maps in key order:
+//
+//   snapshot   := "DFCS" version:u8(=1) rules:varint state outstanding
+//   state      := contact_id:str exists:u8 deleted:u8
+//                 fields:map<str, attributed> links:map<str,str>
+//                 known:map<str,map<str,str>>
+//                 pushed:map<str,map<str,map<str,zigzag>>>
+//                 pending:map<str,map<str,str>>
+//                 consent:map<str, out:u8 at:zigzag held:u8 held_by:str>
+//                 known_consent:map<str,map<str, out:u8 at:zigzag permanent:u8>>
+//                 pending_consent:map<str,map<str, out:u8 push_id:str>>
+//                 last_outbound:map<str,zigzag>
+//                 messages:map<str, message>
+//                 message_keys:map<str,str>
+//                 pending_sends:map<str, key:str channel:str system:str>
+//                 pending_records:map<str, key:str op:str direction:str body:str>
+//                 next_forget:zigzag last_fact_seq:varint last_event_seq:varint
+//   attributed := value:str system:str source_time:zigzag
+//   message    := origin:str channel:str direction:str status:str ids:map<str,str>
+//                 delivery_decided:u8 note:str tag:str last:zigzag
+//   outstanding:= count:varint { type:str payload:str request_id:16 bytes
+//                               correlation_id:16 bytes }
+//   map<K,V>   := count:varint { K V }
+//
+// `rules` is kContactRulesVersion when the snapshot was written: a build
+// whose Apply folds events differently raises it, and a snapshot of
+// another rules version is not used (the stream is folded whole).
+// ContactState::message_memory_us is configuration, not state: not kept.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.h"
+#include "sync/contact_model.h"
+#include "util/status.h"
+
+namespace dfm {
+
+// Raise it whenever Apply (sync/contact_model.h) changes what a stream
+// folds into.
+inline constexpr uint32_t kContactRulesVersion = 1;
+
+// A push.requested event not yet settled, as the contact actor holds it.
+struct OutstandingPush {
+  DomainEvent request;
+  EventId request_id;
+  EventId correlation_id;
+};
+
+std::string EncodeContactSnapshot(const ContactState& state,
+                                  const std::vector<OutstandingPush>& outstanding);
+
+// Fills *state (all but message_memory_us, left as it is) and
+// *outstanding. Corruption when the bytes do not read as version 1;
+// InvalidArgument when they were written under other rules.
+Status DecodeContactSnapshot(std::string_view bytes, ContactState* state,
+                             std::vector<OutstandingPush>* outstanding);
+
+// The key a contact's snapshot is kept under (consumer "contact_snapshots").
+inline constexpr std::string_view kContactSnapshotConsumer = "contact_snapshots";
+inline std::string ContactSnapshotKey(std::string_view tenant, std::string_view contact_id) {
+  std::string k(tenant);
+  k.push_back('\n');
+  k.append(contact_id);
+  return k;
+}
+
+}  // namespace dfm

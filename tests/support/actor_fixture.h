@@ -1,0 +1,192 @@
+// The sync actors' test fixture: CAF's test coordinator (one thread,
+// simulated time, every message delivered when the test says so), the
+// in-memory log (it answers appends inline) and a vendor whose answers the
+// test gives (ScriptedClient).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "actors/contact_actor.h"
+#include "actors/engine.h"
+#include "config/config.h"
+#include "events/webhook_received.h"
+#include "storage/memory_event_log.h"
+#include "sync/normalize.h"
+#include "tests/support/fixtures.h"
+#include "util/clock.h"
+
+namespace dfm {
+namespace testing {
+
+
+inline constexpr int64_t kStart = 1'795'000'000'000'000;  // µs, late 2026
+
+// A vendor whose answers the test gives, one push at a time.
+class ScriptedClient : public VendorClient {
+ public:
+  struct Call {
+    PushRequest req;
+    Credentials creds;
+    std::function<void(PushResult)> done;
+  };
+  std::vector<Call> pushes;
+  std::vector<std::function<void(TokenGrant)>> refreshes;
+  bool oauth = false;
+
+  void Push(const PushRequest& req, const Credentials& creds,
+            std::function<void(PushResult)> done) override {
+    pushes.push_back({req, creds, std::move(done)});
+  }
+  bool UsesOAuth() const override { return oauth; }
+  void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
+    refreshes.push_back(std::move(done));
+  }
+  void Answer(size_t i, int status, std::string ext = "") {
+    PushResult r;
+    r.http_status = status;
+    r.requests = 1;
+    r.external_id = std::move(ext);
+    pushes.at(i).done(r);
+  }
+};
+
+class ActorTest : public ::testing::Test {
+ protected:
+  ActorTest() {
+    cfg_.set("scheduler.policy", caf::atom("testing"));
+    cfg_.set("logger.console", caf::atom("none"));
+    AddSyncMessageTypes(cfg_);
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+    env_ = std::make_shared<SyncEnv>();
+    env_->log = &log_;
+    ApplyBuiltinDefaults(&env_->ctx);
+    env_->mapper.normalizer = &normalizer_;
+    env_->now_us = [this] { return clock_.NowMicros(); };
+    env_->contact_idle_us = 60'000'000;
+  }
+
+  ~ActorTest() override {
+    // Every actor ends before the system does (the router takes its contacts).
+    for (auto& a : spawned_) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    sched_->run();
+    sched_->clock().cancel_all();
+    sched_->run();
+  }
+
+  caf::actor Keep(caf::actor a) {
+    spawned_.push_back(a);
+    return a;
+  }
+
+  // A router on env_, told of `connector` (when given) and started as the
+  // engine starts it; whatever that delivers is delivered.
+  caf::actor StartRouter(const caf::actor& connector = caf::actor()) {
+    auto router = Keep(sys_->spawn(Router, std::shared_ptr<const SyncEnv>(env_)));
+    if (connector) caf::anon_send(connector, router);
+    caf::anon_send(router, recover_atom::value);
+    sched_->run();
+    return router;
+  }
+
+  // Moves both clocks on and delivers whatever became due.
+  void Advance(int64_t us) {
+    clock_.Advance(us);
+    sched_->advance_time(std::chrono::microseconds(us));
+    sched_->run();
+  }
+
+  // A stand-in router that keeps the reports a connector sends.
+  caf::actor ReportSink() {
+    // (An argument, not a capture: CAF 0.17 binds a null reference for
+    // argument-less function actors, which UBSan reports.)
+    using Reports = std::shared_ptr<std::vector<PushReport>>;
+    return Keep(sys_->spawn(
+        [](caf::event_based_actor*, Reports reports) -> caf::behavior {
+          return {[reports](PushReport& r) { reports->push_back(std::move(r)); }};
+        },
+        reports_));
+  }
+
+  // `status`: the board it publishes on (none when null).
+  caf::actor Connector(std::shared_ptr<ScriptedClient> client, Credentials creds = {},
+                       std::shared_ptr<ConnectorStatus> status = nullptr) {
+    ConnectorSettings s;
+    s.tenant = "default";
+    s.system = "aloware";
+    s.client = client;
+    s.credentials = creds;
+    s.seed = 7;
+    s.status = std::move(status);
+    auto a = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+    sched_->run();
+    return a;
+  }
+
+  PushOrder Order(const std::string& push_id, const std::string& contact, int priority = 0) {
+    PushOrder o;
+    o.tenant = "default";
+    o.request.type = std::string(ev::kPushRequested);
+    o.request.contact_id = contact;
+    o.request.system = "aloware";
+    o.request.push_id = push_id;
+    o.request.op = "upsert";
+    o.request.priority = priority;
+    o.request.fields = {{"phone", "+12055550142"}};
+    return o;
+  }
+
+  // The fixture with the string values of some of its top-level keys replaced.
+  static std::string GhlBody(const std::string& fixture,
+                             const std::vector<std::pair<std::string, std::string>>& values) {
+    std::string body = Fixture(fixture);
+    for (const auto& [key, value] : values) {
+      auto at = body.find("\"" + key + "\"");
+      auto colon = body.find(':', at), q1 = body.find('"', colon + 1), q2 = body.find('"', q1 + 1);
+      body.replace(q1 + 1, q2 - q1 - 1, value);
+    }
+    return body;
+  }
+
+  uint64_t AppendGhlWebhook(const std::string& fixture, const std::string& webhook_id,
+                            const std::string& first_name) {
+    std::string body = GhlBody(fixture, {{"webhookId", webhook_id}, {"firstName", first_name}});
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = webhook_id;
+    EventDraft d = WebhookDraft("default", w, body);
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(std::move(d), &out).ok());
+    return out.seq;
+  }
+
+  std::vector<std::string> TypesIn(const std::string& stream_prefix) {
+    std::vector<Event> all;
+    EXPECT_TRUE(log_.Read(1, 100000, &all).ok());
+    std::vector<std::string> out;
+    for (const auto& e : all)
+      if (e.stream.rfind(stream_prefix, 0) == 0) out.push_back(e.type);
+    return out;
+  }
+
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  MemoryEventLog log_;
+  ManualClock clock_{kStart};
+  Normalizer normalizer_{"US"};
+  std::shared_ptr<SyncEnv> env_;
+  std::vector<caf::actor> spawned_;
+  std::shared_ptr<std::vector<PushReport>> reports_ = std::make_shared<std::vector<PushReport>>();
+};
+
+}  // namespace testing
+}  // namespace dfm

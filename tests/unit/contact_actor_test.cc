@@ -1,0 +1,140 @@
+// A contact actor's start from its snapshot (actors/contact_actor.h,
+// sync/contact_snapshot.h), on CAF's test coordinator.
+#include "storage/snapshot_store.h"
+#include "sync/contact_snapshot.h"
+#include "tests/support/actor_fixture.h"
+
+namespace dfm {
+namespace {
+
+using testing::ActorTest;
+using testing::ScriptedClient;
+
+class ContactSnapshotActorTest : public ActorTest {
+ protected:
+  ContactSnapshotActorTest() {
+    env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+    env_->snapshots = &store_;
+  }
+  ~ContactSnapshotActorTest() override { env_->snapshots = nullptr; }
+
+  // The one contact stream's contact id.
+  std::string OnlyContact() {
+    std::vector<Event> all;
+    EXPECT_TRUE(log_.Read(1, 100000, &all).ok());
+    for (const auto& e : all)
+      if (e.stream.rfind("contact:", 0) == 0) return e.stream.substr(8);
+    return "";
+  }
+
+  // A contact actor started as the router starts one at service start
+  // (`redrive`: it hands its unsettled pushes to their connectors).
+  caf::actor SpawnContact(const std::string& contact_id) {
+    auto sink = ReportSink();
+    auto a = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), sink,
+                              std::string("default"), contact_id, /*redrive=*/true));
+    sched_->run();
+    return a;
+  }
+
+  SnapshotStore store_{&log_, std::string(kContactSnapshotConsumer)};
+};
+
+// The passivation flow of ActorTest.ContactsArePassivatedWhenIdleAndRecover-
+// FromTheirStream, with snapshots: the same events, and the contact that
+// comes back after passivation starts from the snapshot it left.
+TEST_F(ContactSnapshotActorTest, PassivatedContactLeavesASnapshotAndDecidesAsBefore) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto connector = Connector(client);
+  env_->connectors[{"default", "aloware"}] = connector;
+  auto router = StartRouter(connector);
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 0u) << "512 events are not reached: no snapshot yet";
+  Advance(env_->contact_idle_us);  // passivated: a snapshot is put
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 1u);
+  std::string bytes;
+  ASSERT_TRUE(store_.Get(ContactSnapshotKey("default", OnlyContact()), &bytes).ok());
+  ContactState s;
+  std::vector<OutstandingPush> outstanding;
+  ASSERT_TRUE(DecodeContactSnapshot(bytes, &s, &outstanding).ok());
+  EXPECT_TRUE(s.exists);
+  EXPECT_EQ(s.last_event_seq, log_.LastSequence());
+  ASSERT_EQ(outstanding.size(), 1u) << "the push not yet answered";
+  EXPECT_EQ(outstanding[0].request.system, "aloware");
+
+  client->Answer(0, 201, "7000001");
+  sched_->run();
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-2", "Johnny");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:"),
+            (std::vector<std::string>{"contact.created", "push.requested", "push.attempted",
+                                      "push.succeeded", "contact.changed", "push.requested"}));
+}
+
+// What a start takes from the snapshot: the state and the pushes to hand
+// on again (here a contact with no stream at all: everything it knows is
+// the snapshot's). A snapshot past the log's head (the log was recovered
+// shorter since) or a damaged one is not used.
+TEST_F(ContactSnapshotActorTest, StartTakesStateAndUnsettledPushesFromTheSnapshot) {
+  auto client = std::make_shared<ScriptedClient>();
+  env_->connectors[{"default", "aloware"}] = Connector(client);
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-0", "Ada");  // the log's head: seq 1
+  auto put = [&](const std::string& contact, uint64_t seq, const std::string& push_id) {
+    ContactState s;
+    s.contact_id = contact;
+    s.exists = true;
+    s.last_event_seq = seq;
+    OutstandingPush o;
+    o.request.type = std::string(ev::kPushRequested);
+    o.request.contact_id = contact;
+    o.request.system = "aloware";
+    o.request.op = "upsert";
+    o.request.push_id = push_id;
+    o.request.fields = {{"phone", "+12055550142"}};
+    s.pending["aloware"]["phone"] = "+12055550142";
+    store_.Put(ContactSnapshotKey("default", contact), seq, EncodeContactSnapshot(s, {o}));
+  };
+  put("c-snap", 1, "c-snap:aloware:1:upsert");
+  put("c-ahead", 2, "c-ahead:aloware:2:upsert");
+  store_.Put(ContactSnapshotKey("default", "c-damaged"), 1, "DFCS\x01");
+  store_.Flush();
+  SpawnContact("c-snap");
+  SpawnContact("c-ahead");
+  SpawnContact("c-damaged");
+  ASSERT_EQ(client->pushes.size(), 1u) << "only the usable snapshot's push is handed on";
+  EXPECT_EQ(client->pushes[0].req.push_id, "c-snap:aloware:1:upsert");
+}
+
+// A contact that applies snapshot_every events keeps a snapshot without
+// passivating, and the one it keeps reads back as its state.
+TEST_F(ContactSnapshotActorTest, ABusyContactKeepsSnapshotsAsItGoes) {
+  env_->snapshot_every = 4;
+  auto client = std::make_shared<ScriptedClient>();
+  auto connector = Connector(client);
+  env_->connectors[{"default", "aloware"}] = connector;
+  auto router = StartRouter(connector);
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  client->Answer(0, 201, "7000001");
+  sched_->run();
+  store_.Flush();
+  EXPECT_GE(store_.written(), 1u);
+  std::string bytes;
+  ASSERT_TRUE(store_.Get(ContactSnapshotKey("default", OnlyContact()), &bytes).ok());
+  ContactState s;
+  std::vector<OutstandingPush> outstanding;
+  ASSERT_TRUE(DecodeContactSnapshot(bytes, &s, &outstanding).ok());
+  EXPECT_EQ(s.links.at("aloware"), "7000001");
+  EXPECT_TRUE(outstanding.empty());
+  EXPECT_EQ(s.last_event_seq, log_.LastSequence());
+}
+
+}  // namespace
+}  // namespace dfm
