@@ -32,7 +32,14 @@ void Publish(Self* self) {
   b->dead_lettered.store(st.dead, kRelaxed);
   b->breaker_open.store(st.breaker->state(now) != CircuitBreaker::State::kClosed, kRelaxed);
   b->reopens_at_us.store(st.breaker->reopens_at(), kRelaxed);
-  b->auth_failing.store(st.last_answer_401 || st.refresh_failed, kRelaxed);
+  const bool auth_failing = st.last_answer_401 || st.refresh_failed;
+  b->auth_failing.store(auth_failing, kRelaxed);
+  const bool down = auth_failing || st.breaker->state(now) != CircuitBreaker::State::kClosed;
+  if (!down) {
+    b->down_since_us.store(0, kRelaxed);
+  } else if (b->down_since_us.load(kRelaxed) == 0) {
+    b->down_since_us.store(now, kRelaxed);
+  }
   b->oldest_opt_out_us.store(st.opt_outs_held.empty() ? 0 : *st.opt_outs_held.begin(), kRelaxed);
 }
 
@@ -78,6 +85,15 @@ DomainEvent Event(const ConnectorState::Item& it, std::string_view type) {
 }
 
 void Report(Self* self, const ConnectorState::Item& it, std::vector<DomainEvent> events) {
+  if (ConnectorStatus* b = self->state.cfg.status.get()) {
+    const int64_t now = self->state.env->now_us();
+    for (const auto& e : events) {
+      if (e.type != ev::kPushAttempted) continue;
+      const bool ok = e.outcome == "ok";
+      b->minutes.Add(now, ok ? 1 : 0, ok ? 0 : 1);
+      if (!ok) b->last_failure_us.store(now, std::memory_order_relaxed);
+    }
+  }
   PushReport r{self->state.cfg.tenant, it.order.request.contact_id, std::move(events),
                it.order.request_id, it.order.correlation_id};
   self->send(self->state.router, std::move(r));
@@ -99,6 +115,7 @@ void Send(Self* self, const std::string& push_id) {
   st.in_flight++;
   st.busy.insert(it.order.request.contact_id);
   st.limiter->OnSent(now);
+  it.sent_at = now;
   PushRequest req;
   req.push_id = push_id;
   req.contact_id = it.order.request.contact_id;
@@ -193,6 +210,8 @@ void OnDone(Self* self, HttpDone& d) {
   if (r.http_status != 0) st.last_answer_401 = r.auth_rejected;
   for (int i = 1; i < r.requests; ++i) st.limiter->OnSent(now);
   st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining);
+  if (ConnectorStatus* b = st.cfg.status.get())
+    b->last_answer_us.store(std::max<int64_t>(now - it.sent_at, 0), std::memory_order_relaxed);
 
   DomainEvent attempted = Event(it, ev::kPushAttempted);
   attempted.http_status = r.http_status;

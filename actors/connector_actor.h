@@ -66,6 +66,7 @@ struct ConnectorState {
     PushOrder order;
     int attempt = 0;
     int64_t not_before = 0;
+    int64_t sent_at = 0;  // when its last request went
     int auth_retries = 0;
     bool cancelled = false;  // PushCancel came while it was in flight
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)

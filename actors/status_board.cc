@@ -7,6 +7,33 @@
 
 namespace dfm {
 
+void MinuteCounter::Add(int64_t now_us, uint64_t ok, uint64_t failed) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  const int64_t minute = now_us / 60000000;
+  Slot& slot = slots_[static_cast<size_t>(minute % 60)];
+  if (slot.minute.load(kRelaxed) != minute) {
+    slot.ok.store(0, kRelaxed);
+    slot.failed.store(0, kRelaxed);
+    slot.minute.store(minute, kRelaxed);
+  }
+  slot.ok.fetch_add(ok, kRelaxed);
+  slot.failed.fetch_add(failed, kRelaxed);
+}
+
+MinuteCounter::Sums MinuteCounter::Last(int64_t now_us, int minutes) const {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  const int64_t minute = now_us / 60000000;
+  Sums s;
+  for (const Slot& slot : slots_) {
+    const int64_t m = slot.minute.load(kRelaxed);
+    if (m > minute - minutes && m <= minute) {
+      s.ok += slot.ok.load(kRelaxed);
+      s.failed += slot.failed.load(kRelaxed);
+    }
+  }
+  return s;
+}
+
 namespace {
 
 enum class Breaker { kClosed, kOpen, kHalfOpen };

@@ -42,6 +42,26 @@ struct PushOpCounters {
   std::atomic<uint64_t> succeeded{0}, dead_lettered{0}, cancelled{0};
 };
 
+// Counts per minute of the last hour, for "in the last hour" and "in the
+// last few minutes" on the status page. One writer (the actor that owns
+// it); any thread reads. A reader may see a minute being reset as empty.
+class MinuteCounter {
+ public:
+  void Add(int64_t now_us, uint64_t ok, uint64_t failed);
+  struct Sums {
+    uint64_t ok = 0, failed = 0;
+  };
+  // The counts of the `minutes` (at most 60) up to and including now's.
+  Sums Last(int64_t now_us, int minutes = 60) const;
+
+ private:
+  struct Slot {
+    std::atomic<int64_t> minute{-1};
+    std::atomic<uint64_t> ok{0}, failed{0};
+  };
+  std::array<Slot, 60> slots_;
+};
+
 struct RouterStatus {
   // Every webhook up to `decided` has been decided and its outcome appended
   // (the router's checkpoint trails it). It moves back when a contact actor
@@ -64,6 +84,16 @@ struct ConnectorStatus {
   // The vendor's last answer was a 401, or the last token refresh failed.
   std::atomic<bool> auth_failing{false};
   std::atomic<int64_t> last_success_us{0};  // the last push the vendor took; 0: none yet
+  // Since when the vendor is down (its breaker open, or our credentials
+  // refused) in the outage going on; 0 while it answers.
+  std::atomic<int64_t> down_since_us{0};
+  // When an attempt last failed (retried or given up); 0: none yet.
+  std::atomic<int64_t> last_failure_us{0};
+  // How long the vendor took to answer the last request.
+  std::atomic<int64_t> last_answer_us{0};
+  // Pushes the vendor took (ok) and attempts that failed (retried or
+  // given up), per minute.
+  MinuteCounter minutes;
   std::array<PushOpCounters, kMetricPushOps.size()> by_op;  // indexed by MetricPushOp
   // From the opt-out's webhook (its correlation id's time) to the vendor's
   // answer taking it, per opt-out push that succeeded.

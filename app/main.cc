@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/backfill_command.h"
+#include "app/keys_command.h"
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "app/sync_runtime.h"
@@ -66,6 +67,10 @@ int Serve(const std::string& config_path) {
       sync->AddHealthParts(last_seq, parts);
     });
     front.SetHealthServices([&sync](dfm::JsonObject* services) { sync->AddServices(services); });
+    front.SetStatusSource([&sync, &log](std::vector<dfm::ConnectorSnapshot>* connectors,
+                                        dfm::EngineSnapshot* engine) {
+      sync->StatusSnapshot(log->LastSequence(), connectors, engine);
+    });
     front.SetMetricsParts([&sync, &log](uint64_t last_seq, dfm::MetricsText* out) {
       log->WriteMetrics(out);
       sync->WriteMetrics(last_seq, out);
@@ -151,6 +156,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   backfill->add_flag("--restart", bf.restart, "start over instead of continuing an unfinished run");
 
+  dfm::KeysCommandArgs keys_args;
+  auto* keys = app.add_subcommand("keys", "API keys for the HTTP API and the status page");
+  keys->require_subcommand(1);
+  auto* keys_create = keys->add_subcommand("create", "Make a key; its token is printed once");
+  keys_create->add_option("-c,--config", config_path, "configuration file");
+  keys_create->add_option("--name", keys_args.name, "what the key is for")->required();
+  keys_create->add_option("--role", keys_args.role, "viewer, operator or admin")->capture_default_str();
+  keys_create->add_option("--tenant", keys_args.tenant, "its tenant, or * for every one")
+      ->capture_default_str();
+  auto* keys_list = keys->add_subcommand("list", "Every key, revoked ones too (never their tokens)");
+  keys_list->add_option("-c,--config", config_path, "configuration file");
+  keys_list->add_flag("--json", keys_args.json, "JSON lines");
+  auto* keys_revoke = keys->add_subcommand("revoke", "Revoke a key at once (its sessions end too)");
+  keys_revoke->add_option("-c,--config", config_path, "configuration file");
+  keys_revoke->add_option("id", keys_args.id, "the key's id (dfm keys list)")->required();
+
   dfm::ReplayTools tools(&app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
@@ -190,6 +211,14 @@ int main(int argc, char** argv) {
     if (PrintProblems(problems, std::cerr) > 0) return 2;
     dfm::InitLogging(c.log_level());
     return dfm::RunBackfillCommand(c, bf, std::cout, std::cerr);
+  }
+  if (keys->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    if (keys_create->parsed()) return dfm::RunKeysCreate(c, keys_args, std::cout, std::cerr);
+    if (keys_list->parsed()) return dfm::RunKeysList(c, keys_args, std::cout, std::cerr);
+    return dfm::RunKeysRevoke(c, keys_args, std::cout, std::cerr);
   }
   if (verify->parsed()) return dfm::RunLogVerify(resolve_data_dir(), json, std::cout, std::cerr);
   if (recover->parsed()) return dfm::RunLogRecover(resolve_data_dir(), std::cout, std::cerr);

@@ -155,6 +155,46 @@ void SyncRuntime::WriteMetrics(uint64_t last, MetricsText* out) const {
   SyncMetrics(*im.board, last, SystemClock::Instance()->NowMicros(), out);
 }
 
+void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* connectors,
+                                 EngineSnapshot* engine) const {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  const Impl& im = *impl_;
+  const int64_t now = SystemClock::Instance()->NowMicros();
+  const uint64_t folded = im.projections ? im.projections->checkpoint() : 0;
+  engine->projections_behind = last > folded ? last - folded : 0;
+  engine->projections_failed = im.projections && !im.projections->status().ok();
+  engine->sync_enabled = im.board->sync_enabled;
+  const uint64_t decided = im.board->router.decided.load(kRelaxed);
+  engine->router_behind = im.board->sync_enabled && last > decided ? last - decided : 0;
+  for (const auto& c : im.board->connectors) {
+    ConnectorSnapshot s;
+    s.tenant = c->tenant;
+    s.system = c->system;
+    const Connector* f = FindConnector(c->system);
+    s.name = f ? f->name : c->system;
+    s.breaker_open = c->breaker_open.load(kRelaxed);
+    s.auth_failing = c->auth_failing.load(kRelaxed);
+    s.down_since_us = c->down_since_us.load(kRelaxed);
+    s.reopens_at_us = c->reopens_at_us.load(kRelaxed);
+    s.last_success_us = c->last_success_us.load(kRelaxed);
+    s.last_answer_us = c->last_answer_us.load(kRelaxed);
+    s.last_failure_us = c->last_failure_us.load(kRelaxed);
+    s.held = c->held.load(kRelaxed);
+    const MinuteCounter::Sums hour = c->minutes.Last(now, 60), recent = c->minutes.Last(now, 5);
+    s.ok_hour = hour.ok;
+    s.failed_hour = hour.failed;
+    s.failed_recent = recent.failed;
+    s.oldest_opt_out_us = c->oldest_opt_out_us.load(kRelaxed);
+    // Dead letters since the log began (the sync_status projection's count).
+    std::string dead;
+    if (im.log->GetConsumerState(SyncStatusProjection::kName,
+                                 "n/" + c->tenant + "/" + c->system + "/dead", &dead)
+            .ok())
+      s.dead_letters = std::strtoull(dead.c_str(), nullptr, 10);
+    connectors->push_back(std::move(s));
+  }
+}
+
 void SyncRuntime::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;

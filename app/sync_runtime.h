@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "console/status_view.h"
 #include "storage/event_log.h"
 #include "util/json.h"
 #include "util/metrics.h"
@@ -32,6 +33,10 @@ class SyncRuntime {
   void AddServices(JsonObject* services) const;
   // The same parts' families for GET /metrics (docs/metrics.md).
   void WriteMetrics(uint64_t last_seq, MetricsText* out) const;
+  // What the status page shows of each connected system and of the sync
+  // (console/status_view.h), against the log's head `last_seq`.
+  void StatusSnapshot(uint64_t last_seq, std::vector<ConnectorSnapshot>* connectors,
+                      EngineSnapshot* engine) const;
 
   struct Impl;
 

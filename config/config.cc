@@ -103,6 +103,10 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.message_memory_days", "30"},
     {"consent.staff_opt_outs_hold", "false"},
     {"consent.yes_reply_window_h", "24"},
+    {"api.rate_limit_per_key", "600"},
+    {"api.rate_limit_per_tenant", "3000"},
+    {"api.anonymous_search", "true"},
+    {"api.session_hours", "12"},
 };
 
 bool ValidTenantName(const std::string& t) {
@@ -441,6 +445,10 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
     return true;
   };
   bool_key("consent.staff_opt_outs_hold", &c.sync_.staff_opt_outs_hold);
+  int_key("api.rate_limit_per_key", 0, 10000000, &c.api_.rate_limit_per_key);
+  int_key("api.rate_limit_per_tenant", 0, 10000000, &c.api_.rate_limit_per_tenant);
+  bool_key("api.anonymous_search", &c.api_.anonymous_search);
+  int_key("api.session_hours", 1, 24 * 30, &c.api_.session_hours);
   for (const auto& tenant : c.tenants_) {
     const std::string key = "tenants." + tenant + ".consent.staff_opt_outs_hold";
     bool hold = false;

@@ -84,6 +84,18 @@ struct SyncSettings {
   int64_t message_memory_days = 30;
 };
 
+// [api]: the authenticated API and the status page (docs/http-api.md,
+// "Keys and roles"; docs/status-page.md).
+struct ApiSettings {
+  // Requests a minute per API key and per tenant (0: no limit).
+  uint64_t rate_limit_per_key = 600;
+  uint64_t rate_limit_per_tenant = 3000;
+  // Whether the status page's search answers viewers not signed in (its
+  // answers are masked then).
+  bool anonymous_search = true;
+  int64_t session_hours = 12;  // how long a sign-in lasts
+};
+
 // The rules as the built-in connectors default them, when the
 // configuration says nothing: each field's owner, and each role's system
 // (the first connector that claims it; "" when none does).
@@ -137,6 +149,7 @@ class Config {
   uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb_) << 20; }
   const std::string& log_level() const { return log_level_; }
   const SyncSettings& sync() const { return sync_; }
+  const ApiSettings& api() const { return api_; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
@@ -156,6 +169,7 @@ class Config {
   ServerSettings server_;
   std::string data_dir_ = "./data";
   int64_t min_free_mb_ = 256;
+  ApiSettings api_;
   std::string log_level_ = "info";
   SyncSettings sync_;
   std::vector<std::string> tenants_;

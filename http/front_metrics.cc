@@ -45,9 +45,6 @@ void FrontMetrics::Write(MetricsText* out) const {
               "From handing a request's events to the log to their being durable (webhooks "
               "and admin actions).")
       .Histo({}, append_us_.Read(), 1e-6);
-  out->Family("dfm_admin_auth_failures_total", "counter",
-              "Admin requests refused for a missing or wrong token.")
-      .Sample({}, static_cast<double>(admin_auth_failures_.load(kRelaxed)));
 }
 
 }  // namespace dfm

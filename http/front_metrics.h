@@ -59,7 +59,6 @@ class FrontMetrics {
     Count(RouteOf(path), WebhookOutcome(outcome));
   }
   void ObserveAppend(int64_t micros) { append_us_.Observe(micros); }
-  void CountAdminAuthFailure() { admin_auth_failures_.fetch_add(1, std::memory_order_relaxed); }
 
   void Write(MetricsText* out) const;
 
@@ -70,7 +69,6 @@ class FrontMetrics {
   std::map<std::pair<std::string, std::string>, size_t> index_;
   std::vector<Row> rows_;  // one per route, then the unrouted one
   Histogram append_us_{Histogram::LatencyBoundsUs()};
-  std::atomic<uint64_t> admin_auth_failures_{0};
 };
 
 }  // namespace dfm

@@ -12,13 +12,8 @@
 #include <optional>
 #include <thread>
 
-#include "connectors/common/mapper.h"
+#include "console/console.h"
 #include "http/front_metrics.h"
-#include "replay-tools/redrive_items.h"
-#include "sync/contact_model.h"
-#include "sync/normalize.h"
-#include "sync/redrive.h"
-#include "sync/settle.h"
 #include "util/crypto.h"
 #include "util/json.h"
 #include "util/logging.h"
@@ -36,12 +31,16 @@ const char* kVersion = "0.1.0";
 std::string ReasonPhrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 303: return "See Other";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";
     default: return "Status";
@@ -51,47 +50,6 @@ std::string ReasonPhrase(int status) {
 std::string ErrorJson(const std::string& error, const std::string& detail) {
   return JsonObject().Str("error", error).Str("detail", detail).Finish();
 }
-
-// One thread for the admin endpoints' longer work (reading a contact's
-// history to rebuild a re-drive), so the I/O thread never waits on it.
-class AdminWorker {
- public:
-  AdminWorker() : thread_([this] { Loop(); }) {}
-  ~AdminWorker() {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-  void Post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      jobs_.push_back(std::move(job));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lk(mu_);
-    for (;;) {
-      cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping, and nothing is left
-      auto job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lk.unlock();
-      job();
-      lk.lock();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -107,10 +65,7 @@ struct HttpFront::Impl {
                                                 c.server().trusted_proxies)),
         guard(std::make_shared<ConnectionGuard>(peers)),
         limiter(c.server().rate_limit_per_ip),
-        normalizer(c.sync().default_region),
-        mapper([this](const std::string& t, const std::string& s) {
-          return MapperSettingsFor(config, &normalizer, t, s);
-        }) {}
+        console(std::make_unique<Console>(c, l, k, &console_counters)) {}
 
   const Config& config;
   EventLog* log;
@@ -124,10 +79,10 @@ struct HttpFront::Impl {
   std::shared_ptr<PeerConnections> peers;
   std::shared_ptr<ConnectionGuard> guard;
   RequestRateLimiter limiter;
-  // How the re-drive endpoint reads webhooks and rules, as the service does.
-  Normalizer normalizer;
-  MapperSource mapper;
-  std::unique_ptr<AdminWorker> admin_worker;  // while Run() runs
+  // The status page, the keyed API and the admin endpoints
+  // (console/console.h).
+  ConsoleCounters console_counters;
+  std::unique_ptr<Console> console;
 
   asio::io_context ioctx;
   std::unique_ptr<Server> server;
@@ -149,13 +104,9 @@ struct HttpFront::Impl {
   // otherwise answers it (a status its sender retries, with Retry-After).
   bool WithinClientRate(const restinio::request_handle_t& req, const std::string& request_id,
                         std::string_view path);
-  void HandleReplay(const restinio::request_handle_t& req, const std::string& request_id);
-  void HandleSettle(const restinio::request_handle_t& req, const std::string& request_id);
-  // The checks every admin endpoint makes (on, POST, the Bearer token, a
-  // known ?tenant=, "default" when absent): true with *tenant set, or false
-  // once the request has been answered with the error.
-  bool AdminRequest(const restinio::request_handle_t& req, const std::string& request_id,
-                    std::string* tenant);
+  // Hands a console path to the console and answers what it answers.
+  void ServeConsole(const restinio::request_handle_t& req, const std::string& request_id,
+                    bool admin_listener);
   // What a log line about an append says: "tenant=… system=… <more>",
   // formatted only when a line is written.
   struct LogFields {
@@ -174,15 +125,7 @@ struct HttpFront::Impl {
   // `unavailable_status` when the log cannot take it (the sender retries).
   void AppendAndAnswer(const restinio::request_handle_t& req, const std::string& request_id,
                        EventDraft draft, int unavailable_status, LogFields fields,
-                       std::function<void(JsonObject*)> extra = {},
-                       std::optional<EventDraft> audit = std::nullopt);
-  // The admin.action event that records who asked for `action` (what
-  // `target` names: the idempotency key of the event it asked for), from
-  // where and with which credential; appended with the action itself.
-  EventDraft AdminAction(const restinio::request_handle_t& req, const std::string& request_id,
-                         const std::string& tenant, std::string_view action,
-                         const std::string& target) const;
-  std::string admin_token;  // empty: the admin endpoints answer 404
+                       std::function<void(JsonObject*)> extra = {});
   std::function<void(uint64_t, JsonObject*)> health_parts;  // more parts of GET /v1/health
   std::function<void(uint64_t, MetricsText*)> metrics_parts;  // more families of GET /metrics
   std::function<void(JsonObject*)> health_services;           // more of GET /v1/health's services
@@ -273,18 +216,12 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
     if (!admin_path) metrics.CountWebhook(path, "rate_limited");
     return restinio::request_accepted();
   }
-  if (config.server().admin_listen_port != 0 && admin_path != admin_listener) {
-    Respond(req, request_id, 404, ErrorJson("not_found", "no such endpoint on this listener"));
+  if (Console::Serves(path)) {
+    ServeConsole(req, request_id, admin_listener);
     return restinio::request_accepted();
   }
-  if (admin_path) {  // webhooks never compare their path with these
-    if (path == "/v1/admin/replay") {
-      HandleReplay(req, request_id);
-    } else if (path == "/v1/admin/settle") {
-      HandleSettle(req, request_id);
-    } else {
-      Respond(req, request_id, 404, ErrorJson("not_found", "no such admin endpoint"));
-    }
+  if (config.server().admin_listen_port != 0 && admin_listener) {
+    Respond(req, request_id, 404, ErrorJson("not_found", "no such endpoint on this listener"));
     return restinio::request_accepted();
   }
   HandleWebhook(req, request_id);
@@ -308,170 +245,50 @@ bool HttpFront::Impl::WithinClientRate(const restinio::request_handle_t& req,
   return false;
 }
 
-bool HttpFront::Impl::AdminRequest(const restinio::request_handle_t& req,
-                                   const std::string& request_id, std::string* tenant) {
+void HttpFront::Impl::ServeConsole(const restinio::request_handle_t& req,
+                                   const std::string& request_id, bool admin_listener) {
   const auto& h = req->header();
-  if (admin_token.empty()) {
-    Respond(req, request_id, 404, ErrorJson("not_found", "admin endpoints are off"));
-    return false;
-  }
-  if (h.method() != restinio::http_method_post()) {
-    Respond(req, request_id, 405, ErrorJson("method_not_allowed", "use POST"));
-    return false;
-  }
-  std::string auth(h.get_field_or("Authorization", ""));
-  if (auth.rfind("Bearer ", 0) != 0 || !ConstantTimeEquals(auth.substr(7), admin_token)) {
-    rejected.fetch_add(1);
-    metrics.CountAdminAuthFailure();
-    Respond(req, request_id, 401,
-            ErrorJson("unauthorized", "Authorization must be Bearer <the data directory's admin.token>"));
-    return false;
-  }
-  *tenant = "default";
-  const auto qp = restinio::parse_query(h.query());
-  if (qp.has("tenant")) *tenant = std::string(qp["tenant"]);
-  const auto& tenants = config.tenants();
-  if (std::find(tenants.begin(), tenants.end(), *tenant) == tenants.end()) {
-    rejected.fetch_add(1);
-    Respond(req, request_id, 404, ErrorJson("unknown_tenant", "no tenant named " + *tenant));
-    return false;
-  }
-  return true;
-}
-
-// POST /v1/admin/replay[?tenant=T]: appends one replay.requested event
-// (sync/redrive.h) whose items are rebuilt from the log, never taken as
-// posted (replay-tools/redrive_items.h), on the admin worker; answered
-// after it is durable, 422 when an item is not a contact's own dead or
-// missing push.
-void HttpFront::Impl::HandleReplay(const restinio::request_handle_t& req,
-                                   const std::string& request_id) {
-  std::string tenant;
-  if (!AdminRequest(req, request_id, &tenant)) return;
-  ReplayRequest posted;
-  Status st = DecodeReplayRequest(req->body(), &posted);
-  if (!st.ok() || posted.items.empty()) {
-    rejected.fetch_add(1);
-    Respond(req, request_id, 400,
-            ErrorJson("malformed_body", st.ok() ? "\"items\" is empty" : st.message()));
-    return;
-  }
+  ApiRequest r;
+  r.method = std::string(h.method().c_str());
+  r.path = std::string(h.path());
+  r.query = std::string(h.query());
+  h.for_each_field([&](const restinio::http_header_field_t& f) {
+    r.headers.emplace(AsciiLower(f.name()), f.value());  // first value wins
+  });
+  r.body = req->body();
+  r.peer = req->remote_endpoint().address().to_string();
+  r.client = ClientAddress(r.peer, h.get_field_or("X-Forwarded-For", ""),
+                           config.server().trusted_proxies);
+  if (r.client.empty()) r.client = r.peer;
+  // https as the client saw it: only a trusted proxy's word counts.
+  const auto& trusted = config.server().trusted_proxies;
+  r.https = std::find(trusted.begin(), trusted.end(), r.peer) != trusted.end() &&
+            AsciiLower(h.get_field_or("X-Forwarded-Proto", "")) == "https";
+  r.request_id = request_id;
+  r.admin_listener = config.server().admin_listen_port == 0 || admin_listener;
   in_flight.fetch_add(1);
-  admin_worker->Post([this, req, request_id, tenant, posted = std::move(posted)] {
-    ReplayOptions base;
-    base.mapper = mapper;
-    base.context = [this](const std::string& t) {
-      SyncContext ctx = SyncContextFor(config, t);
-      ctx.now_us = clock->NowMicros();
-      return ctx;
-    };
-    ReplayRequest r;
-    Status rs = RebuildRedriveItems(*log, tenant, posted, base, &r);
-    if (rs.code() == Status::Code::kInvalidArgument) {
-      rejected.fetch_add(1);
-      Respond(req, request_id, 422, ErrorJson("not_redrivable", rs.message()));
-    } else if (!rs.ok()) {
-      unavailable.fetch_add(1);
-      Respond(req, request_id, 503, ErrorJson("log_unavailable", rs.message()), false, 5);
-    } else {
-      EventDraft d;
-      d.tenant = tenant;
-      d.stream = kReplayStream;
-      d.type = std::string(kReplayRequestedType);
-      d.payload = EncodeReplayRequest(r);
-      d.idempotency_system = kReplayKeySystem;
-      d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
-      const uint64_t n = r.items.size();
-      EventDraft audit = AdminAction(req, request_id, tenant, "replay", d.idempotency_key);
-      AppendAndAnswer(
-          req, request_id, std::move(d), 503,
-          LogFields{tenant, "", "event=replay_requested items=" + std::to_string(n), true, {}},
-          [n](JsonObject* o) { o->UInt("items", n); }, std::move(audit));
-    }
+  console->Handle(std::move(r), [this, req, request_id](ApiResponse a) {
+    auto resp = req->create_response(restinio::http_status_line_t{
+        restinio::http_status_code_t{static_cast<std::uint16_t>(a.status)}, ReasonPhrase(a.status)});
+    resp.append_header(restinio::http_field::content_type, a.content_type)
+        .append_header("X-Request-ID", request_id);
+    for (const auto& [name, value] : a.headers) resp.append_header(name, value);
+    if (a.content_type.rfind("application/json", 0) == 0 &&
+        (a.body.empty() || a.body.back() != '\n'))
+      a.body.push_back('\n');
+    resp.set_body(std::move(a.body));
+    resp.done();
     in_flight.fetch_sub(1);
   });
-}
-
-EventDraft HttpFront::Impl::AdminAction(const restinio::request_handle_t& req,
-                                        const std::string& request_id, const std::string& tenant,
-                                        std::string_view action, const std::string& target) const {
-  const auto& h = req->header();
-  const std::string peer = req->remote_endpoint().address().to_string();
-  std::string client = ClientAddress(peer, h.get_field_or("X-Forwarded-For", ""),
-                                     config.server().trusted_proxies);
-  std::string agent(h.get_field_or("User-Agent", ""));
-  if (agent.size() > 256) agent.resize(256);
-  EventDraft d;
-  d.tenant = tenant;
-  d.stream = "admin";
-  d.type = "admin.action";
-  d.payload = JsonObject()
-                  .Str("action", std::string(action))
-                  .Str("target", target)
-                  .Str("credential", "admin-token")
-                  .Str("peer", peer)
-                  .Str("client", client.empty() ? peer : client)
-                  .Str("request_id", request_id)
-                  .Str("user_agent", agent)
-                  .Finish();
-  return d;
-}
-
-// POST /v1/admin/settle[?tenant=T]: appends the identity.settled event
-// that settles the conflict the body names (sync/settle.h); answered after
-// it is durable, "duplicate" when that conflict was settled before. The
-// conflict is read here, on the I/O thread: one point read, for an admin.
-void HttpFront::Impl::HandleSettle(const restinio::request_handle_t& req,
-                                   const std::string& request_id) {
-  std::string tenant;
-  if (!AdminRequest(req, request_id, &tenant)) return;
-  SettleRequest r;
-  Status st = DecodeSettleRequest(req->body(), &r);
-  if (!st.ok()) {
-    rejected.fetch_add(1);
-    Respond(req, request_id, 400, ErrorJson("malformed_body", st.message()));
-    return;
-  }
-  std::vector<Event> found;
-  st = log->Read(r.conflict_seq, 1, &found);
-  if (!st.ok()) {
-    unavailable.fetch_add(1);
-    Respond(req, request_id, 503, ErrorJson("log_unavailable", st.message()), false, 5);
-    return;
-  }
-  if (found.empty() || found[0].seq != r.conflict_seq || found[0].type != ev::kIdentityConflict ||
-      found[0].tenant != tenant) {
-    rejected.fetch_add(1);
-    Respond(req, request_id, 404,
-            ErrorJson("unknown_conflict", "event " + std::to_string(r.conflict_seq) +
-                                              " is not an identity.conflict of tenant " + tenant));
-    return;
-  }
-  EventDraft d;
-  st = PlanSettlement(found[0], tenant, r, &d);
-  if (!st.ok()) {
-    rejected.fetch_add(1);
-    Respond(req, request_id, 422, ErrorJson("not_a_candidate", st.message()));
-    return;
-  }
-  EventDraft audit = AdminAction(req, request_id, tenant, "settle", d.idempotency_key);
-  AppendAndAnswer(req, request_id, std::move(d), 503,
-                  LogFields{tenant, "",
-                            "event=identity_settled conflict=" + std::to_string(r.conflict_seq) +
-                                " dismissed=" + (r.dismiss ? "true" : "false"),
-                            true, {}},
-                  {}, std::move(audit));
 }
 
 void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
                                       const std::string& request_id, EventDraft draft,
                                       int unavailable_status, LogFields fields,
-                                      std::function<void(JsonObject*)> extra,
-                                      std::optional<EventDraft> audit) {
+                                      std::function<void(JsonObject*)> extra) {
   in_flight.fetch_add(1);
   std::vector<EventDraft> drafts;
   drafts.push_back(std::move(draft));
-  if (audit) drafts.push_back(std::move(*audit));  // in the same write: both or neither
   const auto handed = std::chrono::steady_clock::now();
   log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status, handed,
                                        fields = std::move(fields), extra = std::move(extra)](
@@ -567,11 +384,13 @@ std::string HttpFront::Impl::HealthJson(bool* ready) const {
   JsonObject http;
   http.Str("state", is_draining ? "draining" : "serving")
       .Int("in_flight", in_flight.load())
-      .UInt("accepted", accepted.load())
-      .UInt("duplicates", duplicates.load())
-      .UInt("rejected", rejected.load())
-      .UInt("unavailable", unavailable.load())
-      .UInt("rate_limited", rate_limited.load());
+      .UInt("accepted", accepted.load() + console_counters.accepted.load())
+      .UInt("duplicates", duplicates.load() + console_counters.duplicates.load())
+      .UInt("rejected", rejected.load() + console_counters.rejected.load())
+      .UInt("unavailable", unavailable.load() + console_counters.unavailable.load())
+      .UInt("rate_limited", rate_limited.load())
+      .UInt("api_rate_limited", console_counters.rate_limited.load())
+      .UInt("auth_failures", console_counters.auth_failures.load());
   const uint64_t last_seq = log->LastSequence();
   JsonObject store;
   store.Str("state", log_health.ok()                      ? "writable"
@@ -612,6 +431,12 @@ std::string HttpFront::Impl::MetricsBody() const {
   out.Family("dfm_http_draining", "gauge", "1 while the service shuts down.")
       .Sample({}, draining.load() ? 1 : 0);
   metrics.Write(&out);
+  out.Family("dfm_admin_auth_failures_total", "counter",
+             "API, admin and sign-in requests refused for a missing or wrong credential.")
+      .Sample({}, static_cast<double>(console_counters.auth_failures.load()));
+  out.Family("dfm_api_rate_limited_total", "counter",
+             "API requests refused for being over their key's or tenant's limit.")
+      .Sample({}, static_cast<double>(console_counters.rate_limited.load()));
   if (metrics_parts) metrics_parts(log->LastSequence(), &out);
   return out.Finish();
 }
@@ -689,7 +514,13 @@ Status HttpFront::Run(bool handle_signals) {
     m.logger->info("event=listening_admin address={}:{}", s.admin_listen_host,
                    s.admin_listen_port);
   }
-  m.admin_worker = std::make_unique<AdminWorker>();
+  if (Status cs = m.console->Start(); !cs.ok()) {
+    m.server->close_sync();
+    m.server.reset();
+    if (m.admin_server) m.admin_server->close_sync();
+    m.admin_server.reset();
+    return cs;
+  }
   listening_.store(true);
   m.logger->info("event=listening address={}:{} threads={}", s.listen_host, s.listen_port,
                  s.threads);
@@ -707,7 +538,7 @@ Status HttpFront::Run(bool handle_signals) {
   for (auto& t : pool) t.join();
   listening_.store(false);
   if (signals) signals->cancel();
-  m.admin_worker.reset();  // after the drain: what it had was answered
+  m.console.reset();  // after the drain: what its worker had was answered
   m.server.reset();
   m.admin_server.reset();
   m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),
@@ -717,7 +548,11 @@ Status HttpFront::Run(bool handle_signals) {
 
 void HttpFront::Stop() { impl_->BeginDrain(); }
 
-void HttpFront::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
+void HttpFront::SetAdminToken(std::string token) { impl_->console->SetAdminToken(std::move(token)); }
+
+void HttpFront::SetStatusSource(StatusSource source) {
+  impl_->console->SetStatusSource(std::move(source));
+}
 
 void HttpFront::SetHealthServices(std::function<void(JsonObject*)> add) {
   impl_->health_services = std::move(add);

@@ -5,12 +5,13 @@
 //        not draining)
 //   GET  /v1/health (JSON: version, uptime, state of each part)
 //   GET  /metrics (Prometheus text; on the admin listener when it is set)
-//   POST /v1/admin/replay[?tenant=T] (Bearer admin token; sync/redrive.h):
-//        appends one replay.requested event; 404 until SetAdminToken
+//   /docs/visual, /v1/... (but /v1/health): the status page, the API with
+//        keys and roles, the admin endpoints (console/console.h)
 //
 // With server.admin_listen set, a second listener (at most 64 connections)
-// serves the admin paths and the health endpoints, and the main listener
-// answers 404 for admin paths; otherwise the main listener serves all.
+// serves the admin paths, the console's and the health endpoints, and the
+// main listener answers 404 for admin paths; otherwise the main listener
+// serves all.
 //
 // A webhook is answered 2xx only from the append callback, i.e. after its
 // event is durable; the I/O threads never wait on the log. Every response
@@ -27,6 +28,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "console/console.h"
 #include "http/ingest.h"
 #include "storage/event_log.h"
 #include "util/clock.h"
@@ -48,8 +50,12 @@ class HttpFront {
   Status Run(bool handle_signals);
   // Asks Run() to drain and return; callable from any thread.
   void Stop();
-  // Turns the admin endpoints on (util/admin_token.h). Call before Run().
+  // The admin token the admin endpoints take (util/admin_token.h); API
+  // keys are taken without it. Call before Run().
   void SetAdminToken(std::string token);
+  // What the status page shows of the sync (console/console.h). Call
+  // before Run().
+  void SetStatusSource(StatusSource source);
   // GET /v1/health also shows what `add` writes into its "parts" (the sync
   // runtime's projections and actors), given the log's head that the
   // event log's part shows, so all parts measure against one read of it.

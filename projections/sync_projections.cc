@@ -128,18 +128,31 @@ void ContactViewProjection::FoldDecoded(const Event& e, const DomainEvent* decod
 }
 
 bool OptOutRegistryProjection::Uses(std::string_view type) const {
-  return type == ev::kOptedOut || type == ev::kOptedIn;
+  return type == ev::kOptedOut || type == ev::kOptedIn || type == ev::kConsentConflict;
 }
 
 void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
                                            ProjectionState* st) {
   if (!decoded) return;
   const DomainEvent& d = *decoded;
-  if ((d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
-  const bool out = d.type == ev::kOptedOut;
   const int64_t at = HappenedAt(e, d);
   char seq[21], when[21];
   std::snprintf(seq, sizeof(seq), "%020llu", static_cast<unsigned long long>(e.seq));
+  if (d.type == ev::kConsentConflict) {
+    st->Put("c/" + e.tenant + "/" + seq, JsonObject()
+                                               .Str("contact_id", d.contact_id)
+                                               .Str("system", d.system)
+                                               .Str("actor", d.actor)
+                                               .Str("channel", d.channel)
+                                               .Str("reason", d.reason)
+                                               .Str("detail", d.detail)
+                                               .Str("event_id", e.id.ToString())
+                                               .Int("at_us", at)
+                                               .Finish());
+    return;
+  }
+  if ((d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
+  const bool out = d.type == ev::kOptedOut;
   std::snprintf(when, sizeof(when), "%020lld", static_cast<long long>(at));
   std::string entry = JsonObject()
                           .Str("status", out ? "out" : "in")

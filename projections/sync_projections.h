@@ -23,7 +23,7 @@
 //                                 pushes in, space-separated, in the order
 //                                 above ("pending=1 succeeded=40")
 //   (layout 1 kept one key per contact and state, k/<contact id>/<state>)
-// "opt_outs" (the opt-out registry), layout 2: below, at its class
+// "opt_outs" (the opt-out registry), layout 3: below, at its class
 // A state of another layout is dropped and folded again from the log when
 // a runner starts (Projection::layout); the layout is kept under "~layout".
 #pragma once
@@ -53,7 +53,7 @@ class ContactViewProjection : public Projection {
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
 
-// The opt-out registry (layout 2), per tenant, per E.164 phone or email,
+// The opt-out registry (layout 3), per tenant, per E.164 phone or email,
 // per channel:
 //   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <when> <seq> <system>"
 //       the current status: the newest by when it happened (source time,
@@ -63,13 +63,17 @@ class ContactViewProjection : public Projection {
 //       two times before 1970 in the wrong order.
 //   "h/<tenant>/<phone|email>/<channel>/<seq, 20 digits>" -> JSON
 //       {"status","system","contact_id","cause","reason","event_id","at_us"}
+//   "c/<tenant>/<seq, 20 digits>" -> JSON {"contact_id","system","actor",
+//       "channel","reason","detail","event_id","at_us"}: a consent.conflict
+//       (a staff opt-in refused over the person's opt-out), for a person to
+//       look at (the status page lists them). Layout 3 added these.
 // History entries are never erased. (`dfm audit opt-outs` reads the log
 // itself, so it also shows who was told and when, and each record's hash.)
 class OptOutRegistryProjection : public Projection {
  public:
   static constexpr char kName[] = "opt_outs";
   std::string name() const override { return kName; }
-  int layout() const override { return 2; }
+  int layout() const override { return 3; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };

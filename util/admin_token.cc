@@ -13,11 +13,15 @@
 
 namespace dfm {
 
-Status WriteAdminToken(const std::string& data_dir, std::string* token) {
+namespace {
+
+// Writes a fresh random secret to <data_dir>/<name> (mode 0600) through a
+// temporary file, so a reader sees the old one or the new one whole.
+Status WriteSecret(const std::string& data_dir, const std::string& name, std::string* token) {
   uint8_t raw[32];
   RandomBytes(raw, sizeof(raw));
   std::string t = HexEncode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
-  std::string path = data_dir + "/" + kAdminTokenFile;
+  std::string path = data_dir + "/" + name;
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
@@ -31,15 +35,31 @@ Status WriteAdminToken(const std::string& data_dir, std::string* token) {
   return Status::OK();
 }
 
-Status ReadAdminToken(const std::string& data_dir, std::string* token) {
-  std::ifstream in(data_dir + "/" + kAdminTokenFile);
-  if (!in) return Status::NotFound(data_dir + "/" + kAdminTokenFile + " does not exist");
+Status ReadSecret(const std::string& data_dir, const std::string& name, std::string* token) {
+  std::ifstream in(data_dir + "/" + name);
+  if (!in) return Status::NotFound(data_dir + "/" + name + " does not exist");
   std::string t;
   in >> t;
-  if (t.size() != 64)
-    return Status::Corruption(data_dir + "/" + kAdminTokenFile + " is not a token");
+  if (t.size() != 64) return Status::Corruption(data_dir + "/" + name + " is not a token");
   *token = std::move(t);
   return Status::OK();
+}
+
+}  // namespace
+
+Status WriteAdminToken(const std::string& data_dir, std::string* token) {
+  return WriteSecret(data_dir, kAdminTokenFile, token);
+}
+
+Status ReadAdminToken(const std::string& data_dir, std::string* token) {
+  return ReadSecret(data_dir, kAdminTokenFile, token);
+}
+
+Status LoadOrCreateSecret(const std::string& data_dir, const std::string& name,
+                          std::string* secret) {
+  Status s = ReadSecret(data_dir, name, secret);
+  if (s.IsNotFound()) return WriteSecret(data_dir, name, secret);
+  return s;
 }
 
 }  // namespace dfm

@@ -17,4 +17,11 @@ Status WriteAdminToken(const std::string& data_dir, std::string* token);
 // NotFound when the service has never written one.
 Status ReadAdminToken(const std::string& data_dir, std::string* token);
 
+// The status page's session secret (console/session.h): made once, kept.
+inline constexpr char kSessionSecretFile[] = "session.key";
+// Reads <data dir>/<name> (64 hex characters), making it (mode 0600) with a
+// fresh random secret when it does not exist.
+Status LoadOrCreateSecret(const std::string& data_dir, const std::string& name,
+                          std::string* secret);
+
 }  // namespace dfm

@@ -63,6 +63,7 @@ class MessagesTest(unittest.TestCase):
             env[f"DFM_{system}_RETRY_BASE_MS"] = "100"
             env[f"DFM_{system}_RETRY_MAX_MS"] = "1000"
             env[f"DFM_{system}_BREAKER_OPEN_MS"] = "1000"
+        self.env = env  # for a test that starts dfm again
         self.dfm.start(env_extra=env)
 
     def tearDown(self):

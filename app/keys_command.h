@@ -1,0 +1,31 @@
+// `dfm keys create|list|revoke` (docs/http-api.md, "Keys and roles").
+//
+// create and revoke ask the running service (POST / DELETE
+// /v1/admin/keys on its admin listener, with the data directory's admin
+// token); when none answers, they append the api_key event to the log
+// themselves (the service reads it when it starts). list reads the log
+// (safe while the service runs). A new key's token is printed once and
+// kept nowhere.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "config/config.h"
+
+namespace dfm {
+
+struct KeysCommandArgs {
+  std::string name, role = "viewer", tenant = "default";
+  std::string id;  // revoke
+  bool json = false;
+};
+
+int RunKeysCreate(const Config& config, const KeysCommandArgs& args, std::ostream& out,
+                  std::ostream& err);
+int RunKeysList(const Config& config, const KeysCommandArgs& args, std::ostream& out,
+                std::ostream& err);
+int RunKeysRevoke(const Config& config, const KeysCommandArgs& args, std::ostream& out,
+                  std::ostream& err);
+
+}  // namespace dfm

@@ -1,0 +1,294 @@
+#include "console/console.h"
+
+#include <algorithm>
+
+#include "connectors/common/webhook_source.h"
+#include "console/console_internal.h"
+#include "util/admin_token.h"
+#include "util/crypto.h"
+#include "util/json.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+// A route: its method and path ("{id}" matches one segment), the role it
+// needs (none: public), and whether it is served only where the admin
+// endpoints are.
+struct Route {
+  const char* method;
+  const char* path;
+  std::optional<ApiRole> role;
+  bool admin_only;
+};
+
+const Route kRoutes[] = {
+    {"GET", "/docs/visual", std::nullopt, false},
+    {"POST", "/docs/visual", std::nullopt, false},
+    {"POST", "/docs/visual/sign-in", std::nullopt, false},
+    {"POST", "/docs/visual/sign-out", std::nullopt, false},
+    {"GET", "/v1/openapi.json", std::nullopt, false},
+    {"GET", "/v1/contacts/trace", ApiRole::kViewer, false},
+    {"GET", "/v1/contacts/as-of", ApiRole::kViewer, false},
+    {"GET", "/v1/events", ApiRole::kViewer, false},
+    {"GET", "/v1/audit/opt-outs", ApiRole::kViewer, false},
+    {"GET", "/v1/audit/violations", ApiRole::kViewer, false},
+    {"GET", "/v1/audit/consent-conflicts", ApiRole::kViewer, false},
+    {"GET", "/v1/dead-letters", ApiRole::kViewer, false},
+    {"POST", "/v1/admin/replay", ApiRole::kOperator, true},
+    {"POST", "/v1/admin/settle", ApiRole::kOperator, true},
+    {"GET", "/v1/admin/keys", ApiRole::kAdmin, true},
+    {"POST", "/v1/admin/keys", ApiRole::kAdmin, true},
+    {"DELETE", "/v1/admin/keys/{id}", ApiRole::kAdmin, true},
+};
+
+// Whether `path` matches `pattern`; *param gets what "{id}" matched.
+bool PathMatches(std::string_view pattern, std::string_view path, std::string* param) {
+  const size_t brace = pattern.find('{');
+  if (brace == std::string_view::npos) return pattern == path;
+  if (path.substr(0, brace) != pattern.substr(0, brace)) return false;
+  std::string_view rest = path.substr(brace);
+  if (rest.empty() || rest.find('/') != std::string_view::npos) return false;
+  *param = std::string(rest);
+  return true;
+}
+
+}  // namespace
+
+std::string ApiRequest::Header(std::string_view lower_name) const {
+  auto it = headers.find(std::string(lower_name));
+  return it == headers.end() ? "" : it->second;
+}
+
+std::string Param(const Params& p, std::string_view name) {
+  for (const auto& [k, v] : p)
+    if (k == name) return v;
+  return "";
+}
+
+ApiResponse JsonError(int status, const std::string& error, const std::string& detail) {
+  ApiResponse r;
+  r.status = status;
+  r.body = JsonObject().Str("error", error).Str("detail", detail).Finish();
+  return r;
+}
+
+std::string JsonLinesDocument(const std::string& lines) {
+  std::string out = "{\"items\":[";
+  size_t start = 0;
+  bool first = true;
+  while (start < lines.size()) {
+    size_t end = lines.find('\n', start);
+    if (end == std::string::npos) end = lines.size();
+    if (end > start) {
+      if (!first) out += ',';
+      out.append(lines, start, end - start);
+      first = false;
+    }
+    start = end + 1;
+  }
+  return out + "]}";
+}
+
+const std::vector<std::string>& ConsoleRoutes() {
+  static const std::vector<std::string> routes = [] {
+    std::vector<std::string> r;
+    for (const auto& route : kRoutes) r.push_back(std::string(route.method) + " " + route.path);
+    return r;
+  }();
+  return routes;
+}
+
+Console::Console(const Config& config, EventLog* log, const Clock* clock, ConsoleCounters* counters)
+    : impl_(std::make_unique<Impl>(config, log, clock, counters)) {}
+
+Console::~Console() = default;
+
+Status Console::Start() {
+  Impl& m = *impl_;
+  Status s = m.keys.Load(*m.log, m.config.tenants());
+  if (!s.ok()) return Status::IOError("reading the API keys: " + s.ToString());
+  s = LoadOrCreateSecret(m.config.data_dir(), kSessionSecretFile, &m.session_secret);
+  if (!s.ok()) {
+    // Sign-ins then last until the service stops.
+    Logger("http")->warn("event=session_key_unwritten error=\"{}\" effect=\"sign-ins end at restart\"",
+                         s.ToString());
+    uint8_t raw[32];
+    RandomBytes(raw, sizeof(raw));
+    m.session_secret = HexEncode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+  }
+  m.worker = std::make_unique<Worker>();
+  return Status::OK();
+}
+
+void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
+void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(source); }
+
+bool Console::Serves(std::string_view path) {
+  return path == "/docs/visual" || path.rfind("/docs/visual/", 0) == 0 ||
+         (path.rfind("/v1/", 0) == 0 && path != "/v1/health");
+}
+
+std::optional<Principal> Console::Impl::Authenticate(const ApiRequest& r) const {
+  const std::string auth = r.Header("authorization");
+  if (auth.rfind("Bearer ", 0) != 0) return std::nullopt;
+  const std::string token = auth.substr(7);
+  Principal p;
+  // The admin token is for the tools on this machine: taken only where the
+  // admin endpoints are served.
+  if (r.admin_listener && !admin_token.empty() && ConstantTimeEquals(token, admin_token)) {
+    p.credential = "admin-token";
+    p.name = "admin token";
+    p.role = ApiRole::kAdmin;
+    return p;
+  }
+  auto key = keys.Authenticate(token);
+  if (!key) return std::nullopt;
+  p.credential = "key:" + key->id;
+  p.key_id = key->id;
+  p.name = key->name;
+  p.role = key->role;
+  p.tenant = key->tenant;
+  return p;
+}
+
+std::vector<std::string> Console::Impl::TenantsOf(const Principal& who) const {
+  if (who.tenant == kAllTenants) return config.tenants();
+  return {who.tenant};
+}
+
+std::optional<std::string> Console::Impl::TenantOf(const ApiRequest&, const Params& p,
+                                                   const Principal& who,
+                                                   const Responder& respond) const {
+  std::string tenant = Param(p, "tenant");
+  if (tenant.empty()) tenant = who.tenant == kAllTenants ? "default" : who.tenant;
+  const auto& all = config.tenants();
+  if (std::find(all.begin(), all.end(), tenant) == all.end()) {
+    counters->rejected.fetch_add(1);
+    respond(JsonError(404, "unknown_tenant", "no tenant named " + tenant));
+    return std::nullopt;
+  }
+  if (who.tenant != kAllTenants && who.tenant != tenant) {
+    counters->rejected.fetch_add(1);
+    respond(JsonError(403, "forbidden", "this key is for tenant " + who.tenant));
+    return std::nullopt;
+  }
+  return tenant;
+}
+
+bool Console::Impl::WithinLimits(const Principal& who, const std::string& tenant,
+                                 std::vector<std::pair<std::string, std::string>>* headers,
+                                 const Responder& respond) {
+  if (who.key_id.empty()) return true;  // the admin token: this machine's own tools
+  const int64_t now = clock->NowMicros();
+  const ApiSettings& a = config.api();
+  RateDecision k = per_key.Peek("k:" + who.key_id, a.rate_limit_per_key, now);
+  RateDecision t = per_tenant.Peek("t:" + tenant, a.rate_limit_per_tenant, now);
+  if (k.allowed && t.allowed) {
+    k = per_key.Take("k:" + who.key_id, a.rate_limit_per_key, now);
+    t = per_tenant.Take("t:" + tenant, a.rate_limit_per_tenant, now);
+  }
+  const RateDecision d = Tighter(k, t);
+  if (d.limit > 0) {
+    headers->emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
+    headers->emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
+    headers->emplace_back("X-RateLimit-Reset", std::to_string(d.reset_s));
+  }
+  if (d.allowed) return true;
+  counters->rate_limited.fetch_add(1);
+  ApiResponse r = JsonError(
+      429, "rate_limited",
+      std::string(k.allowed ? "tenant " + tenant : "this key") + " made " +
+          std::to_string(d.limit) + " requests this minute; retry in " +
+          std::to_string(d.reset_s) + " s");
+  r.headers = *headers;
+  r.headers.emplace_back("Retry-After", std::to_string(d.reset_s));
+  respond(std::move(r));
+  return false;
+}
+
+void Console::Handle(ApiRequest r, Responder respond) {
+  Impl& m = *impl_;
+  // Every answer carries what every console answer must.
+  Responder answer = [respond = std::move(respond)](ApiResponse a) {
+    a.headers.emplace_back("Cache-Control", "no-store");
+    a.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    respond(std::move(a));
+  };
+  const Route* route = nullptr;
+  bool path_known = false;
+  std::string param;
+  for (const auto& candidate : kRoutes) {
+    std::string p;
+    if (!PathMatches(candidate.path, r.path, &p)) continue;
+    path_known = true;
+    if (r.method == candidate.method) {
+      route = &candidate;
+      param = p;
+      break;
+    }
+  }
+  const bool separate_admin = m.config.server().admin_listen_port != 0;
+  const bool admin_path = r.path.rfind("/v1/admin/", 0) == 0;
+  if (admin_path && separate_admin && !r.admin_listener) {
+    answer(JsonError(404, "not_found", "no such endpoint on this listener"));
+    return;
+  }
+  if (!path_known) {
+    answer(JsonError(404, "not_found", admin_path ? "no such admin endpoint" : "no such endpoint"));
+    return;
+  }
+  if (!route) {
+    answer(JsonError(405, "method_not_allowed", "not with " + r.method));
+    return;
+  }
+  const std::string rpath = route->path;
+  if (rpath == "/v1/openapi.json") {
+    ApiResponse a;
+    a.body = OpenApiDocument();
+    answer(std::move(a));
+    return;
+  }
+  if (rpath == "/docs/visual") return m.Page(r, std::move(answer));
+  if (rpath == "/docs/visual/sign-in") return m.SignIn(r, std::move(answer));
+  if (rpath == "/docs/visual/sign-out") return m.SignOut(r, std::move(answer));
+
+  auto who = m.Authenticate(r);
+  if (!who) {
+    m.counters->auth_failures.fetch_add(1);
+    m.counters->rejected.fetch_add(1);
+    ApiResponse a = JsonError(401, "unauthorized",
+                              "Authorization must be Bearer <an API key> (`dfm keys create`)" +
+                                  std::string(r.admin_listener
+                                                  ? " or <the data directory's admin.token>"
+                                                  : ""));
+    a.headers.emplace_back("WWW-Authenticate", "Bearer");
+    answer(std::move(a));
+    return;
+  }
+  if (!RoleAllows(who->role, *route->role)) {
+    m.counters->rejected.fetch_add(1);
+    answer(JsonError(403, "forbidden",
+                     "a " + std::string(ApiRoleName(who->role)) + " key may not; this needs " +
+                         std::string(ApiRoleName(*route->role))));
+    return;
+  }
+  const Params params = ParseForm(r.query).value_or(Params{});
+  Impl::Headers headers;
+  if (rpath.rfind("/v1/admin/keys", 0) == 0) {
+    // Keys are not any one tenant's: counted against the key alone.
+    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    if (r.method == "GET") return m.ListKeys(*who, std::move(headers), std::move(answer));
+    if (r.method == "POST") return m.CreateKey(r, *who, std::move(headers), std::move(answer));
+    return m.RevokeKey(r, *who, param, std::move(headers), std::move(answer));
+  }
+  auto tenant = m.TenantOf(r, params, *who, answer);
+  if (!tenant) return;
+  if (!m.WithinLimits(*who, *tenant, &headers, answer)) return;
+  if (rpath == "/v1/admin/replay") return m.Replay(r, *who, *tenant, std::move(headers), std::move(answer));
+  if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));
+  m.Read(rpath, r, params, *tenant, std::move(headers), std::move(answer));
+}
+
+}  // namespace dfm

@@ -1,0 +1,103 @@
+// Console: the service's face besides webhooks (docs/http-api.md, "Keys
+// and roles"; docs/status-page.md). It answers
+//
+//   GET  /docs/visual[?q=...]            the status page and its search
+//   POST /docs/visual/sign-in | sign-out  a viewer key -> a session cookie
+//   GET  /v1/openapi.json                 the API's OpenAPI 3.1 document
+//   GET  /v1/contacts/trace, /v1/contacts/as-of, /v1/events,
+//        /v1/audit/opt-outs, /v1/audit/violations,
+//        /v1/audit/consent-conflicts, /v1/dead-letters      (viewer)
+//   POST /v1/admin/replay, /v1/admin/settle                 (operator)
+//   GET|POST /v1/admin/keys, DELETE /v1/admin/keys/{id}     (admin)
+//
+// Who: `Authorization: Bearer <API key>` (console/api_keys.h), the page's
+// session cookie, or the admin token of the data directory (role admin,
+// every tenant; taken only where the admin endpoints are served). The
+// /v1/admin/ paths are served where the admin endpoints are
+// (server.admin_listen when set); the rest on both listeners. Every
+// authenticated request counts against its key's and its tenant's limits
+// (api.rate_limit_per_key, api.rate_limit_per_tenant: per minute).
+//
+// Thread-safety: Handle may be called from any thread; it answers through
+// `respond` exactly once, from that thread or the console's worker (which
+// does everything that reads more than a few keys of the log).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "console/status_view.h"
+#include "storage/event_log.h"
+#include "util/clock.h"
+
+namespace dfm {
+
+struct ApiRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query
+  std::string query;   // after '?', undecoded
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string peer;    // the connection's address
+  std::string client;  // the client's (X-Forwarded-For from a trusted proxy), else the peer's
+  std::string request_id;
+  bool admin_listener = false;  // came where the admin endpoints are served
+  bool https = false;           // the client reached a trusted proxy over https
+  std::string Header(std::string_view lower_name) const;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+using Responder = std::function<void(ApiResponse)>;
+
+// Counts the front shows in /v1/health's parts.http and /metrics, shared
+// with the server.
+struct ConsoleCounters {
+  std::atomic<uint64_t> accepted{0}, duplicates{0}, rejected{0}, unavailable{0};
+  std::atomic<uint64_t> auth_failures{0}, rate_limited{0};
+};
+
+// What the status page shows of the sync, read on the caller's thread
+// (it must not block).
+using StatusSource = std::function<void(std::vector<ConnectorSnapshot>*, EngineSnapshot*)>;
+
+class Console {
+ public:
+  // REQUIRES: every argument outlives the console.
+  Console(const Config& config, EventLog* log, const Clock* clock, ConsoleCounters* counters);
+  ~Console();
+
+  // Reads the keys from the log and the session secret from the data
+  // directory (made when missing). Call before Handle.
+  Status Start();
+  void SetAdminToken(std::string token);
+  void SetStatusSource(StatusSource source);
+
+  // Whether the console answers `path` (the server answers the rest).
+  static bool Serves(std::string_view path);
+  void Handle(ApiRequest request, Responder respond);
+
+  struct Impl;  // console/console_internal.h
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The routes, as the OpenAPI document lists them: "<METHOD> <path>" with
+// path parameters in braces ("DELETE /v1/admin/keys/{id}").
+const std::vector<std::string>& ConsoleRoutes();
+// The OpenAPI 3.1 document (GET /v1/openapi.json), console/openapi.cc.
+const std::string& OpenApiDocument();
+
+}  // namespace dfm

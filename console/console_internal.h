@@ -1,0 +1,103 @@
+// Console's insides, shared by its files: console.cc (routing, who is
+// asking, limits), page.cc (the status page), endpoints.cc (the read and
+// admin endpoints). Not for use outside console/.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "connectors/common/mapper.h"
+#include "console/api_keys.h"
+#include "console/console.h"
+#include "console/limits.h"
+#include "console/worker.h"
+#include "sync/normalize.h"
+#include "util/json.h"
+
+namespace dfm {
+
+// Who is asking, once authenticated.
+struct Principal {
+  std::string credential;  // "admin-token", "key:<id>"
+  std::string key_id;      // empty for the admin token
+  std::string name;
+  ApiRole role = ApiRole::kViewer;
+  std::string tenant = std::string(kAllTenants);  // what it may see
+};
+
+// The request's parameters (query string, or a form body).
+using Params = std::vector<std::pair<std::string, std::string>>;
+std::string Param(const Params& p, std::string_view name);  // "" when absent
+
+ApiResponse JsonError(int status, const std::string& error, const std::string& detail);
+// {"items":[...]} of the JSON lines a replay tool printed.
+std::string JsonLinesDocument(const std::string& lines);
+
+struct Console::Impl {
+  Impl(const Config& c, EventLog* l, const Clock* k, ConsoleCounters* n)
+      : config(c),
+        log(l),
+        clock(k),
+        counters(n),
+        normalizer(c.sync().default_region),
+        mapper([this](const std::string& t, const std::string& s) {
+          return MapperSettingsFor(config, &normalizer, t, s);
+        }) {}
+
+  const Config& config;
+  EventLog* log;
+  const Clock* clock;
+  ConsoleCounters* counters;
+  Normalizer normalizer;
+  MapperSource mapper;
+  ApiKeyRegistry keys;
+  std::string admin_token;     // empty: not taken
+  std::string session_secret;  // signs the page's session cookies
+  StatusSource status;
+  WindowLimiter per_key, per_tenant;
+  std::unique_ptr<Worker> worker;
+
+  // Routing and who is asking (console.cc).
+  std::optional<Principal> Authenticate(const ApiRequest& r) const;
+  // The tenant a request asks about (?tenant=, else the key's own, else
+  // "default"); answers and returns nullopt when unknown or not the key's.
+  std::optional<std::string> TenantOf(const ApiRequest& r, const Params& p, const Principal& who,
+                                      const Responder& respond) const;
+  // Counts the request against the key's and the tenant's limits; answers
+  // 429 and returns false when over. Sets the X-RateLimit-* headers of
+  // `headers` either way.
+  bool WithinLimits(const Principal& who, const std::string& tenant,
+                    std::vector<std::pair<std::string, std::string>>* headers,
+                    const Responder& respond);
+  std::vector<std::string> TenantsOf(const Principal& who) const;
+
+  // The status page (page.cc).
+  void Page(const ApiRequest& r, Responder respond);
+  void SignIn(const ApiRequest& r, Responder respond);
+  void SignOut(const ApiRequest& r, Responder respond);
+  std::optional<ApiKeyRecord> SessionKey(const ApiRequest& r) const;
+  StatusView View() const;
+
+  // The endpoints (endpoints.cc); `headers` carries the limits' headers.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  void Read(const std::string& route, const ApiRequest& r, const Params& p,
+            const std::string& tenant, Headers headers, Responder respond);
+  void Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,
+              Headers headers, Responder respond);
+  void Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,
+              Headers headers, Responder respond);
+  void ListKeys(const Principal& who, Headers headers, Responder respond);
+  void CreateKey(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
+  void RevokeKey(const ApiRequest& r, const Principal& who, const std::string& id,
+                 Headers headers, Responder respond);
+  // Appends `drafts` (the action first, then its admin.action) and answers
+  // 200 {"status","event_id","seq"} plus `extra` once durable, 503 if not.
+  void AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers, Responder respond,
+                       std::function<void(JsonObject*)> extra = {});
+  EventDraft AdminAction(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                         std::string_view action, const std::string& target) const;
+};
+
+}  // namespace dfm

@@ -1,0 +1,444 @@
+// The read and admin endpoints (console/console.h, docs/http-api.md).
+#include <simdjson.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "console/console_internal.h"
+#include "replay-tools/audit.h"
+#include "replay-tools/consent_audit.h"
+#include "replay-tools/events_command.h"
+#include "replay-tools/projection_commands.h"
+#include "replay-tools/redrive_items.h"
+#include "replay-tools/replay.h"
+#include "replay-tools/tool_log.h"
+#include "replay-tools/trace.h"
+#include "sync/contact_model.h"
+#include "sync/redrive.h"
+#include "sync/settle.h"
+#include "util/json.h"
+#include "util/logging.h"
+#include "util/strings.h"
+
+namespace dfm {
+
+namespace {
+
+ApiResponse With(ApiResponse a, Console::Impl::Headers headers) {
+  for (auto& h : headers) a.headers.push_back(std::move(h));
+  return a;
+}
+
+ApiResponse Document(std::string body, Console::Impl::Headers headers,
+                     const char* type = "application/json") {
+  ApiResponse a;
+  a.content_type = type;
+  a.body = std::move(body);
+  return With(std::move(a), std::move(headers));
+}
+
+// A time parameter (RFC 3339, a date, "now", "-2h"); 0 when absent.
+bool TimeParam(const Params& p, const char* name, int64_t now_us, int64_t* out, std::string* problem) {
+  const std::string v = Param(p, name);
+  *out = 0;
+  if (v.empty()) return true;
+  auto t = ParseToolTime(v, now_us);
+  if (!t) {
+    *problem = std::string("\"") + name + "\" is not a time (2026-11-20T15:04:05Z, 2026-11-20, -2h)";
+    return false;
+  }
+  *out = *t;
+  return true;
+}
+
+}  // namespace
+
+void Console::Impl::Read(const std::string& route, const ApiRequest& r, const Params& p,
+                         const std::string& tenant, Headers headers, Responder respond) {
+  worker->Post([this, route, p, tenant, headers = std::move(headers), respond = std::move(respond),
+                request_id = r.request_id]() mutable {
+    const int64_t now = clock->NowMicros();
+    std::ostringstream out, err;
+    std::string problem;
+    auto bad = [&](const std::string& why) {
+      counters->rejected.fetch_add(1);
+      respond(With(JsonError(400, "bad_parameter", why), std::move(headers)));
+    };
+    // The contacts ?contact= names, in this tenant; answered when none.
+    auto contacts = [&](std::vector<ContactMatch>* out_matches) {
+      ContactRef ref;
+      Status s = ParseContactRef(Param(p, "contact"), normalizer, &ref);
+      if (!s.ok()) {
+        bad("\"contact\": " + s.message());
+        return false;
+      }
+      s = ResolveContacts(*log, ref, {tenant}, out_matches);
+      if (!s.ok()) {
+        respond(With(JsonError(503, "log_unavailable", s.ToString()), std::move(headers)));
+        return false;
+      }
+      if (out_matches->empty()) {
+        respond(With(JsonError(404, "unknown_contact", "no contact of tenant " + tenant +
+                                                           " matches"),
+                     std::move(headers)));
+        return false;
+      }
+      return true;
+    };
+    Status s;
+    if (route == "/v1/contacts/trace") {
+      std::vector<ContactMatch> matches;
+      if (!contacts(&matches)) return;
+      TraceOptions o;
+      o.reveal = true;
+      o.mapper = mapper;
+      o.scan_webhooks = Param(p, "scan") == "true";
+      if (!TimeParam(p, "since", now, &o.since_us, &problem) ||
+          !TimeParam(p, "until", now, &o.until_us, &problem))
+        return bad(problem);
+      o.targets[tenant];
+      for (const auto& [system, f] : SyncContextFor(config, tenant).targets)
+        o.targets[tenant].insert(system);
+      Trace t;
+      s = BuildTrace(*log, matches, o, &t);
+      if (s.ok()) PrintTrace(t, /*json=*/true, out);
+    } else if (route == "/v1/contacts/as-of") {
+      std::vector<ContactMatch> matches;
+      if (!contacts(&matches)) return;
+      int64_t at = 0;
+      if (!TimeParam(p, "at", now, &at, &problem)) return bad(problem);
+      if (Param(p, "at").empty()) return bad("\"at\" is required: the time to look at");
+      if (RunAsOf(*log, at, matches, /*json=*/true, /*reveal=*/true, out, err) != 0)
+        s = Status::IOError(err.str());
+    } else if (route == "/v1/events") {
+      EventFilter f;
+      f.tenant = tenant;
+      f.system = Param(p, "system");
+      f.type = Param(p, "type");
+      f.stream = Param(p, "stream");
+      const std::string limit = Param(p, "limit");
+      f.limit = limit.empty() ? 1000 : std::strtoull(limit.c_str(), nullptr, 10);
+      if (f.limit == 0 || f.limit > 10000) return bad("\"limit\" must be 1 to 10000 (1000 by default)");
+      if (!TimeParam(p, "from", now, &f.from_us, &problem) ||
+          !TimeParam(p, "to", now, &f.to_us, &problem))
+        return bad(problem);
+      if (!Param(p, "contact").empty()) {
+        if (!contacts(&f.contacts)) return;
+        f.by_contact = true;
+      }
+      if (ListEvents(*log, f, /*json=*/true, /*reveal=*/true, out, err) != 0)
+        s = Status::IOError(err.str());
+    } else if (route == "/v1/audit/opt-outs") {
+      OptOutAuditOptions o;
+      o.tenant = tenant;
+      o.email = AsciiLower(Param(p, "email"));
+      if (!Param(p, "phone").empty()) {
+        ContactRef ref;
+        if (!ParseContactRef(Param(p, "phone"), normalizer, &ref).ok() ||
+            ref.kind != ContactRef::Kind::kPhone)
+          return bad("\"phone\" is not a phone number");
+        o.phone = ref.value;
+      }
+      if (!TimeParam(p, "since", now, &o.since_us, &problem) ||
+          !TimeParam(p, "until", now, &o.until_us, &problem))
+        return bad(problem);
+      std::string format = Param(p, "format");
+      if (format.empty()) format = "json";
+      if (format != "json" && format != "csv") return bad("\"format\" is csv or json");
+      std::vector<ConsentRecord> records;
+      s = CollectConsentRecords(*log, o, &records);
+      if (s.ok()) {
+        PrintConsentRecords(records, format, out, err);
+        if (format == "csv") {
+          respond(Document(out.str(), std::move(headers), "text/csv; charset=utf-8"));
+          return;
+        }
+      }
+    } else if (route == "/v1/audit/violations") {
+      ViolationOptions o;
+      o.tenant = tenant;
+      o.now_us = now;
+      const std::string days = Param(p, "threshold_days");
+      if (!days.empty()) o.threshold_business_days = std::atoi(days.c_str());
+      if (o.threshold_business_days <= 0) return bad("\"threshold_days\" must be a positive number");
+      std::vector<Violation> v;
+      s = FindViolations(*log, o, &v);
+      if (s.ok()) PrintViolations(v, /*json=*/true, out);
+    } else if (route == "/v1/audit/consent-conflicts") {
+      std::vector<ConsentConflictRecord> c;
+      s = CollectConsentConflicts(*log, tenant, &c);
+      if (s.ok()) PrintConsentConflicts(c, /*json=*/true, out);
+    } else if (route == "/v1/dead-letters") {
+      DeadLetterFilter f;
+      f.tenant = tenant;
+      f.system = Param(p, "system");
+      f.push_id = Param(p, "push");
+      if (!TimeParam(p, "from", now, &f.from_us, &problem) ||
+          !TimeParam(p, "to", now, &f.to_us, &problem))
+        return bad(problem);
+      if (!Param(p, "contact").empty() && !contacts(&f.contacts)) return;
+      std::vector<DeadLetter> dead;
+      s = FindDeadLetters(*log, f, &dead);
+      if (s.ok())
+        PrintDeadLetters(dead, /*json=*/true, out,
+                         TextAgeLimit{now, config.sync().redrive_max_text_age_us()});
+    }
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(JsonError(503, "log_unavailable", s.ToString()), std::move(headers)));
+      return;
+    }
+    respond(Document(JsonLinesDocument(out.str()), std::move(headers)));
+  });
+}
+
+EventDraft Console::Impl::AdminAction(const ApiRequest& r, const Principal& who,
+                                      const std::string& tenant, std::string_view action,
+                                      const std::string& target) const {
+  std::string agent = r.Header("user-agent");
+  if (agent.size() > 256) agent.resize(256);
+  EventDraft d;
+  d.tenant = tenant;
+  d.stream = "admin";
+  d.type = "admin.action";
+  JsonObject o;
+  o.Str("action", std::string(action))
+      .Str("target", target)
+      .Str("credential", who.credential)
+      .Str("peer", r.peer)
+      .Str("client", r.client.empty() ? r.peer : r.client)
+      .Str("request_id", r.request_id)
+      .Str("user_agent", agent);
+  if (!who.key_id.empty()) o.Str("key_id", who.key_id).Str("key_name", who.name);
+  d.payload = o.Finish();
+  return d;
+}
+
+void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers,
+                                    Responder respond, std::function<void(JsonObject*)> extra) {
+  log->AppendAsync(std::move(drafts), [this, headers = std::move(headers), respond = std::move(respond),
+                                       extra = std::move(extra)](
+                                          const Status& s, const std::vector<AppendOutcome>& o) {
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      ApiResponse a = JsonError(503, "log_unavailable", "the event log cannot accept writes; retry later");
+      a.headers.emplace_back("Retry-After", "5");
+      respond(With(std::move(a), std::move(headers)));
+      return;
+    }
+    (o[0].duplicate ? counters->duplicates : counters->accepted).fetch_add(1);
+    JsonObject body;
+    body.Str("status", o[0].duplicate ? "duplicate" : "accepted")
+        .Str("event_id", o[0].id.ToString())
+        .UInt("seq", o[0].seq);
+    if (extra) extra(&body);
+    respond(Document(body.Finish(), std::move(headers)));
+  });
+}
+
+// POST /v1/admin/replay: a replay.requested whose items are rebuilt from
+// the log, never taken as posted (replay-tools/redrive_items.h).
+void Console::Impl::Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                           Headers headers, Responder respond) {
+  ReplayRequest posted;
+  Status st = DecodeReplayRequest(r.body, &posted);
+  if (!st.ok() || posted.items.empty()) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(400, "malformed_body", st.ok() ? "\"items\" is empty" : st.message()),
+                 std::move(headers)));
+    return;
+  }
+  worker->Post([this, r, who, tenant, posted = std::move(posted), headers = std::move(headers),
+                respond = std::move(respond)]() mutable {
+    ReplayOptions base;
+    base.mapper = mapper;
+    base.context = [this](const std::string& t) {
+      SyncContext ctx = SyncContextFor(config, t);
+      ctx.now_us = clock->NowMicros();
+      return ctx;
+    };
+    ReplayRequest rebuilt;
+    Status rs = RebuildRedriveItems(*log, tenant, posted, base, &rebuilt);
+    if (rs.code() == Status::Code::kInvalidArgument) {
+      counters->rejected.fetch_add(1);
+      respond(With(JsonError(422, "not_redrivable", rs.message()), std::move(headers)));
+      return;
+    }
+    if (!rs.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(JsonError(503, "log_unavailable", rs.message()), std::move(headers)));
+      return;
+    }
+    EventDraft d;
+    d.tenant = tenant;
+    d.stream = kReplayStream;
+    d.type = std::string(kReplayRequestedType);
+    d.payload = EncodeReplayRequest(rebuilt);
+    d.idempotency_system = kReplayKeySystem;
+    d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
+    const uint64_t n = rebuilt.items.size();
+    Logger("http")->info("request_id={} tenant={} event=replay_requested items={} by={}",
+                         r.request_id, tenant, n, who.credential);
+    std::vector<EventDraft> drafts;
+    drafts.push_back(AdminAction(r, who, tenant, "replay", d.idempotency_key));
+    drafts.insert(drafts.begin(), std::move(d));
+    AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond),
+                    [n](JsonObject* o) { o->UInt("items", n); });
+  });
+}
+
+// POST /v1/admin/settle: the identity.settled event that settles the
+// conflict the body names (sync/settle.h).
+void Console::Impl::Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                           Headers headers, Responder respond) {
+  SettleRequest req;
+  Status st = DecodeSettleRequest(r.body, &req);
+  if (!st.ok()) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(400, "malformed_body", st.message()), std::move(headers)));
+    return;
+  }
+  std::vector<Event> found;
+  st = log->Read(req.conflict_seq, 1, &found);
+  if (!st.ok()) {
+    counters->unavailable.fetch_add(1);
+    respond(With(JsonError(503, "log_unavailable", st.message()), std::move(headers)));
+    return;
+  }
+  if (found.empty() || found[0].seq != req.conflict_seq || found[0].type != ev::kIdentityConflict ||
+      found[0].tenant != tenant) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(404, "unknown_conflict",
+                           "event " + std::to_string(req.conflict_seq) +
+                               " is not an identity.conflict of tenant " + tenant),
+                 std::move(headers)));
+    return;
+  }
+  EventDraft d;
+  st = PlanSettlement(found[0], tenant, req, &d);
+  if (!st.ok()) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(422, "not_a_candidate", st.message()), std::move(headers)));
+    return;
+  }
+  Logger("http")->info("request_id={} tenant={} event=identity_settled conflict={} by={}",
+                       r.request_id, tenant, req.conflict_seq, who.credential);
+  std::vector<EventDraft> drafts;
+  EventDraft audit = AdminAction(r, who, tenant, "settle", d.idempotency_key);
+  drafts.push_back(std::move(d));
+  drafts.push_back(std::move(audit));
+  AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond));
+}
+
+void Console::Impl::ListKeys(const Principal& who, Headers headers, Responder respond) {
+  JsonArray items;
+  for (const auto& k : keys.List())
+    if (who.tenant == kAllTenants || k.tenant == who.tenant) items.Raw(ApiKeyJson(k));
+  respond(Document(JsonObject().Raw("items", items.Finish()).Finish(), std::move(headers)));
+}
+
+// POST /v1/admin/keys {"name", "role", "tenant"}: the new key's token is
+// in the answer, and nowhere else ever.
+void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers headers,
+                              Responder respond) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string_view name, role_name, tenant = who.tenant == kAllTenants ? "default" : who.tenant;
+  if (parser.parse(r.body.data(), r.body.size()).get(o) != simdjson::SUCCESS ||
+      o["name"].get(name) != simdjson::SUCCESS || name.empty() || name.size() > 100 ||
+      o["role"].get(role_name) != simdjson::SUCCESS) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(400, "malformed_body",
+                           "give {\"name\": \"what it is for\" (1-100 characters), \"role\": "
+                           "\"viewer\"|\"operator\"|\"admin\", \"tenant\": \"<tenant>\"|\"*\"}"),
+                 std::move(headers)));
+    return;
+  }
+  std::string_view given;
+  if (o["tenant"].get(given) == simdjson::SUCCESS) tenant = given;
+  auto role = ParseApiRole(role_name);
+  const auto& all = config.tenants();
+  if (!role || (tenant != kAllTenants && std::find(all.begin(), all.end(), tenant) == all.end())) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(400, "malformed_body",
+                           !role ? "\"role\" is viewer, operator or admin"
+                                 : "no tenant named " + std::string(tenant)),
+                 std::move(headers)));
+    return;
+  }
+  if (who.tenant != kAllTenants && tenant != who.tenant) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(403, "forbidden", "this key makes keys of tenant " + who.tenant + " only"),
+                 std::move(headers)));
+    return;
+  }
+  NewApiKey fresh = MakeApiKey();
+  ApiKeyRecord k;
+  k.id = fresh.id;
+  k.tenant = std::string(tenant);
+  k.role = *role;
+  k.name = std::string(name);
+  k.secret_sha256 = HashApiSecret(fresh.secret);
+  k.created_by = who.credential;
+  std::vector<EventDraft> drafts;
+  drafts.push_back(ApiKeyCreatedDraft(k, r.request_id));
+  drafts.push_back(AdminAction(r, who, drafts[0].tenant, "key.create", k.id));
+  log->AppendAsync(std::move(drafts), [this, k, token = fresh.token, headers = std::move(headers),
+                                       respond = std::move(respond)](
+                                          const Status& s, const std::vector<AppendOutcome>& out) mutable {
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(JsonError(503, "log_unavailable", "the key could not be recorded; retry"),
+                   std::move(headers)));
+      return;
+    }
+    k.created_us = clock->NowMicros();
+    Event e;
+    e.type = std::string(kApiKeyCreated);
+    e.recorded_at_us = k.created_us;
+    e.payload = ApiKeyCreatedDraft(k, "").payload;
+    keys.Apply(e);
+    counters->accepted.fetch_add(1);
+    ApiResponse a = Document(JsonObject::Extend(ApiKeyJson(k)).Str("token", token).UInt("seq", out[0].seq).Finish(),
+                             std::move(headers));
+    a.status = 201;
+    respond(std::move(a));
+  });
+}
+
+void Console::Impl::RevokeKey(const ApiRequest& r, const Principal& who, const std::string& id,
+                              Headers headers, Responder respond) {
+  auto k = keys.Find(id);
+  if (!k || (who.tenant != kAllTenants && k->tenant != who.tenant)) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(404, "unknown_key", "no key " + id), std::move(headers)));
+    return;
+  }
+  std::vector<EventDraft> drafts;
+  drafts.push_back(ApiKeyRevokedDraft(*k, who.credential, r.request_id));
+  drafts.push_back(AdminAction(r, who, drafts[0].tenant, "key.revoke", k->id));
+  log->AppendAsync(std::move(drafts), [this, k = *k, who, headers = std::move(headers),
+                                       respond = std::move(respond)](
+                                          const Status& s, const std::vector<AppendOutcome>& out) mutable {
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(JsonError(503, "log_unavailable", "the revocation could not be recorded; retry"),
+                   std::move(headers)));
+      return;
+    }
+    Event e;
+    e.type = std::string(kApiKeyRevoked);
+    e.recorded_at_us = clock->NowMicros();
+    e.payload = ApiKeyRevokedDraft(k, who.credential, "").payload;
+    keys.Apply(e);  // a duplicate revocation changes nothing
+    counters->accepted.fetch_add(1);
+    respond(Document(JsonObject()
+                         .Str("status", out[0].duplicate ? "duplicate" : "revoked")
+                         .Str("id", k.id)
+                         .UInt("seq", out[0].seq)
+                         .Finish(),
+                     std::move(headers)));
+  });
+}
+
+}  // namespace dfm

@@ -1,0 +1,123 @@
+// GET /v1/openapi.json: the API described as OpenAPI 3.1. Every route of
+// console.cc's table is here and nothing else is (tests/unit/
+// console_test.cc checks both ways; tests/integration/console_test.py
+// validates it against the OpenAPI 3.1 schema).
+#include "console/console.h"
+
+namespace dfm {
+
+namespace {
+
+// Reusable pieces, spliced into the document below.
+#define DFM_ERR(code, what) \
+  "\"" #code "\":{\"description\":\"" what "\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Error\"}}}}"
+#define DFM_LIMITED \
+  "\"429\":{\"description\":\"Over the key's or the tenant's limit\",\"headers\":{\"Retry-After\":{\"$ref\":\"#/components/headers/RetryAfter\"}},\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Error\"}}}}"
+#define DFM_AUTH_ERRORS DFM_ERR(401, "No valid credential") "," DFM_ERR(403, "The key's role or tenant does not allow it") "," DFM_LIMITED
+#define DFM_ITEMS(what)                                                                                                           \
+  "\"200\":{\"description\":\"" what "\",\"headers\":{\"X-RateLimit-Limit\":{\"$ref\":\"#/components/headers/Limit\"},"          \
+  "\"X-RateLimit-Remaining\":{\"$ref\":\"#/components/headers/Remaining\"},\"X-RateLimit-Reset\":{\"$ref\":\"#/components/headers/Reset\"}}," \
+  "\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Items\"}}}}"
+#define DFM_PARAM(name, where, req, desc) \
+  "{\"name\":\"" name "\",\"in\":\"" where "\",\"required\":" req ",\"description\":\"" desc "\",\"schema\":{\"type\":\"string\"}}"
+#define DFM_TENANT DFM_PARAM("tenant", "query", "false", "The tenant (the key's own by default, else default)")
+#define DFM_CONTACT(req) DFM_PARAM("contact", "query", req, "A phone (any spelling), an email, <system>:<id> or contact:<id>")
+#define DFM_TIME(name, desc) DFM_PARAM(name, "query", "false", desc " (RFC 3339, a date, now, or -2h)")
+#define DFM_SECURED "\"security\":[{\"bearer\":[]}]"
+
+constexpr char kDocument[] =
+    "{\"openapi\":\"3.1.0\","
+    "\"info\":{\"title\":\"DF-Middleware API\",\"version\":\"0.1.0\","
+    "\"description\":\"Read the sync's log and act on it with an API key (dfm keys create). "
+    "Roles: viewer reads; operator also re-drives and settles; admin also manages keys. "
+    "The /v1/admin/ paths are served on server.admin_listen when it is set.\"},"
+    "\"components\":{"
+    "\"securitySchemes\":{\"bearer\":{\"type\":\"http\",\"scheme\":\"bearer\","
+    "\"description\":\"An API key (dfm_<id>_<secret>), or on the admin listener the data directory's admin.token\"}},"
+    "\"headers\":{"
+    "\"Limit\":{\"description\":\"Requests allowed per minute (the tighter of the key's and the tenant's)\",\"schema\":{\"type\":\"integer\"}},"
+    "\"Remaining\":{\"description\":\"Requests left this minute\",\"schema\":{\"type\":\"integer\"}},"
+    "\"Reset\":{\"description\":\"Seconds until the minute turns\",\"schema\":{\"type\":\"integer\"}},"
+    "\"RetryAfter\":{\"description\":\"Seconds to wait\",\"schema\":{\"type\":\"integer\"}}},"
+    "\"schemas\":{"
+    "\"Error\":{\"type\":\"object\",\"required\":[\"error\",\"detail\"],\"properties\":{"
+    "\"error\":{\"type\":\"string\"},\"detail\":{\"type\":\"string\"}}},"
+    "\"Items\":{\"type\":\"object\",\"required\":[\"items\"],\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}},"
+    "\"Appended\":{\"type\":\"object\",\"required\":[\"status\",\"event_id\",\"seq\"],\"properties\":{"
+    "\"status\":{\"enum\":[\"accepted\",\"duplicate\"]},\"event_id\":{\"type\":\"string\"},\"seq\":{\"type\":\"integer\"},"
+    "\"items\":{\"type\":\"integer\"}}},"
+    "\"Key\":{\"type\":\"object\",\"required\":[\"id\",\"name\",\"tenant\",\"role\",\"revoked\"],\"properties\":{"
+    "\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"tenant\":{\"type\":\"string\"},"
+    "\"role\":{\"enum\":[\"viewer\",\"operator\",\"admin\"]},\"created_at\":{\"type\":\"string\"},"
+    "\"created_by\":{\"type\":\"string\"},\"revoked\":{\"type\":\"boolean\"},\"revoked_at\":{\"type\":\"string\"},"
+    "\"revoked_by\":{\"type\":\"string\"},\"token\":{\"type\":\"string\",\"description\":\"Only in the answer that creates it\"}}}}},"
+    "\"paths\":{"
+    // The status page.
+    "\"/docs/visual\":{"
+    "\"get\":{\"summary\":\"The status page (HTML)\",\"operationId\":\"statusPage\",\"responses\":{\"200\":{\"description\":\"The page\",\"content\":{\"text/html\":{}}}}},"
+    "\"post\":{\"summary\":\"Search for a contact on the status page (form field q)\",\"operationId\":\"statusSearch\","
+    "\"requestBody\":{\"content\":{\"application/x-www-form-urlencoded\":{\"schema\":{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}}},"
+    "\"responses\":{\"200\":{\"description\":\"The page with the contact's story\",\"content\":{\"text/html\":{}}},\"429\":{\"description\":\"Too many searches\",\"content\":{\"text/html\":{}}}}}},"
+    "\"/docs/visual/sign-in\":{\"post\":{\"summary\":\"Sign in with an API key (form field key); sets the session cookie\",\"operationId\":\"signIn\","
+    "\"requestBody\":{\"content\":{\"application/x-www-form-urlencoded\":{\"schema\":{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\"}}}}}},"
+    "\"responses\":{\"303\":{\"description\":\"Back to the page\"}}}},"
+    "\"/docs/visual/sign-out\":{\"post\":{\"summary\":\"End the session\",\"operationId\":\"signOut\",\"responses\":{\"303\":{\"description\":\"Back to the page\"}}}},"
+    "\"/v1/openapi.json\":{\"get\":{\"summary\":\"This document\",\"operationId\":\"openapi\",\"responses\":{\"200\":{\"description\":\"OpenAPI 3.1\",\"content\":{\"application/json\":{}}}}}},"
+    // Reads.
+    "\"/v1/contacts/trace\":{\"get\":{\"summary\":\"A contact's story across every system (dfm trace)\",\"operationId\":\"trace\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_CONTACT("true") "," DFM_TENANT "," DFM_TIME("since", "Events from") "," DFM_TIME("until", "Events before") ","
+    DFM_PARAM("scan", "query", "false", "true: also read the window's webhooks that changed nothing") "],"
+    "\"responses\":{" DFM_ITEMS("Events (kind event), systems and findings") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/contacts/as-of\":{\"get\":{\"summary\":\"A contact's state at a time (dfm as-of)\",\"operationId\":\"asOf\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_CONTACT("true") "," DFM_TENANT "," DFM_PARAM("at", "query", "true", "The time (RFC 3339, a date, now, -2h)") "],"
+    "\"responses\":{" DFM_ITEMS("The contact's fields, ids, consent and unsettled pushes") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/events\":{\"get\":{\"summary\":\"Events of the log (dfm events)\",\"operationId\":\"events\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "," DFM_CONTACT("false") "," DFM_PARAM("system", "query", "false", "About one system") ","
+    DFM_PARAM("type", "query", "false", "One type, or a prefix ending in *") "," DFM_PARAM("stream", "query", "false", "One stream") ","
+    DFM_TIME("from", "Recorded at or after") "," DFM_TIME("to", "Recorded before") "," DFM_PARAM("limit", "query", "false", "At most this many (1000; up to 10000)") "],"
+    "\"responses\":{" DFM_ITEMS("Events, oldest first") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/audit/opt-outs\":{\"get\":{\"summary\":\"Every opt-out and opt-in, who was told when (dfm audit opt-outs)\",\"operationId\":\"auditOptOuts\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "," DFM_PARAM("phone", "query", "false", "One phone") "," DFM_PARAM("email", "query", "false", "One email") ","
+    DFM_TIME("since", "Happened from") "," DFM_TIME("until", "Happened before") "," DFM_PARAM("format", "query", "false", "json (default) or csv") "],"
+    "\"responses\":{\"200\":{\"description\":\"The records\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Items\"}},\"text/csv\":{}}},"
+    DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/audit/violations\":{\"get\":{\"summary\":\"Texts and calls to opted-out numbers, and slow opt-outs (dfm audit violations)\",\"operationId\":\"auditViolations\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "," DFM_PARAM("threshold_days", "query", "false", "Business days an opt-out may take (10)") "],"
+    "\"responses\":{" DFM_ITEMS("The violations") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/audit/consent-conflicts\":{\"get\":{\"summary\":\"Staff opt-ins refused over a person's opt-out (dfm audit consent-conflicts)\",\"operationId\":\"auditConsentConflicts\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "],\"responses\":{" DFM_ITEMS("The conflicts") "," DFM_ERR(404, "No such tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/dead-letters\":{\"get\":{\"summary\":\"Pushes that were given up and not re-driven (dfm replay dead-letters)\",\"operationId\":\"deadLetters\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "," DFM_CONTACT("false") "," DFM_PARAM("system", "query", "false", "One system") "," DFM_PARAM("push", "query", "false", "One push id") ","
+    DFM_TIME("from", "Dead-lettered from") "," DFM_TIME("to", "Dead-lettered before") "],"
+    "\"responses\":{" DFM_ITEMS("The dead letters") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
+    // Acts.
+    "\"/v1/admin/replay\":{\"post\":{\"summary\":\"Re-drive pushes (dfm replay --execute); operator\",\"operationId\":\"replay\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "],\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"required\":[\"items\"]}}}},"
+    "\"responses\":{\"200\":{\"description\":\"Durable\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Appended\"}}}},"
+    DFM_ERR(400, "A malformed body") "," DFM_ERR(404, "No such tenant") "," DFM_ERR(422, "An item that is not re-drivable") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/admin/settle\":{\"post\":{\"summary\":\"Settle an identity conflict (dfm conflicts settle); operator\",\"operationId\":\"settle\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "],\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"required\":[\"conflict\"],"
+    "\"properties\":{\"conflict\":{\"type\":\"integer\"},\"contact\":{\"type\":\"string\"},\"dismiss\":{\"type\":\"boolean\"},\"reason\":{\"type\":\"string\"}}}}}},"
+    "\"responses\":{\"200\":{\"description\":\"Durable\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Appended\"}}}},"
+    DFM_ERR(400, "A malformed body") "," DFM_ERR(404, "No such conflict or tenant") "," DFM_ERR(422, "Not a candidate") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/admin/keys\":{"
+    "\"get\":{\"summary\":\"The API keys (dfm keys list); admin\",\"operationId\":\"listKeys\"," DFM_SECURED ","
+    "\"responses\":{\"200\":{\"description\":\"The keys\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Key\"}}}}}}}," DFM_AUTH_ERRORS "}},"
+    "\"post\":{\"summary\":\"Create a key (dfm keys create); admin. The token is in this answer only\",\"operationId\":\"createKey\"," DFM_SECURED ","
+    "\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"required\":[\"name\",\"role\"],"
+    "\"properties\":{\"name\":{\"type\":\"string\"},\"role\":{\"enum\":[\"viewer\",\"operator\",\"admin\"]},\"tenant\":{\"type\":\"string\",\"description\":\"A tenant, or * for all\"}}}}}},"
+    "\"responses\":{\"201\":{\"description\":\"Created\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Key\"}}}},"
+    DFM_ERR(400, "A malformed body") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/admin/keys/{id}\":{\"delete\":{\"summary\":\"Revoke a key (dfm keys revoke); admin\",\"operationId\":\"revokeKey\"," DFM_SECURED ","
+    "\"parameters\":[{\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],"
+    "\"responses\":{\"200\":{\"description\":\"Revoked\",\"content\":{\"application/json\":{}}}," DFM_ERR(404, "No such key") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}}"
+    "}}";
+
+}  // namespace
+
+const std::string& OpenApiDocument() {
+  static const std::string doc(kDocument);
+  return doc;
+}
+
+}  // namespace dfm

@@ -1,0 +1,233 @@
+// The status page's handlers (console/console.h, docs/status-page.md).
+#include <simdjson.h>
+
+#include <algorithm>
+#include <set>
+
+#include "connectors/common/webhook_source.h"
+#include "connectors/connector.h"
+#include "sync/contact_model.h"
+#include "console/console_internal.h"
+#include "console/contact_story.h"
+#include "console/session.h"
+#include "console/status_page.h"
+#include "replay-tools/tool_log.h"
+#include "util/crypto.h"
+#include "util/logging.h"
+#include "util/strings.h"
+
+namespace dfm {
+
+namespace {
+
+// The page is served at /docs/visual; its forms and redirects name it
+// relatively, so it also works under a proxy's path prefix.
+constexpr char kPageRelative[] = "visual";
+
+ApiResponse Html(std::string body, const std::string& nonce) {
+  ApiResponse a;
+  a.content_type = "text/html; charset=utf-8";
+  a.body = std::move(body);
+  a.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-" +
+                             nonce + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  a.headers.emplace_back("Referrer-Policy", "no-referrer");
+  a.headers.emplace_back("X-Frame-Options", "DENY");
+  return a;
+}
+
+ApiResponse SeeOther(const std::string& location) {
+  ApiResponse a;
+  a.status = 303;
+  a.content_type = "text/plain; charset=utf-8";
+  a.body = "see " + location;
+  a.headers.emplace_back("Location", location);
+  return a;
+}
+
+std::string Nonce() {
+  uint8_t raw[16];
+  RandomBytes(raw, sizeof(raw));
+  return Base64Encode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+}
+
+// A consent.conflict the opt-out registry keeps (projections/
+// sync_projections.h, "c/" keys), in words.
+void ParseConflictEntry(std::string_view json, AttentionItem* a) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (parser.parse(json.data(), json.size()).get(o) != simdjson::SUCCESS) return;
+  auto text = [&](const char* k) {
+    std::string_view v;
+    return o[k].get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+  };
+  int64_t at = 0;
+  if (o["at_us"].get(at) == simdjson::SUCCESS) a->at_us = at;
+  a->contact_id = text("contact_id");
+  const Connector* c = FindConnector(text("system"));
+  const std::string actor = text("actor");
+  a->what = (actor == "carrier" ? "The carrier" : "Staff or a system setting") +
+            std::string(" in ") + (c ? c->name : text("system")) + " tried to opt " +
+            text("channel") + " back in (" + text("reason") + "). Refused: " + text("detail") +
+            "; the opt-out is set again there.";
+}
+
+std::set<std::string> TargetsOf(const Config& config, const std::string& tenant) {
+  std::set<std::string> out;
+  for (const auto& [system, accepted] : SyncContextFor(config, tenant).targets) out.insert(system);
+  return out;
+}
+
+std::string CookieAttributes(const ApiRequest& r) {
+  return std::string("; Path=/; HttpOnly; SameSite=Strict") + (r.https ? "; Secure" : "");
+}
+
+}  // namespace
+
+std::optional<ApiKeyRecord> Console::Impl::SessionKey(const ApiRequest& r) const {
+  const std::string value = CookieValue(r.Header("cookie"), kSessionCookie);
+  if (value.empty()) return std::nullopt;
+  auto id = CheckSession(session_secret, value, clock->NowMicros() / 1000000);
+  if (!id) return std::nullopt;
+  auto key = keys.Find(*id);
+  if (!key || key->revoked) return std::nullopt;  // revoking a key ends its sessions
+  return key;
+}
+
+StatusView Console::Impl::View() const {
+  std::vector<ConnectorSnapshot> connectors;
+  EngineSnapshot engine;
+  if (status) status(&connectors, &engine);
+  Status h = log->Health();
+  engine.log_state = h.ok() ? "writable" : h.IsResourceExhausted() ? "low_disk" : "unavailable";
+  engine.log_detail = h.message();
+  // Consent conflicts: the opt-out registry keeps them (c/<tenant>/<seq>).
+  std::vector<AttentionItem> attention;
+  uint64_t total = 0;
+  for (const auto& tenant : config.tenants()) {
+    (void)log->ScanConsumerState("opt_outs", "c/" + tenant + "/",
+                                 [&](std::string_view, std::string_view value) {
+                                   total++;
+                                   AttentionItem a;
+                                   a.tenant = tenant;
+                                   ParseConflictEntry(value, &a);
+                                   attention.push_back(std::move(a));
+                                   return true;
+                                 });
+  }
+  std::sort(attention.begin(), attention.end(),
+            [](const AttentionItem& a, const AttentionItem& b) { return a.at_us > b.at_us; });
+  if (attention.size() > 20) attention.resize(20);
+  return BuildStatusView(connectors, engine, std::move(attention), total, clock->NowMicros());
+}
+
+void Console::Impl::Page(const ApiRequest& r, Responder respond) {
+  PageModel m;
+  m.path = kPageRelative;
+  m.nonce = Nonce();
+  auto key = SessionKey(r);
+  Principal who;
+  if (key) {
+    m.signed_in = true;
+    m.key_name = key->name;
+    m.key_role = std::string(ApiRoleName(key->role));
+    who.key_id = key->id;
+    who.tenant = key->tenant;
+  }
+  const Params params = ParseForm(r.query).value_or(Params{});
+  const std::string signin = Param(params, "signin");
+  if (signin == "failed") m.notice = "That key is not valid (or was revoked). Nothing was signed in.";
+  if (signin == "ok") m.notice = "Signed in: phones, emails and names are shown.";
+  if (signin == "out") m.notice = "Signed out.";
+  m.search_allowed = m.signed_in || config.api().anonymous_search;
+  m.view = View();
+  if (key && key->tenant != kAllTenants) {
+    // A tenant's key sees its own systems.
+    auto& cards = m.view.cards;
+    cards.erase(std::remove_if(cards.begin(), cards.end(),
+                               [&](const ServiceCard& c) { return c.tenant != key->tenant; }),
+                cards.end());
+    auto& att = m.view.attention;
+    att.erase(std::remove_if(att.begin(), att.end(),
+                             [&](const AttentionItem& a) { return a.tenant != key->tenant; }),
+              att.end());
+    m.view.attention_total = att.size();
+  }
+  // A search comes as a POST (the phone or email stays out of URLs and
+  // the proxy's access log), answered on the worker.
+  if (r.method != "POST") {
+    respond(Html(RenderStatusPage(m), m.nonce));
+    return;
+  }
+  const Params form = ParseForm(r.body).value_or(Params{});
+  m.query = std::string(TrimSpace(Param(form, "q")));
+  m.refresh_s = 0;
+  if (!m.search_allowed || m.query.empty()) {
+    respond(Html(RenderStatusPage(m), m.nonce));
+    return;
+  }
+  if (key) {
+    Impl::Headers headers;
+    Principal p = who;
+    p.credential = "key:" + key->id;
+    bool over = false;
+    if (!WithinLimits(p, key->tenant == kAllTenants ? "*" : key->tenant, &headers,
+                      [&over](ApiResponse) { over = true; })) {
+      m.searched = true;
+      m.search_problem = "Too many searches this minute with this key; try again in a minute.";
+      ApiResponse a = Html(RenderStatusPage(m), m.nonce);
+      a.status = 429;
+      respond(std::move(a));
+      return;
+    }
+  }
+  StoryOptions o;
+  o.tenants = key ? TenantsOf(who) : config.tenants();
+  o.reveal = m.signed_in;
+  o.now_us = m.view.now_us;
+  for (const auto& t : o.tenants) o.targets[t] = TargetsOf(config, t);
+  worker->Post([this, m = std::move(m), o = std::move(o), respond = std::move(respond)]() mutable {
+    m.searched = true;
+    Status s = BuildContactStories(*log, m.query, normalizer, o, &m.stories);
+    if (s.IsInvalidArgument()) {
+      m.search_problem = "Search for a phone number (any spelling), an email, or a system's id "
+                         "such as ghl:abc123. " +
+                         s.message();
+    } else if (!s.ok()) {
+      m.search_problem = "The log could not be read: " + s.ToString() + ". Contact IT.";
+    } else if (m.stories.empty()) {
+      m.search_problem = "No contact matches that. The systems may not have sent it to the "
+                         "service yet, or it is spelled differently there.";
+    }
+    respond(Html(RenderStatusPage(m), m.nonce));
+  });
+}
+
+void Console::Impl::SignIn(const ApiRequest& r, Responder respond) {
+  const Params form = ParseForm(r.body).value_or(Params{});
+  auto key = keys.Authenticate(TrimSpace(Param(form, "key")));
+  if (!key) {
+    counters->auth_failures.fetch_add(1);
+    respond(SeeOther(std::string("../") + kPageRelative + "?signin=failed"));
+    return;
+  }
+  const int64_t expires =
+      clock->NowMicros() / 1000000 + static_cast<int64_t>(config.api().session_hours) * 3600;
+  ApiResponse a = SeeOther(std::string("../") + kPageRelative + "?signin=ok");
+  a.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" +
+                                           MakeSession(session_secret, key->id, expires) +
+                                           "; Max-Age=" +
+                                           std::to_string(config.api().session_hours * 3600) +
+                                           CookieAttributes(r));
+  Logger("http")->info("request_id={} event=signed_in key={}", r.request_id, key->id);
+  respond(std::move(a));
+}
+
+void Console::Impl::SignOut(const ApiRequest& r, Responder respond) {
+  ApiResponse a = SeeOther(std::string("../") + kPageRelative + "?signin=out");
+  a.headers.emplace_back("Set-Cookie",
+                         std::string(kSessionCookie) + "=; Max-Age=0" + CookieAttributes(r));
+  respond(std::move(a));
+}
+
+}  // namespace dfm

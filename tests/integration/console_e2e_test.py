@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""The status page and the keyed API (docs/status-page.md, docs/http-api.md),
+against `dfm serve` between the four sandboxes, driven in headless Chromium
+(Debian's chromium and chromium-driver, through python3-selenium).
+
+- The page loads at 1280x800 and at phone width (nothing wider than the
+  screen), shows each system's card, shows Aloware down while its sandbox
+  is stopped and working again after it is back.
+- The search answers a real contact in any spelling of its phone: where it
+  exists, its STOP with since when and through which system, the "what to
+  send IT" box; without sign-in nothing personal is on the page; signed in
+  with a viewer key (`dfm keys create`), it is; signing out masks again; it
+  works with JavaScript off.
+- The API: keys made by `dfm keys` (with the service running and without),
+  roles, tenants, limits with their headers, and GET /v1/openapi.json
+  valid against the OpenAPI Initiative's 3.1 schema.
+
+Screenshots go to --screenshots (the build folder) for a person to look at.
+
+Usage: console_e2e_test.py --dfm PATH [--screenshots DIR] [-k NAME]
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dfmtest  # noqa: E402
+import messages_e2e_test as messages  # noqa: E402
+import sync_e2e_test as base  # noqa: E402
+from sync_e2e_test import wait_for  # noqa: E402
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCHEMA = os.path.join(ROOT, "tests", "openapi", "node_modules", "@apidevtools", "openapi-schemas",
+                      "schemas", "v3.1", "schema.json")
+SHOTS = os.path.join(ROOT, "build", "screenshots")  # --screenshots DIR
+PHONE = "+12055550401"
+SPELLED = "(205) 555-0401"
+
+
+def browser(workdir, width=1280, height=800, javascript=True):
+    o = webdriver.ChromeOptions()
+    o.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--window-size={width},{height}",
+                "--user-data-dir=" + tempfile.mkdtemp(prefix="chromium-", dir=workdir)):
+        o.add_argument(arg)
+    if not javascript:
+        o.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+
+
+class ConsoleTest(unittest.TestCase):
+    setUp = messages.MessagesTest.setUp
+    verity_inbound = messages.MessagesTest.verity_inbound
+    ghl_contact = messages.MessagesTest.ghl_contact
+    ghl_user_creates = base.SyncTest.ghl_user_creates
+
+    def tearDown(self):
+        for d in getattr(self, "drivers", []):
+            d.quit()
+        messages.MessagesTest.tearDown(self)
+
+    # --- helpers ---------------------------------------------------------
+
+    def page(self, width=1280, height=800, javascript=True):
+        d = browser(self.dir, width, height, javascript)
+        self.drivers = getattr(self, "drivers", []) + [d]
+        d.get(f"http://127.0.0.1:{self.dfm.port}/docs/visual")
+        return d
+
+    def shot(self, d, name):
+        os.makedirs(SHOTS, exist_ok=True)
+        d.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
+    def card(self, d, system):
+        return d.find_element(By.CSS_SELECTOR, f'article.card[data-system="{system}"]')
+
+    def card_state(self, system):
+        """The card's state on a freshly loaded page (the page refreshes
+        itself every 30 s; the test does not wait for that)."""
+        d = self.drivers[0]
+        d.get(f"http://127.0.0.1:{self.dfm.port}/docs/visual")
+        return self.card(d, system).get_attribute("data-state")
+
+    def key(self, role, tenant="*", name=None):
+        r = self.cli("keys", "create", "-c", self.dfm.config_path, "--name", name or role,
+                     "--role", role, "--tenant", tenant)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["token"]
+
+    def cli(self, *args):
+        """`dfm` with the settings the test's service was started with."""
+        env = dfmtest.environ()
+        env.update(self.env)
+        return subprocess.run([self.dfm.binary, *args], capture_output=True, text=True, env=env)
+
+    def search(self, d, text):
+        box = d.find_element(By.NAME, "q")
+        box.clear()
+        box.send_keys(text)
+        d.find_element(By.CSS_SELECTOR, "form.search input[type=submit]").click()
+        wait_for("the answer", lambda: d.find_elements(By.CSS_SELECTOR, ".story, #search-result"))
+
+    def api(self, path, key=None, method="GET", body=None, admin=False):
+        headers = {"Authorization": "Bearer " + key} if key else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        port = self.dfm.admin_port if admin else self.dfm.port
+        status, h, data = dfmtest.request("127.0.0.1", port, method, path,
+                                          json.dumps(body) if body is not None else None, headers)
+        return status, h, json.loads(data) if data.strip().startswith(b"{") else data
+
+    # --- the page --------------------------------------------------------
+
+    def test_the_page_shows_each_system_down_and_recovered(self):
+        d = self.page()
+        self.assertEqual(d.find_element(By.ID, "summary").text, "All systems working")
+        for system in ("ghl", "aloware", "verity"):
+            self.assertIn(self.card(d, system).get_attribute("data-state"), ("working", "idle"))
+        self.assertEqual(d.find_element(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+                         .get_attribute("content"), "30")
+        self.shot(d, "status-1280x800")
+        phone = self.page()
+        phone.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                              {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+        phone.get(f"http://127.0.0.1:{self.dfm.port}/docs/visual")
+        self.assertEqual(phone.execute_script("return window.innerWidth"), 390)
+        self.assertLessEqual(phone.execute_script("return document.documentElement.scrollWidth"), 390,
+                             "nothing is wider than a phone's screen")
+        self.shot(phone, "status-phone")
+
+        self.alo.stop()
+        for i in range(3):
+            self.ghl_user_creates("+1205555041%d" % i)
+        wait_for("Aloware shown down", lambda: self.card_state("aloware") == "down", timeout=60)
+        card = self.card(d, "aloware")
+        self.assertRegex(card.find_element(By.CSS_SELECTOR, ".state").text,
+                         r"^Down since \d\d:\d\d UTC, retrying$")
+        self.assertRegex(card.text, r"Changes waiting\s+3")
+        self.assertIn("need", d.find_element(By.ID, "summary").text)
+        self.assertIn(self.card(d, "ghl").get_attribute("data-state"), ("working", "idle"))
+        self.shot(d, "status-aloware-down")
+
+        self.alo.start()
+        wait_for("Aloware working again", lambda: self.card_state("aloware") == "working", timeout=90)
+        card = self.card(d, "aloware")
+        self.assertRegex(card.text, r"Changes waiting\s+0")
+        self.assertRegex(card.text, r"Syncs in the last hour\s+[3-9]")
+        self.shot(d, "status-aloware-recovered")
+
+    def test_the_search_tells_a_contacts_story_masked_until_signed_in(self):
+        self.ghl_contact(PHONE, email="ada@example.com")
+        self.verity_inbound(PHONE, "STOP")
+        wait_for("the opt-out recorded",
+                 lambda: any(e["type"] == "contact.opted_out" for e in self.dfm.dump()))
+        d = self.page()
+        self.search(d, SPELLED)
+        story = d.find_element(By.CSS_SELECTOR, ".story")
+        self.assertIn("GoHighLevel", story.text)
+        self.assertIn("Aloware", story.text)
+        row = story.find_element(By.CSS_SELECTOR, 'tr[data-channel="sms"]')
+        self.assertIn("Opted out", row.text)
+        self.assertIn("Verity", row.text)
+        self.assertIn("the person", row.text)
+        report = story.find_element(By.TAG_NAME, "textarea").get_attribute("value")
+        self.assertIn("Contact:", report)
+        self.assertIn("System:", report)
+        source = d.page_source
+        for secret in (PHONE, PHONE[2:], "555-0401", "Lovelace", "ada@example.com"):
+            self.assertNotIn(secret, source, "shown without sign-in")
+        self.shot(d, "search-masked")
+
+        viewer = self.key("viewer", name="front desk")
+        d.find_element(By.ID, "key").send_keys(viewer)
+        d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()
+        wait_for("signed in", lambda: "Signed in" in d.find_element(By.TAG_NAME, "header").text)
+        self.assertNotIn(viewer, d.page_source)
+        self.search(d, "ada@example.com")
+        story = d.find_element(By.CSS_SELECTOR, ".story")
+        self.assertIn(PHONE, story.text)
+        self.assertIn("Ada Lovelace", story.text)
+        self.shot(d, "search-signed-in")
+        d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()  # sign out
+        wait_for("signed out", lambda: "Signed out" in d.page_source)
+        self.search(d, SPELLED)
+        self.assertNotIn(PHONE, d.page_source)
+
+        # With JavaScript off the page and its search still work.
+        plain = self.page(javascript=False)
+        self.assertEqual(plain.find_element(By.ID, "summary").text, "All systems working")
+        self.search(plain, SPELLED)
+        self.assertIn("Opted out", plain.find_element(By.CSS_SELECTOR, ".story").text)
+        self.assertTrue(plain.find_elements(By.CSS_SELECTOR, "button.copy[hidden]"),
+                        "the Copy button stays hidden without its script")
+
+    # --- the API ---------------------------------------------------------
+
+    def test_the_api_with_keys_roles_tenants_and_limits(self):
+        self.ghl_contact(PHONE)
+        viewer, operator = self.key("viewer"), self.key("operator")
+        acme = self.key("viewer", tenant="acme")
+        q = "?contact=" + urllib.parse.quote(SPELLED)
+        status, headers, doc = self.api("/v1/contacts/trace" + q, viewer)
+        self.assertEqual(status, 200, doc)
+        self.assertTrue(any(i.get("kind") == "system" and i["system"] == "aloware" for i in doc["items"]))
+        self.assertEqual(headers["x-ratelimit-limit"], "600")
+        self.assertIn("x-ratelimit-remaining", headers)
+        self.assertEqual(self.api("/v1/contacts/trace" + q, acme)[0], 404, "another tenant's contact")
+        self.assertEqual(self.api("/v1/events?tenant=default", acme)[0], 403)
+        status, _, csv = self.api("/v1/audit/opt-outs?format=csv", viewer)
+        self.assertEqual(status, 200)
+        self.assertTrue(csv.startswith(b"recorded_at") or b"," in csv.splitlines()[0])
+        for path in ("/v1/audit/violations", "/v1/audit/consent-conflicts", "/v1/dead-letters",
+                     "/v1/contacts/as-of" + q + "&at=now", "/v1/events?limit=5"):
+            status, _, doc = self.api(path, viewer)
+            self.assertEqual(status, 200, (path, doc))
+            self.assertIn("items", doc)
+        status, h, doc = self.api("/v1/events")
+        self.assertEqual((status, doc["error"]), (401, "unauthorized"))
+        body = {"conflict": 1, "dismiss": True}
+        self.assertEqual(self.api("/v1/admin/settle", viewer, "POST", body, admin=True)[0], 403)
+        self.assertEqual(self.api("/v1/admin/settle", operator, "POST", body, admin=True)[0], 404)
+        self.assertEqual(self.api("/v1/admin/settle", operator, "POST", body)[0], 404,
+                         "not on the main listener")
+        actions = [e for e in self.dfm.dump(with_body=True) if e["type"] == "admin.action"]
+        self.assertTrue(any('"action":"key.create"' in json.dumps(e) or
+                            e.get("payload", {}).get("action") == "key.create" for e in actions))
+        # dfm keys list and revoke, while the service runs.
+        r = self.cli("keys", "list", "-c", self.dfm.config_path, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual(sorted(k["role"] for k in listed), ["operator", "viewer", "viewer"])
+        self.assertNotIn(viewer, r.stdout)
+        vid = viewer.split("_")[1]
+        r = self.cli("keys", "revoke", "-c", self.dfm.config_path, vid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.api("/v1/events", viewer)[0], 401)
+
+    def test_limits_answer_429_with_their_headers(self):
+        self.dfm.stop()
+        with open(self.dfm.config_path, "a") as f:
+            f.write("[api]\nrate_limit_per_key = 3\n")
+        viewer = self.key("viewer")  # no service: appended to the log
+        self.dfm.start(env_extra=self.env)
+        codes = [self.api("/v1/events", viewer)[0] for _ in range(4)]
+        self.assertEqual(codes, [200, 200, 200, 429])
+        status, headers, doc = self.api("/v1/events", viewer)
+        self.assertEqual(doc["error"], "rate_limited")
+        self.assertEqual(headers["x-ratelimit-remaining"], "0")
+        self.assertEqual(headers["retry-after"], headers["x-ratelimit-reset"])
+        self.assertLessEqual(int(headers["retry-after"]), 60)
+
+    def test_the_openapi_document_is_valid_and_names_every_route(self):
+        import jsonschema  # Debian's python3-jsonschema
+        status, _, doc = self.api("/v1/openapi.json")
+        self.assertEqual(status, 200)
+        with open(SCHEMA) as f:
+            schema = json.load(f)
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+        self.assertEqual([e.message for e in errors], [])
+        self.assertEqual(doc["openapi"], "3.1.0")
+        # Every operation the document names is answered by the service
+        # (never 404 for its path and method); the unit test checks the
+        # other way, against the route table.
+        viewer = self.key("admin")
+        for path, item in doc["paths"].items():
+            for method in item:
+                concrete = path.replace("{id}", "ffffffffffffffff")
+                admin = path.startswith("/v1/admin/")
+                status, _, body = self.api(concrete, viewer, method.upper(),
+                                           {} if method in ("post", "delete") else None, admin=admin)
+                if path == "/v1/admin/keys/{id}":
+                    self.assertEqual(status, 404)
+                    self.assertEqual(body["error"], "unknown_key")
+                    continue
+                self.assertNotIn(status, (404, 405), (method, path, body))
+
+
+if __name__ == "__main__":
+    if "--screenshots" in sys.argv:
+        i = sys.argv.index("--screenshots")
+        SHOTS = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+    base.main()

@@ -1,0 +1,279 @@
+// The console's pure parts: API keys, limits, sessions, the status view,
+// the page's rendering and the OpenAPI document against the routes.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <set>
+
+#include "console/api_keys.h"
+#include "console/console.h"
+#include "console/limits.h"
+#include "console/session.h"
+#include "console/status_page.h"
+#include "console/status_view.h"
+#include "storage/memory_event_log.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kMin = 60LL * 1000000;
+constexpr int64_t kNow = 1'795'000'000'000'000;  // µs, 2026-11-18
+
+TEST(ApiKeysTest, KeysAreShapedAndOnlyTheirHashIsKept) {
+  NewApiKey k = MakeApiKey();
+  EXPECT_EQ(k.token.size(), 85u);
+  EXPECT_EQ(k.token.substr(0, 4), "dfm_");
+  std::string id, secret;
+  ASSERT_TRUE(SplitApiKey(k.token, &id, &secret));
+  EXPECT_EQ(id, k.id);
+  EXPECT_EQ(secret, k.secret);
+  EXPECT_NE(MakeApiKey().token, k.token);
+  for (std::string bad : {std::string(""), std::string("dfm_x"), "xfm" + k.token.substr(3),
+                          k.token.substr(0, 84), k.token + "0", "dfm_" + k.id + "-" + k.secret,
+                          "dfm_" + k.id + "_" + std::string(64, 'G')})
+    EXPECT_FALSE(SplitApiKey(bad, &id, &secret)) << bad;
+  ApiKeyRecord r;
+  r.id = k.id;
+  r.tenant = "acme";
+  r.role = ApiRole::kOperator;
+  r.name = "grafana";
+  r.secret_sha256 = HashApiSecret(k.secret);
+  EventDraft d = ApiKeyCreatedDraft(r, "req-1");
+  EXPECT_EQ(d.payload.find(k.secret), std::string::npos) << "the secret is never written";
+  EXPECT_EQ(d.tenant, "acme");
+  EXPECT_EQ(ApiKeyEventTenant(kAllTenants), "default");
+}
+
+TEST(ApiKeysTest, RegistryFoldsTheLogAndMatchesOnlyLiveKeysWithTheirSecret) {
+  MemoryEventLog log;
+  NewApiKey k = MakeApiKey();
+  ApiKeyRecord r;
+  r.id = k.id;
+  r.tenant = "*";
+  r.role = ApiRole::kViewer;
+  r.name = "auditor";
+  r.secret_sha256 = HashApiSecret(k.secret);
+  AppendOutcome out;
+  ASSERT_TRUE(log.Append(ApiKeyCreatedDraft(r, "req-1"), &out).ok());
+  ApiKeyRegistry reg;
+  ASSERT_TRUE(reg.Load(log, {"default", "acme"}).ok());
+  auto who = reg.Authenticate(k.token);
+  ASSERT_TRUE(who);
+  EXPECT_EQ(who->name, "auditor");
+  EXPECT_TRUE(who->Covers("acme"));
+  std::string wrong = k.token;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  EXPECT_FALSE(reg.Authenticate(wrong));
+  EXPECT_FALSE(reg.Authenticate(MakeApiKey().token));
+  ASSERT_TRUE(log.Append(ApiKeyRevokedDraft(r, "admin-token", "req-2"), &out).ok());
+  ApiKeyRegistry again;
+  ASSERT_TRUE(again.Load(log, {"default"}).ok());
+  EXPECT_FALSE(again.Authenticate(k.token)) << "revoked";
+  ASSERT_EQ(again.List().size(), 1u);
+  EXPECT_TRUE(again.List()[0].revoked);
+  EXPECT_EQ(again.List()[0].revoked_by, "admin-token");
+}
+
+TEST(ApiKeysTest, RolesIncludeTheOnesBelow) {
+  EXPECT_TRUE(RoleAllows(ApiRole::kAdmin, ApiRole::kOperator));
+  EXPECT_TRUE(RoleAllows(ApiRole::kOperator, ApiRole::kViewer));
+  EXPECT_FALSE(RoleAllows(ApiRole::kViewer, ApiRole::kOperator));
+  EXPECT_FALSE(RoleAllows(ApiRole::kOperator, ApiRole::kAdmin));
+  EXPECT_EQ(ParseApiRole("operator"), ApiRole::kOperator);
+  EXPECT_FALSE(ParseApiRole("root"));
+}
+
+TEST(WindowLimiterTest, CountsPerWindowAndSaysWhenItTurns) {
+  WindowLimiter l(kMin);
+  const int64_t start = kNow - kNow % kMin;
+  for (uint64_t i = 0; i < 3; ++i) {
+    RateDecision d = l.Take("k", 3, start + 10 * 1000000);
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.remaining, 2 - i);
+    EXPECT_EQ(d.limit, 3u);
+    EXPECT_EQ(d.reset_s, 50);
+  }
+  RateDecision refused = l.Take("k", 3, start + 59 * 1000000 + 1);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.remaining, 0u);
+  EXPECT_EQ(refused.reset_s, 1);
+  EXPECT_TRUE(l.Take("other", 3, start + 59 * 1000000).allowed) << "each caller its own";
+  EXPECT_TRUE(l.Take("k", 3, start + kMin).allowed) << "the next window";
+  EXPECT_TRUE(l.Take("unlimited", 0, start).allowed) << "0: no limit";
+  EXPECT_EQ(l.Peek("k", 3, start + kMin).remaining, 2u) << "Peek counts nothing";
+}
+
+TEST(WindowLimiterTest, TheTighterDecisionIsShown) {
+  RateDecision a{true, 10, 5, 30}, b{true, 100, 2, 30}, no{false, 100, 0, 12};
+  EXPECT_EQ(Tighter(a, b).remaining, 2u);
+  EXPECT_FALSE(Tighter(a, no).allowed);
+  EXPECT_EQ(Tighter(RateDecision{true, 0, 0, 1}, a).limit, 10u);
+}
+
+TEST(SessionTest, SignedExpiringAndBoundToItsSecret) {
+  const std::string v = MakeSession("secret", "abc123", 2000);
+  EXPECT_EQ(CheckSession("secret", v, 1999), std::optional<std::string>("abc123"));
+  EXPECT_FALSE(CheckSession("secret", v, 2000)) << "expired";
+  EXPECT_FALSE(CheckSession("other", v, 1000)) << "another secret";
+  std::string forged = v;
+  forged.replace(0, 6, "zzz999");
+  EXPECT_FALSE(CheckSession("secret", forged, 1000)) << "another key's id under this MAC";
+  std::string later = MakeSession("secret", "abc123", 2000);
+  later.replace(later.find('.') + 1, 4, "9999");
+  EXPECT_FALSE(CheckSession("secret", later, 1000)) << "a longer expiry under this MAC";
+  for (const char* bad : {"", "abc", "abc.1", "abc..x", ".1.x"})
+    EXPECT_FALSE(CheckSession("secret", bad, 0)) << bad;
+  EXPECT_EQ(CookieValue("a=1; dfm_session=xyz ; b=2", "dfm_session"), "xyz");
+  EXPECT_EQ(CookieValue("xdfm_session=1", "dfm_session"), "");
+}
+
+EngineSnapshot Writable() {
+  EngineSnapshot e;
+  e.log_state = "writable";
+  return e;
+}
+
+ConnectorSnapshot Snapshot() {
+  ConnectorSnapshot c;
+  c.tenant = "default";
+  c.system = "ghl";
+  c.name = "GoHighLevel";
+  c.ok_hour = 12;
+  c.last_success_us = kNow - 3 * kMin;
+  return c;
+}
+
+TEST(StatusViewTest, EachStateInPlainWords) {
+  ConnectorSnapshot c = Snapshot();
+  ServiceCard card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kWorking);
+  EXPECT_EQ(card.headline, "Working");
+  EXPECT_NE(card.last_success.find("3 minutes ago"), std::string::npos) << card.last_success;
+
+  c.breaker_open = true;
+  c.down_since_us = kNow - 20 * kMin;
+  c.held = 7;
+  card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kDown);
+  EXPECT_EQ(card.headline, "Down since " + ClockTime(kNow - 20 * kMin, kNow) + ", retrying");
+  EXPECT_NE(card.detail.find("7 changes wait"), std::string::npos) << card.detail;
+
+  c.auth_failing = true;
+  card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kAttention);
+  EXPECT_EQ(card.headline, "Needs attention: credentials rejected");
+
+  c = Snapshot();
+  c.failed_recent = 2;
+  c.failed_hour = 2;
+  c.last_failure_us = kNow - kMin;
+  card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kSlow) << "its last attempt failed";
+  EXPECT_NE(card.detail.find("2 requests"), std::string::npos) << card.detail;
+  c.last_success_us = kNow;
+  card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kWorking) << "it answers again";
+  EXPECT_NE(card.detail.find("2 requests failed in the last hour"), std::string::npos) << card.detail;
+  c = Snapshot();
+  c.last_answer_us = kSlowAnswerUs;
+  EXPECT_EQ(DescribeConnector(c, kNow).state, CardState::kSlow);
+  c = Snapshot();
+  c.oldest_opt_out_us = kNow - 2 * kMin;
+  EXPECT_EQ(DescribeConnector(c, kNow).state, CardState::kSlow);
+  c = Snapshot();
+  c.ok_hour = 0;
+  c.last_success_us = 0;
+  card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kIdle);
+  EXPECT_EQ(card.last_success, "none since the service started");
+  c.dead_letters = 3;
+  EXPECT_NE(DescribeConnector(c, kNow).detail.find("3 changes were given up"), std::string::npos);
+}
+
+TEST(StatusViewTest, TheSummaryCountsWhatNeedsAttention) {
+  EngineSnapshot engine;
+  engine.log_state = "writable";
+  StatusView v = BuildStatusView({Snapshot()}, engine, {}, 0, kNow);
+  EXPECT_TRUE(v.all_well);
+  EXPECT_EQ(v.summary, "All systems working");
+  ConnectorSnapshot down = Snapshot();
+  down.breaker_open = true;
+  engine.log_state = "low_disk";
+  v = BuildStatusView({Snapshot(), down}, engine, {{"default", "c1", "x", kNow}}, 1, kNow);
+  EXPECT_FALSE(v.all_well);
+  EXPECT_EQ(v.summary, "2 systems need attention; 1 consent conflict waits for a person");
+  EXPECT_EQ(v.engine.headline, "Needs attention: disk nearly full");
+  engine.log_state = "writable";
+  engine.router_behind = 5000;
+  EXPECT_EQ(BuildStatusView({}, engine, {}, 0, kNow).engine.state, CardState::kSlow);
+}
+
+TEST(StatusViewTest, TimesInWords) {
+  EXPECT_EQ(TimeAgo(kNow - 30 * 1000000, kNow), "just now");
+  EXPECT_EQ(TimeAgo(kNow - kMin, kNow), "1 minute ago");
+  EXPECT_EQ(TimeAgo(kNow - 130 * kMin, kNow), "2 hours ago");
+  EXPECT_EQ(TimeAgo(kNow - 3 * 1440 * kMin, kNow), "3 days ago");
+  EXPECT_EQ(ClockTime(kNow, kNow).size(), std::string("14:02 UTC").size());
+  EXPECT_NE(ClockTime(kNow - 2 * 1440 * kMin, kNow).find(' '), 2u) << "another day names it";
+}
+
+TEST(StatusPageTest, EverythingShownIsEscapedAndTheScriptCarriesTheNonce) {
+  PageModel m;
+  m.view = BuildStatusView({Snapshot()}, Writable(), {}, 0, kNow);
+  m.view.cards[0].name = "<script>alert(1)</script>";
+  m.nonce = "n0nce";
+  ContactStory s;
+  s.tenant = "default";
+  s.contact_id = "c1";
+  s.name = "Bobby \"Tables\" <b>";
+  s.it_report = "System: x</textarea><script>";
+  m.searched = true;
+  m.signed_in = true;
+  m.stories.push_back(s);
+  const std::string h = RenderStatusPage(m);
+  EXPECT_EQ(h.find("<script>alert"), std::string::npos);
+  EXPECT_NE(h.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(h.find("Bobby &quot;Tables&quot; &lt;b&gt;"), std::string::npos);
+  EXPECT_EQ(h.find("x</textarea>"), std::string::npos);
+  EXPECT_NE(h.find("<script nonce=\"n0nce\">"), std::string::npos);
+  EXPECT_NE(h.find("http-equiv=\"refresh\" content=\"30\""), std::string::npos);
+  m.refresh_s = 0;
+  EXPECT_EQ(RenderStatusPage(m).find("http-equiv=\"refresh\""), std::string::npos);
+}
+
+TEST(StatusPageTest, SearchNeedsSignInWhenAnonymousSearchIsOff) {
+  PageModel m;
+  m.view = BuildStatusView({}, Writable(), {}, 0, kNow);
+  m.search_allowed = false;
+  const std::string h = RenderStatusPage(m);
+  EXPECT_EQ(h.find("name=\"q\""), std::string::npos);
+  EXPECT_NE(h.find("Sign in with a viewer key to search"), std::string::npos);
+}
+
+// Every route the console answers is in the OpenAPI document, and every
+// operation the document names is a route.
+TEST(OpenApiTest, TheDocumentListsExactlyTheRoutes) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(OpenApiDocument()).get(doc), simdjson::SUCCESS);
+  std::string_view version;
+  ASSERT_EQ(doc["openapi"].get(version), simdjson::SUCCESS);
+  EXPECT_EQ(version, "3.1.0");
+  simdjson::dom::object paths;
+  ASSERT_EQ(doc["paths"].get(paths), simdjson::SUCCESS);
+  std::set<std::string> documented;
+  for (auto [path, item] : paths) {
+    simdjson::dom::object ops;
+    ASSERT_EQ(item.get(ops), simdjson::SUCCESS);
+    for (auto [method, op] : ops) {
+      std::string m(method);
+      for (auto& c : m) c = static_cast<char>(toupper(c));
+      documented.insert(m + " " + std::string(path));
+    }
+  }
+  const std::set<std::string> routes(ConsoleRoutes().begin(), ConsoleRoutes().end());
+  EXPECT_EQ(documented, routes);
+}
+
+}  // namespace
+}  // namespace dfm

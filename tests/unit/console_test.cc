@@ -1,0 +1,256 @@
+// The console's handling of requests (console/console.h): who may ask
+// what, per tenant, within which limits; keys made and revoked through the
+// log; the page's sign-in and its masking. Over the in-memory log, without
+// HTTP (the integration tests drive it over HTTP, in Chromium).
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "console/api_keys.h"
+#include "console/console.h"
+#include "storage/memory_event_log.h"
+#include "sync/domain_event.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+using testing::TempDir;
+
+class ConsoleTest : public ::testing::Test {
+ protected:
+  void Start(Config::Env env = {}) {
+    Config::Env base = {{"DFM_STORAGE_DATA_DIR", dir_.path()},
+                        {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:1"},
+                        {"DFM_TENANTS", "acme"},
+                        {"DFM_VERITY_WEBHOOK_SECRET", "vs"},
+                        {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs-acme"}};
+    for (auto& [k, v] : env) base[k] = v;
+    std::vector<ConfigProblem> problems;
+    config_ = Config::Load("", base, &problems);
+    ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+    console_ = std::make_unique<Console>(config_, &log_, SystemClock::Instance(), &counters_);
+    ASSERT_TRUE(console_->Start().ok());
+    console_->SetAdminToken("admin-secret");
+  }
+
+  ApiResponse Call(const std::string& method, const std::string& target,
+                   const std::string& bearer = "", const std::string& body = "",
+                   bool admin_listener = false, std::map<std::string, std::string> headers = {}) {
+    ApiRequest r;
+    r.method = method;
+    const size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    if (q != std::string::npos) r.query = target.substr(q + 1);
+    r.headers = std::move(headers);
+    if (!bearer.empty()) r.headers["authorization"] = "Bearer " + bearer;
+    r.body = body;
+    r.peer = r.client = "127.0.0.1";
+    r.request_id = "req-test";
+    r.admin_listener = admin_listener;
+    std::promise<ApiResponse> p;
+    console_->Handle(std::move(r), [&p](ApiResponse a) { p.set_value(std::move(a)); });
+    return p.get_future().get();
+  }
+
+  static std::string HeaderOf(const ApiResponse& a, const std::string& name) {
+    for (const auto& [k, v] : a.headers)
+      if (k == name) return v;
+    return "";
+  }
+
+  // A key made through the admin endpoint; its token.
+  std::string MakeKey(const std::string& role, const std::string& tenant) {
+    ApiResponse a = Call("POST", "/v1/admin/keys", "admin-secret",
+                         R"({"name":"test )" + role + R"(","role":")" + role +
+                             R"(","tenant":")" + tenant + R"("})",
+                         /*admin_listener=*/true);
+    EXPECT_EQ(a.status, 201) << a.body;
+    const size_t at = a.body.find("\"token\":\"");
+    return at == std::string::npos ? "" : a.body.substr(at + 9, 85);
+  }
+
+  // A contact of `tenant` the mappings know by its phone and email.
+  void AddContact(const std::string& tenant, const std::string& id) {
+    DomainEvent d;
+    d.type = std::string(ev::kContactCreated);
+    d.contact_id = id;
+    d.system = "ghl";
+    d.external_id = "g-" + id;
+    d.fields = {{"first_name", "Ada"}, {"last_name", "Lovelace"}, {"phone", "+12055550142"},
+                {"email", "ada@example.com"}};
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(ToDraft(d, tenant, ContactStream(id), {}, {}), &out).ok());
+  }
+
+  TempDir dir_;
+  MemoryEventLog log_;
+  Config config_;
+  ConsoleCounters counters_;
+  std::unique_ptr<Console> console_;
+};
+
+TEST_F(ConsoleTest, WithoutACredentialTheApiAnswers401InItsErrorShape) {
+  Start();
+  ApiResponse a = Call("GET", "/v1/events");
+  EXPECT_EQ(a.status, 401);
+  EXPECT_NE(a.body.find("\"error\":\"unauthorized\""), std::string::npos) << a.body;
+  EXPECT_EQ(HeaderOf(a, "WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(Call("GET", "/v1/events", "dfm_0000000000000000_" + std::string(64, '0')).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/events", "admin-secret").status, 401)
+      << "the admin token is taken only where the admin endpoints are";
+  EXPECT_EQ(Call("GET", "/v1/events", "admin-secret", "", true).status, 200);
+  EXPECT_EQ(counters_.auth_failures.load(), 3u);
+  EXPECT_EQ(Call("GET", "/v1/nothing", "admin-secret", "", true).status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/events", "admin-secret", "", true).status, 405);
+  EXPECT_EQ(Call("GET", "/v1/openapi.json").status, 200) << "the document is public";
+}
+
+TEST_F(ConsoleTest, EachRoleDoesWhatItMayAndNoMore) {
+  Start();
+  const std::string viewer = MakeKey("viewer", "*"), op = MakeKey("operator", "*"),
+                    admin = MakeKey("admin", "*");
+  EXPECT_EQ(Call("GET", "/v1/audit/violations", viewer).status, 200);
+  ApiResponse no = Call("POST", "/v1/admin/settle", viewer, R"({"conflict":1,"dismiss":true})", true);
+  EXPECT_EQ(no.status, 403);
+  EXPECT_NE(no.body.find("\"error\":\"forbidden\""), std::string::npos);
+  // An operator gets past the role to the endpoint's own checks.
+  EXPECT_EQ(Call("POST", "/v1/admin/settle", op, R"({"conflict":1,"dismiss":true})", true).status,
+            404);
+  EXPECT_EQ(Call("GET", "/v1/admin/keys", op, "", true).status, 403);
+  ApiResponse keys = Call("GET", "/v1/admin/keys", admin, "", true);
+  EXPECT_EQ(keys.status, 200);
+  EXPECT_EQ(keys.body.find("\"token\""), std::string::npos) << "a listing never shows a token";
+  EXPECT_NE(keys.body.find("\"role\":\"operator\""), std::string::npos) << keys.body;
+  // The admin paths are not on the main listener when the admin one is set.
+  EXPECT_EQ(Call("GET", "/v1/admin/keys", admin).status, 404);
+}
+
+TEST_F(ConsoleTest, AKeySeesItsOwnTenantOnly) {
+  Start();
+  const std::string acme = MakeKey("viewer", "acme");
+  EXPECT_EQ(Call("GET", "/v1/events", acme).status, 200) << "its own tenant by default";
+  EXPECT_EQ(Call("GET", "/v1/events?tenant=acme", acme).status, 200);
+  ApiResponse other = Call("GET", "/v1/events?tenant=default", acme);
+  EXPECT_EQ(other.status, 403) << other.body;
+  EXPECT_EQ(Call("GET", "/v1/events?tenant=nobody", acme).status, 404);
+  AddContact("default", "c-default");
+  EXPECT_EQ(Call("GET", "/v1/contacts/trace?contact=%2B12055550142", acme).status, 404)
+      << "another tenant's contact is not found";
+  const std::string all = MakeKey("viewer", "*");
+  ApiResponse trace = Call("GET", "/v1/contacts/trace?contact=%2B12055550142", all);
+  EXPECT_EQ(trace.status, 200) << trace.body;
+  EXPECT_EQ(trace.body.rfind("{\"items\":[", 0), 0u);
+  EXPECT_NE(trace.body.find("c-default"), std::string::npos);
+  // An acme admin makes acme keys only.
+  const std::string acme_admin = MakeKey("admin", "acme");
+  EXPECT_EQ(Call("POST", "/v1/admin/keys", acme_admin,
+                 R"({"name":"x","role":"viewer","tenant":"default"})", true)
+                .status,
+            403);
+}
+
+TEST_F(ConsoleTest, LimitsPerKeyAndPerTenantWithTheirHeaders) {
+  Start({{"DFM_API_RATE_LIMIT_PER_KEY", "2"}, {"DFM_API_RATE_LIMIT_PER_TENANT", "3"}});
+  const std::string a = MakeKey("viewer", "*"), b = MakeKey("viewer", "*");
+  ApiResponse first = Call("GET", "/v1/events", a);
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(HeaderOf(first, "X-RateLimit-Limit"), "2");
+  EXPECT_EQ(HeaderOf(first, "X-RateLimit-Remaining"), "1");
+  EXPECT_FALSE(HeaderOf(first, "X-RateLimit-Reset").empty());
+  EXPECT_EQ(Call("GET", "/v1/events", a).status, 200);
+  ApiResponse over = Call("GET", "/v1/events", a);
+  EXPECT_EQ(over.status, 429);
+  EXPECT_NE(over.body.find("\"error\":\"rate_limited\""), std::string::npos);
+  EXPECT_EQ(HeaderOf(over, "Retry-After"), HeaderOf(over, "X-RateLimit-Reset"));
+  EXPECT_EQ(HeaderOf(over, "X-RateLimit-Remaining"), "0");
+  // The tenant's limit (3) binds another key of the same tenant.
+  EXPECT_EQ(Call("GET", "/v1/events", b).status, 200);
+  ApiResponse tenant_over = Call("GET", "/v1/events", b);
+  EXPECT_EQ(tenant_over.status, 429);
+  EXPECT_NE(tenant_over.body.find("tenant default"), std::string::npos) << tenant_over.body;
+  EXPECT_EQ(Call("GET", "/v1/events?tenant=acme", b).status, 200) << "another tenant's own budget";
+  EXPECT_EQ(Call("GET", "/v1/events", "admin-secret", "", true).status, 200)
+      << "the local admin token is not limited";
+  EXPECT_EQ(counters_.rate_limited.load(), 2u);
+}
+
+TEST_F(ConsoleTest, KeysAreMadeAndRevokedThroughTheLogWithWhoAsked) {
+  Start();
+  const std::string token = MakeKey("viewer", "acme");
+  std::string id, secret;
+  ASSERT_TRUE(SplitApiKey(token, &id, &secret));
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 100, &all).ok());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].type, kApiKeyCreated);
+  EXPECT_EQ(all[0].tenant, "acme");
+  EXPECT_EQ(all[0].payload.find(secret), std::string::npos);
+  EXPECT_EQ(all[1].type, "admin.action");
+  EXPECT_NE(all[1].payload.find("\"action\":\"key.create\""), std::string::npos);
+  EXPECT_NE(all[1].payload.find("\"request_id\":\"req-test\""), std::string::npos);
+  EXPECT_NE(all[1].payload.find("\"credential\":\"admin-token\""), std::string::npos);
+  EXPECT_EQ(Call("GET", "/v1/events", token).status, 200);
+  ApiResponse revoked = Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true);
+  EXPECT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(Call("GET", "/v1/events", token).status, 401) << "at once";
+  EXPECT_EQ(Call("DELETE", "/v1/admin/keys/ffffffffffffffff", "admin-secret", "", true).status, 404);
+  // A console started anew reads the same keys from the log.
+  console_ = std::make_unique<Console>(config_, &log_, SystemClock::Instance(), &counters_);
+  ASSERT_TRUE(console_->Start().ok());
+  console_->SetAdminToken("admin-secret");
+  EXPECT_EQ(Call("GET", "/v1/events", token).status, 401);
+  // Bad bodies are refused with the shape.
+  for (const char* body : {"", "{}", R"({"name":"x","role":"root"})",
+                           R"({"name":"x","role":"viewer","tenant":"nobody"})"})
+    EXPECT_EQ(Call("POST", "/v1/admin/keys", "admin-secret", body, true).status, 400) << body;
+}
+
+TEST_F(ConsoleTest, ThePageMasksUntilAViewerSignsIn) {
+  Start();
+  AddContact("default", "c1");
+  const std::string viewer = MakeKey("viewer", "*");
+  ApiResponse page = Call("GET", "/docs/visual");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(HeaderOf(page, "Content-Security-Policy").find("script-src 'nonce-"), std::string::npos);
+  ApiResponse search = Call("POST", "/docs/visual", "", "q=%28205%29+555-0142");
+  EXPECT_EQ(search.status, 200);
+  EXPECT_NE(search.body.find("contact:c1"), std::string::npos) << "found by any spelling";
+  for (const char* pii : {"+12055550142", "555-0142", "Lovelace", "ada@example.com"})
+    EXPECT_EQ(search.body.find(pii), std::string::npos) << pii << " shown without sign-in";
+
+  ApiResponse bad = Call("POST", "/docs/visual/sign-in", "", "key=dfm_nope");
+  EXPECT_EQ(bad.status, 303);
+  EXPECT_EQ(HeaderOf(bad, "Location"), "../visual?signin=failed");
+  EXPECT_EQ(HeaderOf(bad, "Set-Cookie"), "");
+  ApiResponse in = Call("POST", "/docs/visual/sign-in", "", "key=" + viewer);
+  EXPECT_EQ(in.status, 303);
+  const std::string cookie = HeaderOf(in, "Set-Cookie");
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+  const std::string value = cookie.substr(0, cookie.find(';'));
+  ApiResponse shown = Call("POST", "/docs/visual", "", "q=ada%40example.com", false, {{"cookie", value}});
+  EXPECT_NE(shown.body.find("+12055550142"), std::string::npos);
+  EXPECT_NE(shown.body.find("Ada Lovelace"), std::string::npos);
+  EXPECT_NE(shown.body.find("Signed in: test viewer"), std::string::npos);
+
+  // Revoking the key ends its session.
+  std::string id, secret;
+  ASSERT_TRUE(SplitApiKey(viewer, &id, &secret));
+  ASSERT_EQ(Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true).status, 200);
+  ApiResponse after = Call("POST", "/docs/visual", "", "q=ada%40example.com", false, {{"cookie", value}});
+  EXPECT_EQ(after.body.find("+12055550142"), std::string::npos);
+}
+
+TEST_F(ConsoleTest, AnonymousSearchCanBeTurnedOff) {
+  Start({{"DFM_API_ANONYMOUS_SEARCH", "false"}});
+  AddContact("default", "c1");
+  ApiResponse search = Call("POST", "/docs/visual", "", "q=%2B12055550142");
+  EXPECT_EQ(search.status, 200);
+  EXPECT_EQ(search.body.find("contact:c1"), std::string::npos);
+  EXPECT_NE(search.body.find("Sign in with a viewer key to search"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dfm
