@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/backfill_command.h"
+#include "app/diagnose.h"
 #include "app/keys_command.h"
 #include "config/config.h"
 #include "connectors/connector.h"
@@ -156,6 +157,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   backfill->add_flag("--restart", bf.restart, "start over instead of continuing an unfinished run");
 
+  bool diagnose_json = false;
+  auto* diagnose = app.add_subcommand(
+      "diagnose", "Is everything set up and reachable? One line per check; exit 1 on any failure");
+  diagnose->add_option("-c,--config", config_path, "configuration file");
+  diagnose->add_flag("--json", diagnose_json, "one JSON object");
+
   dfm::KeysCommandArgs keys_args;
   auto* keys = app.add_subcommand("keys", "API keys for the HTTP API and the status page");
   keys->require_subcommand(1);
@@ -212,6 +219,7 @@ int main(int argc, char** argv) {
     dfm::InitLogging(c.log_level());
     return dfm::RunBackfillCommand(c, bf, std::cout, std::cerr);
   }
+  if (diagnose->parsed()) return dfm::RunDiagnose(config_path, diagnose_json, std::cout);
   if (keys->parsed()) {
     std::vector<dfm::ConfigProblem> problems;
     dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);

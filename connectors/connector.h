@@ -18,6 +18,7 @@
 #include "connectors/common/http_client.h"
 #include "connectors/common/mapper.h"
 #include "connectors/common/outbound.h"
+#include "connectors/common/probe.h"
 #include "connectors/common/webhook_source.h"
 
 namespace dfm {
@@ -64,6 +65,9 @@ struct Connector {
   std::function<bool(const SystemSettings&)> outbound_enabled;
   std::function<std::unique_ptr<VendorClient>(const SystemSettings&, HttpClient*)> client;
   std::function<Credentials(const SystemSettings&)> credentials;
+  // What `dfm diagnose` checks of a tenant's settings with the vendor
+  // (connectors/common/probe.h); empty: nothing to check but the config.
+  Probe probe;
   // How `dfm backfill` reads what it holds: a list API, or a lookup by
   // each phone the engine knows; neither: no backfill.
   enum class Backfill { kNone, kList, kLookupByPhone };

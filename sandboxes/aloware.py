@@ -166,6 +166,7 @@ class AlowareSandbox(Sandbox):
     ROUTES = {
         ("POST", "/api/v1/webhook/forms"): "forms",
         ("GET", "/api/v1/webhook/contact/phone-number"): "lookup",
+        ("GET", "/api/v1/webhook/users"): "users",
         ("POST", "/api/v1/webhook/powerdialer-remove-contact-from-lists"): "powerdialer_remove",
     }
 
@@ -319,6 +320,11 @@ class AlowareSandbox(Sandbox):
         if c is None:
             return json_response(404, {"error": "Contact not found."})
         return json_response(200, self.view(c))
+
+    def users(self, req):
+        """GET /api/v1/webhook/users?api_token= (doc §5): the account's users with
+        their status codes (0 offline ... 6 ringing); the sandbox has one."""
+        return json_response(200, [{"id": 42, "name": "Sandbox Agent", "status": 1}])
 
     def powerdialer_remove(self, req):
         """POST /api/v1/webhook/powerdialer-remove-contact-from-lists {api_token,

@@ -323,6 +323,7 @@ class GhlSandbox(Sandbox):
 
     ROUTES = [
         ("POST", re.compile(r"/oauth/token"), "oauth_token"),
+        ("GET", re.compile(r"/locations/(?P<id>[^/]+)"), "get_location"),
         ("GET", re.compile(r"/contacts/search/duplicate"), "duplicate_search"),
         ("POST", re.compile(r"/contacts/search"), "search"),
         ("POST", re.compile(r"/contacts/upsert"), "upsert"),
@@ -1087,6 +1088,17 @@ class GhlSandbox(Sandbox):
         out = {k: conv[k] for k in ("id", "dateUpdated", "dateAdded", "deleted", "contactId",
                                     "locationId", "lastMessageDate")}
         return json_response(201, {"success": True, "conversation": out})
+
+    def get_location(self, req, id):
+        """GET /locations/{locationId} (doc §10; scope locations.readonly): 200
+        {"location": {...}} for the sandbox's location; another id is not this
+        token's: 403 as the other location-bound endpoints answer."""
+        denied = self._check_location(id)
+        if denied:
+            return denied
+        return json_response(200, {"location": {
+            "id": self.location_id, "companyId": "company_sandbox", "name": "Sandbox Location",
+            "timezone": "America/Chicago", "country": "US"}})
 
     def search_conversations(self, req):
         """GET /conversations/search?locationId=&contactId=&id=&query=&limit=&sort=

@@ -185,6 +185,12 @@ class TwilioSandbox(Sandbox):
             return twilio_error(401, 20003, "Authenticate",
                                 {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         not_found = twilio_error(404, 20404, "The requested resource %s was not found" % req.path)
+        m = re.fullmatch(r"/2010-04-01/Accounts/([^/]+)\.json", req.path)
+        if m and req.method == "GET":
+            # Fetch an Account (docs/vendors/twilio-api.md): the one account.
+            if m.group(1) != self.args.account_sid:
+                return not_found
+            return json_response(200, self.account())
         m = re.fullmatch(r"/2010-04-01/Accounts/([^/]+)/Messages\.json", req.path)
         if m and req.method == "POST":
             if m.group(1) != self.args.account_sid:
@@ -197,6 +203,15 @@ class TwilioSandbox(Sandbox):
                 return not_found
             return json_response(200, self.view(msg))
         return not_found
+
+    def account(self):
+        """The Account resource as Twilio's API shows it (active, Full)."""
+        created = rfc2822(self.state.get("created", time.time()))
+        return {"sid": self.args.account_sid, "friendly_name": "Sandbox account",
+                "status": "active", "type": "Full", "owner_account_sid": self.args.account_sid,
+                "auth_token": self.args.auth_token, "date_created": created, "date_updated": created,
+                "uri": self.base + ".json",
+                "subresource_uris": {"messages": self.base + "/Messages.json"}}
 
     # ------------------------------------------------------------ messages
 

@@ -38,4 +38,7 @@ Credentials AlowareCredentials(const SystemSettings& s);
 
 const Connector& AlowareConnector();
 
+// probe.cc: what `dfm diagnose` checks with the vendor.
+void ProbeAloware(const SystemSettings& s, const Credentials& c, HttpClient* http, ProbeCallback done);
+
 }  // namespace dfm

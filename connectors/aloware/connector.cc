@@ -19,6 +19,7 @@ Connector Make() {
   // Its webhooks name themselves in "event".
   c.describe_webhook = [](const WebhookReceived& w) { return JsonWebhookKind(w.body); };
   c.outbound_enabled = HasApiBaseUrl;
+  c.probe = ProbeAloware;
   c.client = NewAlowareClient;
   c.credentials = AlowareCredentials;
   c.backfill = Connector::Backfill::kLookupByPhone;

@@ -20,6 +20,7 @@ Connector Make() {
   // channel, "SMS").
   c.describe_webhook = [](const WebhookReceived& w) { return JsonWebhookKind(w.body); };
   c.outbound_enabled = HasApiBaseUrl;
+  c.probe = ProbeGhl;
   c.client = NewGhlClient;
   c.credentials = GhlCredentials;
   c.backfill = Connector::Backfill::kList;

@@ -29,4 +29,7 @@ Credentials GhlCredentials(const SystemSettings& s);
 
 const Connector& GhlConnector();
 
+// probe.cc: what `dfm diagnose` checks with the vendor.
+void ProbeGhl(const SystemSettings& s, const Credentials& c, HttpClient* http, ProbeCallback done);
+
 }  // namespace dfm

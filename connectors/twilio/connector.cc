@@ -25,6 +25,13 @@ Connector Make() {
   c.webhook_source = NewTwilioWebhookSource;
   c.map_webhook = MapTwilioWebhook;
   c.describe_webhook = Describe;
+  // Only `dfm diagnose` calls its API: the account the auth token is.
+  c.settings.push_back({"account_sid", false, "",
+                        "the account the auth token belongs to (AC...): `dfm diagnose` checks the "
+                        "token with it"});
+  c.settings.push_back({"api_base_url", false, "https://api.twilio.com", "Twilio's REST API"});
+  c.settings.push_back({"request_timeout_ms", false, "10000", "one request to the API", true});
+  c.probe = ProbeTwilio;
   return c;
 }
 

@@ -21,4 +21,7 @@ Status MapTwilioWebhook(const WebhookReceived& w, const MapperSettings& s,
 
 const Connector& TwilioConnector();
 
+// probe.cc: what `dfm diagnose` checks with the vendor.
+void ProbeTwilio(const SystemSettings& s, const Credentials& c, HttpClient* http, ProbeCallback done);
+
 }  // namespace dfm

@@ -17,6 +17,7 @@ Connector Make() {
   c.map_webhook = MapVerityWebhook;
   c.describe_webhook = [](const WebhookReceived& w) { return JsonWebhookKind(w.body); };
   c.outbound_enabled = HasApiBaseUrl;
+  c.probe = ProbeVerity;
   c.client = NewVerityClient;
   c.credentials = VerityCredentials;
   c.accepted_fields = {fields::kFirstName, fields::kLastName, fields::kEmail, fields::kPhone};

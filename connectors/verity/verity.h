@@ -27,4 +27,7 @@ Credentials VerityCredentials(const SystemSettings& s);
 
 const Connector& VerityConnector();
 
+// probe.cc: what `dfm diagnose` checks with the vendor.
+void ProbeVerity(const SystemSettings& s, const Credentials& c, HttpClient* http, ProbeCallback done);
+
 }  // namespace dfm
