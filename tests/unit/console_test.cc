@@ -8,6 +8,8 @@
 
 #include "console/api_keys.h"
 #include "console/console.h"
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
 #include "tests/support/temp_dir.h"
@@ -241,6 +243,38 @@ TEST_F(ConsoleTest, ThePageMasksUntilAViewerSignsIn) {
   ASSERT_EQ(Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true).status, 200);
   ApiResponse after = Call("POST", "/docs/visual", "", "q=ada%40example.com", false, {{"cookie", value}});
   EXPECT_EQ(after.body.find("+12055550142"), std::string::npos);
+}
+
+// A staff opt-in refused over the person's STOP (consent.conflict) is on
+// the page for a person to look at, through the opt-out registry.
+TEST_F(ConsoleTest, ThePageListsConsentConflictsForAPerson) {
+  Start();
+  EXPECT_EQ(Call("GET", "/docs/visual").body.find("For a person to look at"), std::string::npos);
+  DomainEvent d;
+  d.type = std::string(ev::kConsentConflict);
+  d.contact_id = "c-conflict";
+  d.system = "ghl";
+  d.actor = "staff";
+  d.channel = "sms";
+  d.reason = "dndSettings";
+  d.detail = "opted out by keyword STOP via verity";
+  AppendOutcome out;
+  ASSERT_TRUE(log_.Append(ToDraft(d, "default", ContactStream("c-conflict"), {}, {}), &out).ok());
+  SyncProjections projections;
+  ProjectionRunner runner(&log_, projections.All());
+  ASSERT_TRUE(runner.CatchUp().ok());
+  ApiResponse page = Call("GET", "/docs/visual");
+  EXPECT_NE(page.body.find("For a person to look at"), std::string::npos);
+  EXPECT_NE(page.body.find("contact:c-conflict"), std::string::npos);
+  EXPECT_NE(page.body.find("Staff or a system setting in GoHighLevel tried to opt sms back in"),
+            std::string::npos);
+  EXPECT_NE(page.body.find("1 consent conflict waits for a person"), std::string::npos);
+  // A key of another tenant does not see it.
+  const std::string acme = MakeKey("viewer", "acme");
+  ApiResponse in = Call("POST", "/docs/visual/sign-in", "", "key=" + acme);
+  const std::string cookie = HeaderOf(in, "Set-Cookie");
+  ApiResponse theirs = Call("GET", "/docs/visual", "", "", false, {{"cookie", cookie.substr(0, cookie.find(';'))}});
+  EXPECT_EQ(theirs.body.find("contact:c-conflict"), std::string::npos);
 }
 
 TEST_F(ConsoleTest, AnonymousSearchCanBeTurnedOff) {
