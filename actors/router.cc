@@ -209,7 +209,10 @@ void Claim(Self* self, const ContactFact& f, const std::string& contact_id, Fact
   auto p = f.fields.find(fields::kPhone);
   if (p != f.fields.end() && !p->second.empty()) keys.push_back(PhoneKey(f.tenant, p->second));
   auto m = f.fields.find(fields::kEmail);
-  if (m != f.fields.end() && !m->second.empty()) keys.push_back(EmailKey(f.tenant, m->second));
+  if (m != f.fields.end() && !m->second.empty()) {
+    keys.push_back(EmailKey(f.tenant, m->second));
+    keys.push_back(FoldedEmailKey(f.tenant, m->second));
+  }
   for (auto& k : keys) {
     if (lookups(k)) continue;
     st.claims[k] = RouterState::Claim{contact_id, f.webhook_seq, 0};
@@ -367,7 +370,8 @@ bool Route(Self* self, const Event& e) {
     ContactFact& f = facts[n];
     StampFact(&f, e);
     FactLookups lookups(self);
-    Resolution r = Resolve(f, [&](const std::string& key) { return lookups(key); });
+    Resolution r = Resolve(f, [&](const std::string& key) { return lookups(key); },
+                           st.env->ContextFor(f.tenant).fold_plus_addressing);
     if (r.kind == Resolution::Kind::kNew && n > 0) r.contact_id = NewContactId(e.id, n);
     if (r.kind == Resolution::Kind::kMatched || r.kind == Resolution::Kind::kNew) {
       Claim(self, f, r.contact_id, lookups);

@@ -101,6 +101,7 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.tag_lists", ""},
     {"sync.disposition_tag_prefix", "disposition: "},
     {"sync.message_memory_days", "30"},
+    {"sync.email_plus_addressing", "distinct"},
     {"consent.staff_opt_outs_hold", "false"},
     {"consent.yes_reply_window_h", "24"},
     {"api.rate_limit_per_key", "600"},
@@ -434,6 +435,14 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("sync.contact_idle_s", 1, 86400 * 7, &c.sync_.contact_idle_s);
   int_key("sync.redrive_max_text_age_h", 0, 24 * 365, &c.sync_.redrive_max_text_age_h);
   int_key("sync.message_memory_days", 1, 3650, &c.sync_.message_memory_days);
+  {
+    const std::string& v = value["sync.email_plus_addressing"];
+    if (v != "distinct" && v != "same")
+      problems->push_back({"sync.email_plus_addressing",
+                           "must be \"distinct\" (ann+news@x.com is another address) or \"same\" "
+                           "(it is ann@x.com's person)"});
+    c.sync_.fold_plus_addressing = v == "same";
+  }
   int_key("consent.yes_reply_window_h", 1, 24 * 7, &c.sync_.yes_reply_window_h);
   auto bool_key = [&](const std::string& key, bool* field) {
     const std::string& v = value[key];

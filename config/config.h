@@ -82,6 +82,9 @@ struct SyncSettings {
   // Settled messages older than this are forgotten from a contact's live
   // state (`sync.message_memory_days`; the log keeps them).
   int64_t message_memory_days = 30;
+  // Whether plus addresses are one person when matching
+  // (`sync.email_plus_addressing` = "same"; "distinct" by default).
+  bool fold_plus_addressing = false;
 };
 
 // [api]: the authenticated API and the status page (docs/http-api.md,

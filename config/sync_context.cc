@@ -23,6 +23,7 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
   ctx.staff_opt_outs_hold = config.StaffOptOutsHold(tenant);
   ctx.reply_window_us = ss.yes_reply_window_h * 3600 * 1000000;
   ctx.message_memory_us = ss.message_memory_days * 86400 * 1000000;
+  ctx.fold_plus_addressing = ss.fold_plus_addressing;
   ctx.conversations = config.RoleOf(tenant, RoleName(Role::kConversations));
   ctx.sender = config.RoleOf(tenant, RoleName(Role::kSender));
   ctx.lists_target = config.RoleOf(tenant, RoleName(Role::kLists));

@@ -45,6 +45,14 @@ void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::str
     if (owner && *owner == contact) st->Erase(old_key);
   }
   if (!new_value.empty()) st->Put(key(new_value), contact);
+  if (field != fields::kEmail) return;
+  // The folded form too (a tenant may match plus addresses as one person).
+  if (!old_value.empty()) {
+    std::string old_key = FoldedEmailKey(tenant, old_value);
+    std::optional<std::string_view> owner = st->Peek(old_key);
+    if (owner && *owner == contact) st->Erase(old_key);
+  }
+  if (!new_value.empty()) st->Put(FoldedEmailKey(tenant, new_value), contact);
 }
 
 // A message's id in `system` <-> its engine key (both ways).

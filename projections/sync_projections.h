@@ -1,11 +1,13 @@
 // The projections of contact sync. Key layouts (values are plain text):
 //
-// "mappings"
+// "mappings", layout 2
 //   x/<tenant>/<system>/<external id> -> contact id
 //   c/<contact id>/<system>    -> external id   (contact ids are unique
 //                                                across tenants)
 //   p/<tenant>/<E.164 phone>   -> contact id
 //   e/<tenant>/<email>         -> contact id
+//   f/<tenant>/<email without its +tag> -> contact id (sync/identity.h,
+//                                 FoldedEmailKey; layout 2 added it)
 //   m/<tenant>/<system>/<message id> -> "<contact id> <message key>"
 //   k/<tenant>/<message key>/<system> -> that system's id of the message
 // "contacts" (the contact view), layout 2
@@ -40,6 +42,7 @@ class MappingsProjection : public Projection {
  public:
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };

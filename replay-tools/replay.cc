@@ -148,7 +148,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
         r.contact_id = end.contact_id;
         settled_for[std::string(end.settlement.id.AsBytes())] = std::string(e.id.AsBytes());
       } else {
-        r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); });
+        r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); },
+                    o.context && o.context(e.tenant).fold_plus_addressing);
       }
       if (r.kind == Resolution::Kind::kNew) {
         // Named by the webhook that created it, if it did.

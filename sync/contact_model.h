@@ -110,6 +110,9 @@ struct SyncContext {
   // Settled messages older than this are forgotten (ContactState::
   // message_memory_us, which the contact actor sets from it).
   int64_t message_memory_us = 30LL * 86400 * 1000000;
+  // Whether "ann+news@x.com" and "ann@x.com" are one person when matching
+  // (sync/identity.h; `sync.email_plus_addressing`).
+  bool fold_plus_addressing = false;
   // A re-driven text (sync/redrive.h) first asked for longer ago than this
   // is not sent; 0: no limit.
   int64_t redrive_max_text_age_us = 0;

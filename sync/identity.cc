@@ -34,7 +34,20 @@ std::string EmailKey(std::string_view tenant, std::string_view email) {
   return Key('e', {tenant, email});
 }
 
-Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup) {
+std::string FoldedEmail(std::string_view email) {
+  const size_t at = email.rfind('@');
+  if (at == std::string_view::npos) return std::string(email);
+  const size_t plus = email.substr(0, at).find('+');
+  if (plus == std::string_view::npos || plus == 0) return std::string(email);
+  return std::string(email.substr(0, plus)) + std::string(email.substr(at));
+}
+
+std::string FoldedEmailKey(std::string_view tenant, std::string_view email) {
+  return Key('f', {tenant, FoldedEmail(email)});
+}
+
+Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
+                   bool fold_plus_addressing) {
   Resolution r;
   if (!fact.external_id.empty()) {
     if (auto c = lookup(ExternalIdKey(fact.tenant, fact.system, fact.external_id))) {
@@ -48,7 +61,9 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup) {
   auto p = fact.fields.find(fields::kPhone);
   if (p != fact.fields.end() && !p->second.empty()) by_phone = lookup(PhoneKey(fact.tenant, p->second));
   auto e = fact.fields.find(fields::kEmail);
-  if (e != fact.fields.end() && !e->second.empty()) by_email = lookup(EmailKey(fact.tenant, e->second));
+  if (e != fact.fields.end() && !e->second.empty())
+    by_email = lookup(fold_plus_addressing ? FoldedEmailKey(fact.tenant, e->second)
+                                           : EmailKey(fact.tenant, e->second));
   if (by_phone && by_email && *by_phone != *by_email) {
     r.kind = Resolution::Kind::kAmbiguous;
     r.candidates = {{*by_phone, "phone"}, {*by_email, "email"}};

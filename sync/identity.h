@@ -1,7 +1,8 @@
 // Which contact a fact concerns (the router's rule, pure).
 //
 // Order: a known (system, external id) first, then the phone, then the
-// email. When the phone names one contact and the email another, the fact
+// email (normalized: trimmed, lower-case; and with plus addressing folded
+// when the tenant asks). When the phone names one contact and the email another, the fact
 // is ambiguous: it becomes an identity.conflict for a person to settle and
 // is applied to neither (never a silent merge). A fact that matches nothing
 // starts a new contact, which needs a phone or an email.
@@ -33,6 +34,11 @@ std::string ExternalIdKey(std::string_view tenant, std::string_view system,
                           std::string_view external_id);  // "x/<tenant>/<system>/<id>"
 std::string PhoneKey(std::string_view tenant, std::string_view e164);   // "p/<tenant>/<phone>"
 std::string EmailKey(std::string_view tenant, std::string_view email);  // "e/<tenant>/<email>"
+// The same email with its local part's "+tag" dropped ("ann+news@x.com" ->
+// "ann@x.com"): the key a tenant that counts plus addresses as one person
+// (SyncContext::fold_plus_addressing) matches by. Kept for every email.
+std::string FoldedEmail(std::string_view email);
+std::string FoldedEmailKey(std::string_view tenant, std::string_view email);  // "f/<tenant>/<folded>"
 // Messages across systems: a system's message id -> "<contact id> <message
 // key>", and a message key -> its id in one system.
 std::string MessageIdKey(std::string_view tenant, std::string_view system,
@@ -43,7 +49,10 @@ std::string MessageKeyKey(std::string_view tenant, std::string_view message_key,
 // Looks a key of the mappings projection up (the keys above).
 using IdentityLookup = std::function<std::optional<std::string>(const std::string& key)>;
 
-Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup);
+// `fold_plus_addressing`: match emails by FoldedEmailKey (the same person
+// writes "ann+news@x.com" and "ann@x.com"), else exactly.
+Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
+                   bool fold_plus_addressing = false);
 
 // The id of a contact first seen in the webhook `webhook_id` (the n-th new
 // contact of that webhook): deterministic, so deciding the same webhook
