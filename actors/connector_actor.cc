@@ -248,6 +248,13 @@ void OnDone(Self* self, HttpDone& d) {
                            ? it.order.request.external_id
                            : r.external_id;
       ok.fields = it.order.request.fields;
+      if (it.order.request.op == "enrich") {
+        // What it answered, and what was asked (asked.<field>): the
+        // contact records both (contact.enriched).
+        ok.fields = r.answered;
+        for (const auto& [f, v] : it.order.request.fields) ok.fields["asked." + f] = v;
+        ok.detail = r.detail;
+      }
       ok.http_status = r.http_status;
       st.succeeded++;
       Count(&PushOpCounters::attempts_ok, st, it);

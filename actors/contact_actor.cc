@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "projections/sync_projections.h"
 #include "sync/contact_snapshot.h"
 #include "util/logging.h"
 
@@ -60,6 +61,20 @@ SyncContext Context(Self* self) {
   ctx.now_us = st.env->now_us();
   for (auto it = ctx.targets.begin(); it != ctx.targets.end();)
     it = st.env->Connector(st.tenant, it->first) ? std::next(it) : ctx.targets.erase(it);
+  if (!ctx.enrichment.empty() && !st.env->Connector(st.tenant, ctx.enrichment)) ctx.enrichment.clear();
+  if (!ctx.enrichment.empty()) {
+    // The enrichments projection: one point read, only when a contact
+    // would be asked about.
+    EventLog* log = st.env->log;
+    const std::string tenant = st.tenant;
+    ctx.last_enriched = [log, tenant](const std::string& email, const std::string& domain) {
+      std::string v;
+      const std::string key = !email.empty() ? EnrichedEmailKey(tenant, email)
+                                             : EnrichedDomainKey(tenant, domain);
+      if (!log->GetConsumerState(EnrichmentsProjection::kName, key, &v).ok()) return int64_t{0};
+      return static_cast<int64_t>(std::strtoll(v.c_str(), nullptr, 10));
+    };
+  }
   return ctx;
 }
 
@@ -177,11 +192,13 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
 void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
   std::vector<DomainEvent> events = rep.events;
-  // Only a send that died has anything to decide (DecideReport).
-  bool dead_send = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
-    return e.type == ev::kPushDeadLettered && e.op == "send";
+  // Only a send that died, or an enrichment's answer, has anything to
+  // decide (DecideReport).
+  bool decide = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
+    return (e.type == ev::kPushDeadLettered && e.op == "send") ||
+           (e.type == ev::kPushSucceeded && e.op == "enrich");
   });
-  if (dead_send)
+  if (decide)
     for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));
   std::vector<EventDraft> drafts;
   for (const auto& e : events) {

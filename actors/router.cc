@@ -211,7 +211,10 @@ void Claim(Self* self, const ContactFact& f, const std::string& contact_id, Fact
   auto m = f.fields.find(fields::kEmail);
   if (m != f.fields.end() && !m->second.empty()) {
     keys.push_back(EmailKey(f.tenant, m->second));
-    keys.push_back(FoldedEmailKey(f.tenant, m->second));
+    // Only a tenant that folds plus addresses resolves by the folded key.
+    if (st.env->ContextFor(f.tenant).fold_plus_addressing) {
+      keys.push_back(FoldedEmailKey(f.tenant, m->second));
+    }
   }
   for (auto& k : keys) {
     if (lookups(k)) continue;

@@ -23,8 +23,8 @@ int Clamp(const std::string& v) {
 }  // namespace
 
 struct SyncRuntime::Impl {
-  SyncProjections four;
-  std::unique_ptr<ProjectionRunner> projections;  // one reader for all four
+  SyncProjections all;
+  std::unique_ptr<ProjectionRunner> projections;  // one reader for all of them
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<CurlHttpClient> http;
   std::unique_ptr<SnapshotStore> snapshots;  // contact actors' (sync/contact_snapshot.h)
@@ -44,7 +44,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   Impl& im = *rt->impl_;
   im.log = log;
   auto logger = Logger("sync");
-  im.projections = std::make_unique<ProjectionRunner>(log, im.four.All());
+  im.projections = std::make_unique<ProjectionRunner>(log, im.all.All());
   Status s = im.projections->CatchUp();
   if (!s.ok()) return Status::IOError("projections: " + s.ToString());
   logger->info("event=projections_ready checkpoint={}", im.projections->checkpoint());

@@ -102,6 +102,7 @@ const GlobalKey kGlobalKeys[] = {
     {"sync.disposition_tag_prefix", "disposition: "},
     {"sync.message_memory_days", "30"},
     {"sync.email_plus_addressing", "distinct"},
+    {"sync.enrich_again_days", "90"},
     {"consent.staff_opt_outs_hold", "false"},
     {"consent.yes_reply_window_h", "24"},
     {"api.rate_limit_per_key", "600"},
@@ -176,7 +177,9 @@ const std::vector<std::string>& MergeableFields() {
   static const std::vector<std::string> kFields{
       fields::kFirstName, fields::kLastName,    fields::kEmail, fields::kPhone,
       fields::kAddress1,  fields::kCity,        fields::kState, fields::kPostalCode,
-      fields::kCountry,   fields::kCompanyName, fields::kTags,  "disposition"};
+      fields::kCountry,   fields::kCompanyName, fields::kTags,  "disposition",
+      fields::kTitle,     fields::kLinkedinUrl, fields::kCompanyDomain, fields::kCompanySize,
+      fields::kIndustry};
   return kFields;
 }
 
@@ -443,6 +446,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
                            "(it is ann@x.com's person)"});
     c.sync_.fold_plus_addressing = v == "same";
   }
+  int_key("sync.enrich_again_days", 1, 3650, &c.sync_.enrich_again_days);
   int_key("consent.yes_reply_window_h", 1, 24 * 7, &c.sync_.yes_reply_window_h);
   auto bool_key = [&](const std::string& key, bool* field) {
     const std::string& v = value[key];

@@ -85,6 +85,9 @@ struct SyncSettings {
   // Whether plus addresses are one person when matching
   // (`sync.email_plus_addressing` = "same"; "distinct" by default).
   bool fold_plus_addressing = false;
+  // How long an enrichment's answer stands before the same person is asked
+  // again (`sync.enrich_again_days`; docs/sync-rules.md, "Enrichment").
+  int64_t enrich_again_days = 90;
 };
 
 // [api]: the authenticated API and the status page (docs/http-api.md,

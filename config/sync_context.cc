@@ -24,6 +24,7 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
   ctx.reply_window_us = ss.yes_reply_window_h * 3600 * 1000000;
   ctx.message_memory_us = ss.message_memory_days * 86400 * 1000000;
   ctx.fold_plus_addressing = ss.fold_plus_addressing;
+  ctx.enrich_again_us = ss.enrich_again_days * 86400 * 1000000;
   ctx.conversations = config.RoleOf(tenant, RoleName(Role::kConversations));
   ctx.sender = config.RoleOf(tenant, RoleName(Role::kSender));
   ctx.lists_target = config.RoleOf(tenant, RoleName(Role::kLists));
@@ -32,6 +33,9 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
     for (const auto& [system, settings] : config.Systems(t)) {
       const Connector* c = FindConnector(system);
       if (!c || !c->client || !c->outbound_enabled(settings)) continue;
+      if (system == config.RoleOf(tenant, RoleName(Role::kEnrichment)) && !tenant.empty())
+        ctx.enrichment = system;
+      if (c->accepted_fields.empty()) continue;  // holds no contacts: no target
       ctx.targets[system] = std::set<std::string>(c->accepted_fields.begin(), c->accepted_fields.end());
       ctx.channels[system] = std::set<std::string>(c->consent_channels.begin(), c->consent_channels.end());
       if (c->consent_one_flag) ctx.one_flag.insert(system);

@@ -30,8 +30,9 @@ enum class Role {
   kConversations,  // records every text and call; asks for texts to be sent
   kSender,         // delivers the texts the conversations ask to send
   kLists,          // holds the lists tags map to (sync.tag_lists)
+  kEnrichment,     // answers what it knows of a new contact (title, company): fills empty fields
 };
-std::string_view RoleName(Role role);  // "conversations", "sender", "lists"
+std::string_view RoleName(Role role);  // "conversations", "sender", "lists", "enrichment"
 const std::vector<Role>& AllRoles();
 
 struct Connector {

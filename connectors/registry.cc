@@ -23,12 +23,14 @@ std::string_view RoleName(Role role) {
     case Role::kConversations: return "conversations";
     case Role::kSender: return "sender";
     case Role::kLists: return "lists";
+    case Role::kEnrichment: return "enrichment";
   }
   return "";
 }
 
 const std::vector<Role>& AllRoles() {
-  static const std::vector<Role> kAll = {Role::kConversations, Role::kSender, Role::kLists};
+  static const std::vector<Role> kAll = {Role::kConversations, Role::kSender, Role::kLists,
+                                             Role::kEnrichment};
   return kAll;
 }
 

@@ -302,4 +302,39 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
   MoveContactCount(st, contact, state, next);
 }
 
+std::string EnrichedEmailKey(const std::string& tenant, const std::string& email) {
+  return "p/" + tenant + "/" + email;
+}
+
+std::string EnrichedDomainKey(const std::string& tenant, const std::string& domain) {
+  return "d/" + tenant + "/" + domain;
+}
+
+namespace {
+const std::string* FieldOf(const std::map<std::string, std::string>& m, const char* k) {
+  auto it = m.find(k);
+  return it == m.end() ? nullptr : &it->second;
+}
+}  // namespace
+
+bool EnrichmentsProjection::Uses(std::string_view type) const { return type == ev::kContactEnriched; }
+
+void EnrichmentsProjection::FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* st) {
+  if (!d || d->type != ev::kContactEnriched) return;
+  const int64_t at = HappenedAt(e, *d);
+  auto note = [&](const std::string& key) {
+    std::optional<std::string_view> cur = st->Peek(key);
+    int64_t old = 0;
+    if (cur) std::from_chars(cur->data(), cur->data() + cur->size(), old);
+    if (at > old) st->Put(key, std::to_string(at));
+  };
+  const std::string* email = FieldOf(d->fields, "asked.email");
+  const std::string* domain = FieldOf(d->fields, "asked.company_domain");
+  if (email && !email->empty()) {
+    note(EnrichedEmailKey(e.tenant, *email));
+  } else if (domain && !domain->empty()) {
+    note(EnrichedDomainKey(e.tenant, *domain));
+  }
+}
+
 }  // namespace dfm

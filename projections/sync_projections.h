@@ -90,13 +90,33 @@ class SyncStatusProjection : public Projection {
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
 
-// The four, for a tool or a test that runs them all.
+// "enrichments" (docs/sync-rules.md, "Enrichment"): when a person or a
+// company was last enriched in a tenant, from contact.enriched events:
+//   p/<tenant>/<email>   -> µs (decimal) of the newest answer for that email
+//   d/<tenant>/<domain>  -> the same for a company domain asked without an email
+// A contact is not asked about again within the period (SyncContext::
+// last_enriched reads these).
+class EnrichmentsProjection : public Projection {
+ public:
+  static constexpr char kName[] = "enrichments";
+  std::string name() const override { return kName; }
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+};
+// The key EnrichmentsProjection keeps for an email, or for a domain.
+std::string EnrichedEmailKey(const std::string& tenant, const std::string& email);
+std::string EnrichedDomainKey(const std::string& tenant, const std::string& domain);
+
+// The five, for a tool or a test that runs them all.
 struct SyncProjections {
   MappingsProjection mappings;
   ContactViewProjection contacts;
   SyncStatusProjection sync_status;
   OptOutRegistryProjection opt_outs;
-  std::vector<Projection*> All() { return {&mappings, &contacts, &sync_status, &opt_outs}; }
+  EnrichmentsProjection enrichments;
+  std::vector<Projection*> All() {
+    return {&mappings, &contacts, &sync_status, &opt_outs, &enrichments};
+  }
 };
 
 }  // namespace dfm

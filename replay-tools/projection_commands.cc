@@ -60,7 +60,7 @@ Status RebuildProjections(EventLog* log, const std::string& name, std::ostream* 
     if (name.empty() || x->name() == name) chosen.push_back(x);
   if (chosen.empty())
     return Status::InvalidArgument("no projection named '" + name +
-                                   "' (mappings, contacts, sync_status, opt_outs)");
+                                   "' (mappings, contacts, sync_status, opt_outs, enrichments)");
   ProjectionRunner::Options opts;
   opts.batch = ProjectionRunner::kRebuildBatch;
   ProjectionRunner runner(log, chosen, opts);

@@ -58,6 +58,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -110,6 +111,15 @@ struct SyncContext {
   // Settled messages older than this are forgotten (ContactState::
   // message_memory_us, which the contact actor sets from it).
   int64_t message_memory_us = 30LL * 86400 * 1000000;
+  // Enrichment (docs/sync-rules.md, "Enrichment"): the system asked about
+  // a contact when it first has an email or a company domain (empty:
+  // nobody), and how long an answer stands before the same person is asked
+  // again. `last_enriched` (may be empty) says when the person with that
+  // email, or the company with that domain, was last enriched in this
+  // tenant (the enrichments projection), 0 for never.
+  std::string enrichment;
+  int64_t enrich_again_us = 90LL * 86400 * 1000000;
+  std::function<int64_t(const std::string& email, const std::string& domain)> last_enriched;
   // Whether "ann+news@x.com" and "ann@x.com" are one person when matching
   // (sync/identity.h; `sync.email_plus_addressing`).
   bool fold_plus_addressing = false;
@@ -203,6 +213,8 @@ struct ContactState {
   // SyncContext::message_memory_us before it applies anything.
   int64_t message_memory_us = 0;
   int64_t next_forget_us = 0;
+  // When enrichment was last asked for (push.requested, op "enrich").
+  int64_t enrich_requested_us = 0;
   uint64_t last_fact_seq = 0;   // newest webhook decided
   uint64_t last_event_seq = 0;  // newest log event applied
 };

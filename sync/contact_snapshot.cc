@@ -14,7 +14,7 @@ constexpr uint8_t kVersion = 1;
 // (of the one toolchain the project builds with) makes that a compile
 // error: update the codec, then the number.
 #if defined(__GLIBCXX__) && defined(__x86_64__)
-static_assert(sizeof(ContactState) == 696,
+static_assert(sizeof(ContactState) == 704,
               "ContactState changed: update sync/contact_snapshot.cc and its grammar");
 #endif
 
@@ -160,6 +160,7 @@ void WriteState(Writer& w, const ContactState& s) {
     w.S(p.body);
   });
   w.I(s.next_forget_us);
+  w.I(s.enrich_requested_us);
   w.U(s.last_fact_seq);
   w.U(s.last_event_seq);
 }
@@ -225,6 +226,7 @@ void ReadState(Reader& r, ContactState* s) {
     p->body = r.S();
   });
   s->next_forget_us = r.I();
+  s->enrich_requested_us = r.I();
   s->last_fact_seq = r.U();
   s->last_event_seq = r.U();
 }

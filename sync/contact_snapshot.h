@@ -23,7 +23,8 @@
 //                 message_keys:map<str,str>
 //                 pending_sends:map<str, key:str channel:str system:str>
 //                 pending_records:map<str, key:str op:str direction:str body:str>
-//                 next_forget:zigzag last_fact_seq:varint last_event_seq:varint
+//                 next_forget:zigzag enrich_requested:zigzag
+//                 last_fact_seq:varint last_event_seq:varint
 //   attributed := value:str system:str source_time:zigzag
 //   message    := origin:str channel:str direction:str status:str ids:map<str,str>
 //                 delivery_decided:u8 note:str tag:str last:zigzag
@@ -49,7 +50,7 @@ namespace dfm {
 
 // Raise it whenever Apply (sync/contact_model.h) changes what a stream
 // folds into.
-inline constexpr uint32_t kContactRulesVersion = 1;
+inline constexpr uint32_t kContactRulesVersion = 2;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

@@ -78,6 +78,13 @@ inline constexpr std::string_view kConsentConflict = "consent.conflict";
 // flagged for a person, not acted on. channel, system, external_id (the
 // message id), reason ("contains STOP") and fields (the phone) as above.
 inline constexpr std::string_view kOptOutFlagged = "contact.opt_out_flagged";
+// What the enrichment system (SyncContext::enrichment) answered about the
+// contact (docs/sync-rules.md, "Enrichment"): system, push_id (the enrich
+// push it answers), fields the values it answered (sync/fact.h names)
+// and what was asked (asked.<field>), detail the system's own words,
+// outcome "matched" or "no match". The empty fields it fills follow as
+// contact.changed.
+inline constexpr std::string_view kContactEnriched = "contact.enriched";
 // A push a replay asked to re-drive that the contact's state no longer
 // calls for (sync/redrive.h): system, op, push_id (the push it re-drives,
 // if any), reason, detail ("replay of <event id>").

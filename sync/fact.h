@@ -30,6 +30,14 @@ inline constexpr char kPostalCode[] = "postal_code";
 inline constexpr char kCountry[] = "country";
 inline constexpr char kCompanyName[] = "company_name";
 inline constexpr char kTags[] = "tags";
+// What enrichment (an `enrichment` system, e.g. Apollo) adds, and systems
+// may hold: the person's job title and LinkedIn profile, their company's
+// domain (no "www."), size (employees) and industry.
+inline constexpr char kTitle[] = "title";
+inline constexpr char kLinkedinUrl[] = "linkedin_url";
+inline constexpr char kCompanyDomain[] = "company_domain";
+inline constexpr char kCompanySize[] = "company_size";
+inline constexpr char kIndustry[] = "industry";
 }  // namespace fields
 
 // A statement about a person's consent (ContactFact::consents).

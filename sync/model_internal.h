@@ -33,6 +33,13 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
 // opt-out of the send's channel, at `t`.
 void DecideCarrierOptOut(const ContactState& s, const DomainEvent& dead, const SyncContext& ctx,
                          int64_t t, std::vector<DomainEvent>* out);
+// enrichment_rules.cc (docs/sync-rules.md, "Enrichment"): after a fact's
+// decisions (`decided`), whether to ask ctx.enrichment about the contact;
+// and what its answer (push.succeeded of op "enrich") records and fills.
+void DecideEnrichmentRequest(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                             const std::vector<DomainEvent>& decided, std::vector<DomainEvent>* out);
+void DecideEnriched(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
+                    std::vector<DomainEvent>* out);
 // Applies contact.opted_out, contact.opted_in and consent.conflict.
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e);
 // A consent push ended: its channels are no longer on their way (unless a

@@ -68,6 +68,12 @@ struct PushResult {
   // a consent statement (sync/contact_model.h, kRecipientOptedOut) and never
   // retried.
   bool recipient_opted_out = false;
+  // An enrichment's answer (op "enrich"): the values the vendor knows of
+  // the person and their company (sync/fact.h names); empty: no match.
+  std::map<std::string, std::string> answered;
+  // What the push cost in the vendor's credits, when it says or the client
+  // knows (an enrichment's people and company calls).
+  int credits = 0;
   // What the vendor said about its limits (from the last response).
   std::optional<int> rate_remaining;
   std::optional<int64_t> daily_remaining;
