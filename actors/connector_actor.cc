@@ -16,6 +16,35 @@ std::string CredentialsKey(const ConnectorState& st) {
   return dfm::CredentialsKey(st.cfg.tenant, st.cfg.system);
 }
 
+// The daily credit budget (connector_actor.h): consumer state "credits",
+// key CredentialsKey, value "<utc day>\n<credits spent that day>".
+constexpr char kCreditsConsumer[] = "credits";
+constexpr int64_t kDayUs = 86400LL * 1000000;
+
+// Starts a new count when the UTC day has changed.
+void RollCreditDay(ConnectorState& st, int64_t now) {
+  const int64_t day = now / kDayUs;
+  if (day != st.credits_day) {
+    st.credits_day = day;
+    st.credits_spent = 0;
+  }
+}
+
+void SpendCredits(ConnectorState& st, int64_t now, int credits) {
+  if (credits <= 0) return;
+  RollCreditDay(st, now);
+  st.credits_spent += credits;
+  // Not synced: a crash may forget the last few, never the day's count
+  // as a whole (the log's consumer state survives a restart).
+  Status s = st.env->log->CommitConsumer(
+      kCreditsConsumer, 0,
+      {StateOp{CredentialsKey(st), std::to_string(st.credits_day) + "\n" + std::to_string(st.credits_spent),
+               false}});
+  if (!s.ok())
+    Logger("connectors")->error("event=credits_store_failed system={} error=\"{}\"", st.cfg.system,
+                                s.ToString());
+}
+
 void Pump(Self* self);
 
 // Shows the actor's state on the status board (GET /v1/health).
@@ -41,6 +70,8 @@ void Publish(Self* self) {
     b->down_since_us.store(now, kRelaxed);
   }
   b->oldest_opt_out_us.store(st.opt_outs_held.empty() ? 0 : *st.opt_outs_held.begin(), kRelaxed);
+  b->credits_today.store(st.credits_day == now / kDayUs ? st.credits_spent : 0, kRelaxed);
+  b->credit_budget.store(st.cfg.daily_credit_budget, kRelaxed);
 }
 
 // The status board's counts for `it`'s operation; null without a board.
@@ -177,6 +208,13 @@ void PumpQueues(Self* self) {
       if (earliest) WakeAt(self, earliest);
       return;
     }
+    if (st.cfg.daily_credit_budget > 0) {
+      RollCreditDay(st, now);
+      if (st.credits_spent >= st.cfg.daily_credit_budget) {
+        WakeAt(self, (now / kDayUs + 1) * kDayUs);  // the next UTC day
+        return;
+      }
+    }
     int64_t allowed = st.limiter->NextAllowed(now);
     if (allowed > now) {
       WakeAt(self, allowed);
@@ -209,6 +247,7 @@ void OnDone(Self* self, HttpDone& d) {
   st.busy.erase(it.order.request.contact_id);
   if (r.http_status != 0) st.last_answer_401 = r.auth_rejected;
   for (int i = 1; i < r.requests; ++i) st.limiter->OnSent(now);
+  SpendCredits(st, now, r.credits);
   st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining);
   if (ConnectorStatus* b = st.cfg.status.get())
     b->last_answer_us.store(std::max<int64_t>(now - it.sent_at, 0), std::memory_order_relaxed);
@@ -341,6 +380,13 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
   if (st.env->log->GetConsumerState(kCredentialsConsumer, CredentialsKey(st), &stored).ok() &&
       DecodeCredentials(stored, &c)) {
     st.creds = c;  // a grant obtained by an earlier run: the configured one may be spent
+  }
+  if (st.env->log->GetConsumerState(kCreditsConsumer, CredentialsKey(st), &stored).ok()) {
+    const size_t nl = stored.find('\n');
+    if (nl != std::string::npos) {
+      st.credits_day = std::strtoll(stored.c_str(), nullptr, 10);
+      st.credits_spent = std::strtoll(stored.c_str() + nl + 1, nullptr, 10);
+    }
   }
   return {
       [self](PushOrder& o) {

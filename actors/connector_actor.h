@@ -15,6 +15,11 @@
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
 //   is used, because the vendor's refresh tokens are single use.
+// - A daily credit budget (`daily_credit_budget`, an enrichment vendor's
+//   paid lookups): the credits the vendor's answers cost (PushResult::
+//   credits) are counted per UTC day and kept in consumer state "credits";
+//   once the day's budget is spent, nothing more goes until the next UTC
+//   day (the pushes wait, they are not lost).
 // - A PushCancel drops a push still waiting (no event: the contact settled
 //   it with message.refused); one in flight is not tried again if it fails.
 // - HTTP runs on the client's thread; this actor never waits on it.
@@ -45,6 +50,7 @@ struct ConnectorSettings {
   int rate_limit = 100;
   int64_t rate_window_us = 10'000'000;
   int64_t daily_limit = 0;
+  int64_t daily_credit_budget = 0;  // 0: none
   Backoff backoff;
   int breaker_threshold = 5;
   int64_t breaker_open_us = 30'000'000;
@@ -82,6 +88,8 @@ struct ConnectorState {
   bool refresh_failed = false;   // the last token refresh failed
   int64_t refresh_not_before = 0;
   int64_t wake_at = 0;
+  int64_t credits_day = 0;    // UTC day (µs since the epoch / a day) they count
+  int64_t credits_spent = 0;  // that day
   std::mt19937_64 rng;
   uint64_t attempts = 0, succeeded = 0, dead = 0, cancelled = 0;
   static inline const char* name = "dfm.connector";

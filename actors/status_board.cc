@@ -77,6 +77,9 @@ std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, 
         .UInt("attempts", c->attempts.load(kRelaxed))
         .UInt("succeeded", c->succeeded.load(kRelaxed))
         .UInt("dead_lettered", c->dead_lettered.load(kRelaxed));
+    if (const int64_t budget = c->credit_budget.load(kRelaxed); budget > 0) {
+      o.Int("credits_today", c->credits_today.load(kRelaxed)).Int("credit_budget", budget);
+    }
     connectors.Raw(c->tenant + "/" + c->system, o.Finish());
   }
   return JsonObject()
@@ -139,6 +142,11 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
               "Pushes a connector holds: waiting (also for a retry) or in flight.");
   each([&](const ConnectorStatus& c) {
     out->Sample({{"tenant", c.tenant}, {"system", c.system}}, d(c.held.load(kRelaxed)));
+  });
+  out->Family("dfm_connector_credits_spent_today", "gauge",
+              "Credits the vendor's answers cost today (UTC): an enrichment system's paid lookups.");
+  each([&](const ConnectorStatus& c) {
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}}, d(c.credits_today.load(kRelaxed)));
   });
   out->Family("dfm_connector_requests_in_flight", "gauge", "Requests to the vendor now.");
   each([&](const ConnectorStatus& c) {

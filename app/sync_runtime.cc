@@ -89,6 +89,8 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
       c.rate_limit = std::max(1, Clamp(settings.at("rate_limit")));
       c.rate_window_us = std::stoll(settings.at("rate_window_ms")) * 1000;
       c.daily_limit = std::stoll(settings.at("daily_limit"));
+      if (auto b = settings.find("daily_credit_budget"); b != settings.end() && !b->second.empty())
+        c.daily_credit_budget = std::stoll(b->second);
       c.backoff.base_us = std::stoll(settings.at("retry_base_ms")) * 1000;
       c.backoff.max_us = std::stoll(settings.at("retry_max_ms")) * 1000;
       c.backoff.max_attempts = std::max(1, Clamp(settings.at("max_attempts")));
@@ -185,6 +187,8 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
     s.failed_hour = hour.failed;
     s.failed_recent = recent.failed;
     s.oldest_opt_out_us = c->oldest_opt_out_us.load(kRelaxed);
+    s.credits_today = c->credits_today.load(kRelaxed);
+    s.credit_budget = c->credit_budget.load(kRelaxed);
     // Dead letters since the log began (the sync_status projection's count).
     std::string dead;
     if (im.log->GetConsumerState(SyncStatusProjection::kName,

@@ -470,7 +470,10 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   }
   {
     std::set<std::string> systems;
-    for (const Connector* con : Connectors()) systems.insert(con->system);
+    // Owners are systems whose edits of a contact arrive (webhooks) or
+    // that hold contacts; an enrichment system only fills empty fields.
+    for (const Connector* con : Connectors())
+      if (con->map_webhook || !con->accepted_fields.empty()) systems.insert(con->system);
     for (const auto& f : MergeableFields()) {
       const std::string key = "sync.owners." + f;
       const std::string& owner = value[key];

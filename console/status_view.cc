@@ -66,6 +66,13 @@ ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us) {
     card.detail = c.name + " refuses the service's credentials" + since +
                   ". Changes wait until someone renews the token or key in the configuration "
                   "(run `dfm diagnose`).";
+  } else if (c.credit_budget > 0 && c.credits_today >= c.credit_budget && c.held > 0) {
+    card.state = CardState::kSlow;
+    card.headline = "Waiting: today's credit budget is spent";
+    card.detail = c.name + " was paid " + std::to_string(c.credits_today) + " of the " +
+                  std::to_string(c.credit_budget) + " credits allowed today (UTC); " +
+                  Plural(c.held, "lookup waits", "lookups wait") +
+                  " for tomorrow. The contacts' sync to the other systems does not wait.";
   } else if (c.breaker_open) {
     card.state = CardState::kDown;
     card.headline = "Down" + since + ", retrying";
