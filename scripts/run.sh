@@ -2,8 +2,9 @@
 # Sets up everything and runs DF-Middleware on its embedded default: the event
 # log in ./data, development secrets from etc/dev.toml, listening on
 # 127.0.0.1:8080, syncing contacts, texts, calls and opt-outs between the
-# sandboxes of GoHighLevel (127.0.0.1:8091), Aloware (8092), Verity (8093)
-# and Twilio (8094), whose state is kept in ./sandbox-data. Idempotent.
+# sandboxes of GoHighLevel (127.0.0.1:8091), Aloware (8092), Verity (8093),
+# Twilio (8094), HaloPSA (8095) and Apollo (8096), whose state is kept in
+# ./sandbox-data. Idempotent.
 # Extra arguments go to `dfm serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +23,9 @@ python3 sandboxes/verity.py --port 8093 --state sandbox-data/verity.json \
 python3 sandboxes/twilio.py --port 8094 --state sandbox-data/twilio.json \
   --webhook-url http://127.0.0.1:8080/webhooks/twilio \
   --auth-token dev-twilio-auth-token >sandbox-data/twilio.log 2>&1 &
+python3 sandboxes/halopsa.py --port 8095 --state sandbox-data/halopsa.json \
+  --webhook-url http://127.0.0.1:8080/webhooks/halopsa \
+  --webhook-auth basic:dev-halo:dev-halo-password >sandbox-data/halopsa.log 2>&1 &
+python3 sandboxes/apollo.py --port 8096 --state sandbox-data/apollo.json >sandbox-data/apollo.log 2>&1 &
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 ./build/release/app/dfm serve --config etc/dev.toml "$@"

@@ -13,6 +13,7 @@
 //   holds empty: a value a person or an owning system set is never
 //   overridden. The filled fields are decided as a fact of the enrichment
 //   system, so they reach the other systems by the usual rules.
+#include "sync/identity.h"
 #include "sync/model_internal.h"
 
 namespace dfm::model {
@@ -20,18 +21,9 @@ namespace dfm::model {
 namespace {
 
 // The company domain a contact's values name: the stated one, else the
-// email's domain unless it is a free mail provider's (no company to learn).
+// email's (sync/identity.h).
 std::string DomainOf(const std::string& stated, const std::string& email) {
-  if (!stated.empty()) return stated;
-  const size_t at = email.rfind('@');
-  if (at == std::string::npos) return "";
-  const std::string domain = email.substr(at + 1);
-  static const char* kFree[] = {"gmail.com",   "googlemail.com", "yahoo.com", "hotmail.com",
-                                "outlook.com", "live.com",       "aol.com",   "icloud.com",
-                                "me.com",      "msn.com",        "proton.me", "protonmail.com"};
-  for (const char* f : kFree)
-    if (domain == f) return "";
-  return domain;
+  return !stated.empty() ? stated : CompanyDomainOfEmail(email);
 }
 
 std::string Value(const ContactState& s, const ContactFact& fact, const char* field) {

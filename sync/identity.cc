@@ -1,5 +1,7 @@
 #include "sync/identity.h"
 
+#include <cctype>
+
 namespace dfm {
 
 namespace {
@@ -44,6 +46,19 @@ std::string FoldedEmail(std::string_view email) {
 
 std::string FoldedEmailKey(std::string_view tenant, std::string_view email) {
   return Key('f', {tenant, FoldedEmail(email)});
+}
+
+std::string CompanyDomainOfEmail(std::string_view email) {
+  const size_t at = email.rfind('@');
+  if (at == std::string_view::npos) return "";
+  std::string domain(email.substr(at + 1));
+  for (char& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const char* kFree[] = {"gmail.com",   "googlemail.com", "yahoo.com", "hotmail.com",
+                                "outlook.com", "live.com",       "aol.com",   "icloud.com",
+                                "me.com",      "msn.com",        "proton.me", "protonmail.com"};
+  for (const char* f : kFree)
+    if (domain == f) return "";
+  return domain;
 }
 
 Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,

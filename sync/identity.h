@@ -39,6 +39,10 @@ std::string EmailKey(std::string_view tenant, std::string_view email);  // "e/<t
 // (SyncContext::fold_plus_addressing) matches by. Kept for every email.
 std::string FoldedEmail(std::string_view email);
 std::string FoldedEmailKey(std::string_view tenant, std::string_view email);  // "f/<tenant>/<folded>"
+// The company an email names: its domain, lower-case, unless it is a free
+// mail provider's ("gmail.com": no company to learn); "" then, and for a
+// string without '@'.
+std::string CompanyDomainOfEmail(std::string_view email);
 // Messages across systems: a system's message id -> "<contact id> <message
 // key>", and a message key -> its id in one system.
 std::string MessageIdKey(std::string_view tenant, std::string_view system,

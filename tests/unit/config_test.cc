@@ -221,7 +221,7 @@ token_expires_at = 1
 )");
   problems.clear();
   Config::Load(bad, {}, &problems);
-  EXPECT_TRUE(Has(problems, "sync.owners.email", "must be one of aloware, ghl, twilio, verity"));
+  EXPECT_TRUE(Has(problems, "sync.owners.email", "must be one of aloware, ghl, halopsa, twilio, verity"));
   EXPECT_TRUE(Has(problems, "sync.owners.favourite_colour", "unknown key"));
   EXPECT_TRUE(Has(problems, "aloware.contact_events", "at least one"));
   // Every connector key marked as a whole number is checked as one.

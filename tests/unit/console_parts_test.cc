@@ -190,6 +190,21 @@ TEST(StatusViewTest, EachStateInPlainWords) {
   EXPECT_NE(DescribeConnector(c, kNow).detail.find("3 changes were given up"), std::string::npos);
 }
 
+TEST(StatusViewTest, AnEnrichmentsSpentBudgetSaysItsLookupsWaitForTomorrow) {
+  ConnectorSnapshot c = Snapshot();
+  c.name = "Apollo";
+  c.credit_budget = 100;
+  c.credits_today = 100;
+  c.held = 3;
+  ServiceCard card = DescribeConnector(c, kNow);
+  EXPECT_EQ(card.state, CardState::kSlow);
+  EXPECT_EQ(card.headline, "Waiting: today's credit budget is spent");
+  EXPECT_NE(card.detail.find("100 of the 100 credits"), std::string::npos) << card.detail;
+  EXPECT_NE(card.detail.find("3 lookups wait"), std::string::npos) << card.detail;
+  c.held = 0;
+  EXPECT_EQ(DescribeConnector(c, kNow).headline, "Working") << "nothing waits: nothing to say";
+}
+
 TEST(StatusViewTest, TheSummaryCountsWhatNeedsAttention) {
   EngineSnapshot engine;
   engine.log_state = "writable";

@@ -1,0 +1,454 @@
+// HaloPSA outbound client (docs/vendors/halopsa.md, "What DF-Middleware
+// uses"). Every API request carries Authorization: Bearer <token> from an
+// OAuth2 client credentials grant (RefreshToken; the connector actor asks
+// for one before the first push, before it expires and after a 401).
+//
+// upsert: the user is the contact's known HaloPSA id, else the one
+//         GET /api/Users?search=<email> (or <phone> with
+//         search_phonenumbers) finds with that exact email or phone: a
+//         create that timed out and is retried finds its user instead of
+//         making a second. Found: POST /api/Users [{id, ...changed}].
+//         Not found: its Client is the one named like the contact's
+//         company, else the one whose domain (or website) is the email's
+//         company domain (GET /api/Client pages, kept for 10 minutes);
+//         none: created (POST /api/Client [{name, domain, website}]) when
+//         `create_clients`, else `default_client_id`; the user goes to the
+//         Client's main site (main_site_id, else its first site) with
+//         POST /api/Users [{...}] -> 201 the saved user.
+// opt_out / opt_in (channel email): the user's neversendemails.
+// Custom fields (`custom_fields`): customfields [{name, value}].
+// list (backfill): GET /api/Users?pageinate=true&page_size=&page_no=.
+#include <simdjson.h>
+
+#include <chrono>
+#include <memory>
+
+#include "connectors/common/json_body.h"
+#include "connectors/common/outbound.h"
+#include "connectors/halopsa/clients_cache.h"
+#include "connectors/halopsa/halopsa.h"
+#include "sync/consent.h"
+#include "sync/identity.h"
+#include "util/json.h"
+#include "util/strings.h"
+
+namespace dfm {
+
+namespace {
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Digits(std::string_view s) {
+  std::string d;
+  for (char c : s)
+    if (c >= '0' && c <= '9') d += c;
+  return d;
+}
+
+// The id of the user in a GET /api/Users answer whose email (or phone)
+// is `email` (`phone`): 0 when none; -1 when the answer does not read.
+int64_t FindUserIn(std::string_view body, const std::string& email, const std::string& phone) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array users;
+  if (parser.parse(body.data(), body.size()).get(doc) || doc["users"].get(users)) return -1;
+  for (simdjson::dom::element u : users) {
+    int64_t id = 0;
+    if (u["id"].get(id) || id <= 0) continue;
+    std::string_view v;
+    if (!email.empty()) {
+      if (!u["emailaddress"].get(v) && AsciiLower(TrimSpace(v)) == email) return id;
+      continue;
+    }
+    for (const char* key : {"phonenumber", "mobilenumber"})
+      if (!u[key].get(v) && !v.empty() && Digits(v) == Digits(phone)) return id;
+  }
+  return 0;
+}
+
+class HaloClient final : public VendorClient {
+ public:
+  HaloClient(const SystemSettings& s, HttpClient* http)
+      : http_(http),
+        base_(ApiBaseUrl(s)),
+        token_request_(HaloTokenRequest(s)),
+        timeout_ms_(std::stoll(s.at("request_timeout_ms"))),
+        create_clients_(s.at("create_clients") == "true"),
+        default_client_(std::strtoll(s.at("default_client_id").c_str(), nullptr, 10)) {
+    std::string problem;
+    custom_ = ParseHaloCustomFields(s.at("custom_fields"), &problem).value_or(HaloCustomFields{});
+  }
+
+  bool UsesOAuth() const override { return true; }
+
+  void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
+    http_->Send(HttpRequest(token_request_),
+                [done = std::move(done)](HttpResponse resp) { done(ReadHaloToken(resp)); });
+  }
+
+  void Push(const PushRequest& req, const Credentials& creds,
+            std::function<void(PushResult)> done) override {
+    auto job = std::make_shared<Job>();
+    job->req = req;
+    job->token = creds.access_token;
+    job->done = std::move(done);
+    const bool consent = req.op == "opt_out" || req.op == "opt_in";
+    if (req.op != "upsert" && !consent) {
+      job->result.http_status = 422;
+      job->result.detail = "HaloPSA has no push op \"" + req.op + "\"";
+      return Finish(job);
+    }
+    if (consent && req.channel.find(channels::kEmail) == std::string::npos) {
+      job->result.http_status = 422;
+      job->result.detail = "HaloPSA keeps only email consent (neversendemails)";
+      return Finish(job);
+    }
+    if (!req.external_id.empty()) return Save(job, std::strtoll(req.external_id.c_str(), nullptr, 10));
+    FindUser(job);
+  }
+
+  bool CanList() const override { return true; }
+
+  void ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
+                    std::function<void(ContactPage)> done) override {
+    const int64_t page = cursor.empty() ? 1 : std::strtoll(cursor.c_str(), nullptr, 10);
+    const std::string path = "/api/Users?pageinate=true&includeinactive=true&page_size=" +
+                             std::to_string(page_size) + "&page_no=" + std::to_string(page);
+    HttpRequest r = Api(creds.access_token, "GET", path);
+    http_->Send(std::move(r), [path, page, page_size, done = std::move(done)](HttpResponse resp) {
+      ContactPage p = PageFromResponse(resp, path, HaloErrorDetail(resp));
+      p.auth_rejected = resp.status == 401;
+      if (resp.status / 100 != 2) return done(std::move(p));
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      simdjson::dom::array users;
+      if (parser.parse(resp.body).get(doc) || doc["users"].get(users)) {
+        p.http_status = 0;
+        p.detail = "HaloPSA's users page does not read";
+        return done(std::move(p));
+      }
+      for (simdjson::dom::element u : users) {
+        int64_t id = 0;
+        if (u["id"].get(id) || id <= 0) continue;
+        p.contacts.push_back({std::to_string(id), "", simdjson::minify(u)});
+      }
+      int64_t total = 0;
+      if (!doc["record_count"].get(total)) p.total = total;
+      if (page * page_size < total) p.next_cursor = std::to_string(page + 1);
+      done(std::move(p));
+    });
+  }
+
+ private:
+  struct Job {
+    PushRequest req;
+    std::string token;
+    std::function<void(PushResult)> done;
+    PushResult result;
+    std::vector<HaloClientRecord> listed;  // a GET /api/Client walk in progress
+  };
+  using JobPtr = std::shared_ptr<Job>;
+
+  HttpRequest Api(const std::string& token, const char* method, const std::string& path) const {
+    HttpRequest r;
+    r.method = method;
+    r.url = base_ + path;
+    r.timeout_ms = timeout_ms_;
+    r.headers = {{"Authorization", "Bearer " + token}, {"Accept", "application/json"}};
+    if (std::string_view(method) == "POST") r.headers.push_back({"Content-Type", "application/json"});
+    return r;
+  }
+
+  void Send(const JobPtr& job, HttpRequest r, std::function<void(HttpResponse)> then) {
+    job->result.requests++;
+    http_->Send(std::move(r), std::move(then));
+  }
+
+  // True when `resp` settled the push (an error, reported).
+  static bool Settle(const JobPtr& job, const HttpResponse& resp) {
+    job->result.http_status = resp.status;
+    ReadRateHeaders(resp, &job->result);
+    if (resp.status / 100 == 2) return false;
+    job->result.auth_rejected = resp.status == 401;
+    job->result.detail = HaloErrorDetail(resp);
+    Finish(job);
+    return true;
+  }
+
+  static void Finish(const JobPtr& job) { job->done(std::move(job->result)); }
+
+  static void Unreadable(const JobPtr& job, const std::string& what) {
+    job->result.http_status = 0;  // asked again: every step looks before it writes
+    job->result.detail = "HaloPSA's " + what + " answer does not read";
+    Finish(job);
+  }
+
+  void FindUser(const JobPtr& job) {
+    const std::string email = job->req.Field(fields::kEmail);
+    const std::string phone = job->req.Field(fields::kPhone);
+    if (email.empty() && phone.empty()) return ResolveClient(job);  // nothing to look up by
+    std::string path = "/api/Users?includeinactive=true&pageinate=true&page_size=50&page_no=1&search=" +
+                       UrlEscape(email.empty() ? phone : email);
+    if (email.empty()) path += "&search_phonenumbers=true";
+    Send(job, Api(job->token, "GET", path), [this, job, email, phone](HttpResponse resp) {
+      if (Settle(job, resp)) return;
+      const int64_t id = FindUserIn(resp.body, email, phone);
+      if (id < 0) return Unreadable(job, "users search");
+      if (id > 0) return Save(job, id);
+      if (job->req.op != "upsert") {  // consent for a user HaloPSA does not have
+        job->result.http_status = 422;
+        job->result.detail = "HaloPSA has no user with this email";
+        return Finish(job);
+      }
+      ResolveClient(job);
+    });
+  }
+
+  std::string CompanyDomain(const JobPtr& job) const {
+    std::string d = job->req.Field(fields::kCompanyDomain);
+    return d.empty() ? CompanyDomainOfEmail(job->req.Field(fields::kEmail)) : d;
+  }
+
+  void ResolveClient(const JobPtr& job) {
+    const std::string company = job->req.Field(fields::kCompanyName), domain = CompanyDomain(job);
+    if (company.empty() && domain.empty()) return WithDefaultClient(job);
+    if (auto c = clients_.Find(company, domain)) return SiteOf(job, *c);
+    if (!clients_.Fresh(NowUs())) return ListClients(job, 1);
+    MissingClient(job);
+  }
+
+  void ListClients(const JobPtr& job, int64_t page) {
+    constexpr int kPage = 100;
+    const std::string path =
+        "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) + "&page_no=" + std::to_string(page);
+    Send(job, Api(job->token, "GET", path), [this, job, page](HttpResponse resp) {
+      if (Settle(job, resp)) return;
+      int64_t total = 0;
+      if (!ReadHaloClients(resp.body, false, &job->listed, &total)) return Unreadable(job, "clients list");
+      if (page * kPage < total && page < 200) return ListClients(job, page + 1);
+      clients_.Replace(std::move(job->listed), NowUs());
+      const std::string company = job->req.Field(fields::kCompanyName);
+      if (auto c = clients_.Find(company, CompanyDomain(job))) return SiteOf(job, *c);
+      MissingClient(job);
+    });
+  }
+
+  void MissingClient(const JobPtr& job) {
+    if (!create_clients_) return WithDefaultClient(job);
+    const std::string company = job->req.Field(fields::kCompanyName), domain = CompanyDomain(job);
+    JsonObject c;
+    c.Str("name", company.empty() ? domain : company);
+    if (!domain.empty()) c.Str("domain", domain).Str("website", "https://" + domain);
+    HttpRequest r = Api(job->token, "POST", "/api/Client");
+    r.body = "[" + c.Finish() + "]";
+    Send(job, std::move(r), [this, job](HttpResponse resp) {
+      if (Settle(job, resp)) return;
+      std::vector<HaloClientRecord> saved;
+      if (!ReadHaloClients(resp.body, true, &saved, nullptr)) return Unreadable(job, "client create");
+      clients_.Add(saved[0]);
+      SiteOf(job, saved[0]);
+    });
+  }
+
+  void WithDefaultClient(const JobPtr& job) {
+    if (default_client_ <= 0) {
+      job->result.http_status = 422;
+      job->result.detail =
+          "no HaloPSA client for this contact (no company, or none matches and create_clients is off); "
+          "set halopsa.default_client_id";
+      return Finish(job);
+    }
+    Send(job, Api(job->token, "GET", "/api/Client/" + std::to_string(default_client_)),
+         [this, job](HttpResponse resp) {
+           if (Settle(job, resp)) return;
+           std::vector<HaloClientRecord> one;
+           if (!ReadHaloClients(resp.body, true, &one, nullptr)) return Unreadable(job, "client");
+           SiteOf(job, one[0]);
+         });
+  }
+
+  void SiteOf(const JobPtr& job, const HaloClientRecord& c) {
+    if (c.main_site_id > 0) return Create(job, c.id, c.main_site_id);
+    const int64_t client = c.id;
+    Send(job, Api(job->token, "GET", "/api/Site?client_id=" + std::to_string(client)),
+         [this, job, client](HttpResponse resp) {
+           if (Settle(job, resp)) return;
+           simdjson::dom::parser parser;
+           simdjson::dom::element doc;
+           simdjson::dom::array sites;
+           if (parser.parse(resp.body).get(doc) || doc["sites"].get(sites)) return Unreadable(job, "sites");
+           for (simdjson::dom::element s : sites) {
+             bool inactive = false;
+             int64_t id = 0;
+             double d = 0;
+             if (s["id"].get(id) && !s["id"].get(d)) id = static_cast<int64_t>(d);
+             if (!s["inactive"].get(inactive) && inactive) continue;
+             if (id > 0) return Create(job, client, id);
+           }
+           job->result.http_status = 422;
+           job->result.detail = "HaloPSA client " + std::to_string(client) + " has no active site";
+           Finish(job);
+         });
+  }
+
+  // The user's fields as HaloPSA names them, from the push.
+  void UserFields(const PushRequest& req, JsonObject* u) const {
+    const std::string first = req.Field(fields::kFirstName), last = req.Field(fields::kLastName);
+    if (req.fields.count(fields::kFirstName) || req.fields.count(fields::kLastName)) {
+      if (req.fields.count(fields::kFirstName)) u->Str("firstname", first);
+      if (req.fields.count(fields::kLastName)) u->Str("surname", last);
+      const std::string full = first + " " + last;
+      const std::string_view name = TrimSpace(full);
+      if (!name.empty()) u->Str("name", name);
+    }
+    for (const auto& [ours, theirs] : {std::pair{fields::kEmail, "emailaddress"},
+                                       std::pair{fields::kPhone, "phonenumber"},
+                                       std::pair{fields::kTitle, "title"}}) {
+      auto it = req.fields.find(ours);
+      if (it != req.fields.end()) u->Str(theirs, it->second);
+    }
+    JsonArray cfs;
+    bool any = false;
+    for (const auto& [ours, theirs] : custom_) {
+      auto it = req.fields.find(ours);
+      if (it == req.fields.end()) continue;
+      cfs.Raw(JsonObject().Str("name", theirs).Str("value", it->second).Finish());
+      any = true;
+    }
+    if (any) u->Raw("customfields", cfs.Finish());
+  }
+
+  void Create(const JobPtr& job, int64_t client, int64_t site) {
+    JsonObject u;
+    UserFields(job->req, &u);
+    u.Int("client_id", client).Int("site_id", site);
+    Post(job, u.Finish());
+  }
+
+  void Save(const JobPtr& job, int64_t id) {
+    JsonObject u;
+    u.Int("id", id);
+    if (job->req.op == "upsert") {
+      UserFields(job->req, &u);
+    } else {
+      u.Bool("neversendemails", job->req.op == "opt_out");
+    }
+    Post(job, u.Finish());
+  }
+
+  void Post(const JobPtr& job, std::string user) {
+    HttpRequest r = Api(job->token, "POST", "/api/Users");
+    r.body = "[" + user + "]";  // HaloPSA takes arrays
+    Send(job, std::move(r), [job](HttpResponse resp) {
+      if (Settle(job, resp)) return;
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      int64_t id = 0;
+      if (parser.parse(resp.body).get(doc) || doc["id"].get(id) || id <= 0)
+        return Unreadable(job, "user save");
+      job->result.external_id = std::to_string(id);
+      Finish(job);
+    });
+  }
+
+  HttpClient* http_;
+  std::string base_;
+  HttpRequest token_request_;
+  int64_t timeout_ms_;
+  bool create_clients_;
+  int64_t default_client_;
+  HaloCustomFields custom_;
+  HaloClientsCache clients_;
+};
+
+}  // namespace
+
+std::vector<SettingSpec> HaloApiSettings() {
+  std::vector<SettingSpec> settings = {
+      {"api_base_url", false, "", "HaloPSA URL (https://<tenant>.halopsa.com); empty: no pushes"},
+      {"auth_url", false, "", "its authorisation server; empty: <api_base_url>/auth"},
+      {"tenant", false, "", "hosted instances: the tenant sent as ?tenant= with the token request"},
+      {"client_id", false, "", "API application's client ID (client credentials)"},
+      {"client_secret", true, "", "API application's client secret"},
+      {"scope", false, "all", "scopes asked for (read:customers edit:customers at least)"},
+      {"create_clients", false, "true",
+       "true: a new user's company is created as a Client when none matches; false: default_client_id"},
+      {"default_client_id", false, "0",
+       "the Client a user goes to when none matches (and create_clients is off) or it has no company; "
+       "0: none, the push fails",
+       true},
+      {"custom_fields", false, "",
+       "our field=HaloPSA custom field, comma-separated (linkedin_url=CFLinkedIn, industry=CFIndustry); "
+       "`dfm diagnose` checks each exists with a fitting type"},
+  };
+  AddDeliverySettings(&settings, {"450", "300000", "0", "450 a rolling 5 minutes (HaloPSA publishes none)"});
+  return settings;
+}
+
+std::unique_ptr<VendorClient> NewHaloClient(const SystemSettings& s, HttpClient* http) {
+  return std::make_unique<HaloClient>(s, http);
+}
+
+Credentials HaloCredentials(const SystemSettings&) {
+  Credentials c;
+  c.expires_at_us = 1;  // none yet: the connector asks for a grant before the first push
+  return c;
+}
+
+HttpRequest HaloTokenRequest(const SystemSettings& s) {
+  HttpRequest r;
+  r.method = "POST";
+  std::string auth = s.at("auth_url");
+  while (!auth.empty() && auth.back() == '/') auth.pop_back();
+  r.url = (auth.empty() ? ApiBaseUrl(s) + "/auth" : auth) + "/token";
+  if (!s.at("tenant").empty()) r.url += "?tenant=" + UrlEscape(s.at("tenant"));
+  r.timeout_ms = std::stoll(s.at("request_timeout_ms"));
+  r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  r.body = FormEncode({{"grant_type", "client_credentials"},
+                       {"client_id", s.at("client_id")},
+                       {"client_secret", s.at("client_secret")},
+                       {"scope", s.at("scope")}});
+  return r;
+}
+
+TokenGrant ReadHaloToken(const HttpResponse& resp) {
+  TokenGrant g;
+  g.http_status = resp.status;
+  if (resp.status / 100 != 2) {
+    g.detail = HaloErrorDetail(resp);
+    return g;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view at;
+  if (parser.parse(resp.body).get(doc) || doc["access_token"].get(at) || at.empty()) {
+    g.detail = "token answer without access_token";
+    return g;
+  }
+  g.ok = true;
+  g.access_token = std::string(at);
+  int64_t exp = 0;
+  g.expires_in_s = doc["expires_in"].get(exp) || exp <= 0 ? 3600 : exp;  // 3600: what every answer seen says
+  std::string_view rt;
+  if (!doc["refresh_token"].get(rt)) g.refresh_token = std::string(rt);
+  return g;
+}
+
+std::string HaloErrorDetail(const HttpResponse& r) {
+  if (r.status == 0) return r.error;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (!parser.parse(r.body).get(doc)) {
+    std::string_view text;
+    for (const char* key : {"Message", "errorMessage", "error_description", "error", "message"})
+      if (!doc[key].get(text)) return SafeDetail(r.status, text);
+    return SafeDetail(r.status, "");
+  }
+  return SafeDetail(r.status, std::string_view(r.body).substr(0, 160));  // a plain string
+}
+
+}  // namespace dfm

@@ -1,0 +1,88 @@
+// What `dfm diagnose` checks with HaloPSA (connectors/common/probe.h): the
+// client credentials (a token is asked for, as the connector does), then
+// every mapped custom field (`custom_fields`) in GET /api/FieldInfo: it
+// must exist, by its name (with or without the CF prefix HaloPSA adds),
+// with a type that can hold the field's values. Nothing is written.
+#include <simdjson.h>
+
+#include "connectors/common/outbound.h"
+#include "connectors/halopsa/halopsa.h"
+#include "util/clock.h"
+
+namespace dfm {
+
+namespace {
+
+ProbeCheck CustomFields(const SystemSettings& s, const HttpResponse& resp) {
+  std::string problem;
+  const HaloCustomFields mapped = ParseHaloCustomFields(s.at("custom_fields"), &problem).value_or(HaloCustomFields{});
+  ProbeCheck check = ExpectOk("custom fields", resp, "", "halopsa.api_base_url", "halopsa.client_id");
+  if (check.state != ProbeCheck::State::kOk) return check;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array all;
+  if (parser.parse(resp.body).get(doc) || doc.get(all)) {
+    return {"custom fields", ProbeCheck::State::kFail, "HaloPSA's FieldInfo answer does not read", ""};
+  }
+  std::vector<std::string> missing, wrong;
+  for (const auto& [ours, theirs] : mapped) {
+    bool found = false;
+    for (simdjson::dom::element f : all) {
+      std::string_view name;
+      if (f["name"].get(name)) continue;
+      if (name != theirs && "CF" + std::string(name) != theirs && name != "CF" + theirs) continue;
+      found = true;
+      int64_t type = 0, input = 0;
+      if (f["type"].get(type)) type = -1;
+      if (f["inputtype"].get(input)) input = 0;
+      const std::string why = HaloFieldTypeProblem(ours, static_cast<int>(type), static_cast<int>(input));
+      if (!why.empty()) wrong.push_back(theirs + " (for " + ours + ") " + why);
+    }
+    if (!found) missing.push_back(theirs + " (for " + ours + ")");
+  }
+  if (missing.empty() && wrong.empty())
+    return {"custom fields", ProbeCheck::State::kOk, std::to_string(mapped.size()) + " mapped, all there", ""};
+  std::string detail;
+  for (const auto& m : missing) detail += (detail.empty() ? "" : "; ") + std::string("no field ") + m;
+  for (const auto& w : wrong) detail += (detail.empty() ? "" : "; ") + w;
+  return {"custom fields", ProbeCheck::State::kFail, detail,
+          "create it in HaloPSA (Configuration > Custom Objects > Custom Fields, on users) as a text "
+          "field, or change halopsa.custom_fields"};
+}
+
+}  // namespace
+
+void ProbeHalo(const SystemSettings& s, const Credentials&, HttpClient* http, ProbeCallback done) {
+  if (!HasApiBaseUrl(s)) {
+    ProbeResult r;
+    r.checks.push_back({"client credentials", ProbeCheck::State::kSkipped,
+                        "halopsa.api_base_url is empty: nothing is sent to HaloPSA", ""});
+    done(std::move(r));
+    return;
+  }
+  const int64_t sent = SystemClock::Instance()->NowMicros();
+  http->Send(HaloTokenRequest(s), [s, http, done = std::move(done), sent](HttpResponse t) {
+    ProbeResult r;
+    NoteAnswer(t, sent, &r);
+    TokenGrant g = ReadHaloToken(t);
+    ProbeCheck token = ExpectOk("client credentials", t, "a token was granted", "halopsa.api_base_url",
+                                "halopsa.client_id and halopsa.client_secret");
+    if (t.status / 100 == 2 && !g.ok) token = {"client credentials", ProbeCheck::State::kFail, g.detail, ""};
+    r.checks.push_back(token);
+    if (!g.ok) {
+      r.checks.push_back({"custom fields", ProbeCheck::State::kSkipped, "no token", ""});
+      return done(std::move(r));
+    }
+    HttpRequest req;
+    req.url = ApiBaseUrl(s) + "/api/FieldInfo";
+    req.timeout_ms = std::stoll(s.at("request_timeout_ms"));
+    req.headers = {{"Authorization", "Bearer " + g.access_token}, {"Accept", "application/json"}};
+    http->Send(std::move(req), [s, r, done, sent](HttpResponse f) mutable {
+      NoteAnswer(f, sent, &r);
+      r.checks.push_back(CustomFields(s, f));
+      done(std::move(r));
+    });
+  });
+}
+
+}  // namespace dfm

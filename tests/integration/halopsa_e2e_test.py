@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""HaloPSA end to end over loopback: `dfm serve` between the GoHighLevel,
+Aloware, Verity, HaloPSA (hosted: ?tenant=) and Apollo sandboxes.
+
+A GoHighLevel lead becomes a HaloPSA user under its company's Client
+(created once, then matched by the email domain), enriched by Apollo into
+its title and a custom field; a user created or changed in HaloPSA reaches
+GoHighLevel, Aloware and Verity; a HaloPSA outage (and a refused token) is waited
+out and the user is written once; the same person created in three systems
+at once is one contact with one record in each; `dfm diagnose` names a
+mapped custom field HaloPSA lacks and one of the wrong type.
+
+Usage: halopsa_e2e_test.py --dfm PATH [-k NAME]
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dfmtest  # noqa: E402
+import sync_e2e_test as base  # noqa: E402
+from sync_e2e_test import Sandbox, by_phone, wait_for  # noqa: E402
+
+HALO_USER, HALO_PASS = "halo-hook", "it-halo-webhook-password"
+APOLLO_KEY = "it-apollo-key"
+VERITY_KEY = "it-verity-key"
+
+
+class HaloTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(base.DFM, self.dir, extra_config=(
+            f'[ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
+            '[sync]\ncontact_idle_s = 2\n'))
+        hook = f"http://127.0.0.1:{self.dfm.port}/webhooks/"
+        self.ghl = Sandbox("ghl", self.dir, ["--webhook-url", hook + "ghl"])
+        self.alo = Sandbox("aloware", self.dir, ["--webhook-url", hook + "aloware",
+                                                 "--webhook-auth", "bearer:" + dfmtest.ALOWARE_TOKEN])
+        self.halo = Sandbox("halopsa", self.dir, ["--webhook-url", hook + "halopsa", "--tenant", "acmemsp",
+                                                  "--webhook-auth", f"basic:{HALO_USER}:{HALO_PASS}"])
+        self.apollo = Sandbox("apollo", self.dir, ["--api-key", APOLLO_KEY])
+        self.verity = Sandbox("verity", self.dir, ["--webhook-url", hook + "verity",
+                                                   "--webhook-secret", dfmtest.VERITY_SECRET,
+                                                   "--api-key", VERITY_KEY])
+        self.sandboxes = (self.ghl, self.alo, self.halo, self.apollo, self.verity)
+        for s in self.sandboxes:
+            s.start()
+        self.env = {
+            "DFM_GHL_API_BASE_URL": self.ghl.url,
+            "DFM_GHL_LOCATION_ID": "loc_sandbox",
+            "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token",
+            "DFM_ALOWARE_API_BASE_URL": self.alo.url,
+            "DFM_ALOWARE_API_TOKEN": "sandbox-aloware-token",
+            "DFM_HALOPSA_API_BASE_URL": self.halo.url,
+            "DFM_HALOPSA_TENANT": "acmemsp",
+            "DFM_HALOPSA_CLIENT_ID": "sandbox-halo-client",
+            "DFM_HALOPSA_CLIENT_SECRET": "sandbox-halo-secret",
+            "DFM_HALOPSA_USERNAME": HALO_USER,
+            "DFM_HALOPSA_PASSWORD": HALO_PASS,
+            "DFM_HALOPSA_CUSTOM_FIELDS": "linkedin_url=CFLinkedIn, industry=CFIndustry",
+            "DFM_APOLLO_API_BASE_URL": self.apollo.url + "/api/v1",
+            "DFM_APOLLO_API_KEY": APOLLO_KEY,
+            "DFM_VERITY_API_BASE_URL": self.verity.url,
+            "DFM_VERITY_API_KEY": VERITY_KEY,
+        }
+        for system in ("GHL", "ALOWARE", "HALOPSA", "APOLLO", "VERITY"):
+            self.env[f"DFM_{system}_RETRY_BASE_MS"] = "100"
+            self.env[f"DFM_{system}_RETRY_MAX_MS"] = "1000"
+            self.env[f"DFM_{system}_BREAKER_OPEN_MS"] = "1000"
+        self.apollo.post("/_sandbox/organizations", {"primary_domain": "acme.io", "name": "Acme Inc",
+                                                      "industry": "software", "estimated_num_employees": 120})
+        self.apollo.post("/_sandbox/contacts", {
+            "email": "ann@acme.io", "first_name": "Ann", "last_name": "Smith", "title": "CTO",
+            "linkedin_url": "http://www.linkedin.com/in/ann", "organization_domain": "acme.io"})
+        self.dfm.start(env_extra=self.env)
+
+    def tearDown(self):
+        base.tear_down(self.dfm, self.dir, self.sandboxes)
+
+    # --- helpers ---------------------------------------------------------
+
+    def events(self, type_):
+        return [e["payload"] for e in self.dfm.dump(with_body=True) if e["type"] == type_]
+
+    def halo_users(self, email):
+        return [u for u in self.halo.contacts() if u.get("emailaddress") == email]
+
+    def halo_clients(self):
+        return self.halo.get("/_sandbox/clients")[1]["clients"]
+
+    def ghl_lead(self, phone, first, email, company=None):
+        doc = {"firstName": first, "lastName": "Smith", "phone": phone, "email": email}
+        if company:
+            doc["companyName"] = company
+        status, body = self.ghl.post("/_sandbox/contacts", doc)
+        self.assertIn(status, (200, 201), body)
+        self.assertEqual(body["webhook"]["status"], 200, body)
+        return body["contact"]
+
+    @staticmethod
+    def custom(user, name):
+        return next((c["value"] for c in user["customfields"] if c["name"] == name), None)
+
+    # --- scenarios -------------------------------------------------------
+
+    def test_a_ghl_lead_becomes_a_halopsa_user_under_its_client_and_is_enriched(self):
+        self.ghl_lead("+12055550301", "Ann", "ann@acme.io", company="Acme Inc")
+        user = wait_for("Ann in HaloPSA, enriched", lambda: [
+            u for u in self.halo_users("ann@acme.io") if u["title"] == "CTO"
+            and self.custom(u, "CFLinkedIn") == "http://www.linkedin.com/in/ann"
+            and self.custom(u, "CFIndustry") == "software"])[0]
+        self.assertEqual((user["firstname"], user["surname"], user["phonenumber"]), ("Ann", "Smith", "+12055550301"))
+        acme = [c for c in self.halo_clients() if c["name"] == "Acme Inc"]
+        self.assertEqual(len(acme), 1)
+        self.assertEqual(acme[0]["domain"], "acme.io")
+        self.assertEqual((user["client_id"], user["site_id_int"]), (acme[0]["id"], acme[0]["main_site_id"]))
+        # Bob names no company: his email's domain finds Acme's client.
+        self.ghl_lead("+12055550302", "Bob", "bob@acme.io")
+        bob = wait_for("Bob in HaloPSA", lambda: self.halo_users("bob@acme.io"))[0]
+        self.assertEqual(bob["client_id"], acme[0]["id"])
+        self.assertEqual(len([c for c in self.halo_clients() if c["name"] == "Acme Inc"]), 1)
+        token_calls = self.halo.requests("/auth/token")
+        self.assertTrue(token_calls)
+        self.assertTrue(all(r["query"].get("tenant") == "acmemsp" for r in token_calls))
+        time.sleep(1)
+        self.assertEqual(len(self.halo_users("ann@acme.io")), 1)
+        self.assertEqual(len(self.halo_users("bob@acme.io")), 1)
+
+    def test_a_user_created_or_changed_in_halopsa_reaches_ghl_aloware_and_verity(self):
+        status, body = self.halo.post("/_sandbox/contacts", {
+            "firstname": "Hal", "surname": "Jordan", "emailaddress": "hal@globex.com",
+            "phonenumber": "+12055550311", "title": "Buyer"})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(body["webhook"]["status"], 200, body)
+        wait_for("Hal in GoHighLevel", lambda: by_phone(self.ghl.contacts(), "+12055550311", "phone"))
+        wait_for("Hal in Aloware", lambda: by_phone(self.alo.contacts(), "+12055550311", "phone_number"))
+        wait_for("Hal in Verity", lambda: by_phone(self.verity.contacts(), "+12055550311", "phone"))
+        hal = body["contact"]["id"]
+        status, body = self.halo.post("/_sandbox/contacts", {"id": hal, "surname": "Jordan-Ray"})
+        self.assertEqual(body["webhook"]["status"], 200, body)
+        wait_for("the change in GoHighLevel", lambda: [
+            c for c in by_phone(self.ghl.contacts(), "+12055550311", "phone") if c["lastName"] == "Jordan-Ray"])
+        wait_for("the change in Aloware", lambda: [
+            c for c in by_phone(self.alo.contacts(), "+12055550311", "phone_number")
+            if c["last_name"] == "Jordan-Ray"])
+        # A webhook without the right Basic credentials is refused.
+        status, _, _ = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/webhooks/halopsa",
+                                       body=b'{"id":"x","event":"user updated"}',
+                                       headers={"Content-Type": "application/json",
+                                                "Authorization": "Basic d3Jvbmc6d3Jvbmc="})
+        self.assertEqual(status, 401)
+        self.assertEqual(len(self.halo_users("hal@globex.com")), 1, "the echo wrote nothing back")
+
+    def test_a_halopsa_outage_and_a_refused_token_are_waited_out(self):
+        self.halo.post("/_sandbox/faults", {"faults": [{"path_prefix": "/api/Users", "status": 401}]})
+        self.halo.post("/_sandbox/down", {"seconds": 4})
+        self.ghl_lead("+12055550321", "Cy", "cy@initech.com", company="Initech")
+        time.sleep(2)
+        self.assertEqual(self.halo_users("cy@initech.com"), [])
+        wait_for("Cy in Aloware meanwhile", lambda: by_phone(self.alo.contacts(), "+12055550321", "phone_number"))
+        wait_for("Cy in HaloPSA after it is back", lambda: self.halo_users("cy@initech.com"), timeout=60)
+        time.sleep(1)
+        self.assertEqual(len(self.halo_users("cy@initech.com")), 1)
+        self.assertEqual(len([c for c in self.halo_clients() if c["name"] == "Initech"]), 1)
+        self.assertGreaterEqual(len(self.halo.requests("/auth/token")), 2, "a new token after the 401")
+
+    def test_the_same_person_created_in_three_systems_at_once_is_one_contact(self):
+        email, phone = "dee@umbrella.com", "+12055550331"
+        makers = [
+            lambda: self.ghl.post("/_sandbox/contacts", {"firstName": "Dee", "lastName": "Ward", "phone": phone,
+                                                         "email": email}),
+            lambda: self.alo.post("/_sandbox/contacts", {"first_name": "Dee", "last_name": "Ward",
+                                                         "phone_number": phone, "email": email}),
+            lambda: self.halo.post("/_sandbox/contacts", {"firstname": "Dee", "surname": "Ward",
+                                                          "emailaddress": email, "phonenumber": phone}),
+        ]
+        threads = [threading.Thread(target=m) for m in makers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(4)
+        wait_for("quiet", lambda: all(
+            c["held"] == 0 for c in json.loads(dfmtest.request(
+                "127.0.0.1", self.dfm.port, "GET", "/v1/health")[2])["parts"]["sync"]["connectors"].values()))
+        created = [e for e in self.events("contact.created")]
+        self.assertEqual(len({e["contact_id"] for e in created}), 1, created)
+        self.assertEqual(len(by_phone(self.ghl.contacts(), phone, "phone")), 1)
+        self.assertEqual(len(by_phone(self.alo.contacts(), phone, "phone_number")), 1)
+        self.assertEqual(len(self.halo_users(email)), 1)
+        self.assertEqual(len(by_phone(self.verity.contacts(), phone, "phone")), 1)
+
+    def test_diagnose_names_a_missing_and_a_mistyped_custom_field(self):
+        env = dict(dfmtest.environ(), **self.env)
+        r = subprocess.run([self.dfm.binary, "diagnose", "-c", self.dfm.config_path, "--json"],
+                           capture_output=True, text=True, env=env)
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        self.assertEqual(checks["HaloPSA [default] client credentials"]["state"], "ok", checks)
+        self.assertEqual(checks["HaloPSA [default] custom fields"]["state"], "ok", checks)
+        env["DFM_HALOPSA_CUSTOM_FIELDS"] = "linkedin_url=CFLinkedIn, industry=CFSector, company_size=CFStartDate"
+        r = subprocess.run([self.dfm.binary, "diagnose", "-c", self.dfm.config_path, "--json"],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        cf = checks["HaloPSA [default] custom fields"]
+        self.assertEqual(cf["state"], "fail")
+        self.assertIn("no field CFSector (for industry)", cf["detail"])
+        self.assertIn("CFStartDate (for company_size) is not a text field", cf["detail"])
+        self.assertIn("halopsa.custom_fields", cf["hint"])
+        env["DFM_HALOPSA_CLIENT_SECRET"] = "not-the-halo-secret-9f2"
+        r = subprocess.run([self.dfm.binary, "diagnose", "-c", self.dfm.config_path, "--json"],
+                           capture_output=True, text=True, env=env)
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        self.assertEqual(checks["HaloPSA [default] client credentials"]["state"], "fail")
+        self.assertNotIn("not-the-halo-secret-9f2", r.stdout)
+
+
+if __name__ == "__main__":
+    base.main()
