@@ -13,6 +13,7 @@ PACKAGES=(
   nginx-light wrk python3-cryptography
   prometheus
   chromium chromium-driver python3-selenium python3-jsonschema
+  clang libclang-rt-14-dev
 )
 
 missing=()

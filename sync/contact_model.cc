@@ -490,9 +490,10 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
     Attributed incoming{v, fact.system, t};
     auto owner_it = ctx.policy.owner.find(f);
     const std::string* owner = owner_it == ctx.policy.owner.end() ? nullptr : &owner_it->second;
+    const std::string& field = f;  // a lambda may not capture a structured binding (C++17)
     auto conflict = [&](const Attributed& kept, const Attributed& lost, const char* rule) {
       DomainEvent c = Base(ev::kConflictRecorded, s, fact);
-      c.field = f;
+      c.field = field;
       c.kept = kept;
       c.lost = lost;
       c.rule = rule;

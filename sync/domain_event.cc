@@ -71,6 +71,24 @@ int64_t Int(simdjson::dom::element e) {
   return 0;
 }
 
+// The same of a member looked up (val["value"]): one missing, or a lookup
+// in something that is not an object (a damaged payload), reads as empty
+// instead of throwing.
+using Result = simdjson::simdjson_result<simdjson::dom::element>;
+std::string Str(Result r) {
+  simdjson::dom::element e;
+  return r.get(e) == simdjson::SUCCESS ? Str(e) : std::string();
+}
+void StrInto(Result r, std::string* out) {
+  simdjson::dom::element e;
+  if (r.get(e) == simdjson::SUCCESS) return StrInto(e, out);
+  out->clear();
+}
+int64_t Int(Result r) {
+  simdjson::dom::element e;
+  return r.get(e) == simdjson::SUCCESS ? Int(e) : 0;
+}
+
 }  // namespace
 
 bool DomainEvent::operator==(const DomainEvent& o) const {
@@ -83,6 +101,11 @@ bool DomainEvent::operator==(const DomainEvent& o) const {
          priority == o.priority && attempt == o.attempt && outcome == o.outcome &&
          http_status == o.http_status && detail == o.detail &&
          next_attempt_us == o.next_attempt_us && webhook_seq == o.webhook_seq;
+}
+
+const std::vector<std::string_view>& DomainEventTypes() {
+  static const std::vector<std::string_view> kAll(std::begin(kTypes), std::end(kTypes));
+  return kAll;
 }
 
 bool IsDomainEventType(std::string_view type) {

@@ -161,6 +161,8 @@ std::string EncodeDomainEvent(const DomainEvent& e);
 // in place, reusing its buffers.
 Status DecodeDomainEvent(std::string_view type, std::string_view payload, DomainEvent* out);
 bool IsDomainEventType(std::string_view type);
+// Every domain event type this build knows.
+const std::vector<std::string_view>& DomainEventTypes();
 // Decodes `e` when it is a domain event whose payload reads; false otherwise.
 // Faster when e.payload has kDecodePadding bytes of capacity to spare.
 bool AsDomainEvent(const Event& e, DomainEvent* out);

@@ -961,3 +961,22 @@ TEST_F(ConsentModelTest, AStrangersOptInOrFlaggedTextCreatesNoContact) {
 
 }  // namespace
 }  // namespace dfm
+
+namespace dfm {
+namespace {
+
+// Found by fuzz_codec (fuzz/regressions/fuzz_codec/kept-is-a-string): a
+// member of the wrong kind in a stored payload reads as empty; it never
+// throws out of the decoder (which would end the process).
+TEST(DomainEventCodec, AMemberOfTheWrongKindReadsAsEmpty) {
+  for (const char* payload : {R"({"kept":"Stop.Z","lost":7,"system":"verity"})",
+                              R"({"changes":[1,"x",{"field":2}],"candidates":[null]})"}) {
+    DomainEvent d;
+    ASSERT_TRUE(DecodeDomainEvent(ev::kConsentConflict, payload, &d).ok()) << payload;
+    EXPECT_TRUE(d.kept.value.empty());
+    EXPECT_TRUE(d.lost.system.empty());
+  }
+}
+
+}  // namespace
+}  // namespace dfm
