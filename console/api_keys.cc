@@ -117,6 +117,26 @@ std::string ApiKeyJson(const ApiKeyRecord& k) {
   return o.Finish();
 }
 
+Status DecodeNewKeyRequest(std::string_view body, NewKeyRequest* out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string_view name, role;
+  if (parser.parse(body.data(), body.size()).get(o) != simdjson::SUCCESS ||
+      o["name"].get(name) != simdjson::SUCCESS || name.empty() || name.size() > 100 ||
+      o["role"].get(role) != simdjson::SUCCESS) {
+    return Status::InvalidArgument(
+        "give {\"name\": \"what it is for\" (1-100 characters), \"role\": "
+        "\"viewer\"|\"operator\"|\"admin\", \"tenant\": \"<tenant>\"|\"*\"}");
+  }
+  auto r = ParseApiRole(role);
+  if (!r) return Status::InvalidArgument("\"role\" is viewer, operator or admin");
+  out->name = std::string(name);
+  out->role = *r;
+  std::string_view tenant;
+  out->tenant = o["tenant"].get(tenant) == simdjson::SUCCESS ? std::string(tenant) : std::string();
+  return Status::OK();
+}
+
 bool ApiKeyRegistry::Apply(const Event& e) {
   if (e.type != kApiKeyCreated && e.type != kApiKeyRevoked) return true;
   simdjson::dom::parser parser;

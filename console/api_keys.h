@@ -39,6 +39,16 @@ std::optional<ApiRole> ParseApiRole(std::string_view name);
 inline bool RoleAllows(ApiRole have, ApiRole need) { return static_cast<int>(have) >= static_cast<int>(need); }
 
 inline constexpr std::string_view kAllTenants = "*";
+
+// POST /v1/admin/keys's body {"name", "role", "tenant"?}: name 1-100
+// characters, role a known one; InvalidArgument otherwise. `tenant` is
+// empty when the body names none (the caller's own is meant).
+struct NewKeyRequest {
+  std::string name;
+  ApiRole role = ApiRole::kViewer;
+  std::string tenant;
+};
+Status DecodeNewKeyRequest(std::string_view body, NewKeyRequest* out);
 inline constexpr std::string_view kApiKeysStream = "api_keys";
 inline constexpr std::string_view kApiKeyCreated = "api_key.created";
 inline constexpr std::string_view kApiKeyRevoked = "api_key.revoked";

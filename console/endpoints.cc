@@ -341,29 +341,17 @@ void Console::Impl::ListKeys(const Principal& who, Headers headers, Responder re
 // in the answer, and nowhere else ever.
 void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers headers,
                               Responder respond) {
-  simdjson::dom::parser parser;
-  simdjson::dom::object o;
-  std::string_view name, role_name, tenant = who.tenant == kAllTenants ? "default" : who.tenant;
-  if (parser.parse(r.body.data(), r.body.size()).get(o) != simdjson::SUCCESS ||
-      o["name"].get(name) != simdjson::SUCCESS || name.empty() || name.size() > 100 ||
-      o["role"].get(role_name) != simdjson::SUCCESS) {
-    counters->rejected.fetch_add(1);
-    respond(With(JsonError(400, "malformed_body",
-                           "give {\"name\": \"what it is for\" (1-100 characters), \"role\": "
-                           "\"viewer\"|\"operator\"|\"admin\", \"tenant\": \"<tenant>\"|\"*\"}"),
-                 std::move(headers)));
-    return;
-  }
-  std::string_view given;
-  if (o["tenant"].get(given) == simdjson::SUCCESS) tenant = given;
-  auto role = ParseApiRole(role_name);
+  NewKeyRequest asked;
+  Status st = DecodeNewKeyRequest(r.body, &asked);
+  const std::string tenant = !asked.tenant.empty()           ? asked.tenant
+                             : who.tenant == kAllTenants ? std::string("default")
+                                                         : who.tenant;
   const auto& all = config.tenants();
-  if (!role || (tenant != kAllTenants && std::find(all.begin(), all.end(), tenant) == all.end())) {
+  if (st.ok() && tenant != kAllTenants && std::find(all.begin(), all.end(), tenant) == all.end())
+    st = Status::InvalidArgument("no tenant named " + tenant);
+  if (!st.ok()) {
     counters->rejected.fetch_add(1);
-    respond(With(JsonError(400, "malformed_body",
-                           !role ? "\"role\" is viewer, operator or admin"
-                                 : "no tenant named " + std::string(tenant)),
-                 std::move(headers)));
+    respond(With(JsonError(400, "malformed_body", st.message()), std::move(headers)));
     return;
   }
   if (who.tenant != kAllTenants && tenant != who.tenant) {
@@ -376,8 +364,8 @@ void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers
   ApiKeyRecord k;
   k.id = fresh.id;
   k.tenant = std::string(tenant);
-  k.role = *role;
-  k.name = std::string(name);
+  k.role = asked.role;
+  k.name = asked.name;
   k.secret_sha256 = HashApiSecret(fresh.secret);
   k.created_by = who.credential;
   std::vector<EventDraft> drafts;

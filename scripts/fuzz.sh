@@ -41,6 +41,12 @@ for bin in "$out"/fuzz/fuzz_*; do
       seed "$corpus" tests/fixtures/"$system"/* "$shared"/"$system"/* ;;
     fuzz_codec) seed "$corpus" tests/fixtures/*/*.json ;;
     fuzz_config) cp etc/*.toml "$corpus"/ 2>/dev/null || true ;;
+    fuzz_admin)  # first byte: 0 key, 1 replay, 2 settle, 3/7 key events
+      printf '\000{"name":"grafana","role":"viewer","tenant":"*"}' >"$corpus/seed-key"
+      printf '\001{"event_ids":["0190d3a4-0000-7000-8000-000000000001"],"execute":true}' >"$corpus/seed-replay"
+      printf '\002{"choose":"contact:c-1","reason":"same person"}' >"$corpus/seed-settle"
+      printf '\007{"key_id":"k1","role":"admin","tenant":"*","secret_sha256":"%064d","name":"n"}' 0 \
+        >"$corpus/seed-created" ;;
     fuzz_text)
       for s in "+1 (205) 555-0100" "2055550100" "Ann+News@Example.COM" "2026-11-23T10:00:00.123+05:30" \
                "Sun, 06 Nov 1994 08:49:37 GMT" "a=b&c=%41%zz&d=+"; do
