@@ -30,22 +30,13 @@ namespace {
 constexpr int64_t kOrganizationMemoryUs = 86400LL * 1000000;
 constexpr size_t kOrganizationsRemembered = 10000;
 
-std::optional<int64_t> HeaderNumber(const HttpResponse& r, const char* name) {
-  const std::string v = r.Header(name);
-  if (v.empty()) return std::nullopt;
-  char* end = nullptr;
-  const long long n = std::strtoll(v.c_str(), &end, 10);
-  if (end == v.c_str()) return std::nullopt;
-  return n;
-}
-
 // Apollo's limits: requests left in the minute and in the day windows
 // (x-24-hour-requests-left, formerly x-daily-requests-left), Retry-After.
 void ReadApolloLimits(const HttpResponse& r, PushResult* res) {
   ReadRateHeaders(r, res);
-  if (auto v = HeaderNumber(r, "x-minute-requests-left")) res->rate_remaining = static_cast<int>(*v);
-  if (auto v = HeaderNumber(r, "x-24-hour-requests-left")) res->daily_remaining = *v;
-  else if (auto d = HeaderNumber(r, "x-daily-requests-left")) res->daily_remaining = *d;
+  if (auto v = HeaderInt(r, "x-minute-requests-left")) res->rate_remaining = static_cast<int>(*v);
+  if (auto v = HeaderInt(r, "x-24-hour-requests-left")) res->daily_remaining = *v;
+  else if (auto d = HeaderInt(r, "x-daily-requests-left")) res->daily_remaining = *d;
 }
 
 int64_t NowUs() {

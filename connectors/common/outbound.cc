@@ -7,7 +7,6 @@
 
 namespace dfm {
 
-namespace {
 std::optional<int64_t> HeaderInt(const HttpResponse& r, const char* name) {
   std::string v = r.Header(name);
   if (v.empty()) return std::nullopt;
@@ -16,7 +15,6 @@ std::optional<int64_t> HeaderInt(const HttpResponse& r, const char* name) {
   if (end == v.c_str()) return std::nullopt;
   return n;
 }
-}  // namespace
 
 ContactPage PageFromResponse(const HttpResponse& resp, std::string url, std::string error_detail) {
   ContactPage p;

@@ -184,6 +184,10 @@ std::string ApiBaseUrl(const SystemSettings& s);
 // asks for pushes to the system.
 bool HasApiBaseUrl(const SystemSettings& s);
 
+// A header's leading whole number ("42", "42 s"); nullopt when absent,
+// empty or not a number.
+std::optional<int64_t> HeaderInt(const HttpResponse& resp, const char* lower_name);
+
 // Reads the vendor's rate-limit signals into `r` (X-RateLimit-Remaining,
 // X-RateLimit-Daily-Remaining, Retry-After in seconds).
 void ReadRateHeaders(const HttpResponse& resp, PushResult* r);

@@ -4,17 +4,6 @@
 
 namespace dfm {
 
-namespace {
-
-std::optional<int64_t> HeaderNumber(const HttpResponse& resp, const char* name) {
-  const std::string v = resp.Header(name);
-  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoll(v);
-}
-
-}  // namespace
-
 std::optional<int64_t> ParseHttpDate(const std::string& text) {
   std::tm tm{};
   const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
@@ -29,11 +18,11 @@ void NoteAnswer(const HttpResponse& resp, int64_t sent_us, ProbeResult* r) {
     r->round_trip_us = resp.elapsed_us;
     r->local_time_us = sent_us + resp.elapsed_us;
   }
-  if (auto v = HeaderNumber(resp, "x-ratelimit-remaining")) r->rate_remaining = v;
-  if (auto v = HeaderNumber(resp, "x-ratelimit-limit")) r->rate_limit = v;
-  if (auto v = HeaderNumber(resp, "x-ratelimit-max")) r->rate_limit = v;
-  if (auto v = HeaderNumber(resp, "x-ratelimit-daily-remaining")) r->daily_remaining = v;
-  if (auto v = HeaderNumber(resp, "x-ratelimit-limit-daily")) r->daily_limit = v;
+  if (auto v = HeaderInt(resp, "x-ratelimit-remaining")) r->rate_remaining = v;
+  if (auto v = HeaderInt(resp, "x-ratelimit-limit")) r->rate_limit = v;
+  if (auto v = HeaderInt(resp, "x-ratelimit-max")) r->rate_limit = v;
+  if (auto v = HeaderInt(resp, "x-ratelimit-daily-remaining")) r->daily_remaining = v;
+  if (auto v = HeaderInt(resp, "x-ratelimit-limit-daily")) r->daily_limit = v;
 }
 
 ProbeCheck ExpectOk(const std::string& name, const HttpResponse& resp, const std::string& ok_detail,
