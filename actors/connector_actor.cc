@@ -163,6 +163,34 @@ void Send(Self* self, const std::string& push_id) {
   });
 }
 
+// Per-contact pacing: refills `contact`'s bucket to `now`; when it may send
+// next (now when a token is left).
+int64_t PairReadyAt(ConnectorState& st, const std::string& contact, int64_t now) {
+  if (st.cfg.pair_burst <= 0 || st.cfg.pair_interval_us <= 0) return now;
+  auto it = st.pairs.find(contact);
+  if (it == st.pairs.end()) return now;
+  auto& p = it->second;
+  p.tokens = std::min<double>(st.cfg.pair_burst,
+                              p.tokens + static_cast<double>(now - p.at_us) / st.cfg.pair_interval_us);
+  p.at_us = now;
+  if (p.tokens >= 1) return now;
+  return now + static_cast<int64_t>((1 - p.tokens) * st.cfg.pair_interval_us) + 1;
+}
+
+void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now) {
+  if (st.cfg.pair_burst <= 0 || st.cfg.pair_interval_us <= 0) return;
+  auto [it, fresh] = st.pairs.try_emplace(contact, ConnectorState::Pair{double(st.cfg.pair_burst), now});
+  (void)fresh;
+  it->second.tokens -= 1;
+  // Full buckets are forgotten, so the map holds only people paced now.
+  if (st.pairs.size() > 4096 && (st.pairs.size() & 1023) == 0) {
+    for (auto p = st.pairs.begin(); p != st.pairs.end();) {
+      double t = p->second.tokens + static_cast<double>(now - p->second.at_us) / st.cfg.pair_interval_us;
+      p = t >= st.cfg.pair_burst ? st.pairs.erase(p) : std::next(p);
+    }
+  }
+}
+
 // The next push that may go now: first in order, opt-outs first, never a
 // second one for a contact, never one waiting out its backoff, never one
 // behind a waiting push of the same contact.
@@ -174,9 +202,11 @@ std::deque<std::string>* Pick(ConnectorState& st, int64_t now, std::deque<std::s
       const auto& item = st.items.at(*i);
       const std::string& contact = item.order.request.contact_id;
       if (st.busy.count(contact) || blocked.count(contact)) continue;
-      if (item.not_before > now) {
+      const int64_t paced = PairReadyAt(st, contact, now);
+      const int64_t not_before = std::max(item.not_before, paced);
+      if (not_before > now) {
         blocked.insert(contact);
-        if (*earliest == 0 || item.not_before < *earliest) *earliest = item.not_before;
+        if (*earliest == 0 || not_before < *earliest) *earliest = not_before;
         continue;
       }
       *pos = i;
@@ -226,6 +256,7 @@ void PumpQueues(Self* self) {
     }
     std::string id = *pos;
     q->erase(pos);
+    SpendPairToken(st, st.items.at(id).order.request.contact_id, now);
     Send(self, id);
   }
 }
@@ -293,6 +324,10 @@ void OnDone(Self* self, HttpDone& d) {
         ok.fields = r.answered;
         for (const auto& [f, v] : it.order.request.fields) ok.fields["asked." + f] = v;
         ok.detail = r.detail;
+      } else {
+        // What else the vendor answered that a projection keeps (Genesys's
+        // conversation id: the conversation mapping), as answer.<key>.
+        for (const auto& [k, v] : r.answered) ok.fields["answer." + k] = v;
       }
       ok.http_status = r.http_status;
       st.succeeded++;
@@ -455,6 +490,31 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
                                       state.cfg.system, state.cfg.tenant, t.grant.http_status,
                                       LogText(t.grant.detail));
         }
+        Pump(self);
+      },
+      [self](ConnectorUpdate& u) {
+        auto& state = self->state;
+        ConnectorSettings next = std::move(*u.settings);
+        next.status = state.cfg.status;  // the board keeps its entry
+        state.retired.push_back(state.cfg.client);
+        const bool new_credentials =
+            next.credentials.access_token != state.cfg.credentials.access_token ||
+            next.credentials.refresh_token != state.cfg.credentials.refresh_token ||
+            next.client->UsesOAuth();
+        state.cfg = std::move(next);
+        if (new_credentials) {
+          state.creds = state.cfg.credentials;  // an OAuth vendor: a grant for the new client
+          state.auth_failed = false;
+          state.refresh_failed = false;
+          state.refresh_not_before = 0;
+        }
+        state.limiter = std::make_unique<RateLimiter>(state.cfg.rate_limit, state.cfg.rate_window_us,
+                                                      state.cfg.daily_limit);
+        state.breaker = std::make_unique<CircuitBreaker>(state.cfg.breaker_threshold,
+                                                         state.cfg.breaker_open_us);
+        state.pairs.clear();
+        Logger("connectors")->info("event=connector_reloaded system={} tenant={} held={}",
+                                   state.cfg.system, state.cfg.tenant, state.items.size());
         Pump(self);
       },
       [self](caf::actor& r) { self->state.router = std::move(r); },

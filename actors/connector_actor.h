@@ -6,7 +6,9 @@
 // - A push id it already holds is ignored (contacts re-send their unsettled
 //   pushes after a restart).
 // - At most `concurrency` pushes are in flight, and at most one per contact,
-//   in the order they came; opt-out pushes (priority > 0) go first.
+//   in the order they came; opt-out pushes (priority > 0) go first. With
+//   `pair_burst`, a contact's pushes are paced too (a token bucket of that
+//   size refilled one per `pair_interval_us`): WhatsApp's per-person limit.
 // - Every attempt becomes push.attempted (outcome ok / retry / failed) and the
 //   end of every push push.succeeded or push.dead_lettered, reported to the
 //   router for the contact actor to append. Retries wait with exponential
@@ -22,6 +24,10 @@
 //   day (the pushes wait, they are not lost).
 // - A PushCancel drops a push still waiting (no event: the contact settled
 //   it with message.refused); one in flight is not tried again if it fails.
+// - A ConnectorUpdate (a configuration reload) puts new settings in place
+//   for what goes next: the client, credentials (an OAuth vendor asks for
+//   a new grant), limits, retries, pacing. What it holds stays, in order;
+//   requests in flight finish with the old client, which is kept.
 // - HTTP runs on the client's thread; this actor never waits on it.
 #pragma once
 
@@ -33,6 +39,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "actors/messages.h"
 #include "actors/sync_env.h"
@@ -51,6 +58,10 @@ struct ConnectorSettings {
   int64_t rate_window_us = 10'000'000;
   int64_t daily_limit = 0;
   int64_t daily_credit_budget = 0;  // 0: none
+  // Pacing per person (WhatsApp's pair rate limit): `pair_burst` pushes to
+  // one contact at once, then one per `pair_interval_us`; 0: none.
+  int pair_burst = 0;
+  int64_t pair_interval_us = 0;
   Backoff backoff;
   int breaker_threshold = 5;
   int64_t breaker_open_us = 30'000'000;
@@ -80,6 +91,13 @@ struct ConnectorState {
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order
   std::set<std::string> busy;              // contacts with a push in flight
+  // Per-contact pacing (cfg.pair_burst): tokens left and when they were
+  // counted; a contact absent has a full bucket. Forgotten once full.
+  struct Pair {
+    double tokens = 0;
+    int64_t at_us = 0;
+  };
+  std::map<std::string, Pair> pairs;
   std::multiset<int64_t> opt_outs_held;    // opt_out_since of each opt-out push held
   size_t in_flight = 0;
   bool refreshing = false;
@@ -91,6 +109,8 @@ struct ConnectorState {
   int64_t credits_day = 0;    // UTC day (µs since the epoch / a day) they count
   int64_t credits_spent = 0;  // that day
   std::mt19937_64 rng;
+  // Clients a reload replaced: kept while requests they sent may answer.
+  std::vector<std::shared_ptr<VendorClient>> retired;
   uint64_t attempts = 0, succeeded = 0, dead = 0, cancelled = 0;
   static inline const char* name = "dfm.connector";
 };

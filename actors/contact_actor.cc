@@ -341,8 +341,16 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
   }
   MaybeSnapshot(self, /*always=*/false);  // a long stream folded: not again next time
   if (redrive) {
-    for (const auto& [id, order] : st.outstanding) {
-      PushOrder again = order;
+    // In the order they were requested (event ids grow with the log), so a
+    // contact's messages reach a system in the order the person sent them,
+    // across restarts too; not in push id order.
+    std::vector<const PushOrder*> order;
+    for (const auto& [id, o] : st.outstanding) order.push_back(&o);
+    std::sort(order.begin(), order.end(), [](const PushOrder* a, const PushOrder* b) {
+      return a->request_id < b->request_id;
+    });
+    for (const PushOrder* o : order) {
+      PushOrder again = *o;
       again.redriven = true;  // it may have been carried out before the restart
       Order(self, again);
     }

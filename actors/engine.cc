@@ -17,6 +17,7 @@ void SyncEngine::Start() {
   for (auto& c : settings_) {
     auto a = sys_.spawn(ConnectorActor, shared, caf::actor(), c);
     env_->connectors[{c.tenant, c.system}] = a;
+    by_system_[{c.tenant, c.system}] = a;
     connectors_.push_back(a);
   }
   router_ = sys_.spawn(Router, shared);
@@ -40,6 +41,27 @@ void SyncEngine::Start() {
       }
     }
   });
+}
+
+bool SyncEngine::Has(const std::string& tenant, const std::string& system) const {
+  return by_system_.count({tenant, system}) > 0;
+}
+
+void SyncEngine::Reload(std::vector<ConnectorSettings> changed,
+                        std::shared_ptr<SyncEnv::Tables> tables) {
+  std::shared_ptr<const SyncEnv> shared = env_;
+  for (auto& c : changed) {
+    auto it = by_system_.find({c.tenant, c.system});
+    if (it != by_system_.end()) {
+      caf::anon_send(it->second, ConnectorUpdate{std::make_shared<ConnectorSettings>(std::move(c))});
+      continue;
+    }
+    auto a = sys_.spawn(ConnectorActor, shared, router_, c);
+    by_system_[{c.tenant, c.system}] = a;
+    connectors_.push_back(a);
+  }
+  tables->connectors = by_system_;
+  env_->Publish(std::move(tables));
 }
 
 void SyncEngine::Stop() {

@@ -10,6 +10,8 @@
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <map>
+#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -30,6 +32,14 @@ class SyncEngine {
 
   void Start();
   void Stop();
+  // Whether a connector actor runs for (tenant, system).
+  bool Has(const std::string& tenant, const std::string& system) const;
+  // A configuration reload: `changed` holds the settings of each connector
+  // that is new (an actor is spawned) or whose settings changed (its actor
+  // is sent them: ConnectorUpdate); then `tables`, with every actor in its
+  // `connectors`, is published to the actors (SyncEnv::Publish).
+  // REQUIRES: after Start(); one caller at a time.
+  void Reload(std::vector<ConnectorSettings> changed, std::shared_ptr<SyncEnv::Tables> tables);
   caf::actor router() const { return router_; }
 
  private:
@@ -37,6 +47,7 @@ class SyncEngine {
   std::shared_ptr<SyncEnv> env_;
   std::vector<ConnectorSettings> settings_;
   std::vector<caf::actor> connectors_;
+  std::map<std::pair<std::string, std::string>, caf::actor> by_system_;
   caf::actor router_;
   std::atomic<bool> stop_{false};
   std::thread notifier_;

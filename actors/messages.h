@@ -14,6 +14,7 @@
 
 #include <caf/all.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@
 #include "sync/redrive.h"
 
 namespace dfm {
+
+struct ConnectorSettings;  // actors/connector_actor.h
+
+// A configuration reload changed a connector's settings (credentials,
+// limits): engine --ConnectorUpdate--> connector.
+struct ConnectorUpdate {
+  std::shared_ptr<ConnectorSettings> settings;
+};
 
 // A push.requested event, as appended, for the connector of its system.
 struct PushOrder {
@@ -118,7 +127,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Activity& x) {
   return f(caf::meta::type_name("Activity"), x.kind, x.message_id, x.message_key, x.direction,
            x.body, x.status, x.our_number, x.duration_s, x.disposition, x.recording_url,
-           x.transcript, x.summary);
+           x.transcript, x.summary, x.channel, x.error, x.media);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
@@ -176,6 +185,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TokenDone& x) {
   return f(caf::meta::type_name("TokenDone"), x.grant);
 }
+// Settings hold credentials: never printed.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ConnectorUpdate&) {
+  return f(caf::meta::type_name("ConnectorUpdate"));
+}
 
 }  // namespace dfm
 
@@ -190,6 +204,7 @@ CAF_ADD_TYPE_ID(dfm, (dfm::AppendResult))
 CAF_ADD_TYPE_ID(dfm, (dfm::HttpDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::TokenDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::Redrive))
+CAF_ADD_TYPE_ID(dfm, (dfm::ConnectorUpdate))
 CAF_ADD_ATOM(dfm, dfm, poll_atom, "poll")
 CAF_ADD_ATOM(dfm, dfm, idle_atom, "idle")
 CAF_ADD_ATOM(dfm, dfm, passivate_atom, "passivate")

@@ -62,7 +62,7 @@ std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, 
       .UInt("facts_routed", r.facts_routed.load(kRelaxed))
       .UInt("quarantined", r.quarantined.load(kRelaxed));
   JsonObject connectors;
-  for (const auto& c : board.connectors) {
+  for (const auto& c : board.Connectors()) {
     JsonObject o;
     const Breaker breaker = BreakerAt(*c, now_us);
     o.Str("breaker", breaker == Breaker::kClosed ? "closed"
@@ -92,7 +92,7 @@ std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, 
 void SyncServices(const SyncStatusBoard& board, int64_t now_us, JsonObject* out) {
   constexpr auto kRelaxed = std::memory_order_relaxed;
   constexpr int64_t kOptOutLate = 60 * 1000000;
-  for (const auto& c : board.connectors) {
+  for (const auto& c : board.Connectors()) {
     const Breaker breaker = BreakerAt(*c, now_us);
     const int64_t since = c->oldest_opt_out_us.load(kRelaxed);
     const char* state =
@@ -136,7 +136,7 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
       .Sample({}, d(r.quarantined.load(kRelaxed)));
 
   auto each = [&](const auto& fn) {
-    for (const auto& c : board.connectors) fn(*c);
+    for (const auto& c : board.Connectors()) fn(*c);
   };
   out->Family("dfm_connector_pushes_held", "gauge",
               "Pushes a connector holds: waiting (also for a retry) or in flight.");

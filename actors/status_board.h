@@ -6,8 +6,9 @@
 //   time without waiting on an actor. Each value is read on its own
 //   (relaxed atomics): a reader may see the router's position and its
 //   contact count from moments a message apart, never a torn value.
-// - The set of connectors is fixed before the actors start; entries are
-//   never added or removed while the board is shared.
+// - Connectors are added before the actors start, and by a configuration
+//   reload (AddConnector, under `mu`); never removed. Readers take the set
+//   with Connectors().
 // - SyncHealthJson is pure: it renders what the board holds against the
 //   log's head and the clock it is given.
 #pragma once
@@ -16,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -110,7 +112,18 @@ struct ConnectorStatus {
 struct SyncStatusBoard {
   bool sync_enabled = false;  // set before the board is shared
   RouterStatus router;
-  std::vector<std::shared_ptr<ConnectorStatus>> connectors;  // shared with each actor
+  // Shared with each actor. Written directly only before the board is
+  // shared; afterwards through AddConnector.
+  std::vector<std::shared_ptr<ConnectorStatus>> connectors;
+  mutable std::mutex mu;
+  void AddConnector(std::shared_ptr<ConnectorStatus> c) {
+    std::lock_guard<std::mutex> lock(mu);
+    connectors.push_back(std::move(c));
+  }
+  std::vector<std::shared_ptr<ConnectorStatus>> Connectors() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return connectors;
+  }
 };
 
 // {"state": "running"|"off", "router": {...}, "connectors": {"<tenant>/<system>": {...}}}

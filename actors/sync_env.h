@@ -1,15 +1,20 @@
 // What every sync actor shares: the log, the rules, the clock and where the
 // connectors are. Built once by the SyncEngine (or a test) before any actor
-// is spawned, then only read.
+// is spawned, then only read, except the tenant tables a configuration
+// reload publishes (Publish).
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "actors/status_board.h"
 #include "connectors/common/mapper.h"
@@ -26,8 +31,9 @@ struct SyncEnv {
   std::map<std::string, SyncContext> contexts;
   SyncContext ctx;
   const SyncContext& ContextFor(const std::string& tenant) const {
-    auto it = contexts.find(tenant);
-    return it == contexts.end() ? ctx : it->second;
+    const auto& all = Live() ? Live()->contexts : contexts;
+    auto it = all.find(tenant);
+    return it == all.end() ? ctx : it->second;
   }
   // How webhooks are read: `mapper` (the phone normalizer), with each
   // (tenant, system)'s own table where it has one (MapperFor).
@@ -35,8 +41,9 @@ struct SyncEnv {
   std::map<std::pair<std::string, std::string>, const SystemSettings*> system_tables;
   MapperSettings MapperFor(const std::string& tenant, const std::string& system) const {
     MapperSettings m = mapper;
-    auto it = system_tables.find({tenant, system});
-    if (it != system_tables.end()) m.system = it->second;
+    const auto& all = Live() ? Live()->system_tables : system_tables;
+    auto it = all.find({tenant, system});
+    if (it != all.end()) m.system = it->second;
     return m;
   }
   std::function<int64_t()> now_us;  // wall clock (tests: simulated)
@@ -57,9 +64,32 @@ struct SyncEnv {
   std::shared_ptr<SyncStatusBoard> board;
 
   caf::actor Connector(const std::string& tenant, const std::string& system) const {
-    auto it = connectors.find({tenant, system});
-    return it == connectors.end() ? caf::actor() : it->second;
+    const auto& all = Live() ? Live()->connectors : connectors;
+    auto it = all.find({tenant, system});
+    return it == all.end() ? caf::actor() : it->second;
   }
+
+  // What a configuration reload (SIGHUP, POST /v1/admin/reload) puts in
+  // place of `contexts`, `system_tables` and `connectors`. Published whole,
+  // atomically; every set ever published is kept (reloads are rare), so a
+  // reference a reader took from one stays valid.
+  struct Tables {
+    std::map<std::string, SyncContext> contexts;
+    std::map<std::pair<std::string, std::string>, const SystemSettings*> system_tables;
+    std::map<std::pair<std::string, std::string>, caf::actor> connectors;
+  };
+  void Publish(std::shared_ptr<const Tables> t) const {
+    std::lock_guard<std::mutex> lock(publish_mu_);
+    published_.push_back(t);
+    live_.store(t.get(), std::memory_order_release);
+  }
+  // The last published set; null before any reload.
+  const Tables* Live() const { return live_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex publish_mu_;
+  mutable std::vector<std::shared_ptr<const Tables>> published_;
+  mutable std::atomic<const Tables*> live_{nullptr};
 };
 
 }  // namespace dfm

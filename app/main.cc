@@ -3,7 +3,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "app/backfill_command.h"
 #include "app/diagnose.h"
@@ -28,6 +32,57 @@ int PrintProblems(const std::vector<dfm::ConfigProblem>& problems, std::ostream&
     errors += p.error ? 1 : 0;
   }
   return errors;
+}
+
+// What a configuration reload changes for the tenants and their systems,
+// in words for the log ("tenants added: north; systems changed:
+// acme/verity"), or "" when nothing did.
+std::string DescribeChange(const dfm::Config& was, const dfm::Config& now) {
+  std::string added, removed, changed;
+  auto add = [](std::string* list, const std::string& item) {
+    *list += (list->empty() ? "" : ", ") + item;
+  };
+  for (const auto& t : now.tenants()) {
+    const auto& old_tenants = was.tenants();
+    if (std::find(old_tenants.begin(), old_tenants.end(), t) == old_tenants.end()) {
+      add(&added, t);
+      continue;
+    }
+    for (const auto& [system, settings] : now.Systems(t)) {
+      auto old = was.Systems(t).find(system);
+      if (old == was.Systems(t).end() || old->second != settings) add(&changed, t + "/" + system);
+    }
+    for (const auto& [system, settings] : was.Systems(t))
+      if (!now.Systems(t).count(system)) add(&changed, t + "/" + system + " (off)");
+  }
+  for (const auto& t : was.tenants()) {
+    const auto& new_tenants = now.tenants();
+    if (std::find(new_tenants.begin(), new_tenants.end(), t) == new_tenants.end()) add(&removed, t);
+  }
+  std::string out;
+  if (!added.empty()) out += "tenants added: " + added;
+  if (!removed.empty()) out += std::string(out.empty() ? "" : "; ") + "tenants removed: " + removed;
+  if (!changed.empty()) out += std::string(out.empty() ? "" : "; ") + "systems changed: " + changed;
+  return out;
+}
+
+// The first key of `was` and `now` that only a restart can change (where
+// the service listens and keeps its data, its logging, whether it syncs):
+// "" when none differs.
+std::string RestartOnlyChange(const dfm::Config& was, const dfm::Config& now) {
+  auto restart_only = [](const std::string& key) {
+    return key.rfind("server.", 0) == 0 || key.rfind("storage.", 0) == 0 ||
+           key.rfind("log.", 0) == 0 || key == "sync.enabled" || key.rfind("api.", 0) == 0;
+  };
+  std::map<std::string, std::string> before;
+  for (const auto& [k, v] : was.Describe())
+    if (restart_only(k)) before[k] = v;
+  for (const auto& [k, v] : now.Describe()) {
+    if (!restart_only(k)) continue;
+    auto it = before.find(k);
+    if (it == before.end() || it->second != v) return k;
+  }
+  return "";
 }
 
 int Serve(const std::string& config_path) {
@@ -75,6 +130,43 @@ int Serve(const std::string& config_path) {
     front.SetMetricsParts([&sync, &log](uint64_t last_seq, dfm::MetricsText* out) {
       log->WriteMetrics(out);
       sync->WriteMetrics(last_seq, out);
+    });
+    // SIGHUP and POST /v1/admin/reload: the file read again. A configuration
+    // with errors, or one that changes what only a restart changes, is
+    // refused whole; the one in use stays. Every configuration ever put in
+    // place is kept, because the webhook sources, the actors' tables and
+    // the API point into it (reloads are rare and small).
+    std::mutex reload_mu;
+    std::vector<std::unique_ptr<dfm::Config>> reloaded;
+    const dfm::Config* current = &config;
+    front.SetReloadHandler([&](std::string* summary) -> dfm::Status {
+      std::lock_guard<std::mutex> lock(reload_mu);
+      std::vector<dfm::ConfigProblem> found;
+      auto next = std::make_unique<dfm::Config>(
+          dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &found));
+      std::string why;
+      int errors = 0;
+      for (const auto& p : found) {
+        if (!p.error) continue;
+        if (errors++ == 0) why = p.key + ": " + p.message;
+      }
+      if (errors > 1) why += " (and " + std::to_string(errors - 1) + " more; see `dfm config check`)";
+      if (why.empty()) {
+        std::string key = RestartOnlyChange(*current, *next);
+        if (!key.empty()) why = key + " changes only with a restart";
+      }
+      if (!why.empty()) {
+        logger->error("event=config_reload_refused reason=\"{}\"", dfm::LogText(why));
+        return dfm::Status::InvalidArgument("configuration refused, the one in use stays: " + why);
+      }
+      *summary = DescribeChange(*current, *next);
+      if (summary->empty()) *summary = "nothing changed";
+      sync->Reload(*next);
+      front.Reload(*next);
+      current = next.get();
+      reloaded.push_back(std::move(next));
+      logger->info("event=config_reloaded change=\"{}\"", dfm::LogText(*summary));
+      return dfm::Status::OK();
     });
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);

@@ -2,6 +2,10 @@
 
 #include <caf/all.hpp>
 
+#include <map>
+#include <mutex>
+#include <optional>
+
 #include "actors/engine.h"
 #include "connectors/common/http_client.h"
 #include "connectors/connector.h"
@@ -20,6 +24,46 @@ namespace {
 int Clamp(const std::string& v) {
   return static_cast<int>(std::min<long long>(std::stoll(v), 1 << 20));
 }
+
+// The connector actor's settings for (tenant, system), or nullopt when the
+// system takes no pushes there.
+std::optional<ConnectorSettings> MakeConnector(const std::string& tenant, const std::string& system,
+                                               const SystemSettings& settings, HttpClient* http) {
+  auto logger = Logger("sync");
+  const Connector* f = FindConnector(system);
+  if (!f || !f->client || !f->outbound_enabled(settings)) return std::nullopt;
+  ConnectorSettings c;
+  c.tenant = tenant;
+  c.system = system;
+  c.client = f->client(settings, http);
+  c.credentials = f->credentials(settings);
+  c.concurrency = std::max(1, Clamp(settings.at("concurrency")));
+  c.rate_limit = std::max(1, Clamp(settings.at("rate_limit")));
+  c.rate_window_us = std::stoll(settings.at("rate_window_ms")) * 1000;
+  c.daily_limit = std::stoll(settings.at("daily_limit"));
+  if (auto b = settings.find("daily_credit_budget"); b != settings.end() && !b->second.empty())
+    c.daily_credit_budget = std::stoll(b->second);
+  if (auto b = settings.find("pair_burst"); b != settings.end() && !b->second.empty())
+    c.pair_burst = Clamp(b->second);
+  if (auto i = settings.find("pair_interval_ms"); i != settings.end() && !i->second.empty())
+    c.pair_interval_us = std::stoll(i->second) * 1000;
+  c.backoff.base_us = std::stoll(settings.at("retry_base_ms")) * 1000;
+  c.backoff.max_us = std::stoll(settings.at("retry_max_ms")) * 1000;
+  c.backoff.max_attempts = std::max(1, Clamp(settings.at("max_attempts")));
+  c.breaker_threshold = std::max(1, Clamp(settings.at("breaker_failures")));
+  c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
+  c.status = std::make_shared<ConnectorStatus>();
+  c.status->tenant = tenant;
+  c.status->system = system;
+  // A role its settings keep it from (GoHighLevel records no texts or
+  // calls without a conversation provider): nothing of it is asked.
+  for (Role r : f->roles) {
+    const std::string why = f->role_unavailable ? f->role_unavailable(r, settings) : "";
+    if (!why.empty()) logger->warn("event={}_off tenant={} reason=\"{}\"", RoleName(r), tenant, why);
+  }
+  logger->info("event=connector tenant={} system={}", tenant, system);
+  return c;
+}
 }  // namespace
 
 struct SyncRuntime::Impl {
@@ -34,6 +78,10 @@ struct SyncRuntime::Impl {
   std::shared_ptr<SyncStatusBoard> board = std::make_shared<SyncStatusBoard>();
   EventLog* log = nullptr;
   bool stopped = false;
+  // The settings each connector actor runs with (a reload compares them).
+  std::map<std::pair<std::string, std::string>, SystemSettings> in_use;
+  std::shared_ptr<SyncEnv> env;
+  std::mutex reload_mu;
 };
 
 SyncRuntime::~SyncRuntime() { Stop(); }
@@ -78,39 +126,14 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   std::vector<ConnectorSettings> connectors;
   for (const auto& tenant : config.tenants()) {
     for (const auto& [system, settings] : config.Systems(tenant)) {
-      const Connector* f = FindConnector(system);
-      if (!f || !f->client || !f->outbound_enabled(settings)) continue;
-      ConnectorSettings c;
-      c.tenant = tenant;
-      c.system = system;
-      c.client = f->client(settings, im.http.get());
-      c.credentials = f->credentials(settings);
-      c.concurrency = std::max(1, Clamp(settings.at("concurrency")));
-      c.rate_limit = std::max(1, Clamp(settings.at("rate_limit")));
-      c.rate_window_us = std::stoll(settings.at("rate_window_ms")) * 1000;
-      c.daily_limit = std::stoll(settings.at("daily_limit"));
-      if (auto b = settings.find("daily_credit_budget"); b != settings.end() && !b->second.empty())
-        c.daily_credit_budget = std::stoll(b->second);
-      c.backoff.base_us = std::stoll(settings.at("retry_base_ms")) * 1000;
-      c.backoff.max_us = std::stoll(settings.at("retry_max_ms")) * 1000;
-      c.backoff.max_attempts = std::max(1, Clamp(settings.at("max_attempts")));
-      c.breaker_threshold = std::max(1, Clamp(settings.at("breaker_failures")));
-      c.breaker_open_us = std::stoll(settings.at("breaker_open_ms")) * 1000;
-      c.status = std::make_shared<ConnectorStatus>();
-      c.status->tenant = tenant;
-      c.status->system = system;
-      im.board->connectors.push_back(c.status);
-      connectors.push_back(std::move(c));
-      // A role its settings keep it from (GoHighLevel records no texts or
-      // calls without a conversation provider): nothing of it is asked.
-      for (Role r : f->roles) {
-        const std::string why = f->role_unavailable ? f->role_unavailable(r, settings) : "";
-        if (!why.empty())
-          logger->warn("event={}_off tenant={} reason=\"{}\"", RoleName(r), tenant, why);
-      }
-      logger->info("event=connector tenant={} system={}", tenant, system);
+      auto c = MakeConnector(tenant, system, settings, im.http.get());
+      if (!c) continue;
+      im.in_use[{tenant, system}] = settings;
+      im.board->connectors.push_back(c->status);
+      connectors.push_back(std::move(*c));
     }
   }
+  im.env = env;
 
   im.caf_config = std::make_unique<caf::actor_system_config>();
   AddSyncMessageTypes(*im.caf_config);
@@ -126,6 +149,33 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.engine->Start();
   *out = std::move(rt);
   return Status::OK();
+}
+
+void SyncRuntime::Reload(const Config& config) {
+  Impl& im = *impl_;
+  if (!im.engine) return;
+  std::lock_guard<std::mutex> lock(im.reload_mu);
+  auto tables = std::make_shared<SyncEnv::Tables>();
+  for (const auto& tenant : config.tenants()) tables->contexts[tenant] = SyncContextFor(config, tenant);
+  for (const auto& tenant : config.tenants())
+    for (const auto& [system, settings] : config.Systems(tenant))
+      tables->system_tables[{tenant, system}] = &settings;
+  std::vector<ConnectorSettings> changed;
+  for (const auto& tenant : config.tenants()) {
+    for (const auto& [system, settings] : config.Systems(tenant)) {
+      auto old = im.in_use.find({tenant, system});
+      if (old != im.in_use.end() && old->second == settings) continue;
+      auto c = MakeConnector(tenant, system, settings, im.http.get());
+      if (!c) continue;
+      im.in_use[{tenant, system}] = settings;
+      if (!im.engine->Has(tenant, system)) im.board->AddConnector(c->status);
+      changed.push_back(std::move(*c));
+    }
+  }
+  // A system a tenant no longer configures keeps its actor (pushes it
+  // holds still go) but nothing new is asked of it: its context lists it
+  // no more.
+  im.engine->Reload(std::move(changed), std::move(tables));
 }
 
 void SyncRuntime::AddHealthParts(uint64_t last, JsonObject* parts) const {
@@ -168,7 +218,7 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
   engine->sync_enabled = im.board->sync_enabled;
   const uint64_t decided = im.board->router.decided.load(kRelaxed);
   engine->router_behind = im.board->sync_enabled && last > decided ? last - decided : 0;
-  for (const auto& c : im.board->connectors) {
+  for (const auto& c : im.board->Connectors()) {
     ConnectorSnapshot s;
     s.tenant = c->tenant;
     s.system = c->system;

@@ -23,6 +23,12 @@ class SyncRuntime {
   // Catches the projections up (progress in the log), then starts them and
   // the sync actors. REQUIRES: `log` outlives the runtime.
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out);
+  // A configuration reload: every tenant's rules and tables from `config`,
+  // a connector actor for each newly enabled (tenant, system), and new
+  // settings (credentials, limits) for those whose settings changed; the
+  // pushes they hold carry on. REQUIRES: `config` loaded without errors,
+  // outliving the runtime. Callable from any thread.
+  void Reload(const Config& config);
   // Stops the actors first (no new pushes), then the projections.
   void Stop();
   // Adds "projections" and "sync" to GET /v1/health's parts

@@ -471,9 +471,11 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   {
     std::set<std::string> systems;
     // Owners are systems whose edits of a contact arrive (webhooks) or
-    // that hold contacts; an enrichment system only fills empty fields.
+    // that hold contacts; an enrichment system only fills empty fields, and
+    // a messages-only one (WhatsApp, Genesys) knows a person by number.
     for (const Connector* con : Connectors())
-      if (con->map_webhook || !con->accepted_fields.empty()) systems.insert(con->system);
+      if (con->holds_contacts && (con->map_webhook || !con->accepted_fields.empty()))
+        systems.insert(con->system);
     for (const auto& f : MergeableFields()) {
       const std::string key = "sync.owners." + f;
       const std::string& owner = value[key];

@@ -40,6 +40,8 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
       ctx.channels[system] = std::set<std::string>(c->consent_channels.begin(), c->consent_channels.end());
       if (c->consent_one_flag) ctx.one_flag.insert(system);
       if (!c->key_field.empty()) ctx.key_field[system] = c->key_field;
+      if (!c->holds_contacts) ctx.messages_only.insert(system);
+      if (c->takes_receipts) ctx.takes_receipts.insert(system);
       if (system == ctx.conversations && c->role_unavailable &&
           !c->role_unavailable(Role::kConversations, settings).empty())
         ctx.conversations.clear();  // it records no texts or calls with these settings

@@ -78,6 +78,12 @@ struct Connector {
   std::vector<std::string> accepted_fields;  // sync/fact.h names
   std::vector<std::string> consent_channels;  // the channels it keeps (sync/consent.h)
   bool consent_one_flag = false;  // they are one setting (Aloware's is_dnc)
+  // False for a system that holds no contacts, only messages (a person is
+  // their number there): it gets no upserts (SyncContext::messages_only).
+  bool holds_contacts = true;
+  // It is told the status other systems state of the messages it sent us
+  // (a read receipt), as op "message_status".
+  bool takes_receipts = false;
   // The field it keys contacts by, when it cannot hold one without it.
   std::string key_field;
   // The roles it can play, and why a tenant's settings keep it from

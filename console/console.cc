@@ -41,6 +41,7 @@ const Route kRoutes[] = {
     {"GET", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"POST", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"DELETE", "/v1/admin/keys/{id}", ApiRole::kAdmin, true},
+    {"POST", "/v1/admin/reload", ApiRole::kAdmin, true},
 };
 
 // Whether `path` matches `pattern`; *param gets what "{id}" matched.
@@ -124,6 +125,10 @@ Status Console::Start() {
 
 void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
 void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(source); }
+void Console::SetReloadHandler(ReloadHandler reload) { impl_->reload = std::move(reload); }
+void Console::SetLiveConfig(const Config& config) {
+  impl_->live.store(&config, std::memory_order_release);
+}
 
 bool Console::Serves(std::string_view path) {
   return path == "/docs/visual" || path.rfind("/docs/visual/", 0) == 0 ||
@@ -154,7 +159,7 @@ std::optional<Principal> Console::Impl::Authenticate(const ApiRequest& r) const 
 }
 
 std::vector<std::string> Console::Impl::TenantsOf(const Principal& who) const {
-  if (who.tenant == kAllTenants) return config.tenants();
+  if (who.tenant == kAllTenants) return Live().tenants();
   return {who.tenant};
 }
 
@@ -163,7 +168,7 @@ std::optional<std::string> Console::Impl::TenantOf(const ApiRequest&, const Para
                                                    const Responder& respond) const {
   std::string tenant = Param(p, "tenant");
   if (tenant.empty()) tenant = who.tenant == kAllTenants ? "default" : who.tenant;
-  const auto& all = config.tenants();
+  const auto& all = Live().tenants();
   if (std::find(all.begin(), all.end(), tenant) == all.end()) {
     counters->rejected.fetch_add(1);
     respond(JsonError(404, "unknown_tenant", "no tenant named " + tenant));
@@ -282,6 +287,10 @@ void Console::Handle(ApiRequest r, Responder respond) {
     if (r.method == "GET") return m.ListKeys(*who, std::move(headers), std::move(answer));
     if (r.method == "POST") return m.CreateKey(r, *who, std::move(headers), std::move(answer));
     return m.RevokeKey(r, *who, param, std::move(headers), std::move(answer));
+  }
+  if (rpath == "/v1/admin/reload") {
+    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    return m.Reload(r, *who, std::move(headers), std::move(answer));
   }
   auto tenant = m.TenantOf(r, params, *who, answer);
   if (!tenant) return;

@@ -72,6 +72,10 @@ struct ConsoleCounters {
 // (it must not block).
 using StatusSource = std::function<void(std::vector<ConnectorSnapshot>*, EngineSnapshot*)>;
 
+// Reloads the configuration (`dfm serve`'s SIGHUP): OK with what changed,
+// or why the new configuration was refused whole (the old one stays).
+using ReloadHandler = std::function<Status(std::string* summary)>;
+
 class Console {
  public:
   // REQUIRES: every argument outlives the console.
@@ -83,6 +87,11 @@ class Console {
   Status Start();
   void SetAdminToken(std::string token);
   void SetStatusSource(StatusSource source);
+  // POST /v1/admin/reload (an admin key of every tenant) runs `reload`.
+  void SetReloadHandler(ReloadHandler reload);
+  // The configuration a reload put in place (tenants, systems); `config`
+  // must outlive the console.
+  void SetLiveConfig(const Config& config);
 
   // Whether the console answers `path` (the server answers the rest).
   static bool Serves(std::string_view path);

@@ -43,10 +43,13 @@ struct Console::Impl {
         counters(n),
         normalizer(c.sync().default_region),
         mapper([this](const std::string& t, const std::string& s) {
-          return MapperSettingsFor(config, &normalizer, t, s);
-        }) {}
+          return MapperSettingsFor(Live(), &normalizer, t, s);
+        }),
+        live(&c) {}
 
-  const Config& config;
+  const Config& config;  // as started: server, API and data settings
+  // The configuration's tenants and systems as last (re)loaded.
+  const Config& Live() const { return *live.load(std::memory_order_acquire); }
   EventLog* log;
   const Clock* clock;
   ConsoleCounters* counters;
@@ -58,6 +61,8 @@ struct Console::Impl {
   StatusSource status;
   WindowLimiter per_key, per_tenant;
   std::unique_ptr<Worker> worker;
+  std::atomic<const Config*> live;
+  ReloadHandler reload;  // POST /v1/admin/reload; empty: not offered
 
   // Routing and who is asking (console.cc).
   std::optional<Principal> Authenticate(const ApiRequest& r) const;
@@ -92,6 +97,7 @@ struct Console::Impl {
   void CreateKey(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   void RevokeKey(const ApiRequest& r, const Principal& who, const std::string& id,
                  Headers headers, Responder respond);
+  void Reload(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   // Appends `drafts` (the action first, then its admin.action) and answers
   // 200 {"status","event_id","seq"} plus `extra` once durable, 503 if not.
   void AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers, Responder respond,

@@ -346,7 +346,7 @@ void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers
   const std::string tenant = !asked.tenant.empty()           ? asked.tenant
                              : who.tenant == kAllTenants ? std::string("default")
                                                          : who.tenant;
-  const auto& all = config.tenants();
+  const auto& all = Live().tenants();
   if (st.ok() && tenant != kAllTenants && std::find(all.begin(), all.end(), tenant) == all.end())
     st = Status::InvalidArgument("no tenant named " + tenant);
   if (!st.ok()) {
@@ -427,6 +427,35 @@ void Console::Impl::RevokeKey(const ApiRequest& r, const Principal& who, const s
                          .Finish(),
                      std::move(headers)));
   });
+}
+
+// POST /v1/admin/reload: the configuration file read again, as SIGHUP does
+// (docs/http-api.md). A key of every tenant only. 200 {"status":"reloaded",
+// "summary", "event_id", "seq"} once the admin.action is durable; 422
+// reload_refused with why, the old configuration staying whole.
+void Console::Impl::Reload(const ApiRequest& r, const Principal& who, Headers headers,
+                           Responder respond) {
+  if (who.tenant != kAllTenants) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(403, "forbidden", "only a key of every tenant may reload the configuration"),
+                 std::move(headers)));
+    return;
+  }
+  if (!reload) {
+    respond(With(JsonError(503, "unavailable", "this process does not reload its configuration"),
+                 std::move(headers)));
+    return;
+  }
+  std::string summary;
+  Status s = reload(&summary);
+  if (!s.ok()) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(422, "reload_refused", s.message()), std::move(headers)));
+    return;
+  }
+  std::vector<EventDraft> drafts{AdminAction(r, who, "default", "reload", summary)};
+  AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond),
+                  [summary](JsonObject* o) { o->Str("summary", summary); });
 }
 
 }  // namespace dfm

@@ -110,7 +110,10 @@ constexpr char kDocument[] =
     DFM_ERR(400, "A malformed body") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
     "\"/v1/admin/keys/{id}\":{\"delete\":{\"summary\":\"Revoke a key (dfm keys revoke); admin\",\"operationId\":\"revokeKey\"," DFM_SECURED ","
     "\"parameters\":[{\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],"
-    "\"responses\":{\"200\":{\"description\":\"Revoked\",\"content\":{\"application/json\":{}}}," DFM_ERR(404, "No such key") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}}"
+    "\"responses\":{\"200\":{\"description\":\"Revoked\",\"content\":{\"application/json\":{}}}," DFM_ERR(404, "No such key") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/admin/reload\":{\"post\":{\"summary\":\"Read the configuration file again, as SIGHUP does; admin of every tenant\",\"operationId\":\"reload\"," DFM_SECURED ","
+    "\"responses\":{\"200\":{\"description\":\"Reloaded\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Appended\"}}}},"
+    DFM_ERR(422, "Refused whole: the old configuration stays") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}}"
     "}}";
 
 }  // namespace

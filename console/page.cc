@@ -104,7 +104,7 @@ StatusView Console::Impl::View() const {
   // Consent conflicts: the opt-out registry keeps them (c/<tenant>/<seq>).
   std::vector<AttentionItem> attention;
   uint64_t total = 0;
-  for (const auto& tenant : config.tenants()) {
+  for (const auto& tenant : Live().tenants()) {
     (void)log->ScanConsumerState("opt_outs", "c/" + tenant + "/",
                                  [&](std::string_view, std::string_view value) {
                                    total++;
@@ -182,7 +182,7 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
     }
   }
   StoryOptions o;
-  o.tenants = key ? TenantsOf(who) : config.tenants();
+  o.tenants = key ? TenantsOf(who) : Live().tenants();
   o.reveal = m.signed_in;
   o.now_us = m.view.now_us;
   for (const auto& t : o.tenants) o.targets[t] = TargetsOf(config, t);

@@ -12,6 +12,8 @@
 #include <array>
 #include <atomic>
 #include <map>
+#include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,7 +43,13 @@ constexpr size_t WebhookOutcome(std::string_view outcome) {
 
 class FrontMetrics {
  public:
+  // Routes beyond this many (a reload that adds thousands of tenants) are
+  // counted with the unrouted paths.
+  static constexpr size_t kMaxRoutes = 4096;
   explicit FrontMetrics(std::vector<std::pair<std::string, std::string>> routes);
+  // A configuration reload's new routes (the others are kept: counters only
+  // grow). Thread-safe against counting and Write.
+  void AddRoutes(const std::vector<std::pair<std::string, std::string>>& routes);
 
   // A configured (tenant, system), or the row of paths that are none:
   // found once per request, so that counting its answer (on the log's
@@ -65,9 +73,10 @@ class FrontMetrics {
  private:
   using Row = std::array<std::atomic<uint64_t>, kWebhookOutcomes.size()>;
 
+  mutable std::shared_mutex mu_;  // guards routes_ and index_ (rows_ never moves)
   std::vector<std::pair<std::string, std::string>> routes_;
   std::map<std::pair<std::string, std::string>, size_t> index_;
-  std::vector<Row> rows_;  // one per route, then the unrouted one
+  std::unique_ptr<Row[]> rows_;  // row 0: the unrouted paths; then one per route
   Histogram append_us_{Histogram::LatencyBoundsUs()};
 };
 

@@ -104,7 +104,8 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
     return IngestError{404, "not_found", "no such endpoint", std::move(why)};
   };
   if (!ParseWebhookRoute(path, &tenant, &system)) return not_found("not a webhook route");
-  if (req.method != "POST") {
+  const bool get = req.method == "GET";
+  if (req.method != "POST" && !get) {
     return IngestError{405, "method_not_allowed", "webhooks are sent with POST", ""};
   }
   if (FindConnector(system) == nullptr) return not_found("unknown system " + system);
@@ -115,6 +116,18 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
     return not_found("system " + system + " is not configured for tenant " + tenant);
   }
   const WebhookSource& src = *it->second;
+  if (get) {
+    InboundRequest in;
+    in.target = req.target;
+    in.headers = req.headers;
+    in.now_us = now_us;
+    out->tenant = tenant;
+    out->system = system;
+    out->handshake = src.Handshake(in);
+    if (!out->handshake)
+      return IngestError{405, "method_not_allowed", "webhooks are sent with POST", ""};
+    return std::nullopt;
+  }
   if (req.body.size() > server_.max_body_bytes) {
     return IngestError{413, "body_too_large",
                        "body is " + std::to_string(req.body.size()) + " bytes; the limit is " +

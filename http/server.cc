@@ -58,8 +58,8 @@ struct HttpFront::Impl {
       : config(c),
         log(l),
         clock(k),
-        ingestor(c),
-        metrics(ingestor.Routes()),
+        ingestor(std::make_shared<const WebhookIngestor>(c)),
+        metrics(ingestor->Routes()),
         logger(Logger("http")),
         peers(std::make_shared<PeerConnections>(c.server().max_connections_per_ip,
                                                 c.server().trusted_proxies)),
@@ -70,7 +70,11 @@ struct HttpFront::Impl {
   const Config& config;
   EventLog* log;
   const Clock* clock;
-  WebhookIngestor ingestor;
+  // Replaced whole by a configuration reload (Reload); each request uses
+  // the one it found when it came.
+  std::shared_ptr<const WebhookIngestor> ingestor;
+  std::shared_ptr<const WebhookIngestor> Ingestor() const { return std::atomic_load(&ingestor); }
+  std::function<void()> on_sighup;  // the reload a SIGHUP asks for
   FrontMetrics metrics;
   std::shared_ptr<spdlog::logger> logger;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -149,7 +153,10 @@ void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::
       .append_header("X-Request-ID", request_id);
   if (retry_after_s > 0) resp.append_header("Retry-After", std::to_string(retry_after_s));
   if (close) resp.connection_close();
-  if (body.empty() || body.back() != '\n') body.push_back('\n');
+  // A handshake's text/plain answer is the vendor's challenge, byte for byte.
+  const bool exact = std::string_view(content_type).substr(0, 10) == "text/plain" &&
+                     std::string_view(content_type).find("version=") == std::string_view::npos;
+  if (!exact && (body.empty() || body.back() != '\n')) body.push_back('\n');
   resp.set_body(std::move(body));
   resp.done();
 }
@@ -237,7 +244,7 @@ bool HttpFront::Impl::WithinClientRate(const restinio::request_handle_t& req,
   int retry_after_s = 1;
   if (client.empty() || limiter.Take(client, clock->NowMicros(), &retry_after_s)) return true;
   rate_limited.fetch_add(1);
-  Respond(req, request_id, ingestor.RetryStatusFor(path),
+  Respond(req, request_id, Ingestor()->RetryStatusFor(path),
           ErrorJson("rate_limited", "more than " +
                                         std::to_string(config.server().rate_limit_per_ip) +
                                         " requests a second from this address; retry later"),
@@ -352,7 +359,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   view.headers = &headers;
 
   PreparedWebhook prepared;
-  auto err = ingestor.Prepare(view, request_id, clock->NowMicros(), &prepared);
+  auto err = Ingestor()->Prepare(view, request_id, clock->NowMicros(), &prepared);
   if (err) {
     rejected.fetch_add(1);
     metrics.CountWebhook(h.path(), err->error);
@@ -360,6 +367,14 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
                  LogText(h.path()), err->status, err->error,
                  LogText(err->log_detail.empty() ? err->detail : err->log_detail));
     Respond(req, request_id, err->status, ErrorJson(err->error, err->detail));
+    return;
+  }
+  if (prepared.handshake) {
+    metrics.CountWebhook(h.path(), prepared.handshake->status == 200 ? "ignored" : "unauthorized");
+    logger->info("request_id={} path=\"{}\" status={} event=webhook_handshake", request_id,
+                 LogText(h.path()), prepared.handshake->status);
+    Respond(req, request_id, prepared.handshake->status, std::move(prepared.handshake->body),
+            false, 0, "text/plain; charset=utf-8");
     return;
   }
   if (prepared.test_ping) {
@@ -525,12 +540,21 @@ Status HttpFront::Run(bool handle_signals) {
   m.logger->info("event=listening address={}:{} threads={}", s.listen_host, s.listen_port,
                  s.threads);
 
-  std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::signal_set> signals, hangups;
+  std::function<void(const asio::error_code&, int)> on_hup;  // outlives every wait on `hangups`
   if (handle_signals) {
     signals = std::make_unique<asio::signal_set>(m.ioctx, SIGTERM, SIGINT);
     signals->async_wait([&m](const asio::error_code& ec, int) {
       if (!ec) m.BeginDrain();
     });
+    // SIGHUP: read the configuration again, as often as it comes.
+    hangups = std::make_unique<asio::signal_set>(m.ioctx, SIGHUP);
+    on_hup = [&m, &hangups, &on_hup](const asio::error_code& ec, int) {
+      if (ec) return;
+      if (m.on_sighup) m.on_sighup();
+      hangups->async_wait(on_hup);
+    };
+    hangups->async_wait(on_hup);
   }
   std::vector<std::thread> pool;
   for (int i = 1; i < s.threads; ++i) pool.emplace_back([&m] { m.ioctx.run(); });
@@ -538,6 +562,7 @@ Status HttpFront::Run(bool handle_signals) {
   for (auto& t : pool) t.join();
   listening_.store(false);
   if (signals) signals->cancel();
+  if (hangups) hangups->cancel();
   m.console.reset();  // after the drain: what its worker had was answered
   m.server.reset();
   m.admin_server.reset();
@@ -547,6 +572,22 @@ Status HttpFront::Run(bool handle_signals) {
 }
 
 void HttpFront::Stop() { impl_->BeginDrain(); }
+
+void HttpFront::Reload(const Config& config) {
+  auto next = std::make_shared<const WebhookIngestor>(config);
+  impl_->metrics.AddRoutes(next->Routes());
+  std::atomic_store(&impl_->ingestor, std::move(next));
+  impl_->console->SetLiveConfig(config);
+}
+
+void HttpFront::SetReloadHandler(ReloadHandler reload) {
+  impl_->console->SetReloadHandler(reload);
+  impl_->on_sighup = [reload] {
+    std::string summary;
+    dfm::Status done = reload(&summary);  // the handler logs what it did
+    (void)done;
+  };
+}
 
 void HttpFront::SetAdminToken(std::string token) { impl_->console->SetAdminToken(std::move(token)); }
 

@@ -69,6 +69,16 @@ class HttpFront {
   // sync runtime's), given the log's head. Runs on an I/O thread: must not
   // block. Call before Run().
   void SetMetricsParts(std::function<void(uint64_t last_seq, MetricsText* out)> add);
+  // What SIGHUP (when Run handles signals) and POST /v1/admin/reload run:
+  // `reload` reads the configuration again and, when it is sound, calls
+  // Reload with it. Call before Run().
+  void SetReloadHandler(ReloadHandler reload);
+  // Puts `config`'s tenants and systems in place for the requests that
+  // come next (their webhook sources, metrics routes, the API's tenants);
+  // requests under way finish with what they had. The server settings
+  // stay those the front was made with. REQUIRES: `config` loaded without
+  // errors, outliving the front.
+  void Reload(const Config& config);
   // True once Run() accepts connections.
   bool listening() const { return listening_.load(); }
 

@@ -337,4 +337,21 @@ void EnrichmentsProjection::FoldDecoded(const Event& e, const DomainEvent* d, Pr
   }
 }
 
+std::string ConversationKey(const std::string& tenant, const std::string& system,
+                            const std::string& phone, const std::string& our_number) {
+  return "c/" + tenant + "/" + system + "/" + phone + "/" + our_number;
+}
+
+bool ConversationsProjection::Uses(std::string_view type) const { return type == ev::kPushSucceeded; }
+
+void ConversationsProjection::FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* st) {
+  if (!d || d->type != ev::kPushSucceeded || d->op != "message") return;
+  const std::string* conversation = FieldOf(d->fields, "answer.conversation_id");
+  const std::string* phone = FieldOf(d->fields, "phone");
+  if (!conversation || conversation->empty() || !phone || phone->empty()) return;
+  const std::string* ours = FieldOf(d->fields, "our_number");
+  st->Put(ConversationKey(e.tenant, d->system, *phone, ours ? *ours : ""),
+          *conversation + " " + d->contact_id + " " + std::to_string(e.seq));
+}
+
 }  // namespace dfm

@@ -107,15 +107,34 @@ class EnrichmentsProjection : public Projection {
 std::string EnrichedEmailKey(const std::string& tenant, const std::string& email);
 std::string EnrichedDomainKey(const std::string& tenant, const std::string& domain);
 
-// The five, for a tool or a test that runs them all.
+// "conversations" (docs/sync-rules.md, "Conversations"): the conversation
+// each person's messages are in, in a system that keeps conversations
+// (Genesys Open Messaging), from push.succeeded of op "message" whose
+// answer named one (answer.conversation_id):
+//   c/<tenant>/<system>/<person's phone>/<our number> ->
+//       "<conversation id> <contact id> <seq of the newest such answer>"
+// <our number> is the business line the messages came to (empty when not
+// stated). A newer conversation for the same pair replaces the older.
+class ConversationsProjection : public Projection {
+ public:
+  static constexpr char kName[] = "conversations";
+  std::string name() const override { return kName; }
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+};
+std::string ConversationKey(const std::string& tenant, const std::string& system,
+                            const std::string& phone, const std::string& our_number);
+
+// The six, for a tool or a test that runs them all.
 struct SyncProjections {
   MappingsProjection mappings;
   ContactViewProjection contacts;
   SyncStatusProjection sync_status;
   OptOutRegistryProjection opt_outs;
   EnrichmentsProjection enrichments;
+  ConversationsProjection conversations;
   std::vector<Projection*> All() {
-    return {&mappings, &contacts, &sync_status, &opt_outs, &enrichments};
+    return {&mappings, &contacts, &sync_status, &opt_outs, &enrichments, &conversations};
   }
 };
 

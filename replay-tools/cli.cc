@@ -14,6 +14,9 @@
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/trace.h"
+#include "projections/sync_projections.h"
+#include "util/json.h"
+#include "util/logging.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
 
@@ -27,7 +30,7 @@ struct ReplayTools::Impl {
   CLI::App *events = nullptr, *events_show = nullptr, *trace = nullptr, *replay = nullptr,
            *dead = nullptr, *proj_status = nullptr, *proj_rebuild = nullptr, *as_of = nullptr,
            *opt_outs = nullptr, *violations = nullptr, *verify = nullptr, *conflicts = nullptr,
-           *settle = nullptr, *consent_conflicts = nullptr;
+           *settle = nullptr, *consent_conflicts = nullptr, *conversations = nullptr;
 
   // events
   std::string from, to, system, type, stream, contact, event_id;
@@ -57,6 +60,51 @@ struct ReplayTools::Impl {
                   "configuration file (tenants, rules, data directory)");
     c->add_option("-d,--data-dir", data_dir, "data directory (default: from the configuration)");
     c->add_flag("--json", json, "JSON lines instead of a table");
+  }
+
+  // `dfm conversations`: the conversations projection, one tenant or all.
+  int ListConversations(const EventLog& log) {
+    int rows = 0;
+    Status s = log.ScanConsumerState(
+        SyncProjections().conversations.name(), "c/", [&](std::string_view key, std::string_view value) {
+          // c/<tenant>/<system>/<phone>/<our number>
+          std::vector<std::string> k;
+          size_t start = 2;
+          for (int i = 0; i < 3; ++i) {
+            size_t slash = key.find('/', start);
+            if (slash == std::string_view::npos) return true;
+            k.emplace_back(key.substr(start, slash - start));
+            start = slash + 1;
+          }
+          k.emplace_back(key.substr(start));
+          if (!tenant.empty() && k[0] != tenant) return true;
+          std::istringstream in{std::string(value)};
+          std::string conversation, contact_id;
+          in >> conversation >> contact_id;
+          const std::string person = reveal ? k[2] : MaskPhone(k[2]);
+          if (json) {
+            std::cout << JsonObject()
+                             .Str("tenant", k[0])
+                             .Str("system", k[1])
+                             .Str("person", person)
+                             .Str("our_number", k[3])
+                             .Str("conversation", conversation)
+                             .Str("contact", contact_id)
+                             .Finish()
+                      << "\n";
+          } else {
+            std::cout << k[0] << "  " << k[1] << "  " << person << "  " << k[3] << "  "
+                      << conversation << "  " << contact_id << "\n";
+          }
+          rows++;
+          return true;
+        });
+    if (!s.ok()) {
+      std::cerr << "dfm conversations: " << s.ToString() << "\n";
+      return 2;
+    }
+    if (!json && rows == 0) std::cout << "no conversations\n";
+    return 0;
   }
 
   void LoadConfig() {
@@ -217,6 +265,11 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.as_of->add_option("--tenant", m.tenant, "one tenant");
   m.as_of->add_flag("--reveal", m.reveal, "show personal data");
 
+  m.conversations = app->add_subcommand(
+      "conversations", "Which conversation each person is in, per system (read-only)");
+  m.Common(m.conversations);
+  m.conversations->add_option("--tenant", m.tenant, "one tenant");
+  m.conversations->add_flag("--reveal", m.reveal, "show the people's numbers");
   auto* audit = app->add_subcommand("audit", "Opt-out history, violations, hash chain (read-only)");
   audit->require_subcommand(1);
   m.opt_outs = audit->add_subcommand("opt-outs", "Every opt-out and opt-in, who was told and when");
@@ -277,7 +330,7 @@ int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
              proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() ||
              violations->parsed() || verify->parsed() || conflicts->parsed() ||
-             consent_conflicts->parsed();
+             consent_conflicts->parsed() || conversations->parsed();
   if (!any) return -1;
   LoadConfig();
   now_us = SystemClock::Instance()->NowMicros();
@@ -291,6 +344,7 @@ int ReplayTools::Impl::Run() {
     return 2;
   }
   if (events_show->parsed()) return ShowEvent(*log, event_id, json, reveal, std::cout, std::cerr);
+  if (conversations->parsed()) return ListConversations(*log);
   if (events->parsed()) {
     EventFilter f;
     if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;

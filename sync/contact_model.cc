@@ -53,6 +53,7 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
                    const std::map<std::string, std::map<std::string, std::string>>& known,
                    std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
+    if (ctx.messages_only.count(target)) continue;  // it holds no contacts
     if (!KeyFieldMissing(ctx, target, merged).empty()) continue;
     std::map<std::string, std::string> diff =
         FieldsToPush(s, target, accepted, merged, known, /*ignore_pending=*/false);
@@ -125,6 +126,14 @@ bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,
   return out;
 }
 
+// Whether the engine recorded a message of the person in `system` (a
+// conversation it opened there: Genesys knows the person by it).
+bool RecordedThere(const ContactState& s, const std::string& system) {
+  for (const auto& [key, m] : s.messages)
+    if (m.origin != system && m.ids.count(system)) return true;
+  return false;
+}
+
 const std::string* FindMessageKey(const ContactState& s, const std::string& system,
                                   const std::string& id) {
   return Lookup(s.message_keys, system + "\n" + id);
@@ -159,18 +168,26 @@ std::string ConversationStatus(const std::string& status) {
   return "";
 }
 
-// Tells ctx.conversations the status of a message it asked to send.
-void ReportStatus(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
-                  const std::string& key, const std::string& ghl_id, const std::string& status,
-                  const std::string& error, std::vector<DomainEvent>* out) {
+// Tells `target` the status of a message it holds as `their_id`.
+void ReportStatusTo(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                    const std::string& target, const std::string& key,
+                    const std::string& their_id, const std::string& status,
+                    const std::string& error, std::vector<DomainEvent>* out) {
   std::string word = ConversationStatus(status);
-  if (word.empty() || ghl_id.empty() || !ctx.targets.count(ctx.conversations)) return;
-  DomainEvent p = MessagePush(s, fact, ctx, ctx.conversations, "message_status", key);
-  p.fields["message_id"] = ghl_id;
+  if (word.empty() || their_id.empty() || !ctx.targets.count(target)) return;
+  DomainEvent p = MessagePush(s, fact, ctx, target, "message_status", key);
+  p.fields["message_id"] = their_id;
   p.fields["status"] = word;
   if (!error.empty()) p.fields["error"] = error;
   p.push_id += ":" + word + ":" + std::to_string(fact.webhook_seq);
   out->push_back(std::move(p));
+}
+
+// Tells ctx.conversations the status of a message it asked to send.
+void ReportStatus(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                  const std::string& key, const std::string& ghl_id, const std::string& status,
+                  const std::string& error, std::vector<DomainEvent>* out) {
+  ReportStatusTo(s, fact, ctx, ctx.conversations, key, ghl_id, status, error, out);
 }
 
 // A call's note (recording, transcript, summary) and disposition tag for
@@ -204,7 +221,9 @@ void CallExtras(const ContactState& s, const ContactFact& fact, const Activity& 
 void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
                     const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
   if (a.message_id.empty()) return;
-  const std::string channel = a.kind == Activity::Kind::kCall ? channels::kCall : channels::kSms;
+  const std::string channel = !a.channel.empty()                ? a.channel
+                              : a.kind == Activity::Kind::kCall ? channels::kCall
+                                                                : channels::kSms;
   // What the engine knows of it: by the key carried back, else by this system's id.
   std::string key;
   const ContactState::MessageState* known = nullptr;
@@ -239,11 +258,21 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
       m.channel = known->channel;
       m.outcome = a.status.empty() ? known->status : a.status;
       m.source_time_us = t;
+      if (!a.error.empty()) m.reason = a.error;
       out->push_back(m);
+      const std::string why = !a.error.empty() ? a.error : a.status == "failed" ? "delivery failed" : "";
       if (new_status && known->origin == ctx.conversations && fact.system != ctx.conversations) {
         auto ghl = known->ids.find(ctx.conversations);
         if (ghl != known->ids.end())
-          ReportStatus(s, fact, ctx, key, ghl->second, a.status, a.status == "failed" ? "delivery failed" : "", out);
+          ReportStatus(s, fact, ctx, key, ghl->second, a.status, why, out);
+      }
+      // The conversations system read (or failed) a message that came from
+      // another system that takes receipts (WhatsApp's read receipts).
+      if (new_status && fact.system == ctx.conversations && known->origin != fact.system &&
+          known->direction == "inbound" && ctx.takes_receipts.count(known->origin)) {
+        auto theirs = known->ids.find(known->origin);
+        if (theirs != known->ids.end())
+          ReportStatusTo(s, fact, ctx, known->origin, key, theirs->second, a.status, why, out);
       }
     }
     if (a.kind == Activity::Kind::kCall && known->origin == fact.system)
@@ -294,16 +323,20 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
     // only for a contact the asking system had made known to the engine
     // before it (linked, by that id when the request names one).
     auto link = s.links.find(fact.system);
-    if (link == s.links.end() || (!fact.external_id.empty() && link->second != fact.external_id)) {
+    const bool by_conversation =
+        link == s.links.end() && ctx.messages_only.count(fact.system) &&
+        RecordedThere(s, fact.system);
+    if (!by_conversation &&
+        (link == s.links.end() || (!fact.external_id.empty() && link->second != fact.external_id))) {
       why = fact.system + " asked to deliver a text to a contact it had not made known to the "
             "engine before: not sent";
     }
-    if (!why.empty() || OptedOut(s, *out, channels::kSms, &why) || !ctx.targets.count(ctx.sender)) {
+    if (!why.empty() || OptedOut(s, *out, channel, &why) || !ctx.targets.count(ctx.sender)) {
       DomainEvent r = Base(ev::kMessageRefused, s, fact);
       r.system = ctx.sender;
       r.external_id.clear();
       r.message_key = key;
-      r.channel = channels::kSms;
+      r.channel = channel;
       r.reason = why.empty() ? ctx.sender + " is not configured to deliver texts" : why;
       r.source_time_us = t;
       out->push_back(r);
@@ -313,7 +346,8 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
     }
     DomainEvent p = MessagePush(s, fact, ctx, ctx.sender, "send", key);
     p.fields["body"] = a.body;
-    p.channel = channels::kSms;
+    if (!a.media.empty()) p.fields["media"] = a.media;
+    p.channel = channel;
     out->push_back(std::move(p));
     return;
   }
@@ -328,6 +362,7 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
   if (!a.status.empty()) p.fields["status"] = a.status;
   if (a.kind == Activity::Kind::kText) {
     p.fields["body"] = a.body;
+    if (!a.media.empty()) p.fields["media"] = a.media;
     out->push_back(std::move(p));
     return;
   }

@@ -86,6 +86,14 @@ struct SyncContext {
   // call, and the one that delivers the texts it asks to send.
   std::string conversations;
   std::string sender;
+  // Targets that hold no contacts, only messages (WhatsApp, Genesys Open
+  // Messaging: a person is their number): no upserts go to them, and a
+  // send request from one is trusted for a person whose conversation the
+  // engine opened there (a message of theirs it recorded in that system).
+  std::set<std::string> messages_only;
+  // Systems told the status (read, failed) another system states of a
+  // message that came from them (WhatsApp's read receipts).
+  std::set<std::string> takes_receipts;
   // Tags -> lists: tag (normalized, sync/fact.h) -> list id in lists_target.
   std::map<std::string, std::string> tag_lists;
   std::string lists_target;

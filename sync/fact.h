@@ -94,6 +94,17 @@ struct Activity {
   std::string body;         // the text; empty for calls
   std::string status;       // the system's word: "delivered", "failed", "completed", "no-answer"…
   std::string our_number;   // the business line (E.164), when stated
+  // The channel it went on (sync/consent.h names); empty: "sms" for texts,
+  // "call" for calls. A WhatsApp message is "whatsapp"; a send request on
+  // it is refused while the person is opted out of that channel.
+  std::string channel;
+  // Why a delivery failed, in the vendor's words ("131047: Message failed to
+  // send because more than 24 hours have passed…"); never personal data.
+  std::string error;
+  // Media passed by reference (a link the other side can fetch, or the
+  // vendor's media id with its type): "<kind> <mime> <url-or-id>" lines,
+  // kind image|video|audio|document|sticker. Reported, never dropped.
+  std::string media;
   int64_t duration_s = -1;  // calls; -1: not stated
   std::string disposition;  // calls: the agent's disposition
   std::string recording_url, transcript, summary;  // calls, when present

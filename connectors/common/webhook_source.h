@@ -63,6 +63,13 @@ struct SettingProblem {
   std::string message;
 };
 
+// The answer to a vendor's subscription handshake (a GET to the webhook
+// URL, e.g. Meta's hub.challenge): status and a text/plain body.
+struct HandshakeAnswer {
+  int status = 200;
+  std::string body;
+};
+
 class WebhookSource {
  public:
   virtual ~WebhookSource() = default;
@@ -88,6 +95,13 @@ class WebhookSource {
     return kNone;
   }
 
+  // The answer to a GET on the webhook URL, for a vendor that verifies the
+  // URL that way; nullopt: GET is not allowed (405). Never records anything.
+  virtual std::optional<HandshakeAnswer> Handshake(const InboundRequest& req) const {
+    (void)req;
+    return std::nullopt;
+  }
+
   // True when this system's signature covers the public URL.
   virtual bool SignsUrl() const { return false; }
 
@@ -111,7 +125,15 @@ struct SettingSpec {
   std::function<std::string(const std::string&)> from_old = nullptr;
 };
 
+class HmacKey;  // util/crypto.h
+
 // Helpers shared by the sources.
+// `X-Hub-Signature-256: sha256=<digest>` (Meta's and Genesys's): the
+// HMAC-SHA256 of the raw body keyed with `key`, its digest as hex (Meta)
+// or base64 (Genesys), compared in constant time. OK, or Unauthenticated
+// saying what is wrong (never the expected value).
+enum class DigestText { kHex, kBase64 };
+Status VerifyHubSignature(const InboundRequest& req, const HmacKey& key, DigestText text);
 // Parses application/x-www-form-urlencoded; nullopt on a bad %-escape.
 std::optional<std::vector<std::pair<std::string, std::string>>> ParseForm(std::string_view body);
 std::string UrlDecode(std::string_view s, bool plus_is_space, bool* ok);

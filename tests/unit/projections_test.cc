@@ -356,6 +356,19 @@ void AppendHistory(EventLog* log, int round) {
       for (const auto* d : {&m, &ok})
         drafts.push_back(ToDraft(*d, "default", ContactStream(cid), EventId(), EventId()));
     }
+    if (person % 4 == 1) {  // a message recorded in Genesys, which answered its conversation
+      DomainEvent g;
+      g.type = std::string(ev::kPushSucceeded);
+      g.contact_id = cid;
+      g.system = "genesys";
+      g.op = "message";
+      g.external_id = "g-" + std::to_string(round) + "-" + std::to_string(person);
+      g.message_key = "whatsapp:wamid-" + std::to_string(round) + "-" + std::to_string(person);
+      g.fields = {{"phone", "+1205555" + std::to_string(1000 + person)},
+                  {"our_number", "+15550001111"},
+                  {"answer.conversation_id", "conv-" + std::to_string(person) + "-" + std::to_string(round / 4)}};
+      drafts.push_back(ToDraft(g, "default", ContactStream(cid), EventId(), EventId()));
+    }
     for (auto& d : drafts) ASSERT_TRUE(log->Append(std::move(d), nullptr).ok());
   }
 }
