@@ -31,6 +31,8 @@ dfm::SystemSettings SettingsOf(const Connector& c) {
   s["auth"] = c.system == "aloware" ? "bearer" : "basic";
   s["username"] = "fuzz";
   s["custom_fields"] = c.system == "halopsa" ? "linkedin_url=CFLinkedIn, industry=CFIndustry" : "";
+  s["phone_number_id"] = "106540352242922";  // WhatsApp: the fixture's number
+  s["integration_id"] = "int-fuzz";          // Genesys
   return s;
 }
 
@@ -69,8 +71,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (t.source) {
     std::map<std::string, std::string, std::less<>> headers;
     for (const char* h : {"authorization", "x-ghl-signature", "x-wh-signature", "x-texting-signature",
-                          "x-twilio-signature"})
+                          "x-twilio-signature", "x-hub-signature-256"})
       headers[h] = header;
+    {  // a subscription handshake: the header line as the query
+      dfm::InboundRequest get;
+      const std::string target = "/webhooks/" DFM_FUZZ_SYSTEM "?" + header;
+      get.target = target;
+      get.headers = &headers;
+      (void)t.source->Handshake(get);
+    }
     for (const char* type : {"application/json", "application/x-www-form-urlencoded"}) {
       dfm::InboundRequest req;
       req.target = "/webhooks/" DFM_FUZZ_SYSTEM "?bodySHA256=00";

@@ -3,7 +3,8 @@
 # log in ./data, development secrets from etc/dev.toml, listening on
 # 127.0.0.1:8080, syncing contacts, texts, calls and opt-outs between the
 # sandboxes of GoHighLevel (127.0.0.1:8091), Aloware (8092), Verity (8093),
-# Twilio (8094), HaloPSA (8095) and Apollo (8096), whose state is kept in
+# Twilio (8094), HaloPSA (8095) and Apollo (8096), and for the tenant "chat"
+# between WhatsApp (8097) and Genesys Cloud (8098), whose state is kept in
 # ./sandbox-data. Idempotent.
 # Extra arguments go to `dfm serve`.
 set -euo pipefail
@@ -27,5 +28,11 @@ python3 sandboxes/halopsa.py --port 8095 --state sandbox-data/halopsa.json \
   --webhook-url http://127.0.0.1:8080/webhooks/halopsa \
   --webhook-auth basic:dev-halo:dev-halo-password >sandbox-data/halopsa.log 2>&1 &
 python3 sandboxes/apollo.py --port 8096 --state sandbox-data/apollo.json >sandbox-data/apollo.log 2>&1 &
+python3 sandboxes/whatsapp.py --port 8097 --state sandbox-data/whatsapp.json \
+  --webhook-url http://127.0.0.1:8080/t/chat/webhooks/whatsapp --app-secret dev-wa-app-secret \
+  --verify-token dev-wa-verify-token >sandbox-data/whatsapp.log 2>&1 &
+python3 sandboxes/genesys.py --port 8098 --state sandbox-data/genesys.json \
+  --webhook-url http://127.0.0.1:8080/t/chat/webhooks/genesys \
+  --webhook-secret dev-genesys-webhook-secret >sandbox-data/genesys.log 2>&1 &
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 ./build/release/app/dfm serve --config etc/dev.toml "$@"

@@ -340,7 +340,7 @@ TEST(Config, RolesAreConfigurationCheckedAgainstTheConnectors) {
   Config::Load("", {{"DFM_SYNC_ROLES_SENDER", "ghl"}, {"DFM_SYNC_ROLES_LISTS", "hubspot"}},
                &problems);
   EXPECT_TRUE(Has(problems, "sync.roles.sender",
-                  "ghl cannot play the sender role; it may be one of verity, or \"\" for nobody"));
+                  "ghl cannot play the sender role; it may be one of verity, whatsapp, or \"\" for nobody"));
   EXPECT_TRUE(Has(problems, "sync.roles.lists", "unknown system 'hubspot'"));
   problems.clear();
 
