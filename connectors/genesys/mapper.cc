@@ -21,7 +21,11 @@
 namespace dfm {
 namespace {
 
-std::string Str(simdjson::dom::element e, const char* key) {
+// The string member `key` of `e`, or "" (absent, not a string, or `e`
+// itself an error: a missing parent never throws).
+// E: an element, or a lookup's result (chained lookups carry their error).
+template <class E>
+std::string Str(const E& e, const char* key) {
   std::string_view v;
   if (e[key].get(v)) return "";
   return std::string(v);
@@ -44,7 +48,7 @@ Status MapGenesysWebhook(const WebhookReceived& w, const MapperSettings& s,
   const bool receipt = type == "Receipt";
   if (!receipt && type != "Text" && type != "Structured") return Status::OK();
   if (!receipt && Str(doc, "direction") != "Outbound") return Status::OK();
-  simdjson::dom::element channel = doc["channel"];
+  auto channel = doc["channel"];
   // The person: the recipient of what the agent sent; a receipt of a
   // message the person sent names them as its sender.
   std::string who = Str(channel["to"], "id");
@@ -66,7 +70,7 @@ Status MapGenesysWebhook(const WebhookReceived& w, const MapperSettings& s,
     a.status = AsciiLower(Str(doc, "status"));
     simdjson::dom::array reasons;
     if (!doc["reasons"].get(reasons) && reasons.size() > 0) {
-      simdjson::dom::element r = reasons.at(0);
+      auto r = reasons.at(0);
       a.error = Str(r, "code") + ": " + Str(r, "message");
     }
   } else {
@@ -77,7 +81,7 @@ Status MapGenesysWebhook(const WebhookReceived& w, const MapperSettings& s,
     if (!doc["content"].get(content)) {
       for (simdjson::dom::element c : content) {
         if (Str(c, "contentType") != "Attachment") continue;
-        simdjson::dom::element at = c["attachment"];
+        auto at = c["attachment"];
         std::string mime = Str(at, "mime");
         if (!a.media.empty()) a.media += "\n";
         a.media += MediaKind(Str(at, "mediaType")) + " " +

@@ -29,13 +29,18 @@
 namespace dfm {
 namespace {
 
-std::string Str(simdjson::dom::element e, const char* key) {
+// The string member `key` of `e`, or "" (absent, not a string, or `e`
+// itself an error: a missing parent never throws).
+// E: an element, or a lookup's result (chained lookups carry their error).
+template <class E>
+std::string Str(const E& e, const char* key) {
   std::string_view v;
   if (e[key].get(v)) return "";
   return std::string(v);
 }
 
-int64_t EpochSeconds(simdjson::dom::element e) {
+template <class E>
+int64_t EpochSeconds(const E& e) {
   std::string_view v;
   int64_t n = 0;
   if (!e["timestamp"].get(v)) return std::strtoll(std::string(v).c_str(), nullptr, 10) * 1000000;
@@ -52,18 +57,19 @@ Status Person(std::string_view wa_id, const MapperSettings& s, ContactFact* f) {
 }
 
 // The text and media of one inbound message.
-void ReadContent(simdjson::dom::element m, const std::string& type, Activity* a) {
+template <class E>
+void ReadContent(const E& m, const std::string& type, Activity* a) {
   if (type == "text") {
     a->body = Str(m["text"], "body");
   } else if (type == "button") {
     a->body = Str(m["button"], "text");
   } else if (type == "interactive") {
-    simdjson::dom::element i = m["interactive"];
+    auto i = m["interactive"];
     a->body = Str(i["button_reply"], "title");
     if (a->body.empty()) a->body = Str(i["list_reply"], "title");
   } else if (type == "image" || type == "video" || type == "audio" || type == "document" ||
              type == "sticker") {
-    simdjson::dom::element media = m[type];
+    auto media = m[type];
     a->body = Str(media, "caption");
     std::string mime = Str(media, "mime_type");
     a->media = type + " " + (mime.empty() ? "application/octet-stream" : mime) + " wa-media:" +
@@ -85,7 +91,7 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
     simdjson::dom::array changes;
     if (e["changes"].get(changes)) continue;
     for (simdjson::dom::element c : changes) {
-      simdjson::dom::element value = c["value"];
+      auto value = c["value"];
       std::string ours = Str(value["metadata"], "display_phone_number");
       std::string our_number;
       if (!ours.empty()) {
@@ -139,7 +145,7 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
           a.our_number = our_number;
           simdjson::dom::array errors;
           if (!m["errors"].get(errors) && errors.size() > 0) {
-            simdjson::dom::element err = errors.at(0);
+            auto err = errors.at(0);
             int64_t code = 0;
             if (err["code"].get(code)) {}
             std::string title = Str(err, "title");

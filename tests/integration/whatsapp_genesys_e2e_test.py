@@ -248,7 +248,10 @@ class WhatsAppGenesysTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("whatsapp", r.stdout)
         self.assertIn("keyword STOP", r.stdout)
-        # START opts back in: replies go again.
+        # START opts back in: replies go again. WhatsApp's timestamps are whole
+        # seconds, and at equal times an opt-out wins (docs/sync-rules.md):
+        # a START in the same second as the STOP would not count.
+        time.sleep(1.1)
         self.customer_says("START")
         wait_for("the opt-in", lambda: self.events("contact.opted_in"))
         self.agent_replies("Welcome back")
