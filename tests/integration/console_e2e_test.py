@@ -37,6 +37,7 @@ from sync_e2e_test import wait_for  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -185,7 +186,12 @@ class ConsoleTest(unittest.TestCase):
         viewer = self.key("viewer", name="front desk")
         d.find_element(By.ID, "key").send_keys(viewer)
         d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()
-        wait_for("signed in", lambda: "Signed in" in d.find_element(By.TAG_NAME, "header").text)
+        def signed_in():
+            try:
+                return "Signed in" in d.find_element(By.TAG_NAME, "header").text
+            except StaleElementReferenceException:  # the page was replaced meanwhile
+                return False
+        wait_for("signed in", signed_in)
         self.assertNotIn(viewer, d.page_source)
         self.search(d, "ada@example.com")
         story = d.find_element(By.CSS_SELECTOR, ".story")
