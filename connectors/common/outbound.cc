@@ -13,7 +13,8 @@ std::optional<int64_t> HeaderInt(const HttpResponse& r, const char* name) {
   char* end = nullptr;
   long long n = std::strtoll(v.c_str(), &end, 10);
   if (end == v.c_str()) return std::nullopt;
-  return n;
+  constexpr long long kLimit = 1000000000000LL;
+  return std::clamp(n, -kLimit, kLimit);
 }
 
 ContactPage PageFromResponse(const HttpResponse& resp, std::string url, std::string error_detail) {

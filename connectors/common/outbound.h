@@ -185,7 +185,8 @@ std::string ApiBaseUrl(const SystemSettings& s);
 bool HasApiBaseUrl(const SystemSettings& s);
 
 // A header's leading whole number ("42", "42 s"); nullopt when absent,
-// empty or not a number.
+// empty or not a number. Clamped to ±10^12 so that a hostile or broken
+// vendor's value times 10^6 (seconds to µs) cannot overflow.
 std::optional<int64_t> HeaderInt(const HttpResponse& resp, const char* lower_name);
 
 // Reads the vendor's rate-limit signals into `r` (X-RateLimit-Remaining,

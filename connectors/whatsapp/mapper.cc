@@ -39,13 +39,15 @@ std::string Str(const E& e, const char* key) {
   return std::string(v);
 }
 
+// The item's `timestamp` (epoch seconds, a string or, in user_preferences,
+// a number) in µs; 0 when absent or not a plausible time (WhatsAppSeconds).
 template <class E>
 int64_t EpochSeconds(const E& e) {
   std::string_view v;
   int64_t n = 0;
-  if (!e["timestamp"].get(v)) return std::strtoll(std::string(v).c_str(), nullptr, 10) * 1000000;
-  if (!e["timestamp"].get(n)) return n * 1000000;
-  return 0;
+  if (!e["timestamp"].get(v)) n = std::strtoll(std::string(v).c_str(), nullptr, 10);
+  else if (e["timestamp"].get(n)) n = 0;
+  return WhatsAppSeconds(n) * 1000000;
 }
 
 Status Person(std::string_view wa_id, const MapperSettings& s, ContactFact* f) {

@@ -68,7 +68,7 @@ class WhatsAppSource : public WebhookSource {
     auto stamp = [&](simdjson::dom::object o) {
       bool wrong = false;
       auto ts = StringOrNumberField(o, "timestamp", &wrong);
-      if (ts) newest = std::max<int64_t>(newest, std::strtoll(ts->c_str(), nullptr, 10));
+      if (ts) newest = std::max<int64_t>(newest, WhatsAppSeconds(std::strtoll(ts->c_str(), nullptr, 10)));
     };
     for (simdjson::dom::element e : entries) {
       simdjson::dom::array changes;
@@ -108,7 +108,7 @@ class WhatsAppSource : public WebhookSource {
             if (m["timestamp"].get(ts)) {}
             items.push_back("p:" + std::string(wa) + ":" + std::string(cat) + ":" +
                             std::string(val) + ":" + std::to_string(ts));
-            newest = std::max(newest, ts);
+            newest = std::max(newest, WhatsAppSeconds(ts));
           }
         }
       }

@@ -17,6 +17,10 @@ std::vector<SettingSpec> WhatsAppWebhookSettings();
 std::unique_ptr<WebhookSource> NewWhatsAppWebhookSource(const SystemSettings& s,
                                                         std::vector<SettingProblem>* problems);
 
+// A notification's epoch seconds when plausible (0 < s < 10^11, so that
+// µs fit in 64 bits), else 0 (unknown). A body is untrusted until verified.
+inline int64_t WhatsAppSeconds(int64_t s) { return s > 0 && s < 100000000000LL ? s : 0; }
+
 // mapper.cc: messages, statuses and opt-out words from its notifications.
 Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
                           std::vector<ContactFact>* out);

@@ -146,5 +146,18 @@ TEST(SafeDetail, VendorMessagesThatEchoPersonalDataAreWithheld) {
   EXPECT_EQ(SafeDetail(400, "Contact with id x5vgqf4JaRFITV not found"),
             "HTTP 400: Contact with id x5vgqf4JaRFITV not found");
 }
+
+TEST(HeaderInt, ReadsLeadingNumberAndClampsSoMicrosCannotOverflow) {
+  HttpResponse r;
+  r.headers["retry-after"] = "42 s";
+  EXPECT_EQ(HeaderInt(r, "retry-after"), 42);
+  EXPECT_EQ(HeaderInt(r, "x-missing"), std::nullopt);
+  r.headers["retry-after"] = "soon";
+  EXPECT_EQ(HeaderInt(r, "retry-after"), std::nullopt);
+  r.headers["retry-after"] = "99999999999999999999";
+  PushResult p;
+  ReadRateHeaders(r, &p);
+  EXPECT_EQ(p.retry_after_us, 1000000000000LL * 1000000);
+}
 }  // namespace
 }  // namespace dfm

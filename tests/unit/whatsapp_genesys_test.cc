@@ -163,6 +163,18 @@ TEST(WhatsAppMapper, TextsMediaStatusesAndConsentOnTheWhatsAppChannel) {
   EXPECT_EQ(facts[0].source_time_us, 1731705721LL * 1000000) << "an integer timestamp";
 }
 
+TEST(WhatsAppMapper, ImplausibleTimestampsReadAsUnknown) {
+  EXPECT_EQ(WhatsAppSeconds(1763661600), 1763661600);
+  EXPECT_EQ(WhatsAppSeconds(1763661595551234), 0) << "µs would overflow";
+  EXPECT_EQ(WhatsAppSeconds(-5), 0);
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapWhatsAppWebhook(Webhook("whatsapp", R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"1"},"messages":[{"from":"16505551234","id":"w","timestamp":"99999999999999999","type":"text","text":{"body":"x"}}]}}]}]})"),
+                                 UsSettings(), &facts)
+                  .ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].source_time_us, 0);
+}
+
 TEST(WhatsAppClient, ErrorsAreReadByCode) {
   EXPECT_EQ(WhatsAppErrorClass(131056), 0);
   EXPECT_EQ(WhatsAppErrorClass(130429), 0);
