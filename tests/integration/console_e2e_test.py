@@ -37,7 +37,7 @@ from sync_e2e_test import wait_for  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -189,7 +189,7 @@ class ConsoleTest(unittest.TestCase):
         def signed_in():
             try:
                 return "Signed in" in d.find_element(By.TAG_NAME, "header").text
-            except StaleElementReferenceException:  # the page was replaced meanwhile
+            except (NoSuchElementException, StaleElementReferenceException):  # the page is being replaced
                 return False
         wait_for("signed in", signed_in)
         self.assertNotIn(viewer, d.page_source)
