@@ -37,10 +37,14 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
         ctx.enrichment = system;
       if (c->accepted_fields.empty()) continue;  // holds no contacts: no target
       ctx.targets[system] = std::set<std::string>(c->accepted_fields.begin(), c->accepted_fields.end());
-      ctx.channels[system] = std::set<std::string>(c->consent_channels.begin(), c->consent_channels.end());
+      const bool holds = c->holds_contacts && (!c->contacts_enabled || c->contacts_enabled(settings));
+      if (holds)
+        ctx.channels[system] = std::set<std::string>(c->consent_channels.begin(), c->consent_channels.end());
+      else
+        ctx.channels[system];  // keeps no consent
       if (c->consent_one_flag) ctx.one_flag.insert(system);
       if (!c->key_field.empty()) ctx.key_field[system] = c->key_field;
-      if (!c->holds_contacts) ctx.messages_only.insert(system);
+      if (!holds) ctx.messages_only.insert(system);
       if (c->takes_receipts) ctx.takes_receipts.insert(system);
       if (system == ctx.conversations && c->role_unavailable &&
           !c->role_unavailable(Role::kConversations, settings).empty())

@@ -81,6 +81,10 @@ struct Connector {
   // False for a system that holds no contacts, only messages (a person is
   // their number there): it gets no upserts (SyncContext::messages_only).
   bool holds_contacts = true;
+  // When set: whether a tenant's settings let it hold contacts (a
+  // deployment's Verity may not offer its contacts API). False makes it
+  // messages-only for that tenant, keeping no consent either.
+  std::function<bool(const SystemSettings&)> contacts_enabled;
   // It is told the status other systems state of the messages it sent us
   // (a read receipt), as op "message_status".
   bool takes_receipts = false;

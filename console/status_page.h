@@ -10,6 +10,7 @@
 
 #include "console/contact_story.h"
 #include "console/status_view.h"
+#include "util/strings.h"  // HtmlEscape
 
 namespace dfm {
 
@@ -29,8 +30,5 @@ struct PageModel {
 };
 
 std::string RenderStatusPage(const PageModel& model);
-
-// Text for HTML element content and attribute values.
-std::string HtmlEscape(std::string_view text);
 
 }  // namespace dfm

@@ -374,7 +374,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     logger->info("request_id={} path=\"{}\" status={} event=webhook_handshake", request_id,
                  LogText(h.path()), prepared.handshake->status);
     Respond(req, request_id, prepared.handshake->status, std::move(prepared.handshake->body),
-            false, 0, "text/plain; charset=utf-8");
+            false, 0, prepared.handshake->content_type.c_str());
     return;
   }
   if (prepared.test_ping) {

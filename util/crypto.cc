@@ -93,6 +93,14 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 // --- PublicKey / PrivateKey --------------------------------------------------
 
+std::unique_ptr<PublicKey> PublicKey::FromRawEd25519(std::string_view raw) {
+  if (raw.size() != 32) return nullptr;
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  if (pkey == nullptr) return nullptr;
+  return std::unique_ptr<PublicKey>(new PublicKey(pkey));
+}
+
 std::unique_ptr<PublicKey> PublicKey::FromPem(std::string_view pem, std::string* error) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   EVP_PKEY* pkey = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);

@@ -60,6 +60,8 @@ class HmacKey {
 class PublicKey {
  public:
   static std::unique_ptr<PublicKey> FromPem(std::string_view pem, std::string* error);
+  // An Ed25519 key from its 32 raw bytes (RFC 8032); null for another length.
+  static std::unique_ptr<PublicKey> FromRawEd25519(std::string_view raw);
   ~PublicKey();
 
   bool IsEd25519() const;

@@ -64,10 +64,12 @@ struct SettingProblem {
 };
 
 // The answer to a vendor's subscription handshake (a GET to the webhook
-// URL, e.g. Meta's hub.challenge): status and a text/plain body.
+// URL, e.g. Meta's hub.challenge): status and body, text/plain (sent
+// byte for byte) unless `content_type` says otherwise (a page).
 struct HandshakeAnswer {
   int status = 200;
   std::string body;
+  std::string content_type = "text/plain; charset=utf-8";
 };
 
 class WebhookSource {
