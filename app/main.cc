@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "app/backfill_command.h"
 #include "app/diagnose.h"
 #include "app/keys_command.h"
+#include "app/unsubscribe_command.h"
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "app/sync_runtime.h"
@@ -271,6 +273,15 @@ int main(int argc, char** argv) {
   keys_revoke->add_option("-c,--config", config_path, "configuration file");
   keys_revoke->add_option("id", keys_args.id, "the key's id (dfm keys list)")->required();
 
+  dfm::UnsubscribeLinkArgs unsub_args;
+  auto* unsub = app.add_subcommand(
+      "unsubscribe-link", "An address's one-click unsubscribe link and mail headers (docs/email.md)");
+  unsub->add_option("-c,--config", config_path, "configuration file");
+  unsub->add_option("--email", unsub_args.email, "the recipient's address")->required();
+  unsub->add_option("--tenant", unsub_args.tenant, "its tenant")->capture_default_str();
+  unsub->add_option("--campaign", unsub_args.campaign, "the mailing it is for, recorded as the cause");
+  unsub->add_flag("--json", unsub_args.json, "one JSON object");
+
   dfm::ReplayTools tools(&app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
@@ -319,6 +330,12 @@ int main(int argc, char** argv) {
     if (keys_create->parsed()) return dfm::RunKeysCreate(c, keys_args, std::cout, std::cerr);
     if (keys_list->parsed()) return dfm::RunKeysList(c, keys_args, std::cout, std::cerr);
     return dfm::RunKeysRevoke(c, keys_args, std::cout, std::cerr);
+  }
+  if (unsub->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    return dfm::RunUnsubscribeLink(c, unsub_args, std::time(nullptr), std::cout, std::cerr);
   }
   if (verify->parsed()) return dfm::RunLogVerify(resolve_data_dir(), json, std::cout, std::cerr);
   if (recover->parsed()) return dfm::RunLogRecover(resolve_data_dir(), std::cout, std::cerr);

@@ -33,6 +33,8 @@ dfm::SystemSettings SettingsOf(const Connector& c) {
   s["custom_fields"] = c.system == "halopsa" ? "linkedin_url=CFLinkedIn, industry=CFIndustry" : "";
   s["phone_number_id"] = "106540352242922";  // WhatsApp: the fixture's number
   s["integration_id"] = "int-fuzz";          // Genesys
+  s["public_key"] = "+7E99DXiiQXvceNX4nHm3Lbm5mqPWad5RhDr2ufuCik=";  // Telnyx (its SDK's test key)
+  s["unsubscribe_secret"] = "fuzz-unsubscribe-secret-0123456789abcdef";  // email
   return s;
 }
 
@@ -71,7 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (t.source) {
     std::map<std::string, std::string, std::less<>> headers;
     for (const char* h : {"authorization", "x-ghl-signature", "x-wh-signature", "x-texting-signature",
-                          "x-twilio-signature", "x-hub-signature-256"})
+                          "x-twilio-signature", "x-hub-signature-256", "telnyx-signature-ed25519",
+                          "telnyx-timestamp"})
       headers[h] = header;
     {  // a subscription handshake: the header line as the query
       dfm::InboundRequest get;
@@ -82,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const char* type : {"application/json", "application/x-www-form-urlencoded"}) {
       dfm::InboundRequest req;
-      req.target = "/webhooks/" DFM_FUZZ_SYSTEM "?bodySHA256=00";
+      const std::string target = "/webhooks/" DFM_FUZZ_SYSTEM "?bodySHA256=00&u=" + header;
+      req.target = target;
       req.content_type = type;
       req.body = body;
       req.headers = &headers;
@@ -101,6 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   dfm::WebhookReceived w;
   w.system = DFM_FUZZ_SYSTEM;
   w.body = body;
+  w.public_url = "https://fuzz.example/webhooks/" DFM_FUZZ_SYSTEM "?u=" + header;  // email's token
   w.headers = {{"content-type", "application/json"}};
   std::vector<dfm::ContactFact> facts;
   if (t.connector->map_webhook) (void)t.connector->map_webhook(w, ms, &facts);

@@ -59,6 +59,15 @@ def invalid(message):
     return verity_error(400, "invalid_request", message)
 
 
+# The send route the Verity platform exposes to DF-Middleware (docs/verity.md, "Sending").
+INTEGRATION_SEND = "/api/integrations/df-middleware/send-message"
+
+
+def integration_error(status, message):
+    """That route's error shape: {"success": false, "error": message}."""
+    return json_response(status, {"success": False, "error": message})
+
+
 class VeritySandbox(Sandbox):
     """Verity texting API sandbox (contacts, messages, opt-outs, X-Texting-Signature webhooks)."""
 
@@ -120,11 +129,17 @@ class VeritySandbox(Sandbox):
         """Authorization first (every route), then the route, then the body."""
         auth = req.header("authorization", "")
         scheme, _, key = auth.partition(" ")
+        path = req.path.rstrip("/") or "/"
+        if path == INTEGRATION_SEND:
+            # The integration route answers in its own shape: {"success": false, "error"}.
+            if scheme.lower() != "bearer" or not key.strip():
+                return integration_error(401, "Missing or invalid Authorization header")
+            if not secrets.compare_digest(key.strip(), self.args.api_key):
+                return integration_error(401, "Invalid API key")
         if not auth:
             return verity_error(401, "unauthorized", "Missing Authorization: Bearer <api key>.")
         if scheme.lower() != "bearer" or key.strip() != self.args.api_key:
             return verity_error(401, "unauthorized", "Invalid API key.")
-        path = req.path.rstrip("/") or "/"
         if path == "/v1/contacts" and req.method == "POST":
             return self._with_json(req, self.upsert_contact)
         m = re.fullmatch(r"/v1/contacts/([^/]+)", path)
@@ -132,6 +147,8 @@ class VeritySandbox(Sandbox):
             return self.get_contact(urllib.parse.unquote(m.group(1)))
         if path == "/v1/messages" and req.method == "POST":
             return self._with_json(req, self.send_message)
+        if path == INTEGRATION_SEND and req.method == "POST":
+            return self._integration_json(req, self.integration_send)
         m = re.fullmatch(r"/v1/messages/([^/]+)", path)
         if m and req.method == "GET":
             return self.get_message(urllib.parse.unquote(m.group(1)))
@@ -331,6 +348,48 @@ class VeritySandbox(Sandbox):
         extra = {"errorCode": fail["errorCode"], "errorMessage": fail["errorMessage"]} if fail else {}
         self._emit(self._event(m, end, final[1], t1, **extra), t1)
         return json_response(202, {"message": answer})
+
+    @staticmethod
+    def _integration_json(req, handler):
+        ctype = req.header("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json" or req.json_error or not isinstance(req.body, dict):
+            return integration_error(400, "Body must be a JSON object (Content-Type: application/json)")
+        return handler(req.body)
+
+    def integration_send(self, body):
+        """POST /api/integrations/df-middleware/send-message (docs/verity.md,
+        "Sending"): {to, body, from?, conversationId?, correlationId?} ->
+        200 {success, messageId, chatId, status: "queued"}; 409 recipient
+        opted out; 400 {success: false, error} naming the key. Nothing is
+        de-duplicated: the contract promises no idempotency, so the same
+        correlationId twice is two texts."""
+        for key in ("from", "conversationId", "correlationId"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                return integration_error(400, "%s must be a string" % key)
+        problem = self._check_message({"to": body.get("to"), "from": body.get("from"), "body": body.get("body")})
+        if problem:
+            return integration_error(400, problem.rstrip("."))
+        to, frm = body["to"], body.get("from") or self.args.from_number
+        if self._opted_out(to):
+            return integration_error(409, "recipient opted out")
+        t0 = time.time()
+        t1 = t0 + self.delivery_delay_ms / 1000.0
+        fail = self.fail_deliveries.get(to)
+        final = ([t1, "failed", fail["errorCode"], fail["errorMessage"]] if fail
+                 else [t1, "delivered", None, None])
+        conv = body.get("conversationId") or self._conversation(frm, to)
+        m = {"id": "msg_" + ulid(), "conversationId": conv, "direction": "outbound",
+             "to": to, "from": frm, "body": body["body"], "externalId": body.get("correlationId"),
+             "createdAt": iso_ms(t0),
+             "timeline": [[t0, "queued", None, None], [t0, "sent", None, None], final]}
+        self.state["messages"][m["id"]] = m
+        self.state.setdefault("integration_sends", []).append(m["id"])
+        self.save()
+        self._emit(self._event(m, "message.sent", "sent", t0), t0)
+        end = "message.failed" if fail else "message.delivered"
+        extra = {"errorCode": fail["errorCode"], "errorMessage": fail["errorMessage"]} if fail else {}
+        self._emit(self._event(m, end, final[1], t1, **extra), t1)
+        return json_response(200, {"success": True, "messageId": m["id"], "chatId": conv, "status": "queued"})
 
     def get_message(self, mid):
         """GET /v1/messages/{id} (docs/verity.md): 200 {"message"} with the current status, or 404."""

@@ -17,6 +17,8 @@ Connector Make() {
   c.map_webhook = MapVerityWebhook;
   c.describe_webhook = [](const WebhookReceived& w) { return JsonWebhookKind(w.body); };
   c.outbound_enabled = HasApiBaseUrl;
+  // Sends always; contacts and opt-outs only where its Verity has /v1/contacts.
+  c.contacts_enabled = [](const SystemSettings& s) { return s.at("contacts_api") == "true"; };
   c.probe = ProbeVerity;
   c.client = NewVerityClient;
   c.credentials = VerityCredentials;

@@ -65,6 +65,7 @@ class HaloTest(unittest.TestCase):
             "DFM_APOLLO_API_BASE_URL": self.apollo.url + "/api/v1",
             "DFM_APOLLO_API_KEY": APOLLO_KEY,
             "DFM_VERITY_API_BASE_URL": self.verity.url,
+            "DFM_VERITY_CONTACTS_API": "true",  # this deployment's Verity has /v1/contacts
             "DFM_VERITY_API_KEY": VERITY_KEY,
         }
         for system in ("GHL", "ALOWARE", "HALOPSA", "APOLLO", "VERITY"):

@@ -57,6 +57,7 @@ class MessagesTest(unittest.TestCase):
             "DFM_ALOWARE_API_BASE_URL": self.alo.url,
             "DFM_ALOWARE_API_TOKEN": "sandbox-aloware-token",
             "DFM_VERITY_API_BASE_URL": self.verity.url,
+            "DFM_VERITY_CONTACTS_API": "true",  # this deployment's Verity has /v1/contacts
             "DFM_VERITY_API_KEY": VERITY_KEY,
         }
         for system in ("GHL", "ALOWARE", "VERITY"):

@@ -62,6 +62,7 @@ class GhlTenantBinding(unittest.TestCase):
             "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token",
             "DFM_GHL_CONVERSATION_PROVIDER_ID": "prov",
             "DFM_VERITY_API_BASE_URL": self.verity.url,
+            "DFM_VERITY_CONTACTS_API": "true",  # this deployment's Verity has /v1/contacts
             "DFM_VERITY_API_KEY": VERITY_KEY,
         })
 
