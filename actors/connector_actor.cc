@@ -305,7 +305,7 @@ void OnDone(Self* self, HttpDone& d) {
     Pump(self);
     return;
   }
-  switch (r.recipient_opted_out ? AttemptOutcome::kFail
+  switch (r.recipient_opted_out || r.permanent ? AttemptOutcome::kFail
                                  : ClassifyAttempt(r.transient ? 503 : r.http_status)) {
     case AttemptOutcome::kOk: {
       st.breaker->OnSuccess();
@@ -324,6 +324,11 @@ void OnDone(Self* self, HttpDone& d) {
         ok.fields = r.answered;
         for (const auto& [f, v] : it.order.request.fields) ok.fields["asked." + f] = v;
         ok.detail = r.detail;
+      } else if (it.order.request.op == "classify") {
+        // The verdict, and what was asked (asked.<field>) but the text.
+        ok.fields = r.answered;
+        for (const auto& [f, v] : it.order.request.fields)
+          if (f != "body") ok.fields["asked." + f] = v;
       } else {
         // What else the vendor answered that a projection keeps (Genesys's
         // conversation id: the conversation mapping), as answer.<key>.

@@ -2,7 +2,7 @@
 
 #include <ostream>
 
-#include "connectors/email/email.h"
+#include "connectors/connector.h"
 #include "util/json.h"
 
 namespace dfm {
@@ -10,9 +10,10 @@ namespace dfm {
 int RunUnsubscribeLink(const Config& config, const UnsubscribeLinkArgs& args, int64_t now_s,
                        std::ostream& out, std::ostream& err) {
   const auto& systems = config.Systems(args.tenant);
-  auto it = systems.find("email");
-  if (it == systems.end() || it->second.at("unsubscribe_secret").empty()) {
-    err << "tenant " << args.tenant << " has no email.unsubscribe_secret\n";
+  const Connector* links = FindConnector("unsubscribe");
+  auto it = systems.find("unsubscribe");
+  if (!links || !links->make_link || it == systems.end()) {
+    err << "tenant " << args.tenant << " has no unsubscribe.secret\n";
     return 1;
   }
   std::string base = config.server().public_base_url;
@@ -22,14 +23,13 @@ int RunUnsubscribeLink(const Config& config, const UnsubscribeLinkArgs& args, in
   }
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string token;
-  Status s = MintUnsubscribeToken(it->second.at("unsubscribe_secret"),
-                                  {args.email, args.campaign, now_s}, &token);
+  Status s = links->make_link(it->second, args.email, args.campaign, now_s, &token);
   if (!s.ok()) {
     err << s.message() << "\n";
     return 1;
   }
   const std::string url = base + (args.tenant == "default" ? "" : "/t/" + args.tenant) +
-                          "/webhooks/email?u=" + token;
+                          "/webhooks/unsubscribe?u=" + token;
   const std::string header = "<" + url + ">";
   const std::string post = "List-Unsubscribe=One-Click";
   if (args.json) {

@@ -17,7 +17,7 @@ struct UnsubscribeLinkArgs {
 };
 
 // 0 and the link (or {"url","list_unsubscribe","list_unsubscribe_post"});
-// 1 with a reason when the tenant has no email.unsubscribe_secret, the
+// 1 with a reason when the tenant has no unsubscribe.secret, the
 // server no public_base_url, or the address or campaign is malformed.
 int RunUnsubscribeLink(const Config& config, const UnsubscribeLinkArgs& args, int64_t now_s,
                        std::ostream& out, std::ostream& err);

@@ -38,7 +38,7 @@ def main():
     ghl = Sandbox("ghl", workdir, ["--webhook-url", f"http://127.0.0.1:{dfm.port}/webhooks/ghl"])
     ghl.start()
     env = {"DFM_GHL_API_BASE_URL": ghl.url, "DFM_GHL_LOCATION_ID": "loc_sandbox",
-           "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token", "DFM_EMAIL_UNSUBSCRIBE_SECRET": SECRET}
+           "DFM_GHL_ACCESS_TOKEN": "sandbox-ghl-token", "DFM_UNSUBSCRIBE_SECRET": SECRET}
     dfm.start(env_extra=env)
     try:
         emails = []

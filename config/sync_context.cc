@@ -35,6 +35,8 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
       if (!c || !c->client || !c->outbound_enabled(settings)) continue;
       if (system == config.RoleOf(tenant, RoleName(Role::kEnrichment)) && !tenant.empty())
         ctx.enrichment = system;
+      if (system == config.RoleOf(tenant, RoleName(Role::kClassifier)) && !tenant.empty())
+        ctx.classifier = system;
       if (c->accepted_fields.empty()) continue;  // holds no contacts: no target
       ctx.targets[system] = std::set<std::string>(c->accepted_fields.begin(), c->accepted_fields.end());
       const bool holds = c->holds_contacts && (!c->contacts_enabled || c->contacts_enabled(settings));

@@ -31,8 +31,10 @@ enum class Role {
   kSender,         // delivers the texts the conversations ask to send
   kLists,          // holds the lists tags map to (sync.tag_lists)
   kEnrichment,     // answers what it knows of a new contact (title, company): fills empty fields
+  kClassifier,     // gives a second opinion on texts the keyword rule flags (docs/classifier.md)
 };
-std::string_view RoleName(Role role);  // "conversations", "sender", "lists", "enrichment"
+// "conversations", "sender", "lists", "enrichment", "classifier"
+std::string_view RoleName(Role role);
 const std::vector<Role>& AllRoles();
 
 struct Connector {
@@ -57,6 +59,13 @@ struct Connector {
   // when it has none.
   InboundMapper map_webhook;
   InboundMapper map_import;
+  // For a system whose webhooks are links the service hands out (the
+  // one-click unsubscribe links, docs/email.md): makes the link's token
+  // (what follows `?u=`) for `subject` (an address) and `campaign`, at
+  // `now_s`. Empty for every other system.
+  std::function<Status(const SystemSettings&, std::string_view subject, std::string_view campaign,
+                       int64_t now_s, std::string* token)>
+      make_link;
   // What a webhook is, in the vendor's words ("ContactCreate", "status
   // callback"), for people (`dfm trace`, `dfm events`); "" when unknown.
   std::function<std::string(const WebhookReceived&)> describe_webhook;

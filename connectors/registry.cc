@@ -24,13 +24,14 @@ std::string_view RoleName(Role role) {
     case Role::kSender: return "sender";
     case Role::kLists: return "lists";
     case Role::kEnrichment: return "enrichment";
+    case Role::kClassifier: return "classifier";
   }
   return "";
 }
 
 const std::vector<Role>& AllRoles() {
   static const std::vector<Role> kAll = {Role::kConversations, Role::kSender, Role::kLists,
-                                             Role::kEnrichment};
+                                             Role::kEnrichment, Role::kClassifier};
   return kAll;
 }
 

@@ -34,7 +34,7 @@ dfm::SystemSettings SettingsOf(const Connector& c) {
   s["phone_number_id"] = "106540352242922";  // WhatsApp: the fixture's number
   s["integration_id"] = "int-fuzz";          // Genesys
   s["public_key"] = "+7E99DXiiQXvceNX4nHm3Lbm5mqPWad5RhDr2ufuCik=";  // Telnyx (its SDK's test key)
-  s["unsubscribe_secret"] = "fuzz-unsubscribe-secret-0123456789abcdef";  // email
+  s["secret"] = "fuzz-unsubscribe-secret-0123456789abcdef";  // unsubscribe
   return s;
 }
 

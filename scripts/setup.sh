@@ -10,7 +10,7 @@ PACKAGES=(
   librestinio-dev libasio-dev libhttp-parser-dev
   libcurl4-openssl-dev libssl-dev libphonenumber-dev libjemalloc-dev
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nginx-light wrk python3-cryptography
+  nginx-light wrk python3-cryptography python3-aiosmtpd
   prometheus
   chromium chromium-driver python3-selenium python3-jsonschema
   clang libclang-rt-14-dev

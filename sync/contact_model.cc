@@ -648,7 +648,10 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
   for (const auto& e : out)
     if (e.type == ev::kFactRejected) return out;
   DecideLists(s, fact, ctx, out, &out);
-  for (const Consent& c : fact.consents) model::DecideConsent(s, fact, c, ctx, t, &out);
+  for (const Consent& c : fact.consents) {
+    model::DecideConsent(s, fact, c, ctx, t, &out);
+    model::DecideClassifierRequest(s, fact, c, ctx, t, &out);
+  }
   if (s.exists || !consent_only)
     for (const Activity& a : fact.activities) DecideActivity(s, fact, a, ctx, t, &out);
   if (!consent_only) model::DecideEnrichmentRequest(s, fact, ctx, out, &out);
@@ -660,6 +663,7 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   std::vector<DomainEvent> out;
   for (const auto& e : report) {
     if (e.type == ev::kPushSucceeded && e.op == "enrich") model::DecideEnriched(s, e, ctx, &out);
+    if (e.type == ev::kPushSucceeded && e.op == "classify") model::DecideClassified(s, e, ctx, &out);
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
     if (e.outcome == kRecipientOptedOut)
       model::DecideCarrierOptOut(s, e, ctx, ctx.now_us, &out);
@@ -798,9 +802,9 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
   } else if (e.type == ev::kPushRequested && e.op == "enrich") {
     s->enrich_requested_us = std::max(s->enrich_requested_us, recorded_at_us);
   } else if ((e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered) &&
-             e.op == "enrich") {
-    // What it answered is recorded by contact.enriched, not held as a
-    // system's copy of the contact.
+             (e.op == "enrich" || e.op == "classify")) {
+    // What it answered is recorded by contact.enriched (consent.classified),
+    // not held as a system's copy of the contact.
   } else if (e.type == ev::kPushRequested && (e.op == "opt_out" || e.op == "opt_in")) {
     for (const auto& ch : SplitChannels(e.channel))
       s->pending_consent[e.system][ch] = {e.op == "opt_out", e.push_id};

@@ -126,6 +126,9 @@ struct SyncContext {
   // email, or the company with that domain, was last enriched in this
   // tenant (the enrichments projection), 0 for never.
   std::string enrichment;
+  // The system asked about texts the keyword rule flags (docs/classifier.md);
+  // empty: none.
+  std::string classifier;
   int64_t enrich_again_us = 90LL * 86400 * 1000000;
   std::function<int64_t(const std::string& email, const std::string& domain)> last_enriched;
   // Whether "ann+news@x.com" and "ann@x.com" are one person when matching

@@ -14,7 +14,8 @@ const std::string_view kTypes[] = {
     ev::kPushSucceeded,    ev::kPushDeadLettered,   ev::kFactRejected,  ev::kIdentityConflict,
     ev::kIdentitySettled,  ev::kWebhookQuarantined, ev::kMessageLogged, ev::kMessageStatus,
     ev::kMessageRefused,   ev::kOptedOut,           ev::kOptedIn,       ev::kOptOutFlagged,
-    ev::kRedriveSkipped,   ev::kConsentConflict,    ev::kContactEnriched};
+    ev::kRedriveSkipped,   ev::kConsentConflict,    ev::kContactEnriched,
+    ev::kConsentClassified};
 
 std::string MapJson(const std::map<std::string, std::string>& m) {
   JsonObject o;

@@ -85,6 +85,13 @@ inline constexpr std::string_view kOptOutFlagged = "contact.opt_out_flagged";
 // outcome "matched" or "no match". The empty fields it fills follow as
 // contact.changed.
 inline constexpr std::string_view kContactEnriched = "contact.enriched";
+// The classifier's verdict on a flagged text (docs/classifier.md): system,
+// push_id (the classify push it answers), message_key and external_id the
+// text's message id, channel the flagged channels, fields verdict,
+// confidence, model, prompt_version and min_confidence, outcome "opt_out"
+// (applied: a contact.opted_out with reason "classifier" follows) or
+// "flagged" (left for a person).
+inline constexpr std::string_view kConsentClassified = "consent.classified";
 // A push a replay asked to re-drive that the contact's state no longer
 // calls for (sync/redrive.h): system, op, push_id (the push it re-drives,
 // if any), reason, detail ("replay of <event id>").

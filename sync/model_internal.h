@@ -40,6 +40,13 @@ void DecideEnrichmentRequest(const ContactState& s, const ContactFact& fact, con
                              const std::vector<DomainEvent>& decided, std::vector<DomainEvent>* out);
 void DecideEnriched(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                     std::vector<DomainEvent>* out);
+// classifier_rules.cc (docs/classifier.md): whether to ask ctx.classifier
+// about a flagged text (a kReview consent of `fact`, at `t`); and what its
+// answer (push.succeeded of op "classify") records and applies.
+void DecideClassifierRequest(const ContactState& s, const ContactFact& fact, const Consent& c,
+                             const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
+void DecideClassified(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
+                      std::vector<DomainEvent>* out);
 // Applies contact.opted_out, contact.opted_in and consent.conflict.
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e);
 // A consent push ended: its channels are no longer on their way (unless a

@@ -68,6 +68,9 @@ struct PushResult {
   // a consent statement (sync/contact_model.h, kRecipientOptedOut) and never
   // retried.
   bool recipient_opted_out = false;
+  // A refusal the vendor says will not pass on a retry (OpenAI's 429
+  // insufficient_quota): a dead letter at once, whatever its status.
+  bool permanent = false;
   // An enrichment's answer (op "enrich"): the values the vendor knows of
   // the person and their company (sync/fact.h names); empty: no match.
   std::map<std::string, std::string> answered;

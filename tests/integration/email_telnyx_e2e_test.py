@@ -47,8 +47,8 @@ class EmailTelnyxTest(unittest.TestCase):
         public_key = self.telnyx.get("/_sandbox/settings")[1]["public_key"]
         self.env.update({
             "DFM_TELNYX_PUBLIC_KEY": public_key,
-            "DFM_EMAIL_UNSUBSCRIBE_SECRET": SECRET,
-            "DFM_TENANTS_ACME_EMAIL_UNSUBSCRIBE_SECRET": ACME_SECRET,
+            "DFM_UNSUBSCRIBE_SECRET": SECRET,
+            "DFM_TENANTS_ACME_UNSUBSCRIBE_SECRET": ACME_SECRET,
         })
         self.dfm.start(env_extra=self.env)
 
@@ -107,7 +107,7 @@ class EmailTelnyxTest(unittest.TestCase):
         out = wait_for("opted out", lambda: [e["payload"] for e in self.events("contact.opted_out")])
         self.assertEqual(out[0]["channel"], "email")
         self.assertEqual(out[0]["actor"], "person")
-        self.assertEqual(out[0]["system"], "email")
+        self.assertEqual(out[0]["system"], "unsubscribe")
         pushes = [e["payload"] for e in self.events("push.requested") if e["payload"].get("op") == "opt_out"]
         self.assertTrue(pushes and all(p.get("priority") == 10 for p in pushes), pushes)
         self.assertEqual(self.sms_dnd("+12055550401"), None, "only email")
@@ -132,7 +132,7 @@ class EmailTelnyxTest(unittest.TestCase):
             status, body = self.post(bad)
             self.assertEqual(status, 401, (bad, body))
         acme = self.link("bob@example.com", tenant="acme")
-        self.assertIn("/t/acme/webhooks/email?u=", acme)
+        self.assertIn("/t/acme/webhooks/unsubscribe?u=", acme)
         status, _ = self.post(acme.replace("/t/acme", ""))
         self.assertEqual(status, 401, "another tenant's link")
         status, body = self.post(url, body=b"", headers=FORM)

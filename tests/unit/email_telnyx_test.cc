@@ -7,11 +7,12 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
-#include "connectors/email/email.h"
+#include "connectors/unsubscribe/unsubscribe.h"
 #include "connectors/telnyx/telnyx.h"
 #include "connectors/verity/verity.h"
 #include "sync/contact_model.h"
 #include "tests/support/mapper_input.h"
+#include "tests/support/one_answer_http.h"
 #include "util/aead.h"
 #include "util/crypto.h"
 
@@ -119,18 +120,18 @@ TEST(UnsubscribeToken, CannotBeForgedAlteredOrMovedToAnotherAddress) {
   EXPECT_EQ(UnsubscribeTokenId(token), UnsubscribeTokenId(token));
 }
 
-std::unique_ptr<WebhookSource> EmailSource(int64_t link_days = 0) {
-  SystemSettings s = {{"unsubscribe_secret", kSecret}, {"link_days", std::to_string(link_days)}};
+std::unique_ptr<WebhookSource> UnsubscribeSource(int64_t link_days = 0) {
+  SystemSettings s = {{"secret", kSecret}, {"link_days", std::to_string(link_days)}};
   std::vector<SettingProblem> problems;
-  auto src = NewEmailWebhookSource(s, &problems);
+  auto src = NewUnsubscribeWebhookSource(s, &problems);
   EXPECT_TRUE(problems.empty());
   return src;
 }
 
 TEST(UnsubscribeEndpoint, OneClickPostIsVerifiedByItsLink) {
-  auto src = EmailSource();
+  auto src = UnsubscribeSource();
   const std::string token = Mint("ada@example.com");
-  Request r("List-Unsubscribe=One-Click", "/t/north/webhooks/email?u=" + token,
+  Request r("List-Unsubscribe=One-Click", "/t/north/webhooks/unsubscribe?u=" + token,
             "application/x-www-form-urlencoded");
   std::string scheme;
   ASSERT_TRUE(src->Verify(r.in, &scheme).ok());
@@ -150,30 +151,30 @@ TEST(UnsubscribeEndpoint, OneClickPostIsVerifiedByItsLink) {
   EXPECT_EQ(src->Identify(empty.in, &id).code(), Status::Code::kInvalidArgument)
       << "RFC 8058 asks for the one-click body";
 
-  Request none("List-Unsubscribe=One-Click", "/t/north/webhooks/email", "application/x-www-form-urlencoded");
+  Request none("List-Unsubscribe=One-Click", "/t/north/webhooks/unsubscribe", "application/x-www-form-urlencoded");
   EXPECT_EQ(src->Verify(none.in, &scheme).code(), Status::Code::kUnauthenticated);
-  Request forged("List-Unsubscribe=One-Click", "/webhooks/email?u=" + Mint("ada@example.com", "", "x" + kSecret),
+  Request forged("List-Unsubscribe=One-Click", "/webhooks/unsubscribe?u=" + Mint("ada@example.com", "", "x" + kSecret),
                  "application/x-www-form-urlencoded");
   EXPECT_EQ(src->Verify(forged.in, &scheme).code(), Status::Code::kUnauthenticated);
-  EXPECT_TRUE(EmailSource(30)->Verify(r.in, &scheme).ok()) << "made 100,000 s ago, valid 30 days";
+  EXPECT_TRUE(UnsubscribeSource(30)->Verify(r.in, &scheme).ok()) << "made 100,000 s ago, valid 30 days";
 }
 
 TEST(UnsubscribeEndpoint, LinksExpireOnlyWhenTheTenantSaysSo) {
-  Request r("List-Unsubscribe=One-Click", "/webhooks/email?u=" + Mint("ada@example.com", "", kSecret, 1700000000),
+  Request r("List-Unsubscribe=One-Click", "/webhooks/unsubscribe?u=" + Mint("ada@example.com", "", kSecret, 1700000000),
             "application/x-www-form-urlencoded");
   std::string scheme;
-  EXPECT_TRUE(EmailSource(0)->Verify(r.in, &scheme).ok());
-  EXPECT_EQ(EmailSource(30)->Verify(r.in, &scheme).code(), Status::Code::kUnauthenticated);
-  EXPECT_TRUE(EmailSource(800)->Verify(r.in, &scheme).ok());
+  EXPECT_TRUE(UnsubscribeSource(0)->Verify(r.in, &scheme).ok());
+  EXPECT_EQ(UnsubscribeSource(30)->Verify(r.in, &scheme).code(), Status::Code::kUnauthenticated);
+  EXPECT_TRUE(UnsubscribeSource(800)->Verify(r.in, &scheme).ok());
   std::vector<SettingProblem> problems;
-  EXPECT_EQ(NewEmailWebhookSource({{"unsubscribe_secret", "short"}, {"link_days", "0"}}, &problems), nullptr);
+  EXPECT_EQ(NewUnsubscribeWebhookSource({{"secret", "short"}, {"link_days", "0"}}, &problems), nullptr);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].message, "must be at least 32 characters");
 }
 
 TEST(UnsubscribeEndpoint, TheGetPageAsksAndShowsTheAddressMasked) {
-  auto src = EmailSource();
-  Request r("", "/webhooks/email?u=" + Mint("ada@example.com"));
+  auto src = UnsubscribeSource();
+  Request r("", "/webhooks/unsubscribe?u=" + Mint("ada@example.com"));
   auto page = src->Handshake(r.in);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -182,19 +183,19 @@ TEST(UnsubscribeEndpoint, TheGetPageAsksAndShowsTheAddressMasked) {
   EXPECT_EQ(page->body.find("ada@"), std::string::npos);
   EXPECT_NE(page->body.find("name=\"List-Unsubscribe\" value=\"One-Click\""), std::string::npos);
   EXPECT_NE(page->body.find("method=\"post\""), std::string::npos);
-  Request bad("", "/webhooks/email?u=AAAA");
+  Request bad("", "/webhooks/unsubscribe?u=AAAA");
   EXPECT_EQ(src->Handshake(bad.in)->status, 400);
 }
 
 TEST(UnsubscribeMapper, IsThePersonsOptOutOfEmail) {
   const std::string token = Mint("ada@example.com");
-  WebhookReceived w = Webhook("email", "List-Unsubscribe=One-Click");
-  w.public_url = "https://dfm.example.com/t/north/webhooks/email?u=" + token;
-  SystemSettings settings = {{"unsubscribe_secret", kSecret}};
+  WebhookReceived w = Webhook("unsubscribe", "List-Unsubscribe=One-Click");
+  w.public_url = "https://dfm.example.com/t/north/webhooks/unsubscribe?u=" + token;
+  SystemSettings settings = {{"secret", kSecret}};
   MapperSettings ms = UsSettings();
   ms.system = &settings;
   std::vector<ContactFact> facts;
-  ASSERT_TRUE(MapEmailWebhook(w, ms, &facts).ok());
+  ASSERT_TRUE(MapUnsubscribeWebhook(w, ms, &facts).ok());
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].fields.at(fields::kEmail), "ada@example.com");
   ASSERT_EQ(facts[0].consents.size(), 1u);
@@ -204,9 +205,9 @@ TEST(UnsubscribeMapper, IsThePersonsOptOutOfEmail) {
   EXPECT_EQ(c.actor, Consent::Actor::kPerson);
   EXPECT_EQ(c.reason, "one-click unsubscribe");
   EXPECT_EQ(c.message_id, "campaign:nov-news");
-  SystemSettings rotated = {{"unsubscribe_secret", "rotated-" + kSecret}};
+  SystemSettings rotated = {{"secret", "rotated-" + kSecret}};
   ms.system = &rotated;
-  EXPECT_EQ(MapEmailWebhook(w, ms, &facts).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(MapUnsubscribeWebhook(w, ms, &facts).code(), Status::Code::kInvalidArgument);
 }
 
 // ---- Telnyx ------------------------------------------------------------------
@@ -363,15 +364,7 @@ TEST(TelnyxMapper, DeliveryReportsMediaAndBadBodies) {
 
 // ---- Verity's send route -----------------------------------------------------
 
-class OneAnswerHttp : public HttpClient {
- public:
-  HttpRequest sent;
-  HttpResponse answer;
-  void Send(HttpRequest req, HttpCallback cb) override {
-    sent = std::move(req);
-    cb(answer);
-  }
-};
+using testing::OneAnswerHttp;
 
 PushResult VeritySend(OneAnswerHttp* http, const std::string& op = "send", bool contacts_api = false,
                       const std::string& media = "") {

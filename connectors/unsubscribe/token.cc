@@ -3,7 +3,7 @@
 #include <cstdlib>
 
 #include "connectors/common/webhook_source.h"
-#include "connectors/email/email.h"
+#include "connectors/unsubscribe/unsubscribe.h"
 #include "sync/normalize.h"
 #include "util/aead.h"
 #include "util/crypto.h"

@@ -1,25 +1,25 @@
 // The one-click unsubscribe endpoint (RFC 8058), as the webhooks of the
-// system "email": `POST {public base}[/t/{tenant}]/webhooks/email?u=<token>`
+// system "unsubscribe": `POST {public base}[/t/{tenant}]/webhooks/unsubscribe?u=<token>`
 // with the body `List-Unsubscribe=One-Click` (form-urlencoded or
 // multipart/form-data), no login and no cookie.
 //
-// Authenticity: the token (email.h) was made with this tenant's
+// Authenticity: the token (unsubscribe.h) was made with this tenant's
 // `unsubscribe_secret`, so it names one address, chosen by whoever holds
 // the secret; a forged or altered token, or another tenant's, is refused
 // (401). Provider event id: "unsubscribe:<token id>": a second POST of the
 // same link is a duplicate, answered 2xx and not recorded again. Source
 // time: when it was posted. A GET shows a page that posts the same form (a
 // link in the mail's body), and records nothing.
-#include "connectors/email/email.h"
+#include "connectors/unsubscribe/unsubscribe.h"
 
 #include "util/strings.h"
 
 namespace dfm {
 namespace {
 
-class EmailSource : public WebhookSource {
+class UnsubscribeSource : public WebhookSource {
  public:
-  EmailSource(std::string secret, int64_t link_days) : secret_(std::move(secret)), days_(link_days) {}
+  UnsubscribeSource(std::string secret, int64_t link_days) : secret_(std::move(secret)), days_(link_days) {}
 
   bool AcceptsContentType(std::string_view mt) const override {
     return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data";
@@ -95,9 +95,9 @@ class EmailSource : public WebhookSource {
 
 }  // namespace
 
-std::vector<SettingSpec> EmailSettings() {
+std::vector<SettingSpec> UnsubscribeSettings() {
   return {
-      {"unsubscribe_secret", true, "",
+      {"secret", true, "",
        "the key of this tenant's unsubscribe links (at least 32 characters; `dfm unsubscribe-link` "
        "makes links with it)"},
       {"link_days", false, "0",
@@ -107,15 +107,15 @@ std::vector<SettingSpec> EmailSettings() {
   };
 }
 
-std::unique_ptr<WebhookSource> NewEmailWebhookSource(const SystemSettings& s,
+std::unique_ptr<WebhookSource> NewUnsubscribeWebhookSource(const SystemSettings& s,
                                                      std::vector<SettingProblem>* problems) {
-  const std::string& secret = s.at("unsubscribe_secret");
+  const std::string& secret = s.at("secret");
   if (secret.size() < 32) {
-    problems->push_back({"unsubscribe_secret", secret.empty() ? "required" : "must be at least 32 characters"});
+    problems->push_back({"secret", secret.empty() ? "required" : "must be at least 32 characters"});
     return nullptr;
   }
   const int64_t days = std::strtoll(s.at("link_days").c_str(), nullptr, 10);
-  return std::make_unique<EmailSource>(secret, days < 0 ? 0 : days);
+  return std::make_unique<UnsubscribeSource>(secret, days < 0 ? 0 : days);
 }
 
 }  // namespace dfm

@@ -1,19 +1,19 @@
 // An unsubscribe (webhook.cc) -> the address's opt-out of email, the
 // person's own, with the same precedence as a texted STOP; the campaign
 // (or the token's id) is its cause in the opt-out registry.
-#include "connectors/email/email.h"
+#include "connectors/unsubscribe/unsubscribe.h"
 #include "sync/consent.h"
 
 namespace dfm {
 
-Status MapEmailWebhook(const WebhookReceived& w, const MapperSettings& s,
+Status MapUnsubscribeWebhook(const WebhookReceived& w, const MapperSettings& s,
                        std::vector<ContactFact>* out) {
   const std::string token = TokenInTarget(w.public_url);
   UnsubscribeLink link;
-  Status st = ReadUnsubscribeToken(s.Get("unsubscribe_secret", ""), token, &link);
+  Status st = ReadUnsubscribeToken(s.Get("secret", ""), token, &link);
   if (!st.ok()) return Status::InvalidArgument("unsubscribe link unreadable with the current secret");
   ContactFact f;
-  f.system = "email";
+  f.system = "unsubscribe";
   f.fields[fields::kEmail] = link.address;
   Consent c;
   c.change = Consent::Change::kOptOut;

@@ -1,5 +1,5 @@
 // Email consent: one-click unsubscribe links (RFC 8058) as webhooks of the
-// system "email". The pieces connector.cc puts together into its
+// system "unsubscribe". The pieces connector.cc puts together into its
 // descriptor. Internal to this folder and its tests.
 #pragma once
 
@@ -42,14 +42,14 @@ std::string TokenInTarget(std::string_view target);
 std::string MaskAddress(std::string_view address);
 
 // webhook.cc: the link's POST (and the page its GET shows).
-std::vector<SettingSpec> EmailSettings();
-std::unique_ptr<WebhookSource> NewEmailWebhookSource(const SystemSettings& s,
+std::vector<SettingSpec> UnsubscribeSettings();
+std::unique_ptr<WebhookSource> NewUnsubscribeWebhookSource(const SystemSettings& s,
                                                      std::vector<SettingProblem>* problems);
 
 // mapper.cc: an unsubscribe is the address's opt-out of email.
-Status MapEmailWebhook(const WebhookReceived& w, const MapperSettings& s,
+Status MapUnsubscribeWebhook(const WebhookReceived& w, const MapperSettings& s,
                        std::vector<ContactFact>* out);
 
-const Connector& EmailConnector();
+const Connector& UnsubscribeConnector();
 
 }  // namespace dfm
