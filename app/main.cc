@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -12,6 +13,7 @@
 
 #include "app/backfill_command.h"
 #include "app/diagnose.h"
+#include "alerts/alerter.h"
 #include "app/keys_command.h"
 #include "app/unsubscribe_command.h"
 #include "config/config.h"
@@ -69,12 +71,14 @@ std::string DescribeChange(const dfm::Config& was, const dfm::Config& now) {
 }
 
 // The first key of `was` and `now` that only a restart can change (where
-// the service listens and keeps its data, its logging, whether it syncs):
+// the service listens and keeps its data, its logging and alert mail,
+// whether it syncs):
 // "" when none differs.
 std::string RestartOnlyChange(const dfm::Config& was, const dfm::Config& now) {
   auto restart_only = [](const std::string& key) {
     return key.rfind("server.", 0) == 0 || key.rfind("storage.", 0) == 0 ||
-           key.rfind("log.", 0) == 0 || key == "sync.enabled" || key.rfind("api.", 0) == 0;
+           key.rfind("log.", 0) == 0 || key == "sync.enabled" || key.rfind("api.", 0) == 0 ||
+           key.rfind("alerts.", 0) == 0;
   };
   std::map<std::string, std::string> before;
   for (const auto& [k, v] : was.Describe())
@@ -129,10 +133,33 @@ int Serve(const std::string& config_path) {
                                         dfm::EngineSnapshot* engine) {
       sync->StatusSnapshot(log->LastSequence(), connectors, engine);
     });
-    front.SetMetricsParts([&sync, &log](uint64_t last_seq, dfm::MetricsText* out) {
+    std::unique_ptr<dfm::Alerter> alerter;  // [alerts]: mails what the alerting rules say
+    front.SetMetricsParts([&sync, &log, &alerter](uint64_t last_seq, dfm::MetricsText* out) {
       log->WriteMetrics(out);
       sync->WriteMetrics(last_seq, out);
+      if (alerter) {
+        out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, and tries that failed.")
+            .Sample({{"outcome", "sent"}}, static_cast<double>(alerter->mails_sent()))
+            .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()));
+        out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.")
+            .Sample({}, alerter->firing());
+      }
     });
+    if (const dfm::AlertsSettings& a = config.alerts(); !a.smtp_url.empty()) {
+      dfm::AlertSettings as;
+      as.smtp = {a.smtp_url, a.starttls, a.username, a.password, a.from, a.to, a.ca_file};
+      char host[256] = "";
+      gethostname(host, sizeof host - 1);
+      as.site = a.site.empty() ? std::string(host) : a.site;
+      as.tick_us = a.tick_s * 1000000;
+      as.min_interval_us = a.min_interval_s * 1000000;
+      as.repeat_us = a.repeat_h * 3600 * 1000000;
+      alerter = std::make_unique<dfm::Alerter>(
+          as, [&front] { return front.ScrapeMetrics(); },
+          [] { return dfm::SystemClock::Instance()->NowMicros(); });
+      alerter->Start();
+      logger->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
+    }
     // SIGHUP and POST /v1/admin/reload: the file read again. A configuration
     // with errors, or one that changes what only a restart changes, is
     // refused whole; the one in use stays. Every configuration ever put in
@@ -182,6 +209,7 @@ int Serve(const std::string& config_path) {
       logger->critical("event=listen_failed error=\"{}\"", s.ToString());
       rc = 1;
     }
+    if (alerter) alerter->Stop();
     sync->Stop();  // no new decisions; unsettled pushes are re-driven at the next start
     log->Close();  // every queued append is durable and answered
   }

@@ -109,6 +109,17 @@ const GlobalKey kGlobalKeys[] = {
     {"api.rate_limit_per_tenant", "3000"},
     {"api.anonymous_search", "true"},
     {"api.session_hours", "12"},
+    {"alerts.smtp_url", ""},
+    {"alerts.starttls", "true"},
+    {"alerts.username", ""},
+    {"alerts.password", ""},
+    {"alerts.from", ""},
+    {"alerts.to", ""},
+    {"alerts.ca_file", ""},
+    {"alerts.site", ""},
+    {"alerts.tick_s", "15"},
+    {"alerts.min_interval_s", "300"},
+    {"alerts.repeat_h", "4"},
 };
 
 bool ValidTenantName(const std::string& t) {
@@ -290,6 +301,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   std::map<std::string, std::string> known;  // key -> default
   std::set<std::string> secret_keys;
   for (const auto& g : kGlobalKeys) known[g.key] = g.default_value;
+  secret_keys.insert("alerts.password");
   const MergePolicy default_policy = BuiltinMergePolicy();
   for (const auto& f : MergeableFields()) {
     auto it = default_policy.owner.find(f);
@@ -462,6 +474,30 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("api.rate_limit_per_tenant", 0, 10000000, &c.api_.rate_limit_per_tenant);
   bool_key("api.anonymous_search", &c.api_.anonymous_search);
   int_key("api.session_hours", 1, 24 * 30, &c.api_.session_hours);
+  {
+    AlertsSettings& a = c.alerts_;
+    a.smtp_url = value["alerts.smtp_url"];
+    bool_key("alerts.starttls", &a.starttls);
+    a.username = value["alerts.username"];
+    a.password = value["alerts.password"];
+    a.from = value["alerts.from"];
+    a.to = SplitList(value["alerts.to"]);
+    a.ca_file = value["alerts.ca_file"];
+    a.site = value["alerts.site"];
+    int_key("alerts.tick_s", 1, 3600, &a.tick_s);
+    int_key("alerts.min_interval_s", 1, 86400, &a.min_interval_s);
+    int_key("alerts.repeat_h", 1, 24 * 30, &a.repeat_h);
+    if (!a.smtp_url.empty()) {
+      const bool smtps = a.smtp_url.rfind("smtps://", 0) == 0;
+      if (!smtps && a.smtp_url.rfind("smtp://", 0) != 0)
+        problems->push_back({"alerts.smtp_url", "must start with smtp:// (STARTTLS) or smtps://"});
+      if (a.from.find('@') == std::string::npos)
+        problems->push_back({"alerts.from", "an address is needed to send alerts from"});
+      if (a.to.empty()) problems->push_back({"alerts.to", "at least one address to send alerts to"});
+      if (!smtps && !a.starttls && !a.password.empty())
+        problems->push_back({"alerts.starttls", "a password is never sent without TLS: keep starttls on"});
+    }
+  }
   for (const auto& tenant : c.tenants_) {
     const std::string key = "tenants." + tenant + ".consent.staff_opt_outs_hold";
     bool hold = false;

@@ -92,6 +92,16 @@ struct SyncSettings {
 
 // [api]: the authenticated API and the status page (docs/http-api.md,
 // "Keys and roles"; docs/status-page.md).
+// [alerts]: operator alerts by email (docs/alerts.md); off without smtp_url.
+struct AlertsSettings {
+  std::string smtp_url;  // smtp://host:587 (STARTTLS) or smtps://host:465
+  bool starttls = true;
+  std::string username, password, from;
+  std::vector<std::string> to;
+  std::string ca_file, site;
+  int64_t tick_s = 15, min_interval_s = 300, repeat_h = 4;
+};
+
 struct ApiSettings {
   // Requests a minute per API key and per tenant (0: no limit).
   uint64_t rate_limit_per_key = 600;
@@ -156,6 +166,7 @@ class Config {
   const std::string& log_level() const { return log_level_; }
   const SyncSettings& sync() const { return sync_; }
   const ApiSettings& api() const { return api_; }
+  const AlertsSettings& alerts() const { return alerts_; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
@@ -176,6 +187,7 @@ class Config {
   std::string data_dir_ = "./data";
   int64_t min_free_mb_ = 256;
   ApiSettings api_;
+  AlertsSettings alerts_;
   std::string log_level_ = "info";
   SyncSettings sync_;
   std::vector<std::string> tenants_;

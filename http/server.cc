@@ -573,6 +573,8 @@ Status HttpFront::Run(bool handle_signals) {
 
 void HttpFront::Stop() { impl_->BeginDrain(); }
 
+std::string HttpFront::ScrapeMetrics() const { return impl_->MetricsBody(); }
+
 void HttpFront::Reload(const Config& config) {
   auto next = std::make_shared<const WebhookIngestor>(config);
   impl_->metrics.AddRoutes(next->Routes());

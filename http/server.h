@@ -50,6 +50,8 @@ class HttpFront {
   Status Run(bool handle_signals);
   // Asks Run() to drain and return; callable from any thread.
   void Stop();
+  // What GET /metrics answers now (the alerter reads it). Any thread.
+  std::string ScrapeMetrics() const;
   // The admin token the admin endpoints take (util/admin_token.h); API
   // keys are taken without it. Call before Run().
   void SetAdminToken(std::string token);

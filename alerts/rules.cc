@@ -1,0 +1,174 @@
+#include "alerts/rules.h"
+
+#include <algorithm>
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kMinute = 60LL * 1000000;
+
+std::string SeriesKey(const std::string& name, const std::map<std::string, std::string>& labels) {
+  std::string k = name + "{";
+  bool first = true;
+  for (const auto& [l, v] : labels) {
+    k += (first ? "" : ",") + l + "=" + v;
+    first = false;
+  }
+  return k + "}";
+}
+
+bool Matches(const AlertRule& r, const std::map<std::string, std::string>& labels) {
+  for (const auto& [label, allowed] : r.match) {
+    auto it = labels.find(label);
+    if (it == labels.end() || !allowed.count(it->second)) return false;
+  }
+  return true;
+}
+
+std::map<std::string, std::string> TenantSystem(const std::map<std::string, std::string>& labels) {
+  std::map<std::string, std::string> out;
+  for (const char* l : {"tenant", "system"})
+    if (auto it = labels.find(l); it != labels.end()) out[l] = it->second;
+  return out;
+}
+
+}  // namespace
+
+const std::vector<AlertRule>& BuiltinAlertRules() {
+  using K = AlertRule::Kind;
+  static const std::vector<AlertRule> kRules = {
+      {"DfmSyncErrorRateCritical", "critical", "", K::kErrorRatio, "dfm_push_attempts_total", "", {}, 0.05,
+       5 * kMinute, 5 * kMinute, "more than 5% of requests to a system fail"},
+      {"DfmSyncErrorRateWarning", "warning", "", K::kErrorRatio, "dfm_push_attempts_total", "", {}, 0.01,
+       5 * kMinute, 5 * kMinute, "more than 1% of requests to a system fail"},
+      {"DfmSyncBacklogCritical", "critical", "", K::kAbove, "dfm_connector_pushes_held", "", {}, 1000, 0,
+       5 * kMinute, "more than 1,000 changes wait to reach a system"},
+      {"DfmSyncBacklogWarning", "warning", "", K::kAbove, "dfm_connector_pushes_held", "", {}, 500, 0,
+       5 * kMinute, "more than 500 changes wait to reach a system"},
+      {"DfmRouterLagCritical", "critical", "", K::kAbove, "dfm_router_lag_events", "", {}, 1000, 0, 5 * kMinute,
+       "the sync is more than 1,000 events behind the log"},
+      {"DfmRouterLagWarning", "warning", "", K::kAbove, "dfm_router_lag_events", "", {}, 500, 0, 5 * kMinute,
+       "the sync is more than 500 events behind the log"},
+      {"DfmBreakerOpen", "critical", "", K::kEquals, "dfm_connector_breaker_open", "", {}, 1, 0, 5 * kMinute,
+       "a system has failed so often that requests to it are paused"},
+      {"DfmCredentialsRejected", "critical", "", K::kEquals, "dfm_connector_auth_failing", "", {}, 1, 0,
+       5 * kMinute, "a system refuses the service's credentials"},
+      {"DfmOptOutNotDelivered", "critical", "compliance", K::kAbove, "dfm_opt_out_oldest_undelivered_seconds",
+       "", {}, 60, 0, 0, "an opt-out has not reached a system within a minute: texts may still go to a "
+       "person who said STOP"},
+      {"DfmOptOutDeadLettered", "critical", "compliance", K::kIncrease, "dfm_pushes_total", "",
+       {{"op", {"opt_out", "mark_dnc"}}, {"outcome", {"dead_lettered"}}}, 0, 15 * kMinute, 0,
+       "an opt-out was given up on: a system was not told"},
+      {"DfmDiskLow", "critical", "", K::kBelowMetric, "dfm_storage_free_bytes", "dfm_storage_min_free_bytes",
+       {}, 0, 0, 0, "the data directory's disk is nearly full; the service stops taking webhooks"},
+      {"DfmEventLogUnwritable", "critical", "", K::kEquals, "dfm_event_log_writable", "", {}, 0, 0,
+       1 * kMinute, "the event log cannot be written: webhooks are refused"},
+  };
+  return kRules;
+}
+
+std::string FiringAlert::Key() const { return SeriesKey(name, labels); }
+
+AlertEvaluator::AlertEvaluator(std::vector<AlertRule> rules) : rules_(std::move(rules)) {
+  for (const auto& r : rules_) {
+    if (r.kind == AlertRule::Kind::kErrorRatio || r.kind == AlertRule::Kind::kIncrease) {
+      counter_names_.insert(r.metric);
+      longest_window_us_ = std::max(longest_window_us_, r.window_us);
+    }
+  }
+}
+
+std::map<std::map<std::string, std::string>, double> AlertEvaluator::Increase(const AlertRule& r,
+                                                                               bool only_errors,
+                                                                               int64_t now_us) const {
+  std::map<std::map<std::string, std::string>, double> out;
+  if (history_.empty()) return out;
+  // The baseline: the oldest snapshot within the window.
+  const Snapshot* base = nullptr;
+  for (const auto& s : history_)
+    if (s.at_us >= now_us - r.window_us) {
+      base = &s;
+      break;
+    }
+  const Snapshot& last = history_.back();
+  if (!base || base == &last) return out;
+  for (const auto& [key, value] : last.counters) {
+    const auto& labels = series_labels_.at(key);
+    if (key.compare(0, r.metric.size() + 1, r.metric + "{") != 0 || !Matches(r, labels)) continue;
+    if (only_errors) {
+      auto o = labels.find("outcome");
+      if (o == labels.end() || o->second == "ok") continue;
+    }
+    auto b = base->counters.find(key);
+    const double before = b == base->counters.end() ? 0 : b->second;
+    out[TenantSystem(labels)] += value >= before ? value - before : value;  // a reset starts again
+  }
+  return out;
+}
+
+std::vector<FiringAlert> AlertEvaluator::Evaluate(int64_t now_us, const std::vector<MetricSample>& samples) {
+  Snapshot snap{now_us, {}};
+  for (const auto& s : samples) {
+    if (!counter_names_.count(s.name)) continue;
+    const std::string key = SeriesKey(s.name, s.labels);
+    snap.counters[key] = s.value;
+    series_labels_[key] = s.labels;
+  }
+  history_.push_back(std::move(snap));
+  while (history_.size() > 1 && history_[1].at_us <= now_us - longest_window_us_) history_.pop_front();
+
+  std::map<std::string, FiringAlert> holding;  // key -> condition holds now
+  auto hold = [&](const AlertRule& r, std::map<std::string, std::string> labels, double value) {
+    FiringAlert a{r.name, r.severity, r.category, r.summary, std::move(labels), value, 0};
+    holding[a.Key()] = std::move(a);
+  };
+  for (const auto& r : rules_) {
+    switch (r.kind) {
+      case AlertRule::Kind::kAbove:
+      case AlertRule::Kind::kEquals:
+        for (const auto& s : samples)
+          if (s.name == r.metric && (r.kind == AlertRule::Kind::kAbove ? s.value > r.threshold
+                                                                      : s.value == r.threshold))
+            hold(r, s.labels, s.value);
+        break;
+      case AlertRule::Kind::kBelowMetric:
+        for (const auto& s : samples) {
+          if (s.name != r.metric) continue;
+          for (const auto& o : samples)
+            if (o.name == r.other_metric && o.labels == s.labels && s.value < o.value) hold(r, s.labels, s.value);
+        }
+        break;
+      case AlertRule::Kind::kErrorRatio: {
+        auto errors = Increase(r, true, now_us);
+        for (const auto& [labels, total] : Increase(r, false, now_us)) {
+          auto e = errors.find(labels);
+          const double ratio = total > 0 && e != errors.end() ? e->second / total : 0;
+          if (ratio > r.threshold) hold(r, labels, ratio);
+        }
+        break;
+      }
+      case AlertRule::Kind::kIncrease:
+        for (const auto& [labels, inc] : Increase(r, false, now_us))
+          if (inc > r.threshold) hold(r, labels, inc);
+        break;
+    }
+  }
+  std::vector<FiringAlert> firing;
+  std::map<std::string, int64_t> still;
+  for (auto& [key, a] : holding) {
+    auto p = pending_since_.find(key);
+    const int64_t since = p == pending_since_.end() ? now_us : p->second;
+    still[key] = since;
+    const AlertRule* rule = nullptr;
+    for (const auto& r : rules_)
+      if (r.name == a.name) rule = &r;
+    if (now_us - since >= rule->for_us) {
+      a.since_us = since;
+      firing.push_back(std::move(a));
+    }
+  }
+  pending_since_ = std::move(still);
+  return firing;
+}
+
+}  // namespace dfm

@@ -1,0 +1,82 @@
+// The alerting rules of etc/prometheus/alerts.yml, evaluated in the
+// service for sites without Prometheus (docs/alerts.md). Same names, same
+// thresholds, same `for` durations, over the same metric families read
+// back from GET /metrics. DfmDown is not here: a service cannot report
+// itself down. Pure; no I/O, no clock (the caller gives the time).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "alerts/exposition.h"
+
+namespace dfm {
+
+struct AlertRule {
+  enum class Kind {
+    kAbove,         // metric > threshold (each series)
+    kEquals,        // metric == threshold (each series)
+    kBelowMetric,   // metric < other metric of the same labels
+    kErrorRatio,    // sum by (tenant, system) of increase(metric{outcome!="ok"}) / of increase(metric)
+                    // over `window_us` > threshold
+    kIncrease,      // sum by (tenant, system) of increase(metric{filter}) over `window_us` > threshold
+  };
+  std::string name;      // "DfmOptOutNotDelivered"
+  std::string severity;  // "critical", "warning"
+  std::string category;  // "compliance" or ""
+  Kind kind = Kind::kAbove;
+  std::string metric;
+  std::string other_metric;                            // kBelowMetric
+  std::map<std::string, std::set<std::string>> match;  // label -> allowed values (kIncrease)
+  double threshold = 0;
+  int64_t window_us = 0;
+  int64_t for_us = 0;
+  std::string summary;  // what it means, for people
+};
+
+// The rules of etc/prometheus/alerts.yml but DfmDown (tests/unit/alerts_test.cc
+// checks the two lists agree).
+const std::vector<AlertRule>& BuiltinAlertRules();
+
+// An alert that is firing: its rule, the labels of its series (tenant,
+// system, ...), the value that fired it and since when it has held.
+struct FiringAlert {
+  std::string name, severity, category, summary;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+  int64_t since_us = 0;
+  // "DfmBreakerOpen{system=ghl,tenant=default}": one alert's identity.
+  std::string Key() const;
+};
+
+class AlertEvaluator {
+ public:
+  explicit AlertEvaluator(std::vector<AlertRule> rules = BuiltinAlertRules());
+
+  // One evaluation at `now_us` over a scrape's samples: the alerts firing
+  // (their conditions held for the rule's `for`). Counters are remembered
+  // for the longest window.
+  std::vector<FiringAlert> Evaluate(int64_t now_us, const std::vector<MetricSample>& samples);
+
+ private:
+  struct Snapshot {
+    int64_t at_us;
+    std::map<std::string, double> counters;  // series key -> value
+  };
+  // Increase of each series of `metric` (filtered) over `window_us`, summed by tenant and system.
+  std::map<std::map<std::string, std::string>, double> Increase(const AlertRule& r, bool only_errors,
+                                                                int64_t now_us) const;
+
+  std::vector<AlertRule> rules_;
+  std::set<std::string> counter_names_;
+  int64_t longest_window_us_ = 0;
+  std::deque<Snapshot> history_;
+  std::map<std::string, std::map<std::string, std::string>> series_labels_;  // series key -> labels
+  std::map<std::string, int64_t> pending_since_;                             // alert key -> since
+};
+
+}  // namespace dfm

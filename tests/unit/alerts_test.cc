@@ -1,0 +1,207 @@
+// Operator alerts by email (docs/alerts.md): the exposition parser, the
+// rules against etc/prometheus/alerts.yml, their evaluation over time,
+// what is mailed when, and the mail's text. Pure: no SMTP server here
+// (tests/integration/alerts_e2e_test.py has a real one).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "alerts/exposition.h"
+#include "alerts/notifier.h"
+#include "alerts/rules.h"
+#include "alerts/smtp.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kS = 1000000;
+
+TEST(Exposition, ReadsSamplesAndSkipsTheRest) {
+  auto s = ParseExposition(
+      "# HELP dfm_x A thing.\n# TYPE dfm_x counter\n"
+      "dfm_x{tenant=\"a\",system=\"ghl\"} 3\n"
+      "dfm_y 2.5e3\n"
+      "dfm_z{q=\"say \\\"hi\\\"\\\\n\"} 1\n"
+      "dfm_h_bucket{le=\"+Inf\"} 7\n"
+      "broken{tenant=\"a\" 1\n"
+      "\n"
+      "dfm_nan NaN\n");
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s[0].name, "dfm_x");
+  EXPECT_EQ(s[0].labels.at("system"), "ghl");
+  EXPECT_EQ(s[0].value, 3);
+  EXPECT_EQ(s[1].value, 2500);
+  EXPECT_EQ(s[2].labels.at("q"), "say \"hi\"\\n");
+  EXPECT_EQ(s[3].labels.at("le"), "+Inf");
+}
+
+int64_t Duration(const std::string& d) {
+  const int64_t n = std::stoll(d.substr(0, d.size() - 1));
+  return n * (d.back() == 'm' ? 60 : d.back() == 'h' ? 3600 : 1) * kS;
+}
+
+TEST(AlertRules, TheSameAsThePrometheusRules) {
+  std::ifstream f(std::string(DFM_SOURCE_DIR) + "/etc/prometheus/alerts.yml");
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string yml = text.str();
+  // Each "- alert: Name" block: its text (the expression) and its "for:".
+  std::map<std::string, std::pair<std::string, int64_t>> prom;
+  std::string name;
+  std::istringstream lines(yml);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t a = line.find("- alert: ");
+    if (a != std::string::npos) {
+      name = line.substr(a + 9);
+      prom[name] = {"", 0};
+      continue;
+    }
+    if (name.empty()) continue;
+    const size_t at = line.find("for: ");
+    if (at != std::string::npos && line.find("expr") == std::string::npos)
+      prom[name].second = Duration(line.substr(at + 5));
+    else
+      prom[name].first += line + "\n";
+  }
+  ASSERT_TRUE(prom.count("DfmDown"));
+  prom.erase("DfmDown");  // a service cannot report itself down
+  std::set<std::string> ours;
+  for (const auto& r : BuiltinAlertRules()) {
+    ours.insert(r.name);
+    auto p = prom.find(r.name);
+    ASSERT_NE(p, prom.end()) << r.name << " is not in alerts.yml";
+    EXPECT_EQ(r.for_us, p->second.second) << r.name;
+    EXPECT_NE(p->second.first.find(r.metric), std::string::npos) << r.name;
+    std::ostringstream threshold;
+    threshold << r.threshold;
+    if (r.kind != AlertRule::Kind::kBelowMetric) {
+      EXPECT_NE(p->second.first.find(threshold.str()), std::string::npos) << r.name << " " << threshold.str();
+    }
+  }
+  for (const auto& [alert, _] : prom) EXPECT_TRUE(ours.count(alert)) << alert << " is not evaluated in the service";
+}
+
+std::vector<MetricSample> DeadLetters(double n) {
+  return {{"dfm_pushes_total", {{"tenant", "default"}, {"system", "ghl"}, {"op", "opt_out"}, {"outcome", "dead_lettered"}}, n},
+          {"dfm_pushes_total", {{"tenant", "default"}, {"system", "ghl"}, {"op", "upsert"}, {"outcome", "dead_lettered"}}, 9},
+          {"dfm_opt_out_oldest_undelivered_seconds", {{"tenant", "default"}, {"system", "ghl"}}, 0}};
+}
+
+TEST(AlertEvaluator, ADeadLetteredOptOutFiresAtOnceAndResolvesAfterItsWindow) {
+  AlertEvaluator e;
+  EXPECT_TRUE(e.Evaluate(0, {}).empty());
+  auto firing = e.Evaluate(15 * kS, DeadLetters(1));  // the series appears with its first
+  ASSERT_EQ(firing.size(), 1u);
+  EXPECT_EQ(firing[0].name, "DfmOptOutDeadLettered");
+  EXPECT_EQ(firing[0].category, "compliance");
+  EXPECT_EQ(firing[0].labels, (std::map<std::string, std::string>{{"system", "ghl"}, {"tenant", "default"}}));
+  EXPECT_EQ(e.Evaluate(10 * 60 * kS, DeadLetters(1)).size(), 1u) << "within 15 minutes";
+  EXPECT_TRUE(e.Evaluate(16 * 60 * kS, DeadLetters(1)).empty()) << "none for 15 minutes";
+}
+
+TEST(AlertEvaluator, ForDurationsAndGauges) {
+  AlertEvaluator e;
+  std::vector<MetricSample> open = {{"dfm_connector_breaker_open", {{"tenant", "t"}, {"system", "ghl"}}, 1},
+                                    {"dfm_opt_out_oldest_undelivered_seconds", {{"tenant", "t"}, {"system", "ghl"}}, 61},
+                                    {"dfm_storage_free_bytes", {}, 10},
+                                    {"dfm_storage_min_free_bytes", {}, 100}};
+  auto names = [](const std::vector<FiringAlert>& f) {
+    std::set<std::string> n;
+    for (const auto& a : f) n.insert(a.name);
+    return n;
+  };
+  EXPECT_EQ(names(e.Evaluate(0, open)), (std::set<std::string>{"DfmOptOutNotDelivered", "DfmDiskLow"}));
+  EXPECT_FALSE(names(e.Evaluate(4 * 60 * kS, open)).count("DfmBreakerOpen"));
+  EXPECT_TRUE(names(e.Evaluate(5 * 60 * kS, open)).count("DfmBreakerOpen")) << "held 5 minutes";
+  open[0].value = 0;
+  EXPECT_FALSE(names(e.Evaluate(6 * 60 * kS, open)).count("DfmBreakerOpen"));
+  open[0].value = 1;
+  EXPECT_FALSE(names(e.Evaluate(7 * 60 * kS, open)).count("DfmBreakerOpen")) << "the wait starts again";
+}
+
+TEST(AlertEvaluator, ErrorRatioOverFiveMinutes) {
+  AlertEvaluator e;
+  auto attempts = [](double ok, double failed) {
+    return std::vector<MetricSample>{
+        {"dfm_push_attempts_total", {{"tenant", "t"}, {"system", "ghl"}, {"outcome", "ok"}}, ok},
+        {"dfm_push_attempts_total", {{"tenant", "t"}, {"system", "ghl"}, {"outcome", "failed"}}, failed}};
+  };
+  int64_t t = 0;
+  std::vector<FiringAlert> f;
+  for (int i = 0; i <= 40; ++i, t += 15 * kS) f = e.Evaluate(t, attempts(100.0 * i, 3.0 * i));
+  ASSERT_EQ(f.size(), 1u) << "3% of requests fail for 10 minutes";
+  EXPECT_EQ(f[0].name, "DfmSyncErrorRateWarning");
+  EXPECT_NEAR(f[0].value, 3.0 / 103.0, 1e-9);
+}
+
+FiringAlert Alert(const std::string& name, const std::string& system, const std::string& category = "") {
+  FiringAlert a;
+  a.name = name;
+  a.severity = "critical";
+  a.category = category;
+  a.summary = "what it means";
+  a.labels = {{"tenant", "default"}, {"system", system}};
+  return a;
+}
+
+TEST(AlertNotifier, AnOutageIsOneMailNotThousands) {
+  AlertNotifier n("dfm-1", 300 * kS, 4 * 3600 * kS);
+  std::vector<FiringAlert> outage;
+  for (const char* s : {"ghl", "aloware", "verity", "halopsa"}) {
+    outage.push_back(Alert("DfmBreakerOpen", s));
+    outage.push_back(Alert("DfmOptOutDeadLettered", s, "compliance"));
+  }
+  auto mail = n.Update(0, outage);
+  ASSERT_TRUE(mail);
+  EXPECT_EQ(mail->subject, "[dfm dfm-1] Opt-out not delivered: 8 alerts firing: DfmOptOutDeadLettered and more");
+  EXPECT_EQ(mail->body.find("- DfmOptOutDeadLettered"), mail->body.find("- "))
+      << "compliance leads";
+  EXPECT_FALSE(n.Update(1 * kS, outage)) << "nothing until it is sent";
+  n.Sent(1 * kS, true);
+  for (int64_t t = 15; t < 3600; t += 15) EXPECT_FALSE(n.Update(t * kS, outage)) << t;
+  outage.pop_back();  // one resolves
+  EXPECT_TRUE(n.Update(3600 * kS, outage)) << "news";
+  n.Sent(3600 * kS, true);
+  outage.push_back(Alert("DfmDiskLow", ""));
+  EXPECT_FALSE(n.Update(3700 * kS, outage)) << "within min_interval of the last mail";
+  auto next = n.Update(3901 * kS, outage);
+  ASSERT_TRUE(next);
+  EXPECT_NE(next->body.find("DfmDiskLow (critical) firing"), std::string::npos);
+  n.Sent(3901 * kS, true);
+  auto repeat = n.Update(4 * 3600 * kS + 3700 * kS, outage);
+  ASSERT_TRUE(repeat) << "still firing after repeat_us: said again";
+  EXPECT_NE(repeat->body.find("still firing"), std::string::npos);
+}
+
+TEST(AlertNotifier, AMailThatFailsIsTriedAgainWithItsNews) {
+  AlertNotifier n("s", 300 * kS, 4 * 3600 * kS);
+  std::vector<FiringAlert> f = {Alert("DfmOptOutNotDelivered", "ghl", "compliance")};
+  ASSERT_TRUE(n.Update(0, f));
+  n.Sent(0, false);
+  EXPECT_EQ(n.pending(), 1u);
+  EXPECT_FALSE(n.Update(29 * kS, f)) << "backoff 30 s";
+  auto again = n.Update(30 * kS, f);
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->body.find("DfmOptOutNotDelivered (critical, compliance) firing"), std::string::npos);
+  n.Sent(30 * kS, false);
+  EXPECT_FALSE(n.Update(89 * kS, f)) << "60 s";
+  ASSERT_TRUE(n.Update(90 * kS, {}));  // it resolved meanwhile: one mail says both
+  n.Sent(90 * kS, true);
+  EXPECT_EQ(n.pending(), 0u);
+}
+
+TEST(AlertMailText, HeadersCannotBeInjectedAndLinesEndInCrlf) {
+  SmtpSettings s;
+  s.from = "dfm@example.com";
+  s.to = {"ops@example.com", "oncall@example.com\r\nBcc: x@evil.example"};
+  AlertMail m{"subject\r\nBcc: y@evil.example", "line one\nline two\n"};
+  const std::string text = FormatMail(s, m, 1763900000LL * kS, "id@example.com");
+  EXPECT_EQ(text.find("\r\nBcc:"), std::string::npos);
+  EXPECT_NE(text.find("Subject: subjectBcc: y@evil.example\r\n"), std::string::npos);
+  EXPECT_NE(text.find("Date: Sun, 23 Nov 2025 12:13:20 +0000\r\n"), std::string::npos);
+  EXPECT_NE(text.find("\r\n\r\nline one\r\nline two\r\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dfm
