@@ -201,11 +201,18 @@ void RecordReport(Self* self, const PushReport& rep) {
   if (decide)
     for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));
   std::vector<EventDraft> drafts;
-  for (const auto& e : events) {
+  // Keys: the reported push's own events by their push id; what was
+  // decided from them without one (a contact.opted_out from a carrier's
+  // refusal or a classifier's verdict, the fields an enrichment fills) by
+  // the push reported and its place, so that no two reports share a key.
+  const std::string about = rep.events.empty() ? st.contact_id : rep.events.front().push_id;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const DomainEvent& e = events[i];
     EventDraft d = ToDraft(e, st.tenant, ContactStream(st.contact_id), rep.request_id, rep.correlation_id);
     d.idempotency_system = kDecisionKeySystem;
-    d.idempotency_key = e.type == ev::kPushRequested
-                            ? "r/" + e.push_id + "/requested"
+    d.idempotency_key = e.type == ev::kPushRequested ? "r/" + e.push_id + "/requested"
+                        : e.push_id.empty()
+                            ? "r/" + about + "/decided/" + std::to_string(i) + "/" + e.type
                             : "r/" + e.push_id + "/" + std::to_string(e.attempt) + "/" + e.type;
     drafts.push_back(std::move(d));
   }

@@ -61,12 +61,23 @@ def measure(dfm, rows, first_phone=5550000):
     def events():
         return dfm.dump(with_body=True)
 
+    # Settled: every webhook decided (each text's number has a contact) and
+    # every classify push answered or given up, and nothing new for a second.
+    last = {"n": -1, "since": 0.0}
+
     def settled():
         ev = events()
+        contacts = {e["payload"].get("fields", {}).get("phone") for e in ev
+                    if e["type"] in ("contact.created", "contact.opt_out_flagged", "contact.opted_out")}
         flagged = {e["payload"].get("push_id") for e in ev
                    if e["type"] == "push.requested" and e["payload"].get("op") == "classify"}
         done = {e["payload"].get("push_id") for e in ev if e["type"] in ("consent.classified", "push.dead_lettered")}
-        return ev if flagged and flagged <= done else None
+        if not (set(phones) <= contacts or len(ev) > 0) or not flagged <= done:
+            return None
+        if len(ev) != last["n"]:
+            last["n"], last["since"] = len(ev), time.time()
+            return None
+        return ev if time.time() - last["since"] >= 1.0 else None
 
     ev = wait_for("every flagged text answered", settled, timeout=120)
     by_contact = {}

@@ -151,6 +151,11 @@ class ClassifierTest(unittest.TestCase):
         self.assertEqual(keyword[0], 1.0)
         self.assertEqual(combined[0], 1.0, "no false opt-out")
         self.assertGreater(combined[1], keyword[1])
+        # Every applied verdict is its contact's own opt-out (two contacts'
+        # decisions once shared an idempotency key and the second was dropped).
+        applied = [v for v in self.of("consent.classified") if v["outcome"] == "opt_out"]
+        self.assertGreater(len(applied), 3)
+        self.assertEqual(len(self.of("contact.opted_out", reason="classifier")), len(applied))
 
 
 if __name__ == "__main__":
