@@ -9,6 +9,7 @@ between the four sandboxes, as in messages_e2e_test.py.
 - Verity refuses a send because the number opted out at its end (422
   recipient_opted_out): a carrier opt-out, told to GoHighLevel and Aloware,
   the text reported failed and never retried.
+- A second person refused the same way is their own carrier opt-out.
 - A text on the wire when the STOP came, delivered after it: `dfm audit
   violations` lists it as delivered_after_opt_out with both times.
 
@@ -108,6 +109,19 @@ class ConsentTest(unittest.TestCase):
         self.assertEqual(len(sends), 1, "a carrier refusal is never retried")
         dead = [e["payload"] for e in self.events("push.dead_lettered")]
         self.assertEqual([d.get("outcome") for d in dead], ["recipient_opted_out"])
+
+        # A second person refused the same way is their own carrier opt-out
+        # (the decisions of two reports once shared a key: the second was lost).
+        phone2 = "+12055550194"
+        c2 = self.ghl_contact(phone2)
+        self.verity.post("/_sandbox/optouts", {"phone": phone2, "optedOut": True})
+        self.provider_outbound(c2["id"], "Your order shipped too")
+        outs = wait_for("the second carrier opt-out", lambda: [
+            e["payload"] for e in self.events("contact.opted_out")
+            if e["payload"]["actor"] == "carrier" and e["payload"].get("fields", {}).get("phone") == phone2],
+            timeout=15)
+        self.assertEqual(len(outs), 1)
+        wait_for("GHL SMS DND of the second", lambda: self.sms_dnd(phone2) == "active")
 
     def test_a_text_delivered_after_the_opt_out_is_listed_with_both_times(self):
         phone = "+12055550193"
