@@ -318,17 +318,13 @@ void OnDone(Self* self, HttpDone& d) {
                            ? it.order.request.external_id
                            : r.external_id;
       ok.fields = it.order.request.fields;
-      if (it.order.request.op == "enrich") {
-        // What it answered, and what was asked (asked.<field>): the
-        // contact records both (contact.enriched).
-        ok.fields = r.answered;
-        for (const auto& [f, v] : it.order.request.fields) ok.fields["asked." + f] = v;
-        ok.detail = r.detail;
-      } else if (it.order.request.op == "classify") {
-        // The verdict, and what was asked (asked.<field>) but the text.
+      if (IsAnswerOp(it.order.request.op)) {
+        // What it answered, and what was asked (asked.<field>) but a text:
+        // the contact records both (contact.enriched, consent.classified).
         ok.fields = r.answered;
         for (const auto& [f, v] : it.order.request.fields)
           if (f != "body") ok.fields["asked." + f] = v;
+        ok.detail = r.detail;
       } else {
         // What else the vendor answered that a projection keeps (Genesys's
         // conversation id: the conversation mapping), as answer.<key>.

@@ -196,7 +196,7 @@ void RecordReport(Self* self, const PushReport& rep) {
   // decide (DecideReport).
   bool decide = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
     return (e.type == ev::kPushDeadLettered && e.op == "send") ||
-           (e.type == ev::kPushSucceeded && (e.op == "enrich" || e.op == "classify"));
+           (e.type == ev::kPushSucceeded && IsAnswerOp(e.op));
   });
   if (decide)
     for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));

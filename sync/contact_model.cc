@@ -802,7 +802,7 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
   } else if (e.type == ev::kPushRequested && e.op == "enrich") {
     s->enrich_requested_us = std::max(s->enrich_requested_us, recorded_at_us);
   } else if ((e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered) &&
-             (e.op == "enrich" || e.op == "classify")) {
+             IsAnswerOp(e.op)) {
     // What it answered is recorded by contact.enriched (consent.classified),
     // not held as a system's copy of the contact.
   } else if (e.type == ev::kPushRequested && (e.op == "opt_out" || e.op == "opt_in")) {

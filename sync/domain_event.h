@@ -196,6 +196,12 @@ inline bool SettlesPush(const DomainEvent& e) {
          (e.type == ev::kMessageRefused && !e.push_id.empty());
 }
 
+// A question to a system that holds no contacts (an enrichment's "enrich",
+// the classifier's "classify"): its push.succeeded carries what it
+// answered and what was asked (asked.<field>, never a text's body), and is
+// decided by the contact (DecideReport), never taken for a copy of it.
+inline bool IsAnswerOp(std::string_view op) { return op == "enrich" || op == "classify"; }
+
 inline bool IsMessageOp(std::string_view op) {
   return op == "send" || op == "message" || op == "call" || op == "message_status";
 }

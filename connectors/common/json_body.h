@@ -27,6 +27,16 @@ std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
 // there as a string.
 std::string JsonStringAt(std::string_view body, const char* obj, const char* key);
 
+// The string member `key` of `e`, or "" (absent, not a string, or `e`
+// itself an error: a missing parent never throws). E: an element, or a
+// lookup's result (chained lookups carry their error).
+template <class E>
+std::string StringMember(const E& e, const char* key) {
+  std::string_view v;
+  if (e[key].get(v)) return "";
+  return std::string(v);
+}
+
 // What a JSON webhook says it is, as most vendors name it: the first of
 // its "type", "event" and "event_type" string fields; "" for none, or for
 // a body that is not a JSON object.

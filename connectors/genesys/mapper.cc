@@ -21,16 +21,6 @@
 namespace dfm {
 namespace {
 
-// The string member `key` of `e`, or "" (absent, not a string, or `e`
-// itself an error: a missing parent never throws).
-// E: an element, or a lookup's result (chained lookups carry their error).
-template <class E>
-std::string Str(const E& e, const char* key) {
-  std::string_view v;
-  if (e[key].get(v)) return "";
-  return std::string(v);
-}
-
 std::string MediaKind(const std::string& media_type) {
   std::string k = AsciiLower(media_type);
   return k == "file" ? "document" : k;
@@ -44,15 +34,15 @@ Status MapGenesysWebhook(const WebhookReceived& w, const MapperSettings& s,
   simdjson::dom::element doc;
   if (parser.parse(w.body).get(doc) || !doc.is_object())
     return Status::InvalidArgument("Genesys webhook body is not a JSON object");
-  const std::string type = Str(doc, "type"), id = Str(doc, "id");
+  const std::string type = StringMember(doc, "type"), id = StringMember(doc, "id");
   const bool receipt = type == "Receipt";
   if (!receipt && type != "Text" && type != "Structured") return Status::OK();
-  if (!receipt && Str(doc, "direction") != "Outbound") return Status::OK();
+  if (!receipt && StringMember(doc, "direction") != "Outbound") return Status::OK();
   auto channel = doc["channel"];
   // The person: the recipient of what the agent sent; a receipt of a
   // message the person sent names them as its sender.
-  std::string who = Str(channel["to"], "id");
-  if (who.empty()) who = Str(channel["from"], "id");
+  std::string who = StringMember(channel["to"], "id");
+  if (who.empty()) who = StringMember(channel["from"], "id");
   if (who.empty()) return Status::InvalidArgument("Genesys " + type + " without channel.to.id");
   std::string e164 = who[0] == '+' ? who : "+" + who;
   auto phone = s.normalizer ? s.normalizer->Phone(e164) : std::optional<std::string>(e164);
@@ -61,31 +51,31 @@ Status MapGenesysWebhook(const WebhookReceived& w, const MapperSettings& s,
   f.system = "genesys";
   f.external_id = who;
   f.fields[fields::kPhone] = *phone;
-  if (auto t = ParseIso8601Micros(Str(channel, "time"))) f.source_time_us = *t;
+  if (auto t = ParseIso8601Micros(StringMember(channel, "time"))) f.source_time_us = *t;
   Activity a;
   a.message_id = id;
   a.channel = s.Get("channel", "whatsapp");
   if (receipt) {
     a.kind = Activity::Kind::kStatus;
-    a.status = AsciiLower(Str(doc, "status"));
+    a.status = AsciiLower(StringMember(doc, "status"));
     simdjson::dom::array reasons;
     if (!doc["reasons"].get(reasons) && reasons.size() > 0) {
       auto r = reasons.at(0);
-      a.error = Str(r, "code") + ": " + Str(r, "message");
+      a.error = StringMember(r, "code") + ": " + StringMember(r, "message");
     }
   } else {
     a.kind = Activity::Kind::kSend;
     a.direction = "outbound";
-    a.body = Str(doc, "text");
+    a.body = StringMember(doc, "text");
     simdjson::dom::array content;
     if (!doc["content"].get(content)) {
       for (simdjson::dom::element c : content) {
-        if (Str(c, "contentType") != "Attachment") continue;
+        if (StringMember(c, "contentType") != "Attachment") continue;
         auto at = c["attachment"];
-        std::string mime = Str(at, "mime");
+        std::string mime = StringMember(at, "mime");
         if (!a.media.empty()) a.media += "\n";
-        a.media += MediaKind(Str(at, "mediaType")) + " " +
-                   (mime.empty() ? "application/octet-stream" : mime) + " " + Str(at, "url");
+        a.media += MediaKind(StringMember(at, "mediaType")) + " " +
+                   (mime.empty() ? "application/octet-stream" : mime) + " " + StringMember(at, "url");
       }
     }
     if (a.body.empty() && a.media.empty())

@@ -29,16 +29,6 @@
 namespace dfm {
 namespace {
 
-// The string member `key` of `e`, or "" (absent, not a string, or `e`
-// itself an error: a missing parent never throws).
-// E: an element, or a lookup's result (chained lookups carry their error).
-template <class E>
-std::string Str(const E& e, const char* key) {
-  std::string_view v;
-  if (e[key].get(v)) return "";
-  return std::string(v);
-}
-
 // The item's `timestamp` (epoch seconds, a string or, in user_preferences,
 // a number) in µs; 0 when absent or not a plausible time (WhatsAppSeconds).
 template <class E>
@@ -62,20 +52,20 @@ Status Person(std::string_view wa_id, const MapperSettings& s, ContactFact* f) {
 template <class E>
 void ReadContent(const E& m, const std::string& type, Activity* a) {
   if (type == "text") {
-    a->body = Str(m["text"], "body");
+    a->body = StringMember(m["text"], "body");
   } else if (type == "button") {
-    a->body = Str(m["button"], "text");
+    a->body = StringMember(m["button"], "text");
   } else if (type == "interactive") {
     auto i = m["interactive"];
-    a->body = Str(i["button_reply"], "title");
-    if (a->body.empty()) a->body = Str(i["list_reply"], "title");
+    a->body = StringMember(i["button_reply"], "title");
+    if (a->body.empty()) a->body = StringMember(i["list_reply"], "title");
   } else if (type == "image" || type == "video" || type == "audio" || type == "document" ||
              type == "sticker") {
     auto media = m[type];
-    a->body = Str(media, "caption");
-    std::string mime = Str(media, "mime_type");
+    a->body = StringMember(media, "caption");
+    std::string mime = StringMember(media, "mime_type");
     a->media = type + " " + (mime.empty() ? "application/octet-stream" : mime) + " wa-media:" +
-               Str(media, "id");
+               StringMember(media, "id");
   }
   if (a->body.empty() && a->media.empty()) a->body = "[WhatsApp " + type + " message]";
 }
@@ -94,7 +84,7 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
     if (e["changes"].get(changes)) continue;
     for (simdjson::dom::element c : changes) {
       auto value = c["value"];
-      std::string ours = Str(value["metadata"], "display_phone_number");
+      std::string ours = StringMember(value["metadata"], "display_phone_number");
       std::string our_number;
       if (!ours.empty()) {
         auto n = s.normalizer ? s.normalizer->Phone("+" + ours) : std::optional<std::string>("+" + ours);
@@ -105,7 +95,7 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
         for (simdjson::dom::element m : list) {
           ContactFact f;
           f.system = "whatsapp";
-          std::string from = Str(m, "from"), id = Str(m, "id"), type = Str(m, "type");
+          std::string from = StringMember(m, "from"), id = StringMember(m, "id"), type = StringMember(m, "type");
           if (from.empty() || id.empty())
             return Status::InvalidArgument("WhatsApp message without from or id");
           Status p = Person(from, s, &f);
@@ -131,7 +121,7 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
         for (simdjson::dom::element m : list) {
           ContactFact f;
           f.system = "whatsapp";
-          std::string to = Str(m, "recipient_id"), id = Str(m, "id");
+          std::string to = StringMember(m, "recipient_id"), id = StringMember(m, "id");
           if (to.empty() || id.empty())
             return Status::InvalidArgument("WhatsApp status without recipient_id or id");
           Status p = Person(to, s, &f);
@@ -141,17 +131,17 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
           a.kind = Activity::Kind::kStatus;
           a.channel = channels::kWhatsApp;
           a.message_id = id;
-          a.message_key = Str(m, "biz_opaque_callback_data");
+          a.message_key = StringMember(m, "biz_opaque_callback_data");
           a.direction = "outbound";
-          a.status = Str(m, "status");
+          a.status = StringMember(m, "status");
           a.our_number = our_number;
           simdjson::dom::array errors;
           if (!m["errors"].get(errors) && errors.size() > 0) {
             auto err = errors.at(0);
             int64_t code = 0;
             if (err["code"].get(code)) {}
-            std::string title = Str(err, "title");
-            if (title.empty()) title = Str(err, "message");
+            std::string title = StringMember(err, "title");
+            if (title.empty()) title = StringMember(err, "message");
             a.error = std::to_string(code) + ": " + title;
           }
           f.activities.push_back(std::move(a));
@@ -160,12 +150,12 @@ Status MapWhatsAppWebhook(const WebhookReceived& w, const MapperSettings& s,
       }
       if (!value["user_preferences"].get(list)) {
         for (simdjson::dom::element m : list) {
-          if (Str(m, "category") != "marketing_messages") continue;
-          const std::string v = Str(m, "value");
+          if (StringMember(m, "category") != "marketing_messages") continue;
+          const std::string v = StringMember(m, "value");
           if (v != "stop" && v != "resume") continue;
           ContactFact f;
           f.system = "whatsapp";
-          Status p = Person(Str(m, "wa_id"), s, &f);
+          Status p = Person(StringMember(m, "wa_id"), s, &f);
           if (!p.ok()) return p;
           f.source_time_us = EpochSeconds(m);
           Consent consent;

@@ -16,8 +16,6 @@ service runs again and the load has stopped. The long run is
 """
 import argparse
 import http.client
-import json
-import os
 import random
 import shutil
 import sys
@@ -53,13 +51,7 @@ class Load:
         if not self.make:
             return t.post_verity(conn, msg, f"load {msg}")
         _, _, path, body, headers = msg
-        conn.request("POST", path, body, headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        try:
-            return resp, json.loads(data)
-        except ValueError:
-            return resp, None
+        return t.post_json(conn, path, body, headers)
 
     def run(self, n):
         conn = None

@@ -122,8 +122,14 @@ def post_verity(conn, message_id, text):
     (read) and its JSON answer (None when it is not JSON). Raises what
     http.client raises."""
     body = verity_body(message_id, text=text)
-    conn.request("POST", "/webhooks/verity", body, {
+    return post_json(conn, "/webhooks/verity", body, {
         "Content-Type": "application/json", "X-Texting-Signature": verity_signature(body)})
+
+
+def post_json(conn, path, body, headers):
+    """POSTs `body` on the keep-alive connection `conn`; returns the response
+    (read) and its JSON answer (None when it is not JSON)."""
+    conn.request("POST", path, body, headers)
     resp = conn.getresponse()
     data = resp.read()
     try:

@@ -8,7 +8,8 @@ its title and a custom field; a user created or changed in HaloPSA reaches
 GoHighLevel, Aloware and Verity; a HaloPSA outage (and a refused token) is waited
 out and the user is written once; the same person created in three systems
 at once is one contact with one record in each; `dfm diagnose` names a
-mapped custom field HaloPSA lacks and one of the wrong type.
+mapped custom field HaloPSA lacks and one of the wrong type; a one-click
+unsubscribe reaches HaloPSA's "never send emails" and GoHighLevel's Email DND.
 
 Usage: halopsa_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -67,6 +68,7 @@ class HaloTest(unittest.TestCase):
             "DFM_VERITY_API_BASE_URL": self.verity.url,
             "DFM_VERITY_CONTACTS_API": "true",  # this deployment's Verity has /v1/contacts
             "DFM_VERITY_API_KEY": VERITY_KEY,
+            "DFM_UNSUBSCRIBE_SECRET": "it-halo-unsubscribe-secret-0123456789ab",
         }
         for system in ("GHL", "ALOWARE", "HALOPSA", "APOLLO", "VERITY"):
             self.env[f"DFM_{system}_RETRY_BASE_MS"] = "100"
@@ -194,6 +196,26 @@ class HaloTest(unittest.TestCase):
         self.assertEqual(len(by_phone(self.alo.contacts(), phone, "phone_number")), 1)
         self.assertEqual(len(self.halo_users(email)), 1)
         self.assertEqual(len(by_phone(self.verity.contacts(), phone, "phone")), 1)
+
+    def test_a_one_click_unsubscribe_reaches_every_system_that_keeps_email_consent(self):
+        self.ghl_lead("+12055550321", "Una", "una@globex.com")
+        wait_for("Una in HaloPSA", lambda: self.halo_users("una@globex.com"))
+        r = subprocess.run([base.DFM, "unsubscribe-link", "-c", self.dfm.config_path, "--email", "una@globex.com",
+                            "--json"], capture_output=True, text=True, env=dict(dfmtest.environ(), **self.env))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        url = json.loads(r.stdout)["url"]
+        status, _, body = dfmtest.request("127.0.0.1", self.dfm.port, "POST", url.split(str(self.dfm.port), 1)[1],
+                                          body=b"List-Unsubscribe=One-Click",
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200, body)
+        wait_for("HaloPSA never sends her email", lambda: [
+            u for u in self.halo_users("una@globex.com") if u.get("neversendemails") is True])
+        wait_for("GHL Email DND", lambda: [
+            c for c in by_phone(self.ghl.contacts(), "+12055550321", "phone")
+            if ((c.get("dndSettings") or {}).get("Email") or {}).get("status") == "active"])
+        sms = [c for c in by_phone(self.ghl.contacts(), "+12055550321", "phone")
+               if ((c.get("dndSettings") or {}).get("SMS") or {}).get("status") == "active"]
+        self.assertEqual(sms, [], "only email")
 
     def test_diagnose_names_a_missing_and_a_mistyped_custom_field(self):
         env = dict(dfmtest.environ(), **self.env)
