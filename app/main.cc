@@ -12,10 +12,12 @@
 #include <mutex>
 
 #include "app/backfill_command.h"
+#include "app/cluster_command.h"
 #include "app/diagnose.h"
 #include "alerts/alerter.h"
 #include "app/keys_command.h"
 #include "app/unsubscribe_command.h"
+#include "cluster/node.h"
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "app/sync_runtime.h"
@@ -78,7 +80,7 @@ std::string RestartOnlyChange(const dfm::Config& was, const dfm::Config& now) {
   auto restart_only = [](const std::string& key) {
     return key.rfind("server.", 0) == 0 || key.rfind("storage.", 0) == 0 ||
            key.rfind("log.", 0) == 0 || key == "sync.enabled" || key.rfind("api.", 0) == 0 ||
-           key.rfind("alerts.", 0) == 0;
+           key.rfind("alerts.", 0) == 0 || key.rfind("cluster.", 0) == 0;
   };
   std::map<std::string, std::string> before;
   for (const auto& [k, v] : was.Describe())
@@ -89,6 +91,109 @@ std::string RestartOnlyChange(const dfm::Config& was, const dfm::Config& now) {
     if (it == before.end() || it->second != v) return k;
   }
   return "";
+}
+
+// SIGHUP and POST /v1/admin/reload: the file read again. A configuration
+// with errors, or one that changes what only a restart changes, is refused
+// whole; the one in use stays. Every configuration ever put in place is
+// kept, because the webhook sources, the actors' tables and the API point
+// into it (reloads are rare and small). `apply` puts a sound one in place.
+class Reloader {
+ public:
+  Reloader(std::string path, const dfm::Config* first, std::function<void(const dfm::Config&)> apply)
+      : path_(std::move(path)), current_(first), apply_(std::move(apply)) {}
+
+  dfm::Status operator()(std::string* summary) {
+    auto logger = dfm::Logger("main");
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<dfm::ConfigProblem> found;
+    auto next = std::make_unique<dfm::Config>(
+        dfm::Config::Load(path_, dfm::Config::ProcessEnv(), &found));
+    std::string why;
+    int errors = 0;
+    for (const auto& p : found) {
+      if (!p.error) continue;
+      if (errors++ == 0) why = p.key + ": " + p.message;
+    }
+    if (errors > 1) why += " (and " + std::to_string(errors - 1) + " more; see `dfm config check`)";
+    if (why.empty()) {
+      std::string key = RestartOnlyChange(*current_, *next);
+      if (!key.empty()) why = key + " changes only with a restart";
+    }
+    if (!why.empty()) {
+      logger->error("event=config_reload_refused reason=\"{}\"", dfm::LogText(why));
+      return dfm::Status::InvalidArgument("configuration refused, the one in use stays: " + why);
+    }
+    *summary = DescribeChange(*current_, *next);
+    if (summary->empty()) *summary = "nothing changed";
+    apply_(*next);
+    current_ = next.get();
+    kept_.push_back(std::move(next));
+    logger->info("event=config_reloaded change=\"{}\"", dfm::LogText(*summary));
+    return dfm::Status::OK();
+  }
+
+ private:
+  const std::string path_;
+  std::mutex mu_;
+  const dfm::Config* current_;
+  std::vector<std::unique_ptr<dfm::Config>> kept_;
+  std::function<void(const dfm::Config&)> apply_;
+};
+
+// The sync runtime of one partition (cluster mode).
+class PartitionSync : public dfm::PartitionWork {
+ public:
+  explicit PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt) : rt_(std::move(rt)) {}
+  void Reload(const dfm::Config& config) override { rt_->Reload(config); }
+  void Stop() override { rt_->Stop(); }
+
+ private:
+  std::unique_ptr<dfm::SyncRuntime> rt_;
+};
+
+// `dfm serve` with [cluster] enabled (docs/scale-out.md): webhooks go to
+// the replicated ingest stream; the partitions this node holds run here.
+int ServeCluster(const dfm::Config& config, const std::string& config_path) {
+  auto logger = dfm::Logger("main");
+  std::unique_ptr<dfm::ClusterNode> node;
+  dfm::Status s = dfm::ClusterNode::Start(
+      config,
+      [&config](dfm::EventLog* log, std::function<bool(const std::string&)> runs,
+                std::unique_ptr<dfm::PartitionWork>* out) {
+        std::unique_ptr<dfm::SyncRuntime> rt;
+        dfm::Status st = dfm::SyncRuntime::Start(config, log, &rt, std::move(runs));
+        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt));
+        return st;
+      },
+      &node);
+  if (!s.ok()) {
+    logger->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
+    spdlog::shutdown();
+    return 1;
+  }
+  int rc = 0;
+  {
+    dfm::HttpFront front(config, node->ingest_log());
+    front.SetHealthParts([&node](uint64_t, dfm::JsonObject* parts) { node->AddHealthParts(parts); });
+    front.SetMetricsParts([&node](uint64_t, dfm::MetricsText* out) { node->WriteMetrics(out); });
+    Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
+      node->Reload(next);
+      front.Reload(next);
+    });
+    front.SetReloadHandler(std::ref(reloader));
+    std::string token;
+    if (dfm::WriteAdminToken(config.data_dir(), &token).ok()) front.SetAdminToken(token);
+    s = front.Run(/*handle_signals=*/true);
+    if (!s.ok()) {
+      logger->critical("event=listen_failed error=\"{}\"", s.ToString());
+      rc = 1;
+    }
+    node->Stop();  // partitions given up for the others to take at once
+  }
+  logger->info("event=exit code={}", rc);
+  spdlog::shutdown();
+  return rc;
 }
 
 int Serve(const std::string& config_path) {
@@ -103,6 +208,7 @@ int Serve(const std::string& config_path) {
   std::string loose =
       dfm::DescribeLooseModes(config.data_dir(), dfm::LooseModes(config.data_dir()));
   if (!loose.empty()) logger->warn("event=data_dir_open_to_others detail=\"{}\"", loose);
+  if (config.cluster().enabled) return ServeCluster(config, config_path);
   std::unique_ptr<dfm::RocksDbEventLog> log;
   dfm::RocksDbLogOptions opts;
   opts.path = config.data_dir();
@@ -160,43 +266,11 @@ int Serve(const std::string& config_path) {
       alerter->Start();
       logger->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
     }
-    // SIGHUP and POST /v1/admin/reload: the file read again. A configuration
-    // with errors, or one that changes what only a restart changes, is
-    // refused whole; the one in use stays. Every configuration ever put in
-    // place is kept, because the webhook sources, the actors' tables and
-    // the API point into it (reloads are rare and small).
-    std::mutex reload_mu;
-    std::vector<std::unique_ptr<dfm::Config>> reloaded;
-    const dfm::Config* current = &config;
-    front.SetReloadHandler([&](std::string* summary) -> dfm::Status {
-      std::lock_guard<std::mutex> lock(reload_mu);
-      std::vector<dfm::ConfigProblem> found;
-      auto next = std::make_unique<dfm::Config>(
-          dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &found));
-      std::string why;
-      int errors = 0;
-      for (const auto& p : found) {
-        if (!p.error) continue;
-        if (errors++ == 0) why = p.key + ": " + p.message;
-      }
-      if (errors > 1) why += " (and " + std::to_string(errors - 1) + " more; see `dfm config check`)";
-      if (why.empty()) {
-        std::string key = RestartOnlyChange(*current, *next);
-        if (!key.empty()) why = key + " changes only with a restart";
-      }
-      if (!why.empty()) {
-        logger->error("event=config_reload_refused reason=\"{}\"", dfm::LogText(why));
-        return dfm::Status::InvalidArgument("configuration refused, the one in use stays: " + why);
-      }
-      *summary = DescribeChange(*current, *next);
-      if (summary->empty()) *summary = "nothing changed";
-      sync->Reload(*next);
-      front.Reload(*next);
-      current = next.get();
-      reloaded.push_back(std::move(next));
-      logger->info("event=config_reloaded change=\"{}\"", dfm::LogText(*summary));
-      return dfm::Status::OK();
+    Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
+      sync->Reload(next);
+      front.Reload(next);
     });
+    front.SetReloadHandler(std::ref(reloader));
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {
@@ -310,6 +384,19 @@ int main(int argc, char** argv) {
   unsub->add_option("--campaign", unsub_args.campaign, "the mailing it is for, recorded as the cause");
   unsub->add_flag("--json", unsub_args.json, "one JSON object");
 
+  auto* cluster = app.add_subcommand("cluster", "Cluster mode's logs and partitions (docs/scale-out.md)");
+  cluster->require_subcommand(1);
+  std::string pull_into, cluster_tenant;
+  bool pull_json = false;
+  auto* pull = cluster->add_subcommand(
+      "pull", "Copy every partition's log from NATS into DIR/p<NNN>, for the log and replay tools");
+  pull->add_option("-c,--config", config_path, "configuration file (its [cluster])");
+  pull->add_option("--into", pull_into, "where the copies go (pulled again: only what is new)")->required();
+  pull->add_flag("--json", pull_json, "one JSON object per partition");
+  auto* part = cluster->add_subcommand("partition", "The partition a tenant lives in");
+  part->add_option("-c,--config", config_path, "configuration file (its [cluster])");
+  part->add_option("tenant", cluster_tenant, "tenant")->required();
+
   dfm::ReplayTools tools(&app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
@@ -364,6 +451,13 @@ int main(int argc, char** argv) {
     dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
     if (PrintProblems(problems, std::cerr) > 0) return 2;
     return dfm::RunUnsubscribeLink(c, unsub_args, std::time(nullptr), std::cout, std::cerr);
+  }
+  if (cluster->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    if (pull->parsed()) return dfm::RunClusterPull(c, pull_into, pull_json, std::cout, std::cerr);
+    return dfm::RunClusterPartition(c, cluster_tenant, std::cout);
   }
   if (verify->parsed()) return dfm::RunLogVerify(resolve_data_dir(), json, std::cout, std::cerr);
   if (recover->parsed()) return dfm::RunLogRecover(resolve_data_dir(), std::cout, std::cerr);

@@ -82,15 +82,25 @@ struct SyncRuntime::Impl {
   std::map<std::pair<std::string, std::string>, SystemSettings> in_use;
   std::shared_ptr<SyncEnv> env;
   std::mutex reload_mu;
+  std::function<bool(const std::string&)> runs;  // null: every tenant
+  std::vector<std::string> Tenants(const Config& config) const {
+    std::vector<std::string> out;
+    for (const auto& t : config.tenants())
+      if (!runs || runs(t)) out.push_back(t);
+    return out;
+  }
 };
 
 SyncRuntime::~SyncRuntime() { Stop(); }
 
-Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out) {
+Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
+                          std::function<bool(const std::string& tenant)> runs) {
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
   im.log = log;
+  im.runs = std::move(runs);
+  const std::vector<std::string> tenants = im.Tenants(config);
   auto logger = Logger("sync");
   im.projections = std::make_unique<ProjectionRunner>(log, im.all.All());
   Status s = im.projections->CatchUp();
@@ -111,10 +121,10 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   env->board = im.board;
   // Each tenant decides with its own systems (a tenant whose GoHighLevel has
   // no conversation provider takes no texts there; others still do).
-  for (const auto& tenant : config.tenants()) env->contexts[tenant] = SyncContextFor(config, tenant);
+  for (const auto& tenant : tenants) env->contexts[tenant] = SyncContextFor(config, tenant);
   env->ctx = SyncContextFor(config, "");  // for a tenant not configured: never routed to
   env->mapper.normalizer = im.normalizer.get();
-  for (const auto& tenant : config.tenants())
+  for (const auto& tenant : tenants)
     for (const auto& [system, settings] : config.Systems(tenant))
       env->system_tables[{tenant, system}] = &settings;
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
@@ -124,7 +134,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
 
   im.http = std::make_unique<CurlHttpClient>(16);
   std::vector<ConnectorSettings> connectors;
-  for (const auto& tenant : config.tenants()) {
+  for (const auto& tenant : tenants) {
     for (const auto& [system, settings] : config.Systems(tenant)) {
       auto c = MakeConnector(tenant, system, settings, im.http.get());
       if (!c) continue;
@@ -155,13 +165,14 @@ void SyncRuntime::Reload(const Config& config) {
   Impl& im = *impl_;
   if (!im.engine) return;
   std::lock_guard<std::mutex> lock(im.reload_mu);
+  const std::vector<std::string> tenants = im.Tenants(config);
   auto tables = std::make_shared<SyncEnv::Tables>();
-  for (const auto& tenant : config.tenants()) tables->contexts[tenant] = SyncContextFor(config, tenant);
-  for (const auto& tenant : config.tenants())
+  for (const auto& tenant : tenants) tables->contexts[tenant] = SyncContextFor(config, tenant);
+  for (const auto& tenant : tenants)
     for (const auto& [system, settings] : config.Systems(tenant))
       tables->system_tables[{tenant, system}] = &settings;
   std::vector<ConnectorSettings> changed;
-  for (const auto& tenant : config.tenants()) {
+  for (const auto& tenant : tenants) {
     for (const auto& [system, settings] : config.Systems(tenant)) {
       auto old = im.in_use.find({tenant, system});
       if (old != im.in_use.end() && old->second == settings) continue;

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -21,8 +23,11 @@ class SyncRuntime {
  public:
   ~SyncRuntime();
   // Catches the projections up (progress in the log), then starts them and
-  // the sync actors. REQUIRES: `log` outlives the runtime.
-  static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out);
+  // the sync actors. REQUIRES: `log` outlives the runtime. With `runs`
+  // (cluster mode: one runtime per partition), only the tenants it accepts
+  // get connectors and rules; the others' events are never routed.
+  static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
+                      std::function<bool(const std::string& tenant)> runs = nullptr);
   // A configuration reload: every tenant's rules and tables from `config`,
   // a connector actor for each newly enabled (tenant, system), and new
   // settings (credentials, limits) for those whose settings changed; the

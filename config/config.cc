@@ -120,6 +120,12 @@ const GlobalKey kGlobalKeys[] = {
     {"alerts.tick_s", "15"},
     {"alerts.min_interval_s", "300"},
     {"alerts.repeat_h", "4"},
+    {"cluster.enabled", "false"},
+    {"cluster.nats_urls", ""},
+    {"cluster.node_id", ""},
+    {"cluster.partitions", "12"},
+    {"cluster.replicas", "3"},
+    {"cluster.lease_ttl_s", "6"},
 };
 
 bool ValidTenantName(const std::string& t) {
@@ -474,6 +480,25 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   int_key("api.rate_limit_per_tenant", 0, 10000000, &c.api_.rate_limit_per_tenant);
   bool_key("api.anonymous_search", &c.api_.anonymous_search);
   int_key("api.session_hours", 1, 24 * 30, &c.api_.session_hours);
+  {
+    ClusterSettings& cl = c.cluster_;
+    bool_key("cluster.enabled", &cl.enabled);
+    cl.nats_urls = SplitList(value["cluster.nats_urls"]);
+    cl.node_id = value["cluster.node_id"];
+    int_key("cluster.partitions", 1, 1024, &cl.partitions);
+    int_key("cluster.replicas", 1, 5, &cl.replicas);
+    int_key("cluster.lease_ttl_s", 2, 300, &cl.lease_ttl_s);
+    if (cl.enabled && cl.nats_urls.empty())
+      problems->push_back({"cluster.nats_urls", "at least one nats://host:port to join"});
+    for (const auto& u : cl.nats_urls)
+      if (u.rfind("nats://", 0) != 0 && u.rfind("tls://", 0) != 0)
+        problems->push_back({"cluster.nats_urls", "each must start with nats:// or tls://"});
+    for (char ch : cl.node_id)
+      if (!isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') {
+        problems->push_back({"cluster.node_id", "letters, digits, - and _ only"});
+        break;
+      }
+  }
   {
     AlertsSettings& a = c.alerts_;
     a.smtp_url = value["alerts.smtp_url"];

@@ -102,6 +102,17 @@ struct AlertsSettings {
   int64_t tick_s = 15, min_interval_s = 300, repeat_h = 4;
 };
 
+// [cluster]: several nodes on NATS JetStream (docs/scale-out.md); off by
+// default (one node, RocksDB only).
+struct ClusterSettings {
+  bool enabled = false;
+  std::vector<std::string> nats_urls;  // nats://host:port, any of the cluster
+  std::string node_id;                 // unique per node; the host name when empty
+  int64_t partitions = 12;             // fixed for the cluster's life
+  int64_t replicas = 3;                // of every stream and the lease bucket
+  int64_t lease_ttl_s = 6;             // a silent owner loses its partitions after this
+};
+
 struct ApiSettings {
   // Requests a minute per API key and per tenant (0: no limit).
   uint64_t rate_limit_per_key = 600;
@@ -167,6 +178,7 @@ class Config {
   const SyncSettings& sync() const { return sync_; }
   const ApiSettings& api() const { return api_; }
   const AlertsSettings& alerts() const { return alerts_; }
+  const ClusterSettings& cluster() const { return cluster_; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
@@ -188,6 +200,7 @@ class Config {
   int64_t min_free_mb_ = 256;
   ApiSettings api_;
   AlertsSettings alerts_;
+  ClusterSettings cluster_;
   std::string log_level_ = "info";
   SyncSettings sync_;
   std::vector<std::string> tenants_;

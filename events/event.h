@@ -72,6 +72,10 @@ struct EventDraft {
   EventId causation_id;    // the event that caused this one; zero for none
   EventId correlation_id;  // the root of the chain; zero means "this event itself"
   std::string payload;     // encoded by the type's own codec
+  // Zero (nearly always): the log gives the event its id. Cluster mode sets
+  // it where the webhook is taken, so the id answered there is the one the
+  // partition's log records (docs/scale-out.md).
+  EventId id;
 
   // When set, the log appends the draft only if no event with the same
   // (tenant, idempotency_system, idempotency_key) exists; otherwise it answers

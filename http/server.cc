@@ -53,6 +53,14 @@ std::string ErrorJson(const std::string& error, const std::string& detail) {
 
 }  // namespace
 
+// An io_context whose pending handlers can be destroyed before it is: the
+// handlers of idle keep-alive connections (a proxy keeps some open) hold
+// those connections, which point into their server's connection limiter,
+// so they must go while the servers still exist.
+struct IoContext : asio::io_context {
+  using asio::execution_context::shutdown;
+};
+
 struct HttpFront::Impl {
   Impl(const Config& c, EventLog* l, const Clock* k)
       : config(c),
@@ -88,7 +96,7 @@ struct HttpFront::Impl {
   ConsoleCounters console_counters;
   std::unique_ptr<Console> console;
 
-  asio::io_context ioctx;
+  IoContext ioctx;
   std::unique_ptr<Server> server;
   std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
@@ -564,6 +572,7 @@ Status HttpFront::Run(bool handle_signals) {
   if (signals) signals->cancel();
   if (hangups) hangups->cancel();
   m.console.reset();  // after the drain: what its worker had was answered
+  m.ioctx.shutdown();  // idle connections' handlers, while their servers exist
   m.server.reset();
   m.admin_server.reset();
   m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),

@@ -45,7 +45,7 @@ void AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
     }
     Event e;
     e.seq = next_seq_++;
-    e.id = ids_.Next(now_us / 1000);
+    e.id = d.id.IsZero() ? ids_.Next(now_us / 1000) : d.id;
     e.recorded_at_us = now_us;
     e.source_time_us = d.source_time_us;
     e.tenant = std::move(d.tenant);

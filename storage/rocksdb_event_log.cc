@@ -460,6 +460,61 @@ void RocksDbEventLog::Impl::MaintenanceLoop() {
   }
 }
 
+Status RocksDbEventLog::ImportRecords(const std::vector<ReplicaRecord>& records,
+                                      uint64_t position) {
+  std::unique_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db || !impl_->healthy.load()) return Status::Unavailable("event log cannot accept writes");
+  if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
+  uint64_t last = 0;
+  Sha256Digest head{};
+  Status s = impl_->LoadHead(&last, &head);
+  if (!s.ok()) return s;
+  rocksdb::WriteBatch wb;
+  const uint64_t first_last = last;
+  for (const auto& r : records) {
+    Event e;
+    s = DecodeRecord(r.record, &e);
+    if (!s.ok()) return Status::Corruption("replica record: " + s.ToString());
+    if (e.seq <= last) continue;
+    if (e.seq != last + 1)
+      return Status::Corruption("replica skips from " + std::to_string(last) + " to " +
+                                std::to_string(e.seq));
+    if (e.prev_hash != head)
+      return Status::Corruption("replica record " + std::to_string(e.seq) +
+                                " does not chain to the one before it");
+    std::string seq_key = EncodeFixed64BE(e.seq);
+    wb.Put(impl_->cf[kEvents], seq_key, r.record);
+    std::string stream_key = StreamPrefix(e.tenant, e.stream);
+    stream_key += seq_key;
+    wb.Put(impl_->cf[kStreams], stream_key, rocksdb::Slice());
+    wb.Put(impl_->cf[kEventIds], std::string(e.id.AsBytes()), seq_key);
+    if (!r.idempotency_key.empty()) {
+      std::string v = seq_key;
+      v.append(e.id.AsBytes());
+      wb.Put(impl_->cf[kIdempotency], r.idempotency_key, v);
+    }
+    last = e.seq;
+    head = RecordHash(r.record);
+  }
+  wb.Put(impl_->cf[kCheckpoints],
+         rocksdb::Slice(kReplicaCheckpoint.data(), kReplicaCheckpoint.size()),
+         EncodeFixed64BE(position));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status rs = impl_->db->Write(wo, &wb);
+  if (!rs.ok()) return FromRocks(rs);
+  if (last != first_last) {
+    impl_->planner = std::make_unique<AppendPlanner>(impl_->options.clock, last, head);
+    {
+      std::lock_guard<std::mutex> lk(impl_->mu);
+      impl_->committed.store(last);
+    }
+    impl_->stat_events.fetch_add(last - first_last);
+    impl_->commit_cv.notify_all();
+  }
+  return Status::OK();
+}
+
 Status RocksDbEventLog::Refresh() {
   std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
   if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
@@ -563,6 +618,19 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
         v.append(r.id.AsBytes());
         wb.Put(cf[kIdempotency], r.idempotency_key, v);
       }
+    }
+    if (options.replicate) {
+      uint64_t position = 0;
+      Status r = options.replicate(records, &position);
+      if (!r.ok()) {
+        planner->Abandon();
+        stat_failed.fetch_add(1);
+        db_lock.unlock();
+        for (auto& item : batch) item.cb(r, {});
+        return;
+      }
+      wb.Put(cf[kCheckpoints], rocksdb::Slice(kReplicaCheckpoint.data(), kReplicaCheckpoint.size()),
+             EncodeFixed64BE(position));
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;

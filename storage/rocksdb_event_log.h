@@ -17,6 +17,7 @@
 #include <string>
 #include <utility>
 
+#include "storage/append_planner.h"
 #include "storage/event_log.h"
 #include "util/clock.h"
 #include "util/metrics.h"
@@ -49,6 +50,24 @@ struct RocksDbLogOptions {
   // (`dfm log recover`, the operator's choice) such a log opens with what
   // precedes the damage, and LostOnOpen() says what is gone.
   bool accept_loss = false;
+  // Cluster mode (docs/scale-out.md): every group commit's new records are
+  // handed to `replicate` on the writer thread before anything is written
+  // here. Not OK: nothing is written and every append of the commit fails
+  // with that status (the log stays usable). OK: the records are written
+  // with `*position` (where the replica now ends) as the checkpoint
+  // kReplicaCheckpoint, in the same atomic write. So this log never holds a
+  // record its replica lacks. Empty: no replica (the embedded default).
+  std::function<Status(const std::vector<PlannedRecord>& records, uint64_t* position)> replicate;
+};
+
+// The checkpoint that says where the replica of this log ends (cluster mode).
+inline constexpr std::string_view kReplicaCheckpoint = "replica";
+
+// One record as a replica holds it: the stored bytes and the encoded
+// idempotency index key (IdempotencyIndexKey; empty for none).
+struct ReplicaRecord {
+  std::string record;
+  std::string idempotency_key;
 };
 
 class RocksDbEventLog : public EventLog {
@@ -68,6 +87,14 @@ class RocksDbEventLog : public EventLog {
   // before its mark. A damaged WAL whose lost part the mark does not cover
   // shows as none: what RocksDB dropped after the damage has no count.
   std::pair<uint64_t, uint64_t> LostOnOpen() const;
+
+  // Cluster mode: appends records another node wrote to the replica, as
+  // they are, with `position` as kReplicaCheckpoint, synced. Each must be
+  // the next: its sequence number LastSequence() + 1 and its previous hash
+  // the head's (else Corruption, nothing written). Records at or below the
+  // head are skipped (a replica read again from an older position). Called
+  // while no append is under way (before the sync starts on this log).
+  Status ImportRecords(const std::vector<ReplicaRecord>& records, uint64_t position);
 
   // Read-only mode: catches up with the primary's writes.
   Status Refresh();

@@ -1,0 +1,57 @@
+#include "app/cluster_command.h"
+
+#include <ostream>
+
+#include "cluster/pull.h"
+#include "cluster/wire.h"
+#include "util/json.h"
+
+namespace dfm {
+
+int RunClusterPull(const Config& config, const std::string& into, bool json, std::ostream& out,
+                   std::ostream& err) {
+  if (config.cluster().nats_urls.empty()) {
+    err << "dfm cluster pull: cluster.nats_urls is not set\n";
+    return 2;
+  }
+  std::vector<PulledPartition> parts;
+  Status s = PullPartitions(config.cluster(), into, &parts);
+  if (!s.ok()) {
+    err << "dfm cluster pull: " << s.ToString() << "\n";
+    return 2;
+  }
+  int rc = 0;
+  for (const auto& p : parts) {
+    if (!p.overlap.empty()) rc = 1;
+    if (json) {
+      JsonArray writers;
+      for (const auto& w : p.writers)
+        writers.Raw(JsonObject()
+                        .Str("writer", w.writer)
+                        .UInt("lease_rev", w.lease_rev)
+                        .UInt("first_seq", w.first_seq)
+                        .UInt("last_seq", w.last_seq)
+                        .Finish());
+      JsonObject o;
+      o.UInt("partition", p.partition).Str("dir", p.dir).UInt("events", p.events);
+      o.Raw("writers", writers.Finish());
+      if (!p.overlap.empty()) o.Str("overlap", p.overlap);
+      out << o.Finish() << "\n";
+      continue;
+    }
+    out << "partition " << p.partition << ": " << p.events << " events in " << p.dir;
+    for (const auto& w : p.writers)
+      out << "\n  " << w.first_seq << ".." << w.last_seq << " written by " << w.writer
+          << " (lease " << w.lease_rev << ")";
+    if (!p.overlap.empty()) out << "\n  TWO WRITERS: " << p.overlap;
+    out << "\n";
+  }
+  return rc;
+}
+
+int RunClusterPartition(const Config& config, const std::string& tenant, std::ostream& out) {
+  out << PartitionOf(tenant, static_cast<uint32_t>(config.cluster().partitions)) << "\n";
+  return 0;
+}
+
+}  // namespace dfm

@@ -1,0 +1,25 @@
+// `dfm cluster`: the tools' side of cluster mode (docs/scale-out.md).
+//
+//   dfm cluster pull --into DIR [--json]   every partition's log from NATS
+//                                         into DIR/p<NNN> (a data directory
+//                                         each: the log and replay tools
+//                                         take it with -d)
+//   dfm cluster partition TENANT          the partition a tenant lives in
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "config/config.h"
+
+namespace dfm {
+
+// 0 after a pull in which no partition was written by two nodes at once
+// (each partition's events, writers and lease revisions are printed); 1
+// when one was; 2 on an error (NATS unreachable, a chain that breaks).
+int RunClusterPull(const Config& config, const std::string& into, bool json, std::ostream& out,
+                   std::ostream& err);
+
+int RunClusterPartition(const Config& config, const std::string& tenant, std::ostream& out);
+
+}  // namespace dfm

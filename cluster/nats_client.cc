@@ -1,0 +1,282 @@
+#include "cluster/nats_client.h"
+
+#include <nats/nats.h>
+
+namespace dfm {
+
+namespace {
+Status FromNats(natsStatus s, const char* what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+  if (s == NATS_OK) return Status::OK();
+  std::string m = std::string(what) + ": " + natsStatus_GetText(s);
+  if (jerr != 0) m += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  if (s == NATS_NOT_FOUND) return Status::NotFound(m);
+  return Status::Unavailable(m);
+}
+constexpr int64_t kNanos = 1000000000;
+}  // namespace
+
+PulledMsg::~PulledMsg() {
+  if (m_) natsMsg_Destroy(m_);
+}
+
+std::string_view PulledMsg::data() const {
+  return std::string_view(natsMsg_GetData(m_), static_cast<size_t>(natsMsg_GetDataLength(m_)));
+}
+
+uint64_t PulledMsg::stream_seq() const {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m_) != NATS_OK) return 0;
+  const uint64_t seq = meta->Sequence.Stream;
+  jsMsgMetaData_Destroy(meta);
+  return seq;
+}
+
+void PulledMsg::Ack() { natsMsg_Ack(m_, nullptr); }
+
+void PulledMsg::Nak() { natsMsg_Nak(m_, nullptr); }
+
+Status NatsClient::Connect(const std::vector<std::string>& urls, const std::string& name,
+                           std::unique_ptr<NatsClient>* out) {
+  std::unique_ptr<NatsClient> c(new NatsClient());
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  std::vector<const char*> servers;
+  for (const auto& u : urls) servers.push_back(u.c_str());
+  if (s == NATS_OK) s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
+  if (s == NATS_OK) s = natsConnection_Connect(&c->nc_, opts);
+  if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) return FromNats(s, "connect to NATS");
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 5000;
+  s = natsConnection_JetStream(&c->js_, c->nc_, &jo);
+  if (s != NATS_OK) return FromNats(s, "JetStream context");
+  *out = std::move(c);
+  return Status::OK();
+}
+
+NatsClient::~NatsClient() {
+  if (kv_) kvStore_Destroy(kv_);
+  if (js_) jsCtx_Destroy(js_);
+  if (nc_) {
+    natsConnection_Close(nc_);
+    natsConnection_Destroy(nc_);
+  }
+}
+
+bool NatsClient::connected() const {
+  return natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+Status NatsClient::EnsureStream(const std::string& name, const std::string& subjects, int replicas,
+                                int64_t dedup_s) {
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = name.c_str();
+  const char* subj[1] = {subjects.c_str()};
+  sc.Subjects = subj;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Retention = js_LimitsPolicy;
+  sc.Replicas = replicas;
+  sc.Duplicates = dedup_s * kNanos;
+  sc.DenyDelete = true;
+  sc.DenyPurge = true;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&si, js_, &sc, nullptr, &jerr);
+  if (si) jsStreamInfo_Destroy(si);
+  if (s != NATS_OK && jerr == JSStreamNameExistErr) return Status::OK();
+  return FromNats(s, "add stream", jerr);
+}
+
+Status NatsClient::Publish(const std::string& subject, std::string_view data,
+                           const std::string& msg_id, uint64_t expect_last_seq, int64_t timeout_ms,
+                           PublishAck* ack, bool* fenced) {
+  if (fenced) *fenced = false;
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  if (!msg_id.empty()) po.MsgId = msg_id.c_str();
+  po.ExpectLastSeq = expect_last_seq;
+  po.MaxWait = timeout_ms;
+  jsPubAck* pa = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()),
+                            &po, &jerr);
+  if (s == NATS_OK) {
+    ack->seq = pa->Sequence;
+    ack->duplicate = pa->Duplicate;
+    jsPubAck_Destroy(pa);
+    return Status::OK();
+  }
+  if (pa) jsPubAck_Destroy(pa);
+  if (jerr == JSStreamWrongLastSequenceErr && fenced) *fenced = true;
+  return FromNats(s, "publish", jerr);
+}
+
+Status NatsClient::LastSeq(const std::string& stream, uint64_t* seq) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return FromNats(s, "stream info", jerr);
+  *seq = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return Status::OK();
+}
+
+Status NatsClient::GetMsg(const std::string& stream, uint64_t seq, std::string* data) {
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&m, js_, stream.c_str(), seq, nullptr, &jerr);
+  if (s != NATS_OK) return FromNats(s, "get message", jerr);
+  data->assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  natsMsg_Destroy(m);
+  return Status::OK();
+}
+
+NatsClient::PullConsumer::~PullConsumer() {
+  if (sub_) natsSubscription_Destroy(sub_);  // the durable consumer stays on the server
+}
+
+Status NatsClient::PullConsumer::Fetch(int batch, int64_t timeout_ms, std::vector<PulledMsg>* out) {
+  natsMsgList list{nullptr, 0};
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_Fetch(&list, sub_, batch, timeout_ms, &jerr);
+  if (s == NATS_TIMEOUT) return Status::OK();
+  if (s != NATS_OK) return FromNats(s, "fetch", jerr);
+  for (int i = 0; i < list.Count; ++i) {
+    out->emplace_back(list.Msgs[i]);
+    list.Msgs[i] = nullptr;  // owned by the PulledMsg now
+  }
+  natsMsgList_Destroy(&list);
+  return Status::OK();
+}
+
+Status NatsClient::PullConsumer::Pending(uint64_t* pending) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, &jerr);
+  if (s != NATS_OK) return FromNats(s, "consumer info", jerr);
+  *pending = ci->NumPending + static_cast<uint64_t>(ci->NumAckPending);
+  jsConsumerInfo_Destroy(ci);
+  return Status::OK();
+}
+
+Status NatsClient::ConsumerPending(const std::string& stream, const std::string& durable,
+                                   uint64_t* pending) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&ci, js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return FromNats(s, "consumer info", jerr);
+  *pending = ci->NumPending + static_cast<uint64_t>(ci->NumAckPending);
+  jsConsumerInfo_Destroy(ci);
+  return Status::OK();
+}
+
+Status NatsClient::Subscribe(const std::string& stream, const std::string& subject,
+                             const std::string& durable, int64_t ack_wait_s,
+                             std::unique_ptr<PullConsumer>* out) {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Config.Durable = durable.c_str();
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.AckWait = ack_wait_s * kNanos;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  so.Config.MaxAckPending = 8192;
+  so.Config.FilterSubject = subject.c_str();
+  // A consumer left by an earlier owner: start again just after the last
+  // message it had acked, in stream order (a message it took and never
+  // acked would otherwise come back only after AckWait, behind newer ones).
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&ci, js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = ci->AckFloor.Stream + 1;
+    jsConsumerInfo_Destroy(ci);
+    s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) return FromNats(s, "reset consumer", jerr);
+  } else if (s != NATS_NOT_FOUND) {
+    return FromNats(s, "consumer info", jerr);
+  }
+  auto c = std::unique_ptr<PullConsumer>(new PullConsumer());
+  jerr = static_cast<jsErrCode>(0);
+  s = js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) return FromNats(s, "pull subscribe", jerr);
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int replicas) {
+  if (kv_) return Status::OK();
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = bucket.c_str();
+  kc.History = 1;
+  kc.TTL = ttl_s * kNanos;
+  kc.Replicas = replicas;
+  kc.StorageType = js_FileStorage;
+  natsStatus s = js_CreateKeyValue(&kv_, js_, &kc);
+  if (s != NATS_OK) s = js_KeyValue(&kv_, js_, bucket.c_str());
+  return FromNats(s, "lease bucket");
+}
+
+Status NatsClient::KvGet(const std::string& key, KvEntry* e) {
+  *e = KvEntry();
+  kvEntry* entry = nullptr;
+  natsStatus s = kvStore_Get(&entry, kv_, key.c_str());
+  if (s == NATS_NOT_FOUND) return Status::OK();
+  if (s != NATS_OK) return FromNats(s, "lease get");
+  const kvOperation op = kvEntry_Operation(entry);
+  if (op != kvOp_Delete && op != kvOp_Purge) {
+    e->present = true;
+    e->value.assign(static_cast<const char*>(kvEntry_Value(entry)),
+                    static_cast<size_t>(kvEntry_ValueLen(entry)));
+  }
+  e->rev = kvEntry_Revision(entry);
+  kvEntry_Destroy(entry);
+  return Status::OK();
+}
+
+Status NatsClient::KvCreate(const std::string& key, const std::string& value, uint64_t* rev) {
+  natsStatus s = kvStore_Create(rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s == NATS_ERR) return Status::AlreadyExists("lease " + key + " is held");
+  return FromNats(s, "lease create");
+}
+
+Status NatsClient::KvUpdate(const std::string& key, const std::string& value, uint64_t last,
+                            uint64_t* rev) {
+  natsStatus s =
+      kvStore_Update(rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()), last);
+  if (s == NATS_ERR) return Status::AlreadyExists("lease " + key + " moved on");
+  return FromNats(s, "lease update");
+}
+
+Status NatsClient::KvPut(const std::string& key, const std::string& value) {
+  uint64_t rev = 0;
+  return FromNats(kvStore_Put(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size())),
+                  "key put");
+}
+
+Status NatsClient::KvDelete(const std::string& key) {
+  return FromNats(kvStore_Delete(kv_, key.c_str()), "key delete");
+}
+
+Status NatsClient::KvKeys(std::vector<std::string>* keys) {
+  kvKeysList list{nullptr, 0};
+  natsStatus s = kvStore_Keys(&list, kv_, nullptr);
+  if (s == NATS_NOT_FOUND) return Status::OK();  // an empty bucket
+  if (s != NATS_OK) return FromNats(s, "keys");
+  for (int i = 0; i < list.Count; ++i) keys->push_back(list.Keys[i]);
+  kvKeysList_Destroy(&list);
+  return Status::OK();
+}
+
+}  // namespace dfm

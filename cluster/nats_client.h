@@ -1,0 +1,119 @@
+// NatsClient: the little of NATS JetStream (libnats 3.4, Debian 12) that
+// cluster mode uses, behind a C++ face: streams, publishes with message-id
+// de-duplication and an expected last sequence, reads by sequence, durable
+// pull consumers and a key-value bucket for leases. No dfm logic inside.
+//
+// Thread-safety: every method may be called from any thread (libnats's
+// connection is thread-safe); a PullConsumer is used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+struct __natsConnection;
+struct __jsCtx;
+struct __natsSubscription;
+struct __natsMsg;
+struct __kvStore;
+
+namespace dfm {
+
+struct PublishAck {
+  uint64_t seq = 0;        // the stream sequence the message has
+  bool duplicate = false;  // the message id was seen in the de-duplication window
+};
+
+// A message from a pull consumer; Ack() once its effect is durable.
+class PulledMsg {
+ public:
+  explicit PulledMsg(__natsMsg* m) : m_(m) {}
+  PulledMsg(PulledMsg&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
+  PulledMsg& operator=(PulledMsg&&) = delete;
+  ~PulledMsg();
+  std::string_view data() const;
+  uint64_t stream_seq() const;
+  void Ack();
+  void Nak();  // deliver again at once (to whoever pulls next)
+
+ private:
+  __natsMsg* m_;
+};
+
+class NatsClient {
+ public:
+  // Connects to any of `urls` (and learns the rest of the cluster),
+  // reconnecting for ever. A server that is not up yet is tried again in
+  // the background (the calls fail meanwhile).
+  static Status Connect(const std::vector<std::string>& urls, const std::string& name,
+                        std::unique_ptr<NatsClient>* out);
+  ~NatsClient();
+  bool connected() const;
+
+  // Creates the stream (file storage, `replicas` copies, limits retention,
+  // de-duplication window `dedup_s`) unless one by that name exists.
+  Status EnsureStream(const std::string& name, const std::string& subjects, int replicas,
+                      int64_t dedup_s);
+  // Publishes and waits for the stream's acknowledgement (at most
+  // `timeout_ms`). `expect_last_seq` (0: none) makes the stream refuse it
+  // unless its last sequence is that: *fenced is then true.
+  Status Publish(const std::string& subject, std::string_view data, const std::string& msg_id,
+                 uint64_t expect_last_seq, int64_t timeout_ms, PublishAck* ack,
+                 bool* fenced = nullptr);
+  // The stream's last sequence (0: empty).
+  Status LastSeq(const std::string& stream, uint64_t* seq);
+  // The message at `seq` of `stream`; NotFound when there is none.
+  Status GetMsg(const std::string& stream, uint64_t seq, std::string* data);
+
+  // A durable pull consumer of `stream` filtered to `subject`: explicit
+  // acks, redelivery after `ack_wait_s`. One that exists is made again,
+  // starting right after its ack floor, so that its new reader sees every
+  // unacked message in stream order (whatever it had acked is left out).
+  class PullConsumer {
+   public:
+    ~PullConsumer();
+    // Up to `batch` messages, waiting at most `timeout_ms` for the first
+    // (none: OK and empty).
+    Status Fetch(int batch, int64_t timeout_ms, std::vector<PulledMsg>* out);
+    // Messages not yet delivered plus those delivered and not acked.
+    Status Pending(uint64_t* pending);
+
+   private:
+    friend class NatsClient;
+    __natsSubscription* sub_ = nullptr;
+  };
+  // Messages of a durable consumer not yet acked (delivered or not).
+  Status ConsumerPending(const std::string& stream, const std::string& durable, uint64_t* pending);
+  Status Subscribe(const std::string& stream, const std::string& subject,
+                   const std::string& durable, int64_t ack_wait_s,
+                   std::unique_ptr<PullConsumer>* out);
+
+  // The key-value bucket (created if missing) whose keys expire `ttl_s`
+  // after their last write.
+  Status OpenBucket(const std::string& bucket, int64_t ttl_s, int replicas);
+  struct KvEntry {
+    bool present = false;  // false: never written, deleted, or expired
+    std::string value;
+    uint64_t rev = 0;
+  };
+  Status KvGet(const std::string& key, KvEntry* e);
+  // Only if absent (never written, deleted or expired): AlreadyExists
+  // when someone holds it.
+  Status KvCreate(const std::string& key, const std::string& value, uint64_t* rev);
+  // Only if the key's revision is still `last`: AlreadyExists if not.
+  Status KvUpdate(const std::string& key, const std::string& value, uint64_t last, uint64_t* rev);
+  Status KvPut(const std::string& key, const std::string& value);
+  Status KvDelete(const std::string& key);
+  Status KvKeys(std::vector<std::string>* keys);
+
+ private:
+  NatsClient() = default;
+  __natsConnection* nc_ = nullptr;
+  __jsCtx* js_ = nullptr;
+  __kvStore* kv_ = nullptr;
+};
+
+}  // namespace dfm

@@ -1,0 +1,79 @@
+// ClusterNode: one dfm node of a cluster on NATS JetStream
+// (docs/scale-out.md).
+//
+// - Ingest: IngestLog() is the EventLog the HTTP front appends webhooks
+//   to. An append is answered only once the draft is in the replicated
+//   stream DFM_IN (subject dfm.in.<partition>), de-duplicated there by the
+//   webhook's idempotency key (Nats-Msg-Id).
+// - Ownership: a coordinator thread heartbeats the node and keeps leases
+//   (key-value bucket dfm_leases) on its share of the partitions
+//   (leases.h). Only a lease holder runs a partition.
+// - A partition it holds runs as on one node: its own RocksDB log (under
+//   <data_dir>/partitions/p<N>), projections and sync actors, for the
+//   tenants of that partition. Every group commit of that log is first
+//   appended to the replicated stream DFM_LOG_<N> with the stream's
+//   expected last sequence, so a node that lost the lease cannot extend
+//   the log (it is fenced, stops the partition and catches up before it
+//   may run it again). On taking a partition the node reads what it lacks
+//   of DFM_LOG_<N> into its RocksDB, then pulls DFM_IN's durable consumer
+//   in-<N> and appends each webhook (acking after the append is durable).
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "storage/event_log.h"
+#include "util/json.h"
+#include "util/metrics.h"
+#include "util/status.h"
+
+namespace dfm {
+
+// What runs on a partition's log while this node holds it (the sync
+// runtime), made by the caller so that this room needs nothing above it.
+class PartitionWork {
+ public:
+  virtual ~PartitionWork() = default;
+  virtual void Reload(const Config& config) = 0;
+  // Stops it (no new decisions or pushes); before the log closes.
+  virtual void Stop() = 0;
+};
+// Starts the work on `log` for the tenants `runs` accepts.
+using PartitionWorkFactory =
+    std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
+                         std::unique_ptr<PartitionWork>* out)>;
+
+class ClusterNode {
+ public:
+  // Connects to NATS, creates the streams and the lease bucket if missing,
+  // and starts the coordinator. REQUIRES: config.cluster().enabled;
+  // `config` outlives the node.
+  static Status Start(const Config& config, PartitionWorkFactory work,
+                      std::unique_ptr<ClusterNode>* out);
+  ~ClusterNode();
+  // Gives every partition up (stops its sync, releases its lease) and
+  // disconnects. Idempotent.
+  void Stop();
+  // What the HTTP front appends to: AppendAsync publishes to DFM_IN; the
+  // other methods read the node's own (empty) log.
+  EventLog* ingest_log();
+  // "cluster" for GET /v1/health's parts: the node, its NATS link, every
+  // partition's owner and lag. Never blocks on NATS (a snapshot the
+  // coordinator keeps).
+  void AddHealthParts(JsonObject* parts) const;
+  // dfm_cluster_* families for GET /metrics (docs/metrics.md).
+  void WriteMetrics(MetricsText* out) const;
+  // A configuration reload for the partitions running here.
+  void Reload(const Config& config);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dfm

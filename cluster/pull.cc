@@ -1,0 +1,67 @@
+#include "cluster/pull.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "cluster/nats_client.h"
+#include "cluster/wire.h"
+#include "events/codec.h"
+#include "storage/rocksdb_event_log.h"
+
+namespace dfm {
+
+Status PullPartitions(const ClusterSettings& cluster, const std::string& into,
+                      std::vector<PulledPartition>* out) {
+  std::unique_ptr<NatsClient> nats;
+  Status s = NatsClient::Connect(cluster.nats_urls, "dfm cluster pull", &nats);
+  if (!s.ok()) return s;
+  for (uint32_t p = 0; p < static_cast<uint32_t>(cluster.partitions); ++p) {
+    PulledPartition pp;
+    pp.partition = p;
+    char name[32];
+    snprintf(name, sizeof name, "p%03u", p);
+    pp.dir = (std::filesystem::path(into) / name).string();
+    std::error_code ec;
+    std::filesystem::create_directories(pp.dir, ec);
+    RocksDbLogOptions opts;
+    opts.path = pp.dir;
+    std::unique_ptr<RocksDbEventLog> log;
+    s = RocksDbEventLog::Open(opts, &log);
+    if (!s.ok()) return s;
+    const std::string stream = "DFM_LOG_" + std::to_string(p);
+    uint64_t pos = 0, last = 0;
+    s = log->ReadCheckpoint(kReplicaCheckpoint, &pos);
+    if (s.ok()) s = nats->LastSeq(stream, &last);
+    for (uint64_t seq = pos + 1; s.ok() && seq <= last; ++seq) {
+      std::string frame;
+      s = nats->GetMsg(stream, seq, &frame);
+      LogChunk c;
+      if (s.ok()) s = DecodeChunk(frame, &c);
+      if (!s.ok() || c.records.empty()) continue;
+      Event first, final_event;
+      if (!DecodeRecord(c.records.front().record, &first).ok() ||
+          !DecodeRecord(c.records.back().record, &final_event).ok()) {
+        s = Status::Corruption(stream + " #" + std::to_string(seq) + ": a record does not decode");
+        break;
+      }
+      if (!pp.writers.empty() && c.lease_rev < pp.writers.back().lease_rev && pp.overlap.empty())
+        pp.overlap = c.writer + " wrote events " + std::to_string(first.seq) + ".. under lease " +
+                     std::to_string(c.lease_rev) + " after " + pp.writers.back().writer +
+                     " held lease " + std::to_string(pp.writers.back().lease_rev);
+      if (pp.writers.empty() || pp.writers.back().writer != c.writer ||
+          pp.writers.back().lease_rev != c.lease_rev) {
+        pp.writers.push_back({c.writer, c.lease_rev, first.seq, final_event.seq});
+      } else {
+        pp.writers.back().last_seq = final_event.seq;
+      }
+      s = log->ImportRecords(c.records, seq);
+    }
+    pp.events = log->LastSequence();
+    log->Close();
+    if (!s.ok()) return Status::IOError("partition " + std::to_string(p) + ": " + s.ToString());
+    out->push_back(std::move(pp));
+  }
+  return Status::OK();
+}
+
+}  // namespace dfm

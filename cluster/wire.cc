@@ -1,0 +1,97 @@
+#include "cluster/wire.h"
+
+#include "util/coding.h"
+
+namespace dfm {
+
+namespace {
+constexpr char kVersion = 1;
+
+Status Bad(const char* what) { return Status::InvalidArgument(std::string("frame: ") + what); }
+}  // namespace
+
+uint32_t PartitionOf(std::string_view tenant, uint32_t partitions) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : tenant) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<uint32_t>(h % (partitions == 0 ? 1 : partitions));
+}
+
+std::string EncodeDraft(const EventDraft& d) {
+  std::string out(1, kVersion);
+  PutLengthPrefixed(&out, d.tenant);
+  PutLengthPrefixed(&out, d.stream);
+  PutLengthPrefixed(&out, d.type);
+  PutVarint64(&out, d.schema_version);
+  PutVarint64(&out, d.source_time_us ? 1 : 0);
+  if (d.source_time_us) PutFixed64BE(&out, static_cast<uint64_t>(*d.source_time_us));
+  PutLengthPrefixed(&out, d.causation_id.AsBytes());
+  PutLengthPrefixed(&out, d.correlation_id.AsBytes());
+  PutLengthPrefixed(&out, d.id.AsBytes());
+  PutLengthPrefixed(&out, d.idempotency_system);
+  PutLengthPrefixed(&out, d.idempotency_key);
+  PutLengthPrefixed(&out, d.payload);
+  return out;
+}
+
+Status DecodeDraft(std::string_view in, EventDraft* d) {
+  if (in.empty() || in[0] != kVersion) return Bad("unknown draft version");
+  in.remove_prefix(1);
+  uint64_t schema = 0, has_src = 0, src = 0;
+  std::string_view causation, correlation, id;
+  if (!GetLengthPrefixed(&in, &d->tenant) || !GetLengthPrefixed(&in, &d->stream) ||
+      !GetLengthPrefixed(&in, &d->type) || !GetVarint64(&in, &schema) || schema > 0xFFFF ||
+      !GetVarint64(&in, &has_src) || has_src > 1)
+    return Bad("draft cut short");
+  if (has_src && !GetFixed64BE(&in, &src)) return Bad("draft cut short");
+  if (!GetLengthPrefixed(&in, &causation) || causation.size() != 16 ||
+      !GetLengthPrefixed(&in, &correlation) || correlation.size() != 16 ||
+      !GetLengthPrefixed(&in, &id) || id.size() != 16 ||
+      !GetLengthPrefixed(&in, &d->idempotency_system) ||
+      !GetLengthPrefixed(&in, &d->idempotency_key) || !GetLengthPrefixed(&in, &d->payload))
+    return Bad("draft cut short");
+  if (!in.empty()) return Bad("bytes after the draft");
+  d->schema_version = static_cast<uint16_t>(schema);
+  d->source_time_us.reset();
+  if (has_src) d->source_time_us = static_cast<int64_t>(src);
+  d->causation_id = EventId::FromBytes(causation);
+  d->correlation_id = EventId::FromBytes(correlation);
+  d->id = EventId::FromBytes(id);
+  return Status::OK();
+}
+
+std::string EncodeChunk(const LogChunk& c) {
+  size_t bytes = 32 + c.writer.size();
+  for (const auto& r : c.records) bytes += r.record.size() + r.idempotency_key.size() + 8;
+  std::string out;
+  out.reserve(bytes);
+  out.push_back(kVersion);
+  PutLengthPrefixed(&out, c.writer);
+  PutVarint64(&out, c.lease_rev);
+  PutVarint64(&out, c.records.size());
+  for (const auto& r : c.records) {
+    PutLengthPrefixed(&out, r.record);
+    PutLengthPrefixed(&out, r.idempotency_key);
+  }
+  return out;
+}
+
+Status DecodeChunk(std::string_view in, LogChunk* c) {
+  if (in.empty() || in[0] != kVersion) return Bad("unknown chunk version");
+  in.remove_prefix(1);
+  uint64_t count = 0;
+  if (!GetLengthPrefixed(&in, &c->writer) || !GetVarint64(&in, &c->lease_rev) ||
+      !GetVarint64(&in, &count) || count > in.size())
+    return Bad("chunk cut short");
+  c->records.clear();
+  c->records.resize(static_cast<size_t>(count));
+  for (auto& r : c->records)
+    if (!GetLengthPrefixed(&in, &r.record) || !GetLengthPrefixed(&in, &r.idempotency_key))
+      return Bad("chunk cut short");
+  if (!in.empty()) return Bad("bytes after the chunk");
+  return Status::OK();
+}
+
+}  // namespace dfm

@@ -1,0 +1,37 @@
+// What cluster mode (docs/scale-out.md) puts in NATS JetStream, with no NATS
+// inside: the frames of the two streams and the tenant's partition. The
+// grammars, with their version byte, are in docs/scale-out.md ("Formats").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.h"
+#include "storage/rocksdb_event_log.h"
+#include "util/status.h"
+
+namespace dfm {
+
+// The partition of `tenant` among `partitions` (>= 1): FNV-1a 64 of the
+// tenant's name, modulo. Stable across builds and machines: every node, and
+// every tool, must agree on it for the life of the cluster.
+uint32_t PartitionOf(std::string_view tenant, uint32_t partitions);
+
+// A webhook's event draft as the ingest stream holds it.
+std::string EncodeDraft(const EventDraft& d);
+// InvalidArgument for anything but a whole frame of version 1.
+Status DecodeDraft(std::string_view frame, EventDraft* d);
+
+// One message of a partition's log stream: records one group commit wrote,
+// and who wrote them under which lease.
+struct LogChunk {
+  std::string writer;      // node id
+  uint64_t lease_rev = 0;  // the revision of the writer's lease when it wrote
+  std::vector<ReplicaRecord> records;
+};
+std::string EncodeChunk(const LogChunk& c);
+Status DecodeChunk(std::string_view frame, LogChunk* c);
+
+}  // namespace dfm

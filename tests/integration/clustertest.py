@@ -1,0 +1,122 @@
+"""Cluster pieces for the tests and benchmarks of cluster mode
+(docs/scale-out.md): a NATS JetStream cluster of real `nats-server`
+processes on loopback, dfm nodes configured to join it, and nginx in front
+of the nodes."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import dfmtest as t
+
+
+class NatsCluster:
+    """`n` nats-server processes with JetStream, routed to each other."""
+
+    def __init__(self, workdir, n=3):
+        self.dir = os.path.join(workdir, "nats")
+        self.ports = [t.free_port() for _ in range(n)]
+        self.routes = [t.free_port() for _ in range(n)]
+        self.procs = [None] * n
+        for i in range(n):
+            os.makedirs(os.path.join(self.dir, f"n{i}"), exist_ok=True)
+            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(self.routes) if j != i)
+            with open(self.conf(i), "w") as f:
+                f.write(f"""
+server_name: n{i}
+listen: 127.0.0.1:{self.ports[i]}
+jetstream {{ store_dir: "{self.dir}/n{i}/js", max_memory_store: 64MB, max_file_store: 4GB }}
+cluster {{ name: dfm, listen: 127.0.0.1:{self.routes[i]}, routes: [{routes}] }}
+""")
+
+    def conf(self, i):
+        return os.path.join(self.dir, f"n{i}", "nats.conf")
+
+    def urls(self):
+        return [f"nats://127.0.0.1:{p}" for p in self.ports]
+
+    def start(self, i=None):
+        for k in ([i] if i is not None else range(len(self.ports))):
+            log = open(os.path.join(self.dir, f"n{k}", "nats.log"), "ab")
+            self.procs[k] = subprocess.Popen([shutil.which("nats-server") or "/usr/bin/nats-server",
+                                              "-c", self.conf(k)], stdout=log, stderr=subprocess.STDOUT)
+        for k in ([i] if i is not None else range(len(self.ports))):
+            deadline = time.time() + 15
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", self.ports[k]), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise RuntimeError(f"nats-server n{k} did not start")
+                    time.sleep(0.05)
+
+    def kill9(self, i):
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait()
+
+    def stop(self):
+        for p in self.procs:
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            if p:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def cluster_config(nats, node_id, partitions=6, lease_ttl_s=3):
+    urls = ", ".join(f'"{u}"' for u in nats.urls())
+    return (f'[cluster]\nenabled = true\nnats_urls = [{urls}]\nnode_id = "{node_id}"\n'
+            f'partitions = {partitions}\nlease_ttl_s = {lease_ttl_s}\n')
+
+
+class ClusterNginx(t.Nginx):
+    """nginx spreading requests over the nodes; a node that refuses or
+    is gone is skipped for the next one (a webhook's retry is safe: it is
+    de-duplicated by its id)."""
+
+    def __init__(self, workdir, ports):
+        self.workdir = self.dir = os.path.join(workdir, "nginx")
+        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
+        self.port = t.free_port()
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports)
+        with open(self.conf, "w") as f:
+            f.write(f"""
+worker_processes 1;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/logs/error.log warn;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.dir}/body;
+  proxy_temp_path {self.dir}/proxy;
+  fastcgi_temp_path {self.dir}/fastcgi;
+  uwsgi_temp_path {self.dir}/uwsgi;
+  scgi_temp_path {self.dir}/scgi;
+  upstream dfm {{
+{servers}
+    keepalive 32;
+  }}
+  server {{
+    listen 127.0.0.1:{self.port};
+    location / {{
+      proxy_pass http://dfm;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 10s;
+    }}
+  }}
+}}
+""")
+        self.proc = None

@@ -1,0 +1,246 @@
+// Cluster mode's pure parts (cluster/wire.h, cluster/leases.h) and the
+// event log's replica hooks (RocksDbLogOptions::replicate, ImportRecords).
+// NATS itself is exercised by tests/integration/cluster_test.py.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "cluster/leases.h"
+#include "cluster/wire.h"
+#include "events/codec.h"
+#include "storage/rocksdb_event_log.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+using testing::TempDir;
+
+EventDraft Draft(std::string payload, std::string idem = "") {
+  EventDraft d;
+  d.tenant = "acme";
+  d.stream = "source:verity";
+  d.type = "webhook.received";
+  d.schema_version = 2;
+  d.payload = std::move(payload);
+  if (!idem.empty()) {
+    d.idempotency_system = "verity";
+    d.idempotency_key = std::move(idem);
+  }
+  return d;
+}
+
+std::unique_ptr<RocksDbEventLog> Open(const std::string& path,
+                                      decltype(RocksDbLogOptions::replicate) replicate = {}) {
+  RocksDbLogOptions o;
+  o.path = path;
+  o.replicate = std::move(replicate);
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(o, &log);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return log;
+}
+
+TEST(ClusterWire, PartitionOfIsStableAndSpreads) {
+  // Fixed values: every node and tool must agree for the cluster's life.
+  EXPECT_EQ(PartitionOf("default", 6), 0u);
+  EXPECT_EQ(PartitionOf("default", 6), PartitionOf(std::string("defa") + "ult", 6));
+  EXPECT_EQ(PartitionOf("anything", 1), 0u);
+  std::map<uint32_t, int> seen;
+  for (int i = 0; i < 600; ++i) seen[PartitionOf("tenant-" + std::to_string(i), 6)]++;
+  ASSERT_EQ(seen.size(), 6u);
+  for (const auto& [p, n] : seen) EXPECT_GT(n, 60) << p;  // none starved
+}
+
+TEST(ClusterWire, DraftRoundTripsAndEveryCutIsRefused) {
+  EventDraft d = Draft(std::string("body\0with nul", 13), "m-1");
+  d.source_time_us = -5;  // before 1970 still round-trips
+  d.causation_id = EventId::FromBytes(std::string(16, '\x07'));
+  d.id = EventId::FromBytes(std::string(16, '\x09'));
+  const std::string frame = EncodeDraft(d);
+  EventDraft back;
+  ASSERT_TRUE(DecodeDraft(frame, &back).ok());
+  EXPECT_EQ(back.tenant, "acme");
+  EXPECT_EQ(back.stream, d.stream);
+  EXPECT_EQ(back.type, d.type);
+  EXPECT_EQ(back.schema_version, 2);
+  EXPECT_EQ(back.source_time_us, std::optional<int64_t>(-5));
+  EXPECT_EQ(back.causation_id, d.causation_id);
+  EXPECT_TRUE(back.correlation_id.IsZero());
+  EXPECT_EQ(back.id, d.id);
+  EXPECT_EQ(back.payload, d.payload);
+  EXPECT_EQ(back.idempotency_system, "verity");
+  EXPECT_EQ(back.idempotency_key, "m-1");
+  for (size_t cut = 0; cut < frame.size(); ++cut)
+    EXPECT_FALSE(DecodeDraft(frame.substr(0, cut), &back).ok()) << cut;
+  EXPECT_FALSE(DecodeDraft(frame + "x", &back).ok());
+  std::string v2 = frame;
+  v2[0] = 2;
+  EXPECT_FALSE(DecodeDraft(v2, &back).ok());
+}
+
+TEST(ClusterWire, ChunkRoundTripsAndEveryCutIsRefused) {
+  LogChunk c;
+  c.writer = "node-b";
+  c.lease_rev = 4242;
+  c.records = {{"rec-1", "idem-1"}, {"rec-2", ""}};
+  const std::string frame = EncodeChunk(c);
+  LogChunk back;
+  ASSERT_TRUE(DecodeChunk(frame, &back).ok());
+  EXPECT_EQ(back.writer, "node-b");
+  EXPECT_EQ(back.lease_rev, 4242u);
+  ASSERT_EQ(back.records.size(), 2u);
+  EXPECT_EQ(back.records[1].record, "rec-2");
+  EXPECT_EQ(back.records[0].idempotency_key, "idem-1");
+  for (size_t cut = 0; cut < frame.size(); ++cut)
+    EXPECT_FALSE(DecodeChunk(frame.substr(0, cut), &back).ok()) << cut;
+  EXPECT_FALSE(DecodeChunk(frame + "x", &back).ok());
+}
+
+std::vector<LeaseView> Leases(std::initializer_list<const char*> owners) {
+  std::vector<LeaseView> v;
+  uint64_t rev = 1;
+  for (const char* o : owners) v.push_back({o, *o ? rev++ : 0});
+  return v;
+}
+
+TEST(ClusterLeases, NodesStartingTogetherClaimTheirShareOfDifferentOnes) {
+  std::vector<std::string> live = {"a", "b", "c"};
+  auto free = Leases({"", "", "", "", "", "", "", "", "", "", "", ""});
+  std::set<uint32_t> wanted_by_a, wanted_by_b;
+  LeasePlan a = PlanLeases("a", live, free), b = PlanLeases("b", live, free);
+  EXPECT_EQ(a.claim.size(), 4u);  // ceil(12 / 3)
+  EXPECT_EQ(b.claim.size(), 4u);
+  EXPECT_TRUE(a.renew.empty());
+  EXPECT_TRUE(a.release.empty());
+  wanted_by_a.insert(a.claim.begin(), a.claim.end());
+  wanted_by_b.insert(b.claim.begin(), b.claim.end());
+  std::vector<uint32_t> both;
+  std::set_intersection(wanted_by_a.begin(), wanted_by_a.end(), wanted_by_b.begin(),
+                        wanted_by_b.end(), std::back_inserter(both));
+  EXPECT_LT(both.size(), 4u);  // mostly different ones (CAS settles the rest)
+}
+
+TEST(ClusterLeases, RenewsItsOwnAndNeverTakesAHeldOne) {
+  auto leases = Leases({"a", "b", "b", "c", "", "a"});
+  LeasePlan a = PlanLeases("a", {"a", "b", "c"}, leases);
+  EXPECT_EQ(a.renew, (std::vector<uint32_t>{0, 5}));
+  EXPECT_EQ(a.claim, (std::vector<uint32_t>{}));  // share 2, holds 2
+  LeasePlan c = PlanLeases("c", {"a", "b", "c"}, leases);
+  EXPECT_EQ(c.claim, (std::vector<uint32_t>{4}));
+  // A dead node's leases stand until they lapse: nobody takes them early.
+  LeasePlan after = PlanLeases("a", {"a", "c"}, leases);
+  for (uint32_t p : after.claim) EXPECT_EQ(p, 4u);
+}
+
+TEST(ClusterLeases, AfterANodeDiesTheOthersTakeItsLapsedPartitions) {
+  // b died; its leases lapsed. a and c now each hold up to 3 of 6.
+  auto leases = Leases({"a", "", "", "c", "a", "c"});
+  LeasePlan a = PlanLeases("a", {"a", "c"}, leases);
+  EXPECT_EQ(a.claim.size(), 1u);
+  LeasePlan c = PlanLeases("c", {"a", "c"}, leases);
+  EXPECT_EQ(c.claim.size(), 1u);
+}
+
+TEST(ClusterLeases, ANodeThatJoinsGetsWorkOneReleaseATick) {
+  auto leases = Leases({"a", "a", "a", "b", "b", "b"});
+  LeasePlan a = PlanLeases("a", {"a", "b", "c"}, leases);  // c joined
+  EXPECT_EQ(a.release.size(), 1u);
+  // With everyone at their share, nobody releases.
+  auto even = Leases({"a", "a", "b", "b", "c", "c"});
+  EXPECT_TRUE(PlanLeases("a", {"a", "b", "c"}, even).release.empty());
+  // Above its share but nobody short (a partition is free instead): keep.
+  auto loose = Leases({"a", "a", "a", "b", "b", ""});
+  EXPECT_TRUE(PlanLeases("a", {"a", "b"}, loose).release.empty());
+}
+
+TEST(ClusterReplica, ARecordIsWrittenOnlyAfterTheReplicaTookIt) {
+  TempDir dir;
+  std::vector<ReplicaRecord> replica;
+  bool refuse = false;
+  auto log = Open(dir.Sub("a"), [&](const std::vector<PlannedRecord>& rs, uint64_t* pos) {
+    if (refuse) return Status::Unavailable("fenced");
+    for (const auto& r : rs) replica.push_back({r.record, r.idempotency_key});
+    *pos = replica.size() * 10;
+    return Status::OK();
+  });
+  AppendOutcome o;
+  ASSERT_TRUE(log->Append(Draft("one", "m-1"), &o).ok());
+  ASSERT_TRUE(log->Append(Draft("two"), &o).ok());
+  EXPECT_EQ(replica.size(), 2u);
+  uint64_t pos = 0;
+  ASSERT_TRUE(log->ReadCheckpoint(kReplicaCheckpoint, &pos).ok());
+  EXPECT_EQ(pos, 20u);  // written with the records
+  // Refused: nothing is written, the caller hears why, the log goes on.
+  refuse = true;
+  Status s = log->Append(Draft("three"), &o);
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable);
+  EXPECT_EQ(log->LastSequence(), 2u);
+  refuse = false;
+  ASSERT_TRUE(log->Append(Draft("three"), &o).ok());
+  EXPECT_EQ(o.seq, 3u);  // the refused plan left no hole
+  EXPECT_EQ(replica.size(), 3u);
+  // A duplicate is not sent to the replica again.
+  ASSERT_TRUE(log->Append(Draft("one again", "m-1"), &o).ok());
+  EXPECT_TRUE(o.duplicate);
+  EXPECT_EQ(replica.size(), 3u);
+  log->Close();
+}
+
+TEST(ClusterReplica, ImportedRecordsMakeTheSameLog) {
+  TempDir dir;
+  std::vector<ReplicaRecord> replica;
+  auto writer = Open(dir.Sub("w"), [&](const std::vector<PlannedRecord>& rs, uint64_t* pos) {
+    for (const auto& r : rs) replica.push_back({r.record, r.idempotency_key});
+    *pos = replica.size();
+    return Status::OK();
+  });
+  EventDraft preset = Draft("preset id");
+  preset.id = EventId::FromBytes(std::string(16, '\x05'));
+  AppendOutcome o;
+  ASSERT_TRUE(writer->Append(preset, &o).ok());
+  EXPECT_EQ(o.id, preset.id);  // the id given where the webhook was taken
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(writer->Append(Draft(std::to_string(i), "k" + std::to_string(i)), &o).ok());
+  const ChainReport w = writer->VerifyChain();
+
+  auto follower = Open(dir.Sub("f"));
+  ASSERT_TRUE(follower->ImportRecords({replica.begin(), replica.begin() + 2}, 2).ok());
+  ASSERT_TRUE(follower->ImportRecords(replica, 6).ok());  // the first two again: skipped
+  const ChainReport f = follower->VerifyChain();
+  EXPECT_TRUE(f.ok);
+  EXPECT_EQ(f.count, 6u);
+  EXPECT_EQ(f.head_hash, w.head_hash);
+  uint64_t pos = 0, seq = 0;
+  ASSERT_TRUE(follower->ReadCheckpoint(kReplicaCheckpoint, &pos).ok());
+  EXPECT_EQ(pos, 6u);
+  // Its indexes are whole: the idempotency key and the id are found.
+  ASSERT_TRUE(follower->LookupIdempotency("acme", "verity", "k3", &seq).ok());
+  EXPECT_EQ(seq, 5u);
+  ASSERT_TRUE(follower->LookupEventId(preset.id, &seq).ok());
+  EXPECT_EQ(seq, 1u);
+  // It carries on as the writer: the next append chains to the imported head.
+  ASSERT_TRUE(follower->Append(Draft("k3 again", "k3"), &o).ok());
+  EXPECT_TRUE(o.duplicate);
+  ASSERT_TRUE(follower->Append(Draft("after"), &o).ok());
+  EXPECT_EQ(o.seq, 7u);
+  EXPECT_TRUE(follower->VerifyChain().ok);
+
+  // A gap, or a record that does not chain, is refused whole.
+  auto other = Open(dir.Sub("o"));
+  EXPECT_EQ(other->ImportRecords({replica[1]}, 1).code(), Status::Code::kCorruption);
+  std::vector<ReplicaRecord> forged = {replica[0], replica[1]};
+  Event e;
+  ASSERT_TRUE(DecodeRecord(forged[1].record, &e).ok());
+  e.prev_hash[0] ^= 1;
+  forged[1].record = EncodeRecord(e);
+  EXPECT_EQ(other->ImportRecords(forged, 2).code(), Status::Code::kCorruption);
+  EXPECT_EQ(other->LastSequence(), 0u);
+  writer->Close();
+  follower->Close();
+  other->Close();
+}
+
+}  // namespace
+}  // namespace dfm
