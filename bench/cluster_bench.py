@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Benchmark (m): cluster mode (docs/scale-out.md) against the embedded
+default, on this machine's two shared cores.
+
+  bench/cluster_bench.py [--seconds 8] [--rounds 3] [--connections 16]
+
+Each round runs, one after the other, with the sync on and nginx in front:
+- embedded: one `dfm serve`, RocksDB only;
+- cluster 1, 2, 3: that many dfm nodes on a three-server NATS JetStream
+  cluster (every stream with three replicas), six partitions.
+The load is bench/ingest_client, closed loop, one process per tenant (six
+tenants, so the partitions spread over the nodes), CONNECTIONS each. For
+each run: webhooks acknowledged per second; the time after the load until
+every webhook is in its partition's log (cluster); and CPU per webhook,
+dfm's and NATS's apart, over the load and that drain. As every process
+shares the same two cores, more nodes cannot add throughput here: the
+figure that carries to real machines is CPU per webhook, and from it the
+projected rate of one node with two cores of its own.
+Then the failover time: three nodes under a light open load (100
+webhooks/s per tenant), kill -9 the node holding the default tenant's
+partition, and time until another node holds it with nothing left to take
+(median of --rounds).
+Medians over the rounds are printed last, as JSON.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import clustertest as ct  # noqa: E402
+import dfmtest as t  # noqa: E402
+
+DFM = os.path.join(ROOT, "build", "release", "app", "dfm")
+CLIENT = os.path.join(ROOT, "build", "release", "bench", "ingest_client")
+TENANTS = ["default", "t1", "t2", "t3", "t4", "t5"]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / TICK
+
+
+def secret(tenant):
+    return "bench-secret" if tenant == "default" else f"bench-secret-{tenant}"
+
+
+def node_config(work, i, nats):
+    tenants = "".join(f'[tenants.{tn}.verity]\nwebhook_secret = "{secret(tn)}"\n'
+                      f'timestamp_tolerance_s = 3153600000\n' for tn in TENANTS[1:])
+    cluster = ct.cluster_config(nats, f"node{i}") if nats else ""
+    port, admin = t.free_port(), t.free_port()
+    path = os.path.join(work, f"node{i}.toml")
+    with open(path, "w") as f:
+        f.write(f"""[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin}"
+threads = 1
+[storage]
+data_dir = "{work}/node{i}"
+[log]
+level = "warn"
+[verity]
+webhook_secret = "bench-secret"
+timestamp_tolerance_s = 3153600000
+{tenants}{cluster}""")
+    return path, port
+
+
+class Node:
+    def __init__(self, work, i, nats):
+        self.config, self.port = node_config(work, i, nats)
+        self.log = os.path.join(work, f"node{i}.log")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([DFM, "serve", "-c", self.config], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "ab"))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if t.request("127.0.0.1", self.port, "GET", "/readyz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("dfm did not start: " + open(self.log).read()[-2000:])
+
+    def health(self):
+        return json.loads(t.request("127.0.0.1", self.port, "GET", "/v1/health", timeout=5)[2])["parts"]
+
+
+def load(port, seconds, connections, rate=None, tag="r"):
+    procs = []
+    for tn in TENANTS:
+        path = "/webhooks/verity" if tn == "default" else f"/t/{tn}/webhooks/verity"
+        args = [CLIENT, "--port", str(port), "--connections", str(connections), "--seconds", str(seconds),
+                "--secret", secret(tn), "--prefix", f"{tag}-{tn}-", "--path", path]
+        if rate:
+            args += ["--rate", str(rate)]
+        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+    return procs
+
+
+def finish(procs):
+    out = [json.loads(p.communicate()[0]) for p in procs]
+    return sum(o["ok"] for o in out), sum(o["errors"] for o in out)
+
+
+def wait_drained(nodes, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        h = nodes[0].health()
+        if "cluster" in h:
+            if all(p.get("lag", 1) == 0 and p["owner"] for p in h["cluster"]["partitions"]):
+                return
+        elif h.get("projections", {}).get("behind", 1) == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("not drained")
+
+
+def throughput(nodes_n, args, rnd):
+    work = t.tempdir()
+    nats = ct.NatsCluster(work) if nodes_n else None
+    nodes, nginx = [], None
+    try:
+        if nats:
+            nats.start()
+        nodes = [Node(work, i, nats) for i in range(max(1, nodes_n))]
+        for n in nodes:
+            n.start()
+        if nats:  # every partition held
+            deadline = time.time() + 60
+            while not all(p["owner"] for p in nodes[0].health()["cluster"]["partitions"]):
+                if time.time() > deadline:
+                    raise RuntimeError("partitions not held")
+                time.sleep(0.2)
+        nginx = ct.ClusterNginx(work, [n.port for n in nodes])
+        nginx.start()
+        dfm_pids = [n.proc.pid for n in nodes]
+        nats_pids = [p.pid for p in nats.procs] if nats else []
+        d0, n0, t0 = cpu_s(dfm_pids), cpu_s(nats_pids), time.time()
+        ok, errors = finish(load(nginx.port, args.seconds, args.connections, tag=f"r{rnd}"))
+        loaded = time.time()
+        wait_drained(nodes)
+        drained = time.time()
+        d1, n1 = cpu_s(dfm_pids), cpu_s(nats_pids)
+        return {"nodes": nodes_n, "round": rnd, "ok": ok, "errors": errors,
+                "acked_per_s": round(ok / (loaded - t0)),
+                "drain_s": round(drained - loaded, 2),
+                "processed_per_s": round(ok / (drained - t0)),
+                "dfm_cpu_us": round((d1 - d0) * 1e6 / max(ok, 1), 1),
+                "nats_cpu_us": round((n1 - n0) * 1e6 / max(ok, 1), 1)}
+    finally:
+        if nginx:
+            nginx.stop()
+        for n in nodes:
+            if n.proc and n.proc.poll() is None:
+                n.proc.terminate()
+                n.proc.wait(timeout=30)
+        if nats:
+            nats.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def failover(args):
+    work = t.tempdir()
+    nats = ct.NatsCluster(work)
+    nodes = []
+    times = []
+    try:
+        nats.start()
+        nodes = [Node(work, i, nats) for i in range(3)]
+        for n in nodes:
+            n.start()
+        part = int(subprocess.run([DFM, "cluster", "partition", "-c", nodes[0].config, "default"],
+                                  capture_output=True, text=True).stdout)
+        for rnd in range(args.rounds):
+            deadline = time.time() + 60
+            while True:
+                parts = nodes[0].health()["cluster"]["partitions"]
+                owners = [p["owner"] for p in parts]
+                if all(owners) and all(p.get("lag", 1) == 0 for p in parts):
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError("cluster not settled")
+                time.sleep(0.2)
+            victim = nodes[int(owners[part][-1])]
+            watcher = next(n for n in nodes if n is not victim)
+            procs = load(watcher.port, 4, 2, rate=100, tag=f"f{rnd}")
+            time.sleep(1)
+            killed = time.time()
+            victim.proc.kill()
+            victim.proc.wait()
+            while True:
+                p = watcher.health()["cluster"]["partitions"][part]
+                if p["owner"] and p["owner"] != f"node{nodes.index(victim)}" and p.get("lag", 1) == 0:
+                    break
+                if time.time() - killed > 60:
+                    raise RuntimeError("no failover")
+                time.sleep(0.05)
+            times.append(round(time.time() - killed, 2))
+            finish(procs)
+            victim.start()
+        return times
+    finally:
+        for n in nodes:
+            if n.proc and n.proc.poll() is None:
+                n.proc.terminate()
+                n.proc.wait(timeout=30)
+        nats.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+    subprocess.run(["cmake", "--build", "--preset", "release", "--target", "dfm", "ingest_client"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    runs = []
+    for rnd in range(args.rounds):
+        for n in (0, 1, 2, 3):
+            r = throughput(n, args, rnd)
+            print(json.dumps(r), flush=True)
+            runs.append(r)
+    summary = {}
+    for n in (0, 1, 2, 3):
+        rs = [r for r in runs if r["nodes"] == n]
+        med = {k: statistics.median(r[k] for r in rs)
+               for k in ("acked_per_s", "processed_per_s", "drain_s", "dfm_cpu_us", "nats_cpu_us")}
+        cpu = med["dfm_cpu_us"] + med["nats_cpu_us"]
+        # dfm's CPU per webhook is the whole cluster's: a node with two
+        # cores of its own, taking 1/n of the webhooks, runs at this rate
+        # (NATS on machines of its own).
+        med["projected_per_node_per_s"] = round(2e6 / med["dfm_cpu_us"])
+        med["cpu_us_total"] = round(cpu, 1)
+        summary["embedded" if n == 0 else f"cluster_{n}"] = med
+    base = summary["embedded"]["cpu_us_total"]
+    for k, v in summary.items():
+        v["cpu_vs_embedded"] = round(v["cpu_us_total"] / base, 2)
+    times = failover(args)
+    summary["failover_s"] = {"runs": times, "median": statistics.median(times)}
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
