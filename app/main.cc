@@ -147,6 +147,7 @@ class PartitionSync : public dfm::PartitionWork {
   explicit PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt) : rt_(std::move(rt)) {}
   void Reload(const dfm::Config& config) override { rt_->Reload(config); }
   void Stop() override { rt_->Stop(); }
+  uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
 
  private:
   std::unique_ptr<dfm::SyncRuntime> rt_;

@@ -202,6 +202,13 @@ void SyncRuntime::AddHealthParts(uint64_t last, JsonObject* parts) const {
   parts->Raw("sync", SyncHealthJson(*im.board, last, SystemClock::Instance()->NowMicros()));
 }
 
+uint64_t SyncRuntime::Behind(uint64_t last) const {
+  const Impl& im = *impl_;
+  uint64_t done = im.projections ? im.projections->checkpoint() : 0;
+  if (im.engine) done = std::min(done, im.board->router.decided.load());
+  return last > done ? last - done : 0;
+}
+
 void SyncRuntime::AddServices(JsonObject* services) const {
   SyncServices(*impl_->board, SystemClock::Instance()->NowMicros(), services);
 }

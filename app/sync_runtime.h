@@ -40,6 +40,9 @@ class SyncRuntime {
   // (docs/http-api.md), measured against the log's head `last_seq`.
   // Callable from any thread while the runtime exists.
   void AddHealthParts(uint64_t last_seq, JsonObject* parts) const;
+  // Events after the last one every part has taken in (the projections'
+  // fold and, when on, the router's decisions), against the log's head.
+  uint64_t Behind(uint64_t last_seq) const;
   // Each connected vendor's state for GET /v1/health's "services".
   void AddServices(JsonObject* services) const;
   // The same parts' families for GET /metrics (docs/metrics.md).

@@ -11,7 +11,7 @@ Each round runs, one after the other, with the sync on and nginx in front:
 The load is bench/ingest_client, closed loop, one process per tenant (six
 tenants, so the partitions spread over the nodes), CONNECTIONS each. For
 each run: webhooks acknowledged per second; the time after the load until
-every webhook is in its partition's log (cluster); and CPU per webhook,
+every webhook is in its partition's log and decided by its sync; and CPU per webhook,
 dfm's and NATS's apart, over the load and that drain. As every process
 shares the same two cores, more nodes cannot add throughput here: the
 figure that carries to real machines is CPU per webhook, and from it the
@@ -121,13 +121,20 @@ def finish(procs):
 
 
 def wait_drained(nodes, timeout=300):
+    """Until every webhook is in its partition's log and every partition's
+    sync has taken in all of its log (embedded: the projections and the
+    router are at the log's head)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        h = nodes[0].health()
-        if "cluster" in h:
-            if all(p.get("lag", 1) == 0 and p["owner"] for p in h["cluster"]["partitions"]):
-                return
-        elif h.get("projections", {}).get("behind", 1) == 0:
+        done = True
+        for n in nodes:
+            h = n.health()
+            if "cluster" in h:
+                for p in h["cluster"]["partitions"]:
+                    done &= bool(p["owner"]) and p.get("lag", 1) == 0 and p.get("sync_behind", 0) == 0
+            else:
+                done &= h["projections"]["behind"] == 0 and h["sync"]["router"]["behind"] == 0
+        if done:
             return
         time.sleep(0.1)
     raise RuntimeError("not drained")

@@ -33,8 +33,6 @@ uint64_t PulledMsg::stream_seq() const {
 
 void PulledMsg::Ack() { natsMsg_Ack(m_, nullptr); }
 
-void PulledMsg::Nak() { natsMsg_Nak(m_, nullptr); }
-
 Status NatsClient::Connect(const std::vector<std::string>& urls, const std::string& name,
                            std::unique_ptr<NatsClient>* out) {
   std::unique_ptr<NatsClient> c(new NatsClient());
@@ -186,7 +184,7 @@ Status NatsClient::Subscribe(const std::string& stream, const std::string& subje
   jsSubOptions_Init(&so);
   so.Stream = stream.c_str();
   so.Config.Durable = durable.c_str();
-  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.AckPolicy = js_AckAll;
   so.Config.AckWait = ack_wait_s * kNanos;
   so.Config.DeliverPolicy = js_DeliverAll;
   so.Config.MaxAckPending = 8192;

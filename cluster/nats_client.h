@@ -37,7 +37,6 @@ class PulledMsg {
   std::string_view data() const;
   uint64_t stream_seq() const;
   void Ack();
-  void Nak();  // deliver again at once (to whoever pulls next)
 
  private:
   __natsMsg* m_;
@@ -68,8 +67,8 @@ class NatsClient {
   // The message at `seq` of `stream`; NotFound when there is none.
   Status GetMsg(const std::string& stream, uint64_t seq, std::string* data);
 
-  // A durable pull consumer of `stream` filtered to `subject`: explicit
-  // acks, redelivery after `ack_wait_s`. One that exists is made again,
+  // A durable pull consumer of `stream` filtered to `subject`: an ack
+  // acks every message up to it (AckAll), redelivery after `ack_wait_s`. One that exists is made again,
   // starting right after its ack floor, so that its new reader sees every
   // unacked message in stream order (whatever it had acked is left out).
   class PullConsumer {

@@ -194,6 +194,23 @@ class Partition {
       : p_(p), config_(config), nats_(nats), node_(std::move(node)), lease_rev_(lease_rev) {}
   ~Partition() { Stop(); }
 
+  // Start() on a thread of its own, so that the coordinator goes on
+  // renewing leases meanwhile; a failure marks the partition broken (the
+  // coordinator stops it and, while it holds the lease, starts it again).
+  void StartAsync(const PartitionWorkFactory& factory) {
+    starter_ = std::thread([this, factory] {
+      Status s = Start(factory);
+      if (s.ok()) {
+        started_.store(true);
+      } else {
+        Logger("cluster")->error("event=partition_start_failed partition={} error=\"{}\"", p_,
+                                 s.ToString());
+        broken_.store(true);
+      }
+    });
+  }
+  bool started() const { return started_.load(); }
+
   Status Start(const PartitionWorkFactory& factory) {
     auto logger = Logger("cluster");
     RocksDbLogOptions opts;
@@ -230,6 +247,8 @@ class Partition {
   void Stop() {
     if (stopped_) return;
     stopped_ = true;
+    if (starter_.joinable()) starter_.join();
+    started_.store(false);
     running_ = false;
     if (ingest_.joinable()) ingest_.join();
     consumer_.reset();
@@ -240,7 +259,9 @@ class Partition {
   }
 
   bool broken() const { return broken_.load(); }
-  uint64_t log_seq() const { return log_ ? log_->LastSequence() : 0; }
+  // REQUIRES: started().
+  uint64_t log_seq() const { return log_->LastSequence(); }
+  uint64_t sync_behind() const { return work_->Behind(log_seq()); }
   uint64_t position() const { return position_.load(); }
   void set_lease_rev(uint64_t rev) { lease_rev_.store(rev); }
   void Reload(const Config& c) {
@@ -334,7 +355,8 @@ class Partition {
         if (!DecodeDraft(msgs[i].data(), &d).ok()) {
           logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_,
                         msgs[i].stream_seq());
-          msgs[i].Ack();  // never readable: redelivering it would only stall the partition
+          // Never readable: skipped (the batch's ack covers it), not redelivered
+          // to stall the partition.
           continue;
         }
         if (d.idempotency_key.empty()) {
@@ -348,13 +370,8 @@ class Partition {
       }
       std::vector<AppendOutcome> outcomes;
       s = drafts.empty() ? Status::OK() : log_->Append(std::move(drafts), &outcomes);
-      for (auto& m : msgs) {
-        if (s.ok()) {
-          m.Ack();
-        } else {
-          m.Nak();
-        }
-      }
+      // The consumer acks all up to a message (AckAll): one ack per batch.
+      if (s.ok()) msgs.back().Ack();
       if (s.ok()) {
         ingested_.fetch_add(from.size());
       } else {
@@ -379,8 +396,8 @@ class Partition {
   std::unique_ptr<RocksDbEventLog> log_;
   std::unique_ptr<PartitionWork> work_;
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
-  std::thread ingest_;
-  std::atomic<bool> running_{false}, broken_{false};
+  std::thread ingest_, starter_;
+  std::atomic<bool> running_{false}, broken_{false}, started_{false};
   std::atomic<uint64_t> position_{0};
   bool stopped_ = false;
 };
@@ -406,7 +423,8 @@ struct ClusterNode::Impl {
   // Owned by the coordinator thread.
   std::map<uint32_t, std::unique_ptr<Partition>> running;
   std::map<uint32_t, uint64_t> lease_rev;
-  std::thread coordinator;
+  std::map<uint32_t, std::chrono::steady_clock::time_point> renewed_at;
+  std::thread coordinator, observer;
   std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -418,15 +436,18 @@ struct ClusterNode::Impl {
     uint64_t lag = 0;
     bool lag_known = false;
     uint64_t log_seq = 0;
+    uint64_t sync_behind = 0;
   };
   mutable std::mutex view_mu;
   std::vector<PartView> view;
   std::vector<std::string> live;
+  std::vector<std::string> owners;  // by partition, as the coordinator last saw
   std::atomic<uint64_t> takeovers{0}, releases{0}, restarts{0}, lease_losses{0};
   uint64_t fenced_before = 0;  // of partitions no longer running
 
   void Coordinate();
   void Tick();
+  void Observe();
   void StopPartition(uint32_t p, bool release);
 };
 
@@ -437,6 +458,7 @@ void ClusterNode::Impl::StopPartition(uint32_t p, bool release) {
     it->second->Stop();
     running.erase(it);
   }
+  renewed_at.erase(p);
   if (release) {
     Status s = nats->KvDelete(LeaseKey(p));
     if (!s.ok()) Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p, s.ToString());
@@ -461,16 +483,12 @@ void ClusterNode::Impl::Tick() {
     if (!nats->KvGet(LeaseKey(p), &e).ok()) return;  // no look at all rather than half of one
     if (e.present) leases[p] = {e.value, e.rev};
   }
-  // A lease this node ran but no longer holds (it lapsed while the node
-  // was cut off, and someone took it): stop at once.
-  for (auto it = running.begin(); it != running.end();) {
-    const uint32_t p = (it++)->first;
-    if (leases[p].owner != node) {
-      logger->warn("event=lease_lost partition={} owner_now={}", p, leases[p].owner);
-      lease_losses.fetch_add(1);
-      StopPartition(p, false);
-    }
-  }
+  // A read may come from a replica that lags (the bucket's direct gets):
+  // what this node holds it knows better, and every write is a
+  // compare-and-set on the revision it last wrote, so a stale read can
+  // delay a claim but never make two holders.
+  for (const auto& [p, part] : running)
+    if (lease_rev.count(p)) leases[p] = {node, lease_rev[p]};
   LeasePlan plan = PlanLeases(node, nodes, leases);
   for (uint32_t p : plan.release) {
     logger->info("event=partition_released partition={} reason=rebalance", p);
@@ -478,22 +496,32 @@ void ClusterNode::Impl::Tick() {
     releases.fetch_add(1);
     leases[p] = LeaseView();
   }
+  const auto now = std::chrono::steady_clock::now();
+  const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
   for (uint32_t p : plan.renew) {
     if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
     uint64_t rev = 0;
     s = nats->KvUpdate(LeaseKey(p), node, leases[p].rev, &rev);
     if (!s.ok()) {
-      logger->warn("event=lease_lost partition={} error=\"{}\"", p, s.ToString());
-      lease_losses.fetch_add(1);
-      StopPartition(p, false);
+      // Someone else's now: stop at once. Not answered (NATS electing a
+      // leader, a slow link): go on while the lease cannot have lapsed;
+      // the log's fence stops any write after that anyway.
+      auto r = renewed_at.find(p);
+      if (s.code() == Status::Code::kAlreadyExists || r == renewed_at.end() || now - r->second >= ttl) {
+        logger->warn("event=lease_lost partition={} error=\"{}\"", p, s.ToString());
+        lease_losses.fetch_add(1);
+        StopPartition(p, false);
+      }
       continue;
     }
     lease_rev[p] = rev;
+    renewed_at[p] = now;
     auto it = running.find(p);
     if (it != running.end() && it->second->broken()) {
-      // Fenced or cut off from the replica: start again from it.
+      // Fenced, cut off from the replica, or failed to start: again from it.
       StopPartition(p, false);
       lease_rev[p] = rev;
+      renewed_at[p] = now;
       restarts.fetch_add(1);
       it = running.end();
     }
@@ -505,33 +533,50 @@ void ClusterNode::Impl::Tick() {
     if (rev == 0) {
       s = nats->KvCreate(LeaseKey(p), node, &rev);
       if (!s.ok()) continue;  // someone else was quicker
-      leases[p] = {node, rev};
       lease_rev[p] = rev;
+      renewed_at[p] = now;
     }
     auto part = std::make_unique<Partition>(p, config, nats.get(), node, rev);
-    s = part->Start(factory);
-    if (!s.ok()) {
-      logger->error("event=partition_start_failed partition={} error=\"{}\"", p, s.ToString());
-      part->Stop();
-      // Keep the lease: the next tick tries again (renew finds it not running).
-      continue;
-    }
+    part->StartAsync(factory);
     takeovers.fetch_add(1);
     running[p] = std::move(part);
   }
-  std::vector<PartView> v(partitions);
-  for (uint32_t p = 0; p < partitions; ++p) {
-    v[p].owner = leases[p].owner;
-    uint64_t pending = 0;
-    if (nats->ConsumerPending(kInStream, "in-" + std::to_string(p), &pending).ok()) {
-      v[p].lag = pending;
-      v[p].lag_known = true;
-    }
-    if (auto it = running.find(p); it != running.end()) v[p].log_seq = it->second->log_seq();
-  }
   std::lock_guard<std::mutex> lk(view_mu);
-  view = std::move(v);
   live = std::move(nodes);
+  for (uint32_t p = 0; p < partitions; ++p) owners[p] = running.count(p) ? node : leases[p].owner;
+}
+
+// Every second, apart from the leases (a slow answer must not delay a
+// renewal): each partition's lag, and the sync's of those running here.
+void ClusterNode::Impl::Observe() {
+  pthread_setname_np(pthread_self(), "dfm-observe");
+  std::unique_lock<std::mutex> lk(stop_mu);
+  while (!stopping) {
+    lk.unlock();
+    std::vector<PartView> v(partitions);
+    for (uint32_t p = 0; p < partitions; ++p) {
+      uint64_t pending = 0;
+      if (nats->connected() && nats->ConsumerPending(kInStream, "in-" + std::to_string(p), &pending).ok()) {
+        v[p].lag = pending;
+        v[p].lag_known = true;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> run_lock(run_mu);
+      for (auto& [p, part] : running)
+        if (part->started()) {
+          v[p].log_seq = part->log_seq();
+          v[p].sync_behind = part->sync_behind();
+        }
+    }
+    {
+      std::lock_guard<std::mutex> vl(view_mu);
+      for (uint32_t p = 0; p < partitions; ++p) v[p].owner = owners[p];
+      view = std::move(v);
+    }
+    lk.lock();
+    stop_cv.wait_for(lk, std::chrono::seconds(1), [&] { return stopping; });
+  }
 }
 
 void ClusterNode::Impl::Coordinate() {
@@ -583,9 +628,11 @@ Status ClusterNode::Start(const Config& config, PartitionWorkFactory work,
   if (!s.ok()) return s;
   im.ingest = std::make_unique<IngestLog>(im.nats.get(), im.local.get(), im.partitions);
   im.view.resize(im.partitions);
+  im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",
                           im.node, im.partitions, replicas, cs.lease_ttl_s);
   im.coordinator = std::thread([&im] { im.Coordinate(); });
+  im.observer = std::thread([&im] { im.Observe(); });
   *out = std::move(n);
   return Status::OK();
 }
@@ -601,6 +648,7 @@ void ClusterNode::Stop() {
   }
   im.stop_cv.notify_all();
   if (im.coordinator.joinable()) im.coordinator.join();
+  if (im.observer.joinable()) im.observer.join();
   if (im.ingest) im.ingest->Close();
   if (im.local) im.local->Close();
 }
@@ -621,7 +669,7 @@ void ClusterNode::AddHealthParts(JsonObject* parts) const {
     JsonObject o;
     o.UInt("partition", p).Str("owner", v.owner).Bool("here", v.owner == im.node);
     if (v.lag_known) o.UInt("lag", v.lag);
-    if (v.owner == im.node) o.UInt("log_seq", v.log_seq);
+    if (v.owner == im.node) o.UInt("log_seq", v.log_seq).UInt("sync_behind", v.sync_behind);
     list.Raw(o.Finish());
   }
   c.Raw("partitions", list.Finish());
@@ -645,6 +693,11 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
   for (uint32_t p = 0; p < im.view.size(); ++p)
     if (im.view[p].lag_known)
       lag.Sample({{"partition", std::to_string(p)}}, static_cast<double>(im.view[p].lag));
+  auto& behind = out->Family("dfm_cluster_partition_sync_lag", "gauge",
+                             "Events of a partition running here its sync has not taken in yet.");
+  for (uint32_t p = 0; p < im.view.size(); ++p)
+    if (im.view[p].owner == im.node)
+      behind.Sample({{"partition", std::to_string(p)}}, static_cast<double>(im.view[p].sync_behind));
   out->Family("dfm_cluster_takeovers_total", "counter", "Partitions this node started running.")
       .Sample({}, static_cast<double>(im.takeovers.load()));
   out->Family("dfm_cluster_lease_losses_total", "counter",

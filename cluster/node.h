@@ -41,6 +41,8 @@ class PartitionWork {
   virtual void Reload(const Config& config) = 0;
   // Stops it (no new decisions or pushes); before the log closes.
   virtual void Stop() = 0;
+  // Events of the log (whose head is `last_seq`) it has not yet taken in.
+  virtual uint64_t Behind(uint64_t last_seq) const = 0;
 };
 // Starts the work on `log` for the tenants `runs` accepts.
 using PartitionWorkFactory =
