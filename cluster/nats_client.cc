@@ -61,6 +61,7 @@ Status NatsClient::Connect(const std::vector<std::string>& urls, const std::stri
 
 NatsClient::~NatsClient() {
   if (kv_) kvStore_Destroy(kv_);
+  if (kvjs_) jsCtx_Destroy(kvjs_);
   if (js_) jsCtx_Destroy(js_);
   if (nc_) {
     natsConnection_Close(nc_);
@@ -156,16 +157,6 @@ Status NatsClient::PullConsumer::Fetch(int batch, int64_t timeout_ms, std::vecto
   return Status::OK();
 }
 
-Status NatsClient::PullConsumer::Pending(uint64_t* pending) {
-  jsConsumerInfo* ci = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, &jerr);
-  if (s != NATS_OK) return FromNats(s, "consumer info", jerr);
-  *pending = ci->NumPending + static_cast<uint64_t>(ci->NumAckPending);
-  jsConsumerInfo_Destroy(ci);
-  return Status::OK();
-}
-
 Status NatsClient::ConsumerPending(const std::string& stream, const std::string& durable,
                                    uint64_t* pending) {
   jsConsumerInfo* ci = nullptr;
@@ -178,32 +169,31 @@ Status NatsClient::ConsumerPending(const std::string& stream, const std::string&
 }
 
 Status NatsClient::Subscribe(const std::string& stream, const std::string& subject,
-                             const std::string& durable, int64_t ack_wait_s,
-                             std::unique_ptr<PullConsumer>* out) {
+                             const std::string& durable, int64_t ack_wait_s, uint64_t start_seq,
+                             std::unique_ptr<PullConsumer>* out, uint64_t* start) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = stream.c_str();
   so.Config.Durable = durable.c_str();
   so.Config.AckPolicy = js_AckAll;
   so.Config.AckWait = ack_wait_s * kNanos;
-  so.Config.DeliverPolicy = js_DeliverAll;
   so.Config.MaxAckPending = 8192;
   so.Config.FilterSubject = subject.c_str();
-  // A consumer left by an earlier owner: start again just after the last
-  // message it had acked, in stream order (a message it took and never
-  // acked would otherwise come back only after AckWait, behind newer ones).
   jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetConsumerInfo(&ci, js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
   if (s == NATS_OK) {
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = ci->AckFloor.Stream + 1;
+    if (start_seq == 0) start_seq = ci->AckFloor.Stream + 1;
     jsConsumerInfo_Destroy(ci);
     s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
     if (s != NATS_OK) return FromNats(s, "reset consumer", jerr);
   } else if (s != NATS_NOT_FOUND) {
     return FromNats(s, "consumer info", jerr);
   }
+  if (start_seq == 0) start_seq = 1;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = start_seq;
+  *start = start_seq;
   auto c = std::unique_ptr<PullConsumer>(new PullConsumer());
   jerr = static_cast<jsErrCode>(0);
   s = js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
@@ -214,6 +204,13 @@ Status NatsClient::Subscribe(const std::string& stream, const std::string& subje
 
 Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int replicas) {
   if (kv_) return Status::OK();
+  // The lease bucket's calls wait 1.5 s at most (the others 5 s): a
+  // coordinator stuck on one call would miss its renewals.
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 1500;
+  natsStatus js = natsConnection_JetStream(&kvjs_, nc_, &jo);
+  if (js != NATS_OK) return FromNats(js, "lease bucket context");
   kvConfig kc;
   kvConfig_Init(&kc);
   kc.Bucket = bucket.c_str();
@@ -221,8 +218,8 @@ Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int repl
   kc.TTL = ttl_s * kNanos;
   kc.Replicas = replicas;
   kc.StorageType = js_FileStorage;
-  natsStatus s = js_CreateKeyValue(&kv_, js_, &kc);
-  if (s != NATS_OK) s = js_KeyValue(&kv_, js_, bucket.c_str());
+  natsStatus s = js_CreateKeyValue(&kv_, kvjs_, &kc);
+  if (s != NATS_OK) s = js_KeyValue(&kv_, kvjs_, bucket.c_str());
   return FromNats(s, "lease bucket");
 }
 

@@ -67,18 +67,12 @@ class NatsClient {
   // The message at `seq` of `stream`; NotFound when there is none.
   Status GetMsg(const std::string& stream, uint64_t seq, std::string* data);
 
-  // A durable pull consumer of `stream` filtered to `subject`: an ack
-  // acks every message up to it (AckAll), redelivery after `ack_wait_s`. One that exists is made again,
-  // starting right after its ack floor, so that its new reader sees every
-  // unacked message in stream order (whatever it had acked is left out).
   class PullConsumer {
    public:
     ~PullConsumer();
     // Up to `batch` messages, waiting at most `timeout_ms` for the first
     // (none: OK and empty).
     Status Fetch(int batch, int64_t timeout_ms, std::vector<PulledMsg>* out);
-    // Messages not yet delivered plus those delivered and not acked.
-    Status Pending(uint64_t* pending);
 
    private:
     friend class NatsClient;
@@ -86,9 +80,14 @@ class NatsClient {
   };
   // Messages of a durable consumer not yet acked (delivered or not).
   Status ConsumerPending(const std::string& stream, const std::string& durable, uint64_t* pending);
+  // A durable pull consumer of `stream` filtered to `subject`, made anew
+  // so that its reader sees the stream in order from `start_seq`, or when
+  // 0 from just after the old consumer's ack floor (the start of the
+  // stream when there was none); *start gets where it starts. An ack acks
+  // every message up to it (AckAll); redelivery after `ack_wait_s`.
   Status Subscribe(const std::string& stream, const std::string& subject,
-                   const std::string& durable, int64_t ack_wait_s,
-                   std::unique_ptr<PullConsumer>* out);
+                   const std::string& durable, int64_t ack_wait_s, uint64_t start_seq,
+                   std::unique_ptr<PullConsumer>* out, uint64_t* start);
 
   // The key-value bucket (created if missing) whose keys expire `ttl_s`
   // after their last write.
@@ -112,6 +111,7 @@ class NatsClient {
   NatsClient() = default;
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;
+  __jsCtx* kvjs_ = nullptr;  // the lease bucket's, with a shorter wait
   __kvStore* kv_ = nullptr;
 };
 

@@ -21,7 +21,6 @@
 namespace dfm {
 
 namespace {
-constexpr char kInStream[] = "DFM_IN";
 constexpr char kBucket[] = "dfm_leases";
 // A frame stays under NATS's default 1 MiB max_payload.
 constexpr size_t kMaxFrame = 900 * 1024;
@@ -30,6 +29,8 @@ constexpr int64_t kAckWaitS = 10;
 constexpr int kIngestSenders = 8;
 
 std::string LogStream(uint32_t p) { return "DFM_LOG_" + std::to_string(p); }
+std::string InStream(uint32_t p) { return "DFM_IN_" + std::to_string(p); }
+constexpr char kInConsumer[] = "in";
 std::string LogSubject(uint32_t p) { return "dfm.log." + std::to_string(p); }
 std::string InSubject(uint32_t p) { return "dfm.in." + std::to_string(p); }
 std::string LeaseKey(uint32_t p) { return "part." + std::to_string(p); }
@@ -37,7 +38,7 @@ std::string NodeKey(const std::string& node) { return "node." + node; }
 
 // ---------------------------------------------------------------- ingest
 
-// The HTTP front's log in cluster mode: an append is a publish to DFM_IN;
+// The HTTP front's log in cluster mode: an append is a publish to DFM_IN_<p>;
 // everything else is the node's own log, which holds nothing (health,
 // metrics and the console read it).
 class IngestLog : public EventLog {
@@ -146,8 +147,8 @@ class IngestLog : public EventLog {
         if (!d.idempotency_key.empty())
           msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
         PublishAck ack;
-        s = nats_->Publish(InSubject(PartitionOf(d.tenant, partitions_)), EncodeDraft(d), msg_id,
-                           0, kPublishTimeoutMs, &ack);
+        const uint32_t part = PartitionOf(d.tenant, partitions_);
+        s = nats_->Publish(InSubject(part), EncodeDraft(d), msg_id, 0, kPublishTimeoutMs, &ack);
         if (!s.ok()) break;
         AppendOutcome o;
         o.seq = ack.seq;
@@ -158,7 +159,7 @@ class IngestLog : public EventLog {
           // duplicates only).
           std::string first;
           EventDraft was;
-          if (nats_->GetMsg(kInStream, ack.seq, &first).ok() && DecodeDraft(first, &was).ok())
+          if (nats_->GetMsg(InStream(part), ack.seq, &first).ok() && DecodeDraft(first, &was).ok())
             o.id = was.id;
         }
         outcomes.push_back(o);
@@ -233,7 +234,7 @@ class Partition {
     const uint32_t p = p_;
     s = factory(log_.get(), [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
-    s = nats_->Subscribe(kInStream, InSubject(p_), "in-" + std::to_string(p_), kAckWaitS, &consumer_);
+    s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
     if (!s.ok()) return s;
     running_ = true;
     ingest_ = std::thread([this] { IngestLoop(); });
@@ -338,6 +339,13 @@ class Partition {
   }
 
   // Pulls webhooks for this partition and appends them; acks once durable.
+  // Pulls webhooks for this partition and appends them, strictly in the
+  // order of DFM_IN_<p>: each message must be the next sequence number.
+  // One that was handed to a pull whose answer never arrived (a NATS
+  // server died with it) comes again only later, after newer ones; so a
+  // gap stops the batch there and the consumer is made again from the
+  // first missing message. What was appended is acked (AckAll: one ack
+  // per batch, never past a gap).
   void IngestLoop() {
     auto logger = Logger("cluster");
     while (running_.load() && !broken_.load()) {
@@ -349,39 +357,55 @@ class Partition {
       }
       if (msgs.empty()) continue;
       std::vector<EventDraft> drafts;
-      std::vector<size_t> from;  // drafts[i] came from msgs[from[i]]
-      for (size_t i = 0; i < msgs.size(); ++i) {
+      size_t taken = 0;  // msgs[0, taken) are in order (new or already appended)
+      bool gap = false;
+      for (; taken < msgs.size(); ++taken) {
+        const uint64_t seq = msgs[taken].stream_seq();
+        if (seq < next_in_) continue;  // appended before (a redelivery)
+        if (seq > next_in_) {
+          gap = true;
+          break;
+        }
+        ++next_in_;
         EventDraft d;
-        if (!DecodeDraft(msgs[i].data(), &d).ok()) {
-          logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_,
-                        msgs[i].stream_seq());
-          // Never readable: skipped (the batch's ack covers it), not redelivered
-          // to stall the partition.
+        if (!DecodeDraft(msgs[taken].data(), &d).ok()) {
+          // Never readable: skipped, not redelivered to stall the partition.
+          logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
           continue;
         }
         if (d.idempotency_key.empty()) {
           // The stream's position is the webhook's identity: a redelivery
           // after a takeover is then still one event.
           d.idempotency_system = "cluster.ingest";
-          d.idempotency_key = std::to_string(msgs[i].stream_seq());
+          d.idempotency_key = std::to_string(seq);
         }
         drafts.push_back(std::move(d));
-        from.push_back(i);
       }
       std::vector<AppendOutcome> outcomes;
+      const size_t n = drafts.size();
       s = drafts.empty() ? Status::OK() : log_->Append(std::move(drafts), &outcomes);
-      // The consumer acks all up to a message (AckAll): one ack per batch.
-      if (s.ok()) msgs.back().Ack();
-      if (s.ok()) {
-        ingested_.fetch_add(from.size());
-      } else {
-        // Start again from the replica and the consumer's ack floor, so
-        // that the partition still takes its webhooks in order.
+      if (!s.ok()) {
+        // Start again from the replica and the consumer's ack floor.
         logger->error("event=ingest_append_failed partition={} error=\"{}\"", p_, s.ToString());
         broken_.store(true);
+        return;
+      }
+      if (taken > 0) msgs[taken - 1].Ack();
+      ingested_.fetch_add(n);
+      if (gap) {
+        logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
+                     msgs[taken].stream_seq());
+        consumer_.reset();
+        s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, next_in_, &consumer_,
+                             &next_in_);
+        if (!s.ok()) {
+          broken_.store(true);
+          return;
+        }
       }
     }
   }
+
 
  public:
   std::atomic<uint64_t> ingested_{0};
@@ -399,6 +423,7 @@ class Partition {
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
   std::atomic<uint64_t> position_{0};
+  uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
   bool stopped_ = false;
 };
 
@@ -424,6 +449,7 @@ struct ClusterNode::Impl {
   std::map<uint32_t, std::unique_ptr<Partition>> running;
   std::map<uint32_t, uint64_t> lease_rev;
   std::map<uint32_t, std::chrono::steady_clock::time_point> renewed_at;
+  bool nats_trouble = false;  // the last tick could not reach NATS (logged once)
   std::thread coordinator, observer;
   std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
   std::mutex stop_mu;
@@ -469,26 +495,58 @@ void ClusterNode::Impl::StopPartition(uint32_t p, bool release) {
 void ClusterNode::Impl::Tick() {
   std::lock_guard<std::mutex> run_lock(run_mu);
   auto logger = Logger("cluster");
-  if (!nats->connected()) return;
+  const auto now = std::chrono::steady_clock::now();
+  const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
+  // First what needs no NATS: a broken partition (fenced, cut off from its
+  // replica, failed to start) stops now and starts again once its lease is
+  // renewed; one whose lease may have lapsed stops (someone may hold it).
+  std::vector<uint32_t> broken, lapsed;
+  for (const auto& [p, part] : running) {
+    auto r = renewed_at.find(p);
+    if (r == renewed_at.end() || now - r->second >= ttl) {
+      lapsed.push_back(p);
+    } else if (part->broken()) {
+      broken.push_back(p);
+    }
+  }
+  for (uint32_t p : lapsed) {
+    logger->warn("event=lease_lost partition={} reason=not_renewed_in_time", p);
+    lease_losses.fetch_add(1);
+    StopPartition(p, false);
+  }
+  for (uint32_t p : broken) {
+    const uint64_t rev = lease_rev[p];
+    const auto at = renewed_at[p];
+    StopPartition(p, false);
+    lease_rev[p] = rev;  // still held: restarted below once renewed
+    renewed_at[p] = at;
+    restarts.fetch_add(1);
+  }
+  auto unreachable = [&](const char* what, const Status& st) {
+    if (!nats_trouble) logger->warn("event=coordination_failed step={} error=\"{}\"", what, st.ToString());
+    nats_trouble = true;
+  };
+  if (!nats->connected()) return unreachable("connect", Status::Unavailable("not connected"));
   Status s = nats->KvPut(NodeKey(node), std::to_string(SystemClock::Instance()->NowMicros()));
-  if (!s.ok()) return;
+  if (!s.ok()) return unreachable("heartbeat", s);
   std::vector<std::string> keys;
-  if (!nats->KvKeys(&keys).ok()) return;
+  if (s = nats->KvKeys(&keys); !s.ok()) return unreachable("keys", s);
   std::vector<std::string> nodes;
   for (const auto& k : keys)
     if (k.rfind("node.", 0) == 0) nodes.push_back(k.substr(5));
   std::vector<LeaseView> leases(partitions);
   for (uint32_t p = 0; p < partitions; ++p) {
     NatsClient::KvEntry e;
-    if (!nats->KvGet(LeaseKey(p), &e).ok()) return;  // no look at all rather than half of one
+    if (s = nats->KvGet(LeaseKey(p), &e); !s.ok()) return unreachable("lease_read", s);
     if (e.present) leases[p] = {e.value, e.rev};
   }
+  if (nats_trouble) logger->info("event=coordination_resumed");
+  nats_trouble = false;
   // A read may come from a replica that lags (the bucket's direct gets):
   // what this node holds it knows better, and every write is a
   // compare-and-set on the revision it last wrote, so a stale read can
   // delay a claim but never make two holders.
-  for (const auto& [p, part] : running)
-    if (lease_rev.count(p)) leases[p] = {node, lease_rev[p]};
+  for (const auto& [p, rev] : lease_rev) leases[p] = {node, rev};
   LeasePlan plan = PlanLeases(node, nodes, leases);
   for (uint32_t p : plan.release) {
     logger->info("event=partition_released partition={} reason=rebalance", p);
@@ -496,8 +554,6 @@ void ClusterNode::Impl::Tick() {
     releases.fetch_add(1);
     leases[p] = LeaseView();
   }
-  const auto now = std::chrono::steady_clock::now();
-  const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
   for (uint32_t p : plan.renew) {
     if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
     uint64_t rev = 0;
@@ -517,14 +573,6 @@ void ClusterNode::Impl::Tick() {
     lease_rev[p] = rev;
     renewed_at[p] = now;
     auto it = running.find(p);
-    if (it != running.end() && it->second->broken()) {
-      // Fenced, cut off from the replica, or failed to start: again from it.
-      StopPartition(p, false);
-      lease_rev[p] = rev;
-      renewed_at[p] = now;
-      restarts.fetch_add(1);
-      it = running.end();
-    }
     if (it == running.end()) plan.claim.push_back(p);  // held (a restart of this node): run it
     else it->second->set_lease_rev(rev);
   }
@@ -556,7 +604,7 @@ void ClusterNode::Impl::Observe() {
     std::vector<PartView> v(partitions);
     for (uint32_t p = 0; p < partitions; ++p) {
       uint64_t pending = 0;
-      if (nats->connected() && nats->ConsumerPending(kInStream, "in-" + std::to_string(p), &pending).ok()) {
+      if (nats->connected() && nats->ConsumerPending(InStream(p), kInConsumer, &pending).ok()) {
         v[p].lag = pending;
         v[p].lag_known = true;
       }
@@ -612,9 +660,11 @@ Status ClusterNode::Start(const Config& config, PartitionWorkFactory work,
   // The streams and the bucket: created by whichever node comes first.
   const int replicas = static_cast<int>(cs.replicas);
   for (int attempt = 0;; ++attempt) {
-    s = im.nats->EnsureStream(kInStream, "dfm.in.*", replicas, /*dedup_s=*/600);
-    for (uint32_t p = 0; s.ok() && p < im.partitions; ++p)
-      s = im.nats->EnsureStream(LogStream(p), LogSubject(p), replicas, /*dedup_s=*/600);
+    s = Status::OK();
+    for (uint32_t p = 0; s.ok() && p < im.partitions; ++p) {
+      s = im.nats->EnsureStream(InStream(p), InSubject(p), replicas, /*dedup_s=*/600);
+      if (s.ok()) s = im.nats->EnsureStream(LogStream(p), LogSubject(p), replicas, /*dedup_s=*/600);
+    }
     if (s.ok()) s = im.nats->OpenBucket(kBucket, cs.lease_ttl_s, replicas);
     if (s.ok() || attempt >= 60) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a cluster still forming

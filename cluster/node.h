@@ -1,10 +1,10 @@
 // ClusterNode: one dfm node of a cluster on NATS JetStream
 // (docs/scale-out.md).
 //
-// - Ingest: IngestLog() is the EventLog the HTTP front appends webhooks
+// - Ingest: ingest_log() is the EventLog the HTTP front appends webhooks
 //   to. An append is answered only once the draft is in the replicated
-//   stream DFM_IN (subject dfm.in.<partition>), de-duplicated there by the
-//   webhook's idempotency key (Nats-Msg-Id).
+//   stream DFM_IN_<partition> (subject dfm.in.<partition>), de-duplicated
+//   there by the webhook's idempotency key (Nats-Msg-Id).
 // - Ownership: a coordinator thread heartbeats the node and keeps leases
 //   (key-value bucket dfm_leases) on its share of the partitions
 //   (leases.h). Only a lease holder runs a partition.
@@ -15,8 +15,9 @@
 //   expected last sequence, so a node that lost the lease cannot extend
 //   the log (it is fenced, stops the partition and catches up before it
 //   may run it again). On taking a partition the node reads what it lacks
-//   of DFM_LOG_<N> into its RocksDB, then pulls DFM_IN's durable consumer
-//   in-<N> and appends each webhook (acking after the append is durable).
+//   of DFM_LOG_<N> into its RocksDB, then pulls DFM_IN_<N>'s durable
+//   consumer "in" and appends each webhook in stream order (acking after
+//   the append is durable).
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
@@ -60,7 +61,7 @@ class ClusterNode {
   // Gives every partition up (stops its sync, releases its lease) and
   // disconnects. Idempotent.
   void Stop();
-  // What the HTTP front appends to: AppendAsync publishes to DFM_IN; the
+  // What the HTTP front appends to: AppendAsync publishes to DFM_IN_<p>; the
   // other methods read the node's own (empty) log.
   EventLog* ingest_log();
   // "cluster" for GET /v1/health's parts: the node, its NATS link, every

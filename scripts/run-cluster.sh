@@ -54,6 +54,7 @@ http {
   }
   server {
     listen 127.0.0.1:8080;
+    keepalive_requests 10000000;  # vendors keep their connections
     location / {
       proxy_pass http://dfm;
       proxy_http_version 1.1;
@@ -63,6 +64,7 @@ http {
       # A webhook tried again on another node is de-duplicated by its id.
       proxy_next_upstream error timeout http_502 http_503 non_idempotent;
       proxy_connect_timeout 1s;
+      proxy_read_timeout 3s;  # dfm answers in milliseconds: longer is a node that hangs
     }
   }
 }

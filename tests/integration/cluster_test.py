@@ -11,11 +11,15 @@ partition), then, separately, a NATS server. Then:
 - every webhook answered 2xx is in its partition's log exactly once (read
   back with `dfm cluster pull`, chains checked with `dfm log verify`);
 - no partition was written by two nodes at once (the lease revision each
-  frame of the replicated log carries never goes back);
+  frame of the replicated log carries never goes back), even by a node
+  paused (SIGSTOP) past its lease and woken up;
 - nobody who texted STOP is texted afterwards, and each text asked of a
   person who did not is sent exactly once;
 - the sync resumes after each failure within a bound; the time is
   measured and printed;
+- the tools work on the pulled copies (the opt-out audit lists every STOP,
+  projections rebuild), and /metrics shows ownership and lag and passes
+  `promtool check metrics`;
 - a node that leaves (SIGTERM) hands its partitions over, and one that
   joins takes its share, without a restart of the others.
 
@@ -27,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -190,6 +195,16 @@ def main():
             return [m for m in verity.get("/_sandbox/messages")[1]
                     if m["direction"] == "outbound" and m["to"] == phone]
 
+        r = nodes[0].cli("cluster", "partition", "-c", nodes[0].config_path, "default")
+        assert r.returncode == 0, r.stderr
+        home_partition = int(r.stdout)
+
+        def default_owner():
+            """The node running the default tenant's partition, once one does."""
+            return wait_for("an owner of the default tenant's partition", lambda: next(
+                (p["owner"] for p in (health(nodes[0]) or {"partitions": []})["partitions"]
+                 if p["partition"] == home_partition and p["owner"]), None), timeout=60)
+
         load = Load(nginx.port)
         for th in load.threads:
             th.start()
@@ -198,9 +213,7 @@ def main():
         time.sleep(args.seconds / 2)
 
         # 1. kill -9 the node running the default tenant's partition.
-        r = nodes[0].cli("cluster", "partition", "-c", nodes[0].config_path, "default")
-        assert r.returncode == 0, r.stderr
-        owner = next(p["owner"] for p in health(nodes[0])["partitions"] if p["partition"] == int(r.stdout))
+        owner = default_owner()
         victim = nodes[int(owner[-1])]
         killed = time.time()
         victim.kill9()
@@ -220,7 +233,17 @@ def main():
         print(f"NATS server n1 killed: the sync texted again after {nats_failover:.1f} s", flush=True)
         time.sleep(args.seconds / 2)
         nats.start(1)
-        stop_and_text([], people[10:12])
+
+        # 3. A node paused past its lease (SIGSTOP: a long GC pause, a VM
+        # frozen) wakes up still believing it holds the partition: its
+        # next write is refused by the stream (fenced), and the others
+        # carried on meanwhile.
+        paused = nodes[int(default_owner()[-1])]
+        paused.proc.send_signal(signal.SIGSTOP)
+        stop_and_text([], people[10:11])
+        wait_for("the text while a node was paused", lambda: texts_to(people[10]), timeout=60)
+        paused.proc.send_signal(signal.SIGCONT)
+        stop_and_text([], people[11:12])
         time.sleep(args.seconds / 2)
         load.stop.set()
         for th in load.threads:
@@ -262,6 +285,27 @@ def main():
                 elif e["type"] == "push.succeeded":
                     pid = e.get("payload", {}).get("push_id")
                     pushes[pid] = pushes.get(pid, 0) + 1
+        # The tools on the default tenant's copy: its opt-out audit lists
+        # every STOP, and its projections rebuild from it.
+        r = nodes[0].cli("cluster", "partition", "-c", nodes[0].config_path, "default")
+        home = os.path.join(pull_dir, "p%03d" % int(r.stdout))
+        audit = nodes[0].cli("audit", "opt-outs", "-d", home, "--format", "json")
+        for phone in stopped:
+            if phone not in audit.stdout:
+                failures.append(f"dfm audit opt-outs on the pulled log does not list {phone}")
+        rebuild = nodes[0].cli("projections", "rebuild", "-d", home)
+        if rebuild.returncode != 0:
+            failures.append("dfm projections rebuild on the pulled log: " + rebuild.stderr[-500:])
+        # /metrics: ownership and lag, and it passes Prometheus' lint.
+        _, _, text = t.request("127.0.0.1", nodes[0].admin_port, "GET", "/metrics")
+        text = text.decode()
+        owned = [ln for ln in text.splitlines() if ln.startswith("dfm_cluster_partition_owned{")]
+        if len(owned) != 6 or "dfm_cluster_partition_lag{" not in text:
+            failures.append("/metrics lacks the partitions' ownership or lag")
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        if lint.returncode != 0:
+            failures.append("promtool check metrics: " + lint.stdout + lint.stderr)
+
         lost = [k for k in load.acked if seen.get(k, 0) == 0]
         doubled = [k for k, c in seen.items() if c > 1]
         if lost:

@@ -106,6 +106,7 @@ http {{
   }}
   server {{
     listen 127.0.0.1:{self.port};
+    keepalive_requests 10000000;
     location / {{
       proxy_pass http://dfm;
       proxy_http_version 1.1;
@@ -114,7 +115,7 @@ http {{
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_next_upstream error timeout http_502 http_503 non_idempotent;
       proxy_connect_timeout 1s;
-      proxy_read_timeout 10s;
+      proxy_read_timeout 3s;  # dfm answers in milliseconds: longer is a node that hangs
     }}
   }}
 }}
