@@ -1,0 +1,309 @@
+// Deterministic simulation of the sync (issue 34, section 2; first slice):
+// the router, contact actors and a connector actor on CAF's test
+// coordinator, with simulated time, a seeded scheduler (the next message
+// delivered is a random one of those waiting), a log that refuses writes
+// for a while, and a vendor that answers late, fails (500), rate-limits
+// (429 with Retry-After), or does the work and times out. GoHighLevel
+// webhooks about a few people arrive late, twice and out of order. Every
+// seed is one run; a failing seed reruns exactly from its number:
+//
+//   DFM_SIM_SEED=1234 build/debug/tests/dfm_sim      (one seed, verbose)
+//   DFM_SIM_SEEDS=20000 build/debug/tests/dfm_sim    (stops at 5 failing seeds)
+//
+// Not in CI yet: it finds a convergence bug that is not fixed. Seed 93: a
+// person's name was Gus (timestamp 4), Gus again (9), then a late Flo (8)
+// arrives; the merge ignores the second Gus (same value, so the field's
+// time stays 4) and takes Flo, which the vendor then holds (sync/
+// contact_model.cc, DecideContact: "agrees with the merged value").
+//
+// Checked on every seed, once the faults stop and the run is quiet:
+// - every webhook the log acknowledged is in it exactly once;
+// - the hash chain verifies;
+// - every push the sync asked for succeeded (none lost, none left hanging);
+// - the vendor's record of each person converged to the merged contact:
+//   the first name of the newest webhook about them (by its time).
+// Not yet simulated (issue 34 notes): the HTTP front, projections, opt-outs
+// and sends, several connectors, restarts.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "tests/support/actor_fixture.h"
+
+namespace dfm {
+namespace {
+
+using testing::ActorTest;
+using testing::kStart;
+
+constexpr int kPeople = 4;
+
+// The vendor: remembers what each push set, answers when the run says.
+class SimVendor : public VendorClient {
+ public:
+  struct Call {
+    PushRequest req;
+    std::function<void(PushResult)> done;
+  };
+  std::vector<Call> waiting;
+  std::map<std::string, std::string> first_name;  // by contact id: what the vendor holds
+  std::map<std::string, int> attempts;            // by push id
+
+  void Push(const PushRequest& req, const Credentials&, std::function<void(PushResult)> done) override {
+    attempts[req.push_id]++;
+    waiting.push_back({req, std::move(done)});
+  }
+
+  // Answers waiting call `i`: 0 ok, 1 a 500, 2 a 429, 3 done and timed out.
+  bool verbose = false;
+  void Answer(size_t i, int how) {
+    Call c = std::move(waiting[i]);
+    waiting.erase(waiting.begin() + static_cast<long>(i));
+    if (verbose) {
+      std::string name;
+      for (const auto& [k, v] : c.req.fields)
+        if (k == "first_name") name = v;
+      std::printf("vendor: %s %s first_name=%s answer=%d\n", c.req.push_id.c_str(),
+                  c.req.contact_id.c_str(), name.c_str(), how);
+    }
+    PushResult r;
+    r.requests = 1;
+    if (how == 0 || how == 3) {
+      for (const auto& [k, v] : c.req.fields)
+        if (k == "first_name") first_name[c.req.contact_id] = v;
+    }
+    if (how == 0) {
+      r.http_status = 200;
+      r.external_id = "v-" + c.req.contact_id;
+    } else if (how == 1) {
+      r.http_status = 500;
+    } else if (how == 2) {
+      r.http_status = 429;
+      r.retry_after_us = 2'000'000;
+    } else {
+      r.http_status = 0;  // the answer never came: a transport error
+      r.detail = "timeout";
+    }
+    c.done(r);
+  }
+};
+
+struct Webhook {
+  std::string id;
+  int person;
+  std::string first_name;
+  int64_t at_ms;  // its timestamp
+};
+
+class SimRun : public ActorTest {
+ public:
+  explicit SimRun(uint64_t seed) : rng_(seed) {}
+  void TestBody() override {}
+
+  // Runs the seed; returns what broke ("" when every invariant held).
+  std::string Run(bool verbose) {
+    auto vendor = std::make_shared<SimVendor>();
+    vendor->verbose = verbose;
+    env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+    ConnectorSettings cs;
+    cs.tenant = "default";
+    cs.system = "aloware";
+    cs.client = vendor;
+    cs.seed = 7;
+    cs.backoff.max_attempts = 1000;  // faults stop in time: nothing may dead-letter
+    auto connector = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), cs));
+    sched_->run();
+    env_->connectors[{"default", "aloware"}] = connector;
+    env_->board = std::make_shared<SyncStatusBoard>();
+    auto router = StartRouter(connector);
+
+    // The webhooks, in the order the vendor made them; delivered late,
+    // twice and out of order below.
+    std::vector<Webhook> made;
+    const int count = 6 + static_cast<int>(rng_() % 10);
+    for (int i = 0; i < count; ++i) {
+      static const char* names[] = {"Ann", "Bea", "Cy", "Dee", "Eve", "Flo", "Gus"};
+      made.push_back({"w-" + std::to_string(i), static_cast<int>(rng_() % kPeople),
+                      names[rng_() % 7], 1'795'000'000'000 + i * 1000});
+    }
+    std::vector<Webhook> to_send = made;
+    for (int i = 0; i < count / 3; ++i) to_send.push_back(made[rng_() % made.size()]);  // twice
+    std::shuffle(to_send.begin(), to_send.end(), rng_);  // late and out of order
+
+    std::set<std::string> acked;
+    size_t next = 0;
+    int failing_for = 0;  // steps the log still refuses writes
+    for (int step = 0; step < 4000 && (next < to_send.size() || step < 400); ++step) {
+      const uint32_t dice = rng_() % 100;
+      if (dice < 15 && next < to_send.size()) {
+        const Webhook& w = to_send[next++];
+        if (Deliver(w)) acked.insert(w.id);
+        if (verbose)
+          std::printf("webhook %s person %d %s at %lld: %s\n", w.id.c_str(), w.person,
+                      w.first_name.c_str(), static_cast<long long>(w.at_ms), acked.count(w.id) ? "acked" : "refused");
+        caf::anon_send(router, poll_atom::value);
+      } else if (dice < 60) {
+        RunOne();
+      } else if (dice < 75 && !vendor->waiting.empty()) {
+        const uint32_t kind = rng_() % 10;  // 60% ok, 20% 500, 10% 429, 10% done then timeout
+        vendor->Answer(rng_() % vendor->waiting.size(), kind < 6 ? 0 : kind < 8 ? 1 : kind < 9 ? 2 : 3);
+      } else if (dice < 90) {
+        AdvanceBy(static_cast<int64_t>(rng_() % 3'000'000));
+      } else if (dice < 93 && failing_for == 0) {
+        failing_for = 1 + static_cast<int>(rng_() % 40);
+        log_.FailWrites(true);
+      }
+      if (failing_for > 0 && --failing_for == 0) log_.FailWrites(false);
+    }
+    // The faults stop: the log writes, the vendor answers 200, time runs.
+    log_.FailWrites(false);
+    for (int round = 0; round < 2000; ++round) {
+      while (!vendor->waiting.empty()) vendor->Answer(0, 0);
+      sched_->run();
+      if (vendor->waiting.empty() && !sched_->has_job() && Settled()) break;
+      AdvanceBy(1'000'000);
+    }
+
+    std::string broken;
+    auto fail = [&](const std::string& why) {
+      if (broken.empty()) broken = why;
+    };
+    // Every webhook acknowledged is in the log exactly once.
+    std::vector<Event> all;
+    if (!log_.Read(1, 1000000, &all).ok()) return "the log cannot be read";
+    std::map<std::string, int> seen;
+    for (const auto& e : all)
+      if (e.type == "webhook.received") {
+        WebhookReceived w;
+        if (DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) seen[w.provider_event_id]++;
+      }
+    for (const auto& id : acked)
+      if (seen[id] != 1) fail("webhook " + id + " is in the log " + std::to_string(seen[id]) + " times");
+    if (!log_.VerifyChain().ok) fail("the hash chain does not verify");
+    if (!Settled()) fail("a push never succeeded");
+    // Convergence: each person's record holds the newest name.
+    std::map<int, const Webhook*> newest;
+    for (const auto& w : made)
+      if (acked.count(w.id) && (!newest[w.person] || newest[w.person]->at_ms < w.at_ms)) newest[w.person] = &w;
+    std::map<std::string, std::string> contact_of_phone = ContactsByPhone(all);
+    for (const auto& [person, w] : newest) {
+      const std::string contact = contact_of_phone[Phone(person)];
+      const std::string held = vendor->first_name[contact];
+      if (held != w->first_name)
+        fail("person " + std::to_string(person) + ": the vendor holds \"" + held + "\", the newest is \"" +
+             w->first_name + "\"");
+    }
+    if (verbose) {
+      std::printf("%zu webhooks (%zu delivered), %zu events, %zu pushes asked\n", made.size(),
+                  to_send.size(), all.size(), vendor->attempts.size());
+    }
+    return broken;
+  }
+
+ private:
+  static std::string Phone(int person) { return "+1205555010" + std::to_string(person); }
+
+  bool Deliver(const Webhook& w) {
+    char ts[40];
+    const int64_t s = w.at_ms / 1000;
+    std::tm tm{};
+    const time_t t = static_cast<time_t>(s);
+    gmtime_r(&t, &tm);
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    std::string body = GhlBody("ghl/ContactCreate.json",
+                               {{"webhookId", w.id},
+                                {"timestamp", ts},
+                                {"dateAdded", ts},
+                                {"id", "ghl-" + std::to_string(w.person)},
+                                {"phone", "(205) 555-010" + std::to_string(w.person)},
+                                {"email", "p" + std::to_string(w.person) + "@example.com"},
+                                {"firstName", w.first_name}});
+    WebhookReceived r;
+    r.system = "ghl";
+    r.provider_event_id = w.id;
+    EventDraft d = WebhookDraft("default", r, body);
+    d.idempotency_system = "ghl";  // as the front keys a webhook (http/ingest.cc)
+    d.idempotency_key = w.id;
+    AppendOutcome out;
+    return log_.Append(std::move(d), &out).ok();
+  }
+
+  // One waiting message, chosen by the seed, or the clock's next timeout.
+  void RunOne() {
+    auto& jobs = sched_->jobs;
+    if (jobs.empty()) return;
+    std::swap(jobs.front(), jobs[rng_() % jobs.size()]);
+    sched_->try_run_once();
+  }
+
+  void AdvanceBy(int64_t us) {
+    clock_.Advance(us);
+    sched_->advance_time(std::chrono::microseconds(us));
+  }
+
+  // Every push asked for has succeeded.
+  bool Settled() {
+    std::vector<Event> all;
+    if (!log_.Read(1, 1000000, &all).ok()) return false;
+    std::set<std::string> asked, done;
+    for (const auto& e : all) {
+      if (e.type != "push.requested" && e.type != "push.succeeded") continue;
+      DomainEvent d;
+      if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
+      (e.type == "push.requested" ? asked : done).insert(d.push_id);
+    }
+    for (const auto& p : asked)
+      if (!done.count(p)) return false;
+    return true;
+  }
+
+  // contact id by phone, from the contacts' own events.
+  static std::map<std::string, std::string> ContactsByPhone(const std::vector<Event>& all) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : all) {
+      if (e.stream.rfind("contact:", 0) != 0) continue;
+      DomainEvent d;
+      if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
+      for (const auto& [k, v] : d.fields)
+        if (k == "phone" && !out.count(v)) out[v] = e.stream.substr(8);
+    }
+    return out;
+  }
+
+  std::mt19937_64 rng_;
+};
+
+uint64_t EnvU64(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
+TEST(Simulation, EverySeedKeepsTheInvariants) {
+  if (const char* one = std::getenv("DFM_SIM_SEED"); one && *one) {
+    const uint64_t seed = std::strtoull(one, nullptr, 10);
+    SimRun run(seed);
+    const std::string broken = run.Run(/*verbose=*/true);
+    EXPECT_EQ(broken, "") << "seed " << seed;
+    return;
+  }
+  spdlog::set_level(spdlog::level::off);  // the actors' warnings, thousands of runs over
+  const uint64_t seeds = EnvU64("DFM_SIM_SEEDS", 1000), first = EnvU64("DFM_SIM_FIRST", 1);
+  int failed = 0;
+  for (uint64_t seed = first; seed < first + seeds && failed < 5; ++seed) {
+    SimRun run(seed);
+    const std::string broken = run.Run(/*verbose=*/false);
+    if (!broken.empty()) {
+      ++failed;
+      ADD_FAILURE() << "seed " << seed << ": " << broken << " (rerun: DFM_SIM_SEED=" << seed << ")";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dfm
