@@ -344,6 +344,7 @@ void OnDone(Self* self, HttpDone& d) {
     }
     case AttemptOutcome::kRetry: {
       if (it.cancelled) {  // settled by the contact (message.refused): not tried again
+        st.breaker->OnNeutral();
         attempted.outcome = "failed";
         st.cancelled++;
         Count(&PushOpCounters::attempts_failed, st, it);
@@ -354,8 +355,11 @@ void OnDone(Self* self, HttpDone& d) {
       }
       if (r.http_status == 429) {
         st.limiter->OnThrottled(now, r.retry_after_us);
-      } else if (!r.transient) {  // the vendor answered: a known passing refusal is no outage
+        st.breaker->OnNeutral();
+      } else if (!r.transient) {
         st.breaker->OnFailure(now);
+      } else {  // the vendor answered: a known passing refusal is no outage
+        st.breaker->OnNeutral();
       }
       if (it.attempt >= st.cfg.backoff.max_attempts) {
         attempted.outcome = "failed";

@@ -42,6 +42,7 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
     return "contact created from " + d.system + ext(d.external_id) + " (" +
            Fields(d.fields, reveal) + ")";
   if (t == ev::kContactChanged) {
+    if (d.changes.empty()) return "values stated again by " + d.system + " (no change; they stand as of then)";
     std::string s = "changed by " + d.system + ":";
     for (const auto& c : d.changes)
       s += " " + c.field + " " + Val(c.field, c.old_value, reveal) + " -> " +

@@ -89,8 +89,12 @@ std::map<std::string, std::string> FieldsToPush(
   std::map<std::string, std::string> diff;
   for (const auto& [f, v] : values) {
     if (!accepted.count(f)) continue;
+    // What the target will hold: a value on its way there, else what it
+    // holds. (Not what it holds when another value is on its way: that
+    // value lands after, and had left a newer one unsent; the simulation
+    // found it, tests/sim seed 114.)
     const std::string* k = pit == s.pending.end() ? nullptr : Lookup(pit->second, f);
-    if (!k || *k != v) k = kit == known.end() ? nullptr : Lookup(kit->second, f);
+    if (!k) k = kit == known.end() ? nullptr : Lookup(kit->second, f);
     if (!k || *k != v) diff[f] = v;
   }
   if (diff.empty()) return diff;
@@ -502,11 +506,20 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
   std::map<std::string, std::string> echoed;
   std::set<std::string> stale;  // fields the system itself has since changed again
   std::vector<FieldChange> changes;
+  // Fields whose merged value this system set and now states again, later:
+  // the value stands as of this time (ApplyContactEvent moves it on), so an
+  // older edit of the system's arriving after it cannot replace it. Found
+  // by the simulation (tests/sim, seed 93): Gus at 4, Gus at 9, then a late
+  // Flo at 8 had ended as Flo.
+  bool restated = false;
   std::vector<DomainEvent> conflicts;
   std::map<std::string, std::string> merged;
   for (const auto& [f, a] : s.fields) merged[f] = a.value;
 
   for (const auto& [f, v] : fact.fields) {
+    if (const Attributed* m = Current(s, f);
+        m && m->value == v && m->system == fact.system && t > m->source_time_us)
+      restated = true;
     const std::string* k = Lookup(known_s, f);
     if (k && *k == v) continue;  // the system did not change it
     if (memo) {
@@ -570,7 +583,7 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
     l.fields = fact.fields;
     out.push_back(std::move(l));
   }
-  if (!changes.empty()) {
+  if (!changes.empty() || (restated && echoed.empty())) {
     DomainEvent c = Base(ev::kContactChanged, s, fact);
     c.source_time_us = t;
     c.changes = changes;
@@ -738,8 +751,15 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
     s->deleted = false;
     for (const auto& c : e.changes)
       s->fields[c.field] = Attributed{c.new_value, e.system, e.source_time_us};
-    for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
-    s->pushed.erase(e.system);  // a real edit ends the echo window
+    for (const auto& [f, v] : e.fields) {
+      s->known[e.system][f] = v;
+      // The system's own value stated again later stands as of then.
+      auto it = s->fields.find(f);
+      if (it != s->fields.end() && it->second.value == v && it->second.system == e.system &&
+          e.source_time_us > it->second.source_time_us)
+        it->second.source_time_us = e.source_time_us;
+    }
+    if (!e.changes.empty()) s->pushed.erase(e.system);  // a real edit ends the echo window
   } else if (e.type == ev::kContactLinked) {
     s->links[e.system] = e.external_id;
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;

@@ -60,6 +60,11 @@ class CircuitBreaker {
   bool Allow(int64_t now_us);
   void OnSuccess();
   void OnFailure(int64_t now_us);
+  // The request ended saying nothing of an outage (a 429, a refusal known to
+  // pass, a push cancelled): a half-open trial is over, the next may go.
+  // Without it the breaker waited for that trial for ever (found by the
+  // simulation, tests/sim seed 455).
+  void OnNeutral() { trial_out_ = false; }
   State state(int64_t now_us) const;
   int64_t reopens_at() const { return open_until_; }
 

@@ -10,11 +10,14 @@
 //   DFM_SIM_SEED=1234 build/debug/tests/dfm_sim      (one seed, verbose)
 //   DFM_SIM_SEEDS=20000 build/debug/tests/dfm_sim    (stops at 5 failing seeds)
 //
-// Not in CI yet: it finds a convergence bug that is not fixed. Seed 93: a
-// person's name was Gus (timestamp 4), Gus again (9), then a late Flo (8)
-// arrives; the merge ignores the second Gus (same value, so the field's
-// time stays 4) and takes Flo, which the vendor then holds (sync/
-// contact_model.cc, DecideContact: "agrees with the merged value").
+// CI runs 2,000 seeds (ctest sim.seeds). What it found, each fixed with a
+// unit test of its own: seed 93, a value stated again later did not move
+// its time on, so a late older edit replaced it (ContactModelTest.
+// AValueStatedAgainLaterBeatsALateOlderEdit); seed 114, a newer value was
+// not sent while another was on its way (ContactModelTest.
+// ANewerValueIsSentWhenAnotherIsOnItsWay); seed 455, a half-open circuit
+// breaker whose trial was answered 429 waited for it for ever, and the
+// connector never sent again (Delivery.ATrialThatEndsNeutrallyLetsTheNextGo).
 //
 // Checked on every seed, once the faults stop and the run is quiet:
 // - every webhook the log acknowledged is in it exactly once;
@@ -116,6 +119,8 @@ class SimRun : public ActorTest {
     cs.system = "aloware";
     cs.client = vendor;
     cs.seed = 7;
+    cs.status = std::make_shared<ConnectorStatus>();
+    status_ = cs.status;
     cs.backoff.max_attempts = 1000;  // faults stop in time: nothing may dead-letter
     auto connector = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), cs));
     sched_->run();
@@ -166,6 +171,12 @@ class SimRun : public ActorTest {
     for (int round = 0; round < 2000; ++round) {
       while (!vendor->waiting.empty()) vendor->Answer(0, 0);
       sched_->run();
+      if (verbose && round % 200 == 0)
+        std::printf("quiet %d: jobs %zu, timeouts %zu, connector holds %llu, in flight %llu, breaker %d\n",
+                    round, sched_->jobs.size(), sched_->clock().schedule().size(),
+                    static_cast<unsigned long long>(status_->held.load()),
+                    static_cast<unsigned long long>(status_->in_flight.load()),
+                    status_->breaker_open.load() ? 1 : 0); if (verbose && round % 200 == 0) std::printf("reopens_at - now = %lld us\n", static_cast<long long>(status_->reopens_at_us.load() - clock_.NowMicros()));
       if (vendor->waiting.empty() && !sched_->has_job() && Settled()) break;
       AdvanceBy(1'000'000);
     }
@@ -200,6 +211,19 @@ class SimRun : public ActorTest {
              w->first_name + "\"");
     }
     if (verbose) {
+      for (const auto& e : all) {
+        if (e.stream.rfind("contact:", 0) != 0) continue;
+        DomainEvent d;
+        if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) continue;
+        std::string name, changes;
+        for (const auto& [k, v] : d.fields)
+          if (k == "first_name") name = v;
+        for (const auto& c : d.changes) changes += c.field + ":" + c.old_value + ">" + c.new_value + " ";
+        std::printf("log %llu %s %s first_name=%s changes=%s push=%s webhook_seq=%llu\n",
+                    static_cast<unsigned long long>(e.seq), e.stream.c_str(), e.type.c_str(),
+                    name.c_str(), changes.c_str(), d.push_id.c_str(),
+                    static_cast<unsigned long long>(d.webhook_seq));
+      }
       std::printf("%zu webhooks (%zu delivered), %zu events, %zu pushes asked\n", made.size(),
                   to_send.size(), all.size(), vendor->attempts.size());
     }
@@ -277,6 +301,7 @@ class SimRun : public ActorTest {
   }
 
   std::mt19937_64 rng_;
+  std::shared_ptr<ConnectorStatus> status_;
 };
 
 uint64_t EnvU64(const char* name, uint64_t fallback) {

@@ -131,6 +131,20 @@ TEST(Delivery, CircuitBreakerOpensHalfOpensAndCloses) {
   EXPECT_TRUE(cb.Allow(now + 61 * kSec));
 }
 
+// A half-open trial answered with neither an outage nor a success (a 429)
+// lets the next trial go; it had held the breaker half-open for ever (the
+// simulation's seed 455, tests/sim).
+TEST(Delivery, ATrialThatEndsNeutrallyLetsTheNextGo) {
+  CircuitBreaker cb(1, 30 * kSec);
+  cb.OnFailure(0);
+  EXPECT_TRUE(cb.Allow(30 * kSec));   // the trial
+  EXPECT_FALSE(cb.Allow(31 * kSec));  // waits for it
+  cb.OnNeutral();                     // it was throttled
+  EXPECT_TRUE(cb.Allow(32 * kSec));   // another trial
+  cb.OnSuccess();
+  EXPECT_EQ(cb.state(33 * kSec), CircuitBreaker::State::kClosed);
+}
+
 }  // namespace
 }  // namespace dfm
 

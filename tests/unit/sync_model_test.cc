@@ -398,6 +398,40 @@ TEST_F(ContactModelTest, OwnerWinsAndTheLoserIsKept) {
   EXPECT_EQ(state_.fields.at("email").value, "a@x.io");
 }
 
+// Found by the simulation (tests/sim, seed 93): a system states its value
+// again later, then one of its older edits arrives late. The value stands
+// as of the later statement, so the late edit loses.
+TEST_F(ContactModelTest, AValueStatedAgainLaterBeatsALateOlderEdit) {
+  const std::string phone = "+12055550142";
+  auto es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Gus"}}, 4));
+  Succeed(es[1], "a1");
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Gus"}}, 9));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed"})) << "recorded, nothing pushed";
+  EXPECT_TRUE(es[0].changes.empty());
+  EXPECT_EQ(state_.fields.at("first_name").source_time_us, 9);
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Flo"}}, 8));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.conflict_recorded"}));
+  EXPECT_EQ(es[0].rule, "newer");
+  EXPECT_EQ(state_.fields.at("first_name").value, "Gus");
+  // The same statement at the same time again is a duplicate: nothing.
+  EXPECT_TRUE(Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Gus"}}, 9)).empty());
+}
+
+// Found by the simulation (tests/sim, seed 114): while one value is on its
+// way to a system, the merged value goes back to what that system held.
+// The value on its way lands after; the newer one must be sent too.
+TEST_F(ContactModelTest, ANewerValueIsSentWhenAnotherIsOnItsWay) {
+  const std::string phone = "+12055550142";
+  auto es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Ann"}}, 10));
+  Succeed(es[1], "a1");  // Aloware holds Ann
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Dee"}}, 20));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  // Dee is on its way (not answered yet) when Ann comes back, newer.
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "Ann"}}, 30));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  EXPECT_EQ(es[1].fields.at("first_name"), "Ann");
+}
+
 TEST_F(ContactModelTest, NewerWinsForUnownedFieldsAndOutOfOrderLoses) {
   auto es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"company_name", "A"}}, 10));
   Succeed(es[1], "g1");
