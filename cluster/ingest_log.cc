@@ -1,0 +1,172 @@
+#include "cluster/ingest_log.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/names.h"
+#include "cluster/wire.h"
+#include "util/clock.h"
+
+namespace dfm {
+
+namespace {
+using namespace cluster_names;
+constexpr int kIngestSenders = 8;
+
+class NatsIngestLog final : public IngestLog {
+ public:
+  NatsIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions)
+      : nats_(nats), local_(local), partitions_(partitions) {
+    for (int i = 0; i < kIngestSenders; ++i) senders_.emplace_back([this] { SendLoop(); });
+  }
+  ~NatsIngestLog() override { Close(); }
+  void Close() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : senders_) t.join();
+  }
+  uint64_t published() const override { return published_.load(); }
+
+  void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!closed_) {
+        queue_.push_back({std::move(drafts), std::move(cb)});
+        cv_.notify_one();
+        return;
+      }
+    }
+    cb(Status::Unavailable("node is stopping"), {});
+  }
+  Status Health() const override {
+    if (!nats_->connected()) return Status::Unavailable("not connected to NATS");
+    return local_->Health();
+  }
+  uint64_t LastSequence() const override { return local_->LastSequence(); }
+  uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds t) const override {
+    return local_->WaitForSequence(seq, t);
+  }
+  Status Read(uint64_t from, size_t max, std::vector<Event>* out) const override {
+    return local_->Read(from, max, out);
+  }
+  Status ReadStream(std::string_view tenant, std::string_view stream, uint64_t from, size_t max,
+                    std::vector<Event>* out) const override {
+    return local_->ReadStream(tenant, stream, from, max, out);
+  }
+  Status ScanRecords(uint64_t from,
+                     const std::function<bool(uint64_t, std::string_view)>& fn) const override {
+    return local_->ScanRecords(from, fn);
+  }
+  Status LookupIdempotency(std::string_view tenant, std::string_view system, std::string_view key,
+                           uint64_t* seq) const override {
+    return local_->LookupIdempotency(tenant, system, key, seq);
+  }
+  Status LookupEventId(const EventId& id, uint64_t* seq) const override {
+    return local_->LookupEventId(id, seq);
+  }
+  Status ReadCheckpoint(std::string_view consumer, uint64_t* seq) const override {
+    return local_->ReadCheckpoint(consumer, seq);
+  }
+  Status CommitConsumer(std::string_view consumer, uint64_t seq,
+                        const std::vector<StateOp>& ops) override {
+    return local_->CommitConsumer(consumer, seq, ops);
+  }
+  Status CommitConsumerDurable(std::string_view consumer, uint64_t seq,
+                               const std::vector<StateOp>& ops) override {
+    return local_->CommitConsumerDurable(consumer, seq, ops);
+  }
+  Status GetConsumerState(std::string_view consumer, std::string_view key,
+                          std::string* value) const override {
+    return local_->GetConsumerState(consumer, key, value);
+  }
+  Status ScanConsumerState(
+      std::string_view consumer, std::string_view prefix,
+      const std::function<bool(std::string_view, std::string_view)>& fn) const override {
+    return local_->ScanConsumerState(consumer, prefix, fn);
+  }
+  Status DropConsumer(std::string_view consumer) override { return local_->DropConsumer(consumer); }
+
+ private:
+  struct Item {
+    std::vector<EventDraft> drafts;
+    AppendCallback cb;
+  };
+  void SendLoop() {
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      std::vector<AppendOutcome> outcomes;
+      Status s;
+      for (auto& d : item.drafts) {
+        {
+          std::lock_guard<std::mutex> lk(ids_mu_);
+          d.id = ids_.Next(SystemClock::Instance()->NowMicros() / 1000);
+        }
+        // The webhook's own id de-duplicates it in the stream's window;
+        // the partition's log de-duplicates it for ever (its idempotency
+        // index), so a vendor's retry a day later is still one event.
+        std::string msg_id;
+        if (!d.idempotency_key.empty())
+          msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
+        PublishAck ack;
+        const uint32_t part = PartitionOf(d.tenant, partitions_);
+        s = nats_->Publish(InSubject(part), EncodeDraft(d), msg_id, 0, kPublishTimeoutMs, &ack);
+        if (!s.ok()) break;
+        AppendOutcome o;
+        o.seq = ack.seq;
+        o.duplicate = ack.duplicate;
+        o.id = d.id;
+        if (ack.duplicate) {
+          // Answered with the first delivery's id (one more read, for
+          // duplicates only).
+          std::string first;
+          EventDraft was;
+          if (nats_->GetMsg(InStream(part), ack.seq, &first).ok() && DecodeDraft(first, &was).ok())
+            o.id = was.id;
+        }
+        outcomes.push_back(o);
+      }
+      if (s.ok()) {
+        published_.fetch_add(outcomes.size());
+        item.cb(s, outcomes);
+      } else {
+        item.cb(Status::Unavailable("replicated ingest: " + s.ToString()), {});
+      }
+    }
+  }
+
+  NatsClient* nats_;
+  EventLog* local_;
+  const uint32_t partitions_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool closed_ = false;
+  std::vector<std::thread> senders_;
+  std::atomic<uint64_t> published_{0};
+  std::mutex ids_mu_;
+  EventIdGenerator ids_;
+};
+
+}  // namespace
+
+std::unique_ptr<IngestLog> MakeIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions) {
+  return std::make_unique<NatsIngestLog>(nats, local, partitions);
+}
+
+}  // namespace dfm

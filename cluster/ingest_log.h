@@ -1,0 +1,30 @@
+// IngestLog: the HTTP front's log in cluster mode (docs/scale-out.md). An
+// append publishes each draft to DFM_IN_<its tenant's partition> and is
+// answered once JetStream acknowledged it (replicated), de-duplicated there
+// by the webhook's idempotency key; the event id is made here and kept by
+// the partition's log. Everything else reads the node's own log, which
+// holds nothing (health, metrics and the console read it).
+//
+// Thread-safety: as EventLog; Close() once, before the NATS client goes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "cluster/nats_client.h"
+#include "storage/event_log.h"
+
+namespace dfm {
+
+class IngestLog : public EventLog {
+ public:
+  // Finishes the publishes queued, then refuses appends. Idempotent.
+  virtual void Close() = 0;
+  // Drafts published since the start.
+  virtual uint64_t published() const = 0;
+};
+
+// REQUIRES: `nats` and `local` outlive the result.
+std::unique_ptr<IngestLog> MakeIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions);
+
+}  // namespace dfm

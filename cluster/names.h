@@ -1,0 +1,25 @@
+// The names cluster mode gives its NATS objects (docs/scale-out.md, "What
+// is replicated where") and the waits it uses, shared by the node's parts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace dfm::cluster_names {
+
+inline constexpr char kBucket[] = "dfm_leases";
+// A frame stays under NATS's default 1 MiB max_payload.
+inline constexpr size_t kMaxFrame = 900 * 1024;
+inline constexpr int64_t kPublishTimeoutMs = 5000;
+inline constexpr int64_t kAckWaitS = 10;
+inline constexpr char kInConsumer[] = "in";
+
+inline std::string LogStream(uint32_t p) { return "DFM_LOG_" + std::to_string(p); }
+inline std::string InStream(uint32_t p) { return "DFM_IN_" + std::to_string(p); }
+inline std::string LogSubject(uint32_t p) { return "dfm.log." + std::to_string(p); }
+inline std::string InSubject(uint32_t p) { return "dfm.in." + std::to_string(p); }
+inline std::string LeaseKey(uint32_t p) { return "part." + std::to_string(p); }
+inline std::string NodeKey(const std::string& node) { return "node." + node; }
+
+}  // namespace dfm::cluster_names

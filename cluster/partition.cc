@@ -1,0 +1,263 @@
+#include "cluster/partition.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "cluster/names.h"
+#include "cluster/wire.h"
+#include "storage/rocksdb_event_log.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+using namespace cluster_names;
+
+class NatsPartition final : public Partition {
+ public:
+  NatsPartition(uint32_t p, const Config* config, NatsClient* nats, std::string node, uint64_t lease_rev)
+      : p_(p), config_(config), nats_(nats), node_(std::move(node)), lease_rev_(lease_rev) {}
+  ~NatsPartition() override { Stop(); }
+
+  // Start() on a thread of its own, so that the coordinator goes on
+  // renewing leases meanwhile; a failure marks the partition broken (the
+  // coordinator stops it and, while it holds the lease, starts it again).
+  void StartAsync(const PartitionWorkFactory& factory) override {
+    starter_ = std::thread([this, factory] {
+      Status s = Start(factory);
+      if (s.ok()) {
+        started_.store(true);
+      } else {
+        Logger("cluster")->error("event=partition_start_failed partition={} error=\"{}\"", p_,
+                                 s.ToString());
+        broken_.store(true);
+      }
+    });
+  }
+  bool started() const override { return started_.load(); }
+
+  Status Start(const PartitionWorkFactory& factory) {
+    auto logger = Logger("cluster");
+    RocksDbLogOptions opts;
+    char dir[32];
+    snprintf(dir, sizeof dir, "p%03u", p_);
+    opts.path = (std::filesystem::path(config_->data_dir()) / "partitions" / dir).string();
+    opts.min_free_bytes = config_->min_free_bytes();
+    opts.replicate = [this](const std::vector<PlannedRecord>& r, uint64_t* pos) {
+      return Replicate(r, pos);
+    };
+    std::error_code ec;
+    std::filesystem::create_directories(opts.path, ec);
+    Status s = RocksDbEventLog::Open(opts, &log_);
+    if (!s.ok()) return s;
+    const auto started = std::chrono::steady_clock::now();
+    s = CatchUp();
+    if (!s.ok()) return s;
+    const auto caught = std::chrono::steady_clock::now();
+    const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
+    const uint32_t p = p_;
+    s = factory(log_.get(), [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
+    if (!s.ok()) return s;
+    s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
+    if (!s.ok()) return s;
+    running_ = true;
+    ingest_ = std::thread([this] { IngestLoop(); });
+    auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    logger->info("event=partition_started partition={} log_seq={} replica={} catch_up_ms={} start_ms={}",
+                 p_, log_->LastSequence(), position_.load(), ms(caught - started),
+                 ms(std::chrono::steady_clock::now() - started));
+    return Status::OK();
+  }
+
+  void Stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    if (starter_.joinable()) starter_.join();
+    started_.store(false);
+    running_ = false;
+    if (ingest_.joinable()) ingest_.join();
+    consumer_.reset();
+    if (work_) work_->Stop();
+    work_.reset();
+    if (log_) log_->Close();
+    log_.reset();
+  }
+
+  bool broken() const override { return broken_.load(); }
+  // REQUIRES: started().
+  uint64_t log_seq() const override { return log_->LastSequence(); }
+  uint64_t sync_behind() const override { return work_->Behind(log_seq()); }
+  void set_lease_rev(uint64_t rev) override { lease_rev_.store(rev); }
+  uint64_t fenced() const override { return fenced_.load(); }
+  void Reload(const Config& c) override {
+    if (work_) work_->Reload(c);
+  }
+
+ private:
+  // The log's replicate hook (writer thread): the records go to DFM_LOG_<p>
+  // in frames, each expecting the stream to end where this node last saw
+  // it. Anything but a clean ack breaks the partition: the coordinator
+  // stops it and starts it again from the replica, which is the truth.
+  Status Replicate(const std::vector<PlannedRecord>& records, uint64_t* position) {
+    if (broken_.load()) return Status::Unavailable("partition is being restarted from its replica");
+    size_t i = 0;
+    while (i < records.size()) {
+      LogChunk c;
+      c.writer = node_;
+      c.lease_rev = lease_rev_.load();
+      size_t bytes = 0;
+      const uint64_t first = records[i].seq;
+      while (i < records.size() && (c.records.empty() || bytes + records[i].record.size() < kMaxFrame)) {
+        bytes += records[i].record.size() + records[i].idempotency_key.size() + 8;
+        c.records.push_back({records[i].record, records[i].idempotency_key});
+        ++i;
+      }
+      const uint64_t last = records[i - 1].seq;
+      PublishAck ack;
+      bool fenced = false;
+      Status s = nats_->Publish(LogSubject(p_), EncodeChunk(c),
+                                std::to_string(first) + "-" + std::to_string(last), position_.load(),
+                                kPublishTimeoutMs, &ack, &fenced);
+      if (s.ok() && ack.duplicate) {
+        fenced = true;
+        s = Status::Unavailable("another writer appended records " + std::to_string(first) + "..");
+      }
+      if (!s.ok()) {
+        broken_.store(true);
+        if (fenced) fenced_.fetch_add(1);
+        Logger("cluster")->error("event=partition_{} partition={} error=\"{}\"",
+                                 fenced ? "fenced" : "replica_failed", p_, s.ToString());
+        return Status::Unavailable("partition " + std::to_string(p_) + ": " + s.ToString());
+      }
+      position_.store(ack.seq);
+    }
+    *position = position_.load();
+    return Status::OK();
+  }
+
+  // Reads what the local log lacks of DFM_LOG_<p>, in batches of frames.
+  Status CatchUp() {
+    uint64_t pos = 0;
+    Status s = log_->ReadCheckpoint(kReplicaCheckpoint, &pos);
+    if (!s.ok()) return s;
+    uint64_t last = 0;
+    s = nats_->LastSeq(LogStream(p_), &last);
+    if (!s.ok()) return s;
+    std::vector<ReplicaRecord> batch;
+    for (uint64_t seq = pos + 1; seq <= last; ++seq) {
+      std::string frame;
+      s = nats_->GetMsg(LogStream(p_), seq, &frame);
+      if (!s.ok()) return s;
+      LogChunk c;
+      s = DecodeChunk(frame, &c);
+      if (!s.ok()) return Status::Corruption("DFM_LOG_" + std::to_string(p_) + " #" + std::to_string(seq) + ": " + s.ToString());
+      for (auto& r : c.records) batch.push_back(std::move(r));
+      if (batch.size() >= 4096 || seq == last) {
+        s = log_->ImportRecords(batch, seq);
+        if (!s.ok()) return s;
+        batch.clear();
+      }
+    }
+    position_.store(std::max(pos, last));
+    return Status::OK();
+  }
+
+  // Pulls webhooks for this partition and appends them; acks once durable.
+  // Pulls webhooks for this partition and appends them, strictly in the
+  // order of DFM_IN_<p>: each message must be the next sequence number.
+  // One that was handed to a pull whose answer never arrived (a NATS
+  // server died with it) comes again only later, after newer ones; so a
+  // gap stops the batch there and the consumer is made again from the
+  // first missing message. What was appended is acked (AckAll: one ack
+  // per batch, never past a gap).
+  void IngestLoop() {
+    auto logger = Logger("cluster");
+    while (running_.load() && !broken_.load()) {
+      std::vector<PulledMsg> msgs;
+      Status s = consumer_->Fetch(256, 250, &msgs);
+      if (!s.ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      if (msgs.empty()) continue;
+      std::vector<EventDraft> drafts;
+      size_t taken = 0;  // msgs[0, taken) are in order (new or already appended)
+      bool gap = false;
+      for (; taken < msgs.size(); ++taken) {
+        const uint64_t seq = msgs[taken].stream_seq();
+        if (seq < next_in_) continue;  // appended before (a redelivery)
+        if (seq > next_in_) {
+          gap = true;
+          break;
+        }
+        ++next_in_;
+        EventDraft d;
+        if (!DecodeDraft(msgs[taken].data(), &d).ok()) {
+          // Never readable: skipped, not redelivered to stall the partition.
+          logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
+          continue;
+        }
+        if (d.idempotency_key.empty()) {
+          // The stream's position is the webhook's identity: a redelivery
+          // after a takeover is then still one event.
+          d.idempotency_system = "cluster.ingest";
+          d.idempotency_key = std::to_string(seq);
+        }
+        drafts.push_back(std::move(d));
+      }
+      std::vector<AppendOutcome> outcomes;
+      const size_t n = drafts.size();
+      s = drafts.empty() ? Status::OK() : log_->Append(std::move(drafts), &outcomes);
+      if (!s.ok()) {
+        // Start again from the replica and the consumer's ack floor.
+        logger->error("event=ingest_append_failed partition={} error=\"{}\"", p_, s.ToString());
+        broken_.store(true);
+        return;
+      }
+      if (taken > 0) msgs[taken - 1].Ack();
+      ingested_.fetch_add(n);
+      if (gap) {
+        logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
+                     msgs[taken].stream_seq());
+        consumer_.reset();
+        s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, next_in_, &consumer_,
+                             &next_in_);
+        if (!s.ok()) {
+          broken_.store(true);
+          return;
+        }
+      }
+    }
+  }
+
+
+  std::atomic<uint64_t> ingested_{0};
+  std::atomic<uint64_t> fenced_{0};
+  const uint32_t p_;
+  const Config* config_;
+  NatsClient* nats_;
+  const std::string node_;
+  std::atomic<uint64_t> lease_rev_;
+  std::unique_ptr<RocksDbEventLog> log_;
+  std::unique_ptr<PartitionWork> work_;
+  std::unique_ptr<NatsClient::PullConsumer> consumer_;
+  std::thread ingest_, starter_;
+  std::atomic<bool> running_{false}, broken_{false}, started_{false};
+  std::atomic<uint64_t> position_{0};
+  uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
+                                         std::string node, uint64_t lease_rev) {
+  return std::make_unique<NatsPartition>(p, config, nats, std::move(node), lease_rev);
+}
+
+}  // namespace dfm

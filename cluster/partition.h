@@ -1,0 +1,50 @@
+// Partition: one partition of the cluster while this node holds its lease
+// (docs/scale-out.md). It runs as a single node runs its log: its own
+// RocksDB log under <data_dir>/partitions/p<N>, whose every group commit
+// goes first to DFM_LOG_<N> (expecting the stream to end where this node
+// last saw it: a node that lost the lease is fenced), and the caller's work
+// (the sync) for the partition's tenants. It takes its webhooks from
+// DFM_IN_<N> strictly in stream order and acks them once durable.
+//
+// Thread-safety: the coordinator calls everything but log_seq() and
+// sync_behind(), which its observer calls while started(), under the same
+// lock that Stop() is called under.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cluster/nats_client.h"
+#include "cluster/node.h"
+#include "config/config.h"
+
+namespace dfm {
+
+class Partition {
+ public:
+  virtual ~Partition() = default;
+  // Reads what the local copy lacks of the replica, starts the work, then
+  // takes webhooks; on a thread of its own, so that the coordinator goes on
+  // renewing leases. A failure marks it broken().
+  virtual void StartAsync(const PartitionWorkFactory& factory) = 0;
+  virtual bool started() const = 0;
+  // Fenced, cut off from its replica, or failed to start: to be stopped
+  // and, while its lease holds, started again from the replica.
+  virtual bool broken() const = 0;
+  // Waits for a start under way; stops taking webhooks, the work, the log.
+  virtual void Stop() = 0;
+  // REQUIRES: started().
+  virtual uint64_t log_seq() const = 0;
+  virtual uint64_t sync_behind() const = 0;
+  // The lease revision its frames carry from now on.
+  virtual void set_lease_rev(uint64_t rev) = 0;
+  // Writes refused because another node had extended the log.
+  virtual uint64_t fenced() const = 0;
+  virtual void Reload(const Config& config) = 0;
+};
+
+std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
+                                         std::string node, uint64_t lease_rev);
+
+}  // namespace dfm
