@@ -154,13 +154,17 @@ void ClusterNode::Impl::Tick() {
   for (uint32_t p : plan.renew) {
     if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
     uint64_t rev = 0;
+    // The lease runs from when the renewal left at the earliest, not from
+    // the tick's start (the reads before it may have been slow).
+    const auto sent = std::chrono::steady_clock::now();
     s = nats->KvUpdate(LeaseKey(p), node, leases[p].rev, &rev);
     if (!s.ok()) {
       // Someone else's now: stop at once. Not answered (NATS electing a
       // leader, a slow link): go on while the lease cannot have lapsed;
       // the log's fence stops any write after that anyway.
       auto r = renewed_at.find(p);
-      if (s.code() == Status::Code::kAlreadyExists || r == renewed_at.end() || now - r->second >= ttl) {
+      if (s.code() == Status::Code::kAlreadyExists || r == renewed_at.end() ||
+          std::chrono::steady_clock::now() - r->second >= ttl) {
         logger->warn("event=lease_lost partition={} error=\"{}\"", p, s.ToString());
         lease_losses.fetch_add(1);
         StopPartition(p, false);
@@ -168,7 +172,7 @@ void ClusterNode::Impl::Tick() {
       continue;
     }
     lease_rev[p] = rev;
-    renewed_at[p] = now;
+    renewed_at[p] = sent;
     auto it = running.find(p);
     if (it == running.end()) plan.claim.push_back(p);  // held (a restart of this node): run it
     else it->second->set_lease_rev(rev);
@@ -176,10 +180,11 @@ void ClusterNode::Impl::Tick() {
   for (uint32_t p : plan.claim) {
     uint64_t rev = lease_rev.count(p) ? lease_rev[p] : 0;
     if (rev == 0) {
+      const auto sent = std::chrono::steady_clock::now();
       s = nats->KvCreate(LeaseKey(p), node, &rev);
       if (!s.ok()) continue;  // someone else was quicker
       lease_rev[p] = rev;
-      renewed_at[p] = now;
+      renewed_at[p] = sent;
     }
     auto part = MakePartition(p, config, nats.get(), node, rev);
     part->StartAsync(factory);

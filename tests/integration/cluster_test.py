@@ -132,7 +132,7 @@ def main():
         os.makedirs(d)
         nodes.append(t.Dfm(args.dfm, d, extra_config=(
             f'[ghl]\ned25519_public_key_file = "{GHL_PUBLIC_KEY}"\nlocation_id = "loc_sandbox"\n' + extra +
-            ct.cluster_config(nats, f"node{i}") + '[sync]\ncontact_idle_s = 5\n')))
+            ct.cluster_config(nats, f"node{i}", lease_ttl_s=4) + '[sync]\ncontact_idle_s = 5\n')))
     nginx = ct.ClusterNginx(work, [n.port for n in nodes])
     hook = f"http://127.0.0.1:{nginx.port}/webhooks/"
     ghl = Sandbox("ghl", work, ["--webhook-url", hook + "ghl", "--conversation-provider-id", "prov"])
