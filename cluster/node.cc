@@ -65,8 +65,7 @@ struct ClusterNode::Impl {
   std::vector<PartView> view;
   std::vector<std::string> live;
   std::vector<std::string> owners;  // by partition, as the coordinator last saw
-  std::atomic<uint64_t> takeovers{0}, releases{0}, restarts{0}, lease_losses{0};
-  uint64_t fenced_before = 0;  // of partitions no longer running
+  std::atomic<uint64_t> takeovers{0}, restarts{0}, lease_losses{0};
 
   void Coordinate();
   void Tick();
@@ -77,7 +76,6 @@ struct ClusterNode::Impl {
 void ClusterNode::Impl::StopPartition(uint32_t p, bool release) {
   auto it = running.find(p);
   if (it != running.end()) {
-    fenced_before += it->second->fenced();
     it->second->Stop();
     running.erase(it);
   }
@@ -148,7 +146,6 @@ void ClusterNode::Impl::Tick() {
   for (uint32_t p : plan.release) {
     logger->info("event=partition_released partition={} reason=rebalance", p);
     StopPartition(p, true);
-    releases.fetch_add(1);
     leases[p] = LeaseView();
   }
   for (uint32_t p : plan.renew) {
@@ -352,6 +349,10 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
       behind.Sample({{"partition", std::to_string(p)}}, static_cast<double>(im.view[p].sync_behind));
   out->Family("dfm_cluster_takeovers_total", "counter", "Partitions this node started running.")
       .Sample({}, static_cast<double>(im.takeovers.load()));
+  out->Family("dfm_cluster_partition_restarts_total", "counter",
+              "Partitions this node stopped and started again from their replica (fenced, "
+              "cut off from NATS, or failed to start).")
+      .Sample({}, static_cast<double>(im.restarts.load()));
   out->Family("dfm_cluster_lease_losses_total", "counter",
               "Partitions this node stopped because its lease lapsed or moved.")
       .Sample({}, static_cast<double>(im.lease_losses.load()));

@@ -93,7 +93,6 @@ class NatsPartition final : public Partition {
   uint64_t log_seq() const override { return log_->LastSequence(); }
   uint64_t sync_behind() const override { return work_->Behind(log_seq()); }
   void set_lease_rev(uint64_t rev) override { lease_rev_.store(rev); }
-  uint64_t fenced() const override { return fenced_.load(); }
   void Reload(const Config& c) override {
     if (work_) work_->Reload(c);
   }
@@ -129,7 +128,6 @@ class NatsPartition final : public Partition {
       }
       if (!s.ok()) {
         broken_.store(true);
-        if (fenced) fenced_.fetch_add(1);
         Logger("cluster")->error("event=partition_{} partition={} error=\"{}\"",
                                  fenced ? "fenced" : "replica_failed", p_, s.ToString());
         return Status::Unavailable("partition " + std::to_string(p_) + ": " + s.ToString());
@@ -167,7 +165,6 @@ class NatsPartition final : public Partition {
     return Status::OK();
   }
 
-  // Pulls webhooks for this partition and appends them; acks once durable.
   // Pulls webhooks for this partition and appends them, strictly in the
   // order of DFM_IN_<p>: each message must be the next sequence number.
   // One that was handed to a pull whose answer never arrived (a NATS
@@ -211,7 +208,6 @@ class NatsPartition final : public Partition {
         drafts.push_back(std::move(d));
       }
       std::vector<AppendOutcome> outcomes;
-      const size_t n = drafts.size();
       s = drafts.empty() ? Status::OK() : log_->Append(std::move(drafts), &outcomes);
       if (!s.ok()) {
         // Start again from the replica and the consumer's ack floor.
@@ -220,7 +216,6 @@ class NatsPartition final : public Partition {
         return;
       }
       if (taken > 0) msgs[taken - 1].Ack();
-      ingested_.fetch_add(n);
       if (gap) {
         logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
                      msgs[taken].stream_seq());
@@ -235,9 +230,6 @@ class NatsPartition final : public Partition {
     }
   }
 
-
-  std::atomic<uint64_t> ingested_{0};
-  std::atomic<uint64_t> fenced_{0};
   const uint32_t p_;
   const Config* config_;
   NatsClient* nats_;

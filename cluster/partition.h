@@ -39,8 +39,6 @@ class Partition {
   virtual uint64_t sync_behind() const = 0;
   // The lease revision its frames carry from now on.
   virtual void set_lease_rev(uint64_t rev) = 0;
-  // Writes refused because another node had extended the log.
-  virtual uint64_t fenced() const = 0;
   virtual void Reload(const Config& config) = 0;
 };
 

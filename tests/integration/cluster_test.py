@@ -17,7 +17,8 @@ partition), then, separately, a NATS server. Then:
   person who did not is sent exactly once;
 - the sync resumes after each failure within a bound; the time is
   measured and printed;
-- the tools work on the pulled copies (the opt-out audit lists every STOP,
+- the tools work on the pulled copies (`dfm events` lists the webhooks,
+  `dfm trace` tells a STOP's story, the opt-out audit lists every STOP,
   projections rebuild), and /metrics shows ownership and lag and passes
   `promtool check metrics`;
 - a node that leaves (SIGTERM) hands its partitions over, and one that
@@ -293,6 +294,14 @@ def main():
         for phone in stopped:
             if phone not in audit.stdout:
                 failures.append(f"dfm audit opt-outs on the pulled log does not list {phone}")
+        listed = nodes[0].cli("events", "-d", home, "--type", "webhook.received", "--json")
+        if listed.returncode != 0 or len(listed.stdout.splitlines()) < len(stopped):
+            failures.append("dfm events on the pulled log: " + listed.stderr[-500:])
+        someone = sorted(stopped)[0]
+        story = nodes[0].cli("trace", someone, "-d", home, "--reveal")
+        if story.returncode != 0 or "opt" not in story.stdout.lower():
+            failures.append(f"dfm trace {someone} on the pulled log tells no opt-out: "
+                            + story.stdout[-500:] + story.stderr[-500:])
         rebuild = nodes[0].cli("projections", "rebuild", "-d", home)
         if rebuild.returncode != 0:
             failures.append("dfm projections rebuild on the pulled log: " + rebuild.stderr[-500:])

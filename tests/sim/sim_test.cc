@@ -183,7 +183,7 @@ class SimRun : public ActorTest {
                     round, sched_->jobs.size(), sched_->clock().schedule().size(),
                     static_cast<unsigned long long>(status_->held.load()),
                     static_cast<unsigned long long>(status_->in_flight.load()),
-                    status_->breaker_open.load() ? 1 : 0); if (verbose && round % 200 == 0) std::printf("reopens_at - now = %lld us\n", static_cast<long long>(status_->reopens_at_us.load() - clock_.NowMicros()));
+                    status_->breaker_open.load() ? 1 : 0);
       if (vendor->waiting.empty() && !sched_->has_job() && Settled()) break;
       AdvanceBy(1'000'000);
     }
