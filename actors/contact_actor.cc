@@ -4,6 +4,7 @@
 
 #include "projections/sync_projections.h"
 #include "sync/contact_snapshot.h"
+#include "sync/erasure.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -62,6 +63,23 @@ SyncContext Context(Self* self) {
   for (auto it = ctx.targets.begin(); it != ctx.targets.end();)
     it = st.env->Connector(st.tenant, it->first) ? std::next(it) : ctx.targets.erase(it);
   if (!ctx.enrichment.empty() && !st.env->Connector(st.tenant, ctx.enrichment)) ctx.enrichment.clear();
+  if (!st.env->subject_hash_key.empty()) {
+    // The opt-out registry's z/ rows: an erased person's consent, by the
+    // keyed hash of the phone or email (sync/erasure.h).
+    EventLog* log = st.env->log;
+    const std::string tenant = st.tenant, hash_key = st.env->subject_hash_key;
+    ctx.erased_consent = [log, tenant, hash_key](const std::string& who, const std::string& channel)
+        -> std::optional<ErasedConsent> {
+      std::string v;
+      const std::string key = ErasedSubjectKey(tenant, SubjectHash(hash_key, tenant, who), channel);
+      if (!log->GetConsumerState(OptOutRegistryProjection::kName, key, &v).ok()) return std::nullopt;
+      ErasedConsent c;
+      c.out = v.rfind("out ", 0) == 0;
+      size_t sp = v.find(' ');
+      c.at_us = sp == std::string::npos ? 0 : std::strtoll(v.c_str() + sp + 1, nullptr, 10);
+      return c;
+    };
+  }
   if (!ctx.enrichment.empty()) {
     // The enrichments projection: one point read, only when a contact
     // would be asked about.
@@ -277,7 +295,7 @@ void Enqueue(Self* self, caf::message m) {
 void MaybeSnapshot(Self* self, bool always) {
   auto& st = self->state;
   SnapshotStore* store = st.env->snapshots;
-  if (!store || st.since_snapshot == 0) return;
+  if (!store || st.since_snapshot == 0 || st.erased) return;
   const uint64_t due = std::max<uint64_t>(st.env->snapshot_every, st.model.messages.size());
   if (!always && st.since_snapshot < due) return;
   std::vector<OutstandingPush> outstanding;
@@ -384,6 +402,20 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         state.since_snapshot += r.seqs.size();
         MaybeSnapshot(self, /*always=*/false);
         Next(self);
+      },
+      [self](erase_atom) {
+        // contact.erased (app/erase.h): forget the person. Work already
+        // queued is still answered (the router waits for it); what it
+        // appends is sealed with the destroyed key, unreadable.
+        auto& state = self->state;
+        state.erased = true;
+        const int64_t memory = state.model.message_memory_us;
+        state.model = ContactState{};
+        state.model.contact_id = state.contact_id;
+        state.model.message_memory_us = memory;
+        state.outstanding.clear();
+        state.since_snapshot = 0;
+        Logger("actors")->info("event=contact_erased contact={}", state.contact_id);
       },
       [self](retry_atom, uint64_t token) {
         auto& state = self->state;

@@ -66,6 +66,7 @@ struct ContactActorState {
   std::vector<DomainEvent> events;
   std::function<void(const AppendResult&)> then;
   uint64_t since_snapshot = 0;  // events applied since the last snapshot (or the start)
+  bool erased = false;  // contact.erased reached it: its state is dropped, no snapshot kept
   uint64_t received = 0;  // messages from the router, for the passivation handshake
   uint64_t activity = 0;
   static inline const char* name = "dfm.contact";

@@ -4,6 +4,7 @@
 
 #include "actors/contact_actor.h"
 #include "connectors/connector.h"
+#include "events/sealing.h"
 #include "events/webhook_received.h"
 #include "sync/identity.h"
 #include "sync/settle.h"
@@ -176,7 +177,7 @@ std::optional<std::string> Lookup(Self* self, const std::string& key) {
   auto it = st.claims.find(key);
   if (it != st.claims.end()) return it->second.contact_id;
   std::string v;
-  if (st.env->log->GetConsumerState("mappings", key, &v).ok()) return v;
+  if (st.env->log->GetConsumerState("mappings", key, &v).ok() && !st.erased.count(v)) return v;
   return std::nullopt;
 }
 
@@ -223,12 +224,15 @@ void Claim(Self* self, const ContactFact& f, const std::string& contact_id, Fact
   }
 }
 
-// Drops claims that the mappings projection now shows.
+// Drops claims that the mappings projection now shows, and erased
+// contacts it has forgotten.
 void PruneClaims(Self* self) {
   auto& st = self->state;
-  if (st.claims_by_webhook.empty()) return;
+  if (st.claims_by_webhook.empty() && st.erased.empty()) return;
   uint64_t projected = 0;
   if (!st.env->log->ReadCheckpoint("mappings", &projected).ok()) return;
+  for (auto it = st.erased.begin(); it != st.erased.end();)
+    it = it->second <= projected ? st.erased.erase(it) : std::next(it);
   for (auto it = st.claims_by_webhook.begin(); it != st.claims_by_webhook.end();) {
     bool all = true;
     for (const auto& k : it->second) {
@@ -269,6 +273,22 @@ void RouteReplay(Self* self, const Event& e) {
     st.in_flight[e.seq]++;
     self->send(ContactFor(self, e.tenant, contact), std::move(r));
   }
+}
+
+// A contact.erased event (app/erase.h): the contact's identities lead
+// nowhere from now on, and its actor, if live, drops its state.
+void RouteErased(Self* self, const Event& e) {
+  auto& st = self->state;
+  constexpr std::string_view kPrefix = "contact:";
+  if (e.stream.compare(0, kPrefix.size(), kPrefix) != 0) return;
+  const std::string contact = e.stream.substr(kPrefix.size());
+  st.erased[contact] = e.seq;
+  for (auto it = st.claims.begin(); it != st.claims.end();)
+    it = it->second.contact_id == contact ? st.claims.erase(it) : std::next(it);
+  auto live = st.contacts.find(ContactKey(e.tenant, contact));
+  if (live != st.contacts.end() && live->second.actor)
+    self->send(live->second.actor, erase_atom::value);
+  Logger("actors")->info("event=contact_erased seq={} contact={}", e.seq, contact);
 }
 
 // An identity.settled event (sync/settle.h): the facts of the conflict's
@@ -334,6 +354,10 @@ bool Route(Self* self, const Event& e) {
     return true;
   }
   if (e.type == ev::kIdentitySettled) return RouteSettled(self, e);
+  if (e.type == kContactErasedType) {
+    RouteErased(self, e);
+    return true;
+  }
   bool imported = e.type == kContactImportedType;
   if (e.type != WebhookReceived::kType && !imported) return true;
   WebhookReceived w;

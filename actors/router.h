@@ -79,6 +79,10 @@ struct RouterState {
   };
   std::unordered_map<std::string, Claim> claims;  // identity key -> claim
   std::map<uint64_t, std::vector<std::string>> claims_by_webhook;
+  // Erased contacts (contact.erased) -> the event's seq: a lookup that
+  // still leads to one leads nowhere until the mappings projection has
+  // folded the erasure (docs/privacy.md).
+  std::unordered_map<std::string, uint64_t> erased;
   // The router's own appends (quarantine, conflicts, rejections) under way.
   struct OwnAppend {
     uint64_t webhook_seq = 0;

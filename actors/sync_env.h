@@ -60,6 +60,10 @@ struct SyncEnv {
   // share of the events it saves folding) since its last.
   SnapshotStore* snapshots = nullptr;
   uint64_t snapshot_every = 512;
+  // The key store's secret for the keyed hashes of erased people's phones
+  // and emails (sync/erasure.h); empty: the log does not seal, nobody was
+  // erased, and sends are not checked against the registry's z/ rows.
+  std::string subject_hash_key;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

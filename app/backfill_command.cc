@@ -48,7 +48,8 @@ int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, st
   std::unique_ptr<RocksDbEventLog> log;
   RocksDbLogOptions lo;
   lo.path = config.data_dir();
-  Status s = RocksDbEventLog::Open(lo, &log);
+  Status s = OpenToolKeys(config.data_dir(), /*read_only=*/false, &lo.keys);
+  if (s.ok()) s = RocksDbEventLog::Open(lo, &log);
   if (!s.ok()) {
     err << "dfm backfill: cannot open " << config.data_dir() << ": " << s.ToString() << "\n";
     if (s.ToString().find("lock") != std::string::npos) {

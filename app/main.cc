@@ -14,6 +14,8 @@
 #include "app/backfill_command.h"
 #include "app/cluster_command.h"
 #include "app/diagnose.h"
+#include "app/erase.h"
+#include "app/erase_command.h"
 #include "alerts/alerter.h"
 #include "app/keys_command.h"
 #include "app/unsubscribe_command.h"
@@ -214,6 +216,20 @@ int Serve(const std::string& config_path) {
   dfm::RocksDbLogOptions opts;
   opts.path = config.data_dir();
   opts.min_free_bytes = config.min_free_bytes();
+  // The keys that seal personal data, apart from the log (docs/privacy.md).
+  std::shared_ptr<dfm::KeyStore> keys;
+  {
+    std::unique_ptr<dfm::RocksDbKeyStore> ks;
+    dfm::Status ks_status =
+        dfm::RocksDbKeyStore::Open(dfm::KeyStorePath(config.data_dir()), false, &ks);
+    if (!ks_status.ok()) {
+      logger->critical("event=key_store_open_failed error=\"{}\"", ks_status.ToString());
+      spdlog::shutdown();
+      return 1;
+    }
+    keys = std::move(ks);
+  }
+  opts.keys = keys;
   dfm::Status s = dfm::RocksDbEventLog::Open(opts, &log);
   if (!s.ok()) {
     logger->critical("event=open_failed data_dir={} error=\"{}\"", config.data_dir(), s.ToString());
@@ -221,8 +237,19 @@ int Serve(const std::string& config_path) {
     return 1;
   }
   logger->info("event=log_open data_dir={} last_seq={}", config.data_dir(), log->LastSequence());
+  // A key store restored from an older copy: destroy again what the log
+  // says was erased, before anything reads it.
+  uint64_t reapplied = 0;
+  s = dfm::ApplyErasures(*log, keys.get(), &reapplied);
+  if (!s.ok()) {
+    logger->critical("event=erasures_not_applied error=\"{}\"", s.ToString());
+    log->Close();
+    spdlog::shutdown();
+    return 1;
+  }
+  if (reapplied > 0) logger->warn("event=erasures_applied_again count={}", reapplied);
   std::unique_ptr<dfm::SyncRuntime> sync;
-  s = dfm::SyncRuntime::Start(config, log.get(), &sync);
+  s = dfm::SyncRuntime::Start(config, log.get(), &sync, nullptr, keys->HashKey());
   if (!s.ok()) {
     logger->critical("event=sync_start_failed error=\"{}\"", s.ToString());
     log->Close();
@@ -272,6 +299,27 @@ int Serve(const std::string& config_path) {
       front.Reload(next);
     });
     front.SetReloadHandler(std::ref(reloader));
+    auto erase_normalizer = std::make_shared<dfm::Normalizer>(config.sync().default_region);
+    front.SetEraseHandler([&log, &keys, &config, erase_normalizer](
+                              const std::string& tenant, const std::string& contact,
+                              const std::string& reason, const std::string& by,
+                              dfm::EraseAnswer* answer) {
+      dfm::EraseRequest req{tenant, contact, reason, by, {}};
+      req.mapper = dfm::MapperSource([&config, erase_normalizer](const std::string& t,
+                                                                 const std::string& sys) {
+        return dfm::MapperSettingsFor(config, erase_normalizer.get(), t, sys);
+      });
+      dfm::EraseOutcome out;
+      dfm::Status es = dfm::EraseContact(log.get(), keys.get(), req, &out);
+      if (!es.ok()) return es;
+      answer->seq = out.seq;
+      answer->already = out.already;
+      answer->keys = out.erasure.keys.size();
+      answer->events = out.erasure.events;
+      answer->sources = out.erasure.sources;
+      answer->subjects = out.erasure.subjects.size();
+      return dfm::Status::OK();
+    });
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {
@@ -385,6 +433,15 @@ int main(int argc, char** argv) {
   unsub->add_option("--campaign", unsub_args.campaign, "the mailing it is for, recorded as the cause");
   unsub->add_flag("--json", unsub_args.json, "one JSON object");
 
+  dfm::EraseArgs erase_args;
+  auto* erase = app.add_subcommand(
+      "erase", "Erase a person: destroy the keys of their data in the log (docs/privacy.md)");
+  erase->add_option("-c,--config", config_path, "configuration file");
+  erase->add_option("contact", erase_args.contact_id, "the contact id (dfm trace, the API)")->required();
+  erase->add_option("--tenant", erase_args.tenant, "its tenant")->capture_default_str();
+  erase->add_option("--reason", erase_args.reason, "why: recorded in the erasure event")->required();
+  erase->add_flag("--json", erase_args.json, "one JSON object");
+
   auto* cluster = app.add_subcommand("cluster", "Cluster mode's logs and partitions (docs/scale-out.md)");
   cluster->require_subcommand(1);
   std::string pull_into, cluster_tenant;
@@ -446,6 +503,16 @@ int main(int argc, char** argv) {
     if (keys_create->parsed()) return dfm::RunKeysCreate(c, keys_args, std::cout, std::cerr);
     if (keys_list->parsed()) return dfm::RunKeysList(c, keys_args, std::cout, std::cerr);
     return dfm::RunKeysRevoke(c, keys_args, std::cout, std::cerr);
+  }
+  if (erase->parsed()) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    if (c.cluster().enabled) {
+      std::cerr << "dfm erase: cluster mode does not seal personal data yet (docs/privacy.md)\n";
+      return 2;
+    }
+    return dfm::RunErase(c, erase_args, std::cout, std::cerr);
   }
   if (unsub->parsed()) {
     std::vector<dfm::ConfigProblem> problems;

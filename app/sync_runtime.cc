@@ -94,7 +94,8 @@ struct SyncRuntime::Impl {
 SyncRuntime::~SyncRuntime() { Stop(); }
 
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
-                          std::function<bool(const std::string& tenant)> runs) {
+                          std::function<bool(const std::string& tenant)> runs,
+                          std::string subject_hash_key) {
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
@@ -131,6 +132,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   env->contact_idle_us = ss.contact_idle_s * 1000000;
   im.snapshots = std::make_unique<SnapshotStore>(log, std::string(kContactSnapshotConsumer));
   env->snapshots = im.snapshots.get();
+  env->subject_hash_key = std::move(subject_hash_key);
 
   im.http = std::make_unique<CurlHttpClient>(16);
   std::vector<ConnectorSettings> connectors;

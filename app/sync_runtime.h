@@ -26,8 +26,11 @@ class SyncRuntime {
   // the sync actors. REQUIRES: `log` outlives the runtime. With `runs`
   // (cluster mode: one runtime per partition), only the tenants it accepts
   // get connectors and rules; the others' events are never routed.
+  // `subject_hash_key`: the key store's (KeyStore::HashKey) when the log
+  // seals, so texts are checked against erased people's opt-outs.
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
-                      std::function<bool(const std::string& tenant)> runs = nullptr);
+                      std::function<bool(const std::string& tenant)> runs = nullptr,
+                      std::string subject_hash_key = "");
   // A configuration reload: every tenant's rules and tables from `config`,
   // a connector actor for each newly enabled (tenant, system), and new
   // settings (credentials, limits) for those whose settings changed; the

@@ -38,6 +38,7 @@ const Route kRoutes[] = {
     {"GET", "/v1/dead-letters", ApiRole::kViewer, false},
     {"POST", "/v1/admin/replay", ApiRole::kOperator, true},
     {"POST", "/v1/admin/settle", ApiRole::kOperator, true},
+    {"POST", "/v1/admin/erase", ApiRole::kAdmin, true},
     {"GET", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"POST", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"DELETE", "/v1/admin/keys/{id}", ApiRole::kAdmin, true},
@@ -126,6 +127,7 @@ Status Console::Start() {
 void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
 void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(source); }
 void Console::SetReloadHandler(ReloadHandler reload) { impl_->reload = std::move(reload); }
+void Console::SetEraseHandler(EraseHandler erase) { impl_->erase = std::move(erase); }
 void Console::SetLiveConfig(const Config& config) {
   impl_->live.store(&config, std::memory_order_release);
 }
@@ -297,6 +299,7 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (!m.WithinLimits(*who, *tenant, &headers, answer)) return;
   if (rpath == "/v1/admin/replay") return m.Replay(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));
+  if (rpath == "/v1/admin/erase") return m.Erase(r, *who, *tenant, std::move(headers), std::move(answer));
   m.Read(rpath, r, params, *tenant, std::move(headers), std::move(answer));
 }
 

@@ -76,6 +76,17 @@ using StatusSource = std::function<void(std::vector<ConnectorSnapshot>*, EngineS
 // or why the new configuration was refused whole (the old one stays).
 using ReloadHandler = std::function<Status(std::string* summary)>;
 
+// Erases a person (app/erase.h, docs/privacy.md) for POST /v1/admin/erase.
+struct EraseAnswer {
+  uint64_t seq = 0;      // the contact.erased event
+  bool already = false;  // erased before
+  uint64_t keys = 0, events = 0, sources = 0, subjects = 0;
+};
+// NotFound: no such contact in the tenant; else OK or why not.
+using EraseHandler = std::function<Status(const std::string& tenant, const std::string& contact_id,
+                                          const std::string& reason, const std::string& requested_by,
+                                          EraseAnswer* answer)>;
+
 class Console {
  public:
   // REQUIRES: every argument outlives the console.
@@ -89,6 +100,7 @@ class Console {
   void SetStatusSource(StatusSource source);
   // POST /v1/admin/reload (an admin key of every tenant) runs `reload`.
   void SetReloadHandler(ReloadHandler reload);
+  void SetEraseHandler(EraseHandler erase);
   // The configuration a reload put in place (tenants, systems); `config`
   // must outlive the console.
   void SetLiveConfig(const Config& config);

@@ -63,6 +63,7 @@ struct Console::Impl {
   std::unique_ptr<Worker> worker;
   std::atomic<const Config*> live;
   ReloadHandler reload;  // POST /v1/admin/reload; empty: not offered
+  EraseHandler erase;    // POST /v1/admin/erase; empty: not offered
 
   // Routing and who is asking (console.cc).
   std::optional<Principal> Authenticate(const ApiRequest& r) const;
@@ -93,6 +94,8 @@ struct Console::Impl {
               Headers headers, Responder respond);
   void Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,
               Headers headers, Responder respond);
+  void Erase(const ApiRequest& r, const Principal& who, const std::string& tenant,
+             Headers headers, Responder respond);
   void ListKeys(const Principal& who, Headers headers, Responder respond);
   void CreateKey(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   void RevokeKey(const ApiRequest& r, const Principal& who, const std::string& id,

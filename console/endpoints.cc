@@ -330,6 +330,56 @@ void Console::Impl::Settle(const ApiRequest& r, const Principal& who, const std:
   AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond));
 }
 
+// POST /v1/admin/erase {"contact", "reason"}: erases the person
+// (docs/privacy.md); the admin.action that records who asked follows the
+// contact.erased event.
+void Console::Impl::Erase(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                          Headers headers, Responder respond) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object body;
+  std::string_view contact, reason;
+  if (parser.parse(r.body.data(), r.body.size()).get(body) != simdjson::SUCCESS ||
+      body["contact"].get(contact) != simdjson::SUCCESS || contact.empty() ||
+      body["reason"].get(reason) != simdjson::SUCCESS || reason.empty()) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(400, "malformed_body",
+                           "expected {\"contact\": \"<contact id>\", \"reason\": \"<why>\"}"),
+                 std::move(headers)));
+    return;
+  }
+  if (!erase) {
+    respond(With(JsonError(503, "unavailable", "this process does not seal personal data (cluster mode)"),
+                 std::move(headers)));
+    return;
+  }
+  worker->Post([this, r, who, tenant, contact = std::string(contact), reason = std::string(reason),
+                headers = std::move(headers), respond = std::move(respond)]() mutable {
+    EraseAnswer a;
+    Status s = erase(tenant, contact, reason, who.credential, &a);
+    if (s.IsNotFound()) {
+      counters->rejected.fetch_add(1);
+      respond(With(JsonError(404, "unknown_contact", s.message()), std::move(headers)));
+      return;
+    }
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(JsonError(503, "erase_failed", s.message()), std::move(headers)));
+      return;
+    }
+    Logger("http")->info("request_id={} tenant={} event=contact_erased contact={} seq={} by={}",
+                         r.request_id, tenant, contact, a.seq, who.credential);
+    std::vector<EventDraft> drafts{AdminAction(r, who, tenant, "erase", "erase/" + contact)};
+    AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond), [a](JsonObject* o) {
+      o->UInt("erased_seq", a.seq)
+          .Bool("already_erased", a.already)
+          .UInt("keys_destroyed", a.keys)
+          .UInt("events", a.events)
+          .UInt("sources", a.sources)
+          .UInt("subjects", a.subjects);
+    });
+  });
+}
+
 void Console::Impl::ListKeys(const Principal& who, Headers headers, Responder respond) {
   JsonArray items;
   for (const auto& k : keys.List())

@@ -8,6 +8,7 @@ namespace dfm {
 
 namespace {
 constexpr uint8_t kFlagSourceTime = 0x01;
+constexpr uint8_t kFlagSealed = 0x02;  // payload: events/sealing.h
 
 void PutId(std::string* dst, const EventId& id) { dst->append(id.AsBytes()); }
 
@@ -26,7 +27,8 @@ std::string EncodeRecord(const Event& e) {
   PutFixed64BE(&out, e.seq);
   PutId(&out, e.id);
   PutFixed64BE(&out, static_cast<uint64_t>(e.recorded_at_us));
-  out.push_back(static_cast<char>(e.source_time_us ? kFlagSourceTime : 0));
+  out.push_back(static_cast<char>((e.source_time_us ? kFlagSourceTime : 0) |
+                                  (e.sealing != Event::Sealing::kClear ? kFlagSealed : 0)));
   if (e.source_time_us) PutFixed64BE(&out, static_cast<uint64_t>(*e.source_time_us));
   PutFixed16BE(&out, e.schema_version);
   PutLengthPrefixed(&out, e.tenant);
@@ -60,7 +62,8 @@ Status DecodeRecord(std::string_view in, Event* e, std::string_view* payload) {
   if (!ok) return Status::Corruption("truncated record header");
   e->recorded_at_us = static_cast<int64_t>(u);
   if (!GetBytes(&in, 1, &flags)) return Status::Corruption("truncated record flags");
-  if (flags & ~kFlagSourceTime) return Status::Corruption("unknown record flags");
+  if (flags & ~(kFlagSourceTime | kFlagSealed)) return Status::Corruption("unknown record flags");
+  e->sealing = (flags & kFlagSealed) ? Event::Sealing::kSealed : Event::Sealing::kClear;
   e->source_time_us.reset();
   if (flags & kFlagSourceTime) {
     if (!GetFixed64BE(&in, &u)) return Status::Corruption("truncated source time");

@@ -15,7 +15,8 @@ namespace dfm {
 
 inline constexpr uint8_t kRecordFormatVersion = 1;
 
-// Encodes `e` as a record of the current format.
+// Encodes `e` as a record of the current format. A sealed event's payload
+// (e.sealing != kClear) must hold the sealed bytes.
 std::string EncodeRecord(const Event& e);
 
 // Decodes any record format this build knows. Corruption on truncated or

@@ -28,6 +28,16 @@ std::string DescribeEventJson(const Event& e, bool with_body) {
   o.Str("correlation_id", e.correlation_id.ToString());
   o.Str("prev_hash",
         HexEncode(e.prev_hash));
+  // Sealed payloads (docs/privacy.md): erased ones are gone; one read
+  // without its key store is only bytes.
+  if (e.sealing == Event::Sealing::kErased) {
+    o.Bool("erased", true);
+    return o.Finish();
+  }
+  if (e.sealing == Event::Sealing::kSealed) {
+    o.Bool("sealed", true).UInt("payload_bytes", e.payload.size());
+    return o.Finish();
+  }
   if (e.type == WebhookReceived::kType || e.type == kContactImportedType) {
     WebhookReceived w;
     Status s = DecodeWebhookReceived(e.schema_version, e.payload, &w);

@@ -97,6 +97,14 @@ struct Event {
   EventId correlation_id;
   Sha256Digest prev_hash{};  // SHA-256 of the previous record; zeros for seq 1
   std::string payload;
+  // How `payload` was stored (events/sealing.h). kSealed: it still holds
+  // the stored sealed bytes (read without the key store); kOpened: sealed
+  // on disk, opened here; kErased: its key was destroyed (dfm erase), the
+  // payload is gone and reads as empty.
+  enum class Sealing : uint8_t { kClear, kSealed, kOpened, kErased };
+  Sealing sealing = Sealing::kClear;
+  uint64_t key_no = 0;  // the key a sealed payload names, once opened (else 0)
+  bool erased() const { return sealing == Sealing::kErased; }
 };
 
 }  // namespace dfm

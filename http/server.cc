@@ -591,6 +591,8 @@ void HttpFront::Reload(const Config& config) {
   impl_->console->SetLiveConfig(config);
 }
 
+void HttpFront::SetEraseHandler(EraseHandler erase) { impl_->console->SetEraseHandler(std::move(erase)); }
+
 void HttpFront::SetReloadHandler(ReloadHandler reload) {
   impl_->console->SetReloadHandler(reload);
   impl_->on_sighup = [reload] {

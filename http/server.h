@@ -75,6 +75,8 @@ class HttpFront {
   // `reload` reads the configuration again and, when it is sound, calls
   // Reload with it. Call before Run().
   void SetReloadHandler(ReloadHandler reload);
+  // What POST /v1/admin/erase runs (docs/privacy.md). Call before Run().
+  void SetEraseHandler(EraseHandler erase);
   // Puts `config`'s tenants and systems in place for the requests that
   // come next (their webhook sources, metrics routes, the API's tenants);
   // requests under way finish with what they had. The server settings

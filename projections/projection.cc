@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+
+#include "events/sealing.h"
 
 namespace dfm {
 
@@ -34,6 +37,40 @@ std::optional<std::string_view> ProjectionState::Peek(std::string_view key) {
 
 void ProjectionState::Put(std::string_view key, std::string_view value) {
   overlay_.Set(key, value);
+  if (!owner_.empty()) {
+    std::string index = OwnerIndexPrefix(owner_);
+    index.append(key.data(), key.size());
+    overlay_.Set(index, std::string_view());
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::string_view prefix) {
+  std::map<std::string, std::string, std::less<>> found;
+  if (scan_) {
+    Status s = scan_(prefix, [&](std::string_view k, std::string_view v) {
+      found.emplace(std::string(k), std::string(v));
+      return true;
+    });
+    if (!s.ok() && status_.ok()) status_ = s;
+  }
+  overlay_.ForEach([&](const StateTable::Entry& e) {
+    std::string_view k = e.key();
+    if (k.substr(0, prefix.size()) != prefix) return;
+    if (std::optional<std::string_view> v = e.value()) {
+      found[std::string(k)] = std::string(*v);
+    } else {
+      auto it = found.find(k);
+      if (it != found.end()) found.erase(it);
+    }
+  });
+  return {found.begin(), found.end()};
+}
+
+std::string OwnerIndexPrefix(std::string_view contact_id) {
+  std::string p = "~o/";
+  p.append(contact_id.data(), contact_id.size());
+  p.push_back('\n');
+  return p;
 }
 
 void ProjectionState::Erase(std::string_view key) {
@@ -67,11 +104,49 @@ std::vector<StateOp> ProjectionState::TakeOps() {
 }
 
 void Projection::Fold(const Event& e, ProjectionState* state) {
-  if (!Uses(e.type)) return;
+  if (!Takes(e.type)) return;
   DomainEvent d;
   bool decoded = AsDomainEvent(e, &d);
-  FoldDecoded(e, decoded ? &d : nullptr, state);
+  Apply(e, decoded ? &d : nullptr, state);
 }
+
+namespace {
+constexpr std::string_view kContactStreamPrefix = "contact:";
+}  // namespace
+
+bool Projection::Takes(std::string_view type) const {
+  return type == kContactErasedType || Uses(type);
+}
+
+void Projection::Apply(const Event& e, const DomainEvent* d, ProjectionState* state) {
+  const bool of_contact = e.stream.compare(0, kContactStreamPrefix.size(), kContactStreamPrefix) == 0;
+  if (e.type == kContactErasedType) {
+    if (of_contact) ForgetContact(std::string_view(e.stream).substr(kContactStreamPrefix.size()), state);
+    if (Uses(e.type)) FoldDecoded(e, d, state);
+    return;
+  }
+  if (of_contact) state->SetOwner(std::string_view(e.stream).substr(kContactStreamPrefix.size()));
+  FoldDecoded(e, d, state);
+  if (of_contact) state->SetOwner({});
+}
+
+void Projection::ForgetContact(std::string_view contact_id, ProjectionState* state) {
+  const std::string prefix = OwnerIndexPrefix(contact_id);
+  for (const auto& [index_key, unused] : state->Scan(prefix)) {
+    std::string_view key = std::string_view(index_key).substr(prefix.size());
+    if (std::optional<std::string> v = state->Get(key); v && OwnedBy(key, *v, contact_id)) {
+      Forget(key, *v, state);
+      state->Erase(key);
+    }
+    state->Erase(index_key);
+  }
+}
+
+bool Projection::OwnedBy(std::string_view, std::string_view, std::string_view) const {
+  return true;
+}
+
+void Projection::Forget(std::string_view, std::string_view, ProjectionState*) {}
 
 std::vector<StateEntryRef> ProjectionState::SortedEntries() const {
   // Sorted by each key's first 8 bytes first, kept beside its entry: most

@@ -28,6 +28,20 @@ class ProjectionState {
   // `base` reads committed state: OK + value, NotFound, or an error.
   using BaseReader = std::function<Status(std::string_view key, std::string* value)>;
   explicit ProjectionState(BaseReader base) : base_(std::move(base)) {}
+  // Visits the committed keys with a prefix (EventLog::ScanConsumerState);
+  // without one, Scan sees only this batch's writes.
+  using BaseScanner = std::function<Status(
+      std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>&)>;
+  void SetBaseScanner(BaseScanner scan) { scan_ = std::move(scan); }
+
+  // Every present key starting with `prefix` and its value, in key order.
+  std::vector<std::pair<std::string, std::string>> Scan(std::string_view prefix);
+
+  // While an owner (a contact id) is set, every Put also records the key
+  // in the owner's index (OwnerIndexPrefix), so that the contact's rows can
+  // be found and erased when it is (Projection::ForgetContact). Add() is
+  // for counters shared by many contacts and records nothing.
+  void SetOwner(std::string_view contact) { owner_.assign(contact.data(), contact.size()); }
 
   // nullopt when absent. A failed base read is remembered (status()) and
   // reads as absent; the runner then refuses to commit the batch.
@@ -56,6 +70,8 @@ class ProjectionState {
   StateTable::Slot* Load(std::string_view key);
 
   BaseReader base_;
+  BaseScanner scan_;
+  std::string owner_;
   // Hashed: a rebuild holds millions of keys here, and a fold looks each
   // one up several times; the order is made once per commit
   // (SortedEntries, used by TakeOps and by the rebuild's bulk commit).
@@ -66,6 +82,10 @@ class ProjectionState {
 
 // Where a projection's state records its key layout (when not 1).
 inline constexpr char kLayoutKey[] = "~layout";
+
+// The owner index: "~o/<contact id>\n<key>" -> "" for each key a fold of
+// one of the contact's events put (ProjectionState::SetOwner).
+std::string OwnerIndexPrefix(std::string_view contact_id);
 
 class Projection {
  public:
@@ -87,8 +107,30 @@ class Projection {
   // projection on its own thread: a fold touches nothing but `state`.
   virtual void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) = 0;
 
-  // Decodes `e` when the projection uses it, then FoldDecoded.
+  // Whether the runner hands it events of `type`: those it Uses, and
+  // every contact.erased (events/sealing.h).
+  bool Takes(std::string_view type) const;
+  // How the runner folds: a contact.erased first forgets the contact
+  // (ForgetContact); an event of a contact's stream is folded with that
+  // contact as the state's owner; then FoldDecoded when it Uses the type.
+  void Apply(const Event& e, const DomainEvent* d, ProjectionState* state);
+  // Decodes `e` when the projection takes it, then Apply.
   void Fold(const Event& e, ProjectionState* state);
+
+  // Erases the rows the contact's events put (its owner index) that are
+  // still its own (OwnedBy), calling Forget for each first. Once its keys
+  // are destroyed a rebuild cannot fold its events, so this leaves the
+  // state a rebuild gives (docs/privacy.md says where that falls short).
+  void ForgetContact(std::string_view contact_id, ProjectionState* state);
+
+ protected:
+  // Whether a row the contact once put is still its own (not since put
+  // by another contact, e.g. a phone that moved). Default: yes.
+  virtual bool OwnedBy(std::string_view key, std::string_view value,
+                       std::string_view contact_id) const;
+  // Called before a row of an erased contact is erased (to keep counters
+  // that count it right). Default: nothing.
+  virtual void Forget(std::string_view key, std::string_view value, ProjectionState* state);
 };
 
 }  // namespace dfm

@@ -126,7 +126,7 @@ void ProjectionRunner::AddRecord(uint64_t seq, std::string_view record, Batch* b
   it.users = 0;
   bool used = false;
   for (size_t i = 0; i < members_.size(); ++i) {
-    if (!members_[i].projection->Uses(it.event.type)) continue;
+    if (!members_[i].projection->Takes(it.event.type)) continue;
     used = true;
     if (i < 64) it.users |= uint64_t{1} << i;
   }
@@ -134,6 +134,10 @@ void ProjectionRunner::AddRecord(uint64_t seq, std::string_view record, Batch* b
   it.event.payload.clear();
   it.event.payload.reserve(payload.size() + kDecodePadding);  // decoded in place
   it.event.payload.assign(payload.data(), payload.size());
+  if (it.event.sealing == Event::Sealing::kSealed) {
+    log_->Unseal(&it.event);
+    it.event.payload.reserve(it.event.payload.size() + kDecodePadding);
+  }
   it.decoded = decode && AsDomainEvent(it.event, &it.domain);
   b->n++;
 }
@@ -176,6 +180,11 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
     states.emplace_back([this, name](std::string_view key, std::string* value) {
       return log_->GetConsumerState(*name, key, value);
     });
+    states.back().SetBaseScanner(
+        [this, name](std::string_view prefix,
+                     const std::function<bool(std::string_view, std::string_view)>& fn) {
+          return log_->ScanConsumerState(*name, prefix, fn);
+        });
   }
   // CatchUp reads the next batch on a second thread while this one folds;
   // the background loop reads only what it folds.
@@ -202,10 +211,9 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
     for (size_t k = 0; k < cur->n; ++k) {
       const Batch::Item& it = cur->items[k];
       for (size_t i = 0; i < members_.size(); ++i) {
-        bool uses = i < 64 ? (it.users >> i) & 1 : members_[i].projection->Uses(it.event.type);
+        bool uses = i < 64 ? (it.users >> i) & 1 : members_[i].projection->Takes(it.event.type);
         if (uses && it.event.seq > members_[i].folded)
-          members_[i].projection->FoldDecoded(it.event, it.decoded ? &it.domain : nullptr,
-                                              &states[i]);
+          members_[i].projection->Apply(it.event, it.decoded ? &it.domain : nullptr, &states[i]);
       }
     }
     for (const ProjectionState& st : states)
@@ -343,6 +351,10 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
         if (base_empty) return Status::NotFound("rebuilding");
         return log_->GetConsumerState(m.name, key, value);
       });
+      state.SetBaseScanner([&](std::string_view prefix,
+                               const std::function<bool(std::string_view, std::string_view)>& fn) {
+        return base_empty ? Status::OK() : log_->ScanConsumerState(m.name, prefix, fn);
+      });
       const std::optional<std::string> mark = LayoutMark(*m.projection);
       auto commit = [&] {
         std::vector<StateEntryRef> entries = state.SortedEntries();
@@ -376,9 +388,8 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
           const Batch& batch = ring[b % kRing];
           for (size_t k = 0; k < batch.n; ++k) {
             const Batch::Item& it = batch.items[k];
-            bool uses = i < 64 ? (it.users >> i) & 1 : m.projection->Uses(it.event.type);
-            if (uses)
-              m.projection->FoldDecoded(it.event, it.decoded ? &it.domain : nullptr, &state);
+            bool uses = i < 64 ? (it.users >> i) & 1 : m.projection->Takes(it.event.type);
+            if (uses) m.projection->Apply(it.event, it.decoded ? &it.domain : nullptr, &state);
           }
           m.folded = batch.last;
           if (!state.status().ok()) return state.status();

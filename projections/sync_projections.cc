@@ -3,8 +3,10 @@
 #include <charconv>
 #include <cstdio>
 
+#include "events/sealing.h"
 #include "sync/consent.h"
 #include "sync/domain_event.h"
+#include "sync/erasure.h"
 #include "sync/fact.h"
 #include "sync/identity.h"
 #include "util/json.h"
@@ -71,6 +73,16 @@ void Undelete(ProjectionState* st, const std::string& contact) {
 
 }  // namespace
 
+bool MappingsProjection::OwnedBy(std::string_view key, std::string_view value,
+                                 std::string_view contact_id) const {
+  const std::string_view kind = key.substr(0, 2);
+  if (kind == "x/" || kind == "p/" || kind == "e/" || kind == "f/") return value == contact_id;
+  if (kind == "m/")
+    return value.size() > contact_id.size() && value.substr(0, contact_id.size()) == contact_id &&
+           value[contact_id.size()] == ' ';
+  return true;
+}
+
 bool MappingsProjection::Uses(std::string_view type) const {
   return type == ev::kContactCreated || type == ev::kContactChanged ||
          type == ev::kContactLinked || type == ev::kPushSucceeded ||
@@ -136,11 +148,66 @@ void ContactViewProjection::FoldDecoded(const Event& e, const DomainEvent* decod
 }
 
 bool OptOutRegistryProjection::Uses(std::string_view type) const {
-  return type == ev::kOptedOut || type == ev::kOptedIn || type == ev::kConsentConflict;
+  return type == ev::kOptedOut || type == ev::kOptedIn || type == ev::kConsentConflict ||
+         type == kContactErasedType;
+}
+
+std::string ErasedSubjectKey(std::string_view tenant, std::string_view hash,
+                             std::string_view channel) {
+  std::string k = "z/";
+  k.append(tenant).append("/").append(hash).append("/").append(channel);
+  return k;
+}
+
+namespace {
+
+// "<in|out> <when> <seq> <system>" of the o/ and z/ rows; `when` and `seq`
+// are 20 characters each.
+std::string StatusRow(bool out, int64_t at, uint64_t seq, std::string_view system) {
+  char when[21], seq_text[21];
+  std::snprintf(when, sizeof(when), "%020lld", static_cast<long long>(at));
+  std::snprintf(seq_text, sizeof(seq_text), "%020llu", static_cast<unsigned long long>(seq));
+  std::string row(out ? "out" : "in");
+  row.append(" ").append(when).append(" ").append(seq_text).append(" ").append(system);
+  return row;
+}
+
+// Whether (out, at) supersedes the status row `cur` (ConsentSupersedes).
+bool SupersedesRow(bool out, int64_t at, std::string_view cur) {
+  size_t sp = cur.find(' ');
+  std::string_view cur_when = cur.substr(sp + 1, 20);
+  int64_t cur_at = 0;
+  std::from_chars(cur_when.data(), cur_when.data() + cur_when.size(), cur_at);
+  return ConsentSupersedes(out, at, cur.compare(0, sp, "out") == 0, cur_at);
+}
+
+bool JsonNamesContact(std::string_view json, std::string_view contact_id) {
+  std::string needle = "\"contact_id\":\"";
+  needle.append(contact_id).append("\"");
+  return json.find(needle) != std::string_view::npos;
+}
+
+}  // namespace
+
+bool OptOutRegistryProjection::OwnedBy(std::string_view key, std::string_view value,
+                                       std::string_view contact_id) const {
+  if (key.substr(0, 2) == "h/" || key.substr(0, 2) == "c/") return JsonNamesContact(value, contact_id);
+  return true;
 }
 
 void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
                                            ProjectionState* st) {
+  if (e.type == kContactErasedType) {
+    Erasure er;
+    if (!DecodeErasure(e.payload, &er).ok()) return;
+    for (const ErasedSubject& sub : er.subjects) {
+      std::string key = ErasedSubjectKey(e.tenant, sub.hash, sub.channel);
+      std::optional<std::string_view> cur = st->Peek(key);
+      if (cur && !SupersedesRow(sub.out, sub.at_us, *cur)) continue;
+      st->Put(key, StatusRow(sub.out, sub.at_us, sub.seq, sub.system));
+    }
+    return;
+  }
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   const int64_t at = HappenedAt(e, d);
@@ -252,6 +319,19 @@ bool SyncStatusProjection::Uses(std::string_view type) const {
          type == ev::kMessageRefused;
 }
 
+void SyncStatusProjection::Forget(std::string_view key, std::string_view value,
+                                  ProjectionState* st) {
+  if (key.substr(0, 2) != "p/") return;
+  // "<state> <system> <contact id> <tenant>": it no longer counts.
+  size_t a = value.find(' '), b = value.find(' ', a + 1), c = value.find(' ', b + 1);
+  if (a == std::string_view::npos || b == std::string_view::npos || c == std::string_view::npos)
+    return;
+  std::string counter = "n/";
+  counter.append(value.substr(c + 1)).append("/").append(value.substr(a + 1, b - a - 1));
+  counter.append("/").append(value.substr(0, a));
+  st->Add(counter, -1);
+}
+
 void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
                                        ProjectionState* st) {
   if (!decoded) return;
@@ -343,6 +423,14 @@ std::string ConversationKey(const std::string& tenant, const std::string& system
 }
 
 bool ConversationsProjection::Uses(std::string_view type) const { return type == ev::kPushSucceeded; }
+
+bool ConversationsProjection::OwnedBy(std::string_view, std::string_view value,
+                                      std::string_view contact_id) const {
+  // "<conversation id> <contact id> <seq>"
+  size_t a = value.find(' ');
+  if (a == std::string_view::npos) return true;
+  return value.substr(a + 1, contact_id.size() + 1) == std::string(contact_id) + " ";
+}
 
 void ConversationsProjection::FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* st) {
   if (!d || d->type != ev::kPushSucceeded || d->op != "message") return;

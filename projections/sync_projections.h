@@ -26,6 +26,11 @@
 //                                 above ("pending=1 succeeded=40")
 //   (layout 1 kept one key per contact and state, k/<contact id>/<state>)
 // "opt_outs" (the opt-out registry), layout 3: below, at its class
+// Every projection also keeps, since the layouts above (mappings 3,
+// contacts 3, sync_status 3, opt_outs 4, enrichments 2, conversations 2),
+// "~o/<contact id>\n<key>" -> "" for each key a fold of one of the
+// contact's events put (projections/projection.h), so a contact.erased
+// erases the contact's rows (docs/privacy.md).
 // A state of another layout is dropped and folded again from the log when
 // a runner starts (Projection::layout); the layout is kept under "~layout".
 #pragma once
@@ -42,16 +47,20 @@ class MappingsProjection : public Projection {
  public:
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
-  int layout() const override { return 2; }
+  int layout() const override { return 3; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+
+ protected:
+  bool OwnedBy(std::string_view key, std::string_view value,
+               std::string_view contact_id) const override;
 };
 
 class ContactViewProjection : public Projection {
  public:
   static constexpr char kName[] = "contacts";
   std::string name() const override { return kName; }
-  int layout() const override { return 2; }
+  int layout() const override { return 3; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
@@ -70,24 +79,38 @@ class ContactViewProjection : public Projection {
 //       "channel","reason","detail","event_id","at_us"}: a consent.conflict
 //       (a staff opt-in refused over the person's opt-out), for a person to
 //       look at (the status page lists them). Layout 3 added these.
+//   "z/<tenant>/<subject hash>/<channel>" -> "<in|out> <when> <seq> <system>"
+//       an erased person's consent as it stood (contact.erased, sync/
+//       erasure.h), under the keyed hash of the phone or email; the newest
+//       by ConsentSupersedes. Layout 4 added these and the owner index.
 // History entries are never erased. (`dfm audit opt-outs` reads the log
 // itself, so it also shows who was told and when, and each record's hash.)
 class OptOutRegistryProjection : public Projection {
  public:
   static constexpr char kName[] = "opt_outs";
   std::string name() const override { return kName; }
-  int layout() const override { return 3; }
+  int layout() const override { return 4; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+
+ protected:
+  bool OwnedBy(std::string_view key, std::string_view value,
+               std::string_view contact_id) const override;
 };
+// The z/ key of an erased person's phone or email (sync/erasure.h).
+std::string ErasedSubjectKey(std::string_view tenant, std::string_view hash,
+                             std::string_view channel);
 
 class SyncStatusProjection : public Projection {
  public:
   static constexpr char kName[] = "sync_status";
   std::string name() const override { return kName; }
-  int layout() const override { return 2; }
+  int layout() const override { return 3; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+
+ protected:
+  void Forget(std::string_view key, std::string_view value, ProjectionState* state) override;
 };
 
 // "enrichments" (docs/sync-rules.md, "Enrichment"): when a person or a
@@ -100,6 +123,7 @@ class EnrichmentsProjection : public Projection {
  public:
   static constexpr char kName[] = "enrichments";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
@@ -119,8 +143,13 @@ class ConversationsProjection : public Projection {
  public:
   static constexpr char kName[] = "conversations";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+
+ protected:
+  bool OwnedBy(std::string_view key, std::string_view value,
+               std::string_view contact_id) const override;
 };
 std::string ConversationKey(const std::string& tenant, const std::string& system,
                             const std::string& phone, const std::string& our_number);

@@ -71,6 +71,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     bool push = e.type == ev::kPushRequested || e.type == ev::kPushSucceeded ||
                 e.type == ev::kPushDeadLettered;
     if (!consent && !push) return true;
+    log.Unseal(&e);
     DomainEvent de;
     if (!DecodeDomainEvent(e.type, e.payload, &de).ok()) return true;
     if (push) {

@@ -97,7 +97,8 @@ int RunProjectionsRebuild(const std::string& data_dir, const std::string& name, 
   std::unique_ptr<RocksDbEventLog> log;
   RocksDbLogOptions o;
   o.path = data_dir;
-  Status s = RocksDbEventLog::Open(o, &log);
+  Status s = OpenToolKeys(data_dir, /*read_only=*/false, &o.keys);
+  if (s.ok()) s = RocksDbEventLog::Open(o, &log);
   if (!s.ok()) {
     err << "dfm projections rebuild: cannot open " << data_dir
         << " for writing (stop the service first: a rebuild drops the state it reads): "

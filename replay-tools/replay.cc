@@ -575,7 +575,8 @@ Status OpenLogWithoutService(const std::string& data_dir, const std::string& bas
                              std::unique_ptr<RocksDbEventLog>* log) {
   RocksDbLogOptions opts;
   opts.path = data_dir;
-  Status s = RocksDbEventLog::Open(opts, log);
+  Status s = OpenToolKeys(data_dir, /*read_only=*/false, &opts.keys);
+  if (s.ok()) s = RocksDbEventLog::Open(opts, log);
   if (!s.ok())
     return Status::IOError("the service does not answer at " + base_url +
                            " and the log cannot be opened for writing (is the service running "

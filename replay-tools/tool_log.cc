@@ -19,7 +19,8 @@ Status OpenToolLog(const std::string& data_dir, std::unique_ptr<RocksDbEventLog>
   RocksDbLogOptions o;
   o.path = data_dir;
   o.read_only = true;
-  Status s = RocksDbEventLog::Open(o, log);
+  Status s = OpenToolKeys(data_dir, /*read_only=*/true, &o.keys);
+  if (s.ok()) s = RocksDbEventLog::Open(o, log);
   if (s.ok()) s = (*log)->Refresh();
   return s;
 }

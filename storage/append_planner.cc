@@ -15,9 +15,9 @@ std::string IdempotencyIndexKey(std::string_view tenant, std::string_view system
   return k;
 }
 
-void AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
-                         std::vector<PlannedRecord>* records,
-                         std::vector<AppendOutcome>* outcomes) {
+Status AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
+                           std::vector<PlannedRecord>* records,
+                           std::vector<AppendOutcome>* outcomes) {
   if (!saved_) {
     saved_ = true;
     saved_next_seq_ = next_seq_;
@@ -56,6 +56,10 @@ void AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
     e.correlation_id = d.correlation_id.IsZero() ? e.id : d.correlation_id;
     e.prev_hash = head_hash_;
     e.payload = std::move(d.payload);
+    if (sealer_) {
+      Status s = sealer_->Seal(&e, seal_lookups_);
+      if (!s.ok()) return s;
+    }
 
     PlannedRecord r;
     r.seq = e.seq;
@@ -73,6 +77,7 @@ void AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
     outcomes->push_back(out);
     records->push_back(std::move(r));
   }
+  return Status::OK();
 }
 
 void AppendPlanner::Commit() {

@@ -14,6 +14,7 @@
 
 #include "events/event.h"
 #include "storage/event_log.h"
+#include "storage/sealer.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -38,10 +39,18 @@ class AppendPlanner {
   AppendPlanner(const Clock* clock, uint64_t last_seq, Sha256Digest head_hash)
       : clock_(clock), next_seq_(last_seq + 1), head_hash_(head_hash) {}
 
+  // With a sealer, payloads are sealed as events/sealing.h says, with
+  // keys found through `lookups` (committed records).
+  void SetSealer(PayloadSealer* sealer, PayloadSealer::Lookups lookups) {
+    sealer_ = sealer;
+    seal_lookups_ = std::move(lookups);
+  }
+
   // Plans one AppendAsync call. Fills `outcomes` (one per draft) and appends
-  // to `records` the drafts that are new.
-  void Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
-            std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes);
+  // to `records` the drafts that are new. Not OK only when a payload could
+  // not be sealed (no key could be made): the caller then Abandon()s.
+  Status Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
+              std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes);
 
   // Marks everything planned so far as durable.
   void Commit();
@@ -54,6 +63,8 @@ class AppendPlanner {
     EventId id;
   };
   const Clock* clock_;
+  PayloadSealer* sealer_ = nullptr;
+  PayloadSealer::Lookups seal_lookups_;
   EventIdGenerator ids_;
   uint64_t next_seq_;
   Sha256Digest head_hash_;

@@ -80,7 +80,10 @@ ChainReport EventLog::VerifyChain(const std::function<void(const Event&)>& visit
     r.last_seq = key_seq;
     ++r.count;
     ++expect;
-    if (visit) visit(e);
+    if (visit) {
+      Unseal(&e);
+      visit(e);
+    }
     return true;
   });
   if (!s.ok() && r.ok) {

@@ -73,6 +73,13 @@ class EventLog {
   Status Append(std::vector<EventDraft> drafts, std::vector<AppendOutcome>* outcomes);
   Status Append(EventDraft draft, AppendOutcome* outcome);
 
+  // Opens a payload read sealed (events/sealing.h) with the log's key
+  // store: kOpened, or kErased when its key was destroyed. A no-op for a
+  // log without a key store. Read, ReadStream, ScanStream and VerifyChain's
+  // visit open what they return; a caller decoding ScanRecords' bytes
+  // itself calls this.
+  virtual void Unseal(Event* e) const { (void)e; }
+
   // Highest durable sequence number; 0 for an empty log. Sequence numbers
   // start at 1 and have no gaps.
   virtual uint64_t LastSequence() const = 0;

@@ -6,6 +6,30 @@ namespace dfm {
 
 MemoryEventLog::MemoryEventLog(const Clock* clock) : planner_(clock, 0, Sha256Digest{}) {}
 
+void MemoryEventLog::SetKeyStore(std::shared_ptr<KeyStore> keys) {
+  std::lock_guard<std::mutex> lk(mu_);
+  keys_ = std::move(keys);
+  sealer_ = std::make_unique<PayloadSealer>(keys_.get());
+  // Called by Plan, under mu_.
+  PayloadSealer::Lookups l;
+  l.stream_key = [this](std::string_view tenant, std::string_view stream) -> uint64_t {
+    auto it = streams_.find({std::string(tenant), std::string(stream)});
+    if (it == streams_.end()) return 0;
+    for (size_t i = 0; i < it->second.size() && i < 16; ++i)
+      if (uint64_t no = PayloadSealer::KeyOfRecord(records_[it->second[i] - 1])) return no;
+    return 0;
+  };
+  l.event_key = [this](const EventId& id) -> uint64_t {
+    auto it = event_ids_.find(id);
+    return it == event_ids_.end() ? 0 : PayloadSealer::KeyOfRecord(records_[it->second - 1]);
+  };
+  planner_.SetSealer(sealer_.get(), std::move(l));
+}
+
+void MemoryEventLog::Unseal(Event* e) const {
+  if (sealer_) sealer_->Open(e);
+}
+
 void MemoryEventLog::FailWrites(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_writes_ = fail;
@@ -68,7 +92,12 @@ void MemoryEventLog::AppendAsync(std::vector<EventDraft> drafts, AppendCallback 
     *id = it->second.second;
     return true;
   };
-  planner_.Plan(drafts, lookup, &records, &outcomes);
+  if (Status ps = planner_.Plan(drafts, lookup, &records, &outcomes); !ps.ok()) {
+    planner_.Abandon();
+    lk.unlock();
+    cb(Status::Unavailable("event log cannot accept writes: " + ps.ToString()), {});
+    return;
+  }
   for (auto& r : records) {
     records_.push_back(std::move(r.record));
     streams_[{r.tenant, r.stream}].push_back(r.seq);
@@ -112,6 +141,7 @@ Status MemoryEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out) 
     Event e;
     Status d = DecodeRecord(records_[s - 1], &e);
     if (!d.ok()) return d;
+    Unseal(&e);
     out->push_back(std::move(e));
   }
   return Status::OK();
@@ -129,6 +159,7 @@ Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stre
     Event e;
     Status d = DecodeRecord(records_[seq - 1], &e);
     if (!d.ok()) return d;
+    Unseal(&e);
     out->push_back(std::move(e));
   }
   return Status::OK();

@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -22,6 +23,10 @@ namespace dfm {
 class MemoryEventLog : public EventLog {
  public:
   explicit MemoryEventLog(const Clock* clock = SystemClock::Instance());
+
+  // Seals payloads with keys from `keys` from now on (events/sealing.h).
+  void SetKeyStore(std::shared_ptr<KeyStore> keys);
+  void Unseal(Event* e) const override;
 
   void FailWrites(bool fail);
   void FailLookups(bool fail);
@@ -65,6 +70,8 @@ class MemoryEventLog : public EventLog {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   AppendPlanner planner_;
+  std::shared_ptr<KeyStore> keys_;
+  std::unique_ptr<PayloadSealer> sealer_;
   bool fail_writes_ = false;
   bool fail_lookups_ = false;
   bool fail_reads_ = false;

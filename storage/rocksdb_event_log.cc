@@ -28,6 +28,7 @@
 #include "storage/append_planner.h"
 #include "storage/crc32c.h"
 #include "storage/high_water.h"
+#include "storage/sealer.h"
 #include "storage/wal_trash_fs.h"
 #include "util/coding.h"
 
@@ -124,6 +125,41 @@ struct RocksDbEventLog::Impl {
   std::string temp_secondary_path;
 
   std::unique_ptr<AppendPlanner> planner;  // writer thread only
+  std::unique_ptr<PayloadSealer> sealer;   // with options.keys
+
+  // A planner that continues from (last, head), sealing with `sealer`.
+  void MakePlanner(uint64_t last, const Sha256Digest& head) {
+    planner = std::make_unique<AppendPlanner>(options.clock, last, head);
+    if (!sealer) return;
+    // Both run on the writer thread, which holds db_mu (shared).
+    PayloadSealer::Lookups l;
+    l.stream_key = [this](std::string_view tenant, std::string_view stream) -> uint64_t {
+      std::string prefix = StreamPrefix(tenant, stream);
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf[kStreams]));
+      int looked = 0;
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && looked < 16;
+           it->Next()) {
+        if (it->key().size() != prefix.size() + 8) continue;
+        ++looked;
+        std::string rec;
+        if (!db->Get(rocksdb::ReadOptions(), cf[kEvents],
+                     rocksdb::Slice(it->key().data() + prefix.size(), 8), &rec)
+                 .ok())
+          return 0;
+        if (uint64_t no = PayloadSealer::KeyOfRecord(rec)) return no;
+      }
+      return 0;
+    };
+    l.event_key = [this](const EventId& id) -> uint64_t {
+      std::string seq_key, rec;
+      if (!db->Get(rocksdb::ReadOptions(), cf[kEventIds], std::string(id.AsBytes()), &seq_key)
+               .ok() ||
+          !db->Get(rocksdb::ReadOptions(), cf[kEvents], seq_key, &rec).ok())
+        return 0;
+      return PayloadSealer::KeyOfRecord(rec);
+    };
+    planner->SetSealer(sealer.get(), std::move(l));
+  }
   std::atomic<uint64_t> committed{0};
 
   mutable std::mutex mu;
@@ -202,7 +238,7 @@ struct RocksDbEventLog::Impl {
     Status s = LoadHead(&last, &head);
     if (!s.ok()) return s;
     committed.store(last);
-    planner = std::make_unique<AppendPlanner>(options.clock, last, head);
+    MakePlanner(last, head);
     return Status::OK();
   }
 
@@ -250,6 +286,7 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
                              std::unique_ptr<RocksDbEventLog>* out) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (options.keys) impl->sealer = std::make_unique<PayloadSealer>(options.keys.get());
 
   rocksdb::Options& db_opts = impl->db_opts;
   db_opts.create_if_missing = !options.read_only;
@@ -504,7 +541,7 @@ Status RocksDbEventLog::ImportRecords(const std::vector<ReplicaRecord>& records,
   rocksdb::Status rs = impl_->db->Write(wo, &wb);
   if (!rs.ok()) return FromRocks(rs);
   if (last != first_last) {
-    impl_->planner = std::make_unique<AppendPlanner>(impl_->options.clock, last, head);
+    impl_->MakePlanner(last, head);
     {
       std::lock_guard<std::mutex> lk(impl_->mu);
       impl_->committed.store(last);
@@ -595,7 +632,16 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     *id = EventId::FromBytes(std::string_view(v.data() + 8, 16));
     return true;
   };
-  for (auto& item : batch) planner->Plan(item.drafts, lookup, &records, &item.outcomes);
+  for (auto& item : batch) {
+    Status ps = planner->Plan(item.drafts, lookup, &records, &item.outcomes);
+    if (ps.ok()) continue;
+    planner->Abandon();
+    stat_failed.fetch_add(1);
+    db_lock.unlock();
+    Status err = Status::Unavailable("event log cannot accept writes: " + ps.ToString());
+    for (auto& i : batch) i.cb(err, {});
+    return;
+  }
 
   rocksdb::Status rs;
   std::chrono::microseconds write_took{0};  // counted once the write succeeds
@@ -677,6 +723,10 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
   for (auto& item : batch) item.cb(Status::OK(), item.outcomes);
 }
 
+void RocksDbEventLog::Unseal(Event* e) const {
+  if (impl_->sealer) impl_->sealer->Open(e);
+}
+
 uint64_t RocksDbEventLog::LastSequence() const { return impl_->committed.load(); }
 
 uint64_t RocksDbEventLog::WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const {
@@ -736,6 +786,7 @@ Status RocksDbEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out)
     Event e;
     decode_status = DecodeRecord(rec, &e);
     if (!decode_status.ok()) return false;
+    Unseal(&e);
     out->push_back(std::move(e));
     return ++n < max;
   });
@@ -766,6 +817,7 @@ Status RocksDbEventLog::ReadStream(std::string_view tenant, std::string_view str
     Event e;
     Status d = DecodeRecord(rec, &e);
     if (!d.ok()) return d;
+    Unseal(&e);
     out->push_back(std::move(e));
     ++n;
   }

@@ -19,6 +19,7 @@
 
 #include "storage/append_planner.h"
 #include "storage/event_log.h"
+#include "storage/key_store.h"
 #include "util/clock.h"
 #include "util/metrics.h"
 
@@ -58,6 +59,10 @@ struct RocksDbLogOptions {
   // kReplicaCheckpoint, in the same atomic write. So this log never holds a
   // record its replica lacks. Empty: no replica (the embedded default).
   std::function<Status(const std::vector<PlannedRecord>& records, uint64_t* position)> replicate;
+  // Seals personal data with keys from here (events/sealing.h,
+  // docs/privacy.md), and opens what it reads; null: payloads are written
+  // clear and sealed ones read as kSealed.
+  std::shared_ptr<KeyStore> keys;
 };
 
 // The checkpoint that says where the replica of this log ends (cluster mode).
@@ -106,6 +111,7 @@ class RocksDbEventLog : public EventLog {
   static constexpr std::chrono::milliseconds kDiskCheckEvery{1000};
 
   void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override;
+  void Unseal(Event* e) const override;
   uint64_t LastSequence() const override;
   uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const override;
   Status Read(uint64_t from, size_t max, std::vector<Event>* out) const override;

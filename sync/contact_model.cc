@@ -130,6 +130,27 @@ bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,
   return out;
 }
 
+}  // namespace
+
+bool ErasedOptOut(const ContactState& s, const SyncContext& ctx, const std::string& channel,
+                  std::string* why) {
+  if (!ctx.erased_consent) return false;
+  auto own = s.consent.find(channel);
+  for (const char* f : {fields::kPhone, fields::kEmail}) {
+    auto v = s.fields.find(f);
+    if (v == s.fields.end() || v->second.value.empty()) continue;
+    std::optional<ErasedConsent> c = ctx.erased_consent(v->second.value, channel);
+    if (!c || !c->out) continue;
+    // The contact's own opt-in after the erasure stands.
+    if (own != s.consent.end() && own->second.at_us > c->at_us) continue;
+    if (why) *why = channel + " opted out before an erasure (its " + f + "'s earlier owner)";
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
 // Whether the engine recorded a message of the person in `system` (a
 // conversation it opened there: Genesys knows the person by it).
 bool RecordedThere(const ContactState& s, const std::string& system) {
@@ -335,7 +356,8 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
       why = fact.system + " asked to deliver a text to a contact it had not made known to the "
             "engine before: not sent";
     }
-    if (!why.empty() || OptedOut(s, *out, channel, &why) || !ctx.targets.count(ctx.sender)) {
+    if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||
+        !ctx.targets.count(ctx.sender)) {
       DomainEvent r = Base(ev::kMessageRefused, s, fact);
       r.system = ctx.sender;
       r.external_id.clear();

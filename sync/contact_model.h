@@ -60,6 +60,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -76,6 +77,12 @@ inline constexpr int64_t kSnapshotSkewUs = 5 * 1000000;
 struct MergePolicy {
   std::map<std::string, std::string> owner;  // field -> system
   int64_t echo_window_us = 10LL * 60 * 1000000;
+};
+
+// An erased person's consent on one channel (SyncContext::erased_consent).
+struct ErasedConsent {
+  bool out = false;
+  int64_t at_us = 0;
 };
 
 struct SyncContext {
@@ -131,6 +138,13 @@ struct SyncContext {
   std::string classifier;
   int64_t enrich_again_us = 90LL * 86400 * 1000000;
   std::function<int64_t(const std::string& email, const std::string& domain)> last_enriched;
+  // The consent an erased person left on a phone or email for a channel
+  // (sync/erasure.h: the opt-out registry's z/ rows), nullopt for none;
+  // may be empty. A text is refused while it says out and the contact's
+  // own consent on that channel is not newer.
+  std::function<std::optional<ErasedConsent>(const std::string& phone_or_email,
+                                             const std::string& channel)>
+      erased_consent;
   // Whether "ann+news@x.com" and "ann@x.com" are one person when matching
   // (sync/identity.h; `sync.email_plus_addressing`).
   bool fold_plus_addressing = false;
@@ -236,6 +250,12 @@ inline constexpr char kRecipientOptedOut[] = "recipient_opted_out";
 
 // Whether `channel` is opted out in `s` (the latest statement about it).
 bool IsOptedOut(const ContactState& s, const std::string& channel);
+
+// Whether an erased person's opt-out on `channel` still covers the
+// contact's phone or email (SyncContext::erased_consent), the contact's own
+// consent on it not being newer; *why then says so.
+bool ErasedOptOut(const ContactState& s, const SyncContext& ctx, const std::string& channel,
+                  std::string* why);
 
 // The field `target` cannot hold a contact without (SyncContext::key_field)
 // when `values` lack it or have it empty; else empty. No upsert goes to

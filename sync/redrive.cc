@@ -164,12 +164,13 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
       return not_sent(skipped("the contact's number changed since the text was asked for"));
     if (!now.empty()) p.fields[fields::kPhone] = now;
     for (const auto& ch : SplitChannels(asked.channel.empty() ? "sms" : asked.channel)) {
-      if (IsOptedOut(s, ch)) {
+      std::string erased;
+      if (IsOptedOut(s, ch) || ErasedOptOut(s, ctx, ch, &erased)) {
         DomainEvent r = skip;
         r.type = std::string(ev::kMessageRefused);
         r.push_id.clear();
         r.channel = ch;
-        r.reason = "the " + ch + " channel is opted out";
+        r.reason = erased.empty() ? "the " + ch + " channel is opted out" : erased;
         return not_sent({r});
       }
     }

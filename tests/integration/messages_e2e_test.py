@@ -15,7 +15,9 @@ proof list:
 
 Usage: messages_e2e_test.py --dfm PATH [-k NAME]
 """
+import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -115,6 +117,13 @@ class MessagesTest(unittest.TestCase):
         m = [x for x in self.ghl_messages() if x["id"] == message_id]
         return m[0]["status"] if m else None
 
+    def erase(self, *args):
+        """`dfm erase` with the service's configuration (its settings in the environment)."""
+        env = dict(dfmtest.environ())
+        env.update(self.env)
+        return subprocess.run([self.dfm.binary, "erase", "-c", self.dfm.config_path, *args],
+                              capture_output=True, text=True, env=env)
+
     def sms_dnd(self, phone):
         c = by_phone(self.ghl.contacts(), phone, "phone")
         return c and ((c[0].get("dndSettings") or {}).get("SMS") or {}).get("status")
@@ -171,6 +180,62 @@ class MessagesTest(unittest.TestCase):
         self.assertEqual(refused[0]["message_key"], "ghl:" + mid)
         self.assertIn("sms opted out", refused[0]["reason"])
         self.assertEqual(self.verity_sent(phone), [])
+
+    def test_an_erased_persons_opt_out_still_refuses_texts(self):
+        """docs/privacy.md: `dfm erase` through the running service makes the
+        person's events and webhooks unreadable, the chain still verifies,
+        and a new contact with the same number is still not texted."""
+        phone = "+12055550189"
+        c = self.ghl_contact(phone, firstName="Erin")
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.sms_dnd(phone) == "active")
+        created = [e for e in self.events("contact.created") if e["payload"]["fields"].get("phone") == phone]
+        contact = created[0]["payload"]["contact_id"]
+        r = self.erase(contact, "--reason", "request #42", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertFalse(out["already_erased"])
+        self.assertIn("running service", out["how"])
+        self.assertGreaterEqual(out["keys_destroyed"], 2)
+        self.assertGreaterEqual(out["sources"], 1)
+        self.assertGreaterEqual(out["subjects"], 1)
+        # The person's events read as erased; the chain verifies; nothing in
+        # the log (or the erasure event) shows the phone or the name.
+        stream = [e for e in self.dfm.dump(with_body=True) if e["stream"] == "contact:" + contact]
+        self.assertTrue(all(e.get("erased") for e in stream if e["type"] != "contact.erased"), stream)
+        erased = [e for e in stream if e["type"] == "contact.erased"]
+        self.assertEqual(len(erased), 1)
+        self.assertEqual(erased[0]["payload"]["reason"], "request #42")
+        dump = self.dfm.cli("log", "dump", "-d", self.dfm.data_dir, "--with-body").stdout
+        self.assertNotIn(phone, dump)
+        self.assertNotIn(phone[1:], dump)
+        self.assertNotIn("Erin", dump)
+        v = self.dfm.cli("log", "verify", "-d", self.dfm.data_dir)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        # Asked again: the first erasure.
+        again = self.erase(contact, "--reason", "again", "--json")
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertTrue(json.loads(again.stdout)["already_erased"])
+        # The same number comes back as a new GoHighLevel contact that knows
+        # nothing of the opt-out: a text to it is refused all the same.
+        self.ghl.post("/_sandbox/contacts/" + c["id"], {}, method="DELETE")
+        for a in by_phone(self.alo.contacts(), phone, "phone_number"):
+            self.alo.post("/_sandbox/contacts/" + str(a["id"]), {}, method="DELETE")
+        before = len(self.events("contact.created"))
+        status, body = self.ghl.post("/_sandbox/contacts", {"firstName": "New", "phone": phone})
+        self.assertIn(status, (200, 201), body)
+        new_id = body["contact"]["id"]
+        wait_for("a new contact", lambda: len(self.events("contact.created")) > before)
+        mid = self.provider_outbound(new_id, "Welcome back!")
+        wait_for("GHL status failed", lambda: self.ghl_status(mid) == "failed")
+        refused = [e["payload"] for e in self.events("message.refused")
+                   if e["payload"].get("message_key") == "ghl:" + mid]
+        self.assertEqual(len(refused), 1, refused)
+        self.assertIn("before an erasure", refused[0]["reason"])
+        self.assertEqual(self.verity_sent(phone), [])
+        # An unknown contact is 1.
+        missing = self.erase("no-such", "--reason", "x")
+        self.assertEqual(missing.returncode, 1, missing.stdout + missing.stderr)
 
     def test_opt_out_racing_a_send_refuses_it(self):
         phone = "+12055550184"

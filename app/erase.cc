@@ -1,0 +1,164 @@
+#include "app/erase.h"
+
+#include <set>
+
+#include "events/codec.h"
+#include "events/sealing.h"
+#include "connectors/connector.h"
+#include "events/webhook_received.h"
+#include "sync/contact_snapshot.h"
+#include "sync/domain_event.h"
+#include "sync/fact.h"
+#include "sync/redrive.h"
+
+namespace dfm {
+namespace {
+
+// The key number of event `seq` when it is a webhook or an import (sealed
+// with a key of its own); 0 otherwise.
+uint64_t SourceKeyOf(const EventLog& log, uint64_t seq) {
+  std::vector<Event> read;
+  if (seq == 0 || !log.Read(seq, 1, &read).ok() || read.empty() || read[0].seq != seq) return 0;
+  const Event& e = read[0];
+  if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return 0;
+  return e.key_no;
+}
+
+uint64_t SourceKeyOf(const EventLog& log, const EventId& id) {
+  uint64_t seq = 0;
+  if (id.IsZero() || !log.LookupEventId(id, &seq).ok()) return 0;
+  return SourceKeyOf(log, seq);
+}
+
+}  // namespace
+
+Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseOutcome* out) {
+  const std::string stream = ContactStream(r.contact_id);
+  std::vector<Event> events;
+  Status s = log->ReadWholeStream(r.tenant, stream, &events);
+  if (!s.ok()) return s;
+  if (events.empty())
+    return Status::NotFound("tenant " + r.tenant + " has no contact " + r.contact_id);
+  for (const Event& e : events) {
+    if (e.type != kContactErasedType) continue;
+    // Erased before: make sure its keys are gone, and answer with it.
+    Erasure first;
+    s = DecodeErasure(e.payload, &first);
+    if (s.ok()) s = keys->Destroy(first.keys);
+    if (!s.ok()) return s;
+    out->seq = e.seq;
+    out->already = true;
+    out->erasure = std::move(first);
+    return Status::OK();
+  }
+  // The webhooks (and imports) that fed it: each decision's cause and root,
+  // and the webhook it names.
+  std::set<uint64_t> sources;
+  for (const Event& e : events) {
+    for (const EventId& id : {e.causation_id, e.correlation_id})
+      if (uint64_t k = SourceKeyOf(*log, id)) sources.insert(k);
+    DomainEvent d;
+    if (AsDomainEvent(e, &d))
+      if (uint64_t k = SourceKeyOf(*log, d.webhook_seq)) sources.insert(k);
+  }
+  // Webhooks and imports with a fact about the person, whatever was decided.
+  if (r.mapper) {
+    std::set<std::pair<std::string, std::string>> ids;  // (system, external id)
+    std::set<std::string> phones, emails;
+    for (const Event& e : events) {
+      DomainEvent d;
+      if (!AsDomainEvent(e, &d)) continue;
+      const bool about_contact = e.type.rfind("contact.", 0) == 0 ||
+                                 (e.type == ev::kPushSucceeded && d.message_key.empty());
+      if (about_contact && !d.external_id.empty()) ids.insert({d.system, d.external_id});
+      if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
+        phones.insert(p->second);
+      if (auto m = d.fields.find(fields::kEmail); m != d.fields.end() && !m->second.empty())
+        emails.insert(m->second);
+    }
+    s = log->ScanRecords(1, [&](uint64_t, std::string_view record) {
+      Event e;
+      if (!DecodeRecord(record, &e).ok() || e.tenant != r.tenant ||
+          (e.type != WebhookReceived::kType && e.type != kContactImportedType))
+        return true;
+      log->Unseal(&e);
+      if (e.sealing != Event::Sealing::kOpened || sources.count(e.key_no)) return true;
+      WebhookReceived w;
+      if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
+      const InboundMapper* mapper = FindMapperFor(e.type, w.system);
+      std::vector<ContactFact> facts;
+      if (!mapper || !(*mapper)(w, r.mapper.For(r.tenant, w.system), &facts).ok()) return true;
+      for (const ContactFact& f : facts) {
+        auto p = f.fields.find(fields::kPhone);
+        auto m = f.fields.find(fields::kEmail);
+        if ((!f.external_id.empty() && ids.count({f.system, f.external_id})) ||
+            (p != f.fields.end() && phones.count(p->second)) ||
+            (m != f.fields.end() && emails.count(m->second))) {
+          sources.insert(e.key_no);
+          break;
+        }
+      }
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+  // Re-drive requests that name it.
+  const std::string named = "\"contact_id\":\"" + r.contact_id + "\"";
+  s = log->ScanStream(r.tenant, kReplayStream, [&](const Event& e) {
+    if (e.key_no != 0 && e.payload.find(named) != std::string::npos) sources.insert(e.key_no);
+    return true;
+  });
+  if (!s.ok()) return s;
+  Erasure erasure =
+      PlanErasure(r.tenant, r.contact_id, events, {sources.begin(), sources.end()}, keys->HashKey());
+  erasure.reason = r.reason;
+  erasure.requested_by = r.requested_by;
+
+  EventDraft d;
+  d.tenant = r.tenant;
+  d.stream = stream;
+  d.type = std::string(kContactErasedType);
+  d.payload = EncodeErasure(erasure);
+  d.idempotency_system = kDecisionKeySystem;
+  d.idempotency_key = "erase/" + r.contact_id;
+  AppendOutcome appended;
+  s = log->Append(std::move(d), &appended);
+  if (!s.ok()) return s;
+  // Durable first, then destroyed: a crash in between leaves the event,
+  // which ApplyErasures carries out at the next start.
+  s = keys->Destroy(erasure.keys);
+  if (!s.ok()) return s;
+  uint64_t snapshots_at = 0;
+  (void)log->ReadCheckpoint(kContactSnapshotConsumer, &snapshots_at);
+  s = log->CommitConsumerDurable(kContactSnapshotConsumer, snapshots_at,
+                                 {StateOp{ContactSnapshotKey(r.tenant, r.contact_id), "", true}});
+  if (!s.ok()) return s;
+  out->seq = appended.seq;
+  out->already = appended.duplicate;
+  out->erasure = std::move(erasure);
+  return Status::OK();
+}
+
+Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied) {
+  if (applied) *applied = 0;
+  const uint64_t from = keys->ErasuresThrough() + 1;
+  const uint64_t head = log.LastSequence();
+  if (from > head) return Status::OK();
+  uint64_t n = 0;
+  Status failed;
+  Status s = log.ScanRecords(from, [&](uint64_t, std::string_view record) {
+    Event e;
+    if (!DecodeRecord(record, &e).ok() || e.type != kContactErasedType) return true;
+    Erasure er;
+    if (!DecodeErasure(e.payload, &er).ok()) return true;
+    failed = keys->Destroy(er.keys);
+    ++n;
+    return failed.ok();
+  });
+  if (s.ok()) s = failed;
+  if (!s.ok()) return s;
+  if (applied) *applied = n;
+  return keys->SetErasuresThrough(head);
+}
+
+}  // namespace dfm

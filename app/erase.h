@@ -1,0 +1,59 @@
+// Erasure of a person against the immutable log (docs/privacy.md).
+//
+// EraseContact appends the contact.erased event (sync/erasure.h), then
+// destroys every key its contact's records, and the webhooks and re-drive
+// requests about the person, were sealed with, and deletes its snapshot.
+// It reads the tenant's webhooks once (EraseRequest::mapper): an erasure
+// costs a pass over the log. From
+// then on those events read as erased (Event::Sealing::kErased) in this log
+// and in every copy of it, while the hash chain, over the stored sealed
+// bytes, still verifies. The running service's router and projections
+// forget the contact when they reach the event (actors/router.h,
+// projections/projection.h).
+//
+// ApplyErasures destroys again the keys named by every contact.erased the
+// key store has not yet carried out (one restored from an older copy, or a
+// crash between the append and the destruction), and moves its mark; the
+// service runs it before it serves.
+#pragma once
+
+#include <string>
+
+#include "connectors/common/mapper.h"
+#include "storage/event_log.h"
+#include "storage/key_store.h"
+#include "sync/erasure.h"
+#include "util/status.h"
+
+namespace dfm {
+
+struct EraseRequest {
+  std::string tenant;
+  std::string contact_id;
+  std::string reason;
+  std::string requested_by;  // "cli", "admin-token <id>", ...
+  // How the tenant's webhooks are read (the router's mappers). With it,
+  // every webhook and import of the tenant is read again, and those with a
+  // fact about the person (one of the contact's external ids, phones or
+  // emails) are erased too, decided on or not (a duplicate STOP, an echo).
+  // Without it, only those its events name.
+  MapperSource mapper;
+};
+
+struct EraseOutcome {
+  uint64_t seq = 0;         // the contact.erased event
+  bool already = false;     // erased before: the first erasure's event
+  Erasure erasure;
+};
+
+// NotFound when the tenant has no such contact. REQUIRES: `log` seals
+// with `keys` (RocksDbLogOptions::keys), which this destroys keys in.
+Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& request,
+                    EraseOutcome* outcome);
+
+// Destroys the keys of the contact.erased events after
+// keys->ErasuresThrough(), then moves it to the log's head. `applied` (may
+// be null) counts the erasures carried out again.
+Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied);
+
+}  // namespace dfm

@@ -1,0 +1,61 @@
+#include "events/sealing.h"
+
+#include "util/aead.h"
+#include "util/coding.h"
+
+namespace dfm {
+namespace {
+
+constexpr std::string_view kContactPrefix = "contact:";
+constexpr std::string_view kSourcePrefix = "source:";
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+std::string Aad(const Event& e) {
+  std::string aad;
+  PutLengthPrefixed(&aad, e.tenant);
+  PutLengthPrefixed(&aad, e.stream);
+  PutLengthPrefixed(&aad, e.type);
+  aad.append(e.id.AsBytes());
+  return aad;
+}
+
+}  // namespace
+
+SealKind SealKindFor(std::string_view stream, std::string_view type) {
+  if (type == kContactErasedType) return SealKind::kClear;
+  if (type == "webhook.received" || type == "contact.imported" || type == "replay.requested")
+    return SealKind::kOwn;
+  if (StartsWith(stream, kContactPrefix)) return SealKind::kContact;
+  if (StartsWith(stream, kSourcePrefix)) return SealKind::kCause;
+  return SealKind::kClear;
+}
+
+std::string ContactKeyName(std::string_view tenant, std::string_view stream) {
+  std::string k(tenant);
+  k.push_back('\n');
+  k.append(stream);
+  return k;
+}
+
+std::string SealPayload(std::string_view key, uint64_t key_no, const Event& e,
+                        std::string_view plaintext) {
+  std::string out;
+  PutFixed64BE(&out, key_no);
+  out += AeadSeal(key, Aad(e), plaintext);
+  return out;
+}
+
+std::optional<uint64_t> SealedKeyNo(std::string_view sealed) {
+  uint64_t n = 0;
+  if (!GetFixed64BE(&sealed, &n)) return std::nullopt;
+  return n;
+}
+
+std::optional<std::string> OpenPayload(std::string_view key, const Event& e,
+                                       std::string_view sealed) {
+  if (sealed.size() < 8) return std::nullopt;
+  return AeadOpen(key, Aad(e), sealed.substr(8));
+}
+
+}  // namespace dfm

@@ -1,0 +1,117 @@
+// KeyStore: the keys that seal personal data in the log (events/sealing.h,
+// docs/privacy.md). Kept apart from the log, in its own directory, so that
+// the log's copies (backups, `dfm log backup`, cluster replicas) never hold
+// them: destroying a key here makes what it sealed unreadable in every copy.
+//
+// Keys are numbered from 1 and never reused. RocksDbKeyStore makes them 256
+// at a time in one synced write, so a key handed out is durable before any
+// record it seals is written, at one sync per 256 keys; numbers made but not
+// handed out before a restart are left unused.
+//
+// Layout (RocksDB, default column family), version under "m:version" = "1":
+//   "k" key_no:u64  -> 32 bytes        a live key
+//   "d" key_no:u64  -> ""              a destroyed key (so it reads as erased,
+//                                      not as lost)
+//   "m:next"        -> u64             the first number never made
+//   "m:hash"        -> 32 bytes        the keyed-hash secret (HashKey)
+//   "m:erasures"    -> u64             ErasuresThrough
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace dfm {
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+
+  // A new key (32 bytes) and its number, durable when this returns.
+  virtual Status NewKey(uint64_t* no, std::string* key) = 0;
+
+  enum class Found { kKey, kDestroyed, kMissing };
+  virtual Found Get(uint64_t no, std::string* key) const = 0;
+
+  // Destroys the keys: when OK, they are durably gone and no longer in the
+  // store's files (RocksDB: the deletions flushed and the files that held
+  // the keys compacted). Numbers already destroyed or never made are fine.
+  virtual Status Destroy(const std::vector<uint64_t>& nos) = 0;
+
+  // The secret of the keyed hashes that stand in for an erased person's
+  // phone and email (sync/erasure.h). Made once; never destroyed.
+  virtual std::string HashKey() const = 0;
+
+  // The log position up to which every contact.erased event has been
+  // carried out on this store. A store restored from an older copy is
+  // behind: the service destroys again what the log says was erased
+  // (app/erase.h, ApplyErasures) before it serves.
+  virtual uint64_t ErasuresThrough() const = 0;
+  virtual Status SetErasuresThrough(uint64_t seq) = 0;
+};
+
+// Where a data directory's key store is: "<data_dir>/keys".
+std::string KeyStorePath(const std::string& data_dir);
+
+// A data directory's key store for a `dfm` tool. read_only: a secondary
+// beside a running service, or null (OK) when the directory has none (a
+// log that never sealed). For writing: created when missing; fails (its
+// lock) while the service runs.
+Status OpenToolKeys(const std::string& data_dir, bool read_only, std::shared_ptr<KeyStore>* out);
+
+class RocksDbKeyStore : public KeyStore {
+ public:
+  // Creates `path` (mode 0700) when missing, unless read_only. Read-only
+  // (the `dfm` tools beside a running service) opens it as a secondary
+  // that catches up with the service's writes when asked for a key it
+  // does not have; NotFound when there is no store at `path`.
+  static Status Open(const std::string& path, bool read_only, std::unique_ptr<RocksDbKeyStore>* out);
+  ~RocksDbKeyStore() override;
+
+  Status NewKey(uint64_t* no, std::string* key) override;
+  Found Get(uint64_t no, std::string* key) const override;
+  Status Destroy(const std::vector<uint64_t>& nos) override;
+  std::string HashKey() const override;
+  uint64_t ErasuresThrough() const override;
+  Status SetErasuresThrough(uint64_t seq) override;
+
+  static constexpr uint64_t kKeysPerWrite = 256;
+
+ private:
+  struct Impl;
+  explicit RocksDbKeyStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The same contract in memory (tests, the simulation).
+class MemoryKeyStore : public KeyStore {
+ public:
+  MemoryKeyStore();
+  Status NewKey(uint64_t* no, std::string* key) override;
+  Found Get(uint64_t no, std::string* key) const override;
+  Status Destroy(const std::vector<uint64_t>& nos) override;
+  std::string HashKey() const override { return hash_key_; }
+  uint64_t ErasuresThrough() const override;
+  Status SetErasuresThrough(uint64_t seq) override;
+  // Test hook: NewKey fails (a full disk) while set.
+  void FailNewKeys(bool fail);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::string> keys_;
+  std::set<uint64_t> destroyed_;
+  uint64_t next_ = 1;
+  uint64_t erasures_ = 0;
+  bool fail_ = false;
+  std::string hash_key_;
+};
+
+}  // namespace dfm

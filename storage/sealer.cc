@@ -1,0 +1,111 @@
+#include "storage/sealer.h"
+
+#include "events/codec.h"
+#include "events/sealing.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+constexpr size_t kCacheEntries = 1 << 16;  // each cache starts over past this
+
+template <typename Map>
+void Bound(Map* m) {
+  if (m->size() >= kCacheEntries) m->clear();
+}
+}  // namespace
+
+uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, Status* status) {
+  std::string unused;
+  auto fresh = [&]() -> uint64_t {
+    uint64_t no = 0;
+    *status = keys_->NewKey(&no, &unused);
+    return status->ok() ? no : 0;
+  };
+  switch (SealKindFor(e.stream, e.type)) {
+    case SealKind::kClear:
+      return 0;
+    case SealKind::kOwn: {
+      uint64_t no = fresh();
+      if (no != 0) {
+        Bound(&event_keys_);
+        event_keys_[std::string(e.id.AsBytes())] = no;
+      }
+      return no;
+    }
+    case SealKind::kCause: {
+      if (!e.causation_id.IsZero()) {
+        auto it = event_keys_.find(std::string(e.causation_id.AsBytes()));
+        uint64_t no = it != event_keys_.end() ? it->second : lookups.event_key(e.causation_id);
+        if (no != 0) return no;
+      }
+      return fresh();
+    }
+    case SealKind::kContact: {
+      std::string name = ContactKeyName(e.tenant, e.stream);
+      auto it = contact_keys_.find(name);
+      if (it != contact_keys_.end()) return it->second;
+      uint64_t no = lookups.stream_key(e.tenant, e.stream);
+      if (no == 0) no = fresh();
+      if (no != 0) {
+        Bound(&contact_keys_);
+        contact_keys_.emplace(std::move(name), no);
+      }
+      return no;
+    }
+  }
+  return 0;
+}
+
+uint64_t PayloadSealer::KeyOfRecord(std::string_view record) {
+  Event e;
+  std::string_view payload;
+  if (!DecodeRecord(record, &e, &payload).ok() || e.sealing == Event::Sealing::kClear) return 0;
+  return SealedKeyNo(payload).value_or(0);
+}
+
+Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
+  Status status;
+  const uint64_t no = KeyFor(*e, lookups, &status);
+  if (!status.ok()) return status;
+  if (no == 0) return Status::OK();
+  std::string key;
+  if (keys_->Get(no, &key) != KeyStore::Found::kKey) {
+    // Destroyed (an erased contact): sealed under a key nobody keeps.
+    key.assign(32, '\0');
+    RandomBytes(reinterpret_cast<uint8_t*>(key.data()), key.size());
+  }
+  e->payload = SealPayload(key, no, *e, e->payload);
+  e->sealing = Event::Sealing::kSealed;
+  return Status::OK();
+}
+
+void PayloadSealer::Open(Event* e) const {
+  if (e->sealing != Event::Sealing::kSealed) return;
+  std::optional<uint64_t> no = SealedKeyNo(e->payload);
+  if (!no) return;
+  e->key_no = *no;
+  std::string key;
+  switch (keys_->Get(*no, &key)) {
+    case KeyStore::Found::kKey: {
+      std::optional<std::string> plain = OpenPayload(key, *e, e->payload);
+      // A payload its own key does not open was sealed under a key made
+      // for it and forgotten (its contact was already erased).
+      if (!plain) {
+        e->payload.clear();
+        e->sealing = Event::Sealing::kErased;
+        return;
+      }
+      e->payload = std::move(*plain);
+      e->sealing = Event::Sealing::kOpened;
+      return;
+    }
+    case KeyStore::Found::kDestroyed:
+      e->payload.clear();
+      e->sealing = Event::Sealing::kErased;
+      return;
+    case KeyStore::Found::kMissing:
+      return;
+  }
+}
+
+}  // namespace dfm

@@ -1,0 +1,62 @@
+// PayloadSealer: seals events' payloads as the log plans them and opens
+// them as it reads them (events/sealing.h for which key, storage/key_store.h
+// for the keys).
+//
+// A contact's events are sealed with one key, found in a bounded cache or
+// else in the first sealed event of its stream (Lookups::stream_key), so no
+// mapping from contacts to keys is stored anywhere: the records name their
+// keys, and `dfm erase` destroys every key its contact's records name.
+// Once a key is destroyed, an event that would be sealed with it is sealed
+// with a key made for it and forgotten at once: recorded, never readable.
+//
+// Seal is called by the log's single writer; Open from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "events/event.h"
+#include "storage/key_store.h"
+#include "util/status.h"
+
+namespace dfm {
+
+class PayloadSealer {
+ public:
+  // What the sealer asks the log (committed records only).
+  struct Lookups {
+    // The key number of the first sealed event of (tenant, stream); 0: none.
+    std::function<uint64_t(std::string_view tenant, std::string_view stream)> stream_key;
+    // The key number event `id` was sealed with; 0: clear, or not found.
+    std::function<uint64_t(const EventId& id)> event_key;
+  };
+
+  explicit PayloadSealer(KeyStore* keys) : keys_(keys) {}
+
+  // Seals e->payload in place (e->sealing = kSealed) when SealKindFor says
+  // so; e's tenant, stream, type, id and causation id must be final. Not OK
+  // only when a key could not be made (the append then fails).
+  Status Seal(Event* e, const Lookups& lookups);
+  // Opens a kSealed payload in place: kOpened, or kErased (payload emptied)
+  // when its key was destroyed. A key the store does not have leaves it
+  // kSealed (a copy read without its key store).
+  void Open(Event* e) const;
+
+  KeyStore* keys() const { return keys_; }
+
+  // The key number a stored record was sealed with; 0 when it is clear or
+  // does not decode.
+  static uint64_t KeyOfRecord(std::string_view record);
+
+ private:
+  uint64_t KeyFor(const Event& e, const Lookups& lookups, Status* status);
+
+  KeyStore* keys_;
+  std::unordered_map<std::string, uint64_t> contact_keys_;  // ContactKeyName -> key no
+  std::unordered_map<std::string, uint64_t> event_keys_;    // own-key event id bytes -> key no
+};
+
+}  // namespace dfm

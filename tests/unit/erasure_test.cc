@@ -1,0 +1,383 @@
+// Sealed payloads and erasure (docs/privacy.md): events/sealing.h,
+// storage/key_store.h, storage/sealer.h, sync/erasure.h, app/erase.h and
+// the projections' ForgetContact.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include "app/erase.h"
+#include "events/codec.h"
+#include "events/sealing.h"
+#include "events/webhook_received.h"
+#include "projections/sync_projections.h"
+#include "storage/key_store.h"
+#include "storage/memory_event_log.h"
+#include "storage/rocksdb_event_log.h"
+#include "sync/domain_event.h"
+#include "sync/erasure.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+constexpr char kPhone[] = "+15551234567";
+constexpr char kOtherPhone[] = "+15557654321";
+
+EventDraft Webhook(const std::string& body, const std::string& id) {
+  WebhookReceived w;
+  w.system = "ghl";
+  w.provider_event_id = id;
+  w.body = body;
+  EventDraft d;
+  d.tenant = "t";
+  d.stream = SourceStream("ghl");
+  d.type = std::string(WebhookReceived::kType);
+  d.schema_version = WebhookReceived::kSchemaVersion;
+  d.payload = EncodeWebhookReceived(w);
+  d.idempotency_system = "ghl";
+  d.idempotency_key = id;
+  return d;
+}
+
+// A contact.created for `contact` with `phone`, caused by `webhook`.
+EventDraft Created(const std::string& contact, const std::string& phone, const AppendOutcome& webhook) {
+  DomainEvent d;
+  d.type = std::string(ev::kContactCreated);
+  d.contact_id = contact;
+  d.system = "ghl";
+  d.external_id = "ext-" + contact;
+  d.fields = {{"phone", phone}, {"first_name", "Ann"}};
+  d.webhook_seq = webhook.seq;
+  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
+}
+
+EventDraft OptedOut(const std::string& contact, const std::string& phone, const AppendOutcome& webhook,
+                    int64_t at_us) {
+  DomainEvent d;
+  d.type = std::string(ev::kOptedOut);
+  d.contact_id = contact;
+  d.system = "verity";
+  d.channel = "sms";
+  d.reason = "keyword STOP";
+  d.fields = {{"phone", phone}};
+  d.source_time_us = at_us;
+  d.webhook_seq = webhook.seq;
+  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
+}
+
+AppendOutcome Put(EventLog* log, EventDraft d) {
+  AppendOutcome o;
+  Status s = log->Append(std::move(d), &o);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return o;
+}
+
+Event ReadOne(const EventLog& log, uint64_t seq) {
+  std::vector<Event> out;
+  EXPECT_TRUE(log.Read(seq, 1, &out).ok());
+  return out.empty() ? Event{} : out[0];
+}
+
+std::string RawRecord(const EventLog& log, uint64_t seq) {
+  std::string raw;
+  EXPECT_TRUE(log.ScanRecords(seq, [&](uint64_t, std::string_view r) {
+                   raw.assign(r);
+                   return false;
+                 }).ok());
+  return raw;
+}
+
+TEST(SealingTest, WhichKeySealsWhat) {
+  EXPECT_EQ(SealKindFor("source:ghl", "webhook.received"), SealKind::kOwn);
+  EXPECT_EQ(SealKindFor("backfill:ghl", "contact.imported"), SealKind::kOwn);
+  EXPECT_EQ(SealKindFor("replay", "replay.requested"), SealKind::kOwn);
+  EXPECT_EQ(SealKindFor("contact:c1", "contact.created"), SealKind::kContact);
+  EXPECT_EQ(SealKindFor("contact:c1", "contact.erased"), SealKind::kClear);
+  EXPECT_EQ(SealKindFor("source:ghl", "identity.conflict"), SealKind::kCause);
+  EXPECT_EQ(SealKindFor("admin", "admin.action"), SealKind::kClear);
+  EXPECT_EQ(SealKindFor("log", "log.recovered"), SealKind::kClear);
+}
+
+TEST(SealingTest, ASealedPayloadOpensOnlyForItsOwnRecord) {
+  std::string key(32, 'k');
+  Event e;
+  e.tenant = "t";
+  e.stream = "contact:c1";
+  e.type = "contact.created";
+  e.id.bytes[0] = 1;
+  std::string sealed = SealPayload(key, 7, e, "secret");
+  EXPECT_EQ(SealedKeyNo(sealed).value_or(0), 7u);
+  EXPECT_EQ(sealed.find("secret"), std::string::npos);
+  EXPECT_EQ(OpenPayload(key, e, sealed).value_or(""), "secret");
+  Event moved = e;
+  moved.stream = "contact:c2";
+  EXPECT_FALSE(OpenPayload(key, moved, sealed)) << "bound to its record";
+  EXPECT_FALSE(OpenPayload(std::string(32, 'x'), e, sealed));
+}
+
+TEST(SealingTest, TheLogSealsPersonalDataAndReadsItBack) {
+  auto owned = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  log.SetKeyStore(owned);
+  AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  AppendOutcome c = Put(&log, Created("c1", kPhone, w));
+  AppendOutcome c2 = Put(&log, OptedOut("c1", kPhone, w, 5));
+  AppendOutcome other = Put(&log, Created("c2", kOtherPhone, w));
+  for (uint64_t seq : {w.seq, c.seq, c2.seq, other.seq})
+    EXPECT_EQ(RawRecord(log, seq).find(kPhone), std::string::npos) << "seq " << seq;
+  Event we = ReadOne(log, w.seq), ce = ReadOne(log, c.seq), ce2 = ReadOne(log, c2.seq),
+        oe = ReadOne(log, other.seq);
+  EXPECT_EQ(we.sealing, Event::Sealing::kOpened);
+  WebhookReceived back;
+  ASSERT_TRUE(DecodeWebhookReceived(we.schema_version, we.payload, &back).ok());
+  EXPECT_NE(back.body.find(kPhone), std::string::npos);
+  EXPECT_EQ(ce.key_no, ce2.key_no) << "one key per contact";
+  EXPECT_NE(ce.key_no, oe.key_no);
+  EXPECT_NE(ce.key_no, we.key_no);
+  DomainEvent d;
+  ASSERT_TRUE(AsDomainEvent(ce, &d));
+  EXPECT_EQ(d.fields["phone"], kPhone);
+  // A router record on the source stream takes its webhook's key.
+  DomainEvent rej;
+  rej.type = std::string(ev::kFactRejected);
+  rej.system = "ghl";
+  rej.reason = "no phone";
+  AppendOutcome r = Put(&log, ToDraft(rej, "t", SourceStream("ghl"), w.id, w.id));
+  EXPECT_EQ(ReadOne(log, r.seq).key_no, we.key_no);
+  EXPECT_TRUE(log.VerifyChain().ok);
+}
+
+TEST(SealingTest, AKeyThatCannotBeMadeFailsTheAppendAndWritesNothing) {
+  auto owned = std::make_shared<MemoryKeyStore>();
+  MemoryKeyStore& keys = *owned;
+  MemoryEventLog log;
+  log.SetKeyStore(owned);
+  keys.FailNewKeys(true);
+  AppendOutcome o;
+  EXPECT_FALSE(log.Append(Webhook("{}", "w1"), &o).ok());
+  EXPECT_EQ(log.LastSequence(), 0u);
+  keys.FailNewKeys(false);
+  EXPECT_TRUE(log.Append(Webhook("{}", "w1"), &o).ok());
+  EXPECT_EQ(o.seq, 1u);
+}
+
+TEST(ErasureTest, ErasingAContactMakesItsDataAndItsWebhooksUnreadable) {
+  auto owned = std::make_shared<MemoryKeyStore>();
+  MemoryKeyStore& keys = *owned;
+  MemoryEventLog log;
+  log.SetKeyStore(owned);
+  AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  AppendOutcome w2 = Put(&log, Webhook(std::string("{\"phone\":\"") + kOtherPhone + "\"}", "w2"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, OptedOut("c1", kPhone, w, 1000));
+  AppendOutcome other = Put(&log, Created("c2", kOtherPhone, w2));
+
+  EraseOutcome out;
+  Status s = EraseContact(&log, &keys, {"t", "c1", "GDPR art. 17 request 42", "cli", {}}, &out);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(out.already);
+  EXPECT_EQ(out.erasure.events, 2u);
+  EXPECT_EQ(out.erasure.sources, 1u);
+  ASSERT_EQ(out.erasure.subjects.size(), 1u);
+  EXPECT_TRUE(out.erasure.subjects[0].out);
+  EXPECT_EQ(out.erasure.subjects[0].hash, SubjectHash(keys.HashKey(), "t", kPhone));
+
+  std::vector<Event> stream;
+  ASSERT_TRUE(log.ReadWholeStream("t", ContactStream("c1"), &stream).ok());
+  ASSERT_EQ(stream.size(), 3u);
+  EXPECT_TRUE(stream[0].erased());
+  EXPECT_TRUE(stream[1].erased());
+  EXPECT_TRUE(stream[0].payload.empty());
+  EXPECT_EQ(stream[2].type, kContactErasedType);
+  EXPECT_EQ(stream[2].payload.find(kPhone), std::string::npos);
+  EXPECT_TRUE(ReadOne(log, w.seq).erased()) << "the webhook that fed it";
+  EXPECT_EQ(ReadOne(log, w2.seq).sealing, Event::Sealing::kOpened) << "another person's";
+  EXPECT_EQ(ReadOne(log, other.seq).sealing, Event::Sealing::kOpened);
+  EXPECT_TRUE(log.VerifyChain().ok) << "the chain covers the sealed bytes";
+
+  // Later events of the erased contact are recorded unreadable.
+  AppendOutcome late = Put(&log, OptedOut("c1", kPhone, w, 2000));
+  EXPECT_TRUE(ReadOne(log, late.seq).erased());
+  // Asking again answers with the first erasure.
+  EraseOutcome again;
+  ASSERT_TRUE(EraseContact(&log, &keys, {"t", "c1", "again", "cli", {}}, &again).ok());
+  EXPECT_TRUE(again.already);
+  EXPECT_EQ(again.seq, out.seq);
+  EXPECT_TRUE(EraseContact(&log, &keys, {"t", "nobody", "", "cli", {}}, &again).IsNotFound());
+}
+
+// Folds events into a key/value map as the runner does (one batch each).
+struct Folded {
+  std::map<std::string, std::string> kv;
+  void Fold(Projection& p, const std::vector<Event>& events) {
+    ProjectionState st([&](std::string_view k, std::string* v) {
+      auto it = kv.find(std::string(k));
+      if (it == kv.end()) return Status::NotFound("");
+      *v = it->second;
+      return Status::OK();
+    });
+    st.SetBaseScanner([&](std::string_view prefix,
+                          const std::function<bool(std::string_view, std::string_view)>& fn) {
+      for (auto it = kv.lower_bound(std::string(prefix));
+           it != kv.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+        if (!fn(it->first, it->second)) break;
+      return Status::OK();
+    });
+    for (const Event& e : events) p.Fold(e, &st);
+    for (const StateOp& op : st.TakeOps()) {
+      if (op.erase) {
+        kv.erase(op.key);
+      } else {
+        kv[op.key] = op.value;
+      }
+    }
+  }
+};
+
+std::vector<Event> All(const EventLog& log, uint64_t from = 1) {
+  std::vector<Event> out;
+  EXPECT_TRUE(log.Read(from, 1 << 20, &out).ok());
+  return out;
+}
+
+TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
+  auto owned = std::make_shared<MemoryKeyStore>();
+  MemoryKeyStore& keys = *owned;
+  MemoryEventLog log;
+  log.SetKeyStore(owned);
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  AppendOutcome w2 = Put(&log, Webhook("{}", "w2"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, OptedOut("c1", kPhone, w, 1000));
+  Put(&log, Created("c2", kOtherPhone, w2));
+  Put(&log, OptedOut("c2", kOtherPhone, w2, 1000));
+  SyncProjections live_set, rebuilt_set;
+  std::vector<Folded> live(6), rebuilt(6);
+  auto live_p = live_set.All(), rebuilt_p = rebuilt_set.All();
+  const uint64_t before = log.LastSequence();
+  for (size_t i = 0; i < live_p.size(); ++i) live[i].Fold(*live_p[i], All(log));
+  bool had_phone = false;
+  for (const auto& [k, v] : live[0].kv) had_phone |= k.find(kPhone) != std::string::npos;
+  EXPECT_TRUE(had_phone) << "the mappings know the phone before";
+
+  EraseOutcome out;
+  ASSERT_TRUE(EraseContact(&log, &keys, {"t", "c1", "request", "cli", {}}, &out).ok());
+  for (size_t i = 0; i < live_p.size(); ++i) {
+    live[i].Fold(*live_p[i], All(log, before + 1));
+    rebuilt[i].Fold(*rebuilt_p[i], All(log));
+    EXPECT_EQ(live[i].kv, rebuilt[i].kv) << live_p[i]->name();
+    for (const auto& [k, v] : live[i].kv) {
+      EXPECT_EQ(k.find(kPhone), std::string::npos) << live_p[i]->name() << " " << k;
+      EXPECT_EQ(v.find(kPhone), std::string::npos) << live_p[i]->name() << " " << k;
+      EXPECT_EQ(k.find("~o/c1\n"), std::string::npos) << live_p[i]->name() << " " << k;
+      EXPECT_EQ(k.find("/c1/"), std::string::npos) << live_p[i]->name() << " " << k;
+      EXPECT_NE(v, "c1") << live_p[i]->name() << " " << k;
+    }
+  }
+  // The registry keeps the erased person's opt-out under its keyed hash,
+  // and the other contact's as it was.
+  const std::string z = ErasedSubjectKey("t", SubjectHash(keys.HashKey(), "t", kPhone), "sms");
+  auto& registry = live[3].kv;
+  ASSERT_TRUE(registry.count(z));
+  EXPECT_EQ(registry[z].substr(0, 4), "out ");
+  EXPECT_TRUE(registry.count(std::string("o/t/") + kOtherPhone + "/sms"));
+}
+
+TEST(KeyStoreTest, KeysSurviveAReopenAndDestroyedOnesLeaveTheFiles) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("keys");
+  uint64_t a = 0, b = 0;
+  std::string ka, kb;
+  {
+    std::unique_ptr<RocksDbKeyStore> ks;
+    ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+    ASSERT_TRUE(ks->NewKey(&a, &ka).ok());
+    ASSERT_TRUE(ks->NewKey(&b, &kb).ok());
+    EXPECT_NE(a, b);
+    EXPECT_EQ(ka.size(), 32u);
+  }
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+  std::string got;
+  ASSERT_EQ(ks->Get(a, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(got, ka);
+  uint64_t c = 0;
+  ASSERT_TRUE(ks->NewKey(&c, &got).ok());
+  EXPECT_GT(c, b) << "numbers are never reused after a restart";
+  ASSERT_TRUE(ks->Destroy({a}).ok());
+  EXPECT_EQ(ks->Get(a, &got), KeyStore::Found::kDestroyed);
+  EXPECT_EQ(ks->Get(b, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(ks->Get(999999, &got), KeyStore::Found::kMissing);
+  // No file of the store holds the destroyed key's bytes any more.
+  for (const auto& f : std::filesystem::directory_iterator(path)) {
+    std::ifstream in(f.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(ka), std::string::npos) << f.path();
+  }
+  const std::string hash = ks->HashKey();
+  ks.reset();
+  ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+  EXPECT_EQ(ks->HashKey(), hash);
+  EXPECT_EQ(ks->Get(a, &got), KeyStore::Found::kDestroyed);
+}
+
+TEST(ErasureTest, ARestoredOlderKeyStoreIsErasedAgainFromTheLog) {
+  testing::TempDir dir;
+  std::shared_ptr<RocksDbKeyStore> keys;
+  std::unique_ptr<RocksDbEventLog> log;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("log");
+  auto open = [&] {
+    std::unique_ptr<RocksDbKeyStore> ks;
+    ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+    keys = std::move(ks);
+    o.keys = keys;
+    ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  };
+  auto close = [&] {
+    log->Close();
+    log.reset();
+    o.keys.reset();
+    keys.reset();
+  };
+  open();
+  AppendOutcome w = Put(log.get(), Webhook("{}", "w1"));
+  AppendOutcome c = Put(log.get(), Created("c1", kPhone, w));
+  close();
+  // A copy of the key store, taken before the erasure.
+  std::filesystem::copy(dir.Sub("keys"), dir.Sub("keys-copy"));
+  open();
+  // The contact's key is found again from its stream after the reopen.
+  AppendOutcome c2 = Put(log.get(), OptedOut("c1", kPhone, w, 5));
+  EXPECT_EQ(ReadOne(*log, c2.seq).key_no, ReadOne(*log, c.seq).key_no);
+  EraseOutcome out;
+  ASSERT_TRUE(EraseContact(log.get(), keys.get(), {"t", "c1", "", "cli", {}}, &out).ok());
+  EXPECT_TRUE(ReadOne(*log, c.seq).erased());
+  close();
+  // The operator restores the older copy of the keys.
+  std::filesystem::remove_all(dir.Sub("keys"));
+  std::filesystem::rename(dir.Sub("keys-copy"), dir.Sub("keys"));
+  open();
+  EXPECT_FALSE(ReadOne(*log, c.seq).erased()) << "the restored copy still had the key";
+  uint64_t applied = 0;
+  ASSERT_TRUE(ApplyErasures(*log, keys.get(), &applied).ok());
+  EXPECT_EQ(applied, 1u);
+  EXPECT_TRUE(ReadOne(*log, c.seq).erased());
+  EXPECT_TRUE(ReadOne(*log, w.seq).erased());
+  EXPECT_EQ(keys->ErasuresThrough(), log->LastSequence());
+  EXPECT_TRUE(log->VerifyChain().ok);
+  ASSERT_TRUE(ApplyErasures(*log, keys.get(), &applied).ok());
+  EXPECT_EQ(applied, 0u) << "nothing new";
+  // A tool beside it reads through a read-only key store.
+  std::unique_ptr<RocksDbKeyStore> ro;
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), true, &ro).ok());
+  std::string key;
+  EXPECT_EQ(ro->Get(ReadOne(*log, c.seq).key_no, &key), KeyStore::Found::kDestroyed);
+  close();
+}
+
+}  // namespace
+}  // namespace dfm
