@@ -14,11 +14,11 @@ void Bound(Map* m) {
 }
 }  // namespace
 
-uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, Status* status) {
-  std::string unused;
+uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::string* key,
+                               Status* status) {
   auto fresh = [&]() -> uint64_t {
     uint64_t no = 0;
-    *status = keys_->NewKey(&no, &unused);
+    *status = keys_->NewKey(&no, key);
     return status->ok() ? no : 0;
   };
   switch (SealKindFor(e.stream, e.type)) {
@@ -65,11 +65,11 @@ uint64_t PayloadSealer::KeyOfRecord(std::string_view record) {
 
 Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
   Status status;
-  const uint64_t no = KeyFor(*e, lookups, &status);
+  std::string key;
+  const uint64_t no = KeyFor(*e, lookups, &key, &status);
   if (!status.ok()) return status;
   if (no == 0) return Status::OK();
-  std::string key;
-  if (keys_->Get(no, &key) != KeyStore::Found::kKey) {
+  if (key.empty() && keys_->Get(no, &key) != KeyStore::Found::kKey) {
     // Destroyed (an erased contact): sealed under a key nobody keeps.
     key.assign(32, '\0');
     RandomBytes(reinterpret_cast<uint8_t*>(key.data()), key.size());

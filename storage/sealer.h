@@ -52,11 +52,15 @@ class PayloadSealer {
   static uint64_t KeyOfRecord(std::string_view record);
 
  private:
-  uint64_t KeyFor(const Event& e, const Lookups& lookups, Status* status);
+  // The key number for `e` (0: clear) and, when known without asking the
+  // store, its bytes in *key.
+  uint64_t KeyFor(const Event& e, const Lookups& lookups, std::string* key, Status* status);
 
   KeyStore* keys_;
-  std::unordered_map<std::string, uint64_t> contact_keys_;  // ContactKeyName -> key no
-  std::unordered_map<std::string, uint64_t> event_keys_;    // own-key event id bytes -> key no
+  // ContactKeyName -> key no. Only numbers: a contact's key is asked of the
+  // store at each use, so one destroyed since is never used again.
+  std::unordered_map<std::string, uint64_t> contact_keys_;
+  std::unordered_map<std::string, uint64_t> event_keys_;  // own-key event id bytes -> key no
 };
 
 }  // namespace dfm
