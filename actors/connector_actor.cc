@@ -216,6 +216,36 @@ std::deque<std::string>* Pick(ConnectorState& st, int64_t now, std::deque<std::s
   return nullptr;
 }
 
+// A send to a number (or address) a contact actor has closed the gate to
+// (actors/send_gate.h) never goes: it is dead-lettered at once, which
+// settles it and has the text reported failed to the system that asked
+// (an opt-out whose append is under way refuses it too; a second contact
+// of an erased person's number learns it no other way while the opt-out
+// registry has not yet folded the erasure). True when withheld.
+bool Withheld(Self* self, const std::string& id) {
+  auto& st = self->state;
+  auto found = st.items.find(id);
+  const DomainEvent& req = found->second.order.request;
+  if (!st.env->gate || req.op != "send") return false;
+  const std::string channel = req.channel.empty() ? "sms" : req.channel;
+  for (const char* f : {"phone", "email"}) {
+    auto who = req.fields.find(f);
+    if (who == req.fields.end() || who->second.empty() ||
+        !st.env->gate->Closed(st.cfg.tenant, who->second, channel))
+      continue;
+    DomainEvent dead = Event(found->second, ev::kPushDeadLettered);
+    dead.reason = channel + " opted out: withheld before it went out";
+    st.dead++;
+    Count(&PushOpCounters::dead_lettered, st, found->second);
+    Logger("connectors")->info("event=push_withheld system={} push_id={} reason=\"{} opted out\"",
+                               st.cfg.system, id, channel);
+    Report(self, found->second, {dead});
+    Drop(st, found);
+    return true;
+  }
+  return false;
+}
+
 void PumpQueues(Self* self) {
   auto& st = self->state;
   if (st.refreshing) return;
@@ -256,6 +286,7 @@ void PumpQueues(Self* self) {
     }
     std::string id = *pos;
     q->erase(pos);
+    if (Withheld(self, id)) continue;
     SpendPairToken(st, st.items.at(id).order.request.contact_id, now);
     Send(self, id);
   }

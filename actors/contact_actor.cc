@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "projections/sync_projections.h"
+#include "sync/consent.h"
 #include "sync/contact_snapshot.h"
 #include "sync/erasure.h"
 #include "util/logging.h"
@@ -129,6 +130,14 @@ struct Decisions {
 // pushes it requests are ordered (`redriven`: the connector looks for an
 // earlier write first), the sends it refuses are cancelled at their
 // connector, and the router gets each FactDone.
+// The phone and email a consent decision is about (docs/sync-rules.md).
+std::vector<std::string> ConsentSubjects(const DomainEvent& e) {
+  std::vector<std::string> out;
+  for (const char* f : {fields::kPhone, fields::kEmail})
+    if (auto v = e.fields.find(f); v != e.fields.end() && !v->second.empty()) out.push_back(v->second);
+  return out;
+}
+
 void AppendDecisions(Self* self, Decisions ds, bool redriven) {
   auto& st = self->state;
   if (ds.events.empty()) {
@@ -136,6 +145,11 @@ void AppendDecisions(Self* self, Decisions ds, bool redriven) {
     Next(self);
     return;
   }
+  // An opt-out closes the gate now, before it is durable (actors/send_gate.h).
+  if (st.env->gate)
+    for (const auto& e : ds.events)
+      if (e.type == ev::kOptedOut)
+        for (const auto& who : ConsentSubjects(e)) st.env->gate->Close(st.tenant, who, SplitChannels(e.channel));
   Append(self, std::move(ds.drafts), std::move(ds.events),
          [self, done = std::move(ds.done), owner = std::move(ds.owner),
           correlations = std::move(ds.correlations), redriven](const AppendResult& r) mutable {
@@ -145,6 +159,9 @@ void AppendDecisions(Self* self, Decisions ds, bool redriven) {
            for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
              const DomainEvent& e = s.events[i];
              ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlations[i]);
+             if (e.type == ev::kOptedIn && s.env->gate)  // durable now: texts may go again
+               for (const auto& who : ConsentSubjects(e))
+                 s.env->gate->Open(s.tenant, who, SplitChannels(e.channel));
              if (e.type == ev::kPushRequested)
                orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlations[i], redriven});
              if (e.type == ev::kMessageRefused && !e.push_id.empty()) {

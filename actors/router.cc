@@ -218,6 +218,18 @@ void Claim(Self* self, const ContactFact& f, const std::string& contact_id, Fact
     }
   }
   for (auto& k : keys) {
+    // A key that leads here only by an earlier fact's claim stays claimed
+    // until this fact's decisions are projected: the earlier one may have
+    // appended nothing (a refused send), and this one be the first to
+    // record the key (found by simulation seed 1394: a second contact).
+    if (auto c = st.claims.find(k); c != st.claims.end()) {
+      if (c->second.contact_id == contact_id && c->second.webhook_seq != f.webhook_seq) {
+        c->second.webhook_seq = f.webhook_seq;
+        c->second.settled_at = 0;
+        st.claims_by_webhook[f.webhook_seq].push_back(k);
+      }
+      continue;
+    }
     if (lookups(k)) continue;
     st.claims[k] = RouterState::Claim{contact_id, f.webhook_seq, 0};
     st.claims_by_webhook[f.webhook_seq].push_back(std::move(k));
@@ -545,7 +557,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
             auto c = state.claims.find(k);
             // Nothing appended: the projection will never show the claim;
             // it stays settled "now" (the log head) and goes with the next prune.
-            if (c != state.claims.end() && c->second.contact_id == d.contact_id)
+            // (A claim a later fact has taken over waits for that one.)
+            if (c != state.claims.end() && c->second.contact_id == d.contact_id &&
+                c->second.webhook_seq == d.webhook_seq)
               c->second.settled_at = d.last_seq ? d.last_seq : state.env->log->LastSequence();
           }
         }

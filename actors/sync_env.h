@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/send_gate.h"
 #include "actors/status_board.h"
 #include "connectors/common/mapper.h"
 #include "storage/event_log.h"
@@ -64,6 +65,10 @@ struct SyncEnv {
   // and emails (sync/erasure.h); empty: the log does not seal, nobody was
   // erased, and sends are not checked against the registry's z/ rows.
   std::string subject_hash_key;
+  // Where contact actors close the numbers texts must not go to now, before
+  // their opt-outs are durable, and connectors look before a send goes out
+  // (actors/send_gate.h). Null: none (unit tests of one actor).
+  std::shared_ptr<SendGate> gate;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

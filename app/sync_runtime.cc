@@ -133,6 +133,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.snapshots = std::make_unique<SnapshotStore>(log, std::string(kContactSnapshotConsumer));
   env->snapshots = im.snapshots.get();
   env->subject_hash_key = std::move(subject_hash_key);
+  env->gate = std::make_shared<SendGate>();
 
   im.http = std::make_unique<CurlHttpClient>(16);
   std::vector<ConnectorSettings> connectors;

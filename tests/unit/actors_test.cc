@@ -1,4 +1,8 @@
 // The sync actors on CAF's test coordinator (tests/support/actor_fixture.h).
+#include <set>
+
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
 #include "sync/settle.h"
 #include "tests/support/actor_fixture.h"
 
@@ -661,6 +665,79 @@ TEST(SyncHealthJsonTest, RouterPositionAndSyncOff) {
   board.connectors.push_back(status);
   EXPECT_NE(SyncHealthJson(board, 10, 0).find(R"("acme/ghl":{"breaker":"closed","auth":"failing",)"),
             std::string::npos);
+}
+
+// actors/send_gate.h: a send to a number a contact actor has closed the
+// gate to never reaches the vendor, even when it was ordered before the
+// opt-out (its retry timer firing ahead of the cancel: simulation seed 6).
+TEST_F(ActorTest, ASendToANumberTheGateClosedIsWithheld) {
+  env_->gate = std::make_shared<SendGate>();
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  send.request.channel = "sms";
+  send.request.fields = {{"phone", "+12055550142"}, {"body", "hi"}};
+  caf::anon_send(c, send);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 500);  // it will be tried again after its backoff
+  sched_->run();
+  env_->gate->Close("default", "+12055550142", {"sms"});
+  Advance(Backoff().max_us);
+  EXPECT_EQ(client->pushes.size(), 1u) << "withheld: the gate is closed";
+  ASSERT_FALSE(reports_->empty());
+  const DomainEvent& dead = reports_->back().events.back();
+  EXPECT_EQ(dead.type, ev::kPushDeadLettered) << "settled, so the text is reported failed";
+  EXPECT_EQ(dead.push_id, "p-send");
+  EXPECT_NE(dead.reason.find("sms opted out"), std::string::npos);
+  // An upsert to the same number still goes; a send after the gate opened goes.
+  caf::anon_send(c, Order("p-upsert", "c1"));
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 2u);
+  client->Answer(1, 200, "7000001");
+  env_->gate->Open("default", "+12055550142", {"sms"});
+  send.request.push_id = "p-send-2";
+  caf::anon_send(c, send);
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 3u);
+}
+
+// Simulation seed 1394: a START from a number never seen names a new
+// contact and claims its phone, but records nothing (there is nothing to
+// opt back into); the person's STOP then creates that
+// contact through the claim. The claim must hold until the STOP's
+// decisions are projected, or GoHighLevel's own webhook of the contact,
+// routed before that, starts a second contact.
+TEST_F(ActorTest, AClaimTheNextFactRecordsFirstHoldsUntilThatIsProjected) {
+  env_->ctx.targets = {{"verity", {"first_name", "email", "phone"}}};
+  env_->ctx.channels = {{"verity", {"sms"}}};
+  auto router = StartRouter();
+  SyncProjections proj;
+  ProjectionRunner projections(&log_, proj.All());
+  auto deliver = [&](const std::string& system, const std::string& fixture,
+                     std::vector<std::pair<std::string, std::string>> values, const std::string& id) {
+    WebhookReceived w;
+    w.system = system;
+    w.provider_event_id = id;
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(WebhookDraft("default", w, GhlBody(fixture, values)), &out).ok());
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+  };
+  deliver("verity", "verity/message.stop.json",
+          {{"messageId", "v0"}, {"from", "+12055550142"}, {"body", "START"}}, "w1");
+  ASSERT_TRUE(projections.CatchUp().ok());  // the mappings pass what it recorded
+  deliver("verity", "verity/message.stop.json",
+          {{"messageId", "v1"}, {"from", "+12055550142"}, {"body", "STOP"}}, "w2");
+  deliver("ghl", "ghl/ContactCreate.json",
+          {{"webhookId", "w3"}, {"id", "g-1"}, {"phone", "(205) 555-0142"}, {"firstName", "Ann"}}, "w3");
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  std::set<std::string> created;
+  for (const auto& e : all)
+    if (e.type == ev::kContactCreated) created.insert(e.stream);
+  EXPECT_EQ(created.size(), 1u) << "one person, one contact";
 }
 
 }  // namespace
