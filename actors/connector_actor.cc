@@ -336,6 +336,27 @@ void OnDone(Self* self, HttpDone& d) {
     Pump(self);
     return;
   }
+  if (r.http_status == 0 && !r.not_sent && it.attempt < st.cfg.backoff.max_attempts) {
+    // No answer: the vendor may have done it. Not again if a repeat could
+    // do it twice (VendorClient::MayApplyTwice).
+    PushRequest asked;
+    asked.op = it.order.request.op;
+    asked.fields = it.order.request.fields;
+    asked.channel = it.order.request.channel;
+    if (st.cfg.client->MayApplyTwice(asked)) {
+      attempted.outcome = "failed";
+      DomainEvent dead = Event(it, ev::kPushDeadLettered);
+      dead.reason = "no answer (" + r.detail + "): not tried again, since " + st.cfg.system +
+                    " may have done it and a repeat could do it twice";
+      st.dead++;
+      Count(&PushOpCounters::attempts_failed, st, it);
+      Count(&PushOpCounters::dead_lettered, st, it);
+      Report(self, it, {attempted, dead});
+      Drop(st, found);
+      Pump(self);
+      return;
+    }
+  }
   switch (r.recipient_opted_out || r.permanent ? AttemptOutcome::kFail
                                  : ClassifyAttempt(r.transient ? 503 : r.http_status)) {
     case AttemptOutcome::kOk: {

@@ -141,6 +141,7 @@ void CurlHttpClient::StartQueued() {
     const std::string refusal = RefusalOf(t->req);
     if (!refusal.empty()) {
       t->resp.error = refusal;
+      t->resp.not_sent = true;
       t->cb(std::move(t->resp));
       continue;
     }
@@ -189,6 +190,8 @@ void CurlHttpClient::Finish(void* easy, int curl_code) {
     t->resp.status = static_cast<int>(status);
   } else {
     t->resp.status = 0;
+    t->resp.not_sent = curl_code == CURLE_COULDNT_RESOLVE_HOST || curl_code == CURLE_COULDNT_RESOLVE_PROXY ||
+                       curl_code == CURLE_COULDNT_CONNECT || curl_code == CURLE_SSL_CONNECT_ERROR;
     t->resp.error = t->too_large ? "response larger than " + std::to_string(t->max_bytes) +
                                        " bytes: not read"
                                  : curl_easy_strerror(static_cast<CURLcode>(curl_code));

@@ -38,6 +38,10 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 0;             // 0: no HTTP answer (see `error`)
   std::string error;          // transport error, when status == 0
+  // status 0 and the request never reached the server (the name did not
+  // resolve, the connection was refused, TLS did not start, or it was
+  // refused before sending): nothing can have been done.
+  bool not_sent = false;
   std::map<std::string, std::string> headers;  // lower-case names; last value wins
   std::string body;
   int64_t elapsed_us = 0;

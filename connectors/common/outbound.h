@@ -68,6 +68,9 @@ struct PushResult {
   // a consent statement (sync/contact_model.h, kRecipientOptedOut) and never
   // retried.
   bool recipient_opted_out = false;
+  // No answer, and the request never reached the vendor
+  // (HttpResponse::not_sent): a retry cannot do it twice.
+  bool not_sent = false;
   // A refusal the vendor says will not pass on a retry (OpenAI's 429
   // insufficient_quota): a dead letter at once, whatever its status.
   bool permanent = false;
@@ -123,6 +126,17 @@ class VendorClient {
   virtual ~VendorClient() = default;
   virtual void Push(const PushRequest& req, const Credentials& creds,
                     std::function<void(PushResult)> done) = 0;
+  // Whether `req`, tried again after an attempt that got no answer (and
+  // may have reached the vendor: PushResult::not_sent), could be carried
+  // out twice: the vendor may have done it, and offers nothing
+  // that makes a repeat harmless (no idempotency key, no look-up). Such a
+  // push is not tried again after a transport error: it is dead-lettered
+  // with its outcome unknown (a text maybe not sent beats one sent twice;
+  // the vendor's own webhooks of it, when they come, still report it).
+  virtual bool MayApplyTwice(const PushRequest& req) const {
+    (void)req;
+    return false;
+  }
   // Vendors with OAuth exchange the refresh token for a new grant.
   virtual bool UsesOAuth() const { return false; }
   virtual void RefreshToken(const Credentials& creds, std::function<void(TokenGrant)> done) {

@@ -86,6 +86,10 @@ class VerityClient final : public VendorClient {
         contacts_api_(s.at("contacts_api") == "true"),
         timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {}
 
+  // Its send-message route promises no idempotency (docs/verity.md): a
+  // send repeated after a lost answer may text twice.
+  bool MayApplyTwice(const PushRequest& req) const override { return req.op == "send"; }
+
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
     std::string phone = req.Field(fields::kPhone);
@@ -147,6 +151,7 @@ class VerityClient final : public VendorClient {
       PushResult res;
       res.requests = 1;
       res.http_status = resp.status;
+      res.not_sent = resp.not_sent;
       ReadRateHeaders(resp, &res);
       if (resp.status / 100 != 2) {
         res.auth_rejected = resp.status == 401;

@@ -74,6 +74,11 @@ class WhatsAppClient final : public VendorClient {
         url_(ApiBaseUrl(s) + "/" + s.at("api_version") + "/" + s.at("phone_number_id") + "/messages"),
         timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {}
 
+  // The Cloud API's messages route takes no idempotency key
+  // (docs/vendors/whatsapp.md): a send repeated after a lost answer may
+  // reach the person twice.
+  bool MayApplyTwice(const PushRequest& req) const override { return req.op == "send"; }
+
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
     auto settle = [&done](int status, std::string detail) {
@@ -131,6 +136,7 @@ class WhatsAppClient final : public VendorClient {
       PushResult res;
       res.requests = 1;
       res.http_status = resp.status;
+      res.not_sent = resp.not_sent;
       if (resp.status == 0) {
         res.detail = resp.error;
         return done(std::move(res));

@@ -40,10 +40,14 @@ class ScriptedClient : public VendorClient {
   std::vector<Call> pushes;
   std::vector<std::function<void(TokenGrant)>> refreshes;
   bool oauth = false;
+  bool sends_not_idempotent = false;  // MayApplyTwice for op "send"
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
     pushes.push_back({req, creds, std::move(done)});
+  }
+  bool MayApplyTwice(const PushRequest& req) const override {
+    return sends_not_idempotent && req.op == "send";
   }
   bool UsesOAuth() const override { return oauth; }
   void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {

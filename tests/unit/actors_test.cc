@@ -740,5 +740,31 @@ TEST_F(ActorTest, AClaimTheNextFactRecordsFirstHoldsUntilThatIsProjected) {
   EXPECT_EQ(created.size(), 1u) << "one person, one contact";
 }
 
+// VendorClient::MayApplyTwice: a send the vendor may have carried out
+// without answering is not sent again (simulation: a text sent twice).
+TEST_F(ActorTest, ASendLeftUnansweredIsNotRepeatedWhenTheVendorCouldSendItTwice) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->sends_not_idempotent = true;
+  auto c = Connector(client);
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  send.request.fields = {{"phone", "+12055550142"}, {"body", "hi"}};
+  caf::anon_send(c, send);
+  caf::anon_send(c, Order("p-upsert", "c2"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(0, 0);  // no answer: a timeout
+  client->Answer(1, 0);
+  sched_->run();
+  Advance(Backoff().max_us);
+  ASSERT_EQ(client->pushes.size(), 3u) << "the upsert is tried again, the send is not";
+  EXPECT_EQ(client->pushes[2].req.push_id, "p-upsert");
+  bool dead = false;
+  for (const auto& r : *reports_)
+    for (const auto& e : r.events)
+      if (e.type == ev::kPushDeadLettered && e.push_id == "p-send") dead = true;
+  EXPECT_TRUE(dead) << "settled: reported failed, the outcome unknown";
+}
+
 }  // namespace
 }  // namespace dfm
