@@ -14,20 +14,24 @@
 namespace dfm {
 namespace {
 
-// The key number of event `seq` when it is a webhook or an import (sealed
-// with a key of its own); 0 otherwise.
-uint64_t SourceKeyOf(const EventLog& log, uint64_t seq) {
-  std::vector<Event> read;
-  if (seq == 0 || !log.Read(seq, 1, &read).ok() || read.empty() || read[0].seq != seq) return 0;
-  const Event& e = read[0];
-  if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return 0;
-  return e.key_no;
+bool IsSource(std::string_view type) {
+  return type == WebhookReceived::kType || type == kContactImportedType;
 }
 
-uint64_t SourceKeyOf(const EventLog& log, const EventId& id) {
-  uint64_t seq = 0;
-  if (id.IsZero() || !log.LookupEventId(id, &seq).ok()) return 0;
-  return SourceKeyOf(log, seq);
+// The key number of record `seq` when it is a sealed webhook or import
+// (each has a key of its own); 0 otherwise. Reads the envelope only.
+uint64_t SourceKeyOf(const EventLog& log, uint64_t seq) {
+  uint64_t no = 0;
+  if (seq == 0) return 0;
+  Status s = log.ScanRecords(seq, [&](uint64_t at, std::string_view record) {
+    Event e;
+    std::string_view payload;
+    if (at == seq && DecodeRecord(record, &e, &payload).ok() && IsSource(e.type) &&
+        e.sealing != Event::Sealing::kClear)
+      no = SealedKeyNo(payload).value_or(0);
+    return false;
+  });
+  return s.ok() ? no : 0;
 }
 
 }  // namespace
@@ -51,40 +55,49 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
     out->erasure = std::move(first);
     return Status::OK();
   }
-  // The webhooks (and imports) that fed it: each decision's cause and root,
-  // and the webhook it names.
-  std::set<uint64_t> sources;
+  // In one pass over the stream: the webhooks (and imports) that fed it
+  // (each decision's cause and root, and the webhook it names), and the
+  // person's identities, to find the others about them.
+  std::set<uint64_t> sources, looked_up;  // key numbers; sequence numbers read
+  auto source_at = [&](uint64_t seq) {
+    if (seq == 0 || !looked_up.insert(seq).second) return;
+    if (uint64_t k = SourceKeyOf(*log, seq)) sources.insert(k);
+  };
+  std::set<std::pair<std::string, std::string>> ids;  // (system, external id)
+  std::set<std::string> phones, emails;
   for (const Event& e : events) {
-    for (const EventId& id : {e.causation_id, e.correlation_id})
-      if (uint64_t k = SourceKeyOf(*log, id)) sources.insert(k);
-    DomainEvent d;
-    if (AsDomainEvent(e, &d))
-      if (uint64_t k = SourceKeyOf(*log, d.webhook_seq)) sources.insert(k);
-  }
-  // Webhooks and imports with a fact about the person, whatever was decided.
-  if (r.mapper) {
-    std::set<std::pair<std::string, std::string>> ids;  // (system, external id)
-    std::set<std::string> phones, emails;
-    for (const Event& e : events) {
-      DomainEvent d;
-      if (!AsDomainEvent(e, &d)) continue;
-      const bool about_contact = e.type.rfind("contact.", 0) == 0 ||
-                                 (e.type == ev::kPushSucceeded && d.message_key.empty());
-      if (about_contact && !d.external_id.empty()) ids.insert({d.system, d.external_id});
-      if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
-        phones.insert(p->second);
-      if (auto m = d.fields.find(fields::kEmail); m != d.fields.end() && !m->second.empty())
-        emails.insert(m->second);
+    for (const EventId& id : {e.causation_id, e.correlation_id}) {
+      uint64_t seq = 0;
+      if (!id.IsZero() && log->LookupEventId(id, &seq).ok()) source_at(seq);
     }
+    DomainEvent d;
+    if (!AsDomainEvent(e, &d)) continue;
+    source_at(d.webhook_seq);
+    const bool about_contact = e.type.rfind("contact.", 0) == 0 ||
+                               (e.type == ev::kPushSucceeded && d.message_key.empty());
+    if (about_contact && !d.external_id.empty()) ids.insert({d.system, d.external_id});
+    if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
+      phones.insert(p->second);
+    if (auto m = d.fields.find(fields::kEmail); m != d.fields.end() && !m->second.empty())
+      emails.insert(m->second);
+  }
+  // Every other webhook and import with a fact about the person, whatever
+  // was decided; only those not found yet are opened.
+  if (r.mapper) {
     s = log->ScanRecords(1, [&](uint64_t, std::string_view record) {
       Event e;
-      if (!DecodeRecord(record, &e).ok() || e.tenant != r.tenant ||
-          (e.type != WebhookReceived::kType && e.type != kContactImportedType))
+      std::string_view payload;
+      if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != r.tenant || !IsSource(e.type) ||
+          e.sealing == Event::Sealing::kClear)
         return true;
+      const uint64_t no = SealedKeyNo(payload).value_or(0);
+      if (no == 0 || sources.count(no)) return true;
+      e.payload.assign(payload.data(), payload.size());
       log->Unseal(&e);
-      if (e.sealing != Event::Sealing::kOpened || sources.count(e.key_no)) return true;
       WebhookReceived w;
-      if (!DecodeWebhookReceived(e.schema_version, e.payload, &w).ok()) return true;
+      if (e.sealing != Event::Sealing::kOpened ||
+          !DecodeWebhookReceived(e.schema_version, e.payload, &w).ok())
+        return true;
       const InboundMapper* mapper = FindMapperFor(e.type, w.system);
       std::vector<ContactFact> facts;
       if (!mapper || !(*mapper)(w, r.mapper.For(r.tenant, w.system), &facts).ok()) return true;
@@ -94,7 +107,7 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
         if ((!f.external_id.empty() && ids.count({f.system, f.external_id})) ||
             (p != f.fields.end() && phones.count(p->second)) ||
             (m != f.fields.end() && emails.count(m->second))) {
-          sources.insert(e.key_no);
+          sources.insert(no);
           break;
         }
       }
@@ -145,17 +158,18 @@ Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied) {
   const uint64_t head = log.LastSequence();
   if (from > head) return Status::OK();
   uint64_t n = 0;
-  Status failed;
+  std::vector<uint64_t> destroy;
   Status s = log.ScanRecords(from, [&](uint64_t, std::string_view record) {
     Event e;
-    if (!DecodeRecord(record, &e).ok() || e.type != kContactErasedType) return true;
+    std::string_view payload;
+    if (!DecodeRecord(record, &e, &payload).ok() || e.type != kContactErasedType) return true;
     Erasure er;
-    if (!DecodeErasure(e.payload, &er).ok()) return true;
-    failed = keys->Destroy(er.keys);
+    if (!DecodeErasure(payload, &er).ok()) return true;
+    destroy.insert(destroy.end(), er.keys.begin(), er.keys.end());
     ++n;
-    return failed.ok();
+    return true;
   });
-  if (s.ok()) s = failed;
+  if (s.ok()) s = keys->Destroy(destroy);  // one flush and compaction for all
   if (!s.ok()) return s;
   if (applied) *applied = n;
   return keys->SetErasuresThrough(head);

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "app/backfill_command.h"
 #include "app/cluster_command.h"
@@ -40,6 +41,14 @@ int PrintProblems(const std::vector<dfm::ConfigProblem>& problems, std::ostream&
     errors += p.error ? 1 : 0;
   }
   return errors;
+}
+
+// A command's configuration, or nullopt once its errors are printed.
+std::optional<dfm::Config> LoadForCommand(const std::string& path) {
+  std::vector<dfm::ConfigProblem> problems;
+  dfm::Config c = dfm::Config::Load(path, dfm::Config::ProcessEnv(), &problems);
+  if (PrintProblems(problems, std::cerr) > 0) return std::nullopt;
+  return c;
 }
 
 // What a configuration reload changes for the tenants and their systems,
@@ -489,25 +498,25 @@ int main(int argc, char** argv) {
     return PrintProblems(problems, std::cerr) > 0 ? 1 : 0;
   }
   if (backfill->parsed()) {
-    std::vector<dfm::ConfigProblem> problems;
-    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
-    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    const dfm::Config& c = *loaded;
     dfm::InitLogging(c.log_level());
     return dfm::RunBackfillCommand(c, bf, std::cout, std::cerr);
   }
   if (diagnose->parsed()) return dfm::RunDiagnose(config_path, diagnose_json, std::cout);
   if (keys->parsed()) {
-    std::vector<dfm::ConfigProblem> problems;
-    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
-    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    const dfm::Config& c = *loaded;
     if (keys_create->parsed()) return dfm::RunKeysCreate(c, keys_args, std::cout, std::cerr);
     if (keys_list->parsed()) return dfm::RunKeysList(c, keys_args, std::cout, std::cerr);
     return dfm::RunKeysRevoke(c, keys_args, std::cout, std::cerr);
   }
   if (erase->parsed()) {
-    std::vector<dfm::ConfigProblem> problems;
-    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
-    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    const dfm::Config& c = *loaded;
     if (c.cluster().enabled) {
       std::cerr << "dfm erase: cluster mode does not seal personal data yet (docs/privacy.md)\n";
       return 2;
@@ -515,15 +524,15 @@ int main(int argc, char** argv) {
     return dfm::RunErase(c, erase_args, std::cout, std::cerr);
   }
   if (unsub->parsed()) {
-    std::vector<dfm::ConfigProblem> problems;
-    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
-    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    const dfm::Config& c = *loaded;
     return dfm::RunUnsubscribeLink(c, unsub_args, std::time(nullptr), std::cout, std::cerr);
   }
   if (cluster->parsed()) {
-    std::vector<dfm::ConfigProblem> problems;
-    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
-    if (PrintProblems(problems, std::cerr) > 0) return 2;
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    const dfm::Config& c = *loaded;
     if (pull->parsed()) return dfm::RunClusterPull(c, pull_into, pull_json, std::cout, std::cerr);
     return dfm::RunClusterPartition(c, cluster_tenant, std::cout);
   }

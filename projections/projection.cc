@@ -37,11 +37,15 @@ std::optional<std::string_view> ProjectionState::Peek(std::string_view key) {
 
 void ProjectionState::Put(std::string_view key, std::string_view value) {
   overlay_.Set(key, value);
-  if (!owner_.empty()) {
-    std::string index = OwnerIndexPrefix(owner_);
-    index.append(key.data(), key.size());
-    overlay_.Set(index, std::string_view());
-  }
+  if (owner_.empty() || NamesContact(key, owner_, own_kinds_)) return;
+  // The buffers keep their capacity: a rebuild sets an owner per event.
+  index_key_.assign("~o/").append(owner_).append(1, '\n').append(key.data(), key.size());
+  overlay_.Set(index_key_, std::string_view());
+}
+
+void ProjectionState::SetOwner(std::string_view contact, std::string_view own_kinds) {
+  owner_.assign(contact.data(), contact.size());
+  own_kinds_.assign(own_kinds.data(), own_kinds.size());
 }
 
 std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::string_view prefix) {
@@ -64,6 +68,15 @@ std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::stri
     }
   });
   return {found.begin(), found.end()};
+}
+
+bool NamesContact(std::string_view key, std::string_view contact_id, std::string_view kinds) {
+  if (key.size() < contact_id.size() + 2 || key[1] != '/' ||
+      kinds.find(key[0]) == std::string_view::npos || key.substr(2, contact_id.size()) != contact_id)
+    return false;
+  if (key.size() == contact_id.size() + 2) return true;
+  const char next = key[contact_id.size() + 2];
+  return next == '/' || next == ':';
 }
 
 std::string OwnerIndexPrefix(std::string_view contact_id) {
@@ -125,12 +138,22 @@ void Projection::Apply(const Event& e, const DomainEvent* d, ProjectionState* st
     if (Uses(e.type)) FoldDecoded(e, d, state);
     return;
   }
-  if (of_contact) state->SetOwner(std::string_view(e.stream).substr(kContactStreamPrefix.size()));
+  if (of_contact)
+    state->SetOwner(std::string_view(e.stream).substr(kContactStreamPrefix.size()), OwnKinds());
   FoldDecoded(e, d, state);
   if (of_contact) state->SetOwner({});
 }
 
 void Projection::ForgetContact(std::string_view contact_id, ProjectionState* state) {
+  for (char kind : OwnKinds()) {
+    std::string own(1, kind);
+    own.append("/").append(contact_id.data(), contact_id.size());
+    for (const auto& [key, value] : state->Scan(own)) {
+      if (!NamesContact(key, contact_id, OwnKinds())) continue;  // a longer id
+      Forget(key, value, state);
+      state->Erase(key);
+    }
+  }
   const std::string prefix = OwnerIndexPrefix(contact_id);
   for (const auto& [index_key, unused] : state->Scan(prefix)) {
     std::string_view key = std::string_view(index_key).substr(prefix.size());

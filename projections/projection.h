@@ -39,9 +39,12 @@ class ProjectionState {
 
   // While an owner (a contact id) is set, every Put also records the key
   // in the owner's index (OwnerIndexPrefix), so that the contact's rows can
-  // be found and erased when it is (Projection::ForgetContact). Add() is
-  // for counters shared by many contacts and records nothing.
-  void SetOwner(std::string_view contact) { owner_.assign(contact.data(), contact.size()); }
+  // be found and erased when it is (Projection::ForgetContact), except a
+  // key that names the owner itself: "<kind>/<contact id>" then '/', ':'
+  // or the end, for a kind in `own_kinds` (Projection::OwnKinds), found by
+  // that prefix instead. Add() is for counters shared by many contacts and
+  // records nothing.
+  void SetOwner(std::string_view contact, std::string_view own_kinds = "");
 
   // nullopt when absent. A failed base read is remembered (status()) and
   // reads as absent; the runner then refuses to commit the batch.
@@ -71,7 +74,9 @@ class ProjectionState {
 
   BaseReader base_;
   BaseScanner scan_;
-  std::string owner_;
+  std::string owner_;  // empty: none
+  std::string own_kinds_;
+  std::string index_key_;  // Put's buffer for the index key (OwnerIndexPrefix + key)
   // Hashed: a rebuild holds millions of keys here, and a fold looks each
   // one up several times; the order is made once per commit
   // (SortedEntries, used by TakeOps and by the rebuild's bulk commit).
@@ -86,6 +91,9 @@ inline constexpr char kLayoutKey[] = "~layout";
 // The owner index: "~o/<contact id>\n<key>" -> "" for each key a fold of
 // one of the contact's events put (ProjectionState::SetOwner).
 std::string OwnerIndexPrefix(std::string_view contact_id);
+// Whether `key` is "<kind>/<contact_id>" then '/', ':' or the end, for a
+// kind (its first letter) in `kinds`.
+bool NamesContact(std::string_view key, std::string_view contact_id, std::string_view kinds);
 
 class Projection {
  public:
@@ -124,6 +132,10 @@ class Projection {
   void ForgetContact(std::string_view contact_id, ProjectionState* state);
 
  protected:
+  // The kinds (a key's first letter) of keys that begin "<kind>/<contact
+  // id>" and are that contact's alone (see ProjectionState::SetOwner).
+  // Default: none.
+  virtual std::string_view OwnKinds() const { return ""; }
   // Whether a row the contact once put is still its own (not since put
   // by another contact, e.g. a phone that moved). Default: yes.
   virtual bool OwnedBy(std::string_view key, std::string_view value,

@@ -211,7 +211,7 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   const int64_t at = HappenedAt(e, d);
-  char seq[21], when[21];
+  char seq[21];
   std::snprintf(seq, sizeof(seq), "%020llu", static_cast<unsigned long long>(e.seq));
   if (d.type == ev::kConsentConflict) {
     st->Put("c/" + e.tenant + "/" + seq, JsonObject()
@@ -228,7 +228,6 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
   }
   if ((d.type != ev::kOptedOut && d.type != ev::kOptedIn)) return;
   const bool out = d.type == ev::kOptedOut;
-  std::snprintf(when, sizeof(when), "%020lld", static_cast<long long>(at));
   std::string entry = JsonObject()
                           .Str("status", out ? "out" : "in")
                           .Str("system", d.system)
@@ -247,16 +246,8 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
       // The current status is the newest by when it happened, not by when
       // it was recorded (ConsentSupersedes).
       std::optional<std::string_view> cur = st->Peek("o/" + base);
-      if (cur) {
-        size_t sp = cur->find(' ');
-        std::string_view cur_when = cur->substr(sp + 1, 20);
-        int64_t cur_at = 0;
-        std::from_chars(cur_when.data(), cur_when.data() + cur_when.size(), cur_at);
-        bool cur_out = cur->compare(0, sp, "out") == 0;
-        if (!ConsentSupersedes(out, at, cur_out, cur_at)) continue;
-      }
-      st->Put("o/" + base,
-              std::string(out ? "out" : "in") + " " + when + " " + seq + " " + d.system);
+      if (cur && !SupersedesRow(out, at, *cur)) continue;
+      st->Put("o/" + base, StatusRow(out, at, e.seq, d.system));
     }
   }
 }

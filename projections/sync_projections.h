@@ -29,8 +29,10 @@
 // Every projection also keeps, since the layouts above (mappings 3,
 // contacts 3, sync_status 3, opt_outs 4, enrichments 2, conversations 2),
 // "~o/<contact id>\n<key>" -> "" for each key a fold of one of the
-// contact's events put (projections/projection.h), so a contact.erased
-// erases the contact's rows (docs/privacy.md).
+// contact's events put that does not begin with the contact's id (the
+// contact view's f/ and d/, the mappings' c/, sync_status's p/ and k/ do:
+// Projection::OwnKinds), so a contact.erased erases the contact's rows
+// (docs/privacy.md).
 // A state of another layout is dropped and folded again from the log when
 // a runner starts (Projection::layout); the layout is kept under "~layout".
 #pragma once
@@ -52,6 +54,7 @@ class MappingsProjection : public Projection {
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 
  protected:
+  std::string_view OwnKinds() const override { return "c"; }
   bool OwnedBy(std::string_view key, std::string_view value,
                std::string_view contact_id) const override;
 };
@@ -63,6 +66,9 @@ class ContactViewProjection : public Projection {
   int layout() const override { return 3; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+
+ protected:
+  std::string_view OwnKinds() const override { return "fd"; }
 };
 
 // The opt-out registry (layout 3), per tenant, per E.164 phone or email,
@@ -110,6 +116,7 @@ class SyncStatusProjection : public Projection {
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 
  protected:
+  std::string_view OwnKinds() const override { return "pk"; }  // p/<push id>: "<contact>:..."
   void Forget(std::string_view key, std::string_view value, ProjectionState* state) override;
 };
 

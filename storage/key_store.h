@@ -1,7 +1,7 @@
 // KeyStore: the keys that seal personal data in the log (events/sealing.h,
 // docs/privacy.md). Kept apart from the log, in its own directory, so that
-// the log's copies (backups, `dfm log backup`, cluster replicas) never hold
-// them: destroying a key here makes what it sealed unreadable in every copy.
+// copies of the log alone never hold them: destroying a key here makes
+// what it sealed unreadable in every such copy.
 //
 // Keys are numbered from 1 and never reused. RocksDbKeyStore makes them 256
 // at a time in one synced write, so a key handed out is durable before any

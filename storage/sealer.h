@@ -45,8 +45,6 @@ class PayloadSealer {
   // kSealed (a copy read without its key store).
   void Open(Event* e) const;
 
-  KeyStore* keys() const { return keys_; }
-
   // The key number a stored record was sealed with; 0 when it is clear or
   // does not decode.
   static uint64_t KeyOfRecord(std::string_view record);

@@ -12,6 +12,11 @@
 //   DFM_SIM_SEED=1234 build/debug/tests/dfm_sim      (one seed, verbose)
 //   DFM_SIM_SEEDS=10000 build/debug/tests/dfm_sim    (stops at 5 failing seeds)
 //
+// Two switches run a seed otherwise the same, to tell causes apart:
+// DFM_SIM_NO_ERASE (nobody is erased) and DFM_SIM_RETRY_SENDS (Verity's
+// sends are retried after no answer, as before MayApplyTwice: texts go
+// out twice).
+//
 // CI runs 2,000 seeds (ctest sim.seeds). What it found, each fixed with a
 // unit test of its own: seed 93, a value stated again later did not move
 // its time on, so a late older edit replaced it (ContactModelTest.
@@ -372,9 +377,6 @@ class SimRun : public ActorTest {
                     name.c_str(), changes.c_str(), d.push_id.c_str(),
                     static_cast<unsigned long long>(d.webhook_seq));
       }
-      for (const auto& [k, v] : live)
-        if (k.rfind("mappings/p/", 0) == 0 || k.rfind("mappings/#", 0) == 0)
-          std::printf("state %s = %s\n", k.c_str(), v.c_str());
       std::printf("%zu webhooks (%zu delivered), %zu events, %zu pushes asked\n", made.size(),
                   to_send.size(), all.size(), vendor->attempts.size());
     }

@@ -286,6 +286,15 @@ TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
   EXPECT_TRUE(registry.count(std::string("o/t/") + kOtherPhone + "/sms"));
 }
 
+TEST(ErasureTest, AKeyNamesItsContactOnlyUpToABoundary) {
+  EXPECT_TRUE(NamesContact("p/c1:ghl:7", "c1", "pk"));
+  EXPECT_TRUE(NamesContact("k/c1", "c1", "pk"));
+  EXPECT_TRUE(NamesContact("f/c1/phone", "c1", "fd"));
+  EXPECT_FALSE(NamesContact("p/c10:ghl:7", "c1", "pk")) << "another contact's id beginning alike";
+  EXPECT_FALSE(NamesContact("f/c1/phone", "c1", "pk")) << "not one of the kinds";
+  EXPECT_FALSE(NamesContact("p/default/+12055550142", "c1", "p"));
+}
+
 TEST(KeyStoreTest, KeysSurviveAReopenAndDestroyedOnesLeaveTheFiles) {
   testing::TempDir dir;
   const std::string path = dir.Sub("keys");
