@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "cluster/ingest_log.h"
@@ -47,6 +48,11 @@ struct ClusterNode::Impl {
   std::map<uint32_t, uint64_t> lease_rev;
   std::map<uint32_t, std::chrono::steady_clock::time_point> renewed_at;
   bool nats_trouble = false;  // the last tick could not reach NATS (logged once)
+  // The coordinator's last successful looks at the bucket: the live nodes
+  // and every partition's lease (used when a look fails).
+  std::vector<std::string> last_nodes;
+  std::vector<LeaseView> last_leases;
+  std::vector<uint32_t> lapsed_now;  // scratch: renewals refused this tick
   std::thread coordinator, observer;
   std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
   std::mutex stop_mu;
@@ -122,39 +128,16 @@ void ClusterNode::Impl::Tick() {
     nats_trouble = true;
   };
   if (!nats->connected()) return unreachable("connect", Status::Unavailable("not connected"));
-  Status s = nats->KvPut(NodeKey(node), std::to_string(SystemClock::Instance()->NowMicros()));
-  if (!s.ok()) return unreachable("heartbeat", s);
-  std::vector<std::string> keys;
-  if (s = nats->KvKeys(&keys); !s.ok()) return unreachable("keys", s);
-  std::vector<std::string> nodes;
-  for (const auto& k : keys)
-    if (k.rfind("node.", 0) == 0) nodes.push_back(k.substr(5));
-  std::vector<LeaseView> leases(partitions);
-  for (uint32_t p = 0; p < partitions; ++p) {
-    NatsClient::KvEntry e;
-    if (s = nats->KvGet(LeaseKey(p), &e); !s.ok()) return unreachable("lease_read", s);
-    if (e.present) leases[p] = {e.value, e.rev};
-  }
-  if (nats_trouble) logger->info("event=coordination_resumed");
-  nats_trouble = false;
-  // A read may come from a replica that lags (the bucket's direct gets):
-  // what this node holds it knows better, and every write is a
-  // compare-and-set on the revision it last wrote, so a stale read can
-  // delay a claim but never make two holders.
-  for (const auto& [p, rev] : lease_rev) leases[p] = {node, rev};
-  LeasePlan plan = PlanLeases(node, nodes, leases);
-  for (uint32_t p : plan.release) {
-    logger->info("event=partition_released partition={} reason=rebalance", p);
-    StopPartition(p, true);
-    leases[p] = LeaseView();
-  }
-  for (uint32_t p : plan.renew) {
-    if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
+  // The leases held first, each a compare-and-set on the revision this
+  // node last wrote: nothing slower (listing the bucket makes a consumer,
+  // which a NATS election can hold up for seconds) comes before them.
+  std::set<uint32_t> renewed;
+  bool trouble = false;
+  for (auto& [p, held_rev] : lease_rev) {
     uint64_t rev = 0;
-    // The lease runs from when the renewal left at the earliest, not from
-    // the tick's start (the reads before it may have been slow).
+    // The lease runs from when the renewal left at the earliest.
     const auto sent = std::chrono::steady_clock::now();
-    s = nats->KvUpdate(LeaseKey(p), node, leases[p].rev, &rev);
+    Status s = nats->KvUpdate(LeaseKey(p), node, held_rev, &rev);
     if (!s.ok()) {
       // Someone else's now: stop at once. Not answered (NATS electing a
       // leader, a slow link): go on while the lease cannot have lapsed;
@@ -164,15 +147,74 @@ void ClusterNode::Impl::Tick() {
           std::chrono::steady_clock::now() - r->second >= ttl) {
         logger->warn("event=lease_lost partition={} error=\"{}\"", p, s.ToString());
         lease_losses.fetch_add(1);
-        StopPartition(p, false);
+        lapsed_now.push_back(p);
+      } else {
+        unreachable("renew", s);
+        trouble = true;
       }
       continue;
     }
+    held_rev = rev;
+    renewed_at[p] = sent;
+    renewed.insert(p);
+    auto it = running.find(p);
+    if (it != running.end()) it->second->set_lease_rev(rev);
+  }
+  for (uint32_t p : lapsed_now) StopPartition(p, false);
+  lapsed_now.clear();
+  Status s = nats->KvPut(NodeKey(node), std::to_string(SystemClock::Instance()->NowMicros()));
+  if (!s.ok()) return unreachable("heartbeat", s);
+  // Who is live and who holds what: when a look fails, the last one
+  // stands (a stale view can delay a claim or a release, never make two
+  // holders: every write is a compare-and-set).
+  std::vector<std::string> keys;
+  if (s = nats->KvKeys(&keys); s.ok()) {
+    last_nodes.clear();
+    for (const auto& k : keys)
+      if (k.rfind("node.", 0) == 0) last_nodes.push_back(k.substr(5));
+  } else {
+    unreachable("keys", s);
+    trouble = true;
+  }
+  std::vector<std::string> nodes = last_nodes;
+  if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+  last_leases.resize(partitions);
+  for (uint32_t p = 0; p < partitions; ++p) {
+    NatsClient::KvEntry e;
+    if (s = nats->KvGet(LeaseKey(p), &e); !s.ok()) {
+      unreachable("lease_read", s);
+      trouble = true;
+      continue;
+    }
+    last_leases[p] = e.present ? LeaseView{e.value, e.rev} : LeaseView();
+  }
+  std::vector<LeaseView> leases = last_leases;
+  if (nats_trouble && !trouble) logger->info("event=coordination_resumed");
+  nats_trouble = trouble;
+  // A read may come from a replica that lags (the bucket's direct gets):
+  // what this node holds it knows better.
+  for (const auto& [p, rev] : lease_rev) leases[p] = {node, rev};
+  LeasePlan plan = PlanLeases(node, nodes, leases);
+  for (uint32_t p : plan.release) {
+    logger->info("event=partition_released partition={} reason=rebalance", p);
+    StopPartition(p, true);
+    leases[p] = LeaseView();
+  }
+  for (uint32_t p : plan.renew) {
+    if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
+    if (renewed.count(p)) {
+      if (!running.count(p)) plan.claim.push_back(p);  // held, stopped (broken): run it again
+      continue;
+    }
+    if (lease_rev.count(p)) continue;  // held, its renewal not answered: kept while it may be
+    // The bucket says this node holds it (a restart of this node): renew, then run it.
+    uint64_t rev = 0;
+    const auto sent = std::chrono::steady_clock::now();
+    s = nats->KvUpdate(LeaseKey(p), node, leases[p].rev, &rev);
+    if (!s.ok()) continue;
     lease_rev[p] = rev;
     renewed_at[p] = sent;
-    auto it = running.find(p);
-    if (it == running.end()) plan.claim.push_back(p);  // held (a restart of this node): run it
-    else it->second->set_lease_rev(rev);
+    if (!running.count(p)) plan.claim.push_back(p);
   }
   for (uint32_t p : plan.claim) {
     uint64_t rev = lease_rev.count(p) ? lease_rev[p] : 0;

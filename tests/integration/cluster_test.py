@@ -251,9 +251,22 @@ def main():
             th.join(timeout=30)
         print(f"{len(load.acked)} webhooks acknowledged under load", flush=True)
 
-        wait_for("every partition caught up", lambda: all(
-            (h := health(n)) and all(p.get("lag", 1) == 0 and p["owner"] for p in h["partitions"])
-            for n in nodes), timeout=120)
+        def behind():
+            """Partitions not yet caught up, as each node reports them."""
+            late = []
+            for i, n in enumerate(nodes):
+                h = health(n)
+                if not h:
+                    late.append(f"node{i}: no health")
+                    continue
+                late += [f"node{i} sees p{p['partition']} owner={p['owner']} lag={p.get('lag')}"
+                         for p in h["partitions"] if p.get("lag", 1) != 0 or not p["owner"]]
+            return late
+
+        try:
+            wait_for("every partition caught up", lambda: not behind(), timeout=120)
+        except AssertionError:
+            raise AssertionError(f"partitions not caught up after 120 s: {behind()}")
         wait_for("texts to everyone who did not stop", lambda: all(
             texts_to(p) for p in texted if p not in stopped), timeout=90)
         time.sleep(2)  # anything late would show now
