@@ -137,8 +137,41 @@ void Refresh(Self* self) {
   st.cfg.client->RefreshToken(st.creds, [me](TokenGrant g) { caf::anon_send(me, TokenDone{std::move(g)}); });
 }
 
+// A push the vendor could carry out twice (MayApplyTwice) goes only once
+// its push.sending is durable in the contact's stream: counted in flight
+// meanwhile, answered by SendRecorded (OnSendRecorded). True when that
+// append was started, so the request waits.
+bool RecordSending(Self* self, const std::string& push_id) {
+  auto& st = self->state;
+  auto& it = st.items.at(push_id);
+  if (it.sending_recorded) return false;
+  PushRequest asked;
+  asked.op = it.order.request.op;
+  asked.fields = it.order.request.fields;
+  asked.channel = it.order.request.channel;
+  if (!st.cfg.client->MayApplyTwice(asked)) return false;
+  st.in_flight++;
+  st.busy.insert(it.order.request.contact_id);
+  DomainEvent e = Event(it, ev::kPushSending);
+  e.attempt = it.attempt + 1;
+  EventDraft d = ToDraft(e, st.cfg.tenant, ContactStream(it.order.request.contact_id),
+                         it.order.request_id, it.order.correlation_id);
+  d.idempotency_system = kDecisionKeySystem;
+  d.idempotency_key = "r/" + push_id + "/sending";
+  std::vector<EventDraft> drafts;
+  drafts.push_back(std::move(d));
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.env->log->AppendAsync(std::move(drafts), [me, push_id](const Status& s,
+                                                            const std::vector<AppendOutcome>& o) {
+    caf::anon_send(me, SendRecorded{push_id, s.ok() ? "" : s.ToString(),
+                                    s.ok() && !o.empty() && o[0].duplicate});
+  });
+  return true;
+}
+
 void Send(Self* self, const std::string& push_id) {
   auto& st = self->state;
+  if (RecordSending(self, push_id)) return;
   auto& it = st.items.at(push_id);
   int64_t now = st.env->now_us();
   it.attempt++;
@@ -455,6 +488,45 @@ void OnDone(Self* self, HttpDone& d) {
   Pump(self);
 }
 
+void OnSendRecorded(Self* self, const SendRecorded& r) {
+  auto& st = self->state;
+  auto found = st.items.find(r.push_id);
+  if (found == st.items.end()) return;
+  auto& it = found->second;
+  st.in_flight--;
+  st.busy.erase(it.order.request.contact_id);
+  if (it.cancelled) {  // an opt-out came meanwhile: it never went
+    st.cancelled++;
+    Count(&PushOpCounters::cancelled, st, it);
+    Drop(st, found);
+  } else if (!r.error.empty()) {
+    // Not recorded, not sent: tried again once the log may write.
+    Logger("connectors")->warn("event=push_sending_unrecorded system={} push_id={} error=\"{}\"",
+                               st.cfg.system, r.push_id, LogText(r.error));
+    it.not_before = st.env->now_us() + st.env->append_retry_us;
+    (it.order.request.priority > 0 ? st.urgent : st.normal).push_front(r.push_id);
+  } else if (r.duplicate) {
+    // An earlier run recorded it and stopped before its outcome: the
+    // vendor may have done it. Not again (as after no answer, OnDone).
+    DomainEvent attempted = Event(it, ev::kPushAttempted);
+    attempted.attempt = ++it.attempt;
+    attempted.outcome = "failed";
+    attempted.detail = "begun before a restart, outcome unknown";
+    DomainEvent dead = Event(it, ev::kPushDeadLettered);
+    dead.reason = "begun before a restart, outcome unknown: not tried again, since " +
+                  st.cfg.system + " may have done it and a repeat could do it twice";
+    st.dead++;
+    Count(&PushOpCounters::attempts_failed, st, it);
+    Count(&PushOpCounters::dead_lettered, st, it);
+    Report(self, it, {attempted, dead});
+    Drop(st, found);
+  } else {
+    it.sending_recorded = true;
+    if (!Withheld(self, r.push_id)) Send(self, r.push_id);  // the gate may have closed meanwhile
+  }
+  Pump(self);
+}
+
 }  // namespace
 
 caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::actor router,
@@ -517,6 +589,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         found->second.cancelled = true;  // in flight: no retry if it fails
       },
       [self](HttpDone& d) { OnDone(self, d); },
+      [self](SendRecorded& r) { OnSendRecorded(self, r); },
       [self](TokenDone& t) {
         auto& state = self->state;
         state.refreshing = false;

@@ -86,6 +86,9 @@ struct ConnectorState {
     int64_t sent_at = 0;  // when its last request went
     int auth_retries = 0;
     bool cancelled = false;  // PushCancel came while it was in flight
+    // Its push.sending is durable (VendorClient::MayApplyTwice: recorded
+    // once, before its first request in this run).
+    bool sending_recorded = false;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
   };
   std::map<std::string, Item> items;       // push id -> held push

@@ -67,17 +67,22 @@ SyncContext Context(Self* self) {
   if (!st.env->subject_hash_key.empty()) {
     // The opt-out registry's z/ rows: an erased person's consent, by the
     // keyed hash of the phone or email (sync/erasure.h).
+    // And the router's table of erasures it has read, which the registry
+    // may not have folded yet (actors/erased_subjects.h).
     EventLog* log = st.env->log;
     const std::string tenant = st.tenant, hash_key = st.env->subject_hash_key;
-    ctx.erased_consent = [log, tenant, hash_key](const std::string& who, const std::string& channel)
+    std::shared_ptr<const ErasedSubjects> recent = st.env->erased_subjects;
+    ctx.erased_consent = [log, tenant, hash_key, recent](const std::string& who, const std::string& channel)
         -> std::optional<ErasedConsent> {
       std::string v;
       const std::string key = ErasedSubjectKey(tenant, SubjectHash(hash_key, tenant, who), channel);
-      if (!log->GetConsumerState(OptOutRegistryProjection::kName, key, &v).ok()) return std::nullopt;
+      std::optional<ErasedConsent> found = recent ? recent->Find(key) : std::nullopt;
+      if (!log->GetConsumerState(OptOutRegistryProjection::kName, key, &v).ok()) return found;
       ErasedConsent c;
       c.out = v.rfind("out ", 0) == 0;
       size_t sp = v.find(' ');
       c.at_us = sp == std::string::npos ? 0 : std::strtoll(v.c_str() + sp + 1, nullptr, 10);
+      if (found && !ConsentSupersedes(c.out, c.at_us, found->out, found->at_us)) return found;
       return c;
     };
   }

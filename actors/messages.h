@@ -9,7 +9,7 @@
 //   contact   --PushOrder-->     connector   push.requested, to carry out
 //   contact   --PushCancel-->    connector   message.refused: drop it if not sent
 //   connector --PushReport-->    router --> contact   attempts and outcomes
-//   log thread / HTTP thread --AppendResult / HttpDone / TokenDone--> actor
+//   log thread / HTTP thread --AppendResult / HttpDone / TokenDone / SendRecorded--> actor
 #pragma once
 
 #include <caf/all.hpp>
@@ -99,6 +99,15 @@ struct TokenDone {
   TokenGrant grant;
 };
 
+// The log's answer to a connector's push.sending (a send that could be
+// carried out twice is recorded before its request goes): `duplicate`
+// when an earlier run had recorded it already.
+struct SendRecorded {
+  std::string push_id;
+  std::string error;  // empty: durable
+  bool duplicate = false;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, EventId& x) {
   return f(caf::meta::type_name("EventId"), x.bytes);
@@ -177,6 +186,10 @@ typename Inspector::result_type inspect(Inspector& f, HttpDone& x) {
   return f(caf::meta::type_name("HttpDone"), x.push_id, x.result);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, SendRecorded& x) {
+  return f(caf::meta::type_name("SendRecorded"), x.push_id, x.error, x.duplicate);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TokenGrant& x) {
   return f(caf::meta::type_name("TokenGrant"), x.ok, x.http_status, x.access_token,
            x.refresh_token, x.expires_in_s, x.detail);
@@ -205,6 +218,7 @@ CAF_ADD_TYPE_ID(dfm, (dfm::HttpDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::TokenDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::Redrive))
 CAF_ADD_TYPE_ID(dfm, (dfm::ConnectorUpdate))
+CAF_ADD_TYPE_ID(dfm, (dfm::SendRecorded))
 CAF_ADD_ATOM(dfm, dfm, poll_atom, "poll")
 CAF_ADD_ATOM(dfm, dfm, idle_atom, "idle")
 CAF_ADD_ATOM(dfm, dfm, passivate_atom, "passivate")

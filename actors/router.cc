@@ -6,6 +6,8 @@
 #include "connectors/connector.h"
 #include "events/sealing.h"
 #include "events/webhook_received.h"
+#include "projections/sync_projections.h"
+#include "sync/erasure.h"
 #include "sync/identity.h"
 #include "sync/settle.h"
 #include "util/logging.h"
@@ -295,6 +297,12 @@ void RouteErased(Self* self, const Event& e) {
   if (e.stream.compare(0, kPrefix.size(), kPrefix) != 0) return;
   const std::string contact = e.stream.substr(kPrefix.size());
   st.erased[contact] = e.seq;
+  Erasure erasure;
+  if (st.env->erased_subjects && DecodeErasure(e.payload, &erasure).ok()) {
+    for (const auto& sub : erasure.subjects)
+      st.env->erased_subjects->Add(ErasedSubjectKey(e.tenant, sub.hash, sub.channel),
+                                   ErasedConsent{sub.out, sub.at_us});
+  }
   for (auto it = st.claims.begin(); it != st.claims.end();)
     it = it->second.contact_id == contact ? st.claims.erase(it) : std::next(it);
   auto live = st.contacts.find(ContactKey(e.tenant, contact));

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/erased_subjects.h"
 #include "actors/send_gate.h"
 #include "actors/status_board.h"
 #include "connectors/common/mapper.h"
@@ -69,6 +70,9 @@ struct SyncEnv {
   // their opt-outs are durable, and connectors look before a send goes out
   // (actors/send_gate.h). Null: none (unit tests of one actor).
   std::shared_ptr<SendGate> gate;
+  // Erased people's consent from the contact.erased events the router has
+  // read (actors/erased_subjects.h); null: the registry's rows only.
+  std::shared_ptr<ErasedSubjects> erased_subjects;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

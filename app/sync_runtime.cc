@@ -134,6 +134,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   env->snapshots = im.snapshots.get();
   env->subject_hash_key = std::move(subject_hash_key);
   env->gate = std::make_shared<SendGate>();
+  env->erased_subjects = std::make_shared<ErasedSubjects>();
 
   im.http = std::make_unique<CurlHttpClient>(16);
   std::vector<ConnectorSettings> connectors;

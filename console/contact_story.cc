@@ -108,6 +108,7 @@ std::string Plain(const DomainEvent& d, bool reveal) {
     if (d.outcome == "retry") return who + " did not take it" + status + "; trying again later";
     return who + " refused it" + status;
   }
+  if (d.type == ev::kPushSending) return "Sending to " + who + " (recorded before the request)";
   if (d.type == ev::kPushSucceeded) return who + " took the change";
   if (d.type == ev::kPushDeadLettered) return "Gave up on " + who + ": " + d.reason;
   if (d.type == ev::kMessageLogged) {

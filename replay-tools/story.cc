@@ -75,6 +75,9 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
     if (d.next_attempt_us) s += ", next at " + FormatToolTime(d.next_attempt_us);
     return s;
   }
+  if (t == ev::kPushSending)
+    return "sending " + d.push_id + " -> " + d.system + " (recorded before attempt " +
+           std::to_string(d.attempt) + ")";
   if (t == ev::kPushSucceeded)
     return "push " + d.push_id + " -> " + d.system + " succeeded" + ext(d.external_id);
   if (t == ev::kPushDeadLettered)

@@ -29,6 +29,12 @@ inline constexpr std::string_view kConflictRecorded = "contact.conflict_recorded
 inline constexpr std::string_view kEchoSuppressed = "contact.echo_suppressed";
 inline constexpr std::string_view kPushRequested = "push.requested";
 inline constexpr std::string_view kPushAttempted = "push.attempted";
+// Written by the connector, durable before the first request of a push
+// that could be carried out twice (a text: VendorClient::MayApplyTwice),
+// once per push (idempotency key "r/<push id>/sending"). A run that finds
+// it already written (a restart re-drove the push) does not send: the
+// earlier run may have, unanswered; the push is dead-lettered instead.
+inline constexpr std::string_view kPushSending = "push.sending";
 inline constexpr std::string_view kPushSucceeded = "push.succeeded";
 inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";
 // Source streams ("source:<system>"): facts that reached no contact.

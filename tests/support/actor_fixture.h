@@ -172,6 +172,19 @@ class ActorTest : public ::testing::Test {
     return out.seq;
   }
 
+  // Appends `fixture` (some top-level values replaced) as `system`'s
+  // webhook `id`, has `router` read it, and delivers what follows.
+  void DeliverWebhook(const caf::actor& router, const std::string& system, const std::string& fixture,
+                      const std::vector<std::pair<std::string, std::string>>& values, const std::string& id) {
+    WebhookReceived w;
+    w.system = system;
+    w.provider_event_id = id;
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(WebhookDraft("default", w, GhlBody(fixture, values)), &out).ok());
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+  }
+
   std::vector<std::string> TypesIn(const std::string& stream_prefix) {
     std::vector<Event> all;
     EXPECT_TRUE(log_.Read(1, 100000, &all).ok());

@@ -1,8 +1,10 @@
 // The sync actors on CAF's test coordinator (tests/support/actor_fixture.h).
 #include <set>
 
+#include "app/erase.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
+#include "sync/erasure.h"
 #include "sync/settle.h"
 #include "tests/support/actor_fixture.h"
 
@@ -717,13 +719,7 @@ TEST_F(ActorTest, AClaimTheNextFactRecordsFirstHoldsUntilThatIsProjected) {
   ProjectionRunner projections(&log_, proj.All());
   auto deliver = [&](const std::string& system, const std::string& fixture,
                      std::vector<std::pair<std::string, std::string>> values, const std::string& id) {
-    WebhookReceived w;
-    w.system = system;
-    w.provider_event_id = id;
-    AppendOutcome out;
-    ASSERT_TRUE(log_.Append(WebhookDraft("default", w, GhlBody(fixture, values)), &out).ok());
-    caf::anon_send(router, poll_atom::value);
-    sched_->run();
+    DeliverWebhook(router, system, fixture, values, id);
   };
   deliver("verity", "verity/message.stop.json",
           {{"messageId", "v0"}, {"from", "+12055550142"}, {"body", "START"}}, "w1");
@@ -738,6 +734,64 @@ TEST_F(ActorTest, AClaimTheNextFactRecordsFirstHoldsUntilThatIsProjected) {
   for (const auto& e : all)
     if (e.type == ev::kContactCreated) created.insert(e.stream);
   EXPECT_EQ(created.size(), 1u) << "one person, one contact";
+}
+
+// Simulation seeds 4755 and 8006: a person who opted out is erased; a new
+// contact takes the number before the opt-out registry has folded the
+// erasure (after a restart emptied the send gate), and was texted. The
+// router hands the erasure's consent to the contacts as it reads it.
+TEST_F(ActorTest, AnErasureRefusesTextsToTheNumberBeforeTheRegistryHasFoldedIt) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  log_.SetKeyStore(keys);
+  env_->subject_hash_key = keys->HashKey();
+  env_->erased_subjects = std::make_shared<ErasedSubjects>();
+  env_->ctx.targets = {{"verity", {"first_name", "phone"}}};
+  env_->ctx.channels = {{"verity", {"sms"}}};
+  auto verity = std::make_shared<ScriptedClient>();
+  ConnectorSettings cs;
+  cs.tenant = "default";
+  cs.system = "verity";
+  cs.client = verity;
+  cs.seed = 7;
+  auto connector = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), cs));
+  env_->connectors[{"default", "verity"}] = connector;
+  auto router = StartRouter(connector);
+  auto deliver = [&](const std::string& system, const std::string& fixture,
+                     std::vector<std::pair<std::string, std::string>> values, const std::string& id) {
+    DeliverWebhook(router, system, fixture, values, id);
+  };
+  deliver("verity", "verity/message.stop.json",
+          {{"messageId", "v1"}, {"from", "+12055550142"}, {"body", "STOP"}, {"timestamp", "2026-11-20T18:05:00.000Z"}},
+          "w1");
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  std::string old_contact;
+  for (const auto& e : all)
+    if (e.type == ev::kOptedOut) old_contact = e.stream.substr(8);
+  ASSERT_FALSE(old_contact.empty());
+  EraseOutcome erased;
+  ASSERT_TRUE(EraseContact(&log_, keys.get(), {"default", old_contact, "test", "test", {}}, &erased).ok());
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  // No projection runs here: the registry has no row of the erasure.
+  std::string row;
+  ASSERT_TRUE(log_.GetConsumerState(OptOutRegistryProjection::kName,
+                                    ErasedSubjectKey("default", SubjectHash(keys->HashKey(), "default", "+12055550142"), "sms"),
+                                    &row)
+                  .IsNotFound());
+  deliver("ghl", "ghl/ContactCreate.json",
+          {{"webhookId", "w2"}, {"id", "g-2"}, {"phone", "(205) 555-0142"}, {"firstName", "Bo"}}, "w2");
+  deliver("ghl", "ghl/ProviderOutboundMessage.json",
+          {{"contactId", "g-2"}, {"messageId", "m-1"}, {"phone", "+12055550142"}, {"message", "Hi"}},
+          "message:m-1");
+  for (const auto& call : verity->pushes) EXPECT_NE(call.req.op, "send") << "texted an erased person's opted-out number";
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  std::string refused;
+  for (const auto& e : all) {
+    DomainEvent d;
+    if (e.type == ev::kMessageRefused && AsDomainEvent(e, &d)) refused = d.reason;
+  }
+  EXPECT_NE(refused.find("before an erasure"), std::string::npos) << refused;
 }
 
 // VendorClient::MayApplyTwice: a send the vendor may have carried out
@@ -764,6 +818,45 @@ TEST_F(ActorTest, ASendLeftUnansweredIsNotRepeatedWhenTheVendorCouldSendItTwice)
     for (const auto& e : r.events)
       if (e.type == ev::kPushDeadLettered && e.push_id == "p-send") dead = true;
   EXPECT_TRUE(dead) << "settled: reported failed, the outcome unknown";
+}
+
+// A send the vendor could carry out twice is recorded (push.sending) before
+// its request goes; a run that finds it recorded (a restart re-drove it)
+// does not send it again; a send whose record the log refuses waits.
+TEST_F(ActorTest, ASendBegunBeforeARestartIsNotSentAgain) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->sends_not_idempotent = true;
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  send.request.fields = {{"phone", "+12055550142"}, {"body", "hi"}};
+  log_.FailWrites(true);
+  auto c = Connector(client);
+  caf::anon_send(c, send);
+  sched_->run();
+  EXPECT_TRUE(client->pushes.empty()) << "not sent before it is recorded";
+  log_.FailWrites(false);
+  Advance(env_->append_retry_us);
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(TypesIn("contact:c1"), std::vector<std::string>{"push.sending"});
+  // The service is killed before the answer; the next run's connector is
+  // handed the push again (redriven).
+  auto again = std::make_shared<ScriptedClient>();
+  again->sends_not_idempotent = true;
+  auto next = Connector(again);
+  send.redriven = true;
+  caf::anon_send(next, send);
+  sched_->run();
+  EXPECT_TRUE(again->pushes.empty()) << "the earlier run may have sent it";
+  std::string reason;
+  for (const auto& r : *reports_)
+    for (const auto& e : r.events)
+      if (e.type == ev::kPushDeadLettered && e.push_id == "p-send") reason = e.reason;
+  EXPECT_NE(reason.find("begun before a restart"), std::string::npos) << reason;
+  // An upsert (idempotent) is not recorded first.
+  caf::anon_send(next, Order("p-upsert", "c2"));
+  sched_->run();
+  EXPECT_EQ(again->pushes.size(), 1u);
+  EXPECT_TRUE(TypesIn("contact:c2").empty());
 }
 
 }  // namespace
