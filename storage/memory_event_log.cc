@@ -73,10 +73,49 @@ void MemoryEventLog::CorruptRecordForTest(uint64_t seq, std::string bytes) {
   records_.at(seq - 1) = std::move(bytes);
 }
 
+void MemoryEventLog::StallWrites(bool stall) {
+  std::lock_guard<std::mutex> lk(mu_);
+  stall_writes_ = stall;
+}
+
+size_t MemoryEventLog::Stalled() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stalled_.size();
+}
+
+bool MemoryEventLog::ReleaseStalled() {
+  std::pair<std::vector<EventDraft>, AppendCallback> next;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stalled_.empty()) return false;
+    next = std::move(stalled_.front());
+    stalled_.pop_front();
+  }
+  AppendNow(std::move(next.first), std::move(next.second));
+  return true;
+}
+
+void MemoryEventLog::DropStalled() {
+  std::deque<std::pair<std::vector<EventDraft>, AppendCallback>> dropped;
+  std::lock_guard<std::mutex> lk(mu_);
+  dropped.swap(stalled_);
+}
+
 void MemoryEventLog::AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    append_calls_++;
+    if (stall_writes_ || !stalled_.empty()) {
+      stalled_.emplace_back(std::move(drafts), std::move(cb));
+      return;
+    }
+  }
+  AppendNow(std::move(drafts), std::move(cb));
+}
+
+void MemoryEventLog::AppendNow(std::vector<EventDraft> drafts, AppendCallback cb) {
   std::vector<AppendOutcome> outcomes;
   std::unique_lock<std::mutex> lk(mu_);
-  append_calls_++;
   const bool fail = fail_writes_;
   if (fail_after_ > 0 && --fail_after_ == 0) fail_writes_ = true;  // from the next one on
   if (fail) {

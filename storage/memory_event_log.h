@@ -1,13 +1,15 @@
 // MemoryEventLog: the EventLog contract kept in memory, for unit tests of
 // everything that sits on the log. Records are encoded and hash-chained
 // exactly as RocksDbEventLog stores them; AppendAsync calls back at once on
-// the caller's thread. FailWrites() makes appends fail as a full disk would;
+// the caller's thread (StallWrites() holds them). FailWrites() makes appends
+// fail as a full disk would;
 // FailLookups() makes idempotency lookups fail as an unreadable log would;
 // FailReads() and FailStreamReads() do the same to reads by sequence
 // (Read) and by stream (ReadStream, ScanStream).
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +37,17 @@ class MemoryEventLog : public EventLog {
   // The next `appends` appends go through, then appends fail as with
   // FailWrites(true) (FailWrites(false) ends it).
   void FailWritesAfter(uint64_t appends);
+  // StallWrites(true): AppendAsync calls are held, neither written nor
+  // answered, as behind a writer stalled on a slow disk; ReleaseStalled()
+  // carries out the oldest (written, or refused while writes fail) and
+  // answers it. Calls behind held ones wait their turn after
+  // StallWrites(false) too. DropStalled() forgets the held calls unanswered,
+  // as a process killed before its group commit would. The blocking Append
+  // must not be called while calls are held (it would wait for ever).
+  void StallWrites(bool stall);
+  bool ReleaseStalled();  // false when none was held
+  size_t Stalled() const;
+  void DropStalled();
   // AppendAsync calls so far, refused ones included.
   uint64_t AppendCalls() const;
   // GetConsumerState calls so far for `consumer`'s state.
@@ -72,7 +85,11 @@ class MemoryEventLog : public EventLog {
   AppendPlanner planner_;
   std::shared_ptr<KeyStore> keys_;
   std::unique_ptr<PayloadSealer> sealer_;
+  void AppendNow(std::vector<EventDraft> drafts, AppendCallback cb);
+
   bool fail_writes_ = false;
+  bool stall_writes_ = false;
+  std::deque<std::pair<std::vector<EventDraft>, AppendCallback>> stalled_;
   bool fail_lookups_ = false;
   bool fail_reads_ = false;
   bool fail_stream_reads_ = false;

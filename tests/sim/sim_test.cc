@@ -3,7 +3,8 @@
 // the router, contact actors, two connector actors (Aloware, and Verity as
 // the texts' sender) and the projections, on CAF's test coordinator, with
 // simulated time, a seeded scheduler (the next message delivered is a
-// random one of those waiting), a log that refuses writes for a while,
+// random one of those waiting), a log that refuses or holds writes for a
+// while,
 // vendors that answer late, fail (500), rate-limit (429 with Retry-After),
 // or do the work and time out, and kill -9s of the whole service (its actor
 // system is left as it stands and a new one starts on the same log).
@@ -161,10 +162,34 @@ class SimRun : public ActorTest {
     std::map<std::string, std::string> key_of;  // webhook id -> its provider event id
     std::string front_broken;             // what the front let through that it must not
     size_t next = 0;
-    int failing_for = 0;  // steps the log still refuses writes
+    int failing_for = 0;   // steps the log still refuses writes
+    int stalling_for = 0;  // steps the log still holds appends
+    // The same webhook again, later: its sender retries.
+    auto post_again = [&](const Webhook& w) {
+      to_send.insert(to_send.begin() + static_cast<long>(next + rng_() % (to_send.size() - next + 1)), w);
+    };
+    // The senders read the front's answers (answers_, filled as the log
+    // writes): a 2xx acknowledges the webhook; GoHighLevel posts again
+    // after a 429, Verity after a 5xx.
+    auto read_answers = [&] {
+      for (const auto& a : answers_) {
+        posted_.erase(a.webhook.id);
+        if (a.status == 200) {
+          acked.insert(a.webhook.id);
+          key_of[a.webhook.id] = a.key;
+        } else if (a.status == 429 || a.status == 503) {
+          post_again(a.webhook);
+        } else if (front_broken.empty()) {
+          front_broken = "webhook " + a.webhook.id + " was answered " + std::to_string(a.status);
+        }
+        if (verbose) std::printf("answer to webhook %s: %d\n", a.webhook.id.c_str(), a.status);
+      }
+      answers_.clear();
+    };
     for (int step = 0; step < 4000 && (next < to_send.size() || step < 400); ++step) {
       const uint32_t dice = rng_() % 100;
       if (dice < 15 && next < to_send.size()) {
+        read_answers();
         const Webhook w = to_send[next++];
         // Now and then a stranger posts a forgery of it (another name,
         // signed with a key or secret not the vendor's), or a sender cuts
@@ -172,24 +197,19 @@ class SimRun : public ActorTest {
         const uint32_t odd = rng_() % 20;
         const Post how = odd == 0 ? Post::kForged : odd == 1 ? Post::kTruncated : Post::kGenuine;
         const uint64_t before = log_.LastSequence();
-        std::string key;
-        const int status = Deliver(w, how, &key);
+        const size_t held = log_.Stalled();
+        const int status = Deliver(w, how);
         if (how != Post::kGenuine) {
           const int want = how == Post::kForged ? 401 : 400;
-          if ((status != want || log_.LastSequence() != before) && front_broken.empty())
+          if ((status != want || log_.LastSequence() != before || log_.Stalled() != held) &&
+              front_broken.empty())
             front_broken = "a " + std::string(how == Post::kForged ? "forged" : "truncated") + " " + w.id +
                            " was answered " + std::to_string(status) + " (" + std::to_string(want) +
                            " expected) with " + std::to_string(log_.LastSequence() - before) +
                            " events recorded";
           to_send.push_back(w);  // the genuine one comes too, later
-        } else if (status == 200) {
-          acked.insert(w.id);
-          key_of[w.id] = key;
-        } else if (status == 429 || status == 503) {
-          // GoHighLevel retries a 429, Verity a 5xx: the same webhook again, later.
-          to_send.insert(to_send.begin() + static_cast<long>(next + rng_() % (to_send.size() - next + 1)), w);
-        } else if (front_broken.empty()) {
-          front_broken = "webhook " + w.id + " was answered " + std::to_string(status);
+        } else if (status != 0 && front_broken.empty()) {
+          front_broken = "webhook " + w.id + " was refused " + std::to_string(status);
         }
         if (verbose)
           std::printf("webhook %s person %d %s at %lld%s: %d\n", w.id.c_str(), w.person, w.first_name.c_str(),
@@ -198,7 +218,11 @@ class SimRun : public ActorTest {
                       status);
         caf::anon_send(router_, poll_atom::value);
       } else if (dice < 60) {
-        RunOne();
+        if (log_.Stalled() > 0 && rng_() % 3 == 0) {
+          log_.ReleaseStalled();  // the writer gets one group through
+        } else {
+          RunOne();
+        }
       } else if (dice < 75 && (!vendor->waiting.empty() || !verity->waiting.empty())) {
         const uint32_t kind = rng_() % 10;  // 60% ok, 20% 500, 10% 429, 10% done then timeout
         SimVendor& v = verity->waiting.empty() || (!vendor->waiting.empty() && rng_() % 2) ? *vendor : *verity;
@@ -207,17 +231,29 @@ class SimRun : public ActorTest {
         AdvanceBy(static_cast<int64_t>(rng_() % 3'000'000));
       } else if (dice < 92) {
         (void)projections_->CatchUp();  // folding live, between the sync's steps (may fail: writes refused)
-      } else if (dice < 94 && failing_for == 0) {
-        failing_for = 1 + static_cast<int>(rng_() % 40);
-        log_.FailWrites(true);
+      } else if (dice < 94 && failing_for == 0 && stalling_for == 0) {
+        if (rng_() % 2) {
+          failing_for = 1 + static_cast<int>(rng_() % 40);
+          log_.FailWrites(true);
+        } else {
+          stalling_for = 1 + static_cast<int>(rng_() % 40);
+          log_.StallWrites(true);
+        }
       } else if (dice < 95 && restarts_left > 0) {
         // kill -9: every actor stops where it is, messages and timers
         // included; what the vendors were doing they finish, unanswered.
         // The log keeps what it acknowledged. The service starts again as
         // it does (projections caught up, then the sync).
         --restarts_left;
-        failing_for = 0;
+        failing_for = stalling_for = 0;
         log_.FailWrites(false);
+        log_.StallWrites(false);
+        // Appends the writer held are lost, unanswered; answers the
+        // senders had not read yet never reach them: they post again.
+        log_.DropStalled();
+        for (const auto& [id, w] : posted_) post_again(w);
+        posted_.clear();
+        answers_.clear();
         if (verbose) std::printf("restart at step %d\n", step);
         Restart();
         if (verbose)
@@ -226,7 +262,8 @@ class SimRun : public ActorTest {
                         static_cast<int>(v.size()), v.data());
             return true;
           });
-      } else if (erase_person >= 0 && erased_contact.empty() && step >= erase_at) {
+      } else if (erase_person >= 0 && erased_contact.empty() && step >= erase_at && stalling_for == 0 &&
+                 log_.Stalled() == 0) {  // (its appends are the blocking kind)
         std::vector<Event> now;
         if (log_.Read(1, 1000000, &now).ok()) {
           const std::string contact = ContactsByPhone(now)[Phone(erase_person)];
@@ -241,10 +278,22 @@ class SimRun : public ActorTest {
         }
       }
       if (failing_for > 0 && --failing_for == 0) log_.FailWrites(false);
+      if (stalling_for > 0 && --stalling_for == 0) log_.StallWrites(false);
     }
     // The faults stop: the log writes, the vendor answers 200, time runs.
     log_.FailWrites(false);
+    log_.StallWrites(false);
     for (int round = 0; round < 2000; ++round) {
+      while (log_.ReleaseStalled()) {
+      }
+      read_answers();
+      // The senders post what they still have (retries among it) until
+      // it is answered.
+      while (next < to_send.size()) {
+        const Webhook w = to_send[next++];
+        if (const int refused = Deliver(w, Post::kGenuine); refused != 0 && front_broken.empty())
+          front_broken = "webhook " + w.id + " was refused " + std::to_string(refused);
+      }
       while (!vendor->waiting.empty()) vendor->Answer(0, 0);
       while (!verity->waiting.empty()) verity->Answer(0, 0);
       caf::anon_send(router_, poll_atom::value);  // as the service's notifier does after appends
@@ -263,7 +312,8 @@ class SimRun : public ActorTest {
       // read the whole log and decided every webhook (a contact may be
       // waiting to append again).
       const RouterStatus& router = env_->board->router;
-      if (vendor->waiting.empty() && verity->waiting.empty() && !sched_->has_job() && Settled() &&
+      if (vendor->waiting.empty() && verity->waiting.empty() && !sched_->has_job() && log_.Stalled() == 0 &&
+          posted_.empty() && answers_.empty() && next == to_send.size() && Settled() &&
           router.webhooks_in_flight.load() == 0 && router.read.load() >= log_.LastSequence())
         break;
       AdvanceBy(1'000'000);
@@ -298,8 +348,8 @@ class SimRun : public ActorTest {
         continue;
       if (seen[key] != 1) fail("webhook " + id + " is in the log " + std::to_string(seen[key]) + " times");
     }
-    // And nothing else: no webhook the front refused (each answered 2xx
-    // holds one of the acknowledged ids).
+    // And nothing else: nothing the front refused (every genuine webhook
+    // was posted until acknowledged, so each one in the log is).
     if (received != keys.size())
       fail(std::to_string(received) + " webhooks in the log, " + std::to_string(keys.size()) + " acknowledged");
     for (const auto& [key, n] : seen)
@@ -467,10 +517,10 @@ class SimRun : public ActorTest {
  private:
 
   // Posts webhook `w` to the front as its vendor would (or a stranger, or
-  // a sender that cut the body), and answers as HttpFront does: the
-  // front's error, or the log's append (200; when it cannot write, the
-  // status the vendor retries on). *key: the webhook's provider event id.
-  int Deliver(const Webhook& w, Post how, std::string* key) {
+  // a sender that cut the body), answered as HttpFront does: the front's
+  // error at once (returned), or 0 and, once the log has written it or
+  // refused it, 200 or the status the vendor retries on (in answers_).
+  int Deliver(const Webhook& w, Post how) {
     char ts[40];
     const int64_t s = w.at_ms / 1000;
     std::tm tm{};
@@ -521,9 +571,16 @@ class SimRun : public ActorTest {
     PreparedWebhook prepared;
     if (auto err = front.ingestor->Prepare(req, "sim-" + w.id, clock_.NowMicros(), &prepared))
       return err->status;
-    *key = prepared.draft.idempotency_key;
-    AppendOutcome out;
-    return log_.Append(std::move(prepared.draft), &out).ok() ? 200 : prepared.unavailable_status;
+    posted_[w.id] = w;
+    const std::string key = prepared.draft.idempotency_key;
+    const int unavailable = prepared.unavailable_status;
+    std::vector<EventDraft> drafts;
+    drafts.push_back(std::move(prepared.draft));
+    log_.AppendAsync(std::move(drafts), [this, w, key, unavailable](const Status& st,
+                                                                    const std::vector<AppendOutcome>&) {
+      answers_.push_back({w, key, st.ok() ? 200 : unavailable});
+    });
+    return 0;
   }
 
   // Why `phone` is opted out of texts by what the log holds now (its
@@ -638,6 +695,15 @@ class SimRun : public ActorTest {
     std::vector<caf::actor> spawned;
   };
   std::vector<Dead> dead_;
+  // The front's answers the senders have not read yet, and the webhooks
+  // posted and not answered (the log holds their appends).
+  struct Answer {
+    Webhook webhook;
+    std::string key;  // its provider event id
+    int status;
+  };
+  std::vector<Answer> answers_;
+  std::map<std::string, Webhook> posted_;
   std::unique_ptr<caf::actor_system_config> cfg_now_;  // the live system's, after a restart
 };
 

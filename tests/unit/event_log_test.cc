@@ -297,6 +297,40 @@ TEST(MemoryEventLog, FailedWriteAppendsNothing) {
   EXPECT_FALSE(o.duplicate);  // the failed attempt left no idempotency entry
 }
 
+// The simulation's slow disk: held appends are written in the order they
+// came, answered as they are, and lost unanswered when dropped.
+TEST(MemoryEventLog, StalledWritesWaitTheirTurnAndCanBeLost) {
+  MemoryEventLog log;
+  std::vector<std::string> answered;
+  auto append = [&](const std::string& payload) {
+    std::vector<EventDraft> d;
+    d.push_back(Draft("s", payload));
+    log.AppendAsync(std::move(d), [&answered, payload](const Status& s, const std::vector<AppendOutcome>&) {
+      answered.push_back(payload + (s.ok() ? "" : " refused"));
+    });
+  };
+  log.StallWrites(true);
+  append("a");
+  append("b");
+  EXPECT_EQ(log.LastSequence(), 0u);
+  EXPECT_TRUE(answered.empty());
+  log.StallWrites(false);
+  append("c");  // behind the held ones
+  EXPECT_EQ(log.Stalled(), 3u);
+  ASSERT_TRUE(log.ReleaseStalled());
+  EXPECT_EQ(answered, std::vector<std::string>{"a"});
+  log.FailWrites(true);
+  ASSERT_TRUE(log.ReleaseStalled());
+  log.FailWrites(false);
+  EXPECT_EQ(answered, (std::vector<std::string>{"a", "b refused"}));
+  log.DropStalled();
+  EXPECT_FALSE(log.ReleaseStalled());
+  EXPECT_EQ(answered.size(), 2u) << "a dropped append is never answered";
+  EXPECT_EQ(log.LastSequence(), 1u);
+  append("d");  // nothing held: at once
+  EXPECT_EQ(log.LastSequence(), 2u);
+}
+
 TEST(RocksDbEventLog, ReopenKeepsEventsChainAndIdempotency) {
   TempDir dir;
   RocksDbLogOptions o;
