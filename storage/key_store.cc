@@ -23,6 +23,10 @@ constexpr char kHashKey[] = "m:hash";
 constexpr char kErasuresKey[] = "m:erasures";
 // Keys kept in memory; past this the cache starts over.
 constexpr size_t kCacheEntries = 1 << 16;
+// A key read from disk brings the ones made after it too (as many as one
+// pool): keys are made in order as the log grows, so a reader going
+// through the log (a rebuild, `dfm log dump`) asks for them next.
+constexpr size_t kReadAhead = 256;
 
 std::string RowKey(char kind, uint64_t no) {
   std::string k(1, kind);
@@ -59,10 +63,33 @@ struct RocksDbKeyStore::Impl {
   std::string hash_key;
   std::atomic<uint64_t> erasures{0};
 
-  void Remember(uint64_t no, const std::string& key) const {
+  // Bumped by every Destroy (under cache_mu): a key read from disk before
+  // it is not remembered after it.
+  mutable uint64_t destroys = 0;
+
+  // `seen`: `destroys` before the key was read.
+  void Remember(uint64_t no, const std::string& key, uint64_t seen) const {
     std::unique_lock<std::shared_mutex> lk(cache_mu);
+    if (destroys != seen) return;
     if (cache.size() >= kCacheEntries) cache.clear();
     cache.emplace(no, key);
+  }
+
+  // Remembers the keys that follow `no` (kReadAhead at most, one seek).
+  void ReadAhead(uint64_t no, uint64_t seen) const {
+    std::vector<std::pair<uint64_t, std::string>> found;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    const std::string first = RowKey('k', no + 1);
+    for (it->Seek(first); it->Valid() && found.size() < kReadAhead; it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() != first.size() || k[0] != 'k') break;
+      if (it->value().size() != kKeyBytes) continue;
+      found.emplace_back(DecodeFixed64BE(k.data() + 1), it->value().ToString());
+    }
+    std::unique_lock<std::shared_mutex> lk(cache_mu);
+    if (destroys != seen) return;
+    if (cache.size() + found.size() >= kCacheEntries) cache.clear();
+    for (auto& [n, key] : found) cache.emplace(n, std::move(key));
   }
 };
 
@@ -150,7 +177,12 @@ Status RocksDbKeyStore::NewKey(uint64_t* no, std::string* key) {
     wo.sync = true;
     Status s = FromRocks(m.db->Write(wo, &wb));
     if (!s.ok()) return s;
-    for (uint64_t n = m.pool_end; n < end; ++n) m.Remember(n, made[n - m.pool_end]);
+    {
+      // New keys: nobody can have destroyed them yet.
+      std::unique_lock<std::shared_mutex> clk(m.cache_mu);
+      if (m.cache.size() + made.size() >= kCacheEntries) m.cache.clear();
+      for (uint64_t n = m.pool_end; n < end; ++n) m.cache.emplace(n, made[n - m.pool_end]);
+    }
     m.pool_end = end;
   }
   *no = m.pool_next++;
@@ -160,6 +192,7 @@ Status RocksDbKeyStore::NewKey(uint64_t* no, std::string* key) {
 
 KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
   Impl& m = *impl_;
+  uint64_t seen = 0;
   {
     std::shared_lock<std::shared_mutex> lk(m.cache_mu);
     auto it = m.cache.find(no);
@@ -167,10 +200,12 @@ KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
       *key = it->second;
       return Found::kKey;
     }
+    seen = m.destroys;
   }
   std::string v;
   if (m.db->Get(rocksdb::ReadOptions(), RowKey('k', no), &v).ok() && v.size() == kKeyBytes) {
-    m.Remember(no, v);
+    m.Remember(no, v, seen);
+    m.ReadAhead(no, seen);
     *key = std::move(v);
     return Found::kKey;
   }
@@ -180,7 +215,7 @@ KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
     std::lock_guard<std::mutex> lk(m.catch_up_mu);
     if (m.db->TryCatchUpWithPrimary().ok()) {
       if (m.db->Get(rocksdb::ReadOptions(), RowKey('k', no), &v).ok() && v.size() == kKeyBytes) {
-        m.Remember(no, v);
+        m.Remember(no, v, seen);
         *key = std::move(v);
         return Found::kKey;
       }
@@ -207,6 +242,7 @@ Status RocksDbKeyStore::Destroy(const std::vector<uint64_t>& nos) {
   {
     std::unique_lock<std::shared_mutex> clk(m.cache_mu);
     for (uint64_t n : nos) m.cache.erase(n);
+    m.destroys++;
   }
   // The deletions only hide the keys: flush them, then rewrite every file
   // that still holds a destroyed key's bytes, down to the bottom level.

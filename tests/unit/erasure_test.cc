@@ -333,6 +333,39 @@ TEST(KeyStoreTest, KeysSurviveAReopenAndDestroyedOnesLeaveTheFiles) {
   EXPECT_EQ(ks->Get(a, &got), KeyStore::Found::kDestroyed);
 }
 
+// A key read from disk brings the next ones into the cache (a reader going
+// through the log asks for them next); a destroyed key never comes back
+// from there.
+TEST(KeyStoreTest, AReadBringsTheNextKeysButNeverADestroyedOne) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("keys");
+  std::map<uint64_t, std::string> made;
+  {
+    std::unique_ptr<RocksDbKeyStore> ks;
+    ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+    for (int i = 0; i < 600; ++i) {  // more than two pools
+      uint64_t no = 0;
+      std::string key;
+      ASSERT_TRUE(ks->NewKey(&no, &key).ok());
+      made[no] = key;
+    }
+  }
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+  const uint64_t first = made.begin()->first;
+  std::string got;
+  ASSERT_EQ(ks->Get(first, &got), KeyStore::Found::kKey);  // reads ahead
+  ASSERT_TRUE(ks->Destroy({first + 5}).ok());
+  for (const auto& [no, key] : made) {
+    if (no == first + 5) {
+      EXPECT_EQ(ks->Get(no, &got), KeyStore::Found::kDestroyed);
+      continue;
+    }
+    ASSERT_EQ(ks->Get(no, &got), KeyStore::Found::kKey) << no;
+    EXPECT_EQ(got, key) << no;
+  }
+}
+
 TEST(ErasureTest, ARestoredOlderKeyStoreIsErasedAgainFromTheLog) {
   testing::TempDir dir;
   std::shared_ptr<RocksDbKeyStore> keys;
