@@ -561,7 +561,10 @@ class RestartTest(unittest.TestCase):
         return base.restart_after_kill9(sbx)
 
     def test_verity_state_survives_kill9(self):
-        sbx = base.Sandbox(VERITY, self.tmp, ["--state", os.path.join(self.tmp, "verity.json")],
+        # No delivery delay: a restart can take less than the default 50 ms,
+        # and the message would still read "sent" (CI met it, twice).
+        sbx = base.Sandbox(VERITY, self.tmp, ["--state", os.path.join(self.tmp, "verity.json"),
+                                              "--delivery-delay-ms", "0"],
                            port=base.free_port()).start()
         auth = {"Authorization": "Bearer sandbox-verity-key"}
         try:
@@ -585,7 +588,8 @@ class RestartTest(unittest.TestCase):
             self.assertEqual(sbx.stop(), 0)
 
     def test_twilio_state_survives_kill9(self):
-        sbx = base.Sandbox(TWILIO, self.tmp, ["--state", os.path.join(self.tmp, "twilio.json")],
+        sbx = base.Sandbox(TWILIO, self.tmp, ["--state", os.path.join(self.tmp, "twilio.json"),
+                                              "--delivery-delay-ms", "0"],
                            port=base.free_port()).start()
         sid_ = "AC0123456789abcdef0123456789abcdef"
         auth = {"Authorization": "Basic " + base64.b64encode((sid_ + ":sandbox-twilio-token").encode()).decode()}
