@@ -457,6 +457,13 @@ void DecideLists(const ContactState& s, const ContactFact& fact, const SyncConte
     return l;
   };
   std::set<std::string> was = lists(before), now = lists(after);
+  // Never onto a dialer's list while the person is opted out of calls
+  // (their own opt-out, as decided so far, or an erased earlier owner's of
+  // the number): nothing is added, and a removal (which takes the contact
+  // out of every list) writes nothing back.
+  const bool no_calls =
+      OptedOut(s, decided, channels::kCall, nullptr) || ErasedOptOut(s, ctx, channels::kCall, nullptr);
+  if (no_calls) now.clear();
   std::vector<std::string> add, remove;
   for (const auto& l : now)
     if (!was.count(l)) add.push_back(l);
@@ -682,11 +689,11 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
   if (fact.kind != ContactFact::Kind::kUpsert) return out;
   for (const auto& e : out)
     if (e.type == ev::kFactRejected) return out;
-  DecideLists(s, fact, ctx, out, &out);
   for (const Consent& c : fact.consents) {
     model::DecideConsent(s, fact, c, ctx, t, &out);
     model::DecideClassifierRequest(s, fact, c, ctx, t, &out);
   }
+  DecideLists(s, fact, ctx, out, &out);  // after the fact's own opt-outs: it reads them
   if (s.exists || !consent_only)
     for (const Activity& a : fact.activities) DecideActivity(s, fact, a, ctx, t, &out);
   if (!consent_only) model::DecideEnrichmentRequest(s, fact, ctx, out, &out);

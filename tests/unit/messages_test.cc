@@ -560,6 +560,39 @@ TEST_F(MessageModelTest, TagsMapToListsAddedRemovedAndReAdded) {
   EXPECT_TRUE(Of(Step(vip), ev::kPushRequested, "lists").empty());
 }
 
+// A person opted out of calls is put on no dialer list: a tag that maps to
+// one adds nothing, and a tag change takes them off every list (the
+// opt-out in the same webhook as the tags counts too).
+TEST_F(MessageModelTest, NoDialerListWhileOptedOutOfCalls) {
+  ContactFact f = Known();
+  f.fields["tags"] = "hot\nnew lead";
+  ASSERT_EQ(Of(Step(f), ev::kPushRequested, "lists").size(), 1u);  // on 101
+  ContactFact dnd = Known();
+  dnd.fields["tags"] = "call now\nhot\nnew lead";  // would add 102
+  dnd.source_time_us = 2;
+  Consent c;
+  c.change = Consent::Change::kOptOut;
+  c.channels = {"call"};
+  c.reason = "dndSettings.Call";
+  dnd.consents.push_back(c);
+  auto es = Step(dnd);
+  ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
+  auto lists = Of(es, ev::kPushRequested, "lists");
+  ASSERT_EQ(lists.size(), 1u) << "out of the list it was on";
+  EXPECT_EQ(lists[0].fields.at("lists_add"), "");
+  EXPECT_EQ(lists[0].fields.at("lists_remove"), "101");
+  EXPECT_EQ(lists[0].fields.at("lists_keep"), "");
+  ContactFact vip = Known();
+  vip.fields["tags"] = "call now\nhot\nnew lead\nvip";
+  vip.source_time_us = 3;
+  // (Membership is not tracked, only tags: the removal from every list is
+  // sent again, which changes nothing.)
+  for (const auto& p : Of(Step(vip), ev::kPushRequested, "lists")) {
+    EXPECT_EQ(p.fields.at("lists_add"), "") << "nothing added while opted out";
+    EXPECT_EQ(p.fields.at("lists_keep"), "");
+  }
+}
+
 TEST_F(MessageModelTest, AStrangersDeliveryStatusCreatesNoContact) {
   Activity st;
   st.kind = Activity::Kind::kStatus;
