@@ -319,7 +319,10 @@ void PumpQueues(Self* self) {
     }
     std::string id = *pos;
     q->erase(pos);
-    if (Withheld(self, id)) continue;
+    if (Withheld(self, id)) {
+      st.breaker->OnNeutral();  // it never went: a half-open trial is not spent on it
+      continue;
+    }
     SpendPairToken(st, st.items.at(id).order.request.contact_id, now);
     Send(self, id);
   }
@@ -377,6 +380,7 @@ void OnDone(Self* self, HttpDone& d) {
     asked.fields = it.order.request.fields;
     asked.channel = it.order.request.channel;
     if (st.cfg.client->MayApplyTwice(asked)) {
+      st.breaker->OnFailure(now);  // no answer: as any transport failure (a half-open trial ends)
       attempted.outcome = "failed";
       DomainEvent dead = Event(it, ev::kPushDeadLettered);
       dead.reason = "no answer (" + r.detail + "): not tried again, since " + st.cfg.system +
@@ -495,6 +499,8 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
   auto& it = found->second;
   st.in_flight--;
   st.busy.erase(it.order.request.contact_id);
+  // Unless it goes now, it never went: a half-open trial is not spent on it.
+  if (it.cancelled || !r.error.empty() || r.duplicate) st.breaker->OnNeutral();
   if (it.cancelled) {  // an opt-out came meanwhile: it never went
     st.cancelled++;
     Count(&PushOpCounters::cancelled, st, it);
@@ -522,7 +528,11 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
     Drop(st, found);
   } else {
     it.sending_recorded = true;
-    if (!Withheld(self, r.push_id)) Send(self, r.push_id);  // the gate may have closed meanwhile
+    if (Withheld(self, r.push_id)) {  // the gate closed meanwhile
+      st.breaker->OnNeutral();
+    } else {
+      Send(self, r.push_id);
+    }
   }
   Pump(self);
 }

@@ -120,19 +120,29 @@ class ActorTest : public ::testing::Test {
         reports_));
   }
 
-  // `status`: the board it publishes on (none when null).
-  caf::actor Connector(std::shared_ptr<ScriptedClient> client, Credentials creds = {},
-                       std::shared_ptr<ConnectorStatus> status = nullptr) {
+  // The default tenant's Aloware connector on `client`, seeded.
+  static ConnectorSettings Settings(std::shared_ptr<ScriptedClient> client) {
     ConnectorSettings s;
     s.tenant = "default";
     s.system = "aloware";
-    s.client = client;
-    s.credentials = creds;
+    s.client = std::move(client);
     s.seed = 7;
-    s.status = std::move(status);
+    return s;
+  }
+
+  caf::actor Connector(const ConnectorSettings& s) {
     auto a = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
     sched_->run();
     return a;
+  }
+
+  // `status`: the board it publishes on (none when null).
+  caf::actor Connector(std::shared_ptr<ScriptedClient> client, Credentials creds = {},
+                       std::shared_ptr<ConnectorStatus> status = nullptr) {
+    ConnectorSettings s = Settings(std::move(client));
+    s.credentials = creds;
+    s.status = std::move(status);
+    return Connector(s);
   }
 
   PushOrder Order(const std::string& push_id, const std::string& contact, int priority = 0) {

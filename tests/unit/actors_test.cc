@@ -543,15 +543,11 @@ TEST_F(ActorTest, ConnectorPublishesItsStateForHealth) {
   auto status = std::make_shared<ConnectorStatus>();
   status->tenant = "default";
   status->system = "aloware";
-  ConnectorSettings s;
-  s.tenant = "default";
-  s.system = "aloware";
-  s.client = client;
-  s.seed = 7;
+  ConnectorSettings s = Settings(client);
   s.breaker_threshold = 2;
   s.breaker_open_us = 10'000'000;
   s.status = status;
-  auto c = Keep(sys_->spawn(ConnectorActor, std::shared_ptr<const SyncEnv>(env_), ReportSink(), s));
+  auto c = Connector(s);
   SyncStatusBoard board;
   board.sync_enabled = true;
   board.connectors.push_back(status);
@@ -734,6 +730,52 @@ TEST_F(ActorTest, AClaimTheNextFactRecordsFirstHoldsUntilThatIsProjected) {
   for (const auto& e : all)
     if (e.type == ev::kContactCreated) created.insert(e.stream);
   EXPECT_EQ(created.size(), 1u) << "one person, one contact";
+}
+
+// A half-open circuit breaker's trial ends however the trial does: a
+// send left unanswered and not tried again (MayApplyTwice) counts as a
+// failure, a send withheld at the gate never went. Before, either left the
+// breaker waiting for the trial for ever and the connector never sent
+// again (seen once in the simulation, seed 1425 of an interim build).
+TEST_F(ActorTest, ABreakersTrialEndsWhenTheTrialIsDeadLetteredOrWithheld) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->sends_not_idempotent = true;
+  env_->gate = std::make_shared<SendGate>();
+  ConnectorSettings s = Settings(client);
+  s.breaker_threshold = 1;
+  s.breaker_open_us = 10'000'000;
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  client->Answer(0, 503);  // trips the breaker
+  sched_->run();
+  PushOrder send = Order("p-send", "c2");
+  send.request.op = "send";
+  send.request.channel = "sms";
+  send.request.fields = {{"phone", "+12055550143"}, {"body", "hi"}};
+  send.request.priority = 1;  // picked before p1's retry
+  caf::anon_send(c, send);
+  sched_->run();
+  Advance(10'000'000);  // half-open: one trial goes, the send
+  ASSERT_EQ(client->pushes.size(), 2u);
+  ASSERT_EQ(client->pushes[1].req.push_id, "p-send");
+  client->Answer(1, 0);  // no answer: dead-lettered, a failure; the breaker opens again
+  sched_->run();
+  Advance(Backoff().max_us + 10'000'000);
+  ASSERT_EQ(client->pushes.size(), 3u) << "the next trial went";
+  EXPECT_EQ(client->pushes[2].req.push_id, "p1");
+  client->Answer(2, 503);  // open again
+  sched_->run();
+  // A trial withheld at the gate does not hold the breaker either.
+  env_->gate->Close("default", "+12055550144", {"sms"});
+  send.request.push_id = "p-send-2";
+  send.request.contact_id = "c3";
+  send.request.fields = {{"phone", "+12055550144"}, {"body", "hi"}};
+  caf::anon_send(c, send);
+  sched_->run();
+  Advance(Backoff().max_us + 10'000'000);
+  ASSERT_EQ(client->pushes.size(), 4u) << "withheld, then the next trial went";
+  EXPECT_EQ(client->pushes[3].req.push_id, "p1");
 }
 
 // Simulation seeds 4755 and 8006: a person who opted out is erased; a new
