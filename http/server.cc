@@ -110,7 +110,8 @@ struct HttpFront::Impl {
                                              bool admin_listener);
   void Respond(const restinio::request_handle_t& req, const std::string& request_id, int status,
                std::string body, bool close = false, int retry_after_s = 0,
-               const char* content_type = "application/json");
+               const char* content_type = "application/json",
+               const std::vector<std::pair<std::string, std::string>>* headers = nullptr);
   void HandleWebhook(const restinio::request_handle_t& req, const std::string& request_id);
   // True when the request's client is within server.rate_limit_per_ip;
   // otherwise answers it (a status its sender retries, with Retry-After).
@@ -154,11 +155,14 @@ HttpFront::~HttpFront() = default;
 
 void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::string& request_id,
                               int status, std::string body, bool close, int retry_after_s,
-                              const char* content_type) {
+                              const char* content_type,
+                              const std::vector<std::pair<std::string, std::string>>* headers) {
   auto resp = req->create_response(restinio::http_status_line_t{
       restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, ReasonPhrase(status)});
   resp.append_header(restinio::http_field::content_type, content_type)
       .append_header("X-Request-ID", request_id);
+  if (headers)
+    for (const auto& [name, value] : *headers) resp.append_header(name, value);
   if (retry_after_s > 0) resp.append_header("Retry-After", std::to_string(retry_after_s));
   if (close) resp.connection_close();
   // A handshake's text/plain answer is the vendor's challenge, byte for byte.
@@ -382,7 +386,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     logger->info("request_id={} path=\"{}\" status={} event=webhook_handshake", request_id,
                  LogText(h.path()), prepared.handshake->status);
     Respond(req, request_id, prepared.handshake->status, std::move(prepared.handshake->body),
-            false, 0, prepared.handshake->content_type.c_str());
+            false, 0, prepared.handshake->content_type.c_str(), &prepared.handshake->headers);
     return;
   }
   if (prepared.test_ping) {

@@ -70,6 +70,14 @@ struct HandshakeAnswer {
   int status = 200;
   std::string body;
   std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;  // sent as they are (a page's CSP)
+
+  static HandshakeAnswer Plain(int status, std::string body) {
+    HandshakeAnswer a;
+    a.status = status;
+    a.body = std::move(body);
+    return a;
+  }
 };
 
 class WebhookSource {

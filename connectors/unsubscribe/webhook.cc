@@ -59,6 +59,14 @@ class UnsubscribeSource : public WebhookSource {
     Status s = Read(req, &link);
     HandshakeAnswer a;
     a.content_type = "text/html; charset=utf-8";
+    // No script, no outside resource, no framing (a button a page of
+    // someone else's could overlay), and the link's token never leaves as
+    // a Referer.
+    a.headers = {{"Content-Security-Policy",
+                  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                  "frame-ancestors 'none'; base-uri 'none'"},
+                 {"Referrer-Policy", "no-referrer"},
+                 {"X-Frame-Options", "DENY"}};
     if (!s.ok()) {
       a.status = 400;
       a.body = Page("This unsubscribe link is not valid", "<p>" + HtmlEscape(s.message()) + ".</p>");

@@ -138,10 +138,10 @@ class WhatsAppSource : public WebhookSource {
     const std::string token = QueryValue(req.target, "hub.verify_token");
     const std::string challenge = QueryValue(req.target, "hub.challenge");
     if (mode != "subscribe" || verify_token_.empty() || !ConstantTimeEquals(token, verify_token_))
-      return HandshakeAnswer{403, "verification failed: hub.mode or hub.verify_token is wrong"};
+      return HandshakeAnswer::Plain(403, "verification failed: hub.mode or hub.verify_token is wrong");
     if (challenge.empty() || challenge.size() > 256)
-      return HandshakeAnswer{400, "hub.challenge is missing or too long"};
-    return HandshakeAnswer{200, challenge};
+      return HandshakeAnswer::Plain(400, "hub.challenge is missing or too long");
+    return HandshakeAnswer::Plain(200, challenge);
   }
 
   const std::vector<std::string_view>& HeadersToRecord() const override {

@@ -74,8 +74,8 @@ class EmailTelnyxTest(unittest.TestCase):
 
     def post(self, url, body=b"List-Unsubscribe=One-Click", headers=FORM, method="POST"):
         u = urllib.parse.urlsplit(url)
-        status, _, text = dfmtest.request("127.0.0.1", u.port, method, u.path + "?" + u.query,
-                                          body=body, headers=headers)
+        status, self.last_headers, text = dfmtest.request("127.0.0.1", u.port, method, u.path + "?" + u.query,
+                                                          body=body, headers=headers)
         return status, text
 
     def email_dnd(self, email):
@@ -95,6 +95,10 @@ class EmailTelnyxTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertIn(b"a\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2@example.com", page)
         self.assertNotIn(b"ada.unsub@", page)
+        seen = {k.lower(): v for k, v in dict(self.last_headers).items()}
+        self.assertIn("default-src 'none'", seen.get("content-security-policy", ""))
+        self.assertIn("frame-ancestors 'none'", seen.get("content-security-policy", ""))
+        self.assertEqual(seen.get("referrer-policy"), "no-referrer")
         self.assertEqual(self.events("contact.opted_out"), [], "a GET changes nothing")
 
         t0 = time.time()

@@ -183,8 +183,15 @@ TEST(UnsubscribeEndpoint, TheGetPageAsksAndShowsTheAddressMasked) {
   EXPECT_EQ(page->body.find("ada@"), std::string::npos);
   EXPECT_NE(page->body.find("name=\"List-Unsubscribe\" value=\"One-Click\""), std::string::npos);
   EXPECT_NE(page->body.find("method=\"post\""), std::string::npos);
+  std::map<std::string, std::string> headers(page->headers.begin(), page->headers.end());
+  EXPECT_EQ(headers["Content-Security-Policy"],
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'");
+  EXPECT_EQ(headers["Referrer-Policy"], "no-referrer");
+  EXPECT_EQ(headers["X-Frame-Options"], "DENY");
   Request bad("", "/webhooks/unsubscribe?u=AAAA");
   EXPECT_EQ(src->Handshake(bad.in)->status, 400);
+  EXPECT_EQ(src->Handshake(bad.in)->headers.size(), 3u);
 }
 
 TEST(UnsubscribeMapper, IsThePersonsOptOutOfEmail) {
