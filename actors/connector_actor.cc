@@ -137,6 +137,28 @@ void Refresh(Self* self) {
   st.cfg.client->RefreshToken(st.creds, [me](TokenGrant g) { caf::anon_send(me, TokenDone{std::move(g)}); });
 }
 
+// Whether the vendor could carry `it` out twice (VendorClient::MayApplyTwice).
+bool MayApplyTwice(const ConnectorState& st, const ConnectorState::Item& it) {
+  PushRequest asked;
+  asked.op = it.order.request.op;
+  asked.fields = it.order.request.fields;
+  asked.channel = it.order.request.channel;
+  return st.cfg.client->MayApplyTwice(asked);
+}
+
+// Gives the push up after its last attempt: the attempt (outcome
+// "failed") and the dead letter are reported, and it is no longer held.
+void DeadLetter(Self* self, std::map<std::string, ConnectorState::Item>::iterator found,
+                DomainEvent attempted, DomainEvent dead) {
+  auto& st = self->state;
+  attempted.outcome = "failed";
+  st.dead++;
+  Count(&PushOpCounters::attempts_failed, st, found->second);
+  Count(&PushOpCounters::dead_lettered, st, found->second);
+  Report(self, found->second, {std::move(attempted), std::move(dead)});
+  Drop(st, found);
+}
+
 // A push the vendor could carry out twice (MayApplyTwice) goes only once
 // its push.sending is durable in the contact's stream: counted in flight
 // meanwhile, answered by SendRecorded (OnSendRecorded). True when that
@@ -144,12 +166,7 @@ void Refresh(Self* self) {
 bool RecordSending(Self* self, const std::string& push_id) {
   auto& st = self->state;
   auto& it = st.items.at(push_id);
-  if (it.sending_recorded) return false;
-  PushRequest asked;
-  asked.op = it.order.request.op;
-  asked.fields = it.order.request.fields;
-  asked.channel = it.order.request.channel;
-  if (!st.cfg.client->MayApplyTwice(asked)) return false;
+  if (it.sending_recorded || !MayApplyTwice(st, it)) return false;
   st.in_flight++;
   st.busy.insert(it.order.request.contact_id);
   DomainEvent e = Event(it, ev::kPushSending);
@@ -375,21 +392,12 @@ void OnDone(Self* self, HttpDone& d) {
   if (r.http_status == 0 && !r.not_sent && it.attempt < st.cfg.backoff.max_attempts) {
     // No answer: the vendor may have done it. Not again if a repeat could
     // do it twice (VendorClient::MayApplyTwice).
-    PushRequest asked;
-    asked.op = it.order.request.op;
-    asked.fields = it.order.request.fields;
-    asked.channel = it.order.request.channel;
-    if (st.cfg.client->MayApplyTwice(asked)) {
+    if (MayApplyTwice(st, it)) {
       st.breaker->OnFailure(now);  // no answer: as any transport failure (a half-open trial ends)
-      attempted.outcome = "failed";
       DomainEvent dead = Event(it, ev::kPushDeadLettered);
       dead.reason = "no answer (" + r.detail + "): not tried again, since " + st.cfg.system +
                     " may have done it and a repeat could do it twice";
-      st.dead++;
-      Count(&PushOpCounters::attempts_failed, st, it);
-      Count(&PushOpCounters::dead_lettered, st, it);
-      Report(self, it, {attempted, dead});
-      Drop(st, found);
+      DeadLetter(self, found, std::move(attempted), std::move(dead));
       Pump(self);
       return;
     }
@@ -451,15 +459,10 @@ void OnDone(Self* self, HttpDone& d) {
         st.breaker->OnNeutral();
       }
       if (it.attempt >= st.cfg.backoff.max_attempts) {
-        attempted.outcome = "failed";
         DomainEvent dead = Event(it, ev::kPushDeadLettered);
         dead.http_status = r.http_status;
         dead.reason = "retries exhausted after " + std::to_string(it.attempt) + " attempts: " + r.detail;
-        st.dead++;
-        Count(&PushOpCounters::attempts_failed, st, it);
-        Count(&PushOpCounters::dead_lettered, st, it);
-        Report(self, it, {attempted, dead});
-        Drop(st, found);
+        DeadLetter(self, found, std::move(attempted), std::move(dead));
         break;
       }
       std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -476,16 +479,11 @@ void OnDone(Self* self, HttpDone& d) {
     }
     case AttemptOutcome::kFail: {
       st.breaker->OnSuccess();  // the vendor answered: it is up, the request was wrong
-      attempted.outcome = "failed";
       DomainEvent dead = Event(it, ev::kPushDeadLettered);
       dead.http_status = r.http_status;
       dead.reason = r.detail.empty() ? "HTTP " + std::to_string(r.http_status) : r.detail;
       if (r.recipient_opted_out) dead.outcome = kRecipientOptedOut;  // a consent statement
-      st.dead++;
-      Count(&PushOpCounters::attempts_failed, st, it);
-      Count(&PushOpCounters::dead_lettered, st, it);
-      Report(self, it, {attempted, dead});
-      Drop(st, found);
+      DeadLetter(self, found, std::move(attempted), std::move(dead));
       break;
     }
   }
@@ -514,18 +512,13 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
   } else if (r.duplicate) {
     // An earlier run recorded it and stopped before its outcome: the
     // vendor may have done it. Not again (as after no answer, OnDone).
+    ++it.attempt;
     DomainEvent attempted = Event(it, ev::kPushAttempted);
-    attempted.attempt = ++it.attempt;
-    attempted.outcome = "failed";
     attempted.detail = "begun before a restart, outcome unknown";
     DomainEvent dead = Event(it, ev::kPushDeadLettered);
     dead.reason = "begun before a restart, outcome unknown: not tried again, since " +
                   st.cfg.system + " may have done it and a repeat could do it twice";
-    st.dead++;
-    Count(&PushOpCounters::attempts_failed, st, it);
-    Count(&PushOpCounters::dead_lettered, st, it);
-    Report(self, it, {attempted, dead});
-    Drop(st, found);
+    DeadLetter(self, found, std::move(attempted), std::move(dead));
   } else {
     it.sending_recorded = true;
     if (Withheld(self, r.push_id)) {  // the gate closed meanwhile

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -63,33 +64,37 @@ struct RocksDbKeyStore::Impl {
   std::string hash_key;
   std::atomic<uint64_t> erasures{0};
 
-  // Bumped by every Destroy (under cache_mu): a key read from disk before
-  // it is not remembered after it.
+  // Bumped by every Destroy (under cache_mu): keys read from disk before
+  // it are not remembered after it.
   mutable uint64_t destroys = 0;
 
-  // `seen`: `destroys` before the key was read.
-  void Remember(uint64_t no, const std::string& key, uint64_t seen) const {
+  // Remembers `keys` unless a Destroy came since `seen` (`destroys` before
+  // they were read; nullopt: new keys, which nobody can have destroyed).
+  void Remember(std::vector<std::pair<uint64_t, std::string>> keys, std::optional<uint64_t> seen) const {
     std::unique_lock<std::shared_mutex> lk(cache_mu);
-    if (destroys != seen) return;
-    if (cache.size() >= kCacheEntries) cache.clear();
-    cache.emplace(no, key);
+    if (seen && destroys != *seen) return;
+    if (cache.size() + keys.size() >= kCacheEntries) cache.clear();
+    for (auto& [n, key] : keys) cache.emplace(n, std::move(key));
   }
 
-  // Remembers the keys that follow `no` (kReadAhead at most, one seek).
-  void ReadAhead(uint64_t no, uint64_t seen) const {
+  // Key `no` from disk and, when it is there, the ones made after it
+  // (kReadAhead in all, one seek). False when `no` is not a key (destroyed,
+  // or never made).
+  bool Read(uint64_t no, std::string* key, uint64_t seen) const {
     std::vector<std::pair<uint64_t, std::string>> found;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    const std::string first = RowKey('k', no + 1);
-    for (it->Seek(first); it->Valid() && found.size() < kReadAhead; it->Next()) {
+    const std::string first = RowKey('k', no);
+    it->Seek(first);
+    if (!it->Valid() || it->key() != first || it->value().size() != kKeyBytes) return false;
+    for (; it->Valid() && found.size() < kReadAhead; it->Next()) {
       const rocksdb::Slice k = it->key();
       if (k.size() != first.size() || k[0] != 'k') break;
       if (it->value().size() != kKeyBytes) continue;
       found.emplace_back(DecodeFixed64BE(k.data() + 1), it->value().ToString());
     }
-    std::unique_lock<std::shared_mutex> lk(cache_mu);
-    if (destroys != seen) return;
-    if (cache.size() + found.size() >= kCacheEntries) cache.clear();
-    for (auto& [n, key] : found) cache.emplace(n, std::move(key));
+    *key = found[0].second;
+    Remember(std::move(found), seen);
+    return true;
   }
 };
 
@@ -177,12 +182,9 @@ Status RocksDbKeyStore::NewKey(uint64_t* no, std::string* key) {
     wo.sync = true;
     Status s = FromRocks(m.db->Write(wo, &wb));
     if (!s.ok()) return s;
-    {
-      // New keys: nobody can have destroyed them yet.
-      std::unique_lock<std::shared_mutex> clk(m.cache_mu);
-      if (m.cache.size() + made.size() >= kCacheEntries) m.cache.clear();
-      for (uint64_t n = m.pool_end; n < end; ++n) m.cache.emplace(n, made[n - m.pool_end]);
-    }
+    std::vector<std::pair<uint64_t, std::string>> keys;
+    for (uint64_t n = m.pool_end; n < end; ++n) keys.emplace_back(n, std::move(made[n - m.pool_end]));
+    m.Remember(std::move(keys), std::nullopt);
     m.pool_end = end;
   }
   *no = m.pool_next++;
@@ -202,23 +204,14 @@ KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
     }
     seen = m.destroys;
   }
+  if (m.Read(no, key, seen)) return Found::kKey;
   std::string v;
-  if (m.db->Get(rocksdb::ReadOptions(), RowKey('k', no), &v).ok() && v.size() == kKeyBytes) {
-    m.Remember(no, v, seen);
-    m.ReadAhead(no, seen);
-    *key = std::move(v);
-    return Found::kKey;
-  }
   if (m.db->Get(rocksdb::ReadOptions(), RowKey('d', no), &v).ok()) return Found::kDestroyed;
   if (m.read_only) {
     // Made by the service since this secondary last caught up?
     std::lock_guard<std::mutex> lk(m.catch_up_mu);
     if (m.db->TryCatchUpWithPrimary().ok()) {
-      if (m.db->Get(rocksdb::ReadOptions(), RowKey('k', no), &v).ok() && v.size() == kKeyBytes) {
-        m.Remember(no, v, seen);
-        *key = std::move(v);
-        return Found::kKey;
-      }
+      if (m.Read(no, key, seen)) return Found::kKey;
       if (m.db->Get(rocksdb::ReadOptions(), RowKey('d', no), &v).ok()) return Found::kDestroyed;
     }
   }
