@@ -171,7 +171,7 @@ def main():
         wait_for("the people in Verity", lambda: len(
             {c.get("phone") for c in verity.contacts() if c.get("phone") in people}) == len(people), timeout=90)
 
-        stopped, texted = set(), {}
+        stopped, texted, deliveries = set(), {}, {}
 
         def stop_and_text(stop, text):
             for phone in stop:
@@ -190,6 +190,7 @@ def main():
                 status, body = ghl.post("/_sandbox/provider-outbound", {
                     "contactId": ids[phone], "message": f"Hello {phone[-4:]}", "type": "SMS"})
                 assert status == 200, body
+                deliveries[phone] = body.get("webhooks")  # how GoHighLevel's posts were answered
                 texted[phone] = texted.get(phone, 0) + 1
 
         def texts_to(phone):
@@ -229,7 +230,11 @@ def main():
         killed = time.time()
         nats.kill9(1)
         stop_and_text(people[8:9], people[8:10])
-        wait_for("the text after a NATS server died", lambda: texts_to(people[9]), timeout=90)
+        try:
+            wait_for("the text after a NATS server died", lambda: texts_to(people[9]), timeout=90)
+        except AssertionError:
+            raise AssertionError("no text after a NATS server died; GoHighLevel's request to send it "
+                                 f"was answered {deliveries.get(people[9])}")
         nats_failover = time.time() - killed
         print(f"NATS server n1 killed: the sync texted again after {nats_failover:.1f} s", flush=True)
         time.sleep(args.seconds / 2)
