@@ -613,6 +613,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   // connector's own validation runs.
   bool url_problem = false;
   std::map<std::string, std::string> webhook_secrets;  // "<system>\n<secret>" -> first tenant
+  std::map<std::string, std::string> tenant_keys;      // "<system>\n<tenant key>" -> first tenant
   for (const auto& tenant : c.tenants_) {
     std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const Connector* con : Connectors()) {
@@ -654,6 +655,16 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
              "required while " + con->system + " is enabled (tenant " + tenant + "): " +
                  con->system + " signs the URL it posts to, which is checked against this one, "
                  "never against the request's Host or forwarded headers"});
+      }
+      // A sender serving many tenants (Connector::tenant_key) tells them
+      // apart by that setting alone: no two tenants may share it.
+      if (made && !con->tenant_key.empty()) {
+        const std::string& key = ss[con->tenant_key];
+        auto [it, fresh] = tenant_keys.try_emplace(con->system + "\n" + key, tenant);
+        if (!fresh && it->second != tenant)
+          problems->push_back({prefix + con->system + "." + con->tenant_key,
+                               "the same as tenant " + it->second +
+                                   "'s: its webhooks could not be told apart; each tenant has its own"});
       }
       // A secret that authenticates webhooks binds them to a tenant only if
       // no other tenant has it (a signed URL binds them by its path).

@@ -47,6 +47,13 @@ struct Connector {
   // The secret settings that authenticate its webhooks (a shared secret, not
   // a vendor's public key): no two tenants may hold the same one.
   std::vector<std::string> webhook_secret_keys;
+  // For a system whose one sender serves many tenants (WhatsApp: one Meta
+  // app signs every number's notifications with its one App Secret): the
+  // setting that tells the tenants apart ("phone_number_id"), which no two
+  // tenants may share; the front gives each webhook to the tenant its body
+  // names (WebhookSource::TenantKey). Such a system's secret is not in
+  // webhook_secret_keys: tenants may share it. Empty: the URL says.
+  std::string tenant_key;
 
   // Its webhooks: the source that verifies and identifies them, built from
   // a tenant's settings (every problem reported, null returned); null for a

@@ -26,12 +26,12 @@ namespace dfm {
 // The `outcome` label of dfm_webhooks_total: the answer's `status`
 // (accepted, duplicate, ignored) or its `error` code (docs/http-api.md);
 // anything else counts as "other".
-inline constexpr std::array<std::string_view, 13> kWebhookOutcomes = {
+inline constexpr std::array<std::string_view, 14> kWebhookOutcomes = {
     "accepted",       "duplicate",          "ignored",
     "not_found",      "method_not_allowed", "body_too_large",
     "rate_limited",   "unsupported_media_type", "unauthorized",
-    "malformed_body", "log_unavailable",    "shutting_down",
-    "other"};
+    "unknown_account", "malformed_body",    "log_unavailable",
+    "shutting_down",  "other"};
 
 // The index of `outcome` in kWebhookOutcomes ("other"'s when not there).
 constexpr size_t WebhookOutcome(std::string_view outcome) {

@@ -71,7 +71,11 @@ WebhookIngestor::WebhookIngestor(const Config& config)
       if (!c || !c->webhook_source) continue;  // it sends no webhooks
       std::vector<SettingProblem> problems;
       auto src = c->webhook_source(settings, &problems);
-      if (src) sources_[{tenant, system}] = std::move(src);
+      if (!src) continue;
+      sources_[{tenant, system}] = std::move(src);
+      if (!c->tenant_key.empty())
+        if (auto key = settings.find(c->tenant_key); key != settings.end() && !key->second.empty())
+          owners_[{system, key->second}] = tenant;
     }
   }
 }
@@ -114,6 +118,18 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   auto it = sources_.find({tenant, system});
   if (it == sources_.end()) {
     return not_found("system " + system + " is not configured for tenant " + tenant);
+  }
+  if (!get) {  // one sender for many tenants: the body says whose it is
+    if (auto key = it->second->TenantKey(req.body)) {
+      auto owner = owners_.find({system, *key});
+      if (owner == owners_.end())
+        return IngestError{401, "unknown_account",
+                           "the webhook is for an account (" + system +
+                               " tenant key) that no tenant here has",
+                           ""};
+      tenant = owner->second;
+      it = sources_.find({tenant, system});
+    }
   }
   const WebhookSource& src = *it->second;
   if (get) {

@@ -98,6 +98,9 @@ class WebhookIngestor {
   ServerSettings server_;
   std::vector<std::string> tenants_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<WebhookSource>> sources_;
+  // (system, tenant key) -> tenant, for systems whose one sender serves
+  // many tenants (Connector::tenant_key: WhatsApp's phone_number_id).
+  std::map<std::pair<std::string, std::string>, std::string> owners_;
 };
 
 }  // namespace dfm

@@ -112,6 +112,17 @@ class WebhookSource {
     return std::nullopt;
   }
 
+  // For a sender that serves several tenants from one account (one Meta
+  // app, one App Secret, for many WhatsApp numbers; Connector::tenant_key):
+  // the value in the body that says whose webhook it is, read before
+  // verification; the front hands the webhook to the tenant whose setting
+  // holds that value, and that tenant's own secret verifies it. nullopt: the
+  // body names none (the URL's tenant takes it, and its checks answer).
+  virtual std::optional<std::string> TenantKey(std::string_view body) const {
+    (void)body;
+    return std::nullopt;
+  }
+
   // True when this system's signature covers the public URL.
   virtual bool SignsUrl() const { return false; }
 

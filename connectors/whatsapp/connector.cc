@@ -11,7 +11,9 @@ Connector Make() {
   c.name = "WhatsApp";
   c.settings = WhatsAppWebhookSettings();
   for (auto& s : WhatsAppApiSettings()) c.settings.push_back(std::move(s));
-  c.webhook_secret_keys = {"app_secret"};
+  // One Meta app serves many tenants: the App Secret may be shared, the
+  // phone number id may not (docs/vendors/whatsapp.md, "One app, many tenants").
+  c.tenant_key = "phone_number_id";
   c.webhook_source = NewWhatsAppWebhookSource;
   c.map_webhook = MapWhatsAppWebhook;
   c.describe_webhook = [](const WebhookReceived& w) {

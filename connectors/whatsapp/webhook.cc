@@ -4,10 +4,13 @@
 // raw body keyed with the Meta app's App Secret (compared over the bytes as
 // sent: Meta signs its escaped-unicode form).
 //
-// Tenancy: every change of the notification must be about the tenant's own
-// business number (`value.metadata.phone_number_id` = `phone_number_id`):
-// a notification for another number is refused (401), so a tenant's
-// callback URL never takes another tenant's messages.
+// Tenancy: one Meta app may serve many tenants (one App Secret signs every
+// number's notifications), so the notification's number chooses the
+// tenant, not the URL: TenantKey is the first change's
+// `value.metadata.phone_number_id`, the front gives the notification to
+// the tenant whose `phone_number_id` it is (401 when none), and that
+// tenant's own App Secret verifies it. Every change must then be about
+// that number: one for another number is refused (401).
 //
 // Handshake: Meta verifies the callback URL with
 // `GET ?hub.mode=subscribe&hub.verify_token=<ours>&hub.challenge=<n>`:
@@ -47,6 +50,17 @@ class WhatsAppSource : public WebhookSource {
         number_id_(std::move(number_id)) {}
 
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
+
+  std::optional<std::string> TenantKey(std::string_view body) const override {
+    simdjson::dom::object obj;
+    if (!ParseJsonObject(body, &obj).ok()) return std::nullopt;
+    simdjson::dom::array entries, changes;
+    if (obj["entry"].get(entries) || entries.size() == 0) return std::nullopt;
+    if (entries.at(0)["changes"].get(changes) || changes.size() == 0) return std::nullopt;
+    std::string_view number;
+    if (changes.at(0)["value"]["metadata"]["phone_number_id"].get(number)) return std::nullopt;
+    return std::string(number);
+  }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
     Status s = VerifyHubSignature(req, key_, DigestText::kHex);

@@ -304,6 +304,24 @@ TEST(Config, TwoTenantsNeverShareAWebhookSecret) {
                     {"DFM_TENANTS_B_TWILIO_AUTH_TOKEN", "same"}},
                &problems);
   EXPECT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  // One Meta app serves many tenants: its App Secret is shared, each
+  // number is one tenant's (the number tells their webhooks apart).
+  auto whatsapp = [](const std::string& number_b) {
+    std::vector<std::pair<std::string, std::string>> env = {{"DFM_TENANTS", "a,b"}};
+    for (const auto& [t, number] : std::vector<std::pair<std::string, std::string>>{{"A", "111"}, {"B", number_b}}) {
+      env.emplace_back("DFM_TENANTS_" + t + "_WHATSAPP_APP_SECRET", "one-meta-app");
+      env.emplace_back("DFM_TENANTS_" + t + "_WHATSAPP_VERIFY_TOKEN", "vt-" + t);
+      env.emplace_back("DFM_TENANTS_" + t + "_WHATSAPP_PHONE_NUMBER_ID", number);
+    }
+    return env;
+  };
+  problems.clear();
+  auto shared = whatsapp("222");
+  Config::Load("", std::map<std::string, std::string>(shared.begin(), shared.end()), &problems);
+  EXPECT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  auto same_number = whatsapp("111");
+  Config::Load("", std::map<std::string, std::string>(same_number.begin(), same_number.end()), &problems);
+  EXPECT_TRUE(Has(problems, "tenants.b.whatsapp.phone_number_id", "the same as tenant a's"));
 }
 
 // Outbound credentials went wherever the base URL said, in the clear too.

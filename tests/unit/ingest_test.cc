@@ -1,6 +1,8 @@
 // WebhookIngestor: every answer short of the log, without HTTP.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "events/webhook_received.h"
 #include "http/ingest.h"
 #include "tests/support/fixtures.h"
@@ -116,6 +118,57 @@ TEST_F(Ingest, NamedTenantRoute) {
            {{"authorization", "Bearer at"}});
   ASSERT_FALSE(e);
   EXPECT_TRUE(out_.test_ping);
+}
+
+// One Meta app for many tenants: the notification's phone_number_id
+// chooses the tenant, whichever tenant's URL it came to, and that tenant's
+// own App Secret verifies it; a number no tenant has is refused and named.
+TEST(IngestSharedApp, TheNumberChoosesTheTenantAndItsSecretVerifies) {
+  Config::Env env = {{"DFM_TENANTS", "a,b,c"}};
+  for (const auto& [t, number, secret] : std::vector<std::array<std::string, 3>>{
+           {"A", "111", "one-app"}, {"B", "222", "one-app"}, {"C", "333", "own-app"}}) {
+    env["DFM_TENANTS_" + t + "_WHATSAPP_APP_SECRET"] = secret;
+    env["DFM_TENANTS_" + t + "_WHATSAPP_VERIFY_TOKEN"] = "vt-" + t;
+    env["DFM_TENANTS_" + t + "_WHATSAPP_PHONE_NUMBER_ID"] = number;
+  }
+  std::vector<ConfigProblem> problems;
+  Config config = Config::Load("", env, &problems);
+  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  WebhookIngestor ingestor(config);
+  auto post = [&](const std::string& target, const std::string& number, const std::string& secret,
+                  PreparedWebhook* out) {
+    const std::string body =
+        R"({"object":"whatsapp_business_account","entry":[{"id":"w","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"15550001","phone_number_id":")" +
+        number + R"("},"messages":[{"from":"16505551234","id":"wamid.)" + number +
+        R"(","timestamp":"1763661600","type":"text","text":{"body":"hi"}}]}}]}]})";
+    HeaderMap h = {{"content-type", "application/json"},
+                   {"x-hub-signature-256", "sha256=" + HexEncode(HmacKey(HmacKey::Digest::kSha256, secret).Mac(body))}};
+    HttpRequestView v;
+    v.method = "POST";
+    v.target = target;
+    v.body = body;
+    v.headers = &h;
+    return ingestor.Prepare(v, "rid", 0, out);
+  };
+  PreparedWebhook out;
+  auto e = post("/t/a/webhooks/whatsapp", "222", "one-app", &out);
+  ASSERT_FALSE(e) << e->detail;
+  EXPECT_EQ(out.tenant, "b") << "posted to a's URL, about b's number";
+  EXPECT_EQ(out.draft.tenant, "b");
+  e = post("/t/b/webhooks/whatsapp", "111", "one-app", &out);
+  ASSERT_FALSE(e) << e->detail;
+  EXPECT_EQ(out.tenant, "a");
+  e = post("/t/a/webhooks/whatsapp", "333", "one-app", &out);
+  ASSERT_TRUE(e) << "c has its own app: the shared secret does not reach it";
+  EXPECT_EQ(e->status, 401);
+  EXPECT_EQ(e->error, "unauthorized");
+  e = post("/t/a/webhooks/whatsapp", "333", "own-app", &out);
+  ASSERT_FALSE(e) << e->detail;
+  EXPECT_EQ(out.tenant, "c");
+  e = post("/t/a/webhooks/whatsapp", "999", "one-app", &out);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 401);
+  EXPECT_EQ(e->error, "unknown_account");
 }
 
 // The signed URL was rebuilt from the caller's Host and, from a trusted
