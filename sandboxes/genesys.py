@@ -28,6 +28,7 @@ import datetime
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import sys
 import time
@@ -40,6 +41,8 @@ from common import Response, Sandbox, json_bytes, json_response, parse_iso_ms, r
 ID_TYPES = ("Email", "Phone", "Opaque")
 MEDIA_TYPES = ("Image", "Video", "Audio", "File", "Link")
 RECEIPT_STATUSES = ("Delivered", "Failed")
+# The documented form of every time in Open Messaging: yyyy-MM-ddTHH:mm:ss.SSSZ.
+GENESYS_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 REASON_CODES = ("MessageExpired", "RateLimited", "MessageNotAllowed", "GeneralError", "UnsupportedMessage",
                 "UnknownMessage", "InvalidMessageStructure", "InvalidDestination", "ServerError",
                 "MediaTypeNotAllowed", "InvalidMediaContentLength", "RecipientOptedOut", "DataFiltered")
@@ -170,8 +173,8 @@ class GenesysSandbox(Sandbox):
         who = ch["from"]
         if not who.get("id") or who.get("idType") not in ID_TYPES:
             return error_body(400, "bad.request", "channel.from.id and channel.from.idType are required")
-        if parse_iso_ms(ch.get("time")) is None:
-            return error_body(400, "bad.request", "channel.time is required (ISO-8601)")
+        if not GENESYS_TIME.match(str(ch.get("time") or "")) or parse_iso_ms(ch.get("time")) is None:
+            return error_body(400, "bad.request", "channel.time is required as yyyy-MM-ddTHH:mm:ss.SSSZ")
         content = body.get("content") or []
         if not body.get("text") and not content:
             return error_body(400, "bad.request", "The message must contain text or content")
@@ -199,6 +202,9 @@ class GenesysSandbox(Sandbox):
         if not body.get("id") or not isinstance(body.get("channel"), dict) or \
                 not isinstance(body["channel"].get("to"), dict) or not body["channel"]["to"].get("id"):
             return error_body(400, "bad.request", "id and channel.to.id are required")
+        when = body["channel"].get("time")
+        if when is not None and not GENESYS_TIME.match(str(when)):
+            return error_body(400, "bad.request", "channel.time must be yyyy-MM-ddTHH:mm:ss.SSSZ")
         if body.get("status") not in RECEIPT_STATUSES:
             return error_body(400, "bad.request", "status must be Delivered or Failed")
         for r in body.get("reasons") or []:

@@ -76,7 +76,10 @@ std::optional<int64_t> ParseIso8601Micros(std::string_view s) {
   return secs * 1000000 + frac_us;
 }
 
-std::string FormatIso8601Micros(int64_t micros) {
+namespace {
+
+// `digits` fractional digits of the second: 6 or 3 (cut, not rounded).
+std::string FormatIso8601(int64_t micros, int digits) {
   int64_t secs = micros / 1000000;
   int64_t us = micros % 1000000;
   if (us < 0) {
@@ -87,9 +90,16 @@ std::string FormatIso8601Micros(int64_t micros) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(us));
+  const int fraction = digits == 3 ? static_cast<int>(us / 1000) : static_cast<int>(us);
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%0*dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, digits, fraction);
   return buf;
 }
+
+}  // namespace
+
+std::string FormatIso8601Micros(int64_t micros) { return FormatIso8601(micros, 6); }
+
+std::string FormatIso8601Millis(int64_t micros) { return FormatIso8601(micros, 3); }
 
 }  // namespace dfm

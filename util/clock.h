@@ -49,5 +49,8 @@ std::optional<int64_t> ParseIso8601Micros(std::string_view text);
 
 // "2026-11-20T15:04:05.123456Z".
 std::string FormatIso8601Micros(int64_t micros);
+// "2026-11-20T15:04:05.123Z" (yyyy-MM-ddTHH:mm:ss.SSSZ, as Genesys Cloud
+// documents its times): the microseconds cut to milliseconds, not rounded.
+std::string FormatIso8601Millis(int64_t micros);
 
 }  // namespace dfm

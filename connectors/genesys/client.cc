@@ -139,7 +139,7 @@ class GenesysClient final : public VendorClient {
       body.Raw("channel", JsonObject()
                               .Str("messageId", req.message_key)
                               .Raw("from", JsonObject().Str("id", who).Str("idType", "Phone").Finish())
-                              .Str("time", FormatIso8601Micros(at > 0 ? at : now))
+                              .Str("time", FormatIso8601Millis(at > 0 ? at : now))
                               .Finish());
       std::string text = req.Field("body");
       JsonArray content;
@@ -177,7 +177,7 @@ class GenesysClient final : public VendorClient {
       body.Str("id", req.Field("message_id"))
           .Raw("channel", JsonObject()
                               .Raw("to", JsonObject().Str("id", who).Str("idType", "Phone").Finish())
-                              .Str("time", FormatIso8601Micros(now))
+                              .Str("time", FormatIso8601Millis(now))
                               .Finish())
           .Str("status", status)
           .Str("direction", "Outbound")
