@@ -10,7 +10,8 @@ Client (GET, POST: a new client gets its main site), Site, FieldInfo (a
 bare array). Errors {"Message": ...}; 401 without a body for a missing,
 unknown or expired token; 429 with Retry-After past a rolling budget per
 client id. Webhooks: a JSON envelope with the user under "user", Basic auth
-or none, never signed. Choices where the notes say NOT FOUND or ASSUMPTION
+or none, never signed; POST /_sandbox/users_batch saves several users and
+sends one batched delivery (a JSON array of envelopes, as v2.164+ batches). Choices where the notes say NOT FOUND or ASSUMPTION
 are listed in sandboxes/README.md ("HaloPSA").
 
 Run: python3 sandboxes/halopsa.py --port 0 --port-file /tmp/halo.port [--tenant NAME] [--webhook-url URL]
@@ -310,16 +311,18 @@ class HaloSandbox(Sandbox):
 
     # ------------------------------------------------------------ webhooks
 
+    def envelope(self, event, user):
+        return {"id": str(uuid.uuid4()), "webhook_id": "7d5c0e52-0f6e-4d44-9d8e-2f3c5a1b9e10",
+                "notification_id": 41, "escmsg_id": str(uuid.uuid4()), "event": event,
+                "message": "%s: %s" % (event, user["id"]), "object_id": user["id"], "agent_id": 1,
+                "timestamp": now_iso(), "user": self.user_view(user)}
+
     def emit(self, event, user):
-        return self.send_raw_webhook({
-            "id": str(uuid.uuid4()), "webhook_id": "7d5c0e52-0f6e-4d44-9d8e-2f3c5a1b9e10",
-            "notification_id": 41, "escmsg_id": str(uuid.uuid4()), "event": event,
-            "message": "%s: %s" % (event, user["id"]), "object_id": user["id"], "agent_id": 1,
-            "timestamp": now_iso(), "user": self.user_view(user)})
+        return self.send_raw_webhook(self.envelope(event, user))
 
     def send_raw_webhook(self, body):
         headers = {"Authorization": self.auth_header} if self.auth_header else {}
-        label = body.get("event", "?") if isinstance(body, dict) else "?"
+        label = body.get("event", "?") if isinstance(body, dict) else "batch of %d" % len(body)
         return self.webhooks.send(json_bytes(body), headers, label)
 
     # ------------------------------------------------------------ admin
@@ -366,6 +369,25 @@ class HaloSandbox(Sandbox):
         """HaloPSA-only: clients and sites as stored, custom field
         definitions (POST adds one, DELETE ?name= removes one)."""
         path = req.path.rstrip("/")
+        if path == "/_sandbox/users_batch" and req.method == "POST":
+            # Agents saving several users while the webhook batches (v2.164+:
+            # by time or count): one delivery, a JSON array of the envelopes.
+            users = req.body.get("users") if isinstance(req.body, dict) else None
+            if not isinstance(users, list) or not users:
+                return json_response(400, {"error": "users must be a non-empty list"})
+            envelopes, saved = [], []
+            for fields in users:
+                fields = dict(fields)
+                if not fields.get("id"):
+                    fields.setdefault("site_id", 1)
+                status, user, event = self.save_user(fields)
+                if status >= 400:
+                    return json_response(status, {"error": user})
+                envelopes.append(self.envelope(event, user))
+                saved.append(self.user_view(user))
+            self.save()
+            d = self.send_raw_webhook(envelopes)
+            return lambda: json_response(200, self._with_deliveries({"users": saved}, [d]))
         if path == "/_sandbox/clients" and req.method == "GET":
             return json_response(200, {"clients": list(self.state["clients"].values()),
                                        "sites": list(self.state["sites"].values())})

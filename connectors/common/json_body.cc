@@ -14,6 +14,34 @@ Status ParseJsonObject(std::string_view body, simdjson::dom::object* out) {
   return Status::OK();
 }
 
+Status ParseJsonObjects(std::string_view body, std::vector<simdjson::dom::object>* out,
+                        bool* batched) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  auto err = parser.parse(body.data(), body.size()).get(root);
+  if (err)
+    return Status::InvalidArgument(std::string("body is not valid JSON: ") + simdjson::error_message(err));
+  out->clear();
+  simdjson::dom::object obj;
+  if (!root.get(obj)) {
+    *batched = false;
+    out->push_back(obj);
+    return Status::OK();
+  }
+  simdjson::dom::array arr;
+  if (root.get(arr)) return Status::InvalidArgument("body is JSON but neither an object nor an array");
+  *batched = true;
+  size_t i = 0;
+  for (simdjson::dom::element e : arr) {
+    if (e.get(obj))
+      return Status::InvalidArgument("element " + std::to_string(i) + " of the batch is not an object");
+    out->push_back(obj);
+    ++i;
+  }
+  if (out->empty()) return Status::InvalidArgument("an empty batch (JSON array)");
+  return Status::OK();
+}
+
 std::optional<std::string> StringOrNumberField(const simdjson::dom::object& obj,
                                                std::string_view key, bool* wrong_type) {
   simdjson::dom::element v;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/status.h"
 
@@ -16,6 +17,14 @@ namespace dfm {
 
 // InvalidArgument("body is not valid JSON: ...") or ("... not an object").
 Status ParseJsonObject(std::string_view body, simdjson::dom::object* out);
+
+// A body that is one JSON object, or an array of them (a vendor's batched
+// delivery: HaloPSA's, v2.164 and later): each object in order, and
+// *batched set for an array. InvalidArgument for anything else, an empty
+// array, or an element that is not an object (which one is said). Valid
+// until the next ParseJsonObjects call on the same thread.
+Status ParseJsonObjects(std::string_view body, std::vector<simdjson::dom::object>* out,
+                        bool* batched);
 
 // A string field, or a number rendered as text (vendors send both). nullopt
 // when absent or null; *wrong_type set when present with another type.

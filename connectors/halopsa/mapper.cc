@@ -1,6 +1,8 @@
 // HaloPSA users -> facts (docs/vendors/halopsa.md sections 2 and 7).
 //
-// A webhook is {"event": NAME, "object_id": N, "user": {...}, ...}; the
+// A webhook is {"event": NAME, "object_id": N, "user": {...}, ...}, or a
+// batched delivery: a JSON array of them, each read in order as its own
+// fact(s); the
 // events named by `user_events` carry the full Users object under "user"
 // (set the webhook's payload to "full object"). Other events carry no
 // contact facts. The user: id, firstname, surname, emailaddress,
@@ -61,19 +63,25 @@ Status ReadHaloUser(const simdjson::dom::object& user, const std::string& what, 
 }  // namespace
 
 Status MapHaloWebhook(const WebhookReceived& w, const MapperSettings& s, std::vector<ContactFact>* out) {
-  simdjson::dom::object obj;
-  Status st = ParseJsonObject(w.body, &obj);
+  std::vector<simdjson::dom::object> envelopes;
+  bool batched = false;
+  Status st = ParseJsonObjects(w.body, &envelopes, &batched);
   if (!st.ok()) return Status::InvalidArgument(st.message());
-  bool wrong = false;
-  auto event = StringOrNumberField(obj, "event", &wrong);
-  if (!event) return Status::OK();
   const auto names = SplitCommaList(s.Get("user_events", "new user created, user updated"));
-  if (std::find(names.begin(), names.end(), *event) == names.end()) return Status::OK();
-  simdjson::dom::object user;
-  if (obj["user"].get(user) != simdjson::SUCCESS)
-    return Status::InvalidArgument("HaloPSA \"" + *event +
-                                   "\" without a \"user\" object: set the webhook's payload to the full object");
-  return ReadHaloUser(user, "HaloPSA \"" + *event + "\"", s, out);
+  for (size_t i = 0; i < envelopes.size(); ++i) {
+    bool wrong = false;
+    auto event = StringOrNumberField(envelopes[i], "event", &wrong);
+    if (!event) continue;
+    if (std::find(names.begin(), names.end(), *event) == names.end()) continue;
+    const std::string what =
+        "HaloPSA \"" + *event + "\"" + (batched ? " (element " + std::to_string(i) + " of the batch)" : "");
+    simdjson::dom::object user;
+    if (envelopes[i]["user"].get(user) != simdjson::SUCCESS)
+      return Status::InvalidArgument(what + " without a \"user\" object: set the webhook's payload to the full object");
+    st = ReadHaloUser(user, what, s, out);
+    if (!st.ok()) return st;
+  }
+  return Status::OK();
 }
 
 Status MapHaloImport(const WebhookReceived& w, const MapperSettings& s, std::vector<ContactFact>* out) {

@@ -6,8 +6,18 @@
 //
 // Provider event id: the envelope's `id` (one per event HaloPSA sends; a
 // re-send from its Deliveries log carries the same). Source time:
-// `timestamp`. A batched delivery (a JSON array) is refused with 400: set
-// the webhook's batching off.
+// `timestamp`.
+//
+// Batched deliveries (HaloPSA v2.164 and later, the webhook's batching set
+// by time or count): a JSON array of such envelopes, every one checked as
+// above. Provider event id: "ids:<id>,<id>,..." in the array's order (a
+// re-send of the batch carries the same), past 200 bytes
+// "ids-sha256:<hex>" of that list; one element alone is its own id, as
+// unbatched. Source time: the newest timestamp. Each element is its own
+// fact (the mapper reads them in order).
+#include <algorithm>
+#include <vector>
+
 #include "connectors/common/json_body.h"
 #include "connectors/halopsa/halopsa.h"
 #include "util/clock.h"
@@ -35,21 +45,34 @@ class HaloSource : public WebhookSource {
   }
 
   Status Identify(const InboundRequest& req, WebhookIdentity* id) const override {
-    if (!req.body.empty() && req.body.front() == '[')
-      return Status::InvalidArgument("a batched delivery (JSON array): turn batching off in HaloPSA's webhook");
-    simdjson::dom::object obj;
-    Status s = ParseJsonObject(req.body, &obj);
+    std::vector<simdjson::dom::object> envelopes;
+    bool batched = false;
+    Status s = ParseJsonObjects(req.body, &envelopes, &batched);
     if (!s.ok()) return s;
-    bool wrong = false;
-    auto eid = StringOrNumberField(obj, "id", &wrong);
-    if (!eid || eid->empty()) return Status::InvalidArgument("missing field id");
-    std::string_view event;
-    if (obj.at_key("event").get(event) || event.empty())
-      return Status::InvalidArgument("missing string field event");
-    id->provider_event_id = *eid;
-    id->id_source = "body.id";
-    if (auto ts = StringOrNumberField(obj, "timestamp", &wrong))
-      if (auto t = ParseIso8601Micros(*ts)) id->source_time_us = *t;
+    std::string ids;
+    for (size_t i = 0; i < envelopes.size(); ++i) {
+      const std::string where = batched ? " in element " + std::to_string(i) + " of the batch" : "";
+      bool wrong = false;
+      auto eid = StringOrNumberField(envelopes[i], "id", &wrong);
+      if (!eid || eid->empty()) return Status::InvalidArgument("missing field id" + where);
+      std::string_view event;
+      if (envelopes[i].at_key("event").get(event) || event.empty())
+        return Status::InvalidArgument("missing string field event" + where);
+      ids += (i ? "," : "") + *eid;
+      if (auto ts = StringOrNumberField(envelopes[i], "timestamp", &wrong))
+        if (auto t = ParseIso8601Micros(*ts))
+          id->source_time_us = std::max(id->source_time_us.value_or(0), *t);
+    }
+    if (envelopes.size() == 1) {
+      id->provider_event_id = ids;
+      id->id_source = batched ? "body[0].id" : "body.id";
+    } else if (ids.size() > 200) {
+      id->provider_event_id = "ids-sha256:" + HexEncode(Sha256(ids));
+      id->id_source = "sha256(body[].id)";
+    } else {
+      id->provider_event_id = "ids:" + ids;
+      id->id_source = "body[].id";
+    }
     return Status::OK();
   }
 

@@ -157,6 +157,15 @@ class HaloTest(unittest.TestCase):
                                                 "Authorization": "Basic d3Jvbmc6d3Jvbmc="})
         self.assertEqual(status, 401)
         self.assertEqual(len(self.halo_users("hal@globex.com")), 1, "the echo wrote nothing back")
+        # A batched delivery (v2.164+: a JSON array): each user its own fact.
+        status, body = self.halo.post("/_sandbox/users_batch", {"users": [
+            {"firstname": "Ivy", "surname": "Lam", "emailaddress": "ivy@globex.com", "phonenumber": "+12055550312"},
+            {"id": hal, "title": "Head Buyer"},
+            {"firstname": "Jon", "surname": "Oke", "emailaddress": "jon@globex.com", "phonenumber": "+12055550313"}]})
+        self.assertEqual((status, body["webhook"]["status"]), (200, 200), body)
+        wait_for("Ivy in GoHighLevel", lambda: by_phone(self.ghl.contacts(), "+12055550312", "phone"))
+        wait_for("Jon in GoHighLevel", lambda: by_phone(self.ghl.contacts(), "+12055550313", "phone"))
+        wait_for("Jon in Aloware", lambda: by_phone(self.alo.contacts(), "+12055550313", "phone_number"))
 
     def test_a_halopsa_outage_and_a_refused_token_are_waited_out(self):
         self.halo.post("/_sandbox/faults", {"faults": [{"path_prefix": "/api/Users", "status": 401}]})

@@ -6,6 +6,7 @@
 #include "connectors/halopsa/clients_cache.h"
 #include "connectors/halopsa/halopsa.h"
 #include "tests/support/mapper_input.h"
+#include "util/clock.h"
 
 namespace dfm {
 namespace {
@@ -106,8 +107,21 @@ TEST(HaloWebhooks, BasicAuthOrNoneOnlyWhenAllowedAndTheEnvelopesId) {
   EXPECT_EQ(source->Verify(req, &scheme).code(), Status::Code::kUnauthenticated);
   headers.clear();
   EXPECT_EQ(source->Verify(req, &scheme).code(), Status::Code::kUnauthenticated);
+  // Batched deliveries (v2.164+): every envelope checked, one id for the batch.
+  req.body = R"([{"id": "a", "event": "user updated", "timestamp": "2026-11-23T10:00:00.000Z"},
+                 {"id": "b", "event": "user updated", "timestamp": "2026-11-23T10:00:05.000Z"}])";
+  id = WebhookIdentity{};
+  ASSERT_TRUE(source->Identify(req, &id).ok());
+  EXPECT_EQ(id.provider_event_id, "ids:a,b");
+  EXPECT_EQ(*id.source_time_us - *ParseIso8601Micros("2026-11-23T10:00:00.000Z"), 5'000'000);
   req.body = R"([{"id": "a", "event": "user updated"}])";
-  EXPECT_EQ(source->Identify(req, &id).code(), Status::Code::kInvalidArgument) << "batched";
+  ASSERT_TRUE(source->Identify(req, &id).ok());
+  EXPECT_EQ(id.provider_event_id, "a") << "one element is its own id, as unbatched";
+  for (const char* bad : {"[]", R"([{"id": "a", "event": "user updated"}, 3])",
+                          R"([{"id": "a", "event": "user updated"}, {"event": "user updated"}])"}) {
+    req.body = bad;
+    EXPECT_EQ(source->Identify(req, &id).code(), Status::Code::kInvalidArgument) << bad;
+  }
 
   s["auth"] = "none";
   problems.clear();
