@@ -207,7 +207,7 @@ void DecideFacts(Self* self, const std::vector<ContactFact>& facts) {
     ds.Add(
         std::move(decided), FactDone{st.tenant, st.contact_id, fact.webhook_seq, 0},
         [&](const DomainEvent& d) { return d.contact_id.empty() ? source_stream : contact_stream; },
-        st.tenant, "d/" + st.contact_id + "/" + std::to_string(fact.webhook_seq) + "/",
+        st.tenant, "d/" + st.contact_id + "/" + FactTag(fact) + "/",
         fact.webhook_id, fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id);
   }
   AppendDecisions(self, std::move(ds), /*redriven=*/false);

@@ -351,10 +351,10 @@ bool RouteSettled(Self* self, const Event& e) {
     RecordOnSource(self, e, s.system, d, 0);
     return true;
   }
-  for (size_t n : settled) {
-    ContactFact& f = facts[n];
-    StampFact(&f, *w_event);
-    f.webhook_seq = e.seq;  // decided now, as the settlement
+  for (size_t k = 0; k < settled.size(); ++k) {
+    ContactFact& f = facts[settled[k]];
+    StampFact(&f, *w_event, static_cast<uint32_t>(k));
+    f.webhook_seq = e.seq;  // decided now, as the settlement, each fact in its place
     f.webhook_id = e.id;
     FactLookups fact_lookups(self);
     Claim(self, f, s.contact_id, fact_lookups);
@@ -407,6 +407,10 @@ bool Route(Self* self, const Event& e) {
     RecordOnSource(self, e, w.system, q, 0);
     return true;
   }
+  if (!imported && e.seq > st.inbound_counted && st.env->board) {
+    st.env->board->router.CountInbound(e.tenant, w.system, facts.size());
+    st.inbound_counted = e.seq;
+  }
   std::vector<Earlier> earlier(facts.size(), Earlier::kNone);
   for (size_t n = 0; n < facts.size(); ++n) {
     earlier[n] = n == 0 ? first : EarlierRecord(self, e, n, nullptr);
@@ -415,7 +419,7 @@ bool Route(Self* self, const Event& e) {
   for (size_t n = 0; n < facts.size(); ++n) {
     if (Stands(self, e, earlier[n])) continue;  // a conflict stays one until settled
     ContactFact& f = facts[n];
-    StampFact(&f, e);
+    StampFact(&f, e, static_cast<uint32_t>(n));
     FactLookups lookups(self);
     Resolution r = Resolve(f, [&](const std::string& key) { return lookups(key); },
                            st.env->ContextFor(f.tenant).fold_plus_addressing);

@@ -92,6 +92,7 @@ struct RouterState {
   uint64_t next_token = 1;
   uint64_t facts_routed = 0;
   uint64_t quarantined = 0;
+  uint64_t inbound_counted = 0;  // the newest webhook counted on the board (RouterStatus::CountInbound)
   static inline const char* name = "dfm.router";
 };
 

@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +75,30 @@ struct RouterStatus {
   std::atomic<uint64_t> contacts_live{0};       // contact actors in memory
   std::atomic<uint64_t> facts_routed{0};
   std::atomic<uint64_t> quarantined{0};
+
+  // Webhooks the router read since the service started, per tenant and
+  // system: how many, how many carried several facts (a vendor's batch),
+  // and the facts they carried. Written by the router once per webhook
+  // (never again when it reads one a second time); any thread reads.
+  struct Inbound {
+    uint64_t webhooks = 0, batched = 0, facts = 0;
+  };
+  void CountInbound(const std::string& tenant, const std::string& system, size_t facts) {
+    std::lock_guard<std::mutex> lock(inbound_mu_);
+    Inbound& in = inbound_[{tenant, system}];
+    in.webhooks++;
+    if (facts > 1) in.batched++;
+    in.facts += facts;
+  }
+  Inbound InboundOf(const std::string& tenant, const std::string& system) const {
+    std::lock_guard<std::mutex> lock(inbound_mu_);
+    auto it = inbound_.find({tenant, system});
+    return it == inbound_.end() ? Inbound{} : it->second;
+  }
+
+ private:
+  mutable std::mutex inbound_mu_;
+  std::map<std::pair<std::string, std::string>, Inbound> inbound_;
 };
 
 struct ConnectorStatus {

@@ -261,6 +261,10 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
     s.oldest_opt_out_us = c->oldest_opt_out_us.load(kRelaxed);
     s.credits_today = c->credits_today.load(kRelaxed);
     s.credit_budget = c->credit_budget.load(kRelaxed);
+    const RouterStatus::Inbound in = im.board->router.InboundOf(c->tenant, c->system);
+    s.webhooks = in.webhooks;
+    s.webhooks_batched = in.batched;
+    s.webhook_facts = in.facts;
     // Dead letters since the log began (the sync_status projection's count).
     std::string dead;
     if (im.log->GetConsumerState(SyncStatusProjection::kName,

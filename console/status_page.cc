@@ -66,6 +66,12 @@ std::string Card(const ServiceCard& c, bool engine) {
     h += "<dt>Failures in the last hour</dt><dd>" + std::to_string(c.failures_hour) + "</dd>";
     h += "<dt>Changes waiting</dt><dd>" + std::to_string(c.waiting) + "</dd>";
     h += "<dt>Given up (all time)</dt><dd>" + std::to_string(c.dead_letters) + "</dd>";
+    if (c.webhooks > 0)
+      h += "<dt>Webhooks since the start</dt><dd data-webhooks=\"" + std::to_string(c.webhooks) +
+           "\" data-batched=\"" + std::to_string(c.webhooks_batched) + "\" data-facts=\"" +
+           std::to_string(c.webhook_facts) + "\">" + std::to_string(c.webhooks) + " (" +
+           std::to_string(c.webhooks_batched) + " batched), " + std::to_string(c.webhook_facts) +
+           (c.webhook_facts == 1 ? " fact" : " facts") + "</dd>";
   }
   return h + "</dl></article>";
 }

@@ -54,6 +54,9 @@ ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us) {
   card.failures_hour = c.failed_hour;
   card.waiting = c.held;
   card.dead_letters = c.dead_letters;
+  card.webhooks = c.webhooks;
+  card.webhooks_batched = c.webhooks_batched;
+  card.webhook_facts = c.webhook_facts;
   card.last_success = c.last_success_us
                           ? ClockTime(c.last_success_us, now_us) + " (" +
                                 TimeAgo(c.last_success_us, now_us) + ")"

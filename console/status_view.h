@@ -26,6 +26,9 @@ struct ConnectorSnapshot {
   uint64_t dead_letters = 0;  // pushes given up, since the log began (sync_status projection)
   int64_t oldest_opt_out_us = 0;  // webhook time of the oldest opt-out it holds
   int64_t credits_today = 0, credit_budget = 0;  // an enrichment system's (0: no budget)
+  // Its webhooks read since the service started: how many, how many were
+  // batches (several facts), and the facts they carried.
+  uint64_t webhooks = 0, webhooks_batched = 0, webhook_facts = 0;
 };
 
 enum class CardState { kWorking, kIdle, kSlow, kDown, kAttention };
@@ -38,6 +41,7 @@ struct ServiceCard {
   std::string detail;    // one or two sentences: what it means, what to do
   std::string last_success;  // "14:05 UTC (3 minutes ago)", or "none yet"
   uint64_t syncs_hour = 0, failures_hour = 0, waiting = 0, dead_letters = 0;
+  uint64_t webhooks = 0, webhooks_batched = 0, webhook_facts = 0;  // ConnectorSnapshot's
 };
 
 // A slow vendor: its last answer took at least this long.

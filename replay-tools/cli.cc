@@ -14,6 +14,7 @@
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/trace.h"
+#include "replay-tools/webhook_audit.h"
 #include "projections/sync_projections.h"
 #include "util/json.h"
 #include "util/logging.h"
@@ -30,7 +31,8 @@ struct ReplayTools::Impl {
   CLI::App *events = nullptr, *events_show = nullptr, *trace = nullptr, *replay = nullptr,
            *dead = nullptr, *proj_status = nullptr, *proj_rebuild = nullptr, *as_of = nullptr,
            *opt_outs = nullptr, *violations = nullptr, *verify = nullptr, *conflicts = nullptr,
-           *settle = nullptr, *consent_conflicts = nullptr, *conversations = nullptr;
+           *settle = nullptr, *consent_conflicts = nullptr, *conversations = nullptr,
+           *webhook_counts = nullptr;
 
   // events
   std::string from, to, system, type, stream, contact, event_id;
@@ -296,6 +298,12 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
       "Staff opt-ins refused over a person's opt-out, and whether it was set again (exit 1 if any)");
   m.Common(m.consent_conflicts);
   m.consent_conflicts->add_option("--tenant", m.tenant, "one tenant");
+  m.webhook_counts = audit->add_subcommand(
+      "webhooks", "Per tenant and system: webhooks, batches among them, the facts they carried");
+  m.Common(m.webhook_counts);
+  m.webhook_counts->add_option("--tenant", m.tenant, "one tenant");
+  m.webhook_counts->add_option("--since", m.since, "recorded at or after");
+  m.webhook_counts->add_option("--until", m.until, "recorded before");
   m.verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
   m.Common(m.verify);
   m.verify->add_option("--against", m.against,
@@ -330,7 +338,7 @@ int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
              proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() ||
              violations->parsed() || verify->parsed() || conflicts->parsed() ||
-             consent_conflicts->parsed() || conversations->parsed();
+             consent_conflicts->parsed() || conversations->parsed() || webhook_counts->parsed();
   if (!any) return -1;
   LoadConfig();
   now_us = SystemClock::Instance()->NowMicros();
@@ -509,6 +517,18 @@ int ReplayTools::Impl::Run() {
       return 2;
     }
     return PrintConsentRecords(records, format, std::cout, std::cerr);
+  }
+  if (webhook_counts->parsed()) {
+    WebhookAuditOptions o;
+    o.tenant = tenant;
+    if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
+    std::vector<WebhookCount> counts;
+    s = CountWebhooks(*log, mapper, o, &counts);
+    if (!s.ok()) {
+      std::cerr << "dfm audit webhooks: " << s.ToString() << "\n";
+      return 2;
+    }
+    return PrintWebhookCounts(counts, json, std::cout);
   }
   if (consent_conflicts->parsed()) {
     std::vector<ConsentConflictRecord> found;

@@ -5,6 +5,7 @@
 //   dfm replay --from T [--to T]   dfm replay dead-letters
 //   dfm projections status         dfm projections rebuild [NAME]
 //   dfm audit opt-outs             dfm audit violations     dfm audit verify
+//   dfm audit webhooks
 //
 // Every command reads the data directory as a RocksDB secondary (safe while
 // the service runs) except `projections rebuild` (needs the service

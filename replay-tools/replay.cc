@@ -128,7 +128,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     bool quarantined = false;  // then, though it maps now: none of its facts was applied
     for (size_t n = 0; n < facts.size(); ++n) {
       ContactFact& f = facts[n];
-      StampFact(&f, e);
+      StampFact(&f, e, static_cast<uint32_t>(n));
       plan->facts++;
       ConflictEnd end;
       if (!quarantined) {
@@ -249,6 +249,7 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       bool first_of_webhook = i == 0 || facts[i - 1].webhook_seq != facts[i].webhook_seq;
       if (first_of_webhook) scratch = state;
       scratch.last_fact_seq = 0;
+      scratch.last_fact_index = 0;
       ctx.now_us = facts[i].decided_at_us;
       std::vector<DomainEvent> now = Decide(scratch, facts[i].fact, ctx);
       for (const auto& d : now) Apply(&scratch, d, 0, facts[i].decided_at_us);

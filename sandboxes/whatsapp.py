@@ -14,6 +14,8 @@ token; 130403 for a person the business blocked. Notifications (messages,
 statuses sent/delivered/read/failed, user_preferences) are POSTed signed
 X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, body)>. The admin
 API plays the person: /_sandbox/inbound (a message from them),
+/_sandbox/inbound_batch (several messages in one notification: changes
+and entries, as Meta batches them),
 /_sandbox/read (they read ours), /_sandbox/preferences (stop/resume
 marketing), /_sandbox/block, /_sandbox/verify (Meta's GET handshake
 against the webhook URL), GET /_sandbox/messages (what was sent).
@@ -247,9 +249,48 @@ class WhatsAppSandbox(Sandbox):
 
     def inbound(self, spec):
         """A message from a person: {"from": wa_id, "text": ..., or "type"+"media", "name", "at"}."""
+        made = self.inbound_item(spec)
+        if isinstance(made, str):
+            return 400, made, None
+        msg, contact = made
+        d = self.send_raw_webhook(self.envelope("messages", {"contacts": [contact], "messages": [msg]}))
+        return 200, {"id": msg["id"]}, d
+
+    def inbound_batch(self, spec):
+        """Several people's messages in one notification, as Meta batches them (up to 1,000 items):
+        {"entries": [[[msg spec, ...] per change] per entry]}, or {"changes": [[msg spec, ...], ...]}
+        for one entry. Every change is about this number; the messages are in the order given."""
+        entries = spec.get("entries") or ([spec["changes"]] if spec.get("changes") else None)
+        if not isinstance(entries, list) or not all(isinstance(e, list) and e for e in entries):
+            return 400, "entries (or changes) must be non-empty lists", None
+        body = {"object": "whatsapp_business_account", "entry": []}
+        ids, items = [], 0
+        for changes in entries:
+            entry = {"id": self.args.waba_id, "changes": []}
+            for specs in changes:
+                if not isinstance(specs, list) or not specs:
+                    return 400, "every change must be a non-empty list of messages", None
+                msgs, contacts = [], {}
+                for one in specs:
+                    made = self.inbound_item(one)
+                    if isinstance(made, str):
+                        return 400, made, None
+                    msgs.append(made[0])
+                    contacts[made[1]["wa_id"]] = made[1]
+                    ids.append(made[0]["id"])
+                items += len(msgs)
+                value = self.envelope("messages", {"contacts": list(contacts.values()), "messages": msgs})
+                entry["changes"].append(value["entry"][0]["changes"][0])
+            body["entry"].append(entry)
+        if items > 1000:
+            return 400, "Meta batches at most 1,000 updates", None
+        return 200, {"ids": ids}, self.send_raw_webhook(body)
+
+    def inbound_item(self, spec):
+        """One inbound message of a person, recorded: (message, contact), or why it cannot be."""
         wa = str(spec.get("from") or "").lstrip("+")
         if not wa.isdigit():
-            return 400, "from must be a wa_id (digits)", None
+            return "from must be a wa_id (digits)"
         mid = spec.get("id") or wamid()
         at = int(spec.get("at") or time.time())
         msg = {"from": wa, "id": mid, "timestamp": str(at), "type": spec.get("type", "text")}
@@ -266,9 +307,7 @@ class WhatsAppSandbox(Sandbox):
         self.state["last_inbound"][wa] = max(self.state["last_inbound"].get(wa, 0), at)
         self.state["inbound"][mid] = {"from": wa, "at": at}
         self.save()
-        contact = {"profile": {"name": spec.get("name", "Sandbox Person")}, "wa_id": wa}
-        d = self.send_raw_webhook(self.envelope("messages", {"contacts": [contact], "messages": [msg]}))
-        return 200, {"id": mid}, d
+        return msg, {"profile": {"name": spec.get("name", "Sandbox Person")}, "wa_id": wa}
 
     # ------------------------------------------------------------ admin
 
@@ -304,6 +343,11 @@ class WhatsAppSandbox(Sandbox):
             return json_response(200, sorted(self.state["messages"].values(), key=lambda x: x["at"]))
         if path == "/_sandbox/inbound" and m == "POST":
             status, result, d = self.inbound(body)
+            if status != 200:
+                return json_response(status, {"error": result})
+            return lambda: json_response(200, self._with_deliveries(dict(result), [d], body.get("wait", True)))
+        if path == "/_sandbox/inbound_batch" and m == "POST":
+            status, result, d = self.inbound_batch(body)
             if status != 200:
                 return json_response(status, {"error": result})
             return lambda: json_response(200, self._with_deliveries(dict(result), [d], body.get("wait", True)))

@@ -110,7 +110,7 @@ DomainEvent ConsentPush(const ContactState& s, const ContactFact& fact, const st
   p.priority = 10;
   for (const auto& [f, v] : who)
     if (accepted.count(f)) p.fields[f] = v;
-  p.push_id = s.contact_id + ":" + target + ":" + std::to_string(fact.webhook_seq) + ":" + p.op;
+  p.push_id = s.contact_id + ":" + target + ":" + FactTag(fact) + ":" + p.op;
   return p;
 }
 

@@ -27,6 +27,7 @@ DomainEvent Base(std::string_view type, const ContactState& s, const ContactFact
   e.system = fact.system;
   e.external_id = fact.external_id;
   e.webhook_seq = fact.webhook_seq;
+  e.fact_index = fact.fact_index;
   return e;
 }
 
@@ -65,7 +66,7 @@ void RequestPushes(const ContactState& s, const ContactFact& fact, const SyncCon
                                           : (target == fact.system ? fact.external_id : "");
     p.op = "upsert";
     p.fields = std::move(diff);
-    p.push_id = s.contact_id + ":" + target + ":" + std::to_string(fact.webhook_seq);
+    p.push_id = s.contact_id + ":" + target + ":" + FactTag(fact);
     out->push_back(std::move(p));
   }
 }
@@ -204,7 +205,7 @@ void ReportStatusTo(const ContactState& s, const ContactFact& fact, const SyncCo
   p.fields["message_id"] = their_id;
   p.fields["status"] = word;
   if (!error.empty()) p.fields["error"] = error;
-  p.push_id += ":" + word + ":" + std::to_string(fact.webhook_seq);
+  p.push_id += ":" + word + ":" + FactTag(fact);
   out->push_back(std::move(p));
 }
 
@@ -230,7 +231,7 @@ void CallExtras(const ContactState& s, const ContactFact& fact, const Activity& 
   if (!note.empty() && (!known || known->note != note)) {
     DomainEvent n = MessagePush(s, fact, ctx, target, "note", key);
     n.fields["body"] = note;
-    if (known) n.push_id += ":" + std::to_string(fact.webhook_seq);
+    if (known) n.push_id += ":" + FactTag(fact);
     out->push_back(std::move(n));
   }
   if (a.disposition.empty()) return;
@@ -239,7 +240,7 @@ void CallExtras(const ContactState& s, const ContactFact& fact, const Activity& 
   if (known && known->tag == tag) return;
   DomainEvent tg = MessagePush(s, fact, ctx, target, "tags", key);
   tg.fields["tags_add"] = tag;
-  if (known) tg.push_id += ":" + std::to_string(fact.webhook_seq);
+  if (known) tg.push_id += ":" + FactTag(fact);
   out->push_back(std::move(tg));
 }
 
@@ -475,7 +476,7 @@ void DecideLists(const ContactState& s, const ContactFact& fact, const SyncConte
   p.fields["lists_add"] = JoinChannels(add);
   p.fields["lists_remove"] = JoinChannels(remove);
   p.fields["lists_keep"] = JoinChannels(std::vector<std::string>(now.begin(), now.end()));
-  p.push_id = s.contact_id + ":" + ctx.lists_target + ":" + std::to_string(fact.webhook_seq) + ":lists";
+  p.push_id = s.contact_id + ":" + ctx.lists_target + ":" + FactTag(fact) + ":lists";
   out->push_back(std::move(p));
 }
 
@@ -493,7 +494,7 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
       p.system = system;
       p.external_id = ext;
       p.op = "mark_dnc";
-      p.push_id = s.contact_id + ":" + system + ":" + std::to_string(fact.webhook_seq);
+      p.push_id = s.contact_id + ":" + system + ":" + FactTag(fact);
       p.reason = "deleted in " + fact.system;
       auto ph = Current(s, fields::kPhone);
       if (ph) p.fields[fields::kPhone] = ph->value;
@@ -663,7 +664,10 @@ void NoteOutbound(ContactState* s, const std::string& channel, int64_t at_us) {
 
 std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
                                 const SyncContext& ctx) {
-  if (fact.webhook_seq != 0 && fact.webhook_seq <= s.last_fact_seq) return {};  // decided
+  if (fact.webhook_seq != 0 && (fact.webhook_seq < s.last_fact_seq ||
+                                (fact.webhook_seq == s.last_fact_seq &&
+                                 fact.fact_index <= s.last_fact_index)))
+    return {};  // decided
   const int64_t t = fact.source_time_us ? fact.source_time_us
                                         : (fact.recorded_at_us ? fact.recorded_at_us : ctx.now_us);
   // A stranger's opt-in or flagged text is no reason to create a contact.
@@ -757,7 +761,9 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
 namespace {
 
 void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
-  if (e.webhook_seq > s->last_fact_seq &&
+  const bool later = e.webhook_seq > s->last_fact_seq ||
+                     (e.webhook_seq == s->last_fact_seq && e.fact_index > s->last_fact_index);
+  if (later &&
       (e.type == ev::kContactCreated || e.type == ev::kContactChanged ||
        e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
        e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
@@ -767,6 +773,7 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
        e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
        e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
     s->last_fact_seq = e.webhook_seq;
+    s->last_fact_index = e.fact_index;
   }
   if (s->contact_id.empty()) s->contact_id = e.contact_id;
   if (e.type == ev::kContactCreated) {

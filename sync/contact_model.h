@@ -241,6 +241,7 @@ struct ContactState {
   // When enrichment was last asked for (push.requested, op "enrich").
   int64_t enrich_requested_us = 0;
   uint64_t last_fact_seq = 0;   // newest webhook decided
+  uint32_t last_fact_index = 0;  // and its newest fact decided (ContactFact::fact_index)
   uint64_t last_event_seq = 0;  // newest log event applied
 };
 

@@ -7,14 +7,14 @@ namespace dfm {
 namespace {
 
 constexpr std::string_view kMagic = "DFCS";
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
 
 // Every member of ContactState is written below; a member added without
 // its line here would be lost at every start from a snapshot. This size
 // (of the one toolchain the project builds with) makes that a compile
 // error: update the codec, then the number.
 #if defined(__GLIBCXX__) && defined(__x86_64__)
-static_assert(sizeof(ContactState) == 704,
+static_assert(sizeof(ContactState) == 712,
               "ContactState changed: update sync/contact_snapshot.cc and its grammar");
 #endif
 
@@ -162,6 +162,7 @@ void WriteState(Writer& w, const ContactState& s) {
   w.I(s.next_forget_us);
   w.I(s.enrich_requested_us);
   w.U(s.last_fact_seq);
+  w.U(s.last_fact_index);
   w.U(s.last_event_seq);
 }
 
@@ -228,6 +229,7 @@ void ReadState(Reader& r, ContactState* s) {
   s->next_forget_us = r.I();
   s->enrich_requested_us = r.I();
   s->last_fact_seq = r.U();
+  s->last_fact_index = static_cast<uint32_t>(r.U());
   s->last_event_seq = r.U();
 }
 

@@ -5,11 +5,11 @@
 // cache: dropping it changes nothing but the next start's cost, since the
 // actor then folds the whole stream as before.
 //
-// Format (version 1; docs/event-format.md, "Contact snapshots"): binary,
+// Format (version 2; docs/event-format.md, "Contact snapshots"): binary,
 // every integer a LEB128 varint (signed ones zig-zag), every string and
 // every map length-prefixed, maps in key order:
 //
-//   snapshot   := "DFCS" version:u8(=1) rules:varint state outstanding
+//   snapshot   := "DFCS" version:u8(=2) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8
 //                 fields:map<str, attributed> links:map<str,str>
 //                 known:map<str,map<str,str>>
@@ -24,7 +24,7 @@
 //                 pending_sends:map<str, key:str channel:str system:str>
 //                 pending_records:map<str, key:str op:str direction:str body:str>
 //                 next_forget:zigzag enrich_requested:zigzag
-//                 last_fact_seq:varint last_event_seq:varint
+//                 last_fact_seq:varint last_fact_index:varint last_event_seq:varint
 //   attributed := value:str system:str source_time:zigzag
 //   message    := origin:str channel:str direction:str status:str ids:map<str,str>
 //                 delivery_decided:u8 note:str tag:str last:zigzag
@@ -50,7 +50,7 @@ namespace dfm {
 
 // Raise it whenever Apply (sync/contact_model.h) changes what a stream
 // folds into.
-inline constexpr uint32_t kContactRulesVersion = 2;
+inline constexpr uint32_t kContactRulesVersion = 3;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

@@ -64,6 +64,7 @@ void Reset(DomainEvent* e) {
   e->priority = e->attempt = e->http_status = 0;
   e->next_attempt_us = 0;
   e->webhook_seq = 0;
+  e->fact_index = 0;
 }
 
 int64_t Int(simdjson::dom::element e) {
@@ -101,7 +102,8 @@ bool DomainEvent::operator==(const DomainEvent& o) const {
          candidates == o.candidates && push_id == o.push_id && op == o.op &&
          priority == o.priority && attempt == o.attempt && outcome == o.outcome &&
          http_status == o.http_status && detail == o.detail &&
-         next_attempt_us == o.next_attempt_us && webhook_seq == o.webhook_seq;
+         next_attempt_us == o.next_attempt_us && webhook_seq == o.webhook_seq &&
+         fact_index == o.fact_index;
 }
 
 const std::vector<std::string_view>& DomainEventTypes() {
@@ -152,6 +154,7 @@ std::string EncodeDomainEvent(const DomainEvent& e) {
   if (!e.detail.empty()) o.Str("detail", e.detail);
   if (e.next_attempt_us) o.Int("next_attempt_us", e.next_attempt_us);
   if (e.webhook_seq) o.UInt("webhook_seq", e.webhook_seq);
+  if (e.fact_index) o.UInt("fact_index", e.fact_index);
   return o.Finish();
 }
 
@@ -236,6 +239,7 @@ Status DecodeInto(std::string_view type, std::string_view payload, bool padded,
     else if (key == "detail") StrInto(val, &e.detail);
     else if (key == "next_attempt_us") e.next_attempt_us = Int(val);
     else if (key == "webhook_seq") e.webhook_seq = static_cast<uint64_t>(Int(val));
+    else if (key == "fact_index") e.fact_index = static_cast<uint32_t>(Int(val));
     // Unknown keys are kept readable by newer builds: ignored here.
   }
   if (!has_fields) e.fields.clear();

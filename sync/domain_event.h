@@ -160,6 +160,8 @@ struct DomainEvent {
   int64_t next_attempt_us = 0;
   // The webhook that the decision answers (webhook.quarantined, etc.).
   uint64_t webhook_seq = 0;
+  // Which of that webhook's facts it answers (ContactFact::fact_index).
+  uint32_t fact_index = 0;
 
   bool operator==(const DomainEvent& o) const;
 };

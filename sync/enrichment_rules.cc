@@ -56,7 +56,7 @@ void DecideEnrichmentRequest(const ContactState& s, const ContactFact& fact, con
   p.system = ctx.enrichment;
   p.external_id.clear();
   p.op = "enrich";
-  p.push_id = s.contact_id + ":" + ctx.enrichment + ":" + std::to_string(fact.webhook_seq) + ":enrich";
+  p.push_id = s.contact_id + ":" + ctx.enrichment + ":" + FactTag(fact) + ":enrich";
   for (const char* f : {fields::kEmail, fields::kFirstName, fields::kLastName, fields::kCompanyName})
     if (std::string v = Value(s, fact, f); !v.empty()) p.fields[f] = v;
   if (!domain.empty()) p.fields[fields::kCompanyDomain] = domain;

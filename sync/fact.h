@@ -133,6 +133,10 @@ struct ContactFact {
   // or the contact.imported event of `dfm backfill` when `imported`.
   bool imported = false;
   uint64_t webhook_seq = 0;
+  // Its place among the facts the mapper read from that webhook (0 for the
+  // first): a webhook may carry several facts about one person (a batched
+  // WhatsApp notification's messages), and each is decided on its own.
+  uint32_t fact_index = 0;
   EventId webhook_id;
   EventId correlation_id;
   int64_t recorded_at_us = 0;
@@ -140,13 +144,25 @@ struct ContactFact {
 
 // Stamps a fact mapped from the log event `e` (a webhook.received or
 // contact.imported) with where it came from, as the router does.
-inline void StampFact(ContactFact* f, const Event& e) {
+inline void StampFact(ContactFact* f, const Event& e, uint32_t index = 0) {
   f->tenant = e.tenant;
   f->imported = e.type == kContactImportedType;
   f->webhook_seq = e.seq;
+  f->fact_index = index;
   f->webhook_id = e.id;
   f->correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;
   f->recorded_at_us = e.recorded_at_us;
 }
+
+// A fact's place in the log, for the ids of what it causes: "<seq>" for a
+// webhook's first fact (as before facts had places), "<seq>.<index>" for
+// the others. Push ids and decision keys carry it, so two facts of one
+// webhook never share one.
+inline std::string FactTag(uint64_t webhook_seq, uint32_t fact_index) {
+  std::string t = std::to_string(webhook_seq);
+  if (fact_index != 0) t += "." + std::to_string(fact_index);
+  return t;
+}
+inline std::string FactTag(const ContactFact& f) { return FactTag(f.webhook_seq, f.fact_index); }
 
 }  // namespace dfm

@@ -92,19 +92,23 @@ class SimVendor : public VendorClient {
 };
 
 struct Webhook {
-  enum Kind { kContact, kStop, kStart, kSend };
+  enum Kind { kContact, kStop, kStart, kSend, kBatch };
   std::string id;
   int person;
   std::string first_name;
   int64_t at_ms;  // its timestamp
   Kind kind = kContact;
+  // kBatch: a WhatsApp notification of several messages (person, wamid),
+  // in order, a new change starting at each index in `change_at`.
+  std::vector<std::pair<int, std::string>> messages;
+  std::vector<size_t> change_at;
 };
 
 enum class Post { kGenuine, kForged, kTruncated };
 
 // The HTTP front's part (http/ingest.h: routing, the vendor's signature,
 // the body's checks, its provider event id) on a configuration with
-// GoHighLevel's and Verity's webhooks, made once for every seed.
+// GoHighLevel's, Verity's and WhatsApp's webhooks, made once for every seed.
 struct SimFront {
   std::unique_ptr<PrivateKey> ghl_key;  // GoHighLevel's signing key, as its sandbox has one
   Config config;
@@ -121,7 +125,10 @@ inline const SimFront& TheFront() {
                                   {"DFM_GHL_LOCATION_ID", "ve9EPM428h8vShlRW1KT"},  // the fixtures'
                                   {"DFM_GHL_TIMESTAMP_TOLERANCE_S", "315360000"},
                                   {"DFM_VERITY_WEBHOOK_SECRET", "sim-verity-secret"},
-                                  {"DFM_VERITY_TIMESTAMP_TOLERANCE_S", "315360000"}},
+                                  {"DFM_VERITY_TIMESTAMP_TOLERANCE_S", "315360000"},
+                                  {"DFM_WHATSAPP_APP_SECRET", "sim-meta-app-secret"},
+                                  {"DFM_WHATSAPP_VERIFY_TOKEN", "sim-verify"},
+                                  {"DFM_WHATSAPP_PHONE_NUMBER_ID", "106540352242922"}},
                              &problems);
     for (const auto& pr : problems) ADD_FAILURE() << pr.key << ": " << pr.message;
     k->ingestor = std::make_unique<WebhookIngestor>(k->config);

@@ -43,6 +43,7 @@ ContactState Full() {
   s.message_memory_us = 99;  // configuration: not kept
   s.next_forget_us = 47;
   s.last_fact_seq = 48;
+  s.last_fact_index = 2;
   s.last_event_seq = 49;
   return s;
 }
@@ -98,7 +99,7 @@ TEST(ContactSnapshotTest, DamageAndOtherRulesAreRefused) {
         << "cut at " << cut;
   EXPECT_TRUE(DecodeContactSnapshot(bytes + "x", &back, &outstanding).IsCorruption());
   std::string other_version = bytes;
-  other_version[4] = 2;
+  other_version[4] = 3;
   EXPECT_TRUE(DecodeContactSnapshot(other_version, &back, &outstanding).IsCorruption());
   std::string other_rules = bytes;
   other_rules[5] = static_cast<char>(kContactRulesVersion + 1);

@@ -10,6 +10,7 @@
 #include "connectors/genesys/genesys.h"
 #include "connectors/whatsapp/whatsapp.h"
 #include "sync/contact_model.h"
+#include "tests/support/bridge_context.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mapper_input.h"
 #include "util/crypto.h"
@@ -244,18 +245,7 @@ TEST(GenesysMapper, AnAgentsReplyIsASendAReceiptAStatus) {
 // The model between them: conversations = genesys, sender = whatsapp.
 class BridgeModelTest : public ::testing::Test {
  protected:
-  BridgeModelTest() {
-    ctx_.conversations = "genesys";
-    ctx_.sender = "whatsapp";
-    ctx_.targets["genesys"] = {"phone"};
-    ctx_.targets["whatsapp"] = {"phone"};
-    ctx_.channels["genesys"] = {};
-    ctx_.channels["whatsapp"] = {};
-    ctx_.messages_only = {"genesys", "whatsapp"};
-    ctx_.takes_receipts = {"whatsapp"};
-    ctx_.now_us = 1'000'000'000;
-    state_.contact_id = "c1";
-  }
+  BridgeModelTest() : ctx_(testing::BridgeContext()) { state_.contact_id = "c1"; }
   std::vector<DomainEvent> Step(const std::string& system, const std::string& body) {
     std::vector<ContactFact> facts;
     Status s = system == "whatsapp" ? MapWhatsAppWebhook(Webhook(system, body), UsSettings(), &facts)
