@@ -17,7 +17,8 @@ std::string CredentialsKey(const ConnectorState& st) {
 }
 
 // The daily credit budget (connector_actor.h): consumer state "credits",
-// key CredentialsKey, value "<utc day>\n<credits spent that day>".
+// key CredentialsKey, value "<utc day>\n<credits spent that day, with
+// those reserved by requests in flight>".
 constexpr char kCreditsConsumer[] = "credits";
 constexpr int64_t kDayUs = 86400LL * 1000000;
 
@@ -30,19 +31,62 @@ void RollCreditDay(ConnectorState& st, int64_t now) {
   }
 }
 
-void SpendCredits(ConnectorState& st, int64_t now, int credits) {
-  if (credits <= 0) return;
-  RollCreditDay(st, now);
-  st.credits_spent += credits;
-  // Not synced: a crash may forget the last few, never the day's count
-  // as a whole (the log's consumer state survives a restart).
-  Status s = st.env->log->CommitConsumer(
-      kCreditsConsumer, 0,
-      {StateOp{CredentialsKey(st), std::to_string(st.credits_day) + "\n" + std::to_string(st.credits_spent),
-               false}});
+// Stores the day's spent and reserved credits; `durable`: synced before it
+// returns (a reservation, or a charge past one).
+Status StoreCredits(ConnectorState& st, bool durable) {
+  const std::vector<StateOp> ops = {
+      StateOp{CredentialsKey(st),
+              std::to_string(st.credits_day) + "\n" + std::to_string(st.credits_spent + st.credits_reserved),
+              false}};
+  Status s = durable ? st.env->log->CommitConsumerDurable(kCreditsConsumer, 0, ops)
+                     : st.env->log->CommitConsumer(kCreditsConsumer, 0, ops);
   if (!s.ok())
     Logger("connectors")->error("event=credits_store_failed system={} error=\"{}\"", st.cfg.system,
                                 s.ToString());
+  return s;
+}
+
+// Reserves what `it` may cost before it goes. False when the budget has no
+// room for it now: `*until` is when to look again (0: when an answer in
+// flight frees some), or when the reservation could not be made durable.
+bool ReserveCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, int64_t* until) {
+  *until = 0;
+  if (st.cfg.daily_credit_budget <= 0 || it.credits_reserved > 0) return true;  // none, or held still
+  PushRequest req;
+  req.op = it.order.request.op;
+  req.fields = it.order.request.fields;
+  const int most = st.cfg.client->MaxCredits(req);
+  RollCreditDay(st, now);
+  if (st.credits_spent >= st.cfg.daily_credit_budget) {
+    *until = (now / kDayUs + 1) * kDayUs;  // the next UTC day
+    return false;
+  }
+  if (most <= 0) return true;
+  const int64_t left = st.cfg.daily_credit_budget - st.credits_spent - st.credits_reserved;
+  if (left <= 0) return false;  // an answer in flight may free some
+  const int cost = static_cast<int>(std::min<int64_t>(most, left));  // the client asks only what fits
+  st.credits_reserved += cost;
+  if (!StoreCredits(st, /*durable=*/true).ok()) {
+    st.credits_reserved -= cost;
+    *until = now + st.env->append_retry_us;
+    return false;
+  }
+  it.credits_reserved = cost;
+  return true;
+}
+
+// Frees `it`'s reservation and charges `credits` (what its answer said it
+// cost; all it reserved when it may have been done unanswered).
+void ChargeCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, int credits) {
+  const int reserved = it.credits_reserved;
+  it.credits_reserved = 0;
+  if (reserved <= 0 && credits <= 0) return;
+  RollCreditDay(st, now);
+  st.credits_reserved = std::max<int64_t>(0, st.credits_reserved - reserved);
+  st.credits_spent += std::max(credits, 0);
+  // What is stored only shrinks, unless the answer cost more than was
+  // reserved: then it is synced as a reservation is.
+  StoreCredits(st, /*durable=*/credits > reserved);
 }
 
 void Pump(Self* self);
@@ -72,6 +116,7 @@ void Publish(Self* self) {
   b->oldest_opt_out_us.store(st.opt_outs_held.empty() ? 0 : *st.opt_outs_held.begin(), kRelaxed);
   b->credits_today.store(st.credits_day == now / kDayUs ? st.credits_spent : 0, kRelaxed);
   b->credit_budget.store(st.cfg.daily_credit_budget, kRelaxed);
+  b->SetNotice(st.cfg.client->Notice());
 }
 
 // The status board's counts for `it`'s operation; null without a board.
@@ -86,7 +131,10 @@ void Count(std::atomic<uint64_t> PushOpCounters::*which, ConnectorState& st,
 }
 
 // A push leaves the connector (ended, or cancelled before it went).
+void ChargeCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, int credits);
+
 void Drop(ConnectorState& st, std::map<std::string, ConnectorState::Item>::iterator found) {
+  if (found->second.credits_reserved > 0) ChargeCredits(st, found->second, st.env->now_us(), 0);
   if (found->second.opt_out_since != 0) {
     st.opt_outs_held.erase(st.opt_outs_held.find(found->second.opt_out_since));
   }
@@ -207,6 +255,7 @@ void Send(Self* self, const std::string& push_id) {
   req.reason = it.order.request.reason;
   req.message_key = it.order.request.message_key;
   req.attempt = it.attempt + (it.order.redriven ? 1 : 0);
+  if (st.cfg.daily_credit_budget > 0 && it.credits_reserved > 0) req.max_credits = it.credits_reserved;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   st.cfg.client->Push(req, st.creds, [me, push_id](PushResult r) {
     caf::anon_send(me, HttpDone{push_id, std::move(r)});
@@ -340,6 +389,13 @@ void PumpQueues(Self* self) {
       st.breaker->OnNeutral();  // it never went: a half-open trial is not spent on it
       continue;
     }
+    int64_t until = 0;
+    if (!ReserveCredits(st, st.items.at(id), now, &until)) {  // it waits, holding nothing
+      q->push_front(id);
+      st.breaker->OnNeutral();
+      if (until) WakeAt(self, until);
+      return;
+    }
     SpendPairToken(st, st.items.at(id).order.request.contact_id, now);
     Send(self, id);
   }
@@ -362,7 +418,9 @@ void OnDone(Self* self, HttpDone& d) {
   st.busy.erase(it.order.request.contact_id);
   if (r.http_status != 0) st.last_answer_401 = r.auth_rejected;
   for (int i = 1; i < r.requests; ++i) st.limiter->OnSent(now);
-  SpendCredits(st, now, r.credits);
+  // A request that may have been done unanswered cost all it reserved.
+  const bool unanswered = r.http_status == 0 && !r.not_sent;
+  ChargeCredits(st, it, now, unanswered ? std::max(r.credits, it.credits_reserved) : r.credits);
   st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining);
   if (ConnectorStatus* b = st.cfg.status.get())
     b->last_answer_us.store(std::max<int64_t>(now - it.sent_at, 0), std::memory_order_relaxed);

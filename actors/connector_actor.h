@@ -18,10 +18,16 @@
 //   a 401; the new grant is stored (consumer state "credentials") before it
 //   is used, because the vendor's refresh tokens are single use.
 // - A daily credit budget (`daily_credit_budget`, an enrichment vendor's
-//   paid lookups): the credits the vendor's answers cost (PushResult::
-//   credits) are counted per UTC day and kept in consumer state "credits";
-//   once the day's budget is spent, nothing more goes until the next UTC
-//   day (the pushes wait, they are not lost).
+//   paid lookups) is never exceeded, whatever the order of rate-limit
+//   holds, restarts and concurrency: before a push goes, the most it may
+//   cost (VendorClient::MaxCredits) is reserved under the UTC day's budget
+//   and stored durably (consumer state "credits": spent + reserved, so a
+//   question asked and left unanswered by a crash counts as spent); the
+//   answer charges what it cost (PushResult::credits; all it reserved when
+//   no answer came) and frees the rest. A push that cannot be reserved for
+//   waits, holding nothing: for an answer in flight to free some, else for
+//   the next UTC day. Pushes held by a rate limit reserve nothing and are
+//   checked again when they may go.
 // - A PushCancel drops a push still waiting (no event: the contact settled
 //   it with message.refused); one in flight is not tried again if it fails.
 // - A ConnectorUpdate (a configuration reload) puts new settings in place
@@ -90,6 +96,7 @@ struct ConnectorState {
     // once, before its first request in this run).
     bool sending_recorded = false;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
+    int credits_reserved = 0;   // for the request in flight (daily credit budget)
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order
@@ -110,7 +117,8 @@ struct ConnectorState {
   int64_t refresh_not_before = 0;
   int64_t wake_at = 0;
   int64_t credits_day = 0;    // UTC day (µs since the epoch / a day) they count
-  int64_t credits_spent = 0;  // that day
+  int64_t credits_spent = 0;  // that day, as answers said (and unanswered requests reserved)
+  int64_t credits_reserved = 0;  // by requests in flight
   std::mt19937_64 rng;
   // Clients a reload replaced: kept while requests they sent may answer.
   std::vector<std::shared_ptr<VendorClient>> retired;

@@ -132,6 +132,21 @@ struct ConnectorStatus {
   // none); the budget spent holds its pushes until the next day.
   std::atomic<int64_t> credits_today{0};
   std::atomic<int64_t> credit_budget{0};
+
+  // What the vendor's client says the card should say beyond its health
+  // (VendorClient::Notice: HaloPSA's duplicate Clients); "" for nothing.
+  void SetNotice(std::string notice) {
+    std::lock_guard<std::mutex> lock(notice_mu_);
+    if (notice != notice_) notice_ = std::move(notice);
+  }
+  std::string Notice() const {
+    std::lock_guard<std::mutex> lock(notice_mu_);
+    return notice_;
+  }
+
+ private:
+  mutable std::mutex notice_mu_;
+  std::string notice_;
 };
 
 struct SyncStatusBoard {

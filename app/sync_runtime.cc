@@ -265,6 +265,7 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
     s.webhooks = in.webhooks;
     s.webhooks_batched = in.batched;
     s.webhook_facts = in.facts;
+    s.notice = c->Notice();
     // Dead letters since the log began (the sync_status projection's count).
     std::string dead;
     if (im.log->GetConsumerState(SyncStatusProjection::kName,

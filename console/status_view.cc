@@ -118,6 +118,7 @@ ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us) {
     card.detail += " " + Plural(c.dead_letters, "change was", "changes were") +
                    " given up after their retries; `dfm replay dead-letters` lists the ones not "
                    "re-driven yet.";
+  if (!c.notice.empty()) card.detail += " " + c.notice;
   return card;
 }
 

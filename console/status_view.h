@@ -29,6 +29,7 @@ struct ConnectorSnapshot {
   // Its webhooks read since the service started: how many, how many were
   // batches (several facts), and the facts they carried.
   uint64_t webhooks = 0, webhooks_batched = 0, webhook_facts = 0;
+  std::string notice;  // what its client says beyond health (duplicate HaloPSA Clients)
 };
 
 enum class CardState { kWorking, kIdle, kSlow, kDown, kAttention };

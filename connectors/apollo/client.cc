@@ -9,7 +9,10 @@
 //         GET /organizations/enrich?domain=<domain>, remembered for a day.
 // Credits (PushResult::credits): 1 for a person matched, 1 for an
 // organization found by a request; nothing for no match or a remembered
-// organization. A person found and an organization request that then
+// organization. MaxCredits: 1, 2 with a domain (reserved before it goes
+// under the tenant's daily budget, actors/connector_actor.h); with only
+// one credit left (PushRequest::max_credits), a matched person's
+// organization is not asked for. A person found and an organization request that then
 // fails still succeeds with what the person's answer said: asking again
 // would pay for the person twice.
 // Errors: 401 (plain text) refuses the key; 422 "Insufficient credits"
@@ -72,6 +75,12 @@ class ApolloClient final : public VendorClient {
     Finish(job);
   }
 
+  // A person matched (1) and, with a domain, an organization found (1).
+  int MaxCredits(const PushRequest& req) const override {
+    if (req.op != "enrich") return 0;
+    return 1 + (req.Field(fields::kCompanyDomain).empty() ? 0 : 1);
+  }
+
  private:
   struct Job {
     PushRequest req;
@@ -117,7 +126,9 @@ class ApolloClient final : public VendorClient {
       }
       if (!res.answered.empty()) res.credits += 1;
       const std::string domain = job->req.Field(fields::kCompanyDomain);
-      if (!domain.empty() && !res.answered.count(fields::kCompanyName)) return EnrichOrganization(job);
+      const bool affordable = job->req.max_credits < 0 || res.credits < job->req.max_credits;
+      if (!domain.empty() && !res.answered.count(fields::kCompanyName) && affordable)
+        return EnrichOrganization(job);
       res.detail = res.answered.empty() ? "no match" : "person matched";
       Finish(job);
     });

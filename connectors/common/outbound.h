@@ -44,6 +44,10 @@ struct PushRequest {
   std::string channel;
   std::string reason;
   std::map<std::string, std::string> fields;  // sync/fact.h names, normalized values
+  // Under a daily credit budget: the most credits it may spend (what the
+  // connector reserved for it; fewer than MaxCredits when the budget has
+  // less left: the client then asks only what fits). -1: no cap.
+  int max_credits = -1;
 
   // fields[key], or empty.
   std::string Field(const std::string& key) const {
@@ -137,6 +141,19 @@ class VendorClient {
     (void)req;
     return false;
   }
+  // The most credits `req` may cost (an enrichment's paid lookups): under
+  // a daily credit budget the connector reserves them (or what the budget
+  // has left, at least 1: PushRequest::max_credits), durably, before the
+  // request goes, and charges what the answer says it cost (or all it
+  // reserved when no answer comes). 0: it costs none.
+  virtual int MaxCredits(const PushRequest& req) const {
+    (void)req;
+    return 0;
+  }
+  // What the status page's card for this system should say beyond its
+  // health (HaloPSA: the duplicate Clients it holds); "" for nothing. Asked
+  // after every push: cheap, thread-safe, never personal data.
+  virtual std::string Notice() const { return ""; }
   // Vendors with OAuth exchange the refresh token for a new grant.
   virtual bool UsesOAuth() const { return false; }
   virtual void RefreshToken(const Credentials& creds, std::function<void(TokenGrant)> done) {

@@ -10,11 +10,16 @@
 //         making a second. Found: POST /api/Users [{id, ...changed}].
 //         Not found: its Client is the one named like the contact's
 //         company, else the one whose domain (or website) is the email's
-//         company domain (GET /api/Client pages, kept for 10 minutes);
-//         none: created (POST /api/Client [{name, domain, website}]) when
-//         `create_clients`, else `default_client_id`; the user goes to the
-//         Client's main site (main_site_id, else its first site) with
-//         POST /api/Users [{...}] -> 201 the saved user.
+//         company domain (GET /api/Client pages, kept for 10 minutes;
+//         among duplicates the lowest id); none: created (POST /api/Client
+//         [{name, domain, website}]) when `create_clients`, else
+//         `default_client_id`. A creation is single-flight per company
+//         (name or domain): concurrent pushes of one new company wait for
+//         the one POST and are filed under its Client; a list walked while
+//         it ran keeps it; one left unanswered makes the next miss list
+//         again (it may exist). The user goes to the Client's main site
+//         (main_site_id, else its first site) with POST /api/Users [{...}]
+//         -> 201 the saved user.
 // opt_out / opt_in (channel email): the user's neversendemails.
 // Custom fields (`custom_fields`): customfields [{name, value}].
 // list (backfill): GET /api/Users?pageinate=true&page_size=&page_no=.
@@ -85,6 +90,8 @@ class HaloClient final : public VendorClient {
 
   bool UsesOAuth() const override { return true; }
 
+  std::string Notice() const override { return clients_.DuplicatesText(); }
+
   void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
     http_->Send(HttpRequest(token_request_),
                 [done = std::move(done)](HttpResponse resp) { done(ReadHaloToken(resp)); });
@@ -150,6 +157,7 @@ class HaloClient final : public VendorClient {
     std::function<void(PushResult)> done;
     PushResult result;
     std::vector<HaloClientRecord> listed;  // a GET /api/Client walk in progress
+    int64_t listed_from_us = 0;            // when that walk began
   };
   using JobPtr = std::shared_ptr<Job>;
 
@@ -223,6 +231,7 @@ class HaloClient final : public VendorClient {
 
   void ListClients(const JobPtr& job, int64_t page) {
     constexpr int kPage = 100;
+    if (page == 1) job->listed_from_us = NowUs();
     const std::string path =
         "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) + "&page_no=" + std::to_string(page);
     Send(job, Api(job->token, "GET", path), [this, job, page](HttpResponse resp) {
@@ -230,7 +239,7 @@ class HaloClient final : public VendorClient {
       int64_t total = 0;
       if (!ReadHaloClients(resp.body, false, &job->listed, &total)) return Unreadable(job, "clients list");
       if (page * kPage < total && page < 200) return ListClients(job, page + 1);
-      clients_.Replace(std::move(job->listed), NowUs());
+      clients_.Replace(std::move(job->listed), NowUs(), job->listed_from_us);
       const std::string company = job->req.Field(fields::kCompanyName);
       if (auto c = clients_.Find(company, CompanyDomain(job))) return SiteOf(job, *c);
       MissingClient(job);
@@ -240,16 +249,30 @@ class HaloClient final : public VendorClient {
   void MissingClient(const JobPtr& job) {
     if (!create_clients_) return WithDefaultClient(job);
     const std::string company = job->req.Field(fields::kCompanyName), domain = CompanyDomain(job);
+    bool creator = false;
+    auto found = clients_.FindOrJoin(
+        company, domain,
+        [this, job](const std::optional<HaloClientRecord>& made) {
+          if (!made) return ResolveClient(job);  // that creation failed: look again
+          job->result.detail = "filed under HaloPSA Client " + std::to_string(made->id) + ", created for another push";
+          SiteOf(job, *made);
+        },
+        &creator);
+    if (found) return SiteOf(job, *found);
+    if (!creator) return;  // another push of this company is creating it
     JsonObject c;
     c.Str("name", company.empty() ? domain : company);
     if (!domain.empty()) c.Str("domain", domain).Str("website", "https://" + domain);
     HttpRequest r = Api(job->token, "POST", "/api/Client");
     r.body = "[" + c.Finish() + "]";
-    Send(job, std::move(r), [this, job](HttpResponse resp) {
-      if (Settle(job, resp)) return;
+    Send(job, std::move(r), [this, job, company, domain](HttpResponse resp) {
+      if (resp.status == 0 && !resp.not_sent) clients_.Invalidate();  // it may exist: list again
       std::vector<HaloClientRecord> saved;
-      if (!ReadHaloClients(resp.body, true, &saved, nullptr)) return Unreadable(job, "client create");
-      clients_.Add(saved[0]);
+      const bool made = resp.status / 100 == 2 && ReadHaloClients(resp.body, true, &saved, nullptr);
+      clients_.Created(company, domain, made ? std::optional<HaloClientRecord>(saved[0]) : std::nullopt, NowUs());
+      if (Settle(job, resp)) return;
+      if (!made) return Unreadable(job, "client create");
+      job->result.detail = "created HaloPSA Client " + std::to_string(saved[0].id);
       SiteOf(job, saved[0]);
     });
   }

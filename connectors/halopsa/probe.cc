@@ -2,10 +2,15 @@
 // client credentials (a token is asked for, as the connector does), then
 // every mapped custom field (`custom_fields`) in GET /api/FieldInfo: it
 // must exist, by its name (with or without the CF prefix HaloPSA adds),
-// with a type that can hold the field's values. Nothing is written.
+// with a type that can hold the field's values; then the Clients (GET
+// /api/Client pages): any held twice under one name or domain are named,
+// with the one new users go to. Nothing is written.
 #include <simdjson.h>
 
+#include <memory>
+
 #include "connectors/common/outbound.h"
+#include "connectors/halopsa/clients_cache.h"
 #include "connectors/halopsa/halopsa.h"
 #include "util/clock.h"
 
@@ -50,6 +55,42 @@ ProbeCheck CustomFields(const SystemSettings& s, const HttpResponse& resp) {
           "field, or change halopsa.custom_fields"};
 }
 
+// Walks GET /api/Client pages (at most 50 of 100) into `listed`, then adds
+// the duplicates check to `r` and calls `done`.
+void CheckDuplicateClients(const SystemSettings& s, const std::string& token, HttpClient* http, ProbeResult r,
+                           ProbeCallback done, int64_t sent, int64_t page,
+                           std::shared_ptr<std::vector<HaloClientRecord>> listed) {
+  constexpr int kPage = 100;
+  HttpRequest req;
+  req.url = ApiBaseUrl(s) + "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) +
+            "&page_no=" + std::to_string(page);
+  req.timeout_ms = std::stoll(s.at("request_timeout_ms"));
+  req.headers = {{"Authorization", "Bearer " + token}, {"Accept", "application/json"}};
+  http->Send(std::move(req), [s, token, http, r, done, sent, page, listed](HttpResponse c) mutable {
+    NoteAnswer(c, sent, &r);
+    ProbeCheck check = ExpectOk("clients", c, "", "halopsa.api_base_url", "halopsa.client_id");
+    int64_t total = 0;
+    if (check.state == ProbeCheck::State::kOk && !ReadHaloClients(c.body, false, listed.get(), &total))
+      check = {"clients", ProbeCheck::State::kFail, "HaloPSA's Client list does not read", ""};
+    if (check.state != ProbeCheck::State::kOk) {
+      r.checks.push_back(check);
+      return done(std::move(r));
+    }
+    if (page * kPage < total && page < 50)
+      return CheckDuplicateClients(s, token, http, std::move(r), std::move(done), sent, page + 1, listed);
+    HaloClientsCache all;
+    all.Replace(std::move(*listed), 0, 0);
+    const std::string dupes = all.DuplicatesText();
+    r.checks.push_back(dupes.empty()
+                           ? ProbeCheck{"clients", ProbeCheck::State::kOk,
+                                        std::to_string(total) + " Clients, none held twice", ""}
+                           : ProbeCheck{"clients", ProbeCheck::State::kFail, dupes,
+                                        "merge them in HaloPSA (the service files new users under the "
+                                        "lowest id meanwhile)"});
+    done(std::move(r));
+  });
+}
+
 }  // namespace
 
 void ProbeHalo(const SystemSettings& s, const Credentials&, HttpClient* http, ProbeCallback done) {
@@ -71,16 +112,18 @@ void ProbeHalo(const SystemSettings& s, const Credentials&, HttpClient* http, Pr
     r.checks.push_back(token);
     if (!g.ok) {
       r.checks.push_back({"custom fields", ProbeCheck::State::kSkipped, "no token", ""});
+      r.checks.push_back({"clients", ProbeCheck::State::kSkipped, "no token", ""});
       return done(std::move(r));
     }
     HttpRequest req;
     req.url = ApiBaseUrl(s) + "/api/FieldInfo";
     req.timeout_ms = std::stoll(s.at("request_timeout_ms"));
     req.headers = {{"Authorization", "Bearer " + g.access_token}, {"Accept", "application/json"}};
-    http->Send(std::move(req), [s, r, done, sent](HttpResponse f) mutable {
+    http->Send(std::move(req), [s, r, done, sent, http, access = g.access_token](HttpResponse f) mutable {
       NoteAnswer(f, sent, &r);
       r.checks.push_back(CustomFields(s, f));
-      done(std::move(r));
+      CheckDuplicateClients(s, access, http, std::move(r), std::move(done), sent, 1,
+                            std::make_shared<std::vector<HaloClientRecord>>());
     });
   });
 }

@@ -5,8 +5,9 @@ sandboxes. A new contact with an email is asked about once; the answer is
 recorded as contact.enriched and fills only empty fields, which reach
 Aloware; a person's own value is never overridden; the same person is not
 asked again (also after a kill -9); the daily credit budget holds lookups
-until tomorrow while the sync goes on; Apollo's 429 is waited out and its
-422 for credits ends the lookup, not the sync.
+until tomorrow while the sync goes on, and is never passed across a
+rate-limit hold and a kill -9; Apollo's 429 is waited out and its 422 for
+credits ends the lookup, not the sync.
 
 Usage: enrichment_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -188,6 +189,41 @@ class BudgetTest(Enrichment):
         time.sleep(2)
         self.assertEqual(len(self.matches()), 2)
         self.assertEqual(self.health()["credits_today"], 2)
+
+
+
+class HoldAndRestartBudgetTest(Enrichment):
+    """Issue 51: a budget of three, a rate-limit hold and a restart."""
+    budget = "3"
+
+    def test_a_rate_limit_hold_and_a_restart_never_pass_the_budget(self):
+        # Apollo answered "no more this minute" and the held questions all
+        # went in one millisecond when the hold ended: five matched, five
+        # credits, against a budget of three (seven across a restart).
+        self.apollo_knows("dee@hooli.com", "Dee", "Ward", "COO", "hooli.com")
+        self.apollo_knows("eve@umbrella.com", "Eve", "Park", "CFO", "umbrella.com")
+        self.apollo.post("/_sandbox/faults", {"faults": [
+            {"path_prefix": "/api/v1/people/match", "status": 429, "retry_after": 2, "count": 4}]})
+        people = [("+12055550221", "Ann", "ann@acme.io"), ("+12055550222", "Bob", "bob@globex.com"),
+                  ("+12055550223", "Cy", "cy@initech.com"), ("+12055550224", "Dee", "dee@hooli.com"),
+                  ("+12055550225", "Eve", "eve@umbrella.com")]
+        for phone, first, email in people[:3]:
+            self.ghl_user_creates(phone, first, email)
+        wait_for("the hold", lambda: [r for r in self.matches() if r["status"] == 429])
+        self.dfm.kill9()  # questions held, some maybe asked
+        self.dfm.start(env_extra=self.env)
+        for phone, first, email in people[3:]:
+            self.ghl_user_creates(phone, first, email)
+        for phone, _, _ in people:  # the contacts sync whatever the budget
+            wait_for(phone + " in Aloware", lambda phone=phone: self.aloware_contact(phone))
+        wait_for("three credits spent", lambda: self.apollo.get("/_sandbox/settings")[1]["charged"] >= 3,
+                 timeout=60)
+        time.sleep(5)  # every hold over: nothing more goes today
+        self.assertEqual(self.apollo.get("/_sandbox/settings")[1]["charged"], 3)
+        self.assertEqual(len([r for r in self.matches() if r["status"] == 200]), 3)
+        self.assertEqual(len(self.events("contact.enriched")), 3)
+        h = self.health()
+        self.assertEqual((h["credits_today"], h["credit_budget"], h["held"]), (3, 3, 2))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ A GoHighLevel lead becomes a HaloPSA user under its company's Client
 its title and a custom field; a user created or changed in HaloPSA reaches
 GoHighLevel, Aloware and Verity; a HaloPSA outage (and a refused token) is waited
 out and the user is written once; the same person created in three systems
-at once is one contact with one record in each; `dfm diagnose` names a
+at once is one contact with one record in each; three contacts of one new
+company at once make one Client, and a duplicate made by someone else is
+named by `dfm diagnose`; `dfm diagnose` names a
 mapped custom field HaloPSA lacks and one of the wrong type; a one-click
 unsubscribe reaches HaloPSA's "never send emails" and GoHighLevel's Email DND.
 
@@ -205,6 +207,42 @@ class HaloTest(unittest.TestCase):
         self.assertEqual(len(by_phone(self.alo.contacts(), phone, "phone_number")), 1)
         self.assertEqual(len(self.halo_users(email)), 1)
         self.assertEqual(len(by_phone(self.verity.contacts(), phone, "phone")), 1)
+
+    def test_three_contacts_of_one_new_company_at_once_make_one_client(self):
+        # Issue 51: three identical POST /api/Client within 11 ms, each user
+        # filed under a different new Client.
+        leads = [("+12055550341", "Ada", "ada@umbrella-labs.com"), ("+12055550342", "Bo", "bo@umbrella-labs.com"),
+                 ("+12055550343", "Cy", "cy@umbrella-labs.com")]
+        threads = [threading.Thread(target=self.ghl_lead, args=(p, f, e), kwargs={"company": "Umbrella Labs"})
+                   for p, f, e in leads]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for _, _, email in leads:
+            wait_for(email + " in HaloPSA", lambda email=email: self.halo_users(email))
+        umbrella = [c for c in self.halo_clients() if c["name"] == "Umbrella Labs"]
+        self.assertEqual(len(umbrella), 1, self.halo_clients())
+        creates = [q for q in self.halo.requests("/api/Client") if q["method"] == "POST"]
+        self.assertEqual(len(creates), 1, creates)
+        self.assertEqual({self.halo_users(e)[0]["client_id"] for _, _, e in leads}, {umbrella[0]["id"]})
+        # A duplicate made in HaloPSA by someone else: the lowest id still
+        # takes new users, and `dfm diagnose` names the two.
+        token = json.loads(dfmtest.request(
+            "127.0.0.1", self.halo.port, "POST", "/auth/token?tenant=acmemsp",
+            body=b"grant_type=client_credentials&client_id=sandbox-halo-client&client_secret=sandbox-halo-secret",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})[2])["access_token"]
+        status, _, body = dfmtest.request("127.0.0.1", self.halo.port, "POST", "/api/Client",
+                                          body=b'[{"name": "Umbrella Labs"}]',
+                                          headers={"Content-Type": "application/json",
+                                                   "Authorization": "Bearer " + token})
+        self.assertEqual(status, 201, body)
+        r = subprocess.run([self.dfm.binary, "diagnose", "-c", self.dfm.config_path, "--json"],
+                           capture_output=True, text=True, env=dict(dfmtest.environ(), **self.env))
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        clients = checks["HaloPSA [default] clients"]
+        self.assertEqual(clients["state"], "fail", clients)
+        self.assertIn("new users go to %d" % umbrella[0]["id"], clients["detail"])
 
     def test_a_one_click_unsubscribe_reaches_every_system_that_keeps_email_consent(self):
         self.ghl_lead("+12055550321", "Una", "una@globex.com")

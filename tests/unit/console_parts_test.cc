@@ -190,6 +190,13 @@ TEST(StatusViewTest, EachStateInPlainWords) {
   EXPECT_NE(DescribeConnector(c, kNow).detail.find("3 changes were given up"), std::string::npos);
 }
 
+TEST(StatusViewTest, WhatAClientNoticesIsOnItsCard) {
+  ConnectorSnapshot c = Snapshot();
+  c.name = "HaloPSA";
+  c.notice = "HaloPSA holds 2 Clients for \"Umbrella Labs\" (ids 12, 15): new users go to 12.";
+  EXPECT_NE(DescribeConnector(c, kNow).detail.find("(ids 12, 15): new users go to 12."), std::string::npos);
+}
+
 TEST(StatusViewTest, AnEnrichmentsSpentBudgetSaysItsLookupsWaitForTomorrow) {
   ConnectorSnapshot c = Snapshot();
   c.name = "Apollo";

@@ -42,7 +42,7 @@ TEST(HaloClients, MatchedByNameThenDomainOrWebsite) {
   EXPECT_EQ(read[1].main_site_id, 21) << "ids come as doubles too";
   HaloClientsCache cache;
   EXPECT_FALSE(cache.Fresh(0));
-  cache.Replace(read, 1000);
+  cache.Replace(read, 1000, 0);
   EXPECT_TRUE(cache.Fresh(1000 + HaloClientsCache::kFreshUs - 1));
   EXPECT_FALSE(cache.Fresh(1000 + HaloClientsCache::kFreshUs));
   EXPECT_EQ(cache.Find("acme inc", "")->id, 12);
@@ -53,6 +53,66 @@ TEST(HaloClients, MatchedByNameThenDomainOrWebsite) {
   EXPECT_EQ(HostOfWebsite("HTTP://WWW.Acme.io:443/x"), "acme.io");
   std::vector<HaloClientRecord> one;
   EXPECT_FALSE(ReadHaloClients(R"({"name": "no id"})", true, &one, nullptr));
+}
+
+// Issue 51: three contacts of one new company at once made three Clients.
+// The first miss creates; the others (by name or by domain) wait for it
+// and are filed under its Client; a failed creation lets one of them try.
+TEST(HaloClients, ACreationIsSingleFlightPerCompany) {
+  HaloClientsCache cache;
+  cache.Replace({}, 1000, 0);
+  std::vector<int64_t> filed;
+  auto waiter = [&](const std::optional<HaloClientRecord>& c) { filed.push_back(c ? c->id : -1); };
+  bool creator = false;
+  EXPECT_FALSE(cache.FindOrJoin("Umbrella Labs", "umbrella-labs.com", waiter, &creator));
+  EXPECT_TRUE(creator);
+  EXPECT_FALSE(cache.FindOrJoin("umbrella labs ", "", waiter, &creator));
+  EXPECT_FALSE(creator) << "the same name: it waits";
+  EXPECT_FALSE(cache.FindOrJoin("", "umbrella-labs.com", waiter, &creator));
+  EXPECT_FALSE(creator) << "the same domain: it waits";
+  EXPECT_FALSE(cache.FindOrJoin("Initrode Labs", "", waiter, &creator));
+  EXPECT_TRUE(creator) << "another company creates its own";
+  EXPECT_TRUE(filed.empty());
+  cache.Created("Umbrella Labs", "umbrella-labs.com", HaloClientRecord{40, "Umbrella Labs", "umbrella-labs.com", "", 7},
+                2000);
+  EXPECT_EQ(filed, (std::vector<int64_t>{40, 40}));
+  EXPECT_EQ(cache.FindOrJoin("UMBRELLA LABS", "", waiter, &creator)->id, 40);
+  EXPECT_FALSE(creator);
+  // A creation that fails tells its waiters to look again.
+  filed.clear();
+  EXPECT_FALSE(cache.FindOrJoin("initrode labs", "", waiter, &creator));
+  cache.Created("Initrode Labs", "", std::nullopt, 3000);
+  EXPECT_EQ(filed, (std::vector<int64_t>{-1}));
+  EXPECT_FALSE(cache.FindOrJoin("Initrode Labs", "", waiter, &creator));
+  EXPECT_TRUE(creator) << "nobody creates it now: the next one does";
+}
+
+// A list walked while a creation ran (it began before HaloPSA had the new
+// Client) no longer erases it: the next contact of that company found
+// nothing and made a second one.
+TEST(HaloClients, AListBegunBeforeACreationKeepsIt) {
+  HaloClientsCache cache;
+  cache.Add(HaloClientRecord{40, "Umbrella Labs", "umbrella-labs.com", "", 7}, 2000);
+  cache.Replace({HaloClientRecord{1, "Walk-in", "", "", 1}}, 3000, /*listed_from_us=*/1500);
+  EXPECT_EQ(cache.Find("Umbrella Labs", "")->id, 40);
+  cache.Replace({HaloClientRecord{1, "Walk-in", "", "", 1}}, 9000, /*listed_from_us=*/2500);
+  EXPECT_FALSE(cache.Find("Umbrella Labs", "")) << "a walk begun after it and not finding it: gone";
+  cache.Invalidate();
+  EXPECT_FALSE(cache.Fresh(9001)) << "an unanswered creation: the next miss lists again";
+}
+
+// Duplicates HaloPSA holds anyway: the lowest id, always, and named.
+TEST(HaloClients, AmongDuplicatesTheLowestIdAndTheyAreNamed) {
+  HaloClientsCache cache;
+  cache.Replace({HaloClientRecord{15, "Umbrella Labs", "", "", 3}, HaloClientRecord{12, "umbrella labs", "", "", 2},
+                 HaloClientRecord{20, "Globex", "globex.com", "", 4}},
+                1000, 0);
+  EXPECT_EQ(cache.Find("Umbrella Labs", "")->id, 12);
+  auto groups = cache.Duplicates();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0][0].id, 12);
+  EXPECT_EQ(cache.DuplicatesText(),
+            "HaloPSA holds 2 Clients for \"umbrella labs\" (ids 12, 15): new users go to 12.");
 }
 
 TEST(HaloMapper, AUsersWebhookIsOneFactOtherEventsNone) {
