@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "sync/consent.h"
 #include "sync/contact_model.h"
 #include "util/logging.h"
 
@@ -11,6 +12,8 @@ namespace dfm {
 namespace {
 
 using Self = caf::stateful_actor<ConnectorState>;
+
+bool IsConsentOp(std::string_view op) { return op == "opt_out" || op == "opt_in" || op == "mark_dnc"; }
 
 std::string CredentialsKey(const ConnectorState& st) {
   return dfm::CredentialsKey(st.cfg.tenant, st.cfg.system);
@@ -114,6 +117,9 @@ void Publish(Self* self) {
     b->down_since_us.store(now, kRelaxed);
   }
   b->oldest_opt_out_us.store(st.opt_outs_held.empty() ? 0 : *st.opt_outs_held.begin(), kRelaxed);
+  b->opt_outs_refused.store(st.refused_people.size(), kRelaxed);
+  b->opt_outs_refused_since_us.store(st.opt_outs_refused.empty() ? 0 : *st.opt_outs_refused.begin(),
+                                     kRelaxed);
   b->credits_today.store(st.credits_day == now / kDayUs ? st.credits_spent : 0, kRelaxed);
   b->credit_budget.store(st.cfg.daily_credit_budget, kRelaxed);
   b->SetNotice(st.cfg.client->Notice());
@@ -137,6 +143,11 @@ void Drop(ConnectorState& st, std::map<std::string, ConnectorState::Item>::itera
   if (found->second.credits_reserved > 0) ChargeCredits(st, found->second, st.env->now_us(), 0);
   if (found->second.opt_out_since != 0) {
     st.opt_outs_held.erase(st.opt_outs_held.find(found->second.opt_out_since));
+  }
+  if (found->second.refused_since != 0) {
+    st.opt_outs_refused.erase(st.opt_outs_refused.find(found->second.refused_since));
+    auto person = st.refused_people.find(found->second.order.request.contact_id);
+    if (person != st.refused_people.end() && --person->second <= 0) st.refused_people.erase(person);
   }
   st.items.erase(found);
 }
@@ -205,6 +216,66 @@ void DeadLetter(Self* self, std::map<std::string, ConnectorState::Item>::iterato
   Count(&PushOpCounters::dead_lettered, st, found->second);
   Report(self, found->second, {std::move(attempted), std::move(dead)});
   Drop(st, found);
+}
+
+// An opt-out the vendor refused, or whose retries ran out, is never given
+// up on (connector_actor.h): it stays open, tried again after the
+// backoff's longest wait (at least its base; longer if a 429 asks), and is
+// counted as refused until it lands or an opt-in supersedes it.
+void KeepOpen(Self* self, ConnectorState::Item& it, DomainEvent attempted, const PushResult& r,
+              int64_t now) {
+  auto& st = self->state;
+  const std::string& id = it.order.request.push_id;
+  if (it.refused_since == 0) {
+    it.refused_since = now;
+    st.opt_outs_refused.insert(now);
+    st.refused_people[it.order.request.contact_id]++;
+    Logger("connectors")->warn("event=opt_out_refused system={} tenant={} push_id={} status={} detail=\"{}\"",
+                               st.cfg.system, st.cfg.tenant, id, r.http_status, LogText(r.detail));
+  }
+  std::uniform_real_distribution<double> unit(0.5, 1.0);
+  int64_t delay = std::max(st.cfg.backoff.base_us,
+                           st.cfg.backoff.Delay(st.cfg.backoff.max_attempts + 1, unit(st.rng)));
+  if (r.retry_after_us) delay = std::max(delay, *r.retry_after_us);
+  it.not_before = now + delay;
+  attempted.outcome = "refused";
+  attempted.next_attempt_us = it.not_before;
+  Count(&PushOpCounters::attempts_failed, st, it);
+  st.urgent.push_front(id);
+  Report(self, it, {std::move(attempted)});
+  WakeAt(self, it.not_before);
+}
+
+// A consent push for a contact supersedes its open refused opt-outs
+// waiting for the same channels (or fewer): an opt_in (the person took the
+// opt-out back) or an opt_out (a repeated STOP: asked again now). Each is
+// settled with push.dead_lettered, outcome "superseded".
+void Supersede(Self* self, const DomainEvent& next) {
+  auto& st = self->state;
+  const std::vector<std::string> in = SplitChannels(next.channel);
+  for (auto* q : {&st.urgent, &st.normal}) {
+    for (auto i = q->begin(); i != q->end();) {
+      auto found = st.items.find(*i);
+      const DomainEvent& req = found->second.order.request;
+      bool covered = found->second.refused_since != 0 && req.op == "opt_out" &&
+                     req.contact_id == next.contact_id;
+      for (const auto& ch : SplitChannels(req.channel))
+        covered = covered && std::find(in.begin(), in.end(), ch) != in.end();
+      if (!covered) {
+        ++i;
+        continue;
+      }
+      i = q->erase(i);
+      DomainEvent dead = Event(found->second, ev::kPushDeadLettered);
+      dead.outcome = "superseded";
+      dead.reason = "superseded by a later " + next.op + " (" + next.push_id + ") before " +
+                    st.cfg.system + " took it";
+      st.cancelled++;
+      Count(&PushOpCounters::cancelled, st, found->second);
+      Report(self, found->second, {std::move(dead)});
+      Drop(st, found);
+    }
+  }
 }
 
 // A push the vendor could carry out twice (MayApplyTwice) goes only once
@@ -296,15 +367,17 @@ void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now)
 std::deque<std::string>* Pick(ConnectorState& st, int64_t now, std::deque<std::string>::iterator* pos,
                               int64_t* earliest) {
   std::set<std::string> blocked;  // across both queues: an opt-out waiting holds back the rest
+  std::set<std::string> consent_blocked;  // behind an open refused opt-out: consent pushes only
   for (auto* q : {&st.urgent, &st.normal}) {
     for (auto i = q->begin(); i != q->end(); ++i) {
       const auto& item = st.items.at(*i);
       const std::string& contact = item.order.request.contact_id;
       if (st.busy.count(contact) || blocked.count(contact)) continue;
+      if (IsConsentOp(item.order.request.op) && consent_blocked.count(contact)) continue;
       const int64_t paced = PairReadyAt(st, contact, now);
       const int64_t not_before = std::max(item.not_before, paced);
       if (not_before > now) {
-        blocked.insert(contact);
+        (item.refused_since != 0 ? consent_blocked : blocked).insert(contact);
         if (*earliest == 0 || not_before < *earliest) *earliest = not_before;
         continue;
       }
@@ -516,6 +589,10 @@ void OnDone(Self* self, HttpDone& d) {
       } else {  // the vendor answered: a known passing refusal is no outage
         st.breaker->OnNeutral();
       }
+      if (it.attempt >= st.cfg.backoff.max_attempts && IsOptOutPush(it.order.request.op)) {
+        KeepOpen(self, it, std::move(attempted), r, now);
+        break;
+      }
       if (it.attempt >= st.cfg.backoff.max_attempts) {
         DomainEvent dead = Event(it, ev::kPushDeadLettered);
         dead.http_status = r.http_status;
@@ -537,6 +614,10 @@ void OnDone(Self* self, HttpDone& d) {
     }
     case AttemptOutcome::kFail: {
       st.breaker->OnSuccess();  // the vendor answered: it is up, the request was wrong
+      if (IsOptOutPush(it.order.request.op) && !r.recipient_opted_out) {
+        KeepOpen(self, it, std::move(attempted), r, now);
+        break;
+      }
       DomainEvent dead = Event(it, ev::kPushDeadLettered);
       dead.http_status = r.http_status;
       dead.reason = r.detail.empty() ? "HTTP " + std::to_string(r.http_status) : r.detail;
@@ -625,6 +706,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
                                             : o.correlation_id.TimestampMillis() * 1000;
           state.opt_outs_held.insert(since);
         }
+        if (o.request.op == "opt_in" || o.request.op == "opt_out") Supersede(self, o.request);
         ConnectorState::Item item{std::move(o), 0, 0, 0};
         item.opt_out_since = since;
         state.items[id] = std::move(item);

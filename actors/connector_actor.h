@@ -14,6 +14,15 @@
 //   router for the contact actor to append. Retries wait with exponential
 //   backoff and full jitter, at least as long as a 429 asks; 4xx other than
 //   408/429 and exhausted retries dead-letter.
+// - An opt-out push (opt_out, mark_dnc) is never given up on: a refusal
+//   (any 4xx but a "recipient opted out") or exhausted retries leave it
+//   open: push.attempted outcome "refused", tried again with the longest
+//   backoff for as long as it is held, counted on the status board
+//   (opt_outs_refused: the people, since when). While open it holds back
+//   only the contact's later consent pushes; an opt_in or opt_out for the
+//   same contact and channels (or more) supersedes it (push.dead_lettered,
+//   outcome "superseded"): the person took the opt-out back, or a repeated
+//   STOP asks again now.
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
 //   is used, because the vendor's refresh tokens are single use.
@@ -97,6 +106,7 @@ struct ConnectorState {
     bool sending_recorded = false;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
     int credits_reserved = 0;   // for the request in flight (daily credit budget)
+    int64_t refused_since = 0;  // an open opt-out the system refused: since when
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order
@@ -109,6 +119,8 @@ struct ConnectorState {
   };
   std::map<std::string, Pair> pairs;
   std::multiset<int64_t> opt_outs_held;    // opt_out_since of each opt-out push held
+  std::multiset<int64_t> opt_outs_refused;  // refused_since of each open refused opt-out
+  std::map<std::string, int> refused_people;  // contact -> its open refused opt-outs
   size_t in_flight = 0;
   bool refreshing = false;
   bool auth_failed = false;  // a 401: refresh before the next push

@@ -200,6 +200,13 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
   each([&](const ConnectorStatus& c) {
     out->Histo({{"tenant", c.tenant}, {"system", c.system}}, c.opt_out_propagation.Read(), 1e-6);
   });
+  out->Family("dfm_opt_outs_refused", "gauge",
+              "People whose opt-out the system refused: kept open and tried again until it "
+              "lands (over 0 is a compliance alert).");
+  each([&](const ConnectorStatus& c) {
+    out->Sample({{"tenant", c.tenant}, {"system", c.system}},
+                static_cast<double>(c.opt_outs_refused.load(kRelaxed)));
+  });
   out->Family("dfm_opt_out_oldest_undelivered_seconds", "gauge",
               "Age of the oldest opt-out the connector still holds (0 when none): over 60 s "
               "is a compliance alert.");

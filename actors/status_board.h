@@ -128,6 +128,10 @@ struct ConnectorStatus {
   // The webhook time of the oldest opt-out push held (waiting or in
   // flight); 0 when none is.
   std::atomic<int64_t> oldest_opt_out_us{0};
+  // Opt-outs the vendor refused and the connector keeps open (never given
+  // up on): how many people, and since when the oldest (0: none).
+  std::atomic<uint64_t> opt_outs_refused{0};
+  std::atomic<int64_t> opt_outs_refused_since_us{0};
   // Credits its answers cost today (UTC), and its daily credit budget (0:
   // none); the budget spent holds its pushes until the next day.
   std::atomic<int64_t> credits_today{0};

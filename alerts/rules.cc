@@ -56,9 +56,8 @@ const std::vector<AlertRule>& BuiltinAlertRules() {
       {"DfmOptOutNotDelivered", "critical", "compliance", K::kAbove, "dfm_opt_out_oldest_undelivered_seconds",
        "", {}, 60, 0, 0, "an opt-out has not reached a system within a minute: texts may still go to a "
        "person who said STOP"},
-      {"DfmOptOutDeadLettered", "critical", "compliance", K::kIncrease, "dfm_pushes_total", "",
-       {{"op", {"opt_out", "mark_dnc"}}, {"outcome", {"dead_lettered"}}}, 0, 15 * kMinute, 0,
-       "an opt-out was given up on: a system was not told"},
+      {"DfmOptOutDeadLettered", "critical", "compliance", K::kAbove, "dfm_opt_outs_refused", "", {}, 0, 0,
+       0, "a system refused an opt-out: it is tried again, but that system may still text the person"},
       {"DfmDiskLow", "critical", "", K::kBelowMetric, "dfm_storage_free_bytes", "dfm_storage_min_free_bytes",
        {}, 0, 0, 0, "the data directory's disk is nearly full; the service stops taking webhooks"},
       {"DfmEventLogUnwritable", "critical", "", K::kEquals, "dfm_event_log_writable", "", {}, 0, 0,

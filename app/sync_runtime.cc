@@ -259,6 +259,8 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
     s.failed_hour = hour.failed;
     s.failed_recent = recent.failed;
     s.oldest_opt_out_us = c->oldest_opt_out_us.load(kRelaxed);
+    s.opt_outs_refused = c->opt_outs_refused.load(kRelaxed);
+    s.opt_outs_refused_since_us = c->opt_outs_refused_since_us.load(kRelaxed);
     s.credits_today = c->credits_today.load(kRelaxed);
     s.credit_budget = c->credit_budget.load(kRelaxed);
     const RouterStatus::Inbound in = im.board->router.InboundOf(c->tenant, c->system);

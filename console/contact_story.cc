@@ -106,6 +106,8 @@ std::string Plain(const DomainEvent& d, bool reveal) {
     const std::string status = d.http_status ? " (HTTP " + std::to_string(d.http_status) + ")" : "";
     if (d.outcome == "ok") return who + " answered OK" + status;
     if (d.outcome == "retry") return who + " did not take it" + status + "; trying again later";
+    if (d.outcome == "refused")
+      return who + " refused it" + status + "; an opt-out is never given up on: trying again later";
     return who + " refused it" + status;
   }
   if (d.type == ev::kPushSending) return "Sending to " + who + " (recorded before the request)";
@@ -212,7 +214,7 @@ Status BuildContactStories(const EventLog& log, const std::string& query,
         PushSeen& p = pushes[d.push_id];
         p.attempts = std::max(p.attempts, d.attempt);
         p.last_us = e.recorded_at_us;
-        if (d.outcome == "retry") p.state = "retrying";
+        if (d.outcome == "retry" || d.outcome == "refused") p.state = "retrying";
         p.detail = (d.http_status ? "HTTP " + std::to_string(d.http_status) : std::string()) +
                    (d.detail.empty() ? "" : (d.http_status ? ": " : "") + d.detail);
       } else if (SettlesPush(d)) {

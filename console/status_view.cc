@@ -69,6 +69,15 @@ ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us) {
     card.detail = c.name + " refuses the service's credentials" + since +
                   ". Changes wait until someone renews the token or key in the configuration "
                   "(run `dfm diagnose`).";
+  } else if (c.opt_outs_refused > 0) {
+    card.state = CardState::kAttention;
+    card.headline = "Needs attention: opt-outs refused";
+    card.detail = (c.opt_outs_refused == 1 ? std::string("1 person's opt-out")
+                                           : std::to_string(c.opt_outs_refused) + " people's opt-outs") +
+                  " could not be set in " + c.name + " since " +
+                  ClockTime(c.opt_outs_refused_since_us, now_us) +
+                  ". The service keeps trying; until they land, " + c.name +
+                  " may still text them. `dfm audit violations` lists them.";
   } else if (c.credit_budget > 0 && c.credits_today >= c.credit_budget && c.held > 0) {
     card.state = CardState::kSlow;
     card.headline = "Waiting: today's credit budget is spent";

@@ -25,6 +25,9 @@ struct ConnectorSnapshot {
   uint64_t failed_recent = 0;             // attempts failed in the last 5 minutes
   uint64_t dead_letters = 0;  // pushes given up, since the log began (sync_status projection)
   int64_t oldest_opt_out_us = 0;  // webhook time of the oldest opt-out it holds
+  // People whose opt-out it refused (kept open, tried again), since when.
+  uint64_t opt_outs_refused = 0;
+  int64_t opt_outs_refused_since_us = 0;
   int64_t credits_today = 0, credit_budget = 0;  // an enrichment system's (0: no budget)
   // Its webhooks read since the service started: how many, how many were
   // batches (several facts), and the facts they carried.

@@ -333,7 +333,8 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
     next = "pending";
   } else if (d.type == ev::kPushAttempted) {
     // An attempt that will not be retried leaves the state as it is.
-    if (d.outcome != "retry") return;
+    // A refused opt-out is kept open and tried again (never given up on).
+    if (d.outcome != "retry" && d.outcome != "refused") return;
     next = "retrying";
   } else if (d.type == ev::kPushSucceeded) {
     next = "succeeded";

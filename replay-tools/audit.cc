@@ -69,7 +69,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     bool consent = e.type == ev::kOptedOut || e.type == ev::kOptedIn;
     bool push = e.type == ev::kPushRequested || e.type == ev::kPushSucceeded ||
-                e.type == ev::kPushDeadLettered;
+                e.type == ev::kPushDeadLettered || e.type == ev::kPushAttempted;
     if (!consent && !push) return true;
     log.Unseal(&e);
     DomainEvent de;
@@ -90,9 +90,18 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
         key_of_request[std::string(e.id.AsBytes())] = key;
         pushes_of[key].push_back(de.push_id);
         fate[de.push_id].system = de.system;
+      } else if (e.type == ev::kPushAttempted) {
+        // An opt-out the system refused is kept open (never given up on).
+        auto& f = fate[de.push_id];
+        if (de.outcome == "refused" && f.state == "pending") {
+          f.state = "refused";
+          f.at_us = e.recorded_at_us;
+        }
       } else {
         auto& f = fate[de.push_id];
-        f.state = e.type == ev::kPushSucceeded ? "succeeded" : "dead";
+        f.state = e.type == ev::kPushSucceeded                                     ? "succeeded"
+                  : de.outcome == "superseded"                                     ? "superseded"
+                                                                                   : "dead";
         f.at_us = e.recorded_at_us;
       }
       return true;
@@ -196,6 +205,22 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
   }
   return 0;
 }
+
+namespace {
+
+// A violation about opt-out record `r` (not a message): who, when, which.
+void OfOptOut(const ConsentRecord& r, const char* kind, Violation* v) {
+  v->kind = kind;
+  v->tenant = r.tenant;
+  v->contact_id = r.contact_id;
+  v->phone = r.phone;
+  v->channel = r.channel;
+  v->at_us = r.at_us;
+  v->opted_out_at_us = r.at_us;
+  v->event_id = r.event_id;
+}
+
+}  // namespace
 
 Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vector<Violation>* out) {
   out->clear();
@@ -313,6 +338,15 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
           t.state == "succeeded" && (it->second.state != "succeeded" || t.at_us < it->second.at_us);
       if (!fresh && better) it->second = t;
     }
+    Violation refused;
+    for (const auto& [system, t] : best)
+      if (t.state == "refused") refused.systems.push_back(system + " (refused " + FormatToolTime(t.at_us) + ")");
+    if (!refused.systems.empty()) {
+      OfOptOut(r, "opt_out_refused", &refused);
+      refused.how = "refused by the system: kept open and tried again until it lands";
+      out->push_back(std::move(refused));
+      continue;
+    }
     for (const auto& [system, t] : best) {
       int days = BusinessDaysBetween(r.at_us, t.state == "succeeded" ? t.at_us : o.now_us);
       if (days <= o.threshold_business_days) continue;
@@ -322,14 +356,7 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       v.business_days = std::max(v.business_days, days);
     }
     if (v.systems.empty()) continue;
-    v.kind = "slow_opt_out";
-    v.tenant = r.tenant;
-    v.contact_id = r.contact_id;
-    v.phone = r.phone;
-    v.channel = r.channel;
-    v.at_us = r.at_us;
-    v.opted_out_at_us = r.at_us;
-    v.event_id = r.event_id;
+    OfOptOut(r, "slow_opt_out", &v);
     v.how = "not everywhere within " + std::to_string(o.threshold_business_days) +
             " business days (" + std::to_string(v.business_days) + ")";
     out->push_back(std::move(v));

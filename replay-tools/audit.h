@@ -33,7 +33,7 @@ struct ConsentRecord {
   uint64_t seq = 0;
   struct Told {
     std::string system;
-    std::string state;  // "succeeded", "dead", "pending"
+    std::string state;  // "succeeded", "dead", "pending", "refused" (open), "superseded"
     int64_t at_us = 0;  // when it succeeded
   };
   std::vector<Told> told;
@@ -55,7 +55,8 @@ struct ViolationOptions {
 
 struct Violation {
   // "outbound_while_opted_out" | "delivered_after_opt_out" (a text already on
-  // the wire when the opt-out came, delivered after it) | "slow_opt_out"
+  // the wire when the opt-out came, delivered after it) | "slow_opt_out" |
+  // "opt_out_refused" (a system refused it: open, tried again)
   std::string kind;
   std::string tenant, contact_id, phone, channel;
   int64_t at_us = 0;  // the message's time, or the opt-out's

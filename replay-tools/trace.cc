@@ -135,7 +135,7 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         auto& p = pushes[d.push_id];
         p.attempts = std::max(p.attempts, d.attempt);
         if (p.state == "requested" || p.state == "retrying")
-          p.state = d.outcome == "retry" ? "retrying" : p.state;
+          p.state = d.outcome == "retry" ? "retrying" : d.outcome == "refused" ? "refused (kept open)" : p.state;
         p.detail = d.outcome + (d.http_status ? " HTTP " + std::to_string(d.http_status) : "") +
                    (d.detail.empty() ? "" : " (" + d.detail + ")");
       } else if (d.type == ev::kPushSucceeded) {

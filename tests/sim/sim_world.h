@@ -33,6 +33,10 @@ class SimVendor : public VendorClient {
   std::function<void(const PushRequest&)> on_push;  // sees every push as it arrives
   std::map<std::string, int> applied;  // by push id: how often the vendor carried it out
   bool sends_not_idempotent = false;   // as Verity's send route (docs/verity.md)
+  // Refuses opt-outs (a 422, not carried out) while set: a vendor whose
+  // duplicate or validation rules refuse them for a while (issue 46).
+  bool refuse_opt_outs = false;
+  std::map<std::string, bool> dnd;  // by contact id: its DND as the vendor holds it
   bool MayApplyTwice(const PushRequest& req) const override {
     return sends_not_idempotent && req.op == "send";
   }
@@ -43,8 +47,13 @@ class SimVendor : public VendorClient {
     waiting.push_back({req, std::move(done)});
   }
 
+  static bool IsOptOut(const PushRequest& req) { return req.op == "opt_out" || req.op == "mark_dnc"; }
+
   void Apply(const PushRequest& req) {
+    if (refuse_opt_outs && IsOptOut(req)) return;
     applied[req.push_id]++;
+    if (IsOptOut(req)) dnd[req.contact_id] = true;
+    if (req.op == "opt_in") dnd[req.contact_id] = false;
     for (const auto& [k, v] : req.fields)
       if (k == "first_name") first_name[req.contact_id] = v;
   }
@@ -74,8 +83,12 @@ class SimVendor : public VendorClient {
     }
     PushResult r;
     r.requests = 1;
+    if ((how == 0 || how == 3) && refuse_opt_outs && IsOptOut(c.req)) how = 4;
     if (how == 0 || how == 3) Apply(c.req);
-    if (how == 0) {
+    if (how == 4) {
+      r.http_status = 422;  // refused whatever is tried: never given up on
+      r.detail = "refused";
+    } else if (how == 0) {
       r.http_status = 200;
       r.external_id = "v-" + c.req.contact_id;
     } else if (how == 1) {

@@ -82,22 +82,22 @@ TEST(AlertRules, TheSameAsThePrometheusRules) {
   for (const auto& [alert, _] : prom) EXPECT_TRUE(ours.count(alert)) << alert << " is not evaluated in the service";
 }
 
-std::vector<MetricSample> DeadLetters(double n) {
-  return {{"dfm_pushes_total", {{"tenant", "default"}, {"system", "ghl"}, {"op", "opt_out"}, {"outcome", "dead_lettered"}}, n},
+std::vector<MetricSample> Refused(double n) {
+  return {{"dfm_opt_outs_refused", {{"tenant", "default"}, {"system", "ghl"}}, n},
           {"dfm_pushes_total", {{"tenant", "default"}, {"system", "ghl"}, {"op", "upsert"}, {"outcome", "dead_lettered"}}, 9},
           {"dfm_opt_out_oldest_undelivered_seconds", {{"tenant", "default"}, {"system", "ghl"}}, 0}};
 }
 
-TEST(AlertEvaluator, ADeadLetteredOptOutFiresAtOnceAndResolvesAfterItsWindow) {
+TEST(AlertEvaluator, ARefusedOptOutFiresAtOnceAndWhileItIsOpen) {
   AlertEvaluator e;
   EXPECT_TRUE(e.Evaluate(0, {}).empty());
-  auto firing = e.Evaluate(15 * kS, DeadLetters(1));  // the series appears with its first
+  auto firing = e.Evaluate(15 * kS, Refused(1));
   ASSERT_EQ(firing.size(), 1u);
   EXPECT_EQ(firing[0].name, "DfmOptOutDeadLettered");
   EXPECT_EQ(firing[0].category, "compliance");
   EXPECT_EQ(firing[0].labels, (std::map<std::string, std::string>{{"system", "ghl"}, {"tenant", "default"}}));
-  EXPECT_EQ(e.Evaluate(10 * 60 * kS, DeadLetters(1)).size(), 1u) << "within 15 minutes";
-  EXPECT_TRUE(e.Evaluate(16 * 60 * kS, DeadLetters(1)).empty()) << "none for 15 minutes";
+  EXPECT_EQ(e.Evaluate(60 * 60 * kS, Refused(3)).size(), 1u) << "for as long as it is open";
+  EXPECT_TRUE(e.Evaluate(61 * 60 * kS, Refused(0)).empty()) << "landed";
 }
 
 TEST(AlertEvaluator, ForDurationsAndGauges) {
