@@ -129,6 +129,39 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
   }
 }
 
+// A repeated opt-out (the channel is out already): every target but the
+// fact's own system that has not confirmed it (known_consent: a 2xx on its
+// opt-out push, or its own webhook showing it) is told again (issue 46: a
+// STOP after a push a system refused), unless an opt-out of it is on its
+// way and not refused; the new push replaces an open refused one at once
+// (actors/connector_actor.h), so it names the refused one's channels too.
+void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                       const std::vector<std::string>& chans, const std::string& reason,
+                       const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
+  for (const auto& [target, accepted] : ctx.targets) {
+    if (target == fact.system) continue;
+    std::vector<std::string> todo, asked = KeptBy(ctx, target, chans);
+    auto pend = s.pending_consent.find(target);
+    if (pend != s.pending_consent.end())
+      for (const auto& [ch, p] : pend->second)
+        if (p.out && p.refused && IsOptedOut(s, ch) &&
+            std::find(asked.begin(), asked.end(), ch) == asked.end())
+          asked.push_back(ch);
+    for (const auto& ch : asked) {
+      if (KnownConsent(s, target, ch).out) continue;  // confirmed
+      if (pend != s.pending_consent.end()) {
+        auto p = pend->second.find(ch);
+        if (p != pend->second.end() && p->second.out && !p->second.refused) continue;  // on its way
+      }
+      todo.push_back(ch);
+    }
+    if (todo.empty()) continue;
+    if (const auto* group = OneFlag(ctx, target)) todo.assign(group->begin(), group->end());
+    out->push_back(ConsentPush(s, fact, target, /*opt_out=*/true, todo,
+                               reason + " (again: not confirmed by " + target + ")", who, accepted));
+  }
+}
+
 }  // namespace
 
 void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
@@ -153,7 +186,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   // opt-out records a holder or a permanent mark it lacked. refused: a
   // staff or system opt-in over a held opt-out. unanswered: a bare YES
   // that answers no confirmation.
-  std::vector<std::string> changed, marked, refused, unanswered;
+  std::vector<std::string> changed, marked, refused, unanswered, repeated;
   std::string held_by;
   for (const auto& ch : c.channels) {
     const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
@@ -174,7 +207,10 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     }
     const ContactState::ChannelConsent& cur = it->second;
     if (cur.out == opt_out) {
-      if (opt_out && ((holds && !cur.held) || new_mark)) marked.push_back(ch);
+      // A system's own record newly showing an opt-out the engine holds is
+      // recorded too: it confirms it there (PushToUnconfirmed).
+      if (opt_out && ((holds && !cur.held) || new_mark || c.snapshot)) marked.push_back(ch);
+      if (opt_out && !c.snapshot) repeated.push_back(ch);
       continue;
     }
     if (!ConsentSupersedes(opt_out, t, cur.out, cur.at_us)) continue;  // older
@@ -203,6 +239,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
   }
   if (!marked.empty()) out->push_back(statement(marked));  // everyone holds it already
+  if (!repeated.empty()) PushToUnconfirmed(s, fact, ctx, repeated, c.reason, who, out);
   if (!refused.empty()) {
     DomainEvent conflict = base(ev::kConsentConflict, refused);
     conflict.actor = ActorName(c.actor);

@@ -861,6 +861,12 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
              IsAnswerOp(e.op)) {
     // What it answered is recorded by contact.enriched (consent.classified),
     // not held as a system's copy of the contact.
+  } else if (e.type == ev::kPushAttempted && e.outcome == "refused") {
+    // An opt-out the system refused: a repeated STOP asks again (consent rules).
+    auto pend = s->pending_consent.find(e.system);
+    if (pend != s->pending_consent.end())
+      for (auto& [ch, p] : pend->second)
+        if (p.push_id == e.push_id) p.refused = true;
   } else if (e.type == ev::kPushRequested && (e.op == "opt_out" || e.op == "opt_in")) {
     for (const auto& ch : SplitChannels(e.channel))
       s->pending_consent[e.system][ch] = {e.op == "opt_out", e.push_id};

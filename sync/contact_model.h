@@ -193,6 +193,7 @@ struct ContactState {
   struct PendingConsent {
     bool out = false;
     std::string push_id;
+    bool refused = false;  // the system refused it: kept open, tried again
   };
   std::map<std::string, std::map<std::string, PendingConsent>> pending_consent;
   // Per channel, when the newest outbound text went out (a bare YES counts

@@ -7,7 +7,7 @@ namespace dfm {
 namespace {
 
 constexpr std::string_view kMagic = "DFCS";
-constexpr uint8_t kVersion = 2;
+constexpr uint8_t kVersion = 3;
 
 // Every member of ContactState is written below; a member added without
 // its line here would be lost at every start from a snapshot. This size
@@ -133,6 +133,7 @@ void WriteState(Writer& w, const ContactState& s) {
     w.Map(m, [&](const ContactState::PendingConsent& p) {
       w.B(p.out);
       w.S(p.push_id);
+      w.B(p.refused);
     });
   });
   w.Map(s.last_outbound_us, [&](int64_t at) { w.I(at); });
@@ -200,6 +201,7 @@ void ReadState(Reader& r, ContactState* s) {
     r.Map(m, [&](ContactState::PendingConsent* p) {
       p->out = r.B();
       p->push_id = r.S();
+      p->refused = r.B();
     });
   });
   r.Map(&s->last_outbound_us, [&](int64_t* at) { *at = r.I(); });

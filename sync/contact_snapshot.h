@@ -5,11 +5,11 @@
 // cache: dropping it changes nothing but the next start's cost, since the
 // actor then folds the whole stream as before.
 //
-// Format (version 2; docs/event-format.md, "Contact snapshots"): binary,
+// Format (version 3; docs/event-format.md, "Contact snapshots"): binary,
 // every integer a LEB128 varint (signed ones zig-zag), every string and
 // every map length-prefixed, maps in key order:
 //
-//   snapshot   := "DFCS" version:u8(=2) rules:varint state outstanding
+//   snapshot   := "DFCS" version:u8(=3) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8
 //                 fields:map<str, attributed> links:map<str,str>
 //                 known:map<str,map<str,str>>
@@ -17,7 +17,7 @@
 //                 pending:map<str,map<str,str>>
 //                 consent:map<str, out:u8 at:zigzag held:u8 held_by:str>
 //                 known_consent:map<str,map<str, out:u8 at:zigzag permanent:u8>>
-//                 pending_consent:map<str,map<str, out:u8 push_id:str>>
+//                 pending_consent:map<str,map<str, out:u8 push_id:str refused:u8>>
 //                 last_outbound:map<str,zigzag>
 //                 messages:map<str, message>
 //                 message_keys:map<str,str>
@@ -50,7 +50,7 @@ namespace dfm {
 
 // Raise it whenever Apply (sync/contact_model.h) changes what a stream
 // folds into.
-inline constexpr uint32_t kContactRulesVersion = 3;
+inline constexpr uint32_t kContactRulesVersion = 4;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {
@@ -63,7 +63,7 @@ std::string EncodeContactSnapshot(const ContactState& state,
                                   const std::vector<OutstandingPush>& outstanding);
 
 // Fills *state (all but message_memory_us, left as it is) and
-// *outstanding. Corruption when the bytes do not read as version 1;
+// *outstanding. Corruption when the bytes do not read as version 3;
 // InvalidArgument when they were written under other rules.
 Status DecodeContactSnapshot(std::string_view bytes, ContactState* state,
                              std::vector<OutstandingPush>* outstanding);

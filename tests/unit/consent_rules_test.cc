@@ -242,6 +242,73 @@ TEST_F(ConsentRulesTest, APersonsStopAfterAStaffDndMakesItHold) {
   EXPECT_TRUE(SmsOut());
 }
 
+// Issue 46: Aloware's DNC opted the person out, GoHighLevel was not told
+// (its push ended without a 2xx); the person's STOP then changes nothing in
+// the engine, yet it tells GoHighLevel again, and only GoHighLevel.
+TEST_F(ConsentRulesTest, ARepeatedStopTellsAgainEverySystemThatHasNotConfirmed) {
+  auto es = Step(Dnd("aloware", Change::kOptOut, 100 * kHour, false, {"sms", "call"}));
+  auto pushes = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(Systems(pushes), (std::vector<std::string>{"ghl", "verity"}));
+  std::vector<DomainEvent> ends;
+  for (const auto& p : pushes) {
+    DomainEvent end = p;
+    end.type = std::string(p.system == "ghl" ? ev::kPushDeadLettered : ev::kPushSucceeded);
+    ends.push_back(end);
+  }
+  Record(ends);
+  es = Step(Text(Change::kOptOut, 101 * kHour, "STOP"));
+  EXPECT_TRUE(Of(es, ev::kOptedOut).empty() || Of(es, ev::kOptedOut)[0].rule == "held");
+  pushes = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(Systems(pushes), (std::vector<std::string>{"ghl"}));
+  EXPECT_EQ(pushes[0].channel, "sms");
+  EXPECT_NE(pushes[0].reason.find("again: not confirmed by ghl"), std::string::npos) << pushes[0].reason;
+  // A third STOP while that push is on its way asks nothing more...
+  EXPECT_TRUE(Of(Step(Text(Change::kOptOut, 102 * kHour, "STOP")), ev::kPushRequested).empty());
+  // ...unless GoHighLevel refused it: then a STOP asks again (the connector
+  // lets the new push replace the open one).
+  DomainEvent refused = pushes[0];
+  refused.type = std::string(ev::kPushAttempted);
+  refused.outcome = "refused";
+  Record({refused});
+  pushes = Of(Step(Text(Change::kOptOut, 102 * kHour + kMinute, "STOP")), ev::kPushRequested);
+  EXPECT_EQ(Systems(pushes), (std::vector<std::string>{"ghl"}));
+  ConfirmPushes(pushes);
+  EXPECT_TRUE(Of(Step(Text(Change::kOptOut, 103 * kHour, "STOP")), ev::kPushRequested).empty())
+      << "everyone confirmed";
+  EXPECT_TRUE(SmsOut());
+}
+
+// The push a repeated STOP makes replaces the open refused one, so it names
+// that one's channels too (Aloware's DNC: sms and call), not only the STOP's.
+TEST_F(ConsentRulesTest, ARepeatedStopAsksAgainForEveryChannelARefusedPushHeld) {
+  auto es = Step(Dnd("aloware", Change::kOptOut, 100 * kHour, false, {"sms", "call"}));
+  std::vector<DomainEvent> refused;
+  for (auto p : Of(es, ev::kPushRequested, "opt_out")) {
+    if (p.system != "ghl") continue;
+    p.type = std::string(ev::kPushAttempted);
+    p.outcome = "refused";
+    refused.push_back(p);
+  }
+  ASSERT_EQ(refused.size(), 1u);
+  Record(refused);
+  auto pushes = Of(Step(Text(Change::kOptOut, 101 * kHour, "STOP")), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(Systems(pushes), (std::vector<std::string>{"ghl"})) << "Verity said it; its own push is on its way";
+  EXPECT_EQ(SplitChannels(pushes[0].channel).size(), 2u) << pushes[0].channel;
+}
+
+TEST_F(ConsentRulesTest, ASystemsOwnWebhookShowingTheOptOutConfirmsIt) {
+  auto es = Step(Text(Change::kOptOut, 100 * kHour, "STOP"));
+  std::vector<DomainEvent> dead;
+  for (auto p : Of(es, ev::kPushRequested, "opt_out")) {
+    p.type = std::string(ev::kPushDeadLettered);
+    dead.push_back(p);
+  }
+  Record(dead);  // nobody took it
+  Step(Dnd("ghl", Change::kOptOut, 100 * kHour + kMinute));  // staff set DND in GoHighLevel
+  es = Step(Text(Change::kOptOut, 101 * kHour, "STOP"));
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_out")), (std::vector<std::string>{"aloware"}));
+}
+
 TEST_F(ConsentRulesTest, APermanentDndIsNeverLiftedByTheEngine) {
   auto es = Step(Dnd("ghl", Change::kOptOut, 100 * kHour, /*permanent=*/true));
   ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);

@@ -24,7 +24,7 @@ ContactState Full() {
   s.consent["sms"] = ContactState::ChannelConsent{true, 42, true, "keyword STOP via verity"};
   s.consent["email"] = ContactState::ChannelConsent{false, 43, false, ""};
   s.known_consent["ghl"]["sms"] = ContactState::HeldConsent{true, 44, true};
-  s.pending_consent["aloware"]["call"] = ContactState::PendingConsent{true, "p-9"};
+  s.pending_consent["aloware"]["call"] = ContactState::PendingConsent{true, "p-9", true};
   s.last_outbound_us["sms"] = 45;
   ContactState::MessageState m;
   m.origin = "verity";
@@ -79,6 +79,7 @@ TEST(ContactSnapshotTest, EveryMemberComesBack) {
   EXPECT_EQ(back.consent.at("sms").held_by, "keyword STOP via verity");
   EXPECT_TRUE(back.known_consent.at("ghl").at("sms").permanent);
   EXPECT_EQ(back.pending_consent.at("aloware").at("call").push_id, "p-9");
+  EXPECT_TRUE(back.pending_consent.at("aloware").at("call").refused);
   EXPECT_EQ(back.messages.at("verity:m1").ids.at("ghl"), "g-m1");
   EXPECT_EQ(back.messages.at("verity:m1").tag, "disposition: answered");
   EXPECT_EQ(back.pending_records.at("p-2").body, "hi");
@@ -99,7 +100,7 @@ TEST(ContactSnapshotTest, DamageAndOtherRulesAreRefused) {
         << "cut at " << cut;
   EXPECT_TRUE(DecodeContactSnapshot(bytes + "x", &back, &outstanding).IsCorruption());
   std::string other_version = bytes;
-  other_version[4] = 3;
+  other_version[4] = 2;  // the format before pending_consent.refused
   EXPECT_TRUE(DecodeContactSnapshot(other_version, &back, &outstanding).IsCorruption());
   std::string other_rules = bytes;
   other_rules[5] = static_cast<char>(kContactRulesVersion + 1);
