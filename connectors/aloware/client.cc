@@ -6,7 +6,9 @@
 //           updates rather than duplicates), then, since the answer carries
 //           no id, GET /api/v1/webhook/contact/phone-number for it.
 // mark_dnc, opt_out: the same write with is_dnc: 1 (Aloware's one flag
-//           stops calls and texts alike). opt_in: is_dnc: 0.
+//           stops calls and texts alike). opt_in: is_dnc: 0. A consent
+//           write carries only the phone (Aloware's record key) and
+//           is_dnc, never a name or email its validation could refuse.
 // backfill: Aloware has no list API; contacts are looked up by phone
 //           (GET /api/v1/webhook/contact/phone-number), 404 when unknown.
 // lists:    tags -> lists (sync rules). Only additions: the write above with
@@ -83,12 +85,13 @@ class AlowareClient final : public VendorClient {
     };
     add("api_token", creds.access_token);
     add("phone_number", phone->second);
+    const bool consent = req.op != "upsert";
     for (const auto& [ours, theirs] : kFieldNames) {
       auto it = req.fields.find(ours);
-      if (it != req.fields.end()) add(theirs, it->second);
+      if (it != req.fields.end() && !consent) add(theirs, it->second);
     }
     auto tags = req.fields.find(fields::kTags);
-    if (tags != req.fields.end()) {
+    if (tags != req.fields.end() && !consent) {
       std::string csv = tags->second;
       for (auto& ch : csv)
         if (ch == '\n') ch = ',';

@@ -5,11 +5,14 @@
 //                           -> PUT /contacts/{id} when found
 //                           -> POST /contacts/upsert otherwise (matches by phone/email
 //                              itself, so a retried create cannot duplicate)
-// mark_dnc: the same with {"dnd": true}.
-// opt_out / opt_in: the same with dndSettings {<channel>: {status: "active"
-//           | "inactive", message}} for the push's channels (phone and email
-//           only), so a contact GoHighLevel does not know yet is created
-//           with its DND set.
+// mark_dnc, opt_out, opt_in (consent pushes, connectors/ghl/every_record.h):
+//           every record of the person: POST /contacts/search (phone OR
+//           email), then PUT /contacts/{id} with only {"dnd": true}
+//           (mark_dnc) or dndSettings {<channel>: {status: "active" |
+//           "inactive", message}} for the push's channels, the push's own
+//           record first; a record gone is skipped. No record at all: POST
+//           /contacts/upsert with the phone, email and DND, so a contact
+//           GoHighLevel does not know yet is created with its DND set.
 // backfill: POST /contacts/search {locationId, pageLimit, searchAfter}: the
 //           cursor is the last contact's `searchAfter` array, as GHL sent it.
 // Message ops need the contact's id: the push's, else the duplicate search,
@@ -43,6 +46,7 @@
 
 #include "connectors/common/json_body.h"
 #include "connectors/ghl/dnd.h"
+#include "connectors/ghl/every_record.h"
 #include "connectors/ghl/ghl.h"
 #include "sync/consent.h"
 #include "sync/fact.h"
@@ -284,6 +288,7 @@ class GhlClient final : public VendorClient {
       st->result.detail = "GoHighLevel has no push op \"" + op + "\"";
       return st->done(std::move(st->result));
     }
+    if (ghl::IsConsentPush(op)) return SetEveryRecord(st);
     if (!req.external_id.empty()) {
       Update(st, req.external_id, /*fallback=*/true);
     } else {
@@ -597,6 +602,45 @@ class GhlClient final : public VendorClient {
       if (Settle(st, resp)) return;
       st->result.external_id = id;
       st->done(std::move(st->result));
+    });
+  }
+
+  // A consent push: every record of the person (every_record.h).
+  void SetEveryRecord(const StatePtr& st) {
+    const std::string query = ghl::EveryRecordQuery(st->req, location_);
+    if (query.empty()) return SetEach(st, ghl::RecordsToSet(st->req.external_id, {}), 0, {});
+    HttpRequest r = Base(st, "POST", "/contacts/search");
+    r.body = query;
+    http_->Send(std::move(r), [this, st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      SetEach(st, ghl::RecordsToSet(st->req.external_id, ghl::ContactIds(resp.body)), 0, {});
+    });
+  }
+
+  // Sets ids[i..] with a body of only the consent fields; `set`: those done.
+  void SetEach(const StatePtr& st, std::vector<std::string> ids, size_t i, std::vector<std::string> set) {
+    if (i == ids.size()) {
+      if (set.empty()) return Upsert(st);  // no record yet: made with its DND set
+      std::string all;
+      for (const auto& id : set) all += (all.empty() ? "" : ",") + id;
+      st->result.external_id = set[0];
+      st->result.answered["ids"] = all;
+      st->result.detail = "set on " + std::to_string(set.size()) + " GoHighLevel contact" +
+                          (set.size() == 1 ? "" : "s") + ": " + all;
+      return st->done(std::move(st->result));
+    }
+    HttpRequest r = Base(st, "PUT", "/contacts/" + UrlEscape(ids[i]));
+    PushRequest only = st->req;
+    only.fields.clear();  // never the phone, email or name: duplicate rules cannot refuse it
+    r.body = ContactBody(only, location_, false);
+    http_->Send(std::move(r), [this, st, ids, i, set](HttpResponse resp) mutable {
+      if (IsNotFound(resp)) {  // deleted or merged away: the others still count
+        st->result.requests++;
+        return SetEach(st, std::move(ids), i + 1, std::move(set));
+      }
+      if (Settle(st, resp)) return;
+      set.push_back(ids[i]);
+      SetEach(st, std::move(ids), i + 1, std::move(set));
     });
   }
 

@@ -12,6 +12,11 @@ between the four sandboxes, as in messages_e2e_test.py.
 - A second person refused the same way is their own carrier opt-out.
 - A text on the wire when the STOP came, delivered after it: `dfm audit
   violations` lists it as delivered_after_opt_out with both times.
+- An opt-out always lands (issue 46): GoHighLevel holds two records of one
+  phone and refuses duplicates; the STOP sets DND on both. GoHighLevel down
+  past every retry during a STOP gets it when it is back, never
+  dead-lettered. A refused opt-out is open on the status page and in
+  `dfm audit violations`, and a repeated STOP re-sends it.
 
 Usage: consent_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -20,17 +25,19 @@ import os
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import messages_e2e_test as messages  # noqa: E402
 import replay_tools_test as replay_tools  # noqa: E402
 import sync_e2e_test as base  # noqa: E402
-from sync_e2e_test import wait_for  # noqa: E402
+from sync_e2e_test import by_phone, wait_for  # noqa: E402
 
 
 class ConsentTest(unittest.TestCase):
     def setUp(self):
         messages.MessagesTest.setUp(self)
+        self.serve_env = self.env  # for a test that starts dfm again
         self.env = {}  # the tools read the service's config file alone
 
     tearDown = messages.MessagesTest.tearDown
@@ -145,6 +152,94 @@ class ConsentTest(unittest.TestCase):
         self.assertEqual(v["phone"], phone)
         self.assertTrue(v["at"] < v["opted_out_at"] < v["delivered_at"], v)
         self.assertIn("delivered", v["how"])
+
+
+    # --- an opt-out always lands (issue 46) --------------------------------
+
+    def status_page(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.dfm.port}/docs/visual", timeout=10) as r:
+            return r.read().decode()
+
+    def ghl_record(self, cid):
+        status, c = self.ghl.get("/_sandbox/contacts/" + cid)
+        self.assertEqual(status, 200, c)
+        return c
+
+    def ghl_sms_dnd_of(self, cid):
+        return ((self.ghl_record(cid).get("dndSettings") or {}).get("SMS") or {}).get("status")
+
+    def opt_out_pushes(self, type_, system="ghl"):
+        return [e["payload"] for e in self.events(type_)
+                if e["payload"].get("op") == "opt_out" and e["payload"]["system"] == system]
+
+    def test_an_opt_out_reaches_every_record_of_a_duplicated_phone(self):
+        phone = "+12055550196"
+        # A record made before "Allow Duplicate Contact" was turned off...
+        status, body = self.ghl.post("/_sandbox/contacts", {"firstName": "Ada", "phone": phone, "webhook": False})
+        self.assertEqual(status, 201, body)
+        older = body["contact"]["id"]
+        # ...and the one the engine knows, with the same phone.
+        known = self.ghl_contact(phone, email="ada196@example.com")["id"]
+        self.ghl.post("/_sandbox/settings", {"allow_duplicates": False})
+        self.verity_inbound(phone, "STOP")
+        wait_for("SMS DND on both records", lambda: self.ghl_sms_dnd_of(known) == "active" and
+                 self.ghl_sms_dnd_of(older) == "active")
+        ok = wait_for("the push confirmed", lambda: self.opt_out_pushes("push.succeeded"))
+        self.assertEqual(sorted(ok[0]["fields"]["answer.ids"].split(",")), sorted([known, older]))
+        self.assertEqual(self.opt_out_pushes("push.dead_lettered"), [])
+        # Each PUT carried only the DND setting, never the phone or email.
+        puts = [r for r in self.ghl.get("/_sandbox/requests?path_prefix=/contacts/")[1]
+                if r["method"] == "PUT"]
+        dnd_puts = [r for r in puts if "dndSettings" in (r.get("body") or {})]
+        self.assertEqual(len(dnd_puts), 2, puts)
+        for r in dnd_puts:
+            self.assertEqual(sorted(r["body"].keys()), ["dndSettings"], r)
+
+    def test_ghl_down_past_every_retry_during_a_stop_gets_it_when_back(self):
+        phone = "+12055550197"
+        cid = self.ghl_contact(phone)["id"]
+        self.assertEqual(self.dfm.stop(), 0)
+        self.dfm.start(env_extra=dict(self.serve_env, DFM_GHL_MAX_ATTEMPTS="3"))
+        self.ghl.post("/_sandbox/down", {"seconds": 15})
+        self.verity_inbound(phone, "STOP")
+        refused = wait_for("retries run out: kept open", lambda: [
+            a for a in self.opt_out_pushes("push.attempted") if a.get("outcome") == "refused"], timeout=20)
+        self.assertGreaterEqual(refused[0]["attempt"], 3)
+        page = wait_for("the card says so", lambda: (lambda p: p if "Needs attention: opt-outs refused" in p
+                                                        else None)(self.status_page()))
+        self.assertIn("opt-out could not be set in GoHighLevel since", page)
+        self.assertNotIn(phone[2:], page, "no personal data")
+        found = self.json_lines("audit", "violations", expect=1)
+        self.assertEqual([v["kind"] for v in found], ["opt_out_refused"], found)
+        wait_for("DND set once GoHighLevel is back", lambda: self.ghl_sms_dnd_of(cid) == "active", timeout=40)
+        self.assertEqual(self.opt_out_pushes("push.dead_lettered"), [])
+        self.assertEqual(len(self.opt_out_pushes("push.succeeded")), 1)
+        wait_for("the card clears", lambda: "opt-outs refused" not in self.status_page())
+
+    def test_a_repeated_stop_resends_to_a_system_that_never_confirmed(self):
+        phone = "+12055550198"
+        cid = self.ghl_contact(phone)["id"]
+        # A refused opt-out waits at least 5 minutes before it is tried again.
+        self.assertEqual(self.dfm.stop(), 0)
+        self.dfm.start(env_extra=dict(self.serve_env, DFM_GHL_RETRY_MAX_MS="600000"))
+        # Aloware's DNC opts the person out; GoHighLevel refuses what it is sent.
+        self.ghl.post("/_sandbox/faults", {"faults": [{"status": 422, "count": 1000, "method": "PUT"},
+                                                      {"status": 422, "count": 1000, "method": "POST",
+                                                       "path_prefix": "/contacts/"}]})
+        alo = by_phone(self.alo.contacts(), phone, "phone_number")[0]
+        status, body = self.alo.post("/_sandbox/contacts", {"id": alo["id"], "is_dnc": True})
+        self.assertIn(status, (200, 201), body)
+        wait_for("GoHighLevel refused it", lambda: [
+            a for a in self.opt_out_pushes("push.attempted") if a.get("outcome") == "refused"])
+        self.ghl.post("/_sandbox/faults", {}, method="DELETE")
+        # The person texts STOP: nothing changes in the engine (opted out
+        # already), yet GoHighLevel is asked again now.
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.ghl_sms_dnd_of(cid) == "active", timeout=30)
+        dead = self.opt_out_pushes("push.dead_lettered")
+        self.assertEqual([d.get("outcome") for d in dead], ["superseded"])
+        self.assertEqual(len(self.opt_out_pushes("push.succeeded")), 1)
+
 
 
 if __name__ == "__main__":
