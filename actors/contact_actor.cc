@@ -232,11 +232,11 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
 void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
   std::vector<DomainEvent> events = rep.events;
-  // Only a send that died, or an enrichment's or classifier's answer, has anything to
-  // decide (DecideReport).
+  // Only a send that died, an answer (enrichment, classifier, read back) or an
+  // opt-out taken (read back after it) has anything to decide (DecideReport).
   bool decide = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
     return (e.type == ev::kPushDeadLettered && e.op == "send") ||
-           (e.type == ev::kPushSucceeded && IsAnswerOp(e.op));
+           (e.type == ev::kPushSucceeded && (IsAnswerOp(e.op) || e.op == "opt_out"));
   });
   if (decide)
     for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));

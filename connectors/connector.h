@@ -94,6 +94,9 @@ struct Connector {
   std::vector<std::string> accepted_fields;  // sync/fact.h names
   std::vector<std::string> consent_channels;  // the channels it keeps (sync/consent.h)
   bool consent_one_flag = false;  // they are one setting (Aloware's is_dnc)
+  // Its client answers op "read_consent": held.<channel> = "out" | "in",
+  // what the record holds now (docs/sync-rules.md, read back).
+  bool reads_consent = false;
   // False for a system that holds no contacts, only messages (a person is
   // their number there): it gets no upserts (SyncContext::messages_only).
   bool holds_contacts = true;

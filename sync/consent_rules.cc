@@ -186,7 +186,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   // opt-out records a holder or a permanent mark it lacked. refused: a
   // staff or system opt-in over a held opt-out. unanswered: a bare YES
   // that answers no confirmation.
-  std::vector<std::string> changed, marked, refused, unanswered, repeated;
+  std::vector<std::string> changed, marked, refused, unanswered, repeated, read_back;
   std::string held_by;
   for (const auto& ch : c.channels) {
     const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
@@ -198,7 +198,12 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
         if (new_mark) marked.push_back(ch);
         continue;
       }
-      if (t <= known.at_us + (opt_out ? 0 : kSnapshotSkewUs)) continue;  // written before
+      if (t <= known.at_us + (opt_out ? 0 : kSnapshotSkewUs)) {  // written before...
+        // ...or a lift right after it: read what the system holds now.
+        if (!opt_out && known.out && IsOptedOut(s, ch) && ctx.reads_consent.count(fact.system))
+          read_back.push_back(ch);
+        continue;
+      }
     }
     auto it = s.consent.find(ch);
     if (it == s.consent.end()) {
@@ -240,6 +245,15 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   }
   if (!marked.empty()) out->push_back(statement(marked));  // everyone holds it already
   if (!repeated.empty()) PushToUnconfirmed(s, fact, ctx, repeated, c.reason, who, out);
+  if (!read_back.empty()) {
+    DomainEvent p = ReadBackPush(s, fact.system, read_back,
+                                 s.contact_id + ":" + fact.system + ":" + FactTag(fact) + ":read",
+                                 "a lift within the clock-skew allowance of our opt-out", ctx);
+    p.webhook_seq = fact.webhook_seq;
+    p.fact_index = fact.fact_index;
+    if (p.external_id.empty()) p.external_id = fact.external_id;
+    out->push_back(std::move(p));
+  }
   if (!refused.empty()) {
     DomainEvent conflict = base(ev::kConsentConflict, refused);
     conflict.actor = ActorName(c.actor);

@@ -710,6 +710,8 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   for (const auto& e : report) {
     if (e.type == ev::kPushSucceeded && e.op == "enrich") model::DecideEnriched(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "classify") model::DecideClassified(s, e, ctx, &out);
+    if (e.type == ev::kPushSucceeded && e.op == "opt_out") model::DecideReadAfterOptOut(s, e, ctx, &out);
+    if (e.type == ev::kPushSucceeded && e.op == "read_consent") model::DecideReadBack(s, e, ctx, &out);
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
     if (e.outcome == kRecipientOptedOut)
       model::DecideCarrierOptOut(s, e, ctx, ctx.now_us, &out);

@@ -113,6 +113,9 @@ struct SyncContext {
   // Targets that keep their channels as one flag (Aloware's is_dnc): it is
   // set when any of them is opted out and cleared only when none is.
   std::set<std::string> one_flag;
+  // Targets whose client reads back what they hold of a person's consent
+  // (op "read_consent", read_back_rules.cc).
+  std::set<std::string> reads_consent;
   // Targets that cannot hold a contact without a field (target -> field):
   // no upsert goes to them while the merged contact lacks it (a push would
   // only be dead-lettered, again at every change).

@@ -204,11 +204,13 @@ inline bool SettlesPush(const DomainEvent& e) {
          (e.type == ev::kMessageRefused && !e.push_id.empty());
 }
 
-// A question to a system that holds no contacts (an enrichment's "enrich",
-// the classifier's "classify"): its push.succeeded carries what it
+// A question to a system (an enrichment's "enrich", the classifier's
+// "classify", a consent read back's "read_consent"): its push.succeeded carries what it
 // answered and what was asked (asked.<field>, never a text's body), and is
 // decided by the contact (DecideReport), never taken for a copy of it.
-inline bool IsAnswerOp(std::string_view op) { return op == "enrich" || op == "classify"; }
+inline bool IsAnswerOp(std::string_view op) {
+  return op == "enrich" || op == "classify" || op == "read_consent";
+}
 
 inline bool IsMessageOp(std::string_view op) {
   return op == "send" || op == "message" || op == "call" || op == "message_status";

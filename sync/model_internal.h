@@ -47,6 +47,16 @@ void DecideClassifierRequest(const ContactState& s, const ContactFact& fact, con
                              const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
 void DecideClassified(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                       std::vector<DomainEvent>* out);
+// read_back_rules.cc (docs/sync-rules.md, "Opt-outs"): a read_consent
+// push to `target`; the one after an opt-out push a reading system took
+// (`ok`, its push.succeeded); and what a read's answer decides.
+DomainEvent ReadBackPush(const ContactState& s, const std::string& target,
+                         const std::vector<std::string>& chans, const std::string& push_id,
+                         const std::string& reason, const SyncContext& ctx);
+void DecideReadAfterOptOut(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
+                           std::vector<DomainEvent>* out);
+void DecideReadBack(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
+                    std::vector<DomainEvent>* out);
 // Applies contact.opted_out, contact.opted_in and consent.conflict.
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e);
 // A consent push ended: its channels are no longer on their way (unless a

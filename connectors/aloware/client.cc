@@ -27,6 +27,7 @@
 #include <memory>
 
 #include "connectors/aloware/aloware.h"
+#include "sync/consent.h"
 #include "sync/fact.h"
 #include "util/json.h"
 
@@ -70,6 +71,7 @@ class AlowareClient final : public VendorClient {
       return;
     }
     if (req.op == "lists") return Lists(req, creds, phone->second, std::move(done));
+    if (req.op == "read_consent") return ReadConsent(req, creds, phone->second, std::move(done));
     if (req.op != "upsert" && req.op != "mark_dnc" && req.op != "opt_out" && req.op != "opt_in") {
       PushResult r;
       r.http_status = 422;
@@ -230,6 +232,38 @@ class AlowareClient final : public VendorClient {
   }
 
  private:
+  // read_consent: the lookup's is_dnc, for each channel asked (one flag).
+  void ReadConsent(const PushRequest& req, const Credentials& creds, const std::string& number,
+                   std::function<void(PushResult)> done) {
+    LookupByPhone(number, creds, [channels = req.channel, done = std::move(done)](ContactPage p) {
+      PushResult r;
+      r.requests = 1;
+      r.http_status = p.http_status;
+      r.detail = p.detail;
+      r.auth_rejected = p.auth_rejected;
+      r.retry_after_us = p.retry_after_us;
+      if (p.http_status == 404) {  // no record: nothing it could hold
+        r.http_status = 200;
+        r.detail = "no Aloware contact";
+        return done(std::move(r));
+      }
+      if (p.http_status / 100 != 2 || p.contacts.empty()) return done(std::move(r));
+      simdjson::dom::parser parser;
+      simdjson::dom::element c, flag;
+      bool dnc = false;
+      if (!parser.parse(p.contacts[0].body).get(c) && !c["is_dnc"].get(flag)) {
+        bool b = false;
+        int64_t n = 0;
+        std::string_view s;
+        dnc = (!flag.get(b) && b) || (!flag.get(n) && n != 0) || (!flag.get(s) && s == "1");
+      }
+      for (const auto& ch : SplitChannels(channels)) r.answered["held." + ch] = dnc ? "out" : "in";
+      r.external_id = p.contacts[0].external_id;
+      r.detail = "read the Aloware contact";
+      done(std::move(r));
+    });
+  }
+
   // `missing_ok`: a 404 answers 200 with no id (else 503: written but not
   // found yet, so the whole idempotent push is retried).
   void Lookup(const std::string& token, const std::string& number,

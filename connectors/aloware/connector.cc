@@ -26,6 +26,7 @@ Connector Make() {
   c.accepted_fields = ContactFieldNames();
   c.consent_channels = {"sms", "call"};  // is_dnc
   c.consent_one_flag = true;
+  c.reads_consent = true;
   c.key_field = fields::kPhone;
   c.roles = {Role::kLists};
   c.default_roles = {Role::kLists};

@@ -283,6 +283,7 @@ class GhlClient final : public VendorClient {
       if (!req.external_id.empty()) return OnContact(st, req.external_id);
       return Search(st);
     }
+    if (op == "read_consent") return ReadConsent(st);
     if (op != "upsert" && op != "mark_dnc" && op != "opt_out" && op != "opt_in") {
       st->result.http_status = 422;
       st->result.detail = "GoHighLevel has no push op \"" + op + "\"";
@@ -612,14 +613,64 @@ class GhlClient final : public VendorClient {
     HttpRequest r = Base(st, "POST", "/contacts/search");
     r.body = query;
     http_->Send(std::move(r), [this, st](HttpResponse resp) {
+      if (resp.status / 100 != 2 && !st->req.external_id.empty()) {
+        // The search failed: the push's own record gets it now, and the
+        // push fails as the search did (tried again for the others).
+        auto failed = std::make_shared<const HttpResponse>(std::move(resp));
+        return SetEach(st, {st->req.external_id}, 0, {}, std::move(failed));
+      }
       if (Settle(st, resp)) return;
       SetEach(st, ghl::RecordsToSet(st->req.external_id, ghl::ContactIds(resp.body)), 0, {});
     });
   }
 
+  // read_consent: what every record of the person holds (every_record.h):
+  // the search's records (their dndSettings come with them), and its own by
+  // GET /contacts/{id} when the search did not list it.
+  void ReadConsent(const StatePtr& st) {
+    const std::string query = ghl::EveryRecordQuery(st->req, location_);
+    if (query.empty()) return ReadOwn(st, {});
+    HttpRequest r = Base(st, "POST", "/contacts/search");
+    r.body = query;
+    http_->Send(std::move(r), [this, st](HttpResponse resp) {
+      if (Settle(st, resp)) return;
+      ReadOwn(st, ghl::RecordsDnd(resp.body));
+    });
+  }
+
+  void ReadOwn(const StatePtr& st, std::vector<ghl::RecordDnd> records) {
+    const std::string& own = st->req.external_id;
+    const bool listed = own.empty() || std::any_of(records.begin(), records.end(),
+                                                   [&](const ghl::RecordDnd& r) { return r.id == own; });
+    if (listed) return AnswerHeld(st, records);
+    http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(own)), [st, records](HttpResponse resp) mutable {
+      if (IsNotFound(resp)) {
+        st->result.requests++;  // gone: the others tell
+      } else {
+        if (Settle(st, resp)) return;
+        if (auto one = ghl::ContactDnd(resp.body)) records.push_back(std::move(*one));
+      }
+      AnswerHeld(st, records);
+    });
+  }
+
+  static void AnswerHeld(const StatePtr& st, const std::vector<ghl::RecordDnd>& records) {
+    st->result.answered = ghl::HeldConsent(records, SplitChannels(st->req.channel));
+    st->result.http_status = 200;
+    st->result.detail = "read " + std::to_string(records.size()) + " GoHighLevel contact" +
+                        (records.size() == 1 ? "" : "s");
+    st->done(std::move(st->result));
+  }
+
   // Sets ids[i..] with a body of only the consent fields; `set`: those done.
-  void SetEach(const StatePtr& st, std::vector<std::string> ids, size_t i, std::vector<std::string> set) {
+  // `then_fail`: the answer the push ends with once they are set.
+  void SetEach(const StatePtr& st, std::vector<std::string> ids, size_t i, std::vector<std::string> set,
+               std::shared_ptr<const HttpResponse> then_fail = nullptr) {
     if (i == ids.size()) {
+      if (then_fail) {
+        if (!Settle(st, *then_fail)) st->done(std::move(st->result));
+        return;
+      }
       if (set.empty()) return Upsert(st);  // no record yet: made with its DND set
       std::string all;
       for (const auto& id : set) all += (all.empty() ? "" : ",") + id;
@@ -633,14 +684,14 @@ class GhlClient final : public VendorClient {
     PushRequest only = st->req;
     only.fields.clear();  // never the phone, email or name: duplicate rules cannot refuse it
     r.body = ContactBody(only, location_, false);
-    http_->Send(std::move(r), [this, st, ids, i, set](HttpResponse resp) mutable {
+    http_->Send(std::move(r), [this, st, ids, i, set, then_fail](HttpResponse resp) mutable {
       if (IsNotFound(resp)) {  // deleted or merged away: the others still count
         st->result.requests++;
-        return SetEach(st, std::move(ids), i + 1, std::move(set));
+        return SetEach(st, std::move(ids), i + 1, std::move(set), std::move(then_fail));
       }
       if (Settle(st, resp)) return;
       set.push_back(ids[i]);
-      SetEach(st, std::move(ids), i + 1, std::move(set));
+      SetEach(st, std::move(ids), i + 1, std::move(set), std::move(then_fail));
     });
   }
 

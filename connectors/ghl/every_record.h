@@ -5,6 +5,9 @@
 // email or name, so the location's duplicate rules cannot refuse it.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,5 +30,21 @@ std::vector<std::string> ContactIds(const std::string& body);
 // Where the opt-out is set, in order: the push's own record first (when
 // known), then the others found, each once.
 std::vector<std::string> RecordsToSet(const std::string& own, const std::vector<std::string>& found);
+
+// What one record holds of DND: its `dnd` flag (every channel) and the
+// channels (ours, sync/consent.h) its dndSettings mark "active".
+struct RecordDnd {
+  std::string id;
+  bool dnd = false;
+  std::set<std::string> active;
+};
+// The records of a search answer ({"contacts":[...]}), or of a GET answer
+// ({"contact":{...}}); unreadable ones are left out.
+std::vector<RecordDnd> RecordsDnd(const std::string& search_body);
+std::optional<RecordDnd> ContactDnd(const std::string& get_body);
+// A read_consent answer: held.<channel> = "out" when every record shows it
+// opted out, else "in"; nothing when there is no record.
+std::map<std::string, std::string> HeldConsent(const std::vector<RecordDnd>& records,
+                                               const std::vector<std::string>& channels);
 
 }  // namespace dfm::ghl

@@ -16,7 +16,9 @@ between the four sandboxes, as in messages_e2e_test.py.
   phone and refuses duplicates; the STOP sets DND on both. GoHighLevel down
   past every retry during a STOP gets it when it is back, never
   dead-lettered. A refused opt-out is open on the status page and in
-  `dfm audit violations`, and a repeated STOP re-sends it.
+  `dfm audit violations`, and a repeated STOP re-sends it. An opt-out
+  taken is read back; a staff lift a second after it is read back and set
+  again with a consent.conflict.
 
 Usage: consent_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -240,6 +242,32 @@ class ConsentTest(unittest.TestCase):
         self.assertEqual([d.get("outcome") for d in dead], ["superseded"])
         self.assertEqual(len(self.opt_out_pushes("push.succeeded")), 1)
 
+
+
+    def test_a_staff_lift_a_second_after_our_push_is_read_back_and_set_again(self):
+        phone = "+12055550199"
+        cid = self.ghl_contact(phone)["id"]
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.ghl_sms_dnd_of(cid) == "active")
+        # Each system that took it was read back once, and showed it.
+        reads = wait_for("read back from GoHighLevel and Aloware", lambda: (lambda r: r if {
+            x["system"] for x in r} >= {"ghl", "aloware"} else None)([
+                e["payload"] for e in self.events("push.succeeded") if e["payload"].get("op") == "read_consent"]))
+        for r in reads:
+            self.assertEqual(r["fields"].get("held.sms"), "out", r)
+        self.assertEqual(self.events("consent.conflict"), [])
+        # An agent lifts SMS DND in GoHighLevel at once: within the 5 s
+        # clock-skew allowance, where a webhook alone is taken for a
+        # restatement of the older setting.
+        status, body = self.ghl.post("/_sandbox/contacts", {
+            "id": cid, "dndSettings": {"SMS": {"status": "inactive", "message": "", "code": ""}}})
+        self.assertEqual(status, 200, body)
+        conflict = wait_for("consent.conflict from the read-back",
+                            lambda: [e["payload"] for e in self.events("consent.conflict")])
+        self.assertEqual((conflict[0]["system"], conflict[0]["channel"]), ("ghl", "sms"))
+        self.assertIn("read back", conflict[0]["detail"])
+        wait_for("DND set again in GHL", lambda: self.ghl_sms_dnd_of(cid) == "active")
+        self.assertEqual(self.events("contact.opted_in"), [])
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def main():
         make = mixed.make
         dfm = t.Dfm(args.dfm, workdir, keys=keys, extra_config=mixed.extra_config())
         hook = f"http://127.0.0.1:{dfm.port}/webhooks/"
-        sandboxes = [Sandbox("ghl", workdir, ["--webhook-url", hook + "ghl"]),
+        sandboxes = [Sandbox("ghl", workdir, ["--webhook-url", hook + "ghl", "--location-id", t.GHL_LOCATION]),
                      Sandbox("aloware", workdir, ["--webhook-url", hook + "aloware",
                                                   "--webhook-auth", "bearer:" + t.ALOWARE_TOKEN]),
                      Sandbox("verity", workdir, ["--webhook-url", hook + "verity",

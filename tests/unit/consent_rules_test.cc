@@ -309,6 +309,65 @@ TEST_F(ConsentRulesTest, ASystemsOwnWebhookShowingTheOptOutConfirmsIt) {
   EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_out")), (std::vector<std::string>{"aloware"}));
 }
 
+// Read back (sync/read_back_rules.cc): an opt-out a system took is read
+// from it once; where it does not show it, it is set again, and over a
+// held opt-out that is a consent.conflict. A re-application is not read.
+TEST_F(ConsentRulesTest, AnOptOutTakenIsReadBackAndSetAgainWhereItDoesNotShow) {
+  ctx_.reads_consent = {"ghl"};
+  auto pushes = Of(Step(Text(Change::kOptOut, 100 * kHour, "STOP")), ev::kPushRequested, "opt_out");
+  std::vector<DomainEvent> ok;
+  for (auto p : pushes) {
+    p.type = std::string(ev::kPushSucceeded);
+    ok.push_back(p);
+  }
+  Record(ok);
+  std::vector<DomainEvent> reads;
+  for (const auto& e : ok)
+    for (auto& d : DecideReport(state_, {e}, ctx_)) reads.push_back(d);
+  ASSERT_EQ(reads.size(), 1u) << "only GoHighLevel reads back";
+  EXPECT_EQ(reads[0].op, "read_consent");
+  EXPECT_EQ(reads[0].system, "ghl");
+  EXPECT_EQ(reads[0].channel, "sms");
+  Record(reads);
+  DomainEvent answer = reads[0];
+  answer.type = std::string(ev::kPushSucceeded);
+  answer.fields = {{"held.sms", "out"}};
+  EXPECT_TRUE(DecideReport(state_, {answer}, ctx_).empty()) << "it shows it: nothing to do";
+  answer.fields = {{"held.sms", "in"}};  // an agent lifted it meanwhile
+  auto decided = Record(DecideReport(state_, {answer}, ctx_));
+  auto conflict = Of(decided, ev::kConsentConflict);
+  ASSERT_EQ(conflict.size(), 1u);
+  EXPECT_EQ(conflict[0].actor, "staff");
+  EXPECT_NE(conflict[0].detail.find("read back"), std::string::npos);
+  auto again = Of(decided, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].system, "ghl");
+  EXPECT_EQ(again[0].push_id, reads[0].push_id + ":reapply");
+  DomainEvent reapplied = again[0];
+  reapplied.type = std::string(ev::kPushSucceeded);
+  Record({reapplied});
+  EXPECT_TRUE(DecideReport(state_, {reapplied}, ctx_).empty()) << "one round: no read after a re-application";
+  EXPECT_TRUE(SmsOut());
+  EXPECT_TRUE(Of(log_, ev::kOptedIn).empty()) << "a read-back never opts anyone in";
+}
+
+TEST_F(ConsentRulesTest, AStaffLiftInsideTheSkewWindowIsReadBack) {
+  auto stop = Step(Text(Change::kOptOut, 100 * kHour, "STOP"));
+  ctx_.now_us = 100 * kHour + 1'000'000;  // GoHighLevel took our opt-out at once
+  ConfirmPushes(stop);
+  // An agent lifts it a second later: within the 5 s allowance.
+  auto es = Step(Dnd("ghl", Change::kOptIn, 100 * kHour + 2'000'000));
+  EXPECT_TRUE(Of(es, ev::kPushRequested).empty()) << "without a read-back: taken for an older setting";
+  ctx_.reads_consent = {"ghl"};
+  es = Step(Dnd("ghl", Change::kOptIn, 100 * kHour + 3'000'000));
+  auto reads = Of(es, ev::kPushRequested, "read_consent");
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].system, "ghl");
+  EXPECT_EQ(reads[0].channel, "sms");
+  EXPECT_TRUE(Of(es, ev::kConsentConflict).empty()) << "decided once the system answers";
+  EXPECT_TRUE(SmsOut());
+}
+
 TEST_F(ConsentRulesTest, APermanentDndIsNeverLiftedByTheEngine) {
   auto es = Step(Dnd("ghl", Change::kOptOut, 100 * kHour, /*permanent=*/true));
   ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);

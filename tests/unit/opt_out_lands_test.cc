@@ -197,5 +197,20 @@ TEST(GhlEveryRecord, OneSearchByPhoneOrEmailAndEachRecordOnce) {
   EXPECT_FALSE(ghl::IsConsentPush("upsert"));
 }
 
+TEST(GhlEveryRecord, ReadBackHoldsAChannelOutOnlyWhereEveryRecordShowsIt) {
+  const auto records = ghl::RecordsDnd(
+      R"({"contacts":[{"id":"a","dnd":false,"dndSettings":{"SMS":{"status":"active"},"Call":{"status":"inactive"}}},)"
+      R"({"id":"b","dnd":true},{"dndSettings":{}}],"total":3})");
+  ASSERT_EQ(records.size(), 2u) << "a record without an id is left out";
+  EXPECT_EQ(records[0].active, (std::set<std::string>{"sms"}));
+  EXPECT_TRUE(records[1].dnd);
+  EXPECT_EQ(ghl::HeldConsent(records, {"sms", "call"}),
+            (std::map<std::string, std::string>{{"held.call", "in"}, {"held.sms", "out"}}));
+  auto own = ghl::ContactDnd(R"({"contact":{"id":"c","dndSettings":{"SMS":{"status":"inactive"}}}})");
+  ASSERT_TRUE(own.has_value());
+  EXPECT_EQ(ghl::HeldConsent({*own}, {"sms"}), (std::map<std::string, std::string>{{"held.sms", "in"}}));
+  EXPECT_TRUE(ghl::HeldConsent({}, {"sms"}).empty()) << "no record: nothing held";
+}
+
 }  // namespace
 }  // namespace dfm
