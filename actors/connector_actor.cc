@@ -480,6 +480,60 @@ void Pump(Self* self) {
   Publish(self);
 }
 
+// A push the contact settled (PushCancel) while it was in flight failed:
+// it ends here, not tried again.
+void EndCancelled(Self* self, std::map<std::string, ConnectorState::Item>::iterator found,
+                  DomainEvent attempted) {
+  auto& st = self->state;
+  st.breaker->OnNeutral();
+  attempted.outcome = "failed";
+  st.cancelled++;
+  Count(&PushOpCounters::attempts_failed, st, found->second);
+  Count(&PushOpCounters::cancelled, st, found->second);
+  Report(self, found->second, {std::move(attempted)});
+  Drop(st, found);
+}
+
+// The vendor took the push: push.attempted "ok" and push.succeeded, with
+// what it answered (an answer op's fields; answer.<key> for the others).
+void Succeed(Self* self, std::map<std::string, ConnectorState::Item>::iterator found,
+             DomainEvent attempted, const PushResult& r, int64_t now) {
+  auto& st = self->state;
+  auto& it = found->second;
+  st.breaker->OnSuccess();
+  st.auth_failed = false;
+  attempted.outcome = "ok";
+  DomainEvent ok = Event(it, ev::kPushSucceeded);
+  // A message op's external id is the message's id in the target (the
+  // vendor's answer), never the contact's.
+  ok.external_id = r.external_id.empty() && !IsMessageOp(it.order.request.op)
+                       ? it.order.request.external_id
+                       : r.external_id;
+  ok.fields = it.order.request.fields;
+  if (IsAnswerOp(it.order.request.op)) {
+    // What it answered, and what was asked (asked.<field>) but a text:
+    // the contact records both (contact.enriched, consent.classified).
+    ok.fields = r.answered;
+    for (const auto& [f, v] : it.order.request.fields)
+      if (f != "body") ok.fields["asked." + f] = v;
+    ok.detail = r.detail;
+  } else {
+    // What else the vendor answered that a projection keeps (Genesys's
+    // conversation id: the conversation mapping), as answer.<key>.
+    for (const auto& [k, v] : r.answered) ok.fields["answer." + k] = v;
+  }
+  ok.http_status = r.http_status;
+  st.succeeded++;
+  Count(&PushOpCounters::attempts_ok, st, it);
+  Count(&PushOpCounters::succeeded, st, it);
+  if (ConnectorStatus* b = st.cfg.status.get()) {
+    b->last_success_us.store(now, std::memory_order_relaxed);
+    if (it.opt_out_since != 0) b->opt_out_propagation.Observe(std::max<int64_t>(now - it.opt_out_since, 0));
+  }
+  Report(self, it, {attempted, ok});
+  Drop(st, found);
+}
+
 void OnDone(Self* self, HttpDone& d) {
   auto& st = self->state;
   auto found = st.items.find(d.push_id);
@@ -535,50 +589,12 @@ void OnDone(Self* self, HttpDone& d) {
   }
   switch (r.recipient_opted_out || r.permanent ? AttemptOutcome::kFail
                                  : ClassifyAttempt(r.transient ? 503 : r.http_status)) {
-    case AttemptOutcome::kOk: {
-      st.breaker->OnSuccess();
-      st.auth_failed = false;
-      attempted.outcome = "ok";
-      DomainEvent ok = Event(it, ev::kPushSucceeded);
-      // A message op's external id is the message's id in the target (the
-      // vendor's answer), never the contact's.
-      ok.external_id = r.external_id.empty() && !IsMessageOp(it.order.request.op)
-                           ? it.order.request.external_id
-                           : r.external_id;
-      ok.fields = it.order.request.fields;
-      if (IsAnswerOp(it.order.request.op)) {
-        // What it answered, and what was asked (asked.<field>) but a text:
-        // the contact records both (contact.enriched, consent.classified).
-        ok.fields = r.answered;
-        for (const auto& [f, v] : it.order.request.fields)
-          if (f != "body") ok.fields["asked." + f] = v;
-        ok.detail = r.detail;
-      } else {
-        // What else the vendor answered that a projection keeps (Genesys's
-        // conversation id: the conversation mapping), as answer.<key>.
-        for (const auto& [k, v] : r.answered) ok.fields["answer." + k] = v;
-      }
-      ok.http_status = r.http_status;
-      st.succeeded++;
-      Count(&PushOpCounters::attempts_ok, st, it);
-      Count(&PushOpCounters::succeeded, st, it);
-      if (ConnectorStatus* b = st.cfg.status.get()) {
-        b->last_success_us.store(now, std::memory_order_relaxed);
-        if (it.opt_out_since != 0) b->opt_out_propagation.Observe(std::max<int64_t>(now - it.opt_out_since, 0));
-      }
-      Report(self, it, {attempted, ok});
-      Drop(st, found);
+    case AttemptOutcome::kOk:
+      Succeed(self, found, std::move(attempted), r, now);
       break;
-    }
     case AttemptOutcome::kRetry: {
       if (it.cancelled) {  // settled by the contact (message.refused): not tried again
-        st.breaker->OnNeutral();
-        attempted.outcome = "failed";
-        st.cancelled++;
-        Count(&PushOpCounters::attempts_failed, st, it);
-        Count(&PushOpCounters::cancelled, st, it);
-        Report(self, it, {attempted});
-        Drop(st, found);
+        EndCancelled(self, found, std::move(attempted));
         break;
       }
       if (r.http_status == 429) {

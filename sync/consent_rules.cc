@@ -162,32 +162,23 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
   }
 }
 
-}  // namespace
-
-void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
-                   const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
-  const std::map<std::string, std::string> who = Whom(s, fact);
-  auto base = [&](std::string_view type, const std::vector<std::string>& chans) {
-    DomainEvent e = Base(type, s, fact);
-    e.source_time_us = t;
-    e.reason = c.reason;
-    e.fields = who;
-    e.channel = JoinChannels(chans);
-    if (!c.message_id.empty()) e.external_id = c.message_id;
-    return e;
-  };
-  if (c.change == Consent::Change::kReview) {
-    out->push_back(base(ev::kOptOutFlagged, c.channels));
-    return;
-  }
-  const bool opt_out = c.change == Consent::Change::kOptOut;
-  const bool holds = opt_out && Holds(c.actor, ctx);
-  // changed: the channel's state changes. marked: it stays out, and this
-  // opt-out records a holder or a permanent mark it lacked. refused: a
-  // staff or system opt-in over a held opt-out. unanswered: a bare YES
-  // that answers no confirmation.
+// What a statement does to each of its channels (DecideConsent).
+// changed: the channel's state changes. marked: it stays out, and this
+// opt-out records a holder or a permanent mark it lacked (or the system's
+// own record newly shows it). refused: a staff or system opt-in over a held
+// opt-out. unanswered: a bare YES that answers no confirmation. repeated:
+// an opt-out of a channel out already. read_back: a lift inside the skew
+// allowance of a system that reads back.
+struct Sorted {
   std::vector<std::string> changed, marked, refused, unanswered, repeated, read_back;
   std::string held_by;
+};
+
+Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consent& c,
+                    const SyncContext& ctx, int64_t t, bool holds) {
+  const bool opt_out = c.change == Consent::Change::kOptOut;
+  Sorted r;
+  auto& [changed, marked, refused, unanswered, repeated, read_back, held_by] = r;
   for (const auto& ch : c.channels) {
     const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
     const bool new_mark = opt_out && c.permanent && !known.permanent;
@@ -230,6 +221,31 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     }
     changed.push_back(ch);
   }
+  return r;
+}
+
+}  // namespace
+
+void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
+                   const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
+  const std::map<std::string, std::string> who = Whom(s, fact);
+  auto base = [&](std::string_view type, const std::vector<std::string>& chans) {
+    DomainEvent e = Base(type, s, fact);
+    e.source_time_us = t;
+    e.reason = c.reason;
+    e.fields = who;
+    e.channel = JoinChannels(chans);
+    if (!c.message_id.empty()) e.external_id = c.message_id;
+    return e;
+  };
+  if (c.change == Consent::Change::kReview) {
+    out->push_back(base(ev::kOptOutFlagged, c.channels));
+    return;
+  }
+  const bool opt_out = c.change == Consent::Change::kOptOut;
+  const bool holds = opt_out && Holds(c.actor, ctx);
+  const Sorted sorted = SortChannels(s, fact, c, ctx, t, holds);
+  const auto& [changed, marked, refused, unanswered, repeated, read_back, held_by] = sorted;
   auto statement = [&](const std::vector<std::string>& chans) {
     DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn, chans);
     e.actor = ActorName(c.actor);
