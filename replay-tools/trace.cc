@@ -109,6 +109,11 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
           who.external.insert({d.system, d.external_id});
           systems[d.system].link = d.external_id;
         }
+        if (auto ids = d.fields.find("answer.ids"); ids != d.fields.end() && d.type == ev::kPushSucceeded) {
+          auto& others = systems[d.system].other_ids;
+          for (const auto& id : SplitChannels(ids->second))
+            if (std::find(others.begin(), others.end(), id) == others.end()) others.push_back(id);
+        }
       }
       for (const auto& [f, v] : d.fields) {
         if (d.type != ev::kContactCreated) break;
@@ -361,6 +366,12 @@ void PrintTrace(const Trace& t, bool json, std::ostream& out) {
                    .Str("contact_id", c.contact.contact_id)
                    .Str("system", s.system)
                    .Str("link", s.link)
+                   .Raw("other_ids", [&] {
+                     JsonArray ids;
+                     for (const auto& id : s.other_ids)
+                       if (id != s.link) ids.Str(id);
+                     return ids.Finish();
+                   }())
                    .Int("requested", s.requested)
                    .Int("succeeded", s.succeeded)
                    .Int("dead", s.dead)
@@ -385,10 +396,14 @@ void PrintTrace(const Trace& t, bool json, std::ostream& out) {
   for (const auto& c : t.contacts) {
     out << "\ncontact " << c.contact.contact_id << " (tenant " << c.contact.tenant << ")\n";
     Table sys({"SYSTEM", "ID THERE", "PUSHES", "SUCCEEDED", "DEAD", "UNSETTLED", "LAST"});
-    for (const auto& s : c.systems)
-      sys.Add({s.system, s.link.empty() ? "-" : s.link, std::to_string(s.requested),
+    for (const auto& s : c.systems) {
+      std::string ids = s.link.empty() ? "-" : s.link;
+      for (const auto& other : s.other_ids)
+        if (other != s.link) ids += " +" + other;
+      sys.Add({s.system, ids, std::to_string(s.requested),
                std::to_string(s.succeeded), std::to_string(s.dead), std::to_string(s.unsettled),
                s.last.empty() ? "-" : s.last});
+    }
     sys.Print(out);
     out << "why:\n";
     for (const auto& f : c.findings) out << "  - " << f << "\n";

@@ -49,6 +49,10 @@ struct TraceEntry {
 struct TraceSystem {
   std::string system;
   std::string link;  // its id of the contact
+  // Every record of the person there its consent pushes set (their
+  // push.succeeded answer.ids: GoHighLevel's duplicates); shown beside
+  // `link` without it.
+  std::vector<std::string> other_ids;
   int requested = 0, succeeded = 0, dead = 0, unsettled = 0, skipped = 0;
   std::string last;  // the last push's outcome, in words
 };

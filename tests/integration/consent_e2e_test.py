@@ -196,6 +196,11 @@ class ConsentTest(unittest.TestCase):
         self.assertEqual(len(dnd_puts), 2, puts)
         for r in dnd_puts:
             self.assertEqual(sorted(r["body"].keys()), ["dndSettings"], r)
+        # `dfm trace` names both records as GoHighLevel's ids of the person.
+        rows = self.json_lines("trace", "contact:" + ok[0]["contact_id"])
+        ghl_row = [r for r in rows if r.get("kind") == "system" and r["system"] == "ghl"]
+        self.assertEqual(len(ghl_row), 1, rows)
+        self.assertEqual(sorted([ghl_row[0]["link"]] + ghl_row[0]["other_ids"]), sorted([known, older]))
 
     def test_ghl_down_past_every_retry_during_a_stop_gets_it_when_back(self):
         phone = "+12055550197"
