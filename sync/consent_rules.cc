@@ -140,7 +140,7 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
                        const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
     if (target == fact.system) continue;
-    std::vector<std::string> todo, asked = KeptBy(ctx, target, chans);
+    std::vector<std::string> unconfirmed, asked = KeptBy(ctx, target, chans);
     auto pend = s.pending_consent.find(target);
     if (pend != s.pending_consent.end())
       for (const auto& [ch, p] : pend->second)
@@ -153,11 +153,11 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
         auto p = pend->second.find(ch);
         if (p != pend->second.end() && p->second.out && !p->second.refused) continue;  // on its way
       }
-      todo.push_back(ch);
+      unconfirmed.push_back(ch);
     }
-    if (todo.empty()) continue;
-    if (const auto* group = OneFlag(ctx, target)) todo.assign(group->begin(), group->end());
-    out->push_back(ConsentPush(s, fact, target, /*opt_out=*/true, todo,
+    if (unconfirmed.empty()) continue;
+    if (const auto* group = OneFlag(ctx, target)) unconfirmed.assign(group->begin(), group->end());
+    out->push_back(ConsentPush(s, fact, target, /*opt_out=*/true, unconfirmed,
                                reason + " (again: not confirmed by " + target + ")", who, accepted));
   }
 }
