@@ -269,13 +269,7 @@ void Console::Impl::Replay(const ApiRequest& r, const Principal& who, const std:
       respond(With(JsonError(503, "log_unavailable", rs.message()), std::move(headers)));
       return;
     }
-    EventDraft d;
-    d.tenant = tenant;
-    d.stream = kReplayStream;
-    d.type = std::string(kReplayRequestedType);
-    d.payload = EncodeReplayRequest(rebuilt);
-    d.idempotency_system = kReplayKeySystem;
-    d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
+    EventDraft d = ReplayRequestDraft(tenant, rebuilt);
     const uint64_t n = rebuilt.items.size();
     Logger("http")->info("request_id={} tenant={} event=replay_requested items={} by={}",
                          r.request_id, tenant, n, who.credential);

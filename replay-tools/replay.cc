@@ -606,15 +606,8 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenLogWithoutService(data_dir, base_url, &log);
   if (!s.ok()) return s;
-  EventDraft d;
-  d.tenant = tenant;
-  d.stream = kReplayStream;
-  d.type = std::string(kReplayRequestedType);
-  d.payload = body;
-  d.idempotency_system = kReplayKeySystem;
-  d.idempotency_key = ReplayIdempotencyKey(tenant, body);
   AppendOutcome outcome;
-  s = log->Append(std::move(d), &outcome);
+  s = log->Append(ReplayRequestDraft(tenant, request), &outcome);
   log->Close();
   if (!s.ok()) return s;
   *seq = outcome.seq;

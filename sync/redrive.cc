@@ -22,6 +22,17 @@ std::string EncodeReplayRequest(const ReplayRequest& r) {
   return JsonObject().Str("reason", r.reason).Raw("items", items.Finish()).Finish();
 }
 
+EventDraft ReplayRequestDraft(const std::string& tenant, const ReplayRequest& r) {
+  EventDraft d;
+  d.tenant = tenant;
+  d.stream = kReplayStream;
+  d.type = std::string(kReplayRequestedType);
+  d.payload = EncodeReplayRequest(r);
+  d.idempotency_system = kReplayKeySystem;
+  d.idempotency_key = ReplayIdempotencyKey(tenant, d.payload);
+  return d;
+}
+
 std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload) {
   auto d = Sha256(tenant + "\n" + payload);
   return "replay/" + HexEncode(d);

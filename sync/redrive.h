@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "events/event.h"
 #include "sync/contact_model.h"
 #include "util/status.h"
 
@@ -68,6 +69,10 @@ std::string EncodeReplayRequest(const ReplayRequest& r);
 inline constexpr char kReplayKeySystem[] = "dfm";  // the engine's own keys
 std::string ReplayIdempotencyKey(const std::string& tenant, const std::string& payload);
 Status DecodeReplayRequest(std::string_view payload, ReplayRequest* out);
+// The replay.requested event carrying `r` for `tenant`: stream
+// kReplayStream, keyed by ReplayIdempotencyKey (appended once, however
+// often the same request is made).
+EventDraft ReplayRequestDraft(const std::string& tenant, const ReplayRequest& r);
 
 // What re-driving a contact's items of one replay.requested calls for now.
 // `replay_seq` is the sequence number of the replay.requested event and
