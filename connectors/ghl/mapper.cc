@@ -2,7 +2,8 @@
 //
 // ContactCreate / ContactUpdate / ContactTagUpdate / ContactDndUpdate carry
 // the contact (flat, `id` is the contact id); ContactDelete says it is gone.
-// ContactDndUpdate's `dnd` and `dndSettings` are consent statements.
+// ContactDndUpdate's `dnd` and `dndSettings` are consent statements; a
+// ContactCreate's or an imported contact's only where they opt out.
 // Source time: `dateUpdated` when present, else the webhook's `timestamp`.
 // A contact imported by `dfm backfill` is a search result: the same object.
 //
@@ -59,7 +60,10 @@ int64_t FirstTime(const simdjson::dom::object& obj, std::initializer_list<const 
 // "inactive" an opt-in (which changes nothing where nobody opted out).
 // Every one is a staff member's or the account's setting (Consent::Actor
 // kStaff); "permanent" channels are marked so (the engine never lifts them).
-Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
+// `opt_outs_only` (a ContactCreate, an imported contact): a record made
+// with DND on is an opt-out statement; one made without it says nothing
+// (it may be our own upsert of an opted-out person, its DND on its way).
+Status ReadDnd(const simdjson::dom::object& obj, bool opt_outs_only, ContactFact* f) {
   Consent out, perm, in;
   out.change = perm.change = Consent::Change::kOptOut;
   in.change = Consent::Change::kOptIn;
@@ -97,12 +101,15 @@ Status ReadDnd(const simdjson::dom::object& obj, ContactFact* f) {
   in.reason = "dndSettings";
   if (!out.channels.empty()) f->consents.push_back(std::move(out));
   if (!perm.channels.empty()) f->consents.push_back(std::move(perm));
-  if (!in.channels.empty()) f->consents.push_back(std::move(in));
+  if (!in.channels.empty() && !opt_outs_only) f->consents.push_back(std::move(in));
   return Status::OK();
 }
 
+// What a contact object says of DND (ReadDnd).
+enum class Dnd { kNothing, kOptOutsOnly, kEverything };
+
 // Reads one contact object (a webhook's body, or a search result).
-Status ReadGhlContact(const simdjson::dom::object& obj, bool del, bool dnd,
+Status ReadGhlContact(const simdjson::dom::object& obj, bool del, Dnd dnd,
                       const std::string& what, const MapperSettings& s,
                       std::vector<ContactFact>* out) {
   bool wrong = false;
@@ -125,8 +132,8 @@ Status ReadGhlContact(const simdjson::dom::object& obj, bool del, bool dnd,
       }
       f.fields[fields::kTags] = JoinTags(std::move(list));
     }
-    if (dnd) {
-      Status d = ReadDnd(obj, &f);
+    if (dnd != Dnd::kNothing) {
+      Status d = ReadDnd(obj, dnd == Dnd::kOptOutsOnly, &f);
       if (!d.ok()) return d;
     }
   }
@@ -205,7 +212,10 @@ Status MapGhlWebhook(const WebhookReceived& w, const MapperSettings& s,
   bool has_webhook_id = obj["webhookId"].error() == simdjson::SUCCESS;
   if (!has_webhook_id && t == "SMS") return ReadGhlMessage(obj, "ProviderOutboundMessage", true, s, out);
   if (!upsert && !del) return Status::OK();  // not a contact fact
-  return ReadGhlContact(obj, del, t == "ContactDndUpdate", t, s, out);
+  const Dnd dnd = t == "ContactDndUpdate" ? Dnd::kEverything
+                  : t == "ContactCreate"   ? Dnd::kOptOutsOnly
+                                           : Dnd::kNothing;
+  return ReadGhlContact(obj, del, dnd, t, s, out);
 }
 
 Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
@@ -213,7 +223,7 @@ Status MapGhlImport(const WebhookReceived& w, const MapperSettings& s,
   simdjson::dom::object obj;
   Status st = ParseJsonObject(w.body, &obj);
   if (!st.ok()) return Status::InvalidArgument(st.message());
-  return ReadGhlContact(obj, /*del=*/false, /*dnd=*/false, "imported contact", s, out);
+  return ReadGhlContact(obj, /*del=*/false, Dnd::kOptOutsOnly, "imported contact", s, out);
 }
 
 }  // namespace dfm

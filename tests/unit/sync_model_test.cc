@@ -810,6 +810,18 @@ TEST(ConsentMappers, GhlDndSettingsAndAlowareDnc) {
   EXPECT_EQ(facts[0].consents[0].channels.size(), 6u);
   EXPECT_EQ(facts[0].consents[0].reason, "dnd");
 
+  facts.clear();  // a record made with DND on opts out; made without, says nothing
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"ContactCreate","id":"g2",
+      "phone":"+12055550143","dnd":true})"),
+                            s, &facts)
+                  .ok());
+  ASSERT_EQ(facts[0].consents.size(), 1u);
+  EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
+  EXPECT_EQ(facts[0].consents[0].channels.size(), 6u);
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/ContactCreate.json")), s, &facts).ok());
+  EXPECT_TRUE(facts[0].consents.empty()) << "dnd false: no opt-in statement";
+
   facts.clear();  // other contact webhooks say nothing about consent
   ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", testing::Fixture("ghl/ContactUpdate.json")), s, &facts)
                   .ok());
