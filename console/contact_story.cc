@@ -241,7 +241,13 @@ Status BuildContactStories(const EventLog& log, const std::string& query,
     for (const auto& [sys, id] : state.links) systems.insert(sys);
     for (const auto& sys : systems) {
       auto l = state.links.find(sys);
-      story.where.emplace_back(NameOf(sys), l == state.links.end() ? "" : l->second);
+      std::string id = l == state.links.end() ? "" : l->second;
+      std::string also;  // its other records (duplicates) there
+      for (const auto& ts : pc.systems)
+        for (const auto& other : ts.other_ids)
+          if (ts.system == sys && other != id) also += (also.empty() ? "" : ", ") + other;
+      if (!also.empty()) id += (id.empty() ? "" : " ") + std::string("(also ") + also + ")";
+      story.where.emplace_back(NameOf(sys), std::move(id));
     }
     for (auto& [ch, c] : consent) story.consent.push_back(std::move(c));
     for (auto it = trace.entries.rbegin();

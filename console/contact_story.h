@@ -37,7 +37,8 @@ struct ContactStory {
   std::string tenant, contact_id;
   std::string name, phone, email;  // masked unless revealed
   // Each connected system: its name and its id of the contact ("" when the
-  // contact is not there).
+  // contact is not there), then "(also <id>, ...)": the person's other
+  // records there its consent pushes set (duplicates).
   std::vector<std::pair<std::string, std::string>> where;
   std::vector<StoryChannel> consent;
   std::vector<StoryLine> timeline;  // newest first, at most kStoryLines

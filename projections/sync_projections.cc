@@ -110,6 +110,14 @@ void MappingsProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
     }
   } else if (d.type == ev::kContactLinked || d.type == ev::kPushSucceeded) {
     Link(st, e.tenant, d.contact_id, d.system, d.external_id);
+    // The person's other records there (a consent push set each): theirs
+    // too, unless another contact holds that id.
+    auto ids = d.fields.find("answer.ids");
+    if (d.type != ev::kPushSucceeded || ids == d.fields.end() || d.system.empty()) return;
+    for (const auto& id : SplitChannels(ids->second)) {
+      const std::string key = ExternalIdKey(e.tenant, d.system, id);
+      if (!id.empty() && !st->Peek(key)) st->Put(key, d.contact_id);
+    }
   } else if (d.type == ev::kContactChanged) {
     for (const auto& c : d.changes) {
       if (c.field == fields::kPhone || c.field == fields::kEmail)

@@ -1,7 +1,10 @@
 // The projections of contact sync. Key layouts (values are plain text):
 //
-// "mappings", layout 2
-//   x/<tenant>/<system>/<external id> -> contact id
+// "mappings", layout 4
+//   x/<tenant>/<system>/<external id> -> contact id; also each other record
+//                                 of the person a consent push set there
+//                                 (push.succeeded answer.ids: duplicates)
+//                                 that no other contact holds (layout 4)
 //   c/<contact id>/<system>    -> external id   (contact ids are unique
 //                                                across tenants)
 //   p/<tenant>/<E.164 phone>   -> contact id
@@ -26,7 +29,7 @@
 //                                 above ("pending=1 succeeded=40")
 //   (layout 1 kept one key per contact and state, k/<contact id>/<state>)
 // "opt_outs" (the opt-out registry), layout 3: below, at its class
-// Every projection also keeps, since the layouts above (mappings 3,
+// Every projection also keeps, since the layouts (mappings 3,
 // contacts 3, sync_status 3, opt_outs 4, enrichments 2, conversations 2),
 // "~o/<contact id>\n<key>" -> "" for each key a fold of one of the
 // contact's events put that does not begin with the contact's id (the
@@ -49,7 +52,7 @@ class MappingsProjection : public Projection {
  public:
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
-  int layout() const override { return 3; }
+  int layout() const override { return 4; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

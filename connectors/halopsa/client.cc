@@ -20,11 +20,19 @@
 //         again (it may exist). The user goes to the Client's main site
 //         (main_site_id, else its first site) with POST /api/Users [{...}]
 //         -> 201 the saved user.
-// opt_out / opt_in (channel email): the user's neversendemails.
+// opt_out / opt_in (channel email): neversendemails on every user of the
+//         person: its own id and each GET /api/Users?search=<email> finds
+//         with that exact email (staff may have made two), each with a POST
+//         /api/Users [{id, neversendemails}] carrying nothing else; a user
+//         gone ("does not exist") is skipped. answer.ids names them.
+// read_consent: the same users' neversendemails (its own by GET
+//         /api/Users/{id} when the search did not list it): held.email =
+//         "out" when every one has it, else "in"; nothing when none.
 // Custom fields (`custom_fields`): customfields [{name, value}].
 // list (backfill): GET /api/Users?pageinate=true&page_size=&page_no=.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -75,6 +83,35 @@ int64_t FindUserIn(std::string_view body, const std::string& email, const std::s
   return 0;
 }
 
+// One user's email consent (neversendemails).
+struct UserConsent {
+  int64_t id = 0;
+  bool never = false;
+};
+bool ReadUserConsent(simdjson::dom::element u, UserConsent* out) {
+  int64_t id = 0;
+  if (u["id"].get(id) || id <= 0) return false;
+  bool never = false;
+  out->id = id;
+  out->never = !u["neversendemails"].get(never) && never;
+  return true;
+}
+// Every user in a GET /api/Users answer whose email is `email`; false when
+// the answer does not read.
+bool UsersWithEmail(std::string_view body, const std::string& email, std::vector<UserConsent>* out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array users;
+  if (parser.parse(body.data(), body.size()).get(doc) || doc["users"].get(users)) return false;
+  for (simdjson::dom::element u : users) {
+    std::string_view v;
+    UserConsent c;
+    if (!u["emailaddress"].get(v) && AsciiLower(TrimSpace(v)) == email && ReadUserConsent(u, &c))
+      out->push_back(c);
+  }
+  return true;
+}
+
 class HaloClient final : public VendorClient {
  public:
   HaloClient(const SystemSettings& s, HttpClient* http)
@@ -103,7 +140,8 @@ class HaloClient final : public VendorClient {
     job->req = req;
     job->token = creds.access_token;
     job->done = std::move(done);
-    const bool consent = req.op == "opt_out" || req.op == "opt_in";
+    const bool read = req.op == "read_consent";
+    const bool consent = req.op == "opt_out" || req.op == "opt_in" || read;
     if (req.op != "upsert" && !consent) {
       job->result.http_status = 422;
       job->result.detail = "HaloPSA has no push op \"" + req.op + "\"";
@@ -114,6 +152,7 @@ class HaloClient final : public VendorClient {
       job->result.detail = "HaloPSA keeps only email consent (neversendemails)";
       return Finish(job);
     }
+    if (consent) return EveryUser(job);
     if (!req.external_id.empty()) return Save(job, std::strtoll(req.external_id.c_str(), nullptr, 10));
     FindUser(job);
   }
@@ -207,12 +246,87 @@ class HaloClient final : public VendorClient {
       const int64_t id = FindUserIn(resp.body, email, phone);
       if (id < 0) return Unreadable(job, "users search");
       if (id > 0) return Save(job, id);
-      if (job->req.op != "upsert") {  // consent for a user HaloPSA does not have
+      ResolveClient(job);
+    });
+  }
+
+  // Consent: every user of the person (the file's comment), then each set
+  // (opt_out, opt_in) or read (read_consent).
+  void EveryUser(const JobPtr& job) {
+    const std::string email = AsciiLower(job->req.Field(fields::kEmail));
+    if (email.empty()) return OwnUser(job, {});
+    const std::string path = "/api/Users?includeinactive=true&pageinate=true&page_size=50&page_no=1&search=" +
+                             UrlEscape(email);
+    Send(job, Api(job->token, "GET", path), [this, job, email](HttpResponse resp) {
+      if (Settle(job, resp)) return;
+      std::vector<UserConsent> users;
+      if (!UsersWithEmail(resp.body, email, &users)) return Unreadable(job, "users search");
+      OwnUser(job, std::move(users));
+    });
+  }
+
+  void OwnUser(const JobPtr& job, std::vector<UserConsent> users) {
+    const int64_t own = std::strtoll(job->req.external_id.c_str(), nullptr, 10);
+    const bool listed = own <= 0 || std::any_of(users.begin(), users.end(),
+                                                [own](const UserConsent& u) { return u.id == own; });
+    if (job->req.op != "read_consent") {
+      std::vector<int64_t> ids;
+      if (own > 0) ids.push_back(own);
+      for (const auto& u : users)
+        if (u.id != own) ids.push_back(u.id);
+      return SetEach(job, std::move(ids), 0, {});
+    }
+    if (listed) return AnswerHeld(job, users);
+    Send(job, Api(job->token, "GET", "/api/Users/" + std::to_string(own)),
+         [job, users](HttpResponse resp) mutable {
+           if (resp.status != 404) {
+             if (Settle(job, resp)) return;
+             simdjson::dom::parser parser;
+             simdjson::dom::element u;
+             UserConsent c;
+             if (!parser.parse(resp.body).get(u) && ReadUserConsent(u, &c)) users.push_back(c);
+           }
+           AnswerHeld(job, users);
+         });
+  }
+
+  static void AnswerHeld(const JobPtr& job, const std::vector<UserConsent>& users) {
+    job->result.http_status = 200;
+    bool all = !users.empty();
+    for (const auto& u : users) all = all && u.never;
+    if (!users.empty()) job->result.answered["held." + std::string(channels::kEmail)] = all ? "out" : "in";
+    job->result.detail = "read " + std::to_string(users.size()) + " HaloPSA user" + (users.size() == 1 ? "" : "s");
+    Finish(job);
+  }
+
+  // Sets neversendemails on ids[i..]; `set`: those done.
+  void SetEach(const JobPtr& job, std::vector<int64_t> ids, size_t i, std::vector<int64_t> set) {
+    if (i == ids.size()) {
+      if (set.empty()) {
         job->result.http_status = 422;
         job->result.detail = "HaloPSA has no user with this email";
         return Finish(job);
       }
-      ResolveClient(job);
+      std::string all;
+      for (int64_t id : set) all += (all.empty() ? "" : ",") + std::to_string(id);
+      job->result.http_status = 200;
+      job->result.external_id = std::to_string(set[0]);
+      job->result.answered["ids"] = all;
+      job->result.detail = "set on " + std::to_string(set.size()) + " HaloPSA user" + (set.size() == 1 ? "" : "s");
+      return Finish(job);
+    }
+    JsonObject u;
+    u.Int("id", ids[i]).Bool("neversendemails", job->req.op == "opt_out");
+    HttpRequest r = Api(job->token, "POST", "/api/Users");
+    r.body = "[" + u.Finish() + "]";
+    Send(job, std::move(r), [this, job, ids = std::move(ids), i, set = std::move(set)](HttpResponse resp) mutable {
+      const bool gone = resp.status == 404 ||
+                        (resp.status == 400 && resp.body.find("does not exist") != std::string::npos);
+      if (!gone) {
+        if (Settle(job, resp)) return;
+        set.push_back(ids[i]);
+      }
+      SetEach(job, std::move(ids), i + 1, std::move(set));
     });
   }
 
@@ -355,11 +469,7 @@ class HaloClient final : public VendorClient {
   void Save(const JobPtr& job, int64_t id) {
     JsonObject u;
     u.Int("id", id);
-    if (job->req.op == "upsert") {
-      UserFields(job->req, &u);
-    } else {
-      u.Bool("neversendemails", job->req.op == "opt_out");
-    }
+    UserFields(job->req, &u);
     Post(job, u.Finish());
   }
 

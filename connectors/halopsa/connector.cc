@@ -31,6 +31,7 @@ Connector Make() {
                        fields::kLinkedinUrl, fields::kCompanyDomain, fields::kCompanySize,
                        fields::kIndustry};
   c.consent_channels = {"email"};  // neversendemails
+  c.reads_consent = true;          // read_consent: every user with the email
   return c;
 }
 

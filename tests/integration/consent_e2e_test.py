@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import unittest
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -201,6 +202,12 @@ class ConsentTest(unittest.TestCase):
         ghl_row = [r for r in rows if r.get("kind") == "system" and r["system"] == "ghl"]
         self.assertEqual(len(ghl_row), 1, rows)
         self.assertEqual(sorted([ghl_row[0]["link"]] + ghl_row[0]["other_ids"]), sorted([known, older]))
+        # So does the status page's contact story (ids are not personal data).
+        form = urllib.parse.urlencode({"q": "contact:" + ok[0]["contact_id"]}).encode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.dfm.port}/docs/visual", data=form, timeout=10) as r:
+            page = r.read().decode()
+        self.assertTrue(f"{known} (also {older})" in page or f"{older} (also {known})" in page,
+                        "both GoHighLevel records in the page's GoHighLevel row")
 
     def test_ghl_down_past_every_retry_during_a_stop_gets_it_when_back(self):
         phone = "+12055550197"

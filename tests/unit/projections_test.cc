@@ -87,6 +87,27 @@ TEST(MappingsProjection, LinksAndMovesIdentities) {
   EXPECT_EQ(base.kv["e/t/a@x.io"], "c1");
 }
 
+TEST(MappingsProjection, EveryRecordAConsentPushSetIsThePersons) {
+  MemBase base;
+  base.kv["x/t/ghl/g9"] = "c2";  // held by another contact: stays its
+  MappingsProjection p;
+  auto st = base.State();
+  DomainEvent ok;
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.contact_id = "c1";
+  ok.system = "ghl";
+  ok.op = "opt_out";
+  ok.external_id = "g1";
+  ok.push_id = "c1:ghl:1:opt_out";
+  ok.fields["answer.ids"] = "g1,g0,g9";
+  p.Fold(AsEvent(ok, 1), &st);
+  base.Commit(&st);
+  EXPECT_EQ(base.kv["c/c1/ghl"], "g1") << "its link stays the one record";
+  EXPECT_EQ(base.kv["x/t/ghl/g1"], "c1");
+  EXPECT_EQ(base.kv["x/t/ghl/g0"], "c1") << "the older duplicate maps to the person";
+  EXPECT_EQ(base.kv["x/t/ghl/g9"], "c2");
+}
+
 TEST(MappingsProjection, MapsMessageIdsAcrossSystems) {
   MemBase base;
   MappingsProjection p;

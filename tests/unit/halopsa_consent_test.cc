@@ -1,0 +1,142 @@
+// HaloPSA consent (issue 46): an opt-out reaches every user of the person
+// (its own id and each with the email, staff may have made two), carrying
+// only neversendemails; a user gone is skipped; read_consent reads them
+// all. The real client over a HaloPSA kept in memory.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "connectors/connector.h"
+#include "connectors/halopsa/halopsa.h"
+#include "util/strings.h"
+
+namespace dfm {
+namespace {
+
+struct User {
+  std::string email;
+  bool never = false;
+};
+
+// GET /api/Users?search=, GET /api/Users/{id}, POST /api/Users [{id, ...}],
+// answered at once.
+class UsersHalo : public HttpClient {
+ public:
+  std::map<int64_t, User> users;
+  std::vector<HttpRequest> seen;
+
+  void Send(HttpRequest req, HttpCallback cb) override {
+    seen.push_back(req);
+    cb(Do(req));
+  }
+
+ private:
+  static std::string View(int64_t id, const User& u) {
+    return R"({"id":)" + std::to_string(id) + R"(,"emailaddress":")" + u.email +
+           R"(","neversendemails":)" + (u.never ? "true" : "false") + "}";
+  }
+  HttpResponse Do(const HttpRequest& req) {
+    HttpResponse r;
+    r.status = 200;
+    const std::string path = req.url.substr(req.url.find("/api/"));
+    if (req.method == "GET" && path.rfind("/api/Users?", 0) == 0) {
+      const std::string term = path.substr(path.find("search=") + 7);
+      std::string list;
+      for (const auto& [id, u] : users)
+        if (UrlEscape(u.email) == term) list += (list.empty() ? "" : ",") + View(id, u);
+      r.body = R"({"record_count":1,"users":[)" + list + "]}";
+    } else if (req.method == "GET" && path.rfind("/api/Users/", 0) == 0) {
+      auto it = users.find(std::strtoll(path.c_str() + 11, nullptr, 10));
+      if (it == users.end()) {
+        r.status = 404;
+        r.body = "Not found";
+      } else {
+        r.body = View(it->first, it->second);
+      }
+    } else if (req.method == "POST" && path == "/api/Users") {
+      const size_t at = req.body.find("\"id\":");
+      const int64_t id = std::strtoll(req.body.c_str() + at + 5, nullptr, 10);
+      auto it = users.find(id);
+      if (it == users.end()) {
+        r.status = 400;
+        r.body = R"("User )" + std::to_string(id) + R"( does not exist.")";
+      } else {
+        it->second.never = req.body.find("\"neversendemails\":true") != std::string::npos;
+        r.status = 201;
+        r.body = View(id, it->second);
+      }
+    } else {
+      r.status = 404;
+    }
+    return r;
+  }
+};
+
+SystemSettings HaloSettings() {
+  SystemSettings s;
+  for (const auto& spec : FindConnector("halopsa")->settings) s[spec.key] = spec.default_value;
+  s["api_base_url"] = "http://halo.test";
+  return s;
+}
+
+PushResult Push(VendorClient* c, const std::string& op, const std::string& own) {
+  PushRequest req;
+  req.push_id = "c1:halopsa:1";
+  req.contact_id = "c1";
+  req.op = op;
+  req.channel = "email";
+  req.external_id = own;
+  req.fields["email"] = "ann@umbrella.test";
+  PushResult out;
+  c->Push(req, Credentials{"token", "", 0}, [&out](PushResult r) { out = std::move(r); });
+  return out;
+}
+
+TEST(HaloConsent, AnOptOutReachesEveryUserOfThePersonAndOnlyTheFlag) {
+  UsersHalo halo;
+  halo.users = {{7, {"ann@umbrella.test"}}, {9, {"ann@umbrella.test"}}, {11, {"bob@umbrella.test"}}};
+  auto client = NewHaloClient(HaloSettings(), &halo);
+  PushResult r = Push(client.get(), "opt_out", "9");
+  ASSERT_EQ(r.http_status, 200) << r.detail;
+  EXPECT_EQ(r.answered.at("ids"), "9,7") << "its own first, then the duplicate";
+  EXPECT_EQ(r.external_id, "9");
+  EXPECT_TRUE(halo.users[7].never && halo.users[9].never);
+  EXPECT_FALSE(halo.users[11].never);
+  for (const auto& req : halo.seen) {
+    if (req.method != "POST") continue;
+    EXPECT_EQ(req.body.find("emailaddress"), std::string::npos) << req.body;
+    EXPECT_NE(req.body.find("neversendemails"), std::string::npos) << req.body;
+  }
+}
+
+TEST(HaloConsent, AUserGoneIsSkippedTheOthersCount) {
+  UsersHalo halo;
+  halo.users = {{7, {"ann@umbrella.test"}}};
+  auto client = NewHaloClient(HaloSettings(), &halo);
+  PushResult r = Push(client.get(), "opt_out", "5");  // its own, merged away
+  ASSERT_EQ(r.http_status, 200) << r.detail;
+  EXPECT_EQ(r.answered.at("ids"), "7");
+  halo.users.clear();
+  r = Push(client.get(), "opt_out", "5");
+  EXPECT_EQ(r.http_status, 422) << "nobody to set: said so";
+}
+
+TEST(HaloConsent, ReadBackShowsOutOnlyWhenEveryUserHoldsIt) {
+  UsersHalo halo;
+  halo.users = {{7, {"ann@umbrella.test", true}}, {9, {"other@umbrella.test", true}}};
+  auto client = NewHaloClient(HaloSettings(), &halo);
+  PushResult r = Push(client.get(), "read_consent", "9");
+  ASSERT_EQ(r.http_status, 200) << r.detail;
+  EXPECT_EQ(r.answered.at("held.email"), "out") << "its own read by id, the duplicate by email";
+  EXPECT_EQ(r.detail, "read 2 HaloPSA users");
+  halo.users[7].never = false;  // staff lifted it on the duplicate
+  r = Push(client.get(), "read_consent", "9");
+  EXPECT_EQ(r.answered.at("held.email"), "in");
+  halo.users.clear();
+  r = Push(client.get(), "read_consent", "9");
+  EXPECT_EQ(r.http_status, 200);
+  EXPECT_EQ(r.answered.count("held.email"), 0u) << "no record: nothing it could hold";
+}
+
+}  // namespace
+}  // namespace dfm
