@@ -19,6 +19,8 @@
 #include "app/erase_command.h"
 #include "alerts/alerter.h"
 #include "app/keys_command.h"
+#include "app/reconcile_command.h"
+#include "app/reconcile_schedule.h"
 #include "app/unsubscribe_command.h"
 #include "cluster/node.h"
 #include "config/config.h"
@@ -303,6 +305,14 @@ int Serve(const std::string& config_path) {
       alerter->Start();
       logger->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
     }
+    std::unique_ptr<dfm::ReconcileSchedule> reconcile;  // [reconcile] daily_at
+    if (!config.reconcile().daily_at.empty()) {
+      reconcile = std::make_unique<dfm::ReconcileSchedule>(
+          config, log.get(), [] { return dfm::SystemClock::Instance()->NowMicros(); });
+      reconcile->Start();
+      logger->info("event=reconcile_daily at_utc={} execute={}", config.reconcile().daily_at,
+                   config.reconcile().execute);
+    }
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
       sync->Reload(next);
       front.Reload(next);
@@ -342,6 +352,7 @@ int Serve(const std::string& config_path) {
       rc = 1;
     }
     if (alerter) alerter->Stop();
+    if (reconcile) reconcile->Stop();
     sync->Stop();  // no new decisions; unsettled pushes are re-driven at the next start
     log->Close();  // every queued append is durable and answered
   }
@@ -410,6 +421,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 500))
       ->capture_default_str();
   backfill->add_flag("--restart", bf.restart, "start over instead of continuing an unfinished run");
+
+  dfm::ReconcileArgs rc_args;
+  auto* reconcile_cmd = app.add_subcommand(
+      "reconcile", "Compare the opt-out registry with what each system holds now; --execute sets "
+                   "the drift again (safe while the service runs)");
+  reconcile_cmd->add_option("-c,--config", config_path, "configuration file");
+  reconcile_cmd->add_option("--tenant", rc_args.tenant, "tenant to reconcile")->capture_default_str();
+  reconcile_cmd->add_option("--since", rc_args.since,
+                            "only opt-outs made since (2026-11-20T15:04:05Z, 2026-11-20, -7d)");
+  reconcile_cmd->add_flag("--execute", rc_args.execute, "hand the re-applications to the service");
+  reconcile_cmd->add_flag("--json", rc_args.json, "one JSON object per line");
+  reconcile_cmd->add_option("--rate-share", rc_args.share,
+                            "share of each system's rate limit to read at (default: "
+                            "reconcile.rate_percent)")
+      ->check(CLI::Range(0.01, 1.0));
 
   bool diagnose_json = false;
   auto* diagnose = app.add_subcommand(
@@ -503,6 +529,12 @@ int main(int argc, char** argv) {
     const dfm::Config& c = *loaded;
     dfm::InitLogging(c.log_level());
     return dfm::RunBackfillCommand(c, bf, std::cout, std::cerr);
+  }
+  if (reconcile_cmd->parsed()) {
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    dfm::InitLogging(loaded->log_level());
+    return dfm::RunReconcileCommand(*loaded, rc_args, std::cout, std::cerr);
   }
   if (diagnose->parsed()) return dfm::RunDiagnose(config_path, diagnose_json, std::cout);
   if (keys->parsed()) {

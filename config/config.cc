@@ -120,6 +120,9 @@ const GlobalKey kGlobalKeys[] = {
     {"alerts.tick_s", "15"},
     {"alerts.min_interval_s", "300"},
     {"alerts.repeat_h", "4"},
+    {"reconcile.daily_at", ""},
+    {"reconcile.execute", "true"},
+    {"reconcile.rate_percent", "50"},
     {"cluster.enabled", "false"},
     {"cluster.nats_urls", ""},
     {"cluster.node_id", ""},
@@ -189,6 +192,15 @@ std::vector<std::string> SplitList(const std::string& s) {
 }
 
 }  // namespace
+
+int ReconcileSettings::daily_at_minute() const {
+  if (daily_at.size() != 5 || daily_at[2] != ':') return -1;
+  for (size_t i : {0u, 1u, 3u, 4u})
+    if (daily_at[i] < '0' || daily_at[i] > '9') return -1;
+  const int h = (daily_at[0] - '0') * 10 + (daily_at[1] - '0');
+  const int m = (daily_at[3] - '0') * 10 + (daily_at[4] - '0');
+  return h < 24 && m < 60 ? h * 60 + m : -1;
+}
 
 const std::vector<std::string>& MergeableFields() {
   static const std::vector<std::string> kFields{
@@ -498,6 +510,14 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
         problems->push_back({"cluster.node_id", "letters, digits, - and _ only"});
         break;
       }
+  }
+  {
+    ReconcileSettings& r = c.reconcile_;
+    r.daily_at = value["reconcile.daily_at"];
+    bool_key("reconcile.execute", &r.execute);
+    int_key("reconcile.rate_percent", 1, 100, &r.rate_percent);
+    if (!r.daily_at.empty() && r.daily_at_minute() < 0)
+      problems->push_back({"reconcile.daily_at", "must be HH:MM (UTC), e.g. \"04:30\", or \"\" for never"});
   }
   {
     AlertsSettings& a = c.alerts_;

@@ -113,6 +113,15 @@ struct ClusterSettings {
   int64_t lease_ttl_s = 6;             // a silent owner loses its partitions after this
 };
 
+// [reconcile]: `dfm reconcile` and its daily run in the service
+// (docs/sync-rules.md, "Opt-outs: reconcile").
+struct ReconcileSettings {
+  std::string daily_at;     // "HH:MM" UTC: the service reconciles every tenant then; "": never
+  bool execute = true;      // the daily run re-applies the drift it finds
+  int64_t rate_percent = 50;  // of each system's rate limit its reads may use
+  int daily_at_minute() const;  // minutes after midnight UTC; -1 when off
+};
+
 struct ApiSettings {
   // Requests a minute per API key and per tenant (0: no limit).
   uint64_t rate_limit_per_key = 600;
@@ -179,6 +188,7 @@ class Config {
   const ApiSettings& api() const { return api_; }
   const AlertsSettings& alerts() const { return alerts_; }
   const ClusterSettings& cluster() const { return cluster_; }
+  const ReconcileSettings& reconcile() const { return reconcile_; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
@@ -201,6 +211,7 @@ class Config {
   ApiSettings api_;
   AlertsSettings alerts_;
   ClusterSettings cluster_;
+  ReconcileSettings reconcile_;
   std::string log_level_ = "info";
   SyncSettings sync_;
   std::vector<std::string> tenants_;

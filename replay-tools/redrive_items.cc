@@ -102,6 +102,36 @@ Status MissingItem(const EventLog& log, const std::string& tenant, const Event& 
   return Status::OK();
 }
 
+// An opt-out a system was found not to hold (dfm reconcile): an "opt_out"
+// of the posted channels to the posted system, for a contact of the tenant.
+// DecideRedrive sends it only while the person is opted out of them, so
+// it can never opt anyone out who is not.
+Status OptOutItem(const EventLog& log, const std::string& tenant, const Event& cause,
+                  const RedriveItem& posted, RedriveItem* out, std::string* why) {
+  if (posted.push.system.empty() || posted.push.channel.empty()) {
+    *why = "an opt_out item names its system and channels";
+    return Status::OK();
+  }
+  std::vector<Event> first;
+  Status s = log.ReadStream(tenant, ContactStream(posted.contact_id), 1, 1, &first);
+  if (!s.ok()) return s;
+  if (first.empty()) {
+    *why = "no contact " + posted.contact_id + " in tenant " + tenant;
+    return Status::OK();
+  }
+  out->contact_id = posted.contact_id;
+  out->cause = cause.id.ToString();
+  out->push.type = std::string(ev::kPushRequested);
+  out->push.contact_id = posted.contact_id;
+  out->push.system = posted.push.system;
+  out->push.op = "opt_out";
+  out->push.channel = posted.push.channel;
+  out->push.external_id = posted.push.external_id;
+  out->push.reason = posted.push.reason.empty() ? "opt-out set again" : posted.push.reason;
+  out->push.priority = 10;
+  return Status::OK();
+}
+
 }  // namespace
 
 Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
@@ -113,8 +143,8 @@ Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
     const RedriveItem& item = posted.items[i];
     auto refuse = [&](const std::string& why) {
       return Status::InvalidArgument("item " + std::to_string(i) + ": " + why +
-                                     "; only a contact's own dead-lettered or missing pushes "
-                                     "are re-driven");
+                                     "; only a contact's own dead-lettered or missing pushes, "
+                                     "and opt-outs, are re-driven");
     };
     auto id = EventId::Parse(item.cause);
     if (!id) return refuse("its cause is not an event id");
@@ -127,6 +157,8 @@ Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
     std::string why;
     if (cause.type == ev::kPushRequested) {
       s = DeadLetterItem(log, tenant, cause, item, &out, &why);
+    } else if (item.push.op == "opt_out") {
+      s = OptOutItem(log, tenant, cause, item, &out, &why);
     } else if (cause.type == WebhookReceived::kType || cause.type == kContactImportedType) {
       s = MissingItem(log, tenant, cause, item, base, &out, &why);
     } else {

@@ -12,7 +12,12 @@
 // - a webhook.received (or contact.imported) whose replay (PlanReplay over
 //   that webhook, that contact and system) finds a missing push of that
 //   system and op: the item is that push, first asked for when the webhook
-//   was recorded.
+//   was recorded;
+// - any other event of the tenant (the one that opted the person out) when
+//   the item's op is "opt_out" (`dfm reconcile --execute`): the item is an
+//   opt_out of its channels to its system for that contact, which must
+//   have a stream; DecideRedrive sends it only while the person is still
+//   opted out of them.
 // Pure reads of the log; no actor, no HTTP.
 #pragma once
 

@@ -163,6 +163,12 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
       if (IsOptedOut(s, ch) != want_out)
         return skipped("the " + ch + " channel is opted " + (want_out ? "in" : "out") + " now");
     }
+    // Who it is now: a system finds every record of the person by these.
+    for (const char* f : {fields::kPhone, fields::kEmail}) {
+      auto cur = s.fields.find(f);
+      if (cur != s.fields.end() && !cur->second.value.empty() && target->second.count(f))
+        p.fields[f] = cur->second.value;
+    }
     return {p};
   }
   if (asked.op == "send") {

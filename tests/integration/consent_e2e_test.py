@@ -18,7 +18,10 @@ between the four sandboxes, as in messages_e2e_test.py.
   dead-lettered. A refused opt-out is open on the status page and in
   `dfm audit violations`, and a repeated STOP re-sends it. An opt-out
   taken is read back; a staff lift a second after it is read back and set
-  again with a consent.conflict.
+  again with a consent.conflict. Drift that came without a webhook (an
+  import, a bulk action) is found by `dfm reconcile` and set again by
+  `dfm reconcile --execute` while the service runs, and by the service's
+  daily run.
 
 Usage: consent_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -254,6 +257,63 @@ class ConsentTest(unittest.TestCase):
         self.assertEqual([d.get("outcome") for d in dead], ["superseded"])
         self.assertEqual(len(self.opt_out_pushes("push.succeeded")), 1)
 
+
+
+    def reconcile(self, *args, expect=None):
+        # It reads the vendors: their settings come from the service's environment.
+        return self.tool("reconcile", *args, env_extra=self.serve_env, expect=expect)
+
+    def test_reconcile_finds_silent_drift_and_execute_sets_it_again(self):
+        phone = "+12055550195"
+        cid = self.ghl_contact(phone)["id"]
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.ghl_sms_dnd_of(cid) == "active")
+        alo = by_phone(self.alo.contacts(), phone, "phone_number")[0]
+        wait_for("Aloware DNC", lambda: self.alo_dnc(phone))
+        wait_for("read back", lambda: len([e for e in self.events("push.succeeded")
+                                           if e["payload"].get("op") == "read_consent"]) >= 2)
+        r = self.reconcile(expect=0)
+        self.assertIn("0 drifting", r.stdout, r.stdout)
+        # Lifted in both systems without a webhook (an import, a bulk action).
+        status, body = self.ghl.post("/_sandbox/contacts", {
+            "id": cid, "webhook": False, "dndSettings": {"SMS": {"status": "inactive", "message": "", "code": ""}}})
+        self.assertEqual(status, 200, body)
+        status, body = self.alo.post("/_sandbox/contacts", {"id": alo["id"], "is_dnc": False, "webhook": False})
+        self.assertIn(status, (200, 201), body)
+        r = self.reconcile("--json", expect=1)
+        rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        drift = sorted((d["system"], d["channels"]) for d in rows if d["kind"] == "drift")
+        self.assertEqual(drift, [("aloware", "sms"), ("ghl", "sms")], rows)
+        summary = [d for d in rows if d["kind"] == "summary"][0]
+        self.assertEqual((summary["drift"], summary["unread"]), (2, 0), summary)
+        self.assertIn("reconcile: ", r.stderr, "progress on stderr")
+        self.assertNotIn(phone, r.stdout + r.stderr, "no personal data in its output")
+        # --since after the opt-out: nothing to check.
+        r = self.reconcile("--since", "now", expect=0)
+        self.assertIn("0 records checked", r.stdout)
+        # --execute while the service runs: set again through the contact's actor.
+        r = self.reconcile("--execute", expect=0)
+        self.assertIn("re-applying 2 opt-outs", r.stdout)
+        self.assertIn("running service", r.stdout)
+        wait_for("GHL SMS DND set again", lambda: self.ghl_sms_dnd_of(cid) == "active")
+        wait_for("Aloware DNC set again", lambda: self.alo_dnc(phone))
+        replays = self.events("replay.requested")
+        self.assertEqual(len(replays), 1, replays)
+        self.assertEqual(self.events("contact.opted_in"), [])
+        wait_for("nothing drifts now", lambda: self.reconcile().returncode == 0)
+        # The service's daily run (reconcile.daily_at, UTC) finds and mends drift alike.
+        status, body = self.ghl.post("/_sandbox/contacts", {
+            "id": cid, "webhook": False, "dndSettings": {"SMS": {"status": "inactive", "message": "", "code": ""}}})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.dfm.stop(), 0)
+        if time.gmtime().tm_sec > 50:
+            time.sleep(11)  # the minute it is due must not pass while it starts
+        self.dfm.start(env_extra=dict(self.serve_env, DFM_RECONCILE_DAILY_AT=time.strftime("%H:%M", time.gmtime())))
+        wait_for("GHL SMS DND set again by the daily run", lambda: self.ghl_sms_dnd_of(cid) == "active")
+        replays = self.events("replay.requested")
+        self.assertEqual(len(replays), 2, replays)
+        self.assertIn("daily reconcile", json.dumps(replays[1]))
+        self.assertEqual(self.events("contact.opted_in"), [])
 
 
     def test_a_staff_lift_a_second_after_our_push_is_read_back_and_set_again(self):

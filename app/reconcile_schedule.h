@@ -1,0 +1,50 @@
+// The daily reconcile (`reconcile.daily_at`, UTC): a thread that at that
+// minute runs app/reconcile.h over every tenant against the service's own
+// log, logs what it found (counts only), and, with `reconcile.execute`,
+// appends the re-applications as one replay.requested per tenant, which
+// the router hands to the contacts' actors like `dfm reconcile --execute`.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "config/config.h"
+#include "storage/event_log.h"
+
+namespace dfm {
+
+// The first time at or after `now_us` that is `minute` minutes past a UTC
+// midnight, strictly after `last_run_us` (a run is never repeated within
+// the minute it ran).
+int64_t NextDailyRun(int64_t now_us, int minute, int64_t last_run_us);
+
+class ReconcileSchedule {
+ public:
+  // REQUIRES: `config` and `log` outlive it; config.reconcile().daily_at set.
+  ReconcileSchedule(const Config& config, EventLog* log, std::function<int64_t()> now_us);
+  ~ReconcileSchedule();  // stops the thread
+
+  void Start();
+  void Stop();
+  // One run over every tenant now, on the caller's thread.
+  void RunOnce();
+
+  uint64_t runs() const { return runs_.load(); }
+  uint64_t last_drift() const { return last_drift_.load(); }
+
+ private:
+  const Config& config_;
+  EventLog* log_;
+  std::function<int64_t()> now_us_;
+  std::atomic<uint64_t> runs_{0}, last_drift_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace dfm
