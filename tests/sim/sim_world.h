@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,6 +38,19 @@ class SimVendor : public VendorClient {
   // duplicate or validation rules refuse them for a while (issue 46).
   bool refuse_opt_outs = false;
   std::map<std::string, bool> dnd;  // by contact id: its DND as the vendor holds it
+  // Other records of the same person (staff or an import made them; by
+  // contact id, each its DND), made and edited without a webhook. A consent
+  // push reaches every record of the person, as the real clients' searches
+  // do (connectors/ghl/every_record.h).
+  std::map<std::string, std::vector<bool>> duplicates;
+  // Whether every record of the person holds DND.
+  bool AllOut(const std::string& contact) const {
+    auto main = dnd.find(contact);
+    if (main == dnd.end() || !main->second) return false;
+    auto dups = duplicates.find(contact);
+    if (dups == duplicates.end()) return true;
+    return std::all_of(dups->second.begin(), dups->second.end(), [](bool b) { return b; });
+  }
   bool MayApplyTwice(const PushRequest& req) const override {
     return sends_not_idempotent && req.op == "send";
   }
@@ -52,8 +66,11 @@ class SimVendor : public VendorClient {
   void Apply(const PushRequest& req) {
     if (refuse_opt_outs && IsOptOut(req)) return;
     applied[req.push_id]++;
-    if (IsOptOut(req)) dnd[req.contact_id] = true;
-    if (req.op == "opt_in") dnd[req.contact_id] = false;
+    if (IsOptOut(req) || req.op == "opt_in") {
+      const bool out = req.op != "opt_in";
+      dnd[req.contact_id] = out;
+      for (auto&& d : duplicates[req.contact_id]) d = out;
+    }
     for (const auto& [k, v] : req.fields)
       if (k == "first_name") first_name[req.contact_id] = v;
   }
@@ -102,6 +119,26 @@ class SimVendor : public VendorClient {
     }
     c.done(r);
   }
+};
+
+// `dfm reconcile`'s reads of the vendor above (op read_consent), answered
+// at once from what it holds: "in" when any record of the person lacks DND.
+class SimConsentReader : public VendorClient {
+ public:
+  explicit SimConsentReader(const SimVendor* vendor) : vendor_(vendor) {}
+  int reads = 0;
+  void Push(const PushRequest& req, const Credentials&, std::function<void(PushResult)> done) override {
+    ++reads;
+    PushResult r;
+    r.http_status = 200;
+    r.requests = 1;
+    if (vendor_->dnd.count(req.contact_id))
+      r.answered["held.sms"] = vendor_->AllOut(req.contact_id) ? "out" : "in";
+    done(r);
+  }
+
+ private:
+  const SimVendor* vendor_;
 };
 
 struct Webhook {
