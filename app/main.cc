@@ -316,6 +316,7 @@ int Serve(const std::string& config_path) {
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
       sync->Reload(next);
       front.Reload(next);
+      if (reconcile) reconcile->Reload(next);  // turning it on or off takes a restart
     });
     front.SetReloadHandler(std::ref(reloader));
     auto erase_normalizer = std::make_shared<dfm::Normalizer>(config.sync().default_region);

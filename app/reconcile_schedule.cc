@@ -38,18 +38,23 @@ int64_t NextDailyRun(int64_t now_us, int minute, int64_t last_run_us) {
 
 ReconcileSchedule::ReconcileSchedule(const Config& config, EventLog* log,
                                      std::function<int64_t()> now_us)
-    : config_(config), log_(log), now_us_(std::move(now_us)) {}
+    : config_(&config), log_(log), now_us_(std::move(now_us)) {}
+
+void ReconcileSchedule::Reload(const Config& config) {
+  std::lock_guard<std::mutex> g(mu_);
+  config_ = &config;
+}
 
 ReconcileSchedule::~ReconcileSchedule() { Stop(); }
 
 void ReconcileSchedule::Start() {
   thread_ = std::thread([this] {
     int64_t last = 0;
-    const int minute = config_.reconcile().daily_at_minute();
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
-      const int64_t wait = NextDailyRun(now_us_(), minute, last) - now_us_();
-      if (wait > 0) {
+      const int minute = config_->reconcile().daily_at_minute();
+      const int64_t wait = minute < 0 ? kMinuteUs : NextDailyRun(now_us_(), minute, last) - now_us_();
+      if (wait > 0 || minute < 0) {
         cv_.wait_for(lock, std::chrono::microseconds(std::min<int64_t>(wait, kMinuteUs)));
         continue;  // woken, stopped, or a minute on: look again
       }
@@ -72,11 +77,16 @@ void ReconcileSchedule::Stop() {
 
 void ReconcileSchedule::RunOnce() {
   auto logger = Logger("reconcile");
+  const Config* config;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    config = config_;
+  }
   CurlHttpClient http(2);
   uint64_t drift = 0;
-  const double share = static_cast<double>(config_.reconcile().rate_percent) / 100;
-  for (const auto& tenant : config_.tenants()) {
-    const auto systems = ReconcileSystems(config_, tenant);
+  const double share = static_cast<double>(config->reconcile().rate_percent) / 100;
+  for (const auto& tenant : config->tenants()) {
+    const auto systems = ReconcileSystems(*config, tenant);
     if (systems.empty()) continue;
     ReconcilePlan plan;
     Status s = PlanReconcile(*log_, tenant, 0, systems, &plan);
@@ -85,7 +95,7 @@ void ReconcileSchedule::RunOnce() {
       continue;
     }
     ReconcileClients clients;
-    MakeReconcileReaders(config_, tenant, *log_, &http, share, &clients);
+    MakeReconcileReaders(*config, tenant, *log_, &http, share, &clients);
     ReconcileDeps deps;
     deps.readers = clients.readers;
     deps.now_us = now_us_;
@@ -100,7 +110,7 @@ void ReconcileSchedule::RunOnce() {
     ReconcileReport report;
     RunReconcile(plan, deps, &report);
     uint64_t seq = 0;
-    if (config_.reconcile().execute && !report.drift.empty())
+    if (config->reconcile().execute && !report.drift.empty())
       seq = AppendReplay(log_, tenant, ReapplyRequest(report.drift, "daily reconcile"));
     drift += report.drift.size();
     logger->info("event=reconcile_done tenant={} checks={} drift={} unread={} requests={} replay_seq={}",

@@ -26,6 +26,9 @@ class ReconcileSchedule {
  public:
   // REQUIRES: `config` and `log` outlive it; config.reconcile().daily_at set.
   ReconcileSchedule(const Config& config, EventLog* log, std::function<int64_t()> now_us);
+  // A reloaded configuration: the next run reads it (its time, its share,
+  // each system's settings). REQUIRES: `config` outlives it. Any thread.
+  void Reload(const Config& config);
   ~ReconcileSchedule();  // stops the thread
 
   void Start();
@@ -37,7 +40,7 @@ class ReconcileSchedule {
   uint64_t last_drift() const { return last_drift_.load(); }
 
  private:
-  const Config& config_;
+  const Config* config_;  // guarded by mu_
   EventLog* log_;
   std::function<int64_t()> now_us_;
   std::atomic<uint64_t> runs_{0}, last_drift_{0};
