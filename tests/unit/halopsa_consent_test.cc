@@ -8,6 +8,7 @@
 
 #include "connectors/connector.h"
 #include "connectors/halopsa/halopsa.h"
+#include "tests/support/connector_settings.h"
 #include "util/strings.h"
 
 namespace dfm {
@@ -72,12 +73,7 @@ class UsersHalo : public HttpClient {
   }
 };
 
-SystemSettings HaloSettings() {
-  SystemSettings s;
-  for (const auto& spec : FindConnector("halopsa")->settings) s[spec.key] = spec.default_value;
-  s["api_base_url"] = "http://halo.test";
-  return s;
-}
+SystemSettings HaloSettings() { return testing::DefaultSettings("halopsa", {{"api_base_url", "http://halo.test"}}); }
 
 PushResult Push(VendorClient* c, const std::string& op, const std::string& own) {
   PushRequest req;

@@ -11,6 +11,7 @@
 
 #include "connectors/connector.h"
 #include "connectors/halopsa/halopsa.h"
+#include "tests/support/connector_settings.h"
 #include "util/strings.h"
 
 namespace dfm {
@@ -92,12 +93,7 @@ class MemoryHalo : public HttpClient {
   }
 };
 
-SystemSettings HaloSettings() {
-  SystemSettings s;
-  for (const auto& spec : FindConnector("halopsa")->settings) s[spec.key] = spec.default_value;
-  s["api_base_url"] = "http://127.0.0.1:1";
-  return s;
-}
+SystemSettings HaloSettings() { return testing::DefaultSettings("halopsa", {{"api_base_url", "http://127.0.0.1:1"}}); }
 
 TEST(HaloFindOrCreate, OneClientPerCompanyWhateverTheOrderLossesAndRestarts) {
   const char* kCompanies[] = {"Umbrella Labs", "Initrode Labs", "Globex"};
