@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "storage/durable_file.h"
+
 namespace dfm {
 
 namespace {
@@ -14,18 +16,6 @@ constexpr char kMagic[] = "dfm-high-water";
 constexpr char kVersion[] = "1";
 
 Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
-
-// Writes all of `data` to `fd`.
-bool WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -60,25 +50,8 @@ Status ReadHighWater(const std::string& dir, uint64_t* seq) {
 }
 
 Status WriteHighWater(const std::string& dir, uint64_t seq) {
-  const std::string path = dir + "/" + kHighWaterFile;
-  const std::string tmp = path + ".tmp";
-  const std::string text =
-      std::string(kMagic) + " " + kVersion + "\n" + std::to_string(seq) + "\n";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("cannot create " + tmp);
-  bool ok = WriteAll(fd, text) && ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  errno = saved;
-  if (!ok) return Errno("cannot write " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename " + tmp);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Errno("cannot open " + dir);
-  ok = ::fsync(dfd) == 0;
-  saved = errno;
-  ::close(dfd);
-  errno = saved;
-  return ok ? Status::OK() : Errno("cannot sync " + dir);
+  return ReplaceFileDurably(dir + "/" + kHighWaterFile,
+                            std::string(kMagic) + " " + kVersion + "\n" + std::to_string(seq) + "\n");
 }
 
 }  // namespace dfm

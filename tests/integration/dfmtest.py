@@ -349,5 +349,17 @@ http {{
                 self.proc.kill()
 
 
+def damage_wal(data_dir):
+    """Flips one byte in the middle of the newest WAL of a stopped service's
+    log: a WAL damaged before its end."""
+    wals = sorted(f for f in os.listdir(data_dir) if f.endswith(".log"))
+    wal = os.path.join(data_dir, wals[-1])
+    with open(wal, "r+b") as f:
+        f.seek(os.path.getsize(wal) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x40]))
+
+
 def tempdir():
     return tempfile.mkdtemp(prefix="dfm-it-")

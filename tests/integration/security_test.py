@@ -186,13 +186,7 @@ class DamagedWal(unittest.TestCase):
             self.assertEqual((resp.status, doc["status"]), (200, "accepted"))
         conn.close()
         self.assertEqual(self.dfm.stop(), 0)
-        wals = sorted(f for f in os.listdir(self.dfm.data_dir) if f.endswith(".log"))
-        wal = os.path.join(self.dfm.data_dir, wals[-1])
-        with open(wal, "r+b") as f:
-            f.seek(os.path.getsize(wal) // 2)
-            byte = f.read(1)
-            f.seek(-1, os.SEEK_CUR)
-            f.write(bytes([byte[0] ^ 0x40]))
+        dfmtest.damage_wal(self.dfm.data_dir)
 
         with self.assertRaises(RuntimeError) as refused:
             self.dfm.start(timeout=10)

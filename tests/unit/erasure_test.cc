@@ -18,6 +18,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
 #include "sync/erasure.h"
+#include "tests/support/erasure_drafts.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
@@ -27,31 +28,11 @@ constexpr char kPhone[] = "+15551234567";
 constexpr char kOtherPhone[] = "+15557654321";
 
 EventDraft Webhook(const std::string& body, const std::string& id) {
-  WebhookReceived w;
-  w.system = "ghl";
-  w.provider_event_id = id;
-  w.body = body;
-  EventDraft d;
-  d.tenant = "t";
-  d.stream = SourceStream("ghl");
-  d.type = std::string(WebhookReceived::kType);
-  d.schema_version = WebhookReceived::kSchemaVersion;
-  d.payload = EncodeWebhookReceived(w);
-  d.idempotency_system = "ghl";
-  d.idempotency_key = id;
-  return d;
+  return testing::GhlWebhook(body, id);
 }
 
-// A contact.created for `contact` with `phone`, caused by `webhook`.
 EventDraft Created(const std::string& contact, const std::string& phone, const AppendOutcome& webhook) {
-  DomainEvent d;
-  d.type = std::string(ev::kContactCreated);
-  d.contact_id = contact;
-  d.system = "ghl";
-  d.external_id = "ext-" + contact;
-  d.fields = {{"phone", phone}, {"first_name", "Ann"}};
-  d.webhook_seq = webhook.seq;
-  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
+  return testing::ContactCreated(contact, phone, webhook);
 }
 
 EventDraft OptedOut(const std::string& contact, const std::string& phone, const AppendOutcome& webhook,
