@@ -6,6 +6,7 @@
 #include "events/sealing.h"
 #include "connectors/connector.h"
 #include "events/webhook_received.h"
+#include "storage/erasure_ledger.h"
 #include "sync/contact_snapshot.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
@@ -48,6 +49,8 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
     // Erased before: make sure its keys are gone, and answer with it.
     Erasure first;
     s = DecodeErasure(e.payload, &first);
+    if (s.ok() && !r.ledger_path.empty())
+      s = AddToErasureLedger(r.ledger_path, {{r.tenant, r.contact_id, e.seq, e.payload}});
     if (s.ok()) s = keys->Destroy(first.keys);
     if (!s.ok()) return s;
     out->seq = e.seq;
@@ -137,6 +140,11 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   AppendOutcome appended;
   s = log->Append(std::move(d), &appended);
   if (!s.ok()) return s;
+  if (!r.ledger_path.empty()) {
+    s = AddToErasureLedger(r.ledger_path,
+                           {{r.tenant, r.contact_id, appended.seq, EncodeErasure(erasure)}});
+    if (!s.ok()) return s;  // ApplyErasures writes it, and destroys, at the next start
+  }
   // Durable first, then destroyed: a crash in between leaves the event,
   // which ApplyErasures carries out at the next start.
   s = keys->Destroy(erasure.keys);
@@ -152,23 +160,27 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   return Status::OK();
 }
 
-Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied) {
+Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied,
+                     const std::string& ledger_path) {
   if (applied) *applied = 0;
   const uint64_t from = keys->ErasuresThrough() + 1;
   const uint64_t head = log.LastSequence();
   if (from > head) return Status::OK();
   uint64_t n = 0;
   std::vector<uint64_t> destroy;
-  Status s = log.ScanRecords(from, [&](uint64_t, std::string_view record) {
+  std::vector<LedgerEntry> entries;
+  Status s = log.ScanRecords(from, [&](uint64_t seq, std::string_view record) {
     Event e;
     std::string_view payload;
     if (!DecodeRecord(record, &e, &payload).ok() || e.type != kContactErasedType) return true;
     Erasure er;
     if (!DecodeErasure(payload, &er).ok()) return true;
     destroy.insert(destroy.end(), er.keys.begin(), er.keys.end());
+    entries.push_back({e.tenant, er.contact_id, seq, std::string(payload)});
     ++n;
     return true;
   });
+  if (s.ok() && !ledger_path.empty()) s = AddToErasureLedger(ledger_path, entries);
   if (s.ok()) s = keys->Destroy(destroy);  // one flush and compaction for all
   if (!s.ok()) return s;
   if (applied) *applied = n;

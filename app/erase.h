@@ -38,6 +38,9 @@ struct EraseRequest {
   // emails) are erased too, decided on or not (a duplicate STOP, an echo).
   // Without it, only those its events name.
   MapperSource mapper;
+  // The erasure ledger (storage/erasure_ledger.h) the erasure is written to
+  // once its event is durable, before any key is destroyed; empty: none.
+  std::string ledger_path = {};
 };
 
 struct EraseOutcome {
@@ -53,7 +56,10 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& request,
 
 // Destroys the keys of the contact.erased events after
 // keys->ErasuresThrough(), then moves it to the log's head. `applied` (may
-// be null) counts the erasures carried out again.
-Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied);
+// be null) counts the erasures carried out again. With `ledger_path`, each
+// such erasure is also written to that ledger when it lacks it (a crash
+// between the event and the ledger).
+Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied,
+                     const std::string& ledger_path = "");
 
 }  // namespace dfm

@@ -7,6 +7,7 @@
 #include "app/erase.h"
 #include "connectors/common/http_client.h"
 #include "replay-tools/replay.h"
+#include "storage/erasure_ledger.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/json.h"
 
@@ -95,6 +96,7 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   }
   Normalizer normalizer(config.sync().default_region);
   EraseRequest req{a.tenant, a.contact_id, a.reason, "cli", {}};
+  req.ledger_path = ErasureLedgerPath(config.data_dir());
   req.mapper = MapperSource([&config, &normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, &normalizer, t, sys);
   });

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "app/backfill_command.h"
+#include "app/backup_command.h"
 #include "app/cluster_command.h"
 #include "app/diagnose.h"
 #include "app/erase.h"
@@ -29,7 +30,9 @@
 #include "http/server.h"
 #include "replay-tools/cli.h"
 #include "replay-tools/log_commands.h"
+#include "storage/backup.h"
 #include "storage/data_dir.h"
+#include "storage/erasure_ledger.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/admin_token.h"
 #include "util/logging.h"
@@ -229,6 +232,7 @@ int Serve(const std::string& config_path) {
   opts.min_free_bytes = config.min_free_bytes();
   // The keys that seal personal data, apart from the log (docs/privacy.md).
   std::shared_ptr<dfm::KeyStore> keys;
+  dfm::RocksDbKeyStore* rocks_keys = nullptr;  // the same, for backups
   {
     std::unique_ptr<dfm::RocksDbKeyStore> ks;
     dfm::Status ks_status =
@@ -238,6 +242,7 @@ int Serve(const std::string& config_path) {
       spdlog::shutdown();
       return 1;
     }
+    rocks_keys = ks.get();
     keys = std::move(ks);
   }
   opts.keys = keys;
@@ -251,7 +256,7 @@ int Serve(const std::string& config_path) {
   // A key store restored from an older copy: destroy again what the log
   // says was erased, before anything reads it.
   uint64_t reapplied = 0;
-  s = dfm::ApplyErasures(*log, keys.get(), &reapplied);
+  s = dfm::ApplyErasures(*log, keys.get(), &reapplied, dfm::ErasureLedgerPath(config.data_dir()));
   if (!s.ok()) {
     logger->critical("event=erasures_not_applied error=\"{}\"", s.ToString());
     log->Close();
@@ -325,6 +330,7 @@ int Serve(const std::string& config_path) {
                               const std::string& reason, const std::string& by,
                               dfm::EraseAnswer* answer) {
       dfm::EraseRequest req{tenant, contact, reason, by, {}};
+      req.ledger_path = dfm::ErasureLedgerPath(config.data_dir());
       req.mapper = dfm::MapperSource([&config, erase_normalizer](const std::string& t,
                                                                  const std::string& sys) {
         return dfm::MapperSettingsFor(config, erase_normalizer.get(), t, sys);
@@ -339,6 +345,15 @@ int Serve(const std::string& config_path) {
       answer->sources = out.erasure.sources;
       answer->subjects = out.erasure.subjects.size();
       return dfm::Status::OK();
+    });
+    front.SetBackupHandler([&log, rocks_keys, &config](const std::string& into, int keep,
+                                                       std::string* manifest) {
+      dfm::BackupManifest m;
+      dfm::Status bs = dfm::CreateBackup(log.get(), rocks_keys, config.data_dir(), into,
+                                         dfm::SystemClock::Instance()->NowMicros(),
+                                         dfm::VersionString(), keep, &m);
+      if (bs.ok()) *manifest = dfm::EncodeBackupManifest(m);
+      return bs;
     });
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
@@ -370,8 +385,8 @@ int main(int argc, char** argv) {
   // bodies with personal data and OAuth grants.
   ::umask(077);
   CLI::App app{"DF-Middleware: keeps " + dfm::ConnectorNames() + " in agreement"};
+  app.set_version_flag("--version", dfm::VersionText());
   app.require_subcommand(1);
-  app.set_version_flag("--version", "dfm 0.1.0");
 
   std::string config_path;
   if (const char* env = std::getenv("DFM_CONFIG")) config_path = env;
@@ -492,9 +507,11 @@ int main(int argc, char** argv) {
   part->add_option("tenant", cluster_tenant, "tenant")->required();
 
   dfm::ReplayTools tools(&app, &config_path);
+  dfm::BackupCommands backups(&app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
   if (int rc = tools.Run(); rc >= 0) return rc;
+  if (int rc = backups.Run(); rc >= 0) return rc;
 
   auto resolve_data_dir = [&]() -> std::string {
     if (!data_dir.empty()) return data_dir;

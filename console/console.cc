@@ -43,6 +43,7 @@ const Route kRoutes[] = {
     {"POST", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"DELETE", "/v1/admin/keys/{id}", ApiRole::kAdmin, true},
     {"POST", "/v1/admin/reload", ApiRole::kAdmin, true},
+    {"POST", "/v1/admin/backup", ApiRole::kAdmin, true},
 };
 
 // Whether `path` matches `pattern`; *param gets what "{id}" matched.
@@ -128,6 +129,7 @@ void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(
 void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(source); }
 void Console::SetReloadHandler(ReloadHandler reload) { impl_->reload = std::move(reload); }
 void Console::SetEraseHandler(EraseHandler erase) { impl_->erase = std::move(erase); }
+void Console::SetBackupHandler(BackupHandler backup) { impl_->backup = std::move(backup); }
 void Console::SetLiveConfig(const Config& config) {
   impl_->live.store(&config, std::memory_order_release);
 }
@@ -293,6 +295,10 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (rpath == "/v1/admin/reload") {
     if (!m.WithinLimits(*who, "*", &headers, answer)) return;
     return m.Reload(r, *who, std::move(headers), std::move(answer));
+  }
+  if (rpath == "/v1/admin/backup") {
+    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    return m.Backup(r, *who, std::move(headers), std::move(answer));
   }
   auto tenant = m.TenantOf(r, params, *who, answer);
   if (!tenant) return;

@@ -87,6 +87,10 @@ using EraseHandler = std::function<Status(const std::string& tenant, const std::
                                           const std::string& reason, const std::string& requested_by,
                                           EraseAnswer* answer)>;
 
+// Backs the data directory up into `into` for POST /v1/admin/backup
+// (storage/backup.h); *manifest: the new backup's manifest (JSON).
+using BackupHandler = std::function<Status(const std::string& into, int keep, std::string* manifest)>;
+
 class Console {
  public:
   // REQUIRES: every argument outlives the console.
@@ -101,6 +105,8 @@ class Console {
   // POST /v1/admin/reload (an admin key of every tenant) runs `reload`.
   void SetReloadHandler(ReloadHandler reload);
   void SetEraseHandler(EraseHandler erase);
+  // POST /v1/admin/backup (an admin key of every tenant) runs `backup`.
+  void SetBackupHandler(BackupHandler backup);
   // The configuration a reload put in place (tenants, systems); `config`
   // must outlive the console.
   void SetLiveConfig(const Config& config);

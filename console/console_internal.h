@@ -64,6 +64,7 @@ struct Console::Impl {
   std::atomic<const Config*> live;
   ReloadHandler reload;  // POST /v1/admin/reload; empty: not offered
   EraseHandler erase;    // POST /v1/admin/erase; empty: not offered
+  BackupHandler backup;  // POST /v1/admin/backup; empty: not offered
 
   // Routing and who is asking (console.cc).
   std::optional<Principal> Authenticate(const ApiRequest& r) const;
@@ -101,6 +102,7 @@ struct Console::Impl {
   void RevokeKey(const ApiRequest& r, const Principal& who, const std::string& id,
                  Headers headers, Responder respond);
   void Reload(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
+  void Backup(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   // Appends `drafts` (the action first, then its admin.action) and answers
   // 200 {"status","event_id","seq"} plus `extra` once durable, 503 if not.
   void AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers, Responder respond,

@@ -502,4 +502,50 @@ void Console::Impl::Reload(const ApiRequest& r, const Principal& who, Headers he
                   [summary](JsonObject* o) { o->Str("summary", summary); });
 }
 
+// POST /v1/admin/backup {"into": "/abs/dir", "keep": N}: a backup of the
+// whole data directory (storage/backup.h), every tenant's: a key of every
+// tenant only. Runs on the console's worker; the admin.action follows.
+void Console::Impl::Backup(const ApiRequest& r, const Principal& who, Headers headers,
+                           Responder respond) {
+  if (who.tenant != kAllTenants) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(403, "forbidden", "only a key of every tenant may back up the data"),
+                 std::move(headers)));
+    return;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::object body;
+  std::string_view into;
+  int64_t keep = 0;
+  if (parser.parse(r.body.data(), r.body.size()).get(body) != simdjson::SUCCESS ||
+      body["into"].get(into) != simdjson::SUCCESS || into.empty() || into[0] != '/' ||
+      (body["keep"].error() != simdjson::NO_SUCH_FIELD &&
+       (body["keep"].get(keep) != simdjson::SUCCESS || keep < 0 || keep > 100000))) {
+    counters->rejected.fetch_add(1);
+    respond(With(JsonError(400, "malformed_body",
+                           "expected {\"into\": \"<absolute directory>\", \"keep\": <backups to keep, 0: all>}"),
+                 std::move(headers)));
+    return;
+  }
+  if (!backup) {
+    respond(With(JsonError(503, "unavailable", "this process does not take backups (cluster mode)"),
+                 std::move(headers)));
+    return;
+  }
+  worker->Post([this, r, who, into = std::string(into), keep, headers = std::move(headers),
+                respond = std::move(respond)]() mutable {
+    std::string manifest;
+    Status s = backup(into, static_cast<int>(keep), &manifest);
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(JsonError(503, "backup_failed", s.message()), std::move(headers)));
+      return;
+    }
+    while (!manifest.empty() && manifest.back() == '\n') manifest.pop_back();
+    std::vector<EventDraft> drafts{AdminAction(r, who, "default", "backup", into)};
+    AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond),
+                    [manifest](JsonObject* o) { o->Raw("backup", manifest); });
+  });
+}
+
 }  // namespace dfm

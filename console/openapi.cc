@@ -118,7 +118,12 @@ constexpr char kDocument[] =
     "\"responses\":{\"200\":{\"description\":\"Revoked\",\"content\":{\"application/json\":{}}}," DFM_ERR(404, "No such key") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
     "\"/v1/admin/reload\":{\"post\":{\"summary\":\"Read the configuration file again, as SIGHUP does; admin of every tenant\",\"operationId\":\"reload\"," DFM_SECURED ","
     "\"responses\":{\"200\":{\"description\":\"Reloaded\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Appended\"}}}},"
-    DFM_ERR(422, "Refused whole: the old configuration stays") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}}"
+    DFM_ERR(422, "Refused whole: the old configuration stays") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/admin/backup\":{\"post\":{\"summary\":\"Back up the data directory (dfm backup, docs/backup.md); admin of every tenant\",\"operationId\":\"backup\"," DFM_SECURED ","
+    "\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"required\":[\"into\"],"
+    "\"properties\":{\"into\":{\"type\":\"string\",\"description\":\"An absolute directory the service may write\"},\"keep\":{\"type\":\"integer\",\"description\":\"Backups to keep, 0: all\"}}}}}},"
+    "\"responses\":{\"200\":{\"description\":\"Backed up: the manifest under backup\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Appended\"}}}},"
+    DFM_ERR(400, "A malformed body") "," DFM_ERR(503, "The backup failed, or this process takes none") "," DFM_AUTH_ERRORS "}}}"
     "}}";
 
 }  // namespace

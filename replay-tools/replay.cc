@@ -546,7 +546,7 @@ ServiceAnswer PostToService(const std::string& data_dir, const std::string& base
 
 ServiceAnswer AskService(const std::string& data_dir, const std::string& base_url,
                          const std::string& method, const std::string& path,
-                         const std::string& body) {
+                         const std::string& body, int timeout_ms) {
   ServiceAnswer a;
   std::string token;
   if (!ReadAdminToken(data_dir, &token).ok()) return a;
@@ -555,7 +555,7 @@ ServiceAnswer AskService(const std::string& data_dir, const std::string& base_ur
   req.url = base_url + path;
   req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
   req.body = body;
-  req.timeout_ms = 30000;
+  req.timeout_ms = timeout_ms;
   std::promise<HttpResponse> answered;
   auto answer = answered.get_future();
   {

@@ -147,10 +147,10 @@ struct ServiceAnswer {
 // token, when there is one.
 ServiceAnswer PostToService(const std::string& data_dir, const std::string& base_url,
                             const std::string& path, const std::string& body);
-// The same with another method ("DELETE").
+// The same with another method ("DELETE") and how long to wait.
 ServiceAnswer AskService(const std::string& data_dir, const std::string& base_url,
                          const std::string& method, const std::string& path,
-                         const std::string& body);
+                         const std::string& body, int timeout_ms = 30000);
 // Opens the log for writing, for a tool that found no service answering at
 // `base_url`; the error says so when a service holds the log.
 Status OpenLogWithoutService(const std::string& data_dir, const std::string& base_url,

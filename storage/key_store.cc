@@ -248,6 +248,23 @@ Status RocksDbKeyStore::Destroy(const std::vector<uint64_t>& nos) {
   return FromRocks(m.db->CompactRange(co, &a, &b));
 }
 
+Status RocksDbKeyStore::ReserveThrough(uint64_t no) {
+  Impl& m = *impl_;
+  if (m.read_only) return Status::Unavailable("key store opened read-only");
+  std::lock_guard<std::mutex> lk(m.writer_mu);
+  if (no < m.pool_next) return Status::OK();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  Status s = FromRocks(m.db->Put(wo, kNextKey, EncodeFixed64BE(no + 1)));
+  if (s.ok()) m.pool_next = m.pool_end = no + 1;
+  return s;
+}
+
+Status RocksDbKeyStore::WithDb(const std::function<Status(rocksdb::DB*)>& fn) const {
+  if (!impl_->db) return Status::Unavailable("key store closed");
+  return fn(impl_->db.get());
+}
+
 std::string RocksDbKeyStore::HashKey() const { return impl_->hash_key; }
 uint64_t RocksDbKeyStore::ErasuresThrough() const { return impl_->erasures.load(); }
 

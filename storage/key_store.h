@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,7 +30,14 @@
 
 #include "util/status.h"
 
+namespace rocksdb {
+class DB;
+}
+
 namespace dfm {
+
+// The layout version under "m:version" (above).
+inline constexpr int kKeyStoreFormat = 1;
 
 class KeyStore {
  public:
@@ -84,6 +92,12 @@ class RocksDbKeyStore : public KeyStore {
   Status SetErasuresThrough(uint64_t seq) override;
 
   static constexpr uint64_t kKeysPerWrite = 256;
+
+  // Numbers up to `no` are never handed out from now on (a restore that
+  // destroyed keys a later timeline had made: app/backup.h). Durable.
+  Status ReserveThrough(uint64_t no);
+  // Runs `fn` on RocksDB's handle (storage/backup.h).
+  Status WithDb(const std::function<Status(rocksdb::DB*)>& fn) const;
 
  private:
   struct Impl;

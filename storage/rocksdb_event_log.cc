@@ -552,6 +552,12 @@ Status RocksDbEventLog::ImportRecords(const std::vector<ReplicaRecord>& records,
   return Status::OK();
 }
 
+Status RocksDbEventLog::WithDb(const std::function<Status(rocksdb::DB*)>& fn) const {
+  std::shared_lock<std::shared_mutex> lk(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log closed");
+  return fn(impl_->db.get());
+}
+
 Status RocksDbEventLog::Refresh() {
   std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
   if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");

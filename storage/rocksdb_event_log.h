@@ -24,6 +24,7 @@
 #include "util/metrics.h"
 
 namespace rocksdb {
+class DB;
 class FileSystem;
 }
 
@@ -103,6 +104,11 @@ class RocksDbEventLog : public EventLog {
 
   // Read-only mode: catches up with the primary's writes.
   Status Refresh();
+
+  // Runs `fn` on RocksDB's handle while the log holds it open (storage/
+  // backup.h takes checkpoints and backups through it); appends go on.
+  // Unavailable once closed.
+  Status WithDb(const std::function<Status(rocksdb::DB*)>& fn) const;
 
   // How often the writer's high-water mark is brought up to the log's head
   // (a loss of events older than this is found at the next open), and how

@@ -1,0 +1,212 @@
+#include "app/backup.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "app/erase.h"
+#include "events/sealing.h"
+#include "replay-tools/log_commands.h"
+#include "storage/erasure_ledger.h"
+#include "storage/high_water.h"
+#include "storage/key_store.h"
+#include "storage/rocksdb_event_log.h"
+#include "sync/domain_event.h"
+#include "sync/erasure.h"
+#include "util/crypto.h"
+#include "util/json.h"
+
+namespace dfm {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string UtcStamp(int64_t now_us) {
+  const time_t t = static_cast<time_t>(now_us / 1000000);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+// Adds the entries of the ledger at `path` to `into`, by (tenant, contact).
+Status Gather(const std::string& path, std::map<std::pair<std::string, std::string>, LedgerEntry>* into) {
+  std::vector<LedgerEntry> entries;
+  Status s = ReadErasureLedger(path, &entries);
+  if (!s.ok()) return s;
+  for (LedgerEntry& e : entries) into->emplace(std::make_pair(e.tenant, e.contact_id), std::move(e));
+  return Status::OK();
+}
+
+// Moves a data directory that holds something aside, after reading what
+// the restore needs of it. Unavailable while a service holds it.
+Status MoveAside(const std::string& data_dir, const RestoreOptions& o, RestoreReport* r,
+                 std::map<std::pair<std::string, std::string>, LedgerEntry>* erasures) {
+  if (!o.replace)
+    return Status::AlreadyExists(data_dir + " is not empty: stop the service, then restore with "
+                                 "--replace (the directory is moved aside, not deleted)");
+  if (fs::exists(KeyStorePath(data_dir))) {
+    std::unique_ptr<RocksDbKeyStore> held;
+    Status s = RocksDbKeyStore::Open(KeyStorePath(data_dir), false, &held);
+    if (!s.ok() && s.message().find("lock") != std::string::npos)
+      return Status::Unavailable("a service holds " + data_dir + ": stop it first");
+  }
+  if (!ReadHighWater(data_dir, &r->high_water_before).ok()) r->high_water_before = 0;
+  Status s = Gather(ErasureLedgerPath(data_dir), erasures);
+  if (!s.ok()) return s;
+  r->moved_aside = data_dir + ".replaced-" + UtcStamp(o.now_us);
+  std::error_code ec;
+  fs::rename(data_dir, r->moved_aside, ec);
+  if (ec) return Status::IOError("cannot move " + data_dir + " aside: " + ec.message());
+  return Status::OK();
+}
+
+bool StreamHasErasure(const EventLog& log, const LedgerEntry& e) {
+  bool found = false;
+  (void)log.ScanStream(e.tenant, ContactStream(e.contact_id), [&found](const Event& ev) {
+    found = ev.type == kContactErasedType;
+    return !found;
+  });
+  return found;
+}
+
+// Appends the erasures the restored log lacks; *max_key: the highest key
+// number any erasure names.
+Status AppendMissing(EventLog* log, const std::map<std::pair<std::string, std::string>, LedgerEntry>& all,
+                     size_t* appended, uint64_t* max_key) {
+  for (const auto& [who, e] : all) {
+    Erasure er;
+    if (!DecodeErasure(e.erasure, &er).ok()) continue;
+    for (uint64_t k : er.keys) *max_key = std::max(*max_key, k);
+    if (StreamHasErasure(*log, e)) continue;
+    EventDraft d;
+    d.tenant = e.tenant;
+    d.stream = ContactStream(e.contact_id);
+    d.type = std::string(kContactErasedType);
+    d.payload = e.erasure;
+    d.idempotency_system = kDecisionKeySystem;
+    d.idempotency_key = "erase/" + e.contact_id;
+    AppendOutcome out;
+    Status s = log->Append(std::move(d), &out);
+    if (!s.ok()) return s;
+    ++*appended;
+  }
+  return Status::OK();
+}
+
+Status RecordRestore(EventLog* log, RestoreReport* r) {
+  EventDraft d;
+  d.tenant = "default";
+  d.stream = kLogStream;
+  d.type = kLogRestoredType;
+  JsonObject p;
+  p.UInt("backup_id", r->backup.id)
+      .Int("backup_created_at_us", r->backup.created_at_us)
+      .UInt("backup_last_seq", r->backup.last_seq)
+      .Str("backup_head_hash", r->backup.head_hash)
+      .UInt("high_water_before", r->high_water_before);
+  if (r->lost_to != 0) p.UInt("lost_from", r->lost_from).UInt("lost_to", r->lost_to);
+  d.payload = p.UInt("erasures_appended", r->erasures_appended).Finish();
+  AppendOutcome out;
+  Status s = log->Append(std::move(d), &out);
+  r->restored_seq = out.seq;
+  return s;
+}
+
+}  // namespace
+
+Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir,
+                      const RestoreOptions& o, RestoreReport* r) {
+  std::map<std::pair<std::string, std::string>, LedgerEntry> erasures;
+  Status s = Gather(backup_dir + "/" + kErasureLedgerFile, &erasures);
+  for (const std::string& path : o.ledgers) {
+    if (s.ok() && !fs::exists(path)) s = Status::NotFound("no erasure ledger at " + path);
+    if (s.ok()) s = Gather(path, &erasures);
+  }
+  if (!s.ok()) return s;
+  std::vector<BackupManifest> all;
+  s = ListBackups(backup_dir, &all);  // before anything is moved
+  if (!s.ok()) return s;
+  std::error_code ec;
+  if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
+    s = MoveAside(data_dir, o, r, &erasures);
+    if (!s.ok()) return s;
+  }
+  s = RestoreBackupFiles(backup_dir, o.id, data_dir, &r->backup);
+  if (!s.ok()) return s;
+  std::vector<LedgerEntry> ledger;
+  for (const auto& [who, e] : erasures) ledger.push_back(e);
+  s = AddToErasureLedger(ErasureLedgerPath(data_dir), ledger);
+  if (!s.ok()) return s;
+
+  std::unique_ptr<RocksDbKeyStore> ks;
+  s = RocksDbKeyStore::Open(KeyStorePath(data_dir), false, &ks);
+  if (!s.ok()) return s;
+  std::shared_ptr<RocksDbKeyStore> keys = std::move(ks);
+  // The key store's copy may be newer than the log's: carry out every
+  // erasure from the log's end on.
+  if (keys->ErasuresThrough() > r->backup.last_seq) s = keys->SetErasuresThrough(r->backup.last_seq);
+  RocksDbLogOptions lo;
+  lo.path = data_dir;
+  lo.keys = keys;
+  std::unique_ptr<RocksDbEventLog> log;
+  if (s.ok()) s = RocksDbEventLog::Open(lo, &log);
+  if (!s.ok()) return s;
+  uint64_t max_key = 0;
+  s = AppendMissing(log.get(), erasures, &r->erasures_appended, &max_key);
+  if (s.ok() && max_key > 0) s = keys->ReserveThrough(max_key);
+  if (s.ok())
+    s = ApplyErasures(*log, keys.get(), &r->erasures_applied, ErasureLedgerPath(data_dir));
+  if (s.ok() && r->high_water_before > r->backup.last_seq) {
+    r->lost_from = r->backup.last_seq + 1;
+    r->lost_to = r->high_water_before;
+  }
+  if (s.ok()) s = RecordRestore(log.get(), r);
+  log->Close();
+  return s;
+}
+
+Status CheckBackup(const std::string& backup_dir, uint32_t id, BackupCheck* check) {
+  Status s = VerifyBackupFiles(backup_dir, id, &check->backup);
+  if (s.IsCorruption()) {
+    check->problem = s.message();
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
+  const std::string scratch = backup_dir + "/verify-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  BackupManifest m;
+  s = RestoreBackupFiles(backup_dir, check->backup.id, scratch, &m);
+  std::unique_ptr<RocksDbEventLog> log;
+  if (s.ok()) {
+    RocksDbLogOptions lo;
+    lo.path = scratch;
+    s = RocksDbEventLog::Open(lo, &log);
+  }
+  if (s.ok()) {
+    ChainReport chain = log->VerifyChain();
+    check->events = chain.count;
+    const std::string head = chain.last_seq == 0 ? "" : HexEncode(chain.head_hash);
+    if (!chain.ok)
+      check->problem = "hash chain broken at seq " + std::to_string(chain.first_bad_seq) + ": " +
+                       chain.problem;
+    else if (chain.last_seq != m.last_seq || head != m.head_hash)
+      check->problem = "the log ends at seq " + std::to_string(chain.last_seq) + " (head " + head +
+                       "), the manifest says " + std::to_string(m.last_seq) + " (" + m.head_hash + ")";
+    log->Close();
+    log.reset();
+    std::unique_ptr<RocksDbKeyStore> keys;
+    Status ks = RocksDbKeyStore::Open(KeyStorePath(scratch), true, &keys);
+    if (!ks.ok() && check->problem.empty()) check->problem = "key store: " + ks.ToString();
+  }
+  fs::remove_all(scratch, ec);
+  return s;
+}
+
+}  // namespace dfm
