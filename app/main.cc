@@ -36,6 +36,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "util/admin_token.h"
 #include "util/logging.h"
+#include "util/sd_notify.h"
 
 namespace {
 
@@ -201,7 +202,12 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
     front.SetReloadHandler(std::ref(reloader));
     std::string token;
     if (dfm::WriteAdminToken(config.data_dir(), &token).ok()) front.SetAdminToken(token);
+    dfm::SystemdNotifier notifier([&front] { return front.listening(); },
+                                  [&front] { return front.listening(); },
+                                  "serving webhooks; cluster node joined");
+    notifier.Start();
     s = front.Run(/*handle_signals=*/true);
+    notifier.Stop();
     if (!s.ok()) {
       logger->critical("event=listen_failed error=\"{}\"", s.ToString());
       rc = 1;
@@ -362,7 +368,16 @@ int Serve(const std::string& config_path) {
     } else {
       logger->warn("event=admin_token_unwritten error=\"{}\" effect=\"admin endpoints off\"", s.ToString());
     }
+    // systemd (Type=notify): ready once the listeners are bound; the
+    // watchdog is fed while the log can write.
+    dfm::SystemdNotifier notifier([&front] { return front.listening(); },
+                                  [&front, &log] {
+                                    return front.listening() && !log->Health().IsUnavailable();
+                                  },
+                                  "serving webhooks; event log open");
+    notifier.Start();
     s = front.Run(/*handle_signals=*/true);
+    notifier.Stop();
     if (!s.ok()) {
       logger->critical("event=listen_failed error=\"{}\"", s.ToString());
       rc = 1;

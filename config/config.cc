@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -266,6 +269,21 @@ Config::Env Config::ProcessEnv() {
     if (kv.compare(0, 4, "DFM_") != 0) continue;
     size_t eq = kv.find('=');
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  // systemd credentials (LoadCredential=DFM_GHL_ACCESS_TOKEN, docs/deploy.md):
+  // each file of $CREDENTIALS_DIRECTORY named like a DFM_* variable gives
+  // its value (one trailing newline dropped) where the environment does not.
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = f.path().filename().string();
+      if (name.compare(0, 4, "DFM_") != 0 || env.count(name) || !f.is_regular_file(ec)) continue;
+      std::ifstream in(f.path(), std::ios::binary);
+      std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!v.empty() && v.back() == '\n') v.pop_back();
+      if (!v.empty() && v.back() == '\r') v.pop_back();
+      env[name] = v;
+    }
   }
   return env;
 }

@@ -175,7 +175,9 @@ class Config {
   // Every problem found is appended to *problems; the result is usable only
   // when none of them is an error.
   static Config Load(const std::string& path, const Env& env, std::vector<ConfigProblem>* problems);
-  // The process environment's DFM_* variables.
+  // The process environment's DFM_* variables, and the files named DFM_*
+  // in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=; docs/deploy.md);
+  // a variable wins over a file of the same name.
   static Env ProcessEnv();
 
   const ServerSettings& server() const { return server_; }

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""The production path (docs/deploy.md), as far as this machine allows:
+
+- scripts/package.sh builds the .deb (from the build under test): its
+  files, modes, conffiles and Debian-only dependencies; its configuration
+  holds no secret.
+- packaging/dfm.service passes `systemd-analyze verify`.
+- The service started the way the unit starts it: as an unprivileged user,
+  systemd's bare environment, umask 077, secrets from a credentials
+  directory, NOTIFY_SOCKET and WATCHDOG_USEC; it says READY=1 once it
+  serves, feeds the watchdog, and says STOPPING=1 on SIGTERM.
+- packaging/nginx-dfm.conf passes `nginx -t` and carries webhooks over
+  HTTPS (a self-signed certificate made here) to that service; /v1/admin/
+  is not reachable through it; an oversized body is refused.
+- Where systemd is PID 1: the package installed and the unit run for real.
+
+Usage: deploy_test.py --dfm PATH [unittest args]
+"""
+import configparser
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import tomllib
+import unittest
+
+import dfmtest
+
+DFM = None
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SECRET_WORDS = ("token", "secret", "password", "api_key", "auth_token")
+
+
+def unit_service_section():
+    cp = configparser.ConfigParser(strict=False, interpolation=None)
+    cp.optionxform = str
+    cp.read(os.path.join(ROOT, "packaging", "dfm.service"))
+    return cp["Service"]
+
+
+class Package(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="dfm-pkg-")
+        build = os.path.dirname(os.path.dirname(os.path.abspath(DFM)))
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "package.sh"),
+                            "--build-dir", build, "--out", cls.dir],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        cls.deb = r.stdout.strip().splitlines()[-1]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def field(self, name):
+        return subprocess.run(["dpkg-deb", "-f", self.deb, name], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    def test_the_package_holds_the_binary_unit_configuration_and_site(self):
+        self.assertRegex(os.path.basename(self.deb), r"^dfm_\d+\.\d+\.\d+_[a-z0-9]+\.deb$")
+        listing = subprocess.run(["dpkg-deb", "-c", self.deb], capture_output=True, text=True,
+                                 check=True).stdout
+        files = {}
+        for line in listing.splitlines():
+            parts = line.split()
+            files[parts[-1].lstrip(".")] = (parts[0], parts[1])
+        expected = {
+            "/usr/bin/dfm": "-rwxr-xr-x",
+            "/etc/dfm/dfm.toml": "-rw-r--r--",
+            "/lib/systemd/system/dfm.service": "-rw-r--r--",
+            "/etc/nginx/sites-available/dfm": "-rw-r--r--",
+            "/usr/share/doc/dfm/deploy.md": "-rw-r--r--",
+            "/usr/share/doc/dfm/backup.md": "-rw-r--r--",
+            "/usr/share/doc/dfm/copyright": "-rw-r--r--",
+        }
+        for path, mode in expected.items():
+            self.assertIn(path, files, listing)
+            self.assertEqual(files[path], (mode, "root/root"), path)
+        self.assertEqual(self.field("Package"), "dfm")
+        depends = self.field("Depends")
+        for lib in ("libc6", "librocksdb", "libcurl", "libssl3", "libphonenumber", "adduser"):
+            self.assertIn(lib, depends)
+        self.assertNotIn("-dev", depends, "runtime libraries only")
+        control = subprocess.run(["dpkg-deb", "-e", self.deb, os.path.join(self.dir, "control")],
+                                 capture_output=True, text=True)
+        self.assertEqual(control.returncode, 0, control.stderr)
+        with open(os.path.join(self.dir, "control", "conffiles")) as f:
+            self.assertEqual(f.read().split(), ["/etc/dfm/dfm.toml", "/etc/nginx/sites-available/dfm"])
+        for script in ("postinst", "prerm", "postrm"):
+            self.assertTrue(os.access(os.path.join(self.dir, "control", script), os.X_OK), script)
+
+    def test_the_production_configuration_holds_no_secret_and_checks(self):
+        with open(os.path.join(ROOT, "packaging", "dfm.toml"), "rb") as f:
+            doc = tomllib.load(f)
+
+        def walk(d, prefix=""):
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    yield from walk(v, prefix + k + ".")
+                else:
+                    yield prefix + k, v
+        for key, _ in walk(doc):
+            self.assertFalse(any(w in key for w in SECRET_WORDS), key)
+        self.assertEqual(doc["storage"]["data_dir"], "/var/lib/dfm")
+        r = subprocess.run([DFM, "config", "check", os.path.join(ROOT, "packaging", "dfm.toml")],
+                           capture_output=True, text=True, env=dfmtest.environ(without_dfm=True))
+        problems = [line for line in r.stdout.splitlines() if "error" in line.lower()]
+        self.assertEqual(problems, [], r.stdout)
+
+    @unittest.skipUnless(os.path.isdir("/run/systemd/system"),
+                         "systemd is not PID 1 here: the unit is run as it runs instead (UnitAsRun)")
+    def test_installed_and_run_by_systemd(self):
+        subprocess.run(["dpkg", "-i", self.deb], check=True)
+        os.makedirs("/etc/dfm/credentials", exist_ok=True)
+        with open("/etc/dfm/dfm.env", "w") as f:
+            f.write("DFM_VERITY_WEBHOOK_SECRET=%s\n" % dfmtest.VERITY_SECRET)
+        subprocess.run(["systemctl", "start", "dfm"], check=True, timeout=120)
+        try:
+            status, _, _ = dfmtest.request("127.0.0.1", 8080, "GET", "/readyz")
+            self.assertEqual(status, 200)
+            show = subprocess.run(["systemctl", "show", "dfm", "-p", "StatusText"],
+                                  capture_output=True, text=True).stdout
+            self.assertIn("serving webhooks", show)
+        finally:
+            subprocess.run(["systemctl", "stop", "dfm"])
+            subprocess.run(["dpkg", "--purge", "dfm"])
+
+
+class UnitFile(unittest.TestCase):
+    def test_the_unit_passes_systemd_analyze_verify(self):
+        d = tempfile.mkdtemp(prefix="dfm-unit-")
+        try:
+            with open(os.path.join(ROOT, "packaging", "dfm.service")) as f:
+                text = f.read()
+            # The binary is not installed here: the one under test stands in.
+            path = os.path.join(d, "dfm.service")
+            with open(path, "w") as f:
+                f.write(text.replace("/usr/bin/dfm", os.path.abspath(DFM)))
+            r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("dfm.service", r.stderr, r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_the_unit_is_hardened(self):
+        s = unit_service_section()
+        for key, value in {"Type": "notify", "ProtectSystem": "strict", "StateDirectory": "dfm",
+                           "NoNewPrivileges": "yes", "PrivateTmp": "yes", "CapabilityBoundingSet": "",
+                           "Restart": "on-failure", "User": "dfm", "UMask": "0077"}.items():
+            self.assertEqual(s.get(key), value, key)
+        self.assertIn("WatchdogSec", s)
+
+
+class UnitAsRun(unittest.TestCase):
+    """dfm as the unit runs it, behind the packaged nginx site."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="dfm-asrun-")
+        os.chmod(self.dir, 0o755)
+        self.port, self.admin_port, self.https_port, self.http_port = (dfmtest.free_port() for _ in range(4))
+        self.data = os.path.join(self.dir, "state")
+        os.mkdir(self.data, 0o700)
+        os.chown(self.data, 65534, 65534)
+        self.creds = os.path.join(self.dir, "credentials")
+        os.mkdir(self.creds, 0o500)
+        with open(os.path.join(self.creds, "DFM_VERITY_WEBHOOK_SECRET"), "w") as f:
+            f.write(dfmtest.VERITY_SECRET + "\n")
+        os.chmod(os.path.join(self.creds, "DFM_VERITY_WEBHOOK_SECRET"), 0o400)
+        os.chown(os.path.join(self.creds, "DFM_VERITY_WEBHOOK_SECRET"), 65534, 65534)
+        os.chown(self.creds, 65534, 65534)
+        with open(os.path.join(ROOT, "packaging", "dfm.toml")) as f:
+            conf = f.read()
+        conf = (conf.replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
+                .replace("127.0.0.1:8081", f"127.0.0.1:{self.admin_port}")
+                .replace('"/var/lib/dfm"', f'"{self.data}"')
+                .replace("min_free_mb = 1024", "min_free_mb = 1")
+                .replace("https://dfm.example.com", f"https://dfm.example.com:{self.https_port}"))
+        self.config = os.path.join(self.dir, "dfm.toml")
+        with open(self.config, "w") as f:
+            f.write(conf)
+        os.chmod(self.config, 0o644)
+        self.notify_path = os.path.join(self.dir, "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        os.chmod(self.notify_path, 0o777)
+        self.proc = None
+        self.nginx = None
+
+    def tearDown(self):
+        if self.nginx and self.nginx.poll() is None:
+            self.nginx.kill()
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.notify.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_as_unit(self):
+        s = unit_service_section()
+        exec_start = s["ExecStart"].split()
+        self.assertEqual(exec_start[0], "/usr/bin/dfm")
+        argv = [os.path.abspath(DFM)] + [self.config if a == "/etc/dfm/dfm.toml" else a for a in exec_start[1:]]
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "LANG": "C.UTF-8", "HOME": self.data, "USER": "nobody",
+               "CREDENTIALS_DIRECTORY": self.creds, "NOTIFY_SOCKET": self.notify_path,
+               "WATCHDOG_USEC": "1000000", "ASAN_OPTIONS": "detect_leaks=0"}
+        umask = int(s["UMask"], 8)
+        self.log = open(os.path.join(self.dir, "dfm.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs",
+             "--inh-caps=-all", "--bounding-set=-all", "--"] + argv,
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd="/",
+            preexec_fn=lambda: os.umask(umask))
+
+    def messages(self, until, timeout=20):
+        """Datagrams from the service until one starts with `until`."""
+        got = []
+        self.notify.settimeout(0.2)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                got.append(self.notify.recv(4096).decode())
+            except socket.timeout:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if got[-1].startswith(until):
+                return got
+        with open(os.path.join(self.dir, "dfm.log")) as f:
+            self.fail(f"no {until} from the service; got {got}; log:\n{f.read()[-3000:]}")
+
+    def start_nginx(self):
+        ng = os.path.join(self.dir, "nginx")
+        os.makedirs(os.path.join(ng, "logs"))
+        cert, key = os.path.join(ng, "cert.pem"), os.path.join(ng, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=dfm.example.com", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        with open(os.path.join(ROOT, "packaging", "nginx-dfm.conf")) as f:
+            site = f.read()
+        site = site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{self.port};")
+        site = re.sub(r"listen \[::\]:\d+[^;]*;\n", "", site)
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{self.https_port} ssl http2;")
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.http_port};")
+        site = site.replace("/etc/letsencrypt/live/dfm.example.com/fullchain.pem", cert)
+        site = site.replace("/etc/letsencrypt/live/dfm.example.com/privkey.pem", key)
+        with open(os.path.join(ng, "site.conf"), "w") as f:
+            f.write(site)
+        conf = os.path.join(ng, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""
+worker_processes 1;
+pid {ng}/nginx.pid;
+error_log {ng}/logs/error.log warn;
+daemon off;
+events {{ worker_connections 256; }}
+http {{
+  access_log {ng}/logs/access.log;
+  client_body_temp_path {ng}/body;
+  proxy_temp_path {ng}/proxy;
+  fastcgi_temp_path {ng}/fastcgi;
+  uwsgi_temp_path {ng}/uwsgi;
+  scgi_temp_path {ng}/scgi;
+  include {ng}/site.conf;
+}}
+""")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        t = subprocess.run([nginx, "-t", "-c", conf, "-p", ng], capture_output=True, text=True)
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertIn("test is successful", t.stderr)
+        self.nginx = subprocess.Popen([nginx, "-c", conf, "-p", ng],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.https_port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.fail("nginx did not start")
+
+    def https(self, method, path, body=None, headers=None):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", self.https_port, context=ctx, timeout=10)
+        try:
+            h = {"Host": "dfm.example.com"}
+            h.update(headers or {})
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def test_started_as_the_unit_starts_it_it_serves_webhooks_over_https_through_nginx(self):
+        self.start_as_unit()
+        got = self.messages("READY=1")
+        self.assertIn("STATUS=serving webhooks", got[-1])
+        status, _, _ = dfmtest.request("127.0.0.1", self.port, "GET", "/readyz")
+        self.assertEqual(status, 200, "READY=1 only once it serves")
+        watchdog = self.messages("WATCHDOG=1", timeout=5)
+        self.assertTrue(watchdog)
+
+        self.start_nginx()
+        body = dfmtest.verity_body("deploy-1", "through nginx")
+        status, answer = self.https("POST", "/webhooks/verity", body, {
+            "Content-Type": "application/json",
+            "X-Texting-Signature": dfmtest.verity_signature(body)})
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(json.loads(answer)["status"], "accepted")
+        # Over HTTP: redirected to HTTPS.
+        status, _, _ = dfmtest.request("127.0.0.1", self.http_port, "GET", "/webhooks/verity",
+                                       headers={"Host": "dfm.example.com"})
+        self.assertEqual(status, 301)
+        # The admin endpoints are not reachable through the site.
+        status, _ = self.https("POST", "/v1/admin/reload", b"{}", {"Content-Type": "application/json"})
+        self.assertEqual(status, 404)
+        status, _ = self.https("POST", "/webhooks/verity", b"x" * (2 << 20),
+                               {"Content-Type": "application/json"})
+        self.assertEqual(status, 413)
+        # A signature that does not match is refused by dfm, through nginx too.
+        status, answer = self.https("POST", "/webhooks/verity", body, {
+            "Content-Type": "application/json", "X-Texting-Signature": "00" * 32})
+        self.assertEqual(status, 401, answer)
+
+        # What it wrote belongs to its user alone.
+        for root, dirs, files in os.walk(self.data):
+            for name in dirs + files:
+                st = os.lstat(os.path.join(root, name))
+                self.assertEqual(st.st_uid, 65534, name)
+                self.assertEqual(st.st_mode & 0o077, 0, f"{name} is open to others")
+
+        self.proc.send_signal(15)
+        self.messages("STOPPING=1", timeout=30)
+        self.assertEqual(self.proc.wait(timeout=30), 0)
+
+
+if __name__ == "__main__":
+    DFM, argv = dfmtest.dfm_args()
+    unittest.main(argv=argv)
