@@ -432,7 +432,15 @@ void PumpQueues(Self* self) {
     if (st.in_flight == 0) Refresh(self);
     return;
   }
-  while (st.in_flight < static_cast<size_t>(st.cfg.concurrency)) {
+  size_t limit = static_cast<size_t>(st.cfg.concurrency);
+  if (st.env->control) {
+    // An operator's pause holds everything (a resume wakes the connector);
+    // a limit lowers the concurrency.
+    if (st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)) return;
+    const int cap = st.env->control->Limit(st.cfg.tenant, st.cfg.system);
+    if (cap > 0) limit = std::min(limit, static_cast<size_t>(cap));
+  }
+  while (st.in_flight < limit) {
     std::deque<std::string>::iterator pos;
     int64_t earliest = 0;
     auto* q = Pick(st, now, &pos, &earliest);

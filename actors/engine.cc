@@ -47,9 +47,15 @@ bool SyncEngine::Has(const std::string& tenant, const std::string& system) const
   return by_system_.count({tenant, system}) > 0;
 }
 
+void SyncEngine::WakeConnectors() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& c : connectors_) caf::anon_send(c, wake_atom::value);
+}
+
 void SyncEngine::Reload(std::vector<ConnectorSettings> changed,
                         std::shared_ptr<SyncEnv::Tables> tables) {
   std::shared_ptr<const SyncEnv> shared = env_;
+  std::lock_guard<std::mutex> lk(mu_);
   for (auto& c : changed) {
     auto it = by_system_.find({c.tenant, c.system});
     if (it != by_system_.end()) {

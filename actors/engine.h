@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <string>
 #include <memory>
 #include <thread>
@@ -41,11 +42,15 @@ class SyncEngine {
   // REQUIRES: after Start(); one caller at a time.
   void Reload(std::vector<ConnectorSettings> changed, std::shared_ptr<SyncEnv::Tables> tables);
   caf::actor router() const { return router_; }
+  // Every connector looks again at what it may send: after an operator's
+  // pause or resume changed env->control. Thread-safe.
+  void WakeConnectors();
 
  private:
   caf::actor_system& sys_;
   std::shared_ptr<SyncEnv> env_;
   std::vector<ConnectorSettings> settings_;
+  mutable std::mutex mu_;  // connectors_ and by_system_ after Start
   std::vector<caf::actor> connectors_;
   std::map<std::pair<std::string, std::string>, caf::actor> by_system_;
   caf::actor router_;

@@ -19,6 +19,7 @@
 #include "actors/erased_subjects.h"
 #include "actors/send_gate.h"
 #include "actors/status_board.h"
+#include "sync/sync_control.h"
 #include "connectors/common/mapper.h"
 #include "storage/event_log.h"
 #include "storage/snapshot_store.h"
@@ -73,6 +74,9 @@ struct SyncEnv {
   // Erased people's consent from the contact.erased events the router has
   // read (actors/erased_subjects.h); null: the registry's rows only.
   std::shared_ptr<ErasedSubjects> erased_subjects;
+  // An operator's pauses and concurrency limits (actors/sync_control.h),
+  // asked by connectors before a push goes; null: none.
+  std::shared_ptr<SyncControl> control;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

@@ -22,6 +22,7 @@
 #include "app/keys_command.h"
 #include "app/reconcile_command.h"
 #include "app/reconcile_schedule.h"
+#include "app/sync_command.h"
 #include "app/unsubscribe_command.h"
 #include "cluster/node.h"
 #include "config/config.h"
@@ -361,6 +362,7 @@ int Serve(const std::string& config_path) {
       if (bs.ok()) *manifest = dfm::EncodeBackupManifest(m);
       return bs;
     });
+    front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }});
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {
@@ -523,10 +525,12 @@ int main(int argc, char** argv) {
 
   dfm::ReplayTools tools(&app, &config_path);
   dfm::BackupCommands backups(&app, &config_path);
+  dfm::SyncCommands sync_commands(&app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
   if (int rc = tools.Run(); rc >= 0) return rc;
   if (int rc = backups.Run(); rc >= 0) return rc;
+  if (int rc = sync_commands.Run(); rc >= 0) return rc;
 
   auto resolve_data_dir = [&]() -> std::string {
     if (!data_dir.empty()) return data_dir;

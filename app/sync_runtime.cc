@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -81,6 +82,7 @@ struct SyncRuntime::Impl {
   // The settings each connector actor runs with (a reload compares them).
   std::map<std::pair<std::string, std::string>, SystemSettings> in_use;
   std::shared_ptr<SyncEnv> env;
+  std::shared_ptr<SyncControl> control;
   std::mutex reload_mu;
   std::function<bool(const std::string&)> runs;  // null: every tenant
   std::vector<std::string> Tenants(const Config& config) const {
@@ -92,6 +94,25 @@ struct SyncRuntime::Impl {
 };
 
 SyncRuntime::~SyncRuntime() { Stop(); }
+
+namespace {
+
+// Folds every tenant's (and "default"'s: every tenant's pauses) stream.
+Status LoadSyncControl(const EventLog& log, std::vector<std::string> tenants, SyncControl* control) {
+  if (std::find(tenants.begin(), tenants.end(), "default") == tenants.end()) tenants.push_back("default");
+  std::vector<Event> events;
+  for (const auto& t : tenants) {
+    Status s = log.ScanStream(t, kSyncControlStream, [&events](const Event& e) {
+      events.push_back(e);
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+  control->Fold(std::move(events));
+  return Status::OK();
+}
+
+}  // namespace
 
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                           std::function<bool(const std::string& tenant)> runs,
@@ -135,6 +156,10 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   env->subject_hash_key = std::move(subject_hash_key);
   env->gate = std::make_shared<SendGate>();
   env->erased_subjects = std::make_shared<ErasedSubjects>();
+  env->control = std::make_shared<SyncControl>();
+  s = LoadSyncControl(*log, tenants, env->control.get());  // a pause outlives a restart
+  if (!s.ok()) return Status::IOError("sync control: " + s.ToString());
+  im.control = env->control;
 
   im.http = std::make_unique<CurlHttpClient>(16);
   std::vector<ConnectorSettings> connectors;
@@ -191,6 +216,12 @@ void SyncRuntime::Reload(const Config& config) {
   // holds still go) but nothing new is asked of it: its context lists it
   // no more.
   im.engine->Reload(std::move(changed), std::move(tables));
+}
+
+std::shared_ptr<SyncControl> SyncRuntime::control() const { return impl_->control; }
+
+void SyncRuntime::WakeConnectors() const {
+  if (impl_->engine) impl_->engine->WakeConnectors();
 }
 
 void SyncRuntime::AddHealthParts(uint64_t last, JsonObject* parts) const {
@@ -268,6 +299,10 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
     s.webhooks_batched = in.batched;
     s.webhook_facts = in.facts;
     s.notice = c->Notice();
+    if (im.control) {
+      if (auto p = im.control->PausedBy(c->tenant, c->system)) s.paused_since_us = p->since_us;
+      s.concurrency_limit = im.control->Limit(c->tenant, c->system);
+    }
     // Dead letters since the log began (the sync_status projection's count).
     std::string dead;
     if (im.log->GetConsumerState(SyncStatusProjection::kName,

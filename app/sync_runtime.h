@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "sync/sync_control.h"
 #include "config/config.h"
 #include "console/status_view.h"
 #include "storage/event_log.h"
@@ -55,6 +56,12 @@ class SyncRuntime {
   void StatusSnapshot(uint64_t last_seq, std::vector<ConnectorSnapshot>* connectors,
                       EngineSnapshot* engine) const;
 
+  // An operator's pauses and concurrency limits (actors/sync_control.h),
+  // folded from the log at Start; null when [sync] is off.
+  std::shared_ptr<SyncControl> control() const;
+  // Every connector looks again at what it may send: after `control()`
+  // changed. Callable from any thread.
+  void WakeConnectors() const;
   struct Impl;
 
  private:

@@ -45,7 +45,9 @@ struct Connector {
   // tenant when any of them is set.
   std::vector<SettingSpec> settings;
   // The secret settings that authenticate its webhooks (a shared secret, not
-  // a vendor's public key): no two tenants may hold the same one.
+  // a vendor's public key): no two tenants may hold the same one. Each gets
+  // a "<key>_previous" setting in the registry (PreviousSecretKey): while
+  // set, webhooks verified with it are taken too (a rotation's overlap).
   std::vector<std::string> webhook_secret_keys;
   // For a system whose one sender serves many tenants (WhatsApp: one Meta
   // app signs every number's notifications with its one App Secret): the
@@ -132,6 +134,18 @@ const Connector* FindConnector(std::string_view system);
 // their names ("GoHighLevel, Aloware, Verity and Twilio").
 std::string ConnectorSystems();
 std::string ConnectorNames();
+
+// "<key>_previous": the setting that holds a webhook secret's value before
+// its rotation (docs/operations.md, "Rotate API keys and secrets").
+std::string PreviousSecretKey(std::string_view key);
+
+// `c`'s webhook source for a tenant's `settings` (c.webhook_source), with
+// the previous secrets' source beside it while any "<key>_previous" is
+// set: a webhook either one verifies is taken, the current one tried
+// first. Null when `c` takes no webhooks or the settings have problems
+// (appended to *problems).
+std::unique_ptr<WebhookSource> MakeWebhookSource(const Connector& c, const SystemSettings& settings,
+                                                 std::vector<SettingProblem>* problems);
 
 // Adds a connector the build does not carry (tests, a local extension).
 // REQUIRES: before anything reads the registry; its system unique.

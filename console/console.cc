@@ -44,6 +44,9 @@ const Route kRoutes[] = {
     {"DELETE", "/v1/admin/keys/{id}", ApiRole::kAdmin, true},
     {"POST", "/v1/admin/reload", ApiRole::kAdmin, true},
     {"POST", "/v1/admin/backup", ApiRole::kAdmin, true},
+    {"GET", "/v1/admin/sync", ApiRole::kOperator, true},
+    {"POST", "/v1/admin/sync/pause", ApiRole::kOperator, true},
+    {"POST", "/v1/admin/sync/resume", ApiRole::kOperator, true},
 };
 
 // Whether `path` matches `pattern`; *param gets what "{id}" matched.
@@ -55,6 +58,14 @@ bool PathMatches(std::string_view pattern, std::string_view path, std::string* p
   if (rest.empty() || rest.find('/') != std::string_view::npos) return false;
   *param = std::string(rest);
   return true;
+}
+
+// The id a presented "Bearer dfm_<id>_<secret>" names, valid or not; "".
+std::string PresentedKeyId(const ApiRequest& r) {
+  const std::string auth = r.Header("authorization");
+  std::string id, secret;
+  if (auth.rfind("Bearer ", 0) != 0 || !SplitApiKey(auth.substr(7), &id, &secret)) return "";
+  return id;
 }
 
 }  // namespace
@@ -122,7 +133,17 @@ Status Console::Start() {
     m.session_secret = HexEncode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
   }
   m.worker = std::make_unique<Worker>();
+  m.access = std::make_unique<AccessLog>(m.config.data_dir());
   return Status::OK();
+}
+
+void Console::Impl::RecordAccess(const AccessRecord& r) {
+  if (!access) return;
+  Status s = access->Record(r);
+  if (!s.ok()) {
+    access_failures.fetch_add(1);
+    Logger("http")->error("event=access_log_unwritten route={} error=\"{}\"", r.route, s.ToString());
+  }
 }
 
 void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
@@ -130,6 +151,7 @@ void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(s
 void Console::SetReloadHandler(ReloadHandler reload) { impl_->reload = std::move(reload); }
 void Console::SetEraseHandler(EraseHandler erase) { impl_->erase = std::move(erase); }
 void Console::SetBackupHandler(BackupHandler backup) { impl_->backup = std::move(backup); }
+void Console::SetSyncControl(SyncControlHooks hooks) { impl_->sync_control = std::move(hooks); }
 void Console::SetLiveConfig(const Config& config) {
   impl_->live.store(&config, std::memory_order_release);
 }
@@ -263,7 +285,29 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (rpath == "/docs/visual/sign-in") return m.SignIn(r, std::move(answer));
   if (rpath == "/docs/visual/sign-out") return m.SignOut(r, std::move(answer));
 
+  // Every call from here on is the keyed or admin API's: recorded once
+  // answered (storage/access_log.h), whoever asked.
+  auto record = std::make_shared<AccessRecord>();
+  record->at_us = m.clock->NowMicros();
+  record->client = r.client.empty() ? r.peer : r.client;
+  record->method = r.method;
+  record->route = rpath;
+  record->request_id = r.request_id;
+  answer = [&m, record, answer = std::move(answer)](ApiResponse a) {
+    record->status = a.status;
+    m.RecordAccess(*record);
+    answer(std::move(a));
+  };
   auto who = m.Authenticate(r);
+  if (who) {
+    record->credential = who->credential;
+    record->key_id = who->key_id;
+    record->key_name = who->name;
+    record->role = std::string(ApiRoleName(who->role));
+    record->tenant = who->tenant;
+  } else {
+    record->key_id = PresentedKeyId(r);
+  }
   if (!who) {
     m.counters->auth_failures.fetch_add(1);
     m.counters->rejected.fetch_add(1);
@@ -300,8 +344,13 @@ void Console::Handle(ApiRequest r, Responder respond) {
     if (!m.WithinLimits(*who, "*", &headers, answer)) return;
     return m.Backup(r, *who, std::move(headers), std::move(answer));
   }
+  if (rpath.rfind("/v1/admin/sync", 0) == 0) {
+    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    return m.SyncControlCall(r, *who, std::move(headers), std::move(answer));
+  }
   auto tenant = m.TenantOf(r, params, *who, answer);
   if (!tenant) return;
+  record->tenant = *tenant;
   if (!m.WithinLimits(*who, *tenant, &headers, answer)) return;
   if (rpath == "/v1/admin/replay") return m.Replay(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));

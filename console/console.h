@@ -34,6 +34,7 @@
 #include "config/config.h"
 #include "console/status_view.h"
 #include "storage/event_log.h"
+#include "sync/sync_control.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -91,6 +92,14 @@ using EraseHandler = std::function<Status(const std::string& tenant, const std::
 // (storage/backup.h); *manifest: the new backup's manifest (JSON).
 using BackupHandler = std::function<Status(const std::string& into, int keep, std::string* manifest)>;
 
+// POST /v1/admin/sync/{pause,resume} and GET /v1/admin/sync
+// (sync/sync_control.h): the state they change, and what makes the
+// connectors look at it again.
+struct SyncControlHooks {
+  std::shared_ptr<SyncControl> control;
+  std::function<void()> wake;
+};
+
 class Console {
  public:
   // REQUIRES: every argument outlives the console.
@@ -107,6 +116,8 @@ class Console {
   void SetEraseHandler(EraseHandler erase);
   // POST /v1/admin/backup (an admin key of every tenant) runs `backup`.
   void SetBackupHandler(BackupHandler backup);
+  // The admin API's sync pause and resume (operator keys).
+  void SetSyncControl(SyncControlHooks hooks);
   // The configuration a reload put in place (tenants, systems); `config`
   // must outlive the console.
   void SetLiveConfig(const Config& config);

@@ -13,6 +13,7 @@
 #include "console/console.h"
 #include "console/limits.h"
 #include "console/worker.h"
+#include "storage/access_log.h"
 #include "sync/normalize.h"
 #include "util/json.h"
 
@@ -65,6 +66,11 @@ struct Console::Impl {
   ReloadHandler reload;  // POST /v1/admin/reload; empty: not offered
   EraseHandler erase;    // POST /v1/admin/erase; empty: not offered
   BackupHandler backup;  // POST /v1/admin/backup; empty: not offered
+  SyncControlHooks sync_control;  // /v1/admin/sync; null control: not offered
+  std::unique_ptr<AccessLog> access;  // made by Start
+  std::atomic<uint64_t> access_failures{0};
+  // Appends to `access`; a failure is logged and counted, the call answered.
+  void RecordAccess(const AccessRecord& r);
 
   // Routing and who is asking (console.cc).
   std::optional<Principal> Authenticate(const ApiRequest& r) const;
@@ -103,6 +109,8 @@ struct Console::Impl {
                  Headers headers, Responder respond);
   void Reload(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   void Backup(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
+  // /v1/admin/sync (GET), /pause, /resume (endpoints.cc).
+  void SyncControlCall(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   // Appends `drafts` (the action first, then its admin.action) and answers
   // 200 {"status","event_id","seq"} plus `extra` once durable, 503 if not.
   void AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers, Responder respond,

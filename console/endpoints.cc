@@ -548,4 +548,84 @@ void Console::Impl::Backup(const ApiRequest& r, const Principal& who, Headers he
   });
 }
 
+namespace {
+
+// Why `scope` is not one `who` may pause or resume in `config`; "" when it is.
+std::string ScopeRefusal(const SyncScope& scope, const Principal& who, const Config& config) {
+  if (who.tenant != kAllTenants && scope.tenant != who.tenant)
+    return "this key pauses and resumes tenant " + who.tenant + " only (give \"tenant\": \"" +
+           who.tenant + "\")";
+  const auto& tenants = config.tenants();
+  if (scope.tenant != kEverything && std::find(tenants.begin(), tenants.end(), scope.tenant) == tenants.end())
+    return "no tenant named " + scope.tenant;
+  if (scope.system == kEverything) return "";
+  for (const auto& t : tenants)
+    if ((scope.tenant == kEverything || scope.tenant == t) && config.Systems(t).count(scope.system)) return "";
+  return "no system named " + scope.system + (scope.tenant == kEverything ? "" : " in tenant " + scope.tenant);
+}
+
+}  // namespace
+
+// GET /v1/admin/sync: the pauses and limits in force. POST
+// /v1/admin/sync/pause and /resume (sync/sync_control.h): the event is
+// appended first; once durable the state changes and the connectors are
+// woken; the answer carries the state after. A key of one tenant acts on
+// its tenant only (a body without "tenant" means it).
+void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, Headers headers,
+                                    Responder respond) {
+  if (!sync_control.control) {
+    respond(With(JsonError(503, "unavailable", "this process offers no sync pause ([sync] is off, or cluster mode)"),
+                 std::move(headers)));
+    return;
+  }
+  if (r.method == "GET") {
+    respond(Document(sync_control.control->Json(), std::move(headers)));
+    return;
+  }
+  const bool resume = r.path == "/v1/admin/sync/resume";
+  SyncControlRequest req;
+  Status st = DecodeSyncControlRequest(r.body, resume, &req);
+  if (st.ok() && who.tenant != kAllTenants && req.scope.tenant == kEverything) req.scope.tenant = who.tenant;
+  std::string refused = st.ok() ? ScopeRefusal(req.scope, who, Live()) : st.message();
+  if (!refused.empty()) {
+    counters->rejected.fetch_add(1);
+    const bool forbidden = st.ok() && who.tenant != kAllTenants && req.scope.tenant != who.tenant;
+    respond(With(JsonError(forbidden ? 403 : 400, forbidden ? "forbidden" : "malformed_body", refused),
+                 std::move(headers)));
+    return;
+  }
+  std::vector<EventDraft> drafts;
+  const int64_t now = clock->NowMicros();
+  drafts.push_back(resume ? SyncResumedDraft(req, who.credential, r.request_id, now)
+                          : SyncPausedDraft(req, who.credential, r.request_id, now));
+  const std::string target = req.scope.tenant + "/" + req.scope.system;
+  drafts.push_back(AdminAction(r, who, drafts[0].tenant, resume ? "sync.resume" : "sync.pause", target));
+  const EventDraft applied = drafts[0];
+  log->AppendAsync(std::move(drafts), [this, applied, headers = std::move(headers),
+                                       respond = std::move(respond)](
+                                          const Status& s, const std::vector<AppendOutcome>& out) mutable {
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      ApiResponse a = JsonError(503, "log_unavailable", "the sync control could not be recorded; retry");
+      a.headers.emplace_back("Retry-After", "5");
+      respond(With(std::move(a), std::move(headers)));
+      return;
+    }
+    if (!out[0].duplicate) {
+      Event e;
+      e.type = applied.type;
+      e.payload = applied.payload;
+      e.seq = out[0].seq;
+      sync_control.control->Apply(e);
+      if (sync_control.wake) sync_control.wake();
+    }
+    counters->accepted.fetch_add(1);
+    respond(Document(JsonObject::Extend(sync_control.control->Json())
+                         .Str("status", out[0].duplicate ? "duplicate" : "recorded")
+                         .UInt("seq", out[0].seq)
+                         .Finish(),
+                     std::move(headers)));
+  });
+}
+
 }  // namespace dfm

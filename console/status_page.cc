@@ -29,6 +29,7 @@ main{max-width:1180px;margin:0 auto;padding:16px}
 .slow{border-left-color:#d89614}.slow .state{color:#8a5a00}
 .down{border-left-color:#d4351c}.down .state{color:#a0260f}
 .attention{border-left-color:#7c3aed}.attention .state{color:#5b21b6}
+.paused{border-left-color:#475569}.paused .state{color:#334155}
 section{margin-top:22px}
 section h2{font-size:18px;margin:0 0 8px}
 .panel{background:#fff;border-radius:8px;padding:14px 16px;box-shadow:0 1px 2px rgba(0,0,0,.08)}

@@ -19,6 +19,7 @@ const char* CardStateName(CardState s) {
     case CardState::kSlow: return "slow";
     case CardState::kDown: return "down";
     case CardState::kAttention: return "attention";
+    case CardState::kPaused: return "paused";
   }
   return "working";
 }
@@ -63,7 +64,14 @@ ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us) {
                           : "none since the service started";
   const std::string since =
       c.down_since_us ? " since " + ClockTime(c.down_since_us, now_us) : std::string();
-  if (c.auth_failing) {
+  if (c.paused_since_us) {
+    card.state = CardState::kPaused;
+    card.headline = "Paused by an operator since " + ClockTime(c.paused_since_us, now_us) + " (" +
+                    TimeAgo(c.paused_since_us, now_us) + ")";
+    card.detail = "Nothing is sent to " + c.name + " until an operator resumes the sync (`dfm sync resume`); " +
+                  "webhooks are still taken and recorded, and " +
+                  Plural(c.held, "change waits", "changes wait") + " to go, in order.";
+  } else if (c.auth_failing) {
     card.state = CardState::kAttention;
     card.headline = "Needs attention: credentials rejected";
     card.detail = c.name + " refuses the service's credentials" + since +
@@ -128,6 +136,9 @@ ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us) {
                    " given up after their retries; `dfm replay dead-letters` lists the ones not "
                    "re-driven yet.";
   if (!c.notice.empty()) card.detail += " " + c.notice;
+  if (c.concurrency_limit > 0 && !c.paused_since_us)
+    card.detail += " An operator limits it to " + Plural(static_cast<uint64_t>(c.concurrency_limit),
+                                                          "request", "requests") + " at once.";
   return card;
 }
 
@@ -136,11 +147,12 @@ StatusView BuildStatusView(const std::vector<ConnectorSnapshot>& connectors,
                            uint64_t attention_total, int64_t now_us) {
   StatusView v;
   v.now_us = now_us;
-  size_t troubled = 0;
+  size_t troubled = 0, paused = 0;
   for (const auto& c : connectors) {
     v.cards.push_back(DescribeConnector(c, now_us));
     const CardState s = v.cards.back().state;
     if (s == CardState::kDown || s == CardState::kAttention || s == CardState::kSlow) troubled++;
+    if (s == CardState::kPaused) paused++;
   }
   ServiceCard& e = v.engine;
   e.system = "engine";
@@ -172,11 +184,14 @@ StatusView BuildStatusView(const std::vector<ConnectorSnapshot>& connectors,
   if (e.state != CardState::kWorking) troubled++;
   v.attention = std::move(attention);
   v.attention_total = attention_total;
-  v.all_well = troubled == 0 && attention_total == 0;
-  if (troubled == 0) {
+  v.all_well = troubled == 0 && paused == 0 && attention_total == 0;
+  if (troubled == 0 && paused == 0) {
     v.summary = "All systems working";
+  } else if (troubled == 0) {
+    v.summary = "Sync paused by an operator: " + Plural(paused, "system waits", "systems wait");
   } else {
     v.summary = Plural(troubled, "system needs", "systems need") + " attention";
+    if (paused > 0) v.summary += "; " + Plural(paused, "system is", "systems are") + " paused by an operator";
   }
   if (attention_total > 0)
     v.summary += "; " + Plural(attention_total, "consent conflict waits", "consent conflicts wait") +

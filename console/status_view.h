@@ -33,10 +33,13 @@ struct ConnectorSnapshot {
   // batches (several facts), and the facts they carried.
   uint64_t webhooks = 0, webhooks_batched = 0, webhook_facts = 0;
   std::string notice;  // what its client says beyond health (duplicate HaloPSA Clients)
+  int64_t paused_since_us = 0;  // an operator paused its pushes (actors/sync_control.h); 0: not
+  int concurrency_limit = 0;    // an operator's limit on pushes at once; 0: none
 };
 
-enum class CardState { kWorking, kIdle, kSlow, kDown, kAttention };
-const char* CardStateName(CardState s);  // "working", "idle", "slow", "down", "attention"
+enum class CardState { kWorking, kIdle, kSlow, kDown, kAttention, kPaused };
+// "working", "idle", "slow", "down", "attention", "paused"
+const char* CardStateName(CardState s);
 
 struct ServiceCard {
   std::string tenant, system, name;

@@ -70,7 +70,7 @@ WebhookIngestor::WebhookIngestor(const Config& config)
       const Connector* c = FindConnector(system);
       if (!c || !c->webhook_source) continue;  // it sends no webhooks
       std::vector<SettingProblem> problems;
-      auto src = c->webhook_source(settings, &problems);
+      auto src = MakeWebhookSource(*c, settings, &problems);
       if (!src) continue;
       sources_[{tenant, system}] = std::move(src);
       if (!c->tenant_key.empty())

@@ -597,6 +597,7 @@ void HttpFront::Reload(const Config& config) {
 
 void HttpFront::SetEraseHandler(EraseHandler erase) { impl_->console->SetEraseHandler(std::move(erase)); }
 void HttpFront::SetBackupHandler(BackupHandler backup) { impl_->console->SetBackupHandler(std::move(backup)); }
+void HttpFront::SetSyncControl(SyncControlHooks hooks) { impl_->console->SetSyncControl(std::move(hooks)); }
 
 void HttpFront::SetReloadHandler(ReloadHandler reload) {
   impl_->console->SetReloadHandler(reload);

@@ -78,6 +78,8 @@ class HttpFront {
   // What POST /v1/admin/erase runs (docs/privacy.md). Call before Run().
   void SetEraseHandler(EraseHandler erase);
   void SetBackupHandler(BackupHandler backup);
+  // The admin API's sync pause and resume (console/console.h).
+  void SetSyncControl(SyncControlHooks hooks);
   // Puts `config`'s tenants and systems in place for the requests that
   // come next (their webhook sources, metrics routes, the API's tenants);
   // requests under way finish with what they had. The server settings

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "connectors/connector.h"
+#include "replay-tools/access_audit.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/consent_audit.h"
 #include "replay-tools/conflicts.h"
@@ -32,7 +33,7 @@ struct ReplayTools::Impl {
            *dead = nullptr, *proj_status = nullptr, *proj_rebuild = nullptr, *as_of = nullptr,
            *opt_outs = nullptr, *violations = nullptr, *verify = nullptr, *conflicts = nullptr,
            *settle = nullptr, *consent_conflicts = nullptr, *conversations = nullptr,
-           *webhook_counts = nullptr;
+           *webhook_counts = nullptr, *access = nullptr;
 
   // events
   std::string from, to, system, type, stream, contact, event_id;
@@ -46,7 +47,7 @@ struct ReplayTools::Impl {
   // projections
   std::string projection;
   // audit
-  std::string phone, email, format = "csv", now, against;
+  std::string phone, email, format = "csv", now, against, access_key;
   int threshold_days = 10;
   // conflicts
   bool open_only = false, dismiss = false;
@@ -272,7 +273,7 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.Common(m.conversations);
   m.conversations->add_option("--tenant", m.tenant, "one tenant");
   m.conversations->add_flag("--reveal", m.reveal, "show the people's numbers");
-  auto* audit = app->add_subcommand("audit", "Opt-out history, violations, hash chain (read-only)");
+  auto* audit = app->add_subcommand("audit", "Opt-out history, violations, access, hash chain (read-only)");
   audit->require_subcommand(1);
   m.opt_outs = audit->add_subcommand("opt-outs", "Every opt-out and opt-in, who was told and when");
   m.opt_outs->add_option("-c,--config", *config_path, "configuration file");
@@ -304,6 +305,10 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.webhook_counts->add_option("--tenant", m.tenant, "one tenant");
   m.webhook_counts->add_option("--since", m.since, "recorded at or after");
   m.webhook_counts->add_option("--until", m.until, "recorded before");
+  m.access = audit->add_subcommand("access", "Every call of the keyed and admin API: who, from where, what answer");
+  m.Common(m.access);
+  m.access->add_option("--since", m.since, "at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
+  m.access->add_option("--key", m.access_key, "one key id (none: calls without a valid credential)");
   m.verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
   m.Common(m.verify);
   m.verify->add_option("--against", m.against,
@@ -338,10 +343,16 @@ int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
              proj_rebuild->parsed() || as_of->parsed() || opt_outs->parsed() ||
              violations->parsed() || verify->parsed() || conflicts->parsed() ||
-             consent_conflicts->parsed() || conversations->parsed() || webhook_counts->parsed();
+             consent_conflicts->parsed() || conversations->parsed() || webhook_counts->parsed() ||
+             access->parsed();
   if (!any) return -1;
   LoadConfig();
   now_us = SystemClock::Instance()->NowMicros();
+  if (access->parsed()) {
+    int64_t since_us = 0;
+    if (!Time(since, "--since", &since_us)) return 2;
+    return RunAccessAudit(data_dir, since_us, access_key, json, std::cout, std::cerr);
+  }
   if (proj_rebuild->parsed())
     return RunProjectionsRebuild(data_dir, projection, json, std::cout, std::cerr, std::cerr);
 

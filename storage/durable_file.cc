@@ -4,14 +4,32 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+
+#include "storage/crc32c.h"
 
 namespace dfm {
 namespace {
 
 Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
 
+std::string CrcHex(std::string_view json) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", Crc32cExtend(0, json.data(), json.size()));
+  return buf;
+}
+
 }  // namespace
+
+std::string CrcLine(std::string_view json) { return CrcHex(json) + " " + std::string(json) + "\n"; }
+
+Status SplitCrcLine(const std::string& line, std::string_view* json) {
+  if (line.size() < 11 || line.back() != '\n' || line[8] != ' ') return Status::Corruption("not a whole line");
+  *json = std::string_view(line.data() + 9, line.size() - 10);
+  if (CrcHex(*json) != std::string_view(line.data(), 8)) return Status::Corruption("line checksum mismatch");
+  return Status::OK();
+}
 
 bool WriteAllTo(int fd, std::string_view data) {
   size_t done = 0;

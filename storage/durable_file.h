@@ -1,5 +1,6 @@
 // Small files written durably (the high-water mark, the erasure ledger,
-// backup manifests). Pure file I/O: no RocksDB inside.
+// backup manifests) and their checked lines. Pure file I/O: no RocksDB
+// inside.
 #pragma once
 
 #include <string>
@@ -20,5 +21,16 @@ Status SyncDirectory(const std::string& dir);
 // synced, renamed over `path`, then the directory synced. A crash leaves
 // the old file or the new one, never a mix.
 Status ReplaceFileDurably(const std::string& path, std::string_view text);
+
+// One checked line of a small append-only file (the erasure ledger, the
+// access log):
+//
+//   line := crc SP json LF
+//   crc  := 8HEXDIG          ; CRC-32C of `json`, lower case
+//
+// CrcLine makes it; SplitCrcLine gives the json of a whole line whose crc
+// matches, Corruption otherwise (a line cut short by a crash).
+std::string CrcLine(std::string_view json);
+Status SplitCrcLine(const std::string& line, std::string_view* json);
 
 }  // namespace dfm

@@ -13,7 +13,6 @@
 #include <sstream>
 #include <utility>
 
-#include "storage/crc32c.h"
 #include "storage/durable_file.h"
 #include "util/json.h"
 
@@ -23,12 +22,6 @@ namespace {
 constexpr char kHeader[] = "dfm-erasures 1\n";
 
 Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
-
-std::string CrcHex(std::string_view json) {
-  char buf[9];
-  std::snprintf(buf, sizeof buf, "%08x", Crc32cExtend(0, json.data(), json.size()));
-  return buf;
-}
 
 }  // namespace
 
@@ -43,14 +36,12 @@ std::string EncodeLedgerEntry(const LedgerEntry& e) {
                                .UInt("erased_seq", e.erased_seq)
                                .Raw("erasure", e.erasure)
                                .Finish();
-  return CrcHex(json) + " " + json + "\n";
+  return CrcLine(json);
 }
 
 Status DecodeLedgerEntry(const std::string& line, LedgerEntry* out) {
-  if (line.size() < 11 || line.back() != '\n' || line[8] != ' ')
-    return Status::Corruption("not a whole ledger line");
-  const std::string_view json(line.data() + 9, line.size() - 10);
-  if (CrcHex(json) != line.substr(0, 8)) return Status::Corruption("ledger line checksum mismatch");
+  std::string_view json;
+  if (Status s = SplitCrcLine(line, &json); !s.ok()) return Status::Corruption("ledger: " + s.message());
   simdjson::dom::parser parser;
   simdjson::dom::object o;
   std::string_view tenant, contact;

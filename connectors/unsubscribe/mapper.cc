@@ -11,7 +11,9 @@ Status MapUnsubscribeWebhook(const WebhookReceived& w, const MapperSettings& s,
   const std::string token = TokenInTarget(w.public_url);
   UnsubscribeLink link;
   Status st = ReadUnsubscribeToken(s.Get("secret", ""), token, &link);
-  if (!st.ok()) return Status::InvalidArgument("unsubscribe link unreadable with the current secret");
+  const std::string previous = s.Get(PreviousSecretKey("secret"), "");
+  if (!st.ok() && !previous.empty()) st = ReadUnsubscribeToken(previous, token, &link);  // minted before a rotation
+  if (!st.ok()) return Status::InvalidArgument("unsubscribe link unreadable with the current (or previous) secret");
   ContactFact f;
   f.system = "unsubscribe";
   f.fields[fields::kEmail] = link.address;

@@ -307,6 +307,48 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(alo["succeeded"], 2)
         self.assertEqual(alo["dead_lettered"], 0)
 
+    def operator(self, *args):
+        env = dfmtest.environ()
+        env.update(self.env)
+        return subprocess.run([DFM, *args, "-c", self.dfm.config_path], capture_output=True,
+                              text=True, env=env, timeout=60)
+
+    def test_paused_sync_records_webhooks_and_pushes_only_after_resume(self):
+        # docs/operations.md: "Stop all sync operations", then "resume with
+        # reduced concurrency"; the pause outlives a kill -9.
+        r = self.operator("sync", "pause", "--system", "aloware", "--reason", "vendor incident")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("paused: every tenant, system aloware", r.stdout)
+        phones = ["+1205555030%d" % i for i in range(3)]
+        for p in phones:
+            self.ghl_user_creates(p)  # answered 200: recorded while paused
+        wait_for("the pushes decided", lambda: len(self.events("push.requested")) >= 3)
+        page = dfmtest.request("127.0.0.1", self.dfm.port, "GET", "/docs/visual")[2].decode()
+        self.assertIn("Paused by an operator since", page)
+        time.sleep(2.0)
+        self.assertEqual([p for p in phones if by_phone(self.alo.contacts(), p, "phone_number")], [])
+        self.dfm.kill9()
+        self.dfm.start(env_extra=self.env)
+        time.sleep(2.0)
+        self.assertEqual([p for p in phones if by_phone(self.alo.contacts(), p, "phone_number")], [],
+                         "still paused after a restart")
+        r = self.operator("sync", "resume", "--concurrency", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("limited: every tenant, every system to at most 1 at once", r.stdout)
+        for p in phones:
+            wait_for("contact " + p, lambda p=p: by_phone(self.alo.contacts(), p, "phone_number"))
+        time.sleep(1.0)
+        for p in phones:
+            self.assertEqual(len(by_phone(self.alo.contacts(), p, "phone_number")), 1)
+        types = [e["type"] for e in self.events()]
+        self.assertEqual((types.count("sync.paused"), types.count("sync.resumed")), (1, 1))
+        r = self.operator("audit", "access", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        calls = [json.loads(line) for line in r.stdout.splitlines()]
+        routes = [(c["route"], c["credential"], c["status"]) for c in calls]
+        self.assertIn(("/v1/admin/sync/pause", "admin-token", 200), routes)
+        self.assertIn(("/v1/admin/sync/resume", "admin-token", 200), routes)
+
     def test_sandbox_down_and_dfm_killed_nothing_lost_nothing_doubled(self):
         self.alo.stop()
         phones = ["+1205555020%d" % i for i in range(5)]

@@ -4,10 +4,15 @@
 // HTTP (the integration tests drive it over HTTP, in Chromium).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <future>
+#include <iterator>
 
 #include "console/api_keys.h"
 #include "console/console.h"
+#include "storage/access_log.h"
+#include "sync/sync_control.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "storage/memory_event_log.h"
@@ -284,6 +289,111 @@ TEST_F(ConsoleTest, AnonymousSearchCanBeTurnedOff) {
   EXPECT_EQ(search.status, 200);
   EXPECT_EQ(search.body.find("contact:c1"), std::string::npos);
   EXPECT_NE(search.body.find("Sign in with a viewer key to search"), std::string::npos);
+}
+
+// Issue 47: every call of the keyed and admin API is in the access log
+// with who asked, from where and the answer; the route's pattern, never
+// the path, query, body or a secret.
+TEST_F(ConsoleTest, EveryKeyedAndAdminCallIsInTheAccessLog) {
+  Start();
+  const std::string viewer = MakeKey("viewer", "*");
+  EXPECT_EQ(Call("GET", "/v1/contacts/trace?ref=%2B12055550142", viewer).status / 100, 4);
+  EXPECT_EQ(Call("GET", "/v1/events", "dfm_00000000000000aa_" + std::string(64, '0')).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/openapi.json").status, 200);  // public: not the keyed API
+  std::vector<AccessRecord> all;
+  uint64_t damaged = 0;
+  ASSERT_TRUE(ReadAccessLog(dir_.path(), [&all](const AccessRecord& r) {
+    all.push_back(r);
+    return true;
+  }, &damaged).ok());
+  EXPECT_EQ(damaged, 0u);
+  ASSERT_EQ(all.size(), 3u) << "the key made, the trace, the refused call";
+  EXPECT_EQ(all[0].credential, "admin-token");
+  EXPECT_EQ(all[0].route, "/v1/admin/keys");
+  EXPECT_EQ(all[0].status, 201);
+  EXPECT_EQ(all[1].credential.rfind("key:", 0), 0u);
+  EXPECT_EQ(all[1].key_name, "test viewer");
+  EXPECT_EQ(all[1].role, "viewer");
+  EXPECT_EQ(all[1].route, "/v1/contacts/trace");
+  EXPECT_EQ(all[1].client, "127.0.0.1");
+  EXPECT_EQ(all[2].credential, "none");
+  EXPECT_EQ(all[2].key_id, "00000000000000aa") << "the id a refused token named";
+  EXPECT_EQ(all[2].status, 401);
+  std::ifstream in(dir_.path() + "/access.log");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.rfind("dfm-access 1\n", 0), 0u);
+  EXPECT_EQ(text.find("12055550142"), std::string::npos) << "no personal data";
+  EXPECT_EQ(text.find(viewer.substr(22)), std::string::npos) << "no secret";
+  EXPECT_EQ(text.find("admin-secret"), std::string::npos);
+}
+
+TEST(AccessLogTest, RotatesAndReadsOldestFirstSkippingADamagedLine) {
+  testing::TempDir dir;
+  {
+    AccessLog log(dir.path(), /*max_bytes=*/600, /*keep=*/2);
+    for (int i = 0; i < 12; ++i) {
+      AccessRecord r;
+      r.at_us = 1000 + i;
+      r.method = "GET";
+      r.route = "/v1/events";
+      r.status = 200;
+      ASSERT_TRUE(log.Record(r).ok());
+    }
+  }
+  std::ofstream(dir.path() + "/access.log", std::ios::app) << "0000 cut short";
+  std::vector<int64_t> seen;
+  uint64_t damaged = 0;
+  ASSERT_TRUE(ReadAccessLog(dir.path(), [&seen](const AccessRecord& r) {
+    seen.push_back(r.at_us);
+    return true;
+  }, &damaged).ok());
+  EXPECT_EQ(damaged, 1u);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_LT(seen.size(), 12u) << "the oldest file beyond `keep` is gone";
+  EXPECT_EQ(seen.back(), 1011);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.back() - seen.front() + 1, static_cast<int64_t>(seen.size())) << "no gap";
+}
+
+// The admin API's pause and resume: recorded (event and admin.action),
+// applied once durable, the connectors woken; a key of one tenant acts on
+// its own tenant only; bodies and names checked.
+TEST_F(ConsoleTest, SyncPauseAndResumeAreRecordedAndScoped) {
+  Start();
+  auto control = std::make_shared<SyncControl>();
+  int woken = 0;
+  console_->SetSyncControl({control, [&woken] { ++woken; }});
+  ApiResponse a = Call("POST", "/v1/admin/sync/pause", "admin-secret",
+                       R"({"system":"verity","reason":"vendor incident"})", true);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("\"paused\":true"), std::string::npos) << a.body;
+  EXPECT_TRUE(control->PausedBy("acme", "verity"));
+  EXPECT_FALSE(control->PausedBy("acme", "ghl"));
+  EXPECT_EQ(woken, 1);
+  std::vector<Event> events;
+  ASSERT_TRUE(log_.Read(1, 100, &events).ok());
+  bool paused = false, action = false;
+  for (const auto& e : events) {
+    paused |= e.type == kSyncPaused && e.stream == kSyncControlStream;
+    action |= e.type == "admin.action" && e.payload.find("sync.pause") != std::string::npos;
+  }
+  EXPECT_TRUE(paused && action);
+  EXPECT_EQ(Call("POST", "/v1/admin/sync/pause", "admin-secret", R"({"system":"nope"})", true).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/admin/sync/pause", "admin-secret", R"({"tenant":"nope"})", true).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/admin/sync/resume", "admin-secret", R"({"concurrency":0})", true).status, 400);
+  const std::string viewer = MakeKey("viewer", "acme"), op = MakeKey("operator", "acme");
+  EXPECT_EQ(Call("POST", "/v1/admin/sync/pause", viewer, "", true).status, 403) << "operators pause";
+  EXPECT_EQ(Call("POST", "/v1/admin/sync/pause", op, R"({"tenant":"default"})", true).status, 403);
+  ApiResponse mine = Call("POST", "/v1/admin/sync/resume", op, R"({"concurrency":2})", true);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_TRUE(control->PausedBy("acme", "verity")) << "a pause of every tenant is not one tenant's to lift";
+  EXPECT_EQ(control->Limit("acme", "ghl"), 2);
+  ASSERT_EQ(Call("POST", "/v1/admin/sync/resume", "admin-secret", R"({"system":"verity"})", true).status, 200);
+  EXPECT_FALSE(control->PausedBy("acme", "verity"));
+  EXPECT_EQ(control->Limit("default", "ghl"), 0) << "another tenant's connectors are not limited";
+  ApiResponse state = Call("GET", "/v1/admin/sync", op, "", true);
+  EXPECT_EQ(state.status, 200);
+  EXPECT_NE(state.body.find("\"concurrency\":2"), std::string::npos) << state.body;
 }
 
 }  // namespace

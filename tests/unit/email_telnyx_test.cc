@@ -215,6 +215,40 @@ TEST(UnsubscribeMapper, IsThePersonsOptOutOfEmail) {
   SystemSettings rotated = {{"secret", "rotated-" + kSecret}};
   ms.system = &rotated;
   EXPECT_EQ(MapUnsubscribeWebhook(w, ms, &facts).code(), Status::Code::kInvalidArgument);
+  rotated["secret_previous"] = kSecret;  // the rotation's overlap (docs/operations.md)
+  facts.clear();
+  ASSERT_TRUE(MapUnsubscribeWebhook(w, ms, &facts).ok()) << "a link minted before the rotation";
+  EXPECT_EQ(facts.at(0).fields.at(fields::kEmail), "ada@example.com");
+}
+
+// Issue 47: the unsubscribe secret rotated with the old one kept as
+// secret_previous: links minted before are honoured (page and one-click
+// POST) until they expire; without it they are not.
+TEST(UnsubscribeEndpoint, OldLinksAreHonouredThroughARotationUntilTheyExpire) {
+  const Connector* c = FindConnector("unsubscribe");
+  ASSERT_NE(c, nullptr);
+  const std::string old_link = Mint("ada@example.com");
+  SystemSettings s = {{"secret", "rotated-" + kSecret}, {"secret_previous", kSecret}, {"link_days", "30"}};
+  std::vector<SettingProblem> problems;
+  auto src = MakeWebhookSource(*c, s, &problems);
+  ASSERT_TRUE(src) << (problems.empty() ? "" : problems[0].message);
+  Request post("List-Unsubscribe=One-Click", "/webhooks/unsubscribe?u=" + old_link,
+               "application/x-www-form-urlencoded");
+  std::string scheme;
+  ASSERT_TRUE(src->Verify(post.in, &scheme).ok());
+  EXPECT_EQ(scheme, "unsubscribe-token+previous-secret");
+  Request page("", "/webhooks/unsubscribe?u=" + old_link);
+  EXPECT_EQ(src->Handshake(page.in)->status, 200);
+  Request late = post;
+  late.in.headers = &late.headers;
+  late.in.now_us = (1763800000LL + 31 * 86400) * 1000000;
+  EXPECT_FALSE(src->Verify(late.in, &scheme).ok()) << "expired under either secret";
+  Request forged("List-Unsubscribe=One-Click", "/webhooks/unsubscribe?u=" + Mint("ada@example.com", "x", "another-secret-0123456789abcdefghijkl"),
+                 "application/x-www-form-urlencoded");
+  EXPECT_FALSE(src->Verify(forged.in, &scheme).ok());
+  s.erase("secret_previous");  // the overlap ends
+  auto after = MakeWebhookSource(*c, s, &problems);
+  EXPECT_FALSE(after->Verify(post.in, &scheme).ok());
 }
 
 // ---- Telnyx ------------------------------------------------------------------

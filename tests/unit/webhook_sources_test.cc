@@ -196,6 +196,37 @@ TEST(Verity, HexHmacOfRawBody) {
   EXPECT_NE(src->Verify(r.Get(), &scheme).message().find("does not match"), std::string::npos);
 }
 
+// Issue 47: a webhook secret rotated with the old one kept as
+// webhook_secret_previous: the vendor's webhooks signed with either are
+// taken (the current tried first), a third is not; the overlap ends when
+// the previous one is removed.
+TEST(Verity, BothSecretsAreTakenDuringARotation) {
+  const Connector* c = FindConnector("verity");
+  SystemSettings s;
+  for (const auto& spec : c->settings) s.emplace(spec.key, spec.default_value);
+  ASSERT_TRUE(s.count("webhook_secret_previous")) << "the registry adds the setting";
+  s["webhook_secret"] = "new-secret";
+  s["webhook_secret_previous"] = "old-secret";
+  std::vector<SettingProblem> problems;
+  auto src = MakeWebhookSource(*c, s, &problems);
+  ASSERT_TRUE(src);
+  Req r;
+  r.body = Fixture("verity/message.received.json");
+  std::string scheme;
+  r.headers["x-texting-signature"] = HexEncode(Hmac(HmacKey::Digest::kSha256, "new-secret", r.body));
+  ASSERT_TRUE(src->Verify(r.Get(), &scheme).ok());
+  EXPECT_EQ(scheme.find("previous"), std::string::npos);
+  r.headers["x-texting-signature"] = HexEncode(Hmac(HmacKey::Digest::kSha256, "old-secret", r.body));
+  ASSERT_TRUE(src->Verify(r.Get(), &scheme).ok());
+  EXPECT_NE(scheme.find("previous-secret"), std::string::npos) << scheme;
+  r.headers["x-texting-signature"] = HexEncode(Hmac(HmacKey::Digest::kSha256, "other", r.body));
+  Status refused = src->Verify(r.Get(), &scheme);
+  EXPECT_NE(refused.message().find("does not match"), std::string::npos) << "the current secret's answer";
+  s["webhook_secret_previous"] = "";
+  r.headers["x-texting-signature"] = HexEncode(Hmac(HmacKey::Digest::kSha256, "old-secret", r.body));
+  EXPECT_FALSE(MakeWebhookSource(*c, s, &problems)->Verify(r.Get(), &scheme).ok());
+}
+
 TEST(Verity, ProviderEventIdSeparatesEventsOfOneMessage) {
   auto src = Make("verity", {{"webhook_secret", "s"}});
   Req stop, optout;

@@ -1,0 +1,145 @@
+// An operator's pause and resume (sync/sync_control.h, issue 47): the fold
+// of sync.paused / sync.resumed, the request bodies, a connector that holds
+// its pushes while paused and sends them in order on resume, at most the
+// concurrency a resume gives, and the status page's words.
+#include <gtest/gtest.h>
+
+#include "console/status_view.h"
+#include "sync/sync_control.h"
+#include "tests/support/actor_fixture.h"
+
+namespace dfm {
+namespace {
+
+Event AsEvent(const EventDraft& d, uint64_t seq) {
+  Event e;
+  e.tenant = d.tenant;
+  e.stream = d.stream;
+  e.type = d.type;
+  e.payload = d.payload;
+  e.seq = seq;
+  e.recorded_at_us = 1;
+  return e;
+}
+
+SyncControlRequest Scope(std::string tenant, std::string system, int concurrency = 0) {
+  SyncControlRequest r;
+  r.scope.tenant = std::move(tenant);
+  r.scope.system = std::move(system);
+  r.concurrency = concurrency;
+  return r;
+}
+
+TEST(SyncControlTest, BodiesAreCheckedAndAnEmptyOneMeansEverything) {
+  SyncControlRequest r;
+  ASSERT_TRUE(DecodeSyncControlRequest("", false, &r).ok());
+  EXPECT_EQ(r.scope.tenant, "*");
+  EXPECT_EQ(r.scope.system, "*");
+  ASSERT_TRUE(DecodeSyncControlRequest(R"({"tenant":"acme","system":"ghl","reason":"vendor bug"})", false, &r).ok());
+  EXPECT_EQ(r.scope.tenant, "acme");
+  EXPECT_EQ(r.reason, "vendor bug");
+  ASSERT_TRUE(DecodeSyncControlRequest(R"({"concurrency":2})", true, &r).ok());
+  EXPECT_EQ(r.concurrency, 2);
+  EXPECT_FALSE(DecodeSyncControlRequest(R"({"concurrency":2})", false, &r).ok()) << "a pause takes none";
+  EXPECT_FALSE(DecodeSyncControlRequest(R"({"concurrency":0})", true, &r).ok());
+  EXPECT_FALSE(DecodeSyncControlRequest(R"({"concurrency":1001})", true, &r).ok());
+  EXPECT_FALSE(DecodeSyncControlRequest(R"({"tenant":7})", false, &r).ok());
+  EXPECT_FALSE(DecodeSyncControlRequest(R"({"tenant":)", false, &r).ok());
+  EXPECT_FALSE(DecodeSyncControlRequest(R"({"reason":")" + std::string(201, 'x') + "\"}", false, &r).ok());
+}
+
+TEST(SyncControlTest, AResumeLiftsThePausesInsideItsScopeOnly) {
+  SyncControl c;
+  c.Apply(AsEvent(SyncPausedDraft(Scope("*", "*"), "key:a", "r1", 100), 1));
+  c.Apply(AsEvent(SyncPausedDraft(Scope("acme", "ghl"), "key:a", "r2", 200), 2));
+  ASSERT_TRUE(c.PausedBy("acme", "ghl"));
+  EXPECT_EQ(c.PausedBy("acme", "ghl")->since_us, 100) << "the oldest pause covering it";
+  c.Apply(AsEvent(SyncResumedDraft(Scope("acme", "*"), "key:a", "r3", 300), 3));
+  EXPECT_TRUE(c.PausedBy("acme", "ghl")) << "the pause of every tenant is not inside tenant acme";
+  EXPECT_EQ(c.Pauses().size(), 1u);
+  c.Apply(AsEvent(SyncResumedDraft(Scope("*", "*", 2), "key:a", "r4", 400), 4));
+  EXPECT_FALSE(c.PausedBy("acme", "ghl"));
+  EXPECT_EQ(c.Limit("acme", "ghl"), 2);
+  EXPECT_EQ(c.Limit("other", "aloware"), 2);
+  c.Apply(AsEvent(SyncResumedDraft(Scope("*", "*"), "key:a", "r5", 500), 5));
+  EXPECT_EQ(c.Limit("acme", "ghl"), 0) << "a resume without a concurrency lifts the limit";
+}
+
+TEST(SyncControlTest, APauseKeepsItsFirstTimeAndTheFoldFollowsTheLog) {
+  std::vector<Event> events = {
+      AsEvent(SyncResumedDraft(Scope("acme", "ghl"), "cli", "b", 300), 7),
+      AsEvent(SyncPausedDraft(Scope("acme", "ghl"), "cli", "a", 100), 3),
+      AsEvent(SyncPausedDraft(Scope("acme", "ghl"), "cli", "c", 900), 9),
+      AsEvent(SyncPausedDraft(Scope("acme", "ghl"), "cli", "d", 950), 10),
+  };
+  SyncControl c;
+  c.Fold(events);
+  ASSERT_TRUE(c.PausedBy("acme", "ghl"));
+  EXPECT_EQ(c.PausedBy("acme", "ghl")->since_us, 900) << "folded by sequence, not by arrival";
+  EXPECT_NE(c.Json().find("\"paused\":true"), std::string::npos);
+  SyncControl again;
+  again.Fold(events);
+  EXPECT_EQ(again.Json(), c.Json()) << "a rebuild gives the same state";
+}
+
+TEST(SyncControlTest, EveryTenantsEventsGoOnTheDefaultStream) {
+  EventDraft d = SyncPausedDraft(Scope("*", "ghl"), "cli", "x", 1);
+  EXPECT_EQ(d.tenant, "default");
+  EXPECT_EQ(d.stream, kSyncControlStream);
+  EXPECT_EQ(SyncPausedDraft(Scope("acme", "*"), "cli", "x", 1).tenant, "acme");
+}
+
+TEST(SyncControlTest, TheStatusPageSaysPausedByAnOperatorSince) {
+  ConnectorSnapshot c;
+  c.tenant = "default";
+  c.system = "ghl";
+  c.name = "GoHighLevel";
+  c.held = 3;
+  const int64_t now = 1'764'000'000'000'000;
+  c.paused_since_us = now - 5 * 60'000'000LL;
+  ServiceCard card = DescribeConnector(c, now);
+  EXPECT_EQ(card.state, CardState::kPaused);
+  EXPECT_EQ(card.headline.rfind("Paused by an operator since ", 0), 0u) << card.headline;
+  EXPECT_NE(card.headline.find("5 minutes ago"), std::string::npos) << card.headline;
+  EXPECT_NE(card.detail.find("webhooks are still taken and recorded"), std::string::npos);
+  EXPECT_NE(card.detail.find("3 changes wait"), std::string::npos);
+  StatusView v = BuildStatusView({c}, EngineSnapshot{}, {}, 0, now);
+  EXPECT_FALSE(v.all_well);
+  EXPECT_EQ(v.summary, "Sync paused by an operator: 1 system waits");
+  c.paused_since_us = 0;
+  c.concurrency_limit = 2;
+  EXPECT_NE(DescribeConnector(c, now).detail.find("limits it to 2 requests at once"), std::string::npos);
+}
+
+class PausedConnector : public testing::ActorTest {};
+
+// Paused, a connector sends nothing and holds what comes; resumed with a
+// concurrency of 1, it sends the held pushes in order, one at a time.
+TEST_F(PausedConnector, HoldsItsPushesUntilResumedThenSendsThemAtTheGivenConcurrency) {
+  auto control = std::make_shared<SyncControl>();
+  env_->control = control;
+  control->Apply(AsEvent(SyncPausedDraft(Scope("default", "aloware"), "cli", "p", 1), 1));
+  auto client = std::make_shared<testing::ScriptedClient>();
+  ConnectorSettings s = Settings(client);
+  s.concurrency = 4;
+  auto aloware = Connector(s);
+  for (int i = 0; i < 3; ++i) caf::anon_send(aloware, Order("p" + std::to_string(i), "c" + std::to_string(i)));
+  sched_->run();
+  Advance(60'000'000);
+  EXPECT_TRUE(client->pushes.empty()) << "nothing goes while paused";
+
+  control->Apply(AsEvent(SyncResumedDraft(Scope("*", "*", 1), "cli", "r", 2), 2));
+  caf::anon_send(aloware, wake_atom::value);  // what SyncEngine::WakeConnectors sends
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u) << "a concurrency of 1";
+  EXPECT_EQ(client->pushes[0].req.push_id, "p0");
+  PushResult ok;
+  ok.http_status = 200;
+  client->pushes[0].done(ok);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(client->pushes[1].req.push_id, "p1") << "in the order they came";
+}
+
+}  // namespace
+}  // namespace dfm
