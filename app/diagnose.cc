@@ -239,7 +239,7 @@ int RunDiagnose(const std::string& config_path, bool json, std::ostream& out) {
         } else {
           for (const auto& p : wp)
             lines.push_back(Line(who + " webhooks", State::kFail, p.key + ": " + p.message,
-                                 "set " + system + "." + p.key + " (README, configuration reference)"));
+                                 "set " + system + "." + p.key + " (docs/configuration.md)"));
         }
       }
       if (!c->probe) continue;

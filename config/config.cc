@@ -78,7 +78,7 @@ struct GlobalKey {
   const char* key;
   const char* default_value;
 };
-// Keys outside any tenant; the README's configuration reference explains each.
+// Keys outside any tenant; docs/configuration.md explains each.
 const GlobalKey kGlobalKeys[] = {
     {"server.listen", "127.0.0.1:8080"},
     {"server.admin_listen", "127.0.0.1:8081"},

@@ -1,6 +1,6 @@
 // Configuration: a TOML file whose every key can be overridden by an
 // environment variable (the way secrets are given). Reference: the
-// README's "Configuration reference".
+// docs/configuration.md.
 //
 // Keys are dotted paths. Systems of the default tenant sit at the top level
 // ("verity.webhook_secret"); those of a named tenant under
@@ -51,7 +51,7 @@ struct ServerSettings {
   std::vector<std::string> trusted_proxies;
 };
 
-// [sync]: contact sync between the systems (README, configuration reference).
+// [sync]: contact sync between the systems (docs/configuration.md).
 struct SyncSettings {
   bool enabled = true;
   std::string default_region = "US";  // for phones written without a country code
