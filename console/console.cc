@@ -137,6 +137,16 @@ Status Console::Start() {
   return Status::OK();
 }
 
+AccessRecord Console::Impl::AccessOf(const ApiRequest& r, const std::string& route) const {
+  AccessRecord a;
+  a.at_us = clock->NowMicros();
+  a.client = r.client.empty() ? r.peer : r.client;
+  a.method = r.method;
+  a.route = route;
+  a.request_id = r.request_id;
+  return a;
+}
+
 void Console::Impl::RecordAccess(const AccessRecord& r) {
   if (!access) return;
   Status s = access->Record(r);
@@ -287,12 +297,7 @@ void Console::Handle(ApiRequest r, Responder respond) {
 
   // Every call from here on is the keyed or admin API's: recorded once
   // answered (storage/access_log.h), whoever asked.
-  auto record = std::make_shared<AccessRecord>();
-  record->at_us = m.clock->NowMicros();
-  record->client = r.client.empty() ? r.peer : r.client;
-  record->method = r.method;
-  record->route = rpath;
-  record->request_id = r.request_id;
+  auto record = std::make_shared<AccessRecord>(m.AccessOf(r, rpath));
   answer = [&m, record, answer = std::move(answer)](ApiResponse a) {
     record->status = a.status;
     m.RecordAccess(*record);

@@ -71,6 +71,8 @@ struct Console::Impl {
   std::atomic<uint64_t> access_failures{0};
   // Appends to `access`; a failure is logged and counted, the call answered.
   void RecordAccess(const AccessRecord& r);
+  // The record of `r` to route `route`, before who asked is known.
+  AccessRecord AccessOf(const ApiRequest& r, const std::string& route) const;
 
   // Routing and who is asking (console.cc).
   std::optional<Principal> Authenticate(const ApiRequest& r) const;

@@ -205,12 +205,25 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
 
 void Console::Impl::SignIn(const ApiRequest& r, Responder respond) {
   const Params form = ParseForm(r.body).value_or(Params{});
-  auto key = keys.Authenticate(TrimSpace(Param(form, "key")));
+  const std::string token(TrimSpace(Param(form, "key")));
+  auto key = keys.Authenticate(token);
+  // A sign-in uses a key: in the access log like the API's calls.
+  AccessRecord record = AccessOf(r, "/docs/visual/sign-in");
+  record.status = 303;
   if (!key) {
     counters->auth_failures.fetch_add(1);
+    std::string secret;
+    SplitApiKey(token, &record.key_id, &secret);  // the id a refused token names, if any
+    RecordAccess(record);
     respond(SeeOther(std::string("../") + kPageRelative + "?signin=failed"));
     return;
   }
+  record.credential = "key:" + key->id;
+  record.key_id = key->id;
+  record.key_name = key->name;
+  record.role = std::string(ApiRoleName(key->role));
+  record.tenant = key->tenant;
+  RecordAccess(record);
   const int64_t expires =
       clock->NowMicros() / 1000000 + static_cast<int64_t>(config.api().session_hours) * 3600;
   ApiResponse a = SeeOther(std::string("../") + kPageRelative + "?signin=ok");

@@ -300,6 +300,7 @@ TEST_F(ConsoleTest, EveryKeyedAndAdminCallIsInTheAccessLog) {
   EXPECT_EQ(Call("GET", "/v1/contacts/trace?ref=%2B12055550142", viewer).status / 100, 4);
   EXPECT_EQ(Call("GET", "/v1/events", "dfm_00000000000000aa_" + std::string(64, '0')).status, 401);
   EXPECT_EQ(Call("GET", "/v1/openapi.json").status, 200);  // public: not the keyed API
+  EXPECT_EQ(Call("POST", "/docs/visual/sign-in", "", "key=" + viewer).status, 303);  // a key used
   std::vector<AccessRecord> all;
   uint64_t damaged = 0;
   ASSERT_TRUE(ReadAccessLog(dir_.path(), [&all](const AccessRecord& r) {
@@ -307,7 +308,10 @@ TEST_F(ConsoleTest, EveryKeyedAndAdminCallIsInTheAccessLog) {
     return true;
   }, &damaged).ok());
   EXPECT_EQ(damaged, 0u);
-  ASSERT_EQ(all.size(), 3u) << "the key made, the trace, the refused call";
+  ASSERT_EQ(all.size(), 4u) << "the key made, the trace, the refused call, the sign-in";
+  EXPECT_EQ(all[3].route, "/docs/visual/sign-in");
+  EXPECT_EQ(all[3].key_name, "test viewer");
+  EXPECT_EQ(all[3].credential, all[1].credential);
   EXPECT_EQ(all[0].credential, "admin-token");
   EXPECT_EQ(all[0].route, "/v1/admin/keys");
   EXPECT_EQ(all[0].status, 201);
