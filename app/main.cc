@@ -15,6 +15,7 @@
 #include "app/backfill_command.h"
 #include "app/backup_command.h"
 #include "app/cluster_command.h"
+#include "app/config_init.h"
 #include "app/diagnose.h"
 #include "app/erase.h"
 #include "app/erase_command.h"
@@ -411,7 +412,7 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Run the service");
   serve->add_option("-c,--config", config_path, "TOML configuration file (or $DFM_CONFIG)");
 
-  auto* config_cmd = app.add_subcommand("config", "Check or show a configuration");
+  auto* config_cmd = app.add_subcommand("config", "Check, show or start a configuration");
   config_cmd->require_subcommand(1);
   std::string check_path;
   auto* check = config_cmd->add_subcommand(
@@ -420,6 +421,11 @@ int main(int argc, char** argv) {
   std::string show_path;
   auto* show = config_cmd->add_subcommand("show", "Print every key's resolved value (secrets hidden)");
   show->add_option("file", show_path, "TOML configuration file");
+  std::string init_out;
+  bool init_force = false;
+  auto* init = config_cmd->add_subcommand("init", "Write a production configuration and its secrets file");
+  init->add_option("--out", init_out, "the configuration file (FILE.env gets the secrets)")->required();
+  init->add_flag("--force", init_force, "write over the files when they are there");
 
   auto* log_cmd = app.add_subcommand("log", "Verify or read the event log (safe while the service runs), or recover it");
   log_cmd->require_subcommand(1);
@@ -552,6 +558,16 @@ int main(int argc, char** argv) {
     PrintProblems(problems, std::cout);
     if (problems.empty()) std::cout << check_path << ": OK\n";
     return problems.empty() ? 0 : 1;
+  }
+  if (init->parsed()) {
+    std::string said;
+    dfm::Status is = dfm::WriteProductionConfig(init_out, init_force, &said);
+    if (!is.ok()) {
+      std::cerr << "dfm config init: " << is.ToString() << "\n";
+      return 2;
+    }
+    std::cout << said;
+    return 0;
   }
   if (show->parsed()) {
     std::vector<dfm::ConfigProblem> problems;

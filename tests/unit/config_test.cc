@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "app/config_init.h"
 #include "config/config.h"
 #include "connectors/common/mapper.h"
 #include "sync/contact_model.h"
@@ -397,6 +399,48 @@ TEST(Config, SyntaxErrorNamesTheLine) {
   Config::Load(p, {}, &problems);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].message.find("line 1"), std::string::npos);
+}
+
+// Issue 47: `dfm config init --out FILE` writes the package's template
+// (byte for byte) and FILE.env, 0600, with a fresh unsubscribe secret and
+// a placeholder per vendor secret; the pair loads without an error, and a
+// second run does not write over them without --force.
+TEST(ConfigInit, WritesTheTemplateAndFreshSecretsThatLoad) {
+  testing::TempDir d;
+  const std::string out = d.path() + "/dfm.toml";
+  std::string said;
+  ASSERT_TRUE(WriteProductionConfig(out, false, &said).ok());
+  std::ifstream packaged(std::string(DFM_SOURCE_DIR) + "/packaging/dfm.toml");
+  std::string want((std::istreambuf_iterator<char>(packaged)), std::istreambuf_iterator<char>());
+  std::ifstream written(out);
+  std::string got((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, want) << "the template is the package's";
+  struct stat st {};
+  ASSERT_EQ(::stat((out + ".env").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream envf(out + ".env");
+  Config::Env env;
+  std::string line, secret;
+  bool placeholders = false;
+  while (std::getline(envf, line)) {
+    placeholders |= line.rfind("# DFM_GHL_ACCESS_TOKEN=", 0) == 0;
+    if (line.empty() || line[0] == '#') continue;
+    const size_t eq = line.find('=');
+    env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  EXPECT_TRUE(placeholders) << "a vendor's secret named, to fill in";
+  ASSERT_EQ(env.count("DFM_UNSUBSCRIBE_SECRET"), 1u);
+  EXPECT_EQ(env["DFM_UNSUBSCRIBE_SECRET"].size(), 64u);
+  std::string again;
+  testing::TempDir d2;
+  ASSERT_TRUE(WriteProductionConfig(d2.path() + "/dfm.toml", false, &again).ok());
+  EXPECT_EQ(ProductionSecrets().find(env["DFM_UNSUBSCRIBE_SECRET"]), std::string::npos) << "fresh each time";
+  env["DFM_STORAGE_DATA_DIR"] = d.path() + "/data";  // the template's /var/lib/dfm is the unit's
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load(out, env, &problems);
+  for (const auto& p : problems) EXPECT_FALSE(p.error) << p.key << ": " << p.message;
+  EXPECT_EQ(WriteProductionConfig(out, false, &said).code(), Status::Code::kAlreadyExists);
+  EXPECT_TRUE(WriteProductionConfig(out, true, &said).ok());
 }
 
 }  // namespace

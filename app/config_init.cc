@@ -1,0 +1,66 @@
+#include "app/config_init.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "config/config.h"
+#include "connectors/connector.h"
+#include "storage/durable_file.h"
+#include "util/crypto.h"
+
+namespace dfm {
+namespace {
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  RandomBytes(reinterpret_cast<uint8_t*>(raw.data()), raw.size());
+  return HexEncode(raw);
+}
+
+// The variables the service makes its own values for: not a vendor's.
+const std::set<std::string>& OwnSecrets() {
+  static const std::set<std::string> kOwn = {"unsubscribe.secret"};
+  return kOwn;
+}
+
+}  // namespace
+
+std::string ProductionSecrets() {
+  std::string out =
+      "# DF-Middleware's secrets (docs/deploy.md), read by the unit as its\n"
+      "# EnvironmentFile. Keep this file 0600, owned by root. Every line is a\n"
+      "# DFM_* variable of the configuration key it names (`dfm config show`).\n\n"
+      "# Made here, fresh: the service's own.\n";
+  for (const auto& key : OwnSecrets()) out += Config::EnvName(key) + "=" + RandomHex(32) + "\n";
+  out += "\n# The vendors': uncomment those you use, with the value the vendor gave.\n";
+  for (const Connector* c : Connectors()) {
+    std::string lines;
+    for (const auto& s : c->settings) {
+      const std::string key = c->system + "." + s.key;
+      const bool previous = s.key.size() > 9 && s.key.compare(s.key.size() - 9, 9, "_previous") == 0;
+      if (!s.secret || OwnSecrets().count(key) || previous) continue;
+      lines += "# " + Config::EnvName(key) + "=\n";
+    }
+    if (!lines.empty()) out += "# " + c->name + "\n" + lines;
+  }
+  return out;
+}
+
+Status WriteProductionConfig(const std::string& out, bool force, std::string* said) {
+  const std::string env = out + ".env";
+  if (!force && (::access(out.c_str(), F_OK) == 0 || ::access(env.c_str(), F_OK) == 0))
+    return Status::AlreadyExists(out + " or " + env + " is there already (--force writes over them)");
+  Status s = ReplaceFileDurably(env, ProductionSecrets());
+  if (s.ok()) s = ReplaceFileDurably(out, ProductionTemplate());
+  if (!s.ok()) return s;
+  if (::chmod(out.c_str(), 0644) != 0) return Status::IOError("cannot make " + out + " readable");
+  *said = "wrote " + out + " (no secret in it) and " + env +
+          " (mode 0600: a fresh unsubscribe secret, the vendors' variables to fill in).\n"
+          "Next: set server.public_base_url and your vendors' sections in " + out +
+          ", the vendors' secrets in " + env + ", then `dfm config check " + out + "`.\n";
+  return Status::OK();
+}
+
+}  // namespace dfm
