@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "connectors/connector.h"
 #include "storage/durable_file.h"
 #include "util/crypto.h"
@@ -34,16 +37,10 @@ std::string ProductionSecrets() {
       "# DFM_* variable of the configuration key it names (`dfm config show`).\n\n"
       "# Made here, fresh: the service's own.\n";
   for (const auto& key : OwnSecrets()) out += Config::EnvName(key) + "=" + RandomHex(32) + "\n";
-  out += "\n# The vendors': uncomment those you use, with the value the vendor gave.\n";
-  for (const Connector* c : Connectors()) {
-    std::string lines;
-    for (const auto& s : c->settings) {
-      const std::string key = c->system + "." + s.key;
-      const bool previous = s.key.size() > 9 && s.key.compare(s.key.size() - 9, 9, "_previous") == 0;
-      if (!s.secret || OwnSecrets().count(key) || previous) continue;
-      lines += "# " + Config::EnvName(key) + "=\n";
-    }
-    if (!lines.empty()) out += "# " + c->name + "\n" + lines;
+  out += "\n# The others': uncomment those you use, with the value given to you.\n";
+  for (const auto& k : AllKeys({"default"})) {
+    const bool previous = k.key.size() > 9 && k.key.compare(k.key.size() - 9, 9, "_previous") == 0;
+    if (k.secret && !OwnSecrets().count(k.key) && !previous) out += "# " + Config::EnvName(k.key) + "=\n";
   }
   return out;
 }
@@ -61,6 +58,31 @@ Status WriteProductionConfig(const std::string& out, bool force, std::string* sa
           "Next: set server.public_base_url and your vendors' sections in " + out +
           ", the vendors' secrets in " + env + ", then `dfm config check " + out + "`.\n";
   return Status::OK();
+}
+
+int RunConfigReference(const std::string& update, std::ostream& out, std::ostream& err) {
+  if (update.empty()) {
+    out << ReferenceMarkdown();
+    return 0;
+  }
+  std::ifstream in(update, std::ios::binary);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string next = WithGeneratedReference(doc, ReferenceMarkdown());
+  if (!in || next == doc) {
+    if (doc.find(kReferenceBegin) == std::string::npos) {
+      err << "dfm config reference: " << update << " has no generated part (its marker line)\n";
+      return 1;
+    }
+    out << update << ": up to date\n";
+    return 0;
+  }
+  Status s = ReplaceFileDurably(update, next);
+  if (!s.ok()) {
+    err << "dfm config reference: " << s.ToString() << "\n";
+    return 1;
+  }
+  out << update << ": updated\n";
+  return 0;
 }
 
 }  // namespace dfm

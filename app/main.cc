@@ -27,6 +27,7 @@
 #include "app/unsubscribe_command.h"
 #include "cluster/node.h"
 #include "config/config.h"
+#include "config/schema.h"
 #include "connectors/connector.h"
 #include "app/sync_runtime.h"
 #include "http/server.h"
@@ -91,27 +92,6 @@ std::string DescribeChange(const dfm::Config& was, const dfm::Config& now) {
   return out;
 }
 
-// The first key of `was` and `now` that only a restart can change (where
-// the service listens and keeps its data, its logging and alert mail,
-// whether it syncs):
-// "" when none differs.
-std::string RestartOnlyChange(const dfm::Config& was, const dfm::Config& now) {
-  auto restart_only = [](const std::string& key) {
-    return key.rfind("server.", 0) == 0 || key.rfind("storage.", 0) == 0 ||
-           key.rfind("log.", 0) == 0 || key == "sync.enabled" || key.rfind("api.", 0) == 0 ||
-           key.rfind("alerts.", 0) == 0 || key.rfind("cluster.", 0) == 0;
-  };
-  std::map<std::string, std::string> before;
-  for (const auto& [k, v] : was.Describe())
-    if (restart_only(k)) before[k] = v;
-  for (const auto& [k, v] : now.Describe()) {
-    if (!restart_only(k)) continue;
-    auto it = before.find(k);
-    if (it == before.end() || it->second != v) return k;
-  }
-  return "";
-}
-
 // SIGHUP and POST /v1/admin/reload: the file read again. A configuration
 // with errors, or one that changes what only a restart changes, is refused
 // whole; the one in use stays. Every configuration ever put in place is
@@ -136,7 +116,7 @@ class Reloader {
     }
     if (errors > 1) why += " (and " + std::to_string(errors - 1) + " more; see `dfm config check`)";
     if (why.empty()) {
-      std::string key = RestartOnlyChange(*current_, *next);
+      std::string key = dfm::RestartOnlyChange(*current_, *next);
       if (!key.empty()) why = key + " changes only with a restart";
     }
     if (!why.empty()) {
@@ -318,18 +298,18 @@ int Serve(const std::string& config_path) {
       alerter->Start();
       logger->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
     }
-    std::unique_ptr<dfm::ReconcileSchedule> reconcile;  // [reconcile] daily_at
+    // [reconcile] daily_at: always watching, so a reload turns it on or off.
+    auto reconcile = std::make_unique<dfm::ReconcileSchedule>(
+        config, log.get(), [] { return dfm::SystemClock::Instance()->NowMicros(); });
+    reconcile->Start();
     if (!config.reconcile().daily_at.empty()) {
-      reconcile = std::make_unique<dfm::ReconcileSchedule>(
-          config, log.get(), [] { return dfm::SystemClock::Instance()->NowMicros(); });
-      reconcile->Start();
       logger->info("event=reconcile_daily at_utc={} execute={}", config.reconcile().daily_at,
                    config.reconcile().execute);
     }
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
       sync->Reload(next);
       front.Reload(next);
-      if (reconcile) reconcile->Reload(next);  // turning it on or off takes a restart
+      reconcile->Reload(next);
     });
     front.SetReloadHandler(std::ref(reloader));
     auto erase_normalizer = std::make_shared<dfm::Normalizer>(config.sync().default_region);
@@ -426,6 +406,10 @@ int main(int argc, char** argv) {
   auto* init = config_cmd->add_subcommand("init", "Write a production configuration and its secrets file");
   init->add_option("--out", init_out, "the configuration file (FILE.env gets the secrets)")->required();
   init->add_flag("--force", init_force, "write over the files when they are there");
+  auto* tmpl = config_cmd->add_subcommand("template", "Print the production template (packaging/dfm.toml)");
+  std::string reference_update;
+  auto* reference = config_cmd->add_subcommand("reference", "Print the keys' reference (docs/configuration.md)");
+  reference->add_option("--update", reference_update, "rewrite the generated part of this Markdown file");
 
   auto* log_cmd = app.add_subcommand("log", "Verify or read the event log (safe while the service runs), or recover it");
   log_cmd->require_subcommand(1);
@@ -569,11 +553,17 @@ int main(int argc, char** argv) {
     std::cout << said;
     return 0;
   }
+  if (tmpl->parsed()) {
+    std::cout << dfm::ProductionTemplate();
+    return 0;
+  }
+  if (reference->parsed()) return dfm::RunConfigReference(reference_update, std::cout, std::cerr);
   if (show->parsed()) {
     std::vector<dfm::ConfigProblem> problems;
     dfm::Config c = dfm::Config::Load(show_path, dfm::Config::ProcessEnv(), &problems);
     for (const auto& [k, v] : c.Describe())
-      std::cout << k << " = \"" << v << "\"    # " << dfm::Config::EnvName(k) << "\n";
+      std::cout << k << " = \"" << v << "\"    # " << dfm::Config::EnvName(k)
+                << (dfm::ApplyOf(k) == dfm::KeyEffect::kRestart ? ", restart to change" : "") << "\n";
     return PrintProblems(problems, std::cerr) > 0 ? 1 : 0;
   }
   if (backfill->parsed()) {

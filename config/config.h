@@ -132,6 +132,20 @@ struct ApiSettings {
   int64_t session_hours = 12;  // how long a sign-in lasts
 };
 
+// The keys outside tenants and systems, as read: config/schema.h declares
+// each and where its value goes.
+struct GlobalSettings {
+  ServerSettings server;
+  std::string data_dir = "./data";
+  int64_t min_free_mb = 256;
+  std::string log_level = "info";
+  SyncSettings sync;
+  ApiSettings api;
+  AlertsSettings alerts;
+  ClusterSettings cluster;
+  ReconcileSettings reconcile;
+};
+
 // The rules as the built-in connectors default them, when the
 // configuration says nothing: each field's owner, and each role's system
 // (the first connector that claims it; "" when none does).
@@ -180,17 +194,17 @@ class Config {
   // a variable wins over a file of the same name.
   static Env ProcessEnv();
 
-  const ServerSettings& server() const { return server_; }
-  const std::string& data_dir() const { return data_dir_; }
+  const ServerSettings& server() const { return g_.server; }
+  const std::string& data_dir() const { return g_.data_dir; }
   // Below this much free space on the data directory's file system the
   // service reports itself not ready (0: never).
-  uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb_) << 20; }
-  const std::string& log_level() const { return log_level_; }
-  const SyncSettings& sync() const { return sync_; }
-  const ApiSettings& api() const { return api_; }
-  const AlertsSettings& alerts() const { return alerts_; }
-  const ClusterSettings& cluster() const { return cluster_; }
-  const ReconcileSettings& reconcile() const { return reconcile_; }
+  uint64_t min_free_bytes() const { return static_cast<uint64_t>(g_.min_free_mb) << 20; }
+  const std::string& log_level() const { return g_.log_level; }
+  const SyncSettings& sync() const { return g_.sync; }
+  const ApiSettings& api() const { return g_.api; }
+  const AlertsSettings& alerts() const { return g_.alerts; }
+  const ClusterSettings& cluster() const { return g_.cluster; }
+  const ReconcileSettings& reconcile() const { return g_.reconcile; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).
@@ -207,20 +221,16 @@ class Config {
   static std::string EnvName(const std::string& key);
 
  private:
-  ServerSettings server_;
-  std::string data_dir_ = "./data";
-  int64_t min_free_mb_ = 256;
-  ApiSettings api_;
-  AlertsSettings alerts_;
-  ClusterSettings cluster_;
-  ReconcileSettings reconcile_;
-  std::string log_level_ = "info";
-  SyncSettings sync_;
+  GlobalSettings g_;
   std::vector<std::string> tenants_;
   std::map<std::string, std::map<std::string, SystemSettings>> systems_;
   std::map<std::string, std::map<std::string, std::string>> tenant_roles_;  // tenant -> role -> system
   std::map<std::string, bool> tenant_staff_hold_;
   std::vector<std::pair<std::string, std::string>> described_;
 };
+
+// The first key that only a restart can change (config/schema.h) whose
+// value differs between `was` and `now`; "" when none does.
+std::string RestartOnlyChange(const Config& was, const Config& now);
 
 }  // namespace dfm

@@ -1,0 +1,447 @@
+#include "config/schema.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <type_traits>
+
+#include "config/config.h"
+#include "connectors/connector.h"
+#include "sync/contact_model.h"
+#include "util/strings.h"
+
+namespace dfm {
+namespace {
+
+constexpr KeyEffect kReload = KeyEffect::kReload;
+constexpr KeyEffect kRestart = KeyEffect::kRestart;
+
+// The value into a field of its type.
+template <typename T>
+void Assign(T* out, const KeyValue& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    *out = v.flag;
+  } else if constexpr (std::is_integral_v<T>) {
+    *out = static_cast<T>(v.number);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    *out = v.text;
+  } else {
+    *out = v.items;
+  }
+}
+#define INTO(field) [](GlobalSettings& s, const KeyValue& v) { Assign(&s.field, v); }
+
+using Setter = std::function<void(GlobalSettings&, const KeyValue&)>;
+
+KeySpec Spec(const char* key, KeyType type, const char* def, KeyEffect apply, Setter set, const char* doc) {
+  KeySpec k;
+  k.key = key;
+  k.type = type;
+  k.default_value = def;
+  k.apply = apply;
+  k.set = std::move(set);
+  k.doc = doc;
+  return k;
+}
+KeySpec Text(const char* key, const char* def, KeyEffect a, Setter set, const char* doc) {
+  return Spec(key, KeyType::kText, def, a, std::move(set), doc);
+}
+KeySpec Flag(const char* key, const char* def, KeyEffect a, Setter set, const char* doc) {
+  return Spec(key, KeyType::kBool, def, a, std::move(set), doc);
+}
+KeySpec List(const char* key, const char* def, KeyEffect a, Setter set, const char* doc) {
+  return Spec(key, KeyType::kList, def, a, std::move(set), doc);
+}
+KeySpec Listen(const char* key, const char* def, KeyEffect a, Setter set, const char* doc) {
+  return Spec(key, KeyType::kListen, def, a, std::move(set), doc);
+}
+KeySpec Num(const char* key, const char* def, int64_t lo, int64_t hi, KeyEffect a, Setter set,
+            const char* doc) {
+  KeySpec k = Spec(key, KeyType::kWholeNumber, def, a, std::move(set), doc);
+  k.min = lo;
+  k.max = hi;
+  return k;
+}
+KeySpec Choice(const char* key, const char* def, std::vector<std::string> choices, KeyEffect a,
+               Setter set, const char* doc) {
+  KeySpec k = Spec(key, KeyType::kChoice, def, a, std::move(set), doc);
+  k.choices = std::move(choices);
+  return k;
+}
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string UrlCheck(const KeyValue& v) {
+  if (v.text.empty() || StartsWith(v.text, "http://") || StartsWith(v.text, "https://")) return "";
+  return "must start with http:// or https://";
+}
+std::string NotEmpty(const KeyValue& v) { return v.text.empty() ? "must not be empty" : ""; }
+std::string RegionCheck(const KeyValue& v) {
+  return v.text.size() == 2 ? "" : "must be a two-letter region code such as US";
+}
+std::string DailyAtCheck(const KeyValue& v) {
+  ReconcileSettings r;
+  r.daily_at = v.text;
+  return v.text.empty() || r.daily_at_minute() >= 0
+             ? ""
+             : "must be HH:MM (UTC), e.g. \"04:30\", or \"\" for never";
+}
+std::string SmtpCheck(const KeyValue& v) {
+  if (v.text.empty() || StartsWith(v.text, "smtp://") || StartsWith(v.text, "smtps://")) return "";
+  return "must start with smtp:// (STARTTLS) or smtps://";
+}
+std::string NatsUrlsCheck(const KeyValue& v) {
+  for (const auto& u : v.items)
+    if (!StartsWith(u, "nats://") && !StartsWith(u, "tls://")) return "each must start with nats:// or tls://";
+  return "";
+}
+std::string NodeIdCheck(const KeyValue& v) {
+  for (char ch : v.text)
+    if (!isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
+      return "letters, digits, - and _ only";
+  return "";
+}
+// `tag=list id` entries: the tag as JoinTags reads the systems' tags
+// (trimmed, lower-case), the list id trimmed.
+bool TagList(const std::string& pair, std::string* tag, std::string* list) {
+  const size_t eq = pair.rfind('=');
+  if (eq == std::string::npos) return false;
+  *tag = AsciiLower(TrimSpace(pair.substr(0, eq)));
+  *list = std::string(TrimSpace(pair.substr(eq + 1)));
+  return !tag->empty() && !list->empty();
+}
+std::string TagListsCheck(const KeyValue& v) {
+  std::string tag, list;
+  for (const auto& pair : v.items)
+    if (!TagList(pair, &tag, &list)) return "each entry must be \"tag=list id\", got \"" + pair + "\"";
+  return "";
+}
+void SetTagLists(GlobalSettings& s, const KeyValue& v) {
+  std::string tag, list;
+  for (const auto& pair : v.items)
+    if (TagList(pair, &tag, &list)) s.sync.tag_lists[tag] = list;
+}
+void SetPublicUrl(GlobalSettings& s, const KeyValue& v) {
+  std::string url = v.text;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  s.server.public_base_url = url;
+}
+
+std::vector<KeySpec> MakeGlobalKeys() {
+  std::vector<KeySpec> k;
+  const int64_t kHour = 3600000;
+  // [server]
+  k.push_back(Listen("server.listen", "127.0.0.1:8080", kRestart,
+                     [](GlobalSettings& s, const KeyValue& v) {
+                       s.server.listen_host = v.host;
+                       s.server.listen_port = v.port;
+                     },
+                     "where webhooks, the API and the status page are answered (the proxy's upstream)")
+                  .Production("127.0.0.1:8080"));
+  k.push_back(Listen("server.admin_listen", "127.0.0.1:8081", kRestart,
+                     [](GlobalSettings& s, const KeyValue& v) {
+                       s.server.admin_listen_host = v.host;
+                       s.server.admin_listen_port = v.port;
+                     },
+                     "the admin endpoints (`/v1/admin/...`, at most 64 connections), never proxied; "
+                     "`dfm replay --execute`, `backup`, `erase` post there. Empty: on `server.listen` "
+                     "(a warning unless loopback); refused where it would collide with `server.listen`")
+                  .EmptyOk()
+                  .Production("127.0.0.1:8081"));
+  k.push_back(Num("server.threads", "1", 1, 64, kRestart, INTO(server.threads), "HTTP I/O threads")
+                  .Production("2"));
+  k.push_back(Num("server.max_body_bytes", "1048576", 1, int64_t{1} << 30, kRestart,
+                  INTO(server.max_body_bytes),
+                  "larger bodies get 413 and are never held whole (nginx's `client_max_body_size` matches)"));
+  k.push_back(Num("server.max_connections", "4096", 1, 1000000, kRestart, INTO(server.max_connections),
+                  "concurrent connections; more wait in the accept queue"));
+  k.push_back(Num("server.max_connections_per_ip", "256", 0, 1000000, kRestart,
+                  INTO(server.max_connections_per_ip),
+                  "open connections per client address (trusted proxies not counted); 0: no limit"));
+  k.push_back(Num("server.rate_limit_per_ip", "1000", 0, 10000000, kRestart,
+                  INTO(server.rate_limit_per_ip),
+                  "requests a second per client address, bursts of twice that; more get a status the "
+                  "sender retries on (GoHighLevel 429, others 503) with `Retry-After`; 0: no limit"));
+  k.push_back(Num("server.read_timeout_ms", "10000", 1, kHour, kRestart, INTO(server.read_timeout_ms),
+                  "time to receive a whole request; a stalled client is disconnected"));
+  k.push_back(Num("server.write_timeout_ms", "10000", 1, kHour, kRestart,
+                  INTO(server.write_timeout_ms), "time to send a response"));
+  k.push_back(Num("server.handle_timeout_ms", "30000", 1, kHour, kRestart,
+                  INTO(server.handle_timeout_ms), "longest a request may wait for its append"));
+  k.push_back(Num("server.shutdown_grace_ms", "20000", 0, kHour, kRestart,
+                  INTO(server.shutdown_grace_ms), "on SIGTERM, how long in-flight requests may take"));
+  k.push_back(Text("server.public_base_url", "", kRestart, SetPublicUrl,
+                   "the URL vendors post to, e.g. `https://hooks.example.com/dfm`; Twilio's signatures "
+                   "are checked against it (never the request's `Host`), so Twilio requires it")
+                  .Check(UrlCheck)
+                  .Production("https://dfm.example.com"));
+  k.push_back(List("server.trusted_proxies", "127.0.0.1,::1", kRestart, INTO(server.trusted_proxies),
+                   "reverse proxies in front: not limited per address, believed when "
+                   "`X-Forwarded-For` names the client (never for signatures)")
+                  .Production("127.0.0.1,::1"));
+  // [storage] [log]
+  k.push_back(Text("storage.data_dir", "./data", kRestart, INTO(data_dir),
+                   "the event log, key store and grants: made 0700, its files 0600; `dfm config check` "
+                   "warns when others may read it")
+                  .Check(NotEmpty)
+                  .Production("/var/lib/dfm"));
+  k.push_back(Num("storage.min_free_mb", "256", 0, int64_t{1} << 30, kRestart, INTO(min_free_mb),
+                  "below this much free space `/readyz` answers 503 and `/v1/health` says `low_disk`; "
+                  "0: not checked")
+                  .Production("1024"));
+  k.push_back(Choice("log.level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"},
+                     kRestart, INTO(log_level), "`SPDLOG_LEVEL` overrides"));
+  // [sync] [consent]
+  k.push_back(Flag("sync.enabled", "true", kRestart, INTO(sync.enabled),
+                   "run the sync actors (false: ingest only)"));
+  k.push_back(Text("sync.default_region", "US", kReload, INTO(sync.default_region),
+                   "region of phones written without a country code")
+                  .Check(RegionCheck)
+                  .Production("US"));
+  k.push_back(Num("sync.echo_window_s", "600", 1, 86400, kReload, INTO(sync.echo_window_s),
+                  "how long a pushed value coming back is taken as an echo"));
+  k.push_back(Num("sync.contact_idle_s", "300", 1, 86400 * 7, kReload, INTO(sync.contact_idle_s),
+                  "a contact actor idle this long is passivated"));
+  k.push_back(Num("sync.redrive_max_text_age_h", "24", 0, 24 * 365, kReload,
+                  INTO(sync.redrive_max_text_age_h),
+                  "a text re-driven by `dfm replay --execute` is sent only if first asked for at most "
+                  "this long ago (docs/replay-tools.md); 0: no limit"));
+  k.push_back(List("sync.tag_lists", "", kReload, SetTagLists,
+                   "tags -> Aloware lists, `[\"hot=101\", \"call now=102\"]` (docs/sync-rules.md)")
+                  .Check(TagListsCheck));
+  k.push_back(Text("sync.disposition_tag_prefix", "disposition: ", kReload,
+                   INTO(sync.disposition_tag_prefix),
+                   "an Aloware call's disposition becomes this GoHighLevel tag prefix + the disposition"));
+  k.push_back(Num("sync.message_memory_days", "30", 1, 3650, kReload, INTO(sync.message_memory_days),
+                  "settled messages older than this leave a contact's live state (the log keeps them)"));
+  k.push_back(Choice("sync.email_plus_addressing", "distinct", {"distinct", "same"}, kReload,
+                     [](GlobalSettings& s, const KeyValue& v) { s.sync.fold_plus_addressing = v.text == "same"; },
+                     "`same`: `ann+news@x.com` is `ann@x.com`'s person when matching; `distinct`: another"));
+  k.push_back(Num("sync.enrich_again_days", "90", 1, 3650, kReload, INTO(sync.enrich_again_days),
+                  "how long an enrichment's answer stands before the person or company is asked again"));
+  k.push_back(Flag("consent.staff_opt_outs_hold", "false", kReload, INTO(sync.staff_opt_outs_hold),
+                   "`true`: a staff opt-out (DND, DNC) holds until the person opts in, like their own; "
+                   "per tenant `tenants.<t>.consent.staff_opt_outs_hold`"));
+  k.push_back(Num("consent.yes_reply_window_h", "24", 1, 24 * 7, kReload, INTO(sync.yes_reply_window_h),
+                  "a bare YES opts back in only this long after an outbound text sent after the opt-out"));
+  // [api]
+  k.push_back(Num("api.rate_limit_per_key", "600", 0, 10000000, kRestart, INTO(api.rate_limit_per_key),
+                  "API requests a minute per key (429 past it); 0: no limit"));
+  k.push_back(Num("api.rate_limit_per_tenant", "3000", 0, 10000000, kRestart,
+                  INTO(api.rate_limit_per_tenant), "API requests a minute per tenant; 0: no limit"));
+  k.push_back(Flag("api.anonymous_search", "true", kRestart, INTO(api.anonymous_search),
+                   "the status page's search answers viewers not signed in (masked); `false`: sign in"));
+  k.push_back(Num("api.session_hours", "12", 1, 24 * 30, kRestart, INTO(api.session_hours),
+                  "how long a status-page sign-in lasts"));
+  // [alerts]
+  k.push_back(Text("alerts.smtp_url", "", kRestart, INTO(alerts.smtp_url),
+                   "operator alerts by email (docs/alerts.md): `smtp://host:587` (STARTTLS) or "
+                   "`smtps://host:465`; empty: off")
+                  .Check(SmtpCheck));
+  k.push_back(Flag("alerts.starttls", "true", kRestart, INTO(alerts.starttls),
+                   "STARTTLS on `smtp://`; a password is never sent without TLS"));
+  k.push_back(Text("alerts.username", "", kRestart, INTO(alerts.username), "SMTP user"));
+  k.push_back(Text("alerts.password", "", kRestart, INTO(alerts.password), "SMTP password").Secret());
+  k.push_back(Text("alerts.from", "", kRestart, INTO(alerts.from), "the address alerts come from"));
+  k.push_back(List("alerts.to", "", kRestart, INTO(alerts.to), "the addresses alerts go to"));
+  k.push_back(Text("alerts.ca_file", "", kRestart, INTO(alerts.ca_file),
+                   "CA bundle for the SMTP server; empty: the system's"));
+  k.push_back(Text("alerts.site", "", kRestart, INTO(alerts.site), "this site's name in the subject"));
+  k.push_back(Num("alerts.tick_s", "15", 1, 3600, kRestart, INTO(alerts.tick_s),
+                  "how often the rules are evaluated"));
+  k.push_back(Num("alerts.min_interval_s", "300", 1, 86400, kRestart, INTO(alerts.min_interval_s),
+                  "fewest seconds between two mails"));
+  k.push_back(Num("alerts.repeat_h", "4", 1, 24 * 30, kRestart, INTO(alerts.repeat_h),
+                  "a firing alert is mailed again after this many hours"));
+  // [reconcile]
+  k.push_back(Text("reconcile.daily_at", "", kReload, INTO(reconcile.daily_at),
+                   "`\"HH:MM\"` (UTC): every tenant's opt-outs read back from every system daily "
+                   "(docs/sync-rules.md, \"Opt-outs\"); empty: never")
+                  .Check(DailyAtCheck)
+                  .Production("03:30"));
+  k.push_back(Flag("reconcile.execute", "true", kReload, INTO(reconcile.execute),
+                   "the daily run re-applies the drift it finds"));
+  k.push_back(Num("reconcile.rate_percent", "50", 1, 100, kReload, INTO(reconcile.rate_percent),
+                  "the share of each system's rate limit reconcile's reads use"));
+  // [cluster]
+  k.push_back(Flag("cluster.enabled", "false", kRestart, INTO(cluster.enabled),
+                   "run as a node of a cluster on NATS JetStream (docs/scale-out.md)"));
+  k.push_back(List("cluster.nats_urls", "", kRestart, INTO(cluster.nats_urls),
+                   "`nats://host:port` or `tls://host:port` of the cluster's servers")
+                  .Check(NatsUrlsCheck));
+  k.push_back(Text("cluster.node_id", "", kRestart, INTO(cluster.node_id), "unique per node")
+                  .Check(NodeIdCheck)
+                  .Shown("the host name"));
+  k.push_back(Num("cluster.partitions", "12", 1, 1024, kRestart, INTO(cluster.partitions),
+                  "fixed for the cluster's life"));
+  k.push_back(Num("cluster.replicas", "3", 1, 5, kRestart, INTO(cluster.replicas),
+                  "copies of every stream and of the lease bucket"));
+  k.push_back(Num("cluster.lease_ttl_s", "6", 2, 300, kRestart, INTO(cluster.lease_ttl_s),
+                  "a node that stops renewing loses its partitions after this"));
+  return k;
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// The systems that may own a field: those whose edits of a contact arrive
+// (webhooks) or that hold contacts; an enrichment system only fills empty
+// fields, and a messages-only one (WhatsApp, Genesys) knows a person by
+// number.
+std::vector<std::string> OwnerSystems() {
+  std::vector<std::string> out;
+  for (const Connector* con : Connectors())
+    if (con->holds_contacts && (con->map_webhook || !con->accepted_fields.empty()))
+      out.push_back(con->system);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+KeySpec OwnerKey(const std::string& field, const MergePolicy& builtin) {
+  auto it = builtin.owner.find(field);
+  KeySpec k = Text("", it == builtin.owner.end() ? "" : it->second.c_str(), kReload,
+                   [field](GlobalSettings& s, const KeyValue& v) { s.sync.owners[field] = v.text; },
+                   "the system whose edits of the field win; `\"\"`: the newer source time wins");
+  k.key = "sync.owners." + field;
+  return std::move(k).Check([](const KeyValue& v) -> std::string {
+    const auto systems = OwnerSystems();
+    if (v.text.empty() || std::count(systems.begin(), systems.end(), v.text)) return "";
+    return "must be one of " + JoinNames(systems) + ", or \"\" for no owner";
+  });
+}
+
+std::string RoleCheck(Role r, const KeyValue& v) {
+  const std::string& system = v.text;
+  const Connector* con = system.empty() ? nullptr : FindConnector(system);
+  if (system.empty() || (con != nullptr && con->CanPlay(r))) return "";
+  std::vector<std::string> can;
+  for (const Connector* other : Connectors())
+    if (other->CanPlay(r)) can.push_back(other->system);
+  const std::string role(RoleName(r));
+  return (con ? system + " cannot play the " + role + " role" : "unknown system '" + system + "'") +
+         "; it may be one of " + (can.empty() ? "none" : JoinNames(can)) + ", or \"\" for nobody";
+}
+
+KeySpec RoleKey(const std::string& key, Role r, const std::string& def, Setter set) {
+  KeySpec k = Text("", def.c_str(), kReload, std::move(set),
+                   "the system that plays the role; `\"\"`: nobody");
+  k.key = key;
+  return std::move(k).Check([r](const KeyValue& v) { return RoleCheck(r, v); });
+}
+
+// A connector's setting as a key of the schema.
+KeySpec ConnectorKey(const std::string& key, const SettingSpec& s) {
+  KeySpec k;
+  k.key = key;
+  k.type = s.whole_number ? KeyType::kWholeNumber : KeyType::kText;
+  k.default_value = s.default_value;
+  k.apply = kReload;
+  k.doc = s.help;
+  k.secret = s.secret;
+  k.min = 0;
+  k.max = INT64_MAX / 1000000;  // milliseconds that still fit in microseconds
+  return k;
+}
+
+bool ParseInt(const std::string& s, int64_t lo, int64_t hi, int64_t* v) {
+  try {
+    size_t pos = 0;
+    long long x = std::stoll(s, &pos);
+    if (pos != s.size() || x < lo || x > hi) return false;
+    *v = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& GlobalKeys() {
+  static const std::vector<KeySpec> kKeys = MakeGlobalKeys();
+  return kKeys;
+}
+
+std::vector<KeySpec> AllKeys(const std::vector<std::string>& tenants) {
+  std::vector<KeySpec> out = GlobalKeys();
+  const MergePolicy builtin = BuiltinMergePolicy();
+  for (const auto& f : MergeableFields()) out.push_back(OwnerKey(f, builtin));
+  for (Role r : AllRoles()) {
+    const std::string role(RoleName(r));
+    out.push_back(RoleKey("sync.roles." + role, r, BuiltinRole(role),
+                          [role](GlobalSettings& s, const KeyValue& v) { s.sync.roles[role] = v.text; }));
+  }
+  for (const auto& tenant : tenants) {
+    const std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
+    for (const Connector* con : Connectors())
+      for (const auto& s : con->settings) out.push_back(ConnectorKey(prefix + con->system + "." + s.key, s));
+    if (tenant == "default") continue;
+    for (Role r : AllRoles()) out.push_back(RoleKey(prefix + "roles." + std::string(RoleName(r)), r, "", nullptr));
+    KeySpec hold = Flag("", "", kReload, nullptr, "the tenant's own consent.staff_opt_outs_hold");
+    hold.key = prefix + "consent.staff_opt_outs_hold";
+    out.push_back(std::move(hold).EmptyOk());
+  }
+  return out;
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string ReadValue(const KeySpec& spec, const std::string& text, KeyValue* out) {
+  *out = KeyValue{};
+  out->text = text;
+  if (text.empty() && spec.empty_ok) return "";
+  switch (spec.type) {
+    case KeyType::kText:
+      break;
+    case KeyType::kWholeNumber:
+      if (!ParseInt(text, spec.min, spec.max, &out->number))
+        return spec.max == INT64_MAX / 1000000 ? "must be a whole number"
+                                               : "must be a whole number from " + std::to_string(spec.min) +
+                                                     " to " + std::to_string(spec.max);
+      break;
+    case KeyType::kBool:
+      if (text != "true" && text != "false") return "must be true or false";
+      out->flag = text == "true";
+      break;
+    case KeyType::kList:
+      out->items = SplitList(text);
+      break;
+    case KeyType::kListen: {
+      const size_t colon = text.rfind(':');
+      int64_t port = 0;
+      if (colon == std::string::npos || colon == 0 || !ParseInt(text.substr(colon + 1), 0, 65535, &port))
+        return "must be host:port, e.g. " + spec.default_value;
+      std::string host = text.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      out->host = host;
+      out->port = static_cast<uint16_t>(port);
+      break;
+    }
+    case KeyType::kChoice:
+      if (std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end())
+        return "must be one of " + JoinNames(spec.choices);
+      break;
+  }
+  return spec.check ? spec.check(*out) : "";
+}
+
+KeyEffect ApplyOf(const std::string& key) {
+  for (const auto& k : GlobalKeys())
+    if (k.key == key) return k.apply;
+  return KeyEffect::kReload;  // the families: owners, roles, tenants' systems
+}
+
+}  // namespace dfm
