@@ -25,7 +25,9 @@
 #include "app/reconcile_schedule.h"
 #include "app/sync_command.h"
 #include "app/unsubscribe_command.h"
+#include "cluster/nats_client.h"
 #include "cluster/node.h"
+#include "cluster/tls_probe.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "connectors/connector.h"
@@ -535,6 +537,17 @@ int main(int argc, char** argv) {
     dfm::Config c = dfm::Config::Load(check_path, dfm::Config::ProcessEnv(), &problems);
     std::string loose = dfm::DescribeLooseModes(c.data_dir(), dfm::LooseModes(c.data_dir()));
     if (!loose.empty()) problems.push_back({"storage.data_dir", loose, false});
+    // A tls:// URL with no CA is checked against the system's store.
+    const dfm::ClusterSettings& cl = c.cluster();
+    for (const auto& url : cl.enabled && cl.nats_ca_file.empty() ? cl.nats_urls : std::vector<std::string>{}) {
+      if (url.rfind("tls://", 0) != 0) continue;
+      dfm::Status probed = dfm::ProbeNatsTls(url, dfm::kSystemCaFile, 3000);
+      if (probed.IsInvalidArgument())
+        problems.push_back({"cluster.nats_ca_file", url + ": " + probed.message() +
+                                                        "; give the CA that signed the servers' certificates"});
+      else if (!probed.ok())
+        problems.push_back({"cluster.nats_urls", probed.message() + "; its certificate was not checked", false});
+    }
     // Any problem fails the check, a warning too: a `DFM_*` variable that
     // matches no key is most often a secret given under a mistyped name,
     // which `dfm serve` would run without; a data directory others may

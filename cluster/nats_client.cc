@@ -13,6 +13,37 @@ Status FromNats(natsStatus s, const char* what, jsErrCode jerr = static_cast<jsE
   return Status::Unavailable(m);
 }
 constexpr int64_t kNanos = 1000000000;
+
+// `security` applied to `opts`: the way to authenticate, then TLS.
+natsStatus Secure(natsOptions* opts, const std::vector<std::string>& urls, const NatsSecurity& sec,
+                  std::string* what) {
+  natsStatus s = NATS_OK;
+  if (!sec.user.empty()) {
+    *what = "user and password";
+    s = natsOptions_SetUserInfo(opts, sec.user.c_str(), sec.password.c_str());
+  } else if (!sec.token.empty()) {
+    *what = "token";
+    s = natsOptions_SetToken(opts, sec.token.c_str());
+  } else if (!sec.nkey.empty()) {
+    *what = "nkey seed file " + sec.nkey_seed_file;
+    s = natsOptions_SetNKeyFromSeed(opts, sec.nkey.c_str(), sec.nkey_seed_file.c_str());
+  } else if (!sec.creds_file.empty()) {
+    *what = "creds file " + sec.creds_file;
+    s = natsOptions_SetUserCredentialsFromFiles(opts, sec.creds_file.c_str(), nullptr);
+  }
+  bool tls = !sec.ca_file.empty() || !sec.cert_file.empty();
+  for (const auto& u : urls) tls = tls || u.rfind("tls://", 0) == 0;
+  if (s != NATS_OK || !tls) return s;
+  s = natsOptions_SetSecure(opts, true);
+  const std::string ca = sec.ca_file.empty() ? kSystemCaFile : sec.ca_file;
+  *what = "CA file " + ca;
+  if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(opts, ca.c_str());
+  if (s == NATS_OK && !sec.cert_file.empty()) {
+    *what = "certificate " + sec.cert_file + " and key " + sec.key_file;
+    s = natsOptions_LoadCertificatesChain(opts, sec.cert_file.c_str(), sec.key_file.c_str());
+  }
+  return s;
+}
 }  // namespace
 
 PulledMsg::~PulledMsg() {
@@ -34,6 +65,7 @@ uint64_t PulledMsg::stream_seq() const {
 void PulledMsg::Ack() { natsMsg_Ack(m_, nullptr); }
 
 Status NatsClient::Connect(const std::vector<std::string>& urls, const std::string& name,
+                           const NatsSecurity& security, bool keep_trying,
                            std::unique_ptr<NatsClient>* out) {
   std::unique_ptr<NatsClient> c(new NatsClient());
   natsOptions* opts = nullptr;
@@ -45,11 +77,23 @@ Status NatsClient::Connect(const std::vector<std::string>& urls, const std::stri
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
-  if (s == NATS_OK) s = natsConnection_Connect(&c->nc_, opts);
+  if (s == NATS_OK && keep_trying) s = natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr);
+  std::string what;
+  if (s == NATS_OK) s = Secure(opts, urls, security, &what);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    const char* why = nats_GetLastError(nullptr);
+    return Status::InvalidArgument("NATS " + what + ": " + natsStatus_GetText(s) + " (" +
+                                   (why ? why : "") + ")");
+  }
+  s = natsConnection_Connect(&c->nc_, opts);
   if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
   natsOptions_Destroy(opts);
-  if (s != NATS_OK) return FromNats(s, "connect to NATS");
+  if (s != NATS_OK) {
+    const char* why = nats_GetLastError(nullptr);
+    return Status::Unavailable(std::string("connect to NATS: ") + natsStatus_GetText(s) +
+                               (why && *why ? std::string(" (") + why + ")" : ""));
+  }
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = 5000;

@@ -42,13 +42,33 @@ class PulledMsg {
   __natsMsg* m_;
 };
 
+// How the client proves who it is to the servers and checks them
+// (docs/scale-out.md, "Securing the NATS link"). At most one way to
+// authenticate is set; the files are read at Connect.
+struct NatsSecurity {
+  std::string user, password;        // a user and password
+  std::string token;                 // a token
+  std::string nkey, nkey_seed_file;  // an NKey: its public key, its seed's file
+  std::string creds_file;            // a .creds file: user JWT and NKey seed
+  // TLS: on when a URL is tls:// or any of these is set. The servers are
+  // verified against ca_file, else the system's CA store; cert_file and
+  // key_file are this client's certificate, for servers that ask for one.
+  std::string ca_file, cert_file, key_file;
+};
+
+// The system's CA store (Debian's ca-certificates bundle).
+inline constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
+
 class NatsClient {
  public:
   // Connects to any of `urls` (and learns the rest of the cluster),
-  // reconnecting for ever. A server that is not up yet is tried again in
-  // the background (the calls fail meanwhile).
+  // reconnecting for ever. With `keep_trying` (the service), a server that
+  // is not up yet, or refuses, is tried again in the background (the calls
+  // fail meanwhile); without (a tool), Unavailable at once, with the
+  // server's reason ("Authorization Violation"). InvalidArgument when a
+  // file of `security` cannot be read or used.
   static Status Connect(const std::vector<std::string>& urls, const std::string& name,
-                        std::unique_ptr<NatsClient>* out);
+                        const NatsSecurity& security, bool keep_trying, std::unique_ptr<NatsClient>* out);
   ~NatsClient();
   bool connected() const;
 

@@ -16,6 +16,7 @@
 #include "cluster/names.h"
 #include "cluster/nats_client.h"
 #include "cluster/partition.h"
+#include "cluster/security.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
 #include "util/logging.h"
@@ -296,7 +297,7 @@ Status ClusterNode::Start(const Config& config, PartitionWorkFactory work,
   im.factory = std::move(work);
   im.node = cs.node_id.empty() ? HostName() : cs.node_id;
   im.partitions = static_cast<uint32_t>(cs.partitions);
-  Status s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, &im.nats);
+  Status s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, NatsSecurityOf(cs), /*keep_trying=*/true, &im.nats);
   if (!s.ok()) return s;
   // The streams and the bucket: created by whichever node comes first.
   const int replicas = static_cast<int>(cs.replicas);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cluster/nats_client.h"
+#include "cluster/security.h"
 #include "cluster/wire.h"
 #include "events/codec.h"
 #include "storage/rocksdb_event_log.h"
@@ -13,7 +14,7 @@ namespace dfm {
 Status PullPartitions(const ClusterSettings& cluster, const std::string& into,
                       std::vector<PulledPartition>* out) {
   std::unique_ptr<NatsClient> nats;
-  Status s = NatsClient::Connect(cluster.nats_urls, "dfm cluster pull", &nats);
+  Status s = NatsClient::Connect(cluster.nats_urls, "dfm cluster pull", NatsSecurityOf(cluster), /*keep_trying=*/false, &nats);
   if (!s.ok()) return s;
   for (uint32_t p = 0; p < static_cast<uint32_t>(cluster.partitions); ++p) {
     PulledPartition pp;

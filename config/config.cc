@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -332,6 +333,34 @@ void ReadKeys(const Resolved& r, GlobalSettings* g, std::vector<ConfigProblem>* 
   }
 }
 
+// The NATS link's security: one way to authenticate, each with what it
+// needs, and every file it names readable.
+void CheckNatsSecurity(const ClusterSettings& c, std::vector<ConfigProblem>* problems) {
+  std::vector<std::string> ways;
+  if (!c.nats_user.empty() || !c.nats_password.empty()) ways.push_back("cluster.nats_user");
+  if (!c.nats_token.empty()) ways.push_back("cluster.nats_token");
+  if (!c.nats_nkey.empty() || !c.nats_nkey_seed_file.empty()) ways.push_back("cluster.nats_nkey");
+  if (!c.nats_creds_file.empty()) ways.push_back("cluster.nats_creds_file");
+  if (ways.size() > 1)
+    problems->push_back({ways[1], "one way to authenticate to NATS, and " + ways[0] + " is set too"});
+  auto together = [&](const std::string& a, const std::string& b, const char* ka, const char* kb) {
+    if (a.empty() != b.empty())
+      problems->push_back({a.empty() ? ka : kb, std::string("goes with ") + (a.empty() ? kb : ka) + ", which is set"});
+  };
+  together(c.nats_user, c.nats_password, "cluster.nats_user", "cluster.nats_password");
+  together(c.nats_nkey, c.nats_nkey_seed_file, "cluster.nats_nkey", "cluster.nats_nkey_seed_file");
+  together(c.nats_cert_file, c.nats_key_file, "cluster.nats_cert_file", "cluster.nats_key_file");
+  if (!c.nats_nkey.empty() && c.nats_nkey[0] != 'U')
+    problems->push_back({"cluster.nats_nkey", "an NKey user's public key (it starts with U)"});
+  for (const auto& [key, file] : {std::pair{"cluster.nats_nkey_seed_file", c.nats_nkey_seed_file},
+                                  std::pair{"cluster.nats_creds_file", c.nats_creds_file},
+                                  std::pair{"cluster.nats_ca_file", c.nats_ca_file},
+                                  std::pair{"cluster.nats_cert_file", c.nats_cert_file},
+                                  std::pair{"cluster.nats_key_file", c.nats_key_file}})
+    if (!file.empty() && ::access(file.c_str(), R_OK) != 0)
+      problems->push_back({key, "cannot read " + file});
+}
+
 // The rules between keys, which no one key's check can see.
 void CheckAcrossKeys(const GlobalSettings& g, const Resolved& r, std::vector<ConfigProblem>* problems) {
   const ServerSettings& s = g.server;
@@ -352,6 +381,7 @@ void CheckAcrossKeys(const GlobalSettings& g, const Resolved& r, std::vector<Con
   }
   if (g.cluster.enabled && g.cluster.nats_urls.empty())
     problems->push_back({"cluster.nats_urls", "at least one nats://host:port to join"});
+  CheckNatsSecurity(g.cluster, problems);
   const AlertsSettings& a = g.alerts;
   if (!a.smtp_url.empty()) {
     const bool smtps = a.smtp_url.rfind("smtps://", 0) == 0;

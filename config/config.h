@@ -111,6 +111,12 @@ struct ClusterSettings {
   int64_t partitions = 12;             // fixed for the cluster's life
   int64_t replicas = 3;                // of every stream and the lease bucket
   int64_t lease_ttl_s = 6;             // a silent owner loses its partitions after this
+  // The NATS link's security (docs/scale-out.md, "Securing the NATS
+  // link"): at most one of user and password, token, NKey (public key and
+  // seed file) or .creds file; TLS verified against ca_file (else the
+  // system's store), with this node's certificate where the servers ask.
+  std::string nats_user, nats_password, nats_token, nats_nkey, nats_nkey_seed_file, nats_creds_file;
+  std::string nats_ca_file, nats_cert_file, nats_key_file;
 };
 
 // [reconcile]: `dfm reconcile` and its daily run in the service

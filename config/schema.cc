@@ -278,6 +278,25 @@ std::vector<KeySpec> MakeGlobalKeys() {
                   "copies of every stream and of the lease bucket"));
   k.push_back(Num("cluster.lease_ttl_s", "6", 2, 300, kRestart, INTO(cluster.lease_ttl_s),
                   "a node that stops renewing loses its partitions after this"));
+  k.push_back(Text("cluster.nats_user", "", kRestart, INTO(cluster.nats_user),
+                   "the NATS user this node connects as, with `cluster.nats_password`"));
+  k.push_back(Text("cluster.nats_password", "", kRestart, INTO(cluster.nats_password),
+                   "that user's password").Secret());
+  k.push_back(Text("cluster.nats_token", "", kRestart, INTO(cluster.nats_token),
+                   "a NATS authorization token instead").Secret());
+  k.push_back(Text("cluster.nats_nkey", "", kRestart, INTO(cluster.nats_nkey),
+                   "an NKey user's public key (`U...`) instead, with `cluster.nats_nkey_seed_file`"));
+  k.push_back(Text("cluster.nats_nkey_seed_file", "", kRestart, INTO(cluster.nats_nkey_seed_file),
+                   "the file holding that NKey's seed (`SU...`; keep it 0600)"));
+  k.push_back(Text("cluster.nats_creds_file", "", kRestart, INTO(cluster.nats_creds_file),
+                   "a `.creds` file (user JWT and NKey seed) instead"));
+  k.push_back(Text("cluster.nats_ca_file", "", kRestart, INTO(cluster.nats_ca_file),
+                   "the CA that signed the NATS servers' certificates (TLS, as with `tls://` URLs); "
+                   "empty: the system's store"));
+  k.push_back(Text("cluster.nats_cert_file", "", kRestart, INTO(cluster.nats_cert_file),
+                   "this node's certificate, for servers that verify clients, with `cluster.nats_key_file`"));
+  k.push_back(Text("cluster.nats_key_file", "", kRestart, INTO(cluster.nats_key_file),
+                   "that certificate's private key"));
   return k;
 }
 

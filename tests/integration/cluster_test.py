@@ -127,7 +127,10 @@ def main():
     args = ap.parse_args()
     failures = []
     work = t.tempdir()
-    nats = ct.NatsCluster(work)
+    # The NATS servers as production runs them: TLS both ways with a CA made
+    # here, and a user and password (issue 48).
+    nats = ct.NatsCluster(work, secure=True)
+    os.environ.update(ct.cluster_env(nats))  # for the nodes and every dfm command run here
     extra = "".join(f'[tenants.{tn}.verity]\nwebhook_secret = "{SECRET[tn]}"\n' for tn in TENANTS[1:])
     nodes = []
     for i in range(3):
