@@ -17,6 +17,12 @@ namespace dfm {
 
 namespace {
 using namespace cluster_names;
+// Failed pulls in a row (each followed by 200 ms) before the consumer is
+// made again.
+constexpr int kPullFailuresBeforeResubscribe = 15;
+// Empty pulls in a row (250 ms each) before the consumer is asked whether
+// messages wait that it does not hand out.
+constexpr int kIdlePullsBeforeCheck = 20;
 
 class NatsPartition final : public Partition {
  public:
@@ -165,6 +171,18 @@ class NatsPartition final : public Partition {
     return Status::OK();
   }
 
+  // The consumer made again from the next message to append; false (the
+  // partition broken) when that fails.
+  bool Resubscribe(const char* why) {
+    Logger("cluster")->warn("event=ingest_consumer_renewed partition={} from={} reason=\"{}\"", p_, next_in_, why);
+    consumer_.reset();
+    Status s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, next_in_, &consumer_, &next_in_);
+    if (s.ok()) return true;
+    Logger("cluster")->error("event=ingest_consumer_lost partition={} error=\"{}\"", p_, s.ToString());
+    broken_.store(true);
+    return false;
+  }
+
   // Pulls webhooks for this partition and appends them, strictly in the
   // order of DFM_IN_<p>: each message must be the next sequence number.
   // One that was handed to a pull whose answer never arrived (a NATS
@@ -172,16 +190,37 @@ class NatsPartition final : public Partition {
   // gap stops the batch there and the consumer is made again from the
   // first missing message. What was appended is acked (AckAll: one ack
   // per batch, never past a gap).
+  //
+  // A pull that keeps failing, or a consumer that hands nothing out for
+  // seconds while its stream holds more (lost with the NATS server that
+  // led it, or deleted), is made again from the next message; when that
+  // fails too, the partition is broken and started again.
   void IngestLoop() {
     auto logger = Logger("cluster");
+    int failures = 0, idle = 0;
     while (running_.load() && !broken_.load()) {
       std::vector<PulledMsg> msgs;
       Status s = consumer_->Fetch(256, 250, &msgs);
       if (!s.ok()) {
+        if (++failures == 1) logger->warn("event=ingest_pull_failed partition={} error=\"{}\"", p_, s.ToString());
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (failures < kPullFailuresBeforeResubscribe) continue;
+        failures = 0;
+        if (!Resubscribe("pulls fail")) return;
         continue;
       }
-      if (msgs.empty()) continue;
+      failures = 0;
+      if (msgs.empty()) {
+        if (++idle >= kIdlePullsBeforeCheck) {
+          idle = 0;
+          uint64_t pending = 0;
+          const Status st = nats_->ConsumerPending(InStream(p_), kInConsumer, &pending);
+          if ((!st.ok() || pending > 0) && !Resubscribe(st.ok() ? "idle while messages wait" : "consumer gone"))
+            return;
+        }
+        continue;
+      }
+      idle = 0;
       std::vector<EventDraft> drafts;
       size_t taken = 0;  // msgs[0, taken) are in order (new or already appended)
       bool gap = false;
