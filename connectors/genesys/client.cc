@@ -62,7 +62,9 @@ std::string ReasonCode(const std::string& error) {
   if (has("131047")) return "MessageExpired";
   if (has("131056") || has("130429")) return "RateLimited";
   if (has("131051") || has("131052")) return "UnsupportedMessage";
-  if (error.find("opted out") != std::string::npos) return "RecipientOptedOut";
+  // WhatsApp's 130403: the business blocked the person, which this engine
+  // takes as their opt-out of the channel (connectors/whatsapp/client.cc).
+  if (has("opted out") || has("130403")) return "RecipientOptedOut";
   return "GeneralError";
 }
 

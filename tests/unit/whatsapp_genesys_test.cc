@@ -11,8 +11,10 @@
 #include "connectors/whatsapp/whatsapp.h"
 #include "sync/contact_model.h"
 #include "tests/support/bridge_context.h"
+#include "tests/support/connector_settings.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mapper_input.h"
+#include "tests/support/one_answer_http.h"
 #include "util/crypto.h"
 
 namespace dfm {
@@ -183,6 +185,30 @@ TEST(WhatsAppClient, ErrorsAreReadByCode) {
   EXPECT_EQ(WhatsAppErrorClass(190), 3);
   EXPECT_EQ(WhatsAppErrorClass(131047), 2) << "outside the window: never retried";
   EXPECT_EQ(WhatsAppErrorClass(131026), 2);
+}
+
+// A text WhatsApp refused is told to Genesys as a Failed receipt whose
+// reason code says why: a block (130403) and an opt-out alike are the
+// recipient's opt-out, whichever report of the text's end comes first.
+TEST(GenesysClient, AFailedReceiptNamesTheReasonByItsCode) {
+  testing::OneAnswerHttp http;
+  http.answer.status = 202;
+  auto client = NewGenesysClient(testing::DefaultSettings("genesys", {{"integration_id", "int-1"},
+                                                                      {"api_base_url", "http://127.0.0.1:9"}}),
+                                 &http);
+  for (const auto& [error, code] :
+       {std::pair{"whatsapp did not send it: HTTP 400: 130403: This business has blocked the end user",
+                  "RecipientOptedOut"},
+        std::pair{"recipient opted out at whatsapp", "RecipientOptedOut"},
+        std::pair{"whatsapp did not send it: HTTP 400: 131047: Re-engagement message", "MessageExpired"},
+        std::pair{"timed out", "GeneralError"}}) {
+    PushRequest req;
+    req.op = "message_status";
+    req.fields = {{"phone", "+16505551234"}, {"message_id", "m-1"}, {"status", "failed"}, {"error", error}};
+    client->Push(req, Credentials{"tok", "", 0}, [](PushResult) {});
+    EXPECT_NE(http.sent.body.find(std::string(R"("code":")") + code + "\""), std::string::npos)
+        << error << " -> " << http.sent.body;
+  }
 }
 
 std::unique_ptr<WebhookSource> GenesysSource() {
