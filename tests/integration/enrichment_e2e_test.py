@@ -69,7 +69,7 @@ class Enrichment(unittest.TestCase):
         self.dfm.start(env_extra=self.env)
 
     def tearDown(self):
-        base.tear_down(self.dfm, self.dir, self.sandboxes)
+        base.tear_down(self.dfm, self.dir, self.sandboxes, self)
 
     # --- helpers ---------------------------------------------------------
 

@@ -84,7 +84,7 @@ class HaloTest(unittest.TestCase):
         self.dfm.start(env_extra=self.env)
 
     def tearDown(self):
-        base.tear_down(self.dfm, self.dir, self.sandboxes)
+        base.tear_down(self.dfm, self.dir, self.sandboxes, self)
 
     # --- helpers ---------------------------------------------------------
 

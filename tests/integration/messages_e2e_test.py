@@ -71,7 +71,7 @@ class MessagesTest(unittest.TestCase):
         self.dfm.start(env_extra=env)
 
     def tearDown(self):
-        base.tear_down(self.dfm, self.dir, self.sandboxes)
+        base.tear_down(self.dfm, self.dir, self.sandboxes, self)
 
     # --- helpers ---------------------------------------------------------
 

@@ -67,7 +67,7 @@ class GhlTenantBinding(unittest.TestCase):
         })
 
     def tearDown(self):
-        base.tear_down(self.dfm, self.dir, self.sandboxes)
+        base.tear_down(self.dfm, self.dir, self.sandboxes, self)
 
     def post(self, path, doc):
         body = json.dumps(doc).encode()

@@ -97,9 +97,38 @@ def wait_for(what, fn, timeout=60):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-def tear_down(dfm, workdir, sandboxes):
+def failed(test):
+    """Whether `test` (a TestCase in its tearDown) has failed so far."""
+    result = getattr(getattr(test, "_outcome", None), "result", None)
+    return result is not None and any(t is test for t, _ in result.failures + result.errors)
+
+
+def tell_what_happened(dfm, events=80, lines=40):
+    """For a failed test: the log's last events (type, tenant, op, outcome,
+    reason: no personal data) and the service's last warnings and errors,
+    on stdout, where CI keeps them."""
+    try:
+        for e in dfm.dump(with_body=True)[-events:]:
+            p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
+            print("event", e["seq"], e["recorded_at"], e["type"], e.get("tenant"), p.get("system", ""),
+                  p.get("op", ""), p.get("outcome", ""), p.get("http_status", ""), str(p.get("reason", ""))[:120])
+    except Exception as err:  # the log may be what broke
+        print("events unreadable:", err)
+    try:
+        with open(dfm.log_path, errors="replace") as f:
+            said = [line.rstrip() for line in f if " warning " in line or " error " in line or " critical " in line]
+        for line in said[-lines:]:
+            print("dfm:", line[:300])
+    except OSError as err:
+        print("dfm log unreadable:", err)
+
+
+def tear_down(dfm, workdir, sandboxes, test=None):
     """Stops the sandboxes and dfm; removes the work dir unless
-    DFM_KEEP_TEST_DIRS is set (then says where it is)."""
+    DFM_KEEP_TEST_DIRS is set (then says where it is). With `test`, a
+    failed one first says what the service did (tell_what_happened)."""
+    if test is not None and failed(test):
+        tell_what_happened(dfm)
     for p in sandboxes:
         p.stop()
     try:
@@ -144,7 +173,7 @@ class SyncTest(unittest.TestCase):
         self.dfm.start(env_extra=self.env)
 
     def tearDown(self):
-        tear_down(self.dfm, self.dir, (self.ghl, self.alo))
+        tear_down(self.dfm, self.dir, (self.ghl, self.alo), self)
 
     def events(self, type_=None):
         evs = self.dfm.dump(with_body=True)

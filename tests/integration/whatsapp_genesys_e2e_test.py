@@ -123,7 +123,7 @@ class WhatsAppGenesysTest(unittest.TestCase):
         self.dfm.start()
 
     def tearDown(self):
-        base.tear_down(self.dfm, self.dir, self.sandboxes)
+        base.tear_down(self.dfm, self.dir, self.sandboxes, self)
 
     # --- helpers ---------------------------------------------------------
 
