@@ -78,7 +78,8 @@ struct KeySpec {
   KeySpec&& Production(std::string v) && { production = std::move(v); return std::move(*this); }
 };
 
-// The keys outside any tenant and system, in the reference's order.
+// The keys outside any tenant and system, in the reference's order
+// (config/schema_keys.cc).
 const std::vector<KeySpec>& GlobalKeys();
 
 // Every key of a configuration whose tenants are `tenants` ("default"

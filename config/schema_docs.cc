@@ -10,7 +10,7 @@
 namespace dfm {
 
 const char kReferenceBegin[] =
-    "<!-- generated from config/schema.cc by `dfm config reference --update "
+    "<!-- generated from the schema by `dfm config reference --update "
     "docs/configuration.md`: do not edit by hand -->";
 const char kReferenceEnd[] = "<!-- end of the generated reference -->";
 
