@@ -16,12 +16,6 @@
 namespace dfm {
 namespace {
 
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  RandomBytes(reinterpret_cast<uint8_t*>(raw.data()), raw.size());
-  return HexEncode(raw);
-}
-
 // The variables the service makes its own values for: not a vendor's.
 const std::set<std::string>& OwnSecrets() {
   static const std::set<std::string> kOwn = {"unsubscribe.secret"};

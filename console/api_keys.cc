@@ -10,12 +10,6 @@ namespace dfm {
 
 namespace {
 
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  RandomBytes(reinterpret_cast<uint8_t*>(raw.data()), raw.size());
-  return HexEncode(raw);
-}
-
 bool IsLowerHex(std::string_view s) {
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;

@@ -211,4 +211,10 @@ void RandomBytes(uint8_t* out, size_t n) {
   if (RAND_bytes(out, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
 }
 
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  RandomBytes(reinterpret_cast<uint8_t*>(raw.data()), raw.size());
+  return HexEncode(raw);
+}
+
 }  // namespace dfm

@@ -96,5 +96,7 @@ class PrivateKey {
 
 // Fills `out` with cryptographically strong random bytes.
 void RandomBytes(uint8_t* out, size_t n);
+// `bytes` such bytes as lower-case hex (2 * bytes characters).
+std::string RandomHex(size_t bytes);
 
 }  // namespace dfm
