@@ -1,0 +1,55 @@
+#include "cluster/records_store.h"
+
+#include <chrono>
+#include <thread>
+
+namespace dfm {
+
+namespace {
+
+class NatsCasStore final : public CasStore {
+ public:
+  explicit NatsCasStore(std::unique_ptr<NatsClient> nats) : nats_(std::move(nats)) {}
+
+  Status Get(const std::string& key, Entry* e) override {
+    NatsClient::KvEntry kv;
+    Status s = nats_->KvGet(key, &kv);
+    if (!s.ok()) return s;
+    e->present = kv.present;
+    e->value = std::move(kv.value);
+    e->rev = kv.rev;
+    return Status::OK();
+  }
+
+  Status Create(const std::string& key, const std::string& value) override {
+    uint64_t rev = 0;
+    return nats_->KvCreate(key, value, &rev);
+  }
+
+  Status Update(const std::string& key, const std::string& value, uint64_t rev) override {
+    uint64_t next = 0;
+    return nats_->KvUpdate(key, value, rev, &next);
+  }
+
+ private:
+  std::unique_ptr<NatsClient> nats_;
+};
+
+}  // namespace
+
+Status OpenRecordsStore(const std::vector<std::string>& urls, const std::string& node,
+                        const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out) {
+  std::unique_ptr<NatsClient> nats;
+  Status s = NatsClient::Connect(urls, "dfm " + node + " records", security, /*keep_trying=*/true, &nats);
+  if (!s.ok()) return s;
+  for (int attempt = 0;; ++attempt) {
+    s = nats->OpenBucket(kRecordsBucket, /*ttl_s=*/0, replicas);
+    if (s.ok() || attempt >= 60) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a cluster still forming
+  }
+  if (!s.ok()) return s;
+  *out = std::make_shared<NatsCasStore>(std::move(nats));
+  return Status::OK();
+}
+
+}  // namespace dfm

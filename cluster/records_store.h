@@ -1,0 +1,24 @@
+// The cluster's shared records (connectors/common/vendor_records.h): a
+// CasStore over the NATS key-value bucket DFM_RECORDS (file storage, the
+// cluster's replicas, no expiry), on a connection of its own so that a
+// slow record write never holds up a lease renewal. Every node's
+// partitions share it: a creation claimed on one node is seen by all.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/nats_client.h"
+#include "storage/cas_store.h"
+
+namespace dfm {
+
+inline constexpr char kRecordsBucket[] = "DFM_RECORDS";
+
+// Connects (retrying in the background like the node's own link) and
+// opens or creates the bucket.
+Status OpenRecordsStore(const std::vector<std::string>& urls, const std::string& node,
+                        const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out);
+
+}  // namespace dfm
