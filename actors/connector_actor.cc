@@ -327,6 +327,7 @@ void Send(Self* self, const std::string& push_id) {
   req.message_key = it.order.request.message_key;
   req.attempt = it.attempt + (it.order.redriven ? 1 : 0);
   if (st.cfg.daily_credit_budget > 0 && it.credits_reserved > 0) req.max_credits = it.credits_reserved;
+  req.records = st.records;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   st.cfg.client->Push(req, st.creds, [me, push_id](PushResult r) {
     caf::anon_send(me, HttpDone{push_id, std::move(r)});
@@ -705,6 +706,9 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
   st.breaker = std::make_unique<CircuitBreaker>(st.cfg.breaker_threshold, st.cfg.breaker_open_us);
   st.rng.seed(st.cfg.seed ? st.cfg.seed : static_cast<uint64_t>(st.env->now_us()));
   st.creds = st.cfg.credentials;
+  if (st.env->vendor_records)
+    st.records = std::make_shared<VendorRecords>(st.env->vendor_records, st.cfg.tenant + "/" + st.cfg.system,
+                                                 st.env->now_us);
   std::string stored;
   Credentials c;
   if (st.env->log->GetConsumerState(kCredentialsConsumer, CredentialsKey(st), &stored).ok() &&

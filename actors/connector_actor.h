@@ -60,6 +60,7 @@
 #include "actors/sync_env.h"
 #include "connectors/common/delivery.h"
 #include "connectors/common/outbound.h"
+#include "connectors/common/vendor_records.h"
 
 namespace dfm {
 
@@ -94,6 +95,9 @@ struct ConnectorState {
   std::unique_ptr<RateLimiter> limiter;
   std::unique_ptr<CircuitBreaker> breaker;
   Credentials creds;
+  // This tenant's records of the system, shared by every node and run
+  // (SyncEnv::vendor_records); null when the env has none.
+  std::shared_ptr<VendorRecords> records;
   struct Item {
     PushOrder order;
     int attempt = 0;

@@ -21,6 +21,7 @@
 #include "actors/status_board.h"
 #include "sync/sync_control.h"
 #include "connectors/common/mapper.h"
+#include "storage/cas_store.h"
 #include "storage/event_log.h"
 #include "storage/snapshot_store.h"
 #include "sync/contact_model.h"
@@ -77,6 +78,10 @@ struct SyncEnv {
   // An operator's pauses and concurrency limits (actors/sync_control.h),
   // asked by connectors before a push goes; null: none.
   std::shared_ptr<SyncControl> control;
+  // Where the connectors keep the records they made under a real-world key
+  // (connectors/common/vendor_records.h): the log's state on one node, the
+  // cluster's shared bucket; null: none (unit tests of one actor).
+  std::shared_ptr<CasStore> vendor_records;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

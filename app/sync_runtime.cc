@@ -21,6 +21,10 @@
 namespace dfm {
 
 namespace {
+// The log's consumer state the records connectors create are kept in, on
+// a single node (connectors/common/vendor_records.h).
+constexpr char kVendorRecordsConsumer[] = "vendor_records";
+
 // A count from the settings (validated as a whole number by the config).
 int Clamp(const std::string& v) {
   return static_cast<int>(std::min<long long>(std::stoll(v), 1 << 20));
@@ -116,7 +120,7 @@ Status LoadSyncControl(const EventLog& log, std::vector<std::string> tenants, Sy
 
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                           std::function<bool(const std::string& tenant)> runs,
-                          std::string subject_hash_key) {
+                          std::string subject_hash_key, std::shared_ptr<CasStore> vendor_records) {
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
@@ -154,6 +158,8 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.snapshots = std::make_unique<SnapshotStore>(log, std::string(kContactSnapshotConsumer));
   env->snapshots = im.snapshots.get();
   env->subject_hash_key = std::move(subject_hash_key);
+  env->vendor_records = vendor_records ? std::move(vendor_records)
+                                       : std::shared_ptr<CasStore>(NewLogCasStore(log, kVendorRecordsConsumer));
   env->gate = std::make_shared<SendGate>();
   env->erased_subjects = std::make_shared<ErasedSubjects>();
   env->control = std::make_shared<SyncControl>();

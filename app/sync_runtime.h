@@ -13,6 +13,7 @@
 #include "sync/sync_control.h"
 #include "config/config.h"
 #include "console/status_view.h"
+#include "storage/cas_store.h"
 #include "storage/event_log.h"
 #include "util/json.h"
 #include "util/metrics.h"
@@ -29,9 +30,13 @@ class SyncRuntime {
   // get connectors and rules; the others' events are never routed.
   // `subject_hash_key`: the key store's (KeyStore::HashKey) when the log
   // seals, so texts are checked against erased people's opt-outs.
+  // `vendor_records`: where connectors keep the records they create
+  // (connectors/common/vendor_records.h), shared by every node of a
+  // cluster; null: the log's own state (one node).
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                       std::function<bool(const std::string& tenant)> runs = nullptr,
-                      std::string subject_hash_key = "");
+                      std::string subject_hash_key = "",
+                      std::shared_ptr<CasStore> vendor_records = nullptr);
   // A configuration reload: every tenant's rules and tables from `config`,
   // a connector actor for each newly enabled (tenant, system), and new
   // settings (credentials, limits) for those whose settings changed; the

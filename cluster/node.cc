@@ -16,6 +16,7 @@
 #include "cluster/names.h"
 #include "cluster/nats_client.h"
 #include "cluster/partition.h"
+#include "cluster/records_store.h"
 #include "cluster/security.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
@@ -287,20 +288,26 @@ void ClusterNode::Impl::Coordinate() {
   (void)nats->KvDelete(NodeKey(node));
 }
 
-Status ClusterNode::Start(const Config& config, PartitionWorkFactory work,
+Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
                           std::unique_ptr<ClusterNode>* out) {
   auto n = std::unique_ptr<ClusterNode>(new ClusterNode());
   n->impl_ = std::make_unique<Impl>();
   Impl& im = *n->impl_;
   const ClusterSettings& cs = config.cluster();
   im.config = &config;
-  im.factory = std::move(work);
   im.node = cs.node_id.empty() ? HostName() : cs.node_id;
   im.partitions = static_cast<uint32_t>(cs.partitions);
-  Status s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, NatsSecurityOf(cs), /*keep_trying=*/true, &im.nats);
-  if (!s.ok()) return s;
-  // The streams and the bucket: created by whichever node comes first.
   const int replicas = static_cast<int>(cs.replicas);
+  std::shared_ptr<CasStore> records;
+  Status s = OpenRecordsStore(cs.nats_urls, im.node, NatsSecurityOf(cs), replicas, &records);
+  if (!s.ok()) return s;
+  im.factory = [work = std::move(work), records](EventLog* log, std::function<bool(const std::string&)> runs,
+                                                 std::unique_ptr<PartitionWork>* w) {
+    return work(log, std::move(runs), records, w);
+  };
+  s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, NatsSecurityOf(cs), /*keep_trying=*/true, &im.nats);
+  if (!s.ok()) return s;
+  // The streams and the buckets: created by whichever node comes first.
   for (int attempt = 0;; ++attempt) {
     s = Status::OK();
     for (uint32_t p = 0; s.ok() && p < im.partitions; ++p) {

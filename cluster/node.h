@@ -27,6 +27,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "storage/cas_store.h"
 #include "storage/event_log.h"
 #include "util/json.h"
 #include "util/metrics.h"
@@ -50,12 +51,18 @@ using PartitionWorkFactory =
     std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
                          std::unique_ptr<PartitionWork>* out)>;
 
+// The same, given also the records every node shares (the bucket
+// DFM_RECORDS, cluster/records_store.h) for the partition's connectors.
+using SharedWorkFactory =
+    std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
+                         std::shared_ptr<CasStore> records, std::unique_ptr<PartitionWork>* out)>;
+
 class ClusterNode {
  public:
-  // Connects to NATS, creates the streams and the lease bucket if missing,
-  // and starts the coordinator. REQUIRES: config.cluster().enabled;
-  // `config` outlives the node.
-  static Status Start(const Config& config, PartitionWorkFactory work,
+  // Connects to NATS, creates the streams, the lease bucket and the
+  // records bucket if missing, and starts the coordinator. REQUIRES:
+  // config.cluster().enabled; `config` outlives the node.
+  static Status Start(const Config& config, SharedWorkFactory work,
                       std::unique_ptr<ClusterNode>* out);
   ~ClusterNode();
   // Gives every partition up (stops its sync, releases its lease) and

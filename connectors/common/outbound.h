@@ -24,6 +24,8 @@
 
 namespace dfm {
 
+class VendorRecords;  // connectors/common/vendor_records.h
+
 struct PushRequest {
   std::string push_id;
   std::string contact_id;
@@ -48,6 +50,11 @@ struct PushRequest {
   // connector reserved for it; fewer than MaxCredits when the budget has
   // less left: the client then asks only what fits). -1: no cap.
   int max_credits = -1;
+  // The records this tenant's connectors of the system share, wherever
+  // they run (connectors/common/vendor_records.h): a client that creates a
+  // vendor record under a real-world key claims it there first. Null:
+  // none (tests, tools); the client's own single-flight only.
+  std::shared_ptr<VendorRecords> records;
 
   // fields[key], or empty.
   std::string Field(const std::string& key) const {

@@ -38,6 +38,7 @@
 
 #include "connectors/common/json_body.h"
 #include "connectors/common/outbound.h"
+#include "connectors/common/vendor_records.h"
 #include "connectors/halopsa/clients_cache.h"
 #include "connectors/halopsa/halopsa.h"
 #include "sync/consent.h"
@@ -374,16 +375,121 @@ class HaloClient final : public VendorClient {
         &creator);
     if (found) return SiteOf(job, *found);
     if (!creator) return;  // another push of this company is creating it
+    ClaimClient(job, company, domain);
+  }
+
+  // The creator of a company's Client within this connector claims it in
+  // the records every node and restart shares (vendor_records.h).
+  void ClaimClient(const JobPtr& job, const std::string& company, const std::string& domain) {
+    VendorRecords* records = job->req.records.get();
+    if (!records) return PostClient(job, company, domain, {});
+    std::vector<std::string> mine;
+    bool taken_over = false;
+    for (const std::string& key : HaloClientsCache::Keys(company, domain)) {
+      const std::string record = "client " + key;
+      std::string id;
+      int64_t busy_us = 0;
+      const VendorRecords::Claim c = records->Take(record, &id, &busy_us);
+      if (c == VendorRecords::Claim::kMine || c == VendorRecords::Claim::kTakenOver) {
+        mine.push_back(record);
+        taken_over = taken_over || c == VendorRecords::Claim::kTakenOver;
+        continue;
+      }
+      for (const auto& m : mine) records->Release(m);
+      if (c == VendorRecords::Claim::kKnown) return KnownClient(job, company, domain, id);
+      clients_.Created(company, domain, std::nullopt, NowUs());  // the waiters look again
+      job->result.http_status = 503;
+      job->result.transient = true;
+      // A live creator settles within seconds; one quiet for longer died, and
+      // its claim may be taken over once stale.
+      job->result.retry_after_us =
+          busy_us < 10000000 ? 1000000 : std::max<int64_t>(1000000, VendorRecords::kStaleUs - busy_us);
+      job->result.detail = c == VendorRecords::Claim::kBusy
+                               ? "another node is creating this company's HaloPSA Client: asked again"
+                               : "the shared vendor records do not answer: asked again";
+      return Finish(job);
+    }
+    if (!taken_over) return PostClient(job, company, domain, std::move(mine));
+    // A claim its holder left: its Client may exist. Listed again first.
+    clients_.Invalidate();
+    job->listed.clear();
+    ListThenPost(job, company, domain, std::move(mine), 1);
+  }
+
+  // A Client another node or an earlier run made (the records know its id).
+  void KnownClient(const JobPtr& job, const std::string& company, const std::string& domain, const std::string& id) {
+    HaloClientRecord c;
+    try {
+      c.id = std::stoll(id);
+    } catch (...) {
+      c.id = 0;
+    }
+    if (c.id <= 0) return Unreadable(job, "recorded client");
+    c.name = company;
+    c.domain = domain;
+    clients_.Created(company, domain, c, NowUs());
+    job->result.detail = "filed under HaloPSA Client " + id + ", created earlier or by another node";
+    SiteOf(job, c);
+  }
+
+  void ListThenPost(const JobPtr& job, const std::string& company, const std::string& domain,
+                    std::vector<std::string> mine, int64_t page) {
+    constexpr int kPage = 100;
+    const std::string path =
+        "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) + "&page_no=" + std::to_string(page);
+    Send(job, Api(job->token, "GET", path),
+         [this, job, company, domain, mine = std::move(mine), page](HttpResponse resp) mutable {
+           int64_t total = 0;
+           if (resp.status / 100 != 2 || !ReadHaloClients(resp.body, false, &job->listed, &total)) {
+             EndCreation(job, company, domain, mine, std::nullopt);
+             if (Settle(job, resp)) return;
+             return Unreadable(job, "clients list");
+           }
+           if (page * kPage < total && page < 200) return ListThenPost(job, company, domain, std::move(mine), page + 1);
+           HaloClientsCache listed;
+           listed.Replace(std::move(job->listed), NowUs(), NowUs());
+           if (auto c = listed.Find(company, domain)) {
+             EndCreation(job, company, domain, mine, c);
+             job->result.detail = "filed under HaloPSA Client " + std::to_string(c->id) + ", found after a stale claim";
+             return SiteOf(job, *c);
+           }
+           PostClient(job, company, domain, std::move(mine));
+         });
+  }
+
+  // Every waiter learns how the creation ended; the records keep its id
+  // (or let the next creator try).
+  // `maybe_made`: the creation got no answer and may have landed: its
+  // claims are kept until stale, so that whoever creates next lists first.
+  void EndCreation(const JobPtr& job, const std::string& company, const std::string& domain,
+                   const std::vector<std::string>& mine, const std::optional<HaloClientRecord>& made,
+                   bool maybe_made = false) {
+    if (VendorRecords* records = job->req.records.get()) {
+      for (const auto& m : mine) {
+        if (!made) {
+          if (!maybe_made) records->Release(m);
+        } else if (Status s = records->Settle(m, std::to_string(made->id)); !s.ok()) {
+          records->Release(m);  // unknown to the others: they list HaloPSA, which has it
+        }
+      }
+    }
+    clients_.Created(company, domain, made, NowUs());
+  }
+
+  void PostClient(const JobPtr& job, const std::string& company, const std::string& domain,
+                  std::vector<std::string> mine) {
     JsonObject c;
     c.Str("name", company.empty() ? domain : company);
     if (!domain.empty()) c.Str("domain", domain).Str("website", "https://" + domain);
     HttpRequest r = Api(job->token, "POST", "/api/Client");
     r.body = "[" + c.Finish() + "]";
-    Send(job, std::move(r), [this, job, company, domain](HttpResponse resp) {
-      if (resp.status == 0 && !resp.not_sent) clients_.Invalidate();  // it may exist: list again
+    Send(job, std::move(r), [this, job, company, domain, mine = std::move(mine)](HttpResponse resp) {
+      const bool maybe = (resp.status == 0 && !resp.not_sent) || resp.status / 100 == 5;
+      if (maybe) clients_.Invalidate();  // it may exist: list again
       std::vector<HaloClientRecord> saved;
       const bool made = resp.status / 100 == 2 && ReadHaloClients(resp.body, true, &saved, nullptr);
-      clients_.Created(company, domain, made ? std::optional<HaloClientRecord>(saved[0]) : std::nullopt, NowUs());
+      EndCreation(job, company, domain, mine, made ? std::optional<HaloClientRecord>(saved[0]) : std::nullopt,
+                  maybe || (resp.status / 100 == 2 && !made));
       if (Settle(job, resp)) return;
       if (!made) return Unreadable(job, "client create");
       job->result.detail = "created HaloPSA Client " + std::to_string(saved[0].id);

@@ -167,7 +167,9 @@ void HaloClientsCache::Created(std::string_view company, std::string_view domain
   std::shared_ptr<std::vector<Then>> waiting;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (made) {
+    const bool held = made && std::any_of(clients_.begin(), clients_.end(),
+                                          [&made](const HaloClientRecord& c) { return c.id == made->id; });
+    if (made && !held) {
       added_.emplace_back(now_us, *made);
       clients_.push_back(*made);
       Changed();
@@ -218,8 +220,9 @@ std::vector<std::vector<HaloClientRecord>> HaloClientsCache::DuplicatesLocked() 
   std::vector<std::vector<HaloClientRecord>> out;
   std::set<std::vector<int64_t>> seen;
   for (auto& [key, g] : groups) {
-    if (g.size() < 2) continue;
     std::sort(g.begin(), g.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    g.erase(std::unique(g.begin(), g.end(), [](const auto& a, const auto& b) { return a.id == b.id; }), g.end());
+    if (g.size() < 2) continue;
     std::vector<int64_t> ids;
     for (const auto& c : g) ids.push_back(c.id);
     if (seen.insert(ids).second) out.push_back(std::move(g));

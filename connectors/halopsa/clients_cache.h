@@ -79,9 +79,12 @@ class HaloClientsCache {
   // cache changes: cheap to ask often.
   std::string DuplicatesText() const;
 
+  // What a company is known by: "n:<name>" and "d:<domain>", lower case,
+  // those it has.
+  static std::vector<std::string> Keys(std::string_view company, std::string_view domain);
+
  private:
   std::optional<HaloClientRecord> FindLocked(std::string_view company, std::string_view domain) const;
-  static std::vector<std::string> Keys(std::string_view company, std::string_view domain);
 
   std::vector<std::vector<HaloClientRecord>> DuplicatesLocked() const;
   void Changed();  // REQUIRES: mu_ held
