@@ -34,15 +34,24 @@ void RollCreditDay(ConnectorState& st, int64_t now) {
   }
 }
 
+// Stores connector state the log cannot give back; `durable`: synced, and
+// in a cluster written for the tenant's next owner too, before it returns.
+Status StoreState(ConnectorState& st, const char* consumer, const std::vector<StateOp>& ops, bool durable) {
+  if (!durable) return st.env->log->CommitConsumer(consumer, 0, ops);
+  Status s = st.env->log->CommitConsumerDurable(consumer, 0, ops);
+  if (s.ok() && st.env->replicate_state) s = st.env->replicate_state(st.cfg.tenant, consumer, ops);
+  return s;
+}
+
 // Stores the day's spent and reserved credits; `durable`: synced before it
-// returns (a reservation, or a charge past one).
+// returns (a reservation, or a charge past one). Only durable writes are
+// replicated: a charge never raises the count past its reservation.
 Status StoreCredits(ConnectorState& st, bool durable) {
   const std::vector<StateOp> ops = {
       StateOp{CredentialsKey(st),
               std::to_string(st.credits_day) + "\n" + std::to_string(st.credits_spent + st.credits_reserved),
               false}};
-  Status s = durable ? st.env->log->CommitConsumerDurable(kCreditsConsumer, 0, ops)
-                     : st.env->log->CommitConsumer(kCreditsConsumer, 0, ops);
+  Status s = StoreState(st, kCreditsConsumer, ops, durable);
   if (!s.ok())
     Logger("connectors")->error("event=credits_store_failed system={} error=\"{}\"", st.cfg.system,
                                 s.ToString());
@@ -424,7 +433,7 @@ void PumpQueues(Self* self) {
   if (st.refreshing) return;
   int64_t now = st.env->now_us();
   bool oauth = st.cfg.client->UsesOAuth();
-  bool expiring = st.creds.expires_at_us != 0 && st.creds.expires_at_us - st.cfg.refresh_margin_us <= now;
+  bool expiring = st.creds.expires_at_us != 0 && st.creds.expires_at_us - st.margin_us <= now;
   if (oauth && (expiring || st.auth_failed) && !(st.urgent.empty() && st.normal.empty())) {
     if (st.refresh_not_before > now) {
       WakeAt(self, st.refresh_not_before);
@@ -706,6 +715,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
   st.breaker = std::make_unique<CircuitBreaker>(st.cfg.breaker_threshold, st.cfg.breaker_open_us);
   st.rng.seed(st.cfg.seed ? st.cfg.seed : static_cast<uint64_t>(st.env->now_us()));
   st.creds = st.cfg.credentials;
+  st.margin_us = st.cfg.refresh_margin_us;
   if (st.env->vendor_records)
     st.records = std::make_shared<VendorRecords>(st.env->vendor_records, st.cfg.tenant + "/" + st.cfg.system,
                                                  st.env->now_us);
@@ -773,13 +783,16 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
           // Synced before use: the old refresh token is spent. When storing
           // fails the grant is still used (it is the only valid one left),
           // and a restart would need the operator to grant again.
-          Status s = state.env->log->CommitConsumerDurable(
-              kCredentialsConsumer, 0, {StateOp{CredentialsKey(state), EncodeCredentials(fresh), false}});
+          Status s = StoreState(state, kCredentialsConsumer,
+                                {StateOp{CredentialsKey(state), EncodeCredentials(fresh), false}}, true);
           if (!s.ok()) {
             Logger("connectors")->error("event=token_store_failed system={} error=\"{}\"", state.cfg.system,
                                         s.ToString());
           }
           state.creds = fresh;
+          // A grant shorter-lived than the margin is refreshed at half its
+          // life, not at once again (which would refresh for ever).
+          state.margin_us = std::min(state.cfg.refresh_margin_us, t.grant.expires_in_s * 1000000 / 2);
           state.auth_failed = false;
           state.refresh_failed = false;
           Logger("connectors")->info("event=token_refreshed system={} tenant={} expires_in_s={}",

@@ -25,7 +25,9 @@
 //   STOP asks again now.
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
-//   is used, because the vendor's refresh tokens are single use.
+//   is used, because the vendor's refresh tokens are single use. In a
+//   cluster it is also written for the tenant's next owner before use
+//   (SyncEnv::replicate_state), as are the credit reservations below.
 // - A daily credit budget (`daily_credit_budget`, an enrichment vendor's
 //   paid lookups) is never exceeded, whatever the order of rate-limit
 //   holds, restarts and concurrency: before a push goes, the most it may
@@ -127,6 +129,9 @@ struct ConnectorState {
   std::map<std::string, int> refused_people;  // contact -> its open refused opt-outs
   size_t in_flight = 0;
   bool refreshing = false;
+  // How long before the grant expires it is refreshed: cfg.refresh_margin_us,
+  // or half the last grant's life when that is shorter.
+  int64_t margin_us = 0;
   bool auth_failed = false;  // a 401: refresh before the next push
   bool last_answer_401 = false;  // the vendor's last answer refused the credentials
   bool refresh_failed = false;   // the last token refresh failed

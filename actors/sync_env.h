@@ -82,6 +82,10 @@ struct SyncEnv {
   // (connectors/common/vendor_records.h): the log's state on one node, the
   // cluster's shared bucket; null: none (unit tests of one actor).
   std::shared_ptr<CasStore> vendor_records;
+  // Cluster mode: where connectors write their state (credentials,
+  // credits) for the next owner of the tenant, after the log's own
+  // durable copy and before using it; null on a single node.
+  StateReplicator replicate_state;
   // Where the router publishes its state for GET /v1/health; may be null.
   std::shared_ptr<SyncStatusBoard> board;
 

@@ -162,9 +162,10 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
   dfm::Status s = dfm::ClusterNode::Start(
       config,
       [&config](dfm::EventLog* log, std::function<bool(const std::string&)> runs,
-                std::shared_ptr<dfm::CasStore> records, std::unique_ptr<dfm::PartitionWork>* out) {
+                const dfm::SharedWithWork& shared, std::unique_ptr<dfm::PartitionWork>* out) {
         std::unique_ptr<dfm::SyncRuntime> rt;
-        dfm::Status st = dfm::SyncRuntime::Start(config, log, &rt, std::move(runs), "", std::move(records));
+        dfm::Status st =
+            dfm::SyncRuntime::Start(config, log, &rt, std::move(runs), "", shared.records, shared.replicate_state);
         if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt));
         return st;
       },

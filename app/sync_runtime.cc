@@ -120,7 +120,8 @@ Status LoadSyncControl(const EventLog& log, std::vector<std::string> tenants, Sy
 
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                           std::function<bool(const std::string& tenant)> runs,
-                          std::string subject_hash_key, std::shared_ptr<CasStore> vendor_records) {
+                          std::string subject_hash_key, std::shared_ptr<CasStore> vendor_records,
+                          StateReplicator replicate_state) {
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
@@ -160,6 +161,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   env->subject_hash_key = std::move(subject_hash_key);
   env->vendor_records = vendor_records ? std::move(vendor_records)
                                        : std::shared_ptr<CasStore>(NewLogCasStore(log, kVendorRecordsConsumer));
+  env->replicate_state = std::move(replicate_state);
   env->gate = std::make_shared<SendGate>();
   env->erased_subjects = std::make_shared<ErasedSubjects>();
   env->control = std::make_shared<SyncControl>();

@@ -32,11 +32,13 @@ class SyncRuntime {
   // seals, so texts are checked against erased people's opt-outs.
   // `vendor_records`: where connectors keep the records they create
   // (connectors/common/vendor_records.h), shared by every node of a
-  // cluster; null: the log's own state (one node).
+  // cluster; null: the log's own state (one node). `replicate_state`:
+  // the cluster's (SyncEnv::replicate_state); null on one node.
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                       std::function<bool(const std::string& tenant)> runs = nullptr,
                       std::string subject_hash_key = "",
-                      std::shared_ptr<CasStore> vendor_records = nullptr);
+                      std::shared_ptr<CasStore> vendor_records = nullptr,
+                      StateReplicator replicate_state = nullptr);
   // A configuration reload: every tenant's rules and tables from `config`,
   // a connector actor for each newly enabled (tenant, system), and new
   // settings (credentials, limits) for those whose settings changed; the

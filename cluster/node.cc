@@ -18,6 +18,7 @@
 #include "cluster/partition.h"
 #include "cluster/records_store.h"
 #include "cluster/security.h"
+#include "cluster/state_mirror.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
 #include "util/logging.h"
@@ -301,9 +302,30 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   std::shared_ptr<CasStore> records;
   Status s = OpenRecordsStore(cs.nats_urls, im.node, NatsSecurityOf(cs), replicas, &records);
   if (!s.ok()) return s;
-  im.factory = [work = std::move(work), records](EventLog* log, std::function<bool(const std::string&)> runs,
-                                                 std::unique_ptr<PartitionWork>* w) {
-    return work(log, std::move(runs), records, w);
+  SharedWithWork shared;
+  shared.records = records;
+  std::shared_ptr<StateMirror> mirror;
+  if (!cs.state_key.empty()) {
+    std::unique_ptr<StateMirror> m;
+    s = StateMirror::Open(cs.nats_urls, im.node, NatsSecurityOf(cs), replicas, cs.state_key, &m);
+    if (!s.ok()) return s;
+    mirror = std::move(m);
+    shared.replicate_state = [mirror](const std::string& tenant, std::string_view consumer,
+                                      const std::vector<StateOp>& ops) { return mirror->Put(tenant, consumer, ops); };
+  } else {
+    Logger("cluster")->warn(
+        "event=state_not_replicated reason=\"cluster.state_key is not set: OAuth grants and credit budgets stay "
+        "on the node that wrote them\"");
+  }
+  im.factory = [work = std::move(work), shared, mirror](EventLog* log, std::function<bool(const std::string&)> runs,
+                                                        std::unique_ptr<PartitionWork>* w) {
+    if (mirror) {  // the connectors' state the last owner left, before they start
+      int restored = 0;
+      Status st = mirror->Restore(log, runs, &restored);
+      if (!st.ok()) return st;
+      if (restored > 0) Logger("cluster")->info("event=state_restored entries={}", restored);
+    }
+    return work(log, std::move(runs), shared, w);
   };
   s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, NatsSecurityOf(cs), /*keep_trying=*/true, &im.nats);
   if (!s.ok()) return s;

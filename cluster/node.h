@@ -51,11 +51,18 @@ using PartitionWorkFactory =
     std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
                          std::unique_ptr<PartitionWork>* out)>;
 
-// The same, given also the records every node shares (the bucket
-// DFM_RECORDS, cluster/records_store.h) for the partition's connectors.
+// What every node shares with the work it runs: the records connectors
+// create (the bucket DFM_RECORDS, cluster/records_store.h) and where their
+// state goes for the next owner (DFM_STATE, cluster/state_mirror.h; null
+// when `cluster.state_key` is not set).
+struct SharedWithWork {
+  std::shared_ptr<CasStore> records;
+  StateReplicator replicate_state;
+};
+// The same factory, given also what the nodes share.
 using SharedWorkFactory =
     std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
-                         std::shared_ptr<CasStore> records, std::unique_ptr<PartitionWork>* out)>;
+                         const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out)>;
 
 class ClusterNode {
  public:

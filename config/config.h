@@ -117,6 +117,10 @@ struct ClusterSettings {
   // system's store), with this node's certificate where the servers ask.
   std::string nats_user, nats_password, nats_token, nats_nkey, nats_nkey_seed_file, nats_creds_file;
   std::string nats_ca_file, nats_cert_file, nats_key_file;
+  // 64 hex digits, the same on every node: seals the connector state the
+  // nodes replicate (OAuth grants, credit budgets: docs/scale-out.md);
+  // empty: that state stays on the node that wrote it.
+  std::string state_key;
 };
 
 // [reconcile]: `dfm reconcile` and its daily run in the service

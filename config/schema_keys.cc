@@ -42,6 +42,12 @@ std::string NodeIdCheck(const KeyValue& v) {
       return "letters, digits, - and _ only";
   return "";
 }
+std::string StateKeyCheck(const KeyValue& v) {
+  if (v.text.empty()) return "";
+  if (v.text.size() != 64 || v.text.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    return "64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`";
+  return "";
+}
 // `tag=list id` entries: the tag as JoinTags reads the systems' tags
 // (trimmed, lower-case), the list id trimmed.
 bool TagList(const std::string& pair, std::string* tag, std::string* list) {
@@ -262,7 +268,12 @@ void ClusterKeys(std::vector<KeySpec>* out) {
                    "this node's certificate, for servers that verify clients, with `cluster.nats_key_file`"));
   k.push_back(Text("cluster.nats_key_file", "", kRestart, INTO(cluster.nats_key_file),
                    "that certificate's private key"));
-  }
+  k.push_back(Text("cluster.state_key", "", kRestart, INTO(cluster.state_key),
+                   "64 hex digits, the same on every node: seals the connector state the nodes replicate "
+                   "(OAuth grants, credit budgets); empty: it stays on the node that wrote it")
+                  .Secret()
+                  .Check(StateKeyCheck));
+}
 
 std::vector<KeySpec> MakeGlobalKeys() {
   std::vector<KeySpec> k;

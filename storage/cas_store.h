@@ -10,8 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "storage/event_log.h"
 #include "util/status.h"
@@ -34,6 +37,13 @@ class CasStore {
   // otherwise (someone wrote it since).
   virtual Status Update(const std::string& key, const std::string& value, uint64_t rev) = 0;
 };
+
+// Cluster mode: writes a tenant's consumer state `ops` (state the log
+// cannot give back: an OAuth grant, a credit budget) where every node that
+// may run the tenant next finds it, before it returns
+// (cluster/state_mirror.h). Null on a single node.
+using StateReplicator =
+    std::function<Status(const std::string& tenant, std::string_view consumer, const std::vector<StateOp>& ops)>;
 
 // Over `log`'s consumer state `consumer`, every write durable before it
 // returns (EventLog::CommitConsumerDurable). Atomic within this process,

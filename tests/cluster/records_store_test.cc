@@ -1,7 +1,9 @@
-// The cluster's shared records (cluster/records_store.h) against a real
-// nats-server with JetStream: the CasStore contract, one creator among
-// nodes on separate connections, and a settled record that outlives a
-// kill -9 of the server (file storage).
+// What the cluster's nodes share beside the logs, against a real
+// nats-server with JetStream: the records (cluster/records_store.h: the
+// CasStore contract, one creator among nodes on separate connections, a
+// settled record that outlives a kill -9 of the server) and the
+// connectors' replicated state (cluster/state_mirror.h: sealed, restored
+// by the next node, never in clear in NATS).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -9,10 +11,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "cluster/records_store.h"
+#include "cluster/state_mirror.h"
 #include "connectors/common/vendor_records.h"
+#include "storage/memory_event_log.h"
 #include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
 
@@ -105,6 +112,93 @@ TEST(RecordsStore, OneCreatorAmongNodesAndTheRecordOutlivesAServerKill) {
   }
   EXPECT_EQ(c, VendorRecords::Claim::kKnown);
   EXPECT_EQ(id, "12");
+}
+
+const std::string kStateKey(64, 'a');
+
+TEST(StateMirror, EntriesAreSealedForTheirKeyAndNameTheirTenant) {
+  const std::string key(32, 'k');
+  const std::string k = StateMirror::EntryKey("acme", "credentials", "acme\x1fghl");
+  std::string tenant;
+  ASSERT_TRUE(StateMirror::TenantOf(k, &tenant));
+  EXPECT_EQ(tenant, "acme");
+  EXPECT_EQ(k.find("ghl"), std::string::npos);
+  const std::string sealed = StateMirror::Seal(key, k, StateEntry{"n1", "credentials", "acme\x1fghl", "grant"});
+  EXPECT_EQ(sealed.find("grant"), std::string::npos);
+  StateEntry e;
+  ASSERT_TRUE(StateMirror::Unseal(key, k, sealed, &e));
+  EXPECT_EQ(e.writer, "n1");
+  EXPECT_EQ(e.value, "grant");
+  EXPECT_FALSE(StateMirror::Unseal(std::string(32, 'x'), k, sealed, &e));  // another key
+  EXPECT_FALSE(StateMirror::Unseal(key, StateMirror::EntryKey("other", "credentials", "k"), sealed, &e));
+  std::string cut = sealed;
+  cut.back() ^= 1;
+  EXPECT_FALSE(StateMirror::Unseal(key, k, cut, &e));
+  EXPECT_FALSE(StateMirror::TenantOf("r.0123", &tenant));
+}
+
+// Every file under `dir`, read whole.
+std::string AllBytes(const std::string& dir) {
+  std::string all;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!f.is_regular_file()) continue;
+    std::ifstream in(f.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    all += ss.str();
+  }
+  return all;
+}
+
+TEST(StateMirror, TheNextNodeRestoresItsTenantsStateAndNATSHoldsNoneInClear) {
+  testing::TempDir dir;
+  NatsServer nats(dir.path(), testing::FreePort());
+  auto open = [&](const std::string& node) {
+    std::unique_ptr<StateMirror> m;
+    Status s = Eventually([&] { return StateMirror::Open({nats.url()}, node, NatsSecurity(), 1, kStateKey, &m); });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return m;
+  };
+  auto n1 = open("n1");
+  ASSERT_TRUE(n1);
+  ASSERT_TRUE(n1->Put("acme", "credentials", {StateOp{"acme/ghl", "refresh-SECRET-2", false}}).ok());
+  ASSERT_TRUE(n1->Put("acme", "credits", {StateOp{"acme/apollo", "20000\n3", false}}).ok());
+  ASSERT_TRUE(n1->Put("globex", "credentials", {StateOp{"globex/ghl", "refresh-OTHER", false}}).ok());
+  ASSERT_TRUE(n1->Put("acme", "credentials", {StateOp{"acme/old", "x", false}}).ok());
+  ASSERT_TRUE(n1->Put("acme", "credentials", {StateOp{"acme/old", "", true}}).ok());  // erased
+
+  // n2 takes over acme's partition: acme's state, not globex's.
+  auto n2 = open("n2");
+  MemoryEventLog log;
+  ASSERT_TRUE(log.CommitConsumerDurable("credentials", 0, {StateOp{"acme/ghl", "refresh-SPENT-1", false}}).ok());
+  int restored = 0;
+  ASSERT_TRUE(n2->Restore(&log, [](const std::string& t) { return t == "acme"; }, &restored).ok());
+  EXPECT_EQ(restored, 2);
+  std::string v;
+  ASSERT_TRUE(log.GetConsumerState("credentials", "acme/ghl", &v).ok());
+  EXPECT_EQ(v, "refresh-SECRET-2");  // the newest grant, over the spent one
+  ASSERT_TRUE(log.GetConsumerState("credits", "acme/apollo", &v).ok());
+  EXPECT_EQ(v, "20000\n3");
+  EXPECT_TRUE(log.GetConsumerState("credentials", "globex/ghl", &v).IsNotFound());
+  EXPECT_TRUE(log.GetConsumerState("credentials", "acme/old", &v).IsNotFound());
+
+  // n1's own entries are not taken over a local copy n1 holds (written first).
+  MemoryEventLog n1_log;
+  ASSERT_TRUE(n1_log.CommitConsumerDurable("credentials", 0, {StateOp{"acme/ghl", "refresh-NEWER-3", false}}).ok());
+  ASSERT_TRUE(n1->Restore(&n1_log, [](const std::string& t) { return t == "acme"; }, &restored).ok());
+  ASSERT_TRUE(n1_log.GetConsumerState("credentials", "acme/ghl", &v).ok());
+  EXPECT_EQ(v, "refresh-NEWER-3");
+
+  // A wrong key refuses to restore rather than taking garbage.
+  std::unique_ptr<StateMirror> wrong;
+  ASSERT_TRUE(StateMirror::Open({nats.url()}, "n3", NatsSecurity(), 1, std::string(64, 'b'), &wrong).ok());
+  MemoryEventLog other;
+  EXPECT_FALSE(wrong->Restore(&other, [](const std::string&) { return true; }, &restored).ok());
+
+  // NATS's store holds the secrets sealed only.
+  const std::string stored = AllBytes(dir.path());
+  EXPECT_EQ(stored.find("refresh-SECRET-2"), std::string::npos);
+  EXPECT_EQ(stored.find("refresh-OTHER"), std::string::npos);
 }
 
 }  // namespace

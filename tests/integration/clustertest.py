@@ -37,12 +37,14 @@ class NatsCluster:
                 security = (f'tls {{ cert_file: "{self.pki["server_cert"]}", key_file: "{self.pki["server_key"]}", '
                             f'ca_file: "{self.pki["ca"]}", verify: true, timeout: 5 }}\n'
                             f'authorization {{ users: [ {{ user: "{self.USER}", password: "{self.PASSWORD}" }} ] }}\n')
+            # One server alone runs JetStream without a cluster block.
+            cluster = f"cluster {{ name: dfm, listen: 127.0.0.1:{self.routes[i]}, routes: [{routes}] }}" if n > 1 else ""
             with open(self.conf(i), "w") as f:
                 f.write(f"""
 server_name: n{i}
 listen: 127.0.0.1:{self.ports[i]}
 jetstream {{ store_dir: "{self.dir}/n{i}/js", max_memory_store: 64MB, max_file_store: 4GB }}
-cluster {{ name: dfm, listen: 127.0.0.1:{self.routes[i]}, routes: [{routes}] }}
+{cluster}
 {security}""")
 
     def conf(self, i):

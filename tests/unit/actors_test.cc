@@ -109,6 +109,40 @@ TEST_F(ActorTest, TokenIsRefreshedBeforeItExpiresAndStored) {
   EXPECT_NE(stored.find("refresh-2"), std::string::npos) << "the single-use refresh token is kept";
 }
 
+TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLifeAndReplicated) {
+  std::vector<std::string> replicated;  // cluster mode: what went to the next owner
+  env_->replicate_state = [&replicated](const std::string& tenant, std::string_view consumer,
+                                        const std::vector<StateOp>& ops) {
+    for (const auto& op : ops) replicated.push_back(tenant + " " + std::string(consumer) + " " + op.value);
+    return Status::OK();
+  };
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  auto c = Connector(client, Credentials{"access-1", "refresh-1", kStart + 1});  // expired
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  TokenGrant g;
+  g.ok = true;
+  g.access_token = "access-2";
+  g.refresh_token = "refresh-2";
+  g.expires_in_s = 60;  // under the 5-minute margin
+  client->refreshes[0](g);
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u) << "not refreshed again at once";
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].creds.access_token, "access-2");
+  ASSERT_EQ(replicated.size(), 1u);
+  EXPECT_EQ(replicated[0].rfind("default credentials ", 0), 0u);
+  EXPECT_NE(replicated[0].find("refresh-2"), std::string::npos);
+  client->Answer(0, 200, "1");
+  sched_->run();
+  Advance(31'000'000);  // past half its life
+  caf::anon_send(c, Order("p2", "c1"));
+  sched_->run();
+  EXPECT_EQ(client->refreshes.size(), 2u);
+}
+
 TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   auto client = std::make_shared<ScriptedClient>();
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Connector state in cluster mode (issue 48; docs/scale-out.md): a
+GoHighLevel OAuth tenant whose sandbox rotates refresh tokens (each one
+refused once used) and issues access tokens that live 60 s, under the
+connector's 5-minute margin, so that every push asks for a new grant.
+The owner of the tenant's partition refreshes, is killed -9, and the next
+owner syncs without one refused token: it took the newest grant, which
+the owner had written sealed to NATS before using it. NATS's files hold
+no grant in clear.
+
+With --no-state-key the nodes run without `cluster.state_key` (nothing
+replicated): the test must then fail, which shows what it proves."""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import clustertest as ct  # noqa: E402
+import dfmtest as t  # noqa: E402
+from sync_e2e_test import GHL_PUBLIC_KEY, Sandbox, wait_for  # noqa: E402
+
+STATE_KEY = "5e" * 32
+
+
+def health(node):
+    try:
+        status, _, body = t.request("127.0.0.1", node.port, "GET", "/v1/health", timeout=5)
+    except OSError:
+        return None
+    return json.loads(body)["parts"]["cluster"] if status == 200 else None
+
+
+def nats_bytes(nats):
+    """Every file of the NATS servers' stores, read whole."""
+    out = b""
+    for root, _, files in os.walk(nats.dir):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                out += f.read()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dfm", required=True)
+    ap.add_argument("--no-state-key", action="store_true")
+    args = ap.parse_args()
+    work = t.tempdir()
+    nats = ct.NatsCluster(work, n=1)
+    nodes = []
+    for i in range(2):
+        d = os.path.join(work, f"node{i}")
+        os.makedirs(d)
+        nodes.append(t.Dfm(args.dfm, d, extra_config=(
+            f'[ghl]\ned25519_public_key_file = "{GHL_PUBLIC_KEY}"\nlocation_id = "loc_sandbox"\n' + ct.cluster_config(nats, f"node{i}", partitions=2, lease_ttl_s=3) + "replicas = 1\n" +
+            "[sync]\ncontact_idle_s = 5\n")))
+    nginx = ct.ClusterNginx(work, [n.port for n in nodes])
+    ghl = Sandbox("ghl", work, ["--token-ttl", "60", "--refresh-token", "first-refresh-token"])
+    alo = Sandbox("aloware", work, ["--webhook-url", f"http://127.0.0.1:{nginx.port}/webhooks/aloware",
+                                    "--webhook-auth", "bearer:" + t.ALOWARE_TOKEN])
+    env = {"DFM_GHL_API_BASE_URL": ghl.url, "DFM_GHL_LOCATION_ID": "loc_sandbox",
+           "DFM_GHL_CLIENT_ID": "sandbox-client-id", "DFM_GHL_CLIENT_SECRET": "sandbox-client-secret",
+           "DFM_GHL_ACCESS_TOKEN": "expired-access-token", "DFM_GHL_TOKEN_EXPIRES_AT": "1",
+           "DFM_GHL_REFRESH_TOKEN": "first-refresh-token",
+           "DFM_GHL_RETRY_BASE_MS": "100", "DFM_GHL_RETRY_MAX_MS": "1000",
+           "DFM_ALOWARE_API_BASE_URL": alo.url, "DFM_ALOWARE_API_TOKEN": "sandbox-aloware-token"}
+    if not args.no_state_key:
+        env["DFM_CLUSTER_STATE_KEY"] = STATE_KEY
+    ok = False
+    try:
+        nats.start()
+        ghl.start()
+        alo.start()
+        for n in nodes:
+            n.start(timeout=90, env_extra=env)
+        nginx.start()
+        r = nodes[0].cli("cluster", "partition", "-c", nodes[0].config_path, "default")
+        assert r.returncode == 0, r.stderr
+        home = int(r.stdout)
+
+        def owner():
+            h = health(nodes[0]) or health(nodes[1]) or {"partitions": []}
+            return next((p["owner"] for p in h["partitions"] if p["partition"] == home and p["owner"]), None)
+
+        def person(phone, first):
+            status, body = alo.post("/_sandbox/contacts", {"first_name": first, "last_name": "Lovelace",
+                                                           "phone_number": phone})
+            assert status in (200, 201), body
+            assert body["webhook"]["status"] == 200, body
+
+        def in_ghl(phone):
+            return [c for c in ghl.contacts() if c.get("phone") == phone]
+
+        first_owner = wait_for("an owner of the default tenant's partition", owner, timeout=60)
+        person("+12055550301", "Ada")
+        wait_for("the first person in GoHighLevel", lambda: in_ghl("+12055550301"), timeout=60)
+        refreshes = [r for r in ghl.requests("/oauth/token")]
+        assert refreshes, "the owner never refreshed its grant"
+        # The owner holds a grant no one else has seen: kill it.
+        victim = nodes[int(first_owner[-1])]
+        victim.kill9()
+        wait_for("another owner", lambda: (o := owner()) and o != first_owner, timeout=60)
+        person("+12055550302", "Grace")
+        wait_for("the second person in GoHighLevel, synced by the next owner",
+                 lambda: in_ghl("+12055550302"), timeout=60)
+        tokens = ghl.requests("/oauth/token")
+        refused = [r for r in tokens if r.get("status") not in (None, 200)]
+        assert not refused, f"refused token requests: {refused}"
+        state = json.load(open(ghl.state))
+        live = state["refresh_tokens"]
+        assert live, state
+        stored = nats_bytes(nats)
+        for token in live:
+            assert token.encode() not in stored, "a refresh token in clear in NATS's files"
+        print(f"owner {first_owner} killed after {len(refreshes)} refreshes; the next owner synced "
+              f"with {len(tokens) - len(refreshes)} more, none refused", flush=True)
+        ok = True
+    finally:
+        for n in nodes:
+            try:
+                n.stop()
+            except Exception:  # noqa: BLE001 (the killed one)
+                pass
+        nginx.stop()
+        ghl.stop()
+        alo.stop()
+        nats.stop()
+        if ok and not os.environ.get("DFM_KEEP_TEST_DIRS"):
+            shutil.rmtree(work, ignore_errors=True)
+        elif not ok:
+            print("kept for a look:", work, flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
