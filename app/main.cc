@@ -27,7 +27,10 @@
 #include "app/unsubscribe_command.h"
 #include "cluster/nats_client.h"
 #include "cluster/node.h"
+#include "cluster/records_store.h"
+#include "cluster/security.h"
 #include "cluster/tls_probe.h"
+#include "console/shared_keys.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "connectors/connector.h"
@@ -178,6 +181,17 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
   int rc = 0;
   {
     dfm::HttpFront front(config, node->ingest_log());
+    std::shared_ptr<dfm::CasStore> keys_bucket;
+    const dfm::ClusterSettings& cs = config.cluster();
+    s = dfm::OpenBucketStore(dfm::kKeysBucket, cs.nats_urls, cs.node_id.empty() ? "node" : cs.node_id,
+                             dfm::NatsSecurityOf(cs), static_cast<int>(cs.replicas), &keys_bucket);
+    if (!s.ok()) {
+      logger->critical("event=cluster_join_failed error=\"shared keys: {}\"", s.ToString());
+      node->Stop();
+      spdlog::shutdown();
+      return 1;
+    }
+    front.SetSharedKeys(std::make_shared<dfm::SharedKeys>(keys_bucket));
     front.SetHealthParts([&node](uint64_t, dfm::JsonObject* parts) { node->AddHealthParts(parts); });
     front.SetMetricsParts([&node](uint64_t, dfm::MetricsText* out) { node->WriteMetrics(out); });
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {

@@ -31,6 +31,8 @@ class NatsCasStore final : public CasStore {
     return nats_->KvUpdate(key, value, rev, &next);
   }
 
+  Status Keys(std::vector<std::string>* keys) override { return nats_->KvKeys(keys); }
+
  private:
   std::unique_ptr<NatsClient> nats_;
 };
@@ -39,11 +41,16 @@ class NatsCasStore final : public CasStore {
 
 Status OpenRecordsStore(const std::vector<std::string>& urls, const std::string& node,
                         const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out) {
+  return OpenBucketStore(kRecordsBucket, urls, node, security, replicas, out);
+}
+
+Status OpenBucketStore(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
+                       const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out) {
   std::unique_ptr<NatsClient> nats;
-  Status s = NatsClient::Connect(urls, "dfm " + node + " records", security, /*keep_trying=*/true, &nats);
+  Status s = NatsClient::Connect(urls, "dfm " + node + " " + bucket, security, /*keep_trying=*/true, &nats);
   if (!s.ok()) return s;
   for (int attempt = 0;; ++attempt) {
-    s = nats->OpenBucket(kRecordsBucket, /*ttl_s=*/0, replicas);
+    s = nats->OpenBucket(bucket, /*ttl_s=*/0, replicas);
     if (s.ok() || attempt >= 60) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a cluster still forming
   }

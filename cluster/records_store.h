@@ -16,8 +16,14 @@ namespace dfm {
 
 inline constexpr char kRecordsBucket[] = "DFM_RECORDS";
 
+inline constexpr char kKeysBucket[] = "DFM_KEYS";  // console/shared_keys.h
+
 // Connects (retrying in the background like the node's own link) and
-// opens or creates the bucket.
+// opens or creates the bucket `bucket` (file storage, `replicas`, no
+// expiry) as a CasStore.
+Status OpenBucketStore(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
+                       const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out);
+// OpenBucketStore of DFM_RECORDS.
 Status OpenRecordsStore(const std::vector<std::string>& urls, const std::string& node,
                         const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out);
 

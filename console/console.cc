@@ -117,7 +117,51 @@ const std::vector<std::string>& ConsoleRoutes() {
 Console::Console(const Config& config, EventLog* log, const Clock* clock, ConsoleCounters* counters)
     : impl_(std::make_unique<Impl>(config, log, clock, counters)) {}
 
-Console::~Console() = default;
+Console::~Console() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lk(m.poll_mu);
+    m.polling_stopped = true;
+  }
+  m.poll_cv.notify_all();
+  if (m.key_poller.joinable()) m.key_poller.join();
+}
+
+void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
+  Impl& m = *impl_;
+  m.shared_keys = std::move(shared);
+  size_t n = 0;
+  Status s = m.shared_keys->FoldInto(&m.keys, &n);
+  if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
+  m.key_poller = std::thread([&m] { m.PollSharedKeys(); });
+}
+
+void Console::Impl::ShareKeyEvent(const Event& e) {
+  if (!shared_keys) return;
+  Status s = shared_keys->Publish(e);
+  if (s.ok()) return;
+  Logger("http")->error("event=shared_key_unwritten type={} error=\"{}\" effect=\"tried again every second\"",
+                        e.type, s.ToString());
+  std::lock_guard<std::mutex> lk(poll_mu);
+  unshared.push_back(e);
+}
+
+void Console::Impl::PollSharedKeys() {
+  std::unique_lock<std::mutex> lk(poll_mu);
+  while (!poll_cv.wait_for(lk, std::chrono::seconds(1), [this] { return polling_stopped; })) {
+    std::vector<Event> retry;
+    retry.swap(unshared);
+    lk.unlock();
+    std::vector<Event> still;
+    for (const Event& e : retry)
+      if (!shared_keys->Publish(e).ok()) still.push_back(e);
+    size_t n = 0;
+    Status s = shared_keys->FoldInto(&keys, &n);
+    if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
+    lk.lock();
+    unshared.insert(unshared.end(), still.begin(), still.end());
+  }
+}
 
 Status Console::Start() {
   Impl& m = *impl_;

@@ -39,6 +39,8 @@
 
 namespace dfm {
 
+class SharedKeys;  // console/shared_keys.h
+
 struct ApiRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // without the query
@@ -121,6 +123,10 @@ class Console {
   // The configuration a reload put in place (tenants, systems); `config`
   // must outlive the console.
   void SetLiveConfig(const Config& config);
+  // Cluster mode: keys are shared with every node (console/shared_keys.h):
+  // those made or revoked here are written there, and the shared ones
+  // folded now and every second. After Start.
+  void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
 
   // Whether the console answers `path` (the server answers the rest).
   static bool Serves(std::string_view path);

@@ -3,8 +3,11 @@
 // admin endpoints). Not for use outside console/.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,7 @@
 #include "console/api_keys.h"
 #include "console/console.h"
 #include "console/limits.h"
+#include "console/shared_keys.h"
 #include "console/worker.h"
 #include "storage/access_log.h"
 #include "sync/normalize.h"
@@ -67,6 +71,18 @@ struct Console::Impl {
   EraseHandler erase;    // POST /v1/admin/erase; empty: not offered
   BackupHandler backup;  // POST /v1/admin/backup; empty: not offered
   SyncControlHooks sync_control;  // /v1/admin/sync; null control: not offered
+  // Cluster mode: the keys every node shares (console/shared_keys.h),
+  // folded again every second by `key_poller`; null on a single node.
+  std::shared_ptr<SharedKeys> shared_keys;
+  std::thread key_poller;
+  std::mutex poll_mu;
+  std::condition_variable poll_cv;
+  bool polling_stopped = false;   // GUARDED_BY(poll_mu)
+  std::vector<Event> unshared;    // GUARDED_BY(poll_mu): to publish again
+  // Makes a key event the log took known to every node (when shared); a
+  // failed write is tried again by the poller.
+  void ShareKeyEvent(const Event& e);
+  void PollSharedKeys();
   std::unique_ptr<AccessLog> access;  // made by Start
   std::atomic<uint64_t> access_failures{0};
   // Appends to `access`; a failure is logged and counted, the call answered.

@@ -430,6 +430,7 @@ void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers
     e.recorded_at_us = k.created_us;
     e.payload = ApiKeyCreatedDraft(k, "").payload;
     keys.Apply(e);
+    ShareKeyEvent(e);
     counters->accepted.fetch_add(1);
     ApiResponse a = Document(JsonObject::Extend(ApiKeyJson(k)).Str("token", token).UInt("seq", out[0].seq).Finish(),
                              std::move(headers));
@@ -463,6 +464,7 @@ void Console::Impl::RevokeKey(const ApiRequest& r, const Principal& who, const s
     e.recorded_at_us = clock->NowMicros();
     e.payload = ApiKeyRevokedDraft(k, who.credential, "").payload;
     keys.Apply(e);  // a duplicate revocation changes nothing
+    ShareKeyEvent(e);
     counters->accepted.fetch_add(1);
     respond(Document(JsonObject()
                          .Str("status", out[0].duplicate ? "duplicate" : "revoked")

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "console/console.h"
+#include "console/shared_keys.h"
 #include "http/front_metrics.h"
 #include "util/crypto.h"
 #include "util/json.h"
@@ -598,6 +599,9 @@ void HttpFront::Reload(const Config& config) {
 void HttpFront::SetEraseHandler(EraseHandler erase) { impl_->console->SetEraseHandler(std::move(erase)); }
 void HttpFront::SetBackupHandler(BackupHandler backup) { impl_->console->SetBackupHandler(std::move(backup)); }
 void HttpFront::SetSyncControl(SyncControlHooks hooks) { impl_->console->SetSyncControl(std::move(hooks)); }
+void HttpFront::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
+  impl_->console->SetSharedKeys(std::move(shared));
+}
 
 void HttpFront::SetReloadHandler(ReloadHandler reload) {
   impl_->console->SetReloadHandler(reload);

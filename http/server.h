@@ -80,6 +80,8 @@ class HttpFront {
   void SetBackupHandler(BackupHandler backup);
   // The admin API's sync pause and resume (console/console.h).
   void SetSyncControl(SyncControlHooks hooks);
+  // Cluster mode: the API keys every node shares (Console::SetSharedKeys).
+  void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
   // Puts `config`'s tenants and systems in place for the requests that
   // come next (their webhook sources, metrics routes, the API's tenants);
   // requests under way finish with what they had. The server settings

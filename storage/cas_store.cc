@@ -24,6 +24,14 @@ class LogCasStore final : public CasStore {
     return Write(key, value, now.rev + 1);
   }
 
+  Status Keys(std::vector<std::string>* keys) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return log_->ScanConsumerState(consumer_, "", [keys](std::string_view k, std::string_view) {
+      keys->emplace_back(k);
+      return true;
+    });
+  }
+
   Status Update(const std::string& key, const std::string& value, uint64_t rev) override {
     std::lock_guard<std::mutex> lock(mu_);
     Entry now;

@@ -36,6 +36,8 @@ class CasStore {
   // Writes only when the key's revision is still `rev`: AlreadyExists
   // otherwise (someone wrote it since).
   virtual Status Update(const std::string& key, const std::string& value, uint64_t rev) = 0;
+  // Every key that has a value.
+  virtual Status Keys(std::vector<std::string>* keys) = 0;
 };
 
 // Cluster mode: writes a tenant's consumer state `ops` (state the log

@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""Connector state in cluster mode (issue 48; docs/scale-out.md): a
+"""What the nodes of a cluster share beside the logs (issue 48;
+docs/scale-out.md).
+
+API keys: a key made through one node is taken by the other within
+seconds, and revoked through that one, refused by the first.
+
+Connector state: a
 GoHighLevel OAuth tenant whose sandbox rotates refresh tokens (each one
 refused once used) and issues access tokens that live 60 s, under the
 connector's 5-minute margin, so that every push asks for a new grant.
@@ -14,7 +20,9 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import clustertest as ct  # noqa: E402
@@ -68,6 +76,7 @@ def main():
            "DFM_ALOWARE_API_BASE_URL": alo.url, "DFM_ALOWARE_API_TOKEN": "sandbox-aloware-token"}
     if not args.no_state_key:
         env["DFM_CLUSTER_STATE_KEY"] = STATE_KEY
+    env_extra = env
     ok = False
     try:
         nats.start()
@@ -92,6 +101,30 @@ def main():
 
         def in_ghl(phone):
             return [c for c in ghl.contacts() if c.get("phone") == phone]
+
+        # API keys: made on node0, taken by node1; revoked on node1, refused by node0.
+        def keys_cli(node, *a):
+            env = t.environ()
+            env.update(env_extra)
+            return subprocess.run([node.binary, "keys", *a, "-c", node.config_path], capture_output=True,
+                                  text=True, env=env)
+
+        def listing(node, token):
+            status, _, _ = t.request("127.0.0.1", node.admin_port, "GET", "/v1/admin/keys",
+                                     headers={"Authorization": "Bearer " + token}, timeout=5)
+            return status
+
+        r = keys_cli(nodes[0], "create", "--name", "ops", "--role", "admin", "--tenant", "*")
+        assert r.returncode == 0, r.stderr
+        made = json.loads(r.stdout)
+        wait_for("the key taken by node1", lambda: listing(nodes[1], made["token"]) == 200, timeout=10)
+        assert listing(nodes[0], made["token"]) == 200
+        r = keys_cli(nodes[1], "revoke", made["id"])
+        assert r.returncode == 0, r.stderr
+        assert "running service" in r.stdout, r.stdout
+        revoked = time.time()
+        wait_for("the key refused by node0", lambda: listing(nodes[0], made["token"]) == 401, timeout=10)
+        print(f"a key revoked on node1 was refused by node0 {time.time() - revoked:.1f} s later", flush=True)
 
         first_owner = wait_for("an owner of the default tenant's partition", owner, timeout=60)
         person("+12055550301", "Ada")
