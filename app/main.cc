@@ -23,6 +23,7 @@
 #include "app/keys_command.h"
 #include "app/reconcile_command.h"
 #include "app/reconcile_schedule.h"
+#include "app/shared_control.h"
 #include "app/sync_command.h"
 #include "app/unsubscribe_command.h"
 #include "cluster/nats_client.h"
@@ -145,31 +146,79 @@ class Reloader {
   std::function<void(const dfm::Config&)> apply_;
 };
 
-// The sync runtime of one partition (cluster mode).
+// The sync runtime of one partition (cluster mode), folding the pauses
+// and limits every node shares into its control from the start.
 class PartitionSync : public dfm::PartitionWork {
  public:
-  explicit PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt) : rt_(std::move(rt)) {}
+  PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt, dfm::SharedControl* shared)
+      : rt_(std::move(rt)), shared_(shared) {
+    if (!rt_->control()) return;  // [sync] off
+    dfm::SyncRuntime* r = rt_.get();
+    subscription_ = shared_->Subscribe([r](const std::vector<dfm::Event>& events) {
+      for (const auto& e : events) r->control()->Apply(e);
+      r->WakeConnectors();
+    });
+  }
+  ~PartitionSync() override { Unsubscribe(); }
   void Reload(const dfm::Config& config) override { rt_->Reload(config); }
-  void Stop() override { rt_->Stop(); }
+  void Stop() override {
+    Unsubscribe();
+    rt_->Stop();
+  }
   uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
 
  private:
+  void Unsubscribe() {
+    if (subscription_) shared_->Unsubscribe(subscription_);
+    subscription_ = 0;
+  }
   std::unique_ptr<dfm::SyncRuntime> rt_;
+  dfm::SharedControl* shared_;
+  int subscription_ = 0;
 };
+
+// The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
+// logged, when one cannot be opened.
+bool OpenFrontBuckets(const dfm::Config& config, std::shared_ptr<dfm::CasStore>* keys,
+                      std::shared_ptr<dfm::CasStore>* control) {
+  const dfm::ClusterSettings& cs = config.cluster();
+  const std::string node = cs.node_id.empty() ? "node" : cs.node_id;
+  const int replicas = static_cast<int>(cs.replicas);
+  dfm::Status s = dfm::OpenBucketStore(dfm::kKeysBucket, cs.nats_urls, node, dfm::NatsSecurityOf(cs), replicas, keys);
+  if (s.ok())
+    s = dfm::OpenBucketStore(dfm::kControlBucket, cs.nats_urls, node, dfm::NatsSecurityOf(cs), replicas, control);
+  if (!s.ok()) dfm::Logger("main")->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
+  return s.ok();
+}
 
 // `dfm serve` with [cluster] enabled (docs/scale-out.md): webhooks go to
 // the replicated ingest stream; the partitions this node holds run here.
 int ServeCluster(const dfm::Config& config, const std::string& config_path) {
   auto logger = dfm::Logger("main");
+  std::shared_ptr<dfm::CasStore> keys_bucket, control_bucket;
+  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket)) {
+    spdlog::shutdown();
+    return 1;
+  }
+  // The operator's pauses every node shares: the console's view, and each
+  // partition's (PartitionSync).
+  auto shared_control = std::make_shared<dfm::SharedControl>(control_bucket);
+  auto console_control = std::make_shared<dfm::SyncControl>();
+  const int console_subscription = shared_control->Subscribe([console_control](const std::vector<dfm::Event>& events) {
+    for (const auto& e : events) console_control->Apply(e);
+  });
+  if (dfm::Status ps = shared_control->Poll(); !ps.ok())
+    logger->warn("event=shared_control_unread error=\"{}\"", ps.ToString());
+  shared_control->Start();
   std::unique_ptr<dfm::ClusterNode> node;
   dfm::Status s = dfm::ClusterNode::Start(
       config,
-      [&config](dfm::EventLog* log, std::function<bool(const std::string&)> runs,
-                const dfm::SharedWithWork& shared, std::unique_ptr<dfm::PartitionWork>* out) {
+      [&config, shared_control](dfm::EventLog* log, std::function<bool(const std::string&)> runs,
+                                const dfm::SharedWithWork& shared, std::unique_ptr<dfm::PartitionWork>* out) {
         std::unique_ptr<dfm::SyncRuntime> rt;
         dfm::Status st =
             dfm::SyncRuntime::Start(config, log, &rt, std::move(runs), "", shared.records, shared.replicate_state);
-        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt));
+        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get());
         return st;
       },
       &node);
@@ -181,17 +230,13 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
   int rc = 0;
   {
     dfm::HttpFront front(config, node->ingest_log());
-    std::shared_ptr<dfm::CasStore> keys_bucket;
-    const dfm::ClusterSettings& cs = config.cluster();
-    s = dfm::OpenBucketStore(dfm::kKeysBucket, cs.nats_urls, cs.node_id.empty() ? "node" : cs.node_id,
-                             dfm::NatsSecurityOf(cs), static_cast<int>(cs.replicas), &keys_bucket);
-    if (!s.ok()) {
-      logger->critical("event=cluster_join_failed error=\"shared keys: {}\"", s.ToString());
-      node->Stop();
-      spdlog::shutdown();
-      return 1;
-    }
     front.SetSharedKeys(std::make_shared<dfm::SharedKeys>(keys_bucket));
+    if (config.sync().enabled) {
+      dfm::SyncControlHooks hooks;
+      hooks.control = console_control;
+      hooks.share = [shared_control](const dfm::Event& e) { return shared_control->Publish(e); };
+      front.SetSyncControl(std::move(hooks));
+    }
     front.SetHealthParts([&node](uint64_t, dfm::JsonObject* parts) { node->AddHealthParts(parts); });
     front.SetMetricsParts([&node](uint64_t, dfm::MetricsText* out) { node->WriteMetrics(out); });
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
@@ -213,6 +258,7 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
     }
     node->Stop();  // partitions given up for the others to take at once
   }
+  shared_control->Unsubscribe(console_subscription);
   logger->info("event=exit code={}", rc);
   spdlog::shutdown();
   return rc;
@@ -360,7 +406,7 @@ int Serve(const std::string& config_path) {
       if (bs.ok()) *manifest = dfm::EncodeBackupManifest(m);
       return bs;
     });
-    front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }});
+    front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
     std::string token;
     s = dfm::WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {

@@ -16,7 +16,8 @@ namespace dfm {
 
 inline constexpr char kRecordsBucket[] = "DFM_RECORDS";
 
-inline constexpr char kKeysBucket[] = "DFM_KEYS";  // console/shared_keys.h
+inline constexpr char kKeysBucket[] = "DFM_KEYS";        // console/shared_keys.h
+inline constexpr char kControlBucket[] = "DFM_CONTROL";  // app/shared_control.h
 
 // Connects (retrying in the background like the node's own link) and
 // opens or creates the bucket `bucket` (file storage, `replicas`, no

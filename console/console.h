@@ -100,6 +100,9 @@ using BackupHandler = std::function<Status(const std::string& into, int keep, st
 struct SyncControlHooks {
   std::shared_ptr<SyncControl> control;
   std::function<void()> wake;
+  // Cluster mode: makes a pause or resume the log took known to every
+  // node (app/shared_control.h); empty on a single node.
+  std::function<Status(const Event&)> share;
 };
 
 class Console {

@@ -576,7 +576,7 @@ std::string ScopeRefusal(const SyncScope& scope, const Principal& who, const Con
 void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, Headers headers,
                                     Responder respond) {
   if (!sync_control.control) {
-    respond(With(JsonError(503, "unavailable", "this process offers no sync pause ([sync] is off, or cluster mode)"),
+    respond(With(JsonError(503, "unavailable", "this process offers no sync pause ([sync] is off)"),
                  std::move(headers)));
     return;
   }
@@ -618,6 +618,16 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
       e.type = applied.type;
       e.payload = applied.payload;
       e.seq = out[0].seq;
+      if (sync_control.share) {
+        if (Status shared = sync_control.share(e); !shared.ok()) {
+          counters->unavailable.fetch_add(1);
+          ApiResponse a = JsonError(503, "not_shared",
+                                    "recorded, but not yet known to every node (" + shared.ToString() + "); retry");
+          a.headers.emplace_back("Retry-After", "5");
+          respond(With(std::move(a), std::move(headers)));
+          return;
+        }
+      }
       sync_control.control->Apply(e);
       if (sync_control.wake) sync_control.wake();
     }

@@ -40,6 +40,11 @@ def health(node):
     return json.loads(body)["parts"]["cluster"] if status == 200 else None
 
 
+def admin_token(node):
+    with open(os.path.join(node.data_dir, "admin.token")) as f:
+        return f.read().strip()
+
+
 def nats_bytes(nats):
     """Every file of the NATS servers' stores, read whole."""
     out = b""
@@ -103,10 +108,10 @@ def main():
             return [c for c in ghl.contacts() if c.get("phone") == phone]
 
         # API keys: made on node0, taken by node1; revoked on node1, refused by node0.
-        def keys_cli(node, *a):
+        def cli(node, command, *a):
             env = t.environ()
             env.update(env_extra)
-            return subprocess.run([node.binary, "keys", *a, "-c", node.config_path], capture_output=True,
+            return subprocess.run([node.binary, command, *a, "-c", node.config_path], capture_output=True,
                                   text=True, env=env)
 
         def listing(node, token):
@@ -114,12 +119,12 @@ def main():
                                      headers={"Authorization": "Bearer " + token}, timeout=5)
             return status
 
-        r = keys_cli(nodes[0], "create", "--name", "ops", "--role", "admin", "--tenant", "*")
+        r = cli(nodes[0], "keys", "create", "--name", "ops", "--role", "admin", "--tenant", "*")
         assert r.returncode == 0, r.stderr
         made = json.loads(r.stdout)
         wait_for("the key taken by node1", lambda: listing(nodes[1], made["token"]) == 200, timeout=10)
         assert listing(nodes[0], made["token"]) == 200
-        r = keys_cli(nodes[1], "revoke", made["id"])
+        r = cli(nodes[1], "keys", "revoke", made["id"])
         assert r.returncode == 0, r.stderr
         assert "running service" in r.stdout, r.stdout
         revoked = time.time()
@@ -129,6 +134,28 @@ def main():
         first_owner = wait_for("an owner of the default tenant's partition", owner, timeout=60)
         person("+12055550301", "Ada")
         wait_for("the first person in GoHighLevel", lambda: in_ghl("+12055550301"), timeout=60)
+
+        # Sync pause: asked of node1, held by the tenant's owner wherever it
+        # runs; resumed through node0.
+        r = cli(nodes[1], "sync", "pause", "--tenant", "default", "--reason", "cluster test")
+        assert r.returncode == 0 and "paused: tenant default" in r.stdout, (r.stdout, r.stderr)
+        paused = time.time()
+
+        def paused_on_node0():
+            status, _, body = t.request("127.0.0.1", nodes[0].admin_port, "GET", "/v1/admin/sync",
+                                        headers={"Authorization": "Bearer " + admin_token(nodes[0])})
+            return status == 200 and json.loads(body)["paused"]
+        wait_for("node0 to show the pause node1 took", paused_on_node0, timeout=10)
+        print(f"a pause asked of node1 showed on node0 {time.time() - paused:.1f} s later", flush=True)
+        time.sleep(1.5)  # the owner's poll, wherever it runs
+        person("+12055550300", "Paused")
+        time.sleep(3)
+        assert not in_ghl("+12055550300"), "pushed while the tenant was paused"
+        r = cli(nodes[0], "sync", "resume", "--tenant", "default")
+        assert r.returncode == 0, r.stderr
+        wait_for("the person held by the pause, in GoHighLevel once resumed",
+                 lambda: in_ghl("+12055550300"), timeout=30)
+
         refreshes = [r for r in ghl.requests("/oauth/token")]
         assert refreshes, "the owner never refreshed its grant"
         # The owner holds a grant no one else has seen: kill it.

@@ -366,7 +366,7 @@ TEST_F(ConsoleTest, SyncPauseAndResumeAreRecordedAndScoped) {
   Start();
   auto control = std::make_shared<SyncControl>();
   int woken = 0;
-  console_->SetSyncControl({control, [&woken] { ++woken; }});
+  console_->SetSyncControl({control, [&woken] { ++woken; }, nullptr});
   ApiResponse a = Call("POST", "/v1/admin/sync/pause", "admin-secret",
                        R"({"system":"verity","reason":"vendor incident"})", true);
   ASSERT_EQ(a.status, 200) << a.body;

@@ -1,0 +1,99 @@
+#include "app/shared_control.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "sync/sync_control.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+SharedControl::~SharedControl() {
+  {
+    std::lock_guard<std::mutex> lk(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+}
+
+std::string SharedControl::EntryKey(uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "c.%020llu", static_cast<unsigned long long>(seq));
+  return buf;
+}
+
+std::string SharedControl::Encode(const Event& e) { return "1 " + e.type + " " + e.payload; }
+
+bool SharedControl::Decode(const std::string& value, Event* e) {
+  if (value.rfind("1 ", 0) != 0) return false;
+  const size_t sp = value.find(' ', 2);
+  if (sp == std::string::npos) return false;
+  e->type = value.substr(2, sp - 2);
+  if (e->type != kSyncPaused && e->type != kSyncResumed) return false;
+  e->payload = value.substr(sp + 1);
+  e->stream = std::string(kSyncControlStream);
+  return !e->payload.empty();
+}
+
+Status SharedControl::Publish(const Event& e) {
+  const std::string value = Encode(e);
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> keys;
+    Status s = store_->Keys(&keys);
+    if (!s.ok()) return s;
+    uint64_t last = 0;
+    for (const auto& k : keys)
+      if (k.rfind("c.", 0) == 0) last = std::max<uint64_t>(last, std::strtoull(k.c_str() + 2, nullptr, 10));
+    s = store_->Create(EntryKey(last + 1), value);
+    if (s.ok()) return Poll();
+    if (s.code() != Status::Code::kAlreadyExists) return s;  // another node took that number: the next
+  }
+  return Status::Unavailable("the shared sync control kept moving");
+}
+
+Status SharedControl::Poll() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<Event> fresh;
+  for (uint64_t seq = seen_.size() + 1;; ++seq) {
+    CasStore::Entry entry;
+    Status s = store_->Get(EntryKey(seq), &entry);
+    if (!s.ok()) return s;
+    if (!entry.present) break;
+    Event e;
+    if (!Decode(entry.value, &e)) return Status::Corruption("shared sync control " + EntryKey(seq) + " does not read");
+    e.seq = seq;
+    fresh.push_back(e);
+    seen_.push_back(std::move(e));
+  }
+  if (!fresh.empty())
+    for (auto& [id, apply] : subscribers_) apply(fresh);
+  return Status::OK();
+}
+
+void SharedControl::Start() {
+  poller_ = std::thread([this] {
+    std::unique_lock<std::mutex> lk(stop_mu_);
+    while (!stop_cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stopping_; })) {
+      lk.unlock();
+      Status s = Poll();
+      if (!s.ok()) Logger("cluster")->warn("event=shared_control_unread error=\"{}\"", s.ToString());
+      lk.lock();
+    }
+  });
+}
+
+int SharedControl::Subscribe(std::function<void(const std::vector<Event>&)> apply) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!seen_.empty()) apply(seen_);
+  const int id = next_id_++;
+  subscribers_[id] = std::move(apply);
+  return id;
+}
+
+void SharedControl::Unsubscribe(int id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  subscribers_.erase(id);
+}
+
+}  // namespace dfm

@@ -1,0 +1,65 @@
+// Cluster mode: an operator's sync pauses and limits (sync/sync_control.h)
+// on every node (docs/scale-out.md). A pause or resume taken by any node's
+// console is appended to the log of its tenant's partition as on a single
+// node (the audit), then written to a CasStore every node reads (the NATS
+// bucket DFM_CONTROL) as the next entry of one sequence. Each node folds
+// that sequence, in order, into its console's SyncControl and into every
+// partition's it runs, whose connectors are woken.
+//
+// Entry key: "c." 20-digit sequence number, from 1.
+// Value (grammar, version 1): "1" SP type SP payload   ; the event's
+// (type sync.paused or sync.resumed; the payload one-line JSON).
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "events/event.h"
+#include "storage/cas_store.h"
+
+namespace dfm {
+
+class SharedControl {
+ public:
+  explicit SharedControl(std::shared_ptr<CasStore> store) : store_(std::move(store)) {}
+  ~SharedControl();  // stops the poller
+
+  // Writes `e` as the next entry, then polls (this node's subscribers
+  // have it when this returns OK).
+  Status Publish(const Event& e);
+  // Reads the entries not yet seen and hands them, in order, to every
+  // subscriber.
+  Status Poll();
+  // Polls every second on a thread of its own until destroyed.
+  void Start();
+  // `apply` is given every entry seen so far at once (on the caller's
+  // thread), then each batch of new ones; it must not (un)subscribe.
+  int Subscribe(std::function<void(const std::vector<Event>&)> apply);
+  // After it returns, `apply` is never called again.
+  void Unsubscribe(int id);
+
+  static std::string EntryKey(uint64_t seq);
+  static std::string Encode(const Event& e);
+  static bool Decode(const std::string& value, Event* e);
+
+ private:
+  std::shared_ptr<CasStore> store_;
+  std::mutex mu_;  // serializes Poll and (un)subscribing
+  std::vector<Event> seen_;
+  std::map<int, std::function<void(const std::vector<Event>&)>> subscribers_;
+  int next_id_ = 1;
+  std::thread poller_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace dfm
