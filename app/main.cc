@@ -146,6 +146,35 @@ class Reloader {
   std::function<void(const dfm::Config&)> apply_;
 };
 
+// The alert mailer (docs/alerts.md) when [alerts] names an SMTP server:
+// it reads the front's own GET /metrics. Null when off.
+std::unique_ptr<dfm::Alerter> StartAlerter(const dfm::Config& config, dfm::HttpFront* front) {
+  const dfm::AlertsSettings& a = config.alerts();
+  if (a.smtp_url.empty()) return nullptr;
+  dfm::AlertSettings as;
+  as.smtp = {a.smtp_url, a.starttls, a.username, a.password, a.from, a.to, a.ca_file};
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  as.site = a.site.empty() ? std::string(host) : a.site;
+  as.tick_us = a.tick_s * 1000000;
+  as.min_interval_us = a.min_interval_s * 1000000;
+  as.repeat_us = a.repeat_h * 3600 * 1000000;
+  auto alerter = std::make_unique<dfm::Alerter>(
+      as, [front] { return front->ScrapeMetrics(); }, [] { return dfm::SystemClock::Instance()->NowMicros(); });
+  alerter->Start();
+  dfm::Logger("main")->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
+  return alerter;
+}
+
+// The mailer's own families for GET /metrics; nothing when it is off.
+void WriteAlerterMetrics(const dfm::Alerter* alerter, dfm::MetricsText* out) {
+  if (!alerter) return;
+  out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, and tries that failed.")
+      .Sample({{"outcome", "sent"}}, static_cast<double>(alerter->mails_sent()))
+      .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()));
+  out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.").Sample({}, alerter->firing());
+}
+
 // The sync runtime of one partition (cluster mode), folding the pauses
 // and limits every node shares into its control from the start.
 class PartitionSync : public dfm::PartitionWork {
@@ -166,6 +195,7 @@ class PartitionSync : public dfm::PartitionWork {
     rt_->Stop();
   }
   uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
+  void WriteMetrics(uint64_t last_seq, dfm::MetricsText* out) const override { rt_->WriteMetrics(last_seq, out); }
 
  private:
   void Unsubscribe() {
@@ -238,7 +268,12 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
       front.SetSyncControl(std::move(hooks));
     }
     front.SetHealthParts([&node](uint64_t, dfm::JsonObject* parts) { node->AddHealthParts(parts); });
-    front.SetMetricsParts([&node](uint64_t, dfm::MetricsText* out) { node->WriteMetrics(out); });
+    std::unique_ptr<dfm::Alerter> alerter;  // [alerts]: as on a single node, over this node's /metrics
+    front.SetMetricsParts([&node, &alerter](uint64_t, dfm::MetricsText* out) {
+      node->WriteMetrics(out);
+      WriteAlerterMetrics(alerter.get(), out);
+    });
+    alerter = StartAlerter(config, &front);
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
       node->Reload(next);
       front.Reload(next);
@@ -338,29 +373,9 @@ int Serve(const std::string& config_path) {
     front.SetMetricsParts([&sync, &log, &alerter](uint64_t last_seq, dfm::MetricsText* out) {
       log->WriteMetrics(out);
       sync->WriteMetrics(last_seq, out);
-      if (alerter) {
-        out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, and tries that failed.")
-            .Sample({{"outcome", "sent"}}, static_cast<double>(alerter->mails_sent()))
-            .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()));
-        out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.")
-            .Sample({}, alerter->firing());
-      }
+      WriteAlerterMetrics(alerter.get(), out);
     });
-    if (const dfm::AlertsSettings& a = config.alerts(); !a.smtp_url.empty()) {
-      dfm::AlertSettings as;
-      as.smtp = {a.smtp_url, a.starttls, a.username, a.password, a.from, a.to, a.ca_file};
-      char host[256] = "";
-      gethostname(host, sizeof host - 1);
-      as.site = a.site.empty() ? std::string(host) : a.site;
-      as.tick_us = a.tick_s * 1000000;
-      as.min_interval_us = a.min_interval_s * 1000000;
-      as.repeat_us = a.repeat_h * 3600 * 1000000;
-      alerter = std::make_unique<dfm::Alerter>(
-          as, [&front] { return front.ScrapeMetrics(); },
-          [] { return dfm::SystemClock::Instance()->NowMicros(); });
-      alerter->Start();
-      logger->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
-    }
+    alerter = StartAlerter(config, &front);
     // [reconcile] daily_at: always watching, so a reload turns it on or off.
     auto reconcile = std::make_unique<dfm::ReconcileSchedule>(
         config, log.get(), [] { return dfm::SystemClock::Instance()->NowMicros(); });

@@ -57,7 +57,7 @@ struct ClusterNode::Impl {
   std::vector<LeaseView> last_leases;
   std::vector<uint32_t> lapsed_now;  // scratch: renewals refused this tick
   std::thread coordinator, observer;
-  std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
+  mutable std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
@@ -400,7 +400,7 @@ void ClusterNode::AddHealthParts(JsonObject* parts) const {
 
 void ClusterNode::WriteMetrics(MetricsText* out) const {
   const Impl& im = *impl_;
-  std::lock_guard<std::mutex> lk(im.view_mu);
+  std::unique_lock<std::mutex> lk(im.view_mu);
   out->Family("dfm_cluster_nats_connected", "gauge", "1 while the node is connected to NATS.")
       .Sample({}, im.nats->connected() ? 1 : 0);
   out->Family("dfm_cluster_nodes", "gauge", "Nodes whose heartbeat is current.")
@@ -431,6 +431,18 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
   out->Family("dfm_cluster_ingest_published_total", "counter",
               "Webhooks this node put in the replicated ingest stream.")
       .Sample({}, static_cast<double>(im.ingest->published()));
+  lk.unlock();  // the coordinator takes view_mu while it holds run_mu
+  std::vector<std::pair<std::string, std::string>> parts;
+  {
+    std::lock_guard<std::mutex> run_lock(im.run_mu);
+    for (const auto& [p, part] : im.running) {
+      if (!part->started()) continue;
+      MetricsText one;
+      part->WriteMetrics(&one);
+      parts.emplace_back(std::to_string(p), one.Finish());
+    }
+  }
+  out->Append(MergeLabeled("partition", parts));
 }
 
 void ClusterNode::Reload(const Config& config) {

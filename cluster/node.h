@@ -45,6 +45,8 @@ class PartitionWork {
   virtual void Stop() = 0;
   // Events of the log (whose head is `last_seq`) it has not yet taken in.
   virtual uint64_t Behind(uint64_t last_seq) const = 0;
+  // Its families for GET /metrics, against the log's head `last_seq`.
+  virtual void WriteMetrics(uint64_t last_seq, MetricsText* out) const = 0;
 };
 // Starts the work on `log` for the tenants `runs` accepts.
 using PartitionWorkFactory =
@@ -82,7 +84,9 @@ class ClusterNode {
   // partition's owner and lag. Never blocks on NATS (a snapshot the
   // coordinator keeps).
   void AddHealthParts(JsonObject* parts) const;
-  // dfm_cluster_* families for GET /metrics (docs/metrics.md).
+  // dfm_cluster_* families for GET /metrics (docs/metrics.md), and the
+  // sync's families of every partition running here, each sample
+  // labelled with its partition.
   void WriteMetrics(MetricsText* out) const;
   // A configuration reload for the partitions running here.
   void Reload(const Config& config);

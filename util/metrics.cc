@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 namespace dfm {
 
@@ -151,6 +152,55 @@ MetricsText& MetricsText::Histo(MetricLabels labels, const Histogram::Snapshot& 
   Labels(labels);
   Value(static_cast<double>(h.count));
   return *this;
+}
+
+std::string MergeLabeled(std::string_view label,
+                         const std::vector<std::pair<std::string, std::string>>& parts) {
+  struct Block {
+    std::string head;  // its # HELP and # TYPE lines
+    std::string samples;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Block> blocks;
+  for (const auto& [value, text] : parts) {
+    const std::string tag = std::string(label) + "=\"" + EscapeLabelValue(value) + "\"";
+    Block* current = nullptr;
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t nl = text.find('\n', at);
+      if (nl == std::string::npos) nl = text.size();
+      const std::string_view line(text.data() + at, nl - at);
+      at = nl + 1;
+      if (line.rfind("# HELP ", 0) == 0) {
+        const std::string_view rest = line.substr(7);
+        const std::string name(rest.substr(0, rest.find(' ')));
+        auto [it, fresh] = blocks.try_emplace(name);
+        if (fresh) order.push_back(name);
+        current = &it->second;
+        if (fresh) current->head.append(line).push_back('\n');
+      } else if (line.rfind("# TYPE ", 0) == 0) {
+        if (current && current->head.find("# TYPE ") == std::string::npos) current->head.append(line).push_back('\n');
+      } else if (!line.empty() && current) {
+        const size_t end = line.find_first_of("{ ");
+        if (end == std::string_view::npos) continue;
+        std::string& out = current->samples;
+        out.append(line.substr(0, end));
+        out += '{';
+        out += tag;
+        if (line[end] == '{') {
+          if (line[end + 1] != '}') out += ',';
+          out.append(line.substr(end + 1));
+        } else {
+          out += '}';
+          out.append(line.substr(end));
+        }
+        out += '\n';
+      }
+    }
+  }
+  std::string merged;
+  for (const auto& name : order) merged += blocks[name].head + blocks[name].samples;
+  return merged;
 }
 
 }  // namespace dfm

@@ -69,6 +69,12 @@ class MetricsText {
   // microseconds written as seconds, 1 for counts).
   MetricsText& Histo(MetricLabels labels, const Histogram::Snapshot& h, double scale);
 
+  // Text another MetricsText made (whole families), as it is.
+  MetricsText& Append(std::string_view text) {
+    out_.append(text);
+    return *this;
+  }
+
   const std::string& text() const { return out_; }
   std::string Finish() { return std::move(out_); }
 
@@ -80,6 +86,13 @@ class MetricsText {
   std::string out_;
   std::string family_;
 };
+
+// Several expositions made by MetricsText (one per partition a node runs)
+// as one: each family once, in the order first seen, with every sample of
+// part i labelled `label`="<parts[i].first>" first. The parts' own
+// samples must not carry `label` already.
+std::string MergeLabeled(std::string_view label,
+                         const std::vector<std::pair<std::string, std::string>>& parts);
 
 // A label value as the format writes it (between the quotes).
 std::string EscapeLabelValue(std::string_view v);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What the nodes of a cluster share beside the logs (issue 48;
-docs/scale-out.md).
+docs/scale-out.md), and each node's /metrics with its partitions' sync.
 
 API keys: a key made through one node is taken by the other within
 seconds, and revoked through that one, refused by the first.
@@ -165,6 +165,17 @@ def main():
         person("+12055550302", "Grace")
         wait_for("the second person in GoHighLevel, synced by the next owner",
                  lambda: in_ghl("+12055550302"), timeout=60)
+        # /metrics of the node running the tenant now: its partition's sync
+        # families, labelled with the partition, and Prometheus' lint passes.
+        now_owner = nodes[int(owner()[-1])]
+        _, _, text = t.request("127.0.0.1", now_owner.admin_port, "GET", "/metrics")
+        text = text.decode()
+        pushed = [ln for ln in text.splitlines()
+                  if ln.startswith(f'dfm_pushes_total{{partition="{home}",tenant="default",system="ghl",')]
+        assert pushed, [ln for ln in text.splitlines() if "pushes_total" in ln or "partition_owned" in ln]
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+
         tokens = ghl.requests("/oauth/token")
         refused = [r for r in tokens if r.get("status") not in (None, 200)]
         assert not refused, f"refused token requests: {refused}"

@@ -161,3 +161,33 @@ TEST(SyncServices, ConnectedDegradedDown) {
 
 }  // namespace
 }  // namespace dfm
+
+namespace dfm {
+namespace {
+
+TEST(MergeLabeled, EachFamilyOnceAndEverySampleNamedByItsPart) {
+  MetricsText a, b;
+  a.Family("dfm_sync_contacts_live", "gauge", "Contacts.").Sample({}, 3);
+  a.Family("dfm_push_total", "counter", "Pushes.").Sample({{"system", "ghl"}}, 5);
+  Histogram h({1, 10});
+  h.Observe(3);
+  a.Family("dfm_push_seconds", "histogram", "Push time.").Histo({{"system", "ghl"}}, h.Read(), 1e-6);
+  b.Family("dfm_push_total", "counter", "Pushes.").Sample({{"system", "ghl"}}, 7);
+  b.Family("dfm_sync_contacts_live", "gauge", "Contacts.").Sample({}, 4);
+  const std::string merged = MergeLabeled("partition", {{"0", a.Finish()}, {"11", b.Finish()}});
+  EXPECT_EQ(merged.find("# TYPE dfm_push_total counter"), merged.rfind("# TYPE dfm_push_total counter"));
+  EXPECT_NE(merged.find("dfm_sync_contacts_live{partition=\"0\"} 3\n"), std::string::npos) << merged;
+  EXPECT_NE(merged.find("dfm_sync_contacts_live{partition=\"11\"} 4\n"), std::string::npos) << merged;
+  EXPECT_NE(merged.find("dfm_push_total{partition=\"0\",system=\"ghl\"} 5\n"), std::string::npos) << merged;
+  EXPECT_NE(merged.find("dfm_push_total{partition=\"11\",system=\"ghl\"} 7\n"), std::string::npos) << merged;
+  EXPECT_NE(merged.find("dfm_push_seconds_bucket{partition=\"0\",system=\"ghl\",le=\"+Inf\"} 1\n"),
+            std::string::npos)
+      << merged;
+  // Both samples of a family follow its one TYPE line.
+  const size_t type = merged.find("# TYPE dfm_sync_contacts_live");
+  EXPECT_LT(type, merged.find("dfm_sync_contacts_live{partition=\"11\"}"));
+  EXPECT_EQ(MergeLabeled("partition", {}), "");
+}
+
+}  // namespace
+}  // namespace dfm
