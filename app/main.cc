@@ -147,7 +147,8 @@ class Reloader {
 };
 
 // The alert mailer (docs/alerts.md) when [alerts] names an SMTP server:
-// it reads the front's own GET /metrics. Null when off.
+// it reads the front's own GET /metrics. Null when off. Not started: the
+// caller keeps it where the metrics read it, then starts it.
 std::unique_ptr<dfm::Alerter> StartAlerter(const dfm::Config& config, dfm::HttpFront* front) {
   const dfm::AlertsSettings& a = config.alerts();
   if (a.smtp_url.empty()) return nullptr;
@@ -159,11 +160,9 @@ std::unique_ptr<dfm::Alerter> StartAlerter(const dfm::Config& config, dfm::HttpF
   as.tick_us = a.tick_s * 1000000;
   as.min_interval_us = a.min_interval_s * 1000000;
   as.repeat_us = a.repeat_h * 3600 * 1000000;
-  auto alerter = std::make_unique<dfm::Alerter>(
-      as, [front] { return front->ScrapeMetrics(); }, [] { return dfm::SystemClock::Instance()->NowMicros(); });
-  alerter->Start();
   dfm::Logger("main")->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
-  return alerter;
+  return std::make_unique<dfm::Alerter>(
+      as, [front] { return front->ScrapeMetrics(); }, [] { return dfm::SystemClock::Instance()->NowMicros(); });
 }
 
 // The mailer's own families for GET /metrics; nothing when it is off.
@@ -274,6 +273,7 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
       WriteAlerterMetrics(alerter.get(), out);
     });
     alerter = StartAlerter(config, &front);
+    if (alerter) alerter->Start();
     Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
       node->Reload(next);
       front.Reload(next);
@@ -291,6 +291,7 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
       logger->critical("event=listen_failed error=\"{}\"", s.ToString());
       rc = 1;
     }
+    if (alerter) alerter->Stop();  // before the partitions go: no mail of their leaving
     node->Stop();  // partitions given up for the others to take at once
   }
   shared_control->Unsubscribe(console_subscription);
@@ -376,6 +377,7 @@ int Serve(const std::string& config_path) {
       WriteAlerterMetrics(alerter.get(), out);
     });
     alerter = StartAlerter(config, &front);
+    if (alerter) alerter->Start();
     // [reconcile] daily_at: always watching, so a reload turns it on or off.
     auto reconcile = std::make_unique<dfm::ReconcileSchedule>(
         config, log.get(), [] { return dfm::SystemClock::Instance()->NowMicros(); });

@@ -36,7 +36,8 @@ class SharedControl {
   // have it when this returns OK).
   Status Publish(const Event& e);
   // Reads the entries not yet seen and hands them, in order, to every
-  // subscriber.
+  // subscriber (an entry that does not read is logged and handed on as an
+  // event of no type, which SyncControl ignores).
   Status Poll();
   // Polls every second on a thread of its own until destroyed.
   void Start();
@@ -52,8 +53,9 @@ class SharedControl {
 
  private:
   std::shared_ptr<CasStore> store_;
-  std::mutex mu_;  // serializes Poll and (un)subscribing
-  std::vector<Event> seen_;
+  std::mutex poll_mu_;  // one Poll at a time
+  std::mutex mu_;       // seen_ and subscribers_; never held across a store call
+  std::vector<Event> seen_;  // an unreadable entry is an Event of no type
   std::map<int, std::function<void(const std::vector<Event>&)>> subscribers_;
   int next_id_ = 1;
   std::thread poller_;

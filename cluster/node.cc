@@ -320,8 +320,8 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   im.factory = [work = std::move(work), shared, mirror](EventLog* log, std::function<bool(const std::string&)> runs,
                                                         std::unique_ptr<PartitionWork>* w) {
     if (mirror) {  // the connectors' state the last owner left, before they start
-      int restored = 0;
-      Status st = mirror->Restore(log, runs, &restored);
+      int restored = 0, unreadable = 0;
+      Status st = mirror->Restore(log, runs, &restored, &unreadable);
       if (!st.ok()) return st;
       if (restored > 0) Logger("cluster")->info("event=state_restored entries={}", restored);
     }

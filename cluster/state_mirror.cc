@@ -5,6 +5,7 @@
 
 #include "util/aead.h"
 #include "util/crypto.h"
+#include "util/logging.h"
 
 namespace dfm {
 
@@ -95,8 +96,10 @@ Status StateMirror::Put(const std::string& tenant, std::string_view consumer, co
   return Status::OK();
 }
 
-Status StateMirror::Restore(EventLog* log, const std::function<bool(const std::string&)>& runs, int* restored) {
+Status StateMirror::Restore(EventLog* log, const std::function<bool(const std::string&)>& runs, int* restored,
+                            int* unreadable) {
   *restored = 0;
+  *unreadable = 0;
   std::vector<std::string> keys;
   Status s = nats_->KvKeys(&keys);
   if (!s.ok()) return s;
@@ -108,8 +111,11 @@ Status StateMirror::Restore(EventLog* log, const std::function<bool(const std::s
     if (!s.ok()) return s;
     if (!kv.present) continue;
     StateEntry e;
-    if (!Unseal(key_, k, kv.value, &e))
-      return Status::Corruption("state entry " + k + " does not open with cluster.state_key");
+    if (!Unseal(key_, k, kv.value, &e)) {  // another key, or damaged: not taken, the rest are
+      Logger("cluster")->error("event=state_entry_unreadable key={} reason=\"does not open with cluster.state_key\"", k);
+      ++*unreadable;
+      continue;
+    }
     std::string local;
     if (e.writer == node_ && log->GetConsumerState(e.consumer, e.key, &local).ok())
       continue;  // this node wrote its local copy first: as new or newer

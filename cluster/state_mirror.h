@@ -45,8 +45,10 @@ class StateMirror {
 
   Status Put(const std::string& tenant, std::string_view consumer, const std::vector<StateOp>& ops);
   // Copies the entries of every tenant `runs` accepts into `log`'s consumer
-  // state (durable); *restored counts them.
-  Status Restore(EventLog* log, const std::function<bool(const std::string&)>& runs, int* restored);
+  // state (durable); *restored counts them, *unreadable those that do not
+  // open with the state key (logged and left: another key, or damage).
+  Status Restore(EventLog* log, const std::function<bool(const std::string&)>& runs, int* restored,
+                 int* unreadable);
 
   // The pure parts, for tests.
   static std::string EntryKey(const std::string& tenant, std::string_view consumer, std::string_view key);

@@ -101,7 +101,8 @@ struct SyncControlHooks {
   std::shared_ptr<SyncControl> control;
   std::function<void()> wake;
   // Cluster mode: makes a pause or resume the log took known to every
-  // node (app/shared_control.h); empty on a single node.
+  // node (app/shared_control.h), `control` included (it is not applied
+  // to `control` again); empty on a single node.
   std::function<Status(const Event&)> share;
 };
 

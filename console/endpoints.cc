@@ -627,8 +627,11 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
           respond(With(std::move(a), std::move(headers)));
           return;
         }
+        // Shared: the sequence, folded in its order, reached `control`
+        // (applying `e` again here could undo a later resume).
+      } else {
+        sync_control.control->Apply(e);
       }
-      sync_control.control->Apply(e);
       if (sync_control.wake) sync_control.wake();
     }
     counters->accepted.fetch_add(1);

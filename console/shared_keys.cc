@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstdlib>
+
 namespace dfm {
 
 namespace {
@@ -44,7 +46,8 @@ bool SharedKeys::Decode(const std::string& value, std::vector<Event>* events) {
     if (sp == std::string::npos || sp == 0 || line.find_first_not_of("0123456789", 0) != sp) return false;
     Event e;
     e.type = std::string(type);
-    e.recorded_at_us = std::stoll(line.substr(0, sp));
+    if (sp > 18) return false;  // more digits than a time in µs has
+    e.recorded_at_us = std::strtoll(line.c_str(), nullptr, 10);
     e.payload = line.substr(sp + 1);
     e.stream = std::string(kApiKeysStream);
     events->push_back(std::move(e));

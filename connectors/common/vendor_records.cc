@@ -101,16 +101,17 @@ Status VendorRecords::Settle(const std::string& key, const std::string& id) {
   v.kind = VendorRecordValue::kId;
   v.id = id;
   const std::string k = StoreKey(scope_, key);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    claimed_.erase(k);
-  }
   // Whoever holds the claim now, the record exists: its id is the truth.
+  // The claim is forgotten only once written (a failed Settle may Release).
   for (int round = 0; round < 3; ++round) {
     CasStore::Entry e;
     Status s = store_->Get(k, &e);
     if (!s.ok()) return s;
     s = e.present ? store_->Update(k, EncodeVendorRecord(v), e.rev) : store_->Create(k, EncodeVendorRecord(v));
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      claimed_.erase(k);
+    }
     if (!Taken(s)) return s;
   }
   return Status::Unavailable("record " + k + " kept moving");

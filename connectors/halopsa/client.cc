@@ -441,7 +441,9 @@ class HaloClient final : public VendorClient {
          [this, job, company, domain, mine = std::move(mine), page](HttpResponse resp) mutable {
            int64_t total = 0;
            if (resp.status / 100 != 2 || !ReadHaloClients(resp.body, false, &job->listed, &total)) {
-             EndCreation(job, company, domain, mine, std::nullopt);
+             // Unknown still whether the dead holder's Client landed: the
+             // claims stay, so that whoever takes them over lists first.
+             EndCreation(job, company, domain, mine, std::nullopt, /*maybe_made=*/true);
              if (Settle(job, resp)) return;
              return Unreadable(job, "clients list");
            }

@@ -171,8 +171,9 @@ TEST(StateMirror, TheNextNodeRestoresItsTenantsStateAndNATSHoldsNoneInClear) {
   auto n2 = open("n2");
   MemoryEventLog log;
   ASSERT_TRUE(log.CommitConsumerDurable("credentials", 0, {StateOp{"acme/ghl", "refresh-SPENT-1", false}}).ok());
-  int restored = 0;
-  ASSERT_TRUE(n2->Restore(&log, [](const std::string& t) { return t == "acme"; }, &restored).ok());
+  int restored = 0, unreadable = 0;
+  ASSERT_TRUE(n2->Restore(&log, [](const std::string& t) { return t == "acme"; }, &restored, &unreadable).ok());
+  EXPECT_EQ(unreadable, 0);
   EXPECT_EQ(restored, 2);
   std::string v;
   ASSERT_TRUE(log.GetConsumerState("credentials", "acme/ghl", &v).ok());
@@ -185,15 +186,19 @@ TEST(StateMirror, TheNextNodeRestoresItsTenantsStateAndNATSHoldsNoneInClear) {
   // n1's own entries are not taken over a local copy n1 holds (written first).
   MemoryEventLog n1_log;
   ASSERT_TRUE(n1_log.CommitConsumerDurable("credentials", 0, {StateOp{"acme/ghl", "refresh-NEWER-3", false}}).ok());
-  ASSERT_TRUE(n1->Restore(&n1_log, [](const std::string& t) { return t == "acme"; }, &restored).ok());
+  ASSERT_TRUE(n1->Restore(&n1_log, [](const std::string& t) { return t == "acme"; }, &restored, &unreadable).ok());
   ASSERT_TRUE(n1_log.GetConsumerState("credentials", "acme/ghl", &v).ok());
   EXPECT_EQ(v, "refresh-NEWER-3");
 
-  // A wrong key refuses to restore rather than taking garbage.
+  // A wrong key takes nothing (each entry logged and counted), and the
+  // partition still starts.
   std::unique_ptr<StateMirror> wrong;
   ASSERT_TRUE(StateMirror::Open({nats.url()}, "n3", NatsSecurity(), 1, std::string(64, 'b'), &wrong).ok());
   MemoryEventLog other;
-  EXPECT_FALSE(wrong->Restore(&other, [](const std::string&) { return true; }, &restored).ok());
+  ASSERT_TRUE(wrong->Restore(&other, [](const std::string&) { return true; }, &restored, &unreadable).ok());
+  EXPECT_EQ(restored, 0);
+  EXPECT_EQ(unreadable, 3);
+  EXPECT_TRUE(other.GetConsumerState("credentials", "acme/ghl", &v).IsNotFound());
 
   // NATS's store holds the secrets sealed only.
   const std::string stored = AllBytes(dir.path());
