@@ -57,7 +57,7 @@ struct ClusterNode::Impl {
   std::vector<LeaseView> last_leases;
   std::vector<uint32_t> lapsed_now;  // scratch: renewals refused this tick
   std::thread coordinator, observer;
-  mutable std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
+  std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
@@ -69,6 +69,7 @@ struct ClusterNode::Impl {
     bool lag_known = false;
     uint64_t log_seq = 0;
     uint64_t sync_behind = 0;
+    std::string metrics;  // of a partition running here: its sync's families (WriteMetrics)
   };
   mutable std::mutex view_mu;
   std::vector<PartView> view;
@@ -259,6 +260,9 @@ void ClusterNode::Impl::Observe() {
         if (part->started()) {
           v[p].log_seq = part->log_seq();
           v[p].sync_behind = part->sync_behind();
+          MetricsText one;
+          part->WriteMetrics(&one);
+          v[p].metrics = one.Finish();
         }
     }
     {
@@ -431,17 +435,14 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
   out->Family("dfm_cluster_ingest_published_total", "counter",
               "Webhooks this node put in the replicated ingest stream.")
       .Sample({}, static_cast<double>(im.ingest->published()));
-  lk.unlock();  // the coordinator takes view_mu while it holds run_mu
+  // The sync's families as the observer last took them (at most a second
+  // old): a scrape never waits on run_mu, which NATS calls and partition
+  // stops hold.
   std::vector<std::pair<std::string, std::string>> parts;
-  {
-    std::lock_guard<std::mutex> run_lock(im.run_mu);
-    for (const auto& [p, part] : im.running) {
-      if (!part->started()) continue;
-      MetricsText one;
-      part->WriteMetrics(&one);
-      parts.emplace_back(std::to_string(p), one.Finish());
-    }
-  }
+  for (uint32_t p = 0; p < im.view.size(); ++p)
+    if (!im.view[p].metrics.empty())
+      parts.emplace_back(std::to_string(p), im.view[p].metrics);
+  lk.unlock();
   out->Append(MergeLabeled("partition", parts));
 }
 

@@ -85,8 +85,9 @@ class ClusterNode {
   // coordinator keeps).
   void AddHealthParts(JsonObject* parts) const;
   // dfm_cluster_* families for GET /metrics (docs/metrics.md), and the
-  // sync's families of every partition running here, each sample
-  // labelled with its partition.
+  // sync's families of every partition running here (as the observer took
+  // them, at most a second ago), each sample labelled with its partition.
+  // Never waits on NATS or on a partition stopping.
   void WriteMetrics(MetricsText* out) const;
   // A configuration reload for the partitions running here.
   void Reload(const Config& config);

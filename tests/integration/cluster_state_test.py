@@ -167,12 +167,22 @@ def main():
                  lambda: in_ghl("+12055550302"), timeout=60)
         # /metrics of the node running the tenant now: its partition's sync
         # families, labelled with the partition, and Prometheus' lint passes.
+        # (The families are taken every second: a partition just started
+        # shows within one.)
         now_owner = nodes[int(owner()[-1])]
-        _, _, text = t.request("127.0.0.1", now_owner.admin_port, "GET", "/metrics")
-        text = text.decode()
-        pushed = [ln for ln in text.splitlines()
-                  if ln.startswith(f'dfm_pushes_total{{partition="{home}",tenant="default",system="ghl",')]
-        assert pushed, [ln for ln in text.splitlines() if "pushes_total" in ln or "partition_owned" in ln]
+
+        def scrape():
+            _, _, body = t.request("127.0.0.1", now_owner.admin_port, "GET", "/metrics")
+            return body.decode()
+
+        def pushed(text):
+            return [ln for ln in text.splitlines() if ln.startswith(
+                f'dfm_pushes_total{{partition="{home}",tenant="default",system="ghl",op="upsert",'
+                'outcome="succeeded"}') and float(ln.rsplit(" ", 1)[1]) >= 1]
+        def scraped_with_pushes():
+            text = scrape()
+            return text if pushed(text) else None
+        text = wait_for("the tenant's pushes in the new owner's /metrics", scraped_with_pushes, timeout=10)
         lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
         assert lint.returncode == 0, lint.stdout + lint.stderr
 
