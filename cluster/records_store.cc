@@ -44,16 +44,22 @@ Status OpenRecordsStore(const std::vector<std::string>& urls, const std::string&
   return OpenBucketStore(kRecordsBucket, urls, node, security, replicas, out);
 }
 
-Status OpenBucketStore(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
-                       const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out) {
-  std::unique_ptr<NatsClient> nats;
-  Status s = NatsClient::Connect(urls, "dfm " + node + " " + bucket, security, /*keep_trying=*/true, &nats);
+Status OpenBucketClient(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
+                        const NatsSecurity& security, int replicas, std::unique_ptr<NatsClient>* out) {
+  Status s = NatsClient::Connect(urls, "dfm " + node + " " + bucket, security, /*keep_trying=*/true, out);
   if (!s.ok()) return s;
   for (int attempt = 0;; ++attempt) {
-    s = nats->OpenBucket(bucket, /*ttl_s=*/0, replicas);
+    s = (*out)->OpenBucket(bucket, /*ttl_s=*/0, replicas);
     if (s.ok() || attempt >= 60) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a cluster still forming
   }
+  return s;
+}
+
+Status OpenBucketStore(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
+                       const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out) {
+  std::unique_ptr<NatsClient> nats;
+  Status s = OpenBucketClient(bucket, urls, node, security, replicas, &nats);
   if (!s.ok()) return s;
   *out = std::make_shared<NatsCasStore>(std::move(nats));
   return Status::OK();

@@ -19,9 +19,12 @@ inline constexpr char kRecordsBucket[] = "DFM_RECORDS";
 inline constexpr char kKeysBucket[] = "DFM_KEYS";        // console/shared_keys.h
 inline constexpr char kControlBucket[] = "DFM_CONTROL";  // app/shared_control.h
 
-// Connects (retrying in the background like the node's own link) and
-// opens or creates the bucket `bucket` (file storage, `replicas`, no
-// expiry) as a CasStore.
+// Connects a link of its own (retrying in the background like the node's
+// own link) and opens or creates the bucket `bucket` (file storage,
+// `replicas`, no expiry), waiting up to 30 s for a cluster still forming.
+Status OpenBucketClient(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
+                        const NatsSecurity& security, int replicas, std::unique_ptr<NatsClient>* out);
+// The same, as a CasStore.
 Status OpenBucketStore(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
                        const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out);
 // OpenBucketStore of DFM_RECORDS.

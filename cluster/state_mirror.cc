@@ -1,8 +1,6 @@
 #include "cluster/state_mirror.h"
 
-#include <chrono>
-#include <thread>
-
+#include "cluster/records_store.h"
 #include "util/aead.h"
 #include "util/crypto.h"
 #include "util/logging.h"
@@ -74,13 +72,7 @@ Status StateMirror::Open(const std::vector<std::string>& urls, const std::string
   auto m = std::unique_ptr<StateMirror>(new StateMirror());
   m->node_ = node;
   m->key_ = std::move(*key);
-  Status s = NatsClient::Connect(urls, "dfm " + node + " state", security, /*keep_trying=*/true, &m->nats_);
-  if (!s.ok()) return s;
-  for (int attempt = 0;; ++attempt) {
-    s = m->nats_->OpenBucket(kStateBucket, /*ttl_s=*/0, replicas);
-    if (s.ok() || attempt >= 60) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a cluster still forming
-  }
+  Status s = OpenBucketClient(kStateBucket, urls, node, security, replicas, &m->nats_);
   if (!s.ok()) return s;
   *out = std::move(m);
   return Status::OK();
