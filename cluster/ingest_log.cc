@@ -1,6 +1,7 @@
 #include "cluster/ingest_log.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "cluster/names.h"
+#include "cluster/publish_retry.h"
 #include "cluster/wire.h"
 #include "util/clock.h"
 
@@ -17,6 +19,9 @@ namespace dfm {
 namespace {
 using namespace cluster_names;
 constexpr int kIngestSenders = 8;
+
+int64_t NowMs() { return SystemClock::Instance()->NowMicros() / 1000; }
+void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 class NatsIngestLog final : public IngestLog {
  public:
@@ -126,7 +131,17 @@ class NatsIngestLog final : public IngestLog {
           msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
         PublishAck ack;
         const uint32_t part = PartitionOf(d.tenant, partitions_);
-        s = nats_->Publish(InSubject(part), EncodeDraft(d), msg_id, 0, kPublishTimeoutMs, &ack);
+        const std::string frame = EncodeDraft(d);
+        auto attempt = [&](int64_t wait_ms, bool* final) {
+          return nats_->Publish(InSubject(part), frame, msg_id, 0, wait_ms, &ack, nullptr, final);
+        };
+        if (msg_id.empty()) {
+          s = attempt(kPublishTimeoutMs, nullptr);
+        } else {
+          // Published again under the same id until the stream answers
+          // (cluster/publish_retry.h): an ambiguous 503 is rarer.
+          s = PublishWithRetry(attempt, PublishRetryPolicy{}, NowMs, SleepMs, nullptr);
+        }
         if (!s.ok()) break;
         AppendOutcome o;
         o.seq = ack.seq;

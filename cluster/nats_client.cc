@@ -141,8 +141,9 @@ Status NatsClient::EnsureStream(const std::string& name, const std::string& subj
 
 Status NatsClient::Publish(const std::string& subject, std::string_view data,
                            const std::string& msg_id, uint64_t expect_last_seq, int64_t timeout_ms,
-                           PublishAck* ack, bool* fenced) {
+                           PublishAck* ack, bool* fenced, bool* answered) {
   if (fenced) *fenced = false;
+  if (answered) *answered = false;
   jsPubOptions po;
   jsPubOptions_Init(&po);
   if (!msg_id.empty()) po.MsgId = msg_id.c_str();
@@ -160,6 +161,7 @@ Status NatsClient::Publish(const std::string& subject, std::string_view data,
   }
   if (pa) jsPubAck_Destroy(pa);
   if (jerr == JSStreamWrongLastSequenceErr && fenced) *fenced = true;
+  if (jerr != 0 && answered) *answered = true;
   return FromNats(s, "publish", jerr);
 }
 

@@ -78,10 +78,12 @@ class NatsClient {
                       int64_t dedup_s);
   // Publishes and waits for the stream's acknowledgement (at most
   // `timeout_ms`). `expect_last_seq` (0: none) makes the stream refuse it
-  // unless its last sequence is that: *fenced is then true.
+  // unless its last sequence is that: *fenced is then true. *answered
+  // (may be null) is true when the stream refused it with a JetStream
+  // error: nothing was stored, and sending it again gets the same answer.
   Status Publish(const std::string& subject, std::string_view data, const std::string& msg_id,
                  uint64_t expect_last_seq, int64_t timeout_ms, PublishAck* ack,
-                 bool* fenced = nullptr);
+                 bool* fenced = nullptr, bool* answered = nullptr);
   // The stream's last sequence (0: empty).
   Status LastSeq(const std::string& stream, uint64_t* seq);
   // The message at `seq` of `stream`; NotFound when there is none.

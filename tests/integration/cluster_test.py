@@ -176,7 +176,7 @@ def main():
         wait_for("the people in Verity", lambda: len(
             {c.get("phone") for c in verity.contacts() if c.get("phone") in people}) == len(people), timeout=90)
 
-        stopped, texted, deliveries = set(), {}, {}
+        stopped, texted, deliveries, maybe = set(), {}, {}, {}
 
         def stop_and_text(stop, text):
             for phone in stop:
@@ -192,17 +192,23 @@ def main():
                 assert status == 200, (status, answer)
                 stopped.add(phone)
             for phone in text:
-                # Asked again until GoHighLevel's webhooks were answered 2xx
-                # (one answered 5xx, e.g. while NATS fails over, was not
-                # stored, so it sends nothing): as the STOPs above.
+                # Asked again until GoHighLevel's request to text
+                # (ProviderOutboundMessage) was answered 2xx, as a person
+                # whose text failed sends it again. Each retry is a new
+                # message: one answered 5xx that was stored all the same (its
+                # publish unanswered for the engine's whole retry budget,
+                # cluster/publish_retry.h) is then texted too, so such answers
+                # are counted as "maybe sent".
                 deadline = time.time() + 60
                 while True:
                     status, body = ghl.post("/_sandbox/provider-outbound", {
                         "contactId": ids[phone], "message": f"Hello {phone[-4:]}", "type": "SMS"})
                     assert status == 200, body
-                    deliveries[phone] = body.get("webhooks")  # how GoHighLevel's posts were answered
-                    if all(w.get("status") == 200 for w in deliveries[phone] or []) or time.time() > deadline:
+                    answered = (body.get("delivery") or {}).get("status")
+                    deliveries.setdefault(phone, []).append(answered)
+                    if answered == 200 or time.time() > deadline:
                         break
+                    maybe[phone] = maybe.get(phone, 0) + 1
                     time.sleep(0.5)
                 texted[phone] = texted.get(phone, 0) + 1
 
@@ -313,12 +319,18 @@ def main():
             texts_to(p) for p in texted if p not in stopped), timeout=90)
         time.sleep(2)  # anything late would show now
 
-        # Nobody who stopped was texted; everyone else once per request.
+        # Nobody who stopped was texted; everyone else once per request
+        # (and at most once per request answered 5xx: see stop_and_text).
         for phone, n in sorted(texted.items()):
             got = len(texts_to(phone))
             want = 0 if phone in stopped else n
-            if got != want:
-                failures.append(f"{phone}: {got} texts sent, {want} expected")
+            extra = 0 if phone in stopped else maybe.get(phone, 0)
+            if not want <= got <= want + extra:
+                failures.append(f"{phone}: {got} texts sent, {want} expected "
+                                f"(GoHighLevel's requests answered {deliveries.get(phone)})")
+            elif got > want:
+                print(f"{phone}: a request answered 5xx was stored and texted "
+                      f"(answers {deliveries.get(phone)})", flush=True)
 
         # The logs: exactly once, single writer, chains intact.
         pull_dir = os.path.join(work, "pull")

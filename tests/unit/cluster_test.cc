@@ -1,13 +1,17 @@
-// Cluster mode's pure parts (cluster/wire.h, cluster/leases.h) and the
-// event log's replica hooks (RocksDbLogOptions::replicate, ImportRecords).
+// Cluster mode's pure parts (cluster/wire.h, cluster/leases.h,
+// cluster/publish_retry.h) and the event log's replica hooks
+// (RocksDbLogOptions::replicate, ImportRecords).
 // NATS itself is exercised by tests/integration/cluster_test.py.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "cluster/leases.h"
+#include "cluster/publish_retry.h"
 #include "cluster/wire.h"
 #include "events/codec.h"
 #include "storage/rocksdb_event_log.h"
@@ -154,6 +158,75 @@ TEST(ClusterLeases, ANodeThatJoinsGetsWorkOneReleaseATick) {
   // Above its share but nobody short (a partition is free instead): keep.
   auto loose = Leases({"a", "a", "a", "b", "b", ""});
   EXPECT_TRUE(PlanLeases("a", {"a", "b"}, loose).release.empty());
+}
+
+// A simulated clock for PublishWithRetry: an attempt takes its whole wait
+// when it times out, nothing when answered.
+struct RetryClock {
+  int64_t now = 0;
+  std::vector<int64_t> waits;
+  std::function<int64_t()> Now() {
+    return [this] { return now; };
+  }
+  std::function<void(int64_t)> Sleep() {
+    return [this](int64_t ms) { now += ms; };
+  }
+};
+
+TEST(ClusterPublishRetry, AnAttemptWithNoAnswerIsRepeatedUntilTheStreamAnswers) {
+  RetryClock clock;
+  int calls = 0;
+  auto attempt = [&](int64_t wait_ms, bool* final) {
+    clock.waits.push_back(wait_ms);
+    *final = false;
+    if (++calls < 3) {
+      clock.now += wait_ms;  // timed out
+      return Status::Unavailable("publish: timeout");
+    }
+    return Status::OK();  // e.g. a duplicate: the first attempt had landed
+  };
+  int attempts = 0;
+  Status s = PublishWithRetry(attempt, PublishRetryPolicy{6000, 2000, 250}, clock.Now(),
+                              clock.Sleep(), &attempts);
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(attempts, 3);
+  // 2000 + 250 + 2000 + 250 = 4500 spent: the third waits what is left.
+  EXPECT_EQ(clock.waits, (std::vector<int64_t>{2000, 2000, 1500}));
+}
+
+TEST(ClusterPublishRetry, AStreamsRefusalIsFinalAndTheBudgetBoundsTheWait) {
+  RetryClock clock;
+  int attempts = 0;
+  auto refused = [&](int64_t, bool* final) {
+    *final = true;
+    return Status::Unavailable("publish: maximum payload exceeded (JetStream error 10054)");
+  };
+  EXPECT_FALSE(PublishWithRetry(refused, PublishRetryPolicy{}, clock.Now(), clock.Sleep(), &attempts).ok());
+  EXPECT_EQ(attempts, 1);
+
+  // No leader for ever (answered at once each time): attempts every pause
+  // until the budget is spent, never past it.
+  auto no_leader = [&](int64_t, bool* final) {
+    *final = false;
+    return Status::Unavailable("publish: no responders available for request");
+  };
+  Status s = PublishWithRetry(no_leader, PublishRetryPolicy{6000, 2000, 250}, clock.Now(),
+                              clock.Sleep(), &attempts);
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable);
+  EXPECT_EQ(attempts, 24);  // at 0, 250, ..., 5800 ms
+  EXPECT_LE(clock.now, 6000);
+
+  // Attempts that time out: 2 s, 2 s, then the 1.5 s left.
+  RetryClock slow;
+  auto timeout = [&](int64_t wait_ms, bool* final) {
+    *final = false;
+    slow.waits.push_back(wait_ms);
+    slow.now += wait_ms;
+    return Status::Unavailable("publish: timeout");
+  };
+  PublishWithRetry(timeout, PublishRetryPolicy{6000, 2000, 250}, slow.Now(), slow.Sleep(), &attempts);
+  EXPECT_EQ(slow.waits, (std::vector<int64_t>{2000, 2000, 1500}));
+  EXPECT_EQ(slow.now, 6000);
 }
 
 TEST(ClusterReplica, ARecordIsWrittenOnlyAfterTheReplicaTookIt) {
