@@ -260,6 +260,15 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
   {
     dfm::HttpFront front(config, node->ingest_log());
     front.SetSharedKeys(std::make_shared<dfm::SharedKeys>(keys_bucket));
+    // Reads from any node: asked of, and answered by, the partitions' nodes.
+    front.SetRemoteReads([&node](const std::string& tenant, std::string request,
+                                 std::function<void(dfm::Status, std::string)> done) {
+      node->AskRead(tenant, std::move(request), std::move(done));
+    });
+    node->ServeReads([&front](const dfm::EventLog& from, std::string request,
+                              std::function<void(std::string)> reply) {
+      front.AnswerRemoteRead(from, std::move(request), std::move(reply));
+    });
     if (config.sync().enabled) {
       dfm::SyncControlHooks hooks;
       hooks.control = console_control;

@@ -12,6 +12,8 @@ inline constexpr char kBucket[] = "dfm_leases";
 // A frame stays under NATS's default 1 MiB max_payload.
 inline constexpr size_t kMaxFrame = 900 * 1024;
 inline constexpr int64_t kPublishTimeoutMs = 5000;
+// A read asked of a partition's runner (an audit's scan of its log).
+inline constexpr int64_t kReadTimeoutMs = 8000;
 inline constexpr int64_t kAckWaitS = 10;
 inline constexpr char kInConsumer[] = "in";
 

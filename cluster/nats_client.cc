@@ -248,6 +248,73 @@ Status NatsClient::Subscribe(const std::string& stream, const std::string& subje
   return Status::OK();
 }
 
+Status NatsClient::Request(const std::string& subject, std::string_view data, int64_t timeout_ms,
+                           std::string* answer) {
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, nc_, subject.c_str(), data.data(),
+                                        static_cast<int>(data.size()), timeout_ms);
+  if (s == NATS_NO_RESPONDERS) return Status::NotFound("nobody answers " + subject);
+  if (s != NATS_OK) return FromNats(s, "request");
+  answer->assign(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply)));
+  natsMsg_Destroy(reply);
+  return Status::OK();
+}
+
+// What a listener's libnats callback needs; freed by libnats's "complete"
+// callback, once the handler can run no more.
+struct NatsClient::Listener::State {
+  natsConnection* nc;
+  Handler handler;
+};
+
+namespace {
+
+void OnRequest(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  auto* st = static_cast<NatsClient::Listener::State*>(closure);
+  std::string data(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  const char* reply_to = natsMsg_GetReply(m);
+  std::string to = reply_to ? reply_to : "";
+  natsMsg_Destroy(m);
+  if (to.empty()) return;  // a publish, not a request: nobody to answer
+  natsConnection* nc = st->nc;
+  st->handler(std::move(data), [nc, to](std::string answer) {
+    (void)natsConnection_Publish(nc, to.c_str(), answer.data(), static_cast<int>(answer.size()));
+  });
+}
+
+void OnListenerComplete(void* closure) { delete static_cast<NatsClient::Listener::State*>(closure); }
+
+}  // namespace
+
+Status NatsClient::Listen(const std::string& subject, Handler handler, std::unique_ptr<Listener>* out) {
+  auto l = std::unique_ptr<Listener>(new Listener());
+  auto* st = new Listener::State{nc_, std::move(handler)};
+  natsStatus s = natsConnection_Subscribe(&l->sub_, nc_, subject.c_str(), OnRequest, st);
+  if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(l->sub_, OnListenerComplete, st);
+  if (s != NATS_OK) {
+    if (l->sub_) {
+      natsSubscription_Unsubscribe(l->sub_);
+      natsSubscription_Destroy(l->sub_);
+      l->sub_ = nullptr;
+    }
+    delete st;
+    return FromNats(s, "listen");
+  }
+  *out = std::move(l);
+  return Status::OK();
+}
+
+NatsClient::Listener::~Listener() {
+  if (!sub_) return;
+  // Drained: the handler has returned for every message taken, and the
+  // complete callback frees the state.
+  if (natsSubscription_Drain(sub_) == NATS_OK)
+    (void)natsSubscription_WaitForDrainCompletion(sub_, 5000);
+  else
+    natsSubscription_Unsubscribe(sub_);
+  natsSubscription_Destroy(sub_);
+}
+
 Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int replicas) {
   if (kv_) return Status::OK();
   // The lease bucket's calls wait 1.5 s at most (the others 5 s): a

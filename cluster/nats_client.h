@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -110,6 +111,33 @@ class NatsClient {
   Status Subscribe(const std::string& stream, const std::string& subject,
                    const std::string& durable, int64_t ack_wait_s, uint64_t start_seq,
                    std::unique_ptr<PullConsumer>* out, uint64_t* start);
+
+  // Core NATS request and reply (no JetStream): who runs a partition
+  // answers the reads other nodes ask of it (cluster/reads.h).
+  //
+  // Sends `data` to `subject` and waits at most `timeout_ms` for one
+  // answer. NotFound when nobody listens on `subject` (NATS's "no
+  // responders"), Unavailable when the link is down or no answer came.
+  Status Request(const std::string& subject, std::string_view data, int64_t timeout_ms,
+                 std::string* answer);
+  // A handler's way to answer: once, from any thread.
+  using Reply = std::function<void(std::string answer)>;
+  using Handler = std::function<void(std::string data, Reply reply)>;
+  // Listens on `subject` until the Listener is destroyed; `handler` runs
+  // on a libnats thread for each request, so it must hand long work off.
+  // Once the destructor returns the handler runs no more (unless the link
+  // was lost: then a call under way may still finish, so what the handler
+  // holds must be its own).
+  class Listener {
+   public:
+    ~Listener();
+    struct State;
+
+   private:
+    friend class NatsClient;
+    __natsSubscription* sub_ = nullptr;
+  };
+  Status Listen(const std::string& subject, Handler handler, std::unique_ptr<Listener>* out);
 
   // The key-value bucket (created if missing) whose keys expire `ttl_s`
   // after their last write.

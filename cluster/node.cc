@@ -28,6 +28,25 @@ namespace dfm {
 namespace {
 using namespace cluster_names;
 
+// A partition's work, and its reads answered for every node while it runs
+// (cluster/reads.h).
+class ServedWork final : public PartitionWork {
+ public:
+  ServedWork(std::unique_ptr<PartitionWork> work, std::unique_ptr<ReadRouter::Serving> serving)
+      : work_(std::move(work)), serving_(std::move(serving)) {}
+  void Reload(const Config& config) override { work_->Reload(config); }
+  void Stop() override {
+    serving_.reset();  // the answers under way finish before the log closes
+    work_->Stop();
+  }
+  uint64_t Behind(uint64_t last_seq) const override { return work_->Behind(last_seq); }
+  void WriteMetrics(uint64_t last_seq, MetricsText* out) const override { work_->WriteMetrics(last_seq, out); }
+
+ private:
+  std::unique_ptr<PartitionWork> work_;
+  std::unique_ptr<ReadRouter::Serving> serving_;
+};
+
 std::string HostName() {
   char host[256] = "";
   gethostname(host, sizeof host - 1);
@@ -45,6 +64,8 @@ struct ClusterNode::Impl {
   std::unique_ptr<NatsClient> nats;
   std::unique_ptr<RocksDbEventLog> local;
   std::unique_ptr<IngestLog> ingest;
+  // Made once connected; drained by Stop.
+  std::unique_ptr<ReadRouter> reads;
 
   // Owned by the coordinator thread.
   std::map<uint32_t, std::unique_ptr<Partition>> running;
@@ -321,15 +342,25 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
         "event=state_not_replicated reason=\"cluster.state_key is not set: OAuth grants and credit budgets stay "
         "on the node that wrote them\"");
   }
-  im.factory = [work = std::move(work), shared, mirror](EventLog* log, std::function<bool(const std::string&)> runs,
-                                                        std::unique_ptr<PartitionWork>* w) {
+  im.factory = [&im, work = std::move(work), shared, mirror](uint32_t p, EventLog* log,
+                                                             std::function<bool(const std::string&)> runs,
+                                                             std::unique_ptr<PartitionWork>* w) {
     if (mirror) {  // the connectors' state the last owner left, before they start
       int restored = 0, unreadable = 0;
       Status st = mirror->Restore(log, runs, &restored, &unreadable);
       if (!st.ok()) return st;
       if (restored > 0) Logger("cluster")->info("event=state_restored entries={}", restored);
     }
-    return work(log, std::move(runs), shared, w);
+    std::unique_ptr<PartitionWork> inner;
+    Status st = work(log, std::move(runs), shared, &inner);
+    std::unique_ptr<ReadRouter::Serving> serving;
+    if (st.ok()) st = im.reads->Serve(p, log, &serving);
+    if (!st.ok()) {
+      if (inner) inner->Stop();
+      return st;
+    }
+    *w = std::make_unique<ServedWork>(std::move(inner), std::move(serving));
+    return Status::OK();
   };
   s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, NatsSecurityOf(cs), /*keep_trying=*/true, &im.nats);
   if (!s.ok()) return s;
@@ -352,6 +383,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   s = RocksDbEventLog::Open(lo, &im.local);
   if (!s.ok()) return s;
   im.ingest = MakeIngestLog(im.nats.get(), im.local.get(), im.partitions);
+  im.reads = std::make_unique<ReadRouter>(im.nats.get(), im.partitions);
   im.view.resize(im.partitions);
   im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",
@@ -374,6 +406,7 @@ void ClusterNode::Stop() {
   im.stop_cv.notify_all();
   if (im.coordinator.joinable()) im.coordinator.join();
   if (im.observer.joinable()) im.observer.join();
+  im.reads->Drain();  // no answer comes after Stop
   if (im.ingest) im.ingest->Close();
   if (im.local) im.local->Close();
 }
@@ -444,6 +477,13 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
       parts.emplace_back(std::to_string(p), im.view[p].metrics);
   lk.unlock();
   out->Append(MergeLabeled("partition", parts));
+}
+
+void ClusterNode::ServeReads(ReadAnswerer answerer) { impl_->reads->SetAnswerer(std::move(answerer)); }
+
+void ClusterNode::AskRead(const std::string& tenant, std::string request,
+                          std::function<void(Status, std::string)> done) {
+  impl_->reads->Ask(tenant, std::move(request), kReadTimeoutMs, std::move(done));
 }
 
 void ClusterNode::Reload(const Config& config) {

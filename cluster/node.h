@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "cluster/reads.h"
 #include "config/config.h"
 #include "storage/cas_store.h"
 #include "storage/event_log.h"
@@ -48,9 +49,9 @@ class PartitionWork {
   // Its families for GET /metrics, against the log's head `last_seq`.
   virtual void WriteMetrics(uint64_t last_seq, MetricsText* out) const = 0;
 };
-// Starts the work on `log` for the tenants `runs` accepts.
+// Starts the work on partition `p`'s `log` for the tenants `runs` accepts.
 using PartitionWorkFactory =
-    std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
+    std::function<Status(uint32_t p, EventLog* log, std::function<bool(const std::string& tenant)> runs,
                          std::unique_ptr<PartitionWork>* out)>;
 
 // What every node shares with the work it runs: the records connectors
@@ -91,6 +92,14 @@ class ClusterNode {
   void WriteMetrics(MetricsText* out) const;
   // A configuration reload for the partitions running here.
   void Reload(const Config& config);
+  // Reads from any node (cluster/reads.h): `answerer` answers those asked
+  // of the partitions running here (the console, over the partition's
+  // log); AskRead asks the node running `tenant`'s partition. `done` runs
+  // on a node thread. A partition stopping waits for its answers under
+  // way, Stop() for the asks.
+  void ServeReads(ReadAnswerer answerer);
+  void AskRead(const std::string& tenant, std::string request,
+               std::function<void(Status, std::string answer)> done);
 
   struct Impl;
 

@@ -67,7 +67,7 @@ class NatsPartition final : public Partition {
     const auto caught = std::chrono::steady_clock::now();
     const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
     const uint32_t p = p_;
-    s = factory(log_.get(), [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
+    s = factory(p_, log_.get(), [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
     s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
     if (!s.ok()) return s;

@@ -136,6 +136,13 @@ void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   m.key_poller = std::thread([&m] { m.PollSharedKeys(); });
 }
 
+void Console::SetRemoteReads(RemoteReads ask) { impl_->remote_reads = std::move(ask); }
+
+void Console::AnswerRemoteRead(const EventLog& from, std::string request,
+                               std::function<void(std::string)> reply) {
+  impl_->AnswerRemoteRead(from, std::move(request), std::move(reply));
+}
+
 void Console::Impl::ShareKeyEvent(const Event& e) {
   if (!shared_keys) return;
   Status s = shared_keys->Publish(e);
@@ -404,7 +411,7 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (rpath == "/v1/admin/replay") return m.Replay(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/erase") return m.Erase(r, *who, *tenant, std::move(headers), std::move(answer));
-  m.Read(rpath, r, params, *tenant, std::move(headers), std::move(answer));
+  m.Read(rpath, params, *tenant, std::move(headers), std::move(answer));
 }
 
 }  // namespace dfm

@@ -94,6 +94,12 @@ using EraseHandler = std::function<Status(const std::string& tenant, const std::
 // (storage/backup.h); *manifest: the new backup's manifest (JSON).
 using BackupHandler = std::function<Status(const std::string& into, int keep, std::string* manifest)>;
 
+// Cluster mode: asks the node running `tenant`'s partition to answer
+// `request` (console/remote_read.h); `done` gets its answer or why there
+// is none (cluster/reads.h).
+using RemoteReads = std::function<void(const std::string& tenant, std::string request,
+                                       std::function<void(Status, std::string answer)> done)>;
+
 // POST /v1/admin/sync/{pause,resume} and GET /v1/admin/sync
 // (sync/sync_control.h): the state they change, and what makes the
 // connectors look at it again.
@@ -131,6 +137,13 @@ class Console {
   // those made or revoked here are written there, and the shared ones
   // folded now and every second. After Start.
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
+  // Cluster mode: the reads (trace, as-of, events, audits, dead letters)
+  // are asked of the node running the tenant's partition through `ask`,
+  // and answered for other nodes by AnswerRemoteRead from a partition's
+  // log this node runs. Call before Handle. `from` must stay open until
+  // `reply` has run.
+  void SetRemoteReads(RemoteReads ask);
+  void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
 
   // Whether the console answers `path` (the server answers the rest).
   static bool Serves(std::string_view path);

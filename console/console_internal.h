@@ -16,7 +16,7 @@
 #include "console/console.h"
 #include "console/limits.h"
 #include "console/shared_keys.h"
-#include "console/worker.h"
+#include "util/worker.h"
 #include "storage/access_log.h"
 #include "sync/normalize.h"
 #include "util/json.h"
@@ -31,6 +31,10 @@ struct Principal {
   ApiRole role = ApiRole::kViewer;
   std::string tenant = std::string(kAllTenants);  // what it may see
 };
+
+// The most a read answered for another node carries (NATS's max_payload
+// is 1 MiB by default).
+inline constexpr size_t kMaxReadAnswer = 960 * 1024;
 
 // The request's parameters (query string, or a form body).
 using Params = std::vector<std::pair<std::string, std::string>>;
@@ -113,8 +117,15 @@ struct Console::Impl {
 
   // The endpoints (endpoints.cc); `headers` carries the limits' headers.
   using Headers = std::vector<std::pair<std::string, std::string>>;
-  void Read(const std::string& route, const ApiRequest& r, const Params& p,
-            const std::string& tenant, Headers headers, Responder respond);
+  // The reads (reads.cc): answered from `log`, or in cluster mode by the
+  // node running the tenant's partition (`remote_reads`).
+  void Read(const std::string& route, const Params& p, const std::string& tenant, Headers headers,
+            Responder respond);
+  // Read `route` of `tenant` over `from` (without the limits' headers).
+  ApiResponse ReadFrom(const EventLog& from, const std::string& route, const Params& p,
+                       const std::string& tenant) const;
+  void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
+  RemoteReads remote_reads;  // empty: the reads are answered from `log`
   void Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,
               Headers headers, Responder respond);
   void Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,

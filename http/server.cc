@@ -603,6 +603,12 @@ void HttpFront::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   impl_->console->SetSharedKeys(std::move(shared));
 }
 
+void HttpFront::SetRemoteReads(RemoteReads ask) { impl_->console->SetRemoteReads(std::move(ask)); }
+void HttpFront::AnswerRemoteRead(const EventLog& from, std::string request,
+                                 std::function<void(std::string)> reply) {
+  impl_->console->AnswerRemoteRead(from, std::move(request), std::move(reply));
+}
+
 void HttpFront::SetReloadHandler(ReloadHandler reload) {
   impl_->console->SetReloadHandler(reload);
   impl_->on_sighup = [reload] {

@@ -82,6 +82,9 @@ class HttpFront {
   void SetSyncControl(SyncControlHooks hooks);
   // Cluster mode: the API keys every node shares (Console::SetSharedKeys).
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
+  // Cluster mode: reads from any node (Console::SetRemoteReads).
+  void SetRemoteReads(RemoteReads ask);
+  void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
   // Puts `config`'s tenants and systems in place for the requests that
   // come next (their webhook sources, metrics routes, the API's tenants);
   // requests under way finish with what they had. The server settings

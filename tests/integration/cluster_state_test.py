@@ -5,6 +5,11 @@ docs/scale-out.md), and each node's /metrics with its partitions' sync.
 API keys: a key made through one node is taken by the other within
 seconds, and revoked through that one, refused by the first.
 
+Reads from any node: both nodes answer a tenant's trace and events from
+its partition's log; right after the owner's kill -9 a read answers 503
+`owner_unreachable` (or, once the partition moved, the same history),
+never an empty list.
+
 Connector state: a
 GoHighLevel OAuth tenant whose sandbox rotates refresh tokens (each one
 refused once used) and issues access tokens that live 60 s, under the
@@ -135,6 +140,30 @@ def main():
         person("+12055550301", "Ada")
         wait_for("the first person in GoHighLevel", lambda: in_ghl("+12055550301"), timeout=60)
 
+        # Reads from any node: both answer the keyed API's reads of the
+        # tenant from its partition's log, wherever the partition runs.
+        r = cli(nodes[0], "keys", "create", "--name", "support", "--role", "viewer", "--tenant", "*")
+        assert r.returncode == 0, r.stderr
+        viewer = json.loads(r.stdout)["token"]
+
+        def read(node, target):
+            status, _, body = t.request("127.0.0.1", node.port, "GET", target,
+                                        headers={"Authorization": "Bearer " + viewer}, timeout=15)
+            return status, json.loads(body) if body.startswith(b"{") else body
+
+        ada = "/v1/contacts/trace?contact=%2B12055550301"
+        wait_for("the viewer key on node1", lambda: read(nodes[1], "/v1/events?limit=1")[0] == 200, timeout=10)
+        listed = {}
+        for i, n in enumerate(nodes):
+            status, doc = read(n, ada)
+            assert status == 200 and "+12055550301" in json.dumps(doc), (i, status, doc)
+            status, doc = read(n, "/v1/events?type=webhook.received")
+            assert status == 200 and doc["items"], (i, status, doc)
+            listed[i] = doc["items"]
+        assert listed[0] == listed[1], "the nodes list different events"
+        print(f"node0 and node1 answer the tenant's reads ({len(listed[0])} webhooks, partition on "
+              f"{first_owner})", flush=True)
+
         # Sync pause: asked of node1, held by the tenant's owner wherever it
         # runs; resumed through node0.
         r = cli(nodes[1], "sync", "pause", "--tenant", "default", "--reason", "cluster test")
@@ -160,8 +189,18 @@ def main():
         assert refreshes, "the owner never refreshed its grant"
         # The owner holds a grant no one else has seen: kill it.
         victim = nodes[int(first_owner[-1])]
+        survivor = nodes[1 - int(first_owner[-1])]
         victim.kill9()
+        # Until the survivor takes the partition, its reads say the owner
+        # is gone (503 owner_unreachable), never an empty answer.
+        status, doc = read(survivor, ada)
+        assert (status == 200 and "+12055550301" in json.dumps(doc)) or (
+            status == 503 and doc["error"] == "owner_unreachable"), (status, doc)
+        print(f"a read right after the owner's kill -9: {status} "
+              f"{doc['error'] if status != 200 else 'answered'}", flush=True)
         wait_for("another owner", lambda: (o := owner()) and o != first_owner, timeout=60)
+        wait_for("the survivor answering the tenant's reads again", lambda: (
+            (a := read(survivor, ada))[0] == 200 and "+12055550301" in json.dumps(a[1])), timeout=15)
         person("+12055550302", "Grace")
         wait_for("the second person in GoHighLevel, synced by the next owner",
                  lambda: in_ghl("+12055550302"), timeout=60)

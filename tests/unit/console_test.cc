@@ -11,6 +11,7 @@
 
 #include "console/api_keys.h"
 #include "console/console.h"
+#include "console/remote_read.h"
 #include "storage/access_log.h"
 #include "sync/sync_control.h"
 #include "projections/runner.h"
@@ -78,7 +79,7 @@ class ConsoleTest : public ::testing::Test {
   }
 
   // A contact of `tenant` the mappings know by its phone and email.
-  void AddContact(const std::string& tenant, const std::string& id) {
+  void AddContact(const std::string& tenant, const std::string& id, EventLog* into = nullptr) {
     DomainEvent d;
     d.type = std::string(ev::kContactCreated);
     d.contact_id = id;
@@ -87,7 +88,7 @@ class ConsoleTest : public ::testing::Test {
     d.fields = {{"first_name", "Ada"}, {"last_name", "Lovelace"}, {"phone", "+12055550142"},
                 {"email", "ada@example.com"}};
     AppendOutcome out;
-    ASSERT_TRUE(log_.Append(ToDraft(d, tenant, ContactStream(id), {}, {}), &out).ok());
+    ASSERT_TRUE((into ? into : &log_)->Append(ToDraft(d, tenant, ContactStream(id), {}, {}), &out).ok());
   }
 
   TempDir dir_;
@@ -155,6 +156,65 @@ TEST_F(ConsoleTest, AKeySeesItsOwnTenantOnly) {
                  R"({"name":"x","role":"viewer","tenant":"default"})", true)
                 .status,
             403);
+}
+
+TEST(RemoteReadTest, RequestsAndAnswersRoundTripAndOthersAreRefused) {
+  RemoteRead r{"/v1/events", "acme", {{"contact", "+1 205 555 0142"}, {"limit", "5\"\n"}}}, back;
+  ASSERT_TRUE(DecodeRemoteRead(EncodeRemoteRead(r), &back));
+  EXPECT_EQ(back.route, r.route);
+  EXPECT_EQ(back.tenant, r.tenant);
+  EXPECT_EQ(back.params, r.params);
+  ApiResponse a, b;
+  a.status = 404;
+  a.content_type = "text/csv; charset=utf-8";
+  a.body = "phone,at\n\"x\"";
+  ASSERT_TRUE(DecodeReadAnswer(EncodeReadAnswer(a), &b));
+  EXPECT_EQ(b.status, 404);
+  EXPECT_EQ(b.content_type, a.content_type);
+  EXPECT_EQ(b.body, a.body);
+  for (const char* bad : {"", "{}", R"({"v":2,"route":"/v1/events","tenant":"a","params":[]})",
+                          R"({"v":1,"route":"/v1/events","tenant":"a","params":[["k"]]})",
+                          R"({"v":1,"route":"/v1/events","tenant":"a","params":[["k",1]]})"})
+    EXPECT_FALSE(DecodeRemoteRead(bad, &back)) << bad;
+  for (const char* bad : {"[]", R"({"v":1,"status":42,"content_type":"x","body":""})",
+                          R"({"v":1,"status":200,"body":""})"})
+    EXPECT_FALSE(DecodeReadAnswer(bad, &b)) << bad;
+}
+
+TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
+  Start();
+  const std::string viewer = MakeKey("viewer", "*");
+  // The tenant's events are in the partition's log, not this node's.
+  MemoryEventLog partition;
+  AddContact("default", "c-remote", &partition);
+  std::vector<std::string> asked;
+  Status down;  // what the ask meets; OK: the owner answers
+  console_->SetRemoteReads([&](const std::string& tenant, std::string request,
+                               std::function<void(Status, std::string)> done) {
+    asked.push_back(tenant);
+    if (!down.ok()) return done(down, "");
+    console_->AnswerRemoteRead(partition, std::move(request),
+                               [done](std::string answer) { done(Status::OK(), std::move(answer)); });
+  });
+  ApiResponse trace = Call("GET", "/v1/contacts/trace?contact=%2B12055550142", viewer);
+  EXPECT_EQ(trace.status, 200) << trace.body;
+  EXPECT_NE(trace.body.find("c-remote"), std::string::npos) << trace.body;
+  EXPECT_FALSE(HeaderOf(trace, "X-RateLimit-Limit").empty()) << "the asked node's limits";
+  ApiResponse csv = Call("GET", "/v1/audit/opt-outs?format=csv", viewer);
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.content_type, "text/csv; charset=utf-8");
+  const uint64_t rejected = counters_.rejected.load();
+  EXPECT_EQ(Call("GET", "/v1/events?limit=0", viewer).status, 400);
+  EXPECT_EQ(counters_.rejected.load(), rejected + 1) << "counted where it was asked";
+  EXPECT_EQ(asked, (std::vector<std::string>{"default", "default", "default"}));
+
+  // The partition moving, or its node dead: said so, never an empty answer.
+  down = Status::NotFound("no node runs partition 3 now");
+  ApiResponse gone = Call("GET", "/v1/contacts/trace?contact=%2B12055550142", viewer);
+  EXPECT_EQ(gone.status, 503);
+  EXPECT_NE(gone.body.find("\"error\":\"owner_unreachable\""), std::string::npos) << gone.body;
+  EXPECT_NE(gone.body.find("partition 3"), std::string::npos) << gone.body;
+  EXPECT_EQ(HeaderOf(gone, "Retry-After"), "2");
 }
 
 TEST_F(ConsoleTest, LimitsPerKeyAndPerTenantWithTheirHeaders) {

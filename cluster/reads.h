@@ -1,0 +1,80 @@
+// Reads of a tenant's log from any node (docs/scale-out.md, "Reads from
+// any node"). A tenant's events live in its partition's log, on the node
+// that runs the partition; every other node asks that one, over NATS
+// request and reply on `dfm.read.<p>`, which only the partition's runner
+// listens on.
+//
+// What is asked and answered is opaque here (the console's encoding,
+// console/remote_read.h). On the wire an answer is "A" and the
+// answerer's bytes, or "E" and why it could not be answered.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cluster/nats_client.h"
+#include "storage/event_log.h"
+#include "util/status.h"
+#include "util/worker.h"
+
+namespace dfm {
+
+// Answers `request` from `log`: calls `reply` once, from any thread.
+using ReadAnswerer = std::function<void(const EventLog& log, std::string request,
+                                        std::function<void(std::string answer)> reply)>;
+
+class ReadRouter {
+ public:
+  // REQUIRES: `nats` outlives the router.
+  ReadRouter(NatsClient* nats, uint32_t partitions);
+  ~ReadRouter();
+  // Waits for the asks under way (each bounded by its timeout); later
+  // asks are answered Unavailable at once.
+  void Drain();
+
+  // What answers the reads this node serves; until set they are answered
+  // "not ready".
+  void SetAnswerer(ReadAnswerer answerer);
+
+  // While it lives, partition `p`'s reads are answered here from `log`.
+  // Its destructor stops listening and waits for the answers under way,
+  // so `log` may close right after.
+  class Serving {
+   public:
+    ~Serving();
+    struct Gate;
+
+   private:
+    friend class ReadRouter;
+    std::unique_ptr<NatsClient::Listener> listener_;
+    std::shared_ptr<Gate> gate_;
+  };
+  Status Serve(uint32_t p, const EventLog* log, std::unique_ptr<Serving>* out);
+
+  // Asks whoever runs `tenant`'s partition; `done` runs on a router
+  // thread with its answer, or NotFound (no node runs the partition now:
+  // it is moving) or Unavailable (no answer within `timeout_ms`, or the
+  // runner could not answer).
+  void Ask(const std::string& tenant, std::string request, int64_t timeout_ms,
+           std::function<void(Status, std::string answer)> done);
+
+ private:
+  NatsClient* nats_;
+  const uint32_t partitions_;
+  std::mutex mu_;
+  std::shared_ptr<ReadAnswerer> answerer_;  // GUARDED_BY(mu_)
+  // Asks wait on NATS; one slow owner holds up only the partitions that
+  // share its thread. Emptied by Drain.
+  std::mutex askers_mu_;
+  std::vector<std::unique_ptr<Worker>> askers_;  // GUARDED_BY(askers_mu_)
+};
+
+inline std::string ReadSubject(uint32_t p) { return "dfm.read." + std::to_string(p); }
+
+}  // namespace dfm

@@ -1,0 +1,256 @@
+// The keyed API's reads (docs/http-api.md, "Reads"): GET /v1/contacts/trace,
+// /v1/contacts/as-of, /v1/events, /v1/audit/*, /v1/dead-letters. Each is a
+// function of the tenant's log and the request's parameters; in cluster
+// mode the node running the tenant's partition runs it (AnswerRemoteRead)
+// for the node that was asked (Read).
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "console/console_internal.h"
+#include "console/remote_read.h"
+#include "replay-tools/audit.h"
+#include "replay-tools/consent_audit.h"
+#include "replay-tools/events_command.h"
+#include "replay-tools/projection_commands.h"
+#include "replay-tools/replay.h"
+#include "replay-tools/tool_log.h"
+#include "replay-tools/trace.h"
+#include "sync/contact_model.h"
+#include "util/strings.h"
+
+namespace dfm {
+
+namespace {
+
+// What one read needs besides its log.
+struct ReadContext {
+  const Console::Impl& im;
+  const EventLog& log;
+  const Params& p;
+  const std::string& tenant;
+  int64_t now_us;
+};
+using Answer = std::optional<ApiResponse>;  // nullopt: go on
+
+ApiResponse Bad(const std::string& why) { return JsonError(400, "bad_parameter", why); }
+ApiResponse LogUnavailable(const Status& s) { return JsonError(503, "log_unavailable", s.ToString()); }
+ApiResponse Lines(const std::string& lines) {
+  ApiResponse a;
+  a.body = JsonLinesDocument(lines);
+  return a;
+}
+
+// A read's answer once it collected `items` (status `s`): 503, or what
+// `print` writes of them as JSON lines.
+template <typename Items, typename Print>
+ApiResponse Printed(const Status& s, const Items& items, Print print) {
+  if (!s.ok()) return LogUnavailable(s);
+  std::ostringstream out;
+  print(items, out);
+  return Lines(out.str());
+}
+
+// A time parameter (RFC 3339, a date, "now", "-2h"); 0 when absent.
+Answer TimeParam(const ReadContext& c, const char* name, int64_t* out) {
+  const std::string v = Param(c.p, name);
+  *out = 0;
+  if (v.empty()) return std::nullopt;
+  auto t = ParseToolTime(v, c.now_us);
+  if (!t) return Bad(std::string("\"") + name + "\" is not a time (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
+  *out = *t;
+  return std::nullopt;
+}
+
+Answer TimeRange(const ReadContext& c, const char* from, const char* to, int64_t* from_us, int64_t* to_us) {
+  if (auto a = TimeParam(c, from, from_us)) return a;
+  return TimeParam(c, to, to_us);
+}
+
+// The contacts ?contact= names, in this tenant; an answer when none.
+Answer Contacts(const ReadContext& c, std::vector<ContactMatch>* out) {
+  ContactRef ref;
+  Status s = ParseContactRef(Param(c.p, "contact"), c.im.normalizer, &ref);
+  if (!s.ok()) return Bad("\"contact\": " + s.message());
+  s = ResolveContacts(c.log, ref, {c.tenant}, out);
+  if (!s.ok()) return LogUnavailable(s);
+  if (out->empty()) return JsonError(404, "unknown_contact", "no contact of tenant " + c.tenant + " matches");
+  return std::nullopt;
+}
+
+ApiResponse TraceRead(const ReadContext& c) {
+  std::vector<ContactMatch> matches;
+  if (auto a = Contacts(c, &matches)) return *a;
+  TraceOptions o;
+  o.reveal = true;
+  o.mapper = c.im.mapper;
+  o.scan_webhooks = Param(c.p, "scan") == "true";
+  if (auto a = TimeRange(c, "since", "until", &o.since_us, &o.until_us)) return *a;
+  o.targets[c.tenant];
+  for (const auto& [system, f] : SyncContextFor(c.im.config, c.tenant).targets) o.targets[c.tenant].insert(system);
+  Trace t;
+  Status s = BuildTrace(c.log, matches, o, &t);
+  return Printed(s, t, [](const Trace& x, std::ostream& out) { PrintTrace(x, /*json=*/true, out); });
+}
+
+ApiResponse AsOfRead(const ReadContext& c) {
+  std::vector<ContactMatch> matches;
+  if (auto a = Contacts(c, &matches)) return *a;
+  int64_t at = 0;
+  if (auto a = TimeParam(c, "at", &at)) return *a;
+  if (Param(c.p, "at").empty()) return Bad("\"at\" is required: the time to look at");
+  std::ostringstream out, err;
+  if (RunAsOf(c.log, at, matches, /*json=*/true, /*reveal=*/true, out, err) != 0)
+    return LogUnavailable(Status::IOError(err.str()));
+  return Lines(out.str());
+}
+
+ApiResponse EventsRead(const ReadContext& c) {
+  EventFilter f;
+  f.tenant = c.tenant;
+  f.system = Param(c.p, "system");
+  f.type = Param(c.p, "type");
+  f.stream = Param(c.p, "stream");
+  const std::string limit = Param(c.p, "limit");
+  f.limit = limit.empty() ? 1000 : std::strtoull(limit.c_str(), nullptr, 10);
+  if (f.limit == 0 || f.limit > 10000) return Bad("\"limit\" must be 1 to 10000 (1000 by default)");
+  if (auto a = TimeRange(c, "from", "to", &f.from_us, &f.to_us)) return *a;
+  if (!Param(c.p, "contact").empty()) {
+    if (auto a = Contacts(c, &f.contacts)) return *a;
+    f.by_contact = true;
+  }
+  std::ostringstream out, err;
+  if (ListEvents(c.log, f, /*json=*/true, /*reveal=*/true, out, err) != 0)
+    return LogUnavailable(Status::IOError(err.str()));
+  return Lines(out.str());
+}
+
+ApiResponse OptOutsRead(const ReadContext& c) {
+  OptOutAuditOptions o;
+  o.tenant = c.tenant;
+  o.email = AsciiLower(Param(c.p, "email"));
+  if (!Param(c.p, "phone").empty()) {
+    ContactRef ref;
+    if (!ParseContactRef(Param(c.p, "phone"), c.im.normalizer, &ref).ok() || ref.kind != ContactRef::Kind::kPhone)
+      return Bad("\"phone\" is not a phone number");
+    o.phone = ref.value;
+  }
+  if (auto a = TimeRange(c, "since", "until", &o.since_us, &o.until_us)) return *a;
+  std::string format = Param(c.p, "format");
+  if (format.empty()) format = "json";
+  if (format != "json" && format != "csv") return Bad("\"format\" is csv or json");
+  std::vector<ConsentRecord> records;
+  Status s = CollectConsentRecords(c.log, o, &records);
+  if (!s.ok()) return LogUnavailable(s);
+  std::ostringstream out, err;
+  PrintConsentRecords(records, format, out, err);
+  if (format == "json") return Lines(out.str());
+  ApiResponse a;
+  a.content_type = "text/csv; charset=utf-8";
+  a.body = out.str();
+  return a;
+}
+
+ApiResponse ViolationsRead(const ReadContext& c) {
+  ViolationOptions o;
+  o.tenant = c.tenant;
+  o.now_us = c.now_us;
+  const std::string days = Param(c.p, "threshold_days");
+  if (!days.empty()) o.threshold_business_days = std::atoi(days.c_str());
+  if (o.threshold_business_days <= 0) return Bad("\"threshold_days\" must be a positive number");
+  std::vector<Violation> v;
+  Status s = FindViolations(c.log, o, &v);
+  return Printed(s, v, [](const auto& x, std::ostream& out) { PrintViolations(x, /*json=*/true, out); });
+}
+
+ApiResponse ConflictsRead(const ReadContext& c) {
+  std::vector<ConsentConflictRecord> conflicts;
+  Status s = CollectConsentConflicts(c.log, c.tenant, &conflicts);
+  return Printed(s, conflicts,
+                 [](const auto& x, std::ostream& out) { PrintConsentConflicts(x, /*json=*/true, out); });
+}
+
+ApiResponse DeadLettersRead(const ReadContext& c) {
+  DeadLetterFilter f;
+  f.tenant = c.tenant;
+  f.system = Param(c.p, "system");
+  f.push_id = Param(c.p, "push");
+  if (auto a = TimeRange(c, "from", "to", &f.from_us, &f.to_us)) return *a;
+  if (!Param(c.p, "contact").empty()) {
+    if (auto a = Contacts(c, &f.contacts)) return *a;
+  }
+  std::vector<DeadLetter> dead;
+  Status s = FindDeadLetters(c.log, f, &dead);
+  const TextAgeLimit age{c.now_us, c.im.config.sync().redrive_max_text_age_us()};
+  return Printed(s, dead, [&age](const auto& x, std::ostream& out) { PrintDeadLetters(x, /*json=*/true, out, age); });
+}
+
+const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
+  static const auto* routes = new std::map<std::string, ApiResponse (*)(const ReadContext&)>{
+      {"/v1/contacts/trace", TraceRead},         {"/v1/contacts/as-of", AsOfRead},
+      {"/v1/events", EventsRead},                {"/v1/audit/opt-outs", OptOutsRead},
+      {"/v1/audit/violations", ViolationsRead},  {"/v1/audit/consent-conflicts", ConflictsRead},
+      {"/v1/dead-letters", DeadLettersRead},
+  };
+  return *routes;
+}
+
+ApiResponse With(ApiResponse a, Console::Impl::Headers headers) {
+  for (auto& h : headers) a.headers.push_back(std::move(h));
+  return a;
+}
+
+}  // namespace
+
+ApiResponse Console::Impl::ReadFrom(const EventLog& from, const std::string& route, const Params& p,
+                                    const std::string& tenant) const {
+  auto it = ReadRoutes().find(route);
+  if (it == ReadRoutes().end()) return JsonError(404, "not_found", "no read " + route);
+  return it->second(ReadContext{*this, from, p, tenant, clock->NowMicros()});
+}
+
+void Console::Impl::Read(const std::string& route, const Params& p, const std::string& tenant,
+                         Headers headers, Responder respond) {
+  auto finish = [this, headers = std::move(headers), respond = std::move(respond)](ApiResponse a) mutable {
+    if (a.status == 400) counters->rejected.fetch_add(1);
+    if (a.status == 503) counters->unavailable.fetch_add(1);
+    respond(With(std::move(a), std::move(headers)));
+  };
+  if (!remote_reads) {
+    worker->Post([this, route, p, tenant, finish = std::move(finish)]() mutable {
+      finish(ReadFrom(*log, route, p, tenant));
+    });
+    return;
+  }
+  // Cluster mode: the node running the tenant's partition reads its log.
+  remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, p}),
+               [finish = std::move(finish)](Status s, std::string answer) mutable {
+                 ApiResponse a;
+                 if (!s.ok()) {
+                   a = JsonError(503, "owner_unreachable",
+                                 s.ToString() + "; the tenant's partition is moving or its node is down: retry in a few seconds");
+                   a.headers.emplace_back("Retry-After", "2");
+                 } else if (!DecodeReadAnswer(answer, &a)) {
+                   a = JsonError(503, "owner_unreachable", "the partition's node answered something unreadable");
+                 }
+                 finish(std::move(a));
+               });
+}
+
+void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
+                                     std::function<void(std::string)> reply) {
+  worker->Post([this, &from, request = std::move(request), reply = std::move(reply)] {
+    RemoteRead rr;
+    ApiResponse a = DecodeRemoteRead(request, &rr) ? ReadFrom(from, rr.route, rr.params, rr.tenant)
+                                                   : JsonError(400, "bad_request", "not a read request");
+    std::string answer = EncodeReadAnswer(a);
+    if (answer.size() > kMaxReadAnswer)
+      answer = EncodeReadAnswer(JsonError(
+          503, "answer_too_large",
+          "the answer passes what a cluster read carries (" + std::to_string(kMaxReadAnswer / 1024) +
+              " KiB): narrow it (limit, from, to, contact)"));
+    reply(std::move(answer));
+  });
+}
+
+}  // namespace dfm

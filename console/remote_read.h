@@ -1,0 +1,35 @@
+// A read of the keyed API asked of the node that holds the tenant's log
+// (cluster mode; cluster/reads.h carries the bytes). Pure.
+//
+// Grammar (JSON, version 1):
+//   request = {"v":1,"route":<string>,"tenant":<string>,
+//              "params":[[<name>,<value>],...]}
+//   answer  = {"v":1,"status":<int>,"content_type":<string>,"body":<string>}
+// The asking node has authenticated the caller and checked its tenant and
+// limits; the answering node runs the read as asked.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "console/console.h"
+
+namespace dfm {
+
+struct RemoteRead {
+  std::string route;   // "/v1/events", ...
+  std::string tenant;
+  std::vector<std::pair<std::string, std::string>> params;
+};
+
+std::string EncodeRemoteRead(const RemoteRead& r);
+// False when `data` is not a version-1 request.
+bool DecodeRemoteRead(std::string_view data, RemoteRead* r);
+
+std::string EncodeReadAnswer(const ApiResponse& a);
+// False when `data` is not a version-1 answer.
+bool DecodeReadAnswer(std::string_view data, ApiResponse* a);
+
+}  // namespace dfm
