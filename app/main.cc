@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -31,6 +32,8 @@
 #include "cluster/records_store.h"
 #include "cluster/security.h"
 #include "cluster/tls_probe.h"
+#include "cluster/wire.h"
+#include "console/cluster_status.h"
 #include "console/shared_keys.h"
 #include "config/config.h"
 #include "config/schema.h"
@@ -178,8 +181,9 @@ void WriteAlerterMetrics(const dfm::Alerter* alerter, dfm::MetricsText* out) {
 // and limits every node shares into its control from the start.
 class PartitionSync : public dfm::PartitionWork {
  public:
-  PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt, dfm::SharedControl* shared)
-      : rt_(std::move(rt)), shared_(shared) {
+  PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt, dfm::SharedControl* shared, const dfm::Config* config,
+                const dfm::EventLog* log, std::function<bool(const std::string&)> runs)
+      : rt_(std::move(rt)), shared_(shared), config_(config), log_(log), runs_(std::move(runs)) {
     if (!rt_->control()) return;  // [sync] off
     dfm::SyncRuntime* r = rt_.get();
     subscription_ = shared_->Subscribe([r](const std::vector<dfm::Event>& events) {
@@ -188,13 +192,26 @@ class PartitionSync : public dfm::PartitionWork {
     });
   }
   ~PartitionSync() override { Unsubscribe(); }
-  void Reload(const dfm::Config& config) override { rt_->Reload(config); }
+  void Reload(const dfm::Config& config) override {
+    config_.store(&config);
+    rt_->Reload(config);
+  }
   void Stop() override {
     Unsubscribe();
     rt_->Stop();
   }
   uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
   void WriteMetrics(uint64_t last_seq, dfm::MetricsText* out) const override { rt_->WriteMetrics(last_seq, out); }
+  std::string StatusText(uint64_t last_seq) const override {
+    dfm::PartitionStatus s;
+    rt_->StatusSnapshot(last_seq, &s.connectors, &s.engine);
+    dfm::SetLogState(log_->Health(), &s.engine);
+    std::vector<std::string> tenants;
+    for (const auto& t : config_.load()->tenants())
+      if (runs_(t)) tenants.push_back(t);
+    dfm::CollectAttention(*log_, tenants, &s.attention, &s.attention_total);
+    return dfm::EncodePartitionStatus(s);
+  }
 
  private:
   void Unsubscribe() {
@@ -203,8 +220,29 @@ class PartitionSync : public dfm::PartitionWork {
   }
   std::unique_ptr<dfm::SyncRuntime> rt_;
   dfm::SharedControl* shared_;
+  std::atomic<const dfm::Config*> config_;  // as last reloaded
+  const dfm::EventLog* log_;
+  std::function<bool(const std::string&)> runs_;
   int subscription_ = 0;
 };
+
+// The status page's view of the whole cluster: every partition's
+// connectors and conflicts as their nodes last told this one.
+void ClusterStatus(const dfm::Config& config, const dfm::ClusterNode& node,
+                   std::vector<dfm::ConnectorSnapshot>* connectors, dfm::EngineSnapshot* engine,
+                   std::vector<dfm::AttentionItem>* attention, uint64_t* attention_total) {
+  const auto n = static_cast<uint32_t>(config.cluster().partitions);
+  std::vector<dfm::PartitionAnswer> answers;
+  for (const auto& part : node.PartitionStatuses()) {
+    dfm::PartitionAnswer a;
+    a.partition = part.partition;
+    a.owner = part.owner;
+    a.status = part.status;
+    for (const auto& t : config.tenants()) a.tenants += dfm::PartitionOf(t, n) == part.partition;
+    answers.push_back(std::move(a));
+  }
+  dfm::MergePartitionStatuses(answers, connectors, engine, attention, attention_total);
+}
 
 // The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
 // logged, when one cannot be opened.
@@ -246,8 +284,8 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
                                 const dfm::SharedWithWork& shared, std::unique_ptr<dfm::PartitionWork>* out) {
         std::unique_ptr<dfm::SyncRuntime> rt;
         dfm::Status st =
-            dfm::SyncRuntime::Start(config, log, &rt, std::move(runs), "", shared.records, shared.replicate_state);
-        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get());
+            dfm::SyncRuntime::Start(config, log, &rt, runs, "", shared.records, shared.replicate_state);
+        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &config, log, runs);
         return st;
       },
       &node);
@@ -276,6 +314,17 @@ int ServeCluster(const dfm::Config& config, const std::string& config_path) {
       front.SetSyncControl(std::move(hooks));
     }
     front.SetHealthParts([&node](uint64_t, dfm::JsonObject* parts) { node->AddHealthParts(parts); });
+    front.SetStatusSource([&config, &node](std::vector<dfm::ConnectorSnapshot>* connectors,
+                                           dfm::EngineSnapshot* engine) {
+      std::vector<dfm::AttentionItem> attention;
+      uint64_t total = 0;
+      ClusterStatus(config, *node, connectors, engine, &attention, &total);
+    });
+    front.SetAttentionSource([&config, &node](std::vector<dfm::AttentionItem>* attention, uint64_t* total) {
+      std::vector<dfm::ConnectorSnapshot> connectors;
+      dfm::EngineSnapshot engine;
+      ClusterStatus(config, *node, &connectors, &engine, attention, total);
+    });
     std::unique_ptr<dfm::Alerter> alerter;  // [alerts]: as on a single node, over this node's /metrics
     front.SetMetricsParts([&node, &alerter](uint64_t, dfm::MetricsText* out) {
       node->WriteMetrics(out);

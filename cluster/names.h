@@ -14,6 +14,8 @@ inline constexpr size_t kMaxFrame = 900 * 1024;
 inline constexpr int64_t kPublishTimeoutMs = 5000;
 // A read asked of a partition's runner (an audit's scan of its log).
 inline constexpr int64_t kReadTimeoutMs = 8000;
+// A partition's status asked of its node by the observer, every second.
+inline constexpr int64_t kStatusTimeoutMs = 500;
 inline constexpr int64_t kAckWaitS = 10;
 inline constexpr char kInConsumer[] = "in";
 
@@ -21,6 +23,8 @@ inline std::string LogStream(uint32_t p) { return "DFM_LOG_" + std::to_string(p)
 inline std::string InStream(uint32_t p) { return "DFM_IN_" + std::to_string(p); }
 inline std::string LogSubject(uint32_t p) { return "dfm.log." + std::to_string(p); }
 inline std::string InSubject(uint32_t p) { return "dfm.in." + std::to_string(p); }
+inline std::string ReadSubject(uint32_t p) { return "dfm.read." + std::to_string(p); }
+inline std::string StatusSubject(uint32_t p) { return "dfm.status." + std::to_string(p); }
 inline std::string LeaseKey(uint32_t p) { return "part." + std::to_string(p); }
 inline std::string NodeKey(const std::string& node) { return "node." + node; }
 

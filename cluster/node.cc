@@ -30,21 +30,26 @@ using namespace cluster_names;
 
 // A partition's work, and its reads answered for every node while it runs
 // (cluster/reads.h).
+// and its status told to every node that asks.
 class ServedWork final : public PartitionWork {
  public:
-  ServedWork(std::unique_ptr<PartitionWork> work, std::unique_ptr<ReadRouter::Serving> serving)
-      : work_(std::move(work)), serving_(std::move(serving)) {}
+  ServedWork(std::unique_ptr<PartitionWork> work, std::unique_ptr<ReadRouter::Serving> serving,
+             std::unique_ptr<NatsClient::Listener> status)
+      : work_(std::move(work)), serving_(std::move(serving)), status_(std::move(status)) {}
   void Reload(const Config& config) override { work_->Reload(config); }
   void Stop() override {
+    status_.reset();
     serving_.reset();  // the answers under way finish before the log closes
     work_->Stop();
   }
   uint64_t Behind(uint64_t last_seq) const override { return work_->Behind(last_seq); }
   void WriteMetrics(uint64_t last_seq, MetricsText* out) const override { work_->WriteMetrics(last_seq, out); }
+  std::string StatusText(uint64_t last_seq) const override { return work_->StatusText(last_seq); }
 
  private:
   std::unique_ptr<PartitionWork> work_;
   std::unique_ptr<ReadRouter::Serving> serving_;
+  std::unique_ptr<NatsClient::Listener> status_;
 };
 
 std::string HostName() {
@@ -91,6 +96,8 @@ struct ClusterNode::Impl {
     uint64_t log_seq = 0;
     uint64_t sync_behind = 0;
     std::string metrics;  // of a partition running here: its sync's families (WriteMetrics)
+    std::string status;   // its work's StatusText, here or as its node told; "" unknown
+    std::chrono::steady_clock::time_point status_at;  // when `status` was taken
   };
   mutable std::mutex view_mu;
   std::vector<PartView> view;
@@ -101,8 +108,35 @@ struct ClusterNode::Impl {
   void Coordinate();
   void Tick();
   void Observe();
+  // The status of each partition `v` lacks, asked of its node; one that
+  // does not answer keeps what it said last for a few seconds.
+  void AskStatuses(std::vector<PartView>* v);
   void StopPartition(uint32_t p, bool release);
 };
+
+void ClusterNode::Impl::AskStatuses(std::vector<PartView>* v) {
+  std::vector<std::string> owner_of;
+  std::vector<PartView> last;
+  {
+    std::lock_guard<std::mutex> vl(view_mu);
+    owner_of = owners;
+    last = view;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  for (uint32_t p = 0; p < partitions; ++p) {
+    PartView& here = (*v)[p];
+    if (!here.status.empty() || owner_of[p].empty() || owner_of[p] == node) continue;
+    std::string text;
+    if (nats->Request(StatusSubject(p), "", kStatusTimeoutMs, &text).ok() && !text.empty()) {
+      here.status = std::move(text);
+      here.status_at = now;
+    } else if (p < last.size() && last[p].owner == owner_of[p] && !last[p].status.empty() &&
+               now - last[p].status_at < std::chrono::seconds(5)) {
+      here.status = last[p].status;
+      here.status_at = last[p].status_at;
+    }
+  }
+}
 
 void ClusterNode::Impl::StopPartition(uint32_t p, bool release) {
   auto it = running.find(p);
@@ -275,6 +309,7 @@ void ClusterNode::Impl::Observe() {
         v[p].lag_known = true;
       }
     }
+    const auto now = std::chrono::steady_clock::now();
     {
       std::lock_guard<std::mutex> run_lock(run_mu);
       for (auto& [p, part] : running)
@@ -284,8 +319,11 @@ void ClusterNode::Impl::Observe() {
           MetricsText one;
           part->WriteMetrics(&one);
           v[p].metrics = one.Finish();
+          v[p].status = part->StatusText();
+          v[p].status_at = now;
         }
     }
+    AskStatuses(&v);
     {
       std::lock_guard<std::mutex> vl(view_mu);
       for (uint32_t p = 0; p < partitions; ++p) v[p].owner = owners[p];
@@ -354,12 +392,21 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     std::unique_ptr<PartitionWork> inner;
     Status st = work(log, std::move(runs), shared, &inner);
     std::unique_ptr<ReadRouter::Serving> serving;
+    std::unique_ptr<NatsClient::Listener> status;
     if (st.ok()) st = im.reads->Serve(p, log, &serving);
+    if (st.ok()) st = im.nats->Listen(StatusSubject(p), [&im, p](std::string, NatsClient::Reply reply) {
+      std::string text;
+      {
+        std::lock_guard<std::mutex> lk(im.view_mu);
+        if (p < im.view.size() && im.view[p].owner == im.node) text = im.view[p].status;
+      }
+      reply(std::move(text));
+    }, &status);
     if (!st.ok()) {
       if (inner) inner->Stop();
       return st;
     }
-    *w = std::make_unique<ServedWork>(std::move(inner), std::move(serving));
+    *w = std::make_unique<ServedWork>(std::move(inner), std::move(serving), std::move(status));
     return Status::OK();
   };
   s = NatsClient::Connect(cs.nats_urls, "dfm " + im.node, NatsSecurityOf(cs), /*keep_trying=*/true, &im.nats);
@@ -477,6 +524,14 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
       parts.emplace_back(std::to_string(p), im.view[p].metrics);
   lk.unlock();
   out->Append(MergeLabeled("partition", parts));
+}
+
+std::vector<ClusterNode::PartitionStatusText> ClusterNode::PartitionStatuses() const {
+  const Impl& im = *impl_;
+  std::lock_guard<std::mutex> lk(im.view_mu);
+  std::vector<PartitionStatusText> out;
+  for (uint32_t p = 0; p < im.view.size(); ++p) out.push_back({p, im.view[p].owner, im.view[p].status});
+  return out;
 }
 
 void ClusterNode::ServeReads(ReadAnswerer answerer) { impl_->reads->SetAnswerer(std::move(answerer)); }

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/reads.h"
 #include "config/config.h"
@@ -48,6 +49,9 @@ class PartitionWork {
   virtual uint64_t Behind(uint64_t last_seq) const = 0;
   // Its families for GET /metrics, against the log's head `last_seq`.
   virtual void WriteMetrics(uint64_t last_seq, MetricsText* out) const = 0;
+  // What the status page shows of it (its connectors, sync and consent
+  // conflicts), encoded by the caller (console/cluster_status.h).
+  virtual std::string StatusText(uint64_t last_seq) const = 0;
 };
 // Starts the work on partition `p`'s `log` for the tenants `runs` accepts.
 using PartitionWorkFactory =
@@ -98,6 +102,16 @@ class ClusterNode {
   // on a node thread. A partition stopping waits for its answers under
   // way, Stop() for the asks.
   void ServeReads(ReadAnswerer answerer);
+  // Every partition's owner and status (PartitionWork::StatusText) as this
+  // node last heard them, at most about a second old: from the work of
+  // those running here, and asked of the others' nodes (subject
+  // `dfm.status.<p>`). `status` is empty when none came: no node runs the
+  // partition, or its node did not answer. Never blocks on NATS.
+  struct PartitionStatusText {
+    uint32_t partition = 0;
+    std::string owner, status;
+  };
+  std::vector<PartitionStatusText> PartitionStatuses() const;
   void AskRead(const std::string& tenant, std::string request,
                std::function<void(Status, std::string answer)> done);
 

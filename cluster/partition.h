@@ -39,6 +39,8 @@ class Partition {
   virtual uint64_t sync_behind() const = 0;
   // REQUIRES: started(). The work's GET /metrics families.
   virtual void WriteMetrics(MetricsText* out) const = 0;
+  // REQUIRES: started(). The work's status (PartitionWork::StatusText).
+  virtual std::string StatusText() const = 0;
   // The lease revision its frames carry from now on.
   virtual void set_lease_rev(uint64_t rev) = 0;
   virtual void Reload(const Config& config) = 0;

@@ -3,11 +3,13 @@
 #include <condition_variable>
 #include <utility>
 
+#include "cluster/names.h"
 #include "cluster/wire.h"
 
 namespace dfm {
 
 namespace {
+using cluster_names::ReadSubject;
 constexpr size_t kAskers = 4;
 }  // namespace
 

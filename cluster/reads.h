@@ -75,6 +75,4 @@ class ReadRouter {
   std::vector<std::unique_ptr<Worker>> askers_;  // GUARDED_BY(askers_mu_)
 };
 
-inline std::string ReadSubject(uint32_t p) { return "dfm.read." + std::to_string(p); }
-
 }  // namespace dfm

@@ -136,6 +136,8 @@ void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   m.key_poller = std::thread([&m] { m.PollSharedKeys(); });
 }
 
+void Console::SetAttentionSource(AttentionSource source) { impl_->attention_source = std::move(source); }
+
 void Console::SetRemoteReads(RemoteReads ask) { impl_->remote_reads = std::move(ask); }
 
 void Console::AnswerRemoteRead(const EventLog& from, std::string request,

@@ -75,6 +75,11 @@ struct ConsoleCounters {
 // (it must not block).
 using StatusSource = std::function<void(std::vector<ConnectorSnapshot>*, EngineSnapshot*)>;
 
+// The consent conflicts the status page lists (the newest 20, and how
+// many), read on the caller's thread (it must not block). Without one the
+// page reads the console's log.
+using AttentionSource = std::function<void(std::vector<AttentionItem>*, uint64_t* total)>;
+
 // Reloads the configuration (`dfm serve`'s SIGHUP): OK with what changed,
 // or why the new configuration was refused whole (the old one stays).
 using ReloadHandler = std::function<Status(std::string* summary)>;
@@ -123,6 +128,7 @@ class Console {
   Status Start();
   void SetAdminToken(std::string token);
   void SetStatusSource(StatusSource source);
+  void SetAttentionSource(AttentionSource source);
   // POST /v1/admin/reload (an admin key of every tenant) runs `reload`.
   void SetReloadHandler(ReloadHandler reload);
   void SetEraseHandler(EraseHandler erase);

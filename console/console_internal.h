@@ -68,6 +68,7 @@ struct Console::Impl {
   std::string admin_token;     // empty: not taken
   std::string session_secret;  // signs the page's session cookies
   StatusSource status;
+  AttentionSource attention_source;  // empty: the conflicts in `log`
   WindowLimiter per_key, per_tenant;
   std::unique_ptr<Worker> worker;
   std::atomic<const Config*> live;

@@ -1,14 +1,17 @@
 // The status page's handlers (console/console.h, docs/status-page.md).
-#include <simdjson.h>
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "connectors/common/webhook_source.h"
 #include "connectors/connector.h"
 #include "sync/contact_model.h"
+#include "console/cluster_status.h"
 #include "console/console_internal.h"
 #include "console/contact_story.h"
+#include "console/remote_read.h"
 #include "console/session.h"
 #include "console/status_page.h"
 #include "replay-tools/tool_log.h"
@@ -51,25 +54,64 @@ std::string Nonce() {
   return Base64Encode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
 }
 
-// A consent.conflict the opt-out registry keeps (projections/
-// sync_projections.h, "c/" keys), in words.
-void ParseConflictEntry(std::string_view json, AttentionItem* a) {
-  simdjson::dom::parser parser;
-  simdjson::dom::object o;
-  if (parser.parse(json.data(), json.size()).get(o) != simdjson::SUCCESS) return;
-  auto text = [&](const char* k) {
-    std::string_view v;
-    return o[k].get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+// The page's words for a search that ended with `s` and found m->stories.
+void SayWhatTheSearchFound(const Status& s, PageModel* m) {
+  if (s.IsInvalidArgument()) {
+    m->search_problem = "Search for a phone number (any spelling), an email, or a system's id "
+                        "such as ghl:abc123. " +
+                        s.message();
+  } else if (!s.ok()) {
+    m->search_problem = "The log could not be read: " + s.ToString() + ". Contact IT.";
+  } else if (m->stories.empty()) {
+    m->search_problem = "No contact matches that. The systems may not have sent it to the "
+                        "service yet, or it is spelled differently there.";
+  }
+}
+
+// Cluster mode: each tenant's partition node tells its stories
+// (kStoryRoute); the page is answered once every one did or could not. A
+// tenant whose node did not answer is said, beside what the others found.
+void SearchCluster(Console::Impl& im, PageModel m, StoryOptions o, Responder respond) {
+  ContactRef ref;
+  Status valid = ParseContactRef(m.query, im.normalizer, &ref);
+  m.searched = true;
+  if (!valid.ok() || o.tenants.empty()) {
+    SayWhatTheSearchFound(valid, &m);
+    respond(Html(RenderStatusPage(m), m.nonce));
+    return;
+  }
+  struct Gather {
+    std::mutex mu;
+    size_t left = 0;
+    std::vector<std::vector<ContactStory>> found;  // by tenant, in the order searched
+    std::string unanswered;  // the last reason a tenant's node gave none
+    PageModel m;
+    Responder respond;
   };
-  int64_t at = 0;
-  if (o["at_us"].get(at) == simdjson::SUCCESS) a->at_us = at;
-  a->contact_id = text("contact_id");
-  const Connector* c = FindConnector(text("system"));
-  const std::string actor = text("actor");
-  a->what = (actor == "carrier" ? "The carrier" : "Staff or a system setting") +
-            std::string(" in ") + (c ? c->name : text("system")) + " tried to opt " +
-            text("channel") + " back in (" + text("reason") + "). Refused: " + text("detail") +
-            "; the opt-out is set again there.";
+  auto g = std::make_shared<Gather>();
+  g->left = o.tenants.size();
+  g->found.resize(o.tenants.size());
+  g->m = std::move(m);
+  g->respond = std::move(respond);
+  for (size_t i = 0; i < o.tenants.size(); ++i) {
+    RemoteRead rr{kStoryRoute, o.tenants[i], {{"q", g->m.query}, {"reveal", o.reveal ? "true" : "false"}}};
+    im.remote_reads(o.tenants[i], EncodeRemoteRead(rr), [g, i](Status s, std::string answer) {
+      ApiResponse a;
+      std::lock_guard<std::mutex> lk(g->mu);
+      if (s.ok() && (!DecodeReadAnswer(answer, &a) || a.status != 200 || !DecodeStories(a.body, &g->found[i])))
+        s = Status::Unavailable("answered " + std::to_string(a.status));
+      if (!s.ok()) g->unanswered = s.message();
+      if (--g->left > 0) return;
+      for (auto& f : g->found)
+        for (auto& story : f) g->m.stories.push_back(std::move(story));
+      SayWhatTheSearchFound(Status::OK(), &g->m);
+      if (!g->unanswered.empty())
+        g->m.search_problem = "Part of the cluster did not answer (" + g->unanswered +
+                              "), so contacts of some tenants may be missing here: search again in "
+                              "a few seconds.";
+      g->respond(Html(RenderStatusPage(g->m), g->m.nonce));
+    });
+  }
 }
 
 std::set<std::string> TargetsOf(const Config& config, const std::string& tenant) {
@@ -98,26 +140,16 @@ StatusView Console::Impl::View() const {
   std::vector<ConnectorSnapshot> connectors;
   EngineSnapshot engine;
   if (status) status(&connectors, &engine);
+  // The node's own log; a cluster's partitions said theirs (`status`).
   Status h = log->Health();
-  engine.log_state = h.ok() ? "writable" : h.IsResourceExhausted() ? "low_disk" : "unavailable";
-  engine.log_detail = h.message();
+  if (!h.ok() || engine.log_state.empty()) SetLogState(h, &engine);
   // Consent conflicts: the opt-out registry keeps them (c/<tenant>/<seq>).
   std::vector<AttentionItem> attention;
   uint64_t total = 0;
-  for (const auto& tenant : Live().tenants()) {
-    (void)log->ScanConsumerState("opt_outs", "c/" + tenant + "/",
-                                 [&](std::string_view, std::string_view value) {
-                                   total++;
-                                   AttentionItem a;
-                                   a.tenant = tenant;
-                                   ParseConflictEntry(value, &a);
-                                   attention.push_back(std::move(a));
-                                   return true;
-                                 });
-  }
-  std::sort(attention.begin(), attention.end(),
-            [](const AttentionItem& a, const AttentionItem& b) { return a.at_us > b.at_us; });
-  if (attention.size() > 20) attention.resize(20);
+  if (attention_source)
+    attention_source(&attention, &total);
+  else
+    CollectAttention(*log, Live().tenants(), &attention, &total);
   return BuildStatusView(connectors, engine, std::move(attention), total, clock->NowMicros());
 }
 
@@ -186,19 +218,11 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
   o.reveal = m.signed_in;
   o.now_us = m.view.now_us;
   for (const auto& t : o.tenants) o.targets[t] = TargetsOf(config, t);
+  if (remote_reads) return SearchCluster(*this, std::move(m), std::move(o), std::move(respond));
   worker->Post([this, m = std::move(m), o = std::move(o), respond = std::move(respond)]() mutable {
     m.searched = true;
     Status s = BuildContactStories(*log, m.query, normalizer, o, &m.stories);
-    if (s.IsInvalidArgument()) {
-      m.search_problem = "Search for a phone number (any spelling), an email, or a system's id "
-                         "such as ghl:abc123. " +
-                         s.message();
-    } else if (!s.ok()) {
-      m.search_problem = "The log could not be read: " + s.ToString() + ". Contact IT.";
-    } else if (m.stories.empty()) {
-      m.search_problem = "No contact matches that. The systems may not have sent it to the "
-                         "service yet, or it is spelled differently there.";
-    }
+    SayWhatTheSearchFound(s, &m);
     respond(Html(RenderStatusPage(m), m.nonce));
   });
 }

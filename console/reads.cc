@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "console/console_internal.h"
+#include "console/contact_story.h"
 #include "console/remote_read.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/consent_audit.h"
@@ -185,12 +186,29 @@ ApiResponse DeadLettersRead(const ReadContext& c) {
   return Printed(s, dead, [&age](const auto& x, std::ostream& out) { PrintDeadLetters(x, /*json=*/true, out, age); });
 }
 
+// The status page's search in one tenant (cluster mode: asked by the node
+// whose page was searched; params q and reveal).
+ApiResponse StoryRead(const ReadContext& c) {
+  StoryOptions o;
+  o.tenants = {c.tenant};
+  o.reveal = Param(c.p, "reveal") == "true";
+  o.now_us = c.now_us;
+  for (const auto& [system, f] : SyncContextFor(c.im.config, c.tenant).targets) o.targets[c.tenant].insert(system);
+  std::vector<ContactStory> stories;
+  Status s = BuildContactStories(c.log, Param(c.p, "q"), c.im.normalizer, o, &stories);
+  if (s.IsInvalidArgument()) return Bad(s.message());
+  if (!s.ok()) return LogUnavailable(s);
+  ApiResponse a;
+  a.body = EncodeStories(stories);
+  return a;
+}
+
 const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
   static const auto* routes = new std::map<std::string, ApiResponse (*)(const ReadContext&)>{
       {"/v1/contacts/trace", TraceRead},         {"/v1/contacts/as-of", AsOfRead},
       {"/v1/events", EventsRead},                {"/v1/audit/opt-outs", OptOutsRead},
       {"/v1/audit/violations", ViolationsRead},  {"/v1/audit/consent-conflicts", ConflictsRead},
-      {"/v1/dead-letters", DeadLettersRead},
+      {"/v1/dead-letters", DeadLettersRead},    {kStoryRoute, StoryRead},
   };
   return *routes;
 }

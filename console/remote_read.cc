@@ -20,7 +20,92 @@ bool Text(simdjson::dom::object& o, const char* key, std::string* out) {
   return true;
 }
 
+std::string Strings(const std::vector<std::string>& v) {
+  JsonArray a;
+  for (const auto& x : v) a.Str(x);
+  return a.Finish();
+}
+
+bool ReadStrings(simdjson::dom::object& o, const char* key, std::vector<std::string>* out) {
+  simdjson::dom::array a;
+  if (o[key].get(a)) return false;
+  for (simdjson::dom::element x : a) {
+    std::string_view v;
+    if (x.get(v)) return false;
+    out->emplace_back(v);
+  }
+  return true;
+}
+
+std::string EncodeStory(const ContactStory& s) {
+  JsonArray where, consent, timeline;
+  for (const auto& [system, id] : s.where) where.Raw(JsonArray().Str(system).Str(id).Finish());
+  for (const auto& c : s.consent)
+    consent.Raw(JsonObject().Str("channel", c.channel).Bool("opted_out", c.opted_out).Int("since_us", c.since_us)
+                    .Str("via", c.via).Str("how", c.how).Str("who", c.who).Finish());
+  for (const auto& l : s.timeline)
+    timeline.Raw(JsonObject().Int("at_us", l.at_us).Str("system", l.system).Str("what", l.what).Finish());
+  return JsonObject()
+      .Str("tenant", s.tenant).Str("contact_id", s.contact_id).Str("name", s.name).Str("phone", s.phone)
+      .Str("email", s.email).Raw("where", where.Finish()).Raw("consent", consent.Finish())
+      .Raw("timeline", timeline.Finish()).Raw("waiting", Strings(s.waiting))
+      .Raw("findings", Strings(s.findings)).Str("it_report", s.it_report)
+      .Finish();
+}
+
+bool DecodeStory(simdjson::dom::object o, ContactStory* s) {
+  simdjson::dom::array where, consent, timeline;
+  if (!Text(o, "tenant", &s->tenant) || !Text(o, "contact_id", &s->contact_id) || !Text(o, "name", &s->name) ||
+      !Text(o, "phone", &s->phone) || !Text(o, "email", &s->email) || !Text(o, "it_report", &s->it_report) ||
+      o["where"].get(where) || o["consent"].get(consent) || o["timeline"].get(timeline) ||
+      !ReadStrings(o, "waiting", &s->waiting) || !ReadStrings(o, "findings", &s->findings))
+    return false;
+  for (simdjson::dom::element x : where) {
+    simdjson::dom::array pair;
+    std::string_view system, id;
+    if (x.get(pair) || pair.size() != 2 || pair.at(0).get(system) || pair.at(1).get(id)) return false;
+    s->where.emplace_back(std::string(system), std::string(id));
+  }
+  for (simdjson::dom::element x : consent) {
+    simdjson::dom::object c;
+    StoryChannel ch;
+    if (x.get(c) || !Text(c, "channel", &ch.channel) || c["opted_out"].get(ch.opted_out) ||
+        c["since_us"].get(ch.since_us) || !Text(c, "via", &ch.via) || !Text(c, "how", &ch.how) ||
+        !Text(c, "who", &ch.who))
+      return false;
+    s->consent.push_back(std::move(ch));
+  }
+  for (simdjson::dom::element x : timeline) {
+    simdjson::dom::object l;
+    StoryLine line;
+    if (x.get(l) || l["at_us"].get(line.at_us) || !Text(l, "system", &line.system) || !Text(l, "what", &line.what))
+      return false;
+    s->timeline.push_back(std::move(line));
+  }
+  return true;
+}
+
 }  // namespace
+
+std::string EncodeStories(const std::vector<ContactStory>& stories) {
+  JsonArray a;
+  for (const auto& s : stories) a.Raw(EncodeStory(s));
+  return JsonObject().Int("v", 1).Raw("stories", a.Finish()).Finish();
+}
+
+bool DecodeStories(std::string_view data, std::vector<ContactStory>* stories) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  simdjson::dom::array a;
+  if (parser.parse(data.data(), data.size()).get(o) || !Version1(o) || o["stories"].get(a)) return false;
+  stories->clear();
+  for (simdjson::dom::element x : a) {
+    simdjson::dom::object so;
+    stories->emplace_back();
+    if (x.get(so) || !DecodeStory(so, &stories->back())) return false;
+  }
+  return true;
+}
 
 std::string EncodeRemoteRead(const RemoteRead& r) {
   JsonArray params;

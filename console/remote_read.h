@@ -7,6 +7,15 @@
 //   answer  = {"v":1,"status":<int>,"content_type":<string>,"body":<string>}
 // The asking node has authenticated the caller and checked its tenant and
 // limits; the answering node runs the read as asked.
+//
+// The status page's search is the read kStoryRoute (params q, reveal);
+// its answer's body is
+//   stories = {"v":1,"stories":[story...]}
+//   story   = {"tenant","contact_id","name","phone","email",
+//              "where":[[<system>,<id>]...],
+//              "consent":[{"channel","opted_out","since_us","via","how","who"}...],
+//              "timeline":[{"at_us","system","what"}...],
+//              "waiting":[<string>...],"findings":[<string>...],"it_report"}
 #pragma once
 
 #include <string>
@@ -15,6 +24,7 @@
 #include <vector>
 
 #include "console/console.h"
+#include "console/contact_story.h"
 
 namespace dfm {
 
@@ -27,6 +37,11 @@ struct RemoteRead {
 std::string EncodeRemoteRead(const RemoteRead& r);
 // False when `data` is not a version-1 request.
 bool DecodeRemoteRead(std::string_view data, RemoteRead* r);
+
+inline constexpr char kStoryRoute[] = "/docs/visual/search";
+std::string EncodeStories(const std::vector<ContactStory>& stories);
+// False when `data` is not version-1 stories.
+bool DecodeStories(std::string_view data, std::vector<ContactStory>* stories);
 
 std::string EncodeReadAnswer(const ApiResponse& a);
 // False when `data` is not a version-1 answer.

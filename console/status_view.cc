@@ -158,7 +158,14 @@ StatusView BuildStatusView(const std::vector<ConnectorSnapshot>& connectors,
   e.system = "engine";
   e.name = "DF-Middleware";
   e.waiting = engine.router_behind;
-  if (engine.log_state == "unavailable") {
+  if (!engine.cluster_problems.empty()) {
+    e.state = CardState::kDown;
+    e.headline = "Part of the cluster is not answering";
+    e.detail = "";
+    for (const auto& p : engine.cluster_problems) e.detail += p + ". ";
+    e.detail += "Its webhooks are kept and synced once a node runs it again (seconds after a node "
+                "dies); its systems are missing below meanwhile. If it lasts, contact IT.";
+  } else if (engine.log_state == "unavailable") {
     e.state = CardState::kDown;
     e.headline = "Not taking webhooks";
     e.detail = "The event log cannot be written: " + engine.log_detail +

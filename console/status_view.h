@@ -66,6 +66,9 @@ struct EngineSnapshot {
   uint64_t router_behind = 0;       // events the sync has not read yet
   uint64_t projections_behind = 0;  // events the projections have not folded
   bool projections_failed = false;
+  // Cluster mode: the partitions whose runner did not say how it is, in
+  // words ("partition 3 (2 tenants): no node runs it now").
+  std::vector<std::string> cluster_problems;
 };
 
 // Something a person must look at (consent conflicts, docs/sync-rules.md).

@@ -603,6 +603,9 @@ void HttpFront::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   impl_->console->SetSharedKeys(std::move(shared));
 }
 
+void HttpFront::SetAttentionSource(AttentionSource source) {
+  impl_->console->SetAttentionSource(std::move(source));
+}
 void HttpFront::SetRemoteReads(RemoteReads ask) { impl_->console->SetRemoteReads(std::move(ask)); }
 void HttpFront::AnswerRemoteRead(const EventLog& from, std::string request,
                                  std::function<void(std::string)> reply) {

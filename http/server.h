@@ -58,6 +58,9 @@ class HttpFront {
   // What the status page shows of the sync (console/console.h). Call
   // before Run().
   void SetStatusSource(StatusSource source);
+  // The page's consent conflicts (Console::SetAttentionSource). Call
+  // before Run().
+  void SetAttentionSource(AttentionSource source);
   // GET /v1/health also shows what `add` writes into its "parts" (the sync
   // runtime's projections and actors), given the log's head that the
   // event log's part shows, so all parts measure against one read of it.

@@ -8,7 +8,10 @@ seconds, and revoked through that one, refused by the first.
 Reads from any node: both nodes answer a tenant's trace and events from
 its partition's log; right after the owner's kill -9 a read answers 503
 `owner_unreachable` (or, once the partition moved, the same history),
-never an empty list.
+never an empty list. The status page of either node shows the tenant's
+systems wherever they run and finds the person by its search; after the
+kill -9 it shows either those systems or that part of the cluster does
+not answer.
 
 Connector state: a
 GoHighLevel OAuth tenant whose sandbox rotates refresh tokens (each one
@@ -161,6 +164,24 @@ def main():
             assert status == 200 and doc["items"], (i, status, doc)
             listed[i] = doc["items"]
         assert listed[0] == listed[1], "the nodes list different events"
+
+        # The status page of either node shows the tenant's systems, which
+        # run on one of them (each node hears every partition's status).
+        def page(node):
+            status, _, body = t.request("127.0.0.1", node.port, "GET", "/docs/visual", timeout=10)
+            return body.decode() if status == 200 else ""
+        ghl_card = 'data-system="ghl" data-tenant="default"'
+        for i, n in enumerate(nodes):
+            wait_for(f"node{i}'s status page showing the tenant's GoHighLevel card",
+                     lambda n=n: ghl_card in page(n), timeout=10)
+            # Its search finds the person wherever the tenant runs (masked:
+            # nobody signed in).
+            status, _, body = t.request("127.0.0.1", n.port, "POST", "/docs/visual", body=b"q=%2B12055550301",
+                                        headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                        timeout=15)
+            html = body.decode()
+            assert status == 200 and 'class="panel story"' in html, (i, status, html[-2000:])
+            assert "12055550301" not in html, "a phone shown to someone not signed in"
         print(f"node0 and node1 answer the tenant's reads ({len(listed[0])} webhooks, partition on "
               f"{first_owner})", flush=True)
 
@@ -198,7 +219,18 @@ def main():
             status == 503 and doc["error"] == "owner_unreachable"), (status, doc)
         print(f"a read right after the owner's kill -9: {status} "
               f"{doc['error'] if status != 200 else 'answered'}", flush=True)
-        wait_for("another owner", lambda: (o := owner()) and o != first_owner, timeout=60)
+        # Meanwhile the survivor's page shows the tenant's systems (as last
+        # heard) or says part of the cluster does not answer: never a page
+        # without them and without a word.
+        said = set()
+
+        def page_says():
+            html = page(survivor)
+            assert ghl_card in html or "Part of the cluster is not answering" in html, html[-3000:]
+            said.add("cards" if ghl_card in html else "not answering")
+            return (o := owner()) and o != first_owner and ghl_card in html
+        wait_for("another owner, its systems on the survivor's page", page_says, timeout=60)
+        print(f"the survivor's page after the kill -9 showed: {sorted(said)}", flush=True)
         wait_for("the survivor answering the tenant's reads again", lambda: (
             (a := read(survivor, ada))[0] == 200 and "+12055550301" in json.dumps(a[1])), timeout=15)
         person("+12055550302", "Grace")

@@ -1,11 +1,13 @@
-// The console's pure parts: API keys, limits, sessions, the status view,
-// the page's rendering and the OpenAPI document against the routes.
+// The console's pure parts: API keys, limits, sessions, the status view
+// (and a cluster's, merged from its partitions), the page's rendering and
+// the OpenAPI document against the routes.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
 #include <set>
 
 #include "console/api_keys.h"
+#include "console/cluster_status.h"
 #include "console/console.h"
 #include "console/limits.h"
 #include "console/session.h"
@@ -141,6 +143,96 @@ ConnectorSnapshot Snapshot() {
   c.ok_hour = 12;
   c.last_success_us = kNow - 3 * kMin;
   return c;
+}
+
+ConnectorSnapshot Ghl(const std::string& tenant) {
+  ConnectorSnapshot c;
+  c.tenant = tenant;
+  c.system = "ghl";
+  c.name = "GoHighLevel";
+  return c;
+}
+
+TEST(ClusterStatusTest, APartitionsStatusRoundTripsAndOthersAreRefused) {
+  PartitionStatus s, back;
+  ConnectorSnapshot c = Ghl("acme");
+  c.breaker_open = true;
+  c.down_since_us = kNow - 3 * kMin;
+  c.held = 7;
+  c.credits_today = -1;
+  c.notice = "Two Clients \"Globex\"";
+  c.concurrency_limit = 4;
+  s.connectors = {c, c};
+  s.connectors[1].system = "aloware";
+  s.engine.log_state = "low_disk";
+  s.engine.log_detail = "12 MiB free";
+  s.engine.router_behind = 1500;
+  s.engine.projections_failed = true;
+  s.attention = {{"acme", "c-1", "The carrier tried to opt sms back in", kNow}};
+  s.attention_total = 3;
+  ASSERT_TRUE(DecodePartitionStatus(EncodePartitionStatus(s), &back));
+  ASSERT_EQ(back.connectors.size(), 2u);
+  EXPECT_EQ(back.connectors[0].notice, c.notice);
+  EXPECT_TRUE(back.connectors[0].breaker_open);
+  EXPECT_EQ(back.connectors[0].down_since_us, c.down_since_us);
+  EXPECT_EQ(back.connectors[0].held, 7u);
+  EXPECT_EQ(back.connectors[0].credits_today, -1);
+  EXPECT_EQ(back.connectors[0].concurrency_limit, 4);
+  EXPECT_EQ(back.connectors[1].system, "aloware");
+  EXPECT_EQ(back.engine.log_state, "low_disk");
+  EXPECT_EQ(back.engine.router_behind, 1500u);
+  EXPECT_TRUE(back.engine.projections_failed);
+  ASSERT_EQ(back.attention.size(), 1u);
+  EXPECT_EQ(back.attention[0].contact_id, "c-1");
+  EXPECT_EQ(back.attention_total, 3u);
+  for (const char* bad : {"", "{}", R"({"v":2,"connectors":[],"engine":{},"attention":[],"attention_total":0})",
+                          R"({"v":1,"connectors":[{"tenant":"a"}],"engine":{"log_state":"writable","log_detail":"",)"
+                          R"("sync_enabled":true,"router_behind":0,"projections_behind":0,"projections_failed":false},)"
+                          R"("attention":[],"attention_total":0})"})
+    EXPECT_FALSE(DecodePartitionStatus(bad, &back)) << bad;
+}
+
+TEST(ClusterStatusTest, TheMergeIsAsBadAsItsWorstPartitionAndNamesTheSilentOnes) {
+  PartitionStatus a, b;
+  a.connectors = {Ghl("acme")};
+  a.engine.log_state = "writable";
+  a.engine.router_behind = 10;
+  a.attention = {{"acme", "c-old", "old", kNow - kMin}};
+  a.attention_total = 1;
+  b.connectors = {Ghl("t2")};
+  b.engine.log_state = "unavailable";
+  b.engine.log_detail = "disk full";
+  b.engine.router_behind = 5;
+  b.attention = {{"t2", "c-new", "new", kNow}};
+  b.attention_total = 1;
+  std::vector<PartitionAnswer> answers = {
+      {0, 1, "node0", EncodePartitionStatus(a)},
+      {1, 2, "node1", EncodePartitionStatus(b)},
+      {2, 2, "", ""},         // moving: no owner
+      {3, 1, "node2", ""},    // its node does not answer
+      {4, 0, "", ""}};        // no tenant of the configuration: not a problem
+  std::vector<ConnectorSnapshot> connectors;
+  EngineSnapshot engine;
+  std::vector<AttentionItem> attention;
+  uint64_t total = 0;
+  MergePartitionStatuses(answers, &connectors, &engine, &attention, &total);
+  EXPECT_EQ(connectors.size(), 2u);
+  EXPECT_EQ(engine.log_state, "unavailable");
+  EXPECT_EQ(engine.log_detail, "partition 1: disk full");
+  EXPECT_EQ(engine.router_behind, 15u);
+  EXPECT_EQ(total, 2u);
+  ASSERT_EQ(attention.size(), 2u);
+  EXPECT_EQ(attention[0].contact_id, "c-new") << "newest first";
+  EXPECT_EQ(engine.cluster_problems,
+            (std::vector<std::string>{"Partition 2 (2 tenants): no node runs it now",
+                                      "Partition 3 (1 tenant): its node (node2) does not answer"}));
+  // The page says so on the engine's card, not as an empty page.
+  StatusView v = BuildStatusView(connectors, engine, attention, total, kNow);
+  EXPECT_EQ(v.engine.state, CardState::kDown);
+  EXPECT_EQ(v.engine.headline, "Part of the cluster is not answering");
+  EXPECT_NE(v.engine.detail.find("Partition 2 (2 tenants): no node runs it now."), std::string::npos)
+      << v.engine.detail;
+  EXPECT_FALSE(v.all_well);
 }
 
 TEST(StatusViewTest, EachStateInPlainWords) {

@@ -179,6 +179,28 @@ TEST(RemoteReadTest, RequestsAndAnswersRoundTripAndOthersAreRefused) {
   for (const char* bad : {"[]", R"({"v":1,"status":42,"content_type":"x","body":""})",
                           R"({"v":1,"status":200,"body":""})"})
     EXPECT_FALSE(DecodeReadAnswer(bad, &b)) << bad;
+
+  ContactStory story;
+  story.tenant = "acme";
+  story.contact_id = "c1";
+  story.phone = "+1 205 *** **42";
+  story.where = {{"GoHighLevel", "g1"}, {"Aloware", ""}};
+  story.consent = {{"sms", true, 1'795'000'000'000'000, "Verity", "keyword STOP", "the person"}};
+  story.timeline = {{1'795'000'000'000'000, "Verity", "texted STOP"}};
+  story.waiting = {"an upsert to Aloware, retrying"};
+  story.findings = {"f1"};
+  story.it_report = "line 1\nline 2";
+  std::vector<ContactStory> stories;
+  ASSERT_TRUE(DecodeStories(EncodeStories({story, story}), &stories));
+  ASSERT_EQ(stories.size(), 2u);
+  EXPECT_EQ(stories[1].where, story.where);
+  ASSERT_EQ(stories[1].consent.size(), 1u);
+  EXPECT_TRUE(stories[1].consent[0].opted_out);
+  EXPECT_EQ(stories[1].consent[0].how, "keyword STOP");
+  EXPECT_EQ(stories[1].timeline[0].what, "texted STOP");
+  EXPECT_EQ(stories[1].waiting, story.waiting);
+  EXPECT_EQ(stories[1].it_report, story.it_report);
+  EXPECT_FALSE(DecodeStories(R"({"v":1,"stories":[{"tenant":"a"}]})", &stories));
 }
 
 TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
@@ -208,6 +230,17 @@ TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
   EXPECT_EQ(counters_.rejected.load(), rejected + 1) << "counted where it was asked";
   EXPECT_EQ(asked, (std::vector<std::string>{"default", "default", "default"}));
 
+  // The page's search too: each tenant's node tells its stories, masked
+  // unless signed in (this one is not).
+  asked.clear();
+  ApiResponse search = Call("POST", "/docs/visual", "", "q=%28205%29+555-0142");
+  EXPECT_EQ(search.status, 200);
+  EXPECT_NE(search.body.find("contact:c-remote"), std::string::npos) << search.body;
+  EXPECT_EQ(search.body.find("Lovelace"), std::string::npos) << "shown without sign-in";
+  EXPECT_EQ(asked, (std::vector<std::string>{"default", "acme"}));
+  EXPECT_EQ(Call("POST", "/docs/visual", "", "q=nothing").body.find("contact:"), std::string::npos);
+  EXPECT_EQ(asked.size(), 2u) << "a query naming nothing is answered without asking";
+
   // The partition moving, or its node dead: said so, never an empty answer.
   down = Status::NotFound("no node runs partition 3 now");
   ApiResponse gone = Call("GET", "/v1/contacts/trace?contact=%2B12055550142", viewer);
@@ -215,6 +248,9 @@ TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
   EXPECT_NE(gone.body.find("\"error\":\"owner_unreachable\""), std::string::npos) << gone.body;
   EXPECT_NE(gone.body.find("partition 3"), std::string::npos) << gone.body;
   EXPECT_EQ(HeaderOf(gone, "Retry-After"), "2");
+  ApiResponse partial = Call("POST", "/docs/visual", "", "q=%28205%29+555-0142");
+  EXPECT_EQ(partial.status, 200);
+  EXPECT_NE(partial.body.find("Part of the cluster did not answer"), std::string::npos) << partial.body;
 }
 
 TEST_F(ConsoleTest, LimitsPerKeyAndPerTenantWithTheirHeaders) {

@@ -1,0 +1,60 @@
+// The status page of a cluster (docs/scale-out.md, "The status page"):
+// each partition's runner describes its connectors, its sync and its
+// consent conflicts; any node merges what every partition's runner said.
+// Pure, but for CollectAttention (which reads a log).
+//
+// Grammar of a partition's status (JSON, version 1):
+//   status    = {"v":1,"connectors":[connector...],"engine":engine,
+//                "attention":[item...],"attention_total":<uint>}
+//   connector = an object of ConnectorSnapshot's fields, by their names
+//   engine    = {"log_state","log_detail","sync_enabled","router_behind",
+//                "projections_behind","projections_failed"}
+//   item      = {"tenant","contact_id","what","at_us"}
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "console/status_view.h"
+#include "storage/event_log.h"
+
+namespace dfm {
+
+struct PartitionStatus {
+  std::vector<ConnectorSnapshot> connectors;
+  EngineSnapshot engine;
+  std::vector<AttentionItem> attention;  // the newest 20
+  uint64_t attention_total = 0;
+};
+
+std::string EncodePartitionStatus(const PartitionStatus& s);
+// False when `data` is not a version-1 status.
+bool DecodePartitionStatus(std::string_view data, PartitionStatus* s);
+
+// The event log's state as the page says it ("writable", "low_disk",
+// "unavailable") from its Health().
+void SetLogState(const Status& health, EngineSnapshot* engine);
+
+// The consent conflicts waiting for a person in `tenants` (the opt-out
+// registry's "c/" entries of `log`): the newest 20, and how many.
+void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
+                      std::vector<AttentionItem>* items, uint64_t* total);
+
+// What one partition's runner said, as a node last heard it.
+struct PartitionAnswer {
+  uint32_t partition = 0;
+  size_t tenants = 0;  // of the configuration, in this partition
+  std::string owner;   // "" when no node holds its lease
+  std::string status;  // EncodePartitionStatus's; "" when none came
+};
+
+// Every partition's connectors, conflicts and sync, merged: the engine is
+// as bad as its worst partition, and a partition with tenants that did not
+// answer is named in `engine->cluster_problems`.
+void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
+                            std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
+                            std::vector<AttentionItem>* attention, uint64_t* attention_total);
+
+}  // namespace dfm
