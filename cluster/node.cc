@@ -28,9 +28,8 @@ namespace dfm {
 namespace {
 using namespace cluster_names;
 
-// A partition's work, and its reads answered for every node while it runs
-// (cluster/reads.h).
-// and its status told to every node that asks.
+// A partition's work, with its reads answered (cluster/reads.h) and its
+// status told (dfm.status.<p>) to every node that asks while it runs.
 class ServedWork final : public PartitionWork {
  public:
   ServedWork(std::unique_ptr<PartitionWork> work, std::unique_ptr<ReadRouter::Serving> serving,
@@ -111,8 +110,22 @@ struct ClusterNode::Impl {
   // The status of each partition `v` lacks, asked of its node; one that
   // does not answer keeps what it said last for a few seconds.
   void AskStatuses(std::vector<PartView>* v);
+  // Answers the other nodes' asks for partition p's status (as the
+  // observer last took it) until *out is destroyed.
+  Status TellStatus(uint32_t p, std::unique_ptr<NatsClient::Listener>* out);
   void StopPartition(uint32_t p, bool release);
 };
+
+Status ClusterNode::Impl::TellStatus(uint32_t p, std::unique_ptr<NatsClient::Listener>* out) {
+  return nats->Listen(StatusSubject(p), [this, p](std::string, NatsClient::Reply reply) {
+    std::string text;
+    {
+      std::lock_guard<std::mutex> lk(view_mu);
+      if (p < view.size() && view[p].owner == node) text = view[p].status;
+    }
+    reply(std::move(text));
+  }, out);
+}
 
 void ClusterNode::Impl::AskStatuses(std::vector<PartView>* v) {
   std::vector<std::string> owner_of;
@@ -394,14 +407,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     std::unique_ptr<ReadRouter::Serving> serving;
     std::unique_ptr<NatsClient::Listener> status;
     if (st.ok()) st = im.reads->Serve(p, log, &serving);
-    if (st.ok()) st = im.nats->Listen(StatusSubject(p), [&im, p](std::string, NatsClient::Reply reply) {
-      std::string text;
-      {
-        std::lock_guard<std::mutex> lk(im.view_mu);
-        if (p < im.view.size() && im.view[p].owner == im.node) text = im.view[p].status;
-      }
-      reply(std::move(text));
-    }, &status);
+    if (st.ok()) st = im.TellStatus(p, &status);
     if (!st.ok()) {
       if (inner) inner->Stop();
       return st;
