@@ -28,6 +28,14 @@ std::string BackfillSystems() {
 
 int RunBackfillCommand(const Config& config, const BackfillCommandArgs& args, std::ostream& out,
                        std::ostream& err) {
+  if (config.cluster().enabled) {
+    // A node's data directory holds no log a partition reads: imports
+    // written there would never be synced (docs/scale-out.md, "Limits").
+    err << "dfm backfill: not in cluster mode: the imports would go to this machine's files, which no "
+           "partition reads. Backfill on a single node before it joins the cluster, or let the "
+           "systems' webhooks bring the contacts\n";
+    return 2;
+  }
   const std::string key_prefix =
       (args.tenant == "default" ? "" : "tenants." + args.tenant + ".") + args.system + ".";
   const Connector* factory = FindConnector(args.system);

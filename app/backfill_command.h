@@ -1,6 +1,7 @@
 // `dfm backfill SYSTEM`: the command around RunBackfill (app/backfill.h).
 // It opens the data directory for writing, so the service must be stopped;
-// the service syncs what was imported when it starts again.
+// the service syncs what was imported when it starts again. Refused in
+// cluster mode (exit 2), where no partition reads that directory.
 #pragma once
 
 #include <iosfwd>

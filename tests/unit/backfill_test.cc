@@ -1,10 +1,16 @@
 // `dfm backfill`'s driver on the in-memory log with a scripted vendor:
-// paging, resuming, retries, token refresh, lookup by phone, idempotency.
+// paging, resuming, retries, token refresh, lookup by phone, idempotency;
+// and the command refused in cluster mode.
 #include "app/backfill.h"
+#include "app/backfill_command.h"
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <deque>
+#include <filesystem>
+#include <sstream>
 
 #include "connectors/connector.h"
 #include "events/webhook_received.h"
@@ -332,6 +338,26 @@ TEST_F(BackfillTest, LookupSkipsANumberTheVendorRefusesAndGoesOn) {
   EXPECT_EQ(st.asked, 2);
   EXPECT_EQ(st.imported, 1);
   EXPECT_EQ(vendor_.phones_asked, (std::vector<std::string>{"+12055550101", "+12055550102"}));
+}
+
+TEST(BackfillCommand, IsRefusedInClusterModeWhereNoPartitionWouldReadIt) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("dfm-backfill-cluster-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::vector<ConfigProblem> problems;
+  Config c = Config::Load("", {{"DFM_STORAGE_DATA_DIR", dir.string()},
+                               {"DFM_CLUSTER_ENABLED", "true"},
+                               {"DFM_CLUSTER_NATS_URLS", "nats://127.0.0.1:1"},
+                               {"DFM_GHL_API_BASE_URL", "http://127.0.0.1:1"},
+                               {"DFM_GHL_ACCESS_TOKEN", "t"}},
+                          &problems);
+  std::ostringstream out, err;
+  BackfillCommandArgs args;
+  args.system = "ghl";
+  EXPECT_EQ(RunBackfillCommand(c, args, out, err), 2);
+  EXPECT_NE(err.str().find("not in cluster mode"), std::string::npos) << err.str();
+  EXPECT_FALSE(std::filesystem::exists(dir / "CURRENT")) << "no log made where nobody reads it";
+  std::filesystem::remove_all(dir);
 }
 
 TEST(BackfillProgress, ReadsLikeASentence) {
