@@ -5,12 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <ctime>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "app/backfill_command.h"
@@ -24,17 +22,12 @@
 #include "app/keys_command.h"
 #include "app/reconcile_command.h"
 #include "app/reconcile_schedule.h"
-#include "app/shared_control.h"
+#include "app/serve_cluster.h"
+#include "app/serve_common.h"
 #include "app/sync_command.h"
 #include "app/unsubscribe_command.h"
 #include "cluster/nats_client.h"
-#include "cluster/node.h"
-#include "cluster/records_store.h"
-#include "cluster/security.h"
 #include "cluster/tls_probe.h"
-#include "cluster/wire.h"
-#include "console/cluster_status.h"
-#include "console/shared_keys.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "connectors/connector.h"
@@ -48,9 +41,12 @@
 #include "storage/rocksdb_event_log.h"
 #include "util/admin_token.h"
 #include "util/logging.h"
-#include "util/sd_notify.h"
 
 namespace {
+
+using dfm::Reloader;
+using dfm::StartAlerter;
+using dfm::WriteAlerterMetrics;
 
 int PrintProblems(const std::vector<dfm::ConfigProblem>& problems, std::ostream& out) {
   int errors = 0;
@@ -69,295 +65,6 @@ std::optional<dfm::Config> LoadForCommand(const std::string& path) {
   return c;
 }
 
-// What a configuration reload changes for the tenants and their systems,
-// in words for the log ("tenants added: north; systems changed:
-// acme/verity"), or "" when nothing did.
-std::string DescribeChange(const dfm::Config& was, const dfm::Config& now) {
-  std::string added, removed, changed;
-  auto add = [](std::string* list, const std::string& item) {
-    *list += (list->empty() ? "" : ", ") + item;
-  };
-  for (const auto& t : now.tenants()) {
-    const auto& old_tenants = was.tenants();
-    if (std::find(old_tenants.begin(), old_tenants.end(), t) == old_tenants.end()) {
-      add(&added, t);
-      continue;
-    }
-    for (const auto& [system, settings] : now.Systems(t)) {
-      auto old = was.Systems(t).find(system);
-      if (old == was.Systems(t).end() || old->second != settings) add(&changed, t + "/" + system);
-    }
-    for (const auto& [system, settings] : was.Systems(t))
-      if (!now.Systems(t).count(system)) add(&changed, t + "/" + system + " (off)");
-  }
-  for (const auto& t : was.tenants()) {
-    const auto& new_tenants = now.tenants();
-    if (std::find(new_tenants.begin(), new_tenants.end(), t) == new_tenants.end()) add(&removed, t);
-  }
-  std::string out;
-  if (!added.empty()) out += "tenants added: " + added;
-  if (!removed.empty()) out += std::string(out.empty() ? "" : "; ") + "tenants removed: " + removed;
-  if (!changed.empty()) out += std::string(out.empty() ? "" : "; ") + "systems changed: " + changed;
-  return out;
-}
-
-// SIGHUP and POST /v1/admin/reload: the file read again. A configuration
-// with errors, or one that changes what only a restart changes, is refused
-// whole; the one in use stays. Every configuration ever put in place is
-// kept, because the webhook sources, the actors' tables and the API point
-// into it (reloads are rare and small). `apply` puts a sound one in place.
-class Reloader {
- public:
-  Reloader(std::string path, const dfm::Config* first, std::function<void(const dfm::Config&)> apply)
-      : path_(std::move(path)), current_(first), apply_(std::move(apply)) {}
-
-  dfm::Status operator()(std::string* summary) {
-    auto logger = dfm::Logger("main");
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<dfm::ConfigProblem> found;
-    auto next = std::make_unique<dfm::Config>(
-        dfm::Config::Load(path_, dfm::Config::ProcessEnv(), &found));
-    std::string why;
-    int errors = 0;
-    for (const auto& p : found) {
-      if (!p.error) continue;
-      if (errors++ == 0) why = p.key + ": " + p.message;
-    }
-    if (errors > 1) why += " (and " + std::to_string(errors - 1) + " more; see `dfm config check`)";
-    if (why.empty()) {
-      std::string key = dfm::RestartOnlyChange(*current_, *next);
-      if (!key.empty()) why = key + " changes only with a restart";
-    }
-    if (!why.empty()) {
-      logger->error("event=config_reload_refused reason=\"{}\"", dfm::LogText(why));
-      return dfm::Status::InvalidArgument("configuration refused, the one in use stays: " + why);
-    }
-    *summary = DescribeChange(*current_, *next);
-    if (summary->empty()) *summary = "nothing changed";
-    apply_(*next);
-    current_ = next.get();
-    kept_.push_back(std::move(next));
-    logger->info("event=config_reloaded change=\"{}\"", dfm::LogText(*summary));
-    return dfm::Status::OK();
-  }
-
- private:
-  const std::string path_;
-  std::mutex mu_;
-  const dfm::Config* current_;
-  std::vector<std::unique_ptr<dfm::Config>> kept_;
-  std::function<void(const dfm::Config&)> apply_;
-};
-
-// The alert mailer (docs/alerts.md) when [alerts] names an SMTP server:
-// it reads the front's own GET /metrics. Null when off. Not started: the
-// caller keeps it where the metrics read it, then starts it.
-std::unique_ptr<dfm::Alerter> StartAlerter(const dfm::Config& config, dfm::HttpFront* front) {
-  const dfm::AlertsSettings& a = config.alerts();
-  if (a.smtp_url.empty()) return nullptr;
-  dfm::AlertSettings as;
-  as.smtp = {a.smtp_url, a.starttls, a.username, a.password, a.from, a.to, a.ca_file};
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
-  as.site = a.site.empty() ? std::string(host) : a.site;
-  as.tick_us = a.tick_s * 1000000;
-  as.min_interval_us = a.min_interval_s * 1000000;
-  as.repeat_us = a.repeat_h * 3600 * 1000000;
-  dfm::Logger("main")->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
-  return std::make_unique<dfm::Alerter>(
-      as, [front] { return front->ScrapeMetrics(); }, [] { return dfm::SystemClock::Instance()->NowMicros(); });
-}
-
-// The mailer's own families for GET /metrics; nothing when it is off.
-void WriteAlerterMetrics(const dfm::Alerter* alerter, dfm::MetricsText* out) {
-  if (!alerter) return;
-  out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, and tries that failed.")
-      .Sample({{"outcome", "sent"}}, static_cast<double>(alerter->mails_sent()))
-      .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()));
-  out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.").Sample({}, alerter->firing());
-}
-
-// The sync runtime of one partition (cluster mode), folding the pauses
-// and limits every node shares into its control from the start.
-class PartitionSync : public dfm::PartitionWork {
- public:
-  PartitionSync(std::unique_ptr<dfm::SyncRuntime> rt, dfm::SharedControl* shared, const dfm::Config* config,
-                const dfm::EventLog* log, std::function<bool(const std::string&)> runs)
-      : rt_(std::move(rt)), shared_(shared), config_(config), log_(log), runs_(std::move(runs)) {
-    if (!rt_->control()) return;  // [sync] off
-    dfm::SyncRuntime* r = rt_.get();
-    subscription_ = shared_->Subscribe([r](const std::vector<dfm::Event>& events) {
-      for (const auto& e : events) r->control()->Apply(e);
-      r->WakeConnectors();
-    });
-  }
-  ~PartitionSync() override { Unsubscribe(); }
-  void Reload(const dfm::Config& config) override {
-    config_.store(&config);
-    rt_->Reload(config);
-  }
-  void Stop() override {
-    Unsubscribe();
-    rt_->Stop();
-  }
-  uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
-  void WriteMetrics(uint64_t last_seq, dfm::MetricsText* out) const override { rt_->WriteMetrics(last_seq, out); }
-  std::string StatusText(uint64_t last_seq) const override {
-    dfm::PartitionStatus s;
-    rt_->StatusSnapshot(last_seq, &s.connectors, &s.engine);
-    dfm::SetLogState(log_->Health(), &s.engine);
-    std::vector<std::string> tenants;
-    for (const auto& t : config_.load()->tenants())
-      if (runs_(t)) tenants.push_back(t);
-    dfm::CollectAttention(*log_, tenants, &s.attention, &s.attention_total);
-    return dfm::EncodePartitionStatus(s);
-  }
-
- private:
-  void Unsubscribe() {
-    if (subscription_) shared_->Unsubscribe(subscription_);
-    subscription_ = 0;
-  }
-  std::unique_ptr<dfm::SyncRuntime> rt_;
-  dfm::SharedControl* shared_;
-  std::atomic<const dfm::Config*> config_;  // as last reloaded
-  const dfm::EventLog* log_;
-  std::function<bool(const std::string&)> runs_;
-  int subscription_ = 0;
-};
-
-// The status page's view of the whole cluster: every partition's
-// connectors and conflicts as their nodes last told this one.
-void ClusterStatus(const dfm::Config& config, const dfm::ClusterNode& node,
-                   std::vector<dfm::ConnectorSnapshot>* connectors, dfm::EngineSnapshot* engine,
-                   std::vector<dfm::AttentionItem>* attention, uint64_t* attention_total) {
-  const auto n = static_cast<uint32_t>(config.cluster().partitions);
-  std::vector<dfm::PartitionAnswer> answers;
-  for (const auto& part : node.PartitionStatuses()) {
-    dfm::PartitionAnswer a;
-    a.partition = part.partition;
-    a.owner = part.owner;
-    a.status = part.status;
-    for (const auto& t : config.tenants()) a.tenants += dfm::PartitionOf(t, n) == part.partition;
-    answers.push_back(std::move(a));
-  }
-  dfm::MergePartitionStatuses(answers, connectors, engine, attention, attention_total);
-}
-
-// The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
-// logged, when one cannot be opened.
-bool OpenFrontBuckets(const dfm::Config& config, std::shared_ptr<dfm::CasStore>* keys,
-                      std::shared_ptr<dfm::CasStore>* control) {
-  const dfm::ClusterSettings& cs = config.cluster();
-  const std::string node = cs.node_id.empty() ? "node" : cs.node_id;
-  const int replicas = static_cast<int>(cs.replicas);
-  dfm::Status s = dfm::OpenBucketStore(dfm::kKeysBucket, cs.nats_urls, node, dfm::NatsSecurityOf(cs), replicas, keys);
-  if (s.ok())
-    s = dfm::OpenBucketStore(dfm::kControlBucket, cs.nats_urls, node, dfm::NatsSecurityOf(cs), replicas, control);
-  if (!s.ok()) dfm::Logger("main")->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
-  return s.ok();
-}
-
-// `dfm serve` with [cluster] enabled (docs/scale-out.md): webhooks go to
-// the replicated ingest stream; the partitions this node holds run here.
-int ServeCluster(const dfm::Config& config, const std::string& config_path) {
-  auto logger = dfm::Logger("main");
-  std::shared_ptr<dfm::CasStore> keys_bucket, control_bucket;
-  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket)) {
-    spdlog::shutdown();
-    return 1;
-  }
-  // The operator's pauses every node shares: the console's view, and each
-  // partition's (PartitionSync).
-  auto shared_control = std::make_shared<dfm::SharedControl>(control_bucket);
-  auto console_control = std::make_shared<dfm::SyncControl>();
-  const int console_subscription = shared_control->Subscribe([console_control](const std::vector<dfm::Event>& events) {
-    for (const auto& e : events) console_control->Apply(e);
-  });
-  if (dfm::Status ps = shared_control->Poll(); !ps.ok())
-    logger->warn("event=shared_control_unread error=\"{}\"", ps.ToString());
-  shared_control->Start();
-  std::unique_ptr<dfm::ClusterNode> node;
-  dfm::Status s = dfm::ClusterNode::Start(
-      config,
-      [&config, shared_control](dfm::EventLog* log, std::function<bool(const std::string&)> runs,
-                                const dfm::SharedWithWork& shared, std::unique_ptr<dfm::PartitionWork>* out) {
-        std::unique_ptr<dfm::SyncRuntime> rt;
-        dfm::Status st =
-            dfm::SyncRuntime::Start(config, log, &rt, runs, "", shared.records, shared.replicate_state);
-        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &config, log, runs);
-        return st;
-      },
-      &node);
-  if (!s.ok()) {
-    logger->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
-    spdlog::shutdown();
-    return 1;
-  }
-  int rc = 0;
-  {
-    dfm::HttpFront front(config, node->ingest_log());
-    front.SetSharedKeys(std::make_shared<dfm::SharedKeys>(keys_bucket));
-    // Reads from any node: asked of, and answered by, the partitions' nodes.
-    front.SetRemoteReads([&node](const std::string& tenant, std::string request,
-                                 std::function<void(dfm::Status, std::string)> done) {
-      node->AskRead(tenant, std::move(request), std::move(done));
-    });
-    node->ServeReads([&front](const dfm::EventLog& from, std::string request,
-                              std::function<void(std::string)> reply) {
-      front.AnswerRemoteRead(from, std::move(request), std::move(reply));
-    });
-    if (config.sync().enabled) {
-      dfm::SyncControlHooks hooks;
-      hooks.control = console_control;
-      hooks.share = [shared_control](const dfm::Event& e) { return shared_control->Publish(e); };
-      front.SetSyncControl(std::move(hooks));
-    }
-    front.SetHealthParts([&node](uint64_t, dfm::JsonObject* parts) { node->AddHealthParts(parts); });
-    front.SetStatusSource([&config, &node](std::vector<dfm::ConnectorSnapshot>* connectors,
-                                           dfm::EngineSnapshot* engine) {
-      std::vector<dfm::AttentionItem> attention;
-      uint64_t total = 0;
-      ClusterStatus(config, *node, connectors, engine, &attention, &total);
-    });
-    front.SetAttentionSource([&config, &node](std::vector<dfm::AttentionItem>* attention, uint64_t* total) {
-      std::vector<dfm::ConnectorSnapshot> connectors;
-      dfm::EngineSnapshot engine;
-      ClusterStatus(config, *node, &connectors, &engine, attention, total);
-    });
-    std::unique_ptr<dfm::Alerter> alerter;  // [alerts]: as on a single node, over this node's /metrics
-    front.SetMetricsParts([&node, &alerter](uint64_t, dfm::MetricsText* out) {
-      node->WriteMetrics(out);
-      WriteAlerterMetrics(alerter.get(), out);
-    });
-    alerter = StartAlerter(config, &front);
-    if (alerter) alerter->Start();
-    Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
-      node->Reload(next);
-      front.Reload(next);
-    });
-    front.SetReloadHandler(std::ref(reloader));
-    std::string token;
-    if (dfm::WriteAdminToken(config.data_dir(), &token).ok()) front.SetAdminToken(token);
-    dfm::SystemdNotifier notifier([&front] { return front.listening(); },
-                                  [&front] { return front.listening(); },
-                                  "serving webhooks; cluster node joined");
-    notifier.Start();
-    s = front.Run(/*handle_signals=*/true);
-    notifier.Stop();
-    if (!s.ok()) {
-      logger->critical("event=listen_failed error=\"{}\"", s.ToString());
-      rc = 1;
-    }
-    if (alerter) alerter->Stop();  // before the partitions go: no mail of their leaving
-    node->Stop();  // partitions given up for the others to take at once
-  }
-  shared_control->Unsubscribe(console_subscription);
-  logger->info("event=exit code={}", rc);
-  spdlog::shutdown();
-  return rc;
-}
-
 int Serve(const std::string& config_path) {
   std::vector<dfm::ConfigProblem> problems;
   dfm::Config config = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
@@ -370,7 +77,7 @@ int Serve(const std::string& config_path) {
   std::string loose =
       dfm::DescribeLooseModes(config.data_dir(), dfm::LooseModes(config.data_dir()));
   if (!loose.empty()) logger->warn("event=data_dir_open_to_others detail=\"{}\"", loose);
-  if (config.cluster().enabled) return ServeCluster(config, config_path);
+  if (config.cluster().enabled) return dfm::ServeCluster(config, config_path);
   std::unique_ptr<dfm::RocksDbEventLog> log;
   dfm::RocksDbLogOptions opts;
   opts.path = config.data_dir();
@@ -491,18 +198,8 @@ int Serve(const std::string& config_path) {
     }
     // systemd (Type=notify): ready once the listeners are bound; the
     // watchdog is fed while the log can write.
-    dfm::SystemdNotifier notifier([&front] { return front.listening(); },
-                                  [&front, &log] {
-                                    return front.listening() && !log->Health().IsUnavailable();
-                                  },
-                                  "serving webhooks; event log open");
-    notifier.Start();
-    s = front.Run(/*handle_signals=*/true);
-    notifier.Stop();
-    if (!s.ok()) {
-      logger->critical("event=listen_failed error=\"{}\"", s.ToString());
-      rc = 1;
-    }
+    rc = dfm::RunFront(&front, [&front, &log] { return front.listening() && !log->Health().IsUnavailable(); },
+                       "serving webhooks; event log open");
     if (alerter) alerter->Stop();
     if (reconcile) reconcile->Stop();
     sync->Stop();  // no new decisions; unsettled pushes are re-driven at the next start

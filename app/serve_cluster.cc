@@ -1,0 +1,197 @@
+#include "app/serve_cluster.h"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "app/serve_common.h"
+#include "app/shared_control.h"
+#include "app/sync_runtime.h"
+#include "cluster/node.h"
+#include "cluster/records_store.h"
+#include "cluster/security.h"
+#include "cluster/wire.h"
+#include "console/cluster_status.h"
+#include "console/shared_keys.h"
+#include "http/server.h"
+#include "util/admin_token.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+// The sync runtime of one partition (cluster mode), folding the pauses
+// and limits every node shares into its control from the start.
+class PartitionSync : public PartitionWork {
+ public:
+  PartitionSync(std::unique_ptr<SyncRuntime> rt, SharedControl* shared, const Config* config,
+                const EventLog* log, std::function<bool(const std::string&)> runs)
+      : rt_(std::move(rt)), shared_(shared), config_(config), log_(log), runs_(std::move(runs)) {
+    if (!rt_->control()) return;  // [sync] off
+    SyncRuntime* r = rt_.get();
+    subscription_ = shared_->Subscribe([r](const std::vector<Event>& events) {
+      for (const auto& e : events) r->control()->Apply(e);
+      r->WakeConnectors();
+    });
+  }
+  ~PartitionSync() override { Unsubscribe(); }
+  void Reload(const Config& config) override {
+    config_.store(&config);
+    rt_->Reload(config);
+  }
+  void Stop() override {
+    Unsubscribe();
+    rt_->Stop();
+  }
+  uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
+  void WriteMetrics(uint64_t last_seq, MetricsText* out) const override { rt_->WriteMetrics(last_seq, out); }
+  std::string StatusText(uint64_t last_seq) const override {
+    PartitionStatus s;
+    rt_->StatusSnapshot(last_seq, &s.connectors, &s.engine);
+    SetLogState(log_->Health(), &s.engine);
+    std::vector<std::string> tenants;
+    for (const auto& t : config_.load()->tenants())
+      if (runs_(t)) tenants.push_back(t);
+    CollectAttention(*log_, tenants, &s.attention, &s.attention_total);
+    return EncodePartitionStatus(s);
+  }
+
+ private:
+  void Unsubscribe() {
+    if (subscription_) shared_->Unsubscribe(subscription_);
+    subscription_ = 0;
+  }
+  std::unique_ptr<SyncRuntime> rt_;
+  SharedControl* shared_;
+  std::atomic<const Config*> config_;  // as last reloaded
+  const EventLog* log_;
+  std::function<bool(const std::string&)> runs_;
+  int subscription_ = 0;
+};
+
+// The status page's view of the whole cluster: every partition's
+// connectors and conflicts as their nodes last told this one.
+void ClusterStatus(const Config& config, const ClusterNode& node,
+                   std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
+                   std::vector<AttentionItem>* attention, uint64_t* attention_total) {
+  const auto n = static_cast<uint32_t>(config.cluster().partitions);
+  std::vector<PartitionAnswer> answers;
+  for (const auto& part : node.PartitionStatuses()) {
+    PartitionAnswer a;
+    a.partition = part.partition;
+    a.owner = part.owner;
+    a.status = part.status;
+    for (const auto& t : config.tenants()) a.tenants += PartitionOf(t, n) == part.partition;
+    answers.push_back(std::move(a));
+  }
+  MergePartitionStatuses(answers, connectors, engine, attention, attention_total);
+}
+
+// The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
+// logged, when one cannot be opened.
+bool OpenFrontBuckets(const Config& config, std::shared_ptr<CasStore>* keys,
+                      std::shared_ptr<CasStore>* control) {
+  const ClusterSettings& cs = config.cluster();
+  const std::string node = cs.node_id.empty() ? "node" : cs.node_id;
+  const int replicas = static_cast<int>(cs.replicas);
+  Status s = OpenBucketStore(kKeysBucket, cs.nats_urls, node, NatsSecurityOf(cs), replicas, keys);
+  if (s.ok())
+    s = OpenBucketStore(kControlBucket, cs.nats_urls, node, NatsSecurityOf(cs), replicas, control);
+  if (!s.ok()) Logger("main")->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
+  return s.ok();
+}
+
+}  // namespace
+
+int ServeCluster(const Config& config, const std::string& config_path) {
+  auto logger = Logger("main");
+  std::shared_ptr<CasStore> keys_bucket, control_bucket;
+  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket)) {
+    spdlog::shutdown();
+    return 1;
+  }
+  // The operator's pauses every node shares: the console's view, and each
+  // partition's (PartitionSync).
+  auto shared_control = std::make_shared<SharedControl>(control_bucket);
+  auto console_control = std::make_shared<SyncControl>();
+  const int console_subscription = shared_control->Subscribe([console_control](const std::vector<Event>& events) {
+    for (const auto& e : events) console_control->Apply(e);
+  });
+  if (Status ps = shared_control->Poll(); !ps.ok())
+    logger->warn("event=shared_control_unread error=\"{}\"", ps.ToString());
+  shared_control->Start();
+  std::unique_ptr<ClusterNode> node;
+  Status s = ClusterNode::Start(
+      config,
+      [&config, shared_control](EventLog* log, std::function<bool(const std::string&)> runs,
+                                const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out) {
+        std::unique_ptr<SyncRuntime> rt;
+        Status st =
+            SyncRuntime::Start(config, log, &rt, runs, "", shared.records, shared.replicate_state);
+        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &config, log, runs);
+        return st;
+      },
+      &node);
+  if (!s.ok()) {
+    logger->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
+    spdlog::shutdown();
+    return 1;
+  }
+  int rc = 0;
+  {
+    HttpFront front(config, node->ingest_log());
+    front.SetSharedKeys(std::make_shared<SharedKeys>(keys_bucket));
+    // Reads from any node: asked of, and answered by, the partitions' nodes.
+    front.SetRemoteReads([&node](const std::string& tenant, std::string request,
+                                 std::function<void(Status, std::string)> done) {
+      node->AskRead(tenant, std::move(request), std::move(done));
+    });
+    node->ServeReads([&front](const EventLog& from, std::string request,
+                              std::function<void(std::string)> reply) {
+      front.AnswerRemoteRead(from, std::move(request), std::move(reply));
+    });
+    if (config.sync().enabled) {
+      SyncControlHooks hooks;
+      hooks.control = console_control;
+      hooks.share = [shared_control](const Event& e) { return shared_control->Publish(e); };
+      front.SetSyncControl(std::move(hooks));
+    }
+    front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
+    front.SetStatusSource([&config, &node](std::vector<ConnectorSnapshot>* connectors,
+                                           EngineSnapshot* engine) {
+      std::vector<AttentionItem> attention;
+      uint64_t total = 0;
+      ClusterStatus(config, *node, connectors, engine, &attention, &total);
+    });
+    front.SetAttentionSource([&config, &node](std::vector<AttentionItem>* attention, uint64_t* total) {
+      std::vector<ConnectorSnapshot> connectors;
+      EngineSnapshot engine;
+      ClusterStatus(config, *node, &connectors, &engine, attention, total);
+    });
+    std::unique_ptr<Alerter> alerter;  // [alerts]: as on a single node, over this node's /metrics
+    front.SetMetricsParts([&node, &alerter](uint64_t, MetricsText* out) {
+      node->WriteMetrics(out);
+      WriteAlerterMetrics(alerter.get(), out);
+    });
+    alerter = StartAlerter(config, &front);
+    if (alerter) alerter->Start();
+    Reloader reloader(config_path, &config, [&](const Config& next) {
+      node->Reload(next);
+      front.Reload(next);
+    });
+    front.SetReloadHandler(std::ref(reloader));
+    std::string token;
+    if (WriteAdminToken(config.data_dir(), &token).ok()) front.SetAdminToken(token);
+    rc = RunFront(&front, [&front] { return front.listening(); }, "serving webhooks; cluster node joined");
+    if (alerter) alerter->Stop();  // before the partitions go: no mail of their leaving
+    node->Stop();  // partitions given up for the others to take at once
+  }
+  shared_control->Unsubscribe(console_subscription);
+  logger->info("event=exit code={}", rc);
+  spdlog::shutdown();
+  return rc;
+}
+
+}  // namespace dfm
