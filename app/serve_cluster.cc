@@ -14,8 +14,10 @@
 #include "cluster/wire.h"
 #include "console/cluster_status.h"
 #include "console/shared_keys.h"
+#include "connectors/connector.h"
 #include "http/server.h"
 #include "util/admin_token.h"
+#include "util/clock.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -89,6 +91,28 @@ void ClusterStatus(const Config& config, const ClusterNode& node,
   MergePartitionStatuses(answers, connectors, engine, attention, attention_total);
 }
 
+// GET /v1/health's services of the whole cluster: each connected system
+// as its partition's node last said, "unknown" where that node said
+// nothing (no node runs the partition, or it does not answer).
+void ClusterServices(const Config& config, const ClusterNode& node, JsonObject* services) {
+  const auto n = static_cast<uint32_t>(config.cluster().partitions);
+  const int64_t now = SystemClock::Instance()->NowMicros();
+  for (const auto& part : node.PartitionStatuses()) {
+    PartitionStatus s;
+    if (!part.status.empty() && DecodePartitionStatus(part.status, &s)) {
+      for (const auto& c : s.connectors) services->Str(c.tenant + "/" + c.system, ServiceState(c, now));
+      continue;
+    }
+    for (const auto& t : config.tenants()) {
+      if (PartitionOf(t, n) != part.partition) continue;
+      for (const auto& [system, settings] : config.Systems(t)) {
+        const Connector* c = FindConnector(system);
+        if (c && c->client && c->outbound_enabled(settings)) services->Str(t + "/" + system, "unknown");
+      }
+    }
+  }
+}
+
 // The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
 // logged, when one cannot be opened.
 bool OpenFrontBuckets(const Config& config, std::shared_ptr<CasStore>* keys,
@@ -159,6 +183,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       front.SetSyncControl(std::move(hooks));
     }
     front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
+    front.SetHealthServices([&config, &node](JsonObject* services) { ClusterServices(config, *node, services); });
     front.SetStatusSource([&config, &node](std::vector<ConnectorSnapshot>* connectors,
                                            EngineSnapshot* engine) {
       std::vector<AttentionItem> attention;

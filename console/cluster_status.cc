@@ -193,6 +193,14 @@ void CollectAttention(const EventLog& log, const std::vector<std::string>& tenan
   KeepNewest(items);
 }
 
+const char* ServiceState(const ConnectorSnapshot& c, int64_t now_us) {
+  const bool open = c.breaker_open && now_us < c.reopens_at_us;
+  const bool half_open = c.breaker_open && !open;
+  if (open || c.auth_failing) return "down";
+  if (half_open || (c.oldest_opt_out_us > 0 && now_us - c.oldest_opt_out_us > kLateOptOutUs)) return "degraded";
+  return "connected";
+}
+
 void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
                             std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
                             std::vector<AttentionItem>* attention, uint64_t* attention_total) {

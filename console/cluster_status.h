@@ -42,6 +42,13 @@ void SetLogState(const Status& health, EngineSnapshot* engine);
 void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
                       std::vector<AttentionItem>* items, uint64_t* total);
 
+// GET /v1/health's word for one connected system: "down" while its
+// breaker is open or it refuses the credentials, "degraded" while the
+// breaker is half-open or an opt-out has waited over a minute, else
+// "connected" (as actors/status_board.h's SyncServices says it on a
+// single node).
+const char* ServiceState(const ConnectorSnapshot& c, int64_t now_us);
+
 // What one partition's runner said, as a node last heard it.
 struct PartitionAnswer {
   uint32_t partition = 0;

@@ -8,8 +8,9 @@ seconds, and revoked through that one, refused by the first.
 Reads from any node: both nodes answer a tenant's trace and events from
 its partition's log; right after the owner's kill -9 a read answers 503
 `owner_unreachable` (or, once the partition moved, the same history),
-never an empty list. The status page of either node shows the tenant's
-systems wherever they run and finds the person by its search; after the
+never an empty list. /v1/health and the status page of either node show
+the tenant's systems wherever they run, and the page's search finds the
+person; after the
 kill -9 it shows either those systems or that part of the cluster does
 not answer.
 
@@ -164,6 +165,15 @@ def main():
             assert status == 200 and doc["items"], (i, status, doc)
             listed[i] = doc["items"]
         assert listed[0] == listed[1], "the nodes list different events"
+
+        # /v1/health of either node lists the tenant's systems.
+        for i, n in enumerate(nodes):
+            def services(n=n):
+                status, _, body = t.request("127.0.0.1", n.port, "GET", "/v1/health", timeout=5)
+                return json.loads(body)["services"] if status == 200 else {}
+            wait_for(f"node{i}'s health listing default/ghl and default/aloware connected", lambda: (
+                (sv := services()).get("default/ghl") == "connected" and sv.get("default/aloware") == "connected"),
+                timeout=10)
 
         # The status page of either node shows the tenant's systems, which
         # run on one of them (each node hears every partition's status).

@@ -235,6 +235,21 @@ TEST(ClusterStatusTest, TheMergeIsAsBadAsItsWorstPartitionAndNamesTheSilentOnes)
   EXPECT_FALSE(v.all_well);
 }
 
+TEST(ClusterStatusTest, HealthSaysOfEachSystemWhatASingleNodeSays) {
+  ConnectorSnapshot c = Ghl("acme");
+  EXPECT_STREQ(ServiceState(c, kNow), "connected");
+  c.breaker_open = true;
+  c.reopens_at_us = kNow + kMin;
+  EXPECT_STREQ(ServiceState(c, kNow), "down");
+  EXPECT_STREQ(ServiceState(c, kNow + 2 * kMin), "degraded") << "half-open: one trial may go";
+  c.breaker_open = false;
+  c.auth_failing = true;
+  EXPECT_STREQ(ServiceState(c, kNow), "down");
+  c.auth_failing = false;
+  c.oldest_opt_out_us = kNow - 2 * kMin;
+  EXPECT_STREQ(ServiceState(c, kNow), "degraded") << "an opt-out waiting over a minute";
+}
+
 TEST(StatusViewTest, EachStateInPlainWords) {
   ConnectorSnapshot c = Snapshot();
   ServiceCard card = DescribeConnector(c, kNow);
