@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <ctime>
 #include <iostream>
-#include <map>
-#include <memory>
 #include <optional>
 
 #include "app/backfill_command.h"
@@ -16,14 +14,11 @@
 #include "app/cluster_command.h"
 #include "app/config_init.h"
 #include "app/diagnose.h"
-#include "app/erase.h"
 #include "app/erase_command.h"
-#include "alerts/alerter.h"
 #include "app/keys_command.h"
 #include "app/reconcile_command.h"
-#include "app/reconcile_schedule.h"
 #include "app/serve_cluster.h"
-#include "app/serve_common.h"
+#include "app/serve_node.h"
 #include "app/sync_command.h"
 #include "app/unsubscribe_command.h"
 #include "cluster/nats_client.h"
@@ -31,22 +26,13 @@
 #include "config/config.h"
 #include "config/schema.h"
 #include "connectors/connector.h"
-#include "app/sync_runtime.h"
-#include "http/server.h"
 #include "replay-tools/cli.h"
 #include "replay-tools/log_commands.h"
-#include "storage/backup.h"
 #include "storage/data_dir.h"
-#include "storage/erasure_ledger.h"
-#include "storage/rocksdb_event_log.h"
-#include "util/admin_token.h"
 #include "util/logging.h"
 
 namespace {
 
-using dfm::Reloader;
-using dfm::StartAlerter;
-using dfm::WriteAlerterMetrics;
 
 int PrintProblems(const std::vector<dfm::ConfigProblem>& problems, std::ostream& out) {
   int errors = 0;
@@ -78,136 +64,7 @@ int Serve(const std::string& config_path) {
       dfm::DescribeLooseModes(config.data_dir(), dfm::LooseModes(config.data_dir()));
   if (!loose.empty()) logger->warn("event=data_dir_open_to_others detail=\"{}\"", loose);
   if (config.cluster().enabled) return dfm::ServeCluster(config, config_path);
-  std::unique_ptr<dfm::RocksDbEventLog> log;
-  dfm::RocksDbLogOptions opts;
-  opts.path = config.data_dir();
-  opts.min_free_bytes = config.min_free_bytes();
-  // The keys that seal personal data, apart from the log (docs/privacy.md).
-  std::shared_ptr<dfm::KeyStore> keys;
-  dfm::RocksDbKeyStore* rocks_keys = nullptr;  // the same, for backups
-  {
-    std::unique_ptr<dfm::RocksDbKeyStore> ks;
-    dfm::Status ks_status =
-        dfm::RocksDbKeyStore::Open(dfm::KeyStorePath(config.data_dir()), false, &ks);
-    if (!ks_status.ok()) {
-      logger->critical("event=key_store_open_failed error=\"{}\"", ks_status.ToString());
-      spdlog::shutdown();
-      return 1;
-    }
-    rocks_keys = ks.get();
-    keys = std::move(ks);
-  }
-  opts.keys = keys;
-  dfm::Status s = dfm::RocksDbEventLog::Open(opts, &log);
-  if (!s.ok()) {
-    logger->critical("event=open_failed data_dir={} error=\"{}\"", config.data_dir(), s.ToString());
-    spdlog::shutdown();
-    return 1;
-  }
-  logger->info("event=log_open data_dir={} last_seq={}", config.data_dir(), log->LastSequence());
-  // A key store restored from an older copy: destroy again what the log
-  // says was erased, before anything reads it.
-  uint64_t reapplied = 0;
-  s = dfm::ApplyErasures(*log, keys.get(), &reapplied, dfm::ErasureLedgerPath(config.data_dir()));
-  if (!s.ok()) {
-    logger->critical("event=erasures_not_applied error=\"{}\"", s.ToString());
-    log->Close();
-    spdlog::shutdown();
-    return 1;
-  }
-  if (reapplied > 0) logger->warn("event=erasures_applied_again count={}", reapplied);
-  std::unique_ptr<dfm::SyncRuntime> sync;
-  s = dfm::SyncRuntime::Start(config, log.get(), &sync, nullptr, keys->HashKey());
-  if (!s.ok()) {
-    logger->critical("event=sync_start_failed error=\"{}\"", s.ToString());
-    log->Close();
-    spdlog::shutdown();
-    return 1;
-  }
-  int rc = 0;
-  {
-    dfm::HttpFront front(config, log.get());
-    front.SetHealthParts([&sync](uint64_t last_seq, dfm::JsonObject* parts) {
-      sync->AddHealthParts(last_seq, parts);
-    });
-    front.SetHealthServices([&sync](dfm::JsonObject* services) { sync->AddServices(services); });
-    front.SetStatusSource([&sync, &log](std::vector<dfm::ConnectorSnapshot>* connectors,
-                                        dfm::EngineSnapshot* engine) {
-      sync->StatusSnapshot(log->LastSequence(), connectors, engine);
-    });
-    std::unique_ptr<dfm::Alerter> alerter;  // [alerts]: mails what the alerting rules say
-    front.SetMetricsParts([&sync, &log, &alerter](uint64_t last_seq, dfm::MetricsText* out) {
-      log->WriteMetrics(out);
-      sync->WriteMetrics(last_seq, out);
-      WriteAlerterMetrics(alerter.get(), out);
-    });
-    alerter = StartAlerter(config, &front);
-    if (alerter) alerter->Start();
-    // [reconcile] daily_at: always watching, so a reload turns it on or off.
-    auto reconcile = std::make_unique<dfm::ReconcileSchedule>(
-        config, log.get(), [] { return dfm::SystemClock::Instance()->NowMicros(); });
-    reconcile->Start();
-    if (!config.reconcile().daily_at.empty()) {
-      logger->info("event=reconcile_daily at_utc={} execute={}", config.reconcile().daily_at,
-                   config.reconcile().execute);
-    }
-    Reloader reloader(config_path, &config, [&](const dfm::Config& next) {
-      sync->Reload(next);
-      front.Reload(next);
-      reconcile->Reload(next);
-    });
-    front.SetReloadHandler(std::ref(reloader));
-    auto erase_normalizer = std::make_shared<dfm::Normalizer>(config.sync().default_region);
-    front.SetEraseHandler([&log, &keys, &config, erase_normalizer](
-                              const std::string& tenant, const std::string& contact,
-                              const std::string& reason, const std::string& by,
-                              dfm::EraseAnswer* answer) {
-      dfm::EraseRequest req{tenant, contact, reason, by, {}};
-      req.ledger_path = dfm::ErasureLedgerPath(config.data_dir());
-      req.mapper = dfm::MapperSource([&config, erase_normalizer](const std::string& t,
-                                                                 const std::string& sys) {
-        return dfm::MapperSettingsFor(config, erase_normalizer.get(), t, sys);
-      });
-      dfm::EraseOutcome out;
-      dfm::Status es = dfm::EraseContact(log.get(), keys.get(), req, &out);
-      if (!es.ok()) return es;
-      answer->seq = out.seq;
-      answer->already = out.already;
-      answer->keys = out.erasure.keys.size();
-      answer->events = out.erasure.events;
-      answer->sources = out.erasure.sources;
-      answer->subjects = out.erasure.subjects.size();
-      return dfm::Status::OK();
-    });
-    front.SetBackupHandler([&log, rocks_keys, &config](const std::string& into, int keep,
-                                                       std::string* manifest) {
-      dfm::BackupManifest m;
-      dfm::Status bs = dfm::CreateBackup(log.get(), rocks_keys, config.data_dir(), into,
-                                         dfm::SystemClock::Instance()->NowMicros(),
-                                         dfm::VersionString(), keep, &m);
-      if (bs.ok()) *manifest = dfm::EncodeBackupManifest(m);
-      return bs;
-    });
-    front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
-    std::string token;
-    s = dfm::WriteAdminToken(config.data_dir(), &token);
-    if (s.ok()) {
-      front.SetAdminToken(token);
-    } else {
-      logger->warn("event=admin_token_unwritten error=\"{}\" effect=\"admin endpoints off\"", s.ToString());
-    }
-    // systemd (Type=notify): ready once the listeners are bound; the
-    // watchdog is fed while the log can write.
-    rc = dfm::RunFront(&front, [&front, &log] { return front.listening() && !log->Health().IsUnavailable(); },
-                       "serving webhooks; event log open");
-    if (alerter) alerter->Stop();
-    if (reconcile) reconcile->Stop();
-    sync->Stop();  // no new decisions; unsettled pushes are re-driven at the next start
-    log->Close();  // every queued append is durable and answered
-  }
-  logger->info("event=exit code={}", rc);
-  spdlog::shutdown();
-  return rc;
+  return dfm::ServeNode(config, config_path);
 }
 
 }  // namespace

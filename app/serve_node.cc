@@ -1,0 +1,161 @@
+#include "app/serve_node.h"
+
+#include <functional>
+#include <memory>
+
+#include "app/backup_command.h"
+#include "app/erase.h"
+#include "app/reconcile_schedule.h"
+#include "app/serve_common.h"
+#include "app/sync_runtime.h"
+#include "http/server.h"
+#include "storage/backup.h"
+#include "storage/erasure_ledger.h"
+#include "storage/rocksdb_event_log.h"
+#include "util/admin_token.h"
+#include "util/clock.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+// The data directory's log and the key store that seals its personal data
+// (docs/privacy.md), with what the log says was erased destroyed again (a
+// key store restored from an older copy). False, logged, when it cannot.
+bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
+                    std::shared_ptr<KeyStore>* keys, RocksDbKeyStore** rocks_keys) {
+  auto logger = Logger("main");
+  std::unique_ptr<RocksDbKeyStore> ks;
+  Status s = RocksDbKeyStore::Open(KeyStorePath(config.data_dir()), false, &ks);
+  if (!s.ok()) {
+    logger->critical("event=key_store_open_failed error=\"{}\"", s.ToString());
+    return false;
+  }
+  *rocks_keys = ks.get();
+  *keys = std::move(ks);
+  RocksDbLogOptions opts;
+  opts.path = config.data_dir();
+  opts.min_free_bytes = config.min_free_bytes();
+  opts.keys = *keys;
+  s = RocksDbEventLog::Open(opts, log);
+  if (!s.ok()) {
+    logger->critical("event=open_failed data_dir={} error=\"{}\"", config.data_dir(), s.ToString());
+    return false;
+  }
+  logger->info("event=log_open data_dir={} last_seq={}", config.data_dir(), (*log)->LastSequence());
+  uint64_t reapplied = 0;
+  s = ApplyErasures(**log, keys->get(), &reapplied, ErasureLedgerPath(config.data_dir()));
+  if (!s.ok()) {
+    logger->critical("event=erasures_not_applied error=\"{}\"", s.ToString());
+    (*log)->Close();
+    return false;
+  }
+  if (reapplied > 0) logger->warn("event=erasures_applied_again count={}", reapplied);
+  return true;
+}
+
+// POST /v1/admin/erase and /v1/admin/backup over the node's log and keys.
+void SetAdminHandlers(const Config& config, RocksDbEventLog* log, std::shared_ptr<KeyStore> keys,
+                      RocksDbKeyStore* rocks_keys, HttpFront* front) {
+  auto normalizer = std::make_shared<Normalizer>(config.sync().default_region);
+  front->SetEraseHandler([log, keys, &config, normalizer](const std::string& tenant, const std::string& contact,
+                                                          const std::string& reason, const std::string& by,
+                                                          EraseAnswer* answer) {
+    EraseRequest req{tenant, contact, reason, by, {}};
+    req.ledger_path = ErasureLedgerPath(config.data_dir());
+    req.mapper = MapperSource([&config, normalizer](const std::string& t, const std::string& sys) {
+      return MapperSettingsFor(config, normalizer.get(), t, sys);
+    });
+    EraseOutcome out;
+    Status es = EraseContact(log, keys.get(), req, &out);
+    if (!es.ok()) return es;
+    answer->seq = out.seq;
+    answer->already = out.already;
+    answer->keys = out.erasure.keys.size();
+    answer->events = out.erasure.events;
+    answer->sources = out.erasure.sources;
+    answer->subjects = out.erasure.subjects.size();
+    return Status::OK();
+  });
+  front->SetBackupHandler([log, rocks_keys, &config](const std::string& into, int keep, std::string* manifest) {
+    BackupManifest m;
+    Status bs = CreateBackup(log, rocks_keys, config.data_dir(), into, SystemClock::Instance()->NowMicros(),
+                             VersionString(), keep, &m);
+    if (bs.ok()) *manifest = EncodeBackupManifest(m);
+    return bs;
+  });
+}
+
+}  // namespace
+
+int ServeNode(const Config& config, const std::string& config_path) {
+  auto logger = Logger("main");
+  std::unique_ptr<RocksDbEventLog> log;
+  std::shared_ptr<KeyStore> keys;
+  RocksDbKeyStore* rocks_keys = nullptr;  // the same store, for backups
+  if (!OpenServiceLog(config, &log, &keys, &rocks_keys)) {
+    spdlog::shutdown();
+    return 1;
+  }
+  std::unique_ptr<SyncRuntime> sync;
+  Status s = SyncRuntime::Start(config, log.get(), &sync, nullptr, keys->HashKey());
+  if (!s.ok()) {
+    logger->critical("event=sync_start_failed error=\"{}\"", s.ToString());
+    log->Close();
+    spdlog::shutdown();
+    return 1;
+  }
+  int rc = 0;
+  {
+    HttpFront front(config, log.get());
+    front.SetHealthParts([&sync](uint64_t last_seq, JsonObject* parts) { sync->AddHealthParts(last_seq, parts); });
+    front.SetHealthServices([&sync](JsonObject* services) { sync->AddServices(services); });
+    front.SetStatusSource([&sync, &log](std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine) {
+      sync->StatusSnapshot(log->LastSequence(), connectors, engine);
+    });
+    std::unique_ptr<Alerter> alerter;  // [alerts]: mails what the alerting rules say
+    front.SetMetricsParts([&sync, &log, &alerter](uint64_t last_seq, MetricsText* out) {
+      log->WriteMetrics(out);
+      sync->WriteMetrics(last_seq, out);
+      WriteAlerterMetrics(alerter.get(), out);
+    });
+    alerter = StartAlerter(config, &front);
+    if (alerter) alerter->Start();
+    // [reconcile] daily_at: always watching, so a reload turns it on or off.
+    auto reconcile = std::make_unique<ReconcileSchedule>(config, log.get(),
+                                                         [] { return SystemClock::Instance()->NowMicros(); });
+    reconcile->Start();
+    if (!config.reconcile().daily_at.empty())
+      logger->info("event=reconcile_daily at_utc={} execute={}", config.reconcile().daily_at,
+                   config.reconcile().execute);
+    Reloader reloader(config_path, &config, [&](const Config& next) {
+      sync->Reload(next);
+      front.Reload(next);
+      reconcile->Reload(next);
+    });
+    front.SetReloadHandler(std::ref(reloader));
+    SetAdminHandlers(config, log.get(), keys, rocks_keys, &front);
+    front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
+    std::string token;
+    s = WriteAdminToken(config.data_dir(), &token);
+    if (s.ok()) {
+      front.SetAdminToken(token);
+    } else {
+      logger->warn("event=admin_token_unwritten error=\"{}\" effect=\"admin endpoints off\"", s.ToString());
+    }
+    // systemd (Type=notify): ready once the listeners are bound; the
+    // watchdog is fed while the log can write.
+    rc = RunFront(&front, [&front, &log] { return front.listening() && !log->Health().IsUnavailable(); },
+                  "serving webhooks; event log open");
+    if (alerter) alerter->Stop();
+    reconcile->Stop();
+    sync->Stop();  // no new decisions; unsettled pushes are re-driven at the next start
+    log->Close();  // every queued append is durable and answered
+  }
+  logger->info("event=exit code={}", rc);
+  spdlog::shutdown();
+  return rc;
+}
+
+}  // namespace dfm
