@@ -131,6 +131,21 @@ struct Console::Impl {
               Headers headers, Responder respond);
   void Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,
               Headers headers, Responder respond);
+  // What an admin write appends, planned from the tenant's log `from`:
+  // status 200 with *d (and, for a replay, its *items), else the answer
+  // refusing it. Pure of this node's state but the configuration.
+  using PlanFn = ApiResponse (Impl::*)(const EventLog& from, const std::string& tenant, const std::string& body,
+                                       EventDraft* d, uint64_t* items) const;
+  ApiResponse PlanReplay(const EventLog& from, const std::string& tenant, const std::string& body, EventDraft* d,
+                         uint64_t* items) const;
+  ApiResponse PlanSettle(const EventLog& from, const std::string& tenant, const std::string& body, EventDraft* d,
+                         uint64_t* items) const;
+  // Runs `plan` over the tenant's log (here on the worker; in cluster mode
+  // on the partition's node, as the read `route`), then `then` with the
+  // draft, or answers the refusal.
+  using Planned = std::function<void(EventDraft d, uint64_t items, Headers headers, Responder respond)>;
+  void PlanWrite(const char* route, PlanFn plan, const std::string& tenant, const std::string& body,
+                 Headers headers, Responder respond, Planned then);
   void Erase(const ApiRequest& r, const Principal& who, const std::string& tenant,
              Headers headers, Responder respond);
   void ListKeys(const Principal& who, Headers headers, Responder respond);

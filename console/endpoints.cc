@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "console/console_internal.h"
+#include "console/remote_read.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/consent_audit.h"
 #include "replay-tools/events_command.h"
@@ -85,6 +86,28 @@ void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers head
 
 // POST /v1/admin/replay: a replay.requested whose items are rebuilt from
 // the log, never taken as posted (replay-tools/redrive_items.h).
+ApiResponse Console::Impl::PlanReplay(const EventLog& from, const std::string& tenant, const std::string& body,
+                                      EventDraft* d, uint64_t* items) const {
+  ReplayRequest posted;
+  Status st = DecodeReplayRequest(body, &posted);
+  if (!st.ok() || posted.items.empty())
+    return JsonError(400, "malformed_body", st.ok() ? "\"items\" is empty" : st.message());
+  ReplayOptions base;
+  base.mapper = mapper;
+  base.context = [this](const std::string& t) {
+    SyncContext ctx = SyncContextFor(config, t);
+    ctx.now_us = clock->NowMicros();
+    return ctx;
+  };
+  ReplayRequest rebuilt;
+  Status rs = RebuildRedriveItems(from, tenant, posted, base, &rebuilt);
+  if (rs.code() == Status::Code::kInvalidArgument) return JsonError(422, "not_redrivable", rs.message());
+  if (!rs.ok()) return JsonError(503, "log_unavailable", rs.message());
+  *d = ReplayRequestDraft(tenant, rebuilt);
+  *items = rebuilt.items.size();
+  return ApiResponse{};
+}
+
 void Console::Impl::Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,
                            Headers headers, Responder respond) {
   ReplayRequest posted;
@@ -95,41 +118,38 @@ void Console::Impl::Replay(const ApiRequest& r, const Principal& who, const std:
                  std::move(headers)));
     return;
   }
-  worker->Post([this, r, who, tenant, posted = std::move(posted), headers = std::move(headers),
-                respond = std::move(respond)]() mutable {
-    ReplayOptions base;
-    base.mapper = mapper;
-    base.context = [this](const std::string& t) {
-      SyncContext ctx = SyncContextFor(config, t);
-      ctx.now_us = clock->NowMicros();
-      return ctx;
-    };
-    ReplayRequest rebuilt;
-    Status rs = RebuildRedriveItems(*log, tenant, posted, base, &rebuilt);
-    if (rs.code() == Status::Code::kInvalidArgument) {
-      counters->rejected.fetch_add(1);
-      respond(With(JsonError(422, "not_redrivable", rs.message()), std::move(headers)));
-      return;
-    }
-    if (!rs.ok()) {
-      counters->unavailable.fetch_add(1);
-      respond(With(JsonError(503, "log_unavailable", rs.message()), std::move(headers)));
-      return;
-    }
-    EventDraft d = ReplayRequestDraft(tenant, rebuilt);
-    const uint64_t n = rebuilt.items.size();
-    Logger("http")->info("request_id={} tenant={} event=replay_requested items={} by={}",
-                         r.request_id, tenant, n, who.credential);
-    std::vector<EventDraft> drafts;
-    drafts.push_back(AdminAction(r, who, tenant, "replay", d.idempotency_key));
-    drafts.insert(drafts.begin(), std::move(d));
-    AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond),
-                    [n](JsonObject* o) { o->UInt("items", n); });
-  });
+  PlanWrite(kReplayPlanRoute, &Impl::PlanReplay, tenant, r.body, std::move(headers), std::move(respond),
+            [this, r, who, tenant](EventDraft d, uint64_t n, Headers h, Responder answer) {
+              Logger("http")->info("request_id={} tenant={} event=replay_requested items={} by={}",
+                                   r.request_id, tenant, n, who.credential);
+              std::vector<EventDraft> drafts;
+              drafts.push_back(AdminAction(r, who, tenant, "replay", d.idempotency_key));
+              drafts.insert(drafts.begin(), std::move(d));
+              AppendAndAnswer(std::move(drafts), std::move(h), std::move(answer),
+                              [n](JsonObject* o) { o->UInt("items", n); });
+            });
 }
 
 // POST /v1/admin/settle: the identity.settled event that settles the
-// conflict the body names (sync/settle.h).
+// conflict the body names (sync/settle.h), read from the log first.
+ApiResponse Console::Impl::PlanSettle(const EventLog& from, const std::string& tenant, const std::string& body,
+                                      EventDraft* d, uint64_t* items) const {
+  SettleRequest req;
+  Status st = DecodeSettleRequest(body, &req);
+  if (!st.ok()) return JsonError(400, "malformed_body", st.message());
+  std::vector<Event> found;
+  st = from.Read(req.conflict_seq, 1, &found);
+  if (!st.ok()) return JsonError(503, "log_unavailable", st.message());
+  if (found.empty() || found[0].seq != req.conflict_seq || found[0].type != ev::kIdentityConflict ||
+      found[0].tenant != tenant)
+    return JsonError(404, "unknown_conflict",
+                     "event " + std::to_string(req.conflict_seq) + " is not an identity.conflict of tenant " + tenant);
+  st = PlanSettlement(found[0], tenant, req, d);
+  if (!st.ok()) return JsonError(422, "not_a_candidate", st.message());
+  *items = 0;
+  return ApiResponse{};
+}
+
 void Console::Impl::Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,
                            Headers headers, Responder respond) {
   SettleRequest req;
@@ -139,36 +159,54 @@ void Console::Impl::Settle(const ApiRequest& r, const Principal& who, const std:
     respond(With(JsonError(400, "malformed_body", st.message()), std::move(headers)));
     return;
   }
-  std::vector<Event> found;
-  st = log->Read(req.conflict_seq, 1, &found);
-  if (!st.ok()) {
-    counters->unavailable.fetch_add(1);
-    respond(With(JsonError(503, "log_unavailable", st.message()), std::move(headers)));
+  PlanWrite(kSettlePlanRoute, &Impl::PlanSettle, tenant, r.body, std::move(headers), std::move(respond),
+            [this, r, who, tenant, seq = req.conflict_seq](EventDraft d, uint64_t, Headers h, Responder answer) {
+              Logger("http")->info("request_id={} tenant={} event=identity_settled conflict={} by={}",
+                                   r.request_id, tenant, seq, who.credential);
+              std::vector<EventDraft> drafts;
+              EventDraft audit = AdminAction(r, who, tenant, "settle", d.idempotency_key);
+              drafts.push_back(std::move(d));
+              drafts.push_back(std::move(audit));
+              AppendAndAnswer(std::move(drafts), std::move(h), std::move(answer));
+            });
+}
+
+void Console::Impl::PlanWrite(const char* route, PlanFn plan, const std::string& tenant, const std::string& body,
+                              Headers headers, Responder respond, Planned then) {
+  // A refusal is answered as it is, counted here.
+  auto refuse = [this](ApiResponse a, Headers h, const Responder& answer) {
+    (a.status == 503 ? counters->unavailable : counters->rejected).fetch_add(1);
+    answer(With(std::move(a), std::move(h)));
+  };
+  if (!remote_reads) {
+    worker->Post([this, plan, tenant, body, headers = std::move(headers), respond = std::move(respond),
+                  then = std::move(then), refuse]() mutable {
+      EventDraft d;
+      uint64_t n = 0;
+      ApiResponse a = (this->*plan)(*log, tenant, body, &d, &n);
+      if (a.status != 200) return refuse(std::move(a), std::move(headers), respond);
+      then(std::move(d), n, std::move(headers), std::move(respond));
+    });
     return;
   }
-  if (found.empty() || found[0].seq != req.conflict_seq || found[0].type != ev::kIdentityConflict ||
-      found[0].tenant != tenant) {
-    counters->rejected.fetch_add(1);
-    respond(With(JsonError(404, "unknown_conflict",
-                           "event " + std::to_string(req.conflict_seq) +
-                               " is not an identity.conflict of tenant " + tenant),
-                 std::move(headers)));
-    return;
-  }
-  EventDraft d;
-  st = PlanSettlement(found[0], tenant, req, &d);
-  if (!st.ok()) {
-    counters->rejected.fetch_add(1);
-    respond(With(JsonError(422, "not_a_candidate", st.message()), std::move(headers)));
-    return;
-  }
-  Logger("http")->info("request_id={} tenant={} event=identity_settled conflict={} by={}",
-                       r.request_id, tenant, req.conflict_seq, who.credential);
-  std::vector<EventDraft> drafts;
-  EventDraft audit = AdminAction(r, who, tenant, "settle", d.idempotency_key);
-  drafts.push_back(std::move(d));
-  drafts.push_back(std::move(audit));
-  AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond));
+  // Cluster mode: planned where the tenant's partition runs; appended
+  // through this node's front (the ingest stream) like any webhook.
+  remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, {{"body", body}}}),
+               [headers = std::move(headers), respond = std::move(respond), then = std::move(then),
+                refuse](Status s, std::string answer) mutable {
+                 ApiResponse a;
+                 EventDraft d;
+                 uint64_t n = 0;
+                 if (!s.ok()) {
+                   a = JsonError(503, "owner_unreachable", s.ToString() + "; retry in a few seconds");
+                   a.headers.emplace_back("Retry-After", "2");
+                 } else if (!DecodeReadAnswer(answer, &a) ||
+                            (a.status == 200 && !DecodePlannedDraft(a.body, &d, &n))) {
+                   a = JsonError(503, "owner_unreachable", "the partition's node answered something unreadable");
+                 }
+                 if (a.status != 200) return refuse(std::move(a), std::move(headers), respond);
+                 then(std::move(d), n, std::move(headers), std::move(respond));
+               });
 }
 
 // POST /v1/admin/erase {"contact", "reason"}: erases the person

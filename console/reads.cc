@@ -203,12 +203,25 @@ ApiResponse StoryRead(const ReadContext& c) {
   return a;
 }
 
+// An admin write planned here for the node that was asked (the reads
+// kReplayPlanRoute and kSettlePlanRoute; param body).
+ApiResponse PlannedRead(const ReadContext& c, Console::Impl::PlanFn plan) {
+  EventDraft d;
+  uint64_t items = 0;
+  ApiResponse a = (c.im.*plan)(c.log, c.tenant, Param(c.p, "body"), &d, &items);
+  if (a.status == 200) a.body = EncodePlannedDraft(d, items);
+  return a;
+}
+ApiResponse ReplayPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanReplay); }
+ApiResponse SettlePlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanSettle); }
+
 const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
   static const auto* routes = new std::map<std::string, ApiResponse (*)(const ReadContext&)>{
       {"/v1/contacts/trace", TraceRead},         {"/v1/contacts/as-of", AsOfRead},
       {"/v1/events", EventsRead},                {"/v1/audit/opt-outs", OptOutsRead},
       {"/v1/audit/violations", ViolationsRead},  {"/v1/audit/consent-conflicts", ConflictsRead},
       {"/v1/dead-letters", DeadLettersRead},    {kStoryRoute, StoryRead},
+      {kReplayPlanRoute, ReplayPlanRead},        {kSettlePlanRoute, SettlePlanRead},
   };
   return *routes;
 }

@@ -107,6 +107,43 @@ bool DecodeStories(std::string_view data, std::vector<ContactStory>* stories) {
   return true;
 }
 
+std::string EncodePlannedDraft(const EventDraft& d, uint64_t items) {
+  auto id = [](const EventId& e) { return e.IsZero() ? std::string() : e.ToString(); };
+  return JsonObject()
+      .Int("v", 1)
+      .UInt("items", items)
+      .Str("stream", d.stream)
+      .Str("type", d.type)
+      .UInt("schema_version", d.schema_version)
+      .Str("payload", d.payload)
+      .Str("causation_id", id(d.causation_id))
+      .Str("correlation_id", id(d.correlation_id))
+      .Str("idempotency_system", d.idempotency_system)
+      .Str("idempotency_key", d.idempotency_key)
+      .Finish();
+}
+
+bool DecodePlannedDraft(std::string_view data, EventDraft* d, uint64_t* items) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  uint64_t version = 0;
+  std::string causation, correlation;
+  if (parser.parse(data.data(), data.size()).get(o) || !Version1(o) || o["items"].get(*items) ||
+      !Text(o, "stream", &d->stream) || !Text(o, "type", &d->type) || o["schema_version"].get(version) ||
+      version > 0xffff || !Text(o, "payload", &d->payload) || !Text(o, "causation_id", &causation) ||
+      !Text(o, "correlation_id", &correlation) || !Text(o, "idempotency_system", &d->idempotency_system) ||
+      !Text(o, "idempotency_key", &d->idempotency_key))
+    return false;
+  d->schema_version = static_cast<uint16_t>(version);
+  for (auto [text, id] : {std::pair{&causation, &d->causation_id}, std::pair{&correlation, &d->correlation_id}}) {
+    if (text->empty()) continue;
+    auto parsed = EventId::Parse(*text);
+    if (!parsed) return false;
+    *id = *parsed;
+  }
+  return true;
+}
+
 std::string EncodeRemoteRead(const RemoteRead& r) {
   JsonArray params;
   for (const auto& [k, v] : r.params) params.Raw(JsonArray().Str(k).Str(v).Finish());

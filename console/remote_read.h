@@ -25,6 +25,7 @@
 
 #include "console/console.h"
 #include "console/contact_story.h"
+#include "events/event.h"
 
 namespace dfm {
 
@@ -39,6 +40,20 @@ std::string EncodeRemoteRead(const RemoteRead& r);
 bool DecodeRemoteRead(std::string_view data, RemoteRead* r);
 
 inline constexpr char kStoryRoute[] = "/docs/visual/search";
+
+// POST /v1/admin/replay and /v1/admin/settle are planned where the tenant's
+// log is: the reads kReplayPlanRoute and kSettlePlanRoute (param body, the
+// POST's) answer with the draft to append, or the refusal. Their answer's
+// body when 200:
+//   planned = {"v":1,"items":<uint>,"stream","type","schema_version",
+//              "payload","causation_id","correlation_id",
+//              "idempotency_system","idempotency_key"}
+// (ids as EventId::ToString, "" for zero).
+inline constexpr char kReplayPlanRoute[] = "/v1/admin/replay#plan";
+inline constexpr char kSettlePlanRoute[] = "/v1/admin/settle#plan";
+// The tenant of a decoded draft is the asker's (the request's).
+std::string EncodePlannedDraft(const EventDraft& d, uint64_t items);
+bool DecodePlannedDraft(std::string_view data, EventDraft* d, uint64_t* items);
 std::string EncodeStories(const std::vector<ContactStory>& stories);
 // False when `data` is not version-1 stories.
 bool DecodeStories(std::string_view data, std::vector<ContactStory>* stories);

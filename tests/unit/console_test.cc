@@ -18,6 +18,7 @@
 #include "projections/sync_projections.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
+#include "tests/support/conflicts.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
@@ -251,6 +252,52 @@ TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
   ApiResponse partial = Call("POST", "/docs/visual", "", "q=%28205%29+555-0142");
   EXPECT_EQ(partial.status, 200);
   EXPECT_NE(partial.body.find("Part of the cluster did not answer"), std::string::npos) << partial.body;
+}
+
+TEST_F(ConsoleTest, InClusterModeAdminWritesArePlannedOnThePartitionsNode) {
+  Start();
+  // The conflict is in the partition's log; this node's log is its front's
+  // (in a cluster, the ingest stream), where the settlement is appended.
+  MemoryEventLog partition;
+  AppendOutcome conflict;
+  ASSERT_TRUE(testing::AppendIdentityConflict(&partition, "default", &conflict).ok());
+  int asked = 0;
+  console_->SetRemoteReads([&](const std::string&, std::string request,
+                               std::function<void(Status, std::string)> done) {
+    ++asked;
+    console_->AnswerRemoteRead(partition, std::move(request),
+                               [done](std::string answer) { done(Status::OK(), std::move(answer)); });
+  });
+  auto settle = [&](const std::string& body) {
+    return Call("POST", "/v1/admin/settle", "admin-secret", body, /*admin_listener=*/true);
+  };
+  const std::string seq = std::to_string(conflict.seq);
+  const uint64_t head = log_.LastSequence();
+  ApiResponse unknown = settle(R"({"conflict":99,"contact":"contact-a"})");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_NE(unknown.body.find("unknown_conflict"), std::string::npos);
+  EXPECT_EQ(settle(R"({"conflict":)" + seq + R"(,"contact":"contact-z"})").status, 422);
+  EXPECT_EQ(settle(R"({"conflict":)" + seq + "}").status, 400) << "refused before asking";
+  EXPECT_EQ(asked, 2);
+  EXPECT_EQ(log_.LastSequence(), head) << "nothing appended for a refusal";
+
+  ApiResponse ok = settle(R"({"conflict":)" + seq + R"(,"contact":"contact-a","reason":"checked"})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  ASSERT_EQ(log_.LastSequence(), head + 2);
+  std::vector<Event> read;
+  ASSERT_TRUE(log_.Read(head + 1, 2, &read).ok());
+  EXPECT_EQ(read.at(0).type, ev::kIdentitySettled);
+  EXPECT_EQ(read.at(0).causation_id, conflict.id) << "caused by the partition's conflict";
+  EXPECT_EQ(read.at(0).stream, SourceStream("ghl"));
+  EXPECT_EQ(read.at(1).type, "admin.action");
+  ApiResponse again = settle(R"({"conflict":)" + seq + R"(,"contact":"contact-a"})");
+  EXPECT_NE(again.body.find("\"status\":\"duplicate\""), std::string::npos) << again.body;
+
+  // A replay of a push the partition's log holds no dead letter of.
+  ApiResponse replay = Call("POST", "/v1/admin/replay", "admin-secret",
+                            R"({"items":[{"contact_id":"c-1","push":{"system":"ghl","op":"upsert"}}]})", true);
+  EXPECT_EQ(replay.status, 422) << replay.body;
+  EXPECT_NE(replay.body.find("not_redrivable"), std::string::npos) << replay.body;
 }
 
 TEST_F(ConsoleTest, LimitsPerKeyAndPerTenantWithTheirHeaders) {

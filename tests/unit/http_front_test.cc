@@ -17,6 +17,7 @@
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
+#include "tests/support/conflicts.h"
 #include "tests/support/faulty_fs.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_client.h"
@@ -292,15 +293,8 @@ TEST_F(HttpFrontTest, AdminSettleAppendsOneSettlementPerConflict) {
   std::string token;
   ASSERT_TRUE(WriteAdminToken(dir_.Sub("db"), &token).ok());
   Start(nullptr, {}, token);
-  DomainEvent c;
-  c.type = std::string(ev::kIdentityConflict);
-  c.system = "ghl";
-  c.candidates = {{"contact-a", "phone"}, {"contact-b", "email"}};
-  c.webhook_seq = 1;
   AppendOutcome conflict;
-  ASSERT_TRUE(
-      log_->Append(ToDraft(c, "default", SourceStream("ghl"), EventId(), EventId()), &conflict)
-          .ok());
+  ASSERT_TRUE(testing::AppendIdentityConflict(log_, "default", &conflict).ok());
   const std::vector<std::string> auth = {"Authorization: Bearer " + token,
                                          "Content-Type: application/json"};
   auto settle = [&](const std::string& body, const std::string& query = "") {
