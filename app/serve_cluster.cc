@@ -85,6 +85,7 @@ void ClusterStatus(const Config& config, const ClusterNode& node,
     a.partition = part.partition;
     a.owner = part.owner;
     a.status = part.status;
+    a.starting = part.starting;
     for (const auto& t : config.tenants()) a.tenants += PartitionOf(t, n) == part.partition;
     answers.push_back(std::move(a));
   }

@@ -51,6 +51,9 @@ class ServedWork final : public PartitionWork {
   std::unique_ptr<NatsClient::Listener> status_;
 };
 
+// What a partition's node answers for its status while it starts it.
+constexpr char kStarting[] = "starting";
+
 std::string HostName() {
   char host[256] = "";
   gethostname(host, sizeof host - 1);
@@ -96,6 +99,7 @@ struct ClusterNode::Impl {
     uint64_t sync_behind = 0;
     std::string metrics;  // of a partition running here: its sync's families (WriteMetrics)
     std::string status;   // its work's StatusText, here or as its node told; "" unknown
+    bool starting = false;  // held by its node, which has not started it yet
     std::chrono::steady_clock::time_point status_at;  // when `status` was taken
   };
   mutable std::mutex view_mu;
@@ -121,7 +125,7 @@ Status ClusterNode::Impl::TellStatus(uint32_t p, std::unique_ptr<NatsClient::Lis
     std::string text;
     {
       std::lock_guard<std::mutex> lk(view_mu);
-      if (p < view.size() && view[p].owner == node) text = view[p].status;
+      if (p < view.size() && view[p].owner == node) text = view[p].starting ? kStarting : view[p].status;
     }
     reply(std::move(text));
   }, out);
@@ -140,7 +144,10 @@ void ClusterNode::Impl::AskStatuses(std::vector<PartView>* v) {
     PartView& here = (*v)[p];
     if (!here.status.empty() || owner_of[p].empty() || owner_of[p] == node) continue;
     std::string text;
-    if (nats->Request(StatusSubject(p), "", kStatusTimeoutMs, &text).ok() && !text.empty()) {
+    const bool answered = nats->Request(StatusSubject(p), "", kStatusTimeoutMs, &text).ok();
+    if (answered && text == kStarting) {
+      here.starting = true;
+    } else if (answered && !text.empty()) {
       here.status = std::move(text);
       here.status_at = now;
     } else if (p < last.size() && last[p].owner == owner_of[p] && !last[p].status.empty() &&
@@ -325,7 +332,8 @@ void ClusterNode::Impl::Observe() {
     const auto now = std::chrono::steady_clock::now();
     {
       std::lock_guard<std::mutex> run_lock(run_mu);
-      for (auto& [p, part] : running)
+      for (auto& [p, part] : running) {
+        v[p].starting = !part->started();
         if (part->started()) {
           v[p].log_seq = part->log_seq();
           v[p].sync_behind = part->sync_behind();
@@ -335,6 +343,7 @@ void ClusterNode::Impl::Observe() {
           v[p].status = part->StatusText();
           v[p].status_at = now;
         }
+      }
     }
     AskStatuses(&v);
     {
@@ -536,7 +545,8 @@ std::vector<ClusterNode::PartitionStatusText> ClusterNode::PartitionStatuses() c
   const Impl& im = *impl_;
   std::lock_guard<std::mutex> lk(im.view_mu);
   std::vector<PartitionStatusText> out;
-  for (uint32_t p = 0; p < im.view.size(); ++p) out.push_back({p, im.view[p].owner, im.view[p].status});
+  for (uint32_t p = 0; p < im.view.size(); ++p)
+    out.push_back({p, im.view[p].owner, im.view[p].status, im.view[p].starting});
   return out;
 }
 

@@ -106,10 +106,12 @@ class ClusterNode {
   // node last heard them, at most about a second old: from the work of
   // those running here, and asked of the others' nodes (subject
   // `dfm.status.<p>`). `status` is empty when none came: no node runs the
-  // partition, or its node did not answer. Never blocks on NATS.
+  // partition, its node is `starting` it, or did not answer. Never blocks
+  // on NATS.
   struct PartitionStatusText {
     uint32_t partition = 0;
     std::string owner, status;
+    bool starting = false;
   };
   std::vector<PartitionStatusText> PartitionStatuses() const;
   void AskRead(const std::string& tenant, std::string request,

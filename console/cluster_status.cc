@@ -212,7 +212,9 @@ void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
       engine->cluster_problems.push_back(
           "Partition " + std::to_string(a.partition) + " (" + std::to_string(a.tenants) +
           (a.tenants == 1 ? " tenant): " : " tenants): ") +
-          (a.owner.empty() ? "no node runs it now" : "its node (" + a.owner + ") does not answer"));
+          (a.owner.empty() ? "no node runs it now"
+           : a.starting    ? a.owner + " is starting it"
+                           : "its node (" + a.owner + ") does not answer"));
       continue;
     }
     for (auto& c : s.connectors) connectors->push_back(std::move(c));

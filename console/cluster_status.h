@@ -55,6 +55,7 @@ struct PartitionAnswer {
   size_t tenants = 0;  // of the configuration, in this partition
   std::string owner;   // "" when no node holds its lease
   std::string status;  // EncodePartitionStatus's; "" when none came
+  bool starting = false;  // its node is starting it (catching up with its log)
 };
 
 // Every partition's connectors, conflicts and sync, merged: the engine is

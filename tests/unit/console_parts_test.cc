@@ -210,7 +210,8 @@ TEST(ClusterStatusTest, TheMergeIsAsBadAsItsWorstPartitionAndNamesTheSilentOnes)
       {1, 2, "node1", EncodePartitionStatus(b)},
       {2, 2, "", ""},         // moving: no owner
       {3, 1, "node2", ""},    // its node does not answer
-      {4, 0, "", ""}};        // no tenant of the configuration: not a problem
+      {4, 0, "", ""},         // no tenant of the configuration: not a problem
+      {5, 1, "node1", "", true}};  // being started
   std::vector<ConnectorSnapshot> connectors;
   EngineSnapshot engine;
   std::vector<AttentionItem> attention;
@@ -225,7 +226,8 @@ TEST(ClusterStatusTest, TheMergeIsAsBadAsItsWorstPartitionAndNamesTheSilentOnes)
   EXPECT_EQ(attention[0].contact_id, "c-new") << "newest first";
   EXPECT_EQ(engine.cluster_problems,
             (std::vector<std::string>{"Partition 2 (2 tenants): no node runs it now",
-                                      "Partition 3 (1 tenant): its node (node2) does not answer"}));
+                                      "Partition 3 (1 tenant): its node (node2) does not answer",
+                                      "Partition 5 (1 tenant): node1 is starting it"}));
   // The page says so on the engine's card, not as an empty page.
   StatusView v = BuildStatusView(connectors, engine, attention, total, kNow);
   EXPECT_EQ(v.engine.state, CardState::kDown);
