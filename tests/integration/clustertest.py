@@ -2,6 +2,7 @@
 (docs/scale-out.md): a NATS JetStream cluster of real `nats-server`
 processes on loopback, dfm nodes configured to join it, and nginx in front
 of the nodes."""
+import json
 import os
 import shutil
 import signal
@@ -131,10 +132,10 @@ class ClusterNginx(t.Nginx):
     is gone is skipped for the next one (a webhook's retry is safe: it is
     de-duplicated by its id)."""
 
-    def __init__(self, workdir, ports):
+    def __init__(self, workdir, ports, port=None):
         self.workdir = self.dir = os.path.join(workdir, "nginx")
         os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
-        self.port = t.free_port()
+        self.port = port or t.free_port()
         self.conf = os.path.join(self.dir, "nginx.conf")
         servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports)
         with open(self.conf, "w") as f:
@@ -172,3 +173,121 @@ http {{
 }}
 """)
         self.proc = None
+
+
+class ClusterDfm:
+    """Three `dfm serve` nodes on one NATS server behind nginx, with the face
+    of one dfmtest.Dfm, so that a suite written for a single node runs
+    against a cluster (issue 48's proof): `port` is nginx's; `admin_port`,
+    `config_path` and `log_path` are node0's; dump() reads the default
+    tenant's partition as `dfm cluster pull` copies it from NATS, and
+    `data_dir` is that copy; kill9() kills -9 the node running that
+    partition and start() brings it back; stop() stops every node."""
+
+    def __init__(self, binary, workdir, extra_config="", nodes=3, partitions=2):
+        self.binary = binary
+        self.workdir = workdir
+        self.nats = NatsCluster(workdir, n=1)
+        self.partitions = partitions
+        self.port = t.free_port()  # nginx's: the URL vendors post to, and sign (Twilio)
+        self.nodes = []
+        for i in range(nodes):
+            d = os.path.join(workdir, f"node{i}")
+            os.makedirs(d, exist_ok=True)
+            self.nodes.append(t.Dfm(binary, d, public_base_url=f"http://127.0.0.1:{self.port}", extra_config=(
+                extra_config + cluster_config(self.nats, f"node{i}", partitions=partitions, lease_ttl_s=3) +
+                "replicas = 1\n")))
+        self.nginx = ClusterNginx(workdir, [n.port for n in self.nodes], port=self.port)
+        self.admin_port = self.nodes[0].admin_port
+        self.config_path = self.nodes[0].config_path
+        self.log_path = self.nodes[0].log_path
+        self.pulled = os.path.join(workdir, "pulled")
+        self.proc = None
+        self.down = []  # nodes stopped or killed, to start again
+        self.env = {}  # the nodes' variables, for the tools run here too
+
+    def start(self, timeout=90, env_extra=None, own_env_only=False):
+        self.env = dict(env_extra or {})
+        if self.proc is None:
+            self.nats.start()
+            self.down = list(self.nodes)
+        for n in self.down:
+            n.start(timeout=timeout, env_extra=env_extra, own_env_only=own_env_only)
+        if self.proc is None:
+            self.nginx.start()
+        self.proc = self.nodes[0].proc
+        self.down = []
+        # Every partition run by a node, and told to the others (the status
+        # page shows its systems), before the suite goes on.
+        t_end = time.time() + timeout
+        while time.time() < t_end:
+            owners = self.owners()
+            if owners and all(owners) and all(self.told(n) for n in self.nodes if n not in self.down):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"partitions not all running: owners {self.owners()}")
+
+    @staticmethod
+    def told(node):
+        try:
+            status, _, page = t.request("127.0.0.1", node.port, "GET", "/docs/visual", timeout=5)
+        except OSError:
+            return False
+        return status == 200 and b"Part of the cluster is not answering" not in page
+
+    def owners(self):
+        for n in self.nodes:
+            if n in self.down:
+                continue
+            try:
+                status, _, body = t.request("127.0.0.1", n.port, "GET", "/v1/health", timeout=5)
+            except OSError:
+                continue
+            if status == 200:
+                return [p["owner"] for p in json.loads(body)["parts"]["cluster"]["partitions"]]
+        return None
+
+    def home(self):
+        """The default tenant's partition."""
+        r = self.cli("cluster", "partition", "-c", self.config_path, "default")
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout)
+
+    def kill9(self):
+        owner = self.owners()[self.home()]
+        victim = self.nodes[int(owner[len("node"):])]
+        victim.kill9()
+        self.down.append(victim)
+
+    def stop(self, timeout=30):
+        codes = [n.stop(timeout) for n in self.nodes if n not in self.down and n.proc and n.proc.poll() is None]
+        self.down = list(self.nodes)
+        return max(codes, default=0)
+
+    def cli(self, *args):
+        env = t.environ()
+        env.update(self.env)
+        return subprocess.run([self.binary, *args], capture_output=True, text=True, env=env)
+
+    @property
+    def data_dir(self):
+        """The default tenant's partition, pulled from NATS now."""
+        shutil.rmtree(self.pulled, ignore_errors=True)
+        r = self.cli("cluster", "pull", "-c", self.config_path, "--into", self.pulled, "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        return os.path.join(self.pulled, "p%03d" % self.home())
+
+    def dump(self, with_body=False):
+        r = self.cli("log", "dump", "-d", self.data_dir, *(["--with-body"] if with_body else []))
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+    def webhooks(self):
+        return [e for e in self.dump() if e["type"] == "webhook.received"]
+
+    def close(self):
+        for n in self.nodes:
+            if n.proc and n.proc.poll() is None:
+                n.proc.kill()
+        self.nginx.stop()
+        self.nats.stop()

@@ -146,11 +146,14 @@ def by_phone(contacts, phone, key):
 
 
 class SyncTest(unittest.TestCase):
+    def make_dfm(self, extra_config):
+        return dfmtest.Dfm(DFM, self.dir, extra_config=extra_config)
+
     def setUp(self):
         self.dir = dfmtest.tempdir()
-        self.dfm = dfmtest.Dfm(DFM, self.dir, extra_config=(
+        self.dfm = self.make_dfm(
             f'[ghl]\ned25519_public_key_file = "{GHL_PUBLIC_KEY}"\n'
-            '[sync]\ncontact_idle_s = 2\n'))
+            '[sync]\ncontact_idle_s = 2\n')
         hook = f"http://127.0.0.1:{self.dfm.port}/webhooks/"
         self.ghl = Sandbox("ghl", self.dir, ["--webhook-url", hook + "ghl"])
         self.alo = Sandbox("aloware", self.dir, ["--webhook-url", hook + "aloware",
@@ -352,8 +355,10 @@ class SyncTest(unittest.TestCase):
         for p in phones:
             self.ghl_user_creates(p)  # answered 200: recorded while paused
         wait_for("the pushes decided", lambda: len(self.events("push.requested")) >= 3)
-        page = dfmtest.request("127.0.0.1", self.dfm.port, "GET", "/docs/visual")[2].decode()
-        self.assertIn("Paused by an operator since", page)
+        # (A cluster's page is up to a couple of seconds old: the pause
+        # reaches the partition's node, which tells the others.)
+        wait_for("the pause on the status page", lambda: "Paused by an operator since" in dfmtest.request(
+            "127.0.0.1", self.dfm.port, "GET", "/docs/visual")[2].decode(), timeout=5)
         time.sleep(2.0)
         self.assertEqual([p for p in phones if by_phone(self.alo.contacts(), p, "phone_number")], [])
         self.dfm.kill9()
@@ -647,6 +652,34 @@ class SyncTest(unittest.TestCase):
         r = self.backfill("ghl")
         self.assertEqual(r.returncode, 1)
         self.assertIn("stop `dfm serve`", r.stderr)
+
+
+class ClusterSyncTest(SyncTest):
+    """The same scenarios against three nodes on NATS behind nginx (issue
+    48; clustertest.ClusterDfm): webhooks through nginx to any node, the
+    default tenant's partition on one of them, its log read back from NATS,
+    and kill -9 aimed at the node running it. Not here: what is about one
+    node only (its health's sync part; `dfm backfill`, refused in cluster
+    mode) and the 150-second outage (the single-node run has it)."""
+
+    def make_dfm(self, extra_config):
+        import clustertest  # noqa: E402 (only the cluster runs need it)
+        return clustertest.ClusterDfm(DFM, self.dir, extra_config=extra_config)
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.dfm.close()
+
+    def test_health_shows_the_sync_catching_up_and_a_tripped_breaker(self):
+        self.skipTest("a single node's health parts; a cluster's are in integration.cluster")
+
+    def test_backfill_imports_existing_contacts_matched_to_known_ones(self):
+        self.skipTest("dfm backfill is refused in cluster mode (docs/scale-out.md)")
+
+    def test_sandbox_down_for_minutes_then_everything_arrives_once(self):
+        self.skipTest("150 s: the single-node run has it")
 
 
 def main():
