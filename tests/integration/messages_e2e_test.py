@@ -34,11 +34,14 @@ SEND_PATH = "/api/integrations/df-middleware/send-message"  # Verity's send rout
 
 
 class MessagesTest(unittest.TestCase):
+    def make_dfm(self, extra_config):
+        return dfmtest.Dfm(base.DFM, self.dir, extra_config=extra_config)
+
     def setUp(self):
         self.dir = dfmtest.tempdir()
-        self.dfm = dfmtest.Dfm(base.DFM, self.dir, extra_config=(
+        self.dfm = self.make_dfm(
             f'[ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
-            '[sync]\ncontact_idle_s = 2\ntag_lists = ["hot=101", "call now=102"]\n'))
+            '[sync]\ncontact_idle_s = 2\ntag_lists = ["hot=101", "call now=102"]\n')
         hook = f"http://127.0.0.1:{self.dfm.port}/webhooks/"
         self.ghl = Sandbox("ghl", self.dir, ["--webhook-url", hook + "ghl",
                                              "--conversation-provider-id", PROVIDER])
@@ -360,6 +363,25 @@ class MessagesTest(unittest.TestCase):
                if e["payload"].get("op") == "opt_out" and e["payload"]["system"] == "verity"]
         self.assertEqual(len(out), 1)
         self.assertEqual(out[0]["priority"], 10)
+
+
+class ClusterMessagesTest(MessagesTest):
+    """The same scenarios against three nodes on NATS behind nginx (issue
+    48; clustertest.ClusterDfm), but erasure, which cluster mode does not
+    do yet (docs/scale-out.md, "Limits")."""
+
+    def make_dfm(self, extra_config):
+        import clustertest  # noqa: E402 (only the cluster runs need it)
+        return clustertest.ClusterDfm(base.DFM, self.dir, extra_config=extra_config)
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.dfm.close()
+
+    def test_an_erased_persons_opt_out_still_refuses_texts(self):
+        self.skipTest("cluster mode does not seal personal data, so it does not erase (docs/scale-out.md)")
 
 
 if __name__ == "__main__":
