@@ -3,9 +3,9 @@
 // create and revoke ask the running service (POST / DELETE
 // /v1/admin/keys on its admin listener, with the data directory's admin
 // token); when none answers, they append the api_key event to the log
-// themselves (the service reads it when it starts). list reads the log
-// (safe while the service runs). A new key's token is printed once and
-// kept nowhere.
+// themselves (the service reads it when it starts). list asks the running
+// service too (in cluster mode its keys are every node's), else reads the
+// log. A new key's token is printed once and kept nowhere.
 #pragma once
 
 #include <iosfwd>

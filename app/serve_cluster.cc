@@ -18,6 +18,7 @@
 #include "http/server.h"
 #include "util/admin_token.h"
 #include "util/clock.h"
+#include "util/crypto.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -114,6 +115,20 @@ void ClusterServices(const Config& config, const ClusterNode& node, JsonObject* 
   }
 }
 
+// The page's sign-ins hold on every node: their secret is derived from
+// cluster.state_key, which every node has and NATS never sees. Without it
+// a sign-in holds on the node that made it (warned).
+void SharePageSessions(const Config& config, HttpFront* front) {
+  auto key = HexDecode(config.cluster().state_key);
+  if (!key || key->empty()) {
+    Logger("main")->warn("event=sessions_not_shared reason=\"cluster.state_key is not set: a status page "
+                         "sign-in holds on the node that made it\"");
+    return;
+  }
+  const std::string mac = HmacKey(HmacKey::Digest::kSha256, *key).Mac("dfm status page sessions v1");
+  front->SetSessionSecret(HexEncode(mac));
+}
+
 // The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
 // logged, when one cannot be opened.
 bool OpenFrontBuckets(const Config& config, std::shared_ptr<CasStore>* keys,
@@ -168,6 +183,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
   {
     HttpFront front(config, node->ingest_log());
     front.SetSharedKeys(std::make_shared<SharedKeys>(keys_bucket));
+    SharePageSessions(config, &front);
     // Reads from any node: asked of, and answered by, the partitions' nodes.
     front.SetRemoteReads([&node](const std::string& tenant, std::string request,
                                  std::function<void(Status, std::string)> done) {

@@ -136,6 +136,8 @@ void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   m.key_poller = std::thread([&m] { m.PollSharedKeys(); });
 }
 
+void Console::SetSessionSecret(std::string secret) { impl_->session_secret = std::move(secret); }
+
 void Console::SetAttentionSource(AttentionSource source) { impl_->attention_source = std::move(source); }
 
 void Console::SetRemoteReads(RemoteReads ask) { impl_->remote_reads = std::move(ask); }
@@ -176,7 +178,9 @@ Status Console::Start() {
   Impl& m = *impl_;
   Status s = m.keys.Load(*m.log, m.config.tenants());
   if (!s.ok()) return Status::IOError("reading the API keys: " + s.ToString());
-  s = LoadOrCreateSecret(m.config.data_dir(), kSessionSecretFile, &m.session_secret);
+  // The page's session secret: every node's in cluster mode (set by
+  // SetSessionSecret), else the data directory's.
+  if (m.session_secret.empty()) s = LoadOrCreateSecret(m.config.data_dir(), kSessionSecretFile, &m.session_secret);
   if (!s.ok()) {
     // Sign-ins then last until the service stops.
     Logger("http")->warn("event=session_key_unwritten error=\"{}\" effect=\"sign-ins end at restart\"",

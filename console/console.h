@@ -143,6 +143,10 @@ class Console {
   // those made or revoked here are written there, and the shared ones
   // folded now and every second. After Start.
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
+  // Cluster mode: the secret every node signs the page's sessions with, so
+  // that a sign-in holds on whichever node the proxy picks (in place of
+  // the data directory's). Before Start.
+  void SetSessionSecret(std::string secret);
   // Cluster mode: the reads (trace, as-of, events, audits, dead letters)
   // are asked of the node running the tenant's partition through `ask`,
   // and answered for other nodes by AnswerRemoteRead from a partition's

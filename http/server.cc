@@ -603,6 +603,7 @@ void HttpFront::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   impl_->console->SetSharedKeys(std::move(shared));
 }
 
+void HttpFront::SetSessionSecret(std::string secret) { impl_->console->SetSessionSecret(std::move(secret)); }
 void HttpFront::SetAttentionSource(AttentionSource source) {
   impl_->console->SetAttentionSource(std::move(source));
 }

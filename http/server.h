@@ -85,6 +85,9 @@ class HttpFront {
   void SetSyncControl(SyncControlHooks hooks);
   // Cluster mode: the API keys every node shares (Console::SetSharedKeys).
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
+  // Cluster mode: the page's session secret (Console::SetSessionSecret).
+  // Call before Run().
+  void SetSessionSecret(std::string secret);
   // Cluster mode: reads from any node (Console::SetRemoteReads).
   void SetRemoteReads(RemoteReads ask);
   void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
