@@ -206,8 +206,12 @@ class ClusterDfm:
         self.down = []  # nodes stopped or killed, to start again
         self.env = {}  # the nodes' variables, for the tools run here too
 
+    STATE_KEY = "5e" * 32  # cluster.state_key, as production sets it
+
     def start(self, timeout=90, env_extra=None, own_env_only=False):
         self.env = dict(env_extra or {})
+        self.env.setdefault("DFM_CLUSTER_STATE_KEY", self.STATE_KEY)
+        env_extra = self.env
         if self.proc is None:
             self.nats.start()
             self.down = list(self.nodes)
