@@ -72,11 +72,16 @@ CONF
 /usr/sbin/nginx -c "$root/nginx/nginx.conf" -p "$root/nginx" &
 pids+=($!)
 
+# A development key for cluster.state_key (connector state and page
+# sessions shared by the nodes); production makes its own
+# (`openssl rand -hex 32`, docs/scale-out.md).
+dev_state_key=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 for i in 1 2 3; do
   DFM_SERVER_LISTEN=127.0.0.1:$((8080 + i)) DFM_SERVER_ADMIN_LISTEN=127.0.0.1:$((9180 + i)) \
   DFM_STORAGE_DATA_DIR="$root/node$i" \
   DFM_CLUSTER_ENABLED=true DFM_CLUSTER_NODE_ID=node$i \
   DFM_CLUSTER_NATS_URLS=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 \
+  DFM_CLUSTER_STATE_KEY="${DFM_CLUSTER_STATE_KEY:-$dev_state_key}" \
     ./build/release/app/dfm serve --config etc/dev.toml >"$root/node$i.log" 2>&1 &
   pids+=($!)
   echo $! >"$root/node$i.pid"
