@@ -49,6 +49,19 @@ int RunClusterPull(const Config& config, const std::string& into, bool json, std
   return rc;
 }
 
+Status PullTenantLog(const Config& config, const std::string& tenant, std::string* dir) {
+  const uint32_t p = PartitionOf(tenant, static_cast<uint32_t>(config.cluster().partitions));
+  std::vector<PulledPartition> parts;
+  Status s = PullPartitions(config.cluster(), config.data_dir() + "/pulled", &parts);
+  if (!s.ok()) return s;
+  for (const auto& part : parts) {
+    if (part.partition != p) continue;
+    *dir = part.dir;
+    return Status::OK();
+  }
+  return Status::NotFound("no copy of partition " + std::to_string(p));
+}
+
 int RunClusterPartition(const Config& config, const std::string& tenant, std::ostream& out) {
   out << PartitionOf(tenant, static_cast<uint32_t>(config.cluster().partitions)) << "\n";
   return 0;

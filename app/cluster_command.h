@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "util/status.h"
 
 namespace dfm {
 
@@ -21,5 +22,10 @@ int RunClusterPull(const Config& config, const std::string& into, bool json, std
                    std::ostream& err);
 
 int RunClusterPartition(const Config& config, const std::string& tenant, std::ostream& out);
+
+// The replay tools' log in cluster mode (ReplayTools::SetClusterLogs):
+// every partition pulled into <data_dir>/pulled (again: only what is new),
+// *dir the copy of `tenant`'s.
+Status PullTenantLog(const Config& config, const std::string& tenant, std::string* dir);
 
 }  // namespace dfm

@@ -206,6 +206,7 @@ int main(int argc, char** argv) {
   part->add_option("tenant", cluster_tenant, "tenant")->required();
 
   dfm::ReplayTools tools(&app, &config_path);
+  tools.SetClusterLogs(dfm::PullTenantLog);
   dfm::BackupCommands backups(&app, &config_path);
   dfm::SyncCommands sync_commands(&app, &config_path);
 

@@ -57,6 +57,21 @@ struct ReplayTools::Impl {
   Config config;
   std::unique_ptr<Normalizer> normalizer;
   MapperSource mapper;
+  ReplayTools::ClusterLogs cluster_logs;
+  bool data_dir_given = false;  // -d: read it, in cluster mode too
+
+  // The log the commands read: the data directory, or in cluster mode
+  // (no -d) a copy of the tenant's partition. False, said, when none.
+  bool LogDir(std::string* dir) {
+    *dir = data_dir;
+    if (!config.cluster().enabled || data_dir_given || !cluster_logs) return true;
+    const std::string t = tenant.empty() ? "default" : tenant;
+    if (tenant.empty())
+      std::cerr << "dfm: cluster mode: reading tenant default's partition (--tenant for another)\n";
+    Status s = cluster_logs(config, t, dir);
+    if (!s.ok()) std::cerr << "dfm: cluster mode: cannot copy tenant " << t << "'s log: " << s.ToString() << "\n";
+    return s.ok();
+  }
 
   void Common(CLI::App* c) {
     c->add_option("-c,--config", *config_path,
@@ -113,6 +128,7 @@ struct ReplayTools::Impl {
   void LoadConfig() {
     std::vector<ConfigProblem> problems;  // read-only tools work with an incomplete config too
     config = Config::Load(*config_path, Config::ProcessEnv(), &problems);
+    data_dir_given = !data_dir.empty();
     if (data_dir.empty()) data_dir = config.data_dir();
     normalizer = std::make_unique<Normalizer>(config.sync().default_region);
     mapper = MapperSource([this](const std::string& t, const std::string& s) {
@@ -338,6 +354,7 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
 ReplayTools::~ReplayTools() = default;
 
 int ReplayTools::Run() { return impl_->Run(); }
+void ReplayTools::SetClusterLogs(ClusterLogs pull) { impl_->cluster_logs = std::move(pull); }
 
 int ReplayTools::Impl::Run() {
   bool any = events->parsed() || trace->parsed() || replay->parsed() || proj_status->parsed() ||
@@ -356,10 +373,12 @@ int ReplayTools::Impl::Run() {
   if (proj_rebuild->parsed())
     return RunProjectionsRebuild(data_dir, projection, json, std::cout, std::cerr, std::cerr);
 
+  std::string log_dir;
+  if (!LogDir(&log_dir)) return 2;
   std::unique_ptr<RocksDbEventLog> log;
-  Status s = OpenToolLog(data_dir, &log);
+  Status s = OpenToolLog(log_dir, &log);
   if (!s.ok()) {
-    std::cerr << "dfm: cannot read " << data_dir << ": " << s.ToString() << "\n";
+    std::cerr << "dfm: cannot read " << log_dir << ": " << s.ToString() << "\n";
     return 2;
   }
   if (events_show->parsed()) return ShowEvent(*log, event_id, json, reveal, std::cout, std::cerr);

@@ -13,10 +13,17 @@
 // stopped one's log). Exit codes: 0 done / nothing found, 1 something
 // found (differences, violations, a broken chain) or nothing to show, 2 an
 // error.
+//
+// In cluster mode (docs/scale-out.md), given -c and no -d, they read a copy
+// of the tenant's partition log taken from NATS (--tenant, else "default").
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+
+#include "config/config.h"
+#include "util/status.h"
 
 namespace CLI {
 class App;
@@ -32,6 +39,10 @@ class ReplayTools {
   ~ReplayTools();
   // The exit code when one of the subcommands was parsed; -1 otherwise.
   int Run();
+  // Cluster mode: copies `tenant`'s partition log out of NATS (`dfm
+  // cluster pull`) and sets *dir to the copy.
+  using ClusterLogs = std::function<Status(const Config& config, const std::string& tenant, std::string* dir)>;
+  void SetClusterLogs(ClusterLogs pull);
 
  private:
   struct Impl;

@@ -8,7 +8,8 @@ seconds, and revoked through that one, refused by the first.
 Reads from any node: both nodes answer a tenant's trace and events from
 its partition's log; right after the owner's kill -9 a read answers 503
 `owner_unreachable` (or, once the partition moved, the same history),
-never an empty list. /v1/health and the status page of either node show
+never an empty list; `dfm trace` and `dfm events` given a node's
+configuration read the tenant's partition copied from NATS. /v1/health and the status page of either node show
 the tenant's systems wherever they run, and the page's search finds the
 person; after the
 kill -9 it shows either those systems or that part of the cluster does
@@ -165,6 +166,13 @@ def main():
             assert status == 200 and doc["items"], (i, status, doc)
             listed[i] = doc["items"]
         assert listed[0] == listed[1], "the nodes list different events"
+        # The log tools given a node's configuration read a copy of the
+        # tenant's partition pulled from NATS (there is no log in its
+        # data directory).
+        r = cli(nodes[1], "trace", "+12055550301", "--reveal")
+        assert r.returncode == 0 and "12055550301" in r.stdout, (r.returncode, r.stdout[-1500:], r.stderr[-500:])
+        r = cli(nodes[0], "events", "--tenant", "default", "--type", "webhook.received", "--json")
+        assert r.returncode == 0 and len(r.stdout.splitlines()) == len(listed[0]), (r.stdout[-500:], r.stderr[-500:])
 
         # /v1/health of either node lists the tenant's systems.
         for i, n in enumerate(nodes):
