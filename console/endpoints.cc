@@ -2,18 +2,12 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "console/console_internal.h"
 #include "console/remote_read.h"
-#include "replay-tools/audit.h"
-#include "replay-tools/consent_audit.h"
-#include "replay-tools/events_command.h"
-#include "replay-tools/projection_commands.h"
 #include "replay-tools/redrive_items.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
-#include "replay-tools/trace.h"
 #include "sync/contact_model.h"
 #include "sync/redrive.h"
 #include "sync/settle.h"
