@@ -1,0 +1,140 @@
+// SharedKeyStore (storage/shared_key_store.h) over a CasStore in memory:
+// the KeyStore contract, shared by instances that each make their own
+// blocks, and never a key in clear in the shared store.
+#include "storage/shared_key_store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "storage/memory_event_log.h"
+
+namespace dfm {
+namespace {
+
+class SharedKeyStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<SharedKeyStore> OpenStore(const std::string& scope = "p3", std::string key = "") {
+    std::unique_ptr<SharedKeyStore> ks;
+    EXPECT_TRUE(SharedKeyStore::Open(store_, key.empty() ? key_ : key, scope, &ks).ok());
+    return ks;
+  }
+  MemoryEventLog log_;
+  std::shared_ptr<CasStore> store_ = NewLogCasStore(&log_, "seal");
+  std::string key_ = std::string(32, '\x07');
+};
+
+TEST_F(SharedKeyStoreTest, KeysMadeAreReadByEveryInstance) {
+  auto a = OpenStore();
+  uint64_t no = 0;
+  std::string key;
+  ASSERT_TRUE(a->NewKey(&no, &key).ok());
+  EXPECT_EQ(no, 1u);
+  EXPECT_EQ(key.size(), 32u);
+  auto b = OpenStore();
+  std::string got;
+  ASSERT_EQ(b->Get(no, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(got, key);
+  EXPECT_EQ(b->Get(999999, &got), KeyStore::Found::kMissing);
+  EXPECT_EQ(b->Get(0, &got), KeyStore::Found::kMissing);
+  // One hash secret for the scope, another for another scope.
+  EXPECT_EQ(a->HashKey(), b->HashKey());
+  EXPECT_EQ(a->HashKey().size(), 32u);
+  EXPECT_NE(OpenStore("p4")->HashKey(), a->HashKey());
+}
+
+TEST_F(SharedKeyStoreTest, InstancesNeverHandOutTheSameNumber) {
+  auto a = OpenStore();
+  auto b = OpenStore();
+  std::set<uint64_t> seen;
+  std::mutex mu;
+  auto take = [&](SharedKeyStore* ks) {
+    for (int i = 0; i < 600; ++i) {
+      uint64_t no = 0;
+      std::string key;
+      ASSERT_TRUE(ks->NewKey(&no, &key).ok());
+      std::lock_guard<std::mutex> lk(mu);
+      EXPECT_TRUE(seen.insert(no).second) << no;
+    }
+  };
+  std::thread t1(take, a.get()), t2(take, b.get());
+  t1.join();
+  t2.join();
+  EXPECT_EQ(seen.size(), 1200u);
+  // A third instance, opened later, starts past every block taken.
+  uint64_t no = 0;
+  std::string key;
+  ASSERT_TRUE(OpenStore()->NewKey(&no, &key).ok());
+  EXPECT_GT(no, *seen.rbegin());
+}
+
+TEST_F(SharedKeyStoreTest, DestroyedKeysReadAsDestroyedEverywhere) {
+  auto a = OpenStore();
+  uint64_t k1 = 0, k2 = 0, k3 = 0;
+  std::string key;
+  ASSERT_TRUE(a->NewKey(&k1, &key).ok());
+  ASSERT_TRUE(a->NewKey(&k2, &key).ok());
+  ASSERT_TRUE(a->NewKey(&k3, &key).ok());
+  ASSERT_TRUE(a->Destroy({k1, k3, 123456}).ok());
+  EXPECT_EQ(a->Get(k1, &key), KeyStore::Found::kDestroyed);
+  EXPECT_EQ(a->Get(k2, &key), KeyStore::Found::kKey);
+  auto b = OpenStore();
+  EXPECT_EQ(b->Get(k1, &key), KeyStore::Found::kDestroyed);
+  EXPECT_EQ(b->Get(k3, &key), KeyStore::Found::kDestroyed);
+  EXPECT_EQ(b->Get(k2, &key), KeyStore::Found::kKey);
+  // Again: fine.
+  ASSERT_TRUE(b->Destroy({k1}).ok());
+  // The shared store's block opens to the same: the key's slot zeroed.
+  CasStore::Entry e;
+  ASSERT_TRUE(store_->Get(SharedKeyStore::BlockEntry("p3", 0), &e).ok());
+  SharedKeyStore::Block blk;
+  ASSERT_TRUE(SharedKeyStore::OpenBlock(key_, SharedKeyStore::BlockEntry("p3", 0), e.value, &blk));
+  EXPECT_TRUE(blk.keys[k1 - 1].empty());
+  EXPECT_FALSE(blk.keys[k2 - 1].empty());
+}
+
+TEST_F(SharedKeyStoreTest, NoKeyInClearInTheSharedStore) {
+  auto a = OpenStore();
+  std::vector<std::string> made;
+  for (int i = 0; i < 300; ++i) {
+    uint64_t no = 0;
+    std::string key;
+    ASSERT_TRUE(a->NewKey(&no, &key).ok());
+    made.push_back(key);
+  }
+  std::vector<std::string> names;
+  ASSERT_TRUE(store_->Keys(&names).ok());
+  std::string all;
+  for (const auto& n : names) {
+    CasStore::Entry e;
+    ASSERT_TRUE(store_->Get(n, &e).ok());
+    all += e.value;
+  }
+  for (const auto& k : made) EXPECT_EQ(all.find(k), std::string::npos);
+  EXPECT_EQ(all.find(a->HashKey()), std::string::npos);
+}
+
+TEST_F(SharedKeyStoreTest, AnotherStoreKeyIsRefused) {
+  OpenStore();
+  std::unique_ptr<SharedKeyStore> ks;
+  EXPECT_TRUE(SharedKeyStore::Open(store_, std::string(32, '\x08'), "p3", &ks).IsCorruption());
+  EXPECT_TRUE(SharedKeyStore::Open(store_, "short", "p3", &ks).IsInvalidArgument());
+  EXPECT_TRUE(SharedKeyStore::Open(store_, key_, "p 3", &ks).IsInvalidArgument());
+  // A block sealed for one entry does not open as another.
+  SharedKeyStore::Block b;
+  const std::string sealed = SharedKeyStore::SealBlock(key_, "b.p3.0", b);
+  EXPECT_TRUE(SharedKeyStore::OpenBlock(key_, "b.p3.0", sealed, &b));
+  EXPECT_FALSE(SharedKeyStore::OpenBlock(key_, "b.p3.1", sealed, &b));
+}
+
+TEST_F(SharedKeyStoreTest, ErasuresThroughOnlyMovesForward) {
+  auto a = OpenStore();
+  EXPECT_EQ(a->ErasuresThrough(), 0u);
+  ASSERT_TRUE(a->SetErasuresThrough(40).ok());
+  ASSERT_TRUE(a->SetErasuresThrough(12).ok());
+  EXPECT_EQ(OpenStore()->ErasuresThrough(), 40u);
+}
+
+}  // namespace
+}  // namespace dfm
