@@ -83,6 +83,11 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
         << "\n";
     return 2;
   }
+  if (config.cluster().enabled) {
+    err << "dfm erase: no node answers at " << base_url << "; in cluster mode the erasure runs on the "
+        << "node of the tenant's partition: give the configuration of a running node (-c)\n";
+    return 2;
+  }
   // No service answering: on the data directory itself.
   RocksDbLogOptions o;
   o.path = config.data_dir();

@@ -22,12 +22,14 @@
 #include "app/sync_command.h"
 #include "app/unsubscribe_command.h"
 #include "cluster/nats_client.h"
+#include "cluster/pull.h"
 #include "cluster/tls_probe.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "connectors/connector.h"
 #include "replay-tools/cli.h"
 #include "replay-tools/log_commands.h"
+#include "replay-tools/tool_log.h"
 #include "storage/data_dir.h"
 #include "util/logging.h"
 
@@ -207,6 +209,12 @@ int main(int argc, char** argv) {
 
   dfm::ReplayTools tools(&app, &config_path);
   tools.SetClusterLogs(dfm::PullTenantLog);
+  dfm::SetCopyKeys([&config_path](const std::string& dir, std::shared_ptr<dfm::KeyStore>* out) {
+    std::vector<dfm::ConfigProblem> problems;
+    dfm::Config c = dfm::Config::Load(config_path, dfm::Config::ProcessEnv(), &problems);
+    if (!c.cluster().enabled) return dfm::Status::NotFound("not a cluster node's configuration");
+    return dfm::OpenPulledKeys(c.cluster(), dir, out);
+  });
   dfm::BackupCommands backups(&app, &config_path);
   dfm::SyncCommands sync_commands(&app, &config_path);
 
@@ -295,12 +303,7 @@ int main(int argc, char** argv) {
   if (erase->parsed()) {
     std::optional<dfm::Config> loaded = LoadForCommand(config_path);
     if (!loaded) return 2;
-    const dfm::Config& c = *loaded;
-    if (c.cluster().enabled) {
-      std::cerr << "dfm erase: cluster mode does not seal personal data yet (docs/privacy.md)\n";
-      return 2;
-    }
-    return dfm::RunErase(c, erase_args, std::cout, std::cerr);
+    return dfm::RunErase(*loaded, erase_args, std::cout, std::cerr);
   }
   if (unsub->parsed()) {
     std::optional<dfm::Config> loaded = LoadForCommand(config_path);

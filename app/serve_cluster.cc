@@ -5,6 +5,8 @@
 #include <memory>
 #include <vector>
 
+#include "app/cluster_erase.h"
+#include "app/erase.h"
 #include "app/serve_common.h"
 #include "app/shared_control.h"
 #include "app/sync_runtime.h"
@@ -167,9 +169,15 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       config,
       [&config, shared_control](EventLog* log, std::function<bool(const std::string&)> runs,
                                 const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out) {
+        if (shared.keys) {  // what the log says was erased, destroyed again (app/erase.h)
+          uint64_t reapplied = 0;
+          Status es = ApplyErasures(*log, shared.keys, &reapplied);
+          if (!es.ok()) return es;
+          if (reapplied > 0) Logger("main")->warn("event=erasures_applied_again count={}", reapplied);
+        }
         std::unique_ptr<SyncRuntime> rt;
-        Status st =
-            SyncRuntime::Start(config, log, &rt, runs, "", shared.records, shared.replicate_state);
+        Status st = SyncRuntime::Start(config, log, &rt, runs, shared.keys ? shared.keys->HashKey() : "",
+                                       shared.records, shared.replicate_state);
         if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &config, log, runs);
         return st;
       },
@@ -189,10 +197,14 @@ int ServeCluster(const Config& config, const std::string& config_path) {
                                  std::function<void(Status, std::string)> done) {
       node->AskRead(tenant, std::move(request), std::move(done));
     });
-    node->ServeReads([&front](const EventLog& from, std::string request,
-                              std::function<void(std::string)> reply) {
-      front.AnswerRemoteRead(from, std::move(request), std::move(reply));
+    // Erasures too: run where the partition's log and keys are.
+    auto eraser = std::make_unique<Worker>();
+    node->ServeReads([&front, &config, &eraser](const ServedLog& at, std::string request,
+                                                std::function<void(std::string)> reply) {
+      if (AnswerClusterErase(config, eraser.get(), at, request, &reply)) return;
+      front.AnswerRemoteRead(*at.log, std::move(request), std::move(reply));
     });
+    front.SetEraseHandler(AskClusterErase(node.get()));
     if (config.sync().enabled) {
       SyncControlHooks hooks;
       hooks.control = console_control;

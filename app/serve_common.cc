@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "app/erase.h"
 #include "config/schema.h"
+#include "sync/normalize.h"
 #include "util/clock.h"
 #include "util/logging.h"
 #include "util/sd_notify.h"
@@ -102,6 +104,27 @@ int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string&
   if (s.ok()) return 0;
   Logger("main")->critical("event=listen_failed error=\"{}\"", s.ToString());
   return 1;
+}
+
+Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const std::string& ledger_path,
+                   const std::string& tenant, const std::string& contact, const std::string& reason,
+                   const std::string& by, EraseAnswer* answer) {
+  auto normalizer = std::make_shared<Normalizer>(config.sync().default_region);
+  EraseRequest req{tenant, contact, reason, by, {}};
+  req.ledger_path = ledger_path;
+  req.mapper = MapperSource([&config, normalizer](const std::string& t, const std::string& sys) {
+    return MapperSettingsFor(config, normalizer.get(), t, sys);
+  });
+  EraseOutcome out;
+  Status s = EraseContact(log, keys, req, &out);
+  if (!s.ok()) return s;
+  answer->seq = out.seq;
+  answer->already = out.already;
+  answer->keys = out.erasure.keys.size();
+  answer->events = out.erasure.events;
+  answer->sources = out.erasure.sources;
+  answer->subjects = out.erasure.subjects.size();
+  return Status::OK();
 }
 
 }  // namespace dfm

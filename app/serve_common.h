@@ -12,6 +12,8 @@
 #include "alerts/alerter.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "storage/event_log.h"
+#include "storage/key_store.h"
 #include "util/metrics.h"
 #include "util/status.h"
 
@@ -51,6 +53,13 @@ std::unique_ptr<Alerter> StartAlerter(const Config& config, HttpFront* front);
 // (ready once it listens; the watchdog fed while `healthy`; `status` for
 // systemctl): 0, or 1 (logged) when it could not listen.
 int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string& status);
+
+// POST /v1/admin/erase over `log` sealed with `keys` (app/erase.h), the
+// tenant's webhooks read with the configuration's mappers; the erasure
+// also written to the ledger at `ledger_path` ("": none).
+Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const std::string& ledger_path,
+                   const std::string& tenant, const std::string& contact, const std::string& reason,
+                   const std::string& by, EraseAnswer* answer);
 
 // The mailer's own families for GET /metrics; nothing when it is off.
 void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out);

@@ -58,25 +58,10 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
 // POST /v1/admin/erase and /v1/admin/backup over the node's log and keys.
 void SetAdminHandlers(const Config& config, RocksDbEventLog* log, std::shared_ptr<KeyStore> keys,
                       RocksDbKeyStore* rocks_keys, HttpFront* front) {
-  auto normalizer = std::make_shared<Normalizer>(config.sync().default_region);
-  front->SetEraseHandler([log, keys, &config, normalizer](const std::string& tenant, const std::string& contact,
-                                                          const std::string& reason, const std::string& by,
-                                                          EraseAnswer* answer) {
-    EraseRequest req{tenant, contact, reason, by, {}};
-    req.ledger_path = ErasureLedgerPath(config.data_dir());
-    req.mapper = MapperSource([&config, normalizer](const std::string& t, const std::string& sys) {
-      return MapperSettingsFor(config, normalizer.get(), t, sys);
-    });
-    EraseOutcome out;
-    Status es = EraseContact(log, keys.get(), req, &out);
-    if (!es.ok()) return es;
-    answer->seq = out.seq;
-    answer->already = out.already;
-    answer->keys = out.erasure.keys.size();
-    answer->events = out.erasure.events;
-    answer->sources = out.erasure.sources;
-    answer->subjects = out.erasure.subjects.size();
-    return Status::OK();
+  front->SetEraseHandler([log, keys, &config](const std::string& tenant, const std::string& contact,
+                                              const std::string& reason, const std::string& by, EraseAnswer* answer) {
+    return EraseForApi(config, log, keys.get(), ErasureLedgerPath(config.data_dir()), tenant, contact, reason, by,
+                       answer);
   });
   front->SetBackupHandler([log, rocks_keys, &config](const std::string& into, int keep, std::string* manifest) {
     BackupManifest m;

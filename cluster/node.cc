@@ -17,6 +17,7 @@
 #include "cluster/nats_client.h"
 #include "cluster/partition.h"
 #include "cluster/records_store.h"
+#include "cluster/seal_keys.h"
 #include "cluster/security.h"
 #include "cluster/state_mirror.h"
 #include "storage/rocksdb_event_log.h"
@@ -66,6 +67,7 @@ std::string HostName() {
 struct ClusterNode::Impl {
   const Config* config = nullptr;
   PartitionWorkFactory factory;
+  PartitionKeysOpener open_keys;  // null: partitions not sealed
   std::string node;
   uint32_t partitions = 0;
   std::unique_ptr<NatsClient> nats;
@@ -304,7 +306,7 @@ void ClusterNode::Impl::Tick() {
       lease_rev[p] = rev;
       renewed_at[p] = sent;
     }
-    auto part = MakePartition(p, config, nats.get(), node, rev);
+    auto part = MakePartition(p, config, nats.get(), node, rev, open_keys);
     part->StartAsync(factory);
     takeovers.fetch_add(1);
     running[p] = std::move(part);
@@ -397,14 +399,21 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     mirror = std::move(m);
     shared.replicate_state = [mirror](const std::string& tenant, std::string_view consumer,
                                       const std::vector<StateOp>& ops) { return mirror->Put(tenant, consumer, ops); };
+    std::shared_ptr<CasStore> seal;
+    s = OpenBucketStore(kSealBucket, cs.nats_urls, im.node, NatsSecurityOf(cs), replicas, &seal);
+    if (!s.ok()) return s;
+    im.open_keys = [seal, key = cs.state_key](uint32_t p, std::shared_ptr<KeyStore>* keys) {
+      return OpenPartitionKeys(seal, key, p, keys);
+    };
   } else {
     Logger("cluster")->warn(
         "event=state_not_replicated reason=\"cluster.state_key is not set: OAuth grants and credit budgets stay "
-        "on the node that wrote them\"");
+        "on the node that wrote them, and personal data is not sealed (no erasure)\"");
   }
-  im.factory = [&im, work = std::move(work), shared, mirror](uint32_t p, EventLog* log,
+  im.factory = [&im, work = std::move(work), shared, mirror](uint32_t p, ServedLog at,
                                                              std::function<bool(const std::string&)> runs,
                                                              std::unique_ptr<PartitionWork>* w) {
+    EventLog* log = at.log;
     if (mirror) {  // the connectors' state the last owner left, before they start
       int restored = 0, unreadable = 0;
       Status st = mirror->Restore(log, runs, &restored, &unreadable);
@@ -412,10 +421,12 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
       if (restored > 0) Logger("cluster")->info("event=state_restored entries={}", restored);
     }
     std::unique_ptr<PartitionWork> inner;
-    Status st = work(log, std::move(runs), shared, &inner);
+    SharedWithWork mine = shared;
+    mine.keys = at.keys;
+    Status st = work(log, std::move(runs), mine, &inner);
     std::unique_ptr<ReadRouter::Serving> serving;
     std::unique_ptr<NatsClient::Listener> status;
-    if (st.ok()) st = im.reads->Serve(p, log, &serving);
+    if (st.ok()) st = im.reads->Serve(p, at, &serving);
     if (st.ok()) st = im.TellStatus(p, &status);
     if (!st.ok()) {
       if (inner) inner->Stop();
@@ -553,8 +564,8 @@ std::vector<ClusterNode::PartitionStatusText> ClusterNode::PartitionStatuses() c
 void ClusterNode::ServeReads(ReadAnswerer answerer) { impl_->reads->SetAnswerer(std::move(answerer)); }
 
 void ClusterNode::AskRead(const std::string& tenant, std::string request,
-                          std::function<void(Status, std::string)> done) {
-  impl_->reads->Ask(tenant, std::move(request), kReadTimeoutMs, std::move(done));
+                          std::function<void(Status, std::string)> done, int64_t timeout_ms) {
+  impl_->reads->Ask(tenant, std::move(request), timeout_ms > 0 ? timeout_ms : kReadTimeoutMs, std::move(done));
 }
 
 void ClusterNode::Reload(const Config& config) {

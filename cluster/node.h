@@ -53,18 +53,21 @@ class PartitionWork {
   // conflicts), encoded by the caller (console/cluster_status.h).
   virtual std::string StatusText(uint64_t last_seq) const = 0;
 };
-// Starts the work on partition `p`'s `log` for the tenants `runs` accepts.
+// Starts the work on partition `p`'s `log`, sealed with `keys` (null: not
+// sealed), for the tenants `runs` accepts.
 using PartitionWorkFactory =
-    std::function<Status(uint32_t p, EventLog* log, std::function<bool(const std::string& tenant)> runs,
+    std::function<Status(uint32_t p, ServedLog at, std::function<bool(const std::string& tenant)> runs,
                          std::unique_ptr<PartitionWork>* out)>;
 
 // What every node shares with the work it runs: the records connectors
 // create (the bucket DFM_RECORDS, cluster/records_store.h) and where their
 // state goes for the next owner (DFM_STATE, cluster/state_mirror.h; null
-// when `cluster.state_key` is not set).
+// when `cluster.state_key` is not set); and the keys that seal the
+// partition's log (DFM_SEAL, cluster/seal_keys.h; null likewise).
 struct SharedWithWork {
   std::shared_ptr<CasStore> records;
   StateReplicator replicate_state;
+  KeyStore* keys = nullptr;
 };
 // The same factory, given also what the nodes share.
 using SharedWorkFactory =
@@ -114,8 +117,9 @@ class ClusterNode {
     bool starting = false;
   };
   std::vector<PartitionStatusText> PartitionStatuses() const;
+  // `timeout_ms` 0: a read's (8 s).
   void AskRead(const std::string& tenant, std::string request,
-               std::function<void(Status, std::string answer)> done);
+               std::function<void(Status, std::string answer)> done, int64_t timeout_ms = 0);
 
   struct Impl;
 

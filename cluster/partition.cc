@@ -26,8 +26,10 @@ constexpr int kIdlePullsBeforeCheck = 20;
 
 class NatsPartition final : public Partition {
  public:
-  NatsPartition(uint32_t p, const Config* config, NatsClient* nats, std::string node, uint64_t lease_rev)
-      : p_(p), config_(config), nats_(nats), node_(std::move(node)), lease_rev_(lease_rev) {}
+  NatsPartition(uint32_t p, const Config* config, NatsClient* nats, std::string node, uint64_t lease_rev,
+                PartitionKeysOpener open_keys)
+      : p_(p), config_(config), nats_(nats), node_(std::move(node)), lease_rev_(lease_rev),
+        open_keys_(std::move(open_keys)) {}
   ~NatsPartition() override { Stop(); }
 
   // Start() on a thread of its own, so that the coordinator goes on
@@ -57,6 +59,11 @@ class NatsPartition final : public Partition {
     opts.replicate = [this](const std::vector<PlannedRecord>& r, uint64_t* pos) {
       return Replicate(r, pos);
     };
+    if (open_keys_) {
+      Status ks = open_keys_(p_, &keys_);
+      if (!ks.ok()) return ks;
+      opts.keys = keys_;
+    }
     std::error_code ec;
     std::filesystem::create_directories(opts.path, ec);
     Status s = RocksDbEventLog::Open(opts, &log_);
@@ -67,7 +74,8 @@ class NatsPartition final : public Partition {
     const auto caught = std::chrono::steady_clock::now();
     const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
     const uint32_t p = p_;
-    s = factory(p_, log_.get(), [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
+    s = factory(p_, ServedLog{log_.get(), keys_.get()},
+                [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
     s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
     if (!s.ok()) return s;
@@ -276,6 +284,8 @@ class NatsPartition final : public Partition {
   NatsClient* nats_;
   const std::string node_;
   std::atomic<uint64_t> lease_rev_;
+  const PartitionKeysOpener open_keys_;
+  std::shared_ptr<KeyStore> keys_;  // null: not sealed
   std::unique_ptr<RocksDbEventLog> log_;
   std::unique_ptr<PartitionWork> work_;
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
@@ -289,8 +299,8 @@ class NatsPartition final : public Partition {
 }  // namespace
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
-                                         std::string node, uint64_t lease_rev) {
-  return std::make_unique<NatsPartition>(p, config, nats, std::move(node), lease_rev);
+                                         std::string node, uint64_t lease_rev, PartitionKeysOpener keys) {
+  return std::make_unique<NatsPartition>(p, config, nats, std::move(node), lease_rev, std::move(keys));
 }
 
 }  // namespace dfm

@@ -3,7 +3,8 @@
 // RocksDB log under <data_dir>/partitions/p<N>, whose every group commit
 // goes first to DFM_LOG_<N> (expecting the stream to end where this node
 // last saw it: a node that lost the lease is fenced), and the caller's work
-// (the sync) for the partition's tenants. It takes its webhooks from
+// (the sync) for the partition's tenants. Its log is sealed with the
+// partition's keys when it has them. It takes its webhooks from
 // DFM_IN_<N> strictly in stream order and acks them once durable.
 //
 // Thread-safety: the coordinator calls everything but log_seq() and
@@ -12,10 +13,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "cluster/nats_client.h"
+#include "cluster/seal_keys.h"
 #include "cluster/node.h"
 #include "config/config.h"
 
@@ -47,6 +50,6 @@ class Partition {
 };
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
-                                         std::string node, uint64_t lease_rev);
+                                         std::string node, uint64_t lease_rev, PartitionKeysOpener keys);
 
 }  // namespace dfm

@@ -1,12 +1,18 @@
 #include "cluster/pull.h"
 
+#include <climits>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "cluster/nats_client.h"
+#include "cluster/records_store.h"
+#include "cluster/seal_keys.h"
 #include "cluster/security.h"
 #include "cluster/wire.h"
 #include "events/codec.h"
+#include "storage/durable_file.h"
 #include "storage/rocksdb_event_log.h"
 
 namespace dfm {
@@ -24,6 +30,8 @@ Status PullPartitions(const ClusterSettings& cluster, const std::string& into,
     pp.dir = (std::filesystem::path(into) / name).string();
     std::error_code ec;
     std::filesystem::create_directories(pp.dir, ec);
+    s = ReplaceFileDurably(pp.dir + "/PARTITION", "1 " + std::to_string(p) + "\n");
+    if (!s.ok()) return s;
     RocksDbLogOptions opts;
     opts.path = pp.dir;
     std::unique_ptr<RocksDbEventLog> log;
@@ -63,6 +71,26 @@ Status PullPartitions(const ClusterSettings& cluster, const std::string& into,
     out->push_back(std::move(pp));
   }
   return Status::OK();
+}
+
+bool PulledPartitionOf(const std::string& dir, uint32_t* p) {
+  std::ifstream in(dir + "/PARTITION");
+  std::string version;
+  long long n = -1;
+  if (!(in >> version >> n) || version != "1" || n < 0 || n > UINT32_MAX) return false;
+  *p = static_cast<uint32_t>(n);
+  return true;
+}
+
+Status OpenPulledKeys(const ClusterSettings& cluster, const std::string& dir, std::shared_ptr<KeyStore>* out) {
+  uint32_t p = 0;
+  if (!PulledPartitionOf(dir, &p)) return Status::NotFound(dir + " is no copy of a partition");
+  if (cluster.state_key.empty()) return Status::NotFound("cluster.state_key is not set");
+  std::shared_ptr<CasStore> seal;
+  Status s = OpenBucketStore(kSealBucket, cluster.nats_urls, "tool", NatsSecurityOf(cluster),
+                             static_cast<int>(cluster.replicas), &seal);
+  if (!s.ok()) return s;
+  return OpenPartitionKeys(seal, cluster.state_key, p, out);
 }
 
 }  // namespace dfm

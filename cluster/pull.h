@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "storage/key_store.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -35,5 +37,14 @@ struct PulledPartition {
 
 Status PullPartitions(const ClusterSettings& cluster, const std::string& into,
                       std::vector<PulledPartition>* out);
+
+// Each copy says which partition it is in <dir>/PARTITION (grammar,
+// version 1): "1 " decimal-partition LF. False when `dir` is no copy.
+bool PulledPartitionOf(const std::string& dir, uint32_t* p);
+
+// The keys that open a copy's sealed payloads: its partition's in DFM_SEAL
+// (cluster/seal_keys.h), asked of the cluster. NotFound when `dir` is no
+// copy or `cluster` has no state_key (the payloads then stay sealed).
+Status OpenPulledKeys(const ClusterSettings& cluster, const std::string& dir, std::shared_ptr<KeyStore>* out);
 
 }  // namespace dfm

@@ -41,11 +41,11 @@ void ReadRouter::SetAnswerer(ReadAnswerer answerer) {
   answerer_ = answerer ? std::make_shared<ReadAnswerer>(std::move(answerer)) : nullptr;
 }
 
-Status ReadRouter::Serve(uint32_t p, const EventLog* log, std::unique_ptr<Serving>* out) {
+Status ReadRouter::Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out) {
   auto serving = std::unique_ptr<Serving>(new Serving());
   auto gate = std::make_shared<Serving::Gate>();
   serving->gate_ = gate;
-  auto handler = [this, gate, log](std::string request, NatsClient::Reply reply) {
+  auto handler = [this, gate, at](std::string request, NatsClient::Reply reply) {
     std::shared_ptr<ReadAnswerer> answerer;
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -59,7 +59,7 @@ Status ReadRouter::Serve(uint32_t p, const EventLog* log, std::unique_ptr<Servin
       }
       gate->in_flight++;
     }
-    (*answerer)(*log, std::move(request), [gate, reply = std::move(reply)](std::string answer) {
+    (*answerer)(at, std::move(request), [gate, reply = std::move(reply)](std::string answer) {
       reply("A" + answer);
       std::lock_guard<std::mutex> lk(gate->mu);
       if (--gate->in_flight == 0) gate->cv.notify_all();

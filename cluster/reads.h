@@ -20,13 +20,22 @@
 
 #include "cluster/nats_client.h"
 #include "storage/event_log.h"
+#include "storage/key_store.h"
 #include "util/status.h"
 #include "util/worker.h"
 
 namespace dfm {
 
-// Answers `request` from `log`: calls `reply` once, from any thread.
-using ReadAnswerer = std::function<void(const EventLog& log, std::string request,
+// A partition as this node runs it: its log and the keys that seal it
+// (null: not sealed). A request that changes it (an erasure) is asked of
+// this node like a read.
+struct ServedLog {
+  EventLog* log = nullptr;
+  KeyStore* keys = nullptr;
+};
+
+// Answers `request` from `at`: calls `reply` once, from any thread.
+using ReadAnswerer = std::function<void(const ServedLog& at, std::string request,
                                         std::function<void(std::string answer)> reply)>;
 
 class ReadRouter {
@@ -42,9 +51,9 @@ class ReadRouter {
   // "not ready".
   void SetAnswerer(ReadAnswerer answerer);
 
-  // While it lives, partition `p`'s reads are answered here from `log`.
+  // While it lives, partition `p`'s reads are answered here from `at`.
   // Its destructor stops listening and waits for the answers under way,
-  // so `log` may close right after.
+  // so its log may close right after.
   class Serving {
    public:
     ~Serving();
@@ -55,7 +64,7 @@ class ReadRouter {
     std::unique_ptr<NatsClient::Listener> listener_;
     std::shared_ptr<Gate> gate_;
   };
-  Status Serve(uint32_t p, const EventLog* log, std::unique_ptr<Serving>* out);
+  Status Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out);
 
   // Asks whoever runs `tenant`'s partition; `done` runs on a router
   // thread with its answer, or NotFound (no node runs the partition now:

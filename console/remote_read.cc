@@ -191,4 +191,32 @@ bool DecodeReadAnswer(std::string_view data, ApiResponse* a) {
   return true;
 }
 
+std::string EncodeEraseAnswer(const Status& s, const EraseAnswer& a) {
+  const char* code = s.ok() ? "ok" : s.IsNotFound() ? "not_found" : "unavailable";
+  return JsonObject()
+      .Int("v", 1).Str("code", code).Str("message", s.ok() ? "" : s.message())
+      .UInt("seq", a.seq).Bool("already", a.already).UInt("keys", a.keys).UInt("events", a.events)
+      .UInt("sources", a.sources).UInt("subjects", a.subjects)
+      .Finish();
+}
+
+bool DecodeEraseAnswer(std::string_view data, Status* s, EraseAnswer* a) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string code, message;
+  if (parser.parse(data.data(), data.size()).get(o) || !Version1(o) || !Text(o, "code", &code) ||
+      !Text(o, "message", &message) || o["seq"].get(a->seq) || o["already"].get(a->already) ||
+      o["keys"].get(a->keys) || o["events"].get(a->events) || o["sources"].get(a->sources) ||
+      o["subjects"].get(a->subjects))
+    return false;
+  if (code == "ok") {
+    *s = Status::OK();
+  } else if (code == "not_found") {
+    *s = Status::NotFound(message);
+  } else {
+    *s = Status::Unavailable(message);
+  }
+  return true;
+}
+
 }  // namespace dfm

@@ -54,6 +54,14 @@ inline constexpr char kSettlePlanRoute[] = "/v1/admin/settle#plan";
 // The tenant of a decoded draft is the asker's (the request's).
 std::string EncodePlannedDraft(const EventDraft& d, uint64_t items);
 bool DecodePlannedDraft(std::string_view data, EventDraft* d, uint64_t* items);
+// POST /v1/admin/erase runs where the tenant's log and keys are: the
+// request kEraseRoute (params contact, reason, by) is answered with
+//   erased = {"v":1,"code":"ok"|"not_found"|"unavailable","message",
+//             "seq","already","keys","events","sources","subjects"}
+inline constexpr char kEraseRoute[] = "/v1/admin/erase#run";
+std::string EncodeEraseAnswer(const Status& s, const EraseAnswer& a);
+// False when `data` is not a version-1 answer; else *s is the erasure's.
+bool DecodeEraseAnswer(std::string_view data, Status* s, EraseAnswer* a);
 std::string EncodeStories(const std::vector<ContactStory>& stories);
 // False when `data` is not version-1 stories.
 bool DecodeStories(std::string_view data, std::vector<ContactStory>* stories);

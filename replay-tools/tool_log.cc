@@ -15,11 +15,21 @@
 
 namespace dfm {
 
+namespace {
+CopyKeys& CopyKeysSet() {
+  static CopyKeys keys;
+  return keys;
+}
+}  // namespace
+
+void SetCopyKeys(CopyKeys keys) { CopyKeysSet() = std::move(keys); }
+
 Status OpenToolLog(const std::string& data_dir, std::unique_ptr<RocksDbEventLog>* log) {
   RocksDbLogOptions o;
   o.path = data_dir;
   o.read_only = true;
-  Status s = OpenToolKeys(data_dir, /*read_only=*/true, &o.keys);
+  Status s = CopyKeysSet() ? CopyKeysSet()(data_dir, &o.keys) : Status::NotFound("");
+  if (s.IsNotFound()) s = OpenToolKeys(data_dir, /*read_only=*/true, &o.keys);
   if (s.ok()) s = RocksDbEventLog::Open(o, log);
   if (s.ok()) s = (*log)->Refresh();
   return s;

@@ -14,6 +14,7 @@
 #include "events/event.h"
 #include "projections/projection.h"
 #include "storage/event_log.h"
+#include "storage/key_store.h"
 #include "sync/normalize.h"
 #include "util/status.h"
 
@@ -23,7 +24,15 @@ class RocksDbEventLog;
 
 // Opens <data_dir> as a RocksDB secondary: safe while the service runs,
 // and sees everything the service had made durable when it was opened.
+// Its sealed payloads open with the directory's key store, or with what
+// the CopyKeys set answers for it (a cluster partition's copy).
 Status OpenToolLog(const std::string& data_dir, std::unique_ptr<RocksDbEventLog>* log);
+
+// The keys of a copy of a log kept elsewhere (a cluster partition's,
+// cluster/pull.h); NotFound when `data_dir` is none it knows.
+using CopyKeys = std::function<Status(const std::string& data_dir, std::shared_ptr<KeyStore>* out)>;
+// Set once by `dfm` before a tool runs.
+void SetCopyKeys(CopyKeys keys);
 
 // Times on the command line: RFC 3339 ("2026-11-20T15:04:05Z", fractions
 // allowed), a date ("2026-11-20", midnight UTC), "now", or an offset from

@@ -204,9 +204,12 @@ Status SharedKeyStore::DestroyInBlock(uint64_t block, const std::vector<uint64_t
     if (Taken(s)) continue;
     if (!s.ok()) return s;
     std::lock_guard<std::mutex> lk(mu_);
-    cache_.erase(block);
-    if (has_current_ && block == current_)
+    if (has_current_ && block == current_) {
       for (uint64_t slot : slots) mine_.keys[slot].clear();
+    } else {
+      if (cache_.size() >= kCachedBlocks) cache_.clear();
+      cache_[block] = std::move(b);  // as the store now holds it
+    }
     return Status::OK();
   }
   return Status::Unavailable("shared key store: " + entry + " written by others all along");

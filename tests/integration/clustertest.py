@@ -282,7 +282,9 @@ class ClusterDfm:
         return os.path.join(self.pulled, "p%03d" % self.home())
 
     def dump(self, with_body=False):
-        r = self.cli("log", "dump", "-d", self.data_dir, *(["--with-body"] if with_body else []))
+        # node0's configuration: the copy's sealed payloads open with the cluster's keys.
+        r = self.cli("log", "dump", "-d", self.data_dir, "-c", self.config_path,
+                     *(["--with-body"] if with_body else []))
         assert r.returncode == 0, r.stderr
         return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 

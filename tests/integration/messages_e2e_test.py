@@ -369,8 +369,8 @@ class MessagesTest(unittest.TestCase):
 
 class ClusterMessagesTest(MessagesTest):
     """The same scenarios against three nodes on NATS behind nginx (issue
-    48; clustertest.ClusterDfm), but erasure, which cluster mode does not
-    do yet (docs/scale-out.md, "Limits")."""
+    48; clustertest.ClusterDfm); the erasure is asked of node0 and run by
+    the node of the tenant's partition."""
 
     def make_dfm(self, extra_config):
         import clustertest  # noqa: E402 (only the cluster runs need it)
@@ -381,9 +381,6 @@ class ClusterMessagesTest(MessagesTest):
             super().tearDown()
         finally:
             self.dfm.close()
-
-    def test_an_erased_persons_opt_out_still_refuses_texts(self):
-        self.skipTest("cluster mode does not seal personal data, so it does not erase (docs/scale-out.md)")
 
 
 if __name__ == "__main__":

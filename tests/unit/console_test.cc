@@ -204,6 +204,28 @@ TEST(RemoteReadTest, RequestsAndAnswersRoundTripAndOthersAreRefused) {
   EXPECT_FALSE(DecodeStories(R"({"v":1,"stories":[{"tenant":"a"}]})", &stories));
 }
 
+TEST(RemoteReadTest, ErasureAnswersRoundTripWithTheirOutcome) {
+  EraseAnswer a{42, true, 3, 9, 2, 1}, b;
+  Status s;
+  ASSERT_TRUE(DecodeEraseAnswer(EncodeEraseAnswer(Status::OK(), a), &s, &b));
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(b.seq, 42u);
+  EXPECT_TRUE(b.already);
+  EXPECT_EQ(b.keys, 3u);
+  EXPECT_EQ(b.events, 9u);
+  EXPECT_EQ(b.sources, 2u);
+  EXPECT_EQ(b.subjects, 1u);
+  ASSERT_TRUE(DecodeEraseAnswer(EncodeEraseAnswer(Status::NotFound("no contact c9"), {}), &s, &b));
+  EXPECT_TRUE(s.IsNotFound());
+  EXPECT_EQ(s.message(), "no contact c9");
+  ASSERT_TRUE(DecodeEraseAnswer(EncodeEraseAnswer(Status::IOError("disk"), {}), &s, &b));
+  EXPECT_TRUE(s.IsUnavailable());
+  for (const char* bad : {"", "{}", R"({"v":2,"code":"ok","message":"","seq":1,"already":false,"keys":0,)"
+                                    R"("events":0,"sources":0,"subjects":0})",
+                          R"({"v":1,"code":"ok","message":"","seq":"1"})"})
+    EXPECT_FALSE(DecodeEraseAnswer(bad, &s, &b)) << bad;
+}
+
 TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
   Start();
   const std::string viewer = MakeKey("viewer", "*");
