@@ -15,6 +15,7 @@
 #include "storage/backup.h"
 #include "storage/key_store.h"
 #include "storage/rocksdb_event_log.h"
+#include "storage/shared_key_store.h"
 #include "sync/contact_snapshot.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -254,7 +255,9 @@ std::string VersionText() {
          ", webhook.received schema " + std::to_string(WebhookReceived::kSchemaVersion) +
          ", key store " + std::to_string(kKeyStoreFormat) + ", contact snapshot rules " +
          std::to_string(kContactRulesVersion) + ", high-water mark 1, erasure ledger 1, backup "
-         "manifest " + std::to_string(BackupManifest::kVersion);
+         "manifest " + std::to_string(BackupManifest::kVersion) +
+         "; cluster mode: ingest draft 2 (and 1), log chunk 1, shared key store " +
+         std::to_string(kSharedKeyStoreFormat);
 }
 
 }  // namespace dfm

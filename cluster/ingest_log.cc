@@ -4,11 +4,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cluster/draft_seal.h"
 #include "cluster/names.h"
 #include "cluster/publish_retry.h"
 #include "cluster/wire.h"
@@ -25,8 +27,8 @@ void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds
 
 class NatsIngestLog final : public IngestLog {
  public:
-  NatsIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions)
-      : nats_(nats), local_(local), partitions_(partitions) {
+  NatsIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions, PartitionKeysOpener open_keys)
+      : nats_(nats), local_(local), partitions_(partitions), open_keys_(std::move(open_keys)) {
     for (int i = 0; i < kIngestSenders; ++i) senders_.emplace_back([this] { SendLoop(); });
   }
   ~NatsIngestLog() override { Close(); }
@@ -131,7 +133,12 @@ class NatsIngestLog final : public IngestLog {
           msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
         PublishAck ack;
         const uint32_t part = PartitionOf(d.tenant, partitions_);
-        const std::string frame = EncodeDraft(d);
+        const bool sealed = open_keys_ && SealsDraft(d);
+        if (sealed) {
+          s = SealWithKeysOf(part, &d);
+          if (!s.ok()) break;
+        }
+        const std::string frame = EncodeDraft(d, sealed);
         auto attempt = [&](int64_t wait_ms, bool* final) {
           return nats_->Publish(InSubject(part), frame, msg_id, 0, wait_ms, &ack, nullptr, final);
         };
@@ -166,9 +173,28 @@ class NatsIngestLog final : public IngestLog {
     }
   }
 
+  // Seals `d` with a new key of partition `part` (its store opened once).
+  Status SealWithKeysOf(uint32_t part, EventDraft* d) {
+    std::shared_ptr<KeyStore> keys;
+    {
+      std::lock_guard<std::mutex> lk(keys_mu_);
+      auto it = keys_.find(part);
+      if (it == keys_.end()) {
+        Status s = open_keys_(part, &keys);
+        if (!s.ok()) return s;
+        it = keys_.emplace(part, std::move(keys)).first;
+      }
+      keys = it->second;
+    }
+    return SealDraft(keys.get(), d);
+  }
+
   NatsClient* nats_;
   EventLog* local_;
   const uint32_t partitions_;
+  const PartitionKeysOpener open_keys_;  // null: nothing sealed here
+  std::mutex keys_mu_;
+  std::map<uint32_t, std::shared_ptr<KeyStore>> keys_;  // GUARDED_BY(keys_mu_)
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
@@ -181,8 +207,9 @@ class NatsIngestLog final : public IngestLog {
 
 }  // namespace
 
-std::unique_ptr<IngestLog> MakeIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions) {
-  return std::make_unique<NatsIngestLog>(nats, local, partitions);
+std::unique_ptr<IngestLog> MakeIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions,
+                                         PartitionKeysOpener keys) {
+  return std::make_unique<NatsIngestLog>(nats, local, partitions, std::move(keys));
 }
 
 }  // namespace dfm

@@ -2,7 +2,7 @@
 // append publishes each draft to DFM_IN_<its tenant's partition> and is
 // answered once JetStream acknowledged it (replicated), de-duplicated there
 // by the webhook's idempotency key; the event id is made here and kept by
-// the partition's log. Everything else reads the node's own log, which
+// the partition's log, and the payload sealed here when the cluster seals. Everything else reads the node's own log, which
 // holds nothing (health, metrics and the console read it).
 //
 // Thread-safety: as EventLog; Close() once, before the NATS client goes.
@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cluster/nats_client.h"
+#include "cluster/seal_keys.h"
 #include "storage/event_log.h"
 
 namespace dfm {
@@ -24,7 +25,10 @@ class IngestLog : public EventLog {
   virtual uint64_t published() const = 0;
 };
 
-// REQUIRES: `nats` and `local` outlive the result.
-std::unique_ptr<IngestLog> MakeIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions);
+// REQUIRES: `nats` and `local` outlive the result. With `keys`, every
+// draft the log would seal is sealed before it is published
+// (cluster/draft_seal.h).
+std::unique_ptr<IngestLog> MakeIngestLog(NatsClient* nats, EventLog* local, uint32_t partitions,
+                                         PartitionKeysOpener keys = nullptr);
 
 }  // namespace dfm

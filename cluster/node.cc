@@ -455,7 +455,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   std::filesystem::create_directories(lo.path, ec);
   s = RocksDbEventLog::Open(lo, &im.local);
   if (!s.ok()) return s;
-  im.ingest = MakeIngestLog(im.nats.get(), im.local.get(), im.partitions);
+  im.ingest = MakeIngestLog(im.nats.get(), im.local.get(), im.partitions, im.open_keys);
   im.reads = std::make_unique<ReadRouter>(im.nats.get(), im.partitions);
   im.view.resize(im.partitions);
   im.owners.resize(im.partitions);

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/draft_seal.h"
 #include "cluster/names.h"
 #include "cluster/wire.h"
 #include "storage/rocksdb_event_log.h"
@@ -193,6 +194,57 @@ class NatsPartition final : public Partition {
     return false;
   }
 
+  enum class Taken { kAppend, kSkip, kBroken };
+  // Decodes the webhook at `seq` of DFM_IN_<p> and opens it when the front
+  // sealed it (cluster/draft_seal.h; *front_key: the key to destroy once it
+  // is appended). Skipped: never readable (not redelivered to stall the
+  // partition), or appended before (its front key destroyed). Broken: its
+  // key cannot be read now (started again, it is taken again).
+  Taken Take(std::string_view frame, uint64_t seq, EventDraft* d, uint64_t* front_key) {
+    auto logger = Logger("cluster");
+    bool sealed = false;
+    if (!DecodeDraft(frame, d, &sealed).ok()) {
+      logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
+      return Taken::kSkip;
+    }
+    if (!sealed) return Taken::kAppend;
+    if (!keys_) {
+      logger->error("event=ingest_frame_sealed partition={} stream_seq={} reason=\"sealed by a node with "
+                    "cluster.state_key; this node has none\"", p_, seq);
+      broken_.store(true);
+      return Taken::kBroken;
+    }
+    switch (OpenDraft(*keys_, d, front_key)) {
+      case DraftOpen::kOpened:
+        return Taken::kAppend;
+      case DraftOpen::kDestroyed:
+        logger->info("event=ingest_already_appended partition={} stream_seq={}", p_, seq);
+        return Taken::kSkip;
+      case DraftOpen::kDamaged:
+        logger->error("event=ingest_frame_unreadable partition={} stream_seq={} reason=\"does not open with "
+                      "its key\"", p_, seq);
+        return Taken::kSkip;
+      case DraftOpen::kMissing:
+        break;
+    }
+    logger->error("event=ingest_key_unread partition={} stream_seq={} key={}", p_, seq, *front_key);
+    broken_.store(true);
+    return Taken::kBroken;
+  }
+
+  // Destroys the front keys of the webhooks appended; those it cannot
+  // destroy now are tried again after the next batch.
+  void DestroyFrontKeys() {
+    if (front_keys_.empty()) return;
+    Status s = keys_->Destroy(front_keys_);
+    if (s.ok()) {
+      front_keys_.clear();
+    } else {
+      Logger("cluster")->warn("event=front_keys_not_destroyed partition={} count={} error=\"{}\"", p_,
+                              front_keys_.size(), s.ToString());
+    }
+  }
+
   // Pulls webhooks for this partition and appends them, strictly in the
   // order of DFM_IN_<p>: each message must be the next sequence number.
   // One that was handed to a pull whose answer never arrived (a NATS
@@ -231,6 +283,7 @@ class NatsPartition final : public Partition {
         continue;
       }
       idle = 0;
+      std::vector<uint64_t> batch_keys;  // the front keys of `drafts`
       std::vector<EventDraft> drafts;
       size_t taken = 0;  // msgs[0, taken) are in order (new or already appended)
       bool gap = false;
@@ -243,11 +296,11 @@ class NatsPartition final : public Partition {
         }
         ++next_in_;
         EventDraft d;
-        if (!DecodeDraft(msgs[taken].data(), &d).ok()) {
-          // Never readable: skipped, not redelivered to stall the partition.
-          logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
-          continue;
-        }
+        uint64_t front_key = 0;
+        const Taken t = Take(msgs[taken].data(), seq, &d, &front_key);
+        if (t == Taken::kBroken) return;
+        if (t == Taken::kSkip) continue;
+        if (front_key != 0) batch_keys.push_back(front_key);
         if (d.idempotency_key.empty()) {
           // The stream's position is the webhook's identity: a redelivery
           // after a takeover is then still one event.
@@ -264,6 +317,8 @@ class NatsPartition final : public Partition {
         broken_.store(true);
         return;
       }
+      front_keys_.insert(front_keys_.end(), batch_keys.begin(), batch_keys.end());
+      DestroyFrontKeys();  // before the ack: a redelivery finds them gone, so appended
       if (taken > 0) msgs[taken - 1].Ack();
       if (gap) {
         logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
@@ -293,6 +348,7 @@ class NatsPartition final : public Partition {
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
   std::atomic<uint64_t> position_{0};
   uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
+  std::vector<uint64_t> front_keys_;  // of webhooks appended, to destroy (ingest thread)
   bool stopped_ = false;
 };
 

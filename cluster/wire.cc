@@ -6,6 +6,7 @@ namespace dfm {
 
 namespace {
 constexpr char kVersion = 1;
+constexpr char kSealedDraftVersion = 2;
 
 Status Bad(const char* what) { return Status::InvalidArgument(std::string("frame: ") + what); }
 }  // namespace
@@ -19,8 +20,8 @@ uint32_t PartitionOf(std::string_view tenant, uint32_t partitions) {
   return static_cast<uint32_t>(h % (partitions == 0 ? 1 : partitions));
 }
 
-std::string EncodeDraft(const EventDraft& d) {
-  std::string out(1, kVersion);
+std::string EncodeDraft(const EventDraft& d, bool sealed) {
+  std::string out(1, sealed ? kSealedDraftVersion : kVersion);
   PutLengthPrefixed(&out, d.tenant);
   PutLengthPrefixed(&out, d.stream);
   PutLengthPrefixed(&out, d.type);
@@ -36,8 +37,9 @@ std::string EncodeDraft(const EventDraft& d) {
   return out;
 }
 
-Status DecodeDraft(std::string_view in, EventDraft* d) {
-  if (in.empty() || in[0] != kVersion) return Bad("unknown draft version");
+Status DecodeDraft(std::string_view in, EventDraft* d, bool* sealed) {
+  if (in.empty() || (in[0] != kVersion && in[0] != kSealedDraftVersion)) return Bad("unknown draft version");
+  if (sealed) *sealed = in[0] == kSealedDraftVersion;
   in.remove_prefix(1);
   uint64_t schema = 0, has_src = 0, src = 0;
   std::string_view causation, correlation, id;

@@ -19,10 +19,13 @@ namespace dfm {
 // every tool, must agree on it for the life of the cluster.
 uint32_t PartitionOf(std::string_view tenant, uint32_t partitions);
 
-// A webhook's event draft as the ingest stream holds it.
-std::string EncodeDraft(const EventDraft& d);
-// InvalidArgument for anything but a whole frame of version 1.
-Status DecodeDraft(std::string_view frame, EventDraft* d);
+// A webhook's event draft as the ingest stream holds it: version 1 with
+// its payload in clear, version 2 with its payload sealed by the front
+// (`sealed`; cluster/draft_seal.h).
+std::string EncodeDraft(const EventDraft& d, bool sealed = false);
+// InvalidArgument for anything but a whole frame of version 1 or 2;
+// *sealed (may be null) says which.
+Status DecodeDraft(std::string_view frame, EventDraft* d, bool* sealed = nullptr);
 
 // One message of a partition's log stream: records one group commit wrote,
 // and who wrote them under which lease.

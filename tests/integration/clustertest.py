@@ -291,6 +291,18 @@ class ClusterDfm:
     def webhooks(self):
         return [e for e in self.dump() if e["type"] == "webhook.received"]
 
+    def nats_files_holding(self, needle):
+        """The files under the NATS servers' directories (their stores,
+        Raft logs included) that hold the bytes `needle`."""
+        found = []
+        for root, _, files in os.walk(self.nats.dir):
+            for f in files:
+                path = os.path.join(root, f)
+                with open(path, "rb") as fh:
+                    if needle in fh.read():
+                        found.append(os.path.relpath(path, self.nats.dir))
+        return found
+
     def close(self):
         for n in self.nodes:
             if n.proc and n.proc.poll() is None:

@@ -382,6 +382,13 @@ class ClusterMessagesTest(MessagesTest):
         finally:
             self.dfm.close()
 
+    def test_an_erased_persons_opt_out_still_refuses_texts(self):
+        super().test_an_erased_persons_opt_out_still_refuses_texts()
+        # NATS never held the person's number in clear: the webhooks were
+        # sealed by the node that took them, the log by its partition's node
+        # (docs/privacy.md, "In cluster mode").
+        self.assertEqual(self.dfm.nats_files_holding(b"2055550189"), [])
+
 
 if __name__ == "__main__":
     base.main()

@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "cluster/draft_seal.h"
 #include "cluster/leases.h"
 #include "cluster/publish_retry.h"
 #include "cluster/wire.h"
@@ -80,9 +81,54 @@ TEST(ClusterWire, DraftRoundTripsAndEveryCutIsRefused) {
   for (size_t cut = 0; cut < frame.size(); ++cut)
     EXPECT_FALSE(DecodeDraft(frame.substr(0, cut), &back).ok()) << cut;
   EXPECT_FALSE(DecodeDraft(frame + "x", &back).ok());
-  std::string v2 = frame;
-  v2[0] = 2;
-  EXPECT_FALSE(DecodeDraft(v2, &back).ok());
+  std::string v3 = frame;
+  v3[0] = 3;
+  EXPECT_FALSE(DecodeDraft(v3, &back).ok());
+  // Version 2: the same fields, its payload sealed at the front.
+  bool sealed = false;
+  ASSERT_TRUE(DecodeDraft(EncodeDraft(d, /*sealed=*/true), &back, &sealed).ok());
+  EXPECT_TRUE(sealed);
+  EXPECT_EQ(back.payload, d.payload);
+  ASSERT_TRUE(DecodeDraft(frame, &back, &sealed).ok());
+  EXPECT_FALSE(sealed);
+}
+
+TEST(ClusterDraftSeal, TheFrontSealsWhatTheLogWouldAndTheRunnerOpensItOnce) {
+  MemoryKeyStore keys;
+  EventDraft d = Draft("{\"phone\":\"+12055550142\"}", "m-1");
+  d.id = EventId::FromBytes(std::string(16, '\x09'));
+  ASSERT_TRUE(SealsDraft(d));
+  EventDraft admin = d;
+  admin.stream = "admin";
+  admin.type = "admin.action";
+  EXPECT_FALSE(SealsDraft(admin));
+  const std::string plain = d.payload;
+  ASSERT_TRUE(SealDraft(&keys, &d).ok());
+  EXPECT_EQ(d.payload.find("+12055550142"), std::string::npos);
+  // Through the stream and back.
+  EventDraft taken;
+  bool sealed = false;
+  ASSERT_TRUE(DecodeDraft(EncodeDraft(d, true), &taken, &sealed).ok());
+  uint64_t key_no = 0;
+  EventDraft opened = taken;
+  ASSERT_EQ(OpenDraft(keys, &opened, &key_no), DraftOpen::kOpened);
+  EXPECT_EQ(opened.payload, plain);
+  EXPECT_NE(key_no, 0u);
+  // Bound to its draft: another event id does not open it.
+  EventDraft moved = taken;
+  moved.id = EventId::FromBytes(std::string(16, '\x0a'));
+  EXPECT_EQ(OpenDraft(keys, &moved, &key_no), DraftOpen::kDamaged);
+  EventDraft cut = taken;
+  cut.payload.resize(4);
+  EXPECT_EQ(OpenDraft(keys, &cut, &key_no), DraftOpen::kDamaged);
+  // Appended, its key destroyed: a redelivery reads as appended.
+  ASSERT_TRUE(keys.Destroy({key_no}).ok());
+  EventDraft again = taken;
+  EXPECT_EQ(OpenDraft(keys, &again, &key_no), DraftOpen::kDestroyed);
+  // A key the store does not have (another store, or unreachable).
+  MemoryKeyStore other;
+  EventDraft elsewhere = taken;
+  EXPECT_EQ(OpenDraft(other, &elsewhere, &key_no), DraftOpen::kMissing);
 }
 
 TEST(ClusterWire, ChunkRoundTripsAndEveryCutIsRefused) {
