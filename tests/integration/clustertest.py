@@ -175,6 +175,23 @@ http {{
         self.proc = None
 
 
+class OnACluster:
+    """Mixin: a user's suite's scenarios against a ClusterDfm instead of one
+    node (issue 48's proof). `binary` answers the suite's --dfm when the
+    suite runs."""
+
+    binary = None
+
+    def make_dfm(self, extra_config=""):
+        return ClusterDfm(type(self).binary(), self.dir, extra_config=extra_config)
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.dfm.close()
+
+
 class ClusterDfm:
     """Three `dfm serve` nodes on one NATS server behind nginx, with the face
     of one dfmtest.Dfm, so that a suite written for a single node runs
@@ -269,8 +286,13 @@ class ClusterDfm:
         return max(codes, default=0)
 
     def cli(self, *args):
+        """`dfm` with the nodes' variables; a tool given a copy (-d) and no
+        configuration gets node0's, as an operator on node0 would give it:
+        the copy's sealed payloads open with the cluster's keys."""
         env = t.environ()
         env.update(self.env)
+        if ("-d" in args or "--data-dir" in args) and "-c" not in args and args[0] != "cluster":
+            args = (*args, "-c", self.config_path)
         return subprocess.run([self.binary, *args], capture_output=True, text=True, env=env)
 
     @property
@@ -282,9 +304,7 @@ class ClusterDfm:
         return os.path.join(self.pulled, "p%03d" % self.home())
 
     def dump(self, with_body=False):
-        # node0's configuration: the copy's sealed payloads open with the cluster's keys.
-        r = self.cli("log", "dump", "-d", self.data_dir, "-c", self.config_path,
-                     *(["--with-body"] if with_body else []))
+        r = self.cli("log", "dump", "-d", self.data_dir, *(["--with-body"] if with_body else []))
         assert r.returncode == 0, r.stderr
         return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 

@@ -30,6 +30,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import dfmtest  # noqa: E402
 import messages_e2e_test as messages  # noqa: E402
 import sync_e2e_test as base  # noqa: E402
@@ -297,11 +298,11 @@ class ConsoleTest(unittest.TestCase):
                 self.assertNotIn(status, (404, 405), (method, path, body))
 
 
-class ClusterConsoleTest(ConsoleTest):
+class ClusterConsoleTest(clustertest.OnACluster, ConsoleTest):
     """The same against three nodes on NATS behind nginx (issue 48;
     clustertest.ClusterDfm): the page, its search and the API answered
     by whichever node nginx picks."""
-    make_dfm = messages.ClusterMessagesTest.make_dfm
+    binary = staticmethod(lambda: base.DFM)
 
     def key(self, role, tenant="*", name=None):
         """A key made through node0 works on every node within about a
@@ -315,12 +316,6 @@ class ClusterConsoleTest(ConsoleTest):
 
     def test_limits_answer_429_with_their_headers(self):
         self.skipTest("the API's limits count per node (docs/scale-out.md, \"Limits\")")
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.dfm.close()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import dfmtest  # noqa: E402
 import sync_e2e_test as base  # noqa: E402
 from sync_e2e_test import Sandbox, by_phone, wait_for  # noqa: E402
@@ -367,20 +368,12 @@ class MessagesTest(unittest.TestCase):
         self.assertEqual(out[0]["priority"], 10)
 
 
-class ClusterMessagesTest(MessagesTest):
+class ClusterMessagesTest(clustertest.OnACluster, MessagesTest):
     """The same scenarios against three nodes on NATS behind nginx (issue
     48; clustertest.ClusterDfm); the erasure is asked of node0 and run by
     the node of the tenant's partition."""
 
-    def make_dfm(self, extra_config):
-        import clustertest  # noqa: E402 (only the cluster runs need it)
-        return clustertest.ClusterDfm(base.DFM, self.dir, extra_config=extra_config)
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.dfm.close()
+    binary = staticmethod(lambda: base.DFM)
 
     def test_an_erased_persons_opt_out_still_refuses_texts(self):
         super().test_an_erased_persons_opt_out_still_refuses_texts()

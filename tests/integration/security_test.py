@@ -18,6 +18,7 @@ import uuid
 from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import dfmtest  # noqa: E402
 import sync_e2e_test as base  # noqa: E402
 from sync_e2e_test import Sandbox, wait_for  # noqa: E402
@@ -42,7 +43,7 @@ class GhlTenantBinding(unittest.TestCase):
 
     def setUp(self):
         self.dir = dfmtest.tempdir()
-        self.dfm = dfmtest.Dfm(DFM, self.dir, extra_config=(
+        self.dfm = self.make_dfm(extra_config=(
             f'[ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
             f'[tenants.other.ghl]\ned25519_public_key_file = "{base.GHL_PUBLIC_KEY}"\n'
             'location_id = "loc-other"\n'
@@ -65,6 +66,9 @@ class GhlTenantBinding(unittest.TestCase):
             "DFM_VERITY_CONTACTS_API": "true",  # this deployment's Verity has /v1/contacts
             "DFM_VERITY_API_KEY": VERITY_KEY,
         })
+
+    def make_dfm(self, extra_config=""):
+        return dfmtest.Dfm(DFM, self.dir, extra_config=extra_config)
 
     def tearDown(self):
         base.tear_down(self.dfm, self.dir, self.sandboxes, self)
@@ -128,8 +132,11 @@ class TwilioReplay(unittest.TestCase):
 
     def setUp(self):
         self.dir = dfmtest.tempdir()
-        self.dfm = dfmtest.Dfm(DFM, self.dir)
+        self.dfm = self.make_dfm()
         self.dfm.start()
+
+    def make_dfm(self, extra_config=""):
+        return dfmtest.Dfm(DFM, self.dir, extra_config=extra_config)
 
     def tearDown(self):
         base.tear_down(self.dfm, self.dir, ())
@@ -205,6 +212,16 @@ class DamagedWal(unittest.TestCase):
         self.assertEqual(recorded[0]["payload"]["lost_to"], 15)
         self.assertEqual(self.dfm.cli("log", "verify", "-d", self.dfm.data_dir).returncode, 0)
         self.dfm.stop()
+
+
+class ClusterGhlTenantBinding(clustertest.OnACluster, GhlTenantBinding):
+    """The same against three nodes on NATS behind nginx."""
+    binary = staticmethod(lambda: DFM)
+
+
+class ClusterTwilioReplay(clustertest.OnACluster, TwilioReplay):
+    """The same against three nodes on NATS behind nginx."""
+    binary = staticmethod(lambda: DFM)
 
 
 if __name__ == "__main__":

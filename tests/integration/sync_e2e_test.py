@@ -26,6 +26,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import dfmtest  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -656,7 +657,7 @@ class SyncTest(unittest.TestCase):
         self.assertIn("stop `dfm serve`", r.stderr)
 
 
-class ClusterSyncTest(SyncTest):
+class ClusterSyncTest(clustertest.OnACluster, SyncTest):
     """The same scenarios against three nodes on NATS behind nginx (issue
     48; clustertest.ClusterDfm): webhooks through nginx to any node, the
     default tenant's partition on one of them, its log read back from NATS,
@@ -664,15 +665,7 @@ class ClusterSyncTest(SyncTest):
     node only (its health's sync part; `dfm backfill`, refused in cluster
     mode) and the 150-second outage (the single-node run has it)."""
 
-    def make_dfm(self, extra_config):
-        import clustertest  # noqa: E402 (only the cluster runs need it)
-        return clustertest.ClusterDfm(DFM, self.dir, extra_config=extra_config)
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.dfm.close()
+    binary = staticmethod(lambda: DFM)
 
     def test_health_shows_the_sync_catching_up_and_a_tripped_breaker(self):
         self.skipTest("a single node's health parts; a cluster's are in integration.cluster")
