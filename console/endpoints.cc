@@ -186,7 +186,7 @@ void Console::Impl::PlanWrite(const char* route, PlanFn plan, const std::string&
   // Cluster mode: planned where the tenant's partition runs; appended
   // through this node's front (the ingest stream) like any webhook.
   remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, {{"body", body}}}),
-               [headers = std::move(headers), respond = std::move(respond), then = std::move(then),
+               [tenant, headers = std::move(headers), respond = std::move(respond), then = std::move(then),
                 refuse](Status s, std::string answer) mutable {
                  ApiResponse a;
                  EventDraft d;
@@ -199,6 +199,7 @@ void Console::Impl::PlanWrite(const char* route, PlanFn plan, const std::string&
                    a = JsonError(503, "owner_unreachable", "the partition's node answered something unreadable");
                  }
                  if (a.status != 200) return refuse(std::move(a), std::move(headers), respond);
+                 d.tenant = tenant;  // the asker's: the planned draft carries none
                  then(std::move(d), n, std::move(headers), std::move(respond));
                });
 }

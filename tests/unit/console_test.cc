@@ -311,6 +311,8 @@ TEST_F(ConsoleTest, InClusterModeAdminWritesArePlannedOnThePartitionsNode) {
   EXPECT_EQ(read.at(0).type, ev::kIdentitySettled);
   EXPECT_EQ(read.at(0).causation_id, conflict.id) << "caused by the partition's conflict";
   EXPECT_EQ(read.at(0).stream, SourceStream("ghl"));
+  // The tenant's: the ingest stream sends it to the tenant's partition.
+  EXPECT_EQ(read.at(0).tenant, "default");
   EXPECT_EQ(read.at(1).type, "admin.action");
   ApiResponse again = settle(R"({"conflict":)" + seq + R"(,"contact":"contact-a"})");
   EXPECT_NE(again.body.find("\"status\":\"duplicate\""), std::string::npos) << again.body;
