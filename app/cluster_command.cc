@@ -4,6 +4,7 @@
 
 #include "cluster/pull.h"
 #include "cluster/wire.h"
+#include "replay-tools/projection_commands.h"
 #include "util/json.h"
 
 namespace dfm {
@@ -60,6 +61,20 @@ Status PullTenantLog(const Config& config, const std::string& tenant, std::strin
     return Status::OK();
   }
   return Status::NotFound("no copy of partition " + std::to_string(p));
+}
+
+Status OpenFoldedTenantCopy(const Config& config, const std::string& tenant, std::string* dir,
+                            std::unique_ptr<RocksDbEventLog>* log) {
+  Status s = PullTenantLog(config, tenant, dir);
+  if (!s.ok()) return s;
+  RocksDbLogOptions o;
+  o.path = *dir;
+  s = OpenPulledKeys(config.cluster(), *dir, &o.keys);
+  if (!s.ok() && !s.IsNotFound()) return s;
+  s = RocksDbEventLog::Open(o, log);
+  if (!s.ok()) return s;
+  RebuildReport r;
+  return RebuildProjections(log->get(), "", nullptr, &r);
 }
 
 int RunClusterPartition(const Config& config, const std::string& tenant, std::ostream& out) {

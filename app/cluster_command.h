@@ -8,9 +8,11 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 #include "config/config.h"
+#include "storage/rocksdb_event_log.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -27,5 +29,11 @@ int RunClusterPartition(const Config& config, const std::string& tenant, std::os
 // every partition pulled into <data_dir>/pulled (again: only what is new),
 // *dir the copy of `tenant`'s.
 Status PullTenantLog(const Config& config, const std::string& tenant, std::string* dir);
+
+// The same copy opened with its partition's keys and every projection
+// folded again over it, for the tools that read projections (dfm
+// reconcile): a fold of the whole partition. *dir: where it is.
+Status OpenFoldedTenantCopy(const Config& config, const std::string& tenant, std::string* dir,
+                            std::unique_ptr<RocksDbEventLog>* log);
 
 }  // namespace dfm

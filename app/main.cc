@@ -289,6 +289,10 @@ int main(int argc, char** argv) {
     std::optional<dfm::Config> loaded = LoadForCommand(config_path);
     if (!loaded) return 2;
     dfm::InitLogging(loaded->log_level());
+    if (loaded->cluster().enabled)
+      rc_args.open_log = [&loaded, &rc_args](std::unique_ptr<dfm::RocksDbEventLog>* log, std::string* where) {
+        return dfm::OpenFoldedTenantCopy(*loaded, rc_args.tenant, where, log);
+      };
     return dfm::RunReconcileCommand(*loaded, rc_args, std::cout, std::cerr);
   }
   if (diagnose->parsed()) return dfm::RunDiagnose(config_path, diagnose_json, std::cout);

@@ -113,11 +113,12 @@ int RunReconcileCommand(const Config& config, const ReconcileArgs& a, std::ostre
     return 2;
   }
   std::unique_ptr<RocksDbEventLog> log;
-  Status s = OpenToolLog(config.data_dir(), &log);
+  std::string where = config.data_dir();
+  Status s = a.open_log ? a.open_log(&log, &where) : OpenToolLog(where, &log);
   ReconcilePlan plan;
   if (s.ok()) s = PlanReconcile(*log, a.tenant, since, systems, &plan);
   if (!s.ok()) {
-    err << "dfm reconcile: cannot read " << config.data_dir() << ": " << s.ToString() << "\n";
+    err << "dfm reconcile: cannot read " << where << ": " << s.ToString() << "\n";
     return 2;
   }
   if (plan.registry_seq + 1000 < log->LastSequence())

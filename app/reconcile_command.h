@@ -5,10 +5,13 @@
 // (POST /v1/admin/replay), or appends them when no service runs.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 #include "config/config.h"
+#include "storage/rocksdb_event_log.h"
 
 namespace dfm {
 
@@ -18,6 +21,9 @@ struct ReconcileArgs {
   bool execute = false;
   bool json = false;
   double share = -1;    // of each system's rate limit; < 0: reconcile.rate_share
+  // Cluster mode: opens the copy of the tenant's partition, its projections
+  // folded (app/cluster_command.h); null: the data directory's log.
+  std::function<Status(std::unique_ptr<RocksDbEventLog>* log, std::string* where)> open_log;
 };
 
 // Exit code: 0 no drift (or drift handed over with --execute), 1 drift

@@ -37,8 +37,9 @@ int64_t NextDailyRun(int64_t now_us, int minute, int64_t last_run_us) {
 }
 
 ReconcileSchedule::ReconcileSchedule(const Config& config, EventLog* log,
-                                     std::function<int64_t()> now_us)
-    : config_(&config), log_(log), now_us_(std::move(now_us)) {}
+                                     std::function<int64_t()> now_us,
+                                     std::function<bool(const std::string&)> runs)
+    : config_(&config), log_(log), now_us_(std::move(now_us)), tenants_(std::move(runs)) {}
 
 void ReconcileSchedule::Reload(const Config& config) {
   std::lock_guard<std::mutex> g(mu_);
@@ -86,6 +87,7 @@ void ReconcileSchedule::RunOnce() {
   uint64_t drift = 0;
   const double share = static_cast<double>(config->reconcile().rate_percent) / 100;
   for (const auto& tenant : config->tenants()) {
+    if (tenants_ && !tenants_(tenant)) continue;
     const auto systems = ReconcileSystems(*config, tenant);
     if (systems.empty()) continue;
     ReconcilePlan plan;

@@ -3,6 +3,8 @@
 // log, logs what it found (counts only), and, with `reconcile.execute`,
 // appends the re-applications as one replay.requested per tenant, which
 // the router hands to the contacts' actors like `dfm reconcile --execute`.
+// In cluster mode each partition's node runs one over the partition's log
+// for its tenants.
 #pragma once
 
 #include <atomic>
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "config/config.h"
@@ -24,8 +27,10 @@ int64_t NextDailyRun(int64_t now_us, int minute, int64_t last_run_us);
 
 class ReconcileSchedule {
  public:
-  // REQUIRES: `config` and `log` outlive it; config.reconcile().daily_at set.
-  ReconcileSchedule(const Config& config, EventLog* log, std::function<int64_t()> now_us);
+  // REQUIRES: `config` and `log` outlive it. `runs` (null: every tenant)
+  // picks the tenants of `log` (a cluster partition's).
+  ReconcileSchedule(const Config& config, EventLog* log, std::function<int64_t()> now_us,
+                    std::function<bool(const std::string& tenant)> runs = nullptr);
   // A reloaded configuration: the next run reads it (its time, its share,
   // each system's settings). REQUIRES: `config` outlives it. Any thread.
   void Reload(const Config& config);
@@ -43,6 +48,7 @@ class ReconcileSchedule {
   const Config* config_;  // guarded by mu_
   EventLog* log_;
   std::function<int64_t()> now_us_;
+  std::function<bool(const std::string&)> tenants_;  // null: every tenant
   std::atomic<uint64_t> runs_{0}, last_drift_{0};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -7,6 +7,7 @@
 
 #include "app/cluster_erase.h"
 #include "app/erase.h"
+#include "app/reconcile_schedule.h"
 #include "app/serve_common.h"
 #include "app/shared_control.h"
 #include "app/sync_runtime.h"
@@ -28,12 +29,15 @@ namespace dfm {
 namespace {
 
 // The sync runtime of one partition (cluster mode), folding the pauses
-// and limits every node shares into its control from the start.
+// and limits every node shares into its control from the start, and the
+// partition's daily reconcile (reconcile.daily_at).
 class PartitionSync : public PartitionWork {
  public:
   PartitionSync(std::unique_ptr<SyncRuntime> rt, SharedControl* shared, const Config* config,
-                const EventLog* log, std::function<bool(const std::string&)> runs)
-      : rt_(std::move(rt)), shared_(shared), config_(config), log_(log), runs_(std::move(runs)) {
+                EventLog* log, std::function<bool(const std::string&)> runs)
+      : rt_(std::move(rt)), shared_(shared), config_(config), log_(log), runs_(std::move(runs)),
+        reconcile_(*config, log, [] { return SystemClock::Instance()->NowMicros(); }, runs_) {
+    reconcile_.Start();
     if (!rt_->control()) return;  // [sync] off
     SyncRuntime* r = rt_.get();
     subscription_ = shared_->Subscribe([r](const std::vector<Event>& events) {
@@ -45,8 +49,10 @@ class PartitionSync : public PartitionWork {
   void Reload(const Config& config) override {
     config_.store(&config);
     rt_->Reload(config);
+    reconcile_.Reload(config);
   }
   void Stop() override {
+    reconcile_.Stop();
     Unsubscribe();
     rt_->Stop();
   }
@@ -73,6 +79,7 @@ class PartitionSync : public PartitionWork {
   std::atomic<const Config*> config_;  // as last reloaded
   const EventLog* log_;
   std::function<bool(const std::string&)> runs_;
+  ReconcileSchedule reconcile_;
   int subscription_ = 0;
 };
 

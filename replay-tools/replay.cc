@@ -1,5 +1,7 @@
 #include "replay-tools/replay.h"
 
+#include <filesystem>
+
 #include <algorithm>
 #include <future>
 #include <map>
@@ -602,7 +604,11 @@ Status SubmitReplay(const std::string& data_dir, const std::string& base_url,
                            a.http.body);
   // No service answering: append it ourselves. If a service holds the log,
   // opening it fails (the lock tells); if it had appended the request,
-  // appending it again is a duplicate.
+  // appending it again is a duplicate. Not to a cluster node's directory
+  // or a copy of a partition: no partition would read it there.
+  if (std::filesystem::exists(data_dir + "/PARTITION") || std::filesystem::exists(data_dir + "/partitions"))
+    return Status::Unavailable("no node answers at " + base_url +
+                               "; in cluster mode the request goes through a running node");
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenLogWithoutService(data_dir, base_url, &log);
   if (!s.ok()) return s;

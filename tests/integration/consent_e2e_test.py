@@ -34,6 +34,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import messages_e2e_test as messages  # noqa: E402
 import replay_tools_test as replay_tools  # noqa: E402
 import sync_e2e_test as base  # noqa: E402
@@ -340,6 +341,18 @@ class ConsentTest(unittest.TestCase):
         self.assertIn("read back", conflict[0]["detail"])
         wait_for("DND set again in GHL", lambda: self.ghl_sms_dnd_of(cid) == "active")
         self.assertEqual(self.events("contact.opted_in"), [])
+
+
+class ClusterConsentTest(clustertest.OnACluster, ConsentTest):
+    """The same against three nodes on NATS behind nginx (issue 48): the
+    tools given node0's configuration read the tenant's partition from
+    NATS, and each partition's node runs its daily reconcile."""
+
+    binary = staticmethod(lambda: base.DFM)
+
+    def tool(self, *args, env_extra=None, expect=None):
+        # The cluster's state key too: the partition's payloads are sealed.
+        return super().tool(*args, env_extra=dict(self.dfm.env, **(env_extra or {})), expect=expect)
 
 
 if __name__ == "__main__":
