@@ -141,13 +141,15 @@ void SharePageSessions(const Config& config, HttpFront* front) {
 // The NATS buckets a cluster's fronts share (docs/scale-out.md): false,
 // logged, when one cannot be opened.
 bool OpenFrontBuckets(const Config& config, std::shared_ptr<CasStore>* keys,
-                      std::shared_ptr<CasStore>* control) {
+                      std::shared_ptr<CasStore>* control, std::shared_ptr<CasStore>* limits) {
   const ClusterSettings& cs = config.cluster();
   const std::string node = cs.node_id.empty() ? "node" : cs.node_id;
   const int replicas = static_cast<int>(cs.replicas);
   Status s = OpenBucketStore(kKeysBucket, cs.nats_urls, node, NatsSecurityOf(cs), replicas, keys);
   if (s.ok())
     s = OpenBucketStore(kControlBucket, cs.nats_urls, node, NatsSecurityOf(cs), replicas, control);
+  if (s.ok())  // a minute's window, kept a minute past its end
+    s = OpenBucketStore(kLimitsBucket, cs.nats_urls, node, NatsSecurityOf(cs), replicas, limits, /*ttl_s=*/120);
   if (!s.ok()) Logger("main")->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
   return s.ok();
 }
@@ -156,8 +158,8 @@ bool OpenFrontBuckets(const Config& config, std::shared_ptr<CasStore>* keys,
 
 int ServeCluster(const Config& config, const std::string& config_path) {
   auto logger = Logger("main");
-  std::shared_ptr<CasStore> keys_bucket, control_bucket;
-  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket)) {
+  std::shared_ptr<CasStore> keys_bucket, control_bucket, limits_bucket;
+  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket, &limits_bucket)) {
     spdlog::shutdown();
     return 1;
   }
@@ -198,6 +200,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
   {
     HttpFront front(config, node->ingest_log());
     front.SetSharedKeys(std::make_shared<SharedKeys>(keys_bucket));
+    front.SetSharedLimits(limits_bucket);
     SharePageSessions(config, &front);
     // Reads from any node: asked of, and answered by, the partitions' nodes.
     front.SetRemoteReads([&node](const std::string& tenant, std::string request,

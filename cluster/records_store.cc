@@ -45,11 +45,12 @@ Status OpenRecordsStore(const std::vector<std::string>& urls, const std::string&
 }
 
 Status OpenBucketClient(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
-                        const NatsSecurity& security, int replicas, std::unique_ptr<NatsClient>* out) {
+                        const NatsSecurity& security, int replicas, std::unique_ptr<NatsClient>* out,
+                        int64_t ttl_s) {
   Status s = NatsClient::Connect(urls, "dfm " + node + " " + bucket, security, /*keep_trying=*/true, out);
   if (!s.ok()) return s;
   for (int attempt = 0;; ++attempt) {
-    s = (*out)->OpenBucket(bucket, /*ttl_s=*/0, replicas);
+    s = (*out)->OpenBucket(bucket, ttl_s, replicas);
     if (s.ok() || attempt >= 60) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a cluster still forming
   }
@@ -57,9 +58,10 @@ Status OpenBucketClient(const std::string& bucket, const std::vector<std::string
 }
 
 Status OpenBucketStore(const std::string& bucket, const std::vector<std::string>& urls, const std::string& node,
-                       const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out) {
+                       const NatsSecurity& security, int replicas, std::shared_ptr<CasStore>* out,
+                       int64_t ttl_s) {
   std::unique_ptr<NatsClient> nats;
-  Status s = OpenBucketClient(bucket, urls, node, security, replicas, &nats);
+  Status s = OpenBucketClient(bucket, urls, node, security, replicas, &nats, ttl_s);
   if (!s.ok()) return s;
   *out = std::make_shared<NatsCasStore>(std::move(nats));
   return Status::OK();

@@ -127,6 +127,11 @@ Console::~Console() {
   if (m.key_poller.joinable()) m.key_poller.join();
 }
 
+void Console::SetSharedLimits(std::shared_ptr<CasStore> store) {
+  impl_->per_key.Share(store);
+  impl_->per_tenant.Share(std::move(store));
+}
+
 void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   Impl& m = *impl_;
   m.shared_keys = std::move(shared);

@@ -39,6 +39,7 @@
 
 namespace dfm {
 
+class CasStore;    // storage/cas_store.h
 class SharedKeys;  // console/shared_keys.h
 
 struct ApiRequest {
@@ -143,6 +144,9 @@ class Console {
   // those made or revoked here are written there, and the shared ones
   // folded now and every second. After Start.
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
+  // Cluster mode: the API's limits count in `store` (the bucket DFM_LIMITS),
+  // which every node shares (console/limits.h). Before requests come.
+  void SetSharedLimits(std::shared_ptr<CasStore> store);
   // Cluster mode: the secret every node signs the page's sessions with, so
   // that a sign-in holds on whichever node the proxy picks (in place of
   // the data directory's). Before Start.

@@ -5,13 +5,26 @@
 // the limit is refused with the seconds until the window turns
 // (Retry-After).
 //
-// Pure but for its own state: time comes in with each call. Thread-safe.
+// In cluster mode the windows are shared (Share): every node counts in the
+// same entries of a CasStore (the NATS bucket DFM_LIMITS), so a key gets
+// its limit across the nodes, not per node. Entry (grammar, version 1):
+//   "l." hex(SHA-256(who))[0..32) "." window-start-seconds -> "1 " decimal-used
+// A store that fails (or a window contended past a few tries) is left for
+// this node's own count for 10 seconds.
+//
+// Pure but for its own state and the store: time comes in with each call.
+// Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "storage/cas_store.h"
 
 namespace dfm {
 
@@ -31,7 +44,13 @@ class WindowLimiter {
   // Where `who` stands without counting a request.
   RateDecision Peek(const std::string& who, uint64_t limit, int64_t now_us) const;
 
+  // Counts in `store` from now on. Before the first call.
+  void Share(std::shared_ptr<CasStore> store) { shared_ = std::move(store); }
+  static std::string SharedEntry(const std::string& who, int64_t window_start_us);
+
  private:
+  // The decision over the shared window; nullopt: count locally.
+  std::optional<RateDecision> Shared(const std::string& who, uint64_t limit, int64_t now_us, bool take) const;
   struct Window {
     int64_t start_us = 0;
     uint64_t used = 0;
@@ -40,6 +59,8 @@ class WindowLimiter {
   const int64_t window_us_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Window> windows_;
+  std::shared_ptr<CasStore> shared_;
+  mutable std::atomic<int64_t> shared_down_until_us_{0};
 };
 
 // The tighter of two decisions, as one answer's headers show it: a refusal

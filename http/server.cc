@@ -599,6 +599,10 @@ void HttpFront::Reload(const Config& config) {
 void HttpFront::SetEraseHandler(EraseHandler erase) { impl_->console->SetEraseHandler(std::move(erase)); }
 void HttpFront::SetBackupHandler(BackupHandler backup) { impl_->console->SetBackupHandler(std::move(backup)); }
 void HttpFront::SetSyncControl(SyncControlHooks hooks) { impl_->console->SetSyncControl(std::move(hooks)); }
+void HttpFront::SetSharedLimits(std::shared_ptr<CasStore> store) {
+  impl_->console->SetSharedLimits(std::move(store));
+}
+
 void HttpFront::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   impl_->console->SetSharedKeys(std::move(shared));
 }

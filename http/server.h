@@ -85,6 +85,8 @@ class HttpFront {
   void SetSyncControl(SyncControlHooks hooks);
   // Cluster mode: the API keys every node shares (Console::SetSharedKeys).
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
+  // Cluster mode: the API's limits every node counts in (Console::SetSharedLimits).
+  void SetSharedLimits(std::shared_ptr<CasStore> store);
   // Cluster mode: the page's session secret (Console::SetSessionSecret).
   // Call before Run().
   void SetSessionSecret(std::string secret);

@@ -105,6 +105,51 @@ TEST(WindowLimiterTest, CountsPerWindowAndSaysWhenItTurns) {
   EXPECT_EQ(l.Peek("k", 3, start + kMin).remaining, 2u) << "Peek counts nothing";
 }
 
+// A shared store that can be made to fail (NATS unreachable).
+class FlakyStore : public CasStore {
+ public:
+  explicit FlakyStore(std::shared_ptr<CasStore> inner) : inner_(std::move(inner)) {}
+  Status Get(const std::string& k, Entry* e) override { return down ? Status::Unavailable("down") : inner_->Get(k, e); }
+  Status Create(const std::string& k, const std::string& v) override {
+    return down ? Status::Unavailable("down") : inner_->Create(k, v);
+  }
+  Status Update(const std::string& k, const std::string& v, uint64_t rev) override {
+    return down ? Status::Unavailable("down") : inner_->Update(k, v, rev);
+  }
+  Status Keys(std::vector<std::string>* keys) override { return inner_->Keys(keys); }
+  bool down = false;
+
+ private:
+  std::shared_ptr<CasStore> inner_;
+};
+
+TEST(WindowLimiterTest, SharedWindowsCountEveryNodesRequests) {
+  MemoryEventLog log;
+  auto store = std::make_shared<FlakyStore>(NewLogCasStore(&log, "limits"));
+  WindowLimiter a(kMin), b(kMin);  // two nodes
+  a.Share(store);
+  b.Share(store);
+  const int64_t start = kNow - kNow % kMin;
+  EXPECT_TRUE(a.Take("k:1", 3, start + 1).allowed);
+  EXPECT_TRUE(b.Take("k:1", 3, start + 2).allowed);
+  RateDecision third = a.Take("k:1", 3, start + 3);
+  EXPECT_TRUE(third.allowed);
+  EXPECT_EQ(third.remaining, 0u);
+  EXPECT_FALSE(b.Take("k:1", 3, start + 4).allowed) << "the fourth, on either node";
+  EXPECT_FALSE(b.Peek("k:1", 3, start + 5).allowed);
+  EXPECT_TRUE(b.Take("k:1", 3, start + kMin).allowed) << "the next window";
+  EXPECT_TRUE(b.Take("k:1", 0, start + kMin).allowed) << "0: no limit";
+  std::vector<std::string> names;
+  ASSERT_TRUE(store->Keys(&names).ok());
+  for (const auto& n : names) EXPECT_EQ(n.find("k:1"), std::string::npos) << "the caller only hashed";
+  // The store down: each node counts alone (for a while), never refuses
+  // for want of the store.
+  store->down = true;
+  EXPECT_TRUE(a.Take("k:2", 1, start + kMin + 1).allowed);
+  EXPECT_FALSE(a.Take("k:2", 1, start + kMin + 2).allowed);
+  EXPECT_TRUE(b.Take("k:2", 1, start + kMin + 3).allowed) << "counted per node meanwhile";
+}
+
 TEST(WindowLimiterTest, TheTighterDecisionIsShown) {
   RateDecision a{true, 10, 5, 30}, b{true, 100, 2, 30}, no{false, 100, 0, 12};
   EXPECT_EQ(Tighter(a, b).remaining, 2u);
