@@ -146,6 +146,9 @@ int RunReconcileCommand(const Config& config, const ReconcileArgs& a, std::ostre
   };
   ReconcileReport report;
   RunReconcile(plan, deps, &report);
+  // A cluster copy keeps its sealed records only: the projections folded
+  // for this run go (an erasure would not reach them there).
+  if (a.open_log) (void)log->DropDerived({std::string(kReplicaCheckpoint)});
   if (tty && plan.checks.size()) err << "\n";
   const double seconds = static_cast<double>(deps.now_us() - started) / 1e6;
   PrintDrift(report, a.json, out);

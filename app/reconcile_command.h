@@ -22,7 +22,8 @@ struct ReconcileArgs {
   bool json = false;
   double share = -1;    // of each system's rate limit; < 0: reconcile.rate_share
   // Cluster mode: opens the copy of the tenant's partition, its projections
-  // folded (app/cluster_command.h); null: the data directory's log.
+  // folded (app/cluster_command.h), dropped again after the run; null: the
+  // data directory's log.
   std::function<Status(std::unique_ptr<RocksDbEventLog>* log, std::string* where)> open_log;
 };
 

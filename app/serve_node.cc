@@ -60,8 +60,10 @@ void SetAdminHandlers(const Config& config, RocksDbEventLog* log, std::shared_pt
                       RocksDbKeyStore* rocks_keys, HttpFront* front) {
   front->SetEraseHandler([log, keys, &config](const std::string& tenant, const std::string& contact,
                                               const std::string& reason, const std::string& by, EraseAnswer* answer) {
-    return EraseForApi(config, log, keys.get(), ErasureLedgerPath(config.data_dir()), tenant, contact, reason, by,
-                       answer);
+    Status s = EraseForApi(config, log, keys.get(), ErasureLedgerPath(config.data_dir()), tenant, contact, reason,
+                           by, answer);
+    if (s.ok() && !answer->already) ScrubAfterErasure(log, answer->seq);
+    return s;
   });
   front->SetBackupHandler([log, rocks_keys, &config](const std::string& into, int keep, std::string* manifest) {
     BackupManifest m;

@@ -199,6 +199,7 @@ void ClusterNode::Impl::Tick() {
   for (uint32_t p : broken) {
     const uint64_t rev = lease_rev[p];
     const auto at = renewed_at[p];
+    running[p]->KeepDerived();  // started again here: the sync goes on from its state
     StopPartition(p, false);
     lease_rev[p] = rev;  // still held: restarted below once renewed
     renewed_at[p] = at;
@@ -405,6 +406,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     im.open_keys = [seal, key = cs.state_key](uint32_t p, std::shared_ptr<KeyStore>* keys) {
       return OpenPartitionKeys(seal, key, p, keys);
     };
+    DropIdleCopies(config.data_dir());  // left by a kill -9: this node runs none yet
   } else {
     Logger("cluster")->warn(
         "event=state_not_replicated reason=\"cluster.state_key is not set: OAuth grants and credit budgets stay "

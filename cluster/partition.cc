@@ -75,7 +75,7 @@ class NatsPartition final : public Partition {
     const auto caught = std::chrono::steady_clock::now();
     const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
     const uint32_t p = p_;
-    s = factory(p_, ServedLog{log_.get(), keys_.get()},
+    s = factory(p_, ServedLog{log_.get(), keys_.get(), log_.get()},
                 [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
     s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
@@ -99,11 +99,20 @@ class NatsPartition final : public Partition {
     consumer_.reset();
     if (work_) work_->Stop();
     work_.reset();
+    // A sealed partition leaves this node with its records only: what the
+    // sync derived from them (in clear) is folded again by whichever node
+    // runs it, and is not left here for an erasure to miss.
+    if (log_ && keys_ && !keep_derived_.load()) {
+      Status ds = log_->DropDerived({std::string(kReplicaCheckpoint)});
+      if (!ds.ok())
+        Logger("cluster")->warn("event=partition_state_kept partition={} error=\"{}\"", p_, ds.ToString());
+    }
     if (log_) log_->Close();
     log_.reset();
   }
 
   bool broken() const override { return broken_.load(); }
+  void KeepDerived() override { keep_derived_.store(true); }
   // REQUIRES: started().
   uint64_t log_seq() const override { return log_->LastSequence(); }
   uint64_t sync_behind() const override { return work_->Behind(log_seq()); }
@@ -345,7 +354,7 @@ class NatsPartition final : public Partition {
   std::unique_ptr<PartitionWork> work_;
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
-  std::atomic<bool> running_{false}, broken_{false}, started_{false};
+  std::atomic<bool> running_{false}, broken_{false}, started_{false}, keep_derived_{false};
   std::atomic<uint64_t> position_{0};
   uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
   std::vector<uint64_t> front_keys_;  // of webhooks appended, to destroy (ingest thread)
@@ -353,6 +362,21 @@ class NatsPartition final : public Partition {
 };
 
 }  // namespace
+
+void DropIdleCopies(const std::string& data_dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(data_dir) / "partitions", ec)) {
+    if (!entry.is_directory()) continue;
+    RocksDbLogOptions opts;
+    opts.path = entry.path().string();
+    std::unique_ptr<RocksDbEventLog> log;
+    Status s = RocksDbEventLog::Open(opts, &log);
+    if (s.ok()) s = log->DropDerived({std::string(kReplicaCheckpoint)});
+    if (log) log->Close();
+    if (!s.ok())
+      Logger("cluster")->warn("event=partition_state_kept dir={} error=\"{}\"", opts.path, s.ToString());
+  }
+}
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
                                          std::string node, uint64_t lease_rev, PartitionKeysOpener keys) {

@@ -36,7 +36,10 @@ class Partition {
   // and, while its lease holds, started again from the replica.
   virtual bool broken() const = 0;
   // Waits for a start under way; stops taking webhooks, the work, the log.
+  // A sealed partition leaves its records only (RocksDbEventLog::
+  // DropDerived) unless KeepDerived() was called: it starts again here.
   virtual void Stop() = 0;
+  virtual void KeepDerived() = 0;
   // REQUIRES: started().
   virtual uint64_t log_seq() const = 0;
   virtual uint64_t sync_behind() const = 0;
@@ -48,6 +51,11 @@ class Partition {
   virtual void set_lease_rev(uint64_t rev) = 0;
   virtual void Reload(const Config& config) = 0;
 };
+
+// The copies under <data_dir>/partitions of partitions this node does not
+// run (at its start: none) keep their records and nothing derived from
+// them, as a sealed partition leaves a node (Partition::Stop). Logged.
+void DropIdleCopies(const std::string& data_dir);
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
                                          std::string node, uint64_t lease_rev, PartitionKeysOpener keys);

@@ -21,6 +21,7 @@
 #include "cluster/nats_client.h"
 #include "storage/event_log.h"
 #include "storage/key_store.h"
+#include "storage/rocksdb_event_log.h"
 #include "util/status.h"
 #include "util/worker.h"
 
@@ -32,6 +33,7 @@ namespace dfm {
 struct ServedLog {
   EventLog* log = nullptr;
   KeyStore* keys = nullptr;
+  RocksDbEventLog* store = nullptr;  // the same log, for its compactions
 };
 
 // Answers `request` from `at`: calls `reply` once, from any thread.

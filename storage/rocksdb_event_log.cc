@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -1034,6 +1035,75 @@ Status RocksDbEventLog::DropConsumer(std::string_view consumer) {
     impl_->db->CompactRange(co, impl_->cf[kConsumerState], &lo, &hi).PermitUncheckedError();
   }
   return Status::OK();
+}
+
+Status RocksDbEventLog::CompactDerived() {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
+  if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
+  rocksdb::Status rs = impl_->db->Flush(fo, all);
+  if (!rs.ok()) return FromRocks(rs);
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  rs = impl_->db->CompactRange(co, impl_->cf[kConsumerState], nullptr, nullptr);
+  if (!rs.ok()) return FromRocks(rs);
+  return FromRocks(impl_->db->FlushWAL(/*sync=*/true));
+}
+
+Status RocksDbEventLog::DropDerived(const std::vector<std::string>& keep) {
+  {
+    std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+    if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
+    if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
+    rocksdb::WriteBatch wb;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[kCheckpoints]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string name = it->key().ToString();
+      if (std::find(keep.begin(), keep.end(), name) == keep.end()) wb.Delete(impl_->cf[kCheckpoints], name);
+    }
+    if (!it->status().ok()) return FromRocks(it->status());
+    std::unique_ptr<rocksdb::Iterator> first(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[kConsumerState]));
+    first->SeekToFirst();
+    std::unique_ptr<rocksdb::Iterator> last(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[kConsumerState]));
+    last->SeekToLast();
+    if (first->Valid() && last->Valid())
+      wb.DeleteRange(impl_->cf[kConsumerState], first->key(), last->key().ToString() + '\0');  // [first, last]
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status rs = impl_->db->Write(wo, &wb);
+    if (!rs.ok()) return FromRocks(rs);
+  }
+  return CompactDerived();
+}
+
+bool RocksDbEventLog::CheckpointsReach(uint64_t seq, const std::vector<std::string>& except) const {
+  std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
+  if (!impl_->db) return false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[kCheckpoints]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (std::find(except.begin(), except.end(), it->key().ToString()) != except.end()) continue;
+    if (it->value().size() != 8) continue;
+    const uint64_t at = DecodeFixed64BE(it->value().data());
+    if (at > 0 && at < seq) return false;  // 0: a store that follows no log position
+  }
+  return it->status().ok();
+}
+
+Status RocksDbEventLog::CompactDerivedAfter(uint64_t seq, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  const std::vector<std::string> except = {std::string(kReplicaCheckpoint)};
+  bool reached = CheckpointsReach(seq, except);
+  while (!reached && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    reached = CheckpointsReach(seq, except);
+  }
+  Status s = CompactDerived();
+  if (s.ok() && !reached)
+    return Status::Unavailable("the consumers had not passed event " + std::to_string(seq) + " in time");
+  return s;
 }
 
 Status RocksDbEventLog::Health() const {

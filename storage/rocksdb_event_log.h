@@ -141,6 +141,26 @@ class RocksDbEventLog : public EventLog {
       std::string_view consumer, std::string_view prefix,
       const std::function<bool(std::string_view, std::string_view)>& fn) const override;
   Status DropConsumer(std::string_view consumer) override;
+
+  // What the consumers derived from the records, out of the files: every
+  // column family flushed (so the WAL that held their writes is no longer
+  // needed and goes) and the consumers' state compacted to the bottom, so
+  // rows deleted since (an erasure's) are in no table file either. The
+  // file system may still keep the freed blocks.
+  Status CompactDerived();
+  // Drops every consumer's state and every checkpoint but `keep`'s, then
+  // CompactDerived: the log keeps its records (sealed) and nothing derived
+  // from them (a cluster partition this node no longer runs).
+  Status DropDerived(const std::vector<std::string>& keep);
+  // Whether every consumer that follows the log (a checkpoint above 0), but
+  // `except`, has passed `seq`.
+  bool CheckpointsReach(uint64_t seq, const std::vector<std::string>& except) const;
+  // After an erasure at `seq`: waits (at most `timeout`) until every
+  // consumer but the replica's has passed it, so that they have deleted the
+  // person's rows, then CompactDerived. Unavailable when they did not pass
+  // it in time (compacted all the same).
+  Status CompactDerivedAfter(uint64_t seq, std::chrono::milliseconds timeout);
+
   // Reads flags only (never the disk): a failed write, the free space last
   // measured, closed. After a failed write the writer thread reopens
   // RocksDB by itself, backing off from 20 ms to 2 s between tries.

@@ -311,16 +311,12 @@ class ClusterDfm:
     def webhooks(self):
         return [e for e in self.dump() if e["type"] == "webhook.received"]
 
-    def nats_files_holding(self, needle):
-        """The files under the NATS servers' directories (their stores,
-        Raft logs included) that hold the bytes `needle`."""
-        found = []
-        for root, _, files in os.walk(self.nats.dir):
-            for f in files:
-                path = os.path.join(root, f)
-                with open(path, "rb") as fh:
-                    if needle in fh.read():
-                        found.append(os.path.relpath(path, self.nats.dir))
+    def files_holding(self, needle):
+        """The files of every node's data directory and every NATS server's
+        directory (streams, buckets, Raft logs) that hold `needle`."""
+        found = ["nats/" + f for f in t.files_holding(self.nats.dir, needle)]
+        for i, n in enumerate(self.nodes):
+            found += [f"node{i}/" + f for f in t.files_holding(n.data_dir, needle)]
         return found
 
     def close(self):

@@ -264,6 +264,10 @@ webhook_secret = "{ACME_VERITY_SECRET}"
         """The webhook.received events (the sync appends its decisions beside them)."""
         return [e for e in self.dump() if e["type"] == "webhook.received"]
 
+    def files_holding(self, needle):
+        """The files of the service's data directory that hold `needle`."""
+        return files_holding(self.data_dir, needle)
+
     def dump(self, with_body=False):
         r = self.cli("log", "dump", "-d", self.data_dir, *(["--with-body"] if with_body else []))
         assert r.returncode == 0, r.stderr
@@ -359,6 +363,21 @@ def damage_wal(data_dir):
         byte = f.read(1)
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([byte[0] ^ 0x40]))
+
+
+def files_holding(root, needle):
+    """The files under `root` whose bytes hold `needle`, relative to it."""
+    found = []
+    for parent, _, files in os.walk(root):
+        for f in files:
+            path = os.path.join(parent, f)
+            try:
+                with open(path, "rb") as fh:
+                    if needle in fh.read():
+                        found.append(os.path.relpath(path, root))
+            except OSError:
+                pass  # gone meanwhile (a WAL cut and removed)
+    return found
 
 
 def tempdir():

@@ -198,6 +198,8 @@ class MessagesTest(unittest.TestCase):
         wait_for("GHL SMS DND", lambda: self.sms_dnd(phone) == "active")
         created = [e for e in self.events("contact.created") if e["payload"]["fields"].get("phone") == phone]
         contact = created[0]["payload"]["contact_id"]
+        needle = phone[2:].encode()
+        self.assertNotEqual(self.dfm.files_holding(needle), [], "control: the service's files hold it now")
         r = self.erase(contact, "--reason", "request #42", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         out = json.loads(r.stdout)
@@ -219,6 +221,12 @@ class MessagesTest(unittest.TestCase):
         self.assertNotIn("Erin", dump)
         v = self.dfm.cli("log", "verify", "-d", self.dfm.data_dir)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        # No file of the service holds the number any more (on a cluster:
+        # no node's, no NATS server's).
+        try:
+            wait_for("no file with the number", lambda: not self.dfm.files_holding(needle), timeout=20)
+        except AssertionError:
+            self.assertEqual(self.dfm.files_holding(needle), [])
         # Asked again: the first erasure.
         again = self.erase(contact, "--reason", "again", "--json")
         self.assertEqual(again.returncode, 0, again.stderr)
@@ -374,13 +382,6 @@ class ClusterMessagesTest(clustertest.OnACluster, MessagesTest):
     the node of the tenant's partition."""
 
     binary = staticmethod(lambda: base.DFM)
-
-    def test_an_erased_persons_opt_out_still_refuses_texts(self):
-        super().test_an_erased_persons_opt_out_still_refuses_texts()
-        # NATS never held the person's number in clear: the webhooks were
-        # sealed by the node that took them, the log by its partition's node
-        # (docs/privacy.md, "In cluster mode").
-        self.assertEqual(self.dfm.nats_files_holding(b"2055550189"), [])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -354,6 +355,52 @@ TEST(RocksDbEventLog, ReopenKeepsEventsChainAndIdempotency) {
   ChainReport r = log->VerifyChain();
   EXPECT_TRUE(r.ok) << r.problem;  // the chain continues across the reopen
   EXPECT_EQ(r.count, 3u);
+}
+
+// The bytes of every file under `dir` hold `needle`.
+bool AnyFileHolds(const std::string& dir, const std::string& needle) {
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!f.is_regular_file()) continue;
+    std::ifstream in(f.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(RocksDbEventLog, DerivedStateLeavesTheFilesWhenDeletedOrDropped) {
+  TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
+  ASSERT_TRUE(log->Append(Draft("s", "b"), nullptr).ok());
+  const std::string secret = "+12055550189-in-a-projection";
+  ASSERT_TRUE(log->CommitConsumer("proj", 1, {StateOp{"row", secret, false}}).ok());
+  ASSERT_TRUE(log->CommitConsumer("store", 0, {StateOp{"grant", "g", false}}).ok());
+  ASSERT_TRUE(log->CommitConsumer(std::string(kReplicaCheckpoint), 2, {}).ok());
+  ASSERT_TRUE(log->CompactDerived().ok());
+  ASSERT_TRUE(AnyFileHolds(o.path, secret)) << "control";
+  // The consumer passes the erasure (event 2) and deletes the row.
+  EXPECT_FALSE(log->CheckpointsReach(2, {std::string(kReplicaCheckpoint)}));
+  ASSERT_TRUE(log->CommitConsumer("proj", 2, {StateOp{"row", "", true}}).ok());
+  EXPECT_TRUE(log->CheckpointsReach(2, {std::string(kReplicaCheckpoint)})) << "a store at 0 follows nothing";
+  ASSERT_TRUE(log->CompactDerivedAfter(2, std::chrono::seconds(5)).ok());
+  EXPECT_FALSE(AnyFileHolds(o.path, secret)) << "deleted, then compacted out of every file";
+
+  // Dropped: every consumer's state and checkpoint but the kept one's.
+  ASSERT_TRUE(log->CommitConsumer("proj", 2, {StateOp{"row", secret, false}}).ok());
+  ASSERT_TRUE(log->DropDerived({std::string(kReplicaCheckpoint)}).ok());
+  EXPECT_FALSE(AnyFileHolds(o.path, secret));
+  uint64_t at = 0;
+  ASSERT_TRUE(log->ReadCheckpoint("proj", &at).ok());
+  EXPECT_EQ(at, 0u);
+  ASSERT_TRUE(log->ReadCheckpoint(kReplicaCheckpoint, &at).ok());
+  EXPECT_EQ(at, 2u);
+  std::string v;
+  EXPECT_FALSE(log->GetConsumerState("store", "grant", &v).ok());
+  EXPECT_EQ(log->LastSequence(), 2u) << "the records stay";
 }
 
 TEST(RocksDbEventLog, ReadOnlySecondarySeesNewEventsAfterRefresh) {
