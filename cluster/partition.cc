@@ -116,7 +116,10 @@ class NatsPartition final : public Partition {
   // REQUIRES: started().
   uint64_t log_seq() const override { return log_->LastSequence(); }
   uint64_t sync_behind() const override { return work_->Behind(log_seq()); }
-  void WriteMetrics(MetricsText* out) const override { work_->WriteMetrics(log_seq(), out); }
+  void WriteMetrics(MetricsText* out) const override {
+    log_->WriteMetrics(out);  // as a single node's log's
+    work_->WriteMetrics(log_seq(), out);
+  }
   std::string StatusText() const override { return work_->StatusText(log_seq()); }
   void set_lease_rev(uint64_t rev) override { lease_rev_.store(rev); }
   void Reload(const Config& c) override {

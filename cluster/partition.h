@@ -43,7 +43,7 @@ class Partition {
   // REQUIRES: started().
   virtual uint64_t log_seq() const = 0;
   virtual uint64_t sync_behind() const = 0;
-  // REQUIRES: started(). The work's GET /metrics families.
+  // REQUIRES: started(). The log's and the work's GET /metrics families.
   virtual void WriteMetrics(MetricsText* out) const = 0;
   // REQUIRES: started(). The work's status (PartitionWork::StatusText).
   virtual std::string StatusText() const = 0;

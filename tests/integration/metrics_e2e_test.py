@@ -23,6 +23,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import dfmtest  # noqa: E402
 import messages_e2e_test as messages  # noqa: E402
 import sync_e2e_test as base  # noqa: E402
@@ -75,24 +76,35 @@ class MetricsTest(unittest.TestCase):
                                                 "/metrics")
         return status, headers, body.decode()
 
+    def admin_ports(self):
+        """Where Prometheus scrapes: every node of a cluster."""
+        return [self.dfm.admin_port]
+
     def samples(self):
-        status, _, text = self.scrape()
-        self.assertEqual(status, 200)
-        return parse(text)
+        """Every scraped node's samples, summed (a cluster's families are
+        each node's: docs/scale-out.md, "Health and metrics")."""
+        total = {}
+        for port in self.admin_ports():
+            status, _, text = self.scrape(port)
+            self.assertEqual(status, 200)
+            for k, v in parse(text).items():
+                total[k] = total.get(k, 0) + v
+        return total
 
     def test_scrape_is_lint_clean_admin_only_and_without_personal_data(self):
         self.ghl_contact(PHONE, firstName="Ada", lastName="Lovelace", email="ada@example.com")
         self.verity_inbound(PHONE, "running late, see you soon")
         self.verity_inbound(PHONE, "STOP")
         wait_for("GHL SMS DND", lambda: self.sms_dnd(PHONE) == "active")
-        status, headers, text = self.scrape()
-        self.assertEqual(status, 200)
-        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
-        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
-                              text=True)
-        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
-        for pii in ("2055550301", "Lovelace", "ada@example", "running late", "Ada"):
-            self.assertNotIn(pii, text)
+        for port in self.admin_ports():
+            status, headers, text = self.scrape(port)
+            self.assertEqual(status, 200)
+            self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+            lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                                  text=True)
+            self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+            for pii in ("2055550301", "Lovelace", "ada@example", "running late", "Ada"):
+                self.assertNotIn(pii, text)
         # Not on the public listener, and not by POST.
         self.assertEqual(self.scrape(self.dfm.port)[0], 404)
         self.assertEqual(dfmtest.request("127.0.0.1", self.dfm.admin_port, "POST", "/metrics",
@@ -121,7 +133,7 @@ rule_files: [alerts.yml]
 scrape_configs:
   - job_name: dfm
     static_configs:
-      - targets: ["127.0.0.1:{self.dfm.admin_port}"]
+      - targets: {json.dumps([f"127.0.0.1:{p}" for p in self.admin_ports()])}
 """)
         port = dfmtest.free_port()
         with open(os.path.join(work, "log"), "wb") as log:
@@ -146,18 +158,19 @@ scrape_configs:
             r = query(q)
             return list(r.values())[0] if r else None
 
-        wait_for("dfm up in Prometheus", lambda: one('up{job="dfm"}') == 1, timeout=60)
-        self.assertEqual(one('dfm_webhooks_total{system="verity",tenant="default",'
-                             'outcome="unauthorized"}'), 1)
+        wait_for("dfm up in Prometheus", lambda: one('min(up{job="dfm"})') == 1
+                 and one('count(up{job="dfm"})') == len(self.admin_ports()), timeout=60)
+        self.assertEqual(one('sum(dfm_webhooks_total{system="verity",tenant="default",'
+                             'outcome="unauthorized"})'), 1)
         self.assertGreaterEqual(one('sum(dfm_webhooks_total{outcome="accepted"})'), 3)
-        self.assertEqual(one('dfm_pushes_total{system="ghl",op="opt_out",outcome="succeeded"}'), 1)
+        self.assertEqual(one('sum(dfm_pushes_total{system="ghl",op="opt_out",outcome="succeeded"})'), 1)
         self.assertEqual(one('sum(dfm_opt_out_propagation_seconds_count)'), 2, "GHL and Aloware")
         self.assertGreaterEqual(one('sum(dfm_pushes_total{system="aloware",outcome="succeeded"})'), 2)
         self.assertEqual(one('max(dfm_opt_out_oldest_undelivered_seconds)'), 0)
-        self.assertGreater(one('dfm_event_append_duration_seconds_count'), 0)
-        self.assertGreater(one('dfm_event_log_commit_duration_seconds_count'), 0)
+        self.assertGreater(one('sum(dfm_event_append_duration_seconds_count)'), 0)
+        self.assertGreater(one('sum(dfm_event_log_commit_duration_seconds_count)'), 0)
         self.assertGreater(one('sum(dfm_event_log_disk_bytes)'), 0)
-        self.assertEqual(one('dfm_sync_enabled'), 1)
+        self.assertEqual(one('min(dfm_sync_enabled)'), 1)
 
         def rules():
             status, _, body = dfmtest.request("127.0.0.1", port, "GET", "/api/v1/rules")
@@ -199,6 +212,16 @@ scrape_configs:
         status, _, body = dfmtest.request("127.0.0.1", self.dfm.admin_port, "GET", "/v1/health")
         self.assertEqual(status, 200)
         return json.loads(body)["services"]
+
+
+class ClusterMetricsTest(clustertest.OnACluster, MetricsTest):
+    """The same against three nodes on NATS behind nginx (issue 48), each
+    node scraped, as docs/scale-out.md says to."""
+
+    binary = staticmethod(lambda: base.DFM)
+
+    def admin_ports(self):
+        return [n.admin_port for n in self.dfm.nodes]
 
 
 if __name__ == "__main__":
