@@ -2,8 +2,9 @@
 // append publishes each draft to DFM_IN_<its tenant's partition> and is
 // answered once JetStream acknowledged it (replicated), de-duplicated there
 // by the webhook's idempotency key; the event id is made here and kept by
-// the partition's log, and the payload sealed here when the cluster seals. Everything else reads the node's own log, which
-// holds nothing (health, metrics and the console read it).
+// the partition's log, and the payload sealed here when the cluster seals.
+// Everything else reads the node's own log, which holds nothing (health,
+// metrics and the console read it).
 //
 // Thread-safety: as EventLog; Close() once, before the NATS client goes.
 #pragma once
