@@ -74,7 +74,9 @@ Status OpenFoldedTenantCopy(const Config& config, const std::string& tenant, std
   s = RocksDbEventLog::Open(o, log);
   if (!s.ok()) return s;
   RebuildReport r;
-  return RebuildProjections(log->get(), "", nullptr, &r);
+  s = RebuildProjections(log->get(), "", nullptr, &r);
+  if (!s.ok()) (void)(*log)->DropDerived({std::string(kReplicaCheckpoint)});  // none left half folded
+  return s;
 }
 
 int RunClusterPartition(const Config& config, const std::string& tenant, std::ostream& out) {

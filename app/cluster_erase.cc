@@ -43,7 +43,7 @@ bool AnswerClusterErase(const Config& config, Worker* worker, const ServedLog& a
                    ? Status::Unavailable("cluster.state_key is not set: this cluster does not seal personal "
                                          "data, so it cannot erase it")
                    : EraseForApi(config, at.log, at.keys, /*ledger_path=*/"", r.tenant, contact, reason, by, &a);
-    if (s.ok() && !a.already && at.store) ScrubAfterErasure(at.store, a.seq);
+    if (s.ok() && !a.already && at.scrub_after) at.scrub_after(a.seq);  // in the background
     reply(EncodeEraseAnswer(s, a));
   });
   return true;

@@ -114,6 +114,20 @@ int RunReconcileCommand(const Config& config, const ReconcileArgs& a, std::ostre
   }
   std::unique_ptr<RocksDbEventLog> log;
   std::string where = config.data_dir();
+  // A cluster copy keeps its sealed records only: the projections folded
+  // for this run go again on every way out (an erasure would not reach
+  // them there).
+  bool dropped = false;
+  auto drop_folded = [&] {
+    if (!a.open_log || !log || dropped) return;
+    dropped = true;
+    Status d = log->DropDerived({std::string(kReplicaCheckpoint)});
+    if (!d.ok()) err << "dfm reconcile: the projections folded into " << where << " stay: " << d.ToString() << "\n";
+  };
+  struct AtExit {
+    std::function<void()> fn;
+    ~AtExit() { fn(); }
+  } at_exit{drop_folded};
   Status s = a.open_log ? a.open_log(&log, &where) : OpenToolLog(where, &log);
   ReconcilePlan plan;
   if (s.ok()) s = PlanReconcile(*log, a.tenant, since, systems, &plan);
@@ -146,15 +160,13 @@ int RunReconcileCommand(const Config& config, const ReconcileArgs& a, std::ostre
   };
   ReconcileReport report;
   RunReconcile(plan, deps, &report);
-  // A cluster copy keeps its sealed records only: the projections folded
-  // for this run go (an erasure would not reach them there).
-  if (a.open_log) (void)log->DropDerived({std::string(kReplicaCheckpoint)});
+  drop_folded();
   if (tty && plan.checks.size()) err << "\n";
   const double seconds = static_cast<double>(deps.now_us() - started) / 1e6;
   PrintDrift(report, a.json, out);
   PrintSummary(plan, report, a, seconds, out);
   if (a.execute && !report.drift.empty()) {
-    log.reset();  // SubmitReplay may open the log for writing
+    log.reset();  // SubmitReplay may open the log for writing (dropped above)
     int rc = Execute(config, a, report, out, err);
     if (rc != 0) return rc;
     return report.progress.failed > 0 ? 1 : 0;

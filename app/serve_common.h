@@ -62,9 +62,10 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const st
                    const std::string& tenant, const std::string& contact, const std::string& reason,
                    const std::string& by, EraseAnswer* answer);
 
-// After the erasure at `seq`: the person's rows out of `log`'s files once
-// the sync has deleted them (RocksDbEventLog::CompactDerivedAfter, up to
-// 30 s); a failure is logged, the erasure stands.
+// After the erasure at `seq` (on a worker, once it is answered): the
+// person's rows out of `log`'s files once the sync has deleted them
+// (RocksDbEventLog::CompactDerivedAfter, up to 30 s); a failure is logged,
+// the erasure stands.
 void ScrubAfterErasure(RocksDbEventLog* log, uint64_t seq);
 
 // The mailer's own families for GET /metrics; nothing when it is off.

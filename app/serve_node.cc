@@ -15,6 +15,7 @@
 #include "util/admin_token.h"
 #include "util/clock.h"
 #include "util/logging.h"
+#include "util/worker.h"
 
 namespace dfm {
 
@@ -55,14 +56,17 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
   return true;
 }
 
-// POST /v1/admin/erase and /v1/admin/backup over the node's log and keys.
+// POST /v1/admin/erase and /v1/admin/backup over the node's log and keys;
+// an erasure's compaction (ScrubAfterErasure) runs on `scrubber`.
 void SetAdminHandlers(const Config& config, RocksDbEventLog* log, std::shared_ptr<KeyStore> keys,
-                      RocksDbKeyStore* rocks_keys, HttpFront* front) {
-  front->SetEraseHandler([log, keys, &config](const std::string& tenant, const std::string& contact,
-                                              const std::string& reason, const std::string& by, EraseAnswer* answer) {
+                      RocksDbKeyStore* rocks_keys, Worker* scrubber, HttpFront* front) {
+  front->SetEraseHandler([log, keys, scrubber, &config](const std::string& tenant, const std::string& contact,
+                                                        const std::string& reason, const std::string& by,
+                                                        EraseAnswer* answer) {
     Status s = EraseForApi(config, log, keys.get(), ErasureLedgerPath(config.data_dir()), tenant, contact, reason,
                            by, answer);
-    if (s.ok() && !answer->already) ScrubAfterErasure(log, answer->seq);
+    const uint64_t seq = answer->seq;
+    if (s.ok() && !answer->already) scrubber->Post([log, seq] { ScrubAfterErasure(log, seq); });
     return s;
   });
   front->SetBackupHandler([log, rocks_keys, &config](const std::string& into, int keep, std::string* manifest) {
@@ -95,6 +99,7 @@ int ServeNode(const Config& config, const std::string& config_path) {
   }
   int rc = 0;
   {
+    Worker scrubber;  // an erasure's compaction, after its answer; before the log closes
     HttpFront front(config, log.get());
     front.SetHealthParts([&sync](uint64_t last_seq, JsonObject* parts) { sync->AddHealthParts(last_seq, parts); });
     front.SetHealthServices([&sync](JsonObject* services) { sync->AddServices(services); });
@@ -122,7 +127,7 @@ int ServeNode(const Config& config, const std::string& config_path) {
       reconcile->Reload(next);
     });
     front.SetReloadHandler(std::ref(reloader));
-    SetAdminHandlers(config, log.get(), keys, rocks_keys, &front);
+    SetAdminHandlers(config, log.get(), keys, rocks_keys, &scrubber, &front);
     front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
     std::string token;
     s = WriteAdminToken(config.data_dir(), &token);

@@ -23,6 +23,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
 #include "util/logging.h"
+#include "util/worker.h"
 
 namespace dfm {
 
@@ -75,6 +76,7 @@ struct ClusterNode::Impl {
   std::unique_ptr<IngestLog> ingest;
   // Made once connected; drained by Stop.
   std::unique_ptr<ReadRouter> reads;
+  std::unique_ptr<Worker> janitor;  // drops the derived state of copies left
 
   // Owned by the coordinator thread.
   std::map<uint32_t, std::unique_ptr<Partition>> running;
@@ -119,7 +121,10 @@ struct ClusterNode::Impl {
   // Answers the other nodes' asks for partition p's status (as the
   // observer last took it) until *out is destroyed.
   Status TellStatus(uint32_t p, std::unique_ptr<NatsClient::Listener>* out);
-  void StopPartition(uint32_t p, bool release);
+  // `keep_derived`: it starts again here (a broken one), so its copy keeps
+  // what the sync derived; otherwise a sealed partition's copy keeps its
+  // records only (DropIdleCopy), dropped by the janitor outside run_mu.
+  void StopPartition(uint32_t p, bool release, bool keep_derived = false);
 };
 
 Status ClusterNode::Impl::TellStatus(uint32_t p, std::unique_ptr<NatsClient::Listener>* out) {
@@ -160,11 +165,13 @@ void ClusterNode::Impl::AskStatuses(std::vector<PartView>* v) {
   }
 }
 
-void ClusterNode::Impl::StopPartition(uint32_t p, bool release) {
+void ClusterNode::Impl::StopPartition(uint32_t p, bool release, bool keep_derived) {
   auto it = running.find(p);
   if (it != running.end()) {
     it->second->Stop();
     running.erase(it);
+    if (open_keys && !keep_derived && janitor)
+      janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
   }
   renewed_at.erase(p);
   if (release) {
@@ -199,8 +206,7 @@ void ClusterNode::Impl::Tick() {
   for (uint32_t p : broken) {
     const uint64_t rev = lease_rev[p];
     const auto at = renewed_at[p];
-    running[p]->KeepDerived();  // started again here: the sync goes on from its state
-    StopPartition(p, false);
+    StopPartition(p, false, /*keep_derived=*/true);  // started again here, from its state
     lease_rev[p] = rev;  // still held: restarted below once renewed
     renewed_at[p] = at;
     restarts.fetch_add(1);
@@ -401,7 +407,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     shared.replicate_state = [mirror](const std::string& tenant, std::string_view consumer,
                                       const std::vector<StateOp>& ops) { return mirror->Put(tenant, consumer, ops); };
     std::shared_ptr<CasStore> seal;
-    s = OpenBucketStore(kSealBucket, cs.nats_urls, im.node, NatsSecurityOf(cs), replicas, &seal);
+    s = OpenSealBucket(cs, im.node, &seal);
     if (!s.ok()) return s;
     im.open_keys = [seal, key = cs.state_key](uint32_t p, std::shared_ptr<KeyStore>* keys) {
       return OpenPartitionKeys(seal, key, p, keys);
@@ -459,6 +465,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   if (!s.ok()) return s;
   im.ingest = MakeIngestLog(im.nats.get(), im.local.get(), im.partitions, im.open_keys);
   im.reads = std::make_unique<ReadRouter>(im.nats.get(), im.partitions);
+  im.janitor = std::make_unique<Worker>();
   im.view.resize(im.partitions);
   im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -53,9 +55,7 @@ class NatsPartition final : public Partition {
   Status Start(const PartitionWorkFactory& factory) {
     auto logger = Logger("cluster");
     RocksDbLogOptions opts;
-    char dir[32];
-    snprintf(dir, sizeof dir, "p%03u", p_);
-    opts.path = (std::filesystem::path(config_->data_dir()) / "partitions" / dir).string();
+    opts.path = PartitionDir(config_->data_dir(), p_);
     opts.min_free_bytes = config_->min_free_bytes();
     opts.replicate = [this](const std::vector<PlannedRecord>& r, uint64_t* pos) {
       return Replicate(r, pos);
@@ -75,7 +75,8 @@ class NatsPartition final : public Partition {
     const auto caught = std::chrono::steady_clock::now();
     const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
     const uint32_t p = p_;
-    s = factory(p_, ServedLog{log_.get(), keys_.get(), log_.get()},
+    scrubber_ = std::thread([this] { ScrubLoop(); });
+    s = factory(p_, ServedLog{log_.get(), keys_.get(), [this](uint64_t seq) { ScrubAfter(seq); }},
                 [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
     s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
@@ -97,22 +98,14 @@ class NatsPartition final : public Partition {
     running_ = false;
     if (ingest_.joinable()) ingest_.join();
     consumer_.reset();
+    StopScrubber();
     if (work_) work_->Stop();
     work_.reset();
-    // A sealed partition leaves this node with its records only: what the
-    // sync derived from them (in clear) is folded again by whichever node
-    // runs it, and is not left here for an erasure to miss.
-    if (log_ && keys_ && !keep_derived_.load()) {
-      Status ds = log_->DropDerived({std::string(kReplicaCheckpoint)});
-      if (!ds.ok())
-        Logger("cluster")->warn("event=partition_state_kept partition={} error=\"{}\"", p_, ds.ToString());
-    }
     if (log_) log_->Close();
     log_.reset();
   }
 
   bool broken() const override { return broken_.load(); }
-  void KeepDerived() override { keep_derived_.store(true); }
   // REQUIRES: started().
   uint64_t log_seq() const override { return log_->LastSequence(); }
   uint64_t sync_behind() const override { return work_->Behind(log_seq()); }
@@ -206,6 +199,44 @@ class NatsPartition final : public Partition {
     return false;
   }
 
+  void ScrubAfter(uint64_t seq) {
+    std::lock_guard<std::mutex> lk(scrub_mu_);
+    scrub_seq_ = std::max(scrub_seq_, seq);
+    scrub_cv_.notify_all();
+  }
+
+  // Waits (at most 30 s) until the sync has passed the erasure asked, then
+  // compacts what it derived (RocksDbEventLog::CompactDerived).
+  void ScrubLoop() {
+    std::unique_lock<std::mutex> lk(scrub_mu_);
+    for (;;) {
+      scrub_cv_.wait(lk, [&] { return scrub_stop_ || scrub_seq_ > 0; });
+      if (scrub_stop_) return;
+      const uint64_t seq = scrub_seq_;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (!scrub_stop_ && !log_->CheckpointsReach(seq, {std::string(kReplicaCheckpoint)}) &&
+             std::chrono::steady_clock::now() < until)
+        scrub_cv_.wait_for(lk, std::chrono::milliseconds(50));
+      if (scrub_stop_) return;
+      if (scrub_seq_ == seq) scrub_seq_ = 0;  // a later erasure asks again
+      lk.unlock();
+      Status s = log_->CompactDerived();
+      if (!s.ok())
+        Logger("cluster")->warn("event=erasure_not_compacted partition={} seq={} error=\"{}\"", p_, seq,
+                                s.ToString());
+      lk.lock();
+    }
+  }
+
+  void StopScrubber() {
+    {
+      std::lock_guard<std::mutex> lk(scrub_mu_);
+      scrub_stop_ = true;
+    }
+    scrub_cv_.notify_all();
+    if (scrubber_.joinable()) scrubber_.join();
+  }
+
   enum class Taken { kAppend, kSkip, kBroken };
   // Decodes the webhook at `seq` of DFM_IN_<p> and opens it when the front
   // sealed it (cluster/draft_seal.h; *front_key: the key to destroy once it
@@ -244,17 +275,16 @@ class NatsPartition final : public Partition {
     return Taken::kBroken;
   }
 
-  // Destroys the front keys of the webhooks appended; those it cannot
-  // destroy now are tried again after the next batch.
-  void DestroyFrontKeys() {
-    if (front_keys_.empty()) return;
-    Status s = keys_->Destroy(front_keys_);
-    if (s.ok()) {
-      front_keys_.clear();
-    } else {
-      Logger("cluster")->warn("event=front_keys_not_destroyed partition={} count={} error=\"{}\"", p_,
-                              front_keys_.size(), s.ToString());
-    }
+  // Destroys the front keys of the webhooks appended; false (logged) when
+  // it cannot: they are then not acked, so they come again, open, are
+  // found appended, and their keys are destroyed then.
+  bool DestroyFrontKeys(const std::vector<uint64_t>& keys) {
+    if (keys.empty()) return true;
+    Status s = keys_->Destroy(keys);
+    if (!s.ok())
+      Logger("cluster")->error("event=front_keys_not_destroyed partition={} count={} error=\"{}\"", p_,
+                               keys.size(), s.ToString());
+    return s.ok();
   }
 
   // Pulls webhooks for this partition and appends them, strictly in the
@@ -329,8 +359,11 @@ class NatsPartition final : public Partition {
         broken_.store(true);
         return;
       }
-      front_keys_.insert(front_keys_.end(), batch_keys.begin(), batch_keys.end());
-      DestroyFrontKeys();  // before the ack: a redelivery finds them gone, so appended
+      // Before the ack: a redelivery whose key is gone was appended.
+      if (!DestroyFrontKeys(batch_keys)) {
+        broken_.store(true);
+        return;
+      }
       if (taken > 0) msgs[taken - 1].Ack();
       if (gap) {
         logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
@@ -357,28 +390,41 @@ class NatsPartition final : public Partition {
   std::unique_ptr<PartitionWork> work_;
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
-  std::atomic<bool> running_{false}, broken_{false}, started_{false}, keep_derived_{false};
+  std::atomic<bool> running_{false}, broken_{false}, started_{false};
+  // After an erasure: the scrubber compacts what the sync derived once it
+  // has passed the erasure (ScrubAfter), apart from the erasure's answer.
+  std::mutex scrub_mu_;
+  std::condition_variable scrub_cv_;
+  uint64_t scrub_seq_ = 0;  // GUARDED_BY(scrub_mu_); 0: nothing asked
+  bool scrub_stop_ = false;  // GUARDED_BY(scrub_mu_)
+  std::thread scrubber_;
   std::atomic<uint64_t> position_{0};
   uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
-  std::vector<uint64_t> front_keys_;  // of webhooks appended, to destroy (ingest thread)
   bool stopped_ = false;
 };
 
 }  // namespace
 
+std::string PartitionDir(const std::string& data_dir, uint32_t p) {
+  char dir[32];
+  snprintf(dir, sizeof dir, "p%03u", p);
+  return (std::filesystem::path(data_dir) / "partitions" / dir).string();
+}
+
+void DropIdleCopy(const std::string& dir) {
+  RocksDbLogOptions opts;
+  opts.path = dir;
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(opts, &log);
+  if (s.ok()) s = log->DropDerived({std::string(kReplicaCheckpoint)});
+  if (log) log->Close();
+  if (!s.ok()) Logger("cluster")->warn("event=partition_state_kept dir={} error=\"{}\"", dir, s.ToString());
+}
+
 void DropIdleCopies(const std::string& data_dir) {
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(data_dir) / "partitions", ec)) {
-    if (!entry.is_directory()) continue;
-    RocksDbLogOptions opts;
-    opts.path = entry.path().string();
-    std::unique_ptr<RocksDbEventLog> log;
-    Status s = RocksDbEventLog::Open(opts, &log);
-    if (s.ok()) s = log->DropDerived({std::string(kReplicaCheckpoint)});
-    if (log) log->Close();
-    if (!s.ok())
-      Logger("cluster")->warn("event=partition_state_kept dir={} error=\"{}\"", opts.path, s.ToString());
-  }
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(data_dir) / "partitions", ec))
+    if (entry.is_directory()) DropIdleCopy(entry.path().string());
 }
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,

@@ -36,10 +36,7 @@ class Partition {
   // and, while its lease holds, started again from the replica.
   virtual bool broken() const = 0;
   // Waits for a start under way; stops taking webhooks, the work, the log.
-  // A sealed partition leaves its records only (RocksDbEventLog::
-  // DropDerived) unless KeepDerived() was called: it starts again here.
   virtual void Stop() = 0;
-  virtual void KeepDerived() = 0;
   // REQUIRES: started().
   virtual uint64_t log_seq() const = 0;
   virtual uint64_t sync_behind() const = 0;
@@ -52,9 +49,13 @@ class Partition {
   virtual void Reload(const Config& config) = 0;
 };
 
-// The copies under <data_dir>/partitions of partitions this node does not
-// run (at its start: none) keep their records and nothing derived from
-// them, as a sealed partition leaves a node (Partition::Stop). Logged.
+// Where this node keeps its copy of partition `p`.
+std::string PartitionDir(const std::string& data_dir, uint32_t p);
+// A copy of a sealed partition this node does not run keeps its records
+// and nothing derived from them (RocksDbEventLog::DropDerived): the one at
+// `dir` (not opened if the partition runs here again: its lock says so),
+// or every one under <data_dir>/partitions (at the node's start). Logged.
+void DropIdleCopy(const std::string& dir);
 void DropIdleCopies(const std::string& data_dir);
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,

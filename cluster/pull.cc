@@ -87,8 +87,7 @@ Status OpenPulledKeys(const ClusterSettings& cluster, const std::string& dir, st
   if (!PulledPartitionOf(dir, &p)) return Status::NotFound(dir + " is no copy of a partition");
   if (cluster.state_key.empty()) return Status::NotFound("cluster.state_key is not set");
   std::shared_ptr<CasStore> seal;
-  Status s = OpenBucketStore(kSealBucket, cluster.nats_urls, "tool", NatsSecurityOf(cluster),
-                             static_cast<int>(cluster.replicas), &seal);
+  Status s = OpenSealBucket(cluster, "tool", &seal);
   if (!s.ok()) return s;
   return OpenPartitionKeys(seal, cluster.state_key, p, out);
 }

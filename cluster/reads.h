@@ -21,7 +21,6 @@
 #include "cluster/nats_client.h"
 #include "storage/event_log.h"
 #include "storage/key_store.h"
-#include "storage/rocksdb_event_log.h"
 #include "util/status.h"
 #include "util/worker.h"
 
@@ -33,7 +32,10 @@ namespace dfm {
 struct ServedLog {
   EventLog* log = nullptr;
   KeyStore* keys = nullptr;
-  RocksDbEventLog* store = nullptr;  // the same log, for its compactions
+  // After an erasure at the sequence given: what the sync derived is
+  // compacted out of the log's files once it has passed it, in the
+  // background (null: not asked).
+  std::function<void(uint64_t)> scrub_after;
 };
 
 // Answers `request` from `at`: calls `reply` once, from any thread.

@@ -1,9 +1,16 @@
 #include "cluster/seal_keys.h"
 
+#include "cluster/records_store.h"
+#include "cluster/security.h"
 #include "storage/shared_key_store.h"
 #include "util/crypto.h"
 
 namespace dfm {
+
+Status OpenSealBucket(const ClusterSettings& cluster, const std::string& who, std::shared_ptr<CasStore>* out) {
+  return OpenBucketStore(kSealBucket, cluster.nats_urls, who, NatsSecurityOf(cluster),
+                         static_cast<int>(cluster.replicas), out);
+}
 
 Status OpenPartitionKeys(std::shared_ptr<CasStore> bucket, const std::string& state_key_hex, uint32_t p,
                          std::shared_ptr<KeyStore>* out) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "config/config.h"
 #include "storage/cas_store.h"
 #include "storage/key_store.h"
 #include "util/status.h"
@@ -22,6 +23,10 @@ inline constexpr char kSealBucket[] = "DFM_SEAL";
 // Opens partition `p`'s keys; a null opener: partitions are not sealed
 // (no cluster.state_key).
 using PartitionKeysOpener = std::function<Status(uint32_t p, std::shared_ptr<KeyStore>* out)>;
+
+// DFM_SEAL on a link of its own (records_store.h, OpenBucketStore), as
+// `cluster` says to reach NATS; `who` names the link (a node, a tool).
+Status OpenSealBucket(const ClusterSettings& cluster, const std::string& who, std::shared_ptr<CasStore>* out);
 
 // Partition `p`'s keys in `bucket` (DFM_SEAL). `state_key_hex`:
 // cluster.state_key, 64 hex digits.

@@ -36,6 +36,7 @@ std::optional<RateDecision> WindowLimiter::Shared(const std::string& who, uint64
       return d;
     }
     if (s.code() != Status::Code::kAlreadyExists) break;  // else another node counted first: again
+    if (i + 1 == kSharedTries) return std::nullopt;  // contended: this request counted here only
   }
   shared_down_until_us_.store(now_us + kSharedPauseUs);
   return std::nullopt;

@@ -9,8 +9,8 @@
 // same entries of a CasStore (the NATS bucket DFM_LIMITS), so a key gets
 // its limit across the nodes, not per node. Entry (grammar, version 1):
 //   "l." hex(SHA-256(who))[0..32) "." window-start-seconds -> "1 " decimal-used
-// A store that fails (or a window contended past a few tries) is left for
-// this node's own count for 10 seconds.
+// A store that fails is left for this node's own count for 10 seconds; a
+// window contended past eight tries counts that one request here only.
 //
 // Pure but for its own state and the store: time comes in with each call.
 // Thread-safe.

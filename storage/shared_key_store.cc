@@ -1,6 +1,9 @@
 #include "storage/shared_key_store.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "util/aead.h"
 #include "util/crypto.h"
@@ -13,8 +16,14 @@ constexpr size_t kKeyBytes = 32;
 // A block's neighbours that other instances took before this one finds a
 // free block; past this many in a row it reads the hint again.
 constexpr int kMissesBeforeHint = 64;
-constexpr size_t kCachedBlocks = 1024;  // ~8.6 MiB; the cache starts over past it
+constexpr size_t kCachedBlocks = 1024;  // ~20 MiB; the cache starts over past it
 constexpr int kCasAttempts = 16;
+// Blocks tried in a row before NewBlock gives up (a store that answers
+// "exists" for every write is refusing, not full of blocks).
+constexpr int kMaxBlockMisses = 4096;
+// A read the store does not answer is asked again this many times, 50 ms
+// to 1 s apart (about 15 s in all), before the key reads as missing.
+constexpr int kReadAttempts = 20;
 
 std::string NewKeyBytes() {
   std::string k(kKeyBytes, '\0');
@@ -121,6 +130,8 @@ Status SharedKeyStore::LoadHashKey() {
 Status SharedKeyStore::NewBlock() {
   uint64_t b = hint_;
   for (int misses = 0;; ++misses) {
+    if (misses >= kMaxBlockMisses)
+      return Status::Unavailable("shared key store " + scope_ + ": no block could be made");
     if (misses > 0 && misses % kMissesBeforeHint == 0) {
       CasStore::Entry hint;
       Status s = store_->Get("n." + scope_, &hint);
@@ -132,6 +143,10 @@ Status SharedKeyStore::NewBlock() {
     const std::string entry = BlockEntry(scope_, b);
     Status s = store_->Create(entry, SealBlock(key_, entry, fresh));
     if (Taken(s)) {
+      CasStore::Entry there;  // taken indeed, or a refusal that reads like it
+      Status g = store_->Get(entry, &there);
+      if (!g.ok()) return g;
+      if (!there.present) return Status::Unavailable("shared key store " + scope_ + ": " + s.ToString());
       ++b;
       continue;
     }
@@ -159,30 +174,43 @@ Status SharedKeyStore::NewKey(uint64_t* no, std::string* key) {
   return Status::OK();
 }
 
-const SharedKeyStore::Block* SharedKeyStore::LoadBlock(uint64_t block, Found* found) const {
+const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
   if (has_current_ && block == current_) return &mine_;
   auto it = cache_.find(block);
-  if (it != cache_.end()) return &it->second;
-  *found = Found::kMissing;
+  return it == cache_.end() ? nullptr : &it->second;
+}
+
+bool SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
   const std::string entry = BlockEntry(scope_, block);
-  CasStore::Entry e;
-  if (!store_->Get(entry, &e).ok() || !e.present) return nullptr;
-  Block b;
-  if (!OpenBlock(key_, entry, e.value, &b)) return nullptr;
-  if (cache_.size() >= kCachedBlocks) cache_.clear();
-  return &cache_.emplace(block, std::move(b)).first->second;
+  int64_t pause_ms = 50;
+  for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
+    CasStore::Entry e;
+    if (store_->Get(entry, &e).ok()) return e.present && OpenBlock(key_, entry, e.value, b);
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    pause_ms = std::min<int64_t>(pause_ms * 2, 1000);
+  }
+  return false;
 }
 
 KeyStore::Found SharedKeyStore::Get(uint64_t no, std::string* key) const {
   if (no == 0) return Found::kMissing;
+  const uint64_t block = (no - 1) / kKeysPerBlock;
+  auto answer = [&](const Block& b) {
+    const std::string& k = b.keys[(no - 1) % kKeysPerBlock];
+    if (k.empty()) return Found::kDestroyed;
+    *key = k;
+    return Found::kKey;
+  };
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (const Block* b = CachedBlock(block)) return answer(*b);
+  }
+  Block fetched;  // read without the lock: NewKey does not wait on it
+  if (!FetchBlock(block, &fetched)) return Found::kMissing;
   std::lock_guard<std::mutex> lk(mu_);
-  Found found = Found::kMissing;
-  const Block* b = LoadBlock((no - 1) / kKeysPerBlock, &found);
-  if (b == nullptr) return found;
-  const std::string& k = b->keys[(no - 1) % kKeysPerBlock];
-  if (k.empty()) return Found::kDestroyed;
-  *key = k;
-  return Found::kKey;
+  if (const Block* b = CachedBlock(block)) return answer(*b);  // a Destroy meanwhile is newer
+  if (cache_.size() >= kCachedBlocks) cache_.clear();
+  return answer(cache_.emplace(block, std::move(fetched)).first->second);
 }
 
 Status SharedKeyStore::DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots) {

@@ -19,13 +19,15 @@
 //   "n." S                -> "1 " decimal     a hint: no block below it is free
 // Destroy rewrites a block (compare-and-set on its revision) with the
 // slots zeroed; the shared store keeps one revision per entry (DFM_SEAL's
-// history is 1), so the older one, with the key, is removed.
+// history is 1), so the older one, with the key (sealed), is removed from
+// its view; NATS's files may keep its bytes until they compact.
 //
 // Get answers from a bounded cache of the blocks read: a key destroyed by
 // another instance may still be answered by one that read its block
 // before. Only one instance destroys keys of a scope (the partition's
 // runner); the others read a block after it was destroyed, or make their
-// own.
+// own. A store that does not answer is asked again for about 15 s before
+// Get answers kMissing (which sealing and reading take as final).
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -77,9 +79,11 @@ class SharedKeyStore : public KeyStore {
   Status LoadHashKey();
   // Creates the next free block and makes it current. REQUIRES: mu_ held.
   Status NewBlock();
-  // The block, from the cache or the store; nullptr and *found = kMissing
-  // when the store has none (or it does not open). REQUIRES: mu_ held.
-  const Block* LoadBlock(uint64_t block, Found* found) const;
+  // The block from the cache; nullptr when not there. REQUIRES: mu_ held.
+  const Block* CachedBlock(uint64_t block) const;
+  // The block from the store, its read asked again while the store does
+  // not answer (about 15 s); false when it has none, or it does not open.
+  bool FetchBlock(uint64_t block, Block* b) const;
   Status DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots);
 
   const std::shared_ptr<CasStore> store_;

@@ -224,7 +224,7 @@ class MessagesTest(unittest.TestCase):
         # No file of the service holds the number any more (on a cluster:
         # no node's, no NATS server's).
         try:
-            wait_for("no file with the number", lambda: not self.dfm.files_holding(needle), timeout=20)
+            wait_for("no file with the number", lambda: not self.dfm.files_holding(needle), timeout=45)
         except AssertionError:
             self.assertEqual(self.dfm.files_holding(needle), [])
         # Asked again: the first erasure.
