@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "app/erase.h"
 #include "config/schema.h"
@@ -126,11 +125,6 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const st
   answer->sources = out.erasure.sources;
   answer->subjects = out.erasure.subjects.size();
   return Status::OK();
-}
-
-void ScrubAfterErasure(RocksDbEventLog* log, uint64_t seq) {
-  Status s = log->CompactDerivedAfter(seq, std::chrono::seconds(30));
-  if (!s.ok()) Logger("main")->warn("event=erasure_not_compacted seq={} error=\"{}\"", seq, s.ToString());
 }
 
 }  // namespace dfm

@@ -14,7 +14,6 @@
 #include "http/server.h"
 #include "storage/event_log.h"
 #include "storage/key_store.h"
-#include "storage/rocksdb_event_log.h"
 #include "util/metrics.h"
 #include "util/status.h"
 
@@ -61,12 +60,6 @@ int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string&
 Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const std::string& ledger_path,
                    const std::string& tenant, const std::string& contact, const std::string& reason,
                    const std::string& by, EraseAnswer* answer);
-
-// After the erasure at `seq` (on a worker, once it is answered): the
-// person's rows out of `log`'s files once the sync has deleted them
-// (RocksDbEventLog::CompactDerivedAfter, up to 30 s); a failure is logged,
-// the erasure stands.
-void ScrubAfterErasure(RocksDbEventLog* log, uint64_t seq);
 
 // The mailer's own families for GET /metrics; nothing when it is off.
 void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out);

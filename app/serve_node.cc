@@ -11,11 +11,11 @@
 #include "http/server.h"
 #include "storage/backup.h"
 #include "storage/erasure_ledger.h"
+#include "storage/erasure_scrubber.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/admin_token.h"
 #include "util/clock.h"
 #include "util/logging.h"
-#include "util/worker.h"
 
 namespace dfm {
 
@@ -57,16 +57,15 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
 }
 
 // POST /v1/admin/erase and /v1/admin/backup over the node's log and keys;
-// an erasure's compaction (ScrubAfterErasure) runs on `scrubber`.
+// an erasure's compaction is `scrubber`'s.
 void SetAdminHandlers(const Config& config, RocksDbEventLog* log, std::shared_ptr<KeyStore> keys,
-                      RocksDbKeyStore* rocks_keys, Worker* scrubber, HttpFront* front) {
+                      RocksDbKeyStore* rocks_keys, ErasureScrubber* scrubber, HttpFront* front) {
   front->SetEraseHandler([log, keys, scrubber, &config](const std::string& tenant, const std::string& contact,
                                                         const std::string& reason, const std::string& by,
                                                         EraseAnswer* answer) {
     Status s = EraseForApi(config, log, keys.get(), ErasureLedgerPath(config.data_dir()), tenant, contact, reason,
                            by, answer);
-    const uint64_t seq = answer->seq;
-    if (s.ok() && !answer->already) scrubber->Post([log, seq] { ScrubAfterErasure(log, seq); });
+    if (s.ok() && !answer->already) scrubber->ScrubAfter(answer->seq);
     return s;
   });
   front->SetBackupHandler([log, rocks_keys, &config](const std::string& into, int keep, std::string* manifest) {
@@ -99,7 +98,10 @@ int ServeNode(const Config& config, const std::string& config_path) {
   }
   int rc = 0;
   {
-    Worker scrubber;  // an erasure's compaction, after its answer; before the log closes
+    // An erasure's compaction, after its answer; stopped before the log closes.
+    ErasureScrubber scrubber(log.get(), [](uint64_t seq, const Status& st) {
+      Logger("main")->warn("event=erasure_not_compacted seq={} error=\"{}\"", seq, st.ToString());
+    });
     HttpFront front(config, log.get());
     front.SetHealthParts([&sync](uint64_t last_seq, JsonObject* parts) { sync->AddHealthParts(last_seq, parts); });
     front.SetHealthServices([&sync](JsonObject* services) { sync->AddServices(services); });

@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "cluster/draft_seal.h"
 #include "cluster/names.h"
 #include "cluster/wire.h"
+#include "storage/erasure_scrubber.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/logging.h"
 
@@ -75,8 +74,13 @@ class NatsPartition final : public Partition {
     const auto caught = std::chrono::steady_clock::now();
     const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
     const uint32_t p = p_;
-    scrubber_ = std::thread([this] { ScrubLoop(); });
-    s = factory(p_, ServedLog{log_.get(), keys_.get(), [this](uint64_t seq) { ScrubAfter(seq); }},
+    const uint32_t part = p_;
+    scrubber_ = std::make_unique<ErasureScrubber>(log_.get(), [part](uint64_t seq, const Status& st) {
+      Logger("cluster")->warn("event=erasure_not_compacted partition={} seq={} error=\"{}\"", part, seq,
+                              st.ToString());
+    });
+    ErasureScrubber* scrubber = scrubber_.get();
+    s = factory(p_, ServedLog{log_.get(), keys_.get(), [scrubber](uint64_t seq) { scrubber->ScrubAfter(seq); }},
                 [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
     s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
@@ -98,7 +102,7 @@ class NatsPartition final : public Partition {
     running_ = false;
     if (ingest_.joinable()) ingest_.join();
     consumer_.reset();
-    StopScrubber();
+    if (scrubber_) scrubber_->Stop();
     if (work_) work_->Stop();
     work_.reset();
     if (log_) log_->Close();
@@ -197,44 +201,6 @@ class NatsPartition final : public Partition {
     Logger("cluster")->error("event=ingest_consumer_lost partition={} error=\"{}\"", p_, s.ToString());
     broken_.store(true);
     return false;
-  }
-
-  void ScrubAfter(uint64_t seq) {
-    std::lock_guard<std::mutex> lk(scrub_mu_);
-    scrub_seq_ = std::max(scrub_seq_, seq);
-    scrub_cv_.notify_all();
-  }
-
-  // Waits (at most 30 s) until the sync has passed the erasure asked, then
-  // compacts what it derived (RocksDbEventLog::CompactDerived).
-  void ScrubLoop() {
-    std::unique_lock<std::mutex> lk(scrub_mu_);
-    for (;;) {
-      scrub_cv_.wait(lk, [&] { return scrub_stop_ || scrub_seq_ > 0; });
-      if (scrub_stop_) return;
-      const uint64_t seq = scrub_seq_;
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      while (!scrub_stop_ && !log_->CheckpointsReach(seq, {std::string(kReplicaCheckpoint)}) &&
-             std::chrono::steady_clock::now() < until)
-        scrub_cv_.wait_for(lk, std::chrono::milliseconds(50));
-      if (scrub_stop_) return;
-      if (scrub_seq_ == seq) scrub_seq_ = 0;  // a later erasure asks again
-      lk.unlock();
-      Status s = log_->CompactDerived();
-      if (!s.ok())
-        Logger("cluster")->warn("event=erasure_not_compacted partition={} seq={} error=\"{}\"", p_, seq,
-                                s.ToString());
-      lk.lock();
-    }
-  }
-
-  void StopScrubber() {
-    {
-      std::lock_guard<std::mutex> lk(scrub_mu_);
-      scrub_stop_ = true;
-    }
-    scrub_cv_.notify_all();
-    if (scrubber_.joinable()) scrubber_.join();
   }
 
   enum class Taken { kAppend, kSkip, kBroken };
@@ -391,13 +357,7 @@ class NatsPartition final : public Partition {
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
-  // After an erasure: the scrubber compacts what the sync derived once it
-  // has passed the erasure (ScrubAfter), apart from the erasure's answer.
-  std::mutex scrub_mu_;
-  std::condition_variable scrub_cv_;
-  uint64_t scrub_seq_ = 0;  // GUARDED_BY(scrub_mu_); 0: nothing asked
-  bool scrub_stop_ = false;  // GUARDED_BY(scrub_mu_)
-  std::thread scrubber_;
+  std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
   std::atomic<uint64_t> position_{0};
   uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
   bool stopped_ = false;

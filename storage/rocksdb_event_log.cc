@@ -1092,20 +1092,6 @@ bool RocksDbEventLog::CheckpointsReach(uint64_t seq, const std::vector<std::stri
   return it->status().ok();
 }
 
-Status RocksDbEventLog::CompactDerivedAfter(uint64_t seq, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  const std::vector<std::string> except = {std::string(kReplicaCheckpoint)};
-  bool reached = CheckpointsReach(seq, except);
-  while (!reached && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    reached = CheckpointsReach(seq, except);
-  }
-  Status s = CompactDerived();
-  if (s.ok() && !reached)
-    return Status::Unavailable("the consumers had not passed event " + std::to_string(seq) + " in time");
-  return s;
-}
-
 Status RocksDbEventLog::Health() const {
   if (impl_->options.read_only) return Status::Unavailable("event log opened read-only");
   {

@@ -155,11 +155,7 @@ class RocksDbEventLog : public EventLog {
   // Whether every consumer that follows the log (a checkpoint above 0), but
   // `except`, has passed `seq`.
   bool CheckpointsReach(uint64_t seq, const std::vector<std::string>& except) const;
-  // After an erasure at `seq`: waits (at most `timeout`) until every
-  // consumer but the replica's has passed it, so that they have deleted the
-  // person's rows, then CompactDerived. Unavailable when they did not pass
-  // it in time (compacted all the same).
-  Status CompactDerivedAfter(uint64_t seq, std::chrono::milliseconds timeout);
+
 
   // Reads flags only (never the disk): a failed write, the free space last
   // measured, closed. After a failed write the writer thread reopens

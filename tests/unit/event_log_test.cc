@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "events/codec.h"
+#include "storage/erasure_scrubber.h"
 #include "replay-tools/tool_log.h"
 #include "storage/high_water.h"
 #include "storage/memory_event_log.h"
@@ -386,7 +387,16 @@ TEST(RocksDbEventLog, DerivedStateLeavesTheFilesWhenDeletedOrDropped) {
   EXPECT_FALSE(log->CheckpointsReach(2, {std::string(kReplicaCheckpoint)}));
   ASSERT_TRUE(log->CommitConsumer("proj", 2, {StateOp{"row", "", true}}).ok());
   EXPECT_TRUE(log->CheckpointsReach(2, {std::string(kReplicaCheckpoint)})) << "a store at 0 follows nothing";
-  ASSERT_TRUE(log->CompactDerivedAfter(2, std::chrono::seconds(5)).ok());
+  {
+    std::vector<std::pair<uint64_t, Status>> failed;
+    ErasureScrubber scrubber(log.get(), [&](uint64_t seq, const Status& s) { failed.emplace_back(seq, s); });
+    scrubber.ScrubAfter(2);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (AnyFileHolds(o.path, secret) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    scrubber.Stop();
+    EXPECT_TRUE(failed.empty());
+  }
   EXPECT_FALSE(AnyFileHolds(o.path, secret)) << "deleted, then compacted out of every file";
 
   // Dropped: every consumer's state and checkpoint but the kept one's.
@@ -401,6 +411,25 @@ TEST(RocksDbEventLog, DerivedStateLeavesTheFilesWhenDeletedOrDropped) {
   std::string v;
   EXPECT_FALSE(log->GetConsumerState("store", "grant", &v).ok());
   EXPECT_EQ(log->LastSequence(), 2u) << "the records stay";
+}
+
+TEST(RocksDbEventLog, AScrubWaitingOnALaggingConsumerEndsAtOnceOnStop) {
+  TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
+  ASSERT_TRUE(log->Append(Draft("s", "b"), nullptr).ok());
+  ASSERT_TRUE(log->CommitConsumer("stalled", 1, {}).ok());  // never passes event 2
+  int reports = 0;
+  ErasureScrubber scrubber(log.get(), [&](uint64_t, const Status&) { ++reports; }, std::chrono::seconds(60));
+  scrubber.ScrubAfter(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  scrubber.Stop();  // a service stopping: no 60 s wait
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(reports, 0);
 }
 
 TEST(RocksDbEventLog, ReadOnlySecondarySeesNewEventsAfterRefresh) {
