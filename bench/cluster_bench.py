@@ -85,10 +85,13 @@ class Node:
         self.config, self.port = node_config(work, i, nats)
         self.log = os.path.join(work, f"node{i}.log")
         self.proc = None
+        # A cluster seals personal data as the embedded default does, given
+        # the state key production sets (docs/privacy.md, "In cluster mode").
+        self.env = dict(os.environ, DFM_CLUSTER_STATE_KEY=ct.ClusterDfm.STATE_KEY) if nats else None
 
     def start(self):
         self.proc = subprocess.Popen([DFM, "serve", "-c", self.config], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "ab"))
+                                     stderr=open(self.log, "ab"), env=self.env)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

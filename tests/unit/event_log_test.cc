@@ -358,6 +358,14 @@ TEST(RocksDbEventLog, ReopenKeepsEventsChainAndIdempotency) {
   EXPECT_EQ(r.count, 3u);
 }
 
+// A RocksDB log at o.path holding two events.
+Status OpenWithTwoEvents(const RocksDbLogOptions& o, std::unique_ptr<RocksDbEventLog>* log) {
+  Status s = RocksDbEventLog::Open(o, log);
+  if (s.ok()) s = (*log)->Append(Draft("s", "a"), nullptr);
+  if (s.ok()) s = (*log)->Append(Draft("s", "b"), nullptr);
+  return s;
+}
+
 // The bytes of every file under `dir` hold `needle`.
 bool AnyFileHolds(const std::string& dir, const std::string& needle) {
   for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
@@ -374,9 +382,7 @@ TEST(RocksDbEventLog, DerivedStateLeavesTheFilesWhenDeletedOrDropped) {
   RocksDbLogOptions o;
   o.path = dir.Sub("db");
   std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "b"), nullptr).ok());
+  ASSERT_TRUE(OpenWithTwoEvents(o, &log).ok());
   const std::string secret = "+12055550189-in-a-projection";
   ASSERT_TRUE(log->CommitConsumer("proj", 1, {StateOp{"row", secret, false}}).ok());
   ASSERT_TRUE(log->CommitConsumer("store", 0, {StateOp{"grant", "g", false}}).ok());
@@ -418,9 +424,7 @@ TEST(RocksDbEventLog, AScrubWaitingOnALaggingConsumerEndsAtOnceOnStop) {
   RocksDbLogOptions o;
   o.path = dir.Sub("db");
   std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "b"), nullptr).ok());
+  ASSERT_TRUE(OpenWithTwoEvents(o, &log).ok());
   ASSERT_TRUE(log->CommitConsumer("stalled", 1, {}).ok());  // never passes event 2
   int reports = 0;
   ErasureScrubber scrubber(log.get(), [&](uint64_t, const Status&) { ++reports; }, std::chrono::seconds(60));
@@ -1017,9 +1021,7 @@ TEST(RocksDbEventLog, TheHighWaterMarkFollowsTheHead) {
   RocksDbLogOptions o;
   o.path = dir.Sub("db");
   std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "a"), nullptr).ok());
-  ASSERT_TRUE(log->Append(Draft("s", "b"), nullptr).ok());
+  ASSERT_TRUE(OpenWithTwoEvents(o, &log).ok());
   uint64_t mark = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (mark < 2 && std::chrono::steady_clock::now() < deadline) {
