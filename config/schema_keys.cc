@@ -269,8 +269,10 @@ void ClusterKeys(std::vector<KeySpec>* out) {
   k.push_back(Text("cluster.nats_key_file", "", kRestart, INTO(cluster.nats_key_file),
                    "that certificate's private key"));
   k.push_back(Text("cluster.state_key", "", kRestart, INTO(cluster.state_key),
-                   "64 hex digits, the same on every node: seals the connector state the nodes replicate "
-                   "(OAuth grants, credit budgets); empty: it stays on the node that wrote it")
+                   "64 hex digits, the same on every node: seals the personal data in the partitions' logs "
+                   "and webhooks (so `dfm erase` works) and the connector state the nodes replicate (OAuth "
+                   "grants, credit budgets), and signs page sign-ins; empty: nothing is sealed and that "
+                   "state stays on the node that wrote it")
                   .Secret()
                   .Check(StateKeyCheck));
 }
