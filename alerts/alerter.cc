@@ -42,6 +42,11 @@ void Alerter::Tick() {
   firing_.store(static_cast<int>(firing.size()));
   auto mail = notifier_.Update(now, firing);
   if (!mail) return;
+  if (mails_here_ && !mails_here_()) {
+    notifier_.Sent(now, true);
+    elsewhere_.fetch_add(1);
+    return;
+  }
   Status s = send_(settings_.smtp, *mail, now);
   notifier_.Sent(now_us_(), s.ok());
   auto log = Logger("alerts");

@@ -35,6 +35,12 @@ class Alerter {
   Alerter(AlertSettings settings, Scrape scrape, std::function<int64_t()> now_us, Send send = SendMail);
   ~Alerter();  // stops the thread
 
+  // Cluster mode: every node evaluates the cluster's metrics, and only the
+  // one `here` answers true on mails; the others count the mail as left to
+  // it and keep the same account of what was mailed, so that the node that
+  // takes over mails nothing twice. Call before Start().
+  void SetMailsHere(std::function<bool()> here) { mails_here_ = std::move(here); }
+
   void Start();
   void Stop();
   // One evaluation now, on the caller's thread (tests; the thread calls it).
@@ -42,6 +48,7 @@ class Alerter {
 
   uint64_t mails_sent() const { return sent_.load(); }
   uint64_t mails_failed() const { return failed_.load(); }
+  uint64_t mails_left_to_other_node() const { return elsewhere_.load(); }
   int firing() const { return firing_.load(); }
 
  private:
@@ -51,7 +58,8 @@ class Alerter {
   Send send_;
   AlertEvaluator evaluator_;
   AlertNotifier notifier_;
-  std::atomic<uint64_t> sent_{0}, failed_{0};
+  std::function<bool()> mails_here_;
+  std::atomic<uint64_t> sent_{0}, failed_{0}, elsewhere_{0};
   std::atomic<int> firing_{0};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -234,13 +234,20 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       EngineSnapshot engine;
       ClusterStatus(config, *node, &connectors, &engine, attention, total);
     });
-    std::unique_ptr<Alerter> alerter;  // [alerts]: as on a single node, over this node's /metrics
+    // [alerts]: every node evaluates the whole cluster's metrics, the node
+    // holding partition 0 mails (docs/alerts.md).
+    std::unique_ptr<Alerter> alerter;
     front.SetMetricsParts([&node, &alerter](uint64_t, MetricsText* out) {
       node->WriteMetrics(out);
       WriteAlerterMetrics(alerter.get(), out);
     });
-    alerter = StartAlerter(config, &front);
-    if (alerter) alerter->Start();
+    front.SetClusterMetrics([&node] { return node->ClusterMetrics(); });
+    node->ShareMetrics([&front] { return front.ScrapeMetrics(); });
+    alerter = StartAlerter(config, [&node] { return node->ClusterMetrics(); });
+    if (alerter) {
+      alerter->SetMailsHere([&node] { return node->Holds(0); });
+      alerter->Start();
+    }
     Reloader reloader(config_path, &config, [&](const Config& next) {
       node->Reload(next);
       front.Reload(next);

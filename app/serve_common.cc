@@ -72,7 +72,7 @@ Status Reloader::operator()(std::string* summary) {
   return Status::OK();
 }
 
-std::unique_ptr<Alerter> StartAlerter(const Config& config, HttpFront* front) {
+std::unique_ptr<Alerter> StartAlerter(const Config& config, Alerter::Scrape scrape) {
   const AlertsSettings& a = config.alerts();
   if (a.smtp_url.empty()) return nullptr;
   AlertSettings as;
@@ -84,15 +84,15 @@ std::unique_ptr<Alerter> StartAlerter(const Config& config, HttpFront* front) {
   as.min_interval_us = a.min_interval_s * 1000000;
   as.repeat_us = a.repeat_h * 3600 * 1000000;
   Logger("main")->info("event=alerts_on recipients={} every_s={}", a.to.size(), a.tick_s);
-  return std::make_unique<Alerter>(
-      as, [front] { return front->ScrapeMetrics(); }, [] { return SystemClock::Instance()->NowMicros(); });
+  return std::make_unique<Alerter>(as, std::move(scrape), [] { return SystemClock::Instance()->NowMicros(); });
 }
 
 void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out) {
   if (!alerter) return;
-  out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, and tries that failed.")
+  out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, tries that failed, and (cluster mode) mails the node holding partition 0 sends.")
       .Sample({{"outcome", "sent"}}, static_cast<double>(alerter->mails_sent()))
-      .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()));
+      .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()))
+      .Sample({{"outcome", "left_to_other_node"}}, static_cast<double>(alerter->mails_left_to_other_node()));
   out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.").Sample({}, alerter->firing());
 }
 

@@ -45,9 +45,10 @@ class Reloader {
 };
 
 // The alert mailer (docs/alerts.md) when [alerts] names an SMTP server:
-// it reads the front's own GET /metrics. Null when off. Not started: the
-// caller keeps it where the metrics read it, then starts it.
-std::unique_ptr<Alerter> StartAlerter(const Config& config, HttpFront* front);
+// it evaluates what `scrape` answers (a single node's GET /metrics, a
+// cluster's scope=cluster). Null when off. Not started: the caller keeps
+// it where the metrics read it, then starts it.
+std::unique_ptr<Alerter> StartAlerter(const Config& config, Alerter::Scrape scrape);
 
 // Runs `front` until SIGTERM or SIGINT under systemd's notify protocol
 // (ready once it listens; the watchdog fed while `healthy`; `status` for

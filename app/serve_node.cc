@@ -114,7 +114,7 @@ int ServeNode(const Config& config, const std::string& config_path) {
       sync->WriteMetrics(last_seq, out);
       WriteAlerterMetrics(alerter.get(), out);
     });
-    alerter = StartAlerter(config, &front);
+    alerter = StartAlerter(config, [&front] { return front.ScrapeMetrics(); });
     if (alerter) alerter->Start();
     // [reconcile] daily_at: always watching, so a reload turns it on or off.
     auto reconcile = std::make_unique<ReconcileSchedule>(config, log.get(),

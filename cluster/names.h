@@ -18,6 +18,11 @@ inline constexpr int64_t kReadTimeoutMs = 8000;
 inline constexpr int64_t kStatusTimeoutMs = 500;
 inline constexpr int64_t kAckWaitS = 10;
 inline constexpr char kInConsumer[] = "in";
+// Every node's GET /metrics, sent each second (cluster/node_metrics.h);
+// one silent for 10 s is left out of the cluster's, forgotten after an hour.
+inline constexpr char kMetricsSubject[] = "dfm.metrics";
+inline constexpr int64_t kMetricsStaleUs = 10LL * 1000000;
+inline constexpr int64_t kMetricsForgetUs = 3600LL * 1000000;
 
 inline std::string LogStream(uint32_t p) { return "DFM_LOG_" + std::to_string(p); }
 inline std::string InStream(uint32_t p) { return "DFM_IN_" + std::to_string(p); }

@@ -265,6 +265,7 @@ Status NatsClient::Request(const std::string& subject, std::string_view data, in
 struct NatsClient::Listener::State {
   natsConnection* nc;
   Handler handler;
+  Watcher watcher;  // Watch: every message, answered or not
 };
 
 namespace {
@@ -282,14 +283,33 @@ void OnRequest(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
   });
 }
 
+void OnPublished(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  auto* st = static_cast<NatsClient::Listener::State*>(closure);
+  std::string data(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  natsMsg_Destroy(m);
+  st->watcher(std::move(data));
+}
+
 void OnListenerComplete(void* closure) { delete static_cast<NatsClient::Listener::State*>(closure); }
 
 }  // namespace
 
 Status NatsClient::Listen(const std::string& subject, Handler handler, std::unique_ptr<Listener>* out) {
+  return SubscribeCore(subject, new Listener::State{nc_, std::move(handler), nullptr}, out);
+}
+
+Status NatsClient::Watch(const std::string& subject, Watcher watcher, std::unique_ptr<Listener>* out) {
+  return SubscribeCore(subject, new Listener::State{nc_, nullptr, std::move(watcher)}, out);
+}
+
+Status NatsClient::Send(const std::string& subject, std::string_view data) {
+  return FromNats(natsConnection_Publish(nc_, subject.c_str(), data.data(), static_cast<int>(data.size())),
+                  "send");
+}
+
+Status NatsClient::SubscribeCore(const std::string& subject, Listener::State* st, std::unique_ptr<Listener>* out) {
   auto l = std::unique_ptr<Listener>(new Listener());
-  auto* st = new Listener::State{nc_, std::move(handler)};
-  natsStatus s = natsConnection_Subscribe(&l->sub_, nc_, subject.c_str(), OnRequest, st);
+  natsStatus s = natsConnection_Subscribe(&l->sub_, nc_, subject.c_str(), st->watcher ? OnPublished : OnRequest, st);
   if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(l->sub_, OnListenerComplete, st);
   if (s != NATS_OK) {
     if (l->sub_) {

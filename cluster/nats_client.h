@@ -138,6 +138,14 @@ class NatsClient {
     __natsSubscription* sub_ = nullptr;
   };
   Status Listen(const std::string& subject, Handler handler, std::unique_ptr<Listener>* out);
+  // Core NATS publish and subscribe, for what may be lost (a node's
+  // metrics, sent again a second later): Send publishes `data` to
+  // `subject` (no answer awaited); Watch runs `watcher` on a libnats
+  // thread for each message published to `subject` (wildcards allowed)
+  // until the Listener is destroyed, as Listen's handler does.
+  Status Send(const std::string& subject, std::string_view data);
+  using Watcher = std::function<void(std::string data)>;
+  Status Watch(const std::string& subject, Watcher watcher, std::unique_ptr<Listener>* out);
 
   // The key-value bucket (created if missing) whose keys expire `ttl_s`
   // after their last write.
@@ -159,6 +167,7 @@ class NatsClient {
 
  private:
   NatsClient() = default;
+  Status SubscribeCore(const std::string& subject, Listener::State* st, std::unique_ptr<Listener>* out);
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;
   __jsCtx* kvjs_ = nullptr;  // the lease bucket's, with a shorter wait

@@ -15,6 +15,7 @@
 #include "cluster/leases.h"
 #include "cluster/names.h"
 #include "cluster/nats_client.h"
+#include "cluster/node_metrics.h"
 #include "cluster/partition.h"
 #include "cluster/records_store.h"
 #include "cluster/seal_keys.h"
@@ -111,6 +112,14 @@ struct ClusterNode::Impl {
   std::vector<std::string> live;
   std::vector<std::string> owners;  // by partition, as the coordinator last saw
   std::atomic<uint64_t> takeovers{0}, restarts{0}, lease_losses{0};
+  // GET /metrics?scope=cluster: every node's last text (node_metrics.h).
+  ClusterMetricsView metrics_view{kMetricsStaleUs, kMetricsForgetUs};
+  std::mutex own_metrics_mu;
+  std::function<std::string()> own_metrics;  // set by ShareMetrics
+  std::unique_ptr<NatsClient::Listener> metrics_listener;
+  bool metrics_too_large = false;  // logged once
+  // The observer's send of this node's metrics to the others.
+  void SendMetrics();
 
   void Coordinate();
   void Tick();
@@ -163,6 +172,26 @@ void ClusterNode::Impl::AskStatuses(std::vector<PartView>* v) {
       here.status_at = last[p].status_at;
     }
   }
+}
+
+void ClusterNode::Impl::SendMetrics() {
+  std::function<std::string()> own;
+  {
+    std::lock_guard<std::mutex> lk(own_metrics_mu);
+    own = own_metrics;
+  }
+  if (!own) return;
+  std::string text = own();
+  const std::string frame = EncodeNodeMetrics(node, text);
+  metrics_view.Put(node, std::move(text), SystemClock::Instance()->NowMicros());
+  if (frame.size() > kMaxFrame) {
+    if (!metrics_too_large)
+      Logger("cluster")->warn("event=metrics_not_shared bytes={} reason=\"larger than a NATS message\"",
+                              frame.size());
+    metrics_too_large = true;
+    return;
+  }
+  if (nats->connected()) (void)nats->Send(kMetricsSubject, frame);
 }
 
 void ClusterNode::Impl::StopPartition(uint32_t p, bool release, bool keep_derived) {
@@ -360,6 +389,7 @@ void ClusterNode::Impl::Observe() {
       for (uint32_t p = 0; p < partitions; ++p) v[p].owner = owners[p];
       view = std::move(v);
     }
+    SendMetrics();
     lk.lock();
     stop_cv.wait_for(lk, std::chrono::seconds(1), [&] { return stopping; });
   }
@@ -470,6 +500,12 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",
                           im.node, im.partitions, replicas, cs.lease_ttl_s);
+  s = im.nats->Watch(kMetricsSubject, [&im](std::string frame) {
+    std::string from, text;
+    if (DecodeNodeMetrics(frame, &from, &text) && from != im.node)
+      im.metrics_view.Put(std::move(from), std::move(text), SystemClock::Instance()->NowMicros());
+  }, &im.metrics_listener);
+  if (!s.ok()) return s;
   im.coordinator = std::thread([&im] { im.Coordinate(); });
   im.observer = std::thread([&im] { im.Observe(); });
   *out = std::move(n);
@@ -488,6 +524,7 @@ void ClusterNode::Stop() {
   im.stop_cv.notify_all();
   if (im.coordinator.joinable()) im.coordinator.join();
   if (im.observer.joinable()) im.observer.join();
+  im.metrics_listener.reset();
   im.reads->Drain();  // no answer comes after Stop
   if (im.ingest) im.ingest->Close();
   if (im.local) im.local->Close();
@@ -575,6 +612,21 @@ void ClusterNode::ServeReads(ReadAnswerer answerer) { impl_->reads->SetAnswerer(
 void ClusterNode::AskRead(const std::string& tenant, std::string request,
                           std::function<void(Status, std::string)> done, int64_t timeout_ms) {
   impl_->reads->Ask(tenant, std::move(request), timeout_ms > 0 ? timeout_ms : kReadTimeoutMs, std::move(done));
+}
+
+void ClusterNode::ShareMetrics(std::function<std::string()> own) {
+  std::lock_guard<std::mutex> lk(impl_->own_metrics_mu);
+  impl_->own_metrics = std::move(own);
+}
+
+std::string ClusterNode::ClusterMetrics() const {
+  return impl_->metrics_view.Text(SystemClock::Instance()->NowMicros());
+}
+
+bool ClusterNode::Holds(uint32_t p) const {
+  const Impl& im = *impl_;
+  std::lock_guard<std::mutex> lk(im.view_mu);
+  return p < im.owners.size() && im.owners[p] == im.node;
 }
 
 void ClusterNode::Reload(const Config& config) {

@@ -97,6 +97,16 @@ class ClusterNode {
   // them, at most a second ago), each sample labelled with its partition.
   // Never waits on NATS or on a partition stopping.
   void WriteMetrics(MetricsText* out) const;
+  // GET /metrics?scope=cluster (cluster/node_metrics.h): from now on the
+  // observer sends what `own` answers (this node's GET /metrics) to every
+  // node each second; ClusterMetrics() merges the last text of every node,
+  // this one's included. `own` runs on the observer thread with no lock of
+  // the node's held. Call once.
+  void ShareMetrics(std::function<std::string()> own);
+  std::string ClusterMetrics() const;
+  // True while this node holds partition `p`'s lease (as the coordinator
+  // last saw): the node holding partition 0 mails the cluster's alerts.
+  bool Holds(uint32_t p) const;
   // A configuration reload for the partitions running here.
   void Reload(const Config& config);
   // Reads from any node (cluster/reads.h): `answerer` answers those asked

@@ -142,6 +142,7 @@ struct HttpFront::Impl {
                        std::function<void(JsonObject*)> extra = {});
   std::function<void(uint64_t, JsonObject*)> health_parts;  // more parts of GET /v1/health
   std::function<void(uint64_t, MetricsText*)> metrics_parts;  // more families of GET /metrics
+  std::function<std::string()> cluster_metrics;               // GET /metrics?scope=cluster
   std::function<void(JsonObject*)> health_services;           // more of GET /v1/health's services
   std::string MetricsBody() const;
   std::string HealthJson(bool* ready) const;
@@ -205,10 +206,15 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
   // Prometheus scrapes it where the admin endpoints are when that
   // listener is set (docs/metrics.md); while draining too.
   if (path == "/metrics" && admin_listener == (config.server().admin_listen_port != 0)) {
+    const std::string_view scope = h.query();
     if (!is_get) {
       Respond(req, request_id, 405, ErrorJson("method_not_allowed", "use GET"));
+    } else if (!scope.empty() && scope != "scope=node" && scope != "scope=cluster") {
+      Respond(req, request_id, 400, ErrorJson("bad_query", "GET /metrics takes scope=node or scope=cluster"));
     } else {
-      Respond(req, request_id, 200, MetricsBody(), false, 0, "text/plain; version=0.0.4; charset=utf-8");
+      // A single node is its whole cluster: scope=cluster answers as scope=node.
+      std::string body = scope == "scope=cluster" && cluster_metrics ? cluster_metrics() : MetricsBody();
+      Respond(req, request_id, 200, std::move(body), false, 0, "text/plain; version=0.0.4; charset=utf-8");
     }
     return restinio::request_accepted();
   }
@@ -588,6 +594,7 @@ Status HttpFront::Run(bool handle_signals) {
 void HttpFront::Stop() { impl_->BeginDrain(); }
 
 std::string HttpFront::ScrapeMetrics() const { return impl_->MetricsBody(); }
+void HttpFront::SetClusterMetrics(std::function<std::string()> whole) { impl_->cluster_metrics = std::move(whole); }
 
 void HttpFront::Reload(const Config& config) {
   auto next = std::make_shared<const WebhookIngestor>(config);

@@ -74,6 +74,10 @@ class HttpFront {
   // sync runtime's), given the log's head. Runs on an I/O thread: must not
   // block. Call before Run().
   void SetMetricsParts(std::function<void(uint64_t last_seq, MetricsText* out)> add);
+  // Cluster mode: what GET /metrics?scope=cluster answers (every node's
+  // families, cluster/node_metrics.h). Runs on an I/O thread: must not
+  // block. Without it, scope=cluster answers as scope=node. Call before Run().
+  void SetClusterMetrics(std::function<std::string()> whole);
   // What SIGHUP (when Run handles signals) and POST /v1/admin/reload run:
   // `reload` reads the configuration again and, when it is sound, calls
   // Reload with it. Call before Run().

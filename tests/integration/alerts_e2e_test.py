@@ -13,6 +13,9 @@ AUTH, with its own certificate authority.
   server is back.
 - The server refuses the password: counted, logged as "authentication
   refused", nothing sent, the service unharmed.
+- On three nodes (ClusterAlertsTest): every node evaluates the whole
+  cluster's metrics and only the node holding partition 0 mails: the
+  outage is still one mail, and the cluster's scrape counts one sent.
 
 Usage: alerts_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -25,8 +28,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import clustertest  # noqa: E402
 import dfmtest  # noqa: E402
 import messages_e2e_test as messages  # noqa: E402
+import metrics_e2e_test  # noqa: E402
+import sync_e2e_test as base  # noqa: E402
 from sync_e2e_test import wait_for  # noqa: E402
 
 from aiosmtpd.controller import Controller  # noqa: E402
@@ -161,6 +167,18 @@ class AlertsTest(unittest.TestCase):
         self.assertEqual(status, 200, "the service is unharmed")
 
 
+class ClusterAlertsTest(clustertest.OnACluster, AlertsTest):
+    """The outage mail on three nodes on NATS behind nginx (issue 48)."""
+
+    binary = staticmethod(lambda: base.DFM)
+
+    def metric(self, name, **labels):
+        """Summed over every node, from one node's scrape of the cluster."""
+        _, _, body = dfmtest.request("127.0.0.1", self.dfm.admin_port, "GET", "/metrics?scope=cluster")
+        found = [v for (n, ls), v in metrics_e2e_test.parse(body.decode()).items()
+                 if n == name and set(labels.items()) <= set(ls)]
+        return sum(found) if found else None
+
+
 if __name__ == "__main__":
-    import sync_e2e_test as base
     base.main()

@@ -10,6 +10,9 @@
 - A stopped sandbox shows in its connector's breaker, backlog and retries,
   and as "down" or "degraded" in /v1/health's services, and clears once it
   is back.
+- On three nodes (ClusterMetricsTest), the same through one node's
+  scope=cluster; any node answers for all three, a partition's families come
+  from its node alone, and a node killed -9 shows only as silent.
 
 Usage: metrics_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -71,9 +74,11 @@ class MetricsTest(unittest.TestCase):
             self.prometheus.wait(timeout=30)
         messages.MessagesTest.tearDown(self)
 
-    def scrape(self, port=None):
-        status, headers, body = dfmtest.request("127.0.0.1", port or self.dfm.admin_port, "GET",
-                                                "/metrics")
+    scope = None  # what Prometheus asks for: GET /metrics?scope=<scope>
+
+    def scrape(self, port=None, scope=None):
+        path = "/metrics" + (f"?scope={scope}" if scope else "")
+        status, headers, body = dfmtest.request("127.0.0.1", port or self.dfm.admin_port, "GET", path)
         return status, headers, body.decode()
 
     def admin_ports(self):
@@ -85,7 +90,7 @@ class MetricsTest(unittest.TestCase):
         each node's: docs/scale-out.md, "Health and metrics")."""
         total = {}
         for port in self.admin_ports():
-            status, _, text = self.scrape(port)
+            status, _, text = self.scrape(port, self.scope)
             self.assertEqual(status, 200)
             for k, v in parse(text).items():
                 total[k] = total.get(k, 0) + v
@@ -96,8 +101,9 @@ class MetricsTest(unittest.TestCase):
         self.verity_inbound(PHONE, "running late, see you soon")
         self.verity_inbound(PHONE, "STOP")
         wait_for("GHL SMS DND", lambda: self.sms_dnd(PHONE) == "active")
-        for port in self.admin_ports():
-            status, headers, text = self.scrape(port)
+        scrapes = [(port, scope) for port in self.admin_ports() for scope in {self.scope, "node", "cluster"}]
+        for port, scope in scrapes:
+            status, headers, text = self.scrape(port, scope)
             self.assertEqual(status, 200)
             self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
             lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
@@ -105,8 +111,9 @@ class MetricsTest(unittest.TestCase):
             self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
             for pii in ("2055550301", "Lovelace", "ada@example", "running late", "Ada"):
                 self.assertNotIn(pii, text)
-        # Not on the public listener, and not by POST.
+        # Not on the public listener, not by POST, not for a scope it lacks.
         self.assertEqual(self.scrape(self.dfm.port)[0], 404)
+        self.assertEqual(self.scrape(self.dfm.admin_port, "everything")[0], 400)
         self.assertEqual(dfmtest.request("127.0.0.1", self.dfm.admin_port, "POST", "/metrics",
                                          body=b"")[0], 405)
 
@@ -132,6 +139,7 @@ class MetricsTest(unittest.TestCase):
 rule_files: [alerts.yml]
 scrape_configs:
   - job_name: dfm
+    params: {json.dumps({"scope": [self.scope]} if self.scope else {})}
     static_configs:
       - targets: {json.dumps([f"127.0.0.1:{p}" for p in self.admin_ports()])}
 """)
@@ -215,13 +223,54 @@ scrape_configs:
 
 
 class ClusterMetricsTest(clustertest.OnACluster, MetricsTest):
-    """The same against three nodes on NATS behind nginx (issue 48), each
-    node scraped, as docs/scale-out.md says to."""
+    """The same against three nodes on NATS behind nginx (issue 48), one
+    node scraped for the whole cluster (scope=cluster): one that does not
+    run the default tenant's partition."""
 
     binary = staticmethod(lambda: base.DFM)
+    scope = "cluster"
 
     def admin_ports(self):
-        return [n.admin_port for n in self.dfm.nodes]
+        if not getattr(self, "answering", None):
+            home = self.dfm.owners()[self.dfm.home()]
+            self.answering = [n for i, n in enumerate(self.dfm.nodes) if f"node{i}" != home][0]
+        return [self.answering.admin_port]
+
+    def cluster_view(self, node):
+        status, _, text = self.scrape(node.admin_port, "cluster")
+        self.assertEqual(status, 200)
+        return parse(text)
+
+    def test_any_node_answers_for_every_node_and_a_dead_one_shows(self):
+        nodes = {f"node{i}" for i in range(len(self.dfm.nodes))}
+
+        def owned(s):
+            return {dict(ls)["partition"]: dict(ls)["node"] for (n, ls), v in s.items()
+                    if n == "dfm_cluster_partition_owned" and v == 1}
+
+        def whole(s):
+            connected = {dict(ls)["node"] for (n, ls), v in s.items()
+                         if n == "dfm_cluster_nats_connected" and v == 1}
+            return s if connected == nodes and len(owned(s)) == self.dfm.partitions else None
+
+        for node in self.dfm.nodes:  # any node answers for all three
+            s = wait_for("every node and partition", lambda: whole(self.cluster_view(node)))
+        # A partition's own families come from its node alone.
+        lag_from = {dict(ls)["partition"]: dict(ls)["node"] for (n, ls) in s
+                    if n == "dfm_cluster_partition_sync_lag"}
+        self.assertEqual(lag_from, owned(s))
+        home = str(self.dfm.home())
+        victim = owned(s)[home]
+        self.dfm.kill9()
+        survivor = [n for i, n in enumerate(self.dfm.nodes) if f"node{i}" != victim][0]
+
+        def dead_shows(s):
+            moved = owned(s).get(home) not in (None, victim)
+            return s if moved and value(s, "dfm_cluster_node_metrics_age_seconds", node=victim) > 10 else None
+        s = wait_for("the dead node silent, its partition on a live one",
+                     lambda: dead_shows(self.cluster_view(survivor)), timeout=60)
+        self.assertEqual([n for (n, ls) in s if dict(ls).get("node") == victim and
+                          n != "dfm_cluster_node_metrics_age_seconds"], [], "only its silence")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "alerts/alerter.h"
 #include "alerts/exposition.h"
 #include "alerts/notifier.h"
 #include "alerts/rules.h"
@@ -189,6 +190,47 @@ TEST(AlertNotifier, AMailThatFailsIsTriedAgainWithItsNews) {
   ASSERT_TRUE(n.Update(90 * kS, {}));  // it resolved meanwhile: one mail says both
   n.Sent(90 * kS, true);
   EXPECT_EQ(n.pending(), 0u);
+}
+
+// A cluster: every node evaluates the same metrics, the node holding
+// partition 0 mails; the node that takes partition 0 over mails nothing
+// already mailed, and mails what changes next.
+TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
+  std::string text = "dfm_opt_outs_refused{system=\"ghl\",tenant=\"default\"} 1\n";
+  int64_t now = 0;
+  AlertSettings settings;
+  settings.smtp.url = "smtp://127.0.0.1:1";
+  settings.site = "c";
+  std::vector<std::string> mailed_by;
+  auto node = [&](std::string name, const bool* here) {
+    auto a = std::make_unique<Alerter>(
+        settings, [&text] { return text; }, [&now] { return now; },
+        [&mailed_by, name](const SmtpSettings&, const AlertMail&, int64_t) {
+          mailed_by.push_back(name);
+          return Status::OK();
+        });
+    a->SetMailsHere([here] { return *here; });
+    return a;
+  };
+  bool a_here = true, b_here = false;
+  auto a = node("a", &a_here);
+  auto b = node("b", &b_here);
+  a->Tick();
+  b->Tick();
+  EXPECT_EQ(mailed_by, std::vector<std::string>{"a"});
+  EXPECT_EQ(a->mails_sent(), 1u);
+  EXPECT_EQ(b->mails_sent(), 0u);
+  EXPECT_EQ(b->mails_left_to_other_node(), 1u);
+  EXPECT_EQ(b->firing(), 1);
+  // a dies; b takes partition 0.
+  b_here = true;
+  now += 60 * kS;
+  b->Tick();
+  EXPECT_EQ(mailed_by.size(), 1u) << "already mailed by a";
+  text.clear();  // it resolves: news, past min_interval
+  now += 400 * kS;
+  b->Tick();
+  EXPECT_EQ(mailed_by, (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(AlertMailText, HeadersCannotBeInjectedAndLinesEndInCrlf) {

@@ -1,5 +1,5 @@
 // Cluster mode's pure parts (cluster/wire.h, cluster/leases.h,
-// cluster/publish_retry.h) and the event log's replica hooks
+// cluster/publish_retry.h, cluster/node_metrics.h) and the event log's replica hooks
 // (RocksDbLogOptions::replicate, ImportRecords).
 // NATS itself is exercised by tests/integration/cluster_test.py.
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 
 #include "cluster/draft_seal.h"
 #include "cluster/leases.h"
+#include "cluster/node_metrics.h"
 #include "cluster/publish_retry.h"
 #include "cluster/wire.h"
 #include "events/codec.h"
@@ -359,6 +360,43 @@ TEST(ClusterReplica, ImportedRecordsMakeTheSameLog) {
   writer->Close();
   follower->Close();
   other->Close();
+}
+
+TEST(NodeMetrics, FrameRoundTripsAndRefusesOthers) {
+  std::string node, text;
+  ASSERT_TRUE(DecodeNodeMetrics(EncodeNodeMetrics("node-1", "a 1\nb 2\n"), &node, &text));
+  EXPECT_EQ(node, "node-1");
+  EXPECT_EQ(text, "a 1\nb 2\n");
+  EXPECT_FALSE(DecodeNodeMetrics("2 node\ntext", &node, &text)) << "another version";
+  EXPECT_FALSE(DecodeNodeMetrics("1 \ntext", &node, &text)) << "no node";
+  EXPECT_FALSE(DecodeNodeMetrics("1 node", &node, &text)) << "no line feed";
+}
+
+// Every fresh node's samples, labelled with it, each family once; a node
+// silent past `stale` shows only in the age gauge, and is forgotten later.
+TEST(NodeMetrics, TheClusterViewMergesFreshNodesAndShowsTheSilentOnes) {
+  constexpr int64_t kS = 1000000;
+  ClusterMetricsView view(10 * kS, 3600 * kS);
+  const std::string family = "# HELP dfm_pushes_total Pushes.\n# TYPE dfm_pushes_total counter\n";
+  view.Put("b", family + "dfm_pushes_total{partition=\"1\"} 5\n", 100 * kS);
+  view.Put("a", family + "dfm_pushes_total{partition=\"0\"} 3\n", 104 * kS);
+  view.Put("a", "stale", 103 * kS);  // an older send overtaken: kept out
+  EXPECT_EQ(view.Text(105 * kS),
+            family +
+                "dfm_pushes_total{node=\"a\",partition=\"0\"} 3\n"
+                "dfm_pushes_total{node=\"b\",partition=\"1\"} 5\n"
+                "# HELP dfm_cluster_node_metrics_age_seconds Seconds since each node last sent its metrics; "
+                "a node silent for longer than a few seconds is left out of this scrape.\n"
+                "# TYPE dfm_cluster_node_metrics_age_seconds gauge\n"
+                "dfm_cluster_node_metrics_age_seconds{node=\"a\"} 1\n"
+                "dfm_cluster_node_metrics_age_seconds{node=\"b\"} 5\n");
+  const std::string later = view.Text(112 * kS);  // b silent for 12 s
+  EXPECT_EQ(later.find("node=\"b\",partition"), std::string::npos) << later;
+  EXPECT_NE(later.find("dfm_pushes_total{node=\"a\",partition=\"0\"} 3"), std::string::npos);
+  EXPECT_NE(later.find("dfm_cluster_node_metrics_age_seconds{node=\"b\"} 12"), std::string::npos);
+  const std::string much_later = view.Text(3702 * kS);
+  EXPECT_EQ(much_later.find("\"b\""), std::string::npos) << "forgotten after an hour";
+  EXPECT_NE(much_later.find("{node=\"a\"} 3598"), std::string::npos) << much_later;
 }
 
 }  // namespace
