@@ -120,7 +120,18 @@ class NatsIngestLog final : public IngestLog {
       }
       std::vector<AppendOutcome> outcomes;
       Status s;
-      for (auto& d : item.drafts) {
+      const std::vector<Seen> held = HeldAlready(item.drafts);
+      uint64_t published = 0;
+      for (size_t i = 0; i < item.drafts.size(); ++i) {
+        EventDraft& d = item.drafts[i];
+        if (held[i].seq != 0) {  // its partition's log holds it: not published again
+          AppendOutcome o;
+          o.seq = held[i].seq;
+          o.id = held[i].id;
+          o.duplicate = true;
+          outcomes.push_back(o);
+          continue;
+        }
         {
           std::lock_guard<std::mutex> lk(ids_mu_);
           d.id = ids_.Next(SystemClock::Instance()->NowMicros() / 1000);
@@ -163,14 +174,52 @@ class NatsIngestLog final : public IngestLog {
             o.id = was.id;
         }
         outcomes.push_back(o);
+        ++published;
       }
       if (s.ok()) {
-        published_.fetch_add(outcomes.size());
+        published_.fetch_add(published);
         item.cb(s, outcomes);
       } else {
         item.cb(Status::Unavailable("replicated ingest: " + s.ToString()), {});
       }
     }
+  }
+
+  // Which of `drafts` (a webhook's: one tenant) their partition's log
+  // holds already, asked of its node; none when it does not answer (the
+  // stream's window and the log de-duplicate them then). A node that
+  // lets an ask wait is not asked again for kSeenBackoffMs.
+  std::vector<Seen> HeldAlready(const std::vector<EventDraft>& drafts) {
+    std::vector<Seen> held(drafts.size());
+    SeenAsk ask;
+    std::vector<size_t> asked;
+    for (size_t i = 0; i < drafts.size(); ++i) {
+      if (drafts[i].idempotency_key.empty() || drafts[i].tenant != drafts[0].tenant) continue;
+      ask.keys.emplace_back(drafts[i].idempotency_system, drafts[i].idempotency_key);
+      asked.push_back(i);
+    }
+    if (asked.empty()) return held;
+    ask.tenant = drafts[0].tenant;
+    const uint32_t part = PartitionOf(ask.tenant, partitions_);
+    const int64_t now = NowMs();
+    {
+      std::lock_guard<std::mutex> lk(seen_mu_);
+      if (now < quiet_until_ms_[part]) return held;
+    }
+    std::string reply;
+    std::vector<Seen> answer;
+    Status s = nats_->Request(SeenSubject(part), EncodeSeenAsk(ask), kSeenTimeoutMs, &reply);
+    if (s.ok()) s = DecodeSeen(reply, &answer);
+    if (s.ok() && answer.size() != asked.size()) s = Status::InvalidArgument("seen: answer count");
+    if (!s.ok()) {
+      if (!s.IsNotFound()) {  // nobody runs it: asked again next time
+        std::lock_guard<std::mutex> lk(seen_mu_);
+        quiet_until_ms_[part] = now + kSeenBackoffMs;
+      }
+      return held;
+    }
+    for (size_t j = 0; j < asked.size(); ++j) held[asked[j]] = answer[j];
+    return held;
   }
 
   // Seals `d` with a new key of partition `part` (its store opened once).
@@ -203,6 +252,8 @@ class NatsIngestLog final : public IngestLog {
   std::atomic<uint64_t> published_{0};
   std::mutex ids_mu_;
   EventIdGenerator ids_;
+  std::mutex seen_mu_;
+  std::vector<int64_t> quiet_until_ms_ = std::vector<int64_t>(partitions_);  // GUARDED_BY(seen_mu_)
 };
 
 }  // namespace

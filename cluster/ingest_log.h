@@ -1,7 +1,10 @@
 // IngestLog: the HTTP front's log in cluster mode (docs/scale-out.md). An
-// append publishes each draft to DFM_IN_<its tenant's partition> and is
-// answered once JetStream acknowledged it (replicated), de-duplicated there
-// by the webhook's idempotency key; the event id is made here and kept by
+// append first asks the partition's node whether its log holds the drafts
+// with an idempotency key (dfm.seen.<p>): those are answered duplicate
+// with the log's event, unpublished. It publishes the others to
+// DFM_IN_<its tenant's partition> and is answered once JetStream
+// acknowledged them (replicated), de-duplicated there by the idempotency
+// key within the stream's window; the event id is made here and kept by
 // the partition's log, and the payload sealed here when the cluster seals.
 // Everything else reads the node's own log, which holds nothing (health,
 // metrics and the console read it).

@@ -17,6 +17,11 @@ inline constexpr int64_t kReadTimeoutMs = 8000;
 // A partition's status asked of its node by the observer, every second.
 inline constexpr int64_t kStatusTimeoutMs = 500;
 inline constexpr int64_t kAckWaitS = 10;
+// Whether a partition's log holds webhooks, asked of its node before they
+// are published (cluster/wire.h, SeenAsk); unanswered, the front publishes,
+// and asks that partition again only after kSeenBackoffMs.
+inline constexpr int64_t kSeenTimeoutMs = 250;
+inline constexpr int64_t kSeenBackoffMs = 5000;
 inline constexpr char kInConsumer[] = "in";
 // Every node's GET /metrics, sent each second (cluster/node_metrics.h);
 // one silent for 10 s is left out of the cluster's, forgotten after an hour.
@@ -30,6 +35,7 @@ inline std::string LogSubject(uint32_t p) { return "dfm.log." + std::to_string(p
 inline std::string InSubject(uint32_t p) { return "dfm.in." + std::to_string(p); }
 inline std::string ReadSubject(uint32_t p) { return "dfm.read." + std::to_string(p); }
 inline std::string StatusSubject(uint32_t p) { return "dfm.status." + std::to_string(p); }
+inline std::string SeenSubject(uint32_t p) { return "dfm.seen." + std::to_string(p); }
 inline std::string LeaseKey(uint32_t p) { return "part." + std::to_string(p); }
 inline std::string NodeKey(const std::string& node) { return "node." + node; }
 

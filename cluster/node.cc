@@ -479,7 +479,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   for (int attempt = 0;; ++attempt) {
     s = Status::OK();
     for (uint32_t p = 0; s.ok() && p < im.partitions; ++p) {
-      s = im.nats->EnsureStream(InStream(p), InSubject(p), replicas, /*dedup_s=*/600);
+      s = im.nats->EnsureStream(InStream(p), InSubject(p), replicas, cs.dedup_window_s);
       if (s.ok()) s = im.nats->EnsureStream(LogStream(p), LogSubject(p), replicas, /*dedup_s=*/600);
     }
     if (s.ok()) s = im.nats->OpenBucket(kBucket, cs.lease_ttl_s, replicas);

@@ -10,7 +10,20 @@ namespace dfm {
 
 namespace {
 using cluster_names::ReadSubject;
+using cluster_names::SeenSubject;
 constexpr size_t kAskers = 4;
+
+// Each asked webhook's event in `log`, when it holds one.
+std::vector<Seen> LookUpSeen(const EventLog& log, const SeenAsk& ask) {
+  std::vector<Seen> answer(ask.keys.size());
+  for (size_t i = 0; i < ask.keys.size(); ++i) {
+    uint64_t seq = 0;
+    std::vector<Event> first;
+    if (!log.LookupIdempotency(ask.tenant, ask.keys[i].first, ask.keys[i].second, &seq).ok()) continue;
+    if (log.Read(seq, 1, &first).ok() && !first.empty() && first[0].seq == seq) answer[i] = {seq, first[0].id};
+  }
+  return answer;
+}
 }  // namespace
 
 // A served partition's answers under way, and whether it still serves.
@@ -65,7 +78,16 @@ Status ReadRouter::Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out
       if (--gate->in_flight == 0) gate->cv.notify_all();
     });
   };
+  // A few point reads of the log: answered on the libnats thread. A frame
+  // it cannot read is not answered (the front publishes after its wait).
+  auto seen = [gate, log = at.log](std::string request, NatsClient::Reply reply) {
+    SeenAsk ask;
+    if (!DecodeSeenAsk(request, &ask).ok()) return;
+    std::lock_guard<std::mutex> lk(gate->mu);
+    if (gate->open) reply(EncodeSeen(LookUpSeen(*log, ask)));
+  };
   Status s = nats_->Listen(ReadSubject(p), std::move(handler), &serving->listener_);
+  if (s.ok()) s = nats_->Listen(SeenSubject(p), std::move(seen), &serving->seen_listener_);
   if (!s.ok()) return s;
   *out = std::move(serving);
   return Status::OK();
@@ -73,6 +95,7 @@ Status ReadRouter::Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out
 
 ReadRouter::Serving::~Serving() {
   listener_.reset();  // no new requests
+  seen_listener_.reset();
   std::unique_lock<std::mutex> lk(gate_->mu);
   gate_->open = false;
   gate_->cv.wait(lk, [&] { return gate_->in_flight == 0; });

@@ -4,6 +4,9 @@
 // request and reply on `dfm.read.<p>`, which only the partition's runner
 // listens on.
 //
+// The runner also answers `dfm.seen.<p>`: whether its log holds webhooks
+// (cluster/wire.h, SeenAsk), which the fronts ask before they publish.
+//
 // What is asked and answered is opaque here (the console's encoding,
 // console/remote_read.h). On the wire an answer is "A" and the
 // answerer's bytes, or "E" and why it could not be answered.
@@ -55,7 +58,8 @@ class ReadRouter {
   // "not ready".
   void SetAnswerer(ReadAnswerer answerer);
 
-  // While it lives, partition `p`'s reads are answered here from `at`.
+  // While it lives, partition `p`'s reads (and seen asks) are answered
+  // here from `at`.
   // Its destructor stops listening and waits for the answers under way,
   // so its log may close right after.
   class Serving {
@@ -65,7 +69,7 @@ class ReadRouter {
 
    private:
     friend class ReadRouter;
-    std::unique_ptr<NatsClient::Listener> listener_;
+    std::unique_ptr<NatsClient::Listener> listener_, seen_listener_;
     std::shared_ptr<Gate> gate_;
   };
   Status Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out);

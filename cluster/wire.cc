@@ -96,4 +96,55 @@ Status DecodeChunk(std::string_view in, LogChunk* c) {
   return Status::OK();
 }
 
+std::string EncodeSeenAsk(const SeenAsk& a) {
+  std::string out(1, kVersion);
+  PutLengthPrefixed(&out, a.tenant);
+  PutVarint64(&out, a.keys.size());
+  for (const auto& [system, key] : a.keys) {
+    PutLengthPrefixed(&out, system);
+    PutLengthPrefixed(&out, key);
+  }
+  return out;
+}
+
+Status DecodeSeenAsk(std::string_view in, SeenAsk* a) {
+  if (in.empty() || in[0] != kVersion) return Bad("unknown ask version");
+  in.remove_prefix(1);
+  uint64_t count = 0;
+  if (!GetLengthPrefixed(&in, &a->tenant) || !GetVarint64(&in, &count) || count > in.size())
+    return Bad("ask cut short");
+  a->keys.assign(static_cast<size_t>(count), {});
+  for (auto& [system, key] : a->keys)
+    if (!GetLengthPrefixed(&in, &system) || !GetLengthPrefixed(&in, &key)) return Bad("ask cut short");
+  if (!in.empty()) return Bad("bytes after the ask");
+  return Status::OK();
+}
+
+std::string EncodeSeen(const std::vector<Seen>& answer) {
+  std::string out(1, kVersion);
+  PutVarint64(&out, answer.size());
+  for (const auto& s : answer) {
+    PutVarint64(&out, s.seq);
+    if (s.seq != 0) PutLengthPrefixed(&out, s.id.AsBytes());
+  }
+  return out;
+}
+
+Status DecodeSeen(std::string_view in, std::vector<Seen>* answer) {
+  if (in.empty() || in[0] != kVersion) return Bad("unknown answer version");
+  in.remove_prefix(1);
+  uint64_t count = 0;
+  if (!GetVarint64(&in, &count) || count > in.size()) return Bad("answer cut short");
+  answer->assign(static_cast<size_t>(count), {});
+  for (auto& s : *answer) {
+    std::string_view id;
+    if (!GetVarint64(&in, &s.seq)) return Bad("answer cut short");
+    if (s.seq == 0) continue;
+    if (!GetLengthPrefixed(&in, &id) || id.size() != 16) return Bad("answer cut short");
+    s.id = EventId::FromBytes(id);
+  }
+  if (!in.empty()) return Bad("bytes after the answer");
+  return Status::OK();
+}
+
 }  // namespace dfm

@@ -37,4 +37,21 @@ struct LogChunk {
 std::string EncodeChunk(const LogChunk& c);
 Status DecodeChunk(std::string_view frame, LogChunk* c);
 
+// Whether a partition's log already holds webhooks (subject
+// dfm.seen.<p>): the front asks the partition's node before it publishes a
+// webhook with an idempotency key, so one sent again after the ingest
+// stream's de-duplication window is still answered `duplicate`.
+struct SeenAsk {
+  std::string tenant;
+  std::vector<std::pair<std::string, std::string>> keys;  // (system, key)
+};
+struct Seen {
+  uint64_t seq = 0;  // in the partition's log; 0: not held
+  EventId id;        // the event's, when held
+};
+std::string EncodeSeenAsk(const SeenAsk& a);
+Status DecodeSeenAsk(std::string_view frame, SeenAsk* a);
+std::string EncodeSeen(const std::vector<Seen>& answer);
+Status DecodeSeen(std::string_view frame, std::vector<Seen>* answer);
+
 }  // namespace dfm

@@ -249,6 +249,9 @@ void ClusterKeys(std::vector<KeySpec>* out) {
                   "copies of every stream and of the lease bucket"));
   k.push_back(Num("cluster.lease_ttl_s", "6", 2, 300, kRestart, INTO(cluster.lease_ttl_s),
                   "a node that stops renewing loses its partitions after this"));
+  k.push_back(Num("cluster.dedup_window_s", "600", 1, 86400, kRestart, INTO(cluster.dedup_window_s),
+                  "how long an ingest stream remembers webhook ids (NATS memory), set when it is made; "
+                  "the partition's node answers later resends"));
   k.push_back(Text("cluster.nats_user", "", kRestart, INTO(cluster.nats_user),
                    "the NATS user this node connects as, with `cluster.nats_password`"));
   k.push_back(Text("cluster.nats_password", "", kRestart, INTO(cluster.nats_password),

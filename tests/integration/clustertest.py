@@ -181,9 +181,11 @@ class OnACluster:
     suite runs."""
 
     binary = None
+    cluster_extra = ""  # more of each node's [cluster] table
 
     def make_dfm(self, extra_config=""):
-        return ClusterDfm(type(self).binary(), self.dir, extra_config=extra_config)
+        return ClusterDfm(type(self).binary(), self.dir, extra_config=extra_config,
+                          cluster_extra=self.cluster_extra)
 
     def tearDown(self):
         try:
@@ -201,7 +203,7 @@ class ClusterDfm:
     `data_dir` is that copy; kill9() kills -9 the node running that
     partition and start() brings it back; stop() stops every node."""
 
-    def __init__(self, binary, workdir, extra_config="", nodes=3, partitions=2):
+    def __init__(self, binary, workdir, extra_config="", nodes=3, partitions=2, cluster_extra=""):
         self.binary = binary
         self.workdir = workdir
         self.nats = NatsCluster(workdir, n=1)
@@ -213,7 +215,7 @@ class ClusterDfm:
             os.makedirs(d, exist_ok=True)
             self.nodes.append(t.Dfm(binary, d, public_base_url=f"http://127.0.0.1:{self.port}", extra_config=(
                 extra_config + cluster_config(self.nats, f"node{i}", partitions=partitions, lease_ttl_s=3) +
-                "replicas = 1\n")))
+                "replicas = 1\n" + cluster_extra)))
         self.nginx = ClusterNginx(workdir, [n.port for n in self.nodes], port=self.port)
         self.admin_port = self.nodes[0].admin_port
         self.config_path = self.nodes[0].config_path

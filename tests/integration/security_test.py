@@ -224,6 +224,36 @@ class ClusterTwilioReplay(clustertest.OnACluster, TwilioReplay):
     binary = staticmethod(lambda: DFM)
 
 
+class ClusterLateResend(clustertest.OnACluster, GhlTenantBinding):
+    """A webhook sent again after its ingest stream's de-duplication window
+    (2 s here, 10 minutes by default) is answered `duplicate` by its
+    partition's node, with the first delivery's event id, and stays one
+    event (issue 48). GoHighLevel's message webhooks carry no timestamp,
+    so nothing else refuses them late."""
+    binary = staticmethod(lambda: DFM)
+    cluster_extra = "dedup_window_s = 2\n"
+
+    def test_a_webhook_sent_again_past_the_window_is_a_duplicate(self):
+        message = {"contactId": "c-" + uuid.uuid4().hex, "locationId": "loc_sandbox",
+                   "messageId": "m-" + uuid.uuid4().hex, "type": "SMS", "phone": "+12055550188",
+                   "message": "see you at noon", "attachments": []}
+        status, _, data = self.post("/webhooks/ghl", message)
+        self.assertEqual((status, json.loads(data)["status"]), (200, "accepted"), data)
+        first = json.loads(data)["event_id"]
+        wait_for("in the partition's log", lambda: len(self.dfm.webhooks()) == 1)
+        time.sleep(3)  # past the stream's window
+        for _ in range(3):  # through nginx: whichever node takes it
+            status, _, data = self.post("/webhooks/ghl", message)
+            self.assertEqual((status, json.loads(data)["status"]), (200, "duplicate"), data)
+            self.assertEqual(json.loads(data)["event_id"], first)
+        time.sleep(1.0)
+        self.assertEqual(len(self.dfm.webhooks()), 1)
+        # Control: another message is accepted.
+        message["messageId"] = "m-" + uuid.uuid4().hex
+        status, _, data = self.post("/webhooks/ghl", message)
+        self.assertEqual((status, json.loads(data)["status"]), (200, "accepted"), data)
+
+
 if __name__ == "__main__":
     DFM, argv = dfmtest.dfm_args()
     base.DFM = DFM

@@ -362,6 +362,31 @@ TEST(ClusterReplica, ImportedRecordsMakeTheSameLog) {
   other->Close();
 }
 
+TEST(ClusterWire, SeenAskAndAnswerRoundTripAndCutsAreRefused) {
+  SeenAsk ask;
+  ask.tenant = "acme";
+  ask.keys = {{"ghl", "m-1"}, {"twilio", "SM1"}};
+  const std::string a = EncodeSeenAsk(ask);
+  SeenAsk back;
+  ASSERT_TRUE(DecodeSeenAsk(a, &back).ok());
+  EXPECT_EQ(back.tenant, "acme");
+  EXPECT_EQ(back.keys, ask.keys);
+  std::vector<Seen> answer(2);
+  answer[1].seq = 42;
+  answer[1].id = EventId::FromBytes("0123456789abcdef");
+  const std::string b = EncodeSeen(answer);
+  std::vector<Seen> got;
+  ASSERT_TRUE(DecodeSeen(b, &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].seq, 0u);
+  EXPECT_EQ(got[1].seq, 42u);
+  EXPECT_EQ(got[1].id.AsBytes(), "0123456789abcdef");
+  for (size_t cut = 0; cut < a.size(); ++cut) EXPECT_FALSE(DecodeSeenAsk(a.substr(0, cut), &back).ok()) << cut;
+  for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(DecodeSeen(b.substr(0, cut), &got).ok()) << cut;
+  EXPECT_FALSE(DecodeSeen(b + "x", &got).ok());
+  EXPECT_FALSE(DecodeSeenAsk("\x02" + a.substr(1), &back).ok()) << "another version";
+}
+
 TEST(NodeMetrics, FrameRoundTripsAndRefusesOthers) {
   std::string node, text;
   ASSERT_TRUE(DecodeNodeMetrics(EncodeNodeMetrics("node-1", "a 1\nb 2\n"), &node, &text));
