@@ -20,50 +20,15 @@
 #include "cluster/state_mirror.h"
 #include "connectors/common/vendor_records.h"
 #include "storage/memory_event_log.h"
+#include "tests/support/nats_server.h"
 #include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
 namespace {
 
-// One nats-server with JetStream on a loopback port, its store in `dir`.
-class NatsServer {
- public:
-  NatsServer(const std::string& dir, int port) : dir_(dir), port_(port) { Start(); }
-  ~NatsServer() { Kill(); }
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-  void Start() {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string port = std::to_string(port_);
-      execl("/usr/sbin/nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(), "-sd",
-            dir_.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  std::string dir_;
-  int port_;
-  pid_t pid_ = -1;
-};
-
-// Tries `fn` until it is OK or 20 s pass (a server starting).
-Status Eventually(const std::function<Status()>& fn) {
-  Status s;
-  for (int i = 0; i < 200; ++i) {
-    s = fn();
-    if (s.ok()) return s;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return s;
-}
+using testing::Eventually;
+using testing::NatsServer;
 
 std::shared_ptr<CasStore> Open(const NatsServer& nats, const std::string& node) {
   std::shared_ptr<CasStore> store;
