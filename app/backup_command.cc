@@ -256,7 +256,7 @@ std::string VersionText() {
          ", key store " + std::to_string(kKeyStoreFormat) + ", contact snapshot rules " +
          std::to_string(kContactRulesVersion) + ", high-water mark 1, erasure ledger 1, backup "
          "manifest " + std::to_string(BackupManifest::kVersion) +
-         "; cluster mode: ingest draft 2 (and 1), log chunk 1, shared key store " +
+         "; cluster mode: ingest message 3 (and 2, 1), log chunk 1, shared key store " +
          std::to_string(kSharedKeyStoreFormat);
 }
 

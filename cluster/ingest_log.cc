@@ -21,6 +21,8 @@ namespace dfm {
 namespace {
 using namespace cluster_names;
 constexpr int kIngestSenders = 8;
+// Drafts published together at most (one message, TakeBatch).
+constexpr size_t kMaxBatchDrafts = 256;
 
 int64_t NowMs() { return SystemClock::Instance()->NowMicros() / 1000; }
 void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
@@ -110,115 +112,202 @@ class NatsIngestLog final : public IngestLog {
   };
   void SendLoop() {
     for (;;) {
-      Item item;
+      std::vector<Item> items;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return closed_ || !queue_.empty(); });
         if (queue_.empty()) return;
-        item = std::move(queue_.front());
-        queue_.pop_front();
+        TakeBatch(&items);
       }
-      std::vector<AppendOutcome> outcomes;
-      Status s;
-      const std::vector<Seen> held = HeldAlready(item.drafts);
-      uint64_t published = 0;
-      for (size_t i = 0; i < item.drafts.size(); ++i) {
-        EventDraft& d = item.drafts[i];
-        if (held[i].seq != 0) {  // its partition's log holds it: not published again
-          AppendOutcome o;
-          o.seq = held[i].seq;
-          o.id = held[i].id;
-          o.duplicate = true;
-          outcomes.push_back(o);
+      Send(&items);
+    }
+  }
+
+  // The partition of every draft of `item`; -1 when they go to several.
+  int64_t PartitionOfItem(const Item& item) const {
+    int64_t part = -1;
+    for (const auto& d : item.drafts) {
+      const int64_t p = PartitionOf(d.tenant, partitions_);
+      if (part >= 0 && p != part) return -1;
+      part = p;
+    }
+    return part;
+  }
+
+  // Moves the queue's first item to *out, and the items queued after it
+  // whose drafts all go to its partition, up to kMaxBatchDrafts drafts:
+  // they are published together. REQUIRES: mu_ held, queue_ not empty.
+  void TakeBatch(std::vector<Item>* out) {
+    const int64_t part = PartitionOfItem(queue_.front());
+    size_t drafts = 0;
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (!out->empty() && (part < 0 || PartitionOfItem(*it) != part ||
+                            drafts + it->drafts.size() > kMaxBatchDrafts)) {
+        ++it;
+        continue;
+      }
+      drafts += it->drafts.size();
+      out->push_back(std::move(*it));
+      it = queue_.erase(it);
+      if (part < 0) break;
+    }
+  }
+
+  // A draft ready to publish: its frame, the id that de-duplicates it in
+  // the stream's window, and whose answer it is.
+  struct Frame {
+    uint32_t part = 0;
+    std::string bytes, msg_id;
+    EventId id;
+    size_t item = 0, draft = 0;
+  };
+
+  // Publishes `items` and answers each: the drafts their partition's log
+  // holds already as duplicates (unpublished), the others once in the
+  // stream. An item with a draft that could not be sealed or published is
+  // answered Unavailable (the sender tries again; the stream's window and
+  // the log de-duplicate what did go).
+  void Send(std::vector<Item>* items) {
+    std::vector<std::vector<AppendOutcome>> outcomes(items->size());
+    std::vector<Status> failed(items->size());
+    const std::vector<std::vector<Seen>> held = HeldAlready(*items);
+    std::vector<Frame> frames;
+    for (size_t i = 0; i < items->size(); ++i) {
+      auto& drafts = (*items)[i].drafts;
+      outcomes[i].resize(drafts.size());
+      for (size_t j = 0; j < drafts.size() && failed[i].ok(); ++j) {
+        EventDraft& d = drafts[j];
+        if (held[i][j].seq != 0) {  // its partition's log holds it: not published again
+          outcomes[i][j] = {held[i][j].seq, held[i][j].id, true};
           continue;
         }
         {
           std::lock_guard<std::mutex> lk(ids_mu_);
           d.id = ids_.Next(SystemClock::Instance()->NowMicros() / 1000);
         }
-        // The webhook's own id de-duplicates it in the stream's window;
-        // the partition's log de-duplicates it for ever (its idempotency
-        // index), so a vendor's retry a day later is still one event.
-        std::string msg_id;
-        if (!d.idempotency_key.empty())
-          msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
-        PublishAck ack;
-        const uint32_t part = PartitionOf(d.tenant, partitions_);
+        Frame f;
+        f.part = PartitionOf(d.tenant, partitions_);
         const bool sealed = open_keys_ && SealsDraft(d);
-        if (sealed) {
-          s = SealWithKeysOf(part, &d);
-          if (!s.ok()) break;
-        }
-        const std::string frame = EncodeDraft(d, sealed);
-        auto attempt = [&](int64_t wait_ms, bool* final) {
-          return nats_->Publish(InSubject(part), frame, msg_id, 0, wait_ms, &ack, nullptr, final);
-        };
-        if (msg_id.empty()) {
-          s = attempt(kPublishTimeoutMs, nullptr);
-        } else {
-          // Published again under the same id until the stream answers
-          // (cluster/publish_retry.h): an ambiguous 503 is rarer.
-          s = PublishWithRetry(attempt, PublishRetryPolicy{}, NowMs, SleepMs, nullptr);
-        }
-        if (!s.ok()) break;
-        AppendOutcome o;
-        o.seq = ack.seq;
-        o.duplicate = ack.duplicate;
-        o.id = d.id;
-        if (ack.duplicate) {
-          // Answered with the first delivery's id (one more read, for
-          // duplicates only).
-          std::string first;
-          EventDraft was;
-          if (nats_->GetMsg(InStream(part), ack.seq, &first).ok() && DecodeDraft(first, &was).ok())
-            o.id = was.id;
-        }
-        outcomes.push_back(o);
-        ++published;
+        if (sealed) failed[i] = SealWithKeysOf(f.part, &d);
+        if (!failed[i].ok()) break;
+        // The webhook's own id de-duplicates it in the stream's window (when
+        // published alone); the partition's log de-duplicates it for ever.
+        if (!d.idempotency_key.empty())
+          f.msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
+        f.bytes = EncodeDraft(d, sealed);
+        f.id = d.id;
+        f.item = i;
+        f.draft = j;
+        frames.push_back(std::move(f));
       }
-      if (s.ok()) {
-        published_.fetch_add(published);
-        item.cb(s, outcomes);
-      } else {
-        item.cb(Status::Unavailable("replicated ingest: " + s.ToString()), {});
-      }
+    }
+    PublishFrames(frames, &outcomes, &failed);
+    for (size_t i = 0; i < items->size(); ++i) {
+      if (failed[i].ok())
+        (*items)[i].cb(Status::OK(), outcomes[i]);
+      else
+        (*items)[i].cb(Status::Unavailable("replicated ingest: " + failed[i].ToString()), {});
     }
   }
 
-  // Which of `drafts` (a webhook's: one tenant) their partition's log
-  // holds already, asked of its node; none when it does not answer (the
-  // stream's window and the log de-duplicate them then). A node that
-  // lets an ask wait is not asked again for kSeenBackoffMs.
-  std::vector<Seen> HeldAlready(const std::vector<EventDraft>& drafts) {
-    std::vector<Seen> held(drafts.size());
+  // Publishes `frames` in order: a run of one partition's drafts as one
+  // message (version 3) of at most kMaxFrame bytes, a draft alone as
+  // itself under its own id.
+  void PublishFrames(const std::vector<Frame>& frames, std::vector<std::vector<AppendOutcome>>* outcomes,
+                     std::vector<Status>* failed) {
+    for (size_t from = 0; from < frames.size();) {
+      size_t to = from + 1, bytes = frames[from].bytes.size();
+      while (to < frames.size() && frames[to].part == frames[from].part &&
+             bytes + frames[to].bytes.size() + 16 <= kMaxFrame) {
+        bytes += frames[to].bytes.size() + 16;
+        ++to;
+      }
+      PublishAck ack;
+      Status s;
+      if (to - from == 1) {
+        s = Publish(frames[from].part, frames[from].bytes, frames[from].msg_id, &ack);
+      } else {
+        std::vector<std::string> batch;
+        for (size_t k = from; k < to; ++k) batch.push_back(frames[k].bytes);
+        // Its own id: a batch sent again after an unclear answer is stored once.
+        s = Publish(frames[from].part, EncodeDraftBatch(batch), "batch/" + frames[from].id.ToString(), &ack);
+        ack.duplicate = false;  // the same batch: its drafts are new
+      }
+      for (size_t k = from; k < to; ++k) {
+        const Frame& f = frames[k];
+        if (!s.ok()) {
+          (*failed)[f.item] = s;
+          continue;
+        }
+        AppendOutcome& o = (*outcomes)[f.item][f.draft];
+        o = {ack.seq, f.id, ack.duplicate};
+        if (ack.duplicate) o.id = FirstId(f.part, ack.seq, f.id);
+      }
+      if (s.ok()) published_.fetch_add(ack.duplicate ? 0 : to - from);
+      from = to;
+    }
+  }
+
+  Status Publish(uint32_t part, const std::string& bytes, const std::string& msg_id, PublishAck* ack) {
+    auto attempt = [&](int64_t wait_ms, bool* final) {
+      return nats_->Publish(InSubject(part), bytes, msg_id, 0, wait_ms, ack, nullptr, final);
+    };
+    if (msg_id.empty()) return attempt(kPublishTimeoutMs, nullptr);
+    // Published again under the same id until the stream answers
+    // (cluster/publish_retry.h): an ambiguous 503 is rarer.
+    return PublishWithRetry(attempt, PublishRetryPolicy{}, NowMs, SleepMs, nullptr);
+  }
+
+  // A duplicate is answered with the first delivery's id (one more read,
+  // for duplicates only); `fallback` when it cannot be read.
+  EventId FirstId(uint32_t part, uint64_t seq, EventId fallback) {
+    std::string first;
+    std::vector<TakenDraft> was;
+    if (nats_->GetMsg(InStream(part), seq, &first).ok() && DecodeDrafts(first, &was).ok() && was.size() == 1)
+      return was[0].draft.id;
+    return fallback;
+  }
+
+  // Which drafts of `items` their partition's log holds already, asked of
+  // its node in one request; none when it does not answer (the stream's
+  // window and the log de-duplicate them then). A node that lets an ask
+  // wait is not asked again for kSeenBackoffMs.
+  std::vector<std::vector<Seen>> HeldAlready(const std::vector<Item>& items) {
+    std::vector<std::vector<Seen>> held(items.size());
     SeenAsk ask;
-    std::vector<size_t> asked;
-    for (size_t i = 0; i < drafts.size(); ++i) {
-      if (drafts[i].idempotency_key.empty() || drafts[i].tenant != drafts[0].tenant) continue;
-      ask.keys.emplace_back(drafts[i].idempotency_system, drafts[i].idempotency_key);
-      asked.push_back(i);
+    std::vector<std::pair<size_t, size_t>> asked;
+    int64_t part = -1;
+    for (size_t i = 0; i < items.size(); ++i) held[i].resize(items[i].drafts.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (size_t j = 0; j < items[i].drafts.size(); ++j) {
+        const EventDraft& d = items[i].drafts[j];
+        if (d.idempotency_key.empty()) continue;
+        const int64_t p = PartitionOf(d.tenant, partitions_);
+        if (part >= 0 && p != part) return held;  // several partitions: not asked
+        part = p;
+        ask.keys.push_back({d.tenant, d.idempotency_system, d.idempotency_key});
+        asked.emplace_back(i, j);
+      }
     }
     if (asked.empty()) return held;
-    ask.tenant = drafts[0].tenant;
-    const uint32_t part = PartitionOf(ask.tenant, partitions_);
     const int64_t now = NowMs();
     {
       std::lock_guard<std::mutex> lk(seen_mu_);
-      if (now < quiet_until_ms_[part]) return held;
+      if (now < quiet_until_ms_[static_cast<size_t>(part)]) return held;
     }
     std::string reply;
     std::vector<Seen> answer;
-    Status s = nats_->Request(SeenSubject(part), EncodeSeenAsk(ask), kSeenTimeoutMs, &reply);
+    Status s = nats_->Request(SeenSubject(static_cast<uint32_t>(part)), EncodeSeenAsk(ask), kSeenTimeoutMs, &reply);
     if (s.ok()) s = DecodeSeen(reply, &answer);
     if (s.ok() && answer.size() != asked.size()) s = Status::InvalidArgument("seen: answer count");
     if (!s.ok()) {
       if (!s.IsNotFound()) {  // nobody runs it: asked again next time
         std::lock_guard<std::mutex> lk(seen_mu_);
-        quiet_until_ms_[part] = now + kSeenBackoffMs;
+        quiet_until_ms_[static_cast<size_t>(part)] = now + kSeenBackoffMs;
       }
       return held;
     }
-    for (size_t j = 0; j < asked.size(); ++j) held[asked[j]] = answer[j];
+    for (size_t k = 0; k < asked.size(); ++k) held[asked[k].first][asked[k].second] = answer[k];
     return held;
   }
 

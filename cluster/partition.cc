@@ -204,18 +204,13 @@ class NatsPartition final : public Partition {
   }
 
   enum class Taken { kAppend, kSkip, kBroken };
-  // Decodes the webhook at `seq` of DFM_IN_<p> and opens it when the front
+  // Opens a webhook of the message at `seq` of DFM_IN_<p> when the front
   // sealed it (cluster/draft_seal.h; *front_key: the key to destroy once it
   // is appended). Skipped: never readable (not redelivered to stall the
   // partition), or appended before (its front key destroyed). Broken: its
   // key cannot be read now (started again, it is taken again).
-  Taken Take(std::string_view frame, uint64_t seq, EventDraft* d, uint64_t* front_key) {
+  Taken Take(bool sealed, uint64_t seq, EventDraft* d, uint64_t* front_key) {
     auto logger = Logger("cluster");
-    bool sealed = false;
-    if (!DecodeDraft(frame, d, &sealed).ok()) {
-      logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
-      return Taken::kSkip;
-    }
     if (!sealed) return Taken::kAppend;
     if (!keys_) {
       logger->error("event=ingest_frame_sealed partition={} stream_seq={} reason=\"sealed by a node with "
@@ -303,19 +298,28 @@ class NatsPartition final : public Partition {
           break;
         }
         ++next_in_;
-        EventDraft d;
-        uint64_t front_key = 0;
-        const Taken t = Take(msgs[taken].data(), seq, &d, &front_key);
-        if (t == Taken::kBroken) return;
-        if (t == Taken::kSkip) continue;
-        if (front_key != 0) batch_keys.push_back(front_key);
-        if (d.idempotency_key.empty()) {
-          // The stream's position is the webhook's identity: a redelivery
-          // after a takeover is then still one event.
-          d.idempotency_system = "cluster.ingest";
-          d.idempotency_key = std::to_string(seq);
+        std::vector<TakenDraft> in_msg;
+        if (!DecodeDrafts(msgs[taken].data(), &in_msg).ok()) {
+          logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
+          continue;
         }
-        drafts.push_back(std::move(d));
+        for (size_t i = 0; i < in_msg.size(); ++i) {
+          EventDraft& d = in_msg[i].draft;
+          uint64_t front_key = 0;
+          const Taken t = Take(in_msg[i].sealed, seq, &d, &front_key);
+          if (t == Taken::kBroken) return;
+          if (t == Taken::kSkip) continue;
+          if (front_key != 0) batch_keys.push_back(front_key);
+          if (d.idempotency_key.empty()) {
+            // The stream's position (and its place in a batch) is the
+            // webhook's identity: a redelivery after a takeover is then
+            // still one event.
+            d.idempotency_system = "cluster.ingest";
+            d.idempotency_key = std::to_string(seq);
+            if (in_msg.size() > 1) d.idempotency_key += "." + std::to_string(i);
+          }
+          drafts.push_back(std::move(d));
+        }
       }
       std::vector<AppendOutcome> outcomes;
       s = drafts.empty() ? Status::OK() : log_->Append(std::move(drafts), &outcomes);

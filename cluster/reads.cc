@@ -19,7 +19,8 @@ std::vector<Seen> LookUpSeen(const EventLog& log, const SeenAsk& ask) {
   for (size_t i = 0; i < ask.keys.size(); ++i) {
     uint64_t seq = 0;
     std::vector<Event> first;
-    if (!log.LookupIdempotency(ask.tenant, ask.keys[i].first, ask.keys[i].second, &seq).ok()) continue;
+    const SeenKey& k = ask.keys[i];
+    if (!log.LookupIdempotency(k.tenant, k.system, k.key, &seq).ok()) continue;
     if (log.Read(seq, 1, &first).ok() && !first.empty() && first[0].seq == seq) answer[i] = {seq, first[0].id};
   }
   return answer;

@@ -7,6 +7,7 @@ namespace dfm {
 namespace {
 constexpr char kVersion = 1;
 constexpr char kSealedDraftVersion = 2;
+constexpr char kDraftBatchVersion = 3;
 
 Status Bad(const char* what) { return Status::InvalidArgument(std::string("frame: ") + what); }
 }  // namespace
@@ -64,6 +65,37 @@ Status DecodeDraft(std::string_view in, EventDraft* d, bool* sealed) {
   return Status::OK();
 }
 
+std::string EncodeDraftBatch(const std::vector<std::string>& frames) {
+  size_t bytes = 8;
+  for (const auto& f : frames) bytes += f.size() + 4;
+  std::string out;
+  out.reserve(bytes);
+  out.push_back(kDraftBatchVersion);
+  PutVarint64(&out, frames.size());
+  for (const auto& f : frames) PutLengthPrefixed(&out, f);
+  return out;
+}
+
+Status DecodeDrafts(std::string_view in, std::vector<TakenDraft>* out) {
+  out->clear();
+  if (in.empty() || in[0] != kDraftBatchVersion) {
+    out->emplace_back();
+    return DecodeDraft(in, &out->back().draft, &out->back().sealed);
+  }
+  in.remove_prefix(1);
+  uint64_t count = 0;
+  if (!GetVarint64(&in, &count) || count < 2 || count > in.size()) return Bad("draft batch cut short");
+  out->resize(static_cast<size_t>(count));
+  for (auto& t : *out) {
+    std::string_view frame;
+    if (!GetLengthPrefixed(&in, &frame)) return Bad("draft batch cut short");
+    Status s = DecodeDraft(frame, &t.draft, &t.sealed);
+    if (!s.ok()) return s;
+  }
+  if (!in.empty()) return Bad("bytes after the draft batch");
+  return Status::OK();
+}
+
 std::string EncodeChunk(const LogChunk& c) {
   size_t bytes = 32 + c.writer.size();
   for (const auto& r : c.records) bytes += r.record.size() + r.idempotency_key.size() + 8;
@@ -98,11 +130,11 @@ Status DecodeChunk(std::string_view in, LogChunk* c) {
 
 std::string EncodeSeenAsk(const SeenAsk& a) {
   std::string out(1, kVersion);
-  PutLengthPrefixed(&out, a.tenant);
   PutVarint64(&out, a.keys.size());
-  for (const auto& [system, key] : a.keys) {
-    PutLengthPrefixed(&out, system);
-    PutLengthPrefixed(&out, key);
+  for (const auto& k : a.keys) {
+    PutLengthPrefixed(&out, k.tenant);
+    PutLengthPrefixed(&out, k.system);
+    PutLengthPrefixed(&out, k.key);
   }
   return out;
 }
@@ -111,11 +143,12 @@ Status DecodeSeenAsk(std::string_view in, SeenAsk* a) {
   if (in.empty() || in[0] != kVersion) return Bad("unknown ask version");
   in.remove_prefix(1);
   uint64_t count = 0;
-  if (!GetLengthPrefixed(&in, &a->tenant) || !GetVarint64(&in, &count) || count > in.size())
-    return Bad("ask cut short");
+  if (!GetVarint64(&in, &count) || count > in.size()) return Bad("ask cut short");
   a->keys.assign(static_cast<size_t>(count), {});
-  for (auto& [system, key] : a->keys)
-    if (!GetLengthPrefixed(&in, &system) || !GetLengthPrefixed(&in, &key)) return Bad("ask cut short");
+  for (auto& k : a->keys)
+    if (!GetLengthPrefixed(&in, &k.tenant) || !GetLengthPrefixed(&in, &k.system) ||
+        !GetLengthPrefixed(&in, &k.key))
+      return Bad("ask cut short");
   if (!in.empty()) return Bad("bytes after the ask");
   return Status::OK();
 }

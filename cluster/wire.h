@@ -27,6 +27,18 @@ std::string EncodeDraft(const EventDraft& d, bool sealed = false);
 // *sealed (may be null) says which.
 Status DecodeDraft(std::string_view frame, EventDraft* d, bool* sealed = nullptr);
 
+// Several webhooks' drafts in one message of the ingest stream (version 3:
+// the fronts put the webhooks of a partition that wait together in one
+// publish), each an EncodeDraft frame. REQUIRES: frames.size() >= 2.
+std::string EncodeDraftBatch(const std::vector<std::string>& frames);
+// The drafts of a message of the ingest stream, of any version: one for
+// versions 1 and 2, each with whether the front sealed it.
+struct TakenDraft {
+  EventDraft draft;
+  bool sealed = false;
+};
+Status DecodeDrafts(std::string_view frame, std::vector<TakenDraft>* out);
+
 // One message of a partition's log stream: records one group commit wrote,
 // and who wrote them under which lease.
 struct LogChunk {
@@ -41,9 +53,12 @@ Status DecodeChunk(std::string_view frame, LogChunk* c);
 // dfm.seen.<p>): the front asks the partition's node before it publishes a
 // webhook with an idempotency key, so one sent again after the ingest
 // stream's de-duplication window is still answered `duplicate`.
+struct SeenKey {
+  std::string tenant, system, key;
+  bool operator==(const SeenKey& o) const { return tenant == o.tenant && system == o.system && key == o.key; }
+};
 struct SeenAsk {
-  std::string tenant;
-  std::vector<std::pair<std::string, std::string>> keys;  // (system, key)
+  std::vector<SeenKey> keys;
 };
 struct Seen {
   uint64_t seq = 0;  // in the partition's log; 0: not held

@@ -1,11 +1,13 @@
 // libFuzzer target: the frames cluster mode reads from NATS JetStream
-// (cluster/wire.h): a webhook draft of the ingest stream and a chunk of a
-// partition's log. A damaged frame is refused with a status, never a
-// crash, and one that decodes encodes back to the same bytes.
+// (cluster/wire.h): a message of the ingest stream (one webhook draft or a
+// batch of them) and a chunk of a partition's log. A damaged frame is
+// refused with a status, never a crash, and one that decodes encodes back
+// to the same bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "cluster/wire.h"
 
@@ -17,6 +19,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dfm::EventDraft again;
     if (!dfm::DecodeDraft(dfm::EncodeDraft(d), &again).ok() || again.payload != d.payload ||
         again.tenant != d.tenant || again.idempotency_key != d.idempotency_key)
+      abort();
+  }
+  std::vector<dfm::TakenDraft> drafts;
+  if (dfm::DecodeDrafts(in, &drafts).ok() && drafts.size() > 1) {
+    std::vector<std::string> frames;
+    for (const auto& t : drafts) frames.push_back(dfm::EncodeDraft(t.draft, t.sealed));
+    std::vector<dfm::TakenDraft> again;
+    if (!dfm::DecodeDrafts(dfm::EncodeDraftBatch(frames), &again).ok() || again.size() != drafts.size())
       abort();
   }
   dfm::LogChunk c;

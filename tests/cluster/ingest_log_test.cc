@@ -1,0 +1,146 @@
+// The fronts' ingest (cluster/ingest_log.h) against a real nats-server:
+// webhooks that wait together go to DFM_IN_<p> as one message of several
+// drafts, each answered with the id its draft carries, none lost or
+// doubled; and a webhook the partition's node says its log holds is
+// answered duplicate with that event, unpublished.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "cluster/ingest_log.h"
+#include "cluster/names.h"
+#include "cluster/nats_client.h"
+#include "cluster/wire.h"
+#include "storage/memory_event_log.h"
+#include "tests/support/nats_server.h"
+#include "tests/support/ports.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+using namespace cluster_names;
+using testing::Eventually;
+using testing::NatsServer;
+
+EventDraft Webhook(const std::string& key) {
+  EventDraft d;
+  d.tenant = "acme";
+  d.stream = "source:verity";
+  d.type = "webhook.received";
+  d.schema_version = 2;
+  d.payload = "{\"n\":\"" + key + "\"}";
+  if (!key.empty()) {
+    d.idempotency_system = "verity";
+    d.idempotency_key = key;
+  }
+  return d;
+}
+
+struct Fixture {
+  testing::TempDir dir;
+  NatsServer server{dir.path(), testing::FreePort()};
+  std::unique_ptr<NatsClient> nats;
+  MemoryEventLog local;
+  std::unique_ptr<IngestLog> ingest;
+
+  Fixture() {
+    EXPECT_TRUE(Eventually([&] {
+                  return NatsClient::Connect({server.url()}, "test", NatsSecurity(), false, &nats);
+                }).ok());
+    EXPECT_TRUE(nats->EnsureStream(InStream(0), InSubject(0), 1, 600).ok());
+    ingest = MakeIngestLog(nats.get(), &local, 1);
+  }
+  ~Fixture() {
+    if (ingest) ingest->Close();
+  }
+
+  // Every draft in DFM_IN_0, and how many messages held them.
+  std::vector<EventDraft> Stream(uint64_t* messages) {
+    uint64_t last = 0;
+    EXPECT_TRUE(nats->LastSeq(InStream(0), &last).ok());
+    *messages = last;
+    std::vector<EventDraft> out;
+    for (uint64_t seq = 1; seq <= last; ++seq) {
+      std::string data;
+      std::vector<TakenDraft> in;
+      EXPECT_TRUE(nats->GetMsg(InStream(0), seq, &data).ok());
+      EXPECT_TRUE(DecodeDrafts(data, &in).ok()) << seq;
+      for (auto& t : in) out.push_back(std::move(t.draft));
+    }
+    return out;
+  }
+};
+
+TEST(IngestLog, WebhooksThatWaitTogetherGoInOneMessageEachOnce) {
+  Fixture f;
+  constexpr int kWebhooks = 600;
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0;
+  std::map<std::string, EventId> ids;  // payload -> the id answered
+  for (int i = 0; i < kWebhooks; ++i) {
+    // Every fifth without a provider id.
+    EventDraft d = Webhook(i % 5 == 0 ? "" : "m-" + std::to_string(i));
+    d.payload = "{\"i\":" + std::to_string(i) + "}";
+    const std::string payload = d.payload;
+    f.ingest->AppendAsync({std::move(d)}, [&, payload](const Status& s, const std::vector<AppendOutcome>& o) {
+      std::lock_guard<std::mutex> lk(mu);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(o.size(), 1u);
+      if (!o.empty()) {
+        EXPECT_FALSE(o[0].duplicate);
+        ids[payload] = o[0].id;
+      }
+      ++answered;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(60), [&] { return answered == kWebhooks; }));
+  }
+  EXPECT_EQ(f.ingest->published(), static_cast<uint64_t>(kWebhooks));
+  uint64_t messages = 0;
+  std::vector<EventDraft> stored = f.Stream(&messages);
+  ASSERT_EQ(stored.size(), static_cast<size_t>(kWebhooks)) << "each once";
+  EXPECT_LT(messages, static_cast<uint64_t>(kWebhooks) / 4) << "they waited together: batched";
+  std::set<std::string> payloads;
+  for (const auto& d : stored) {
+    EXPECT_TRUE(payloads.insert(d.payload).second) << d.payload;
+    EXPECT_EQ(ids[d.payload], d.id) << "the answer's id is the one stored";
+  }
+}
+
+TEST(IngestLog, AWebhookItsPartitionHoldsIsADuplicateUnpublished) {
+  Fixture f;
+  // The partition's node, as ReadRouter::Serve answers: "m-held" is event 7.
+  const EventId held = EventId::FromBytes("0123456789abcdef");
+  std::unique_ptr<NatsClient::Listener> node;
+  ASSERT_TRUE(f.nats->Listen(SeenSubject(0), [&](std::string ask, NatsClient::Reply reply) {
+    SeenAsk a;
+    ASSERT_TRUE(DecodeSeenAsk(ask, &a).ok());
+    std::vector<Seen> answer(a.keys.size());
+    for (size_t i = 0; i < a.keys.size(); ++i)
+      if (a.keys[i].key == "m-held") answer[i] = {7, held};
+    reply(EncodeSeen(answer));
+  }, &node).ok());
+  std::vector<AppendOutcome> o;
+  ASSERT_TRUE(f.ingest->Append({Webhook("m-held"), Webhook("m-new")}, &o).ok());
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_TRUE(o[0].duplicate);
+  EXPECT_EQ(o[0].seq, 7u);
+  EXPECT_EQ(o[0].id, held);
+  EXPECT_FALSE(o[1].duplicate);
+  uint64_t messages = 0;
+  std::vector<EventDraft> stored = f.Stream(&messages);
+  ASSERT_EQ(stored.size(), 1u) << "only the new one published";
+  EXPECT_EQ(stored[0].idempotency_key, "m-new");
+  EXPECT_EQ(stored[0].id, o[1].id);
+}
+
+}  // namespace
+}  // namespace dfm
