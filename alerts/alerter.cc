@@ -38,7 +38,12 @@ void Alerter::Stop() {
 
 void Alerter::Tick() {
   const int64_t now = now_us_();
-  const std::vector<FiringAlert> firing = evaluator_.Evaluate(now, ParseExposition(scrape_()));
+  std::vector<MetricSample> samples = ParseExposition(scrape_());
+  if (mails_here_) {
+    for (auto& m : samples)
+      if (m.labels.count("partition")) m.labels.erase("node");
+  }
+  const std::vector<FiringAlert> firing = evaluator_.Evaluate(now, samples);
   firing_.store(static_cast<int>(firing.size()));
   auto mail = notifier_.Update(now, firing);
   if (!mail) return;

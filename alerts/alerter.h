@@ -35,11 +35,14 @@ class Alerter {
   Alerter(AlertSettings settings, Scrape scrape, std::function<int64_t()> now_us, Send send = SendMail);
   ~Alerter();  // stops the thread
 
-  // Cluster mode: every node evaluates the cluster's metrics, and only the
-  // one `here` answers true on mails; the others count the mail as left to
-  // it and keep the same account of what was mailed, so that the node that
-  // takes over mails nothing twice. Call before Start().
-  void SetMailsHere(std::function<bool()> here) { mails_here_ = std::move(here); }
+  // Cluster mode (the scrape is GET /metrics?scope=cluster): every node
+  // evaluates the cluster's metrics, and only the one `mails_here` answers
+  // true on mails; the others count the mail as left to it and keep the
+  // same account of what was mailed, so that the node that takes over
+  // mails nothing twice. A partition's samples lose their `node` label
+  // before they are evaluated: its alert keeps its identity when the
+  // partition moves. Call before Start().
+  void SetCluster(std::function<bool()> mails_here) { mails_here_ = std::move(mails_here); }
 
   void Start();
   void Stop();

@@ -154,6 +154,26 @@ bool OpenFrontBuckets(const Config& config, std::shared_ptr<CasStore>* keys,
   return s.ok();
 }
 
+// GET /metrics (this node's) and ?scope=cluster (every node's), and the
+// alert mailer (docs/alerts.md): every node evaluates the cluster's
+// metrics, one mails (ClusterNode::MailsAlerts). *alerter: null when
+// [alerts] is off, else started; it outlives the front's scrapes.
+void ServeClusterMetrics(const Config& config, ClusterNode* node, HttpFront* front,
+                         std::unique_ptr<Alerter>* alerter) {
+  front->SetMetricsParts([node, alerter](uint64_t, MetricsText* out) {
+    node->WriteMetrics(out);
+    WriteAlerterMetrics(alerter->get(), out);
+  });
+  front->SetClusterMetrics([node] { return node->ClusterMetrics(); });
+  *alerter = StartAlerter(config, [node] { return node->ClusterMetrics(); });
+  if (*alerter) {
+    (*alerter)->SetCluster([node] { return node->MailsAlerts(); });
+    (*alerter)->Start();
+  }
+  // Once the alerter is in place: the observer scrapes from now on.
+  node->ShareMetrics([front] { return front->ScrapeMetrics(); });
+}
+
 }  // namespace
 
 int ServeCluster(const Config& config, const std::string& config_path) {
@@ -234,20 +254,8 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       EngineSnapshot engine;
       ClusterStatus(config, *node, &connectors, &engine, attention, total);
     });
-    // [alerts]: every node evaluates the whole cluster's metrics, the node
-    // holding partition 0 mails (docs/alerts.md).
     std::unique_ptr<Alerter> alerter;
-    front.SetMetricsParts([&node, &alerter](uint64_t, MetricsText* out) {
-      node->WriteMetrics(out);
-      WriteAlerterMetrics(alerter.get(), out);
-    });
-    front.SetClusterMetrics([&node] { return node->ClusterMetrics(); });
-    node->ShareMetrics([&front] { return front.ScrapeMetrics(); });
-    alerter = StartAlerter(config, [&node] { return node->ClusterMetrics(); });
-    if (alerter) {
-      alerter->SetMailsHere([&node] { return node->Holds(0); });
-      alerter->Start();
-    }
+    ServeClusterMetrics(config, node.get(), &front, &alerter);
     Reloader reloader(config_path, &config, [&](const Config& next) {
       node->Reload(next);
       front.Reload(next);

@@ -46,10 +46,11 @@ class NatsIngestLog final : public IngestLog {
   uint64_t published() const override { return published_.load(); }
 
   void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override {
+    const int64_t part = PartitionOfDrafts(drafts);
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (!closed_) {
-        queue_.push_back({std::move(drafts), std::move(cb)});
+        queue_.push_back({std::move(drafts), std::move(cb), part});
         cv_.notify_one();
         return;
       }
@@ -109,6 +110,7 @@ class NatsIngestLog final : public IngestLog {
   struct Item {
     std::vector<EventDraft> drafts;
     AppendCallback cb;
+    int64_t part = -1;  // of every draft; -1: of several (sent alone)
   };
   void SendLoop() {
     for (;;) {
@@ -123,10 +125,10 @@ class NatsIngestLog final : public IngestLog {
     }
   }
 
-  // The partition of every draft of `item`; -1 when they go to several.
-  int64_t PartitionOfItem(const Item& item) const {
+  // The partition of every one of `drafts`; -1 when they go to several.
+  int64_t PartitionOfDrafts(const std::vector<EventDraft>& drafts) const {
     int64_t part = -1;
-    for (const auto& d : item.drafts) {
+    for (const auto& d : drafts) {
       const int64_t p = PartitionOf(d.tenant, partitions_);
       if (part >= 0 && p != part) return -1;
       part = p;
@@ -138,11 +140,10 @@ class NatsIngestLog final : public IngestLog {
   // whose drafts all go to its partition, up to kMaxBatchDrafts drafts:
   // they are published together. REQUIRES: mu_ held, queue_ not empty.
   void TakeBatch(std::vector<Item>* out) {
-    const int64_t part = PartitionOfItem(queue_.front());
+    const int64_t part = queue_.front().part;
     size_t drafts = 0;
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      if (!out->empty() && (part < 0 || PartitionOfItem(*it) != part ||
-                            drafts + it->drafts.size() > kMaxBatchDrafts)) {
+    for (auto it = queue_.begin(); it != queue_.end() && drafts < kMaxBatchDrafts;) {
+      if (!out->empty() && (part < 0 || it->part != part || drafts + it->drafts.size() > kMaxBatchDrafts)) {
         ++it;
         continue;
       }
@@ -161,91 +162,145 @@ class NatsIngestLog final : public IngestLog {
     EventId id;
     size_t item = 0, draft = 0;
   };
+  // Where each answer comes from: one per draft of each item.
+  struct Answers {
+    std::vector<std::vector<AppendOutcome>> outcomes;
+    std::vector<Status> failed;  // per item: answered Unavailable
+    // A draft whose webhook is also earlier in the batch: (its place, the
+    // first's place); answered duplicate with the first's outcome.
+    std::vector<std::pair<std::pair<size_t, size_t>, std::pair<size_t, size_t>>> copies;
+  };
 
   // Publishes `items` and answers each: the drafts their partition's log
-  // holds already as duplicates (unpublished), the others once in the
-  // stream. An item with a draft that could not be sealed or published is
-  // answered Unavailable (the sender tries again; the stream's window and
-  // the log de-duplicate what did go).
+  // holds already, or that are earlier in the batch, as duplicates
+  // (unpublished); the others once in the stream. An item is all or
+  // nothing: one whose draft could not be sealed or published is answered
+  // Unavailable (the sender tries again; the stream's window and the log
+  // de-duplicate what did go).
   void Send(std::vector<Item>* items) {
-    std::vector<std::vector<AppendOutcome>> outcomes(items->size());
-    std::vector<Status> failed(items->size());
-    const std::vector<std::vector<Seen>> held = HeldAlready(*items);
+    Answers a;
+    a.outcomes.resize(items->size());
+    a.failed.resize(items->size());
+    std::vector<Frame> frames = BuildFrames(items, HeldAlready(*items), &a);
+    PublishFrames(frames, &a);
+    for (const auto& [copy, first] : a.copies) {
+      if (!a.failed[first.first].ok()) {
+        a.failed[copy.first] = a.failed[first.first];
+        continue;
+      }
+      AppendOutcome& o = a.outcomes[copy.first][copy.second];
+      o = a.outcomes[first.first][first.second];
+      o.duplicate = true;
+    }
+    for (size_t i = 0; i < items->size(); ++i) {
+      if (a.failed[i].ok())
+        (*items)[i].cb(Status::OK(), a.outcomes[i]);
+      else
+        (*items)[i].cb(Status::Unavailable("replicated ingest: " + a.failed[i].ToString()), {});
+    }
+  }
+
+  // Each item's drafts made ready (event id, sealed, framed), in order;
+  // an item that cannot be sealed whole contributes none.
+  std::vector<Frame> BuildFrames(std::vector<Item>* items, const std::vector<std::vector<Seen>>& held,
+                                 Answers* a) {
     std::vector<Frame> frames;
+    std::map<std::string, std::pair<size_t, size_t>> first;  // (tenant, system, key) -> its place
     for (size_t i = 0; i < items->size(); ++i) {
       auto& drafts = (*items)[i].drafts;
-      outcomes[i].resize(drafts.size());
-      for (size_t j = 0; j < drafts.size() && failed[i].ok(); ++j) {
+      a->outcomes[i].resize(drafts.size());
+      std::vector<Frame> mine;
+      for (size_t j = 0; j < drafts.size() && a->failed[i].ok(); ++j) {
         EventDraft& d = drafts[j];
         if (held[i][j].seq != 0) {  // its partition's log holds it: not published again
-          outcomes[i][j] = {held[i][j].seq, held[i][j].id, true};
+          a->outcomes[i][j] = {held[i][j].seq, held[i][j].id, true};
           continue;
+        }
+        Frame f;
+        if (!d.idempotency_key.empty()) {
+          // The webhook's own id de-duplicates it in the stream's window
+          // (when published alone); the partition's log, for ever.
+          f.msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
+          auto [at, fresh] = first.emplace(f.msg_id, std::make_pair(i, j));
+          if (!fresh) {
+            a->copies.push_back({{i, j}, at->second});
+            continue;
+          }
         }
         {
           std::lock_guard<std::mutex> lk(ids_mu_);
           d.id = ids_.Next(SystemClock::Instance()->NowMicros() / 1000);
         }
-        Frame f;
         f.part = PartitionOf(d.tenant, partitions_);
         const bool sealed = open_keys_ && SealsDraft(d);
-        if (sealed) failed[i] = SealWithKeysOf(f.part, &d);
-        if (!failed[i].ok()) break;
-        // The webhook's own id de-duplicates it in the stream's window (when
-        // published alone); the partition's log de-duplicates it for ever.
-        if (!d.idempotency_key.empty())
-          f.msg_id = d.tenant + "/" + d.idempotency_system + "/" + d.idempotency_key;
+        if (sealed) a->failed[i] = SealWithKeysOf(f.part, &d);
         f.bytes = EncodeDraft(d, sealed);
         f.id = d.id;
         f.item = i;
         f.draft = j;
-        frames.push_back(std::move(f));
+        mine.push_back(std::move(f));
       }
+      if (!a->failed[i].ok()) continue;
+      for (auto& f : mine) frames.push_back(std::move(f));
     }
-    PublishFrames(frames, &outcomes, &failed);
-    for (size_t i = 0; i < items->size(); ++i) {
-      if (failed[i].ok())
-        (*items)[i].cb(Status::OK(), outcomes[i]);
-      else
-        (*items)[i].cb(Status::Unavailable("replicated ingest: " + failed[i].ToString()), {});
-    }
+    return frames;
   }
 
-  // Publishes `frames` in order: a run of one partition's drafts as one
-  // message (version 3) of at most kMaxFrame bytes, a draft alone as
-  // itself under its own id.
-  void PublishFrames(const std::vector<Frame>& frames, std::vector<std::vector<AppendOutcome>>* outcomes,
-                     std::vector<Status>* failed) {
+  // Publishes `frames` in order, an item's drafts never split between two
+  // messages (unless alone they pass kMaxFrame: then each goes alone): a
+  // run of one partition's drafts as one message (version 3) of at most
+  // kMaxFrame bytes; a draft alone as itself, under its own id.
+  void PublishFrames(const std::vector<Frame>& frames, Answers* a) {
+    std::vector<const Frame*> message;
+    size_t bytes = 0;
+    auto flush = [&] {
+      if (!message.empty()) PublishMessage(message, a);
+      message.clear();
+      bytes = 0;
+    };
     for (size_t from = 0; from < frames.size();) {
-      size_t to = from + 1, bytes = frames[from].bytes.size();
-      while (to < frames.size() && frames[to].part == frames[from].part &&
-             bytes + frames[to].bytes.size() + 16 <= kMaxFrame) {
-        bytes += frames[to].bytes.size() + 16;
-        ++to;
-      }
-      PublishAck ack;
-      Status s;
-      if (to - from == 1) {
-        s = Publish(frames[from].part, frames[from].bytes, frames[from].msg_id, &ack);
+      size_t to = from, item_bytes = 0;
+      for (; to < frames.size() && frames[to].item == frames[from].item; ++to)
+        item_bytes += frames[to].bytes.size() + 16;
+      const bool other_part = !message.empty() && message.front()->part != frames[from].part;
+      if (item_bytes > kMaxFrame) {
+        flush();
+        for (size_t k = from; k < to && a->failed[frames[k].item].ok(); ++k) PublishMessage({&frames[k]}, a);
       } else {
-        std::vector<std::string> batch;
-        for (size_t k = from; k < to; ++k) batch.push_back(frames[k].bytes);
-        // Its own id: a batch sent again after an unclear answer is stored once.
-        s = Publish(frames[from].part, EncodeDraftBatch(batch), "batch/" + frames[from].id.ToString(), &ack);
-        ack.duplicate = false;  // the same batch: its drafts are new
+        if (other_part || bytes + item_bytes > kMaxFrame) flush();
+        for (size_t k = from; k < to; ++k) message.push_back(&frames[k]);
+        bytes += item_bytes;
       }
-      for (size_t k = from; k < to; ++k) {
-        const Frame& f = frames[k];
-        if (!s.ok()) {
-          (*failed)[f.item] = s;
-          continue;
-        }
-        AppendOutcome& o = (*outcomes)[f.item][f.draft];
-        o = {ack.seq, f.id, ack.duplicate};
-        if (ack.duplicate) o.id = FirstId(f.part, ack.seq, f.id);
-      }
-      if (s.ok()) published_.fetch_add(ack.duplicate ? 0 : to - from);
       from = to;
     }
+    flush();
+  }
+
+  // One message of `frames` (one partition's), each draft's outcome or
+  // its item's failure.
+  void PublishMessage(const std::vector<const Frame*>& frames, Answers* a) {
+    PublishAck ack;
+    Status s;
+    const Frame& head = *frames.front();
+    if (frames.size() == 1) {
+      s = Publish(head.part, head.bytes, head.msg_id, &ack);
+    } else {
+      std::vector<std::string> batch;
+      for (const Frame* f : frames) batch.push_back(f->bytes);
+      // Its own id: a batch sent again after an unclear answer is stored once.
+      s = Publish(head.part, EncodeDraftBatch(batch), "batch/" + head.id.ToString(), &ack);
+      ack.duplicate = false;  // the same batch: its drafts are new
+    }
+    for (const Frame* f : frames) {
+      if (!s.ok()) {
+        a->failed[f->item] = s;
+        continue;
+      }
+      AppendOutcome& o = a->outcomes[f->item][f->draft];
+      o = {ack.seq, f->id, ack.duplicate};
+      if (ack.duplicate) o.id = FirstId(f->part, ack.seq, f->id);
+    }
+    if (s.ok()) published_.fetch_add(ack.duplicate ? 0 : frames.size());
   }
 
   Status Publish(uint32_t part, const std::string& bytes, const std::string& msg_id, PublishAck* ack) {

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -56,6 +57,13 @@ class ServedWork final : public PartitionWork {
 
 // What a partition's node answers for its status while it starts it.
 constexpr char kStarting[] = "starting";
+
+// The metrics view's clock: a node's text ages alike whatever the wall
+// clock does.
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string HostName() {
   char host[256] = "";
@@ -112,8 +120,10 @@ struct ClusterNode::Impl {
   std::vector<std::string> live;
   std::vector<std::string> owners;  // by partition, as the coordinator last saw
   std::atomic<uint64_t> takeovers{0}, restarts{0}, lease_losses{0};
-  // GET /metrics?scope=cluster: every node's last text (node_metrics.h).
-  ClusterMetricsView metrics_view{kMetricsStaleUs, kMetricsForgetUs};
+  // GET /metrics?scope=cluster: every node's last text (node_metrics.h),
+  // by the steady clock; shared with the subscription that fills it.
+  std::shared_ptr<ClusterMetricsView> metrics_view =
+      std::make_shared<ClusterMetricsView>(kMetricsStaleUs, kMetricsForgetUs);
   std::mutex own_metrics_mu;
   std::function<std::string()> own_metrics;  // set by ShareMetrics
   std::unique_ptr<NatsClient::Listener> metrics_listener;
@@ -182,14 +192,14 @@ void ClusterNode::Impl::SendMetrics() {
   }
   if (!own) return;
   std::string text = own();
-  const std::string frame = EncodeNodeMetrics(node, text);
-  metrics_view.Put(node, std::move(text), SystemClock::Instance()->NowMicros());
-  if (frame.size() > kMaxFrame) {
+  std::string frame = EncodeNodeMetrics(node, text);
+  metrics_view->Put(node, std::move(text), SteadyMicros());
+  if (frame.size() > kMaxFrame) {  // its families left out; the others still hear from it
     if (!metrics_too_large)
       Logger("cluster")->warn("event=metrics_not_shared bytes={} reason=\"larger than a NATS message\"",
                               frame.size());
     metrics_too_large = true;
-    return;
+    frame = EncodeNodeMetrics(node, "");
   }
   if (nats->connected()) (void)nats->Send(kMetricsSubject, frame);
 }
@@ -500,10 +510,10 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",
                           im.node, im.partitions, replicas, cs.lease_ttl_s);
-  s = im.nats->Watch(kMetricsSubject, [&im](std::string frame) {
+  s = im.nats->Watch(kMetricsSubject, [view = im.metrics_view, self = im.node](std::string frame) {
     std::string from, text;
-    if (DecodeNodeMetrics(frame, &from, &text) && from != im.node)
-      im.metrics_view.Put(std::move(from), std::move(text), SystemClock::Instance()->NowMicros());
+    if (DecodeNodeMetrics(frame, &from, &text) && from != self)
+      view->Put(std::move(from), std::move(text), SteadyMicros());
   }, &im.metrics_listener);
   if (!s.ok()) return s;
   im.coordinator = std::thread([&im] { im.Coordinate(); });
@@ -619,14 +629,14 @@ void ClusterNode::ShareMetrics(std::function<std::string()> own) {
   impl_->own_metrics = std::move(own);
 }
 
-std::string ClusterNode::ClusterMetrics() const {
-  return impl_->metrics_view.Text(SystemClock::Instance()->NowMicros());
-}
+std::string ClusterNode::ClusterMetrics() const { return impl_->metrics_view->Text(SteadyMicros()); }
 
-bool ClusterNode::Holds(uint32_t p) const {
+bool ClusterNode::MailsAlerts() const {
   const Impl& im = *impl_;
   std::lock_guard<std::mutex> lk(im.view_mu);
-  return p < im.owners.size() && im.owners[p] == im.node;
+  if (im.owners.empty()) return false;
+  if (!im.owners[0].empty()) return im.owners[0] == im.node;
+  return !im.live.empty() && *std::min_element(im.live.begin(), im.live.end()) == im.node;
 }
 
 void ClusterNode::Reload(const Config& config) {

@@ -104,9 +104,10 @@ class ClusterNode {
   // the node's held. Call once.
   void ShareMetrics(std::function<std::string()> own);
   std::string ClusterMetrics() const;
-  // True while this node holds partition `p`'s lease (as the coordinator
-  // last saw): the node holding partition 0 mails the cluster's alerts.
-  bool Holds(uint32_t p) const;
+  // Whether this node mails the cluster's alerts (docs/alerts.md): it
+  // holds partition 0's lease, or no node does and it is the first live
+  // node by name (as the coordinator last saw).
+  bool MailsAlerts() const;
   // A configuration reload for the partitions running here.
   void Reload(const Config& config);
   // Reads from any node (cluster/reads.h): `answerer` answers those asked

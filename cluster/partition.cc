@@ -25,6 +25,9 @@ constexpr int kPullFailuresBeforeResubscribe = 15;
 // Empty pulls in a row (250 ms each) before the consumer is asked whether
 // messages wait that it does not hand out.
 constexpr int kIdlePullsBeforeCheck = 20;
+// Webhooks appended in one group commit at most (a pull of batches can
+// hold tens of thousands).
+constexpr size_t kAppendDrafts = 2048;
 
 class NatsPartition final : public Partition {
  public:
@@ -300,6 +303,13 @@ class NatsPartition final : public Partition {
         ++next_in_;
         std::vector<TakenDraft> in_msg;
         if (!DecodeDrafts(msgs[taken].data(), &in_msg).ok()) {
+          if (!msgs[taken].data().empty() && static_cast<unsigned char>(msgs[taken].data()[0]) > 3) {
+            // A newer build wrote it: kept for a node that reads it.
+            logger->error("event=ingest_frame_newer partition={} stream_seq={} reason=\"written by a newer "
+                          "build: upgrade this node\"", p_, seq);
+            broken_.store(true);
+            return;
+          }
           logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
           continue;
         }
@@ -321,8 +331,13 @@ class NatsPartition final : public Partition {
           drafts.push_back(std::move(d));
         }
       }
-      std::vector<AppendOutcome> outcomes;
-      s = drafts.empty() ? Status::OK() : log_->Append(std::move(drafts), &outcomes);
+      for (size_t at = 0; s.ok() && at < drafts.size(); at += kAppendDrafts) {
+        const auto from = drafts.begin() + static_cast<std::ptrdiff_t>(at);
+        const auto to = drafts.begin() + static_cast<std::ptrdiff_t>(std::min(drafts.size(), at + kAppendDrafts));
+        std::vector<EventDraft> some(std::make_move_iterator(from), std::make_move_iterator(to));
+        std::vector<AppendOutcome> outcomes;
+        s = log_->Append(std::move(some), &outcomes);
+      }
       if (!s.ok()) {
         // Start again from the replica and the consumer's ack floor.
         logger->error("event=ingest_append_failed partition={} error=\"{}\"", p_, s.ToString());

@@ -12,6 +12,8 @@ namespace {
 using cluster_names::ReadSubject;
 using cluster_names::SeenSubject;
 constexpr size_t kAskers = 4;
+// A front asks about one batch at most (its 256 drafts).
+constexpr size_t kMaxSeenKeys = 1024;
 
 // Each asked webhook's event in `log`, when it holds one.
 std::vector<Seen> LookUpSeen(const EventLog& log, const SeenAsk& ask) {
@@ -83,9 +85,15 @@ Status ReadRouter::Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out
   // it cannot read is not answered (the front publishes after its wait).
   auto seen = [gate, log = at.log](std::string request, NatsClient::Reply reply) {
     SeenAsk ask;
-    if (!DecodeSeenAsk(request, &ask).ok()) return;
+    if (!DecodeSeenAsk(request, &ask).ok() || ask.keys.size() > kMaxSeenKeys) return;
+    {
+      std::lock_guard<std::mutex> lk(gate->mu);
+      if (!gate->open) return;
+      gate->in_flight++;
+    }
+    reply(EncodeSeen(LookUpSeen(*log, ask)));
     std::lock_guard<std::mutex> lk(gate->mu);
-    if (gate->open) reply(EncodeSeen(LookUpSeen(*log, ask)));
+    if (--gate->in_flight == 0) gate->cv.notify_all();
   };
   Status s = nats_->Listen(ReadSubject(p), std::move(handler), &serving->listener_);
   if (s.ok()) s = nats_->Listen(SeenSubject(p), std::move(seen), &serving->seen_listener_);

@@ -85,11 +85,12 @@ Status DecodeDrafts(std::string_view in, std::vector<TakenDraft>* out) {
   in.remove_prefix(1);
   uint64_t count = 0;
   if (!GetVarint64(&in, &count) || count < 2 || count > in.size()) return Bad("draft batch cut short");
-  out->resize(static_cast<size_t>(count));
-  for (auto& t : *out) {
+  // Grown as they decode: a damaged count costs nothing up front.
+  for (uint64_t i = 0; i < count; ++i) {
     std::string_view frame;
     if (!GetLengthPrefixed(&in, &frame)) return Bad("draft batch cut short");
-    Status s = DecodeDraft(frame, &t.draft, &t.sealed);
+    out->emplace_back();
+    Status s = DecodeDraft(frame, &out->back().draft, &out->back().sealed);
     if (!s.ok()) return s;
   }
   if (!in.empty()) return Bad("bytes after the draft batch");
@@ -144,11 +145,13 @@ Status DecodeSeenAsk(std::string_view in, SeenAsk* a) {
   in.remove_prefix(1);
   uint64_t count = 0;
   if (!GetVarint64(&in, &count) || count > in.size()) return Bad("ask cut short");
-  a->keys.assign(static_cast<size_t>(count), {});
-  for (auto& k : a->keys)
+  a->keys.clear();
+  for (uint64_t i = 0; i < count; ++i) {
+    SeenKey& k = a->keys.emplace_back();
     if (!GetLengthPrefixed(&in, &k.tenant) || !GetLengthPrefixed(&in, &k.system) ||
         !GetLengthPrefixed(&in, &k.key))
       return Bad("ask cut short");
+  }
   if (!in.empty()) return Bad("bytes after the ask");
   return Status::OK();
 }
@@ -168,8 +171,9 @@ Status DecodeSeen(std::string_view in, std::vector<Seen>* answer) {
   in.remove_prefix(1);
   uint64_t count = 0;
   if (!GetVarint64(&in, &count) || count > in.size()) return Bad("answer cut short");
-  answer->assign(static_cast<size_t>(count), {});
-  for (auto& s : *answer) {
+  answer->clear();
+  for (uint64_t i = 0; i < count; ++i) {
+    Seen& s = answer->emplace_back();
     std::string_view id;
     if (!GetVarint64(&in, &s.seq)) return Bad("answer cut short");
     if (s.seq == 0) continue;

@@ -188,7 +188,7 @@ std::string MergeLabeled(std::string_view label,
         out += '{';
         out += tag;
         if (line[end] == '{') {
-          if (line[end + 1] != '}') out += ',';
+          if (end + 1 < line.size() && line[end + 1] != '}') out += ',';  // a text from elsewhere may end there
           out.append(line.substr(end + 1));
         } else {
           out += '}';

@@ -1,8 +1,9 @@
 // The fronts' ingest (cluster/ingest_log.h) against a real nats-server:
 // webhooks that wait together go to DFM_IN_<p> as one message of several
 // drafts, each answered with the id its draft carries, none lost or
-// doubled; and a webhook the partition's node says its log holds is
-// answered duplicate with that event, unpublished.
+// doubled; a webhook the partition's node says its log holds is answered
+// duplicate with that event, and a copy within one append with the
+// first's answer, neither published.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -135,11 +136,20 @@ TEST(IngestLog, AWebhookItsPartitionHoldsIsADuplicateUnpublished) {
   EXPECT_EQ(o[0].seq, 7u);
   EXPECT_EQ(o[0].id, held);
   EXPECT_FALSE(o[1].duplicate);
+  // The same webhook twice in one append: the second is the first's duplicate.
+  std::vector<AppendOutcome> twice;
+  ASSERT_TRUE(f.ingest->Append({Webhook("m-twice"), Webhook("m-twice")}, &twice).ok());
+  ASSERT_EQ(twice.size(), 2u);
+  EXPECT_FALSE(twice[0].duplicate);
+  EXPECT_TRUE(twice[1].duplicate);
+  EXPECT_EQ(twice[1].id, twice[0].id);
   uint64_t messages = 0;
   std::vector<EventDraft> stored = f.Stream(&messages);
-  ASSERT_EQ(stored.size(), 1u) << "only the new one published";
+  ASSERT_EQ(stored.size(), 2u) << "only the new ones published, each once";
   EXPECT_EQ(stored[0].idempotency_key, "m-new");
   EXPECT_EQ(stored[0].id, o[1].id);
+  EXPECT_EQ(stored[1].idempotency_key, "m-twice");
+  EXPECT_EQ(stored[1].id, twice[0].id);
 }
 
 }  // namespace

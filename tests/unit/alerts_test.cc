@@ -194,9 +194,10 @@ TEST(AlertNotifier, AMailThatFailsIsTriedAgainWithItsNews) {
 
 // A cluster: every node evaluates the same metrics, the node holding
 // partition 0 mails; the node that takes partition 0 over mails nothing
-// already mailed, and mails what changes next.
+// already mailed (a moved partition's alert included), and mails what
+// changes next.
 TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
-  std::string text = "dfm_opt_outs_refused{system=\"ghl\",tenant=\"default\"} 1\n";
+  std::string text = "dfm_opt_outs_refused{node=\"a\",partition=\"0\",system=\"ghl\",tenant=\"default\"} 1\n";
   int64_t now = 0;
   AlertSettings settings;
   settings.smtp.url = "smtp://127.0.0.1:1";
@@ -209,7 +210,7 @@ TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
           mailed_by.push_back(name);
           return Status::OK();
         });
-    a->SetMailsHere([here] { return *here; });
+    a->SetCluster([here] { return *here; });
     return a;
   };
   bool a_here = true, b_here = false;
@@ -222,11 +223,12 @@ TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
   EXPECT_EQ(b->mails_sent(), 0u);
   EXPECT_EQ(b->mails_left_to_other_node(), 1u);
   EXPECT_EQ(b->firing(), 1);
-  // a dies; b takes partition 0.
+  // a dies; b takes partition 0, whose samples now come from b.
   b_here = true;
-  now += 60 * kS;
+  text = "dfm_opt_outs_refused{node=\"b\",partition=\"0\",system=\"ghl\",tenant=\"default\"} 1\n";
+  now += 600 * kS;
   b->Tick();
-  EXPECT_EQ(mailed_by.size(), 1u) << "already mailed by a";
+  EXPECT_EQ(mailed_by.size(), 1u) << "already mailed by a: the same alert on its new node";
   text.clear();  // it resolves: news, past min_interval
   now += 400 * kS;
   b->Tick();
