@@ -118,7 +118,7 @@ bool NatsClient::connected() const {
 }
 
 Status NatsClient::EnsureStream(const std::string& name, const std::string& subjects, int replicas,
-                                int64_t dedup_s) {
+                                int64_t dedup_s, int64_t max_age_s) {
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
   sc.Name = name.c_str();
@@ -129,6 +129,7 @@ Status NatsClient::EnsureStream(const std::string& name, const std::string& subj
   sc.Retention = js_LimitsPolicy;
   sc.Replicas = replicas;
   sc.Duplicates = dedup_s * kNanos;
+  sc.MaxAge = max_age_s * kNanos;
   sc.DenyDelete = true;
   sc.DenyPurge = true;
   jsStreamInfo* si = nullptr;
@@ -165,14 +166,39 @@ Status NatsClient::Publish(const std::string& subject, std::string_view data,
   return FromNats(s, "publish", jerr);
 }
 
-Status NatsClient::LastSeq(const std::string& stream, uint64_t* seq) {
+Status NatsClient::UpdateStreamLimits(const std::string& name, int64_t dedup_s, int64_t max_age_s) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, js_, name.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return FromNats(s, "stream info", jerr);
+  jsStreamConfig* sc = si->Config;
+  if (sc->Duplicates == dedup_s * kNanos && sc->MaxAge == max_age_s * kNanos) {
+    jsStreamInfo_Destroy(si);
+    return Status::OK();
+  }
+  sc->Duplicates = dedup_s * kNanos;
+  sc->MaxAge = max_age_s * kNanos;
+  jsStreamInfo* updated = nullptr;
+  s = js_UpdateStream(&updated, js_, sc, nullptr, &jerr);
+  if (updated) jsStreamInfo_Destroy(updated);
+  jsStreamInfo_Destroy(si);
+  return FromNats(s, "update stream", jerr);
+}
+
+Status NatsClient::Bounds(const std::string& stream, uint64_t* first, uint64_t* last) {
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &jerr);
   if (s != NATS_OK) return FromNats(s, "stream info", jerr);
-  *seq = si->State.LastSeq;
+  *first = si->State.FirstSeq;
+  *last = si->State.LastSeq;
   jsStreamInfo_Destroy(si);
   return Status::OK();
+}
+
+Status NatsClient::LastSeq(const std::string& stream, uint64_t* seq) {
+  uint64_t first = 0;
+  return Bounds(stream, &first, seq);
 }
 
 Status NatsClient::GetMsg(const std::string& stream, uint64_t seq, std::string* data) {

@@ -74,9 +74,16 @@ class NatsClient {
   bool connected() const;
 
   // Creates the stream (file storage, `replicas` copies, limits retention,
-  // de-duplication window `dedup_s`) unless one by that name exists.
+  // de-duplication window `dedup_s`, each message kept `max_age_s`, 0: for
+  // ever) unless one by that name exists.
   Status EnsureStream(const std::string& name, const std::string& subjects, int replicas,
-                      int64_t dedup_s);
+                      int64_t dedup_s, int64_t max_age_s = 0);
+  // Gives an existing stream made by EnsureStream this window and age
+  // (its other settings as they are); OK at once when it has them.
+  Status UpdateStreamLimits(const std::string& name, int64_t dedup_s, int64_t max_age_s);
+  // The stream's first sequence (what is older expired; last + 1 when
+  // empty) and last.
+  Status Bounds(const std::string& stream, uint64_t* first, uint64_t* last);
   // Publishes and waits for the stream's acknowledgement (at most
   // `timeout_ms`). `expect_last_seq` (0: none) makes the stream refuse it
   // unless its last sequence is that: *fenced is then true. *answered

@@ -489,7 +489,12 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   for (int attempt = 0;; ++attempt) {
     s = Status::OK();
     for (uint32_t p = 0; s.ok() && p < im.partitions; ++p) {
-      s = im.nats->EnsureStream(InStream(p), InSubject(p), replicas, cs.dedup_window_s);
+      s = im.nats->EnsureStream(InStream(p), InSubject(p), replicas, cs.dedup_window_s, cs.ingest_max_age_s);
+      if (s.ok()) {  // made before, or by another setting: this one's
+        Status u = im.nats->UpdateStreamLimits(InStream(p), cs.dedup_window_s, cs.ingest_max_age_s);
+        if (!u.ok())
+          Logger("cluster")->warn("event=ingest_stream_limits_kept stream={} error=\"{}\"", InStream(p), u.ToString());
+      }
       if (s.ok()) s = im.nats->EnsureStream(LogStream(p), LogSubject(p), replicas, /*dedup_s=*/600);
     }
     if (s.ok()) s = im.nats->OpenBucket(kBucket, cs.lease_ttl_s, replicas);

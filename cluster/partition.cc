@@ -353,6 +353,13 @@ class NatsPartition final : public Partition {
       if (gap) {
         logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
                      msgs[taken].stream_seq());
+        uint64_t first = 0, last = 0;
+        if (nats_->Bounds(InStream(p_), &first, &last).ok() && first > next_in_) {
+          // Older than cluster.ingest_max_age_s and never taken: gone.
+          logger->critical("event=ingest_expired partition={} from={} to={} reason=\"webhooks the partition did "
+                           "not take within cluster.ingest_max_age_s are lost\"", p_, next_in_, first - 1);
+          next_in_ = first;
+        }
         consumer_.reset();
         s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, next_in_, &consumer_,
                              &next_in_);

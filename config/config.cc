@@ -381,6 +381,8 @@ void CheckAcrossKeys(const GlobalSettings& g, const Resolved& r, std::vector<Con
   }
   if (g.cluster.enabled && g.cluster.nats_urls.empty())
     problems->push_back({"cluster.nats_urls", "at least one nats://host:port to join"});
+  if (g.cluster.ingest_max_age_s < g.cluster.dedup_window_s)  // NATS refuses a window past the age
+    problems->push_back({"cluster.ingest_max_age_s", "at least cluster.dedup_window_s"});
   CheckNatsSecurity(g.cluster, problems);
   const AlertsSettings& a = g.alerts;
   if (!a.smtp_url.empty()) {

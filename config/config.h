@@ -111,7 +111,8 @@ struct ClusterSettings {
   int64_t partitions = 12;             // fixed for the cluster's life
   int64_t replicas = 3;                // of every stream and the lease bucket
   int64_t lease_ttl_s = 6;             // a silent owner loses its partitions after this
-  int64_t dedup_window_s = 600;        // DFM_IN_<p> remembers webhook ids this long (at its creation)
+  int64_t dedup_window_s = 600;        // DFM_IN_<p> remembers webhook ids this long
+  int64_t ingest_max_age_s = 604800;   // DFM_IN_<p> keeps a webhook this long (its partition's log, for ever)
   // The NATS link's security (docs/scale-out.md, "Securing the NATS
   // link"): at most one of user and password, token, NKey (public key and
   // seed file) or .creds file; TLS verified against ca_file (else the

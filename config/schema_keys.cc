@@ -250,8 +250,11 @@ void ClusterKeys(std::vector<KeySpec>* out) {
   k.push_back(Num("cluster.lease_ttl_s", "6", 2, 300, kRestart, INTO(cluster.lease_ttl_s),
                   "a node that stops renewing loses its partitions after this"));
   k.push_back(Num("cluster.dedup_window_s", "600", 1, 86400, kRestart, INTO(cluster.dedup_window_s),
-                  "how long an ingest stream remembers webhook ids (NATS memory), set when it is made; "
+                  "how long an ingest stream remembers webhook ids (NATS memory); "
                   "the partition's node answers later resends"));
+  k.push_back(Num("cluster.ingest_max_age_s", "604800", 1, 315360000, kRestart, INTO(cluster.ingest_max_age_s),
+                  "how long an ingest stream keeps a webhook; one its partition did not take by then is lost, "
+                  "so keep it well past any outage; at least `cluster.dedup_window_s`"));
   k.push_back(Text("cluster.nats_user", "", kRestart, INTO(cluster.nats_user),
                    "the NATS user this node connects as, with `cluster.nats_password`"));
   k.push_back(Text("cluster.nats_password", "", kRestart, INTO(cluster.nats_password),

@@ -3,13 +3,16 @@
 // drafts, each answered with the id its draft carries, none lost or
 // doubled; a webhook the partition's node says its log holds is answered
 // duplicate with that event, and a copy within one append with the
-// first's answer, neither published.
+// first's answer, neither published; and a webhook is kept in the stream
+// for cluster.ingest_max_age_s only.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "cluster/ingest_log.h"
 #include "cluster/names.h"
@@ -150,6 +153,28 @@ TEST(IngestLog, AWebhookItsPartitionHoldsIsADuplicateUnpublished) {
   EXPECT_EQ(stored[0].id, o[1].id);
   EXPECT_EQ(stored[1].idempotency_key, "m-twice");
   EXPECT_EQ(stored[1].id, twice[0].id);
+}
+
+// cluster.ingest_max_age_s: a stream made before (kept for ever) takes
+// the age, and a webhook is gone from it once that passed.
+TEST(IngestLog, TheStreamKeepsAWebhookForItsAgeOnly) {
+  Fixture f;
+  ASSERT_TRUE(f.nats->UpdateStreamLimits(InStream(0), 1, 2).ok());
+  ASSERT_TRUE(f.nats->UpdateStreamLimits(InStream(0), 1, 2).ok()) << "already so";
+  AppendOutcome o;
+  ASSERT_TRUE(f.ingest->Append(Webhook("m-old"), &o).ok());
+  std::string data;
+  ASSERT_TRUE(f.nats->GetMsg(InStream(0), o.seq, &data).ok());
+  Status gone;
+  for (int i = 0; i < 100 && gone.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gone = f.nats->GetMsg(InStream(0), o.seq, &data);
+  }
+  EXPECT_TRUE(gone.IsNotFound()) << gone.ToString();
+  uint64_t first = 0, last = 0;
+  ASSERT_TRUE(f.nats->Bounds(InStream(0), &first, &last).ok());
+  EXPECT_EQ(first, o.seq + 1);
+  EXPECT_EQ(last, o.seq);
 }
 
 }  // namespace

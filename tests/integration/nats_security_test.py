@@ -226,7 +226,8 @@ class NatsSecurityTest(unittest.TestCase):
                 ('nats_nkey = "UABC"\n', "cluster.nats_nkey_seed_file", "goes with cluster.nats_nkey"),
                 ('nats_nkey = "SUABC"\nnats_nkey_seed_file = "/etc/hostname"\n', "cluster.nats_nkey", "starts with U"),
                 ('nats_creds_file = "/nonexistent/node.creds"\n', "cluster.nats_creds_file", "cannot read"),
-                ('nats_cert_file = "/etc/hostname"\n', "cluster.nats_key_file", "goes with cluster.nats_cert_file")):
+                ('nats_cert_file = "/etc/hostname"\n', "cluster.nats_key_file", "goes with cluster.nats_cert_file"),
+                ('ingest_max_age_s = 60\n', "cluster.ingest_max_age_s", "at least cluster.dedup_window_s")):
             r = subprocess.run([DFM, "config", "check", self.write_config(security)], capture_output=True,
                                text=True, env=t.environ(without_dfm=True))
             self.assertEqual(r.returncode, 1, r.stdout)
