@@ -44,6 +44,7 @@ class NatsIngestLog final : public IngestLog {
     for (auto& t : senders_) t.join();
   }
   uint64_t published() const override { return published_.load(); }
+  uint64_t messages() const override { return messages_.load(); }
 
   void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override {
     const int64_t part = PartitionOfDrafts(drafts);
@@ -300,7 +301,10 @@ class NatsIngestLog final : public IngestLog {
       o = {ack.seq, f->id, ack.duplicate};
       if (ack.duplicate) o.id = FirstId(f->part, ack.seq, f->id);
     }
-    if (s.ok()) published_.fetch_add(ack.duplicate ? 0 : frames.size());
+    if (s.ok() && !ack.duplicate) {
+      published_.fetch_add(frames.size());
+      messages_.fetch_add(1);
+    }
   }
 
   Status Publish(uint32_t part, const std::string& bytes, const std::string& msg_id, PublishAck* ack) {
@@ -393,7 +397,7 @@ class NatsIngestLog final : public IngestLog {
   std::deque<Item> queue_;
   bool closed_ = false;
   std::vector<std::thread> senders_;
-  std::atomic<uint64_t> published_{0};
+  std::atomic<uint64_t> published_{0}, messages_{0};
   std::mutex ids_mu_;
   EventIdGenerator ids_;
   std::mutex seen_mu_;

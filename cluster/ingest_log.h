@@ -25,8 +25,10 @@ class IngestLog : public EventLog {
  public:
   // Finishes the publishes queued, then refuses appends. Idempotent.
   virtual void Close() = 0;
-  // Drafts published since the start.
+  // Drafts published since the start, and the messages they went in
+  // (several in one when they waited together).
   virtual uint64_t published() const = 0;
+  virtual uint64_t messages() const = 0;
 };
 
 // REQUIRES: `nats` and `local` outlive the result. With `keys`, every

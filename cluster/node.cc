@@ -602,6 +602,10 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
   out->Family("dfm_cluster_ingest_published_total", "counter",
               "Webhooks this node put in the replicated ingest stream.")
       .Sample({}, static_cast<double>(im.ingest->published()));
+  out->Family("dfm_cluster_ingest_messages_total", "counter",
+              "Messages of the replicated ingest stream those webhooks went in (several in one when they "
+              "waited together).")
+      .Sample({}, static_cast<double>(im.ingest->messages()));
   // The sync's families as the observer last took them (at most a second
   // old): a scrape never waits on run_mu, which NATS calls and partition
   // stops hold.

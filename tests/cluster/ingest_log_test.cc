@@ -112,6 +112,7 @@ TEST(IngestLog, WebhooksThatWaitTogetherGoInOneMessageEachOnce) {
   std::vector<EventDraft> stored = f.Stream(&messages);
   ASSERT_EQ(stored.size(), static_cast<size_t>(kWebhooks)) << "each once";
   EXPECT_LT(messages, static_cast<uint64_t>(kWebhooks) / 4) << "they waited together: batched";
+  EXPECT_EQ(f.ingest->messages(), messages);
   std::set<std::string> payloads;
   for (const auto& d : stored) {
     EXPECT_TRUE(payloads.insert(d.payload).second) << d.payload;
