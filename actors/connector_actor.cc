@@ -428,13 +428,75 @@ bool Withheld(Self* self, const std::string& id) {
   return false;
 }
 
+// Sends the first waiting backfill read when none is in flight, a slot is
+// free below the concurrency and the rate limit allows (connector_actor.h).
+void SendRead(Self* self, int64_t now) {
+  auto& st = self->state;
+  if (st.reads.empty() || st.read || st.in_flight >= static_cast<size_t>(st.cfg.concurrency)) return;
+  const int64_t allowed = st.limiter->NextAllowed(now);
+  if (allowed > now) {
+    WakeAt(self, allowed);
+    return;
+  }
+  st.read = std::move(st.reads.front());
+  st.reads.pop_front();
+  st.in_flight++;
+  st.limiter->OnSent(now);
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  auto done = [me](ContactPage p) { caf::anon_send(me, ReadDone{std::move(p)}); };
+  if (st.read->lookup) {
+    st.cfg.client->LookupByPhone(st.read->phone, st.creds, std::move(done));
+  } else {
+    st.cfg.client->ListContacts(st.read->cursor, st.read->page_size, st.creds, std::move(done));
+  }
+}
+
+// A backfill read came back: a 401 is mended by a refresh once (the read
+// goes again after it); anything else is the backfill's to handle.
+void OnReadDone(Self* self, ReadDone& d) {
+  auto& st = self->state;
+  if (!st.read) return;
+  const int64_t now = st.env->now_us();
+  st.in_flight--;
+  if (d.page.http_status == 429) st.limiter->OnThrottled(now, d.page.retry_after_us);
+  const bool refused = d.page.auth_rejected || d.page.http_status == 401;
+  if (refused && st.cfg.client->UsesOAuth() && st.read_auth_retries < 1) {
+    st.read_auth_retries++;
+    st.auth_failed = true;
+    st.reads.push_front(std::move(*st.read));
+    st.read.reset();
+    Pump(self);
+    return;
+  }
+  st.read_auth_retries = 0;
+  auto answer = std::move(st.read->done);
+  st.read.reset();
+  (*answer)(std::move(d.page));
+  Pump(self);
+}
+
+// The grant could not be refreshed: the waiting reads are answered 401
+// (their backfill stops: the credentials need an operator).
+void RefuseReads(ConnectorState& st, const TokenGrant& g) {
+  while (!st.reads.empty()) {
+    ContactPage p;
+    p.http_status = 401;
+    p.auth_rejected = true;
+    p.detail = "the connector could not refresh its token (HTTP " + std::to_string(g.http_status) + ")";
+    auto answer = std::move(st.reads.front().done);
+    st.reads.pop_front();
+    (*answer)(std::move(p));
+  }
+  st.read_auth_retries = 0;
+}
+
 void PumpQueues(Self* self) {
   auto& st = self->state;
   if (st.refreshing) return;
   int64_t now = st.env->now_us();
   bool oauth = st.cfg.client->UsesOAuth();
   bool expiring = st.creds.expires_at_us != 0 && st.creds.expires_at_us - st.margin_us <= now;
-  if (oauth && (expiring || st.auth_failed) && !(st.urgent.empty() && st.normal.empty())) {
+  if (oauth && (expiring || st.auth_failed) && !(st.urgent.empty() && st.normal.empty() && st.reads.empty())) {
     if (st.refresh_not_before > now) {
       WakeAt(self, st.refresh_not_before);
       return;
@@ -442,6 +504,7 @@ void PumpQueues(Self* self) {
     if (st.in_flight == 0) Refresh(self);
     return;
   }
+  SendRead(self, now);
   size_t limit = static_cast<size_t>(st.cfg.concurrency);
   if (st.env->control) {
     // An operator's pause holds everything (a resume wakes the connector);
@@ -771,6 +834,11 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
       },
       [self](HttpDone& d) { OnDone(self, d); },
       [self](SendRecorded& r) { OnSendRecorded(self, r); },
+      [self](BackfillRead& r) {
+        self->state.reads.push_back(std::move(r));
+        Pump(self);
+      },
+      [self](ReadDone& d) { OnReadDone(self, d); },
       [self](TokenDone& t) {
         auto& state = self->state;
         state.refreshing = false;
@@ -800,6 +868,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         } else {
           state.refresh_not_before = now + state.cfg.refresh_retry_us;
           state.refresh_failed = true;
+          RefuseReads(state, t.grant);
           Logger("connectors")->error("event=token_refresh_failed system={} tenant={} status={} detail=\"{}\"",
                                       state.cfg.system, state.cfg.tenant, t.grant.http_status,
                                       LogText(t.grant.detail));

@@ -45,6 +45,11 @@
 //   for what goes next: the client, credentials (an OAuth vendor asks for
 //   a new grant), limits, retries, pacing. What it holds stays, in order;
 //   requests in flight finish with the old client, which is kept.
+// - A BackfillRead (app/backfill.h) is carried out with the connector's
+//   grant, counted in its rate limit and concurrency like a push, one at a
+//   time; a 401 makes it refresh (OAuth) and ask once more, so a backfill
+//   never spends a refresh token of its own. Reads go while the sync is
+//   paused (they change nothing in the vendor).
 // - HTTP runs on the client's thread; this actor never waits on it.
 #pragma once
 
@@ -52,6 +57,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <set>
@@ -129,6 +135,11 @@ struct ConnectorState {
   std::map<std::string, int> refused_people;  // contact -> its open refused opt-outs
   size_t in_flight = 0;
   bool refreshing = false;
+  // Backfill reads (BackfillRead): waiting, in order, and the one in
+  // flight (at most one), with the 401s mended for it by a refresh.
+  std::deque<BackfillRead> reads;
+  std::optional<BackfillRead> read;
+  int read_auth_retries = 0;
   // How long before the grant expires it is refreshed: cfg.refresh_margin_us,
   // or half the last grant's life when that is shorter.
   int64_t margin_us = 0;

@@ -47,6 +47,14 @@ bool SyncEngine::Has(const std::string& tenant, const std::string& system) const
   return by_system_.count({tenant, system}) > 0;
 }
 
+bool SyncEngine::Read(const std::string& tenant, const std::string& system, BackfillRead read) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = by_system_.find({tenant, system});
+  if (stop_ || it == by_system_.end()) return false;
+  caf::anon_send(it->second, std::move(read));
+  return true;
+}
+
 void SyncEngine::WakeConnectors() {
   std::lock_guard<std::mutex> lk(mu_);
   for (auto& c : connectors_) caf::anon_send(c, wake_atom::value);

@@ -42,6 +42,9 @@ class SyncEngine {
   // REQUIRES: after Start(); one caller at a time.
   void Reload(std::vector<ConnectorSettings> changed, std::shared_ptr<SyncEnv::Tables> tables);
   caf::actor router() const { return router_; }
+  // Hands a backfill's read to (tenant, system)'s connector actor; false
+  // when none runs (or the engine stopped). Thread-safe.
+  bool Read(const std::string& tenant, const std::string& system, BackfillRead read);
   // Every connector looks again at what it may send: after an operator's
   // pause or resume changed env->control. Thread-safe.
   void WakeConnectors();

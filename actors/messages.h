@@ -10,10 +10,13 @@
 //   contact   --PushCancel-->    connector   message.refused: drop it if not sent
 //   connector --PushReport-->    router --> contact   attempts and outcomes
 //   log thread / HTTP thread --AppendResult / HttpDone / TokenDone / SendRecorded--> actor
+//   backfill  --BackfillRead-->  connector   a read of the vendor's contacts (app/backfill.h)
+//   HTTP thread --ReadDone-->    connector   its answer, handed to the backfill
 #pragma once
 
 #include <caf/all.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,6 +100,46 @@ struct HttpDone {
 
 struct TokenDone {
   TokenGrant grant;
+};
+
+// Where a backfill's read is answered: called once, from any thread. One
+// dropped unanswered (its connector stopped) answers a transport error
+// ("the connector stopped"), so its backfill never waits for ever.
+class ReadAnswer {
+ public:
+  explicit ReadAnswer(std::function<void(ContactPage)> f) : f_(std::move(f)) {}
+  ~ReadAnswer() {
+    ContactPage p;
+    p.detail = "the connector stopped";
+    (*this)(std::move(p));
+  }
+  ReadAnswer(const ReadAnswer&) = delete;
+  ReadAnswer& operator=(const ReadAnswer&) = delete;
+  void operator()(ContactPage page) {
+    auto f = std::move(f_);
+    f_ = nullptr;
+    if (f) f(std::move(page));
+  }
+
+ private:
+  std::function<void(ContactPage)> f_;
+};
+
+// A backfill's read of the vendor's contacts (app/backfill.h), carried out
+// by the connector with its grant, under its rate limit, one at a time. A
+// 401 the connector can mend by refreshing its grant is not passed on: it
+// refreshes and asks again; a refresh that fails answers 401.
+struct BackfillRead {
+  bool lookup = false;  // by phone (VendorClient::LookupByPhone); else a list page
+  std::string cursor;   // list: where to go on ("" for the first page)
+  int page_size = 100;  // list
+  std::string phone;    // lookup: E.164
+  std::shared_ptr<ReadAnswer> done;
+};
+
+// The vendor answered the connector's BackfillRead.
+struct ReadDone {
+  ContactPage page;
 };
 
 // The log's answer to a connector's push.sending (a send that could be
@@ -198,6 +241,15 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TokenDone& x) {
   return f(caf::meta::type_name("TokenDone"), x.grant);
 }
+// Reads carry contacts' records (personal data): never printed.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, BackfillRead&) {
+  return f(caf::meta::type_name("BackfillRead"));
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ReadDone&) {
+  return f(caf::meta::type_name("ReadDone"));
+}
 // Settings hold credentials: never printed.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ConnectorUpdate&) {
@@ -219,6 +271,8 @@ CAF_ADD_TYPE_ID(dfm, (dfm::TokenDone))
 CAF_ADD_TYPE_ID(dfm, (dfm::Redrive))
 CAF_ADD_TYPE_ID(dfm, (dfm::ConnectorUpdate))
 CAF_ADD_TYPE_ID(dfm, (dfm::SendRecorded))
+CAF_ADD_TYPE_ID(dfm, (dfm::BackfillRead))
+CAF_ADD_TYPE_ID(dfm, (dfm::ReadDone))
 CAF_ADD_ATOM(dfm, dfm, poll_atom, "poll")
 CAF_ADD_ATOM(dfm, dfm, idle_atom, "idle")
 CAF_ADD_ATOM(dfm, dfm, passivate_atom, "passivate")

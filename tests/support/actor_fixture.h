@@ -53,6 +53,25 @@ class ScriptedClient : public VendorClient {
   void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
     refreshes.push_back(std::move(done));
   }
+  // Backfill reads (list pages) asked of it, answered by the test.
+  struct ListCall {
+    std::string cursor;
+    Credentials creds;
+    std::function<void(ContactPage)> done;
+  };
+  std::vector<ListCall> lists;
+  bool CanList() const override { return true; }
+  void ListContacts(const std::string& cursor, int, const Credentials& creds,
+                    std::function<void(ContactPage)> done) override {
+    lists.push_back({cursor, creds, std::move(done)});
+  }
+  void AnswerList(size_t i, int status, size_t contacts = 0) {
+    ContactPage p;
+    p.http_status = status;
+    p.auth_rejected = status == 401;
+    for (size_t k = 0; k < contacts; ++k) p.contacts.push_back({"id" + std::to_string(k), "v1", "{}"});
+    lists.at(i).done(std::move(p));
+  }
   void Answer(size_t i, int status, std::string ext = "") {
     PushResult r;
     r.http_status = status;

@@ -143,6 +143,107 @@ TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLif
   EXPECT_EQ(client->refreshes.size(), 2u);
 }
 
+// A backfill's read (app/backfill_jobs.h) and its answer, on the test's thread.
+struct ReadSeen {
+  std::vector<ContactPage> pages;
+  BackfillRead Ask(const std::string& cursor) {
+    BackfillRead r;
+    r.cursor = cursor;
+    r.page_size = 2;
+    r.done = std::make_shared<ReadAnswer>([this](ContactPage p) { pages.push_back(std::move(p)); });
+    return r;
+  }
+};
+
+class BackfillReadTest : public ActorTest {
+ protected:
+  // An OAuth connector whose first backfill read the vendor refused (401):
+  // it is refreshing its grant.
+  caf::actor RefusedOnce(const std::shared_ptr<ScriptedClient>& client, ReadSeen* seen) {
+    client->oauth = true;
+    auto c = Connector(client, Credentials{"access-1", "refresh-1", kStart + 86'400'000'000});
+    caf::anon_send(c, seen->Ask(""));
+    sched_->run();
+    EXPECT_EQ(client->lists.size(), 1u);
+    EXPECT_EQ(client->lists.at(0).creds.access_token, "access-1");
+    client->AnswerList(0, 401);  // the connector refreshes, not the backfill
+    sched_->run();
+    EXPECT_EQ(client->refreshes.size(), 1u);
+    return c;
+  }
+};
+
+TEST_F(BackfillReadTest, ABackfillReadGoesWithTheConnectorsGrantWhichAlone401sRefresh) {
+  auto client = std::make_shared<ScriptedClient>();
+  ReadSeen seen;
+  auto c = RefusedOnce(client, &seen);
+  EXPECT_TRUE(seen.pages.empty()) << "a 401 it can mend is not passed on";
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  TokenGrant g;
+  g.ok = true;
+  g.access_token = "access-2";
+  g.refresh_token = "refresh-2";
+  g.expires_in_s = 86399;
+  client->refreshes[0](g);
+  sched_->run();
+  ASSERT_EQ(client->lists.size(), 2u) << "asked again with the new grant";
+  EXPECT_EQ(client->lists[1].creds.access_token, "access-2");
+  client->AnswerList(1, 200, 2);
+  sched_->run();
+  ASSERT_EQ(seen.pages.size(), 1u);
+  EXPECT_EQ(seen.pages[0].http_status, 200);
+  EXPECT_EQ(seen.pages[0].contacts.size(), 2u);
+  std::string stored;
+  ASSERT_TRUE(log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok());
+  EXPECT_NE(stored.find("refresh-2"), std::string::npos) << "stored before use, as for a push";
+
+  // Pushes go with the same grant: nothing refreshed twice.
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].creds.access_token, "access-2");
+  EXPECT_EQ(client->refreshes.size(), 1u);
+}
+
+TEST_F(BackfillReadTest, ABackfillReadIsAnswered401WhenTheRefreshFailsAndStoppedWhenTheConnectorEnds) {
+  auto client = std::make_shared<ScriptedClient>();
+  ReadSeen seen;
+  auto c = RefusedOnce(client, &seen);
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  TokenGrant refused;
+  refused.http_status = 400;
+  client->refreshes[0](refused);
+  sched_->run();
+  ASSERT_EQ(seen.pages.size(), 1u);
+  EXPECT_EQ(seen.pages[0].http_status, 401) << "the backfill stops: the grant needs an operator";
+
+  caf::anon_send(c, seen.Ask("next"));  // waits for the refresh retry, then the connector ends
+  sched_->run();
+  caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  sched_->run();
+  ASSERT_EQ(seen.pages.size(), 2u) << "never left waiting";
+  EXPECT_EQ(seen.pages[1].http_status, 0);
+  EXPECT_EQ(seen.pages[1].detail, "the connector stopped");
+}
+
+TEST_F(ActorTest, ABackfillReadCountsInTheConnectorsRateLimit) {
+  auto client = std::make_shared<ScriptedClient>();
+  ConnectorSettings s = Settings(client);
+  s.rate_limit = 1;
+  s.rate_window_us = 10'000'000;
+  auto c = Connector(s);
+  ReadSeen seen;
+  caf::anon_send(c, seen.Ask(""));
+  sched_->run();
+  ASSERT_EQ(client->lists.size(), 1u);
+  client->AnswerList(0, 200, 1);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 0u) << "the read took the window's one request";
+  Advance(10'000'001);
+  EXPECT_EQ(client->pushes.size(), 1u);
+}
+
 TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   auto client = std::make_shared<ScriptedClient>();
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
