@@ -18,13 +18,12 @@ namespace {
 
 std::string PositionKey(const BackfillOptions& o) { return o.tenant + "/" + o.system; }
 
-using Call = std::function<void(const Credentials&, std::function<void(ContactPage)>)>;
-
 class Backfiller {
  public:
   Backfiller(const BackfillOptions& o, const BackfillDeps& d) : o_(o), d_(d) {}
 
   Status LoadCredentials() {
+    if (d_.read) return Status::OK();  // the connector actor holds the grant
     creds_ = d_.credentials;
     std::string stored;
     Credentials c;
@@ -45,21 +44,19 @@ class Backfiller {
   // reason it failed for good.
   // `lookup`: 404 (unknown) and 400/422 (the vendor refuses that number)
   // are answers about one phone, not reasons to stop.
-  Status Request(const Call& call, BackfillStats* stats, ContactPage* page, bool lookup) {
+  Status Request(const ReadAsk& ask, BackfillStats* stats, ContactPage* page) {
     bool refreshed = false;
     for (int attempt = 1;; ++attempt) {
+      if (d_.stopping && d_.stopping()) return Status::Unavailable("stopped; the position is kept");
       int64_t now = d_.now_us();
       if (last_request_us_ != 0 && now < last_request_us_ + o_.min_interval_us)
         d_.sleep_us(last_request_us_ + o_.min_interval_us - now);
       last_request_us_ = d_.now_us();
-      std::promise<ContactPage> answer;
-      auto fut = answer.get_future();
-      call(creds_, [&answer](ContactPage p) { answer.set_value(std::move(p)); });
-      *page = fut.get();
+      *page = Read(ask);
       stats->requests++;
       int st = page->http_status;
-      if (st / 100 == 2 || (lookup && (st == 404 || st == 400 || st == 422))) return Status::OK();
-      if (st == 401 && d_.client->UsesOAuth() && !refreshed) {
+      if (st / 100 == 2 || (ask.lookup && (st == 404 || st == 400 || st == 422))) return Status::OK();
+      if (st == 401 && !d_.read && d_.client->UsesOAuth() && !refreshed) {
         refreshed = true;
         Status s = Refresh();
         if (!s.ok()) return s;
@@ -80,6 +77,19 @@ class Backfiller {
       if (page->retry_after_us) delay = std::max(delay, *page->retry_after_us);
       d_.sleep_us(delay);
     }
+  }
+
+  ContactPage Read(const ReadAsk& ask) {
+    if (d_.read) return d_.read(ask);
+    std::promise<ContactPage> answer;
+    auto fut = answer.get_future();
+    auto done = [&answer](ContactPage p) { answer.set_value(std::move(p)); };
+    if (ask.lookup) {
+      d_.client->LookupByPhone(ask.phone, creds_, std::move(done));
+    } else {
+      d_.client->ListContacts(ask.cursor, ask.page_size, creds_, std::move(done));
+    }
+    return fut.get();
   }
 
   // Appends the page's contacts (one batch, durable when it returns).
@@ -130,14 +140,10 @@ class Backfiller {
   }
 
   Status SavePosition(const std::string& mode, const std::string& position) {
-    return d_.log->CommitConsumerDurable(kBackfillConsumer, 0,
-                                         {StateOp{PositionKey(o_), mode + "\n" + position, false}});
+    return StorePosition({StateOp{PositionKey(o_), mode + "\n" + position, false}});
   }
 
-  Status ClearPosition() {
-    return d_.log->CommitConsumerDurable(kBackfillConsumer, 0,
-                                         {StateOp{PositionKey(o_), "", true}});
-  }
+  Status ClearPosition() { return StorePosition({StateOp{PositionKey(o_), "", true}}); }
 
   // The stored position of an unfinished run in `mode`, or empty.
   std::string StoredPosition(const std::string& mode) {
@@ -171,23 +177,33 @@ class Backfiller {
     return Status::OK();
   }
 
+  // Durable here, then replicated for the partition's next node.
+  Status StorePosition(const std::vector<StateOp>& ops) {
+    Status s = d_.log->CommitConsumerDurable(kBackfillConsumer, 0, ops);
+    if (s.ok() && d_.replicate_state) s = d_.replicate_state(o_.tenant, kBackfillConsumer, ops);
+    return s;
+  }
+
   const BackfillOptions& o_;
   const BackfillDeps& d_;
   Credentials creds_;
   int64_t last_request_us_ = 0;
 };
 
-Status RunList(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
+Status RunList(Backfiller* b, const BackfillOptions& o,
                const std::function<void(const BackfillStats&)>& progress, BackfillStats* stats) {
   std::string cursor = b->StoredPosition("list");
   stats->resumed = !cursor.empty();
+  if (cursor.empty()) {  // a run under way, for the service to resume after a stop
+    Status s = b->SavePosition("list", "");
+    if (!s.ok()) return s;
+  }
   for (;;) {
     ContactPage page;
-    Status s = b->Request(
-        [&](const Credentials& c, std::function<void(ContactPage)> done) {
-          d.client->ListContacts(cursor, o.page_size, c, std::move(done));
-        },
-        stats, &page, /*lookup=*/false);
+    ReadAsk ask;
+    ask.cursor = cursor;
+    ask.page_size = o.page_size;
+    Status s = b->Request(ask, stats, &page);
     if (!s.ok()) return s;
     stats->pages++;
     if (page.total >= 0) stats->total = page.total;
@@ -226,6 +242,10 @@ Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
   if (stored.compare(0, fingerprint.size() + 1, fingerprint + " ") == 0)
     after = stored.substr(fingerprint.size() + 1);
   stats->resumed = !after.empty();
+  if (after.empty()) {  // a run under way, for the service to resume after a stop
+    s = b->SavePosition("lookup", fingerprint + " ");
+    if (!s.ok()) return s;
+  }
   auto start = phones.begin();
   if (!after.empty()) start = std::upper_bound(phones.begin(), phones.end(), after);
   stats->asked = start - phones.begin();
@@ -233,11 +253,10 @@ Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
   for (auto it = start; it != phones.end(); ++it) {
     ContactPage page;
     const std::string& phone = *it;
-    s = b->Request(
-        [&](const Credentials& c, std::function<void(ContactPage)> done) {
-          d.client->LookupByPhone(phone, c, std::move(done));
-        },
-        stats, &page, /*lookup=*/true);
+    ReadAsk ask;
+    ask.lookup = true;
+    ask.phone = phone;
+    s = b->Request(ask, stats, &page);
     if (!s.ok()) return s;
     stats->asked++;
     if (page.http_status == 404) stats->not_found++;
@@ -307,8 +326,10 @@ Status RunBackfill(const BackfillOptions& options, const BackfillDeps& deps,
   Backfiller b(options, deps);
   Status s = b.LoadCredentials();
   if (!s.ok()) return s;
-  if (deps.client->CanList()) return RunList(&b, options, deps, progress, stats);
-  if (deps.client->CanLookupByPhone()) return RunLookup(&b, options, deps, progress, stats);
+  const bool list = deps.read ? deps.list : deps.client->CanList();
+  const bool lookup = deps.read ? !deps.list : deps.client->CanLookupByPhone();
+  if (list) return RunList(&b, options, progress, stats);
+  if (lookup) return RunLookup(&b, options, deps, progress, stats);
   return Status::InvalidArgument(options.system + " has neither a list API nor a phone lookup");
 }
 

@@ -15,9 +15,16 @@
 // append (its idempotency key is "backfill/<id>/<version>"); a changed one
 // is a new fact, which the merge rules weigh like any other.
 //
-// Requests are paced by the connector's rate limit; 429, 5xx and transport
-// errors are retried with backoff (Retry-After honoured); a 401 with OAuth
-// refreshes the token once (the new grant is stored synced before use).
+// Two ways to reach the vendor:
+// - through the running service (BackfillDeps::read, app/backfill_jobs.h):
+//   each read goes to the tenant's connector actor, which holds the grant,
+//   refreshes it and counts the read in its rate limit; the position is
+//   also replicated for the partition's next node (cluster mode);
+// - on its own (`dfm backfill` with the service stopped): the newest
+//   stored grant, requests paced by the connector's rate limit, and a 401
+//   with OAuth refreshes the token once (stored synced before use).
+// Either way 429, 5xx and transport errors are retried with backoff
+// (Retry-After honoured).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +33,7 @@
 #include <vector>
 
 #include "connectors/common/outbound.h"
+#include "storage/cas_store.h"
 #include "storage/event_log.h"
 #include "sync/normalize.h"
 #include "util/status.h"
@@ -59,10 +67,29 @@ struct BackfillStats {
   bool finished = false;
 };
 
+// One read of the vendor: a page of its list, or a phone looked up.
+struct ReadAsk {
+  bool lookup = false;
+  std::string cursor;  // list
+  int page_size = 100;
+  std::string phone;   // lookup (E.164)
+};
+
 struct BackfillDeps {
   EventLog* log = nullptr;
+  // On its own: the vendor's client and the configured credentials (a
+  // stored newer grant wins).
   VendorClient* client = nullptr;
-  Credentials credentials;                 // the configured ones; a stored newer grant wins
+  Credentials credentials;
+  // Through the service instead (when set; blocks until answered): `client`
+  // and `credentials` are unused, `list` says how the vendor is read.
+  std::function<ContactPage(const ReadAsk&)> read;
+  bool list = true;
+  // Cluster mode: where the position goes for the partition's next node.
+  StateReplicator replicate_state;
+  // Asked between two reads: true stops the run (Status Unavailable, the
+  // position kept).
+  std::function<bool()> stopping;
   const Normalizer* normalizer = nullptr;  // lookup: reads phones of imported contacts
   std::function<int64_t()> now_us;
   std::function<void(int64_t)> sleep_us;

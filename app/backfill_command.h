@@ -1,7 +1,8 @@
-// `dfm backfill SYSTEM`: the command around RunBackfill (app/backfill.h).
-// It opens the data directory for writing, so the service must be stopped;
-// the service syncs what was imported when it starts again. Refused in
-// cluster mode (exit 2), where no partition reads that directory.
+// `dfm backfill SYSTEM`: asks the running service to backfill (POST
+// /v1/admin/backfill: its connector actor reads the vendor, in a cluster on
+// the node of the tenant's partition) and follows the run until it ends.
+// With no service answering it runs here, on the data directory (single
+// node only), and the service syncs what was imported when it starts.
 #pragma once
 
 #include <iosfwd>

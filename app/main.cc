@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
 
   dfm::BackfillCommandArgs bf;
   auto* backfill = app.add_subcommand(
-      "backfill", "Import the contacts a system already holds (stop the service first)");
+      "backfill", "Import the contacts a system already holds (through the running service, else here)");
   backfill->add_option("system", bf.system, dfm::BackfillSystems())->required();
   backfill->add_option("-c,--config", config_path, "configuration file");
   backfill->add_option("--tenant", bf.tenant, "tenant whose connector settings are used")

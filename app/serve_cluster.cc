@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
 #include <vector>
 
+#include "app/backfill_jobs.h"
 #include "app/cluster_erase.h"
 #include "app/erase.h"
 #include "app/reconcile_schedule.h"
@@ -16,6 +18,7 @@
 #include "cluster/security.h"
 #include "cluster/wire.h"
 #include "console/cluster_status.h"
+#include "console/remote_read.h"
 #include "console/shared_keys.h"
 #include "connectors/connector.h"
 #include "http/server.h"
@@ -58,6 +61,17 @@ class PartitionSync : public PartitionWork {
   }
   uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
   void WriteMetrics(uint64_t last_seq, MetricsText* out) const override { rt_->WriteMetrics(last_seq, out); }
+  // The backfills of the partition's tenants run here (app/backfill_jobs.h).
+  bool Answer(const std::string& request, std::function<void(std::string)>* reply) override {
+    RemoteRead r;
+    BackfillAsk ask;
+    if (!DecodeRemoteRead(request, &r) || !DecodeBackfillRequest(r, &ask)) return false;
+    std::string json;
+    Status s = runs_(r.tenant) ? AnswerBackfill(rt_->backfills(), *config_.load(), r.tenant, ask, &json)
+                               : Status::Unavailable("this partition does not hold tenant '" + r.tenant + "'");
+    (*reply)(EncodeBackfillAnswer(s, json));
+    return true;
+  }
   std::string StatusText(uint64_t last_seq) const override {
     PartitionStatus s;
     rt_->StatusSnapshot(last_seq, &s.connectors, &s.engine);
@@ -85,6 +99,25 @@ class PartitionSync : public PartitionWork {
 
 // The status page's view of the whole cluster: every partition's
 // connectors and conflicts as their nodes last told this one.
+// The front's backfill handler on a cluster node: asks the node of the
+// tenant's partition, where its log and connectors are (PartitionSync::
+// Answer), and waits for its answer (a start or a list: quick).
+BackfillHandler AskClusterBackfill(ClusterNode* node) {
+  return [node](const std::string& tenant, const BackfillAsk& ask, std::string* json) -> Status {
+    auto done = std::make_shared<std::promise<std::pair<Status, std::string>>>();
+    auto got = done->get_future();
+    node->AskRead(
+        tenant, EncodeRemoteRead(BackfillRequest(tenant, ask)),
+        [done](Status s, std::string a) { done->set_value({std::move(s), std::move(a)}); }, 10000);
+    auto [s, text] = got.get();
+    if (!s.ok()) return Status::Unavailable(s.message());  // no owner now, or no answer
+    Status answered;
+    if (!DecodeBackfillAnswer(text, &answered, json))
+      return Status::Unavailable("the partition's node answered what this node cannot read");
+    return answered;
+  };
+}
+
 void ClusterStatus(const Config& config, const ClusterNode& node,
                    std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
                    std::vector<AttentionItem>* attention, uint64_t* attention_total) {
@@ -232,9 +265,11 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     node->ServeReads([&front, &config, &eraser](const ServedLog& at, std::string request,
                                                 std::function<void(std::string)> reply) {
       if (AnswerClusterErase(config, eraser.get(), at, request, &reply)) return;
+      if (at.work && at.work->Answer(request, &reply)) return;
       front.AnswerRemoteRead(*at.log, std::move(request), std::move(reply));
     });
     front.SetEraseHandler(AskClusterErase(node.get()));
+    front.SetBackfillHandler(AskClusterBackfill(node.get()));
     if (config.sync().enabled) {
       SyncControlHooks hooks;
       hooks.control = console_control;

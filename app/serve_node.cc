@@ -7,6 +7,7 @@
 #include "app/erase.h"
 #include "app/reconcile_schedule.h"
 #include "app/serve_common.h"
+#include "app/backfill_jobs.h"
 #include "app/sync_runtime.h"
 #include "http/server.h"
 #include "storage/backup.h"
@@ -131,6 +132,9 @@ int ServeNode(const Config& config, const std::string& config_path) {
     front.SetReloadHandler(std::ref(reloader));
     SetAdminHandlers(config, log.get(), keys, rocks_keys, &scrubber, &front);
     front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
+    front.SetBackfillHandler([&sync, &config](const std::string& tenant, const BackfillAsk& ask, std::string* json) {
+      return AnswerBackfill(sync->backfills(), config, tenant, ask, json);
+    });
     std::string token;
     s = WriteAdminToken(config.data_dir(), &token);
     if (s.ok()) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "actors/engine.h"
+#include "app/backfill_jobs.h"
 #include "connectors/common/http_client.h"
 #include "connectors/connector.h"
 #include "projections/runner.h"
@@ -80,6 +81,7 @@ struct SyncRuntime::Impl {
   std::unique_ptr<caf::actor_system_config> caf_config;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<SyncEngine> engine;
+  std::unique_ptr<BackfillJobs> backfills;
   std::shared_ptr<SyncStatusBoard> board = std::make_shared<SyncStatusBoard>();
   EventLog* log = nullptr;
   bool stopped = false;
@@ -194,6 +196,18 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.system = std::make_unique<caf::actor_system>(*im.caf_config);
   im.engine = std::make_unique<SyncEngine>(*im.system, env, std::move(connectors));
   im.engine->Start();
+  BackfillJobs::Env jobs;
+  jobs.log = log;
+  jobs.normalizer = im.normalizer.get();
+  SyncEngine* engine = im.engine.get();
+  jobs.send = [engine](const std::string& tenant, const std::string& system, BackfillRead read) {
+    return engine->Read(tenant, system, std::move(read));
+  };
+  jobs.replicate_state = env->replicate_state;
+  jobs.runs = im.runs;
+  im.backfills = std::make_unique<BackfillJobs>(std::move(jobs));
+  if (int resumed = im.backfills->ResumeStored(config); resumed > 0)
+    logger->info("event=backfills_resumed count={}", resumed);
   *out = std::move(rt);
   return Status::OK();
 }
@@ -227,6 +241,8 @@ void SyncRuntime::Reload(const Config& config) {
 }
 
 std::shared_ptr<SyncControl> SyncRuntime::control() const { return impl_->control; }
+
+BackfillJobs* SyncRuntime::backfills() const { return impl_->backfills.get(); }
 
 void SyncRuntime::WakeConnectors() const {
   if (impl_->engine) impl_->engine->WakeConnectors();
@@ -324,6 +340,7 @@ void SyncRuntime::StatusSnapshot(uint64_t last, std::vector<ConnectorSnapshot>* 
 void SyncRuntime::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->backfills) impl_->backfills->Stop();  // before the connectors they read through
   if (impl_->engine) impl_->engine->Stop();
   if (impl_->system) impl_->system->await_all_actors_done();
   // The HTTP client first: it answers what is in flight (those pushes stay

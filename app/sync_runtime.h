@@ -21,6 +21,8 @@
 
 namespace dfm {
 
+class BackfillJobs;
+
 class SyncRuntime {
  public:
   ~SyncRuntime();
@@ -69,6 +71,9 @@ class SyncRuntime {
   // Every connector looks again at what it may send: after `control()`
   // changed. Callable from any thread.
   void WakeConnectors() const;
+  // The backfills it runs (app/backfill_jobs.h), those a stop left
+  // unfinished started again at Start; null when [sync] is off.
+  BackfillJobs* backfills() const;
   struct Impl;
 
  private:

@@ -48,6 +48,9 @@ class ServedWork final : public PartitionWork {
   uint64_t Behind(uint64_t last_seq) const override { return work_->Behind(last_seq); }
   void WriteMetrics(uint64_t last_seq, MetricsText* out) const override { work_->WriteMetrics(last_seq, out); }
   std::string StatusText(uint64_t last_seq) const override { return work_->StatusText(last_seq); }
+  bool Answer(const std::string& request, std::function<void(std::string)>* reply) override {
+    return work_->Answer(request, reply);
+  }
 
  private:
   std::unique_ptr<PartitionWork> work_;
@@ -474,7 +477,10 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     Status st = work(log, std::move(runs), mine, &inner);
     std::unique_ptr<ReadRouter::Serving> serving;
     std::unique_ptr<NatsClient::Listener> status;
-    if (st.ok()) st = im.reads->Serve(p, at, &serving);
+    if (st.ok()) {
+      at.work = inner.get();  // owned by the ServedWork below, which stops serving first
+      st = im.reads->Serve(p, at, &serving);
+    }
     if (st.ok()) st = im.TellStatus(p, &status);
     if (!st.ok()) {
       if (inner) inner->Stop();

@@ -52,6 +52,13 @@ class PartitionWork {
   // What the status page shows of it (its connectors, sync and consent
   // conflicts), encoded by the caller (console/cluster_status.h).
   virtual std::string StatusText(uint64_t last_seq) const = 0;
+  // Answers `request` when it is one of the work's own (true; `reply`
+  // called once, from any thread); false for any other.
+  virtual bool Answer(const std::string& request, std::function<void(std::string)>* reply) {
+    (void)request;
+    (void)reply;
+    return false;
+  }
 };
 // Starts the work on partition `p`'s `log`, sealed with `keys` (null: not
 // sealed), for the tenants `runs` accepts.

@@ -32,6 +32,8 @@ namespace dfm {
 // A partition as this node runs it: its log and the keys that seal it
 // (null: not sealed). A request that changes it (an erasure) is asked of
 // this node like a read.
+class PartitionWork;  // cluster/node.h
+
 struct ServedLog {
   EventLog* log = nullptr;
   KeyStore* keys = nullptr;
@@ -39,6 +41,9 @@ struct ServedLog {
   // compacted out of the log's files once it has passed it, in the
   // background (null: not asked).
   std::function<void(uint64_t)> scrub_after;
+  // The partition's work, once it runs (null before): it answers the
+  // requests that are its own (PartitionWork::Answer).
+  PartitionWork* work = nullptr;
 };
 
 // Answers `request` from `at`: calls `reply` once, from any thread.

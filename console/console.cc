@@ -39,6 +39,8 @@ const Route kRoutes[] = {
     {"POST", "/v1/admin/replay", ApiRole::kOperator, true},
     {"POST", "/v1/admin/settle", ApiRole::kOperator, true},
     {"POST", "/v1/admin/erase", ApiRole::kAdmin, true},
+    {"GET", "/v1/admin/backfill", ApiRole::kOperator, true},
+    {"POST", "/v1/admin/backfill", ApiRole::kOperator, true},
     {"GET", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"POST", "/v1/admin/keys", ApiRole::kAdmin, true},
     {"DELETE", "/v1/admin/keys/{id}", ApiRole::kAdmin, true},
@@ -86,6 +88,11 @@ ApiResponse JsonError(int status, const std::string& error, const std::string& d
   r.status = status;
   r.body = JsonObject().Str("error", error).Str("detail", detail).Finish();
   return r;
+}
+
+ApiResponse With(ApiResponse a, Console::Impl::Headers headers) {
+  for (auto& h : headers) a.headers.push_back(std::move(h));
+  return a;
 }
 
 std::string JsonLinesDocument(const std::string& lines) {
@@ -222,6 +229,7 @@ void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(
 void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(source); }
 void Console::SetReloadHandler(ReloadHandler reload) { impl_->reload = std::move(reload); }
 void Console::SetEraseHandler(EraseHandler erase) { impl_->erase = std::move(erase); }
+void Console::SetBackfillHandler(BackfillHandler backfill) { impl_->backfill = std::move(backfill); }
 void Console::SetBackupHandler(BackupHandler backup) { impl_->backup = std::move(backup); }
 void Console::SetSyncControl(SyncControlHooks hooks) { impl_->sync_control = std::move(hooks); }
 void Console::SetLiveConfig(const Config& config) {
@@ -422,6 +430,7 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (rpath == "/v1/admin/replay") return m.Replay(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/erase") return m.Erase(r, *who, *tenant, std::move(headers), std::move(answer));
+  if (rpath == "/v1/admin/backfill") return m.Backfill(r, *who, *tenant, std::move(headers), std::move(answer));
   m.Read(rpath, params, *tenant, std::move(headers), std::move(answer));
 }
 

@@ -96,6 +96,20 @@ using EraseHandler = std::function<Status(const std::string& tenant, const std::
                                           const std::string& reason, const std::string& requested_by,
                                           EraseAnswer* answer)>;
 
+// Backfills run by the service (app/backfill_jobs.h) for /v1/admin/backfill:
+// POST starts one (`start`), GET lists the tenant's.
+struct BackfillAsk {
+  bool start = false;
+  std::string system;
+  int page_size = 100;
+  bool restart = false;
+};
+// *json: the run started (a JSON object; with AlreadyExists, the run under
+// way), or the tenant's runs (a JSON array). InvalidArgument: the system
+// cannot be backfilled there; Unavailable: not now.
+using BackfillHandler =
+    std::function<Status(const std::string& tenant, const BackfillAsk& ask, std::string* json)>;
+
 // Backs the data directory up into `into` for POST /v1/admin/backup
 // (storage/backup.h); *manifest: the new backup's manifest (JSON).
 using BackupHandler = std::function<Status(const std::string& into, int keep, std::string* manifest)>;
@@ -133,6 +147,8 @@ class Console {
   // POST /v1/admin/reload (an admin key of every tenant) runs `reload`.
   void SetReloadHandler(ReloadHandler reload);
   void SetEraseHandler(EraseHandler erase);
+  // /v1/admin/backfill (operator keys) runs `backfill`.
+  void SetBackfillHandler(BackfillHandler backfill);
   // POST /v1/admin/backup (an admin key of every tenant) runs `backup`.
   void SetBackupHandler(BackupHandler backup);
   // The admin API's sync pause and resume (operator keys).

@@ -74,6 +74,7 @@ struct Console::Impl {
   std::atomic<const Config*> live;
   ReloadHandler reload;  // POST /v1/admin/reload; empty: not offered
   EraseHandler erase;    // POST /v1/admin/erase; empty: not offered
+  BackfillHandler backfill;  // /v1/admin/backfill; empty: not offered
   BackupHandler backup;  // POST /v1/admin/backup; empty: not offered
   SyncControlHooks sync_control;  // /v1/admin/sync; null control: not offered
   // Cluster mode: the keys every node shares (console/shared_keys.h),
@@ -148,6 +149,9 @@ struct Console::Impl {
                  Headers headers, Responder respond, Planned then);
   void Erase(const ApiRequest& r, const Principal& who, const std::string& tenant,
              Headers headers, Responder respond);
+  // GET and POST /v1/admin/backfill (backfill_endpoint.cc).
+  void Backfill(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                Headers headers, Responder respond);
   void ListKeys(const Principal& who, Headers headers, Responder respond);
   void CreateKey(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   void RevokeKey(const ApiRequest& r, const Principal& who, const std::string& id,
@@ -163,5 +167,8 @@ struct Console::Impl {
   EventDraft AdminAction(const ApiRequest& r, const Principal& who, const std::string& tenant,
                          std::string_view action, const std::string& target) const;
 };
+
+// `a` with `headers` (the limits' headers) added.
+ApiResponse With(ApiResponse a, Console::Impl::Headers headers);
 
 }  // namespace dfm

@@ -19,11 +19,6 @@ namespace dfm {
 
 namespace {
 
-ApiResponse With(ApiResponse a, Console::Impl::Headers headers) {
-  for (auto& h : headers) a.headers.push_back(std::move(h));
-  return a;
-}
-
 ApiResponse Document(std::string body, Console::Impl::Headers headers,
                      const char* type = "application/json") {
   ApiResponse a;

@@ -226,11 +226,6 @@ const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
   return *routes;
 }
 
-ApiResponse With(ApiResponse a, Console::Impl::Headers headers) {
-  for (auto& h : headers) a.headers.push_back(std::move(h));
-  return a;
-}
-
 }  // namespace
 
 ApiResponse Console::Impl::ReadFrom(const EventLog& from, const std::string& route, const Params& p,

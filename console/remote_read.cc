@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstdlib>
+
 #include "util/json.h"
 
 namespace dfm {
@@ -213,6 +215,53 @@ bool DecodeEraseAnswer(std::string_view data, Status* s, EraseAnswer* a) {
     *s = Status::OK();
   } else if (code == "not_found") {
     *s = Status::NotFound(message);
+  } else {
+    *s = Status::Unavailable(message);
+  }
+  return true;
+}
+
+RemoteRead BackfillRequest(const std::string& tenant, const BackfillAsk& ask) {
+  return RemoteRead{kBackfillRoute,
+                    tenant,
+                    {{"start", ask.start ? "1" : "0"},
+                     {"system", ask.system},
+                     {"page_size", std::to_string(ask.page_size)},
+                     {"restart", ask.restart ? "1" : "0"}}};
+}
+
+bool DecodeBackfillRequest(const RemoteRead& r, BackfillAsk* ask) {
+  if (r.route != kBackfillRoute) return false;
+  for (const auto& [name, value] : r.params) {
+    if (name == "start") ask->start = value == "1";
+    if (name == "system") ask->system = value;
+    if (name == "restart") ask->restart = value == "1";
+    if (name == "page_size") ask->page_size = static_cast<int>(std::strtol(value.c_str(), nullptr, 10));
+  }
+  return true;
+}
+
+std::string EncodeBackfillAnswer(const Status& s, const std::string& json) {
+  const char* code = s.ok()                                     ? "ok"
+                     : s.code() == Status::Code::kAlreadyExists ? "exists"
+                     : s.IsInvalidArgument()                    ? "invalid"
+                                                                : "unavailable";
+  return JsonObject().Int("v", 1).Str("code", code).Str("message", s.ok() ? "" : s.message()).Str("json", json).Finish();
+}
+
+bool DecodeBackfillAnswer(std::string_view data, Status* s, std::string* json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  std::string code, message;
+  if (parser.parse(data.data(), data.size()).get(o) || !Version1(o) || !Text(o, "code", &code) ||
+      !Text(o, "message", &message) || !Text(o, "json", json))
+    return false;
+  if (code == "ok") {
+    *s = Status::OK();
+  } else if (code == "exists") {
+    *s = Status::AlreadyExists(message);
+  } else if (code == "invalid") {
+    *s = Status::InvalidArgument(message);
   } else {
     *s = Status::Unavailable(message);
   }

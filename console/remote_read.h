@@ -62,6 +62,18 @@ inline constexpr char kEraseRoute[] = "/v1/admin/erase#run";
 std::string EncodeEraseAnswer(const Status& s, const EraseAnswer& a);
 // False when `data` is not a version-1 answer; else *s is the erasure's.
 bool DecodeEraseAnswer(std::string_view data, Status* s, EraseAnswer* a);
+// /v1/admin/backfill runs on the node of the tenant's partition, whose log
+// and connectors those are: the request kBackfillRoute (params start "1"
+// or "0", system, page_size, restart "1" or "0") is answered with
+//   backfill = {"v":1,"code":"ok"|"exists"|"invalid"|"unavailable",
+//               "message","json"}   ; json: BackfillHandler's *json
+inline constexpr char kBackfillRoute[] = "/v1/admin/backfill#run";
+RemoteRead BackfillRequest(const std::string& tenant, const BackfillAsk& ask);
+// False when `r` is not a backfill request.
+bool DecodeBackfillRequest(const RemoteRead& r, BackfillAsk* ask);
+std::string EncodeBackfillAnswer(const Status& s, const std::string& json);
+// False when `data` is not a version-1 answer; else *s is the handler's.
+bool DecodeBackfillAnswer(std::string_view data, Status* s, std::string* json);
 std::string EncodeStories(const std::vector<ContactStory>& stories);
 // False when `data` is not version-1 stories.
 bool DecodeStories(std::string_view data, std::vector<ContactStory>* stories);

@@ -604,6 +604,9 @@ void HttpFront::Reload(const Config& config) {
 }
 
 void HttpFront::SetEraseHandler(EraseHandler erase) { impl_->console->SetEraseHandler(std::move(erase)); }
+void HttpFront::SetBackfillHandler(BackfillHandler backfill) {
+  impl_->console->SetBackfillHandler(std::move(backfill));
+}
 void HttpFront::SetBackupHandler(BackupHandler backup) { impl_->console->SetBackupHandler(std::move(backup)); }
 void HttpFront::SetSyncControl(SyncControlHooks hooks) { impl_->console->SetSyncControl(std::move(hooks)); }
 void HttpFront::SetSharedLimits(std::shared_ptr<CasStore> store) {

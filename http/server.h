@@ -84,6 +84,8 @@ class HttpFront {
   void SetReloadHandler(ReloadHandler reload);
   // What POST /v1/admin/erase runs (docs/privacy.md). Call before Run().
   void SetEraseHandler(EraseHandler erase);
+  // What /v1/admin/backfill runs (app/backfill_jobs.h). Call before Run().
+  void SetBackfillHandler(BackfillHandler backfill);
   void SetBackupHandler(BackupHandler backup);
   // The admin API's sync pause and resume (console/console.h).
   void SetSyncControl(SyncControlHooks hooks);

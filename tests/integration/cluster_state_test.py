@@ -19,10 +19,11 @@ Connector state: a
 GoHighLevel OAuth tenant whose sandbox rotates refresh tokens (each one
 refused once used) and issues access tokens that live 60 s, under the
 connector's 5-minute margin, so that every push asks for a new grant.
-The owner of the tenant's partition refreshes, is killed -9, and the next
-owner syncs without one refused token: it took the newest grant, which
-the owner had written sealed to NATS before using it. NATS's files hold
-no grant in clear.
+The owner of the tenant's partition refreshes, is killed -9 (in the middle
+of a backfill asked of the other node), and the next owner syncs, and
+carries the backfill on from its replicated position, without one refused
+token: it took the newest grant, which the owner had written sealed to
+NATS before using it. NATS's files hold no grant in clear.
 
 With --no-state-key the nodes run without `cluster.state_key` (nothing
 replicated): the test must then fail, which shows what it proves."""
@@ -229,6 +230,32 @@ def main():
         # The owner holds a grant no one else has seen: kill it.
         victim = nodes[int(first_owner[-1])]
         survivor = nodes[1 - int(first_owner[-1])]
+        # ...in the middle of a backfill asked of the survivor: contacts
+        # GoHighLevel holds without having sent webhooks, its search slowed so
+        # the kill comes between two pages. The run reads through the owner's
+        # connector (its grant), its position goes to NATS with the
+        # partition, and the next owner carries it on from there with its own
+        # connector; the command follows the run to the end wherever it runs.
+        backfilled = ["+120555504%02d" % i for i in range(12)]
+        for i, p in enumerate(backfilled):
+            status, body = ghl.post("/_sandbox/contacts", {"firstName": "Fill%d" % i, "lastName": "Later",
+                                                           "phone": p, "webhook": False})
+            assert status == 201, body
+        status, body = ghl.post("/_sandbox/faults", {"faults": [
+            {"latency_ms": 700, "method": "POST", "path_prefix": "/contacts/search", "count": 40}]})
+        assert status == 200, body
+        env = t.environ()
+        env.update(env_extra)
+        filling = subprocess.Popen([survivor.binary, "backfill", "ghl", "--page-size", "2", "-c",
+                                    survivor.config_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+
+        def backfill_pages():
+            status, _, body = t.request("127.0.0.1", survivor.admin_port, "GET", "/v1/admin/backfill",
+                                        headers={"Authorization": "Bearer " + admin_token(survivor)}, timeout=15)
+            runs = json.loads(body)["backfills"] if status == 200 else []
+            return next((r["pages"] for r in runs if r["system"] == "ghl" and r["state"] == "running"), 0)
+        wait_for("the owner's backfill under way", lambda: backfill_pages() >= 2, timeout=30)
         victim.kill9()
         # Until the survivor takes the partition, its reads say the owner
         # is gone (503 owner_unreachable), never an empty answer.
@@ -254,6 +281,14 @@ def main():
         person("+12055550302", "Grace")
         wait_for("the second person in GoHighLevel, synced by the next owner",
                  lambda: in_ghl("+12055550302"), timeout=60)
+        out, err = filling.communicate(timeout=180)
+        assert filling.returncode == 0, (out, err)
+        assert "continued as backfill-" in err, err
+        for p in backfilled:
+            wait_for("backfilled " + p + " in Aloware", lambda p=p: [
+                c for c in alo.contacts() if c.get("phone_number") == p], timeout=60)
+        print(f"a backfill whose owner was killed -9 mid-run ended on the next owner: {out.strip()}",
+              flush=True)
         # /metrics of the node running the tenant now: its partition's sync
         # families, labelled with the partition, and Prometheus' lint passes.
         # (The families are taken every second: a partition just started

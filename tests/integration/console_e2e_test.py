@@ -242,6 +242,14 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(self.api("/v1/admin/settle", operator, "POST", body, admin=True)[0], 404)
         self.assertEqual(self.api("/v1/admin/settle", operator, "POST", body)[0], 404,
                          "not on the main listener")
+        # Backfills: an operator's; refused whole when they cannot run.
+        self.assertEqual(self.api("/v1/admin/backfill", viewer, admin=True)[0], 403)
+        status, _, doc = self.api("/v1/admin/backfill", operator, "POST", {"system": "twilio"}, admin=True)
+        self.assertEqual((status, doc["error"]), (422, "not_backfillable"), doc)
+        status, _, doc = self.api("/v1/admin/backfill", operator, "POST", {"page_size": 5}, admin=True)
+        self.assertEqual((status, doc["error"]), (400, "malformed_body"), doc)
+        status, _, doc = self.api("/v1/admin/backfill", operator, admin=True)
+        self.assertEqual((status, doc), (200, {"backfills": []}), "nothing ran")
         actions = [e for e in self.dfm.dump(with_body=True) if e["type"] == "admin.action"]
         self.assertTrue(any('"action":"key.create"' in json.dumps(e) or
                             e.get("payload", {}).get("action") == "key.create" for e in actions))

@@ -650,11 +650,39 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         # Only the shared contact changed since: the engine wrote Aloware's city to it.
         self.assertIn("1 imported, 5 unchanged", r.stdout)
-        # While the service runs the data directory is its own: a clear refusal.
+        # While the service runs the same command goes through it.
         self.dfm.start(env_extra=self.env)
         r = self.backfill("ghl")
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("stop `dfm serve`", r.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("started by the service", r.stderr)
+        self.assertIn("6 contacts read, 0 imported, 6 unchanged", r.stdout)
+
+    def test_backfill_through_the_running_service(self):
+        """`dfm backfill` while the service runs: the tenant's connector
+        actor reads GoHighLevel with its own grant and rate limit, and what it
+        imports syncs at once (in a cluster, asked of node0, which may not run
+        the tenant: the run goes where the tenant's partition is)."""
+        self.ghl_user_creates("+12055550401", first="Known")
+        wait_for("first sync", lambda: by_phone(self.alo.contacts(), "+12055550401", "phone_number"))
+        phones = ["+1205555041%d" % i for i in range(5)]
+        for i, p in enumerate(phones):
+            status, body = self.ghl.post("/_sandbox/contacts", {
+                "firstName": "Live%d" % i, "lastName": "Fill", "phone": p, "webhook": False})
+            self.assertEqual(status, 201, body)
+        r = self.backfill("ghl", "--page-size", "2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("started by the service", r.stderr)
+        self.assertIn("6 of 6 contacts (100%) · 6 new · 0 unchanged", r.stderr)  # progress
+        self.assertIn("6 contacts read, 6 imported, 0 unchanged", r.stdout)
+        for p in phones:
+            wait_for("contact " + p, lambda p=p: by_phone(self.alo.contacts(), p, "phone_number"))
+        self.assertGreaterEqual(len(self.ghl.requests("/contacts/search")), 3)
+        asked = [e["payload"] for e in self.events("admin.action") if e["payload"].get("action") == "backfill"]
+        self.assertEqual([a["target"] for a in asked], ["backfill/ghl"], "who asked is in the log")
+        self.assertEqual(len(self.events("contact.imported")), 6)
+        # A system with no backfill, and one the tenant does not configure: refused, nothing run.
+        r = self.backfill("twilio")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
 
 
 class ClusterSyncTest(clustertest.OnACluster, SyncTest):
@@ -662,8 +690,9 @@ class ClusterSyncTest(clustertest.OnACluster, SyncTest):
     48; clustertest.ClusterDfm): webhooks through nginx to any node, the
     default tenant's partition on one of them, its log read back from NATS,
     and kill -9 aimed at the node running it. Not here: what is about one
-    node only (its health's sync part; `dfm backfill`, refused in cluster
-    mode) and the 150-second outage (the single-node run has it)."""
+    node only (its health's sync part; `dfm backfill` with the service
+    stopped, on a data directory) and the 150-second outage (the
+    single-node run has it)."""
 
     binary = staticmethod(lambda: DFM)
 
@@ -671,7 +700,8 @@ class ClusterSyncTest(clustertest.OnACluster, SyncTest):
         self.skipTest("a single node's health parts; a cluster's are in integration.cluster")
 
     def test_backfill_imports_existing_contacts_matched_to_known_ones(self):
-        self.skipTest("dfm backfill is refused in cluster mode (docs/scale-out.md)")
+        self.skipTest("the service stopped: a single node's data directory (the cluster's backfill "
+                      "runs through a node: test_backfill_through_the_running_service)")
 
     def test_sandbox_down_for_minutes_then_everything_arrives_once(self):
         self.skipTest("150 s: the single-node run has it")
