@@ -16,7 +16,11 @@ dfm's and NATS's apart, over the load and that drain. As every process
 shares the same two cores, more nodes cannot add throughput here: the
 figure that carries to real machines is CPU per webhook, and from it the
 projected rate of one node with two cores of its own.
-Then the failover time: three nodes under a light open load (100
+NATS's messages per webhook are counted too (each server's monitoring
+port): those dfm's connections sent, those the servers sent each other
+(replication, and requests and answers forwarded to a stream's leader),
+and those the ingest streams and logs hold.
+Then the failover time (not with --no-failover): three nodes under a light open load (100
 webhooks/s per tenant), kill -9 the node holding the default tenant's
 partition, and time until another node holds it with nothing left to take
 (median of --rounds).
@@ -30,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -143,9 +148,40 @@ def wait_drained(nodes, timeout=300):
     raise RuntimeError("not drained")
 
 
+def monitor(nats):
+    """Gives each NATS server a monitoring port (after NatsCluster made its
+    configuration, before it starts); returns the ports."""
+    ports = [t.free_port() for _ in nats.ports]
+    for i, port in enumerate(ports):
+        with open(nats.conf(i), "a") as f:
+            f.write(f"\nhttp: 127.0.0.1:{port}\n")
+    return ports
+
+
+def nats_counts(ports):
+    """Messages the servers took from clients (dfm's connections) and over
+    their routes (one server to another: JetStream's replication, and
+    requests and answers between a client's server and a stream's leader),
+    and the messages DFM_IN_* and DFM_LOG_* hold."""
+    clients = routes = stored = 0
+    for port in ports:
+        def get(path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return json.load(r)
+        clients += sum(c["in_msgs"] for c in get("/connz?limit=10000")["connections"])
+        routes += sum(r["in_msgs"] for r in get("/routez")["routes"])
+    js = json.load(urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/jsz?streams=true", timeout=5))
+    for acc in js.get("account_details", []):
+        for st in acc.get("stream_detail", []):
+            if st["name"].startswith(("DFM_IN_", "DFM_LOG_")):
+                stored += st["state"]["messages"]
+    return {"clients": clients, "routes": routes, "stored": stored}
+
+
 def throughput(nodes_n, args, rnd):
     work = t.tempdir()
     nats = ct.NatsCluster(work) if nodes_n else None
+    ports = monitor(nats) if nats else []
     nodes, nginx = [], None
     try:
         if nats:
@@ -163,13 +199,18 @@ def throughput(nodes_n, args, rnd):
         nginx.start()
         dfm_pids = [n.proc.pid for n in nodes]
         nats_pids = [p.pid for p in nats.procs] if nats else []
+        c0 = nats_counts(ports) if nats else None
         d0, n0, t0 = cpu_s(dfm_pids), cpu_s(nats_pids), time.time()
         ok, errors = finish(load(nginx.port, args.seconds, args.connections, tag=f"r{rnd}"))
         loaded = time.time()
         wait_drained(nodes)
         drained = time.time()
         d1, n1 = cpu_s(dfm_pids), cpu_s(nats_pids)
-        return {"nodes": nodes_n, "round": rnd, "ok": ok, "errors": errors,
+        msgs = {}
+        if nats:
+            c1 = nats_counts(ports)
+            msgs = {f"nats_{k}_msgs": round((c1[k] - c0[k]) / max(ok, 1), 3) for k in c1}
+        return {"nodes": nodes_n, "round": rnd, "ok": ok, "errors": errors, **msgs,
                 "acked_per_s": round(ok / (loaded - t0)),
                 "drain_s": round(drained - loaded, 2),
                 "processed_per_s": round(ok / (drained - t0)),
@@ -241,6 +282,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--no-failover", action="store_true", help="measure the cost only")
     args = ap.parse_args()
     subprocess.run(["cmake", "--build", "--preset", "release", "--target", "dfm", "ingest_client"],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -253,8 +295,10 @@ def main():
     summary = {}
     for n in (0, 1, 2, 3):
         rs = [r for r in runs if r["nodes"] == n]
-        med = {k: statistics.median(r[k] for r in rs)
-               for k in ("acked_per_s", "processed_per_s", "drain_s", "dfm_cpu_us", "nats_cpu_us")}
+        keys = ["acked_per_s", "processed_per_s", "drain_s", "dfm_cpu_us", "nats_cpu_us"]
+        if n:
+            keys += ["nats_clients_msgs", "nats_routes_msgs", "nats_stored_msgs"]
+        med = {k: statistics.median(r[k] for r in rs) for k in keys}
         cpu = med["dfm_cpu_us"] + med["nats_cpu_us"]
         # dfm's CPU per webhook is the whole cluster's: a node with two
         # cores of its own, taking 1/n of the webhooks, runs at this rate
@@ -265,8 +309,9 @@ def main():
     base = summary["embedded"]["cpu_us_total"]
     for k, v in summary.items():
         v["cpu_vs_embedded"] = round(v["cpu_us_total"] / base, 2)
-    times = failover(args)
-    summary["failover_s"] = {"runs": times, "median": statistics.median(times)}
+    if not args.no_failover:
+        times = failover(args)
+        summary["failover_s"] = {"runs": times, "median": statistics.median(times)}
     print(json.dumps(summary, indent=1))
 
 
