@@ -49,9 +49,11 @@ for bin in "$out"/fuzz/fuzz_*; do
         >"$corpus/seed-created" ;;
     fuzz_text)
       for s in "+1 (205) 555-0100" "2055550100" "Ann+News@Example.COM" "2026-11-23T10:00:00.123+05:30" \
-               "Sun, 06 Nov 1994 08:49:37 GMT" "a=b&c=%41%zz&d=+"; do
+               "Sun, 06 Nov 1994 08:49:37 GMT" "a=b&c=%41%zz&d=+" "EST5EDT,M3.2.0,M11.1.0" \
+               "AEST-10AEDT,M10.1.0,M4.1.0/3" "08:00-21:00" "UTC+05:30"; do
         printf '%s' "$s" >"$corpus/seed-$(printf '%s' "$s" | md5sum | cut -c1-8)"
-      done ;;
+      done
+      cp /usr/share/zoneinfo/America/New_York "$corpus/seed-zone-new-york" 2>/dev/null || true ;;
   esac
   regressions=fuzz/regressions/$name
   if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then

@@ -8,7 +8,8 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git python3 curl
   libcaf-dev librocksdb-dev libsimdjson-dev libspdlog-dev libfmt-dev
   librestinio-dev libasio-dev libhttp-parser-dev
-  libcurl4-openssl-dev libssl-dev libphonenumber-dev libjemalloc-dev
+  libcurl4-openssl-dev libssl-dev libphonenumber-dev libjemalloc-dev zlib1g-dev
+  tzdata libphonenumber8-java
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   nginx-light wrk python3-cryptography python3-aiosmtpd
   nats-server libnats-dev
