@@ -1,0 +1,146 @@
+#include "campaigns/task.h"
+
+#include <simdjson.h>
+
+#include "campaigns/names.h"
+#include "util/json.h"
+
+namespace dfm {
+
+namespace {
+
+constexpr std::pair<TaskState, std::string_view> kTaskStates[] = {
+    {TaskState::kPending, "pending"}, {TaskState::kInProgress, "in_progress"}, {TaskState::kDone, "done"},
+    {TaskState::kFailed, "failed"},   {TaskState::kSkipped, "skipped"}};
+
+bool Known(std::string_view type) {
+  for (std::string_view t :
+       {kTaskCreated, kTaskDeferred, kTaskClaimed, kTaskReleased, kTaskDone, kTaskFailed, kTaskSkipped})
+    if (t == type) return true;
+  return false;
+}
+
+bool Str(simdjson::dom::object o, const char* key, bool required, std::string* out) {
+  std::string_view s;
+  auto v = o[key];
+  if (v.error() == simdjson::NO_SUCH_FIELD) return !required;
+  if (v.get(s) != simdjson::SUCCESS || (required && s.empty())) return false;
+  *out = std::string(s);
+  return true;
+}
+
+bool Int(simdjson::dom::object o, const char* key, int64_t* out) {
+  return o[key].get(*out) == simdjson::SUCCESS && *out >= 0;
+}
+
+Status Refuse(const TaskEvent& e, const Task& t, const char* why) {
+  return Status::InvalidArgument(std::string(e.type) + " of a task that is " + std::string(TaskStateName(t.state)) +
+                                 ": " + why);
+}
+
+}  // namespace
+
+std::string_view TaskStateName(TaskState s) { return NameIn(kTaskStates, s); }
+bool ParseTaskState(std::string_view name, TaskState* out) { return ValueIn(kTaskStates, name, out); }
+
+std::string EncodeTaskEvent(const TaskEvent& e) {
+  JsonObject o;
+  o.Int("v", 1).Str("campaign", e.campaign).Str("contact", e.contact).Int("step", e.step);
+  if (e.type == kTaskCreated) o.Int("due_us", e.due_us);
+  if (e.type == kTaskDeferred) o.Int("until_us", e.until_us);
+  if (e.type == kTaskClaimed) o.Int("lease_until_us", e.lease_until_us);
+  if (!e.agent.empty()) o.Str("agent", e.agent);
+  if (e.type == kTaskDone) o.Str("channel", e.channel);
+  if (!e.reason.empty()) o.Str("reason", e.reason);
+  if (!e.detail.empty()) o.Str("detail", e.detail);
+  return o.Finish();
+}
+
+bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent* e) {
+  if (!Known(type)) return false;
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (parser.parse(payload.data(), payload.size()).get(o) != simdjson::SUCCESS) return false;
+  int64_t v = 0, step = 0;
+  TaskEvent x;
+  x.type = std::string(type);
+  if (o["v"].get(v) != simdjson::SUCCESS || v != 1 || !Str(o, "campaign", true, &x.campaign) ||
+      !Str(o, "contact", true, &x.contact) || !Int(o, "step", &step) || step > 1000)
+    return false;
+  x.step = static_cast<int>(step);
+  const bool by_agent = type == kTaskClaimed || type == kTaskReleased || type == kTaskDone || type == kTaskFailed;
+  const bool with_reason = type == kTaskDeferred || type == kTaskReleased || type == kTaskFailed || type == kTaskSkipped;
+  if (!Str(o, "agent", by_agent, &x.agent) || !Str(o, "reason", with_reason, &x.reason) ||
+      !Str(o, "detail", false, &x.detail))
+    return false;
+  if (type == kTaskCreated && !Int(o, "due_us", &x.due_us)) return false;
+  if (type == kTaskDeferred && !Int(o, "until_us", &x.until_us)) return false;
+  if (type == kTaskClaimed && !Int(o, "lease_until_us", &x.lease_until_us)) return false;
+  if (type == kTaskDone && !Str(o, "channel", true, &x.channel)) return false;
+  *e = std::move(x);
+  return true;
+}
+
+EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e, int claims) {
+  EventDraft d;
+  d.tenant = tenant;
+  d.stream = "campaign:" + e.campaign;
+  d.type = e.type;
+  d.payload = EncodeTaskEvent(e);
+  d.idempotency_system = "campaign";
+  d.idempotency_key = e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type + "/" +
+                      std::to_string(claims);
+  return d;
+}
+
+Status ApplyTaskEvent(const TaskEvent& e, Task* t) {
+  if (e.type == kTaskCreated) {
+    if (!t->campaign.empty()) return Refuse(e, *t, "it exists");
+    Task n;
+    n.campaign = e.campaign;
+    n.contact = e.contact;
+    n.step = e.step;
+    n.due_us = e.due_us;
+    *t = std::move(n);
+    return Status::OK();
+  }
+  if (t->campaign.empty()) return Status::InvalidArgument(e.type + " of a task never created");
+  if (t->ended()) return Refuse(e, *t, "it has ended");
+  const bool holder = t->state == TaskState::kInProgress && t->agent == e.agent;
+  if (e.type == kTaskDeferred) {
+    if (t->state != TaskState::kPending) return Refuse(e, *t, "only a waiting task is deferred");
+    t->due_us = e.until_us;
+    t->reason = e.reason;
+  } else if (e.type == kTaskClaimed) {
+    if (t->state != TaskState::kPending) return Refuse(e, *t, "another agent holds it");
+    t->state = TaskState::kInProgress;
+    t->agent = e.agent;
+    t->lease_until_us = e.lease_until_us;
+    t->claims++;
+  } else if (e.type == kTaskReleased) {
+    if (!holder) return Refuse(e, *t, "that agent does not hold it");
+    t->state = TaskState::kPending;
+    t->agent.clear();
+    t->lease_until_us = 0;
+    t->reason = e.reason;
+  } else if (e.type == kTaskDone || e.type == kTaskFailed) {
+    if (!holder) return Refuse(e, *t, "that agent does not hold it");
+    t->state = e.type == kTaskDone ? TaskState::kDone : TaskState::kFailed;
+    t->reason = e.reason;
+    t->detail = e.detail;
+  } else if (e.type == kTaskSkipped) {
+    t->state = TaskState::kSkipped;
+    t->agent.clear();
+    t->reason = e.reason;
+    t->detail = e.detail;
+  } else {
+    return Status::InvalidArgument("not a task event: " + e.type);
+  }
+  return Status::OK();
+}
+
+bool LeaseLapsed(const Task& t, int64_t now_us) {
+  return t.state == TaskState::kInProgress && now_us >= t.lease_until_us;
+}
+
+}  // namespace dfm

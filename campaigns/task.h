@@ -1,0 +1,87 @@
+// A campaign's task: one per contact per step, carried out by an agent
+// under a lease (campaigns/README.md). Its life is its events, on the
+// campaign's stream "campaign:<id>"; the task is their fold.
+//
+//   pending --claimed--> in_progress --done|failed--> (ended)
+//      ^  \--deferred (due moved on)      |--released (lease lapsed,
+//      |                                  |   or the agent gave it back)
+//      +----------------------------------+
+//   pending or in_progress --skipped--> (ended)
+//
+// A done or failed from an agent that no longer holds the lease is
+// refused: another may hold it by then. Ended tasks take nothing.
+//
+// Payload grammar (JSON, version 1), every type:
+//   {"v":1, "campaign", "contact", "step": 0.., and per type:
+//    task.created  "due_us"
+//    task.deferred "until_us", "reason"
+//    task.claimed  "agent", "lease_until_us"
+//    task.released "agent", "reason" ("lease_lapsed" | "given_back")
+//    task.done     "agent", "channel" ("sms" | "email" | "call"), "detail"?
+//    task.failed   "agent", "reason", "detail"?
+//    task.skipped  "reason", "detail"?}
+//
+// Pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "events/event.h"
+#include "util/status.h"
+
+namespace dfm {
+
+enum class TaskState { kPending, kInProgress, kDone, kFailed, kSkipped };
+std::string_view TaskStateName(TaskState s);
+bool ParseTaskState(std::string_view name, TaskState* out);  // false for another name
+
+struct Task {
+  std::string campaign, contact;
+  int step = 0;
+  int64_t due_us = 0;
+  TaskState state = TaskState::kPending;
+  std::string agent;           // in_progress: who holds it
+  int64_t lease_until_us = 0;  // in_progress: until when
+  int claims = 0;              // how many times it was claimed
+  std::string reason, detail;  // why it was skipped or failed, or last deferred
+  bool ended() const { return state == TaskState::kDone || state == TaskState::kFailed || state == TaskState::kSkipped; }
+};
+
+struct TaskEvent {
+  std::string type;  // one of the kTask* names
+  std::string campaign, contact;
+  int step = 0;
+  int64_t due_us = 0, until_us = 0, lease_until_us = 0;
+  std::string agent, reason, detail;
+  std::string channel;  // task.done: what went (the frequency caps count texts and emails)
+};
+
+inline constexpr std::string_view kTaskCreated = "task.created";
+inline constexpr std::string_view kTaskDeferred = "task.deferred";
+inline constexpr std::string_view kTaskClaimed = "task.claimed";
+inline constexpr std::string_view kTaskReleased = "task.released";
+inline constexpr std::string_view kTaskDone = "task.done";
+inline constexpr std::string_view kTaskFailed = "task.failed";
+inline constexpr std::string_view kTaskSkipped = "task.skipped";
+
+std::string EncodeTaskEvent(const TaskEvent& e);
+// False when `payload` is not a version-1 payload of `type`.
+bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent* e);
+
+// The draft of `e` for `tenant`'s log, with an idempotency key that makes
+// the same step of the same task one event however often it is asked:
+// "<campaign>/<step>/<contact>/<type>/<the task's claims>" (a task is
+// claimed, released and claimed again: each claim is its own).
+EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e, int claims);
+
+// Folds `e` into `t` (a task not created yet has an empty campaign).
+// InvalidArgument, saying why, when the lifecycle does not allow it; `t`
+// is then unchanged.
+Status ApplyTaskEvent(const TaskEvent& e, Task* t);
+
+// Whether `t` is held by an agent whose lease ran out at `now_us`.
+bool LeaseLapsed(const Task& t, int64_t now_us);
+
+}  // namespace dfm

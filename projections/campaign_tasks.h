@@ -1,0 +1,54 @@
+// "campaign_tasks", layout 1: the fold of campaigns' task events
+// (campaigns/task.h) into every task's state, the counts a campaign's
+// progress shows, and each person's sends the frequency caps count.
+//
+//   t/<tenant>/<campaign>/<step, 3 digits>/<contact> -> the task (EncodeTaskRow)
+//   n/<tenant>/<campaign>/<state>  -> how many of its tasks are in that state
+//   r/<tenant>/<campaign>/<reason> -> how many it skipped for that reason
+//   s/<tenant>/<contact>/<when, 20 digits of µs>/<campaign> -> "sms" | "email":
+//                                     a text or email a task sent
+//
+// An event the task's life refuses (ApplyTaskEvent) changes nothing, as
+// live processing would: the same log folds to the same state. "When" is
+// the task.done event's recorded time.
+//
+// Pure like every projection; the reads below take a log's committed state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "campaigns/task.h"
+#include "projections/projection.h"
+#include "storage/event_log.h"
+
+namespace dfm {
+
+class CampaignTasksProjection : public Projection {
+ public:
+  static constexpr char kName[] = "campaign_tasks";
+  std::string name() const override { return kName; }
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+};
+
+std::string CampaignTaskKey(const std::string& tenant, const std::string& campaign, int step,
+                            const std::string& contact);
+// A task as its row holds it (JSON, version 1, Task's fields); false when
+// `row` is not one.
+std::string EncodeTaskRow(const Task& t);
+bool DecodeTaskRow(std::string_view row, Task* t);
+
+// NotFound when the task was never created.
+Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign, int step,
+                        const std::string& contact, Task* t);
+// The campaign's tasks by state ("pending" -> 12, ...) and its skips by reason.
+Status ReadCampaignCounts(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                          std::map<std::string, int64_t>* by_state, std::map<std::string, int64_t>* skipped_by);
+// The times of `contact`'s texts and emails at or after `since_us`, any campaign, oldest first.
+Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact, int64_t since_us,
+                       std::vector<int64_t>* at_us);
+
+}  // namespace dfm

@@ -1,0 +1,369 @@
+// Campaigns' pure rules (campaigns/): the spec and its validation details,
+// the lifecycle, templates, the check at the moment of sending, the pacer,
+// and the task's life as the fold of its events.
+#include <gtest/gtest.h>
+
+#include "campaigns/campaign.h"
+#include "campaigns/check.h"
+#include "campaigns/customer.h"
+#include "campaigns/message_template.h"
+#include "campaigns/recipient_zones.h"
+#include "campaigns/send_check.h"
+#include "campaigns/task.h"
+#include "projections/campaign_tasks.h"
+#include "projections/runner.h"
+#include "storage/memory_event_log.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kS = 1000000;
+// 2026-07-01 12:00:00 UTC: 08:00 in New York (EDT).
+constexpr int64_t kNoonUtc = 1782907200LL * kS;
+
+const char kSpec[] = R"({"v":1,"id":"spring-1","customer":"acme","name":"Spring","audience":{"tags":["lead"]},
+  "start_at":"2026-07-01T12:00:00Z","sender":"+12055550100",
+  "steps":[{"channel":"sms","template":"Hi {{first_name|there}}, from {{customer_name}}"},
+           {"channel":"email","subject":"About {{company_name}}","template":"Hello {{ first_name }}","delay_s":86400},
+           {"channel":"call","delay_s":172800,"stop_on_payment":false}]})";
+
+TEST(CampaignSpec, ReadsAValidSpecAndWritesItBackTheSame) {
+  CampaignSpec s;
+  std::vector<ValidationDetail> d;
+  DecodeCampaignSpec(kSpec, &s, &d);
+  ASSERT_TRUE(d.empty()) << ValidationDetailsJson(d);
+  EXPECT_EQ(s.id, "spring-1");
+  EXPECT_EQ(s.audience.tags, std::vector<std::string>{"lead"});
+  ASSERT_EQ(s.steps.size(), 3u);
+  EXPECT_EQ(s.steps[1].channel, Channel::kEmail);
+  EXPECT_EQ(s.steps[1].delay_s, 86400);
+  EXPECT_EQ(s.steps[2].window_s, 86400) << "the default window";
+  EXPECT_FALSE(s.steps[2].stop_on_payment);
+  EXPECT_EQ(s.start_at_us, kNoonUtc);
+  CampaignSpec again;
+  DecodeCampaignSpec(EncodeCampaignSpec(s), &again, &d);
+  ASSERT_TRUE(d.empty()) << ValidationDetailsJson(d);
+  EXPECT_EQ(EncodeCampaignSpec(again), EncodeCampaignSpec(s));
+}
+
+TEST(CampaignSpec, SaysEveryProblemWithItsField) {
+  CampaignSpec s;
+  std::vector<ValidationDetail> d;
+  DecodeCampaignSpec(R"({"id":"bad id!","audience":{},"start_at":"tomorrow",
+    "steps":[{"channel":"fax"},{"channel":"email","template":"{{favourite_colour}}","delay_s":-1},
+             {"channel":"sms","template":"Hi {{first_name"}]})",
+                     &s, &d);
+  auto has = [&d](const std::string& field, const std::string& part) {
+    for (const auto& x : d)
+      if (x.field == field && x.problem.find(part) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("id", "letters")) << ValidationDetailsJson(d);
+  EXPECT_TRUE(has("customer", "required"));
+  EXPECT_TRUE(has("audience", "names nobody"));
+  EXPECT_TRUE(has("start_at", "RFC 3339"));
+  EXPECT_TRUE(has("steps[0].channel", "sms, email or call"));
+  EXPECT_TRUE(has("steps[1].subject", "required"));
+  EXPECT_TRUE(has("steps[1].template", "unknown field \"favourite_colour\""));
+  EXPECT_TRUE(has("steps[1].delay_s", "from 0"));
+  EXPECT_TRUE(has("steps[2].template", "never closed"));
+  d.clear();
+  DecodeCampaignSpec("not json", &s, &d);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].field, "");
+  d.clear();
+  DecodeCampaignSpec(R"({"id":"a","customer":"b","audience":{"members":["c1"]},"steps":[]})", &s, &d);
+  EXPECT_TRUE(has("steps", "1 to 20"));
+}
+
+TEST(CampaignLifecycle, AllowsOnlyItsTransitions) {
+  CampaignState to;
+  ASSERT_TRUE(NextState(CampaignState::kDraft, CampaignAction::kStart, kNoonUtc, kNoonUtc - 1, &to).ok());
+  EXPECT_EQ(to, CampaignState::kScheduled) << "a start date ahead";
+  ASSERT_TRUE(NextState(CampaignState::kDraft, CampaignAction::kStart, 0, kNoonUtc, &to).ok());
+  EXPECT_EQ(to, CampaignState::kRunning);
+  ASSERT_TRUE(NextState(CampaignState::kScheduled, CampaignAction::kBegin, 0, 0, &to).ok());
+  ASSERT_TRUE(NextState(CampaignState::kRunning, CampaignAction::kPause, 0, 0, &to).ok());
+  EXPECT_EQ(to, CampaignState::kPaused);
+  ASSERT_TRUE(NextState(CampaignState::kPaused, CampaignAction::kResume, 0, 0, &to).ok());
+  ASSERT_TRUE(NextState(CampaignState::kPaused, CampaignAction::kCancel, 0, 0, &to).ok());
+  Status s = NextState(CampaignState::kScheduled, CampaignAction::kPause, 0, 0, &to);
+  EXPECT_EQ(s.message(), "cannot pause a campaign that is scheduled");
+  EXPECT_FALSE(NextState(CampaignState::kCompleted, CampaignAction::kCancel, 0, 0, &to).ok());
+  EXPECT_FALSE(NextState(CampaignState::kCancelled, CampaignAction::kResume, 0, 0, &to).ok());
+  EXPECT_FALSE(NextState(CampaignState::kRunning, CampaignAction::kStart, 0, 0, &to).ok());
+}
+
+TEST(MessageTemplate, FillsFieldsAndFallsBackWhenOneIsEmpty) {
+  const std::map<std::string, std::string> ada{{"first_name", "Ada"}, {"customer_name", "Acme"}};
+  EXPECT_EQ(RenderTemplate("Hi {{first_name|there}}, from {{ customer_name }}.", ada), "Hi Ada, from Acme.");
+  EXPECT_EQ(RenderTemplate("Hi {{first_name|there}}, {{last_name}}.", {}), "Hi there, .");
+  EXPECT_EQ(RenderTemplate("no fields }} at all", {}), "no fields }} at all");
+  EXPECT_TRUE(CheckTemplate("Hi {{first_name}}").ok());
+  EXPECT_FALSE(CheckTemplate("Hi {{first_name").ok());
+  EXPECT_FALSE(CheckTemplate("Hi {{ {{first_name}} }}").ok());
+  EXPECT_FALSE(CheckTemplate("{{password}}").ok());
+}
+
+class SendCheckTest : public testing::Test {
+ protected:
+  SendCheckTest() {
+    EXPECT_TRUE(LoadZone(kZoneInfoDir, "America/New_York", &ny_).ok());
+    who_.zones = {ny_.get()};
+    step_.window_s = 6 * 3600;
+  }
+  SendDecision At(int64_t now_us, int64_t due_us = kNoonUtc) {
+    return CheckSend(step_, who_, QuietHours{}, caps_, due_us, now_us);
+  }
+  std::shared_ptr<const ZoneRules> ny_;
+  CampaignStep step_;
+  Recipient who_;
+  FrequencyCaps caps_;
+};
+
+TEST_F(SendCheckTest, ConsentRepliesAndPaymentsStopAPersonsSteps) {
+  EXPECT_EQ(At(kNoonUtc).verdict, SendDecision::Verdict::kSend);
+  who_.paid = true;
+  EXPECT_EQ(At(kNoonUtc).reason, "paid");
+  step_.stop_on_payment = false;
+  EXPECT_EQ(At(kNoonUtc).verdict, SendDecision::Verdict::kSend);
+  who_.replied = true;
+  EXPECT_EQ(At(kNoonUtc).reason, "replied");
+  who_.opted_out = true;
+  step_.stop_on_reply = false;
+  EXPECT_EQ(At(kNoonUtc).reason, "opted_out") << "never optional";
+  who_ = Recipient{};
+  who_.zones = {ny_.get()};
+  who_.has_address = false;
+  EXPECT_EQ(At(kNoonUtc).reason, "no_address");
+}
+
+TEST_F(SendCheckTest, QuietHoursWaitForTheWindowOrSkipPastTheStepsWindow) {
+  // 06:00 in New York: wait until 08:00, inside the step's six hours.
+  const SendDecision early = At(kNoonUtc - 2 * 3600 * kS, kNoonUtc - 2 * 3600 * kS);
+  EXPECT_EQ(early.verdict, SendDecision::Verdict::kWait);
+  EXPECT_EQ(early.until_us, kNoonUtc);
+  EXPECT_EQ(early.reason, "quiet_hours");
+  // 22:00: the window opens ten hours later, past the step's six.
+  const int64_t late = kNoonUtc + 14 * 3600 * kS;
+  EXPECT_EQ(At(late, late).reason, "quiet_hours");
+  EXPECT_EQ(At(late, late).verdict, SendDecision::Verdict::kSkip);
+  who_.zones.clear();
+  EXPECT_EQ(At(kNoonUtc).reason, "quiet_hours") << "no zone at all: nobody is reached";
+}
+
+TEST_F(SendCheckTest, FrequencyCapsCountAnyCampaignsSendsAndWaitForTheOldestToAge) {
+  caps_ = FrequencyCaps{2, 3};
+  const int64_t now = kNoonUtc + 3600 * kS;
+  who_.recent_sends_us = {now - 23 * 3600 * kS, now - 60 * kS};  // two in the last 24 hours
+  SendDecision d = At(now, now);
+  EXPECT_EQ(d.verdict, SendDecision::Verdict::kWait);
+  EXPECT_EQ(d.until_us, now + 3600 * kS) << "when the first of them is a day old";
+  EXPECT_EQ(d.reason, "frequency_cap");
+  who_.recent_sends_us = {now - 6 * 86400 * kS, now - 3 * 86400 * kS, now - 2 * 86400 * kS};  // three this week
+  d = At(now, now);
+  EXPECT_EQ(d.verdict, SendDecision::Verdict::kSkip) << "a day away, past the six hours";
+  EXPECT_EQ(d.reason, "frequency_cap");
+  step_.channel = Channel::kCall;
+  EXPECT_EQ(At(now, now).verdict, SendDecision::Verdict::kSend) << "calls are not capped";
+  step_.channel = Channel::kSms;
+  caps_ = FrequencyCaps{0, 0};
+  EXPECT_EQ(At(now, now).verdict, SendDecision::Verdict::kSend);
+}
+
+TEST(SenderPacer, SpacesTextsToTheSendersRate) {
+  SenderPacer p(2.0);  // two a second
+  int64_t t = 1000 * kS;
+  int sent = 0;
+  for (int64_t now = t; now < t + 10 * kS;) {
+    const int64_t at = p.NextAt(now);
+    if (at > now) {
+      now = at;
+      continue;
+    }
+    p.Take(now);
+    ++sent;
+  }
+  EXPECT_GE(sent, 20);
+  EXPECT_LE(sent, 22) << "a second's burst, then two a second";
+}
+
+TaskEvent Ev(std::string_view type, const std::string& agent = "", int64_t at = 0) {
+  TaskEvent e;
+  e.type = std::string(type);
+  e.campaign = "spring-1";
+  e.contact = "c-1";
+  e.step = 1;
+  e.agent = agent;
+  e.due_us = at;
+  e.until_us = at;
+  e.lease_until_us = at;
+  if (type == kTaskReleased) e.reason = "lease_lapsed";
+  if (type == kTaskDone) e.channel = "sms";
+  if (type == kTaskSkipped || type == kTaskFailed || type == kTaskDeferred) e.reason = "quiet_hours";
+  return e;
+}
+
+TEST(CampaignTask, LivesByItsEventsAndRefusesWhatItsLifeDoesNotAllow) {
+  Task t;
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskCreated, "", 100), &t).ok());
+  EXPECT_EQ(t.state, TaskState::kPending);
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskCreated, "", 100), &t).ok()) << "once";
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskDeferred, "", 200), &t).ok());
+  EXPECT_EQ(t.due_us, 200);
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-1", 500), &t).ok());
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-2", 600), &t).ok()) << "held";
+  EXPECT_FALSE(LeaseLapsed(t, 499));
+  EXPECT_TRUE(LeaseLapsed(t, 500));
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskReleased, "sms-1"), &t).ok());
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-2", 900), &t).ok());
+  EXPECT_EQ(t.claims, 2);
+  const Task before = t;
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskDone, "sms-1"), &t).ok()) << "the lapsed holder's late answer";
+  EXPECT_EQ(t.agent, before.agent) << "unchanged";
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskDone, "sms-2"), &t).ok());
+  EXPECT_TRUE(t.ended());
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskSkipped), &t).ok()) << "ended";
+  Task never;
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-1", 1), &never).ok());
+}
+
+TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
+  for (std::string_view type :
+       {kTaskCreated, kTaskDeferred, kTaskClaimed, kTaskReleased, kTaskDone, kTaskFailed, kTaskSkipped}) {
+    TaskEvent e = Ev(type, type == kTaskCreated || type == kTaskDeferred || type == kTaskSkipped ? "" : "a-1", 42);
+    TaskEvent back;
+    ASSERT_TRUE(DecodeTaskEvent(type, EncodeTaskEvent(e), &back)) << type;
+    EXPECT_EQ(EncodeTaskEvent(back), EncodeTaskEvent(e)) << type;
+  }
+  TaskEvent e;
+  EXPECT_FALSE(DecodeTaskEvent("task.claimed", R"({"v":1,"campaign":"x","contact":"y","step":0})", &e))
+      << "a claim names its agent";
+  EXPECT_FALSE(DecodeTaskEvent("task.created", R"({"v":2,"campaign":"x","contact":"y","step":0,"due_us":1})", &e));
+  EXPECT_FALSE(DecodeTaskEvent("task.other", R"({"v":1})", &e));
+  const EventDraft first = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5), 0);
+  const EventDraft second = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5), 1);
+  EXPECT_EQ(first.stream, "campaign:spring-1");
+  EXPECT_EQ(first.idempotency_key, "spring-1/1/c-1/task.claimed/0");
+  EXPECT_NE(first.idempotency_key, second.idempotency_key);
+}
+
+TEST(Customer, RequestsAreCheckedAndItsEventsFoldIntoTheCustomerAndPayments) {
+  Customer c;
+  std::vector<ValidationDetail> d;
+  DecodeCustomerRequest(R"({"id":"acme","name":"Acme Dental"})", &c, &d);
+  ASSERT_TRUE(d.empty()) << ValidationDetailsJson(d);
+  EXPECT_TRUE(c.active);
+  DecodeCustomerRequest(R"({"id":"a b","active":"yes"})", &c, &d);
+  EXPECT_EQ(ValidationDetailsJson(d),
+            R"([{"field":"id","problem":"must be 1-64 letters, digits, '_', '-' or '.'"},)"
+            R"({"field":"name","problem":"is required"},{"field":"active","problem":"must be true or false"}])");
+  Payment p;
+  d.clear();
+  DecodePaymentRequest(R"({"amount":"120.50","currency":"USD","reference":"inv-7","contact":"c-1"})", &p, &d);
+  ASSERT_TRUE(d.empty()) << ValidationDetailsJson(d);
+  DecodePaymentRequest(R"({"amount":12.5,"currency":"USD","reference":"inv-8"})", &p, &d);
+  EXPECT_EQ(p.amount, "12.50");
+  for (const char* bad : {R"({"amount":"0","currency":"USD","reference":"r"})",
+                          R"({"amount":"1.2345","currency":"USD","reference":"r"})",
+                          R"({"amount":"5","currency":"usd","reference":"r"})", R"({"amount":"5","currency":"USD"})"}) {
+    d.clear();
+    DecodePaymentRequest(bad, &p, &d);
+    EXPECT_EQ(d.size(), 1u) << bad;
+  }
+
+  Customer folded;
+  c = Customer{"acme", "Acme Dental", true, {}};
+  EventDraft made = CustomerDraft("t", c, true);
+  ASSERT_TRUE(ApplyCustomerEvent(made.type, made.payload, 1, &folded));
+  p = Payment{"120.50", "USD", "inv-7", "c-1", 0};
+  EventDraft paid = PaymentDraft("t", "acme", p);
+  EXPECT_EQ(paid.idempotency_key, "acme/inv-7") << "a reference is recorded once";
+  ASSERT_TRUE(ApplyCustomerEvent(paid.type, paid.payload, 99, &folded));
+  c.active = false;
+  EventDraft off = CustomerDraft("t", c, false);
+  ASSERT_TRUE(ApplyCustomerEvent(off.type, off.payload, 100, &folded));
+  EXPECT_FALSE(folded.active);
+  ASSERT_EQ(folded.payments.size(), 1u);
+  EXPECT_EQ(folded.payments[0].contact, "c-1");
+  EXPECT_EQ(folded.payments[0].at_us, 99);
+  EXPECT_FALSE(ApplyCustomerEvent(kPaymentRecorded, "{}", 1, &folded));
+}
+
+TEST(CampaignCheck, SaysWhyACampaignWouldNotStartInTheGuidesOrder) {
+  CampaignSpec spec;
+  std::vector<ValidationDetail> problems;
+  DecodeCampaignSpec(kSpec, &spec, &problems);
+  Customer acme{"acme", "Acme Dental", false, {}};
+  CampaignCheckInput in;
+  in.spec = &spec;
+  in.customer = &acme;
+  in.audience = 200;
+  in.reachable = 0;
+  in.now_us = kNoonUtc - 1;
+  std::vector<CampaignCheckItem> items = CheckCampaign(in);
+  ASSERT_EQ(items.size(), 6u);
+  EXPECT_FALSE(CheckPasses(items));
+  std::string said;
+  for (const auto& i : items) said += i.what + "=" + (i.ok ? "ok" : "no") + "(" + i.detail + ") ";
+  EXPECT_EQ(said,
+            "customer=no(Acme Dental is not active) payment=no(no payment on record (POST "
+            "/v1/customers/{id}/payments)) steps=ok(3 valid) start=ok(scheduled for 2026-07-01T12:00:00.000Z) "
+            "sender=no(the tenant has no sender for the first step's channel) audience=no(200 named, 0 reachable "
+            "(not opted out)) ");
+  acme.active = true;
+  acme.payments.push_back({"120.50", "USD", "inv-7", "", 1});
+  in.sender_configured = true;
+  in.reachable = 180;
+  EXPECT_TRUE(CheckPasses(CheckCampaign(in)));
+  in.customer = nullptr;
+  EXPECT_EQ(CheckCampaign(in)[0].detail, "no such customer: create it (POST /v1/customers)");
+}
+
+TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
+  MemoryEventLog log;
+  auto task = [](std::string_view type, const std::string& contact, int step, const std::string& agent = "") {
+    TaskEvent e = Ev(type, agent, 5'000'000);
+    e.contact = contact;
+    e.step = step;
+    return e;
+  };
+  std::vector<EventDraft> drafts;
+  for (const auto& c : {"c-1", "c-2", "c-3"}) drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, c, 0), 0));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskClaimed, "c-1", 0, "sms-1"), 0));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskDone, "c-1", 0, "sms-1"), 1));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskSkipped, "c-2", 0), 0));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskDone, "c-3", 0, "sms-9"), 0));  // never claimed: refused
+  drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, "c-1", 0), 0));        // the same created again
+  std::vector<AppendOutcome> out;
+  ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
+  EXPECT_TRUE(out.back().duplicate) << "one event per step of a task";
+
+  CampaignTasksProjection tasks;
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+  auto look = [&log](std::string* text) {
+    Task t;
+    std::map<std::string, int64_t> by_state, skipped;
+    std::vector<int64_t> sends;
+    ASSERT_TRUE(ReadCampaignTask(log, "acme", "spring-1", 0, "c-1", &t).ok());
+    ASSERT_TRUE(ReadCampaignCounts(log, "acme", "spring-1", &by_state, &skipped).ok());
+    ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &sends).ok());
+    *text = EncodeTaskRow(t) + " done=" + std::to_string(by_state["done"]) + " pending=" +
+            std::to_string(by_state["pending"]) + " skipped=" + std::to_string(by_state["skipped"]) +
+            " quiet=" + std::to_string(skipped["quiet_hours"]) + " sends=" + std::to_string(sends.size());
+  };
+  std::string live;
+  look(&live);
+  EXPECT_NE(live.find("\"state\":\"done\""), std::string::npos) << live;
+  EXPECT_NE(live.find("done=1 pending=1 skipped=1 quiet=1 sends=1"), std::string::npos) << live;
+  Task none;
+  EXPECT_TRUE(ReadCampaignTask(log, "acme", "spring-1", 1, "c-1", &none).IsNotFound());
+
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
+  std::string rebuilt;
+  look(&rebuilt);
+  EXPECT_EQ(rebuilt, live);
+}
+
+}  // namespace
+}  // namespace dfm
