@@ -30,8 +30,8 @@ bool SplitPositionKey(std::string_view key, std::string* tenant, std::string* sy
 
 std::string BackfillJobJson(const BackfillJob& j) {
   const BackfillStats& s = j.stats;
-  const double secs =
-      std::max(1e-3, static_cast<double>((j.finished_us ? j.finished_us : Now()) - j.started_us) / 1e6);
+  const double secs = std::max(
+      1e-3, static_cast<double>((j.finished_us ? j.finished_us : Now()) - j.started_us) / 1e6);
   JsonObject o;
   o.Str("tenant", j.tenant)
       .Str("system", j.system)
@@ -59,8 +59,9 @@ BackfillJobs::BackfillJobs(Env env) : env_(std::move(env)) {}
 
 BackfillJobs::~BackfillJobs() { Stop(); }
 
-Status BackfillJobs::Start(const Config& config, const std::string& tenant, const std::string& system,
-                           int page_size, bool restart, BackfillJob* job) {
+Status BackfillJobs::Start(const Config& config, const std::string& tenant,
+                           const std::string& system, int page_size, bool restart,
+                           BackfillJob* job) {
   const Connector* f = FindConnector(system);
   if (f == nullptr || !f->client || f->backfill == Connector::Backfill::kNone)
     return Status::InvalidArgument("no backfill for '" + system + "'");
@@ -69,7 +70,8 @@ Status BackfillJobs::Start(const Config& config, const std::string& tenant, cons
   if (it == systems.end() || !f->outbound_enabled(it->second))
     return Status::InvalidArgument(system + " takes no requests for tenant '" + tenant +
                                    "' (its api_base_url is not set)");
-  if (page_size < 1 || page_size > 1000) return Status::InvalidArgument("page_size must be 1 to 1000");
+  if (page_size < 1 || page_size > 1000)
+    return Status::InvalidArgument("page_size must be 1 to 1000");
   const SystemSettings& settings = it->second;
   BackfillOptions o;
   o.tenant = tenant;
@@ -101,8 +103,8 @@ Status BackfillJobs::Start(const Config& config, const std::string& tenant, cons
   Run* run = slot.get();
   const bool list = f->backfill == Connector::Backfill::kList;
   run->thread = std::thread([this, run, o, list] { Body(run, o, list); });
-  Logger("sync")->info("event=backfill_started tenant={} system={} run_id={} restart={}", tenant, system,
-                       o.run_id, restart);
+  Logger("sync")->info("event=backfill_started tenant={} system={} run_id={} restart={}", tenant,
+                       system, o.run_id, restart);
   return Status::OK();
 }
 
@@ -111,7 +113,9 @@ void BackfillJobs::Body(Run* run, BackfillOptions options, bool list) {
   deps.log = env_.log;
   deps.normalizer = env_.normalizer;
   deps.list = list;
-  deps.read = [this, &options](const ReadAsk& ask) { return Read(options.tenant, options.system, ask); };
+  deps.read = [this, &options](const ReadAsk& ask) {
+    return Read(options.tenant, options.system, ask);
+  };
   deps.replicate_state = env_.replicate_state;
   deps.stopping = [this] {
     std::lock_guard<std::mutex> lk(mu_);
@@ -120,15 +124,17 @@ void BackfillJobs::Body(Run* run, BackfillOptions options, bool list) {
   deps.now_us = Now;
   deps.sleep_us = [this](int64_t us) { Sleep(us); };
   deps.warn = [&options](const std::string& w) {
-    Logger("sync")->warn("event=backfill_warning system={} warning=\"{}\"", options.system, LogText(w));
+    Logger("sync")->warn("event=backfill_warning system={} warning=\"{}\"", options.system,
+                         LogText(w));
   };
   BackfillStats stats;
-  Status s = RunBackfill(options, deps,
-                         [this, run](const BackfillStats& st) {
-                           std::lock_guard<std::mutex> lk(mu_);
-                           run->job.stats = st;
-                         },
-                         &stats);
+  Status s = RunBackfill(
+      options, deps,
+      [this, run](const BackfillStats& st) {
+        std::lock_guard<std::mutex> lk(mu_);
+        run->job.stats = st;
+      },
+      &stats);
   std::lock_guard<std::mutex> lk(mu_);
   run->job.stats = stats;
   run->job.finished_us = Now();
@@ -136,15 +142,19 @@ void BackfillJobs::Body(Run* run, BackfillOptions options, bool list) {
     run->job.state = "done";
   } else {
     run->job.state = stopped_ ? "stopped" : "failed";
-    run->job.error = stopped_ ? "the service stopped; the run continues from its position where the tenant runs next"
-                              : s.ToString();
+    run->job.error =
+        stopped_
+            ? "the service stopped; the run continues from its position where the tenant runs next"
+            : s.ToString();
   }
-  Logger("sync")->info("event=backfill_{} tenant={} system={} run_id={} seen={} imported={} error=\"{}\"",
-                       run->job.state, options.tenant, options.system, options.run_id, stats.seen,
-                       stats.imported, LogText(run->job.error));
+  Logger("sync")->info(
+      "event=backfill_{} tenant={} system={} run_id={} seen={} imported={} error=\"{}\"",
+      run->job.state, options.tenant, options.system, options.run_id, stats.seen, stats.imported,
+      LogText(run->job.error));
 }
 
-ContactPage BackfillJobs::Read(const std::string& tenant, const std::string& system, const ReadAsk& ask) {
+ContactPage BackfillJobs::Read(const std::string& tenant, const std::string& system,
+                               const ReadAsk& ask) {
   auto answer = std::make_shared<std::promise<ContactPage>>();
   auto got = answer->get_future();
   BackfillRead r;
@@ -152,7 +162,8 @@ ContactPage BackfillJobs::Read(const std::string& tenant, const std::string& sys
   r.cursor = ask.cursor;
   r.page_size = ask.page_size;
   r.phone = ask.phone;
-  r.done = std::make_shared<ReadAnswer>([answer](ContactPage p) { answer->set_value(std::move(p)); });
+  r.done =
+      std::make_shared<ReadAnswer>([answer](ContactPage p) { answer->set_value(std::move(p)); });
   if (!env_.send(tenant, system, std::move(r))) {
     ContactPage p;
     p.detail = "no connector runs for " + system;
@@ -186,12 +197,13 @@ std::vector<BackfillJob> BackfillJobs::List(const std::string& tenant) const {
 
 int BackfillJobs::ResumeStored(const Config& config) {
   std::vector<std::pair<std::string, std::string>> stored;
-  Status s = env_.log->ScanConsumerState(kBackfillConsumer, "", [&](std::string_view key, std::string_view) {
-    std::string tenant, system;
-    if (SplitPositionKey(key, &tenant, &system) && (!env_.runs || env_.runs(tenant)))
-      stored.emplace_back(tenant, system);
-    return true;
-  });
+  Status s = env_.log->ScanConsumerState(
+      kBackfillConsumer, "", [&](std::string_view key, std::string_view) {
+        std::string tenant, system;
+        if (SplitPositionKey(key, &tenant, &system) && (!env_.runs || env_.runs(tenant)))
+          stored.emplace_back(tenant, system);
+        return true;
+      });
   if (!s.ok()) {
     Logger("sync")->warn("event=backfill_positions_unread error=\"{}\"", s.ToString());
     return 0;
@@ -203,8 +215,8 @@ int BackfillJobs::ResumeStored(const Config& config) {
     if (st.ok()) {
       started++;
     } else {
-      Logger("sync")->warn("event=backfill_not_resumed tenant={} system={} error=\"{}\"", tenant, system,
-                           st.ToString());
+      Logger("sync")->warn("event=backfill_not_resumed tenant={} system={} error=\"{}\"", tenant,
+                           system, st.ToString());
     }
   }
   return started;

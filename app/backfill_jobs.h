@@ -56,8 +56,9 @@ class BackfillJobs {
     EventLog* log = nullptr;
     const Normalizer* normalizer = nullptr;
     // Hands `read` to (tenant, system)'s connector actor; false when none runs.
-    std::function<bool(const std::string& tenant, const std::string& system, BackfillRead read)> send;
-    StateReplicator replicate_state;  // cluster mode; null on one node
+    std::function<bool(const std::string& tenant, const std::string& system, BackfillRead read)>
+        send;
+    StateReplicator replicate_state;                      // cluster mode; null on one node
     std::function<bool(const std::string& tenant)> runs;  // null: every tenant
   };
   explicit BackfillJobs(Env env);
@@ -69,8 +70,8 @@ class BackfillJobs {
   // (with the running one in *job) when one runs; InvalidArgument when the
   // system cannot be backfilled or takes no requests for the tenant
   // (api_base_url unset); Unavailable once stopped.
-  Status Start(const Config& config, const std::string& tenant, const std::string& system, int page_size,
-               bool restart, BackfillJob* job);
+  Status Start(const Config& config, const std::string& tenant, const std::string& system,
+               int page_size, bool restart, BackfillJob* job);
   // The tenant's runs, by system.
   std::vector<BackfillJob> List(const std::string& tenant) const;
   // Starts again every run whose position is stored (of the tenants `runs`

@@ -28,7 +28,7 @@ struct CampaignCheckInput {
 };
 
 struct CampaignCheckItem {
-  std::string what;    // "customer", "payment", "steps", "start", "sender", "audience"
+  std::string what;  // "customer", "payment", "steps", "start", "sender", "audience"
   bool ok = false;
   std::string detail;  // in words
 };

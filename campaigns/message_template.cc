@@ -5,8 +5,8 @@
 namespace dfm {
 
 const std::vector<std::string> kTemplateFields = {
-    "first_name", "last_name", "email", "phone", "city", "state", "country", "company_name", "title",
-    "customer_name"};
+    "first_name", "last_name", "email",        "phone", "city",
+    "state",      "country",   "company_name", "title", "customer_name"};
 
 namespace {
 
@@ -30,13 +30,16 @@ Status Walk(std::string_view text, Literal literal, Field field) {
     literal(text.substr(at, open - at));
     const size_t close = text.find("}}", open + 2);
     if (close == std::string_view::npos)
-      return Status::InvalidArgument("a \"{{\" at character " + std::to_string(open) + " is never closed");
+      return Status::InvalidArgument("a \"{{\" at character " + std::to_string(open) +
+                                     " is never closed");
     std::string_view inside = text.substr(open + 2, close - open - 2);
     if (inside.find('{') != std::string_view::npos)
-      return Status::InvalidArgument("a \"{{\" inside a placeholder at character " + std::to_string(open));
+      return Status::InvalidArgument("a \"{{\" inside a placeholder at character " +
+                                     std::to_string(open));
     const size_t bar = inside.find('|');
     const std::string_view name = Trim(inside.substr(0, bar));
-    const std::string_view fallback = bar == std::string_view::npos ? std::string_view() : Trim(inside.substr(bar + 1));
+    const std::string_view fallback =
+        bar == std::string_view::npos ? std::string_view() : Trim(inside.substr(bar + 1));
     if (std::find(kTemplateFields.begin(), kTemplateFields.end(), name) == kTemplateFields.end())
       return Status::InvalidArgument("unknown field \"" + std::string(name) + "\" at character " +
                                      std::to_string(open));
@@ -49,10 +52,12 @@ Status Walk(std::string_view text, Literal literal, Field field) {
 }  // namespace
 
 Status CheckTemplate(std::string_view text) {
-  return Walk(text, [](std::string_view) {}, [](std::string_view, std::string_view) {});
+  return Walk(
+      text, [](std::string_view) {}, [](std::string_view, std::string_view) {});
 }
 
-std::string RenderTemplate(std::string_view text, const std::map<std::string, std::string>& fields) {
+std::string RenderTemplate(std::string_view text,
+                           const std::map<std::string, std::string>& fields) {
   std::string out;
   (void)Walk(
       text, [&out](std::string_view s) { out += s; },

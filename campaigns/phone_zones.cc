@@ -12,7 +12,8 @@ namespace {
 
 uint32_t Le(std::string_view b, size_t at, int bytes) {
   uint32_t v = 0;
-  for (int k = bytes - 1; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<size_t>(k)]);
+  for (int k = bytes - 1; k >= 0; --k)
+    v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<size_t>(k)]);
   return v;
 }
 
@@ -61,22 +62,30 @@ Status ReadZipEntry(std::string_view zip, std::string_view name, std::string* ou
       break;
     }
   }
-  if (eocd == std::string_view::npos) return Status::Corruption("not a zip archive (no end record)");
-  const uint32_t entries = Le(zip, eocd + 10, 2), cd_size = Le(zip, eocd + 12, 4), cd_at = Le(zip, eocd + 16, 4);
-  if (static_cast<uint64_t>(cd_at) + cd_size > eocd) return Status::Corruption("zip: directory out of bounds");
+  if (eocd == std::string_view::npos)
+    return Status::Corruption("not a zip archive (no end record)");
+  const uint32_t entries = Le(zip, eocd + 10, 2), cd_size = Le(zip, eocd + 12, 4),
+                 cd_at = Le(zip, eocd + 16, 4);
+  if (static_cast<uint64_t>(cd_at) + cd_size > eocd)
+    return Status::Corruption("zip: directory out of bounds");
   size_t at = cd_at;
   for (uint32_t k = 0; k < entries; ++k) {
     if (at + 46 > eocd || zip.substr(at, 4) != std::string_view("PK\x01\x02", 4))
       return Status::Corruption("zip: a malformed directory entry");
-    const uint32_t method = Le(zip, at + 10, 2), packed = Le(zip, at + 20, 4), size = Le(zip, at + 24, 4);
-    const uint32_t name_len = Le(zip, at + 28, 2), extra = Le(zip, at + 30, 2), comment = Le(zip, at + 32, 2);
+    const uint32_t method = Le(zip, at + 10, 2), packed = Le(zip, at + 20, 4),
+                   size = Le(zip, at + 24, 4);
+    const uint32_t name_len = Le(zip, at + 28, 2), extra = Le(zip, at + 30, 2),
+                   comment = Le(zip, at + 32, 2);
     const uint32_t local = Le(zip, at + 42, 4);
     if (at + 46 + name_len > eocd) return Status::Corruption("zip: a name out of bounds");
     if (zip.substr(at + 46, name_len) == name) {
-      if (static_cast<uint64_t>(local) + 30 > zip.size() || zip.substr(local, 4) != std::string_view("PK\x03\x04", 4))
+      if (static_cast<uint64_t>(local) + 30 > zip.size() ||
+          zip.substr(local, 4) != std::string_view("PK\x03\x04", 4))
         return Status::Corruption("zip: a malformed local header");
-      const uint64_t data = static_cast<uint64_t>(local) + 30 + Le(zip, local + 26, 2) + Le(zip, local + 28, 2);
-      if (data + packed > zip.size() || size > (64u << 20)) return Status::Corruption("zip: an entry out of bounds");
+      const uint64_t data =
+          static_cast<uint64_t>(local) + 30 + Le(zip, local + 26, 2) + Le(zip, local + 28, 2);
+      if (data + packed > zip.size() || size > (64u << 20))
+        return Status::Corruption("zip: an entry out of bounds");
       if (method == 0) {
         out->assign(zip.substr(data, packed));
         return Status::OK();
@@ -92,7 +101,8 @@ Status ReadZipEntry(std::string_view zip, std::string_view name, std::string* ou
       const int r = inflate(&z, Z_FINISH);
       const uLong produced = z.total_out;
       inflateEnd(&z);
-      if (r != Z_STREAM_END || produced != size) return Status::Corruption("zip: an entry does not inflate");
+      if (r != Z_STREAM_END || produced != size)
+        return Status::Corruption("zip: an entry does not inflate");
       return Status::OK();
     }
     at += 46 + name_len + extra + comment;
@@ -101,8 +111,8 @@ Status ReadZipEntry(std::string_view zip, std::string_view name, std::string* ou
 }
 
 Status JavaBlockData(std::string_view s, std::string* out) {
-  if (s.size() < 4 || static_cast<unsigned char>(s[0]) != 0xAC || static_cast<unsigned char>(s[1]) != 0xED ||
-      s[2] != 0 || s[3] != 5)
+  if (s.size() < 4 || static_cast<unsigned char>(s[0]) != 0xAC ||
+      static_cast<unsigned char>(s[1]) != 0xED || s[2] != 0 || s[3] != 5)
     return Status::Corruption("not a Java object stream");
   out->clear();
   size_t at = 4;
@@ -115,7 +125,8 @@ Status JavaBlockData(std::string_view s, std::string* out) {
     } else if (tag == 0x7A && at + 5 <= s.size()) {  // TC_BLOCKDATALONG
       n = (static_cast<size_t>(static_cast<unsigned char>(s[at + 1])) << 24) |
           (static_cast<size_t>(static_cast<unsigned char>(s[at + 2])) << 16) |
-          (static_cast<size_t>(static_cast<unsigned char>(s[at + 3])) << 8) | static_cast<unsigned char>(s[at + 4]);
+          (static_cast<size_t>(static_cast<unsigned char>(s[at + 3])) << 8) |
+          static_cast<unsigned char>(s[at + 4]);
       head = 5;
     } else {
       return Status::Corruption("a Java object stream holding more than block data");
@@ -143,7 +154,8 @@ Status PhoneZones::FromMapData(std::string_view stream, std::unique_ptr<PhoneZon
   bool fine = true;
   if (flyweight) {
     const int32_t prefix_size = r.I32(), index_size = r.I32();
-    fine = (prefix_size == 2 || prefix_size == 4) && (index_size == 2 || index_size == 4) && lengths();
+    fine =
+        (prefix_size == 2 || prefix_size == 4) && (index_size == 2 || index_size == 4) && lengths();
     const int32_t pool = fine ? r.I32() : -1;
     fine = fine && Count(pool, 1 << 20);
     for (int32_t k = 0; fine && k < pool && r.ok(); ++k) z->pool_.push_back(r.Utf());
@@ -190,9 +202,11 @@ std::vector<std::string> PhoneZones::ZonesFor(std::string_view digits) const {
     return {};
   size_t end = prefixes_.size();  // search [0, end)
   for (auto len = lengths_.rbegin(); len != lengths_.rend(); ++len) {
-    const std::string_view head = digits.substr(0, std::min<size_t>(digits.size(), static_cast<size_t>(*len)));
+    const std::string_view head =
+        digits.substr(0, std::min<size_t>(digits.size(), static_cast<size_t>(*len)));
     const int64_t prefix = std::stoll(std::string(head));
-    const auto it = std::upper_bound(prefixes_.begin(), prefixes_.begin() + static_cast<std::ptrdiff_t>(end), prefix);
+    const auto it = std::upper_bound(prefixes_.begin(),
+                                     prefixes_.begin() + static_cast<std::ptrdiff_t>(end), prefix);
     if (it == prefixes_.begin()) return {};
     const size_t at = static_cast<size_t>(it - prefixes_.begin()) - 1;
     if (prefixes_[at] == prefix) {

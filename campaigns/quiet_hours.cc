@@ -55,8 +55,8 @@ bool ParseQuietHours(std::string_view text, QuietHours* out) {
 
 std::string FormatQuietHours(const QuietHours& q) {
   char buf[48];
-  std::snprintf(buf, sizeof buf, "%02d:%02d-%02d:%02d", q.start_min / 60, q.start_min % 60, q.end_min / 60,
-                q.end_min % 60);
+  std::snprintf(buf, sizeof buf, "%02d:%02d-%02d:%02d", q.start_min / 60, q.start_min % 60,
+                q.end_min / 60, q.end_min % 60);
   return buf;
 }
 

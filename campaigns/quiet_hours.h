@@ -20,7 +20,9 @@ namespace dfm {
 struct QuietHours {
   int start_min = 8 * 60;  // the first minute of the day a send may go
   int end_min = 21 * 60;   // the first minute it may not (before start: the window spans midnight)
-  bool operator==(const QuietHours& o) const { return start_min == o.start_min && end_min == o.end_min; }
+  bool operator==(const QuietHours& o) const {
+    return start_min == o.start_min && end_min == o.end_min;
+  }
 };
 
 // "HH:MM-HH:MM" (e.g. "08:00-21:00"); false when malformed or empty.

@@ -30,14 +30,15 @@ bool ParseFixedOffset(std::string_view text, int32_t* offset_s) {
   };
   int h = 0, m = 0;
   const size_t colon = text.find(':');
-  if (!two(text.substr(0, colon), &h) || (colon != std::string_view::npos && !two(text.substr(colon + 1), &m)) ||
-      h > 14 || m > 59)
+  if (!two(text.substr(0, colon), &h) ||
+      (colon != std::string_view::npos && !two(text.substr(colon + 1), &m)) || h > 14 || m > 59)
     return false;
   *offset_s = sign * (h * 3600 + m * 60);
   return true;
 }
 
-RecipientZones::RecipientZones(std::shared_ptr<const PhoneZones> phone_map, std::string zoneinfo_dir)
+RecipientZones::RecipientZones(std::shared_ptr<const PhoneZones> phone_map,
+                               std::string zoneinfo_dir)
     : map_(std::move(phone_map)), dir_(std::move(zoneinfo_dir)) {}
 
 Status RecipientZones::Zone(const std::string& name, std::shared_ptr<const ZoneRules>* out) const {
@@ -76,15 +77,16 @@ std::vector<std::string> RecipientZones::PhoneZoneNames(std::string_view e164) c
   util.GetNationalSignificantNumber(n, &national);
   const std::string cc = std::to_string(n.country_code());
   // As the mapper: a geographical number by its area, another by its country.
-  std::vector<std::string> zones = map_->ZonesFor(util.IsNumberGeographical(type, n.country_code()) ? cc + national : cc);
+  std::vector<std::string> zones =
+      map_->ZonesFor(util.IsNumberGeographical(type, n.country_code()) ? cc + national : cc);
   std::vector<std::string> known;
   for (auto& z : zones)
     if (z != "Etc/Unknown") known.push_back(std::move(z));
   return known;
 }
 
-Status RecipientZones::For(std::string_view contact_zone, std::string_view e164, const std::string& default_zone,
-                           ZoneChoice* out) const {
+Status RecipientZones::For(std::string_view contact_zone, std::string_view e164,
+                           const std::string& default_zone, ZoneChoice* out) const {
   *out = ZoneChoice{};
   std::shared_ptr<const ZoneRules> z;
   if (!contact_zone.empty() && Zone(std::string(contact_zone), &z).ok()) {

@@ -33,7 +33,8 @@ struct ZoneChoice {
 class RecipientZones {
  public:
   // `phone_map` may be null (no map installed: phones say nothing).
-  RecipientZones(std::shared_ptr<const PhoneZones> phone_map, std::string zoneinfo_dir = kZoneInfoDir);
+  RecipientZones(std::shared_ptr<const PhoneZones> phone_map,
+                 std::string zoneinfo_dir = kZoneInfoDir);
 
   // `contact_zone`: the contact's time zone field ("" when it has none);
   // `e164`: its phone ("" when none); `default_zone`: the tenant's.

@@ -35,11 +35,11 @@ struct FrequencyCaps {
 
 // What is known of the person when their task is due.
 struct Recipient {
-  bool opted_out = false;     // of the step's channel (the opt-out registry)
-  bool replied = false;       // since the campaign reached them first
-  bool paid = false;          // a payment recorded for them since the campaign started
-  bool has_address = true;    // a phone for sms and call, an email for email
-  std::vector<const ZoneRules*> zones;  // recipient_zones.h
+  bool opted_out = false;                // of the step's channel (the opt-out registry)
+  bool replied = false;                  // since the campaign reached them first
+  bool paid = false;                     // a payment recorded for them since the campaign started
+  bool has_address = true;               // a phone for sms and call, an email for email
+  std::vector<const ZoneRules*> zones;   // recipient_zones.h
   std::vector<int64_t> recent_sends_us;  // their texts and emails of the last 7 days, any campaign
 };
 

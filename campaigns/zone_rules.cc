@@ -30,7 +30,9 @@ int64_t CivilYear(int64_t days) {
   return yoe + era * 400 + (month <= 2 ? 1 : 0);
 }
 
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
+int64_t FloorDiv(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+}
 
 // The day (since the epoch) a rule's transition falls on in `year`.
 int64_t RuleDay(const PosixZone::When& w, int64_t year) {
@@ -74,7 +76,9 @@ class PosixReader {
     while (i_ < s_.size() && std::isalpha(static_cast<unsigned char>(s_[i_]))) ++i_;
     return i_ - from >= 3;
   }
-  bool NextIsNameOrEnd() const { return i_ == s_.size() || s_[i_] == '<' || std::isalpha(static_cast<unsigned char>(s_[i_])); }
+  bool NextIsNameOrEnd() const {
+    return i_ == s_.size() || s_[i_] == '<' || std::isalpha(static_cast<unsigned char>(s_[i_]));
+  }
   bool NextIs(char c) const { return i_ < s_.size() && s_[i_] == c; }
   // [+-]hh[:mm[:ss]], hours at most `max_hours`; in seconds.
   bool Duration(int max_hours, int32_t* out) {
@@ -177,7 +181,8 @@ bool ParsePosixZone(std::string_view text, PosixZone* out) {
     *out = z;
     return true;
   }
-  if (!r.Eat(',') || !r.Rule(&z.start) || !r.Eat(',') || !r.Rule(&z.end) || !r.AtEnd()) return false;
+  if (!r.Eat(',') || !r.Rule(&z.start) || !r.Eat(',') || !r.Rule(&z.end) || !r.AtEnd())
+    return false;
   *out = z;
   return true;
 }
@@ -188,11 +193,13 @@ int32_t PosixZone::OffsetAt(int64_t unix_s) const {
   // The start is given in standard time, the end in daylight time.
   const int64_t into = RuleDay(start, year) * kDay + start.time_s - std_offset_s;
   const int64_t out_of = RuleDay(end, year) * kDay + end.time_s - dst_offset_s;
-  const bool dst = into < out_of ? (unix_s >= into && unix_s < out_of) : !(unix_s >= out_of && unix_s < into);
+  const bool dst =
+      into < out_of ? (unix_s >= into && unix_s < out_of) : !(unix_s >= out_of && unix_s < into);
   return dst ? dst_offset_s : std_offset_s;
 }
 
-Status ZoneRules::Parse(std::string_view b, std::string name, std::shared_ptr<const ZoneRules>* out) {
+Status ZoneRules::Parse(std::string_view b, std::string name,
+                        std::shared_ptr<const ZoneRules>* out) {
   auto bad = [&name](const char* why) { return Status::Corruption("zone " + name + ": " + why); };
   if (b.size() < 44 || b.substr(0, 4) != "TZif") return bad("not a TZif file");
   const char version = b[4];
@@ -200,11 +207,12 @@ Status ZoneRules::Parse(std::string_view b, std::string name, std::shared_ptr<co
   int time_size = 4;
   for (int pass = 0; pass < 2; ++pass) {
     if (b.size() < at + 44 || b.substr(at, 4) != "TZif") return bad("a header is missing");
-    const uint32_t isutcnt = Be32(b, at + 20), isstdcnt = Be32(b, at + 24), leapcnt = Be32(b, at + 28),
-                   timecnt = Be32(b, at + 32), typecnt = Be32(b, at + 36), charcnt = Be32(b, at + 40);
+    const uint32_t isutcnt = Be32(b, at + 20), isstdcnt = Be32(b, at + 24),
+                   leapcnt = Be32(b, at + 28), timecnt = Be32(b, at + 32),
+                   typecnt = Be32(b, at + 36), charcnt = Be32(b, at + 40);
     if (typecnt == 0 || typecnt > 256 || timecnt > 100000 || leapcnt > 10000 || charcnt > 100000 ||
         isutcnt > typecnt || isstdcnt > typecnt)
-        return bad("counts out of range");
+      return bad("counts out of range");
     const size_t block = static_cast<size_t>(timecnt) * (time_size + 1) + typecnt * 6u + charcnt +
                          static_cast<size_t>(leapcnt) * (time_size + 4) + isstdcnt + isutcnt;
     const size_t data = at + 44;
@@ -218,14 +226,18 @@ Status ZoneRules::Parse(std::string_view b, std::string name, std::shared_ptr<co
     rules->name_ = std::move(name);
     const size_t types_at = data + static_cast<size_t>(timecnt) * (time_size + 1);
     std::vector<int32_t> utoff(typecnt);
-    for (uint32_t k = 0; k < typecnt; ++k) utoff[k] = static_cast<int32_t>(Be32(b, types_at + 6u * k));
+    for (uint32_t k = 0; k < typecnt; ++k)
+      utoff[k] = static_cast<int32_t>(Be32(b, types_at + 6u * k));
     rules->initial_offset_ = utoff[0];
     for (uint32_t k = 0; k < timecnt; ++k) {
-      const int64_t t = time_size == 8 ? Be64(b, data + 8u * k)
-                                       : static_cast<int64_t>(static_cast<int32_t>(Be32(b, data + 4u * k)));
-      const auto type = static_cast<unsigned char>(b[data + static_cast<size_t>(timecnt) * time_size + k]);
+      const int64_t t = time_size == 8
+                            ? Be64(b, data + 8u * k)
+                            : static_cast<int64_t>(static_cast<int32_t>(Be32(b, data + 4u * k)));
+      const auto type =
+          static_cast<unsigned char>(b[data + static_cast<size_t>(timecnt) * time_size + k]);
       if (type >= typecnt) return bad("a transition names no type");
-      if (!rules->transitions_.empty() && t <= rules->transitions_.back()) return bad("transitions out of order");
+      if (!rules->transitions_.empty() && t <= rules->transitions_.back())
+        return bad("transitions out of order");
       rules->transitions_.push_back(t);
       rules->offsets_.push_back(utoff[type]);
     }
@@ -260,10 +272,13 @@ int32_t ZoneRules::OffsetAt(int64_t unix_s) const {
   return offsets_[static_cast<size_t>(it - transitions_.begin()) - 1];
 }
 
-Status LoadZone(const std::string& dir, const std::string& name, std::shared_ptr<const ZoneRules>* out) {
-  const bool ok_chars = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '+' || c == '-';
-  });
+Status LoadZone(const std::string& dir, const std::string& name,
+                std::shared_ptr<const ZoneRules>* out) {
+  const bool ok_chars =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '+' ||
+               c == '-';
+      });
   if (!ok_chars || name.front() == '/' || name.find("..") != std::string::npos)
     return Status::InvalidArgument("not a time zone name: " + name);
   std::ifstream in(dir + "/" + name, std::ios::binary);

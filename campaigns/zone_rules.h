@@ -47,7 +47,8 @@ bool ParsePosixZone(std::string_view text, PosixZone* out);
 class ZoneRules {
  public:
   // Parses a TZif file's bytes; Corruption when they are not one.
-  static Status Parse(std::string_view bytes, std::string name, std::shared_ptr<const ZoneRules>* out);
+  static Status Parse(std::string_view bytes, std::string name,
+                      std::shared_ptr<const ZoneRules>* out);
   // A fixed offset (local minus UTC), e.g. for a contact's "+05:30".
   static std::shared_ptr<const ZoneRules> Fixed(int32_t offset_s, std::string name);
 
@@ -67,7 +68,8 @@ class ZoneRules {
 // Reads zone `name` ("America/New_York") under `dir` (/usr/share/zoneinfo).
 // InvalidArgument for a name that is not a zone name ("..", absolute,
 // characters outside [A-Za-z0-9/_+-]); NotFound when there is no such file.
-Status LoadZone(const std::string& dir, const std::string& name, std::shared_ptr<const ZoneRules>* out);
+Status LoadZone(const std::string& dir, const std::string& name,
+                std::shared_ptr<const ZoneRules>* out);
 
 // Days from 1970-01-01 to the civil date (proleptic Gregorian).
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day);

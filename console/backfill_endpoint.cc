@@ -26,7 +26,8 @@ bool ParseBackfillAsk(const std::string& text, BackfillAsk* ask) {
   if (size < 1 || size > 1000) return false;
   ask->page_size = static_cast<int>(size);
   auto restart = body["restart"];
-  if (restart.error() != simdjson::NO_SUCH_FIELD && restart.get(ask->restart) != simdjson::SUCCESS) return false;
+  if (restart.error() != simdjson::NO_SUCH_FIELD && restart.get(ask->restart) != simdjson::SUCCESS)
+    return false;
   return true;
 }
 
@@ -35,7 +36,11 @@ ApiResponse Refusal(const Status& s, const std::string& json) {
   if (s.code() == Status::Code::kAlreadyExists) {
     ApiResponse a;
     a.status = 409;
-    a.body = JsonObject().Str("error", "backfill_running").Str("detail", s.message()).Raw("backfill", json).Finish();
+    a.body = JsonObject()
+                 .Str("error", "backfill_running")
+                 .Str("detail", s.message())
+                 .Raw("backfill", json)
+                 .Finish();
     return a;
   }
   ApiResponse a = JsonError(503, "unavailable", s.message());
@@ -52,21 +57,25 @@ void Console::Impl::Backfill(const ApiRequest& r, const Principal& who, const st
   BackfillAsk ask;
   if (r.method == "POST" && !ParseBackfillAsk(r.body, &ask)) {
     counters->rejected.fetch_add(1);
-    respond(With(JsonError(400, "malformed_body",
-                           "expected {\"system\": \"<system>\", \"page_size\": 1-1000, \"restart\": false}"),
-                 std::move(headers)));
+    respond(With(
+        JsonError(400, "malformed_body",
+                  "expected {\"system\": \"<system>\", \"page_size\": 1-1000, \"restart\": false}"),
+        std::move(headers)));
     return;
   }
   if (!backfill) {
-    respond(With(JsonError(503, "unavailable", "this process runs no sync ([sync] enabled = false)"),
-                 std::move(headers)));
+    respond(
+        With(JsonError(503, "unavailable", "this process runs no sync ([sync] enabled = false)"),
+             std::move(headers)));
     return;
   }
-  worker->Post([this, r, who, tenant, ask, headers = std::move(headers), respond = std::move(respond)]() mutable {
+  worker->Post([this, r, who, tenant, ask, headers = std::move(headers),
+                respond = std::move(respond)]() mutable {
     std::string json;
     Status s = backfill(tenant, ask, &json);
     if (!s.ok()) {
-      (s.IsUnavailable() || s.IsNotFound() ? counters->unavailable : counters->rejected).fetch_add(1);
+      (s.IsUnavailable() || s.IsNotFound() ? counters->unavailable : counters->rejected)
+          .fetch_add(1);
       respond(With(Refusal(s, json), std::move(headers)));
       return;
     }
@@ -77,9 +86,10 @@ void Console::Impl::Backfill(const ApiRequest& r, const Principal& who, const st
       respond(With(std::move(a), std::move(headers)));
       return;
     }
-    Logger("http")->info("request_id={} tenant={} event=backfill_asked system={} by={}", r.request_id, tenant,
-                         ask.system, who.credential);
-    std::vector<EventDraft> drafts{AdminAction(r, who, tenant, "backfill", "backfill/" + ask.system)};
+    Logger("http")->info("request_id={} tenant={} event=backfill_asked system={} by={}",
+                         r.request_id, tenant, ask.system, who.credential);
+    std::vector<EventDraft> drafts{
+        AdminAction(r, who, tenant, "backfill", "backfill/" + ask.system)};
     AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond),
                     [json](JsonObject* o) { o->Raw("backfill", json); });
   });

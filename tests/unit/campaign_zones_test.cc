@@ -17,7 +17,8 @@ namespace {
 
 // Unix seconds of a UTC date and time.
 int64_t Utc(int y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
-  return DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 + s;
+  return DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+         mi * 60 + s;
 }
 
 std::shared_ptr<const ZoneRules> Zone(const std::string& name) {
@@ -52,13 +53,14 @@ TEST(PosixZone, ReadsTheRulesOfTheFootersAndTheirTransitions) {
   ASSERT_TRUE(ParsePosixZone("IST-1GMT0,M10.5.0,M3.5.0/1", &dublin));  // "daylight" time in winter
   EXPECT_EQ(dublin.OffsetAt(Utc(2026, 7, 1)), 3600);
   EXPECT_EQ(dublin.OffsetAt(Utc(2026, 1, 15)), 0);
-  ASSERT_TRUE(ParsePosixZone("EET-2EEST,M3.5.0/3,M10.5.0/4", &last));  // week 5: the month's last Sunday
+  ASSERT_TRUE(
+      ParsePosixZone("EET-2EEST,M3.5.0/3,M10.5.0/4", &last));  // week 5: the month's last Sunday
   EXPECT_EQ(last.OffsetAt(Utc(2026, 3, 29, 0, 59, 59)), 2 * 3600);
   EXPECT_EQ(last.OffsetAt(Utc(2026, 3, 29, 1)), 3 * 3600);
 
   PosixZone z;
-  for (const char* bad : {"", "E5", "EST", "EST5EDT,M13.1.0,M11.1.0", "EST5EDT,M3.2.0", "EST5EDT,M3.6.0,M11.1.0",
-                          "<+05>-5:99", "EST25"})
+  for (const char* bad : {"", "E5", "EST", "EST5EDT,M13.1.0,M11.1.0", "EST5EDT,M3.2.0",
+                          "EST5EDT,M3.6.0,M11.1.0", "<+05>-5:99", "EST25"})
     EXPECT_FALSE(ParsePosixZone(bad, &z)) << bad;
 }
 
@@ -83,7 +85,8 @@ TEST(ZoneRules, ReadsTheSystemsZoneFilesThroughTheirTransitionsAndPastThem) {
   const std::string file = bytes.str();
   std::shared_ptr<const ZoneRules> z;
   EXPECT_TRUE(ZoneRules::Parse(file.substr(0, file.size() / 2), "cut", &z).IsCorruption());
-  EXPECT_TRUE(ZoneRules::Parse("TZif2 and nothing else, really nothing at all", "junk", &z).IsCorruption());
+  EXPECT_TRUE(
+      ZoneRules::Parse("TZif2 and nothing else, really nothing at all", "junk", &z).IsCorruption());
   EXPECT_TRUE(LoadZone(kZoneInfoDir, "../../etc/passwd", &z).IsInvalidArgument());
   EXPECT_TRUE(LoadZone(kZoneInfoDir, "/etc/passwd", &z).IsInvalidArgument());
   EXPECT_TRUE(LoadZone(kZoneInfoDir, "Mars/Olympus_Mons", &z).IsNotFound());
@@ -101,7 +104,8 @@ TEST(QuietHours, AllowsOnlyWhenEveryZoneOfTheNumberIsInsideTheWindow) {
   EXPECT_FALSE(AllowedAt(q, east, Utc(2026, 7, 2, 1)));  // 21:00 EDT
   EXPECT_EQ(NextAllowed(q, east, Utc(2026, 7, 1, 11, 30)), Utc(2026, 7, 1, 12));
   EXPECT_EQ(NextAllowed(q, east, Utc(2026, 7, 2, 1, 30)), Utc(2026, 7, 2, 12));
-  EXPECT_EQ(NextAllowed(q, east, Utc(2026, 7, 1, 13, 0, 20)), Utc(2026, 7, 1, 13, 1)) << "a whole minute";
+  EXPECT_EQ(NextAllowed(q, east, Utc(2026, 7, 1, 13, 0, 20)), Utc(2026, 7, 1, 13, 1))
+      << "a whole minute";
   // New York and Los Angeles both awake: 15:00 to 01:00 UTC in July.
   EXPECT_FALSE(AllowedAt(q, both, Utc(2026, 7, 1, 14, 59)));
   EXPECT_EQ(NextAllowed(q, both, Utc(2026, 7, 1, 12, 30)), Utc(2026, 7, 1, 15));
@@ -115,7 +119,7 @@ TEST(QuietHours, AllowsOnlyWhenEveryZoneOfTheNumberIsInsideTheWindow) {
   EXPECT_FALSE(AllowedAt(q, {}, Utc(2026, 7, 1)));
   // A window across midnight.
   ASSERT_TRUE(ParseQuietHours("22:00-06:00", &q));
-  EXPECT_TRUE(AllowedAt(q, east, Utc(2026, 7, 1, 3)));   // 23:00 EDT
+  EXPECT_TRUE(AllowedAt(q, east, Utc(2026, 7, 1, 3)));    // 23:00 EDT
   EXPECT_FALSE(AllowedAt(q, east, Utc(2026, 7, 1, 12)));  // 08:00 EDT
   EXPECT_EQ(NextAllowed(q, east, Utc(2026, 7, 1, 12)), Utc(2026, 7, 2, 2));
 
@@ -152,17 +156,17 @@ void Utf(std::string* out, const std::string& s) {
 // A flyweight map as PhonePrefixMap writes it: "1" (the country), 1205, 1212.
 std::string SmallMap() {
   std::string d;
-  d += '\x01';    // flyweight
-  Be(&d, 4, 4);   // prefix size
-  Be(&d, 2, 4);   // index size
-  Be(&d, 2, 4);   // two lengths
+  d += '\x01';   // flyweight
+  Be(&d, 4, 4);  // prefix size
+  Be(&d, 2, 4);  // index size
+  Be(&d, 2, 4);  // two lengths
   Be(&d, 1, 4);
   Be(&d, 4, 4);
-  Be(&d, 3, 4);   // the pool
+  Be(&d, 3, 4);  // the pool
   Utf(&d, "America/Chicago");
   Utf(&d, "America/New_York");
   Utf(&d, "America/New_York&America/Chicago&America/Denver&America/Los_Angeles");
-  Be(&d, 3, 4);   // entries
+  Be(&d, 3, 4);  // entries
   Be(&d, 1, 4);
   Be(&d, 2, 2);
   Be(&d, 1205, 4);
@@ -190,12 +194,14 @@ std::string Zip(const std::string& name, const std::string& data) {
   std::string zip, dir;
   zip += std::string("PK\x03\x04", 4);
   le(&zip, 20, 2), le(&zip, 0, 2), le(&zip, 8, 2), le(&zip, 0, 4), le(&zip, 0, 4);
-  le(&zip, static_cast<uint32_t>(packed.size()), 4), le(&zip, static_cast<uint32_t>(data.size()), 4);
+  le(&zip, static_cast<uint32_t>(packed.size()), 4),
+      le(&zip, static_cast<uint32_t>(data.size()), 4);
   le(&zip, static_cast<uint32_t>(name.size()), 2), le(&zip, 0, 2);
   zip += name + packed;
   dir += std::string("PK\x01\x02", 4);
   le(&dir, 20, 2), le(&dir, 20, 2), le(&dir, 0, 2), le(&dir, 8, 2), le(&dir, 0, 4), le(&dir, 0, 4);
-  le(&dir, static_cast<uint32_t>(packed.size()), 4), le(&dir, static_cast<uint32_t>(data.size()), 4);
+  le(&dir, static_cast<uint32_t>(packed.size()), 4),
+      le(&dir, static_cast<uint32_t>(data.size()), 4);
   le(&dir, static_cast<uint32_t>(name.size()), 2), le(&dir, 0, 2), le(&dir, 0, 2), le(&dir, 0, 2);
   le(&dir, 0, 2), le(&dir, 0, 4), le(&dir, 0, 4);
   dir += name;
@@ -222,7 +228,8 @@ TEST(PhoneZones, LooksUpTheLongestPrefixAsLibphonenumbersMapperDoes) {
   std::string data;
   EXPECT_TRUE(ReadZipEntry(Zip("other", "x"), kPhoneZonesEntry, &map).IsNotFound());
   EXPECT_TRUE(ReadZipEntry("PK not a zip", kPhoneZonesEntry, &map).IsCorruption());
-  EXPECT_TRUE(JavaBlockData(std::string("\xAC\xED\x00\x05\x73", 5), &data).IsCorruption()) << "an object";
+  EXPECT_TRUE(JavaBlockData(std::string("\xAC\xED\x00\x05\x73", 5), &data).IsCorruption())
+      << "an object";
   const std::string cut = SmallMap().substr(0, 40);
   EXPECT_TRUE(PhoneZones::FromMapData(cut, &zones).IsCorruption());
 }
@@ -233,7 +240,8 @@ TEST(PhoneZones, ReadsTheMapDebianShipsAndTheRecipientsZonesFollowIt) {
   ASSERT_TRUE(s.ok()) << s.ToString() << " (scripts/setup.sh installs libphonenumber8-java)";
   EXPECT_GT(loaded->size(), 1000u);
   RecipientZones who(std::move(loaded));
-  EXPECT_EQ(who.PhoneZoneNames("+12055550101"), std::vector<std::string>{"America/Chicago"});  // Alabama
+  EXPECT_EQ(who.PhoneZoneNames("+12055550101"),
+            std::vector<std::string>{"America/Chicago"});  // Alabama
   EXPECT_EQ(who.PhoneZoneNames("+12125550101"), std::vector<std::string>{"America/New_York"});
   EXPECT_EQ(who.PhoneZoneNames("+442079460000"), std::vector<std::string>{"Europe/London"});
   EXPECT_TRUE(who.PhoneZoneNames("not a phone").empty());
