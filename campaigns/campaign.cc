@@ -19,8 +19,8 @@ constexpr std::pair<CampaignState, std::string_view> kStates[] = {
     {CampaignState::kRunning, "running"},     {CampaignState::kPaused, "paused"},
     {CampaignState::kCompleted, "completed"}, {CampaignState::kCancelled, "cancelled"}};
 constexpr std::pair<CampaignAction, std::string_view> kActions[] = {
-    {CampaignAction::kStart, "start"},   {CampaignAction::kBegin, "begin"},
-    {CampaignAction::kPause, "pause"},   {CampaignAction::kResume, "resume"},
+    {CampaignAction::kStart, "start"},       {CampaignAction::kBegin, "begin"},
+    {CampaignAction::kPause, "pause"},       {CampaignAction::kResume, "resume"},
     {CampaignAction::kComplete, "complete"}, {CampaignAction::kCancel, "cancel"}};
 
 constexpr size_t kMaxSteps = 20;
@@ -37,9 +37,11 @@ void DecodeStep(simdjson::dom::element e, size_t i, CampaignStep* s, Details* d)
   const std::string channel = TextField(o, "channel", at + ".channel", true, 16, d);
   if (!channel.empty() && !ParseChannel(channel, &s->channel))
     d->push_back({at + ".channel", "must be sms, email or call"});
-  s->template_text = TextField(o, "template", at + ".template", s->channel != Channel::kCall, 4096, d);
+  s->template_text =
+      TextField(o, "template", at + ".template", s->channel != Channel::kCall, 4096, d);
   s->subject = TextField(o, "subject", at + ".subject", s->channel == Channel::kEmail, 200, d);
-  for (const auto& [text, name] : {std::pair{&s->template_text, ".template"}, {&s->subject, ".subject"}}) {
+  for (const auto& [text, name] :
+       {std::pair{&s->template_text, ".template"}, {&s->subject, ".subject"}}) {
     Status t = CheckTemplate(*text);
     if (!t.ok()) d->push_back({at + name, t.message()});
   }
@@ -64,7 +66,8 @@ void DecodeAudience(simdjson::dom::object root, Audience* a, Details* d) {
   a->list = TextField(o, "list", "audience.list", false, 200, d);
   a->members = StringsField(o, "members", "audience.members", d);
   if (a->members.size() > kMaxMembers)
-    d->push_back({"audience.members", "at most " + std::to_string(kMaxMembers) + " (use a tag or a list)"});
+    d->push_back(
+        {"audience.members", "at most " + std::to_string(kMaxMembers) + " (use a tag or a list)"});
   if (a->tags.empty() && a->list.empty() && a->members.empty())
     d->push_back({"audience", "names nobody: give tags, a list or members"});
 }
@@ -74,7 +77,8 @@ void DecodeAudience(simdjson::dom::object root, Audience* a, Details* d) {
 std::string_view ChannelName(Channel c) { return NameIn(kChannels, c); }
 bool ParseChannel(std::string_view name, Channel* out) { return ValueIn(kChannels, name, out); }
 
-void DecodeCampaignSpec(std::string_view json, CampaignSpec* out, std::vector<ValidationDetail>* d) {
+void DecodeCampaignSpec(std::string_view json, CampaignSpec* out,
+                        std::vector<ValidationDetail>* d) {
   *out = CampaignSpec{};
   simdjson::dom::parser parser;
   simdjson::dom::object o;
@@ -128,7 +132,9 @@ std::string EncodeCampaignSpec(const CampaignSpec& s) {
                   .Finish());
   }
   JsonObject audience;
-  audience.Raw("tags", list(s.audience.tags)).Str("list", s.audience.list).Raw("members", list(s.audience.members));
+  audience.Raw("tags", list(s.audience.tags))
+      .Str("list", s.audience.list)
+      .Raw("members", list(s.audience.members));
   JsonObject o;
   o.Int("v", 1).Str("id", s.id).Str("customer", s.customer).Str("name", s.name);
   o.Raw("audience", audience.Finish()).Raw("steps", steps.Finish());
@@ -139,15 +145,22 @@ std::string EncodeCampaignSpec(const CampaignSpec& s) {
 
 std::string ValidationDetailsJson(const std::vector<ValidationDetail>& details) {
   JsonArray a;
-  for (const auto& x : details) a.Raw(JsonObject().Str("field", x.field).Str("problem", x.problem).Finish());
+  for (const auto& x : details)
+    a.Raw(JsonObject().Str("field", x.field).Str("problem", x.problem).Finish());
   return a.Finish();
 }
 
 std::string_view CampaignStateName(CampaignState s) { return NameIn(kStates, s); }
-bool ParseCampaignState(std::string_view name, CampaignState* out) { return ValueIn(kStates, name, out); }
+bool ParseCampaignState(std::string_view name, CampaignState* out) {
+  return ValueIn(kStates, name, out);
+}
 std::string_view CampaignActionName(CampaignAction a) { return NameIn(kActions, a); }
+bool ParseCampaignAction(std::string_view name, CampaignAction* out) {
+  return ValueIn(kActions, name, out);
+}
 
-Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int64_t now_us, CampaignState* to) {
+Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int64_t now_us,
+                 CampaignState* to) {
   using S = CampaignState;
   using A = CampaignAction;
   bool ok = false;
@@ -178,8 +191,8 @@ Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int6
       break;
   }
   if (ok) return Status::OK();
-  return Status::InvalidArgument("cannot " + std::string(CampaignActionName(a)) + " a campaign that is " +
-                                 std::string(CampaignStateName(from)));
+  return Status::InvalidArgument("cannot " + std::string(CampaignActionName(a)) +
+                                 " a campaign that is " + std::string(CampaignStateName(from)));
 }
 
 }  // namespace dfm

@@ -60,12 +60,15 @@ struct CampaignSpec {
 struct ValidationDetail {
   std::string field;
   std::string problem;
-  bool operator==(const ValidationDetail& o) const { return field == o.field && problem == o.problem; }
+  bool operator==(const ValidationDetail& o) const {
+    return field == o.field && problem == o.problem;
+  }
 };
 
 // Reads a spec; every problem found goes to *details (the spec is usable
 // only when there is none). Malformed JSON is one detail, field "".
-void DecodeCampaignSpec(std::string_view json, CampaignSpec* out, std::vector<ValidationDetail>* details);
+void DecodeCampaignSpec(std::string_view json, CampaignSpec* out,
+                        std::vector<ValidationDetail>* details);
 std::string EncodeCampaignSpec(const CampaignSpec& spec);
 // [{"field","problem"}...]
 std::string ValidationDetailsJson(const std::vector<ValidationDetail>& details);
@@ -80,10 +83,12 @@ bool ParseCampaignState(std::string_view name, CampaignState* out);
 
 enum class CampaignAction { kStart, kBegin, kPause, kResume, kComplete, kCancel };
 std::string_view CampaignActionName(CampaignAction a);
+bool ParseCampaignAction(std::string_view name, CampaignAction* out);  // false for another name
 // The state after `a` from `from`; FailedPrecondition-like InvalidArgument
 // ("cannot pause a campaign that is scheduled") when it does not apply.
 // kStart goes to scheduled when `start_at_us` is after `now_us`, else
 // running; kBegin is the scheduled date coming.
-Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int64_t now_us, CampaignState* to);
+Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int64_t now_us,
+                 CampaignState* to);
 
 }  // namespace dfm

@@ -18,7 +18,9 @@ namespace {
 bool GoodAmount(std::string_view s) {
   if (s.empty() || s.size() > 20) return false;
   const size_t dot = s.find('.');
-  if (dot == 0 || (dot != std::string_view::npos && (s.size() - dot - 1 == 0 || s.size() - dot - 1 > 3))) return false;
+  if (dot == 0 ||
+      (dot != std::string_view::npos && (s.size() - dot - 1 == 0 || s.size() - dot - 1 > 3)))
+    return false;
   bool nonzero = false;
   for (size_t i = 0; i < s.size(); ++i) {
     if (i == dot) continue;
@@ -43,7 +45,8 @@ std::string Amount(simdjson::dom::object o, Details* d) {
     d->push_back({"amount", "is required: a positive decimal, e.g. \"12.50\""});
     return {};
   }
-  if (!GoodAmount(amount)) d->push_back({"amount", "must be a positive decimal with at most 3 decimals"});
+  if (!GoodAmount(amount))
+    d->push_back({"amount", "must be a positive decimal with at most 3 decimals"});
   return amount;
 }
 
@@ -80,7 +83,12 @@ EventDraft CustomerDraft(const std::string& tenant, const Customer& c, bool crea
   d.tenant = tenant;
   d.stream = "customer:" + c.id;
   d.type = std::string(created ? kCustomerCreated : kCustomerUpdated);
-  d.payload = JsonObject().Int("v", 1).Str("id", c.id).Str("name", c.name).Bool("active", c.active).Finish();
+  d.payload = JsonObject()
+                  .Int("v", 1)
+                  .Str("id", c.id)
+                  .Str("name", c.name)
+                  .Bool("active", c.active)
+                  .Finish();
   if (created) {  // made once; an update is a new fact each time
     d.idempotency_system = "customer";
     d.idempotency_key = c.id + "/created";
@@ -94,8 +102,11 @@ EventDraft PaymentDraft(const std::string& tenant, const std::string& customer, 
   d.stream = "customer:" + customer;
   d.type = std::string(kPaymentRecorded);
   JsonObject o;
-  o.Int("v", 1).Str("customer", customer).Str("amount", p.amount).Str("currency", p.currency).Str("reference",
-                                                                                                   p.reference);
+  o.Int("v", 1)
+      .Str("customer", customer)
+      .Str("amount", p.amount)
+      .Str("currency", p.currency)
+      .Str("reference", p.reference);
   if (!p.contact.empty()) o.Str("contact", p.contact);
   d.payload = o.Finish();
   d.idempotency_system = "payment";
@@ -103,12 +114,14 @@ EventDraft PaymentDraft(const std::string& tenant, const std::string& customer, 
   return d;
 }
 
-bool ApplyCustomerEvent(std::string_view type, std::string_view payload, int64_t recorded_at_us, Customer* c) {
+bool ApplyCustomerEvent(std::string_view type, std::string_view payload, int64_t recorded_at_us,
+                        Customer* c) {
   if (type != kCustomerCreated && type != kCustomerUpdated && type != kPaymentRecorded) return true;
   simdjson::dom::parser parser;
   simdjson::dom::object o;
   int64_t v = 0;
-  if (parser.parse(payload.data(), payload.size()).get(o) != simdjson::SUCCESS || o["v"].get(v) || v != 1)
+  if (parser.parse(payload.data(), payload.size()).get(o) != simdjson::SUCCESS || o["v"].get(v) ||
+      v != 1)
     return false;
   std::string_view a, b, e, f;
   if (type == kPaymentRecorded) {
@@ -116,6 +129,7 @@ bool ApplyCustomerEvent(std::string_view type, std::string_view payload, int64_t
     Payment p{std::string(a), std::string(b), std::string(e), "", recorded_at_us};
     if (o["contact"].get(f) == simdjson::SUCCESS) p.contact = std::string(f);
     c->payments.push_back(std::move(p));
+    c->payments_total++;
     return true;
   }
   bool active = true;

@@ -38,8 +38,11 @@ struct Payment {
 struct Customer {
   std::string id, name;
   bool active = true;
-  std::vector<Payment> payments;
+  int64_t payments_total = 0;     // every payment on record
+  std::vector<Payment> payments;  // the latest of them, oldest first (the fold keeps all;
+                                  // the projection's row the last kRecentPayments)
 };
+inline constexpr size_t kRecentPayments = 10;
 
 inline constexpr std::string_view kCustomerCreated = "customer.created";
 inline constexpr std::string_view kCustomerUpdated = "customer.updated";
@@ -47,14 +50,17 @@ inline constexpr std::string_view kPaymentRecorded = "payment.recorded";
 
 // The API's bodies; every problem goes to *details. `id` of a payment's
 // customer comes from the path.
-void DecodeCustomerRequest(std::string_view json, Customer* out, std::vector<ValidationDetail>* details);
-void DecodePaymentRequest(std::string_view json, Payment* out, std::vector<ValidationDetail>* details);
+void DecodeCustomerRequest(std::string_view json, Customer* out,
+                           std::vector<ValidationDetail>* details);
+void DecodePaymentRequest(std::string_view json, Payment* out,
+                          std::vector<ValidationDetail>* details);
 
 EventDraft CustomerDraft(const std::string& tenant, const Customer& c, bool created);
 EventDraft PaymentDraft(const std::string& tenant, const std::string& customer, const Payment& p);
 
 // Folds one of the three events into `c` (others are ignored); false for
 // a payload that does not read. `recorded_at_us` dates a payment.
-bool ApplyCustomerEvent(std::string_view type, std::string_view payload, int64_t recorded_at_us, Customer* c);
+bool ApplyCustomerEvent(std::string_view type, std::string_view payload, int64_t recorded_at_us,
+                        Customer* c);
 
 }  // namespace dfm

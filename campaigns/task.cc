@@ -10,12 +10,15 @@ namespace dfm {
 namespace {
 
 constexpr std::pair<TaskState, std::string_view> kTaskStates[] = {
-    {TaskState::kPending, "pending"}, {TaskState::kInProgress, "in_progress"}, {TaskState::kDone, "done"},
-    {TaskState::kFailed, "failed"},   {TaskState::kSkipped, "skipped"}};
+    {TaskState::kPending, "pending"},
+    {TaskState::kInProgress, "in_progress"},
+    {TaskState::kDone, "done"},
+    {TaskState::kFailed, "failed"},
+    {TaskState::kSkipped, "skipped"}};
 
 bool Known(std::string_view type) {
-  for (std::string_view t :
-       {kTaskCreated, kTaskDeferred, kTaskClaimed, kTaskReleased, kTaskDone, kTaskFailed, kTaskSkipped})
+  for (std::string_view t : {kTaskCreated, kTaskDeferred, kTaskClaimed, kTaskReleased, kTaskDone,
+                             kTaskFailed, kTaskSkipped})
     if (t == type) return true;
   return false;
 }
@@ -34,14 +37,16 @@ bool Int(simdjson::dom::object o, const char* key, int64_t* out) {
 }
 
 Status Refuse(const TaskEvent& e, const Task& t, const char* why) {
-  return Status::InvalidArgument(std::string(e.type) + " of a task that is " + std::string(TaskStateName(t.state)) +
-                                 ": " + why);
+  return Status::InvalidArgument(std::string(e.type) + " of a task that is " +
+                                 std::string(TaskStateName(t.state)) + ": " + why);
 }
 
 }  // namespace
 
 std::string_view TaskStateName(TaskState s) { return NameIn(kTaskStates, s); }
-bool ParseTaskState(std::string_view name, TaskState* out) { return ValueIn(kTaskStates, name, out); }
+bool ParseTaskState(std::string_view name, TaskState* out) {
+  return ValueIn(kTaskStates, name, out);
+}
 
 std::string EncodeTaskEvent(const TaskEvent& e) {
   JsonObject o;
@@ -68,8 +73,10 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
       !Str(o, "contact", true, &x.contact) || !Int(o, "step", &step) || step > 1000)
     return false;
   x.step = static_cast<int>(step);
-  const bool by_agent = type == kTaskClaimed || type == kTaskReleased || type == kTaskDone || type == kTaskFailed;
-  const bool with_reason = type == kTaskDeferred || type == kTaskReleased || type == kTaskFailed || type == kTaskSkipped;
+  const bool by_agent =
+      type == kTaskClaimed || type == kTaskReleased || type == kTaskDone || type == kTaskFailed;
+  const bool with_reason =
+      type == kTaskDeferred || type == kTaskReleased || type == kTaskFailed || type == kTaskSkipped;
   if (!Str(o, "agent", by_agent, &x.agent) || !Str(o, "reason", with_reason, &x.reason) ||
       !Str(o, "detail", false, &x.detail))
     return false;
@@ -88,8 +95,8 @@ EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e, int cla
   d.type = e.type;
   d.payload = EncodeTaskEvent(e);
   d.idempotency_system = "campaign";
-  d.idempotency_key = e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type + "/" +
-                      std::to_string(claims);
+  d.idempotency_key = e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type +
+                      "/" + std::to_string(claims);
   return d;
 }
 

@@ -46,7 +46,9 @@ struct Task {
   int64_t lease_until_us = 0;  // in_progress: until when
   int claims = 0;              // how many times it was claimed
   std::string reason, detail;  // why it was skipped or failed, or last deferred
-  bool ended() const { return state == TaskState::kDone || state == TaskState::kFailed || state == TaskState::kSkipped; }
+  bool ended() const {
+    return state == TaskState::kDone || state == TaskState::kFailed || state == TaskState::kSkipped;
+  }
 };
 
 struct TaskEvent {

@@ -1,9 +1,10 @@
-#include "projections/campaign_tasks.h"
+#include "projections/campaign_projections.h"
 
 #include <simdjson.h>
 
 #include <charconv>
 #include <cstdio>
+#include <functional>
 
 #include "util/json.h"
 
@@ -11,17 +12,182 @@ namespace dfm {
 
 namespace {
 
-std::string CountKey(const std::string& tenant, const std::string& campaign, std::string_view state) {
+std::string CountKey(const std::string& tenant, const std::string& campaign,
+                     std::string_view state) {
   return "n/" + tenant + "/" + campaign + "/" + std::string(state);
 }
 
-std::string SendKey(const std::string& tenant, const std::string& contact, int64_t at_us, const std::string& campaign) {
+// "<kind>/<tenant>/<contact>/<when, 20 digits>/<what>": a contact's dated rows.
+std::string DatedKey(char kind, const std::string& tenant, const std::string& contact,
+                     int64_t at_us, const std::string& what) {
   char when[24];
   std::snprintf(when, sizeof when, "%020lld", static_cast<long long>(at_us));
-  return "s/" + tenant + "/" + contact + "/" + when + "/" + campaign;
+  return std::string(1, kind) + "/" + tenant + "/" + contact + "/" + when + "/" + what;
+}
+
+// Visits the times of `contact`'s dated rows of `kind` at or after `since_us`
+// until `each` says false.
+Status ScanDated(const EventLog& log, const char* consumer, char kind, const std::string& tenant,
+                 const std::string& contact, int64_t since_us,
+                 const std::function<bool(int64_t)>& each) {
+  const std::string prefix = std::string(1, kind) + "/" + tenant + "/" + contact + "/";
+  return log.ScanConsumerState(consumer, prefix, [&](std::string_view key, std::string_view) {
+    int64_t when = 0;
+    std::from_chars(key.data() + prefix.size(),
+                    key.data() + std::min(key.size(), prefix.size() + 20), when);
+    return when < since_us || each(when);
+  });
 }
 
 }  // namespace
+
+std::string EncodeCampaignRow(const CampaignView& v) {
+  return JsonObject()
+      .Int("v", 1)
+      .Raw("spec", EncodeCampaignSpec(v.spec))
+      .Str("state", CampaignStateName(v.state))
+      .Int("created_us", v.created_us)
+      .Int("started_us", v.started_us)
+      .Int("changed_us", v.changed_us)
+      .Str("changed_by", v.changed_by)
+      .Str("reason", v.reason)
+      .Int("changes", v.changes)
+      .Finish();
+}
+
+bool DecodeCampaignRow(std::string_view row, CampaignView* v) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  simdjson::dom::element spec;
+  int64_t version = 0, changes = 0;
+  std::string_view state, by, reason;
+  CampaignView x;
+  if (parser.parse(row.data(), row.size()).get(o) || o["v"].get(version) || version != 1 ||
+      o["spec"].get(spec) || o["state"].get(state) || !ParseCampaignState(state, &x.state) ||
+      o["created_us"].get(x.created_us) || o["started_us"].get(x.started_us) ||
+      o["changed_us"].get(x.changed_us) || o["changed_by"].get(by) || o["reason"].get(reason) ||
+      o["changes"].get(changes))
+    return false;
+  std::vector<ValidationDetail> problems;
+  DecodeCampaignSpec(simdjson::minify(spec), &x.spec, &problems);
+  if (!problems.empty()) return false;
+  x.changed_by = std::string(by);
+  x.reason = std::string(reason);
+  x.changes = static_cast<int>(changes);
+  *v = std::move(x);
+  return true;
+}
+
+std::string EncodeCustomerRow(const Customer& c) {
+  JsonArray payments;
+  const size_t from = c.payments.size() > kRecentPayments ? c.payments.size() - kRecentPayments : 0;
+  for (size_t i = from; i < c.payments.size(); ++i) {
+    const Payment& p = c.payments[i];
+    payments.Raw(JsonObject()
+                     .Str("amount", p.amount)
+                     .Str("currency", p.currency)
+                     .Str("reference", p.reference)
+                     .Str("contact", p.contact)
+                     .Int("at_us", p.at_us)
+                     .Finish());
+  }
+  return JsonObject()
+      .Int("v", 1)
+      .Str("id", c.id)
+      .Str("name", c.name)
+      .Bool("active", c.active)
+      .Int("payments_total", c.payments_total)
+      .Raw("payments", payments.Finish())
+      .Finish();
+}
+
+bool DecodeCustomerRow(std::string_view row, Customer* c) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  simdjson::dom::array payments;
+  int64_t version = 0;
+  std::string_view id, name;
+  Customer x;
+  if (parser.parse(row.data(), row.size()).get(o) || o["v"].get(version) || version != 1 ||
+      o["id"].get(id) || o["name"].get(name) || o["active"].get(x.active) ||
+      o["payments_total"].get(x.payments_total) || o["payments"].get(payments))
+    return false;
+  for (auto e : payments) {
+    simdjson::dom::object p;
+    std::string_view amount, currency, reference, contact;
+    Payment y;
+    if (e.get(p) || p["amount"].get(amount) || p["currency"].get(currency) ||
+        p["reference"].get(reference) || p["contact"].get(contact) || p["at_us"].get(y.at_us))
+      return false;
+    y.amount = std::string(amount);
+    y.currency = std::string(currency);
+    y.reference = std::string(reference);
+    y.contact = std::string(contact);
+    x.payments.push_back(std::move(y));
+  }
+  x.id = std::string(id);
+  x.name = std::string(name);
+  *c = std::move(x);
+  return true;
+}
+
+bool CampaignsProjection::Uses(std::string_view type) const {
+  return type == kCampaignCreated || type == kCampaignChanged || type == kCustomerCreated ||
+         type == kCustomerUpdated || type == kPaymentRecorded;
+}
+
+void CampaignsProjection::FoldDecoded(const Event& e, const DomainEvent*, ProjectionState* st) {
+  if (e.type == kCampaignCreated || e.type == kCampaignChanged) {
+    // The campaign's id: the stream's ("campaign:<id>").
+    if (e.stream.rfind("campaign:", 0) != 0) return;
+    const std::string key = "c/" + e.tenant + "/" + e.stream.substr(9);
+    CampaignView v;
+    std::optional<std::string_view> row = st->Peek(key);
+    if (row && !DecodeCampaignRow(*row, &v)) return;
+    if (ApplyCampaignEvent(e.type, e.payload, e.recorded_at_us, &v).ok() && !v.spec.id.empty())
+      st->Put(key, EncodeCampaignRow(v));
+    return;
+  }
+  if (e.stream.rfind("customer:", 0) != 0) return;
+  const std::string id = e.stream.substr(9);
+  const std::string key = "u/" + e.tenant + "/" + id;
+  Customer c;
+  std::optional<std::string_view> row = st->Peek(key);
+  if (row && !DecodeCustomerRow(*row, &c)) return;
+  if (!ApplyCustomerEvent(e.type, e.payload, e.recorded_at_us, &c)) return;
+  if (c.id.empty()) c.id = id;  // a payment for a customer not created (yet): kept under its id
+  st->Put(key, EncodeCustomerRow(c));
+  if (e.type == kPaymentRecorded && !c.payments.empty() && !c.payments.back().contact.empty())
+    st->Put(DatedKey('p', e.tenant, c.payments.back().contact, e.recorded_at_us, id), "");
+}
+
+Status ReadCampaign(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                    CampaignView* v) {
+  std::string row;
+  Status s = log.GetConsumerState(CampaignsProjection::kName, "c/" + tenant + "/" + campaign, &row);
+  if (!s.ok()) return s;
+  return DecodeCampaignRow(row, v) ? Status::OK()
+                                   : Status::Corruption("a campaign row that does not read");
+}
+
+Status ReadCustomer(const EventLog& log, const std::string& tenant, const std::string& customer,
+                    Customer* c) {
+  std::string row;
+  Status s = log.GetConsumerState(CampaignsProjection::kName, "u/" + tenant + "/" + customer, &row);
+  if (!s.ok()) return s;
+  return DecodeCustomerRow(row, c) ? Status::OK()
+                                   : Status::Corruption("a customer row that does not read");
+}
+
+Status ReadPaidSince(const EventLog& log, const std::string& tenant, const std::string& contact,
+                     int64_t since_us, bool* paid) {
+  *paid = false;
+  return ScanDated(log, CampaignsProjection::kName, 'p', tenant, contact, since_us,
+                   [paid](int64_t) {
+                     *paid = true;
+                     return false;
+                   });
+}
 
 std::string CampaignTaskKey(const std::string& tenant, const std::string& campaign, int step,
                             const std::string& contact) {
@@ -53,10 +219,10 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
   int64_t v = 0, step = 0, claims = 0;
   std::string_view campaign, contact, state, agent, reason, detail;
   Task x;
-  if (o["v"].get(v) || v != 1 || o["campaign"].get(campaign) || o["contact"].get(contact) || o["step"].get(step) ||
-      o["due_us"].get(x.due_us) || o["state"].get(state) || o["agent"].get(agent) ||
-      o["lease_until_us"].get(x.lease_until_us) || o["claims"].get(claims) || o["reason"].get(reason) ||
-      o["detail"].get(detail))
+  if (o["v"].get(v) || v != 1 || o["campaign"].get(campaign) || o["contact"].get(contact) ||
+      o["step"].get(step) || o["due_us"].get(x.due_us) || o["state"].get(state) ||
+      o["agent"].get(agent) || o["lease_until_us"].get(x.lease_until_us) ||
+      o["claims"].get(claims) || o["reason"].get(reason) || o["detail"].get(detail))
     return false;
   if (!ParseTaskState(state, &x.state)) return false;
   x.campaign = std::string(campaign);
@@ -70,7 +236,9 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
   return true;
 }
 
-bool CampaignTasksProjection::Uses(std::string_view type) const { return type.rfind("task.", 0) == 0; }
+bool CampaignTasksProjection::Uses(std::string_view type) const {
+  return type.rfind("task.", 0) == 0;
+}
 
 void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent*, ProjectionState* st) {
   TaskEvent te;
@@ -82,24 +250,27 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent*, Pr
   const Task before = t;
   if (!ApplyTaskEvent(te, &t).ok()) return;
   st->Put(key, EncodeTaskRow(t));
-  if (te.type != kTaskCreated) st->Add(CountKey(e.tenant, te.campaign, TaskStateName(before.state)), -1);
+  if (te.type != kTaskCreated)
+    st->Add(CountKey(e.tenant, te.campaign, TaskStateName(before.state)), -1);
   st->Add(CountKey(e.tenant, te.campaign, TaskStateName(t.state)), 1);
   if (te.type == kTaskSkipped) st->Add("r/" + e.tenant + "/" + te.campaign + "/" + te.reason, 1);
   if (te.type == kTaskDone && (te.channel == "sms" || te.channel == "email"))
-    st->Put(SendKey(e.tenant, te.contact, e.recorded_at_us, te.campaign), te.channel);
+    st->Put(DatedKey('s', e.tenant, te.contact, e.recorded_at_us, te.campaign), te.channel);
 }
 
-Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign, int step,
-                        const std::string& contact, Task* t) {
+Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                        int step, const std::string& contact, Task* t) {
   std::string row;
-  Status s = log.GetConsumerState(CampaignTasksProjection::kName, CampaignTaskKey(tenant, campaign, step, contact), &row);
+  Status s = log.GetConsumerState(CampaignTasksProjection::kName,
+                                  CampaignTaskKey(tenant, campaign, step, contact), &row);
   if (!s.ok()) return s;
   if (!DecodeTaskRow(row, t)) return Status::Corruption("a campaign task row that does not read");
   return Status::OK();
 }
 
-Status ReadCampaignCounts(const EventLog& log, const std::string& tenant, const std::string& campaign,
-                          std::map<std::string, int64_t>* by_state, std::map<std::string, int64_t>* skipped_by) {
+Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
+                          const std::string& campaign, std::map<std::string, int64_t>* by_state,
+                          std::map<std::string, int64_t>* skipped_by) {
   auto scan = [&](const std::string& prefix, std::map<std::string, int64_t>* out) {
     return log.ScanConsumerState(CampaignTasksProjection::kName, prefix,
                                  [&](std::string_view key, std::string_view value) {
@@ -113,15 +284,13 @@ Status ReadCampaignCounts(const EventLog& log, const std::string& tenant, const 
   return s.ok() ? scan("r/" + tenant + "/" + campaign + "/", skipped_by) : s;
 }
 
-Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact, int64_t since_us,
-                       std::vector<int64_t>* at_us) {
-  const std::string prefix = "s/" + tenant + "/" + contact + "/";
-  return log.ScanConsumerState(CampaignTasksProjection::kName, prefix, [&](std::string_view key, std::string_view) {
-    int64_t when = 0;
-    std::from_chars(key.data() + prefix.size(), key.data() + std::min(key.size(), prefix.size() + 20), when);
-    if (when >= since_us) at_us->push_back(when);
-    return true;
-  });
+Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
+                       int64_t since_us, std::vector<int64_t>* at_us) {
+  return ScanDated(log, CampaignTasksProjection::kName, 's', tenant, contact, since_us,
+                   [at_us](int64_t when) {
+                     at_us->push_back(when);
+                     return true;
+                   });
 }
 
 }  // namespace dfm

@@ -1,3 +1,14 @@
+// The projections of campaigns (campaigns/README.md). Values are JSON
+// (version 1) or plain counts.
+//
+// "campaigns", layout 1: campaigns and customers as their events make them
+//   c/<tenant>/<campaign>          -> the campaign (EncodeCampaignRow)
+//   u/<tenant>/<customer>          -> the customer (EncodeCustomerRow)
+//   p/<tenant>/<contact>/<when, 20 digits of µs>/<customer> -> "": a payment
+//                                     the contact made (what "stop on
+//                                     payment" reads)
+// An event its fold refuses (ApplyCampaignEvent) changes nothing.
+//
 // "campaign_tasks", layout 1: the fold of campaigns' task events
 // (campaigns/task.h) into every task's state, the counts a campaign's
 // progress shows, and each person's sends the frequency caps count.
@@ -20,11 +31,35 @@
 #include <string>
 #include <vector>
 
+#include "campaigns/campaign_view.h"
+#include "campaigns/customer.h"
 #include "campaigns/task.h"
 #include "projections/projection.h"
 #include "storage/event_log.h"
 
 namespace dfm {
+
+class CampaignsProjection : public Projection {
+ public:
+  static constexpr char kName[] = "campaigns";
+  std::string name() const override { return kName; }
+  bool Uses(std::string_view type) const override;
+  void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+};
+
+std::string EncodeCampaignRow(const CampaignView& v);
+bool DecodeCampaignRow(std::string_view row, CampaignView* v);
+std::string EncodeCustomerRow(const Customer& c);
+bool DecodeCustomerRow(std::string_view row, Customer* c);
+
+// NotFound when there is no such campaign or customer.
+Status ReadCampaign(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                    CampaignView* v);
+Status ReadCustomer(const EventLog& log, const std::string& tenant, const std::string& customer,
+                    Customer* c);
+// Whether `contact` has a payment recorded at or after `since_us`.
+Status ReadPaidSince(const EventLog& log, const std::string& tenant, const std::string& contact,
+                     int64_t since_us, bool* paid);
 
 class CampaignTasksProjection : public Projection {
  public:
@@ -42,13 +77,14 @@ std::string EncodeTaskRow(const Task& t);
 bool DecodeTaskRow(std::string_view row, Task* t);
 
 // NotFound when the task was never created.
-Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign, int step,
-                        const std::string& contact, Task* t);
+Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                        int step, const std::string& contact, Task* t);
 // The campaign's tasks by state ("pending" -> 12, ...) and its skips by reason.
-Status ReadCampaignCounts(const EventLog& log, const std::string& tenant, const std::string& campaign,
-                          std::map<std::string, int64_t>* by_state, std::map<std::string, int64_t>* skipped_by);
+Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
+                          const std::string& campaign, std::map<std::string, int64_t>* by_state,
+                          std::map<std::string, int64_t>* skipped_by);
 // The times of `contact`'s texts and emails at or after `since_us`, any campaign, oldest first.
-Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact, int64_t since_us,
-                       std::vector<int64_t>* at_us);
+Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
+                       int64_t since_us, std::vector<int64_t>* at_us);
 
 }  // namespace dfm

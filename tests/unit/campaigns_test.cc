@@ -3,14 +3,18 @@
 // and the task's life as the fold of its events.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
+#include "campaigns/audience.h"
 #include "campaigns/campaign.h"
+#include "campaigns/campaign_view.h"
 #include "campaigns/check.h"
 #include "campaigns/customer.h"
 #include "campaigns/message_template.h"
 #include "campaigns/recipient_zones.h"
 #include "campaigns/send_check.h"
 #include "campaigns/task.h"
-#include "projections/campaign_tasks.h"
+#include "projections/campaign_projections.h"
 #include "projections/runner.h"
 #include "storage/memory_event_log.h"
 
@@ -21,7 +25,8 @@ constexpr int64_t kS = 1000000;
 // 2026-07-01 12:00:00 UTC: 08:00 in New York (EDT).
 constexpr int64_t kNoonUtc = 1782907200LL * kS;
 
-const char kSpec[] = R"({"v":1,"id":"spring-1","customer":"acme","name":"Spring","audience":{"tags":["lead"]},
+const char kSpec[] =
+    R"({"v":1,"id":"spring-1","customer":"acme","name":"Spring","audience":{"tags":["lead"]},
   "start_at":"2026-07-01T12:00:00Z","sender":"+12055550100",
   "steps":[{"channel":"sms","template":"Hi {{first_name|there}}, from {{customer_name}}"},
            {"channel":"email","subject":"About {{company_name}}","template":"Hello {{ first_name }}","delay_s":86400},
@@ -72,13 +77,15 @@ TEST(CampaignSpec, SaysEveryProblemWithItsField) {
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].field, "");
   d.clear();
-  DecodeCampaignSpec(R"({"id":"a","customer":"b","audience":{"members":["c1"]},"steps":[]})", &s, &d);
+  DecodeCampaignSpec(R"({"id":"a","customer":"b","audience":{"members":["c1"]},"steps":[]})", &s,
+                     &d);
   EXPECT_TRUE(has("steps", "1 to 20"));
 }
 
 TEST(CampaignLifecycle, AllowsOnlyItsTransitions) {
   CampaignState to;
-  ASSERT_TRUE(NextState(CampaignState::kDraft, CampaignAction::kStart, kNoonUtc, kNoonUtc - 1, &to).ok());
+  ASSERT_TRUE(
+      NextState(CampaignState::kDraft, CampaignAction::kStart, kNoonUtc, kNoonUtc - 1, &to).ok());
   EXPECT_EQ(to, CampaignState::kScheduled) << "a start date ahead";
   ASSERT_TRUE(NextState(CampaignState::kDraft, CampaignAction::kStart, 0, kNoonUtc, &to).ok());
   EXPECT_EQ(to, CampaignState::kRunning);
@@ -96,7 +103,8 @@ TEST(CampaignLifecycle, AllowsOnlyItsTransitions) {
 
 TEST(MessageTemplate, FillsFieldsAndFallsBackWhenOneIsEmpty) {
   const std::map<std::string, std::string> ada{{"first_name", "Ada"}, {"customer_name", "Acme"}};
-  EXPECT_EQ(RenderTemplate("Hi {{first_name|there}}, from {{ customer_name }}.", ada), "Hi Ada, from Acme.");
+  EXPECT_EQ(RenderTemplate("Hi {{first_name|there}}, from {{ customer_name }}.", ada),
+            "Hi Ada, from Acme.");
   EXPECT_EQ(RenderTemplate("Hi {{first_name|there}}, {{last_name}}.", {}), "Hi there, .");
   EXPECT_EQ(RenderTemplate("no fields }} at all", {}), "no fields }} at all");
   EXPECT_TRUE(CheckTemplate("Hi {{first_name}}").ok());
@@ -160,7 +168,8 @@ TEST_F(SendCheckTest, FrequencyCapsCountAnyCampaignsSendsAndWaitForTheOldestToAg
   EXPECT_EQ(d.verdict, SendDecision::Verdict::kWait);
   EXPECT_EQ(d.until_us, now + 3600 * kS) << "when the first of them is a day old";
   EXPECT_EQ(d.reason, "frequency_cap");
-  who_.recent_sends_us = {now - 6 * 86400 * kS, now - 3 * 86400 * kS, now - 2 * 86400 * kS};  // three this week
+  who_.recent_sends_us = {now - 6 * 86400 * kS, now - 3 * 86400 * kS,
+                          now - 2 * 86400 * kS};  // three this week
   d = At(now, now);
   EXPECT_EQ(d.verdict, SendDecision::Verdict::kSkip) << "a day away, past the six hours";
   EXPECT_EQ(d.reason, "frequency_cap");
@@ -200,7 +209,8 @@ TaskEvent Ev(std::string_view type, const std::string& agent = "", int64_t at = 
   e.lease_until_us = at;
   if (type == kTaskReleased) e.reason = "lease_lapsed";
   if (type == kTaskDone) e.channel = "sms";
-  if (type == kTaskSkipped || type == kTaskFailed || type == kTaskDeferred) e.reason = "quiet_hours";
+  if (type == kTaskSkipped || type == kTaskFailed || type == kTaskDeferred)
+    e.reason = "quiet_hours";
   return e;
 }
 
@@ -219,7 +229,8 @@ TEST(CampaignTask, LivesByItsEventsAndRefusesWhatItsLifeDoesNotAllow) {
   ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-2", 900), &t).ok());
   EXPECT_EQ(t.claims, 2);
   const Task before = t;
-  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskDone, "sms-1"), &t).ok()) << "the lapsed holder's late answer";
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskDone, "sms-1"), &t).ok())
+      << "the lapsed holder's late answer";
   EXPECT_EQ(t.agent, before.agent) << "unchanged";
   ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskDone, "sms-2"), &t).ok());
   EXPECT_TRUE(t.ended());
@@ -229,17 +240,21 @@ TEST(CampaignTask, LivesByItsEventsAndRefusesWhatItsLifeDoesNotAllow) {
 }
 
 TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
-  for (std::string_view type :
-       {kTaskCreated, kTaskDeferred, kTaskClaimed, kTaskReleased, kTaskDone, kTaskFailed, kTaskSkipped}) {
-    TaskEvent e = Ev(type, type == kTaskCreated || type == kTaskDeferred || type == kTaskSkipped ? "" : "a-1", 42);
+  for (std::string_view type : {kTaskCreated, kTaskDeferred, kTaskClaimed, kTaskReleased, kTaskDone,
+                                kTaskFailed, kTaskSkipped}) {
+    TaskEvent e =
+        Ev(type, type == kTaskCreated || type == kTaskDeferred || type == kTaskSkipped ? "" : "a-1",
+           42);
     TaskEvent back;
     ASSERT_TRUE(DecodeTaskEvent(type, EncodeTaskEvent(e), &back)) << type;
     EXPECT_EQ(EncodeTaskEvent(back), EncodeTaskEvent(e)) << type;
   }
   TaskEvent e;
-  EXPECT_FALSE(DecodeTaskEvent("task.claimed", R"({"v":1,"campaign":"x","contact":"y","step":0})", &e))
+  EXPECT_FALSE(
+      DecodeTaskEvent("task.claimed", R"({"v":1,"campaign":"x","contact":"y","step":0})", &e))
       << "a claim names its agent";
-  EXPECT_FALSE(DecodeTaskEvent("task.created", R"({"v":2,"campaign":"x","contact":"y","step":0,"due_us":1})", &e));
+  EXPECT_FALSE(DecodeTaskEvent("task.created",
+                               R"({"v":2,"campaign":"x","contact":"y","step":0,"due_us":1})", &e));
   EXPECT_FALSE(DecodeTaskEvent("task.other", R"({"v":1})", &e));
   const EventDraft first = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5), 0);
   const EventDraft second = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5), 1);
@@ -255,25 +270,28 @@ TEST(Customer, RequestsAreCheckedAndItsEventsFoldIntoTheCustomerAndPayments) {
   ASSERT_TRUE(d.empty()) << ValidationDetailsJson(d);
   EXPECT_TRUE(c.active);
   DecodeCustomerRequest(R"({"id":"a b","active":"yes"})", &c, &d);
-  EXPECT_EQ(ValidationDetailsJson(d),
-            R"([{"field":"id","problem":"must be 1-64 letters, digits, '_', '-' or '.'"},)"
-            R"({"field":"name","problem":"is required"},{"field":"active","problem":"must be true or false"}])");
+  EXPECT_EQ(
+      ValidationDetailsJson(d),
+      R"([{"field":"id","problem":"must be 1-64 letters, digits, '_', '-' or '.'"},)"
+      R"({"field":"name","problem":"is required"},{"field":"active","problem":"must be true or false"}])");
   Payment p;
   d.clear();
-  DecodePaymentRequest(R"({"amount":"120.50","currency":"USD","reference":"inv-7","contact":"c-1"})", &p, &d);
+  DecodePaymentRequest(
+      R"({"amount":"120.50","currency":"USD","reference":"inv-7","contact":"c-1"})", &p, &d);
   ASSERT_TRUE(d.empty()) << ValidationDetailsJson(d);
   DecodePaymentRequest(R"({"amount":12.5,"currency":"USD","reference":"inv-8"})", &p, &d);
   EXPECT_EQ(p.amount, "12.50");
   for (const char* bad : {R"({"amount":"0","currency":"USD","reference":"r"})",
                           R"({"amount":"1.2345","currency":"USD","reference":"r"})",
-                          R"({"amount":"5","currency":"usd","reference":"r"})", R"({"amount":"5","currency":"USD"})"}) {
+                          R"({"amount":"5","currency":"usd","reference":"r"})",
+                          R"({"amount":"5","currency":"USD"})"}) {
     d.clear();
     DecodePaymentRequest(bad, &p, &d);
     EXPECT_EQ(d.size(), 1u) << bad;
   }
 
   Customer folded;
-  c = Customer{"acme", "Acme Dental", true, {}};
+  c = Customer{"acme", "Acme Dental", true, 0, {}};
   EventDraft made = CustomerDraft("t", c, true);
   ASSERT_TRUE(ApplyCustomerEvent(made.type, made.payload, 1, &folded));
   p = Payment{"120.50", "USD", "inv-7", "c-1", 0};
@@ -294,7 +312,7 @@ TEST(CampaignCheck, SaysWhyACampaignWouldNotStartInTheGuidesOrder) {
   CampaignSpec spec;
   std::vector<ValidationDetail> problems;
   DecodeCampaignSpec(kSpec, &spec, &problems);
-  Customer acme{"acme", "Acme Dental", false, {}};
+  Customer acme{"acme", "Acme Dental", false, 0, {}};
   CampaignCheckInput in;
   in.spec = &spec;
   in.customer = &acme;
@@ -308,11 +326,14 @@ TEST(CampaignCheck, SaysWhyACampaignWouldNotStartInTheGuidesOrder) {
   for (const auto& i : items) said += i.what + "=" + (i.ok ? "ok" : "no") + "(" + i.detail + ") ";
   EXPECT_EQ(said,
             "customer=no(Acme Dental is not active) payment=no(no payment on record (POST "
-            "/v1/customers/{id}/payments)) steps=ok(3 valid) start=ok(scheduled for 2026-07-01T12:00:00.000Z) "
-            "sender=no(the tenant has no sender for the first step's channel) audience=no(200 named, 0 reachable "
+            "/v1/customers/{id}/payments)) steps=ok(3 valid) start=ok(scheduled for "
+            "2026-07-01T12:00:00.000Z) "
+            "sender=no(the tenant has no sender for the first step's channel) audience=no(200 "
+            "named, 0 reachable "
             "(not opted out)) ");
   acme.active = true;
   acme.payments.push_back({"120.50", "USD", "inv-7", "", 1});
+  acme.payments_total = 1;
   in.sender_configured = true;
   in.reachable = 180;
   EXPECT_TRUE(CheckPasses(CheckCampaign(in)));
@@ -320,21 +341,134 @@ TEST(CampaignCheck, SaysWhyACampaignWouldNotStartInTheGuidesOrder) {
   EXPECT_EQ(CheckCampaign(in)[0].detail, "no such customer: create it (POST /v1/customers)");
 }
 
+TEST(CampaignView, IsTheFoldOfItsEventsAndRefusesWhatItsLifecycleDoesNot) {
+  CampaignSpec spec;
+  std::vector<ValidationDetail> problems;
+  DecodeCampaignSpec(kSpec, &spec, &problems);
+  ASSERT_TRUE(problems.empty());
+  CampaignView v;
+  EventDraft made = CampaignCreatedDraft("acme", spec);
+  EXPECT_EQ(made.stream, "campaign:spring-1");
+  ASSERT_TRUE(ApplyCampaignEvent(made.type, made.payload, 7, &v).ok());
+  EXPECT_EQ(EncodeCampaignSpec(v.spec), EncodeCampaignSpec(spec));
+  EXPECT_FALSE(ApplyCampaignEvent(made.type, made.payload, 8, &v).ok()) << "once";
+
+  CampaignChange start;
+  ASSERT_TRUE(
+      PlanCampaignChange(v, CampaignAction::kStart, kNoonUtc - kS, "key:k1", "", &start).ok());
+  EXPECT_EQ(start.state, CampaignState::kScheduled) << "its date is ahead";
+  EventDraft started = CampaignChangedDraft("acme", start, v.changes);
+  ASSERT_TRUE(ApplyCampaignEvent(started.type, started.payload, 9, &v).ok());
+  CampaignChange pause;
+  EXPECT_EQ(PlanCampaignChange(v, CampaignAction::kPause, kNoonUtc, "key:k1", "", &pause).message(),
+            "cannot pause a campaign that is scheduled");
+  CampaignChange begin;
+  ASSERT_TRUE(
+      PlanCampaignChange(v, CampaignAction::kBegin, kNoonUtc, "scheduler", "", &begin).ok());
+  EventDraft begun = CampaignChangedDraft("acme", begin, v.changes);
+  EXPECT_NE(begun.idempotency_key, started.idempotency_key);
+  ASSERT_TRUE(ApplyCampaignEvent(begun.type, begun.payload, 10, &v).ok());
+  EXPECT_EQ(v.state, CampaignState::kRunning);
+  EXPECT_EQ(v.started_us, kNoonUtc);
+  // A change the lifecycle refuses from where the campaign is changes nothing.
+  EXPECT_FALSE(ApplyCampaignEvent(begun.type, begun.payload, 11, &v).ok());
+  EXPECT_EQ(v.changes, 2);
+  const std::string json = CampaignViewJson(v);
+  EXPECT_NE(json.find("\"state\":\"running\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"started_at\":\"2026-07-01T12:00:00.000Z\""), std::string::npos) << json;
+}
+
+TEST(Audience, NamesEachContactOnceThroughTheIdentityIndex) {
+  AudienceIndex index;
+  index.exists = [](const std::string& id) { return id == "c-1" || id == "c-2"; };
+  index.by_phone = [](const std::string& e164) {
+    return e164 == "+12055550101" ? std::optional<std::string>("c-2") : std::nullopt;
+  };
+  index.by_email = [](const std::string& email) {
+    return email == "ada@example.com" ? std::optional<std::string>("c-3") : std::nullopt;
+  };
+  index.with_tag = [](const std::string& tag, const AudienceIndex::Each& each) {
+    if (tag == "lead") {
+      each("c-1");
+      each("c-4");
+    }
+  };
+  Audience a;
+  a.tags = {"lead", "nobody"};
+  a.members = {"c-1", "(205) 555-0101", "Ada@Example.com", "+12055550199", "c-9"};
+  const ResolvedAudience r = ResolveAudience(a, index, Normalizer("US"));
+  EXPECT_EQ(r.contacts, (std::vector<std::string>{"c-1", "c-2", "c-3", "c-4"}));
+  EXPECT_EQ(r.unresolved, (std::vector<std::string>{"+12055550199", "c-9"}));
+}
+
+TEST(CampaignsProjection, FoldsCampaignsCustomersAndWhoPaidAndARebuildGivesTheSame) {
+  MemoryEventLog log;
+  CampaignSpec spec;
+  std::vector<ValidationDetail> problems;
+  DecodeCampaignSpec(kSpec, &spec, &problems);
+  CampaignView v;
+  ASSERT_TRUE(
+      ApplyCampaignEvent(kCampaignCreated, CampaignCreatedDraft("acme", spec).payload, 1, &v).ok());
+  CampaignChange start;
+  ASSERT_TRUE(
+      PlanCampaignChange(v, CampaignAction::kStart, kNoonUtc + kS, "key:k1", "", &start).ok());
+  std::vector<EventDraft> drafts{
+      CampaignCreatedDraft("acme", spec), CampaignChangedDraft("acme", start, 0),
+      CampaignChangedDraft("acme", start, 1)};  // refused by the fold: running already
+  Customer acme{"acme", "Acme Dental", true, 0, {}};
+  drafts.push_back(CustomerDraft("acme", acme, true));
+  for (int i = 0; i < 12; ++i)
+    drafts.push_back(
+        PaymentDraft("acme", "acme",
+                     Payment{"10.00", "USD", "inv-" + std::to_string(i), i == 11 ? "c-7" : "", 0}));
+  std::vector<AppendOutcome> out;
+  ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
+
+  CampaignsProjection campaigns;
+  auto look = [&log](std::string* text) {
+    CampaignView got;
+    Customer who;
+    bool paid = false, paid_later = true;
+    ASSERT_TRUE(ReadCampaign(log, "acme", "spring-1", &got).ok());
+    ASSERT_TRUE(ReadCustomer(log, "acme", "acme", &who).ok());
+    ASSERT_TRUE(ReadPaidSince(log, "acme", "c-7", 0, &paid).ok());
+    ASSERT_TRUE(ReadPaidSince(log, "acme", "c-7", INT64_MAX, &paid_later).ok());
+    *text = std::string(CampaignStateName(got.state)) + " changes=" + std::to_string(got.changes) +
+            " payments=" + std::to_string(who.payments_total) + "/" +
+            std::to_string(who.payments.size()) + " last=" + who.payments.back().reference +
+            " paid=" + (paid ? "yes" : "no") + " later=" + (paid_later ? "yes" : "no");
+  };
+  ASSERT_TRUE(ProjectionRunner(&log, &campaigns).CatchUp().ok());
+  std::string live;
+  look(&live);
+  EXPECT_EQ(live, "running changes=1 payments=12/10 last=inv-11 paid=yes later=no");
+  CampaignView none;
+  EXPECT_TRUE(ReadCampaign(log, "acme", "autumn", &none).IsNotFound());
+  ASSERT_TRUE(ProjectionRunner(&log, &campaigns).Rebuild().ok());
+  std::string rebuilt;
+  look(&rebuilt);
+  EXPECT_EQ(rebuilt, live);
+}
+
 TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
   MemoryEventLog log;
-  auto task = [](std::string_view type, const std::string& contact, int step, const std::string& agent = "") {
+  auto task = [](std::string_view type, const std::string& contact, int step,
+                 const std::string& agent = "") {
     TaskEvent e = Ev(type, agent, 5'000'000);
     e.contact = contact;
     e.step = step;
     return e;
   };
   std::vector<EventDraft> drafts;
-  for (const auto& c : {"c-1", "c-2", "c-3"}) drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, c, 0), 0));
+  for (const auto& c : {"c-1", "c-2", "c-3"})
+    drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, c, 0), 0));
   drafts.push_back(TaskEventDraft("acme", task(kTaskClaimed, "c-1", 0, "sms-1"), 0));
   drafts.push_back(TaskEventDraft("acme", task(kTaskDone, "c-1", 0, "sms-1"), 1));
   drafts.push_back(TaskEventDraft("acme", task(kTaskSkipped, "c-2", 0), 0));
-  drafts.push_back(TaskEventDraft("acme", task(kTaskDone, "c-3", 0, "sms-9"), 0));  // never claimed: refused
-  drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, "c-1", 0), 0));        // the same created again
+  drafts.push_back(
+      TaskEventDraft("acme", task(kTaskDone, "c-3", 0, "sms-9"), 0));  // never claimed: refused
+  drafts.push_back(
+      TaskEventDraft("acme", task(kTaskCreated, "c-1", 0), 0));  // the same created again
   std::vector<AppendOutcome> out;
   ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
   EXPECT_TRUE(out.back().duplicate) << "one event per step of a task";
@@ -348,9 +482,11 @@ TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
     ASSERT_TRUE(ReadCampaignTask(log, "acme", "spring-1", 0, "c-1", &t).ok());
     ASSERT_TRUE(ReadCampaignCounts(log, "acme", "spring-1", &by_state, &skipped).ok());
     ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &sends).ok());
-    *text = EncodeTaskRow(t) + " done=" + std::to_string(by_state["done"]) + " pending=" +
-            std::to_string(by_state["pending"]) + " skipped=" + std::to_string(by_state["skipped"]) +
-            " quiet=" + std::to_string(skipped["quiet_hours"]) + " sends=" + std::to_string(sends.size());
+    *text = EncodeTaskRow(t) + " done=" + std::to_string(by_state["done"]) +
+            " pending=" + std::to_string(by_state["pending"]) +
+            " skipped=" + std::to_string(by_state["skipped"]) +
+            " quiet=" + std::to_string(skipped["quiet_hours"]) +
+            " sends=" + std::to_string(sends.size());
   };
   std::string live;
   look(&live);

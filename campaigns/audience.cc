@@ -1,0 +1,43 @@
+#include "campaigns/audience.h"
+
+#include <algorithm>
+
+namespace dfm {
+
+namespace {
+
+// The contact a member names: an email, else a phone, else a contact id.
+std::optional<std::string> Member(const std::string& m, const AudienceIndex& index,
+                                  const Normalizer& normalizer) {
+  if (m.find('@') != std::string::npos) {
+    auto email = Normalizer::Email(m);
+    return email && index.by_email ? index.by_email(*email) : std::nullopt;
+  }
+  if (index.exists && index.exists(m)) return m;
+  auto phone = normalizer.Phone(m);
+  return phone && index.by_phone ? index.by_phone(*phone) : std::nullopt;
+}
+
+}  // namespace
+
+ResolvedAudience ResolveAudience(const Audience& audience, const AudienceIndex& index,
+                                 const Normalizer& normalizer) {
+  ResolvedAudience out;
+  auto add = [&out](const std::string& contact) { out.contacts.push_back(contact); };
+  for (const auto& tag : audience.tags)
+    if (index.with_tag) index.with_tag(tag, add);
+  if (!audience.list.empty() && index.in_list) index.in_list(audience.list, add);
+  for (const auto& m : audience.members) {
+    auto contact = Member(m, index, normalizer);
+    if (contact) {
+      add(*contact);
+    } else {
+      out.unresolved.push_back(m);
+    }
+  }
+  std::sort(out.contacts.begin(), out.contacts.end());
+  out.contacts.erase(std::unique(out.contacts.begin(), out.contacts.end()), out.contacts.end());
+  return out;
+}
+
+}  // namespace dfm
