@@ -514,8 +514,12 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   std::filesystem::create_directories(lo.path, ec);
   s = RocksDbEventLog::Open(lo, &im.local);
   if (!s.ok()) return s;
-  im.ingest = MakeIngestLog(im.nats.get(), im.local.get(), im.partitions, im.open_keys);
   im.reads = std::make_unique<ReadRouter>(im.nats.get(), im.partitions);
+  ReadRouter* reads = im.reads.get();
+  im.ingest = MakeIngestLog(im.nats.get(), im.local.get(), im.partitions, im.open_keys,
+                            [reads](uint32_t p, const SeenAsk& ask, std::vector<Seen>* answer) {
+                              return reads->AnswerSeenHere(p, ask, answer);
+                            });
   im.janitor = std::make_unique<Worker>();
   im.view.resize(im.partitions);
   im.owners.resize(im.partitions);

@@ -98,11 +98,41 @@ Status ReadRouter::Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out
   Status s = nats_->Listen(ReadSubject(p), std::move(handler), &serving->listener_);
   if (s.ok()) s = nats_->Listen(SeenSubject(p), std::move(seen), &serving->seen_listener_);
   if (!s.ok()) return s;
+  serving->router_ = this;
+  serving->p_ = p;
+  {
+    std::lock_guard<std::mutex> lk(local_mu_);
+    local_[p] = Local{gate, at.log};
+  }
   *out = std::move(serving);
   return Status::OK();
 }
 
+bool ReadRouter::AnswerSeenHere(uint32_t p, const SeenAsk& ask, std::vector<Seen>* out) {
+  Local here;
+  {
+    std::lock_guard<std::mutex> lk(local_mu_);
+    auto it = local_.find(p);
+    if (it == local_.end()) return false;
+    here = it->second;
+  }
+  {
+    std::lock_guard<std::mutex> lk(here.gate->mu);
+    if (!here.gate->open) return false;
+    here.gate->in_flight++;
+  }
+  *out = LookUpSeen(*here.log, ask);
+  std::lock_guard<std::mutex> lk(here.gate->mu);
+  if (--here.gate->in_flight == 0) here.gate->cv.notify_all();
+  return true;
+}
+
 ReadRouter::Serving::~Serving() {
+  if (router_ != nullptr) {
+    std::lock_guard<std::mutex> lk(router_->local_mu_);
+    auto it = router_->local_.find(p_);
+    if (it != router_->local_.end() && it->second.gate == gate_) router_->local_.erase(it);
+  }
   listener_.reset();  // no new requests
   seen_listener_.reset();
   std::unique_lock<std::mutex> lk(gate_->mu);

@@ -16,12 +16,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cluster/nats_client.h"
+#include "cluster/wire.h"
 #include "storage/event_log.h"
 #include "storage/key_store.h"
 #include "util/status.h"
@@ -76,8 +78,15 @@ class ReadRouter {
     friend class ReadRouter;
     std::unique_ptr<NatsClient::Listener> listener_, seen_listener_;
     std::shared_ptr<Gate> gate_;
+    ReadRouter* router_ = nullptr;
+    uint32_t p_ = 0;
   };
   Status Serve(uint32_t p, ServedLog at, std::unique_ptr<Serving>* out);
+
+  // A seen ask (cluster/wire.h) about partition `p`, answered from its log
+  // when this node serves it: the front's own partition needs no NATS
+  // round trip. False when this node does not serve it.
+  bool AnswerSeenHere(uint32_t p, const SeenAsk& ask, std::vector<Seen>* out);
 
   // Asks whoever runs `tenant`'s partition; `done` runs on a router
   // thread with its answer, or NotFound (no node runs the partition now:
@@ -95,6 +104,13 @@ class ReadRouter {
   // share its thread. Emptied by Drain.
   std::mutex askers_mu_;
   std::vector<std::unique_ptr<Worker>> askers_;  // GUARDED_BY(askers_mu_)
+  // The partitions served here, for AnswerSeenHere.
+  struct Local {
+    std::shared_ptr<Serving::Gate> gate;
+    const EventLog* log = nullptr;
+  };
+  std::mutex local_mu_;
+  std::map<uint32_t, Local> local_;  // GUARDED_BY(local_mu_)
 };
 
 }  // namespace dfm

@@ -3,8 +3,9 @@
 // drafts, each answered with the id its draft carries, none lost or
 // doubled; a webhook the partition's node says its log holds is answered
 // duplicate with that event, and a copy within one append with the
-// first's answer, neither published; and a webhook is kept in the stream
-// for cluster.ingest_max_age_s only.
+// first's answer, neither published (asked of the node's own log when it
+// runs the partition); and a webhook is kept in the stream for
+// cluster.ingest_max_age_s only.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -154,6 +155,45 @@ TEST(IngestLog, AWebhookItsPartitionHoldsIsADuplicateUnpublished) {
   EXPECT_EQ(stored[0].id, o[1].id);
   EXPECT_EQ(stored[1].idempotency_key, "m-twice");
   EXPECT_EQ(stored[1].id, twice[0].id);
+}
+
+TEST(IngestLog, ANodeRunningThePartitionAnswersTheSeenAskFromItsOwnLog) {
+  Fixture f;
+  f.ingest->Close();
+  // ReadRouter::AnswerSeenHere for a node that runs partition 0: "m-held" is
+  // event 9. Nothing listens on dfm.seen.0: an ask over NATS would find no
+  // node and publish.
+  const EventId held = EventId::FromBytes("fedcba9876543210");
+  bool serves = true;
+  int asked_here = 0;
+  f.ingest = MakeIngestLog(f.nats.get(), &f.local, 1, nullptr,
+                           [&](uint32_t p, const SeenAsk& ask, std::vector<Seen>* answer) {
+                             if (!serves) return false;
+                             EXPECT_EQ(p, 0u);
+                             ++asked_here;
+                             answer->assign(ask.keys.size(), Seen{});
+                             for (size_t i = 0; i < ask.keys.size(); ++i)
+                               if (ask.keys[i].key == "m-held") (*answer)[i] = {9, held};
+                             return true;
+                           });
+  std::vector<AppendOutcome> o;
+  ASSERT_TRUE(f.ingest->Append({Webhook("m-held"), Webhook("m-new")}, &o).ok());
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_TRUE(o[0].duplicate);
+  EXPECT_EQ(o[0].seq, 9u);
+  EXPECT_EQ(o[0].id, held);
+  EXPECT_FALSE(o[1].duplicate);
+  EXPECT_EQ(asked_here, 1);
+  // The partition moved away: asked over NATS (no node: published).
+  serves = false;
+  ASSERT_TRUE(f.ingest->Append({Webhook("m-held")}, &o).ok());
+  EXPECT_FALSE(o[0].duplicate);
+  EXPECT_EQ(asked_here, 1);
+  uint64_t messages = 0;
+  std::vector<EventDraft> stored = f.Stream(&messages);
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[0].idempotency_key, "m-new");
+  EXPECT_EQ(stored[1].idempotency_key, "m-held");
 }
 
 // cluster.ingest_max_age_s: a stream made before (kept for ever) takes
