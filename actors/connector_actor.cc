@@ -432,7 +432,16 @@ bool Withheld(Self* self, const std::string& id) {
 // free below the concurrency and the rate limit allows (connector_actor.h).
 void SendRead(Self* self, int64_t now) {
   auto& st = self->state;
-  if (st.reads.empty() || st.read || st.in_flight >= static_cast<size_t>(st.cfg.concurrency)) return;
+  if (st.reads.empty() || st.read) return;
+  size_t limit = static_cast<size_t>(st.cfg.concurrency);
+  bool paused = false;
+  if (st.env->control) {
+    paused = st.env->control->PausedBy(st.cfg.tenant, st.cfg.system).has_value();
+    const int cap = st.env->control->Limit(st.cfg.tenant, st.cfg.system);
+    if (cap > 0) limit = std::min(limit, static_cast<size_t>(cap));
+  }
+  // Opt-outs that may go go first (a pause holds them, not the reads).
+  if (st.in_flight >= limit || (!paused && !st.urgent.empty())) return;
   const int64_t allowed = st.limiter->NextAllowed(now);
   if (allowed > now) {
     WakeAt(self, allowed);
@@ -868,7 +877,10 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         } else {
           state.refresh_not_before = now + state.cfg.refresh_retry_us;
           state.refresh_failed = true;
-          RefuseReads(state, t.grant);
+          // The grant refused for good (invalid_grant): a backfill cannot go
+          // on without an operator. Anything else (5xx, no answer) is tried
+          // again after refresh_retry_us with the reads still waiting.
+          if (t.grant.http_status == 400 || t.grant.http_status == 401) RefuseReads(state, t.grant);
           Logger("connectors")->error("event=token_refresh_failed system={} tenant={} status={} detail=\"{}\"",
                                       state.cfg.system, state.cfg.tenant, t.grant.http_status,
                                       LogText(t.grant.detail));
@@ -888,6 +900,7 @@ caf::behavior ConnectorActor(Self* self, std::shared_ptr<const SyncEnv> env, caf
         if (new_credentials) {
           state.creds = state.cfg.credentials;  // an OAuth vendor: a grant for the new client
           state.auth_failed = false;
+          state.read_auth_retries = 0;
           state.refresh_failed = false;
           state.refresh_not_before = 0;
         }

@@ -46,10 +46,14 @@
 //   a new grant), limits, retries, pacing. What it holds stays, in order;
 //   requests in flight finish with the old client, which is kept.
 // - A BackfillRead (app/backfill.h) is carried out with the connector's
-//   grant, counted in its rate limit and concurrency like a push, one at a
-//   time; a 401 makes it refresh (OAuth) and ask once more, so a backfill
-//   never spends a refresh token of its own. Reads go while the sync is
-//   paused (they change nothing in the vendor).
+//   grant, counted in its rate limit and concurrency (and an operator's
+//   concurrency limit) like a push, one at a time, after the opt-out
+//   pushes waiting to go; a 401 makes it refresh (OAuth) and ask once
+//   more, so a backfill never spends a refresh token of its own. A refresh
+//   the vendor refuses (400, 401) answers the waiting reads 401; other
+//   failures keep them waiting for the next try. Reads go while the sync
+//   is paused (they change nothing in the vendor) and do not pass through
+//   the circuit breaker (the backfill retries on its own).
 // - HTTP runs on the client's thread; this actor never waits on it.
 #pragma once
 

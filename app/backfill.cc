@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <set>
 
@@ -139,20 +140,32 @@ class Backfiller {
     return Status::OK();
   }
 
+  // Grammar: mode " " page_size LF position (kBackfillConsumer, app/backfill.h).
   Status SavePosition(const std::string& mode, const std::string& position) {
-    return StorePosition({StateOp{PositionKey(o_), mode + "\n" + position, false}});
+    return StorePosition(
+        {StateOp{PositionKey(o_), mode + " " + std::to_string(page_size_) + "\n" + position, false}});
   }
 
   Status ClearPosition() { return StorePosition({StateOp{PositionKey(o_), "", true}}); }
 
-  // The stored position of an unfinished run in `mode`, or empty.
+  // The stored position of an unfinished run in `mode`, or empty. A run
+  // continues with the page size it began with (a page-number cursor
+  // means nothing with another): it becomes page_size().
   std::string StoredPosition(const std::string& mode) {
     std::string v;
     if (o_.restart || !d_.log->GetConsumerState(kBackfillConsumer, PositionKey(o_), &v).ok())
       return {};
-    if (v.compare(0, mode.size() + 1, mode + "\n") != 0) return {};
-    return v.substr(mode.size() + 1);
+    const size_t nl = v.find('\n');
+    if (nl == std::string::npos || v.compare(0, mode.size(), mode) != 0) return {};
+    const std::string head = v.substr(mode.size(), nl - mode.size());  // "" (older runs) or " <size>"
+    if (!head.empty()) {
+      const long size = std::strtol(head.c_str() + 1, nullptr, 10);
+      if (head[0] != ' ' || size < 1 || size > 100000) return {};
+      page_size_ = static_cast<int>(size);
+    }
+    return v.substr(nl + 1);
   }
+  int page_size() const { return page_size_; }
 
  private:
   Status Refresh() {
@@ -186,12 +199,12 @@ class Backfiller {
 
   const BackfillOptions& o_;
   const BackfillDeps& d_;
+  int page_size_ = o_.page_size;
   Credentials creds_;
   int64_t last_request_us_ = 0;
 };
 
-Status RunList(Backfiller* b, const BackfillOptions& o,
-               const std::function<void(const BackfillStats&)>& progress, BackfillStats* stats) {
+Status RunList(Backfiller* b, const std::function<void(const BackfillStats&)>& progress, BackfillStats* stats) {
   std::string cursor = b->StoredPosition("list");
   stats->resumed = !cursor.empty();
   if (cursor.empty()) {  // a run under way, for the service to resume after a stop
@@ -202,7 +215,7 @@ Status RunList(Backfiller* b, const BackfillOptions& o,
     ContactPage page;
     ReadAsk ask;
     ask.cursor = cursor;
-    ask.page_size = o.page_size;
+    ask.page_size = b->page_size();
     Status s = b->Request(ask, stats, &page);
     if (!s.ok()) return s;
     stats->pages++;
@@ -328,7 +341,7 @@ Status RunBackfill(const BackfillOptions& options, const BackfillDeps& deps,
   if (!s.ok()) return s;
   const bool list = deps.read ? deps.list : deps.client->CanList();
   const bool lookup = deps.read ? !deps.list : deps.client->CanLookupByPhone();
-  if (list) return RunList(&b, options, progress, stats);
+  if (list) return RunList(&b, progress, stats);
   if (lookup) return RunLookup(&b, options, deps, progress, stats);
   return Status::InvalidArgument(options.system + " has neither a list API nor a phone lookup");
 }

@@ -97,8 +97,11 @@ struct BackfillDeps {
 };
 
 // Consumer whose state holds each unfinished backfill's position, key
-// "<tenant>/<system>", value "list\n<cursor>" or "lookup\n<fingerprint of
-// the phone list> <last phone asked>".
+// "<tenant>/<system>", value (grammar; the page size since this build):
+//   mode [" " page_size] LF position
+//   mode = "list" (position: the cursor) | "lookup" (position: the
+//          fingerprint of the phone list, " ", the last phone asked)
+// A run continues with the page size it was stored with.
 inline constexpr char kBackfillConsumer[] = "backfill";
 
 // Runs one backfill to the end or to the first error it cannot retry.

@@ -8,10 +8,10 @@
 // Contract:
 // - At most one runs per (tenant, system); the last one's outcome is kept
 //   for GET until another starts.
-// - A run the service stopped (or whose partition moved) leaves its
-//   position stored (replicated with the partition in a cluster): the
-//   service that runs the tenant next starts it again from there
-//   (ResumeStored), as does `dfm backfill` asked again.
+// - A run the service stopped (or whose partition moved), and one that
+//   failed, leaves its position stored (replicated with the partition in
+//   a cluster): the service that runs the tenant next starts it again
+//   from there (ResumeStored), as does `dfm backfill` asked again.
 // - Stop() stops every run between two reads; reads waiting in a stopped
 //   connector are answered "the connector stopped" (ReadAnswer).
 //

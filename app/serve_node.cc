@@ -124,7 +124,9 @@ int ServeNode(const Config& config, const std::string& config_path) {
     if (!config.reconcile().daily_at.empty())
       logger->info("event=reconcile_daily at_utc={} execute={}", config.reconcile().daily_at,
                    config.reconcile().execute);
+    std::atomic<const Config*> live{&config};  // what a reload put in place
     Reloader reloader(config_path, &config, [&](const Config& next) {
+      live.store(&next);
       sync->Reload(next);
       front.Reload(next);
       reconcile->Reload(next);
@@ -132,8 +134,8 @@ int ServeNode(const Config& config, const std::string& config_path) {
     front.SetReloadHandler(std::ref(reloader));
     SetAdminHandlers(config, log.get(), keys, rocks_keys, &scrubber, &front);
     front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
-    front.SetBackfillHandler([&sync, &config](const std::string& tenant, const BackfillAsk& ask, std::string* json) {
-      return AnswerBackfill(sync->backfills(), config, tenant, ask, json);
+    front.SetBackfillHandler([&sync, &live](const std::string& tenant, const BackfillAsk& ask, std::string* json) {
+      return AnswerBackfill(sync->backfills(), *live.load(), tenant, ask, json);
     });
     std::string token;
     s = WriteAdminToken(config.data_dir(), &token);

@@ -680,7 +680,7 @@ class SyncTest(unittest.TestCase):
         asked = [e["payload"] for e in self.events("admin.action") if e["payload"].get("action") == "backfill"]
         self.assertEqual([a["target"] for a in asked], ["backfill/ghl"], "who asked is in the log")
         self.assertEqual(len(self.events("contact.imported")), 6)
-        # A system with no backfill, and one the tenant does not configure: refused, nothing run.
+        # A system with no backfill: refused before the service is asked.
         r = self.backfill("twilio")
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
 

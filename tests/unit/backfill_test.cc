@@ -3,13 +3,17 @@
 // and the command refused in cluster mode.
 #include "app/backfill.h"
 #include "app/backfill_command.h"
+#include "app/backfill_jobs.h"
 
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <chrono>
 #include <deque>
 #include <future>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <sstream>
 
@@ -41,6 +45,7 @@ class ScriptedVendor : public VendorClient {
   std::deque<int> script;   // statuses to answer before serving
   int fail_at_cursor = -1;  // answer 400 when asked for this cursor
   std::vector<std::string> cursors_asked, tokens_used, phones_asked;
+  std::vector<int> sizes_asked;
   int refreshes = 0;
 
   void Push(const PushRequest&, const Credentials&, std::function<void(PushResult)> done) override {
@@ -66,6 +71,7 @@ class ScriptedVendor : public VendorClient {
     ContactPage p;
     p.url = "http://vendor/contacts/search";
     cursors_asked.push_back(cursor);
+    sizes_asked.push_back(page_size);
     if (Scripted(c, &p)) return done(std::move(p));
     size_t start = cursor.empty() ? 0 : std::stoul(cursor);
     if (static_cast<int>(start) == fail_at_cursor) {
@@ -218,9 +224,12 @@ TEST_F(BackfillTest, AFailedRunContinuesFromItsStoredPosition) {
 
   vendor_.fail_at_cursor = -1;
   vendor_.cursors_asked.clear();
+  vendor_.sizes_asked.clear();
+  opts_.page_size = 5;  // asked with another size: the run keeps its own
   ASSERT_TRUE(Run(&st).ok());
   EXPECT_TRUE(st.resumed);
   EXPECT_EQ(vendor_.cursors_asked, std::vector<std::string>{"4"});
+  EXPECT_EQ(vendor_.sizes_asked, std::vector<int>{2}) << "a page-number cursor means nothing with another size";
   EXPECT_EQ(st.imported, 2);
   EXPECT_EQ(Imported("ghl").size(), 6u);
 
@@ -263,8 +272,8 @@ TEST_F(BackfillTest, ThroughTheServiceReadsGoToTheConnectorAndThePositionIsRepli
   EXPECT_EQ(vendor_.tokens_used[0], "the-connectors");
   // The position went to the partition's next node before each read after it.
   ASSERT_GE(replicated.size(), 2u);
-  EXPECT_EQ(replicated[0], "default backfill default/ghl list\n") << "a run under way, from its start";
-  EXPECT_EQ(replicated.back(), "default backfill default/ghl list\n4");
+  EXPECT_EQ(replicated[0], "default backfill default/ghl list 2\n") << "a run under way, from its start";
+  EXPECT_EQ(replicated.back(), "default backfill default/ghl list 2\n4");
 
   deps_.stopping = nullptr;
   ASSERT_TRUE(RunBackfill(opts_, deps_, [](const BackfillStats&) {}, &st).ok());
@@ -382,6 +391,117 @@ TEST_F(BackfillTest, LookupSkipsANumberTheVendorRefusesAndGoesOn) {
   EXPECT_EQ(st.asked, 2);
   EXPECT_EQ(st.imported, 1);
   EXPECT_EQ(vendor_.phones_asked, (std::vector<std::string>{"+12055550101", "+12055550102"}));
+}
+
+// The service's runs (app/backfill_jobs.h), their reads answered here as
+// the connector actor would (BackfillRead), one page at a time.
+class BackfillJobsTest : public testing::Test {
+ protected:
+  BackfillJobsTest() : normalizer_("US") {
+    for (int i = 1; i <= 5; ++i)
+      vendor_.contacts.push_back({"g" + std::to_string(i), "+1205555010" + std::to_string(i), "v1"});
+  }
+  static Config GhlConfig() {
+    std::vector<ConfigProblem> problems;
+    Config c = Config::Load("",
+                            {{"DFM_GHL_API_BASE_URL", "http://127.0.0.1:1"},
+                             {"DFM_GHL_ACCESS_TOKEN", "t"},
+                             {"DFM_GHL_LOCATION_ID", "loc_sandbox"},
+                             {"DFM_GHL_ED25519_PUBLIC_KEY_FILE",
+                              std::string(DFM_SOURCE_DIR) + "/etc/dev-keys/ghl-ed25519-public.pem"}},
+                            &problems);
+    for (const auto& p : problems) EXPECT_FALSE(p.error) << p.message;
+    return c;
+  }
+  std::unique_ptr<BackfillJobs> Jobs() {
+    BackfillJobs::Env env;
+    env.log = &log_;
+    env.normalizer = &normalizer_;
+    env.send = [this](const std::string&, const std::string& system, BackfillRead r) {
+      if (system != "ghl") return false;
+      std::lock_guard<std::mutex> lk(mu_);
+      waiting_.push_back(std::move(r));
+      return true;
+    };
+    return std::make_unique<BackfillJobs>(std::move(env));
+  }
+  // Answers the next read the run asks (within 10 s); false when none came.
+  bool AnswerOne() {
+    for (int i = 0; i < 1000; ++i) {
+      BackfillRead r;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!waiting_.empty()) {
+          r = std::move(waiting_.front());
+          waiting_.pop_front();
+        }
+      }
+      if (r.done) {
+        vendor_.ListContacts(r.cursor, r.page_size, Credentials{"the-connectors", "", 0},
+                             [&r](ContactPage p) { (*r.done)(std::move(p)); });
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  BackfillJob Only(BackfillJobs* jobs) {
+    auto runs = jobs->List("default");
+    EXPECT_EQ(runs.size(), 1u);
+    return runs.empty() ? BackfillJob{} : runs[0];
+  }
+  bool WaitState(BackfillJobs* jobs, const std::string& state) {
+    for (int i = 0; i < 1000 && Only(jobs).state != state; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return Only(jobs).state == state;
+  }
+
+  MemoryEventLog log_;
+  Normalizer normalizer_;
+  ScriptedVendor vendor_;
+  const Config config_ = GhlConfig();
+  std::mutex mu_;
+  std::deque<BackfillRead> waiting_;
+};
+
+TEST_F(BackfillJobsTest, OneRunPerSystemItsReadsThroughTheConnectorAStoppedRunResumed) {
+  auto jobs = Jobs();
+  BackfillJob job;
+  Status started = jobs->Start(config_, "default", "ghl", 2, false, &job);
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  EXPECT_EQ(job.state, "running");
+  BackfillJob again;
+  EXPECT_EQ(jobs->Start(config_, "default", "ghl", 2, false, &again).code(), Status::Code::kAlreadyExists);
+  EXPECT_EQ(again.run_id, job.run_id) << "the run under way";
+  EXPECT_TRUE(jobs->Start(config_, "default", "twilio", 2, false, &again).IsInvalidArgument());
+  EXPECT_TRUE(jobs->Start(config_, "default", "aloware", 2, false, &again).IsInvalidArgument())
+      << "not configured for the tenant";
+  ASSERT_TRUE(AnswerOne());  // the first page: two contacts
+  for (int i = 0; i < 100 && Only(jobs.get()).stats.pages < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  jobs->Stop();  // the service stops between two pages
+  EXPECT_EQ(Only(jobs.get()).state, "stopped");
+  EXPECT_EQ(vendor_.tokens_used.at(0), "the-connectors");
+  std::string pos;
+  ASSERT_TRUE(log_.GetConsumerState(kBackfillConsumer, "default/ghl", &pos).ok());
+  EXPECT_EQ(pos, "list 2\n2");
+
+  // The service starts again: the run carries on from its position.
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    waiting_.clear();  // answered "the connector stopped" as they go
+  }
+  auto next = Jobs();
+  EXPECT_EQ(next->ResumeStored(config_), 1);
+  ASSERT_TRUE(AnswerOne());  // from "2": contacts 3 and 4
+  ASSERT_TRUE(AnswerOne());  // from "4": contact 5, the last page
+  ASSERT_TRUE(WaitState(next.get(), "done"));
+  const BackfillJob done = Only(next.get());
+  EXPECT_TRUE(done.stats.resumed);
+  EXPECT_EQ(done.stats.imported, 3) << "the three the first run had not read";
+  EXPECT_FALSE(log_.GetConsumerState(kBackfillConsumer, "default/ghl", &pos).ok()) << "finished: none left";
+  EXPECT_NE(BackfillJobJson(done).find("\"state\":\"done\""), std::string::npos);
+  next->Stop();
 }
 
 TEST(BackfillCommand, InClusterModeWithNoNodeAnsweringNothingIsWrittenHere) {
