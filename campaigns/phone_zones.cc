@@ -148,7 +148,11 @@ Status PhoneZones::FromMapData(std::string_view stream, std::unique_ptr<PhoneZon
   auto lengths = [&] {
     const int32_t n = r.I32();
     if (!Count(n, 32)) return false;
-    for (int32_t k = 0; k < n; ++k) z->lengths_.push_back(r.I32());
+    for (int32_t k = 0; k < n; ++k) {
+      const int32_t length = r.I32();
+      if (length < 1 || length > 18) return false;  // digits of a prefix
+      z->lengths_.push_back(length);
+    }
     return true;
   };
   bool fine = true;

@@ -1,6 +1,6 @@
 // Quiet hours: the part of each day a campaign may reach a person, in the
-// person's local time (docs/campaigns.md, "Checked at the moment of
-// sending"). A number that may be in several zones (libphonenumber maps
+// person's local time (campaigns/README.md), checked at the moment of
+// sending (send_check.h). A number that may be in several zones (libphonenumber maps
 // some area codes to more than one) is reached only when every one of them
 // is inside the window: the most restrictive reading.
 //

@@ -11,6 +11,7 @@ std::vector<const ZoneRules*> ZoneChoice::Raw() const {
 }
 
 bool ParseFixedOffset(std::string_view text, int32_t* offset_s) {
+  if (text.empty()) return false;
   if (text.rfind("UTC", 0) == 0) text.remove_prefix(3);
   if (text.empty()) {
     *offset_s = 0;

@@ -1,5 +1,5 @@
 // RecipientZones: the time zones a campaign's quiet hours are read in for
-// one person (docs/campaigns.md): the zone the contact's own field names,
+// one person (campaigns/README.md): the zone the contact's own field names,
 // else those of their phone number (libphonenumber's map, phone_zones.h: a
 // geographical number by its area code, another by its country), else the
 // tenant's default zone. How it was chosen is said, for `dfm campaigns

@@ -31,6 +31,7 @@ SendDecision CheckSend(const CampaignStep& step, const Recipient& who, const Qui
   if (step.stop_on_payment && who.paid) return Skip("paid");
   if (!who.has_address) return Skip("no_address");
   const int64_t last_us = due_us + step.window_s * kUs;
+  if (now_us > last_us) return Skip("window_passed");  // e.g. looked at only after an outage
   int64_t at = now_us;
   // Each rule may move the time on; the other is then looked at again.
   for (int round = 0; round < 8; ++round) {
@@ -60,7 +61,7 @@ SendDecision CheckSend(const CampaignStep& step, const Recipient& who, const Qui
 }
 
 SenderPacer::SenderPacer(double per_second)
-    : per_us_(per_second / 1e6), burst_(std::max(1.0, per_second)), tokens_(burst_) {}
+    : per_us_(std::max(per_second, 0.001) / 1e6), burst_(std::max(1.0, per_second)), tokens_(burst_) {}
 
 int64_t SenderPacer::NextAt(int64_t now_us) const {
   const double have = std::min(burst_, tokens_ + (now_us - at_us_) * per_us_);

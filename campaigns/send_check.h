@@ -5,12 +5,13 @@
 //   2. the step stops on a reply and they replied       -> skip "replied"
 //   3. the step stops on a payment and they paid        -> skip "paid"
 //   4. no address for the channel (phone, email)        -> skip "no_address"
-//   5. outside quiet hours in every zone of the person  -> wait for the window,
-//      or skip "quiet_hours" when it opens past the step's window
-//   6. the person's frequency caps (sends in any 24 h, any 7 days, across
+//   5. past the step's window (due + window_s)          -> skip "window_passed"
+//   6. outside quiet hours in any zone of the person    -> wait until every
+//      zone is inside, or skip "quiet_hours" when that is past the window
+//   7. the person's frequency caps (sends in any 24 h, any 7 days, across
 //      campaigns) are reached                           -> wait until one
 //      leaves the window, or skip "frequency_cap" past the step's window
-//   7. else                                             -> send now
+//   8. else                                             -> send now
 // A call is a task for a person at the dialer: quiet hours apply to it
 // too; the caps count texts and emails only.
 //
@@ -55,7 +56,8 @@ SendDecision CheckSend(const CampaignStep& step, const Recipient& who, const Qui
                        const FrequencyCaps& caps, int64_t due_us, int64_t now_us);
 
 // At most `per_second` texts a second from one sender (a token bucket of
-// one second's worth). Not thread-safe: one owner (the campaign actor).
+// one second's worth; below 0.001 a second counts as 0.001). Not
+// thread-safe: one owner (the campaign actor).
 class SenderPacer {
  public:
   explicit SenderPacer(double per_second);

@@ -54,7 +54,7 @@ std::string EncodeTaskEvent(const TaskEvent& e) {
   if (e.type == kTaskCreated) o.Int("due_us", e.due_us);
   if (e.type == kTaskDeferred) o.Int("until_us", e.until_us);
   if (e.type == kTaskClaimed) o.Int("lease_until_us", e.lease_until_us);
-  if (!e.agent.empty()) o.Str("agent", e.agent);
+  if (!e.agent.empty()) o.Str("agent", e.agent).Int("claim", e.claim);
   if (e.type == kTaskDone) o.Str("channel", e.channel);
   if (!e.reason.empty()) o.Str("reason", e.reason);
   if (!e.detail.empty()) o.Str("detail", e.detail);
@@ -84,19 +84,23 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
   if (type == kTaskDeferred && !Int(o, "until_us", &x.until_us)) return false;
   if (type == kTaskClaimed && !Int(o, "lease_until_us", &x.lease_until_us)) return false;
   if (type == kTaskDone && !Str(o, "channel", true, &x.channel)) return false;
+  int64_t claim = 0;
+  if (by_agent && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000)) return false;
+  x.claim = static_cast<int>(claim);
   *e = std::move(x);
   return true;
 }
 
-EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e, int claims) {
+EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e) {
   EventDraft d;
   d.tenant = tenant;
   d.stream = "campaign:" + e.campaign;
   d.type = e.type;
   d.payload = EncodeTaskEvent(e);
   d.idempotency_system = "campaign";
-  d.idempotency_key = e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type +
-                      "/" + std::to_string(claims);
+  const int64_t n = e.type == kTaskDeferred ? e.until_us : e.claim;
+  d.idempotency_key =
+      e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type + "/" + std::to_string(n);
   return d;
 }
 
@@ -113,13 +117,15 @@ Status ApplyTaskEvent(const TaskEvent& e, Task* t) {
   }
   if (t->campaign.empty()) return Status::InvalidArgument(e.type + " of a task never created");
   if (t->ended()) return Refuse(e, *t, "it has ended");
-  const bool holder = t->state == TaskState::kInProgress && t->agent == e.agent;
+  // The agent holding it, answering its current claim.
+  const bool holder = t->state == TaskState::kInProgress && t->agent == e.agent && e.claim == t->claims;
   if (e.type == kTaskDeferred) {
     if (t->state != TaskState::kPending) return Refuse(e, *t, "only a waiting task is deferred");
     t->due_us = e.until_us;
     t->reason = e.reason;
   } else if (e.type == kTaskClaimed) {
     if (t->state != TaskState::kPending) return Refuse(e, *t, "another agent holds it");
+    if (e.claim != t->claims + 1) return Refuse(e, *t, "not its next claim");
     t->state = TaskState::kInProgress;
     t->agent = e.agent;
     t->lease_until_us = e.lease_until_us;

@@ -8,17 +8,19 @@
 //      +----------------------------------+
 //   pending or in_progress --skipped--> (ended)
 //
-// A done or failed from an agent that no longer holds the lease is
-// refused: another may hold it by then. Ended tasks take nothing.
+// A done, failed or released names the claim it answers (the task's
+// claims so far): one from an agent that no longer holds the lease, or
+// from its own earlier claim, is refused. Ended tasks take nothing.
 //
 // Payload grammar (JSON, version 1), every type:
 //   {"v":1, "campaign", "contact", "step": 0.., and per type:
 //    task.created  "due_us"
 //    task.deferred "until_us", "reason"
-//    task.claimed  "agent", "lease_until_us"
-//    task.released "agent", "reason" ("lease_lapsed" | "given_back")
-//    task.done     "agent", "channel" ("sms" | "email" | "call"), "detail"?
-//    task.failed   "agent", "reason", "detail"?
+//    task.claimed  "agent", "claim" (1 for the first), "lease_until_us"
+//    task.released "agent", "claim", "reason" ("lease_lapsed" | "given_back")
+//    task.done     "agent", "claim", "channel" ("sms" | "email" | "call"),
+//                  "detail"?
+//    task.failed   "agent", "claim", "reason", "detail"?
 //    task.skipped  "reason", "detail"?}
 //
 // Pure.
@@ -56,6 +58,7 @@ struct TaskEvent {
   std::string campaign, contact;
   int step = 0;
   int64_t due_us = 0, until_us = 0, lease_until_us = 0;
+  int claim = 0;  // claimed: its number; released, done, failed: the claim answered
   std::string agent, reason, detail;
   std::string channel;  // task.done: what went (the frequency caps count texts and emails)
 };
@@ -74,9 +77,9 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
 
 // The draft of `e` for `tenant`'s log, with an idempotency key that makes
 // the same step of the same task one event however often it is asked:
-// "<campaign>/<step>/<contact>/<type>/<the task's claims>" (a task is
-// claimed, released and claimed again: each claim is its own).
-EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e, int claims);
+// "<campaign>/<step>/<contact>/<type>/<n>", n the claim (claimed,
+// released, done, failed), the new time (deferred), else 0.
+EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e);
 
 // Folds `e` into `t` (a task not created yet has an empty campaign).
 // InvalidArgument, saying why, when the lifecycle does not allow it; `t`

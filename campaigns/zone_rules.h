@@ -1,6 +1,6 @@
 // ZoneRules: a time zone's offset from UTC at any instant, read from the
 // system's tz database (tzdata, /usr/share/zoneinfo), for the quiet hours of
-// campaigns (docs/campaigns.md): the recipient's local time.
+// campaigns (campaigns/README.md): the recipient's local time.
 //
 // A zone file is TZif (RFC 8536), version 1 to 4: its transitions, then,
 // past the last one, the rule of its footer, a POSIX TZ string such as

@@ -154,13 +154,13 @@ void Utf(std::string* out, const std::string& s) {
 }
 
 // A flyweight map as PhonePrefixMap writes it: "1" (the country), 1205, 1212.
-std::string SmallMap() {
+std::string SmallMap(uint32_t first_length = 1) {
   std::string d;
   d += '\x01';   // flyweight
   Be(&d, 4, 4);  // prefix size
   Be(&d, 2, 4);  // index size
   Be(&d, 2, 4);  // two lengths
-  Be(&d, 1, 4);
+  Be(&d, first_length, 4);
   Be(&d, 4, 4);
   Be(&d, 3, 4);  // the pool
   Utf(&d, "America/Chicago");
@@ -230,6 +230,7 @@ TEST(PhoneZones, LooksUpTheLongestPrefixAsLibphonenumbersMapperDoes) {
   EXPECT_TRUE(ReadZipEntry("PK not a zip", kPhoneZonesEntry, &map).IsCorruption());
   EXPECT_TRUE(JavaBlockData(std::string("\xAC\xED\x00\x05\x73", 5), &data).IsCorruption())
       << "an object";
+  EXPECT_TRUE(PhoneZones::FromMapData(SmallMap(0), &zones).IsCorruption()) << "a prefix of no digits";
   const std::string cut = SmallMap().substr(0, 40);
   EXPECT_TRUE(PhoneZones::FromMapData(cut, &zones).IsCorruption());
 }
@@ -264,6 +265,7 @@ TEST(PhoneZones, ReadsTheMapDebianShipsAndTheRecipientsZonesFollowIt) {
   EXPECT_TRUE(ParseFixedOffset("+05:30", &off) && off == 19800);
   EXPECT_FALSE(ParseFixedOffset("+15", &off));
   EXPECT_FALSE(ParseFixedOffset("5", &off));
+  EXPECT_FALSE(ParseFixedOffset("", &off)) << "no zone named: not UTC";
 }
 
 }  // namespace

@@ -158,6 +158,8 @@ TEST_F(SendCheckTest, QuietHoursWaitForTheWindowOrSkipPastTheStepsWindow) {
   EXPECT_EQ(At(late, late).verdict, SendDecision::Verdict::kSkip);
   who_.zones.clear();
   EXPECT_EQ(At(kNoonUtc).reason, "quiet_hours") << "no zone at all: nobody is reached";
+  who_.zones = {ny_.get()};
+  EXPECT_EQ(At(kNoonUtc + 7 * 3600 * kS).reason, "window_passed") << "looked at after its window";
 }
 
 TEST_F(SendCheckTest, FrequencyCapsCountAnyCampaignsSendsAndWaitForTheOldestToAge) {
@@ -197,8 +199,9 @@ TEST(SenderPacer, SpacesTextsToTheSendersRate) {
   EXPECT_LE(sent, 22) << "a second's burst, then two a second";
 }
 
-TaskEvent Ev(std::string_view type, const std::string& agent = "", int64_t at = 0) {
+TaskEvent Ev(std::string_view type, const std::string& agent = "", int64_t at = 0, int claim = 1) {
   TaskEvent e;
+  e.claim = claim;
   e.type = std::string(type);
   e.campaign = "spring-1";
   e.contact = "c-1";
@@ -221,18 +224,20 @@ TEST(CampaignTask, LivesByItsEventsAndRefusesWhatItsLifeDoesNotAllow) {
   EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskCreated, "", 100), &t).ok()) << "once";
   ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskDeferred, "", 200), &t).ok());
   EXPECT_EQ(t.due_us, 200);
-  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-1", 500), &t).ok());
-  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-2", 600), &t).ok()) << "held";
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-1", 500, 2), &t).ok()) << "not its next claim";
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-1", 500, 1), &t).ok());
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-2", 600, 2), &t).ok()) << "held";
   EXPECT_FALSE(LeaseLapsed(t, 499));
   EXPECT_TRUE(LeaseLapsed(t, 500));
-  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskReleased, "sms-1"), &t).ok());
-  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-2", 900), &t).ok());
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskReleased, "sms-1", 0, 1), &t).ok());
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskClaimed, "sms-1", 900, 2), &t).ok()) << "the same agent again";
   EXPECT_EQ(t.claims, 2);
   const Task before = t;
-  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskDone, "sms-1"), &t).ok())
-      << "the lapsed holder's late answer";
-  EXPECT_EQ(t.agent, before.agent) << "unchanged";
-  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskDone, "sms-2"), &t).ok());
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskDone, "sms-1", 0, 1), &t).ok())
+      << "a late answer to the agent's own lapsed claim";
+  EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskDone, "sms-2", 0, 2), &t).ok()) << "another agent";
+  EXPECT_EQ(t.state, before.state) << "unchanged";
+  ASSERT_TRUE(ApplyTaskEvent(Ev(kTaskDone, "sms-1", 0, 2), &t).ok());
   EXPECT_TRUE(t.ended());
   EXPECT_FALSE(ApplyTaskEvent(Ev(kTaskSkipped), &t).ok()) << "ended";
   Task never;
@@ -256,10 +261,13 @@ TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
   EXPECT_FALSE(DecodeTaskEvent("task.created",
                                R"({"v":2,"campaign":"x","contact":"y","step":0,"due_us":1})", &e));
   EXPECT_FALSE(DecodeTaskEvent("task.other", R"({"v":1})", &e));
-  const EventDraft first = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5), 0);
-  const EventDraft second = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5), 1);
+  const EventDraft first = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5, 1));
+  const EventDraft second = TaskEventDraft("acme", Ev(kTaskClaimed, "a-1", 5, 2));
+  EXPECT_NE(TaskEventDraft("acme", Ev(kTaskDeferred, "", 100)).idempotency_key,
+            TaskEventDraft("acme", Ev(kTaskDeferred, "", 200)).idempotency_key)
+      << "deferred again to a new time: its own event";
   EXPECT_EQ(first.stream, "campaign:spring-1");
-  EXPECT_EQ(first.idempotency_key, "spring-1/1/c-1/task.claimed/0");
+  EXPECT_EQ(first.idempotency_key, "spring-1/1/c-1/task.claimed/1");
   EXPECT_NE(first.idempotency_key, second.idempotency_key);
 }
 
@@ -461,14 +469,14 @@ TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
   };
   std::vector<EventDraft> drafts;
   for (const auto& c : {"c-1", "c-2", "c-3"})
-    drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, c, 0), 0));
-  drafts.push_back(TaskEventDraft("acme", task(kTaskClaimed, "c-1", 0, "sms-1"), 0));
-  drafts.push_back(TaskEventDraft("acme", task(kTaskDone, "c-1", 0, "sms-1"), 1));
-  drafts.push_back(TaskEventDraft("acme", task(kTaskSkipped, "c-2", 0), 0));
+    drafts.push_back(TaskEventDraft("acme", task(kTaskCreated, c, 0)));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskClaimed, "c-1", 0, "sms-1")));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskDone, "c-1", 0, "sms-1")));
+  drafts.push_back(TaskEventDraft("acme", task(kTaskSkipped, "c-2", 0)));
   drafts.push_back(
-      TaskEventDraft("acme", task(kTaskDone, "c-3", 0, "sms-9"), 0));  // never claimed: refused
+      TaskEventDraft("acme", task(kTaskDone, "c-3", 0, "sms-9")));  // never claimed: refused
   drafts.push_back(
-      TaskEventDraft("acme", task(kTaskCreated, "c-1", 0), 0));  // the same created again
+      TaskEventDraft("acme", task(kTaskCreated, "c-1", 0)));  // the same created again
   std::vector<AppendOutcome> out;
   ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
   EXPECT_TRUE(out.back().duplicate) << "one event per step of a task";
