@@ -347,12 +347,14 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
     std::string why;
     // A delivery request is not timed or signed for one contact: it is sent
     // only for a contact the asking system had made known to the engine
-    // before it (linked, by that id when the request names one).
+    // before it (linked, by that id when the request names one); a
+    // campaign's send names its contact by the engine's own id
+    // (kCampaignSystem).
     auto link = s.links.find(fact.system);
     const bool by_conversation =
         link == s.links.end() && ctx.messages_only.count(fact.system) &&
         RecordedThere(s, fact.system);
-    if (!by_conversation &&
+    if (!by_conversation && fact.system != kCampaignSystem &&
         (link == s.links.end() || (!fact.external_id.empty() && link->second != fact.external_id))) {
       why = fact.system + " asked to deliver a text to a contact it had not made known to the "
             "engine before: not sent";

@@ -78,6 +78,12 @@ Consent::Actor ActorOf(std::string_view name);
 
 // A message or call on the person's conversation in one system
 // (ContactFact::activities), or later news about one.
+// The system a campaign's sends come from (campaigns/README.md): a kSend
+// activity of a fact of this system asks to text the contact the fact
+// names, which the campaign engine resolved itself, so no link to the
+// campaign is asked of it; consent is checked as for any send.
+inline constexpr char kCampaignSystem[] = "campaign";
+
 struct Activity {
   enum class Kind {
     kText,    // a text message the system carried (sent or received)

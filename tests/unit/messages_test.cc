@@ -374,6 +374,34 @@ TEST_F(MessageModelTest, ASendToAnOptedOutNumberIsRefusedAndMarkedFailed) {
   EXPECT_EQ(failed[0].fields.at("message_id"), "gm2");
 }
 
+// A campaign's send (campaigns/README.md) comes as a fact of the system
+// "campaign" naming the contact by its id: no link to the campaign is
+// asked, consent is, as for any send, at the moment it is decided.
+TEST_F(MessageModelTest, ACampaignsSendGoesThroughTheSameConsentGate) {
+  Step(Known());
+  Activity send;
+  send.kind = Activity::Kind::kSend;
+  send.direction = "outbound";
+  send.message_id = "spring-1/0/c1";
+  send.body = "Hi John, from Acme";
+  auto sends = Of(Step(Fact(kCampaignSystem, send)), ev::kPushRequested, "send");
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].system, "verity");
+  EXPECT_EQ(sends[0].message_key, "campaign:spring-1/0/c1");
+  EXPECT_EQ(sends[0].fields.at("body"), "Hi John, from Acme");
+  // The same step asked again: one send.
+  EXPECT_TRUE(Of(Step(Fact(kCampaignSystem, send)), ev::kPushRequested, "send").empty());
+
+  Step(TwilioStop("SM7", 30));
+  send.message_id = "spring-1/1/c1";
+  auto es = Step(Fact(kCampaignSystem, send, 40));
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "send").empty());
+  auto refused = Of(es, ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].message_key, "campaign:spring-1/1/c1");
+  EXPECT_NE(refused[0].reason.find("sms opted out"), std::string::npos) << refused[0].reason;
+}
+
 TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
   Step(Known());
   Activity send;
