@@ -56,7 +56,9 @@ class NatsIngestLog final : public IngestLog {
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (!closed_) {
-        queue_.push_back({std::move(drafts), std::move(cb), part});
+        (part < 0 ? mixed_ : waiting_[part]).push_back({std::move(drafts), std::move(cb), part});
+        order_.push_back(part);
+        ++queued_;
         cv_.notify_one();
         return;
       }
@@ -123,8 +125,8 @@ class NatsIngestLog final : public IngestLog {
       std::vector<Item> items;
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return closed_ || !queue_.empty(); });
-        if (queue_.empty()) return;
+        cv_.wait(lk, [&] { return closed_ || queued_ > 0; });
+        if (queued_ == 0) return;
         TakeBatch(&items);
       }
       Send(&items);
@@ -142,21 +144,31 @@ class NatsIngestLog final : public IngestLog {
     return part;
   }
 
-  // Moves the queue's first item to *out, and the items queued after it
-  // whose drafts all go to its partition, up to kMaxBatchDrafts drafts:
-  // they are published together. REQUIRES: mu_ held, queue_ not empty.
+  // Moves the oldest waiting item to *out, and the items of its partition
+  // that waited after it, in order, while they fit in kMaxBatchDrafts
+  // drafts: they are published together. An item of several partitions
+  // goes alone. Each item is taken in time proportional to the batch,
+  // whatever waits. REQUIRES: mu_ held, queued_ > 0.
   void TakeBatch(std::vector<Item>* out) {
-    const int64_t part = queue_.front().part;
-    size_t drafts = 0;
-    for (auto it = queue_.begin(); it != queue_.end() && drafts < kMaxBatchDrafts;) {
-      if (!out->empty() && (part < 0 || it->part != part || drafts + it->drafts.size() > kMaxBatchDrafts)) {
-        ++it;
-        continue;
-      }
-      drafts += it->drafts.size();
-      out->push_back(std::move(*it));
-      it = queue_.erase(it);
-      if (part < 0) break;
+    // order_'s oldest entries of a partition whose items went in an
+    // earlier batch of that partition are skipped.
+    while (order_.front() >= 0 && taken_ahead_[order_.front()] > 0) {
+      --taken_ahead_[order_.front()];
+      order_.pop_front();
+    }
+    const int64_t part = order_.front();
+    order_.pop_front();
+    std::deque<Item>& q = part < 0 ? mixed_ : waiting_[part];
+    size_t drafts = q.front().drafts.size();
+    out->push_back(std::move(q.front()));
+    q.pop_front();
+    --queued_;
+    while (part >= 0 && !q.empty() && drafts + q.front().drafts.size() <= kMaxBatchDrafts) {
+      drafts += q.front().drafts.size();
+      out->push_back(std::move(q.front()));
+      q.pop_front();
+      --queued_;
+      ++taken_ahead_[part];
     }
   }
 
@@ -405,7 +417,16 @@ class NatsIngestLog final : public IngestLog {
   std::map<uint32_t, std::shared_ptr<KeyStore>> keys_;  // GUARDED_BY(keys_mu_)
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;
+  // The items waiting (GUARDED_BY(mu_)): those of one partition each in
+  // its own queue, those of several in mixed_; order_ has each item's
+  // partition (-1: mixed) in the order they came; taken_ahead_ counts, per
+  // partition, the items that went in a batch before their order_ entry
+  // came up.
+  std::map<int64_t, std::deque<Item>> waiting_;
+  std::deque<Item> mixed_;
+  std::deque<int64_t> order_;
+  std::map<int64_t, size_t> taken_ahead_;
+  size_t queued_ = 0;
   bool closed_ = false;
   std::vector<std::thread> senders_;
   std::atomic<uint64_t> published_{0}, messages_{0};

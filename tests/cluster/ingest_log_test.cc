@@ -121,6 +121,54 @@ TEST(IngestLog, WebhooksThatWaitTogetherGoInOneMessageEachOnce) {
   }
 }
 
+TEST(IngestLog, TwoPartitionsWebhooksInterleavedEachBatchWithItsOwn) {
+  Fixture f;
+  f.ingest->Close();
+  ASSERT_TRUE(f.nats->EnsureStream(InStream(1), InSubject(1), 1, 600).ok());
+  f.ingest = MakeIngestLog(f.nats.get(), &f.local, 2);
+  // A tenant of each partition.
+  std::string tenant[2];
+  for (int i = 0; tenant[0].empty() || tenant[1].empty(); ++i) {
+    const std::string t = "t" + std::to_string(i);
+    tenant[PartitionOf(t, 2)] = t;
+  }
+  constexpr int kWebhooks = 800;
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0;
+  for (int i = 0; i < kWebhooks; ++i) {
+    EventDraft d = Webhook("m-" + std::to_string(i));
+    d.tenant = tenant[i % 2];
+    f.ingest->AppendAsync({std::move(d)}, [&](const Status& s, const std::vector<AppendOutcome>&) {
+      std::lock_guard<std::mutex> lk(mu);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      ++answered;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(60), [&] { return answered == kWebhooks; }));
+  }
+  for (uint32_t p = 0; p < 2; ++p) {
+    uint64_t last = 0;
+    ASSERT_TRUE(f.nats->LastSeq(InStream(p), &last).ok());
+    std::set<std::string> keys;
+    for (uint64_t seq = 1; seq <= last; ++seq) {
+      std::string data;
+      std::vector<TakenDraft> in;
+      ASSERT_TRUE(f.nats->GetMsg(InStream(p), seq, &data).ok());
+      ASSERT_TRUE(DecodeDrafts(data, &in).ok());
+      for (const auto& t : in) {
+        EXPECT_EQ(t.draft.tenant, tenant[p]) << "a batch holds one partition's webhooks";
+        EXPECT_TRUE(keys.insert(t.draft.idempotency_key).second) << "each once";
+      }
+    }
+    EXPECT_EQ(keys.size(), static_cast<size_t>(kWebhooks / 2)) << p;
+    EXPECT_LT(last, static_cast<uint64_t>(kWebhooks / 2) / 4) << "interleaved, still batched";
+  }
+}
+
 TEST(IngestLog, AWebhookItsPartitionHoldsIsADuplicateUnpublished) {
   Fixture f;
   // The partition's node, as ReadRouter::Serve answers: "m-held" is event 7.
