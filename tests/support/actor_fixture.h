@@ -53,6 +53,15 @@ class ScriptedClient : public VendorClient {
   void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
     refreshes.push_back(std::move(done));
   }
+  // What the vendor answers a refresh with: a new grant.
+  static TokenGrant Granted(std::string access, std::string refresh, int64_t expires_in_s) {
+    TokenGrant g;
+    g.ok = true;
+    g.access_token = std::move(access);
+    g.refresh_token = std::move(refresh);
+    g.expires_in_s = expires_in_s;
+    return g;
+  }
   // Backfill reads (list pages) asked of it, answered by the test.
   struct ListCall {
     std::string cursor;

@@ -95,12 +95,7 @@ TEST_F(ActorTest, TokenIsRefreshedBeforeItExpiresAndStored) {
   sched_->run();
   ASSERT_EQ(client->refreshes.size(), 1u);
   EXPECT_EQ(client->pushes.size(), 1u) << "no push with a token about to expire";
-  TokenGrant g;
-  g.ok = true;
-  g.access_token = "access-2";
-  g.refresh_token = "refresh-2";
-  g.expires_in_s = 86399;
-  client->refreshes[0](g);
+  client->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
   sched_->run();
   ASSERT_EQ(client->pushes.size(), 2u);
   EXPECT_EQ(client->pushes[1].creds.access_token, "access-2");
@@ -122,12 +117,8 @@ TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLif
   caf::anon_send(c, Order("p1", "c1"));
   sched_->run();
   ASSERT_EQ(client->refreshes.size(), 1u);
-  TokenGrant g;
-  g.ok = true;
-  g.access_token = "access-2";
-  g.refresh_token = "refresh-2";
-  g.expires_in_s = 60;  // under the 5-minute margin
-  client->refreshes[0](g);
+  // A grant living under the 5-minute margin.
+  client->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 60));
   sched_->run();
   ASSERT_EQ(client->refreshes.size(), 1u) << "not refreshed again at once";
   ASSERT_EQ(client->pushes.size(), 1u);
@@ -179,12 +170,7 @@ TEST_F(BackfillReadTest, ABackfillReadGoesWithTheConnectorsGrantWhichAlone401sRe
   auto c = RefusedOnce(client, &seen);
   EXPECT_TRUE(seen.pages.empty()) << "a 401 it can mend is not passed on";
   ASSERT_EQ(client->refreshes.size(), 1u);
-  TokenGrant g;
-  g.ok = true;
-  g.access_token = "access-2";
-  g.refresh_token = "refresh-2";
-  g.expires_in_s = 86399;
-  client->refreshes[0](g);
+  client->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
   sched_->run();
   ASSERT_EQ(client->lists.size(), 2u) << "asked again with the new grant";
   EXPECT_EQ(client->lists[1].creds.access_token, "access-2");
