@@ -22,7 +22,16 @@ inline constexpr int64_t kAckWaitS = 10;
 // and asks that partition again only after kSeenBackoffMs.
 inline constexpr int64_t kSeenTimeoutMs = 250;
 inline constexpr int64_t kSeenBackoffMs = 5000;
-inline constexpr char kInConsumer[] = "in";
+// The consumers DFM_IN_<p> is read with: "in-<lease revision>-<n>", a new
+// name each time the partition's node subscribes (NatsClient::Subscribe);
+// "in" alone is an older build's. Where the next one starts is after the
+// highest ack floor among them (acks follow appends).
+inline std::string InConsumerName(uint64_t lease_rev, uint64_t n) {
+  return "in-" + std::to_string(lease_rev) + "-" + std::to_string(n);
+}
+inline bool IsInConsumer(const std::string& name) {
+  return name == "in" || name.rfind("in-", 0) == 0;
+}
 // Every node's GET /metrics, sent each second (cluster/node_metrics.h);
 // one silent for 10 s is left out of the cluster's, forgotten after an hour.
 inline constexpr char kMetricsSubject[] = "dfm.metrics";

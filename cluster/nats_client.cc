@@ -240,9 +240,36 @@ Status NatsClient::ConsumerPending(const std::string& stream, const std::string&
   return Status::OK();
 }
 
+Status NatsClient::Consumers(const std::string& stream, std::vector<ConsumerState>* out) {
+  jsConsumerInfoList* list = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Consumers(&list, js_, stream.c_str(), nullptr, &jerr);
+  out->clear();
+  if (s == NATS_NOT_FOUND) return Status::OK();  // none
+  if (s != NATS_OK) return FromNats(s, "consumer list", jerr);
+  for (int i = 0; i < list->Count; ++i) {
+    const jsConsumerInfo* ci = list->List[i];
+    ConsumerState c;
+    c.name = ci->Name ? ci->Name : "";
+    c.created_ns = ci->Created;
+    c.ack_floor = ci->AckFloor.Stream;
+    c.pending = ci->NumPending + static_cast<uint64_t>(ci->NumAckPending);
+    out->push_back(std::move(c));
+  }
+  jsConsumerInfoList_Destroy(list);
+  return Status::OK();
+}
+
+Status NatsClient::DeleteConsumer(const std::string& stream, const std::string& durable) {
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
+  if (s == NATS_OK || s == NATS_NOT_FOUND) return Status::OK();
+  return FromNats(s, "delete consumer", jerr);
+}
+
 Status NatsClient::Subscribe(const std::string& stream, const std::string& subject,
                              const std::string& durable, int64_t ack_wait_s, uint64_t start_seq,
-                             std::unique_ptr<PullConsumer>* out, uint64_t* start) {
+                             std::unique_ptr<PullConsumer>* out) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = stream.c_str();
@@ -251,24 +278,12 @@ Status NatsClient::Subscribe(const std::string& stream, const std::string& subje
   so.Config.AckWait = ack_wait_s * kNanos;
   so.Config.MaxAckPending = 8192;
   so.Config.FilterSubject = subject.c_str();
-  jsConsumerInfo* ci = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetConsumerInfo(&ci, js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
-  if (s == NATS_OK) {
-    if (start_seq == 0) start_seq = ci->AckFloor.Stream + 1;
-    jsConsumerInfo_Destroy(ci);
-    s = js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &jerr);
-    if (s != NATS_OK) return FromNats(s, "reset consumer", jerr);
-  } else if (s != NATS_NOT_FOUND) {
-    return FromNats(s, "consumer info", jerr);
-  }
-  if (start_seq == 0) start_seq = 1;
   so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = start_seq;
-  *start = start_seq;
+  so.Config.OptStartSeq = start_seq == 0 ? 1 : start_seq;
   auto c = std::unique_ptr<PullConsumer>(new PullConsumer());
-  jerr = static_cast<jsErrCode>(0);
-  s = js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
   if (s != NATS_OK) return FromNats(s, "pull subscribe", jerr);
   *out = std::move(c);
   return Status::OK();

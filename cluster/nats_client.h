@@ -110,14 +110,25 @@ class NatsClient {
   };
   // Messages of a durable consumer not yet acked (delivered or not).
   Status ConsumerPending(const std::string& stream, const std::string& durable, uint64_t* pending);
-  // A durable pull consumer of `stream` filtered to `subject`, made anew
-  // so that its reader sees the stream in order from `start_seq`, or when
-  // 0 from just after the old consumer's ack floor (the start of the
-  // stream when there was none); *start gets where it starts. An ack acks
-  // every message up to it (AckAll); redelivery after `ack_wait_s`.
+  struct ConsumerState {
+    std::string name;
+    int64_t created_ns = 0;
+    uint64_t ack_floor = 0;  // the stream sequence every message up to is acked
+    uint64_t pending = 0;    // not yet acked, delivered or not
+  };
+  // Every consumer of `stream`, as its leader reports it.
+  Status Consumers(const std::string& stream, std::vector<ConsumerState>* out);
+  // OK when it is gone (or was never there).
+  Status DeleteConsumer(const std::string& stream, const std::string& durable);
+  // A new durable pull consumer `durable` of `stream`, filtered to
+  // `subject`, whose reader sees the stream in order from `start_seq`
+  // (>= 1). An ack acks every message up to it (AckAll); redelivery after
+  // `ack_wait_s`. A consumer of that name must not exist: a name is never
+  // used twice (NATS 2.9 may keep a deleted consumer's old leader running
+  // as a "zombie" under its name, nats-server #4216, #5032).
   Status Subscribe(const std::string& stream, const std::string& subject,
                    const std::string& durable, int64_t ack_wait_s, uint64_t start_seq,
-                   std::unique_ptr<PullConsumer>* out, uint64_t* start);
+                   std::unique_ptr<PullConsumer>* out);
 
   // Core NATS request and reply (no JetStream): who runs a partition
   // answers the reads other nodes ask of it (cluster/reads.h).

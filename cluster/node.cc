@@ -374,9 +374,14 @@ void ClusterNode::Impl::Observe() {
     lk.unlock();
     std::vector<PartView> v(partitions);
     for (uint32_t p = 0; p < partitions; ++p) {
-      uint64_t pending = 0;
-      if (nats->connected() && nats->ConsumerPending(InStream(p), kInConsumer, &pending).ok()) {
-        v[p].lag = pending;
+      // The newest of the partition's consumers is the one read.
+      std::vector<NatsClient::ConsumerState> consumers;
+      if (!nats->connected() || !nats->Consumers(InStream(p), &consumers).ok()) continue;
+      const NatsClient::ConsumerState* newest = nullptr;
+      for (const auto& c : consumers)
+        if (IsInConsumer(c.name) && (!newest || c.created_ns > newest->created_ns)) newest = &c;
+      if (newest) {
+        v[p].lag = newest->pending;
         v[p].lag_known = true;
       }
     }

@@ -86,7 +86,7 @@ class NatsPartition final : public Partition {
     s = factory(p_, ServedLog{log_.get(), keys_.get(), [scrubber](uint64_t seq) { scrubber->ScrubAfter(seq); }},
                 [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
-    s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, 0, &consumer_, &next_in_);
+    s = OpenConsumer(0);
     if (!s.ok()) return s;
     running_ = true;
     ingest_ = std::thread([this] { IngestLoop(); });
@@ -194,12 +194,39 @@ class NatsPartition final : public Partition {
     return Status::OK();
   }
 
+  // A consumer of a new name (names.h, InConsumerName) that reads DFM_IN_<p>
+  // from `from`, or when 0 from after the highest ack floor of the
+  // partition's consumers; the others are then deleted (one that will not
+  // go is logged and tried again at the next subscription).
+  Status OpenConsumer(uint64_t from) {
+    std::vector<NatsClient::ConsumerState> old;
+    Status s = nats_->Consumers(InStream(p_), &old);
+    if (!s.ok()) return s;
+    uint64_t floor = 0;
+    for (const auto& c : old)
+      if (IsInConsumer(c.name)) floor = std::max(floor, c.ack_floor);
+    const uint64_t start = from != 0 ? from : floor + 1;
+    const std::string name = InConsumerName(lease_rev_.load(), ++subscriptions_);
+    consumer_.reset();
+    s = nats_->Subscribe(InStream(p_), InSubject(p_), name, kAckWaitS, start, &consumer_);
+    if (!s.ok()) return s;
+    consumer_name_ = name;
+    next_in_ = start;
+    for (const auto& c : old) {
+      if (!IsInConsumer(c.name) || c.name == name) continue;
+      Status d = nats_->DeleteConsumer(InStream(p_), c.name);
+      if (!d.ok())
+        Logger("cluster")->warn("event=ingest_consumer_not_deleted partition={} consumer={} "
+                                "error=\"{}\"", p_, c.name, d.ToString());
+    }
+    return Status::OK();
+  }
+
   // The consumer made again from the next message to append; false (the
   // partition broken) when that fails.
   bool Resubscribe(const char* why) {
     Logger("cluster")->warn("event=ingest_consumer_renewed partition={} from={} reason=\"{}\"", p_, next_in_, why);
-    consumer_.reset();
-    Status s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, next_in_, &consumer_, &next_in_);
+    Status s = OpenConsumer(next_in_);
     if (s.ok()) return true;
     Logger("cluster")->error("event=ingest_consumer_lost partition={} error=\"{}\"", p_, s.ToString());
     broken_.store(true);
@@ -282,7 +309,7 @@ class NatsPartition final : public Partition {
         if (++idle >= kIdlePullsBeforeCheck) {
           idle = 0;
           uint64_t pending = 0;
-          const Status st = nats_->ConsumerPending(InStream(p_), kInConsumer, &pending);
+          const Status st = nats_->ConsumerPending(InStream(p_), consumer_name_, &pending);
           if ((!st.ok() || pending > 0) && !Resubscribe(st.ok() ? "idle while messages wait" : "consumer gone"))
             return;
         }
@@ -360,13 +387,7 @@ class NatsPartition final : public Partition {
                            "not take within cluster.ingest_max_age_s are lost\"", p_, next_in_, first - 1);
           next_in_ = first;
         }
-        consumer_.reset();
-        s = nats_->Subscribe(InStream(p_), InSubject(p_), kInConsumer, kAckWaitS, next_in_, &consumer_,
-                             &next_in_);
-        if (!s.ok()) {
-          broken_.store(true);
-          return;
-        }
+        if (!Resubscribe("a gap")) return;
       }
     }
   }
@@ -386,6 +407,8 @@ class NatsPartition final : public Partition {
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
   std::atomic<uint64_t> position_{0};
   uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
+  std::string consumer_name_;  // of consumer_
+  uint64_t subscriptions_ = 0;
   bool stopped_ = false;
 };
 

@@ -33,6 +33,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -118,6 +119,20 @@ class Load:
 def health(node):
     status, _, body = t.request("127.0.0.1", node.port, "GET", "/v1/health", timeout=5)
     return json.loads(body)["parts"]["cluster"] if status == 200 else None
+
+
+def show_cluster_log(nodes, lines=60):
+    """Prints each node's last warnings and errors: what a failed CI run
+    leaves to read (the work folder is gone with the machine)."""
+    for i, n in enumerate(nodes):
+        try:
+            with open(n.log_path, errors="replace") as f:
+                bad = [ln.rstrip() for ln in f if re.search(r" (warning|error|critical) \[", ln)]
+        except OSError:
+            continue
+        print(f"--- node{i}: last {min(lines, len(bad))} of {len(bad)} warnings and errors", flush=True)
+        for ln in bad[-lines:]:
+            print(ln[:400], flush=True)
 
 
 def main():
@@ -404,6 +419,10 @@ def main():
         wait_for("node2 holding its share again", lambda: (h := health(nodes[0])) and sorted(
             p["owner"] for p in h["partitions"]).count("node2") == 2, timeout=60)
         print(f"FAILOVER node_kill_s={node_failover:.1f} nats_kill_s={nats_failover:.1f}", flush=True)
+    except BaseException:
+        failures.append("the scenario stopped on an exception (above)")
+        show_cluster_log(nodes)
+        raise
     finally:
         if load:
             load.stop.set()
