@@ -1,6 +1,6 @@
 // A campaign as its events make it: the spec it was created with and where
 // it is in its lifecycle (campaign.h), the fold of its events on
-// "campaign:<id>" (the tasks' events share the stream; task.h).
+// "campaign:<id>" (its tasks' events are on a stream of their own, task.h).
 //
 // Events (JSON, version 1):
 //   campaign.created  {"v":1, "spec": <spec, campaign.h>}

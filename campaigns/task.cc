@@ -94,7 +94,7 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
 EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e) {
   EventDraft d;
   d.tenant = tenant;
-  d.stream = "campaign:" + e.campaign;
+  d.stream = "campaign-tasks:" + e.campaign;
   d.type = e.type;
   d.payload = EncodeTaskEvent(e);
   d.idempotency_system = "campaign";

@@ -1,6 +1,8 @@
 // A campaign's task: one per contact per step, carried out by an agent
 // under a lease (campaigns/README.md). Its life is its events, on the
-// campaign's stream "campaign:<id>"; the task is their fold.
+// stream "campaign-tasks:<campaign id>" (apart from the campaign's own
+// stream, which stays small enough to fold at each request); the task is
+// their fold.
 //
 //   pending --claimed--> in_progress --done|failed--> (ended)
 //      ^  \--deferred (due moved on)      |--released (lease lapsed,

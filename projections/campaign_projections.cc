@@ -179,6 +179,45 @@ Status ReadCustomer(const EventLog& log, const std::string& tenant, const std::s
                                    : Status::Corruption("a customer row that does not read");
 }
 
+Status FoldCampaignStream(const EventLog& log, const std::string& tenant,
+                          const std::string& campaign, CampaignView* v) {
+  *v = CampaignView();
+  Status s = log.ScanStream(tenant, "campaign:" + campaign, [v](const Event& e) {
+    (void)ApplyCampaignEvent(e.type, e.payload, e.recorded_at_us, v);  // a refused one: no change
+    return true;
+  });
+  if (!s.ok()) return s;
+  return v->spec.id.empty() ? Status::NotFound("no campaign " + campaign) : Status::OK();
+}
+
+Status FoldCustomerStream(const EventLog& log, const std::string& tenant,
+                          const std::string& customer, Customer* c) {
+  *c = Customer();
+  bool created = false;
+  Status s = log.ScanStream(tenant, "customer:" + customer, [c, &created](const Event& e) {
+    if (ApplyCustomerEvent(e.type, e.payload, e.recorded_at_us, c) && e.type == kCustomerCreated)
+      created = true;
+    return true;
+  });
+  if (!s.ok()) return s;
+  return created ? Status::OK() : Status::NotFound("no customer " + customer);
+}
+
+Status ListCampaigns(const EventLog& log, const std::string& tenant,
+                     std::vector<CampaignView>* out) {
+  out->clear();
+  bool bad = false;
+  Status s = log.ScanConsumerState(CampaignsProjection::kName, "c/" + tenant + "/",
+                                   [out, &bad](std::string_view, std::string_view row) {
+                                     CampaignView v;
+                                     if (!DecodeCampaignRow(row, &v)) bad = true;
+                                     else out->push_back(std::move(v));
+                                     return true;
+                                   });
+  if (!s.ok()) return s;
+  return bad ? Status::Corruption("a campaign row that does not read") : Status::OK();
+}
+
 Status ReadPaidSince(const EventLog& log, const std::string& tenant, const std::string& contact,
                      int64_t since_us, bool* paid) {
   *paid = false;

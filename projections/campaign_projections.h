@@ -57,6 +57,16 @@ Status ReadCampaign(const EventLog& log, const std::string& tenant, const std::s
                     CampaignView* v);
 Status ReadCustomer(const EventLog& log, const std::string& tenant, const std::string& customer,
                     Customer* c);
+// The same two as their own stream folds to: never behind the log (the
+// projection folds a moment after an append), for a request that changes
+// them. A campaign's stream holds its created and changed events only.
+Status FoldCampaignStream(const EventLog& log, const std::string& tenant,
+                          const std::string& campaign, CampaignView* v);
+Status FoldCustomerStream(const EventLog& log, const std::string& tenant,
+                          const std::string& customer, Customer* c);
+// The tenant's campaigns as the projection holds them, by id.
+Status ListCampaigns(const EventLog& log, const std::string& tenant,
+                     std::vector<CampaignView>* out);
 // Whether `contact` has a payment recorded at or after `since_us`.
 Status ReadPaidSince(const EventLog& log, const std::string& tenant, const std::string& contact,
                      int64_t since_us, bool* paid);

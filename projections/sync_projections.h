@@ -44,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "projections/campaign_projections.h"
 #include "projections/projection.h"
 
 namespace dfm {
@@ -164,7 +165,7 @@ class ConversationsProjection : public Projection {
 std::string ConversationKey(const std::string& tenant, const std::string& system,
                             const std::string& phone, const std::string& our_number);
 
-// The six, for a tool or a test that runs them all.
+// Every projection the service runs, for a tool or a test that runs them all.
 struct SyncProjections {
   MappingsProjection mappings;
   ContactViewProjection contacts;
@@ -172,8 +173,11 @@ struct SyncProjections {
   OptOutRegistryProjection opt_outs;
   EnrichmentsProjection enrichments;
   ConversationsProjection conversations;
+  CampaignsProjection campaigns;           // projections/campaign_projections.h
+  CampaignTasksProjection campaign_tasks;  // the same
   std::vector<Projection*> All() {
-    return {&mappings, &contacts, &sync_status, &opt_outs, &enrichments, &conversations};
+    return {&mappings,    &contacts,      &sync_status, &opt_outs,
+            &enrichments, &conversations, &campaigns,   &campaign_tasks};
   }
 };
 

@@ -266,7 +266,7 @@ TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
   EXPECT_NE(TaskEventDraft("acme", Ev(kTaskDeferred, "", 100)).idempotency_key,
             TaskEventDraft("acme", Ev(kTaskDeferred, "", 200)).idempotency_key)
       << "deferred again to a new time: its own event";
-  EXPECT_EQ(first.stream, "campaign:spring-1");
+  EXPECT_EQ(first.stream, "campaign-tasks:spring-1");
   EXPECT_EQ(first.idempotency_key, "spring-1/1/c-1/task.claimed/1");
   EXPECT_NE(first.idempotency_key, second.idempotency_key);
 }
@@ -452,6 +452,24 @@ TEST(CampaignsProjection, FoldsCampaignsCustomersAndWhoPaidAndARebuildGivesTheSa
   EXPECT_EQ(live, "running changes=1 payments=12/10 last=inv-11 paid=yes later=no");
   CampaignView none;
   EXPECT_TRUE(ReadCampaign(log, "acme", "autumn", &none).IsNotFound());
+  // The folds of the entities' own streams say the same, without the
+  // projection; the listing holds the one campaign.
+  CampaignView folded, read;
+  ASSERT_TRUE(FoldCampaignStream(log, "acme", "spring-1", &folded).ok());
+  ASSERT_TRUE(ReadCampaign(log, "acme", "spring-1", &read).ok());
+  EXPECT_EQ(CampaignViewJson(folded), CampaignViewJson(read));
+  EXPECT_EQ(folded.changes, 1);
+  Customer acme_folded;
+  ASSERT_TRUE(FoldCustomerStream(log, "acme", "acme", &acme_folded).ok());
+  EXPECT_EQ(acme_folded.payments_total, 12);
+  EXPECT_TRUE(FoldCampaignStream(log, "acme", "autumn", &none).IsNotFound());
+  EXPECT_TRUE(FoldCustomerStream(log, "other", "acme", &acme_folded).IsNotFound()) << "a tenant's own";
+  std::vector<CampaignView> listed;
+  ASSERT_TRUE(ListCampaigns(log, "acme", &listed).ok());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].spec.id, "spring-1");
+  ASSERT_TRUE(ListCampaigns(log, "acm", &listed).ok());
+  EXPECT_TRUE(listed.empty()) << "a tenant whose name begins another's sees none of its";
   ASSERT_TRUE(ProjectionRunner(&log, &campaigns).Rebuild().ok());
   std::string rebuilt;
   look(&rebuilt);

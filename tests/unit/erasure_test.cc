@@ -236,8 +236,8 @@ TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
   Put(&log, Created("c2", kOtherPhone, w2));
   Put(&log, OptedOut("c2", kOtherPhone, w2, 1000));
   SyncProjections live_set, rebuilt_set;
-  std::vector<Folded> live(6), rebuilt(6);
   auto live_p = live_set.All(), rebuilt_p = rebuilt_set.All();
+  std::vector<Folded> live(live_p.size()), rebuilt(rebuilt_p.size());
   const uint64_t before = log.LastSequence();
   for (size_t i = 0; i < live_p.size(); ++i) live[i].Fold(*live_p[i], All(log));
   bool had_phone = false;

@@ -9,6 +9,8 @@
 #include <map>
 #include <thread>
 
+#include "campaigns/customer.h"
+#include "campaigns/task.h"
 #include "config/config.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
@@ -390,6 +392,24 @@ void AppendHistory(EventLog* log, int round) {
                   {"answer.conversation_id", "conv-" + std::to_string(person) + "-" + std::to_string(round / 4)}};
       drafts.push_back(ToDraft(g, "default", ContactStream(cid), EventId(), EventId()));
     }
+    // A customer's payment made by the person, and the person's task of a
+    // campaign moving one step a round (the campaign projections).
+    if (round == 0 && person == 0)
+      drafts.push_back(CustomerDraft("default", Customer{"acme", "Acme", true, 0, {}}, true));
+    drafts.push_back(PaymentDraft("default", "acme",
+                                  Payment{"5.00", "USD", "inv-" + std::to_string(round) + "-" + cid,
+                                          cid, 0}));
+    static const std::string_view kLife[] = {kTaskCreated, kTaskClaimed, kTaskDone};
+    TaskEvent t;
+    t.type = std::string(kLife[std::min(round, 2)]);
+    t.campaign = "spring";
+    t.contact = cid;
+    t.due_us = 1000;
+    t.claim = 1;
+    t.agent = "sms";
+    t.lease_until_us = 1000000;
+    t.channel = "sms";
+    drafts.push_back(TaskEventDraft("default", t));
     for (auto& d : drafts) ASSERT_TRUE(log->Append(std::move(d), nullptr).ok());
   }
 }

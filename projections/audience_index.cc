@@ -1,0 +1,114 @@
+#include "projections/audience_index.h"
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "projections/sync_projections.h"
+#include "sync/consent.h"
+#include "sync/fact.h"
+
+namespace dfm {
+
+namespace {
+
+// The merged value of a contact's field ("" when it has none).
+std::string Field(const EventLog& log, const std::string& contact, const char* field) {
+  std::string v;
+  if (!log.GetConsumerState(ContactViewProjection::kName, "f/" + contact + "/" + field, &v).ok())
+    return "";
+  const size_t space = v.find(' ');  // "<system that set it> <value>"
+  return space == std::string::npos ? "" : v.substr(space + 1);
+}
+
+std::optional<std::string> Mapped(const EventLog& log, const std::string& key) {
+  std::string id;
+  if (!log.GetConsumerState(MappingsProjection::kName, key, &id).ok() || id.empty())
+    return std::nullopt;
+  return id;
+}
+
+bool Deleted(const EventLog& log, const std::string& contact) {
+  std::string v;
+  return log.GetConsumerState(ContactViewProjection::kName, "d/" + contact, &v).ok() && v == "1";
+}
+
+bool OfTenant(const EventLog& log, const std::string& tenant, const std::string& contact) {
+  if (contact.empty() || Deleted(log, contact)) return false;
+  const std::string phone = Field(log, contact, fields::kPhone);
+  if (!phone.empty() && Mapped(log, "p/" + tenant + "/" + phone) == contact) return true;
+  const std::string email = Field(log, contact, fields::kEmail);
+  return !email.empty() && Mapped(log, "e/" + tenant + "/" + email) == contact;
+}
+
+// Calls `each` with every contact of `tenant` whose tags hold one of `tags`.
+void WithTags(const EventLog& log, const std::string& tenant, const std::set<std::string>& tags,
+              const AudienceIndex::Each& each) {
+  const std::string suffix = std::string("/") + fields::kTags;
+  std::vector<std::string> found;
+  (void)log.ScanConsumerState(
+      ContactViewProjection::kName, "f/", [&](std::string_view key, std::string_view value) {
+        if (key.size() <= suffix.size() + 2 || key.substr(key.size() - suffix.size()) != suffix)
+          return true;
+        const size_t space = value.find(' ');
+        if (space == std::string_view::npos) return true;
+        std::string_view list = value.substr(space + 1);
+        while (!list.empty()) {
+          const size_t nl = list.find('\n');
+          if (tags.count(std::string(list.substr(0, nl)))) {
+            found.emplace_back(key.substr(2, key.size() - 2 - suffix.size()));
+            break;
+          }
+          if (nl == std::string_view::npos) break;
+          list.remove_prefix(nl + 1);
+        }
+        return true;
+      });
+  for (const auto& c : found)
+    if (OfTenant(log, tenant, c)) each(c);
+}
+
+}  // namespace
+
+AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& tenant,
+                                      std::map<std::string, std::string> tag_lists) {
+  AudienceIndex ix;
+  const EventLog* l = &log;
+  ix.exists = [l, tenant](const std::string& id) { return OfTenant(*l, tenant, id); };
+  ix.by_phone = [l, tenant](const std::string& e164) -> std::optional<std::string> {
+    auto id = Mapped(*l, "p/" + tenant + "/" + e164);
+    return id && !Deleted(*l, *id) ? id : std::nullopt;
+  };
+  ix.by_email = [l, tenant](const std::string& email) -> std::optional<std::string> {
+    auto id = Mapped(*l, "e/" + tenant + "/" + email);
+    return id && !Deleted(*l, *id) ? id : std::nullopt;
+  };
+  ix.with_tag = [l, tenant](const std::string& tag, const AudienceIndex::Each& each) {
+    WithTags(*l, tenant, {tag}, each);
+  };
+  auto lists = std::make_shared<std::map<std::string, std::string>>(std::move(tag_lists));
+  ix.in_list = [l, tenant, lists](const std::string& list, const AudienceIndex::Each& each) {
+    std::set<std::string> tags;
+    for (const auto& [tag, id] : *lists)
+      if (id == list) tags.insert(tag);
+    if (!tags.empty()) WithTags(*l, tenant, tags, each);
+  };
+  return ix;
+}
+
+bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
+                      const std::string& channel) {
+  const std::string address =
+      Field(log, contact, channel == channels::kEmail ? fields::kEmail : fields::kPhone);
+  if (address.empty()) return false;
+  std::string status;
+  if (!log.GetConsumerState(OptOutRegistryProjection::kName,
+                            "o/" + tenant + "/" + address + "/" + channel, &status)
+           .ok())
+    return true;  // never stated: no opt-out
+  return status.rfind("out", 0) != 0;
+}
+
+}  // namespace dfm

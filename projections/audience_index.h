@@ -1,0 +1,30 @@
+// A campaign's audience (campaigns/audience.h) looked up in a tenant's
+// projections: members by the mappings' phone and email keys, tags by the
+// contact view's merged `tags` field, a list by the tags sync.tag_lists maps
+// to it. A contact is the tenant's when its phone or email maps back to it
+// in that tenant (contact ids are unique across tenants, but the contact
+// view is not kept per tenant).
+//
+// Reads a log's committed projection state: a moment behind its head.
+// A tag or list lookup reads every contact's fields once.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "campaigns/audience.h"
+#include "storage/event_log.h"
+
+namespace dfm {
+
+// REQUIRES: `log` outlives the index. `tag_lists`: tag -> list id.
+AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& tenant,
+                                      std::map<std::string, std::string> tag_lists);
+
+// Whether `contact` can be reached on `channel` (sync/consent.h names):
+// it has the address the channel needs (a phone for sms and call, an
+// email for email) and the opt-out registry does not hold it opted out.
+bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
+                      const std::string& channel);
+
+}  // namespace dfm
