@@ -49,6 +49,18 @@ const Route kRoutes[] = {
     {"GET", "/v1/admin/sync", ApiRole::kOperator, true},
     {"POST", "/v1/admin/sync/pause", ApiRole::kOperator, true},
     {"POST", "/v1/admin/sync/resume", ApiRole::kOperator, true},
+    {"GET", kCustomerRoute, ApiRole::kViewer, false},
+    {"PUT", kCustomerRoute, ApiRole::kOperator, false},
+    {"POST", kCustomersRoute, ApiRole::kOperator, false},
+    {"POST", kPaymentsRoute, ApiRole::kOperator, false},
+    {"GET", kCampaignsRoute, ApiRole::kViewer, false},
+    {"POST", kCampaignsRoute, ApiRole::kOperator, false},
+    {"GET", kCampaignRoute, ApiRole::kViewer, false},
+    {"POST", kCampaignValidateRoute, ApiRole::kViewer, false},
+    {"POST", "/v1/campaigns/{id}/start", ApiRole::kOperator, false},
+    {"POST", "/v1/campaigns/{id}/pause", ApiRole::kOperator, false},
+    {"POST", "/v1/campaigns/{id}/resume", ApiRole::kOperator, false},
+    {"POST", "/v1/campaigns/{id}/cancel", ApiRole::kOperator, false},
 };
 
 // Whether `path` matches `pattern`; *param gets what "{id}" matched.
@@ -56,8 +68,11 @@ bool PathMatches(std::string_view pattern, std::string_view path, std::string* p
   const size_t brace = pattern.find('{');
   if (brace == std::string_view::npos) return pattern == path;
   if (path.substr(0, brace) != pattern.substr(0, brace)) return false;
+  const std::string_view suffix = pattern.substr(pattern.find('}', brace) + 1);
   std::string_view rest = path.substr(brace);
-  if (rest.empty() || rest.find('/') != std::string_view::npos) return false;
+  if (rest.size() <= suffix.size() || rest.substr(rest.size() - suffix.size()) != suffix) return false;
+  rest.remove_suffix(suffix.size());
+  if (rest.find('/') != std::string_view::npos) return false;
   *param = std::string(rest);
   return true;
 }
@@ -431,6 +446,8 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/erase") return m.Erase(r, *who, *tenant, std::move(headers), std::move(answer));
   if (rpath == "/v1/admin/backfill") return m.Backfill(r, *who, *tenant, std::move(headers), std::move(answer));
+  if (IsCampaignRoute(rpath))
+    return m.Campaigns(r, *who, *tenant, rpath, param, params, std::move(headers), std::move(answer));
   m.Read(rpath, params, *tenant, std::move(headers), std::move(answer));
 }
 

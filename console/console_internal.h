@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "campaigns/campaign_view.h"
+#include "campaigns/check.h"
 #include "connectors/common/mapper.h"
 #include "console/api_keys.h"
 #include "console/console.h"
@@ -161,12 +163,47 @@ struct Console::Impl {
   // /v1/admin/sync (GET), /pause, /resume (endpoints.cc).
   void SyncControlCall(const ApiRequest& r, const Principal& who, Headers headers, Responder respond);
   // Appends `drafts` (the action first, then its admin.action) and answers
-  // 200 {"status","event_id","seq"} plus `extra` once durable, 503 if not.
+  // `created_status` {"status","event_id","seq"} plus `extra` once durable (200
+  // when it was appended before: "duplicate"), 503 if not.
   void AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers, Responder respond,
-                       std::function<void(JsonObject*)> extra = {});
+                       std::function<void(JsonObject*)> extra = {}, int created_status = 200);
+
+  // The campaign API (campaign_endpoints.cc): `route` one of the k*Route
+  // below, `id` the path's, `params` the query's.
+  void Campaigns(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                 const std::string& route, const std::string& id, Params params, Headers headers,
+                 Responder respond);
+  ApiResponse CampaignRead(const EventLog& from, const std::string& route, const Params& p,
+                           const std::string& tenant) const;
+  std::vector<CampaignCheckItem> CheckOf(const EventLog& from, const std::string& tenant,
+                                         const CampaignView& v) const;
+  // PlanFns: the body is an envelope of the path's id, the action and who
+  // asks, then the request's body (campaign_endpoints.cc).
+  ApiResponse PlanCustomer(const EventLog& from, const std::string& tenant, const std::string& body,
+                           EventDraft* d, uint64_t* items) const;
+  ApiResponse PlanPayment(const EventLog& from, const std::string& tenant, const std::string& body,
+                          EventDraft* d, uint64_t* items) const;
+  ApiResponse PlanCampaign(const EventLog& from, const std::string& tenant, const std::string& body,
+                           EventDraft* d, uint64_t* items) const;
+  ApiResponse PlanCampaignChange(const EventLog& from, const std::string& tenant,
+                                 const std::string& body, EventDraft* d, uint64_t* items) const;
   EventDraft AdminAction(const ApiRequest& r, const Principal& who, const std::string& tenant,
                          std::string_view action, const std::string& target) const;
 };
+
+// The campaign API's routes (console.cc's table), and the reads that plan
+// its writes where the tenant's log is (PlanWrite).
+inline constexpr char kCustomersRoute[] = "/v1/customers";
+inline constexpr char kCustomerRoute[] = "/v1/customers/{id}";
+inline constexpr char kPaymentsRoute[] = "/v1/customers/{id}/payments";
+inline constexpr char kCampaignsRoute[] = "/v1/campaigns";
+inline constexpr char kCampaignRoute[] = "/v1/campaigns/{id}";
+inline constexpr char kCampaignValidateRoute[] = "/v1/campaigns/{id}/validate";
+inline constexpr char kCustomerPlanRoute[] = "/v1/customers#plan";
+inline constexpr char kPaymentPlanRoute[] = "/v1/customers/payments#plan";
+inline constexpr char kCampaignPlanRoute[] = "/v1/campaigns#plan";
+inline constexpr char kCampaignChangePlanRoute[] = "/v1/campaigns/change#plan";
+bool IsCampaignRoute(const std::string& route);
 
 // `a` with `headers` (the limits' headers) added.
 ApiResponse With(ApiResponse a, Console::Impl::Headers headers);

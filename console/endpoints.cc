@@ -52,9 +52,10 @@ EventDraft Console::Impl::AdminAction(const ApiRequest& r, const Principal& who,
 }
 
 void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers,
-                                    Responder respond, std::function<void(JsonObject*)> extra) {
+                                    Responder respond, std::function<void(JsonObject*)> extra,
+                                    int created_status) {
   log->AppendAsync(std::move(drafts), [this, headers = std::move(headers), respond = std::move(respond),
-                                       extra = std::move(extra)](
+                                       extra = std::move(extra), created_status](
                                           const Status& s, const std::vector<AppendOutcome>& o) {
     if (!s.ok()) {
       counters->unavailable.fetch_add(1);
@@ -69,7 +70,9 @@ void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers head
         .Str("event_id", o[0].id.ToString())
         .UInt("seq", o[0].seq);
     if (extra) extra(&body);
-    respond(Document(body.Finish(), std::move(headers)));
+    ApiResponse a = Document(body.Finish(), std::move(headers));
+    if (!o[0].duplicate) a.status = created_status;
+    respond(std::move(a));
   });
 }
 

@@ -24,6 +24,19 @@ namespace {
 #define DFM_CONTACT(req) DFM_PARAM("contact", "query", req, "A phone (any spelling), an email, <system>:<id> or contact:<id>")
 #define DFM_TIME(name, desc) DFM_PARAM(name, "query", "false", desc " (RFC 3339, a date, now, or -2h)")
 #define DFM_SECURED "\"security\":[{\"bearer\":[]}]"
+// The campaign API's pieces: the path's id, its 400 with details, a JSON
+// answer, a write's durable answer.
+#define DFM_ID "{\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}"
+#define DFM_INVALID(code, what) \
+  "\"" #code "\":{\"description\":\"" what "\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ValidationError\"}}}}"
+#define DFM_JSON(code, what) "\"" #code "\":{\"description\":\"" what "\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}}"
+#define DFM_BODY "\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}}"
+#define DFM_WRITTEN(code, what) "\"" #code "\":{\"description\":\"" what "\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Appended\"}}}}"
+#define DFM_CHANGE(action, op, what)                                                                              \
+  "\"/v1/campaigns/{id}/" action "\":{\"post\":{\"summary\":\"" what "; operator\",\"operationId\":\"" op "\"," DFM_SECURED "," \
+  "\"parameters\":[" DFM_ID "," DFM_TENANT "],\"requestBody\":{\"required\":false,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"properties\":{\"reason\":{\"type\":\"string\"}}}}}}," \
+  "\"responses\":{" DFM_WRITTEN(200, "Recorded") "," DFM_INVALID(400, "A malformed body") "," DFM_ERR(404, "No such campaign or tenant") "," \
+  DFM_ERR(409, "Not from the campaign's state") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS
 
 constexpr char kDocument[] =
     "{\"openapi\":\"3.1.0\","
@@ -42,6 +55,9 @@ constexpr char kDocument[] =
     "\"schemas\":{"
     "\"Error\":{\"type\":\"object\",\"required\":[\"error\",\"detail\"],\"properties\":{"
     "\"error\":{\"type\":\"string\"},\"detail\":{\"type\":\"string\"}}},"
+    "\"ValidationError\":{\"type\":\"object\",\"required\":[\"error\",\"details\"],\"properties\":{"
+    "\"error\":{\"const\":\"Validation error\"},\"details\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"field\",\"problem\"],"
+    "\"properties\":{\"field\":{\"type\":\"string\"},\"problem\":{\"type\":\"string\"}}}}}},"
     "\"Items\":{\"type\":\"object\",\"required\":[\"items\"],\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}},"
     "\"Appended\":{\"type\":\"object\",\"required\":[\"status\",\"event_id\",\"seq\"],\"properties\":{"
     "\"status\":{\"enum\":[\"accepted\",\"duplicate\"]},\"event_id\":{\"type\":\"string\"},\"seq\":{\"type\":\"integer\"},"
@@ -151,7 +167,33 @@ constexpr char kDocument[] =
     "\"/v1/admin/sync/resume\":{\"post\":{\"summary\":\"Push again, optionally at most concurrency requests at once (dfm sync resume); operator\",\"operationId\":\"syncResume\"," DFM_SECURED ","
     "\"requestBody\":{\"required\":false,\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/SyncScope\"}}}},"
     "\"responses\":{\"200\":{\"description\":\"Recorded: the state after\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/SyncState\"}}}},"
-    DFM_ERR(400, "A malformed body, an unknown tenant or system") "," DFM_ERR(503, "The log cannot be written, or this process runs no sync") "," DFM_AUTH_ERRORS "}}}"
+    DFM_ERR(400, "A malformed body, an unknown tenant or system") "," DFM_ERR(503, "The log cannot be written, or this process runs no sync") "," DFM_AUTH_ERRORS "}}},"
+    // Campaigns (docs/campaigns.md).
+    "\"/v1/customers\":{\"post\":{\"summary\":\"Create a customer {id, name, active}; operator\",\"operationId\":\"createCustomer\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "]," DFM_BODY ",\"responses\":{" DFM_WRITTEN(201, "Created") "," DFM_INVALID(400, "Not a valid customer") ","
+    DFM_ERR(409, "It exists") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/customers/{id}\":{\"get\":{\"summary\":\"A customer and its latest payments\",\"operationId\":\"customer\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_ID "," DFM_TENANT "],\"responses\":{" DFM_JSON(200, "customer") "," DFM_ERR(404, "No such customer or tenant") "," DFM_AUTH_ERRORS "}},"
+    "\"put\":{\"summary\":\"Change a customer's name or active; operator\",\"operationId\":\"updateCustomer\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_ID "," DFM_TENANT "]," DFM_BODY ",\"responses\":{" DFM_WRITTEN(200, "Recorded") "," DFM_INVALID(400, "Not a valid customer") ","
+    DFM_ERR(404, "No such customer or tenant") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/customers/{id}/payments\":{\"post\":{\"summary\":\"Record a payment {amount, currency, reference, contact?}, once per reference; operator\",\"operationId\":\"recordPayment\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_ID "," DFM_TENANT "]," DFM_BODY ",\"responses\":{" DFM_WRITTEN(201, "Recorded (200: recorded before)") "," DFM_INVALID(400, "Not a valid payment") ","
+    DFM_ERR(404, "No such customer or tenant") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/campaigns\":{\"get\":{\"summary\":\"The tenant's campaigns\",\"operationId\":\"campaigns\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "],\"responses\":{" DFM_JSON(200, "campaigns") "," DFM_ERR(404, "No such tenant") "," DFM_AUTH_ERRORS "}},"
+    "\"post\":{\"summary\":\"Create a campaign (a draft; docs/campaigns.md has the spec); operator\",\"operationId\":\"createCampaign\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_TENANT "]," DFM_BODY ",\"responses\":{" DFM_WRITTEN(201, "Created") "," DFM_INVALID(400, "Not a valid campaign") ","
+    DFM_ERR(409, "It exists") "," DFM_ERR(503, "The log cannot write") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/campaigns/{id}\":{\"get\":{\"summary\":\"A campaign, its tasks by state and its skips by reason\",\"operationId\":\"campaign\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_ID "," DFM_TENANT "],\"responses\":{" DFM_JSON(200, "campaign, tasks, skipped") "," DFM_ERR(404, "No such campaign or tenant") "," DFM_AUTH_ERRORS "}}},"
+    "\"/v1/campaigns/{id}/validate\":{\"post\":{\"summary\":\"Why it would not start: customer, payment, steps, start, sender, audience (dfm campaigns check)\",\"operationId\":\"validateCampaign\"," DFM_SECURED ","
+    "\"parameters\":[" DFM_ID "," DFM_TENANT "],\"responses\":{" DFM_JSON(200, "ok and checks") "," DFM_ERR(404, "No such campaign or tenant") "," DFM_AUTH_ERRORS "}}},"
+    DFM_CHANGE("start", "startCampaign", "Start a draft: now, or scheduled for its start_at; refused with the failing checks (422)") ","
+    DFM_INVALID(422, "A check fails: details name them") "}}},"
+    DFM_CHANGE("pause", "pauseCampaign", "Pause a running campaign") "}}},"
+    DFM_CHANGE("resume", "resumeCampaign", "Resume a paused campaign") "}}},"
+    DFM_CHANGE("cancel", "cancelCampaign", "Cancel a campaign that has not ended") "}}}"
     "}}";
 
 }  // namespace

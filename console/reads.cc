@@ -214,6 +214,12 @@ ApiResponse PlannedRead(const ReadContext& c, Console::Impl::PlanFn plan) {
 }
 ApiResponse ReplayPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanReplay); }
 ApiResponse SettlePlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanSettle); }
+ApiResponse CustomerPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanCustomer); }
+ApiResponse PaymentPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanPayment); }
+ApiResponse CampaignPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanCampaign); }
+ApiResponse CampaignChangePlanRead(const ReadContext& c) {
+  return PlannedRead(c, &Console::Impl::PlanCampaignChange);
+}
 
 const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
   static const auto* routes = new std::map<std::string, ApiResponse (*)(const ReadContext&)>{
@@ -222,6 +228,8 @@ const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
       {"/v1/audit/violations", ViolationsRead},  {"/v1/audit/consent-conflicts", ConflictsRead},
       {"/v1/dead-letters", DeadLettersRead},    {kStoryRoute, StoryRead},
       {kReplayPlanRoute, ReplayPlanRead},        {kSettlePlanRoute, SettlePlanRead},
+      {kCustomerPlanRoute, CustomerPlanRead},    {kPaymentPlanRoute, PaymentPlanRead},
+      {kCampaignPlanRoute, CampaignPlanRead},    {kCampaignChangePlanRoute, CampaignChangePlanRead},
   };
   return *routes;
 }
@@ -230,6 +238,7 @@ const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
 
 ApiResponse Console::Impl::ReadFrom(const EventLog& from, const std::string& route, const Params& p,
                                     const std::string& tenant) const {
+  if (IsCampaignRoute(route)) return CampaignRead(from, route, p, tenant);
   auto it = ReadRoutes().find(route);
   if (it == ReadRoutes().end()) return JsonError(404, "not_found", "no read " + route);
   return it->second(ReadContext{*this, from, p, tenant, clock->NowMicros()});

@@ -266,6 +266,66 @@ class ConsoleTest(unittest.TestCase):
         # a second (docs/scale-out.md).
         wait_for("the revoked key refused", lambda: self.api("/v1/events", viewer)[0] == 401, timeout=5)
 
+    def test_campaign_api_customers_payments_and_a_campaigns_life(self):
+        self.ghl_contact(PHONE)
+        viewer, operator = self.key("viewer"), self.key("operator")
+        # Validation errors list every problem.
+        status, _, doc = self.api("/v1/customers", operator, "POST", {"name": 7})
+        self.assertEqual((status, doc["error"]), (400, "Validation error"), doc)
+        self.assertEqual(sorted(d["field"] for d in doc["details"]), ["id", "name"])
+        self.assertEqual(self.api("/v1/customers", viewer, "POST", {"id": "acme-co", "name": "Acme"})[0], 403)
+        status, _, doc = self.api("/v1/customers", operator, "POST", {"id": "acme-co", "name": "Acme Co"})
+        self.assertEqual((status, doc["type"]), (201, "customer.created"), doc)
+        status, _, doc = self.api("/v1/customers", operator, "POST", {"id": "acme-co", "name": "Again"})
+        self.assertEqual((status, doc["error"]), (409, "customer_exists"), doc)
+        status, _, doc = self.api("/v1/customers/acme-co", viewer)
+        self.assertEqual((status, doc["customer"]["name"], doc["customer"]["active"]), (200, "Acme Co", True), doc)
+        self.assertEqual(self.api("/v1/customers/nobody", viewer)[0], 404)
+        status, _, doc = self.api("/v1/campaigns", operator, "POST",
+                                  {"id": "bad one", "customer": "acme-co", "audience": {},
+                                   "steps": [{"channel": "fax", "delay_s": -1}]})
+        self.assertEqual((status, doc["error"]), (400, "Validation error"), doc)
+        fields = {d["field"] for d in doc["details"]}
+        self.assertTrue({"id", "steps[0].channel", "steps[0].delay_s"} <= fields, doc)
+        spec = {"id": "spring-1", "customer": "acme-co", "name": "Spring",
+                "audience": {"members": [SPELLED, "+12055550499"]},
+                "steps": [{"channel": "sms", "template": "Hi {first_name|there}, spring is here"}]}
+        status, _, doc = self.api("/v1/campaigns", operator, "POST", spec)
+        self.assertEqual(status, 201, doc)
+        # Not started without a payment on record: the check says so.
+        status, _, doc = self.api("/v1/campaigns/spring-1/validate", viewer, "POST")
+        self.assertEqual((status, doc["ok"]), (200, False), doc)
+        checks = {c["what"]: c for c in doc["checks"]}
+        self.assertFalse(checks["payment"]["ok"], doc)
+        self.assertTrue(checks["customer"]["ok"] and checks["steps"]["ok"], doc)
+        self.assertIn("1 reachable", checks["audience"]["detail"], "one of the two members is known")
+        status, _, doc = self.api("/v1/campaigns/spring-1/start", operator, "POST")
+        self.assertEqual((status, doc["error"]), (422, "Validation error"), doc)
+        self.assertIn("payment", [d["field"] for d in doc["details"]])
+        payment = {"amount": "12.50", "currency": "USD", "reference": "inv-1"}
+        status, _, doc = self.api("/v1/customers/acme-co/payments", operator, "POST", payment)
+        self.assertEqual((status, doc["type"]), (201, "payment.recorded"), doc)
+        status, _, doc = self.api("/v1/customers/acme-co/payments", operator, "POST", payment)
+        self.assertEqual((status, doc["status"]), (200, "duplicate"), "once per reference")
+        self.assertEqual(self.api("/v1/customers/nobody/payments", operator, "POST", payment)[0], 404)
+        status, _, doc = self.api("/v1/campaigns/spring-1/validate", viewer, "POST")
+        self.assertTrue(doc["ok"], doc)
+        # Its life: each change once, and only from where it is.
+        for action, want in (("start", 200), ("pause", 200), ("pause", 409), ("resume", 200),
+                             ("cancel", 200), ("resume", 409)):
+            status, _, doc = self.api(f"/v1/campaigns/spring-1/{action}", operator, "POST",
+                                      {"reason": "test"})
+            self.assertEqual(status, want, (action, doc))
+        self.assertEqual(self.api("/v1/campaigns/spring-1/pause", viewer, "POST")[0], 403)
+        status, _, doc = self.api("/v1/campaigns/spring-1", viewer)
+        self.assertEqual((status, doc["campaign"]["state"]), (200, "cancelled"), doc)
+        wait_for("the listing", lambda: [c["state"] for c in self.api("/v1/campaigns", viewer)[2]
+                                         ["campaigns"]] == ["cancelled"], timeout=10)
+        types = [e["type"] for e in self.dfm.dump() if e["type"].split(".")[0] in
+                 ("customer", "payment", "campaign")]
+        self.assertEqual(types, ["customer.created", "campaign.created", "payment.recorded"] +
+                         ["campaign.changed"] * 4)
+
     def test_limits_answer_429_with_their_headers(self):
         self.dfm.stop()
         with open(self.dfm.config_path, "a") as f:
@@ -304,9 +364,8 @@ class ConsoleTest(unittest.TestCase):
                 admin = path.startswith("/v1/admin/")
                 status, _, body = self.api(concrete, viewer, method.upper(),
                                            {} if method in ("post", "delete") else None, admin=admin)
-                if path == "/v1/admin/keys/{id}":
-                    self.assertEqual(status, 404)
-                    self.assertEqual(body["error"], "unknown_key")
+                if "{id}" in path and status == 404:
+                    self.assertIn(body["error"], ("unknown_key", "unknown_customer", "unknown_campaign"))
                     continue
                 self.assertNotIn(status, (404, 405), (method, path, body))
 

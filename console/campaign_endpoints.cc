@@ -1,0 +1,296 @@
+// The campaign API (docs/http-api.md, "Campaigns"; campaigns/README.md):
+// customers, their payments, campaigns and their lifecycle.
+//
+// Writes are planned over the tenant's log (here, or in cluster mode on the
+// partition's node: PlanWrite) from the entity's own stream, so a request
+// right after another sees it; then appended with their admin.action like
+// every admin write. A change is appended once per position in the
+// campaign's life (its idempotency key): two pauses at once append one.
+// Reads come from the campaign projections, a moment behind the log.
+#include <simdjson.h>
+
+#include <string>
+#include <vector>
+
+#include "campaigns/audience.h"
+#include "campaigns/check.h"
+#include "campaigns/request_fields.h"
+#include "config/config.h"
+#include "console/console_internal.h"
+#include "projections/audience_index.h"
+#include "projections/campaign_projections.h"
+#include "sync/contact_model.h"
+#include "util/json.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+// What a plan of this file reads from its body (PlanWrite carries one
+// string): "<id>\n<action>\n<who>\n" then the request's body.
+struct Envelope {
+  std::string id, action, by, body;
+};
+std::string Wrap(const Envelope& e) { return e.id + "\n" + e.action + "\n" + e.by + "\n" + e.body; }
+Envelope Unwrap(const std::string& s) {
+  Envelope e;
+  size_t at = 0;
+  for (std::string* part : {&e.id, &e.action, &e.by}) {
+    const size_t nl = s.find('\n', at);
+    if (nl == std::string::npos) return Envelope();
+    *part = s.substr(at, nl - at);
+    at = nl + 1;
+  }
+  e.body = s.substr(at);
+  return e;
+}
+
+// {"error":"Validation error","details":[{"field","problem"}...]}: the
+// campaign API's 400 (and 422 for a campaign that would not start).
+ApiResponse Invalid(const std::vector<ValidationDetail>& details, int status = 400) {
+  ApiResponse a;
+  a.status = status;
+  a.body = JsonObject()
+               .Str("error", "Validation error")
+               .Raw("details", ValidationDetailsJson(details))
+               .Finish();
+  return a;
+}
+ApiResponse Unavailable(const Status& s) { return JsonError(503, "log_unavailable", s.ToString()); }
+
+ApiResponse Json(std::string body) {
+  ApiResponse a;
+  a.content_type = "application/json";
+  a.body = std::move(body);
+  return a;
+}
+
+// The optional {"reason": "..."} of a lifecycle change.
+std::string ReasonOf(const std::string& body, std::vector<ValidationDetail>* details) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return "";
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (!BodyObject(parser, body, &o, details)) return "";
+  return TextField(o, "reason", "reason", false, 500, details);
+}
+
+// Whether the tenant has a system for `channel`: a texting sender (or a
+// conversations system that sends) for sms, Aloware for calls, and for
+// email the SMTP server the service mails through.
+bool SenderFor(const Config& config, const std::string& tenant, Channel channel) {
+  const SyncContext ctx = SyncContextFor(config, tenant);
+  switch (channel) {
+    case Channel::kSms:
+      return !ctx.sender.empty() || !ctx.conversations.empty();
+    case Channel::kCall:
+      return ctx.targets.count("aloware") > 0;
+    case Channel::kEmail:
+      return !config.alerts().smtp_url.empty();
+  }
+  return false;
+}
+
+}  // namespace
+
+// The check of `v` (validate, and start before it goes): the customer, a
+// payment, the steps, the start date, the sender, the audience.
+std::vector<CampaignCheckItem> Console::Impl::CheckOf(const EventLog& from,
+                                                      const std::string& tenant,
+                                                      const CampaignView& v) const {
+  Customer customer;
+  const bool has_customer = FoldCustomerStream(from, tenant, v.spec.customer, &customer).ok();
+  const Config& now = Live();
+  const SyncContext ctx = SyncContextFor(now, tenant);
+  CampaignCheckInput in;
+  in.spec = &v.spec;
+  in.state = v.state;
+  in.customer = has_customer ? &customer : nullptr;
+  in.now_us = clock->NowMicros();
+  if (!v.spec.steps.empty()) {
+    const Channel first = v.spec.steps.front().channel;
+    in.sender_configured = SenderFor(now, tenant, first);
+    const ResolvedAudience who = ResolveAudience(
+        v.spec.audience, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
+    in.audience = static_cast<int64_t>(who.contacts.size());
+    const std::string channel(ChannelName(first));
+    for (const auto& c : who.contacts)
+      if (ContactReachable(from, tenant, c, channel)) ++in.reachable;
+  }
+  return CheckCampaign(in);
+}
+
+ApiResponse Console::Impl::PlanCustomer(const EventLog& from, const std::string& tenant,
+                                        const std::string& body, EventDraft* d, uint64_t*) const {
+  const Envelope e = Unwrap(body);
+  Customer c;
+  std::vector<ValidationDetail> details;
+  DecodeCustomerRequest(e.body, &c, &details);
+  if (!details.empty()) return Invalid(details);
+  Customer was;
+  Status s = FoldCustomerStream(from, tenant, c.id, &was);
+  const bool exists = s.ok();
+  if (!exists && !s.IsNotFound()) return Unavailable(s);
+  if (e.action == "create" && exists)
+    return JsonError(409, "customer_exists",
+                     "customer " + c.id + " exists: PUT /v1/customers/" + c.id);
+  if (e.action == "update") {
+    if (!exists) return JsonError(404, "unknown_customer", "no customer " + e.id);
+    if (c.id != e.id) return Invalid({{"id", "must be the path's id, " + e.id}});
+  }
+  *d = CustomerDraft(tenant, c, e.action == "create");
+  return ApiResponse{};
+}
+
+ApiResponse Console::Impl::PlanPayment(const EventLog& from, const std::string& tenant,
+                                       const std::string& body, EventDraft* d, uint64_t*) const {
+  const Envelope e = Unwrap(body);
+  Customer c;
+  Status s = FoldCustomerStream(from, tenant, e.id, &c);
+  if (s.IsNotFound()) return JsonError(404, "unknown_customer", "no customer " + e.id);
+  if (!s.ok()) return Unavailable(s);
+  Payment p;
+  std::vector<ValidationDetail> details;
+  DecodePaymentRequest(e.body, &p, &details);
+  if (!details.empty()) return Invalid(details);
+  *d = PaymentDraft(tenant, e.id, p);
+  return ApiResponse{};
+}
+
+ApiResponse Console::Impl::PlanCampaign(const EventLog& from, const std::string& tenant,
+                                        const std::string& body, EventDraft* d, uint64_t*) const {
+  const Envelope e = Unwrap(body);
+  CampaignSpec spec;
+  std::vector<ValidationDetail> details;
+  DecodeCampaignSpec(e.body, &spec, &details);
+  if (!details.empty()) return Invalid(details);
+  CampaignView was;
+  Status s = FoldCampaignStream(from, tenant, spec.id, &was);
+  if (s.ok()) return JsonError(409, "campaign_exists", "campaign " + spec.id + " exists");
+  if (!s.IsNotFound()) return Unavailable(s);
+  *d = CampaignCreatedDraft(tenant, spec);
+  return ApiResponse{};
+}
+
+ApiResponse Console::Impl::PlanCampaignChange(const EventLog& from, const std::string& tenant,
+                                              const std::string& body, EventDraft* d,
+                                              uint64_t*) const {
+  const Envelope e = Unwrap(body);
+  CampaignAction action;
+  if (!ParseCampaignAction(e.action, &action) || action == CampaignAction::kBegin ||
+      action == CampaignAction::kComplete)
+    return JsonError(404, "not_found", "no such action: " + e.action);
+  std::vector<ValidationDetail> details;
+  const std::string reason = ReasonOf(e.body, &details);
+  if (!details.empty()) return Invalid(details);
+  CampaignView v;
+  Status s = FoldCampaignStream(from, tenant, e.id, &v);
+  if (s.IsNotFound()) return JsonError(404, "unknown_campaign", "no campaign " + e.id);
+  if (!s.ok()) return Unavailable(s);
+  if (action == CampaignAction::kStart && v.state == CampaignState::kDraft) {
+    std::vector<ValidationDetail> failing;
+    for (const auto& item : CheckOf(from, tenant, v))
+      if (!item.ok) failing.push_back({item.what, item.detail});
+    if (!failing.empty()) return Invalid(failing, 422);
+  }
+  CampaignChange change;
+  s = dfm::PlanCampaignChange(v, action, clock->NowMicros(), e.by, reason, &change);
+  if (!s.ok()) return JsonError(409, "invalid_transition", s.message());
+  *d = CampaignChangedDraft(tenant, change, v.changes);
+  return ApiResponse{};
+}
+
+// GET /v1/customers/{id}, /v1/campaigns, /v1/campaigns/{id}, and POST
+// /v1/campaigns/{id}/validate (a read: it changes nothing). `p` holds the
+// path's id as "id".
+ApiResponse Console::Impl::CampaignRead(const EventLog& from, const std::string& route,
+                                        const Params& p, const std::string& tenant) const {
+  const std::string id = Param(p, "id");
+  if (route == kCustomerRoute) {
+    Customer c;
+    Status s = FoldCustomerStream(from, tenant, id, &c);
+    if (s.IsNotFound()) return JsonError(404, "unknown_customer", "no customer " + id);
+    if (!s.ok()) return Unavailable(s);
+    return Json(JsonObject().Raw("customer", EncodeCustomerRow(c)).Finish());
+  }
+  if (route == kCampaignsRoute) {
+    std::vector<CampaignView> all;
+    Status s = ListCampaigns(from, tenant, &all);
+    if (!s.ok()) return Unavailable(s);
+    JsonArray list;
+    for (const auto& v : all) list.Raw(CampaignViewJson(v));
+    return Json(JsonObject().Raw("campaigns", list.Finish()).Finish());
+  }
+  CampaignView v;
+  Status s = FoldCampaignStream(from, tenant, id, &v);
+  if (s.IsNotFound()) return JsonError(404, "unknown_campaign", "no campaign " + id);
+  if (!s.ok()) return Unavailable(s);
+  if (route == kCampaignValidateRoute) {
+    const auto items = CheckOf(from, tenant, v);
+    JsonArray checks;
+    for (const auto& i : items)
+      checks.Raw(
+          JsonObject().Str("what", i.what).Bool("ok", i.ok).Str("detail", i.detail).Finish());
+    return Json(
+        JsonObject().Bool("ok", CheckPasses(items)).Raw("checks", checks.Finish()).Finish());
+  }
+  std::map<std::string, int64_t> by_state, skipped_by;
+  s = ReadCampaignCounts(from, tenant, id, &by_state, &skipped_by);
+  if (!s.ok()) return Unavailable(s);
+  JsonObject tasks, skipped;
+  for (const auto& [state, n] : by_state) tasks.Int(state, n);
+  for (const auto& [why, n] : skipped_by) skipped.Int(why, n);
+  return Json(JsonObject()
+                  .Raw("campaign", CampaignViewJson(v))
+                  .Raw("tasks", tasks.Finish())
+                  .Raw("skipped", skipped.Finish())
+                  .Finish());
+}
+
+bool IsCampaignRoute(const std::string& route) {
+  if (route.find('#') != std::string::npos) return false;  // a plan: reads.cc's table
+  return route.rfind("/v1/customers", 0) == 0 || route.rfind("/v1/campaigns", 0) == 0;
+}
+
+void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const std::string& tenant,
+                              const std::string& route, const std::string& id, Params params,
+                              Headers headers, Responder respond) {
+  if (r.method == "GET" || route == kCampaignValidateRoute) {
+    params.emplace_back("id", id);
+    return Read(route, params, tenant, std::move(headers), std::move(respond));
+  }
+  // The write a route asks for: its plan, its envelope, its admin.action.
+  struct Write {
+    const char* plan_route;
+    PlanFn plan;
+    std::string action;
+  };
+  Write w{kCampaignChangePlanRoute, &Impl::PlanCampaignChange,
+          route.substr(route.rfind('/') + 1)};  // /v1/campaigns/{id}/<action>
+  if (route == kCustomersRoute) {
+    w = {kCustomerPlanRoute, &Impl::PlanCustomer, "create"};
+  } else if (route == kCustomerRoute) {
+    w = {kCustomerPlanRoute, &Impl::PlanCustomer, "update"};
+  } else if (route == kPaymentsRoute) {
+    w = {kPaymentPlanRoute, &Impl::PlanPayment, "record"};
+  } else if (route == kCampaignsRoute) {
+    w = {kCampaignPlanRoute, &Impl::PlanCampaign, "create"};
+  }
+  const std::string body = Wrap({id, w.action, who.credential, r.body});
+  const int created = w.action == "create" || w.action == "record" ? 201 : 200;
+  PlanWrite(w.plan_route, w.plan, tenant, body, std::move(headers), std::move(respond),
+            [this, r, who, tenant, created](EventDraft d, uint64_t, Headers h, Responder answer) {
+              const std::string type = d.type, stream = d.stream;
+              Logger("http")->info("request_id={} tenant={} event=campaign_api type={} by={}",
+                                   r.request_id, tenant, type, who.credential);
+              std::vector<EventDraft> drafts;
+              drafts.push_back(std::move(d));
+              drafts.push_back(AdminAction(r, who, tenant, type, stream));
+              AppendAndAnswer(
+                  std::move(drafts), std::move(h), std::move(answer),
+                  [type, stream](JsonObject* o) { o->Str("type", type).Str("stream", stream); },
+                  created);
+            });
+}
+
+}  // namespace dfm
