@@ -24,13 +24,28 @@ inline constexpr int64_t kSeenTimeoutMs = 250;
 inline constexpr int64_t kSeenBackoffMs = 5000;
 // The consumers DFM_IN_<p> is read with: "in-<lease revision>-<n>", a new
 // name each time the partition's node subscribes (NatsClient::Subscribe);
-// "in" alone is an older build's. Where the next one starts is after the
-// highest ack floor among them (acks follow appends).
+// "in" alone is an older build's (read as revision 0, n 0). A partition
+// that starts reads after the highest ack floor among them (acks follow
+// appends); one that subscribes again, from the next message it lacks.
 inline std::string InConsumerName(uint64_t lease_rev, uint64_t n) {
   return "in-" + std::to_string(lease_rev) + "-" + std::to_string(n);
 }
+// False for a name that is none of them.
+inline bool ParseInConsumer(const std::string& name, uint64_t* lease_rev, uint64_t* n) {
+  *lease_rev = *n = 0;
+  if (name == "in") return true;
+  if (name.rfind("in-", 0) != 0) return false;
+  const size_t dash = name.find('-', 3);
+  if (dash == std::string::npos || dash == 3 || dash + 1 == name.size()) return false;
+  for (size_t i = 3; i < name.size(); ++i)
+    if (i != dash && (name[i] < '0' || name[i] > '9')) return false;
+  *lease_rev = std::stoull(name.substr(3, dash - 3));
+  *n = std::stoull(name.substr(dash + 1));
+  return true;
+}
 inline bool IsInConsumer(const std::string& name) {
-  return name == "in" || name.rfind("in-", 0) == 0;
+  uint64_t rev = 0, n = 0;
+  return ParseInConsumer(name, &rev, &n);
 }
 // Every node's GET /metrics, sent each second (cluster/node_metrics.h);
 // one silent for 10 s is left out of the cluster's, forgotten after an hour.

@@ -374,12 +374,20 @@ void ClusterNode::Impl::Observe() {
     lk.unlock();
     std::vector<PartView> v(partitions);
     for (uint32_t p = 0; p < partitions; ++p) {
-      // The newest of the partition's consumers is the one read.
+      // The newest of the partition's consumers (the highest lease
+      // revision, then subscription) is the one read.
       std::vector<NatsClient::ConsumerState> consumers;
       if (!nats->connected() || !nats->Consumers(InStream(p), &consumers).ok()) continue;
       const NatsClient::ConsumerState* newest = nullptr;
-      for (const auto& c : consumers)
-        if (IsInConsumer(c.name) && (!newest || c.created_ns > newest->created_ns)) newest = &c;
+      std::pair<uint64_t, uint64_t> newest_at{0, 0};
+      for (const auto& c : consumers) {
+        std::pair<uint64_t, uint64_t> at;
+        if (!ParseInConsumer(c.name, &at.first, &at.second)) continue;
+        if (!newest || at > newest_at) {
+          newest = &c;
+          newest_at = at;
+        }
+      }
       if (newest) {
         v[p].lag = newest->pending;
         v[p].lag_known = true;

@@ -196,8 +196,10 @@ class NatsPartition final : public Partition {
 
   // A consumer of a new name (names.h, InConsumerName) that reads DFM_IN_<p>
   // from `from`, or when 0 from after the highest ack floor of the
-  // partition's consumers; the others are then deleted (one that will not
-  // go is logged and tried again at the next subscription).
+  // partition's consumers; then those of an older lease revision than its
+  // own are deleted (one that will not go is logged and tried again at the
+  // next subscription). A stale owner, whose revision is older, never
+  // deletes the current owner's.
   Status OpenConsumer(uint64_t from) {
     std::vector<NatsClient::ConsumerState> old;
     Status s = nats_->Consumers(InStream(p_), &old);
@@ -212,8 +214,10 @@ class NatsPartition final : public Partition {
     if (!s.ok()) return s;
     consumer_name_ = name;
     next_in_ = start;
+    const uint64_t own_rev = lease_rev_.load();
     for (const auto& c : old) {
-      if (!IsInConsumer(c.name) || c.name == name) continue;
+      uint64_t rev = 0, n = 0;
+      if (!ParseInConsumer(c.name, &rev, &n) || c.name == name || rev > own_rev) continue;
       Status d = nats_->DeleteConsumer(InStream(p_), c.name);
       if (!d.ok())
         Logger("cluster")->warn("event=ingest_consumer_not_deleted partition={} consumer={} "
