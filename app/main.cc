@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "app/backfill_command.h"
+#include "app/campaigns_command.h"
 #include "app/backup_command.h"
 #include "app/cluster_command.h"
 #include "app/config_init.h"
@@ -138,6 +139,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 500))
       ->capture_default_str();
   backfill->add_flag("--restart", bf.restart, "start over instead of continuing an unfinished run");
+
+  dfm::CampaignsCommandArgs camp;
+  auto* campaigns = app.add_subcommand(
+      "campaigns", "Campaigns through the running service: list, show ID, check ID, tasks ID");
+  campaigns->add_option("action", camp.action, "list, show, check or tasks")
+      ->required()
+      ->check(CLI::IsMember({"list", "show", "check", "tasks"}));
+  campaigns->add_option("id", camp.id, "the campaign (show, check, tasks)");
+  campaigns->add_option("-c,--config", config_path, "configuration file");
+  campaigns->add_option("--tenant", camp.tenant, "the campaign's tenant")->capture_default_str();
+  campaigns->add_flag("--stuck", camp.stuck,
+                      "tasks: only those in progress whose lease ran out or claimed an hour ago");
+  campaigns->add_flag("--json", camp.json, "print the service's answer as it is");
 
   dfm::ReconcileArgs rc_args;
   auto* reconcile_cmd = app.add_subcommand(
@@ -277,6 +291,15 @@ int main(int argc, char** argv) {
       std::cout << k << " = \"" << v << "\"    # " << dfm::Config::EnvName(k)
                 << (dfm::ApplyOf(k) == dfm::KeyEffect::kRestart ? ", restart to change" : "") << "\n";
     return PrintProblems(problems, std::cerr) > 0 ? 1 : 0;
+  }
+  if (campaigns->parsed()) {
+    if (camp.action != "list" && camp.id.empty()) {
+      std::cerr << "dfm campaigns " << camp.action << ": which campaign? (dfm campaigns list)\n";
+      return 2;
+    }
+    std::optional<dfm::Config> loaded = LoadForCommand(config_path);
+    if (!loaded) return 2;
+    return dfm::RunCampaignsCommand(*loaded, camp, std::cout, std::cerr);
   }
   if (backfill->parsed()) {
     std::optional<dfm::Config> loaded = LoadForCommand(config_path);

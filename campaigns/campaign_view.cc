@@ -50,7 +50,8 @@ EventDraft CampaignChangedDraft(const std::string& tenant, const CampaignChange&
   if (!c.reason.empty()) o.Str("reason", c.reason);
   d.payload = o.Finish();
   d.idempotency_system = "campaign";
-  d.idempotency_key = c.id + "/change/" + std::to_string(changes_before);
+  d.idempotency_key = c.id + "/change/" + std::to_string(changes_before) + "/" +
+                      std::string(CampaignActionName(c.action));
   return d;
 }
 

@@ -46,7 +46,10 @@ struct CampaignChange {
 
 // The drafts; the created one is made once per campaign id (its
 // idempotency key), a change once per (id, its position in the life: the
-// number of changes before it), so a request asked twice appends once.
+// number of changes before it, its action), so a request asked twice
+// appends once, and two different ones asked at once both append (the
+// fold then takes them in the log's order, refusing one the lifecycle no
+// longer allows).
 EventDraft CampaignCreatedDraft(const std::string& tenant, const CampaignSpec& spec);
 EventDraft CampaignChangedDraft(const std::string& tenant, const CampaignChange& change,
                                 int changes_before);

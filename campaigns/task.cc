@@ -156,4 +156,9 @@ bool LeaseLapsed(const Task& t, int64_t now_us) {
   return t.state == TaskState::kInProgress && now_us >= t.lease_until_us;
 }
 
+bool TaskStuck(const Task& t, int64_t now_us) {
+  return t.state == TaskState::kInProgress &&
+         (LeaseLapsed(t, now_us) || (t.changed_us != 0 && now_us - t.changed_us >= kStuckAfterUs));
+}
+
 }  // namespace dfm

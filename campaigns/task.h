@@ -50,6 +50,9 @@ struct Task {
   int64_t lease_until_us = 0;  // in_progress: until when
   int claims = 0;              // how many times it was claimed
   std::string reason, detail;  // why it was skipped or failed, or last deferred
+  // When its last event was recorded (an ended task: when it ended). Kept
+  // by the projection's fold (the event's time), not by ApplyTaskEvent.
+  int64_t changed_us = 0;
   bool ended() const {
     return state == TaskState::kDone || state == TaskState::kFailed || state == TaskState::kSkipped;
   }
@@ -90,5 +93,9 @@ Status ApplyTaskEvent(const TaskEvent& e, Task* t);
 
 // Whether `t` is held by an agent whose lease ran out at `now_us`.
 bool LeaseLapsed(const Task& t, int64_t now_us);
+// Whether `t` is stuck (the guide's "tasks not executing"): in progress
+// with its lease run out, or claimed kStuckAfterUs ago or more.
+inline constexpr int64_t kStuckAfterUs = 3600LL * 1000000;
+bool TaskStuck(const Task& t, int64_t now_us);
 
 }  // namespace dfm

@@ -2,14 +2,23 @@
 // customers, their payments, campaigns and their lifecycle.
 //
 // Writes are planned over the tenant's log (here, or in cluster mode on the
-// partition's node: PlanWrite) from the entity's own stream, so a request
-// right after another sees it; then appended with their admin.action like
-// every admin write. A change is appended once per position in the
-// campaign's life (its idempotency key): two pauses at once append one.
-// Reads come from the campaign projections, a moment behind the log.
+// partition's node: PlanWrite) from the entity's own stream, then appended
+// with their admin.action like every admin write; in cluster mode the
+// answer waits until the partition holds the event (AppendThenWaitStored),
+// so a request right after another plans from it. A change is appended
+// once per position in the campaign's life and action (its idempotency
+// key): two pauses at once append one. A customer or a campaign is read
+// from its own stream; the listing and task counts from the projections,
+// a moment behind the log.
 #include <simdjson.h>
 
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "campaigns/audience.h"
@@ -17,9 +26,11 @@
 #include "campaigns/request_fields.h"
 #include "config/config.h"
 #include "console/console_internal.h"
+#include "console/remote_read.h"
 #include "projections/audience_index.h"
 #include "projections/campaign_projections.h"
 #include "sync/contact_model.h"
+#include "util/clock.h"
 #include "util/json.h"
 #include "util/logging.h"
 
@@ -95,11 +106,12 @@ bool SenderFor(const Config& config, const std::string& tenant, Channel channel)
 
 // The check of `v` (validate, and start before it goes): the customer, a
 // payment, the steps, the start date, the sender, the audience.
-std::vector<CampaignCheckItem> Console::Impl::CheckOf(const EventLog& from,
-                                                      const std::string& tenant,
-                                                      const CampaignView& v) const {
+Status Console::Impl::CheckOf(const EventLog& from, const std::string& tenant,
+                              const CampaignView& v, std::vector<CampaignCheckItem>* out) const {
   Customer customer;
-  const bool has_customer = FoldCustomerStream(from, tenant, v.spec.customer, &customer).ok();
+  Status s = FoldCustomerStream(from, tenant, v.spec.customer, &customer);
+  if (!s.ok() && !s.IsNotFound()) return s;
+  const bool has_customer = s.ok();
   const Config& now = Live();
   const SyncContext ctx = SyncContextFor(now, tenant);
   CampaignCheckInput in;
@@ -117,7 +129,8 @@ std::vector<CampaignCheckItem> Console::Impl::CheckOf(const EventLog& from,
     for (const auto& c : who.contacts)
       if (ContactReachable(from, tenant, c, channel)) ++in.reachable;
   }
-  return CheckCampaign(in);
+  *out = CheckCampaign(in);
+  return Status::OK();
 }
 
 ApiResponse Console::Impl::PlanCustomer(const EventLog& from, const std::string& tenant,
@@ -127,6 +140,8 @@ ApiResponse Console::Impl::PlanCustomer(const EventLog& from, const std::string&
   std::vector<ValidationDetail> details;
   DecodeCustomerRequest(e.body, &c, &details);
   if (!details.empty()) return Invalid(details);
+  if (e.action == "update" && c.id != e.id)
+    return Invalid({{"id", "must be the path's id, " + e.id}});
   Customer was;
   Status s = FoldCustomerStream(from, tenant, c.id, &was);
   const bool exists = s.ok();
@@ -136,7 +151,13 @@ ApiResponse Console::Impl::PlanCustomer(const EventLog& from, const std::string&
                      "customer " + c.id + " exists: PUT /v1/customers/" + c.id);
   if (e.action == "update") {
     if (!exists) return JsonError(404, "unknown_customer", "no customer " + e.id);
-    if (c.id != e.id) return Invalid({{"id", "must be the path's id, " + e.id}});
+    // "active" left out keeps what it was (a rename does not reactivate).
+    simdjson::dom::parser parser;
+    simdjson::dom::object o;
+    simdjson::dom::element ignored;
+    if (parser.parse(e.body).get(o) == simdjson::SUCCESS &&
+        o["active"].get(ignored) != simdjson::SUCCESS)
+      c.active = was.active;
   }
   *d = CustomerDraft(tenant, c, e.action == "create");
   return ApiResponse{};
@@ -189,7 +210,10 @@ ApiResponse Console::Impl::PlanCampaignChange(const EventLog& from, const std::s
   if (!s.ok()) return Unavailable(s);
   if (action == CampaignAction::kStart && v.state == CampaignState::kDraft) {
     std::vector<ValidationDetail> failing;
-    for (const auto& item : CheckOf(from, tenant, v))
+    std::vector<CampaignCheckItem> items;
+    s = CheckOf(from, tenant, v, &items);
+    if (!s.ok()) return Unavailable(s);
+    for (const auto& item : items)
       if (!item.ok) failing.push_back({item.what, item.detail});
     if (!failing.empty()) return Invalid(failing, 422);
   }
@@ -198,6 +222,52 @@ ApiResponse Console::Impl::PlanCampaignChange(const EventLog& from, const std::s
   if (!s.ok()) return JsonError(409, "invalid_transition", s.message());
   *d = CampaignChangedDraft(tenant, change, v.changes);
   return ApiResponse{};
+}
+
+// GET /v1/campaigns/{id}/tasks: ?state= one state, ?stuck=true those in
+// progress whose lease ran out or that were claimed an hour ago or more
+// (the guide's "tasks not executing"), ?limit= at most that many (1000,
+// up to 10000), by step then contact.
+ApiResponse TasksAnswer(const EventLog& from, const std::string& tenant, const std::string& id,
+                        const Params& p, int64_t now_us) {
+  const std::string state = Param(p, "state"), stuck = Param(p, "stuck"), limit = Param(p, "limit");
+  TaskState only = TaskState::kPending;
+  if (!state.empty() && !ParseTaskState(state, &only))
+    return JsonError(400, "bad_parameter",
+                     "\"state\" is pending, in_progress, done, failed or skipped");
+  if (!stuck.empty() && stuck != "true" && stuck != "false")
+    return JsonError(400, "bad_parameter", "\"stuck\" is true or false");
+  size_t most = 1000;
+  if (!limit.empty()) {
+    char* end = nullptr;
+    const long long n = std::strtoll(limit.c_str(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 10000)
+      return JsonError(400, "bad_parameter", "\"limit\" is 1 to 10000");
+    most = static_cast<size_t>(n);
+  }
+  std::vector<Task> tasks;
+  Status s = ReadCampaignTasks(from, tenant, id, &tasks);
+  if (!s.ok()) return Unavailable(s);
+  JsonArray list;
+  size_t listed = 0;
+  bool truncated = false;
+  for (const Task& t : tasks) {
+    if (!state.empty() && t.state != only) continue;
+    if (stuck == "true" && !TaskStuck(t, now_us)) continue;
+    if (listed++ == most) {
+      truncated = true;
+      break;
+    }
+    JsonObject o;
+    o.Str("contact", t.contact).Int("step", t.step).Str("state", TaskStateName(t.state));
+    o.Str("due_at", FormatIso8601Millis(t.due_us)).Int("claims", t.claims);
+    if (t.state == TaskState::kInProgress)
+      o.Str("agent", t.agent).Str("lease_until", FormatIso8601Millis(t.lease_until_us));
+    if (t.changed_us) o.Str("changed_at", FormatIso8601Millis(t.changed_us));
+    if (!t.reason.empty()) o.Str("reason", t.reason);
+    list.Raw(o.Finish());
+  }
+  return Json(JsonObject().Raw("tasks", list.Finish()).Bool("truncated", truncated).Finish());
 }
 
 // GET /v1/customers/{id}, /v1/campaigns, /v1/campaigns/{id}, and POST
@@ -225,8 +295,11 @@ ApiResponse Console::Impl::CampaignRead(const EventLog& from, const std::string&
   Status s = FoldCampaignStream(from, tenant, id, &v);
   if (s.IsNotFound()) return JsonError(404, "unknown_campaign", "no campaign " + id);
   if (!s.ok()) return Unavailable(s);
+  if (route == kCampaignTasksRoute) return TasksAnswer(from, tenant, id, p, clock->NowMicros());
   if (route == kCampaignValidateRoute) {
-    const auto items = CheckOf(from, tenant, v);
+    std::vector<CampaignCheckItem> items;
+    s = CheckOf(from, tenant, v, &items);
+    if (!s.ok()) return Unavailable(s);
     JsonArray checks;
     for (const auto& i : items)
       checks.Raw(
@@ -256,6 +329,9 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
                               const std::string& route, const std::string& id, Params params,
                               Headers headers, Responder respond) {
   if (r.method == "GET" || route == kCampaignValidateRoute) {
+    params.erase(std::remove_if(params.begin(), params.end(),
+                                [](const auto& kv) { return kv.first == "id"; }),
+                 params.end());  // the path's id, never the query's
     params.emplace_back("id", id);
     return Read(route, params, tenant, std::move(headers), std::move(respond));
   }
@@ -286,11 +362,91 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
               std::vector<EventDraft> drafts;
               drafts.push_back(std::move(d));
               drafts.push_back(AdminAction(r, who, tenant, type, stream));
-              AppendAndAnswer(
-                  std::move(drafts), std::move(h), std::move(answer),
-                  [type, stream](JsonObject* o) { o->Str("type", type).Str("stream", stream); },
-                  created);
+              auto extra = [type, stream](JsonObject* o) {
+                o->Str("type", type).Str("stream", stream);
+              };
+              if (!remote_reads)
+                return AppendAndAnswer(std::move(drafts), std::move(h), std::move(answer), extra,
+                                       created);
+              AppendThenWaitStored(tenant, std::move(drafts), std::move(h), std::move(answer),
+                                   extra, created);
             });
+}
+
+// Cluster mode: the front takes the drafts (the ingest stream), then the
+// answer waits, on `waits` (never an I/O or NATS thread), until the
+// tenant's partition holds the first draft's event, at most
+// kStoredWaitMs: a request right after plans from it. The answer says
+// "duplicate" when the partition held an older event of that key, and is
+// 202 "applying" when it did not appear in time (it will: the stream keeps
+// it).
+void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
+                                         Headers headers, Responder respond,
+                                         std::function<void(JsonObject*)> extra, int created) {
+  const std::string system = drafts[0].idempotency_system, key = drafts[0].idempotency_key;
+  log->AppendAsync(
+      std::move(drafts), [this, tenant, system, key, headers = std::move(headers),
+                          respond = std::move(respond), extra = std::move(extra),
+                          created](const Status& s, const std::vector<AppendOutcome>& o) mutable {
+        if (!s.ok()) {
+          counters->unavailable.fetch_add(1);
+          ApiResponse a =
+              JsonError(503, "log_unavailable", "the cluster cannot take writes; retry later");
+          a.headers.emplace_back("Retry-After", "5");
+          return respond(With(std::move(a), std::move(headers)));
+        }
+        const std::string ours = o[0].id.ToString();
+        // The front found it stored already (its seen ask): a duplicate, whose
+        // id is the stored event's.
+        const bool known = o[0].duplicate;
+        waits->Post([this, tenant, system, key, ours, known, headers = std::move(headers),
+                     respond = std::move(respond), extra = std::move(extra), created]() mutable {
+          std::string stored_id;
+          uint64_t seq = 0;
+          const bool stored = WaitStored(tenant, system, key, &stored_id, &seq);
+          const bool duplicate = known || (stored && stored_id != ours);
+          (duplicate ? counters->duplicates : counters->accepted).fetch_add(1);
+          JsonObject body;
+          body.Str("status", duplicate ? "duplicate"
+                             : stored  ? "accepted"
+                                       : "applying")
+              .Str("event_id", stored ? stored_id : ours);
+          if (stored) body.UInt("seq", seq);
+          if (extra) extra(&body);
+          ApiResponse a;
+          a.content_type = "application/json";
+          a.body = body.Finish();
+          a.status = duplicate ? 200 : stored ? created : 202;
+          respond(With(std::move(a), std::move(headers)));
+        });
+      });
+}
+
+bool Console::Impl::WaitStored(const std::string& tenant, const std::string& system,
+                               const std::string& key, std::string* event_id, uint64_t* seq) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoredWaitMs);
+  const std::string ask =
+      EncodeRemoteRead(RemoteRead{kStoredRoute, tenant, {{"system", system}, {"key", key}}});
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto got = std::make_shared<std::promise<std::pair<Status, std::string>>>();
+    std::future<std::pair<Status, std::string>> answer = got->get_future();
+    remote_reads(tenant, ask, [got](Status s, std::string data) {
+      got->set_value({std::move(s), std::move(data)});
+    });
+    auto [s, data] = answer.get();  // remote reads answer or time out by themselves
+    ApiResponse a;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view id;
+    if (s.ok() && DecodeReadAnswer(data, &a) && a.status == 200 &&
+        parser.parse(a.body).get(doc) == simdjson::SUCCESS &&
+        doc["event_id"].get(id) == simdjson::SUCCESS && doc["seq"].get(*seq) == simdjson::SUCCESS) {
+      *event_id = std::string(id);
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 }  // namespace dfm

@@ -57,6 +57,7 @@ const Route kRoutes[] = {
     {"POST", kCampaignsRoute, ApiRole::kOperator, false},
     {"GET", kCampaignRoute, ApiRole::kViewer, false},
     {"POST", kCampaignValidateRoute, ApiRole::kViewer, false},
+    {"GET", kCampaignTasksRoute, ApiRole::kViewer, false},
     {"POST", "/v1/campaigns/{id}/start", ApiRole::kOperator, false},
     {"POST", "/v1/campaigns/{id}/pause", ApiRole::kOperator, false},
     {"POST", "/v1/campaigns/{id}/resume", ApiRole::kOperator, false},
@@ -217,6 +218,7 @@ Status Console::Start() {
     m.session_secret = HexEncode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
   }
   m.worker = std::make_unique<Worker>();
+  m.waits = std::make_unique<Worker>();
   m.access = std::make_unique<AccessLog>(m.config.data_dir());
   return Status::OK();
 }

@@ -175,8 +175,21 @@ struct Console::Impl {
                  Responder respond);
   ApiResponse CampaignRead(const EventLog& from, const std::string& route, const Params& p,
                            const std::string& tenant) const;
-  std::vector<CampaignCheckItem> CheckOf(const EventLog& from, const std::string& tenant,
-                                         const CampaignView& v) const;
+  // Cluster mode's campaign writes: appended through the front, answered
+  // once the partition holds them (campaign_endpoints.cc).
+  static constexpr int64_t kStoredWaitMs = 10000;
+  std::unique_ptr<Worker> waits;  // made by Start
+  void AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
+                            Headers headers, Responder respond,
+                            std::function<void(JsonObject*)> extra, int created);
+  // Whether the tenant's partition holds an event of that key (its id and
+  // seq), asked every 50 ms until kStoredWaitMs.
+  bool WaitStored(const std::string& tenant, const std::string& system, const std::string& key,
+                  std::string* event_id, uint64_t* seq);
+  // The start check of `v` (customer, payment, steps, start, sender,
+  // audience); an error when the log cannot be read.
+  Status CheckOf(const EventLog& from, const std::string& tenant, const CampaignView& v,
+                 std::vector<CampaignCheckItem>* out) const;
   // PlanFns: the body is an envelope of the path's id, the action and who
   // asks, then the request's body (campaign_endpoints.cc).
   ApiResponse PlanCustomer(const EventLog& from, const std::string& tenant, const std::string& body,
@@ -199,10 +212,14 @@ inline constexpr char kPaymentsRoute[] = "/v1/customers/{id}/payments";
 inline constexpr char kCampaignsRoute[] = "/v1/campaigns";
 inline constexpr char kCampaignRoute[] = "/v1/campaigns/{id}";
 inline constexpr char kCampaignValidateRoute[] = "/v1/campaigns/{id}/validate";
+inline constexpr char kCampaignTasksRoute[] = "/v1/campaigns/{id}/tasks";
 inline constexpr char kCustomerPlanRoute[] = "/v1/customers#plan";
 inline constexpr char kPaymentPlanRoute[] = "/v1/customers/payments#plan";
 inline constexpr char kCampaignPlanRoute[] = "/v1/campaigns#plan";
 inline constexpr char kCampaignChangePlanRoute[] = "/v1/campaigns/change#plan";
+// Answered by the partition's node: {"seq","event_id"} of the event of an
+// idempotency key (params system, key), 404 while it holds none.
+inline constexpr char kStoredRoute[] = "/v1/campaigns#stored";
 bool IsCampaignRoute(const std::string& route);
 
 // `a` with `headers` (the limits' headers) added.

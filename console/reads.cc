@@ -217,6 +217,20 @@ ApiResponse SettlePlanRead(const ReadContext& c) { return PlannedRead(c, &Consol
 ApiResponse CustomerPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanCustomer); }
 ApiResponse PaymentPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanPayment); }
 ApiResponse CampaignPlanRead(const ReadContext& c) { return PlannedRead(c, &Console::Impl::PlanCampaign); }
+// Whether this partition's log holds the event of an idempotency key
+// (kStoredRoute: a cluster write's answer waits for it).
+ApiResponse StoredRead(const ReadContext& c) {
+  uint64_t seq = 0;
+  Status s = c.log.LookupIdempotency(c.tenant, Param(c.p, "system"), Param(c.p, "key"), &seq);
+  if (s.IsNotFound()) return JsonError(404, "not_stored", "not in the partition's log yet");
+  if (!s.ok()) return LogUnavailable(s);
+  std::vector<Event> e;
+  s = c.log.Read(seq, 1, &e);
+  if (!s.ok() || e.empty()) return LogUnavailable(s.ok() ? Status::NotFound("event " + std::to_string(seq)) : s);
+  ApiResponse a;
+  a.body = JsonObject().UInt("seq", seq).Str("event_id", e[0].id.ToString()).Finish();
+  return a;
+}
 ApiResponse CampaignChangePlanRead(const ReadContext& c) {
   return PlannedRead(c, &Console::Impl::PlanCampaignChange);
 }
@@ -230,6 +244,7 @@ const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
       {kReplayPlanRoute, ReplayPlanRead},        {kSettlePlanRoute, SettlePlanRead},
       {kCustomerPlanRoute, CustomerPlanRead},    {kPaymentPlanRoute, PaymentPlanRead},
       {kCampaignPlanRoute, CampaignPlanRead},    {kCampaignChangePlanRoute, CampaignChangePlanRead},
+      {kStoredRoute, StoredRead},
   };
   return *routes;
 }

@@ -9,6 +9,7 @@
 #include "projections/sync_projections.h"
 #include "sync/consent.h"
 #include "sync/fact.h"
+#include "util/logging.h"
 
 namespace dfm {
 
@@ -48,7 +49,7 @@ void WithTags(const EventLog& log, const std::string& tenant, const std::set<std
               const AudienceIndex::Each& each) {
   const std::string suffix = std::string("/") + fields::kTags;
   std::vector<std::string> found;
-  (void)log.ScanConsumerState(
+  Status s = log.ScanConsumerState(
       ContactViewProjection::kName, "f/", [&](std::string_view key, std::string_view value) {
         if (key.size() <= suffix.size() + 2 || key.substr(key.size() - suffix.size()) != suffix)
           return true;
@@ -66,6 +67,9 @@ void WithTags(const EventLog& log, const std::string& tenant, const std::set<std
         }
         return true;
       });
+  if (!s.ok())
+    Logger("campaigns")
+        ->warn("event=audience_tags_unread tenant={} error=\"{}\"", tenant, s.ToString());
   for (const auto& c : found)
     if (OfTenant(log, tenant, c)) each(c);
 }
@@ -98,17 +102,38 @@ AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& te
   return ix;
 }
 
-bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
-                      const std::string& channel) {
+namespace {
+
+// The registry's word on the contact's address for `channel`: "" when it
+// has none (or there is no address), "in", "out", or "unknown" when the
+// registry cannot be read now.
+std::string RegistryWord(const EventLog& log, const std::string& tenant, const std::string& contact,
+                         const std::string& channel, bool* has_address) {
   const std::string address =
       Field(log, contact, channel == channels::kEmail ? fields::kEmail : fields::kPhone);
-  if (address.empty()) return false;
+  *has_address = !address.empty();
+  if (address.empty()) return "";
   std::string status;
-  if (!log.GetConsumerState(OptOutRegistryProjection::kName,
-                            "o/" + tenant + "/" + address + "/" + channel, &status)
-           .ok())
-    return true;  // never stated: no opt-out
-  return status.rfind("out", 0) != 0;
+  Status s = log.GetConsumerState(OptOutRegistryProjection::kName,
+                                  "o/" + tenant + "/" + address + "/" + channel, &status);
+  if (s.IsNotFound()) return "";
+  if (!s.ok()) return "unknown";
+  return status.rfind("out", 0) == 0 ? "out" : "in";
+}
+
+}  // namespace
+
+bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
+                      const std::string& channel) {
+  bool has_address = false;
+  const std::string said = RegistryWord(log, tenant, contact, channel, &has_address);
+  return has_address && (said.empty() || said == "in");
+}
+
+bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::string& contact,
+                     const std::string& channel) {
+  bool has_address = false;
+  return RegistryWord(log, tenant, contact, channel, &has_address) == "out";
 }
 
 }  // namespace dfm

@@ -6,7 +6,8 @@
 // view is not kept per tenant).
 //
 // Reads a log's committed projection state: a moment behind its head.
-// A tag or list lookup reads every contact's fields once.
+// A tag or list lookup reads every contact's fields once (a scan that
+// fails is logged and names nobody).
 #pragma once
 
 #include <map>
@@ -23,8 +24,14 @@ AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& te
 
 // Whether `contact` can be reached on `channel` (sync/consent.h names):
 // it has the address the channel needs (a phone for sms and call, an
-// email for email) and the opt-out registry does not hold it opted out.
+// email for email) and the opt-out registry does not hold it opted out
+// (false too while the registry cannot be read).
 bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
                       const std::string& channel);
+// Whether the opt-out registry holds the contact's address for `channel`
+// opted out (false when it has no such address, or cannot be read now:
+// the check at the moment of sending asks again).
+bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::string& contact,
+                     const std::string& channel);
 
 }  // namespace dfm

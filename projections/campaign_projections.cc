@@ -248,6 +248,7 @@ std::string EncodeTaskRow(const Task& t) {
       .Int("claims", t.claims)
       .Str("reason", t.reason)
       .Str("detail", t.detail)
+      .Int("changed_us", t.changed_us)
       .Finish();
 }
 
@@ -261,7 +262,8 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
   if (o["v"].get(v) || v != 1 || o["campaign"].get(campaign) || o["contact"].get(contact) ||
       o["step"].get(step) || o["due_us"].get(x.due_us) || o["state"].get(state) ||
       o["agent"].get(agent) || o["lease_until_us"].get(x.lease_until_us) ||
-      o["claims"].get(claims) || o["reason"].get(reason) || o["detail"].get(detail))
+      o["claims"].get(claims) || o["reason"].get(reason) || o["detail"].get(detail) ||
+      o["changed_us"].get(x.changed_us))
     return false;
   if (!ParseTaskState(state, &x.state)) return false;
   x.campaign = std::string(campaign);
@@ -288,6 +290,7 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent*, Pr
   if (row && !DecodeTaskRow(*row, &t)) return;
   const Task before = t;
   if (!ApplyTaskEvent(te, &t).ok()) return;
+  t.changed_us = e.recorded_at_us;
   st->Put(key, EncodeTaskRow(t));
   if (te.type != kTaskCreated)
     st->Add(CountKey(e.tenant, te.campaign, TaskStateName(before.state)), -1);
@@ -305,6 +308,22 @@ Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const st
   if (!s.ok()) return s;
   if (!DecodeTaskRow(row, t)) return Status::Corruption("a campaign task row that does not read");
   return Status::OK();
+}
+
+Status ReadCampaignTasks(const EventLog& log, const std::string& tenant,
+                         const std::string& campaign, std::vector<Task>* out) {
+  out->clear();
+  bool bad = false;
+  Status s = log.ScanConsumerState(CampaignTasksProjection::kName,
+                                   "t/" + tenant + "/" + campaign + "/",
+                                   [out, &bad](std::string_view, std::string_view row) {
+                                     Task t;
+                                     if (DecodeTaskRow(row, &t)) out->push_back(std::move(t));
+                                     else bad = true;
+                                     return true;
+                                   });
+  if (!s.ok()) return s;
+  return bad ? Status::Corruption("a campaign task row that does not read") : Status::OK();
 }
 
 Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,

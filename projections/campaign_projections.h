@@ -9,7 +9,7 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 1: the fold of campaigns' task events
+// "campaign_tasks", layout 2 (1 kept no changed_us): the fold of campaigns' task events
 // (campaigns/task.h) into every task's state, the counts a campaign's
 // progress shows, and each person's sends the frequency caps count.
 //
@@ -75,6 +75,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
+  int layout() const override { return 2; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
@@ -86,6 +87,9 @@ std::string CampaignTaskKey(const std::string& tenant, const std::string& campai
 std::string EncodeTaskRow(const Task& t);
 bool DecodeTaskRow(std::string_view row, Task* t);
 
+// Every task of the campaign, by step then contact.
+Status ReadCampaignTasks(const EventLog& log, const std::string& tenant,
+                         const std::string& campaign, std::vector<Task>* out);
 // NotFound when the task was never created.
 Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign,
                         int step, const std::string& contact, Task* t);

@@ -289,7 +289,7 @@ class ConsoleTest(unittest.TestCase):
         self.assertTrue({"id", "steps[0].channel", "steps[0].delay_s"} <= fields, doc)
         spec = {"id": "spring-1", "customer": "acme-co", "name": "Spring",
                 "audience": {"members": [SPELLED, "+12055550499"]},
-                "steps": [{"channel": "sms", "template": "Hi {first_name|there}, spring is here"}]}
+                "steps": [{"channel": "sms", "template": "Hi {{first_name|there}}, spring is here"}]}
         status, _, doc = self.api("/v1/campaigns", operator, "POST", spec)
         self.assertEqual(status, 201, doc)
         # Not started without a payment on record: the check says so.
@@ -302,6 +302,18 @@ class ConsoleTest(unittest.TestCase):
         status, _, doc = self.api("/v1/campaigns/spring-1/start", operator, "POST")
         self.assertEqual((status, doc["error"]), (422, "Validation error"), doc)
         self.assertIn("payment", [d["field"] for d in doc["details"]])
+        # The same from the command line (through the service, its admin token).
+        r = self.cli("campaigns", "check", "spring-1", "-c", self.dfm.config_path)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("FAIL  payment: no payment on record", r.stdout)
+        r = self.cli("campaigns", "list", "-c", self.dfm.config_path)
+        self.assertEqual((r.returncode, r.stdout), (0, 'spring-1  draft  customer acme-co  "Spring"\n'),
+                         r.stderr)
+        r = self.cli("campaigns", "show", "-c", self.dfm.config_path)
+        self.assertEqual(r.returncode, 2, "which campaign?")
+        status, _, doc = self.api("/v1/campaigns/spring-1/tasks?stuck=true", viewer)
+        self.assertEqual((status, doc), (200, {"tasks": [], "truncated": False}))
+        self.assertEqual(self.api("/v1/campaigns/spring-1/tasks?state=lost", viewer)[0], 400)
         payment = {"amount": "12.50", "currency": "USD", "reference": "inv-1"}
         status, _, doc = self.api("/v1/customers/acme-co/payments", operator, "POST", payment)
         self.assertEqual((status, doc["type"]), (201, "payment.recorded"), doc)
@@ -310,6 +322,9 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(self.api("/v1/customers/nobody/payments", operator, "POST", payment)[0], 404)
         status, _, doc = self.api("/v1/campaigns/spring-1/validate", viewer, "POST")
         self.assertTrue(doc["ok"], doc)
+        r = self.cli("campaigns", "check", "spring-1", "-c", self.dfm.config_path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(r.stdout.endswith("it can start\n"), r.stdout)
         # Its life: each change once, and only from where it is.
         for action, want in (("start", 200), ("pause", 200), ("pause", 409), ("resume", 200),
                              ("cancel", 200), ("resume", 409)):
@@ -321,6 +336,10 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual((status, doc["campaign"]["state"]), (200, "cancelled"), doc)
         wait_for("the listing", lambda: [c["state"] for c in self.api("/v1/campaigns", viewer)[2]
                                          ["campaigns"]] == ["cancelled"], timeout=10)
+        r = self.cli("campaigns", "show", "spring-1", "-c", self.dfm.config_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("spring-1  cancelled", r.stdout)
+        self.assertIn("step 0: sms after 0 s", r.stdout)
         types = [e["type"] for e in self.dfm.dump() if e["type"].split(".")[0] in
                  ("customer", "payment", "campaign")]
         self.assertEqual(types, ["customer.created", "campaign.created", "payment.recorded"] +

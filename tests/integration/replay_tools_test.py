@@ -133,7 +133,8 @@ class ReplayToolsTest(unittest.TestCase):
         self.assertIn("aloware", now[0]["ids"])
         status = self.json_lines("projections", "status")
         self.assertEqual({s["consumer"] for s in status},
-                         {"mappings", "contacts", "sync_status", "opt_outs", "enrichments", "conversations", "router"})
+                         {"mappings", "contacts", "sync_status", "opt_outs", "enrichments", "conversations",
+                          "campaigns", "campaign_tasks", "router"})
 
         # Rebuild needs the log to itself.
         self.tool("projections", "rebuild", expect=2)

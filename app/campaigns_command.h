@@ -1,0 +1,28 @@
+// `dfm campaigns list | show ID | check ID | tasks ID [--stuck]`: the
+// campaign API (docs/campaigns.md) asked of the running service with the
+// data directory's admin token, printed for a person, or as answered with
+// --json. `check` answers the guide's "campaign not starting" in one
+// command; `tasks --stuck` its "tasks not executing".
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "config/config.h"
+
+namespace dfm {
+
+struct CampaignsCommandArgs {
+  std::string action;  // list, show, check, tasks
+  std::string id;      // show, check, tasks
+  std::string tenant = "default";
+  bool stuck = false;  // tasks
+  bool json = false;
+};
+
+// Exit code: 0 answered (check: every check passes), 1 the service
+// refused or a check fails, 2 no service answers or a usage error.
+int RunCampaignsCommand(const Config& config, const CampaignsCommandArgs& args, std::ostream& out,
+                        std::ostream& err);
+
+}  // namespace dfm
