@@ -1,5 +1,7 @@
 #include "actors/engine.h"
 
+#include "actors/campaign_actor.h"
+
 namespace dfm {
 
 void AddSyncMessageTypes(caf::actor_system_config& cfg) {
@@ -23,6 +25,7 @@ void SyncEngine::Start() {
   router_ = sys_.spawn(Router, shared);
   for (auto& c : connectors_) caf::anon_send(c, router_);
   caf::anon_send(router_, recover_atom::value);
+  campaigns_ = sys_.spawn(CampaignSupervisor, shared);
   // One poll per new head, but at most one per kMinPollInterval: on a busy
   // log the router reads a batch of group commits at once instead of
   // waking for each (an idle log's first append is polled at once).
@@ -83,6 +86,8 @@ void SyncEngine::Stop() {
   if (notifier_.joinable()) notifier_.join();
   if (router_) caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
   for (auto& c : connectors_) caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  // Its campaign actors are linked: they end with it.
+  if (campaigns_) caf::anon_send_exit(campaigns_, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace dfm

@@ -1,6 +1,7 @@
 // SyncEngine: assembles and runs the sync actors over one event log: a
 // connector actor per (tenant, system) with outbound settings, the router,
-// and a thread that wakes the router when the log grows.
+// the campaigns' supervisor (actors/campaign_actor.h), and a thread that
+// wakes the router when the log grows.
 //
 // Lifecycle: construct, Start(), ... Stop() (also run by the destructor).
 // Projections must have caught up with the log before Start(): the router
@@ -57,6 +58,7 @@ class SyncEngine {
   std::vector<caf::actor> connectors_;
   std::map<std::pair<std::string, std::string>, caf::actor> by_system_;
   caf::actor router_;
+  caf::actor campaigns_;  // actors/campaign_actor.h's supervisor
   std::atomic<bool> stop_{false};
   std::thread notifier_;
 };

@@ -345,6 +345,39 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(types, ["customer.created", "campaign.created", "payment.recorded"] +
                          ["campaign.changed"] * 4)
 
+    def test_a_running_campaign_makes_each_persons_task_and_a_stop_skips_it(self):
+        self.ghl_contact(PHONE)
+        self.ghl_contact("+12055550402", tags=["hot"])  # on list 101 (sync.tag_lists)
+        viewer, operator = self.key("viewer"), self.key("operator")
+        self.assertEqual(self.api("/v1/customers", operator, "POST", {"id": "acme-co", "name": "Acme"})[0], 201)
+        self.assertEqual(self.api("/v1/customers/acme-co/payments", operator, "POST",
+                                  {"amount": "9", "currency": "USD", "reference": "r1"})[0], 201)
+        spec = {"id": "run-1", "customer": "acme-co", "audience": {"members": [SPELLED], "list": "101"},
+                "steps": [{"channel": "sms", "template": "Hi"},
+                          {"channel": "sms", "template": "Again", "delay_s": 86400}]}
+        self.assertEqual(self.api("/v1/campaigns", operator, "POST", spec)[0], 201)
+        status, _, doc = self.api("/v1/campaigns/run-1/validate", viewer, "POST")
+        self.assertIn("2 named, 2 reachable", {c["what"]: c["detail"] for c in doc["checks"]}["audience"], doc)
+        self.assertEqual(self.api("/v1/campaigns/run-1/start", operator, "POST")[0], 200)
+
+        def tasks():
+            return self.api("/v1/campaigns/run-1/tasks", viewer)[2]["tasks"]
+        # Its actor makes each person's first step, due now; nothing does
+        # them yet (no agent), so they wait.
+        wait_for("a task for each person", lambda: [(t["step"], t["state"]) for t in tasks()] ==
+                 [(0, "pending"), (0, "pending")], timeout=15)
+        # A STOP skips that person's waiting task within a tick or two.
+        self.verity_inbound(PHONE, "STOP")
+        wait_for("the STOP's task skipped", lambda: sorted(
+            (t["state"], t.get("reason", "")) for t in tasks()) ==
+            [("pending", ""), ("skipped", "opted_out")], timeout=15)
+        # Cancelled, the rest is skipped; the counts say why.
+        self.assertEqual(self.api("/v1/campaigns/run-1/cancel", operator, "POST")[0], 200)
+        wait_for("the rest skipped", lambda: self.api("/v1/campaigns/run-1", viewer)[2]["skipped"] ==
+                 {"opted_out": 1, "cancelled": 1}, timeout=15)
+        types = [e["type"] for e in self.dfm.dump() if e["type"].startswith("task.")]
+        self.assertEqual(sorted(types), ["task.created"] * 2 + ["task.skipped"] * 2, "each once")
+
     def test_limits_answer_429_with_their_headers(self):
         self.dfm.stop()
         with open(self.dfm.config_path, "a") as f:

@@ -11,6 +11,7 @@
 #include "campaigns/check.h"
 #include "campaigns/customer.h"
 #include "campaigns/message_template.h"
+#include "campaigns/planner.h"
 #include "campaigns/recipient_zones.h"
 #include "campaigns/send_check.h"
 #include "campaigns/task.h"
@@ -520,11 +521,136 @@ TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
   EXPECT_NE(live.find("done=1 pending=1 skipped=1 quiet=1 sends=1"), std::string::npos) << live;
   Task none;
   EXPECT_TRUE(ReadCampaignTask(log, "acme", "spring-1", 1, "c-1", &none).IsNotFound());
+  // Every task, by step then contact, each knowing when it last changed
+  // (the planner dates a next step from it).
+  std::vector<Task> all;
+  ASSERT_TRUE(ReadCampaignTasks(log, "acme", "spring-1", &all).ok());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].contact + all[1].contact + all[2].contact, "c-1c-2c-3");
+  std::vector<Event> events;
+  ASSERT_TRUE(log.Read(1, 100, &events).ok());
+  EXPECT_EQ(all[0].changed_us, events[4].recorded_at_us) << "c-1 ended with its task.done";
+  ASSERT_TRUE(ReadCampaignTasks(log, "acme", "spring", &all).ok());
+  EXPECT_TRUE(all.empty()) << "a campaign whose id begins another's holds none of its tasks";
 
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   std::string rebuilt;
   look(&rebuilt);
   EXPECT_EQ(rebuilt, live);
+}
+
+
+namespace planner {
+
+CampaignView Running() {
+  CampaignView v;
+  std::vector<ValidationDetail> problems;
+  DecodeCampaignSpec(kSpec, &v.spec, &problems);
+  v.state = CampaignState::kRunning;
+  v.started_us = kNoonUtc - kS;  // started a second before its date: due at the date
+  return v;
+}
+
+Task Made(const std::string& contact, int step, TaskState state, int64_t changed_us = 0) {
+  Task t;
+  t.campaign = "spring-1";
+  t.contact = contact;
+  t.step = step;
+  t.due_us = kNoonUtc;
+  t.state = state;
+  t.changed_us = changed_us;
+  if (state == TaskState::kInProgress) {
+    t.agent = "sms-agent";
+    t.claims = 2;
+    t.lease_until_us = kNoonUtc + 60 * kS;
+  }
+  return t;
+}
+
+std::string Said(const CampaignPlan& plan) {
+  std::string out;
+  for (const auto& e : plan.events)
+    out += e.type + " " + e.contact + "/" + std::to_string(e.step) +
+           (e.reason.empty() ? "" : " " + e.reason) +
+           (e.type == kTaskCreated ? " due+" + std::to_string((e.due_us - kNoonUtc) / kS) : "") +
+           (e.type == kTaskReleased ? " " + e.agent + "#" + std::to_string(e.claim) : "") + "; ";
+  return out;
+}
+
+}  // namespace planner
+
+TEST(CampaignTask, IsStuckInProgressPastItsLeaseOrAnHourAfterItsClaim) {
+  Task t = planner::Made("a", 0, TaskState::kInProgress, kNoonUtc);  // lease to +60 s
+  EXPECT_FALSE(TaskStuck(t, kNoonUtc + 59 * kS));
+  EXPECT_TRUE(TaskStuck(t, kNoonUtc + 60 * kS)) << "its lease ran out";
+  t.lease_until_us = kNoonUtc + 7200 * kS;  // a long lease
+  EXPECT_FALSE(TaskStuck(t, kNoonUtc + 3599 * kS));
+  EXPECT_TRUE(TaskStuck(t, kNoonUtc + 3600 * kS)) << "claimed an hour ago";
+  t.state = TaskState::kPending;
+  EXPECT_FALSE(TaskStuck(t, kNoonUtc + 9000 * kS)) << "a waiting task is not stuck";
+}
+
+TEST(CampaignPlanner, MakesEachPersonsNextStepAndTendsWhatWaits) {
+  using namespace planner;
+  CampaignView v = Running();
+  PlanInput in;
+  in.campaign = &v;
+  in.audience = {"a", "b", "c", "d", "e", "a"};
+  in.now_us = kNoonUtc + 120 * kS;
+  in.opted_out = [](const std::string& c, Channel ch) { return c == "d" && ch == Channel::kSms; };
+  in.tasks = {Made("a", 0, TaskState::kDone, kNoonUtc + 10 * kS),  // next: the email, a day on
+              Made("b", 0, TaskState::kSkipped),                   // stopped: nothing after
+              Made("c", 0, TaskState::kInProgress),                // its lease lapsed at +60 s
+              Made("d", 0, TaskState::kPending),                   // opted out since
+              Made("e", 2, TaskState::kDone)};                     // the last step done
+  CampaignPlan plan = PlanNextTaskEvents(in);
+  EXPECT_EQ(Said(plan),
+            "task.created a/1 due+86410; task.released c/0 lease_lapsed sms-agent#2; "
+            "task.skipped d/0 opted_out; ");
+  EXPECT_FALSE(plan.complete);
+  EXPECT_EQ(plan.wake_us, kNoonUtc + 86410 * kS);
+
+  // Everyone new is made a first task, due at the campaign's date, once.
+  in.tasks.clear();
+  plan = PlanNextTaskEvents(in);
+  EXPECT_EQ(Said(plan),
+            "task.created a/0 due+0; task.created b/0 due+0; task.created c/0 due+0; "
+            "task.created d/0 due+0; task.created e/0 due+0; ");
+  // Applied, the same state asks for nothing more (the runner may tick
+  // as often as it likes) but the opted-out person's skip.
+  for (const auto& e : plan.events) {
+    Task t;
+    ASSERT_TRUE(ApplyTaskEvent(e, &t).ok());
+    in.tasks.push_back(t);
+  }
+  EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.skipped d/0 opted_out; ");
+}
+
+TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
+  using namespace planner;
+  CampaignView v = Running();
+  PlanInput in;
+  in.campaign = &v;
+  in.audience = {"a", "c", "d", "f"};
+  in.now_us = kNoonUtc + 120 * kS;
+  in.opted_out = [](const std::string& c, Channel) { return c == "d"; };
+  in.tasks = {Made("a", 0, TaskState::kDone, kNoonUtc), Made("c", 0, TaskState::kInProgress),
+              Made("d", 0, TaskState::kPending)};
+  v.state = CampaignState::kPaused;
+  EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.released c/0 lease_lapsed sms-agent#2; ")
+      << "paused: nobody new, no skip, but a lapsed lease goes back";
+  v.state = CampaignState::kCancelled;
+  EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.skipped c/0 cancelled; task.skipped d/0 cancelled; ");
+  EXPECT_FALSE(PlanNextTaskEvents(in).complete) << "a cancelled campaign does not complete";
+
+  v.state = CampaignState::kRunning;
+  in.audience = {"a", "b"};
+  in.tasks = {Made("a", 2, TaskState::kDone), Made("b", 1, TaskState::kFailed)};
+  CampaignPlan plan = PlanNextTaskEvents(in);
+  EXPECT_EQ(Said(plan), "");
+  EXPECT_TRUE(plan.complete) << "every task ended, none left to make";
+  in.tasks[0].step = 1;
+  EXPECT_FALSE(PlanNextTaskEvents(in).complete) << "a's last step is still to make";
 }
 
 }  // namespace

@@ -1,0 +1,159 @@
+#include "actors/campaign_actor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "actors/messages.h"
+#include "campaigns/audience.h"
+#include "campaigns/planner.h"
+#include "projections/audience_index.h"
+#include "projections/campaign_projections.h"
+#include "util/logging.h"
+
+namespace dfm {
+
+namespace {
+
+constexpr int64_t kTickUs = 1000000;   // at most this long between ticks
+constexpr int64_t kSoonestUs = 10000;  // at least this long
+constexpr size_t kAppendBatch = 2048;  // drafts per append
+
+// Appends `drafts` in batches; false (logged) when the log refuses.
+bool AppendAll(EventLog* log, std::vector<EventDraft> drafts, const std::string& tenant,
+               const std::string& campaign) {
+  for (size_t at = 0; at < drafts.size(); at += kAppendBatch) {
+    const auto from = drafts.begin() + static_cast<std::ptrdiff_t>(at);
+    const auto to =
+        drafts.begin() + static_cast<std::ptrdiff_t>(std::min(drafts.size(), at + kAppendBatch));
+    std::vector<EventDraft> some(std::make_move_iterator(from), std::make_move_iterator(to));
+    Status s = log->Append(std::move(some), nullptr);
+    if (!s.ok()) {
+      Logger("campaigns")
+          ->warn("event=campaign_append_failed tenant={} campaign={} error=\"{}\"", tenant,
+                 campaign, s.ToString());
+      return false;
+    }
+  }
+  return true;
+}
+
+// The change `action` makes, appended; false when the lifecycle refuses
+// it now or the log does.
+bool Change(const SyncEnv& env, const std::string& tenant, const CampaignView& v,
+            CampaignAction action, int64_t now_us) {
+  CampaignChange change;
+  if (!PlanCampaignChange(v, action, now_us, "campaign-runner", "", &change).ok()) return false;
+  Logger("campaigns")
+      ->info("event=campaign_{} tenant={} campaign={}", CampaignActionName(action), tenant,
+             v.spec.id);
+  return AppendAll(env.log, {CampaignChangedDraft(tenant, change, v.changes)}, tenant, v.spec.id);
+}
+
+}  // namespace
+
+int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::string& campaign,
+                     CampaignTickState* state) {
+  const int64_t now = env.now_us();
+  CampaignView v;
+  Status s = FoldCampaignStream(*env.log, tenant, campaign, &v);
+  if (s.IsNotFound()) return -1;
+  if (!s.ok()) return kTickUs;  // the log cannot be read now: later
+  switch (v.state) {
+    case CampaignState::kDraft:
+    case CampaignState::kCompleted:
+      return -1;
+    case CampaignState::kScheduled:
+      if (v.spec.start_at_us > now)
+        return std::clamp(v.spec.start_at_us - now, kSoonestUs, kTickUs);
+      Change(env, tenant, v, CampaignAction::kBegin, now);
+      return kSoonestUs;
+    default:
+      break;
+  }
+  PlanInput in;
+  in.campaign = &v;
+  in.now_us = now;
+  if (v.state == CampaignState::kRunning && !state->resolved) {
+    const SyncContext& ctx = env.ContextFor(tenant);
+    state->audience =
+        ResolveAudience(v.spec.audience, ProjectionAudienceIndex(*env.log, tenant, ctx.tag_lists),
+                        *env.mapper.normalizer)
+            .contacts;
+    state->resolved = true;
+  }
+  if (v.state == CampaignState::kRunning) in.audience = state->audience;
+  if (!ReadCampaignTasks(*env.log, tenant, campaign, &in.tasks).ok()) return kTickUs;
+  const EventLog* log = env.log;
+  in.opted_out = [log, &tenant](const std::string& contact, Channel channel) {
+    return ContactOptedOut(*log, tenant, contact, std::string(ChannelName(channel)));
+  };
+  CampaignPlan plan = PlanNextTaskEvents(in);
+  std::vector<EventDraft> drafts;
+  drafts.reserve(plan.events.size());
+  for (const TaskEvent& e : plan.events) drafts.push_back(TaskEventDraft(tenant, e));
+  if (!drafts.empty() && !AppendAll(env.log, std::move(drafts), tenant, campaign)) return kTickUs;
+  if (plan.complete) Change(env, tenant, v, CampaignAction::kComplete, now);
+  const bool open =
+      std::any_of(in.tasks.begin(), in.tasks.end(), [](const Task& t) { return !t.ended(); });
+  if (v.state == CampaignState::kCancelled && !open && plan.events.empty()) return -1;
+  if (!plan.events.empty()) return kSoonestUs;  // see them folded, then go on
+  return plan.wake_us == 0 ? kTickUs : std::clamp(plan.wake_us - now, kSoonestUs, kTickUs);
+}
+
+caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const SyncEnv> env,
+                            std::string tenant, std::string campaign) {
+  self->send(self, wake_atom::value);
+  auto state = std::make_shared<CampaignTickState>();
+  return {
+      [self, env, tenant, campaign, state](wake_atom) {
+        const int64_t next = TickCampaign(*env, tenant, campaign, state.get());
+        if (next < 0) {
+          self->quit();
+          return;
+        }
+        self->delayed_send(self, std::chrono::microseconds(next), wake_atom::value);
+      },
+  };
+}
+
+caf::behavior CampaignSupervisor(caf::stateful_actor<CampaignSupervisorState>* self,
+                                 std::shared_ptr<const SyncEnv> env) {
+  self->state.env = std::move(env);
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& running = self->state.running;
+    for (auto it = running.begin(); it != running.end(); ++it)
+      if (it->second.address() == m.source) {
+        running.erase(it);
+        break;
+      }
+  });
+  self->send(self, wake_atom::value);
+  return {
+      [self](wake_atom) {
+        const SyncEnv& e = *self->state.env;
+        const auto& contexts = e.Live() ? e.Live()->contexts : e.contexts;
+        for (const auto& [tenant, ctx] : contexts) {
+          std::vector<CampaignView> all;
+          if (!ListCampaigns(*e.log, tenant, &all).ok()) continue;
+          for (const CampaignView& v : all) {
+            const auto key = std::make_pair(tenant, v.spec.id);
+            if (v.state == CampaignState::kDraft || v.state == CampaignState::kCompleted ||
+                self->state.running.count(key))
+              continue;
+            if (v.state == CampaignState::kCancelled) {
+              std::map<std::string, int64_t> by_state, skipped;
+              if (!ReadCampaignCounts(*e.log, tenant, v.spec.id, &by_state, &skipped).ok() ||
+                  by_state["pending"] + by_state["in_progress"] == 0)
+                continue;
+            }
+            self->state.running[key] = self->spawn<caf::detached + caf::monitored + caf::linked>(
+                CampaignActor, self->state.env, tenant, v.spec.id);
+          }
+        }
+        self->delayed_send(self, std::chrono::microseconds(kTickUs), wake_atom::value);
+      },
+  };
+}
+
+}  // namespace dfm

@@ -1,0 +1,57 @@
+// The campaign actors (campaigns/README.md, step 2). One per campaign that
+// is scheduled, running, paused, or cancelled with tasks still open: each
+// tick it reads the campaign from its stream, its audience and tasks from
+// the projections, and appends what campaigns/planner.h decides; it begins
+// a scheduled campaign when its date comes and completes a running one
+// whose tasks all ended. Thin: the decisions are PlanNextTaskEvents's.
+//
+// A tick comes at least every second (a STOP skips the person's waiting
+// tasks about a second after its registry row), sooner when a task falls
+// due. The actor runs detached: a tick waits for its appends to be durable.
+// Every event it appends is idempotent (campaigns/task.h), so a tick that
+// reads projections a moment behind its own appends asks for nothing twice.
+//
+// The supervisor (one per engine) looks at the tenants' campaigns every
+// second and spawns an actor for each that needs one; it and they end
+// with an exit message.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/sync_env.h"
+
+namespace dfm {
+
+// What an actor keeps between ticks: the audience, resolved at its first
+// tick of the running campaign (a person tagged later joins when the
+// actor starts again, after a restart or a partition's move).
+struct CampaignTickState {
+  bool resolved = false;
+  std::vector<std::string> audience;
+};
+
+// One tick: what the campaign needs now, appended. Returns when to tick
+// again (µs from now, at most a second), or -1 when nothing is left to
+// tend (a draft, a completed campaign, a cancelled one whose tasks ended,
+// or none of that id). An append that fails is logged and tried again at
+// the next tick.
+int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::string& campaign,
+                     CampaignTickState* state);
+
+caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const SyncEnv> env,
+                            std::string tenant, std::string campaign);
+
+struct CampaignSupervisorState {
+  std::shared_ptr<const SyncEnv> env;
+  std::map<std::pair<std::string, std::string>, caf::actor> running;  // (tenant, campaign)
+  static inline const char* name = "dfm.campaigns";
+};
+
+caf::behavior CampaignSupervisor(caf::stateful_actor<CampaignSupervisorState>* self,
+                                 std::shared_ptr<const SyncEnv> env);
+
+}  // namespace dfm

@@ -1,0 +1,105 @@
+#include "campaigns/planner.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace dfm {
+
+namespace {
+
+TaskEvent EventFor(const Task& t, std::string_view type) {
+  TaskEvent e;
+  e.type = std::string(type);
+  e.campaign = t.campaign;
+  e.contact = t.contact;
+  e.step = t.step;
+  return e;
+}
+
+void Wake(int64_t at_us, int64_t now_us, CampaignPlan* plan) {
+  if (at_us <= now_us) return;
+  if (plan->wake_us == 0 || at_us < plan->wake_us) plan->wake_us = at_us;
+}
+
+// The first step's due time: when the campaign first ran, or its date.
+int64_t StartOf(const CampaignView& v) { return std::max(v.started_us, v.spec.start_at_us); }
+
+// The task events `t` needs now, whatever the campaign's state.
+void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
+  if (t.ended()) return;
+  if (v.state == CampaignState::kCancelled) {
+    TaskEvent e = EventFor(t, kTaskSkipped);
+    e.reason = "cancelled";
+    plan->events.push_back(std::move(e));
+    return;
+  }
+  if (t.state == TaskState::kInProgress) {
+    if (LeaseLapsed(t, in.now_us)) {
+      TaskEvent e = EventFor(t, kTaskReleased);
+      e.agent = t.agent;
+      e.claim = t.claims;
+      e.reason = "lease_lapsed";
+      plan->events.push_back(std::move(e));
+    } else {
+      Wake(t.lease_until_us, in.now_us, plan);
+    }
+    return;
+  }
+  if (v.state != CampaignState::kRunning) return;
+  const bool known_step = t.step >= 0 && static_cast<size_t>(t.step) < v.spec.steps.size();
+  if (known_step && in.opted_out && in.opted_out(t.contact, v.spec.steps[t.step].channel)) {
+    TaskEvent e = EventFor(t, kTaskSkipped);
+    e.reason = "opted_out";
+    plan->events.push_back(std::move(e));
+    return;
+  }
+  Wake(t.due_us, in.now_us, plan);
+}
+
+}  // namespace
+
+CampaignPlan PlanNextTaskEvents(const PlanInput& in) {
+  CampaignPlan plan;
+  const CampaignView& v = *in.campaign;
+  // Each person's latest task (the highest step made).
+  std::map<std::string, const Task*> latest;
+  for (const Task& t : in.tasks) {
+    const Task*& l = latest[t.contact];
+    if (l == nullptr || t.step > l->step) l = &t;
+  }
+  bool open = false;  // a task not ended, or one to make
+  if (v.state == CampaignState::kRunning && !v.spec.steps.empty()) {
+    std::set<std::string> seen;
+    for (const std::string& c : in.audience) {
+      if (!seen.insert(c).second || latest.count(c)) continue;
+      TaskEvent e;
+      e.type = std::string(kTaskCreated);
+      e.campaign = v.spec.id;
+      e.contact = c;
+      e.step = 0;
+      e.due_us = StartOf(v);
+      Wake(e.due_us, in.now_us, &plan);
+      plan.events.push_back(std::move(e));
+      open = true;
+    }
+    for (const auto& [contact, t] : latest) {
+      const size_t next = static_cast<size_t>(t->step) + 1;
+      if (t->state != TaskState::kDone || next >= v.spec.steps.size()) continue;
+      TaskEvent e = EventFor(*t, kTaskCreated);
+      e.step = static_cast<int>(next);
+      e.due_us = t->changed_us + v.spec.steps[next].delay_s * 1000000;
+      Wake(e.due_us, in.now_us, &plan);
+      plan.events.push_back(std::move(e));
+      open = true;
+    }
+  }
+  for (const Task& t : in.tasks) {
+    open |= !t.ended();
+    Tend(v, in, t, &plan);
+  }
+  plan.complete = v.state == CampaignState::kRunning && !open;
+  return plan;
+}
+
+}  // namespace dfm
