@@ -2,9 +2,11 @@
 // is replicated where") and the waits it uses, shared by the node's parts.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <system_error>
 
 namespace dfm::cluster_names {
 
@@ -37,11 +39,11 @@ inline bool ParseInConsumer(const std::string& name, uint64_t* lease_rev, uint64
   if (name.rfind("in-", 0) != 0) return false;
   const size_t dash = name.find('-', 3);
   if (dash == std::string::npos || dash == 3 || dash + 1 == name.size()) return false;
-  for (size_t i = 3; i < name.size(); ++i)
-    if (i != dash && (name[i] < '0' || name[i] > '9')) return false;
-  *lease_rev = std::stoull(name.substr(3, dash - 3));
-  *n = std::stoull(name.substr(dash + 1));
-  return true;
+  const char* b = name.data();
+  const auto rev = std::from_chars(b + 3, b + dash, *lease_rev);
+  const auto num = std::from_chars(b + dash + 1, b + name.size(), *n);
+  return rev.ec == std::errc() && rev.ptr == b + dash && num.ec == std::errc() &&
+         num.ptr == b + name.size();
 }
 inline bool IsInConsumer(const std::string& name) {
   uint64_t rev = 0, n = 0;

@@ -196,10 +196,11 @@ class NatsPartition final : public Partition {
 
   // A consumer of a new name (names.h, InConsumerName) that reads DFM_IN_<p>
   // from `from`, or when 0 from after the highest ack floor of the
-  // partition's consumers; then those of an older lease revision than its
-  // own are deleted (one that will not go is logged and tried again at the
-  // next subscription). A stale owner, whose revision is older, never
-  // deletes the current owner's.
+  // partition's consumers; then the others whose lease revision is not
+  // newer than its own (its own earlier subscriptions among them) are
+  // deleted (one that will not go is logged and tried again at the next
+  // subscription). A stale owner, whose revision is older, never deletes
+  // the current owner's.
   Status OpenConsumer(uint64_t from) {
     std::vector<NatsClient::ConsumerState> old;
     Status s = nats_->Consumers(InStream(p_), &old);

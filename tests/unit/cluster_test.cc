@@ -12,6 +12,7 @@
 
 #include "cluster/draft_seal.h"
 #include "cluster/leases.h"
+#include "cluster/names.h"
 #include "cluster/node_metrics.h"
 #include "cluster/publish_retry.h"
 #include "cluster/wire.h"
@@ -47,6 +48,23 @@ std::unique_ptr<RocksDbEventLog> Open(const std::string& path,
   Status s = RocksDbEventLog::Open(o, &log);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return log;
+}
+
+// The ingest consumers' names: each subscription's own, read back with its
+// lease revision (the older builds' "in" as 0), anything else refused.
+TEST(ClusterNames, IngestConsumerNamesReadBackTheirRevisionAndOthersAreRefused) {
+  using namespace cluster_names;
+  uint64_t rev = 9, n = 9;
+  ASSERT_TRUE(ParseInConsumer(InConsumerName(1234, 7), &rev, &n));
+  EXPECT_EQ(rev, 1234u);
+  EXPECT_EQ(n, 7u);
+  ASSERT_TRUE(ParseInConsumer("in", &rev, &n));
+  EXPECT_EQ(rev + n, 0u);
+  for (const char* other : {"in-", "in-1", "in-1-", "in--2", "in-1-2x", "in-a-2", "out-1-2",
+                            "in-99999999999999999999999-1", "inx"})
+    EXPECT_FALSE(ParseInConsumer(other, &rev, &n)) << other;
+  EXPECT_TRUE(IsInConsumer("in-3-1"));
+  EXPECT_FALSE(IsInConsumer("reader"));
 }
 
 TEST(ClusterWire, PartitionOfIsStableAndSpreads) {
