@@ -15,25 +15,29 @@ namespace dfm {
 
 namespace {
 
-constexpr int64_t kTickUs = 1000000;   // at most this long between ticks
-constexpr int64_t kSoonestUs = 10000;  // at least this long
-constexpr size_t kAppendBatch = 2048;  // drafts per append
+constexpr int64_t kTickUs = 1000000;    // at most this long between ticks
+constexpr int64_t kSoonestUs = 10000;   // at least this long
+constexpr int64_t kFoldWaitUs = 50000;  // while the projection folds what it appended
+constexpr size_t kAppendBatch = 2048;   // drafts per append
 
 // Appends `drafts` in batches; false (logged) when the log refuses.
+// *last: the highest sequence number of what it appended.
 bool AppendAll(EventLog* log, std::vector<EventDraft> drafts, const std::string& tenant,
-               const std::string& campaign) {
+               const std::string& campaign, uint64_t* last) {
   for (size_t at = 0; at < drafts.size(); at += kAppendBatch) {
     const auto from = drafts.begin() + static_cast<std::ptrdiff_t>(at);
     const auto to =
         drafts.begin() + static_cast<std::ptrdiff_t>(std::min(drafts.size(), at + kAppendBatch));
     std::vector<EventDraft> some(std::make_move_iterator(from), std::make_move_iterator(to));
-    Status s = log->Append(std::move(some), nullptr);
+    std::vector<AppendOutcome> out;
+    Status s = log->Append(std::move(some), &out);
     if (!s.ok()) {
       Logger("campaigns")
           ->warn("event=campaign_append_failed tenant={} campaign={} error=\"{}\"", tenant,
                  campaign, s.ToString());
       return false;
     }
+    for (const auto& o : out) *last = std::max(*last, o.seq);
   }
   return true;
 }
@@ -41,13 +45,24 @@ bool AppendAll(EventLog* log, std::vector<EventDraft> drafts, const std::string&
 // The change `action` makes, appended; false when the lifecycle refuses
 // it now or the log does.
 bool Change(const SyncEnv& env, const std::string& tenant, const CampaignView& v,
-            CampaignAction action, int64_t now_us) {
+            CampaignAction action, int64_t now_us, uint64_t* last) {
   CampaignChange change;
   if (!PlanCampaignChange(v, action, now_us, "campaign-runner", "", &change).ok()) return false;
+  if (!AppendAll(env.log, {CampaignChangedDraft(tenant, change, v.changes)}, tenant, v.spec.id,
+                 last))
+    return false;
   Logger("campaigns")
       ->info("event=campaign_{} tenant={} campaign={}", CampaignActionName(action), tenant,
              v.spec.id);
-  return AppendAll(env.log, {CampaignChangedDraft(tenant, change, v.changes)}, tenant, v.spec.id);
+  return true;
+}
+
+// Whether the tasks' projection has folded everything this actor appended
+// (before that, a plan would only ask for the same events again).
+bool Folded(const EventLog& log, uint64_t appended) {
+  uint64_t cp = 0;
+  return appended == 0 ||
+         (log.ReadCheckpoint(CampaignTasksProjection::kName, &cp).ok() && cp >= appended);
 }
 
 }  // namespace
@@ -66,24 +81,33 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     case CampaignState::kScheduled:
       if (v.spec.start_at_us > now)
         return std::clamp(v.spec.start_at_us - now, kSoonestUs, kTickUs);
-      Change(env, tenant, v, CampaignAction::kBegin, now);
-      return kSoonestUs;
+      return Change(env, tenant, v, CampaignAction::kBegin, now, &state->appended) ? kSoonestUs
+                                                                                   : kTickUs;
     default:
       break;
   }
+  if (!Folded(*env.log, state->appended)) return kFoldWaitUs;
   PlanInput in;
   in.campaign = &v;
   in.now_us = now;
   if (v.state == CampaignState::kRunning && !state->resolved) {
     const SyncContext& ctx = env.ContextFor(tenant);
+    auto failed = std::make_shared<bool>(false);
     state->audience =
-        ResolveAudience(v.spec.audience, ProjectionAudienceIndex(*env.log, tenant, ctx.tag_lists),
+        ResolveAudience(v.spec.audience,
+                        ProjectionAudienceIndex(*env.log, tenant, ctx.tag_lists, failed),
                         *env.mapper.normalizer)
             .contacts;
+    if (*failed) return kTickUs;  // resolved again at the next tick
     state->resolved = true;
   }
   if (v.state == CampaignState::kRunning) in.audience = state->audience;
   if (!ReadCampaignTasks(*env.log, tenant, campaign, &in.tasks).ok()) return kTickUs;
+  if (v.state == CampaignState::kRunning && in.audience.empty() && in.tasks.empty()) {
+    // Nobody yet (its contacts not folded?): never completed empty.
+    state->resolved = false;
+    return kTickUs;
+  }
   const EventLog* log = env.log;
   in.opted_out = [log, &tenant](const std::string& contact, Channel channel) {
     return ContactOptedOut(*log, tenant, contact, std::string(ChannelName(channel)));
@@ -92,12 +116,14 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   std::vector<EventDraft> drafts;
   drafts.reserve(plan.events.size());
   for (const TaskEvent& e : plan.events) drafts.push_back(TaskEventDraft(tenant, e));
-  if (!drafts.empty() && !AppendAll(env.log, std::move(drafts), tenant, campaign)) return kTickUs;
-  if (plan.complete) Change(env, tenant, v, CampaignAction::kComplete, now);
+  if (!drafts.empty() && !AppendAll(env.log, std::move(drafts), tenant, campaign, &state->appended))
+    return kTickUs;
+  if (plan.complete && !Change(env, tenant, v, CampaignAction::kComplete, now, &state->appended))
+    return kTickUs;
   const bool open =
       std::any_of(in.tasks.begin(), in.tasks.end(), [](const Task& t) { return !t.ended(); });
   if (v.state == CampaignState::kCancelled && !open && plan.events.empty()) return -1;
-  if (!plan.events.empty()) return kSoonestUs;  // see them folded, then go on
+  if (!plan.events.empty()) return kFoldWaitUs;  // see them folded, then go on
   return plan.wake_us == 0 ? kTickUs : std::clamp(plan.wake_us - now, kSoonestUs, kTickUs);
 }
 
@@ -120,13 +146,25 @@ caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const 
 caf::behavior CampaignSupervisor(caf::stateful_actor<CampaignSupervisorState>* self,
                                  std::shared_ptr<const SyncEnv> env) {
   self->state.env = std::move(env);
+  // A campaign actor that ended is spawned again at the next look when
+  // its campaign still needs one; one that failed is logged.
   self->set_down_handler([self](caf::down_msg& m) {
     auto& running = self->state.running;
     for (auto it = running.begin(); it != running.end(); ++it)
       if (it->second.address() == m.source) {
+        if (m.reason)
+          Logger("campaigns")
+              ->error("event=campaign_actor_failed tenant={} campaign={} reason=\"{}\"",
+                      it->first.first, it->first.second, caf::to_string(m.reason));
         running.erase(it);
         break;
       }
+  });
+  // Its end ends its campaign actors (they are not linked: one that fails
+  // leaves the others running).
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    for (auto& [key, a] : self->state.running) self->send_exit(a, m.reason);
+    self->quit(m.reason);
   });
   self->send(self, wake_atom::value);
   return {
@@ -147,7 +185,7 @@ caf::behavior CampaignSupervisor(caf::stateful_actor<CampaignSupervisorState>* s
                   by_state["pending"] + by_state["in_progress"] == 0)
                 continue;
             }
-            self->state.running[key] = self->spawn<caf::detached + caf::monitored + caf::linked>(
+            self->state.running[key] = self->spawn<caf::detached + caf::monitored>(
                 CampaignActor, self->state.env, tenant, v.spec.id);
           }
         }

@@ -12,8 +12,8 @@
 // reads projections a moment behind its own appends asks for nothing twice.
 //
 // The supervisor (one per engine) looks at the tenants' campaigns every
-// second and spawns an actor for each that needs one; it and they end
-// with an exit message.
+// second and spawns an actor for each that needs one; an exit message to
+// it ends them too.
 #pragma once
 
 #include <map>
@@ -32,6 +32,7 @@ namespace dfm {
 struct CampaignTickState {
   bool resolved = false;
   std::vector<std::string> audience;
+  uint64_t appended = 0;  // the last event it appended (waits for the projection to fold it)
 };
 
 // One tick: what the campaign needs now, appended. Returns when to tick

@@ -86,7 +86,7 @@ void SyncEngine::Stop() {
   if (notifier_.joinable()) notifier_.join();
   if (router_) caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
   for (auto& c : connectors_) caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
-  // Its campaign actors are linked: they end with it.
+  // Its campaign actors end with it.
   if (campaigns_) caf::anon_send_exit(campaigns_, caf::exit_reason::user_shutdown);
 }
 

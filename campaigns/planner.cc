@@ -22,8 +22,11 @@ void Wake(int64_t at_us, int64_t now_us, CampaignPlan* plan) {
   if (plan->wake_us == 0 || at_us < plan->wake_us) plan->wake_us = at_us;
 }
 
-// The first step's due time: when the campaign first ran, or its date.
-int64_t StartOf(const CampaignView& v) { return std::max(v.started_us, v.spec.start_at_us); }
+// The first step's due time: its delay after the campaign's start (when it
+// first ran, or its date when later).
+int64_t FirstDue(const CampaignView& v) {
+  return std::max(v.started_us, v.spec.start_at_us) + v.spec.steps.front().delay_s * 1000000;
+}
 
 // The task events `t` needs now, whatever the campaign's state.
 void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
@@ -78,7 +81,7 @@ CampaignPlan PlanNextTaskEvents(const PlanInput& in) {
       e.campaign = v.spec.id;
       e.contact = c;
       e.step = 0;
-      e.due_us = StartOf(v);
+      e.due_us = FirstDue(v);
       Wake(e.due_us, in.now_us, &plan);
       plan.events.push_back(std::move(e));
       open = true;

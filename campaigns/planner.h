@@ -7,8 +7,8 @@
 //
 // For a running campaign, in this order:
 //   - a person of the audience with no task: their first step's task, due
-//     at the campaign's start (when it first ran, or its start_at when
-//     later);
+//     the step's delay_s after the campaign's start (when it first ran, or
+//     its start_at when later);
 //   - a person whose last task ended done: their next step's task, due the
 //     step's delay_s after that one ended; none after a step that ended
 //     skipped or failed (their sequence stopped), none after the last step;

@@ -374,79 +374,87 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
 }
 
 // Cluster mode: the front takes the drafts (the ingest stream), then the
-// answer waits, on `waits` (never an I/O or NATS thread), until the
-// tenant's partition holds the first draft's event, at most
-// kStoredWaitMs: a request right after plans from it. The answer says
-// "duplicate" when the partition held an older event of that key, and is
-// 202 "applying" when it did not appear in time (it will: the stream keeps
-// it).
+// answer waits until the tenant's partition holds the first draft's event,
+// at most kStoredWaitMs from now: a request right after plans from it. The
+// answer says "duplicate" when the partition (or the front's seen ask)
+// held an older event of that key, and is 202 "applying" when it did not
+// appear in time (it will: the stream keeps it). Nothing blocks while it
+// waits: each ask's answer asks again, 50 ms later, on `waits`.
+struct Console::Impl::StoredWait {
+  std::string tenant, ask, ours;
+  bool known = false;  // the front found it stored already
+  std::chrono::steady_clock::time_point deadline;
+  Headers headers;
+  Responder respond;
+  std::function<void(JsonObject*)> extra;
+  int created = 200;
+};
+
 void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
                                          Headers headers, Responder respond,
                                          std::function<void(JsonObject*)> extra, int created) {
-  const std::string system = drafts[0].idempotency_system, key = drafts[0].idempotency_key;
+  auto w = std::make_shared<StoredWait>();
+  w->tenant = tenant;
+  w->ask = EncodeRemoteRead(
+      RemoteRead{kStoredRoute,
+                 tenant,
+                 {{"system", drafts[0].idempotency_system}, {"key", drafts[0].idempotency_key}}});
+  w->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoredWaitMs);
+  w->headers = std::move(headers);
+  w->respond = std::move(respond);
+  w->extra = std::move(extra);
+  w->created = created;
   log->AppendAsync(
-      std::move(drafts), [this, tenant, system, key, headers = std::move(headers),
-                          respond = std::move(respond), extra = std::move(extra),
-                          created](const Status& s, const std::vector<AppendOutcome>& o) mutable {
+      std::move(drafts), [this, w](const Status& s, const std::vector<AppendOutcome>& o) {
         if (!s.ok()) {
           counters->unavailable.fetch_add(1);
           ApiResponse a =
               JsonError(503, "log_unavailable", "the cluster cannot take writes; retry later");
           a.headers.emplace_back("Retry-After", "5");
-          return respond(With(std::move(a), std::move(headers)));
+          return w->respond(With(std::move(a), std::move(w->headers)));
         }
-        const std::string ours = o[0].id.ToString();
-        // The front found it stored already (its seen ask): a duplicate, whose
-        // id is the stored event's.
-        const bool known = o[0].duplicate;
-        waits->Post([this, tenant, system, key, ours, known, headers = std::move(headers),
-                     respond = std::move(respond), extra = std::move(extra), created]() mutable {
-          std::string stored_id;
-          uint64_t seq = 0;
-          const bool stored = WaitStored(tenant, system, key, &stored_id, &seq);
-          const bool duplicate = known || (stored && stored_id != ours);
-          (duplicate ? counters->duplicates : counters->accepted).fetch_add(1);
-          JsonObject body;
-          body.Str("status", duplicate ? "duplicate"
-                             : stored  ? "accepted"
-                                       : "applying")
-              .Str("event_id", stored ? stored_id : ours);
-          if (stored) body.UInt("seq", seq);
-          if (extra) extra(&body);
-          ApiResponse a;
-          a.content_type = "application/json";
-          a.body = body.Finish();
-          a.status = duplicate ? 200 : stored ? created : 202;
-          respond(With(std::move(a), std::move(headers)));
-        });
+        w->ours = o[0].id.ToString();
+        w->known = o[0].duplicate;
+        PollStored(w);
       });
 }
 
-bool Console::Impl::WaitStored(const std::string& tenant, const std::string& system,
-                               const std::string& key, std::string* event_id, uint64_t* seq) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoredWaitMs);
-  const std::string ask =
-      EncodeRemoteRead(RemoteRead{kStoredRoute, tenant, {{"system", system}, {"key", key}}});
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto got = std::make_shared<std::promise<std::pair<Status, std::string>>>();
-    std::future<std::pair<Status, std::string>> answer = got->get_future();
-    remote_reads(tenant, ask, [got](Status s, std::string data) {
-      got->set_value({std::move(s), std::move(data)});
-    });
-    auto [s, data] = answer.get();  // remote reads answer or time out by themselves
+void Console::Impl::PollStored(std::shared_ptr<StoredWait> w) {
+  if (waits_stopping.load() || std::chrono::steady_clock::now() >= w->deadline)
+    return AnswerStored(*w, false, "", 0);
+  remote_reads(w->tenant, w->ask, [this, w](Status s, std::string data) {
     ApiResponse a;
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     std::string_view id;
+    uint64_t seq = 0;
     if (s.ok() && DecodeReadAnswer(data, &a) && a.status == 200 &&
         parser.parse(a.body).get(doc) == simdjson::SUCCESS &&
-        doc["event_id"].get(id) == simdjson::SUCCESS && doc["seq"].get(*seq) == simdjson::SUCCESS) {
-      *event_id = std::string(id);
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+        doc["event_id"].get(id) == simdjson::SUCCESS && doc["seq"].get(seq) == simdjson::SUCCESS)
+      return AnswerStored(*w, true, std::string(id), seq);
+    waits->Post([this, w] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      PollStored(w);
+    });
+  });
+}
+
+void Console::Impl::AnswerStored(StoredWait& w, bool stored, const std::string& stored_id,
+                                 uint64_t seq) {
+  const bool duplicate = w.known || (stored && stored_id != w.ours);
+  (duplicate ? counters->duplicates : counters->accepted).fetch_add(1);
+  JsonObject body;
+  body.Str("status", duplicate ? "duplicate"
+                     : stored  ? "accepted"
+                               : "applying")
+      .Str("event_id", stored ? stored_id : w.ours);
+  if (stored) body.UInt("seq", seq);
+  if (w.extra) w.extra(&body);
+  ApiResponse a;
+  a.content_type = "application/json";
+  a.body = body.Finish();
+  a.status = duplicate ? 200 : stored ? w.created : 202;
+  w.respond(With(std::move(a), std::move(w.headers)));
 }
 
 }  // namespace dfm

@@ -142,6 +142,7 @@ Console::Console(const Config& config, EventLog* log, const Clock* clock, Consol
 
 Console::~Console() {
   Impl& m = *impl_;
+  m.waits_stopping.store(true);  // writes waiting to be seen are answered "applying"
   {
     std::lock_guard<std::mutex> lk(m.poll_mu);
     m.polling_stopped = true;

@@ -3,6 +3,7 @@
 // admin endpoints). Not for use outside console/.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -179,13 +180,13 @@ struct Console::Impl {
   // once the partition holds them (campaign_endpoints.cc).
   static constexpr int64_t kStoredWaitMs = 10000;
   std::unique_ptr<Worker> waits;  // made by Start
+  std::atomic<bool> waits_stopping{false};  // set as the console ends: answer at once
+  struct StoredWait;
   void AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
                             Headers headers, Responder respond,
                             std::function<void(JsonObject*)> extra, int created);
-  // Whether the tenant's partition holds an event of that key (its id and
-  // seq), asked every 50 ms until kStoredWaitMs.
-  bool WaitStored(const std::string& tenant, const std::string& system, const std::string& key,
-                  std::string* event_id, uint64_t* seq);
+  void PollStored(std::shared_ptr<StoredWait> w);
+  void AnswerStored(StoredWait& w, bool stored, const std::string& stored_id, uint64_t seq);
   // The start check of `v` (customer, payment, steps, start, sender,
   // audience); an error when the log cannot be read.
   Status CheckOf(const EventLog& from, const std::string& tenant, const CampaignView& v,

@@ -15,41 +15,50 @@ namespace dfm {
 
 namespace {
 
-// The merged value of a contact's field ("" when it has none).
-std::string Field(const EventLog& log, const std::string& contact, const char* field) {
-  std::string v;
-  if (!log.GetConsumerState(ContactViewProjection::kName, "f/" + contact + "/" + field, &v).ok())
-    return "";
-  const size_t space = v.find(' ');  // "<system that set it> <value>"
-  return space == std::string::npos ? "" : v.substr(space + 1);
-}
+// Reads of a log's projections; any error but NotFound sets *failed (the
+// answer is then not to be trusted: a lookup that found nothing).
+struct Reader {
+  const EventLog* log;
+  std::shared_ptr<bool> failed;
 
-std::optional<std::string> Mapped(const EventLog& log, const std::string& key) {
-  std::string id;
-  if (!log.GetConsumerState(MappingsProjection::kName, key, &id).ok() || id.empty())
-    return std::nullopt;
-  return id;
-}
+  bool Get(const char* consumer, const std::string& key, std::string* v) const {
+    Status s = log->GetConsumerState(consumer, key, v);
+    if (!s.ok() && !s.IsNotFound()) *failed = true;
+    return s.ok();
+  }
+  // The merged value of a contact's field ("" when it has none).
+  std::string Field(const std::string& contact, const char* field) const {
+    std::string v;
+    if (!Get(ContactViewProjection::kName, "f/" + contact + "/" + field, &v)) return "";
+    const size_t space = v.find(' ');  // "<system that set it> <value>"
+    return space == std::string::npos ? "" : v.substr(space + 1);
+  }
+  std::optional<std::string> Mapped(const std::string& key) const {
+    std::string id;
+    if (!Get(MappingsProjection::kName, key, &id) || id.empty()) return std::nullopt;
+    return id;
+  }
+  bool Deleted(const std::string& contact) const {
+    std::string v;
+    return Get(ContactViewProjection::kName, "d/" + contact, &v) && v == "1";
+  }
+  bool OfTenant(const std::string& tenant, const std::string& contact) const {
+    if (contact.empty() || Deleted(contact)) return false;
+    const std::string phone = Field(contact, fields::kPhone);
+    if (!phone.empty() && Mapped("p/" + tenant + "/" + phone) == contact) return true;
+    const std::string email = Field(contact, fields::kEmail);
+    return !email.empty() && Mapped("e/" + tenant + "/" + email) == contact;
+  }
+  // Calls `each` with every contact of `tenant` whose tags hold one of `tags`.
+  void WithTags(const std::string& tenant, const std::set<std::string>& tags,
+                const AudienceIndex::Each& each) const;
+};
 
-bool Deleted(const EventLog& log, const std::string& contact) {
-  std::string v;
-  return log.GetConsumerState(ContactViewProjection::kName, "d/" + contact, &v).ok() && v == "1";
-}
-
-bool OfTenant(const EventLog& log, const std::string& tenant, const std::string& contact) {
-  if (contact.empty() || Deleted(log, contact)) return false;
-  const std::string phone = Field(log, contact, fields::kPhone);
-  if (!phone.empty() && Mapped(log, "p/" + tenant + "/" + phone) == contact) return true;
-  const std::string email = Field(log, contact, fields::kEmail);
-  return !email.empty() && Mapped(log, "e/" + tenant + "/" + email) == contact;
-}
-
-// Calls `each` with every contact of `tenant` whose tags hold one of `tags`.
-void WithTags(const EventLog& log, const std::string& tenant, const std::set<std::string>& tags,
-              const AudienceIndex::Each& each) {
+void Reader::WithTags(const std::string& tenant, const std::set<std::string>& tags,
+                      const AudienceIndex::Each& each) const {
   const std::string suffix = std::string("/") + fields::kTags;
   std::vector<std::string> found;
-  Status s = log.ScanConsumerState(
+  Status s = log->ScanConsumerState(
       ContactViewProjection::kName, "f/", [&](std::string_view key, std::string_view value) {
         if (key.size() <= suffix.size() + 2 || key.substr(key.size() - suffix.size()) != suffix)
           return true;
@@ -67,37 +76,40 @@ void WithTags(const EventLog& log, const std::string& tenant, const std::set<std
         }
         return true;
       });
-  if (!s.ok())
+  if (!s.ok()) {
+    *failed = true;
     Logger("campaigns")
         ->warn("event=audience_tags_unread tenant={} error=\"{}\"", tenant, s.ToString());
+  }
   for (const auto& c : found)
-    if (OfTenant(log, tenant, c)) each(c);
+    if (OfTenant(tenant, c)) each(c);
 }
 
 }  // namespace
 
 AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& tenant,
-                                      std::map<std::string, std::string> tag_lists) {
+                                      std::map<std::string, std::string> tag_lists,
+                                      std::shared_ptr<bool> failed) {
   AudienceIndex ix;
-  const EventLog* l = &log;
-  ix.exists = [l, tenant](const std::string& id) { return OfTenant(*l, tenant, id); };
-  ix.by_phone = [l, tenant](const std::string& e164) -> std::optional<std::string> {
-    auto id = Mapped(*l, "p/" + tenant + "/" + e164);
-    return id && !Deleted(*l, *id) ? id : std::nullopt;
+  const Reader r{&log, failed ? std::move(failed) : std::make_shared<bool>(false)};
+  ix.exists = [r, tenant](const std::string& id) { return r.OfTenant(tenant, id); };
+  ix.by_phone = [r, tenant](const std::string& e164) -> std::optional<std::string> {
+    auto id = r.Mapped("p/" + tenant + "/" + e164);
+    return id && !r.Deleted(*id) ? id : std::nullopt;
   };
-  ix.by_email = [l, tenant](const std::string& email) -> std::optional<std::string> {
-    auto id = Mapped(*l, "e/" + tenant + "/" + email);
-    return id && !Deleted(*l, *id) ? id : std::nullopt;
+  ix.by_email = [r, tenant](const std::string& email) -> std::optional<std::string> {
+    auto id = r.Mapped("e/" + tenant + "/" + email);
+    return id && !r.Deleted(*id) ? id : std::nullopt;
   };
-  ix.with_tag = [l, tenant](const std::string& tag, const AudienceIndex::Each& each) {
-    WithTags(*l, tenant, {tag}, each);
+  ix.with_tag = [r, tenant](const std::string& tag, const AudienceIndex::Each& each) {
+    r.WithTags(tenant, {tag}, each);
   };
   auto lists = std::make_shared<std::map<std::string, std::string>>(std::move(tag_lists));
-  ix.in_list = [l, tenant, lists](const std::string& list, const AudienceIndex::Each& each) {
+  ix.in_list = [r, tenant, lists](const std::string& list, const AudienceIndex::Each& each) {
     std::set<std::string> tags;
     for (const auto& [tag, id] : *lists)
       if (id == list) tags.insert(tag);
-    if (!tags.empty()) WithTags(*l, tenant, tags, each);
+    if (!tags.empty()) r.WithTags(tenant, tags, each);
   };
   return ix;
 }
@@ -109,9 +121,11 @@ namespace {
 // registry cannot be read now.
 std::string RegistryWord(const EventLog& log, const std::string& tenant, const std::string& contact,
                          const std::string& channel, bool* has_address) {
+  const Reader r{&log, std::make_shared<bool>(false)};
   const std::string address =
-      Field(log, contact, channel == channels::kEmail ? fields::kEmail : fields::kPhone);
+      r.Field(contact, channel == channels::kEmail ? fields::kEmail : fields::kPhone);
   *has_address = !address.empty();
+  if (*r.failed) return "unknown";
   if (address.empty()) return "";
   std::string status;
   Status s = log.GetConsumerState(OptOutRegistryProjection::kName,

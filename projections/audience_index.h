@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "campaigns/audience.h"
@@ -19,8 +20,11 @@
 namespace dfm {
 
 // REQUIRES: `log` outlives the index. `tag_lists`: tag -> list id.
+// `failed`, when given, is set when a lookup could not read the
+// projections (what it resolved is then incomplete).
 AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& tenant,
-                                      std::map<std::string, std::string> tag_lists);
+                                      std::map<std::string, std::string> tag_lists,
+                                      std::shared_ptr<bool> failed = nullptr);
 
 // Whether `contact` can be reached on `channel` (sync/consent.h names):
 // it has the address the channel needs (a phone for sms and call, an

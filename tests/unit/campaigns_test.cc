@@ -616,6 +616,9 @@ TEST(CampaignPlanner, MakesEachPersonsNextStepAndTendsWhatWaits) {
   EXPECT_EQ(Said(plan),
             "task.created a/0 due+0; task.created b/0 due+0; task.created c/0 due+0; "
             "task.created d/0 due+0; task.created e/0 due+0; ");
+  v.spec.steps[0].delay_s = 30;  // the first step's delay counts from the start
+  EXPECT_EQ(PlanNextTaskEvents(in).events[0].due_us, kNoonUtc + 30 * kS);
+  v.spec.steps[0].delay_s = 0;
   // Applied, the same state asks for nothing more (the runner may tick
   // as often as it likes) but the opted-out person's skip.
   for (const auto& e : plan.events) {
