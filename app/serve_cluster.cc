@@ -80,6 +80,7 @@ class PartitionSync : public PartitionWork {
     for (const auto& t : config_.load()->tenants())
       if (runs_(t)) tenants.push_back(t);
     CollectAttention(*log_, tenants, &s.attention, &s.attention_total);
+    CollectCampaigns(*log_, tenants, &s.engine.campaigns);
     return EncodePartitionStatus(s);
   }
 

@@ -3,8 +3,11 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "connectors/connector.h"
+#include "projections/campaign_projections.h"
 #include "util/json.h"
 
 namespace dfm {
@@ -72,11 +75,56 @@ bool DecodeConnector(simdjson::dom::object o, ConnectorSnapshot* c) {
   return true;
 }
 
+// A campaign's counts, by CampaignSnapshot's field names.
+struct CampaignCount {
+  const char* name;
+  int64_t CampaignSnapshot::*member;
+};
+constexpr CampaignCount kCampaignCounts[] = {
+    {"sent", &CampaignSnapshot::sent},
+    {"waiting", &CampaignSnapshot::waiting},
+    {"failed", &CampaignSnapshot::failed},
+    {"skipped_consent", &CampaignSnapshot::skipped_consent},
+    {"skipped_quiet", &CampaignSnapshot::skipped_quiet},
+    {"skipped_other", &CampaignSnapshot::skipped_other}};
+
+std::string EncodeCampaigns(const std::vector<CampaignSnapshot>& campaigns) {
+  JsonArray list;
+  for (const auto& c : campaigns) {
+    JsonObject o;
+    o.Str("tenant", c.tenant).Str("id", c.id).Str("name", c.name).Str("state", c.state);
+    for (const auto& f : kCampaignCounts) o.Int(f.name, c.*f.member);
+    list.Raw(o.Finish());
+  }
+  return list.Finish();
+}
+
+// Absent (a node of an older build): none.
+bool DecodeCampaigns(simdjson::dom::object engine, std::vector<CampaignSnapshot>* out) {
+  out->clear();
+  simdjson::dom::array list;
+  if (engine["campaigns"].get(list) != simdjson::SUCCESS) return true;
+  for (simdjson::dom::element x : list) {
+    CampaignSnapshot c;
+    std::string_view tenant, id, name, state;
+    if (x["tenant"].get(tenant) || x["id"].get(id) || x["name"].get(name) || x["state"].get(state))
+      return false;
+    for (const auto& f : kCampaignCounts)
+      if (x[f.name].get(c.*f.member) != simdjson::SUCCESS) return false;
+    c.tenant.assign(tenant);
+    c.id.assign(id);
+    c.name.assign(name);
+    c.state.assign(state);
+    out->push_back(std::move(c));
+  }
+  return true;
+}
+
 bool DecodeEngine(simdjson::dom::object o, EngineSnapshot* e) {
   std::string_view state, detail;
   if (o["log_state"].get(state) || o["log_detail"].get(detail) || o["sync_enabled"].get(e->sync_enabled) ||
       o["router_behind"].get(e->router_behind) || o["projections_behind"].get(e->projections_behind) ||
-      o["projections_failed"].get(e->projections_failed))
+      o["projections_failed"].get(e->projections_failed) || !DecodeCampaigns(o, &e->campaigns))
     return false;
   e->log_state.assign(state);
   e->log_detail.assign(detail);
@@ -137,6 +185,7 @@ std::string EncodePartitionStatus(const PartitionStatus& s) {
                                  .UInt("router_behind", e.router_behind)
                                  .UInt("projections_behind", e.projections_behind)
                                  .Bool("projections_failed", e.projections_failed)
+                                 .Raw("campaigns", EncodeCampaigns(e.campaigns))
                                  .Finish();
   return JsonObject()
       .Int("v", 1)
@@ -174,6 +223,33 @@ bool DecodePartitionStatus(std::string_view data, PartitionStatus* s) {
 void SetLogState(const Status& health, EngineSnapshot* engine) {
   engine->log_state = health.ok() ? "writable" : health.IsResourceExhausted() ? "low_disk" : "unavailable";
   engine->log_detail = health.message();
+}
+
+void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenants,
+                      std::vector<CampaignSnapshot>* out) {
+  for (const auto& tenant : tenants) {
+    std::vector<CampaignView> all;
+    if (!ListCampaigns(log, tenant, &all).ok()) continue;
+    for (const CampaignView& v : all) {
+      if (v.state != CampaignState::kScheduled && v.state != CampaignState::kRunning &&
+          v.state != CampaignState::kPaused)
+        continue;
+      std::map<std::string, int64_t> by_state, skipped;
+      if (!ReadCampaignCounts(log, tenant, v.spec.id, &by_state, &skipped).ok()) continue;
+      CampaignSnapshot c;
+      c.tenant = tenant;
+      c.id = v.spec.id;
+      c.name = v.spec.name;
+      c.state = std::string(CampaignStateName(v.state));
+      c.sent = by_state["done"];
+      c.waiting = by_state["pending"] + by_state["in_progress"];
+      c.failed = by_state["failed"];
+      for (const auto& [why, n] : skipped)
+        (why == "opted_out" ? c.skipped_consent : why == "quiet_hours" ? c.skipped_quiet
+                                                                      : c.skipped_other) += n;
+      out->push_back(std::move(c));
+    }
+  }
 }
 
 void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
@@ -227,7 +303,12 @@ void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
     engine->router_behind += s.engine.router_behind;
     engine->projections_behind += s.engine.projections_behind;
     engine->projections_failed = engine->projections_failed || s.engine.projections_failed;
+    for (auto& c : s.engine.campaigns) engine->campaigns.push_back(std::move(c));
   }
+  std::sort(engine->campaigns.begin(), engine->campaigns.end(),
+            [](const CampaignSnapshot& a, const CampaignSnapshot& b) {
+              return std::tie(a.tenant, a.id) < std::tie(b.tenant, b.id);
+            });
   KeepNewest(attention);
 }
 

@@ -8,7 +8,10 @@
 //                "attention":[item...],"attention_total":<uint>}
 //   connector = an object of ConnectorSnapshot's fields, by their names
 //   engine    = {"log_state","log_detail","sync_enabled","router_behind",
-//                "projections_behind","projections_failed"}
+//                "projections_behind","projections_failed","campaigns"?}
+//   campaigns = [{"tenant","id","name","state","sent","waiting","failed",
+//                 "skipped_consent","skipped_quiet","skipped_other"}...]
+//               (absent from an older build's: none)
 //   item      = {"tenant","contact_id","what","at_us"}
 #pragma once
 
@@ -36,6 +39,11 @@ bool DecodePartitionStatus(std::string_view data, PartitionStatus* s);
 // The event log's state as the page says it ("writable", "low_disk",
 // "unavailable") from its Health().
 void SetLogState(const Status& health, EngineSnapshot* engine);
+
+// The campaigns of `tenants` that are scheduled, running or paused, with
+// their tasks' counts (the campaign projections of `log`), appended.
+void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenants,
+                      std::vector<CampaignSnapshot>* out);
 
 // The consent conflicts waiting for a person in `tenants` (the opt-out
 // registry's "c/" entries of `log`): the newest 20, and how many.

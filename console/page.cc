@@ -146,10 +146,12 @@ StatusView Console::Impl::View() const {
   // Consent conflicts: the opt-out registry keeps them (c/<tenant>/<seq>).
   std::vector<AttentionItem> attention;
   uint64_t total = 0;
-  if (attention_source)
-    attention_source(&attention, &total);
-  else
+  if (attention_source) {
+    attention_source(&attention, &total);  // a cluster's partitions said their campaigns too
+  } else {
     CollectAttention(*log, Live().tenants(), &attention, &total);
+    CollectCampaigns(*log, Live().tenants(), &engine.campaigns);
+  }
   return BuildStatusView(connectors, engine, std::move(attention), total, clock->NowMicros());
 }
 
@@ -184,6 +186,9 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
                              [&](const AttentionItem& a) { return a.tenant != key->tenant; }),
               att.end());
     m.view.attention_total = att.size();
+    auto& campaigns = m.view.campaigns;
+    auto others = [&](const CampaignSnapshot& c) { return c.tenant != key->tenant; };
+    campaigns.erase(std::remove_if(campaigns.begin(), campaigns.end(), others), campaigns.end());
   }
   // A search comes as a POST (the phone or email stays out of URLs and
   // the proxy's access log), answered on the worker.

@@ -77,6 +77,27 @@ std::string Card(const ServiceCard& c, bool engine) {
   return h + "</dl></article>";
 }
 
+// The campaigns card: each scheduled, running or paused campaign in words
+// (ids and names only: nobody's phone or email).
+std::string CampaignsSection(const StatusView& v) {
+  if (v.campaigns.empty()) return "";
+  std::string h = "<section id=\"campaigns\"><h2>Campaigns</h2><div class=\"cards\">";
+  for (const auto& c : v.campaigns) {
+    h += "<article class=\"card campaign\" data-campaign=\"" + HtmlEscape(c.id) +
+         "\" data-tenant=\"" + HtmlEscape(c.tenant) + "\" data-state=\"" + HtmlEscape(c.state) +
+         "\"><h2>" + HtmlEscape(c.name.empty() ? c.id : c.name) + "</h2>";
+    h += "<div class=\"tenant\">tenant " + HtmlEscape(c.tenant) + ", campaign " + HtmlEscape(c.id) +
+         "</div>";
+    h += "<div class=\"state\">" + HtmlEscape(DescribeCampaign(c)) + "</div>";
+    h += "<dl><dt>Sent</dt><dd>" + std::to_string(c.sent) + "</dd><dt>Waiting</dt><dd>" +
+         std::to_string(c.waiting) + "</dd><dt>Skipped: opted out</dt><dd>" +
+         std::to_string(c.skipped_consent) + "</dd><dt>Skipped: quiet hours</dt><dd>" +
+         std::to_string(c.skipped_quiet) + "</dd><dt>Failed</dt><dd>" + std::to_string(c.failed) +
+         "</dd></dl></article>";
+  }
+  return h + "</div></section>";
+}
+
 // "2026-11-23 11:19:33 UTC"
 std::string StoryTime(int64_t at_us) {
   std::string t = FormatToolTime(at_us);  // 2026-11-23T11:19:33.620Z
@@ -165,6 +186,7 @@ std::string RenderStatusPage(const PageModel& m) {
   for (const auto& c : m.view.cards) h += Card(c, false);
   h += Card(m.view.engine, true);
   h += "</div>";
+  h += CampaignsSection(m.view);
   if (m.view.attention_total > 0) {
     h += "<section id=\"attention\"><h2>For a person to look at</h2><div class=\"panel\"><p>" +
          std::to_string(m.view.attention_total) +

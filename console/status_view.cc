@@ -1,5 +1,6 @@
 #include "console/status_view.h"
 
+#include <cctype>
 #include <ctime>
 
 namespace dfm {
@@ -147,6 +148,7 @@ StatusView BuildStatusView(const std::vector<ConnectorSnapshot>& connectors,
                            uint64_t attention_total, int64_t now_us) {
   StatusView v;
   v.now_us = now_us;
+  v.campaigns = engine.campaigns;
   size_t troubled = 0, paused = 0;
   for (const auto& c : connectors) {
     v.cards.push_back(DescribeConnector(c, now_us));
@@ -204,6 +206,22 @@ StatusView BuildStatusView(const std::vector<ConnectorSnapshot>& connectors,
     v.summary += "; " + Plural(attention_total, "consent conflict waits", "consent conflicts wait") +
                  " for a person";
   return v;
+}
+
+std::string DescribeCampaign(const CampaignSnapshot& c) {
+  std::string s = c.state.empty() ? std::string("?") : c.state;
+  s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  s += ": " + std::to_string(c.sent) + " sent, " + std::to_string(c.waiting) + " waiting";
+  std::vector<std::string> skipped;
+  if (c.skipped_consent)
+    skipped.push_back(std::to_string(c.skipped_consent) + " because the person opted out");
+  if (c.skipped_quiet)
+    skipped.push_back(std::to_string(c.skipped_quiet) + " because of quiet hours");
+  if (c.skipped_other) skipped.push_back(std::to_string(c.skipped_other) + " for other reasons");
+  for (size_t i = 0; i < skipped.size(); ++i)
+    s += (i == 0 ? ", skipped " : ", ") + skipped[i];
+  if (c.failed) s += ", " + std::to_string(c.failed) + " failed";
+  return s + ".";
 }
 
 }  // namespace dfm

@@ -58,6 +58,22 @@ inline constexpr int64_t kLateOptOutUs = 60 * 1000000;
 
 ServiceCard DescribeConnector(const ConnectorSnapshot& c, int64_t now_us);
 
+// A campaign that is scheduled, running or paused, as the campaign_tasks
+// projection counts its tasks (campaigns/README.md).
+struct CampaignSnapshot {
+  std::string tenant, id, name, state;
+  int64_t sent = 0;     // tasks done
+  int64_t waiting = 0;  // pending or in progress
+  int64_t failed = 0;
+  int64_t skipped_consent = 0;  // the person opted out of the step's channel
+  int64_t skipped_quiet = 0;    // quiet hours lasted past the step's window
+  int64_t skipped_other = 0;    // replied, paid, no address, window passed, caps, cancelled
+};
+
+// One campaign in words: "Running: 120 sent, 30 waiting, 4 skipped because
+// the person opted out, 2 because of quiet hours, 1 failed."
+std::string DescribeCampaign(const CampaignSnapshot& c);
+
 // The engine's own parts.
 struct EngineSnapshot {
   std::string log_state;   // "writable", "low_disk", "unavailable"
@@ -69,6 +85,8 @@ struct EngineSnapshot {
   // Cluster mode: the partitions whose runner did not say how it is, in
   // words ("partition 3 (2 tenants): no node runs it now").
   std::vector<std::string> cluster_problems;
+  // The campaigns it runs (scheduled, running, paused), by tenant and id.
+  std::vector<CampaignSnapshot> campaigns;
 };
 
 // Something a person must look at (consent conflicts, docs/sync-rules.md).
@@ -85,6 +103,7 @@ struct StatusView {
   ServiceCard engine;   // the event log and the sync, as one card
   std::vector<AttentionItem> attention;
   uint64_t attention_total = 0;
+  std::vector<CampaignSnapshot> campaigns;  // the page's campaigns card
 };
 
 StatusView BuildStatusView(const std::vector<ConnectorSnapshot>& connectors,

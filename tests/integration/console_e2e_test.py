@@ -366,11 +366,24 @@ class ConsoleTest(unittest.TestCase):
         # them yet (no agent), so they wait.
         wait_for("a task for each person", lambda: [(t["step"], t["state"]) for t in tasks()] ==
                  [(0, "pending"), (0, "pending")], timeout=15)
+        # The status page's campaigns card says how it goes, in words.
+        d = self.page()
+
+        def card():
+            d.get(f"http://127.0.0.1:{self.dfm.port}/docs/visual")
+            found = d.find_elements(By.CSS_SELECTOR, 'article.card.campaign[data-campaign="run-1"]')
+            return found[0].find_element(By.CSS_SELECTOR, ".state").text if found else ""
+        wait_for("the campaigns card", lambda: card() == "Running: 0 sent, 2 waiting.", timeout=15)
         # A STOP skips that person's waiting task within a tick or two.
         self.verity_inbound(PHONE, "STOP")
         wait_for("the STOP's task skipped", lambda: sorted(
             (t["state"], t.get("reason", "")) for t in tasks()) ==
             [("pending", ""), ("skipped", "opted_out")], timeout=15)
+        wait_for("the card counting it", lambda: card() ==
+                 "Running: 0 sent, 1 waiting, skipped 1 because the person opted out.", timeout=15)
+        d.execute_script("document.getElementById('campaigns').scrollIntoView()")
+        self.shot(d, "campaigns-card")
+        self.assertNotIn(PHONE, d.page_source, "nobody's phone on the page")
         # Cancelled, the rest is skipped; the counts say why.
         self.assertEqual(self.api("/v1/campaigns/run-1/cancel", operator, "POST")[0], 200)
         wait_for("the rest skipped", lambda: self.api("/v1/campaigns/run-1", viewer)[2]["skipped"] ==

@@ -215,6 +215,30 @@ TEST(ClusterStatusTest, APartitionsStatusRoundTripsAndOthersAreRefused) {
   s.engine.projections_failed = true;
   s.attention = {{"acme", "c-1", "The carrier tried to opt sms back in", kNow}};
   s.attention_total = 3;
+  CampaignSnapshot spring;
+  spring.tenant = "acme";
+  spring.id = "spring-1";
+  spring.name = "Spring \"sale\"";
+  spring.state = "running";
+  spring.sent = 120;
+  spring.waiting = 30;
+  spring.skipped_consent = 4;
+  spring.skipped_quiet = 2;
+  spring.failed = 1;
+  s.engine.campaigns = {spring};
+  ASSERT_TRUE(DecodePartitionStatus(EncodePartitionStatus(s), &back));
+  ASSERT_EQ(back.engine.campaigns.size(), 1u);
+  EXPECT_EQ(DescribeCampaign(back.engine.campaigns[0]),
+            "Running: 120 sent, 30 waiting, skipped 4 because the person opted out, 2 because of "
+            "quiet hours, 1 failed.");
+  EXPECT_EQ(back.engine.campaigns[0].name, spring.name);
+  // A status without campaigns (an older build's) reads as none.
+  std::string old = EncodePartitionStatus(s);
+  const size_t at = old.find(",\"campaigns\":");
+  ASSERT_NE(at, std::string::npos);
+  old.erase(at, old.find(']', at) + 1 - at);
+  ASSERT_TRUE(DecodePartitionStatus(old, &back)) << old;
+  EXPECT_TRUE(back.engine.campaigns.empty());
   ASSERT_TRUE(DecodePartitionStatus(EncodePartitionStatus(s), &back));
   ASSERT_EQ(back.connectors.size(), 2u);
   EXPECT_EQ(back.connectors[0].notice, c.notice);
