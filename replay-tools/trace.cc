@@ -6,7 +6,9 @@
 #include <ostream>
 #include <set>
 
+#include "campaigns/campaign.h"
 #include "connectors/connector.h"
+#include "projections/campaign_projections.h"
 #include "events/webhook_received.h"
 #include "replay-tools/story.h"
 #include "sync/consent.h"
@@ -58,6 +60,26 @@ struct Identity {
     return m != f.fields.end() && emails.count(m->second);
   }
 };
+
+// The steps of every campaign of the contact's tenant that made the
+// contact a task.
+Status CampaignSteps(const EventLog& log, const ContactMatch& c,
+                     std::vector<TraceCampaignStep>* out) {
+  std::vector<CampaignView> campaigns;
+  Status s = ListCampaigns(log, c.tenant, &campaigns);
+  if (!s.ok()) return s;
+  for (const CampaignView& v : campaigns)
+    for (size_t i = 0; i < v.spec.steps.size(); ++i) {
+      Task t;
+      s = ReadCampaignTask(log, c.tenant, v.spec.id, static_cast<int>(i), c.contact_id, &t);
+      if (s.IsNotFound()) break;  // no later step either
+      if (!s.ok()) return s;
+      out->push_back({v.spec.id, std::string(ChannelName(v.spec.steps[i].channel)),
+                      std::string(TaskStateName(t.state)), t.reason, t.step, t.due_us,
+                      t.changed_us});
+    }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -337,6 +359,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     if (pc.findings.empty()) pc.findings.push_back("every push settled; nothing is missing");
     for (auto& [name, s] : systems)
       if (!name.empty()) pc.systems.push_back(s);
+    Status steps = CampaignSteps(log, c, &pc.campaign_steps);
+    if (!steps.ok()) return steps;
     out->contacts.push_back(std::move(pc));
   }
   for (auto& [seq, e] : entries) out->entries.push_back(std::move(e));
@@ -379,6 +403,19 @@ void PrintTrace(const Trace& t, bool json, std::ostream& out) {
                    .Int("skipped", s.skipped)
                    .Finish()
             << "\n";
+      for (const auto& st : c.campaign_steps)
+        out << JsonObject()
+                   .Str("kind", "campaign_step")
+                   .Str("contact_id", c.contact.contact_id)
+                   .Str("campaign", st.campaign)
+                   .Int("step", st.step)
+                   .Str("channel", st.channel)
+                   .Str("state", st.state)
+                   .Str("reason", st.reason)
+                   .Str("due_at", FormatToolTime(st.due_us))
+                   .Str("changed_at", st.changed_us ? FormatToolTime(st.changed_us) : "")
+                   .Finish()
+            << "\n";
       for (const auto& f : c.findings)
         out << JsonObject()
                    .Str("kind", "finding")
@@ -405,6 +442,13 @@ void PrintTrace(const Trace& t, bool json, std::ostream& out) {
                s.last.empty() ? "-" : s.last});
     }
     sys.Print(out);
+    if (!c.campaign_steps.empty()) {
+      out << "campaign steps:\n";
+      for (const auto& st : c.campaign_steps)
+        out << "  - " << st.campaign << " step " << st.step << " (" << st.channel
+            << "): " << st.state << (st.reason.empty() ? "" : " (" + st.reason + ")") << ", due "
+            << FormatToolTime(st.due_us) << "\n";
+    }
     out << "why:\n";
     for (const auto& f : c.findings) out << "  - " << f << "\n";
   }

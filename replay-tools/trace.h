@@ -57,13 +57,22 @@ struct TraceSystem {
   std::string last;  // the last push's outcome, in words
 };
 
+// One step of a campaign the contact is in (campaigns/task.h), as the
+// campaign_tasks projection holds it now.
+struct TraceCampaignStep {
+  std::string campaign, channel, state, reason;
+  int step = 0;
+  int64_t due_us = 0, changed_us = 0;
+};
+
 struct Trace {
   std::vector<TraceEntry> entries;  // time (log) order
-  // Per contact: its systems, and findings: what stands out, each with
-  // what to do about it.
+  // Per contact: its systems, its campaigns' steps, and findings: what
+  // stands out, each with what to do about it.
   struct PerContact {
     ContactMatch contact;
     std::vector<TraceSystem> systems;
+    std::vector<TraceCampaignStep> campaign_steps;  // by campaign, then step
     std::vector<std::string> findings;
   };
   std::vector<PerContact> contacts;

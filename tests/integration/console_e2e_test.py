@@ -384,6 +384,12 @@ class ConsoleTest(unittest.TestCase):
         d.execute_script("document.getElementById('campaigns').scrollIntoView()")
         self.shot(d, "campaigns-card")
         self.assertNotIn(PHONE, d.page_source, "nobody's phone on the page")
+        # The person's trace shows their campaign steps.
+        status, _, doc = self.api("/v1/contacts/trace?contact=" + urllib.parse.quote(SPELLED), viewer)
+        self.assertEqual(status, 200, doc)
+        steps = [(i["campaign"], i["step"], i["channel"], i["state"], i["reason"])
+                 for i in doc["items"] if i["kind"] == "campaign_step"]
+        self.assertEqual(steps, [("run-1", 0, "sms", "skipped", "opted_out")])
         # Cancelled, the rest is skipped; the counts say why.
         self.assertEqual(self.api("/v1/campaigns/run-1/cancel", operator, "POST")[0], 200)
         wait_for("the rest skipped", lambda: self.api("/v1/campaigns/run-1", viewer)[2]["skipped"] ==
