@@ -15,10 +15,12 @@ namespace dfm {
 
 namespace {
 
-constexpr int64_t kTickUs = 1000000;    // at most this long between ticks
-constexpr int64_t kSoonestUs = 10000;   // at least this long
-constexpr int64_t kFoldWaitUs = 50000;  // while the projection folds what it appended
-constexpr size_t kAppendBatch = 2048;   // drafts per append
+constexpr int64_t kTickUs = 1000000;                 // at most this long between ticks
+constexpr int64_t kSoonestUs = 10000;                // at least this long
+constexpr int64_t kFoldWaitUs = 50000;               // while the projection folds what it appended
+constexpr int kEmptyTicks = 30;                      // ticks an empty audience is resolved again
+constexpr int64_t kFoldPatienceUs = 30LL * 1000000;  // then it goes on without the projection
+constexpr size_t kAppendBatch = 2048;                // drafts per append
 
 // Appends `drafts` in batches; false (logged) when the log refuses.
 // *last: the highest sequence number of what it appended.
@@ -86,7 +88,15 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     default:
       break;
   }
-  if (!Folded(*env.log, state->appended)) return kFoldWaitUs;
+  if (!Folded(*env.log, state->appended)) {
+    if (state->fold_wait_since == 0) state->fold_wait_since = now;
+    if (now - state->fold_wait_since < kFoldPatienceUs) return kFoldWaitUs;
+    // Its appends are idempotent: planning again asks for nothing twice.
+    Logger("campaigns")
+        ->warn("event=campaign_projection_behind tenant={} campaign={} waited_s={}", tenant,
+               campaign, (now - state->fold_wait_since) / 1000000);
+  }
+  state->fold_wait_since = 0;
   PlanInput in;
   in.campaign = &v;
   in.now_us = now;
@@ -103,8 +113,10 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   }
   if (v.state == CampaignState::kRunning) in.audience = state->audience;
   if (!ReadCampaignTasks(*env.log, tenant, campaign, &in.tasks).ok()) return kTickUs;
-  if (v.state == CampaignState::kRunning && in.audience.empty() && in.tasks.empty()) {
-    // Nobody yet (its contacts not folded?): never completed empty.
+  if (v.state == CampaignState::kRunning && in.audience.empty() && in.tasks.empty() &&
+      ++state->empty_ticks < kEmptyTicks) {
+    // Nobody yet (its contacts not folded?): looked for again a while
+    // before the campaign completes with nobody.
     state->resolved = false;
     return kTickUs;
   }
@@ -128,7 +140,10 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
 }
 
 caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const SyncEnv> env,
-                            std::string tenant, std::string campaign) {
+                            std::string tenant, std::string campaign, caf::actor supervisor) {
+  // Its supervisor's end, however it came, is its own.
+  self->monitor(supervisor);
+  self->set_down_handler([self](caf::down_msg& m) { self->quit(m.reason); });
   self->send(self, wake_atom::value);
   auto state = std::make_shared<CampaignTickState>();
   return {
@@ -161,7 +176,8 @@ caf::behavior CampaignSupervisor(caf::stateful_actor<CampaignSupervisorState>* s
       }
   });
   // Its end ends its campaign actors (they are not linked: one that fails
-  // leaves the others running).
+  // leaves the others running; each watches the supervisor, so a
+  // supervisor that fails ends them too).
   self->set_exit_handler([self](caf::exit_msg& m) {
     for (auto& [key, a] : self->state.running) self->send_exit(a, m.reason);
     self->quit(m.reason);
@@ -186,7 +202,8 @@ caf::behavior CampaignSupervisor(caf::stateful_actor<CampaignSupervisorState>* s
                 continue;
             }
             self->state.running[key] = self->spawn<caf::detached + caf::monitored>(
-                CampaignActor, self->state.env, tenant, v.spec.id);
+                CampaignActor, self->state.env, tenant, v.spec.id,
+                caf::actor_cast<caf::actor>(self));
           }
         }
         self->delayed_send(self, std::chrono::microseconds(kTickUs), wake_atom::value);

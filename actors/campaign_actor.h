@@ -32,7 +32,9 @@ namespace dfm {
 struct CampaignTickState {
   bool resolved = false;
   std::vector<std::string> audience;
-  uint64_t appended = 0;  // the last event it appended (waits for the projection to fold it)
+  uint64_t appended = 0;        // the last event it appended (waits for the projection to fold it)
+  int64_t fold_wait_since = 0;  // when that wait began (0: not waiting)
+  int empty_ticks = 0;          // ticks that found nobody in the audience
 };
 
 // One tick: what the campaign needs now, appended. Returns when to tick
@@ -44,7 +46,7 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
                      CampaignTickState* state);
 
 caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const SyncEnv> env,
-                            std::string tenant, std::string campaign);
+                            std::string tenant, std::string campaign, caf::actor supervisor);
 
 struct CampaignSupervisorState {
   std::shared_ptr<const SyncEnv> env;

@@ -378,8 +378,8 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
 // at most kStoredWaitMs from now: a request right after plans from it. The
 // answer says "duplicate" when the partition (or the front's seen ask)
 // held an older event of that key, and is 202 "applying" when it did not
-// appear in time (it will: the stream keeps it). Nothing blocks while it
-// waits: each ask's answer asks again, 50 ms later, on `waits`.
+// appear in time (it will: the stream keeps it). No I/O or NATS thread
+// waits: each ask's answer asks again 50 ms later, on `waits`.
 struct Console::Impl::StoredWait {
   std::string tenant, ask, ours;
   bool known = false;  // the front found it stored already
@@ -432,8 +432,9 @@ void Console::Impl::PollStored(std::shared_ptr<StoredWait> w) {
         parser.parse(a.body).get(doc) == simdjson::SUCCESS &&
         doc["event_id"].get(id) == simdjson::SUCCESS && doc["seq"].get(seq) == simdjson::SUCCESS)
       return AnswerStored(*w, true, std::string(id), seq);
-    waits->Post([this, w] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    waits->Post([this, w, due] {
+      std::this_thread::sleep_until(due);  // jobs come in due order: none waits behind another
       PollStored(w);
     });
   });

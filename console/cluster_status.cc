@@ -228,6 +228,7 @@ void SetLogState(const Status& health, EngineSnapshot* engine) {
 void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenants,
                       std::vector<CampaignSnapshot>* out) {
   for (const auto& tenant : tenants) {
+    if (out->size() >= kMostCampaigns) return;
     std::vector<CampaignView> all;
     if (!ListCampaigns(log, tenant, &all).ok()) continue;
     for (const CampaignView& v : all) {
@@ -248,6 +249,7 @@ void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenan
         (why == "opted_out" ? c.skipped_consent : why == "quiet_hours" ? c.skipped_quiet
                                                                       : c.skipped_other) += n;
       out->push_back(std::move(c));
+      if (out->size() >= kMostCampaigns) return;
     }
   }
 }

@@ -41,7 +41,10 @@ bool DecodePartitionStatus(std::string_view data, PartitionStatus* s);
 void SetLogState(const Status& health, EngineSnapshot* engine);
 
 // The campaigns of `tenants` that are scheduled, running or paused, with
-// their tasks' counts (the campaign projections of `log`), appended.
+// their tasks' counts (the campaign projections of `log`), appended: the
+// first kMostCampaigns (a partition's status stays well under NATS's
+// payload limit).
+inline constexpr size_t kMostCampaigns = 50;
 void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenants,
                       std::vector<CampaignSnapshot>* out);
 

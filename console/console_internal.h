@@ -179,8 +179,9 @@ struct Console::Impl {
   // Cluster mode's campaign writes: appended through the front, answered
   // once the partition holds them (campaign_endpoints.cc).
   static constexpr int64_t kStoredWaitMs = 10000;
-  std::unique_ptr<Worker> waits;  // made by Start
+  // Declared before `waits`: its jobs read it while `waits` ends.
   std::atomic<bool> waits_stopping{false};  // set as the console ends: answer at once
+  std::unique_ptr<Worker> waits;            // made by Start
   struct StoredWait;
   void AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
                             Headers headers, Responder respond,

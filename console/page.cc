@@ -175,6 +175,8 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
   if (signin == "out") m.notice = "Signed out.";
   m.search_allowed = m.signed_in || config.api().anonymous_search;
   m.view = View();
+  if (!key)
+    for (auto& c : m.view.campaigns) c.name.clear();  // free text: shown once signed in
   if (key && key->tenant != kAllTenants) {
     // A tenant's key sees its own systems.
     auto& cards = m.view.cards;

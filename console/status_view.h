@@ -70,7 +70,7 @@ struct CampaignSnapshot {
   int64_t skipped_other = 0;    // replied, paid, no address, window passed, caps, cancelled
 };
 
-// One campaign in words: "Running: 120 sent, 30 waiting, 4 skipped because
+// One campaign in words: "Running: 120 sent, 30 waiting, skipped 4 because
 // the person opted out, 2 because of quiet hours, 1 failed."
 std::string DescribeCampaign(const CampaignSnapshot& c);
 

@@ -360,7 +360,8 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
     for (auto& [name, s] : systems)
       if (!name.empty()) pc.systems.push_back(s);
     Status steps = CampaignSteps(log, c, &pc.campaign_steps);
-    if (!steps.ok()) return steps;
+    if (!steps.ok())
+      pc.findings.push_back("its campaign steps could not be read (" + steps.ToString() + ")");
     out->contacts.push_back(std::move(pc));
   }
   for (auto& [seq, e] : entries) out->entries.push_back(std::move(e));
