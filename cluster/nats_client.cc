@@ -251,7 +251,6 @@ Status NatsClient::Consumers(const std::string& stream, std::vector<ConsumerStat
     const jsConsumerInfo* ci = list->List[i];
     ConsumerState c;
     c.name = ci->Name ? ci->Name : "";
-    c.created_ns = ci->Created;
     c.ack_floor = ci->AckFloor.Stream;
     c.pending = ci->NumPending + static_cast<uint64_t>(ci->NumAckPending);
     out->push_back(std::move(c));

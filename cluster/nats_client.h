@@ -112,7 +112,6 @@ class NatsClient {
   Status ConsumerPending(const std::string& stream, const std::string& durable, uint64_t* pending);
   struct ConsumerState {
     std::string name;
-    int64_t created_ns = 0;
     uint64_t ack_floor = 0;  // the stream sequence every message up to is acked
     uint64_t pending = 0;    // not yet acked, delivered or not
   };

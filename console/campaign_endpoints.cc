@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -89,8 +88,7 @@ std::string ReasonOf(const std::string& body, std::vector<ValidationDetail>* det
 // Whether the tenant has a system for `channel`: a texting sender (or a
 // conversations system that sends) for sms, Aloware for calls, and for
 // email the SMTP server the service mails through.
-bool SenderFor(const Config& config, const std::string& tenant, Channel channel) {
-  const SyncContext ctx = SyncContextFor(config, tenant);
+bool SenderFor(const Config& config, const SyncContext& ctx, Channel channel) {
   switch (channel) {
     case Channel::kSms:
       return !ctx.sender.empty() || !ctx.conversations.empty();
@@ -100,6 +98,52 @@ bool SenderFor(const Config& config, const std::string& tenant, Channel channel)
       return !config.alerts().smtp_url.empty();
   }
   return false;
+}
+
+// GET /v1/campaigns/{id}/tasks: ?state= one state, ?stuck=true those in
+// progress whose lease ran out or that were claimed an hour ago or more
+// (the guide's "tasks not executing"), ?limit= at most that many (1000,
+// up to 10000), by step then contact.
+ApiResponse TasksAnswer(const EventLog& from, const std::string& tenant, const std::string& id,
+                        const Params& p, int64_t now_us) {
+  const std::string state = Param(p, "state"), stuck = Param(p, "stuck"), limit = Param(p, "limit");
+  TaskState only = TaskState::kPending;
+  if (!state.empty() && !ParseTaskState(state, &only))
+    return JsonError(400, "bad_parameter",
+                     "\"state\" is pending, in_progress, done, failed or skipped");
+  if (!stuck.empty() && stuck != "true" && stuck != "false")
+    return JsonError(400, "bad_parameter", "\"stuck\" is true or false");
+  size_t most = 1000;
+  if (!limit.empty()) {
+    char* end = nullptr;
+    const long long n = std::strtoll(limit.c_str(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 10000)
+      return JsonError(400, "bad_parameter", "\"limit\" is 1 to 10000");
+    most = static_cast<size_t>(n);
+  }
+  std::vector<Task> tasks;
+  Status s = ReadCampaignTasks(from, tenant, id, &tasks);
+  if (!s.ok()) return Unavailable(s);
+  JsonArray list;
+  size_t listed = 0;
+  bool truncated = false;
+  for (const Task& t : tasks) {
+    if (!state.empty() && t.state != only) continue;
+    if (stuck == "true" && !TaskStuck(t, now_us)) continue;
+    if (listed++ == most) {
+      truncated = true;
+      break;
+    }
+    JsonObject o;
+    o.Str("contact", t.contact).Int("step", t.step).Str("state", TaskStateName(t.state));
+    o.Str("due_at", FormatIso8601Millis(t.due_us)).Int("claims", t.claims);
+    if (t.state == TaskState::kInProgress)
+      o.Str("agent", t.agent).Str("lease_until", FormatIso8601Millis(t.lease_until_us));
+    if (t.changed_us) o.Str("changed_at", FormatIso8601Millis(t.changed_us));
+    if (!t.reason.empty()) o.Str("reason", t.reason);
+    list.Raw(o.Finish());
+  }
+  return Json(JsonObject().Raw("tasks", list.Finish()).Bool("truncated", truncated).Finish());
 }
 
 }  // namespace
@@ -121,7 +165,7 @@ Status Console::Impl::CheckOf(const EventLog& from, const std::string& tenant,
   in.now_us = clock->NowMicros();
   if (!v.spec.steps.empty()) {
     const Channel first = v.spec.steps.front().channel;
-    in.sender_configured = SenderFor(now, tenant, first);
+    in.sender_configured = SenderFor(now, ctx, first);
     const ResolvedAudience who = ResolveAudience(
         v.spec.audience, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
     in.audience = static_cast<int64_t>(who.contacts.size());
@@ -222,52 +266,6 @@ ApiResponse Console::Impl::PlanCampaignChange(const EventLog& from, const std::s
   if (!s.ok()) return JsonError(409, "invalid_transition", s.message());
   *d = CampaignChangedDraft(tenant, change, v.changes);
   return ApiResponse{};
-}
-
-// GET /v1/campaigns/{id}/tasks: ?state= one state, ?stuck=true those in
-// progress whose lease ran out or that were claimed an hour ago or more
-// (the guide's "tasks not executing"), ?limit= at most that many (1000,
-// up to 10000), by step then contact.
-ApiResponse TasksAnswer(const EventLog& from, const std::string& tenant, const std::string& id,
-                        const Params& p, int64_t now_us) {
-  const std::string state = Param(p, "state"), stuck = Param(p, "stuck"), limit = Param(p, "limit");
-  TaskState only = TaskState::kPending;
-  if (!state.empty() && !ParseTaskState(state, &only))
-    return JsonError(400, "bad_parameter",
-                     "\"state\" is pending, in_progress, done, failed or skipped");
-  if (!stuck.empty() && stuck != "true" && stuck != "false")
-    return JsonError(400, "bad_parameter", "\"stuck\" is true or false");
-  size_t most = 1000;
-  if (!limit.empty()) {
-    char* end = nullptr;
-    const long long n = std::strtoll(limit.c_str(), &end, 10);
-    if (*end != '\0' || n < 1 || n > 10000)
-      return JsonError(400, "bad_parameter", "\"limit\" is 1 to 10000");
-    most = static_cast<size_t>(n);
-  }
-  std::vector<Task> tasks;
-  Status s = ReadCampaignTasks(from, tenant, id, &tasks);
-  if (!s.ok()) return Unavailable(s);
-  JsonArray list;
-  size_t listed = 0;
-  bool truncated = false;
-  for (const Task& t : tasks) {
-    if (!state.empty() && t.state != only) continue;
-    if (stuck == "true" && !TaskStuck(t, now_us)) continue;
-    if (listed++ == most) {
-      truncated = true;
-      break;
-    }
-    JsonObject o;
-    o.Str("contact", t.contact).Int("step", t.step).Str("state", TaskStateName(t.state));
-    o.Str("due_at", FormatIso8601Millis(t.due_us)).Int("claims", t.claims);
-    if (t.state == TaskState::kInProgress)
-      o.Str("agent", t.agent).Str("lease_until", FormatIso8601Millis(t.lease_until_us));
-    if (t.changed_us) o.Str("changed_at", FormatIso8601Millis(t.changed_us));
-    if (!t.reason.empty()) o.Str("reason", t.reason);
-    list.Raw(o.Finish());
-  }
-  return Json(JsonObject().Raw("tasks", list.Finish()).Bool("truncated", truncated).Finish());
 }
 
 // GET /v1/customers/{id}, /v1/campaigns, /v1/campaigns/{id}, and POST
@@ -382,7 +380,7 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
 // waits: each ask's answer asks again 50 ms later, on `waits`.
 struct Console::Impl::StoredWait {
   std::string tenant, ask, ours;
-  bool known = false;  // the front found it stored already
+  bool known = false;  // the front found it stored already (its id is the stored one)
   std::chrono::steady_clock::time_point deadline;
   Headers headers;
   Responder respond;
@@ -415,6 +413,8 @@ void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<
         }
         w->ours = o[0].id.ToString();
         w->known = o[0].duplicate;
+        // The front's seen ask found it stored already: nothing to wait for.
+        if (w->known) return AnswerStored(*w, true, w->ours, 0);
         PollStored(w);
       });
 }
@@ -449,7 +449,7 @@ void Console::Impl::AnswerStored(StoredWait& w, bool stored, const std::string& 
                      : stored  ? "accepted"
                                : "applying")
       .Str("event_id", stored ? stored_id : w.ours);
-  if (stored) body.UInt("seq", seq);
+  if (seq != 0) body.UInt("seq", seq);
   if (w.extra) w.extra(&body);
   ApiResponse a;
   a.content_type = "application/json";

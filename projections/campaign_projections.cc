@@ -203,19 +203,33 @@ Status FoldCustomerStream(const EventLog& log, const std::string& tenant,
   return created ? Status::OK() : Status::NotFound("no customer " + customer);
 }
 
-Status ListCampaigns(const EventLog& log, const std::string& tenant,
-                     std::vector<CampaignView>* out) {
+namespace {
+
+// Every row of `consumer` under `prefix`, decoded; Corruption (after
+// reading the others) when one does not read.
+template <typename Row>
+Status ReadRows(const EventLog& log, const char* consumer, const std::string& prefix,
+                bool (*decode)(std::string_view, Row*), std::vector<Row>* out) {
   out->clear();
   bool bad = false;
-  Status s = log.ScanConsumerState(CampaignsProjection::kName, "c/" + tenant + "/",
-                                   [out, &bad](std::string_view, std::string_view row) {
-                                     CampaignView v;
-                                     if (!DecodeCampaignRow(row, &v)) bad = true;
-                                     else out->push_back(std::move(v));
-                                     return true;
-                                   });
+  Status s = log.ScanConsumerState(consumer, prefix, [&](std::string_view, std::string_view row) {
+    Row r;
+    if (decode(row, &r))
+      out->push_back(std::move(r));
+    else
+      bad = true;
+    return true;
+  });
   if (!s.ok()) return s;
-  return bad ? Status::Corruption("a campaign row that does not read") : Status::OK();
+  return bad ? Status::Corruption(std::string("a row of ") + consumer + " that does not read")
+             : Status::OK();
+}
+
+}  // namespace
+
+Status ListCampaigns(const EventLog& log, const std::string& tenant,
+                     std::vector<CampaignView>* out) {
+  return ReadRows(log, CampaignsProjection::kName, "c/" + tenant + "/", &DecodeCampaignRow, out);
 }
 
 Status ReadPaidSince(const EventLog& log, const std::string& tenant, const std::string& contact,
@@ -312,18 +326,8 @@ Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const st
 
 Status ReadCampaignTasks(const EventLog& log, const std::string& tenant,
                          const std::string& campaign, std::vector<Task>* out) {
-  out->clear();
-  bool bad = false;
-  Status s = log.ScanConsumerState(CampaignTasksProjection::kName,
-                                   "t/" + tenant + "/" + campaign + "/",
-                                   [out, &bad](std::string_view, std::string_view row) {
-                                     Task t;
-                                     if (DecodeTaskRow(row, &t)) out->push_back(std::move(t));
-                                     else bad = true;
-                                     return true;
-                                   });
-  if (!s.ok()) return s;
-  return bad ? Status::Corruption("a campaign task row that does not read") : Status::OK();
+  return ReadRows(log, CampaignTasksProjection::kName, "t/" + tenant + "/" + campaign + "/",
+                  &DecodeTaskRow, out);
 }
 
 Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
