@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "actors/messages.h"
+#include "campaigns/agent.h"
 #include "campaigns/audience.h"
 #include "campaigns/planner.h"
 #include "projections/audience_index.h"
@@ -67,6 +70,100 @@ bool Folded(const EventLog& log, uint64_t appended) {
          (log.ReadCheckpoint(CampaignTasksProjection::kName, &cp).ok() && cp >= appended);
 }
 
+const CampaignRunSettings& RunSettings(const SyncEnv& env) {
+  static const CampaignRunSettings* const kDefaults = [] {  // never destroyed
+    auto* d = new CampaignRunSettings;
+    d->zones = std::make_shared<RecipientZones>(nullptr);
+    return d;
+  }();
+  return env.campaigns ? *env.campaigns : *kDefaults;
+}
+
+// What the send agent reads of the log at one tick (campaigns/agent.h).
+class AgentReads {
+ public:
+  AgentReads(const SyncEnv& env, const std::string& tenant, const CampaignView& v,
+             const std::vector<Task>& tasks, int64_t now_us)
+      : env_(env), rs_(RunSettings(env)), tenant_(tenant), v_(v), now_us_(now_us) {
+    Customer c;
+    if (ReadCustomer(*env.log, tenant, v.spec.customer, &c).ok()) customer_name_ = c.name;
+    for (const Task& t : tasks)  // when the campaign first reached each person
+      if (t.state == TaskState::kDone && t.changed_us != 0) {
+        int64_t& at = reached_[t.contact];
+        at = at == 0 ? t.changed_us : std::min(at, t.changed_us);
+      }
+  }
+
+  std::optional<Person> PersonFor(const Task& t) const {
+    const EventLog& log = *env_.log;
+    Person p;
+    if (!ReadMergedFields(log, t.contact, &p.fields).ok()) return std::nullopt;
+    p.fields["customer_name"] = customer_name_;
+    const CampaignStep& step = v_.spec.steps[static_cast<size_t>(t.step)];
+    Recipient& r = p.recipient;
+    r.opted_out = ContactOptedOut(log, tenant_, t.contact, std::string(ChannelName(step.channel)));
+    const std::string& phone = p.fields[fields::kPhone];
+    r.has_address = !(step.channel == Channel::kEmail ? p.fields[fields::kEmail] : phone).empty();
+    auto reached = reached_.find(t.contact);
+    if (reached != reached_.end() &&
+        !ReadRepliedSince(log, tenant_, t.contact, reached->second, &r.replied).ok())
+      return std::nullopt;
+    if (v_.started_us != 0 && !ReadPaidSince(log, tenant_, t.contact, v_.started_us, &r.paid).ok())
+      return std::nullopt;
+    ZoneChoice zones;
+    if (rs_.zones->For("", phone, rs_.default_zone, &zones).ok()) r.zones = zones.Raw();
+    constexpr int64_t kWeekUs = 7 * 86400LL * 1000000;
+    if (!ReadRecentSends(log, tenant_, t.contact, now_us_ - kWeekUs, &r.recent_sends_us).ok())
+      return std::nullopt;
+    return p;
+  }
+
+  std::optional<SendOutcome> OutcomeOf(const Task& t) const {
+    SendOutcome o;
+    if (!ReadSendOutcome(*env_.log, tenant_, t.campaign, t.step, t.contact, &o).ok())
+      return std::nullopt;
+    return o;
+  }
+
+ private:
+  const SyncEnv& env_;
+  const CampaignRunSettings& rs_;
+  const std::string& tenant_;
+  const CampaignView& v_;
+  int64_t now_us_;
+  std::string customer_name_;
+  std::map<std::string, int64_t> reached_;
+};
+
+// The send agent's events at this tick, for the tasks the planner's
+// `planned` events leave alone (a task it skips is not also claimed).
+AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const CampaignView& v,
+                   const std::vector<Task>& all, const std::vector<TaskEvent>& planned,
+                   int64_t now_us) {
+  std::set<std::pair<int, std::string>> touched;
+  for (const TaskEvent& e : planned) touched.emplace(e.step, e.contact);
+  std::vector<Task> tasks;
+  for (const Task& t : all)
+    if (!t.ended() && !touched.count({t.step, t.contact})) tasks.push_back(t);
+  const CampaignRunSettings& rs = RunSettings(env);
+  AgentReads reads(env, tenant, v, all, now_us);
+  AgentInput in;
+  in.campaign = &v;
+  in.tasks = &tasks;
+  in.now_us = now_us;
+  in.hours = rs.hours;
+  in.caps = rs.caps;
+  in.lease_us = rs.lease_us;
+  in.person = [&reads](const Task& t) { return reads.PersonFor(t); };
+  in.outcome = [&reads](const Task& t) { return reads.OutcomeOf(t); };
+  const std::string sender =
+      tenant + "/" + (v.spec.sender.empty() ? env.ContextFor(tenant).sender : v.spec.sender);
+  std::lock_guard<std::mutex> lock(rs.pacers->mu);
+  auto pacer = rs.pacers->by_sender.try_emplace(sender, rs.texts_per_second).first;
+  in.pacer = &pacer->second;
+  return PlanAgentEvents(in);
+}
+
 }  // namespace
 
 int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::string& campaign,
@@ -125,9 +222,13 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     return ContactOptedOut(*log, tenant, contact, std::string(ChannelName(channel)));
   };
   CampaignPlan plan = PlanNextTaskEvents(in);
+  AgentPlan agent;
+  if (v.state == CampaignState::kRunning || v.state == CampaignState::kPaused)
+    agent = RunAgent(env, tenant, v, in.tasks, plan.events, now);
   std::vector<EventDraft> drafts;
-  drafts.reserve(plan.events.size());
+  drafts.reserve(plan.events.size() + agent.events.size());
   for (const TaskEvent& e : plan.events) drafts.push_back(TaskEventDraft(tenant, e));
+  for (const TaskEvent& e : agent.events) drafts.push_back(TaskEventDraft(tenant, e));
   if (!drafts.empty() && !AppendAll(env.log, std::move(drafts), tenant, campaign, &state->appended))
     return kTickUs;
   if (plan.complete && !Change(env, tenant, v, CampaignAction::kComplete, now, &state->appended))
@@ -135,8 +236,10 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   const bool open =
       std::any_of(in.tasks.begin(), in.tasks.end(), [](const Task& t) { return !t.ended(); });
   if (v.state == CampaignState::kCancelled && !open && plan.events.empty()) return -1;
-  if (!plan.events.empty()) return kFoldWaitUs;  // see them folded, then go on
-  return plan.wake_us == 0 ? kTickUs : std::clamp(plan.wake_us - now, kSoonestUs, kTickUs);
+  if (!plan.events.empty() || !agent.events.empty()) return kFoldWaitUs;  // see them folded
+  int64_t wake = plan.wake_us;
+  if (agent.wake_us != 0 && (wake == 0 || agent.wake_us < wake)) wake = agent.wake_us;
+  return wake == 0 ? kTickUs : std::clamp(wake - now, kSoonestUs, kTickUs);
 }
 
 caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const SyncEnv> env,

@@ -18,13 +18,35 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "actors/sync_env.h"
+#include "campaigns/quiet_hours.h"
+#include "campaigns/recipient_zones.h"
+#include "campaigns/send_check.h"
 
 namespace dfm {
+
+// The rules of sending (configuration [campaigns]), and the zones a
+// person's quiet hours are read in.
+struct CampaignRunSettings {
+  QuietHours hours;
+  std::string default_zone = "UTC";
+  FrequencyCaps caps;
+  double texts_per_second = 10;
+  int64_t lease_us = 600LL * 1000000;
+  std::shared_ptr<const RecipientZones> zones;  // null: RecipientZones without a phone map
+  // Each sender's pace ("<tenant>/<sender>"), shared by the campaigns that
+  // text from it.
+  struct Pacers {
+    std::mutex mu;
+    std::map<std::string, SenderPacer> by_sender;
+  };
+  std::shared_ptr<Pacers> pacers = std::make_shared<Pacers>();
+};
 
 // What an actor keeps between ticks: the audience, resolved at its first
 // tick of the running campaign (a person tagged later joins when the

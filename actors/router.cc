@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/contact_actor.h"
+#include "campaigns/task.h"
 #include "connectors/connector.h"
 #include "events/sealing.h"
 #include "events/webhook_received.h"
@@ -289,6 +290,30 @@ void RouteReplay(Self* self, const Event& e) {
   }
 }
 
+// A task.claimed with a text (campaigns/agent.h): the campaign's send,
+// handed to the person's contact (named by its id: the campaign resolved
+// its audience itself) as a send request of kCampaignSystem, answered like
+// a fact. The contact's consent gate decides it as any send.
+void RouteCampaignSend(Self* self, const Event& e) {
+  auto& st = self->state;
+  TaskEvent t;
+  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.channel != "sms" || t.body.empty()) return;
+  Activity a;
+  a.kind = Activity::Kind::kSend;
+  a.direction = "outbound";
+  a.message_id = CampaignMessageId(t.campaign, t.step, t.contact);
+  a.body = std::move(t.body);
+  a.channel = "sms";
+  ContactFact f;
+  f.system = kCampaignSystem;
+  f.activities.push_back(std::move(a));
+  StampFact(&f, e);
+  f.source_time_us = e.recorded_at_us;
+  st.in_flight[e.seq]++;
+  st.facts_routed++;
+  self->send(ContactFor(self, e.tenant, t.contact), std::move(f));
+}
+
 // A contact.erased event (app/erase.h): the contact's identities lead
 // nowhere from now on, and its actor, if live, drops its state.
 void RouteErased(Self* self, const Event& e) {
@@ -374,6 +399,10 @@ bool Route(Self* self, const Event& e) {
     return true;
   }
   if (e.type == ev::kIdentitySettled) return RouteSettled(self, e);
+  if (e.type == kTaskClaimed) {
+    RouteCampaignSend(self, e);
+    return true;
+  }
   if (e.type == kContactErasedType) {
     RouteErased(self, e);
     return true;

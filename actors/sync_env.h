@@ -28,8 +28,13 @@
 
 namespace dfm {
 
+struct CampaignRunSettings;  // actors/campaign_actor.h
+
 struct SyncEnv {
   EventLog* log = nullptr;
+  // What the campaign agents check at the moment of sending; null: the
+  // defaults (CampaignRunSettings's).
+  std::shared_ptr<const CampaignRunSettings> campaigns;
   // Merge policy and targets per tenant (each tenant's own systems); `ctx`
   // for a tenant not in `contexts`. now_us is set per decision.
   std::map<std::string, SyncContext> contexts;

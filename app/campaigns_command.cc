@@ -117,6 +117,9 @@ int RunCampaignsCommand(const Config& config, const CampaignsCommandArgs& args, 
   } else if (args.action == "check") {
     method = "POST";
     path = one + "/validate?" + tenant;
+  } else if (args.action == "tasks" && args.reset) {
+    method = "POST";
+    path = one + "/tasks/reset?" + tenant;
   } else if (args.action == "tasks") {
     path = one + "/tasks?" + tenant + (args.stuck ? "&stuck=true" : "");
   } else {
@@ -147,7 +150,11 @@ int RunCampaignsCommand(const Config& config, const CampaignsCommandArgs& args, 
   }
   if (args.action == "list") PrintList(doc, out);
   if (args.action == "show") PrintShow(doc, out);
-  if (args.action == "tasks") PrintTasks(doc, out);
+  if (args.action == "tasks" && args.reset)
+    out << "reset recorded (" << Text(doc, "event_id")
+        << "): the campaign's runner gives back the tasks stuck now; they run again\n";
+  else if (args.action == "tasks")
+    PrintTasks(doc, out);
   return args.action == "check" ? PrintCheck(doc, out) : 0;
 }
 

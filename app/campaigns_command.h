@@ -1,8 +1,9 @@
-// `dfm campaigns list | show ID | check ID | tasks ID [--stuck]`: the
+// `dfm campaigns list | show ID | check ID | tasks ID [--stuck|--reset]`: the
 // campaign API (docs/campaigns.md) asked of the running service with the
 // data directory's admin token, printed for a person, or as answered with
 // --json. `check` answers the guide's "campaign not starting" in one
-// command; `tasks --stuck` its "tasks not executing".
+// command; `tasks --stuck` its "tasks not executing", and `tasks --reset`
+// gives back the tasks stuck now (POST /v1/campaigns/{id}/tasks/reset).
 #pragma once
 
 #include <iosfwd>
@@ -17,6 +18,7 @@ struct CampaignsCommandArgs {
   std::string id;      // show, check, tasks
   std::string tenant = "default";
   bool stuck = false;  // tasks
+  bool reset = false;  // tasks
   bool json = false;
 };
 

@@ -151,6 +151,9 @@ int main(int argc, char** argv) {
   campaigns->add_option("--tenant", camp.tenant, "the campaign's tenant")->capture_default_str();
   campaigns->add_flag("--stuck", camp.stuck,
                       "tasks: only those in progress whose lease ran out or claimed an hour ago");
+  campaigns->add_flag("--reset", camp.reset,
+                      "tasks: give back those stuck now; the campaign's runner releases them")
+      ->excludes("--stuck");
   campaigns->add_flag("--json", camp.json, "print the service's answer as it is");
 
   dfm::ReconcileArgs rc_args;

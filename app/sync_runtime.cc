@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 
+#include "actors/campaign_actor.h"
 #include "actors/engine.h"
 #include "app/backfill_jobs.h"
 #include "connectors/common/http_client.h"
@@ -118,6 +119,25 @@ Status LoadSyncControl(const EventLog& log, std::vector<std::string> tenants, Sy
   return Status::OK();
 }
 
+// The rules [campaigns] sets, with the zones of libphonenumber's map
+// (read once per process; without it phones say nothing and the contact's
+// or the default zone is used).
+std::shared_ptr<const CampaignRunSettings> CampaignRunSettingsFrom(const CampaignSettings& c) {
+  Status map;
+  std::shared_ptr<const RecipientZones> zones = SystemRecipientZones(&map);
+  if (!map.ok())
+    Logger("campaigns")->warn("event=phone_zones_unavailable error=\"{}\"", map.ToString());
+  auto r = std::make_shared<CampaignRunSettings>();
+  (void)ParseQuietHours(c.quiet_hours, &r->hours);  // checked when read: else the default
+  r->default_zone = c.default_zone;
+  r->caps.per_day = static_cast<int>(c.per_day);
+  r->caps.per_week = static_cast<int>(c.per_week);
+  r->texts_per_second = static_cast<double>(c.texts_per_second);
+  r->lease_us = c.lease_s * 1000000;
+  r->zones = std::move(zones);
+  return r;
+}
+
 }  // namespace
 
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
@@ -157,6 +177,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
     for (const auto& [system, settings] : config.Systems(tenant))
       env->system_tables[{tenant, system}] = &settings;
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
+  env->campaigns = CampaignRunSettingsFrom(config.campaigns());
   env->contact_idle_us = ss.contact_idle_s * 1000000;
   im.snapshots = std::make_unique<SnapshotStore>(log, std::string(kContactSnapshotConsumer));
   env->snapshots = im.snapshots.get();

@@ -21,7 +21,8 @@ constexpr std::pair<CampaignState, std::string_view> kStates[] = {
 constexpr std::pair<CampaignAction, std::string_view> kActions[] = {
     {CampaignAction::kStart, "start"},       {CampaignAction::kBegin, "begin"},
     {CampaignAction::kPause, "pause"},       {CampaignAction::kResume, "resume"},
-    {CampaignAction::kComplete, "complete"}, {CampaignAction::kCancel, "cancel"}};
+    {CampaignAction::kComplete, "complete"}, {CampaignAction::kCancel, "cancel"},
+    {CampaignAction::kResetTasks, "reset_tasks"}};
 
 constexpr size_t kMaxSteps = 20;
 constexpr size_t kMaxMembers = 100000;
@@ -188,6 +189,10 @@ Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int6
     case A::kCancel:
       ok = from != S::kCompleted && from != S::kCancelled;
       *to = S::kCancelled;
+      break;
+    case A::kResetTasks:
+      ok = from == S::kRunning || from == S::kPaused;
+      *to = from;
       break;
   }
   if (ok) return Status::OK();

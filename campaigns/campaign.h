@@ -81,13 +81,16 @@ enum class CampaignState { kDraft, kScheduled, kRunning, kPaused, kCompleted, kC
 std::string_view CampaignStateName(CampaignState s);
 bool ParseCampaignState(std::string_view name, CampaignState* out);
 
-enum class CampaignAction { kStart, kBegin, kPause, kResume, kComplete, kCancel };
+enum class CampaignAction { kStart, kBegin, kPause, kResume, kComplete, kCancel, kResetTasks };
 std::string_view CampaignActionName(CampaignAction a);
 bool ParseCampaignAction(std::string_view name, CampaignAction* out);  // false for another name
 // The state after `a` from `from`; FailedPrecondition-like InvalidArgument
 // ("cannot pause a campaign that is scheduled") when it does not apply.
 // kStart goes to scheduled when `start_at_us` is after `now_us`, else
-// running; kBegin is the scheduled date coming.
+// running; kBegin is the scheduled date coming. kResetTasks ("reset_tasks",
+// `dfm campaigns tasks ID --reset`) keeps a running or paused campaign's
+// state: its runner gives back the tasks stuck at that moment
+// (planner.h).
 Status NextState(CampaignState from, CampaignAction a, int64_t start_at_us, int64_t now_us,
                  CampaignState* to);
 

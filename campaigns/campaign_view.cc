@@ -104,6 +104,7 @@ Status ApplyCampaignEvent(std::string_view type, std::string_view payload, int64
         ", the lifecycle gives " + std::string(CampaignStateName(expected)));
   v->state = c.state;
   if (c.state == CampaignState::kRunning && v->started_us == 0) v->started_us = c.at_us;
+  if (c.action == CampaignAction::kResetTasks) v->reset_us = c.at_us;
   v->changed_us = c.at_us;
   v->changed_by = c.by;
   v->reason = c.reason;

@@ -32,6 +32,7 @@ struct CampaignView {
   int64_t created_us = 0;
   int64_t started_us = 0;  // when it first ran (0: never)
   int64_t changed_us = 0;  // its last change
+  int64_t reset_us = 0;    // its last reset_tasks (0: never)
   std::string changed_by, reason;
   int changes = 0;  // changes folded (the next one's position)
 };

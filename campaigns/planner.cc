@@ -8,15 +8,6 @@ namespace dfm {
 
 namespace {
 
-TaskEvent EventFor(const Task& t, std::string_view type) {
-  TaskEvent e;
-  e.type = std::string(type);
-  e.campaign = t.campaign;
-  e.contact = t.contact;
-  e.step = t.step;
-  return e;
-}
-
 void Wake(int64_t at_us, int64_t now_us, CampaignPlan* plan) {
   if (at_us <= now_us) return;
   if (plan->wake_us == 0 || at_us < plan->wake_us) plan->wake_us = at_us;
@@ -32,17 +23,18 @@ int64_t FirstDue(const CampaignView& v) {
 void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
   if (t.ended()) return;
   if (v.state == CampaignState::kCancelled) {
-    TaskEvent e = EventFor(t, kTaskSkipped);
+    TaskEvent e = TaskEventFor(t, kTaskSkipped);
     e.reason = "cancelled";
     plan->events.push_back(std::move(e));
     return;
   }
   if (t.state == TaskState::kInProgress) {
-    if (LeaseLapsed(t, in.now_us)) {
-      TaskEvent e = EventFor(t, kTaskReleased);
+    const bool reset = v.reset_us != 0 && TaskStuck(t, v.reset_us);
+    if (reset || LeaseLapsed(t, in.now_us)) {
+      TaskEvent e = TaskEventFor(t, kTaskReleased);
       e.agent = t.agent;
       e.claim = t.claims;
-      e.reason = "lease_lapsed";
+      e.reason = reset ? "reset" : "lease_lapsed";
       plan->events.push_back(std::move(e));
     } else {
       Wake(t.lease_until_us, in.now_us, plan);
@@ -52,7 +44,7 @@ void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPla
   if (v.state != CampaignState::kRunning) return;
   const bool known_step = t.step >= 0 && static_cast<size_t>(t.step) < v.spec.steps.size();
   if (known_step && in.opted_out && in.opted_out(t.contact, v.spec.steps[t.step].channel)) {
-    TaskEvent e = EventFor(t, kTaskSkipped);
+    TaskEvent e = TaskEventFor(t, kTaskSkipped);
     e.reason = "opted_out";
     plan->events.push_back(std::move(e));
     return;
@@ -89,7 +81,7 @@ CampaignPlan PlanNextTaskEvents(const PlanInput& in) {
     for (const auto& [contact, t] : latest) {
       const size_t next = static_cast<size_t>(t->step) + 1;
       if (t->state != TaskState::kDone || next >= v.spec.steps.size()) continue;
-      TaskEvent e = EventFor(*t, kTaskCreated);
+      TaskEvent e = TaskEventFor(*t, kTaskCreated);
       e.step = static_cast<int>(next);
       e.due_us = t->changed_us + v.spec.steps[next].delay_s * 1000000;
       Wake(e.due_us, in.now_us, &plan);

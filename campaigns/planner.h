@@ -16,7 +16,9 @@
 //     "opted_out", at once rather than when due (a STOP ends the person's
 //     remaining steps within a runner's tick);
 //   - a task whose agent's lease ran out: released "lease_lapsed" for the
-//     agent and claim that held it (it waits again; the release recorded).
+//     agent and claim that held it (it waits again; the release recorded);
+//     one that was stuck (TaskStuck) when the campaign's tasks were last
+//     reset (CampaignView::reset_us): released "reset".
 // A paused campaign makes no task and skips none, but its lapsed leases
 // are released. A cancelled one skips every task not ended, reason
 // "cancelled". A running one whose every task ended with none left to

@@ -109,4 +109,20 @@ Status RecipientZones::For(std::string_view contact_zone, std::string_view e164,
   return Status::OK();
 }
 
+std::shared_ptr<const RecipientZones> SystemRecipientZones(Status* map_status) {
+  struct Loaded {
+    Status map_status;
+    std::shared_ptr<const RecipientZones> zones;
+  };
+  static const Loaded* const kLoaded = [] {  // never destroyed: threads may outlive main
+    auto* l = new Loaded;
+    std::unique_ptr<PhoneZones> map;
+    l->map_status = PhoneZones::Load(kPhoneZonesJar, &map);
+    l->zones = std::make_shared<RecipientZones>(std::shared_ptr<const PhoneZones>(std::move(map)));
+    return l;
+  }();
+  if (map_status) *map_status = kLoaded->map_status;
+  return kLoaded->zones;
+}
+
 }  // namespace dfm

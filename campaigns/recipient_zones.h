@@ -55,6 +55,11 @@ class RecipientZones {
   mutable std::map<std::string, std::shared_ptr<const ZoneRules>> loaded_;
 };
 
+// This machine's zones: kZoneInfoDir and libphonenumber's map from
+// kPhoneZonesJar, read once per process. Without the map (not installed,
+// unreadable; *map_status says why), phones say nothing.
+std::shared_ptr<const RecipientZones> SystemRecipientZones(Status* map_status = nullptr);
+
 // "+05:30", "-03", "UTC+2", "UTC" as a fixed offset in seconds; false for
 // anything else.
 bool ParseFixedOffset(std::string_view text, int32_t* offset_s);

@@ -2,12 +2,16 @@
 
 #include <simdjson.h>
 
+#include <charconv>
+
 #include "campaigns/names.h"
 #include "util/json.h"
 
 namespace dfm {
 
 namespace {
+
+constexpr std::string_view kCampaignKeyPrefix = "campaign:";  // sync/fact.h kCampaignSystem + ':'
 
 constexpr std::pair<TaskState, std::string_view> kTaskStates[] = {
     {TaskState::kPending, "pending"},
@@ -48,6 +52,15 @@ bool ParseTaskState(std::string_view name, TaskState* out) {
   return ValueIn(kTaskStates, name, out);
 }
 
+TaskEvent TaskEventFor(const Task& t, std::string_view type) {
+  TaskEvent e;
+  e.type = std::string(type);
+  e.campaign = t.campaign;
+  e.contact = t.contact;
+  e.step = t.step;
+  return e;
+}
+
 std::string EncodeTaskEvent(const TaskEvent& e) {
   JsonObject o;
   o.Int("v", 1).Str("campaign", e.campaign).Str("contact", e.contact).Int("step", e.step);
@@ -55,7 +68,9 @@ std::string EncodeTaskEvent(const TaskEvent& e) {
   if (e.type == kTaskDeferred) o.Int("until_us", e.until_us);
   if (e.type == kTaskClaimed) o.Int("lease_until_us", e.lease_until_us);
   if (!e.agent.empty()) o.Str("agent", e.agent).Int("claim", e.claim);
-  if (e.type == kTaskDone) o.Str("channel", e.channel);
+  if (e.type == kTaskDone || (e.type == kTaskClaimed && !e.channel.empty()))
+    o.Str("channel", e.channel);
+  if (e.type == kTaskClaimed && !e.body.empty()) o.Str("body", e.body);
   if (!e.reason.empty()) o.Str("reason", e.reason);
   if (!e.detail.empty()) o.Str("detail", e.detail);
   return o.Finish();
@@ -84,6 +99,9 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
   if (type == kTaskDeferred && !Int(o, "until_us", &x.until_us)) return false;
   if (type == kTaskClaimed && !Int(o, "lease_until_us", &x.lease_until_us)) return false;
   if (type == kTaskDone && !Str(o, "channel", true, &x.channel)) return false;
+  if (type == kTaskClaimed &&
+      (!Str(o, "channel", false, &x.channel) || !Str(o, "body", false, &x.body)))
+    return false;
   int64_t claim = 0;
   if (by_agent && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000)) return false;
   x.claim = static_cast<int>(claim);
@@ -102,6 +120,49 @@ EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e) {
   d.idempotency_key =
       e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type + "/" + std::to_string(n);
   return d;
+}
+
+std::string CampaignMessageId(const std::string& campaign, int step, const std::string& contact) {
+  return campaign + "/" + std::to_string(step) + "/" + contact;
+}
+
+std::string CampaignMessageKey(const std::string& campaign, int step, const std::string& contact) {
+  return std::string(kCampaignKeyPrefix) + CampaignMessageId(campaign, step, contact);
+}
+
+bool ParseCampaignMessageKey(std::string_view key, std::string* campaign, int* step,
+                             std::string* contact) {
+  if (key.substr(0, kCampaignKeyPrefix.size()) != kCampaignKeyPrefix) return false;
+  key.remove_prefix(kCampaignKeyPrefix.size());
+  const size_t a = key.find('/');
+  const size_t b = a == std::string_view::npos ? a : key.find('/', a + 1);
+  if (a == 0 || b == std::string_view::npos || b == a + 1 || b + 1 >= key.size()) return false;
+  int n = 0;
+  const auto [end, ec] = std::from_chars(key.data() + a + 1, key.data() + b, n);
+  if (ec != std::errc() || end != key.data() + b || n < 0 || n > 1000) return false;
+  *campaign = std::string(key.substr(0, a));
+  *step = n;
+  *contact = std::string(key.substr(b + 1));
+  return true;
+}
+
+std::string EncodeSendOutcome(const SendOutcome& o) {
+  const char* kind = o.kind == SendOutcome::Kind::kSent      ? "sent"
+                     : o.kind == SendOutcome::Kind::kRefused ? "refused"
+                                                             : "failed";
+  return std::string(kind) + " " + o.detail;
+}
+
+bool DecodeSendOutcome(std::string_view row, SendOutcome* o) {
+  const size_t sp = row.find(' ');
+  if (sp == std::string_view::npos) return false;
+  const std::string_view kind = row.substr(0, sp);
+  if (kind == "sent") o->kind = SendOutcome::Kind::kSent;
+  else if (kind == "refused") o->kind = SendOutcome::Kind::kRefused;
+  else if (kind == "failed") o->kind = SendOutcome::Kind::kFailed;
+  else return false;
+  o->detail = std::string(row.substr(sp + 1));
+  return true;
 }
 
 Status ApplyTaskEvent(const TaskEvent& e, Task* t) {

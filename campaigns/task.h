@@ -18,8 +18,12 @@
 //   {"v":1, "campaign", "contact", "step": 0.., and per type:
 //    task.created  "due_us"
 //    task.deferred "until_us", "reason"
-//    task.claimed  "agent", "claim" (1 for the first), "lease_until_us"
-//    task.released "agent", "claim", "reason" ("lease_lapsed" | "given_back")
+//    task.claimed  "agent", "claim" (1 for the first), "lease_until_us",
+//                  "channel"? and "body"? (a send's agent: what it sends;
+//                  an sms claim with a body is the campaign's send request,
+//                  routed to the person's contact: CampaignMessageKey)
+//    task.released "agent", "claim", "reason" ("lease_lapsed" | "reset" |
+//                  "given_back")
 //    task.done     "agent", "claim", "channel" ("sms" | "email" | "call"),
 //                  "detail"?
 //    task.failed   "agent", "claim", "reason", "detail"?
@@ -66,6 +70,7 @@ struct TaskEvent {
   int claim = 0;  // claimed: its number; released, done, failed: the claim answered
   std::string agent, reason, detail;
   std::string channel;  // task.done: what went (the frequency caps count texts and emails)
+  std::string body;     // task.claimed by a send's agent: the text it sends
 };
 
 inline constexpr std::string_view kTaskCreated = "task.created";
@@ -76,6 +81,10 @@ inline constexpr std::string_view kTaskDone = "task.done";
 inline constexpr std::string_view kTaskFailed = "task.failed";
 inline constexpr std::string_view kTaskSkipped = "task.skipped";
 
+// An event of `type` about `t` (its campaign, contact and step), the rest
+// to fill in.
+TaskEvent TaskEventFor(const Task& t, std::string_view type);
+
 std::string EncodeTaskEvent(const TaskEvent& e);
 // False when `payload` is not a version-1 payload of `type`.
 bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent* e);
@@ -85,6 +94,29 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
 // "<campaign>/<step>/<contact>/<type>/<n>", n the claim (claimed,
 // released, done, failed), the new time (deferred), else 0.
 EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e);
+
+// The engine's key of the message a task sends ("campaign:<campaign>/<step>/
+// <contact>"): one per task however often it is claimed, so a send asked
+// again after a lapsed lease is the same message, sent once (sync/
+// contact_model: a send of a known key is not asked again). The contact
+// model makes it from the fact's system (kCampaignSystem) and the message
+// id CampaignMessageId gives.
+std::string CampaignMessageId(const std::string& campaign, int step, const std::string& contact);
+std::string CampaignMessageKey(const std::string& campaign, int step, const std::string& contact);
+// False when `key` is not one CampaignMessageKey makes.
+bool ParseCampaignMessageKey(std::string_view key, std::string* campaign, int* step,
+                             std::string* contact);
+
+// What became of a task's send, as the person's contact events say
+// (projections/campaign_projections.h, o/ rows): the vendor took it, the
+// consent gate refused it, or it was dead-lettered.
+struct SendOutcome {
+  enum class Kind { kSent, kRefused, kFailed };
+  Kind kind = Kind::kSent;
+  std::string detail;  // the system that took it, or why not
+};
+std::string EncodeSendOutcome(const SendOutcome& o);
+bool DecodeSendOutcome(std::string_view row, SendOutcome* o);
 
 // Folds `e` into `t` (a task not created yet has an empty campaign).
 // InvalidArgument, saying why, when the lifecycle does not allow it; `t`

@@ -134,6 +134,17 @@ struct ReconcileSettings {
   int daily_at_minute() const;  // minutes after midnight UTC; -1 when off
 };
 
+// [campaigns]: the rules the campaign agents check at the moment of sending
+// (docs/campaigns.md).
+struct CampaignSettings {
+  std::string quiet_hours = "08:00-21:00";  // in the recipient's local time
+  std::string default_zone = "UTC";         // when neither contact nor phone says
+  int64_t per_day = 2;                      // texts and emails in any 24 h; 0: no cap
+  int64_t per_week = 5;                     // in any 7 days; 0: no cap
+  int64_t texts_per_second = 10;            // per sender
+  int64_t lease_s = 600;                    // how long an agent's claim holds
+};
+
 struct ApiSettings {
   // Requests a minute per API key and per tenant (0: no limit).
   uint64_t rate_limit_per_key = 600;
@@ -156,6 +167,7 @@ struct GlobalSettings {
   AlertsSettings alerts;
   ClusterSettings cluster;
   ReconcileSettings reconcile;
+  CampaignSettings campaigns;
 };
 
 // The rules as the built-in connectors default them, when the
@@ -217,6 +229,7 @@ class Config {
   const AlertsSettings& alerts() const { return g_.alerts; }
   const ClusterSettings& cluster() const { return g_.cluster; }
   const ReconcileSettings& reconcile() const { return g_.reconcile; }
+  const CampaignSettings& campaigns() const { return g_.campaigns; }
   // "default" first, then named tenants in order.
   const std::vector<std::string>& tenants() const { return tenants_; }
   // Settings of each enabled system of `tenant` (system → settings).

@@ -2,7 +2,10 @@
 // section as the reference lists them.
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
+#include "campaigns/quiet_hours.h"
+#include "campaigns/recipient_zones.h"
 #include "config/schema_rows.h"
 #include "util/strings.h"
 
@@ -232,6 +235,39 @@ void ReconcileKeys(std::vector<KeySpec>* out) {
                   "the share of each system's rate limit reconcile's reads use"));
 }
 
+std::string QuietHoursCheck(const KeyValue& v) {
+  QuietHours q;
+  return ParseQuietHours(v.text, &q) ? "" : "must be HH:MM-HH:MM, e.g. \"08:00-21:00\"";
+}
+std::string ZoneCheck(const KeyValue& v) {
+  int32_t offset = 0;
+  std::error_code ec;
+  if (ParseFixedOffset(v.text, &offset) ||
+      (!v.text.empty() && v.text.find("..") == std::string::npos && v.text[0] != '/' &&
+       std::filesystem::is_regular_file(std::string(kZoneInfoDir) + "/" + v.text, ec)))
+    return "";
+  return "must be a time zone such as \"America/Chicago\" or a fixed offset such as \"+05:30\"";
+}
+
+// [campaigns]: what the campaign agents check at the moment of sending.
+void CampaignKeys(std::vector<KeySpec>* out) {
+  std::vector<KeySpec>& k = *out;
+  k.push_back(Text("campaigns.quiet_hours", "08:00-21:00", kRestart, INTO(campaigns.quiet_hours),
+                   "the hours a campaign may reach a person, in their local time (docs/campaigns.md)")
+                  .Check(QuietHoursCheck));
+  k.push_back(Text("campaigns.default_zone", "UTC", kRestart, INTO(campaigns.default_zone),
+                   "the time zone of a person whose contact and phone say none")
+                  .Check(ZoneCheck));
+  k.push_back(Num("campaigns.per_day", "2", 0, 1000, kRestart, INTO(campaigns.per_day),
+                  "campaign texts and emails a person gets in any 24 hours, at most; 0: no cap"));
+  k.push_back(Num("campaigns.per_week", "5", 0, 1000, kRestart, INTO(campaigns.per_week),
+                  "the same in any 7 days; 0: no cap"));
+  k.push_back(Num("campaigns.texts_per_second", "10", 1, 10000, kRestart,
+                  INTO(campaigns.texts_per_second), "campaign texts a second per sender, at most"));
+  k.push_back(Num("campaigns.lease_s", "600", 10, 86400, kRestart, INTO(campaigns.lease_s),
+                  "how long an agent holds a task it claimed; then it waits again"));
+}
+
 // [cluster]: several nodes on NATS JetStream, and the NATS link's security.
 void ClusterKeys(std::vector<KeySpec>* out) {
   std::vector<KeySpec>& k = *out;
@@ -285,7 +321,8 @@ void ClusterKeys(std::vector<KeySpec>* out) {
 
 std::vector<KeySpec> MakeGlobalKeys() {
   std::vector<KeySpec> k;
-  for (auto add : {ServerKeys, StorageAndLogKeys, SyncAndConsentKeys, ApiKeys, AlertsKeys, ReconcileKeys, ClusterKeys})
+  for (auto add : {ServerKeys, StorageAndLogKeys, SyncAndConsentKeys, ApiKeys, AlertsKeys, ReconcileKeys,
+                    CampaignKeys, ClusterKeys})
     add(&k);
   return k;
 }

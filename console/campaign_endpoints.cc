@@ -349,6 +349,8 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
     w = {kPaymentPlanRoute, &Impl::PlanPayment, "record"};
   } else if (route == kCampaignsRoute) {
     w = {kCampaignPlanRoute, &Impl::PlanCampaign, "create"};
+  } else if (route == kCampaignResetRoute) {
+    w.action = std::string(CampaignActionName(CampaignAction::kResetTasks));
   }
   const std::string body = Wrap({id, w.action, who.credential, r.body});
   const int created = w.action == "create" || w.action == "record" ? 201 : 200;

@@ -62,6 +62,7 @@ const Route kRoutes[] = {
     {"POST", "/v1/campaigns/{id}/pause", ApiRole::kOperator, false},
     {"POST", "/v1/campaigns/{id}/resume", ApiRole::kOperator, false},
     {"POST", "/v1/campaigns/{id}/cancel", ApiRole::kOperator, false},
+    {"POST", kCampaignResetRoute, ApiRole::kOperator, false},
 };
 
 // Whether `path` matches `pattern`; *param gets what "{id}" matched.

@@ -215,6 +215,7 @@ inline constexpr char kCampaignsRoute[] = "/v1/campaigns";
 inline constexpr char kCampaignRoute[] = "/v1/campaigns/{id}";
 inline constexpr char kCampaignValidateRoute[] = "/v1/campaigns/{id}/validate";
 inline constexpr char kCampaignTasksRoute[] = "/v1/campaigns/{id}/tasks";
+inline constexpr char kCampaignResetRoute[] = "/v1/campaigns/{id}/tasks/reset";
 inline constexpr char kCustomerPlanRoute[] = "/v1/customers#plan";
 inline constexpr char kPaymentPlanRoute[] = "/v1/customers/payments#plan";
 inline constexpr char kCampaignPlanRoute[] = "/v1/campaigns#plan";

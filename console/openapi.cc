@@ -198,7 +198,8 @@ constexpr char kDocument[] =
     DFM_INVALID(422, "A check fails: details name them") "}}},"
     DFM_CHANGE("pause", "pauseCampaign", "Pause a running campaign") "}}},"
     DFM_CHANGE("resume", "resumeCampaign", "Resume a paused campaign") "}}},"
-    DFM_CHANGE("cancel", "cancelCampaign", "Cancel a campaign that has not ended") "}}}"
+    DFM_CHANGE("cancel", "cancelCampaign", "Cancel a campaign that has not ended") "}}},"
+    DFM_CHANGE("tasks/reset", "resetCampaignTasks", "Give back the tasks stuck now: their runner releases them (dfm campaigns tasks --reset)") "}}}"
     "}}";
 
 }  // namespace

@@ -150,4 +150,16 @@ bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::
   return RegistryWord(log, tenant, contact, channel, &has_address) == "out";
 }
 
+Status ReadMergedFields(const EventLog& log, const std::string& contact,
+                        std::map<std::string, std::string>* fields) {
+  const std::string prefix = "f/" + contact + "/";
+  return log.ScanConsumerState(
+      ContactViewProjection::kName, prefix, [&](std::string_view key, std::string_view value) {
+        const size_t space = value.find(' ');  // "<system that set it> <value>"
+        if (space != std::string_view::npos)
+          (*fields)[std::string(key.substr(prefix.size()))] = std::string(value.substr(space + 1));
+        return true;
+      });
+}
+
 }  // namespace dfm

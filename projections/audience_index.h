@@ -38,4 +38,9 @@ bool ContactReachable(const EventLog& log, const std::string& tenant, const std:
 bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::string& contact,
                      const std::string& channel);
 
+// The contact's merged fields (the contact view), name -> value; a deleted
+// contact's too. An error of the read but NotFound is returned.
+Status ReadMergedFields(const EventLog& log, const std::string& contact,
+                        std::map<std::string, std::string>* fields);
+
 }  // namespace dfm

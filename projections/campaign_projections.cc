@@ -49,6 +49,7 @@ std::string EncodeCampaignRow(const CampaignView& v) {
       .Int("created_us", v.created_us)
       .Int("started_us", v.started_us)
       .Int("changed_us", v.changed_us)
+      .Int("reset_us", v.reset_us)
       .Str("changed_by", v.changed_by)
       .Str("reason", v.reason)
       .Int("changes", v.changes)
@@ -73,6 +74,7 @@ bool DecodeCampaignRow(std::string_view row, CampaignView* v) {
   if (!problems.empty()) return false;
   x.changed_by = std::string(by);
   x.reason = std::string(reason);
+  if (o["reset_us"].get(x.reset_us) != simdjson::SUCCESS) x.reset_us = 0;  // absent in older rows
   x.changes = static_cast<int>(changes);
   *v = std::move(x);
   return true;
@@ -292,10 +294,46 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
 }
 
 bool CampaignTasksProjection::Uses(std::string_view type) const {
-  return type.rfind("task.", 0) == 0;
+  return type.rfind("task.", 0) == 0 || type == ev::kPushSucceeded ||
+         type == ev::kPushDeadLettered || type == ev::kMessageRefused || type == ev::kMessageLogged;
 }
 
-void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent*, ProjectionState* st) {
+namespace {
+
+// A contact's event about a campaign's send, or a reply: its o/ or i/ row.
+void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st) {
+  if (d.type == ev::kMessageLogged) {
+    auto dir = d.fields.find("direction");
+    if (dir != d.fields.end() && dir->second == "inbound" && !d.contact_id.empty())
+      st->Put(DatedKey('i', e.tenant, d.contact_id, e.recorded_at_us, d.message_key), "");
+    return;
+  }
+  std::string campaign, contact;
+  int step = 0;
+  if (!ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact)) return;
+  SendOutcome o;
+  if (d.type == ev::kPushSucceeded && d.op == "send") {
+    o = {SendOutcome::Kind::kSent, d.system};
+  } else if (d.type == ev::kPushDeadLettered && d.op == "send") {
+    o = {SendOutcome::Kind::kFailed, d.reason};
+  } else if (d.type == ev::kMessageRefused) {
+    o = {SendOutcome::Kind::kRefused, d.reason};
+  } else {
+    return;
+  }
+  std::string key = CampaignTaskKey(e.tenant, campaign, step, contact);
+  key[0] = 'o';
+  if (!st->Peek(key)) st->Put(key, EncodeSendOutcome(o));  // the first outcome stands
+}
+
+}  // namespace
+
+void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
+                                          ProjectionState* st) {
+  if (d) {
+    FoldContactEvent(e, *d, st);
+    return;
+  }
   TaskEvent te;
   if (!DecodeTaskEvent(e.type, e.payload, &te)) return;
   const std::string key = CampaignTaskKey(e.tenant, te.campaign, te.step, te.contact);
@@ -344,6 +382,26 @@ Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
   };
   Status s = scan("n/" + tenant + "/" + campaign + "/", by_state);
   return s.ok() ? scan("r/" + tenant + "/" + campaign + "/", skipped_by) : s;
+}
+
+Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                       int step, const std::string& contact, SendOutcome* out) {
+  std::string key = CampaignTaskKey(tenant, campaign, step, contact), row;
+  key[0] = 'o';
+  Status s = log.GetConsumerState(CampaignTasksProjection::kName, key, &row);
+  if (!s.ok()) return s;
+  return DecodeSendOutcome(row, out) ? Status::OK()
+                                     : Status::Corruption("a send outcome row that does not read");
+}
+
+Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const std::string& contact,
+                        int64_t since_us, bool* replied) {
+  *replied = false;
+  return ScanDated(log, CampaignTasksProjection::kName, 'i', tenant, contact, since_us,
+                   [replied](int64_t) {
+                     *replied = true;
+                     return false;
+                   });
 }
 
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,

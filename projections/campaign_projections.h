@@ -9,15 +9,26 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 2 (1 kept no changed_us): the fold of campaigns' task events
-// (campaigns/task.h) into every task's state, the counts a campaign's
-// progress shows, and each person's sends the frequency caps count.
+// "campaign_tasks", layout 3 (1 kept no changed_us, 2 no o/ and i/): the
+// fold of campaigns' task events (campaigns/task.h) into every task's
+// state, the counts a campaign's progress shows, each person's sends the
+// frequency caps count, what became of each send a task asked for, and
+// each person's replies.
 //
 //   t/<tenant>/<campaign>/<step, 3 digits>/<contact> -> the task (EncodeTaskRow)
 //   n/<tenant>/<campaign>/<state>  -> how many of its tasks are in that state
 //   r/<tenant>/<campaign>/<reason> -> how many it skipped for that reason
 //   s/<tenant>/<contact>/<when, 20 digits of µs>/<campaign> -> "sms" | "email":
 //                                     a text or email a task sent
+//   o/<tenant>/<campaign>/<step, 3 digits>/<contact> -> "<sent|refused|failed>
+//                                     <detail>": the first outcome the
+//                                     contact's events give the message
+//                                     CampaignMessageKey names (push.succeeded
+//                                     and push.dead_lettered of its send,
+//                                     message.refused)
+//   i/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> "": a
+//                                     text the person sent (message.logged
+//                                     inbound), what "stop on reply" reads
 //
 // An event the task's life refuses (ApplyTaskEvent) changes nothing, as
 // live processing would: the same log folds to the same state. "When" is
@@ -75,7 +86,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 2; }
+  int layout() const override { return 3; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
@@ -97,6 +108,12 @@ Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const st
 Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
                           const std::string& campaign, std::map<std::string, int64_t>* by_state,
                           std::map<std::string, int64_t>* skipped_by);
+// What became of the send of a task; NotFound while nothing is known.
+Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                       int step, const std::string& contact, SendOutcome* out);
+// Whether `contact` sent a text at or after `since_us`.
+Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const std::string& contact,
+                        int64_t since_us, bool* replied);
 // The times of `contact`'s texts and emails at or after `since_us`, any campaign, oldest first.
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
                        int64_t since_us, std::vector<int64_t>* at_us);

@@ -66,8 +66,14 @@ class ConsoleTest(unittest.TestCase):
     make_dfm = messages.MessagesTest.make_dfm
     setUp = messages.MessagesTest.setUp
     verity_inbound = messages.MessagesTest.verity_inbound
+    verity_sent = messages.MessagesTest.verity_sent
     ghl_contact = messages.MessagesTest.ghl_contact
     ghl_user_creates = base.SyncTest.ghl_user_creates
+
+    def extra_env(self):
+        """Quiet hours hold now for the test's people: a campaign's texts
+        wait (tests/integration/campaigns_e2e_test.py sends them)."""
+        return {"DFM_CAMPAIGNS_QUIET_HOURS": dfmtest.quiet_hours(open_now=False)}
 
     def tearDown(self):
         for d in getattr(self, "drivers", []):
@@ -362,10 +368,11 @@ class ConsoleTest(unittest.TestCase):
 
         def tasks():
             return self.api("/v1/campaigns/run-1/tasks", viewer)[2]["tasks"]
-        # Its actor makes each person's first step, due now; nothing does
-        # them yet (no agent), so they wait.
-        wait_for("a task for each person", lambda: [(t["step"], t["state"]) for t in tasks()] ==
-                 [(0, "pending"), (0, "pending")], timeout=15)
+        # Its actor makes each person's first step, due now; it is night
+        # where they are (quiet hours), so each text waits for the morning.
+        wait_for("a task for each person, deferred", lambda: [
+            (t["step"], t["state"], t.get("reason")) for t in tasks()] ==
+            [(0, "pending", "quiet_hours"), (0, "pending", "quiet_hours")], timeout=15)
         # The status page's campaigns card says how it goes, in words.
         d = self.page()
 
@@ -378,7 +385,7 @@ class ConsoleTest(unittest.TestCase):
         self.verity_inbound(PHONE, "STOP")
         wait_for("the STOP's task skipped", lambda: sorted(
             (t["state"], t.get("reason", "")) for t in tasks()) ==
-            [("pending", ""), ("skipped", "opted_out")], timeout=15)
+            [("pending", "quiet_hours"), ("skipped", "opted_out")], timeout=15)
         wait_for("the card counting it", lambda: card() ==
                  "Running: 0 sent, 1 waiting, skipped 1 because the person opted out.", timeout=15)
         d.execute_script("document.getElementById('campaigns').scrollIntoView()")
@@ -395,7 +402,10 @@ class ConsoleTest(unittest.TestCase):
         wait_for("the rest skipped", lambda: self.api("/v1/campaigns/run-1", viewer)[2]["skipped"] ==
                  {"opted_out": 1, "cancelled": 1}, timeout=15)
         types = [e["type"] for e in self.dfm.dump() if e["type"].startswith("task.")]
-        self.assertEqual(sorted(types), ["task.created"] * 2 + ["task.skipped"] * 2, "each once")
+        self.assertEqual(sorted(t for t in types if t != "task.deferred"),
+                         ["task.created"] * 2 + ["task.skipped"] * 2, "each once; none claimed")
+        self.assertEqual(self.verity_sent(PHONE) + self.verity_sent("+12055550402"), [],
+                         "nothing sent in quiet hours")
 
     def test_limits_answer_429_with_their_headers(self):
         self.dfm.stop()
@@ -450,7 +460,7 @@ class ClusterConsoleTest(clustertest.OnACluster, ConsoleTest):
     def key(self, role, tenant="*", name=None):
         """A key made through node0 works on every node within about a
         second (docs/scale-out.md): the suite goes on once it does."""
-        token = super().key(role, tenant, name)
+        token = ConsoleTest.key(self, role, tenant, name)
         for n in self.dfm.nodes:
             wait_for(f"the key on {n.port}", lambda n=n: dfmtest.request(
                 "127.0.0.1", n.port, "GET", "/v1/events?limit=1",

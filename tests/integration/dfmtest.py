@@ -382,3 +382,17 @@ def files_holding(root, needle):
 
 def tempdir():
     return tempfile.mkdtemp(prefix="dfm-it-")
+
+
+def quiet_hours(open_now):
+    """A `campaigns.quiet_hours` window that holds now, or one that does not,
+    for the tests' people (+1205 numbers: America/Chicago in
+    libphonenumber's map; UTC when the map is missing): 16 hours around
+    Chicago's time now, or an hour starting 9 hours after it (UTC is 5 or 6
+    hours ahead of Chicago: inside the first, outside the second)."""
+    import datetime
+    import zoneinfo
+    local = datetime.datetime.now(zoneinfo.ZoneInfo("America/Chicago"))
+    start, end = (local - datetime.timedelta(hours=8), local + datetime.timedelta(hours=8)) if open_now \
+        else (local + datetime.timedelta(hours=9), local + datetime.timedelta(hours=10))
+    return f"{start:%H:%M}-{end:%H:%M}"

@@ -73,6 +73,7 @@ class MessagesTest(unittest.TestCase):
             env[f"DFM_{system}_RETRY_BASE_MS"] = "100"
             env[f"DFM_{system}_RETRY_MAX_MS"] = "1000"
             env[f"DFM_{system}_BREAKER_OPEN_MS"] = "1000"
+        env.update(getattr(self, "extra_env", lambda: {})())  # a borrowing suite's settings
         self.env = env  # for a test that starts dfm again
         self.dfm.start(env_extra=env)
 

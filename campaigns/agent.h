@@ -1,0 +1,70 @@
+// The built-in send agent (campaigns/README.md): what it appends for a
+// running campaign's texts at a tick, decided from the tasks, what is
+// known of each person now, and what became of the sends it asked for.
+// The planner (planner.h) makes, skips and releases tasks; this claims and
+// ends them.
+//
+// For each task of an sms step, in the tasks' order:
+//   - held by this agent under its current claim, with an outcome
+//     (SendOutcome): sent -> task.done (channel "sms"); refused by the
+//     consent gate -> task.skipped "opted_out"; dead-lettered ->
+//     task.failed "send_failed"; no outcome yet: it waits (a lease that
+//     runs out is the planner's to release; claimed again, the same
+//     message key is not sent again);
+//   - waiting and due, the campaign running: CheckSend (send_check.h) at
+//     this moment: skip -> task.skipped with its reason; wait ->
+//     task.deferred until then; send -> task.claimed with the step's text
+//     rendered for the person (its "body": the send request the router
+//     hands to the person's contact), while the sender's pacer has room;
+//     past it, the rest wait for the next tick.
+// Tasks of email and call steps are left to their agents.
+//
+// Pure. Times are Unix microseconds.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "campaigns/campaign_view.h"
+#include "campaigns/send_check.h"
+#include "campaigns/task.h"
+
+namespace dfm {
+
+inline constexpr char kSmsAgent[] = "sms";
+
+// What is known of a person when their task is due: the check's facts,
+// and the fields their step's template may name.
+struct Person {
+  Recipient recipient;
+  std::map<std::string, std::string> fields;
+};
+
+struct AgentInput {
+  const CampaignView* campaign = nullptr;
+  const std::vector<Task>* tasks = nullptr;  // every task of the campaign
+  int64_t now_us = 0;
+  QuietHours hours;
+  FrequencyCaps caps;
+  int64_t lease_us = 600LL * 1000000;  // how long a claim holds
+  // The person `task` is for, as of now; nullopt when that cannot be read
+  // now (their task waits for the next tick).
+  std::function<std::optional<Person>(const Task& task)> person;
+  // What became of the send `task` asked for; nullopt while unknown.
+  std::function<std::optional<SendOutcome>(const Task& task)> outcome;
+  SenderPacer* pacer = nullptr;  // REQUIRES: not null
+  size_t max_claims = 1000;      // claims in one tick, at most
+};
+
+struct AgentPlan {
+  std::vector<TaskEvent> events;  // to append, in this order
+  int64_t wake_us = 0;            // when the pacer has room again (0: not waiting on it)
+};
+
+AgentPlan PlanAgentEvents(const AgentInput& in);
+
+}  // namespace dfm

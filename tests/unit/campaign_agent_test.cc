@@ -1,0 +1,249 @@
+// The send agent (campaigns/agent.h): what it claims, defers, skips and
+// ends, and the projection rows it reads (a send's outcome, a reply).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "campaigns/agent.h"
+#include "campaigns/planner.h"
+#include "campaigns/recipient_zones.h"
+#include "campaigns/task.h"
+#include "projections/campaign_projections.h"
+#include "projections/runner.h"
+#include "storage/memory_event_log.h"
+#include "sync/domain_event.h"
+
+namespace dfm {
+namespace {
+
+constexpr int64_t kS = 1000000;
+constexpr int64_t kNoonUtc = 1782907200LL * kS;  // 2026-07-01 12:00:00 UTC
+
+TEST(CampaignMessageKey, NamesOneTaskAndReadsBack) {
+  const std::string key = CampaignMessageKey("spring-1", 2, "c_9/x");
+  EXPECT_EQ(key, "campaign:spring-1/2/c_9/x");
+  std::string campaign, contact;
+  int step = -1;
+  ASSERT_TRUE(ParseCampaignMessageKey(key, &campaign, &step, &contact));
+  EXPECT_EQ(campaign + "|" + std::to_string(step) + "|" + contact, "spring-1|2|c_9/x");
+  for (const char* bad :
+       {"ghl:spring-1/2/c", "campaign:spring-1/x/c", "campaign:/2/c", "campaign:spring-1/2/",
+        "campaign:spring-1", "campaign:s//c", "campaign:s/-1/c", "campaign:s/2x/c"})
+    EXPECT_FALSE(ParseCampaignMessageKey(bad, &campaign, &step, &contact)) << bad;
+}
+
+TEST(CampaignMessageKey, AClaimCarriesItsTextAndReadsBack) {
+  TaskEvent e;
+  e.type = std::string(kTaskClaimed);
+  e.campaign = "spring-1";
+  e.contact = "c-1";
+  e.agent = kSmsAgent;
+  e.claim = 2;
+  e.lease_until_us = 7;
+  e.channel = "sms";
+  e.body = "Hi \"Ann\"";
+  TaskEvent back;
+  ASSERT_TRUE(DecodeTaskEvent(kTaskClaimed, EncodeTaskEvent(e), &back));
+  EXPECT_EQ(back.channel + "|" + back.body + "|" + std::to_string(back.claim), "sms|Hi \"Ann\"|2");
+  SendOutcome o{SendOutcome::Kind::kRefused, "sms opted out (keyword STOP)"}, read;
+  ASSERT_TRUE(DecodeSendOutcome(EncodeSendOutcome(o), &read));
+  EXPECT_EQ(EncodeSendOutcome(read), "refused sms opted out (keyword STOP)");
+  EXPECT_FALSE(DecodeSendOutcome("lost x", &read));
+}
+
+class SendAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RecipientZones zones(nullptr);
+    ASSERT_TRUE(zones.Zone("UTC", &utc_).ok());
+    ASSERT_TRUE(zones.Zone("+12:00", &night_).ok());  // midnight at noon UTC
+    v_.spec.id = "spring-1";
+    CampaignStep sms;
+    sms.template_text = "Hi {{first_name|there}}, from {{customer_name}}";
+    CampaignStep email;
+    email.channel = Channel::kEmail;
+    v_.spec.steps = {sms, email};
+    v_.state = CampaignState::kRunning;
+    v_.started_us = kNoonUtc - 60 * kS;
+  }
+
+  Task Make(const std::string& contact, int step, TaskState state) {
+    Task t;
+    t.campaign = "spring-1";
+    t.contact = contact;
+    t.step = step;
+    t.due_us = kNoonUtc - kS;
+    t.state = state;
+    if (state == TaskState::kInProgress) {
+      t.agent = kSmsAgent;
+      t.claims = 1;
+      t.lease_until_us = kNoonUtc + 600 * kS;
+    }
+    return t;
+  }
+
+  std::string Plan(const std::vector<Task>& tasks, double per_second, int64_t* wake = nullptr) {
+    SenderPacer pacer(per_second);
+    AgentInput in;
+    in.campaign = &v_;
+    in.tasks = &tasks;
+    in.now_us = kNoonUtc;
+    in.pacer = &pacer;
+    in.person = [this](const Task& t) -> std::optional<Person> {
+      if (t.contact == "unreadable") return std::nullopt;
+      Person p;
+      p.fields = {{"first_name", t.contact == "ann" ? "Ann" : ""}, {"customer_name", "Acme"}};
+      p.recipient.zones = {t.contact == "far" ? night_.get() : utc_.get()};
+      p.recipient.opted_out = t.contact == "stopped";
+      return p;
+    };
+    in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
+      if (t.contact == "took") return SendOutcome{SendOutcome::Kind::kSent, "verity"};
+      if (t.contact == "refused") return SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
+      if (t.contact == "dead") return SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
+      return std::nullopt;
+    };
+    AgentPlan plan = PlanAgentEvents(in);
+    if (wake) *wake = plan.wake_us;
+    std::string out;
+    for (const auto& e : plan.events)
+      out += e.type + " " + e.contact + (e.reason.empty() ? "" : " " + e.reason) +
+             (e.agent.empty() ? "" : " " + e.agent + "#" + std::to_string(e.claim)) +
+             (e.body.empty() ? "" : " \"" + e.body + "\"") + "; ";
+    return out;
+  }
+
+  CampaignView v_;
+  std::shared_ptr<const ZoneRules> utc_, night_;
+};
+
+TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
+  std::vector<Task> tasks = {
+      Make("ann", 0, TaskState::kPending),         // sent now
+      Make("stopped", 0, TaskState::kPending),     // opted out since it was made
+      Make("far", 0, TaskState::kPending),         // midnight where they are
+      Make("unreadable", 0, TaskState::kPending),  // waits for the next tick
+      Make("took", 0, TaskState::kInProgress),     // the vendor took it
+      Make("refused", 0, TaskState::kInProgress),  // the consent gate refused it
+      Make("dead", 0, TaskState::kInProgress),     // dead-lettered
+      Make("waiting", 0, TaskState::kInProgress),  // no outcome yet
+      Make("ann", 1, TaskState::kPending),         // an email: another agent's
+  };
+  Task later = Make("later", 0, TaskState::kPending);
+  later.due_us = kNoonUtc + kS;
+  tasks.push_back(later);
+  EXPECT_EQ(Plan(tasks, 100),
+            "task.claimed ann sms#1 \"Hi Ann, from Acme\"; task.skipped stopped opted_out; "
+            "task.deferred far quiet_hours; task.done took sms#1; "
+            "task.skipped refused opted_out; task.failed dead send_failed sms#1; ");
+  v_.state = CampaignState::kPaused;
+  EXPECT_EQ(Plan(tasks, 100),
+            "task.done took sms#1; task.skipped refused opted_out; "
+            "task.failed dead send_failed sms#1; ")
+      << "a paused campaign sends nothing new but ends what went";
+}
+
+TEST_F(SendAgentTest, TheSendersPaceHoldsTheRestForLater) {
+  std::vector<Task> tasks = {Make("ann", 0, TaskState::kPending),
+                             Make("bo", 0, TaskState::kPending),
+                             Make("cy", 0, TaskState::kPending)};
+  tasks[1].claims = 1;  // its lease lapsed once: the next claim is its second
+  int64_t wake = 0;
+  EXPECT_EQ(Plan(tasks, 2, &wake),
+            "task.claimed ann sms#1 \"Hi Ann, from Acme\"; "
+            "task.claimed bo sms#2 \"Hi there, from Acme\"; ");
+  EXPECT_GT(wake, kNoonUtc);
+  EXPECT_LE(wake, kNoonUtc + kS);
+}
+
+TEST(CampaignPlanner, AResetGivesBackTheTasksStuckThenAndNoOther) {
+  CampaignView v;
+  v.spec.id = "spring-1";
+  v.spec.steps.resize(1);
+  v.state = CampaignState::kRunning;
+  v.started_us = kNoonUtc - 7200 * kS;
+  CampaignChange reset;
+  ASSERT_TRUE(PlanCampaignChange(v, CampaignAction::kResetTasks, kNoonUtc, "ops", "", &reset).ok());
+  EXPECT_EQ(reset.state, CampaignState::kRunning) << "a reset keeps the state";
+  v.reset_us = kNoonUtc;
+  auto held = [](const std::string& contact, int64_t claimed_us) {
+    Task t;
+    t.campaign = "spring-1";
+    t.contact = contact;
+    t.state = TaskState::kInProgress;
+    t.agent = kSmsAgent;
+    t.claims = 1;
+    t.lease_until_us = kNoonUtc + 3 * 3600 * kS;  // a long lease: not lapsed
+    t.changed_us = claimed_us;
+    return t;
+  };
+  PlanInput in;
+  in.campaign = &v;
+  in.audience = {"old", "new"};
+  in.tasks = {held("old", kNoonUtc - 3601 * kS), held("new", kNoonUtc - 60 * kS)};
+  in.now_us = kNoonUtc + kS;
+  CampaignPlan plan = PlanNextTaskEvents(in);
+  ASSERT_EQ(plan.events.size(), 1u);
+  EXPECT_EQ(plan.events[0].type + " " + plan.events[0].contact + " " + plan.events[0].reason,
+            "task.released old reset");
+  v.state = CampaignState::kCompleted;
+  EXPECT_FALSE(
+      PlanCampaignChange(v, CampaignAction::kResetTasks, kNoonUtc, "ops", "", &reset).ok());
+}
+
+// What the contact's events say of a campaign's sends, and a person's
+// replies, folded as the live projection does and as a rebuild does.
+TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGivesTheSame) {
+  MemoryEventLog log;
+  auto ev = [](std::string_view type, const std::string& contact, const std::string& key) {
+    DomainEvent d;
+    d.type = std::string(type);
+    d.contact_id = contact;
+    d.system = "verity";
+    d.op = "send";
+    d.message_key = key;
+    d.reason = "HTTP 400";
+    return ToDraft(d, "acme", "contact:" + contact, EventId(), EventId());
+  };
+  DomainEvent in;
+  in.type = std::string(ev::kMessageLogged);
+  in.contact_id = "c-1";
+  in.message_key = "verity:in-1";
+  in.fields["direction"] = "inbound";
+  std::vector<EventDraft> drafts = {
+      ev(ev::kPushSucceeded, "c-1", CampaignMessageKey("spring-1", 0, "c-1")),
+      ev(ev::kPushDeadLettered, "c-1", CampaignMessageKey("spring-1", 0, "c-1")),  // later: ignored
+      ev(ev::kMessageRefused, "c-2", CampaignMessageKey("spring-1", 0, "c-2")),
+      ev(ev::kPushDeadLettered, "c-3", CampaignMessageKey("spring-1", 1, "c-3")),
+      ev(ev::kPushSucceeded, "c-4", "ghl:m-1"),  // not a campaign's
+      ToDraft(in, "acme", "contact:c-1", EventId(), EventId())};
+  std::vector<AppendOutcome> out;
+  ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
+  CampaignTasksProjection tasks;
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+  auto look = [&log]() {
+    std::string text;
+    for (const auto& [step, contact] :
+         std::vector<std::pair<int, std::string>>{{0, "c-1"}, {0, "c-2"}, {1, "c-3"}, {0, "c-4"}}) {
+      SendOutcome o;
+      Status s = ReadSendOutcome(log, "acme", "spring-1", step, contact, &o);
+      text += contact + "=" +
+              (s.ok()           ? EncodeSendOutcome(o)
+               : s.IsNotFound() ? "none"
+                                : "error") +
+              "; ";
+    }
+    bool replied = false, later = true;
+    EXPECT_TRUE(ReadRepliedSince(log, "acme", "c-1", 0, &replied).ok());
+    EXPECT_TRUE(ReadRepliedSince(log, "acme", "c-1", INT64_MAX, &later).ok());
+    return text + "replied=" + std::to_string(replied) + std::to_string(later);
+  };
+  const std::string live = look();
+  EXPECT_EQ(live,
+            "c-1=sent verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; replied=10");
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
+  EXPECT_EQ(look(), live);
+}
+
+}  // namespace
+}  // namespace dfm
