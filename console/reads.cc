@@ -11,6 +11,7 @@
 #include "console/contact_story.h"
 #include "console/remote_read.h"
 #include "replay-tools/audit.h"
+#include "replay-tools/campaign_audit.h"
 #include "replay-tools/consent_audit.h"
 #include "replay-tools/events_command.h"
 #include "replay-tools/projection_commands.h"
@@ -161,6 +162,8 @@ ApiResponse ViolationsRead(const ReadContext& c) {
   if (o.threshold_business_days <= 0) return Bad("\"threshold_days\" must be a positive number");
   std::vector<Violation> v;
   Status s = FindViolations(c.log, o, &v);
+  if (s.ok())
+    s = FindCampaignQuietHourSends(c.log, CampaignHoursFrom(c.im.Live().campaigns(), c.tenant), &v);
   return Printed(s, v, [](const auto& x, std::ostream& out) { PrintViolations(x, /*json=*/true, out); });
 }
 

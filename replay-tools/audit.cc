@@ -7,6 +7,7 @@
 #include <ostream>
 #include <set>
 
+#include "campaigns/task.h"
 #include "events/codec.h"
 #include "replay-tools/tool_log.h"
 #include "sync/consent.h"
@@ -272,7 +273,13 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       std::string key = e.tenant + "\n" + (d.message_key.empty() ? e.id.ToString() : d.message_key);
       auto [it, fresh] = outbound.try_emplace(key);
       it->second.systems.insert(d.system);
-      if (sent) it->second.v.how = "sent by the engine through " + d.system;
+      std::string campaign, contact;
+      int step = 0;
+      if (sent)
+        it->second.v.how = (ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact)
+                                ? "campaign " + campaign + " step " + std::to_string(step) + ": "
+                                : "") +
+                           "sent by the engine through " + d.system;
       if (!fresh) return true;
       Violation& v = it->second.v;
       v.kind = "outbound_while_opted_out";

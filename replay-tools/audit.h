@@ -54,6 +54,7 @@ struct ViolationOptions {
 };
 
 struct Violation {
+  // "campaign_quiet_hours" (campaign_audit.h) |
   // "outbound_while_opted_out" | "delivered_after_opt_out" (a text already on
   // the wire when the opt-out came, delivered after it) | "slow_opt_out" |
   // "opt_out_refused" (a system refused it: open, tried again)

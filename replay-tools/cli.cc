@@ -9,6 +9,7 @@
 #include "connectors/connector.h"
 #include "replay-tools/access_audit.h"
 #include "replay-tools/audit.h"
+#include "replay-tools/campaign_audit.h"
 #include "replay-tools/consent_audit.h"
 #include "replay-tools/conflicts.h"
 #include "replay-tools/events_command.h"
@@ -577,6 +578,8 @@ int ReplayTools::Impl::Run() {
     if (!Time(now, "--now", &o.now_us)) return 2;
     std::vector<Violation> found;
     s = FindViolations(*log, o, &found);
+    if (s.ok())
+      s = FindCampaignQuietHourSends(*log, CampaignHoursFrom(config.campaigns(), tenant), &found);
     if (!s.ok()) {
       std::cerr << "dfm audit violations: " << s.ToString() << "\n";
       return 2;

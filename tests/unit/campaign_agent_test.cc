@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 
 #include "campaigns/agent.h"
 #include "campaigns/planner.h"
@@ -10,6 +12,7 @@
 #include "campaigns/task.h"
 #include "projections/campaign_projections.h"
 #include "projections/runner.h"
+#include "replay-tools/campaign_audit.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
 
@@ -243,6 +246,61 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
             "c-1=sent verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; replied=10");
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   EXPECT_EQ(look(), live);
+}
+
+// `dfm audit violations` for campaigns: a campaign's text the vendor took
+// in the person's quiet hours, and none for one it took inside them or for
+// another text.
+TEST(CampaignAudit, FindsACampaignsTextSentInQuietHours) {
+  MemoryEventLog log;
+  DomainEvent created;
+  created.type = std::string(ev::kContactCreated);
+  created.contact_id = "c-1";
+  created.fields["phone"] = "+12055550101";
+  DomainEvent sent;
+  sent.type = std::string(ev::kPushSucceeded);
+  sent.contact_id = "c-1";
+  sent.system = "verity";
+  sent.op = "send";
+  sent.message_key = CampaignMessageKey("spring-1", 0, "c-1");
+  DomainEvent other = sent;
+  other.message_key = "ghl:m-1";
+  std::vector<AppendOutcome> out;
+  ASSERT_TRUE(log.Append({ToDraft(created, "acme", "contact:c-1", EventId(), EventId()),
+                          ToDraft(sent, "acme", "contact:c-1", EventId(), EventId()),
+                          ToDraft(other, "acme", "contact:c-1", EventId(), EventId())},
+                         &out)
+                  .ok());
+  RecipientZones zones(nullptr);  // no phone map: the default zone, UTC
+  CampaignHoursOptions o;
+  o.zones = &zones;
+  auto window = [](int64_t from_h, int64_t to_h) {  // hours from now, UTC
+    const int64_t now_min = std::time(nullptr) / 60 % 1440;
+    auto at = [now_min](int64_t h) {
+      const int64_t m = ((now_min + h * 60) % 1440 + 1440) % 1440;
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "%02d:%02d", static_cast<int>(m / 60),
+                    static_cast<int>(m % 60));
+      return std::string(buf);
+    };
+    QuietHours q;
+    EXPECT_TRUE(ParseQuietHours(at(from_h) + "-" + at(to_h), &q));
+    return q;
+  };
+  std::vector<Violation> found;
+  o.hours = window(-2, 2);  // open now
+  ASSERT_TRUE(FindCampaignQuietHourSends(log, o, &found).ok());
+  EXPECT_TRUE(found.empty());
+  o.hours = window(3, 4);  // closed now
+  ASSERT_TRUE(FindCampaignQuietHourSends(log, o, &found).ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].kind + " " + found[0].phone + " " + found[0].message_key,
+            "campaign_quiet_hours +12055550101 campaign:spring-1/0/c-1");
+  EXPECT_NE(found[0].how.find("campaign spring-1 step 0"), std::string::npos) << found[0].how;
+  o.tenant = "other";
+  found.clear();
+  ASSERT_TRUE(FindCampaignQuietHourSends(log, o, &found).ok());
+  EXPECT_TRUE(found.empty()) << "another tenant's texts are not its";
 }
 
 }  // namespace
