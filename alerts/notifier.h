@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "alerts/rules.h"
@@ -25,6 +26,12 @@ namespace dfm {
 struct AlertMail {
   std::string subject;
   std::string body;  // plain text; no personal data (alerts carry tenant and system only)
+  // For other mails sent the same way (connectors/smtp: a campaign's email):
+  // more header lines, the Message-ID (without <>; empty: a random one),
+  // and whether it is marked Auto-Submitted (RFC 3834).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string message_id;
+  bool auto_submitted = true;
 };
 
 class AlertNotifier {

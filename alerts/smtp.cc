@@ -64,7 +64,11 @@ std::string FormatMail(const SmtpSettings& s, const AlertMail& mail, int64_t now
                   "To: " + to + "\r\n" + "Subject: " + HeaderValue(mail.subject) + "\r\n" +
                   "Message-ID: <" + message_id + ">\r\n" +
                   "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                  "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n";
+                  "Content-Transfer-Encoding: 8bit\r\n";
+  if (mail.auto_submitted) m += "Auto-Submitted: auto-generated\r\n";
+  for (const auto& [name, value] : mail.headers)
+    m += HeaderValue(name) + ": " + HeaderValue(value) + "\r\n";
+  m += "\r\n";
   for (size_t i = 0; i < mail.body.size(); ++i) {
     if (mail.body[i] == '\n' && (i == 0 || mail.body[i - 1] != '\r')) m += '\r';
     m += mail.body[i];
@@ -73,12 +77,21 @@ std::string FormatMail(const SmtpSettings& s, const AlertMail& mail, int64_t now
 }
 
 Status SendMail(const SmtpSettings& s, const AlertMail& mail, int64_t now_us) {
+  SmtpOutcome ignored;
+  return SendMailWithOutcome(s, mail, now_us, &ignored);
+}
+
+Status SendMailWithOutcome(const SmtpSettings& s, const AlertMail& mail, int64_t now_us,
+                           SmtpOutcome* outcome) {
   uint8_t rnd[8];
   RandomBytes(rnd, sizeof rnd);
   const std::string host = s.from.substr(s.from.find('@') == std::string::npos ? s.from.size()
                                                                               : s.from.find('@') + 1);
-  const std::string id = HexEncode(std::string_view(reinterpret_cast<const char*>(rnd), sizeof rnd)) +
-                         "@" + (host.empty() ? "dfm" : host);
+  const std::string id =
+      !mail.message_id.empty()
+          ? mail.message_id
+          : HexEncode(std::string_view(reinterpret_cast<const char*>(rnd), sizeof rnd)) + "@" +
+                (host.empty() ? "dfm" : host);
   const std::string text = FormatMail(s, mail, now_us, id);
   CURL* c = curl_easy_init();
   if (!c) return Status::Unavailable("libcurl could not start");
@@ -102,6 +115,10 @@ Status SendMail(const SmtpSettings& s, const AlertMail& mail, int64_t now_us) {
   }
   if (!s.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, s.ca_file.c_str());
   const CURLcode rc = curl_easy_perform(c);
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  outcome->code = static_cast<int>(code);
+  outcome->reached = rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST;
   curl_slist_free_all(rcpt);
   curl_easy_cleanup(c);
   if (rc != CURLE_OK) return Status::Unavailable(Why(rc));

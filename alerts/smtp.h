@@ -1,7 +1,8 @@
 // Sending one mail over SMTP with libcurl (docs/alerts.md): STARTTLS on
 // smtp:// (required unless `starttls` is false and no password is sent),
 // implicit TLS on smtps://, AUTH with the username and password. Blocking:
-// call it from the alerter's own thread. Never logs the password.
+// call it from the caller's own thread (the alerter's; connectors/smtp's
+// worker). Never logs the password. The engine's one SMTP client.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +29,18 @@ struct SmtpSettings {
 std::string FormatMail(const SmtpSettings& s, const AlertMail& mail, int64_t now_us,
                        const std::string& message_id);
 
+// How a send ended, beyond its Status.
+struct SmtpOutcome {
+  int code = 0;          // the server's last reply code (250, 450, 550...); 0: none
+  bool reached = false;  // a connection was made: the mail may have been taken
+};
+
 // OK once the server took the mail for every recipient; else Unavailable
 // saying what went wrong ("cannot connect", "authentication refused",
 // "STARTTLS refused", "certificate not trusted", libcurl's words otherwise).
 Status SendMail(const SmtpSettings& s, const AlertMail& mail, int64_t now_us);
+// The same, saying how it ended (`outcome` not null).
+Status SendMailWithOutcome(const SmtpSettings& s, const AlertMail& mail, int64_t now_us,
+                           SmtpOutcome* outcome);
 
 }  // namespace dfm

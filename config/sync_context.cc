@@ -37,6 +37,10 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
         ctx.enrichment = system;
       if (system == config.RoleOf(tenant, RoleName(Role::kClassifier)) && !tenant.empty())
         ctx.classifier = system;
+      if (system == config.RoleOf(tenant, RoleName(Role::kMailer)) && !tenant.empty())
+        ctx.mailer = system;
+      if (system == config.RoleOf(tenant, RoleName(Role::kDialer)) && !tenant.empty())
+        ctx.dialer = system;
       if (c->accepted_fields.empty()) continue;  // holds no contacts: no target
       ctx.targets[system] = std::set<std::string>(c->accepted_fields.begin(), c->accepted_fields.end());
       const bool holds = c->holds_contacts && (!c->contacts_enabled || c->contacts_enabled(settings));

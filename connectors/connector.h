@@ -32,8 +32,11 @@ enum class Role {
   kLists,          // holds the lists tags map to (sync.tag_lists)
   kEnrichment,     // answers what it knows of a new contact (title, company): fills empty fields
   kClassifier,     // gives a second opinion on texts the keyword rule flags (docs/classifier.md)
+  kMailer,         // delivers the emails the engine sends (a campaign's email steps)
+  kDialer,         // puts a person on a dialer's list for a human agent (a campaign's call steps)
 };
-// "conversations", "sender", "lists", "enrichment", "classifier"
+// "conversations", "sender", "lists", "enrichment", "classifier", "mailer",
+// "dialer"
 std::string_view RoleName(Role role);
 const std::vector<Role>& AllRoles();
 

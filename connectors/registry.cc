@@ -96,13 +96,16 @@ std::string_view RoleName(Role role) {
     case Role::kLists: return "lists";
     case Role::kEnrichment: return "enrichment";
     case Role::kClassifier: return "classifier";
+    case Role::kMailer: return "mailer";
+    case Role::kDialer: return "dialer";
   }
   return "";
 }
 
 const std::vector<Role>& AllRoles() {
   static const std::vector<Role> kAll = {Role::kConversations, Role::kSender, Role::kLists,
-                                             Role::kEnrichment, Role::kClassifier};
+                                             Role::kEnrichment, Role::kClassifier,
+                                             Role::kMailer, Role::kDialer};
   return kAll;
 }
 

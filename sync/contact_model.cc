@@ -359,23 +359,34 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
       why = fact.system + " asked to deliver a text to a contact it had not made known to the "
             "engine before: not sent";
     }
+    // Who delivers it: a text the tenant's sender; an email its mailer; a
+    // call (a place on a dialer's list for a human agent) its dialer.
+    const bool email = channel == channels::kEmail, call = channel == channels::kCall;
+    const std::string& via = email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
     if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||
-        !ctx.targets.count(ctx.sender)) {
+        via.empty() || !ctx.targets.count(via)) {
       DomainEvent r = Base(ev::kMessageRefused, s, fact);
-      r.system = ctx.sender;
+      r.system = via;
       r.external_id.clear();
       r.message_key = key;
       r.channel = channel;
-      r.reason = why.empty() ? ctx.sender + " is not configured to deliver texts" : why;
+      r.reason = !why.empty() ? why
+                 : via.empty()
+                     ? std::string("no system plays the ") +
+                           (email ? "mailer" : call ? "dialer" : "sender") + " role"
+                     : via + " is not configured to deliver " +
+                           (email ? "emails" : call ? "calls" : "texts");
       r.source_time_us = t;
       out->push_back(r);
       if (fact.system == ctx.conversations)
         ReportStatus(s, fact, ctx, key, a.message_id, "refused", r.reason, out);
       return;
     }
-    DomainEvent p = MessagePush(s, fact, ctx, ctx.sender, "send", key);
+    DomainEvent p = MessagePush(s, fact, ctx, via, "send", key);
     p.fields["body"] = a.body;
     if (!a.media.empty()) p.fields["media"] = a.media;
+    if (!a.subject.empty()) p.fields["subject"] = a.subject;
+    if (!a.list_unsubscribe.empty()) p.fields["list_unsubscribe"] = a.list_unsubscribe;
     p.channel = channel;
     out->push_back(std::move(p));
     return;

@@ -93,6 +93,11 @@ struct SyncContext {
   // call, and the one that delivers the texts it asks to send.
   std::string conversations;
   std::string sender;
+  // The system that delivers emails the engine sends (a send on channel
+  // "email"), and the one that puts a person on a dialer's list (a send on
+  // channel "call"); empty: nobody.
+  std::string mailer;
+  std::string dialer;
   // Targets that hold no contacts, only messages (WhatsApp, Genesys Open
   // Messaging: a person is their number): no upserts go to them, and a
   // send request from one is trusted for a person whose conversation the

@@ -113,6 +113,9 @@ struct Activity {
   std::string media;
   int64_t duration_s = -1;  // calls; -1: not stated
   std::string disposition;  // calls: the agent's disposition
+  // A send on channel "email" (kSend): its subject, and the one-click
+  // unsubscribe link its List-Unsubscribe header names (RFC 8058).
+  std::string subject, list_unsubscribe;
   std::string recording_url, transcript, summary;  // calls, when present
 };
 

@@ -239,9 +239,12 @@ TEST(AlertMailText, HeadersCannotBeInjectedAndLinesEndInCrlf) {
   SmtpSettings s;
   s.from = "dfm@example.com";
   s.to = {"ops@example.com", "oncall@example.com\r\nBcc: x@evil.example"};
-  AlertMail m{"subject\r\nBcc: y@evil.example", "line one\nline two\n"};
+  AlertMail m;
+  m.subject = "subject\r\nBcc: y@evil.example";
+  m.body = "line one\nline two\n";
+  m.headers = {{"List-Unsubscribe", "<https://x/u>\r\nBcc: z@evil.example"}};
   const std::string text = FormatMail(s, m, 1763900000LL * kS, "id@example.com");
-  EXPECT_EQ(text.find("\r\nBcc:"), std::string::npos);
+  EXPECT_EQ(text.find("\r\nBcc:"), std::string::npos) << "nor through an extra header";
   EXPECT_NE(text.find("Subject: subjectBcc: y@evil.example\r\n"), std::string::npos);
   EXPECT_NE(text.find("Date: Sun, 23 Nov 2025 12:13:20 +0000\r\n"), std::string::npos);
   EXPECT_NE(text.find("\r\n\r\nline one\r\nline two\r\n"), std::string::npos);

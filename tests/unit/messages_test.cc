@@ -402,6 +402,46 @@ TEST_F(MessageModelTest, ACampaignsSendGoesThroughTheSameConsentGate) {
   EXPECT_NE(refused[0].reason.find("sms opted out"), std::string::npos) << refused[0].reason;
 }
 
+// A campaign's email goes to the tenant's mailer with its subject and
+// unsubscribe link, through the same gate; with no dialer, a call is
+// refused, saying so.
+TEST_F(MessageModelTest, ACampaignsEmailGoesToTheMailerAndACallNeedsADialer) {
+  ContactFact known = Known();
+  known.fields["email"] = "ann@example.com";
+  Step(known);
+  ctx_.targets["smtp"] = {"email"};
+  ctx_.messages_only.insert("smtp");
+  ctx_.mailer = "smtp";
+  Activity mail;
+  mail.kind = Activity::Kind::kSend;
+  mail.direction = "outbound";
+  mail.channel = "email";
+  mail.message_id = "spring-1/1/c1";
+  mail.body = "Hello Ann";
+  mail.subject = "Spring";
+  mail.list_unsubscribe = "https://dfm.example.com/webhooks/unsubscribe?u=t";
+  auto sends = Of(Step(Fact(kCampaignSystem, mail)), ev::kPushRequested, "send");
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].system, "smtp");
+  EXPECT_EQ(sends[0].channel, "email");
+  EXPECT_EQ(sends[0].fields.at("email"), "ann@example.com");
+  EXPECT_EQ(sends[0].fields.count("phone"), 0u) << "the mailer takes no phone";
+  EXPECT_EQ(sends[0].fields.at("subject") + "|" + sends[0].fields.at("list_unsubscribe"),
+            "Spring|https://dfm.example.com/webhooks/unsubscribe?u=t");
+
+  Activity call;
+  call.kind = Activity::Kind::kSend;
+  call.direction = "outbound";
+  call.channel = "call";
+  call.message_id = "spring-1/2/c1";
+  call.body = "Call about spring";
+  auto es = Step(Fact(kCampaignSystem, call));
+  EXPECT_TRUE(Of(es, ev::kPushRequested, "send").empty());
+  auto refused = Of(es, ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].reason, "no system plays the dialer role");
+}
+
 TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
   Step(Known());
   Activity send;

@@ -1,0 +1,57 @@
+// The SMTP mailer (connectors/smtp, docs/vendors/smtp.md): how a push ends
+// from what the server answered, and the mail it sends.
+#include <gtest/gtest.h>
+
+#include "connectors/smtp/smtp.h"
+
+namespace dfm {
+namespace {
+
+TEST(SmtpMailer, EndsAPushAsTheServerAnswered) {
+  auto end = [](Status s, int code, bool reached) {
+    SmtpOutcome o;
+    o.code = code;
+    o.reached = reached;
+    const PushResult r = SmtpResult(s, o, "id@x");
+    return std::to_string(r.http_status) + (r.not_sent ? " not_sent" : "") +
+           (r.permanent ? " permanent" : "") + (r.auth_rejected ? " auth" : "") +
+           (r.external_id.empty() ? "" : " " + r.external_id);
+  };
+  const Status no = Status::Unavailable("x");
+  EXPECT_EQ(end(Status::OK(), 250, true), "200 id@x");
+  EXPECT_EQ(end(no, 0, false), "0 not_sent") << "never connected: it cannot have gone";
+  EXPECT_EQ(end(no, 451, true), "503") << "try again later";
+  EXPECT_EQ(end(no, 535, true), "401 auth");
+  EXPECT_EQ(end(no, 550, true), "422 permanent");
+  EXPECT_EQ(end(no, 0, true), "0") << "connected, no final answer: it may have gone";
+}
+
+TEST(SmtpMailer, TheMailCarriesTheOneClickHeadersAndOneIdPerPush) {
+  PushRequest req;
+  req.push_id = "c1:smtp:send:campaign:spring/1/c1";
+  req.op = "send";
+  req.channel = "email";
+  req.fields = {{"email", "ann@example.com"},
+                {"subject", "Spring"},
+                {"body", "Hello Ann\nBye"},
+                {"list_unsubscribe", "https://dfm.example.com/webhooks/unsubscribe?u=t"}};
+  const AlertMail m = SmtpMail(req, "news@acme.example");
+  EXPECT_EQ(m.message_id, SmtpMail(req, "news@acme.example").message_id) << "a retry: the same";
+  EXPECT_NE(m.message_id.find("@acme.example"), std::string::npos) << m.message_id;
+  SmtpSettings s;
+  s.from = "news@acme.example";
+  s.to = {"ann@example.com"};
+  const std::string text = FormatMail(s, m, 0, m.message_id);
+  EXPECT_NE(text.find("List-Unsubscribe: <https://dfm.example.com/webhooks/unsubscribe?u=t>\r\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
+  EXPECT_NE(text.find("Subject: Spring\r\n"), std::string::npos);
+  EXPECT_EQ(text.find("Auto-Submitted"), std::string::npos) << "a message to a person";
+  EXPECT_NE(text.find("\r\n\r\nHello Ann\r\nBye"), std::string::npos);
+  req.fields.erase("list_unsubscribe");
+  EXPECT_TRUE(SmtpMail(req, "news@acme.example").headers.empty());
+}
+
+}  // namespace
+}  // namespace dfm
