@@ -10,6 +10,7 @@
 #include "campaigns/agent.h"
 #include "campaigns/audience.h"
 #include "campaigns/planner.h"
+#include "connectors/connector.h"
 #include "projections/audience_index.h"
 #include "projections/campaign_projections.h"
 #include "util/logging.h"
@@ -118,6 +119,33 @@ class AgentReads {
     return p;
   }
 
+  // The one-click link (RFC 8058) that a connector making links
+  // (Connector::make_link) gives the person's address for this campaign,
+  // under the service's public address; "" when there is none.
+  std::string UnsubscribeLink(const Task& t, const Person& p) const {
+    auto email = p.fields.find(fields::kEmail);
+    if (rs_.public_base_url.empty() || email == p.fields.end() || email->second.empty()) return "";
+    const auto& tables = env_.Live() ? env_.Live()->system_tables : env_.system_tables;
+    for (const Connector* c : Connectors()) {
+      auto settings = tables.find({tenant_, c->system});
+      if (!c->make_link || settings == tables.end() || !settings->second) continue;
+      std::string token;
+      if (!c->make_link(*settings->second, email->second, t.campaign, now_us_ / 1000000, &token).ok())
+        continue;
+      return rs_.public_base_url + (tenant_ == "default" ? "" : "/t/" + tenant_) + "/webhooks/" +
+             c->system + "?u=" + token;
+    }
+    return "";
+  }
+
+  std::optional<std::string> CallEnded(const Task& t) const {
+    bool ended = false;
+    std::string how;
+    if (!ReadCallEndedSince(*env_.log, tenant_, t.contact, t.changed_us, &ended, &how).ok() || !ended)
+      return std::nullopt;
+    return how;
+  }
+
   std::optional<SendOutcome> OutcomeOf(const Task& t) const {
     SendOutcome o;
     if (!ReadSendOutcome(*env_.log, tenant_, t.campaign, t.step, t.contact, &o).ok())
@@ -156,6 +184,10 @@ AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const Campaign
   in.lease_us = rs.lease_us;
   in.person = [&reads](const Task& t) { return reads.PersonFor(t); };
   in.outcome = [&reads](const Task& t) { return reads.OutcomeOf(t); };
+  in.call_ended = [&reads](const Task& t) { return reads.CallEnded(t); };
+  in.unsubscribe_link = [&reads](const Task& t, const Person& p) {
+    return reads.UnsubscribeLink(t, p);
+  };
   const std::string sender =
       tenant + "/" + (v.spec.sender.empty() ? env.ContextFor(tenant).sender : v.spec.sender);
   std::lock_guard<std::mutex> lock(rs.pacers->mu);

@@ -38,6 +38,10 @@ struct CampaignRunSettings {
   FrequencyCaps caps;
   double texts_per_second = 10;
   int64_t lease_us = 600LL * 1000000;
+  // The service's public address (server.public_base_url, no trailing
+  // '/'): an email's one-click unsubscribe link is made under it; empty:
+  // emails go without one.
+  std::string public_base_url;
   std::shared_ptr<const RecipientZones> zones;  // null: RecipientZones without a phone map
   // Each sender's pace ("<tenant>/<sender>"), shared by the campaigns that
   // text from it.

@@ -8,6 +8,7 @@
 #include "events/sealing.h"
 #include "events/webhook_received.h"
 #include "projections/sync_projections.h"
+#include "sync/consent.h"
 #include "sync/erasure.h"
 #include "sync/identity.h"
 #include "sync/settle.h"
@@ -290,20 +291,25 @@ void RouteReplay(Self* self, const Event& e) {
   }
 }
 
-// A task.claimed with a text (campaigns/agent.h): the campaign's send,
+// A task.claimed with a text, an email or a call (campaigns/agent.h): the campaign's send,
 // handed to the person's contact (named by its id: the campaign resolved
 // its audience itself) as a send request of kCampaignSystem, answered like
 // a fact. The contact's consent gate decides it as any send.
 void RouteCampaignSend(Self* self, const Event& e) {
   auto& st = self->state;
   TaskEvent t;
-  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.channel != "sms" || t.body.empty()) return;
+  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.body.empty() ||
+      (t.channel != channels::kSms && t.channel != channels::kEmail &&
+       t.channel != channels::kCall))
+    return;
   Activity a;
   a.kind = Activity::Kind::kSend;
   a.direction = "outbound";
   a.message_id = CampaignMessageId(t.campaign, t.step, t.contact);
   a.body = std::move(t.body);
-  a.channel = "sms";
+  a.channel = t.channel;
+  a.subject = std::move(t.subject);
+  a.list_unsubscribe = std::move(t.unsubscribe);
   ContactFact f;
   f.system = kCampaignSystem;
   f.activities.push_back(std::move(a));

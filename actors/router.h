@@ -20,7 +20,7 @@
 //   (actors/README.md).
 // - A replay.requested event (sync/redrive.h) is routed item by item to the
 //   contacts it names, as Redrive messages, answered like facts.
-// - A task.claimed with a text (campaigns/agent.h) goes to the contact it
+// - A task.claimed with a text, email or call (campaigns/agent.h) goes to the contact it
 //   names as a send request of the system "campaign", answered like a fact.
 // - An identity.settled event (sync/settle.h) naming a contact: the
 //   conflict's webhook is mapped again and the facts it was about

@@ -122,7 +122,8 @@ Status LoadSyncControl(const EventLog& log, std::vector<std::string> tenants, Sy
 // The rules [campaigns] sets, with the zones of libphonenumber's map
 // (read once per process; without it phones say nothing and the contact's
 // or the default zone is used).
-std::shared_ptr<const CampaignRunSettings> CampaignRunSettingsFrom(const CampaignSettings& c) {
+std::shared_ptr<const CampaignRunSettings> CampaignRunSettingsFrom(const CampaignSettings& c,
+                                                                  std::string public_base_url) {
   Status map;
   std::shared_ptr<const RecipientZones> zones = SystemRecipientZones(&map);
   if (!map.ok())
@@ -135,6 +136,8 @@ std::shared_ptr<const CampaignRunSettings> CampaignRunSettingsFrom(const Campaig
   r->texts_per_second = static_cast<double>(c.texts_per_second);
   r->lease_us = c.lease_s * 1000000;
   r->zones = std::move(zones);
+  while (!public_base_url.empty() && public_base_url.back() == '/') public_base_url.pop_back();
+  r->public_base_url = std::move(public_base_url);
   return r;
 }
 
@@ -177,7 +180,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
     for (const auto& [system, settings] : config.Systems(tenant))
       env->system_tables[{tenant, system}] = &settings;
   env->now_us = [] { return SystemClock::Instance()->NowMicros(); };
-  env->campaigns = CampaignRunSettingsFrom(config.campaigns());
+  env->campaigns = CampaignRunSettingsFrom(config.campaigns(), config.server().public_base_url);
   env->contact_idle_us = ss.contact_idle_s * 1000000;
   im.snapshots = std::make_unique<SnapshotStore>(log, std::string(kContactSnapshotConsumer));
   env->snapshots = im.snapshots.get();

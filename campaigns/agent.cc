@@ -1,18 +1,24 @@
 #include "campaigns/agent.h"
 
+#include <algorithm>
+
 #include "campaigns/message_template.h"
 
 namespace dfm {
 
 namespace {
 
-// The end of a send this agent asked for, once its outcome is known.
-TaskEvent Answer(const Task& t, const SendOutcome& o) {
+const char* AgentOf(Channel c) {
+  return c == Channel::kEmail ? kEmailAgent : c == Channel::kCall ? kCallAgent : kSmsAgent;
+}
+
+// The end of a send an agent asked for, once its outcome is known.
+TaskEvent Answer(const Task& t, Channel channel, const SendOutcome& o) {
   TaskEvent e;
   switch (o.kind) {
     case SendOutcome::Kind::kSent:
       e = TaskEventFor(t, kTaskDone);
-      e.channel = "sms";
+      e.channel = std::string(ChannelName(channel));
       break;
     case SendOutcome::Kind::kRefused:
       e = TaskEventFor(t, kTaskSkipped);
@@ -24,7 +30,7 @@ TaskEvent Answer(const Task& t, const SendOutcome& o) {
       break;
   }
   if (e.type != kTaskSkipped) {
-    e.agent = kSmsAgent;
+    e.agent = AgentOf(channel);
     e.claim = t.claims;
   }
   e.detail = o.detail;
@@ -41,13 +47,20 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
   for (const Task& t : *in.tasks) {
     if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size()) continue;
     const CampaignStep& step = v.spec.steps[static_cast<size_t>(t.step)];
-    if (step.channel != Channel::kSms) continue;
-    if (t.state == TaskState::kInProgress && t.agent == kSmsAgent) {
-      if (std::optional<SendOutcome> o = in.outcome(t)) plan.events.push_back(Answer(t, *o));
+    const char* agent = AgentOf(step.channel);
+    if (t.state == TaskState::kInProgress && t.agent == agent) {
+      std::optional<SendOutcome> o = in.outcome(t);
+      if (o && o->kind == SendOutcome::Kind::kSent && step.channel == Channel::kCall) {
+        // On the dialer: done when the call ends.
+        o = std::nullopt;
+        if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
+          o = SendOutcome{SendOutcome::Kind::kSent, *how};
+      }
+      if (o) plan.events.push_back(Answer(t, step.channel, *o));
       continue;
     }
     if (!running || t.state != TaskState::kPending || t.due_us > in.now_us) continue;
-    if (claims >= in.max_claims || plan.wake_us != 0) continue;
+    if (claims >= in.max_claims || (plan.wake_us != 0 && step.channel == Channel::kSms)) continue;
     std::optional<Person> p = in.person(t);
     if (!p) continue;
     const SendDecision d = CheckSend(step, p->recipient, in.hours, in.caps, t.due_us, in.now_us);
@@ -60,16 +73,23 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       e.until_us = d.until_us;
       e.reason = d.reason;
       plan.events.push_back(std::move(e));
-    } else if (const int64_t at = in.pacer->NextAt(in.now_us); at > in.now_us) {
+    } else if (const int64_t at = in.pacer->NextAt(in.now_us);
+               step.channel == Channel::kSms && at > in.now_us) {
       plan.wake_us = at;  // the sender's cap: the rest wait
     } else {
-      in.pacer->Take(in.now_us);
+      if (step.channel == Channel::kSms) in.pacer->Take(in.now_us);
       TaskEvent e = TaskEventFor(t, kTaskClaimed);
-      e.agent = kSmsAgent;
+      e.agent = agent;
       e.claim = t.claims + 1;
-      e.lease_until_us = in.now_us + in.lease_us;
-      e.channel = "sms";
+      e.lease_until_us = in.now_us + (step.channel == Channel::kCall
+                                          ? std::max(in.lease_us, step.window_s * 1000000)
+                                          : in.lease_us);
+      e.channel = std::string(ChannelName(step.channel));
       e.body = RenderTemplate(step.template_text, p->fields);
+      if (step.channel == Channel::kEmail) {
+        e.subject = RenderTemplate(step.subject, p->fields);
+        if (in.unsubscribe_link) e.unsubscribe = in.unsubscribe_link(t, *p);
+      }
       plan.events.push_back(std::move(e));
       ++claims;
     }

@@ -1,12 +1,12 @@
-// The built-in send agent (campaigns/README.md): what it appends for a
-// running campaign's texts at a tick, decided from the tasks, what is
-// known of each person now, and what became of the sends it asked for.
-// The planner (planner.h) makes, skips and releases tasks; this claims and
-// ends them.
+// The built-in send agents (campaigns/README.md), "sms", "email" and "call": what
+// they append for a running campaign's texts and emails at a tick, decided
+// from the tasks, what is known of each person now, and what became of the
+// sends they asked for. The planner (planner.h) makes, skips and releases
+// tasks; these claim and end them.
 //
-// For each task of an sms step, in the tasks' order:
-//   - held by this agent under its current claim, with an outcome
-//     (SendOutcome): sent -> task.done (channel "sms"); refused by the
+// For each task, in the tasks' order:
+//   - held by its channel's agent under its current claim, with an outcome
+//     (SendOutcome): sent -> task.done (the channel); refused by the
 //     consent gate -> task.skipped "opted_out"; dead-lettered ->
 //     task.failed "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
@@ -14,10 +14,14 @@
 //   - waiting and due, the campaign running: CheckSend (send_check.h) at
 //     this moment: skip -> task.skipped with its reason; wait ->
 //     task.deferred until then; send -> task.claimed with the step's text
-//     rendered for the person (its "body": the send request the router
-//     hands to the person's contact), while the sender's pacer has room;
-//     past it, the rest wait for the next tick.
-// Tasks of email and call steps are left to their agents.
+//     (and an email's subject) rendered for the person and an email's
+//     unsubscribe link (the send request the router hands to the person's
+//     contact). Texts go while the sender's pacer has room; past it, the
+//     rest wait for the next tick.
+// A call step's send puts the person on the tenant's dialer (a human
+// agent calls): its claim holds for the step's window at least, and its
+// task is done when a call to the person ends after the claim (call_ended:
+// the disposition), not when the dialer took the request.
 //
 // Pure. Times are Unix microseconds.
 #pragma once
@@ -36,6 +40,8 @@
 namespace dfm {
 
 inline constexpr char kSmsAgent[] = "sms";
+inline constexpr char kEmailAgent[] = "email";
+inline constexpr char kCallAgent[] = "call";
 
 // What is known of a person when their task is due: the check's facts,
 // and the fields their step's template may name.
@@ -56,6 +62,11 @@ struct AgentInput {
   std::function<std::optional<Person>(const Task& task)> person;
   // What became of the send `task` asked for; nullopt while unknown.
   std::function<std::optional<SendOutcome>(const Task& task)> outcome;
+  // How a call to the person of a call task ended since its claim (the
+  // disposition); nullopt while none did.
+  std::function<std::optional<std::string>(const Task& task)> call_ended;
+  // An email's one-click unsubscribe link for the person ("" for none).
+  std::function<std::string(const Task& task, const Person& person)> unsubscribe_link;
   SenderPacer* pacer = nullptr;  // REQUIRES: not null
   size_t max_claims = 1000;      // claims in one tick, at most
 };

@@ -71,6 +71,8 @@ std::string EncodeTaskEvent(const TaskEvent& e) {
   if (e.type == kTaskDone || (e.type == kTaskClaimed && !e.channel.empty()))
     o.Str("channel", e.channel);
   if (e.type == kTaskClaimed && !e.body.empty()) o.Str("body", e.body);
+  if (e.type == kTaskClaimed && !e.subject.empty()) o.Str("subject", e.subject);
+  if (e.type == kTaskClaimed && !e.unsubscribe.empty()) o.Str("unsubscribe", e.unsubscribe);
   if (!e.reason.empty()) o.Str("reason", e.reason);
   if (!e.detail.empty()) o.Str("detail", e.detail);
   return o.Finish();
@@ -100,7 +102,8 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
   if (type == kTaskClaimed && !Int(o, "lease_until_us", &x.lease_until_us)) return false;
   if (type == kTaskDone && !Str(o, "channel", true, &x.channel)) return false;
   if (type == kTaskClaimed &&
-      (!Str(o, "channel", false, &x.channel) || !Str(o, "body", false, &x.body)))
+      (!Str(o, "channel", false, &x.channel) || !Str(o, "body", false, &x.body) ||
+       !Str(o, "subject", false, &x.subject) || !Str(o, "unsubscribe", false, &x.unsubscribe)))
     return false;
   int64_t claim = 0;
   if (by_agent && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000)) return false;

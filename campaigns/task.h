@@ -19,9 +19,11 @@
 //    task.created  "due_us"
 //    task.deferred "until_us", "reason"
 //    task.claimed  "agent", "claim" (1 for the first), "lease_until_us",
-//                  "channel"? and "body"? (a send's agent: what it sends;
-//                  an sms claim with a body is the campaign's send request,
-//                  routed to the person's contact: CampaignMessageKey)
+//                  "channel"?, "body"?, and for an email "subject"? and
+//                  "unsubscribe"? (its one-click link) (a send's agent:
+//                  what it sends; a claim with a body is the campaign's
+//                  send request, routed to the person's contact:
+//                  CampaignMessageKey)
 //    task.released "agent", "claim", "reason" ("lease_lapsed" | "reset" |
 //                  "given_back")
 //    task.done     "agent", "claim", "channel" ("sms" | "email" | "call"),
@@ -71,6 +73,7 @@ struct TaskEvent {
   std::string agent, reason, detail;
   std::string channel;  // task.done: what went (the frequency caps count texts and emails)
   std::string body;     // task.claimed by a send's agent: the text it sends
+  std::string subject, unsubscribe;  // ... an email's subject and unsubscribe link
 };
 
 inline constexpr std::string_view kTaskCreated = "task.created";

@@ -86,16 +86,16 @@ std::string ReasonOf(const std::string& body, std::vector<ValidationDetail>* det
 }
 
 // Whether the tenant has a system for `channel`: a texting sender (or a
-// conversations system that sends) for sms, Aloware for calls, and for
-// email the SMTP server the service mails through.
-bool SenderFor(const Config& config, const SyncContext& ctx, Channel channel) {
+// conversations system that sends) for sms, a mailer for email, a dialer
+// for calls.
+bool SenderFor(const SyncContext& ctx, Channel channel) {
   switch (channel) {
     case Channel::kSms:
       return !ctx.sender.empty() || !ctx.conversations.empty();
     case Channel::kCall:
-      return ctx.targets.count("aloware") > 0;
+      return !ctx.dialer.empty() && ctx.targets.count(ctx.dialer) > 0;
     case Channel::kEmail:
-      return !config.alerts().smtp_url.empty();
+      return !ctx.mailer.empty() && ctx.targets.count(ctx.mailer) > 0;
   }
   return false;
 }
@@ -165,7 +165,7 @@ Status Console::Impl::CheckOf(const EventLog& from, const std::string& tenant,
   in.now_us = clock->NowMicros();
   if (!v.spec.steps.empty()) {
     const Channel first = v.spec.steps.front().channel;
-    in.sender_configured = SenderFor(now, ctx, first);
+    in.sender_configured = SenderFor(ctx, first);
     const ResolvedAudience who = ResolveAudience(
         v.spec.audience, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
     in.audience = static_cast<int64_t>(who.contacts.size());

@@ -295,22 +295,47 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
 
 bool CampaignTasksProjection::Uses(std::string_view type) const {
   return type.rfind("task.", 0) == 0 || type == ev::kPushSucceeded ||
-         type == ev::kPushDeadLettered || type == ev::kMessageRefused || type == ev::kMessageLogged;
+         type == ev::kPushDeadLettered || type == ev::kMessageRefused ||
+         type == ev::kMessageLogged || type == ev::kMessageStatus;
 }
 
 namespace {
 
-// A contact's event about a campaign's send, or a reply: its o/ or i/ row.
+// How a call ended, when its status says it did ("" while it goes on).
+std::string CallEnded(const DomainEvent& d) {
+  auto field = [&d](const char* k) {
+    auto it = d.fields.find(k);
+    return it == d.fields.end() ? std::string() : it->second;
+  };
+  const std::string status = d.type == ev::kMessageStatus ? d.outcome : field("status");
+  const std::string disposition = field("disposition");
+  if (!disposition.empty()) return disposition;
+  for (const char* going : {"", "ringing", "greeting", "queued", "ring-all", "transferring",
+                            "in-progress", "whispering", "parked"})
+    if (status == going) return "";
+  return status;
+}
+
+// A contact's event about a campaign's send, a reply, or a call that
+// ended: its o/, i/ or d/ row.
 void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st) {
+  if (d.contact_id.empty()) return;
+  std::string campaign, contact;
+  int step = 0;
+  const bool ours = ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact);
+  if ((d.type == ev::kMessageLogged || d.type == ev::kMessageStatus) && d.channel == "call") {
+    const std::string how = ours ? "" : CallEnded(d);  // not the dialer request itself
+    if (!how.empty()) st->Put(DatedKey('d', e.tenant, d.contact_id, e.recorded_at_us, d.message_key), how);
+    return;
+  }
+  if (d.type == ev::kMessageStatus) return;
   if (d.type == ev::kMessageLogged) {
     auto dir = d.fields.find("direction");
-    if (dir != d.fields.end() && dir->second == "inbound" && !d.contact_id.empty())
+    if (dir != d.fields.end() && dir->second == "inbound")
       st->Put(DatedKey('i', e.tenant, d.contact_id, e.recorded_at_us, d.message_key), "");
     return;
   }
-  std::string campaign, contact;
-  int step = 0;
-  if (!ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact)) return;
+  if (!ours) return;
   SendOutcome o;
   if (d.type == ev::kPushSucceeded && d.op == "send") {
     o = {SendOutcome::Kind::kSent, d.system};
@@ -392,6 +417,24 @@ Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std
   if (!s.ok()) return s;
   return DecodeSendOutcome(row, out) ? Status::OK()
                                      : Status::Corruption("a send outcome row that does not read");
+}
+
+Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,
+                          const std::string& contact, int64_t since_us, bool* ended,
+                          std::string* how) {
+  *ended = false;
+  const std::string prefix = "d/" + tenant + "/" + contact + "/";
+  return log.ScanConsumerState(CampaignTasksProjection::kName, prefix,
+                               [&](std::string_view key, std::string_view value) {
+                                 int64_t when = 0;
+                                 std::from_chars(key.data() + prefix.size(),
+                                                 key.data() + std::min(key.size(), prefix.size() + 20),
+                                                 when);
+                                 if (when < since_us) return true;
+                                 *ended = true;
+                                 *how = std::string(value);
+                                 return false;
+                               });
 }
 
 Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const std::string& contact,

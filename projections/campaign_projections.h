@@ -29,6 +29,12 @@
 //   i/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> "": a
 //                                     text the person sent (message.logged
 //                                     inbound), what "stop on reply" reads
+//   d/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> how it
+//                                     ended (the disposition, else the
+//                                     status): a call to the person that
+//                                     ended (message.logged or .status of
+//                                     channel call past its ringing), what a
+//                                     call step waits for
 //
 // An event the task's life refuses (ApplyTaskEvent) changes nothing, as
 // live processing would: the same log folds to the same state. "When" is
@@ -111,6 +117,11 @@ Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
 // What became of the send of a task; NotFound while nothing is known.
 Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std::string& campaign,
                        int step, const std::string& contact, SendOutcome* out);
+// How the first call to `contact` that ended at or after `since_us` ended
+// (its disposition, else its status); nullopt-like: *ended false when none.
+Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,
+                          const std::string& contact, int64_t since_us, bool* ended,
+                          std::string* how);
 // Whether `contact` sent a text at or after `since_us`.
 Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const std::string& contact,
                         int64_t since_us, bool* replied);

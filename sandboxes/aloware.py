@@ -234,6 +234,14 @@ class AlowareSandbox(Sandbox):
                 c["lists"].append(lst)
         if truthy(body.get("add_to_powerdialer")):
             c["in_powerdialer"] = True
+            # The assigned user's Power Dialer queue (docs/vendors/aloware-api.md
+            # §4: no list can be named), at its top or bottom.
+            queue = self.state.setdefault("powerdialer", [])
+            if c["id"] not in queue:
+                if str(body.get("powerdialer_position", "bottom")).lower() == "top":
+                    queue.insert(0, c["id"])
+                else:
+                    queue.append(c["id"])
         c["name"] = " ".join(x for x in (c.get("first_name"), c.get("last_name")) if x) or None
 
     def _new(self, e164, source):
@@ -340,6 +348,7 @@ class AlowareSandbox(Sandbox):
         # Dialer works from, so "all Power Dialer lists" empties them.
         c["in_powerdialer"] = False
         c["lists"] = []
+        self.state["powerdialer"] = [x for x in self.state.get("powerdialer", []) if x != c["id"]]
         self.save()
         return json_response(200, {"message": "The contact has been removed from the Power Dialer lists."})
 
@@ -395,6 +404,45 @@ class AlowareSandbox(Sandbox):
         self.save()
         events = [self.args.contact_deleted_event] if self.args.contact_deleted_event else []
         return 200, cid, self._emit(events, c)
+
+    def admin_extra(self, req):
+        """The Power Dialer (docs/vendors/aloware-api.md §4): GET
+        /_sandbox/powerdialer, the queue (contact views, in order); POST
+        /_sandbox/powerdialer/call {"phone_number"?, "call_disposition",
+        "talk_time"?, "outcome": "completed"|"failed"}: the agent calls the
+        contact (the first queued when no phone is named), who leaves the
+        queue, and the call's webhooks go out as Aloware sends them (§7.3):
+        OutboundPhoneCall-Disposition<Completed|Failed>, then Call-Disposed
+        with the same id."""
+        path = req.path.rstrip("/")
+        queue = self.state.setdefault("powerdialer", [])
+        if path == "/_sandbox/powerdialer" and req.method == "GET":
+            return json_response(200, [self.view(self.state["contacts"][str(i)]) for i in queue
+                                       if str(i) in self.state["contacts"]])
+        if path != "/_sandbox/powerdialer/call" or req.method != "POST":
+            return None
+        body = req.body if isinstance(req.body, dict) else {}
+        e164 = normalize_phone(body.get("phone_number"), self.args.default_country)
+        c = self._by_phone(e164) if e164 else (self.state["contacts"].get(str(queue[0])) if queue else None)
+        if c is None or c["id"] not in queue:
+            return json_response(404, {"error": "nobody of that number is on the Power Dialer"})
+        queue.remove(c["id"])
+        c["in_powerdialer"] = False
+        self.state["call_seq"] = self.state.get("call_seq", 940868000) + 1
+        outcome = body.get("outcome", "completed")
+        now = self._now()
+        call = {"id": self.state["call_seq"], "direction": 2,
+                "current_status": "completed" if outcome == "completed" else "failed",
+                "disposition_status2": 4 if outcome == "completed" else 5,
+                "duration": int(body.get("talk_time", 60)) + 5, "talk_time": int(body.get("talk_time", 60)),
+                "call_disposition": body.get("call_disposition", "Interested"), "lead_number": c["phone_number"],
+                "contact_id": c["id"], "user_id": 42, "created_at": now, "updated_at": now,
+                "contact": {"id": c["id"], "phone_number": c["phone_number"], "is_dnc": c["is_dnc"]}}
+        self.save()
+        sent = [self.send_raw_webhook({"event": "OutboundPhoneCall-Disposition" +
+                                       ("Completed" if outcome == "completed" else "Failed"), "body": call}),
+                self.send_raw_webhook({"event": "Call-Disposed", "body": dict(call, updated_at=self._now())})]
+        return json_response(200, {"call": call, "webhooks": [d.to_json() for d in sent if d is not None]})
 
     def settings(self):
         return {"webhook_auth": self.auth_header, "existing_without_force": self.existing_without_force,

@@ -20,6 +20,12 @@
 //           with list_ids = lists_keep (every mapped list it still belongs
 //           to). Lists that no tag maps to are lost by a removal: see
 //           docs/sync-rules.md.
+// send (channel "call", the dialer role): a campaign's call step puts the
+//           person on the Power Dialer of the user Aloware assigns them to:
+//           the write above with add_to_powerdialer: 1 and
+//           powerdialer_position "bottom" (Aloware has no call to add to a
+//           named list, docs/vendors/aloware-api.md §4); the call's
+//           disposition comes back in its call webhooks.
 // A contact without a phone cannot be written to Aloware: the push fails for
 // good with a reason.
 #include <simdjson.h>
@@ -72,6 +78,15 @@ class AlowareClient final : public VendorClient {
     }
     if (req.op == "lists") return Lists(req, creds, phone->second, std::move(done));
     if (req.op == "read_consent") return ReadConsent(req, creds, phone->second, std::move(done));
+    if (req.op == "send" && req.channel == channels::kCall) {
+      std::string body = "{\"api_token\":";
+      AppendJsonString(&body, creds.access_token);
+      body += ",\"phone_number\":";
+      AppendJsonString(&body, phone->second);
+      body += ",\"add_to_powerdialer\":1,\"powerdialer_position\":\"bottom\",\"force_update\":1}";
+      return WriteForm(creds.access_token, phone->second, std::move(body),
+                       std::make_shared<PushResult>(), std::move(done));
+    }
     if (req.op != "upsert" && req.op != "mark_dnc" && req.op != "opt_out" && req.op != "opt_in") {
       PushResult r;
       r.http_status = 422;

@@ -28,8 +28,8 @@ Connector Make() {
   c.consent_one_flag = true;
   c.reads_consent = true;
   c.key_field = fields::kPhone;
-  c.roles = {Role::kLists};
-  c.default_roles = {Role::kLists};
+  c.roles = {Role::kLists, Role::kDialer};
+  c.default_roles = {Role::kLists, Role::kDialer};
   c.default_owner_of = {"disposition"};
   return c;
 }

@@ -45,9 +45,13 @@ TEST(CampaignMessageKey, AClaimCarriesItsTextAndReadsBack) {
   e.lease_until_us = 7;
   e.channel = "sms";
   e.body = "Hi \"Ann\"";
+  e.subject = "Spring";
+  e.unsubscribe = "https://x/u?u=t";
   TaskEvent back;
   ASSERT_TRUE(DecodeTaskEvent(kTaskClaimed, EncodeTaskEvent(e), &back));
-  EXPECT_EQ(back.channel + "|" + back.body + "|" + std::to_string(back.claim), "sms|Hi \"Ann\"|2");
+  EXPECT_EQ(back.channel + "|" + back.body + "|" + back.subject + "|" + back.unsubscribe + "|" +
+                std::to_string(back.claim),
+            "sms|Hi \"Ann\"|Spring|https://x/u?u=t|2");
   SendOutcome o{SendOutcome::Kind::kRefused, "sms opted out (keyword STOP)"}, read;
   ASSERT_TRUE(DecodeSendOutcome(EncodeSendOutcome(o), &read));
   EXPECT_EQ(EncodeSendOutcome(read), "refused sms opted out (keyword STOP)");
@@ -65,7 +69,13 @@ class SendAgentTest : public ::testing::Test {
     sms.template_text = "Hi {{first_name|there}}, from {{customer_name}}";
     CampaignStep email;
     email.channel = Channel::kEmail;
-    v_.spec.steps = {sms, email};
+    email.template_text = "Hello {{first_name}}";
+    email.subject = "From {{customer_name}}";
+    CampaignStep call;
+    call.channel = Channel::kCall;
+    call.template_text = "Ask {{first_name}} about spring";
+    call.window_s = 7200;
+    v_.spec.steps = {sms, email, call};
     v_.state = CampaignState::kRunning;
     v_.started_us = kNoonUtc - 60 * kS;
   }
@@ -78,20 +88,22 @@ class SendAgentTest : public ::testing::Test {
     t.due_us = kNoonUtc - kS;
     t.state = state;
     if (state == TaskState::kInProgress) {
-      t.agent = kSmsAgent;
+      t.agent = step == 2 ? kCallAgent : kSmsAgent;
       t.claims = 1;
       t.lease_until_us = kNoonUtc + 600 * kS;
     }
     return t;
   }
 
-  std::string Plan(const std::vector<Task>& tasks, double per_second, int64_t* wake = nullptr) {
+  std::string Plan(const std::vector<Task>& tasks, double per_second, int64_t* wake = nullptr,
+                   std::vector<int64_t>* claims_until = nullptr) {
     SenderPacer pacer(per_second);
     AgentInput in;
     in.campaign = &v_;
     in.tasks = &tasks;
     in.now_us = kNoonUtc;
     in.pacer = &pacer;
+    in.lease_us = lease_;
     in.person = [this](const Task& t) -> std::optional<Person> {
       if (t.contact == "unreadable") return std::nullopt;
       Person p;
@@ -100,8 +112,14 @@ class SendAgentTest : public ::testing::Test {
       p.recipient.opted_out = t.contact == "stopped";
       return p;
     };
+    in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
+    in.call_ended = [](const Task& t) -> std::optional<std::string> {
+      if (t.contact == "called") return "Interested";
+      return std::nullopt;
+    };
     in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
-      if (t.contact == "took") return SendOutcome{SendOutcome::Kind::kSent, "verity"};
+      if (t.contact == "took" || t.contact == "called" || t.contact == "queued")
+        return SendOutcome{SendOutcome::Kind::kSent, "verity"};
       if (t.contact == "refused") return SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
       if (t.contact == "dead") return SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
       return std::nullopt;
@@ -112,11 +130,19 @@ class SendAgentTest : public ::testing::Test {
     for (const auto& e : plan.events)
       out += e.type + " " + e.contact + (e.reason.empty() ? "" : " " + e.reason) +
              (e.agent.empty() ? "" : " " + e.agent + "#" + std::to_string(e.claim)) +
-             (e.body.empty() ? "" : " \"" + e.body + "\"") + "; ";
+             (e.body.empty() ? "" : " \"" + e.body + "\"") +
+             (e.subject.empty() ? "" : " [" + e.subject + " " + e.unsubscribe + "]") +
+             (e.detail.empty() ? "" : " (" + e.detail + ")") + "; ";
+    if (claims_until) {
+      claims_until->clear();
+      for (const auto& e : plan.events)
+        if (e.type == kTaskClaimed) claims_until->push_back(e.lease_until_us - kNoonUtc);
+    }
     return out;
   }
 
   CampaignView v_;
+  int64_t lease_ = 600 * kS;
   std::shared_ptr<const ZoneRules> utc_, night_;
 };
 
@@ -130,20 +156,34 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
       Make("refused", 0, TaskState::kInProgress),  // the consent gate refused it
       Make("dead", 0, TaskState::kInProgress),     // dead-lettered
       Make("waiting", 0, TaskState::kInProgress),  // no outcome yet
-      Make("ann", 1, TaskState::kPending),         // an email: another agent's
+      Make("ann", 1, TaskState::kPending),         // an email, with its link
   };
   Task later = Make("later", 0, TaskState::kPending);
   later.due_us = kNoonUtc + kS;
   tasks.push_back(later);
   EXPECT_EQ(Plan(tasks, 100),
             "task.claimed ann sms#1 \"Hi Ann, from Acme\"; task.skipped stopped opted_out; "
-            "task.deferred far quiet_hours; task.done took sms#1; "
-            "task.skipped refused opted_out; task.failed dead send_failed sms#1; ");
+            "task.deferred far quiet_hours; task.done took sms#1 (verity); "
+            "task.skipped refused opted_out (sms opted out); "
+            "task.failed dead send_failed sms#1 (HTTP 400); "
+            "task.claimed ann email#1 \"Hello Ann\" [From Acme https://u/ann]; ");
   v_.state = CampaignState::kPaused;
   EXPECT_EQ(Plan(tasks, 100),
-            "task.done took sms#1; task.skipped refused opted_out; "
-            "task.failed dead send_failed sms#1; ")
+            "task.done took sms#1 (verity); task.skipped refused opted_out (sms opted out); "
+            "task.failed dead send_failed sms#1 (HTTP 400); ")
       << "a paused campaign sends nothing new but ends what went";
+}
+
+TEST_F(SendAgentTest, ACallIsDoneWhenItEndsNotWhenTheDialerTookIt) {
+  lease_ = 600 * kS;
+  std::vector<Task> tasks = {Make("called", 2, TaskState::kInProgress),
+                             Make("queued", 2, TaskState::kInProgress),  // on the dialer still
+                             Make("ann", 2, TaskState::kPending)};
+  std::vector<int64_t> until;
+  EXPECT_EQ(Plan(tasks, 1, nullptr, &until),
+            "task.done called call#1 (Interested); "
+            "task.claimed ann call#1 \"Ask Ann about spring\"; ");
+  EXPECT_EQ(until, std::vector<int64_t>{7200 * kS}) << "held for the step's window, not the lease";
 }
 
 TEST_F(SendAgentTest, TheSendersPaceHoldsTheRestForLater) {
@@ -213,7 +253,20 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   in.contact_id = "c-1";
   in.message_key = "verity:in-1";
   in.fields["direction"] = "inbound";
+  auto call = [](const std::string& contact, const std::string& key, const char* field,
+                 const char* value) {
+    DomainEvent d;
+    d.type = std::string(ev::kMessageLogged);
+    d.contact_id = contact;
+    d.channel = "call";
+    d.message_key = key;
+    d.fields[field] = value;
+    return ToDraft(d, "acme", "contact:" + contact, EventId(), EventId());
+  };
   std::vector<EventDraft> drafts = {
+      call("c-1", "aloware:940868001", "disposition", "Interested"),
+      call("c-2", "aloware:940868002", "status", "ringing"),                       // not ended
+      call("c-3", CampaignMessageKey("spring-1", 2, "c-3"), "status", "pending"),  // the request
       ev(ev::kPushSucceeded, "c-1", CampaignMessageKey("spring-1", 0, "c-1")),
       ev(ev::kPushDeadLettered, "c-1", CampaignMessageKey("spring-1", 0, "c-1")),  // later: ignored
       ev(ev::kMessageRefused, "c-2", CampaignMessageKey("spring-1", 0, "c-2")),
@@ -236,6 +289,12 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
                                 : "error") +
               "; ";
     }
+    for (const char* c : {"c-1", "c-2", "c-3"}) {
+      bool ended = false;
+      std::string how;
+      EXPECT_TRUE(ReadCallEndedSince(log, "acme", c, 0, &ended, &how).ok());
+      text += std::string(c) + (ended ? " called: " + how : " not called") + "; ";
+    }
     bool replied = false, later = true;
     EXPECT_TRUE(ReadRepliedSince(log, "acme", "c-1", 0, &replied).ok());
     EXPECT_TRUE(ReadRepliedSince(log, "acme", "c-1", INT64_MAX, &later).ok());
@@ -243,7 +302,8 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   };
   const std::string live = look();
   EXPECT_EQ(live,
-            "c-1=sent verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; replied=10");
+            "c-1=sent verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
+            "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   EXPECT_EQ(look(), live);
 }
