@@ -11,7 +11,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libphonenumber-dev libjemalloc-dev zlib1g-dev
   tzdata libphonenumber8-java
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nginx-light wrk python3-cryptography python3-aiosmtpd
+  nginx-light wrk python3-cryptography python3-aiosmtpd faketime
   nats-server libnats-dev
   prometheus
   chromium chromium-driver python3-selenium python3-jsonschema
