@@ -298,9 +298,10 @@ void RouteReplay(Self* self, const Event& e) {
 void RouteCampaignSend(Self* self, const Event& e) {
   auto& st = self->state;
   TaskEvent t;
-  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.body.empty() ||
-      (t.channel != channels::kSms && t.channel != channels::kEmail &&
-       t.channel != channels::kCall))
+  if (!DecodeTaskEvent(e.type, e.payload, &t)) return;
+  const bool call = t.channel == channels::kCall;
+  if ((t.channel != channels::kSms && t.channel != channels::kEmail && !call) ||
+      (t.body.empty() && !call))  // a call's note may be empty
     return;
   Activity a;
   a.kind = Activity::Kind::kSend;

@@ -118,7 +118,8 @@ Status SendMailWithOutcome(const SmtpSettings& s, const AlertMail& mail, int64_t
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   outcome->code = static_cast<int>(code);
-  outcome->reached = rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST;
+  // Only a message whose bytes began to go (DATA) may have been taken.
+  outcome->reached = reader.at > 0;
   curl_slist_free_all(rcpt);
   curl_easy_cleanup(c);
   if (rc != CURLE_OK) return Status::Unavailable(Why(rc));

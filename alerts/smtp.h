@@ -32,7 +32,7 @@ std::string FormatMail(const SmtpSettings& s, const AlertMail& mail, int64_t now
 // How a send ended, beyond its Status.
 struct SmtpOutcome {
   int code = 0;          // the server's last reply code (250, 450, 550...); 0: none
-  bool reached = false;  // a connection was made: the mail may have been taken
+  bool reached = false;  // the message began to go (DATA): it may have been taken
 };
 
 // OK once the server took the mail for every recipient; else Unavailable

@@ -86,6 +86,12 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
                                           : in.lease_us);
       e.channel = std::string(ChannelName(step.channel));
       e.body = RenderTemplate(step.template_text, p->fields);
+      if (e.body.empty() && step.channel != Channel::kCall) {
+        TaskEvent skip = TaskEventFor(t, kTaskSkipped);  // nothing to send
+        skip.reason = "empty_message";
+        plan.events.push_back(std::move(skip));
+        continue;
+      }
       if (step.channel == Channel::kEmail) {
         e.subject = RenderTemplate(step.subject, p->fields);
         if (in.unsubscribe_link) e.unsubscribe = in.unsubscribe_link(t, *p);

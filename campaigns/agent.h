@@ -13,7 +13,8 @@
 //     message key is not sent again);
 //   - waiting and due, the campaign running: CheckSend (send_check.h) at
 //     this moment: skip -> task.skipped with its reason; wait ->
-//     task.deferred until then; send -> task.claimed with the step's text
+//     task.deferred until then; a text or email whose template renders
+//     empty -> task.skipped "empty_message"; send -> task.claimed with the step's text
 //     (and an email's subject) rendered for the person and an email's
 //     unsubscribe link (the send request the router hands to the person's
 //     contact). Texts go while the sender's pacer has room; past it, the

@@ -5,8 +5,8 @@
 // Events (JSON, version 1):
 //   campaign.created  {"v":1, "spec": <spec, campaign.h>}
 //   campaign.changed  {"v":1, "id", "action": "start"|"begin"|"pause"|
-//                      "resume"|"complete"|"cancel", "state": the state
-//                      after, "at_us", "by", "reason"?}
+//                      "resume"|"complete"|"cancel"|"reset_tasks", "state":
+//                      the state after, "at_us", "by", "reason"?}
 // The state each change names is the one NextState gave when it was
 // appended; the fold checks it again and refuses (changes nothing for) a
 // change the lifecycle does not allow from the state it holds.

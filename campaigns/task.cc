@@ -221,8 +221,11 @@ bool LeaseLapsed(const Task& t, int64_t now_us) {
 }
 
 bool TaskStuck(const Task& t, int64_t now_us) {
-  return t.state == TaskState::kInProgress &&
-         (LeaseLapsed(t, now_us) || (t.changed_us != 0 && now_us - t.changed_us >= kStuckAfterUs));
+  if (t.state != TaskState::kInProgress) return false;
+  // A call's claim holds while a person works the dialer: stuck only when
+  // its lease lapsed.
+  if (t.agent == "call") return LeaseLapsed(t, now_us);
+  return LeaseLapsed(t, now_us) || (t.changed_us != 0 && now_us - t.changed_us >= kStuckAfterUs);
 }
 
 }  // namespace dfm

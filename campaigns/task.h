@@ -129,7 +129,9 @@ Status ApplyTaskEvent(const TaskEvent& e, Task* t);
 // Whether `t` is held by an agent whose lease ran out at `now_us`.
 bool LeaseLapsed(const Task& t, int64_t now_us);
 // Whether `t` is stuck (the guide's "tasks not executing"): in progress
-// with its lease run out, or claimed kStuckAfterUs ago or more.
+// with its lease run out, or claimed kStuckAfterUs ago or more (not a
+// call's claim, agent "call", which holds for its step's window while a
+// person works the dialer).
 inline constexpr int64_t kStuckAfterUs = 3600LL * 1000000;
 bool TaskStuck(const Task& t, int64_t now_us);
 

@@ -85,13 +85,13 @@ std::string ReasonOf(const std::string& body, std::vector<ValidationDetail>* det
   return TextField(o, "reason", "reason", false, 500, details);
 }
 
-// Whether the tenant has a system for `channel`: a texting sender (or a
-// conversations system that sends) for sms, a mailer for email, a dialer
-// for calls.
+// Whether the tenant has a system for `channel`: a texting sender for sms
+// (a campaign's texts go through it), a mailer for email, a dialer for
+// calls.
 bool SenderFor(const SyncContext& ctx, Channel channel) {
   switch (channel) {
     case Channel::kSms:
-      return !ctx.sender.empty() || !ctx.conversations.empty();
+      return !ctx.sender.empty() && ctx.targets.count(ctx.sender) > 0;
     case Channel::kCall:
       return !ctx.dialer.empty() && ctx.targets.count(ctx.dialer) > 0;
     case Channel::kEmail:

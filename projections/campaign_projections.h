@@ -9,7 +9,7 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 3 (1 kept no changed_us, 2 no o/ and i/): the
+// "campaign_tasks", layout 3 (1 kept no changed_us, 2 no o/, i/ and d/): the
 // fold of campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -31,10 +31,10 @@
 //                                     inbound), what "stop on reply" reads
 //   d/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> how it
 //                                     ended (the disposition, else the
-//                                     status): a call to the person that
-//                                     ended (message.logged or .status of
-//                                     channel call past its ringing), what a
-//                                     call step waits for
+//                                     status): a call with the person (either
+//                                     way) that ended (message.logged or
+//                                     .status of channel call past its
+//                                     ringing), what a call step waits for
 //
 // An event the task's life refuses (ApplyTaskEvent) changes nothing, as
 // live processing would: the same log folds to the same state. "When" is

@@ -52,12 +52,13 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
     v.tenant = e.tenant;
     v.contact_id = d.contact_id;
     v.phone = phone;
-    v.channel = "sms";
+    v.channel = d.channel.empty() ? "sms" : d.channel;
     v.at_us = e.recorded_at_us;
     v.message_key = d.message_key;
     v.systems = {d.system};
-    v.how = "campaign " + campaign + " step " + std::to_string(step) + " sent outside " +
-            FormatQuietHours(o.hours) + " in the person's time (" + zones.how + ")";
+    v.how = "campaign " + campaign + " step " + std::to_string(step) + " (" + v.channel +
+            ") sent outside " + FormatQuietHours(o.hours) + " in the person's time (" + zones.how +
+            ")";
     v.event_id = e.id.ToString();
     out->push_back(std::move(v));
     return true;

@@ -1,5 +1,6 @@
 // `dfm audit violations`, for campaigns (docs/campaigns.md): a campaign's
-// text the vendor took while quiet hours held for the person. (A campaign's
+// send (a text, an email, a place on a dialer) the vendor took while quiet
+// hours held for the person. (A campaign's
 // text sent while the person was opted out is found with every other text:
 // replay-tools/audit.h, "outbound_while_opted_out".)
 #pragma once

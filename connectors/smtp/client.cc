@@ -25,13 +25,22 @@ class SmtpClient final : public VendorClient {
     worker_ = std::thread([this] { Run(); });
   }
 
+  // Jobs not begun are answered not_sent (each `done` runs once).
   ~SmtpClient() override {
+    std::deque<Job> left;
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
+      left.swap(jobs_);
     }
     cv_.notify_all();
     worker_.join();
+    for (Job& job : left) {
+      PushResult r;
+      r.not_sent = true;
+      r.detail = "the mailer stopped before sending it";
+      job.done(std::move(r));
+    }
   }
 
   void Push(const PushRequest& req, const Credentials& creds,
@@ -107,9 +116,7 @@ PushResult SmtpResult(const Status& sent, const SmtpOutcome& outcome,
     return r;
   }
   r.detail = "SMTP " + (outcome.code ? std::to_string(outcome.code) + ": " : "") + sent.message();
-  if (!outcome.reached) {
-    r.not_sent = true;  // status 0: retried, it cannot have gone
-  } else if (outcome.code == 535) {
+  if (outcome.code == 535) {
     r.http_status = 401;  // the credentials were refused (RFC 4954)
     r.auth_rejected = true;
   } else if (outcome.code >= 400 && outcome.code < 500) {
@@ -117,6 +124,8 @@ PushResult SmtpResult(const Status& sent, const SmtpOutcome& outcome,
   } else if (outcome.code >= 500) {
     r.http_status = 422;
     r.permanent = true;
+  } else if (!outcome.reached) {
+    r.not_sent = true;  // status 0: retried, it cannot have gone
   }
   return r;
 }
@@ -150,8 +159,12 @@ std::vector<SettingSpec> SmtpMailerSettings() {
       {"ca_file", false, "", "CA bundle for the server; empty: the system's"},
   };
   AddDeliverySettings(&s, {"10", "1000", "0", "a polite default for one relay"});
-  for (auto& spec : s)
+  for (auto& spec : s) {
     if (spec.key == "request_timeout_ms") spec.default_value = "20000";
+    // One worker sends: a push in flight is one being sent, so a crash
+    // leaves at most one mail whose fate is unknown.
+    if (spec.key == "concurrency") spec.default_value = "1";
+  }
   return s;
 }
 

@@ -21,11 +21,14 @@ Credentials SmtpCredentials(const SystemSettings& s);
 
 // How a push ends, from SendMail's status and outcome (pure):
 //   taken (2xx)                  -> 200, external_id the Message-ID
-//   no connection made           -> 0, not_sent (retried: it cannot go twice)
-//   535 (credentials refused)    -> 401, auth_rejected
+//   failed before DATA (no connection, TLS, AUTH refused but 535, a 4yz/5yz
+//   to MAIL or RCPT)             -> as below by the reply; no reply: 0,
+//                                   not_sent (retried: it cannot go twice)
+//   535 (credentials refused)    -> 401, auth_rejected (a dead letter; the
+//                                   system's card shows it failing auth)
 //   a 4xx reply (try later)      -> 503 (retried)
 //   a 5xx reply (refused)        -> 422, permanent (a dead letter)
-//   connected, no final reply    -> 0 (the mail may have been taken: never
+//   DATA begun, no final reply   -> 0 (the mail may have been taken: never
 //                                   sent again, MayApplyTwice)
 PushResult SmtpResult(const Status& sent, const SmtpOutcome& outcome,
                       const std::string& message_id);

@@ -97,7 +97,7 @@ class CampaignTest(unittest.TestCase):
         spec = {"id": "spring", "customer": "acme", "audience": {"members": [ANN, BO, CY]},
                 "steps": [{"channel": "sms", "template": "Hi {{first_name|there}}, from {{customer_name}}"},
                           {"channel": "email", "subject": "Spring at {{customer_name}}",
-                           "template": "Still there, {{first_name}}?", "delay_s": 8},
+                           "template": "Still there, {{first_name}}?", "delay_s": 20},
                           {"channel": "call", "template": "Ask {{first_name}} about spring", "delay_s": 1}]}
         self.assertEqual(self.api("/v1/campaigns", operator, "POST", spec)[0], 201)
         self.assertEqual(self.api("/v1/campaigns/spring/start", operator, "POST")[0], 200)
@@ -107,7 +107,8 @@ class CampaignTest(unittest.TestCase):
         self.assertEqual([m["body"] for m in self.verity_sent(ANN)], ["Hi Ann, from Acme"])
         self.assertEqual([m["body"] for m in self.verity_sent(BO)], ["Hi Bo, from Acme"])
         self.assertEqual(self.verity_sent(CY), [], "never to a person who opted out")
-        # Bo answers before the second step is due: his steps end there.
+        # Bo answers before the second step is due (20 s after his first):
+        # his steps end there.
         self.verity_inbound(BO, "Thanks, got it")
         s, _, doc = self.api("/v1/campaigns/spring/tasks/reset", operator, "POST", {"reason": "a look"})
         self.assertEqual(s, 200, doc)

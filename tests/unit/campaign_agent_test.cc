@@ -184,6 +184,16 @@ TEST_F(SendAgentTest, ACallIsDoneWhenItEndsNotWhenTheDialerTookIt) {
             "task.done called call#1 (Interested); "
             "task.claimed ann call#1 \"Ask Ann about spring\"; ");
   EXPECT_EQ(until, std::vector<int64_t>{7200 * kS}) << "held for the step's window, not the lease";
+  Task held = Make("queued", 2, TaskState::kInProgress);
+  held.changed_us = kNoonUtc;
+  held.lease_until_us = kNoonUtc + 7200 * kS;  // the step's window
+  EXPECT_FALSE(TaskStuck(held, kNoonUtc + 3601 * kS)) << "a call claimed an hour ago still waits";
+  EXPECT_TRUE(TaskStuck(held, kNoonUtc + 7200 * kS)) << "past its lease it is stuck";
+}
+
+TEST_F(SendAgentTest, ATextThatRendersEmptyIsSkippedNotSent) {
+  v_.spec.steps[0].template_text = "{{title}}";  // nobody has one here
+  EXPECT_EQ(Plan({Make("ann", 0, TaskState::kPending)}, 100), "task.skipped ann empty_message; ");
 }
 
 TEST_F(SendAgentTest, TheSendersPaceHoldsTheRestForLater) {

@@ -21,6 +21,7 @@ TEST(SmtpMailer, EndsAPushAsTheServerAnswered) {
   EXPECT_EQ(end(Status::OK(), 250, true), "200 id@x");
   EXPECT_EQ(end(no, 0, false), "0 not_sent") << "never connected: it cannot have gone";
   EXPECT_EQ(end(no, 451, true), "503") << "try again later";
+  EXPECT_EQ(end(no, 450, false), "503") << "refused before DATA: it cannot have gone";
   EXPECT_EQ(end(no, 535, true), "401 auth");
   EXPECT_EQ(end(no, 550, true), "422 permanent");
   EXPECT_EQ(end(no, 0, true), "0") << "connected, no final answer: it may have gone";
