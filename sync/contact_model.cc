@@ -154,9 +154,16 @@ namespace {
 
 // Whether the engine recorded a message of the person in `system` (a
 // conversation it opened there: Genesys knows the person by it).
+// Whether the engine opened the contact's conversation in `system`: it
+// recorded a message of theirs there, or asked to and has no answer yet
+// (an agent or a bot may reply before our push's answer arrives; the
+// person's id reached that system only through that push).
 bool RecordedThere(const ContactState& s, const std::string& system) {
   for (const auto& [key, m] : s.messages)
     if (m.origin != system && m.ids.count(system)) return true;
+  const std::string in_flight = s.contact_id + ":" + system + ":message:";  // MessagePush's id
+  for (const auto& [push_id, rec] : s.pending_records)
+    if (rec.op == "message" && push_id.compare(0, in_flight.size(), in_flight) == 0) return true;
   return false;
 }
 
