@@ -77,6 +77,13 @@
 //   service killed before carrying it out in some runs): every opted-out
 //   person holds DND on every Aloware record in the end (DFM_SIM_NO_RECONCILE
 //   skips the reconcile: such runs then fail).
+// In half the runs (their own draws) a campaign (issue 49) texts every
+// person twice through Verity, beginning before its quiet hours end; its
+// actor's tick runs when due and starts afresh after each kill -9. Once
+// quiet: no campaign text went in quiet hours, the campaign completed,
+// every task ended, each task done was carried out by Verity exactly once
+// (DFM_SIM_NO_CAMPAIGN runs a seed without it; DFM_SIM_DEBUG_CAMPAIGN=1
+// prints each tick).
 // Not played (docs/fuzzing.md): the front's sockets (RESTinio), contact
 // snapshots, a vendor landing a killed run's request after the next run's.
 #include <gtest/gtest.h>
@@ -90,11 +97,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/campaign_actor.h"
 #include "app/erase.h"
+#include "campaigns/campaign_view.h"
+#include "campaigns/customer.h"
+#include "campaigns/task.h"
 #include "app/reconcile.h"
 #include "events/sealing.h"
 #include "sync/consent.h"
 #include "sync/erasure.h"
+#include "projections/campaign_projections.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "tests/sim/sim_world.h"
@@ -113,7 +125,8 @@ constexpr int kPeople = 4;
 
 class SimRun : public ActorTest {
  public:
-  explicit SimRun(uint64_t seed) : rng_(seed), refuse_rng_(seed * 31 + 7), dup_rng_(seed * 17 + 3) {}
+  explicit SimRun(uint64_t seed) : rng_(seed), refuse_rng_(seed * 31 + 7), dup_rng_(seed * 17 + 3),
+                                 campaign_rng_(seed * 13 + 5) {}
   void TestBody() override {}
 
   // Runs the seed; returns what broke ("" when every invariant held).
@@ -143,7 +156,15 @@ class SimRun : public ActorTest {
     env_->ctx.targets["verity"] = {"first_name", "email", "phone"};
     env_->ctx.channels["verity"] = {"sms"};
     std::string texted_while_out;
+    // A campaign (issue 49) in half the runs, by its own draws: its texts
+    // go through Verity too, and none may go in quiet hours.
+    campaign_.on = campaign_rng_() % 2 == 0 && std::getenv("DFM_SIM_NO_CAMPAIGN") == nullptr;
+    env_->campaigns = CampaignSettings();
+    std::string quiet_send;
     verity->on_push = [&](const PushRequest& req) {
+      if (req.op == "send" && req.push_id.find(":send:campaign:") != std::string::npos &&
+          quiet_send.empty() && !InCampaignWindow(clock_.NowMicros()))
+        quiet_send = "the campaign text " + req.push_id + " went in quiet hours";
       if (req.op != "send" || !texted_while_out.empty()) return;
       auto phone = req.fields.find("phone");
       if (phone == req.fields.end()) return;
@@ -151,6 +172,7 @@ class SimRun : public ActorTest {
         texted_while_out = "a text (" + req.push_id + ") went to " + phone->second + " while " + why;
     };
     StartService();
+    if (campaign_.on) CreateCampaign(kStart + static_cast<int64_t>(30 + campaign_rng_() % 120) * 1'000'000);
 
     // The webhooks, in the order the vendor made them; delivered late,
     // twice and out of order below.
@@ -243,6 +265,7 @@ class SimRun : public ActorTest {
         }
         if (verbose) std::printf("aloware: silent drift of %s at step %d\n", it->first.c_str(), step);
       }
+      MaybeTickCampaign(/*may_append=*/stalling_for == 0);
       const uint32_t dice = rng_() % 100;
       if (dice < 15 && next < to_send.size()) {
         read_answers();
@@ -349,6 +372,10 @@ class SimRun : public ActorTest {
         }
         while (!vendor->waiting.empty()) vendor->Answer(0, 0);
         while (!verity->waiting.empty()) verity->Answer(0, 0);
+        if (campaign_.on) {
+          (void)projections_->CatchUp();  // as the service's runner folds, all the time
+          MaybeTickCampaign(/*may_append=*/true);
+        }
         caf::anon_send(router_, poll_atom::value);  // as the service's notifier does after appends
         sched_->run();
         if (verbose && round % 200 == 0)
@@ -367,7 +394,8 @@ class SimRun : public ActorTest {
         const RouterStatus& router = env_->board->router;
         if (vendor->waiting.empty() && verity->waiting.empty() && !sched_->has_job() && log_.Stalled() == 0 &&
             posted_.empty() && answers_.empty() && next == to_send.size() && Settled() &&
-            router.webhooks_in_flight.load() == 0 && router.read.load() >= log_.LastSequence())
+            router.webhooks_in_flight.load() == 0 && router.read.load() >= log_.LastSequence() &&
+            (!campaign_.on || campaign_.ended))
           break;
         AdvanceBy(1'000'000);
       }
@@ -473,6 +501,8 @@ class SimRun : public ActorTest {
     }
     if (!log_.VerifyChain().ok) fail("the hash chain does not verify");
     if (!texted_while_out.empty()) fail(texted_while_out);
+    if (!quiet_send.empty()) fail(quiet_send);
+    if (campaign_.on) fail(CampaignBroken(*verity));
     // No text carried out twice (a retry after the vendor did it unanswered).
     for (const auto& [push_id, n] : verity->applied)
       if (push_id.find(":send:") != std::string::npos && n > 1)
@@ -615,7 +645,13 @@ class SimRun : public ActorTest {
     env->contact_idle_us = env_->contact_idle_us;
     env->append_retry_us = env_->append_retry_us;
     env->subject_hash_key = env_->subject_hash_key;
+    env->campaigns = CampaignSettings();  // the pacers are memory
     env_ = std::move(env);
+    // The supervisor spawns the campaign's actor again (it begins with
+    // nothing but the log and the projections).
+    campaign_.tick = CampaignTickState();
+    campaign_.ended = false;
+    campaign_.next_tick_us = clock_.NowMicros() + 1'000'000;
     StartService();
   }
 
@@ -783,6 +819,104 @@ class SimRun : public ActorTest {
     sched_->advance_time(std::chrono::microseconds(us));
   }
 
+  // Campaigns (issue 49). kStart is 11:06:40 UTC: the window opens 80 s
+  // into the run, so the first texts wait for it, and closes long after.
+  static constexpr char kCampaign[] = "sim-c";
+  static constexpr int kOpensMin = 11 * 60 + 8, kClosesMin = 23 * 60;
+  static bool InCampaignWindow(int64_t now_us) {
+    const int64_t min = (now_us / 1'000'000 % 86400) / 60;
+    return min >= kOpensMin && min < kClosesMin;
+  }
+  static std::shared_ptr<const CampaignRunSettings> CampaignSettings() {
+    auto s = std::make_shared<CampaignRunSettings>();
+    s->hours = {kOpensMin, kClosesMin};
+    s->default_zone = "UTC";
+    s->zones = std::make_shared<RecipientZones>(nullptr);
+    s->texts_per_second = 1;  // a sender's cap the people's texts queue behind
+    s->lease_us = 20'000'000;  // lapses within a run: a killed actor's claims come back
+    return s;
+  }
+
+  // The customer, its payment and a two-step campaign to every person,
+  // scheduled to begin at `start_at_us`, as the API appends them.
+  void CreateCampaign(int64_t start_at_us) {
+    Customer c;
+    c.id = "cu-sim";
+    c.name = "Sim Co";
+    Payment paid{"10.00", "USD", "r-1", "", clock_.NowMicros()};
+    CampaignSpec spec;
+    spec.id = kCampaign;
+    spec.customer = c.id;
+    for (int i = 0; i < kPeople; ++i) spec.audience.members.push_back(Phone(i));
+    CampaignStep first;
+    first.template_text = "Hi {{first_name|there}}";
+    first.window_s = 3600;
+    CampaignStep second = first;
+    second.template_text = "Still there?";
+    second.delay_s = 30;
+    spec.steps = {first, second};
+    spec.start_at_us = start_at_us;
+    CampaignView draft;
+    draft.spec = spec;
+    CampaignChange start;
+    ASSERT_TRUE(PlanCampaignChange(draft, CampaignAction::kStart, clock_.NowMicros(), "sim", "", &start).ok());
+    std::vector<EventDraft> drafts;
+    drafts.push_back(CustomerDraft("default", c, true));
+    drafts.push_back(PaymentDraft("default", c.id, paid));
+    drafts.push_back(CampaignCreatedDraft("default", spec));
+    drafts.push_back(CampaignChangedDraft("default", start, 0));
+    std::vector<AppendOutcome> out;
+    ASSERT_TRUE(log_.Append(std::move(drafts), &out).ok());
+  }
+
+  // The campaign actor's tick when due (its appends block: not while the
+  // log holds appends); the router polled after its appends, as the
+  // service's notifier does.
+  void MaybeTickCampaign(bool may_append) {
+    if (!campaign_.on || campaign_.ended || !may_append || log_.Stalled() > 0 ||
+        clock_.NowMicros() < campaign_.next_tick_us)
+      return;
+    const uint64_t before = log_.LastSequence();
+    const int64_t next = TickCampaign(*env_, "default", kCampaign, &campaign_.tick);
+    if (std::getenv("DFM_SIM_DEBUG_CAMPAIGN")) {
+      std::vector<Task> tasks;
+      (void)ReadCampaignTasks(log_, "default", kCampaign, &tasks);
+      std::printf("tick at %lld: next %lld, appended %llu;", static_cast<long long>(clock_.NowMicros()),
+                  static_cast<long long>(next), static_cast<unsigned long long>(log_.LastSequence() - before));
+      for (const Task& t : tasks) std::printf(" %d/%s=%s due %lld", t.step, t.contact.c_str(), std::string(TaskStateName(t.state)).c_str(), static_cast<long long>(t.due_us));
+      std::printf("\n");
+    }
+    campaign_.ended = next < 0;
+    campaign_.next_tick_us = clock_.NowMicros() + std::max<int64_t>(next, 0);
+    if (log_.LastSequence() != before) caf::anon_send(router_, poll_atom::value);
+  }
+
+  // What the quiet run says of the campaign: "" when it completed, every
+  // task ended, and each task done was a text Verity carried out once.
+  std::string CampaignBroken(const SimVendor& verity) {
+    CampaignView v;
+    if (Status st = FoldCampaignStream(log_, "default", kCampaign, &v); !st.ok())
+      return "the campaign does not fold: " + st.ToString();
+    if (v.state != CampaignState::kCompleted)
+      return "the campaign is " + std::string(CampaignStateName(v.state)) + ", not completed";
+    std::vector<Task> tasks;
+    if (Status st = ReadCampaignTasks(log_, "default", kCampaign, &tasks); !st.ok())
+      return "the tasks do not read: " + st.ToString();
+    std::map<std::string, int> carried;  // message key -> times Verity carried its text out
+    for (const auto& [push_id, n] : verity.applied)
+      if (auto at = push_id.find(":send:campaign:"); at != std::string::npos)
+        carried[push_id.substr(at + 6)] += n;
+    for (const Task& t : tasks) {
+      const std::string key = CampaignMessageKey(t.campaign, t.step, t.contact);
+      if (!t.ended())
+        return "task " + key + " is " + std::string(TaskStateName(t.state)) + " at the end";
+      if (t.state == TaskState::kDone && carried[key] != 1)
+        return "task " + key + " is done, its text carried out " + std::to_string(carried[key]) + " times";
+      if (carried[key] > 1) return "the text of task " + key + " was carried out " + std::to_string(carried[key]) + " times";
+    }
+    return "";
+  }
+
   // Every projection's state and checkpoint, by "<projection>/<key>".
   std::map<std::string, std::string> ProjectionState() {
     std::map<std::string, std::string> out;
@@ -858,6 +992,14 @@ class SimRun : public ActorTest {
   std::map<std::string, Webhook> posted_;
   std::mt19937_64 refuse_rng_;  // Aloware's refusals (issue 46), apart from rng_
   std::mt19937_64 dup_rng_;     // Aloware's silent duplicates and lifts (issue 46), apart too
+  std::mt19937_64 campaign_rng_;  // whether and when a campaign runs (issue 49), apart too
+  // The campaign's actor as the supervisor runs it (actors/campaign_actor.h).
+  struct SimCampaign {
+    bool on = false;
+    CampaignTickState tick;
+    int64_t next_tick_us = 0;  // when its next tick is due (the clock's time)
+    bool ended = false;        // its actor ended: nothing left to tend
+  } campaign_;
   std::unique_ptr<caf::actor_system_config> cfg_now_;  // the live system's, after a restart
 };
 

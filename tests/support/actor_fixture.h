@@ -235,8 +235,8 @@ class ActorTest : public ::testing::Test {
   caf::actor_system_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
-  MemoryEventLog log_;
   ManualClock clock_{kStart};
+  MemoryEventLog log_{&clock_};  // events recorded at the service's (simulated) time
   Normalizer normalizer_{"US"};
   std::shared_ptr<SyncEnv> env_;
   std::vector<caf::actor> spawned_;
