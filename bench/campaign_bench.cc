@@ -1,0 +1,379 @@
+// The campaigns' benchmark (issue 49): one campaign to 100,000 people on a
+// real RocksDB log, run as the service runs it: the campaign actor's ticks
+// (TickCampaign, actors/campaign_actor.h) on one thread, the projections
+// folding beside them on another (ProjectionRunner, as the service's
+// runner folds after each append).
+//
+// The sender is played by the bench: each task.claimed becomes the
+// push.succeeded of the person's send on their contact stream, as the
+// contact actor and Verity's connector append it (what the text agent
+// waits for). The connector's HTTP is not in these figures (bench/README.md
+// has the sync's).
+//
+//   campaign_bench DIR [--people 100000] [--cap 100] [--seconds 20] [--stops 100]
+//
+// DIR: an empty directory (the log). Reported, each on a line of its own:
+// - setup: the people's contacts appended and folded (not the campaign's);
+// - scheduling: from the campaign's start until every person's first task
+//   is created and folded; the resident set's peak growth over it;
+// - dispatch: texts claimed per second over --seconds with the sender's
+//   cap at --cap per second, and that as a ratio of the cap;
+// - stop: --stops people whose texts still wait opt out (contact.opted_out,
+//   what a STOP's decision appends) halfway through; from each append to
+//   the person's waiting task skipped: median and max;
+// - ceiling: claims per second over --seconds with no cap (what one
+//   campaign actor can hand out).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/campaign_actor.h"
+#include "campaigns/campaign_view.h"
+#include "campaigns/customer.h"
+#include "campaigns/task.h"
+#include "config/config.h"
+#include "projections/campaign_projections.h"
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
+#include "storage/rocksdb_event_log.h"
+#include "sync/domain_event.h"
+#include "sync/identity.h"
+#include "sync/normalize.h"
+#include "util/clock.h"
+
+namespace dfm {
+namespace {
+
+constexpr char kTenant[] = "default";
+constexpr char kCampaign[] = "bench";
+
+struct Options {
+  std::string dir;
+  uint64_t people = 100000;
+  double cap = 100;
+  double seconds = 20;
+  size_t stops = 100;
+};
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double PeakRssMiB() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+std::string Phone(uint64_t k) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "+1205%07llu", static_cast<unsigned long long>(k));
+  return b;
+}
+
+std::string ContactOf(uint64_t k) { return "cb" + std::to_string(k); }
+
+bool Append(EventLog* log, std::vector<EventDraft>* batch) {
+  if (batch->empty()) return true;
+  std::vector<AppendOutcome> out;
+  Status s = log->Append(std::move(*batch), &out);
+  batch->clear();
+  if (!s.ok()) std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
+  return s.ok();
+}
+
+// The people: a contact each, tagged "bench", with a phone and a name.
+bool AppendPeople(EventLog* log, uint64_t people) {
+  std::vector<EventDraft> batch;
+  const EventId cause;
+  for (uint64_t k = 0; k < people; ++k) {
+    DomainEvent d;
+    d.type = std::string(ev::kContactCreated);
+    d.contact_id = ContactOf(k);
+    d.system = "ghl";
+    d.external_id = "g" + std::to_string(k);
+    d.fields = {{fields::kFirstName, "Person" + std::to_string(k)},
+                {fields::kPhone, Phone(k)},
+                {fields::kTags, "bench"}};
+    batch.push_back(ToDraft(d, kTenant, ContactStream(d.contact_id), cause, cause));
+    if (batch.size() >= 4096 && !Append(log, &batch)) return false;
+  }
+  return Append(log, &batch);
+}
+
+// The customer, its payment, and a two-step campaign (a text now, another
+// a day later) to everyone tagged "bench", started now.
+bool AppendCampaign(EventLog* log, int64_t now_us) {
+  Customer c;
+  c.id = "cu-bench";
+  c.name = "Bench Co";
+  Payment paid{"10.00", "USD", "r-1", "", now_us};
+  CampaignSpec spec;
+  spec.id = kCampaign;
+  spec.customer = c.id;
+  spec.audience.tags = {"bench"};
+  CampaignStep first;
+  first.template_text = "Hi {{first_name|there}}, your order is ready.";
+  CampaignStep second = first;
+  second.template_text = "Still interested?";
+  second.delay_s = 86400;
+  spec.steps = {first, second};
+  CampaignView draft;
+  draft.spec = spec;
+  CampaignChange start;
+  if (!PlanCampaignChange(draft, CampaignAction::kStart, now_us, "bench", "", &start).ok())
+    return false;
+  std::vector<EventDraft> batch;
+  batch.push_back(CustomerDraft(kTenant, c, true));
+  batch.push_back(PaymentDraft(kTenant, c.id, paid));
+  batch.push_back(CampaignCreatedDraft(kTenant, spec));
+  batch.push_back(CampaignChangedDraft(kTenant, start, 0));
+  return Append(log, &batch);
+}
+
+// Folds the projections on a thread of its own while the bench runs.
+class Folder {
+ public:
+  Folder(EventLog* log, ProjectionRunner* runner) : log_(log), runner_(runner) {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        const uint64_t last = log_->LastSequence();
+        if (Status s = runner_->CatchUp(); !s.ok())
+          std::fprintf(stderr, "fold: %s\n", s.ToString().c_str());
+        log_->WaitForSequence(last + 1, std::chrono::milliseconds(20));
+      }
+    });
+  }
+  ~Folder() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+ private:
+  EventLog* log_;
+  ProjectionRunner* runner_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The campaign actor's loop and the sender it hands texts to.
+class Run {
+ public:
+  Run(EventLog* log, SyncEnv* env) : log_(log), env_(env), read_(log->LastSequence()) {}
+
+  // One tick, then the sender's answers to what it claimed; sleeps until
+  // the next tick is due. False when the campaign ended or a step failed.
+  bool Step() {
+    const int64_t next = TickCampaign(*env_, kTenant, kCampaign, &tick_);
+    if (next < 0 || !Answer()) return false;
+    if (next > 0) std::this_thread::sleep_for(std::chrono::microseconds(next));
+    return true;
+  }
+
+  uint64_t claimed() const { return claimed_; }
+  // When each stopped person's waiting task was skipped (Now()).
+  std::map<std::string, double>& skipped_at() { return skipped_at_; }
+  std::set<std::string>& watching() { return watching_; }
+
+ private:
+  // Reads what was appended since the last look: each claim is answered
+  // as sent (the contact's push.succeeded of the send), each skip of a
+  // watched person noted.
+  bool Answer() {
+    std::vector<Event> events;
+    std::vector<EventDraft> batch;
+    const EventId cause;
+    while (read_ < log_->LastSequence()) {
+      events.clear();
+      if (!log_->Read(read_ + 1, 4096, &events).ok() || events.empty()) return false;
+      read_ = events.back().seq;
+      for (const Event& e : events) {
+        if (e.type.rfind("task.", 0) != 0) continue;
+        TaskEvent t;
+        if (!DecodeTaskEvent(e.type, e.payload, &t)) continue;
+        if (t.type == kTaskSkipped && watching_.count(t.contact) && !skipped_at_.count(t.contact))
+          skipped_at_[t.contact] = Now();
+        if (t.type != kTaskClaimed) continue;
+        ++claimed_;
+        DomainEvent d;
+        d.type = std::string(ev::kPushSucceeded);
+        d.contact_id = t.contact;
+        d.system = "verity";
+        d.op = "send";
+        d.channel = "sms";
+        d.message_key = CampaignMessageKey(t.campaign, t.step, t.contact);
+        d.push_id = t.contact + ":verity:send:" + d.message_key;
+        d.external_id = "v-" + d.message_key;
+        batch.push_back(ToDraft(d, kTenant, ContactStream(t.contact), cause, cause));
+      }
+    }
+    return Append(log_, &batch);
+  }
+
+  EventLog* log_;
+  SyncEnv* env_;
+  CampaignTickState tick_;
+  uint64_t read_;
+  uint64_t claimed_ = 0;
+  std::set<std::string> watching_;
+  std::map<std::string, double> skipped_at_;
+};
+
+int64_t TasksMade(const EventLog& log) {
+  std::map<std::string, int64_t> by_state, skipped;
+  if (!ReadCampaignCounts(log, kTenant, kCampaign, &by_state, &skipped).ok()) return -1;
+  int64_t n = 0;
+  for (const auto& [state, count] : by_state) n += count;
+  return n;
+}
+
+std::shared_ptr<CampaignRunSettings> Settings(double cap) {
+  auto s = std::make_shared<CampaignRunSettings>();
+  s->hours = {0, 24 * 60};  // no quiet hours: the figures are the engine's
+  s->zones = std::make_shared<RecipientZones>(nullptr);
+  s->caps = {0, 0};
+  s->texts_per_second = cap;
+  return s;
+}
+
+// Opts out the last `n` people (their texts wait the longest); returns
+// when it appended.
+double StopSome(EventLog* log, const Options& o, std::set<std::string>* watching) {
+  std::vector<EventDraft> batch;
+  const EventId cause;
+  for (uint64_t k = o.people - o.stops; k < o.people; ++k) {
+    DomainEvent d;
+    d.type = std::string(ev::kOptedOut);
+    d.contact_id = ContactOf(k);
+    d.system = "verity";
+    d.channel = "sms";
+    d.reason = "keyword STOP";
+    d.fields = {{fields::kPhone, Phone(k)}};
+    batch.push_back(ToDraft(d, kTenant, ContactStream(d.contact_id), cause, cause));
+    watching->insert(d.contact_id);
+  }
+  const double at = Now();
+  return Append(log, &batch) ? at : -1;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int Bench(const Options& o) {
+  std::unique_ptr<RocksDbEventLog> log;
+  RocksDbLogOptions lo;
+  lo.path = o.dir;
+  if (Status s = RocksDbEventLog::Open(lo, &log); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  SyncProjections proj;
+  ProjectionRunner runner(log.get(), proj.All());
+  double t = Now();
+  if (!AppendPeople(log.get(), o.people) || !runner.CatchUp().ok()) return 1;
+  std::printf("setup: %llu people appended and folded in %.1f s\n",
+              static_cast<unsigned long long>(o.people), Now() - t);
+
+  Normalizer normalizer("US");
+  SyncEnv env;
+  env.log = log.get();
+  ApplyBuiltinDefaults(&env.ctx);
+  env.mapper.normalizer = &normalizer;
+  env.now_us = [] { return SystemClock::Instance()->NowMicros(); };
+  env.campaigns = Settings(o.cap);
+  Folder folder(log.get(), &runner);
+  Run run(log.get(), &env);
+
+  const double rss0 = PeakRssMiB();
+  t = Now();
+  if (!AppendCampaign(log.get(), env.now_us())) return 1;
+  while (TasksMade(*log) < static_cast<int64_t>(o.people))
+    if (!run.Step()) return 1;
+  std::printf("scheduling: %llu tasks made and folded in %.1f s; peak RSS +%.0f MiB (%.0f MiB)\n",
+              static_cast<unsigned long long>(o.people), Now() - t, PeakRssMiB() - rss0,
+              PeakRssMiB());
+
+  // Dispatch at the cap (after 2 s: the pacer's one-second burst spent),
+  // the STOPs halfway through.
+  for (t = Now(); Now() - t < 2;)
+    if (!run.Step()) return 1;
+  uint64_t c0 = run.claimed();
+  t = Now();
+  double stop_at = -1;
+  while (Now() - t < o.seconds) {
+    if (stop_at < 0 && Now() - t >= o.seconds / 2 && o.stops > 0)
+      stop_at = StopSome(log.get(), o, &run.watching());
+    if (!run.Step()) return 1;
+  }
+  double rate = static_cast<double>(run.claimed() - c0) / (Now() - t);
+  std::printf("dispatch: %.1f texts/s at a cap of %.0f/s (%.3f of the cap)\n", rate, o.cap,
+              rate / o.cap);
+  // Every stopped person's task skipped (the actor keeps ticking).
+  const double wait_from = Now();
+  while (run.skipped_at().size() < run.watching().size() && Now() - wait_from < 30)
+    if (!run.Step()) return 1;
+  std::vector<double> lags;
+  for (const auto& [contact, at] : run.skipped_at()) lags.push_back((at - stop_at) * 1000);
+  std::printf(
+      "stop: %zu of %zu people's waiting texts skipped; append -> skipped median %.0f ms, "
+      "max %.0f ms\n",
+      lags.size(), run.watching().size(), Median(lags),
+      lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end()));
+
+  env.campaigns = Settings(1e9);
+  c0 = run.claimed();
+  t = Now();
+  while (Now() - t < o.seconds)
+    if (!run.Step()) break;
+  rate = static_cast<double>(run.claimed() - c0) / (Now() - t);
+  std::printf("ceiling: %.0f texts/s claimed with no cap; peak RSS %.0f MiB\n", rate, PeakRssMiB());
+  return 0;
+}
+
+}  // namespace
+}  // namespace dfm
+
+int main(int argc, char** argv) {
+  dfm::Options o;
+  for (int i = 1; i < argc; ++i) {
+    auto next = [&](const char* flag) -> const char* {
+      if (std::strcmp(argv[i], flag) != 0 || i + 1 >= argc) return nullptr;
+      return argv[++i];
+    };
+    if (const char* v = next("--people")) {
+      o.people = std::strtoull(v, nullptr, 10);
+    } else if (const char* v2 = next("--cap")) {
+      o.cap = std::atof(v2);
+    } else if (const char* v3 = next("--seconds")) {
+      o.seconds = std::atof(v3);
+    } else if (const char* v4 = next("--stops")) {
+      o.stops = std::strtoull(v4, nullptr, 10);
+    } else if (argv[i][0] != '-' && o.dir.empty()) {
+      o.dir = argv[i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K]\n");
+      return 2;
+    }
+  }
+  if (o.dir.empty() || o.stops > o.people) {
+    std::fprintf(stderr,
+                 "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K]\n");
+    return 2;
+  }
+  return dfm::Bench(o);
+}
