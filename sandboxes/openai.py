@@ -12,10 +12,12 @@ rate_limit_exceeded (x-ratelimit-* headers, Go-style reset durations) and
 429 insufficient_quota. The "model" is deterministic: phrases that ask to stop
 messages are opt_out (0.95), a few ask to start again (opt_in), questions
 about cancelling something are unclear (0.55), the rest other (0.9).
-Run-time `mode` (admin settings): normal, refuse (message.refusal),
-malformed (content that is not the JSON asked for), cutoff (finish_reason
-length), quota (429 insufficient_quota); latency and status faults come from
-the common fault API.
+A request without response_format is a campaign's draft request (free text):
+the "model" drafts "Hello! <the brief>." Run-time `mode` (admin settings):
+normal, refuse (message.refusal), malformed (content that is not the JSON
+asked for), cutoff (finish_reason length, the content cut), quota (429
+insufficient_quota); latency and status faults come from the common fault
+API. GET /_sandbox/settings also names the drafts asked for (`drafted`).
 
 Run: python3 sandboxes/openai.py --port 0 --port-file /tmp/openai.port [--api-key KEY]
 """
@@ -113,14 +115,18 @@ class OpenAiSandbox(Sandbox):
             return openai_error(429, "You exceeded your current quota, please check your plan and billing "
                                 "details.", "insufficient_quota", "insufficient_quota")
         text = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        intent, confidence = classify(text)
-        content, refusal, finish = json.dumps({"intent": intent, "confidence": confidence}), None, "stop"
+        if rf is None:  # a draft: free text
+            content, refusal, finish = "Hello! %s." % text.rstrip("."), None, "stop"
+            self.state["drafted"] = self.state.get("drafted", 0) + 1
+        else:
+            intent, confidence = classify(text)
+            content, refusal, finish = json.dumps({"intent": intent, "confidence": confidence}), None, "stop"
         if self.mode == "refuse":
             content, refusal = None, "I'm sorry, I can't help with that."
         elif self.mode == "malformed":
             content = "The person probably wants to stop."
         elif self.mode == "cutoff":
-            content, finish = '{"intent": "opt_', "length"
+            content, finish = content[:len(content) // 2], "length"
         self.state["asked"] += 1
         self.save()
         return json_response(200, {
@@ -135,7 +141,7 @@ class OpenAiSandbox(Sandbox):
         return []
 
     def settings(self):
-        return {"mode": self.mode, "asked": self.state["asked"]}
+        return {"mode": self.mode, "asked": self.state["asked"], "drafted": self.state.get("drafted", 0)}
 
     def apply_settings(self, values):
         for k, v in values.items():

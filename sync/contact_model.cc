@@ -367,11 +367,15 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
             "engine before: not sent";
     }
     // Who delivers it: a text the tenant's sender; an email its mailer; a
-    // call (a place on a dialer's list for a human agent) its dialer.
+    // call (a place on a dialer's list for a human agent) its dialer; a
+    // campaign's request to draft a text (campaigns/task.h, channel
+    // "draft") its classifier model, which holds no contacts.
     const bool email = channel == channels::kEmail, call = channel == channels::kCall;
-    const std::string& via = email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
+    const bool draft = channel == "draft";
+    if (draft && fact.system != kCampaignSystem) why = "only a campaign asks for a draft";
+    const std::string& via = draft ? ctx.classifier : email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
     if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||
-        via.empty() || !ctx.targets.count(via)) {
+        via.empty() || (!draft && !ctx.targets.count(via))) {
       DomainEvent r = Base(ev::kMessageRefused, s, fact);
       r.system = via;
       r.external_id.clear();
@@ -380,7 +384,8 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
       r.reason = !why.empty() ? why
                  : via.empty()
                      ? std::string("no system plays the ") +
-                           (email ? "mailer" : call ? "dialer" : "sender") + " role"
+                           (draft ? "classifier" : email ? "mailer" : call ? "dialer" : "sender") +
+                           " role"
                      : via + " is not configured to deliver " +
                            (email ? "emails" : call ? "calls" : "texts");
       r.source_time_us = t;

@@ -3,6 +3,10 @@
 //
 // classify: fields body (the text) and at_us (when it was sent); answered
 // with verdict, confidence, model, prompt_version and min_confidence.
+// send on channel "draft" (a campaign's draft request): field body (the
+// brief); answered with text, model and prompt_version, only when the
+// model returned the text in full (a cut, empty or refused answer fails
+// for good, "incomplete draft").
 // Outcomes: 200 with a readable verdict succeeds (a refusal too: verdict
 // "refused"); 200 that cannot be read fails for good ("malformed"), since
 // asking again costs and rarely reads better; 401 is a refused key; 429
@@ -29,7 +33,8 @@ class OpenAiClient final : public VendorClient {
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
-    if (req.op != "classify") {
+    const bool draft = req.op == "send" && req.channel == "draft";
+    if (req.op != "classify" && !draft) {
       PushResult r;
       r.http_status = 422;
       r.detail = "the classifier has no push op \"" + req.op + "\"";
@@ -42,8 +47,9 @@ class OpenAiClient final : public VendorClient {
     r.headers = {{"Authorization", "Bearer " + creds.access_token},
                  {"Content-Type", "application/json"},
                  {"Accept", "application/json"}};
-    r.body = ClassifierRequestBody(model_, req.Field("body"));
-    http_->Send(std::move(r), [this, done = std::move(done)](HttpResponse resp) {
+    r.body = draft ? DraftRequestBody(model_, req.Field("body"))
+                   : ClassifierRequestBody(model_, req.Field("body"));
+    http_->Send(std::move(r), [this, draft, done = std::move(done)](HttpResponse resp) {
       PushResult res;
       res.requests = 1;
       res.http_status = resp.status;
@@ -61,6 +67,7 @@ class OpenAiClient final : public VendorClient {
           res.retry_after_us = GoDurationMicros(resp.Header("x-ratelimit-reset-requests"));
         return done(std::move(res));
       }
+      if (draft) return done(Drafted(resp, std::move(res)));
       ClassifierVerdict v;
       Status st = ReadClassifierAnswer(resp.body, &v);
       if (!st.ok()) {
@@ -80,6 +87,23 @@ class OpenAiClient final : public VendorClient {
   }
 
  private:
+  // A draft request's 200: its text, or a final failure when it is not
+  // whole (never retried: asking again costs and may cut again).
+  PushResult Drafted(const HttpResponse& resp, PushResult res) const {
+    DraftAnswer a;
+    Status st = ReadDraftAnswer(resp.body, &a);
+    if (!st.ok()) {
+      res.http_status = 422;
+      res.detail = "incomplete draft: " + st.message();
+      return res;
+    }
+    res.external_id = JsonStringAt(resp.body, nullptr, "id");
+    res.answered = {{"text", a.text},
+                    {"model", a.model.empty() ? model_ : a.model},
+                    {"prompt_version", kDraftPromptVersion}};
+    return res;
+  }
+
   static std::string TrimmedBase(std::string base) {
     while (!base.empty() && base.back() == '/') base.pop_back();
     return base;

@@ -1,8 +1,9 @@
 // An OpenAI-compatible chat-completions endpoint as the classifier of
 // ambiguous replies (docs/classifier.md): a second opinion on texts the
 // keyword rule flags as near misses. It holds no contacts and sends no
-// webhooks; it answers push op "classify". Internal to this folder and its
-// tests.
+// webhooks; it answers push op "classify", and drafts a campaign's text:
+// push op "send" on channel "draft" (campaigns/agent.h), the brief as its
+// body. Internal to this folder and its tests.
 #pragma once
 
 #include <map>
@@ -33,6 +34,19 @@ struct ClassifierVerdict {
 Status ReadClassifierAnswer(std::string_view body, ClassifierVerdict* out);
 // The request body for one text (model, the prompt, the JSON schema).
 std::string ClassifierRequestBody(const std::string& model, std::string_view text);
+// Drafting (draft.cc): the prompt's version, recorded with every draft.
+inline constexpr char kDraftPromptVersion[] = "campaign-draft-v1";
+struct DraftAnswer {
+  std::string text;   // whole, trimmed of surrounding white space
+  std::string model;  // as the answer names it ("" when it does not)
+};
+// The request body for one brief (model, the drafting prompt, the brief).
+std::string DraftRequestBody(const std::string& model, std::string_view brief);
+// Reads a 200 answer to a draft request: choices[0].message.content, only
+// when the model returned it in full (finish_reason "stop") and it is not
+// empty or a refusal; InvalidArgument saying what is wrong otherwise.
+Status ReadDraftAnswer(std::string_view body, DraftAnswer* out);
+
 // OpenAI's error {"error": {"code", "type", "message"}}: its code (or type).
 std::string OpenAiErrorCode(std::string_view body);
 // A Go-style duration of x-ratelimit-reset-* ("1s", "6m0s", "12ms",

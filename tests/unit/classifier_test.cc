@@ -126,6 +126,59 @@ TEST(ClassifierClient, OutcomesOfEachAnswer) {
   EXPECT_EQ(r.http_status, 0) << "retried";
 }
 
+// A campaign's draft request (push op "send" on channel "draft"): only a
+// whole answer is a draft.
+TEST(DraftClient, OnlyAWholeAnswerIsADraft) {
+  OneAnswerHttp http;
+  SystemSettings s = {{"api_base_url", "https://llm.example.com/v1"}, {"api_key", "sk"},
+                      {"model", "gpt-4o-mini"}, {"min_confidence", "0.8"}, {"request_timeout_ms", "1000"}};
+  auto client = NewOpenAiClient(s, &http);
+  PushRequest req;
+  req.op = "send";
+  req.channel = "draft";
+  req.message_key = "campaign:spring-1/0/c-1/draft";
+  req.fields = {{"body", "Invite Ann to the spring sale"}};
+  auto draft = [&]() {
+    PushResult out;
+    client->Push(req, Credentials{}, [&](PushResult r) { out = std::move(r); });
+    return out;
+  };
+  http.answer.status = 200;
+  http.answer.body = Answer(R"("  Hi Ann! Our spring sale starts Friday.\n")");
+  PushResult r = draft();
+  simdjson::dom::parser parser;
+  simdjson::dom::element sent;
+  ASSERT_FALSE(parser.parse(http.sent.body).get(sent));
+  std::string_view user, model;
+  ASSERT_FALSE(sent["messages"].at(1)["content"].get(user));
+  EXPECT_EQ(user, "Invite Ann to the spring sale");
+  EXPECT_TRUE(sent["response_format"].error()) << "a draft is free text";
+  ASSERT_FALSE(sent["model"].get(model));
+  EXPECT_EQ(model, "gpt-4o-mini");
+  EXPECT_EQ(r.http_status, 200);
+  EXPECT_EQ(r.external_id, "chatcmpl-1");
+  EXPECT_EQ(r.answered.at("text"), "Hi Ann! Our spring sale starts Friday.");
+  EXPECT_EQ(r.answered.at("model"), "gpt-4o-mini-2024-07-18");
+  EXPECT_EQ(r.answered.at("prompt_version"), kDraftPromptVersion);
+  for (const auto& [body, why] : std::vector<std::pair<std::string, std::string>>{
+           {Answer(R"("Hi Ann! Our spring")", "length"), "answer ended by length"},
+           {Answer(R"("Hi")", "content_filter"), "answer ended by content_filter"},
+           {Answer(R"("   ")"), "answer is empty"},
+           {Answer("null"), "answer has no content"},
+           {R"({"choices":[{"message":{"content":"Hi"}}]})", "answer has no finish_reason"},
+           {R"({"choices":[{"message":{"content":null,"refusal":"I can't"},"finish_reason":"stop"}]})",
+            "the model refused"},
+           {R"({"choices":[]})", "answer has no choices"}}) {
+    http.answer.body = body;
+    r = draft();
+    EXPECT_EQ(r.http_status, 422) << body;
+    EXPECT_EQ(r.detail, "incomplete draft: " + why) << body;
+    EXPECT_TRUE(r.answered.empty());
+  }
+  req.channel = "sms";  // a text is not the model's to send
+  EXPECT_EQ(draft().detail, "the classifier has no push op \"send\"");
+}
+
 class ClassifierRulesTest : public ::testing::Test {
  protected:
   ClassifierRulesTest() {

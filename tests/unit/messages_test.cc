@@ -442,6 +442,39 @@ TEST_F(MessageModelTest, ACampaignsEmailGoesToTheMailerAndACallNeedsADialer) {
   EXPECT_EQ(refused[0].reason, "no system plays the dialer role");
 }
 
+// A campaign's draft request (campaigns/agent.h) goes to the tenant's
+// classifier model with the brief and nothing else of the person; only a
+// campaign asks for one.
+TEST_F(MessageModelTest, ACampaignsDraftRequestGoesToTheClassifierModel) {
+  Step(Known());
+  Activity draft;
+  draft.kind = Activity::Kind::kSend;
+  draft.direction = "outbound";
+  draft.channel = "draft";
+  draft.message_id = "spring-1/0/c1/draft";
+  draft.body = "Invite John to the spring sale";
+  auto none = Of(Step(Fact(kCampaignSystem, draft)), ev::kMessageRefused);
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0].reason, "no system plays the classifier role");
+
+  ctx_.classifier = "openai";  // holds no contacts: no target
+  draft.message_id = "spring-1/1/c1/draft";
+  auto sends = Of(Step(Fact(kCampaignSystem, draft)), ev::kPushRequested, "send");
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].system, "openai");
+  EXPECT_EQ(sends[0].channel, "draft");
+  EXPECT_EQ(sends[0].message_key, "campaign:spring-1/1/c1/draft");
+  EXPECT_EQ(sends[0].fields, (std::map<std::string, std::string>{{"body", "Invite John to the spring sale"}}))
+      << "no phone or email goes to the model";
+
+  draft.message_id = "m-9";
+  ContactFact vendor = Fact("ghl", draft);
+  vendor.external_id = "g1";
+  auto refused = Of(Step(vendor), ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].reason, "only a campaign asks for a draft");
+}
+
 TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
   Step(Known());
   Activity send;
