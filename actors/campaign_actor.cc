@@ -146,6 +146,12 @@ class AgentReads {
     return how;
   }
 
+  std::optional<Draft> DraftOf(const Task& t) const {
+    Draft d;
+    if (!ReadDraft(*env_.log, tenant_, t.campaign, t.step, t.contact, &d).ok()) return std::nullopt;
+    return d;
+  }
+
   std::optional<SendOutcome> OutcomeOf(const Task& t) const {
     SendOutcome o;
     if (!ReadSendOutcome(*env_.log, tenant_, t.campaign, t.step, t.contact, &o).ok())
@@ -185,6 +191,7 @@ AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const Campaign
   in.person = [&reads](const Task& t) { return reads.PersonFor(t); };
   in.outcome = [&reads](const Task& t) { return reads.OutcomeOf(t); };
   in.call_ended = [&reads](const Task& t) { return reads.CallEnded(t); };
+  in.draft = [&reads](const Task& t) { return reads.DraftOf(t); };
   in.unsubscribe_link = [&reads](const Task& t, const Person& p) {
     return reads.UnsubscribeLink(t, p);
   };

@@ -291,7 +291,9 @@ void RouteReplay(Self* self, const Event& e) {
   }
 }
 
-// A task.claimed with a text, an email or a call (campaigns/agent.h): the campaign's send,
+// A task.claimed with a text, an email, a call or a draft request
+// (campaigns/agent.h; a draft request goes to the tenant's classifier
+// model, the rest through the consent gate): the campaign's send,
 // handed to the person's contact (named by its id: the campaign resolved
 // its audience itself) as a send request of kCampaignSystem, answered like
 // a fact. The contact's consent gate decides it as any send.
@@ -299,14 +301,15 @@ void RouteCampaignSend(Self* self, const Event& e) {
   auto& st = self->state;
   TaskEvent t;
   if (!DecodeTaskEvent(e.type, e.payload, &t)) return;
-  const bool call = t.channel == channels::kCall;
-  if ((t.channel != channels::kSms && t.channel != channels::kEmail && !call) ||
+  const bool call = t.channel == channels::kCall, draft = t.channel == kDraftChannel;
+  if ((t.channel != channels::kSms && t.channel != channels::kEmail && !call && !draft) ||
       (t.body.empty() && !call))  // a call's note may be empty
     return;
   Activity a;
   a.kind = Activity::Kind::kSend;
   a.direction = "outbound";
-  a.message_id = CampaignMessageId(t.campaign, t.step, t.contact);
+  a.message_id = draft ? CampaignDraftId(t.campaign, t.step, t.contact)
+                       : CampaignMessageId(t.campaign, t.step, t.contact);
   a.body = std::move(t.body);
   a.channel = t.channel;
   a.subject = std::move(t.subject);

@@ -37,6 +37,39 @@ TaskEvent Answer(const Task& t, Channel channel, const SendOutcome& o) {
   return e;
 }
 
+// The claim of a due task by `agent`: a send of the step's text rendered
+// for the person (or `draft`'s text), or, by the AI agent, a draft
+// request with the brief.
+TaskEvent Claim(const Task& t, const CampaignStep& step, const Person& p, const AgentInput& in,
+                const char* agent, const Draft* draft) {
+  TaskEvent e = TaskEventFor(t, kTaskClaimed);
+  e.agent = agent;
+  e.claim = t.claims + 1;
+  e.lease_until_us = in.now_us + (step.channel == Channel::kCall
+                                      ? std::max(in.lease_us, step.window_s * 1000000)
+                                      : in.lease_us);
+  const bool drafting = agent == std::string_view(kAiAgent);
+  e.channel = drafting ? kDraftChannel : std::string(ChannelName(step.channel));
+  e.body = draft ? draft->text : RenderTemplate(step.template_text, p.fields);
+  if (draft) e.detail = draft->prompt_version + " " + draft->model;
+  if (step.channel == Channel::kEmail && !drafting) {
+    e.subject = RenderTemplate(step.subject, p.fields);
+    if (in.unsubscribe_link) e.unsubscribe = in.unsubscribe_link(t, p);
+  }
+  return e;
+}
+
+// The AI agent's answer to its draft request, once the model answered:
+// the task goes back to waiting, its text drafted, or fails.
+TaskEvent DraftAnswered(const Task& t, const Draft& d) {
+  TaskEvent e = TaskEventFor(t, d.ok ? kTaskReleased : kTaskFailed);
+  e.agent = kAiAgent;
+  e.claim = t.claims;
+  e.reason = d.ok ? "drafted" : "draft_failed";
+  if (!d.ok) e.detail = d.reason;
+  return e;
+}
+
 }  // namespace
 
 AgentPlan PlanAgentEvents(const AgentInput& in) {
@@ -48,6 +81,11 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
     if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size()) continue;
     const CampaignStep& step = v.spec.steps[static_cast<size_t>(t.step)];
     const char* agent = AgentOf(step.channel);
+    if (t.state == TaskState::kInProgress && t.agent == kAiAgent) {
+      if (std::optional<Draft> d = in.draft ? in.draft(t) : std::nullopt)
+        plan.events.push_back(DraftAnswered(t, *d));
+      continue;
+    }
     if (t.state == TaskState::kInProgress && t.agent == agent) {
       std::optional<SendOutcome> o = in.outcome(t);
       if (o && o->kind == SendOutcome::Kind::kSent && step.channel == Channel::kCall) {
@@ -73,29 +111,36 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       e.until_us = d.until_us;
       e.reason = d.reason;
       plan.events.push_back(std::move(e));
+    } else if (const std::optional<Draft> drafted =
+                   step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
+               step.ai_draft && (!drafted || !drafted->ok)) {
+      if (drafted) {  // the model answered after the AI agent's claim lapsed
+        TaskEvent skip = TaskEventFor(t, kTaskSkipped);
+        skip.reason = "draft_failed";
+        skip.detail = drafted->reason;
+        plan.events.push_back(std::move(skip));
+        continue;
+      }
+      TaskEvent e = Claim(t, step, *p, in, kAiAgent, nullptr);  // the draft, asked for
+      if (e.body.empty()) {
+        e = TaskEventFor(t, kTaskSkipped);
+        e.reason = "empty_message";
+      } else {
+        ++claims;
+      }
+      plan.events.push_back(std::move(e));
     } else if (const int64_t at = in.pacer->NextAt(in.now_us);
                step.channel == Channel::kSms && at > in.now_us) {
       plan.wake_us = at;  // the sender's cap: the rest wait
     } else {
-      if (step.channel == Channel::kSms) in.pacer->Take(in.now_us);
-      TaskEvent e = TaskEventFor(t, kTaskClaimed);
-      e.agent = agent;
-      e.claim = t.claims + 1;
-      e.lease_until_us = in.now_us + (step.channel == Channel::kCall
-                                          ? std::max(in.lease_us, step.window_s * 1000000)
-                                          : in.lease_us);
-      e.channel = std::string(ChannelName(step.channel));
-      e.body = RenderTemplate(step.template_text, p->fields);
+      TaskEvent e = Claim(t, step, *p, in, agent, drafted ? &*drafted : nullptr);
       if (e.body.empty() && step.channel != Channel::kCall) {
         TaskEvent skip = TaskEventFor(t, kTaskSkipped);  // nothing to send
         skip.reason = "empty_message";
         plan.events.push_back(std::move(skip));
         continue;
       }
-      if (step.channel == Channel::kEmail) {
-        e.subject = RenderTemplate(step.subject, p->fields);
-        if (in.unsubscribe_link) e.unsubscribe = in.unsubscribe_link(t, *p);
-      }
+      if (step.channel == Channel::kSms) in.pacer->Take(in.now_us);
       plan.events.push_back(std::move(e));
       ++claims;
     }

@@ -19,6 +19,16 @@
 //     unsubscribe link (the send request the router hands to the person's
 //     contact). Texts go while the sender's pacer has room; past it, the
 //     rest wait for the next tick.
+// A step drafted by AI (CampaignStep::ai_draft) goes through the AI agent
+// first: at the moment of sending (CheckSend says send) with no draft yet,
+// it claims the task (agent "ai", channel "draft", the brief rendered for
+// the person as its body: a request the router hands to the person's
+// contact, and the contact to the tenant's classifier model). When the
+// model answered (draft): its whole text -> task.released "drafted", and
+// the channel's agent then claims it (CheckSend again) with that text as
+// the body and "<prompt version> <model>" as its detail; no text in full
+// -> task.failed "draft_failed" (skipped so, when it answered after the
+// claim lapsed). A text the model did not return in full is never sent.
 // A call step's send puts the person on the tenant's dialer (a human
 // agent calls): its claim holds for the step's window at least, and its
 // task is done when a call to the person ends after the claim (call_ended:
@@ -43,6 +53,7 @@ namespace dfm {
 inline constexpr char kSmsAgent[] = "sms";
 inline constexpr char kEmailAgent[] = "email";
 inline constexpr char kCallAgent[] = "call";
+inline constexpr char kAiAgent[] = "ai";
 
 // What is known of a person when their task is due: the check's facts,
 // and the fields their step's template may name.
@@ -66,6 +77,9 @@ struct AgentInput {
   // How a call to the person of a call task ended since its claim (the
   // disposition); nullopt while none did.
   std::function<std::optional<std::string>(const Task& task)> call_ended;
+  // What the model drafted for `task` (an AI draft step); nullopt while
+  // it has not answered.
+  std::function<std::optional<Draft>(const Task& task)> draft;
   // An email's one-click unsubscribe link for the person ("" for none).
   std::function<std::string(const Task& task, const Person& person)> unsubscribe_link;
   SenderPacer* pacer = nullptr;  // REQUIRES: not null

@@ -50,6 +50,11 @@ void DecodeStep(simdjson::dom::element e, size_t i, CampaignStep* s, Details* d)
   s->window_s = NumberField(o, "window_s", 86400, 60, 30LL * 86400, at + ".window_s", d);
   s->stop_on_reply = FlagField(o, "stop_on_reply", true, at + ".stop_on_reply", d);
   s->stop_on_payment = FlagField(o, "stop_on_payment", true, at + ".stop_on_payment", d);
+  const std::string draft = TextField(o, "draft", at + ".draft", false, 16, d);
+  s->ai_draft = draft == "ai";
+  if (!draft.empty() && !s->ai_draft) d->push_back({at + ".draft", "must be \"ai\""});
+  if (s->ai_draft && s->channel == Channel::kCall)
+    d->push_back({at + ".draft", "a call step is not drafted (sms and email only)"});
 }
 
 void DecodeAudience(simdjson::dom::object root, Audience* a, Details* d) {
@@ -122,15 +127,16 @@ std::string EncodeCampaignSpec(const CampaignSpec& s) {
   };
   JsonArray steps;
   for (const auto& st : s.steps) {
-    steps.Raw(JsonObject()
-                  .Str("channel", ChannelName(st.channel))
-                  .Str("template", st.template_text)
-                  .Str("subject", st.subject)
-                  .Int("delay_s", st.delay_s)
-                  .Int("window_s", st.window_s)
-                  .Bool("stop_on_reply", st.stop_on_reply)
-                  .Bool("stop_on_payment", st.stop_on_payment)
-                  .Finish());
+    JsonObject step;
+    step.Str("channel", ChannelName(st.channel))
+        .Str("template", st.template_text)
+        .Str("subject", st.subject)
+        .Int("delay_s", st.delay_s)
+        .Int("window_s", st.window_s)
+        .Bool("stop_on_reply", st.stop_on_reply)
+        .Bool("stop_on_payment", st.stop_on_payment);
+    if (st.ai_draft) step.Str("draft", "ai");
+    steps.Raw(step.Finish());
   }
   JsonObject audience;
   audience.Raw("tags", list(s.audience.tags))

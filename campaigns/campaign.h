@@ -8,7 +8,10 @@
 //              ; members: contact ids, E.164 phones or emails
 //   step     = {"channel": "sms"|"email"|"call", "template"?, "subject"?,
 //               "delay_s"?: 0.., "window_s"?: 60.., "stop_on_reply"?: bool,
-//               "stop_on_payment"?: bool}
+//               "stop_on_payment"?: bool, "draft"?: "ai"}
+//              ; draft "ai" (sms and email only): the template is a brief,
+//              ; and the tenant's classifier model drafts the text from it
+//              ; for each person (campaigns/agent.h)
 // A person who opted out of a step's channel is never reached on it: that
 // stop is not optional.
 //
@@ -37,6 +40,7 @@ struct CampaignStep {
   int64_t window_s = 86400;   // how long after it is due it may still go
   bool stop_on_reply = true;
   bool stop_on_payment = true;
+  bool ai_draft = false;  // "draft": "ai"
 };
 
 struct Audience {

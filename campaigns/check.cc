@@ -1,5 +1,7 @@
 #include "campaigns/check.h"
 
+#include <algorithm>
+
 #include "util/clock.h"
 
 namespace dfm {
@@ -39,6 +41,14 @@ std::vector<CampaignCheckItem> CheckCampaign(const CampaignCheckInput& in) {
   out.push_back({"sender", in.sender_configured,
                  in.sender_configured ? "configured"
                                       : "the tenant has no sender for the first step's channel"});
+  const bool drafted = in.spec && std::any_of(in.spec->steps.begin(), in.spec->steps.end(),
+                                               [](const CampaignStep& s) { return s.ai_draft; });
+  if (drafted)
+    out.push_back({"drafter", in.drafter_configured,
+                   in.drafter_configured
+                       ? "the classifier's model drafts the AI steps"
+                       : "a step is drafted by AI and the tenant has no classifier model on "
+                         "(openai, send_message_body = true)"});
   out.push_back({"audience", in.reachable > 0,
                  std::to_string(in.audience) + " named, " + std::to_string(in.reachable) +
                      " reachable (not opted out)"});

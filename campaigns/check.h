@@ -22,13 +22,16 @@ struct CampaignCheckInput {
   CampaignState state = CampaignState::kDraft;
   const Customer* customer = nullptr;  // null: no such customer
   bool sender_configured = false;      // the tenant can send on the first step's channel
+  bool drafter_configured = false;     // the tenant has a classifier model (AI draft steps)
   int64_t audience = 0;                // people the audience names
   int64_t reachable = 0;               // of them, not opted out of the first step's channel
   int64_t now_us = 0;
 };
 
 struct CampaignCheckItem {
-  std::string what;  // "customer", "payment", "steps", "start", "sender", "audience"
+  // "customer", "payment", "steps", "start", "sender", "drafter" (only when
+  // a step is drafted by AI), "audience"
+  std::string what;
   bool ok = false;
   std::string detail;  // in words
 };

@@ -149,6 +149,60 @@ bool ParseCampaignMessageKey(std::string_view key, std::string* campaign, int* s
   return true;
 }
 
+namespace {
+constexpr std::string_view kDraftSuffix = "/draft";
+}  // namespace
+
+std::string CampaignDraftId(const std::string& campaign, int step, const std::string& contact) {
+  return CampaignMessageId(campaign, step, contact) + std::string(kDraftSuffix);
+}
+
+std::string CampaignDraftKey(const std::string& campaign, int step, const std::string& contact) {
+  return CampaignMessageKey(campaign, step, contact) + std::string(kDraftSuffix);
+}
+
+bool ParseCampaignDraftKey(std::string_view key, std::string* campaign, int* step,
+                           std::string* contact) {
+  if (key.size() <= kDraftSuffix.size() ||
+      key.substr(key.size() - kDraftSuffix.size()) != kDraftSuffix)
+    return false;
+  return ParseCampaignMessageKey(key.substr(0, key.size() - kDraftSuffix.size()), campaign, step,
+                                 contact);
+}
+
+std::string EncodeDraft(const Draft& d) {
+  JsonObject o;
+  o.Int("v", 1).Bool("ok", d.ok);
+  if (d.ok) {
+    o.Str("text", d.text).Str("model", d.model).Str("prompt_version", d.prompt_version);
+  } else {
+    o.Str("reason", d.reason);
+  }
+  return o.Finish();
+}
+
+bool DecodeDraft(std::string_view row, Draft* d) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  int64_t v = 0;
+  bool ok = false;
+  if (parser.parse(row.data(), row.size()).get(o) || o["v"].get(v) || v != 1 || o["ok"].get(ok))
+    return false;
+  Draft x;
+  x.ok = ok;
+  auto str = [&o](const char* k, std::string* out) {
+    std::string_view s;
+    if (!o[k].get(s)) *out = std::string(s);
+  };
+  str("text", &x.text);
+  str("model", &x.model);
+  str("prompt_version", &x.prompt_version);
+  str("reason", &x.reason);
+  if (x.ok && x.text.empty()) return false;
+  *d = std::move(x);
+  return true;
+}
+
 std::string EncodeSendOutcome(const SendOutcome& o) {
   const char* kind = o.kind == SendOutcome::Kind::kSent      ? "sent"
                      : o.kind == SendOutcome::Kind::kRefused ? "refused"

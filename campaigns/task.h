@@ -23,9 +23,12 @@
 //                  "unsubscribe"? (its one-click link) (a send's agent:
 //                  what it sends; a claim with a body is the campaign's
 //                  send request, routed to the person's contact:
-//                  CampaignMessageKey)
+//                  CampaignMessageKey), "detail"? (a drafted text's
+//                  "<prompt version> <model>"); the AI agent's claim has
+//                  channel "draft" and the brief as its body (a draft
+//                  request: CampaignDraftKey)
 //    task.released "agent", "claim", "reason" ("lease_lapsed" | "reset" |
-//                  "given_back")
+//                  "given_back" | "drafted")
 //    task.done     "agent", "claim", "channel" ("sms" | "email" | "call"),
 //                  "detail"?
 //    task.failed   "agent", "claim", "reason", "detail"?
@@ -109,6 +112,27 @@ std::string CampaignMessageKey(const std::string& campaign, int step, const std:
 // False when `key` is not one CampaignMessageKey makes.
 bool ParseCampaignMessageKey(std::string_view key, std::string* campaign, int* step,
                              std::string* contact);
+// The same for the request to draft a task's text (an AI draft step,
+// agent.h): "<message id>/draft", its key "campaign:<message id>/draft"
+// (ParseCampaignMessageKey reads it too, as a contact "<contact>/draft":
+// ask ParseCampaignDraftKey first; the engine's contact ids have no '/').
+inline constexpr char kDraftChannel[] = "draft";
+std::string CampaignDraftId(const std::string& campaign, int step, const std::string& contact);
+std::string CampaignDraftKey(const std::string& campaign, int step, const std::string& contact);
+bool ParseCampaignDraftKey(std::string_view key, std::string* campaign, int* step,
+                           std::string* contact);
+
+// What the model drafted for a task (projections/campaign_projections.h,
+// a/ rows): its whole text, or why there is none (the model did not
+// return it in full, or the request failed). Row grammar (JSON, version
+// 1): {"v":1, "ok": bool, "text"?, "model"?, "prompt_version"?, "reason"?}.
+struct Draft {
+  bool ok = false;
+  std::string text, model, prompt_version;
+  std::string reason;  // !ok: why
+};
+std::string EncodeDraft(const Draft& d);
+bool DecodeDraft(std::string_view row, Draft* d);
 
 // What became of a task's send, as the person's contact events say
 // (projections/campaign_projections.h, o/ rows): the vendor took it, the

@@ -166,6 +166,7 @@ Status Console::Impl::CheckOf(const EventLog& from, const std::string& tenant,
   if (!v.spec.steps.empty()) {
     const Channel first = v.spec.steps.front().channel;
     in.sender_configured = SenderFor(ctx, first);
+    in.drafter_configured = !ctx.classifier.empty();
     const ResolvedAudience who = ResolveAudience(
         v.spec.audience, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
     in.audience = static_cast<int64_t>(who.contacts.size());

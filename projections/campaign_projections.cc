@@ -316,12 +316,43 @@ std::string CallEnded(const DomainEvent& d) {
   return status;
 }
 
+// The answer to a task's draft request (a/ row): the first stands.
+void FoldDraftAnswer(const Event& e, const DomainEvent& d, ProjectionState* st) {
+  std::string campaign, contact;
+  int step = 0;
+  if (!ParseCampaignDraftKey(d.message_key, &campaign, &step, &contact)) return;
+  auto field = [&d](const char* k) {
+    auto it = d.fields.find(k);
+    return it == d.fields.end() ? std::string() : it->second;
+  };
+  Draft draft;
+  if (d.type == ev::kPushSucceeded && d.op == "send") {
+    draft.text = field("answer.text");
+    draft.model = field("answer.model");
+    draft.prompt_version = field("answer.prompt_version");
+    draft.ok = !draft.text.empty();
+    if (!draft.ok) draft.reason = "the model returned no text";
+  } else if ((d.type == ev::kPushDeadLettered && d.op == "send") || d.type == ev::kMessageRefused) {
+    draft.reason = d.reason.empty() ? d.detail : d.reason;
+    if (draft.reason.empty()) draft.reason = "the request failed";
+  } else {
+    return;
+  }
+  std::string key = CampaignTaskKey(e.tenant, campaign, step, contact);
+  key[0] = 'a';
+  if (!st->Peek(key)) st->Put(key, EncodeDraft(draft));
+}
+
 // A contact's event about a campaign's send, a reply, or a call that
-// ended: its o/, i/ or d/ row.
+// ended: its o/, i/ or d/ row (a/ for a draft's answer).
 void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st) {
   if (d.contact_id.empty()) return;
   std::string campaign, contact;
   int step = 0;
+  if (ParseCampaignDraftKey(d.message_key, &campaign, &step, &contact)) {
+    FoldDraftAnswer(e, d, st);
+    return;
+  }
   const bool ours = ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact);
   if ((d.type == ev::kMessageLogged || d.type == ev::kMessageStatus) && d.channel == "call") {
     const std::string how = ours ? "" : CallEnded(d);  // not the dialer request itself
@@ -417,6 +448,15 @@ Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std
   if (!s.ok()) return s;
   return DecodeSendOutcome(row, out) ? Status::OK()
                                      : Status::Corruption("a send outcome row that does not read");
+}
+
+Status ReadDraft(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                 int step, const std::string& contact, Draft* out) {
+  std::string key = CampaignTaskKey(tenant, campaign, step, contact), row;
+  key[0] = 'a';
+  Status s = log.GetConsumerState(CampaignTasksProjection::kName, key, &row);
+  if (!s.ok()) return s;
+  return DecodeDraft(row, out) ? Status::OK() : Status::Corruption("a draft row that does not read");
 }
 
 Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,

@@ -9,7 +9,8 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 3 (1 kept no changed_us, 2 no o/, i/ and d/): the
+// "campaign_tasks", layout 4 (1 kept no changed_us, 2 no o/, i/ and d/, 3
+// no a/): the
 // fold of campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -26,6 +27,12 @@
 //                                     CampaignMessageKey names (push.succeeded
 //                                     and push.dead_lettered of its send,
 //                                     message.refused)
+//   a/<tenant>/<campaign>/<step, 3 digits>/<contact> -> the draft (task.h,
+//                                     EncodeDraft): the first answer to the
+//                                     request CampaignDraftKey names (its
+//                                     push.succeeded's answer.text, .model
+//                                     and .prompt_version; push.dead_lettered
+//                                     or message.refused: why none)
 //   i/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> "": a
 //                                     text the person sent (message.logged
 //                                     inbound), what "stop on reply" reads
@@ -92,7 +99,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 3; }
+  int layout() const override { return 4; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 };
@@ -117,6 +124,9 @@ Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
 // What became of the send of a task; NotFound while nothing is known.
 Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std::string& campaign,
                        int step, const std::string& contact, SendOutcome* out);
+// What the model drafted for a task; NotFound while it has not answered.
+Status ReadDraft(const EventLog& log, const std::string& tenant, const std::string& campaign,
+                 int step, const std::string& contact, Draft* out);
 // How the first call to `contact` that ended at or after `since_us` ended
 // (its disposition, else its status); nullopt-like: *ended false when none.
 Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,

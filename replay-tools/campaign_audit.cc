@@ -41,7 +41,9 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
     }
     std::string campaign, contact;
     int step = 0;
-    if (d.op != "send" || !ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact))
+    // (A draft request reaches the model, not the person.)
+    if (d.op != "send" || ParseCampaignDraftKey(d.message_key, &campaign, &step, &contact) ||
+        !ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact))
       return true;
     const std::string& phone = phone_of[d.contact_id];
     ZoneChoice zones;

@@ -164,6 +164,67 @@ class CampaignTest(unittest.TestCase):
         self.assertIn("(replied)", r.stdout)
 
 
+class AiDraftCampaignTest(unittest.TestCase):
+    """A text step drafted by the tenant's classifier model (the OpenAI
+    sandbox): the model's whole text goes, its prompt version is in the
+    log; a cut answer is never sent and its task fails."""
+    make_dfm = messages.MessagesTest.make_dfm
+    setUp = messages.MessagesTest.setUp
+    tearDown = messages.MessagesTest.tearDown
+    ghl_contact = messages.MessagesTest.ghl_contact
+    ghl_user_creates = base.SyncTest.ghl_user_creates
+    verity_sent = messages.MessagesTest.verity_sent
+    key = console.ConsoleTest.key
+    cli = console.ConsoleTest.cli
+    api = console.ConsoleTest.api
+
+    def extra_env(self):
+        self.model = base.Sandbox("openai", self.dir, [])
+        self.model.start()
+        self.sandboxes = self.sandboxes + (self.model,)
+        return {"DFM_CAMPAIGNS_QUIET_HOURS": dfmtest.quiet_hours(open_now=True),
+                "DFM_OPENAI_API_BASE_URL": self.model.url + "/v1", "DFM_OPENAI_API_KEY": "sk-sandbox",
+                "DFM_OPENAI_SEND_MESSAGE_BODY": "true"}
+
+    def run_campaign(self, operator, viewer, cid, phone):
+        spec = {"id": cid, "customer": "acme", "audience": {"members": [phone]},
+                "steps": [{"channel": "sms", "draft": "ai",
+                           "template": "Invite {{first_name}} to {{customer_name}}'s spring sale"}]}
+        self.assertEqual(self.api("/v1/campaigns", operator, "POST", spec)[0], 201)
+        self.assertEqual(self.api("/v1/campaigns/" + cid + "/start", operator, "POST")[0], 200)
+        return wait_for(cid + " completed", lambda: (lambda doc: doc["tasks"] if doc["campaign"]["state"] ==
+                                                     "completed" else None)(
+            self.api("/v1/campaigns/" + cid, viewer)[2]), timeout=60)
+
+    def test_only_a_whole_draft_is_sent_and_its_prompt_version_is_recorded(self):
+        self.ghl_contact(ANN, firstName="Ann")
+        self.ghl_contact(BO, firstName="Bo")
+        viewer, operator = self.key("viewer"), self.key("operator")
+        self.assertEqual(self.api("/v1/customers", operator, "POST", {"id": "acme", "name": "Acme"})[0], 201)
+        self.assertEqual(self.api("/v1/customers/acme/payments", operator, "POST",
+                                  {"amount": "9", "currency": "USD", "reference": "r1"})[0], 201)
+        tasks = self.run_campaign(operator, viewer, "spring", ANN)
+        self.assertEqual(tasks.get("done"), 1, tasks)
+        self.assertEqual([m["body"] for m in self.verity_sent(ANN)],
+                         ["Hello! Invite Ann to Acme's spring sale."])
+        events = self.dfm.dump(with_body=True)
+        drafted = [e["payload"] for e in events if e["type"] == "push.succeeded" and
+                   e["payload"].get("system") == "openai" and e["payload"].get("op") == "send"]
+        self.assertEqual([(d["channel"], d["fields"]["answer.prompt_version"], d["fields"]["answer.model"])
+                          for d in drafted], [("draft", "campaign-draft-v1", "gpt-4o-mini-sandbox")])
+        claims = [e["payload"] for e in events if e["type"] == "task.claimed"]
+        self.assertEqual([(c["agent"], c.get("detail")) for c in claims],
+                         [("ai", None), ("sms", "campaign-draft-v1 gpt-4o-mini-sandbox")])
+        # The model cuts its answer (finish_reason "length"): nothing goes.
+        self.model.post("/_sandbox/settings", {"mode": "cutoff"})
+        tasks = self.run_campaign(operator, viewer, "autumn", BO)
+        self.assertEqual(tasks.get("failed"), 1, tasks)
+        self.assertEqual(self.verity_sent(BO), [], "a cut draft is never sent")
+        failed = [e["payload"] for e in self.dfm.dump(with_body=True) if e["type"] == "task.failed"]
+        self.assertEqual([(f["reason"], f["detail"]) for f in failed],
+                         [("draft_failed", "incomplete draft: answer ended by length")])
+
+
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"  # Debian's faketime
 
 

@@ -113,6 +113,7 @@ class SendAgentTest : public ::testing::Test {
       return p;
     };
     in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
+    in.draft = draft_;
     in.call_ended = [](const Task& t) -> std::optional<std::string> {
       if (t.contact == "called") return "Interested";
       return std::nullopt;
@@ -142,6 +143,7 @@ class SendAgentTest : public ::testing::Test {
   }
 
   CampaignView v_;
+  std::function<std::optional<Draft>(const Task&)> draft_;
   int64_t lease_ = 600 * kS;
   std::shared_ptr<const ZoneRules> utc_, night_;
 };
@@ -207,6 +209,101 @@ TEST_F(SendAgentTest, TheSendersPaceHoldsTheRestForLater) {
             "task.claimed bo sms#2 \"Hi there, from Acme\"; ");
   EXPECT_GT(wake, kNoonUtc);
   EXPECT_LE(wake, kNoonUtc + kS);
+}
+
+TEST_F(SendAgentTest, AnAiDraftIsAskedForThenSentWholeOrNotAtAll) {
+  v_.spec.steps[0].ai_draft = true;
+  v_.spec.steps[0].template_text = "Invite {{first_name|them}} to {{customer_name}}'s spring sale";
+  draft_ = [](const Task& t) -> std::optional<Draft> {
+    if (t.contact == "ann" || t.contact == "stopped") return std::nullopt;  // not asked yet
+    if (t.contact == "cut" || t.contact == "late")
+      return Draft{false, "", "", "", "incomplete draft: answer ended by length"};
+    return Draft{true, "Hi Bo! Our spring sale starts Friday.", "gpt-x", "campaign-draft-v1", ""};
+  };
+  auto ai = [this](const std::string& contact) {
+    Task t = Make(contact, 0, TaskState::kInProgress);
+    t.agent = kAiAgent;
+    return t;
+  };
+  std::vector<Task> tasks = {
+      Make("ann", 0, TaskState::kPending),      // no draft yet: asked for, with the brief
+      Make("stopped", 0, TaskState::kPending),  // opted out: no draft asked for
+      ai("answered"),                           // the model answered in full
+      ai("cut"),                                // the model's answer was cut
+      Make("bo", 0, TaskState::kPending),       // drafted: the text goes
+      Make("late", 0, TaskState::kPending),     // the model answered, cut, after a lapse
+  };
+  tasks[4].claims = 1;
+  EXPECT_EQ(Plan(tasks, 100),
+            "task.claimed ann ai#1 \"Invite Ann to Acme's spring sale\"; "
+            "task.skipped stopped opted_out; "
+            "task.released answered drafted ai#1; "
+            "task.failed cut draft_failed ai#1 (incomplete draft: answer ended by length); "
+            "task.claimed bo sms#2 \"Hi Bo! Our spring sale starts Friday.\" "
+            "(campaign-draft-v1 gpt-x); "
+            "task.skipped late draft_failed (incomplete draft: answer ended by length); ");
+}
+
+TEST(CampaignDraft, KeysAndRowsReadBack) {
+  const std::string key = CampaignDraftKey("spring-1", 1, "c-9");
+  EXPECT_EQ(key, "campaign:spring-1/1/c-9/draft");
+  std::string campaign, contact;
+  int step = -1;
+  ASSERT_TRUE(ParseCampaignDraftKey(key, &campaign, &step, &contact));
+  EXPECT_EQ(campaign + "|" + std::to_string(step) + "|" + contact, "spring-1|1|c-9");
+  EXPECT_FALSE(ParseCampaignDraftKey(CampaignMessageKey("spring-1", 1, "c-9"), &campaign, &step,
+                                     &contact));
+  EXPECT_FALSE(ParseCampaignDraftKey("campaign:/draft", &campaign, &step, &contact));
+  Draft d{true, "Hi \"Ann\"", "gpt-x", "campaign-draft-v1", ""}, back;
+  ASSERT_TRUE(DecodeDraft(EncodeDraft(d), &back));
+  EXPECT_EQ(back.text + "|" + back.model + "|" + back.prompt_version, "Hi \"Ann\"|gpt-x|campaign-draft-v1");
+  Draft failed{false, "", "", "", "incomplete draft"};
+  ASSERT_TRUE(DecodeDraft(EncodeDraft(failed), &back));
+  EXPECT_FALSE(back.ok);
+  EXPECT_EQ(back.reason, "incomplete draft");
+  EXPECT_FALSE(DecodeDraft(R"({"v":1,"ok":true})", &back)) << "a draft with no text";
+  EXPECT_FALSE(DecodeDraft(R"({"v":2,"ok":false})", &back));
+}
+
+TEST(CampaignTasksProjection, KeepsEachDraftsFirstAnswer) {
+  MemoryEventLog log;
+  auto answer = [](std::string_view type, const std::string& contact, int step, const char* text) {
+    DomainEvent d;
+    d.type = std::string(type);
+    d.contact_id = contact;
+    d.system = "openai";
+    d.op = "send";
+    d.channel = "draft";
+    d.message_key = CampaignDraftKey("spring-1", step, contact);
+    d.reason = "incomplete draft: answer ended by length";
+    if (text) d.fields = {{"answer.text", text}, {"answer.model", "gpt-x"},
+                          {"answer.prompt_version", "campaign-draft-v1"}};
+    return ToDraft(d, "acme", "contact:" + contact, EventId(), EventId());
+  };
+  std::vector<EventDraft> drafts = {
+      answer(ev::kPushSucceeded, "c-1", 0, "Hi Ann!"),
+      answer(ev::kPushDeadLettered, "c-1", 0, nullptr),  // later: ignored
+      answer(ev::kPushDeadLettered, "c-2", 0, nullptr),
+      answer(ev::kPushSucceeded, "c-3", 0, ""),  // no text: not a draft
+  };
+  std::vector<AppendOutcome> out;
+  ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
+  CampaignTasksProjection tasks;
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+  std::string seen;
+  for (const char* c : {"c-1", "c-2", "c-3", "c-4"}) {
+    Draft d;
+    Status s = ReadDraft(log, "acme", "spring-1", 0, c, &d);
+    seen += std::string(c) + "=" +
+            (s.IsNotFound() ? "none" : !s.ok() ? "error" : d.ok ? d.text + " " + d.prompt_version : "no: " + d.reason) +
+            "; ";
+    SendOutcome o;
+    EXPECT_TRUE(ReadSendOutcome(log, "acme", "spring-1", 0, c, &o).IsNotFound()) << "a draft is not a send";
+  }
+  EXPECT_EQ(seen,
+            "c-1=Hi Ann! campaign-draft-v1; "
+            "c-2=no: incomplete draft: answer ended by length; "
+            "c-3=no: the model returned no text; c-4=none; ");
 }
 
 TEST(CampaignPlanner, AResetGivesBackTheTasksStuckThenAndNoOther) {
@@ -335,10 +432,15 @@ TEST(CampaignAudit, FindsACampaignsTextSentInQuietHours) {
   sent.message_key = CampaignMessageKey("spring-1", 0, "c-1");
   DomainEvent other = sent;
   other.message_key = "ghl:m-1";
+  DomainEvent drafted = sent;  // a draft reaches the model, not the person
+  drafted.system = "openai";
+  drafted.channel = kDraftChannel;
+  drafted.message_key = CampaignDraftKey("spring-1", 1, "c-1");
   std::vector<AppendOutcome> out;
   ASSERT_TRUE(log.Append({ToDraft(created, "acme", "contact:c-1", EventId(), EventId()),
                           ToDraft(sent, "acme", "contact:c-1", EventId(), EventId()),
-                          ToDraft(other, "acme", "contact:c-1", EventId(), EventId())},
+                          ToDraft(other, "acme", "contact:c-1", EventId(), EventId()),
+                          ToDraft(drafted, "acme", "contact:c-1", EventId(), EventId())},
                          &out)
                   .ok());
   RecipientZones zones(nullptr);  // no phone map: the default zone, UTC

@@ -81,6 +81,21 @@ TEST(CampaignSpec, SaysEveryProblemWithItsField) {
   DecodeCampaignSpec(R"({"id":"a","customer":"b","audience":{"members":["c1"]},"steps":[]})", &s,
                      &d);
   EXPECT_TRUE(has("steps", "1 to 20"));
+  d.clear();
+  DecodeCampaignSpec(R"({"id":"a","customer":"b","audience":{"members":["c1"]},"steps":[
+      {"channel":"call","draft":"ai"},{"channel":"sms","template":"x","draft":"yes"},
+      {"channel":"sms","template":"Invite {{first_name}}","draft":"ai"}]})",
+                     &s, &d);
+  EXPECT_TRUE(has("steps[0].draft", "sms and email only")) << ValidationDetailsJson(d);
+  EXPECT_TRUE(has("steps[1].draft", "must be \"ai\""));
+  EXPECT_EQ(d.size(), 2u) << ValidationDetailsJson(d);
+  ASSERT_EQ(s.steps.size(), 3u);
+  EXPECT_TRUE(s.steps[2].ai_draft);
+  CampaignSpec again;
+  d.clear();
+  DecodeCampaignSpec(EncodeCampaignSpec(s), &again, &d);
+  EXPECT_TRUE(again.steps[2].ai_draft) << "written back with its draft";
+  EXPECT_FALSE(again.steps[1].ai_draft);
 }
 
 TEST(CampaignLifecycle, AllowsOnlyItsTransitions) {
@@ -348,6 +363,13 @@ TEST(CampaignCheck, SaysWhyACampaignWouldNotStartInTheGuidesOrder) {
   EXPECT_TRUE(CheckPasses(CheckCampaign(in)));
   in.customer = nullptr;
   EXPECT_EQ(CheckCampaign(in)[0].detail, "no such customer: create it (POST /v1/customers)");
+  in.customer = &acme;
+  spec.steps[0].ai_draft = true;  // drafted by AI: the tenant needs its model
+  items = CheckCampaign(in);
+  ASSERT_EQ(items.size(), 7u);
+  EXPECT_EQ(items[5].what + "=" + (items[5].ok ? "ok" : "no"), "drafter=no");
+  in.drafter_configured = true;
+  EXPECT_TRUE(CheckPasses(CheckCampaign(in)));
 }
 
 TEST(CampaignView, IsTheFoldOfItsEventsAndRefusesWhatItsLifecycleDoesNot) {
