@@ -112,7 +112,10 @@ class AgentReads {
     if (v_.started_us != 0 && !ReadPaidSince(log, tenant_, t.contact, v_.started_us, &r.paid).ok())
       return std::nullopt;
     ZoneChoice zones;
-    if (rs_.zones->For("", phone, rs_.default_zone, &zones).ok()) r.zones = zones.Raw();
+    // The contact's own zone first (GoHighLevel's `timezone`), else the
+    // phone's, else the tenant's default (recipient_zones.h).
+    if (rs_.zones->For(p.fields[fields::kTimezone], phone, rs_.default_zone, &zones).ok())
+      r.zones = zones.Raw();
     constexpr int64_t kWeekUs = 7 * 86400LL * 1000000;
     if (!ReadRecentSends(log, tenant_, t.contact, now_us_ - kWeekUs, &r.recent_sends_us).ok())
       return std::nullopt;

@@ -21,7 +21,8 @@ CampaignHoursOptions CampaignHoursFrom(const CampaignSettings& settings,
 
 Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOptions& o,
                                   std::vector<Violation>* out) {
-  std::map<std::string, std::string> phone_of;  // contact -> phone then
+  // contact -> its phone and time zone field then (the zones the agent read)
+  std::map<std::string, std::string> phone_of, zone_of;
   return ScanEvents(log, 1, 0, [&](const Event& e) {
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     if (e.type != ev::kContactCreated && e.type != ev::kContactChanged &&
@@ -32,11 +33,15 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
     if (e.type == ev::kContactCreated) {
       if (auto p = d.fields.find(fields::kPhone); p != d.fields.end())
         phone_of[d.contact_id] = p->second;
+      if (auto z = d.fields.find(fields::kTimezone); z != d.fields.end())
+        zone_of[d.contact_id] = z->second;
       return true;
     }
     if (e.type == ev::kContactChanged) {
-      for (const auto& c : d.changes)
+      for (const auto& c : d.changes) {
         if (c.field == fields::kPhone) phone_of[d.contact_id] = c.new_value;
+        if (c.field == fields::kTimezone) zone_of[d.contact_id] = c.new_value;
+      }
       return true;
     }
     std::string campaign, contact;
@@ -47,7 +52,7 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
       return true;
     const std::string& phone = phone_of[d.contact_id];
     ZoneChoice zones;
-    if (!o.zones->For("", phone, o.default_zone, &zones).ok()) return true;
+    if (!o.zones->For(zone_of[d.contact_id], phone, o.default_zone, &zones).ok()) return true;
     if (AllowedAt(o.hours, zones.Raw(), e.recorded_at_us / 1000000)) return true;
     Violation v;
     v.kind = "campaign_quiet_hours";

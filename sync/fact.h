@@ -30,6 +30,9 @@ inline constexpr char kPostalCode[] = "postal_code";
 inline constexpr char kCountry[] = "country";
 inline constexpr char kCompanyName[] = "company_name";
 inline constexpr char kTags[] = "tags";
+// The person's time zone, an IANA name (e.g. "America/Chicago"), as
+// GoHighLevel holds it: a campaign's quiet hours are read in it first.
+inline constexpr char kTimezone[] = "timezone";
 // What enrichment (an `enrichment` system, e.g. Apollo) adds, and systems
 // may hold: the person's job title and LinkedIn profile, their company's
 // domain (no "www."), size (employees) and industry.

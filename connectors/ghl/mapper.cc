@@ -42,6 +42,7 @@ constexpr JsonFieldMap kPlain[] = {
     {"postalCode", fields::kPostalCode},
     {"country", fields::kCountry},
     {"companyName", fields::kCompanyName},
+    {"timezone", fields::kTimezone},
 };
 
 // The first of `keys` that holds an ISO 8601 time, in microseconds; 0: none.

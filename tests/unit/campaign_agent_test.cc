@@ -15,6 +15,7 @@
 #include "replay-tools/campaign_audit.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
+#include "sync/fact.h"
 
 namespace dfm {
 namespace {
@@ -473,6 +474,22 @@ TEST(CampaignAudit, FindsACampaignsTextSentInQuietHours) {
   found.clear();
   ASSERT_TRUE(FindCampaignQuietHourSends(log, o, &found).ok());
   EXPECT_TRUE(found.empty()) << "another tenant's texts are not its";
+  // A contact whose own time zone field says it is twelve hours on: the
+  // audit reads their hours there, as the agent does.
+  created.contact_id = sent.contact_id = "c-2";
+  created.fields[fields::kTimezone] = "+12:00";
+  sent.message_key = CampaignMessageKey("spring-1", 0, "c-2");
+  ASSERT_TRUE(log.Append({ToDraft(created, "acme", "contact:c-2", EventId(), EventId()),
+                          ToDraft(sent, "acme", "contact:c-2", EventId(), EventId())},
+                         &out)
+                  .ok());
+  o.tenant = "acme";
+  o.hours = window(-2, 2);  // open now in UTC, closed twelve hours on
+  found.clear();
+  ASSERT_TRUE(FindCampaignQuietHourSends(log, o, &found).ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].message_key, "campaign:spring-1/0/c-2");
+  EXPECT_NE(found[0].how.find("contact field"), std::string::npos) << found[0].how;
 }
 
 }  // namespace

@@ -182,7 +182,20 @@ TEST(GhlMapper, ContactCreateFixture) {
   EXPECT_EQ(f.fields.at("first_name"), "John");
   EXPECT_EQ(f.fields.at("tags"), "new lead");
   EXPECT_EQ(f.fields.at("company_name"), "Loram ipsum");
+  EXPECT_EQ(f.fields.count("timezone"), 0u) << "the webhook's documented keys have no timezone";
   EXPECT_GT(f.source_time_us, 0);
+  // A contact as GET /contacts/{id} returns it (and a backfill reads it)
+  // has its time zone; a null one says nothing.
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"ContactUpdate","webhookId":"w2","id":"g1",
+      "locationId":"loc","phone":"+12055550142","timezone":"America/Denver"})"), s, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].fields.at(fields::kTimezone), "America/Denver");
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", R"({"type":"ContactUpdate","webhookId":"w3","id":"g1",
+      "locationId":"loc","timezone":null})"), s, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_EQ(facts[0].fields.count(fields::kTimezone), 0u);
 }
 
 TEST(GhlMapper, DeleteOtherTypesAndUnreadable) {
