@@ -152,8 +152,6 @@ bool ErasedOptOut(const ContactState& s, const SyncContext& ctx, const std::stri
 
 namespace {
 
-// Whether the engine recorded a message of the person in `system` (a
-// conversation it opened there: Genesys knows the person by it).
 // Whether the engine opened the contact's conversation in `system`: it
 // recorded a message of theirs there, or asked to and has no answer yet
 // (an agent or a bot may reply before our push's answer arrives; the
@@ -251,6 +249,99 @@ void CallExtras(const ContactState& s, const ContactFact& fact, const Activity& 
   out->push_back(std::move(tg));
 }
 
+// Another word on a message the engine knows (`known`, its `key`): a
+// status or this system's id of it, told to the systems that want it.
+void DecideKnownMessage(const ContactState& s, const ContactFact& fact, const Activity& a,
+                        const SyncContext& ctx, const std::string& key,
+                        const ContactState::MessageState* known, int64_t t,
+                        std::vector<DomainEvent>* out) {
+  bool linked = known->ids.count(fact.system) && known->ids.at(fact.system) == a.message_id;
+  bool new_status = !a.status.empty() && a.status != known->status;
+  if (!linked || new_status) {
+    DomainEvent m = Base(ev::kMessageStatus, s, fact);
+    m.external_id = a.message_id;
+    m.message_key = key;
+    m.channel = known->channel;
+    m.outcome = a.status.empty() ? known->status : a.status;
+    m.source_time_us = t;
+    if (!a.error.empty()) m.reason = a.error;
+    out->push_back(m);
+    const std::string why = !a.error.empty() ? a.error : a.status == "failed" ? "delivery failed" : "";
+    if (new_status && known->origin == ctx.conversations && fact.system != ctx.conversations) {
+      auto ghl = known->ids.find(ctx.conversations);
+      if (ghl != known->ids.end())
+        ReportStatus(s, fact, ctx, key, ghl->second, a.status, why, out);
+    }
+    // The conversations system read (or failed) a message that came from
+    // another system that takes receipts (WhatsApp's read receipts).
+    if (new_status && fact.system == ctx.conversations && known->origin != fact.system &&
+        known->direction == "inbound" && ctx.takes_receipts.count(known->origin)) {
+      auto theirs = known->ids.find(known->origin);
+      if (theirs != known->ids.end())
+        ReportStatusTo(s, fact, ctx, known->origin, key, theirs->second, a.status, why, out);
+    }
+  }
+  if (a.kind == Activity::Kind::kCall && known->origin == fact.system)
+    CallExtras(s, fact, a, ctx, key, known, out);
+}
+
+// A request to deliver `a` (its message `key`, on `channel`): the push to
+// the system that delivers it, or message.refused saying why not.
+void DecideSend(const ContactState& s, const ContactFact& fact, const Activity& a,
+                const SyncContext& ctx, const std::string& channel, const std::string& key,
+                int64_t t, std::vector<DomainEvent>* out) {
+  std::string why;
+  // A delivery request is not timed or signed for one contact: it is sent
+  // only for a contact the asking system had made known to the engine
+  // before it (linked, by that id when the request names one); a
+  // campaign's send names its contact by the engine's own id
+  // (kCampaignSystem).
+  auto link = s.links.find(fact.system);
+  const bool by_conversation =
+      link == s.links.end() && ctx.messages_only.count(fact.system) &&
+      RecordedThere(s, fact.system);
+  if (!by_conversation && fact.system != kCampaignSystem &&
+      (link == s.links.end() || (!fact.external_id.empty() && link->second != fact.external_id))) {
+    why = fact.system + " asked to deliver a text to a contact it had not made known to the "
+          "engine before: not sent";
+  }
+  // Who delivers it: a text the tenant's sender; an email its mailer; a
+  // call (a place on a dialer's list for a human agent) its dialer; a
+  // campaign's request to draft a text (campaigns/task.h, channel
+  // "draft") its classifier model, which holds no contacts.
+  const bool email = channel == channels::kEmail, call = channel == channels::kCall;
+  const bool draft = channel == "draft";
+  if (draft && fact.system != kCampaignSystem) why = "only a campaign asks for a draft";
+  const std::string& via = draft ? ctx.classifier : email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
+  if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||
+      via.empty() || (!draft && !ctx.targets.count(via))) {
+    DomainEvent r = Base(ev::kMessageRefused, s, fact);
+    r.system = via;
+    r.external_id.clear();
+    r.message_key = key;
+    r.channel = channel;
+    r.reason = !why.empty() ? why
+               : via.empty()
+                   ? std::string("no system plays the ") +
+                         (draft ? "classifier" : email ? "mailer" : call ? "dialer" : "sender") +
+                         " role"
+                   : via + " is not configured to deliver " +
+                         (email ? "emails" : call ? "calls" : "texts");
+    r.source_time_us = t;
+    out->push_back(r);
+    if (fact.system == ctx.conversations)
+      ReportStatus(s, fact, ctx, key, a.message_id, "refused", r.reason, out);
+    return;
+  }
+  DomainEvent p = MessagePush(s, fact, ctx, via, "send", key);
+  p.fields["body"] = a.body;
+  if (!a.media.empty()) p.fields["media"] = a.media;
+  if (!a.subject.empty()) p.fields["subject"] = a.subject;
+  if (!a.list_unsubscribe.empty()) p.fields["list_unsubscribe"] = a.list_unsubscribe;
+  p.channel = channel;
+  out->push_back(std::move(p));
+}
+
 void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
                     const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
   if (a.message_id.empty()) return;
@@ -282,34 +373,7 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
     key.clear();
   }
   if (known) {
-    bool linked = known->ids.count(fact.system) && known->ids.at(fact.system) == a.message_id;
-    bool new_status = !a.status.empty() && a.status != known->status;
-    if (!linked || new_status) {
-      DomainEvent m = Base(ev::kMessageStatus, s, fact);
-      m.external_id = a.message_id;
-      m.message_key = key;
-      m.channel = known->channel;
-      m.outcome = a.status.empty() ? known->status : a.status;
-      m.source_time_us = t;
-      if (!a.error.empty()) m.reason = a.error;
-      out->push_back(m);
-      const std::string why = !a.error.empty() ? a.error : a.status == "failed" ? "delivery failed" : "";
-      if (new_status && known->origin == ctx.conversations && fact.system != ctx.conversations) {
-        auto ghl = known->ids.find(ctx.conversations);
-        if (ghl != known->ids.end())
-          ReportStatus(s, fact, ctx, key, ghl->second, a.status, why, out);
-      }
-      // The conversations system read (or failed) a message that came from
-      // another system that takes receipts (WhatsApp's read receipts).
-      if (new_status && fact.system == ctx.conversations && known->origin != fact.system &&
-          known->direction == "inbound" && ctx.takes_receipts.count(known->origin)) {
-        auto theirs = known->ids.find(known->origin);
-        if (theirs != known->ids.end())
-          ReportStatusTo(s, fact, ctx, known->origin, key, theirs->second, a.status, why, out);
-      }
-    }
-    if (a.kind == Activity::Kind::kCall && known->origin == fact.system)
-      CallExtras(s, fact, a, ctx, key, known, out);
+    DecideKnownMessage(s, fact, a, ctx, key, known, t, out);
     return;
   }
   if (fact.system == ctx.conversations &&
@@ -351,56 +415,7 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
   if (!seen) out->push_back(m);
 
   if (a.kind == Activity::Kind::kSend) {
-    std::string why;
-    // A delivery request is not timed or signed for one contact: it is sent
-    // only for a contact the asking system had made known to the engine
-    // before it (linked, by that id when the request names one); a
-    // campaign's send names its contact by the engine's own id
-    // (kCampaignSystem).
-    auto link = s.links.find(fact.system);
-    const bool by_conversation =
-        link == s.links.end() && ctx.messages_only.count(fact.system) &&
-        RecordedThere(s, fact.system);
-    if (!by_conversation && fact.system != kCampaignSystem &&
-        (link == s.links.end() || (!fact.external_id.empty() && link->second != fact.external_id))) {
-      why = fact.system + " asked to deliver a text to a contact it had not made known to the "
-            "engine before: not sent";
-    }
-    // Who delivers it: a text the tenant's sender; an email its mailer; a
-    // call (a place on a dialer's list for a human agent) its dialer; a
-    // campaign's request to draft a text (campaigns/task.h, channel
-    // "draft") its classifier model, which holds no contacts.
-    const bool email = channel == channels::kEmail, call = channel == channels::kCall;
-    const bool draft = channel == "draft";
-    if (draft && fact.system != kCampaignSystem) why = "only a campaign asks for a draft";
-    const std::string& via = draft ? ctx.classifier : email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
-    if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||
-        via.empty() || (!draft && !ctx.targets.count(via))) {
-      DomainEvent r = Base(ev::kMessageRefused, s, fact);
-      r.system = via;
-      r.external_id.clear();
-      r.message_key = key;
-      r.channel = channel;
-      r.reason = !why.empty() ? why
-                 : via.empty()
-                     ? std::string("no system plays the ") +
-                           (draft ? "classifier" : email ? "mailer" : call ? "dialer" : "sender") +
-                           " role"
-                     : via + " is not configured to deliver " +
-                           (email ? "emails" : call ? "calls" : "texts");
-      r.source_time_us = t;
-      out->push_back(r);
-      if (fact.system == ctx.conversations)
-        ReportStatus(s, fact, ctx, key, a.message_id, "refused", r.reason, out);
-      return;
-    }
-    DomainEvent p = MessagePush(s, fact, ctx, via, "send", key);
-    p.fields["body"] = a.body;
-    if (!a.media.empty()) p.fields["media"] = a.media;
-    if (!a.subject.empty()) p.fields["subject"] = a.subject;
-    if (!a.list_unsubscribe.empty()) p.fields["list_unsubscribe"] = a.list_unsubscribe;
-    p.channel = channel;
-    out->push_back(std::move(p));
+    DecideSend(s, fact, a, ctx, channel, key, t, out);
     return;
   }
   if (a.kind == Activity::Kind::kStatus) return;  // observed only: nothing to record elsewhere
