@@ -293,7 +293,7 @@ void RouteReplay(Self* self, const Event& e) {
 
 // A task.claimed with a text, an email, a call or a draft request
 // (campaigns/agent.h; a draft request goes to the tenant's classifier
-// model, the rest through the consent gate): the campaign's send,
+// model): the campaign's send,
 // handed to the person's contact (named by its id: the campaign resolved
 // its audience itself) as a send request of kCampaignSystem, answered like
 // a fact. The contact's consent gate decides it as any send.

@@ -315,8 +315,10 @@ int Bench(const Options& o) {
   t = Now();
   double stop_at = -1;
   while (Now() - t < o.seconds) {
-    if (stop_at < 0 && Now() - t >= o.seconds / 2 && o.stops > 0)
+    if (stop_at < 0 && Now() - t >= o.seconds / 2 && o.stops > 0) {
       stop_at = StopSome(log.get(), o, &run.watching());
+      if (stop_at < 0) return 1;  // said on stderr
+    }
     if (!run.Step()) return 1;
   }
   double rate = static_cast<double>(run.claimed() - c0) / (Now() - t);

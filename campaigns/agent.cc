@@ -59,14 +59,32 @@ TaskEvent Claim(const Task& t, const CampaignStep& step, const Person& p, const 
   return e;
 }
 
+size_t Utf8Chars(const std::string& text) {
+  size_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// Why a whole draft still may not go ("" when it may): a text longer than
+// kMaxDraftedTextChars (the prompt asks for less) would go as many parts.
+std::string DraftRefused(const Draft& d, Channel channel) {
+  if (!d.ok) return d.reason;
+  const size_t n = Utf8Chars(d.text);
+  if (channel == Channel::kSms && n > kMaxDraftedTextChars)
+    return "the draft has " + std::to_string(n) + " characters, more than " +
+           std::to_string(kMaxDraftedTextChars) + " for a text";
+  return "";
+}
+
 // The AI agent's answer to its draft request, once the model answered:
 // the task goes back to waiting, its text drafted, or fails.
-TaskEvent DraftAnswered(const Task& t, const Draft& d) {
-  TaskEvent e = TaskEventFor(t, d.ok ? kTaskReleased : kTaskFailed);
+TaskEvent DraftAnswered(const Task& t, const Draft& d, Channel channel) {
+  const std::string refused = DraftRefused(d, channel);
+  TaskEvent e = TaskEventFor(t, refused.empty() ? kTaskReleased : kTaskFailed);
   e.agent = kAiAgent;
   e.claim = t.claims;
-  e.reason = d.ok ? "drafted" : "draft_failed";
-  if (!d.ok) e.detail = d.reason;
+  e.reason = refused.empty() ? "drafted" : "draft_failed";
+  e.detail = refused;
   return e;
 }
 
@@ -76,14 +94,15 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
   AgentPlan plan;
   const CampaignView& v = *in.campaign;
   const bool running = v.state == CampaignState::kRunning;
-  size_t claims = 0;
+  size_t claims = 0, drafting = 0;
+  for (const Task& t : *in.tasks) drafting += t.state == TaskState::kInProgress && t.agent == kAiAgent;
   for (const Task& t : *in.tasks) {
     if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size()) continue;
     const CampaignStep& step = v.spec.steps[static_cast<size_t>(t.step)];
     const char* agent = AgentOf(step.channel);
     if (t.state == TaskState::kInProgress && t.agent == kAiAgent) {
       if (std::optional<Draft> d = in.draft ? in.draft(t) : std::nullopt)
-        plan.events.push_back(DraftAnswered(t, *d));
+        plan.events.push_back(DraftAnswered(t, *d, step.channel));
       continue;
     }
     if (t.state == TaskState::kInProgress && t.agent == agent) {
@@ -113,14 +132,16 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       plan.events.push_back(std::move(e));
     } else if (const std::optional<Draft> drafted =
                    step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
-               step.ai_draft && (!drafted || !drafted->ok)) {
+               step.ai_draft && (!drafted || !DraftRefused(*drafted, step.channel).empty())) {
       if (drafted) {  // the model answered after the AI agent's claim lapsed
         TaskEvent skip = TaskEventFor(t, kTaskSkipped);
         skip.reason = "draft_failed";
-        skip.detail = drafted->reason;
+        skip.detail = DraftRefused(*drafted, step.channel);
         plan.events.push_back(std::move(skip));
         continue;
       }
+      if (drafting >= in.max_drafting) continue;  // the model's share: the rest wait
+      ++drafting;
       TaskEvent e = Claim(t, step, *p, in, kAiAgent, nullptr);  // the draft, asked for
       if (e.body.empty()) {
         e = TaskEventFor(t, kTaskSkipped);

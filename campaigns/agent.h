@@ -28,7 +28,9 @@
 // the channel's agent then claims it (CheckSend again) with that text as
 // the body and "<prompt version> <model>" as its detail; no text in full
 // -> task.failed "draft_failed" (skipped so, when it answered after the
-// claim lapsed). A text the model did not return in full is never sent.
+// claim lapsed; a text's draft longer than kMaxDraftedTextChars too). At
+// most max_drafting drafts are asked for at once. A text the model did not
+// return in full is never sent.
 // A call step's send puts the person on the tenant's dialer (a human
 // agent calls): its claim holds for the step's window at least, and its
 // task is done when a call to the person ends after the claim (call_ended:
@@ -54,6 +56,9 @@ inline constexpr char kSmsAgent[] = "sms";
 inline constexpr char kEmailAgent[] = "email";
 inline constexpr char kCallAgent[] = "call";
 inline constexpr char kAiAgent[] = "ai";
+// The longest drafted text a text step sends (its prompt asks for under
+// 300): a longer one fails the task "draft_failed".
+inline constexpr size_t kMaxDraftedTextChars = 320;
 
 // What is known of a person when their task is due: the check's facts,
 // and the fields their step's template may name.
@@ -78,12 +83,17 @@ struct AgentInput {
   // disposition); nullopt while none did.
   std::function<std::optional<std::string>(const Task& task)> call_ended;
   // What the model drafted for `task` (an AI draft step); nullopt while
-  // it has not answered.
+  // it has not answered. Needed when a step is drafted by AI (without it,
+  // such a step asks for its draft until its window passes).
   std::function<std::optional<Draft>(const Task& task)> draft;
   // An email's one-click unsubscribe link for the person ("" for none).
   std::function<std::string(const Task& task, const Person& person)> unsubscribe_link;
   SenderPacer* pacer = nullptr;  // REQUIRES: not null
   size_t max_claims = 1000;      // claims in one tick, at most
+  // Draft requests of the campaign in flight, at most: the model also
+  // classifies replies (docs/classifier.md), and its queue, rate limit and
+  // quota are shared; the other tasks wait their turn.
+  size_t max_drafting = 20;
 };
 
 struct AgentPlan {

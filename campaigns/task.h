@@ -5,8 +5,9 @@
 // their fold.
 //
 //   pending --claimed--> in_progress --done|failed--> (ended)
-//      ^  \--deferred (due moved on)      |--released (lease lapsed,
-//      |                                  |   or the agent gave it back)
+//      ^  \--deferred (due moved on)      |--released (lease lapsed, the
+//      |                                  |   agent gave it back, or the
+//      |                                  |   AI agent drafted its text)
 //      +----------------------------------+
 //   pending or in_progress --skipped--> (ended)
 //

@@ -129,7 +129,7 @@ const std::vector<std::string>& MergeableFields() {
       fields::kAddress1,  fields::kCity,        fields::kState, fields::kPostalCode,
       fields::kCountry,   fields::kCompanyName, fields::kTags,  "disposition",
       fields::kTitle,     fields::kLinkedinUrl, fields::kCompanyDomain, fields::kCompanySize,
-      fields::kIndustry};
+      fields::kIndustry,  fields::kTimezone};
   return kFields;
 }
 

@@ -9,9 +9,8 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 4 (1 kept no changed_us, 2 no o/, i/ and d/, 3
-// no a/): the
-// fold of campaigns' task events (campaigns/task.h) into every task's
+// "campaign_tasks", layout 4 (1 kept no changed_us, 2 no o/, i/ and d/,
+// 3 no a/): the fold of campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
 // each person's replies.

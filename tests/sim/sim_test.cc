@@ -78,7 +78,8 @@
 //   person holds DND on every Aloware record in the end (DFM_SIM_NO_RECONCILE
 //   skips the reconcile: such runs then fail).
 // In half the runs (their own draws) a campaign (issue 49) texts every
-// person twice through Verity, beginning before its quiet hours end; its
+// person twice through Verity, beginning 30 to 150 s into the run while
+// its quiet hours end 80 s in (in some runs the first texts wait); its
 // actor's tick runs when due and starts afresh after each kill -9. Once
 // quiet: no campaign text went in quiet hours, the campaign completed,
 // every task ended, each task done was carried out by Verity exactly once

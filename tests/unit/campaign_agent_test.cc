@@ -115,6 +115,7 @@ class SendAgentTest : public ::testing::Test {
     };
     in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
     in.draft = draft_;
+    in.max_drafting = max_drafting_;
     in.call_ended = [](const Task& t) -> std::optional<std::string> {
       if (t.contact == "called") return "Interested";
       return std::nullopt;
@@ -145,6 +146,7 @@ class SendAgentTest : public ::testing::Test {
 
   CampaignView v_;
   std::function<std::optional<Draft>(const Task&)> draft_;
+  size_t max_drafting_ = 20;
   int64_t lease_ = 600 * kS;
   std::shared_ptr<const ZoneRules> utc_, night_;
 };
@@ -216,9 +218,11 @@ TEST_F(SendAgentTest, AnAiDraftIsAskedForThenSentWholeOrNotAtAll) {
   v_.spec.steps[0].ai_draft = true;
   v_.spec.steps[0].template_text = "Invite {{first_name|them}} to {{customer_name}}'s spring sale";
   draft_ = [](const Task& t) -> std::optional<Draft> {
-    if (t.contact == "ann" || t.contact == "stopped") return std::nullopt;  // not asked yet
+    if (t.contact == "ann" || t.contact == "stopped" || t.contact == "cy")
+      return std::nullopt;  // not asked yet
     if (t.contact == "cut" || t.contact == "late")
       return Draft{false, "", "", "", "incomplete draft: answer ended by length"};
+    if (t.contact == "long") return Draft{true, std::string(321, 'x'), "gpt-x", "campaign-draft-v1", ""};
     return Draft{true, "Hi Bo! Our spring sale starts Friday.", "gpt-x", "campaign-draft-v1", ""};
   };
   auto ai = [this](const std::string& contact) {
@@ -233,6 +237,7 @@ TEST_F(SendAgentTest, AnAiDraftIsAskedForThenSentWholeOrNotAtAll) {
       ai("cut"),                                // the model's answer was cut
       Make("bo", 0, TaskState::kPending),       // drafted: the text goes
       Make("late", 0, TaskState::kPending),     // the model answered, cut, after a lapse
+      ai("long"),                               // whole, but too long for a text
   };
   tasks[4].claims = 1;
   EXPECT_EQ(Plan(tasks, 100),
@@ -242,7 +247,16 @@ TEST_F(SendAgentTest, AnAiDraftIsAskedForThenSentWholeOrNotAtAll) {
             "task.failed cut draft_failed ai#1 (incomplete draft: answer ended by length); "
             "task.claimed bo sms#2 \"Hi Bo! Our spring sale starts Friday.\" "
             "(campaign-draft-v1 gpt-x); "
-            "task.skipped late draft_failed (incomplete draft: answer ended by length); ");
+            "task.skipped late draft_failed (incomplete draft: answer ended by length); "
+            "task.failed long draft_failed ai#1 (the draft has 321 characters, more than 320 for "
+            "a text); ");
+  // The model's share: at most max_drafting drafts asked for at once
+  // (the tasks it holds count).
+  max_drafting_ = 4;
+  tasks.push_back(Make("cy", 0, TaskState::kPending));
+  const std::string planned = Plan(tasks, 100);
+  EXPECT_NE(planned.find("task.claimed ann ai#1"), std::string::npos) << planned;
+  EXPECT_EQ(planned.find("task.claimed cy"), std::string::npos) << planned;
 }
 
 TEST(CampaignDraft, KeysAndRowsReadBack) {
