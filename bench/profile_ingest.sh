@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Where a webhook's CPU goes in `dfm serve` (issue 50's first step: measure
+# before changing). The release build, sealed payloads, the sync off (or on),
+# closed loop over CONNECTIONS as bench/run_ingest.sh runs it, sampled by
+# perf (every thread of dfm, 999 Hz, self time per symbol), then
+# bench/perf_stages.py sorts the symbols into the stages of one webhook
+# and prints µs of CPU per request for each.
+#   bench/profile_ingest.sh [SECONDS] [CONNECTIONS] [SYNC]   (10, 128, off)
+# The profile and its report stay in /tmp/dfm-profile-last (perf.data,
+# report.txt) for a closer look (perf report -i ... -g caller).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-128}
+sync_mode=${3:-off}
+command -v perf >/dev/null || { echo "needs perf (Debian's linux-perf)" >&2; exit 2; }
+cmake --preset release >/dev/null
+cmake --build --preset release --target dfm ingest_client >/dev/null
+sync
+. bench/lib.sh
+bench_workdir dfm-profile
+B=build/release/bench
+bench_start_dfm "$sync_mode"
+pid=$dfm_pid
+$B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$conns" \
+  --seconds 2 >/dev/null
+perf record -F 999 -g -p "$pid" -o "$work/perf.data" -- sleep "$secs" 2>"$work/perf.log" &
+perf_pid=$!
+$B/ingest_client --port 18080 --secret bench-secret --prefix prof --connections "$conns" \
+  --seconds "$secs" > "$work/client.json"
+wait "$perf_pid"
+kill -TERM "$pid"; wait "$pid" || true
+perf report -i "$work/perf.data" --no-children --sort comm,dso,symbol --stdio -n -g none \
+  --percent-limit 0 > "$work/report.txt" 2>/dev/null
+keep=/tmp/dfm-profile-last
+rm -rf "$keep" && mkdir -p "$keep" && cp "$work/perf.data" "$work/report.txt" "$work/client.json" "$keep/"
+python3 bench/perf_stages.py "$keep/report.txt" "$keep/client.json" "$secs"
