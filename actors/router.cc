@@ -301,7 +301,7 @@ void RouteCampaignSend(Self* self, const Event& e) {
   auto& st = self->state;
   TaskEvent t;
   if (!DecodeTaskEvent(e.type, e.payload, &t)) return;
-  const bool call = t.channel == channels::kCall, draft = t.channel == kDraftChannel;
+  const bool call = t.channel == channels::kCall, draft = t.channel == channels::kDraft;
   if ((t.channel != channels::kSms && t.channel != channels::kEmail && !call && !draft) ||
       (t.body.empty() && !call))  // a call's note may be empty
     return;

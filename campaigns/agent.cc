@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "campaigns/message_template.h"
+#include "sync/consent.h"
 
 namespace dfm {
 
@@ -49,7 +50,7 @@ TaskEvent Claim(const Task& t, const CampaignStep& step, const Person& p, const 
                                       ? std::max(in.lease_us, step.window_s * 1000000)
                                       : in.lease_us);
   const bool drafting = agent == std::string_view(kAiAgent);
-  e.channel = drafting ? kDraftChannel : std::string(ChannelName(step.channel));
+  e.channel = drafting ? channels::kDraft : std::string(ChannelName(step.channel));
   e.body = draft ? draft->text : RenderTemplate(step.template_text, p.fields);
   if (draft) e.detail = draft->prompt_version + " " + draft->model;
   if (step.channel == Channel::kEmail && !drafting) {

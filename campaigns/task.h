@@ -117,7 +117,7 @@ bool ParseCampaignMessageKey(std::string_view key, std::string* campaign, int* s
 // agent.h): "<message id>/draft", its key "campaign:<message id>/draft"
 // (ParseCampaignMessageKey reads it too, as a contact "<contact>/draft":
 // ask ParseCampaignDraftKey first; the engine's contact ids have no '/').
-inline constexpr char kDraftChannel[] = "draft";
+// Its claim and push are on channel channels::kDraft (sync/consent.h).
 std::string CampaignDraftId(const std::string& campaign, int step, const std::string& contact);
 std::string CampaignDraftKey(const std::string& campaign, int step, const std::string& contact);
 bool ParseCampaignDraftKey(std::string_view key, std::string* campaign, int* step,

@@ -101,7 +101,7 @@ std::string Plain(const DomainEvent& d, bool reveal) {
   if (d.type == ev::kConflictRecorded)
     return who + "'s value of " + d.field + " was not taken (" +
            (d.rule == "owner" ? "another system owns that field" : "an older change") + ")";
-  if (d.type == ev::kPushRequested && d.channel == "draft")  // campaigns/task.h
+  if (d.type == ev::kPushRequested && d.channel == channels::kDraft)
     return "Asked " + who + " to draft a campaign's text";
   if (d.type == ev::kPushRequested) return "Asked " + who + " to " + OpInWords(d.op);
   if (d.type == ev::kPushAttempted) {
@@ -115,7 +115,7 @@ std::string Plain(const DomainEvent& d, bool reveal) {
   if (d.type == ev::kPushSending) return "Sending to " + who + " (recorded before the request)";
   if (d.type == ev::kPushSucceeded) return who + " took the change";
   if (d.type == ev::kPushDeadLettered) return "Gave up on " + who + ": " + d.reason;
-  if (d.type == ev::kMessageLogged && d.channel == "draft")
+  if (d.type == ev::kMessageLogged && d.channel == channels::kDraft)
     return "A campaign asked for its text to be drafted";
   if (d.type == ev::kMessageLogged) {
     const auto dir = d.fields.find("direction");
@@ -124,7 +124,7 @@ std::string Plain(const DomainEvent& d, bool reveal) {
            " the person, through " + who;
   }
   if (d.type == ev::kMessageStatus) return who + " reports a text " + d.outcome;
-  if (d.type == ev::kMessageRefused && d.channel == "draft")
+  if (d.type == ev::kMessageRefused && d.channel == channels::kDraft)
     return "A campaign's text was not drafted: " + d.reason;
   if (d.type == ev::kMessageRefused)
     return "A text to the person was not sent (" + d.reason + ")";

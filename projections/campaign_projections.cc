@@ -251,6 +251,19 @@ std::string CampaignTaskKey(const std::string& tenant, const std::string& campai
   return "t/" + tenant + "/" + campaign + "/" + s + "/" + contact;
 }
 
+namespace {
+
+// The key of a task's row of `kind` ('t' the task, 'o' its send's outcome,
+// 'a' its draft): the same path under another letter.
+std::string TaskRowKey(char kind, const std::string& tenant, const std::string& campaign, int step,
+                       const std::string& contact) {
+  std::string key = CampaignTaskKey(tenant, campaign, step, contact);
+  key[0] = kind;
+  return key;
+}
+
+}  // namespace
+
 std::string EncodeTaskRow(const Task& t) {
   return JsonObject()
       .Int("v", 1)
@@ -316,11 +329,10 @@ std::string CallEnded(const DomainEvent& d) {
   return status;
 }
 
-// The answer to a task's draft request (a/ row): the first stands.
-void FoldDraftAnswer(const Event& e, const DomainEvent& d, ProjectionState* st) {
-  std::string campaign, contact;
-  int step = 0;
-  if (!ParseCampaignDraftKey(d.message_key, &campaign, &step, &contact)) return;
+// The answer to the draft request of task (campaign, step, contact): its
+// a/ row; the first answer stands.
+void FoldDraftAnswer(const Event& e, const DomainEvent& d, const std::string& campaign, int step,
+                     const std::string& contact, ProjectionState* st) {
   auto field = [&d](const char* k) {
     auto it = d.fields.find(k);
     return it == d.fields.end() ? std::string() : it->second;
@@ -338,8 +350,7 @@ void FoldDraftAnswer(const Event& e, const DomainEvent& d, ProjectionState* st) 
   } else {
     return;
   }
-  std::string key = CampaignTaskKey(e.tenant, campaign, step, contact);
-  key[0] = 'a';
+  const std::string key = TaskRowKey('a', e.tenant, campaign, step, contact);
   if (!st->Peek(key)) st->Put(key, EncodeDraft(draft));
 }
 
@@ -350,7 +361,7 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
   std::string campaign, contact;
   int step = 0;
   if (ParseCampaignDraftKey(d.message_key, &campaign, &step, &contact)) {
-    FoldDraftAnswer(e, d, st);
+    FoldDraftAnswer(e, d, campaign, step, contact, st);
     return;
   }
   const bool ours = ParseCampaignMessageKey(d.message_key, &campaign, &step, &contact);
@@ -377,8 +388,7 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
   } else {
     return;
   }
-  std::string key = CampaignTaskKey(e.tenant, campaign, step, contact);
-  key[0] = 'o';
+  const std::string key = TaskRowKey('o', e.tenant, campaign, step, contact);
   if (!st->Peek(key)) st->Put(key, EncodeSendOutcome(o));  // the first outcome stands
 }
 
@@ -440,23 +450,31 @@ Status ReadCampaignCounts(const EventLog& log, const std::string& tenant,
   return s.ok() ? scan("r/" + tenant + "/" + campaign + "/", skipped_by) : s;
 }
 
+namespace {
+
+// A task's row of `kind`, decoded by `decode`; NotFound while there is none.
+template <typename T>
+Status ReadTaskRow(const EventLog& log, char kind, const std::string& tenant,
+                   const std::string& campaign, int step, const std::string& contact,
+                   bool (*decode)(std::string_view, T*), const char* what, T* out) {
+  std::string row;
+  Status s = log.GetConsumerState(CampaignTasksProjection::kName,
+                                  TaskRowKey(kind, tenant, campaign, step, contact), &row);
+  if (!s.ok()) return s;
+  return decode(row, out) ? Status::OK() : Status::Corruption(std::string(what) + " that does not read");
+}
+
+}  // namespace
+
 Status ReadSendOutcome(const EventLog& log, const std::string& tenant, const std::string& campaign,
                        int step, const std::string& contact, SendOutcome* out) {
-  std::string key = CampaignTaskKey(tenant, campaign, step, contact), row;
-  key[0] = 'o';
-  Status s = log.GetConsumerState(CampaignTasksProjection::kName, key, &row);
-  if (!s.ok()) return s;
-  return DecodeSendOutcome(row, out) ? Status::OK()
-                                     : Status::Corruption("a send outcome row that does not read");
+  return ReadTaskRow(log, 'o', tenant, campaign, step, contact, &DecodeSendOutcome,
+                     "a send outcome row", out);
 }
 
 Status ReadDraft(const EventLog& log, const std::string& tenant, const std::string& campaign,
                  int step, const std::string& contact, Draft* out) {
-  std::string key = CampaignTaskKey(tenant, campaign, step, contact), row;
-  key[0] = 'a';
-  Status s = log.GetConsumerState(CampaignTasksProjection::kName, key, &row);
-  if (!s.ok()) return s;
-  return DecodeDraft(row, out) ? Status::OK() : Status::Corruption("a draft row that does not read");
+  return ReadTaskRow(log, 'a', tenant, campaign, step, contact, &DecodeDraft, "a draft row", out);
 }
 
 Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,

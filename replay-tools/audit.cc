@@ -267,7 +267,7 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       bool sent = t == ev::kPushSucceeded && d.op == "send";
       bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
                       d.fields.at("direction") == "outbound";
-      if ((!sent && !observed) || d.channel == kDraftChannel) return true;  // a draft: to the model
+      if ((!sent && !observed) || d.channel == channels::kDraft) return true;  // a draft: to the model
       auto phone = phone_of.find(d.contact_id);
       if (phone == phone_of.end()) return true;
       std::string key = e.tenant + "\n" + (d.message_key.empty() ? e.id.ToString() : d.message_key);

@@ -17,6 +17,9 @@ inline constexpr char kSms[] = "sms";
 inline constexpr char kCall[] = "call";
 inline constexpr char kEmail[] = "email";
 inline constexpr char kWhatsApp[] = "whatsapp";
+// Not a person's channel: a campaign's request that the tenant's model
+// draft a text (campaigns/agent.h). Nobody opts out of it.
+inline constexpr char kDraft[] = "draft";
 }  // namespace channels
 
 // Channel lists in events and pushes are names joined by ',' (other lists,

@@ -310,7 +310,7 @@ void DecideSend(const ContactState& s, const ContactFact& fact, const Activity& 
   // campaign's request to draft a text (campaigns/task.h, channel
   // "draft") its classifier model, which holds no contacts.
   const bool email = channel == channels::kEmail, call = channel == channels::kCall;
-  const bool draft = channel == "draft";
+  const bool draft = channel == channels::kDraft;
   if (draft && fact.system != kCampaignSystem) why = "only a campaign asks for a draft";
   const std::string& via = draft ? ctx.classifier : email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
   if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||

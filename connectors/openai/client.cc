@@ -18,6 +18,7 @@
 
 #include "connectors/common/json_body.h"
 #include "connectors/openai/openai.h"
+#include "sync/consent.h"
 
 namespace dfm {
 namespace {
@@ -33,7 +34,7 @@ class OpenAiClient final : public VendorClient {
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
-    const bool draft = req.op == "send" && req.channel == "draft";
+    const bool draft = req.op == "send" && req.channel == channels::kDraft;
     if (req.op != "classify" && !draft) {
       PushResult r;
       r.http_status = 422;

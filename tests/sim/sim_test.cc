@@ -821,7 +821,8 @@ class SimRun : public ActorTest {
   }
 
   // Campaigns (issue 49). kStart is 11:06:40 UTC: the window opens 80 s
-  // into the run, so the first texts wait for it, and closes long after.
+  // into the run (a campaign begun before then waits for it) and closes
+  // long after.
   static constexpr char kCampaign[] = "sim-c";
   static constexpr int kOpensMin = 11 * 60 + 8, kClosesMin = 23 * 60;
   static bool InCampaignWindow(int64_t now_us) {

@@ -14,6 +14,7 @@
 #include "projections/runner.h"
 #include "replay-tools/campaign_audit.h"
 #include "storage/memory_event_log.h"
+#include "sync/consent.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
 
@@ -449,7 +450,7 @@ TEST(CampaignAudit, FindsACampaignsTextSentInQuietHours) {
   other.message_key = "ghl:m-1";
   DomainEvent drafted = sent;  // a draft reaches the model, not the person
   drafted.system = "openai";
-  drafted.channel = kDraftChannel;
+  drafted.channel = channels::kDraft;
   drafted.message_key = CampaignDraftKey("spring-1", 1, "c-1");
   std::vector<AppendOutcome> out;
   ASSERT_TRUE(log.Append({ToDraft(created, "acme", "contact:c-1", EventId(), EventId()),
