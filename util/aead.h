@@ -2,7 +2,7 @@
 // and the URL-safe base64 they travel in.
 //
 // Sealed format: nonce (12 random bytes) || ciphertext || tag (16 bytes).
-// Thread-safe (no shared state).
+// Thread-safe: each thread keeps its own cipher contexts and nonce buffer.
 #pragma once
 
 #include <cstddef>

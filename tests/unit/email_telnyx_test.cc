@@ -5,6 +5,11 @@
 // Telnyx's own SDK key pair, and our own keys), its mapper, and Verity's
 // send-message contract.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
 
 #include "config/config.h"
 #include "connectors/unsubscribe/unsubscribe.h"
@@ -55,6 +60,78 @@ TEST(Aead, SealsAndRefusesAnythingAltered) {
     EXPECT_EQ(AeadOpen(key, "v1", t), std::nullopt) << "byte " << i;
   }
   EXPECT_EQ(AeadOpen(key, "v1", sealed.substr(0, 20)), std::nullopt);
+}
+
+// AES-256-GCM opened by a context of its own: what AeadSeal's kept
+// per-thread context made is standard GCM under the key of that call.
+std::optional<std::string> OpenFresh(std::string_view key, std::string_view aad,
+                                     std::string_view sealed) {
+  auto u = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+  const size_t len = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
+  std::string plain(len, '\0'), tag(sealed.substr(kAeadNonceBytes + len));
+  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+  int n = 0, m = 0;
+  bool ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), nullptr, u(key), u(sealed)) == 1 &&
+            EVP_DecryptUpdate(c, nullptr, &n, u(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_DecryptUpdate(c, reinterpret_cast<unsigned char*>(plain.data()), &n,
+                              u(sealed.substr(kAeadNonceBytes)), static_cast<int>(len)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag.data()) == 1 &&
+            EVP_DecryptFinal_ex(c, reinterpret_cast<unsigned char*>(plain.data()) + n, &m) == 1;
+  EVP_CIPHER_CTX_free(c);
+  return ok ? std::optional<std::string>(plain) : std::nullopt;
+}
+
+TEST(Aead, EachCallUsesItsOwnKeyAfterAnyEarlierCall) {
+  const std::string a(32, 'a'), b(32, 'b');
+  const std::string plain(1500, 'p');
+  for (int round = 0; round < 3; ++round) {
+    const std::string under_a = AeadSeal(a, "aad", plain);
+    const std::string under_b = AeadSeal(b, "aad", "short");
+    EXPECT_EQ(OpenFresh(a, "aad", under_a), plain);
+    EXPECT_EQ(OpenFresh(b, "aad", under_b), "short");
+    EXPECT_EQ(OpenFresh(a, "aad", under_b), std::nullopt);
+    // A refused open leaves the thread's context good for the next one.
+    EXPECT_EQ(AeadOpen(b, "aad", under_a), std::nullopt);
+    EXPECT_EQ(AeadOpen(a, "other", under_a), std::nullopt);
+    EXPECT_EQ(AeadOpen(a, "aad", under_a), plain);
+    EXPECT_EQ(AeadOpen(b, "aad", under_b), "short");
+  }
+  EXPECT_EQ(AeadSeal("short key", "aad", plain), "") << "a key of the wrong size seals nothing";
+  EXPECT_EQ(OpenFresh(a, "aad", AeadSeal(a, "aad", "")), "");
+}
+
+TEST(Aead, NoncesNeverRepeatNorCrossAFork) {
+  const std::string key(32, 'k');
+  std::set<std::string> nonces;
+  for (int i = 0; i < 5000; ++i) nonces.insert(AeadSeal(key, "", "x").substr(0, kAeadNonceBytes));
+  EXPECT_EQ(nonces.size(), 5000u) << "across several refills of the thread's buffer";
+  // A child takes no nonce its parent will: its buffer is its own.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string mine;
+    for (int i = 0; i < 100; ++i) mine += AeadSeal(key, "", "x").substr(0, kAeadNonceBytes);
+    _exit(write(fds[1], mine.data(), mine.size()) == static_cast<ssize_t>(mine.size()) ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string theirs(100 * kAeadNonceBytes, '\0');
+  size_t got = 0;
+  while (got < theirs.size()) {
+    ssize_t n = read(fds[0], theirs.data() + got, theirs.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_EQ(got, theirs.size());
+  for (int i = 0; i < 100; ++i) {
+    const std::string ours = AeadSeal(key, "", "x").substr(0, kAeadNonceBytes);
+    for (size_t at = 0; at < theirs.size(); at += kAeadNonceBytes)
+      EXPECT_NE(theirs.substr(at, kAeadNonceBytes), ours);
+  }
 }
 
 TEST(Aead, Base64UrlIsCanonicalAndUnpadded) {
