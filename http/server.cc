@@ -14,6 +14,7 @@
 
 #include "console/console.h"
 #include "console/shared_keys.h"
+#include "http/answer_queue.h"
 #include "http/front_metrics.h"
 #include "util/crypto.h"
 #include "util/json.h"
@@ -98,6 +99,9 @@ struct HttpFront::Impl {
   std::unique_ptr<Console> console;
 
   IoContext ioctx;
+  // Appends' answers, from the log's writer to the I/O thread a group
+  // commit at a time (http/answer_queue.h).
+  AnswerQueue answers{ioctx};
   std::unique_ptr<Server> server;
   std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
@@ -140,6 +144,11 @@ struct HttpFront::Impl {
   void AppendAndAnswer(const restinio::request_handle_t& req, const std::string& request_id,
                        EventDraft draft, int unavailable_status, LogFields fields,
                        std::function<void(JsonObject*)> extra = {});
+  // The append's answer, on the I/O thread (`answers` brings it there).
+  void Answer(const restinio::request_handle_t& req, const std::string& request_id,
+              int unavailable_status, std::chrono::steady_clock::time_point handed,
+              const LogFields& fields, const std::function<void(JsonObject*)>& extra,
+              const Status& s, const std::vector<AppendOutcome>& o);
   std::function<void(uint64_t, JsonObject*)> health_parts;  // more parts of GET /v1/health
   std::function<void(uint64_t, MetricsText*)> metrics_parts;  // more families of GET /metrics
   std::function<std::string()> cluster_metrics;               // GET /metrics?scope=cluster
@@ -318,48 +327,60 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
   const auto handed = std::chrono::steady_clock::now();
   log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status, handed,
                                        fields = std::move(fields), extra = std::move(extra)](
-                                          const Status& s, const std::vector<AppendOutcome>& o) {
-    metrics.ObserveAppend(std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::steady_clock::now() - handed)
-                              .count());
-    if (!s.ok()) {
-      unavailable.fetch_add(1);
-      if (fields.webhook) metrics.Count(*fields.webhook, WebhookOutcome("log_unavailable"));
-      logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,
-                   fields.Format(), unavailable_status, s.ToString());
-      Respond(req, request_id, unavailable_status,
-              ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"),
-              false, 5);
-    } else {
-      bool dup = o[0].duplicate;
-      (dup ? duplicates : accepted).fetch_add(1);
-      if (fields.webhook) {
-        constexpr size_t kAccepted = WebhookOutcome("accepted"), kDup = WebhookOutcome("duplicate");
-        metrics.Count(*fields.webhook, dup ? kDup : kAccepted);
-      }
-      const auto level = fields.info ? spdlog::level::info : spdlog::level::debug;
-      if (logger->should_log(level)) {
-        logger->log(level, "request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
-                    o[0].seq, dup);
-      }
-      // The answer every webhook gets, written out directly: it is made
-      // once per event on the log's writer thread.
-      std::string body;
-      body.reserve(96);
-      body += dup ? R"({"status":"duplicate","event_id":")" : R"({"status":"accepted","event_id":")";
-      body += o[0].id.ToString();
-      body += R"(","seq":)";
-      body += std::to_string(o[0].seq);
-      body += '}';
-      if (extra) {
-        JsonObject more = JsonObject::Extend(std::move(body));
-        extra(&more);
-        body = more.Finish();
-      }
-      Respond(req, request_id, 200, std::move(body));
-    }
-    in_flight.fetch_sub(1);
+                                          const Status& s,
+                                          const std::vector<AppendOutcome>& o) mutable {
+    answers.Post([this, req = std::move(req), request_id = std::move(request_id),
+                  unavailable_status, handed, fields = std::move(fields),
+                  extra = std::move(extra), s, o] {
+      Answer(req, request_id, unavailable_status, handed, fields, extra, s, o);
+    });
   });
+}
+
+void HttpFront::Impl::Answer(const restinio::request_handle_t& req, const std::string& request_id,
+                             int unavailable_status, std::chrono::steady_clock::time_point handed,
+                             const LogFields& fields, const std::function<void(JsonObject*)>& extra,
+                             const Status& s, const std::vector<AppendOutcome>& o) {
+  metrics.ObserveAppend(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - handed)
+          .count());
+  if (!s.ok()) {
+    unavailable.fetch_add(1);
+    if (fields.webhook) metrics.Count(*fields.webhook, WebhookOutcome("log_unavailable"));
+    logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,
+                 fields.Format(), unavailable_status, s.ToString());
+    Respond(req, request_id, unavailable_status,
+            ErrorJson("log_unavailable", "the event log cannot accept writes; retry later"), false,
+            5);
+  } else {
+    bool dup = o[0].duplicate;
+    (dup ? duplicates : accepted).fetch_add(1);
+    if (fields.webhook) {
+      constexpr size_t kAccepted = WebhookOutcome("accepted"), kDup = WebhookOutcome("duplicate");
+      metrics.Count(*fields.webhook, dup ? kDup : kAccepted);
+    }
+    const auto level = fields.info ? spdlog::level::info : spdlog::level::debug;
+    if (logger->should_log(level)) {
+      logger->log(level, "request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
+                  o[0].seq, dup);
+    }
+    // The answer every webhook gets, written out directly: one is made
+    // per event.
+    std::string body;
+    body.reserve(96);
+    body += dup ? R"({"status":"duplicate","event_id":")" : R"({"status":"accepted","event_id":")";
+    body += o[0].id.ToString();
+    body += R"(","seq":)";
+    body += std::to_string(o[0].seq);
+    body += '}';
+    if (extra) {
+      JsonObject more = JsonObject::Extend(std::move(body));
+      extra(&more);
+      body = more.Finish();
+    }
+    Respond(req, request_id, 200, std::move(body));
+  }
+  in_flight.fetch_sub(1);
 }
 
 void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
@@ -584,6 +605,7 @@ Status HttpFront::Run(bool handle_signals) {
   if (hangups) hangups->cancel();
   m.console.reset();  // after the drain: what its worker had was answered
   m.ioctx.shutdown();  // idle connections' handlers, while their servers exist
+  m.answers.Close();   // and answers the grace period did not wait for
   m.server.reset();
   m.admin_server.reset();
   m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),
