@@ -53,10 +53,41 @@ STAGES = [
 LINE = re.compile(r"^\s*([\d.]+)%\s+(\d+)\s+(\S+)\s+(\S+)\s+\[([.k])\]\s+(.*)$")
 
 
+def read_switches(path):
+    """{thread name: [voluntary, involuntary]} summed over threads of one name."""
+    out = {}
+    for line in open(path):
+        name, vol, invol = line.rstrip("\n").split("\t")
+        acc = out.setdefault(name, [0, 0])
+        acc[0] += int(vol or 0)
+        acc[1] += int(invol or 0)
+    return out
+
+
+def print_switches(before, after, ok):
+    """Context switches per request by thread name, busiest first."""
+    b, a = read_switches(before), read_switches(after)
+    rows = []
+    for name, (vol, invol) in a.items():
+        vol0, invol0 = b.get(name, [0, 0])
+        rows.append((name, (vol - vol0) / ok, (invol - invol0) / ok))
+    rows.sort(key=lambda r: -(r[1] + r[2]))
+    print()
+    print("| thread | waits per request | preemptions per request |")
+    print("|---|---:|---:|")
+    for name, vol, invol in rows:
+        if vol + invol >= 0.001:
+            print(f"| {name} | {vol:.3f} | {invol:.3f} |")
+
+
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: perf_stages.py REPORT CLIENT_JSON SECONDS")
-    report, client, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    args = sys.argv[1:]
+    switches = None
+    if len(args) == 6 and args[3] == "--switches":
+        switches, args = args[4:], args[:3]
+    if len(args) != 3:
+        sys.exit("usage: perf_stages.py REPORT CLIENT_JSON SECONDS [--switches BEFORE AFTER]")
+    report, client, secs = args[0], args[1], float(args[2])
     ok = json.load(open(client))["ok"]
     totals, total, top = {}, 0, {}
     for line in open(report, errors="replace"):
@@ -80,6 +111,8 @@ def main():
     for stage, n in sorted(totals.items(), key=lambda kv: -kv[1]):
         syms = ", ".join(s for _, s in sorted(top[stage], reverse=True)[:2])
         print(f"| {stage} | {n / total:.1%} | {n / 999.0 / ok * 1e6:.1f} | {syms} |")
+    if switches:
+        print_switches(switches[0], switches[1], ok)
 
 
 if __name__ == "__main__":

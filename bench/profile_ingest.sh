@@ -24,14 +24,27 @@ bench_start_dfm "$sync_mode"
 pid=$dfm_pid
 $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$conns" \
   --seconds 2 >/dev/null
+# switches PID: each thread's name and its context switches so far
+# (voluntary: it waited; involuntary: it was preempted).
+switches() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s\t%s\t%s\n' "$(cat "$t/comm")" \
+      "$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")" \
+      "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")"
+  done
+}
+switches "$pid" > "$work/switches_before.tsv"
 perf record -F 999 -g -p "$pid" -o "$work/perf.data" -- sleep "$secs" 2>"$work/perf.log" &
 perf_pid=$!
 $B/ingest_client --port 18080 --secret bench-secret --prefix prof --connections "$conns" \
   --seconds "$secs" > "$work/client.json"
+switches "$pid" > "$work/switches_after.tsv"
 wait "$perf_pid"
 kill -TERM "$pid"; wait "$pid" || true
 perf report -i "$work/perf.data" --no-children --sort comm,dso,symbol --stdio -n -g none \
   --percent-limit 0 > "$work/report.txt" 2>/dev/null
 keep=/tmp/dfm-profile-last
-rm -rf "$keep" && mkdir -p "$keep" && cp "$work/perf.data" "$work/report.txt" "$work/client.json" "$keep/"
-python3 bench/perf_stages.py "$keep/report.txt" "$keep/client.json" "$secs"
+rm -rf "$keep" && mkdir -p "$keep"
+cp "$work/perf.data" "$work/report.txt" "$work/client.json" "$work"/switches_*.tsv "$keep/"
+python3 bench/perf_stages.py "$keep/report.txt" "$keep/client.json" "$secs" \
+  --switches "$keep/switches_before.tsv" "$keep/switches_after.tsv"

@@ -1,0 +1,212 @@
+// Micro-benchmarks of single ingest stages (issue 50; bench/README.md (b),
+// "Stages, one at a time"). Each stage runs the way the service runs it
+// beside the way it ran before the change, in alternating rounds, and the
+// medians are reported with their ratio.
+//
+//   build/release/bench/stage_bench [--stage aead|answers|all] [--rounds 5]
+//
+// aead: sealing (and opening) one 1,500-byte payload with AeadSeal, whose
+//   thread keeps one initialised cipher context and takes nonces from a
+//   buffer of the generator's output, against a context reset and set up
+//   again, and a nonce asked of the generator, for every payload.
+// answers: a writer thread ends bursts of 64 answers, 200 µs apart (a
+//   group commit's fdatasync), to an io_context run by one I/O thread:
+//   through AnswerQueue (one post per burst) against one asio::post per
+//   answer. CPU (both threads) and context switches per answer.
+#include <openssl/evp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/answer_queue.h"
+#include "util/aead.h"
+#include "util/burst.h"
+#include "util/crypto.h"
+
+using namespace dfm;
+
+namespace {
+
+struct Usage {
+  double cpu_s = 0;
+  long switches = 0;
+};
+
+Usage Now() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return {static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+              static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6,
+          u.ru_nvcsw + u.ru_nivcsw};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The way AeadSeal worked before: the thread's context reset, so the
+// cipher's own context is freed and made again, and set up in full; the
+// nonce asked of the generator.
+std::string SealResetEachTime(std::string_view key, std::string_view aad, std::string_view plain) {
+  static EVP_CIPHER* const gcm = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  thread_local std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(
+      EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  EVP_CIPHER_CTX_reset(ctx.get());
+  std::string out(kAeadNonceBytes + plain.size() + kAeadTagBytes, '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  auto* k = reinterpret_cast<const unsigned char*>(key.data());
+  int n = 0, m = 0;
+  RandomBytes(o, kAeadNonceBytes);
+  if (EVP_EncryptInit_ex(ctx.get(), gcm, nullptr, k, o) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(aad.data()),
+                        static_cast<int>(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), o + kAeadNonceBytes, &n,
+                        reinterpret_cast<const unsigned char*>(plain.data()),
+                        static_cast<int>(plain.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), o + kAeadNonceBytes + n, &m) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                          o + kAeadNonceBytes + plain.size()) != 1)
+    return {};
+  return out;
+}
+
+// ns per call of `fn` over ~0.3 s.
+template <typename Fn>
+double NsPerCall(Fn fn) {
+  constexpr int kCalls = 100000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kCalls; ++i) fn(i);
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+         kCalls;
+}
+
+void AeadStage(int rounds) {
+  std::string key(kAeadKeyBytes, 'k'), aad(40, 'a'), plain(1500, 'p');
+  size_t sink = 0;
+  std::vector<double> now, before, open, nonce;
+  const std::string sealed = AeadSeal(key, aad, plain);
+  for (int r = 0; r < rounds; ++r) {
+    auto seal = [&](int) { sink += AeadSeal(key, aad, plain).size(); };
+    auto reset = [&](int) { sink += SealResetEachTime(key, aad, plain).size(); };
+    auto opener = [&](int) { sink += AeadOpen(key, aad, sealed)->size(); };
+    if (r % 2 == 0) {
+      now.push_back(NsPerCall(seal));
+      before.push_back(NsPerCall(reset));
+    } else {
+      before.push_back(NsPerCall(reset));
+      now.push_back(NsPerCall(seal));
+    }
+    open.push_back(NsPerCall(opener));
+    nonce.push_back(NsPerCall([&](int) {
+      uint8_t n[kAeadNonceBytes];
+      RandomBytes(n, sizeof(n));
+      sink += n[0];
+    }));
+  }
+  if (SealResetEachTime(key, aad, plain).size() != sealed.size() || sink == 0) std::abort();
+  std::printf(
+      "aead: seal 1,500 bytes %.0f ns (context kept, nonces buffered) vs %.0f ns (before), "
+      "%.2fx; open %.0f ns; a 12-byte nonce %.0f ns; medians of %d\n",
+      Median(now), Median(before), Median(now) / Median(before), Median(open), Median(nonce),
+      rounds);
+}
+
+struct HandOff {
+  double cpu_ns = 0, switches = 0;
+};
+
+// One round: `bursts` bursts of kBurst answers from this thread to an
+// io_context run by another, as the log's writer ends a group commit's
+// webhooks: through an AnswerQueue inside a Burst, or by one post per
+// answer. Each answer goes to its connection's strand, as RESTinio's
+// response does, and carries what a webhook's does (a shared handle and a
+// request id).
+HandOff RunHandOff(bool queued, int bursts) {
+  constexpr int kBurst = 64, kConnections = 128;
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::vector<asio::strand<asio::io_context::executor_type>> strands;
+  for (int i = 0; i < kConnections; ++i) strands.push_back(asio::make_strand(io));
+  std::thread front([&] { io.run(); });
+  AnswerQueue answers(io);
+  std::atomic<uint64_t> ran{0};
+  auto handle = std::make_shared<int>(1);
+  const Usage u0 = Now();
+  for (int b = 0; b < bursts; ++b) {
+    {
+      Burst burst;  // as the writer's, around a group commit's callbacks
+      for (int i = 0; i < kBurst; ++i) {
+        auto& strand = strands[static_cast<size_t>(b * kBurst + i) % kConnections];
+        std::string request_id(32, 'r');
+        auto write = [&ran, handle, request_id] { ran.fetch_add(request_id.size() == 32); };
+        if (queued) {
+          answers.Post([&strand, write] { asio::dispatch(strand, write); });
+        } else {
+          asio::dispatch(strand, write);
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // the next fdatasync
+  }
+  const uint64_t total = static_cast<uint64_t>(bursts) * kBurst;
+  while (ran.load() < total) std::this_thread::yield();
+  const Usage u1 = Now();
+  work.reset();
+  front.join();
+  return {(u1.cpu_s - u0.cpu_s) * 1e9 / static_cast<double>(total),
+          static_cast<double>(u1.switches - u0.switches) / static_cast<double>(total)};
+}
+
+void AnswersStage(int rounds) {
+  constexpr int kBursts = 3000;
+  std::vector<double> q_cpu, q_sw, p_cpu, p_sw;
+  for (int r = 0; r < rounds; ++r) {
+    for (bool queued :
+         r % 2 == 0 ? std::vector<bool>{true, false} : std::vector<bool>{false, true}) {
+      HandOff h = RunHandOff(queued, kBursts);
+      (queued ? q_cpu : p_cpu).push_back(h.cpu_ns);
+      (queued ? q_sw : p_sw).push_back(h.switches);
+    }
+  }
+  std::printf(
+      "answers: CPU per answer %.0f ns (AnswerQueue) vs %.0f ns (a post each), %.2fx; "
+      "context switches per answer %.3f vs %.3f (bursts of 64, 200 us apart); "
+      "medians of %d\n",
+      Median(q_cpu), Median(p_cpu), Median(q_cpu) / Median(p_cpu), Median(q_sw), Median(p_sw),
+      rounds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string stage = "all";
+  int rounds = 5;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--stage" && i + 1 < argc) {
+      stage = argv[++i];
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: stage_bench [--stage aead|answers|all] [--rounds N]\n");
+      return 2;
+    }
+  }
+  if (stage != "all" && stage != "aead" && stage != "answers") {
+    std::fprintf(stderr, "unknown stage %s (aead, answers, all)\n", stage.c_str());
+    return 2;
+  }
+  if (stage == "all" || stage == "aead") AeadStage(rounds);
+  if (stage == "all" || stage == "answers") AnswersStage(rounds);
+  return 0;
+}
