@@ -2,7 +2,9 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
-#include <unordered_map>
+#include <functional>
+#include <mutex>
+#include <vector>
 
 #include "util/strings.h"
 
@@ -12,16 +14,53 @@ Normalizer::Normalizer(std::string default_region) : region_(std::move(default_r
 
 namespace {
 
-// Each thread keeps what ParsePhone() gave for the texts it saw last, by
-// region, and answers from there: always the parse's own answer, since
-// parsing depends only on the text and the region. Parsing (ICU regular
-// expressions) is the costly part of mapping a webhook, and the same few
-// numbers recur (a conversation is one sender). Emptied when full.
-constexpr size_t kPhoneCacheEntries = 1024;
+// What ParsePhone() gave for the texts seen last, by region, shared by
+// every thread: always the parse's own answer, since parsing depends only
+// on the text and the region. Parsing (ICU regular expressions, ~9 µs) is
+// the costly part of mapping a webhook; a conversation's numbers recur,
+// but a tenant's senders are many (bench/README.md (b): 10,000 senders
+// missed a per-thread cache of 1,024 most of the time).
+//
+// Direct-mapped: a key's slot is its hash's, and a newer key takes the
+// slot over; sixteen locks, each over the slots of its own. Keys and
+// answers of phone numbers fit std::string's inline buffer, so the slots
+// hold no heap memory (~5 MiB in all, made on first use).
+class PhoneCache {
+ public:
+  static constexpr size_t kSlots = 1 << 16, kLocks = 16;
 
-std::unordered_map<std::string, std::optional<std::string>>& PhoneCache() {
-  thread_local std::unordered_map<std::string, std::optional<std::string>> cache;
-  return cache;
+  // True and *e164 set when `key` is cached.
+  bool Find(const std::string& key, size_t hash, std::optional<std::string>* e164) {
+    Slot& s = slots_[hash & (kSlots - 1)];
+    std::lock_guard<std::mutex> lk(locks_[hash % kLocks]);
+    if (!s.used || s.key != key) return false;
+    *e164 = s.e164;
+    return true;
+  }
+
+  void Put(std::string key, size_t hash, const std::optional<std::string>& e164) {
+    Slot& s = slots_[hash & (kSlots - 1)];
+    std::lock_guard<std::mutex> lk(locks_[hash % kLocks]);
+    s.used = true;
+    s.key = std::move(key);
+    s.e164 = e164;
+  }
+
+ private:
+  struct Slot {
+    bool used = false;
+    std::string key;
+    std::optional<std::string> e164;
+  };
+  // kSlots is a multiple of kLocks: slot i is guarded by lock i % kLocks.
+  static_assert(kSlots % kLocks == 0);
+  std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
+  std::mutex locks_[kLocks];
+};
+
+PhoneCache& SharedPhoneCache() {
+  static PhoneCache* const cache = new PhoneCache();  // never destroyed: threads may outlive main
+  return *cache;
 }
 
 std::optional<std::string> ParsePhone(std::string_view text, const std::string& region) {
@@ -47,12 +86,12 @@ std::optional<std::string> Normalizer::Phone(std::string_view raw) const {
   key.reserve(region_.size() + 1 + t.size());
   key.append(region_).push_back('\n');
   key.append(t.data(), t.size());
-  auto& cache = PhoneCache();
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  std::optional<std::string> e164 = ParsePhone(t, region_);
-  if (cache.size() >= kPhoneCacheEntries) cache.clear();
-  cache.emplace(std::move(key), e164);
+  PhoneCache& cache = SharedPhoneCache();
+  const size_t hash = std::hash<std::string>{}(key);
+  std::optional<std::string> e164;
+  if (cache.Find(key, hash, &e164)) return e164;
+  e164 = ParsePhone(t, region_);
+  cache.Put(std::move(key), hash, e164);
   return e164;
 }
 
