@@ -4,7 +4,7 @@
 //
 //   ingest_client --port P [--connections 64] [--seconds 10] [--rate R]
 //                 [--secret S] [--prefix P] [--path /webhooks/verity]
-//                 [--timeline FILE]
+//                 [--timeline FILE] [--senders N]
 //
 // Without --rate it is closed-loop (each connection sends as soon as it has
 // its answer): the maximum rate. With --rate it is open-loop: requests are
@@ -16,7 +16,9 @@
 // put a server's CPU per request beside the client's. Exits 2 if any
 // request was not answered 2xx, 1 if --timeline's FILE cannot be written.
 // --timeline also writes the run's answers per 100 ms slice to FILE (see
-// WriteTimeline), to find when a stall was.
+// WriteTimeline), to find when a stall was. --senders N (1) spreads the
+// texts over N senders' numbers, drawn at random for each request: with
+// the sync on, N contacts' work instead of one's.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,6 +32,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
   double seconds = 10, rate = 0;
   std::string secret = "dev-verity-secret", prefix = "bench", path = "/webhooks/verity";
   std::string timeline_path;
+  uint64_t senders = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--port") port = std::atoi(argv[i + 1]);
@@ -113,6 +117,11 @@ int main(int argc, char** argv) {
     if (a == "--prefix") prefix = argv[i + 1];
     if (a == "--path") path = argv[i + 1];
     if (a == "--timeline") timeline_path = argv[i + 1];
+    if (a == "--senders") senders = std::strtoull(argv[i + 1], nullptr, 10);
+  }
+  if (senders < 1 || senders > 1000000) {
+    std::fprintf(stderr, "--senders must be 1 to 1,000,000\n");
+    return 2;
   }
   HmacKey key(HmacKey::Digest::kSha256, secret);
   uint64_t counter = 0;
@@ -169,7 +178,13 @@ int main(int argc, char** argv) {
     hex(24);
     body += R"(","accountId":"acct_)";
     hex(16);
-    body += R"(","direction":"inbound","from":"+12055550142","to":"+12055550100","body":")";
+    if (senders == 1) {
+      body += R"(","direction":"inbound","from":"+12055550142","to":"+12055550100","body":")";
+    } else {  // +1 205 201-0000 and on: numbers libphonenumber takes as US mobiles
+      body += R"(","direction":"inbound","from":"+1205)";
+      num(body, 2010000 + next() % senders);
+      body += R"(","to":"+12055550100","body":")";
+    }
     const size_t text_start = body.size();
     while (body.size() - text_start < 280) {
       if (body.size() != text_start) body += ' ';

@@ -6,6 +6,8 @@
 # bench/perf_stages.py sorts the symbols into the stages of one webhook
 # and prints µs of CPU per request for each.
 #   bench/profile_ingest.sh [SECONDS] [CONNECTIONS] [SYNC]   (10, 128, off)
+# SYNC: off, on (every text from one sender: one contact), or spread (from
+# 10,000 senders: 10,000 contacts).
 # The profile and its report stay in /tmp/dfm-profile-last (perf.data,
 # report.txt) for a closer look (perf report -i ... -g caller).
 set -euo pipefail
@@ -13,6 +15,11 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-128}
 sync_mode=${3:-off}
+case "$sync_mode" in
+  off | on) senders=1 ;;
+  spread) senders=10000 sync_mode=on ;;
+  *) echo "SYNC must be off, on or spread" >&2; exit 2 ;;
+esac
 command -v perf >/dev/null || { echo "needs perf (Debian's linux-perf)" >&2; exit 2; }
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfm ingest_client >/dev/null
@@ -23,6 +30,7 @@ B=build/release/bench
 bench_start_dfm "$sync_mode"
 pid=$dfm_pid
 $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$conns" \
+  --senders "$senders" \
   --seconds 2 >/dev/null
 # switches PID: each thread's name and its context switches so far
 # (voluntary: it waited; involuntary: it was preempted).
@@ -37,6 +45,7 @@ switches "$pid" > "$work/switches_before.tsv"
 perf record -F 999 -g -p "$pid" -o "$work/perf.data" -- sleep "$secs" 2>"$work/perf.log" &
 perf_pid=$!
 $B/ingest_client --port 18080 --secret bench-secret --prefix prof --connections "$conns" \
+  --senders "$senders" \
   --seconds "$secs" > "$work/client.json"
 switches "$pid" > "$work/switches_after.tsv"
 wait "$perf_pid"
