@@ -117,7 +117,11 @@ int main(int argc, char** argv) {
     if (a == "--prefix") prefix = argv[i + 1];
     if (a == "--path") path = argv[i + 1];
     if (a == "--timeline") timeline_path = argv[i + 1];
-    if (a == "--senders") senders = std::strtoull(argv[i + 1], nullptr, 10);
+    if (a == "--senders") {
+      char* end = nullptr;
+      senders = std::strtoull(argv[i + 1], &end, 10);
+      if (*end != '\0') senders = 0;  // refused below
+    }
   }
   if (senders < 1 || senders > 1000000) {
     std::fprintf(stderr, "--senders must be 1 to 1,000,000\n");
@@ -180,7 +184,7 @@ int main(int argc, char** argv) {
     hex(16);
     if (senders == 1) {
       body += R"(","direction":"inbound","from":"+12055550142","to":"+12055550100","body":")";
-    } else {  // +1 205 201-0000 and on: numbers libphonenumber takes as US mobiles
+    } else {  // +1 205 201-0000 and on: possible US numbers, as the mapper asks
       body += R"(","direction":"inbound","from":"+1205)";
       num(body, 2010000 + next() % senders);
       body += R"(","to":"+12055550100","body":")";

@@ -2,11 +2,14 @@
 """Sorts a perf profile of `dfm serve` into the stages of one webhook
 (bench/profile_ingest.sh; issue 50).
 
-  perf_stages.py REPORT CLIENT_JSON SECONDS
+  perf_stages.py REPORT CLIENT_JSON SECONDS [--switches BEFORE AFTER]
 
 REPORT: `perf report --no-children --sort comm,dso,symbol --stdio -n -g none`
 (self samples per symbol). CLIENT_JSON: bench/ingest_client's result (its
-"ok" requests). Each symbol goes to the first stage whose pattern matches
+"ok" requests). BEFORE and AFTER: each thread's name and context switches
+(voluntary, involuntary), tab-separated, taken around the load: printed per
+request by thread name (a thread that exited between them is left out).
+Each symbol goes to the first stage whose pattern matches
 "<thread> <dso> <symbol>"; the table gives each stage's share of dfm's samples and
 its CPU per request in µs (samples at 999 Hz per thread: samples / 999 s of
 CPU). The patterns are a first reading: a symbol's stage is where its own
@@ -70,7 +73,7 @@ def print_switches(before, after, ok):
     rows = []
     for name, (vol, invol) in a.items():
         vol0, invol0 = b.get(name, [0, 0])
-        rows.append((name, (vol - vol0) / ok, (invol - invol0) / ok))
+        rows.append((name, max(vol - vol0, 0) / ok, max(invol - invol0, 0) / ok))
     rows.sort(key=lambda r: -(r[1] + r[2]))
     print()
     print("| thread | waits per request | preemptions per request |")

@@ -95,7 +95,8 @@ slow_commits() { health parts.event_log.slow_commits; }
 # and how far the sync was behind the log right after it
 # (parts.sync.router.behind, read within tens of milliseconds of the
 # loop's end). A sync that keeps up appends a decision per webhook within
-# the loop (two events per request) and is not left behind; the count
+# the loop (two events per request, more while new senders' contacts are
+# made) and is not left behind; the count
 # alone would look the same with a lag that stayed constant, the lag
 # tells. When N is 1 and C is the first count, the open loop at 5,000/s
 # (64 connections) runs twice: before the closed loop, and right after
@@ -108,7 +109,7 @@ dfm_round() {
   bench_start_dfm "$([ "$sync" = off ] && echo off || echo on)"
   local pid=$dfm_pid
   $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$2" \
-    --seconds 2 >/dev/null
+    --seconds 2 --senders "$senders" >/dev/null
   local open=0 out="$work/dfm.json"
   if [ "$1" = 1 ] && [ "$2" = "$first" ] && [ "$sync" = off ]; then open=1; fi
   if [ "$sync" = on ]; then out="$work/dfm_sync.json"; fi

@@ -10,15 +10,19 @@
 // (util/burst.h) when one is open: one post, and one wake-up of the I/O
 // thread, per group commit (bench/stage_bench.cc, "answers").
 //
-// Contract: answers run in the order posted, each once, on a thread running
-// `io`, unless Close() came first; Close() destroys the waiting ones and
-// every later one at once, unrun.
-// Thread-safety: Post() and Close() from any thread.
+// Contract: answers run in the order posted, each once, one at a time, on
+// a thread running `io` (the lists go through a strand, so with several
+// I/O threads too), unless Close() came first: Close() destroys the
+// waiting ones and every later one at once, unrun. An answer must not
+// throw; one that does is skipped and the others still run.
+// Thread-safety: Post() and Close() from any thread. `io` and the queue
+// outlive every Post (the front's log callbacks).
 #pragma once
+
+#include <restinio/asio_include.hpp>
 
 #include <functional>
 #include <mutex>
-#include <restinio/asio_include.hpp>
 #include <utility>
 #include <vector>
 
@@ -30,7 +34,7 @@ class AnswerQueue {
  public:
   using Answer = std::function<void()>;
 
-  explicit AnswerQueue(asio::io_context& io) : io_(io) {}
+  explicit AnswerQueue(asio::io_context& io) : strand_(asio::make_strand(io)) {}
   AnswerQueue(const AnswerQueue&) = delete;
   AnswerQueue& operator=(const AnswerQueue&) = delete;
 
@@ -42,8 +46,7 @@ class AnswerQueue {
       if (scheduled_) return;
       scheduled_ = true;
     }
-    auto schedule = [this] { asio::post(io_, [this] { Drain(); }); };
-    if (!Burst::Defer(schedule)) schedule();
+    if (!Burst::Defer([this] { Schedule(); })) Schedule();
   }
 
   // For the front's shutdown, once `io` runs no more: the waiting answers
@@ -56,6 +59,17 @@ class AnswerQueue {
   }
 
  private:
+  // Posts a Drain. Should that fail (no memory), the list is marked not
+  // scheduled, so the next Post tries again, rather than left waiting.
+  void Schedule() noexcept {
+    try {
+      asio::post(strand_, [this] { Drain(); });
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu_);
+      scheduled_ = false;
+    }
+  }
+
   void Drain() {
     std::vector<Answer> now;
     {
@@ -63,10 +77,15 @@ class AnswerQueue {
       now.swap(pending_);
       scheduled_ = false;
     }
-    for (auto& answer : now) answer();
+    for (auto& answer : now) {
+      try {
+        answer();
+      } catch (...) {  // against the contract; the rest of the list still runs
+      }
+    }
   }
 
-  asio::io_context& io_;
+  asio::strand<asio::io_context::executor_type> strand_;
   std::mutex mu_;
   std::vector<Answer> pending_;  // guarded by mu_
   bool scheduled_ = false;       // a Drain is due (or posted) and has not taken the list yet

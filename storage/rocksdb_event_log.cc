@@ -623,6 +623,9 @@ void RocksDbEventLog::Impl::WriterLoop() {
 }
 
 void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
+  // The batch's callbacks, on every path, handed on as one (util/burst.h):
+  // declared first, so it ends after db_lock is released.
+  Burst answers;
   std::shared_lock<std::shared_mutex> db_lock(db_mu);
   if (!db || !healthy.load()) {
     Status err = Status::Unavailable("event log cannot accept writes: " + LastError());
@@ -728,7 +731,6 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
     commit_cv.notify_all();
   }
   db_lock.unlock();
-  Burst answers;  // the group commit's callbacks, handed on as one (util/burst.h)
   for (auto& item : batch) item.cb(Status::OK(), item.outcomes);
 }
 

@@ -22,9 +22,10 @@ namespace {
 // missed a per-thread cache of 1,024 most of the time).
 //
 // Direct-mapped: a key's slot is its hash's, and a newer key takes the
-// slot over; sixteen locks, each over the slots of its own. Keys and
-// answers of phone numbers fit std::string's inline buffer, so the slots
-// hold no heap memory (~5 MiB in all, made on first use).
+// slot over; sixteen locks, each over the slots of its own. A key is the
+// region and at most 64 characters, so the memory is bounded: ~5 MiB of
+// slots, made on first use, plus what longer keys and answers hold. Like
+// the numbers in flight, it is never written anywhere.
 class PhoneCache {
  public:
   static constexpr size_t kSlots = 1 << 16, kLocks = 16;
@@ -32,7 +33,7 @@ class PhoneCache {
   // True and *e164 set when `key` is cached.
   bool Find(const std::string& key, size_t hash, std::optional<std::string>* e164) {
     Slot& s = slots_[hash & (kSlots - 1)];
-    std::lock_guard<std::mutex> lk(locks_[hash % kLocks]);
+    std::lock_guard<std::mutex> lk(locks_[hash % kLocks].mu);
     if (!s.used || s.key != key) return false;
     *e164 = s.e164;
     return true;
@@ -40,7 +41,7 @@ class PhoneCache {
 
   void Put(std::string key, size_t hash, const std::optional<std::string>& e164) {
     Slot& s = slots_[hash & (kSlots - 1)];
-    std::lock_guard<std::mutex> lk(locks_[hash % kLocks]);
+    std::lock_guard<std::mutex> lk(locks_[hash % kLocks].mu);
     s.used = true;
     s.key = std::move(key);
     s.e164 = e164;
@@ -54,8 +55,11 @@ class PhoneCache {
   };
   // kSlots is a multiple of kLocks: slot i is guarded by lock i % kLocks.
   static_assert(kSlots % kLocks == 0);
+  struct alignas(64) Lock {  // a cache line each: threads on other locks do not meet
+    std::mutex mu;
+  };
   std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
-  std::mutex locks_[kLocks];
+  Lock locks_[kLocks];
 };
 
 PhoneCache& SharedPhoneCache() {

@@ -2,8 +2,8 @@
 // address that matching, the opt-out registry and pushes all use.
 //
 // Thread-safe: libphonenumber's PhoneNumberUtil is a process-wide singleton
-// with immutable metadata, and Phone() keeps its recent answers per thread
-// (at most 1,024 per thread, in memory only, never logged).
+// with immutable metadata, and Phone() keeps recent answers in one cache
+// for all threads (65,536 slots, in memory only, never logged).
 #pragma once
 
 #include <optional>

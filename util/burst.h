@@ -6,7 +6,9 @@
 //
 // Contract: a flush given to Defer() runs on this thread when the
 // outermost open Burst here is destroyed, after the flushes deferred
-// before it; Defer() with no Burst open runs nothing and returns false.
+// before it; Defer() with no Burst open runs nothing and returns false
+// (the caller then does the work at once). A flush must not throw: it runs
+// in a destructor.
 // Thread-safety: per thread; a Burst is opened and closed on one thread.
 #pragma once
 
@@ -22,12 +24,11 @@ class Burst {
   ~Burst() {
     ThreadState& s = State();
     if (--s.depth > 0) return;
-    // A flush may open a Burst and defer again: taken a list at a time.
-    while (!s.flushes.empty()) {
-      std::vector<std::function<void()>> now;
-      now.swap(s.flushes);
-      for (auto& flush : now) flush();
-    }
+    // Taken first: a flush that defers again opens a Burst of its own,
+    // which runs that flush when it ends.
+    std::vector<std::function<void()>> now;
+    now.swap(s.flushes);
+    for (auto& flush : now) flush();
   }
   Burst(const Burst&) = delete;
   Burst& operator=(const Burst&) = delete;

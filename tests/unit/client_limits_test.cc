@@ -133,7 +133,8 @@ TEST(AnswerQueue, AnswersFromAnotherThreadRunOnTheIoThreadInOrder) {
       });
     }
   }
-  done.get_future().wait();
+  ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "an answer never ran";
   work.reset();
   front.join();
   ASSERT_EQ(ran.size(), 1000u);
