@@ -19,10 +19,9 @@
 // outlive every Post (the front's log callbacks).
 #pragma once
 
-#include <restinio/asio_include.hpp>
-
 #include <functional>
 #include <mutex>
+#include <restinio/asio_include.hpp>
 #include <utility>
 #include <vector>
 
