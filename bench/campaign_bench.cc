@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "actors/campaign_actor.h"
+#include "bench/latency.h"
 #include "campaigns/campaign_view.h"
 #include "campaigns/customer.h"
 #include "campaigns/task.h"
@@ -54,6 +55,8 @@
 
 namespace dfm {
 namespace {
+
+using dfm::bench::Median;
 
 constexpr char kTenant[] = "default";
 constexpr char kCampaign[] = "bench";
@@ -265,12 +268,6 @@ double StopSome(EventLog* log, const Options& o, std::set<std::string>* watching
   }
   const double at = Now();
   return Append(log, &batch) ? at : -1;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 int Bench(const Options& o) {

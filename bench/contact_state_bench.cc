@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/latency.h"
 #include "storage/rocksdb_event_log.h"
 #include "util/clock.h"
 #include "sync/contact_model.h"
@@ -28,6 +29,8 @@
 #include "sync/domain_event.h"
 
 namespace {
+
+using dfm::bench::Median;
 
 constexpr int64_t kHourUs = 3600LL * 1000000;
 constexpr int64_t kDayUs = 24 * kHourUs;
@@ -69,11 +72,6 @@ std::vector<dfm::DomainEvent> History(int texts) {
 
 // When the i-th event was recorded: the texts' hours, in order.
 int64_t RecordedAt(size_t i) { return static_cast<int64_t>(i / 4) * kHourUs + 1; }
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 

@@ -19,20 +19,16 @@
 #include <thread>
 #include <vector>
 
+#include "bench/latency.h"
 #include "events/webhook_received.h"
 #include "storage/key_store.h"
 #include "storage/rocksdb_event_log.h"
 
 using namespace dfm;
+using dfm::bench::CpuSeconds;
+using dfm::bench::Median;
 
 namespace {
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 struct Round {
   double events_per_s = 0, cpu_us_per_event = 0, read_us_per_event = 0;
@@ -100,11 +96,6 @@ Round Run(const std::string& dir, bool sealed, double seconds) {
       static_cast<double>(read);
   log->Close();
   return r;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace

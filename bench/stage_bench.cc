@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/latency.h"
 #include "http/answer_queue.h"
 #include "sync/normalize.h"
 #include "util/aead.h"
@@ -40,6 +41,7 @@
 #include "util/crypto.h"
 
 using namespace dfm;
+using dfm::bench::Median;
 
 namespace {
 
@@ -54,11 +56,6 @@ Usage Now() {
   return {static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
               static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6,
           u.ru_nvcsw + u.ru_nivcsw};
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // The way AeadSeal worked before: the thread's context reset, so the

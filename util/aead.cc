@@ -32,7 +32,7 @@ int Sextet(char c) {
 // fetched once instead. Each thread keeps one context for sealing and one
 // for opening, set up with the cipher once: a use sets only the key and
 // the nonce. Resetting a context frees the cipher's own state, and setting
-// it up again goes through OpenSSL's parameter lookups, ~0.2 µs of a
+// it up again goes through OpenSSL's parameter lookups, ~0.3 µs of a
 // 1,500-byte seal (bench/stage_bench.cc, "aead"); the log seals and opens
 // one payload per event (bench/README.md (n)).
 const EVP_CIPHER* Gcm() {
