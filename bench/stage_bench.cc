@@ -3,7 +3,7 @@
 // beside the way it ran before the change, in alternating rounds, and the
 // medians are reported with their ratio.
 //
-//   build/release/bench/stage_bench [--stage aead|answers|phone|all] [--rounds 5]
+//   build/release/bench/stage_bench [--stage aead|answers|phone|streams|all] [--rounds 5]
 //
 // aead: sealing (and opening) one 1,500-byte payload with AeadSeal, whose
 //   thread keeps one initialised cipher context and takes nonces from a
@@ -16,8 +16,16 @@
 // phone: two threads normalise the numbers of texts from 10,000 senders
 //   drawn at random (the mapper's Normalizer::Phone): the shared cache
 //   against each thread's own 1,024 answers, emptied when full.
+// streams: the streams column family's memtable, as the log configures it,
+//   takes the stream keys of webhooks from 10,000 senders (each webhook a
+//   key of the source's stream and one of its sender's contact stream, in
+//   group commits of 20 keys; no WAL): with the insert hint per stream
+//   (storage/stream_keys.h) against without. CPU per webhook.
 #include <openssl/evp.h>
 #include <phonenumbers/phonenumberutil.h>
+#include <rocksdb/db.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/write_batch.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -25,9 +33,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -35,9 +45,11 @@
 
 #include "bench/latency.h"
 #include "http/answer_queue.h"
+#include "storage/stream_keys.h"
 #include "sync/normalize.h"
 #include "util/aead.h"
 #include "util/burst.h"
+#include "util/coding.h"
 #include "util/crypto.h"
 
 using namespace dfm;
@@ -94,6 +106,20 @@ double NsPerCall(Fn fn) {
          kCalls;
 }
 
+// Round r of an alternating comparison: `now` then `before` in even
+// rounds, the other way round in odd ones, each figure to its list.
+template <typename Now, typename Before>
+void Alternate(int r, Now now_fn, Before before_fn, std::vector<double>* now,
+               std::vector<double>* before) {
+  if (r % 2 == 0) {
+    now->push_back(now_fn());
+    before->push_back(before_fn());
+  } else {
+    before->push_back(before_fn());
+    now->push_back(now_fn());
+  }
+}
+
 void AeadStage(int rounds) {
   std::string key(kAeadKeyBytes, 'k'), aad(40, 'a'), plain(1500, 'p');
   size_t sink = 0;
@@ -103,13 +129,8 @@ void AeadStage(int rounds) {
     auto seal = [&](int) { sink += AeadSeal(key, aad, plain).size(); };
     auto reset = [&](int) { sink += SealResetEachTime(key, aad, plain).size(); };
     auto opener = [&](int) { sink += AeadOpen(key, aad, sealed)->size(); };
-    if (r % 2 == 0) {
-      now.push_back(NsPerCall(seal));
-      before.push_back(NsPerCall(reset));
-    } else {
-      before.push_back(NsPerCall(reset));
-      now.push_back(NsPerCall(seal));
-    }
+    Alternate(
+        r, [&] { return NsPerCall(seal); }, [&] { return NsPerCall(reset); }, &now, &before);
     open.push_back(NsPerCall(opener));
     nonce.push_back(NsPerCall([&](int) {
       uint8_t n[kAeadNonceBytes];
@@ -239,17 +260,63 @@ void PhoneStage(int rounds) {
   std::vector<double> now, before;
   for (int r = 0; r < rounds; ++r) {
     auto shared = [&](const std::string& t) { return us.Phone(t); };
-    if (r % 2 == 0) {
-      now.push_back(PhoneRound(shared, kCalls));
-      before.push_back(PhoneRound(PhoneThreadCached, kCalls));
-    } else {
-      before.push_back(PhoneRound(PhoneThreadCached, kCalls));
-      now.push_back(PhoneRound(shared, kCalls));
-    }
+    Alternate(
+        r, [&] { return PhoneRound(shared, kCalls); },
+        [&] { return PhoneRound(PhoneThreadCached, kCalls); }, &now, &before);
   }
   std::printf(
       "phone: CPU per number %.0f ns (shared cache) vs %.0f ns (per thread, 1,024), "
       "%.2fx; 10,000 senders, 2 threads; medians of %d\n",
+      Median(now), Median(before), Median(now) / Median(before), rounds);
+}
+
+// CPU ns per webhook of `webhooks` webhooks' stream keys into a fresh
+// memtable (32 MiB, as the log's streams family), hinted or not.
+double StreamsRound(bool hinted, int webhooks) {
+  char tmpl[] = "/tmp/dfm-stage-streams-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return 0;
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.allow_concurrent_memtable_write = false;
+  o.write_buffer_size = 32 << 20;
+  if (hinted) o.memtable_insert_with_hint_prefix_extractor.reset(NewStreamInsertHint());
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(o, tmpl, &raw).ok()) return 0;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::mt19937_64 rng(7);
+  std::vector<std::string> contacts;
+  for (int i = 0; i < 10000; ++i)
+    contacts.push_back(StreamPrefix("default", "contact:" + std::to_string(rng())));
+  const std::string source = StreamPrefix("default", "source:verity");
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  uint64_t seq = 1;
+  const double start = bench::CpuSeconds();
+  for (int i = 0; i < webhooks; i += 10) {
+    rocksdb::WriteBatch wb;
+    for (int j = 0; j < 10; ++j) {
+      wb.Put(source + EncodeFixed64BE(seq++), rocksdb::Slice());
+      wb.Put(contacts[rng() % contacts.size()] + EncodeFixed64BE(seq++), rocksdb::Slice());
+    }
+    if (!db->Write(wo, &wb).ok()) return 0;
+  }
+  const double ns = (bench::CpuSeconds() - start) / webhooks * 1e9;
+  db.reset();
+  std::filesystem::remove_all(tmpl);
+  return ns;
+}
+
+void StreamsStage(int rounds) {
+  constexpr int kWebhooks = 150000;
+  std::vector<double> now, before;
+  for (int r = 0; r < rounds; ++r) {
+    Alternate(
+        r, [] { return StreamsRound(true, kWebhooks); },
+        [] { return StreamsRound(false, kWebhooks); }, &now, &before);
+  }
+  std::printf(
+      "streams: CPU per webhook %.0f ns (insert hint per stream) vs %.0f ns (none), %.2fx; "
+      "10,000 contacts' streams; medians of %d\n",
       Median(now), Median(before), Median(now) / Median(before), rounds);
 }
 
@@ -265,16 +332,18 @@ int main(int argc, char** argv) {
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: stage_bench [--stage aead|answers|phone|all] [--rounds N]\n");
+      std::fprintf(stderr, "usage: stage_bench [--stage aead|answers|phone|streams|all] [--rounds N]\n");
       return 2;
     }
   }
-  if (stage != "all" && stage != "aead" && stage != "answers" && stage != "phone") {
-    std::fprintf(stderr, "unknown stage %s (aead, answers, phone, all)\n", stage.c_str());
+  if (stage != "all" && stage != "aead" && stage != "answers" && stage != "phone" &&
+      stage != "streams") {
+    std::fprintf(stderr, "unknown stage %s (aead, answers, phone, streams, all)\n", stage.c_str());
     return 2;
   }
   if (stage == "all" || stage == "aead") AeadStage(rounds);
   if (stage == "all" || stage == "answers") AnswersStage(rounds);
   if (stage == "all" || stage == "phone") PhoneStage(rounds);
+  if (stage == "all" || stage == "streams") StreamsStage(rounds);
   return 0;
 }

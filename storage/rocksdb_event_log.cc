@@ -7,6 +7,7 @@
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/perf_level.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -30,6 +31,7 @@
 #include "storage/crc32c.h"
 #include "storage/high_water.h"
 #include "storage/sealer.h"
+#include "storage/stream_keys.h"
 #include "storage/wal_trash_fs.h"
 #include "util/burst.h"
 #include "util/coding.h"
@@ -60,13 +62,6 @@ Status FromRocks(const rocksdb::Status& s) {
   if (s.IsCorruption()) return Status::Corruption(s.ToString());
   if (s.IsIOError() || s.IsNoSpace()) return Status::IOError(s.ToString());
   return Status::IOError(s.ToString());
-}
-
-std::string StreamPrefix(std::string_view tenant, std::string_view stream) {
-  std::string k;
-  PutLengthPrefixed(&k, tenant);
-  PutLengthPrefixed(&k, stream);
-  return k;
 }
 
 std::string ConsumerKey(std::string_view consumer, std::string_view key) {
@@ -307,6 +302,9 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   // and old WALs are deleted.
   db_opts.max_total_wal_size = 512 << 20;
   db_opts.max_background_jobs = 2;
+  // One thread writes the events, and the streams' insert hints (below)
+  // work only when a write group's batches go into the memtables in turn.
+  db_opts.allow_concurrent_memtable_write = false;
   db_opts.keep_log_file_num = 4;
   // Memtables of all column families together stay under this budget
   // (past it, RocksDB flushes the column family holding the oldest
@@ -347,6 +345,7 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       cfo.memtable_prefix_bloom_size_ratio = 0.05;
     }
     cfo.write_buffer_size = 32 << 20;  // indexes and consumer state: small values
+    if (i == kStreams) cfo.memtable_insert_with_hint_prefix_extractor.reset(NewStreamInsertHint());
     if (i == kEvents) {
       // Records are written once in sequence order: big memtables and LZ4
       // keep flush and compaction CPU off the ingest path. LZ4 at every
