@@ -9,8 +9,8 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 4 (1 kept no changed_us, 2 no o/, i/ and d/,
-// 3 no a/): the fold of campaigns' task events (campaigns/task.h) into every task's
+// "campaign_tasks", layout 5 (1 kept no changed_us, 2 no o/, i/ and d/,
+// 3 no a/, 4 an owner-index row beside each i/ and d/ row): the fold of campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
 // each person's replies.
@@ -98,9 +98,14 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 4; }
+  int layout() const override { return 5; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
+
+ protected:
+  // i/ and d/ rows begin with their contact: found by that prefix, with no
+  // owner-index row each (layout 5).
+  std::string_view TenantOwnKinds() const override { return "di"; }
 };
 
 std::string CampaignTaskKey(const std::string& tenant, const std::string& campaign, int step,

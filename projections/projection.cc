@@ -37,15 +37,20 @@ std::optional<std::string_view> ProjectionState::Peek(std::string_view key) {
 
 void ProjectionState::Put(std::string_view key, std::string_view value) {
   overlay_.Set(key, value);
-  if (owner_.empty() || NamesContact(key, owner_, own_kinds_)) return;
+  if (owner_.empty() || NamesContact(key, owner_, own_kinds_) ||
+      NamesTenantContact(key, tenant_, owner_, tenant_kinds_))
+    return;
   // The buffers keep their capacity: a rebuild sets an owner per event.
   index_key_.assign("~o/").append(owner_).append(1, '\n').append(key.data(), key.size());
   overlay_.Set(index_key_, std::string_view());
 }
 
-void ProjectionState::SetOwner(std::string_view contact, std::string_view own_kinds) {
+void ProjectionState::SetOwner(std::string_view contact, std::string_view own_kinds,
+                               std::string_view tenant, std::string_view tenant_kinds) {
   owner_.assign(contact.data(), contact.size());
   own_kinds_.assign(own_kinds.data(), own_kinds.size());
+  tenant_.assign(tenant.data(), tenant.size());
+  tenant_kinds_.assign(tenant_kinds.data(), tenant_kinds.size());
 }
 
 std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::string_view prefix) {
@@ -77,6 +82,16 @@ bool NamesContact(std::string_view key, std::string_view contact_id, std::string
   if (key.size() == contact_id.size() + 2) return true;
   const char next = key[contact_id.size() + 2];
   return next == '/' || next == ':';
+}
+
+bool NamesTenantContact(std::string_view key, std::string_view tenant,
+                        std::string_view contact_id, std::string_view kinds) {
+  const size_t at = 2 + tenant.size() + 1;  // "<kind>/<tenant>/"
+  if (key.size() < at + contact_id.size() || key[1] != '/' ||
+      kinds.find(key[0]) == std::string_view::npos || key.substr(2, tenant.size()) != tenant ||
+      key[at - 1] != '/' || key.substr(at, contact_id.size()) != contact_id)
+    return false;
+  return key.size() == at + contact_id.size() || key[at + contact_id.size()] == '/';
 }
 
 std::string OwnerIndexPrefix(std::string_view contact_id) {
@@ -134,22 +149,35 @@ bool Projection::Takes(std::string_view type) const {
 void Projection::Apply(const Event& e, const DomainEvent* d, ProjectionState* state) {
   const bool of_contact = e.stream.compare(0, kContactStreamPrefix.size(), kContactStreamPrefix) == 0;
   if (e.type == kContactErasedType) {
-    if (of_contact) ForgetContact(std::string_view(e.stream).substr(kContactStreamPrefix.size()), state);
+    if (of_contact)
+      ForgetContact(e.tenant, std::string_view(e.stream).substr(kContactStreamPrefix.size()), state);
     if (Uses(e.type)) FoldDecoded(e, d, state);
     return;
   }
   if (of_contact)
-    state->SetOwner(std::string_view(e.stream).substr(kContactStreamPrefix.size()), OwnKinds());
+    state->SetOwner(std::string_view(e.stream).substr(kContactStreamPrefix.size()), OwnKinds(),
+                    e.tenant, TenantOwnKinds());
   FoldDecoded(e, d, state);
   if (of_contact) state->SetOwner({});
 }
 
-void Projection::ForgetContact(std::string_view contact_id, ProjectionState* state) {
+void Projection::ForgetContact(std::string_view tenant, std::string_view contact_id,
+                               ProjectionState* state) {
   for (char kind : OwnKinds()) {
     std::string own(1, kind);
     own.append("/").append(contact_id.data(), contact_id.size());
     for (const auto& [key, value] : state->Scan(own)) {
       if (!NamesContact(key, contact_id, OwnKinds())) continue;  // a longer id
+      Forget(key, value, state);
+      state->Erase(key);
+    }
+  }
+  for (char kind : TenantOwnKinds()) {
+    std::string own(1, kind);
+    own.append("/").append(tenant.data(), tenant.size()).append("/");
+    own.append(contact_id.data(), contact_id.size());
+    for (const auto& [key, value] : state->Scan(own)) {
+      if (!NamesTenantContact(key, tenant, contact_id, TenantOwnKinds())) continue;
       Forget(key, value, state);
       state->Erase(key);
     }

@@ -40,11 +40,14 @@ class ProjectionState {
   // While an owner (a contact id) is set, every Put also records the key
   // in the owner's index (OwnerIndexPrefix), so that the contact's rows can
   // be found and erased when it is (Projection::ForgetContact), except a
-  // key that names the owner itself: "<kind>/<contact id>" then '/', ':'
-  // or the end, for a kind in `own_kinds` (Projection::OwnKinds), found by
-  // that prefix instead. Add() is for counters shared by many contacts and
+  // key that names the owner itself, found by its prefix instead:
+  // "<kind>/<contact id>" then '/', ':' or the end, for a kind in
+  // `own_kinds` (Projection::OwnKinds), or "<kind>/<tenant>/<contact id>"
+  // then '/' or the end, for a kind in `tenant_kinds` (Projection::
+  // TenantOwnKinds). Add() is for counters shared by many contacts and
   // records nothing.
-  void SetOwner(std::string_view contact, std::string_view own_kinds = "");
+  void SetOwner(std::string_view contact, std::string_view own_kinds = "",
+                std::string_view tenant = "", std::string_view tenant_kinds = "");
 
   // nullopt when absent. A failed base read is remembered (status()) and
   // reads as absent; the runner then refuses to commit the batch.
@@ -76,6 +79,8 @@ class ProjectionState {
   BaseScanner scan_;
   std::string owner_;  // empty: none
   std::string own_kinds_;
+  std::string tenant_;
+  std::string tenant_kinds_;
   std::string index_key_;  // Put's buffer for the index key (OwnerIndexPrefix + key)
   // Hashed: a rebuild holds millions of keys here, and a fold looks each
   // one up several times; the order is made once per commit
@@ -94,6 +99,10 @@ std::string OwnerIndexPrefix(std::string_view contact_id);
 // Whether `key` is "<kind>/<contact_id>" then '/', ':' or the end, for a
 // kind (its first letter) in `kinds`.
 bool NamesContact(std::string_view key, std::string_view contact_id, std::string_view kinds);
+// Whether `key` is "<kind>/<tenant>/<contact_id>" then '/' or the end, for
+// a kind (its first letter) in `kinds`.
+bool NamesTenantContact(std::string_view key, std::string_view tenant,
+                        std::string_view contact_id, std::string_view kinds);
 
 class Projection {
  public:
@@ -125,17 +134,22 @@ class Projection {
   // Decodes `e` when the projection takes it, then Apply.
   void Fold(const Event& e, ProjectionState* state);
 
-  // Erases the rows the contact's events put (its owner index) that are
-  // still its own (OwnedBy), calling Forget for each first. Once its keys
-  // are destroyed a rebuild cannot fold its events, so this leaves the
-  // state a rebuild gives (docs/privacy.md says where that falls short).
-  void ForgetContact(std::string_view contact_id, ProjectionState* state);
+  // Erases the rows the contact's events put (its owner index, and the
+  // rows of its own kinds in `tenant`) that are still its own (OwnedBy),
+  // calling Forget for each first. Once its keys are destroyed a rebuild
+  // cannot fold its events, so this leaves the state a rebuild gives
+  // (docs/privacy.md says where that falls short).
+  void ForgetContact(std::string_view tenant, std::string_view contact_id,
+                     ProjectionState* state);
 
  protected:
   // The kinds (a key's first letter) of keys that begin "<kind>/<contact
   // id>" and are that contact's alone (see ProjectionState::SetOwner).
   // Default: none.
   virtual std::string_view OwnKinds() const { return ""; }
+  // The kinds of keys that begin "<kind>/<tenant>/<contact id>" and are
+  // that contact's alone (ProjectionState::SetOwner). Default: none.
+  virtual std::string_view TenantOwnKinds() const { return ""; }
   // Whether a row the contact once put is still its own (not since put
   // by another contact, e.g. a phone that moved). Default: yes.
   virtual bool OwnedBy(std::string_view key, std::string_view value,

@@ -12,6 +12,7 @@
 #include "events/codec.h"
 #include "events/sealing.h"
 #include "events/webhook_received.h"
+#include "projections/campaign_projections.h"
 #include "projections/sync_projections.h"
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
@@ -267,6 +268,58 @@ TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
   EXPECT_TRUE(registry.count(std::string("o/t/") + kOtherPhone + "/sms"));
 }
 
+// A message.logged of `contact` on `channel`, caused by `webhook`.
+EventDraft Logged(const std::string& contact, const std::string& channel,
+                  const std::string& message_key, const AppendOutcome& webhook) {
+  DomainEvent d;
+  d.type = std::string(ev::kMessageLogged);
+  d.contact_id = contact;
+  d.system = "verity";
+  d.channel = channel;
+  d.message_key = message_key;
+  d.fields = {{"direction", "inbound"}};
+  if (channel == "call") d.fields["status"] = "completed";
+  d.webhook_seq = webhook.seq;
+  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
+}
+
+TEST(ErasureTest, RowsThatBeginWithTheirContactNeedNoIndexAndGoWithIt) {
+  MemoryEventLog log;
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  AppendOutcome w2 = Put(&log, Webhook("{}", "w2"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, Logged("c1", "sms", "text-1", w));
+  Put(&log, Logged("c1", "call", "call-1", w));
+  Put(&log, Created("c10", kOtherPhone, w2));  // an id that begins like c1's
+  Put(&log, Logged("c10", "sms", "text-2", w2));
+  CampaignTasksProjection live_p, rebuilt_p;
+  Folded live, rebuilt;
+  live.Fold(live_p, All(log));
+  auto rows_of = [](const Folded& f, const std::string& prefix) {
+    int n = 0;
+    for (const auto& [k, v] : f.kv) n += k.rfind(prefix, 0) == 0;
+    return n;
+  };
+  EXPECT_EQ(rows_of(live, "i/t/c1/"), 1);
+  EXPECT_EQ(rows_of(live, "d/t/c1/"), 1);
+  EXPECT_EQ(rows_of(live, "i/t/c10/"), 1);
+  EXPECT_EQ(rows_of(live, "~o/"), 0) << "the rows are found by their prefix";
+
+  const uint64_t before = log.LastSequence();
+  EventDraft erased;
+  erased.tenant = "t";
+  erased.stream = ContactStream("c1");
+  erased.type = std::string(kContactErasedType);
+  erased.payload = "{}";
+  Put(&log, erased);
+  live.Fold(live_p, All(log, before + 1));
+  rebuilt.Fold(rebuilt_p, All(log));
+  EXPECT_EQ(live.kv, rebuilt.kv);
+  EXPECT_EQ(rows_of(live, "i/t/c1/"), 0);
+  EXPECT_EQ(rows_of(live, "d/t/c1/"), 0);
+  EXPECT_EQ(rows_of(live, "i/t/c10/"), 1) << "another contact's rows stay";
+}
+
 TEST(ErasureTest, AKeyNamesItsContactOnlyUpToABoundary) {
   EXPECT_TRUE(NamesContact("p/c1:ghl:7", "c1", "pk"));
   EXPECT_TRUE(NamesContact("k/c1", "c1", "pk"));
@@ -274,6 +327,13 @@ TEST(ErasureTest, AKeyNamesItsContactOnlyUpToABoundary) {
   EXPECT_FALSE(NamesContact("p/c10:ghl:7", "c1", "pk")) << "another contact's id beginning alike";
   EXPECT_FALSE(NamesContact("f/c1/phone", "c1", "pk")) << "not one of the kinds";
   EXPECT_FALSE(NamesContact("p/default/+12055550142", "c1", "p"));
+  EXPECT_TRUE(NamesTenantContact("i/t/c1/00000000000000000001/k", "t", "c1", "di"));
+  EXPECT_TRUE(NamesTenantContact("d/t/c1", "t", "c1", "di"));
+  EXPECT_FALSE(NamesTenantContact("i/t/c10/00000000000000000001/k", "t", "c1", "di"))
+      << "another contact's id beginning alike";
+  EXPECT_FALSE(NamesTenantContact("i/t2/c1/1/k", "t", "c1", "di")) << "another tenant";
+  EXPECT_FALSE(NamesTenantContact("s/t/c1/1/k", "t", "c1", "di")) << "not one of the kinds";
+  EXPECT_FALSE(NamesTenantContact("i/tc1", "t", "c1", "di"));
 }
 
 TEST(KeyStoreTest, KeysSurviveAReopenAndDestroyedOnesLeaveTheFiles) {
