@@ -352,9 +352,14 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
       // level, the bottom one too: a rebuild, a replay or an audit scans
       // the whole log, and ZSTD's decompression was 41% of a scan's CPU
       // (bench/README.md (f)); the bench's log is 1.6 GB either way.
+      // A log that seals payloads compresses nothing: its blocks, mostly
+      // ciphertext, came out of LZ4 less than an eighth smaller, so RocksDB
+      // stored them as they were, and the LZ4 pass was 2% of ingest's CPU.
+      const rocksdb::CompressionType c =
+          options.keys ? rocksdb::kNoCompression : rocksdb::kLZ4Compression;
       cfo.write_buffer_size = 128 << 20;
-      cfo.compression = rocksdb::kLZ4Compression;
-      cfo.bottommost_compression = rocksdb::kLZ4Compression;
+      cfo.compression = c;
+      cfo.bottommost_compression = c;
     }
     impl->cfds.emplace_back(kCfNames[i], cfo);
   }

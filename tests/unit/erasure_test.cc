@@ -2,11 +2,14 @@
 // storage/key_store.h, storage/sealer.h, sync/erasure.h, app/erase.h and
 // the projections' ForgetContact.
 #include <gtest/gtest.h>
+#include <rocksdb/sst_file_reader.h>
+#include <rocksdb/table_properties.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 
 #include "app/erase.h"
 #include "events/codec.h"
@@ -404,6 +407,43 @@ TEST(KeyStoreTest, AReadBringsTheNextKeysButNeverADestroyedOne) {
     }
     ASSERT_EQ(ks->Get(no, &got), KeyStore::Found::kKey) << no;
     EXPECT_EQ(got, key) << no;
+  }
+}
+
+// The compression of the events family's table files in `dir`, by
+// RocksDB's name ("NoCompression", "LZ4"); empty when there are none.
+std::set<std::string> EventsFileCompression(const std::string& dir) {
+  std::set<std::string> found;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".sst") continue;
+    rocksdb::Options o;
+    rocksdb::SstFileReader reader(o);
+    if (!reader.Open(f.path().string()).ok()) continue;
+    auto props = reader.GetTableProperties();
+    if (props && props->column_family_name == "events") found.insert(props->compression_name);
+  }
+  return found;
+}
+
+TEST(SealingTest, ASealingLogSpendsNoCompressionOnCiphertext) {
+  for (bool sealing : {true, false}) {
+    testing::TempDir dir;
+    RocksDbLogOptions o;
+    o.path = dir.Sub("log");
+    if (sealing) {
+      std::unique_ptr<RocksDbKeyStore> ks;
+      ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+      o.keys = std::move(ks);
+    }
+    std::unique_ptr<RocksDbEventLog> log;
+    ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+    const std::string body = "{\"text\":\"" + std::string(1500, 'a') + "\"}";
+    for (int i = 0; i < 20; ++i) Put(log.get(), Webhook(body, "w" + std::to_string(i)));
+    ASSERT_TRUE(log->CompactDerived().ok());  // flushes every family
+    EXPECT_EQ(EventsFileCompression(o.path),
+              std::set<std::string>{sealing ? "NoCompression" : "LZ4"})
+        << (sealing ? "sealed" : "clear");
+    log->Close();
   }
 }
 
