@@ -57,13 +57,6 @@ void MoveIdentity(ProjectionState* st, const std::string& tenant, const std::str
   if (!new_value.empty()) st->Put(FoldedEmailKey(tenant, new_value), contact);
 }
 
-// A message's id in `system` <-> its engine key (both ways).
-void LinkMessage(ProjectionState* st, const std::string& tenant, const DomainEvent& d) {
-  if (d.external_id.empty() || d.system.empty()) return;
-  st->Put(MessageIdKey(tenant, d.system, d.external_id), d.contact_id + " " + d.message_key);
-  st->Put(MessageKeyKey(tenant, d.message_key, d.system), d.external_id);
-}
-
 // A contact that is written to is not deleted (looked at first: most
 // never were, and an erase of an absent key is still a write).
 void Undelete(ProjectionState* st, const std::string& contact) {
@@ -77,16 +70,12 @@ bool MappingsProjection::OwnedBy(std::string_view key, std::string_view value,
                                  std::string_view contact_id) const {
   const std::string_view kind = key.substr(0, 2);
   if (kind == "x/" || kind == "p/" || kind == "e/" || kind == "f/") return value == contact_id;
-  if (kind == "m/")
-    return value.size() > contact_id.size() && value.substr(0, contact_id.size()) == contact_id &&
-           value[contact_id.size()] == ' ';
   return true;
 }
 
 bool MappingsProjection::Uses(std::string_view type) const {
   return type == ev::kContactCreated || type == ev::kContactChanged ||
-         type == ev::kContactLinked || type == ev::kPushSucceeded ||
-         type == ev::kMessageLogged || type == ev::kMessageStatus;
+         type == ev::kContactLinked || type == ev::kPushSucceeded;
 }
 
 void MappingsProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
@@ -94,14 +83,9 @@ void MappingsProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
   if (!decoded) return;
   const DomainEvent& d = *decoded;
   if (d.contact_id.empty()) return;
-  if (!d.message_key.empty()) {
-    // The ids of a message in each system: stated, linked later, or written
-    // by a push (a note's or tag's push names the call, not a message id).
-    if (d.type == ev::kMessageLogged || d.type == ev::kMessageStatus ||
-        (d.type == ev::kPushSucceeded && IsMessageOp(d.op)))
-      LinkMessage(st, e.tenant, d);
-    return;
-  }
+  // A push of a message (or of a note or tags about one) answers with
+  // the id of what it wrote, not of the person's record.
+  if (!d.message_key.empty()) return;
   if (d.type == ev::kContactCreated) {
     Link(st, e.tenant, d.contact_id, d.system, d.external_id);
     for (const char* f : {fields::kPhone, fields::kEmail}) {

@@ -1,6 +1,6 @@
 // The projections of contact sync. Key layouts (values are plain text):
 //
-// "mappings", layout 4
+// "mappings", layout 5
 //   x/<tenant>/<system>/<external id> -> contact id; also each other record
 //                                 of the person a consent push set there
 //                                 (push.succeeded answer.ids: duplicates)
@@ -11,8 +11,8 @@
 //   e/<tenant>/<email>         -> contact id
 //   f/<tenant>/<email without its +tag> -> contact id (sync/identity.h,
 //                                 FoldedEmailKey; layout 2 added it)
-//   m/<tenant>/<system>/<message id> -> "<contact id> <message key>"
-//   k/<tenant>/<message key>/<system> -> that system's id of the message
+//   (layout 4 also kept each message's id in each system, m/ and k/
+//   rows, which nothing read)
 // "contacts" (the contact view), layout 2
 //   f/<contact id>/<field>     -> "<system that set it> <merged value>"
 //   d/<contact id>             -> "1" while deleted
@@ -53,7 +53,7 @@ class MappingsProjection : public Projection {
  public:
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
-  int layout() const override { return 4; }
+  int layout() const override { return 5; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

@@ -19,16 +19,6 @@ std::string ExternalIdKey(std::string_view tenant, std::string_view system,
                           std::string_view external_id) {
   return Key('x', {tenant, system, external_id});
 }
-std::string MessageIdKey(std::string_view tenant, std::string_view system,
-                         std::string_view message_id) {
-  return "m/" + std::string(tenant) + "/" + std::string(system) + "/" + std::string(message_id);
-}
-
-std::string MessageKeyKey(std::string_view tenant, std::string_view message_key,
-                          std::string_view system) {
-  return "k/" + std::string(tenant) + "/" + std::string(message_key) + "/" + std::string(system);
-}
-
 std::string PhoneKey(std::string_view tenant, std::string_view e164) {
   return Key('p', {tenant, e164});
 }

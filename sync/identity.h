@@ -43,12 +43,6 @@ std::string FoldedEmailKey(std::string_view tenant, std::string_view email);  //
 // mail provider's ("gmail.com": no company to learn); "" then, and for a
 // string without '@'.
 std::string CompanyDomainOfEmail(std::string_view email);
-// Messages across systems: a system's message id -> "<contact id> <message
-// key>", and a message key -> its id in one system.
-std::string MessageIdKey(std::string_view tenant, std::string_view system,
-                         std::string_view message_id);  // "m/<tenant>/<system>/<id>"
-std::string MessageKeyKey(std::string_view tenant, std::string_view message_key,
-                          std::string_view system);  // "k/<tenant>/<key>/<system>"
 
 // Looks a key of the mappings projection up (the keys above).
 using IdentityLookup = std::function<std::optional<std::string>(const std::string& key)>;
