@@ -25,8 +25,10 @@ std::string StreamPrefix(std::string_view tenant, std::string_view stream);
 // the skip list from its top: a contact's stream among 10,000 costs about
 // half (bench/README.md (b), "Stages, one at a time"). Hints are used only
 // while memtable writes are not concurrent (allow_concurrent_memtable_write
-// off). Only the memtable uses it: the table files have no prefix
-// extractor, and nothing about it is stored.
+// off). Each stream a memtable takes keys of costs it ~250 bytes for its
+// hint, so a memtable of many streams with few keys each fills (and is
+// flushed) sooner. Only the memtable uses it: the table files have no
+// prefix extractor, and nothing about it is stored.
 const rocksdb::SliceTransform* NewStreamInsertHint();
 
 }  // namespace dfm
