@@ -10,7 +10,8 @@
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
 // "campaign_tasks", layout 5 (1 kept no changed_us, 2 no o/, i/ and d/,
-// 3 no a/, 4 an owner-index row beside each i/ and d/ row): the fold of campaigns' task events (campaigns/task.h) into every task's
+// 3 no a/, 4 an owner-index row beside each i/ and d/ row): the fold of
+// campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
 // each person's replies.

@@ -148,15 +148,14 @@ bool Projection::Takes(std::string_view type) const {
 
 void Projection::Apply(const Event& e, const DomainEvent* d, ProjectionState* state) {
   const bool of_contact = e.stream.compare(0, kContactStreamPrefix.size(), kContactStreamPrefix) == 0;
+  const std::string_view contact =
+      of_contact ? std::string_view(e.stream).substr(kContactStreamPrefix.size()) : "";
   if (e.type == kContactErasedType) {
-    if (of_contact)
-      ForgetContact(e.tenant, std::string_view(e.stream).substr(kContactStreamPrefix.size()), state);
+    if (of_contact) ForgetContact(e.tenant, contact, state);
     if (Uses(e.type)) FoldDecoded(e, d, state);
     return;
   }
-  if (of_contact)
-    state->SetOwner(std::string_view(e.stream).substr(kContactStreamPrefix.size()), OwnKinds(),
-                    e.tenant, TenantOwnKinds());
+  if (of_contact) state->SetOwner(contact, OwnKinds(), e.tenant, TenantOwnKinds());
   FoldDecoded(e, d, state);
   if (of_contact) state->SetOwner({});
 }
