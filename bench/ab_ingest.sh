@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two builds of dfm side by side (issue 50: "say what each change bought"):
 # alternating runs of bench/ingest_client against each binary, closed loop
-# over 128 connections, and the medians of each one's figures:
+# over 128 connections (or $CONNECTIONS), and the medians of each one's
+# figures:
 #   - webhooks answered per second;
 #   - dfm's CPU per webhook (every thread, from /proc over the loop);
 #   - the part of it RocksDB's own threads (flush, compaction) used.
@@ -10,23 +11,26 @@
 # from that many people; 8 s per run and 3 pairs by default. Keep a
 # binary with `cp build/release/app/dfm /tmp/dfm-before` before a change.
 set -euo pipefail
+[ $# -ge 2 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+before=$(realpath "$1") after=$(realpath "$2")
+sync_mode=${3:-off} senders=${4:-1} secs=${5:-8} pairs=${6:-3}
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
-before=$1 after=$2 sync_mode=${3:-off} senders=${4:-1} secs=${5:-8} pairs=${6:-3}
 conns=${CONNECTIONS:-128}
 cmake --preset release >/dev/null
 cmake --build --preset release --target ingest_client >/dev/null
 . bench/lib.sh
 B=build/release/bench
 
-# ticks PID [COMM_PREFIX]: CPU ticks (user + system) of PID's threads,
-# those whose name begins with COMM_PREFIX when given.
-ticks() {
-  local total=0 t
+# ticks PID: CPU ticks (user + system) of PID, its exited threads too.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# rocks_ticks PID: those of PID's live threads whose name begins "rocksdb"
+# (RocksDB's pool threads live as long as the database).
+rocks_ticks() {
+  local total=0 t n
   for t in /proc/"$1"/task/*; do
-    if [ -z "${2:-}" ] || grep -q "^$2" "$t/comm"; then
-      total=$((total + $(awk '{print $14 + $15}' "$t/stat")))
-    fi
+    grep -qs '^rocksdb' "$t/comm" || continue
+    n=$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null) || n=0
+    total=$((total + ${n:-0}))
   done
   echo "$total"
 }
@@ -38,18 +42,20 @@ one() {
   $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$conns" \
     --senders "$senders" --seconds 2 >/dev/null
   local t0 r0 t1 r1
-  t0=$(ticks "$dfm_pid") r0=$(ticks "$dfm_pid" rocksdb)
+  t0=$(ticks "$dfm_pid") r0=$(rocks_ticks "$dfm_pid")
   $B/ingest_client --port 18080 --secret bench-secret --prefix run --connections "$conns" \
     --senders "$senders" --seconds "$secs" > "$work/client.json"
-  t1=$(ticks "$dfm_pid") r1=$(ticks "$dfm_pid" rocksdb)
+  t1=$(ticks "$dfm_pid") r1=$(rocks_ticks "$dfm_pid")
   kill -TERM "$dfm_pid"; wait "$dfm_pid" || true
-  python3 - "$2" "$work/client.json" "$t0" "$t1" "$r0" "$r1" "$secs" \
+  python3 - "$2" "$work/client.json" "$t0" "$t1" "$r0" "$r1" \
     "$(getconf CLK_TCK)" >> "$work/runs" <<'PY'
 import json, sys
-label, client, t0, t1, r0, r1, secs, hz = sys.argv[1:]
-ok = json.load(open(client))["ok"]
-us = lambda a, b: (int(b) - int(a)) / int(hz) / ok * 1e6
-print(label, ok / float(secs), us(t0, t1), us(r0, r1))
+label, client, t0, t1, r0, r1, hz = sys.argv[1:]
+c = json.load(open(client))
+if c["errors"] or not c["ok"]:
+    sys.exit(f"{label}: {c['errors']} errors, {c['ok']} answered")
+us = lambda a, b: (int(b) - int(a)) / int(hz) / c["ok"] * 1e6
+print(label, c["req_per_s"], us(t0, t1), us(r0, r1))
 PY
 }
 

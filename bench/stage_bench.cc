@@ -32,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -274,14 +275,19 @@ void PhoneStage(int rounds) {
 // memtable (32 MiB, as the log's streams family), hinted or not.
 double StreamsRound(bool hinted, int webhooks) {
   char tmpl[] = "/tmp/dfm-stage-streams-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return 0;
+  auto fail = [&](const char* what) {
+    std::fprintf(stderr, "streams: %s\n", what);
+    std::filesystem::remove_all(tmpl);
+    std::exit(1);
+  };
+  if (mkdtemp(tmpl) == nullptr) fail("cannot make a temporary directory");
   rocksdb::Options o;
   o.create_if_missing = true;
   o.allow_concurrent_memtable_write = false;
   o.write_buffer_size = 32 << 20;
   if (hinted) o.memtable_insert_with_hint_prefix_extractor.reset(NewStreamInsertHint());
   rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::Open(o, tmpl, &raw).ok()) return 0;
+  if (!rocksdb::DB::Open(o, tmpl, &raw).ok()) fail("cannot open RocksDB");
   std::unique_ptr<rocksdb::DB> db(raw);
   std::mt19937_64 rng(7);
   std::vector<std::string> contacts;
@@ -298,7 +304,7 @@ double StreamsRound(bool hinted, int webhooks) {
       wb.Put(source + EncodeFixed64BE(seq++), rocksdb::Slice());
       wb.Put(contacts[rng() % contacts.size()] + EncodeFixed64BE(seq++), rocksdb::Slice());
     }
-    if (!db->Write(wo, &wb).ok()) return 0;
+    if (!db->Write(wo, &wb).ok()) fail("a write failed");
   }
   const double ns = (bench::CpuSeconds() - start) / webhooks * 1e9;
   db.reset();
@@ -332,7 +338,8 @@ int main(int argc, char** argv) {
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: stage_bench [--stage aead|answers|phone|streams|all] [--rounds N]\n");
+      std::fprintf(stderr,
+                   "usage: stage_bench [--stage aead|answers|phone|streams|all] [--rounds N]\n");
       return 2;
     }
   }

@@ -13,11 +13,11 @@
 //                                 FoldedEmailKey; layout 2 added it)
 //   (layout 4 also kept each message's id in each system, m/ and k/
 //   rows, which nothing read)
-// "contacts" (the contact view), layout 2
+// "contacts" (the contact view), layout 3
 //   f/<contact id>/<field>     -> "<system that set it> <merged value>"
 //   d/<contact id>             -> "1" while deleted
 //   (layout 1 kept the system under s/<contact id>/<field>)
-// "sync_status", layout 2
+// "sync_status", layout 3
 //   p/<push id>                -> "<state> <system> <contact id> <tenant>";
 //                                 state is pending | retrying | succeeded |
 //                                 dead | cancelled (a send refused before it
@@ -34,8 +34,9 @@
 // "~o/<contact id>\n<key>" -> "" for each key a fold of one of the
 // contact's events put that does not begin with the contact's id (the
 // contact view's f/ and d/, the mappings' c/, sync_status's p/ and k/ do:
-// Projection::OwnKinds), so a contact.erased erases the contact's rows
-// (docs/privacy.md).
+// Projection::OwnKinds) or with its tenant and id (campaign_tasks' i/ and
+// d/: Projection::TenantOwnKinds), so a contact.erased erases the
+// contact's rows (docs/privacy.md).
 // A state of another layout is dropped and folded again from the log when
 // a runner starts (Projection::layout); the layout is kept under "~layout".
 #pragma once

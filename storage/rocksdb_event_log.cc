@@ -302,8 +302,10 @@ Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
   // and old WALs are deleted.
   db_opts.max_total_wal_size = 512 << 20;
   db_opts.max_background_jobs = 2;
-  // One thread writes the events, and the streams' insert hints (below)
-  // work only when a write group's batches go into the memtables in turn.
+  // The streams' insert hints (below) work only when a write group's
+  // batches go into the memtables in turn, by the group's leader: mostly
+  // the log's writer, which then also inserts the projections' unsynced
+  // commits that joined its group (they were inserted in turn before too).
   db_opts.allow_concurrent_memtable_write = false;
   db_opts.keep_log_file_num = 4;
   // Memtables of all column families together stay under this budget
