@@ -16,7 +16,7 @@
 // phone: two threads normalise the numbers of texts from 10,000 senders
 //   drawn at random (the mapper's Normalizer::Phone): the shared cache
 //   against each thread's own 1,024 answers, emptied when full.
-// streams: the streams column family's memtable, as the log configures it,
+// streams: a streams memtable set up like the log's (32 MiB, filled in turn),
 //   takes the stream keys of webhooks from 10,000 senders (each webhook a
 //   key of the source's stream and one of its sender's contact stream, in
 //   group commits of 20 keys; no WAL): with the insert hint per stream
