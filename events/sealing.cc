@@ -11,12 +11,16 @@ constexpr std::string_view kSourcePrefix = "source:";
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+void PutAad(const Event& e, std::string* aad) {
+  PutLengthPrefixed(aad, e.tenant);
+  PutLengthPrefixed(aad, e.stream);
+  PutLengthPrefixed(aad, e.type);
+  aad->append(e.id.AsBytes());
+}
+
 std::string Aad(const Event& e) {
   std::string aad;
-  PutLengthPrefixed(&aad, e.tenant);
-  PutLengthPrefixed(&aad, e.stream);
-  PutLengthPrefixed(&aad, e.type);
-  aad.append(e.id.AsBytes());
+  PutAad(e, &aad);
   return aad;
 }
 
@@ -56,6 +60,13 @@ std::optional<std::string> OpenPayload(std::string_view key, const Event& e,
                                        std::string_view sealed) {
   if (sealed.size() < 8) return std::nullopt;
   return AeadOpen(key, Aad(e), sealed.substr(8));
+}
+
+bool OpenPayloadInPlace(std::string_view key, Event* e) {
+  thread_local std::string aad;  // kept: no allocation per event
+  aad.clear();
+  PutAad(*e, &aad);
+  return AeadOpenInPlace(key, aad, &e->payload, 8);
 }
 
 }  // namespace dfm

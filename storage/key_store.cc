@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
+#include <bitset>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <shared_mutex>
@@ -22,12 +25,24 @@ constexpr char kVersionKey[] = "m:version";
 constexpr char kNextKey[] = "m:next";
 constexpr char kHashKey[] = "m:hash";
 constexpr char kErasuresKey[] = "m:erasures";
-// Keys kept in memory; past this the cache starts over.
-constexpr size_t kCacheEntries = 1 << 16;
-// A key read from disk brings the ones made after it too (as many as one
-// pool): keys are made in order as the log grows, so a reader going
-// through the log (a rebuild, `dfm log dump`) asks for them next.
-constexpr size_t kReadAhead = 256;
+// The cache holds keys by block: numbers [b * kBlockKeys, (b + 1) *
+// kBlockKeys) are block b. A key read from disk brings its whole block
+// (one seek): keys are made in order as the log grows, so a reader going
+// through the log (a rebuild, `dfm log dump`) asks for the others next.
+constexpr uint64_t kBlockKeys = 256;
+// Blocks kept in memory (65,536 keys, 2 MiB); past this the cache starts over.
+constexpr size_t kCacheBlocks = 256;
+
+// One block of keys, those known here marked present.
+struct KeyBlock {
+  std::bitset<kBlockKeys> present;
+  std::array<std::array<char, kKeyBytes>, kBlockKeys> keys;
+
+  void Put(uint64_t no, std::string_view key) {
+    present.set(no % kBlockKeys);
+    std::memcpy(keys[no % kBlockKeys].data(), key.data(), kKeyBytes);
+  }
+};
 
 std::string RowKey(char kind, uint64_t no) {
   std::string k(1, kind);
@@ -60,7 +75,7 @@ struct RocksDbKeyStore::Impl {
   std::mutex writer_mu;  // NewKey, Destroy, SetErasuresThrough
   uint64_t pool_next = 0, pool_end = 0;
   mutable std::shared_mutex cache_mu;
-  mutable std::unordered_map<uint64_t, std::string> cache;
+  mutable std::unordered_map<uint64_t, std::unique_ptr<KeyBlock>> cache;  // by block number
   std::string hash_key;
   std::atomic<uint64_t> erasures{0};
 
@@ -68,33 +83,53 @@ struct RocksDbKeyStore::Impl {
   // it are not remembered after it.
   mutable uint64_t destroys = 0;
 
-  // Remembers `keys` unless a Destroy came since `seen` (`destroys` before
-  // they were read; nullopt: new keys, which nobody can have destroyed).
-  void Remember(std::vector<std::pair<uint64_t, std::string>> keys, std::optional<uint64_t> seen) const {
-    std::unique_lock<std::shared_mutex> lk(cache_mu);
-    if (seen && destroys != *seen) return;
-    if (cache.size() + keys.size() >= kCacheEntries) cache.clear();
-    for (auto& [n, key] : keys) cache.emplace(n, std::move(key));
+  // Key `no` from the cache into *key; false when the cache lacks it.
+  // REQUIRES: cache_mu held (shared is enough).
+  bool Cached(uint64_t no, std::string* key) const {
+    auto it = cache.find(no / kBlockKeys);
+    if (it == cache.end() || !it->second->present.test(no % kBlockKeys)) return false;
+    key->assign(it->second->keys[no % kBlockKeys].data(), kKeyBytes);
+    return true;
   }
 
-  // Key `no` from disk and, when it is there, the ones made after it
-  // (kReadAhead in all, one seek). False when `no` is not a key (destroyed,
-  // or never made).
-  bool Read(uint64_t no, std::string* key, uint64_t seen) const {
-    std::vector<std::pair<uint64_t, std::string>> found;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    const std::string first = RowKey('k', no);
-    it->Seek(first);
-    if (!it->Valid() || it->key() != first || it->value().size() != kKeyBytes) return false;
-    for (; it->Valid() && found.size() < kReadAhead; it->Next()) {
-      const rocksdb::Slice k = it->key();
-      if (k.size() != first.size() || k[0] != 'k') break;
-      if (it->value().size() != kKeyBytes) continue;
-      found.emplace_back(DecodeFixed64BE(k.data() + 1), it->value().ToString());
+  // Remembers the keys `got` holds of block `b` unless a Destroy came
+  // since `seen` (`destroys` before they were read; nullopt: new keys,
+  // which nobody can have destroyed).
+  void Remember(uint64_t b, std::unique_ptr<KeyBlock> got, std::optional<uint64_t> seen) const {
+    std::unique_lock<std::shared_mutex> lk(cache_mu);
+    if (seen && destroys != *seen) return;
+    auto it = cache.find(b);
+    if (it == cache.end()) {
+      if (cache.size() >= kCacheBlocks) cache.clear();
+      cache.emplace(b, std::move(got));
+      return;
     }
-    *key = found[0].second;
-    Remember(std::move(found), seen);
-    return true;
+    KeyBlock& have = *it->second;
+    for (size_t i = 0; i < kBlockKeys; ++i)
+      if (got->present.test(i)) have.keys[i] = got->keys[i];
+    have.present |= got->present;
+  }
+
+  // The block that holds key `no`, from disk (one seek), into the cache,
+  // and key `no` into *key. False when `no` is not a key (destroyed, or
+  // never made).
+  bool Read(uint64_t no, std::string* key, uint64_t seen) const {
+    const uint64_t b = no / kBlockKeys;
+    const std::string first = RowKey('k', b * kBlockKeys), end = RowKey('k', (b + 1) * kBlockKeys);
+    const rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    auto got = std::make_unique<KeyBlock>();
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+    for (it->Seek(first); it->Valid(); it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() != first.size() || it->value().size() != kKeyBytes) continue;
+      got->Put(DecodeFixed64BE(k.data() + 1), it->value().ToStringView());
+    }
+    const bool hit = got->present.test(no % kBlockKeys);
+    if (hit) key->assign(got->keys[no % kBlockKeys].data(), kKeyBytes);
+    if (got->present.any()) Remember(b, std::move(got), seen);
+    return hit;
   }
 };
 
@@ -182,9 +217,13 @@ Status RocksDbKeyStore::NewKey(uint64_t* no, std::string* key) {
     wo.sync = true;
     Status s = FromRocks(m.db->Write(wo, &wb));
     if (!s.ok()) return s;
-    std::vector<std::pair<uint64_t, std::string>> keys;
-    for (uint64_t n = m.pool_end; n < end; ++n) keys.emplace_back(n, std::move(made[n - m.pool_end]));
-    m.Remember(std::move(keys), std::nullopt);
+    std::unique_ptr<KeyBlock> block;
+    for (uint64_t n = m.pool_end; n < end; ++n) {
+      if (!block) block = std::make_unique<KeyBlock>();
+      block->Put(n, made[n - m.pool_end]);
+      if ((n + 1) % kBlockKeys == 0 || n + 1 == end)
+        m.Remember(n / kBlockKeys, std::move(block), std::nullopt);
+    }
     m.pool_end = end;
   }
   *no = m.pool_next++;
@@ -197,11 +236,7 @@ KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
   uint64_t seen = 0;
   {
     std::shared_lock<std::shared_mutex> lk(m.cache_mu);
-    auto it = m.cache.find(no);
-    if (it != m.cache.end()) {
-      *key = it->second;
-      return Found::kKey;
-    }
+    if (m.Cached(no, key)) return Found::kKey;
     seen = m.destroys;
   }
   if (m.Read(no, key, seen)) return Found::kKey;
@@ -234,7 +269,10 @@ Status RocksDbKeyStore::Destroy(const std::vector<uint64_t>& nos) {
   if (!s.ok()) return s;
   {
     std::unique_lock<std::shared_mutex> clk(m.cache_mu);
-    for (uint64_t n : nos) m.cache.erase(n);
+    for (uint64_t n : nos) {
+      auto it = m.cache.find(n / kBlockKeys);
+      if (it != m.cache.end()) it->second->present.reset(n % kBlockKeys);
+    }
     m.destroys++;
   }
   // The deletions only hide the keys: flush them, then rewrite every file

@@ -84,21 +84,18 @@ void PayloadSealer::Open(Event* e) const {
   std::optional<uint64_t> no = SealedKeyNo(e->payload);
   if (!no) return;
   e->key_no = *no;
-  std::string key;
+  thread_local std::string key;  // kept: no allocation per event
   switch (keys_->Get(*no, &key)) {
-    case KeyStore::Found::kKey: {
-      std::optional<std::string> plain = OpenPayload(key, *e, e->payload);
+    case KeyStore::Found::kKey:
       // A payload its own key does not open was sealed under a key made
       // for it and forgotten (its contact was already erased).
-      if (!plain) {
+      if (!OpenPayloadInPlace(key, e)) {
         e->payload.clear();
         e->sealing = Event::Sealing::kErased;
         return;
       }
-      e->payload = std::move(*plain);
       e->sealing = Event::Sealing::kOpened;
       return;
-    }
     case KeyStore::Found::kDestroyed:
       e->payload.clear();
       e->sealing = Event::Sealing::kErased;

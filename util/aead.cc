@@ -111,24 +111,45 @@ std::string AeadSeal(std::string_view key, std::string_view aad, std::string_vie
   return out;
 }
 
-std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
-                                    std::string_view sealed) {
-  if (key.size() != kAeadKeyBytes || sealed.size() < kAeadNonceBytes + kAeadTagBytes)
-    return std::nullopt;
-  const size_t len = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
-  std::string plain(len, '\0');
-  std::string tag(sealed.substr(kAeadNonceBytes + len));
+namespace {
+
+// Decrypts the `len` bytes at `in` (which may be `out`: in place) into
+// `out` and checks them, the aad and the tag that follows them; false
+// when they were not sealed by AeadSeal with this key and aad.
+bool OpenTo(std::string_view key, std::string_view aad, const unsigned char* nonce,
+            const unsigned char* in, size_t len, unsigned char* out) {
+  unsigned char tag[kAeadTagBytes];
+  std::memcpy(tag, in + len, kAeadTagBytes);
   EVP_CIPHER_CTX* ctx = OpenCtx();
   int n = 0, m = 0;
-  if (!ctx || EVP_DecryptInit_ex(ctx, nullptr, nullptr, U(key), U(sealed)) != 1 ||
-      EVP_DecryptUpdate(ctx, nullptr, &n, U(aad), static_cast<int>(aad.size())) != 1 ||
-      EVP_DecryptUpdate(ctx, U(plain), &n, U(sealed.substr(kAeadNonceBytes)),
-                        static_cast<int>(len)) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, U(tag)) != 1 ||
-      EVP_DecryptFinal_ex(ctx, U(plain, static_cast<size_t>(n)), &m) != 1) {
+  return ctx && key.size() == kAeadKeyBytes &&
+         EVP_DecryptInit_ex(ctx, nullptr, nullptr, U(key), nonce) == 1 &&
+         EVP_DecryptUpdate(ctx, nullptr, &n, U(aad), static_cast<int>(aad.size())) == 1 &&
+         EVP_DecryptUpdate(ctx, out, &n, in, static_cast<int>(len)) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
+         EVP_DecryptFinal_ex(ctx, out + n, &m) == 1;
+}
+
+}  // namespace
+
+std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
+                                    std::string_view sealed) {
+  if (sealed.size() < kAeadNonceBytes + kAeadTagBytes) return std::nullopt;
+  const size_t len = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
+  std::string plain(len, '\0');
+  if (!OpenTo(key, aad, U(sealed), U(sealed.substr(kAeadNonceBytes)), len, U(plain)))
     return std::nullopt;
-  }
   return plain;
+}
+
+bool AeadOpenInPlace(std::string_view key, std::string_view aad, std::string* buf, size_t at) {
+  if (buf->size() < at + kAeadNonceBytes + kAeadTagBytes) return false;
+  const size_t len = buf->size() - at - kAeadNonceBytes - kAeadTagBytes;
+  unsigned char* text = U(*buf, at + kAeadNonceBytes);
+  if (!OpenTo(key, aad, U(*buf, at), text, len, text)) return false;
+  std::memmove(buf->data(), text, len);
+  buf->resize(len);
+  return true;
 }
 
 std::string Base64UrlEncode(std::string_view bytes) {

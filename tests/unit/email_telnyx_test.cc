@@ -103,6 +103,29 @@ TEST(Aead, EachCallUsesItsOwnKeyAfterAnyEarlierCall) {
   EXPECT_EQ(OpenFresh(a, "aad", AeadSeal(a, "aad", "")), "");
 }
 
+// Opening in place gives what AeadOpen gives, drops the bytes before the
+// sealed part, and refuses what AeadOpen refuses.
+TEST(Aead, OpensInPlaceAsItOpensACopy) {
+  const std::string key(32, 'k');
+  for (const std::string& plain : {std::string(), std::string("hi"), std::string(1500, 'p')}) {
+    const std::string sealed = AeadSeal(key, "aad", plain);
+    std::string buf = "12345678" + sealed;
+    ASSERT_TRUE(AeadOpenInPlace(key, "aad", &buf, 8));
+    EXPECT_EQ(buf, plain);
+    for (size_t i : {size_t{0}, size_t{12}, sealed.size() - 1}) {
+      std::string t = "1234" + sealed;
+      t[4 + i] ^= 1;
+      EXPECT_FALSE(AeadOpenInPlace(key, "aad", &t, 4)) << "byte " << i;
+    }
+    buf = sealed;
+    EXPECT_FALSE(AeadOpenInPlace(key, "other", &buf, 0));
+    buf = sealed;
+    EXPECT_FALSE(AeadOpenInPlace(std::string(32, 'x'), "aad", &buf, 0));
+  }
+  std::string short_buf(kAeadNonceBytes + kAeadTagBytes - 1, 's');
+  EXPECT_FALSE(AeadOpenInPlace(key, "aad", &short_buf, 0));
+}
+
 TEST(Aead, NoncesNeverRepeatNorCrossAFork) {
   const std::string key(32, 'k');
   std::set<std::string> nonces;
