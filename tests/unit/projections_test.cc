@@ -768,6 +768,34 @@ TEST(ProjectionState, OpsComeOutSortedOnceEachAndAddReadsTheBase) {
   EXPECT_TRUE(st.empty());
 }
 
+// The commit's order is the keys' byte order, whatever they share: long
+// common prefixes (sorted a chunk at a time), keys that are prefixes of
+// others, zero bytes that the chunks' padding must not confuse with an
+// end, and runs short enough to be sorted whole.
+TEST(ProjectionState, EntriesComeOutInByteOrderWhateverTheKeysShare) {
+  std::vector<std::string> keys;
+  const std::string shared = "x/default/ghl/";
+  for (int i = 0; i < 3000; ++i) {
+    std::string k = shared + std::to_string(i * 7919 % 3001);
+    keys.push_back(k);
+    if (i % 3 == 0) keys.push_back(k + std::string(1, '\0'));
+    if (i % 5 == 0) keys.push_back(k + std::string(20, 'z') + std::to_string(i));
+  }
+  for (size_t len = 0; len < 40; ++len) keys.push_back(std::string(len, 'a'));
+  for (size_t len = 1; len < 40; ++len) keys.push_back(std::string(len, '\0'));
+  keys.push_back(std::string("p\0\0\0\0\0\0\0\0", 9));
+  keys.push_back(std::string("p\0\0\0\0\0\0\0", 8));
+  keys.push_back("p");
+  MemBase base;
+  auto st = base.State();
+  for (const auto& k : keys) st.Put(k, "v");
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<StateOp> ops = st.TakeOps();
+  ASSERT_EQ(ops.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) ASSERT_EQ(ops[i].key, keys[i]) << i;
+}
+
 // Clear leaves an empty table whether it kept its slots (a live batch's
 // size) or gave them back (a rebuild's), and the table fills again.
 TEST(StateTable, ClearedTablesStartEmptyWhetherTheirSlotsAreKeptOrNot) {
