@@ -2,7 +2,7 @@
 """Benchmark (m): cluster mode (docs/scale-out.md) against the embedded
 default, on this machine's two shared cores.
 
-  bench/cluster_bench.py [--seconds 8] [--rounds 3] [--connections 16]
+  bench/cluster_bench.py [--seconds 8] [--rounds 3] [--connections 16] [--nodes 0,1,2,3]
 
 Each round runs, one after the other, with the sync on and nginx in front:
 - embedded: one `dfm serve`, RocksDB only;
@@ -283,17 +283,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--no-failover", action="store_true", help="measure the cost only")
+    ap.add_argument("--nodes", default="0,1,2,3",
+                    help="the runs of each round, comma-separated (0: embedded, always run)")
     args = ap.parse_args()
+    sizes = sorted({0} | {int(n) for n in args.nodes.split(",")})
     subprocess.run(["cmake", "--build", "--preset", "release", "--target", "dfm", "ingest_client"],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     runs = []
     for rnd in range(args.rounds):
-        for n in (0, 1, 2, 3):
+        for n in sizes:
             r = throughput(n, args, rnd)
             print(json.dumps(r), flush=True)
             runs.append(r)
     summary = {}
-    for n in (0, 1, 2, 3):
+    for n in sizes:
         rs = [r for r in runs if r["nodes"] == n]
         keys = ["acked_per_s", "processed_per_s", "drain_s", "dfm_cpu_us", "nats_cpu_us"]
         if n:
