@@ -1,8 +1,10 @@
 #include "projections/projection.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
+#include <thread>
 
 #include "events/sealing.h"
 
@@ -232,6 +234,9 @@ void LoadChunk(size_t depth, Sortable* s) {
 // scatters them, and a walk that asks for one at a time waits for each.
 constexpr ptrdiff_t kAhead = 8;
 
+// Entries from which SortedEntries sorts on two threads.
+constexpr size_t kTwoThreadKeys = 1 << 18;
+
 // A range this short is sorted by whole keys (its few keys stay in the
 // caches between comparisons).
 constexpr ptrdiff_t kFewKeys = 16;
@@ -262,21 +267,56 @@ void SortByKey(Sortable* first, Sortable* last, size_t depth) {
   }
 }
 
+// Where to cut `order` so that every key before the cut begins with a
+// lower byte than every key after it, the two parts as even as the keys'
+// first bytes allow; moves the entries so. Returns the cut.
+size_t CutByFirstByte(std::vector<Sortable>* order) {
+  auto first = [](const Sortable& s) {
+    std::string_view k = s.entry->key();
+    return k.empty() ? 0 : static_cast<unsigned char>(k[0]) + 1;  // the empty key first
+  };
+  std::array<size_t, 257> count{};
+  for (size_t i = 0; i < order->size(); ++i) {
+    if (i + kAhead < order->size()) __builtin_prefetch((*order)[i + kAhead].entry);
+    ++count[first((*order)[i])];
+  }
+  const size_t half = order->size() / 2;
+  size_t below = 0, split = 0;
+  while (split < count.size() && below + count[split] <= half) below += count[split++];
+  if (split == count.size()) return order->size();
+  if (below + count[split] - half < half - below) ++split;  // the nearer cut to the middle
+  auto mid = std::partition(order->begin(), order->end(),
+                            [&](const Sortable& s) { return first(s) < static_cast<int>(split); });
+  return static_cast<size_t>(mid - order->begin());
+}
+
 }  // namespace
 
 std::vector<StateEntryRef> ProjectionState::SortedEntries() const {
   std::vector<Sortable> order;
   order.reserve(overlay_.size());
   overlay_.ForEach([&](const StateTable::Entry& e) { order.push_back(Sortable{0, 0, 0, &e}); });
-  SortByKey(order.data(), order.data() + order.size(), 0);
-  std::vector<StateEntryRef> refs;
-  refs.reserve(order.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    if (i + kAhead < order.size()) __builtin_prefetch(order[i + kAhead].entry);
-    const Sortable& s = order[i];
-    std::optional<std::string_view> v = s.entry->value();
-    refs.push_back(StateEntryRef{s.entry->key(), v.value_or(std::string_view()), !v});
+  std::vector<StateEntryRef> refs(order.size());
+  // [from, to) of `order` sorted, then its references made.
+  auto sort_part = [&](size_t from, size_t to) {
+    SortByKey(order.data() + from, order.data() + to, 0);
+    for (size_t i = from; i < to; ++i) {
+      if (i + kAhead < to) __builtin_prefetch(order[i + kAhead].entry);
+      const StateTable::Entry& e = *order[i].entry;
+      std::optional<std::string_view> v = e.value();
+      refs[i] = StateEntryRef{e.key(), v.value_or(std::string_view()), !v};
+    }
+  };
+  if (order.size() < kTwoThreadKeys) {
+    sort_part(0, order.size());
+    return refs;
   }
+  // A rebuild's final commit: the others' folds are mostly done by then,
+  // so the two parts are sorted side by side.
+  const size_t cut = CutByFirstByte(&order);
+  std::thread other([&] { sort_part(cut, order.size()); });
+  sort_part(0, cut);
+  other.join();
   return refs;
 }
 

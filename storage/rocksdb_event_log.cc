@@ -930,10 +930,17 @@ Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t s
   static std::atomic<uint64_t> file_no{0};
   const std::string stem = impl_->options.path + "/bulk-" + std::to_string(::getpid()) + "-" +
                            std::to_string(file_no.fetch_add(1));
-  const std::string state_file = stem + "-state.sst", cp_file = stem + "-checkpoint.sst";
+  // A rebuild's big state goes in two files written side by side (the
+  // other folds are mostly done by then), the first half's keys all below
+  // the second's.
+  constexpr size_t kTwoFiles = 1 << 19;
+  const size_t cut = entries.size() >= kTwoFiles ? entries.size() / 2 : entries.size();
+  const std::string state_file = stem + "-state.sst", state_file2 = stem + "-state2.sst",
+                    cp_file = stem + "-checkpoint.sst";
   auto cleanup = [&] {
     std::error_code ec;
     std::filesystem::remove(state_file, ec);
+    std::filesystem::remove(state_file2, ec);
     std::filesystem::remove(cp_file, ec);
   };
   auto write = [&](size_t cf_index, const std::string& file,
@@ -945,18 +952,31 @@ Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t s
     if (rs.ok()) rs = w.Finish();
     return rs;
   };
-  std::string prefix = ConsumerKey(consumer, "");
-  rocksdb::Status rs = write(kConsumerState, state_file, [&](rocksdb::SstFileWriter* w) {
-    std::string k = prefix;
-    for (const StateEntryRef& e : entries) {
-      k.resize(prefix.size());
-      k.append(e.key.data(), e.key.size());
-      rocksdb::Status r =
-          e.erase ? w->Delete(k) : w->Put(k, rocksdb::Slice(e.value.data(), e.value.size()));
-      if (!r.ok()) return r;
-    }
-    return rocksdb::Status::OK();
-  });
+  const std::string prefix = ConsumerKey(consumer, "");
+  auto write_state = [&](const std::string& file, size_t from, size_t to) {
+    return write(kConsumerState, file, [&](rocksdb::SstFileWriter* w) {
+      std::string k = prefix;
+      for (size_t i = from; i < to; ++i) {
+        const StateEntryRef& e = entries[i];
+        k.resize(prefix.size());
+        k.append(e.key.data(), e.key.size());
+        rocksdb::Status r =
+            e.erase ? w->Delete(k) : w->Put(k, rocksdb::Slice(e.value.data(), e.value.size()));
+        if (!r.ok()) return r;
+      }
+      return rocksdb::Status::OK();
+    });
+  };
+  std::vector<std::string> state_files = {state_file};
+  rocksdb::Status second;
+  std::thread other;
+  if (cut < entries.size()) {
+    state_files.push_back(state_file2);
+    other = std::thread([&] { second = write_state(state_file2, cut, entries.size()); });
+  }
+  rocksdb::Status rs = write_state(state_file, 0, cut);
+  if (other.joinable()) other.join();
+  if (rs.ok()) rs = second;
   if (rs.ok()) {
     rs = write(kCheckpoints, cp_file, [&](rocksdb::SstFileWriter* w) {
       return w->Put(rocksdb::Slice(consumer.data(), consumer.size()), EncodeFixed64BE(seq));
@@ -965,7 +985,7 @@ Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t s
   if (rs.ok()) {
     std::vector<rocksdb::IngestExternalFileArg> args(2);
     args[0].column_family = impl_->cf[kConsumerState];
-    args[0].external_files = {state_file};
+    args[0].external_files = state_files;
     args[1].column_family = impl_->cf[kCheckpoints];
     args[1].external_files = {cp_file};
     for (auto& a : args) {

@@ -694,6 +694,37 @@ TEST_P(ProjectionRebuild, BigStateRebuildsInBulkAsLiveProcessingFolds) {
   }
 }
 
+// A rebuild's biggest state (past half a million keys) is written as two
+// table files side by side and ingested at once: every key lands, in
+// order, and the checkpoint with them.
+TEST_P(ProjectionRebuild, AStateOfHalfAMillionKeysGoesInTwoFilesAtOnce) {
+  constexpr int kKeys = 600000;
+  std::vector<std::string> keys;
+  keys.reserve(kKeys);
+  for (int i = 0; i < kKeys; ++i) {
+    char k[24];
+    std::snprintf(k, sizeof(k), "%c/%07d", "cepx~"[i % 5], i);
+    keys.push_back(k);
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<StateEntryRef> entries;
+  for (const auto& k : keys) entries.push_back({k, k});
+  ASSERT_TRUE(log_->BulkCommitConsumer("c", 7, entries).ok());
+  auto state = Snapshot(log_.get(), "c");
+  ASSERT_EQ(state.size(), static_cast<size_t>(kKeys));
+  EXPECT_EQ(state.begin()->first, keys.front());
+  EXPECT_EQ(state.rbegin()->first, keys.back());
+  EXPECT_EQ(state[keys[kKeys / 2 - 1]], keys[kKeys / 2 - 1]);  // either side of the cut
+  EXPECT_EQ(state[keys[kKeys / 2]], keys[kKeys / 2]);
+  uint64_t cp = 0;
+  ASSERT_TRUE(log_->ReadCheckpoint("c", &cp).ok());
+  EXPECT_EQ(cp, 7u);
+  if (GetParam() == "rocksdb") {
+    for (const auto& f : std::filesystem::directory_iterator(dir_.Sub("db")))
+      EXPECT_EQ(f.path().filename().string().rfind("bulk-", 0), std::string::npos) << f.path();
+  }
+}
+
 TEST_P(ProjectionRebuild, BulkCommitReplacesKeysErasesAndMovesTheCheckpointTogether) {
   ASSERT_TRUE(log_->CommitConsumer("c", 5, {{"a/1", "old", false}, {"z/gone", "x", false}}).ok());
   std::vector<std::string> keys, values;
@@ -791,6 +822,25 @@ TEST(ProjectionState, EntriesComeOutInByteOrderWhateverTheKeysShare) {
   for (const auto& k : keys) st.Put(k, "v");
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<StateOp> ops = st.TakeOps();
+  ASSERT_EQ(ops.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) ASSERT_EQ(ops[i].key, keys[i]) << i;
+}
+
+// An overlay big enough to be sorted on two threads (a rebuild's) comes
+// out in the same order as a small one, the cut between the threads'
+// parts falling between two first bytes.
+TEST(ProjectionState, ABigOverlaySortsOnTwoThreadsInByteOrder) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 300000; ++i) {
+    keys.push_back(std::string(1, "~xpfec"[i % 6]) + "/default/" +
+                   std::to_string(static_cast<int64_t>(i) * 7919 % 300007));
+  }
+  keys.push_back("");
+  MemBase base;
+  auto st = base.State();
+  for (const auto& k : keys) st.Put(k, "v");
+  std::sort(keys.begin(), keys.end());
   std::vector<StateOp> ops = st.TakeOps();
   ASSERT_EQ(ops.size(), keys.size());
   for (size_t i = 0; i < keys.size(); ++i) ASSERT_EQ(ops[i].key, keys[i]) << i;
