@@ -1,5 +1,7 @@
 #include "projections/runner.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -288,6 +290,7 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
   // One scan of the whole log (a scan reads ahead once it is long), cut
   // into batches of options_.batch records.
   std::thread reader([&] {
+    pthread_setname_np(pthread_self(), "dfm-rebuild-rd");
     uint64_t b = 0;
     Batch* batch = nullptr;  // the one being filled
     size_t in_batch = 0;
@@ -324,6 +327,7 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
   });
 
   std::thread decoder([&] {
+    pthread_setname_np(pthread_self(), "dfm-rebuild-dec");
     for (uint64_t b = 0;; ++b) {
       {
         std::unique_lock<std::mutex> lk(mu);
@@ -345,6 +349,7 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
   std::vector<std::thread> folders;
   for (size_t i = 0; i < members_.size(); ++i) {
     folders.emplace_back([&, i] {
+      pthread_setname_np(pthread_self(), ("dfm-fold-" + members_[i].name).substr(0, 15).c_str());
       Member& m = members_[i];
       bool base_empty = true;  // nothing committed since the drop
       ProjectionState state([&](std::string_view key, std::string* value) {
