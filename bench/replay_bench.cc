@@ -13,6 +13,10 @@
 //   replay_bench history DIR           a year of traffic into an empty DIR:
 //                                      the contacts as `generate` writes
 //                                      them, then their texts (below)
+//   replay_bench erase DIR N           appends contact.erased for N contacts
+//                                      spread over them (`dfm erase`'s event;
+//                                      no key destroyed): a rebuild then
+//                                      forgets each from a full state
 //
 // The traffic: 200,000 contacts (DFM_BENCH_CONTACTS to change it); each sync is a GoHighLevel contact webhook
 // (~600 bytes) with its decisions: contact.created the first time, else
@@ -37,12 +41,14 @@
 
 #include "config/config.h"
 #include "events/codec.h"
+#include "events/sealing.h"
 #include "events/webhook_received.h"
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
+#include "sync/erasure.h"
 #include "sync/identity.h"
 #include "sync/normalize.h"
 #include "util/clock.h"
@@ -368,6 +374,34 @@ int Replay(const std::string& dir, uint64_t window) {
   return 0;
 }
 
+// contact.erased for `n` contacts spread over the generated ones, at the
+// end of the log: each projection forgets each of them from its whole
+// state in a rebuild (the worst place for an erasure). Runs between
+// `generate`s to a longer log spread erasures over it.
+int Erase(const std::string& dir, uint64_t n) {
+  std::unique_ptr<RocksDbEventLog> log = OpenForWriting(dir);
+  if (!log) return 1;
+  std::vector<EventDraft> batch;
+  const uint64_t step = std::max<uint64_t>(1, kContacts / std::max<uint64_t>(n, 1));
+  const uint64_t from = log->LastSequence() / 7;  // another run erases others
+  for (uint64_t i = 0; i < n; ++i) {
+    const std::string contact = "c" + std::to_string((from + i * step) % kContacts);
+    EventDraft d;
+    d.tenant = "default";
+    d.stream = ContactStream(contact);
+    d.type = std::string(kContactErasedType);
+    d.payload = EncodeErasure(PlanErasure("default", contact, {}, {}, "bench-hash-key"));
+    d.idempotency_system = "bench";
+    d.idempotency_key = "erase/" + contact;
+    batch.push_back(std::move(d));
+  }
+  if (!AppendBatch(log.get(), &batch)) return 1;
+  std::printf("erased %llu contacts; the log ends at %llu\n", static_cast<unsigned long long>(n),
+              static_cast<unsigned long long>(log->LastSequence()));
+  log->Close();
+  return 0;
+}
+
 }  // namespace
 }  // namespace dfm
 
@@ -378,10 +412,12 @@ int main(int argc, char** argv) {
     return dfm::Rebuild(argv[2], argc >= 4 ? argv[3] : "");
   if (argc >= 3 && std::string(argv[1]) == "scan") return dfm::Scan(argv[2]);
   if (argc >= 3 && std::string(argv[1]) == "history") return dfm::History(argv[2]);
+  if (argc >= 4 && std::string(argv[1]) == "erase")
+    return dfm::Erase(argv[2], std::strtoull(argv[3], nullptr, 10));
   if (argc >= 4 && std::string(argv[1]) == "replay")
     return dfm::Replay(argv[2], std::strtoull(argv[3], nullptr, 10));
   std::fprintf(
       stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR [NAME] | scan DIR | replay DIR "
-      "WINDOW_EVENTS | history DIR\n");
+      "WINDOW_EVENTS | history DIR | erase DIR N\n");
   return 2;
 }

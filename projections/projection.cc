@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -55,6 +56,50 @@ void ProjectionState::SetOwner(std::string_view contact, std::string_view own_ki
   tenant_kinds_.assign(tenant_kinds.data(), tenant_kinds.size());
 }
 
+namespace {
+// Overlays smaller than this are always walked.
+constexpr size_t kScanIndexFrom = 1 << 14;
+// Scans walk a big overlay until they have read this many times its size
+// (sorting it costs about that much): a rebuild with one erasure never
+// sorts, one with many sorts once.
+constexpr size_t kWalksBeforeIndex = 4;
+
+// `*into` and the sorted `more`, merged in order into `*into`.
+void MergeSorted(std::vector<std::string_view>* into, const std::vector<std::string_view>& more) {
+  std::vector<std::string_view> merged;
+  merged.reserve(into->size() + more.size());
+  std::merge(into->begin(), into->end(), more.begin(), more.end(), std::back_inserter(merged));
+  into->swap(merged);
+}
+}  // namespace
+
+bool ProjectionState::UpdateScanIndex() {
+  ScanIndex& x = scan_index_;
+  if (!x.built) {
+    if (overlay_.size() < kScanIndexFrom) return false;
+    x.walked += overlay_.size();
+    if (x.walked < kWalksBeforeIndex * overlay_.size()) return false;
+    const std::vector<StateEntryRef> sorted = SortedEntries();
+    x.big.reserve(sorted.size());
+    for (const StateEntryRef& r : sorted) x.big.push_back(r.key);
+    overlay_.NewKeys()->clear();
+    overlay_.TrackNewKeys();
+    x.built = true;
+    return true;
+  }
+  std::vector<std::string_view>* fresh = overlay_.NewKeys();
+  if (!fresh->empty()) {
+    std::sort(fresh->begin(), fresh->end());
+    MergeSorted(&x.small, *fresh);
+    fresh->clear();
+  }
+  if (x.small.size() > x.big.size() / 8) {
+    MergeSorted(&x.big, x.small);
+    x.small.clear();
+  }
+  return true;
+}
+
 std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::string_view prefix) {
   std::map<std::string, std::string, std::less<>> found;
   if (scan_) {
@@ -64,16 +109,26 @@ std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::stri
     });
     if (!s.ok() && status_.ok()) status_ = s;
   }
-  overlay_.ForEach([&](const StateTable::Entry& e) {
-    std::string_view k = e.key();
-    if (k.substr(0, prefix.size()) != prefix) return;
+  // The overlay's entry for `k` over the base's.
+  auto apply = [&](std::string_view k, const StateTable::Entry& e) {
     if (std::optional<std::string_view> v = e.value()) {
       found[std::string(k)] = std::string(*v);
     } else {
       auto it = found.find(k);
       if (it != found.end()) found.erase(it);
     }
-  });
+  };
+  if (UpdateScanIndex()) {
+    for (const std::vector<std::string_view>* level : {&scan_index_.big, &scan_index_.small}) {
+      for (auto it = std::lower_bound(level->begin(), level->end(), prefix);
+           it != level->end() && it->substr(0, prefix.size()) == prefix; ++it)
+        apply(*it, *overlay_.Find(*it));  // the entry now: a value that grew moved it
+    }
+  } else {
+    overlay_.ForEach([&](const StateTable::Entry& e) {
+      if (e.key().substr(0, prefix.size()) == prefix) apply(e.key(), e);
+    });
+  }
   return {found.begin(), found.end()};
 }
 
@@ -129,7 +184,7 @@ std::vector<StateOp> ProjectionState::TakeOps() {
   ops.reserve(entries.size());
   for (const StateEntryRef& e : entries)
     ops.push_back(StateOp{std::string(e.key), std::string(e.value), e.erase});
-  overlay_.Clear();
+  Clear();
   return ops;
 }
 

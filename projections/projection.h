@@ -35,6 +35,9 @@ class ProjectionState {
   void SetBaseScanner(BaseScanner scan) { scan_ = std::move(scan); }
 
   // Every present key starting with `prefix` and its value, in key order.
+  // A big overlay (a rebuild's) is walked whole by its first scans; once
+  // those walks add up to a few times its size, it gets a sorted index of
+  // its keys, which later scans search (ScanIndex).
   std::vector<std::pair<std::string, std::string>> Scan(std::string_view prefix);
 
   // While an owner (a contact id) is set, every Put also records the key
@@ -68,15 +71,35 @@ class ProjectionState {
   // The same writes by reference, sorted by key, valid until the next
   // change; Clear() then empties the overlay. For batches too big to copy.
   std::vector<StateEntryRef> SortedEntries() const;
-  void Clear() { overlay_.Clear(); }
+  void Clear() {
+    overlay_.Clear();
+    scan_index_.Reset();
+  }
 
  private:
   // The entry for `key` in the overlay, read from the base on first use
   // (value absent: absent or erased).
   StateTable::Slot* Load(std::string_view key);
 
+  // The overlay's keys in order, for Scan: `big` and `small` each sorted
+  // (views into the overlay's entries), the keys inserted since the last
+  // scan still in the table's NewKeys(). Each scan sorts those into
+  // `small`, and `small` goes into `big` once it is an eighth of it, so a
+  // key is moved a few times in all. Empty until built; reset with the
+  // overlay.
+  struct ScanIndex {
+    std::vector<std::string_view> big, small;
+    bool built = false;
+    size_t walked = 0;  // entries the scans walked before it was built
+    void Reset() { *this = ScanIndex(); }
+  };
+  // Brings the index up to the overlay (building it if due); false while
+  // scans still walk the overlay.
+  bool UpdateScanIndex();
+
   BaseReader base_;
   BaseScanner scan_;
+  ScanIndex scan_index_;
   std::string owner_;  // empty: none
   std::string own_kinds_;
   std::string tenant_;

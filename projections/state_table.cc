@@ -57,6 +57,7 @@ StateTable::Slot* StateTable::Insert(std::string_view key, std::string_view valu
       if ((size_ + 1) * 8 > slots_.size() * 5) break;
       s.hash = h;
       s.entry = NewEntry(key, value, present);
+      if (tracking_) new_keys_.push_back(s.entry->key());
       ++size_;
       *inserted = true;
       return &s;
@@ -126,6 +127,8 @@ void StateTable::Clear() {
     mask_ = kInitialSlots - 1;
   }
   size_ = 0;
+  tracking_ = false;
+  std::vector<std::string_view>().swap(new_keys_);
   blocks_.clear();
   cursor_ = nullptr;
   left_ = 0;

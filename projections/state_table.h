@@ -80,9 +80,17 @@ class StateTable {
     for (const Slot& s : slots_)
       if (s.entry) fn(*s.entry);
   }
-  // Drops every entry and frees their memory. A slot array of up to 4,096
-  // slots is kept for the next fill (a catch-up clears its tables after
-  // each batch's commit); a bigger one (a rebuild's) is given back too.
+  // From now until Clear(), every key inserted is also listed in
+  // NewKeys() (a view into its entry, valid until Clear()), for an index
+  // kept beside the table (ProjectionState::Scan). The caller empties the
+  // list as it takes them.
+  void TrackNewKeys() { tracking_ = true; }
+  bool tracking() const { return tracking_; }
+  std::vector<std::string_view>* NewKeys() { return &new_keys_; }
+  // Drops every entry and frees their memory, and stops the tracking. A
+  // slot array of up to 4,096 slots is kept for the next fill (a catch-up
+  // clears its tables after each batch's commit); a bigger one (a
+  // rebuild's) is given back too.
   void Clear();
 
  private:
@@ -101,6 +109,8 @@ class StateTable {
   char* cursor_ = nullptr;
   size_t left_ = 0;
   size_t next_block_ = 0;  // bytes of the next block
+  bool tracking_ = false;
+  std::vector<std::string_view> new_keys_;  // while tracking_
 };
 
 }  // namespace dfm

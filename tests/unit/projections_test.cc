@@ -846,6 +846,58 @@ TEST(ProjectionState, ABigOverlaySortsOnTwoThreadsInByteOrder) {
   for (size_t i = 0; i < keys.size(); ++i) ASSERT_EQ(ops[i].key, keys[i]) << i;
 }
 
+// Scans of a big overlay (a rebuild's erasures) answer the same once it is
+// searched through its sorted index as while it was walked: keys put,
+// erased and given longer values (which moves their entries) before and
+// after the index was built, the base's keys under the overlay's, and
+// nothing stale after the overlay is cleared.
+TEST(ProjectionState, ScansOfABigOverlayAnswerAlikeWalkedOrIndexed) {
+  MemBase base;
+  for (int i = 0; i < 50; ++i) base.kv["~o/c" + std::to_string(i) + "\nbase"] = "b";
+  auto st = base.State();
+  st.SetBaseScanner([&](std::string_view prefix,
+                        const std::function<bool(std::string_view, std::string_view)>& fn) {
+    for (auto it = base.kv.lower_bound(std::string(prefix));
+         it != base.kv.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+      fn(it->first, it->second);
+    return Status::OK();
+  });
+  std::map<std::string, std::string> model = base.kv;
+  auto put = [&](const std::string& k, const std::string& v) {
+    st.Put(k, v);
+    model[k] = v;
+  };
+  auto erase = [&](const std::string& k) {
+    st.Erase(k);
+    model.erase(k);
+  };
+  auto expect_scan = [&](const std::string& prefix, int round) {
+    std::vector<std::pair<std::string, std::string>> want;
+    for (auto it = model.lower_bound(prefix);
+         it != model.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+      want.push_back(*it);
+    EXPECT_EQ(st.Scan(prefix), want) << prefix << " in round " << round;
+  };
+  for (int round = 0; round < 12; ++round) {  // the first ones walk, then the index
+    for (int i = 0; i < 3000; ++i) {
+      const std::string c = "c" + std::to_string((round * 3000 + i) % 7000);
+      put("~o/" + c + "\nx/" + std::to_string(round), "");
+      put("f/" + c + "/r" + std::to_string(round), std::string(round + 1, 'v'));
+      if (i % 5 == 0) put("f/" + c + "/name", std::string(round * 9 + 1, 'n'));  // grows: moves
+      if (i % 7 == 0) erase("~o/" + c + "\nx/" + std::to_string(round ? round - 1 : 0));
+    }
+    for (int c : {0, 1, 7, 12, 49, 6999}) {
+      expect_scan("~o/c" + std::to_string(c) + "\n", round);
+      expect_scan("f/c" + std::to_string(c), round);
+    }
+    expect_scan("zzz", round);
+  }
+  st.Clear();
+  model = base.kv;
+  put("~o/c1\nnew", "");
+  expect_scan("~o/c1\n", 99);
+}
+
 // Clear leaves an empty table whether it kept its slots (a live batch's
 // size) or gave them back (a rebuild's), and the table fills again.
 TEST(StateTable, ClearedTablesStartEmptyWhetherTheirSlotsAreKeptOrNot) {
