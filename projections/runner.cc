@@ -136,12 +136,17 @@ void ProjectionRunner::AddRecord(uint64_t seq, std::string_view record, Batch* b
   it.event.payload.clear();
   it.event.payload.reserve(payload.size() + kDecodePadding);  // decoded in place
   it.event.payload.assign(payload.data(), payload.size());
+  if (decode) Open(b, b->n);
+  b->n++;
+}
+
+void ProjectionRunner::Open(Batch* b, size_t k) const {
+  Batch::Item& it = b->items[k];
   if (it.event.sealing == Event::Sealing::kSealed) {
     log_->Unseal(&it.event);
     it.event.payload.reserve(it.event.payload.size() + kDecodePadding);
   }
-  it.decoded = decode && AsDomainEvent(it.event, &it.domain);
-  b->n++;
+  it.decoded = AsDomainEvent(it.event, &it.domain);
 }
 
 void ProjectionRunner::ReadBatch(uint64_t from, uint64_t until, Batch* b) const {
@@ -155,11 +160,8 @@ void ProjectionRunner::ReadBatch(uint64_t from, uint64_t until, Batch* b) const 
   });
 }
 
-void ProjectionRunner::DecodeBatch(Batch* b) {
-  for (size_t k = 0; k < b->n; ++k) {
-    Batch::Item& it = b->items[k];
-    it.decoded = AsDomainEvent(it.event, &it.domain);
-  }
+void ProjectionRunner::DecodeBatch(Batch* b) const {
+  for (size_t k = 0; k < b->n; ++k) Open(b, k);
 }
 
 Status ProjectionRunner::Run(uint64_t until, bool lazy,

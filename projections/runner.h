@@ -98,9 +98,11 @@ class ProjectionRunner {
   // Reads the events after `from - 1` up to `until`, at most options_.batch.
   void ReadBatch(uint64_t from, uint64_t until, Batch* b) const;
   // Adds one record to `b` (kept when some member uses its type), its
-  // payload decoded unless !decode (then DecodeBatch does).
+  // payload opened and decoded unless !decode (then DecodeBatch does).
   void AddRecord(uint64_t seq, std::string_view record, Batch* b, bool decode) const;
-  static void DecodeBatch(Batch* b);
+  // Opens item k's payload when sealed (the log's Unseal) and decodes it.
+  void Open(Batch* b, size_t k) const;
+  void DecodeBatch(Batch* b) const;
   Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
   // Sets m's folded and committed sequence from its checkpoint. State of
