@@ -50,7 +50,8 @@ std::optional<uint64_t> SealedKeyNo(std::string_view sealed);
 std::optional<std::string> OpenPayload(std::string_view key, const Event& e,
                                        std::string_view sealed);
 // OpenPayload of e->payload in place, without a copy: true and e->payload
-// the plaintext, or false and e->payload no longer what it was.
+// the plaintext, or false and e->payload no longer what it was (its
+// ciphertext zeroed).
 bool OpenPayloadInPlace(std::string_view key, Event* e);
 
 }  // namespace dfm

@@ -33,14 +33,26 @@ constexpr uint64_t kBlockKeys = 256;
 // Blocks kept in memory (65,536 keys, 2 MiB); past this the cache starts over.
 constexpr size_t kCacheBlocks = 256;
 
-// One block of keys, those known here marked present.
+// One block of keys: those known here marked present, those known to be
+// destroyed marked so. Its key bytes are wiped when it goes, and a key's
+// when it is destroyed.
 struct KeyBlock {
-  std::bitset<kBlockKeys> present;
+  std::bitset<kBlockKeys> present, destroyed;
   std::array<std::array<char, kKeyBytes>, kBlockKeys> keys;
+
+  KeyBlock() = default;
+  KeyBlock(const KeyBlock&) = delete;
+  KeyBlock& operator=(const KeyBlock&) = delete;
+  ~KeyBlock() { Wipe(keys.data(), sizeof(keys)); }
 
   void Put(uint64_t no, std::string_view key) {
     present.set(no % kBlockKeys);
     std::memcpy(keys[no % kBlockKeys].data(), key.data(), kKeyBytes);
+  }
+  void Destroyed(uint64_t no) {
+    present.reset(no % kBlockKeys);
+    destroyed.set(no % kBlockKeys);
+    Wipe(keys[no % kBlockKeys].data(), kKeyBytes);
   }
 };
 
@@ -83,13 +95,17 @@ struct RocksDbKeyStore::Impl {
   // it are not remembered after it.
   mutable uint64_t destroys = 0;
 
-  // Key `no` from the cache into *key; false when the cache lacks it.
-  // REQUIRES: cache_mu held (shared is enough).
-  bool Cached(uint64_t no, std::string* key) const {
+  // Key `no` as the cache knows it (into *key when it has the key);
+  // kMissing when it does not know. REQUIRES: cache_mu held (shared is
+  // enough).
+  Found Cached(uint64_t no, std::string* key) const {
     auto it = cache.find(no / kBlockKeys);
-    if (it == cache.end() || !it->second->present.test(no % kBlockKeys)) return false;
-    key->assign(it->second->keys[no % kBlockKeys].data(), kKeyBytes);
-    return true;
+    if (it == cache.end()) return Found::kMissing;
+    const KeyBlock& block = *it->second;
+    if (block.destroyed.test(no % kBlockKeys)) return Found::kDestroyed;
+    if (!block.present.test(no % kBlockKeys)) return Found::kMissing;
+    key->assign(block.keys[no % kBlockKeys].data(), kKeyBytes);
+    return Found::kKey;
   }
 
   // Remembers the keys `got` holds of block `b` unless a Destroy came
@@ -106,30 +122,45 @@ struct RocksDbKeyStore::Impl {
     }
     KeyBlock& have = *it->second;
     for (size_t i = 0; i < kBlockKeys; ++i)
-      if (got->present.test(i)) have.keys[i] = got->keys[i];
-    have.present |= got->present;
+      if (got->present.test(i) && !have.destroyed.test(i)) have.keys[i] = got->keys[i];
+    have.destroyed |= got->destroyed;
+    have.present = (have.present | got->present) & ~have.destroyed;
   }
 
-  // The block that holds key `no`, from disk (one seek), into the cache,
-  // and key `no` into *key. False when `no` is not a key (destroyed, or
-  // never made).
-  bool Read(uint64_t no, std::string* key, uint64_t seen) const {
+  // The block that holds key `no`, from disk (a bounded seek for its keys
+  // and one for its destroyed numbers), into the cache; key `no` into
+  // *key when it is one. kMissing: never made (or made since a secondary
+  // last caught up).
+  Found Read(uint64_t no, std::string* key, uint64_t seen) const {
     const uint64_t b = no / kBlockKeys;
-    const std::string first = RowKey('k', b * kBlockKeys), end = RowKey('k', (b + 1) * kBlockKeys);
-    const rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
     auto got = std::make_unique<KeyBlock>();
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-    for (it->Seek(first); it->Valid(); it->Next()) {
-      const rocksdb::Slice k = it->key();
-      if (k.size() != first.size() || it->value().size() != kKeyBytes) continue;
-      got->Put(DecodeFixed64BE(k.data() + 1), it->value().ToStringView());
+    for (char kind : {'k', 'd'}) {
+      const std::string first = RowKey(kind, b * kBlockKeys);
+      const std::string end = RowKey(kind, (b + 1) * kBlockKeys);
+      const rocksdb::Slice upper(end);
+      rocksdb::ReadOptions ro;
+      ro.iterate_upper_bound = &upper;
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+      for (it->Seek(first); it->Valid(); it->Next()) {
+        const rocksdb::Slice k = it->key();
+        if (k.size() != first.size()) continue;
+        const uint64_t n = DecodeFixed64BE(k.data() + 1);
+        if (kind == 'd') {
+          got->Destroyed(n);
+        } else if (it->value().size() == kKeyBytes) {
+          got->Put(n, it->value().ToStringView());
+        }
+      }
     }
-    const bool hit = got->present.test(no % kBlockKeys);
-    if (hit) key->assign(got->keys[no % kBlockKeys].data(), kKeyBytes);
-    if (got->present.any()) Remember(b, std::move(got), seen);
-    return hit;
+    Found found = Found::kMissing;
+    if (got->destroyed.test(no % kBlockKeys)) {
+      found = Found::kDestroyed;
+    } else if (got->present.test(no % kBlockKeys)) {
+      key->assign(got->keys[no % kBlockKeys].data(), kKeyBytes);
+      found = Found::kKey;
+    }
+    if (got->present.any() || got->destroyed.any()) Remember(b, std::move(got), seen);
+    return found;
   }
 };
 
@@ -236,21 +267,16 @@ KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
   uint64_t seen = 0;
   {
     std::shared_lock<std::shared_mutex> lk(m.cache_mu);
-    if (m.Cached(no, key)) return Found::kKey;
+    const Found cached = m.Cached(no, key);
+    if (cached != Found::kMissing) return cached;
     seen = m.destroys;
   }
-  if (m.Read(no, key, seen)) return Found::kKey;
-  std::string v;
-  if (m.db->Get(rocksdb::ReadOptions(), RowKey('d', no), &v).ok()) return Found::kDestroyed;
-  if (m.read_only) {
-    // Made by the service since this secondary last caught up?
-    std::lock_guard<std::mutex> lk(m.catch_up_mu);
-    if (m.db->TryCatchUpWithPrimary().ok()) {
-      if (m.Read(no, key, seen)) return Found::kKey;
-      if (m.db->Get(rocksdb::ReadOptions(), RowKey('d', no), &v).ok()) return Found::kDestroyed;
-    }
-  }
-  return Found::kMissing;
+  const Found found = m.Read(no, key, seen);
+  if (found != Found::kMissing || !m.read_only) return found;
+  // Made (or destroyed) by the service since this secondary last caught up?
+  std::lock_guard<std::mutex> lk(m.catch_up_mu);
+  if (!m.db->TryCatchUpWithPrimary().ok()) return Found::kMissing;
+  return m.Read(no, key, seen);
 }
 
 Status RocksDbKeyStore::Destroy(const std::vector<uint64_t>& nos) {
@@ -271,7 +297,7 @@ Status RocksDbKeyStore::Destroy(const std::vector<uint64_t>& nos) {
     std::unique_lock<std::shared_mutex> clk(m.cache_mu);
     for (uint64_t n : nos) {
       auto it = m.cache.find(n / kBlockKeys);
-      if (it != m.cache.end()) it->second->present.reset(n % kBlockKeys);
+      if (it != m.cache.end()) it->second->Destroyed(n);
     }
     m.destroys++;
   }

@@ -86,16 +86,19 @@ void PayloadSealer::Open(Event* e) const {
   e->key_no = *no;
   thread_local std::string key;  // kept: no allocation per event
   switch (keys_->Get(*no, &key)) {
-    case KeyStore::Found::kKey:
+    case KeyStore::Found::kKey: {
       // A payload its own key does not open was sealed under a key made
       // for it and forgotten (its contact was already erased).
-      if (!OpenPayloadInPlace(key, e)) {
+      const bool opened = OpenPayloadInPlace(key, e);
+      Wipe(key.data(), key.size());
+      if (!opened) {
         e->payload.clear();
         e->sealing = Event::Sealing::kErased;
         return;
       }
       e->sealing = Event::Sealing::kOpened;
       return;
+    }
     case KeyStore::Found::kDestroyed:
       e->payload.clear();
       e->sealing = Event::Sealing::kErased;

@@ -137,8 +137,10 @@ std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
   if (sealed.size() < kAeadNonceBytes + kAeadTagBytes) return std::nullopt;
   const size_t len = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
   std::string plain(len, '\0');
-  if (!OpenTo(key, aad, U(sealed), U(sealed.substr(kAeadNonceBytes)), len, U(plain)))
+  if (!OpenTo(key, aad, U(sealed), U(sealed.substr(kAeadNonceBytes)), len, U(plain))) {
+    Wipe(plain.data(), plain.size());  // GCM decrypts before it checks
     return std::nullopt;
+  }
   return plain;
 }
 
@@ -146,7 +148,10 @@ bool AeadOpenInPlace(std::string_view key, std::string_view aad, std::string* bu
   if (buf->size() < at + kAeadNonceBytes + kAeadTagBytes) return false;
   const size_t len = buf->size() - at - kAeadNonceBytes - kAeadTagBytes;
   unsigned char* text = U(*buf, at + kAeadNonceBytes);
-  if (!OpenTo(key, aad, U(*buf, at), text, len, text)) return false;
+  if (!OpenTo(key, aad, U(*buf, at), text, len, text)) {
+    Wipe(text, len);  // GCM decrypts before it checks
+    return false;
+  }
   std::memmove(buf->data(), text, len);
   buf->resize(len);
   return true;

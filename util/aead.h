@@ -25,8 +25,8 @@ std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
                                     std::string_view sealed);
 // AeadOpen without a copy: *buf holds, from byte `at` on, what AeadSeal
 // made. True: *buf is now the plaintext alone (the bytes before `at`
-// dropped too). False: not opened, and *buf's bytes from `at` on are
-// no longer what they were.
+// dropped too). False: not opened, and what the ciphertext held is
+// zeroed (no plaintext is left behind).
 bool AeadOpenInPlace(std::string_view key, std::string_view aad, std::string* buf, size_t at);
 
 // RFC 4648 §5 base64url without padding; Decode also refuses padding,

@@ -85,6 +85,10 @@ std::optional<std::string> Base64Decode(std::string_view b64) {
   return out;
 }
 
+void Wipe(void* p, size_t n) {
+  if (n > 0) OPENSSL_cleanse(p, n);
+}
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

@@ -32,6 +32,9 @@ std::optional<std::string> Base64Decode(std::string_view b64);
 
 // Compares in time that depends only on the lengths, never on the contents.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
+// Zeroes `n` bytes at `p` so that the compiler cannot drop it: for a
+// secret (a key, a plaintext) about to be dropped or reused.
+void Wipe(void* p, size_t n);
 
 // A prepared HMAC key (SHA-1 or SHA-256): the hash states after the key's
 // inner and outer pad blocks (RFC 2104), computed once. A MAC then costs

@@ -119,6 +119,8 @@ TEST(Aead, OpensInPlaceAsItOpensACopy) {
     }
     buf = sealed;
     EXPECT_FALSE(AeadOpenInPlace(key, "other", &buf, 0));
+    // The right key decrypted it before the check refused it: not left.
+    EXPECT_EQ(buf.substr(kAeadNonceBytes, plain.size()), std::string(plain.size(), '\0'));
     buf = sealed;
     EXPECT_FALSE(AeadOpenInPlace(std::string(32, 'x'), "aad", &buf, 0));
   }
