@@ -369,9 +369,19 @@ std::vector<StateEntryRef> ProjectionState::SortedEntries() const {
   // A rebuild's final commit: the others' folds are mostly done by then,
   // so the two parts are sorted side by side.
   const size_t cut = CutByFirstByte(&order);
+  if (cut == 0 || cut == order.size()) {  // one first byte: no cut
+    sort_part(0, order.size());
+    return refs;
+  }
   std::thread other([&] { sort_part(cut, order.size()); });
+  struct JoinAtEnd {  // should sort_part throw
+    std::thread* t;
+    ~JoinAtEnd() {
+      if (t->joinable()) t->join();
+    }
+  } join_other{&other};
   sort_part(0, cut);
-  other.join();
+  other.join();  // before `refs` is returned (and perhaps moved)
   return refs;
 }
 

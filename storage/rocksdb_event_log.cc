@@ -970,6 +970,12 @@ Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t s
   std::vector<std::string> state_files = {state_file};
   rocksdb::Status second;
   std::thread other;
+  struct JoinAtEnd {  // on every path out, an exception's too
+    std::thread* t;
+    ~JoinAtEnd() {
+      if (t->joinable()) t->join();
+    }
+  } join_other{&other};
   if (cut < entries.size()) {
     state_files.push_back(state_file2);
     other = std::thread([&] { second = write_state(state_file2, cut, entries.size()); });
