@@ -286,7 +286,12 @@ def main():
     ap.add_argument("--nodes", default="0,1,2,3",
                     help="the runs of each round, comma-separated (0: embedded, always run)")
     args = ap.parse_args()
-    sizes = sorted({0} | {int(n) for n in args.nodes.split(",")})
+    try:
+        sizes = sorted({0} | {int(n) for n in args.nodes.split(",") if n.strip()})
+    except ValueError:
+        ap.error("--nodes takes sizes from 0 to 3, comma-separated")
+    if any(n < 0 or n > 3 for n in sizes):
+        ap.error("--nodes takes sizes from 0 to 3 (the NATS cluster has three servers)")
     subprocess.run(["cmake", "--build", "--preset", "release", "--target", "dfm", "ingest_client"],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     runs = []
