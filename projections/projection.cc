@@ -56,82 +56,6 @@ void ProjectionState::SetOwner(std::string_view contact, std::string_view own_ki
   tenant_kinds_.assign(tenant_kinds.data(), tenant_kinds.size());
 }
 
-namespace {
-// Overlays smaller than this are always walked.
-constexpr size_t kScanIndexFrom = 1 << 14;
-// Scans walk a big overlay until they have read this many times its size
-// (sorting it costs about that much): a rebuild with one erasure never
-// sorts, one with many sorts once.
-constexpr size_t kWalksBeforeIndex = 4;
-
-// `*into` and the sorted `more`, merged in order into `*into`.
-void MergeSorted(std::vector<std::string_view>* into, const std::vector<std::string_view>& more) {
-  std::vector<std::string_view> merged;
-  merged.reserve(into->size() + more.size());
-  std::merge(into->begin(), into->end(), more.begin(), more.end(), std::back_inserter(merged));
-  into->swap(merged);
-}
-}  // namespace
-
-bool ProjectionState::UpdateScanIndex() {
-  ScanIndex& x = scan_index_;
-  if (!x.built) {
-    if (overlay_.size() < kScanIndexFrom) return false;
-    x.walked += overlay_.size();
-    if (x.walked < kWalksBeforeIndex * overlay_.size()) return false;
-    const std::vector<StateEntryRef> sorted = SortedEntries();
-    x.big.reserve(sorted.size());
-    for (const StateEntryRef& r : sorted) x.big.push_back(r.key);
-    overlay_.NewKeys()->clear();
-    overlay_.TrackNewKeys();
-    x.built = true;
-    return true;
-  }
-  std::vector<std::string_view>* fresh = overlay_.NewKeys();
-  if (!fresh->empty()) {
-    std::sort(fresh->begin(), fresh->end());
-    MergeSorted(&x.small, *fresh);
-    fresh->clear();
-  }
-  if (x.small.size() > x.big.size() / 8) {
-    MergeSorted(&x.big, x.small);
-    x.small.clear();
-  }
-  return true;
-}
-
-std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::string_view prefix) {
-  std::map<std::string, std::string, std::less<>> found;
-  if (scan_) {
-    Status s = scan_(prefix, [&](std::string_view k, std::string_view v) {
-      found.emplace(std::string(k), std::string(v));
-      return true;
-    });
-    if (!s.ok() && status_.ok()) status_ = s;
-  }
-  // The overlay's entry for `k` over the base's.
-  auto apply = [&](std::string_view k, const StateTable::Entry& e) {
-    if (std::optional<std::string_view> v = e.value()) {
-      found[std::string(k)] = std::string(*v);
-    } else {
-      auto it = found.find(k);
-      if (it != found.end()) found.erase(it);
-    }
-  };
-  if (UpdateScanIndex()) {
-    for (const std::vector<std::string_view>* level : {&scan_index_.big, &scan_index_.small}) {
-      for (auto it = std::lower_bound(level->begin(), level->end(), prefix);
-           it != level->end() && it->substr(0, prefix.size()) == prefix; ++it)
-        apply(*it, *overlay_.Find(*it));  // the entry now: a value that grew moved it
-    }
-  } else {
-    overlay_.ForEach([&](const StateTable::Entry& e) {
-      if (e.key().substr(0, prefix.size()) == prefix) apply(e.key(), e);
-    });
-  }
-  return {found.begin(), found.end()};
-}
-
 bool NamesContact(std::string_view key, std::string_view contact_id, std::string_view kinds) {
   if (key.size() < contact_id.size() + 2 || key[1] != '/' ||
       kinds.find(key[0]) == std::string_view::npos || key.substr(2, contact_id.size()) != contact_id)
@@ -345,44 +269,122 @@ size_t CutByFirstByte(std::vector<Sortable>* order) {
   return static_cast<size_t>(mid - order->begin());
 }
 
-}  // namespace
-
-std::vector<StateEntryRef> ProjectionState::SortedEntries() const {
+// Sorts `table`'s entries by key and calls emit(i, entry) for the i-th,
+// each i once (from two threads, on disjoint ranges, for a table of
+// kTwoThreadKeys entries or more: a rebuild's final commit, when the other
+// folds are mostly done).
+template <typename Emit>
+void SortTable(const StateTable& table, Emit emit) {
   std::vector<Sortable> order;
-  order.reserve(overlay_.size());
-  overlay_.ForEach([&](const StateTable::Entry& e) { order.push_back(Sortable{0, 0, 0, &e}); });
-  std::vector<StateEntryRef> refs(order.size());
-  // [from, to) of `order` sorted, then its references made.
+  order.reserve(table.size());
+  table.ForEach([&](const StateTable::Entry& e) { order.push_back(Sortable{0, 0, 0, &e}); });
+  // [from, to) of `order` sorted, then emitted.
   auto sort_part = [&](size_t from, size_t to) {
     SortByKey(order.data() + from, order.data() + to, 0);
     for (size_t i = from; i < to; ++i) {
       if (i + kAhead < to) __builtin_prefetch(order[i + kAhead].entry);
-      const StateTable::Entry& e = *order[i].entry;
-      std::optional<std::string_view> v = e.value();
-      refs[i] = StateEntryRef{e.key(), v.value_or(std::string_view()), !v};
+      emit(i, *order[i].entry);
     }
   };
-  if (order.size() < kTwoThreadKeys) {
+  const size_t cut = order.size() < kTwoThreadKeys ? 0 : CutByFirstByte(&order);
+  if (cut == 0 || cut == order.size()) {  // small, or one first byte: no cut
     sort_part(0, order.size());
-    return refs;
-  }
-  // A rebuild's final commit: the others' folds are mostly done by then,
-  // so the two parts are sorted side by side.
-  const size_t cut = CutByFirstByte(&order);
-  if (cut == 0 || cut == order.size()) {  // one first byte: no cut
-    sort_part(0, order.size());
-    return refs;
+    return;
   }
   std::thread other([&] { sort_part(cut, order.size()); });
-  struct JoinAtEnd {  // should sort_part throw
+  struct JoinAtEnd {  // on every path out, should sort_part throw
     std::thread* t;
     ~JoinAtEnd() {
       if (t->joinable()) t->join();
     }
   } join_other{&other};
   sort_part(0, cut);
-  other.join();  // before `refs` is returned (and perhaps moved)
+}
+
+}  // namespace
+
+std::vector<StateEntryRef> ProjectionState::SortedEntries() const {
+  std::vector<StateEntryRef> refs(overlay_.size());
+  SortTable(overlay_, [&](size_t i, const StateTable::Entry& e) {
+    std::optional<std::string_view> v = e.value();
+    refs[i] = StateEntryRef{e.key(), v.value_or(std::string_view()), !v};
+  });
   return refs;
+}
+
+namespace {
+// Overlays smaller than this are always walked.
+constexpr size_t kScanIndexFrom = 1 << 14;
+// Scans walk a big overlay until they have read this many times its size
+// (sorting it costs about that much): a rebuild with one erasure never
+// sorts, one with many sorts once.
+constexpr size_t kWalksBeforeIndex = 4;
+
+// `*into` and the sorted `more`, merged in order into `*into`.
+void MergeSorted(std::vector<std::string_view>* into, const std::vector<std::string_view>& more) {
+  std::vector<std::string_view> merged;
+  merged.reserve(into->size() + more.size());
+  std::merge(into->begin(), into->end(), more.begin(), more.end(), std::back_inserter(merged));
+  into->swap(merged);
+}
+}  // namespace
+
+bool ProjectionState::UpdateScanIndex() {
+  ScanIndex& x = scan_index_;
+  if (!x.built) {
+    if (overlay_.size() < kScanIndexFrom) return false;
+    x.walked += overlay_.size();
+    if (x.walked < kWalksBeforeIndex * overlay_.size()) return false;
+    x.big.resize(overlay_.size());
+    SortTable(overlay_, [&](size_t i, const StateTable::Entry& e) { x.big[i] = e.key(); });
+    overlay_.NewKeys()->clear();
+    overlay_.TrackNewKeys();
+    x.built = true;
+    return true;
+  }
+  std::vector<std::string_view>* fresh = overlay_.NewKeys();
+  if (!fresh->empty()) {
+    std::sort(fresh->begin(), fresh->end());
+    MergeSorted(&x.small, *fresh);
+    fresh->clear();
+  }
+  if (x.small.size() > x.big.size() / 8) {
+    MergeSorted(&x.big, x.small);
+    x.small.clear();
+  }
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> ProjectionState::Scan(std::string_view prefix) {
+  std::map<std::string, std::string, std::less<>> found;
+  if (scan_) {
+    Status s = scan_(prefix, [&](std::string_view k, std::string_view v) {
+      found.emplace(std::string(k), std::string(v));
+      return true;
+    });
+    if (!s.ok() && status_.ok()) status_ = s;
+  }
+  // The overlay's entry for `k` over the base's.
+  auto apply = [&](std::string_view k, const StateTable::Entry& e) {
+    if (std::optional<std::string_view> v = e.value()) {
+      found[std::string(k)] = std::string(*v);
+    } else {
+      auto it = found.find(k);
+      if (it != found.end()) found.erase(it);
+    }
+  };
+  if (UpdateScanIndex()) {
+    for (const std::vector<std::string_view>* level : {&scan_index_.big, &scan_index_.small}) {
+      for (auto it = std::lower_bound(level->begin(), level->end(), prefix);
+           it != level->end() && it->substr(0, prefix.size()) == prefix; ++it)
+        apply(*it, *overlay_.Find(*it));  // the entry now: a value that grew moved it
+    }
+  } else {
+    overlay_.ForEach([&](const StateTable::Entry& e) {
+      if (e.key().substr(0, prefix.size()) == prefix) apply(e.key(), e);
+    });
+  }
+  return {found.begin(), found.end()};
 }
 
 }  // namespace dfm
