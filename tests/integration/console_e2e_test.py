@@ -38,7 +38,8 @@ from sync_e2e_test import wait_for  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException, StaleElementReferenceException, WebDriverException)
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -199,6 +200,12 @@ class ConsoleTest(unittest.TestCase):
                 return "Signed in" in d.find_element(By.TAG_NAME, "header").text
             except (NoSuchElementException, StaleElementReferenceException):  # the page is being replaced
                 return False
+            except WebDriverException as e:
+                # Chromium's own word for a stale element, the page replaced
+                # between finding the header and reading it.
+                if "does not belong to the document" in str(e):
+                    return False
+                raise
         wait_for("signed in", signed_in)
         self.assertNotIn(viewer, d.page_source)
         self.search(d, "ada@example.com")
