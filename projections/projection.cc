@@ -5,9 +5,9 @@
 #include <charconv>
 #include <iterator>
 #include <map>
-#include <thread>
 
 #include "events/sealing.h"
+#include "util/joining_thread.h"
 
 namespace dfm {
 
@@ -291,13 +291,7 @@ void SortTable(const StateTable& table, Emit emit) {
     sort_part(0, order.size());
     return;
   }
-  std::thread other([&] { sort_part(cut, order.size()); });
-  struct JoinAtEnd {  // on every path out, should sort_part throw
-    std::thread* t;
-    ~JoinAtEnd() {
-      if (t->joinable()) t->join();
-    }
-  } join_other{&other};
+  JoiningThread other([&] { sort_part(cut, order.size()); });
   sort_part(0, cut);
 }
 

@@ -35,6 +35,7 @@
 #include "storage/wal_trash_fs.h"
 #include "util/burst.h"
 #include "util/coding.h"
+#include "util/joining_thread.h"
 
 namespace dfm {
 
@@ -969,19 +970,13 @@ Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t s
   };
   std::vector<std::string> state_files = {state_file};
   rocksdb::Status second;
-  std::thread other;
-  struct JoinAtEnd {  // on every path out, an exception's too
-    std::thread* t;
-    ~JoinAtEnd() {
-      if (t->joinable()) t->join();
-    }
-  } join_other{&other};
+  JoiningThread other;
   if (cut < entries.size()) {
     state_files.push_back(state_file2);
-    other = std::thread([&] { second = write_state(state_file2, cut, entries.size()); });
+    other = JoiningThread([&] { second = write_state(state_file2, cut, entries.size()); });
   }
   rocksdb::Status rs = write_state(state_file, 0, cut);
-  if (other.joinable()) other.join();
+  other.Join();
   if (rs.ok()) rs = second;
   if (rs.ok()) {
     rs = write(kCheckpoints, cp_file, [&](rocksdb::SstFileWriter* w) {
