@@ -10,9 +10,10 @@
 // waits for). The connector's HTTP is not in these figures (bench/README.md
 // has the sync's).
 //
-//   campaign_bench DIR [--people 100000] [--cap 100] [--seconds 20] [--stops 100]
+//   campaign_bench DIR [--people 100000] [--cap 100] [--seconds 20] [--stops 100] [--sealed]
 //
-// DIR: an empty directory (the log). Reported, each on a line of its own:
+// DIR: an empty directory (the log; with --sealed, payloads sealed as the
+// service seals them, its key store in DIR/keys). Reported, each on a line of its own:
 // - setup: the people's contacts appended and folded (not the campaign's);
 // - scheduling: from the campaign's start until every person's first task
 //   is created and folded; the resident set's peak growth over it;
@@ -47,6 +48,7 @@
 #include "projections/campaign_projections.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
+#include "storage/key_store.h"
 #include "storage/rocksdb_event_log.h"
 #include "sync/domain_event.h"
 #include "sync/identity.h"
@@ -67,6 +69,7 @@ struct Options {
   double cap = 100;
   double seconds = 20;
   size_t stops = 100;
+  bool sealed = false;
 };
 
 double Now() {
@@ -273,7 +276,15 @@ double StopSome(EventLog* log, const Options& o, std::set<std::string>* watching
 int Bench(const Options& o) {
   std::unique_ptr<RocksDbEventLog> log;
   RocksDbLogOptions lo;
-  lo.path = o.dir;
+  lo.path = o.dir + "/log";
+  if (o.sealed) {
+    std::unique_ptr<RocksDbKeyStore> keys;
+    if (Status s = RocksDbKeyStore::Open(o.dir + "/keys", false, &keys); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    lo.keys = std::move(keys);
+  }
   if (Status s = RocksDbEventLog::Open(lo, &log); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
@@ -347,6 +358,8 @@ int Bench(const Options& o) {
 }  // namespace dfm
 
 int main(int argc, char** argv) {
+  static const char kUsage[] =
+      "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K] [--sealed]\n";
   dfm::Options o;
   for (int i = 1; i < argc; ++i) {
     auto next = [&](const char* flag) -> const char* {
@@ -361,17 +374,17 @@ int main(int argc, char** argv) {
       o.seconds = std::atof(v3);
     } else if (const char* v4 = next("--stops")) {
       o.stops = std::strtoull(v4, nullptr, 10);
+    } else if (std::strcmp(argv[i], "--sealed") == 0) {
+      o.sealed = true;
     } else if (argv[i][0] != '-' && o.dir.empty()) {
       o.dir = argv[i];
     } else {
-      std::fprintf(stderr,
-                   "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K]\n");
+      std::fputs(kUsage, stderr);
       return 2;
     }
   }
   if (o.dir.empty() || o.stops > o.people) {
-    std::fprintf(stderr,
-                 "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K]\n");
+    std::fputs(kUsage, stderr);
     return 2;
   }
   return dfm::Bench(o);

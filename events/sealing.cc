@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kContactPrefix = "contact:";
 constexpr std::string_view kSourcePrefix = "source:";
+constexpr std::string_view kTaskPrefix = "campaign-tasks:";
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -32,6 +33,7 @@ SealKind SealKindFor(std::string_view stream, std::string_view type) {
     return SealKind::kOwn;
   if (StartsWith(stream, kContactPrefix)) return SealKind::kContact;
   if (StartsWith(stream, kSourcePrefix)) return SealKind::kCause;
+  if (StartsWith(stream, kTaskPrefix)) return SealKind::kTaskContact;
   return SealKind::kClear;
 }
 

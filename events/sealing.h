@@ -32,6 +32,9 @@ enum class SealKind {
   kContact,  // its contact's key: every event of a "contact:<id>" stream
   kCause,    // the key of the event that caused it: the router's records in
              // "source:<system>" streams (a conflict names the webhook's phone)
+  kTaskContact,  // the key of the contact it is about: a campaign's task events
+                 // ("campaign-tasks:<campaign>", their payload's "contact":
+                 // campaigns/task.h), which carry the text sent to the person
 };
 
 // REQUIRES nothing; total over any stream and type.

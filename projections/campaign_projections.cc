@@ -17,6 +17,12 @@ std::string CountKey(const std::string& tenant, const std::string& campaign,
   return "n/" + tenant + "/" + campaign + "/" + std::string(state);
 }
 
+// The count of a campaign's tasks skipped for `reason`.
+std::string SkipKey(const std::string& tenant, const std::string& campaign,
+                    const std::string& reason) {
+  return "r/" + tenant + "/" + campaign + "/" + reason;
+}
+
 // "<kind>/<tenant>/<contact>/<when, 20 digits>/<what>": a contact's dated rows.
 std::string DatedKey(char kind, const std::string& tenant, const std::string& contact,
                      int64_t at_us, const std::string& what) {
@@ -401,7 +407,7 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
     return;
   }
   TaskEvent te;
-  if (!DecodeTaskEvent(e.type, e.payload, &te)) return;
+  if (!DecodeTaskEvent(e.type, e.payload, &te)) return;  // also: sealed, its contact erased
   const std::string key = CampaignTaskKey(e.tenant, te.campaign, te.step, te.contact);
   Task t;
   std::optional<std::string_view> row = st->Peek(key);
@@ -409,13 +415,28 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
   const Task before = t;
   if (!ApplyTaskEvent(te, &t).ok()) return;
   t.changed_us = e.recorded_at_us;
+  // The task's rows are its contact's (an owner-index row each): an
+  // erasure forgets them, as a rebuild that cannot open the task's events
+  // would never have put them.
+  st->SetOwner(te.contact, OwnKinds(), e.tenant, TenantOwnKinds());
   st->Put(key, EncodeTaskRow(t));
   if (te.type != kTaskCreated)
     st->Add(CountKey(e.tenant, te.campaign, TaskStateName(before.state)), -1);
   st->Add(CountKey(e.tenant, te.campaign, TaskStateName(t.state)), 1);
-  if (te.type == kTaskSkipped) st->Add("r/" + e.tenant + "/" + te.campaign + "/" + te.reason, 1);
+  if (te.type == kTaskSkipped) st->Add(SkipKey(e.tenant, te.campaign, te.reason), 1);
   if (te.type == kTaskDone && (te.channel == "sms" || te.channel == "email"))
     st->Put(DatedKey('s', e.tenant, te.contact, e.recorded_at_us, te.campaign), te.channel);
+  st->SetOwner({});
+}
+
+void CampaignTasksProjection::Forget(std::string_view key, std::string_view value,
+                                     ProjectionState* st) {
+  Task t;
+  if (key.substr(0, 2) != "t/" || !DecodeTaskRow(value, &t)) return;
+  const std::string_view rest = key.substr(2);
+  const std::string tenant(rest.substr(0, rest.find('/')));
+  st->Add(CountKey(tenant, t.campaign, TaskStateName(t.state)), -1);
+  if (t.state == TaskState::kSkipped) st->Add(SkipKey(tenant, t.campaign, t.reason), -1);
 }
 
 Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign,

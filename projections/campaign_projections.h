@@ -9,8 +9,9 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 5 (1 kept no changed_us, 2 no o/, i/ and d/,
-// 3 no a/, 4 an owner-index row beside each i/ and d/ row): the fold of
+// "campaign_tasks", layout 6 (1 kept no changed_us, 2 no o/, i/ and d/,
+// 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
+// t/ and s/ rows): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -46,6 +47,11 @@
 // An event the task's life refuses (ApplyTaskEvent) changes nothing, as
 // live processing would: the same log folds to the same state. "When" is
 // the task.done event's recorded time.
+//
+// A task's t/ and s/ rows are its contact's (an owner-index row each): when
+// the contact is erased they go and the task leaves the n/ and r/ counts,
+// as in a rebuild, which cannot open the task's events any more (sealed
+// with the contact's key, events/sealing.h).
 //
 // Pure like every projection; the reads below take a log's committed state.
 #pragma once
@@ -99,7 +105,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 5; }
+  int layout() const override { return 6; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 
@@ -107,6 +113,8 @@ class CampaignTasksProjection : public Projection {
   // i/ and d/ rows begin with their contact: found by that prefix, with no
   // owner-index row each (layout 5).
   std::string_view TenantOwnKinds() const override { return "di"; }
+  // A t/ row forgotten takes its task out of the campaign's n/ and r/ counts.
+  void Forget(std::string_view key, std::string_view value, ProjectionState* state) override;
 };
 
 std::string CampaignTaskKey(const std::string& tenant, const std::string& campaign, int step,

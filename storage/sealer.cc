@@ -1,5 +1,7 @@
 #include "storage/sealer.h"
 
+#include <simdjson.h>
+
 #include "events/codec.h"
 #include "events/sealing.h"
 #include "util/crypto.h"
@@ -12,11 +14,23 @@ template <typename Map>
 void Bound(Map* m) {
   if (m->size() >= kCacheEntries) m->clear();
 }
+
+// The "contact" member of a task event's payload (campaigns/task.h); ""
+// when it has none or does not parse.
+std::string TaskContactOf(std::string_view payload) {
+  thread_local simdjson::dom::parser parser;  // kept: its buffers are reused
+  simdjson::dom::object o;
+  std::string_view contact;
+  if (parser.parse(payload.data(), payload.size()).get(o) != simdjson::SUCCESS ||
+      o["contact"].get(contact) != simdjson::SUCCESS)
+    return "";
+  return std::string(contact);
+}
 }  // namespace
 
 uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::string* key,
                                Status* status) {
-  auto fresh = [&]() -> uint64_t {
+  const std::function<uint64_t()> fresh = [&]() -> uint64_t {
     uint64_t no = 0;
     *status = keys_->NewKey(&no, key);
     return status->ok() ? no : 0;
@@ -40,20 +54,35 @@ uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::stri
       }
       return fresh();
     }
-    case SealKind::kContact: {
-      std::string name = ContactKeyName(e.tenant, e.stream);
-      auto it = contact_keys_.find(name);
-      if (it != contact_keys_.end()) return it->second;
-      uint64_t no = lookups.stream_key(e.tenant, e.stream);
-      if (no == 0) no = fresh();
-      if (no != 0) {
-        Bound(&contact_keys_);
-        contact_keys_.emplace(std::move(name), no);
-      }
-      return no;
+    case SealKind::kContact:
+      return ContactKey(e.tenant, e.stream, lookups, fresh);
+    case SealKind::kTaskContact: {
+      const std::string contact = TaskContactOf(e.payload);
+      if (contact.empty()) return fresh();
+      // Only a key the contact's stream names (or will, from this batch):
+      // one made here would be named by no record of the contact's, and
+      // `dfm erase` would not find it. Without one, a key of its own.
+      const std::string stream = ContactStream(contact);
+      uint64_t no = ContactKey(e.tenant, stream, lookups, nullptr);
+      return no != 0 ? no : fresh();
     }
   }
   return 0;
+}
+
+uint64_t PayloadSealer::ContactKey(std::string_view tenant, std::string_view stream,
+                                   const Lookups& lookups,
+                                   const std::function<uint64_t()>& fresh) {
+  std::string name = ContactKeyName(tenant, stream);
+  auto it = contact_keys_.find(name);
+  if (it != contact_keys_.end()) return it->second;
+  uint64_t no = lookups.stream_key(tenant, stream);
+  if (no == 0 && fresh) no = fresh();
+  if (no != 0) {
+    Bound(&contact_keys_);
+    contact_keys_.emplace(std::move(name), no);
+  }
+  return no;
 }
 
 uint64_t PayloadSealer::KeyOfRecord(std::string_view record) {

@@ -53,6 +53,11 @@ class PayloadSealer {
   // The key number for `e` (0: clear) and, when known without asking the
   // store, its bytes in *key.
   uint64_t KeyFor(const Event& e, const Lookups& lookups, std::string* key, Status* status);
+  // The key of the contact whose stream is (tenant, stream): cached, else
+  // the one its first sealed event names, else fresh() when given (0 when
+  // not, or when it fails).
+  uint64_t ContactKey(std::string_view tenant, std::string_view stream, const Lookups& lookups,
+                      const std::function<uint64_t()>& fresh);
 
   KeyStore* keys_;
   // ContactKeyName -> key no. Only numbers: a contact's key is asked of the

@@ -23,6 +23,7 @@ suite sets them closed and sees texts wait).
 Usage: campaigns_e2e_test.py --dfm PATH [-k NAME]
 """
 import email
+import json
 from collections import Counter
 import os
 import ssl
@@ -54,6 +55,7 @@ class CampaignTest(unittest.TestCase):
     ghl_user_creates = base.SyncTest.ghl_user_creates
     verity_inbound = messages.MessagesTest.verity_inbound
     verity_sent = messages.MessagesTest.verity_sent
+    erase = messages.MessagesTest.erase
     key = console.ConsoleTest.key
     cli = console.ConsoleTest.cli
     api = console.ConsoleTest.api
@@ -162,6 +164,31 @@ class CampaignTest(unittest.TestCase):
         r = self.cli("campaigns", "tasks", "spring", "-c", self.dfm.config_path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("(replied)", r.stdout)
+        self.erase_ann(viewer)
+
+    def erase_ann(self, viewer):
+        """docs/privacy.md: the texts a campaign rendered for a person go with
+        their erasure (its task events are sealed with the person's key), and
+        the campaign's progress stops counting their tasks."""
+        ann = [e["payload"]["contact_id"] for e in self.dfm.dump(with_body=True)
+               if e["type"] == "contact.created" and e["payload"]["fields"].get("phone") == ANN]
+        r = self.erase(ann[0], "--reason", "request #7", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for("Ann's tasks uncounted", lambda: self.api("/v1/campaigns/spring", viewer)[2]
+                 ["tasks"] == {"done": 1, "skipped": 2}, timeout=30)
+        events = self.dfm.dump(with_body=True)
+        tasks = [e for e in events if e["stream"] == "campaign-tasks:spring"]
+        self.assertTrue(any(e.get("erased") for e in tasks), tasks)
+        self.assertTrue(any(e["payload"].get("body") == "Hi Bo, from Acme" for e in tasks
+                            if not e.get("erased")), "another person's stay readable")
+        dump = json.dumps(events)
+        for text in ("Hi Ann", "Still there, Ann", "Spring at Acme", "Ask Ann"):
+            self.assertNotIn(text, dump)
+        try:
+            wait_for("no file with Ann's text",
+                     lambda: not self.dfm.files_holding(b"Hi Ann, from Acme"), timeout=45)
+        except AssertionError:
+            self.assertEqual(self.dfm.files_holding(b"Hi Ann, from Acme"), [])
 
 
 class AiDraftCampaignTest(unittest.TestCase):

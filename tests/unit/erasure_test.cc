@@ -12,6 +12,7 @@
 #include <set>
 
 #include "app/erase.h"
+#include "campaigns/task.h"
 #include "events/codec.h"
 #include "events/sealing.h"
 #include "events/webhook_received.h"
@@ -53,6 +54,13 @@ EventDraft OptedOut(const std::string& contact, const std::string& phone, const 
   return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
 }
 
+// A memory log that seals with a memory key store.
+struct SealedLog {
+  std::shared_ptr<MemoryKeyStore> keys = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  SealedLog() { log.SetKeyStore(keys); }
+};
+
 AppendOutcome Put(EventLog* log, EventDraft d) {
   AppendOutcome o;
   Status s = log->Append(std::move(d), &o);
@@ -82,6 +90,8 @@ TEST(SealingTest, WhichKeySealsWhat) {
   EXPECT_EQ(SealKindFor("contact:c1", "contact.created"), SealKind::kContact);
   EXPECT_EQ(SealKindFor("contact:c1", "contact.erased"), SealKind::kClear);
   EXPECT_EQ(SealKindFor("source:ghl", "identity.conflict"), SealKind::kCause);
+  EXPECT_EQ(SealKindFor("campaign-tasks:spring", "task.claimed"), SealKind::kTaskContact);
+  EXPECT_EQ(SealKindFor("campaign:spring", "campaign.created"), SealKind::kClear);
   EXPECT_EQ(SealKindFor("admin", "admin.action"), SealKind::kClear);
   EXPECT_EQ(SealKindFor("log", "log.recovered"), SealKind::kClear);
 }
@@ -136,10 +146,9 @@ TEST(SealingTest, TheLogSealsPersonalDataAndReadsItBack) {
 }
 
 TEST(SealingTest, AKeyThatCannotBeMadeFailsTheAppendAndWritesNothing) {
-  auto owned = std::make_shared<MemoryKeyStore>();
-  MemoryKeyStore& keys = *owned;
-  MemoryEventLog log;
-  log.SetKeyStore(owned);
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  MemoryKeyStore& keys = *sealed.keys;
   keys.FailNewKeys(true);
   AppendOutcome o;
   EXPECT_FALSE(log.Append(Webhook("{}", "w1"), &o).ok());
@@ -150,10 +159,9 @@ TEST(SealingTest, AKeyThatCannotBeMadeFailsTheAppendAndWritesNothing) {
 }
 
 TEST(ErasureTest, ErasingAContactMakesItsDataAndItsWebhooksUnreadable) {
-  auto owned = std::make_shared<MemoryKeyStore>();
-  MemoryKeyStore& keys = *owned;
-  MemoryEventLog log;
-  log.SetKeyStore(owned);
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  MemoryKeyStore& keys = *sealed.keys;
   AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
   AppendOutcome w2 = Put(&log, Webhook(std::string("{\"phone\":\"") + kOtherPhone + "\"}", "w2"));
   Put(&log, Created("c1", kPhone, w));
@@ -229,10 +237,9 @@ std::vector<Event> All(const EventLog& log, uint64_t from = 1) {
 }
 
 TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
-  auto owned = std::make_shared<MemoryKeyStore>();
-  MemoryKeyStore& keys = *owned;
-  MemoryEventLog log;
-  log.SetKeyStore(owned);
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  MemoryKeyStore& keys = *sealed.keys;
   AppendOutcome w = Put(&log, Webhook("{}", "w1"));
   AppendOutcome w2 = Put(&log, Webhook("{}", "w2"));
   Put(&log, Created("c1", kPhone, w));
@@ -269,6 +276,66 @@ TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
   ASSERT_TRUE(registry.count(z));
   EXPECT_EQ(registry[z].substr(0, 4), "out ");
   EXPECT_TRUE(registry.count(std::string("o/t/") + kOtherPhone + "/sms"));
+}
+
+// A task event of campaign "spring", step 0, for `contact`.
+EventDraft TaskDraft(std::string_view type, const std::string& contact, int claim = 0,
+                     const std::string& body = "") {
+  TaskEvent t;
+  t.type = std::string(type);
+  t.campaign = "spring";
+  t.contact = contact;
+  t.due_us = 1;
+  t.claim = claim;
+  if (type != kTaskCreated && type != kTaskSkipped) t.agent = "sms";
+  t.lease_until_us = type == kTaskClaimed ? 5'000'000 : 0;
+  t.channel = type == kTaskCreated || type == kTaskSkipped ? "" : "sms";
+  t.body = body;
+  t.reason = type == kTaskSkipped ? "opted_out" : "";
+  return TaskEventDraft("t", t);
+}
+
+TEST(ErasureTest, ACampaignsTextToThePersonGoesWithTheirKey) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  MemoryKeyStore& keys = *sealed.keys;
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  AppendOutcome w2 = Put(&log, Webhook("{}", "w2"));
+  const uint64_t ann_key = ReadOne(log, Put(&log, Created("c1", kPhone, w)).seq).key_no;
+  Put(&log, Created("c2", kOtherPhone, w2));
+  std::vector<uint64_t> anns = {Put(&log, TaskDraft(kTaskCreated, "c1")).seq,
+                                Put(&log, TaskDraft(kTaskClaimed, "c1", 1, "Hi Ann, from Acme")).seq,
+                                Put(&log, TaskDraft(kTaskDone, "c1", 1)).seq};
+  const uint64_t bos = Put(&log, TaskDraft(kTaskCreated, "c2")).seq;
+  Put(&log, TaskDraft(kTaskSkipped, "c2"));
+  EXPECT_EQ(RawRecord(log, anns[1]).find("Hi Ann"), std::string::npos) << "sealed";
+  for (uint64_t seq : anns) EXPECT_EQ(ReadOne(log, seq).key_no, ann_key) << "the person's key";
+  // A contact whose stream names no key yet: a key of the task's own.
+  const uint64_t stray = Put(&log, TaskDraft(kTaskCreated, "c3")).seq;
+  EXPECT_NE(ReadOne(log, stray).key_no, 0u);
+  EXPECT_EQ(ReadOne(log, stray).sealing, Event::Sealing::kOpened);
+
+  CampaignTasksProjection live_p, rebuilt_p;
+  Folded live, rebuilt;
+  live.Fold(live_p, All(log));
+  EXPECT_EQ(live.kv["n/t/spring/done"], "1");
+  EXPECT_EQ(live.kv["r/t/spring/opted_out"], "1");
+  const uint64_t before = log.LastSequence();
+  EraseOutcome out;
+  ASSERT_TRUE(EraseContact(&log, &keys, {"t", "c1", "request", "cli", {}}, &out).ok());
+  for (uint64_t seq : anns) EXPECT_TRUE(ReadOne(log, seq).erased()) << seq;
+  EXPECT_EQ(ReadOne(log, bos).sealing, Event::Sealing::kOpened) << "another person's";
+  live.Fold(live_p, All(log, before + 1));
+  rebuilt.Fold(rebuilt_p, All(log));
+  EXPECT_EQ(live.kv, rebuilt.kv);
+  EXPECT_FALSE(live.kv.count("n/t/spring/done")) << "the erased person's task is not counted";
+  EXPECT_EQ(live.kv["n/t/spring/skipped"], "1");
+  EXPECT_EQ(live.kv["r/t/spring/opted_out"], "1");
+  EXPECT_TRUE(live.kv.count(CampaignTaskKey("t", "spring", 0, "c2")));
+  for (const auto& [k, v] : live.kv) {
+    EXPECT_EQ(k.find("/c1"), std::string::npos) << k;
+    EXPECT_EQ(k.find("~o/c1\n"), std::string::npos) << k;
+  }
 }
 
 // A message.logged of `contact` on `channel`, caused by `webhook`.
