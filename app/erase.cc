@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "campaigns/task.h"
 #include "events/codec.h"
 #include "events/sealing.h"
 #include "connectors/connector.h"
@@ -33,6 +34,32 @@ uint64_t SourceKeyOf(const EventLog& log, uint64_t seq) {
     return false;
   });
   return s.ok() ? no : 0;
+}
+
+// The keys of the tenant's task events for `contact` that `named` lacks.
+// A contact whose stream begins with events older than sealing may have
+// had tasks sealed under keys of their own (storage/sealer.h: its stream's
+// key is looked for among its first records only), so every task event of
+// the tenant under another key is opened.
+Status TaskKeysOfOwn(EventLog* log, const std::string& tenant, const std::string& contact,
+                     const std::set<uint64_t>& named, std::set<uint64_t>* out) {
+  constexpr std::string_view kTasks = "campaign-tasks:";
+  return log->ScanRecords(1, [&](uint64_t, std::string_view record) {
+    Event e;
+    std::string_view payload;
+    if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != tenant ||
+        e.stream.compare(0, kTasks.size(), kTasks) != 0 || e.sealing == Event::Sealing::kClear)
+      return true;
+    const uint64_t no = SealedKeyNo(payload).value_or(0);
+    if (no == 0 || named.count(no) || out->count(no)) return true;
+    e.payload.assign(payload.data(), payload.size());
+    log->Unseal(&e);
+    TaskEvent t;
+    if (e.sealing == Event::Sealing::kOpened && DecodeTaskEvent(e.type, e.payload, &t) &&
+        t.contact == contact)
+      out->insert(no);
+    return true;
+  });
 }
 
 }  // namespace
@@ -129,6 +156,13 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
       PlanErasure(r.tenant, r.contact_id, events, {sources.begin(), sources.end()}, keys->HashKey());
   erasure.reason = r.reason;
   erasure.requested_by = r.requested_by;
+  if (events.front().sealing == Event::Sealing::kClear) {  // older than sealing
+    std::set<uint64_t> tasks;
+    s = TaskKeysOfOwn(log, r.tenant, r.contact_id, {erasure.keys.begin(), erasure.keys.end()},
+                      &tasks);
+    if (!s.ok()) return s;
+    erasure.keys.insert(erasure.keys.end(), tasks.begin(), tasks.end());
+  }
 
   EventDraft d;
   d.tenant = r.tenant;

@@ -83,6 +83,7 @@ Status AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup
 void AppendPlanner::Commit() {
   in_flight_.clear();
   saved_ = false;
+  if (sealer_) sealer_->Commit();
 }
 
 void AppendPlanner::Abandon() {
@@ -92,6 +93,7 @@ void AppendPlanner::Abandon() {
   }
   in_flight_.clear();
   saved_ = false;
+  if (sealer_) sealer_->Abandon();
 }
 
 }  // namespace dfm

@@ -29,7 +29,7 @@ std::string TaskContactOf(std::string_view payload) {
 }  // namespace
 
 uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::string* key,
-                               Status* status) {
+                               bool* forget, Status* status) {
   const std::function<uint64_t()> fresh = [&]() -> uint64_t {
     uint64_t no = 0;
     *status = keys_->NewKey(&no, key);
@@ -55,7 +55,7 @@ uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::stri
       return fresh();
     }
     case SealKind::kContact:
-      return ContactKey(e.tenant, e.stream, lookups, fresh);
+      return ContactKey(e.tenant, e.stream, lookups, fresh, forget);
     case SealKind::kTaskContact: {
       const std::string contact = TaskContactOf(e.payload);
       if (contact.empty()) return fresh();
@@ -63,7 +63,7 @@ uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::stri
       // one made here would be named by no record of the contact's, and
       // `dfm erase` would not find it. Without one, a key of its own.
       const std::string stream = ContactStream(contact);
-      uint64_t no = ContactKey(e.tenant, stream, lookups, nullptr);
+      uint64_t no = ContactKey(e.tenant, stream, lookups, nullptr, forget);
       return no != 0 ? no : fresh();
     }
   }
@@ -72,8 +72,9 @@ uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::stri
 
 uint64_t PayloadSealer::ContactKey(std::string_view tenant, std::string_view stream,
                                    const Lookups& lookups,
-                                   const std::function<uint64_t()>& fresh) {
+                                   const std::function<uint64_t()>& fresh, bool* forget) {
   std::string name = ContactKeyName(tenant, stream);
+  *forget = erasing_.count(name) != 0 || erased_.count(name) != 0;
   auto it = contact_keys_.find(name);
   if (it != contact_keys_.end()) return it->second;
   uint64_t no = lookups.stream_key(tenant, stream);
@@ -93,13 +94,19 @@ uint64_t PayloadSealer::KeyOfRecord(std::string_view record) {
 }
 
 Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
+  if (e->type == kContactErasedType && e->stream.rfind("contact:", 0) == 0) {
+    Bound(&erasing_);
+    erasing_.insert(ContactKeyName(e->tenant, e->stream));
+  }
   Status status;
   std::string key;
-  const uint64_t no = KeyFor(*e, lookups, &key, &status);
+  bool forget = false;
+  const uint64_t no = KeyFor(*e, lookups, &key, &forget, &status);
   if (!status.ok()) return status;
   if (no == 0) return Status::OK();
-  if (key.empty() && keys_->Get(no, &key) != KeyStore::Found::kKey) {
-    // Destroyed (an erased contact): sealed under a key nobody keeps.
+  if (forget || (key.empty() && keys_->Get(no, &key) != KeyStore::Found::kKey)) {
+    // Its contact erased (its key destroyed, or about to be): sealed
+    // under a key nobody keeps.
     key.assign(32, '\0');
     RandomBytes(reinterpret_cast<uint8_t*>(key.data()), key.size());
   }
@@ -107,6 +114,14 @@ Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
   e->sealing = Event::Sealing::kSealed;
   return Status::OK();
 }
+
+void PayloadSealer::Commit() {
+  Bound(&erased_);
+  erased_.insert(erasing_.begin(), erasing_.end());
+  erasing_.clear();
+}
+
+void PayloadSealer::Abandon() { erasing_.clear(); }
 
 void PayloadSealer::Open(Event* e) const {
   if (e->sealing != Event::Sealing::kSealed) return;

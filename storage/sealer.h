@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "events/event.h"
 #include "storage/key_store.h"
@@ -49,21 +50,36 @@ class PayloadSealer {
   // does not decode.
   static uint64_t KeyOfRecord(std::string_view record);
 
+  // As the log's plan goes (AppendPlanner): Commit() once what was sealed
+  // since the last Commit() is durable, Abandon() when it was dropped.
+  // A contact.erased sealed (it stays clear) makes every later event of
+  // its contact, and every task event for it, sealed under a key made for
+  // it and forgotten at once, before `dfm erase` has destroyed the
+  // contact's key: nothing after the erasure in the log opens, live or
+  // in a rebuild.
+  void Commit();
+  void Abandon();
+
  private:
   // The key number for `e` (0: clear) and, when known without asking the
   // store, its bytes in *key.
-  uint64_t KeyFor(const Event& e, const Lookups& lookups, std::string* key, Status* status);
+  // *forget: seal under a key made for it and forgotten (its contact erased).
+  uint64_t KeyFor(const Event& e, const Lookups& lookups, std::string* key, bool* forget,
+                  Status* status);
   // The key of the contact whose stream is (tenant, stream): cached, else
   // the one its first sealed event names, else fresh() when given (0 when
-  // not, or when it fails).
+  // not, or when it fails). *forget when the contact was erased.
   uint64_t ContactKey(std::string_view tenant, std::string_view stream, const Lookups& lookups,
-                      const std::function<uint64_t()>& fresh);
+                      const std::function<uint64_t()>& fresh, bool* forget);
 
   KeyStore* keys_;
   // ContactKeyName -> key no. Only numbers: a contact's key is asked of the
   // store at each use, so one destroyed since is never used again.
   std::unordered_map<std::string, uint64_t> contact_keys_;
   std::unordered_map<std::string, uint64_t> event_keys_;  // own-key event id bytes -> key no
+  // ContactKeyName of the contacts whose contact.erased was sealed: since
+  // the last Commit(), and before it.
+  std::unordered_set<std::string> erasing_, erased_;
 };
 
 }  // namespace dfm

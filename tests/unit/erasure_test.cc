@@ -21,6 +21,7 @@
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
+#include "storage/sealer.h"
 #include "sync/domain_event.h"
 #include "sync/erasure.h"
 #include "tests/support/erasure_drafts.h"
@@ -336,6 +337,74 @@ TEST(ErasureTest, ACampaignsTextToThePersonGoesWithTheirKey) {
     EXPECT_EQ(k.find("/c1"), std::string::npos) << k;
     EXPECT_EQ(k.find("~o/c1\n"), std::string::npos) << k;
   }
+}
+
+TEST(ErasureTest, NothingAfterAnErasureOpensEvenBeforeItsKeyIsDestroyed) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, Created("c2", kOtherPhone, w));
+  EventDraft erased;
+  erased.tenant = "t";
+  erased.stream = ContactStream("c1");
+  erased.type = std::string(kContactErasedType);
+  erased.payload = "{}";
+  Put(&log, erased);  // its keys not destroyed yet (app/erase.cc destroys them next)
+  EXPECT_TRUE(ReadOne(log, Put(&log, OptedOut("c1", kPhone, w, 5)).seq).erased());
+  EXPECT_TRUE(ReadOne(log, Put(&log, TaskDraft(kTaskCreated, "c1")).seq).erased());
+  EXPECT_EQ(ReadOne(log, Put(&log, OptedOut("c2", kOtherPhone, w, 5)).seq).sealing,
+            Event::Sealing::kOpened);
+
+  // An erasure planned and then dropped (its batch not written) leaves the
+  // contact's events readable.
+  MemoryKeyStore keys;
+  PayloadSealer sealer(&keys);
+  PayloadSealer::Lookups none{[](std::string_view, std::string_view) { return uint64_t{0}; },
+                              [](const EventId&) { return uint64_t{0}; }};
+  auto event = [](const std::string& type, const std::string& payload) {
+    Event e;
+    e.tenant = "t";
+    e.stream = ContactStream("c3");
+    e.type = type;
+    e.id.bytes[0] = static_cast<uint8_t>(payload.size());
+    e.payload = payload;
+    return e;
+  };
+  Event dropped = event(std::string(kContactErasedType), "{}");
+  ASSERT_TRUE(sealer.Seal(&dropped, none).ok());
+  sealer.Abandon();
+  Event later = event("contact.updated", "{\"x\":1}");
+  ASSERT_TRUE(sealer.Seal(&later, none).ok());
+  sealer.Open(&later);
+  EXPECT_EQ(later.sealing, Event::Sealing::kOpened);
+  Event kept = event(std::string(kContactErasedType), "{}");
+  ASSERT_TRUE(sealer.Seal(&kept, none).ok());
+  sealer.Commit();
+  Event after = event("contact.updated", "{\"x\":22}");
+  ASSERT_TRUE(sealer.Seal(&after, none).ok());
+  sealer.Open(&after);
+  EXPECT_TRUE(after.erased());
+}
+
+TEST(ErasureTest, TasksOfAContactOlderThanSealingGoWithIt) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  Put(&log, Created("c1", kPhone, w));
+  for (int i = 0; i < 16; ++i) Put(&log, OptedOut("c1", kPhone, w, i));  // all clear
+  log.SetKeyStore(keys);
+  const uint64_t key = ReadOne(log, Put(&log, OptedOut("c1", kPhone, w, 99)).seq).key_no;
+  log.SetKeyStore(keys);  // a new sealer, as after a restart: its first 16 events name no key
+  const uint64_t task = Put(&log, TaskDraft(kTaskCreated, "c1")).seq;
+  ASSERT_NE(ReadOne(log, task).key_no, 0u);
+  EXPECT_NE(ReadOne(log, task).key_no, key) << "a key of its own";
+  const uint64_t other = Put(&log, TaskDraft(kTaskCreated, "c2")).seq;
+
+  EraseOutcome out;
+  ASSERT_TRUE(EraseContact(&log, keys.get(), {"t", "c1", "request", "cli", {}}, &out).ok());
+  EXPECT_TRUE(ReadOne(log, task).erased());
+  EXPECT_FALSE(ReadOne(log, other).erased());
 }
 
 // A message.logged of `contact` on `channel`, caused by `webhook`.
