@@ -29,10 +29,13 @@ seed() {
   done
 }
 
-printf '%-22s %12s %8s %8s\n' target executions cov features
-status=0
-for bin in "$out"/fuzz/fuzz_*; do
+# run_target BIN: seeds, replays and fuzzes one target; its line of the
+# table (or its finding) goes to logs/<target>.summary, and it fails on a
+# finding or a regression input failing again.
+run_target() {
+  local bin=$1 name corpus regressions log done_line execs cov ft status=0
   name=$(basename "$bin")
+  exec >"$out/logs/$name.summary"
   corpus="$out/corpus/$name"
   mkdir -p "$corpus"
   case "$name" in
@@ -73,5 +76,20 @@ for bin in "$out"/fuzz/fuzz_*; do
     tail -30 "$log"
     status=1
   fi
+  return $status
+}
+
+# One target per core at a time (each fuzzes on one thread); stopped, the
+# script stops them.
+trap 'jobs -p | xargs -r kill 2>/dev/null; exit 130' INT TERM
+printf '%-22s %12s %8s %8s\n' target executions cov features
+status=0
+pids=()
+for bin in "$out"/fuzz/fuzz_*; do
+  while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do sleep 0.2; done
+  run_target "$bin" &
+  pids+=("$!")
 done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for bin in "$out"/fuzz/fuzz_*; do cat "$out/logs/$(basename "$bin").summary"; done
 exit $status
