@@ -251,6 +251,15 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     state->resolved = true;
   }
   if (v.state == CampaignState::kRunning) in.audience = state->audience;
+  if (!in.audience.empty()) {
+    // An erased person's tasks are gone (their events unreadable): not
+    // waited for, nor planned again.
+    std::set<std::string> erased;
+    if (!ReadErasedContacts(*env.log, tenant, &erased).ok()) return kTickUs;
+    in.audience.erase(std::remove_if(in.audience.begin(), in.audience.end(),
+                                     [&](const std::string& c) { return erased.count(c) != 0; }),
+                      in.audience.end());
+  }
   if (!ReadCampaignTasks(*env.log, tenant, campaign, &in.tasks).ok()) return kTickUs;
   if (v.state == CampaignState::kRunning && in.audience.empty() && in.tasks.empty() &&
       ++state->empty_ticks < kEmptyTicks) {

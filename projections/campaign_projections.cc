@@ -5,7 +5,9 @@
 #include <charconv>
 #include <cstdio>
 #include <functional>
+#include <set>
 
+#include "events/sealing.h"
 #include "util/json.h"
 
 namespace dfm {
@@ -21,6 +23,10 @@ std::string CountKey(const std::string& tenant, const std::string& campaign,
 std::string SkipKey(const std::string& tenant, const std::string& campaign,
                     const std::string& reason) {
   return "r/" + tenant + "/" + campaign + "/" + reason;
+}
+
+std::string ErasedKey(const std::string& tenant, std::string_view contact) {
+  return "e/" + tenant + "/" + std::string(contact);
 }
 
 // "<kind>/<tenant>/<contact>/<when, 20 digits>/<what>": a contact's dated rows.
@@ -313,8 +319,8 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
 }
 
 bool CampaignTasksProjection::Uses(std::string_view type) const {
-  return type.rfind("task.", 0) == 0 || type == ev::kPushSucceeded ||
-         type == ev::kPushDeadLettered || type == ev::kMessageRefused ||
+  return type.rfind("task.", 0) == 0 || type == kContactErasedType ||
+         type == ev::kPushSucceeded || type == ev::kPushDeadLettered || type == ev::kMessageRefused ||
          type == ev::kMessageLogged || type == ev::kMessageStatus;
 }
 
@@ -406,6 +412,10 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
     FoldContactEvent(e, *d, st);
     return;
   }
+  if (e.type == kContactErasedType) {  // after ForgetContact (Projection::Apply)
+    st->Put(ErasedKey(e.tenant, e.stream.substr(e.stream.find(':') + 1)), "");
+    return;
+  }
   TaskEvent te;
   if (!DecodeTaskEvent(e.type, e.payload, &te)) return;  // also: sealed, its contact erased
   const std::string key = CampaignTaskKey(e.tenant, te.campaign, te.step, te.contact);
@@ -437,6 +447,16 @@ void CampaignTasksProjection::Forget(std::string_view key, std::string_view valu
   const std::string tenant(rest.substr(0, rest.find('/')));
   st->Add(CountKey(tenant, t.campaign, TaskStateName(t.state)), -1);
   if (t.state == TaskState::kSkipped) st->Add(SkipKey(tenant, t.campaign, t.reason), -1);
+}
+
+Status ReadErasedContacts(const EventLog& log, const std::string& tenant,
+                          std::set<std::string>* out) {
+  const std::string prefix = "e/" + tenant + "/";
+  return log.ScanConsumerState(CampaignTasksProjection::kName, prefix,
+                               [&](std::string_view key, std::string_view) {
+                                 out->emplace(key.substr(prefix.size()));
+                                 return true;
+                               });
 }
 
 Status ReadCampaignTask(const EventLog& log, const std::string& tenant, const std::string& campaign,

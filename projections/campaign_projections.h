@@ -37,6 +37,8 @@
 //   i/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> "": a
 //                                     text the person sent (message.logged
 //                                     inbound), what "stop on reply" reads
+//   e/<tenant>/<contact>           -> "": a contact erased (contact.erased),
+//                                     whose tasks a campaign no longer waits for
 //   d/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> how it
 //                                     ended (the disposition, else the
 //                                     status): a call with the person (either
@@ -58,6 +60,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -123,6 +126,10 @@ std::string CampaignTaskKey(const std::string& tenant, const std::string& campai
 // `row` is not one.
 std::string EncodeTaskRow(const Task& t);
 bool DecodeTaskRow(std::string_view row, Task* t);
+
+// The tenant's erased contacts (e/ rows).
+Status ReadErasedContacts(const EventLog& log, const std::string& tenant,
+                          std::set<std::string>* out);
 
 // Every task of the campaign, by step then contact.
 Status ReadCampaignTasks(const EventLog& log, const std::string& tenant,
