@@ -11,7 +11,7 @@
 //
 // "campaign_tasks", layout 6 (1 kept no changed_us, 2 no o/, i/ and d/,
 // 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
-// t/ and s/ rows): the fold of
+// t/ and s/ rows and no e/): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
