@@ -320,8 +320,8 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
 
 bool CampaignTasksProjection::Uses(std::string_view type) const {
   return type.rfind("task.", 0) == 0 || type == kContactErasedType ||
-         type == ev::kPushSucceeded || type == ev::kPushDeadLettered || type == ev::kMessageRefused ||
-         type == ev::kMessageLogged || type == ev::kMessageStatus;
+         type == ev::kPushSucceeded || type == ev::kPushDeadLettered ||
+         type == ev::kMessageRefused || type == ev::kMessageLogged || type == ev::kMessageStatus;
 }
 
 namespace {

@@ -304,9 +304,10 @@ TEST(ErasureTest, ACampaignsTextToThePersonGoesWithTheirKey) {
   AppendOutcome w2 = Put(&log, Webhook("{}", "w2"));
   const uint64_t ann_key = ReadOne(log, Put(&log, Created("c1", kPhone, w)).seq).key_no;
   Put(&log, Created("c2", kOtherPhone, w2));
-  std::vector<uint64_t> anns = {Put(&log, TaskDraft(kTaskCreated, "c1")).seq,
-                                Put(&log, TaskDraft(kTaskClaimed, "c1", 1, "Hi Ann, from Acme")).seq,
-                                Put(&log, TaskDraft(kTaskDone, "c1", 1)).seq};
+  std::vector<uint64_t> anns;
+  anns.push_back(Put(&log, TaskDraft(kTaskCreated, "c1")).seq);
+  anns.push_back(Put(&log, TaskDraft(kTaskClaimed, "c1", 1, "Hi Ann, from Acme")).seq);
+  anns.push_back(Put(&log, TaskDraft(kTaskDone, "c1", 1)).seq);
   const uint64_t bos = Put(&log, TaskDraft(kTaskCreated, "c2")).seq;
   Put(&log, TaskDraft(kTaskSkipped, "c2"));
   EXPECT_EQ(RawRecord(log, anns[1]).find("Hi Ann"), std::string::npos) << "sealed";
