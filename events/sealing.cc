@@ -37,6 +37,11 @@ SealKind SealKindFor(std::string_view stream, std::string_view type) {
   return SealKind::kClear;
 }
 
+std::string_view ErasedContactOf(const Event& e) {
+  if (e.type != kContactErasedType || !StartsWith(e.stream, kContactPrefix)) return {};
+  return std::string_view(e.stream).substr(kContactPrefix.size());
+}
+
 std::string ContactKeyName(std::string_view tenant, std::string_view stream) {
   std::string k(tenant);
   k.push_back('\n');

@@ -26,6 +26,10 @@ namespace dfm {
 // names are gone). Payload: sync/erasure.h.
 inline constexpr std::string_view kContactErasedType = "contact.erased";
 
+// The contact a contact.erased event erases (its stream "contact:<id>");
+// "" for any other event.
+std::string_view ErasedContactOf(const Event& e);
+
 enum class SealKind {
   kClear,    // not sealed: the log's own events, admin actions, erasures
   kOwn,      // a key of its own: webhook.received, contact.imported, replay.requested

@@ -412,8 +412,8 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
     FoldContactEvent(e, *d, st);
     return;
   }
-  if (e.type == kContactErasedType) {  // after ForgetContact (Projection::Apply)
-    st->Put(ErasedKey(e.tenant, e.stream.substr(e.stream.find(':') + 1)), "");
+  if (const std::string_view erased = ErasedContactOf(e); !erased.empty()) {
+    st->Put(ErasedKey(e.tenant, erased), "");  // after ForgetContact (Projection::Apply)
     return;
   }
   TaskEvent te;

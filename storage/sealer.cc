@@ -94,7 +94,7 @@ uint64_t PayloadSealer::KeyOfRecord(std::string_view record) {
 }
 
 Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
-  if (e->type == kContactErasedType && e->stream.rfind("contact:", 0) == 0) {
+  if (!ErasedContactOf(*e).empty()) {
     Bound(&erasing_);
     erasing_.insert(ContactKeyName(e->tenant, e->stream));
   }

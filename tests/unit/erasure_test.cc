@@ -93,6 +93,12 @@ TEST(SealingTest, WhichKeySealsWhat) {
   EXPECT_EQ(SealKindFor("source:ghl", "identity.conflict"), SealKind::kCause);
   EXPECT_EQ(SealKindFor("campaign-tasks:spring", "task.claimed"), SealKind::kTaskContact);
   EXPECT_EQ(SealKindFor("campaign:spring", "campaign.created"), SealKind::kClear);
+  Event erased;
+  erased.stream = "contact:c1";
+  erased.type = std::string(kContactErasedType);
+  EXPECT_EQ(ErasedContactOf(erased), "c1");
+  erased.type = "contact.updated";
+  EXPECT_EQ(ErasedContactOf(erased), "");
   EXPECT_EQ(SealKindFor("admin", "admin.action"), SealKind::kClear);
   EXPECT_EQ(SealKindFor("log", "log.recovered"), SealKind::kClear);
 }
