@@ -13,6 +13,7 @@
 #include "connectors/connector.h"
 #include "projections/audience_index.h"
 #include "projections/campaign_projections.h"
+#include "projections/opt_out_watch.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -268,9 +269,11 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     state->resolved = false;
     return kTickUs;
   }
-  const EventLog* log = env.log;
-  in.opted_out = [log, &tenant](const std::string& contact, Channel channel) {
-    return ContactOptedOut(*log, tenant, contact, std::string(ChannelName(channel)));
+  if (!state->opt_outs) state->opt_outs = std::make_unique<OptOutWatch>(env.log, tenant);
+  OptOutWatch* opt_outs = state->opt_outs.get();
+  if (!opt_outs->Refresh().ok()) return kTickUs;
+  in.opted_out = [opt_outs](const std::string& contact, Channel channel) {
+    return opt_outs->OptedOut(contact, ChannelName(channel));
   };
   CampaignPlan plan = PlanNextTaskEvents(in);
   AgentPlan agent;

@@ -27,6 +27,7 @@
 #include "campaigns/quiet_hours.h"
 #include "campaigns/recipient_zones.h"
 #include "campaigns/send_check.h"
+#include "projections/opt_out_watch.h"
 
 namespace dfm {
 
@@ -61,6 +62,8 @@ struct CampaignTickState {
   uint64_t appended = 0;        // the last event it appended (waits for the projection to fold it)
   int64_t fold_wait_since = 0;  // when that wait began (0: not waiting)
   int empty_ticks = 0;          // ticks that found nobody in the audience
+  // Each waiting person's opt-out, kept between ticks (made at the first).
+  std::unique_ptr<OptOutWatch> opt_outs;
 };
 
 // One tick: what the campaign needs now, appended. Returns when to tick

@@ -118,18 +118,16 @@ namespace {
 
 // The registry's word on the contact's address for `channel`: "" when it
 // has none (or there is no address), "in", "out", or "unknown" when the
-// registry cannot be read now.
+// registry cannot be read now. *address: the address it looked up.
 std::string RegistryWord(const EventLog& log, const std::string& tenant, const std::string& contact,
-                         const std::string& channel, bool* has_address) {
+                         const std::string& channel, std::string* address) {
   const Reader r{&log, std::make_shared<bool>(false)};
-  const std::string address =
-      r.Field(contact, channel == channels::kEmail ? fields::kEmail : fields::kPhone);
-  *has_address = !address.empty();
+  *address = r.Field(contact, channel == channels::kEmail ? fields::kEmail : fields::kPhone);
   if (*r.failed) return "unknown";
-  if (address.empty()) return "";
+  if (address->empty()) return "";
   std::string status;
   Status s = log.GetConsumerState(OptOutRegistryProjection::kName,
-                                  "o/" + tenant + "/" + address + "/" + channel, &status);
+                                  "o/" + tenant + "/" + *address + "/" + channel, &status);
   if (s.IsNotFound()) return "";
   if (!s.ok()) return "unknown";
   return status.rfind("out", 0) == 0 ? "out" : "in";
@@ -139,15 +137,23 @@ std::string RegistryWord(const EventLog& log, const std::string& tenant, const s
 
 bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
                       const std::string& channel) {
-  bool has_address = false;
-  const std::string said = RegistryWord(log, tenant, contact, channel, &has_address);
-  return has_address && (said.empty() || said == "in");
+  std::string address;
+  const std::string said = RegistryWord(log, tenant, contact, channel, &address);
+  return !address.empty() && (said.empty() || said == "in");
 }
 
 bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::string& contact,
                      const std::string& channel) {
-  bool has_address = false;
-  return RegistryWord(log, tenant, contact, channel, &has_address) == "out";
+  std::string address;
+  return RegistryWord(log, tenant, contact, channel, &address) == "out";
+}
+
+Status ReadContactOptOut(const EventLog& log, const std::string& tenant, const std::string& contact,
+                         const std::string& channel, std::string* address, bool* out) {
+  const std::string said = RegistryWord(log, tenant, contact, channel, address);
+  if (said == "unknown") return Status::Unavailable("the opt-out registry cannot be read now");
+  *out = said == "out";
+  return Status::OK();
 }
 
 Status ReadMergedFields(const EventLog& log, const std::string& contact,

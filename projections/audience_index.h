@@ -37,6 +37,11 @@ bool ContactReachable(const EventLog& log, const std::string& tenant, const std:
 // the check at the moment of sending asks again).
 bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::string& contact,
                      const std::string& channel);
+// What ContactOptedOut reads: the contact's address for `channel` (*address,
+// "" when it has none) and whether the registry holds it opted out (*out).
+// Not OK (and nothing to rely on) when the projections cannot be read now.
+Status ReadContactOptOut(const EventLog& log, const std::string& tenant, const std::string& contact,
+                         const std::string& channel, std::string* address, bool* out);
 
 // The contact's merged fields (the contact view), name -> value; a deleted
 // contact's too. An error of the read but NotFound is returned.
