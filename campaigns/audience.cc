@@ -1,6 +1,7 @@
 #include "campaigns/audience.h"
 
 #include <algorithm>
+#include <set>
 
 namespace dfm {
 
@@ -37,6 +38,18 @@ ResolvedAudience ResolveAudience(const Audience& audience, const AudienceIndex& 
   }
   std::sort(out.contacts.begin(), out.contacts.end());
   out.contacts.erase(std::unique(out.contacts.begin(), out.contacts.end()), out.contacts.end());
+  return out;
+}
+
+std::vector<std::string> MembersAsContacts(const std::vector<std::string>& members,
+                                           const AudienceIndex& index,
+                                           const Normalizer& normalizer) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& m : members) {
+    std::string kept = Member(m, index, normalizer).value_or(m);
+    if (seen.insert(kept).second) out.push_back(std::move(kept));
+  }
   return out;
 }
 

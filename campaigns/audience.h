@@ -35,4 +35,13 @@ struct ResolvedAudience {
 ResolvedAudience ResolveAudience(const Audience& audience, const AudienceIndex& index,
                                  const Normalizer& normalizer);
 
+// `members` as a campaign keeps them: each one that names a contact now
+// becomes that contact's id, the others stay as given; each once, in the
+// order given. So a person's phone or email is not kept in the campaign
+// once they are a contact, and their erasure leaves none of it there
+// (docs/privacy.md).
+std::vector<std::string> MembersAsContacts(const std::vector<std::string>& members,
+                                           const AudienceIndex& index,
+                                           const Normalizer& normalizer);
+
 }  // namespace dfm

@@ -234,6 +234,9 @@ ApiResponse Console::Impl::PlanCampaign(const EventLog& from, const std::string&
   Status s = FoldCampaignStream(from, tenant, spec.id, &was);
   if (s.ok()) return JsonError(409, "campaign_exists", "campaign " + spec.id + " exists");
   if (!s.IsNotFound()) return Unavailable(s);
+  const SyncContext ctx = SyncContextFor(Live(), tenant);
+  spec.audience.members = MembersAsContacts(
+      spec.audience.members, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
   *d = CampaignCreatedDraft(tenant, spec);
   return ApiResponse{};
 }

@@ -182,13 +182,18 @@ class CampaignTest(unittest.TestCase):
         self.assertTrue(any(e["payload"].get("body") == "Hi Bo, from Acme" for e in tasks
                             if not e.get("erased")), "another person's stay readable")
         dump = json.dumps(events)
-        for text in ("Hi Ann", "Still there, Ann", "Spring at Acme", "Ask Ann"):
+        for text in ("Hi Ann", "Still there, Ann", "Spring at Acme", "Ask Ann", ANN, ANN[1:]):
             self.assertNotIn(text, dump)
-        try:
-            wait_for("no file with Ann's text",
-                     lambda: not self.dfm.files_holding(b"Hi Ann, from Acme"), timeout=45)
-        except AssertionError:
-            self.assertEqual(self.dfm.files_holding(b"Hi Ann, from Acme"), [])
+        # The campaign was given her phone: it keeps her contact id instead.
+        campaign = json.dumps(self.api("/v1/campaigns/spring", viewer)[2])
+        self.assertIn(ann[0], campaign)
+        self.assertNotIn(ANN[2:], campaign)
+        for needle in (b"Hi Ann, from Acme", ANN[2:].encode(), b"ann@example.com"):
+            try:
+                wait_for("no file with " + needle.decode(),
+                         lambda: not self.dfm.files_holding(needle), timeout=45)
+            except AssertionError:
+                self.assertEqual(self.dfm.files_holding(needle), [])
 
 
 class AiDraftCampaignTest(unittest.TestCase):

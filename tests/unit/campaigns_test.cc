@@ -430,6 +430,10 @@ TEST(Audience, NamesEachContactOnceThroughTheIdentityIndex) {
   const ResolvedAudience r = ResolveAudience(a, index, Normalizer("US"));
   EXPECT_EQ(r.contacts, (std::vector<std::string>{"c-1", "c-2", "c-3", "c-4"}));
   EXPECT_EQ(r.unresolved, (std::vector<std::string>{"+12055550199", "c-9"}));
+  // What a campaign keeps: the contacts' ids, the rest as given, each once.
+  a.members.push_back("+1 205 555 0101");  // c-2 again
+  EXPECT_EQ(MembersAsContacts(a.members, index, Normalizer("US")),
+            (std::vector<std::string>{"c-1", "c-2", "c-3", "+12055550199", "c-9"}));
 }
 
 TEST(CampaignsProjection, FoldsCampaignsCustomersAndWhoPaidAndARebuildGivesTheSame) {
