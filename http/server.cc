@@ -9,6 +9,7 @@
 #include <csignal>
 #include <deque>
 #include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <thread>
 
@@ -63,6 +64,43 @@ struct IoContext : asio::io_context {
   using asio::execution_context::shutdown;
 };
 
+// Requests waiting for an answer from another thread (the log's writer,
+// the console's workers), by ticket. What answers holds the ticket, not
+// the request, so Run's end lets every waiting request (and so its
+// connection, which points into its server) go while the servers exist,
+// however late the log answers after the grace period.
+class ParkedRequests {
+ public:
+  uint64_t Park(restinio::request_handle_t req) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_) return 0;
+    waiting_.emplace(++last_, std::move(req));
+    return last_;
+  }
+  // The request parked under `ticket`, taken; null once Close() ran.
+  restinio::request_handle_t Take(uint64_t ticket) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = waiting_.find(ticket);
+    if (it == waiting_.end()) return nullptr;
+    restinio::request_handle_t req = std::move(it->second);
+    waiting_.erase(it);
+    return req;
+  }
+  // Lets every parked request go; later ones are not parked.
+  void Close() {
+    std::unordered_map<uint64_t, restinio::request_handle_t> dropped;
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    dropped.swap(waiting_);
+  }
+
+ private:
+  std::mutex mu_;
+  bool closed_ = false;
+  uint64_t last_ = 0;
+  std::unordered_map<uint64_t, restinio::request_handle_t> waiting_;
+};
+
 struct HttpFront::Impl {
   Impl(const Config& c, EventLog* l, const Clock* k)
       : config(c),
@@ -102,6 +140,7 @@ struct HttpFront::Impl {
   // Appends' answers, from the log's writer to the I/O thread a group
   // commit at a time (http/answer_queue.h).
   AnswerQueue answers{ioctx};
+  ParkedRequests parked;
   std::unique_ptr<Server> server;
   std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
@@ -163,7 +202,11 @@ struct HttpFront::Impl {
 HttpFront::HttpFront(const Config& config, EventLog* log, const Clock* clock)
     : impl_(std::make_unique<Impl>(config, log, clock)) {}
 
-HttpFront::~HttpFront() = default;
+HttpFront::~HttpFront() {
+  // First: the console's workers may still answer (to nothing) through
+  // `parked` and `answers`.
+  impl_->console.reset();
+}
 
 void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::string& request_id,
                               int status, std::string body, bool close, int retry_after_s,
@@ -303,8 +346,11 @@ void HttpFront::Impl::ServeConsole(const restinio::request_handle_t& req,
   r.request_id = request_id;
   r.admin_listener = config.server().admin_listen_port == 0 || admin_listener;
   in_flight.fetch_add(1);
-  console->Handle(std::move(r), [this, req, request_id](ApiResponse a) {
-    auto resp = req->create_response(restinio::http_status_line_t{
+  const uint64_t ticket = parked.Park(req);
+  console->Handle(std::move(r), [this, ticket, request_id](ApiResponse a) {
+    const restinio::request_handle_t waiting = parked.Take(ticket);
+    if (!waiting) return;  // the front has stopped: the request is gone
+    auto resp = waiting->create_response(restinio::http_status_line_t{
         restinio::http_status_code_t{static_cast<std::uint16_t>(a.status)}, ReasonPhrase(a.status)});
     resp.append_header(restinio::http_field::content_type, a.content_type)
         .append_header("X-Request-ID", request_id);
@@ -326,7 +372,8 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
   std::vector<EventDraft> drafts;
   drafts.push_back(std::move(draft));
   const auto handed = std::chrono::steady_clock::now();
-  log->AppendAsync(std::move(drafts), [this, req, request_id, unavailable_status, handed,
+  const uint64_t ticket = parked.Park(req);
+  log->AppendAsync(std::move(drafts), [this, ticket, request_id, unavailable_status, handed,
                                        fields = std::move(fields), extra = std::move(extra)](
                                           const Status& s,
                                           const std::vector<AppendOutcome>& o) mutable {
@@ -335,10 +382,11 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
     const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now() - handed)
                              .count();
-    answers.Post([this, req = std::move(req), request_id = std::move(request_id),
-                  unavailable_status, took_us, fields = std::move(fields),
-                  extra = std::move(extra), s, o] {
-      Answer(req, request_id, unavailable_status, took_us, fields, extra, s, o);
+    answers.Post([this, ticket, request_id = std::move(request_id), unavailable_status, took_us,
+                  fields = std::move(fields), extra = std::move(extra), s, o] {
+      const restinio::request_handle_t waiting = parked.Take(ticket);
+      if (!waiting) return;  // the front has stopped: the request is gone
+      Answer(waiting, request_id, unavailable_status, took_us, fields, extra, s, o);
     });
   });
 }
@@ -607,9 +655,9 @@ Status HttpFront::Run(bool handle_signals) {
   listening_.store(false);
   if (signals) signals->cancel();
   if (hangups) hangups->cancel();
-  m.console.reset();  // after the drain: what its worker had was answered
   m.ioctx.shutdown();  // idle connections' handlers, while their servers exist
-  m.answers.Close();   // and answers the grace period did not wait for
+  m.answers.Close();   // answers the grace period did not wait for
+  m.parked.Close();    // and requests still waiting for one
   m.server.reset();
   m.admin_server.reset();
   m.logger->info("event=shutdown_done accepted={} duplicates={} rejected={}", m.accepted.load(),

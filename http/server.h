@@ -40,7 +40,9 @@ namespace dfm {
 
 class HttpFront {
  public:
-  // REQUIRES: `log` outlives the front; `config` loaded without errors.
+  // REQUIRES: `log` outlives the front and has delivered every append's
+  // answer before the front is destroyed (the service closes it first);
+  // `config` loaded without errors.
   HttpFront(const Config& config, EventLog* log, const Clock* clock = SystemClock::Instance());
   ~HttpFront();
 

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "events/webhook_received.h"
@@ -59,6 +60,32 @@ class SlowLog : public MemoryEventLog {
       MemoryEventLog::AppendAsync(std::move(d), std::move(cb));
     }).detach();
   }
+};
+
+// Keeps every append's answer until Release(): a disk that stalls past
+// the shutdown's grace period.
+class HeldLog : public MemoryEventLog {
+ public:
+  void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    held_.emplace_back(std::move(drafts), std::move(cb));
+  }
+  size_t held() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return held_.size();
+  }
+  void Release() {
+    std::vector<std::pair<std::vector<EventDraft>, AppendCallback>> held;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      held.swap(held_);
+    }
+    for (auto& [drafts, cb] : held) MemoryEventLog::AppendAsync(std::move(drafts), std::move(cb));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::vector<EventDraft>, AppendCallback>> held_;
 };
 
 class HttpFrontTest : public ::testing::Test {
@@ -485,6 +512,47 @@ TEST_F(HttpFrontTest, StopAnswersRequestsInFlight) {
   EXPECT_TRUE(runner_.get().ok());
   front_.reset();
   EXPECT_EQ(Http("GET", Url("/healthz"), {}, "", 1000).status, 0);  // no longer listening
+}
+
+// The log answers after the grace period ended and the servers are gone
+// (serve_node.cc closes the log after the front's Run): the request the
+// answer was for is let go while its server still existed, and the late
+// answer touches nothing of it (ASan checks).
+TEST_F(HttpFrontTest, AnAnswerAfterTheGracePeriodTouchesNoServer) {
+  HeldLog held;
+  Start(&held, {{"DFM_SERVER_SHUTDOWN_GRACE_MS", "200"}});
+  std::string body = Fixture("verity/message.received.json");
+  auto pending = std::async(std::launch::async, [&] { return PostVerity(body); });
+  for (int i = 0; i < 200 && held.held() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(held.held(), 1u);
+  front_->Stop();
+  EXPECT_TRUE(runner_.get().ok());
+  EXPECT_NE(pending.get().status, 200) << "not answered as stored: it was not yet";
+  held.Release();  // durable now; its answer comes to a front that stopped
+  EXPECT_EQ(held.LastSequence(), 1u);
+  front_.reset();
+}
+
+// The same for the console's writes (an API key made through the admin
+// endpoint): the log's late answer finds the console and no request.
+TEST_F(HttpFrontTest, AConsoleWritesLateAnswerTouchesNoServer) {
+  HeldLog held;
+  Start(&held, {{"DFM_SERVER_SHUTDOWN_GRACE_MS", "200"}}, "admin-secret");
+  auto pending = std::async(std::launch::async, [&] {
+    return Http("POST", Url("/v1/admin/keys"),
+                {"Authorization: Bearer admin-secret", "Content-Type: application/json"},
+                R"({"name":"late","role":"viewer","tenant":"default"})");
+  });
+  for (int i = 0; i < 200 && held.held() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(held.held(), 1u);
+  front_->Stop();
+  EXPECT_TRUE(runner_.get().ok());
+  EXPECT_NE(pending.get().status, 201);
+  held.Release();
+  EXPECT_GE(held.LastSequence(), 1u);
+  front_.reset();
 }
 
 }  // namespace
