@@ -1,6 +1,7 @@
 #include "alerts/alerter.h"
 
 #include <chrono>
+#include <set>
 
 #include "util/logging.h"
 
@@ -39,11 +40,24 @@ void Alerter::Stop() {
 void Alerter::Tick() {
   const int64_t now = now_us_();
   std::vector<MetricSample> samples = ParseExposition(scrape_());
+  std::set<std::string> running;  // the partitions the scrape has samples of
   if (mails_here_) {
-    for (auto& m : samples)
-      if (m.labels.count("partition")) m.labels.erase("node");
+    for (auto& m : samples) {
+      auto p = m.labels.find("partition");
+      if (p == m.labels.end()) continue;
+      m.labels.erase("node");
+      if (m.name.rfind("dfm_cluster_", 0) != 0) running.insert(p->second);  // a partition's own
+    }
   }
-  const std::vector<FiringAlert> firing = evaluator_.Evaluate(now, samples);
+  AlertEvaluator::Unseen unseen;
+  if (partition_of_) {
+    unseen = [this, &running](const std::map<std::string, std::string>& labels) {
+      auto tenant = labels.find("tenant");
+      return tenant != labels.end() &&
+             !running.count(std::to_string(partition_of_(tenant->second)));
+    };
+  }
+  const std::vector<FiringAlert> firing = evaluator_.Evaluate(now, samples, unseen);
   firing_.store(static_cast<int>(firing.size()));
   auto mail = notifier_.Update(now, firing);
   if (!mail) return;

@@ -41,8 +41,14 @@ class Alerter {
   // same account of what was mailed, so that the node that takes over
   // mails nothing twice. A partition's samples lose their `node` label
   // before they are evaluated: its alert keeps its identity when the
-  // partition moves. Call before Start().
-  void SetCluster(std::function<bool()> mails_here) { mails_here_ = std::move(mails_here); }
+  // partition moves. While a tenant's partition (`partition_of`) has no
+  // samples in the scrape (no node runs it yet), the tenant's alerts hold
+  // as they were: a move is not an all-clear. Call before Start().
+  void SetCluster(std::function<bool()> mails_here,
+                  std::function<uint32_t(const std::string& tenant)> partition_of = nullptr) {
+    mails_here_ = std::move(mails_here);
+    partition_of_ = std::move(partition_of);
+  }
 
   void Start();
   void Stop();
@@ -62,6 +68,7 @@ class Alerter {
   AlertEvaluator evaluator_;
   AlertNotifier notifier_;
   std::function<bool()> mails_here_;
+  std::function<uint32_t(const std::string&)> partition_of_;
   std::atomic<uint64_t> sent_{0}, failed_{0}, elsewhere_{0};
   std::atomic<int> firing_{0};
   std::mutex mu_;

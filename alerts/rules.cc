@@ -105,7 +105,9 @@ std::map<std::map<std::string, std::string>, double> AlertEvaluator::Increase(co
   return out;
 }
 
-std::vector<FiringAlert> AlertEvaluator::Evaluate(int64_t now_us, const std::vector<MetricSample>& samples) {
+std::vector<FiringAlert> AlertEvaluator::Evaluate(int64_t now_us,
+                                                  const std::vector<MetricSample>& samples,
+                                                  const Unseen& unseen) {
   Snapshot snap{now_us, {}};
   for (const auto& s : samples) {
     if (!counter_names_.count(s.name)) continue;
@@ -152,6 +154,11 @@ std::vector<FiringAlert> AlertEvaluator::Evaluate(int64_t now_us, const std::vec
         break;
     }
   }
+  if (unseen) {
+    for (const auto& [key, a] : last_holding_)
+      if (!holding.count(key) && unseen(a.labels)) holding.emplace(key, a);
+  }
+  last_holding_ = holding;
   std::vector<FiringAlert> firing;
   std::map<std::string, int64_t> still;
   for (auto& [key, a] : holding) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -57,10 +58,18 @@ class AlertEvaluator {
  public:
   explicit AlertEvaluator(std::vector<AlertRule> rules = BuiltinAlertRules());
 
+  // Whether the samples an alert of these labels is read from are missing
+  // from this scrape for a reason that says nothing of the alert (in a
+  // cluster: its tenant's partition is moving between nodes).
+  using Unseen = std::function<bool(const std::map<std::string, std::string>& labels)>;
+
   // One evaluation at `now_us` over a scrape's samples: the alerts firing
   // (their conditions held for the rule's `for`). Counters are remembered
-  // for the longest window.
-  std::vector<FiringAlert> Evaluate(int64_t now_us, const std::vector<MetricSample>& samples);
+  // for the longest window. An alert whose condition held at the last
+  // evaluation and whose labels are `unseen` now holds as it was (its
+  // value, its `for` time going on): it neither resolves nor starts over.
+  std::vector<FiringAlert> Evaluate(int64_t now_us, const std::vector<MetricSample>& samples,
+                                    const Unseen& unseen = nullptr);
 
  private:
   struct Snapshot {
@@ -77,6 +86,7 @@ class AlertEvaluator {
   std::deque<Snapshot> history_;
   std::map<std::string, std::map<std::string, std::string>> series_labels_;  // series key -> labels
   std::map<std::string, int64_t> pending_since_;                             // alert key -> since
+  std::map<std::string, FiringAlert> last_holding_;  // alert key -> as it last held
 };
 
 }  // namespace dfm

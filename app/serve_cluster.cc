@@ -201,7 +201,11 @@ void ServeClusterMetrics(const Config& config, ClusterNode* node, HttpFront* fro
   front->SetClusterMetrics([node] { return node->ClusterMetrics(); });
   *alerter = StartAlerter(config, [node] { return node->ClusterMetrics(); });
   if (*alerter) {
-    (*alerter)->SetCluster([node] { return node->MailsAlerts(); });
+    const auto partitions = static_cast<uint32_t>(config.cluster().partitions);
+    (*alerter)->SetCluster([node] { return node->MailsAlerts(); },
+                           [partitions](const std::string& tenant) {
+                             return PartitionOf(tenant, partitions);
+                           });
     (*alerter)->Start();
   }
   // Once the alerter is in place: the observer scrapes from now on.

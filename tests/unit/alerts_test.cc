@@ -121,6 +121,28 @@ TEST(AlertEvaluator, ForDurationsAndGauges) {
   EXPECT_FALSE(names(e.Evaluate(7 * 60 * kS, open)).count("DfmBreakerOpen")) << "the wait starts again";
 }
 
+TEST(AlertEvaluator, AnAlertWhoseSamplesAreUnseenHoldsAsItWas) {
+  AlertEvaluator e;
+  const std::vector<MetricSample> open = {
+      {"dfm_connector_breaker_open", {{"tenant", "t"}, {"system", "ghl"}}, 1}};
+  bool moving = false;
+  auto unseen = [&moving](const std::map<std::string, std::string>& labels) {
+    return moving && labels.at("tenant") == "t";
+  };
+  EXPECT_TRUE(e.Evaluate(0, open, unseen).empty());
+  moving = true;
+  EXPECT_TRUE(e.Evaluate(4 * 60 * kS, {}, unseen).empty()) << "still waiting for its 5 minutes";
+  auto firing = e.Evaluate(5 * 60 * kS, {}, unseen);
+  ASSERT_EQ(firing.size(), 1u) << "its `for` time went on while its samples were unseen";
+  EXPECT_EQ(firing[0].since_us, 0);
+  EXPECT_EQ(firing[0].value, 1);
+  moving = false;
+  EXPECT_EQ(e.Evaluate(6 * 60 * kS, open, unseen).size(), 1u) << "seen again, still open";
+  EXPECT_TRUE(e.Evaluate(7 * 60 * kS, {}, unseen).empty()) << "seen, and gone: resolved";
+  moving = true;
+  EXPECT_TRUE(e.Evaluate(8 * 60 * kS, {}, unseen).empty()) << "only what held is held";
+}
+
 TEST(AlertEvaluator, ErrorRatioOverFiveMinutes) {
   AlertEvaluator e;
   auto attempts = [](double ok, double failed) {
@@ -233,6 +255,52 @@ TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
   now += 400 * kS;
   b->Tick();
   EXPECT_EQ(mailed_by, (std::vector<std::string>{"a", "b"}));
+}
+
+// While no node runs a tenant's partition (its samples are gone from the
+// cluster's scrape), the tenant's alerts hold: no "resolved" mail, and no
+// second "firing" once the partition runs again.
+TEST(Alerter, APartitionMovingIsNotAnAllClear) {
+  const std::string open =
+      "dfm_connector_breaker_open{node=\"a\",partition=\"0\",system=\"ghl\",tenant=\"t\"} 1\n"
+      "dfm_event_log_appends_total{node=\"a\",partition=\"1\"} 7\n";
+  const std::string moving =  // partition 0's samples gone; a's cluster gauges stay
+      "dfm_cluster_partition_owned{node=\"b\",partition=\"0\"} 0\n"
+      "dfm_event_log_appends_total{node=\"a\",partition=\"1\"} 7\n";
+  std::string text = open;
+  int64_t now = 0;
+  AlertSettings settings;
+  settings.smtp.url = "smtp://127.0.0.1:1";
+  settings.site = "c";
+  std::vector<std::string> subjects;
+  Alerter a(
+      settings, [&text] { return text; }, [&now] { return now; },
+      [&subjects](const SmtpSettings&, const AlertMail& m, int64_t) {
+        subjects.push_back(m.subject);
+        return Status::OK();
+      });
+  a.SetCluster([] { return true; },
+               [](const std::string& tenant) { return tenant == "t" ? 0u : 1u; });
+  a.Tick();
+  now += 5 * 60 * kS;
+  a.Tick();
+  ASSERT_EQ(subjects.size(), 1u) << "the breaker open for 5 minutes";
+  text = moving;
+  for (int i = 0; i < 4; ++i) {
+    now += 10 * 60 * kS;
+    a.Tick();
+    EXPECT_EQ(a.firing(), 1);
+  }
+  text = open;
+  now += 10 * 60 * kS;
+  a.Tick();
+  EXPECT_EQ(subjects.size(), 1u) << "no resolved and no firing again: " << subjects.back();
+  text =  // closed, on its new node
+      "dfm_connector_breaker_open{node=\"b\",partition=\"0\",system=\"ghl\",tenant=\"t\"} 0\n";
+  now += 10 * 60 * kS;
+  a.Tick();
+  ASSERT_EQ(subjects.size(), 2u) << "closed on its new node: resolved";
+  EXPECT_NE(subjects[1].find("resolved"), std::string::npos) << subjects[1];
 }
 
 TEST(AlertMailText, HeadersCannotBeInjectedAndLinesEndInCrlf) {
