@@ -50,18 +50,22 @@ Status OptOutWatch::Refresh() {
     primed_ = false;
     return s;
   }
-  const uint64_t until = std::min(view, registry);  // both folded through here
-  if (primed_ && until < through_) Forget();        // a projection folded again
-  if (primed_ && until > through_) {
-    if (answers_.empty() || until - through_ > kMaxTail) {
+  // Events through `both` are in both projections; those up to `either`
+  // may be in one. Each is read (its answers forgotten) once `either`
+  // passes it, and again once `both` does: an answer read in between may
+  // hold one projection's word on it and not the other's.
+  const uint64_t both = std::min(view, registry), either = std::max(view, registry);
+  if (primed_ && both < through_) Forget();  // a projection folded again
+  if (primed_ && either > through_) {
+    if (answers_.empty() || either - through_ > kMaxTail) {
       Forget();
-    } else if (!ReadTail(until)) {
+    } else if (!ReadTail(either)) {
       Forget();
       primed_ = false;
       return Status::Unavailable("the log's tail cannot be read now");
     }
   }
-  through_ = until;
+  through_ = both;
   primed_ = true;
   // Forgotten answers leave their address rows behind: drop them now and
   // then so the index stays the answers' size.
@@ -91,7 +95,9 @@ bool OptOutWatch::ReadTail(uint64_t until) {
     e.payload.assign(payload.data(), payload.size());
     if (e.sealing == Event::Sealing::kSealed) log_->Unseal(&e);
     DomainEvent d;
-    if (!AsDomainEvent(e, &d)) return true;  // folded as nothing by both
+    // Unreadable now (its key destroyed since the fold, say): what it
+    // changed is not known, so nothing is kept.
+    if (!AsDomainEvent(e, &d)) return !(whole = true);
     ForgetContact(d.contact_id);
     for (const auto& [field, value] : d.fields)
       if (!value.empty()) ForgetAddress(value);

@@ -2,8 +2,7 @@
 // a campaign's tick asks it of every waiting task, and at 100,000 tasks two
 // projection reads each cost most of a second per tick, which bounds how
 // long a STOP waits to skip the person's waiting text (bench (q)). The
-// watch remembers each
-// answer and reads it again only once the log shows an event that may
+// watch remembers each answer and reads it again only once the log shows an event that may
 // change it: one the contact view or the opt-out registry folds that names
 // the person or their address. Pure logic over an EventLog; one caller at a
 // time (not thread-safe).
@@ -34,8 +33,8 @@ class OptOutWatch {
   Status Refresh();
 
   // ContactOptedOut(log, tenant, contact, channel). After a Refresh that
-  // returned OK, the answer is as of the projections' state at that
-  // Refresh or newer. A read that fails answers false and is not kept.
+  // returned OK, the answer is as of the projections' committed state at
+  // that Refresh or newer. A read that fails answers false and is not kept.
   bool OptedOut(const std::string& contact, std::string_view channel);
 
   size_t remembered() const { return answers_.size(); }
