@@ -51,7 +51,10 @@ void Alerter::Tick() {
   }
   AlertEvaluator::Unseen unseen;
   if (partition_of_) {
+    // A partition's own alert (its log, its router) by its label; a
+    // tenant's by the tenant's partition.
     unseen = [this, &running](const std::map<std::string, std::string>& labels) {
+      if (auto p = labels.find("partition"); p != labels.end()) return !running.count(p->second);
       auto tenant = labels.find("tenant");
       return tenant != labels.end() &&
              !running.count(std::to_string(partition_of_(tenant->second)));

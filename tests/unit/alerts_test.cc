@@ -301,6 +301,19 @@ TEST(Alerter, APartitionMovingIsNotAnAllClear) {
   a.Tick();
   ASSERT_EQ(subjects.size(), 2u) << "closed on its new node: resolved";
   EXPECT_NE(subjects[1].find("resolved"), std::string::npos) << subjects[1];
+  // A partition's own alert (no tenant: its router lagging) holds the same way.
+  text = "dfm_router_lag_events{node=\"b\",partition=\"0\"} 1000000\n";
+  for (int i = 0; i < 2; ++i) {
+    now += 10 * 60 * kS;
+    a.Tick();
+  }
+  const size_t mailed = subjects.size();
+  EXPECT_EQ(a.firing(), 2) << "critical and warning";
+  text = moving;
+  now += 10 * 60 * kS;
+  a.Tick();
+  EXPECT_EQ(a.firing(), 2) << "partition 0 moving";
+  EXPECT_EQ(subjects.size(), mailed);
 }
 
 TEST(AlertMailText, HeadersCannotBeInjectedAndLinesEndInCrlf) {
