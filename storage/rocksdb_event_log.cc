@@ -512,7 +512,8 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
   std::shared_lock<std::shared_mutex> db_lock(db_mu);
   auto answer_all = [&](const Status& s) {
     db_lock.unlock();
-    for (auto& item : batch) item.cb(s, s.ok() ? item.outcomes : std::vector<AppendOutcome>{});
+    static const std::vector<AppendOutcome> kNone;
+    for (auto& item : batch) item.cb(s, s.ok() ? item.outcomes : kNone);
   };
   if (!db || !healthy.load())
     return answer_all(Status::Unavailable("event log cannot accept writes: " + LastError()));
