@@ -235,8 +235,11 @@ ApiResponse Console::Impl::PlanCampaign(const EventLog& from, const std::string&
   if (s.ok()) return JsonError(409, "campaign_exists", "campaign " + spec.id + " exists");
   if (!s.IsNotFound()) return Unavailable(s);
   const SyncContext ctx = SyncContextFor(Live(), tenant);
-  spec.audience.members = MembersAsContacts(
-      spec.audience.members, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
+  auto failed = std::make_shared<bool>(false);
+  spec.audience.members =
+      MembersAsContacts(spec.audience.members,
+                        ProjectionAudienceIndex(from, tenant, ctx.tag_lists, failed), normalizer);
+  if (*failed) return Unavailable(Status::Unavailable("the contacts cannot be read now"));
   *d = CampaignCreatedDraft(tenant, spec);
   return ApiResponse{};
 }
@@ -409,7 +412,8 @@ void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<
   w->extra = std::move(extra);
   w->created = created;
   log->AppendAsync(
-      std::move(drafts), [this, w](const Status& s, const std::vector<AppendOutcome>& o) {
+      std::move(drafts),
+      [this, self = shared_from_this(), w](const Status& s, const std::vector<AppendOutcome>& o) {
         if (!s.ok()) {
           counters->unavailable.fetch_add(1);
           ApiResponse a =
@@ -428,7 +432,7 @@ void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<
 void Console::Impl::PollStored(std::shared_ptr<StoredWait> w) {
   if (waits_stopping.load() || std::chrono::steady_clock::now() >= w->deadline)
     return AnswerStored(*w, false, "", 0);
-  remote_reads(w->tenant, w->ask, [this, w](Status s, std::string data) {
+  remote_reads(w->tenant, w->ask, [this, self = shared_from_this(), w](Status s, std::string data) {
     ApiResponse a;
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
@@ -439,10 +443,11 @@ void Console::Impl::PollStored(std::shared_ptr<StoredWait> w) {
         doc["event_id"].get(id) == simdjson::SUCCESS && doc["seq"].get(seq) == simdjson::SUCCESS)
       return AnswerStored(*w, true, std::string(id), seq);
     const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
-    waits->Post([this, w, due] {
+    const bool posted = PostWait([this, w, due] {
       std::this_thread::sleep_until(due);  // jobs come in due order: none waits behind another
       PollStored(w);
     });
+    if (!posted) AnswerStored(*w, false, "", 0);  // the console has ended
   });
 }
 

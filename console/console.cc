@@ -139,7 +139,7 @@ const std::vector<std::string>& ConsoleRoutes() {
 }
 
 Console::Console(const Config& config, EventLog* log, const Clock* clock, ConsoleCounters* counters)
-    : impl_(std::make_unique<Impl>(config, log, clock, counters)) {}
+    : impl_(std::make_shared<Impl>(config, log, clock, counters)) {}
 
 Console::~Console() {
   Impl& m = *impl_;
@@ -150,6 +150,22 @@ Console::~Console() {
   }
   m.poll_cv.notify_all();
   if (m.key_poller.joinable()) m.key_poller.join();
+  // The workers end now, running what they hold while the console's
+  // members exist; a callback that comes later finds no `waits` (PostWait).
+  std::unique_ptr<Worker> waits;
+  {
+    std::lock_guard<std::mutex> lk(m.waits_mu);
+    waits = std::move(m.waits);
+  }
+  waits.reset();
+  m.worker.reset();
+}
+
+bool Console::Impl::PostWait(std::function<void()> job) {
+  std::lock_guard<std::mutex> lk(waits_mu);
+  if (!waits) return false;
+  waits->Post(std::move(job));
+  return true;
 }
 
 void Console::SetSharedLimits(std::shared_ptr<CasStore> store) {

@@ -182,7 +182,9 @@ class Console {
   struct Impl;  // console/console_internal.h
 
  private:
-  std::unique_ptr<Impl> impl_;
+  // Shared with the log's and the cluster's callbacks that may come after
+  // the console ends (they then answer nothing).
+  std::shared_ptr<Impl> impl_;
 };
 
 // The routes, as the OpenAPI document lists them: "<METHOD> <path>" with

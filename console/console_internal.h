@@ -47,7 +47,7 @@ ApiResponse JsonError(int status, const std::string& error, const std::string& d
 // {"items":[...]} of the JSON lines a replay tool printed.
 std::string JsonLinesDocument(const std::string& lines);
 
-struct Console::Impl {
+struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   Impl(const Config& c, EventLog* l, const Clock* k, ConsoleCounters* n)
       : config(c),
         log(l),
@@ -181,7 +181,10 @@ struct Console::Impl {
   static constexpr int64_t kStoredWaitMs = 10000;
   // Declared before `waits`: its jobs read it while `waits` ends.
   std::atomic<bool> waits_stopping{false};  // set as the console ends: answer at once
-  std::unique_ptr<Worker> waits;            // made by Start
+  std::unique_ptr<Worker> waits;            // made by Start; gone as the console ends
+  std::mutex waits_mu;                      // guards `waits` being posted to and ending
+  // Posts to `waits`; false once the console has ended.
+  bool PostWait(std::function<void()> job);
   struct StoredWait;
   void AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
                             Headers headers, Responder respond,

@@ -54,7 +54,8 @@ EventDraft Console::Impl::AdminAction(const ApiRequest& r, const Principal& who,
 void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers headers,
                                     Responder respond, std::function<void(JsonObject*)> extra,
                                     int created_status) {
-  log->AppendAsync(std::move(drafts), [this, headers = std::move(headers), respond = std::move(respond),
+  log->AppendAsync(std::move(drafts), [this, self = shared_from_this(),
+                                       headers = std::move(headers), respond = std::move(respond),
                                        extra = std::move(extra), created_status](
                                           const Status& s, const std::vector<AppendOutcome>& o) {
     if (!s.ok()) {
@@ -184,7 +185,8 @@ void Console::Impl::PlanWrite(const char* route, PlanFn plan, const std::string&
   // Cluster mode: planned where the tenant's partition runs; appended
   // through this node's front (the ingest stream) like any webhook.
   remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, {{"body", body}}}),
-               [tenant, headers = std::move(headers), respond = std::move(respond), then = std::move(then),
+               [self = shared_from_this(), tenant, headers = std::move(headers),
+                respond = std::move(respond), then = std::move(then),
                 refuse](Status s, std::string answer) mutable {
                  ApiResponse a;
                  EventDraft d;
@@ -293,7 +295,8 @@ void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers
   std::vector<EventDraft> drafts;
   drafts.push_back(ApiKeyCreatedDraft(k, r.request_id));
   drafts.push_back(AdminAction(r, who, drafts[0].tenant, "key.create", k.id));
-  log->AppendAsync(std::move(drafts), [this, k, token = fresh.token, headers = std::move(headers),
+  log->AppendAsync(std::move(drafts), [this, self = shared_from_this(), k, token = fresh.token,
+                                       headers = std::move(headers),
                                        respond = std::move(respond)](
                                           const Status& s, const std::vector<AppendOutcome>& out) mutable {
     if (!s.ok()) {
@@ -328,7 +331,8 @@ void Console::Impl::RevokeKey(const ApiRequest& r, const Principal& who, const s
   std::vector<EventDraft> drafts;
   drafts.push_back(ApiKeyRevokedDraft(*k, who.credential, r.request_id));
   drafts.push_back(AdminAction(r, who, drafts[0].tenant, "key.revoke", k->id));
-  log->AppendAsync(std::move(drafts), [this, k = *k, who, headers = std::move(headers),
+  log->AppendAsync(std::move(drafts), [this, self = shared_from_this(), k = *k, who,
+                                       headers = std::move(headers),
                                        respond = std::move(respond)](
                                           const Status& s, const std::vector<AppendOutcome>& out) mutable {
     if (!s.ok()) {
@@ -481,7 +485,8 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
   const std::string target = req.scope.tenant + "/" + req.scope.system;
   drafts.push_back(AdminAction(r, who, drafts[0].tenant, resume ? "sync.resume" : "sync.pause", target));
   const EventDraft applied = drafts[0];
-  log->AppendAsync(std::move(drafts), [this, applied, headers = std::move(headers),
+  log->AppendAsync(std::move(drafts), [this, self = shared_from_this(), applied,
+                                       headers = std::move(headers),
                                        respond = std::move(respond)](
                                           const Status& s, const std::vector<AppendOutcome>& out) mutable {
     if (!s.ok()) {

@@ -277,7 +277,8 @@ void Console::Impl::Read(const std::string& route, const Params& p, const std::s
   }
   // Cluster mode: the node running the tenant's partition reads its log.
   remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, p}),
-               [finish = std::move(finish)](Status s, std::string answer) mutable {
+               [self = shared_from_this(), finish = std::move(finish)](Status s,
+                                                                       std::string answer) mutable {
                  ApiResponse a;
                  if (!s.ok()) {
                    a = JsonError(503, "owner_unreachable",

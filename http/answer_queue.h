@@ -49,7 +49,8 @@ class AnswerQueue {
   }
 
   // For the front's shutdown, once `io` runs no more: the waiting answers
-  // hold their connections, which must go while their servers exist.
+  // are dropped (they hold tickets, not requests: http/server.cc), and so
+  // is any posted after.
   void Close() {
     std::vector<Answer> dropped;
     std::lock_guard<std::mutex> lk(mu_);

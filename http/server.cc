@@ -9,9 +9,9 @@
 #include <csignal>
 #include <deque>
 #include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "console/console.h"
 #include "console/shared_keys.h"
@@ -135,12 +135,28 @@ struct HttpFront::Impl {
   // (console/console.h).
   ConsoleCounters console_counters;
   std::unique_ptr<Console> console;
+  std::mutex console_mu;  // guards `console` ending against other nodes' reads
 
   IoContext ioctx;
   // Appends' answers, from the log's writer to the I/O thread a group
   // commit at a time (http/answer_queue.h).
   AnswerQueue answers{ioctx};
   ParkedRequests parked;
+  // A console request's place in `parked`, shared by its responder's
+  // copies: when the last goes, answered or not, the request is let go
+  // (on the I/O thread, like an answer).
+  struct Ticket {
+    Ticket(Impl* f, uint64_t n) : front(f), no(n) {}
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() {
+      Impl* f = front;
+      const uint64_t n = no;
+      f->answers.Post([f, n] { f->parked.Take(n); });
+    }
+    Impl* front;
+    uint64_t no;
+  };
   std::unique_ptr<Server> server;
   std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
@@ -202,11 +218,7 @@ struct HttpFront::Impl {
 HttpFront::HttpFront(const Config& config, EventLog* log, const Clock* clock)
     : impl_(std::make_unique<Impl>(config, log, clock)) {}
 
-HttpFront::~HttpFront() {
-  // First: the console's workers may still answer (to nothing) through
-  // `parked` and `answers`.
-  impl_->console.reset();
-}
+HttpFront::~HttpFront() = default;
 
 void HttpFront::Impl::Respond(const restinio::request_handle_t& req, const std::string& request_id,
                               int status, std::string body, bool close, int retry_after_s,
@@ -346,21 +358,27 @@ void HttpFront::Impl::ServeConsole(const restinio::request_handle_t& req,
   r.request_id = request_id;
   r.admin_listener = config.server().admin_listen_port == 0 || admin_listener;
   in_flight.fetch_add(1);
-  const uint64_t ticket = parked.Park(req);
+  // The console answers on any thread (its worker, the log's writer, a
+  // NATS callback); the answer goes to the I/O thread, which alone takes
+  // the parked request back (Run's end cannot race it).
+  auto ticket = std::make_shared<Ticket>(this, parked.Park(req));
   console->Handle(std::move(r), [this, ticket, request_id](ApiResponse a) {
-    const restinio::request_handle_t waiting = parked.Take(ticket);
-    if (!waiting) return;  // the front has stopped: the request is gone
-    auto resp = waiting->create_response(restinio::http_status_line_t{
-        restinio::http_status_code_t{static_cast<std::uint16_t>(a.status)}, ReasonPhrase(a.status)});
-    resp.append_header(restinio::http_field::content_type, a.content_type)
-        .append_header("X-Request-ID", request_id);
-    for (const auto& [name, value] : a.headers) resp.append_header(name, value);
-    if (a.content_type.rfind("application/json", 0) == 0 &&
-        (a.body.empty() || a.body.back() != '\n'))
-      a.body.push_back('\n');
-    resp.set_body(std::move(a.body));
-    resp.done();
-    in_flight.fetch_sub(1);
+    answers.Post([this, no = ticket->no, request_id, a = std::move(a)]() mutable {
+      const restinio::request_handle_t waiting = parked.Take(no);
+      if (!waiting) return;  // the front has stopped: the request is gone
+      const auto code = restinio::http_status_code_t{static_cast<std::uint16_t>(a.status)};
+      auto resp =
+          waiting->create_response(restinio::http_status_line_t{code, ReasonPhrase(a.status)});
+      resp.append_header(restinio::http_field::content_type, a.content_type)
+          .append_header("X-Request-ID", request_id);
+      for (const auto& [name, value] : a.headers) resp.append_header(name, value);
+      if (a.content_type.rfind("application/json", 0) == 0 &&
+          (a.body.empty() || a.body.back() != '\n'))
+        a.body.push_back('\n');
+      resp.set_body(std::move(a.body));
+      resp.done();
+      in_flight.fetch_sub(1);
+    });
   });
 }
 
@@ -655,6 +673,15 @@ Status HttpFront::Run(bool handle_signals) {
   listening_.store(false);
   if (signals) signals->cancel();
   if (hangups) hangups->cancel();
+  {
+    // After the drain: what its workers hold runs now. A read another node
+    // asks from now on finds no console (AnswerRemoteRead).
+    std::unique_ptr<Console> console;
+    {
+      std::lock_guard<std::mutex> lk(m.console_mu);
+      console = std::move(m.console);
+    }
+  }
   m.ioctx.shutdown();  // idle connections' handlers, while their servers exist
   m.answers.Close();   // answers the grace period did not wait for
   m.parked.Close();    // and requests still waiting for one
@@ -674,7 +701,8 @@ void HttpFront::Reload(const Config& config) {
   auto next = std::make_shared<const WebhookIngestor>(config);
   impl_->metrics.AddRoutes(next->Routes());
   std::atomic_store(&impl_->ingestor, std::move(next));
-  impl_->console->SetLiveConfig(config);
+  std::lock_guard<std::mutex> lk(impl_->console_mu);
+  if (impl_->console) impl_->console->SetLiveConfig(config);  // gone once Run ended
 }
 
 void HttpFront::SetEraseHandler(EraseHandler erase) { impl_->console->SetEraseHandler(std::move(erase)); }
@@ -698,7 +726,9 @@ void HttpFront::SetAttentionSource(AttentionSource source) {
 void HttpFront::SetRemoteReads(RemoteReads ask) { impl_->console->SetRemoteReads(std::move(ask)); }
 void HttpFront::AnswerRemoteRead(const EventLog& from, std::string request,
                                  std::function<void(std::string)> reply) {
-  impl_->console->AnswerRemoteRead(from, std::move(request), std::move(reply));
+  std::lock_guard<std::mutex> lk(impl_->console_mu);
+  // Once the front has stopped nothing answers: the asking node times out.
+  if (impl_->console) impl_->console->AnswerRemoteRead(from, std::move(request), std::move(reply));
 }
 
 void HttpFront::SetReloadHandler(ReloadHandler reload) {
