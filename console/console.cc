@@ -161,6 +161,8 @@ Console::~Console() {
   m.worker.reset();
 }
 
+void Console::Draining() { impl_->waits_stopping.store(true); }
+
 bool Console::Impl::PostWait(std::function<void()> job) {
   std::lock_guard<std::mutex> lk(waits_mu);
   if (!waits) return false;

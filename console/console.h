@@ -137,6 +137,9 @@ class Console {
   // REQUIRES: every argument outlives the console.
   Console(const Config& config, EventLog* log, const Clock* clock, ConsoleCounters* counters);
   ~Console();
+  // The front has begun to stop: writes waiting to be seen are answered
+  // "applying" at once, while their answers can still go out. Any thread.
+  void Draining();
 
   // Reads the keys from the log and the session secret from the data
   // directory (made when missing). Call before Handle.

@@ -3,6 +3,7 @@
 #include "http/restinio_traits.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -14,6 +15,7 @@
 #include <unordered_map>
 
 #include "console/console.h"
+#include "console/remote_read.h"
 #include "console/shared_keys.h"
 #include "http/answer_queue.h"
 #include "http/front_metrics.h"
@@ -135,7 +137,8 @@ struct HttpFront::Impl {
   // (console/console.h).
   ConsoleCounters console_counters;
   std::unique_ptr<Console> console;
-  std::mutex console_mu;  // guards `console` ending against other nodes' reads
+  std::mutex console_mu;         // guards `console` starting and ending against other nodes' reads
+  bool console_started = false;  // with console_mu
 
   IoContext ioctx;
   // Appends' answers, from the log's writer to the I/O thread a group
@@ -146,17 +149,27 @@ struct HttpFront::Impl {
   // copies: when the last goes, answered or not, the request is let go
   // (on the I/O thread, like an answer).
   struct Ticket {
-    Ticket(Impl* f, uint64_t n) : front(f), no(n) {}
+    Ticket(Impl* f, uint64_t n, std::string id) : front(f), no(n), request_id(std::move(id)) {}
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;
-    ~Ticket() {
-      Impl* f = front;
-      const uint64_t n = no;
-      f->answers.Post([f, n] { f->parked.Take(n); });
+    ~Ticket() {  // never answered: a 503 (RespondConsole's, on the I/O thread)
+      if (!answered.load()) front->PostConsoleAnswer(no, request_id, NoAnswer());
+    }
+    static ApiResponse NoAnswer() {
+      ApiResponse a;
+      a.status = 503;
+      a.body = R"({"error":"no_answer","detail":"the request got no answer; retry"})";
+      return a;
     }
     Impl* front;
     uint64_t no;
+    std::string request_id;
+    std::atomic<bool> answered{false};
   };
+  // Posts `a` for the console request parked as `no` to the I/O thread,
+  // which answers it (if it is still parked) and counts it out of
+  // in_flight.
+  void PostConsoleAnswer(uint64_t no, std::string request_id, ApiResponse a);
   std::unique_ptr<Server> server;
   std::unique_ptr<Server> admin_server;  // only with server.admin_listen
   std::atomic<bool> draining{false};
@@ -361,24 +374,29 @@ void HttpFront::Impl::ServeConsole(const restinio::request_handle_t& req,
   // The console answers on any thread (its worker, the log's writer, a
   // NATS callback); the answer goes to the I/O thread, which alone takes
   // the parked request back (Run's end cannot race it).
-  auto ticket = std::make_shared<Ticket>(this, parked.Park(req));
-  console->Handle(std::move(r), [this, ticket, request_id](ApiResponse a) {
-    answers.Post([this, no = ticket->no, request_id, a = std::move(a)]() mutable {
-      const restinio::request_handle_t waiting = parked.Take(no);
-      if (!waiting) return;  // the front has stopped: the request is gone
-      const auto code = restinio::http_status_code_t{static_cast<std::uint16_t>(a.status)};
-      auto resp =
-          waiting->create_response(restinio::http_status_line_t{code, ReasonPhrase(a.status)});
-      resp.append_header(restinio::http_field::content_type, a.content_type)
-          .append_header("X-Request-ID", request_id);
-      for (const auto& [name, value] : a.headers) resp.append_header(name, value);
-      if (a.content_type.rfind("application/json", 0) == 0 &&
-          (a.body.empty() || a.body.back() != '\n'))
-        a.body.push_back('\n');
-      resp.set_body(std::move(a.body));
-      resp.done();
-      in_flight.fetch_sub(1);
-    });
+  auto ticket = std::make_shared<Ticket>(this, parked.Park(req), request_id);
+  console->Handle(std::move(r), [this, ticket](ApiResponse a) {
+    if (ticket->answered.exchange(true)) return;  // once
+    PostConsoleAnswer(ticket->no, ticket->request_id, std::move(a));
+  });
+}
+
+void HttpFront::Impl::PostConsoleAnswer(uint64_t no, std::string request_id, ApiResponse a) {
+  answers.Post([this, no, request_id = std::move(request_id), a = std::move(a)]() mutable {
+    const restinio::request_handle_t waiting = parked.Take(no);
+    if (!waiting) return;  // the front has stopped: the request is gone
+    const auto code = restinio::http_status_code_t{static_cast<std::uint16_t>(a.status)};
+    auto resp =
+        waiting->create_response(restinio::http_status_line_t{code, ReasonPhrase(a.status)});
+    resp.append_header(restinio::http_field::content_type, a.content_type)
+        .append_header("X-Request-ID", request_id);
+    for (const auto& [name, value] : a.headers) resp.append_header(name, value);
+    if (a.content_type.rfind("application/json", 0) == 0 &&
+        (a.body.empty() || a.body.back() != '\n'))
+      a.body.push_back('\n');
+    resp.set_body(std::move(a.body));
+    resp.done();
+    in_flight.fetch_sub(1);
   });
 }
 
@@ -569,6 +587,10 @@ std::string HttpFront::Impl::MetricsBody() const {
 void HttpFront::Impl::BeginDrain() {
   if (draining.exchange(true)) return;
   logger->info("event=shutdown_begin in_flight={}", in_flight.load());
+  {
+    std::lock_guard<std::mutex> lk(console_mu);
+    if (console) console->Draining();
+  }
   asio::post(ioctx, [this] {
     if (server) server->close_sync();  // stop accepting
     if (admin_server) admin_server->close_sync();
@@ -639,7 +661,13 @@ Status HttpFront::Run(bool handle_signals) {
     m.logger->info("event=listening_admin address={}:{}", s.admin_listen_host,
                    s.admin_listen_port);
   }
-  if (Status cs = m.console->Start(); !cs.ok()) {
+  Status cs;
+  {
+    std::lock_guard<std::mutex> lk(m.console_mu);
+    cs = m.console->Start();
+    m.console_started = cs.ok();
+  }
+  if (!cs.ok()) {
     m.server->close_sync();
     m.server.reset();
     if (m.admin_server) m.admin_server->close_sync();
@@ -726,9 +754,20 @@ void HttpFront::SetAttentionSource(AttentionSource source) {
 void HttpFront::SetRemoteReads(RemoteReads ask) { impl_->console->SetRemoteReads(std::move(ask)); }
 void HttpFront::AnswerRemoteRead(const EventLog& from, std::string request,
                                  std::function<void(std::string)> reply) {
-  std::lock_guard<std::mutex> lk(impl_->console_mu);
-  // Once the front has stopped nothing answers: the asking node times out.
-  if (impl_->console) impl_->console->AnswerRemoteRead(from, std::move(request), std::move(reply));
+  std::unique_lock<std::mutex> lk(impl_->console_mu);
+  if (impl_->console && impl_->console_started) {
+    impl_->console->AnswerRemoteRead(from, std::move(request), std::move(reply));
+    return;
+  }
+  lk.unlock();
+  // Before Run started the console, or once it ended: answered at once (the
+  // asking node says 503, and the serving side counts the read done).
+  ApiResponse a;
+  a.status = 503;
+  a.headers.emplace_back("Retry-After", "2");
+  a.body =
+      R"({"error":"owner_unreachable","detail":"the partition's node is starting or stopping"})";
+  reply(EncodeReadAnswer(a));
 }
 
 void HttpFront::SetReloadHandler(ReloadHandler reload) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "console/remote_read.h"
 #include "events/webhook_received.h"
 #include "http/server.h"
 #include "replay-tools/conflicts.h"
@@ -552,6 +553,25 @@ TEST_F(HttpFrontTest, AConsoleWritesLateAnswerTouchesNoServer) {
   EXPECT_NE(pending.get().status, 201);
   held.Release();
   EXPECT_GE(held.LastSequence(), 1u);
+  front_.reset();
+}
+
+// Another node's read (cluster mode) before Run started the console or
+// after Run ended is answered at once with a 503 (the serving side counts
+// it done; the asker says owner_unreachable), never dropped or crashed on.
+TEST_F(HttpFrontTest, OtherNodesReadsAreAnsweredWhenNotServing) {
+  Start();
+  auto ask = [](HttpFront* front, EventLog* log) {
+    std::string got = "none";
+    front->AnswerRemoteRead(*log, "{}", [&got](std::string answer) { got = std::move(answer); });
+    ApiResponse a;
+    return DecodeReadAnswer(got, &a) ? a.status : -1;
+  };
+  HttpFront idle(config_, log_);  // made, not run
+  EXPECT_EQ(ask(&idle, log_), 503);
+  front_->Stop();
+  EXPECT_TRUE(runner_.get().ok());
+  EXPECT_EQ(ask(front_.get(), log_), 503) << "after Run";
   front_.reset();
 }
 
