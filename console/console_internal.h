@@ -180,7 +180,7 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   // once the partition holds them (campaign_endpoints.cc).
   static constexpr int64_t kStoredWaitMs = 10000;
   // Declared before `waits`: its jobs read it while `waits` ends.
-  std::atomic<bool> waits_stopping{false};  // set as the console ends: answer at once
+  std::atomic<bool> waits_stopping{false};  // set as the front drains: answer at once
   std::unique_ptr<Worker> waits;            // made by Start; gone as the console ends
   std::mutex waits_mu;                      // guards `waits` being posted to and ending
   // Posts to `waits`; false once the console has ended.

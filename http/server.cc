@@ -146,13 +146,14 @@ struct HttpFront::Impl {
   AnswerQueue answers{ioctx};
   ParkedRequests parked;
   // A console request's place in `parked`, shared by its responder's
-  // copies: when the last goes, answered or not, the request is let go
-  // (on the I/O thread, like an answer).
+  // copies. The first call of the responder answers; if the last copy goes
+  // without one, the request is answered 503 (both by PostConsoleAnswer,
+  // on the I/O thread).
   struct Ticket {
     Ticket(Impl* f, uint64_t n, std::string id) : front(f), no(n), request_id(std::move(id)) {}
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;
-    ~Ticket() {  // never answered: a 503 (RespondConsole's, on the I/O thread)
+    ~Ticket() {
       if (!answered.load()) front->PostConsoleAnswer(no, request_id, NoAnswer());
     }
     static ApiResponse NoAnswer() {
