@@ -153,11 +153,7 @@ Status RocksDbEventLog::ScanConsumerState(
   if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string base = ConsumerKey(consumer, "");
   std::string start = ConsumerKey(consumer, prefix);
-  std::string upper = PrefixEnd(start);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kConsumerState]));
+  PrefixIterator it(impl_->db.get(), impl_->cf[kConsumerState], start);
   for (it->Seek(start); it->Valid(); it->Next()) {
     std::string_view k(it->key().data(), it->key().size());
     k.remove_prefix(base.size());

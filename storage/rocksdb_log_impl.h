@@ -103,6 +103,23 @@ inline constexpr char kRecoverHint[] =
     "precedes the damage (the events after it are lost; the loss is recorded in the log)";
 
 // Free bytes of the file system holding `path`; nullopt when unknown.
+// An iterator over the keys of `cf` that begin with `prefix`, bounded
+// above by PrefixEnd(prefix); it owns its bound. Seek from `prefix` (or
+// past it) to start.
+struct PrefixIterator {
+  PrefixIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix)
+      : upper(PrefixEnd(std::string(prefix))), upper_slice(upper) {
+    rocksdb::ReadOptions ro;
+    if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+    it.reset(db->NewIterator(ro, cf));
+  }
+  rocksdb::Iterator* operator->() const { return it.get(); }
+
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
 inline std::optional<uint64_t> FreeBytes(const std::string& path) {
   struct statvfs fs;
   if (statvfs(path.c_str(), &fs) != 0) return std::nullopt;

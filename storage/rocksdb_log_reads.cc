@@ -79,11 +79,7 @@ Status RocksDbEventLog::ReadStream(std::string_view tenant, std::string_view str
   std::shared_lock<std::shared_mutex> db_lock(impl_->db_mu);
   if (!impl_->db) return Status::Unavailable("event log is being reopened after a write failure");
   std::string prefix = StreamPrefix(tenant, stream);
-  std::string upper = PrefixEnd(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf[kStreams]));
+  PrefixIterator it(impl_->db.get(), impl_->cf[kStreams], prefix);
   uint64_t last = impl_->committed.load();
   size_t n = 0;
   for (it->Seek(prefix + EncodeFixed64BE(from)); it->Valid() && n < max; it->Next()) {
