@@ -3,6 +3,7 @@
 default, on this machine's two shared cores.
 
   bench/cluster_bench.py [--seconds 8] [--rounds 3] [--connections 16] [--nodes 0,1,2,3]
+                         [--dfm PATH]
 
 Each round runs, one after the other, with the sync on and nginx in front:
 - embedded: one `dfm serve`, RocksDB only;
@@ -285,7 +286,11 @@ def main():
     ap.add_argument("--no-failover", action="store_true", help="measure the cost only")
     ap.add_argument("--nodes", default="0,1,2,3",
                     help="the runs of each round, comma-separated (0: embedded, always run)")
+    ap.add_argument("--dfm", help="this dfm binary, not the release build's (to compare two builds)")
     args = ap.parse_args()
+    global DFM
+    if args.dfm:
+        DFM = os.path.abspath(args.dfm)
     try:
         sizes = sorted({0} | {int(n) for n in args.nodes.split(",") if n.strip()})
     except ValueError:
