@@ -1,0 +1,53 @@
+// The connector actor's steps (actors/connector_actor.h), shared by the
+// files that make it up: connector_credits.cc (the daily credit budget and
+// stored state), connector_send.cc (queues, pacing, requests, backfill
+// reads), connector_answers.cc (what a vendor's answer does to a push) and
+// connector_actor.cc (the behaviour). Internal to actors/; every function
+// runs on the actor's own thread, with its state.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/connector_actor.h"
+
+namespace dfm::connector_steps {
+
+using Self = caf::stateful_actor<ConnectorState>;
+using Held = std::map<std::string, ConnectorState::Item>::iterator;
+
+// connector_credits.cc. The daily credit budget (connector_actor.h):
+// consumer state "credits", key CredentialsKey, value "<utc day>\n<credits
+// spent that day, with those reserved by requests in flight>".
+inline constexpr char kCreditsConsumer[] = "credits";
+inline constexpr int64_t kDayUs = 86400LL * 1000000;
+std::string CredentialsKey(const ConnectorState& st);
+void RollCreditDay(ConnectorState& st, int64_t now);
+Status StoreState(ConnectorState& st, const char* consumer, const std::vector<StateOp>& ops,
+                  bool durable);
+bool ReserveCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, int64_t* until);
+void ChargeCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, int credits);
+
+// connector_send.cc
+void Pump(Self* self);
+void Count(std::atomic<uint64_t> PushOpCounters::*which, ConnectorState& st,
+           const ConnectorState::Item& it);
+void Drop(ConnectorState& st, Held found);
+void WakeAt(Self* self, int64_t at);
+DomainEvent Event(const ConnectorState::Item& it, std::string_view type);
+void Report(Self* self, const ConnectorState::Item& it, std::vector<DomainEvent> events);
+void Supersede(Self* self, const DomainEvent& next);
+void Send(Self* self, const std::string& push_id);
+bool Withheld(Self* self, const std::string& id);
+void OnReadDone(Self* self, ReadDone& d);
+void RefuseReads(ConnectorState& st, const TokenGrant& g);
+
+// connector_answers.cc
+bool MayApplyTwice(const ConnectorState& st, const ConnectorState::Item& it);
+void OnDone(Self* self, HttpDone& d);
+void OnSendRecorded(Self* self, const SendRecorded& r);
+
+}  // namespace dfm::connector_steps
