@@ -59,6 +59,7 @@ void KeepOpen(Self* self, ConnectorState::Item& it, DomainEvent attempted, const
   Report(self, it, {std::move(attempted)});
   WakeAt(self, it.not_before);
 }
+
 // A push the contact settled (PushCancel) while it was in flight failed:
 // it ends here, not tried again.
 void EndCancelled(Self* self, std::map<std::string, ConnectorState::Item>::iterator found,

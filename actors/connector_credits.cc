@@ -29,11 +29,11 @@ Status StoreState(ConnectorState& st, const char* consumer, const std::vector<St
   return s;
 }
 
+namespace {
+
 // Stores the day's spent and reserved credits; `durable`: synced before it
 // returns (a reservation, or a charge past one). Only durable writes are
 // replicated: a charge never raises the count past its reservation.
-namespace {
-
 Status StoreCredits(ConnectorState& st, bool durable) {
   const std::vector<StateOp> ops = {
       StateOp{CredentialsKey(st),

@@ -1,5 +1,6 @@
 // Helpers the families of merge rules share (sync/contact_model.cc: contact,
-// messages, lists; sync/consent_rules.cc: consent). Internal to sync/.
+// lists; sync/message_rules.cc: messages and calls; sync/consent_rules.cc:
+// consent). Internal to sync/.
 #pragma once
 
 #include <map>
@@ -17,8 +18,24 @@ const std::string* Lookup(const std::map<std::string, std::string>& m, const std
 // external id and webhook sequence.
 DomainEvent Base(std::string_view type, const ContactState& s, const ContactFact& fact);
 
+// Whether `channel` is opted out once the events decided so far apply;
+// `why` (may be null) says by what (contact_model.cc).
+bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,
+              const std::string& channel, std::string* why);
+
+// message_rules.cc (docs/sync-rules.md, "Messages and calls"). A push of
+// a message op to `target`, identified by the message key.
+DomainEvent MessagePush(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                        const std::string& target, const std::string& op, const std::string& key);
+// Tells ctx.conversations the status of a message it asked to send.
+void ReportStatus(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                  const std::string& key, const std::string& ghl_id, const std::string& status,
+                  const std::string& error, std::vector<DomainEvent>* out);
+// One text or call of a fact, carried to the systems that keep them.
+void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
+                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
 // An opt-out (`opt_out`, on `channels`) refuses the sends still on their
-// way to them (contact_model.cc).
+// way to them.
 void RefusePendingSends(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                         const std::vector<std::string>& channels, const DomainEvent& opt_out,
                         std::vector<DomainEvent>* out);

@@ -1,0 +1,233 @@
+// Apply: a contact's state after one of its events (sync/contact_model.h).
+// The same fold runs live, on a contact actor's recovery and in replay.
+#include <algorithm>
+#include <set>
+
+#include "sync/consent.h"
+#include "sync/contact_model.h"
+#include "sync/model_internal.h"
+#include "util/strings.h"
+
+namespace dfm {
+
+using model::Lookup;
+
+namespace {
+
+// Forgets the settled messages whose last event is older than the window
+// (ContactState::message_memory_us).
+void ForgetSettledMessages(ContactState* s, int64_t now_us) {
+  s->next_forget_us = now_us + std::max<int64_t>(s->message_memory_us / 8, 60'000'000);
+  std::set<std::string> busy;
+  for (const auto& [id, send] : s->pending_sends) busy.insert(send.message_key);
+  for (const auto& [id, rec] : s->pending_records) busy.insert(rec.message_key);
+  const int64_t before = now_us - s->message_memory_us;
+  for (auto it = s->messages.begin(); it != s->messages.end();) {
+    if (it->second.last_us >= before || busy.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (const auto& [system, id] : it->second.ids) s->message_keys.erase(system + "\n" + id);
+    it = s->messages.erase(it);
+  }
+}
+
+// A text went out on `channel` at `at_us` (the confirmation a bare YES may
+// answer).
+void NoteOutbound(ContactState* s, const std::string& channel, int64_t at_us) {
+  int64_t& last = s->last_outbound_us[channel];
+  last = std::max(last, at_us);
+}
+
+void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us);
+
+}  // namespace
+
+void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded_at_us) {
+  if (seq != 0 && seq <= s->last_event_seq) return;
+  if (seq != 0) s->last_event_seq = seq;
+  if (s->message_memory_us > 0 && recorded_at_us >= s->next_forget_us && !s->messages.empty())
+    ForgetSettledMessages(s, recorded_at_us);
+  ApplyEvent(s, e, recorded_at_us);
+  if (!e.message_key.empty()) {  // whatever the event did to it, it was about it now
+    auto m = s->messages.find(e.message_key);
+    if (m != s->messages.end()) m->second.last_us = std::max(m->second.last_us, recorded_at_us);
+  }
+}
+
+namespace {
+
+// Contact events: what the contact is, holds and links.
+bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
+  if (e.type == ev::kContactCreated) {
+    s->exists = true;
+    s->deleted = false;
+    for (const auto& [f, v] : e.fields) s->fields[f] = Attributed{v, e.system, e.source_time_us};
+    if (!e.external_id.empty()) s->links[e.system] = e.external_id;
+    for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
+  } else if (e.type == ev::kContactChanged) {
+    s->exists = true;
+    s->deleted = false;
+    for (const auto& c : e.changes)
+      s->fields[c.field] = Attributed{c.new_value, e.system, e.source_time_us};
+    for (const auto& [f, v] : e.fields) {
+      s->known[e.system][f] = v;
+      // The system's own value stated again later stands as of then.
+      auto it = s->fields.find(f);
+      if (it != s->fields.end() && it->second.value == v && it->second.system == e.system &&
+          e.source_time_us > it->second.source_time_us)
+        it->second.source_time_us = e.source_time_us;
+    }
+    if (!e.changes.empty()) s->pushed.erase(e.system);  // a real edit ends the echo window
+  } else if (e.type == ev::kContactLinked) {
+    s->links[e.system] = e.external_id;
+    for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
+  } else if (e.type == ev::kContactDeleted) {
+    s->deleted = true;
+  } else if (e.type == ev::kConflictRecorded) {
+    // The losing system still holds its value, unless it lost to its own
+    // newer value (an out-of-order webhook).
+    if (e.kept.system != e.lost.system && !e.lost.system.empty())
+      s->known[e.lost.system][e.field] = e.lost.value;
+  } else if (e.type == ev::kEchoSuppressed) {
+    for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Message events: a message's record and its ids in each system.
+bool ApplyMessageEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
+  if (e.type == ev::kMessageLogged || e.type == ev::kMessageStatus) {
+    auto& m = s->messages[e.message_key];
+    if (m.origin.empty()) m.origin = e.system;
+    if (!e.channel.empty()) m.channel = e.channel;
+    if (auto d = e.fields.find("direction"); d != e.fields.end()) m.direction = d->second;
+    if (auto st = e.fields.find("status"); st != e.fields.end()) m.status = st->second;
+    if (!e.outcome.empty()) m.status = e.outcome;
+    if (e.type == ev::kMessageLogged && m.direction == "outbound" && !m.channel.empty())
+      NoteOutbound(s, m.channel, e.source_time_us ? e.source_time_us : recorded_at_us);
+    if (!e.external_id.empty()) {
+      m.ids[e.system] = e.external_id;
+      s->message_keys[e.system + "\n" + e.external_id] = e.message_key;
+    }
+  } else if (e.type == ev::kMessageRefused) {
+    s->messages[e.message_key].status = "refused";
+    s->messages[e.message_key].delivery_decided = true;
+    if (!e.push_id.empty()) s->pending_sends.erase(e.push_id);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// push.requested: what is on its way to a system, by operation.
+void ApplyPushRequested(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
+  if ((e.op == "note" || e.op == "tags") && !e.message_key.empty()) {
+    auto& m = s->messages[e.message_key];
+    auto f = e.fields.find(e.op == "note" ? "body" : "tags_add");
+    (e.op == "note" ? m.note : m.tag) = f == e.fields.end() ? "" : f->second;
+  } else if (e.op == "message" || e.op == "call") {
+    auto body = e.fields.find("body");
+    auto dir = e.fields.find("direction");
+    s->pending_records[e.push_id] = {e.message_key, e.op,
+                                     dir == e.fields.end() ? "inbound" : dir->second,
+                                     body == e.fields.end() ? "" : body->second};
+  } else if (e.op == "send") {
+    s->pending_sends[e.push_id] = {e.message_key, e.channel, e.system};
+    s->messages[e.message_key].delivery_decided = true;
+  } else if (e.op == "message_status" && !e.message_key.empty()) {
+    // Reported failed (a re-drive's text not sent): not reported again.
+    const std::string* status = Lookup(e.fields, "status");
+    if (status && *status == "failed") s->messages[e.message_key].delivery_decided = true;
+  } else if (e.op == "enrich") {
+    s->enrich_requested_us = std::max(s->enrich_requested_us, recorded_at_us);
+  } else if (e.op == "opt_out" || e.op == "opt_in") {
+    for (const auto& ch : SplitChannels(e.channel))
+      s->pending_consent[e.system][ch] = {e.op == "opt_out", e.push_id};
+  } else if (e.op == "upsert") {
+    auto& memo = s->pushed[e.system];
+    for (const auto& [f, v] : e.fields) memo[f][v] = recorded_at_us;
+    // Forget pushes older than any sensible echo window (a day).
+    constexpr int64_t kDayUs = 24LL * 3600 * 1000000;
+    for (auto& [f, values] : memo) {
+      for (auto it = values.begin(); it != values.end();)
+        it = it->second < recorded_at_us - kDayUs ? values.erase(it) : std::next(it);
+    }
+    for (const auto& [f, v] : e.fields) s->pending[e.system][f] = v;
+  }
+}
+
+// push.succeeded or push.dead_lettered: what the push's end settles.
+void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
+  const bool succeeded = e.type == ev::kPushSucceeded;
+  if (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists") {
+    s->pending_sends.erase(e.push_id);
+    s->pending_records.erase(e.push_id);
+    if (succeeded && e.op == "send")
+      NoteOutbound(s, e.channel.empty() ? channels::kSms : e.channel, recorded_at_us);
+    if (succeeded && IsMessageOp(e.op) && !e.message_key.empty() && !e.external_id.empty()) {
+      auto& m = s->messages[e.message_key];
+      m.ids[e.system] = e.external_id;
+      s->message_keys[e.system + "\n" + e.external_id] = e.message_key;
+    }
+  } else if (IsAnswerOp(e.op)) {
+    // What it answered is recorded by contact.enriched (consent.classified),
+    // not held as a system's copy of the contact.
+  } else if (!succeeded) {
+    s->pushed.erase(e.system);  // it never arrived: the values may be sent again
+    s->pending.erase(e.system);
+    if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
+  } else {
+    if (!e.external_id.empty()) s->links[e.system] = e.external_id;
+    if (e.op == "opt_out" || e.op == "opt_in") {
+      ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
+      model::SettleConsentPush(s, e, &held);
+    }
+    auto& pending = s->pending[e.system];
+    for (const auto& [f, v] : e.fields) {
+      s->known[e.system][f] = v;
+      auto it = pending.find(f);
+      if (it != pending.end() && it->second == v) pending.erase(it);
+    }
+    if (pending.empty()) s->pending.erase(e.system);
+  }
+}
+
+void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
+  const bool later = e.webhook_seq > s->last_fact_seq ||
+                     (e.webhook_seq == s->last_fact_seq && e.fact_index > s->last_fact_index);
+  if (later &&
+      (e.type == ev::kContactCreated || e.type == ev::kContactChanged ||
+       e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
+       e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
+       e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
+       e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
+       e.type == ev::kConsentConflict ||
+       e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
+       e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
+    s->last_fact_seq = e.webhook_seq;
+    s->last_fact_index = e.fact_index;
+  }
+  if (s->contact_id.empty()) s->contact_id = e.contact_id;
+  if (ApplyContactEvent(s, e) || ApplyMessageEvent(s, e, recorded_at_us)) return;
+  if (e.type == ev::kPushRequested) {
+    ApplyPushRequested(s, e, recorded_at_us);
+  } else if (e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered) {
+    ApplyPushEnded(s, e, recorded_at_us);
+  } else if (e.type == ev::kPushAttempted && e.outcome == "refused") {
+    // An opt-out the system refused: a repeated STOP asks again (consent rules).
+    auto pend = s->pending_consent.find(e.system);
+    if (pend != s->pending_consent.end())
+      for (auto& [ch, p] : pend->second)
+        if (p.push_id == e.push_id) p.refused = true;
+  } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn ||
+             e.type == ev::kConsentConflict) {
+    model::ApplyConsentStatement(s, e);
+  }
+}
+
+}  // namespace
+
+}  // namespace dfm
