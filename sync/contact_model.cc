@@ -152,7 +152,6 @@ bool ErasedOptOut(const ContactState& s, const SyncContext& ctx, const std::stri
   return false;
 }
 
-
 namespace {
 
 // Tags -> lists: the lists of ctx.lists_target that the tags map to,
