@@ -97,26 +97,20 @@ Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEn
   return s.IsNotFound() ? Status::OK() : s;
 }
 
-}  // namespace
-
-Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan) {
-  *plan = ReplayPlan();
-  if (!o.mapper || !o.context) return Status::InvalidArgument("replay needs mappers and rules");
-  std::optional<MappingsView> own;
-  if (o.mappings == nullptr) {
-    own.emplace(log);
-    Status s = own->Load();
-    if (!s.ok()) return s;
-  }
-  MappingsView& mappings = o.mappings ? *o.mappings : *own;
-  Status s;
+// The facts of the window's webhooks, by the contact they reached: as the
+// engine routed them, or as a settlement put them; none held back.
+struct Gathered {
   std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
   // identity.settled id -> the id of the webhook it settled: its decisions
   // are that webhook's (sync/settle.h). Found from the webhook's conflict,
   // so a settlement recorded after the window counts too.
   std::map<std::string, std::string> settled_for;
+};
+
+Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& mappings,
+                   ReplayPlan* plan, Gathered* g) {
   Status lookup;  // the first failed lookup of a conflict's end, which stops the scan
-  s = ScanWindow(log, o.from_us, o.to_us, 1, [&](const Event& e) {
+  Status s = ScanWindow(log, o.from_us, o.to_us, 1, [&](const Event& e) {
     plan->events_read++;
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     if (e.type != WebhookReceived::kType && e.type != kContactImportedType) return true;
@@ -125,7 +119,8 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
     const InboundMapper* m = FindMapperFor(e.type, w.system);
     if (!m) return true;
     std::vector<ContactFact> facts;
-    if (!(*m)(w, o.mapper.For(e.tenant, w.system), &facts).ok()) return true;  // quarantined then and now
+    if (!(*m)(w, o.mapper.For(e.tenant, w.system), &facts).ok())
+      return true;  // quarantined then and now
     plan->webhooks++;
     bool quarantined = false;  // then, though it maps now: none of its facts was applied
     for (size_t n = 0; n < facts.size(); ++n) {
@@ -148,10 +143,11 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       if (end.kind == ConflictEnd::Kind::kSettled) {  // the contact the person chose
         r.kind = Resolution::Kind::kMatched;
         r.contact_id = end.contact_id;
-        settled_for[std::string(end.settlement.id.AsBytes())] = std::string(e.id.AsBytes());
+        g->settled_for[std::string(end.settlement.id.AsBytes())] = std::string(e.id.AsBytes());
       } else {
-        r = Resolve(f, [&](const std::string& key) { return mappings.Get(key); },
-                    o.context && o.context(e.tenant).fold_plus_addressing);
+        r = Resolve(
+            f, [&](const std::string& key) { return mappings.Get(key); },
+            o.context && o.context(e.tenant).fold_plus_addressing);
       }
       if (r.kind == Resolution::Kind::kNew) {
         // Named by the webhook that created it, if it did.
@@ -170,131 +166,186 @@ Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan)
       if (!InContacts(o.contacts, c)) continue;
       const bool settled = end.kind == ConflictEnd::Kind::kSettled;
       const int64_t at = settled ? end.settlement.recorded_at_us : f.recorded_at_us;
-      by_contact[{e.tenant, r.contact_id}].push_back(
+      g->by_contact[{e.tenant, r.contact_id}].push_back(
           FactAt{e.seq, e.id, std::move(f), settled ? end.settlement.seq : e.seq, at});
     }
     return true;
   });
-  if (!lookup.ok()) return lookup;
-  if (!s.ok()) return s;
+  return lookup.ok() ? s : lookup;
+}
 
-  // Pushes a replay already asked to re-drive, by (tenant, webhook id,
-  // system, op): not missing again, whatever became of them.
-  std::set<std::string> requested;
+// Pushes a replay already asked to re-drive, by (tenant, webhook id,
+// system, op): not missing again, whatever became of them.
+Status ReadRedriven(const EventLog& log, const Gathered& g, std::set<std::string>* requested) {
   std::set<std::string> tenants_seen;
-  for (const auto& [key, facts] : by_contact) tenants_seen.insert(key.first);
+  for (const auto& [key, facts] : g.by_contact) tenants_seen.insert(key.first);
   for (const auto& t : tenants_seen) {
     std::vector<Event> replays;
-    s = log.ReadWholeStream(t, kReplayStream, &replays);
+    Status s = log.ReadWholeStream(t, kReplayStream, &replays);
     if (!s.ok()) return s;
     for (const auto& e : replays) {
       ReplayRequest r;
       if (!DecodeReplayRequest(e.payload, &r).ok()) continue;
       for (const auto& it : r.items)
-        requested.insert(t + "\n" + it.cause + "\n" + it.push.system + "\n" + it.push.op);
-    }
-  }
-
-  for (auto& [key, facts] : by_contact) {
-    const auto& [tenant, contact_id] = key;
-    plan->contacts++;
-    // In the order the contact decided them (a settled fact where its
-    // settlement is), so each is decided against the state it met.
-    std::stable_sort(facts.begin(), facts.end(), [](const FactAt& a, const FactAt& b) {
-      return a.decided_seq < b.decided_seq;
-    });
-    SyncContext ctx = o.context(tenant);
-    std::vector<Event> stream;
-    s = log.ReadWholeStream(tenant, ContactStream(contact_id), &stream);
-    if (!s.ok()) return s;
-    plan->events_read += stream.size();
-    // The events each webhook caused, and where they begin.
-    std::map<std::string, std::vector<DomainEvent>> caused;  // webhook id bytes -> pushes
-    std::map<std::string, uint64_t> first_decision;
-    std::vector<DomainEvent> decoded(stream.size());
-    for (size_t i = 0; i < stream.size(); ++i) {
-      const Event& e = stream[i];
-      if (!AsDomainEvent(e, &decoded[i])) continue;
-      std::string cause(e.causation_id.AsBytes());
-      if (auto settled = settled_for.find(cause); settled != settled_for.end())
-        cause = settled->second;
-      if (!first_decision.count(cause)) first_decision[cause] = e.seq;
-      if (decoded[i].type != ev::kPushRequested) continue;
-      caused[cause].push_back(decoded[i]);
-      // A re-drive counts for the webhook it answers (sync/redrive.h: detail).
-      if (auto answered = RedriveCause(decoded[i]))
-        caused[std::string(answered->AsBytes())].push_back(decoded[i]);
-    }
-    // Where each fact's state ends: before its own decisions, or before
-    // the next decided webhook's.
-    std::vector<uint64_t> boundary(facts.size(), UINT64_MAX);
-    uint64_t next = UINT64_MAX;
-    for (size_t i = facts.size(); i-- > 0;) {
-      auto it = first_decision.find(std::string(facts[i].webhook_id.AsBytes()));
-      if (it != first_decision.end()) next = it->second;
-      boundary[i] = next;
-    }
-    ContactState state;
-    state.contact_id = contact_id;
-    state.message_memory_us = ctx.message_memory_us;  // as the contact actor keeps it
-    size_t applied = 0;
-    std::set<std::string> compared;  // webhook ids already diffed (several facts, one webhook)
-    ContactState scratch;
-    std::vector<DomainEvent> pending_now;  // the pushes of the webhook being decided
-    for (size_t i = 0; i < facts.size(); ++i) {
-      while (applied < stream.size() && stream[applied].seq < boundary[i]) {
-        if (!decoded[applied].type.empty())
-          Apply(&state, decoded[applied], stream[applied].seq, stream[applied].recorded_at_us);
-        applied++;
-      }
-      std::string wid(facts[i].webhook_id.AsBytes());
-      bool first_of_webhook = i == 0 || facts[i - 1].webhook_seq != facts[i].webhook_seq;
-      if (first_of_webhook) scratch = state;
-      scratch.last_fact_seq = 0;
-      scratch.last_fact_index = 0;
-      ctx.now_us = facts[i].decided_at_us;
-      std::vector<DomainEvent> now = Decide(scratch, facts[i].fact, ctx);
-      for (const auto& d : now) Apply(&scratch, d, 0, facts[i].decided_at_us);
-      // Compare the webhook's pushes once all its facts for this contact are decided.
-      if (first_of_webhook) pending_now.clear();
-      for (auto& d : now)
-        if (d.type == ev::kPushRequested && (o.system.empty() || d.system == o.system))
-          pending_now.push_back(d);
-      bool last_of_webhook =
-          i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
-      if (!last_of_webhook || compared.count(wid)) continue;
-      compared.insert(wid);
-      std::map<std::string, DomainEvent> then_by_key, now_by_key;
-      for (const auto& d : caused[wid])
-        if (o.system.empty() || d.system == o.system) then_by_key[PushKey(d)] = d;
-      for (const auto& d : pending_now) now_by_key[PushKey(d)] = d;
-      ContactMatch c{tenant, contact_id};
-      for (const auto& [k, d] : now_by_key) {
-        auto t = then_by_key.find(k);
-        if (t == then_by_key.end() &&
-            requested.count(tenant + "\n" + facts[i].webhook_id.ToString() + "\n" + d.system +
-                            "\n" + d.op)) {
-          plan->redriven++;
-        } else if (t == then_by_key.end()) {
-          plan->diffs.push_back({"missing", c, facts[i].webhook_seq,
-                                 facts[i].webhook_id.ToString(), facts[i].fact.recorded_at_us, d,
-                                 {}});
-        } else if (t->second.fields != d.fields || t->second.external_id != d.external_id) {
-          plan->diffs.push_back({"different", c, facts[i].webhook_seq,
-                                 facts[i].webhook_id.ToString(), facts[i].fact.recorded_at_us, d,
-                                 t->second});
-        } else {
-          plan->same++;
-        }
-      }
-      for (const auto& [k, d] : then_by_key)
-        if (!now_by_key.count(k))
-          plan->diffs.push_back(
-              {"extra", c, facts[i].webhook_seq, facts[i].webhook_id.ToString(),
-               facts[i].fact.recorded_at_us, {}, d});
+        requested->insert(t + "\n" + it.cause + "\n" + it.push.system + "\n" + it.push.op);
     }
   }
   return Status::OK();
+}
+
+// A contact's stream decoded, with the pushes each webhook caused (a
+// settled fact's under the webhook it settled; a re-drive's under the
+// webhook it answers too) and the seq of each webhook's first decision.
+std::vector<DomainEvent> DecodeCauses(const std::vector<Event>& stream,
+                                      const std::map<std::string, std::string>& settled_for,
+                                      std::map<std::string, std::vector<DomainEvent>>* caused,
+                                      std::map<std::string, uint64_t>* first_decision) {
+  std::vector<DomainEvent> decoded(stream.size());
+  for (size_t i = 0; i < stream.size(); ++i) {
+    const Event& e = stream[i];
+    if (!AsDomainEvent(e, &decoded[i])) continue;
+    std::string cause(e.causation_id.AsBytes());
+    if (auto settled = settled_for.find(cause); settled != settled_for.end())
+      cause = settled->second;
+    if (!first_decision->count(cause)) (*first_decision)[cause] = e.seq;
+    if (decoded[i].type != ev::kPushRequested) continue;
+    (*caused)[cause].push_back(decoded[i]);
+    // A re-drive counts for the webhook it answers (sync/redrive.h: detail).
+    if (auto answered = RedriveCause(decoded[i]))
+      (*caused)[std::string(answered->AsBytes())].push_back(decoded[i]);
+  }
+  return decoded;
+}
+
+// One webhook's pushes for a contact, as they were (`then`) and as they are
+// decided now: the same, different, missing (or re-driven since) or extra.
+void ComparePushes(const ReplayOptions& o, const ContactMatch& c, const FactAt& fact,
+                   const std::vector<DomainEvent>& then,
+                   const std::vector<DomainEvent>& pending_now,
+                   const std::set<std::string>& requested, ReplayPlan* plan) {
+  std::map<std::string, DomainEvent> then_by_key, now_by_key;
+  for (const auto& d : then)
+    if (o.system.empty() || d.system == o.system) then_by_key[PushKey(d)] = d;
+  for (const auto& d : pending_now) now_by_key[PushKey(d)] = d;
+  for (const auto& [k, d] : now_by_key) {
+    auto t = then_by_key.find(k);
+    if (t == then_by_key.end() && requested.count(c.tenant + "\n" + fact.webhook_id.ToString() +
+                                                  "\n" + d.system + "\n" + d.op)) {
+      plan->redriven++;
+    } else if (t == then_by_key.end()) {
+      plan->diffs.push_back({"missing",
+                             c,
+                             fact.webhook_seq,
+                             fact.webhook_id.ToString(),
+                             fact.fact.recorded_at_us,
+                             d,
+                             {}});
+    } else if (t->second.fields != d.fields || t->second.external_id != d.external_id) {
+      plan->diffs.push_back({"different", c, fact.webhook_seq, fact.webhook_id.ToString(),
+                             fact.fact.recorded_at_us, d, t->second});
+    } else {
+      plan->same++;
+    }
+  }
+  for (const auto& [k, d] : then_by_key)
+    if (!now_by_key.count(k))
+      plan->diffs.push_back({"extra",
+                             c,
+                             fact.webhook_seq,
+                             fact.webhook_id.ToString(),
+                             fact.fact.recorded_at_us,
+                             {},
+                             d});
+}
+
+// One contact's facts decided again in the order it decided them (a
+// settled fact where its settlement is), each against the state it met,
+// and each webhook's pushes compared with those it caused.
+Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::string& tenant,
+                     const std::string& contact_id, std::vector<FactAt>* facts_in,
+                     const std::map<std::string, std::string>& settled_for,
+                     const std::set<std::string>& requested, ReplayPlan* plan) {
+  std::vector<FactAt>& facts = *facts_in;
+  // In the order the contact decided them (a settled fact where its
+  // settlement is), so each is decided against the state it met.
+  std::stable_sort(facts.begin(), facts.end(),
+                   [](const FactAt& a, const FactAt& b) { return a.decided_seq < b.decided_seq; });
+  SyncContext ctx = o.context(tenant);
+  std::vector<Event> stream;
+  Status s = log.ReadWholeStream(tenant, ContactStream(contact_id), &stream);
+  if (!s.ok()) return s;
+  plan->events_read += stream.size();
+  // The events each webhook caused, and where they begin.
+  std::map<std::string, std::vector<DomainEvent>> caused;  // webhook id bytes -> pushes
+  std::map<std::string, uint64_t> first_decision;
+  std::vector<DomainEvent> decoded = DecodeCauses(stream, settled_for, &caused, &first_decision);
+  // Where each fact's state ends: before its own decisions, or before
+  // the next decided webhook's.
+  std::vector<uint64_t> boundary(facts.size(), UINT64_MAX);
+  uint64_t next = UINT64_MAX;
+  for (size_t i = facts.size(); i-- > 0;) {
+    auto it = first_decision.find(std::string(facts[i].webhook_id.AsBytes()));
+    if (it != first_decision.end()) next = it->second;
+    boundary[i] = next;
+  }
+  ContactState state;
+  state.contact_id = contact_id;
+  state.message_memory_us = ctx.message_memory_us;  // as the contact actor keeps it
+  size_t applied = 0;
+  std::set<std::string> compared;  // webhook ids already diffed (several facts, one webhook)
+  ContactState scratch;
+  std::vector<DomainEvent> pending_now;  // the pushes of the webhook being decided
+  for (size_t i = 0; i < facts.size(); ++i) {
+    while (applied < stream.size() && stream[applied].seq < boundary[i]) {
+      if (!decoded[applied].type.empty())
+        Apply(&state, decoded[applied], stream[applied].seq, stream[applied].recorded_at_us);
+      applied++;
+    }
+    std::string wid(facts[i].webhook_id.AsBytes());
+    bool first_of_webhook = i == 0 || facts[i - 1].webhook_seq != facts[i].webhook_seq;
+    if (first_of_webhook) scratch = state;
+    scratch.last_fact_seq = 0;
+    scratch.last_fact_index = 0;
+    ctx.now_us = facts[i].decided_at_us;
+    std::vector<DomainEvent> now = Decide(scratch, facts[i].fact, ctx);
+    for (const auto& d : now) Apply(&scratch, d, 0, facts[i].decided_at_us);
+    // Compare the webhook's pushes once all its facts for this contact are decided.
+    if (first_of_webhook) pending_now.clear();
+    for (auto& d : now)
+      if (d.type == ev::kPushRequested && (o.system.empty() || d.system == o.system))
+        pending_now.push_back(d);
+    bool last_of_webhook =
+        i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
+    if (!last_of_webhook || compared.count(wid)) continue;
+    compared.insert(wid);
+    ComparePushes(o, ContactMatch{tenant, contact_id}, facts[i], caused[wid], pending_now, requested,
+                  plan);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status PlanReplay(const EventLog& log, const ReplayOptions& o, ReplayPlan* plan) {
+  *plan = ReplayPlan();
+  if (!o.mapper || !o.context) return Status::InvalidArgument("replay needs mappers and rules");
+  std::optional<MappingsView> own;
+  if (o.mappings == nullptr) {
+    own.emplace(log);
+    Status s = own->Load();
+    if (!s.ok()) return s;
+  }
+  MappingsView& mappings = o.mappings ? *o.mappings : *own;
+  Gathered g;
+  Status s = GatherFacts(log, o, mappings, plan, &g);
+  std::set<std::string> requested;
+  if (s.ok()) s = ReadRedriven(log, g, &requested);
+  for (auto& [key, facts] : g.by_contact) {
+    if (!s.ok()) break;
+    plan->contacts++;
+    s = ReplayContact(log, o, key.first, key.second, &facts, g.settled_for, requested, plan);
+  }
+  return s;
 }
 
 Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
