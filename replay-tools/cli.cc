@@ -205,6 +205,15 @@ struct ReplayTools::Impl {
   }
 
   int Run();
+  // Run's commands that read the log (each: its exit code).
+  int RunEvents(std::unique_ptr<RocksDbEventLog>& log);
+  int RunTrace(std::unique_ptr<RocksDbEventLog>& log);
+  int RunDeadLetters(std::unique_ptr<RocksDbEventLog>& log);
+  int RunReplay(std::unique_ptr<RocksDbEventLog>& log);
+  int RunSettle(std::unique_ptr<RocksDbEventLog>& log);
+  int RunOptOutAudit(std::unique_ptr<RocksDbEventLog>& log);
+  int RunViolations(std::unique_ptr<RocksDbEventLog>& log);
+  int RunVerify(std::unique_ptr<RocksDbEventLog>& log);
 };
 
 ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
@@ -384,133 +393,11 @@ int ReplayTools::Impl::Run() {
   }
   if (events_show->parsed()) return ShowEvent(*log, event_id, json, reveal, std::cout, std::cerr);
   if (conversations->parsed()) return ListConversations(*log);
-  if (events->parsed()) {
-    EventFilter f;
-    if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;
-    f.tenant = tenant;
-    f.system = system;
-    f.type = type;
-    f.stream = stream;
-    f.limit = limit;
-    if (!contact.empty()) {
-      f.by_contact = true;
-      if (int rc = Contacts(*log, contact, &f.contacts)) return rc;
-    }
-    return ListEvents(*log, f, json, reveal, std::cout, std::cerr);
-  }
-  if (trace->parsed()) {
-    TraceOptions o;
-    if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
-    o.reveal = reveal;
-    o.scan_webhooks = !no_scan;
-    o.mapper = mapper;
-    for (const auto& t : Tenants()) {
-      SyncContext ctx = SyncContextFor(config, t);
-      for (const auto& [sys, fields] : ctx.targets) o.targets[t].insert(sys);
-      o.key_fields[t] = ctx.key_field;
-    }
-    std::vector<ContactMatch> contacts;
-    if (int rc = Contacts(*log, ref, &contacts)) return rc;
-    Trace t;
-    s = BuildTrace(*log, contacts, o, &t);
-    if (!s.ok()) {
-      std::cerr << "dfm trace: " << s.ToString() << "\n";
-      return 2;
-    }
-    PrintTrace(t, json, std::cout);
-    return 0;
-  }
-  if (dead->parsed()) {
-    DeadLetterFilter f;
-    if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;
-    f.push_id = push_id;
-    f.system = system;
-    f.tenant = tenant;
-    if (!contact.empty())
-      if (int rc = Contacts(*log, contact, &f.contacts)) return rc;
-    std::vector<DeadLetter> found;
-    s = FindDeadLetters(*log, f, &found);
-    if (!s.ok()) {
-      std::cerr << "dfm replay dead-letters: " << s.ToString() << "\n";
-      return 2;
-    }
-    PrintDeadLetters(found, json, std::cout, AgeLimit());
-    if (!execute) return 0;
-    log.reset();  // the service (or SubmitReplay) writes; we only read
-    return Execute(RedriveDeadLetters(found, "dfm replay dead-letters"));
-  }
-  if (replay->parsed()) {
-    ReplayOptions o;
-    if (from.empty()) {
-      std::cerr << "dfm replay: --from is required (the window's start)\n";
-      return 2;
-    }
-    if (!Time(from, "--from", &o.from_us) || !Time(to, "--to", &o.to_us)) return 2;
-    o.system = system;
-    o.tenant = tenant;
-    o.mapper = mapper;
-    o.context = [this](const std::string& t) { return SyncContextFor(config, t); };
-    // Loaded once, for --contact and for the plan.
-    MappingsView mappings(*log);
-    s = mappings.Load();
-    if (!s.ok()) {
-      std::cerr << "dfm replay: " << s.ToString() << "\n";
-      return 2;
-    }
-    o.mappings = &mappings;
-    if (!contact.empty())
-      if (int rc = Contacts(*log, contact, &o.contacts, &mappings)) return rc;
-    ReplayPlan plan;
-    s = PlanReplay(*log, o, &plan);
-    if (!s.ok()) {
-      std::cerr << "dfm replay: " << s.ToString() << "\n";
-      return 2;
-    }
-    PrintReplayPlan(plan, json, reveal, std::cout, AgeLimit());
-    if (!execute) return plan.diffs.empty() ? 0 : 1;
-    log.reset();
-    return Execute(
-        RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
-  }
-  if (settle->parsed()) {
-    // The conflict names its tenant; checked here too, so a mistake is
-    // told before anything is sent.
-    Event conflict;
-    s = ReadEventBySeq(*log, conflict_seq, &conflict);
-    if (!s.ok()) {
-      std::cerr << "dfm conflicts settle: event " << conflict_seq << ": " << s.ToString() << "\n";
-      return s.IsNotFound() ? 1 : 2;
-    }
-    SettleRequest r;
-    r.conflict_seq = conflict_seq;
-    r.contact_id = settle_contact;
-    r.dismiss = dismiss;
-    r.reason = settle_reason;
-    EventDraft draft;
-    s = PlanSettlement(conflict, conflict.tenant, r, &draft);
-    if (!s.ok()) {
-      std::cerr << "dfm conflicts settle: " << s.message() << "\n";
-      return 1;
-    }
-    log.reset();  // the service (or SubmitSettlement) writes; we only read
-    std::string how;
-    uint64_t seq = 0;
-    bool duplicate = false;
-    s = SubmitSettlement(data_dir, BaseUrl(), conflict.tenant, r, &how, &seq, &duplicate);
-    if (!s.ok()) {
-      std::cerr << "dfm conflicts settle: " << s.ToString() << "\n";
-      return s.code() == Status::Code::kInvalidArgument ? 1 : 2;
-    }
-    if (duplicate) {
-      std::cout << "conflict " << conflict_seq << " was settled before, by event " << seq << " ("
-                << how << "); see `dfm events show " << seq << "`\n";
-      return 1;
-    }
-    std::cout << "conflict " << conflict_seq << " settled by event " << seq << " ("
-              << (dismiss ? "dismissed" : "its fact goes to " + settle_contact) << "), " << how
-              << "; follow it with `dfm events show " << seq << "`\n";
-    return 0;
-  }
+  if (events->parsed()) return RunEvents(log);
+  if (trace->parsed()) return RunTrace(log);
+  if (dead->parsed()) return RunDeadLetters(log);
+  if (replay->parsed()) return RunReplay(log);
+  if (settle->parsed()) return RunSettle(log);
   if (conflicts->parsed()) {
     std::vector<ConflictRow> rows;
     s = FindConflicts(*log, tenant, open_only, &rows);
@@ -528,27 +415,7 @@ int ReplayTools::Impl::Run() {
     if (int rc = Contacts(*log, ref, &contacts)) return rc;
     return RunAsOf(*log, t, contacts, json, reveal, std::cout, std::cerr);
   }
-  if (opt_outs->parsed()) {
-    OptOutAuditOptions o;
-    o.tenant = tenant;
-    if (!phone.empty()) {
-      auto p = normalizer->Phone(phone);
-      if (!p) {
-        std::cerr << "dfm audit opt-outs: '" << phone << "' is not a phone number\n";
-        return 2;
-      }
-      o.phone = *p;
-    }
-    if (!email.empty()) o.email = Normalizer::Email(email).value_or(email);
-    if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
-    std::vector<ConsentRecord> records;
-    s = CollectConsentRecords(*log, o, &records);
-    if (!s.ok()) {
-      std::cerr << "dfm audit opt-outs: " << s.ToString() << "\n";
-      return 2;
-    }
-    return PrintConsentRecords(records, format, std::cout, std::cerr);
-  }
+  if (opt_outs->parsed()) return RunOptOutAudit(log);
   if (webhook_counts->parsed()) {
     WebhookAuditOptions o;
     o.tenant = tenant;
@@ -570,42 +437,215 @@ int ReplayTools::Impl::Run() {
     }
     return PrintConsentConflicts(found, json, std::cout);
   }
-  if (violations->parsed()) {
-    ViolationOptions o;
-    o.threshold_business_days = threshold_days;
-    o.tenant = tenant;
-    o.now_us = now_us;
-    if (!Time(now, "--now", &o.now_us)) return 2;
-    std::vector<Violation> found;
-    s = FindViolations(*log, o, &found);
-    if (s.ok())
-      s = FindCampaignQuietHourSends(*log, CampaignHoursFrom(config.campaigns(), tenant), &found);
-    if (!s.ok()) {
-      std::cerr << "dfm audit violations: " << s.ToString() << "\n";
+  if (violations->parsed()) return RunViolations(log);
+  if (verify->parsed()) return RunVerify(log);
+  return -1;
+}
+
+// `dfm events`: the events that match the filters.
+int ReplayTools::Impl::RunEvents(std::unique_ptr<RocksDbEventLog>& log) {
+  EventFilter f;
+  if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;
+  f.tenant = tenant;
+  f.system = system;
+  f.type = type;
+  f.stream = stream;
+  f.limit = limit;
+  if (!contact.empty()) {
+    f.by_contact = true;
+    if (int rc = Contacts(*log, contact, &f.contacts)) return rc;
+  }
+  return ListEvents(*log, f, json, reveal, std::cout, std::cerr);
+}
+
+// `dfm trace`: what happened to a contact, from the first webhook on.
+int ReplayTools::Impl::RunTrace(std::unique_ptr<RocksDbEventLog>& log) {
+  Status s;
+  TraceOptions o;
+  if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
+  o.reveal = reveal;
+  o.scan_webhooks = !no_scan;
+  o.mapper = mapper;
+  for (const auto& t : Tenants()) {
+    SyncContext ctx = SyncContextFor(config, t);
+    for (const auto& [sys, fields] : ctx.targets) o.targets[t].insert(sys);
+    o.key_fields[t] = ctx.key_field;
+  }
+  std::vector<ContactMatch> contacts;
+  if (int rc = Contacts(*log, ref, &contacts)) return rc;
+  Trace t;
+  s = BuildTrace(*log, contacts, o, &t);
+  if (!s.ok()) {
+    std::cerr << "dfm trace: " << s.ToString() << "\n";
+    return 2;
+  }
+  PrintTrace(t, json, std::cout);
+  return 0;
+}
+
+// `dfm replay dead-letters`: the pushes given up on; with --execute, re-driven.
+int ReplayTools::Impl::RunDeadLetters(std::unique_ptr<RocksDbEventLog>& log) {
+  Status s;
+  DeadLetterFilter f;
+  if (!Time(from, "--from", &f.from_us) || !Time(to, "--to", &f.to_us)) return 2;
+  f.push_id = push_id;
+  f.system = system;
+  f.tenant = tenant;
+  if (!contact.empty())
+    if (int rc = Contacts(*log, contact, &f.contacts)) return rc;
+  std::vector<DeadLetter> found;
+  s = FindDeadLetters(*log, f, &found);
+  if (!s.ok()) {
+    std::cerr << "dfm replay dead-letters: " << s.ToString() << "\n";
+    return 2;
+  }
+  PrintDeadLetters(found, json, std::cout, AgeLimit());
+  if (!execute) return 0;
+  log.reset();  // the service (or SubmitReplay) writes; we only read
+  return Execute(RedriveDeadLetters(found, "dfm replay dead-letters"));
+}
+
+// `dfm replay`: the window's webhooks decided again and compared; with
+// --execute, what is missing re-driven.
+int ReplayTools::Impl::RunReplay(std::unique_ptr<RocksDbEventLog>& log) {
+  Status s;
+  ReplayOptions o;
+  if (from.empty()) {
+    std::cerr << "dfm replay: --from is required (the window's start)\n";
+    return 2;
+  }
+  if (!Time(from, "--from", &o.from_us) || !Time(to, "--to", &o.to_us)) return 2;
+  o.system = system;
+  o.tenant = tenant;
+  o.mapper = mapper;
+  o.context = [this](const std::string& t) { return SyncContextFor(config, t); };
+  // Loaded once, for --contact and for the plan.
+  MappingsView mappings(*log);
+  s = mappings.Load();
+  if (!s.ok()) {
+    std::cerr << "dfm replay: " << s.ToString() << "\n";
+    return 2;
+  }
+  o.mappings = &mappings;
+  if (!contact.empty())
+    if (int rc = Contacts(*log, contact, &o.contacts, &mappings)) return rc;
+  ReplayPlan plan;
+  s = PlanReplay(*log, o, &plan);
+  if (!s.ok()) {
+    std::cerr << "dfm replay: " << s.ToString() << "\n";
+    return 2;
+  }
+  PrintReplayPlan(plan, json, reveal, std::cout, AgeLimit());
+  if (!execute) return plan.diffs.empty() ? 0 : 1;
+  log.reset();
+  return Execute(
+      RedriveMissing(plan, "dfm replay --from " + from + (to.empty() ? "" : " --to " + to)));
+}
+
+// `dfm conflicts settle`: an identity conflict settled through the service.
+int ReplayTools::Impl::RunSettle(std::unique_ptr<RocksDbEventLog>& log) {
+  Status s;
+  // The conflict names its tenant; checked here too, so a mistake is
+  // told before anything is sent.
+  Event conflict;
+  s = ReadEventBySeq(*log, conflict_seq, &conflict);
+  if (!s.ok()) {
+    std::cerr << "dfm conflicts settle: event " << conflict_seq << ": " << s.ToString() << "\n";
+    return s.IsNotFound() ? 1 : 2;
+  }
+  SettleRequest r;
+  r.conflict_seq = conflict_seq;
+  r.contact_id = settle_contact;
+  r.dismiss = dismiss;
+  r.reason = settle_reason;
+  EventDraft draft;
+  s = PlanSettlement(conflict, conflict.tenant, r, &draft);
+  if (!s.ok()) {
+    std::cerr << "dfm conflicts settle: " << s.message() << "\n";
+    return 1;
+  }
+  log.reset();  // the service (or SubmitSettlement) writes; we only read
+  std::string how;
+  uint64_t seq = 0;
+  bool duplicate = false;
+  s = SubmitSettlement(data_dir, BaseUrl(), conflict.tenant, r, &how, &seq, &duplicate);
+  if (!s.ok()) {
+    std::cerr << "dfm conflicts settle: " << s.ToString() << "\n";
+    return s.code() == Status::Code::kInvalidArgument ? 1 : 2;
+  }
+  if (duplicate) {
+    std::cout << "conflict " << conflict_seq << " was settled before, by event " << seq << " ("
+              << how << "); see `dfm events show " << seq << "`\n";
+    return 1;
+  }
+  std::cout << "conflict " << conflict_seq << " settled by event " << seq << " ("
+            << (dismiss ? "dismissed" : "its fact goes to " + settle_contact) << "), " << how
+            << "; follow it with `dfm events show " << seq << "`\n";
+  return 0;
+}
+
+// `dfm audit opt-outs`: the consent records of a phone, an email or a tenant.
+int ReplayTools::Impl::RunOptOutAudit(std::unique_ptr<RocksDbEventLog>& log) {
+  Status s;
+  OptOutAuditOptions o;
+  o.tenant = tenant;
+  if (!phone.empty()) {
+    auto p = normalizer->Phone(phone);
+    if (!p) {
+      std::cerr << "dfm audit opt-outs: '" << phone << "' is not a phone number\n";
       return 2;
     }
-    return PrintViolations(found, json, std::cout);
+    o.phone = *p;
   }
-  if (verify->parsed()) {
-    std::string kept;
-    if (!against.empty()) {
-      std::ifstream in(against);
-      if (!in) {
-        std::cerr << "dfm audit verify: cannot read " << against << "\n";
-        return 2;
-      }
-      // The summary is the last line that is a JSON object.
-      std::string line;
-      while (std::getline(in, line))
-        if (!line.empty() && line[0] == '{') kept = line;
-      if (kept.empty()) {
-        std::cerr << "dfm audit verify: " << against << " holds no summary line\n";
-        return 2;
-      }
+  if (!email.empty()) o.email = Normalizer::Email(email).value_or(email);
+  if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
+  std::vector<ConsentRecord> records;
+  s = CollectConsentRecords(*log, o, &records);
+  if (!s.ok()) {
+    std::cerr << "dfm audit opt-outs: " << s.ToString() << "\n";
+    return 2;
+  }
+  return PrintConsentRecords(records, format, std::cout, std::cerr);
+}
+
+// `dfm audit violations`: sends past an opt-out's deadline or in quiet hours.
+int ReplayTools::Impl::RunViolations(std::unique_ptr<RocksDbEventLog>& log) {
+  Status s;
+  ViolationOptions o;
+  o.threshold_business_days = threshold_days;
+  o.tenant = tenant;
+  o.now_us = now_us;
+  if (!Time(now, "--now", &o.now_us)) return 2;
+  std::vector<Violation> found;
+  s = FindViolations(*log, o, &found);
+  if (s.ok())
+    s = FindCampaignQuietHourSends(*log, CampaignHoursFrom(config.campaigns(), tenant), &found);
+  if (!s.ok()) {
+    std::cerr << "dfm audit violations: " << s.ToString() << "\n";
+    return 2;
+  }
+  return PrintViolations(found, json, std::cout);
+}
+
+// `dfm audit verify`: the hash chain, against a kept summary when given.
+int ReplayTools::Impl::RunVerify(std::unique_ptr<RocksDbEventLog>& log) {
+  std::string kept;
+  if (!against.empty()) {
+    std::ifstream in(against);
+    if (!in) {
+      std::cerr << "dfm audit verify: cannot read " << against << "\n";
+      return 2;
     }
-    return RunAuditVerify(*log, kept, json, std::cout, std::cerr);
+    // The summary is the last line that is a JSON object.
+    std::string line;
+    while (std::getline(in, line))
+      if (!line.empty() && line[0] == '{') kept = line;
+    if (kept.empty()) {
+      std::cerr << "dfm audit verify: " << against << " holds no summary line\n";
+      return 2;
+    }
   }
-  return -1;
+  return RunAuditVerify(*log, kept, json, std::cout, std::cerr);
 }
 
 }  // namespace dfm

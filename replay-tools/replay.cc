@@ -318,8 +318,8 @@ Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::str
         i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
     if (!last_of_webhook || compared.count(wid)) continue;
     compared.insert(wid);
-    ComparePushes(o, ContactMatch{tenant, contact_id}, facts[i], caused[wid], pending_now, requested,
-                  plan);
+    ComparePushes(o, ContactMatch{tenant, contact_id}, facts[i], caused[wid], pending_now,
+                  requested, plan);
   }
   return Status::OK();
 }
