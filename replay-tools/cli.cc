@@ -584,7 +584,8 @@ int ReplayTools::Impl::RunSettle(std::unique_ptr<RocksDbEventLog>& log) {
   return 0;
 }
 
-// `dfm audit opt-outs`: the consent records of a phone, an email or a tenant.
+// `dfm audit opt-outs`: the consent records, of a phone, an email or a tenant
+// when asked (every one when not).
 int ReplayTools::Impl::RunOptOutAudit(std::unique_ptr<RocksDbEventLog>& log) {
   Status s;
   OptOutAuditOptions o;
@@ -608,7 +609,8 @@ int ReplayTools::Impl::RunOptOutAudit(std::unique_ptr<RocksDbEventLog>& log) {
   return PrintConsentRecords(records, format, std::cout, std::cerr);
 }
 
-// `dfm audit violations`: sends past an opt-out's deadline or in quiet hours.
+// `dfm audit violations`: sends to opted-out numbers or in a campaign's quiet
+// hours, and opt-outs slow to reach every system or refused.
 int ReplayTools::Impl::RunViolations(std::unique_ptr<RocksDbEventLog>& log) {
   Status s;
   ViolationOptions o;
