@@ -221,10 +221,10 @@ void OfOptOut(const ConsentRecord& r, const char* kind, Violation* v) {
   v->event_id = r.event_id;
 }
 
-}  // namespace
-
-Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vector<Violation>* out) {
-  out->clear();
+// What the log says of sends and opt-outs, for FindViolations: each phone's
+// consent statements by channel, the phone each contact has now, each
+// message's first delivery and first sighting going out.
+struct SendsSeen {
   struct Statement {
     int64_t at_us;
     bool out;
@@ -238,6 +238,9 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
   };
   std::map<std::string, int64_t> delivered;  // tenant\nmessage key -> first delivery
   std::map<std::string, Outbound> outbound;  // tenant\nmessage key -> first sighting
+};
+
+Status ScanSends(const EventLog& log, const ViolationOptions& o, SendsSeen* w) {
   Status s = ScanEvents(log, 1, 0, [&](const Event& e) {
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     if (!IsDomainEventType(e.type)) return true;
@@ -250,28 +253,28 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     if (!DecodeDomainEvent(e.type, e.payload, &d).ok()) return true;
     if (t == ev::kContactCreated) {
       if (auto p = d.fields.find(fields::kPhone); p != d.fields.end())
-        phone_of[d.contact_id] = p->second;
+        w->phone_of[d.contact_id] = p->second;
     } else if (t == ev::kContactChanged) {
       for (const auto& c : d.changes)
-        if (c.field == fields::kPhone) phone_of[d.contact_id] = c.new_value;
+        if (c.field == fields::kPhone) w->phone_of[d.contact_id] = c.new_value;
     } else if (t == ev::kOptedOut || t == ev::kOptedIn) {
       auto p = d.fields.find(fields::kPhone);
       if (p == d.fields.end() || p->second.empty()) return true;
       for (const auto& ch : SplitChannels(d.channel))
-        timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back(
+        w->timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back(
             {HappenedAt(e, d), t == ev::kOptedOut, e.seq});
     } else if (t == ev::kMessageStatus) {
       if (d.outcome != "delivered" || d.message_key.empty()) return true;
-      delivered.emplace(e.tenant + "\n" + d.message_key, HappenedAt(e, d));
+      w->delivered.emplace(e.tenant + "\n" + d.message_key, HappenedAt(e, d));
     } else {
       bool sent = t == ev::kPushSucceeded && d.op == "send";
       bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
                       d.fields.at("direction") == "outbound";
       if ((!sent && !observed) || d.channel == channels::kDraft) return true;  // a draft: to the model
-      auto phone = phone_of.find(d.contact_id);
-      if (phone == phone_of.end()) return true;
+      auto phone = w->phone_of.find(d.contact_id);
+      if (phone == w->phone_of.end()) return true;
       std::string key = e.tenant + "\n" + (d.message_key.empty() ? e.id.ToString() : d.message_key);
-      auto [it, fresh] = outbound.try_emplace(key);
+      auto [it, fresh] = w->outbound.try_emplace(key);
       it->second.systems.insert(d.system);
       std::string campaign, contact;
       int step = 0;
@@ -294,16 +297,22 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     }
     return true;
   });
-  if (!s.ok()) return s;
-  for (auto& [k, st] : timeline)
+  return s;
+}
+
+// The sends that went to a phone opted out of their channel at the time,
+// or were delivered after an opt-out that came while they were on the wire.
+void JudgeSends(SendsSeen* w, std::vector<Violation>* out) {
+  using Statement = SendsSeen::Statement;
+  for (auto& [k, st] : w->timeline)
     std::sort(st.begin(), st.end(), [](const Statement& a, const Statement& b) {
       return a.at_us != b.at_us ? a.at_us < b.at_us
                                 : (a.out < b.out);  // at one time, the opt-out last (wins)
     });
-  for (auto& [key, ob] : outbound) {
+  for (auto& [key, ob] : w->outbound) {
     Violation v = ob.v;
-    auto st = timeline.find(v.tenant + "\n" + v.phone + "\n" + v.channel);
-    if (st == timeline.end()) continue;
+    auto st = w->timeline.find(v.tenant + "\n" + v.phone + "\n" + v.channel);
+    if (st == w->timeline.end()) continue;
     const Statement* last = nullptr;
     for (const auto& x : st->second)
       if (x.at_us <= v.at_us) last = &x;
@@ -315,8 +324,8 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     }
     // Sent while opted in: was it delivered after an opt-out that came
     // while it was on the wire?
-    auto d = delivered.find(key);
-    if (d == delivered.end()) continue;
+    auto d = w->delivered.find(key);
+    if (d == w->delivered.end()) continue;
     for (const auto& x : st->second) {
       if (x.at_us <= v.at_us || x.at_us > d->second || !x.out) continue;
       v.kind = "delivered_after_opt_out";
@@ -328,11 +337,16 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
       break;
     }
   }
-  // Opt-outs that took too long to reach every system.
+}
+
+// Opt-outs that took too long to reach every system, or that a system
+// refused.
+Status FindSlowOptOuts(const EventLog& log, const ViolationOptions& o,
+                       std::vector<Violation>* out) {
   std::vector<ConsentRecord> records;
   OptOutAuditOptions ao;
   ao.tenant = o.tenant;
-  s = CollectConsentRecords(log, ao, &records);
+  Status s = CollectConsentRecords(log, ao, &records);
   if (!s.ok()) return s;
   for (const auto& r : records) {
     if (r.status != "opt_out") continue;
@@ -369,6 +383,17 @@ Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vecto
     out->push_back(std::move(v));
   }
   return Status::OK();
+}
+
+}  // namespace
+
+Status FindViolations(const EventLog& log, const ViolationOptions& o, std::vector<Violation>* out) {
+  out->clear();
+  SendsSeen w;
+  Status s = ScanSends(log, o, &w);
+  if (!s.ok()) return s;
+  JudgeSends(&w, out);
+  return FindSlowOptOuts(log, o, out);
 }
 
 int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& out) {
