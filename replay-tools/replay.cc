@@ -266,8 +266,6 @@ Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::str
                      const std::map<std::string, std::string>& settled_for,
                      const std::set<std::string>& requested, ReplayPlan* plan) {
   std::vector<FactAt>& facts = *facts_in;
-  // In the order the contact decided them (a settled fact where its
-  // settlement is), so each is decided against the state it met.
   std::stable_sort(facts.begin(), facts.end(),
                    [](const FactAt& a, const FactAt& b) { return a.decided_seq < b.decided_seq; });
   SyncContext ctx = o.context(tenant);

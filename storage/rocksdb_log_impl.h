@@ -102,9 +102,9 @@ inline constexpr char kRecoverHint[] =
     "Restore the data directory from a backup, or run `dfm log recover` to start from what "
     "precedes the damage (the events after it are lost; the loss is recorded in the log)";
 
-// Free bytes of the file system holding `path`; nullopt when unknown.
 // An iterator over the keys of `cf` that begin with `prefix`, bounded
-// above by PrefixEnd(prefix); it owns its bound. Seek from `prefix` (or
+// above by PrefixEnd(prefix); it owns its bound (so it is neither copied
+// nor moved: the bound's slice points into it). Seek from `prefix` (or
 // past it) to start.
 struct PrefixIterator {
   PrefixIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix)
@@ -113,6 +113,8 @@ struct PrefixIterator {
     if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
     it.reset(db->NewIterator(ro, cf));
   }
+  PrefixIterator(const PrefixIterator&) = delete;
+  PrefixIterator& operator=(const PrefixIterator&) = delete;
   rocksdb::Iterator* operator->() const { return it.get(); }
 
   std::string upper;
@@ -120,6 +122,7 @@ struct PrefixIterator {
   std::unique_ptr<rocksdb::Iterator> it;
 };
 
+// Free bytes of the file system holding `path`; nullopt when unknown.
 inline std::optional<uint64_t> FreeBytes(const std::string& path) {
   struct statvfs fs;
   if (statvfs(path.c_str(), &fs) != 0) return std::nullopt;
