@@ -62,19 +62,73 @@ void Alerter::Tick() {
   }
   const std::vector<FiringAlert> firing = evaluator_.Evaluate(now, samples, unseen);
   firing_.store(static_cast<int>(firing.size()));
-  auto mail = notifier_.Update(now, firing);
+  const bool here = !mails_here_ || mails_here_();
+  if (!here) {
+    mailing_since_us_ = 0;
+  } else if (mailing_since_us_ == 0) {
+    mailing_since_us_ = now;
+  }
+  std::optional<AlertMail> mail = SettleLeft(samples, now, here);
+  // Update follows what fires even with a mail out (then it answers none).
+  std::optional<AlertMail> news = notifier_.Update(now, firing);
+  if (!mail) mail = std::move(news);
   if (!mail) return;
-  if (mails_here_ && !mails_here_()) {
-    notifier_.Sent(now, true);
-    elsewhere_.fetch_add(1);
+  if (!here) {
+    Leave(std::move(*mail), samples, now);
     return;
   }
-  Status s = send_(settings_.smtp, *mail, now);
-  notifier_.Sent(now_us_(), s.ok());
+  Mail(*mail, now, firing.size());
+}
+
+std::optional<AlertMail> Alerter::SettleLeft(const std::vector<MetricSample>& samples, int64_t now,
+                                            bool here) {
+  if (!left_) return std::nullopt;
+  if (MailedElsewhere(samples, left_since_us_)) {
+    notifier_.Sent(now, true);
+    elsewhere_.fetch_add(1);
+    left_.reset();
+    return std::nullopt;
+  }
+  if (!here || now - mailing_since_us_ < settings_.tick_us + kScrapeSkewUs) return std::nullopt;
+  // The mailing node's part came here with this mail unsent, and no node
+  // that thought itself the mailing one meanwhile was seen to send.
+  std::optional<AlertMail> mail = std::move(left_);
+  left_.reset();
+  return mail;
+}
+
+void Alerter::Leave(AlertMail mail, const std::vector<MetricSample>& samples, int64_t now) {
+  left_since_us_ = notifier_.in_flight_news_since_us();
+  if (MailedElsewhere(samples, left_since_us_)) {
+    notifier_.Sent(now, true);
+    elsewhere_.fetch_add(1);
+  } else {
+    left_ = std::move(mail);
+  }
+}
+
+bool Alerter::MailedElsewhere(const std::vector<MetricSample>& samples, int64_t since_us) const {
+  for (const MetricSample& m : samples) {
+    if (m.name != kLastSentFamily || m.value <= 0) continue;
+    auto node = m.labels.find("node");
+    if (node != m.labels.end() && node->second == node_) continue;
+    // The other node may have seen the news up to a tick sooner, on a
+    // scrape up to about a second older or newer than this node's.
+    const int64_t from_us = since_us - settings_.tick_us - kScrapeSkewUs;
+    if (m.value * 1e6 >= static_cast<double>(from_us)) return true;
+  }
+  return false;
+}
+
+void Alerter::Mail(const AlertMail& mail, int64_t now_us, size_t firing) {
+  Status s = send_(settings_.smtp, mail, now_us);
+  const int64_t after = now_us_();
+  notifier_.Sent(after, s.ok());
   auto log = Logger("alerts");
   if (s.ok()) {
     sent_.fetch_add(1);
-    log->info("event=alert_mail_sent firing={} recipients={}", firing.size(), settings_.smtp.to.size());
+    last_sent_us_.store(after);
+    log->info("event=alert_mail_sent firing={} recipients={}", firing, settings_.smtp.to.size());
   } else {
     failed_.fetch_add(1);
     log->warn("event=alert_mail_failed error=\"{}\" pending={} effect=\"tried again later\"", s.message(),

@@ -1,6 +1,7 @@
 #include "alerts/notifier.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace dfm {
 namespace {
@@ -21,10 +22,10 @@ std::optional<AlertMail> AlertNotifier::Update(int64_t now_us, const std::vector
   for (const auto& a : firing) now[a.Key()] = a;
   for (const auto& [key, a] : now) {
     if (!firing_.count(key)) {
-      news_[key] = {a, "firing"};
+      news_[key] = {a, "firing", now_us};
     } else if (auto m = last_mailed_.find(key); m != last_mailed_.end() && now_us - m->second >= repeat_us_ &&
                                                 !news_.count(key)) {
-      news_[key] = {a, "still firing"};
+      news_[key] = {a, "still firing", now_us};
     }
   }
   for (const auto& [key, a] : firing_) {
@@ -33,7 +34,7 @@ std::optional<AlertMail> AlertNotifier::Update(int64_t now_us, const std::vector
     if (n != news_.end() && n->second.what == "firing")
       n->second.what = "fired and resolved";
     else
-      news_[key] = {a, "resolved"};
+      news_[key] = {a, "resolved", now_us};
     last_mailed_.erase(key);
   }
   firing_ = std::move(now);
@@ -71,6 +72,12 @@ std::optional<AlertMail> AlertNotifier::Update(int64_t now_us, const std::vector
   news_.clear();
   in_flight_ = true;
   return mail;
+}
+
+int64_t AlertNotifier::in_flight_news_since_us() const {
+  int64_t since = INT64_MAX;
+  for (const auto& [key, n] : in_mail_) since = std::min(since, n.since_us);
+  return since == INT64_MAX ? 0 : since;
 }
 
 void AlertNotifier::Sent(int64_t now_us, bool ok) {

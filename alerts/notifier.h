@@ -45,11 +45,16 @@ class AlertNotifier {
   void Sent(int64_t now_us, bool ok);
 
   size_t pending() const { return news_.size(); }
+  // When the oldest news in the mail out now became news (0 while no mail
+  // is out). Another node evaluating the same metrics has that news since
+  // about then too (cluster mode, Alerter).
+  int64_t in_flight_news_since_us() const;
 
  private:
   struct News {
     FiringAlert alert;
     std::string what;  // "firing", "still firing", "resolved", "fired and resolved"
+    int64_t since_us = 0;  // when it became news
   };
 
   std::string site_;

@@ -205,7 +205,8 @@ void ServeClusterMetrics(const Config& config, ClusterNode* node, HttpFront* fro
     (*alerter)->SetCluster([node] { return node->MailsAlerts(); },
                            [partitions](const std::string& tenant) {
                              return PartitionOf(tenant, partitions);
-                           });
+                           },
+                           node->id());
     (*alerter)->Start();
   }
   // Once the alerter is in place: the observer scrapes from now on.

@@ -89,10 +89,12 @@ std::unique_ptr<Alerter> StartAlerter(const Config& config, Alerter::Scrape scra
 
 void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out) {
   if (!alerter) return;
-  out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, tries that failed, and (cluster mode) mails the node holding partition 0 sends.")
+  out->Family("dfm_alert_mails_total", "counter", "Alert mails sent, tries that failed, and (cluster mode) mails the mailing node was seen to send instead.")
       .Sample({{"outcome", "sent"}}, static_cast<double>(alerter->mails_sent()))
       .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()))
       .Sample({{"outcome", "left_to_other_node"}}, static_cast<double>(alerter->mails_left_to_other_node()));
+  out->Family(Alerter::kLastSentFamily, "gauge", "When this node last sent an alert mail, in Unix seconds (0: never).")
+      .Sample({}, static_cast<double>(alerter->last_mail_sent_us()) / 1e6);
   out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.").Sample({}, alerter->firing());
 }
 

@@ -663,6 +663,8 @@ void ClusterNode::ShareMetrics(std::function<std::string()> own) {
 
 std::string ClusterNode::ClusterMetrics() const { return impl_->metrics_view->Text(SteadyMicros()); }
 
+const std::string& ClusterNode::id() const { return impl_->node; }
+
 bool ClusterNode::MailsAlerts() const {
   const Impl& im = *impl_;
   std::lock_guard<std::mutex> lk(im.view_mu);

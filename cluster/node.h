@@ -115,6 +115,9 @@ class ClusterNode {
   // holds partition 0's lease, or no node does and it is the first live
   // node by name (as the coordinator last saw).
   bool MailsAlerts() const;
+  // This node's name (cluster.node_id, or the host name): its `node` label
+  // in the cluster's metrics.
+  const std::string& id() const;
   // A configuration reload for the partitions running here.
   void Reload(const Config& config);
   // Reads from any node (cluster/reads.h): `answerer` answers those asked

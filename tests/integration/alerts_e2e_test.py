@@ -15,7 +15,9 @@ AUTH, with its own certificate authority.
   refused", nothing sent, the service unharmed.
 - On three nodes (ClusterAlertsTest): every node evaluates the whole
   cluster's metrics and only the node holding partition 0 mails: the
-  outage is still one mail, and the cluster's scrape counts one sent.
+  outage is still one mail, and the cluster's scrape counts one sent; the
+  mail the mailing node could not send (its server down) before it was
+  killed -9 is sent by the node that took its part over, once.
 
 Usage: alerts_e2e_test.py --dfm PATH [-k NAME]
 """
@@ -178,6 +180,24 @@ class ClusterAlertsTest(clustertest.OnACluster, AlertsTest):
         found = [v for (n, ls), v in metrics_e2e_test.parse(body.decode()).items()
                  if n == name and set(labels.items()) <= set(ls)]
         return sum(found) if found else None
+
+    def test_the_mail_the_mailing_node_could_not_send_is_sent_by_the_next(self):
+        self.stop_smtp()
+        self.opt_outs_given_up(["+12055550631"])
+        wait_for("the mailing node's failed try", lambda: (self.metric("dfm_alert_mails_total", outcome="failed")
+                                                           or 0) >= 1, timeout=30)
+        mailer = self.dfm.nodes[int(self.dfm.owners()[0][len("node"):])]  # partition 0's
+        mailer.kill9()
+        self.dfm.down.append(mailer)
+        live = next(n for n in self.dfm.nodes if n is not mailer)
+        self.dfm.admin_port = live.admin_port  # metric() reads the cluster through a live node
+        self.start_smtp()
+        mail = wait_for("the mail, from the node that took partition 0", lambda: self.sink.mails, timeout=60)[0]
+        self.assertIn("DfmOptOutDeadLettered (critical, compliance) firing for tenant default, system ghl",
+                      mail["data"])
+        time.sleep(5)  # past min_interval: once
+        self.assertEqual(len(self.sink.mails), 1, [m["data"][:200] for m in self.sink.mails])
+        self.assertEqual(self.metric("dfm_alert_mails_total", outcome="sent"), 1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
 // (tests/integration/alerts_e2e_test.py has a real one).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "alerts/alerter.h"
@@ -214,47 +216,155 @@ TEST(AlertNotifier, AMailThatFailsIsTriedAgainWithItsNews) {
   EXPECT_EQ(n.pending(), 0u);
 }
 
-// A cluster: every node evaluates the same metrics, the node holding
-// partition 0 mails; the node that takes partition 0 over mails nothing
-// already mailed (a moved partition's alert included), and mails what
-// changes next.
-TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
-  std::string text = "dfm_opt_outs_refused{node=\"a\",partition=\"0\",system=\"ghl\",tenant=\"default\"} 1\n";
-  int64_t now = 0;
-  AlertSettings settings;
-  settings.smtp.url = "smtp://127.0.0.1:1";
-  settings.site = "c";
-  std::vector<std::string> mailed_by;
-  auto node = [&](std::string name, const bool* here) {
+// A cluster: every node evaluates the same metrics (each node's
+// last-sent gauge among them), the node holding partition 0 mails; the
+// node that takes partition 0 over mails nothing already mailed (a moved
+// partition's alert included), and mails what changes next.
+class ClusterMailers {
+ public:
+  ClusterMailers() {
+    settings_.smtp.url = "smtp://127.0.0.1:1";
+    settings_.site = "c";
+  }
+  // A node named `name` that mails while *here; its sends succeed while
+  // *smtp_up.
+  Alerter* Node(const std::string& name, const bool* here, const bool* smtp_up) {
     auto a = std::make_unique<Alerter>(
-        settings, [&text] { return text; }, [&now] { return now; },
-        [&mailed_by, name](const SmtpSettings&, const AlertMail&, int64_t) {
+        settings_, [this] { return Scrape(); }, [this] { return now; },
+        [this, name, smtp_up](const SmtpSettings&, const AlertMail& m, int64_t) {
+          if (!*smtp_up) return Status::IOError("cannot connect");
           mailed_by.push_back(name);
+          bodies.push_back(m.body);
           return Status::OK();
         });
-    a->SetCluster([here] { return *here; });
-    return a;
-  };
-  bool a_here = true, b_here = false;
-  auto a = node("a", &a_here);
-  auto b = node("b", &b_here);
+    a->SetCluster([here] { return *here; }, nullptr, name);
+    nodes_.emplace_back(name, std::move(a));
+    return nodes_.back().second.get();
+  }
+  void Kill(const std::string& name) {
+    nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
+                                [&](const auto& n) { return n.first == name; }),
+                 nodes_.end());
+  }
+
+  std::string text;  // the partitions' samples
+  int64_t now = 0;
+  std::vector<std::string> mailed_by, bodies;
+
+ private:
+  std::string Scrape() const {  // what scope=cluster shows: every live node's gauge
+    std::string out = text;
+    for (const auto& [name, a] : nodes_)
+      out += std::string(Alerter::kLastSentFamily) + "{node=\"" + name + "\"} " +
+             std::to_string(a->last_mail_sent_us() / 1000000) + "\n";
+    return out;
+  }
+  AlertSettings settings_;
+  std::vector<std::pair<std::string, std::unique_ptr<Alerter>>> nodes_;
+};
+
+TEST(Alerter, InAClusterOneNodeMailsAndItsSuccessorNothingTwice) {
+  ClusterMailers c;
+  c.now = 1000 * kS;
+  c.text = "dfm_opt_outs_refused{node=\"a\",partition=\"0\",system=\"ghl\",tenant=\"default\"} 1\n";
+  bool a_here = true, b_here = false, up = true;
+  Alerter* a = c.Node("a", &a_here, &up);
+  Alerter* b = c.Node("b", &b_here, &up);
   a->Tick();
   b->Tick();
-  EXPECT_EQ(mailed_by, std::vector<std::string>{"a"});
+  EXPECT_EQ(c.mailed_by, std::vector<std::string>{"a"});
   EXPECT_EQ(a->mails_sent(), 1u);
   EXPECT_EQ(b->mails_sent(), 0u);
-  EXPECT_EQ(b->mails_left_to_other_node(), 1u);
+  EXPECT_EQ(b->mails_left_to_other_node(), 1u) << "a's gauge shows it sent";
   EXPECT_EQ(b->firing(), 1);
   // a dies; b takes partition 0, whose samples now come from b.
+  c.Kill("a");
   b_here = true;
-  text = "dfm_opt_outs_refused{node=\"b\",partition=\"0\",system=\"ghl\",tenant=\"default\"} 1\n";
-  now += 600 * kS;
+  c.text = "dfm_opt_outs_refused{node=\"b\",partition=\"0\",system=\"ghl\",tenant=\"default\"} 1\n";
+  c.now += 600 * kS;
   b->Tick();
-  EXPECT_EQ(mailed_by.size(), 1u) << "already mailed by a: the same alert on its new node";
-  text.clear();  // it resolves: news, past min_interval
-  now += 400 * kS;
+  EXPECT_EQ(c.mailed_by.size(), 1u) << "already mailed by a: the same alert on its new node";
+  c.text.clear();  // it resolves: news, past min_interval
+  c.now += 400 * kS;
   b->Tick();
-  EXPECT_EQ(mailed_by, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c.mailed_by, (std::vector<std::string>{"a", "b"}));
+}
+
+// The mailing node cannot send (its mail server unreachable from it) and
+// dies: the node that takes its part over sends the news, once; its own
+// earlier mail does not count as the mailing node's.
+TEST(Alerter, AMailTheMailingNodeNeverSentIsSentByTheNextOne) {
+  ClusterMailers c;
+  c.now = 1000 * kS;
+  bool a_here = false, b_here = true, a_up = true, b_up = false;
+  Alerter* a = c.Node("a", &a_here, &a_up);
+  Alerter* b = c.Node("b", &b_here, &b_up);
+  c.text = "dfm_opt_outs_refused{node=\"a\",partition=\"1\",system=\"ghl\",tenant=\"t\"} 1\n";
+  a_here = true, b_here = false;  // a mails first, then b holds partition 0
+  a->Tick();
+  b->Tick();
+  ASSERT_EQ(c.mailed_by, std::vector<std::string>{"a"});
+  EXPECT_EQ(b->mails_left_to_other_node(), 1u);
+  a_here = false, b_here = true;
+  c.text.clear();  // resolved: news for both
+  c.now += 600 * kS;
+  a->Tick();
+  b->Tick();
+  EXPECT_EQ(b->mails_failed(), 1u);
+  EXPECT_EQ(a->mails_left_to_other_node(), 0u) << "b has not sent it; a's own mail is older";
+  for (int i = 0; i < 4; ++i) {
+    c.now += 60 * kS;
+    a->Tick();
+    b->Tick();
+  }
+  EXPECT_EQ(c.mailed_by.size(), 1u);
+  EXPECT_EQ(a->mails_left_to_other_node(), 0u);
+  c.Kill("b");
+  a_here = true;
+  c.now += 15 * kS;
+  a->Tick();
+  EXPECT_EQ(c.mailed_by.size(), 1u) << "a tick for another node's mail to show";
+  c.now += 15 * kS;
+  a->Tick();
+  EXPECT_EQ(c.mailed_by.size(), 1u) << "and the scrapes' skew";
+  c.now += 15 * kS;
+  a->Tick();
+  ASSERT_EQ(c.mailed_by, (std::vector<std::string>{"a", "a"}));
+  EXPECT_NE(c.bodies[1].find("DfmOptOutDeadLettered"), std::string::npos) << c.bodies[1];
+  EXPECT_NE(c.bodies[1].find("resolved"), std::string::npos) << c.bodies[1];
+  c.now += 600 * kS;
+  a->Tick();
+  EXPECT_EQ(c.mailed_by.size(), 2u) << "sent once";
+}
+
+// The mailing node's server was down, then back: the others see it sent
+// and keep nothing for the next node.
+TEST(Alerter, AMailSentLateByTheMailingNodeIsNotSentAgain) {
+  ClusterMailers c;
+  c.now = 1000 * kS;
+  bool a_here = true, b_here = false, a_up = false, b_up = true;
+  Alerter* a = c.Node("a", &a_here, &a_up);
+  Alerter* b = c.Node("b", &b_here, &b_up);
+  c.text = "dfm_opt_outs_refused{node=\"a\",partition=\"0\",system=\"ghl\",tenant=\"t\"} 1\n";
+  a->Tick();
+  b->Tick();
+  EXPECT_EQ(a->mails_failed(), 1u);
+  EXPECT_EQ(b->mails_left_to_other_node(), 0u);
+  a_up = true;
+  for (int i = 0; i < 12 && c.mailed_by.empty(); ++i) {
+    c.now += 15 * kS;
+    a->Tick();
+    b->Tick();
+  }
+  ASSERT_EQ(c.mailed_by, std::vector<std::string>{"a"}) << "a tries again after its backoff";
+  c.now += 15 * kS;
+  b->Tick();
+  EXPECT_EQ(b->mails_left_to_other_node(), 1u);
+  c.Kill("a");
+  b_here = true;
+  c.now += 15 * kS;
+  b->Tick();
+  EXPECT_EQ(c.mailed_by, std::vector<std::string>{"a"}) << "nothing twice";
 }
 
 // While no node runs a tenant's partition (its samples are gone from the
