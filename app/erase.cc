@@ -36,28 +36,87 @@ uint64_t SourceKeyOf(const EventLog& log, uint64_t seq) {
   return s.ok() ? no : 0;
 }
 
-// The keys of the tenant's task events for `contact` that `named` lacks.
-// A contact whose stream begins with events older than sealing may have
-// had tasks sealed under keys of their own (storage/sealer.h: its stream's
-// key is looked for among its first records only), so every task event of
-// the tenant under another key is opened.
+constexpr std::string_view kTasks = "campaign-tasks:";
+
+bool IsTask(const Event& e) { return e.stream.compare(0, kTasks.size(), kTasks) == 0; }
+
+// The keys of the tenant's task events for `contact` that `named` lacks,
+// and how many task events they seal (*events). A contact whose stream
+// begins with events older than sealing may have had tasks sealed under
+// keys of their own (storage/sealer.h: its stream's key is looked for
+// among its first records only), so every task event of the tenant under
+// another key is opened.
 Status TaskKeysOfOwn(EventLog* log, const std::string& tenant, const std::string& contact,
-                     const std::set<uint64_t>& named, std::set<uint64_t>* out) {
-  constexpr std::string_view kTasks = "campaign-tasks:";
+                     const std::set<uint64_t>& named, std::set<uint64_t>* out, uint64_t* events) {
   return log->ScanRecords(1, [&](uint64_t, std::string_view record) {
     Event e;
     std::string_view payload;
-    if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != tenant ||
-        e.stream.compare(0, kTasks.size(), kTasks) != 0 || e.sealing == Event::Sealing::kClear)
+    if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != tenant || !IsTask(e) ||
+        e.sealing == Event::Sealing::kClear)
       return true;
     const uint64_t no = SealedKeyNo(payload).value_or(0);
-    if (no == 0 || named.count(no) || out->count(no)) return true;
+    if (no == 0 || named.count(no)) return true;
+    if (out->count(no)) {
+      ++*events;
+      return true;
+    }
     e.payload.assign(payload.data(), payload.size());
     log->Unseal(&e);
     TaskEvent t;
     if (e.sealing == Event::Sealing::kOpened && DecodeTaskEvent(e.type, e.payload, &t) &&
-        t.contact == contact)
+        t.contact == contact) {
       out->insert(no);
+      ++*events;
+    }
+    return true;
+  });
+}
+
+// What the contact's stream tells of the person.
+struct Person {
+  std::set<uint64_t> own;                              // its stream's keys
+  std::set<std::pair<std::string, std::string>> ids;  // (system, external id)
+  std::set<std::string> phones, emails;
+};
+
+// One pass over the tenant's records: the campaign task events sealed
+// with one of `p.own` are counted in *task_events; with a mapper, every
+// webhook and import with a fact about the person (one of its ids, phones
+// or emails) not in *sources yet is opened and, if so, its key added.
+
+Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::set<uint64_t>* sources,
+                  uint64_t* task_events) {
+  return log->ScanRecords(1, [&](uint64_t, std::string_view record) {
+    Event e;
+    std::string_view payload;
+    if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != r.tenant ||
+        e.sealing == Event::Sealing::kClear)
+      return true;
+    const uint64_t no = SealedKeyNo(payload).value_or(0);
+    if (IsTask(e)) {
+      *task_events += p.own.count(no);
+      return true;
+    }
+    if (!r.mapper || !IsSource(e.type) || no == 0 || sources->count(no)) return true;
+    e.payload.assign(payload.data(), payload.size());
+    log->Unseal(&e);
+    WebhookReceived w;
+    if (e.sealing != Event::Sealing::kOpened ||
+        !DecodeWebhookReceived(e.schema_version, e.payload, &w).ok())
+      return true;
+    const InboundMapper* mapper = FindMapperFor(e.type, w.system);
+    std::vector<ContactFact> facts;
+    if (!mapper || !(*mapper)(w, r.mapper.For(r.tenant, w.system), &facts).ok()) return true;
+    for (const ContactFact& f : facts) {
+      auto ph = f.fields.find(fields::kPhone);
+      auto em = f.fields.find(fields::kEmail);
+      if ((!f.external_id.empty() && p.ids.count({f.system, f.external_id})) ||
+          (ph != f.fields.end() && p.phones.count(ph->second)) ||
+          (em != f.fields.end() && p.emails.count(em->second))) {
+        sources->insert(no);
+        break;
+      }
+    }
     return true;
   });
 }
@@ -93,9 +152,9 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
     if (seq == 0 || !looked_up.insert(seq).second) return;
     if (uint64_t k = SourceKeyOf(*log, seq)) sources.insert(k);
   };
-  std::set<std::pair<std::string, std::string>> ids;  // (system, external id)
-  std::set<std::string> phones, emails;
+  Person person;
   for (const Event& e : events) {
+    if (e.key_no != 0 && e.type != kContactErasedType) person.own.insert(e.key_no);
     for (const EventId& id : {e.causation_id, e.correlation_id}) {
       uint64_t seq = 0;
       if (!id.IsZero() && log->LookupEventId(id, &seq).ok()) source_at(seq);
@@ -105,46 +164,18 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
     source_at(d.webhook_seq);
     const bool about_contact = e.type.rfind("contact.", 0) == 0 ||
                                (e.type == ev::kPushSucceeded && d.message_key.empty());
-    if (about_contact && !d.external_id.empty()) ids.insert({d.system, d.external_id});
+    if (about_contact && !d.external_id.empty()) person.ids.insert({d.system, d.external_id});
     if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
-      phones.insert(p->second);
+      person.phones.insert(p->second);
     if (auto m = d.fields.find(fields::kEmail); m != d.fields.end() && !m->second.empty())
-      emails.insert(m->second);
+      person.emails.insert(m->second);
   }
   // Every other webhook and import with a fact about the person, whatever
-  // was decided; only those not found yet are opened.
-  if (r.mapper) {
-    s = log->ScanRecords(1, [&](uint64_t, std::string_view record) {
-      Event e;
-      std::string_view payload;
-      if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != r.tenant || !IsSource(e.type) ||
-          e.sealing == Event::Sealing::kClear)
-        return true;
-      const uint64_t no = SealedKeyNo(payload).value_or(0);
-      if (no == 0 || sources.count(no)) return true;
-      e.payload.assign(payload.data(), payload.size());
-      log->Unseal(&e);
-      WebhookReceived w;
-      if (e.sealing != Event::Sealing::kOpened ||
-          !DecodeWebhookReceived(e.schema_version, e.payload, &w).ok())
-        return true;
-      const InboundMapper* mapper = FindMapperFor(e.type, w.system);
-      std::vector<ContactFact> facts;
-      if (!mapper || !(*mapper)(w, r.mapper.For(r.tenant, w.system), &facts).ok()) return true;
-      for (const ContactFact& f : facts) {
-        auto p = f.fields.find(fields::kPhone);
-        auto m = f.fields.find(fields::kEmail);
-        if ((!f.external_id.empty() && ids.count({f.system, f.external_id})) ||
-            (p != f.fields.end() && phones.count(p->second)) ||
-            (m != f.fields.end() && emails.count(m->second))) {
-          sources.insert(no);
-          break;
-        }
-      }
-      return true;
-    });
-    if (!s.ok()) return s;
-  }
+  // was decided (only those not found yet are opened), and the campaign
+  // task events its keys seal.
+  uint64_t task_events = 0;
+  s = ScanTenant(log, r, person, &sources, &task_events);
+  if (!s.ok()) return s;
   // Re-drive requests that name it.
   const std::string named = "\"contact_id\":\"" + r.contact_id + "\"";
   s = log->ScanStream(r.tenant, kReplayStream, [&](const Event& e) {
@@ -159,10 +190,11 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   if (events.front().sealing == Event::Sealing::kClear) {  // older than sealing
     std::set<uint64_t> tasks;
     s = TaskKeysOfOwn(log, r.tenant, r.contact_id, {erasure.keys.begin(), erasure.keys.end()},
-                      &tasks);
+                      &tasks, &task_events);
     if (!s.ok()) return s;
     erasure.keys.insert(erasure.keys.end(), tasks.begin(), tasks.end());
   }
+  erasure.events += task_events;
 
   EventDraft d;
   d.tenant = r.tenant;

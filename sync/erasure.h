@@ -5,7 +5,9 @@
 // one JSON object:
 //   {"contact_id": str, "reason": str, "requested_by": str,
 //    "keys": [uint, ...],             ; key numbers destroyed (KeyStore)
-//    "events": uint,                  ; the contact's events made unreadable
+//    "events": uint,                  ; events made unreadable with the contact's
+//                                     ; keys: its stream's and its campaign tasks'
+//                                     ; (an older build counted its stream's only)
 //    "sources": uint,                 ; webhooks and re-drive requests made unreadable
 //    "subjects": [{"hash": hex32, "kind": "phone"|"email", "channel": str,
 //                  "status": "out"|"in", "at_us": int, "seq": uint,
@@ -56,7 +58,8 @@ std::string SubjectHash(std::string_view hash_key, std::string_view tenant,
                         std::string_view identifier);
 
 // The erasure of `contact_id` from its stream as read (opened: the keys
-// still exist) and the key numbers of the events outside it that carry its
+// still exist; `events` counts the stream's, the caller adds its campaign
+// task events) and the key numbers of the events outside it that carry its
 // data (`source_keys`: the webhooks and re-drive requests that fed it).
 // Collects every key the stream's records name and the person's standing
 // consent per phone or email and channel (newest by ConsentSupersedes).

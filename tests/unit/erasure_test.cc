@@ -331,6 +331,7 @@ TEST(ErasureTest, ACampaignsTextToThePersonGoesWithTheirKey) {
   const uint64_t before = log.LastSequence();
   EraseOutcome out;
   ASSERT_TRUE(EraseContact(&log, &keys, {"t", "c1", "request", "cli", {}}, &out).ok());
+  EXPECT_EQ(out.erasure.events, 1u + anns.size()) << "its stream's event and its task events";
   for (uint64_t seq : anns) EXPECT_TRUE(ReadOne(log, seq).erased()) << seq;
   EXPECT_EQ(ReadOne(log, bos).sealing, Event::Sealing::kOpened) << "another person's";
   live.Fold(live_p, All(log, before + 1));
@@ -412,6 +413,7 @@ TEST(ErasureTest, TasksOfAContactOlderThanSealingGoWithIt) {
 
   EraseOutcome out;
   ASSERT_TRUE(EraseContact(&log, keys.get(), {"t", "c1", "request", "cli", {}}, &out).ok());
+  EXPECT_EQ(out.erasure.events, 18u + 1u) << "its stream's 18 events and its task";
   EXPECT_TRUE(ReadOne(log, task).erased());
   EXPECT_FALSE(ReadOne(log, other).erased());
 }
