@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "events/codec.h"
+#include "projections/runner_internal.h"
 
 namespace dfm {
 
@@ -35,14 +36,6 @@ void ProjectionRunner::PublishCheckpoint() {
   for (const Member& m : members_) low = std::min(low, m.folded);
   checkpoint_.store(members_.empty() ? 0 : low);
 }
-
-namespace {
-// The layout mark a projection's first commit carries: none for layout 1.
-std::optional<std::string> LayoutMark(const Projection& p) {
-  if (p.layout() == 1) return std::nullopt;
-  return std::to_string(p.layout());
-}
-}  // namespace
 
 Status ProjectionRunner::Commit(Member* m, std::vector<StateOp> ops) {
   if (m->committed == 0)
@@ -104,19 +97,6 @@ Status ProjectionRunner::CatchUp(uint64_t until, const std::function<void(uint64
   return Run(until, /*lazy=*/false, progress);
 }
 
-// One read of the log: the events some projection uses, decoded.
-struct ProjectionRunner::Batch {
-  struct Item {
-    Event event;
-    DomainEvent domain;
-    bool decoded = false;  // `domain` holds the payload
-    uint64_t users = 0;    // bit i: members_[i] uses it (members 64 and up: ask)
-  };
-  std::vector<Item> items;  // reused from read to read; the first n are this read's
-  size_t n = 0;
-  uint64_t last = 0;  // the last sequence number read, used or not
-  Status status;
-};
 
 void ProjectionRunner::AddRecord(uint64_t seq, std::string_view record, Batch* b,
                                  bool decode) const {
@@ -249,197 +229,6 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
     }
     std::swap(cur, next);
   }
-  return Status::OK();
-}
-
-Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) {
-  for (Member& m : members_) {
-    Status s = log_->DropConsumer(m.name);
-    if (!s.ok()) return s;
-    m.folded = m.committed = 0;
-  }
-  PublishCheckpoint();
-  const uint64_t until = log_->LastSequence();
-  if (members_.empty() || until == 0) return Status::OK();
-
-  // A pipeline over a ring of batches: one thread reads them, another
-  // decodes their payloads, and each projection folds them on its own
-  // thread, at its own pace (up to kRing batches apart), into state kept in
-  // memory, committed in bulk at the end (or at a spill). (The read alone
-  // and the decoding alone each take about as long as the busiest fold.
-  // Big batches, options_.batch, let each thread run longer between
-  // hand-offs, which keeps more of its table in its core's caches.)
-  constexpr uint64_t kRing = 4;
-  Batch ring[kRing];
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t scanned = 0;     // batches read
-  bool scanned_all = false;  // no batch after `scanned`
-  uint64_t published = 0;   // batches read and decoded
-  bool read_all = false;    // no batch after `published`
-  Status failed;            // the first error, which stops everyone (under mu)
-  std::atomic<bool> any_failed{false};  // whether `failed` is set; read anywhere
-  std::vector<uint64_t> done(members_.size(), 0);  // batches each has folded
-  auto oldest_unfolded = [&] { return *std::min_element(done.begin(), done.end()); };
-  auto stopping = [&] { return stop_.load() || any_failed.load(); };
-  auto fail = [&](const Status& s) {
-    std::lock_guard<std::mutex> lk(mu);
-    if (failed.ok()) failed = s;
-    any_failed.store(true);
-    cv.notify_all();
-  };
-
-  // One scan of the whole log (a scan reads ahead once it is long), cut
-  // into batches of options_.batch records.
-  std::thread reader([&] {
-    pthread_setname_np(pthread_self(), "dfm-rebuild-rd");
-    uint64_t b = 0;
-    Batch* batch = nullptr;  // the one being filled
-    size_t in_batch = 0;
-    auto publish = [&] {
-      std::lock_guard<std::mutex> lk(mu);
-      scanned = ++b;
-      cv.notify_all();
-      batch = nullptr;
-    };
-    Status s = log_->ScanRecords(1, [&](uint64_t seq, std::string_view record) {
-      if (seq > until) return false;
-      if (!batch) {
-        std::unique_lock<std::mutex> lk(mu);
-        for (;;) {
-          uint64_t oldest = oldest_unfolded();
-          if (stopping() || oldest == UINT64_MAX || b < oldest + kRing) break;
-          cv.wait_for(lk, std::chrono::milliseconds(100));
-        }
-        if (stopping()) return false;
-        batch = &ring[b % kRing];
-        batch->n = 0;
-        batch->last = seq - 1;
-        in_batch = 0;
-      }
-      AddRecord(seq, record, batch, /*decode=*/false);
-      if (++in_batch == options_.batch) publish();
-      return seq < until;
-    });
-    if (!s.ok()) fail(s);
-    if (batch && !stopping()) publish();
-    std::lock_guard<std::mutex> lk(mu);
-    scanned_all = true;
-    cv.notify_all();
-  });
-
-  std::thread decoder([&] {
-    pthread_setname_np(pthread_self(), "dfm-rebuild-dec");
-    for (uint64_t b = 0;; ++b) {
-      {
-        std::unique_lock<std::mutex> lk(mu);
-        while (!stopping() && b >= scanned && !scanned_all)
-          cv.wait_for(lk, std::chrono::milliseconds(100));
-        if (stopping() || b >= scanned) break;
-      }
-      DecodeBatch(&ring[b % kRing]);
-      std::lock_guard<std::mutex> lk(mu);
-      published = b + 1;
-      cv.notify_all();
-    }
-    std::lock_guard<std::mutex> lk(mu);
-    read_all = true;
-    cv.notify_all();
-  });
-
-  std::vector<uint64_t> progress_seq(members_.size(), 0);  // under mu
-  std::vector<std::thread> folders;
-  for (size_t i = 0; i < members_.size(); ++i) {
-    folders.emplace_back([&, i] {
-      pthread_setname_np(pthread_self(), ("dfm-fold-" + members_[i].name).substr(0, 15).c_str());
-      Member& m = members_[i];
-      bool base_empty = true;  // nothing committed since the drop
-      ProjectionState state([&](std::string_view key, std::string* value) {
-        if (base_empty) return Status::NotFound("rebuilding");
-        return log_->GetConsumerState(m.name, key, value);
-      });
-      state.SetBaseScanner([&](std::string_view prefix,
-                               const std::function<bool(std::string_view, std::string_view)>& fn) {
-        return base_empty ? Status::OK() : log_->ScanConsumerState(m.name, prefix, fn);
-      });
-      const std::optional<std::string> mark = LayoutMark(*m.projection);
-      auto commit = [&] {
-        std::vector<StateEntryRef> entries = state.SortedEntries();
-        if (base_empty) {  // an erase of what was never committed is no write
-          entries.erase(std::remove_if(entries.begin(), entries.end(),
-                                       [](const StateEntryRef& e) { return e.erase; }),
-                        entries.end());
-          if (mark) {
-            StateEntryRef ref{kLayoutKey, *mark};
-            entries.insert(std::lower_bound(entries.begin(), entries.end(), ref,
-                                            [](const StateEntryRef& a, const StateEntryRef& b) {
-                                              return a.key < b.key;
-                                            }),
-                           ref);
-          }
-        }
-        Status s = log_->BulkCommitConsumer(m.name, m.folded, entries);
-        state.Clear();
-        base_empty = false;
-        if (s.ok()) m.committed = m.folded;
-        return s;
-      };
-      auto fold_all = [&]() -> Status {
-        for (uint64_t b = 0;; ++b) {
-          {
-            std::unique_lock<std::mutex> lk(mu);
-            while (!stopping() && b >= published && !read_all)
-              cv.wait_for(lk, std::chrono::milliseconds(100));
-            if (stopping() || b >= published) break;
-          }
-          const Batch& batch = ring[b % kRing];
-          for (size_t k = 0; k < batch.n; ++k) {
-            const Batch::Item& it = batch.items[k];
-            bool uses = i < 64 ? (it.users >> i) & 1 : m.projection->Takes(it.event.type);
-            if (uses) m.projection->Apply(it.event, it.decoded ? &it.domain : nullptr, &state);
-          }
-          m.folded = batch.last;
-          if (!state.status().ok()) return state.status();
-          if (state.size() >= options_.rebuild_spill_keys && m.folded < until) {
-            if (Status s = commit(); !s.ok()) return s;
-          }
-          std::lock_guard<std::mutex> lk(mu);
-          done[i] = b + 1;
-          progress_seq[i] = m.folded;
-          cv.notify_all();
-        }
-        if (!stopping() && m.folded == until) return commit();
-        return Status::OK();
-      };
-      Status s = fold_all();
-      if (!s.ok()) fail(s);
-      std::lock_guard<std::mutex> lk(mu);
-      done[i] = UINT64_MAX;  // never holds the reader back again
-      cv.notify_all();
-    });
-  }
-
-  {
-    std::unique_lock<std::mutex> lk(mu);
-    while (oldest_unfolded() != UINT64_MAX) {
-      cv.wait_for(lk, std::chrono::milliseconds(200));
-      if (!progress) continue;
-      uint64_t low = *std::min_element(progress_seq.begin(), progress_seq.end());
-      lk.unlock();
-      progress(low);
-      lk.lock();
-    }
-  }
-  reader.join();
-  decoder.join();
-  for (auto& t : folders) t.join();
-  for (Member& m : members_) m.folded = m.committed;  // what the log holds
-  PublishCheckpoint();
-  if (!failed.ok()) return failed;
-  if (checkpoint_.load() < until)
-    return Status::Unavailable("rebuild stopped at " + std::to_string(checkpoint_.load()) +
-                               "; the committed state is consistent, catch up or rebuild again");
-  if (progress) progress(until);
   return Status::OK();
 }
 

@@ -95,6 +95,7 @@ class ProjectionRunner {
     uint64_t committed = 0;  // the checkpoint stored in the log
   };
   struct Batch;
+  struct Pipeline;  // Rebuild's threads' shared state (runner_internal.h)
   // Reads the events after `from - 1` up to `until`, at most options_.batch.
   void ReadBatch(uint64_t from, uint64_t until, Batch* b) const;
   // Adds one record to `b` (kept when some member uses its type), its
@@ -103,6 +104,15 @@ class ProjectionRunner {
   // Opens item k's payload when sealed (the log's Unseal) and decodes it.
   void Open(Batch* b, size_t k) const;
   void DecodeBatch(Batch* b) const;
+  // Rebuild's stages (runner_rebuild.cc), each on a thread of its own: the
+  // log's records into batches, their payloads decoded, member i's fold
+  // (with its state spilled by CommitRebuilt past rebuild_spill_keys).
+  void RebuildRead(Pipeline* p, uint64_t until) const;
+  void RebuildDecode(Pipeline* p) const;
+  void RebuildFold(Pipeline* p, size_t i, uint64_t until);
+  Status FoldRebuilt(Pipeline* p, size_t i, uint64_t until, ProjectionState* state,
+                     bool* base_empty);
+  Status CommitRebuilt(Member* m, ProjectionState* state, bool* base_empty);
   Status Run(uint64_t until, bool lazy, const std::function<void(uint64_t)>& progress);
   Status Commit(Member* m, std::vector<StateOp> ops);
   // Sets m's folded and committed sequence from its checkpoint. State of
