@@ -63,11 +63,8 @@ void Alerter::Tick() {
   const std::vector<FiringAlert> firing = evaluator_.Evaluate(now, samples, unseen);
   firing_.store(static_cast<int>(firing.size()));
   const bool here = !mails_here_ || mails_here_();
-  if (!here) {
-    mailing_since_us_ = 0;
-  } else if (mailing_since_us_ == 0) {
-    mailing_since_us_ = now;
-  }
+  if (here && !mailing_) mailing_since_us_ = now;
+  mailing_ = here;
   std::optional<AlertMail> mail = SettleLeft(samples, now, here);
   // Update follows what fires even with a mail out (then it answers none).
   std::optional<AlertMail> news = notifier_.Update(now, firing);

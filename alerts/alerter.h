@@ -106,7 +106,8 @@ class Alerter {
   // oldest news began (Tick's thread only).
   std::optional<AlertMail> left_;
   int64_t left_since_us_ = 0;
-  int64_t mailing_since_us_ = 0;  // since when this node mails (0: it does not)
+  bool mailing_ = false;          // whether this node mailed at the last tick
+  int64_t mailing_since_us_ = 0;  // since when, if it did
   // How far apart two nodes' views of the cluster's scrape may be.
   static constexpr int64_t kScrapeSkewUs = 2LL * 1000000;
   std::atomic<uint64_t> sent_{0}, failed_{0}, elsewhere_{0};

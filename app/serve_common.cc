@@ -94,7 +94,8 @@ void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out) {
       .Sample({{"outcome", "failed"}}, static_cast<double>(alerter->mails_failed()))
       .Sample({{"outcome", "left_to_other_node"}}, static_cast<double>(alerter->mails_left_to_other_node()));
   out->Family(Alerter::kLastSentFamily, "gauge", "When this node last sent an alert mail, in Unix seconds (0: never).")
-      .Sample({}, static_cast<double>(alerter->last_mail_sent_us()) / 1e6);
+      // Whole seconds, printed exactly (a fraction is printed to 9 digits: ±5 s).
+      .Sample({}, static_cast<double>(alerter->last_mail_sent_us() / 1000000));
   out->Family("dfm_alerts_firing", "gauge", "Alerts the service's own rules find firing.").Sample({}, alerter->firing());
 }
 
