@@ -1,5 +1,6 @@
 #include "app/erase.h"
 
+#include <cstdlib>
 #include <set>
 
 #include "campaigns/task.h"
@@ -213,6 +214,10 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   }
   // Durable first, then destroyed: a crash in between leaves the event,
   // which ApplyErasures carries out at the next start.
+#ifndef NDEBUG
+  // Debug builds only: the integration suite dies here, as a crash would.
+  if (std::getenv("DFM_TEST_DIE_BEFORE_KEYS_DESTROYED") != nullptr) std::_Exit(137);
+#endif
   s = keys->Destroy(erasure.keys);
   if (!s.ok()) return s;
   uint64_t snapshots_at = 0;

@@ -384,6 +384,55 @@ class ClusterMessagesTest(clustertest.OnACluster, MessagesTest):
 
     binary = staticmethod(lambda: base.DFM)
 
+    def test_an_erasure_whose_node_died_is_finished_by_the_next(self):
+        """The partition's node dies between recording an erasure and
+        destroying its keys (a debug build's DFM_TEST_DIE_BEFORE_KEYS_DESTROYED
+        exits there): the node that takes the partition over destroys them
+        as it starts it (ApplyErasures), and nothing holds the number."""
+        phone = "+12055550187"
+        self.ghl_contact(phone, firstName="Dora")
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.sms_dnd(phone) == "active")
+        contact = [e for e in self.events("contact.created")
+                   if e["payload"]["fields"].get("phone") == phone][0]["payload"]["contact_id"]
+        self.dfm.stop()
+        self.env["DFM_TEST_DIE_BEFORE_KEYS_DESTROYED"] = "1"
+        self.dfm.start(env_extra=self.env)
+        home = self.dfm.home()
+        owner_name = self.dfm.owners()[home]
+        owner = self.dfm.nodes[int(owner_name[len("node"):])]
+        r = self.erase(contact, "--reason", "request #43", "--json")
+        self.assertNotEqual(r.returncode, 0, "the node that erased died before answering: " + r.stdout)
+        wait_for("the partition's node gone", lambda: owner.proc.poll() is not None)
+        self.assertEqual(owner.proc.returncode, 137, "it died at the failpoint")
+        self.dfm.down.append(owner)
+        wait_for("another node runs the partition",
+                 lambda: (self.dfm.owners() or [owner_name] * (home + 1))[home] not in ("", owner_name),
+                 timeout=60)
+
+        def stream():
+            return [e for e in self.dfm.dump(with_body=True) if e["stream"] == "contact:" + contact]
+        self.assertEqual([e["type"] for e in stream() if e["type"] == "contact.erased"], ["contact.erased"])
+        wait_for("its events unreadable: the keys destroyed by the next node",
+                 lambda: all(e.get("erased") for e in stream() if e["type"] != "contact.erased"), timeout=30)
+        live = next(n for n in self.dfm.nodes if n not in self.dfm.down)
+        logs = ""
+        for n in self.dfm.nodes:
+            if n is not owner:
+                with open(n.log_path, errors="replace") as f:
+                    logs += f.read()
+        self.assertIn("event=erasures_applied_again count=1", logs)
+        again = subprocess.run([self.dfm.binary, "erase", "-c", live.config_path, contact, "--reason", "again",
+                                "--json"], capture_output=True, text=True, env={**dfmtest.environ(), **self.env})
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertTrue(json.loads(again.stdout)["already_erased"])
+        self.dfm.start(env_extra=self.env)  # the dead node back
+        needle = phone[2:].encode()
+        try:
+            wait_for("no file with the number", lambda: not self.dfm.files_holding(needle), timeout=45)
+        except AssertionError:
+            self.assertEqual(self.dfm.files_holding(needle), [])
+
 
 if __name__ == "__main__":
     base.main()
