@@ -7,9 +7,11 @@ namespace dfm {
 
 namespace {
 
-// The contact a member names: an email, else a phone, else a contact id.
+// The contact a member names: a hashed phone or email, an email, else a
+// phone, else a contact id.
 std::optional<std::string> Member(const std::string& m, const AudienceIndex& index,
                                   const Normalizer& normalizer) {
+  if (m.size() > 1 && m[0] == '#') return index.by_hash ? index.by_hash(m.substr(1)) : std::nullopt;
   if (m.find('@') != std::string::npos) {
     auto email = Normalizer::Email(m);
     return email && index.by_email ? index.by_email(*email) : std::nullopt;
@@ -43,11 +45,18 @@ ResolvedAudience ResolveAudience(const Audience& audience, const AudienceIndex& 
 
 std::vector<std::string> MembersAsContacts(const std::vector<std::string>& members,
                                            const AudienceIndex& index,
-                                           const Normalizer& normalizer) {
+                                           const Normalizer& normalizer, const MemberHash& hash) {
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& m : members) {
-    std::string kept = Member(m, index, normalizer).value_or(m);
+    std::optional<std::string> contact = Member(m, index, normalizer);
+    std::string kept = contact ? *contact : m;
+    if (!contact && hash && (m.empty() || m[0] != '#')) {  // a phone or email: hashed
+      std::optional<std::string> identity = m.find('@') != std::string::npos
+                                                ? Normalizer::Email(m)
+                                                : normalizer.Phone(m);
+      if (identity) kept = "#" + hash(*identity);
+    }
     if (seen.insert(kept).second) out.push_back(std::move(kept));
   }
   return out;

@@ -5,7 +5,10 @@
 //   spec     = {"v":1, "id", "customer", "name"?, "audience", "steps",
 //               "start_at"? (RFC 3339; absent: when started), "sender"?}
 //   audience = {"tags"?: [string], "list"?: string, "members"?: [string]}
-//              ; members: contact ids, E.164 phones or emails
+//              ; members: contact ids, E.164 phones or emails; as
+//              ; campaign.created keeps them (audience.h): contact ids,
+//              ; "#" 32-hex keyed hashes of phones and emails that named
+//              ; no contact, or as given by a log that seals nothing
 //   step     = {"channel": "sms"|"email"|"call", "template"?, "subject"?,
 //               "delay_s"?: 0.., "window_s"?: 60.., "stop_on_reply"?: bool,
 //               "stop_on_payment"?: bool, "draft"?: "ai"}

@@ -238,7 +238,8 @@ ApiResponse Console::Impl::PlanCampaign(const EventLog& from, const std::string&
   auto failed = std::make_shared<bool>(false);
   spec.audience.members =
       MembersAsContacts(spec.audience.members,
-                        ProjectionAudienceIndex(from, tenant, ctx.tag_lists, failed), normalizer);
+                        ProjectionAudienceIndex(from, tenant, ctx.tag_lists, failed), normalizer,
+                        MemberHashOf(from, tenant));
   if (*failed) return Unavailable(Status::Unavailable("the contacts cannot be read now"));
   *d = CampaignCreatedDraft(tenant, spec);
   return ApiResponse{};

@@ -8,6 +8,7 @@
 
 #include "projections/sync_projections.h"
 #include "sync/consent.h"
+#include "sync/erasure.h"
 #include "sync/fact.h"
 #include "util/logging.h"
 
@@ -54,6 +55,36 @@ struct Reader {
                 const AudienceIndex::Each& each) const;
 };
 
+// AudienceIndex::by_hash: every phone and email the tenant's mappings
+// hold, by hash, read at the first lookup (a campaign's start reads them
+// once); copies share what was read.
+struct HashIndex {
+  Reader r;
+  std::string tenant;
+  MemberHash hash;
+  std::shared_ptr<std::map<std::string, std::string>> contacts =
+      std::make_shared<std::map<std::string, std::string>>();  // hash -> contact id
+  std::shared_ptr<bool> read = std::make_shared<bool>(false);
+
+  std::optional<std::string> operator()(const std::string& hex) const {
+    if (!*read) {
+      *read = true;
+      for (const char* kind : {"p/", "e/"}) {
+        const std::string prefix = kind + tenant + "/";
+        Status s = r.log->ScanConsumerState(
+            MappingsProjection::kName, prefix, [&](std::string_view key, std::string_view id) {
+              (*contacts)[hash(std::string(key.substr(prefix.size())))] = std::string(id);
+              return true;
+            });
+        if (!s.ok()) *r.failed = true;
+      }
+    }
+    auto it = contacts->find(hex);
+    if (it == contacts->end() || it->second.empty() || r.Deleted(it->second)) return std::nullopt;
+    return it->second;
+  }
+};
+
 void Reader::WithTags(const std::string& tenant, const std::set<std::string>& tags,
                       const AudienceIndex::Each& each) const {
   const std::string suffix = std::string("/") + fields::kTags;
@@ -87,6 +118,14 @@ void Reader::WithTags(const std::string& tenant, const std::set<std::string>& ta
 
 }  // namespace
 
+MemberHash MemberHashOf(const EventLog& log, const std::string& tenant) {
+  std::string key = log.SubjectHashKey();
+  if (key.empty()) return nullptr;
+  return [key = std::move(key), tenant](const std::string& identity) {
+    return SubjectHash(key, tenant, identity);
+  };
+}
+
 AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& tenant,
                                       std::map<std::string, std::string> tag_lists,
                                       std::shared_ptr<bool> failed) {
@@ -104,6 +143,7 @@ AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& te
   ix.with_tag = [r, tenant](const std::string& tag, const AudienceIndex::Each& each) {
     r.WithTags(tenant, {tag}, each);
   };
+  if (MemberHash hash = MemberHashOf(log, tenant)) ix.by_hash = HashIndex{r, tenant, hash};
   auto lists = std::make_shared<std::map<std::string, std::string>>(std::move(tag_lists));
   ix.in_list = [r, tenant, lists](const std::string& list, const AudienceIndex::Each& each) {
     std::set<std::string> tags;

@@ -7,7 +7,8 @@
 //
 // Reads a log's committed projection state: a moment behind its head.
 // A tag or list lookup reads every contact's fields once (a scan that
-// fails is logged and names nobody).
+// fails is logged and names nobody); the first hashed member, every phone
+// and email of the tenant's mappings.
 #pragma once
 
 #include <map>
@@ -18,6 +19,11 @@
 #include "storage/event_log.h"
 
 namespace dfm {
+
+// The hash a campaign keeps a member who names no contact under
+// (campaigns/audience.h): SubjectHash under `log`'s secret; empty for a log
+// without a key store (it seals nothing, and keeps members as given).
+MemberHash MemberHashOf(const EventLog& log, const std::string& tenant);
 
 // REQUIRES: `log` outlives the index. `tag_lists`: tag -> list id.
 // `failed`, when given, is set when a lookup could not read the

@@ -79,6 +79,9 @@ class EventLog {
   // visit open what they return; a caller decoding ScanRecords' bytes
   // itself calls this.
   virtual void Unseal(Event* e) const { (void)e; }
+  // The log's key store's keyed-hash secret (KeyStore::HashKey: what
+  // sync/erasure.h's SubjectHash keys), "" for a log without a key store.
+  virtual std::string SubjectHashKey() const { return {}; }
 
   // Highest durable sequence number; 0 for an empty log. Sequence numbers
   // start at 1 and have no gaps.

@@ -30,6 +30,10 @@ void MemoryEventLog::Unseal(Event* e) const {
   if (sealer_) sealer_->Open(e);
 }
 
+std::string MemoryEventLog::SubjectHashKey() const {
+  return keys_ ? keys_->HashKey() : std::string();
+}
+
 void MemoryEventLog::FailWrites(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_writes_ = fail;

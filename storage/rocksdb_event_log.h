@@ -118,6 +118,7 @@ class RocksDbEventLog : public EventLog {
 
   void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override;
   void Unseal(Event* e) const override;
+  std::string SubjectHashKey() const override;
   uint64_t LastSequence() const override;
   uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const override;
   Status Read(uint64_t from, size_t max, std::vector<Event>* out) const override;

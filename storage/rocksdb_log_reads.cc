@@ -8,6 +8,10 @@ void RocksDbEventLog::Unseal(Event* e) const {
   if (impl_->sealer) impl_->sealer->Open(e);
 }
 
+std::string RocksDbEventLog::SubjectHashKey() const {
+  return impl_->options.keys ? impl_->options.keys->HashKey() : std::string();
+}
+
 uint64_t RocksDbEventLog::LastSequence() const { return impl_->committed.load(); }
 
 uint64_t RocksDbEventLog::WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const {

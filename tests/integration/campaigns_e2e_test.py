@@ -86,6 +86,34 @@ class CampaignTest(unittest.TestCase):
             self.smtp.stop()
         messages.MessagesTest.tearDown(self)
 
+    def test_a_member_not_yet_a_contact_is_kept_hashed_and_reached_once_one(self):
+        """docs/privacy.md: a phone that names no contact when the campaign is
+        made is kept as its keyed hash, in no event and no answer in clear;
+        the person is reached if they are a contact when it starts."""
+        dee = "+12055550507"
+        viewer, operator = self.key("viewer"), self.key("operator")
+        self.assertEqual(self.api("/v1/customers", operator, "POST", {"id": "acme", "name": "Acme"})[0], 201)
+        self.assertEqual(self.api("/v1/customers/acme/payments", operator, "POST",
+                                  {"amount": "9", "currency": "USD", "reference": "r1"})[0], 201)
+        spec = {"id": "later", "customer": "acme", "audience": {"members": ["(205) 555-0507"]},
+                "steps": [{"channel": "sms", "template": "Hi {{first_name|there}}, from {{customer_name}}"}]}
+        self.assertEqual(self.api("/v1/campaigns", operator, "POST", spec)[0], 201)
+        status, _, doc = self.api("/v1/campaigns/later", viewer)
+        self.assertEqual(status, 200, doc)
+        members = doc["campaign"]["spec"]["audience"]["members"]
+        self.assertEqual(len(members), 1, members)
+        self.assertRegex(members[0], r"^#[0-9a-f]{32}$")
+        created = [e for e in self.dfm.dump(with_body=True) if e["type"] == "campaign.created"]
+        self.assertEqual(len(created), 1)
+        self.assertNotIn(dee[2:], json.dumps(created), "the phone is in no event in clear")
+        self.ghl_contact(dee, firstName="Dee")
+        wait_for("Dee a contact", lambda: any(e["type"] == "contact.created" and
+                                              e["payload"]["fields"].get("phone") == dee
+                                              for e in self.dfm.dump(with_body=True)), timeout=15)
+        self.assertEqual(self.api("/v1/campaigns/later/start", operator, "POST")[0], 200)
+        wait_for("Dee's text", lambda: self.verity_sent(dee), timeout=30)
+        self.assertEqual([m["body"] for m in self.verity_sent(dee)], ["Hi Dee, from Acme"])
+
     def test_each_send_goes_once_and_a_stop_or_a_reply_ends_a_persons_steps(self):
         for phone, name in ((ANN, "Ann"), (BO, "Bo"), (CY, "Cy")):
             self.ghl_contact(phone, firstName=name, email=name.lower() + "@example.com")

@@ -15,8 +15,11 @@
 #include "campaigns/recipient_zones.h"
 #include "campaigns/send_check.h"
 #include "campaigns/task.h"
+#include "projections/audience_index.h"
 #include "projections/campaign_projections.h"
+#include "projections/sync_projections.h"
 #include "projections/runner.h"
+#include "storage/key_store.h"
 #include "storage/memory_event_log.h"
 
 namespace dfm {
@@ -434,6 +437,44 @@ TEST(Audience, NamesEachContactOnceThroughTheIdentityIndex) {
   a.members.push_back("+1 205 555 0101");  // c-2 again
   EXPECT_EQ(MembersAsContacts(a.members, index, Normalizer("US")),
             (std::vector<std::string>{"c-1", "c-2", "c-3", "+12055550199", "c-9"}));
+  // A log that seals: a phone or email that names nobody is kept as its
+  // keyed hash, and a hash names whom the index says it is.
+  auto hash = [](const std::string& identity) { return "h(" + identity + ")"; };
+  a.members.push_back("Nobody@Example.com");
+  EXPECT_EQ(MembersAsContacts(a.members, index, Normalizer("US"), hash),
+            (std::vector<std::string>{"c-1", "c-2", "c-3", "#h(+12055550199)", "c-9",
+                                      "#h(nobody@example.com)"}));
+  index.by_hash = [](const std::string& hex) {
+    return hex == "h(+12055550199)" ? std::optional<std::string>("c-5") : std::nullopt;
+  };
+  Audience kept;
+  kept.members = {"#h(+12055550199)", "#h(nobody@example.com)"};
+  const ResolvedAudience later = ResolveAudience(kept, index, Normalizer("US"));
+  EXPECT_EQ(later.contacts, std::vector<std::string>{"c-5"}) << "a contact since";
+  EXPECT_EQ(later.unresolved, std::vector<std::string>{"#h(nobody@example.com)"});
+}
+
+// The service's index: a hashed member is found through the tenant's
+// mappings, under the log's own secret, and not in another tenant.
+TEST(Audience, AHashedMemberIsFoundThroughTheTenantsMappings) {
+  MemoryEventLog log;
+  log.SetKeyStore(std::make_shared<MemoryKeyStore>());
+  ASSERT_TRUE(log.CommitConsumer(MappingsProjection::kName, 1,
+                                 {{"p/acme/+12055550199", "c-5"}, {"e/acme/ann@example.com", "c-6"},
+                                  {"p/other/+12055550123", "c-7"}})
+                  .ok());
+  const MemberHash hash = MemberHashOf(log, "acme");
+  ASSERT_TRUE(hash);
+  EXPECT_NE(hash("+12055550199"), MemberHashOf(log, "other")("+12055550199")) << "per tenant";
+  const AudienceIndex index = ProjectionAudienceIndex(log, "acme", {});
+  ASSERT_TRUE(index.by_hash);
+  EXPECT_EQ(index.by_hash(hash("+12055550199")), std::optional<std::string>("c-5"));
+  EXPECT_EQ(index.by_hash(hash("ann@example.com")), std::optional<std::string>("c-6"));
+  EXPECT_EQ(index.by_hash(hash("+12055550123")), std::nullopt) << "another tenant's";
+  EXPECT_EQ(index.by_hash(hash("+12055550100")), std::nullopt);
+  MemoryEventLog clear;  // no key store: members stay as given
+  EXPECT_FALSE(MemberHashOf(clear, "acme"));
+  EXPECT_FALSE(ProjectionAudienceIndex(clear, "acme", {}).by_hash);
 }
 
 TEST(CampaignsProjection, FoldsCampaignsCustomersAndWhoPaidAndARebuildGivesTheSame) {
