@@ -7,11 +7,19 @@ namespace dfm {
 
 namespace {
 
+// "#" and 32 lowercase hex digits: a member kept as its hash (an email may
+// begin with "#" too, and is never that long and all hex).
+bool IsHashedMember(const std::string& m) {
+  return m.size() == 33 && m[0] == '#' &&
+         std::all_of(m.begin() + 1, m.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 // The contact a member names: a hashed phone or email, an email, else a
 // phone, else a contact id.
 std::optional<std::string> Member(const std::string& m, const AudienceIndex& index,
                                   const Normalizer& normalizer) {
-  if (m.size() > 1 && m[0] == '#') return index.by_hash ? index.by_hash(m.substr(1)) : std::nullopt;
+  if (IsHashedMember(m)) return index.by_hash ? index.by_hash(m.substr(1)) : std::nullopt;
   if (m.find('@') != std::string::npos) {
     auto email = Normalizer::Email(m);
     return email && index.by_email ? index.by_email(*email) : std::nullopt;
@@ -51,7 +59,7 @@ std::vector<std::string> MembersAsContacts(const std::vector<std::string>& membe
   for (const auto& m : members) {
     std::optional<std::string> contact = Member(m, index, normalizer);
     std::string kept = contact ? *contact : m;
-    if (!contact && hash && (m.empty() || m[0] != '#')) {  // a phone or email: hashed
+    if (!contact && hash && !IsHashedMember(m)) {  // a phone or email: hashed
       std::optional<std::string> identity = m.find('@') != std::string::npos
                                                 ? Normalizer::Email(m)
                                                 : normalizer.Phone(m);

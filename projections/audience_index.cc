@@ -57,7 +57,8 @@ struct Reader {
 
 // AudienceIndex::by_hash: every phone and email the tenant's mappings
 // hold, by hash, read at the first lookup (a campaign's start reads them
-// once); copies share what was read.
+// once); copies share what was read. One thread at a time, as every
+// AudienceIndex.
 struct HashIndex {
   Reader r;
   std::string tenant;
@@ -76,7 +77,11 @@ struct HashIndex {
               (*contacts)[hash(std::string(key.substr(prefix.size())))] = std::string(id);
               return true;
             });
-        if (!s.ok()) *r.failed = true;
+        if (!s.ok()) {
+          *r.failed = true;
+          Logger("campaigns")->warn("event=audience_hashes_unread tenant={} error=\"{}\"", tenant,
+                                    s.ToString());
+        }
       }
     }
     auto it = contacts->find(hex);
