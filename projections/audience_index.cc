@@ -124,11 +124,10 @@ void Reader::WithTags(const std::string& tenant, const std::set<std::string>& ta
 }  // namespace
 
 MemberHash MemberHashOf(const EventLog& log, const std::string& tenant) {
-  std::string key = log.SubjectHashKey();
+  const std::string key = log.SubjectHashKey();
   if (key.empty()) return nullptr;
-  return [key = std::move(key), tenant](const std::string& identity) {
-    return SubjectHash(key, tenant, identity);
-  };
+  auto hasher = std::make_shared<const SubjectHasher>(key, tenant);
+  return [hasher](const std::string& identity) { return (*hasher)(identity); };
 }
 
 AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& tenant,

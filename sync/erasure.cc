@@ -88,8 +88,17 @@ Status DecodeErasure(std::string_view json, Erasure* out) {
 
 std::string SubjectHash(std::string_view hash_key, std::string_view tenant,
                         std::string_view identifier) {
-  HmacKey key(HmacKey::Digest::kSha256, hash_key);
-  std::string mac = key.MacOfParts({tenant, "\n", identifier});
+  return SubjectHasher(hash_key, std::string(tenant))(identifier);
+}
+
+SubjectHasher::SubjectHasher(std::string_view hash_key, std::string tenant)
+    : key_(std::make_unique<HmacKey>(HmacKey::Digest::kSha256, hash_key)),
+      tenant_(std::move(tenant)) {}
+
+SubjectHasher::~SubjectHasher() = default;
+
+std::string SubjectHasher::operator()(std::string_view identifier) const {
+  std::string mac = key_->MacOfParts({tenant_, "\n", identifier});
   return HexEncode(std::string_view(mac).substr(0, 16));
 }
 

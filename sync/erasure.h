@@ -19,11 +19,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "events/event.h"
+#include "util/crypto.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -56,6 +58,20 @@ Status DecodeErasure(std::string_view json, Erasure* out);
 // nobody without the key store's secret can test a guess against it.
 std::string SubjectHash(std::string_view hash_key, std::string_view tenant,
                         std::string_view identifier);
+
+// SubjectHash of many identifiers of one tenant under one key, the key's
+// HMAC pads prepared once (a campaign's audience hashes every phone and
+// email of the tenant). Const use from one thread at a time.
+class SubjectHasher {
+ public:
+  SubjectHasher(std::string_view hash_key, std::string tenant);
+  ~SubjectHasher();
+  std::string operator()(std::string_view identifier) const;
+
+ private:
+  std::unique_ptr<HmacKey> key_;
+  std::string tenant_;
+};
 
 // The erasure of `contact_id` from its stream as read (opened: the keys
 // still exist; `events` counts the stream's, the caller adds its campaign

@@ -26,6 +26,7 @@
 #include "sync/erasure.h"
 #include "tests/support/erasure_drafts.h"
 #include "tests/support/temp_dir.h"
+#include "util/crypto.h"
 
 namespace dfm {
 namespace {
@@ -163,6 +164,22 @@ TEST(SealingTest, AKeyThatCannotBeMadeFailsTheAppendAndWritesNothing) {
   keys.FailNewKeys(false);
   EXPECT_TRUE(log.Append(Webhook("{}", "w1"), &o).ok());
   EXPECT_EQ(o.seq, 1u);
+}
+
+// A keyed hash is HMAC-SHA256(secret, tenant "\n" identifier), its first
+// 16 bytes in hex, made one at a time or by a SubjectHasher.
+TEST(ErasureTest, ASubjectHashIsTheHmacOfTenantAndIdentifier) {
+  const std::string key = "Jefe";
+  const std::string hash = SubjectHash(key, "t", "what do ya want for nothing?");
+  EXPECT_EQ(hash.size(), 32u);
+  const SubjectHasher many(key, "t");
+  EXPECT_EQ(many("what do ya want for nothing?"), hash);
+  EXPECT_EQ(many("+12055550100"), SubjectHash(key, "t", "+12055550100"));
+  EXPECT_NE(SubjectHash(key, "u", "+12055550100"), SubjectHash(key, "t", "+12055550100"));
+  EXPECT_EQ(HexEncode(std::string_view(HmacKey(HmacKey::Digest::kSha256, key)
+                                           .Mac("t\nwhat do ya want for nothing?"))
+                          .substr(0, 16)),
+            hash);
 }
 
 TEST(ErasureTest, ErasingAContactMakesItsDataAndItsWebhooksUnreadable) {
