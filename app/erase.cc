@@ -84,7 +84,6 @@ struct Person {
 // with one of `p.own` are counted in *task_events; with a mapper, every
 // webhook and import with a fact about the person (one of its ids, phones
 // or emails) not in *sources yet is opened and, if so, its key added.
-
 Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::set<uint64_t>* sources,
                   uint64_t* task_events) {
   return log->ScanRecords(1, [&](uint64_t, std::string_view record) {
