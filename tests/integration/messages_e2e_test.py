@@ -401,7 +401,11 @@ class ClusterMessagesTest(clustertest.OnACluster, MessagesTest):
         home = self.dfm.home()
         owner_name = self.dfm.owners()[home]
         owner = self.dfm.nodes[int(owner_name[len("node"):])]
-        r = self.erase(contact, "--reason", "request #43", "--json")
+        # Asked of the partition's node itself: it dies with the request (asked
+        # through another node, that node would wait out its ask's timeout).
+        r = subprocess.run([self.dfm.binary, "erase", "-c", owner.config_path, contact, "--reason",
+                            "request #43", "--json"], capture_output=True, text=True,
+                           env={**dfmtest.environ(), **self.env})
         self.assertNotEqual(r.returncode, 0, "the node that erased died before answering: " + r.stdout)
         wait_for("the partition's node gone", lambda: owner.proc.poll() is not None)
         self.assertEqual(owner.proc.returncode, 137, "it died at the failpoint")
