@@ -81,8 +81,7 @@ std::optional<AlertMail> Alerter::SettleLeft(const std::vector<MetricSample>& sa
                                             bool here) {
   if (!left_) return std::nullopt;
   if (MailedElsewhere(samples, left_since_us_)) {
-    notifier_.Sent(now, true);
-    elsewhere_.fetch_add(1);
+    SentElsewhere(now);
     left_.reset();
     return std::nullopt;
   }
@@ -97,11 +96,15 @@ std::optional<AlertMail> Alerter::SettleLeft(const std::vector<MetricSample>& sa
 void Alerter::Leave(AlertMail mail, const std::vector<MetricSample>& samples, int64_t now) {
   left_since_us_ = notifier_.in_flight_news_since_us();
   if (MailedElsewhere(samples, left_since_us_)) {
-    notifier_.Sent(now, true);
-    elsewhere_.fetch_add(1);
+    SentElsewhere(now);
   } else {
     left_ = std::move(mail);
   }
+}
+
+void Alerter::SentElsewhere(int64_t now) {
+  notifier_.Sent(now, true);
+  elsewhere_.fetch_add(1);
 }
 
 bool Alerter::MailedElsewhere(const std::vector<MetricSample>& samples, int64_t since_us) const {

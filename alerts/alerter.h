@@ -91,6 +91,8 @@ class Alerter {
   // Whether a node other than this one sent a mail since `since_us` less
   // one tick and the scrapes' skew, as `samples` (the cluster's) show.
   bool MailedElsewhere(const std::vector<MetricSample>& samples, int64_t since_us) const;
+  // The mail out counts as sent by another node (left_to_other_node).
+  void SentElsewhere(int64_t now);
   void Mail(const AlertMail& mail, int64_t now_us, size_t firing);
 
   AlertSettings settings_;
