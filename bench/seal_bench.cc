@@ -186,15 +186,18 @@ int main(int argc, char** argv) {
   double seconds = 5;
   int rounds = 3;
   std::string dir = "build/bench-data/seal";
+  std::string only;  // "clear" or "sealed": that log alone (a profile's run)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
   }
   const std::vector<std::string> bodies = MakeBodies(1 << 16);
   std::vector<double> rate[2], cpu[2], rd[2];
   for (int i = 0; i < rounds; ++i) {
     for (int sealed = 0; sealed < 2; ++sealed) {
+      if (!only.empty() && only != (sealed ? "sealed" : "clear")) continue;
       Round r = Run(dir, sealed == 1, seconds, bodies);
       std::fprintf(stderr, "round %d %s: %.0f events/s, %.1f µs CPU/event, read %.2f µs/event\n",
                    i + 1, sealed ? "sealed" : "clear", r.events_per_s, r.cpu_us_per_event,

@@ -10,9 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
-
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "config/config.h"
 #include "connectors/unsubscribe/unsubscribe.h"
@@ -101,6 +103,53 @@ TEST(Aead, EachCallUsesItsOwnKeyAfterAnyEarlierCall) {
   }
   EXPECT_EQ(AeadSeal("short key", "aad", plain), "") << "a key of the wrong size seals nothing";
   EXPECT_EQ(OpenFresh(a, "aad", AeadSeal(a, "aad", "")), "");
+}
+
+// AES-256-GCM sealed by a context of its own (a nonce of `nonce`'s 12
+// bytes), in AeadSeal's format: nonce || ciphertext || tag.
+std::string SealFresh(std::string_view key, std::string_view nonce, std::string_view aad,
+                      std::string_view plain) {
+  auto u = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+  std::string out(nonce);
+  out.resize(kAeadNonceBytes + plain.size() + kAeadTagBytes);
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+  int n = 0, m = 0;
+  bool ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), nullptr, u(key), u(nonce)) == 1 &&
+            EVP_EncryptUpdate(c, nullptr, &n, u(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_EncryptUpdate(c, o + kAeadNonceBytes, &n, u(plain),
+                              static_cast<int>(plain.size())) == 1 &&
+            EVP_EncryptFinal_ex(c, o + kAeadNonceBytes + n, &m) == 1 &&
+            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                                o + kAeadNonceBytes + plain.size()) == 1;
+  EVP_CIPHER_CTX_free(c);
+  return ok ? out : std::string();
+}
+
+// AeadOpen and AeadSeal call the provider's functions themselves, not
+// EVP's: what standard AES-256-GCM sealed opens, on any thread (each
+// makes and frees contexts of its own), and what they seal opens there.
+TEST(Aead, OpensStandardGcmOnAnyThread) {
+  const std::string key(32, 'g'), nonce = "0123456789ab";
+  const std::string plain(1400, 'q');
+  const std::string sealed = SealFresh(key, nonce, "aad", plain);
+  ASSERT_FALSE(sealed.empty());
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        bool ok = AeadOpen(key, "aad", sealed) == plain &&
+                  AeadOpen(key, "aaX", sealed) == std::nullopt &&
+                  OpenFresh(key, "aad", AeadSeal(key, "aad", plain)) == plain;
+        if (ok) good++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 200);
+  EXPECT_EQ(SealFresh(key, nonce, "aad", ""), SealFresh(key, nonce, "aad", ""));
+  EXPECT_EQ(AeadOpen(key, "aad", SealFresh(key, nonce, "aad", "")), "");
 }
 
 // Opening in place gives what AeadOpen gives, drops the bytes before the
