@@ -8,13 +8,18 @@
 // record it seals is written, at one sync per 256 keys; numbers made but not
 // handed out before a restart are left unused.
 //
-// Layout (RocksDB, default column family), version under "m:version" = "1":
-//   "k" key_no:u64  -> 32 bytes        a live key
-//   "d" key_no:u64  -> ""              a destroyed key (so it reads as erased,
-//                                      not as lost)
+// Layout (RocksDB, default column family), version under "m:version" = "2":
+//   "b" block:u64   -> KeyBlock row    keys block * 256 to block * 256 + 255,
+//                                      each live, destroyed (so it reads as
+//                                      erased, not as lost) or never made
+//                                      (grammar in storage/key_block.h)
 //   "m:next"        -> u64             the first number never made
 //   "m:hash"        -> 32 bytes        the keyed-hash secret (HashKey)
 //   "m:erasures"    -> u64             ErasuresThrough
+// Version "1" kept a row per key instead: "k" key_no:u64 -> 32 bytes (live)
+// and "d" key_no:u64 -> "" (destroyed). A store opened for writing moves
+// them into blocks first (a reader then finds a key's block in one read,
+// not in a seek over its rows); one opened read-only reads them as they are.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -37,7 +42,7 @@ class DB;
 namespace dfm {
 
 // The layout version under "m:version" (above).
-inline constexpr int kKeyStoreFormat = 1;
+inline constexpr int kKeyStoreFormat = 2;
 
 class KeyStore {
  public:

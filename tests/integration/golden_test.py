@@ -1,8 +1,8 @@
 """Upgrades (issue 47): a data directory written by an earlier build is
-opened and used by this one. tests/fixtures/golden/v1/data was written by
-`dfm serve` of the format in tests/fixtures/golden/v1/README.md (GoHighLevel
-and Aloware sandboxes, two people, a text, a STOP, an API key, a pause and
-resume); this test copies it and checks that this build
+opened and used by this one. Each tests/fixtures/golden/v*/data was written
+by `dfm serve` of the formats in its README.md (GoHighLevel and Aloware
+sandboxes, two people, a text, a STOP, an API key, a pause and resume);
+this test copies each and checks that this build
 
   - verifies its hash chain (`dfm log verify`, `dfm audit verify`),
   - rebuilds its projections and replays its decisions with no difference
@@ -33,7 +33,7 @@ import sync_e2e_test as base  # noqa: E402
 from sync_e2e_test import GHL_PUBLIC_KEY, Sandbox, by_phone, wait_for  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GOLDEN = os.path.join(ROOT, "tests", "fixtures", "golden", "v1")
+GOLDEN = os.path.join(ROOT, "tests", "fixtures", "golden")
 ADA, GRACE = "+12055550401", "+12055550402"
 
 
@@ -118,12 +118,16 @@ def make(into):
         stage.stop()
 
 
-class GoldenDataDirTest(unittest.TestCase):
+class GoldenDataDir:
+    """The test of one golden folder (`golden`); a TestCase per folder below."""
+    golden = None
+
     def setUp(self):
         self.stage = Stage(dfmtest.tempdir())
-        shutil.copytree(os.path.join(GOLDEN, "data"), self.stage.dfm.data_dir)
+        shutil.copytree(os.path.join(self.golden, "data"), self.stage.dfm.data_dir)
         for sandbox in (self.stage.ghl, self.stage.alo):
-            shutil.copy(os.path.join(GOLDEN, "sandboxes", os.path.basename(sandbox.state)), sandbox.state)
+            shutil.copy(os.path.join(self.golden, "sandboxes", os.path.basename(sandbox.state)),
+                        sandbox.state)
         for root, dirs, files in os.walk(self.stage.dfm.data_dir):  # git keeps no modes
             os.chmod(root, 0o700)
             for f in files:
@@ -161,6 +165,12 @@ class GoldenDataDirTest(unittest.TestCase):
         self.assertEqual(len(contacts), 2, "matched to the person the old log knows")
         r = s.cli("log", "verify", "-d", d)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+for _folder in sorted(os.listdir(GOLDEN)):  # v1, v2, ...: every format version kept
+    globals()[f"Golden{_folder.upper()}Test"] = type(
+        f"Golden{_folder.upper()}Test", (GoldenDataDir, unittest.TestCase),
+        {"golden": os.path.join(GOLDEN, _folder)})
 
 
 def main():
