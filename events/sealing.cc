@@ -69,6 +69,16 @@ std::optional<std::string> OpenPayload(std::string_view key, const Event& e,
   return AeadOpen(key, Aad(e), sealed.substr(8));
 }
 
+bool OpenPayloadTo(std::string_view key, const Event& e, std::string_view sealed,
+                   std::string* out) {
+  out->clear();
+  if (sealed.size() < 8) return false;
+  thread_local std::string aad;  // kept: no allocation per event
+  aad.clear();
+  PutAad(e, &aad);
+  return AeadOpenTo(key, aad, sealed.substr(8), out);
+}
+
 bool OpenPayloadInPlace(std::string_view key, Event* e) {
   thread_local std::string aad;  // kept: no allocation per event
   aad.clear();

@@ -56,6 +56,8 @@ std::optional<uint64_t> SealedKeyNo(std::string_view sealed);
 // The plaintext, or nullopt (another key, another record, tampered).
 std::optional<std::string> OpenPayload(std::string_view key, const Event& e,
                                        std::string_view sealed);
+// OpenPayload into *out (its bytes replaced): true, or false and *out empty.
+bool OpenPayloadTo(std::string_view key, const Event& e, std::string_view sealed, std::string* out);
 // OpenPayload of e->payload in place, without a copy: true and e->payload
 // the plaintext, or false and e->payload no longer what it was (its
 // ciphertext zeroed).

@@ -204,6 +204,8 @@ class RocksDbEventLog : public EventLog {
  private:
   struct Impl;
   explicit RocksDbEventLog(std::unique_ptr<Impl> impl);
+  // A record decoded and its payload opened (Read, ReadStream).
+  Status DecodeOpened(std::string_view record, Event* e) const;
   Status CommitConsumerWith(std::string_view consumer, uint64_t seq,
                             const std::vector<StateOp>& ops, bool sync);
   std::unique_ptr<Impl> impl_;

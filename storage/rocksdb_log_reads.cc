@@ -8,6 +8,15 @@ void RocksDbEventLog::Unseal(Event* e) const {
   if (impl_->sealer) impl_->sealer->Open(e);
 }
 
+// DecodeRecord, then Unseal, with no copy of a sealed payload's ciphertext.
+Status RocksDbEventLog::DecodeOpened(std::string_view record, Event* e) const {
+  if (!impl_->sealer) return DecodeRecord(record, e);
+  std::string_view payload;
+  Status s = DecodeRecord(record, e, &payload);
+  if (s.ok()) impl_->sealer->OpenFrom(payload, e);
+  return s;
+}
+
 std::string RocksDbEventLog::SubjectHashKey() const {
   return impl_->options.keys ? impl_->options.keys->HashKey() : std::string();
 }
@@ -69,9 +78,8 @@ Status RocksDbEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out)
   size_t n = 0;
   Status s = ScanRecords(from, [&](uint64_t, std::string_view rec) {
     Event e;
-    decode_status = DecodeRecord(rec, &e);
+    decode_status = DecodeOpened(rec, &e);
     if (!decode_status.ok()) return false;
-    Unseal(&e);
     out->push_back(std::move(e));
     return ++n < max;
   });
@@ -96,9 +104,8 @@ Status RocksDbEventLog::ReadStream(std::string_view tenant, std::string_view str
         impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[kEvents], EncodeFixed64BE(seq), &rec);
     if (!g.ok()) return FromRocks(g);
     Event e;
-    Status d = DecodeRecord(rec, &e);
+    Status d = DecodeOpened(rec, &e);
     if (!d.ok()) return d;
-    Unseal(&e);
     out->push_back(std::move(e));
     ++n;
   }

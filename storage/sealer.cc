@@ -152,4 +152,29 @@ void PayloadSealer::Open(Event* e) const {
   }
 }
 
+void PayloadSealer::OpenFrom(std::string_view payload, Event* e) const {
+  std::optional<uint64_t> no;
+  if (e->sealing == Event::Sealing::kSealed) no = SealedKeyNo(payload);
+  thread_local std::string key;  // kept: no allocation per event
+  const KeyStore::Found found = no ? keys_->Get(*no, &key) : KeyStore::Found::kMissing;
+  if (no) e->key_no = *no;
+  switch (found) {
+    case KeyStore::Found::kKey: {
+      // As in Open(): a payload its own key does not open was sealed under
+      // a key made for it and forgotten.
+      const bool opened = OpenPayloadTo(key, *e, payload, &e->payload);
+      Wipe(key.data(), key.size());
+      e->sealing = opened ? Event::Sealing::kOpened : Event::Sealing::kErased;
+      return;
+    }
+    case KeyStore::Found::kDestroyed:
+      e->payload.clear();
+      e->sealing = Event::Sealing::kErased;
+      return;
+    case KeyStore::Found::kMissing:
+      e->payload.assign(payload.data(), payload.size());  // clear, or left sealed
+      return;
+  }
+}
+
 }  // namespace dfm

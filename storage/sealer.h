@@ -45,6 +45,10 @@ class PayloadSealer {
   // when its key was destroyed. A key the store does not have leaves it
   // kSealed (a copy read without its key store).
   void Open(Event* e) const;
+  // Open() of a record's payload as DecodeRecord found it (`payload`; e's
+  // own payload is replaced): a sealed one is decrypted straight from the
+  // record's bytes, with no copy of its ciphertext first.
+  void OpenFrom(std::string_view payload, Event* e) const;
 
   // The key number a stored record was sealed with; 0 when it is clear or
   // does not decode.

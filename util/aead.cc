@@ -233,15 +233,24 @@ bool OpenTo(std::string_view key, std::string_view aad, const unsigned char* non
 
 }  // namespace
 
+bool AeadOpenTo(std::string_view key, std::string_view aad, std::string_view sealed,
+                std::string* out) {
+  out->clear();
+  if (sealed.size() < kAeadNonceBytes + kAeadTagBytes) return false;
+  const size_t len = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
+  out->resize(len);
+  if (!OpenTo(key, aad, U(sealed), U(sealed.substr(kAeadNonceBytes)), len, U(*out))) {
+    Wipe(out->data(), out->size());  // GCM decrypts before it checks
+    out->clear();
+    return false;
+  }
+  return true;
+}
+
 std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
                                     std::string_view sealed) {
-  if (sealed.size() < kAeadNonceBytes + kAeadTagBytes) return std::nullopt;
-  const size_t len = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
-  std::string plain(len, '\0');
-  if (!OpenTo(key, aad, U(sealed), U(sealed.substr(kAeadNonceBytes)), len, U(plain))) {
-    Wipe(plain.data(), plain.size());  // GCM decrypts before it checks
-    return std::nullopt;
-  }
+  std::string plain;
+  if (!AeadOpenTo(key, aad, sealed, &plain)) return std::nullopt;
   return plain;
 }
 

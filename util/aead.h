@@ -23,6 +23,10 @@ std::string AeadSeal(std::string_view key, std::string_view aad, std::string_vie
 // key and aad (tampered, truncated, another key or another aad).
 std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
                                     std::string_view sealed);
+// AeadOpen into *out, whose bytes it replaces: true, or false and *out
+// empty.
+bool AeadOpenTo(std::string_view key, std::string_view aad, std::string_view sealed,
+                std::string* out);
 // AeadOpen without a copy: *buf holds, from byte `at` on, what AeadSeal
 // made. True: *buf is now the plaintext alone (the bytes before `at`
 // dropped too). False: not opened, and what the ciphertext held is

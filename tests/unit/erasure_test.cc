@@ -611,6 +611,49 @@ TEST(SealingTest, ASealingLogSpendsNoCompressionOnCiphertext) {
   }
 }
 
+// Read and ReadStream open a sealed payload straight from its record
+// (PayloadSealer::OpenFrom); they give what decoding the record and
+// Unseal give: opened, erased (key destroyed, or one made and forgotten),
+// and clear.
+TEST(SealingTest, ReadsOpenFromTheRecordAsUnsealDoes) {
+  testing::TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("log");
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+  std::shared_ptr<RocksDbKeyStore> keys = std::move(ks);
+  o.keys = keys;
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  AppendOutcome w = Put(log.get(), Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  AppendOutcome w2 = Put(log.get(), Webhook("{}", "w2"));
+  Put(log.get(), Created("c1", kPhone, w));
+  Put(log.get(), Created("c2", kOtherPhone, w2));
+  EraseOutcome out;
+  ASSERT_TRUE(EraseContact(log.get(), keys.get(), {"t", "c1", "", "cli", {}}, &out).ok());
+  Put(log.get(), OptedOut("c1", kPhone, w, 7));  // sealed under a key forgotten at once
+  std::vector<Event> read = All(*log);
+  ASSERT_EQ(read.size(), log->LastSequence());
+  std::set<Event::Sealing> seen;
+  for (const Event& got : read) {
+    Event want;
+    ASSERT_TRUE(DecodeRecord(RawRecord(*log, got.seq), &want).ok());
+    log->Unseal(&want);
+    EXPECT_EQ(got.sealing, want.sealing) << got.seq;
+    EXPECT_EQ(got.payload, want.payload) << got.seq;
+    EXPECT_EQ(got.key_no, want.key_no) << got.seq;
+    seen.insert(got.sealing);
+  }
+  EXPECT_EQ(seen, (std::set<Event::Sealing>{Event::Sealing::kClear, Event::Sealing::kOpened,
+                                             Event::Sealing::kErased}));
+  std::vector<Event> stream;
+  ASSERT_TRUE(log->ReadStream("t", ContactStream("c2"), 1, 10, &stream).ok());
+  ASSERT_EQ(stream.size(), 1u);
+  EXPECT_EQ(stream[0].sealing, Event::Sealing::kOpened);
+  EXPECT_NE(stream[0].payload.find(kOtherPhone), std::string::npos);
+  log->Close();
+}
+
 TEST(ErasureTest, ARestoredOlderKeyStoreIsErasedAgainFromTheLog) {
   testing::TempDir dir;
   std::shared_ptr<RocksDbKeyStore> keys;
