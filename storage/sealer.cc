@@ -26,6 +26,32 @@ std::string TaskContactOf(std::string_view payload) {
     return "";
   return std::string(contact);
 }
+// Opens e's payload with key `no` through `open` (true: opened), and says
+// so in e->sealing: kOpened, or kErased (payload emptied) when its key was
+// destroyed or does not open it (sealed under a key made for it and
+// forgotten: its contact was already erased). False, and e untouched,
+// when the store does not have the key.
+template <typename OpenFn>
+bool OpenUnder(const KeyStore& keys, uint64_t no, Event* e, const OpenFn& open) {
+  thread_local std::string key;  // kept: no allocation per event
+  switch (keys.Get(no, &key)) {
+    case KeyStore::Found::kKey: {
+      const bool opened = open(key);
+      Wipe(key.data(), key.size());
+      if (!opened) e->payload.clear();
+      e->sealing = opened ? Event::Sealing::kOpened : Event::Sealing::kErased;
+      return true;
+    }
+    case KeyStore::Found::kDestroyed:
+      e->payload.clear();
+      e->sealing = Event::Sealing::kErased;
+      return true;
+    case KeyStore::Found::kMissing:
+      return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 uint64_t PayloadSealer::KeyFor(const Event& e, const Lookups& lookups, std::string* key,
@@ -128,53 +154,18 @@ void PayloadSealer::Open(Event* e) const {
   std::optional<uint64_t> no = SealedKeyNo(e->payload);
   if (!no) return;
   e->key_no = *no;
-  thread_local std::string key;  // kept: no allocation per event
-  switch (keys_->Get(*no, &key)) {
-    case KeyStore::Found::kKey: {
-      // A payload its own key does not open was sealed under a key made
-      // for it and forgotten (its contact was already erased).
-      const bool opened = OpenPayloadInPlace(key, e);
-      Wipe(key.data(), key.size());
-      if (!opened) {
-        e->payload.clear();
-        e->sealing = Event::Sealing::kErased;
-        return;
-      }
-      e->sealing = Event::Sealing::kOpened;
-      return;
-    }
-    case KeyStore::Found::kDestroyed:
-      e->payload.clear();
-      e->sealing = Event::Sealing::kErased;
-      return;
-    case KeyStore::Found::kMissing:
-      return;
-  }
+  OpenUnder(*keys_, *no, e, [e](std::string_view key) { return OpenPayloadInPlace(key, e); });
 }
 
 void PayloadSealer::OpenFrom(std::string_view payload, Event* e) const {
   std::optional<uint64_t> no;
   if (e->sealing == Event::Sealing::kSealed) no = SealedKeyNo(payload);
-  thread_local std::string key;  // kept: no allocation per event
-  const KeyStore::Found found = no ? keys_->Get(*no, &key) : KeyStore::Found::kMissing;
   if (no) e->key_no = *no;
-  switch (found) {
-    case KeyStore::Found::kKey: {
-      // As in Open(): a payload its own key does not open was sealed under
-      // a key made for it and forgotten.
-      const bool opened = OpenPayloadTo(key, *e, payload, &e->payload);
-      Wipe(key.data(), key.size());
-      e->sealing = opened ? Event::Sealing::kOpened : Event::Sealing::kErased;
-      return;
-    }
-    case KeyStore::Found::kDestroyed:
-      e->payload.clear();
-      e->sealing = Event::Sealing::kErased;
-      return;
-    case KeyStore::Found::kMissing:
-      e->payload.assign(payload.data(), payload.size());  // clear, or left sealed
-      return;
-  }
+  const auto open = [&](std::string_view key) {
+    return OpenPayloadTo(key, *e, payload, &e->payload);
+  };
+  if (!no || !OpenUnder(*keys_, *no, e, open))
+    e->payload.assign(payload.data(), payload.size());  // clear, or left sealed
 }
 
 }  // namespace dfm
