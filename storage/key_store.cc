@@ -26,6 +26,11 @@ constexpr char kVersionKey[] = "m:version";
 constexpr char kNextKey[] = "m:next";
 constexpr char kHashKey[] = "m:hash";
 constexpr char kErasuresKey[] = "m:erasures";
+// m:version while layout 1's rows are moved into blocks: read as layout 1
+// (its rows are whole until the move's last write), moved again by the
+// next writer, refused by a build that knows layout 1 only, which would
+// not purge the blocks' copies of the keys it destroys.
+constexpr char kMovingVersion[] = "moving to 2";
 // Numbers [b * kBlockKeys, (b + 1) * kBlockKeys) are block b: one row of
 // layout 2, and what the cache holds. A key read from disk brings its
 // whole block: keys are made in order as the log grows, so a reader going
@@ -98,8 +103,8 @@ struct RocksDbKeyStore::Impl {
   }
 
   // Remembers the keys `got` holds of block `b` unless a Destroy came
-  // since `seen` (`destroys` before they were read; nullopt: new keys,
-  // which nobody can have destroyed).
+  // since `seen` (`destroys` before they were read; nullopt: MakeKeys's
+  // blocks, read and written under writer_mu, which keeps Destroy out).
   void Remember(uint64_t b, std::unique_ptr<KeyBlock> got, std::optional<uint64_t> seen) const {
     std::unique_lock<std::shared_mutex> lk(cache_mu);
     if (seen && destroys != *seen) return;
@@ -158,13 +163,13 @@ struct RocksDbKeyStore::Impl {
   }
 
   // Layout 1's rows moved into layout 2's blocks, and the version set to
-  // 2, in steps a crash may stop anywhere: the blocks are made again from
-  // the rows until the last write, which drops the rows and sets the
-  // version at once.
+  // 2, in steps a crash may stop anywhere: the version says kMovingVersion
+  // first, the blocks are made again from the rows until the last write,
+  // which drops the rows and sets the version at once.
   Status MigrateToBlocks();
-  // The next kKeysPerWrite numbers made, in one synced write of the rows
-  // of the blocks they fall in, and handed to the pool. REQUIRES:
-  // writer_mu held.
+  // The numbers from the pool's end to the end of its block made (a whole
+  // block of kKeysPerWrite once the first is used), in one synced write of
+  // the block's row, and handed to the pool. REQUIRES: writer_mu held.
   Status MakeKeys();
   // Flushes, then compacts the blocks' rows down to the bottom level, so
   // that no file keeps an older row (with a key since destroyed).
@@ -172,30 +177,25 @@ struct RocksDbKeyStore::Impl {
 };
 
 Status RocksDbKeyStore::Impl::MakeKeys() {
-  const uint64_t from = pool_end, end = pool_end + kKeysPerWrite;
-  rocksdb::WriteBatch wb;
-  std::vector<std::pair<uint64_t, std::unique_ptr<KeyBlock>>> made;  // by block
-  for (uint64_t b = from / kBlockKeys; b * kBlockKeys < end; ++b) {
-    auto block = std::make_unique<KeyBlock>();
-    Status s = Load(b, block.get());  // the first may hold keys made before
-    if (!s.ok()) return s;
-    const uint64_t lo = std::max(from, b * kBlockKeys), hi = std::min(end, (b + 1) * kBlockKeys);
-    for (uint64_t n = lo; n < hi; ++n) {
-      std::string key = NewSecret();
-      block->Put(n, key);
-      Wipe(key.data(), key.size());
-    }
-    std::string row = block->Encode();
-    wb.Put(RowKey(kBlockRow, b), row);
-    Wipe(row.data(), row.size());
-    made.emplace_back(b, std::move(block));
+  const uint64_t b = pool_end / kBlockKeys, end = (b + 1) * kBlockKeys;
+  auto block = std::make_unique<KeyBlock>();
+  Status s = Load(b, block.get());  // it may hold keys made before
+  if (!s.ok()) return s;
+  for (uint64_t n = pool_end; n < end; ++n) {
+    std::string key = NewSecret();
+    block->Put(n, key);
+    Wipe(key.data(), key.size());
   }
+  std::string row = block->Encode();
+  rocksdb::WriteBatch wb;
+  wb.Put(RowKey(kBlockRow, b), row);
+  Wipe(row.data(), row.size());
   wb.Put(kNextKey, EncodeFixed64BE(end));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  Status s = FromRocks(db->Write(wo, &wb));
+  s = FromRocks(db->Write(wo, &wb));
   if (!s.ok()) return s;
-  for (auto& [b, block] : made) Remember(b, std::move(block), std::nullopt);
+  Remember(b, std::move(block), std::nullopt);
   pool_end = end;
   return Status::OK();
 }
@@ -209,6 +209,10 @@ Status RocksDbKeyStore::Impl::Purge() const {
 }
 
 Status RocksDbKeyStore::Impl::MigrateToBlocks() {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  Status s = FromRocks(db->Put(wo, kVersionKey, kMovingVersion));
+  if (!s.ok()) return s;
   // Every block layout 1 has a row in, from its keys' and its destroyed
   // numbers' rows.
   std::set<uint64_t> blocks;
@@ -220,7 +224,7 @@ Status RocksDbKeyStore::Impl::MigrateToBlocks() {
         if (it->key().size() == 9)
           blocks.insert(DecodeFixed64BE(it->key().data() + 1) / kBlockKeys);
     }
-    Status s = FromRocks(it->status());
+    s = FromRocks(it->status());
     if (!s.ok()) return s;
   }
   constexpr size_t kBlocksPerWrite = 64;  // ~540 KiB a write
@@ -228,7 +232,7 @@ Status RocksDbKeyStore::Impl::MigrateToBlocks() {
   size_t in_batch = 0;
   for (uint64_t b : blocks) {
     KeyBlock block;
-    Status s = LoadV1(b, &block);
+    s = LoadV1(b, &block);
     if (!s.ok()) return s;
     std::string row = block.Encode();
     wb.Put(RowKey(kBlockRow, b), row);
@@ -244,9 +248,7 @@ Status RocksDbKeyStore::Impl::MigrateToBlocks() {
   wb.DeleteRange(std::string(1, kV1Destroyed), std::string(1, kV1Destroyed + 1));
   wb.DeleteRange(std::string(1, kV1Key), std::string(1, kV1Key + 1));
   wb.Put(kVersionKey, std::to_string(kKeyStoreFormat));
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  Status s = FromRocks(db->Write(wo, &wb));
+  s = FromRocks(db->Write(wo, &wb));
   if (!s.ok()) return s;
   layout = kKeyStoreFormat;
   return Purge();
@@ -292,11 +294,12 @@ Status RocksDbKeyStore::Open(const std::string& path, bool read_only,
   impl->db.reset(raw);
   std::string v;
   rocksdb::Status g = impl->db->Get(rocksdb::ReadOptions(), kVersionKey, &v);
-  if (g.ok() && v != "1" && v != "2")
+  const bool layout1 = g.ok() && (v == "1" || v == kMovingVersion);
+  if (g.ok() && !layout1 && v != "2")
     return Status::Corruption("key store " + path + ": unknown version " + v);
   if (!g.ok() && !g.IsNotFound()) return FromRocks(g);
-  if (g.ok()) impl->layout = v == "1" ? 1 : 2;
-  if (g.ok() && v == "1" && !read_only) {
+  if (g.ok()) impl->layout = layout1 ? 1 : 2;
+  if (layout1 && !read_only) {
     Status s = impl->MigrateToBlocks();
     if (!s.ok())
       return Status::IOError("key store " + path + ": moving to layout 2: " + s.ToString());

@@ -3,10 +3,11 @@
 // copies of the log alone never hold them: destroying a key here makes
 // what it sealed unreadable in every such copy.
 //
-// Keys are numbered from 1 and never reused. RocksDbKeyStore makes them 256
-// at a time in one synced write, so a key handed out is durable before any
-// record it seals is written, at one sync per 256 keys; numbers made but not
-// handed out before a restart are left unused.
+// Keys are numbered from 1 and never reused. RocksDbKeyStore makes them a
+// block of 256 at a time (the first block from 1) in one synced write, so a
+// key handed out is durable before any record it seals is written, at one
+// sync per 256 keys; numbers made but not handed out before a restart are
+// left unused.
 //
 // Layout (RocksDB, default column family), version under "m:version" = "2":
 //   "b" block:u64   -> KeyBlock row    keys block * 256 to block * 256 + 255,
@@ -19,7 +20,8 @@
 // Version "1" kept a row per key instead: "k" key_no:u64 -> 32 bytes (live)
 // and "d" key_no:u64 -> "" (destroyed). A store opened for writing moves
 // them into blocks first (a reader then finds a key's block in one read,
-// not in a seek over its rows); one opened read-only reads them as they are.
+// not in a seek over its rows), under version "moving to 2" until the last
+// write of the move; one opened read-only reads them as they are.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -55,8 +57,8 @@ class KeyStore {
   virtual Found Get(uint64_t no, std::string* key) const = 0;
 
   // Destroys the keys: when OK, they are durably gone and no longer in the
-  // store's files (RocksDB: the deletions flushed and the files that held
-  // the keys compacted). Numbers already destroyed or never made are fine.
+  // store's files (RocksDB: their blocks rewritten without them, flushed,
+  // and the files that held them compacted). Numbers already destroyed or never made are fine.
   virtual Status Destroy(const std::vector<uint64_t>& nos) = 0;
 
   // The secret of the keyed hashes that stand in for an erased person's

@@ -16,6 +16,7 @@
 #include "storage/key_block.h"
 #include "tests/support/temp_dir.h"
 #include "util/coding.h"
+#include "util/crypto.h"
 
 namespace dfm {
 namespace {
@@ -109,10 +110,11 @@ struct V1Store {
 V1Store MakeV1() {
   V1Store v1;
   // Numbers 1-600 made, over three blocks; 5 and 300 destroyed.
+  // Random keys: the store's files are compressed, and a key of repeated
+  // bytes could be in one without its bytes showing.
   for (uint64_t no = 1; no <= 600; ++no) {
     std::string key = Key('\0');
-    for (size_t i = 0; i < 8; ++i) key[i] = static_cast<char>((no >> (8 * i)) & 0xff);
-    key[31] = 'k';
+    RandomBytes(reinterpret_cast<uint8_t*>(key.data()), key.size());
     v1.keys[no] = key;
   }
   for (uint64_t no : {5, 300}) {
@@ -207,8 +209,9 @@ TEST(KeyStoreTest, AReaderOfLayoutOneFollowsTheMoveIntoBlocks) {
   ExpectHolds(ro.get(), v1);
 }
 
-// A move stopped before its last write (blocks written, the version still
-// 1) is made again from layout 1's rows, whatever the blocks held.
+// A move stopped before its last write (the version "moving to 2", some
+// blocks written) is read as layout 1 and made again from its rows by the
+// next writer, whatever the blocks held.
 TEST(KeyStoreTest, AMoveStoppedHalfWayIsMadeAgain) {
   testing::TempDir dir;
   const std::string path = dir.Sub("keys");
@@ -221,11 +224,45 @@ TEST(KeyStoreTest, AMoveStoppedHalfWayIsMadeAgain) {
     KeyBlock stale;
     stale.Put(2, Key('x'));  // not what layout 1 holds for number 2
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "b" + EncodeFixed64BE(0), stale.Encode()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "m:version", "moving to 2").ok());
     ASSERT_TRUE(db->Close().ok());
+  }
+  {
+    std::unique_ptr<RocksDbKeyStore> ro;
+    ASSERT_TRUE(RocksDbKeyStore::Open(path, true, &ro).ok());
+    ExpectHolds(ro.get(), v1);
   }
   std::unique_ptr<RocksDbKeyStore> ks;
   ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
   ExpectHolds(ks.get(), v1);
+}
+
+// New keys come a block at a time: every synced write makes the numbers
+// up to the end of a block of 256, so it writes that block's row alone.
+TEST(KeyStoreTest, NewKeysComeABlockAtATime) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("keys");
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+  uint64_t no = 0;
+  std::string key;
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(ks->NewKey(&no, &key).ok());
+  EXPECT_EQ(no, 300u) << "numbered from 1, none skipped within a run";
+  std::string next;
+  ASSERT_TRUE(ks->WithDb([&](rocksdb::DB* db) {
+                  return db->Get(rocksdb::ReadOptions(), "m:next", &next).ok()
+                             ? Status::OK()
+                             : Status::IOError("no m:next");
+                }).ok());
+  ASSERT_EQ(next.size(), 8u);
+  EXPECT_EQ(DecodeFixed64BE(next.data()), 512u) << "made through the end of block 1";
+  ks.reset();
+  ASSERT_TRUE(RocksDbKeyStore::Open(path, false, &ks).ok());
+  ASSERT_TRUE(ks->NewKey(&no, &key).ok());
+  EXPECT_EQ(no, 512u) << "301-511 made before the restart are left unused";
+  std::string got;
+  ASSERT_EQ(ks->Get(512, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(got, key);
 }
 
 TEST(KeyStoreTest, AnUnknownVersionIsRefused) {
