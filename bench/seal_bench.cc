@@ -14,6 +14,7 @@
 // reads).
 //
 //   build/release/bench/seal_bench [--seconds 5] [--rounds 3] [--dir PATH]
+//                                  [--only clear|sealed]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -208,11 +209,14 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("| log | durable events/s | CPU µs/event | read µs/event |\n|---|---:|---:|---:|\n");
-  for (int k = 0; k < 2; ++k)
+  for (int k = 0; k < 2; ++k) {
+    if (rate[k].empty()) continue;
     std::printf("| %s | %.0f | %.1f | %.2f |\n", k ? "sealed" : "clear", Median(rate[k]),
                 Median(cpu[k]), Median(rd[k]));
-  std::printf("| sealed / clear | %.2f | %.2f | %.2f |\n", Median(rate[1]) / Median(rate[0]),
-              Median(cpu[1]) / Median(cpu[0]), Median(rd[1]) / Median(rd[0]));
+  }
+  if (only.empty())
+    std::printf("| sealed / clear | %.2f | %.2f | %.2f |\n", Median(rate[1]) / Median(rate[0]),
+                Median(cpu[1]) / Median(cpu[0]), Median(rd[1]) / Median(rd[0]));
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -32,7 +32,7 @@ int Sextet(char c) {
 
 // AES-256-GCM straight from the provider that EVP fetched it from. Through
 // EVP, every use asks the provider for the key and nonce lengths and turns
-// the tag into a parameter list, each a lookup by name: ~0.25 µs of a
+// the tag into a parameter list, each a lookup by name: ~0.2 µs of a
 // 0.9 µs open of 1,400 bytes, more than the key schedule (bench/
 // stage_bench.cc, "aead"). The provider's own functions (provider-cipher(7),
 // reached through OSSL_PROVIDER_query_operation) take the lengths as

@@ -24,7 +24,7 @@ std::string AeadSeal(std::string_view key, std::string_view aad, std::string_vie
 std::optional<std::string> AeadOpen(std::string_view key, std::string_view aad,
                                     std::string_view sealed);
 // AeadOpen into *out, whose bytes it replaces: true, or false and *out
-// empty.
+// empty. `sealed` must not point into *out.
 bool AeadOpenTo(std::string_view key, std::string_view aad, std::string_view sealed,
                 std::string* out);
 // AeadOpen without a copy: *buf holds, from byte `at` on, what AeadSeal

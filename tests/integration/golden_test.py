@@ -21,6 +21,7 @@ Usage: golden_test.py --dfm PATH [unittest args]
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,7 +168,8 @@ class GoldenDataDir:
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
-for _folder in sorted(os.listdir(GOLDEN)):  # v1, v2, ...: every format version kept
+for _folder in sorted((f for f in os.listdir(GOLDEN) if re.fullmatch(r"v[0-9]+", f)),
+                      key=lambda f: int(f[1:])):  # v1, v2, ...: every format version kept
     globals()[f"Golden{_folder.upper()}Test"] = type(
         f"Golden{_folder.upper()}Test", (GoldenDataDir, unittest.TestCase),
         {"golden": os.path.join(GOLDEN, _folder)})

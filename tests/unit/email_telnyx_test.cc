@@ -148,6 +148,13 @@ TEST(Aead, OpensStandardGcmOnAnyThread) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(good.load(), 200);
+  std::string out = "left over";
+  EXPECT_TRUE(AeadOpenTo(key, "aad", sealed, &out));
+  EXPECT_EQ(out, plain) << "its bytes replaced";
+  EXPECT_FALSE(AeadOpenTo(key, "aaX", sealed, &out));
+  EXPECT_TRUE(out.empty()) << "nothing left of a refused open";
+  EXPECT_FALSE(AeadOpenTo(key, "aad", "short", &out));
+  EXPECT_TRUE(out.empty());
   EXPECT_EQ(SealFresh(key, nonce, "aad", ""), SealFresh(key, nonce, "aad", ""));
   EXPECT_EQ(AeadOpen(key, "aad", SealFresh(key, nonce, "aad", "")), "");
 }

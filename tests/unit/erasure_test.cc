@@ -652,6 +652,20 @@ TEST(SealingTest, ReadsOpenFromTheRecordAsUnsealDoes) {
   EXPECT_EQ(stream[0].sealing, Event::Sealing::kOpened);
   EXPECT_NE(stream[0].payload.find(kOtherPhone), std::string::npos);
   log->Close();
+  log.reset();
+  // Opened with a key store that lacks the keys: left sealed, its key named.
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("other-keys"), false, &ks).ok());
+  o.keys = std::move(ks);
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  const Event left = ReadOne(*log, w2.seq);
+  Event want;
+  ASSERT_TRUE(DecodeRecord(RawRecord(*log, w2.seq), &want).ok());
+  EXPECT_EQ(left.sealing, Event::Sealing::kSealed);
+  EXPECT_EQ(left.payload, want.payload) << "the sealed bytes as the record holds them";
+  log->Unseal(&want);
+  EXPECT_EQ(left.key_no, want.key_no);
+  EXPECT_NE(left.key_no, 0u);
+  log->Close();
 }
 
 TEST(ErasureTest, ARestoredOlderKeyStoreIsErasedAgainFromTheLog) {
