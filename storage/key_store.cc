@@ -152,11 +152,11 @@ struct RocksDbKeyStore::Impl {
 
   // The block that holds key `no`, from disk, into the cache; key `no`
   // into *key when it is one. kMissing: never made (or made since a
-  // secondary last caught up).
+  // secondary last caught up). kError: the block could not be read.
   Found Read(uint64_t no, std::string* key, uint64_t seen) const {
     const uint64_t b = no / kBlockKeys;
     auto got = std::make_unique<KeyBlock>();
-    if (!Load(b, got.get()).ok()) return Found::kMissing;
+    if (!Load(b, got.get()).ok()) return Found::kError;
     const Found found = Answer(*got, no, key);
     if (!got->Empty()) Remember(b, std::move(got), seen);
     return found;
@@ -339,8 +339,14 @@ Status RocksDbKeyStore::NewKey(uint64_t* no, std::string* key) {
     if (!s.ok()) return s;
   }
   *no = m.pool_next++;
-  return Get(*no, key) == Found::kKey ? Status::OK()
-                                      : Status::Corruption("key store lost a key it just made");
+  switch (Get(*no, key)) {
+    case Found::kKey:
+      return Status::OK();
+    case Found::kError:
+      return Status::IOError("key store: key " + std::to_string(*no) + " could not be read");
+    default:
+      return Status::Corruption("key store lost a key it just made");
+  }
 }
 
 KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
@@ -356,7 +362,7 @@ KeyStore::Found RocksDbKeyStore::Get(uint64_t no, std::string* key) const {
   if (found != Found::kMissing || !m.read_only) return found;
   // Made (or destroyed) by the service since this secondary last caught up?
   std::lock_guard<std::mutex> lk(m.catch_up_mu);
-  if (!m.db->TryCatchUpWithPrimary().ok()) return Found::kMissing;
+  if (!m.db->TryCatchUpWithPrimary().ok()) return Found::kError;
   std::string v;  // the service may have moved the rows to layout 2 since
   if (m.layout.load() == 1 && m.db->Get(rocksdb::ReadOptions(), kVersionKey, &v).ok() && v == "2")
     m.layout = 2;
@@ -452,6 +458,7 @@ Status MemoryKeyStore::NewKey(uint64_t* no, std::string* key) {
 
 KeyStore::Found MemoryKeyStore::Get(uint64_t no, std::string* key) const {
   std::lock_guard<std::mutex> lk(mu_);
+  if (fail_gets_) return Found::kError;
   auto it = keys_.find(no);
   if (it != keys_.end()) {
     *key = it->second;
@@ -483,6 +490,11 @@ Status MemoryKeyStore::SetErasuresThrough(uint64_t seq) {
 void MemoryKeyStore::FailNewKeys(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_ = fail;
+}
+
+void MemoryKeyStore::FailGets(bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_gets_ = fail;
 }
 
 }  // namespace dfm

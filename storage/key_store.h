@@ -53,7 +53,13 @@ class KeyStore {
   // A new key (32 bytes) and its number, durable when this returns.
   virtual Status NewKey(uint64_t* no, std::string* key) = 0;
 
-  enum class Found { kKey, kDestroyed, kMissing };
+  // kKey: the key, into *key. kDestroyed: destroyed (what it sealed reads
+  // as erased). kMissing: the store holds no such key and never will
+  // (never made, or made after a copy of the store was taken). kError: the
+  // store could not be read now (I/O, a row that does not decode, a shared
+  // store that does not answer): nothing is known, ask again later; sealing
+  // fails the append (the sender retries) and reading leaves it sealed.
+  enum class Found { kKey, kDestroyed, kMissing, kError };
   virtual Found Get(uint64_t no, std::string* key) const = 0;
 
   // Destroys the keys: when OK, they are durably gone and no longer in the
@@ -124,6 +130,8 @@ class MemoryKeyStore : public KeyStore {
   Status SetErasuresThrough(uint64_t seq) override;
   // Test hook: NewKey fails (a full disk) while set.
   void FailNewKeys(bool fail);
+  // Test hook: Get answers kError (a failing disk) while set.
+  void FailGets(bool fail);
 
  private:
   mutable std::mutex mu_;
@@ -132,6 +140,7 @@ class MemoryKeyStore : public KeyStore {
   uint64_t next_ = 1;
   uint64_t erasures_ = 0;
   bool fail_ = false;
+  bool fail_gets_ = false;
   std::string hash_key_;
 };
 

@@ -30,7 +30,7 @@ std::string TaskContactOf(std::string_view payload) {
 // so in e->sealing: kOpened, or kErased (payload emptied) when its key was
 // destroyed or does not open it (sealed under a key made for it and
 // forgotten: its contact was already erased). False, and e untouched,
-// when the store does not have the key.
+// when the store does not have the key or could not be read.
 template <typename OpenFn>
 bool OpenUnder(const KeyStore& keys, uint64_t no, Event* e, const OpenFn& open) {
   thread_local std::string key;  // kept: no allocation per event
@@ -47,6 +47,7 @@ bool OpenUnder(const KeyStore& keys, uint64_t no, Event* e, const OpenFn& open) 
       e->sealing = Event::Sealing::kErased;
       return true;
     case KeyStore::Found::kMissing:
+    case KeyStore::Found::kError:
       return false;
   }
   return false;
@@ -130,7 +131,15 @@ Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
   const uint64_t no = KeyFor(*e, lookups, &key, &forget, &status);
   if (!status.ok()) return status;
   if (no == 0) return Status::OK();
-  if (forget || (key.empty() && keys_->Get(no, &key) != KeyStore::Found::kKey)) {
+  if (!forget && key.empty()) {
+    const KeyStore::Found found = keys_->Get(no, &key);
+    // Not read now: sealing under a key nobody keeps would lose the event,
+    // so the append fails and its sender asks again.
+    if (found == KeyStore::Found::kError)
+      return Status::Unavailable("key store: key " + std::to_string(no) + " could not be read");
+    forget = found != KeyStore::Found::kKey;
+  }
+  if (forget) {
     // Its contact erased (its key destroyed, or about to be): sealed
     // under a key nobody keeps.
     key.assign(32, '\0');

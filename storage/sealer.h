@@ -39,11 +39,12 @@ class PayloadSealer {
 
   // Seals e->payload in place (e->sealing = kSealed) when SealKindFor says
   // so; e's tenant, stream, type, id and causation id must be final. Not OK
-  // only when a key could not be made (the append then fails).
+  // when a key could not be made, or its contact's key could not be read
+  // now (the append then fails, and its sender asks again).
   Status Seal(Event* e, const Lookups& lookups);
   // Opens a kSealed payload in place: kOpened, or kErased (payload emptied)
-  // when its key was destroyed. A key the store does not have leaves it
-  // kSealed (a copy read without its key store).
+  // when its key was destroyed. A key the store does not have, or cannot
+  // read now, leaves it kSealed (a copy read without its key store).
   void Open(Event* e) const;
   // Open() of a record's payload as DecodeRecord found it (`payload`; e's
   // own payload is replaced): a sealed one is decrypted straight from the

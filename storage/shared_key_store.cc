@@ -180,16 +180,19 @@ const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
   return it == cache_.end() ? nullptr : &it->second;
 }
 
-bool SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
+KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
   const std::string entry = BlockEntry(scope_, block);
   int64_t pause_ms = 50;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     CasStore::Entry e;
-    if (store_->Get(entry, &e).ok()) return e.present && OpenBlock(key_, entry, e.value, b);
+    if (store_->Get(entry, &e).ok()) {
+      if (!e.present) return Found::kMissing;
+      return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     pause_ms = std::min<int64_t>(pause_ms * 2, 1000);
   }
-  return false;
+  return Found::kError;
 }
 
 KeyStore::Found SharedKeyStore::Get(uint64_t no, std::string* key) const {
@@ -206,7 +209,8 @@ KeyStore::Found SharedKeyStore::Get(uint64_t no, std::string* key) const {
     if (const Block* b = CachedBlock(block)) return answer(*b);
   }
   Block fetched;  // read without the lock: NewKey does not wait on it
-  if (!FetchBlock(block, &fetched)) return Found::kMissing;
+  const Found fetch = FetchBlock(block, &fetched);
+  if (fetch != Found::kKey) return fetch;
   std::lock_guard<std::mutex> lk(mu_);
   if (const Block* b = CachedBlock(block)) return answer(*b);  // a Destroy meanwhile is newer
   if (cache_.size() >= kCachedBlocks) cache_.clear();

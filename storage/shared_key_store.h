@@ -27,7 +27,8 @@
 // before. Only one instance destroys keys of a scope (the partition's
 // runner); the others read a block after it was destroyed, or make their
 // own. A store that does not answer is asked again for about 15 s before
-// Get answers kMissing (which sealing and reading take as final).
+// Get answers kError (sealing then fails its append, reading leaves the
+// payload sealed); a block the store does not have answers kMissing.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -82,8 +83,9 @@ class SharedKeyStore : public KeyStore {
   // The block from the cache; nullptr when not there. REQUIRES: mu_ held.
   const Block* CachedBlock(uint64_t block) const;
   // The block from the store, its read asked again while the store does
-  // not answer (about 15 s); false when it has none, or it does not open.
-  bool FetchBlock(uint64_t block, Block* b) const;
+  // not answer (about 15 s): kKey (*b), kMissing when the store has no
+  // such block, kError when it does not answer or the block does not open.
+  Found FetchBlock(uint64_t block, Block* b) const;
   Status DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots);
 
   const std::shared_ptr<CasStore> store_;

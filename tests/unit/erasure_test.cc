@@ -166,6 +166,26 @@ TEST(SealingTest, AKeyThatCannotBeMadeFailsTheAppendAndWritesNothing) {
   EXPECT_EQ(o.seq, 1u);
 }
 
+// A contact's key the store cannot read now (a failing disk) fails the
+// append, where sealing under a key nobody keeps would lose the event.
+TEST(SealingTest, AKeyThatCannotBeReadFailsTheAppendAndWritesNothing) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  AppendOutcome c = Put(&log, Created("c1", kPhone, w));
+  sealed.keys->FailGets(true);
+  AppendOutcome o;
+  Status s = log.Append(OptedOut("c1", kPhone, w, 5), &o);
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_EQ(log.LastSequence(), c.seq);
+  sealed.keys->FailGets(false);
+  AppendOutcome again = Put(&log, OptedOut("c1", kPhone, w, 5));
+  Event e = ReadOne(log, again.seq);
+  EXPECT_EQ(e.sealing, Event::Sealing::kOpened) << "sealed under the contact's key";
+  EXPECT_EQ(e.key_no, ReadOne(log, c.seq).key_no);
+  EXPECT_TRUE(log.VerifyChain().ok);
+}
+
 // A keyed hash is HMAC-SHA256(secret, tenant "\n" identifier), its first
 // 16 bytes in hex, made one at a time or by a SubjectHasher.
 TEST(ErasureTest, ASubjectHashIsTheHmacOfTenantAndIdentifier) {

@@ -265,6 +265,23 @@ TEST(KeyStoreTest, NewKeysComeABlockAtATime) {
   EXPECT_EQ(got, key);
 }
 
+// A block row that does not decode is an error to be asked again, not a
+// key never made (which sealing would take as "seal under a key nobody
+// keeps").
+TEST(KeyStoreTest, ABlockThatDoesNotDecodeIsAnErrorNotAMissingKey) {
+  testing::TempDir dir;
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+  ASSERT_TRUE(ks->WithDb([](rocksdb::DB* db) {
+                  return db->Put(rocksdb::WriteOptions(), "b" + EncodeFixed64BE(3), "not a row").ok()
+                             ? Status::OK()
+                             : Status::IOError("put");
+                }).ok());
+  std::string got;
+  EXPECT_EQ(ks->Get(3 * 256 + 1, &got), KeyStore::Found::kError);
+  EXPECT_EQ(ks->Get(9 * 256 + 1, &got), KeyStore::Found::kMissing) << "no row: never made";
+}
+
 TEST(KeyStoreTest, AnUnknownVersionIsRefused) {
   testing::TempDir dir;
   const std::string path = dir.Sub("keys");

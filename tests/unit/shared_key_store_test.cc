@@ -128,6 +128,19 @@ TEST_F(SharedKeyStoreTest, AnotherStoreKeyIsRefused) {
   EXPECT_FALSE(SharedKeyStore::OpenBlock(key_, "b.p3.1", sealed, &b));
 }
 
+// A block that does not open (sealed for another entry) is an error to
+// be asked again, not a key never made.
+TEST_F(SharedKeyStoreTest, ABlockThatDoesNotOpenIsAnErrorNotAMissingKey) {
+  auto a = OpenStore();
+  SharedKeyStore::Block b;
+  const std::string entry = SharedKeyStore::BlockEntry("p3", 5);
+  const std::string other = SharedKeyStore::BlockEntry("p3", 6);
+  ASSERT_TRUE(store_->Create(entry, SharedKeyStore::SealBlock(key_, other, b)).ok());
+  std::string got;
+  EXPECT_EQ(a->Get(5 * 256 + 1, &got), KeyStore::Found::kError);
+  EXPECT_EQ(a->Get(9 * 256 + 1, &got), KeyStore::Found::kMissing);
+}
+
 TEST_F(SharedKeyStoreTest, ErasuresThroughOnlyMovesForward) {
   auto a = OpenStore();
   EXPECT_EQ(a->ErasuresThrough(), 0u);
