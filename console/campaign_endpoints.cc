@@ -167,12 +167,19 @@ Status Console::Impl::CheckOf(const EventLog& from, const std::string& tenant,
     const Channel first = v.spec.steps.front().channel;
     in.sender_configured = SenderFor(ctx, first);
     in.drafter_configured = !ctx.classifier.empty();
+    auto failed = std::make_shared<bool>(false);
     const ResolvedAudience who = ResolveAudience(
-        v.spec.audience, ProjectionAudienceIndex(from, tenant, ctx.tag_lists), normalizer);
+        v.spec.audience, ProjectionAudienceIndex(from, tenant, ctx.tag_lists, failed), normalizer);
+    if (*failed) return Status::Unavailable("the contacts cannot be read now");
     in.audience = static_cast<int64_t>(who.contacts.size());
     const std::string channel(ChannelName(first));
-    for (const auto& c : who.contacts)
-      if (ContactReachable(from, tenant, c, channel)) ++in.reachable;
+    for (const auto& c : who.contacts) {
+      std::string address;
+      bool opted_out = false;
+      s = ReadContactOptOut(from, tenant, c, channel, &address, &opted_out);
+      if (!s.ok()) return s;
+      if (!address.empty() && !opted_out) ++in.reachable;
+    }
   }
   *out = CheckCampaign(in);
   return Status::OK();

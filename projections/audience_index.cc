@@ -179,13 +179,6 @@ std::string RegistryWord(const EventLog& log, const std::string& tenant, const s
 
 }  // namespace
 
-bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
-                      const std::string& channel) {
-  std::string address;
-  const std::string said = RegistryWord(log, tenant, contact, channel, &address);
-  return !address.empty() && (said.empty() || said == "in");
-}
-
 bool ContactOptedOut(const EventLog& log, const std::string& tenant, const std::string& contact,
                      const std::string& channel) {
   std::string address;

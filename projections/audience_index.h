@@ -32,12 +32,6 @@ AudienceIndex ProjectionAudienceIndex(const EventLog& log, const std::string& te
                                       std::map<std::string, std::string> tag_lists,
                                       std::shared_ptr<bool> failed = nullptr);
 
-// Whether `contact` can be reached on `channel` (sync/consent.h names):
-// it has the address the channel needs (a phone for sms and call, an
-// email for email) and the opt-out registry does not hold it opted out
-// (false too while the registry cannot be read).
-bool ContactReachable(const EventLog& log, const std::string& tenant, const std::string& contact,
-                      const std::string& channel);
 // Whether the opt-out registry holds the contact's address for `channel`
 // opted out (false when it has no such address, or cannot be read now:
 // the check at the moment of sending asks again).

@@ -55,6 +55,15 @@ void MemoryEventLog::FailStreamReads(bool fail) {
   fail_stream_reads_ = fail;
 }
 
+void MemoryEventLog::FailStateReads(std::string_view consumer, bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (fail) {
+    failing_state_.emplace(consumer);
+  } else if (auto it = failing_state_.find(consumer); it != failing_state_.end()) {
+    failing_state_.erase(it);
+  }
+}
+
 void MemoryEventLog::FailWritesAfter(uint64_t appends) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_after_ = appends;
@@ -259,6 +268,7 @@ Status MemoryEventLog::GetConsumerState(std::string_view consumer, std::string_v
   auto reads = state_reads_.find(consumer);
   if (reads == state_reads_.end()) reads = state_reads_.emplace(std::string(consumer), 0).first;
   reads->second++;
+  if (failing_state_.count(consumer) != 0) return Status::Unavailable("state reads fail (test)");
   auto it = state_.find(consumer);
   if (it == state_.end()) return Status::NotFound("no state");
   auto kv = it->second.find(key);
@@ -273,6 +283,7 @@ Status MemoryEventLog::ScanConsumerState(
   std::vector<std::pair<std::string, std::string>> copy;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (failing_state_.count(consumer) != 0) return Status::Unavailable("state reads fail (test)");
     auto it = state_.find(consumer);
     if (it == state_.end()) return Status::OK();
     for (auto kv = it->second.lower_bound(prefix); kv != it->second.end(); ++kv) {

@@ -5,7 +5,8 @@
 // fail as a full disk would;
 // FailLookups() makes idempotency lookups fail as an unreadable log would;
 // FailReads() and FailStreamReads() do the same to reads by sequence
-// (Read) and by stream (ReadStream, ScanStream).
+// (Read) and by stream (ReadStream, ScanStream); FailStateReads() to reads
+// of one consumer's state (GetConsumerState, ScanConsumerState).
 #pragma once
 
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +37,8 @@ class MemoryEventLog : public EventLog {
   void FailLookups(bool fail);
   void FailReads(bool fail);
   void FailStreamReads(bool fail);
+  // Reads of `consumer`'s state fail (Unavailable) while `fail`.
+  void FailStateReads(std::string_view consumer, bool fail);
   // The next `appends` appends go through, then appends fail as with
   // FailWrites(true) (FailWrites(false) ends it).
   void FailWritesAfter(uint64_t appends);
@@ -94,6 +98,7 @@ class MemoryEventLog : public EventLog {
   bool fail_lookups_ = false;
   bool fail_reads_ = false;
   bool fail_stream_reads_ = false;
+  std::set<std::string, std::less<>> failing_state_;  // consumers whose state reads fail
   uint64_t append_calls_ = 0;
   mutable std::map<std::string, uint64_t, std::less<>> state_reads_;  // by consumer
   uint64_t fail_after_ = 0;  // appends left before failing; 0: FailWritesAfter not in force

@@ -567,5 +567,35 @@ TEST_F(ConsoleTest, SyncPauseAndResumeAreRecordedAndScoped) {
   EXPECT_NE(state.body.find("\"concurrency\":2"), std::string::npos) << state.body;
 }
 
+// A campaign's start check that cannot read the contacts or the opt-out
+// registry answers 503 (ask again), not 422 "0 reachable", and the
+// campaign stays a draft.
+TEST_F(ConsoleTest, ACampaignCheckThatCannotReadTheProjectionsAnswers503) {
+  Start();
+  AddContact("acme", "c1");
+  SyncProjections projections;
+  ProjectionRunner runner(&log_, projections.All());
+  ASSERT_TRUE(runner.CatchUp().ok());
+  const std::string op = MakeKey("operator", "acme");
+  ASSERT_EQ(Call("POST", "/v1/customers", op, R"({"id":"acme","name":"Acme"})").status, 201);
+  ApiResponse made = Call("POST", "/v1/campaigns", op,
+                          R"({"id":"spring","customer":"acme","audience":{"members":["+12055550142"]},)"
+                          R"("steps":[{"channel":"sms","template":"Hi"}]})");
+  ASSERT_EQ(made.status, 201) << made.body;
+  ApiResponse check = Call("POST", "/v1/campaigns/spring/validate", op);
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_NE(check.body.find("1 named, 1 reachable"), std::string::npos) << check.body;
+  for (const char* consumer : {OptOutRegistryProjection::kName, ContactViewProjection::kName}) {
+    log_.FailStateReads(consumer, true);
+    ApiResponse failed = Call("POST", "/v1/campaigns/spring/validate", op);
+    EXPECT_EQ(failed.status, 503) << consumer << ": " << failed.body;
+    ApiResponse start = Call("POST", "/v1/campaigns/spring/start", op);
+    EXPECT_EQ(start.status, 503) << consumer << ": " << start.body;
+    log_.FailStateReads(consumer, false);
+  }
+  ApiResponse now = Call("GET", "/v1/campaigns/spring", op);
+  EXPECT_NE(now.body.find("\"state\":\"draft\""), std::string::npos) << now.body;
+}
+
 }  // namespace
 }  // namespace dfm
