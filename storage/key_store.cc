@@ -334,18 +334,24 @@ Status RocksDbKeyStore::NewKey(uint64_t* no, std::string* key) {
   Impl& m = *impl_;
   if (m.read_only) return Status::Unavailable("key store opened read-only");
   std::lock_guard<std::mutex> lk(m.writer_mu);
-  if (m.pool_next == m.pool_end) {
-    Status s = m.MakeKeys();
-    if (!s.ok()) return s;
-  }
-  *no = m.pool_next++;
-  switch (Get(*no, key)) {
-    case Found::kKey:
-      return Status::OK();
-    case Found::kError:
-      return Status::IOError("key store: key " + std::to_string(*no) + " could not be read");
-    default:
-      return Status::Corruption("key store lost a key it just made");
+  for (;;) {
+    if (m.pool_next == m.pool_end) {
+      Status s = m.MakeKeys();
+      if (!s.ok()) return s;
+    }
+    *no = m.pool_next++;
+    switch (Get(*no, key)) {
+      case Found::kKey:
+        return Status::OK();
+      case Found::kDestroyed:
+        // Destroyed before it was made (an erasure carried out again on a
+        // store restored from before the key was made): never handed out.
+        continue;
+      case Found::kError:
+        return Status::IOError("key store: key " + std::to_string(*no) + " could not be read");
+      case Found::kMissing:
+        return Status::Corruption("key store lost a key it just made");
+    }
   }
 }
 

@@ -6,12 +6,15 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "storage/key_block.h"
 #include "tests/support/temp_dir.h"
@@ -280,6 +283,91 @@ TEST(KeyStoreTest, ABlockThatDoesNotDecodeIsAnErrorNotAMissingKey) {
   std::string got;
   EXPECT_EQ(ks->Get(3 * 256 + 1, &got), KeyStore::Found::kError);
   EXPECT_EQ(ks->Get(9 * 256 + 1, &got), KeyStore::Found::kMissing) << "no row: never made";
+}
+
+// A number destroyed before it was made (an erasure carried out again on
+// a store restored from an older copy) is never handed out: NewKey goes
+// on to the next.
+TEST(KeyStoreTest, ANumberDestroyedBeforeItWasMadeIsSkipped) {
+  testing::TempDir dir;
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+  ASSERT_TRUE(ks->Destroy({3, 300}).ok());
+  std::set<uint64_t> made;
+  for (int i = 0; i < 400; ++i) {
+    uint64_t no = 0;
+    std::string key;
+    Status s = ks->NewKey(&no, &key);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    made.insert(no);
+  }
+  EXPECT_EQ(made.size(), 400u);
+  EXPECT_EQ(made.count(3), 0u);
+  EXPECT_EQ(made.count(300), 0u);
+  EXPECT_EQ(*made.rbegin(), 402u) << "1-402 but the two destroyed";
+  std::string got;
+  EXPECT_EQ(ks->Get(300, &got), KeyStore::Found::kDestroyed);
+}
+
+// Get on several threads while keys are destroyed and the cache fills and
+// empties: a made key reads as itself until its Destroy, and as destroyed
+// once its Destroy has returned; never as missing or an error.
+TEST(KeyStoreTest, ReadsRacingDestroysSeeEachKeyOrItsDestruction) {
+  testing::TempDir dir;
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+  constexpr uint64_t kMade = 512, kDestroys = 30;
+  std::vector<std::string> keys(kMade + 1);
+  for (uint64_t i = 1; i <= kMade; ++i) {
+    uint64_t no = 0;
+    ASSERT_TRUE(ks->NewKey(&no, &keys[i]).ok());
+    ASSERT_EQ(no, i);
+  }
+  std::atomic<uint64_t> destroyed_through{0};  // numbers 7, 14, ..., 7 * this are destroyed
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {  // the erasures
+    for (uint64_t k = 1; k <= kDestroys; ++k) {
+      if (!ks->Destroy({7 * k}).ok()) wrong++;
+      destroyed_through.store(k);
+    }
+    done.store(true);
+  });
+  threads.emplace_back([&] {  // far blocks read in turn: the cache fills and is emptied
+    std::vector<uint64_t> far;
+    for (uint64_t b = 1000; b < 1300; ++b) far.push_back(b * 256 + 1);
+    if (!ks->Destroy(far).ok()) wrong++;
+    std::string got;
+    while (!done.load())
+      for (uint64_t n : far)
+        if (ks->Get(n, &got) != KeyStore::Found::kDestroyed) wrong++;
+  });
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      std::string got;
+      uint64_t n = 1 + t;
+      while (!done.load()) {
+        n = n * 6364136223846793005ULL + 1442695040888963407ULL;
+        const uint64_t no = 1 + (n >> 33) % kMade;
+        const uint64_t before = destroyed_through.load();
+        const KeyStore::Found f = ks->Get(no, &got);
+        const bool mine = no % 7 == 0 && no / 7 <= kDestroys;
+        if (mine && no / 7 <= before) {
+          if (f != KeyStore::Found::kDestroyed) wrong++;
+        } else if (f == KeyStore::Found::kKey) {
+          if (got != keys[no]) wrong++;
+        } else if (!(mine && f == KeyStore::Found::kDestroyed)) {
+          wrong++;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  std::string got;
+  EXPECT_EQ(ks->Get(7 * kDestroys, &got), KeyStore::Found::kDestroyed);
+  ASSERT_EQ(ks->Get(8, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(got, keys[8]);
 }
 
 TEST(KeyStoreTest, AnUnknownVersionIsRefused) {
