@@ -23,6 +23,28 @@ Status AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup
     saved_next_seq_ = next_seq_;
     saved_head_hash_ = head_hash_;
   }
+  // This call's own rollback point: a refused call leaves the group's
+  // other calls planned.
+  const uint64_t call_seq = next_seq_;
+  const Sha256Digest call_hash = head_hash_;
+  const size_t call_records = records->size(), call_outcomes = outcomes->size();
+  std::vector<std::string> added;
+  if (sealer_) sealer_->BeginCall();
+  Status s = PlanDrafts(drafts, lookup, records, outcomes, &added);
+  if (s.ok()) return s;
+  next_seq_ = call_seq;
+  head_hash_ = call_hash;
+  records->resize(call_records);
+  outcomes->resize(call_outcomes);
+  for (const std::string& k : added) in_flight_.erase(k);
+  if (sealer_) sealer_->AbandonCall();
+  return s;
+}
+
+Status AppendPlanner::PlanDrafts(std::vector<EventDraft>& drafts, const Lookup& lookup,
+                                 std::vector<PlannedRecord>* records,
+                                 std::vector<AppendOutcome>* outcomes,
+                                 std::vector<std::string>* added) {
   const int64_t now_us = clock_->NowMicros();
   for (auto& d : drafts) {
     AppendOutcome out;
@@ -70,6 +92,7 @@ Status AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup
     r.stream = std::move(e.stream);
     if (!index_key.empty()) {
       in_flight_.emplace(index_key, Pending{e.seq, e.id});
+      added->push_back(index_key);
       r.idempotency_key = std::move(index_key);
     }
     out.seq = e.seq;

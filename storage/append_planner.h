@@ -48,7 +48,9 @@ class AppendPlanner {
 
   // Plans one AppendAsync call. Fills `outcomes` (one per draft) and appends
   // to `records` the drafts that are new. Not OK only when a payload could
-  // not be sealed (no key could be made): the caller then Abandon()s.
+  // not be sealed (a key could not be made or read): nothing of this call
+  // is then planned (records and outcomes as they were), and what earlier
+  // calls planned stays, so a group commit refuses that call alone.
   Status Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,
               std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes);
 
@@ -72,6 +74,11 @@ class AppendPlanner {
   uint64_t saved_next_seq_ = 0;
   Sha256Digest saved_head_hash_{};
   bool saved_ = false;
+  // Plan()'s steps for each draft; `added` gets the idempotency keys it
+  // put in in_flight_.
+  Status PlanDrafts(std::vector<EventDraft>& drafts, const Lookup& lookup,
+                    std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes,
+                    std::vector<std::string>* added);
   // Idempotency keys planned but not yet committed.
   std::unordered_map<std::string, Pending> in_flight_;
 };

@@ -457,14 +457,16 @@ MemoryKeyStore::MemoryKeyStore() : hash_key_(NewSecret()) {}
 Status MemoryKeyStore::NewKey(uint64_t* no, std::string* key) {
   std::lock_guard<std::mutex> lk(mu_);
   if (fail_) return Status::IOError("key store: injected failure");
-  *no = next_++;
+  do {
+    *no = next_++;
+  } while (destroyed_.count(*no) != 0);  // destroyed before it was made: never handed out
   *key = keys_[*no] = NewSecret();
   return Status::OK();
 }
 
 KeyStore::Found MemoryKeyStore::Get(uint64_t no, std::string* key) const {
   std::lock_guard<std::mutex> lk(mu_);
-  if (fail_gets_) return Found::kError;
+  if (fail_gets_ || (fail_gets_of_ != 0 && no == fail_gets_of_)) return Found::kError;
   auto it = keys_.find(no);
   if (it != keys_.end()) {
     *key = it->second;
@@ -501,6 +503,11 @@ void MemoryKeyStore::FailNewKeys(bool fail) {
 void MemoryKeyStore::FailGets(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_gets_ = fail;
+}
+
+void MemoryKeyStore::FailGetsOf(uint64_t no) {
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_gets_of_ = no;
 }
 
 }  // namespace dfm

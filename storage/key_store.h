@@ -130,8 +130,10 @@ class MemoryKeyStore : public KeyStore {
   Status SetErasuresThrough(uint64_t seq) override;
   // Test hook: NewKey fails (a full disk) while set.
   void FailNewKeys(bool fail);
-  // Test hook: Get answers kError (a failing disk) while set.
+  // Test hooks: Get answers kError (a failing disk) while set, or for key
+  // `no` alone (a damaged block) until FailGetsOf(0).
   void FailGets(bool fail);
+  void FailGetsOf(uint64_t no);
 
  private:
   mutable std::mutex mu_;
@@ -141,6 +143,7 @@ class MemoryKeyStore : public KeyStore {
   uint64_t erasures_ = 0;
   bool fail_ = false;
   bool fail_gets_ = false;
+  uint64_t fail_gets_of_ = 0;
   std::string hash_key_;
 };
 

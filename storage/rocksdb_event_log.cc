@@ -460,7 +460,7 @@ void RocksDbEventLog::AppendAsync(std::vector<EventDraft> drafts, AppendCallback
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     if (!impl_->stopping && !impl_->options.read_only) {
-      impl_->queue.push_back(QueuedAppend{std::move(drafts), std::move(cb), {}});
+      impl_->queue.push_back(QueuedAppend{std::move(drafts), std::move(cb), {}, Status::OK()});
       impl_->queue_cv.notify_one();
       return;
     }
@@ -513,14 +513,17 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
   auto answer_all = [&](const Status& s) {
     db_lock.unlock();
     static const std::vector<AppendOutcome> kNone;
-    for (auto& item : batch) item.cb(s, s.ok() ? item.outcomes : kNone);
+    for (auto& item : batch) {
+      const Status& mine = s.ok() ? item.refused : s;
+      item.cb(mine, mine.ok() ? item.outcomes : kNone);
+    }
   };
   if (!db || !healthy.load())
     return answer_all(Status::Unavailable("event log cannot accept writes: " + LastError()));
   std::vector<PlannedRecord> records;
   std::chrono::microseconds took{0};
-  Status s = PlanBatch(batch, &records);
-  if (s.ok()) s = WriteRecords(records, &took);
+  PlanBatch(batch, &records);
+  Status s = WriteRecords(records, &took);
   if (!s.ok()) {
     planner->Abandon();
     stat_failed.fetch_add(1);
@@ -531,8 +534,8 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
   answer_all(Status::OK());
 }
 
-Status RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
-                                        std::vector<PlannedRecord>* records) {
+void RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
+                                      std::vector<PlannedRecord>* records) {
   auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
     rocksdb::PinnableSlice v;
     if (!db->Get(rocksdb::ReadOptions(), cf[kIdempotency], key, &v).ok() || v.size() != 24) {
@@ -544,9 +547,9 @@ Status RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
   };
   for (auto& item : batch) {
     Status s = planner->Plan(item.drafts, lookup, records, &item.outcomes);
-    if (!s.ok()) return Status::Unavailable("event log cannot accept writes: " + s.ToString());
+    if (!s.ok())
+      item.refused = Status::Unavailable("event log cannot accept this append: " + s.ToString());
   }
-  return Status::OK();
 }
 
 Status RocksDbEventLog::Impl::WriteRecords(const std::vector<PlannedRecord>& records,

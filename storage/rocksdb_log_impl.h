@@ -95,6 +95,7 @@ struct QueuedAppend {
   std::vector<EventDraft> drafts;
   AppendCallback cb;
   std::vector<AppendOutcome> outcomes;
+  Status refused;  // not OK: its plan failed (the group's other calls go on)
 };
 
 // What to do about a log that may have lost acknowledged events.
@@ -229,8 +230,10 @@ struct RocksDbEventLog::Impl {
   // is set; a failed RocksDB write marks the log unhealthy), counts it
   // (NoteCommitted), then answers every append of the batch.
   void CommitBatch(std::vector<rocksdb_log::QueuedAppend>& batch);
-  Status PlanBatch(std::vector<rocksdb_log::QueuedAppend>& batch,
-                   std::vector<PlannedRecord>* records);
+  // Plans each append of the batch in turn; one whose payload cannot be
+  // sealed is marked refused (and answered so), the others are planned.
+  void PlanBatch(std::vector<rocksdb_log::QueuedAppend>& batch,
+                 std::vector<PlannedRecord>* records);
   Status WriteRecords(const std::vector<PlannedRecord>& records, std::chrono::microseconds* took);
   void NoteCommitted(const std::vector<rocksdb_log::QueuedAppend>& batch,
                      const std::vector<PlannedRecord>& records, std::chrono::microseconds took);

@@ -123,7 +123,8 @@ uint64_t PayloadSealer::KeyOfRecord(std::string_view record) {
 Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
   if (!ErasedContactOf(*e).empty()) {
     Bound(&erasing_);
-    erasing_.insert(ContactKeyName(e->tenant, e->stream));
+    std::string name = ContactKeyName(e->tenant, e->stream);
+    if (erasing_.insert(name).second) call_erasing_.push_back(std::move(name));
   }
   Status status;
   std::string key;
@@ -154,9 +155,20 @@ void PayloadSealer::Commit() {
   Bound(&erased_);
   erased_.insert(erasing_.begin(), erasing_.end());
   erasing_.clear();
+  call_erasing_.clear();
 }
 
-void PayloadSealer::Abandon() { erasing_.clear(); }
+void PayloadSealer::Abandon() {
+  erasing_.clear();
+  call_erasing_.clear();
+}
+
+void PayloadSealer::BeginCall() { call_erasing_.clear(); }
+
+void PayloadSealer::AbandonCall() {
+  for (const std::string& name : call_erasing_) erasing_.erase(name);
+  call_erasing_.clear();
+}
 
 void PayloadSealer::Open(Event* e) const {
   if (e->sealing != Event::Sealing::kSealed) return;

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "events/event.h"
 #include "storage/key_store.h"
@@ -64,6 +65,10 @@ class PayloadSealer {
   // in a rebuild.
   void Commit();
   void Abandon();
+  // Within a plan, one AppendAsync call's part: what Seal() learned since
+  // BeginCall() is forgotten by AbandonCall() (that call refused alone).
+  void BeginCall();
+  void AbandonCall();
 
  private:
   // The key number for `e` (0: clear) and, when known without asking the
@@ -85,6 +90,7 @@ class PayloadSealer {
   // ContactKeyName of the contacts whose contact.erased was sealed: since
   // the last Commit(), and before it.
   std::unordered_set<std::string> erasing_, erased_;
+  std::vector<std::string> call_erasing_;  // put in erasing_ since BeginCall()
 };
 
 }  // namespace dfm

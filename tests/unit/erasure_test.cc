@@ -5,10 +5,13 @@
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/table_properties.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "app/erase.h"
@@ -184,6 +187,50 @@ TEST(SealingTest, AKeyThatCannotBeReadFailsTheAppendAndWritesNothing) {
   EXPECT_EQ(e.sealing, Event::Sealing::kOpened) << "sealed under the contact's key";
   EXPECT_EQ(e.key_no, ReadOne(log, c.seq).key_no);
   EXPECT_TRUE(log.VerifyChain().ok);
+}
+
+// One contact's key that cannot be read (a damaged block) refuses that
+// contact's appends alone: the others in the same group commits are
+// written, whichever group each lands in.
+TEST(SealingTest, AnAppendWhoseKeyCannotBeReadIsRefusedAloneInItsGroup) {
+  testing::TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("log");
+  auto keys = std::make_shared<MemoryKeyStore>();
+  o.keys = keys;
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  AppendOutcome w = Put(log.get(), Webhook("{}", "w1"));
+  AppendOutcome c1 = Put(log.get(), Created("c1", kPhone, w));
+  Put(log.get(), Created("c2", kOtherPhone, w));
+  keys->FailGetsOf(ReadOne(*log, c1.seq).key_no);
+  constexpr int kAppends = 40;
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, refused = 0, refused_other = 0;
+  for (int i = 0; i < kAppends; ++i) {
+    const bool bad = i % 4 == 0;
+    EventDraft d = bad        ? OptedOut("c1", kPhone, w, i)
+                   : i % 4 == 1 ? OptedOut("c2", kOtherPhone, w, i)
+                                : Webhook("{}", "w-" + std::to_string(i));
+    std::vector<EventDraft> drafts;
+    drafts.push_back(std::move(d));
+    log->AppendAsync(std::move(drafts), [&, bad](const Status& s, const std::vector<AppendOutcome>&) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (!s.ok()) (bad ? refused : refused_other)++;
+      ++answered;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(30), [&] { return answered == kAppends; }));
+  EXPECT_EQ(refused, kAppends / 4);
+  EXPECT_EQ(refused_other, 0);
+  EXPECT_EQ(log->LastSequence(), 3u + kAppends - kAppends / 4);
+  EXPECT_TRUE(log->VerifyChain().ok);
+  keys->FailGetsOf(0);
+  AppendOutcome again = Put(log.get(), OptedOut("c1", kPhone, w, 99));
+  EXPECT_EQ(ReadOne(*log, again.seq).sealing, Event::Sealing::kOpened);
 }
 
 // A keyed hash is HMAC-SHA256(secret, tenant "\n" identifier), its first
