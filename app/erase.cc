@@ -49,7 +49,8 @@ bool IsTask(const Event& e) { return e.stream.compare(0, kTasks.size(), kTasks) 
 // another key is opened.
 Status TaskKeysOfOwn(EventLog* log, const std::string& tenant, const std::string& contact,
                      const std::set<uint64_t>& named, std::set<uint64_t>* out, uint64_t* events) {
-  return log->ScanRecords(1, [&](uint64_t, std::string_view record) {
+  Status unread;  // a key not read now: the erasure would miss what it seals
+  Status s = log->ScanRecords(1, [&](uint64_t, std::string_view record) {
     Event e;
     std::string_view payload;
     if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != tenant || !IsTask(e) ||
@@ -62,7 +63,8 @@ Status TaskKeysOfOwn(EventLog* log, const std::string& tenant, const std::string
       return true;
     }
     e.payload.assign(payload.data(), payload.size());
-    log->Unseal(&e);
+    unread = log->Unseal(&e);
+    if (!unread.ok()) return false;
     TaskEvent t;
     if (e.sealing == Event::Sealing::kOpened && DecodeTaskEvent(e.type, e.payload, &t) &&
         t.contact == contact) {
@@ -71,6 +73,7 @@ Status TaskKeysOfOwn(EventLog* log, const std::string& tenant, const std::string
     }
     return true;
   });
+  return s.ok() ? unread : s;
 }
 
 // What the contact's stream tells of the person.
@@ -86,7 +89,8 @@ struct Person {
 // or emails) not in *sources yet is opened and, if so, its key added.
 Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::set<uint64_t>* sources,
                   uint64_t* task_events) {
-  return log->ScanRecords(1, [&](uint64_t, std::string_view record) {
+  Status unread;  // a key not read now: the erasure would miss what it seals
+  Status s = log->ScanRecords(1, [&](uint64_t, std::string_view record) {
     Event e;
     std::string_view payload;
     if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != r.tenant ||
@@ -99,7 +103,8 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::se
     }
     if (!r.mapper || !IsSource(e.type) || no == 0 || sources->count(no)) return true;
     e.payload.assign(payload.data(), payload.size());
-    log->Unseal(&e);
+    unread = log->Unseal(&e);
+    if (!unread.ok()) return false;
     WebhookReceived w;
     if (e.sealing != Event::Sealing::kOpened ||
         !DecodeWebhookReceived(e.schema_version, e.payload, &w).ok())
@@ -119,6 +124,7 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::se
     }
     return true;
   });
+  return s.ok() ? unread : s;
 }
 
 }  // namespace

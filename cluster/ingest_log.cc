@@ -84,7 +84,7 @@ class NatsIngestLog final : public IngestLog {
                      const std::function<bool(uint64_t, std::string_view)>& fn) const override {
     return local_->ScanRecords(from, fn);
   }
-  void Unseal(Event* e) const override { local_->Unseal(e); }
+  Status Unseal(Event* e) const override { return local_->Unseal(e); }
   Status LookupIdempotency(std::string_view tenant, std::string_view system, std::string_view key,
                            uint64_t* seq) const override {
     return local_->LookupIdempotency(tenant, system, key, seq);

@@ -93,7 +93,8 @@ bool OptOutWatch::ReadTail(uint64_t until) {
     if (e.tenant != tenant_ && !kView.Takes(e.type)) return true;  // another's registry
     e.payload.reserve(payload.size() + kDecodePadding);
     e.payload.assign(payload.data(), payload.size());
-    if (e.sealing == Event::Sealing::kSealed) log_->Unseal(&e);
+    // A key not read now leaves it sealed: forgotten below, as unreadable.
+    if (e.sealing == Event::Sealing::kSealed) (void)log_->Unseal(&e);
     DomainEvent d;
     // Unreadable now (its key destroyed since the fold, say): what it
     // changed is not known, so nothing is kept.

@@ -123,7 +123,7 @@ void ProjectionRunner::AddRecord(uint64_t seq, std::string_view record, Batch* b
 void ProjectionRunner::Open(Batch* b, size_t k) const {
   Batch::Item& it = b->items[k];
   if (it.event.sealing == Event::Sealing::kSealed) {
-    log_->Unseal(&it.event);
+    if (Status s = log_->Unseal(&it.event); !s.ok() && b->opened.ok()) b->opened = s;
     it.event.payload.reserve(it.event.payload.size() + kDecodePadding);
   }
   it.decoded = AsDomainEvent(it.event, &it.domain);
@@ -132,15 +132,18 @@ void ProjectionRunner::Open(Batch* b, size_t k) const {
 void ProjectionRunner::ReadBatch(uint64_t from, uint64_t until, Batch* b) const {
   b->n = 0;
   b->last = from - 1;
+  b->opened = Status::OK();
   size_t scanned = 0;
   b->status = log_->ScanRecords(from, [&](uint64_t seq, std::string_view record) {
     if (seq > until) return false;
     AddRecord(seq, record, b, /*decode=*/true);
     return ++scanned < options_.batch;
   });
+  if (b->status.ok()) b->status = b->opened;
 }
 
 void ProjectionRunner::DecodeBatch(Batch* b) const {
+  b->opened = Status::OK();
   for (size_t k = 0; k < b->n; ++k) Open(b, k);
 }
 

@@ -101,7 +101,8 @@ class ProjectionRunner {
   // Adds one record to `b` (kept when some member uses its type), its
   // payload opened and decoded unless !decode (then DecodeBatch does).
   void AddRecord(uint64_t seq, std::string_view record, Batch* b, bool decode) const;
-  // Opens item k's payload when sealed (the log's Unseal) and decodes it.
+  // Opens item k's payload when sealed (the log's Unseal; a key not read
+  // now is kept in b->opened) and decodes it.
   void Open(Batch* b, size_t k) const;
   void DecodeBatch(Batch* b) const;
   // Rebuild's stages (runner_rebuild.cc), each on a thread of its own: the

@@ -27,6 +27,9 @@ struct ProjectionRunner::Batch {
   size_t n = 0;
   uint64_t last = 0;  // the last sequence number read, used or not
   Status status;
+  // Not OK: a payload's key could not be read now (Open); the batch is
+  // not folded (its events would be taken as unreadable for good).
+  Status opened;
 };
 
 // Rebuild's pipeline over a ring of batches: one thread reads them,

@@ -146,6 +146,7 @@ Status ProjectionRunner::FoldRebuilt(Pipeline* p, size_t i, uint64_t until, Proj
       if (p->Stopping() || b >= p->published) break;
     }
     const Batch& batch = p->ring[b % Pipeline::kRing];
+    if (!batch.opened.ok()) return batch.opened;
     for (size_t k = 0; k < batch.n; ++k) {
       const Batch::Item& it = batch.items[k];
       bool uses = i < 64 ? (it.users >> i) & 1 : m.projection->Takes(it.event.type);

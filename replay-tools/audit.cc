@@ -72,7 +72,10 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     bool push = e.type == ev::kPushRequested || e.type == ev::kPushSucceeded ||
                 e.type == ev::kPushDeadLettered || e.type == ev::kPushAttempted;
     if (!consent && !push) return true;
-    log.Unseal(&e);
+    if (Status u = log.Unseal(&e); !u.ok()) {
+      decode_error = u;  // counted as unreadable, the audit would be wrong
+      return false;
+    }
     DomainEvent de;
     if (!DecodeDomainEvent(e.type, e.payload, &de).ok()) return true;
     if (push) {

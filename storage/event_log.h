@@ -77,8 +77,14 @@ class EventLog {
   // store: kOpened, or kErased when its key was destroyed. A no-op for a
   // log without a key store. Read, ReadStream, ScanStream and VerifyChain's
   // visit open what they return; a caller decoding ScanRecords' bytes
-  // itself calls this.
-  virtual void Unseal(Event* e) const { (void)e; }
+  // itself calls this. Unavailable (e left kSealed) when the key store
+  // could not be read now: Read, ReadStream and ScanStream then fail, and a
+  // caller of Unseal must not take the event as unreadable for good.
+  // VerifyChain's visit gets the event as it is (left kSealed).
+  virtual Status Unseal(Event* e) const {
+    (void)e;
+    return Status::OK();
+  }
   // The log's key store's keyed-hash secret (KeyStore::HashKey: what
   // sync/erasure.h's SubjectHash keys), "" for a log without a key store.
   virtual std::string SubjectHashKey() const { return {}; }

@@ -26,8 +26,8 @@ void MemoryEventLog::SetKeyStore(std::shared_ptr<KeyStore> keys) {
   planner_.SetSealer(sealer_.get(), std::move(l));
 }
 
-void MemoryEventLog::Unseal(Event* e) const {
-  if (sealer_) sealer_->Open(e);
+Status MemoryEventLog::Unseal(Event* e) const {
+  return sealer_ ? sealer_->Open(e) : Status::OK();
 }
 
 std::string MemoryEventLog::SubjectHashKey() const {
@@ -193,7 +193,7 @@ Status MemoryEventLog::Read(uint64_t from, size_t max, std::vector<Event>* out) 
     Event e;
     Status d = DecodeRecord(records_[s - 1], &e);
     if (!d.ok()) return d;
-    Unseal(&e);
+    if (Status u = Unseal(&e); !u.ok()) return u;
     out->push_back(std::move(e));
   }
   return Status::OK();
@@ -211,7 +211,7 @@ Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stre
     Event e;
     Status d = DecodeRecord(records_[seq - 1], &e);
     if (!d.ok()) return d;
-    Unseal(&e);
+    if (Status u = Unseal(&e); !u.ok()) return u;
     out->push_back(std::move(e));
   }
   return Status::OK();

@@ -30,7 +30,7 @@ class MemoryEventLog : public EventLog {
 
   // Seals payloads with keys from `keys` from now on (events/sealing.h).
   void SetKeyStore(std::shared_ptr<KeyStore> keys);
-  void Unseal(Event* e) const override;
+  Status Unseal(Event* e) const override;
   std::string SubjectHashKey() const override;
 
   void FailWrites(bool fail);

@@ -117,7 +117,7 @@ class RocksDbEventLog : public EventLog {
   static constexpr std::chrono::milliseconds kDiskCheckEvery{1000};
 
   void AppendAsync(std::vector<EventDraft> drafts, AppendCallback cb) override;
-  void Unseal(Event* e) const override;
+  Status Unseal(Event* e) const override;
   std::string SubjectHashKey() const override;
   uint64_t LastSequence() const override;
   uint64_t WaitForSequence(uint64_t seq, std::chrono::milliseconds timeout) const override;
@@ -204,7 +204,8 @@ class RocksDbEventLog : public EventLog {
  private:
   struct Impl;
   explicit RocksDbEventLog(std::unique_ptr<Impl> impl);
-  // A record decoded and its payload opened (Read, ReadStream).
+  // A record decoded and its payload opened (Read, ReadStream); not OK
+  // either when it does not decode or its key could not be read now.
   Status DecodeOpened(std::string_view record, Event* e) const;
   Status CommitConsumerWith(std::string_view consumer, uint64_t seq,
                             const std::vector<StateOp>& ops, bool sync);

@@ -4,8 +4,8 @@ namespace dfm {
 
 using namespace rocksdb_log;  // NOLINT: this file's own insides
 
-void RocksDbEventLog::Unseal(Event* e) const {
-  if (impl_->sealer) impl_->sealer->Open(e);
+Status RocksDbEventLog::Unseal(Event* e) const {
+  return impl_->sealer ? impl_->sealer->Open(e) : Status::OK();
 }
 
 // DecodeRecord, then Unseal, with no copy of a sealed payload's ciphertext.
@@ -13,8 +13,7 @@ Status RocksDbEventLog::DecodeOpened(std::string_view record, Event* e) const {
   if (!impl_->sealer) return DecodeRecord(record, e);
   std::string_view payload;
   Status s = DecodeRecord(record, e, &payload);
-  if (s.ok()) impl_->sealer->OpenFrom(payload, e);
-  return s;
+  return s.ok() ? impl_->sealer->OpenFrom(payload, e) : s;
 }
 
 std::string RocksDbEventLog::SubjectHashKey() const {

@@ -26,31 +26,36 @@ std::string TaskContactOf(std::string_view payload) {
     return "";
   return std::string(contact);
 }
-// Opens e's payload with key `no` through `open` (true: opened), and says
-// so in e->sealing: kOpened, or kErased (payload emptied) when its key was
+// Opens e's payload with key `no` through `open`, and says so in
+// e->sealing: kOpened, or kErased (payload emptied) when its key was
 // destroyed or does not open it (sealed under a key made for it and
-// forgotten: its contact was already erased). False, and e untouched,
-// when the store does not have the key or could not be read.
+// forgotten: its contact was already erased). Returns what the store
+// answered: kMissing or kError leave e untouched.
 template <typename OpenFn>
-bool OpenUnder(const KeyStore& keys, uint64_t no, Event* e, const OpenFn& open) {
+KeyStore::Found OpenUnder(const KeyStore& keys, uint64_t no, Event* e, const OpenFn& open) {
   thread_local std::string key;  // kept: no allocation per event
-  switch (keys.Get(no, &key)) {
+  const KeyStore::Found found = keys.Get(no, &key);
+  switch (found) {
     case KeyStore::Found::kKey: {
       const bool opened = open(key);
       Wipe(key.data(), key.size());
       if (!opened) e->payload.clear();
       e->sealing = opened ? Event::Sealing::kOpened : Event::Sealing::kErased;
-      return true;
+      break;
     }
     case KeyStore::Found::kDestroyed:
       e->payload.clear();
       e->sealing = Event::Sealing::kErased;
-      return true;
+      break;
     case KeyStore::Found::kMissing:
     case KeyStore::Found::kError:
-      return false;
+      break;
   }
-  return false;
+  return found;
+}
+
+Status NotRead(uint64_t no) {
+  return Status::Unavailable("key store: key " + std::to_string(no) + " could not be read now");
 }
 
 }  // namespace
@@ -170,23 +175,27 @@ void PayloadSealer::AbandonCall() {
   call_erasing_.clear();
 }
 
-void PayloadSealer::Open(Event* e) const {
-  if (e->sealing != Event::Sealing::kSealed) return;
+Status PayloadSealer::Open(Event* e) const {
+  if (e->sealing != Event::Sealing::kSealed) return Status::OK();
   std::optional<uint64_t> no = SealedKeyNo(e->payload);
-  if (!no) return;
+  if (!no) return Status::OK();
   e->key_no = *no;
-  OpenUnder(*keys_, *no, e, [e](std::string_view key) { return OpenPayloadInPlace(key, e); });
+  const KeyStore::Found found = OpenUnder(
+      *keys_, *no, e, [e](std::string_view key) { return OpenPayloadInPlace(key, e); });
+  return found == KeyStore::Found::kError ? NotRead(*no) : Status::OK();
 }
 
-void PayloadSealer::OpenFrom(std::string_view payload, Event* e) const {
+Status PayloadSealer::OpenFrom(std::string_view payload, Event* e) const {
   std::optional<uint64_t> no;
   if (e->sealing == Event::Sealing::kSealed) no = SealedKeyNo(payload);
   if (no) e->key_no = *no;
   const auto open = [&](std::string_view key) {
     return OpenPayloadTo(key, *e, payload, &e->payload);
   };
-  if (!no || !OpenUnder(*keys_, *no, e, open))
-    e->payload.assign(payload.data(), payload.size());  // clear, or left sealed
+  const KeyStore::Found found = no ? OpenUnder(*keys_, *no, e, open) : KeyStore::Found::kMissing;
+  if (found == KeyStore::Found::kKey || found == KeyStore::Found::kDestroyed) return Status::OK();
+  e->payload.assign(payload.data(), payload.size());  // clear, or left sealed
+  return found == KeyStore::Found::kError ? NotRead(*no) : Status::OK();
 }
 
 }  // namespace dfm

@@ -44,13 +44,15 @@ class PayloadSealer {
   // now (the append then fails, and its sender asks again).
   Status Seal(Event* e, const Lookups& lookups);
   // Opens a kSealed payload in place: kOpened, or kErased (payload emptied)
-  // when its key was destroyed. A key the store does not have, or cannot
-  // read now, leaves it kSealed (a copy read without its key store).
-  void Open(Event* e) const;
+  // when its key was destroyed. A key the store does not have leaves it
+  // kSealed (a copy read without its key store). Unavailable, and e left
+  // kSealed, when the store could not be read now: the event is not
+  // unreadable for good, and a reader must not go past it as if it were.
+  Status Open(Event* e) const;
   // Open() of a record's payload as DecodeRecord found it (`payload`; e's
   // own payload is replaced): a sealed one is decrypted straight from the
   // record's bytes, with no copy of its ciphertext first.
-  void OpenFrom(std::string_view payload, Event* e) const;
+  Status OpenFrom(std::string_view payload, Event* e) const;
 
   // The key number a stored record was sealed with; 0 when it is clear or
   // does not decode.

@@ -1,0 +1,136 @@
+// Reading sealed events while the key store cannot be read (a failing
+// disk, a damaged block): the read fails, to be asked again, and nothing
+// goes past the event as if it were unreadable for good: not the log's
+// reads, not the projections' catch-up or rebuild, not an erasure.
+#include <gtest/gtest.h>
+
+#include "app/erase.h"
+#include "events/codec.h"
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
+#include "storage/key_store.h"
+#include "storage/memory_event_log.h"
+#include "storage/rocksdb_event_log.h"
+#include "sync/domain_event.h"
+#include "tests/support/erasure_drafts.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+constexpr char kPhone[] = "+15551234567";
+
+EventDraft OptedOut(const std::string& contact, const AppendOutcome& webhook) {
+  DomainEvent d;
+  d.type = std::string(ev::kOptedOut);
+  d.contact_id = contact;
+  d.system = "verity";
+  d.channel = "sms";
+  d.reason = "keyword STOP";
+  d.fields = {{"phone", kPhone}};
+  d.source_time_us = 5;
+  d.webhook_seq = webhook.seq;
+  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
+}
+
+// A webhook, contact c1 made from it, and c1's STOP; the seq of the STOP.
+uint64_t AppendContactAndStop(EventLog* log) {
+  AppendOutcome w, c, out;
+  EXPECT_TRUE(log->Append(testing::GhlWebhook("{}", "w1"), &w).ok());
+  EXPECT_TRUE(log->Append(testing::ContactCreated("c1", kPhone, w), &c).ok());
+  EXPECT_TRUE(log->Append(OptedOut("c1", w), &out).ok());
+  return out.seq;
+}
+
+// The opt-out registry's row for c1's phone on sms ("" when it has none).
+std::string RegistryRow(const EventLog& log) {
+  std::string v;
+  Status s = log.GetConsumerState(OptOutRegistryProjection::kName,
+                                  std::string("o/t/") + kPhone + "/sms", &v);
+  return s.ok() ? v : "";
+}
+
+TEST(SealedReadsTest, AKeyNotReadNowFailsTheReadInsteadOfLeavingItSealed) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  log.SetKeyStore(keys);
+  const uint64_t stop = AppendContactAndStop(&log);
+  keys->FailGets(true);
+  std::vector<Event> got;
+  EXPECT_TRUE(log.Read(stop, 1, &got).IsUnavailable());
+  EXPECT_TRUE(log.ReadStream("t", ContactStream("c1"), 0, 10, &got).IsUnavailable());
+  std::string raw;
+  ASSERT_TRUE(log.ScanRecords(stop, [&](uint64_t, std::string_view r) {
+                   raw.assign(r);
+                   return false;
+                 }).ok());
+  Event e;
+  ASSERT_TRUE(DecodeRecord(raw, &e).ok());
+  EXPECT_TRUE(log.Unseal(&e).IsUnavailable());
+  EXPECT_EQ(e.sealing, Event::Sealing::kSealed);
+  keys->FailGets(false);
+  got.clear();
+  ASSERT_TRUE(log.Read(stop, 1, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].sealing, Event::Sealing::kOpened);
+}
+
+// A STOP whose key cannot be read now is not folded as unreadable: the
+// catch-up fails, and folds it once the key can be read.
+TEST(SealedReadsTest, TheCatchUpStopsAtAnEventWhoseKeyIsNotReadNow) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  log.SetKeyStore(keys);
+  SyncProjections projections;
+  ProjectionRunner runner(&log, projections.All());
+  AppendContactAndStop(&log);
+  keys->FailGets(true);
+  EXPECT_FALSE(runner.CatchUp().ok());
+  EXPECT_EQ(RegistryRow(log), "");
+  keys->FailGets(false);
+  ASSERT_TRUE(runner.CatchUp().ok());
+  EXPECT_EQ(RegistryRow(log).rfind("out", 0), 0u) << RegistryRow(log);
+}
+
+TEST(SealedReadsTest, ARebuildFailsAtAnEventWhoseKeyIsNotReadNow) {
+  testing::TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("log");
+  auto keys = std::make_shared<MemoryKeyStore>();
+  o.keys = keys;
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  const uint64_t stop = AppendContactAndStop(log.get());
+  std::vector<Event> got;
+  ASSERT_TRUE(log->Read(stop, 1, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  keys->FailGetsOf(got[0].key_no);
+  SyncProjections projections;
+  ProjectionRunner runner(log.get(), projections.All());
+  Status s = runner.Rebuild();
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_EQ(RegistryRow(*log), "");
+  keys->FailGetsOf(0);
+  ASSERT_TRUE(runner.Rebuild().ok());
+  EXPECT_EQ(RegistryRow(*log).rfind("out", 0), 0u) << RegistryRow(*log);
+}
+
+TEST(SealedReadsTest, AnErasureThatCannotReadAKeyDestroysNothing) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  log.SetKeyStore(keys);
+  const uint64_t stop = AppendContactAndStop(&log);
+  const uint64_t last = log.LastSequence();
+  keys->FailGets(true);
+  EraseOutcome out;
+  EXPECT_FALSE(EraseContact(&log, keys.get(), {"t", "c1", "request 1", "cli", {}}, &out).ok());
+  EXPECT_EQ(log.LastSequence(), last) << "no contact.erased written";
+  keys->FailGets(false);
+  ASSERT_TRUE(EraseContact(&log, keys.get(), {"t", "c1", "request 1", "cli", {}}, &out).ok());
+  std::vector<Event> got;
+  ASSERT_TRUE(log.Read(stop, 1, &got).ok());
+  EXPECT_EQ(got[0].sealing, Event::Sealing::kErased);
+}
+
+}  // namespace
+}  // namespace dfm
