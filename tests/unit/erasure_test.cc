@@ -47,16 +47,7 @@ EventDraft Created(const std::string& contact, const std::string& phone, const A
 
 EventDraft OptedOut(const std::string& contact, const std::string& phone, const AppendOutcome& webhook,
                     int64_t at_us) {
-  DomainEvent d;
-  d.type = std::string(ev::kOptedOut);
-  d.contact_id = contact;
-  d.system = "verity";
-  d.channel = "sms";
-  d.reason = "keyword STOP";
-  d.fields = {{"phone", phone}};
-  d.source_time_us = at_us;
-  d.webhook_seq = webhook.seq;
-  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
+  return testing::SmsOptOut(contact, phone, webhook, at_us);
 }
 
 // A memory log that seals with a memory key store.
@@ -194,12 +185,9 @@ TEST(SealingTest, AKeyThatCannotBeReadFailsTheAppendAndWritesNothing) {
 // written, whichever group each lands in.
 TEST(SealingTest, AnAppendWhoseKeyCannotBeReadIsRefusedAloneInItsGroup) {
   testing::TempDir dir;
-  RocksDbLogOptions o;
-  o.path = dir.Sub("log");
   auto keys = std::make_shared<MemoryKeyStore>();
-  o.keys = keys;
-  std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  std::unique_ptr<RocksDbEventLog> log = testing::OpenSealingLog(dir.Sub("log"), keys);
+  ASSERT_TRUE(log);
   AppendOutcome w = Put(log.get(), Webhook("{}", "w1"));
   AppendOutcome c1 = Put(log.get(), Created("c1", kPhone, w));
   Put(log.get(), Created("c2", kOtherPhone, w));

@@ -20,25 +20,13 @@ namespace {
 
 constexpr char kPhone[] = "+15551234567";
 
-EventDraft OptedOut(const std::string& contact, const AppendOutcome& webhook) {
-  DomainEvent d;
-  d.type = std::string(ev::kOptedOut);
-  d.contact_id = contact;
-  d.system = "verity";
-  d.channel = "sms";
-  d.reason = "keyword STOP";
-  d.fields = {{"phone", kPhone}};
-  d.source_time_us = 5;
-  d.webhook_seq = webhook.seq;
-  return ToDraft(d, "t", ContactStream(contact), webhook.id, webhook.id);
-}
 
 // A webhook, contact c1 made from it, and c1's STOP; the seq of the STOP.
 uint64_t AppendContactAndStop(EventLog* log) {
   AppendOutcome w, c, out;
   EXPECT_TRUE(log->Append(testing::GhlWebhook("{}", "w1"), &w).ok());
   EXPECT_TRUE(log->Append(testing::ContactCreated("c1", kPhone, w), &c).ok());
-  EXPECT_TRUE(log->Append(OptedOut("c1", w), &out).ok());
+  EXPECT_TRUE(log->Append(testing::SmsOptOut("c1", kPhone, w, 5), &out).ok());
   return out.seq;
 }
 
@@ -94,12 +82,9 @@ TEST(SealedReadsTest, TheCatchUpStopsAtAnEventWhoseKeyIsNotReadNow) {
 
 TEST(SealedReadsTest, ARebuildFailsAtAnEventWhoseKeyIsNotReadNow) {
   testing::TempDir dir;
-  RocksDbLogOptions o;
-  o.path = dir.Sub("log");
   auto keys = std::make_shared<MemoryKeyStore>();
-  o.keys = keys;
-  std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  std::unique_ptr<RocksDbEventLog> log = testing::OpenSealingLog(dir.Sub("log"), keys);
+  ASSERT_TRUE(log);
   const uint64_t stop = AppendContactAndStop(log.get());
   std::vector<Event> got;
   ASSERT_TRUE(log->Read(stop, 1, &got).ok());
