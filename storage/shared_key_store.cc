@@ -24,6 +24,10 @@ constexpr int kMaxBlockMisses = 4096;
 // A read the store does not answer is asked again this many times, 50 ms
 // to 1 s apart (about 15 s in all), before the key reads as missing.
 constexpr int kReadAttempts = 20;
+// Reads of a block found absent before it is taken as never made: a
+// cluster's bucket answers reads from replicas too, and one that lags may
+// not have a block another node made a moment ago (~350 ms in all).
+constexpr int kAbsentReads = 4;
 
 std::string NewKeyBytes() {
   std::string k(kKeyBytes, '\0');
@@ -183,11 +187,12 @@ const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
 KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
   const std::string entry = BlockEntry(scope_, block);
   int64_t pause_ms = 50;
+  int absent = 0;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     CasStore::Entry e;
     if (store_->Get(entry, &e).ok()) {
-      if (!e.present) return Found::kMissing;
-      return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
+      if (e.present) return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
+      if (++absent == kAbsentReads) return Found::kMissing;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     pause_ms = std::min<int64_t>(pause_ms * 2, 1000);

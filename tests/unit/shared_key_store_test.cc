@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <thread>
 
@@ -139,6 +140,49 @@ TEST_F(SharedKeyStoreTest, ABlockThatDoesNotOpenIsAnErrorNotAMissingKey) {
   std::string got;
   EXPECT_EQ(a->Get(5 * 256 + 1, &got), KeyStore::Found::kError);
   EXPECT_EQ(a->Get(9 * 256 + 1, &got), KeyStore::Found::kMissing);
+}
+
+// A CasStore whose reads of the key blocks lag: each block reads as
+// absent the first `lag` times (a replica behind the node that made it).
+class LaggingReads : public CasStore {
+ public:
+  LaggingReads(std::shared_ptr<CasStore> inner, int lag) : inner_(std::move(inner)), lag_(lag) {}
+  Status Get(const std::string& key, Entry* e) override {
+    if (key.rfind("b.", 0) == 0 && seen_[key]++ < lag_) {
+      *e = Entry();
+      return Status::OK();
+    }
+    return inner_->Get(key, e);
+  }
+  Status Create(const std::string& key, const std::string& value) override {
+    return inner_->Create(key, value);
+  }
+  Status Update(const std::string& key, const std::string& value, uint64_t rev) override {
+    return inner_->Update(key, value, rev);
+  }
+  Status Keys(std::vector<std::string>* keys) override { return inner_->Keys(keys); }
+
+ private:
+  std::shared_ptr<CasStore> inner_;
+  int lag_;
+  std::map<std::string, int> seen_;
+};
+
+// A block another instance made a moment ago, read from a replica that
+// has not got it yet, is read again before it is taken as never made.
+TEST_F(SharedKeyStoreTest, ABlockALaggingReplicaLacksIsReadAgain) {
+  auto a = OpenStore();
+  uint64_t no = 0;
+  std::string key;
+  ASSERT_TRUE(a->NewKey(&no, &key).ok());
+  std::unique_ptr<SharedKeyStore> b;
+  ASSERT_TRUE(SharedKeyStore::Open(std::make_shared<LaggingReads>(store_, 2), key_, "p3", &b).ok());
+  std::string got;
+  ASSERT_EQ(b->Get(no, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(got, key);
+  std::unique_ptr<SharedKeyStore> c;
+  ASSERT_TRUE(SharedKeyStore::Open(std::make_shared<LaggingReads>(store_, 10), key_, "p3", &c).ok());
+  EXPECT_EQ(c->Get(no, &got), KeyStore::Found::kMissing) << "absent for good";
 }
 
 TEST_F(SharedKeyStoreTest, ErasuresThroughOnlyMovesForward) {
