@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -323,25 +324,32 @@ TEST(KeyStoreTest, ReadsRacingDestroysSeeEachKeyOrItsDestruction) {
     ASSERT_TRUE(ks->NewKey(&no, &keys[i]).ok());
     ASSERT_EQ(no, i);
   }
+  std::vector<uint64_t> far;  // a row each in 300 blocks, more than the cache holds
+  for (uint64_t b = 1000; b < 1300; ++b) far.push_back(b * 256 + 1);
+  ASSERT_TRUE(ks->Destroy(far).ok());
   std::atomic<uint64_t> destroyed_through{0};  // numbers 7, 14, ..., 7 * this are destroyed
+  std::atomic<uint64_t> reads{0}, far_rounds{0};
   std::atomic<bool> done{false};
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
-  threads.emplace_back([&] {  // the erasures
+  threads.emplace_back([&] {  // the erasures, each after some reads and a round of the cache
     for (uint64_t k = 1; k <= kDestroys; ++k) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while ((reads.load() < 50 * k || far_rounds.load() < k) &&
+             std::chrono::steady_clock::now() < until)
+        std::this_thread::yield();
       if (!ks->Destroy({7 * k}).ok()) wrong++;
       destroyed_through.store(k);
     }
     done.store(true);
   });
   threads.emplace_back([&] {  // far blocks read in turn: the cache fills and is emptied
-    std::vector<uint64_t> far;
-    for (uint64_t b = 1000; b < 1300; ++b) far.push_back(b * 256 + 1);
-    if (!ks->Destroy(far).ok()) wrong++;
     std::string got;
-    while (!done.load())
+    while (!done.load()) {
       for (uint64_t n : far)
         if (ks->Get(n, &got) != KeyStore::Found::kDestroyed) wrong++;
+      far_rounds++;
+    }
   });
   for (int t = 0; t < 2; ++t)
     threads.emplace_back([&, t] {
@@ -352,6 +360,7 @@ TEST(KeyStoreTest, ReadsRacingDestroysSeeEachKeyOrItsDestruction) {
         const uint64_t no = 1 + (n >> 33) % kMade;
         const uint64_t before = destroyed_through.load();
         const KeyStore::Found f = ks->Get(no, &got);
+        reads++;
         const bool mine = no % 7 == 0 && no / 7 <= kDestroys;
         if (mine && no / 7 <= before) {
           if (f != KeyStore::Found::kDestroyed) wrong++;
@@ -364,6 +373,8 @@ TEST(KeyStoreTest, ReadsRacingDestroysSeeEachKeyOrItsDestruction) {
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GE(reads.load(), 50 * kDestroys);
+  EXPECT_GE(far_rounds.load(), kDestroys) << "the cache went round between erasures";
   std::string got;
   EXPECT_EQ(ks->Get(7 * kDestroys, &got), KeyStore::Found::kDestroyed);
   ASSERT_EQ(ks->Get(8, &got), KeyStore::Found::kKey);
