@@ -28,23 +28,23 @@ Status AppendPlanner::Plan(std::vector<EventDraft>& drafts, const Lookup& lookup
   const uint64_t call_seq = next_seq_;
   const Sha256Digest call_hash = head_hash_;
   const size_t call_records = records->size(), call_outcomes = outcomes->size();
-  std::vector<std::string> added;
   if (sealer_) sealer_->BeginCall();
-  Status s = PlanDrafts(drafts, lookup, records, outcomes, &added);
+  Status s = PlanDrafts(drafts, lookup, records, outcomes);
   if (s.ok()) return s;
   next_seq_ = call_seq;
   head_hash_ = call_hash;
+  // The call's records hold the idempotency keys it put in flight.
+  for (size_t i = call_records; i < records->size(); ++i)
+    if (!(*records)[i].idempotency_key.empty()) in_flight_.erase((*records)[i].idempotency_key);
   records->resize(call_records);
   outcomes->resize(call_outcomes);
-  for (const std::string& k : added) in_flight_.erase(k);
   if (sealer_) sealer_->AbandonCall();
   return s;
 }
 
 Status AppendPlanner::PlanDrafts(std::vector<EventDraft>& drafts, const Lookup& lookup,
                                  std::vector<PlannedRecord>* records,
-                                 std::vector<AppendOutcome>* outcomes,
-                                 std::vector<std::string>* added) {
+                                 std::vector<AppendOutcome>* outcomes) {
   const int64_t now_us = clock_->NowMicros();
   for (auto& d : drafts) {
     AppendOutcome out;
@@ -92,7 +92,6 @@ Status AppendPlanner::PlanDrafts(std::vector<EventDraft>& drafts, const Lookup& 
     r.stream = std::move(e.stream);
     if (!index_key.empty()) {
       in_flight_.emplace(index_key, Pending{e.seq, e.id});
-      added->push_back(index_key);
       r.idempotency_key = std::move(index_key);
     }
     out.seq = e.seq;

@@ -74,11 +74,10 @@ class AppendPlanner {
   uint64_t saved_next_seq_ = 0;
   Sha256Digest saved_head_hash_{};
   bool saved_ = false;
-  // Plan()'s steps for each draft; `added` gets the idempotency keys it
-  // put in in_flight_.
+  // Plan()'s steps for each draft. Every idempotency key it puts in
+  // in_flight_ is in one of the records it adds.
   Status PlanDrafts(std::vector<EventDraft>& drafts, const Lookup& lookup,
-                    std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes,
-                    std::vector<std::string>* added);
+                    std::vector<PlannedRecord>* records, std::vector<AppendOutcome>* outcomes);
   // Idempotency keys planned but not yet committed.
   std::unordered_map<std::string, Pending> in_flight_;
 };

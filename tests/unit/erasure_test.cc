@@ -18,6 +18,7 @@
 #include "campaigns/task.h"
 #include "events/codec.h"
 #include "events/sealing.h"
+#include "storage/append_planner.h"
 #include "events/webhook_received.h"
 #include "projections/campaign_projections.h"
 #include "projections/sync_projections.h"
@@ -178,6 +179,42 @@ TEST(SealingTest, AKeyThatCannotBeReadFailsTheAppendAndWritesNothing) {
   EXPECT_EQ(e.sealing, Event::Sealing::kOpened) << "sealed under the contact's key";
   EXPECT_EQ(e.key_no, ReadOne(log, c.seq).key_no);
   EXPECT_TRUE(log.VerifyChain().ok);
+}
+
+// Within one plan, a call refused (its contact's key not read) leaves
+// nothing of itself, the calls before it planned, and its idempotency key
+// free to be planned again.
+TEST(SealingTest, ARefusedCallIsRolledBackAloneWithinItsPlan) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  PayloadSealer sealer(keys.get());
+  AppendPlanner planner(SystemClock::Instance(), 0, Sha256Digest{});
+  // The contact's key is the one made for it; the log has no records.
+  uint64_t contact_key = 0;
+  std::string unused;
+  ASSERT_TRUE(keys->NewKey(&contact_key, &unused).ok());
+  planner.SetSealer(&sealer, {[&](std::string_view, std::string_view) { return contact_key; },
+                              [](const EventId&) { return uint64_t{0}; }});
+  const auto nothing_stored = [](const std::string&, uint64_t*, EventId*) { return false; };
+  std::vector<PlannedRecord> records;
+  std::vector<AppendOutcome> first, refused, after;
+  std::vector<EventDraft> w1{Webhook("{}", "w1")};
+  ASSERT_TRUE(planner.Plan(w1, nothing_stored, &records, &first).ok());
+  keys->FailGetsOf(contact_key);
+  std::vector<EventDraft> mixed{Webhook("{}", "w2"), OptedOut("c1", kPhone, first[0], 5)};
+  EXPECT_TRUE(planner.Plan(mixed, nothing_stored, &records, &refused).IsUnavailable());
+  EXPECT_TRUE(refused.empty());
+  ASSERT_EQ(records.size(), 1u) << "w2, planned before the refused STOP, is rolled back too";
+  keys->FailGetsOf(0);
+  std::vector<EventDraft> again{Webhook("{}", "w2")};
+  ASSERT_TRUE(planner.Plan(again, nothing_stored, &records, &after).ok());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_FALSE(after[0].duplicate) << "the refused call's key is not in flight";
+  EXPECT_EQ(after[0].seq, 2u) << "numbered after w1, as if the refused call never was";
+  ASSERT_EQ(records.size(), 2u);
+  Event e;
+  ASSERT_TRUE(DecodeRecord(records[1].record, &e).ok());
+  EXPECT_EQ(e.prev_hash, RecordHash(records[0].record)) << "chained to w1";
+  planner.Commit();
 }
 
 // One contact's key that cannot be read (a damaged block) refuses that
