@@ -141,8 +141,7 @@ Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
     const KeyStore::Found found = keys_->Get(no, &key);
     // Not read now: sealing under a key nobody keeps would lose the event,
     // so the append fails and its sender asks again.
-    if (found == KeyStore::Found::kError)
-      return Status::Unavailable("key store: key " + std::to_string(no) + " could not be read");
+    if (found == KeyStore::Found::kError) return NotRead(no);
     forget = found != KeyStore::Found::kKey;
   }
   if (forget) {
