@@ -359,6 +359,7 @@ bool RouteSettled(Self* self, const Event& e) {
   if (Stands(self, e, earlier)) return true;  // refused the first time: stays refused
   std::vector<Event> read;
   Status rs = st.env->log->Read(s.webhook_seq, 1, &read);
+  if (!rs.ok()) return false;  // not read now (the log, or its key): not a refusal, read again
   std::vector<ContactFact> facts;
   const Event* w_event = !read.empty() && read[0].seq == s.webhook_seq ? &read[0] : nullptr;
   WebhookReceived w;
@@ -381,8 +382,7 @@ bool RouteSettled(Self* self, const Event& e) {
     d.external_id = s.external_id;
     d.reason = !settled.empty() ? "settled to " + s.contact_id + ", but its " + s.system +
                                       " id now belongs to contact " + *owner
-               : !rs.ok() ? "settled, but its webhook cannot be read: " + rs.ToString()
-                          : "settled, but its webhook no longer maps to the conflicting fact";
+                                : "settled, but its webhook no longer maps to the conflicting fact";
     RecordOnSource(self, e, s.system, d, 0);
     return true;
   }
@@ -401,7 +401,8 @@ bool RouteSettled(Self* self, const Event& e) {
 }
 
 // Routes `e`; false when it cannot be decided now (an earlier record could
-// not be looked up) and is to be read again later.
+// not be looked up, or a settlement's webhook read) and is to be read
+// again later.
 bool Route(Self* self, const Event& e) {
   auto& st = self->state;
   if (e.type == kReplayRequestedType) {

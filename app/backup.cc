@@ -66,13 +66,14 @@ Status MoveAside(const std::string& data_dir, const RestoreOptions& o, RestoreRe
   return Status::OK();
 }
 
-bool StreamHasErasure(const EventLog& log, const LedgerEntry& e) {
-  bool found = false;
-  (void)log.ScanStream(e.tenant, ContactStream(e.contact_id), [&found](const Event& ev) {
-    found = ev.type == kContactErasedType;
-    return !found;
+// Whether the contact's stream holds its contact.erased (*found); not OK
+// when the stream could not be read.
+Status StreamHasErasure(const EventLog& log, const LedgerEntry& e, bool* found) {
+  *found = false;
+  return log.ScanStream(e.tenant, ContactStream(e.contact_id), [found](const Event& ev) {
+    *found = ev.type == kContactErasedType;
+    return !*found;
   });
-  return found;
 }
 
 // Appends the erasures the restored log lacks; *max_key: the highest key
@@ -83,7 +84,9 @@ Status AppendMissing(EventLog* log, const std::map<std::pair<std::string, std::s
     Erasure er;
     if (!DecodeErasure(e.erasure, &er).ok()) continue;
     for (uint64_t k : er.keys) *max_key = std::max(*max_key, k);
-    if (StreamHasErasure(*log, e)) continue;
+    bool erased = false;
+    if (Status s = StreamHasErasure(*log, e, &erased); !s.ok()) return s;
+    if (erased) continue;
     EventDraft d;
     d.tenant = e.tenant;
     d.stream = ContactStream(e.contact_id);

@@ -12,8 +12,47 @@
 
 #include "events/codec.h"
 #include "projections/runner_internal.h"
+#include "util/logging.h"
 
 namespace dfm {
+
+namespace {
+
+constexpr std::chrono::milliseconds kFirstFoldRetry{100}, kMaxFoldRetry{5000}, kRetryStep{50};
+
+// The background fold's pause after each run: none after a fold that went
+// through, else from kFirstFoldRetry doubling to kMaxFoldRetry. Logs the
+// first failure, a change of error, and the recovery (not every retry).
+class FoldRetry {
+ public:
+  std::chrono::milliseconds After(const Status& s, uint64_t checkpoint) {
+    if (s.ok()) {
+      if (failing_)
+        Logger("projections")->info("event=projections_fold_resumed checkpoint={}", checkpoint);
+      failing_ = false;
+      pause_ = kFirstFoldRetry;
+      return std::chrono::milliseconds(0);
+    }
+    if (!failing_ || s.ToString() != last_error_)
+      Logger("projections")
+          ->error(
+              "event=projections_fold_failed checkpoint={} error=\"{}\" "
+              "effect=\"tried again, every {} ms at most\"",
+              checkpoint, s.ToString(), kMaxFoldRetry.count());
+    failing_ = true;
+    last_error_ = s.ToString();
+    const std::chrono::milliseconds now = pause_;
+    pause_ = std::min(pause_ * 2, kMaxFoldRetry);
+    return now;
+  }
+
+ private:
+  bool failing_ = false;
+  std::string last_error_;
+  std::chrono::milliseconds pause_ = kFirstFoldRetry;
+};
+
+}  // namespace
 
 ProjectionRunner::ProjectionRunner(EventLog* log, std::vector<Projection*> projections,
                                    Options options)
@@ -137,14 +176,14 @@ void ProjectionRunner::ReadBatch(uint64_t from, uint64_t until, Batch* b) const 
   b->status = log_->ScanRecords(from, [&](uint64_t seq, std::string_view record) {
     if (seq > until) return false;
     AddRecord(seq, record, b, /*decode=*/true);
-    return ++scanned < options_.batch;
+    return b->opened.ok() && ++scanned < options_.batch;  // not folded: read no further
   });
   if (b->status.ok()) b->status = b->opened;
 }
 
 void ProjectionRunner::DecodeBatch(Batch* b) const {
   b->opened = Status::OK();
-  for (size_t k = 0; k < b->n; ++k) Open(b, k);
+  for (size_t k = 0; k < b->n && b->opened.ok(); ++k) Open(b, k);
 }
 
 Status ProjectionRunner::Run(uint64_t until, bool lazy,
@@ -250,6 +289,7 @@ Status ProjectionRunner::Start() {
   PublishCheckpoint();
   thread_ = std::thread([this] {
     auto last_read = std::chrono::steady_clock::time_point{};
+    FoldRetry retry;
     while (!stop_.load()) {
       auto wait = last_read + options_.min_read_interval - std::chrono::steady_clock::now();
       if (wait > wait.zero()) std::this_thread::sleep_for(wait);
@@ -259,7 +299,13 @@ Status ProjectionRunner::Start() {
         std::lock_guard<std::mutex> lk(mu_);
         status_ = s;  // the last fold's outcome: a failure clears once one succeeds
       }
-      log_->WaitForSequence(checkpoint_.load() + 1, std::chrono::milliseconds(100));
+      // A fold that fails (the log, or a key, not read now) is tried again
+      // after a pause that grows to kMaxFoldRetry, not at once: the event
+      // it stopped at is there, so WaitForSequence would not wait.
+      const std::chrono::milliseconds pause = retry.After(s, checkpoint_.load());
+      for (auto slept = pause.zero(); slept < pause && !stop_.load(); slept += kRetryStep)
+        std::this_thread::sleep_for(kRetryStep);
+      if (s.ok()) log_->WaitForSequence(checkpoint_.load() + 1, std::chrono::milliseconds(100));
     }
   });
   return Status::OK();

@@ -77,9 +77,16 @@ uint64_t FirstSeqAtOrAfter(const EventLog& log, int64_t t_us) {
   uint64_t lo = 1, hi = log.LastSequence() + 1;  // answer in [lo, hi]
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
-    std::vector<Event> one;
-    if (!log.Read(mid, 1, &one).ok() || one.empty()) return hi;
-    if (one[0].recorded_at_us < t_us) {
+    // The header alone (a sealed payload is not opened: its key is not
+    // needed to know when it was recorded).
+    Event one;
+    bool read = false;
+    Status s = log.ScanRecords(mid, [&](uint64_t seq, std::string_view record) {
+      read = seq == mid && DecodeRecord(record, &one).ok();
+      return false;
+    });
+    if (!s.ok() || !read) return hi;
+    if (one.recorded_at_us < t_us) {
       lo = mid + 1;
     } else {
       hi = mid;

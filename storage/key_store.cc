@@ -466,6 +466,7 @@ Status MemoryKeyStore::NewKey(uint64_t* no, std::string* key) {
 
 KeyStore::Found MemoryKeyStore::Get(uint64_t no, std::string* key) const {
   std::lock_guard<std::mutex> lk(mu_);
+  ++gets_;
   if (fail_gets_ || (fail_gets_of_ != 0 && no == fail_gets_of_)) return Found::kError;
   auto it = keys_.find(no);
   if (it != keys_.end()) {
@@ -508,6 +509,11 @@ void MemoryKeyStore::FailGets(bool fail) {
 void MemoryKeyStore::FailGetsOf(uint64_t no) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_gets_of_ = no;
+}
+
+uint64_t MemoryKeyStore::Gets() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return gets_;
 }
 
 }  // namespace dfm

@@ -134,6 +134,8 @@ class MemoryKeyStore : public KeyStore {
   // `no` alone (a damaged block) until FailGetsOf(0).
   void FailGets(bool fail);
   void FailGetsOf(uint64_t no);
+  // Get calls so far.
+  uint64_t Gets() const;
 
  private:
   mutable std::mutex mu_;
@@ -144,6 +146,7 @@ class MemoryKeyStore : public KeyStore {
   bool fail_ = false;
   bool fail_gets_ = false;
   uint64_t fail_gets_of_ = 0;
+  mutable uint64_t gets_ = 0;
   std::string hash_key_;
 };
 

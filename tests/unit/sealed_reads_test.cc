@@ -4,6 +4,9 @@
 // reads, not the projections' catch-up or rebuild, not an erasure.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "app/erase.h"
 #include "events/codec.h"
 #include "projections/runner.h"
@@ -38,6 +41,23 @@ std::string RegistryRow(const EventLog& log) {
   return s.ok() ? v : "";
 }
 
+// A sealing log in memory holding c1 and its STOP, and the sync's
+// projections over it, not folded yet; c1_key: the key of c1's events.
+struct FoldFixture {
+  std::shared_ptr<MemoryKeyStore> keys = std::make_shared<MemoryKeyStore>();
+  MemoryEventLog log;
+  SyncProjections projections;
+  ProjectionRunner runner{&log, projections.All()};
+  uint64_t stop = 0, c1_key = 0;
+  FoldFixture() {
+    log.SetKeyStore(keys);
+    stop = AppendContactAndStop(&log);
+    std::vector<Event> got;
+    EXPECT_TRUE(log.Read(stop, 1, &got).ok());
+    c1_key = got.empty() ? 0 : got[0].key_no;
+  }
+};
+
 TEST(SealedReadsTest, AKeyNotReadNowFailsTheReadInsteadOfLeavingItSealed) {
   auto keys = std::make_shared<MemoryKeyStore>();
   MemoryEventLog log;
@@ -66,18 +86,38 @@ TEST(SealedReadsTest, AKeyNotReadNowFailsTheReadInsteadOfLeavingItSealed) {
 // A STOP whose key cannot be read now is not folded as unreadable: the
 // catch-up fails, and folds it once the key can be read.
 TEST(SealedReadsTest, TheCatchUpStopsAtAnEventWhoseKeyIsNotReadNow) {
-  auto keys = std::make_shared<MemoryKeyStore>();
-  MemoryEventLog log;
-  log.SetKeyStore(keys);
-  SyncProjections projections;
-  ProjectionRunner runner(&log, projections.All());
-  AppendContactAndStop(&log);
-  keys->FailGets(true);
-  EXPECT_FALSE(runner.CatchUp().ok());
-  EXPECT_EQ(RegistryRow(log), "");
-  keys->FailGets(false);
-  ASSERT_TRUE(runner.CatchUp().ok());
-  EXPECT_EQ(RegistryRow(log).rfind("out", 0), 0u) << RegistryRow(log);
+  FoldFixture f;
+  f.keys->FailGetsOf(f.c1_key);  // the webhook's key still opens
+  EXPECT_TRUE(f.runner.CatchUp().IsUnavailable());
+  EXPECT_LT(f.runner.checkpoint(), f.stop) << "not folded past the STOP";
+  EXPECT_EQ(RegistryRow(f.log), "");
+  f.keys->FailGetsOf(0);
+  ASSERT_TRUE(f.runner.CatchUp().ok());
+  EXPECT_EQ(f.runner.checkpoint(), f.log.LastSequence());
+  EXPECT_EQ(RegistryRow(f.log).rfind("out", 0), 0u) << RegistryRow(f.log);
+}
+
+// The service's background fold, failing on a key not read now, tries
+// again after a growing pause (not every few ms), and folds the STOP once
+// the key can be read.
+TEST(SealedReadsTest, TheBackgroundFoldBacksOffThenFoldsOnceTheKeyIsRead) {
+  FoldFixture f;
+  f.keys->FailGetsOf(f.c1_key);
+  const uint64_t before = f.keys->Gets();
+  ASSERT_TRUE(f.runner.Start().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // 100 + 200 + 400 ms of pauses: a handful of tries (two keys asked for
+  // each), where a retry at every 5 ms read interval would make a hundred.
+  EXPECT_LE(f.keys->Gets() - before, 5u * 2);
+  EXPECT_FALSE(f.runner.status().ok());
+  EXPECT_LT(f.runner.checkpoint(), f.stop);
+  f.keys->FailGetsOf(0);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (f.runner.checkpoint() < f.log.LastSequence() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  f.runner.Stop();
+  EXPECT_EQ(f.runner.checkpoint(), f.log.LastSequence());
+  EXPECT_EQ(RegistryRow(f.log).rfind("out", 0), 0u) << RegistryRow(f.log);
 }
 
 TEST(SealedReadsTest, ARebuildFailsAtAnEventWhoseKeyIsNotReadNow) {
@@ -90,6 +130,8 @@ TEST(SealedReadsTest, ARebuildFailsAtAnEventWhoseKeyIsNotReadNow) {
   ASSERT_TRUE(log->Read(stop, 1, &got).ok());
   ASSERT_EQ(got.size(), 1u);
   keys->FailGetsOf(got[0].key_no);
+  EXPECT_TRUE(log->Read(stop, 1, &got).IsUnavailable()) << "Read opens from the record too";
+  EXPECT_TRUE(log->ReadStream("t", ContactStream("c1"), 0, 10, &got).IsUnavailable());
   SyncProjections projections;
   ProjectionRunner runner(log.get(), projections.All());
   Status s = runner.Rebuild();
