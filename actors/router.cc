@@ -146,10 +146,9 @@ Earlier EarlierRecord(Self* self, const Event& e, size_t n, std::string* type) {
   if (s.IsNotFound()) return Earlier::kNone;
   if (!s.ok()) return Earlier::kUnknown;
   if (!type) return Earlier::kRecorded;
-  std::vector<Event> read;
-  if (!st.env->log->Read(seq, 1, &read).ok() || read.empty() || read[0].seq != seq)
-    return Earlier::kUnknown;
-  *type = read[0].type;
+  Event read;  // its type alone: the payload is not opened
+  if (!st.env->log->ReadUnopened(seq, &read).ok()) return Earlier::kUnknown;
+  *type = read.type;
   return Earlier::kRecorded;
 }
 

@@ -20,10 +20,10 @@ std::vector<Seen> LookUpSeen(const EventLog& log, const SeenAsk& ask) {
   std::vector<Seen> answer(ask.keys.size());
   for (size_t i = 0; i < ask.keys.size(); ++i) {
     uint64_t seq = 0;
-    std::vector<Event> first;
+    Event first;  // its id alone: the payload is not opened
     const SeenKey& k = ask.keys[i];
     if (!log.LookupIdempotency(k.tenant, k.system, k.key, &seq).ok()) continue;
-    if (log.Read(seq, 1, &first).ok() && !first.empty() && first[0].seq == seq) answer[i] = {seq, first[0].id};
+    if (log.ReadUnopened(seq, &first).ok()) answer[i] = {seq, first.id};
   }
   return answer;
 }

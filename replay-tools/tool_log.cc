@@ -77,15 +77,8 @@ uint64_t FirstSeqAtOrAfter(const EventLog& log, int64_t t_us) {
   uint64_t lo = 1, hi = log.LastSequence() + 1;  // answer in [lo, hi]
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
-    // The header alone (a sealed payload is not opened: its key is not
-    // needed to know when it was recorded).
-    Event one;
-    bool read = false;
-    Status s = log.ScanRecords(mid, [&](uint64_t seq, std::string_view record) {
-      read = seq == mid && DecodeRecord(record, &one).ok();
-      return false;
-    });
-    if (!s.ok() || !read) return hi;
+    Event one;  // when it was recorded: the payload is not opened
+    if (!log.ReadUnopened(mid, &one).ok()) return hi;
     if (one.recorded_at_us < t_us) {
       lo = mid + 1;
     } else {

@@ -58,6 +58,15 @@ Status EventLog::ReadWholeStream(std::string_view tenant, std::string_view strea
   });
 }
 
+Status EventLog::ReadUnopened(uint64_t seq, Event* e) const {
+  Status decoded = Status::NotFound("no event " + std::to_string(seq));
+  Status s = ScanRecords(seq, [&](uint64_t at, std::string_view record) {
+    if (at == seq) decoded = DecodeRecord(record, e);
+    return false;
+  });
+  return s.ok() ? decoded : s;
+}
+
 ChainReport EventLog::VerifyChain(const std::function<void(const Event&)>& visit) const {
   ChainReport r;
   Sha256Digest prev{};

@@ -114,6 +114,11 @@ class EventLog {
   virtual Status ScanRecords(uint64_t from,
                              const std::function<bool(uint64_t, std::string_view)>& fn) const = 0;
 
+  // The event at `seq` as its record holds it, a sealed payload not opened
+  // (no key is asked for): for what its header says (id, type, times).
+  // NotFound when the log has no such event.
+  Status ReadUnopened(uint64_t seq, Event* e) const;
+
   // NotFound when absent.
   virtual Status LookupIdempotency(std::string_view tenant, std::string_view system,
                                    std::string_view key, uint64_t* seq) const = 0;

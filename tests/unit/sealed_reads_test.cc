@@ -76,6 +76,14 @@ TEST(SealedReadsTest, AKeyNotReadNowFailsTheReadInsteadOfLeavingItSealed) {
   ASSERT_TRUE(DecodeRecord(raw, &e).ok());
   EXPECT_TRUE(log.Unseal(&e).IsUnavailable());
   EXPECT_EQ(e.sealing, Event::Sealing::kSealed);
+  // What a header says needs no key (ReadUnopened: a router's earlier
+  // decision, a cluster's "seen" answer, the tools' time search).
+  Event header;
+  ASSERT_TRUE(log.ReadUnopened(stop, &header).ok());
+  EXPECT_EQ(header.seq, stop);
+  EXPECT_EQ(header.type, ev::kOptedOut);
+  EXPECT_EQ(header.sealing, Event::Sealing::kSealed);
+  EXPECT_TRUE(log.ReadUnopened(stop + 1, &header).IsNotFound());
   keys->FailGets(false);
   got.clear();
   ASSERT_TRUE(log.Read(stop, 1, &got).ok());
