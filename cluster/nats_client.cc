@@ -2,6 +2,8 @@
 
 #include <nats/nats.h>
 
+#include <cstring>
+
 namespace dfm {
 
 namespace {
@@ -393,6 +395,7 @@ Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int repl
   kc.StorageType = js_FileStorage;
   natsStatus s = js_CreateKeyValue(&kv_, kvjs_, &kc);
   if (s != NATS_OK) s = js_KeyValue(&kv_, kvjs_, bucket.c_str());
+  if (s == NATS_OK) bucket_ = bucket;
   return FromNats(s, "lease bucket");
 }
 
@@ -410,6 +413,29 @@ Status NatsClient::KvGet(const std::string& key, KvEntry* e) {
   }
   e->rev = kvEntry_Revision(entry);
   kvEntry_Destroy(entry);
+  return Status::OK();
+}
+
+Status NatsClient::KvGetLatest(const std::string& key, KvEntry* e) {
+  *e = KvEntry();
+  // The stream's "get message" API, which its leader answers (kvStore_Get
+  // asks any replica: the bucket allows direct gets).
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const std::string subject = "$KV." + bucket_ + "." + key;
+  natsStatus s =
+      js_GetLastMsg(&m, kvjs_, ("KV_" + bucket_).c_str(), subject.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND) return Status::OK();
+  if (s != NATS_OK) return FromNats(s, "key get", jerr);
+  const char* op = nullptr;
+  const bool removed = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != nullptr &&
+                       (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0);
+  if (!removed) {
+    e->present = true;
+    e->value.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  }
+  e->rev = natsMsg_GetSequence(m);
+  natsMsg_Destroy(m);
   return Status::OK();
 }
 

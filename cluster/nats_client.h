@@ -172,7 +172,10 @@ class NatsClient {
     std::string value;
     uint64_t rev = 0;
   };
+  // From any replica of the bucket (NATS's direct get): it may lag.
   Status KvGet(const std::string& key, KvEntry* e);
+  // From the bucket's leader: every write acknowledged before is seen.
+  Status KvGetLatest(const std::string& key, KvEntry* e);
   // Only if absent (never written, deleted or expired): AlreadyExists
   // when someone holds it.
   Status KvCreate(const std::string& key, const std::string& value, uint64_t* rev);
@@ -189,6 +192,7 @@ class NatsClient {
   __jsCtx* js_ = nullptr;
   __jsCtx* kvjs_ = nullptr;  // the lease bucket's, with a shorter wait
   __kvStore* kv_ = nullptr;
+  std::string bucket_;  // kv_'s
 };
 
 }  // namespace dfm

@@ -11,14 +11,9 @@ class NatsCasStore final : public CasStore {
  public:
   explicit NatsCasStore(std::unique_ptr<NatsClient> nats) : nats_(std::move(nats)) {}
 
-  Status Get(const std::string& key, Entry* e) override {
-    NatsClient::KvEntry kv;
-    Status s = nats_->KvGet(key, &kv);
-    if (!s.ok()) return s;
-    e->present = kv.present;
-    e->value = std::move(kv.value);
-    e->rev = kv.rev;
-    return Status::OK();
+  Status Get(const std::string& key, Entry* e) override { return Read(key, /*latest=*/false, e); }
+  Status GetLatest(const std::string& key, Entry* e) override {
+    return Read(key, /*latest=*/true, e);
   }
 
   Status Create(const std::string& key, const std::string& value) override {
@@ -34,6 +29,16 @@ class NatsCasStore final : public CasStore {
   Status Keys(std::vector<std::string>* keys) override { return nats_->KvKeys(keys); }
 
  private:
+  Status Read(const std::string& key, bool latest, Entry* e) {
+    NatsClient::KvEntry kv;
+    Status s = latest ? nats_->KvGetLatest(key, &kv) : nats_->KvGet(key, &kv);
+    if (!s.ok()) return s;
+    e->present = kv.present;
+    e->value = std::move(kv.value);
+    e->rev = kv.rev;
+    return Status::OK();
+  }
+
   std::unique_ptr<NatsClient> nats_;
 };
 

@@ -29,8 +29,14 @@ class CasStore {
     uint64_t rev = 0;  // changes at every write of the key
   };
   virtual ~CasStore() = default;
-  // The key's value and revision; OK and !present when it has none.
+  // The key's value and revision; OK and !present when it has none. May
+  // answer from a copy that lags behind writes others had acknowledged (a
+  // cluster's bucket answers reads from any of its replicas).
   virtual Status Get(const std::string& key, Entry* e) = 0;
+  // As Get, but sees every write acknowledged before the call (a cluster's
+  // bucket: asked of its leader). For the reads whose "absent" is acted
+  // on. Stores whose Get never lags need not override it.
+  virtual Status GetLatest(const std::string& key, Entry* e) { return Get(key, e); }
   // Writes only when the key has no value: AlreadyExists otherwise.
   virtual Status Create(const std::string& key, const std::string& value) = 0;
   // Writes only when the key's revision is still `rev`: AlreadyExists

@@ -22,12 +22,8 @@ constexpr int kCasAttempts = 16;
 // "exists" for every write is refusing, not full of blocks).
 constexpr int kMaxBlockMisses = 4096;
 // A read the store does not answer is asked again this many times, 50 ms
-// to 1 s apart (about 15 s in all), before the key reads as missing.
+// to 1 s apart (about 15 s in all), before Get answers kError.
 constexpr int kReadAttempts = 20;
-// Reads of a block found absent before it is taken as never made: a
-// cluster's bucket answers reads from replicas too, and one that lags may
-// not have a block another node made a moment ago (~350 ms in all).
-constexpr int kAbsentReads = 4;
 
 std::string NewKeyBytes() {
   std::string k(kKeyBytes, '\0');
@@ -116,7 +112,8 @@ Status SharedKeyStore::LoadHashKey() {
   const std::string name = "h." + scope_;
   for (int i = 0; i < kCasAttempts; ++i) {
     CasStore::Entry e;
-    Status s = store_->Get(name, &e);
+    Status s =
+        i == 0 ? store_->Get(name, &e) : store_->GetLatest(name, &e);  // after a refused create
     if (!s.ok()) return s;
     if (e.present) {
       auto plain = AeadOpen(key_, name, e.value);
@@ -148,7 +145,7 @@ Status SharedKeyStore::NewBlock() {
     Status s = store_->Create(entry, SealBlock(key_, entry, fresh));
     if (Taken(s)) {
       CasStore::Entry there;  // taken indeed, or a refusal that reads like it
-      Status g = store_->Get(entry, &there);
+      Status g = store_->GetLatest(entry, &there);
       if (!g.ok()) return g;
       if (!there.present) return Status::Unavailable("shared key store " + scope_ + ": " + s.ToString());
       ++b;
@@ -187,12 +184,14 @@ const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
 KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
   const std::string entry = BlockEntry(scope_, block);
   int64_t pause_ms = 50;
-  int absent = 0;
+  bool absent = false;  // from a replica, which may lag: the leader decides
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     CasStore::Entry e;
-    if (store_->Get(entry, &e).ok()) {
+    if ((absent ? store_->GetLatest(entry, &e) : store_->Get(entry, &e)).ok()) {
       if (e.present) return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
-      if (++absent == kAbsentReads) return Found::kMissing;
+      if (absent) return Found::kMissing;
+      absent = true;
+      continue;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     pause_ms = std::min<int64_t>(pause_ms * 2, 1000);
@@ -226,7 +225,7 @@ Status SharedKeyStore::DestroyInBlock(uint64_t block, const std::vector<uint64_t
   const std::string entry = BlockEntry(scope_, block);
   for (int i = 0; i < kCasAttempts; ++i) {
     CasStore::Entry e;
-    Status s = store_->Get(entry, &e);
+    Status s = store_->GetLatest(entry, &e);  // a lagging "absent" would keep the keys
     if (!s.ok()) return s;
     if (!e.present) return Status::OK();  // never made
     Block b;

@@ -27,9 +27,11 @@
 // before. Only one instance destroys keys of a scope (the partition's
 // runner); the others read a block after it was destroyed, or make their
 // own. A store that does not answer is asked again for about 15 s before
-// Get answers kError (sealing then fails its append, reading fails); a
-// block the store still does not have after ~350 ms (reads may come from a
-// replica that lags behind the node that made it) answers kMissing.
+// Get answers kError (sealing then fails its append, reading fails). A
+// block a read finds absent (reads may come from a replica that lags
+// behind the node that made it) is asked of the store's leader
+// (CasStore::GetLatest), whose "absent" answers kMissing; Destroy reads
+// its blocks there too, so that no lagging copy hides a key from it.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -84,9 +86,9 @@ class SharedKeyStore : public KeyStore {
   // The block from the cache; nullptr when not there. REQUIRES: mu_ held.
   const Block* CachedBlock(uint64_t block) const;
   // The block from the store, its read asked again while the store does
-  // not answer (about 15 s) and while it has no such block (about 350 ms:
-  // a replica that lags): kKey (*b), kMissing when the store has no such
-  // block, kError when it does not answer or the block does not open.
+  // not answer (about 15 s), and of its leader when absent: kKey (*b),
+  // kMissing when the leader has no such block, kError when the store does
+  // not answer or the block does not open.
   Found FetchBlock(uint64_t block, Block* b) const;
   Status DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots);
 

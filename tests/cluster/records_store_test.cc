@@ -52,6 +52,35 @@ TEST(RecordsStore, CompareAndSetOverNatsKeyValue) {
   EXPECT_EQ(e.value, "a");
   ASSERT_TRUE(store->Update("r.k1", "c", e.rev).ok());
   EXPECT_EQ(store->Update("r.k1", "d", e.rev).code(), Status::Code::kAlreadyExists);
+  // The leader's read answers as Get does on one server.
+  CasStore::Entry latest, replica;
+  ASSERT_TRUE(store->GetLatest("r.k1", &latest).ok());
+  ASSERT_TRUE(store->Get("r.k1", &replica).ok());
+  EXPECT_TRUE(latest.present);
+  EXPECT_EQ(latest.value, "c");
+  EXPECT_EQ(latest.rev, replica.rev);
+  ASSERT_TRUE(store->GetLatest("r.never", &latest).ok());
+  EXPECT_FALSE(latest.present);
+}
+
+// The leader's read of a key deleted (as a lease is given up) is absent,
+// as the replicas' read is.
+TEST(RecordsStore, TheLeadersReadOfADeletedKeyIsAbsent) {
+  testing::TempDir dir;
+  NatsServer nats(dir.path(), testing::FreePort());
+  std::unique_ptr<NatsClient> c;
+  ASSERT_TRUE(Eventually([&] {
+                return OpenBucketClient("DFM_TEST", {nats.url()}, "n1", NatsSecurity(), 1, &c);
+              }).ok());
+  ASSERT_TRUE(c->KvPut("k", "v").ok());
+  NatsClient::KvEntry e;
+  ASSERT_TRUE(c->KvGetLatest("k", &e).ok());
+  EXPECT_TRUE(e.present);
+  EXPECT_EQ(e.value, "v");
+  ASSERT_TRUE(c->KvDelete("k").ok());
+  ASSERT_TRUE(c->KvGetLatest("k", &e).ok());
+  EXPECT_FALSE(e.present);
+  EXPECT_GT(e.rev, 0u);
 }
 
 TEST(RecordsStore, OneCreatorAmongNodesAndTheRecordOutlivesAServerKill) {
