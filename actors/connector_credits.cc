@@ -90,8 +90,10 @@ void ChargeCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, in
   st.credits_reserved = std::max<int64_t>(0, st.credits_reserved - reserved);
   st.credits_spent += std::max(credits, 0);
   // What is stored only shrinks, unless the answer cost more than was
-  // reserved: then it is synced as a reservation is.
-  StoreCredits(st, /*durable=*/credits > reserved);
+  // reserved: then it is synced as a reservation is. A store that fails is
+  // logged (StoreCredits); the count in memory is right, and the next
+  // reservation or charge stores it whole.
+  (void)StoreCredits(st, /*durable=*/credits > reserved);
 }
 
 }  // namespace dfm::connector_steps

@@ -526,19 +526,28 @@ void Poll(Self* self) {
 
 // Spawns the contacts that have pushes not yet settled, so they hand them to
 // their connectors again (sync_status projection, caught up before start).
+// A scan that fails spawns none of them and is made again a second later:
+// a push left unsent until the contact's next fact could be an opt-out.
 void RecoverPendingPushes(Self* self) {
   auto& st = self->state;
   std::vector<std::pair<std::string, std::string>> to_spawn;
-  st.env->log->ScanConsumerState("sync_status", "p/", [&](std::string_view, std::string_view v) {
-    // "<state> <system> <contact id> <tenant>"
-    std::string s(v);
-    size_t a = s.find(' '), b = s.find(' ', a + 1), c = s.find(' ', b + 1);
-    if (a == std::string::npos || b == std::string::npos || c == std::string::npos) return true;
-    std::string state = s.substr(0, a);
-    if (state == "pending" || state == "retrying")
-      to_spawn.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
-    return true;
-  });
+  Status scanned = st.env->log->ScanConsumerState(
+      "sync_status", "p/", [&](std::string_view, std::string_view v) {
+        // "<state> <system> <contact id> <tenant>"
+        std::string s(v);
+        size_t a = s.find(' '), b = s.find(' ', a + 1), c = s.find(' ', b + 1);
+        if (a == std::string::npos || b == std::string::npos || c == std::string::npos) return true;
+        std::string state = s.substr(0, a);
+        if (state == "pending" || state == "retrying")
+          to_spawn.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
+        return true;
+      });
+  if (!scanned.ok()) {
+    Logger("actors")->error("event=pending_pushes_recover_failed retry_in_ms=1000 error=\"{}\"",
+                            scanned.ToString());
+    self->delayed_send(self, std::chrono::seconds(1), recover_atom::value, retry_atom::value);
+    return;
+  }
   for (const auto& [tenant, contact] : to_spawn) {
     auto key = ContactKey(tenant, contact);
     if (!st.contacts.count(key)) Spawn(self, tenant, contact, true);
@@ -553,7 +562,13 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   auto& st = self->state;
   st.env = std::move(env);
   uint64_t cp = 0;
-  st.env->log->ReadCheckpoint(kRouterConsumer, &cp);
+  // Unread, the router starts from the log's first event: what it reads
+  // again is not decided again (reread_until below), only slower.
+  if (Status s = st.env->log->ReadCheckpoint(kRouterConsumer, &cp); !s.ok()) {
+    Logger("actors")->error("event=router_checkpoint_unread restart_from=1 error=\"{}\"",
+                            s.ToString());
+    cp = 0;
+  }
   st.committed = cp;
   st.next_seq = cp + 1;
   st.reread_until = st.env->log->LastSequence();
@@ -591,6 +606,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         Poll(self);
         Publish(self);  // Poll does not when it cannot read
       },
+      [self](recover_atom, retry_atom) { RecoverPendingPushes(self); },
       [self](poll_atom) { Poll(self); },
       [self](poll_atom, retry_atom) {
         self->state.poll_later_scheduled = false;

@@ -11,7 +11,7 @@
 
 namespace dfm {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,

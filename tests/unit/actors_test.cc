@@ -268,6 +268,50 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   EXPECT_GE(cp, second) << "every webhook answered: the checkpoint is past the last one";
 }
 
+// At start the router hands every contact with a push not yet settled
+// (the sync_status projection) to its connectors again. A scan of that
+// projection that fails recovers none of them at once and is made again a
+// second later, rather than leaving those pushes (an opt-out among them)
+// unsent until their contact's next fact.
+TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
+  auto client = std::make_shared<ScriptedClient>();
+  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+  auto connector = Connector(client);
+  env_->connectors[{"default", "aloware"}] = connector;
+  auto router = StartRouter(connector);
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  std::vector<Event> pushes;
+  ASSERT_TRUE(log_.Read(1, 100, &pushes).ok());
+  std::string contact;
+  for (const auto& e : pushes)
+    if (e.type == ev::kPushRequested) contact = e.stream.substr(std::string("contact:").size());
+  ASSERT_FALSE(contact.empty());
+  // The service stops before the push is answered; its projection says
+  // the push is pending.
+  caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(connector, caf::exit_reason::user_shutdown);
+  sched_->run();
+  ASSERT_TRUE(
+      log_.CommitConsumerDurable("sync_status", log_.LastSequence(),
+                                 {StateOp{"p/1", "pending aloware " + contact + " default", false}})
+          .ok());
+
+  auto again = std::make_shared<ScriptedClient>();
+  auto next = Connector(again);
+  env_->connectors[{"default", "aloware"}] = next;
+  log_.FailStateReads("sync_status", true);
+  StartRouter(next);
+  EXPECT_TRUE(again->pushes.empty()) << "the projection cannot be read";
+  Advance(1'000'000);
+  EXPECT_TRUE(again->pushes.empty()) << "still not";
+  log_.FailStateReads("sync_status", false);
+  Advance(1'000'000);
+  ASSERT_EQ(again->pushes.size(), 1u) << "handed to the connector again";
+}
+
 // Facts that wait together at one contact are decided together, in one
 // append, and decide what they would one at a time: the same decisions as a
 // contact that got the same webhooks one by one. A refused append of them

@@ -315,7 +315,9 @@ TEST(ClusterPublishRetry, AStreamsRefusalIsFinalAndTheBudgetBoundsTheWait) {
     slow.now += wait_ms;
     return Status::Unavailable("publish: timeout");
   };
-  PublishWithRetry(timeout, PublishRetryPolicy{6000, 2000, 250}, slow.Now(), slow.Sleep(), &attempts);
+  EXPECT_FALSE(PublishWithRetry(timeout, PublishRetryPolicy{6000, 2000, 250}, slow.Now(),
+                                slow.Sleep(), &attempts)
+                   .ok());
   EXPECT_EQ(slow.waits, (std::vector<int64_t>{2000, 2000, 1500}));
   EXPECT_EQ(slow.now, 6000);
 }

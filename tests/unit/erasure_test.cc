@@ -495,14 +495,14 @@ TEST(ErasureTest, NothingAfterAnErasureOpensEvenBeforeItsKeyIsDestroyed) {
   sealer.Abandon();
   Event later = event("contact.updated", "{\"x\":1}");
   ASSERT_TRUE(sealer.Seal(&later, none).ok());
-  sealer.Open(&later);
+  ASSERT_TRUE(sealer.Open(&later).ok());
   EXPECT_EQ(later.sealing, Event::Sealing::kOpened);
   Event kept = event(std::string(kContactErasedType), "{}");
   ASSERT_TRUE(sealer.Seal(&kept, none).ok());
   sealer.Commit();
   Event after = event("contact.updated", "{\"x\":22}");
   ASSERT_TRUE(sealer.Seal(&after, none).ok());
-  sealer.Open(&after);
+  ASSERT_TRUE(sealer.Open(&after).ok());
   EXPECT_TRUE(after.erased());
 }
 
@@ -730,7 +730,7 @@ TEST(SealingTest, ReadsOpenFromTheRecordAsUnsealDoes) {
   for (const Event& got : read) {
     Event want;
     ASSERT_TRUE(DecodeRecord(RawRecord(*log, got.seq), &want).ok());
-    log->Unseal(&want);
+    ASSERT_TRUE(log->Unseal(&want).ok());
     EXPECT_EQ(got.sealing, want.sealing) << got.seq;
     EXPECT_EQ(got.payload, want.payload) << got.seq;
     EXPECT_EQ(got.key_no, want.key_no) << got.seq;
@@ -754,7 +754,7 @@ TEST(SealingTest, ReadsOpenFromTheRecordAsUnsealDoes) {
   ASSERT_TRUE(DecodeRecord(RawRecord(*log, w2.seq), &want).ok());
   EXPECT_EQ(left.sealing, Event::Sealing::kSealed);
   EXPECT_EQ(left.payload, want.payload) << "the sealed bytes as the record holds them";
-  log->Unseal(&want);
+  ASSERT_TRUE(log->Unseal(&want).ok());
   EXPECT_EQ(left.key_no, want.key_no);
   EXPECT_NE(left.key_no, 0u);
   log->Close();
