@@ -3,7 +3,7 @@
 // beside the way it ran before the change, in alternating rounds, and the
 // medians are reported with their ratio.
 //
-//   build/release/bench/stage_bench [--stage aead|answers|phone|streams|all] [--rounds 5]
+//   build/release/bench/stage_bench [--stage aead|answers|phone|streams|keys|all] [--rounds 5]
 //
 // aead: sealing one 1,500-byte payload with AeadSeal, whose thread keeps
 //   one initialised cipher context and takes nonces from a buffer of the
@@ -23,6 +23,9 @@
 //   key of the source's stream and one of its sender's contact stream, in
 //   group commits of 20 keys; no WAL): with the insert hint per stream
 //   (storage/stream_keys.h) against without. CPU per webhook.
+// keys: the 256 keys of a key-store block (storage/key_store.h: a sealed
+//   log makes one per webhook) drawn from the generator at once, as
+//   MakeKeys draws them, against one draw of 32 bytes per key. ns per key.
 #include <openssl/evp.h>
 #include <phonenumbers/phonenumberutil.h>
 #include <rocksdb/db.h>
@@ -379,6 +382,40 @@ void StreamsStage(int rounds) {
       Median(now), Median(before), Median(now) / Median(before), rounds);
 }
 
+void KeysStage(int rounds) {
+  constexpr size_t kBlock = 256, kKey = 32;
+  std::vector<double> now, before;
+  size_t sink = 0;
+  for (int r = 0; r < rounds; ++r) {
+    auto at_once = [&](int) {
+      std::string drawn(kBlock * kKey, '\0');
+      RandomBytes(reinterpret_cast<uint8_t*>(drawn.data()), drawn.size());
+      for (size_t i = 0; i < kBlock; ++i) sink += static_cast<uint8_t>(drawn[i * kKey]);
+    };
+    auto each = [&](int) {
+      for (size_t i = 0; i < kBlock; ++i) {
+        uint8_t k[kKey];
+        RandomBytes(k, sizeof(k));
+        sink += k[0];
+      }
+    };
+    auto per_key = [&](auto block) {  // 2,000 blocks
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int b = 0; b < 2000; ++b) block(b);
+      return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0)
+                 .count() /
+             (2000.0 * kBlock);
+    };
+    Alternate(
+        r, [&] { return per_key(at_once); }, [&] { return per_key(each); }, &now, &before);
+  }
+  if (sink == 0) std::abort();
+  std::printf(
+      "keys: a key of a block drawn at once %.0f ns vs a draw per key %.0f ns, %.2fx; medians of "
+      "%d\n",
+      Median(now), Median(before), Median(now) / Median(before), rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -391,19 +428,22 @@ int main(int argc, char** argv) {
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr,
-                   "usage: stage_bench [--stage aead|answers|phone|streams|all] [--rounds N]\n");
+      std::fprintf(
+          stderr,
+          "usage: stage_bench [--stage aead|answers|phone|streams|keys|all] [--rounds N]\n");
       return 2;
     }
   }
   if (stage != "all" && stage != "aead" && stage != "answers" && stage != "phone" &&
-      stage != "streams") {
-    std::fprintf(stderr, "unknown stage %s (aead, answers, phone, streams, all)\n", stage.c_str());
+      stage != "streams" && stage != "keys") {
+    std::fprintf(stderr, "unknown stage %s (aead, answers, phone, streams, keys, all)\n",
+                 stage.c_str());
     return 2;
   }
   if (stage == "all" || stage == "aead") AeadStage(rounds);
   if (stage == "all" || stage == "answers") AnswersStage(rounds);
   if (stage == "all" || stage == "phone") PhoneStage(rounds);
   if (stage == "all" || stage == "streams") StreamsStage(rounds);
+  if (stage == "all" || stage == "keys") KeysStage(rounds);
   return 0;
 }

@@ -140,7 +140,11 @@ Status SharedKeyStore::NewBlock() {
       b = std::max(b, ParseCounter(hint));
     }
     Block fresh;
-    for (auto& k : fresh.keys) k = NewKeyBytes();
+    std::string drawn(kKeysPerBlock * kKeyBytes, '\0');  // one draw of the generator
+    RandomBytes(reinterpret_cast<uint8_t*>(drawn.data()), drawn.size());
+    for (size_t i = 0; i < kKeysPerBlock; ++i)
+      fresh.keys[i] = drawn.substr(i * kKeyBytes, kKeyBytes);
+    Wipe(drawn.data(), drawn.size());
     const std::string entry = BlockEntry(scope_, b);
     Status s = store_->Create(entry, SealBlock(key_, entry, fresh));
     if (Taken(s)) {

@@ -149,6 +149,30 @@ std::string Files(const std::string& path) {
   return all;
 }
 
+// Keys are made a block at a time from one draw of the generator: each
+// is 32 bytes of its own, across blocks too, and reads back as made.
+TEST(KeyStoreTest, EveryKeyOfABlockIsItsOwn) {
+  testing::TempDir dir;
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(dir.Sub("keys"), false, &ks).ok());
+  std::set<std::string> seen;
+  std::map<uint64_t, std::string> made;
+  for (int i = 0; i < 600; ++i) {  // past two blocks
+    uint64_t no = 0;
+    std::string key;
+    ASSERT_TRUE(ks->NewKey(&no, &key).ok());
+    ASSERT_EQ(key.size(), 32u);
+    EXPECT_NE(key, std::string(32, '\0'));
+    EXPECT_TRUE(seen.insert(key).second) << "key " << no << " repeats another";
+    made[no] = key;
+  }
+  for (const auto& [no, key] : made) {
+    std::string got;
+    ASSERT_EQ(ks->Get(no, &got), KeyStore::Found::kKey);
+    EXPECT_EQ(got, key);
+  }
+}
+
 TEST(KeyStoreTest, ALayoutOneStoreIsReadAsItIsThenMovedIntoBlocks) {
   testing::TempDir dir;
   const std::string path = dir.Sub("keys");

@@ -213,6 +213,19 @@ TEST_F(SharedKeyStoreTest, ADestroyThroughALaggingReplicaDestroysTheKey) {
   EXPECT_EQ(OpenStore()->Get(no, &got), KeyStore::Found::kDestroyed);
 }
 
+// A block's keys come from one draw of the generator: each its own.
+TEST_F(SharedKeyStoreTest, EveryKeyOfABlockIsItsOwn) {
+  auto a = OpenStore();
+  std::set<std::string> seen;
+  for (int i = 0; i < 300; ++i) {
+    uint64_t no = 0;
+    std::string key;
+    ASSERT_TRUE(a->NewKey(&no, &key).ok());
+    ASSERT_EQ(key.size(), 32u);
+    EXPECT_TRUE(seen.insert(key).second) << "key " << no << " repeats another";
+  }
+}
+
 TEST_F(SharedKeyStoreTest, ErasuresThroughOnlyMovesForward) {
   auto a = OpenStore();
   EXPECT_EQ(a->ErasuresThrough(), 0u);
