@@ -499,6 +499,7 @@ void PollLater(Self* self) {
 
 void Poll(Self* self) {
   auto& st = self->state;
+  if (!st.recovered) return;  // Recover polls once it succeeds
   if (st.in_flight.size() >= st.env->router_max_in_flight) return;  // answers will poll again
   std::vector<Event> batch;
   Status s = st.env->log->Read(st.next_seq, st.env->router_batch, &batch);
@@ -526,9 +527,8 @@ void Poll(Self* self) {
 
 // Spawns the contacts that have pushes not yet settled, so they hand them to
 // their connectors again (sync_status projection, caught up before start).
-// A scan that fails spawns none of them and is made again a second later:
-// a push left unsent until the contact's next fact could be an opt-out.
-void RecoverPendingPushes(Self* self) {
+// A scan that fails spawns none of them.
+Status RecoverPendingPushes(Self* self) {
   auto& st = self->state;
   std::vector<std::pair<std::string, std::string>> to_spawn;
   Status scanned = st.env->log->ScanConsumerState(
@@ -542,18 +542,42 @@ void RecoverPendingPushes(Self* self) {
           to_spawn.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
         return true;
       });
-  if (!scanned.ok()) {
-    Logger("actors")->error("event=pending_pushes_recover_failed retry_in_ms=1000 error=\"{}\"",
-                            scanned.ToString());
-    self->delayed_send(self, std::chrono::seconds(1), recover_atom::value, retry_atom::value);
-    return;
-  }
+  if (!scanned.ok()) return scanned;
   for (const auto& [tenant, contact] : to_spawn) {
     auto key = ContactKey(tenant, contact);
     if (!st.contacts.count(key)) Spawn(self, tenant, contact, true);
   }
   if (!to_spawn.empty())
     Logger("actors")->info("event=pending_pushes_recovered contacts={}", st.contacts.size());
+  return Status::OK();
+}
+
+// The router's start: its checkpoint, then the contacts with unsettled
+// pushes, then the first poll. Nothing is read from the log before both
+// succeed (a contact a fact spawned first would not re-drive its pushes:
+// an opt-out among them could wait for that contact's next fact); a
+// failure is logged (the first, then every 60th) and the start is made
+// again a second later.
+void Recover(Self* self) {
+  auto& st = self->state;
+  uint64_t cp = 0;
+  Status s = st.env->log->ReadCheckpoint(kRouterConsumer, &cp);
+  if (s.ok()) s = RecoverPendingPushes(self);
+  if (!s.ok()) {
+    if (st.recover_failures++ % 60 == 0)
+      Logger("actors")->error("event=router_start_failed attempts={} retry_in_ms=1000 error=\"{}\"",
+                              st.recover_failures, s.ToString());
+    self->delayed_send(self, std::chrono::seconds(1), recover_atom::value, retry_atom::value);
+    Publish(self);
+    return;
+  }
+  if (st.recover_failures > 0)
+    Logger("actors")->info("event=router_started attempts={}", st.recover_failures + 1);
+  st.committed = cp;
+  st.next_seq = cp + 1;
+  st.recovered = true;
+  Poll(self);
+  Publish(self);  // Poll does not when it cannot read
 }
 
 }  // namespace
@@ -561,16 +585,7 @@ void RecoverPendingPushes(Self* self) {
 caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   auto& st = self->state;
   st.env = std::move(env);
-  uint64_t cp = 0;
-  // Unread, the router starts from the log's first event: what it reads
-  // again is not decided again (reread_until below), only slower.
-  if (Status s = st.env->log->ReadCheckpoint(kRouterConsumer, &cp); !s.ok()) {
-    Logger("actors")->error("event=router_checkpoint_unread restart_from=1 error=\"{}\"",
-                            s.ToString());
-    cp = 0;
-  }
-  st.committed = cp;
-  st.next_seq = cp + 1;
+  // committed and next_seq are read by Recover (recover_atom).
   st.reread_until = st.env->log->LastSequence();
   // Shutting down: the contacts go with the router.
   // A contact that stopped with an error (its stream could not be read)
@@ -602,11 +617,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   });
   return {
       [self](recover_atom) {  // start: once the connectors know the router
-        RecoverPendingPushes(self);
-        Poll(self);
-        Publish(self);  // Poll does not when it cannot read
+        if (!self->state.recovered && self->state.recover_failures == 0) Recover(self);
       },
-      [self](recover_atom, retry_atom) { RecoverPendingPushes(self); },
+      [self](recover_atom, retry_atom) { Recover(self); },
       [self](poll_atom) { Poll(self); },
       [self](poll_atom, retry_atom) {
         self->state.poll_later_scheduled = false;

@@ -31,8 +31,11 @@
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
 // - It starts reading when it receives recover_atom (sent once the
-//   connectors know the router): it first spawns the contacts with unsettled
-//   pushes so they re-drive them. poll_atom makes it read what is new.
+//   connectors know the router): it first reads its checkpoint and spawns
+//   the contacts with unsettled pushes so they re-drive them. Until both
+//   succeed it reads nothing (a contact spawned by a fact would not
+//   re-drive) and tries again each second. poll_atom makes it read what is
+//   new.
 //   When the log cannot be read, or an earlier record cannot be looked up,
 //   it stops at that event and reads again env->append_retry_us later by
 //   itself (one such poll pending at a time), with no new event needed.
@@ -67,6 +70,8 @@ struct RouterState {
   int64_t last_commit_us = 0;     // env->now_us() of the last checkpoint commit
   bool commit_scheduled = false;  // an idle_atom will come to commit
   bool poll_later_scheduled = false;  // a (poll_atom, retry_atom) will come
+  bool recovered = false;             // its checkpoint read, the unsettled pushes handed on
+  int recover_failures = 0;           // in a row
   struct Contact {
     caf::actor actor;
     uint64_t sent = 0;

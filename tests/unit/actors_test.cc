@@ -270,12 +270,14 @@ TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
 
 // At start the router hands every contact with a push not yet settled
 // (the sync_status projection) to its connectors again. A scan of that
-// projection that fails recovers none of them at once and is made again a
-// second later, rather than leaving those pushes (an opt-out among them)
-// unsent until their contact's next fact.
+// projection that fails holds the router's start: it reads nothing (a
+// contact a new fact spawned first would not hand its pushes on) and
+// tries again each second, rather than leaving those pushes (an opt-out
+// among them) unsent until the next restart.
 TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   auto client = std::make_shared<ScriptedClient>();
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+  env_->board = std::make_shared<SyncStatusBoard>();
   auto connector = Connector(client);
   env_->connectors[{"default", "aloware"}] = connector;
   auto router = StartRouter(connector);
@@ -283,12 +285,14 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   caf::anon_send(router, poll_atom::value);
   sched_->run();
   ASSERT_EQ(client->pushes.size(), 1u);
+  const std::string push_id = client->pushes[0].req.push_id;
   std::vector<Event> pushes;
   ASSERT_TRUE(log_.Read(1, 100, &pushes).ok());
   std::string contact;
   for (const auto& e : pushes)
     if (e.type == ev::kPushRequested) contact = e.stream.substr(std::string("contact:").size());
   ASSERT_FALSE(contact.empty());
+  Advance(kRouterCommitUs);  // the router's checkpoint past the first webhook
   // The service stops before the push is answered; its projection says
   // the push is pending.
   caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
@@ -303,13 +307,21 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   auto next = Connector(again);
   env_->connectors[{"default", "aloware"}] = next;
   log_.FailStateReads("sync_status", true);
-  StartRouter(next);
-  EXPECT_TRUE(again->pushes.empty()) << "the projection cannot be read";
+  router = StartRouter(next);
+  const uint64_t w2 = AppendGhlWebhook("ghl/ContactCreate.json", "w-2", "Johnny");  // John, edited
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
   Advance(1'000'000);
-  EXPECT_TRUE(again->pushes.empty()) << "still not";
+  EXPECT_TRUE(again->pushes.empty()) << "the projection cannot be read";
+  EXPECT_LT(env_->board->router.decided.load(), w2) << "nothing is read before the start succeeds";
   log_.FailStateReads("sync_status", false);
   Advance(1'000'000);
-  ASSERT_EQ(again->pushes.size(), 1u) << "handed to the connector again";
+  ASSERT_FALSE(again->pushes.empty());
+  EXPECT_EQ(again->pushes[0].req.push_id, push_id) << "the unsettled push, handed on again";
+  EXPECT_EQ(env_->board->router.decided.load(), w2) << "then the edit is decided";
+  const size_t handed = again->pushes.size();
+  Advance(5'000'000);
+  EXPECT_EQ(again->pushes.size(), handed) << "recovered once";
 }
 
 // Facts that wait together at one contact are decided together, in one
