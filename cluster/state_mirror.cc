@@ -99,7 +99,7 @@ Status StateMirror::Restore(EventLog* log, const std::function<bool(const std::s
     std::string tenant;
     if (!TenantOf(k, &tenant) || !runs(tenant)) continue;
     NatsClient::KvEntry kv;
-    s = nats_->KvGet(k, &kv);
+    s = nats_->KvGetLatest(k, &kv);  // a lagging replica may hold an older grant
     if (!s.ok()) return s;
     if (!kv.present) continue;
     StateEntry e;

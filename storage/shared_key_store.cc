@@ -22,7 +22,8 @@ constexpr int kCasAttempts = 16;
 // "exists" for every write is refusing, not full of blocks).
 constexpr int kMaxBlockMisses = 4096;
 // A read the store does not answer is asked again this many times, 50 ms
-// to 1 s apart (about 15 s in all), before Get answers kError.
+// to 1 s apart (16.5 s of pauses, and each ask may wait for its answer:
+// 1.5 s over NATS), before Get answers kError.
 constexpr int kReadAttempts = 20;
 
 std::string NewKeyBytes() {
@@ -188,14 +189,13 @@ const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
 KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
   const std::string entry = BlockEntry(scope_, block);
   int64_t pause_ms = 50;
-  bool absent = false;  // from a replica, which may lag: the leader decides
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
+    // From the leader: a replica that lags may lack a block made a moment
+    // ago, or still hold one as it was before its keys were destroyed.
     CasStore::Entry e;
-    if ((absent ? store_->GetLatest(entry, &e) : store_->Get(entry, &e)).ok()) {
-      if (e.present) return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
-      if (absent) return Found::kMissing;
-      absent = true;
-      continue;
+    if (store_->GetLatest(entry, &e).ok()) {
+      if (!e.present) return Found::kMissing;
+      return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     pause_ms = std::min<int64_t>(pause_ms * 2, 1000);

@@ -26,12 +26,12 @@
 // another instance may still be answered by one that read its block
 // before. Only one instance destroys keys of a scope (the partition's
 // runner); the others read a block after it was destroyed, or make their
-// own. A store that does not answer is asked again for about 15 s before
-// Get answers kError (sealing then fails its append, reading fails). A
-// block a read finds absent (reads may come from a replica that lags
-// behind the node that made it) is asked of the store's leader
-// (CasStore::GetLatest), whose "absent" answers kMissing; Destroy reads
-// its blocks there too, so that no lagging copy hides a key from it.
+// own. Blocks are read from the store's leader (CasStore::GetLatest), not
+// from a replica that may lag behind the node that made a block or
+// destroyed its keys; its "absent" answers kMissing. A store that does not
+// answer is asked again for 16.5 s or more (up to ~45 s over NATS, each
+// ask waiting 1.5 s) before Get answers kError (sealing then fails its
+// append, reading fails). Destroy reads its blocks there too.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -85,10 +85,9 @@ class SharedKeyStore : public KeyStore {
   Status NewBlock();
   // The block from the cache; nullptr when not there. REQUIRES: mu_ held.
   const Block* CachedBlock(uint64_t block) const;
-  // The block from the store, its read asked again while the store does
-  // not answer (about 15 s), and of its leader when absent: kKey (*b),
-  // kMissing when the leader has no such block, kError when the store does
-  // not answer or the block does not open.
+  // The block from the store's leader, its read asked again while it does
+  // not answer: kKey (*b), kMissing when it has no such block, kError when
+  // it does not answer or the block does not open.
   Found FetchBlock(uint64_t block, Block* b) const;
   Status DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots);
 
