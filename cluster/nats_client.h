@@ -174,7 +174,8 @@ class NatsClient {
   };
   // From any replica of the bucket (NATS's direct get): it may lag.
   Status KvGet(const std::string& key, KvEntry* e);
-  // From the bucket's leader: every write acknowledged before is seen.
+  // From the bucket's leader: every write acknowledged before is seen. A
+  // deleted key reads absent with the deletion's revision (KvGet: 0).
   Status KvGetLatest(const std::string& key, KvEntry* e);
   // Only if absent (never written, deleted or expired): AlreadyExists
   // when someone holds it.
