@@ -473,4 +473,25 @@ Status NatsClient::KvKeys(std::vector<std::string>* keys) {
   return Status::OK();
 }
 
+Status NatsClient::KvKeysLatest(std::vector<std::string>* keys) {
+  const std::string prefix = "$KV." + bucket_ + ".";
+  const std::string filter = prefix + ">";
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Info.SubjectsFilter = filter.c_str();
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, kvjs_, ("KV_" + bucket_).c_str(), &o, &jerr);
+  if (s != NATS_OK) return FromNats(s, "keys", jerr);
+  if (si->State.Subjects != nullptr) {
+    for (int i = 0; i < si->State.Subjects->Count; ++i) {
+      const char* subject = si->State.Subjects->List[i].Subject;
+      if (subject != nullptr && std::string_view(subject).substr(0, prefix.size()) == prefix)
+        keys->push_back(subject + prefix.size());
+    }
+  }
+  jsStreamInfo_Destroy(si);
+  return Status::OK();
+}
+
 }  // namespace dfm

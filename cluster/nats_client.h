@@ -185,6 +185,10 @@ class NatsClient {
   Status KvPut(const std::string& key, const std::string& value);
   Status KvDelete(const std::string& key);
   Status KvKeys(std::vector<std::string>* keys);
+  // The same from the bucket's leader (its stream's info, by subject):
+  // every key written before, deleted ones too (KvGetLatest reads them
+  // absent).
+  Status KvKeysLatest(std::vector<std::string>* keys);
 
  private:
   NatsClient() = default;

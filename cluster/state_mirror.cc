@@ -93,7 +93,7 @@ Status StateMirror::Restore(EventLog* log, const std::function<bool(const std::s
   *restored = 0;
   *unreadable = 0;
   std::vector<std::string> keys;
-  Status s = nats_->KvKeys(&keys);
+  Status s = nats_->KvKeysLatest(&keys);  // a lagging replica may not list the newest
   if (!s.ok()) return s;
   for (const std::string& k : keys) {
     std::string tenant;

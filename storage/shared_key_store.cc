@@ -22,8 +22,8 @@ constexpr int kCasAttempts = 16;
 // "exists" for every write is refusing, not full of blocks).
 constexpr int kMaxBlockMisses = 4096;
 // A read the store does not answer is asked again this many times, 50 ms
-// to 1 s apart (16.5 s of pauses, and each ask may wait for its answer:
-// 1.5 s over NATS), before Get answers kError.
+// to 1 s apart (15.5 s of pauses, and each ask may wait for its answer:
+// 1.5 s over NATS, ~45 s in all), before Get answers kError.
 constexpr int kReadAttempts = 20;
 
 std::string NewKeyBytes() {
@@ -189,7 +189,7 @@ const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
 KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
   const std::string entry = BlockEntry(scope_, block);
   int64_t pause_ms = 50;
-  for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
+  for (int attempt = 0;; ++attempt) {
     // From the leader: a replica that lags may lack a block made a moment
     // ago, or still hold one as it was before its keys were destroyed.
     CasStore::Entry e;
@@ -197,10 +197,15 @@ KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
       if (!e.present) return Found::kMissing;
       return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
     }
+    // No leader now (an election): a replica's copy of a block it holds,
+    // rather than holding every append and read up until one is elected.
+    // Its absence proves nothing.
+    if (store_->Get(entry, &e).ok() && e.present)
+      return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
+    if (attempt + 1 == kReadAttempts) return Found::kError;
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     pause_ms = std::min<int64_t>(pause_ms * 2, 1000);
   }
-  return Found::kError;
 }
 
 KeyStore::Found SharedKeyStore::Get(uint64_t no, std::string* key) const {

@@ -28,10 +28,12 @@
 // runner); the others read a block after it was destroyed, or make their
 // own. Blocks are read from the store's leader (CasStore::GetLatest), not
 // from a replica that may lag behind the node that made a block or
-// destroyed its keys; its "absent" answers kMissing. A store that does not
-// answer is asked again for 16.5 s or more (up to ~45 s over NATS, each
-// ask waiting 1.5 s) before Get answers kError (sealing then fails its
-// append, reading fails). Destroy reads its blocks there too.
+// destroyed its keys; its "absent" answers kMissing. While the leader does
+// not answer (an election), a replica's copy of a block is taken, never
+// its absence. A store that does not answer is asked again for 15.5 s or
+// more (~45 s over NATS, each ask waiting 1.5 s) before Get answers kError
+// (sealing then fails its append, reading fails). Destroy reads its
+// blocks from the leader only.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -85,9 +87,10 @@ class SharedKeyStore : public KeyStore {
   Status NewBlock();
   // The block from the cache; nullptr when not there. REQUIRES: mu_ held.
   const Block* CachedBlock(uint64_t block) const;
-  // The block from the store's leader, its read asked again while it does
-  // not answer: kKey (*b), kMissing when it has no such block, kError when
-  // it does not answer or the block does not open.
+  // The block from the store's leader (a replica's copy while it does not
+  // answer), asked again until one answers: kKey (*b), kMissing when the
+  // leader has no such block, kError when none answers or the block does
+  // not open.
   Found FetchBlock(uint64_t block, Block* b) const;
   Status DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots);
 

@@ -4,19 +4,20 @@
 // settled record that outlives a kill -9 of the server) and the
 // connectors' replicated state (cluster/state_mirror.h: sealed, restored
 // by the next node, never in clear in NATS).
-#include <gtest/gtest.h>
+#include "cluster/records_store.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-#include "cluster/records_store.h"
 #include "cluster/state_mirror.h"
 #include "connectors/common/vendor_records.h"
 #include "storage/memory_event_log.h"
@@ -81,6 +82,12 @@ TEST(RecordsStore, TheLeadersReadOfADeletedKeyIsAbsent) {
   ASSERT_TRUE(c->KvGetLatest("k", &e).ok());
   EXPECT_FALSE(e.present);
   EXPECT_GT(e.rev, 0u);
+  // The leader lists every key written, the deleted one too.
+  ASSERT_TRUE(c->KvPut("t.a.b", "w").ok());
+  std::vector<std::string> keys;
+  ASSERT_TRUE(c->KvKeysLatest(&keys).ok());
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"k", "t.a.b"}));
 }
 
 TEST(RecordsStore, OneCreatorAmongNodesAndTheRecordOutlivesAServerKill) {

@@ -157,8 +157,10 @@ class LaggingReads : public CasStore {
   }
   Status GetLatest(const std::string& key, Entry* e) override {
     ++latest_reads_;
+    if (leader_down_) return Status::Unavailable("no leader (test)");
     return inner_->Get(key, e);
   }
+  void set_leader_down(bool down) { leader_down_ = down; }
   Status Create(const std::string& key, const std::string& value) override {
     return inner_->Create(key, value);
   }
@@ -173,6 +175,7 @@ class LaggingReads : public CasStore {
   int lag_;
   std::map<std::string, int> seen_;
   int latest_reads_ = 0;
+  bool leader_down_ = false;
 };
 
 // A block another instance made a moment ago, read from a replica that
@@ -191,6 +194,22 @@ TEST_F(SharedKeyStoreTest, ABlockALaggingReplicaLacksIsReadFromTheLeader) {
   EXPECT_EQ(got, key);
   EXPECT_GE(lagging->latest_reads(), 1);
   EXPECT_EQ(b->Get(9 * 256 + 1, &got), KeyStore::Found::kMissing) << "the leader has no such block";
+}
+
+// While the store has no leader (an election), a replica's copy of a
+// block is taken rather than holding every append and read up.
+TEST_F(SharedKeyStoreTest, WithoutALeaderAReplicasCopyOfABlockIsTaken) {
+  auto a = OpenStore();
+  uint64_t no = 0;
+  std::string key;
+  ASSERT_TRUE(a->NewKey(&no, &key).ok());
+  auto electing = std::make_shared<LaggingReads>(store_, 0);
+  std::unique_ptr<SharedKeyStore> b;
+  ASSERT_TRUE(SharedKeyStore::Open(electing, key_, "p3", &b).ok());
+  electing->set_leader_down(true);
+  std::string got;
+  ASSERT_EQ(b->Get(no, &got), KeyStore::Found::kKey);
+  EXPECT_EQ(got, key);
 }
 
 // A CasStore whose replica reads (Get) answer as the store stood when
