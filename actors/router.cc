@@ -41,9 +41,11 @@ RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::st
 caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& contact_id) {
   auto& st = self->state;
   auto found = st.contacts.find(ContactKey(tenant, contact_id));
+  // Before the start has handed the unsettled pushes on (Recover), a
+  // contact spawned here hands on its own: it would be skipped as live.
   auto& c = found != st.contacts.end() && found->second.actor
                 ? found->second
-                : Spawn(self, tenant, contact_id, false);
+                : Spawn(self, tenant, contact_id, /*redrive=*/!st.recovered);
   c.sent++;
   return c.actor;
 }
@@ -619,7 +621,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       [self](recover_atom) {  // start: once the connectors know the router
         if (!self->state.recovered && self->state.recover_failures == 0) Recover(self);
       },
-      [self](recover_atom, retry_atom) { Recover(self); },
+      [self](recover_atom, retry_atom) {
+        if (!self->state.recovered) Recover(self);
+      },
       [self](poll_atom) { Poll(self); },
       [self](poll_atom, retry_atom) {
         self->state.poll_later_scheduled = false;
