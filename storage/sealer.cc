@@ -134,7 +134,7 @@ Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
   Status status;
   std::string key;
   bool forget = false;
-  uint64_t no = KeyFor(*e, lookups, &key, &forget, &status);
+  const uint64_t no = KeyFor(*e, lookups, &key, &forget, &status);
   if (!status.ok()) return status;
   if (no == 0) return Status::OK();
   if (!forget && key.empty()) {
@@ -142,15 +142,7 @@ Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
     // Not read now: sealing under a key nobody keeps would lose the event,
     // so the append fails and its sender asks again.
     if (found == KeyStore::Found::kError) return NotRead(no);
-    if (found == KeyStore::Found::kMissing) {
-      // Never held (a key store older than its log): what that key sealed
-      // is lost, but this event is not; a key made for it seals it and the
-      // contact's next events (`dfm erase` destroys every key its
-      // contact's records name).
-      Status made = Rekey(*e, &no, &key);
-      if (!made.ok()) return made;
-    }
-    forget = found == KeyStore::Found::kDestroyed;
+    forget = found != KeyStore::Found::kKey;
   }
   if (forget) {
     // Its contact erased (its key destroyed, or about to be): sealed
@@ -160,28 +152,6 @@ Status PayloadSealer::Seal(Event* e, const Lookups& lookups) {
   }
   e->payload = SealPayload(key, no, *e, e->payload);
   e->sealing = Event::Sealing::kSealed;
-  return Status::OK();
-}
-
-Status PayloadSealer::Rekey(const Event& e, uint64_t* no, std::string* key) {
-  const uint64_t missing = *no;
-  Status s = keys_->NewKey(no, key);
-  if (!s.ok()) return s;
-  std::string contact_stream;
-  switch (SealKindFor(e.stream, e.type)) {
-    case SealKind::kContact:
-      contact_stream = e.stream;
-      break;
-    case SealKind::kTaskContact:
-      if (const std::string c = TaskContactOf(e.payload); !c.empty())
-        contact_stream = ContactStream(c);
-      break;
-    default:
-      break;
-  }
-  if (contact_stream.empty()) return Status::OK();
-  auto it = contact_keys_.find(ContactKeyName(e.tenant, contact_stream));
-  if (it != contact_keys_.end() && it->second == missing) it->second = *no;
   return Status::OK();
 }
 

@@ -8,8 +8,6 @@
 // keys, and `dfm erase` destroys every key its contact's records name.
 // Once a key is destroyed, an event that would be sealed with it is sealed
 // with a key made for it and forgotten at once: recorded, never readable.
-// A key the store never held (a store older than its log) is replaced by a
-// new one, kept: the events it sealed are lost, the next ones are not.
 //
 // Seal is called by the log's single writer; Open from any thread.
 #pragma once
@@ -85,9 +83,6 @@ class PayloadSealer {
   // not, or when it fails). *forget when the contact was erased.
   uint64_t ContactKey(std::string_view tenant, std::string_view stream, const Lookups& lookups,
                       const std::function<uint64_t()>& fresh, bool* forget);
-  // A new key in place of *no, which the store never held; the contact
-  // whose key *no was (e's, or its task's) uses the new one from now on.
-  Status Rekey(const Event& e, uint64_t* no, std::string* key);
 
   KeyStore* keys_;
   // ContactKeyName -> key no. Only numbers: a contact's key is asked of the

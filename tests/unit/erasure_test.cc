@@ -506,43 +506,6 @@ TEST(ErasureTest, NothingAfterAnErasureOpensEvenBeforeItsKeyIsDestroyed) {
   EXPECT_TRUE(after.erased());
 }
 
-// A contact's key that the store never held (a key store older than its
-// log) is not a reason to lose the contact's next events: they are sealed
-// under a key made for them, the same for each, and open. A destroyed key
-// still seals under a key forgotten at once.
-TEST(ErasureTest, AContactKeyTheStoreNeverHeldIsReplacedNotForgotten) {
-  MemoryKeyStore keys;
-  uint64_t gone = 0;
-  std::string unused;
-  ASSERT_TRUE(keys.NewKey(&gone, &unused).ok());
-  ASSERT_TRUE(keys.Destroy({gone}).ok());
-  PayloadSealer sealer(&keys);
-  PayloadSealer::Lookups lookups{[gone](std::string_view, std::string_view stream) -> uint64_t {
-                                   return stream == ContactStream("c4") ? 77
-                                                                        : gone;  // 77: never made
-                                 },
-                                 [](const EventId&) { return uint64_t{0}; }};
-  auto event = [](const std::string& contact, uint8_t id) {
-    Event e;
-    e.tenant = "t";
-    e.stream = ContactStream(contact);
-    e.type = "contact.updated";
-    e.id.bytes[0] = id;
-    e.payload = "{\"x\":1}";
-    return e;
-  };
-  Event first = event("c4", 1), second = event("c4", 2), erased = event("c5", 3);
-  for (Event* e : {&first, &second, &erased}) ASSERT_TRUE(sealer.Seal(e, lookups).ok());
-  sealer.Commit();
-  for (Event* e : {&first, &second, &erased}) ASSERT_TRUE(sealer.Open(e).ok());
-  EXPECT_EQ(first.sealing, Event::Sealing::kOpened);
-  EXPECT_EQ(first.payload, "{\"x\":1}");
-  EXPECT_NE(first.key_no, 77u);
-  EXPECT_EQ(second.sealing, Event::Sealing::kOpened);
-  EXPECT_EQ(second.key_no, first.key_no) << "the contact's next events share the new key";
-  EXPECT_TRUE(erased.erased()) << "a destroyed key is not replaced";
-}
-
 TEST(ErasureTest, TasksOfAContactOlderThanSealingGoWithIt) {
   auto keys = std::make_shared<MemoryKeyStore>();
   MemoryEventLog log;
