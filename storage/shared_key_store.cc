@@ -22,8 +22,9 @@ constexpr int kCasAttempts = 16;
 // "exists" for every write is refusing, not full of blocks).
 constexpr int kMaxBlockMisses = 4096;
 // A read the store does not answer is asked again this many times, 50 ms
-// to 1 s apart (15.5 s of pauses, and each ask may wait for its answer:
-// 1.5 s over NATS, ~45 s in all), before Get answers kError.
+// to 1 s apart (15.5 s of pauses, and each try asks the leader and then a
+// replica, each waiting up to 1.5 s over NATS: ~75 s in all), before Get
+// answers kError.
 constexpr int kReadAttempts = 20;
 
 std::string NewKeyBytes() {
@@ -186,7 +187,7 @@ const SharedKeyStore::Block* SharedKeyStore::CachedBlock(uint64_t block) const {
   return it == cache_.end() ? nullptr : &it->second;
 }
 
-KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
+KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b, bool* from_leader) const {
   const std::string entry = BlockEntry(scope_, block);
   int64_t pause_ms = 50;
   for (int attempt = 0;; ++attempt) {
@@ -194,14 +195,17 @@ KeyStore::Found SharedKeyStore::FetchBlock(uint64_t block, Block* b) const {
     // ago, or still hold one as it was before its keys were destroyed.
     CasStore::Entry e;
     if (store_->GetLatest(entry, &e).ok()) {
+      *from_leader = true;
       if (!e.present) return Found::kMissing;
       return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
     }
     // No leader now (an election): a replica's copy of a block it holds,
     // rather than holding every append and read up until one is elected.
-    // Its absence proves nothing.
-    if (store_->Get(entry, &e).ok() && e.present)
+    // Its absence proves nothing, and the copy is not kept (Get).
+    if (store_->Get(entry, &e).ok() && e.present) {
+      *from_leader = false;
       return OpenBlock(key_, entry, e.value, b) ? Found::kKey : Found::kError;
+    }
     if (attempt + 1 == kReadAttempts) return Found::kError;
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     pause_ms = std::min<int64_t>(pause_ms * 2, 1000);
@@ -222,10 +226,12 @@ KeyStore::Found SharedKeyStore::Get(uint64_t no, std::string* key) const {
     if (const Block* b = CachedBlock(block)) return answer(*b);
   }
   Block fetched;  // read without the lock: NewKey does not wait on it
-  const Found fetch = FetchBlock(block, &fetched);
+  bool from_leader = false;
+  const Found fetch = FetchBlock(block, &fetched, &from_leader);
   if (fetch != Found::kKey) return fetch;
   std::lock_guard<std::mutex> lk(mu_);
   if (const Block* b = CachedBlock(block)) return answer(*b);  // a Destroy meanwhile is newer
+  if (!from_leader) return answer(fetched);  // a replica's, perhaps behind an erasure: once
   if (cache_.size() >= kCachedBlocks) cache_.clear();
   return answer(cache_.emplace(block, std::move(fetched)).first->second);
 }

@@ -29,11 +29,11 @@
 // own. Blocks are read from the store's leader (CasStore::GetLatest), not
 // from a replica that may lag behind the node that made a block or
 // destroyed its keys; its "absent" answers kMissing. While the leader does
-// not answer (an election), a replica's copy of a block is taken, never
-// its absence. A store that does not answer is asked again for 15.5 s or
-// more (~45 s over NATS, each ask waiting 1.5 s) before Get answers kError
-// (sealing then fails its append, reading fails). Destroy reads its
-// blocks from the leader only.
+// not answer (an election), a replica's copy of a block is used for that
+// read (not cached), never its absence. A store that does not answer is
+// asked again for 15.5 s or more (~75 s over NATS, each ask waiting 1.5
+// s) before Get answers kError (sealing then fails its append, reading
+// fails). Destroy reads its blocks from the leader only.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -88,10 +88,10 @@ class SharedKeyStore : public KeyStore {
   // The block from the cache; nullptr when not there. REQUIRES: mu_ held.
   const Block* CachedBlock(uint64_t block) const;
   // The block from the store's leader (a replica's copy while it does not
-  // answer), asked again until one answers: kKey (*b), kMissing when the
-  // leader has no such block, kError when none answers or the block does
-  // not open.
-  Found FetchBlock(uint64_t block, Block* b) const;
+  // answer: *from_leader false), asked again until one answers: kKey (*b),
+  // kMissing when the leader has no such block, kError when none answers
+  // or the block does not open.
+  Found FetchBlock(uint64_t block, Block* b, bool* from_leader) const;
   Status DestroyInBlock(uint64_t block, const std::vector<uint64_t>& slots);
 
   const std::shared_ptr<CasStore> store_;

@@ -210,6 +210,10 @@ TEST_F(SharedKeyStoreTest, WithoutALeaderAReplicasCopyOfABlockIsTaken) {
   std::string got;
   ASSERT_EQ(b->Get(no, &got), KeyStore::Found::kKey);
   EXPECT_EQ(got, key);
+  // Not kept: once a leader answers, a destroy since is seen.
+  ASSERT_TRUE(a->Destroy({no}).ok());
+  electing->set_leader_down(false);
+  EXPECT_EQ(b->Get(no, &got), KeyStore::Found::kDestroyed);
 }
 
 // A CasStore whose replica reads (Get) answer as the store stood when
