@@ -52,9 +52,9 @@ TEST(Normalizer, RepeatedAndOtherRegionAnswersAreTheParsersOwn) {
   EXPECT_EQ(gb.Phone("2079460958").value_or(""), "+442079460958");
 }
 
-// Threads share the cache: 20,000 numbers (in 65,536 slots a few
-// thousand share one, and take it over from each other), asked twice by
-// four threads at once, in two regions.
+// Threads share the cache: 20,000 numbers (in 32,768 sets of two slots,
+// some sets are asked for three or more and take slots over from each
+// other), asked twice by four threads at once, in two regions.
 TEST(Normalizer, ThreadsSharingTheCacheGetTheParsersAnswers) {
   Normalizer us("US"), gb("GB");
   std::atomic<int> wrong{0};
