@@ -89,7 +89,10 @@ class EmailTelnyxTest(unittest.TestCase):
         self.ghl_contact("+12055550401", email=email)
         wait_for("contact known", lambda: [e for e in self.events("push.succeeded")])
         url = self.link(" Ada.Unsub@Example.com ")
-        self.assertNotIn("ada", url.lower(), "the link does not show the address")
+        # The address's parts, not "ada" alone: the sealed token is random
+        # text, which held "ada" by chance once in some hundreds of runs.
+        for part in ("ada.unsub", "example.com"):
+            self.assertNotIn(part, url.lower(), "the link does not show the address")
 
         status, page = self.post(url, body=None, headers={}, method="GET")
         self.assertEqual(status, 200)
