@@ -182,7 +182,7 @@ Status RocksDbKeyStore::Impl::MakeKeys() {
   Status s = Load(b, block.get());  // it may hold keys made before
   if (!s.ok()) return s;
   // One draw of the generator for the block (each RAND_bytes call costs
-  // ~0.7 us whatever its size: a getpid and the DRBG's own setup).
+  // ~0.55 us whatever its size: a getpid and the DRBG's own setup).
   std::string drawn((end - pool_end) * kKeyBytes, '\0');
   RandomBytes(reinterpret_cast<unsigned char*>(drawn.data()), drawn.size());
   for (uint64_t n = pool_end; n < end; ++n)

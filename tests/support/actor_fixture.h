@@ -129,6 +129,25 @@ class ActorTest : public ::testing::Test {
     return router;
   }
 
+  // The default tenant's Aloware connector on `client`, the sync's way to
+  // Aloware (*connector, when given), and a router started on it.
+  caf::actor StartSyncTo(std::shared_ptr<ScriptedClient> client, caf::actor* connector = nullptr) {
+    caf::actor c = Connector(std::move(client));
+    env_->connectors[{"default", "aloware"}] = c;
+    if (connector) *connector = c;
+    return StartRouter(c);
+  }
+
+  // A GoHighLevel contact webhook (ghl/ContactCreate.json) appended, and
+  // what `router` makes of it delivered. Its sequence number.
+  uint64_t RouteGhlWebhook(const caf::actor& router, const std::string& webhook_id,
+                           const std::string& first_name) {
+    const uint64_t seq = AppendGhlWebhook("ghl/ContactCreate.json", webhook_id, first_name);
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+    return seq;
+  }
+
   // Moves both clocks on and delivers whatever became due.
   void Advance(int64_t us) {
     clock_.Advance(us);

@@ -233,13 +233,9 @@ TEST_F(ActorTest, ABackfillReadCountsInTheConnectorsRateLimit) {
 TEST_F(ActorTest, ContactsArePassivatedWhenIdleAndRecoverFromTheirStream) {
   auto client = std::make_shared<ScriptedClient>();
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
-  auto connector = Connector(client);
-  env_->connectors[{"default", "aloware"}] = connector;
   env_->board = std::make_shared<SyncStatusBoard>();  // what GET /v1/health shows
-  auto router = StartRouter(connector);
-  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
-  caf::anon_send(router, poll_atom::value);
-  sched_->run();
+  auto router = StartSyncTo(client);
+  RouteGhlWebhook(router, "w-1", "John");
   EXPECT_EQ(TypesIn("contact:"), (std::vector<std::string>{"contact.created", "push.requested"}));
   ASSERT_EQ(client->pushes.size(), 1u);
 
@@ -278,12 +274,9 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   auto client = std::make_shared<ScriptedClient>();
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
   env_->board = std::make_shared<SyncStatusBoard>();
-  auto connector = Connector(client);
-  env_->connectors[{"default", "aloware"}] = connector;
-  auto router = StartRouter(connector);
-  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
-  caf::anon_send(router, poll_atom::value);
-  sched_->run();
+  caf::actor connector;
+  auto router = StartSyncTo(client, &connector);
+  RouteGhlWebhook(router, "w-1", "John");
   ASSERT_EQ(client->pushes.size(), 1u);
   const std::string push_id = client->pushes[0].req.push_id;
   std::vector<Event> pushes;
@@ -331,10 +324,8 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
 TEST_F(ActorTest, QueuedFactsAreDecidedTogetherAsOneAtATime) {
   auto client = std::make_shared<ScriptedClient>();
   env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
-  auto connector = Connector(client);
-  env_->connectors[{"default", "aloware"}] = connector;
   env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = StartRouter(connector);
+  auto router = StartSyncTo(client);
   const std::vector<std::string> names = {"Ann", "Anna", "Annie", "Hannah", "Ann"};
   auto append = [&](const std::string& who, size_t i, const std::string& name) {
     const std::string n = std::to_string(i);

@@ -45,12 +45,8 @@ class ContactSnapshotActorTest : public ActorTest {
 // comes back after passivation starts from the snapshot it left.
 TEST_F(ContactSnapshotActorTest, PassivatedContactLeavesASnapshotAndDecidesAsBefore) {
   auto client = std::make_shared<ScriptedClient>();
-  auto connector = Connector(client);
-  env_->connectors[{"default", "aloware"}] = connector;
-  auto router = StartRouter(connector);
-  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
-  caf::anon_send(router, poll_atom::value);
-  sched_->run();
+  auto router = StartSyncTo(client);
+  RouteGhlWebhook(router, "w-1", "John");
   ASSERT_EQ(client->pushes.size(), 1u);
   store_.Flush();
   EXPECT_EQ(store_.written(), 0u) << "512 events are not reached: no snapshot yet";
@@ -116,12 +112,8 @@ TEST_F(ContactSnapshotActorTest, StartTakesStateAndUnsettledPushesFromTheSnapsho
 TEST_F(ContactSnapshotActorTest, ABusyContactKeepsSnapshotsAsItGoes) {
   env_->snapshot_every = 4;
   auto client = std::make_shared<ScriptedClient>();
-  auto connector = Connector(client);
-  env_->connectors[{"default", "aloware"}] = connector;
-  auto router = StartRouter(connector);
-  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "John");
-  caf::anon_send(router, poll_atom::value);
-  sched_->run();
+  auto router = StartSyncTo(client);
+  RouteGhlWebhook(router, "w-1", "John");
   client->Answer(0, 201, "7000001");
   sched_->run();
   store_.Flush();
