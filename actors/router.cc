@@ -528,22 +528,20 @@ void Poll(Self* self) {
 }
 
 // Spawns the contacts that have pushes not yet settled, so they hand them to
-// their connectors again (sync_status projection, caught up before start).
-// A scan that fails spawns none of them.
+// their connectors again (sync_status projection, caught up before start:
+// its u/ rows, one per push still open). A scan that fails spawns none of
+// them.
 Status RecoverPendingPushes(Self* self) {
   auto& st = self->state;
   std::vector<std::pair<std::string, std::string>> to_spawn;
-  Status scanned = st.env->log->ScanConsumerState(
-      "sync_status", "p/", [&](std::string_view, std::string_view v) {
-        // "<state> <system> <contact id> <tenant>"
-        std::string s(v);
-        size_t a = s.find(' '), b = s.find(' ', a + 1), c = s.find(' ', b + 1);
-        if (a == std::string::npos || b == std::string::npos || c == std::string::npos) return true;
-        std::string state = s.substr(0, a);
-        if (state == "pending" || state == "retrying")
-          to_spawn.emplace_back(s.substr(c + 1), s.substr(b + 1, c - b - 1));
-        return true;
-      });
+  SyncStatusProjection::Unsettled u;
+  Status scanned = st.env->log->ScanConsumerState(SyncStatusProjection::kName,
+                                                  SyncStatusProjection::kUnsettledPrefix,
+                                                  [&](std::string_view, std::string_view v) {
+                                                    if (SyncStatusProjection::ParseUnsettled(v, &u))
+                                                      to_spawn.emplace_back(u.tenant, u.contact_id);
+                                                    return true;
+                                                  });
   if (!scanned.ok()) return scanned;
   for (const auto& [tenant, contact] : to_spawn) {
     auto key = ContactKey(tenant, contact);

@@ -17,8 +17,11 @@
 //                                      spread over them (`dfm erase`'s event;
 //                                      no key destroyed): a rebuild then
 //                                      forgets each from a full state
+//   replay_bench pending DIR           the router's start: its scan for the
+//                                      pushes not yet settled (after rebuild)
 //
-// The traffic: 200,000 contacts (DFM_BENCH_CONTACTS to change it); each sync is a GoHighLevel contact webhook
+// The traffic: 200,000 contacts (DFM_BENCH_CONTACTS to change it); each sync is a GoHighLevel
+// contact webhook
 // (~600 bytes) with its decisions: contact.created the first time, else
 // contact.changed, then push.requested, push.attempted and push.succeeded
 // for Aloware (5 events). Every 50th sync is also a STOP: contact.opted_out
@@ -43,6 +46,7 @@
 #include "events/codec.h"
 #include "events/sealing.h"
 #include "events/webhook_received.h"
+#include "projections/sync_projections.h"
 #include "replay-tools/projection_commands.h"
 #include "replay-tools/replay.h"
 #include "replay-tools/tool_log.h"
@@ -327,6 +331,28 @@ int Scan(const std::string& dir) {
   return 0;
 }
 
+// What the router's start reads to find the pushes not yet settled
+// (actors/router.cc, RecoverPendingPushes): the sync_status projection's
+// u/ rows (layout 4), against every push's p/ row (what it read before).
+// Run `rebuild DIR` first.
+int Pending(const std::string& dir) {
+  std::unique_ptr<RocksDbEventLog> log = OpenForWriting(dir);
+  if (!log) return 1;
+  for (const char* prefix : {"p/", SyncStatusProjection::kUnsettledPrefix}) {
+    uint64_t rows = 0;
+    double start = Now();
+    Status s = log->ScanConsumerState(SyncStatusProjection::kName, prefix,
+                                      [&](std::string_view, std::string_view) {
+                                        rows++;
+                                        return true;
+                                      });
+    if (!s.ok()) return 1;
+    std::printf("start's scan of %s rows: %llu rows in %.3f s\n", prefix,
+                static_cast<unsigned long long>(rows), Now() - start);
+  }
+  return 0;
+}
+
 int Replay(const std::string& dir, uint64_t window) {
   std::unique_ptr<RocksDbEventLog> log;
   Status s = OpenToolLog(dir, &log);  // as `dfm replay` opens it
@@ -412,12 +438,14 @@ int main(int argc, char** argv) {
     return dfm::Rebuild(argv[2], argc >= 4 ? argv[3] : "");
   if (argc >= 3 && std::string(argv[1]) == "scan") return dfm::Scan(argv[2]);
   if (argc >= 3 && std::string(argv[1]) == "history") return dfm::History(argv[2]);
+  if (argc >= 3 && std::string(argv[1]) == "pending") return dfm::Pending(argv[2]);
   if (argc >= 4 && std::string(argv[1]) == "erase")
     return dfm::Erase(argv[2], std::strtoull(argv[3], nullptr, 10));
   if (argc >= 4 && std::string(argv[1]) == "replay")
     return dfm::Replay(argv[2], std::strtoull(argv[3], nullptr, 10));
   std::fprintf(
-      stderr, "usage: replay_bench generate DIR EVENTS | rebuild DIR [NAME] | scan DIR | replay DIR "
-      "WINDOW_EVENTS | history DIR | erase DIR N\n");
+      stderr,
+      "usage: replay_bench generate DIR EVENTS | rebuild DIR [NAME] | scan DIR | replay DIR "
+      "WINDOW_EVENTS | history DIR | erase DIR N | pending DIR\n");
   return 2;
 }

@@ -246,6 +246,19 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
 
 namespace {
 
+bool IsUnsettled(std::string_view state) { return state == "pending" || state == "retrying"; }
+
+// Puts or erases push `push_id`'s u/ row.
+void NoteUnsettled(ProjectionState* st, std::string_view push_id,
+                   const SyncStatusProjection::Unsettled& u, bool unsettled) {
+  auto [key, value] = SyncStatusProjection::UnsettledRow(push_id, u);
+  if (unsettled) {
+    st->Put(key, std::move(value));
+  } else {
+    st->Erase(key);
+  }
+}
+
 // The states a push can be in, in the order a contact's counts list them.
 constexpr std::string_view kPushStates[] = {"pending", "retrying", "succeeded", "dead",
                                             "cancelled"};
@@ -295,6 +308,25 @@ void MoveContactCount(ProjectionState* st, std::string_view contact, std::string
 }
 
 }  // namespace
+
+bool SyncStatusProjection::ParseUnsettled(std::string_view v, Unsettled* out) {
+  // "<system> <contact id> <tenant>"
+  size_t a = v.find(' '), b = a == std::string_view::npos ? a : v.find(' ', a + 1);
+  if (b == std::string_view::npos || a == 0 || b == a + 1 || b + 1 == v.size()) return false;
+  out->system = v.substr(0, a);
+  out->contact_id = v.substr(a + 1, b - a - 1);
+  out->tenant = v.substr(b + 1);
+  return true;
+}
+
+std::pair<std::string, std::string> SyncStatusProjection::UnsettledRow(std::string_view push_id,
+                                                                       const Unsettled& u) {
+  std::string key(kUnsettledPrefix);
+  key.append(push_id);
+  std::string value = u.system;
+  value.append(" ").append(u.contact_id).append(" ").append(u.tenant);
+  return {std::move(key), std::move(value)};
+}
 
 bool SyncStatusProjection::Uses(std::string_view type) const {
   return type == ev::kPushRequested || type == ev::kPushAttempted ||
@@ -357,6 +389,8 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
   std::string value(next);
   value.append(" ").append(system).append(" ").append(contact).append(" ").append(e.tenant);
   st->Put(key, std::move(value));
+  if (IsUnsettled(next) != IsUnsettled(state))
+    NoteUnsettled(st, d.push_id, {system, contact, e.tenant}, IsUnsettled(next));
   auto add = [&](std::string_view which, int64_t delta) {
     key.assign("n/").append(e.tenant).append("/").append(system).append("/").append(which);
     st->Add(key, delta);

@@ -17,23 +17,28 @@
 //   f/<contact id>/<field>     -> "<system that set it> <merged value>"
 //   d/<contact id>             -> "1" while deleted
 //   (layout 1 kept the system under s/<contact id>/<field>)
-// "sync_status", layout 3
+// "sync_status", layout 4
 //   p/<push id>                -> "<state> <system> <contact id> <tenant>";
 //                                 state is pending | retrying | succeeded |
 //                                 dead | cancelled (a send refused before it
 //                                 went out: message.refused naming the push)
+//   u/<push id>                -> "<system> <contact id> <tenant>" while the
+//                                 push is pending or retrying (unsettled):
+//                                 what the router's start reads, in rows as
+//                                 many as the pushes open, not all ever made
 //   n/<tenant>/<system>/<state> -> number of pushes in that state
 //   k/<contact id>             -> the same per contact, one key:
 //                                 "<state>=<n>" for each state it has
 //                                 pushes in, space-separated, in the order
 //                                 above ("pending=1 succeeded=40")
-//   (layout 1 kept one key per contact and state, k/<contact id>/<state>)
+//   (layout 1 kept one key per contact and state, k/<contact id>/<state>;
+//   layout 3 had no u/)
 // "opt_outs" (the opt-out registry), layout 3: below, at its class
 // Every projection also keeps, since the layouts (mappings 3,
 // contacts 3, sync_status 3, opt_outs 4, enrichments 2, conversations 2),
 // "~o/<contact id>\n<key>" -> "" for each key a fold of one of the
 // contact's events put that does not begin with the contact's id (the
-// contact view's f/ and d/, the mappings' c/, sync_status's p/ and k/ do:
+// contact view's f/ and d/, the mappings' c/, sync_status's p/, k/ and u/ do:
 // Projection::OwnKinds) or with its tenant and id (campaign_tasks' i/ and
 // d/: Projection::TenantOwnKinds), so a contact.erased erases the
 // contact's rows (docs/privacy.md).
@@ -43,6 +48,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "projections/campaign_projections.h"
@@ -116,12 +122,24 @@ class SyncStatusProjection : public Projection {
  public:
   static constexpr char kName[] = "sync_status";
   std::string name() const override { return kName; }
-  int layout() const override { return 3; }
+  int layout() const override { return 4; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 
+  // The unsettled pushes' rows: ScanConsumerState(kName, kUnsettledPrefix).
+  static constexpr char kUnsettledPrefix[] = "u/";
+  struct Unsettled {
+    std::string system, contact_id, tenant;
+  };
+  // A u/ row's value; false when it does not parse.
+  static bool ParseUnsettled(std::string_view value, Unsettled* out);
+  // The u/ row of push `push_id` (tests write one as the fold would).
+  static std::pair<std::string, std::string> UnsettledRow(std::string_view push_id,
+                                                          const Unsettled& u);
+
  protected:
-  std::string_view OwnKinds() const override { return "pk"; }  // p/<push id>: "<contact>:..."
+  // p/, u/ <push id>: "<contact>:..."
+  std::string_view OwnKinds() const override { return "pku"; }
   void Forget(std::string_view key, std::string_view value, ProjectionState* state) override;
 };
 

@@ -291,9 +291,9 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(connector, caf::exit_reason::user_shutdown);
   sched_->run();
+  auto [key, value] = SyncStatusProjection::UnsettledRow(push_id, {"aloware", contact, "default"});
   ASSERT_TRUE(
-      log_.CommitConsumerDurable("sync_status", log_.LastSequence(),
-                                 {StateOp{"p/1", "pending aloware " + contact + " default", false}})
+      log_.CommitConsumerDurable("sync_status", log_.LastSequence(), {StateOp{key, value, false}})
           .ok());
 
   auto again = std::make_shared<ScriptedClient>();

@@ -12,6 +12,7 @@
 #include "campaigns/customer.h"
 #include "campaigns/task.h"
 #include "config/config.h"
+#include "events/sealing.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "storage/memory_event_log.h"
@@ -211,18 +212,23 @@ TEST(OptOutRegistryProjection, TimesBefore1970OrderAsNumbers) {
   EXPECT_EQ(base.kv["o/t/+12055550142/sms"].substr(0, 3), "in ") << base.kv["o/t/+12055550142/sms"];
 }
 
+// An event of contact c1's push `push` to Aloware.
+DomainEvent PushEvent(std::string_view type, const std::string& push, const std::string& outcome) {
+  DomainEvent d;
+  d.type = std::string(type);
+  d.contact_id = "c1";
+  d.system = "aloware";
+  d.push_id = push;
+  d.outcome = outcome;
+  return d;
+}
+
 TEST(SyncStatusProjection, CountsPushStates) {
   MemBase base;
   SyncStatusProjection p;
   auto fold = [&](std::string_view type, const std::string& push, const std::string& outcome) {
-    DomainEvent d;
-    d.type = std::string(type);
-    d.contact_id = "c1";
-    d.system = "aloware";
-    d.push_id = push;
-    d.outcome = outcome;
     auto st = base.State();
-    p.Fold(AsEvent(d, 0), &st);
+    p.Fold(AsEvent(PushEvent(type, push, outcome), 0), &st);
     base.Commit(&st);
   };
   fold(ev::kPushRequested, "p1", "");
@@ -418,6 +424,52 @@ std::map<std::string, std::string> Snapshot(const EventLog* log, const std::stri
                                      })
                   .ok());
   return out;
+}
+
+// The router's start reads u/ rows: one per push still pending or retrying,
+// gone once it settles either way or its contact is erased.
+TEST(SyncStatusProjection, KeepsARowForEachUnsettledPushOnly) {
+  MemoryEventLog log;
+  SyncStatusProjection p;
+  auto fold = [&](std::string_view type, const std::string& push, const std::string& outcome) {
+    EventDraft d = ToDraft(PushEvent(type, push, outcome), "t", ContactStream("c1"), {}, {});
+    ASSERT_TRUE(log.Append(std::move(d), nullptr).ok());
+    ASSERT_TRUE(ProjectionRunner(&log, &p).CatchUp().ok());
+  };
+  auto unsettled = [&] {
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : Snapshot(&log, p.name()))
+      if (k.rfind(SyncStatusProjection::kUnsettledPrefix, 0) == 0) keys.push_back(k);
+    return keys;
+  };
+  for (const char* push : {"c1:1", "c1:2", "c1:3", "c1:4"}) fold(ev::kPushRequested, push, "");
+  EXPECT_EQ(unsettled(), (std::vector<std::string>{"u/c1:1", "u/c1:2", "u/c1:3", "u/c1:4"}));
+  SyncStatusProjection::Unsettled u;
+  ASSERT_TRUE(SyncStatusProjection::ParseUnsettled(Snapshot(&log, p.name())["u/c1:1"], &u));
+  EXPECT_EQ(u.system, "aloware");
+  EXPECT_EQ(u.contact_id, "c1");
+  EXPECT_EQ(u.tenant, "t");
+  fold(ev::kPushAttempted, "c1:1", "retry");
+  EXPECT_EQ(unsettled().size(), 4u) << "retrying is still unsettled";
+  fold(ev::kPushSucceeded, "c1:1", "");
+  fold(ev::kPushDeadLettered, "c1:2", "");
+  fold(ev::kMessageRefused, "c1:3", "");
+  EXPECT_EQ(unsettled(), (std::vector<std::string>{"u/c1:4"}));
+  fold(ev::kPushRequested, "c1:1", "");  // asked again once settled: changes nothing
+  EXPECT_EQ(unsettled(), (std::vector<std::string>{"u/c1:4"}));
+  fold(ev::kPushAttempted, "c1:5", "retry");  // its request not seen: unsettled all the same
+  fold(ev::kPushAttempted, "c1:4", "failed");  // not to be retried: leaves the state as it is
+  EXPECT_EQ(unsettled(), (std::vector<std::string>{"u/c1:4", "u/c1:5"}));
+  EventDraft erased;
+  erased.tenant = "t";
+  erased.stream = ContactStream("c1");
+  erased.type = std::string(kContactErasedType);
+  erased.payload = "{}";
+  ASSERT_TRUE(log.Append(std::move(erased), nullptr).ok());
+  ASSERT_TRUE(ProjectionRunner(&log, &p).CatchUp().ok());
+  EXPECT_TRUE(unsettled().empty()) << "an erased contact's open pushes are forgotten";
+  EXPECT_FALSE(SyncStatusProjection::ParseUnsettled("aloware c1", &u));
+  EXPECT_FALSE(SyncStatusProjection::ParseUnsettled("aloware  t", &u));
 }
 
 class ProjectionRebuild : public ::testing::TestWithParam<std::string> {
