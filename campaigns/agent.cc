@@ -96,9 +96,11 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
   const CampaignView& v = *in.campaign;
   const bool running = v.state == CampaignState::kRunning;
   size_t claims = 0, drafting = 0;
-  for (const Task& t : *in.tasks) drafting += t.state == TaskState::kInProgress && t.agent == kAiAgent;
+  auto alone = [&in](const Task& t) { return in.left_alone && in.left_alone(t); };
+  for (const Task& t : *in.tasks)
+    drafting += t.state == TaskState::kInProgress && t.agent == kAiAgent && !alone(t);
   for (const Task& t : *in.tasks) {
-    if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size()) continue;
+    if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size() || alone(t)) continue;
     const CampaignStep& step = v.spec.steps[static_cast<size_t>(t.step)];
     const char* agent = AgentOf(step.channel);
     if (t.state == TaskState::kInProgress && t.agent == kAiAgent) {

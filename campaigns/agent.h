@@ -70,6 +70,9 @@ struct Person {
 struct AgentInput {
   const CampaignView* campaign = nullptr;
   const std::vector<Task>* tasks = nullptr;  // every task of the campaign
+  // A task this tick leaves alone (e.g. one the planner's events already
+  // change); none when unset.
+  std::function<bool(const Task& task)> left_alone;
   int64_t now_us = 0;
   QuietHours hours;
   FrequencyCaps caps;

@@ -1,8 +1,8 @@
 #include "campaigns/planner.h"
 
 #include <algorithm>
-#include <map>
-#include <set>
+#include <string_view>
+#include <unordered_set>
 
 namespace dfm {
 
@@ -57,17 +57,29 @@ void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPla
 CampaignPlan PlanNextTaskEvents(const PlanInput& in) {
   CampaignPlan plan;
   const CampaignView& v = *in.campaign;
-  // Each person's latest task (the highest step made).
-  std::map<std::string, const Task*> latest;
-  for (const Task& t : in.tasks) {
-    const Task*& l = latest[t.contact];
-    if (l == nullptr || t.step > l->step) l = &t;
-  }
+  // Each person's latest task (the highest step made), by contact id: the
+  // tasks sorted by contact, then step from the highest, the first of each
+  // contact kept (no allocation per task: this runs at every tick).
+  std::vector<const Task*> latest;
+  latest.reserve(in.tasks.size());
+  for (const Task& t : in.tasks) latest.push_back(&t);
+  std::stable_sort(latest.begin(), latest.end(), [](const Task* a, const Task* b) {
+    if (int c = a->contact.compare(b->contact); c != 0) return c < 0;
+    return a->step > b->step;
+  });
+  latest.erase(std::unique(latest.begin(), latest.end(),
+                           [](const Task* a, const Task* b) { return a->contact == b->contact; }),
+               latest.end());
+  auto has_task = [&latest](const std::string& contact) {
+    auto it = std::lower_bound(latest.begin(), latest.end(), contact,
+                               [](const Task* t, const std::string& c) { return t->contact < c; });
+    return it != latest.end() && (*it)->contact == contact;
+  };
   bool open = false;  // a task not ended, or one to make
   if (v.state == CampaignState::kRunning && !v.spec.steps.empty()) {
-    std::set<std::string> seen;
+    std::unordered_set<std::string_view> seen;  // those with no task yet
     for (const std::string& c : in.audience) {
-      if (!seen.insert(c).second || latest.count(c)) continue;
+      if (has_task(c) || !seen.insert(c).second) continue;  // made, or named twice
       TaskEvent e;
       e.type = std::string(kTaskCreated);
       e.campaign = v.spec.id;
@@ -78,7 +90,7 @@ CampaignPlan PlanNextTaskEvents(const PlanInput& in) {
       plan.events.push_back(std::move(e));
       open = true;
     }
-    for (const auto& [contact, t] : latest) {
+    for (const Task* t : latest) {
       const size_t next = static_cast<size_t>(t->step) + 1;
       if (t->state != TaskState::kDone || next >= v.spec.steps.size()) continue;
       TaskEvent e = TaskEventFor(*t, kTaskCreated);

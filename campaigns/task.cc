@@ -80,7 +80,9 @@ std::string EncodeTaskEvent(const TaskEvent& e) {
 
 bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent* e) {
   if (!Known(type)) return false;
-  simdjson::dom::parser parser;
+  // Kept: a parser made per call allocates its buffers each time (a
+  // campaign's tick decodes every task row).
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::object o;
   if (parser.parse(payload.data(), payload.size()).get(o) != simdjson::SUCCESS) return false;
   int64_t v = 0, step = 0;

@@ -294,7 +294,9 @@ std::string EncodeTaskRow(const Task& t) {
 }
 
 bool DecodeTaskRow(std::string_view row, Task* t) {
-  simdjson::dom::parser parser;
+  // Kept: a parser made per call allocates its buffers each time (a
+  // campaign's tick decodes every task row).
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::object o;
   if (parser.parse(row.data(), row.size()).get(o) != simdjson::SUCCESS) return false;
   int64_t v = 0, step = 0, claims = 0;

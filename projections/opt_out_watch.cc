@@ -114,8 +114,11 @@ bool OptOutWatch::ReadTail(uint64_t until) {
 }
 
 bool OptOutWatch::OptedOut(const std::string& contact, std::string_view channel) {
-  std::string key = AnswerKey(contact, channel);
-  if (auto it = answers_.find(key); it != answers_.end()) return it->second.out;
+  // Asked for every waiting task at each tick: the key is built in a kept
+  // buffer, a copy made only for an answer remembered.
+  key_.assign(contact).append("\n").append(channel);
+  if (auto it = answers_.find(key_); it != answers_.end()) return it->second.out;
+  std::string key = key_;
   Answer a;
   if (!ReadContactOptOut(*log_, tenant_, contact, std::string(channel), &a.address, &a.out).ok())
     return false;

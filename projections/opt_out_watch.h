@@ -63,6 +63,7 @@ class OptOutWatch {
   std::unordered_map<std::string, Answer> answers_;
   std::unordered_multimap<std::string, std::string> by_address_;
   std::set<std::string, std::less<>> channels_;  // each channel asked (sync/consent.h)
+  std::string key_;                              // OptedOut's buffer
 };
 
 }  // namespace dfm

@@ -117,6 +117,7 @@ class SendAgentTest : public ::testing::Test {
     in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
     in.draft = draft_;
     in.max_drafting = max_drafting_;
+    in.left_alone = left_alone_;
     in.call_ended = [](const Task& t) -> std::optional<std::string> {
       if (t.contact == "called") return "Interested";
       return std::nullopt;
@@ -148,6 +149,7 @@ class SendAgentTest : public ::testing::Test {
   CampaignView v_;
   std::function<std::optional<Draft>(const Task&)> draft_;
   size_t max_drafting_ = 20;
+  std::function<bool(const Task&)> left_alone_;
   int64_t lease_ = 600 * kS;
   std::shared_ptr<const ZoneRules> utc_, night_;
 };
@@ -178,6 +180,21 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
             "task.done took sms#1 (verity); task.skipped refused opted_out (sms opted out); "
             "task.failed dead send_failed sms#1 (HTTP 400); ")
       << "a paused campaign sends nothing new but ends what went";
+}
+
+// What the tick leaves alone (ended, or changed by the planner's events
+// this tick: actors/campaign_actor.cc) is neither claimed, answered nor
+// counted among the drafts in flight.
+TEST_F(SendAgentTest, ATaskLeftAloneIsNeitherClaimedNorAnswered) {
+  std::vector<Task> tasks = {Make("ann", 0, TaskState::kPending),
+                             Make("bob", 0, TaskState::kPending),
+                             Make("took", 0, TaskState::kInProgress)};
+  left_alone_ = [](const Task& t) { return t.contact == "bob" || t.contact == "took"; };
+  EXPECT_EQ(Plan(tasks, 100), "task.claimed ann sms#1 \"Hi Ann, from Acme\"; ");
+  left_alone_ = nullptr;
+  EXPECT_EQ(Plan(tasks, 100),
+            "task.claimed ann sms#1 \"Hi Ann, from Acme\"; task.claimed bob sms#1 \"Hi there, from "
+            "Acme\"; task.done took sms#1 (verity); ");
 }
 
 TEST_F(SendAgentTest, ACallIsDoneWhenItEndsNotWhenTheDialerTookIt) {

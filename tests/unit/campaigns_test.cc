@@ -647,6 +647,15 @@ std::string Said(const CampaignPlan& plan) {
   return out;
 }
 
+// The planner's input for campaign `v` and `audience`, two minutes past noon.
+PlanInput InputFor(const CampaignView* v, std::vector<std::string> audience) {
+  PlanInput in;
+  in.campaign = v;
+  in.audience = std::move(audience);
+  in.now_us = kNoonUtc + 120 * kS;
+  return in;
+}
+
 }  // namespace planner
 
 TEST(CampaignTask, IsStuckInProgressPastItsLeaseOrAnHourAfterItsClaim) {
@@ -663,10 +672,7 @@ TEST(CampaignTask, IsStuckInProgressPastItsLeaseOrAnHourAfterItsClaim) {
 TEST(CampaignPlanner, MakesEachPersonsNextStepAndTendsWhatWaits) {
   using namespace planner;
   CampaignView v = Running();
-  PlanInput in;
-  in.campaign = &v;
-  in.audience = {"a", "b", "c", "d", "e", "a"};
-  in.now_us = kNoonUtc + 120 * kS;
+  PlanInput in = InputFor(&v, {"a", "b", "c", "d", "e", "a"});
   in.opted_out = [](const std::string& c, Channel ch) { return c == "d" && ch == Channel::kSms; };
   in.tasks = {Made("a", 0, TaskState::kDone, kNoonUtc + 10 * kS),  // next: the email, a day on
               Made("b", 0, TaskState::kSkipped),                   // stopped: nothing after
@@ -699,13 +705,25 @@ TEST(CampaignPlanner, MakesEachPersonsNextStepAndTendsWhatWaits) {
   EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.skipped d/0 opted_out; ");
 }
 
+// Each person's next step follows their highest step made, in whatever
+// order the tasks come; of two tasks of one step, the first is theirs.
+TEST(CampaignPlanner, EachPersonsLatestTaskIsTheirHighestStepInAnyOrder) {
+  using namespace planner;
+  CampaignView v = Running();
+  PlanInput in = InputFor(&v, {"d", "c", "b", "a"});
+  in.tasks = {Made("b", 0, TaskState::kDone, kNoonUtc), Made("a", 1, TaskState::kPending),
+              Made("a", 0, TaskState::kDone, kNoonUtc), Made("d", 0, TaskState::kDone, kNoonUtc),
+              Made("d", 0, TaskState::kPending),        Made("c", 1, TaskState::kDone, kNoonUtc),
+              Made("c", 0, TaskState::kDone, kNoonUtc)};
+  EXPECT_EQ(Said(PlanNextTaskEvents(in)),
+            "task.created b/1 due+86400; task.created c/2 due+172800; "
+            "task.created d/1 due+86400; ");
+}
+
 TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
   using namespace planner;
   CampaignView v = Running();
-  PlanInput in;
-  in.campaign = &v;
-  in.audience = {"a", "c", "d", "f"};
-  in.now_us = kNoonUtc + 120 * kS;
+  PlanInput in = InputFor(&v, {"a", "c", "d", "f"});
   in.opted_out = [](const std::string& c, Channel) { return c == "d"; };
   in.tasks = {Made("a", 0, TaskState::kDone, kNoonUtc), Made("c", 0, TaskState::kInProgress),
               Made("d", 0, TaskState::kPending)};
