@@ -8,6 +8,16 @@ bench_workdir() {
   trap bench_cleanup EXIT
 }
 
+# bench_ingest_ready NAME: the release build's dfm and ingest_client built,
+# what the build left in the page cache written back (not in the middle of
+# a run), and $work made (bench_workdir NAME).
+bench_ingest_ready() {
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target dfm ingest_client >/dev/null
+  sync
+  bench_workdir "$1"
+}
+
 bench_cleanup() {
   local pids
   pids=$(jobs -p)

@@ -21,11 +21,8 @@ case "$sync_mode" in
   *) echo "SYNC must be off, on or spread" >&2; exit 2 ;;
 esac
 command -v perf >/dev/null || { echo "needs perf (Debian's linux-perf)" >&2; exit 2; }
-cmake --preset release >/dev/null
-cmake --build --preset release --target dfm ingest_client >/dev/null
-sync
 . bench/lib.sh
-bench_workdir dfm-profile
+bench_ingest_ready dfm-profile
 B=build/release/bench
 bench_start_dfm "$sync_mode"
 pid=$dfm_pid

@@ -21,11 +21,8 @@ rounds=${3:-3}
 [[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS must be a whole number from 1" >&2; exit 2; }
 [[ "$conns" =~ ^[1-9][0-9]*$ ]] || { echo "CONNECTIONS must be a whole number from 1" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number from 1" >&2; exit 2; }
-cmake --preset release >/dev/null
-cmake --build --preset release --target dfm ingest_client >/dev/null
-sync
 . bench/lib.sh
-bench_workdir dfm-flood
+bench_ingest_ready dfm-flood
 
 # health: parts.sync.router's decided_seq and behind, and the log's
 # last_seq, read with grep (no interpreter started 20 times a second beside
