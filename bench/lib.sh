@@ -18,6 +18,22 @@ bench_ingest_ready() {
   bench_workdir "$1"
 }
 
+# bench_thread_stats PID...: a line per thread of each process, tab-separated:
+# its id, name, nanoseconds on a CPU and waiting on a run queue
+# (/proc/<tid>/schedstat), and its voluntary and forced context switches, so
+# far. Two of them around a load give each thread's share of it.
+bench_thread_stats() {
+  local p t
+  for p in "$@"; do
+    for t in /proc/"$p"/task/*; do
+      read -r oncpu waiting _ < "$t/schedstat" 2>/dev/null || continue
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$t")" "$(cat "$t/comm")" "$oncpu" \
+        "$waiting" "$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")" \
+        "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")"
+    done
+  done
+}
+
 bench_cleanup() {
   local pids
   pids=$(jobs -p)

@@ -6,8 +6,9 @@
 
 REPORT: `perf report --no-children --sort comm,dso,symbol --stdio -n -g none`
 (self samples per symbol). CLIENT_JSON: bench/ingest_client's result (its
-"ok" requests). BEFORE and AFTER: each thread's name and context switches
-(voluntary, involuntary), tab-separated, taken around the load: printed per
+"ok" requests). BEFORE and AFTER: bench/lib.sh's bench_thread_stats (each
+thread's id, name, CPU and run-queue time, voluntary and forced context
+switches, tab-separated), taken around the load: the switches printed per
 request by thread name (a thread that exited between them is left out).
 Each symbol goes to the first stage whose pattern matches
 "<thread> <dso> <symbol>"; the table gives each stage's share of dfm's samples and
@@ -60,7 +61,7 @@ def read_switches(path):
     """{thread name: [voluntary, involuntary]} summed over threads of one name."""
     out = {}
     for line in open(path):
-        name, vol, invol = line.rstrip("\n").split("\t")
+        _, name, _, _, vol, invol = line.rstrip("\n").split("\t")
         acc = out.setdefault(name, [0, 0])
         acc[0] += int(vol or 0)
         acc[1] += int(invol or 0)

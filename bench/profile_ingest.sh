@@ -29,22 +29,13 @@ pid=$dfm_pid
 $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$conns" \
   --senders "$senders" \
   --seconds 2 >/dev/null
-# switches PID: each thread's name and its context switches so far
-# (voluntary: it waited; involuntary: it was preempted).
-switches() {
-  for t in /proc/"$1"/task/*; do
-    printf '%s\t%s\t%s\n' "$(cat "$t/comm")" \
-      "$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")" \
-      "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")"
-  done
-}
-switches "$pid" > "$work/switches_before.tsv"
+bench_thread_stats "$pid" > "$work/switches_before.tsv"
 perf record -F 999 -g -p "$pid" -o "$work/perf.data" -- sleep "$secs" 2>"$work/perf.log" &
 perf_pid=$!
 $B/ingest_client --port 18080 --secret bench-secret --prefix prof --connections "$conns" \
   --senders "$senders" \
   --seconds "$secs" > "$work/client.json"
-switches "$pid" > "$work/switches_after.tsv"
+bench_thread_stats "$pid" > "$work/switches_after.tsv"
 wait "$perf_pid"
 kill -TERM "$pid"; wait "$pid" || true
 perf report -i "$work/perf.data" --no-children --sort comm,dso,symbol --stdio -n -g none \

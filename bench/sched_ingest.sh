@@ -22,24 +22,13 @@ B=build/release/bench
 bench_start_dfm "$sync_mode" "$bin"
 $B/ingest_client --port 18080 --secret bench-secret --prefix warm --connections "$conns" \
   --seconds 2 >/dev/null
-# snap PID...: "<tid> <name> <ns on cpu> <ns waiting> <slices> <voluntary> <forced>" per thread.
-snap() {
-  local p t
-  for p in "$@"; do
-    for t in /proc/"$p"/task/*; do
-      echo "$(basename "$t") $(tr ' ' _ < "$t/comm") $(cat "$t/schedstat" 2>/dev/null)" \
-        "$(awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {printf "%s ", $2}' "$t/status" \
-          2>/dev/null)"
-    done
-  done
-}
 $B/ingest_client --port 18080 --secret bench-secret --prefix run --connections "$conns" \
   --seconds 8 > "$work/client.json" &
 client=$!
 sleep 2
-snap "$dfm_pid" "$client" > "$work/before"; head -1 /proc/stat > "$work/stat_before"
+bench_thread_stats "$dfm_pid" "$client" > "$work/before"; head -1 /proc/stat > "$work/stat_before"
 sleep 4
-snap "$dfm_pid" "$client" > "$work/after"; head -1 /proc/stat > "$work/stat_after"
+bench_thread_stats "$dfm_pid" "$client" > "$work/after"; head -1 /proc/stat > "$work/stat_after"
 wait "$client"
 kill -TERM "$dfm_pid"; wait "$dfm_pid" || true
 python3 - "$work" <<'PY'
@@ -47,17 +36,18 @@ import json, os, sys
 work = sys.argv[1]
 c = json.load(open(f"{work}/client.json"))
 print(f"{c['ok']} requests in 8 s ({c['req_per_s']:,}/s), p50 {c['p50_us']} us")
-def rows(name):
-    return {f[0]: f for f in (l.split() for l in open(f"{work}/{name}")) if len(f) >= 7}
+def rows(name):  # bench_thread_stats: tid, name, on CPU ns, waiting ns, voluntary, forced
+    return {f[0]: f for f in (l.rstrip("\n").split("\t") for l in open(f"{work}/{name}"))
+            if len(f) == 6}
 a, b = rows("before"), rows("after")
 print(f"{'thread':18} {'on CPU':>7} {'run-queue wait':>15} {'voluntary/s':>12} {'forced/s':>9}")
 for tid, f in b.items():
     if tid not in a:
         continue
-    d = [int(x) - int(y) for x, y in zip(f[2:7], a[tid][2:7])]
+    d = [int(x or 0) - int(y or 0) for x, y in zip(f[2:6], a[tid][2:6])]
     if d[0] == 0:
         continue
-    print(f"{f[1]:18} {d[0] / 4e9:7.2f} {d[1] / 4e9:15.2f} {d[3] / 4:12.0f} {d[4] / 4:9.0f}")
+    print(f"{f[1]:18} {d[0] / 4e9:7.2f} {d[1] / 4e9:15.2f} {d[2] / 4:12.0f} {d[3] / 4:9.0f}")
 s0 = [int(x) for x in open(f"{work}/stat_before").read().split()[1:]]
 s1 = [int(x) for x in open(f"{work}/stat_after").read().split()[1:]]
 d = [y - x for x, y in zip(s0, s1)]
