@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/contact_actor.h"
+#include "campaigns/agent.h"
 #include "campaigns/task.h"
 #include "connectors/connector.h"
 #include "events/sealing.h"
@@ -292,6 +293,20 @@ void RouteReplay(Self* self, const Event& e) {
   }
 }
 
+// `a`, of the campaign's task event `e`, handed to `contact`'s actor as
+// a fact of kCampaignSystem, answered like a fact.
+void RouteCampaignActivity(Self* self, const Event& e, const std::string& contact, Activity a) {
+  auto& st = self->state;
+  ContactFact f;
+  f.system = kCampaignSystem;
+  f.activities.push_back(std::move(a));
+  StampFact(&f, e);
+  f.source_time_us = e.recorded_at_us;
+  st.in_flight[e.seq]++;
+  st.facts_routed++;
+  self->send(ContactFor(self, e.tenant, contact), std::move(f));
+}
+
 // A task.claimed with a text, an email, a call or a draft request
 // (campaigns/agent.h; a draft request goes to the tenant's classifier
 // model): the campaign's send,
@@ -299,7 +314,6 @@ void RouteReplay(Self* self, const Event& e) {
 // its audience itself) as a send request of kCampaignSystem, answered like
 // a fact. The contact's consent gate decides it as any send.
 void RouteCampaignSend(Self* self, const Event& e) {
-  auto& st = self->state;
   TaskEvent t;
   if (!DecodeTaskEvent(e.type, e.payload, &t)) return;
   const bool call = t.channel == channels::kCall, draft = t.channel == channels::kDraft;
@@ -315,14 +329,22 @@ void RouteCampaignSend(Self* self, const Event& e) {
   a.channel = t.channel;
   a.subject = std::move(t.subject);
   a.list_unsubscribe = std::move(t.unsubscribe);
-  ContactFact f;
-  f.system = kCampaignSystem;
-  f.activities.push_back(std::move(a));
-  StampFact(&f, e);
-  f.source_time_us = e.recorded_at_us;
-  st.in_flight[e.seq]++;
-  st.facts_routed++;
-  self->send(ContactFor(self, e.tenant, t.contact), std::move(f));
+  RouteCampaignActivity(self, e, t.contact, std::move(a));
+}
+
+// A task.skipped that ends a claim (a cancelled campaign's, campaigns/
+// planner.h): the claim's send withdrawn at the person's contact, as a
+// fact of kCampaignSystem (a draft request's too: the AI agent's claim).
+// A skip of a task nobody held routes nothing.
+void RouteCampaignWithdraw(Self* self, const Event& e) {
+  TaskEvent t;
+  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.agent.empty() || t.claim == 0) return;
+  Activity a;
+  a.kind = Activity::Kind::kWithdraw;
+  a.message_id = t.agent == kAiAgent ? CampaignDraftId(t.campaign, t.step, t.contact)
+                                     : CampaignMessageId(t.campaign, t.step, t.contact);
+  a.status = "campaign " + t.reason;
+  RouteCampaignActivity(self, e, t.contact, std::move(a));
 }
 
 // A contact.erased event (app/erase.h): the contact's identities lead
@@ -413,6 +435,10 @@ bool Route(Self* self, const Event& e) {
   if (e.type == ev::kIdentitySettled) return RouteSettled(self, e);
   if (e.type == kTaskClaimed) {
     RouteCampaignSend(self, e);
+    return true;
+  }
+  if (e.type == kTaskSkipped) {
+    RouteCampaignWithdraw(self, e);
     return true;
   }
   if (e.type == kContactErasedType) {

@@ -173,7 +173,8 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
          {"failed", &PushOpCounters::attempts_failed}});
   out->Family("dfm_pushes_total", "counter",
               "Pushes ended: succeeded, dead_lettered (given up; see dfm dead-letters) or "
-              "cancelled (the contact opted out while it waited).");
+              "cancelled (the contact refused it while it waited: an opt-out, or its "
+              "campaign cancelled).");
   by_op({{"succeeded", &PushOpCounters::succeeded},
          {"dead_lettered", &PushOpCounters::dead_lettered},
          {"cancelled", &PushOpCounters::cancelled}});

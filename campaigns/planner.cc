@@ -25,6 +25,10 @@ void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPla
   if (v.state == CampaignState::kCancelled) {
     TaskEvent e = TaskEventFor(t, kTaskSkipped);
     e.reason = "cancelled";
+    if (t.state == TaskState::kInProgress) {  // its send withdrawn if it has not gone
+      e.agent = t.agent;
+      e.claim = t.claims;
+    }
     plan->events.push_back(std::move(e));
     return;
   }

@@ -21,7 +21,9 @@
 //     reset (CampaignView::reset_us): released "reset".
 // A paused campaign makes no task and skips none, but its lapsed leases
 // are released. A cancelled one skips every task not ended, reason
-// "cancelled". A running one whose every task ended with none left to
+// "cancelled"; a skip that ends a task in progress names its agent and
+// claim, and the router withdraws that claim's send if it has not gone
+// (actors/router.h). A running one whose every task ended with none left to
 // make is complete (the caller appends the change).
 //
 // Pure. Times are Unix microseconds.

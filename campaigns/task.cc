@@ -108,7 +108,9 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
        !Str(o, "subject", false, &x.subject) || !Str(o, "unsubscribe", false, &x.unsubscribe)))
     return false;
   int64_t claim = 0;
-  if (by_agent && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000)) return false;
+  const bool ends_claim = type == kTaskSkipped && !x.agent.empty();  // a cancel's
+  if ((by_agent || ends_claim) && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000))
+    return false;
   x.claim = static_cast<int>(claim);
   *e = std::move(x);
   return true;
@@ -121,7 +123,7 @@ EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e) {
   d.type = e.type;
   d.payload = EncodeTaskEvent(e);
   d.idempotency_system = "campaign";
-  const int64_t n = e.type == kTaskDeferred ? e.until_us : e.claim;
+  const int64_t n = e.type == kTaskDeferred ? e.until_us : e.type == kTaskSkipped ? 0 : e.claim;
   d.idempotency_key =
       e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type + "/" + std::to_string(n);
   return d;

@@ -33,7 +33,10 @@
 //    task.done     "agent", "claim", "channel" ("sms" | "email" | "call"),
 //                  "detail"?
 //    task.failed   "agent", "claim", "reason", "detail"?
-//    task.skipped  "reason", "detail"?}
+//    task.skipped  "reason", "detail"?, and when it ends a task in
+//                  progress (a cancel: planner.h) "agent", "claim" (the
+//                  agent and claim it ends: their send is withdrawn,
+//                  Activity::Kind::kWithdraw)}
 //
 // Pure.
 #pragma once
@@ -99,7 +102,8 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
 // The draft of `e` for `tenant`'s log, with an idempotency key that makes
 // the same step of the same task one event however often it is asked:
 // "<campaign>/<step>/<contact>/<type>/<n>", n the claim (claimed,
-// released, done, failed), the new time (deferred), else 0.
+// released, done, failed), the new time (deferred), else 0 (a skip, even
+// one naming the claim it ends: a task is skipped once).
 EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e);
 
 // The engine's key of the message a task sends ("campaign:<campaign>/<step>/

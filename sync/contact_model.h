@@ -50,7 +50,10 @@
 //   refused (message.refused) and its status in the asking system set to
 //   failed. An opt-out also refuses every send still on its way to the
 //   channel (message.refused with the push id: the connector drops it if
-//   it has not gone yet). Delivery statuses (message.status) of a message
+//   it has not gone yet). So does a campaign's withdrawal of its send
+//   (Activity::kWithdraw: message.refused with the push id, the reason
+//   "withdrawn before it was sent (<why>)"); a send already settled stays
+//   as it is. Delivery statuses (message.status) of a message
 //   that ctx.conversations asked to send are reported back to it.
 // - Tags -> lists: when the merged tags change, the lists ctx.tag_lists
 //   maps them to are diffed and sent to ctx.lists_target (push "lists":

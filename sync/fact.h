@@ -93,6 +93,10 @@ struct Activity {
     kCall,    // a phone call that ended (with its disposition)
     kStatus,  // a later delivery status of a message already stated
     kSend,    // a request to deliver a text (GoHighLevel's ProviderOutboundMessage)
+    // A campaign's (kCampaignSystem) word that its send `message_id` is
+    // no longer wanted (its campaign was cancelled: `status` says why);
+    // a send still on its way is refused. From no other system.
+    kWithdraw,
   };
   Kind kind = Kind::kText;
   std::string message_id;   // the system's id of the message or call

@@ -210,11 +210,34 @@ void DecideSend(const ContactState& s, const ContactFact& fact, const Activity& 
   out->push_back(std::move(p));
 }
 
+// A campaign's withdrawal of its send `key` (Activity::kWithdraw): each
+// push of it still on its way refused, so that its connector drops it.
+void WithdrawSend(const ContactState& s, const ContactFact& fact, const Activity& a,
+                  const std::string& key, int64_t t, std::vector<DomainEvent>* out) {
+  for (const auto& [push_id, send] : s.pending_sends) {
+    if (send.message_key != key) continue;
+    DomainEvent r = Base(ev::kMessageRefused, s, fact);
+    r.system = send.system;
+    r.external_id.clear();
+    r.message_key = key;
+    r.channel = send.channel;
+    r.push_id = push_id;
+    r.source_time_us = t;
+    r.reason = "withdrawn before it was sent (" + (a.status.empty() ? "no reason" : a.status) + ")";
+    out->push_back(std::move(r));
+  }
+}
+
 }  // namespace
 
 void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
                     const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
   if (a.message_id.empty()) return;
+  if (a.kind == Activity::Kind::kWithdraw) {
+    if (fact.system == kCampaignSystem)
+      WithdrawSend(s, fact, a, fact.system + ":" + a.message_id, t, out);
+    return;
+  }
   const std::string channel = !a.channel.empty()                ? a.channel
                               : a.kind == Activity::Kind::kCall ? channels::kCall
                                                                 : channels::kSms;

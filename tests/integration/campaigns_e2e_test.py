@@ -11,6 +11,8 @@ delivered by the Verity sandbox, its emails by the SMTP server.
   link's POST opts the person out of email; the call step puts the person
   on Aloware's Power Dialer and is done when the agent's call ends; the
   campaign completes when every task ended.
+- A cancel withdraws the texts still waiting out the sender's outage: they
+  never reach it once it is back.
 - `dfm campaigns tasks --reset` is accepted for a running campaign and
   refused (409) for a completed one.
 
@@ -194,6 +196,53 @@ class CampaignTest(unittest.TestCase):
         self.assertIn("(replied)", r.stdout)
         self.erase_ann(viewer)
 
+    def test_a_cancel_withdraws_the_texts_waiting_out_an_outage(self):
+        """A cancelled campaign's texts that wait out Verity's outage are
+        withdrawn (message.refused naming their pushes, which the connector
+        drops) and never reach Verity once it is back."""
+        for phone, name in ((ANN, "Ann"), (BO, "Bo")):
+            self.ghl_contact(phone, firstName=name)
+        status, body = self.verity.post("/_sandbox/faults", {"faults": [
+            {"status": 503, "count": 1000, "method": "POST", "path_prefix": messages.SEND_PATH}]})
+        self.assertEqual(status, 200, body)
+        viewer, operator = self.key("viewer"), self.key("operator")
+        self.assertEqual(self.api("/v1/customers", operator, "POST", {"id": "acme", "name": "Acme"})[0], 201)
+        self.assertEqual(self.api("/v1/customers/acme/payments", operator, "POST",
+                                  {"amount": "9", "currency": "USD", "reference": "r1"})[0], 201)
+        spec = {"id": "outage", "customer": "acme", "audience": {"members": [ANN, BO]},
+                "steps": [{"channel": "sms", "template": "Hi {{first_name}}, from {{customer_name}}"}]}
+        self.assertEqual(self.api("/v1/campaigns", operator, "POST", spec)[0], 201)
+        self.assertEqual(self.api("/v1/campaigns/outage/start", operator, "POST")[0], 200)
+        wait_for("both texts waiting out the outage", lambda: len({
+            e["payload"]["push_id"] for e in self.dfm.dump(with_body=True)
+            if e["type"] == "push.attempted" and e["payload"].get("op") == "send"
+            and e["payload"].get("outcome") == "retry"}) == 2, timeout=30)
+        self.assertEqual(self.api("/v1/campaigns/outage/cancel", operator, "POST")[0], 200)
+        refused = wait_for("both withdrawn", lambda: (lambda r: r if len(r) == 2 else None)(
+            [e["payload"] for e in self.dfm.dump(with_body=True) if e["type"] == "message.refused"]),
+            timeout=30)
+        sends = {e["payload"]["push_id"]: e["payload"]["message_key"]
+                 for e in self.dfm.dump(with_body=True)
+                 if e["type"] == "push.requested" and e["payload"].get("op") == "send"}
+        self.assertEqual({r["push_id"]: r["message_key"] for r in refused}, sends)
+        for r in refused:
+            self.assertEqual(r["reason"], "withdrawn before it was sent (campaign cancelled)")
+
+        def cancelled():
+            _, _, text = dfmtest.request("127.0.0.1", self.dfm.admin_port, "GET", "/metrics")
+            return sum(float(line.rsplit(" ", 1)[1]) for line in text.decode().splitlines()
+                       if line.startswith("dfm_pushes_total{") and 'op="send"' in line
+                       and 'outcome="cancelled"' in line)
+        wait_for("both pushes dropped by the connector", lambda: cancelled() == 2, timeout=30)
+        self.verity.post("/_sandbox/faults", {}, method="DELETE")
+        time.sleep(2)
+        self.assertEqual(self.verity_sent(ANN) + self.verity_sent(BO), [])
+        answered = [r for r in self.verity.requests(messages.SEND_PATH)
+                    if r.get("status") is not None and r["status"] != 503]
+        self.assertEqual(answered, [], "only the attempts Verity refused while down, none after")
+        doc = self.api("/v1/campaigns/outage", viewer)[2]
+        self.assertEqual((doc["tasks"], doc["skipped"]), ({"skipped": 2}, {"cancelled": 2}), doc)
+
     def erase_ann(self, viewer):
         """docs/privacy.md: the texts a campaign rendered for a person go with
         their erasure (its task events are sealed with the person's key), and
@@ -358,8 +407,10 @@ class SimulatedTimeCampaignTest(CampaignTest):
         self.dfm.kill9()
         self.dfm.start(env_extra=self.env)
 
-    # The three-person scenario is CampaignTest's own, not run again here.
+    # The three-person scenario and the cancel are CampaignTest's own, not
+    # run again here.
     test_each_send_goes_once_and_a_stop_or_a_reply_ends_a_persons_steps = None
+    test_a_cancel_withdraws_the_texts_waiting_out_an_outage = None
 
     def test_two_hundred_people_in_simulated_time_across_two_kill9s(self):
         chicago = ["+1205556%04d" % i for i in range(180)]

@@ -288,6 +288,17 @@ TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
   EXPECT_EQ(first.stream, "campaign-tasks:spring-1");
   EXPECT_EQ(first.idempotency_key, "spring-1/1/c-1/task.claimed/1");
   EXPECT_NE(first.idempotency_key, second.idempotency_key);
+  // A cancel's skip names the claim it ends; a task is skipped once.
+  TaskEvent cancel = Ev(kTaskSkipped, "sms", 0, 3);
+  cancel.reason = "cancelled";
+  TaskEvent back;
+  ASSERT_TRUE(DecodeTaskEvent(kTaskSkipped, EncodeTaskEvent(cancel), &back));
+  EXPECT_EQ(back.agent + "#" + std::to_string(back.claim), "sms#3");
+  EXPECT_EQ(TaskEventDraft("acme", cancel).idempotency_key, "spring-1/1/c-1/task.skipped/0");
+  EXPECT_FALSE(DecodeTaskEvent(
+      "task.skipped",
+      R"({"v":1,"campaign":"x","contact":"y","step":0,"agent":"sms","reason":"cancelled"})", &e))
+      << "a skip that names an agent names its claim";
 }
 
 TEST(Customer, RequestsAreCheckedAndItsEventsFoldIntoTheCustomerAndPayments) {
@@ -643,7 +654,10 @@ std::string Said(const CampaignPlan& plan) {
     out += e.type + " " + e.contact + "/" + std::to_string(e.step) +
            (e.reason.empty() ? "" : " " + e.reason) +
            (e.type == kTaskCreated ? " due+" + std::to_string((e.due_us - kNoonUtc) / kS) : "") +
-           (e.type == kTaskReleased ? " " + e.agent + "#" + std::to_string(e.claim) : "") + "; ";
+           (e.type == kTaskReleased || (e.type == kTaskSkipped && !e.agent.empty())
+                ? " " + e.agent + "#" + std::to_string(e.claim)
+                : "") +
+           "; ";
   return out;
 }
 
@@ -731,7 +745,9 @@ TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
   EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.released c/0 lease_lapsed sms-agent#2; ")
       << "paused: nobody new, no skip, but a lapsed lease goes back";
   v.state = CampaignState::kCancelled;
-  EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.skipped c/0 cancelled; task.skipped d/0 cancelled; ");
+  EXPECT_EQ(Said(PlanNextTaskEvents(in)),
+            "task.skipped c/0 cancelled sms-agent#2; task.skipped d/0 cancelled; ")
+      << "the skip of a task in progress names the claim whose send is withdrawn";
   EXPECT_FALSE(PlanNextTaskEvents(in).complete) << "a cancelled campaign does not complete";
 
   v.state = CampaignState::kRunning;

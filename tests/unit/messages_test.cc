@@ -475,6 +475,55 @@ TEST_F(MessageModelTest, ACampaignsDraftRequestGoesToTheClassifierModel) {
   EXPECT_EQ(refused[0].reason, "only a campaign asks for a draft");
 }
 
+// A cancelled campaign withdraws the sends its claims asked for
+// (Activity::kWithdraw, actors/router.h): one still on its way is refused
+// with its push id (the connector drops it); one that went, one never
+// asked, or a withdrawal from another system changes nothing.
+TEST_F(MessageModelTest, ACampaignsWithdrawalRefusesItsSendStillOnItsWay) {
+  Step(Known());
+  auto campaign = [this](Activity::Kind kind, const std::string& id) {
+    Activity a;
+    a.kind = kind;
+    a.direction = "outbound";
+    a.message_id = id;
+    a.body = kind == Activity::Kind::kSend ? "Hi John" : "";
+    a.status = kind == Activity::Kind::kWithdraw ? "campaign cancelled" : "";
+    ContactFact f = Fact(kCampaignSystem, a);
+    f.fields.clear();  // the router names the contact by id: no fields
+    return f;
+  };
+  auto waiting =
+      Of(Step(campaign(Activity::Kind::kSend, "spring-1/0/c1")), ev::kPushRequested, "send");
+  auto sent =
+      Of(Step(campaign(Activity::Kind::kSend, "spring-2/0/c1")), ev::kPushRequested, "send");
+  ASSERT_EQ(waiting.size() + sent.size(), 2u);
+  Succeed(sent[0], "vm-1");
+
+  auto es = Step(campaign(Activity::Kind::kWithdraw, "spring-1/0/c1"));
+  ASSERT_EQ(es.size(), 1u) << es[0].type;
+  EXPECT_EQ(es[0].type, ev::kMessageRefused);
+  EXPECT_EQ(es[0].push_id, waiting[0].push_id);
+  EXPECT_EQ(es[0].system, "verity");
+  EXPECT_EQ(es[0].message_key, "campaign:spring-1/0/c1");
+  EXPECT_EQ(es[0].reason, "withdrawn before it was sent (campaign cancelled)");
+  EXPECT_TRUE(state_.pending_sends.empty());
+  EXPECT_EQ(state_.messages.at("campaign:spring-1/0/c1").status, "refused");
+
+  EXPECT_TRUE(Step(campaign(Activity::Kind::kWithdraw, "spring-1/0/c1")).empty()) << "settled now";
+  EXPECT_TRUE(Step(campaign(Activity::Kind::kWithdraw, "spring-2/0/c1")).empty()) << "it went";
+  EXPECT_TRUE(Step(campaign(Activity::Kind::kWithdraw, "spring-3/0/c1")).empty()) << "never asked";
+  auto again =
+      Of(Step(campaign(Activity::Kind::kSend, "spring-4/0/c1")), ev::kPushRequested, "send");
+  ASSERT_EQ(again.size(), 1u);
+  Activity vendor;
+  vendor.kind = Activity::Kind::kWithdraw;
+  vendor.message_id = "spring-4/0/c1";
+  ContactFact ghl = Fact("ghl", vendor);
+  ghl.external_id = "g1";
+  EXPECT_TRUE(Of(Step(ghl), ev::kMessageRefused).empty()) << "only a campaign withdraws";
+  EXPECT_EQ(state_.pending_sends.count(again[0].push_id), 1u);
+}
+
 TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {
   Step(Known());
   Activity send;
