@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "actors/contact_actor.h"
-#include "campaigns/agent.h"
 #include "campaigns/task.h"
 #include "connectors/connector.h"
 #include "events/sealing.h"
@@ -293,13 +292,14 @@ void RouteReplay(Self* self, const Event& e) {
   }
 }
 
-// `a`, of the campaign's task event `e`, handed to `contact`'s actor as
-// a fact of kCampaignSystem, answered like a fact.
-void RouteCampaignActivity(Self* self, const Event& e, const std::string& contact, Activity a) {
+// `activities`, of the campaign's task event `e`, handed to `contact`'s
+// actor as a fact of kCampaignSystem, answered like a fact.
+void RouteCampaignActivities(Self* self, const Event& e, const std::string& contact,
+                             std::vector<Activity> activities) {
   auto& st = self->state;
   ContactFact f;
   f.system = kCampaignSystem;
-  f.activities.push_back(std::move(a));
+  f.activities = std::move(activities);
   StampFact(&f, e);
   f.source_time_us = e.recorded_at_us;
   st.in_flight[e.seq]++;
@@ -329,22 +329,24 @@ void RouteCampaignSend(Self* self, const Event& e) {
   a.channel = t.channel;
   a.subject = std::move(t.subject);
   a.list_unsubscribe = std::move(t.unsubscribe);
-  RouteCampaignActivity(self, e, t.contact, std::move(a));
+  RouteCampaignActivities(self, e, t.contact, {std::move(a)});
 }
 
-// A task.skipped that ends a claim (a cancelled campaign's, campaigns/
-// planner.h): the claim's send withdrawn at the person's contact, as a
-// fact of kCampaignSystem (a draft request's too: the AI agent's claim).
-// A skip of a task nobody held routes nothing.
+// A task.skipped that names its claims (a cancelled campaign's,
+// campaigns/planner.h): what they asked for withdrawn at the person's
+// contact, as a fact of kCampaignSystem: the send, and the draft request
+// of an AI-drafted step (its claims may have asked for either, whichever
+// agent holds it now). A skip of a task never claimed routes nothing.
 void RouteCampaignWithdraw(Self* self, const Event& e) {
   TaskEvent t;
-  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.agent.empty() || t.claim == 0) return;
+  if (!DecodeTaskEvent(e.type, e.payload, &t) || t.claim == 0) return;
   Activity a;
   a.kind = Activity::Kind::kWithdraw;
-  a.message_id = t.agent == kAiAgent ? CampaignDraftId(t.campaign, t.step, t.contact)
-                                     : CampaignMessageId(t.campaign, t.step, t.contact);
   a.status = "campaign " + t.reason;
-  RouteCampaignActivity(self, e, t.contact, std::move(a));
+  a.message_id = CampaignDraftId(t.campaign, t.step, t.contact);
+  Activity send = a;
+  send.message_id = CampaignMessageId(t.campaign, t.step, t.contact);
+  RouteCampaignActivities(self, e, t.contact, {std::move(send), std::move(a)});
 }
 
 // A contact.erased event (app/erase.h): the contact's identities lead

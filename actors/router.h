@@ -22,10 +22,10 @@
 //   contacts it names, as Redrive messages, answered like facts.
 // - A task.claimed with a text, email or call (campaigns/agent.h) goes to the contact it
 //   names as a send request of the system "campaign", answered like a fact.
-//   A task.skipped that names the claim it ends (a cancelled campaign's,
-//   campaigns/planner.h) goes there as a withdrawal of that claim's send
-//   (Activity::Kind::kWithdraw): one still waiting is refused and its
-//   connector drops it.
+//   A task.skipped that names its claims (a cancelled campaign's,
+//   campaigns/planner.h) goes there as a withdrawal of what they asked for
+//   (Activity::Kind::kWithdraw, the text and its draft request): one still
+//   waiting is refused and its connector drops it.
 // - An identity.settled event (sync/settle.h) naming a contact: the
 //   conflict's webhook is mapped again and the facts it was about
 //   (SettledFacts) go to that contact, stamped with the settlement's

@@ -25,10 +25,11 @@ void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPla
   if (v.state == CampaignState::kCancelled) {
     TaskEvent e = TaskEventFor(t, kTaskSkipped);
     e.reason = "cancelled";
-    if (t.state == TaskState::kInProgress) {  // its send withdrawn if it has not gone
-      e.agent = t.agent;
-      e.claim = t.claims;
-    }
+    // Claimed once: what its claims asked for is withdrawn if it has not
+    // gone (a claim released since, its lease lapsed while the sender was
+    // down, may have left its send waiting at the connector).
+    e.claim = t.claims;
+    if (t.state == TaskState::kInProgress) e.agent = t.agent;
     plan->events.push_back(std::move(e));
     return;
   }

@@ -21,9 +21,9 @@
 //     reset (CampaignView::reset_us): released "reset".
 // A paused campaign makes no task and skips none, but its lapsed leases
 // are released. A cancelled one skips every task not ended, reason
-// "cancelled"; a skip that ends a task in progress names its agent and
-// claim, and the router withdraws that claim's send if it has not gone
-// (actors/router.h). A running one whose every task ended with none left to
+// "cancelled"; the skip of a task claimed before names its claims (and
+// its agent, while one holds it), and the router withdraws what they asked
+// for if it has not gone (actors/router.h). A running one whose every task ended with none left to
 // make is complete (the caller appends the change).
 //
 // Pure. Times are Unix microseconds.

@@ -67,7 +67,8 @@ std::string EncodeTaskEvent(const TaskEvent& e) {
   if (e.type == kTaskCreated) o.Int("due_us", e.due_us);
   if (e.type == kTaskDeferred) o.Int("until_us", e.until_us);
   if (e.type == kTaskClaimed) o.Int("lease_until_us", e.lease_until_us);
-  if (!e.agent.empty()) o.Str("agent", e.agent).Int("claim", e.claim);
+  if (!e.agent.empty()) o.Str("agent", e.agent);
+  if (!e.agent.empty() || (e.type == kTaskSkipped && e.claim > 0)) o.Int("claim", e.claim);
   if (e.type == kTaskDone || (e.type == kTaskClaimed && !e.channel.empty()))
     o.Str("channel", e.channel);
   if (e.type == kTaskClaimed && !e.body.empty()) o.Str("body", e.body);
@@ -108,9 +109,11 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
        !Str(o, "subject", false, &x.subject) || !Str(o, "unsubscribe", false, &x.unsubscribe)))
     return false;
   int64_t claim = 0;
-  const bool ends_claim = type == kTaskSkipped && !x.agent.empty();  // a cancel's
-  if ((by_agent || ends_claim) && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000))
-    return false;
+  const bool claimed =
+      by_agent || (type == kTaskSkipped && o["claim"].error() == simdjson::SUCCESS);
+  if (claimed && (!Int(o, "claim", &claim) || claim < 1 || claim > 1000000)) return false;
+  if (type == kTaskSkipped && !x.agent.empty() && claim == 0)
+    return false;  // a cancel's names both
   x.claim = static_cast<int>(claim);
   *e = std::move(x);
   return true;

@@ -33,10 +33,11 @@
 //    task.done     "agent", "claim", "channel" ("sms" | "email" | "call"),
 //                  "detail"?
 //    task.failed   "agent", "claim", "reason", "detail"?
-//    task.skipped  "reason", "detail"?, and when it ends a task in
-//                  progress (a cancel: planner.h) "agent", "claim" (the
-//                  agent and claim it ends: their send is withdrawn,
-//                  Activity::Kind::kWithdraw)}
+//    task.skipped  "reason", "detail"?, and for a cancel's skip
+//                  (planner.h) of a task claimed before "claim" (its
+//                  claims so far: what they asked for is withdrawn,
+//                  Activity::Kind::kWithdraw), with "agent" when one
+//                  holds it}
 //
 // Pure.
 #pragma once

@@ -126,6 +126,12 @@ std::string Plain(const DomainEvent& d, bool reveal) {
   if (d.type == ev::kMessageStatus) return who + " reports a text " + d.outcome;
   if (d.type == ev::kMessageRefused && d.channel == channels::kDraft)
     return "A campaign's text was not drafted: " + d.reason;
+  if (IsWithdrawal(d))
+    return std::string("A campaign's ") +
+           (d.channel == channels::kEmail  ? "email"
+            : d.channel == channels::kCall ? "call"
+                                           : "text") +
+           " to the person was " + d.reason;
   if (d.type == ev::kMessageRefused)
     return "A text to the person was not sent (" + d.reason + ")";
   if (d.type == ev::kOptedOut)

@@ -174,7 +174,7 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         pushes[d.push_id].seq = e.seq;
         pushes[d.push_id].at_us = e.recorded_at_us;
       } else if (d.type == ev::kMessageRefused) {
-        refused++;
+        if (!IsWithdrawal(d)) refused++;  // a campaign's withdrawal is no consent refusal
         if (!d.push_id.empty()) pushes[d.push_id].state = "cancelled";
       } else if (d.type == ev::kRedriveSkipped) {
         systems[d.system].skipped++;

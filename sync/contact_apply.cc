@@ -113,7 +113,8 @@ bool ApplyMessageEvent(ContactState* s, const DomainEvent& e, int64_t recorded_a
       s->message_keys[e.system + "\n" + e.external_id] = e.message_key;
     }
   } else if (e.type == ev::kMessageRefused) {
-    s->messages[e.message_key].status = "refused";
+    // A withdrawn send is never sent again, not even by a re-drive (redrive.h).
+    s->messages[e.message_key].status = IsWithdrawal(e) ? "withdrawn" : "refused";
     s->messages[e.message_key].delivery_decided = true;
     if (!e.push_id.empty()) s->pending_sends.erase(e.push_id);
   } else {

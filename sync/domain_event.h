@@ -59,6 +59,8 @@ inline constexpr std::string_view kMessageStatus = "message.status";
 // message_key, system (where it would have been sent), channel, reason
 // (which opt-out), and push_id when a send already requested was cancelled
 // (the opt-out came while it waited: the push is settled by this event).
+// A campaign's withdrawal of its send (Activity::kWithdraw) is one too,
+// its reason beginning kWithdrawnReason: no consent refusal.
 inline constexpr std::string_view kMessageRefused = "message.refused";
 // A person opted out of (or back into) a channel: fields hold the phone
 // and/or email it applies to, channel the channels ("sms", "call",
@@ -202,6 +204,14 @@ inline int64_t HappenedAt(const Event& e, const DomainEvent& d) {
 inline bool SettlesPush(const DomainEvent& e) {
   return e.type == ev::kPushSucceeded || e.type == ev::kPushDeadLettered ||
          (e.type == ev::kMessageRefused && !e.push_id.empty());
+}
+
+// How a withdrawn send's message.refused reason begins ("withdrawn before
+// it was sent (campaign cancelled)"): its campaign no longer wanted it.
+inline constexpr std::string_view kWithdrawnReason = "withdrawn before it was sent";
+inline bool IsWithdrawal(const DomainEvent& e) {
+  return e.type == ev::kMessageRefused &&
+         std::string_view(e.reason).substr(0, kWithdrawnReason.size()) == kWithdrawnReason;
 }
 
 // A question to a system (an enrichment's "enrich", the classifier's

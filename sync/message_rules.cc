@@ -223,7 +223,8 @@ void WithdrawSend(const ContactState& s, const ContactFact& fact, const Activity
     r.channel = send.channel;
     r.push_id = push_id;
     r.source_time_us = t;
-    r.reason = "withdrawn before it was sent (" + (a.status.empty() ? "no reason" : a.status) + ")";
+    r.reason =
+        std::string(kWithdrawnReason) + " (" + (a.status.empty() ? "no reason" : a.status) + ")";
     out->push_back(std::move(r));
   }
 }

@@ -191,6 +191,9 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
         return not_sent({r});
       }
     }
+    if (auto m = s.messages.find(asked.message_key);
+        m != s.messages.end() && m->second.status == "withdrawn")
+      return skipped("its campaign withdrew it before it was sent");
     if (TargetHasMessage(s, asked.message_key, asked.system))
       return skipped(asked.system + " already has the message");
     // Not a text that has gone stale: a person asked hours ago does not get

@@ -228,8 +228,9 @@ class CampaignTest(unittest.TestCase):
         for r in refused:
             self.assertEqual(r["reason"], "withdrawn before it was sent (campaign cancelled)")
 
-        def cancelled():
-            _, _, text = dfmtest.request("127.0.0.1", self.dfm.admin_port, "GET", "/metrics")
+        def cancelled():  # every node's (on one node, its own)
+            _, _, text = dfmtest.request("127.0.0.1", self.dfm.admin_port, "GET",
+                                         "/metrics?scope=cluster")
             return sum(float(line.rsplit(" ", 1)[1]) for line in text.decode().splitlines()
                        if line.startswith("dfm_pushes_total{") and 'op="send"' in line
                        and 'outcome="cancelled"' in line)

@@ -294,11 +294,17 @@ TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
   TaskEvent back;
   ASSERT_TRUE(DecodeTaskEvent(kTaskSkipped, EncodeTaskEvent(cancel), &back));
   EXPECT_EQ(back.agent + "#" + std::to_string(back.claim), "sms#3");
+  cancel.agent.clear();  // released before the cancel: no agent holds it
+  ASSERT_TRUE(DecodeTaskEvent(kTaskSkipped, EncodeTaskEvent(cancel), &back));
+  EXPECT_EQ(back.agent + "#" + std::to_string(back.claim), "#3");
   EXPECT_EQ(TaskEventDraft("acme", cancel).idempotency_key, "spring-1/1/c-1/task.skipped/0");
   EXPECT_FALSE(DecodeTaskEvent(
       "task.skipped",
       R"({"v":1,"campaign":"x","contact":"y","step":0,"agent":"sms","reason":"cancelled"})", &e))
       << "a skip that names an agent names its claim";
+  EXPECT_FALSE(DecodeTaskEvent(
+      "task.skipped",
+      R"({"v":1,"campaign":"x","contact":"y","step":0,"claim":0,"reason":"cancelled"})", &e));
 }
 
 TEST(Customer, RequestsAreCheckedAndItsEventsFoldIntoTheCustomerAndPayments) {
@@ -654,7 +660,7 @@ std::string Said(const CampaignPlan& plan) {
     out += e.type + " " + e.contact + "/" + std::to_string(e.step) +
            (e.reason.empty() ? "" : " " + e.reason) +
            (e.type == kTaskCreated ? " due+" + std::to_string((e.due_us - kNoonUtc) / kS) : "") +
-           (e.type == kTaskReleased || (e.type == kTaskSkipped && !e.agent.empty())
+           (e.type == kTaskReleased || (e.type == kTaskSkipped && e.claim > 0)
                 ? " " + e.agent + "#" + std::to_string(e.claim)
                 : "") +
            "; ";
@@ -740,14 +746,16 @@ TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
   PlanInput in = InputFor(&v, {"a", "c", "d", "f"});
   in.opted_out = [](const std::string& c, Channel) { return c == "d"; };
   in.tasks = {Made("a", 0, TaskState::kDone, kNoonUtc), Made("c", 0, TaskState::kInProgress),
-              Made("d", 0, TaskState::kPending)};
+              Made("d", 0, TaskState::kPending), Made("f", 0, TaskState::kPending)};
+  in.tasks.back().claims = 1;  // released since (its lease lapsed while the sender was down)
   v.state = CampaignState::kPaused;
   EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.released c/0 lease_lapsed sms-agent#2; ")
       << "paused: nobody new, no skip, but a lapsed lease goes back";
   v.state = CampaignState::kCancelled;
   EXPECT_EQ(Said(PlanNextTaskEvents(in)),
-            "task.skipped c/0 cancelled sms-agent#2; task.skipped d/0 cancelled; ")
-      << "the skip of a task in progress names the claim whose send is withdrawn";
+            "task.skipped c/0 cancelled sms-agent#2; task.skipped d/0 cancelled; "
+            "task.skipped f/0 cancelled #1; ")
+      << "the skip of a task claimed before names its claims, whose sends are withdrawn";
   EXPECT_FALSE(PlanNextTaskEvents(in).complete) << "a cancelled campaign does not complete";
 
   v.state = CampaignState::kRunning;

@@ -500,14 +500,16 @@ TEST_F(MessageModelTest, ACampaignsWithdrawalRefusesItsSendStillOnItsWay) {
   Succeed(sent[0], "vm-1");
 
   auto es = Step(campaign(Activity::Kind::kWithdraw, "spring-1/0/c1"));
-  ASSERT_EQ(es.size(), 1u) << es[0].type;
+  ASSERT_EQ(es.size(), 1u);
   EXPECT_EQ(es[0].type, ev::kMessageRefused);
   EXPECT_EQ(es[0].push_id, waiting[0].push_id);
   EXPECT_EQ(es[0].system, "verity");
   EXPECT_EQ(es[0].message_key, "campaign:spring-1/0/c1");
   EXPECT_EQ(es[0].reason, "withdrawn before it was sent (campaign cancelled)");
   EXPECT_TRUE(state_.pending_sends.empty());
-  EXPECT_EQ(state_.messages.at("campaign:spring-1/0/c1").status, "refused");
+  EXPECT_EQ(state_.messages.at("campaign:spring-1/0/c1").status, "withdrawn")
+      << "never sent again, not even by a re-drive";
+  EXPECT_TRUE(IsWithdrawal(es[0]));
 
   EXPECT_TRUE(Step(campaign(Activity::Kind::kWithdraw, "spring-1/0/c1")).empty()) << "settled now";
   EXPECT_TRUE(Step(campaign(Activity::Kind::kWithdraw, "spring-2/0/c1")).empty()) << "it went";
@@ -522,6 +524,14 @@ TEST_F(MessageModelTest, ACampaignsWithdrawalRefusesItsSendStillOnItsWay) {
   ghl.external_id = "g1";
   EXPECT_TRUE(Of(Step(ghl), ev::kMessageRefused).empty()) << "only a campaign withdraws";
   EXPECT_EQ(state_.pending_sends.count(again[0].push_id), 1u);
+  // The router withdraws a task's text and its draft request together:
+  // whichever waits is refused.
+  ContactFact both = campaign(Activity::Kind::kWithdraw, "spring-4/0/c1");
+  both.activities.insert(both.activities.begin(), both.activities[0]);
+  both.activities[0].message_id = "spring-4/0/c1/draft";
+  auto refused = Of(Step(both), ev::kMessageRefused);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].push_id, again[0].push_id);
 }
 
 TEST_F(MessageModelTest, AnOptOutRefusesASendStillOnItsWay) {

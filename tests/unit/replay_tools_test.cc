@@ -120,6 +120,27 @@ TEST(Redrive, SkipsWhatNoLongerApplies) {
             "the contact does not exist");
 }
 
+// A send its campaign withdrew (cancelled while it waited; its attempt on
+// the wire then dead-lettered) is never re-driven.
+TEST(Redrive, ASendItsCampaignWithdrewIsNotReSent) {
+  ContactState s = Existing();
+  RedriveItem send = Item("verity", "send");
+  send.push.message_key = "campaign:spring-1/0/c1";
+  SyncContext ctx = Ctx();
+  ctx.targets["verity"] = {"phone"};
+  DomainEvent withdrawn;
+  withdrawn.type = std::string(ev::kMessageRefused);
+  withdrawn.message_key = send.push.message_key;
+  withdrawn.push_id = send.push.push_id;
+  withdrawn.reason = std::string(kWithdrawnReason) + " (campaign cancelled)";
+  EXPECT_EQ(DecideRedrive(s, {{0, send}}, 42, ctx)[0].type, ev::kPushRequested) << "before";
+  Apply(&s, withdrawn, 41, 1);
+  auto out = DecideRedrive(s, {{0, send}}, 42, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(out[0].reason, "its campaign withdrew it before it was sent");
+}
+
 TEST(Redrive, AContactsItemsAreDecidedTogetherAndSendsKeepTheirNumber) {
   ContactState s = Existing();
   RedriveItem opt = Item("ghl", "opt_out");
