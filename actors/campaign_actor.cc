@@ -298,6 +298,11 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   return wake == 0 ? kTickUs : std::clamp(wake - now, kSoonestUs, kTickUs);
 }
 
+int64_t RestAfterTick(int64_t asked_us, int64_t took_us) {
+  const int64_t rest = std::min(std::max<int64_t>(took_us, 0) * kRestPerTickTime, kTickUs);
+  return std::max(asked_us, rest);
+}
+
 caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const SyncEnv> env,
                             std::string tenant, std::string campaign, caf::actor supervisor) {
   // Its supervisor's end, however it came, is its own.
@@ -307,12 +312,16 @@ caf::behavior CampaignActor(caf::event_based_actor* self, std::shared_ptr<const 
   auto state = std::make_shared<CampaignTickState>();
   return {
       [self, env, tenant, campaign, state](wake_atom) {
+        const auto began = std::chrono::steady_clock::now();
         const int64_t next = TickCampaign(*env, tenant, campaign, state.get());
         if (next < 0) {
           self->quit();
           return;
         }
-        self->delayed_send(self, std::chrono::microseconds(next), wake_atom::value);
+        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - began);
+        self->delayed_send(self, std::chrono::microseconds(RestAfterTick(next, took.count())),
+                           wake_atom::value);
       },
   };
 }

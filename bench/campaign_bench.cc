@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -181,13 +182,21 @@ class Run {
   Run(EventLog* log, SyncEnv* env) : log_(log), env_(env), read_(log->LastSequence()) {}
 
   // One tick, then the sender's answers to what it claimed; sleeps until
-  // the next tick is due. False when the campaign ended or a step failed.
-  bool Step() {
+  // the next tick is due, or until `done` says so (looked at every 10 ms).
+  // False when the campaign ended or a step failed.
+  bool Step(const std::function<bool()>& done = nullptr) {
     const double t = Now();
     const int64_t next = TickCampaign(*env_, kTenant, kCampaign, &tick_);
-    tick_ms_.push_back((Now() - t) * 1000);
+    const double took_s = Now() - t;
+    tick_ms_.push_back(took_s * 1000);
     if (next < 0 || !Answer()) return false;
-    if (next > 0) std::this_thread::sleep_for(std::chrono::microseconds(next));
+    // Rested as the actor rests (RestAfterTick), from the tick's end.
+    const double wake = Now() + RestAfterTick(next, static_cast<int64_t>(took_s * 1e6)) / 1e6;
+    while (Now() < wake && !(done && done())) {
+      const double left = wake - Now();
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>(done ? std::min(left, 0.01) : left));
+    }
     return true;
   }
 
@@ -339,8 +348,9 @@ int Bench(const Options& o) {
   const double rss0 = PeakRssMiB();
   t = Now();
   if (!AppendCampaign(log.get(), env.now_us())) return 1;
-  while (TasksMade(*log) < static_cast<int64_t>(o.people))
-    if (!run.Step()) return 1;
+  auto all_made = [&] { return TasksMade(*log) >= static_cast<int64_t>(o.people); };
+  while (!all_made())
+    if (!run.Step(all_made)) return 1;
   std::printf("scheduling: %llu tasks made and folded in %.1f s; peak RSS +%.0f MiB (%.0f MiB)\n",
               static_cast<unsigned long long>(o.people), Now() - t, PeakRssMiB() - rss0,
               PeakRssMiB());

@@ -1,6 +1,7 @@
 // The sync actors on CAF's test coordinator (tests/support/actor_fixture.h).
 #include <set>
 
+#include "actors/campaign_actor.h"
 #include "app/erase.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
@@ -1067,6 +1068,16 @@ TEST_F(ActorTest, ASendBegunBeforeARestartIsNotSentAgain) {
   sched_->run();
   EXPECT_EQ(again->pushes.size(), 1u);
   EXPECT_TRUE(TypesIn("contact:c2").empty());
+}
+
+// A campaign's actor rests three times as long as its tick took, up to a
+// second, and as long as the tick asked when that is longer.
+TEST(CampaignActorRest, IsThreeTimesTheTickUpToASecondOrWhatWasAsked) {
+  EXPECT_EQ(RestAfterTick(50'000, 2'000), 50'000) << "a small campaign's tick";
+  EXPECT_EQ(RestAfterTick(50'000, 91'000), 273'000) << "100,000 people: a quarter of a core";
+  EXPECT_EQ(RestAfterTick(10'000, 900'000), 1'000'000) << "at most a second";
+  EXPECT_EQ(RestAfterTick(700'000, 100'000), 700'000) << "nothing due sooner";
+  EXPECT_EQ(RestAfterTick(0, -5), 0) << "a clock that stepped back";
 }
 
 }  // namespace
