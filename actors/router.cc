@@ -38,9 +38,15 @@ RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::st
   return c;
 }
 
+// The contact's actor, spawned when it has none; an invalid handle while
+// the contact is held (RouterState::failing).
 caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& contact_id) {
   auto& st = self->state;
-  auto found = st.contacts.find(ContactKey(tenant, contact_id));
+  const std::string key = ContactKey(tenant, contact_id);
+  if (auto f = st.failing.find(key);
+      f != st.failing.end() && f->second.held_until_us > st.env->now_us())
+    return caf::actor();
+  auto found = st.contacts.find(key);
   // Before the start has handed the unsettled pushes on (Recover), a
   // contact spawned here hands on its own: it would be skipped as live.
   auto& c = found != st.contacts.end() && found->second.actor
@@ -48,6 +54,13 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
                 : Spawn(self, tenant, contact_id, /*redrive=*/!st.recovered);
   c.sent++;
   return c.actor;
+}
+
+// Hands `m` to the contact's actor; a held contact's waits (its webhook's
+// answer with it) until the hold ends and the router reads it again.
+template <typename M>
+void SendToContact(Self* self, const std::string& tenant, const std::string& contact_id, M&& m) {
+  if (caf::actor c = ContactFor(self, tenant, contact_id)) self->send(c, std::forward<M>(m));
 }
 
 // Every webhook up to this one has been decided.
@@ -67,6 +80,11 @@ void Publish(Self* self) {
   b.contacts_live.store(st.contacts.size(), kRelaxed);
   b.facts_routed.store(st.facts_routed, kRelaxed);
   b.quarantined.store(st.quarantined, kRelaxed);
+  const int64_t now = st.env->now_us();
+  b.contacts_held.store(
+      std::count_if(st.failing.begin(), st.failing.end(),
+                    [now](const auto& f) { return f.second.held_until_us > now; }),
+      kRelaxed);
 }
 
 bool CommitCheckpoint(Self* self) {
@@ -288,7 +306,7 @@ void RouteReplay(Self* self, const Event& e) {
   }
   for (auto& [contact, r] : by_contact) {
     st.in_flight[e.seq]++;
-    self->send(ContactFor(self, e.tenant, contact), std::move(r));
+    SendToContact(self, e.tenant, contact, std::move(r));
   }
 }
 
@@ -304,7 +322,7 @@ void RouteCampaignActivities(Self* self, const Event& e, const std::string& cont
   f.source_time_us = e.recorded_at_us;
   st.in_flight[e.seq]++;
   st.facts_routed++;
-  self->send(ContactFor(self, e.tenant, contact), std::move(f));
+  SendToContact(self, e.tenant, contact, std::move(f));
 }
 
 // A task.claimed with a text, an email, a call or a draft request
@@ -420,7 +438,7 @@ bool RouteSettled(Self* self, const Event& e) {
     Claim(self, f, s.contact_id, fact_lookups);
     st.in_flight[e.seq]++;
     st.facts_routed++;
-    self->send(ContactFor(self, e.tenant, s.contact_id), std::move(f));
+    SendToContact(self, e.tenant, s.contact_id, std::move(f));
   }
   return true;
 }
@@ -497,7 +515,7 @@ bool Route(Self* self, const Event& e) {
       Claim(self, f, r.contact_id, lookups);
       st.in_flight[e.seq]++;
       st.facts_routed++;
-      self->send(ContactFor(self, e.tenant, r.contact_id), std::move(f));
+      SendToContact(self, e.tenant, r.contact_id, std::move(f));
     } else {
       DomainEvent d;
       d.system = f.system;
@@ -610,6 +628,34 @@ void Recover(Self* self) {
 
 }  // namespace
 
+// A contact's actor failed: its failures in a row counted, and from the
+// kContactFailuresBeforeHold-th on it is held (RouterState::failing), the
+// release scheduled.
+void Hold(Self* self, const std::string& key) {
+  auto& st = self->state;
+  RouterState::Failing& f = st.failing[key];
+  if (++f.failures < kContactFailuresBeforeHold) return;
+  const int doublings = std::min(f.failures - kContactFailuresBeforeHold, 6);
+  const int64_t hold = std::min(kContactHoldMaxUs, kContactHoldUs << doublings);
+  f.held_until_us = st.env->now_us() + hold;
+  Logger("actors")->error("event=contact_held contact={} failures={} held_ms={}", key, f.failures,
+                          hold / 1000);
+  self->delayed_send(self, std::chrono::microseconds(hold), release_atom::value);
+}
+
+// Reads again from the checkpoint: the facts a failed contact took with
+// it, or those a held one kept waiting, are handed on again (contacts skip
+// what they decided; RouterState::reread_until).
+void ReadAgainFromCheckpoint(Self* self) {
+  auto& s = self->state;
+  s.in_flight.clear();
+  s.claims.clear();
+  s.claims_by_webhook.clear();
+  s.reread_until = std::max(s.reread_until, s.next_seq - 1);
+  s.next_seq = s.committed + 1;
+  PollLater(self);
+}
+
 caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   auto& st = self->state;
   st.env = std::move(env);
@@ -626,16 +672,12 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
     auto it = s.contacts.find(key->second);
     // A passivated contact's entry is gone, or already names its successor.
     if (it != s.contacts.end() && it->second.actor.address() == m.source) s.contacts.erase(it);
-    s.keys_by_actor.erase(key);
     if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
       Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
-      s.in_flight.clear();
-      s.claims.clear();
-      s.claims_by_webhook.clear();
-      s.reread_until = std::max(s.reread_until, s.next_seq - 1);
-      s.next_seq = s.committed + 1;
-      PollLater(self);
+      Hold(self, key->second);
+      ReadAgainFromCheckpoint(self);
     }
+    s.keys_by_actor.erase(key);
     Publish(self);
   });
   self->set_exit_handler([self](caf::exit_msg& m) {
@@ -659,8 +701,18 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         self->state.commit_scheduled = false;
         MaybeCommit(self);
       },
+      [self](release_atom) {  // a hold ended: its facts handed on again
+        auto& state = self->state;
+        const int64_t now = state.env->now_us();
+        bool due = false;
+        for (const auto& [key, f] : state.failing)
+          due |= f.held_until_us != 0 && f.held_until_us <= now;
+        if (due) ReadAgainFromCheckpoint(self);
+        Publish(self);
+      },
       [self](FactDone& d) {
         auto& state = self->state;
+        if (!state.failing.empty()) state.failing.erase(ContactKey(d.tenant, d.contact_id));
         auto it = state.claims_by_webhook.find(d.webhook_seq);
         if (it != state.claims_by_webhook.end()) {
           for (const auto& k : it->second) {
@@ -690,8 +742,8 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       },
       [self](retry_atom, uint64_t token) { OwnAppend(self, token); },
       [self](PushReport& r) {
-        caf::actor c = ContactFor(self, r.tenant, r.contact_id);
-        self->send(c, std::move(r));
+        const std::string tenant = r.tenant, contact = r.contact_id;
+        SendToContact(self, tenant, contact, std::move(r));
         Publish(self);  // the contact may have been spawned again
       },
       [self](passivate_atom, const std::string& tenant, const std::string& contact_id,

@@ -34,6 +34,13 @@
 //   the source stream. A dismissal routes nothing.
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
+// - A contact actor that fails (its stream cannot be read) took facts with
+//   it: the router reads again from its checkpoint. One that fails again
+//   at once is held (RouterState::failing): its facts wait, unanswered,
+//   while everyone else's are decided; the hold doubles at each failure
+//   (kContactHoldUs .. kContactHoldMaxUs), and its end reads again from
+//   the checkpoint, handing them to a new actor. So one unreadable contact
+//   delays its own facts, never the others' (an opt-out among them).
 // - It starts reading when it receives recover_atom (sent once the
 //   connectors know the router): it first reads its checkpoint and spawns
 //   the contacts with unsettled pushes so they re-drive them. Until both
@@ -83,6 +90,17 @@ struct RouterState {
   std::unordered_map<std::string, Contact> contacts;  // "<tenant>/<contact id>"
   std::unordered_map<caf::actor_id, std::string> keys_by_actor;  // live contacts' keys
   std::map<uint64_t, int> in_flight;  // webhook seq -> answers still awaited
+  // A contact whose actor failed (its stream could not be read), by its
+  // key: its failures in a row, and until when it is held. A held
+  // contact's facts are not handed to it: their webhooks stay unanswered
+  // (the checkpoint waits before them) while every other contact's go on,
+  // and the router reads again from its checkpoint when the hold ends.
+  // Forgotten when it answers a fact.
+  struct Failing {
+    int failures = 0;
+    int64_t held_until_us = 0;  // 0: not held
+  };
+  std::unordered_map<std::string, Failing> failing;
   struct Claim {
     std::string contact_id;
     uint64_t webhook_seq = 0;
@@ -108,6 +126,14 @@ struct RouterState {
 };
 
 caf::behavior Router(caf::stateful_actor<RouterState>* self, std::shared_ptr<const SyncEnv> env);
+
+// A contact that failed this many times in a row is held, first for
+// kContactHoldUs, twice as long at each failure after, at most
+// kContactHoldMaxUs. (A first failure is read again at once: a passing
+// read error.)
+inline constexpr int kContactFailuresBeforeHold = 2;
+inline constexpr int64_t kContactHoldUs = 1'000'000;
+inline constexpr int64_t kContactHoldMaxUs = 60'000'000;
 
 // The router's consumer name (its checkpoint).
 inline constexpr char kRouterConsumer[] = "router";

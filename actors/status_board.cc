@@ -60,7 +60,8 @@ std::string SyncHealthJson(const SyncStatusBoard& board, uint64_t log_last_seq, 
       .UInt("webhooks_in_flight", r.webhooks_in_flight.load(kRelaxed))
       .UInt("contacts_live", r.contacts_live.load(kRelaxed))
       .UInt("facts_routed", r.facts_routed.load(kRelaxed))
-      .UInt("quarantined", r.quarantined.load(kRelaxed));
+      .UInt("quarantined", r.quarantined.load(kRelaxed))
+      .UInt("contacts_held", r.contacts_held.load(kRelaxed));
   JsonObject connectors;
   for (const auto& c : board.Connectors()) {
     JsonObject o;
@@ -134,6 +135,10 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
   out->Family("dfm_router_quarantined_total", "counter",
               "Webhooks the router set aside because they could not be decided.")
       .Sample({}, d(r.quarantined.load(kRelaxed)));
+  out->Family("dfm_router_contacts_held", "gauge",
+              "Contacts whose actor failed again and again (their stream could not be read): "
+              "their facts wait, tried again later; the others' go on.")
+      .Sample({}, d(r.contacts_held.load(kRelaxed)));
 
   auto each = [&](const auto& fn) {
     for (const auto& c : board.Connectors()) fn(*c);

@@ -50,6 +50,21 @@ void MemoryEventLog::FailReads(bool fail) {
   fail_reads_ = fail;
 }
 
+void MemoryEventLog::FailStreamReadsOf(std::string_view stream, bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (fail) {
+    failing_streams_.emplace(stream);
+  } else if (auto it = failing_streams_.find(stream); it != failing_streams_.end()) {
+    failing_streams_.erase(it);
+  }
+}
+
+uint64_t MemoryEventLog::StreamReads(std::string_view stream) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = stream_reads_.find(stream);
+  return it == stream_reads_.end() ? 0 : it->second;
+}
+
 void MemoryEventLog::FailStreamReads(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_stream_reads_ = fail;
@@ -203,6 +218,8 @@ Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stre
                                   uint64_t from, size_t max, std::vector<Event>* out) const {
   std::lock_guard<std::mutex> lk(mu_);
   if (fail_stream_reads_) return Status::Unavailable("stream reads fail (test)");
+  stream_reads_[std::string(stream)]++;
+  if (failing_streams_.count(stream)) return Status::Corruption("the stream cannot be read (test)");
   auto it = streams_.find({std::string(tenant), std::string(stream)});
   if (it == streams_.end()) return Status::OK();
   for (uint64_t seq : it->second) {

@@ -37,6 +37,11 @@ class MemoryEventLog : public EventLog {
   void FailLookups(bool fail);
   void FailReads(bool fail);
   void FailStreamReads(bool fail);
+  // Reads of one stream (ReadStream, ScanStream) fail (Corruption) while
+  // `fail`, as a damaged record or key block would make them.
+  void FailStreamReadsOf(std::string_view stream, bool fail);
+  // ReadStream calls of `stream` so far.
+  uint64_t StreamReads(std::string_view stream) const;
   // Reads of `consumer`'s state fail (Unavailable) while `fail`.
   void FailStateReads(std::string_view consumer, bool fail);
   // The next `appends` appends go through, then appends fail as with
@@ -98,6 +103,8 @@ class MemoryEventLog : public EventLog {
   bool fail_lookups_ = false;
   bool fail_reads_ = false;
   bool fail_stream_reads_ = false;
+  std::set<std::string, std::less<>> failing_streams_;
+  mutable std::map<std::string, uint64_t, std::less<>> stream_reads_;  // by ReadStream
   std::set<std::string, std::less<>> failing_state_;  // consumers whose state reads fail
   uint64_t append_calls_ = 0;
   mutable std::map<std::string, uint64_t, std::less<>> state_reads_;  // by consumer

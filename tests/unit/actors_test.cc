@@ -318,6 +318,73 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   EXPECT_EQ(again->pushes.size(), handed) << "recovered once";
 }
 
+// A contact whose stream cannot be read (a damaged record or key block) is
+// held after its actor failed twice: its facts wait, unanswered, while
+// another contact's are decided; the router does not read again every
+// half second; once the stream reads again, the held facts are decided.
+TEST_F(ActorTest, AContactThatCannotBeReadIsHeldWhileTheOthersGoOn) {
+  auto client = std::make_shared<ScriptedClient>();
+  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+  env_->board = std::make_shared<SyncStatusBoard>();
+  auto router = StartSyncTo(client);
+  auto append = [&](const std::string& who, const std::string& n, const std::string& name) {
+    std::string body = GhlBody("ghl/ContactCreate.json",
+                               {{"webhookId", who + "-" + n},
+                                {"id", "ghl-" + who},
+                                {"phone", who == "a" ? "(205) 555-0101" : "(205) 555-0102"},
+                                {"email", who + "@example.com"},
+                                {"firstName", name}});
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = who + "-" + n;
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+    return out.seq;
+  };
+  append("a", "0", "Ann");
+  append("b", "0", "Bo");
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(0, 200, "alo-a");  // a contact's next push waits for its last
+  client->Answer(1, 200, "alo-b");
+  sched_->run();
+  SyncProjections proj;
+  ProjectionRunner projections(&log_, proj.All());
+  ASSERT_TRUE(projections.CatchUp().ok());  // their identities lead to them from now on
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  std::string ann;  // the first contact stream written is Ann's
+  for (const auto& e : all)
+    if (ann.empty() && e.stream.rfind("contact:", 0) == 0) ann = e.stream;
+  ASSERT_FALSE(ann.empty());
+  Advance(env_->contact_idle_us + 1);  // both passivated: their next fact reads their stream
+  ASSERT_EQ(env_->board->router.contacts_live.load(), 0u);
+
+  log_.FailStreamReadsOf(ann, true);
+  const size_t before = client->pushes.size();
+  const uint64_t ann_edit = append("a", "1", "Anna");
+  const uint64_t bo_edit = append("b", "1", "Bobby");
+  Advance(env_->append_retry_us);  // the first failure read again at once; the second holds
+  EXPECT_EQ(env_->board->router.contacts_held.load(), 1u);
+  ASSERT_EQ(client->pushes.size(), before + 1) << "Bo's edit goes on";
+  EXPECT_EQ(client->pushes.back().req.fields.at("first_name"), "Bobby");
+  EXPECT_EQ(env_->board->router.decided.load(), ann_edit - 1) << "Ann's edit waits";
+  const uint64_t reads = log_.StreamReads(ann);
+  for (int i = 0; i < 100; ++i) Advance(100'000);  // 10 s
+  EXPECT_LE(log_.StreamReads(ann) - reads, 4u) << "held 1, 2, 4, 8 s: not read every half second";
+  EXPECT_EQ(env_->board->router.contacts_held.load(), 1u);
+  EXPECT_EQ(env_->board->router.decided.load(), ann_edit - 1);
+
+  log_.FailStreamReadsOf(ann, false);
+  for (int i = 0; i < 40; ++i) Advance(500'000);  // the 8 s hold ends: read again
+  ASSERT_EQ(client->pushes.size(), before + 2);
+  EXPECT_EQ(client->pushes.back().req.fields.at("first_name"), "Anna");
+  EXPECT_GT(env_->board->router.decided.load(), bo_edit) << "every webhook decided";
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+  EXPECT_EQ(env_->board->router.contacts_held.load(), 0u);
+}
+
 // Facts that wait together at one contact are decided together, in one
 // append, and decide what they would one at a time: the same decisions as a
 // contact that got the same webhooks one by one. A refused append of them
@@ -821,9 +888,11 @@ TEST(SyncHealthJsonTest, RouterPositionAndSyncOff) {
   board.router.contacts_live.store(3);
   board.router.facts_routed.store(5);
   board.router.quarantined.store(1);
+  board.router.contacts_held.store(1);
   EXPECT_EQ(SyncHealthJson(board, 10, 0),
             R"({"state":"running","router":{"decided_seq":7,"behind":3,"read_seq":9,)"
-            R"("webhooks_in_flight":2,"contacts_live":3,"facts_routed":5,"quarantined":1},)"
+            R"("webhooks_in_flight":2,"contacts_live":3,"facts_routed":5,"quarantined":1,)"
+            R"("contacts_held":1},)"
             R"("connectors":{}})");
   auto status = std::make_shared<ConnectorStatus>();
   status->tenant = "acme";
