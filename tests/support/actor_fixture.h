@@ -229,6 +229,25 @@ class ActorTest : public ::testing::Test {
     return out.seq;
   }
 
+  // A GoHighLevel contact webhook of person `who` ("a" or "b": their own
+  // id, phone and email), its `n`-th, naming them `first_name`; appended,
+  // not routed. Its sequence number.
+  uint64_t AppendPersonWebhook(const std::string& who, const std::string& n,
+                               const std::string& first_name) {
+    std::string body = GhlBody("ghl/ContactCreate.json",
+                               {{"webhookId", who + "-" + n},
+                                {"id", "ghl-" + who},
+                                {"phone", who == "a" ? "(205) 555-0101" : "(205) 555-0102"},
+                                {"email", who + "@example.com"},
+                                {"firstName", first_name}});
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = who + "-" + n;
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
+    return out.seq;
+  }
+
   // Appends `fixture` (some top-level values replaced) as `system`'s
   // webhook `id`, has `router` read it, and delivers what follows.
   void DeliverWebhook(const caf::actor& router, const std::string& system, const std::string& fixture,

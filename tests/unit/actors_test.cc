@@ -328,20 +328,10 @@ TEST_F(ActorTest, AContactThatCannotBeReadIsHeldWhileTheOthersGoOn) {
   env_->board = std::make_shared<SyncStatusBoard>();
   auto router = StartSyncTo(client);
   auto append = [&](const std::string& who, const std::string& n, const std::string& name) {
-    std::string body = GhlBody("ghl/ContactCreate.json",
-                               {{"webhookId", who + "-" + n},
-                                {"id", "ghl-" + who},
-                                {"phone", who == "a" ? "(205) 555-0101" : "(205) 555-0102"},
-                                {"email", who + "@example.com"},
-                                {"firstName", name}});
-    WebhookReceived w;
-    w.system = "ghl";
-    w.provider_event_id = who + "-" + n;
-    AppendOutcome out;
-    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
+    const uint64_t seq = AppendPersonWebhook(who, n, name);
     caf::anon_send(router, poll_atom::value);
     sched_->run();
-    return out.seq;
+    return seq;
   };
   append("a", "0", "Ann");
   append("b", "0", "Bo");
@@ -396,19 +386,7 @@ TEST_F(ActorTest, QueuedFactsAreDecidedTogetherAsOneAtATime) {
   auto router = StartSyncTo(client);
   const std::vector<std::string> names = {"Ann", "Anna", "Annie", "Hannah", "Ann"};
   auto append = [&](const std::string& who, size_t i, const std::string& name) {
-    const std::string n = std::to_string(i);
-    std::string body = GhlBody("ghl/ContactCreate.json",
-                               {{"webhookId", who + "-" + n},
-                                {"id", "ghl-" + who},
-                                {"phone", who == "a" ? "(205) 555-0101" : "(205) 555-0102"},
-                                {"email", who + "@example.com"},
-                                {"firstName", name}});
-    WebhookReceived w;
-    w.system = "ghl";
-    w.provider_event_id = who + "-" + n;
-    AppendOutcome out;
-    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
-    return out.seq;
+    return AppendPersonWebhook(who, std::to_string(i), name);
   };
   for (size_t i = 0; i < names.size(); ++i) {  // one at a time
     append("a", i, names[i]);
