@@ -47,25 +47,46 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
       f != st.failing.end() && f->second.held_until_us > st.env->now_us())
     return caf::actor();
   auto found = st.contacts.find(key);
+  const bool fresh = found == st.contacts.end() || !found->second.actor;
   // Before the start has handed the unsettled pushes on (Recover), a
   // contact spawned here hands on its own: it would be skipped as live.
-  auto& c = found != st.contacts.end() && found->second.actor
-                ? found->second
-                : Spawn(self, tenant, contact_id, /*redrive=*/!st.recovered);
+  auto& c = fresh ? Spawn(self, tenant, contact_id, /*redrive=*/!st.recovered) : found->second;
   c.sent++;
+  if (auto r = st.held_reports.find(key); fresh && r != st.held_reports.end())
+    for (const PushReport& report : r->second) self->send(c.actor, report);  // kept till it answers
   return c.actor;
 }
 
-// Hands `m` to the contact's actor; a held contact's waits (its webhook's
-// answer with it) until the hold ends and the router reads it again.
+// Hands `m`, about webhook `webhook_seq` (0: a push report), to the
+// contact's actor. A held contact's fact waits, its webhook counted in
+// RouterState::held_webhooks, until the hold ends and the router reads it
+// again; its push report is kept and handed to its next actor.
 template <typename M>
-void SendToContact(Self* self, const std::string& tenant, const std::string& contact_id, M&& m) {
-  if (caf::actor c = ContactFor(self, tenant, contact_id)) self->send(c, std::forward<M>(m));
+void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
+                   const std::string& contact_id, M&& m) {
+  auto& st = self->state;
+  if (caf::actor c = ContactFor(self, tenant, contact_id)) {
+    self->send(c, std::forward<M>(m));
+  } else if (webhook_seq != 0) {
+    st.held_webhooks[webhook_seq]++;
+  } else if constexpr (std::is_same_v<std::decay_t<M>, PushReport>) {
+    st.held_reports[ContactKey(tenant, contact_id)].push_back(std::forward<M>(m));
+  }
+}
+
+// The contact `key` could read its stream (it answered a fact, or it
+// passivated): its failures and kept push reports are forgotten.
+void Recovered(Self* self, const std::string& key) {
+  auto& st = self->state;
+  st.failing.erase(key);
+  st.held_reports.erase(key);
 }
 
 // Every webhook up to this one has been decided.
 uint64_t Decided(const RouterState& st) {
-  return st.in_flight.empty() ? st.next_seq - 1 : st.in_flight.begin()->first - 1;
+  uint64_t first = st.in_flight.empty() ? st.next_seq : st.in_flight.begin()->first;
+  if (!st.held_webhooks.empty()) first = std::min(first, st.held_webhooks.begin()->first);
+  return first - 1;
 }
 
 // Shows the router's state on the status board (GET /v1/health).
@@ -306,7 +327,7 @@ void RouteReplay(Self* self, const Event& e) {
   }
   for (auto& [contact, r] : by_contact) {
     st.in_flight[e.seq]++;
-    SendToContact(self, e.tenant, contact, std::move(r));
+    SendToContact(self, e.seq, e.tenant, contact, std::move(r));
   }
 }
 
@@ -322,7 +343,7 @@ void RouteCampaignActivities(Self* self, const Event& e, const std::string& cont
   f.source_time_us = e.recorded_at_us;
   st.in_flight[e.seq]++;
   st.facts_routed++;
-  SendToContact(self, e.tenant, contact, std::move(f));
+  SendToContact(self, e.seq, e.tenant, contact, std::move(f));
 }
 
 // A task.claimed with a text, an email, a call or a draft request
@@ -383,6 +404,7 @@ void RouteErased(Self* self, const Event& e) {
   }
   for (auto it = st.claims.begin(); it != st.claims.end();)
     it = it->second.contact_id == contact ? st.claims.erase(it) : std::next(it);
+  Recovered(self, ContactKey(e.tenant, contact));  // nothing of it is read again
   auto live = st.contacts.find(ContactKey(e.tenant, contact));
   if (live != st.contacts.end() && live->second.actor)
     self->send(live->second.actor, erase_atom::value);
@@ -438,7 +460,7 @@ bool RouteSettled(Self* self, const Event& e) {
     Claim(self, f, s.contact_id, fact_lookups);
     st.in_flight[e.seq]++;
     st.facts_routed++;
-    SendToContact(self, e.tenant, s.contact_id, std::move(f));
+    SendToContact(self, e.seq, e.tenant, s.contact_id, std::move(f));
   }
   return true;
 }
@@ -515,7 +537,7 @@ bool Route(Self* self, const Event& e) {
       Claim(self, f, r.contact_id, lookups);
       st.in_flight[e.seq]++;
       st.facts_routed++;
-      SendToContact(self, e.tenant, r.contact_id, std::move(f));
+      SendToContact(self, e.seq, e.tenant, r.contact_id, std::move(f));
     } else {
       DomainEvent d;
       d.system = f.system;
@@ -626,8 +648,6 @@ void Recover(Self* self) {
   Publish(self);  // Poll does not when it cannot read
 }
 
-}  // namespace
-
 // A contact's actor failed: its failures in a row counted, and from the
 // kContactFailuresBeforeHold-th on it is held (RouterState::failing), the
 // release scheduled.
@@ -649,12 +669,39 @@ void Hold(Self* self, const std::string& key) {
 void ReadAgainFromCheckpoint(Self* self) {
   auto& s = self->state;
   s.in_flight.clear();
+  s.held_webhooks.clear();
   s.claims.clear();
   s.claims_by_webhook.clear();
   s.reread_until = std::max(s.reread_until, s.next_seq - 1);
   s.next_seq = s.committed + 1;
   PollLater(self);
 }
+
+// A hold ended (release_atom): the contacts whose hold is over are no
+// longer held and the router reads again from its checkpoint, handing their
+// facts on; when none is over yet (the wall clock moved back), it looks
+// again when the first will be.
+void Release(Self* self) {
+  auto& st = self->state;
+  const int64_t now = st.env->now_us();
+  bool due = false;
+  int64_t next = 0;
+  for (auto& [key, f] : st.failing) {
+    if (f.held_until_us == 0) continue;
+    if (f.held_until_us <= now) {
+      f.held_until_us = 0;
+      due = true;
+    } else if (next == 0 || f.held_until_us < next) {
+      next = f.held_until_us;
+    }
+  }
+  if (due) ReadAgainFromCheckpoint(self);
+  if (!due && next != 0)
+    self->delayed_send(self, std::chrono::microseconds(next - now), release_atom::value);
+  Publish(self);
+}
+
+}  // namespace
 
 caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   auto& st = self->state;
@@ -701,18 +748,11 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         self->state.commit_scheduled = false;
         MaybeCommit(self);
       },
-      [self](release_atom) {  // a hold ended: its facts handed on again
-        auto& state = self->state;
-        const int64_t now = state.env->now_us();
-        bool due = false;
-        for (const auto& [key, f] : state.failing)
-          due |= f.held_until_us != 0 && f.held_until_us <= now;
-        if (due) ReadAgainFromCheckpoint(self);
-        Publish(self);
-      },
+      [self](release_atom) { Release(self); },
       [self](FactDone& d) {
         auto& state = self->state;
-        if (!state.failing.empty()) state.failing.erase(ContactKey(d.tenant, d.contact_id));
+        if (!state.failing.empty() || !state.held_reports.empty())
+          Recovered(self, ContactKey(d.tenant, d.contact_id));
         auto it = state.claims_by_webhook.find(d.webhook_seq);
         if (it != state.claims_by_webhook.end()) {
           for (const auto& k : it->second) {
@@ -743,7 +783,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       [self](retry_atom, uint64_t token) { OwnAppend(self, token); },
       [self](PushReport& r) {
         const std::string tenant = r.tenant, contact = r.contact_id;
-        SendToContact(self, tenant, contact, std::move(r));
+        SendToContact(self, 0, tenant, contact, std::move(r));
         Publish(self);  // the contact may have been spawned again
       },
       [self](passivate_atom, const std::string& tenant, const std::string& contact_id,
@@ -751,6 +791,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         auto& state = self->state;
         auto it = state.contacts.find(ContactKey(tenant, contact_id));
         if (it == state.contacts.end() || it->second.sent != received) return false;
+        Recovered(self, it->first);
         state.contacts.erase(it);
         Publish(self);
         return true;

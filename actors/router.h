@@ -39,8 +39,11 @@
 //   at once is held (RouterState::failing): its facts wait, unanswered,
 //   while everyone else's are decided; the hold doubles at each failure
 //   (kContactHoldUs .. kContactHoldMaxUs), and its end reads again from
-//   the checkpoint, handing them to a new actor. So one unreadable contact
-//   delays its own facts, never the others' (an opt-out among them).
+//   the checkpoint, handing them to a new actor; push reports for it are
+//   kept and handed to that actor. So one unreadable contact delays its
+//   own facts, not the others' (an opt-out among them), while what each
+//   read again covers (the log since the checkpoint, which stays before
+//   its first fact) takes less than the hold: see docs/limits.md.
 // - It starts reading when it receives recover_atom (sent once the
 //   connectors know the router): it first reads its checkpoint and spawns
 //   the contacts with unsettled pushes so they re-drive them. Until both
@@ -51,7 +54,7 @@
 //   it stops at that event and reads again env->append_retry_us later by
 //   itself (one such poll pending at a time), with no new event needed.
 // - Push reports from connectors pass through it to the contact actor,
-//   which is spawned again if it was passivated.
+//   which is spawned again if it was passivated (kept while it is held).
 #pragma once
 
 #include <caf/all.hpp>
@@ -101,6 +104,14 @@ struct RouterState {
     int64_t held_until_us = 0;  // 0: not held
   };
   std::unordered_map<std::string, Failing> failing;
+  // Webhooks with a fact a held contact waits for -> how many: the
+  // checkpoint stays before the first (answers to facts handed on before
+  // a read again do not count against these).
+  std::map<uint64_t, int> held_webhooks;
+  // Push reports for a held contact, by its key: handed to each actor it
+  // gets next (they are idempotent), forgotten once one answers a fact or
+  // passivates.
+  std::unordered_map<std::string, std::vector<PushReport>> held_reports;
   struct Claim {
     std::string contact_id;
     uint64_t webhook_seq = 0;

@@ -365,12 +365,17 @@ TEST_F(ActorTest, AContactThatCannotBeReadIsHeldWhileTheOthersGoOn) {
   EXPECT_LE(log_.StreamReads(ann) - reads, 4u) << "held 1, 2, 4, 8 s: not read every half second";
   EXPECT_EQ(env_->board->router.contacts_held.load(), 1u);
   EXPECT_EQ(env_->board->router.decided.load(), ann_edit - 1);
+  uint64_t checkpoint = 0;
+  ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &checkpoint).ok());
+  EXPECT_LT(checkpoint, ann_edit) << "a restart reads Ann's edit again";
 
   log_.FailStreamReadsOf(ann, false);
   for (int i = 0; i < 40; ++i) Advance(500'000);  // the 8 s hold ends: read again
   ASSERT_EQ(client->pushes.size(), before + 2);
   EXPECT_EQ(client->pushes.back().req.fields.at("first_name"), "Anna");
   EXPECT_GT(env_->board->router.decided.load(), bo_edit) << "every webhook decided";
+  ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &checkpoint).ok());
+  EXPECT_GT(checkpoint, bo_edit);
   EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
   EXPECT_EQ(env_->board->router.contacts_held.load(), 0u);
 }
