@@ -79,9 +79,10 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
 // and asked for the next in `asked_us` (TickCampaign's answer, >= 0): at
 // least kRestPerTickTime times the tick's own time, up to a second, so
 // that one actor keeps at most a quarter of a core while its ticks take
-// up to a third of a second (a tick reads every task: ~90 ms at 100,000
-// people on a 2-core machine), and half of one past that. A small
-// campaign's ticks take a few milliseconds and rest as they ask.
+// up to a third of a second (a tick reads every task: ~100 ms at 100,000
+// people on a 2-core machine), tick / (tick + 1 s) past that (half a core
+// at 1 s ticks). A small campaign's ticks take a few milliseconds and
+// rest as they ask.
 inline constexpr int64_t kRestPerTickTime = 3;
 int64_t RestAfterTick(int64_t asked_us, int64_t took_us);
 

@@ -11,22 +11,29 @@
 // has the sync's).
 //
 //   campaign_bench DIR [--people 100000] [--cap 100] [--seconds 20] [--stops 100] [--sealed]
+//                      [--rest-as-asked]
 //
 // DIR: an empty directory (the log; with --sealed, payloads sealed as the
-// service seals them, its key store in DIR/keys). Reported, each on a line of its own:
+// service seals them, its key store in DIR/keys). --rest-as-asked: each
+// tick follows when the last asks, without the actor's rest
+// (RestAfterTick), as before it. Reported, each on a line of its own:
 // - setup: the people's contacts appended and folded (not the campaign's);
 // - scheduling: from the campaign's start until every person's first task
 //   is created and folded; the resident set's peak growth over it;
 // - dispatch: texts claimed per second over --seconds with the sender's
-//   cap at --cap per second, and that as a ratio of the cap;
+//   cap at --cap per second, and that as a ratio of the cap; a tick's
+//   median time, and the CPU time of the ticks as a share of a core;
 // - stop: --stops people whose texts still wait opt out (contact.opted_out,
-//   what a STOP's decision appends) halfway through; from each append to
-//   the person's waiting task skipped: median and max;
+//   what a STOP's decision appends) in five groups from halfway through,
+//   1.37 s apart (anywhere in the actor's tick and rest); from each
+//   group's append to each person's waiting task skipped: median and max;
 // - ceiling: claims per second over --seconds with no cap (what one
 //   campaign actor can hand out).
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -73,10 +80,20 @@ struct Options {
   double seconds = 20;
   size_t stops = 100;
   bool sealed = false;
+  // The next tick when the tick asks, not after RestAfterTick's rest (the
+  // actor before the rest), for a comparison in one binary.
+  bool rest_as_asked = false;
 };
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// This thread's CPU time, seconds.
+double ThreadCpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 double PeakRssMiB() {
@@ -179,19 +196,23 @@ class Folder {
 // The campaign actor's loop and the sender it hands texts to.
 class Run {
  public:
-  Run(EventLog* log, SyncEnv* env) : log_(log), env_(env), read_(log->LastSequence()) {}
+  Run(EventLog* log, SyncEnv* env, bool rest_as_asked)
+      : log_(log), env_(env), read_(log->LastSequence()), rest_as_asked_(rest_as_asked) {}
 
   // One tick, then the sender's answers to what it claimed; sleeps until
   // the next tick is due, or until `done` says so (looked at every 10 ms).
   // False when the campaign ended or a step failed.
   bool Step(const std::function<bool()>& done = nullptr) {
-    const double t = Now();
+    const double t = Now(), cpu = ThreadCpu();
     const int64_t next = TickCampaign(*env_, kTenant, kCampaign, &tick_);
     const double took_s = Now() - t;
     tick_ms_.push_back(took_s * 1000);
-    if (next < 0 || !Answer()) return false;
+    tick_cpu_s_ += ThreadCpu() - cpu;
     // Rested as the actor rests (RestAfterTick), from the tick's end.
-    const double wake = Now() + RestAfterTick(next, static_cast<int64_t>(took_s * 1e6)) / 1e6;
+    const int64_t rest =
+        rest_as_asked_ ? next : RestAfterTick(next, static_cast<int64_t>(took_s * 1e6));
+    const double wake = t + took_s + rest / 1e6;
+    if (next < 0 || !Answer()) return false;
     while (Now() < wake && !(done && done())) {
       const double left = wake - Now();
       std::this_thread::sleep_for(
@@ -203,6 +224,8 @@ class Run {
   uint64_t claimed() const { return claimed_; }
   // How long each tick took (ms), since the last call.
   std::vector<double> TakeTickTimes() { return std::exchange(tick_ms_, {}); }
+  // The CPU time the ticks took (s), since the last call.
+  double TakeTickCpu() { return std::exchange(tick_cpu_s_, 0); }
   // When each stopped person's waiting task was skipped (Now()).
   std::map<std::string, double>& skipped_at() { return skipped_at_; }
   std::set<std::string>& watching() { return watching_; }
@@ -249,7 +272,9 @@ class Run {
   uint64_t claimed_ = 0;
   std::set<std::string> watching_;
   std::map<std::string, double> skipped_at_;
+  bool rest_as_asked_;
   std::vector<double> tick_ms_;
+  double tick_cpu_s_ = 0;
 };
 
 int64_t TasksMade(const EventLog& log) {
@@ -294,10 +319,12 @@ std::shared_ptr<CampaignRunSettings> Settings(double cap) {
 
 // Opts out the last `n` people (their texts wait the longest); returns
 // when it appended.
-double StopSome(EventLog* log, const Options& o, std::set<std::string>* watching) {
+// Opt-outs of the people k in [from, to) appended (what their STOPs'
+// decisions append); when the append began, or -1 when it failed.
+double StopSome(EventLog* log, uint64_t from, uint64_t to) {
   std::vector<EventDraft> batch;
   const EventId cause;
-  for (uint64_t k = o.people - o.stops; k < o.people; ++k) {
+  for (uint64_t k = from; k < to; ++k) {
     DomainEvent d;
     d.type = std::string(ev::kOptedOut);
     d.contact_id = ContactOf(k);
@@ -306,7 +333,6 @@ double StopSome(EventLog* log, const Options& o, std::set<std::string>* watching
     d.reason = "keyword STOP";
     d.fields = {{fields::kPhone, Phone(k)}};
     batch.push_back(ToDraft(d, kTenant, ContactStream(d.contact_id), cause, cause));
-    watching->insert(d.contact_id);
   }
   const double at = Now();
   return Append(log, &batch) ? at : -1;
@@ -343,7 +369,7 @@ int Bench(const Options& o) {
   env.now_us = [] { return SystemClock::Instance()->NowMicros(); };
   env.campaigns = Settings(o.cap);
   Folder folder(log.get(), &runner);
-  Run run(log.get(), &env);
+  Run run(log.get(), &env, o.rest_as_asked);
 
   const double rss0 = PeakRssMiB();
   t = Now();
@@ -355,34 +381,55 @@ int Bench(const Options& o) {
               static_cast<unsigned long long>(o.people), Now() - t, PeakRssMiB() - rss0,
               PeakRssMiB());
 
-  // Dispatch at the cap (after 2 s: the pacer's one-second burst spent),
-  // the STOPs halfway through.
+  // Dispatch at the cap (after 2 s: the pacer's one-second burst spent).
+  // The --stops people (the last ones: their texts still wait) opt out in
+  // kStopGroups groups from halfway through, kStopGapS apart, on a thread
+  // of their own: each group's moment falls anywhere in the actor's tick
+  // and rest.
+  constexpr int kStopGroups = 5;
+  constexpr double kStopGapS = 1.37;
   for (t = Now(); Now() - t < 2;)
     if (!run.Step()) return 1;
   uint64_t c0 = run.claimed();
   run.TakeTickTimes();
+  run.TakeTickCpu();
   t = Now();
-  double stop_at = -1;
-  while (Now() - t < o.seconds) {
-    if (stop_at < 0 && Now() - t >= o.seconds / 2 && o.stops > 0) {
-      stop_at = StopSome(log.get(), o, &run.watching());
-      if (stop_at < 0) return 1;  // said on stderr
+  const uint64_t first_stopped = o.people - o.stops;
+  auto group_of = [&](uint64_t k) { return (k - first_stopped) * kStopGroups / o.stops; };
+  for (uint64_t k = first_stopped; k < o.people; ++k) run.watching().insert(ContactOf(k));
+  std::array<std::atomic<double>, kStopGroups> stop_at;
+  for (auto& a : stop_at) a.store(-1);
+  std::thread stopper([&, begin = t] {
+    for (int g = 0; g < kStopGroups && o.stops > 0; ++g) {
+      const double when = begin + o.seconds / 2 + g * kStopGapS;
+      while (Now() < when) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      uint64_t from = o.people, to = first_stopped;  // the group's people
+      for (uint64_t k = first_stopped; k < o.people; ++k)
+        if (group_of(k) == static_cast<uint64_t>(g)) from = std::min(from, k), to = k + 1;
+      stop_at[g].store(StopSome(log.get(), from, to));
     }
-    if (!run.Step()) return 1;
-  }
+  });
+  while (Now() - t < o.seconds)
+    if (!run.Step()) break;
+  stopper.join();
+  for (const auto& a : stop_at)
+    if (o.stops > 0 && a.load() < 0) return 1;  // said on stderr
   double rate = static_cast<double>(run.claimed() - c0) / (Now() - t);
   std::vector<double> ticks = run.TakeTickTimes();
   std::printf(
       "dispatch: %.1f texts/s at a cap of %.0f/s (%.3f of the cap); a tick median %.1f ms, "
-      "%.2f of a core\n",
-      rate, o.cap, rate / o.cap, Median(ticks),
-      std::accumulate(ticks.begin(), ticks.end(), 0.0) / 1000 / (Now() - t));
+      "the ticks' CPU %.2f of a core\n",
+      rate, o.cap, rate / o.cap, Median(ticks), run.TakeTickCpu() / (Now() - t));
   // Every stopped person's task skipped (the actor keeps ticking).
   const double wait_from = Now();
   while (run.skipped_at().size() < run.watching().size() && Now() - wait_from < 30)
     if (!run.Step()) return 1;
   std::vector<double> lags;
-  for (const auto& [contact, at] : run.skipped_at()) lags.push_back((at - stop_at) * 1000);
+  for (uint64_t k = first_stopped; k < o.people; ++k) {
+    auto skipped = run.skipped_at().find(ContactOf(k));
+    if (skipped != run.skipped_at().end())
+      lags.push_back((skipped->second - stop_at[group_of(k)].load()) * 1000);
+  }
   std::printf(
       "stop: %zu of %zu people's waiting texts skipped; append -> skipped median %.0f ms, "
       "max %.0f ms\n",
@@ -405,7 +452,8 @@ int Bench(const Options& o) {
 
 int main(int argc, char** argv) {
   static const char kUsage[] =
-      "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K] [--sealed]\n";
+      "usage: campaign_bench DIR [--people N] [--cap T] [--seconds S] [--stops K] [--sealed]\n"
+      "                          [--rest-as-asked]\n";
   dfm::Options o;
   for (int i = 1; i < argc; ++i) {
     auto next = [&](const char* flag) -> const char* {
@@ -420,6 +468,8 @@ int main(int argc, char** argv) {
       o.seconds = std::atof(v3);
     } else if (const char* v4 = next("--stops")) {
       o.stops = std::strtoull(v4, nullptr, 10);
+    } else if (std::strcmp(argv[i], "--rest-as-asked") == 0) {
+      o.rest_as_asked = true;
     } else if (std::strcmp(argv[i], "--sealed") == 0) {
       o.sealed = true;
     } else if (argv[i][0] != '-' && o.dir.empty()) {

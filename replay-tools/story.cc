@@ -106,6 +106,8 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   }
   if (t == ev::kMessageStatus)
     return d.system + " reports message " + d.message_key + " " + d.outcome;
+  if (IsWithdrawal(d))
+    return "send of message " + d.message_key + " via " + d.system + " withdrawn: " + d.reason;
   if (t == ev::kMessageRefused)
     return "send of message " + d.message_key + " via " + d.system + " REFUSED: " + d.reason;
   if (t == ev::kOptedOut || t == ev::kOptedIn) {

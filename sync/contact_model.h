@@ -216,6 +216,9 @@ struct ContactState {
     std::string origin;  // the system that stated it first
     std::string channel;
     std::string direction;
+    // The system's last word ("delivered", "failed"…), or "refused" (the
+    // engine refused the send) or "withdrawn" (its campaign withdrew it:
+    // never sent again, not even by a re-drive).
     std::string status;
     std::map<std::string, std::string> ids;  // system -> its id of the message
     bool delivery_decided = false;  // a send was requested or refused

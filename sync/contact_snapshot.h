@@ -50,7 +50,7 @@ namespace dfm {
 
 // Raise it whenever Apply (sync/contact_model.h) changes what a stream
 // folds into.
-inline constexpr uint32_t kContactRulesVersion = 4;
+inline constexpr uint32_t kContactRulesVersion = 5;  // 5: a withdrawn send's "withdrawn"
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

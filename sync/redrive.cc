@@ -172,6 +172,9 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return {p};
   }
   if (asked.op == "send") {
+    if (auto m = s.messages.find(asked.message_key);
+        m != s.messages.end() && m->second.status == "withdrawn")
+      return skipped("its campaign withdrew it before it was sent");
     // Only ever to the number it was asked for, and only if that is still
     // the contact's.
     auto phone = s.fields.find(fields::kPhone);
@@ -191,9 +194,6 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
         return not_sent({r});
       }
     }
-    if (auto m = s.messages.find(asked.message_key);
-        m != s.messages.end() && m->second.status == "withdrawn")
-      return skipped("its campaign withdrew it before it was sent");
     if (TargetHasMessage(s, asked.message_key, asked.system))
       return skipped(asked.system + " already has the message");
     // Not a text that has gone stale: a person asked hours ago does not get

@@ -90,10 +90,11 @@ EventDraft ReplayRequestDraft(const std::string& tenant, const ReplayRequest& r)
 //   it) that it is not known to hold; skipped when it holds them all, or
 //   when it needs a key field (its phone) the contact does not have;
 // - "opt_out" / "opt_in": only while the channel is still in that state;
-// - "send": to the contact's phone now, and only if that is the number the
+// - "send": skipped first when its campaign withdrew it (message.refused,
+//   kWithdrawnReason, while the contact remembers the message); to the
+//   contact's phone now, and only if that is the number the
 //   text was first asked for (skipped otherwise); refused (message.refused)
-//   while the contact's channel is opted out; skipped when its campaign
-//   withdrew it (message.refused, kWithdrawnReason); skipped when the
+//   while the contact's channel is opted out; skipped when the
 //   sender already has the message; skipped when it was first asked for
 //   (asked_at_us) longer than ctx.redrive_max_text_age_us before ctx.now_us.
 //   A text not sent for any of those reasons, or skipped above for a
