@@ -43,17 +43,18 @@ RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::st
 caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& contact_id) {
   auto& st = self->state;
   const std::string key = ContactKey(tenant, contact_id);
-  if (auto f = st.failing.find(key);
-      f != st.failing.end() && f->second.held_until_us > st.env->now_us())
-    return caf::actor();
+  if (auto f = st.failing.find(key); f != st.failing.end() && f->second.held_until_us != 0)
+    return caf::actor();  // until Release ends the hold
   auto found = st.contacts.find(key);
   const bool fresh = found == st.contacts.end() || !found->second.actor;
   // Before the start has handed the unsettled pushes on (Recover), a
   // contact spawned here hands on its own: it would be skipped as live.
   auto& c = fresh ? Spawn(self, tenant, contact_id, /*redrive=*/!st.recovered) : found->second;
   c.sent++;
-  if (auto r = st.held_reports.find(key); fresh && r != st.held_reports.end())
+  if (auto r = st.held_reports.find(key); fresh && r != st.held_reports.end()) {
     for (const PushReport& report : r->second) self->send(c.actor, report);  // kept till it answers
+    c.sent += r->second.size();  // each counts for the passivation handshake
+  }
   return c.actor;
 }
 
@@ -68,18 +69,29 @@ void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
   if (caf::actor c = ContactFor(self, tenant, contact_id)) {
     self->send(c, std::forward<M>(m));
   } else if (webhook_seq != 0) {
+    // Counted apart: it does not fill the in-flight limit, and answers to
+    // facts handed on before a read again cannot lower it.
     st.held_webhooks[webhook_seq]++;
+    if (auto it = st.in_flight.find(webhook_seq); it != st.in_flight.end() && --it->second <= 0)
+      st.in_flight.erase(it);
   } else if constexpr (std::is_same_v<std::decay_t<M>, PushReport>) {
     st.held_reports[ContactKey(tenant, contact_id)].push_back(std::forward<M>(m));
   }
 }
 
+void ReadAgainFromCheckpoint(Self* self);
+
 // The contact `key` could read its stream (it answered a fact, or it
-// passivated): its failures and kept push reports are forgotten.
+// passivated) or was erased: its failures and kept push reports are
+// forgotten. One still held ends its hold: the router reads again, handing
+// on the facts it kept waiting.
 void Recovered(Self* self, const std::string& key) {
   auto& st = self->state;
-  st.failing.erase(key);
+  auto f = st.failing.find(key);
+  const bool held = f != st.failing.end() && f->second.held_until_us != 0;
+  if (f != st.failing.end()) st.failing.erase(f);
   st.held_reports.erase(key);
+  if (held) ReadAgainFromCheckpoint(self);
 }
 
 // Every webhook up to this one has been decided.
@@ -101,11 +113,9 @@ void Publish(Self* self) {
   b.contacts_live.store(st.contacts.size(), kRelaxed);
   b.facts_routed.store(st.facts_routed, kRelaxed);
   b.quarantined.store(st.quarantined, kRelaxed);
-  const int64_t now = st.env->now_us();
-  b.contacts_held.store(
-      std::count_if(st.failing.begin(), st.failing.end(),
-                    [now](const auto& f) { return f.second.held_until_us > now; }),
-      kRelaxed);
+  b.contacts_held.store(std::count_if(st.failing.begin(), st.failing.end(),
+                                      [](const auto& f) { return f.second.held_until_us != 0; }),
+                        kRelaxed);
 }
 
 bool CommitCheckpoint(Self* self) {
@@ -696,8 +706,9 @@ void Release(Self* self) {
     }
   }
   if (due) ReadAgainFromCheckpoint(self);
-  if (!due && next != 0)
-    self->delayed_send(self, std::chrono::microseconds(next - now), release_atom::value);
+  if (!due && next != 0)  // at most a hold's longest (the clock may have stepped back far)
+    self->delayed_send(self, std::chrono::microseconds(std::min(next - now, kContactHoldMaxUs)),
+                       release_atom::value);
   Publish(self);
 }
 
