@@ -79,19 +79,23 @@ void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
   }
 }
 
-void ReadAgainFromCheckpoint(Self* self);
-
 // The contact `key` could read its stream (it answered a fact, or it
 // passivated) or was erased: its failures and kept push reports are
-// forgotten. One still held ends its hold: the router reads again, handing
-// on the facts it kept waiting.
+// forgotten. One still held has its hold ended by Release (a message: this
+// may run in the middle of Poll's batch, which a read again must not
+// interrupt), which reads again, handing on the facts it kept waiting.
 void Recovered(Self* self, const std::string& key) {
   auto& st = self->state;
-  auto f = st.failing.find(key);
-  const bool held = f != st.failing.end() && f->second.held_until_us != 0;
-  if (f != st.failing.end()) st.failing.erase(f);
   st.held_reports.erase(key);
-  if (held) ReadAgainFromCheckpoint(self);
+  auto f = st.failing.find(key);
+  if (f == st.failing.end()) return;
+  if (f->second.held_until_us == 0) {
+    st.failing.erase(f);
+    return;
+  }
+  f->second.held_until_us = 1;  // over
+  f->second.forget = true;
+  self->send(self, release_atom::value);
 }
 
 // Every webhook up to this one has been decided.
@@ -309,6 +313,10 @@ void PruneClaims(Self* self) {
         break;
       }
     }
+    if (!all && st.held_webhooks.count(it->first)) {  // kept while it waits; the rest go on
+      ++it;
+      continue;
+    }
     if (!all) break;
     for (const auto& k : it->second) st.claims.erase(k);
     it = st.claims_by_webhook.erase(it);
@@ -414,7 +422,7 @@ void RouteErased(Self* self, const Event& e) {
   }
   for (auto it = st.claims.begin(); it != st.claims.end();)
     it = it->second.contact_id == contact ? st.claims.erase(it) : std::next(it);
-  Recovered(self, ContactKey(e.tenant, contact));  // nothing of it is read again
+  Recovered(self, ContactKey(e.tenant, contact));  // a hold of it ends
   auto live = st.contacts.find(ContactKey(e.tenant, contact));
   if (live != st.contacts.end() && live->second.actor)
     self->send(live->second.actor, erase_atom::value);
@@ -696,14 +704,15 @@ void Release(Self* self) {
   const int64_t now = st.env->now_us();
   bool due = false;
   int64_t next = 0;
-  for (auto& [key, f] : st.failing) {
-    if (f.held_until_us == 0) continue;
-    if (f.held_until_us <= now) {
+  for (auto it = st.failing.begin(); it != st.failing.end();) {
+    RouterState::Failing& f = it->second;
+    if (f.held_until_us != 0 && f.held_until_us <= now) {
       f.held_until_us = 0;
       due = true;
-    } else if (next == 0 || f.held_until_us < next) {
+    } else if (f.held_until_us != 0 && (next == 0 || f.held_until_us < next)) {
       next = f.held_until_us;
     }
+    it = f.forget && f.held_until_us == 0 ? st.failing.erase(it) : std::next(it);
   }
   if (due) ReadAgainFromCheckpoint(self);
   if (!due && next != 0)  // at most a hold's longest (the clock may have stepped back far)

@@ -35,8 +35,8 @@
 // - It spawns contact actors on demand and agrees to passivate one only if
 //   it routed nothing to it since the actor last looked (handshake).
 // - A contact actor that fails (its stream cannot be read) took facts with
-//   it: the router reads again from its checkpoint. One that fails again
-//   at once is held (RouterState::failing): its facts wait, unanswered,
+//   it: the router reads again from its checkpoint. One that fails twice
+//   in a row is held (RouterState::failing): its facts wait, unanswered,
 //   while everyone else's are decided; the hold doubles at each failure
 //   (kContactHoldUs .. kContactHoldMaxUs), and its end reads again from
 //   the checkpoint, handing them to a new actor; push reports for it are
@@ -98,10 +98,11 @@ struct RouterState {
   // contact's facts are not handed to it: their webhooks stay unanswered
   // (the checkpoint waits before them) while every other contact's go on,
   // and the router reads again from its checkpoint when the hold ends.
-  // Forgotten when it answers a fact.
+  // Forgotten when it answers a fact, passivates or is erased.
   struct Failing {
     int failures = 0;
     int64_t held_until_us = 0;  // 0: not held
+    bool forget = false;        // recovered or erased while held: gone at its release
   };
   std::unordered_map<std::string, Failing> failing;
   // Webhooks with a fact a held contact waits for -> how many: the
@@ -110,7 +111,7 @@ struct RouterState {
   std::map<uint64_t, int> held_webhooks;
   // Push reports for a held contact, by its key: handed to each actor it
   // gets next (they are idempotent), forgotten once one answers a fact or
-  // passivates.
+  // passivates, or the contact is erased.
   std::unordered_map<std::string, std::vector<PushReport>> held_reports;
   struct Claim {
     std::string contact_id;

@@ -136,7 +136,7 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
               "Webhooks the router set aside because they could not be decided.")
       .Sample({}, d(r.quarantined.load(kRelaxed)));
   out->Family("dfm_router_contacts_held", "gauge",
-              "Contacts whose actor failed again and again (their stream could not be read): "
+              "Contacts whose actor failed twice in a row (their stream could not be read): "
               "their facts wait, tried again later; the others' go on.")
       .Sample({}, d(r.contacts_held.load(kRelaxed)));
 

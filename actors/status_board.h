@@ -75,7 +75,7 @@ struct RouterStatus {
   std::atomic<uint64_t> contacts_live{0};       // contact actors in memory
   std::atomic<uint64_t> facts_routed{0};
   std::atomic<uint64_t> quarantined{0};
-  // Contacts whose actor failed again and again (their stream could not
+  // Contacts whose actor failed twice in a row (their stream could not
   // be read): their facts wait, the others' go on (actors/router.h).
   std::atomic<uint64_t> contacts_held{0};
 
