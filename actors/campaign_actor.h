@@ -5,12 +5,13 @@
 // a scheduled campaign when its date comes and completes a running one
 // whose tasks all ended. Thin: the decisions are PlanNextTaskEvents's.
 //
-// A tick comes at least every second (a STOP skips the person's waiting
-// tasks about a second after its registry row), sooner when a task falls
-// due, but not before the actor rested three times as long as its last
-// tick took, up to a second (RestAfterTick). The actor runs detached: a tick waits for its appends
-// to be durable. Every event it appends is idempotent (campaigns/task.h), so a tick that reads
-// projections a moment behind its own appends asks for nothing twice.
+// A tick comes about every second (a STOP skips the person's waiting
+// tasks a tick and a rest after its registry row), sooner when a task
+// falls due, but not before the actor rested three times as long as its
+// last tick took, up to a second (RestAfterTick). The actor runs
+// detached: a tick waits for its appends to be durable. Every event it appends is idempotent
+// (campaigns/task.h), so a tick that reads projections a moment behind its own appends asks for
+// nothing twice.
 //
 // The supervisor (one per engine) looks at the tenants' campaigns every
 // second and spawns an actor for each that needs one; an exit message to
