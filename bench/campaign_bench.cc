@@ -25,8 +25,9 @@
 //   median time, and the CPU time of the ticks as a share of a core;
 // - stop: --stops people whose texts still wait opt out (contact.opted_out,
 //   what a STOP's decision appends) in five groups from halfway through,
-//   1.37 s apart (anywhere in the actor's tick and rest); from each
-//   group's append to each person's waiting task skipped: median and max;
+//   1.37 s apart (closer when --seconds is under 14; anywhere in the
+//   actor's tick and rest); from each group's append to each person's
+//   waiting task skipped: median and max;
 // - ceiling: claims per second over --seconds with no cap (what one
 //   campaign actor can hand out).
 #include <sys/resource.h>
@@ -395,18 +396,21 @@ int Bench(const Options& o) {
   run.TakeTickCpu();
   t = Now();
   const uint64_t first_stopped = o.people - o.stops;
+  // Group g: the stopped people from group_start(g) up to group_start(g + 1).
+  auto group_start = [&](uint64_t g) {
+    return first_stopped + (g * o.stops + kStopGroups - 1) / kStopGroups;
+  };
   auto group_of = [&](uint64_t k) { return (k - first_stopped) * kStopGroups / o.stops; };
   for (uint64_t k = first_stopped; k < o.people; ++k) run.watching().insert(ContactOf(k));
   std::array<std::atomic<double>, kStopGroups> stop_at;
   for (auto& a : stop_at) a.store(-1);
   std::thread stopper([&, begin = t] {
     for (int g = 0; g < kStopGroups && o.stops > 0; ++g) {
-      const double when = begin + o.seconds / 2 + g * kStopGapS;
+      // (Within the dispatch's second half when --seconds is short.)
+      const double gap = std::min(kStopGapS, o.seconds / 2 / kStopGroups);
+      const double when = begin + o.seconds / 2 + g * gap;
       while (Now() < when) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      uint64_t from = o.people, to = first_stopped;  // the group's people
-      for (uint64_t k = first_stopped; k < o.people; ++k)
-        if (group_of(k) == static_cast<uint64_t>(g)) from = std::min(from, k), to = k + 1;
-      stop_at[g].store(StopSome(log.get(), from, to));
+      stop_at[g].store(StopSome(log.get(), group_start(g), group_start(g + 1)));
     }
   });
   while (Now() - t < o.seconds)
