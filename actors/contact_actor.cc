@@ -193,22 +193,22 @@ void AppendDecisions(Self* self, Decisions ds, bool redriven) {
 // actor handles nothing else; if the actor fails, it recovers from its
 // stream. (A copy of the model per append instead was most of the sync's
 // CPU under one contact's flood: its messages grow with every text.)
-void DecideFacts(Self* self, const std::vector<ContactFact>& facts) {
+void DecideFacts(Self* self, const std::vector<RoutedFact>& facts) {
   auto& st = self->state;
   const SyncContext ctx = Context(self);
   const std::string contact_stream = ContactStream(st.contact_id);
   Decisions ds;
   for (size_t f = 0; f < facts.size(); ++f) {
-    const ContactFact& fact = facts[f];
+    const ContactFact& fact = facts[f].fact;
     std::vector<DomainEvent> decided = Decide(st.model, fact, ctx);
     if (f + 1 < facts.size())
       for (const auto& d : decided) Apply(&st.model, d, 0, ctx.now_us);
     const std::string source_stream = SourceStream(fact.system);
     ds.Add(
-        std::move(decided), FactDone{st.tenant, st.contact_id, fact.webhook_seq, 0},
+        std::move(decided), FactDone{st.tenant, st.contact_id, fact.webhook_seq, 0, facts[f].epoch},
         [&](const DomainEvent& d) { return d.contact_id.empty() ? source_stream : contact_stream; },
-        st.tenant, "d/" + st.contact_id + "/" + FactTag(fact) + "/",
-        fact.webhook_id, fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id);
+        st.tenant, "d/" + st.contact_id + "/" + FactTag(fact) + "/", fact.webhook_id,
+        fact.correlation_id.IsZero() ? fact.webhook_id : fact.correlation_id);
   }
   AppendDecisions(self, std::move(ds), /*redriven=*/false);
 }
@@ -223,7 +223,7 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
   Decisions ds;
   ds.Add(
       DecideRedrive(st.model, r.items, r.replay_seq, Context(self)),
-      FactDone{st.tenant, st.contact_id, r.replay_seq, 0},
+      FactDone{st.tenant, st.contact_id, r.replay_seq, 0, r.epoch},
       [&](const DomainEvent&) { return stream; }, st.tenant,
       "x/" + st.contact_id + "/" + std::to_string(r.replay_seq) + "/", r.replay_id, r.replay_id);
   AppendDecisions(self, std::move(ds), /*redriven=*/true);
@@ -278,13 +278,13 @@ void Next(Self* self) {
     caf::message m = std::move(st.work.front());
     st.work.pop_front();
     st.busy = true;
-    if (m.match_elements<ContactFact>()) {
+    if (m.match_elements<RoutedFact>()) {
       // With the facts queued right behind it: decided together.
-      std::vector<ContactFact> facts;
-      facts.push_back(m.move_if_unshared<ContactFact>(0));
+      std::vector<RoutedFact> facts;
+      facts.push_back(m.move_if_unshared<RoutedFact>(0));
       while (!st.work.empty() && facts.size() < kContactMaxFactsPerAppend &&
-             st.work.front().match_elements<ContactFact>()) {
-        facts.push_back(st.work.front().move_if_unshared<ContactFact>(0));
+             st.work.front().match_elements<RoutedFact>()) {
+        facts.push_back(st.work.front().move_if_unshared<RoutedFact>(0));
         st.work.pop_front();
       }
       DecideFacts(self, facts);
@@ -406,7 +406,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
   self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
                      st.activity);
   return {
-      [self](ContactFact& f) { Enqueue(self, caf::make_message(std::move(f))); },
+      [self](RoutedFact& f) { Enqueue(self, caf::make_message(std::move(f))); },
       [self](PushReport& r) { Enqueue(self, caf::make_message(std::move(r))); },
       [self](Redrive& r) { Enqueue(self, caf::make_message(std::move(r))); },
       [self](AppendResult& r) {

@@ -11,14 +11,14 @@
 //   dead-lettered to its connector again
 //   (connectors ignore a push id they already hold, vendors are written with
 //   look-up-before-create, so a re-driven push cannot duplicate).
-// - It handles one message at a time, to the end: a ContactFact is decided
+// - It handles one message at a time, to the end: a fact (RoutedFact) is decided
 //   (sync/contact_model.h), the decisions are appended with idempotency keys
 //   and become durable, then applied; only then are the pushes ordered and
 //   the router told (FactDone). (Facts decided together, below, are also
 //   applied before: the state runs ahead of the log while their append is
 //   under way, when the actor reads nothing else.) A PushReport is appended and applied the
 //   same way. Messages that arrive meanwhile wait in order.
-// - ContactFacts that waited together (up to kContactMaxFactsPerAppend at
+// - Facts that waited together (up to kContactMaxFactsPerAppend at
 //   the head of the queue) are decided together: each against the state
 //   the ones before it leave, so each decides what it would alone, and all
 //   their decisions go in one append, durable or refused together. So one
@@ -48,7 +48,7 @@
 
 namespace dfm {
 
-// The most ContactFacts decided together in one append.
+// The most facts decided together in one append.
 inline constexpr size_t kContactMaxFactsPerAppend = 256;
 
 struct ContactActorState {
@@ -58,7 +58,7 @@ struct ContactActorState {
   std::string contact_id;
   ContactState model;
   std::map<std::string, PushOrder> outstanding;  // push id -> order not yet settled
-  std::deque<caf::message> work;  // ContactFact / Redrive / PushReport, in arrival order
+  std::deque<caf::message> work;  // RoutedFact / Redrive / PushReport, in arrival order
   bool busy = false;
   // The append under way: its drafts (kept to try again) and what follows it.
   uint64_t token = 0;

@@ -3,7 +3,7 @@
 // functions exist because CAF requires them of message types (printing,
 // serialization), not because anything is sent over a network.
 //
-//   router    --ContactFact-->   contact     a fact to decide
+//   router    --RoutedFact-->    contact     a fact to decide
 //   router    --Redrive-->       contact     a replay's push to re-drive (sync/redrive.h)
 //   contact   --FactDone-->      router      its decisions are durable
 //   contact   --PushOrder-->     connector   push.requested, to carry out
@@ -73,15 +73,28 @@ struct Redrive {
   std::vector<std::pair<uint64_t, RedriveItem>> items;
   uint64_t replay_seq = 0;
   EventId replay_id;
+  uint64_t epoch = 0;  // as RoutedFact's
 };
 
-// A contact actor has decided the fact of `webhook_seq`; everything it
-// appended for it is durable up to `last_seq` (0: nothing was appended).
+// A fact as the router hands it to its contact's actor. `epoch` names the
+// router's reading of the log that handed it (RouterState::epoch): its
+// FactDone carries it back, so an answer to a fact handed before the
+// router read the log again is told from one to the same fact handed
+// again.
+struct RoutedFact {
+  ContactFact fact;
+  uint64_t epoch = 0;
+};
+
+// A contact actor has decided the fact of `webhook_seq` handed to it in
+// `epoch` (RoutedFact, Redrive); everything it appended for it is durable
+// up to `last_seq` (0: nothing was appended).
 struct FactDone {
   std::string tenant;
   std::string contact_id;
   uint64_t webhook_seq = 0;
   uint64_t last_seq = 0;
+  uint64_t epoch = 0;
 };
 
 // The log's answer to an actor's append (`token` names the append).
@@ -188,12 +201,17 @@ typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
            x.correlation_id, x.recorded_at_us);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RoutedFact& x) {
+  return f(caf::meta::type_name("RoutedFact"), x.fact, x.epoch);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RedriveItem& x) {
   return f(caf::meta::type_name("RedriveItem"), x.contact_id, x.cause, x.push, x.asked_at_us);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Redrive& x) {
-  return f(caf::meta::type_name("Redrive"), x.tenant, x.contact_id, x.items, x.replay_seq, x.replay_id);
+  return f(caf::meta::type_name("Redrive"), x.tenant, x.contact_id, x.items, x.replay_seq,
+           x.replay_id, x.epoch);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {
@@ -211,7 +229,8 @@ typename Inspector::result_type inspect(Inspector& f, PushReport& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, FactDone& x) {
-  return f(caf::meta::type_name("FactDone"), x.tenant, x.contact_id, x.webhook_seq, x.last_seq);
+  return f(caf::meta::type_name("FactDone"), x.tenant, x.contact_id, x.webhook_seq, x.last_seq,
+           x.epoch);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, AppendResult& x) {
@@ -260,6 +279,7 @@ typename Inspector::result_type inspect(Inspector& f, ConnectorUpdate&) {
 
 CAF_BEGIN_TYPE_ID_BLOCK(dfm, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(dfm, (dfm::ContactFact))
+CAF_ADD_TYPE_ID(dfm, (dfm::RoutedFact))
 CAF_ADD_TYPE_ID(dfm, (dfm::DomainEvent))
 CAF_ADD_TYPE_ID(dfm, (dfm::PushOrder))
 CAF_ADD_TYPE_ID(dfm, (dfm::PushReport))

@@ -59,22 +59,31 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
 }
 
 // Hands `m`, about webhook `webhook_seq` (0: a push report), to the
-// contact's actor. A held contact's fact waits, its webhook counted in
+// contact's actor (a fact or a replay's items stamped with the router's
+// epoch). A held contact's fact waits, its webhook counted in
 // RouterState::held_webhooks, until the hold ends and the router reads it
 // again; its push report is kept and handed to its next actor.
 template <typename M>
 void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
                    const std::string& contact_id, M&& m) {
   auto& st = self->state;
+  using T = std::decay_t<M>;
   if (caf::actor c = ContactFor(self, tenant, contact_id)) {
-    self->send(c, std::forward<M>(m));
+    if constexpr (std::is_same_v<T, ContactFact>) {
+      self->send(c, RoutedFact{std::forward<M>(m), st.epoch});
+    } else if constexpr (std::is_same_v<T, Redrive>) {
+      m.epoch = st.epoch;
+      self->send(c, std::forward<M>(m));
+    } else {
+      self->send(c, std::forward<M>(m));
+    }
   } else if (webhook_seq != 0) {
     // Counted apart: it does not fill the in-flight limit, and answers to
     // facts handed on before a read again cannot lower it.
     st.held_webhooks[webhook_seq]++;
     if (auto it = st.in_flight.find(webhook_seq); it != st.in_flight.end() && --it->second <= 0)
       st.in_flight.erase(it);
-  } else if constexpr (std::is_same_v<std::decay_t<M>, PushReport>) {
+  } else if constexpr (std::is_same_v<T, PushReport>) {
     st.held_reports[ContactKey(tenant, contact_id)].push_back(std::forward<M>(m));
   }
 }
@@ -686,6 +695,7 @@ void Hold(Self* self, const std::string& key) {
 // what they decided; RouterState::reread_until).
 void ReadAgainFromCheckpoint(Self* self) {
   auto& s = self->state;
+  s.epoch++;
   s.in_flight.clear();
   s.held_webhooks.clear();
   s.claims.clear();
@@ -773,6 +783,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         auto& state = self->state;
         if (!state.failing.empty() || !state.held_reports.empty())
           Recovered(self, ContactKey(d.tenant, d.contact_id));
+        // Handed before a read again: the fact was handed again (or waits
+        // for a held contact), and that hand-out's answer is awaited.
+        if (d.epoch != state.epoch) return;
         auto it = state.claims_by_webhook.find(d.webhook_seq);
         if (it != state.claims_by_webhook.end()) {
           for (const auto& k : it->second) {

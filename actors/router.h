@@ -81,6 +81,11 @@ struct RouterState {
   // rejection or a quarantine could now resolve to a contact: such facts
   // are looked up on the source stream first and left as decided.
   uint64_t reread_until = 0;
+  // This reading of the log: one more at each read again from the
+  // checkpoint. Facts are handed with it (RoutedFact, Redrive) and an
+  // answer (FactDone) of an earlier one does not count: the fact was
+  // handed again and that hand-out's answer is the one awaited.
+  uint64_t epoch = 1;
   int64_t last_commit_us = 0;     // env->now_us() of the last checkpoint commit
   bool commit_scheduled = false;  // an idle_atom will come to commit
   bool poll_later_scheduled = false;  // a (poll_atom, retry_atom) will come
