@@ -783,8 +783,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         auto& state = self->state;
         if (!state.failing.empty() || !state.held_reports.empty())
           Recovered(self, ContactKey(d.tenant, d.contact_id));
-        // Handed before a read again: the fact was handed again (or waits
-        // for a held contact), and that hand-out's answer is awaited.
+        // Handed before a read again: the fact is handed again as the new
+        // reading reaches it (or waits for a held contact), and that
+        // hand-out's answer is the one awaited.
         if (d.epoch != state.epoch) return;
         auto it = state.claims_by_webhook.find(d.webhook_seq);
         if (it != state.claims_by_webhook.end()) {

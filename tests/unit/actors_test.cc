@@ -426,10 +426,13 @@ TEST_F(ActorTest, AnAnswerFromBeforeAReadAgainDoesNotCount) {
   const uint64_t replay = out.seq;
   log_.FailStreamReadsOf(streams[0], true);
   log_.StallWrites(true);
+  const uint64_t ann_reads = log_.StreamReads(streams[0]);
   caf::anon_send(router, poll_atom::value);
   sched_->run();  // Ann's actor fails; Bo's decisions wait for the log
+  ASSERT_EQ(log_.StreamReads(streams[0]), ann_reads + 1) << "Ann's actor tried to read its stream";
   log_.FailStreamReadsOf(streams[0], false);
-  Advance(env_->append_retry_us);      // read again: both handed the replay again
+  Advance(env_->append_retry_us);  // read again: both handed the replay again
+  ASSERT_EQ(log_.StreamReads(streams[0]), ann_reads + 2) << "a new actor of Ann's read it";
   ASSERT_TRUE(log_.ReleaseStalled());  // Bo's decisions: answered, then the second hand-out
   sched_->run();
   EXPECT_LT(env_->board->router.decided.load(), replay) << "Ann's decisions are on their way";
