@@ -143,6 +143,30 @@ std::vector<std::string> ConsentSubjects(const DomainEvent& e) {
   return out;
 }
 
+// An opt-out among `events` closes the gate now, before it is durable
+// (actors/send_gate.h): no send to the person leaves meanwhile.
+void CloseGateForOptOuts(const ContactActorState& st, const std::vector<DomainEvent>& events) {
+  if (!st.env->gate) return;
+  for (const auto& e : events)
+    if (e.type == ev::kOptedOut)
+      for (const auto& who : ConsentSubjects(e))
+        st.env->gate->Close(st.tenant, who, SplitChannels(e.channel));
+}
+
+// What `e`, durable now, asks of the other actors: an opt-in opens the gate
+// again (texts may go), and a send it refuses (message.refused of a push:
+// an opt-out came first, or its campaign was cancelled) is dropped by its
+// connector if it has not gone. Whether decided from a fact or a report.
+void ActOnDurable(Self* self, const DomainEvent& e) {
+  auto& s = self->state;
+  if (e.type == ev::kOptedIn && s.env->gate)
+    for (const auto& who : ConsentSubjects(e))
+      s.env->gate->Open(s.tenant, who, SplitChannels(e.channel));
+  if (e.type == ev::kMessageRefused && !e.push_id.empty())
+    if (caf::actor c = s.env->Connector(s.tenant, e.system))
+      self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
+}
+
 void AppendDecisions(Self* self, Decisions ds, bool redriven) {
   auto& st = self->state;
   if (ds.events.empty()) {
@@ -150,11 +174,7 @@ void AppendDecisions(Self* self, Decisions ds, bool redriven) {
     Next(self);
     return;
   }
-  // An opt-out closes the gate now, before it is durable (actors/send_gate.h).
-  if (st.env->gate)
-    for (const auto& e : ds.events)
-      if (e.type == ev::kOptedOut)
-        for (const auto& who : ConsentSubjects(e)) st.env->gate->Close(st.tenant, who, SplitChannels(e.channel));
+  CloseGateForOptOuts(st, ds.events);
   Append(self, std::move(ds.drafts), std::move(ds.events),
          [self, done = std::move(ds.done), owner = std::move(ds.owner),
           correlations = std::move(ds.correlations), redriven](const AppendResult& r) mutable {
@@ -164,15 +184,9 @@ void AppendDecisions(Self* self, Decisions ds, bool redriven) {
            for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
              const DomainEvent& e = s.events[i];
              ApplyOne(s, e, r.seqs[i], now, r.ids[i], correlations[i]);
-             if (e.type == ev::kOptedIn && s.env->gate)  // durable now: texts may go again
-               for (const auto& who : ConsentSubjects(e))
-                 s.env->gate->Open(s.tenant, who, SplitChannels(e.channel));
+             ActOnDurable(self, e);
              if (e.type == ev::kPushRequested)
                orders.push_back(PushOrder{s.tenant, e, r.ids[i], correlations[i], redriven});
-             if (e.type == ev::kMessageRefused && !e.push_id.empty()) {
-               caf::actor c = s.env->Connector(s.tenant, e.system);
-               if (c) self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
-             }
              FactDone& d = done[owner[i]];
              d.last_seq = std::max(d.last_seq, r.seqs[i]);
            }
@@ -257,11 +271,13 @@ void RecordReport(Self* self, const PushReport& rep) {
     drafts.push_back(std::move(d));
   }
   EventId correlation = rep.correlation_id;
+  CloseGateForOptOuts(st, events);  // a carrier's refusal, a classifier's verdict, a read back
   Append(self, std::move(drafts), std::move(events), [self, correlation](const AppendResult& r) {
     auto& s = self->state;
     int64_t now = s.env->now_us();
     for (size_t i = 0; i < s.events.size() && i < r.seqs.size(); ++i) {
       ApplyOne(s, s.events[i], r.seqs[i], now, r.ids[i], correlation);
+      ActOnDurable(self, s.events[i]);
       if (s.events[i].type == ev::kPushRequested)
         Order(self, PushOrder{s.tenant, s.events[i], r.ids[i], correlation});
     }

@@ -582,6 +582,84 @@ TEST_F(ActorTest, ASendRefusedInTheSameAppendIsNeverOrdered) {
   EXPECT_EQ(*answers, (std::vector<std::string>{"1", "2", "3"}));
 }
 
+// An opt-out decided from a push's report (here a carrier refusing a text
+// because the person opted out with it; a classifier's verdict or a read
+// back goes the same way) closes the gate at once and withdraws the
+// person's other texts still waiting at their connector, as one decided
+// from a webhook does.
+TEST_F(ActorTest, AnOptOutFromAReportWithdrawsTheTextsStillWaiting) {
+  env_->ctx.targets = {{"ghl", {"first_name", "email", "phone"}},
+                       {"aloware", {"first_name", "email", "phone"}},
+                       {"verity", {"first_name", "email", "phone"}}};
+  env_->ctx.channels = {{"aloware", {"sms", "call"}}, {"verity", {"sms"}}};
+  env_->gate = std::make_shared<SendGate>();
+  using Seen = std::shared_ptr<std::vector<PushOrder>>;
+  using Cancels = std::shared_ptr<std::vector<std::string>>;
+  auto orders = std::make_shared<std::vector<PushOrder>>();
+  auto cancels = std::make_shared<std::vector<std::string>>();
+  for (const std::string system : {"ghl", "aloware", "verity"}) {
+    env_->connectors[{"default", system}] = Keep(sys_->spawn(
+        [](caf::event_based_actor*, Seen got, Cancels dropped, std::string name) -> caf::behavior {
+          return {
+              [=](PushOrder& o) { got->push_back(o); },
+              [=](PushCancel& c) { dropped->push_back(name + " " + c.push_id); },
+          };
+        },
+        orders, cancels, system));
+  }
+  auto answers = std::make_shared<std::vector<uint64_t>>();
+  auto router = Keep(sys_->spawn(  // (an argument: see ReportSink)
+      [](caf::event_based_actor*, std::shared_ptr<std::vector<uint64_t>> got) -> caf::behavior {
+        return {[=](FactDone& d) { got->push_back(d.webhook_seq); }};
+      },
+      answers));
+  auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
+                                  std::string("default"), std::string("c1"), false));
+  sched_->run();
+  auto send = [](uint64_t seq, const std::string& id, const std::string& body) {
+    ContactFact f;
+    f.tenant = "default";
+    f.system = "ghl";
+    f.external_id = "g1";
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = static_cast<int64_t>(seq) * 10;
+    f.webhook_seq = seq;
+    if (id.empty()) return RoutedFact{f, 1};  // GoHighLevel makes the person known first
+    Activity a;
+    a.kind = Activity::Kind::kSend;
+    a.message_id = id;
+    a.body = body;
+    f.activities.push_back(a);
+    return RoutedFact{f, 1};
+  };
+  caf::anon_send(contact, send(1, "", ""));
+  caf::anon_send(contact, send(2, "gm1", "Reminder"));
+  caf::anon_send(contact, send(3, "gm2", "Second reminder"));
+  sched_->run();
+  ASSERT_EQ(*answers, (std::vector<uint64_t>{1, 2, 3}));
+  std::vector<PushOrder> texts;
+  for (const auto& o : *orders)
+    if (o.request.system == "verity" && o.request.op == "send") texts.push_back(o);
+  ASSERT_EQ(texts.size(), 2u);
+  ASSERT_FALSE(texts[0].request.message_key.empty());
+  EXPECT_FALSE(env_->gate->Closed("default", "+12055550142", "sms"));
+
+  DomainEvent dead = texts[0].request;  // Verity: the recipient opted out
+  dead.type = std::string(ev::kPushDeadLettered);
+  dead.attempt = 1;
+  dead.outcome = kRecipientOptedOut;
+  dead.http_status = 409;
+  dead.reason = "recipient opted out";
+  caf::anon_send(contact,
+                 PushReport{"default", "c1", {dead}, texts[0].request_id, texts[0].correlation_id});
+  sched_->run();
+  EXPECT_TRUE(env_->gate->Closed("default", "+12055550142", "sms")) << "closed at once";
+  EXPECT_EQ(std::count(cancels->begin(), cancels->end(), "verity " + texts[1].request.push_id), 1)
+      << "the second text, still waiting, is withdrawn (a cancel of the dead one is harmless)";
+  const std::vector<std::string> types = TypesIn("contact:c1");
+  EXPECT_EQ(std::count(types.begin(), types.end(), std::string(ev::kOptedOut)), 1);
+}
+
 // A GoHighLevel contact whose phone names one known contact and whose email
 // another is applied to neither (identity.conflict). Settling it sends its
 // fact to the chosen candidate, decided as caused by the settlement; the
