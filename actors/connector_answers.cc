@@ -138,11 +138,13 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
 // The token was refused (also by pushes in flight with it): refresh, then
 // try again, at most twice per push so a token the vendor keeps refusing
 // ends in a dead letter instead of spending refresh tokens forever. True
-// when that is what the answer does.
+// when that is what the answer does. A refused token says nothing of an
+// outage: a half-open breaker's trial is over.
 bool RetryAfterRefresh(Self* self, ConnectorState::Item& it, DomainEvent& attempted,
                        const PushResult& r, int64_t now) {
   auto& st = self->state;
   if (!r.auth_rejected || !st.cfg.client->UsesOAuth() || it.auth_retries >= 2) return false;
+  st.breaker->OnNeutral();
   it.auth_retries++;
   it.attempt--;  // not counted against max_attempts
   st.auth_failed = true;

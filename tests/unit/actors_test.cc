@@ -1141,6 +1141,44 @@ TEST_F(ActorTest, ABreakersTrialEndsWhenTheTrialIsDeadLetteredOrWithheld) {
   EXPECT_EQ(client->pushes[3].req.push_id, "p1");
 }
 
+// A half-open breaker's trial refused for its token (401): the connector
+// refreshes the grant and tries again; the refusal said nothing of an
+// outage, so the trial is over and the next may go (before, the breaker
+// waited for that trial's answer for ever: nothing was sent again).
+TEST_F(ActorTest, ABreakersTrialRefusedForItsTokenEndsTheTrial) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  ConnectorSettings s = Settings(client);
+  s.credentials = Credentials{"access-1", "refresh-1", kStart + 86'400'000'000};
+  s.breaker_threshold = 1;
+  s.breaker_open_us = 10'000'000;
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 503);  // trips the breaker
+  sched_->run();
+  Advance(Backoff().max_us + 10'000'000);  // half-open: p1 goes again as the trial
+  ASSERT_EQ(client->pushes.size(), 2u);
+  PushResult refused;
+  refused.http_status = 401;
+  refused.auth_rejected = true;
+  refused.requests = 1;
+  client->pushes[1].done(refused);
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  client->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
+  sched_->run();
+  Advance(1'000'000);
+  ASSERT_EQ(client->pushes.size(), 3u) << "tried again with the new grant";
+  EXPECT_EQ(client->pushes[2].creds.access_token, "access-2");
+  client->Answer(2, 200, "1");
+  sched_->run();
+  caf::anon_send(c, Order("p2", "c2"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 4u) << "the breaker closed: the next push goes at once";
+}
+
 // Simulation seeds 4755 and 8006: a person who opted out is erased; a new
 // contact takes the number before the opt-out registry has folded the
 // erasure (after a restart emptied the send gate), and was texted. The
