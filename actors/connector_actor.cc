@@ -106,15 +106,23 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
   state.retired.push_back(state.cfg.client);
   const bool new_credentials =
       next.credentials.access_token != state.cfg.credentials.access_token ||
-      next.credentials.refresh_token != state.cfg.credentials.refresh_token ||
-      next.client->UsesOAuth();
+      next.credentials.refresh_token != state.cfg.credentials.refresh_token;
+  const bool oauth = next.client->UsesOAuth();
   state.cfg = std::move(next);
-  if (new_credentials) {
-    state.creds = state.cfg.credentials;  // an OAuth vendor: a grant for the new client
-    state.auth_failed = false;
+  if (new_credentials || oauth) {
     state.read_auth_retries = 0;
     state.refresh_failed = false;
     state.refresh_not_before = 0;
+  }
+  if (new_credentials) {
+    state.creds = state.cfg.credentials;
+    state.auth_failed = false;
+  } else if (oauth) {
+    // The configured grant is the one this actor started from, spent since
+    // if it refreshed (GoHighLevel rotates refresh tokens): the live grant
+    // stays, and the new client asks for a fresh one with it before its
+    // next request (its client id or secret may be new).
+    state.auth_failed = true;
   }
   state.limiter = std::make_unique<RateLimiter>(state.cfg.rate_limit, state.cfg.rate_window_us,
                                                 state.cfg.daily_limit);

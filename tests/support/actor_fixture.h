@@ -50,7 +50,9 @@ class ScriptedClient : public VendorClient {
     return sends_not_idempotent && req.op == "send";
   }
   bool UsesOAuth() const override { return oauth; }
-  void RefreshToken(const Credentials&, std::function<void(TokenGrant)> done) override {
+  std::vector<Credentials> refreshed_with;  // each refresh's grant, in order
+  void RefreshToken(const Credentials& creds, std::function<void(TokenGrant)> done) override {
+    refreshed_with.push_back(creds);
     refreshes.push_back(std::move(done));
   }
   // What the vendor answers a refresh with: a new grant.

@@ -105,6 +105,47 @@ TEST_F(ActorTest, TokenIsRefreshedBeforeItExpiresAndStored) {
   EXPECT_NE(stored.find("refresh-2"), std::string::npos) << "the single-use refresh token is kept";
 }
 
+// A configuration reload of an OAuth vendor's other settings (its rate
+// limit here) keeps the grant the connector refreshed to: the configured
+// one is spent (GoHighLevel rotates refresh tokens). The new client asks
+// for a fresh grant with the live one before its next request.
+TEST_F(ActorTest, AReloadKeepsTheRefreshedGrantNotTheConfiguredOne) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  ConnectorSettings s = Settings(client);
+  s.credentials = Credentials{"access-1", "refresh-1", kStart + 1};  // expired
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  client->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 200, "1");
+  sched_->run();
+
+  s.rate_limit = 50;  // the configured grant unchanged: still access-1 / refresh-1
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  caf::anon_send(c, Order("p2", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 2u) << "the new client asks for a grant first";
+  EXPECT_EQ(client->refreshed_with[1].refresh_token, "refresh-2") << "with the live grant";
+  client->refreshes[1](ScriptedClient::Granted("access-3", "refresh-3", 86399));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(client->pushes[1].creds.access_token, "access-3");
+  client->Answer(1, 200, "1");
+  sched_->run();
+
+  s.credentials = Credentials{"access-9", "refresh-9", kStart + 86'400'000'000};  // re-authorized
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  caf::anon_send(c, Order("p3", "c1"));
+  sched_->run();
+  EXPECT_EQ(client->refreshes.size(), 2u) << "a grant configured anew is used as it is";
+  ASSERT_EQ(client->pushes.size(), 3u);
+  EXPECT_EQ(client->pushes[2].creds.access_token, "access-9");
+}
+
 TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLifeAndReplicated) {
   std::vector<std::string> replicated;  // cluster mode: what went to the next owner
   env_->replicate_state = [&replicated](const std::string& tenant, std::string_view consumer,
