@@ -22,7 +22,8 @@
 //   only the contact's later consent pushes; an opt_in or opt_out for the
 //   same contact and channels (or more) supersedes it (push.dead_lettered,
 //   outcome "superseded"): the person took the opt-out back, or a repeated
-//   STOP asks again now.
+//   STOP asks again now. One that came while the opt-out was still on its
+//   way (in flight, in its backoff) supersedes it at its refusal.
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
 //   is used, because the vendor's refresh tokens are single use. In a

@@ -31,6 +31,30 @@ void DeadLetter(Self* self, std::map<std::string, ConnectorState::Item>::iterato
   Drop(st, found);
 }
 
+// An opt_in or opt_out of `it`'s person that came while `it` (an opt-out
+// refused just now) was on its way, and waits behind it: Supersede did not
+// see `it` refused when it came, so it settles it now, as it would have
+// then. Without it the later push waited behind the open opt-out for ever
+// (a consent push never passes one).
+void SupersedeByLaterConsent(Self* self, const ConnectorState::Item& it) {
+  auto& st = self->state;
+  const std::string refused = it.order.request.push_id, contact = it.order.request.contact_id;
+  std::vector<DomainEvent> later;  // copies: Supersede drops items as it goes
+  for (auto* q : {&st.urgent, &st.normal}) {
+    for (const std::string& id : *q) {
+      const ConnectorState::Item& other = st.items.at(id);
+      const DomainEvent& req = other.order.request;
+      if (id != refused && other.refused_since == 0 && req.contact_id == contact &&
+          (req.op == "opt_in" || req.op == "opt_out"))
+        later.push_back(req);
+    }
+  }
+  for (const DomainEvent& next : later) {
+    if (!st.items.count(refused)) return;
+    Supersede(self, next);
+  }
+}
+
 // An opt-out the vendor refused, or whose retries ran out, is never given
 // up on (connector_actor.h): it stays open, tried again after the
 // backoff's longest wait (at least its base; longer if a 429 asks), and is
@@ -57,7 +81,9 @@ void KeepOpen(Self* self, ConnectorState::Item& it, DomainEvent attempted, const
   Count(&PushOpCounters::attempts_failed, st, it);
   st.urgent.push_front(id);
   Report(self, it, {std::move(attempted)});
-  WakeAt(self, it.not_before);
+  const int64_t wake = it.not_before;
+  SupersedeByLaterConsent(self, it);  // may drop `it`
+  WakeAt(self, wake);
 }
 
 // A push the contact settled (PushCancel) while it was in flight failed:

@@ -120,6 +120,35 @@ TEST_F(ActorTest, AnOpenOptOutHoldsBackOnlyConsentAndAnOptInSupersedesIt) {
   EXPECT_EQ(status->by_op[MetricPushOp("opt_out")].dead_lettered.load(), 0u) << "not given up: taken back";
 }
 
+// The person's START came while their STOP was still on its way (here in
+// its backoff after a 503); the STOP is then refused for good. The opt-in
+// supersedes it then, as it would have had it come after the refusal:
+// before, it waited behind the open opt-out for ever.
+TEST_F(ActorTest, AnOptInThatCameWhileTheOptOutWasOnItsWaySupersedesItsRefusal) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, OptOut(Order("stop", "c1")));
+  sched_->run();
+  client->Answer(0, 503);  // tried again after its backoff
+  sched_->run();
+  PushOrder start = OptOut(Order("start", "c1"));
+  start.request.op = "opt_in";
+  caf::anon_send(c, start);
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 1u) << "consent pushes stay in order";
+  Advance(Backoff().max_us);
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(client->pushes[1].req.push_id, "stop");
+  client->Answer(1, 400);  // refused for good
+  sched_->run();
+  auto dead = Events(*reports_, ev::kPushDeadLettered);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].push_id, "stop");
+  EXPECT_EQ(dead[0].outcome, "superseded");
+  ASSERT_EQ(client->pushes.size(), 3u) << "the opt-in goes at once";
+  EXPECT_EQ(client->pushes[2].req.push_id, "start");
+}
+
 TEST_F(ActorTest, AnOpenOptOutStillHoldsBackALaterConsentPush) {
   auto client = std::make_shared<ScriptedClient>();
   auto c = Connector(client);
