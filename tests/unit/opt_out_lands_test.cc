@@ -27,6 +27,18 @@ std::vector<DomainEvent> Events(const std::vector<PushReport>& reports, std::str
   return out;
 }
 
+// "stop", the only push dead-lettered, was superseded, and "start" went
+// at once, third to the vendor.
+void ExpectStopSupersededAndStartSent(const std::vector<PushReport>& reports,
+                                      const ScriptedClient& client) {
+  auto dead = Events(reports, ev::kPushDeadLettered);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].push_id, "stop");
+  EXPECT_EQ(dead[0].outcome, "superseded");
+  ASSERT_EQ(client.pushes.size(), 3u) << "the opt-in goes at once";
+  EXPECT_EQ(client.pushes[2].req.push_id, "start");
+}
+
 TEST_F(ActorTest, ARefusedOptOutIsKeptOpenAndTriedAgainUntilItLands) {
   auto client = std::make_shared<ScriptedClient>();
   auto status = std::make_shared<ConnectorStatus>();
@@ -110,12 +122,7 @@ TEST_F(ActorTest, AnOpenOptOutHoldsBackOnlyConsentAndAnOptInSupersedesIt) {
   start.request.op = "opt_in";
   caf::anon_send(c, start);
   sched_->run();
-  auto dead = Events(*reports_, ev::kPushDeadLettered);
-  ASSERT_EQ(dead.size(), 1u);
-  EXPECT_EQ(dead[0].push_id, "stop");
-  EXPECT_EQ(dead[0].outcome, "superseded");
-  ASSERT_EQ(client->pushes.size(), 3u) << "the opt-in goes at once";
-  EXPECT_EQ(client->pushes[2].req.push_id, "start");
+  ExpectStopSupersededAndStartSent(*reports_, *client);
   EXPECT_EQ(status->opt_outs_refused.load(), 0u);
   EXPECT_EQ(status->by_op[MetricPushOp("opt_out")].dead_lettered.load(), 0u) << "not given up: taken back";
 }
@@ -141,12 +148,7 @@ TEST_F(ActorTest, AnOptInThatCameWhileTheOptOutWasOnItsWaySupersedesItsRefusal) 
   EXPECT_EQ(client->pushes[1].req.push_id, "stop");
   client->Answer(1, 400);  // refused for good
   sched_->run();
-  auto dead = Events(*reports_, ev::kPushDeadLettered);
-  ASSERT_EQ(dead.size(), 1u);
-  EXPECT_EQ(dead[0].push_id, "stop");
-  EXPECT_EQ(dead[0].outcome, "superseded");
-  ASSERT_EQ(client->pushes.size(), 3u) << "the opt-in goes at once";
-  EXPECT_EQ(client->pushes[2].req.push_id, "start");
+  ExpectStopSupersededAndStartSent(*reports_, *client);
 }
 
 TEST_F(ActorTest, AnOpenOptOutStillHoldsBackALaterConsentPush) {
