@@ -10,6 +10,7 @@
 
 #include "cluster/draft_seal.h"
 #include "cluster/names.h"
+#include "cluster/replica_sequence.h"
 #include "cluster/wire.h"
 #include "storage/erasure_scrubber.h"
 #include "storage/rocksdb_event_log.h"
@@ -133,6 +134,12 @@ class NatsPartition final : public Partition {
   // stops it and starts it again from the replica, which is the truth.
   Status Replicate(const std::vector<PlannedRecord>& records, uint64_t* position) {
     if (broken_.load()) return Status::Unavailable("partition is being restarted from its replica");
+    if (Status s = handed_.CheckFirst(records.front().seq); !s.ok()) {
+      broken_.store(true);
+      Logger("cluster")->error("event=partition_replica_ahead partition={} error=\"{}\"", p_,
+                               s.ToString());
+      return s;
+    }
     size_t i = 0;
     while (i < records.size()) {
       LogChunk c;
@@ -162,6 +169,7 @@ class NatsPartition final : public Partition {
         return Status::Unavailable("partition " + std::to_string(p_) + ": " + s.ToString());
       }
       position_.store(ack.seq);
+      handed_.Took(last);
     }
     *position = position_.load();
     return Status::OK();
@@ -411,6 +419,7 @@ class NatsPartition final : public Partition {
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
   std::atomic<uint64_t> position_{0};
+  ReplicaSequence handed_;  // what went to DFM_LOG_<p> (the log's writer thread)
   uint64_t next_in_ = 1;  // the DFM_IN_<p> sequence to append next (ingest thread)
   std::string consumer_name_;  // of consumer_
   uint64_t subscriptions_ = 0;

@@ -1,13 +1,16 @@
 // Cluster mode's pure parts (cluster/wire.h, cluster/leases.h,
-// cluster/publish_retry.h, cluster/node_metrics.h) and the event log's replica hooks
+// cluster/publish_retry.h, cluster/node_metrics.h, cluster/replica_sequence.h)
+// and the event log's replica hooks
 // (RocksDbLogOptions::replicate, ImportRecords).
 // NATS itself is exercised by tests/integration/cluster_test.py.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "cluster/draft_seal.h"
@@ -15,9 +18,11 @@
 #include "cluster/names.h"
 #include "cluster/node_metrics.h"
 #include "cluster/publish_retry.h"
+#include "cluster/replica_sequence.h"
 #include "cluster/wire.h"
 #include "events/codec.h"
 #include "storage/rocksdb_event_log.h"
+#include "tests/support/faulty_fs.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
@@ -353,6 +358,53 @@ TEST(ClusterReplica, ARecordIsWrittenOnlyAfterTheReplicaTookIt) {
   EXPECT_TRUE(o.duplicate);
   EXPECT_EQ(replica.size(), 3u);
   log->Close();
+}
+
+// The replica took a group commit and the local write failed (a full
+// disk): the log gives the numbers back and plans them again for its next
+// commit, with other records. The partition's hook (ReplicaSequence)
+// refuses that commit: the replica never gets a number twice (every other
+// node's catch-up would refuse the stream), and the partition starts again
+// from the replica, which holds the first records under those numbers.
+TEST(ClusterReplica, NumbersTheReplicaTookAreNeverHandedOnAgain) {
+  TempDir dir;
+  auto fs = std::make_shared<testing::FaultyFs>();
+  std::vector<uint64_t> handed;  // each record's number, as the replica took it
+  ReplicaSequence sequence;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("a");
+  o.file_system = fs;
+  o.replicate = [&](const std::vector<PlannedRecord>& rs, uint64_t* pos) {
+    if (Status s = sequence.CheckFirst(rs.front().seq); !s.ok()) return s;
+    for (const auto& r : rs) handed.push_back(r.seq);
+    sequence.Took(rs.back().seq);
+    *pos = handed.size();
+    return Status::OK();
+  };
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  AppendOutcome out;
+  ASSERT_TRUE(log->Append(Draft("one"), &out).ok());
+  fs->FailWrites(true);
+  EXPECT_FALSE(log->Append(Draft("two"), &out).ok()) << "the replica took it; the disk did not";
+  fs->FailWrites(false);
+  EXPECT_EQ(handed, (std::vector<uint64_t>{1, 2}));
+  // Once the log has recovered from the failure, its next commit plans 2
+  // again: refused, never handed on.
+  Status s;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    s = log->Append(Draft("three"), &out);
+  } while (s.message().find("cannot accept writes") != std::string::npos &&
+           std::chrono::steady_clock::now() < until &&
+           (std::this_thread::sleep_for(std::chrono::milliseconds(20)), true));
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("start again from the replica"), std::string::npos) << s.ToString();
+  EXPECT_EQ(handed, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(log->LastSequence(), 1u);
+  log->Close();
+
+  EXPECT_TRUE(sequence.CheckFirst(3).ok()) << "past what the replica holds: handed on";
 }
 
 TEST(ClusterReplica, ImportedRecordsMakeTheSameLog) {
