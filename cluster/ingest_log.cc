@@ -326,7 +326,8 @@ class NatsIngestLog final : public IngestLog {
 
   Status Publish(uint32_t part, const std::string& bytes, const std::string& msg_id, PublishAck* ack) {
     auto attempt = [&](int64_t wait_ms, bool* final) {
-      return nats_->Publish(InSubject(part), bytes, msg_id, 0, wait_ms, ack, nullptr, final);
+      return nats_->Publish(InSubject(part), bytes, msg_id, NatsClient::kNoExpectation, wait_ms,
+                            ack, nullptr, final);
     };
     if (msg_id.empty()) return attempt(kPublishTimeoutMs, nullptr);
     // Published again under the same id until the stream answers

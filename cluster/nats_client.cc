@@ -150,12 +150,23 @@ Status NatsClient::Publish(const std::string& subject, std::string_view data,
   jsPubOptions po;
   jsPubOptions_Init(&po);
   if (!msg_id.empty()) po.MsgId = msg_id.c_str();
-  po.ExpectLastSeq = expect_last_seq;
   po.MaxWait = timeout_ms;
   jsPubAck* pa = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()),
-                            &po, &jerr);
+  natsStatus s;
+  if (expect_last_seq == 0) {
+    // libnats sends the expectation only when above 0: "empty" goes as
+    // the header itself, which the stream checks whenever it is present.
+    natsMsg* m = nullptr;
+    s = natsMsg_Create(&m, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", "0");
+    if (s == NATS_OK) s = js_PublishMsg(&pa, js_, m, &po, &jerr);
+    if (m) natsMsg_Destroy(m);
+  } else {
+    if (expect_last_seq != kNoExpectation) po.ExpectLastSeq = expect_last_seq;
+    s = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po,
+                   &jerr);
+  }
   if (s == NATS_OK) {
     ack->seq = pa->Sequence;
     ack->duplicate = pa->Duplicate;

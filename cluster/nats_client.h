@@ -84,9 +84,12 @@ class NatsClient {
   // The stream's first sequence (what is older expired; last + 1 when
   // empty) and last.
   Status Bounds(const std::string& stream, uint64_t* first, uint64_t* last);
+  // No expectation of the stream's last sequence (Publish).
+  static constexpr uint64_t kNoExpectation = ~uint64_t{0};
   // Publishes and waits for the stream's acknowledgement (at most
-  // `timeout_ms`). `expect_last_seq` (0: none) makes the stream refuse it
-  // unless its last sequence is that: *fenced is then true. *answered
+  // `timeout_ms`). `expect_last_seq` (kNoExpectation: none) makes the
+  // stream refuse it unless its last sequence is that (0: unless it is
+  // empty): *fenced is then true. *answered
   // (may be null) is true when the stream refused it with a JetStream
   // error: nothing was stored, and sending it again gets the same answer.
   Status Publish(const std::string& subject, std::string_view data, const std::string& msg_id,
