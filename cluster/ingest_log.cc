@@ -213,6 +213,8 @@ class NatsIngestLog final : public IngestLog {
     for (size_t i = 0; i < items->size(); ++i) {
       if (a.failed[i].ok())
         (*items)[i].cb(Status::OK(), a.outcomes[i]);
+      else if (a.failed[i].code() == Status::Code::kTooLarge)
+        (*items)[i].cb(a.failed[i], {});  // final: the sender must not try again
       else
         (*items)[i].cb(Status::Unavailable("replicated ingest: " + a.failed[i].ToString()), {});
     }
@@ -253,6 +255,10 @@ class NatsIngestLog final : public IngestLog {
         const bool sealed = open_keys_ && SealsDraft(d);
         if (sealed) a->failed[i] = SealWithKeysOf(f.part, &d);
         f.bytes = EncodeDraft(d, sealed);
+        if (f.bytes.size() > kMaxDraft)
+          a->failed[i] =
+              Status::TooLarge("the webhook's event takes " + std::to_string(f.bytes.size()) +
+                               " bytes; in cluster mode the limit is " + std::to_string(kMaxDraft));
         f.id = d.id;
         f.item = i;
         f.draft = j;

@@ -13,6 +13,12 @@ namespace dfm::cluster_names {
 inline constexpr char kBucket[] = "dfm_leases";
 // A frame stays under NATS's default 1 MiB max_payload.
 inline constexpr size_t kMaxFrame = 900 * 1024;
+// A webhook's draft is at most this (answered 413 above it): alone in a
+// DFM_IN_<p> message, and as its log record (a little larger) alone in a
+// DFM_LOG_<p> frame, it stays under max_payload with its headers. One
+// over it would be taken into DFM_IN_<p> and refused by DFM_LOG_<p> at
+// every start of its partition.
+inline constexpr size_t kMaxDraft = 1024 * 1024 - 16 * 1024;
 inline constexpr int64_t kPublishTimeoutMs = 5000;
 // A read asked of a partition's runner (an audit's scan of its log).
 inline constexpr int64_t kReadTimeoutMs = 8000;

@@ -235,7 +235,13 @@ void HttpFront::Impl::Answer(const restinio::request_handle_t& req, const std::s
                              const std::function<void(JsonObject*)>& extra, const Status& s,
                              const std::vector<AppendOutcome>& o) {
   metrics.ObserveAppend(append_us);
-  if (!s.ok()) {
+  if (s.code() == Status::Code::kTooLarge) {  // the log can never take it (cluster mode's limit)
+    rejected.fetch_add(1);
+    if (fields.webhook) metrics.Count(*fields.webhook, WebhookOutcome("body_too_large"));
+    logger->warn("request_id={} {} status=413 error=body_too_large detail=\"{}\"", request_id,
+                 fields.Format(), s.message());
+    Respond(req, request_id, 413, ErrorJson("body_too_large", s.message()));
+  } else if (!s.ok()) {
     unavailable.fetch_add(1);
     if (fields.webhook) metrics.Count(*fields.webhook, WebhookOutcome("log_unavailable"));
     logger->warn("request_id={} {} status={} error=log_unavailable detail=\"{}\"", request_id,

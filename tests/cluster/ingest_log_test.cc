@@ -205,6 +205,26 @@ TEST(IngestLog, AWebhookItsPartitionHoldsIsADuplicateUnpublished) {
   EXPECT_EQ(stored[1].id, twice[0].id);
 }
 
+// A webhook whose draft would not fit, as its log record, in a frame of
+// DFM_LOG_<p> is refused for good (413 at the front), not taken into
+// DFM_IN_<p>, where its partition would fail to append it at every start
+// and take nothing after it; one a little smaller goes.
+TEST(IngestLog, AWebhookTooLargeForTheLogIsRefusedNotPublished) {
+  Fixture f;
+  EventDraft big = Webhook("m-big");
+  big.payload = "{\"b\":\"" + std::string(kMaxDraft, 'x') + "\"}";
+  std::vector<AppendOutcome> o;
+  Status s = f.ingest->Append({big}, &o);
+  EXPECT_EQ(s.code(), Status::Code::kTooLarge) << s.ToString();
+  EventDraft fits = Webhook("m-fits");
+  fits.payload = "{\"b\":\"" + std::string(kMaxDraft - 4096, 'x') + "\"}";
+  ASSERT_TRUE(f.ingest->Append({fits}, &o).ok());
+  uint64_t messages = 0;
+  std::vector<EventDraft> stored = f.Stream(&messages);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].idempotency_key, "m-fits");
+}
+
 TEST(IngestLog, ANodeRunningThePartitionAnswersTheSeenAskFromItsOwnLog) {
   Fixture f;
   f.ingest->Close();

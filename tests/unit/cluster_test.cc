@@ -407,6 +407,32 @@ TEST(ClusterReplica, NumbersTheReplicaTookAreNeverHandedOnAgain) {
   EXPECT_TRUE(sequence.CheckFirst(3).ok()) << "past what the replica holds: handed on";
 }
 
+// The largest draft a front takes (kMaxDraft), as its partition's log
+// record, fits one DFM_LOG_<p> frame under NATS's 1 MiB max_payload with
+// room for the frame's headers.
+TEST(ClusterReplica, TheLargestWebhookAFrontTakesFitsOneLogFrame) {
+  TempDir dir;
+  EventDraft d = Draft("", "a-provider-id-of-some-length-0123456789");
+  d.payload = "x";
+  d.payload.append(cluster_names::kMaxDraft - EncodeDraft(d).size(), 'x');
+  d.payload.resize(d.payload.size() -
+                   (EncodeDraft(d).size() - cluster_names::kMaxDraft));  // varints
+  ASSERT_EQ(EncodeDraft(d).size(), cluster_names::kMaxDraft);
+  LogChunk chunk;
+  chunk.writer = "node-with-a-long-name-0123456789";
+  chunk.lease_rev = ~uint64_t{0};
+  auto log = Open(dir.Sub("a"), [&](const std::vector<PlannedRecord>& rs, uint64_t* pos) {
+    for (const auto& r : rs) chunk.records.push_back({r.record, r.idempotency_key});
+    *pos = 1;
+    return Status::OK();
+  });
+  AppendOutcome o;
+  ASSERT_TRUE(log->Append(d, &o).ok());
+  ASSERT_EQ(chunk.records.size(), 1u);
+  EXPECT_LT(EncodeChunk(chunk).size() + 1024, size_t{1} << 20) << "a frame with 1 KiB of headers";
+  log->Close();
+}
+
 TEST(ClusterReplica, ImportedRecordsMakeTheSameLog) {
   TempDir dir;
   std::vector<ReplicaRecord> replica;

@@ -89,6 +89,17 @@ class HeldLog : public MemoryEventLog {
   std::vector<std::pair<std::vector<EventDraft>, AppendCallback>> held_;
 };
 
+// Refuses every append as too large for good, as a cluster's ingest does
+// a webhook whose event its log could not take (cluster/names.h, kMaxDraft).
+class TooLargeLog : public MemoryEventLog {
+ public:
+  void AppendAsync(std::vector<EventDraft>, AppendCallback cb) override {
+    cb(Status::TooLarge(
+           "the webhook's event takes 1040000 bytes; in cluster mode the limit is 1032192"),
+       {});
+  }
+};
+
 class HttpFrontTest : public ::testing::Test {
  protected:
   // `env` adds to (or overrides) the fixture's settings; a non-empty
@@ -453,6 +464,18 @@ TEST_F(HttpFrontTest, ABodyOverTheLimitIsAnswered413WithoutBeingKept) {
   EXPECT_EQ(chunked.status, 413) << chunked.body;
   EXPECT_EQ(log_->LastSequence(), 0u);
   EXPECT_EQ(PostVerity(Fixture("verity/message.received.json")).status, 200);  // and on it goes
+}
+
+// A webhook the log refuses for good (too large for a cluster's log) is
+// answered 413 with the reason, not 503: a sender trying again would be
+// refused again.
+TEST_F(HttpFrontTest, AnEventTheLogCanNeverTakeIsAnswered413) {
+  TooLargeLog log;
+  Start(&log);
+  auto r = PostVerity(Fixture("verity/message.received.json"));
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_NE(r.body.find("\"error\":\"body_too_large\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("in cluster mode the limit is 1032192"), std::string::npos) << r.body;
 }
 
 // One address could open every connection the service takes, and send as
