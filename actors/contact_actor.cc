@@ -131,10 +131,6 @@ struct Decisions {
   }
 };
 
-// Appends `ds`. Once durable, each event is applied to the model, the
-// pushes it requests are ordered (`redriven`: the connector looks for an
-// earlier write first), the sends it refuses are cancelled at their
-// connector, and the router gets each FactDone.
 // The phone and email a consent decision is about (docs/sync-rules.md).
 std::vector<std::string> ConsentSubjects(const DomainEvent& e) {
   std::vector<std::string> out;
@@ -154,19 +150,29 @@ void CloseGateForOptOuts(const ContactActorState& st, const std::vector<DomainEv
 }
 
 // What `e`, durable now, asks of the other actors: an opt-in opens the gate
-// again (texts may go), and a send it refuses (message.refused of a push:
-// an opt-out came first, or its campaign was cancelled) is dropped by its
-// connector if it has not gone. Whether decided from a fact or a report.
+// again (texts may go) and an opt-out closes it again (so that of a START
+// and a STOP decided together the last stands), and a send it refuses
+// (message.refused of a push: an opt-out came first, or its campaign was
+// cancelled) is dropped by its connector if it has not gone. Whether
+// decided from a fact or a report.
 void ActOnDurable(Self* self, const DomainEvent& e) {
   auto& s = self->state;
-  if (e.type == ev::kOptedIn && s.env->gate)
-    for (const auto& who : ConsentSubjects(e))
-      s.env->gate->Open(s.tenant, who, SplitChannels(e.channel));
+  if ((e.type == ev::kOptedIn || e.type == ev::kOptedOut) && s.env->gate)
+    for (const auto& who : ConsentSubjects(e)) {
+      if (e.type == ev::kOptedIn)
+        s.env->gate->Open(s.tenant, who, SplitChannels(e.channel));
+      else
+        s.env->gate->Close(s.tenant, who, SplitChannels(e.channel));
+    }
   if (e.type == ev::kMessageRefused && !e.push_id.empty())
     if (caf::actor c = s.env->Connector(s.tenant, e.system))
       self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
 }
 
+// Appends `ds`. Once durable, each event is applied to the model, the
+// pushes it requests are ordered (`redriven`: the connector looks for an
+// earlier write first), the sends it refuses are cancelled at their
+// connector, and the router gets each FactDone.
 void AppendDecisions(Self* self, Decisions ds, bool redriven) {
   auto& st = self->state;
   if (ds.events.empty()) {

@@ -623,6 +623,59 @@ TEST_F(ActorTest, ASendRefusedInTheSameAppendIsNeverOrdered) {
   EXPECT_EQ(*answers, (std::vector<std::string>{"1", "2", "3"}));
 }
 
+// A START and a STOP of the person decided together (one append): the
+// gate ends closed, as the last statement says. (Before, the opt-out closed
+// it ahead of the append and the opt-in, once durable, opened it again.)
+TEST_F(ActorTest, OfAStartAndAStopDecidedTogetherTheLastHoldsTheGate) {
+  env_->ctx.targets = {{"ghl", {"first_name", "email", "phone"}}};
+  env_->gate = std::make_shared<SendGate>();
+  auto answers = std::make_shared<std::vector<uint64_t>>();
+  auto router = Keep(sys_->spawn(  // (an argument: see ReportSink)
+      [](caf::event_based_actor*, std::shared_ptr<std::vector<uint64_t>> got) -> caf::behavior {
+        return {[=](FactDone& d) { got->push_back(d.webhook_seq); }};
+      },
+      answers));
+  auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
+                                  std::string("default"), std::string("c1"), false));
+  sched_->run();
+  auto text = [](uint64_t seq, const std::string& word, Consent::Change change) {
+    ContactFact f;
+    f.tenant = "default";
+    f.system = "twilio";
+    f.fields["phone"] = "+12055550142";
+    f.source_time_us = static_cast<int64_t>(seq) * 10;
+    f.webhook_seq = seq;
+    Activity a;
+    a.kind = Activity::Kind::kText;
+    a.message_id = "SM" + std::to_string(seq);
+    a.direction = "inbound";
+    a.body = word;
+    f.activities.push_back(a);
+    Consent c;
+    c.change = change;
+    c.channels = {"sms"};
+    c.reason = "OptOutType " + word;
+    f.consents.push_back(c);
+    return RoutedFact{f, 1};
+  };
+  caf::anon_send(contact, text(1, "STOP", Consent::Change::kOptOut));
+  sched_->run();
+  ASSERT_TRUE(env_->gate->Closed("default", "+12055550142", "sms"));
+  log_.StallWrites(true);  // the next two wait together behind a third
+  caf::anon_send(contact, text(2, "HELP", Consent::Change::kReview));
+  caf::anon_send(contact, text(3, "START", Consent::Change::kOptIn));
+  caf::anon_send(contact, text(4, "STOP", Consent::Change::kOptOut));
+  sched_->run();
+  log_.StallWrites(false);
+  while (log_.ReleaseStalled()) sched_->run();
+  sched_->run();
+  ASSERT_EQ(*answers, (std::vector<uint64_t>{1, 2, 3, 4}));
+  const std::vector<std::string> types = TypesIn("contact:c1");
+  ASSERT_EQ(std::count(types.begin(), types.end(), std::string(ev::kOptedIn)), 1);
+  ASSERT_EQ(std::count(types.begin(), types.end(), std::string(ev::kOptedOut)), 2);
+  EXPECT_TRUE(env_->gate->Closed("default", "+12055550142", "sms")) << "the STOP came last";
+}
+
 // An opt-out decided from a push's report (here a carrier refusing a text
 // because the person opted out with it; a classifier's verdict or a read
 // back goes the same way) closes the gate at once and withdraws the
