@@ -117,6 +117,17 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
   if (new_credentials) {
     state.creds = state.cfg.credentials;
     state.auth_failed = false;
+    // An OAuth grant given anew (re-authorized) is the newest: stored, so
+    // a restart does not go back to the one it replaced (LoadStored).
+    if (oauth) {
+      Status s =
+          StoreState(state, kCredentialsConsumer,
+                     {StateOp{CredentialsKey(state), EncodeCredentials(state.creds), false}}, true);
+      if (!s.ok())
+        Logger("connectors")
+            ->error("event=token_store_failed system={} error=\"{}\"", state.cfg.system,
+                    s.ToString());
+    }
   } else if (oauth) {
     // The configured grant is the one this actor started from, spent since
     // if it refreshed (GoHighLevel rotates refresh tokens): the live grant

@@ -144,6 +144,9 @@ TEST_F(ActorTest, AReloadKeepsTheRefreshedGrantNotTheConfiguredOne) {
   EXPECT_EQ(client->refreshes.size(), 2u) << "a grant configured anew is used as it is";
   ASSERT_EQ(client->pushes.size(), 3u);
   EXPECT_EQ(client->pushes[2].creds.access_token, "access-9");
+  std::string stored;
+  ASSERT_TRUE(log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok());
+  EXPECT_NE(stored.find("refresh-9"), std::string::npos) << "stored: a restart keeps it";
 }
 
 TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLifeAndReplicated) {
