@@ -169,7 +169,10 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
 bool RetryAfterRefresh(Self* self, ConnectorState::Item& it, DomainEvent& attempted,
                        const PushResult& r, int64_t now) {
   auto& st = self->state;
-  if (!r.auth_rejected || !st.cfg.client->UsesOAuth() || it.auth_retries >= 2) return false;
+  // A push the contact settled meanwhile (cancelled) is not tried again:
+  // it ends as any other refused one.
+  if (!r.auth_rejected || !st.cfg.client->UsesOAuth() || it.auth_retries >= 2 || it.cancelled)
+    return false;
   st.breaker->OnNeutral();
   it.auth_retries++;
   it.attempt--;  // not counted against max_attempts

@@ -1276,6 +1276,38 @@ TEST_F(ActorTest, ABreakersTrialRefusedForItsTokenEndsTheTrial) {
   ASSERT_EQ(client->pushes.size(), 4u) << "the breaker closed: the next push goes at once";
 }
 
+// A send the contact withdrew while its request was out, answered 401
+// for the grant: not sent again after the refresh (it ends as any refused
+// push does), where a push still wanted is.
+TEST_F(ActorTest, AWithdrawnSendRefusedForItsTokenIsNotSentAgain) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  ConnectorSettings s = Settings(client);
+  s.credentials = Credentials{"access-1", "refresh-1", kStart + 86'400'000'000};
+  auto c = Connector(s);
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  send.request.channel = "sms";
+  send.request.fields = {{"phone", "+12055550142"}, {"body", "hi"}};
+  caf::anon_send(c, send);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  caf::anon_send(c, PushCancel{"default", "p-send", "withdrawn before it was sent"});
+  sched_->run();
+  PushResult refused;
+  refused.http_status = 401;
+  refused.auth_rejected = true;
+  refused.requests = 1;
+  client->pushes[0].done(refused);
+  sched_->run();
+  for (auto& refresh : client->refreshes)
+    refresh(ScriptedClient::Granted("access-2", "refresh-2", 86399));
+  Advance(Backoff().max_us);
+  EXPECT_EQ(client->pushes.size(), 1u) << "not sent again";
+  ASSERT_EQ(reports_->size(), 1u);
+  EXPECT_EQ(reports_->back().events.back().type, ev::kPushDeadLettered);
+}
+
 // Simulation seeds 4755 and 8006: a person who opted out is erased; a new
 // contact takes the number before the opt-out registry has folded the
 // erasure (after a restart emptied the send gate), and was texted. The
