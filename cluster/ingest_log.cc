@@ -253,6 +253,13 @@ class NatsIngestLog final : public IngestLog {
         }
         f.part = PartitionOf(d.tenant, partitions_);
         const bool sealed = open_keys_ && SealsDraft(d);
+        // One too large for sure gets no key (a sealed draft is larger).
+        if (d.payload.size() > kMaxDraft) {
+          a->failed[i] =
+              Status::TooLarge("the webhook's event takes over " + std::to_string(kMaxDraft) +
+                               " bytes, the limit in cluster mode");
+          break;
+        }
         if (sealed) a->failed[i] = SealWithKeysOf(f.part, &d);
         f.bytes = EncodeDraft(d, sealed);
         if (f.bytes.size() > kMaxDraft)

@@ -424,10 +424,8 @@ void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<
       [this, self = shared_from_this(), w](const Status& s, const std::vector<AppendOutcome>& o) {
         if (!s.ok()) {
           counters->unavailable.fetch_add(1);
-          ApiResponse a =
-              JsonError(503, "log_unavailable", "the cluster cannot take writes; retry later");
-          a.headers.emplace_back("Retry-After", "5");
-          return w->respond(With(std::move(a), std::move(w->headers)));
+          return w->respond(With(AppendRefused(s, "the cluster cannot take writes; retry later"),
+                                 std::move(w->headers)));
         }
         w->ours = o[0].id.ToString();
         w->known = o[0].duplicate;

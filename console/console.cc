@@ -107,6 +107,13 @@ ApiResponse JsonError(int status, const std::string& error, const std::string& d
   return r;
 }
 
+ApiResponse AppendRefused(const Status& s, const std::string& detail) {
+  if (s.code() == Status::Code::kTooLarge) return JsonError(413, "body_too_large", s.message());
+  ApiResponse a = JsonError(503, "log_unavailable", detail);
+  a.headers.emplace_back("Retry-After", "5");
+  return a;
+}
+
 ApiResponse With(ApiResponse a, Console::Impl::Headers headers) {
   for (auto& h : headers) a.headers.push_back(std::move(h));
   return a;

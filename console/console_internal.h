@@ -44,6 +44,10 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 std::string Param(const Params& p, std::string_view name);  // "" when absent
 
 ApiResponse JsonError(int status, const std::string& error, const std::string& detail);
+// The answer to a write the log refused (`s` not OK): 413 body_too_large
+// when it never could take it (Status::TooLarge: a cluster's limit on one
+// event), else 503 log_unavailable with `detail` and Retry-After.
+ApiResponse AppendRefused(const Status& s, const std::string& detail);
 // {"items":[...]} of the JSON lines a replay tool printed.
 std::string JsonLinesDocument(const std::string& lines);
 

@@ -60,9 +60,8 @@ void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers head
                                           const Status& s, const std::vector<AppendOutcome>& o) {
     if (!s.ok()) {
       counters->unavailable.fetch_add(1);
-      ApiResponse a = JsonError(503, "log_unavailable", "the event log cannot accept writes; retry later");
-      a.headers.emplace_back("Retry-After", "5");
-      respond(With(std::move(a), std::move(headers)));
+      respond(With(AppendRefused(s, "the event log cannot accept writes; retry later"),
+                   std::move(headers)));
       return;
     }
     (o[0].duplicate ? counters->duplicates : counters->accepted).fetch_add(1);

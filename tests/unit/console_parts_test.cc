@@ -9,6 +9,7 @@
 #include "console/api_keys.h"
 #include "console/cluster_status.h"
 #include "console/console.h"
+#include "console/console_internal.h"
 #include "console/limits.h"
 #include "console/session.h"
 #include "console/status_page.h"
@@ -83,6 +84,22 @@ TEST(ApiKeysTest, RolesIncludeTheOnesBelow) {
   EXPECT_FALSE(RoleAllows(ApiRole::kOperator, ApiRole::kAdmin));
   EXPECT_EQ(ParseApiRole("operator"), ApiRole::kOperator);
   EXPECT_FALSE(ParseApiRole("root"));
+}
+
+// A write the log can never take (a cluster's limit on one event) is
+// answered 413, not "retry later"; any other refusal 503 with Retry-After.
+TEST(AppendRefusedTest, TooLargeIs413AndTheRest503ToRetry) {
+  ApiResponse big =
+      AppendRefused(Status::TooLarge("in cluster mode the limit is 1032192"), "retry later");
+  EXPECT_EQ(big.status, 413);
+  EXPECT_NE(big.body.find("\"error\":\"body_too_large\""), std::string::npos) << big.body;
+  EXPECT_NE(big.body.find("the limit is 1032192"), std::string::npos) << big.body;
+  EXPECT_TRUE(big.headers.empty());
+  ApiResponse down = AppendRefused(Status::Unavailable("no quorum"), "retry later");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.body.find("\"error\":\"log_unavailable\""), std::string::npos) << down.body;
+  ASSERT_EQ(down.headers.size(), 1u);
+  EXPECT_EQ(down.headers[0].first, "Retry-After");
 }
 
 TEST(WindowLimiterTest, CountsPerWindowAndSaysWhenItTurns) {
