@@ -306,5 +306,24 @@ TEST_F(ClassifierRulesTest, ALaterStartStillWins) {
   EXPECT_FALSE(One(decided, ev::kOptedOut)) << "a verdict on an older text never undoes a newer START";
 }
 
+// Two opt-outs the classifier decided, a START between them: the second's
+// pushes are its own, not duplicates of the first's (the contact actor
+// keys a push's events by its id, so the second was dropped and no system
+// was told of it).
+TEST_F(ClassifierRulesTest, EachVerdictsOptOutHasPushesOfItsOwn) {
+  ctx_.classifier = "openai";
+  const auto asked = Text("please stop texting me", 900);
+  const auto decided = Verdict(*One(asked, ev::kPushRequested, "classify"), "opt_out", "0.95");
+  const DomainEvent* first = One(decided, ev::kPushRequested, "opt_out");
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(One(Text("START", 950), ev::kOptedIn));
+  const auto asked_again = Text("i said stop texting me", 990);
+  const auto decided_again =
+      Verdict(*One(asked_again, ev::kPushRequested, "classify"), "opt_out", "0.95");
+  const DomainEvent* second = One(decided_again, ev::kPushRequested, "opt_out");
+  ASSERT_TRUE(second);
+  EXPECT_NE(second->push_id, first->push_id);
+}
+
 }  // namespace
 }  // namespace dfm
