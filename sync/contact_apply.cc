@@ -39,6 +39,17 @@ void NoteOutbound(ContactState* s, const std::string& channel, int64_t at_us) {
   last = std::max(last, at_us);
 }
 
+// Whether an outbound message in this status went out (or may have: one
+// seen in a system with no status, or a status this list does not know):
+// not a send still only asked for ("pending", until its push succeeds),
+// nor one that never left or was refused.
+bool WentOut(const std::string& status) {
+  for (const char* never :
+       {"pending", "failed", "undelivered", "refused", "withdrawn", "canceled", "cancelled"})
+    if (status == never) return false;
+  return true;
+}
+
 void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us);
 
 }  // namespace
@@ -106,7 +117,7 @@ bool ApplyMessageEvent(ContactState* s, const DomainEvent& e, int64_t recorded_a
     if (auto d = e.fields.find("direction"); d != e.fields.end()) m.direction = d->second;
     if (auto st = e.fields.find("status"); st != e.fields.end()) m.status = st->second;
     if (!e.outcome.empty()) m.status = e.outcome;
-    if (e.type == ev::kMessageLogged && m.direction == "outbound" && !m.channel.empty())
+    if (m.direction == "outbound" && !m.channel.empty() && WentOut(m.status))
       NoteOutbound(s, m.channel, e.source_time_us ? e.source_time_us : recorded_at_us);
     if (!e.external_id.empty()) {
       m.ids[e.system] = e.external_id;

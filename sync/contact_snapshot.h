@@ -50,7 +50,8 @@ namespace dfm {
 
 // Raise it whenever Apply (sync/contact_model.h) changes what a stream
 // folds into.
-inline constexpr uint32_t kContactRulesVersion = 5;  // 5: a withdrawn send's "withdrawn"
+// 6: only an outbound text that went out is a confirmation a YES answers
+inline constexpr uint32_t kContactRulesVersion = 6;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

@@ -213,6 +213,44 @@ TEST_F(ConsentRulesTest, ABareYesCountsOnlyAsTheReplyToATextSentAfterTheOptOut) 
   EXPECT_FALSE(SmsOut());
 }
 
+// A text the engine refused (the person is opted out) never went out: it
+// is no confirmation, and a bare YES after it does not lift the STOP.
+// (Its request was recorded as an outbound message, "pending", and that
+// counted.) Neither does one that failed; one that went out does.
+TEST_F(ConsentRulesTest, ARefusedOrFailedTextIsNoConfirmationForABareYes) {
+  ContactFact made = Fact("ghl", 5 * kHour);
+  made.external_id = "ghl-1";
+  ConfirmPushes(Step(made));
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+  ContactFact ask = Fact("ghl", 101 * kHour);
+  ask.external_id = "ghl-1";
+  Activity a;
+  a.kind = Activity::Kind::kSend;
+  a.direction = "outbound";
+  a.message_id = "gm1";
+  a.body = "Still interested?";
+  ask.activities.push_back(a);
+  ASSERT_EQ(Of(Step(ask), ev::kMessageRefused).size(), 1u);
+  auto es = Step(Text(Change::kOptIn, 102 * kHour, "YES"));
+  EXPECT_TRUE(Of(es, ev::kOptedIn).empty());
+  EXPECT_EQ(Of(es, ev::kOptOutFlagged).size(), 1u);
+  EXPECT_TRUE(SmsOut());
+
+  DomainEvent failed = About(ev::kMessageLogged, "verity", "k1");
+  failed.fields = {{"direction", "outbound"}, {"status", "failed"}};
+  failed.source_time_us = 103 * kHour;
+  Record({failed});
+  EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 104 * kHour, "YES")), ev::kOptedIn).empty());
+  EXPECT_TRUE(SmsOut());
+
+  DomainEvent delivered = About(ev::kMessageStatus, "verity", "k1");  // it went out after all
+  delivered.fields = {{"status", "delivered"}};
+  delivered.source_time_us = 105 * kHour;
+  Record({delivered});
+  EXPECT_EQ(Of(Step(Text(Change::kOptIn, 106 * kHour, "YES")), ev::kOptedIn).size(), 1u);
+  EXPECT_FALSE(SmsOut());
+}
+
 TEST_F(ConsentRulesTest, StaffMayLiftAStaffOptOutUnlessTheTenantHoldsThem) {
   auto es = Step(Dnd("ghl", Change::kOptOut, 100 * kHour));
   ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
