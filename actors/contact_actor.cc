@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "events/sealing.h"
 #include "projections/sync_projections.h"
 #include "sync/consent.h"
 #include "sync/contact_snapshot.h"
@@ -354,6 +355,18 @@ void MaybeSnapshot(Self* self, bool always) {
 // Starts from the contact's snapshot when one is kept and readable (one
 // past the log's head, as after `dfm log recover`, is not), then applies
 // the stream's events after it; without one, the whole stream.
+// The person erased (contact.erased): their state, and the pushes they
+// had waiting, forgotten; no snapshot of them is made again.
+void ForgetPerson(ContactActorState* st) {
+  st->erased = true;
+  const int64_t memory = st->model.message_memory_us;
+  st->model = ContactState{};
+  st->model.contact_id = st->contact_id;
+  st->model.message_memory_us = memory;
+  st->outstanding.clear();
+  st->since_snapshot = 0;
+}
+
 Status Recover(Self* self) {
   auto& st = self->state;
   uint64_t from = 1;
@@ -382,6 +395,12 @@ Status Recover(Self* self) {
   return st.env->log->ScanStream(
       st.tenant, ContactStream(st.contact_id),
       [&st](const Event& e) {
+        if (e.type == kContactErasedType) {
+          // Erased after its snapshot was made (one restored from a
+          // backup, or written as the erasure ran): nothing of it stands.
+          ForgetPerson(&st);
+          return true;
+        }
         DomainEvent d;
         if (AsDomainEvent(e, &d)) ApplyOne(st, d, e.seq, e.recorded_at_us, e.id, e.correlation_id);
         st.since_snapshot++;
@@ -452,13 +471,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         // queued is still answered (the router waits for it); what it
         // appends is sealed with the destroyed key, unreadable.
         auto& state = self->state;
-        state.erased = true;
-        const int64_t memory = state.model.message_memory_us;
-        state.model = ContactState{};
-        state.model.contact_id = state.contact_id;
-        state.model.message_memory_us = memory;
-        state.outstanding.clear();
-        state.since_snapshot = 0;
+        ForgetPerson(&state);
         Logger("actors")->info("event=contact_erased contact={}", state.contact_id);
       },
       [self](retry_atom, uint64_t token) {

@@ -9,6 +9,7 @@
 #include "events/webhook_received.h"
 #include "projections/sync_projections.h"
 #include "sync/consent.h"
+#include "sync/contact_snapshot.h"
 #include "sync/erasure.h"
 #include "sync/identity.h"
 #include "sync/settle.h"
@@ -416,7 +417,8 @@ void RouteCampaignWithdraw(Self* self, const Event& e) {
 }
 
 // A contact.erased event (app/erase.h): the contact's identities lead
-// nowhere from now on, and its actor, if live, drops its state.
+// nowhere from now on, its actor, if live, drops its state, and its
+// snapshot is deleted.
 void RouteErased(Self* self, const Event& e) {
   auto& st = self->state;
   constexpr std::string_view kPrefix = "contact:";
@@ -432,6 +434,9 @@ void RouteErased(Self* self, const Event& e) {
   for (auto it = st.claims.begin(); it != st.claims.end();)
     it = it->second.contact_id == contact ? st.claims.erase(it) : std::next(it);
   Recovered(self, ContactKey(e.tenant, contact));  // a hold of it ends
+  // Its snapshot (personal data in clear) goes, and one its actor may
+  // still make before it hears of the erasure is never written.
+  if (st.env->snapshots) st.env->snapshots->Erase(ContactSnapshotKey(e.tenant, contact));
   auto live = st.contacts.find(ContactKey(e.tenant, contact));
   if (live != st.contacts.end() && live->second.actor)
     self->send(live->second.actor, erase_atom::value);

@@ -164,7 +164,9 @@ Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir
   s = AppendMissing(log.get(), erasures, &r->erasures_appended, &max_key);
   if (s.ok() && max_key > 0) s = keys->ReserveThrough(max_key);
   if (s.ok())
-    s = ApplyErasures(*log, keys.get(), &r->erasures_applied, ErasureLedgerPath(data_dir));
+    s = ApplyErasures(log.get(), keys.get(), &r->erasures_applied, ErasureLedgerPath(data_dir));
+  // What the erasures deleted (their snapshots) out of the files too.
+  if (s.ok() && r->erasures_applied > 0) s = log->CompactDerived();
   if (s.ok() && r->high_water_before > r->backup.last_seq) {
     r->lost_from = r->backup.last_seq + 1;
     r->lost_to = r->high_water_before;

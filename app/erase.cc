@@ -236,16 +236,16 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   return Status::OK();
 }
 
-Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied,
+Status ApplyErasures(EventLog* log, KeyStore* keys, uint64_t* applied,
                      const std::string& ledger_path) {
   if (applied) *applied = 0;
   const uint64_t from = keys->ErasuresThrough() + 1;
-  const uint64_t head = log.LastSequence();
+  const uint64_t head = log->LastSequence();
   if (from > head) return Status::OK();
   uint64_t n = 0;
   std::vector<uint64_t> destroy;
   std::vector<LedgerEntry> entries;
-  Status s = log.ScanRecords(from, [&](uint64_t seq, std::string_view record) {
+  Status s = log->ScanRecords(from, [&](uint64_t seq, std::string_view record) {
     Event e;
     std::string_view payload;
     if (!DecodeRecord(record, &e, &payload).ok() || e.type != kContactErasedType) return true;
@@ -258,6 +258,16 @@ Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied,
   });
   if (s.ok() && !ledger_path.empty()) s = AddToErasureLedger(ledger_path, entries);
   if (s.ok()) s = keys->Destroy(destroy);  // one flush and compaction for all
+  if (s.ok() && !entries.empty()) {
+    // Their snapshots (in clear) go too: a backup older than the erasure
+    // holds them, and so does a crash before EraseContact deleted one.
+    std::vector<StateOp> gone;
+    for (const LedgerEntry& e : entries)
+      gone.push_back(StateOp{ContactSnapshotKey(e.tenant, e.contact_id), "", true});
+    uint64_t snapshots_at = 0;
+    (void)log->ReadCheckpoint(kContactSnapshotConsumer, &snapshots_at);
+    s = log->CommitConsumerDurable(kContactSnapshotConsumer, snapshots_at, gone);
+  }
   if (!s.ok()) return s;
   if (applied) *applied = n;
   return keys->SetErasuresThrough(head);

@@ -55,11 +55,12 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& request,
                     EraseOutcome* outcome);
 
 // Destroys the keys of the contact.erased events after
-// keys->ErasuresThrough(), then moves it to the log's head. `applied` (may
-// be null) counts the erasures carried out again. With `ledger_path`, each
-// such erasure is also written to that ledger when it lacks it (a crash
-// between the event and the ledger).
-Status ApplyErasures(const EventLog& log, KeyStore* keys, uint64_t* applied,
+// keys->ErasuresThrough() and deletes those contacts' snapshots, then moves
+// it to the log's head. `applied` (may be null) counts the erasures
+// carried out again. With `ledger_path`, each such erasure is also written
+// to that ledger when it lacks it (a crash between the event and the
+// ledger).
+Status ApplyErasures(EventLog* log, KeyStore* keys, uint64_t* applied,
                      const std::string& ledger_path = "");
 
 }  // namespace dfm

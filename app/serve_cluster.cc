@@ -239,7 +239,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
                                 const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out) {
         if (shared.keys) {  // what the log says was erased, destroyed again (app/erase.h)
           uint64_t reapplied = 0;
-          Status es = ApplyErasures(*log, shared.keys, &reapplied);
+          Status es = ApplyErasures(log, shared.keys, &reapplied);
           if (!es.ok()) return es;
           if (reapplied > 0) Logger("main")->warn("event=erasures_applied_again count={}", reapplied);
         }

@@ -47,13 +47,18 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
   }
   logger->info("event=log_open data_dir={} last_seq={}", config.data_dir(), (*log)->LastSequence());
   uint64_t reapplied = 0;
-  s = ApplyErasures(**log, keys->get(), &reapplied, ErasureLedgerPath(config.data_dir()));
+  s = ApplyErasures(log->get(), keys->get(), &reapplied, ErasureLedgerPath(config.data_dir()));
   if (!s.ok()) {
     logger->critical("event=erasures_not_applied error=\"{}\"", s.ToString());
     (*log)->Close();
     return false;
   }
-  if (reapplied > 0) logger->warn("event=erasures_applied_again count={}", reapplied);
+  if (reapplied > 0) {
+    logger->warn("event=erasures_applied_again count={}", reapplied);
+    // The snapshots it deleted out of the files too (a crash before).
+    if (Status c = (*log)->CompactDerived(); !c.ok())
+      logger->error("event=erasure_compaction_failed error=\"{}\"", c.ToString());
+  }
   return true;
 }
 

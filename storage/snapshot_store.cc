@@ -22,8 +22,19 @@ SnapshotStore::~SnapshotStore() {
 void SnapshotStore::Put(std::string key, uint64_t seq, std::string value) {
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (erased_.count(key)) return;
     waiting_[std::move(key)] = std::move(value);
     if (seq > max_seq_) max_seq_ = seq;
+    puts_++;
+  }
+  cv_.notify_all();
+}
+
+void SnapshotStore::Erase(std::string key) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    erased_.insert(key);
+    waiting_[std::move(key)] = std::nullopt;
     puts_++;
   }
   cv_.notify_all();
@@ -32,10 +43,11 @@ void SnapshotStore::Put(std::string key, uint64_t seq, std::string value) {
 Status SnapshotStore::Get(const std::string& key, std::string* value) const {
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (erased_.count(key)) return Status::NotFound("erased");
     for (const auto* m : {&waiting_, &writing_}) {
       auto it = m->find(key);
       if (it != m->end()) {
-        *value = it->second;
+        *value = *it->second;  // a deletion waits only for an erased key
         return Status::OK();
       }
     }
@@ -73,7 +85,7 @@ void SnapshotStore::Loop() {
     lk.unlock();
     std::vector<StateOp> ops;
     ops.reserve(writing_.size());
-    for (const auto& [k, v] : writing_) ops.push_back(StateOp{k, v, false});
+    for (const auto& [k, v] : writing_) ops.push_back(StateOp{k, v.value_or(""), !v.has_value()});
     Status s = log_->CommitConsumer(consumer_, seq, ops);
     lk.lock();
     if (s.ok()) {

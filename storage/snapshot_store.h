@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -34,9 +36,15 @@ class SnapshotStore {
   SnapshotStore& operator=(const SnapshotStore&) = delete;
 
   // Queues `value` for `key`; `seq` is the log position it reflects (the
-  // consumer's checkpoint is the highest one written).
+  // consumer's checkpoint is the highest one written). A key erased is
+  // never put again.
   void Put(std::string key, uint64_t seq, std::string value);
-  // NotFound when nothing was ever put or written for `key`.
+  // Queues the deletion of `key`, in place of a value waiting, and refuses
+  // every later Put of it (a person erased: a snapshot of their state that
+  // an actor still makes is not written back).
+  void Erase(std::string key);
+  // NotFound when nothing was ever put or written for `key`, or it was
+  // erased.
   Status Get(const std::string& key, std::string* value) const;
   // Returns once everything put before the call is written, or its write
   // refused (tests, stop).
@@ -53,8 +61,9 @@ class SnapshotStore {
   const std::string consumer_;
   mutable std::mutex mu_;
   std::condition_variable cv_, flushed_;
-  std::map<std::string, std::string> waiting_;  // put, not yet taken by the thread
-  std::map<std::string, std::string> writing_;  // taken, being written
+  // Put (or, nullopt, erased), not yet taken by the thread; taken, being written.
+  std::map<std::string, std::optional<std::string>> waiting_, writing_;
+  std::set<std::string> erased_;  // never put again
   uint64_t max_seq_ = 0;
   uint64_t puts_ = 0, done_ = 0;  // Flush waits until done_ reaches puts_ at its call
   uint64_t written_ = 0, failed_ = 0;

@@ -1,12 +1,13 @@
 // Backups and restores (storage/backup.h, storage/erasure_ledger.h,
 // app/backup.h) on real RocksDB in temporary directories.
+#include "app/backup.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
-#include "app/backup.h"
 #include "app/erase.h"
 #include "events/sealing.h"
 #include "events/webhook_received.h"
@@ -15,6 +16,7 @@
 #include "storage/high_water.h"
 #include "storage/key_store.h"
 #include "storage/rocksdb_event_log.h"
+#include "sync/contact_snapshot.h"
 #include "sync/domain_event.h"
 #include "tests/support/erasure_drafts.h"
 #include "tests/support/temp_dir.h"
@@ -225,6 +227,12 @@ TEST(Backup, ARestoreNeverBringsBackAPersonErasedAfterTheBackup) {
   auto data = std::make_unique<DataDir>(dir.Sub("data"));
   const uint64_t ann = data->AddContact("ann", "+15550009001");
   const uint64_t bob = data->AddContact("bob", "+15550009002");
+  for (const std::string who : {"ann", "bob"})  // their actors' snapshots: personal data in clear
+    ASSERT_TRUE(
+        data->log()
+            ->CommitConsumer(kContactSnapshotConsumer, bob,
+                             {StateOp{ContactSnapshotKey("t", who), who + " +1555000900x", false}})
+            .ok());
   BackupManifest m = data->Backup(backups);
   ASSERT_TRUE(data->Erase("ann").ok());
   EXPECT_TRUE(data->Read(ann).erased());
@@ -249,6 +257,16 @@ TEST(Backup, ARestoreNeverBringsBackAPersonErasedAfterTheBackup) {
   DataDir back(dir.Sub("data"));
   EXPECT_TRUE(back.Read(ann).erased()) << "ann stays erased";
   EXPECT_FALSE(back.Read(bob).erased());
+  std::string snapshot;
+  EXPECT_TRUE(
+      back.log()
+          ->GetConsumerState(kContactSnapshotConsumer, ContactSnapshotKey("t", "ann"), &snapshot)
+          .IsNotFound())
+      << "her snapshot, in the backup, does not come back";
+  EXPECT_TRUE(
+      back.log()
+          ->GetConsumerState(kContactSnapshotConsumer, ContactSnapshotKey("t", "bob"), &snapshot)
+          .ok());
   std::vector<Event> stream;
   ASSERT_TRUE(back.log()->ReadWholeStream("t", ContactStream("ann"), &stream).ok());
   EXPECT_EQ(stream.back().type, kContactErasedType);

@@ -138,5 +138,25 @@ TEST(SnapshotStoreTest, TheNewestPutIsReadBeforeAndAfterItIsWritten) {
   EXPECT_EQ(cp, 7u);
 }
 
+// An erased person's snapshot: deleted, in place of one still waiting, and
+// one their actor makes before it hears of the erasure is never written.
+TEST(SnapshotStoreTest, AnErasedKeyIsDeletedAndNeverPutAgain) {
+  MemoryEventLog log;
+  SnapshotStore store(&log, "snaps");
+  store.Put("ann", 5, "Ann's state");
+  store.Flush();
+  std::string v;
+  ASSERT_TRUE(log.GetConsumerState("snaps", "ann", &v).ok());
+  store.Put("ann", 6, "Ann's newer state");  // waiting when the erasure comes
+  store.Erase("ann");
+  EXPECT_TRUE(store.Get("ann", &v).IsNotFound());
+  store.Put("ann", 7, "made by an actor that has not heard");
+  EXPECT_TRUE(store.Get("ann", &v).IsNotFound());
+  store.Put("bob", 8, "Bob's state");
+  store.Flush();
+  EXPECT_TRUE(log.GetConsumerState("snaps", "ann", &v).IsNotFound()) << "deleted in the log";
+  ASSERT_TRUE(log.GetConsumerState("snaps", "bob", &v).ok());
+}
+
 }  // namespace
 }  // namespace dfm

@@ -799,13 +799,13 @@ TEST(ErasureTest, ARestoredOlderKeyStoreIsErasedAgainFromTheLog) {
   open();
   EXPECT_FALSE(ReadOne(*log, c.seq).erased()) << "the restored copy still had the key";
   uint64_t applied = 0;
-  ASSERT_TRUE(ApplyErasures(*log, keys.get(), &applied).ok());
+  ASSERT_TRUE(ApplyErasures(log.get(), keys.get(), &applied).ok());
   EXPECT_EQ(applied, 1u);
   EXPECT_TRUE(ReadOne(*log, c.seq).erased());
   EXPECT_TRUE(ReadOne(*log, w.seq).erased());
   EXPECT_EQ(keys->ErasuresThrough(), log->LastSequence());
   EXPECT_TRUE(log->VerifyChain().ok);
-  ASSERT_TRUE(ApplyErasures(*log, keys.get(), &applied).ok());
+  ASSERT_TRUE(ApplyErasures(log.get(), keys.get(), &applied).ok());
   EXPECT_EQ(applied, 0u) << "nothing new";
   // A tool beside it reads through a read-only key store.
   std::unique_ptr<RocksDbKeyStore> ro;
