@@ -462,7 +462,7 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
     return;
   }
   if (r.method == "GET") {
-    respond(Document(sync_control.control->Json(), std::move(headers)));
+    respond(Document(sync_control.control->Json(who.tenant), std::move(headers)));
     return;
   }
   const bool resume = r.path == "/v1/admin/sync/resume";
@@ -485,9 +485,10 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
   drafts.push_back(AdminAction(r, who, drafts[0].tenant, resume ? "sync.resume" : "sync.pause", target));
   const EventDraft applied = drafts[0];
   log->AppendAsync(std::move(drafts), [this, self = shared_from_this(), applied,
-                                       headers = std::move(headers),
+                                       tenant = who.tenant, headers = std::move(headers),
                                        respond = std::move(respond)](
-                                          const Status& s, const std::vector<AppendOutcome>& out) mutable {
+                                          const Status& s,
+                                          const std::vector<AppendOutcome>& out) mutable {
     if (!s.ok()) {
       counters->unavailable.fetch_add(1);
       ApiResponse a = JsonError(503, "log_unavailable", "the sync control could not be recorded; retry");
@@ -517,7 +518,7 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
       if (sync_control.wake) sync_control.wake();
     }
     counters->accepted.fetch_add(1);
-    respond(Document(JsonObject::Extend(sync_control.control->Json())
+    respond(Document(JsonObject::Extend(sync_control.control->Json(tenant))
                          .Str("status", out[0].duplicate ? "duplicate" : "recorded")
                          .UInt("seq", out[0].seq)
                          .Finish(),

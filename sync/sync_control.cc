@@ -152,10 +152,16 @@ std::vector<SyncLimit> SyncControl::Limits() const {
   return limits_;
 }
 
-std::string SyncControl::Json() const {
+std::string SyncControl::Json(std::string_view tenant) const {
   std::lock_guard<std::mutex> lk(mu_);
+  auto shown = [tenant](const SyncScope& s) {
+    return tenant == kEverything || s.tenant == kEverything || s.tenant == tenant;
+  };
   JsonArray pauses, limits;
+  bool paused = false;
   for (const auto& p : pauses_) {
+    if (!shown(p.scope)) continue;
+    paused = true;
     pauses.Raw(JsonObject()
                    .Str("tenant", p.scope.tenant)
                    .Str("system", p.scope.system)
@@ -165,6 +171,7 @@ std::string SyncControl::Json() const {
                    .Finish());
   }
   for (const auto& l : limits_) {
+    if (!shown(l.scope)) continue;
     limits.Raw(JsonObject()
                    .Str("tenant", l.scope.tenant)
                    .Str("system", l.scope.system)
@@ -174,7 +181,7 @@ std::string SyncControl::Json() const {
                    .Finish());
   }
   return JsonObject()
-      .Bool("paused", !pauses_.empty())
+      .Bool("paused", paused)
       .Raw("pauses", pauses.Finish())
       .Raw("limits", limits.Finish())
       .Finish();

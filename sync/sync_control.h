@@ -94,7 +94,9 @@ class SyncControl {
   std::vector<SyncPause> Pauses() const;
   std::vector<SyncLimit> Limits() const;
   // {"paused": bool, "pauses": [...], "limits": [...]}; times as UTC text.
-  std::string Json() const;
+  // With `tenant` other than kEverything: only what covers that tenant (its
+  // own, and those of every tenant), as one tenant's key may see.
+  std::string Json(std::string_view tenant = kEverything) const;
 
  private:
   mutable std::mutex mu_;

@@ -565,6 +565,18 @@ TEST_F(ConsoleTest, SyncPauseAndResumeAreRecordedAndScoped) {
   ApiResponse state = Call("GET", "/v1/admin/sync", op, "", true);
   EXPECT_EQ(state.status, 200);
   EXPECT_NE(state.body.find("\"concurrency\":2"), std::string::npos) << state.body;
+  // Another tenant's pause and who made it are not one tenant's key's to see.
+  ASSERT_EQ(Call("POST", "/v1/admin/sync/pause", "admin-secret",
+                 R"({"tenant":"default","reason":"default's own incident"})", true)
+                .status,
+            200);
+  state = Call("GET", "/v1/admin/sync", op, "", true);
+  EXPECT_EQ(state.body.find("default's own incident"), std::string::npos) << state.body;
+  EXPECT_NE(state.body.find("\"paused\":false"), std::string::npos) << state.body;
+  EXPECT_NE(
+      Call("GET", "/v1/admin/sync", "admin-secret", "", true).body.find("default's own incident"),
+      std::string::npos)
+      << "a key of every tenant sees it";
 }
 
 // A campaign's start check that cannot read the contacts or the opt-out
