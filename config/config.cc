@@ -463,9 +463,15 @@ void ReadSystems(const std::vector<std::string>& tenants, const Resolved& r, con
                                    "'s: its webhooks could not be told apart; each tenant has its own"});
       }
       // A secret that authenticates webhooks binds them to a tenant only if
-      // no other tenant has it (a signed URL binds them by its path).
-      if (made && !made->SignsUrl()) {
+      // no other tenant has it, as its current or its previous one (a URL
+      // signed whole binds them by its path).
+      if (made && !made->UrlBindsTenant()) {
+        std::vector<std::string> keys;
         for (const auto& key : con->webhook_secret_keys) {
+          keys.push_back(key);
+          keys.push_back(PreviousSecretKey(key));
+        }
+        for (const auto& key : keys) {
           const std::string& secret = ss[key];
           if (secret.empty()) continue;
           auto [it, fresh] = webhook_secrets.try_emplace(con->system + "\n" + secret, tenant);

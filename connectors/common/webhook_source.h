@@ -125,6 +125,10 @@ class WebhookSource {
 
   // True when this system's signature covers the public URL.
   virtual bool SignsUrl() const { return false; }
+  // True when what authenticates a request binds it to its tenant's URL
+  // (a signature over the whole URL, path included): two tenants may then
+  // share a secret (config check refuses it otherwise).
+  virtual bool UrlBindsTenant() const { return SignsUrl(); }
 
   // The status code to answer when the log cannot accept writes: a code
   // this vendor retries on.

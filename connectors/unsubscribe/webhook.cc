@@ -27,6 +27,9 @@ class UnsubscribeSource : public WebhookSource {
 
   // The token travels in the URL; the event records that URL for the mapper.
   bool SignsUrl() const override { return true; }
+  // But it names no tenant: a link of one tenant's would open another's
+  // that shared the secret.
+  bool UrlBindsTenant() const override { return false; }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
     UnsubscribeLink link;

@@ -324,6 +324,26 @@ TEST(Config, TwoTenantsNeverShareAWebhookSecret) {
   auto same_number = whatsapp("111");
   Config::Load("", std::map<std::string, std::string>(same_number.begin(), same_number.end()), &problems);
   EXPECT_TRUE(Has(problems, "tenants.b.whatsapp.phone_number_id", "the same as tenant a's"));
+  // A rotation's previous secret authenticates as the current one does: one
+  // tenant's must not be another's.
+  problems.clear();
+  Config::Load("",
+               {{"DFM_TENANTS", "a,b"},
+                {"DFM_TENANTS_A_VERITY_WEBHOOK_SECRET", "a-now"},
+                {"DFM_TENANTS_B_VERITY_WEBHOOK_SECRET", "b-now"},
+                {"DFM_TENANTS_B_VERITY_WEBHOOK_SECRET_PREVIOUS", "a-now"}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "tenants.b.verity.webhook_secret_previous", "the same as tenant a's"));
+  // An unsubscribe link travels in the URL but names no tenant: a link of
+  // a's would opt the address out in b if they shared the secret.
+  problems.clear();
+  const std::string secret(64, 'a');
+  Config::Load("",
+               {{"DFM_TENANTS", "a,b"},
+                {"DFM_TENANTS_A_UNSUBSCRIBE_SECRET", secret},
+                {"DFM_TENANTS_B_UNSUBSCRIBE_SECRET", secret}},
+               &problems);
+  EXPECT_TRUE(Has(problems, "tenants.b.unsubscribe.secret", "the same as tenant a's"));
 }
 
 // Outbound credentials went wherever the base URL said, in the clear too.
