@@ -40,12 +40,12 @@ void NoteOutbound(ContactState* s, const std::string& channel, int64_t at_us) {
 }
 
 // Whether an outbound message in this status went out (or may have: one
-// seen in a system with no status, or a status this list does not know):
-// not a send still only asked for ("pending", until its push succeeds),
-// nor one that never left or was refused.
+// seen with no status, or with one this does not know): not one that
+// failed (any vendor's "...failed" words), never left or was refused.
 bool WentOut(const std::string& status) {
+  if (status.find("fail") != std::string::npos) return false;
   for (const char* never :
-       {"pending", "failed", "undelivered", "refused", "withdrawn", "canceled", "cancelled"})
+       {"undelivered", "expired", "rejected", "refused", "withdrawn", "canceled", "cancelled"})
     if (status == never) return false;
   return true;
 }
@@ -117,7 +117,10 @@ bool ApplyMessageEvent(ContactState* s, const DomainEvent& e, int64_t recorded_a
     if (auto d = e.fields.find("direction"); d != e.fields.end()) m.direction = d->second;
     if (auto st = e.fields.find("status"); st != e.fields.end()) m.status = st->second;
     if (!e.outcome.empty()) m.status = e.outcome;
-    if (m.direction == "outbound" && !m.channel.empty() && WentOut(m.status))
+    // A text seen going out; not a send asked of the engine (op "send"),
+    // which goes out only when its push succeeds (noted then), if ever.
+    if (e.type == ev::kMessageLogged && e.op != "send" && m.direction == "outbound" &&
+        !m.channel.empty() && WentOut(m.status))
       NoteOutbound(s, m.channel, e.source_time_us ? e.source_time_us : recorded_at_us);
     if (!e.external_id.empty()) {
       m.ids[e.system] = e.external_id;

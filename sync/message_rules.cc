@@ -305,7 +305,10 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
   if (!a.status.empty()) m.fields["status"] = a.status;
   if (a.duration_s >= 0) m.fields["duration_s"] = std::to_string(a.duration_s);
   if (!a.disposition.empty()) m.fields["disposition"] = a.disposition;
-  if (a.kind == Activity::Kind::kSend) m.fields["status"] = "pending";
+  if (a.kind == Activity::Kind::kSend) {
+    m.fields["status"] = "pending";
+    m.op = "send";  // asked of the engine: it goes out only when its push succeeds
+  }
   if (!seen) out->push_back(m);
 
   if (a.kind == Activity::Kind::kSend) {

@@ -216,7 +216,7 @@ TEST_F(ConsentRulesTest, ABareYesCountsOnlyAsTheReplyToATextSentAfterTheOptOut) 
 // A text the engine refused (the person is opted out) never went out: it
 // is no confirmation, and a bare YES after it does not lift the STOP.
 // (Its request was recorded as an outbound message, "pending", and that
-// counted.) Neither does one that failed; one that went out does.
+// counted.) Neither does one that failed; one a system sent does.
 TEST_F(ConsentRulesTest, ARefusedOrFailedTextIsNoConfirmationForABareYes) {
   ContactFact made = Fact("ghl", 5 * kHour);
   made.external_id = "ghl-1";
@@ -243,10 +243,15 @@ TEST_F(ConsentRulesTest, ARefusedOrFailedTextIsNoConfirmationForABareYes) {
   EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 104 * kHour, "YES")), ev::kOptedIn).empty());
   EXPECT_TRUE(SmsOut());
 
-  DomainEvent delivered = About(ev::kMessageStatus, "verity", "k1");  // it went out after all
-  delivered.fields = {{"status", "delivered"}};
-  delivered.source_time_us = 105 * kHour;
-  Record({delivered});
+  failed.message_key = "k2";  // Telnyx's word for it
+  failed.fields["status"] = "delivery_failed";
+  Record({failed});
+  EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 104 * kHour, "YES")), ev::kOptedIn).empty());
+
+  DomainEvent sent = About(ev::kMessageLogged, "ghl", "k3");  // GoHighLevel texting itself
+  sent.fields = {{"direction", "outbound"}, {"status", "pending"}};
+  sent.source_time_us = 105 * kHour;
+  Record({sent});
   EXPECT_EQ(Of(Step(Text(Change::kOptIn, 106 * kHour, "YES")), ev::kOptedIn).size(), 1u);
   EXPECT_FALSE(SmsOut());
 }
