@@ -169,10 +169,7 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
 bool RetryAfterRefresh(Self* self, ConnectorState::Item& it, DomainEvent& attempted,
                        const PushResult& r, int64_t now) {
   auto& st = self->state;
-  // A push the contact settled meanwhile (cancelled) is not tried again:
-  // it ends as any other refused one.
-  if (!r.auth_rejected || !st.cfg.client->UsesOAuth() || it.auth_retries >= 2 || it.cancelled)
-    return false;
+  if (!r.auth_rejected || !st.cfg.client->UsesOAuth() || it.auth_retries >= 2) return false;
   st.breaker->OnNeutral();
   it.auth_retries++;
   it.attempt--;  // not counted against max_attempts
@@ -275,6 +272,15 @@ void OnDone(Self* self, HttpDone& d) {
   DomainEvent attempted = Event(it, ev::kPushAttempted);
   attempted.http_status = r.http_status;
   attempted.detail = r.detail;
+  if (it.cancelled && r.auth_rejected && st.cfg.client->UsesOAuth()) {
+    // Withdrawn while out, refused for its token: it ends cancelled (not
+    // sent again after the refresh, not dead-lettered); the grant is
+    // refreshed for the pushes still wanted.
+    st.auth_failed = true;
+    EndCancelled(self, found, std::move(attempted));
+    Pump(self);
+    return;
+  }
   if (RetryAfterRefresh(self, it, attempted, r, now) ||
       GiveUpUnanswered(self, found, attempted, r, now)) {
     Pump(self);

@@ -1277,8 +1277,9 @@ TEST_F(ActorTest, ABreakersTrialRefusedForItsTokenEndsTheTrial) {
 }
 
 // A send the contact withdrew while its request was out, answered 401
-// for the grant: not sent again after the refresh (it ends as any refused
-// push does), where a push still wanted is.
+// for the grant: it ends cancelled (not sent again after the refresh, nor
+// dead-lettered, which would report it failed to GoHighLevel); the grant
+// is refreshed for the next push.
 TEST_F(ActorTest, AWithdrawnSendRefusedForItsTokenIsNotSentAgain) {
   auto client = std::make_shared<ScriptedClient>();
   client->oauth = true;
@@ -1300,12 +1301,20 @@ TEST_F(ActorTest, AWithdrawnSendRefusedForItsTokenIsNotSentAgain) {
   refused.requests = 1;
   client->pushes[0].done(refused);
   sched_->run();
-  for (auto& refresh : client->refreshes)
-    refresh(ScriptedClient::Granted("access-2", "refresh-2", 86399));
+  caf::anon_send(c, Order("p-next", "c2"));  // a push still wanted: the grant is refreshed for it
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u);
+  client->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
   Advance(Backoff().max_us);
-  EXPECT_EQ(client->pushes.size(), 1u) << "not sent again";
-  ASSERT_EQ(reports_->size(), 1u);
-  EXPECT_EQ(reports_->back().events.back().type, ev::kPushDeadLettered);
+  ASSERT_EQ(client->pushes.size(), 2u) << "the withdrawn send not again; the next one goes";
+  EXPECT_EQ(client->pushes[1].req.push_id, "p-next");
+  EXPECT_EQ(client->pushes[1].creds.access_token, "access-2");
+  ASSERT_FALSE(reports_->empty());
+  const DomainEvent& last = reports_->front().events.back();
+  EXPECT_EQ(last.type, ev::kPushAttempted) << "ended cancelled, not dead-lettered";
+  EXPECT_EQ(last.outcome, "failed");
+  for (const auto& rep : *reports_)
+    for (const auto& e : rep.events) EXPECT_NE(e.type, ev::kPushDeadLettered) << e.push_id;
 }
 
 // Simulation seeds 4755 and 8006: a person who opted out is erased; a new
