@@ -59,6 +59,11 @@ void OnCancel(Self* self, PushCancel& cancel) {
 void OnToken(Self* self, TokenDone& t) {
   auto& state = self->state;
   state.refreshing = false;
+  if (state.refresh_superseded) {  // the old chain's: the grant configured anew stands
+    state.refresh_superseded = false;
+    Pump(self);
+    return;
+  }
   int64_t now = state.env->now_us();
   if (t.grant.ok) {
     Credentials fresh;
@@ -117,6 +122,7 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
   if (new_credentials) {
     state.creds = state.cfg.credentials;
     state.auth_failed = false;
+    state.refresh_superseded = state.refreshing;
     // An OAuth grant given anew (re-authorized) is the newest: stored, so
     // a restart does not go back to the one it replaced (LoadStored).
     if (oauth) {

@@ -140,6 +140,9 @@ struct ConnectorState {
   std::map<std::string, int> refused_people;  // contact -> its open refused opt-outs
   size_t in_flight = 0;
   bool refreshing = false;
+  // The refresh under way was asked with a grant a reload replaced since
+  // (ConnectorUpdate with a grant configured anew): its answer is dropped.
+  bool refresh_superseded = false;
   // Backfill reads (BackfillRead): waiting, in order, and the one in
   // flight (at most one), with the 401s mended for it by a refresh.
   std::deque<BackfillRead> reads;

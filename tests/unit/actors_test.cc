@@ -147,6 +147,24 @@ TEST_F(ActorTest, AReloadKeepsTheRefreshedGrantNotTheConfiguredOne) {
   std::string stored;
   ASSERT_TRUE(log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok());
   EXPECT_NE(stored.find("refresh-9"), std::string::npos) << "stored: a restart keeps it";
+
+  // A refresh of the old chain under way when a grant is configured anew:
+  // its answer does not replace the new grant.
+  client->Answer(2, 200, "1");
+  sched_->run();
+  Advance(86'400'000'000);  // access-9 expired: a refresh is asked
+  caf::anon_send(c, Order("p4", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 3u);
+  s.credentials = Credentials{"access-10", "refresh-10", kStart + 3 * 86'400'000'000};
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  sched_->run();
+  client->refreshes[2](ScriptedClient::Granted("access-old", "refresh-old", 86399));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 4u);
+  EXPECT_EQ(client->pushes[3].creds.access_token, "access-10");
+  ASSERT_TRUE(log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok());
+  EXPECT_NE(stored.find("refresh-10"), std::string::npos) << stored;
 }
 
 TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLifeAndReplicated) {
