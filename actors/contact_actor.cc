@@ -352,9 +352,6 @@ void MaybeSnapshot(Self* self, bool always) {
   st.since_snapshot = 0;
 }
 
-// Starts from the contact's snapshot when one is kept and readable (one
-// past the log's head, as after `dfm log recover`, is not), then applies
-// the stream's events after it; without one, the whole stream.
 // The person erased (contact.erased): their state, and the pushes they
 // had waiting, forgotten; no snapshot of them is made again.
 void ForgetPerson(ContactActorState* st) {
@@ -367,6 +364,9 @@ void ForgetPerson(ContactActorState* st) {
   st->since_snapshot = 0;
 }
 
+// Starts from the contact's snapshot when one is kept and readable (one
+// past the log's head, as after `dfm log recover`, is not), then applies
+// the stream's events after it; without one, the whole stream.
 Status Recover(Self* self) {
   auto& st = self->state;
   uint64_t from = 1;

@@ -55,7 +55,8 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
   }
   if (reapplied > 0) {
     logger->warn("event=erasures_applied_again count={}", reapplied);
-    // The snapshots it deleted out of the files too (a crash before).
+    // The snapshots it deleted (erasures since the last start: a crash,
+    // a restored key store) out of the files too.
     if (Status c = (*log)->CompactDerived(); !c.ok())
       logger->error("event=erasure_compaction_failed error=\"{}\"", c.ToString());
   }

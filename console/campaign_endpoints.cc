@@ -423,7 +423,8 @@ void Console::Impl::AppendThenWaitStored(const std::string& tenant, std::vector<
       std::move(drafts),
       [this, self = shared_from_this(), w](const Status& s, const std::vector<AppendOutcome>& o) {
         if (!s.ok()) {
-          counters->unavailable.fetch_add(1);
+          (s.code() == Status::Code::kTooLarge ? counters->rejected : counters->unavailable)
+              .fetch_add(1);
           return w->respond(With(AppendRefused(s, "the cluster cannot take writes; retry later"),
                                  std::move(w->headers)));
         }

@@ -59,7 +59,8 @@ void Console::Impl::AppendAndAnswer(std::vector<EventDraft> drafts, Headers head
                                        extra = std::move(extra), created_status](
                                           const Status& s, const std::vector<AppendOutcome>& o) {
     if (!s.ok()) {
-      counters->unavailable.fetch_add(1);
+      (s.code() == Status::Code::kTooLarge ? counters->rejected : counters->unavailable)
+          .fetch_add(1);
       respond(With(AppendRefused(s, "the event log cannot accept writes; retry later"),
                    std::move(headers)));
       return;
