@@ -1,5 +1,6 @@
 #include "projections/sync_projections.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -153,14 +154,17 @@ std::string ErasedSubjectKey(std::string_view tenant, std::string_view hash,
 
 namespace {
 
-// "<in|out> <when> <seq> <system>" of the o/ and z/ rows; `when` and `seq`
-// are 20 characters each.
-std::string StatusRow(bool out, int64_t at, uint64_t seq, std::string_view system) {
+// "<in|out> <when> <seq> <system>[ <contact id>]" of the o/ and z/ rows;
+// `when` and `seq` are 20 characters each; an o/ row names the contact
+// whose statement it is (layout 5), a z/ row none.
+std::string StatusRow(bool out, int64_t at, uint64_t seq, std::string_view system,
+                      std::string_view contact_id = {}) {
   char when[21], seq_text[21];
   std::snprintf(when, sizeof(when), "%020lld", static_cast<long long>(at));
   std::snprintf(seq_text, sizeof(seq_text), "%020llu", static_cast<unsigned long long>(seq));
   std::string row(out ? "out" : "in");
   row.append(" ").append(when).append(" ").append(seq_text).append(" ").append(system);
+  if (!contact_id.empty()) row.append(" ").append(contact_id);
   return row;
 }
 
@@ -184,6 +188,13 @@ bool JsonNamesContact(std::string_view json, std::string_view contact_id) {
 bool OptOutRegistryProjection::OwnedBy(std::string_view key, std::string_view value,
                                        std::string_view contact_id) const {
   if (key.substr(0, 2) == "h/" || key.substr(0, 2) == "c/") return JsonNamesContact(value, contact_id);
+  // An address's current status is the erased contact's only if its
+  // statement is the newest: another contact's later one on the same
+  // address stays (the row names its contact as its last word).
+  if (key.substr(0, 2) == "o/") {
+    const size_t words = static_cast<size_t>(std::count(value.begin(), value.end(), ' '));
+    return words < 4 || value.substr(value.rfind(' ') + 1) == contact_id;
+  }
   return true;
 }
 
@@ -239,7 +250,7 @@ void OptOutRegistryProjection::FoldDecoded(const Event& e, const DomainEvent* de
       // it was recorded (ConsentSupersedes).
       std::optional<std::string_view> cur = st->Peek("o/" + base);
       if (cur && !SupersedesRow(out, at, *cur)) continue;
-      st->Put("o/" + base, StatusRow(out, at, e.seq, d.system));
+      st->Put("o/" + base, StatusRow(out, at, e.seq, d.system, d.contact_id));
     }
   }
 }

@@ -106,7 +106,7 @@ class OptOutRegistryProjection : public Projection {
  public:
   static constexpr char kName[] = "opt_outs";
   std::string name() const override { return kName; }
-  int layout() const override { return 4; }
+  int layout() const override { return 5; }  // 5: an o/ row names its contact
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

@@ -394,6 +394,33 @@ TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
   EXPECT_TRUE(registry.count(std::string("o/t/") + kOtherPhone + "/sms"));
 }
 
+// Two contacts' opt-outs of one address, the erased one's first: the
+// address's current status is the other's, and stays when the first is
+// erased (it was erased with the first's index), as a rebuild folds it.
+TEST(ErasureTest, AnotherContactsLaterOptOutOfTheAddressStays) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook("{}", "w1"));
+  AppendOutcome w2 = Put(&log, Webhook("{}", "w2"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, OptedOut("c1", kPhone, w, 1000));
+  Put(&log, Created("c2", kPhone, w2));
+  Put(&log, OptedOut("c2", kPhone, w2, 2000));
+  OptOutRegistryProjection live_p, rebuilt_p;
+  Folded live, rebuilt;
+  const uint64_t before = log.LastSequence();
+  live.Fold(live_p, All(log));
+  const std::string o = std::string("o/t/") + kPhone + "/sms";
+  ASSERT_TRUE(live.kv.count(o));
+  EraseOutcome out;
+  ASSERT_TRUE(EraseContact(&log, sealed.keys.get(), {"t", "c1", "request", "cli", {}}, &out).ok());
+  live.Fold(live_p, All(log, before + 1));
+  rebuilt.Fold(rebuilt_p, All(log));
+  ASSERT_TRUE(live.kv.count(o)) << "c2's opt-out of the address stays";
+  EXPECT_EQ(live.kv[o].substr(0, 4), "out ");
+  EXPECT_EQ(live.kv[o], rebuilt.kv[o]);
+}
+
 // A task event of campaign "spring", step 0, for `contact`.
 EventDraft TaskDraft(std::string_view type, const std::string& contact, int claim = 0,
                      const std::string& body = "") {

@@ -176,10 +176,12 @@ TEST(OptOutRegistryProjection, CurrentStatusAndFullHistoryPerChannel) {
   p.Fold(AsEvent(again, 11), &st);
   base.Commit(&st);
   // Without a source time the recorded time counts (0 in these events).
-  EXPECT_EQ(base.kv["o/t/+12055550142/sms"], "in 00000000000000000300 00000000000000000009 verity");
+  EXPECT_EQ(base.kv["o/t/+12055550142/sms"],
+            "in 00000000000000000300 00000000000000000009 verity c1");
   EXPECT_EQ(base.kv["o/t/+12055550142/call"],
-            "out 00000000000000000000 00000000000000000005 aloware");
-  EXPECT_EQ(base.kv["o/t/a@x.io/email"], "out 00000000000000000000 00000000000000000005 aloware");
+            "out 00000000000000000000 00000000000000000005 aloware c1");
+  EXPECT_EQ(base.kv["o/t/a@x.io/email"],
+            "out 00000000000000000000 00000000000000000005 aloware c1");
   int sms_history = 0;
   for (const auto& [k, v] : base.kv)
     if (k.rfind("h/t/+12055550142/sms/", 0) == 0) sms_history++;
