@@ -174,8 +174,16 @@ Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& ma
   return lookup.ok() ? s : lookup;
 }
 
-// Pushes a replay already asked to re-drive, by (tenant, webhook id,
-// system, op): not missing again, whatever became of them.
+// The key of a push a replay asked to re-drive: its tenant, cause (the
+// webhook's id), contact and PushKey (system, op, message, channel), so
+// that re-driving one contact's push, or one message's, hides no other's.
+std::string RedrivenKey(const std::string& tenant, const std::string& cause,
+                        const std::string& contact_id, const DomainEvent& push) {
+  return tenant + "\n" + cause + "\n" + contact_id + "\n" + PushKey(push);
+}
+
+// Pushes a replay already asked to re-drive (RedrivenKey): not missing
+// again, whatever became of them.
 Status ReadRedriven(const EventLog& log, const Gathered& g, std::set<std::string>* requested) {
   std::set<std::string> tenants_seen;
   for (const auto& [key, facts] : g.by_contact) tenants_seen.insert(key.first);
@@ -187,7 +195,7 @@ Status ReadRedriven(const EventLog& log, const Gathered& g, std::set<std::string
       ReplayRequest r;
       if (!DecodeReplayRequest(e.payload, &r).ok()) continue;
       for (const auto& it : r.items)
-        requested->insert(t + "\n" + it.cause + "\n" + it.push.system + "\n" + it.push.op);
+        requested->insert(RedrivenKey(t, it.cause, it.contact_id, it.push));
     }
   }
   return Status::OK();
@@ -229,8 +237,8 @@ void ComparePushes(const ReplayOptions& o, const ContactMatch& c, const FactAt& 
   for (const auto& d : pending_now) now_by_key[PushKey(d)] = d;
   for (const auto& [k, d] : now_by_key) {
     auto t = then_by_key.find(k);
-    if (t == then_by_key.end() && requested.count(c.tenant + "\n" + fact.webhook_id.ToString() +
-                                                  "\n" + d.system + "\n" + d.op)) {
+    if (t == then_by_key.end() &&
+        requested.count(RedrivenKey(c.tenant, fact.webhook_id.ToString(), c.contact_id, d))) {
       plan->redriven++;
     } else if (t == then_by_key.end()) {
       plan->diffs.push_back({"missing",

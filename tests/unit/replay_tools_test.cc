@@ -807,6 +807,53 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   EXPECT_TRUE(plan.diffs.empty()) << "--system keeps only pushes to that system";
 }
 
+// A push missing then, and a replay that re-drove another push of the same
+// webhook, system and op (another message, or another contact of a
+// batched webhook): this one is still missing, not counted re-driven; the
+// replay that names it is.
+TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
+  Built b;
+  WebhookReceived w;
+  w.system = "verity";
+  w.provider_event_id = "message.received:m1";
+  w.body = R"({"eventType":"message.received","messageId":"m1","conversationId":"chat_1",)"
+           R"("direction":"inbound","from":"+12055550142","to":"+12055550100","body":"hello",)"
+           R"("timestamp":"2026-11-20T15:00:00.000Z"})";
+  AppendOutcome o;
+  ASSERT_TRUE(b.log.Append(WebhookDraft("default", w), &o).ok());
+  const std::string contact = NewContactId(o.id);
+  DomainEvent created = Ev(ev::kContactCreated, "verity");
+  created.contact_id = contact;
+  created.fields["phone"] = "+12055550142";
+  b.Add(created, o.id);  // and no push to Aloware then
+  AlowareReplay setup;
+  ReplayPlan plan;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
+  ASSERT_EQ(plan.diffs.size(), 1u);
+  ASSERT_EQ(plan.diffs[0].kind, "missing");
+  const DomainEvent missing = plan.diffs[0].now;
+
+  auto redrive = [&](const std::string& contact_id, const std::string& message_key) {
+    ReplayRequest r;
+    r.reason = "support";
+    RedriveItem item{contact_id, o.id.ToString(), missing, 0};
+    item.push.message_key = message_key;
+    r.items.push_back(item);
+    AppendOutcome out;
+    ASSERT_TRUE(b.log.Append(ReplayRequestDraft("default", r), &out).ok());
+  };
+  redrive(contact, "verity:another-message");
+  redrive("another-contact", missing.message_key);
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
+  ASSERT_EQ(plan.diffs.size(), 1u) << "still missing";
+  EXPECT_EQ(plan.diffs[0].kind, "missing");
+  EXPECT_EQ(plan.redriven, 0u);
+  redrive(contact, missing.message_key);
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
+  EXPECT_TRUE(plan.diffs.empty());
+  EXPECT_EQ(plan.redriven, 1u);
+}
+
 // A webhook whose identity conflict was settled is compared with what the
 // settlement made its contact decide, however long after the replay's
 // window the settlement came; one whose conflict is open or was dismissed,
