@@ -740,15 +740,20 @@ struct AlowareReplay {
   ReplayOptions options;
 };
 
-TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
-  Built b;
+// Verity's webhook of a text "hello" from +12055550142.
+EventDraft VerityHello() {
   WebhookReceived w;
   w.system = "verity";
   w.provider_event_id = "message.received:m1";
   w.body = R"({"eventType":"message.received","messageId":"m1","conversationId":"chat_1",)"
            R"("direction":"inbound","from":"+12055550142","to":"+12055550100","body":"hello",)"
            R"("timestamp":"2026-11-20T15:00:00.000Z"})";
-  EventDraft hook = WebhookDraft("default", w);
+  return WebhookDraft("default", w);
+}
+
+TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
+  Built b;
+  EventDraft hook = VerityHello();
   AppendOutcome o;
   ASSERT_TRUE(b.log.Append(hook, &o).ok());
   std::string contact = NewContactId(o.id);
@@ -813,14 +818,8 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
 // replay that names it is.
 TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
   Built b;
-  WebhookReceived w;
-  w.system = "verity";
-  w.provider_event_id = "message.received:m1";
-  w.body = R"({"eventType":"message.received","messageId":"m1","conversationId":"chat_1",)"
-           R"("direction":"inbound","from":"+12055550142","to":"+12055550100","body":"hello",)"
-           R"("timestamp":"2026-11-20T15:00:00.000Z"})";
   AppendOutcome o;
-  ASSERT_TRUE(b.log.Append(WebhookDraft("default", w), &o).ok());
+  ASSERT_TRUE(b.log.Append(VerityHello(), &o).ok());
   const std::string contact = NewContactId(o.id);
   DomainEvent created = Ev(ev::kContactCreated, "verity");
   created.contact_id = contact;
