@@ -131,9 +131,12 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     r.event_id = e.id.ToString();
     r.record_sha256 = HexEncode(RecordHash(record));
     r.seq = e.seq;
-    // The same webhook caused the opt-out and its pushes.
+    // The same webhook caused the opt-out and its pushes; a re-drive that
+    // answers the opt-out itself (dfm reconcile's re-application, cause =
+    // its event id) counts for it too.
     push_keys.push_back(de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" +
                         r.status);
+    key_of_request[std::string(e.id.AsBytes())] = push_keys.back();
     records.push_back(std::move(r));
     return true;
   });

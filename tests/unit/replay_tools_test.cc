@@ -399,6 +399,45 @@ TEST(Audit, OptOutTooSlowToReachASystemIsAViolation) {
   EXPECT_EQ(PrintViolations(v, false, text), 0);
 }
 
+// An opt-out whose push to Aloware died, set again there by dfm reconcile
+// (a re-drive whose cause is the opt-out event itself) and landing: told,
+// not "dead, not told", and no violation.
+TEST(Audit, AnOptOutSetAgainByReconcileCountsAsTold) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent out = Ev(ev::kOptedOut, "verity");
+  out.channel = "sms";
+  out.fields["phone"] = "+12055550142";
+  out.source_time_us = kFriday;
+  const EventId opted_out = b.Add(out, hook);
+  DomainEvent req = Ev(ev::kPushRequested, "aloware", "opt_out");
+  req.push_id = "c1:aloware:1:opt_out";
+  b.Add(req, hook);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "aloware", "opt_out");
+  dead.push_id = req.push_id;
+  b.Add(dead, hook, kDay);
+  DomainEvent again = req;  // reconcile's re-application
+  again.push_id = "c1:aloware:1:opt_out:reapply";
+  again.detail = std::string(kRedriveDetailPrefix) + opted_out.ToString();
+  const EventId replay = b.Webhook();
+  b.Add(again, replay, kDay);
+  DomainEvent ok = Ev(ev::kPushSucceeded, "aloware", "opt_out");
+  ok.push_id = again.push_id;
+  b.Add(ok, replay, kDay);
+
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
+  ASSERT_EQ(records.size(), 1u);
+  bool told = false;
+  for (const auto& t : records[0].told) told |= t.system == "aloware" && t.state == "succeeded";
+  EXPECT_TRUE(told) << "told by the re-application";
+  ViolationOptions o;
+  o.now_us = kFriday + 30 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
+}
+
 TEST(Audit, SendByTheEngineWhileOptedOutIsAViolationNotBefore) {
   Built b;
   EventId hook = b.Webhook();
