@@ -74,7 +74,10 @@ Status DeadLetterItem(const EventLog& log, const std::string& tenant, const Even
   return Status::OK();
 }
 
-// A push the rules call for now that the webhook's decision did not request.
+// A push the rules call for now that the webhook's decision did not request:
+// the one posted, by contact and PushKey (system, op, message, channel), so
+// that two missing pushes of one webhook (two messages of a batch) are each
+// re-driven once, never one of them twice.
 Status MissingItem(const EventLog& log, const std::string& tenant, const Event& webhook,
                    const RedriveItem& posted, const ReplayOptions& base, RedriveItem* out,
                    std::string* why) {
@@ -89,6 +92,7 @@ Status MissingItem(const EventLog& log, const std::string& tenant, const Event& 
   if (!s.ok()) return s;
   for (const auto& d : plan.diffs) {
     if (d.kind != "missing" || d.webhook_seq != webhook.seq || d.now.op != posted.push.op ||
+        d.now.message_key != posted.push.message_key || d.now.channel != posted.push.channel ||
         d.contact.contact_id != posted.contact_id)
       continue;
     out->contact_id = posted.contact_id;

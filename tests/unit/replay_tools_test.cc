@@ -886,6 +886,20 @@ TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
   ASSERT_EQ(plan.diffs.size(), 1u) << "still missing";
   EXPECT_EQ(plan.diffs[0].kind, "missing");
   EXPECT_EQ(plan.redriven, 0u);
+  // What the console rebuilds from a posted item is the push it names:
+  // one of another message is refused, not rebuilt as this one (two posted
+  // would have re-driven one of them twice).
+  ReplayRequest posted;
+  RedriveItem other{contact, o.id.ToString(), missing, 0};
+  other.push.message_key = "verity:another-message";
+  posted.items.push_back(other);
+  ReplayRequest rebuilt;
+  EXPECT_TRUE(
+      RebuildRedriveItems(b.log, "default", posted, setup.options, &rebuilt).IsInvalidArgument());
+  posted.items[0].push.message_key = missing.message_key;
+  ASSERT_TRUE(RebuildRedriveItems(b.log, "default", posted, setup.options, &rebuilt).ok());
+  ASSERT_EQ(rebuilt.items.size(), 1u);
+
   redrive(contact, missing.message_key);
   ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
   EXPECT_TRUE(plan.diffs.empty());
