@@ -40,10 +40,14 @@ void NoteOutbound(ContactState* s, const std::string& channel, int64_t at_us) {
 }
 
 // Whether an outbound message in this status went out (or may have: one
-// seen with no status, or with one this does not know): not one that
-// failed (any vendor's "...failed" words), never left or was refused.
+// seen with no status, or with one this does not know): not one still
+// "pending" (GoHighLevel's OutboundMessage of a text it asks its provider,
+// the engine, to send: it goes out only if that send does, which notes it
+// then), nor one that failed (any vendor's "...failed" words), never left
+// or was refused. A YES after a confirmation that was only pending does not
+// lift a held opt-out: the person can still send START.
 bool WentOut(const std::string& status) {
-  if (status.find("fail") != std::string::npos) return false;
+  if (status == "pending" || status.find("fail") != std::string::npos) return false;
   for (const char* never :
        {"undelivered", "expired", "rejected", "refused", "withdrawn", "canceled", "cancelled"})
     if (status == never) return false;

@@ -50,8 +50,9 @@ namespace dfm {
 
 // Raise it whenever Apply (sync/contact_model.h) changes what a stream
 // folds into.
-// 6: only an outbound text that went out is a confirmation a YES answers
-inline constexpr uint32_t kContactRulesVersion = 6;
+// 7: only an outbound text seen going out (message.logged, not pending,
+// failed or refused) is a confirmation a YES answers
+inline constexpr uint32_t kContactRulesVersion = 7;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

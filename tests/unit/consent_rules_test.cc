@@ -216,7 +216,8 @@ TEST_F(ConsentRulesTest, ABareYesCountsOnlyAsTheReplyToATextSentAfterTheOptOut) 
 // A text the engine refused (the person is opted out) never went out: it
 // is no confirmation, and a bare YES after it does not lift the STOP.
 // (Its request was recorded as an outbound message, "pending", and that
-// counted.) Neither does one that failed; one a system sent does.
+// counted.) Neither does one only pending, one that failed, or a late
+// delivery receipt; one seen sent does.
 TEST_F(ConsentRulesTest, ARefusedOrFailedTextIsNoConfirmationForABareYes) {
   ContactFact made = Fact("ghl", 5 * kHour);
   made.external_id = "ghl-1";
@@ -248,11 +249,27 @@ TEST_F(ConsentRulesTest, ARefusedOrFailedTextIsNoConfirmationForABareYes) {
   Record({failed});
   EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 104 * kHour, "YES")), ev::kOptedIn).empty());
 
-  DomainEvent sent = About(ev::kMessageLogged, "ghl", "k3");  // GoHighLevel texting itself
-  sent.fields = {{"direction", "outbound"}, {"status", "pending"}};
-  sent.source_time_us = 105 * kHour;
+  // GoHighLevel's record of a text it asks its provider to send: pending,
+  // not yet out (if the engine then refuses it, it never goes).
+  DomainEvent pending = About(ev::kMessageLogged, "ghl", "k3");
+  pending.fields = {{"direction", "outbound"}, {"status", "pending"}};
+  pending.source_time_us = 105 * kHour;
+  Record({pending});
+  EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 106 * kHour, "YES")), ev::kOptedIn).empty());
+  // A delivery receipt after the STOP, of a text sent before it, dates no
+  // confirmation either.
+  DomainEvent delivered = About(ev::kMessageStatus, "verity", "k1");
+  delivered.fields = {{"status", "delivered"}};
+  delivered.source_time_us = 107 * kHour;
+  Record({delivered});
+  EXPECT_TRUE(Of(Step(Text(Change::kOptIn, 108 * kHour, "YES")), ev::kOptedIn).empty());
+  EXPECT_TRUE(SmsOut());
+
+  DomainEvent sent = About(ev::kMessageLogged, "verity", "k4");  // seen going out
+  sent.fields = {{"direction", "outbound"}, {"status", "sent"}};
+  sent.source_time_us = 109 * kHour;
   Record({sent});
-  EXPECT_EQ(Of(Step(Text(Change::kOptIn, 106 * kHour, "YES")), ev::kOptedIn).size(), 1u);
+  EXPECT_EQ(Of(Step(Text(Change::kOptIn, 110 * kHour, "YES")), ev::kOptedIn).size(), 1u);
   EXPECT_FALSE(SmsOut());
 }
 
