@@ -247,6 +247,14 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
 void Refused(Self* self, Held found, DomainEvent attempted, const PushResult& r, int64_t now) {
   auto& st = self->state;
   auto& it = found->second;
+  if (it.cancelled && !r.recipient_opted_out) {
+    // Withdrawn while out (an opt-out came, a campaign was cancelled), and
+    // refused: it ends cancelled, not dead-lettered (which would report it
+    // failed to GoHighLevel over its refusal). A "recipient opted out" is a
+    // consent statement: dead-lettered below as ever.
+    EndCancelled(self, found, std::move(attempted));
+    return;
+  }
   st.breaker->OnSuccess();  // the vendor answered: it is up, the request was wrong
   if (IsOptOutPush(it.order.request.op) && !r.recipient_opted_out) {
     KeepOpen(self, it, std::move(attempted), r, now);

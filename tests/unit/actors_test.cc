@@ -1335,6 +1335,38 @@ TEST_F(ActorTest, AWithdrawnSendRefusedForItsTokenIsNotSentAgain) {
     for (const auto& e : rep.events) EXPECT_NE(e.type, ev::kPushDeadLettered) << e.push_id;
 }
 
+// A send withdrawn while out and then refused by the vendor (400) ends
+// cancelled, not dead-lettered (a dead letter would be reported failed to
+// GoHighLevel over its refusal); one refused "recipient opted out" is
+// still dead-lettered: that is a consent statement.
+TEST_F(ActorTest, AWithdrawnSendTheVendorRefusesEndsCancelled) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  for (const std::string id : {"p-a", "p-b"}) {
+    PushOrder send = Order(id, id == "p-a" ? "c1" : "c2");
+    send.request.op = "send";
+    send.request.channel = "sms";
+    send.request.fields = {{"phone", "+12055550142"}, {"body", "hi"}};
+    caf::anon_send(c, send);
+    sched_->run();
+    caf::anon_send(c, PushCancel{"default", id, "withdrawn before it was sent"});
+    sched_->run();
+  }
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(0, 400);
+  PushResult opted_out;
+  opted_out.http_status = 400;
+  opted_out.recipient_opted_out = true;
+  opted_out.requests = 1;
+  client->pushes[1].done(opted_out);
+  sched_->run();
+  std::map<std::string, std::string> last;  // push id -> its last event's type
+  for (const auto& rep : *reports_)
+    for (const auto& e : rep.events) last[e.push_id] = e.type;
+  EXPECT_EQ(last["p-a"], ev::kPushAttempted) << "ended cancelled";
+  EXPECT_EQ(last["p-b"], ev::kPushDeadLettered) << "the carrier's opt-out is kept";
+}
+
 // Simulation seeds 4755 and 8006: a person who opted out is erased; a new
 // contact takes the number before the opt-out registry has folded the
 // erasure (after a restart emptied the send gate), and was texted. The
