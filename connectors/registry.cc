@@ -61,6 +61,7 @@ class EitherSecretSource : public WebhookSource {
   }
   std::optional<std::string> TenantKey(std::string_view body) const override { return current_->TenantKey(body); }
   bool SignsUrl() const override { return current_->SignsUrl(); }
+  bool UrlBindsTenant() const override { return current_->UrlBindsTenant(); }
   int UnavailableStatus() const override { return current_->UnavailableStatus(); }
 
  private:

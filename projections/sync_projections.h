@@ -82,9 +82,9 @@ class ContactViewProjection : public Projection {
   std::string_view OwnKinds() const override { return "fd"; }
 };
 
-// The opt-out registry (layout 3), per tenant, per E.164 phone or email,
+// The opt-out registry (layout 5), per tenant, per E.164 phone or email,
 // per channel:
-//   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <when> <seq> <system>"
+//   "o/<tenant>/<phone|email>/<channel>" -> "<in|out> <when> <seq> <system> <contact id>"
 //       the current status: the newest by when it happened (source time,
 //       else recorded time; µs, printf %020lld: 20 characters, a time
 //       before 1970 a '-' and 19 digits); at the same time opt-out wins
