@@ -86,11 +86,14 @@ bool TargetHasMessage(const ContactState& s, const std::string& key, const std::
   return m != s.messages.end() && m->second.ids.count(system) > 0;
 }
 
-// `reported`: the texts this request already reported failed (two items
-// may name one text; all are decided against the same state).
+// `reported`: the texts this request already reported failed, `sending`
+// those it already re-sends (two items may name one text, e.g. a dead
+// letter and its earlier re-drive's; all are decided against the same
+// state, so only the first of them is sent).
 std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& item,
                                    uint64_t replay_seq, uint64_t index, const SyncContext& ctx,
-                                   std::set<std::string>* reported) {
+                                   std::set<std::string>* reported,
+                                   std::set<std::string>* sending) {
   const DomainEvent& asked = item.push;
   DomainEvent skip;
   skip.type = std::string(ev::kRedriveSkipped);
@@ -205,6 +208,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
                               std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
                               " h): not re-sent"));
     }
+    if (!sending->insert(asked.system + "\n" + asked.message_key).second)
+      return skipped("an earlier item of this request re-sends the same text");
     return {p};
   }
   if (asked.op == "message" || asked.op == "call" || asked.op == "message_status") {
@@ -222,9 +227,9 @@ std::vector<DomainEvent> DecideRedrive(const ContactState& s,
                                        uint64_t replay_seq, const SyncContext& ctx) {
   if (replay_seq != 0 && replay_seq <= s.last_fact_seq) return {};  // decided already
   std::vector<DomainEvent> out;
-  std::set<std::string> reported;
+  std::set<std::string> reported, sending;
   for (const auto& [index, item] : items)
-    for (auto& e : DecideOne(s, item, replay_seq, index, ctx, &reported))
+    for (auto& e : DecideOne(s, item, replay_seq, index, ctx, &reported, &sending))
       out.push_back(std::move(e));
   return out;
 }

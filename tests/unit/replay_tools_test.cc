@@ -162,6 +162,25 @@ TEST(Redrive, AContactsItemsAreDecidedTogetherAndSendsKeepTheirNumber) {
   EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
 }
 
+// Two items of one request name one text (its dead letter and the dead
+// letter of an earlier re-drive of it, both listed again when that
+// re-drive's record could no longer be read): it is re-sent once.
+TEST(Redrive, ATextNamedTwiceInOneRequestIsSentOnce) {
+  ContactState s = Existing();
+  RedriveItem first = Item("aloware", "send");
+  first.push.message_key = "ghl:gm1";
+  first.push.channel = "sms";
+  first.push.fields["phone"] = "+12055550142";
+  RedriveItem again = first;
+  again.push.push_id = "c1:aloware:replay40:0";
+  again.cause = "01M7YWCNZA7P3NEYT5EM2ZNREZ";
+  auto out = DecideRedrive(s, {{0, first}, {1, again}}, 52, Ctx());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].type, ev::kPushRequested);
+  EXPECT_EQ(out[1].type, ev::kRedriveSkipped);
+  EXPECT_NE(out[1].reason.find("same text"), std::string::npos) << out[1].reason;
+}
+
 // A text first asked for longer ago than sync.redrive_max_text_age_h is
 // not re-sent: the moment it was for has passed. Other pushes have no age
 // limit, and a request that does not say when (written before the field
