@@ -140,6 +140,55 @@ class ActorTest : public ::testing::Test {
     return StartRouter(c);
   }
 
+  // The sync of people to Aloware (first and last name, email, phone) on
+  // `client`, its state on a status board: the router, started.
+  caf::actor StartPeopleSync(std::shared_ptr<ScriptedClient> client) {
+    env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+    env_->board = std::make_shared<SyncStatusBoard>();
+    return StartSyncTo(std::move(client));
+  }
+
+  // Ann ("a") and Bo ("b") made known through `router` and synced to
+  // Aloware (`client`'s first two pushes answered), then passivated: the
+  // next message to either reads its stream. Their contact streams, Ann's
+  // first.
+  std::vector<std::string> AnnAndBoSyncedThenIdle(const caf::actor& router,
+                                                  ScriptedClient* client) {
+    for (const std::string who : {"a", "b"}) {
+      AppendPersonWebhook(who, "0", who == "a" ? "Ann" : "Bo");
+      caf::anon_send(router, poll_atom::value);
+      sched_->run();
+    }
+    EXPECT_EQ(client->pushes.size(), 2u);
+    if (client->pushes.size() < 2) return {};
+    client->Answer(0, 200, "alo-a");  // a contact's next push waits for its last
+    client->Answer(1, 200, "alo-b");
+    sched_->run();
+    std::vector<Event> all;
+    EXPECT_TRUE(log_.Read(1, 1000, &all).ok());
+    std::vector<std::string> streams;
+    for (const auto& e : all)
+      if (e.stream.rfind("contact:", 0) == 0 &&
+          std::find(streams.begin(), streams.end(), e.stream) == streams.end())
+        streams.push_back(e.stream);
+    Advance(env_->contact_idle_us + 1);
+    return streams;
+  }
+
+  // Contact "c1"'s actor alone, its router a stand-in that keeps the
+  // webhook_seq of each FactDone in *answers.
+  caf::actor LoneContact(std::shared_ptr<std::vector<uint64_t>> answers) {
+    auto router = Keep(sys_->spawn(  // (an argument: see ReportSink)
+        [](caf::event_based_actor*, std::shared_ptr<std::vector<uint64_t>> got) -> caf::behavior {
+          return {[=](FactDone& d) { got->push_back(d.webhook_seq); }};
+        },
+        std::move(answers)));
+    auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
+                                    std::string("default"), std::string("c1"), false));
+    sched_->run();
+    return contact;
+  }
+
   // A GoHighLevel contact webhook (ghl/ContactCreate.json) appended, and
   // what `router` makes of it delivered. Its sequence number.
   uint64_t RouteGhlWebhook(const caf::actor& router, const std::string& webhook_id,

@@ -386,32 +386,20 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
 // half second; once the stream reads again, the held facts are decided.
 TEST_F(ActorTest, AContactThatCannotBeReadIsHeldWhileTheOthersGoOn) {
   auto client = std::make_shared<ScriptedClient>();
-  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
-  env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = StartSyncTo(client);
+  auto router = StartPeopleSync(client);
   auto append = [&](const std::string& who, const std::string& n, const std::string& name) {
     const uint64_t seq = AppendPersonWebhook(who, n, name);
     caf::anon_send(router, poll_atom::value);
     sched_->run();
     return seq;
   };
-  append("a", "0", "Ann");
-  append("b", "0", "Bo");
-  ASSERT_EQ(client->pushes.size(), 2u);
-  client->Answer(0, 200, "alo-a");  // a contact's next push waits for its last
-  client->Answer(1, 200, "alo-b");
-  sched_->run();
+  const std::vector<std::string> streams = AnnAndBoSyncedThenIdle(router, client.get());
+  ASSERT_EQ(streams.size(), 2u);
+  const std::string ann = streams[0];
   SyncProjections proj;
   ProjectionRunner projections(&log_, proj.All());
   ASSERT_TRUE(projections.CatchUp().ok());  // their identities lead to them from now on
-  std::vector<Event> all;
-  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
-  std::string ann;  // the first contact stream written is Ann's
-  for (const auto& e : all)
-    if (ann.empty() && e.stream.rfind("contact:", 0) == 0) ann = e.stream;
-  ASSERT_FALSE(ann.empty());
-  Advance(env_->contact_idle_us + 1);  // both passivated: their next fact reads their stream
-  ASSERT_EQ(env_->board->router.contacts_live.load(), 0u);
+  ASSERT_EQ(env_->board->router.contacts_live.load(), 0u);  // their next fact reads their stream
 
   log_.FailStreamReadsOf(ann, true);
   const size_t before = client->pushes.size();
@@ -450,28 +438,11 @@ TEST_F(ActorTest, AContactThatCannotBeReadIsHeldWhileTheOthersGoOn) {
 // fact still on its way: a failure or a crash then lost it.)
 TEST_F(ActorTest, AnAnswerFromBeforeAReadAgainDoesNotCount) {
   auto client = std::make_shared<ScriptedClient>();
-  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
-  env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = StartSyncTo(client);
-  for (const std::string who : {"a", "b"}) {
-    AppendPersonWebhook(who, "0", who == "a" ? "Ann" : "Bo");
-    caf::anon_send(router, poll_atom::value);
-    sched_->run();
-  }
-  ASSERT_EQ(client->pushes.size(), 2u);
-  client->Answer(0, 200, "alo-a");
-  client->Answer(1, 200, "alo-b");
-  sched_->run();
-  std::vector<Event> all;
-  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
-  std::vector<std::string> streams;  // Ann's, then Bo's
-  for (const auto& e : all)
-    if (e.stream.rfind("contact:", 0) == 0 &&
-        std::find(streams.begin(), streams.end(), e.stream) == streams.end())
-      streams.push_back(e.stream);
+  auto router = StartPeopleSync(client);
+  const std::vector<std::string> streams =
+      AnnAndBoSyncedThenIdle(router, client.get());  // Ann's, Bo's
   ASSERT_EQ(streams.size(), 2u);
-  Advance(env_->contact_idle_us + 1);  // both passivated: their next message reads their stream
-  ASSERT_EQ(env_->board->router.contacts_live.load(), 0u);
+  ASSERT_EQ(env_->board->router.contacts_live.load(), 0u);  // their next message reads their stream
 
   ReplayRequest req;
   req.reason = "support";
@@ -512,9 +483,7 @@ TEST_F(ActorTest, AnAnswerFromBeforeAReadAgainDoesNotCount) {
 // is tried again whole.
 TEST_F(ActorTest, QueuedFactsAreDecidedTogetherAsOneAtATime) {
   auto client = std::make_shared<ScriptedClient>();
-  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
-  env_->board = std::make_shared<SyncStatusBoard>();
-  auto router = StartSyncTo(client);
+  auto router = StartPeopleSync(client);
   const std::vector<std::string> names = {"Ann", "Anna", "Annie", "Hannah", "Ann"};
   auto append = [&](const std::string& who, size_t i, const std::string& name) {
     return AppendPersonWebhook(who, std::to_string(i), name);
@@ -651,14 +620,7 @@ TEST_F(ActorTest, OfAStartAndAStopDecidedTogetherTheLastHoldsTheGate) {
   env_->ctx.targets = {{"ghl", {"first_name", "email", "phone"}}};
   env_->gate = std::make_shared<SendGate>();
   auto answers = std::make_shared<std::vector<uint64_t>>();
-  auto router = Keep(sys_->spawn(  // (an argument: see ReportSink)
-      [](caf::event_based_actor*, std::shared_ptr<std::vector<uint64_t>> got) -> caf::behavior {
-        return {[=](FactDone& d) { got->push_back(d.webhook_seq); }};
-      },
-      answers));
-  auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
-                                  std::string("default"), std::string("c1"), false));
-  sched_->run();
+  auto contact = LoneContact(answers);
   auto text = [](uint64_t seq, const std::string& word, Consent::Change change) {
     ContactFact f;
     f.tenant = "default";
@@ -723,14 +685,7 @@ TEST_F(ActorTest, AnOptOutFromAReportWithdrawsTheTextsStillWaiting) {
         orders, cancels, system));
   }
   auto answers = std::make_shared<std::vector<uint64_t>>();
-  auto router = Keep(sys_->spawn(  // (an argument: see ReportSink)
-      [](caf::event_based_actor*, std::shared_ptr<std::vector<uint64_t>> got) -> caf::behavior {
-        return {[=](FactDone& d) { got->push_back(d.webhook_seq); }};
-      },
-      answers));
-  auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
-                                  std::string("default"), std::string("c1"), false));
-  sched_->run();
+  auto contact = LoneContact(answers);
   auto send = [](uint64_t seq, const std::string& id, const std::string& body) {
     ContactFact f;
     f.tenant = "default";
