@@ -79,14 +79,9 @@ void DecideClassified(const ContactState& s, const DomainEvent& answer, const Sy
   c.reason = "classifier";
   c.actor = Consent::Actor::kPerson;
   c.message_id = answer.message_key;
-  const size_t first = out->size();
-  DecideConsent(s, f, c, ctx, at, out);
-  // Its pushes are named by the verdict (the fact has no webhook of its
-  // own, so its tag is "0" for every verdict): each verdict's opt-out goes
-  // out as its own push, not as a duplicate of the first one's.
-  for (size_t i = first; i < out->size(); ++i)
-    if (!(*out)[i].push_id.empty() && (*out)[i].type == ev::kPushRequested)
-      (*out)[i].push_id += ":classified:" + answer.push_id;
+  // Each verdict's opt-out goes out as its own push, not as a duplicate
+  // of the first one's.
+  DecideReportedConsent(s, f, c, ctx, at, "classified", answer.push_id, out);
 }
 
 }  // namespace dfm::model

@@ -312,13 +312,18 @@ void DecideCarrierOptOut(const ContactState& s, const DomainEvent& dead, const S
     channel = m->second.channel;
   c.channels = {channel.empty() ? std::string(channels::kSms) : channel};
   c.reason = "recipient opted out at " + dead.system;
-  size_t first = out->size();
-  DecideConsent(s, f, c, ctx, t, out);
-  // Each refusal's decisions are its own (a second refusal decides again
-  // whatever the first's did not settle).
+  // A second refusal decides again whatever the first's did not settle.
+  DecideReportedConsent(s, f, c, ctx, t, "refused", dead.push_id, out);
+}
+
+void DecideReportedConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
+                           const SyncContext& ctx, int64_t t, std::string_view how,
+                           const std::string& report_push_id, std::vector<DomainEvent>* out) {
+  const size_t first = out->size();
+  DecideConsent(s, fact, c, ctx, t, out);
   for (size_t i = first; i < out->size(); ++i)
     if (!(*out)[i].push_id.empty() && (*out)[i].type == ev::kPushRequested)
-      (*out)[i].push_id += ":refused:" + dead.push_id;
+      (*out)[i].push_id.append(":").append(how).append(":").append(report_push_id);
 }
 
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {

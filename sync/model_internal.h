@@ -45,6 +45,13 @@ void RefusePendingSends(const ContactState& s, const ContactFact& fact, const Sy
 // fact's contact part; `t` is when it happened.
 void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
+// DecideConsent for a statement a push's report made (a carrier's refusal,
+// a classifier's verdict): its fact has no webhook (its tag is "0"), so the
+// pushes it requests are named after the report, ":<how>:<report_push_id>",
+// and each report's decisions are its own.
+void DecideReportedConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
+                           const SyncContext& ctx, int64_t t, std::string_view how,
+                           const std::string& report_push_id, std::vector<DomainEvent>* out);
 // A send the provider refused because the recipient opted out at its end
 // (push.dead_lettered with outcome "recipient_opted_out"): a carrier's
 // opt-out of the send's channel, at `t`.
