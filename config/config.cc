@@ -404,6 +404,36 @@ void CheckAcrossKeys(const GlobalSettings& g, const Resolved& r, std::vector<Con
                              false});
 }
 
+// Tenants sharing one vendor account's webhook key (Connector::account_key):
+// each must bind its webhooks (account_binding), no value in two tenants'.
+class SharedAccounts {
+ public:
+  void Add(const Connector& con, const std::string& tenant, const std::string& prefix,
+           const SystemSettings& ss, std::vector<ConfigProblem>* problems) {
+    if (con.account_key.empty() || ss.at(con.account_key).empty()) return;
+    auto& seen = accounts_[con.system + "\n" + ss.at(con.account_key)];
+    const std::vector<std::string> binding = SplitList(ss.at(con.account_binding));
+    const std::string where = prefix + con.system + "." + con.account_binding;
+    for (const auto& [other, values] : seen) {
+      if (binding.empty() || values.empty()) {
+        problems->push_back({where, "required in both: tenant " + other + " has the same " +
+                                        con.system + "." + con.account_key + ", and only " +
+                                        con.account_binding + " tells their webhooks apart"});
+        break;
+      }
+      for (const auto& v : binding)
+        if (std::find(values.begin(), values.end(), v) != values.end())
+          problems->push_back(
+              {where, v + " is tenant " + other + "'s too: its webhooks could not be told apart"});
+    }
+    seen.emplace_back(tenant, binding);
+  }
+
+ private:
+  // "<system>\n<account key>" -> each tenant holding it, with its binding.
+  std::map<std::string, std::vector<std::pair<std::string, std::vector<std::string>>>> accounts_;
+};
+
 // Each tenant's systems: enabled when any of its keys was set; then the
 // connector's own validation runs, and the rules between tenants.
 void ReadSystems(const std::vector<std::string>& tenants, const Resolved& r, const ServerSettings& server,
@@ -412,6 +442,7 @@ void ReadSystems(const std::vector<std::string>& tenants, const Resolved& r, con
   bool url_problem = false;
   std::map<std::string, std::string> webhook_secrets;  // "<system>\n<secret>" -> first tenant
   std::map<std::string, std::string> tenant_keys;      // "<system>\n<tenant key>" -> first tenant
+  SharedAccounts accounts;
   for (const auto& tenant : tenants) {
     const std::string prefix = tenant == "default" ? "" : "tenants." + tenant + ".";
     for (const Connector* con : Connectors()) {
@@ -462,6 +493,7 @@ void ReadSystems(const std::vector<std::string>& tenants, const Resolved& r, con
                                "the same as tenant " + it->second +
                                    "'s: its webhooks could not be told apart; each tenant has its own"});
       }
+      if (made) accounts.Add(*con, tenant, prefix, ss, problems);
       // A secret that authenticates webhooks binds them to a tenant only if
       // no other tenant has it, as its current or its previous one (a URL
       // signed whole binds them by its path).

@@ -59,6 +59,14 @@ struct Connector {
   // names (WebhookSource::TenantKey). Such a system's secret is not in
   // webhook_secret_keys: tenants may share it. Empty: the URL says.
   std::string tenant_key;
+  // For a system whose webhooks are signed by a key per vendor account
+  // (Telnyx's public key) that several tenants may share: `account_key`
+  // names that setting, `account_binding` the comma-separated setting whose
+  // values bind a webhook to its tenant (the source refuses a body not
+  // naming one of them). Config check requires the binding of every tenant
+  // sharing an account's key, with no value in two tenants'. Empty: none.
+  std::string account_key;
+  std::string account_binding;
 
   // Its webhooks: the source that verifies and identifies them, built from
   // a tenant's settings (every problem reported, null returned); null for a

@@ -22,6 +22,8 @@ Connector Make() {
   c.name = "Telnyx";
   c.settings = TelnyxWebhookSettings();
   c.webhook_source = NewTelnyxWebhookSource;
+  c.account_key = "public_key";  // one key per Telnyx account
+  c.account_binding = "messaging_profile_ids";
   c.map_webhook = MapTelnyxWebhook;
   c.describe_webhook = Describe;
   c.holds_contacts = false;

@@ -8,11 +8,19 @@
 // libraries check, either way, so a captured request cannot be replayed
 // later; within the window the event id stops it.
 //
+// Tenant: the key is the account's, so a signature proves only that the
+// account sent the body, not for which tenant. Tenants on one account each
+// name their messaging profiles (`messaging_profile_ids`); a body whose
+// `data.payload.messaging_profile_id` is not one of them is refused, as is
+// one with none (config check requires the ids wherever two tenants share
+// a key: Connector::account_key).
+//
 // Provider event id: `data.id`, the event's UUID (Telnyx resends the same
 // one on a retry). Source time: `data.occurred_at`.
 #include <cstdlib>
 
 #include "connectors/common/json_body.h"
+#include "connectors/common/mapper.h"
 #include "connectors/telnyx/telnyx.h"
 #include "util/clock.h"
 #include "util/crypto.h"
@@ -22,8 +30,11 @@ namespace {
 
 class TelnyxSource : public WebhookSource {
  public:
-  TelnyxSource(std::unique_ptr<PublicKey> key, int64_t tolerance_s)
-      : key_(std::move(key)), tolerance_us_(tolerance_s * 1000000) {}
+  TelnyxSource(std::unique_ptr<PublicKey> key, int64_t tolerance_s,
+               std::vector<std::string> profiles)
+      : key_(std::move(key)),
+        tolerance_us_(tolerance_s * 1000000),
+        profiles_(std::move(profiles)) {}
 
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
 
@@ -59,6 +70,8 @@ class TelnyxSource : public WebhookSource {
     if (!event_id || event_id->empty()) return Status::InvalidArgument("missing string field data.id");
     auto type = StringOrNumberField(data, "event_type", &wrong);
     if (!type || type->empty()) return Status::InvalidArgument("missing string field data.event_type");
+    Status bound = Bind(data);
+    if (!bound.ok()) return bound;
     id->provider_event_id = *event_id;
     id->id_source = "body.data.id";
     if (auto at = StringOrNumberField(data, "occurred_at", &wrong))
@@ -72,8 +85,23 @@ class TelnyxSource : public WebhookSource {
   }
 
  private:
+  // OK when no profiles are configured (the key is this tenant's alone) or
+  // the body's messaging profile is one of them.
+  Status Bind(simdjson::dom::object data) const {
+    if (profiles_.empty()) return Status::OK();
+    std::string_view profile;
+    if (data["payload"]["messaging_profile_id"].get(profile) || profile.empty())
+      return Status::Unauthenticated(
+          "body has no data.payload.messaging_profile_id: it cannot be bound to this tenant");
+    bool mine = false;
+    for (const auto& p : profiles_) mine = ConstantTimeEquals(profile, p) || mine;
+    if (!mine) return Status::Unauthenticated("messaging_profile_id is not one of this tenant's");
+    return Status::OK();
+  }
+
   std::unique_ptr<PublicKey> key_;
   int64_t tolerance_us_;
+  std::vector<std::string> profiles_;
 };
 
 }  // namespace
@@ -84,6 +112,10 @@ std::vector<SettingSpec> TelnyxWebhookSettings() {
        "the account's public key for webhooks (Mission Control: Keys & Credentials, Public Key; "
        "base64 of 32 bytes)"},
       {"tolerance_s", false, "300", "how far telnyx-timestamp may be from now, either way", true},
+      {"messaging_profile_ids", false, "",
+       "this tenant's messaging profiles (comma-separated); webhooks of other profiles are "
+       "refused. "
+       "Required when tenants share one Telnyx account"},
   };
 }
 
@@ -103,7 +135,10 @@ std::unique_ptr<WebhookSource> NewTelnyxWebhookSource(const SystemSettings& s,
   }
   const int64_t tolerance = PositiveSeconds(s, "tolerance_s", problems);
   if (tolerance <= 0) return nullptr;
-  return std::make_unique<TelnyxSource>(std::move(key), tolerance);
+  auto profiles = s.find("messaging_profile_ids");
+  return std::make_unique<TelnyxSource>(
+      std::move(key), tolerance,
+      profiles == s.end() ? std::vector<std::string>{} : SplitCommaList(profiles->second));
 }
 
 }  // namespace dfm

@@ -346,6 +346,30 @@ TEST(Config, TwoTenantsNeverShareAWebhookSecret) {
   EXPECT_TRUE(Has(problems, "tenants.b.unsubscribe.secret", "the same as tenant a's"));
 }
 
+// Telnyx signs with one key per account: tenants sharing an account are
+// told apart only by their messaging profiles, each tenant's own.
+TEST(Config, TenantsSharingATelnyxAccountEachNameTheirOwnProfiles) {
+  const std::string key = "+7E99DXiiQXvceNX4nHm3Lbm5mqPWad5RhDr2ufuCik=";
+  auto load = [&](const std::string& a_profiles, const std::string& b_profiles) {
+    std::map<std::string, std::string> env = {{"DFM_TENANTS", "a,b"},
+                                              {"DFM_TENANTS_A_TELNYX_PUBLIC_KEY", key},
+                                              {"DFM_TENANTS_B_TELNYX_PUBLIC_KEY", key}};
+    if (!a_profiles.empty()) env["DFM_TENANTS_A_TELNYX_MESSAGING_PROFILE_IDS"] = a_profiles;
+    if (!b_profiles.empty()) env["DFM_TENANTS_B_TELNYX_MESSAGING_PROFILE_IDS"] = b_profiles;
+    std::vector<ConfigProblem> problems;
+    Config::Load("", env, &problems);
+    return problems;
+  };
+  EXPECT_TRUE(
+      Has(load("", ""), "tenants.b.telnyx.messaging_profile_ids", "required in both: tenant a"));
+  EXPECT_TRUE(Has(load("p-a", ""), "tenants.b.telnyx.messaging_profile_ids", "required in both"));
+  EXPECT_TRUE(Has(load("", "p-b"), "tenants.b.telnyx.messaging_profile_ids", "required in both"));
+  EXPECT_TRUE(Has(load("p-a,p-shared", "p-b, p-shared"), "tenants.b.telnyx.messaging_profile_ids",
+                  "p-shared is tenant a's too"));
+  auto apart = load("p-a", "p-b");
+  EXPECT_TRUE(apart.empty()) << apart[0].key << ": " << apart[0].message;
+}
+
 // Outbound credentials went wherever the base URL said, in the clear too.
 TEST(Config, AnApiBaseUrlIsHttpsOrThisMachine) {
   std::vector<ConfigProblem> problems;

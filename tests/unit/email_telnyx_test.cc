@@ -498,6 +498,37 @@ TEST(TelnyxWebhook, OurOwnKeysAndTheSettings) {
   EXPECT_EQ(problems.at(0).message, "must be base64 of a 32-byte Ed25519 public key");
 }
 
+// One Telnyx account's key signs every tenant's webhooks on that account: a
+// webhook posted to another tenant's URL verified there too (within its
+// 300 s window the other tenant had no copy of its id to stop it).
+TEST(TelnyxWebhook, TenantsOnOneAccountTakeOnlyTheirProfilesWebhooks) {
+  auto key = PrivateKey::GenerateEd25519();
+  std::vector<SettingProblem> problems;
+  auto src = NewTelnyxWebhookSource({{"public_key", Base64Encode(RawOf(key->PublicPem()))},
+                                     {"tolerance_s", "300"},
+                                     {"messaging_profile_ids", "profile-a1, profile-a2"}},
+                                    &problems);
+  ASSERT_TRUE(problems.empty());
+  auto identify = [&](const std::string& payload) {
+    const std::string body =
+        R"({"data":{"event_type":"message.received","id":"e-1","payload":)" + payload + "}}";
+    Request r(body, "/webhooks/telnyx");
+    r.in.now_us = 1763892000LL * 1000000;
+    r.headers["telnyx-timestamp"] = "1763892000";
+    r.headers["telnyx-signature-ed25519"] = Base64Encode(key->Sign("1763892000|" + body));
+    std::string scheme;
+    EXPECT_TRUE(src->Verify(r.in, &scheme).ok()) << "the account's own signature";
+    WebhookIdentity id;
+    return src->Identify(r.in, &id);
+  };
+  EXPECT_TRUE(identify(R"({"id":"m-1","messaging_profile_id":"profile-a2"})").ok());
+  Status other = identify(R"({"id":"m-1","messaging_profile_id":"profile-b"})");
+  EXPECT_EQ(other.code(), Status::Code::kUnauthenticated);
+  EXPECT_EQ(other.message(), "messaging_profile_id is not one of this tenant's");
+  EXPECT_EQ(identify(R"({"id":"m-1"})").code(), Status::Code::kUnauthenticated)
+      << "a body bound to none";
+}
+
 std::string Received(const std::string& text, const std::string& autoresponse = "null") {
   return R"({"data":{"event_type":"message.received","id":"bf6307bd","occurred_at":"2025-11-23T18:10:02.574+00:00","record_type":"event","payload":{"id":"7ee4241c","record_type":"message","direction":"inbound","type":"SMS","from":{"phone_number":"+12055550142","carrier":"T-MOBILE USA, INC.","line_type":"Wireless"},"to":[{"phone_number":"+12055550100","status":"webhook_delivered"}],"text":")" +
          text + R"(","media":[],"errors":[],"autoresponse_type":)" + autoresponse + "}},\"meta\":{\"attempt\":1}}";
