@@ -1,5 +1,7 @@
 #include "storage/wal_trash_fs.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <string_view>
@@ -27,6 +29,13 @@ bool IsWal(std::string_view fname) {
   return true;
 }
 
+// True when the file has another name too (a hard link: a checkpoint's
+// WAL shares its inode with the live log's). Cutting it would cut both.
+bool HasOtherNames(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && st.st_nlink > 1;
+}
+
 }  // namespace
 
 WalTrashFileSystem::WalTrashFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target,
@@ -52,7 +61,7 @@ rocksdb::IOStatus WalTrashFileSystem::DeleteFile(const std::string& fname,
                                                  rocksdb::IODebugContext* dbg) {
   uint64_t size = 0;
   if (!IsWal(fname) || !target()->GetFileSize(fname, options, &size, dbg).ok() ||
-      size <= chunk_bytes_) {
+      size <= chunk_bytes_ || HasOtherNames(fname)) {
     return target()->DeleteFile(fname, options, dbg);
   }
   return Enqueue(fname, size, /*renamed=*/false, options, dbg);

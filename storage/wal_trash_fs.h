@@ -11,7 +11,10 @@
 // A WAL that would put more than `max_backlog_bytes` waiting is unlinked at
 // once, as without the wrapper, so the trash cannot grow without bound. A failure
 // to rename or cut also falls back to unlinking at once. DeletedWhole()
-// counts those fallbacks.
+// counts those fallbacks. A WAL with another name (a hard link: a
+// checkpoint links every live WAL but the last, and the checkpoint's copy,
+// opened, deletes them once replayed) is only unlinked: cut, it would cut
+// the other database's WAL too, acknowledged events in it.
 //
 // Only WAL files: a table file may still be read through a descriptor a
 // secondary instance (the `dfm log` tools beside the service) holds open.

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "app/erase.h"
 #include "events/sealing.h"
@@ -200,6 +202,40 @@ TEST(Backup, IncrementalBackupsRestoreToTheirManifestsAndVerify) {
   ASSERT_TRUE(ListBackups(backups, &all).ok());
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].id, third.id);
+}
+
+// A checkpoint taken while webhooks arrive hard-links the live log's WALs
+// but the last into the staging copy; that copy's open deleted them once
+// replayed, and the WAL trash cut a deleted WAL in place, through the
+// link: the live log's WAL, still holding acknowledged events, shrank.
+TEST(Backup, AnOnlineBackupUnderLoadLeavesTheLiveLogWhole) {
+  testing::TempDir dir;
+  auto data = std::make_unique<DataDir>(dir.Sub("data"));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> acked{0};
+  std::vector<std::thread> appenders;
+  const std::string big(64 << 10, 'x');  // WALs past the trash's 1 MiB piece within a flush
+  for (int t = 0; t < 4; ++t)
+    appenders.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        AppendOutcome out;
+        const std::string id = "w-" + std::to_string(t) + "-" + std::to_string(i);
+        if (data->log()->Append(testing::GhlWebhook("{\"n\":\"" + big + "\"}", id), &out).ok())
+          ++acked;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int i = 0; i < 3; ++i) data->Backup(dir.Sub("backups"));
+  stop = true;
+  for (auto& t : appenders) t.join();
+  const uint64_t taken = acked.load();
+  data->Close();
+  data->Open();
+  EXPECT_EQ(data->log()->LastSequence(), taken)
+      << "every acknowledged event is still in the live log";
+  ChainReport chain = data->log()->VerifyChain();
+  EXPECT_TRUE(chain.ok) << chain.problem << " at " << chain.first_bad_seq << " of " << taken;
+  EXPECT_EQ(chain.count, taken);
 }
 
 TEST(Backup, ADamagedFileIsFoundByVerify) {

@@ -502,6 +502,24 @@ TEST(WalTrashFileSystem, DeletesAWalAPieceAtATimeAndOtherFilesAtOnce) {
   EXPECT_EQ(fs.DeletedWhole(), 0u);
 }
 
+// A checkpoint hard-links a live log's WALs: deleting the checkpoint's
+// name must leave the other whole (its inode is the live log's WAL).
+TEST(WalTrashFileSystem, AWalWithAnotherNameIsOnlyUnlinked) {
+  TempDir dir;
+  constexpr uint64_t kMiB = 1 << 20;
+  WalTrashFileSystem fs(rocksdb::FileSystem::Default(), 0, kMiB, 64 * kMiB);
+  const std::string live = dir.Sub("000012.log");
+  std::filesystem::create_directories(dir.Sub("checkpoint"));
+  const std::string linked = dir.Sub("checkpoint/000012.log");
+  WriteFileOfSize(live, 5 * kMiB);
+  std::filesystem::create_hard_link(live, linked);
+  ASSERT_TRUE(fs.DeleteFile(linked, rocksdb::IOOptions(), nullptr).ok());
+  fs.WaitUntilEmpty();
+  EXPECT_FALSE(std::filesystem::exists(linked));
+  EXPECT_FALSE(std::filesystem::exists(linked + ".cut"));
+  EXPECT_EQ(SizeOrZero(live), 5 * kMiB) << "the live log's WAL is not cut";
+}
+
 // Destroyed half-way, it stops and leaves the cut file; the next open of
 // the log for writing cuts it (the tests below).
 TEST(WalTrashFileSystem, StopsWhenDestroyed) {
