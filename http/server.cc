@@ -101,9 +101,10 @@ restinio::request_handling_status_t HttpFront::Impl::Handle(const restinio::requ
   }
   const bool admin_path = path.substr(0, 10) == "/v1/admin/";
   if (draining.load()) {
+    // A webhook is not taken now: a status its sender retries on.
     if (!admin_path) metrics.CountWebhook(path, "shutting_down");
-    Respond(req, request_id, 503, ErrorJson("shutting_down", "the service is shutting down; retry"),
-            true, 5);
+    Respond(req, request_id, admin_path ? 503 : Ingestor()->RetryStatusFor(path),
+            ErrorJson("shutting_down", "the service is shutting down; retry"), true, 5);
     return restinio::request_accepted();
   }
   // Its parser discarded the body past the limit (http/restinio_traits.h).

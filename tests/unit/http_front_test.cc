@@ -538,6 +538,36 @@ TEST_F(HttpFrontTest, StopAnswersRequestsInFlight) {
   EXPECT_EQ(Http("GET", Url("/healthz"), {}, "", 1000).status, 0);  // no longer listening
 }
 
+// A webhook arriving while the service drains cannot be taken now: its
+// sender must be told to retry. GoHighLevel retries only 429 (a 503 there
+// is a webhook lost), the others 503 (http/ingest.h, RetryStatusFor).
+TEST_F(HttpFrontTest, WhileShuttingDownEachSenderGetsAStatusItRetries) {
+  SlowLog slow;
+  Start(&slow);
+  const int ghl = ConnectLoopback(port_), verity = ConnectLoopback(port_);  // kept alive
+  ASSERT_GE(ghl, 0);
+  ASSERT_GE(verity, 0);
+  auto pending = std::async(std::launch::async,
+                            [&] { return PostVerity(Fixture("verity/message.received.json")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  front_->Stop();  // drains while the request above is in flight
+  auto status_of = [](int fd, const std::string& path) {
+    const std::string req = "POST " + path +
+                            " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 2\r\n\r\n{}";
+    if (send(fd, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size()))
+      return std::string();
+    char buf[512];
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return n > 12 ? std::string(buf, 12) : std::string();
+  };
+  EXPECT_EQ(status_of(ghl, "/webhooks/ghl"), "HTTP/1.1 429");
+  EXPECT_EQ(status_of(verity, "/webhooks/verity"), "HTTP/1.1 503");
+  close(ghl);
+  close(verity);
+  EXPECT_EQ(pending.get().status, 200);
+}
+
 // The log answers after the grace period ended and the servers are gone
 // (serve_node.cc closes the log after the front's Run): the request the
 // answer was for is let go while its server still existed, and the late
