@@ -61,6 +61,13 @@ std::optional<Config> Load(const std::string& path) {
 // The backup by the data directory itself: no service holds it.
 int BackupOffline(const Config& c, const std::string& into, int keep, bool json,
                   const std::string& why) {
+  // Never a backup of a log made here by opening it: an empty backup
+  // would pass for the newest, and --keep would drop the real ones.
+  if (!RocksDbEventLog::ExistsAt(c.data_dir())) {
+    std::cerr << "dfm backup: " << why << ", and no event log is in " << c.data_dir()
+              << " (is -c the service's configuration?)\n";
+    return 2;
+  }
   std::unique_ptr<RocksDbKeyStore> ks;
   Status s = RocksDbKeyStore::Open(KeyStorePath(c.data_dir()), false, &ks);
   std::shared_ptr<RocksDbKeyStore> keys = std::move(ks);

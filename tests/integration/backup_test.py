@@ -6,6 +6,8 @@
   verify`), and its manifest's last sequence is where its log ends.
 - A person erased after the backup stays erased through `dfm restore`
   (the erasure ledger), and the restored service starts and serves.
+- A backup of a directory holding no log (a configuration not the
+  service's) is refused: nothing is made there or in the backups.
 - A damaged WAL: the service refuses to start; `dfm restore --replace`
   from the last backup says which acknowledged events are lost, records
   it as log.restored, and the service starts.
@@ -131,6 +133,20 @@ class BackupTest(unittest.TestCase):
         self.assertEqual((resp.status, doc["status"]), (200, "accepted"))
         conn.close()
         self.assertEqual(self.dfm.stop(), 0)
+
+    def test_a_backup_of_a_directory_holding_no_log_is_refused(self):
+        # A config that is not the service's (or none: ./data) named a
+        # directory with no log: the offline backup made an empty log there,
+        # backed it up as the newest, and --keep dropped the real ones.
+        nowhere = os.path.join(self.dir, "nowhere")
+        cfg = os.path.join(self.dir, "other.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[storage]\ndata_dir = "{nowhere}"\n')
+        r = self.cli("backup", "-c", cfg, "--into", self.backups, "--keep", "1")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no event log is in " + nowhere, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(nowhere, "CURRENT")), "no log made")
+        self.assertFalse(os.path.exists(os.path.join(self.backups, "meta")), "no backup made")
 
     def test_a_damaged_wal_is_restored_from_the_last_backup_with_the_loss_reported(self):
         self.dfm = dfmtest.Dfm(DFM, self.dir, extra_config="[sync]\nenabled = false\n")
