@@ -43,10 +43,10 @@ Status Gather(const std::string& path, std::map<std::pair<std::string, std::stri
   return Status::OK();
 }
 
-// Moves a data directory that holds something aside, after reading what
-// the restore needs of it. Unavailable while a service holds it.
-Status MoveAside(const std::string& data_dir, const RestoreOptions& o, RestoreReport* r,
-                 std::map<std::pair<std::string, std::string>, LedgerEntry>* erasures) {
+// Reads what the restore needs of a data directory that holds something,
+// before it is replaced. Unavailable while a service holds it.
+Status ReadReplaced(const std::string& data_dir, const RestoreOptions& o, RestoreReport* r,
+                    std::map<std::pair<std::string, std::string>, LedgerEntry>* erasures) {
   if (!o.replace)
     return Status::AlreadyExists(data_dir + " is not empty: stop the service, then restore with "
                                  "--replace (the directory is moved aside, not deleted)");
@@ -57,12 +57,26 @@ Status MoveAside(const std::string& data_dir, const RestoreOptions& o, RestoreRe
       return Status::Unavailable("a service holds " + data_dir + ": stop it first");
   }
   if (!ReadHighWater(data_dir, &r->high_water_before).ok()) r->high_water_before = 0;
-  Status s = Gather(ErasureLedgerPath(data_dir), erasures);
-  if (!s.ok()) return s;
-  r->moved_aside = data_dir + ".replaced-" + UtcStamp(o.now_us);
+  return Gather(ErasureLedgerPath(data_dir), erasures);
+}
+
+// Puts the restored directory `staging` in place of `data_dir`, the
+// replaced one (when `replaced`) moved aside first.
+Status SwapIn(const std::string& staging, const std::string& data_dir, bool replaced,
+              const RestoreOptions& o, RestoreReport* r) {
   std::error_code ec;
-  fs::rename(data_dir, r->moved_aside, ec);
-  if (ec) return Status::IOError("cannot move " + data_dir + " aside: " + ec.message());
+  if (replaced) {
+    r->moved_aside = data_dir + ".replaced-" + UtcStamp(o.now_us);
+    fs::rename(data_dir, r->moved_aside, ec);
+    if (ec) return Status::IOError("cannot move " + data_dir + " aside: " + ec.message());
+  } else if (fs::exists(data_dir, ec)) {
+    fs::remove(data_dir, ec);  // empty
+  }
+  if (!ec) fs::rename(staging, data_dir, ec);
+  if (ec)
+    return Status::IOError("the restored directory is " + staging + "; it cannot be moved to " +
+                           data_dir + ": " + ec.message() +
+                           (replaced ? " (the replaced one is " + r->moved_aside + ")" : ""));
   return Status::OK();
 }
 
@@ -121,41 +135,26 @@ Status RecordRestore(EventLog* log, RestoreReport* r) {
   return s;
 }
 
-}  // namespace
-
-Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir,
-                      const RestoreOptions& o, RestoreReport* r) {
-  std::map<std::pair<std::string, std::string>, LedgerEntry> erasures;
-  Status s = Gather(backup_dir + "/" + kErasureLedgerFile, &erasures);
-  for (const std::string& path : o.ledgers) {
-    if (s.ok() && !fs::exists(path)) s = Status::NotFound("no erasure ledger at " + path);
-    if (s.ok()) s = Gather(path, &erasures);
-  }
-  if (!s.ok()) return s;
-  std::vector<BackupManifest> all;
-  s = ListBackups(backup_dir, &all);  // before anything is moved
-  if (!s.ok()) return s;
-  std::error_code ec;
-  if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
-    s = MoveAside(data_dir, o, r, &erasures);
-    if (!s.ok()) return s;
-  }
-  s = RestoreBackupFiles(backup_dir, o.id, data_dir, &r->backup);
+// Restores backup o.id into `dir` (which must not exist), re-applies every
+// erasure the ledgers know and records the restore in its log.
+Status RestoreInto(const std::string& backup_dir, const std::string& dir, const RestoreOptions& o,
+                   const std::map<std::pair<std::string, std::string>, LedgerEntry>& erasures,
+                   RestoreReport* r) {
+  Status s = RestoreBackupFiles(backup_dir, o.id, dir, &r->backup);
   if (!s.ok()) return s;
   std::vector<LedgerEntry> ledger;
   for (const auto& [who, e] : erasures) ledger.push_back(e);
-  s = AddToErasureLedger(ErasureLedgerPath(data_dir), ledger);
+  s = AddToErasureLedger(ErasureLedgerPath(dir), ledger);
   if (!s.ok()) return s;
-
   std::unique_ptr<RocksDbKeyStore> ks;
-  s = RocksDbKeyStore::Open(KeyStorePath(data_dir), false, &ks);
+  s = RocksDbKeyStore::Open(KeyStorePath(dir), false, &ks);
   if (!s.ok()) return s;
   std::shared_ptr<RocksDbKeyStore> keys = std::move(ks);
   // The key store's copy may be newer than the log's: carry out every
   // erasure from the log's end on.
   if (keys->ErasuresThrough() > r->backup.last_seq) s = keys->SetErasuresThrough(r->backup.last_seq);
   RocksDbLogOptions lo;
-  lo.path = data_dir;
+  lo.path = dir;
   lo.keys = keys;
   std::unique_ptr<RocksDbEventLog> log;
   if (s.ok()) s = RocksDbEventLog::Open(lo, &log);
@@ -164,7 +163,7 @@ Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir
   s = AppendMissing(log.get(), erasures, &r->erasures_appended, &max_key);
   if (s.ok() && max_key > 0) s = keys->ReserveThrough(max_key);
   if (s.ok())
-    s = ApplyErasures(log.get(), keys.get(), &r->erasures_applied, ErasureLedgerPath(data_dir));
+    s = ApplyErasures(log.get(), keys.get(), &r->erasures_applied, ErasureLedgerPath(dir));
   // What the erasures deleted (their snapshots) out of the files too.
   if (s.ok() && r->erasures_applied > 0) s = log->CompactDerived();
   if (s.ok() && r->high_water_before > r->backup.last_seq) {
@@ -173,6 +172,40 @@ Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir
   }
   if (s.ok()) s = RecordRestore(log.get(), r);
   log->Close();
+  return s;
+}
+
+}  // namespace
+
+Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir_as_given,
+                      const RestoreOptions& o, RestoreReport* r) {
+  std::string data_dir = data_dir_as_given;  // its siblings are named after it: no trailing '/'
+  while (data_dir.size() > 1 && data_dir.back() == '/') data_dir.pop_back();
+  std::map<std::pair<std::string, std::string>, LedgerEntry> erasures;
+  Status s = Gather(backup_dir + "/" + kErasureLedgerFile, &erasures);
+  for (const std::string& path : o.ledgers) {
+    if (s.ok() && !fs::exists(path)) s = Status::NotFound("no erasure ledger at " + path);
+    if (s.ok()) s = Gather(path, &erasures);
+  }
+  if (!s.ok()) return s;
+  std::vector<BackupManifest> all;
+  s = ListBackups(backup_dir, &all);
+  if (!s.ok()) return s;
+  std::error_code ec;
+  const bool replaced = fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec);
+  if (replaced) s = ReadReplaced(data_dir, o, r, &erasures);
+  if (!s.ok()) return s;
+  // Restored, its erasures carried out and the restore recorded beside the
+  // data directory, which stays as it was until then: a restore that
+  // fails or is stopped half-way leaves nothing a service would start on
+  // (an erased person's data back, or an empty log).
+  const std::string staging = data_dir + ".restoring";
+  fs::remove_all(staging, ec);  // a restore that died half-way
+  s = RestoreInto(backup_dir, staging, o, erasures, r);
+  if (s.ok())
+    s = SwapIn(staging, data_dir, replaced, o, r);
+  else
+    fs::remove_all(staging, ec);
   return s;
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -255,6 +256,41 @@ TEST(Backup, ADamagedFileIsFoundByVerify) {
   BackupCheck check;
   ASSERT_TRUE(CheckBackup(backups, 0, &check).ok());
   EXPECT_NE(check.problem, "");
+}
+
+// A restore that fails half-way (here a damaged backup file; or a full
+// disk, an interrupted command) moved the data directory aside first and
+// left a half-restored one, or none, for the service to start on: its
+// erasures not yet carried out, or an empty log. It leaves it as it was.
+TEST(Backup, ARestoreThatFailsLeavesTheDataDirectoryAsItWas) {
+  testing::TempDir dir;
+  const std::string backups = dir.Sub("backups");
+  auto data = std::make_unique<DataDir>(dir.Sub("data"));
+  for (int i = 0; i < 50; ++i)
+    data->AddContact("c" + std::to_string(i), "+15550002" + std::to_string(100 + i));
+  data->Backup(backups);
+  data->Close();
+  for (const auto& f : fs::recursive_directory_iterator(backups + "/log"))
+    if (f.path().extension() == ".sst") {
+      fs::permissions(f.path(), fs::perms::owner_write, fs::perm_options::add);
+      std::string bytes = ReadAll(f.path().string());
+      bytes[bytes.size() / 2] ^= 0x40;
+      WriteAll(f.path().string(), bytes);
+    }
+  RestoreOptions o;
+  o.now_us = 1700000000000000;
+  o.replace = true;
+  RestoreReport r;
+  EXPECT_FALSE(RestoreDataDir(backups, dir.Sub("data") + "/", o, &r).ok());
+  EXPECT_EQ(r.moved_aside, "");
+  std::vector<std::string> beside;
+  for (const auto& f : fs::directory_iterator(dir.path()))
+    beside.push_back(f.path().filename().string());
+  std::sort(beside.begin(), beside.end());
+  EXPECT_EQ(beside, (std::vector<std::string>{"backups", "data"}))
+      << "nothing moved aside or left half-restored";
+  data->Open();
+  EXPECT_EQ(data->log()->LastSequence(), 100u) << "the data directory as it was";
 }
 
 TEST(Backup, ARestoreNeverBringsBackAPersonErasedAfterTheBackup) {
