@@ -91,8 +91,12 @@ class GhlSource : public WebhookSource {
       id->provider_event_id = *webhook_id;
       id->id_source = "body.webhookId";
     } else {
+      // Only a provider's delivery goes without a webhookId (its `type` is
+      // its channel): any other body would escape the timestamp window.
       auto message_id = StringOrNumberField(obj, "messageId", &wrong);
-      if (!message_id || message_id->empty()) {
+      auto type = StringOrNumberField(obj, "type", &wrong);
+      const bool delivery = type && (*type == "SMS" || *type == "Email");
+      if (!message_id || message_id->empty() || !delivery) {
         return Status::InvalidArgument("missing field webhookId");
       }
       id->provider_event_id = "message:" + *message_id;

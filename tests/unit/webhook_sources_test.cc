@@ -389,6 +389,12 @@ TEST_F(Ghl, ProviderOutboundMessageUsesMessageId) {
 
 TEST_F(Ghl, MissingFields) {
   WebhookIdentity id;
+  // Only a provider's delivery (type SMS or Email) goes without webhookId
+  // and timestamp: an InboundMessage with a messageId escaped the window,
+  // replayable at any age (its START or STOP applied again).
+  r_.body = R"({"type":"InboundMessage","locationId":"ve9EPM428h8vShlRW1KT","messageId":"m1",)"
+            R"("messageType":"SMS","direction":"inbound","body":"START"})";
+  EXPECT_EQ(src_->Identify(r_.Get(), &id).message(), "missing field webhookId");
   r_.body = R"({"type":"ContactCreate","locationId":"ve9EPM428h8vShlRW1KT",)"
             R"("timestamp":"2026-11-20T15:04:05Z"})";
   EXPECT_EQ(src_->Identify(r_.Get(), &id).message(), "missing field webhookId");
