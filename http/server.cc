@@ -318,7 +318,7 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   if (prepared.test_ping) {
     metrics.CountWebhook(h.path(), "ignored");
     Respond(req, request_id, 200,
-            R"({"status":"ignored","detail":"vendor test ping acknowledged, not recorded"})");
+            R"({"status":"ignored","detail":"acknowledged, not recorded: nothing in it is read"})");
     return;
   }
   const FrontMetrics::Route route = metrics.RouteOf(prepared.tenant, prepared.system);

@@ -50,7 +50,9 @@ struct WebhookIdentity {
   std::string provider_event_id;  // vendor id, or a documented derived id
   std::string id_source;          // how it was found: "body.webhookId", ...
   std::optional<int64_t> source_time_us;
-  // True for a vendor's test ping: acknowledged, not recorded.
+  // True for a body the service reads nothing from and keeps for no tenant
+  // (a vendor's test ping, a WhatsApp account notification naming no
+  // number): acknowledged, not recorded.
   bool is_test_ping = false;
 };
 

@@ -78,6 +78,7 @@ class WhatsAppSource : public WebhookSource {
     simdjson::dom::array entries;
     if (obj["entry"].get(entries)) return Status::InvalidArgument("missing array field entry");
     std::vector<std::string> items;
+    bool numbered = false;  // a change named this tenant's number
     int64_t newest = 0;
     auto stamp = [&](simdjson::dom::object o) {
       bool wrong = false;
@@ -91,8 +92,17 @@ class WhatsAppSource : public WebhookSource {
         simdjson::dom::object value;
         if (c["value"].get(value)) return Status::InvalidArgument("change without value");
         std::string_view number;
-        if (value["metadata"]["phone_number_id"].get(number))
-          return Status::InvalidArgument("change without value.metadata.phone_number_id");
+        if (value["metadata"]["phone_number_id"].get(number)) {
+          // A change about no number (a template's status, an account or
+          // quality update): nothing the sync reads, and nothing binds it
+          // to a tenant. One carrying items must name its number.
+          if (value["messages"].error() == simdjson::SUCCESS ||
+              value["statuses"].error() == simdjson::SUCCESS ||
+              value["user_preferences"].error() == simdjson::SUCCESS)
+            return Status::InvalidArgument("change without value.metadata.phone_number_id");
+          continue;
+        }
+        numbered = true;
         if (!ConstantTimeEquals(number, number_id_))
           return Status::Unauthenticated("notification for a phone_number_id that is not this tenant's");
         simdjson::dom::array list;
@@ -127,8 +137,15 @@ class WhatsAppSource : public WebhookSource {
         }
       }
     }
+    if (!numbered) {
+      // About the app's account alone: acknowledged (Meta retries anything
+      // else for days), kept by no tenant (with one app for many tenants
+      // the account may be another tenant's).
+      id->is_test_ping = true;
+      return Status::OK();
+    }
     if (items.empty()) {
-      // Account, template or quality updates: nothing the sync reads. Still
+      // A number's change with no items: nothing the sync reads. Still
       // recorded once per body (the same bytes are the same notification).
       id->provider_event_id = "body-sha256:" + HexEncode(Sha256(req.body));
       id->id_source = "sha256(body)";

@@ -99,6 +99,30 @@ TEST(WhatsAppWebhook, IdentifiesItemsAndRefusesAnotherTenantsNumber) {
   EXPECT_EQ(id.provider_event_id, "s:wamid.B:delivered");
 }
 
+// Template, account and quality notifications name no number: they were
+// answered 400, which Meta retries for days. Acknowledged, kept by no
+// tenant; a change with items must still name its number.
+TEST(WhatsAppWebhook, AnAccountNotificationIsAcknowledgedAndNotKept) {
+  auto src = WhatsAppSource("secret");
+  Request r(
+      R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","time":1763661600,)"
+      R"("changes":[{"field":"message_template_status_update","value":{"event":"APPROVED",)"
+      R"("message_template_id":1,"message_template_name":"order_ready","message_template_language":"en_US",)"
+      R"("reason":"NONE"}}]}]})");
+  WebhookIdentity id;
+  ASSERT_TRUE(src->Identify(r.in, &id).ok());
+  EXPECT_TRUE(id.is_test_ping) << "acknowledged, not recorded";
+  Request items(
+      R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages",)"
+      R"("value":{"messages":[{"from":"16505551234","id":"wamid.C","timestamp":"1763661600"}]}}]}]})");
+  EXPECT_EQ(src->Identify(items.in, &id).message(),
+            "change without value.metadata.phone_number_id");
+  id = WebhookIdentity{};
+  Request mine(kMessage);
+  ASSERT_TRUE(src->Identify(mine.in, &id).ok());
+  EXPECT_FALSE(id.is_test_ping);
+}
+
 TEST(WhatsAppWebhook, AnswersMetasHandshake) {
   auto src = WhatsAppSource("secret");
   Request ok("", "/t/north/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=vt-1");
