@@ -4,7 +4,8 @@
 // (base64). When that header is absent, `X-WH-Signature` is the legacy
 // RSASSA-PKCS1-v1_5 SHA-256 signature of the raw body (base64). A present
 // X-GHL-Signature that is wrong, or empty, is rejected; it never falls back
-// to the legacy scheme.
+// to the legacy scheme, unless no Ed25519 key is configured (an RSA-only
+// tenant: the legacy header decides).
 //
 // Tenant: GoHighLevel signs every location's webhooks with one published
 // key, so a signature proves only that GoHighLevel sent the body, not for
@@ -45,7 +46,9 @@ class GhlSource : public WebhookSource {
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
-    if (req.HasHeader("x-ghl-signature")) {
+    // With no Ed25519 key configured there is nothing to downgrade from:
+    // the legacy header decides when GoHighLevel sent both.
+    if (req.HasHeader("x-ghl-signature") && (ed25519_ || !req.HasHeader("x-wh-signature"))) {
       std::string_view ghl = req.Header("x-ghl-signature");
       if (!ed25519_) return Status::Unauthenticated("X-GHL-Signature given but no Ed25519 key is configured");
       auto sig = Base64Decode(ghl);

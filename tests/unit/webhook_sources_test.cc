@@ -153,8 +153,17 @@ TEST(KnownAnswer, GhlLegacyRsaVector) {
   WebhookIdentity id;
   EXPECT_TRUE(src->Identify(r.Get(), &id).ok());  // and taken, as a webhook arriving then
   EXPECT_EQ(id.provider_event_id, "9a0c1e52-6f1d-4c38-9d0e-5b0f3e2a7c11");
+  // GoHighLevel sends both headers now: with no Ed25519 key configured
+  // (nothing to downgrade from) the legacy one decides; every webhook was
+  // refused 401 before, which GoHighLevel does not retry.
+  r.headers["x-ghl-signature"] = "c2lnbmVkIGJ5IGEga2V5IHdlIGRvIG5vdCBob2xk";
+  ASSERT_TRUE(src->Verify(r.Get(), &scheme).ok());
+  EXPECT_EQ(scheme, "rsa-sha256");
   r.body[10] ^= 1;
   EXPECT_EQ(src->Verify(r.Get(), &scheme).code(), Status::Code::kUnauthenticated);
+  r.headers.erase("x-wh-signature");
+  EXPECT_EQ(src->Verify(r.Get(), &scheme).message(),
+            "X-GHL-Signature given but no Ed25519 key is configured");
 }
 
 TEST(KnownAnswer, TwilioDocumentedVector) {
