@@ -1,6 +1,7 @@
 #include "storage/data_dir.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -53,6 +54,21 @@ std::string DescribeLooseModes(const std::string& dir, const std::vector<LooseMo
   }
   return text + ": it holds webhook bodies with personal data and OAuth grants; `chmod -R go-rwx " +
          dir + "`";
+}
+
+void KeepOwnersFiles(const std::string& dir) {
+  struct stat top;
+  if (::geteuid() != 0 || ::lstat(dir.c_str(), &top) != 0 || !S_ISDIR(top.st_mode) ||
+      top.st_uid == 0)
+    return;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    struct stat st;
+    const std::string path = it->path().string();
+    if (::lstat(path.c_str(), &st) == 0 && (st.st_uid != top.st_uid || st.st_gid != top.st_gid))
+      (void)::lchown(path.c_str(), top.st_uid, top.st_gid);
+  }
 }
 
 }  // namespace dfm

@@ -14,6 +14,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "storage/data_dir.h"
 #include "storage/key_block.h"
 #include "util/coding.h"
 #include "util/crypto.h"
@@ -69,6 +70,7 @@ std::string KeyStorePath(const std::string& data_dir) { return data_dir + "/keys
 struct RocksDbKeyStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   bool read_only = false;
+  std::string path;
   std::string secondary_path;  // read-only: the secondary's own files (removed at the end)
   std::mutex catch_up_mu;
   std::mutex writer_mu;  // NewKey, Destroy, SetErasuresThrough
@@ -260,6 +262,7 @@ RocksDbKeyStore::RocksDbKeyStore(std::unique_ptr<Impl> impl) : impl_(std::move(i
 RocksDbKeyStore::~RocksDbKeyStore() {
   if (impl_->db) (void)impl_->db->Close();
   impl_->db.reset();
+  if (!impl_->read_only && !impl_->path.empty()) KeepOwnersFiles(impl_->path);
   if (!impl_->secondary_path.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(impl_->secondary_path, ec);
@@ -270,6 +273,7 @@ Status RocksDbKeyStore::Open(const std::string& path, bool read_only,
                              std::unique_ptr<RocksDbKeyStore>* out) {
   auto impl = std::make_unique<Impl>();
   impl->read_only = read_only;
+  impl->path = path;
   rocksdb::Options o;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status rs;

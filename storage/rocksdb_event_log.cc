@@ -1,3 +1,4 @@
+#include "storage/data_dir.h"
 #include "storage/rocksdb_log_impl.h"
 
 namespace dfm {
@@ -61,6 +62,7 @@ void RocksDbEventLog::Impl::MakePlanner(uint64_t last, const Sha256Digest& head)
 
 RocksDbEventLog::Impl::~Impl() {
   CloseDb();
+  if (!options.read_only && !options.path.empty()) KeepOwnersFiles(options.path);
   if (!temp_secondary_path.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(temp_secondary_path, ec);

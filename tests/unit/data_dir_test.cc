@@ -1,11 +1,17 @@
 // What `dfm config check` and `dfm serve` say about a data directory others
 // may read (storage/data_dir.h).
+#include "storage/data_dir.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
-#include "storage/data_dir.h"
+#include "storage/key_store.h"
+#include "storage/rocksdb_event_log.h"
+#include "tests/support/erasure_drafts.h"
 #include "tests/support/temp_dir.h"
 
 namespace dfm {
@@ -33,6 +39,43 @@ TEST(DataDir, FindsWhatOthersMayReadAndSaysWhatToDo) {
                   "`chmod -R go-rwx " + dir + "`");
   ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
   EXPECT_EQ(LooseModes(dir).size(), 1u);
+}
+
+// Opens the log and key store in `dir` for writing, appends one webhook and
+// closes both.
+void AppendOnce(const std::string& dir, const std::string& id) {
+  std::unique_ptr<RocksDbKeyStore> ks;
+  ASSERT_TRUE(RocksDbKeyStore::Open(KeyStorePath(dir), false, &ks).ok());
+  RocksDbLogOptions o;
+  o.path = dir;
+  o.keys = std::move(ks);
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  AppendOutcome out;
+  ASSERT_TRUE(log->Append(testing::GhlWebhook("{}", id), &out).ok());
+}
+
+// `dfm log recover` or an offline backup run as root rewrote CURRENT,
+// MANIFEST, OPTIONS and a WAL as root, mode 0600: the service, its own
+// user, could not open its data directory again (a restart loop).
+TEST(DataDir, AToolRunAsRootLeavesTheFilesToTheDirectorysOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, as the suite runs in CI";
+  testing::TempDir d;
+  const std::string dir = d.Sub("data");
+  constexpr uid_t kService = 65534;  // nobody: the service's user here
+  AppendOnce(dir, "w-1");
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    ASSERT_EQ(::lchown(e.path().c_str(), kService, kService), 0);
+  ASSERT_EQ(::lchown(dir.c_str(), kService, kService), 0);
+  AppendOnce(dir, "w-2");  // as root, the service stopped: a writable open, an append, a close
+  size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st;
+    ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, kService) << e.path();
+    ++files;
+  }
+  EXPECT_GT(files, 5u);
 }
 
 }  // namespace
