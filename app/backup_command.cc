@@ -1,8 +1,8 @@
 #include "app/backup_command.h"
 
-#include <CLI/CLI.hpp>
 #include <simdjson.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -13,6 +13,7 @@
 #include "events/webhook_received.h"
 #include "replay-tools/replay.h"
 #include "storage/backup.h"
+#include "storage/data_dir.h"
 #include "storage/key_store.h"
 #include "storage/rocksdb_event_log.h"
 #include "storage/shared_key_store.h"
@@ -63,9 +64,8 @@ int BackupOffline(const Config& c, const std::string& into, int keep, bool json,
                   const std::string& why) {
   // Never a backup of a log made here by opening it: an empty backup
   // would pass for the newest, and --keep would drop the real ones.
-  if (!RocksDbEventLog::ExistsAt(c.data_dir())) {
-    std::cerr << "dfm backup: " << why << ", and no event log is in " << c.data_dir()
-              << " (is -c the service's configuration?)\n";
+  if (Status found = FindLogAt(c.data_dir()); !found.ok()) {
+    std::cerr << "dfm backup: " << why << ", and " << found.message() << "\n";
     return 2;
   }
   std::unique_ptr<RocksDbKeyStore> ks;

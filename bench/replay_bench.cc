@@ -84,10 +84,12 @@ std::unique_ptr<RocksDbEventLog> OpenForWriting(const std::string& dir,
   // DFM_BENCH_SEALED=1: payloads sealed, as the service writes them
   // (docs/privacy.md); the key store in <dir>/keys.
   if (const char* sealed = std::getenv("DFM_BENCH_SEALED"); sealed && *sealed == '1') {
-    if (Status s = OpenToolKeys(dir, /*read_only=*/false, &o.keys); !s.ok()) {
+    std::unique_ptr<RocksDbKeyStore> keys;  // made with the log it generates
+    if (Status s = RocksDbKeyStore::Open(KeyStorePath(dir), /*read_only=*/false, &keys); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       return nullptr;
     }
+    o.keys = std::move(keys);
   }
   if (Status s = RocksDbEventLog::Open(o, &log); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());

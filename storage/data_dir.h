@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "util/status.h"
+
 namespace dfm {
 
 struct LooseMode {
@@ -23,12 +25,18 @@ std::vector<LooseMode> LooseModes(const std::string& dir);
 // 12 files in it (e.g. 000004.log, mode 0644): ...". Empty for none.
 std::string DescribeLooseModes(const std::string& dir, const std::vector<LooseMode>& loose);
 
-// Gives everything under `dir` to the directory's owner when this process
-// runs as root and `dir` is another user's: an offline tool run as root
+// OK when an event log is in `dir` (its CURRENT file); NotFound when there
+// is none (a tool pointed at another directory must not make one there,
+// as a writable open would); IOError when `dir` cannot be read.
+Status FindLogAt(const std::string& dir);
+
+// Gives the root-owned files under `dir` to the directory's owner when this
+// process runs as root and `dir` is another user's: an offline tool run as root
 // (`dfm log recover`, a backup while the service is stopped) must not
 // leave files the service's user cannot open (RocksDB rewrites CURRENT,
 // MANIFEST, OPTIONS and a WAL at every writable open). Symbolic links are
-// not followed. No-op otherwise. Called once a writable database closes.
+// never followed, nor given. No-op otherwise. Called once a writable
+// database closes.
 void KeepOwnersFiles(const std::string& dir);
 
 }  // namespace dfm

@@ -447,6 +447,8 @@ Status RocksDbKeyStore::SetErasuresThrough(uint64_t seq) {
 }
 
 Status OpenToolKeys(const std::string& data_dir, bool read_only, std::shared_ptr<KeyStore>* out) {
+  if (!read_only)  // a tool writes only where the service's log is
+    if (Status found = FindLogAt(data_dir); !found.ok()) return found;
   std::unique_ptr<RocksDbKeyStore> ks;
   Status s = RocksDbKeyStore::Open(KeyStorePath(data_dir), read_only, &ks);
   if (read_only && s.IsNotFound()) {

@@ -84,8 +84,9 @@ std::string KeyStorePath(const std::string& data_dir);
 
 // A data directory's key store for a `dfm` tool. read_only: a secondary
 // beside a running service, or null (OK) when the directory has none (a
-// log that never sealed). For writing: created when missing; fails (its
-// lock) while the service runs.
+// log that never sealed). For writing: only where a log is (FindLogAt: a
+// tool given another directory must not make one there); created when
+// missing; fails (its lock) while the service runs.
 Status OpenToolKeys(const std::string& data_dir, bool read_only, std::shared_ptr<KeyStore>* out);
 
 class RocksDbKeyStore : public KeyStore {

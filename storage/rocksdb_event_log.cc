@@ -145,11 +145,6 @@ RocksDbEventLog::RocksDbEventLog(std::unique_ptr<Impl> impl) : impl_(std::move(i
 
 RocksDbEventLog::~RocksDbEventLog() { Close(); }
 
-bool RocksDbEventLog::ExistsAt(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::exists(path + "/CURRENT", ec);
-}
-
 Status RocksDbEventLog::Open(const RocksDbLogOptions& options,
                              std::unique_ptr<RocksDbEventLog>* out) {
   auto impl = std::make_unique<Impl>();
@@ -253,9 +248,7 @@ Status RocksDbEventLog::Impl::OpenSecondary() {
     secondary = tmpl;
     temp_secondary_path = secondary;
   }
-  if (!ExistsAt(options.path)) {
-    return Status::NotFound("no event log at " + options.path);
-  }
+  if (Status found = FindLogAt(options.path); !found.ok()) return found;
   // The mark before the log: the log read after it holds at least as much.
   Status hw = ReadHighWater(options.path, &high_water_at_open);
   if (!hw.ok()) return hw;

@@ -79,9 +79,6 @@ struct ReplicaRecord {
 class RocksDbEventLog : public EventLog {
  public:
   static Status Open(const RocksDbLogOptions& options, std::unique_ptr<RocksDbEventLog>* out);
-  // True when a log is at `path` (a writable Open makes one where none is:
-  // a tool pointed at the wrong directory must ask this first).
-  static bool ExistsAt(const std::string& path);
   ~RocksDbEventLog() override;
 
   // Finishes every append already queued, then stops the writer and writes

@@ -144,7 +144,7 @@ class BackupTest(unittest.TestCase):
             f.write(f'[storage]\ndata_dir = "{nowhere}"\n')
         r = self.cli("backup", "-c", cfg, "--into", self.backups, "--keep", "1")
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        self.assertIn("no event log is in " + nowhere, r.stderr)
+        self.assertIn("no event log at " + nowhere, r.stderr)
         self.assertFalse(os.path.exists(os.path.join(nowhere, "CURRENT")), "no log made")
         self.assertFalse(os.path.exists(os.path.join(self.backups, "meta")), "no backup made")
 

@@ -55,6 +55,23 @@ void AppendOnce(const std::string& dir, const std::string& id) {
   ASSERT_TRUE(log->Append(testing::GhlWebhook("{}", id), &out).ok());
 }
 
+// A tool given another directory (a wrong -c, or none: ./data) opened it
+// for writing and so made an empty log there: a backfill's contacts or an
+// erasure went into it, never into the service's log.
+TEST(DataDir, AToolWritesOnlyWhereTheServicesLogIs) {
+  testing::TempDir d;
+  const std::string dir = d.Sub("nowhere");
+  EXPECT_TRUE(FindLogAt(dir).IsNotFound());
+  std::shared_ptr<KeyStore> keys;
+  Status s = OpenToolKeys(dir, /*read_only=*/false, &keys);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no event log at " + dir), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "nothing made";
+  AppendOnce(d.Sub("data"), "w-1");  // the service's
+  EXPECT_TRUE(FindLogAt(d.Sub("data")).ok());
+  EXPECT_TRUE(OpenToolKeys(d.Sub("data"), /*read_only=*/false, &keys).ok());
+}
+
 // `dfm log recover` or an offline backup run as root rewrote CURRENT,
 // MANIFEST, OPTIONS and a WAL as root, mode 0600: the service, its own
 // user, could not open its data directory again (a restart loop).
@@ -67,6 +84,9 @@ TEST(DataDir, AToolRunAsRootLeavesTheFilesToTheDirectorysOwner) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
     ASSERT_EQ(::lchown(e.path().c_str(), kService, kService), 0);
   ASSERT_EQ(::lchown(dir.c_str(), kService, kService), 0);
+  const std::string outside = d.Sub("root-only");  // root's, reached by a link planted in the tree
+  std::ofstream(outside) << "secret";
+  std::filesystem::create_symlink(outside, dir + "/keys/planted");
   AppendOnce(dir, "w-2");  // as root, the service stopped: a writable open, an append, a close
   size_t files = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
@@ -76,6 +96,9 @@ TEST(DataDir, AToolRunAsRootLeavesTheFilesToTheDirectorysOwner) {
     ++files;
   }
   EXPECT_GT(files, 5u);
+  struct stat st;
+  ASSERT_EQ(::stat(outside.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "a link is never followed";
 }
 
 }  // namespace
