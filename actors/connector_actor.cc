@@ -73,8 +73,10 @@ void OnToken(Self* self, TokenDone& t) {
     // Synced before use: the old refresh token is spent. When storing
     // fails the grant is still used (it is the only valid one left),
     // and a restart would need the operator to grant again.
-    Status s = StoreState(state, kCredentialsConsumer,
-                          {StateOp{CredentialsKey(state), EncodeCredentials(fresh), false}}, true);
+    Status s = StoreState(
+        state, kCredentialsConsumer,
+        {StateOp{CredentialsKey(state), EncodeCredentials(fresh, state.cfg.credentials), false}},
+        true);
     if (!s.ok()) {
       Logger("connectors")
           ->error("event=token_store_failed system={} error=\"{}\"", state.cfg.system,
@@ -126,9 +128,10 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
     // An OAuth grant given anew (re-authorized) is the newest: stored, so
     // a restart does not go back to the one it replaced (LoadStored).
     if (oauth) {
-      Status s =
-          StoreState(state, kCredentialsConsumer,
-                     {StateOp{CredentialsKey(state), EncodeCredentials(state.creds), false}}, true);
+      Status s = StoreState(state, kCredentialsConsumer,
+                            {StateOp{CredentialsKey(state),
+                                     EncodeCredentials(state.creds, state.cfg.credentials), false}},
+                            true);
       if (!s.ok())
         Logger("connectors")
             ->error("event=token_store_failed system={} error=\"{}\"", state.cfg.system,
@@ -155,11 +158,9 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
 // A grant and the day's credits an earlier run stored.
 void LoadStored(ConnectorState& st) {
   std::string stored;
-  Credentials c;
-  if (st.env->log->GetConsumerState(kCredentialsConsumer, CredentialsKey(st), &stored).ok() &&
-      DecodeCredentials(stored, &c)) {
-    st.creds = c;  // a grant obtained by an earlier run: the configured one may be spent
-  }
+  if (st.env->log->GetConsumerState(kCredentialsConsumer, CredentialsKey(st), &stored).ok())
+    st.creds =
+        NewestGrant(st.cfg.credentials, stored);  // an earlier run's refresh, unless granted anew
   if (st.env->log->GetConsumerState(kCreditsConsumer, CredentialsKey(st), &stored).ok()) {
     const size_t nl = stored.find('\n');
     if (nl != std::string::npos) {

@@ -27,13 +27,11 @@ class Backfiller {
     if (d_.read) return Status::OK();  // the connector actor holds the grant
     creds_ = d_.credentials;
     std::string stored;
-    Credentials c;
     if (d_.log
             ->GetConsumerState(kCredentialsConsumer, CredentialsKey(o_.tenant, o_.system), &stored)
-            .ok() &&
-        DecodeCredentials(stored, &c)) {
-      creds_ = c;  // refreshed by the service: the configured grant may be spent
-    }
+            .ok())
+      creds_ =
+          NewestGrant(d_.credentials, stored);  // refreshed by the service, unless granted anew
     if (d_.client->UsesOAuth() && creds_.expires_at_us != 0 &&
         creds_.expires_at_us - 60 * 1000000LL < d_.now_us()) {
       return Refresh();
@@ -179,9 +177,10 @@ class Backfiller {
     fresh.refresh_token = g.refresh_token;
     fresh.expires_at_us = d_.now_us() + g.expires_in_s * 1000000;
     // Stored before use: the old refresh token is spent now.
-    Status s = d_.log->CommitConsumerDurable(
-        kCredentialsConsumer, 0,
-        {StateOp{CredentialsKey(o_.tenant, o_.system), EncodeCredentials(fresh), false}});
+    Status s =
+        d_.log->CommitConsumerDurable(kCredentialsConsumer, 0,
+                                      {StateOp{CredentialsKey(o_.tenant, o_.system),
+                                               EncodeCredentials(fresh, d_.credentials), false}});
     creds_ = fresh;  // the only valid grant now, stored or not
     if (!s.ok() && d_.warn) {
       d_.warn("could not store the refreshed token (" + s.ToString() +

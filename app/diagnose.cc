@@ -247,7 +247,7 @@ int RunDiagnose(const std::string& config_path, bool json, std::ostream& out) {
       std::string stored;
       if (log && log->GetConsumerState(kCredentialsConsumer, CredentialsKey(tenant, system), &stored)
                      .ok())
-        DecodeCredentials(stored, &creds);  // the newest grant (refreshed by the service)
+        creds = NewestGrant(creds, stored);  // the newest grant (refreshed by the service)
       auto promise = std::make_shared<std::promise<ProbeResult>>();
       pending.push_back({who, promise->get_future()});
       if (auto t = settings.find("request_timeout_ms"); t != settings.end())

@@ -262,10 +262,8 @@ void MakeReconcileReaders(const Config& config, const std::string& tenant, const
     r.client = out->owned[system].get();
     r.credentials = f->credentials(settings);
     std::string stored;
-    Credentials c;
-    if (log.GetConsumerState(kCredentialsConsumer, CredentialsKey(tenant, system), &stored).ok() &&
-        DecodeCredentials(stored, &c))
-      r.credentials = c;  // the service's newest grant
+    if (log.GetConsumerState(kCredentialsConsumer, CredentialsKey(tenant, system), &stored).ok())
+      r.credentials = NewestGrant(r.credentials, stored);  // the service's newest grant
     r.rate_limit = std::max(1, std::atoi(settings.at("rate_limit").c_str()));
     r.window_us = std::max<int64_t>(1, std::atoll(settings.at("rate_window_ms").c_str())) * 1000;
     r.share = share;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "sync/fact.h"
+#include "util/crypto.h"
 
 namespace dfm {
 
@@ -35,11 +36,20 @@ std::string CredentialsKey(const std::string& tenant, const std::string& system)
   return tenant + "/" + system;
 }
 
-std::string EncodeCredentials(const Credentials& c) {
-  return std::to_string(c.expires_at_us) + "\n" + c.access_token + "\n" + c.refresh_token;
+namespace {
+
+std::string GrantOrigin(const Credentials& configured) {
+  return HexEncode(Sha256(configured.access_token + "\n" + configured.refresh_token));
 }
 
-bool DecodeCredentials(const std::string& s, Credentials* c) {
+}  // namespace
+
+std::string EncodeCredentials(const Credentials& grant, const Credentials& configured) {
+  return std::to_string(grant.expires_at_us) + "\n" + grant.access_token + "\n" +
+         grant.refresh_token + "\n" + GrantOrigin(configured);
+}
+
+bool DecodeCredentials(const std::string& s, Credentials* c, std::string* origin) {
   size_t a = s.find('\n');
   if (a == std::string::npos) return false;
   size_t b = s.find('\n', a + 1);
@@ -48,10 +58,20 @@ bool DecodeCredentials(const std::string& s, Credentials* c) {
   std::string num = s.substr(0, a);
   long long at = std::strtoll(num.c_str(), &end, 10);
   if (end == num.c_str() || *end != '\0') return false;
+  const size_t o = s.find('\n', b + 1);
   c->expires_at_us = at;
   c->access_token = s.substr(a + 1, b - a - 1);
-  c->refresh_token = s.substr(b + 1);
+  c->refresh_token = s.substr(b + 1, o == std::string::npos ? std::string::npos : o - b - 1);
+  if (origin) *origin = o == std::string::npos ? "" : s.substr(o + 1);
   return true;
+}
+
+Credentials NewestGrant(const Credentials& configured, const std::string& stored) {
+  Credentials c;
+  std::string origin;
+  if (stored.empty() || !DecodeCredentials(stored, &c, &origin)) return configured;
+  if (!origin.empty() && origin != GrantOrigin(configured)) return configured;  // granted anew
+  return c;
 }
 
 void ReadRateHeaders(const HttpResponse& resp, PushResult* r) {

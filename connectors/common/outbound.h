@@ -199,10 +199,19 @@ ContactPage PageFromResponse(const HttpResponse& resp, std::string url, std::str
 // `dfm backfill` uses the newest one: a spent refresh token is refused.
 inline constexpr char kCredentialsConsumer[] = "credentials";
 std::string CredentialsKey(const std::string& tenant, const std::string& system);
-// "<expires_at_us>\n<access>\n<refresh>"
-std::string EncodeCredentials(const Credentials& c);
-// False when `s` cannot be read (the configured grant is used instead).
-bool DecodeCredentials(const std::string& s, Credentials* c);
+// A stored grant names the configured grant it descends from (its
+// origin): "<expires_at_us>\n<access>\n<refresh>\n<origin>", the origin the
+// hex SHA-256 of "<access>\n<refresh>" as configured (docs/event-format.md;
+// a value of three lines, written before origins were, names none).
+std::string EncodeCredentials(const Credentials& grant, const Credentials& configured);
+// False when `s` cannot be read (the configured grant is used instead);
+// *origin (when given) "" for a value naming none.
+bool DecodeCredentials(const std::string& s, Credentials* c, std::string* origin = nullptr);
+// The grant to use: the stored one (an earlier run's refresh: the
+// configured one may be spent), unless `stored` ("": none) cannot be read
+// or descends from another configured grant than `configured` (the
+// operator granted anew in the configuration since).
+Credentials NewestGrant(const Credentials& configured, const std::string& stored);
 
 struct RateDefaults {
   std::string limit, window_ms, daily;  // defaults of rate_limit, rate_window_ms, daily_limit

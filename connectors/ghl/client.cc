@@ -742,9 +742,9 @@ std::vector<SettingSpec> GhlApiSettings() {
       {"location_id", false, "", "the sub-account (location) contacts are written to"},
       {"access_token", true, "", "OAuth access token or Private Integration Token"},
       {"refresh_token", true, "",
-       "OAuth refresh token (single use; the newest is kept in the data dir; a reload that "
-       "leaves this and `access_token` as they were keeps the newest, and a new one given here "
-       "replaces it)"},
+       "OAuth refresh token (single use; the newest is kept in the data dir; a reload or restart "
+       "that leaves this and `access_token` as they were keeps the newest, and a new one given "
+       "here replaces it)"},
       {"client_id", false, "", "OAuth client id (with client_secret: tokens are refreshed)"},
       {"client_secret", true, "", "OAuth client secret"},
       {"token_expires_at", false, "0", "Unix seconds when access_token expires; 0: unknown", true},

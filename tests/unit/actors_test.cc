@@ -105,6 +105,45 @@ TEST_F(ActorTest, TokenIsRefreshedBeforeItExpiresAndStored) {
   EXPECT_NE(stored.find("refresh-2"), std::string::npos) << "the single-use refresh token is kept";
 }
 
+// After a restart the stored grant (an earlier run's refresh) wins over the
+// configured one, spent by then, unless the operator granted anew in the
+// configuration: a GoHighLevel grant revoked and authorized again, given
+// as new tokens and a restart, was ignored for the dead stored one.
+TEST_F(ActorTest, ARestartUsesTheStoredGrantUnlessTheConfigurationGrantedAnew) {
+  auto first = std::make_shared<ScriptedClient>();
+  first->oauth = true;
+  auto c = Connector(first, Credentials{"access-1", "refresh-1", kStart + 1});  // expired
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(first->refreshes.size(), 1u);
+  first->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
+  sched_->run();
+  ASSERT_EQ(first->pushes.size(), 1u);
+  first->Answer(0, 200, "1");
+  sched_->run();
+  caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  sched_->run();
+
+  // A restart: a new actor with `configured`, asked for one push; the
+  // access token it pushed with.
+  int n = 1;
+  auto restart_with = [&](Credentials configured) {
+    auto client = std::make_shared<ScriptedClient>();
+    client->oauth = true;
+    auto actor = Connector(client, configured);
+    caf::anon_send(actor, Order("p" + std::to_string(++n), "c1"));
+    sched_->run();
+    const std::string used = client->pushes.empty() ? "" : client->pushes[0].creds.access_token;
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    sched_->run();
+    return used;
+  };
+  EXPECT_EQ(restart_with(Credentials{"access-1", "refresh-1", kStart + 1}), "access-2")
+      << "the configuration as it was: the stored grant (the configured one is spent)";
+  EXPECT_EQ(restart_with(Credentials{"access-9", "refresh-9", kStart + 86'400'000'000}), "access-9")
+      << "a grant authorized again: the configured one";
+}
+
 // A configuration reload of an OAuth vendor's other settings (its rate
 // limit here) keeps the grant the connector refreshed to: the configured
 // one is spent (GoHighLevel rotates refresh tokens). The new client asks
