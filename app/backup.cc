@@ -1,8 +1,13 @@
 #include "app/backup.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -43,40 +48,87 @@ Status Gather(const std::string& path, std::map<std::pair<std::string, std::stri
   return Status::OK();
 }
 
-// Reads what the restore needs of a data directory that holds something,
-// before it is replaced. Unavailable while a service holds it.
+// A RocksDB LOCK file locked as RocksDB locks it (fcntl, the whole file),
+// by descriptor: renaming its directory does not touch it, and a service
+// starting meanwhile finds it held and stops.
+class HeldLock {
+ public:
+  HeldLock() = default;
+  HeldLock(const HeldLock&) = delete;
+  HeldLock& operator=(const HeldLock&) = delete;
+  ~HeldLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // OK when locked, or when there is no such file; Unavailable when held.
+  Status Take(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) return Status::OK();
+    struct flock f {};
+    f.l_type = F_WRLCK;
+    f.l_whence = SEEK_SET;
+    if (::fcntl(fd_, F_SETLK, &f) == 0) return Status::OK();
+    return Status::Unavailable("held");
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// What a restore keeps of the data directory it replaces until the swap:
+// the service's locks (the log's and the key store's, so no service starts
+// on it meanwhile) and its owner and mode (the unit's StateDirectory, 0700).
+struct Replaced {
+  bool exists = false;  // data_dir exists, empty or not
+  bool holds = false;   // and holds something
+  struct stat st {};    // its owner and mode, when it exists
+  HeldLock log_lock, keys_lock;
+};
+
+// Reads what the restore needs of the data directory, before it is
+// replaced. Unavailable while a service holds it.
 Status ReadReplaced(const std::string& data_dir, const RestoreOptions& o, RestoreReport* r,
-                    std::map<std::pair<std::string, std::string>, LedgerEntry>* erasures) {
+                    std::map<std::pair<std::string, std::string>, LedgerEntry>* erasures,
+                    Replaced* was) {
+  std::error_code ec;
+  was->exists = ::stat(data_dir.c_str(), &was->st) == 0;
+  was->holds = was->exists && !fs::is_empty(data_dir, ec);
+  if (!was->holds) return Status::OK();
   if (!o.replace)
     return Status::AlreadyExists(data_dir + " is not empty: stop the service, then restore with "
                                  "--replace (the directory is moved aside, not deleted)");
-  if (fs::exists(KeyStorePath(data_dir))) {
-    std::unique_ptr<RocksDbKeyStore> held;
-    Status s = RocksDbKeyStore::Open(KeyStorePath(data_dir), false, &held);
-    if (!s.ok() && s.message().find("lock") != std::string::npos)
-      return Status::Unavailable("a service holds " + data_dir + ": stop it first");
-  }
+  if (!was->log_lock.Take(data_dir + "/LOCK").ok() ||
+      !was->keys_lock.Take(KeyStorePath(data_dir) + "/LOCK").ok())
+    return Status::Unavailable("a service holds " + data_dir + ": stop it first");
   if (!ReadHighWater(data_dir, &r->high_water_before).ok()) r->high_water_before = 0;
   return Gather(ErasureLedgerPath(data_dir), erasures);
 }
 
-// Puts the restored directory `staging` in place of `data_dir`, the
-// replaced one (when `replaced`) moved aside first.
-Status SwapIn(const std::string& staging, const std::string& data_dir, bool replaced,
+// Puts the restored directory `staging` in place of `data_dir` in one step
+// (exchanged: there is always a data directory), then moves the replaced
+// one aside (or removes it, empty) and syncs their parent.
+Status SwapIn(const std::string& staging, const std::string& data_dir, const Replaced& was,
               const RestoreOptions& o, RestoreReport* r) {
+  const bool exchanged = was.exists;
+  if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, data_dir.c_str(),
+                  exchanged ? RENAME_EXCHANGE : 0) != 0)
+    return Status::IOError("the restored directory is " + staging +
+                           "; it cannot be put in place of " + data_dir + ": " +
+                           std::strerror(errno));
   std::error_code ec;
-  if (replaced) {
+  if (was.holds) {
     r->moved_aside = data_dir + ".replaced-" + UtcStamp(o.now_us);
-    fs::rename(data_dir, r->moved_aside, ec);
-    if (ec) return Status::IOError("cannot move " + data_dir + " aside: " + ec.message());
-  } else if (fs::exists(data_dir, ec)) {
-    fs::remove(data_dir, ec);  // empty
+    fs::rename(staging, r->moved_aside, ec);
+    if (ec) r->moved_aside = staging;  // aside all the same, under that name
+  } else if (exchanged) {
+    fs::remove(staging, ec);  // the empty one
   }
-  if (!ec) fs::rename(staging, data_dir, ec);
-  if (ec)
-    return Status::IOError("the restored directory is " + staging + "; it cannot be moved to " +
-                           data_dir + ": " + ec.message() +
-                           (replaced ? " (the replaced one is " + r->moved_aside + ")" : ""));
+  const int parent = ::open(
+      fs::path(data_dir).parent_path().empty() ? "." : fs::path(data_dir).parent_path().c_str(),
+      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (parent >= 0) {
+    (void)::fsync(parent);
+    ::close(parent);
+  }
   return Status::OK();
 }
 
@@ -139,9 +191,15 @@ Status RecordRestore(EventLog* log, RestoreReport* r) {
 // erasure the ledgers know and records the restore in its log.
 Status RestoreInto(const std::string& backup_dir, const std::string& dir, const RestoreOptions& o,
                    const std::map<std::pair<std::string, std::string>, LedgerEntry>& erasures,
-                   RestoreReport* r) {
+                   const Replaced& was, RestoreReport* r) {
   Status s = RestoreBackupFiles(backup_dir, o.id, dir, &r->backup);
   if (!s.ok()) return s;
+  if (was.exists) {  // the replaced directory's owner and mode; its files follow at the close
+    if (::chown(dir.c_str(), was.st.st_uid, was.st.st_gid) != 0 ||
+        ::chmod(dir.c_str(), was.st.st_mode & 07777) != 0)
+      return Status::IOError("cannot give " + dir +
+                             " the owner and mode of the data directory: " + std::strerror(errno));
+  }
   std::vector<LedgerEntry> ledger;
   for (const auto& [who, e] : erasures) ledger.push_back(e);
   s = AddToErasureLedger(ErasureLedgerPath(dir), ledger);
@@ -191,19 +249,19 @@ Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir
   std::vector<BackupManifest> all;
   s = ListBackups(backup_dir, &all);
   if (!s.ok()) return s;
-  std::error_code ec;
-  const bool replaced = fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec);
-  if (replaced) s = ReadReplaced(data_dir, o, r, &erasures);
+  Replaced was;
+  s = ReadReplaced(data_dir, o, r, &erasures, &was);
   if (!s.ok()) return s;
   // Restored, its erasures carried out and the restore recorded beside the
   // data directory, which stays as it was until then: a restore that
   // fails or is stopped half-way leaves nothing a service would start on
   // (an erased person's data back, or an empty log).
   const std::string staging = data_dir + ".restoring";
+  std::error_code ec;
   fs::remove_all(staging, ec);  // a restore that died half-way
-  s = RestoreInto(backup_dir, staging, o, erasures, r);
+  s = RestoreInto(backup_dir, staging, o, erasures, was, r);
   if (s.ok())
-    s = SwapIn(staging, data_dir, replaced, o, r);
+    s = SwapIn(staging, data_dir, was, o, r);
   else
     fs::remove_all(staging, ec);
   return s;

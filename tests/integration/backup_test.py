@@ -111,6 +111,10 @@ class BackupTest(unittest.TestCase):
         contact = created[0]["stream"].split(":", 1)[1]
         erase = self.cli("erase", "-c", self.dfm.config_path, contact, "--reason", "art. 17", "--json")
         self.assertEqual(erase.returncode, 0, erase.stderr)
+        r = self.cli("restore", self.backups, "-d", self.dfm.data_dir, "--replace", "--json")
+        self.assertEqual(r.returncode, 2, "not under a running service")
+        self.assertIn("stop it first", r.stderr)
+        self.assertFalse([n for n in os.listdir(self.dir) if ".replaced-" in n or n.endswith(".restoring")])
         self.assertEqual(self.dfm.stop(), 0)
 
         r = self.cli("restore", self.backups, "-d", self.dfm.data_dir, "--json")

@@ -3,6 +3,8 @@
 #include "app/backup.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -115,7 +117,8 @@ class DataDir {
   ~DataDir() { Close(); }
   void Open() {
     std::unique_ptr<RocksDbKeyStore> ks;
-    ASSERT_TRUE(RocksDbKeyStore::Open(KeyStorePath(path_), false, &ks).ok());
+    Status opened = RocksDbKeyStore::Open(KeyStorePath(path_), false, &ks);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
     keys_ = std::move(ks);
     RocksDbLogOptions o;
     o.path = path_;
@@ -317,8 +320,28 @@ TEST(Backup, ARestoreNeverBringsBackAPersonErasedAfterTheBackup) {
   RestoreReport r;
   EXPECT_TRUE(RestoreDataDir(backups, dir.Sub("data"), o, &r).code() == Status::Code::kAlreadyExists) << "not without --replace";
   o.replace = true;
+  // The service's directory: its user's (as root here), 0700. The restore
+  // runs as root: what it puts in place is that user's still.
+  const bool root = ::geteuid() == 0;
+  constexpr uid_t kService = 65534;
+  if (root) {
+    for (const auto& e : fs::recursive_directory_iterator(dir.Sub("data")))
+      ASSERT_EQ(::lchown(e.path().c_str(), kService, kService), 0);
+    ASSERT_EQ(::chown(dir.Sub("data").c_str(), kService, kService), 0);
+  }
+  ASSERT_EQ(::chmod(dir.Sub("data").c_str(), 0700), 0);
   Status s = RestoreDataDir(backups, dir.Sub("data"), o, &r);
   ASSERT_TRUE(s.ok()) << s.ToString();
+  struct stat st;
+  ASSERT_EQ(::stat(dir.Sub("data").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  if (root) {
+    EXPECT_EQ(st.st_uid, kService);
+    for (const auto& e : fs::recursive_directory_iterator(dir.Sub("data"))) {
+      ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+      EXPECT_EQ(st.st_uid, kService) << e.path();
+    }
+  }
   EXPECT_EQ(r.backup.id, m.id);
   EXPECT_TRUE(fs::exists(r.moved_aside));
   EXPECT_EQ(r.erasures_appended, 1u);
