@@ -51,15 +51,20 @@ class WhatsAppSource : public WebhookSource {
 
   bool AcceptsContentType(std::string_view mt) const override { return mt == "application/json"; }
 
+  // The first change naming a number (an account notification names none).
   std::optional<std::string> TenantKey(std::string_view body) const override {
     simdjson::dom::object obj;
     if (!ParseJsonObject(body, &obj).ok()) return std::nullopt;
     simdjson::dom::array entries, changes;
-    if (obj["entry"].get(entries) || entries.size() == 0) return std::nullopt;
-    if (entries.at(0)["changes"].get(changes) || changes.size() == 0) return std::nullopt;
-    std::string_view number;
-    if (changes.at(0)["value"]["metadata"]["phone_number_id"].get(number)) return std::nullopt;
-    return std::string(number);
+    if (obj["entry"].get(entries)) return std::nullopt;
+    for (simdjson::dom::element e : entries) {
+      if (e["changes"].get(changes)) continue;
+      for (simdjson::dom::element c : changes) {
+        std::string_view number;
+        if (!c["value"]["metadata"]["phone_number_id"].get(number)) return std::string(number);
+      }
+    }
+    return std::nullopt;
   }
 
   Status Verify(const InboundRequest& req, std::string* scheme) const override {

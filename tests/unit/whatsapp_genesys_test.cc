@@ -121,6 +121,15 @@ TEST(WhatsAppWebhook, AnAccountNotificationIsAcknowledgedAndNotKept) {
   Request mine(kMessage);
   ASSERT_TRUE(src->Identify(mine.in, &id).ok());
   EXPECT_FALSE(id.is_test_ping);
+  // An account change first, a number's after: the number chooses the
+  // tenant (the first change alone chose none, and the URL's tenant refused it).
+  std::string mixed = kMessage;
+  mixed.replace(mixed.find("\"changes\":[") + 11, 0,
+                R"({"field":"account_update","value":{"event":"VERIFIED_ACCOUNT"}},)");
+  EXPECT_EQ(src->TenantKey(mixed), std::optional<std::string>(kNumberId));
+  Request both(mixed);
+  ASSERT_TRUE(src->Identify(both.in, &id).ok());
+  EXPECT_EQ(id.provider_event_id, "m:wamid.A1");
 }
 
 TEST(WhatsAppWebhook, AnswersMetasHandshake) {
