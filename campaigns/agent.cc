@@ -89,6 +89,15 @@ TaskEvent DraftAnswered(const Task& t, const Draft& d, Channel channel) {
   return e;
 }
 
+// A text or email an earlier claim of `t` asked for (its lease lapsed since,
+// the task waits again) that the vendor took: the task is its, whatever
+// CheckSend would say now.
+bool ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& in) {
+  if (t.claims == 0 || step.channel == Channel::kCall) return false;
+  const std::optional<SendOutcome> o = in.outcome(t);
+  return o && o->kind == SendOutcome::Kind::kSent;
+}
+
 }  // namespace
 
 AgentPlan PlanAgentEvents(const AgentInput& in) {
@@ -123,10 +132,17 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
     if (claims >= in.max_claims || (plan.wake_us != 0 && step.channel == Channel::kSms)) continue;
     std::optional<Person> p = in.person(t);
     if (!p) continue;
+    if (ClaimedTextWent(t, step, in)) {  // claimed again unchecked: the same key, not sent again
+      const std::optional<Draft> drafted = step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
+      plan.events.push_back(Claim(t, step, *p, in, agent, drafted ? &*drafted : nullptr));
+      ++claims;
+      continue;
+    }
     const SendDecision d = CheckSend(step, p->recipient, in.hours, in.caps, t.due_us, in.now_us);
     if (d.verdict == SendDecision::Verdict::kSkip) {
       TaskEvent e = TaskEventFor(t, kTaskSkipped);
       e.reason = d.reason;
+      e.claim = t.claims;  // what an earlier claim asked for, still on its way: withdrawn
       plan.events.push_back(std::move(e));
     } else if (d.verdict == SendDecision::Verdict::kWait) {
       TaskEvent e = TaskEventFor(t, kTaskDeferred);

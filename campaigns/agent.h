@@ -11,8 +11,14 @@
 //     task.failed "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
 //     message key is not sent again);
+//   - waiting and due, the campaign running, claimed before (its lease
+//     lapsed) and its text or email taken by the vendor since -> claimed
+//     again at once (the same message key: not sent again; done at the
+//     next tick), whatever CheckSend would say;
 //   - waiting and due, the campaign running: CheckSend (send_check.h) at
-//     this moment: skip -> task.skipped with its reason; wait ->
+//     this moment: skip -> task.skipped with its reason (naming the
+//     task's claims so far: what an earlier one asked for and is still on
+//     its way is withdrawn, actors/router.cc); wait ->
 //     task.deferred until then; a text or email whose template renders
 //     empty -> task.skipped "empty_message"; send -> task.claimed with the step's text
 //     (and an email's subject) rendered for the person and an email's

@@ -111,7 +111,7 @@ class SendAgentTest : public ::testing::Test {
       Person p;
       p.fields = {{"first_name", t.contact == "ann" ? "Ann" : ""}, {"customer_name", "Acme"}};
       p.recipient.zones = {t.contact == "far" ? night_.get() : utc_.get()};
-      p.recipient.opted_out = t.contact == "stopped";
+      p.recipient.opted_out = t.contact == "stopped" || t.contact == "went";
       return p;
     };
     in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
@@ -123,7 +123,7 @@ class SendAgentTest : public ::testing::Test {
       return std::nullopt;
     };
     in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
-      if (t.contact == "took" || t.contact == "called" || t.contact == "queued")
+      if (t.contact == "took" || t.contact == "called" || t.contact == "queued" || t.contact == "went")
         return SendOutcome{SendOutcome::Kind::kSent, "verity"};
       if (t.contact == "refused") return SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
       if (t.contact == "dead") return SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
@@ -134,7 +134,8 @@ class SendAgentTest : public ::testing::Test {
     std::string out;
     for (const auto& e : plan.events)
       out += e.type + " " + e.contact + (e.reason.empty() ? "" : " " + e.reason) +
-             (e.agent.empty() ? "" : " " + e.agent + "#" + std::to_string(e.claim)) +
+             (e.agent.empty() ? (e.claim > 0 ? " claims " + std::to_string(e.claim) : "")
+                              : " " + e.agent + "#" + std::to_string(e.claim)) +
              (e.body.empty() ? "" : " \"" + e.body + "\"") +
              (e.subject.empty() ? "" : " [" + e.subject + " " + e.unsubscribe + "]") +
              (e.detail.empty() ? "" : " (" + e.detail + ")") + "; ";
@@ -230,6 +231,24 @@ TEST_F(SendAgentTest, TheSendersPaceHoldsTheRestForLater) {
             "task.claimed bo sms#2 \"Hi there, from Acme\"; ");
   EXPECT_GT(wake, kNoonUtc);
   EXPECT_LE(wake, kNoonUtc + kS);
+}
+
+// A claim's lease lapsed (a vendor outage past lease_s) and the task waits
+// again. Its text went meanwhile: it was skipped ("replied": the person
+// answered it), counted as never sent. Or it is still queued when the
+// person pays: skipped "paid", and the "please pay" text went out after.
+TEST_F(SendAgentTest, AfterALapsedClaimASentTextIsTheTasksAndAQueuedOneIsWithdrawn) {
+  // "went": its text went, and a skip is due now (opted out since);
+  // "stopped": nothing went yet, and a skip is due.
+  std::vector<Task> tasks = {Make("went", 0, TaskState::kPending),
+                             Make("stopped", 0, TaskState::kPending)};
+  tasks[0].claims = 1;
+  tasks[1].claims = 1;
+  EXPECT_EQ(Plan(tasks, 100),
+            "task.claimed went sms#2 \"Hi there, from Acme\"; task.skipped stopped opted_out claims 1; ");
+  tasks[0].claims = 0;  // never claimed: checked as any task
+  tasks[1].claims = 0;
+  EXPECT_EQ(Plan(tasks, 100), "task.skipped went opted_out; task.skipped stopped opted_out; ");
 }
 
 TEST_F(SendAgentTest, AnAiDraftIsAskedForThenSentWholeOrNotAtAll) {
