@@ -138,7 +138,10 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       ++claims;
       continue;
     }
-    const SendDecision d = CheckSend(step, p->recipient, in.hours, in.caps, t.due_us, in.now_us);
+    // The step's window runs from when the task first became due, however
+    // often it was deferred since.
+    const int64_t window_from = t.first_due_us != 0 ? t.first_due_us : t.due_us;
+    const SendDecision d = CheckSend(step, p->recipient, in.hours, in.caps, window_from, in.now_us);
     if (d.verdict == SendDecision::Verdict::kSkip) {
       TaskEvent e = TaskEventFor(t, kTaskSkipped);
       e.reason = d.reason;

@@ -237,6 +237,7 @@ Status ApplyTaskEvent(const TaskEvent& e, Task* t) {
     n.contact = e.contact;
     n.step = e.step;
     n.due_us = e.due_us;
+    n.first_due_us = e.due_us;
     *t = std::move(n);
     return Status::OK();
   }

@@ -59,6 +59,10 @@ struct Task {
   std::string campaign, contact;
   int step = 0;
   int64_t due_us = 0;
+  // When it first became due (task.created's due_us; a deferral moves
+  // due_us, never this): its step's window runs from here. 0 in a row of an
+  // earlier build: due_us.
+  int64_t first_due_us = 0;
   TaskState state = TaskState::kPending;
   std::string agent;           // in_progress: who holds it
   int64_t lease_until_us = 0;  // in_progress: until when

@@ -290,6 +290,7 @@ std::string EncodeTaskRow(const Task& t) {
       .Str("reason", t.reason)
       .Str("detail", t.detail)
       .Int("changed_us", t.changed_us)
+      .Int("first_due_us", t.first_due_us)
       .Finish();
 }
 
@@ -309,6 +310,7 @@ bool DecodeTaskRow(std::string_view row, Task* t) {
       o["changed_us"].get(x.changed_us))
     return false;
   if (!ParseTaskState(state, &x.state)) return false;
+  if (o["first_due_us"].get(x.first_due_us)) x.first_due_us = 0;  // a row of an earlier build
   x.campaign = std::string(campaign);
   x.contact = std::string(contact);
   x.step = static_cast<int>(step);

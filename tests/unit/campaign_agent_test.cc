@@ -251,6 +251,31 @@ TEST_F(SendAgentTest, AfterALapsedClaimASentTextIsTheTasksAndAQueuedOneIsWithdra
   EXPECT_EQ(Plan(tasks, 100), "task.skipped went opted_out; task.skipped stopped opted_out; ");
 }
 
+// A step's window (how long it may wait) runs from when its task first
+// became due: each deferral (quiet hours, a frequency cap) moved the task's
+// due time, and the window with it, so a text went hours past it.
+TEST_F(SendAgentTest, DeferralsDoNotStretchTheStepsWindow) {
+  Task t = Make("ann", 2, TaskState::kPending);  // the call step: a two-hour window
+  t.first_due_us = kNoonUtc - 7201 * kS;          // first due just over two hours ago
+  t.due_us = kNoonUtc - kS;                        // deferred to a minute ago
+  EXPECT_EQ(Plan({t}, 100), "task.skipped ann window_passed; ");
+  t.first_due_us = kNoonUtc - 7000 * kS;  // within it: called
+  EXPECT_EQ(Plan({t}, 100), "task.claimed ann call#1 \"Ask Ann about spring\"; ");
+
+  // The first due time: set at creation, kept by deferrals and in the row.
+  Task made;
+  TaskEvent created = TaskEventFor(t, kTaskCreated), deferred = TaskEventFor(t, kTaskDeferred);
+  created.due_us = 100;
+  deferred.until_us = 500;
+  ASSERT_TRUE(ApplyTaskEvent(created, &made).ok());
+  ASSERT_TRUE(ApplyTaskEvent(deferred, &made).ok());
+  EXPECT_EQ(made.due_us, 500);
+  EXPECT_EQ(made.first_due_us, 100);
+  Task back;
+  ASSERT_TRUE(DecodeTaskRow(EncodeTaskRow(made), &back));
+  EXPECT_EQ(back.first_due_us, 100);
+}
+
 TEST_F(SendAgentTest, AnAiDraftIsAskedForThenSentWholeOrNotAtAll) {
   v_.spec.steps[0].ai_draft = true;
   v_.spec.steps[0].template_text = "Invite {{first_name|them}} to {{customer_name}}'s spring sale";
