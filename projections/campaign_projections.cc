@@ -3,7 +3,9 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <set>
 
@@ -440,6 +442,15 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
   if (te.type == kTaskSkipped) st->Add(SkipKey(e.tenant, te.campaign, te.reason), 1);
   if (te.type == kTaskDone && (te.channel == "sms" || te.channel == "email"))
     st->Put(DatedKey('s', e.tenant, te.contact, e.recorded_at_us, te.campaign), te.channel);
+  // A text or email on its way counts against the person's caps from its
+  // claim, across campaigns, as it will once sent.
+  char step[8];
+  std::snprintf(step, sizeof step, "%03d", te.step);
+  const std::string held = "h/" + e.tenant + "/" + te.contact + "/" + te.campaign + "/" + step;
+  if (te.type == kTaskClaimed && (te.channel == "sms" || te.channel == "email"))
+    st->Put(held, std::to_string(e.recorded_at_us));
+  else if (before.state == TaskState::kInProgress && t.state != TaskState::kInProgress)
+    st->Erase(held);
   st->SetOwner({});
 }
 
@@ -552,11 +563,20 @@ Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const st
 
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
                        int64_t since_us, std::vector<int64_t>* at_us) {
-  return ScanDated(log, CampaignTasksProjection::kName, 's', tenant, contact, since_us,
-                   [at_us](int64_t when) {
-                     at_us->push_back(when);
-                     return true;
-                   });
+  Status s = ScanDated(log, CampaignTasksProjection::kName, 's', tenant, contact, since_us,
+                       [at_us](int64_t when) {
+                         at_us->push_back(when);
+                         return true;
+                       });
+  if (!s.ok()) return s;
+  s = log.ScanConsumerState(CampaignTasksProjection::kName, "h/" + tenant + "/" + contact + "/",
+                               [&](std::string_view, std::string_view claimed) {
+                                 const int64_t when = std::strtoll(std::string(claimed).c_str(), nullptr, 10);
+                                 if (when >= since_us) at_us->push_back(when);
+                                 return true;
+                               });
+  if (s.ok()) std::sort(at_us->begin(), at_us->end());
+  return s;
 }
 
 }  // namespace dfm

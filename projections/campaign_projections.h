@@ -9,9 +9,9 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 6 (1 kept no changed_us, 2 no o/, i/ and d/,
+// "campaign_tasks", layout 7 (1 kept no changed_us, 2 no o/, i/ and d/,
 // 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
-// t/ and s/ rows and no e/): the fold of
+// t/ and s/ rows and no e/, 6 no h/): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -22,6 +22,10 @@
 //   r/<tenant>/<campaign>/<reason> -> how many it skipped for that reason
 //   s/<tenant>/<contact>/<when, 20 digits of µs>/<campaign> -> "sms" | "email":
 //                                     a text or email a task sent
+//   h/<tenant>/<contact>/<campaign>/<step, 3 digits> -> when it was claimed
+//                                     (µs): a text or email a task claimed
+//                                     and has not ended or given back, which
+//                                     the caps count as sent from its claim
 //   o/<tenant>/<campaign>/<step, 3 digits>/<contact> -> "<sent|refused|failed>
 //                                     <detail>": the first outcome the
 //                                     contact's events give the message
@@ -50,7 +54,7 @@
 // live processing would: the same log folds to the same state. "When" is
 // the task.done event's recorded time.
 //
-// A task's t/ and s/ rows are its contact's (an owner-index row each): when
+// A task's t/, s/ and h/ rows are its contact's (an owner-index row each): when
 // the contact is erased they go and the task leaves the n/ and r/ counts,
 // as in a rebuild, which cannot open the task's events any more (sealed
 // with the contact's key, events/sealing.h).
@@ -108,7 +112,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 6; }
+  int layout() const override { return 7; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 
@@ -155,7 +159,9 @@ Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,
 // Whether `contact` sent a text at or after `since_us`.
 Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const std::string& contact,
                         int64_t since_us, bool* replied);
-// The times of `contact`'s texts and emails at or after `since_us`, any campaign, oldest first.
+// The times of `contact`'s texts and emails at or after `since_us`, any
+// campaign, oldest first: those sent, and those claimed and on their way
+// (at their claim).
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
                        int64_t since_us, std::vector<int64_t>* at_us);
 

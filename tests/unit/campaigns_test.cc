@@ -564,6 +564,43 @@ TEST(CampaignsProjection, FoldsCampaignsCustomersAndWhoPaidAndARebuildGivesTheSa
   EXPECT_EQ(rebuilt, live);
 }
 
+// Two campaigns' texts due for one person at once: each campaign's tick
+// counted only the sends that ended done, so while one's text was on its
+// way (seconds; hours in a vendor outage) the other's went too, past the
+// person's per_day cap. A claimed text counts from its claim.
+TEST(CampaignTasksProjection, ATextOnItsWayCountsAgainstTheCapsAcrossCampaigns) {
+  MemoryEventLog log;
+  auto task = [](std::string_view type, const std::string& campaign) {
+    TaskEvent e = Ev(type, type == kTaskCreated ? "" : "sms", 5'000'000);
+    e.campaign = campaign;
+    if (type == kTaskClaimed) e.channel = "sms";
+    return e;
+  };
+  CampaignTasksProjection tasks;
+  auto sends_after = [&](std::vector<TaskEvent> events) {
+    std::vector<EventDraft> drafts;
+    for (const auto& e : events) drafts.push_back(TaskEventDraft("acme", e));
+    std::vector<AppendOutcome> out;
+    EXPECT_TRUE(log.Append(std::move(drafts), &out).ok());
+    EXPECT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+    std::vector<int64_t> sends;
+    EXPECT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &sends).ok());
+    return sends.size();
+  };
+  EXPECT_EQ(sends_after({task(kTaskCreated, "spring-1"), task(kTaskCreated, "summer-1"),
+                         task(kTaskClaimed, "spring-1")}),
+            1u)
+      << "spring's text on its way";
+  EXPECT_EQ(sends_after({task(kTaskDone, "spring-1")}), 1u) << "sent: counted once";
+  EXPECT_EQ(sends_after({task(kTaskClaimed, "summer-1")}), 2u);
+  EXPECT_EQ(sends_after({task(kTaskReleased, "summer-1")}), 1u) << "given back: not on its way";
+  std::vector<int64_t> live, rebuilt;
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &live).ok());
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &rebuilt).ok());
+  EXPECT_EQ(live, rebuilt);
+}
+
 TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
   MemoryEventLog log;
   auto task = [](std::string_view type, const std::string& contact, int step,
