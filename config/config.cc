@@ -18,6 +18,7 @@
 #include "connectors/connector.h"
 #include "sync/contact_model.h"
 #include "sync/fact.h"
+#include "util/crypto.h"
 #include "util/strings.h"
 
 extern char** environ;
@@ -216,9 +217,9 @@ std::vector<std::pair<std::string, std::string>> Config::Describe() const { retu
 
 std::string RestartOnlyChange(const Config& was, const Config& now) {
   std::map<std::string, std::string> before;
-  for (const auto& [k, v] : was.Describe())
+  for (const auto& [k, v] : was.Compared())
     if (ApplyOf(k) == KeyEffect::kRestart) before[k] = v;
-  for (const auto& [k, v] : now.Describe()) {
+  for (const auto& [k, v] : now.Compared()) {
     if (ApplyOf(k) != KeyEffect::kRestart) continue;
     auto it = before.find(k);
     if (it == before.end() || it->second != v) return k;
@@ -548,6 +549,7 @@ Config Config::Load(const std::string& path, const Env& env, std::vector<ConfigP
   for (const auto& [k, v] : r.value) {
     const bool secret = r.spec.at(k).secret;
     c.described_.emplace_back(k, secret ? (v.empty() ? "" : "<set>") : v);
+    c.compared_.emplace_back(k, secret && !v.empty() ? "sha256:" + HexEncode(Sha256(v)) : v);
   }
   return c;
 }

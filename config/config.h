@@ -242,6 +242,7 @@ class Config {
 
   // Every key with its resolved value, secrets masked, for `dfm config show`.
   std::vector<std::pair<std::string, std::string>> Describe() const;
+  const std::vector<std::pair<std::string, std::string>>& Compared() const { return compared_; }
 
   static std::string EnvName(const std::string& key);
 
@@ -252,6 +253,9 @@ class Config {
   std::map<std::string, std::map<std::string, std::string>> tenant_roles_;  // tenant -> role -> system
   std::map<std::string, bool> tenant_staff_hold_;
   std::vector<std::pair<std::string, std::string>> described_;
+  // Every key with its value, a secret's as its SHA-256 (what a reload
+  // compares: Describe() shows a secret as "<set>" only).
+  std::vector<std::pair<std::string, std::string>> compared_;
 };
 
 // The first key that only a restart can change (config/schema.h) whose

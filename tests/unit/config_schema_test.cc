@@ -112,6 +112,12 @@ TEST(ConfigSchema, OnlyRestartKeysRefuseAReload) {
   EXPECT_EQ(RestartOnlyChange(was, echo), "");
   EXPECT_EQ(RestartOnlyChange(was, daily), "");
   EXPECT_EQ(RestartOnlyChange(was, vendor), "");
+  // A secret is shown as "<set>" whatever it is: one changed from one
+  // value to another was taken for no change, the old one kept in use.
+  const Config pass_a = Config::Load("", {{"DFM_ALERTS_PASSWORD", "a"}}, &problems);
+  const Config pass_b = Config::Load("", {{"DFM_ALERTS_PASSWORD", "b"}}, &problems);
+  EXPECT_EQ(RestartOnlyChange(pass_a, pass_b), "alerts.password");
+  EXPECT_EQ(RestartOnlyChange(pass_a, pass_a), "");
   EXPECT_EQ(ApplyOf("cluster.enabled"), KeyEffect::kRestart);
   EXPECT_EQ(ApplyOf("tenants.acme.verity.webhook_secret"), KeyEffect::kReload);
 }
