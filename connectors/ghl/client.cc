@@ -493,15 +493,13 @@ class GhlClient final : public VendorClient {
     http_->Send(Base(st, "GET", q, kConversationsVersion), [this, st](HttpResponse resp) {
       if (Settle(st, resp)) return;
       simdjson::dom::parser parser;
-      simdjson::dom::element doc;
+      simdjson::dom::element doc, inner, nested;
       simdjson::dom::array list;
-      if (!parser.parse(resp.body).get(doc)) {
-        // {"messages": [...]} or {"messages": {"messages": [...]}}
-        simdjson::dom::element inner;
-        if (!doc["messages"].get(inner) && inner.get(list) != simdjson::SUCCESS) {
-          simdjson::dom::element nested;
-          if (!inner["messages"].get(nested) && nested.get(list) != simdjson::SUCCESS) list = {};
-        }
+      // {"messages": [...]} or {"messages": {"messages": [...]}}; anything
+      // else holds none (a default array has no document: never iterated).
+      const bool listed = !parser.parse(resp.body).get(doc) && !doc["messages"].get(inner) &&
+                          (!inner.get(list) || (!inner["messages"].get(nested) && !nested.get(list)));
+      if (listed) {
         for (auto m : list) {
           std::string_view alt, id;
           if (!m["altId"].get(alt) && alt == st->req.message_key && !m["id"].get(id)) {
