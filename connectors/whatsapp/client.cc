@@ -52,6 +52,7 @@ int WhatsAppErrorClass(int64_t code) {
 namespace {
 
 struct GraphError {
+  bool has_code = false;  // a body of Meta's with error.code (0 is a code: AuthException)
   int64_t code = 0;
   std::string message;
 };
@@ -61,7 +62,7 @@ GraphError ReadError(const HttpResponse& r) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(r.body).get(doc)) return e;
-  if (doc["error"]["code"].get(e.code)) {}
+  e.has_code = !doc["error"]["code"].get(e.code);
   std::string_view msg;
   if (!doc["error"]["message"].get(msg)) e.message = std::string(msg);
   return e;
@@ -144,11 +145,20 @@ class WhatsAppClient final : public VendorClient {
       if (resp.status / 100 != 2) {
         GraphError e = ReadError(resp);
         res.detail = SafeDetail(resp.status, std::to_string(e.code) + ": " + e.message);
-        switch (e.code == 0 && resp.status >= 500 ? 1 : WhatsAppErrorClass(e.code)) {
+        // No code of Meta's (a proxy's or a bare answer): its status says.
+        const int error_class = !e.has_code ? (resp.status >= 500 ? 1 : resp.status == 401 ? 3 : 2)
+                                : e.code == 0 && resp.status >= 500 ? 1
+                                                                     : WhatsAppErrorClass(e.code);
+        switch (error_class) {
           case 0: {
-            res.http_status = 429;
+            // The pair limit is one person's: only this message waits (a
+            // passing refusal, RetryLater), the others go; the throughput
+            // and spam limits are the number's (429: the connector waits).
+            const bool pair = e.code == 131056;
+            res.http_status = pair ? 400 : 429;
+            res.transient = pair;
             // Pair limit: 4^attempt seconds, as Meta advises; else a second.
-            const double s = e.code == 131056 ? std::pow(4.0, std::min(attempt, 6)) : 1.0;
+            const double s = pair ? std::pow(4.0, std::min(attempt, 6)) : 1.0;
             res.retry_after_us = static_cast<int64_t>(s * 1e6);
             if (auto ra = HeaderInt(resp, "retry-after")) res.retry_after_us = *ra * 1000000;
             break;
@@ -161,7 +171,7 @@ class WhatsAppClient final : public VendorClient {
             res.auth_rejected = true;
             break;
           default:
-            if (resp.status / 100 == 5 || resp.status == 429) break;  // as the status says
+            if (resp.status / 100 == 5 || resp.status == 429 || resp.status == 408) break;  // as the status says
             if (res.http_status / 100 != 4) res.http_status = 400;
             // The business blocked this person (130403, "do not retry"):
             // a block is an opt-out of the channel, recorded as such.

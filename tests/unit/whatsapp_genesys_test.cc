@@ -220,6 +220,45 @@ TEST(WhatsAppClient, ErrorsAreReadByCode) {
   EXPECT_EQ(WhatsAppErrorClass(131026), 2);
 }
 
+// How a refused send is read: a pair limit is one person's (that message
+// waits alone; a 429 held the tenant's whole connector, up to 68 minutes),
+// and an answer without Meta's error code (a proxy's 429 or 408) is read
+// by its status, not as code 0, a refused token (a dead letter).
+TEST(WhatsAppClient, ARefusalIsReadByItsCodeOrElseItsStatus) {
+  testing::OneAnswerHttp http;
+  auto client = NewWhatsAppClient(testing::DefaultSettings("whatsapp", {{"phone_number_id", kNumberId},
+                                                                        {"api_base_url", "http://127.0.0.1:9"}}),
+                                  &http);
+  auto answer = [&](int status, const std::string& body, int attempt = 1) {
+    http.answer = HttpResponse{};
+    http.answer.status = status;
+    http.answer.body = body;
+    PushRequest req;
+    req.op = "send";
+    req.attempt = attempt;
+    req.fields = {{"phone", "+16505551234"}, {"body", "hi"}};
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    return got;
+  };
+  PushResult pair = answer(400, R"({"error":{"code":131056,"message":"pair rate limit"}})", 2);
+  EXPECT_NE(pair.http_status, 429) << "not the connector's limit";
+  EXPECT_TRUE(pair.transient) << "retried, this message alone";
+  EXPECT_EQ(pair.retry_after_us, std::optional<int64_t>(16'000'000)) << "4^attempt s";
+  PushResult number = answer(400, R"({"error":{"code":130429,"message":"throughput"}})");
+  EXPECT_EQ(number.http_status, 429) << "the number's limit: the connector waits";
+  for (int status : {429, 408, 503}) {
+    PushResult bare = answer(status, "<html>busy</html>");
+    EXPECT_EQ(bare.http_status, status);
+    EXPECT_FALSE(bare.auth_rejected) << status;
+  }
+  EXPECT_TRUE(answer(401, R"({"error":{"code":190,"message":"expired"}})").auth_rejected);
+  EXPECT_TRUE(answer(400, R"({"error":{"code":0,"message":"AuthException"}})").auth_rejected);
+  PushResult gone = answer(400, R"({"error":{"code":131026,"message":"undeliverable"}})");
+  EXPECT_EQ(gone.http_status, 400);
+  EXPECT_FALSE(gone.transient);
+}
+
 // A text WhatsApp refused is told to Genesys as a Failed receipt whose
 // reason code says why: a block (130403) and an opt-out alike are the
 // recipient's opt-out, whichever report of the text's end comes first.
