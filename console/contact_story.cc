@@ -8,6 +8,7 @@
 #include "sync/consent.h"
 #include "sync/contact_model.h"
 #include "sync/fact.h"
+#include "util/logging.h"
 
 namespace dfm {
 
@@ -95,7 +96,8 @@ std::string Plain(const DomainEvent& d, bool reveal) {
     for (const auto& c : d.changes) f += (f.empty() ? "" : ", ") + c.field;
     return who + " changed " + (f.empty() ? std::string("the contact") : f);
   }
-  if (d.type == ev::kContactLinked) return "Found in " + who + " (id " + d.external_id + ")";
+  if (d.type == ev::kContactLinked)  // an id may be the person's number (Genesys, WhatsApp)
+    return "Found in " + who + " (id " + (reveal ? d.external_id : MaskDigitRuns(d.external_id)) + ")";
   if (d.type == ev::kContactDeleted) return "Deleted in " + who;
   if (d.type == ev::kEchoSuppressed) return who + " sent our own change back: ignored, as it should be";
   if (d.type == ev::kConflictRecorded)
@@ -259,7 +261,7 @@ Status BuildContactStories(const EventLog& log, const std::string& query,
         for (const auto& other : ts.other_ids)
           if (ts.system == sys && other != id) also += (also.empty() ? "" : ", ") + other;
       if (!also.empty()) id += (id.empty() ? "" : " ") + std::string("(also ") + also + ")";
-      story.where.emplace_back(NameOf(sys), std::move(id));
+      story.where.emplace_back(NameOf(sys), o.reveal ? std::move(id) : MaskDigitRuns(id));
     }
     for (auto& [ch, c] : consent) story.consent.push_back(std::move(c));
     for (auto it = trace.entries.rbegin();

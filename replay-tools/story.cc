@@ -6,6 +6,7 @@
 #include "replay-tools/tool_log.h"
 #include "sync/redrive.h"
 #include "util/json.h"
+#include "util/logging.h"
 
 namespace dfm {
 
@@ -135,7 +136,8 @@ EventStory TellEvent(const Event& e, bool reveal) {
     s.system = s.webhook_system = w.system;
     std::string kind = WebhookKind(w);
     s.what = std::string(e.type == kContactImportedType ? "imported from " : "webhook from ") +
-             w.system + (kind.empty() ? "" : ": " + kind) + " (provider id " + w.provider_event_id +
+             w.system + (kind.empty() ? "" : ": " + kind) + " (provider id " +
+             (reveal ? w.provider_event_id : MaskDigitRuns(w.provider_event_id)) +
              ", " + std::to_string(w.body.size()) + " bytes)";
     s.decoded = true;
     return s;

@@ -60,6 +60,23 @@ std::string MaskEmail(std::string_view email) {
   return std::string(1, email[0]) + "***" + std::string(email.substr(at));
 }
 
+std::string MaskDigitRuns(std::string_view text) {
+  std::string out(text);
+  size_t i = 0;
+  while (i < out.size()) {
+    if (out[i] < '0' || out[i] > '9') {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < out.size() && out[end] >= '0' && out[end] <= '9') ++end;
+    if (end - i >= 7)
+      for (size_t k = i + 2; k < end - 2; ++k) out[k] = '*';
+    i = end;
+  }
+  return out;
+}
+
 std::string MaskBody(std::string_view body) {
   return "<" + std::to_string(body.size()) + " bytes>";
 }

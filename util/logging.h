@@ -24,6 +24,10 @@ std::string MaskPhone(std::string_view phone);
 std::string MaskEmail(std::string_view email);
 // "<37 bytes>".
 std::string MaskBody(std::string_view body);
+// `text` (a vendor's id, which may be a phone: WhatsApp's wa_id, Genesys's
+// channel id) with each run of 7 or more digits kept to its first two and
+// last two: "p:16*******34:marketing_messages:stop".
+std::string MaskDigitRuns(std::string_view text);
 
 // Text a caller or a vendor chose (a path, a header's value, an error
 // message quoting them), made safe inside a quoted log value: `"` and `\`

@@ -12,10 +12,12 @@
 #include "console/api_keys.h"
 #include "console/console.h"
 #include "console/remote_read.h"
+#include "events/webhook_received.h"
 #include "storage/access_log.h"
 #include "sync/sync_control.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
+#include "replay-tools/story.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
 #include "tests/support/conflicts.h"
@@ -447,6 +449,36 @@ TEST_F(ConsoleTest, ThePageListsConsentConflictsForAPerson) {
   const std::string cookie = HeaderOf(in, "Set-Cookie");
   ApiResponse theirs = Call("GET", "/docs/visual", "", "", false, {{"cookie", cookie.substr(0, cookie.find(';'))}});
   EXPECT_EQ(theirs.body.find("contact:c-conflict"), std::string::npos);
+}
+
+// A vendor's id may be the person's number (Genesys's channel id, a
+// WhatsApp preference's wa_id): shown in clear on the page without a
+// sign-in ("Found in Genesys (id ...)", where it exists) and in the story's
+// webhook lines, though the phone itself was masked.
+TEST_F(ConsoleTest, AnIdThatMayBeAPhoneIsMaskedUntilSignIn) {
+  Start();
+  AddContact("default", "c1");
+  DomainEvent d;
+  d.type = std::string(ev::kContactLinked);
+  d.contact_id = "c1";
+  d.system = "genesys";
+  d.external_id = "16505551234";
+  AppendOutcome out;
+  ASSERT_TRUE(log_.Append(ToDraft(d, "default", ContactStream("c1"), {}, {}), &out).ok());
+  ApiResponse search = Call("POST", "/docs/visual", "", "q=contact%3Ac1");
+  EXPECT_NE(search.body.find("16*******34"), std::string::npos) << search.body;
+  EXPECT_EQ(search.body.find("6505551234"), std::string::npos) << "shown without sign-in";
+
+  WebhookReceived w;
+  w.system = "whatsapp";
+  w.provider_event_id = "p:16505551234:marketing_messages:stop:1763661600";
+  w.body = "{}";
+  Event e;
+  e.type = std::string(WebhookReceived::kType);
+  e.schema_version = WebhookReceived::kSchemaVersion;
+  e.payload = EncodeWebhookReceived(w);
+  EXPECT_EQ(TellEvent(e, false).what.find("6505551234"), std::string::npos);
+  EXPECT_NE(TellEvent(e, true).what.find("16505551234"), std::string::npos) << "revealed when asked";
 }
 
 TEST_F(ConsoleTest, AnonymousSearchCanBeTurnedOff) {
