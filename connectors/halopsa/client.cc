@@ -198,6 +198,7 @@ class HaloClient final : public VendorClient {
     PushResult result;
     std::vector<HaloClientRecord> listed;  // a GET /api/Client walk in progress
     int64_t listed_from_us = 0;            // when that walk began
+    bool looked_again = false;             // the linked user was gone: found or made anew once
   };
   using JobPtr = std::shared_ptr<Job>;
 
@@ -321,9 +322,7 @@ class HaloClient final : public VendorClient {
     HttpRequest r = Api(job->token, "POST", "/api/Users");
     r.body = "[" + u.Finish() + "]";
     Send(job, std::move(r), [this, job, ids = std::move(ids), i, set = std::move(set)](HttpResponse resp) mutable {
-      const bool gone = resp.status == 404 ||
-                        (resp.status == 400 && resp.body.find("does not exist") != std::string::npos);
-      if (!gone) {
+      if (!Gone(resp)) {
         if (Settle(job, resp)) return;
         set.push_back(ids[i]);
       }
@@ -574,17 +573,29 @@ class HaloClient final : public VendorClient {
     Post(job, u.Finish());
   }
 
+  // A user deleted in HaloPSA: 404, or 400 "User N does not exist."
+  static bool Gone(const HttpResponse& resp) {
+    return resp.status == 404 || (resp.status == 400 && resp.body.find("does not exist") != std::string::npos);
+  }
+
+  // Saves user `id`; one deleted in HaloPSA since it was linked is looked
+  // for again (by email or phone) and made when none is found, once: the
+  // link would otherwise refuse every later push of the person for good.
   void Save(const JobPtr& job, int64_t id) {
     JsonObject u;
     u.Int("id", id);
     UserFields(job->req, &u);
-    Post(job, u.Finish());
+    Post(job, u.Finish(), !job->looked_again);
   }
 
-  void Post(const JobPtr& job, std::string user) {
+  void Post(const JobPtr& job, std::string user, bool look_again_if_gone = false) {
     HttpRequest r = Api(job->token, "POST", "/api/Users");
     r.body = "[" + user + "]";  // HaloPSA takes arrays
-    Send(job, std::move(r), [job](HttpResponse resp) {
+    Send(job, std::move(r), [this, job, look_again_if_gone](HttpResponse resp) {
+      if (look_again_if_gone && Gone(resp)) {
+        job->looked_again = true;
+        return FindUser(job);
+      }
       if (Settle(job, resp)) return;
       simdjson::dom::parser parser;
       simdjson::dom::element doc;

@@ -117,6 +117,25 @@ TEST(HaloConsent, AUserGoneIsSkippedTheOthersCount) {
   EXPECT_EQ(r.http_status, 422) << "nobody to set: said so";
 }
 
+// The person's linked user deleted in HaloPSA: every later upsert was
+// answered 400 "User 5 does not exist." and dead-lettered, for good (the
+// link is never cleared). The user is looked for again, once.
+TEST(HaloUpsert, ALinkedUserDeletedSinceIsFoundAnew) {
+  UsersHalo halo;
+  halo.users = {{12, {"ann@umbrella.test"}}};  // staff made her again
+  auto client = NewHaloClient(HaloSettings(), &halo);
+  PushResult r = Push(client.get(), "upsert", "5");
+  ASSERT_EQ(r.http_status, 201) << r.detail;
+  EXPECT_EQ(r.external_id, "12") << "the user found by her email";
+  EXPECT_EQ(halo.seen.size(), 3u) << "the save refused, the search, the save";
+  halo.users.clear();
+  halo.seen.clear();
+  r = Push(client.get(), "upsert", "5");
+  EXPECT_NE(r.http_status / 100, 2) << "none found: made anew, which this fake does not do";
+  EXPECT_EQ(halo.seen.at(1).method, "GET") << "looked for";
+  EXPECT_LT(halo.seen.size(), 6u) << "once, never a loop";
+}
+
 TEST(HaloConsent, ReadBackShowsOutOnlyWhenEveryUserHoldsIt) {
   UsersHalo halo;
   halo.users = {{7, {"ann@umbrella.test", true}}, {9, {"other@umbrella.test", true}}};
