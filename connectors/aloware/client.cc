@@ -84,8 +84,10 @@ class AlowareClient final : public VendorClient {
       body += ",\"phone_number\":";
       AppendJsonString(&body, phone->second);
       body += ",\"add_to_powerdialer\":1,\"powerdialer_position\":\"bottom\",\"force_update\":1}";
+      // Settled by the write: a retry would queue the person again (a
+      // second call), so the id's lookup after it may fail without one.
       return WriteForm(creds.access_token, phone->second, std::move(body),
-                       std::make_shared<PushResult>(), std::move(done));
+                       std::make_shared<PushResult>(), std::move(done), /*write_settles=*/true);
     }
     if (req.op != "upsert" && req.op != "mark_dnc" && req.op != "opt_out" && req.op != "opt_in") {
       PushResult r;
@@ -124,14 +126,15 @@ class AlowareClient final : public VendorClient {
 
   // POST /api/v1/webhook/forms, then the lookup for the contact's id.
   void WriteForm(const std::string& token, const std::string& number, std::string body,
-                 std::shared_ptr<PushResult> result, std::function<void(PushResult)> done) {
+                 std::shared_ptr<PushResult> result, std::function<void(PushResult)> done,
+                 bool write_settles = false) {
     HttpRequest r;
     r.method = "POST";
     r.url = base_ + "/api/v1/webhook/forms";
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
     r.body = std::move(body);
-    http_->Send(std::move(r), [this, token, number, result, done = std::move(done)](HttpResponse resp) {
+    http_->Send(std::move(r), [this, token, number, result, write_settles, done = std::move(done)](HttpResponse resp) {
       result->requests++;
       result->http_status = resp.status;
       ReadRateHeaders(resp, result.get());
@@ -141,7 +144,7 @@ class AlowareClient final : public VendorClient {
         done(std::move(*result));
         return;
       }
-      Lookup(token, number, result, done);
+      Lookup(token, number, result, done, /*missing_ok=*/false, write_settles);
     });
   }
 
@@ -280,19 +283,28 @@ class AlowareClient final : public VendorClient {
   }
 
   // `missing_ok`: a 404 answers 200 with no id (else 503: written but not
-  // found yet, so the whole idempotent push is retried).
+  // found yet, so the whole idempotent push is retried). `write_settles`:
+  // the write was not idempotent (a dialer request): any failure of the
+  // lookup answers the write's 2xx, with no id.
   void Lookup(const std::string& token, const std::string& number,
               std::shared_ptr<PushResult> result, std::function<void(PushResult)> done,
-              bool missing_ok = false) {
+              bool missing_ok = false, bool write_settles = false) {
     HttpRequest r;
     r.url = base_ + "/api/v1/webhook/contact/phone-number?api_token=" + UrlEscape(token) +
             "&phone_number=" + UrlEscape(number);
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}};
-    http_->Send(std::move(r), [result, missing_ok, done = std::move(done)](HttpResponse resp) {
+    const int written = result->http_status;
+    http_->Send(std::move(r), [result, missing_ok, write_settles, written, done = std::move(done)](HttpResponse resp) {
       result->requests++;
       result->http_status = resp.status;
       ReadRateHeaders(resp, result.get());
+      if (write_settles && resp.status / 100 != 2) {
+        result->http_status = written;
+        result->detail = "queued on the dialer; the contact's id not read back (" + Message(resp) + ")";
+        done(std::move(*result));
+        return;
+      }
       if (resp.status == 404 && missing_ok) {
         result->http_status = 200;
         done(std::move(*result));

@@ -1,5 +1,5 @@
-// GoHighLevel's API client (connectors/ghl/client.cc) against answers
-// played by a scripted HttpClient: what it asks and how it reads them.
+// Vendors' API clients (connectors/*/client.cc) against answers played by
+// a scripted HttpClient: what they ask and how they read the answers.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -8,7 +8,10 @@
 
 #include "connectors/common/http_client.h"
 #include "connectors/common/outbound.h"
+#include "connectors/aloware/aloware.h"
 #include "connectors/ghl/ghl.h"
+#include "sync/consent.h"
+#include "tests/support/connector_settings.h"
 
 namespace dfm {
 namespace {
@@ -28,13 +31,10 @@ class ScriptedHttp : public HttpClient {
 };
 
 SystemSettings GhlSettings() {
-  SystemSettings s;
-  for (const auto& spec : GhlConnector().settings) s[spec.key] = spec.default_value;
-  s["api_base_url"] = "http://127.0.0.1:9";
-  s["location_id"] = "loc-1";
-  s["conversation_provider_id"] = "prov-1";
-  s["access_token"] = "tok";
-  return s;
+  return testing::DefaultSettings("ghl", {{"api_base_url", "http://127.0.0.1:9"},
+                                          {"location_id", "loc-1"},
+                                          {"conversation_provider_id", "prov-1"},
+                                          {"access_token", "tok"}});
 }
 
 HttpResponse Ok(std::string body) {
@@ -70,6 +70,30 @@ TEST(GhlClient, ARetriedTextReadsAnAnswerWithoutMessagesAsNoneFound) {
     EXPECT_EQ(got.external_id, "m-9") << messages;
     ASSERT_EQ(http.asked.size(), 3u) << messages;
     EXPECT_EQ(http.asked[2], "POST http://127.0.0.1:9/conversations/messages/inbound") << "written, none found";
+  }
+}
+
+// A campaign's call step puts the person on Aloware's Power Dialer
+// (add_to_powerdialer), then reads the contact's id back. That lookup
+// failing (a 5xx, or a 404 while Aloware lags) retried the whole push, and
+// the write again: the person queued twice, called twice if an agent had
+// dialled them meanwhile. The write settles it.
+TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
+  for (int lookup : {503, 404}) {
+    ScriptedHttp http([&](const HttpRequest& r) {
+      HttpResponse a = Ok(R"({"status":"ok"})");
+      if (r.url.find("/contact/phone-number") != std::string::npos) a.status = lookup;
+      return a;
+    });
+    auto client = NewAlowareClient(testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), &http);
+    PushRequest req;
+    req.op = "send";
+    req.channel = channels::kCall;
+    req.fields["phone"] = "+12055550142";
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    EXPECT_EQ(got.http_status, 200) << "queued: settled, not retried (lookup " << lookup << ")";
+    EXPECT_EQ(http.asked.size(), 2u);
   }
 }
 
