@@ -66,6 +66,12 @@ class AlowareClient final : public VendorClient {
         base_(ApiBaseUrl(s)),
         timeout_ms_(std::stoll(s.at("request_timeout_ms"))) {}
 
+  // A dialer request (a campaign's call step) queues the person anew each
+  // time it is written: one whose answer was lost is not written again.
+  bool MayApplyTwice(const PushRequest& req) const override {
+    return req.op == "send" && req.channel == channels::kCall;
+  }
+
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
     auto phone = req.fields.find(fields::kPhone);
@@ -295,7 +301,8 @@ class AlowareClient final : public VendorClient {
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}};
     const int written = result->http_status;
-    http_->Send(std::move(r), [result, missing_ok, write_settles, written, done = std::move(done)](HttpResponse resp) {
+    http_->Send(std::move(r), [result, missing_ok, write_settles, written,
+                               done = std::move(done)](HttpResponse resp) {
       result->requests++;
       result->http_status = resp.status;
       ReadRateHeaders(resp, result.get());
@@ -330,7 +337,10 @@ class AlowareClient final : public VendorClient {
             result->external_id = std::to_string(n);
         }
       }
-      if (result->external_id.empty()) {
+      if (result->external_id.empty() && write_settles) {
+        result->http_status = written;
+        result->detail = "queued on the dialer; the contact lookup answer has no id";
+      } else if (result->external_id.empty()) {
         result->http_status = 0;
         result->detail = "contact lookup answer has no id";
       }

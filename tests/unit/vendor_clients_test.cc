@@ -79,7 +79,7 @@ TEST(GhlClient, ARetriedTextReadsAnAnswerWithoutMessagesAsNoneFound) {
 // the write again: the person queued twice, called twice if an agent had
 // dialled them meanwhile. The write settles it.
 TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
-  for (int lookup : {503, 404}) {
+  for (int lookup : {503, 404, 200}) {  // 200: an answer with no id
     ScriptedHttp http([&](const HttpRequest& r) {
       HttpResponse a = Ok(R"({"status":"ok"})");
       if (r.url.find("/contact/phone-number") != std::string::npos) a.status = lookup;
@@ -94,6 +94,7 @@ TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
     client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
     EXPECT_EQ(got.http_status, 200) << "queued: settled, not retried (lookup " << lookup << ")";
     EXPECT_EQ(http.asked.size(), 2u);
+    EXPECT_TRUE(client->MayApplyTwice(req)) << "a write whose answer was lost is not written again";
   }
 }
 
