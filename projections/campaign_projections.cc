@@ -447,9 +447,10 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
   char step[8];
   std::snprintf(step, sizeof step, "%03d", te.step);
   const std::string held = "h/" + e.tenant + "/" + te.contact + "/" + te.campaign + "/" + step;
+  // Given back (a lease lapsed), it may still go: counted until it ends.
   if (te.type == kTaskClaimed && (te.channel == "sms" || te.channel == "email"))
     st->Put(held, std::to_string(e.recorded_at_us));
-  else if (before.state == TaskState::kInProgress && t.state != TaskState::kInProgress)
+  else if (t.ended() && !before.ended() && before.claims > 0)
     st->Erase(held);
   st->SetOwner({});
 }

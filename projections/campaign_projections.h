@@ -24,7 +24,8 @@
 //                                     a text or email a task sent
 //   h/<tenant>/<contact>/<campaign>/<step, 3 digits> -> when it was claimed
 //                                     (µs): a text or email a task claimed
-//                                     and has not ended or given back, which
+//                                     and has not ended (given back after a
+//                                     lapsed lease, it may still go), which
 //                                     the caps count as sent from its claim
 //   o/<tenant>/<campaign>/<step, 3 digits>/<contact> -> "<sent|refused|failed>
 //                                     <detail>": the first outcome the
@@ -54,7 +55,7 @@
 // live processing would: the same log folds to the same state. "When" is
 // the task.done event's recorded time.
 //
-// A task's t/, s/ and h/ rows are its contact's (an owner-index row each): when
+// A task's t/ and s/ rows are its contact's (an owner-index row each): when
 // the contact is erased they go and the task leaves the n/ and r/ counts,
 // as in a rebuild, which cannot open the task's events any more (sealed
 // with the contact's key, events/sealing.h).
@@ -119,7 +120,7 @@ class CampaignTasksProjection : public Projection {
  protected:
   // i/ and d/ rows begin with their contact: found by that prefix, with no
   // owner-index row each (layout 5).
-  std::string_view TenantOwnKinds() const override { return "di"; }
+  std::string_view TenantOwnKinds() const override { return "dih"; }
   // A t/ row forgotten takes its task out of the campaign's n/ and r/ counts.
   void Forget(std::string_view key, std::string_view value, ProjectionState* state) override;
 };

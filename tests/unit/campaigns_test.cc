@@ -593,7 +593,10 @@ TEST(CampaignTasksProjection, ATextOnItsWayCountsAgainstTheCapsAcrossCampaigns) 
       << "spring's text on its way";
   EXPECT_EQ(sends_after({task(kTaskDone, "spring-1")}), 1u) << "sent: counted once";
   EXPECT_EQ(sends_after({task(kTaskClaimed, "summer-1")}), 2u);
-  EXPECT_EQ(sends_after({task(kTaskReleased, "summer-1")}), 1u) << "given back: not on its way";
+  EXPECT_EQ(sends_after({task(kTaskReleased, "summer-1")}), 2u) << "its lease lapsed: it may still go";
+  TaskEvent skipped = task(kTaskSkipped, "summer-1");
+  skipped.agent.clear();
+  EXPECT_EQ(sends_after({skipped}), 1u) << "ended: not on its way";
   std::vector<int64_t> live, rebuilt;
   ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &live).ok());
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
@@ -760,6 +763,10 @@ TEST(CampaignPlanner, MakesEachPersonsNextStepAndTendsWhatWaits) {
     in.tasks.push_back(t);
   }
   EXPECT_EQ(Said(PlanNextTaskEvents(in)), "task.skipped d/0 opted_out; ");
+  // Claimed before (its lease lapsed): the send agent's to end, which
+  // knows whether its text went (SendAgentTest.AfterALapsedClaim...).
+  for (Task& t : in.tasks) t.claims = t.contact == "d" ? 1 : t.claims;
+  EXPECT_EQ(Said(PlanNextTaskEvents(in)), "");
 }
 
 // Each person's next step follows their highest step made, in whatever
