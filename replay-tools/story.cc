@@ -38,7 +38,10 @@ std::string Note(const std::string& reason) { return reason.empty() ? "" : " (" 
 
 std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   const std::string& t = d.type;
-  auto ext = [&](const std::string& id) { return id.empty() ? "" : " id " + id; };
+  // A vendor's id may be the person's number (Genesys, WhatsApp).
+  auto ext = [&](const std::string& id) {
+    return id.empty() ? "" : " id " + (reveal ? id : MaskDigitRuns(id));
+  };
   if (t == ev::kContactCreated)
     return "contact created from " + d.system + ext(d.external_id) + " (" +
            Fields(d.fields, reveal) + ")";
