@@ -51,7 +51,8 @@ void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPla
   // A task claimed before is the send agent's to end (agent.h): its text
   // may have gone (the task is then its), or wait at the connector (then
   // withdrawn with the skip).
-  if (known_step && t.claims == 0 && in.opted_out && in.opted_out(t.contact, v.spec.steps[t.step].channel)) {
+  if (known_step && t.claims == 0 && in.opted_out &&
+      in.opted_out(t.contact, v.spec.steps[t.step].channel)) {
     TaskEvent e = TaskEventFor(t, kTaskSkipped);
     e.reason = "opted_out";
     plan->events.push_back(std::move(e));

@@ -1,8 +1,8 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
-#include <unistd.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>

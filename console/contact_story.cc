@@ -97,7 +97,8 @@ std::string Plain(const DomainEvent& d, bool reveal) {
     return who + " changed " + (f.empty() ? std::string("the contact") : f);
   }
   if (d.type == ev::kContactLinked)  // an id may be the person's number (Genesys, WhatsApp)
-    return "Found in " + who + " (id " + (reveal ? d.external_id : MaskDigitRuns(d.external_id)) + ")";
+    return "Found in " + who + " (id " + (reveal ? d.external_id : MaskDigitRuns(d.external_id)) +
+           ")";
   if (d.type == ev::kContactDeleted) return "Deleted in " + who;
   if (d.type == ev::kEchoSuppressed) return who + " sent our own change back: ignored, as it should be";
   if (d.type == ev::kConflictRecorded)

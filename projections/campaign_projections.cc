@@ -2,8 +2,8 @@
 
 #include <simdjson.h>
 
-#include <charconv>
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -571,11 +571,12 @@ Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std
                        });
   if (!s.ok()) return s;
   s = log.ScanConsumerState(CampaignTasksProjection::kName, "h/" + tenant + "/" + contact + "/",
-                               [&](std::string_view, std::string_view claimed) {
-                                 const int64_t when = std::strtoll(std::string(claimed).c_str(), nullptr, 10);
-                                 if (when >= since_us) at_us->push_back(when);
-                                 return true;
-                               });
+                            [&](std::string_view, std::string_view claimed) {
+                              const int64_t when =
+                                  std::strtoll(std::string(claimed).c_str(), nullptr, 10);
+                              if (when >= since_us) at_us->push_back(when);
+                              return true;
+                            });
   if (s.ok()) std::sort(at_us->begin(), at_us->end());
   return s;
 }

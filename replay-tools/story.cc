@@ -140,8 +140,8 @@ EventStory TellEvent(const Event& e, bool reveal) {
     std::string kind = WebhookKind(w);
     s.what = std::string(e.type == kContactImportedType ? "imported from " : "webhook from ") +
              w.system + (kind.empty() ? "" : ": " + kind) + " (provider id " +
-             (reveal ? w.provider_event_id : MaskDigitRuns(w.provider_event_id)) +
-             ", " + std::to_string(w.body.size()) + " bytes)";
+             (reveal ? w.provider_event_id : MaskDigitRuns(w.provider_event_id)) + ", " +
+             std::to_string(w.body.size()) + " bytes)";
     s.decoded = true;
     return s;
   }

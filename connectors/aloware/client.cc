@@ -140,7 +140,8 @@ class AlowareClient final : public VendorClient {
     r.timeout_ms = timeout_ms_;
     r.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
     r.body = std::move(body);
-    http_->Send(std::move(r), [this, token, number, result, write_settles, done = std::move(done)](HttpResponse resp) {
+    http_->Send(std::move(r), [this, token, number, result, write_settles,
+                               done = std::move(done)](HttpResponse resp) {
       result->requests++;
       result->http_status = resp.status;
       ReadRateHeaders(resp, result.get());
@@ -308,7 +309,8 @@ class AlowareClient final : public VendorClient {
       ReadRateHeaders(resp, result.get());
       if (write_settles && resp.status / 100 != 2) {
         result->http_status = written;
-        result->detail = "queued on the dialer; the contact's id not read back (" + Message(resp) + ")";
+        result->detail =
+            "queued on the dialer; the contact's id not read back (" + Message(resp) + ")";
         done(std::move(*result));
         return;
       }

@@ -497,8 +497,9 @@ class GhlClient final : public VendorClient {
       simdjson::dom::array list;
       // {"messages": [...]} or {"messages": {"messages": [...]}}; anything
       // else holds none (a default array has no document: never iterated).
-      const bool listed = !parser.parse(resp.body).get(doc) && !doc["messages"].get(inner) &&
-                          (!inner.get(list) || (!inner["messages"].get(nested) && !nested.get(list)));
+      const bool listed =
+          !parser.parse(resp.body).get(doc) && !doc["messages"].get(inner) &&
+          (!inner.get(list) || (!inner["messages"].get(nested) && !nested.get(list)));
       if (listed) {
         for (auto m : list) {
           std::string_view alt, id;

@@ -321,13 +321,14 @@ class HaloClient final : public VendorClient {
     u.Int("id", ids[i]).Bool("neversendemails", job->req.op == "opt_out");
     HttpRequest r = Api(job->token, "POST", "/api/Users");
     r.body = "[" + u.Finish() + "]";
-    Send(job, std::move(r), [this, job, ids = std::move(ids), i, set = std::move(set)](HttpResponse resp) mutable {
-      if (!Gone(resp)) {
-        if (Settle(job, resp)) return;
-        set.push_back(ids[i]);
-      }
-      SetEach(job, std::move(ids), i + 1, std::move(set));
-    });
+    Send(job, std::move(r),
+         [this, job, ids = std::move(ids), i, set = std::move(set)](HttpResponse resp) mutable {
+           if (!Gone(resp)) {
+             if (Settle(job, resp)) return;
+             set.push_back(ids[i]);
+           }
+           SetEach(job, std::move(ids), i + 1, std::move(set));
+         });
   }
 
   std::string CompanyDomain(const JobPtr& job) const {
@@ -575,7 +576,8 @@ class HaloClient final : public VendorClient {
 
   // A user deleted in HaloPSA: 404, or 400 "User N does not exist."
   static bool Gone(const HttpResponse& resp) {
-    return resp.status == 404 || (resp.status == 400 && resp.body.find("does not exist") != std::string::npos);
+    return resp.status == 404 ||
+           (resp.status == 400 && resp.body.find("does not exist") != std::string::npos);
   }
 
   // Saves user `id`; one deleted in HaloPSA since it was linked is looked

@@ -146,9 +146,11 @@ class WhatsAppClient final : public VendorClient {
         GraphError e = ReadError(resp);
         res.detail = SafeDetail(resp.status, std::to_string(e.code) + ": " + e.message);
         // No code of Meta's (a proxy's or a bare answer): its status says.
-        const int error_class = !e.has_code ? (resp.status >= 500 ? 1 : resp.status == 401 ? 3 : 2)
+        const int error_class = !e.has_code                         ? (resp.status >= 500   ? 1
+                                                                       : resp.status == 401 ? 3
+                                                                                            : 2)
                                 : e.code == 0 && resp.status >= 500 ? 1
-                                                                     : WhatsAppErrorClass(e.code);
+                                                                    : WhatsAppErrorClass(e.code);
         switch (error_class) {
           case 0: {
             // The pair limit is one person's: only this message waits (a
@@ -171,7 +173,8 @@ class WhatsAppClient final : public VendorClient {
             res.auth_rejected = true;
             break;
           default:
-            if (resp.status / 100 == 5 || resp.status == 429 || resp.status == 408) break;  // as the status says
+            if (resp.status / 100 == 5 || resp.status == 429 || resp.status == 408)
+              break;  // as the status says
             if (res.http_status / 100 != 4) res.http_status = 400;
             // The business blocked this person (130403, "do not retry"):
             // a block is an opt-out of the channel, recorded as such.

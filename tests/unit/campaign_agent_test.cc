@@ -123,7 +123,8 @@ class SendAgentTest : public ::testing::Test {
       return std::nullopt;
     };
     in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
-      if (t.contact == "took" || t.contact == "called" || t.contact == "queued" || t.contact == "went")
+      if (t.contact == "took" || t.contact == "called" || t.contact == "queued" ||
+          t.contact == "went")
         return SendOutcome{SendOutcome::Kind::kSent, "verity"};
       if (t.contact == "refused") return SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
       if (t.contact == "dead") return SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
@@ -244,8 +245,9 @@ TEST_F(SendAgentTest, AfterALapsedClaimASentTextIsTheTasksAndAQueuedOneIsWithdra
                              Make("stopped", 0, TaskState::kPending)};
   tasks[0].claims = 1;
   tasks[1].claims = 1;
-  EXPECT_EQ(Plan(tasks, 100),
-            "task.claimed went sms#2 \"Hi there, from Acme\"; task.skipped stopped opted_out claims 1; ");
+  EXPECT_EQ(
+      Plan(tasks, 100),
+      "task.claimed went sms#2 \"Hi there, from Acme\"; task.skipped stopped opted_out claims 1; ");
   tasks[0].claims = 0;  // never claimed: checked as any task
   tasks[1].claims = 0;
   EXPECT_EQ(Plan(tasks, 100), "task.skipped went opted_out; task.skipped stopped opted_out; ");
@@ -256,8 +258,8 @@ TEST_F(SendAgentTest, AfterALapsedClaimASentTextIsTheTasksAndAQueuedOneIsWithdra
 // due time, and the window with it, so a text went hours past it.
 TEST_F(SendAgentTest, DeferralsDoNotStretchTheStepsWindow) {
   Task t = Make("ann", 2, TaskState::kPending);  // the call step: a two-hour window
-  t.first_due_us = kNoonUtc - 7201 * kS;          // first due just over two hours ago
-  t.due_us = kNoonUtc - kS;                        // deferred to a minute ago
+  t.first_due_us = kNoonUtc - 7201 * kS;         // first due just over two hours ago
+  t.due_us = kNoonUtc - kS;                      // deferred to a minute ago
   EXPECT_EQ(Plan({t}, 100), "task.skipped ann window_passed; ");
   t.first_due_us = kNoonUtc - 7000 * kS;  // within it: called
   EXPECT_EQ(Plan({t}, 100), "task.claimed ann call#1 \"Ask Ann about spring\"; ");

@@ -593,7 +593,8 @@ TEST(CampaignTasksProjection, ATextOnItsWayCountsAgainstTheCapsAcrossCampaigns) 
       << "spring's text on its way";
   EXPECT_EQ(sends_after({task(kTaskDone, "spring-1")}), 1u) << "sent: counted once";
   EXPECT_EQ(sends_after({task(kTaskClaimed, "summer-1")}), 2u);
-  EXPECT_EQ(sends_after({task(kTaskReleased, "summer-1")}), 2u) << "its lease lapsed: it may still go";
+  EXPECT_EQ(sends_after({task(kTaskReleased, "summer-1")}), 2u)
+      << "its lease lapsed: it may still go";
   TaskEvent skipped = task(kTaskSkipped, "summer-1");
   skipped.agent.clear();
   EXPECT_EQ(sends_after({skipped}), 1u) << "ended: not on its way";

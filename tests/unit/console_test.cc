@@ -2,6 +2,8 @@
 // what, per tenant, within which limits; keys made and revoked through the
 // log; the page's sign-in and its masking. Over the in-memory log, without
 // HTTP (the integration tests drive it over HTTP, in Chromium).
+#include "console/console.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,16 +12,15 @@
 #include <iterator>
 
 #include "console/api_keys.h"
-#include "console/console.h"
 #include "console/remote_read.h"
 #include "events/webhook_received.h"
-#include "storage/access_log.h"
-#include "sync/sync_control.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "replay-tools/story.h"
+#include "storage/access_log.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
+#include "sync/sync_control.h"
 #include "tests/support/conflicts.h"
 #include "tests/support/temp_dir.h"
 
@@ -478,7 +479,8 @@ TEST_F(ConsoleTest, AnIdThatMayBeAPhoneIsMaskedUntilSignIn) {
   e.schema_version = WebhookReceived::kSchemaVersion;
   e.payload = EncodeWebhookReceived(w);
   EXPECT_EQ(TellEvent(e, false).what.find("6505551234"), std::string::npos);
-  EXPECT_NE(TellEvent(e, true).what.find("16505551234"), std::string::npos) << "revealed when asked";
+  EXPECT_NE(TellEvent(e, true).what.find("16505551234"), std::string::npos)
+      << "revealed when asked";
 }
 
 TEST_F(ConsoleTest, AnonymousSearchCanBeTurnedOff) {

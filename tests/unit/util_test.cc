@@ -97,7 +97,8 @@ TEST(Masking, HidesPersonalData) {
   EXPECT_EQ(MaskPhone("+12055550142"), "+12*******42");
   EXPECT_EQ(MaskEmail("john.deo@example.com"), "j***@example.com");
   EXPECT_EQ(MaskBody("STOP"), "<4 bytes>");
-  EXPECT_EQ(MaskDigitRuns("p:16505551234:marketing_messages:stop:42"), "p:16*******34:marketing_messages:stop:42");
+  EXPECT_EQ(MaskDigitRuns("p:16505551234:marketing_messages:stop:42"),
+            "p:16*******34:marketing_messages:stop:42");
   EXPECT_EQ(MaskDigitRuns("g-123456"), "g-123456") << "short runs kept: not a phone";
 }
 

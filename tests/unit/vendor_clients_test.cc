@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "connectors/aloware/aloware.h"
 #include "connectors/common/http_client.h"
 #include "connectors/common/outbound.h"
-#include "connectors/aloware/aloware.h"
 #include "connectors/ghl/ghl.h"
 #include "sync/consent.h"
 #include "tests/support/connector_settings.h"
@@ -19,7 +19,8 @@ namespace {
 // Answers each request at once with what `answer` says for it; keeps them.
 class ScriptedHttp : public HttpClient {
  public:
-  explicit ScriptedHttp(std::function<HttpResponse(const HttpRequest&)> answer) : answer_(std::move(answer)) {}
+  explicit ScriptedHttp(std::function<HttpResponse(const HttpRequest&)> answer)
+      : answer_(std::move(answer)) {}
   std::vector<std::string> asked;  // "<method> <url>"
   void Send(HttpRequest req, HttpCallback cb) override {
     asked.push_back(req.method + " " + req.url);
@@ -49,9 +50,11 @@ HttpResponse Ok(std::string body) {
 // as an empty simdjson array with no document: a crash of the whole
 // service, again at every restart (the push re-sent, attempt 2 or more).
 TEST(GhlClient, ARetriedTextReadsAnAnswerWithoutMessagesAsNoneFound) {
-  for (const std::string messages : {"{}", R"({"messages":null})", R"({"messages":{}})", R"({"messages":{"messages":7}})"}) {
+  for (const std::string messages :
+       {"{}", R"({"messages":null})", R"({"messages":{}})", R"({"messages":{"messages":7}})"}) {
     ScriptedHttp http([&](const HttpRequest& r) {
-      if (r.url.find("/conversations/search") != std::string::npos) return Ok(R"({"conversations":[{"id":"conv-1"}]})");
+      if (r.url.find("/conversations/search") != std::string::npos)
+        return Ok(R"({"conversations":[{"id":"conv-1"}]})");
       if (r.url.find("/conversations/conv-1/messages") != std::string::npos) return Ok(messages);
       return Ok(R"({"conversationId":"conv-1","messageId":"m-9"})");
     });
@@ -69,7 +72,8 @@ TEST(GhlClient, ARetriedTextReadsAnAnswerWithoutMessagesAsNoneFound) {
     EXPECT_EQ(got.http_status, 200) << messages;
     EXPECT_EQ(got.external_id, "m-9") << messages;
     ASSERT_EQ(http.asked.size(), 3u) << messages;
-    EXPECT_EQ(http.asked[2], "POST http://127.0.0.1:9/conversations/messages/inbound") << "written, none found";
+    EXPECT_EQ(http.asked[2], "POST http://127.0.0.1:9/conversations/messages/inbound")
+        << "written, none found";
   }
 }
 
@@ -85,7 +89,8 @@ TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
       if (r.url.find("/contact/phone-number") != std::string::npos) a.status = lookup;
       return a;
     });
-    auto client = NewAlowareClient(testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), &http);
+    auto client = NewAlowareClient(
+        testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), &http);
     PushRequest req;
     req.op = "send";
     req.channel = channels::kCall;

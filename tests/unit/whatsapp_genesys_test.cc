@@ -226,9 +226,10 @@ TEST(WhatsAppClient, ErrorsAreReadByCode) {
 // by its status, not as code 0, a refused token (a dead letter).
 TEST(WhatsAppClient, ARefusalIsReadByItsCodeOrElseItsStatus) {
   testing::OneAnswerHttp http;
-  auto client = NewWhatsAppClient(testing::DefaultSettings("whatsapp", {{"phone_number_id", kNumberId},
-                                                                        {"api_base_url", "http://127.0.0.1:9"}}),
-                                  &http);
+  auto client = NewWhatsAppClient(
+      testing::DefaultSettings(
+          "whatsapp", {{"phone_number_id", kNumberId}, {"api_base_url", "http://127.0.0.1:9"}}),
+      &http);
   auto answer = [&](int status, const std::string& body, int attempt = 1) {
     http.answer = HttpResponse{};
     http.answer.status = status;
