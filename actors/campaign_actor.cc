@@ -118,7 +118,9 @@ class AgentReads {
     if (rs_.zones->For(p.fields[fields::kTimezone], phone, rs_.default_zone, &zones).ok())
       r.zones = zones.Raw();
     constexpr int64_t kWeekUs = 7 * 86400LL * 1000000;
-    if (!ReadRecentSends(log, tenant_, t.contact, now_us_ - kWeekUs, &r.recent_sends_us).ok())
+    if (!ReadRecentSends(log, tenant_, t.contact, now_us_ - kWeekUs, t.campaign, t.step,
+                         &r.recent_sends_us)
+             .ok())
       return std::nullopt;
     return p;
   }

@@ -563,18 +563,23 @@ Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const st
 }
 
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
-                       int64_t since_us, std::vector<int64_t>* at_us) {
+                       int64_t since_us, const std::string& campaign, int step,
+                       std::vector<int64_t>* at_us) {
+  char own_step[8];
+  std::snprintf(own_step, sizeof own_step, "%03d", step);
+  const std::string prefix = "h/" + tenant + "/" + contact + "/";
+  const std::string own = prefix + campaign + "/" + own_step;
   Status s = ScanDated(log, CampaignTasksProjection::kName, 's', tenant, contact, since_us,
                        [at_us](int64_t when) {
                          at_us->push_back(when);
                          return true;
                        });
   if (!s.ok()) return s;
-  s = log.ScanConsumerState(CampaignTasksProjection::kName, "h/" + tenant + "/" + contact + "/",
-                            [&](std::string_view, std::string_view claimed) {
+  s = log.ScanConsumerState(CampaignTasksProjection::kName, prefix,
+                            [&](std::string_view key, std::string_view claimed) {
                               const int64_t when =
                                   std::strtoll(std::string(claimed).c_str(), nullptr, 10);
-                              if (when >= since_us) at_us->push_back(when);
+                              if (when >= since_us && key != own) at_us->push_back(when);
                               return true;
                             });
   if (s.ok()) std::sort(at_us->begin(), at_us->end());

@@ -162,8 +162,10 @@ Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const st
                         int64_t since_us, bool* replied);
 // The times of `contact`'s texts and emails at or after `since_us`, any
 // campaign, oldest first: those sent, and those claimed and on their way
-// (at their claim).
+// (at their claim) but the one of `campaign`'s step `step` (the task asking:
+// its own earlier claim is not another send).
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
-                       int64_t since_us, std::vector<int64_t>* at_us);
+                       int64_t since_us, const std::string& campaign, int step,
+                       std::vector<int64_t>* at_us);
 
 }  // namespace dfm

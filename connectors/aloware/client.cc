@@ -144,10 +144,11 @@ class AlowareClient final : public VendorClient {
                                done = std::move(done)](HttpResponse resp) {
       result->requests++;
       result->http_status = resp.status;
+      result->not_sent = resp.not_sent;  // never left: a retry cannot queue twice
       ReadRateHeaders(resp, result.get());
       if (resp.status / 100 != 2) {
         result->auth_rejected = resp.status == 401;
-        result->detail = Message(resp);
+        result->detail = resp.status == 0 ? resp.error : Message(resp);
         done(std::move(*result));
         return;
       }

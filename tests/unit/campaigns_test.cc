@@ -584,7 +584,7 @@ TEST(CampaignTasksProjection, ATextOnItsWayCountsAgainstTheCapsAcrossCampaigns) 
     EXPECT_TRUE(log.Append(std::move(drafts), &out).ok());
     EXPECT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
     std::vector<int64_t> sends;
-    EXPECT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &sends).ok());
+    EXPECT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &sends).ok());
     return sends.size();
   };
   EXPECT_EQ(sends_after({task(kTaskCreated, "spring-1"), task(kTaskCreated, "summer-1"),
@@ -595,13 +595,16 @@ TEST(CampaignTasksProjection, ATextOnItsWayCountsAgainstTheCapsAcrossCampaigns) 
   EXPECT_EQ(sends_after({task(kTaskClaimed, "summer-1")}), 2u);
   EXPECT_EQ(sends_after({task(kTaskReleased, "summer-1")}), 2u)
       << "its lease lapsed: it may still go";
+  std::vector<int64_t> for_itself;  // summer's task looked at again: its own claim is no other send
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "summer-1", 1, &for_itself).ok());
+  EXPECT_EQ(for_itself.size(), 1u);
   TaskEvent skipped = task(kTaskSkipped, "summer-1");
   skipped.agent.clear();
   EXPECT_EQ(sends_after({skipped}), 1u) << "ended: not on its way";
   std::vector<int64_t> live, rebuilt;
-  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &live).ok());
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &live).ok());
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
-  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &rebuilt).ok());
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &rebuilt).ok());
   EXPECT_EQ(live, rebuilt);
 }
 
@@ -636,7 +639,7 @@ TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
     std::vector<int64_t> sends;
     ASSERT_TRUE(ReadCampaignTask(log, "acme", "spring-1", 0, "c-1", &t).ok());
     ASSERT_TRUE(ReadCampaignCounts(log, "acme", "spring-1", &by_state, &skipped).ok());
-    ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, &sends).ok());
+    ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &sends).ok());
     *text = EncodeTaskRow(t) + " done=" + std::to_string(by_state["done"]) +
             " pending=" + std::to_string(by_state["pending"]) +
             " skipped=" + std::to_string(by_state["skipped"]) +

@@ -101,6 +101,23 @@ TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
     EXPECT_EQ(http.asked.size(), 2u);
     EXPECT_TRUE(client->MayApplyTwice(req)) << "a write whose answer was lost is not written again";
   }
+  // One that never left (connection refused) is retried: it cannot have queued anyone.
+  ScriptedHttp refused([](const HttpRequest&) {
+    HttpResponse a;
+    a.error = "connection refused";
+    a.not_sent = true;
+    return a;
+  });
+  auto client = NewAlowareClient(
+      testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), &refused);
+  PushRequest req;
+  req.op = "send";
+  req.channel = channels::kCall;
+  req.fields["phone"] = "+12055550142";
+  PushResult got;
+  client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+  EXPECT_TRUE(got.not_sent);
+  EXPECT_EQ(got.detail, "connection refused");
 }
 
 }  // namespace
