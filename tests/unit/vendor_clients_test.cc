@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "connectors/aloware/aloware.h"
@@ -77,26 +78,35 @@ TEST(GhlClient, ARetriedTextReadsAnAnswerWithoutMessagesAsNoneFound) {
   }
 }
 
+// A campaign's call step (a dialer request) pushed to Aloware over `http`:
+// the request, and what the client answered.
+std::pair<PushRequest, PushResult> PushDialerRequest(HttpClient* http,
+                                                     std::unique_ptr<VendorClient>* kept) {
+  *kept = NewAlowareClient(
+      testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), http);
+  PushRequest req;
+  req.op = "send";
+  req.channel = channels::kCall;
+  req.fields["phone"] = "+12055550142";
+  PushResult got;
+  (*kept)->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+  return {req, got};
+}
+
 // A campaign's call step puts the person on Aloware's Power Dialer
 // (add_to_powerdialer), then reads the contact's id back. That lookup
 // failing (a 5xx, or a 404 while Aloware lags) retried the whole push, and
 // the write again: the person queued twice, called twice if an agent had
 // dialled them meanwhile. The write settles it.
 TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
+  std::unique_ptr<VendorClient> client;
   for (int lookup : {503, 404, 200}) {  // 200: an answer with no id
     ScriptedHttp http([&](const HttpRequest& r) {
       HttpResponse a = Ok(R"({"status":"ok"})");
       if (r.url.find("/contact/phone-number") != std::string::npos) a.status = lookup;
       return a;
     });
-    auto client = NewAlowareClient(
-        testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), &http);
-    PushRequest req;
-    req.op = "send";
-    req.channel = channels::kCall;
-    req.fields["phone"] = "+12055550142";
-    PushResult got;
-    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    auto [req, got] = PushDialerRequest(&http, &client);
     EXPECT_EQ(got.http_status, 200) << "queued: settled, not retried (lookup " << lookup << ")";
     EXPECT_EQ(http.asked.size(), 2u);
     EXPECT_TRUE(client->MayApplyTwice(req)) << "a write whose answer was lost is not written again";
@@ -108,14 +118,7 @@ TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
     a.not_sent = true;
     return a;
   });
-  auto client = NewAlowareClient(
-      testing::DefaultSettings("aloware", {{"api_base_url", "http://127.0.0.1:9"}}), &refused);
-  PushRequest req;
-  req.op = "send";
-  req.channel = channels::kCall;
-  req.fields["phone"] = "+12055550142";
-  PushResult got;
-  client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+  auto [req, got] = PushDialerRequest(&refused, &client);
   EXPECT_TRUE(got.not_sent);
   EXPECT_EQ(got.detail, "connection refused");
 }
