@@ -477,7 +477,7 @@ void Console::Handle(ApiRequest r, Responder respond) {
   if (rpath == "/v1/admin/backfill") return m.Backfill(r, *who, *tenant, std::move(headers), std::move(answer));
   if (IsCampaignRoute(rpath))
     return m.Campaigns(r, *who, *tenant, rpath, param, params, std::move(headers), std::move(answer));
-  m.Read(rpath, params, *tenant, std::move(headers), std::move(answer));
+  m.Read(rpath, params, *tenant, who->tenant == kAllTenants, std::move(headers), std::move(answer));
 }
 
 }  // namespace dfm

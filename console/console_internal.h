@@ -128,11 +128,13 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   using Headers = std::vector<std::pair<std::string, std::string>>;
   // The reads (reads.cc): answered from `log`, or in cluster mode by the
   // node running the tenant's partition (`remote_reads`).
-  void Read(const std::string& route, const Params& p, const std::string& tenant, Headers headers,
-            Responder respond);
+  // `whole`: the caller is a key of every tenant (or the admin token), who
+  // also sees the installation's own records (console/installation_events.h).
+  void Read(const std::string& route, const Params& p, const std::string& tenant, bool whole,
+            Headers headers, Responder respond);
   // Read `route` of `tenant` over `from` (without the limits' headers).
   ApiResponse ReadFrom(const EventLog& from, const std::string& route, const Params& p,
-                       const std::string& tenant) const;
+                       const std::string& tenant, bool whole) const;
   void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
   RemoteReads remote_reads;  // empty: the reads are answered from `log`
   void Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,

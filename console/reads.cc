@@ -4,11 +4,13 @@
 // mode the node running the tenant's partition runs it (AnswerRemoteRead)
 // for the node that was asked (Read).
 #include <map>
+#include <set>
 #include <optional>
 #include <sstream>
 
 #include "console/console_internal.h"
 #include "console/contact_story.h"
+#include "console/installation_events.h"
 #include "console/remote_read.h"
 #include "replay-tools/audit.h"
 #include "replay-tools/campaign_audit.h"
@@ -32,6 +34,7 @@ struct ReadContext {
   const Params& p;
   const std::string& tenant;
   int64_t now_us;
+  bool whole;  // the caller sees the installation's own records too
 };
 using Answer = std::optional<ApiResponse>;  // nullopt: go on
 
@@ -110,6 +113,12 @@ ApiResponse AsOfRead(const ReadContext& c) {
 ApiResponse EventsRead(const ReadContext& c) {
   EventFilter f;
   f.tenant = c.tenant;
+  if (!c.whole) {
+    std::set<std::string> all_tenant_keys;
+    Status s = AllTenantKeyIds(c.log, &all_tenant_keys);
+    if (!s.ok()) return LogUnavailable(s);
+    f.hidden = [keys = std::move(all_tenant_keys)](const Event& e) { return InstallationWide(e, keys); };
+  }
   f.system = Param(c.p, "system");
   f.type = Param(c.p, "type");
   f.stream = Param(c.p, "stream");
@@ -255,28 +264,28 @@ const std::map<std::string, ApiResponse (*)(const ReadContext&)>& ReadRoutes() {
 }  // namespace
 
 ApiResponse Console::Impl::ReadFrom(const EventLog& from, const std::string& route, const Params& p,
-                                    const std::string& tenant) const {
+                                    const std::string& tenant, bool whole) const {
   if (IsCampaignRoute(route)) return CampaignRead(from, route, p, tenant);
   auto it = ReadRoutes().find(route);
   if (it == ReadRoutes().end()) return JsonError(404, "not_found", "no read " + route);
-  return it->second(ReadContext{*this, from, p, tenant, clock->NowMicros()});
+  return it->second(ReadContext{*this, from, p, tenant, clock->NowMicros(), whole});
 }
 
 void Console::Impl::Read(const std::string& route, const Params& p, const std::string& tenant,
-                         Headers headers, Responder respond) {
+                         bool whole, Headers headers, Responder respond) {
   auto finish = [this, headers = std::move(headers), respond = std::move(respond)](ApiResponse a) mutable {
     if (a.status == 400) counters->rejected.fetch_add(1);
     if (a.status == 503) counters->unavailable.fetch_add(1);
     respond(With(std::move(a), std::move(headers)));
   };
   if (!remote_reads) {
-    worker->Post([this, route, p, tenant, finish = std::move(finish)]() mutable {
-      finish(ReadFrom(*log, route, p, tenant));
+    worker->Post([this, route, p, tenant, whole, finish = std::move(finish)]() mutable {
+      finish(ReadFrom(*log, route, p, tenant, whole));
     });
     return;
   }
   // Cluster mode: the node running the tenant's partition reads its log.
-  remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, p}),
+  remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, p, whole}),
                [self = shared_from_this(), finish = std::move(finish)](Status s,
                                                                        std::string answer) mutable {
                  ApiResponse a;
@@ -295,7 +304,7 @@ void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
                                      std::function<void(std::string)> reply) {
   worker->Post([this, &from, request = std::move(request), reply = std::move(reply)] {
     RemoteRead rr;
-    ApiResponse a = DecodeRemoteRead(request, &rr) ? ReadFrom(from, rr.route, rr.params, rr.tenant)
+    ApiResponse a = DecodeRemoteRead(request, &rr) ? ReadFrom(from, rr.route, rr.params, rr.tenant, rr.whole)
                                                    : JsonError(400, "bad_request", "not a read request");
     std::string answer = EncodeReadAnswer(a);
     if (answer.size() > kMaxReadAnswer)

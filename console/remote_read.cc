@@ -149,7 +149,10 @@ bool DecodePlannedDraft(std::string_view data, EventDraft* d, uint64_t* items) {
 std::string EncodeRemoteRead(const RemoteRead& r) {
   JsonArray params;
   for (const auto& [k, v] : r.params) params.Raw(JsonArray().Str(k).Str(v).Finish());
-  return JsonObject().Int("v", 1).Str("route", r.route).Str("tenant", r.tenant).Raw("params", params.Finish()).Finish();
+  JsonObject o;
+  o.Int("v", 1).Str("route", r.route).Str("tenant", r.tenant).Raw("params", params.Finish());
+  if (r.whole) o.Bool("whole", true);
+  return o.Finish();
 }
 
 bool DecodeRemoteRead(std::string_view data, RemoteRead* r) {
@@ -160,6 +163,8 @@ bool DecodeRemoteRead(std::string_view data, RemoteRead* r) {
   if (!Text(o, "route", &r->route) || !Text(o, "tenant", &r->tenant) ||
       o["params"].get(params) != simdjson::SUCCESS)
     return false;
+  bool whole = false;
+  r->whole = o["whole"].get(whole) == simdjson::SUCCESS && whole;
   r->params.clear();
   for (simdjson::dom::element pair : params) {
     simdjson::dom::array kv;

@@ -3,7 +3,9 @@
 //
 // Grammar (JSON, version 1):
 //   request = {"v":1,"route":<string>,"tenant":<string>,
-//              "params":[[<name>,<value>],...]}
+//              "params":[[<name>,<value>],...],"whole"?:true}
+// ("whole": the caller is a key of every tenant, who also sees the
+// installation's own records; absent, they are left out.)
 //   answer  = {"v":1,"status":<int>,"content_type":<string>,"body":<string>}
 // The asking node has authenticated the caller and checked its tenant and
 // limits; the answering node runs the read as asked.
@@ -33,6 +35,7 @@ struct RemoteRead {
   std::string route;   // "/v1/events", ...
   std::string tenant;
   std::vector<std::pair<std::string, std::string>> params;
+  bool whole = false;
 };
 
 std::string EncodeRemoteRead(const RemoteRead& r);

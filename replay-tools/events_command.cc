@@ -52,6 +52,30 @@ Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
   return ReadEventBySeq(log, seq, out);
 }
 
+// The contacts' streams and what caused their events (webhooks, replays),
+// in log order, each to `emit` until it answers false.
+Status EmitContactsEvents(const EventLog& log, const std::vector<ContactMatch>& contacts,
+                          const std::function<bool(const Event&)>& emit) {
+  std::map<uint64_t, Event> picked;
+  std::set<std::string> causes;
+  for (const auto& c : contacts) {
+    Status st = log.ScanStream(c.tenant, ContactStream(c.contact_id), [&](const Event& e) {
+      if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
+      picked.emplace(e.seq, e);
+      return true;
+    });
+    if (!st.ok()) return st;
+  }
+  for (const auto& raw : causes) {
+    Event cause;
+    if (ReadEventById(log, EventId::FromBytes(raw), &cause).ok() && !IsContactStream(cause.stream))
+      picked.emplace(cause.seq, std::move(cause));
+  }
+  for (const auto& [seq, e] : picked)
+    if (!emit(e)) break;
+  return Status::OK();
+}
+
 }  // namespace
 
 int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal, std::ostream& out,
@@ -59,7 +83,7 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
   Table table({"SEQ", "RECORDED", "TENANT", "STREAM", "TYPE", "WHAT"}, 100);
   uint64_t shown = 0;
   auto emit = [&](const Event& e) {
-    if (!EnvelopeMatches(f, e)) return true;
+    if (!EnvelopeMatches(f, e) || (f.hidden && f.hidden(e))) return true;
     EventStory s = TellEvent(e, reveal);
     if (!SystemMatches(f, e, s)) return true;
     if (json) {
@@ -69,32 +93,8 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
     }
     return ++shown < f.limit;
   };
-  Status st;
-  if (f.by_contact) {
-    // The contacts' streams, and what caused their events.
-    std::map<uint64_t, Event> picked;
-    std::set<std::string> causes;
-    for (const auto& c : f.contacts) {
-      st = log.ScanStream(c.tenant, ContactStream(c.contact_id), [&](const Event& e) {
-        if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
-        picked.emplace(e.seq, e);
-        return true;
-      });
-      if (!st.ok()) break;
-    }
-    for (const auto& raw : causes) {
-      Event cause;
-      if (st.ok() && ReadEventById(log, EventId::FromBytes(raw), &cause).ok() &&
-          !IsContactStream(cause.stream))
-        picked.emplace(cause.seq, std::move(cause));
-    }
-    if (st.ok()) {
-      for (const auto& [seq, e] : picked)
-        if (!emit(e)) break;
-    }
-  } else {
-    st = ScanWindow(log, f.from_us, f.to_us, 1, emit);
-  }
+  Status st = f.by_contact ? EmitContactsEvents(log, f.contacts, emit)
+                           : ScanWindow(log, f.from_us, f.to_us, 1, emit);
   if (!st.ok()) {
     err << "dfm events: " << st.ToString() << "\n";
     return 2;

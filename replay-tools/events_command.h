@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ struct EventFilter {
   bool by_contact = false;
   std::vector<ContactMatch> contacts;
   uint64_t limit = UINT64_MAX;
+  // When set, the events it is true of are left out whatever else matches
+  // (for a reader of one tenant: the installation's own records).
+  std::function<bool(const Event&)> hidden;
 };
 
 // Prints matching events in log order: a table, or JSON lines. Returns the

@@ -1,0 +1,106 @@
+// What a key of one tenant reads of the log (console/installation_events.h):
+// its tenant's events, never the installation's own records written under
+// the tenant "default" (keys of every tenant, reloads naming every tenant,
+// backups, pauses of everything, restores).
+#include <gtest/gtest.h>
+
+#include "console/api_keys.h"
+#include "console/installation_events.h"
+#include "console/remote_read.h"
+#include "sync/sync_control.h"
+#include "tests/support/console_fixture.h"
+
+namespace dfm {
+namespace {
+
+Event Clear(const std::string& tenant, const std::string& stream, const std::string& type,
+            const std::string& payload) {
+  Event e;
+  e.tenant = tenant;
+  e.stream = stream;
+  e.type = type;
+  e.payload = payload;
+  return e;
+}
+
+TEST(InstallationWideTest, TheInstallationsRecordsAreTellableFromTheTenantDefaults) {
+  const std::set<std::string> everyone = {"k-all"};
+  auto action = [](const std::string& what, const std::string& target) {
+    return Clear("default", "admin", "admin.action",
+                 R"({"action":")" + what + R"(","target":")" + target + R"("})");
+  };
+  EXPECT_TRUE(InstallationWide(action("reload", "tenants added: acme"), everyone));
+  EXPECT_TRUE(InstallationWide(action("backup", "/var/backups/dfm"), everyone));
+  EXPECT_TRUE(InstallationWide(action("key.create", "k-all"), everyone));
+  EXPECT_TRUE(InstallationWide(action("key.revoke", "k-all"), everyone));
+  EXPECT_TRUE(InstallationWide(action("sync.pause", "*/ghl"), everyone));
+  EXPECT_FALSE(InstallationWide(action("key.create", "k-default"), everyone));
+  EXPECT_FALSE(InstallationWide(action("sync.pause", "default/ghl"), everyone));
+  EXPECT_FALSE(InstallationWide(action("erase", "erase/c1"), everyone));
+  EXPECT_TRUE(InstallationWide(
+      Clear("default", "api_keys", "api_key.created", R"({"key_id":"k-all","tenant":"*"})"), everyone));
+  EXPECT_TRUE(InstallationWide(Clear("default", "api_keys", "api_key.revoked", R"({"key_id":"k-all"})"),
+                               everyone));
+  EXPECT_FALSE(InstallationWide(
+      Clear("default", "api_keys", "api_key.created", R"({"key_id":"k-d","tenant":"default"})"), everyone));
+  EXPECT_TRUE(InstallationWide(Clear("default", "sync_control", "sync.paused", R"({"tenant":"*"})"), everyone));
+  EXPECT_FALSE(
+      InstallationWide(Clear("default", "sync_control", "sync.paused", R"({"tenant":"default"})"), everyone));
+  EXPECT_TRUE(InstallationWide(Clear("default", "log", "log.restored", "{}"), everyone));
+  EXPECT_FALSE(InstallationWide(Clear("acme", "log", "log.restored", "{}"), everyone))
+      << "only what is written under \"default\"";
+  EXPECT_FALSE(InstallationWide(Clear("acme", "admin", "admin.action", R"({"action":"reload"})"), everyone));
+}
+
+class ConsoleTenancyTest : public ConsoleTest {};
+
+TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsRecords) {
+  Start();
+  console_->SetReloadHandler([](std::string* summary) {
+    *summary = "systems changed: acme/verity";
+    return Status::OK();
+  });
+  console_->SetBackupHandler([](const std::string&, int, std::string* manifest) {
+    *manifest = "{}";
+    return Status::OK();
+  });
+  console_->SetSyncControl({std::make_shared<SyncControl>(), [] {}, nullptr});
+  const std::string everyone = MakeKey("admin", "*");
+  const std::string own = MakeKey("admin", "default");
+  const std::string viewer = MakeKey("viewer", "default");
+  ASSERT_EQ(Call("POST", "/v1/admin/reload", everyone, "", true).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/admin/backup", everyone, R"({"into":"/srv/dfm-backups"})", true).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/admin/sync/pause", everyone, R"({"reason":"acme's migration"})", true).status,
+            200);
+  ASSERT_EQ(Call("POST", "/v1/admin/sync/resume", everyone, "", true).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/admin/keys", own, R"({"name":"grafana of default","role":"viewer"})", true).status,
+            201);
+  const std::string all_id = everyone.substr(4, 16);
+
+  ApiResponse mine = Call("GET", "/v1/events", viewer);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_NE(mine.body.find("grafana of default"), std::string::npos) << "its own tenant's keys";
+  for (const char* hidden : {"acme/verity", "/srv/dfm-backups", "acme's migration", "\"*/*\""})
+    EXPECT_EQ(mine.body.find(hidden), std::string::npos) << hidden << " in\n" << mine.body;
+  EXPECT_EQ(mine.body.find(all_id), std::string::npos) << "a key of every tenant\n" << mine.body;
+
+  ApiResponse all = Call("GET", "/v1/events", everyone);
+  ASSERT_EQ(all.status, 200);
+  for (const char* shown : {"acme/verity", "/srv/dfm-backups", "acme's migration", "grafana of default"})
+    EXPECT_NE(all.body.find(shown), std::string::npos) << shown;
+  EXPECT_NE(all.body.find(all_id), std::string::npos);
+}
+
+TEST(RemoteReadTenancyTest, WhetherTheCallerSeesTheInstallationTravelsWithTheRead) {
+  RemoteRead r{"/v1/events", "default", {}, true}, back;
+  ASSERT_TRUE(DecodeRemoteRead(EncodeRemoteRead(r), &back));
+  EXPECT_TRUE(back.whole);
+  r.whole = false;
+  ASSERT_TRUE(DecodeRemoteRead(EncodeRemoteRead(r), &back));
+  EXPECT_FALSE(back.whole);
+  ASSERT_TRUE(DecodeRemoteRead(R"({"v":1,"route":"/v1/events","tenant":"default","params":[]})", &back));
+  EXPECT_FALSE(back.whole) << "a request that does not say is read as one tenant's";
+}
+
+}  // namespace
+}  // namespace dfm
