@@ -140,8 +140,7 @@ void Supersede(Self* self, const DomainEvent& next) {
       i = q->erase(i);
       DomainEvent dead = Event(found->second, ev::kPushDeadLettered);
       dead.outcome = "superseded";
-      dead.reason = "superseded by a later " + next.op + " (" + next.push_id + ") before " +
-                    st.cfg.system + " took it";
+      dead.reason = SupersededReason(next.op, next.push_id, st.cfg.system);
       st.cancelled++;
       Count(&PushOpCounters::cancelled, st, found->second);
       Report(self, found->second, {std::move(dead)});

@@ -32,9 +32,27 @@ std::string Csv(const std::string& v) {
 }
 
 struct PushFate {
-  std::string system, state = "pending";
+  std::string system, op, state = "pending";
   int64_t at_us = 0;
+  std::string superseded_by;  // the push that took its place ("superseded")
 };
+
+// What became of `id`: a push superseded by a later one (a refused
+// opt-out, then a repeated STOP or the person's opt-in) shares the fate of
+// the push that took its place: the later opt-out's, or "withdrawn" when
+// the person took the opt-out back (nobody is to be told any more).
+ConsentRecord::Told FateOf(const std::map<std::string, PushFate>& fate, const std::string& id) {
+  auto it = fate.find(id);
+  const std::string system = it == fate.end() ? "" : it->second.system;
+  for (int hops = 0; it != fate.end() && it->second.state == "superseded" && hops < 64; ++hops) {
+    auto next = fate.find(it->second.superseded_by);
+    if (next == fate.end()) break;
+    if (next->second.op == "opt_in") return {system, "withdrawn", next->second.at_us};
+    it = next;
+  }
+  if (it == fate.end()) return {system, "pending", 0};
+  return {system, it->second.state, it->second.at_us};
+}
 
 }  // namespace
 
@@ -94,6 +112,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
         key_of_request[std::string(e.id.AsBytes())] = key;
         pushes_of[key].push_back(de.push_id);
         fate[de.push_id].system = de.system;
+        fate[de.push_id].op = de.op;
       } else if (e.type == ev::kPushAttempted) {
         // An opt-out the system refused is kept open (never given up on).
         auto& f = fate[de.push_id];
@@ -107,6 +126,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
                   : de.outcome == "superseded"                                     ? "superseded"
                                                                                    : "dead";
         f.at_us = e.recorded_at_us;
+        if (f.state == "superseded") f.superseded_by = SupersedingPush(de.reason);
       }
       return true;
     }
@@ -144,10 +164,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
   if (!decode_error.ok()) return decode_error;
   for (size_t i = 0; i < records.size(); ++i) {
     ConsentRecord& r = records[i];
-    for (const auto& id : pushes_of[push_keys[i]]) {
-      const PushFate& f = fate[id];
-      r.told.push_back({f.system, f.state, f.at_us});
-    }
+    for (const auto& id : pushes_of[push_keys[i]]) r.told.push_back(FateOf(fate, id));
   }
   *out = std::move(records);
   return Status::OK();
@@ -375,6 +392,7 @@ Status FindSlowOptOuts(const EventLog& log, const ViolationOptions& o,
       continue;
     }
     for (const auto& [system, t] : best) {
+      if (t.state == "withdrawn") continue;  // the person took it back before it was owed
       int days = BusinessDaysBetween(r.at_us, t.state == "succeeded" ? t.at_us : o.now_us);
       if (days <= o.threshold_business_days) continue;
       v.systems.push_back(t.system + (t.state == "succeeded"

@@ -33,8 +33,11 @@ struct ConsentRecord {
   uint64_t seq = 0;
   struct Told {
     std::string system;
-    std::string state;  // "succeeded", "dead", "pending", "refused" (open), "superseded"
-    int64_t at_us = 0;  // when it succeeded
+    // "succeeded", "dead", "pending", "refused" (open), "withdrawn" (the
+    // person opted in again before the system took it). A push superseded
+    // by a later one (a repeated STOP) has that one's state.
+    std::string state;
+    int64_t at_us = 0;  // when it succeeded (withdrawn: when it was taken back)
   };
   std::vector<Told> told;
 };

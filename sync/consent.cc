@@ -89,6 +89,20 @@ const std::string_view* Find(const std::array<std::string_view, N>& words, std::
 
 }  // namespace
 
+std::string SupersededReason(std::string_view op, std::string_view push_id, std::string_view system) {
+  return "superseded by a later " + std::string(op) + " (" + std::string(push_id) + ") before " +
+         std::string(system) + " took it";
+}
+
+std::string SupersedingPush(std::string_view reason) {
+  constexpr std::string_view kHead = "superseded by a later ";
+  if (reason.substr(0, kHead.size()) != kHead) return "";
+  const size_t open = reason.find(" (", kHead.size());
+  const size_t close = open == std::string_view::npos ? open : reason.find(") before ", open);
+  if (close == std::string_view::npos) return "";
+  return std::string(reason.substr(open + 2, close - open - 2));
+}
+
 std::vector<std::string> SplitChannels(std::string_view list, char sep) {
   std::vector<std::string> out;
   while (!list.empty()) {

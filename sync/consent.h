@@ -69,4 +69,13 @@ inline bool ConsentSupersedes(bool new_out, int64_t new_at_us, bool cur_out, int
   return new_at_us > cur_at_us || (new_at_us == cur_at_us && (new_out || !cur_out));
 }
 
+// The reason of the push.dead_lettered (outcome "superseded") that settles
+// a refused opt-out push when a later consent push for the same contact
+// and channels comes: "superseded by a later <op> (<push id>) before
+// <system> took it". SupersedingPush reads the push id back ("" when
+// `reason` is not one), so an audit follows the opt-out to the push that
+// took its place.
+std::string SupersededReason(std::string_view op, std::string_view push_id, std::string_view system);
+std::string SupersedingPush(std::string_view reason);
+
 }  // namespace dfm

@@ -17,6 +17,7 @@
 #include "replay-tools/tool_log.h"
 #include "replay-tools/trace.h"
 #include "storage/memory_event_log.h"
+#include "sync/consent.h"
 #include "sync/identity.h"
 #include "sync/redrive.h"
 #include "sync/settle.h"
@@ -455,6 +456,100 @@ TEST(Audit, AnOptOutSetAgainByReconcileCountsAsTold) {
   std::vector<Violation> v;
   ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
   EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
+}
+
+// An opt-out from Aloware at kFriday carried by `hook`, and its push to
+// GoHighLevel, which refused it (kept open); the push.requested.
+DomainEvent RefusedGhlOptOut(Built* b, const EventId& hook) {
+  DomainEvent out = Ev(ev::kOptedOut, "aloware");
+  out.channel = "sms";
+  out.fields["phone"] = "+12055550142";
+  out.source_time_us = kFriday;
+  b->Add(out, hook);
+  DomainEvent req = Ev(ev::kPushRequested, "ghl", "opt_out");
+  req.channel = "sms";
+  req.push_id = "c1:ghl:1:opt_out";
+  b->Add(req, hook);
+  DomainEvent refused = Ev(ev::kPushAttempted, "ghl", "opt_out");
+  refused.push_id = req.push_id;
+  refused.outcome = "refused";
+  b->Add(refused, hook);
+  return req;
+}
+
+// A refused opt-out, then the person's repeated STOP: the connector
+// settles the refused push as superseded by the new one, which the system
+// takes. The opt-out counts as told then; the new webhook carries no
+// opted_out of its own (the channel was out already).
+TEST(Audit, ARefusedOptOutSupersededByARepeatedStopCountsAsToldWhenThatLands) {
+  Built b;
+  const EventId hook = b.Webhook();
+  const DomainEvent req = RefusedGhlOptOut(&b, hook);
+  const EventId stop = b.Webhook();
+  DomainEvent again = req;
+  again.push_id = "c1:ghl:2:opt_out";
+  b.Add(again, stop, 3 * kDay);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
+  dead.push_id = req.push_id;
+  dead.outcome = "superseded";
+  dead.reason = SupersededReason("opt_out", again.push_id, "ghl");
+  b.Add(dead, hook, 3 * kDay);
+  DomainEvent ok = Ev(ev::kPushSucceeded, "ghl", "opt_out");
+  ok.push_id = again.push_id;
+  b.Add(ok, stop, 3 * kDay);
+
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_EQ(records[0].told.size(), 1u);
+  EXPECT_EQ(records[0].told[0].system, "ghl");
+  EXPECT_EQ(records[0].told[0].state, "succeeded") << "told by the push that took its place";
+  ViolationOptions o;
+  o.now_us = kFriday + 30 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
+}
+
+// A refused opt-out the person takes back (START) before the system took
+// it: withdrawn, not a slow opt-out.
+TEST(Audit, ARefusedOptOutThePersonTookBackIsWithdrawnNotSlow) {
+  Built b;
+  const EventId hook = b.Webhook();
+  const DomainEvent req = RefusedGhlOptOut(&b, hook);
+  const EventId start = b.Webhook();
+  DomainEvent in = Ev(ev::kOptedIn, "verity");
+  in.channel = "sms";
+  in.fields["phone"] = "+12055550142";
+  in.source_time_us = kFriday + 2 * kDay;
+  b.Add(in, start, 2 * kDay);
+  DomainEvent lift = Ev(ev::kPushRequested, "ghl", "opt_in");
+  lift.channel = "sms";
+  lift.push_id = "c1:ghl:2:opt_in";
+  b.Add(lift, start, 2 * kDay);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
+  dead.push_id = req.push_id;
+  dead.outcome = "superseded";
+  dead.reason = SupersededReason("opt_in", lift.push_id, "ghl");
+  b.Add(dead, hook, 2 * kDay);
+
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
+  ASSERT_EQ(records.size(), 2u);
+  ASSERT_EQ(records[0].told.size(), 1u);
+  EXPECT_EQ(records[0].told[0].state, "withdrawn");
+  ViolationOptions o;
+  o.now_us = kFriday + 30 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
+}
+
+TEST(SupersededReason, ReadsBackThePushThatTookThePlace) {
+  EXPECT_EQ(SupersedingPush(SupersededReason("opt_out", "c1:ghl:2:opt_out", "ghl")), "c1:ghl:2:opt_out");
+  EXPECT_EQ(SupersedingPush("superseded by a later opt_in (c (x)) before ghl took it"), "c (x)");
+  EXPECT_EQ(SupersedingPush("gave up after 12 attempts"), "");
+  EXPECT_EQ(SupersedingPush("superseded by a later opt_in (unclosed"), "");
 }
 
 TEST(Audit, SendByTheEngineWhileOptedOutIsAViolationNotBefore) {
