@@ -33,10 +33,29 @@ void OnOrder(Self* self, PushOrder& o) {
   Pump(self);
 }
 
+void OnCancel(Self* self, PushCancel& cancel);
+
+// Every push of an erased person's but its consent ones (PushCancel with no
+// push id).
+void CancelContact(Self* self, const PushCancel& cancel) {
+  std::vector<std::string> ids;
+  for (const auto& [id, item] : self->state.items) {
+    const std::string& op = item.order.request.op;
+    if (item.order.request.contact_id == cancel.contact_id && op != "opt_out" && op != "opt_in" &&
+        op != "mark_dnc")
+      ids.push_back(id);
+  }
+  for (auto& id : ids) {
+    PushCancel one{cancel.tenant, std::move(id), cancel.reason, {}};
+    OnCancel(self, one);
+  }
+}
+
 // A push the contact settled: dropped while it waits, not tried again
 // once in flight.
 void OnCancel(Self* self, PushCancel& cancel) {
   auto& state = self->state;
+  if (cancel.push_id.empty()) return CancelContact(self, cancel);
   auto found = state.items.find(cancel.push_id);
   if (found == state.items.end()) return;
   for (auto* q : {&state.urgent, &state.normal}) {

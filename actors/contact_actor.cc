@@ -167,7 +167,7 @@ void ActOnDurable(Self* self, const DomainEvent& e) {
     }
   if (e.type == ev::kMessageRefused && !e.push_id.empty())
     if (caf::actor c = s.env->Connector(s.tenant, e.system))
-      self->send(c, PushCancel{s.tenant, e.push_id, e.reason});
+      self->send(c, PushCancel{s.tenant, e.push_id, e.reason, {}});
 }
 
 // Appends `ds`. Once durable, each event is applied to the model, the

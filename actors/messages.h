@@ -47,10 +47,15 @@ struct PushOrder {
 
 // A push the contact no longer wants (message.refused: the person opted
 // out while the send waited). The connector drops it if it has not gone.
+// With `push_id` empty, every push of `contact_id` but its consent ones
+// (opt_out, opt_in, mark_dnc): the person was erased (contact.erased), and
+// nothing of theirs is to reach a system again, while what they said of
+// their consent still must.
 struct PushCancel {
   std::string tenant;
   std::string push_id;
   std::string reason;
+  std::string contact_id;
 };
 
 // Attempts and outcomes of a push (push.attempted, push.succeeded,
@@ -220,7 +225,7 @@ typename Inspector::result_type inspect(Inspector& f, PushOrder& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushCancel& x) {
-  return f(caf::meta::type_name("PushCancel"), x.tenant, x.push_id, x.reason);
+  return f(caf::meta::type_name("PushCancel"), x.tenant, x.push_id, x.reason, x.contact_id);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, PushReport& x) {

@@ -1305,7 +1305,7 @@ TEST_F(ActorTest, AWithdrawnSendRefusedForItsTokenIsNotSentAgain) {
   caf::anon_send(c, send);
   sched_->run();
   ASSERT_EQ(client->pushes.size(), 1u);
-  caf::anon_send(c, PushCancel{"default", "p-send", "withdrawn before it was sent"});
+  caf::anon_send(c, PushCancel{"default", "p-send", "withdrawn before it was sent", {}});
   sched_->run();
   PushResult refused;
   refused.http_status = 401;
@@ -1343,7 +1343,7 @@ TEST_F(ActorTest, AWithdrawnSendTheVendorRefusesEndsCancelled) {
     send.request.fields = {{"phone", "+12055550142"}, {"body", "hi"}};
     caf::anon_send(c, send);
     sched_->run();
-    caf::anon_send(c, PushCancel{"default", id, "withdrawn before it was sent"});
+    caf::anon_send(c, PushCancel{"default", id, "withdrawn before it was sent", {}});
     sched_->run();
   }
   ASSERT_EQ(client->pushes.size(), 2u);

@@ -1,0 +1,66 @@
+// An erasure at the connectors (contact.erased): the person's pushes still
+// waiting never go, their consent pushes still land.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "app/erase.h"
+#include "storage/key_store.h"
+#include "tests/support/actor_fixture.h"
+
+namespace dfm {
+namespace {
+
+using testing::ActorTest;
+using testing::ScriptedClient;
+
+// An upsert waiting for its retry (the vendor answered 503) when the
+// person is erased: it never goes (it would make the person again in the
+// vendor, whose webhook would bring them back here).
+TEST_F(ActorTest, AnErasedPersonsPushWaitingForItsRetryNeverGoes) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  log_.SetKeyStore(keys);
+  env_->subject_hash_key = keys->HashKey();
+  auto client = std::make_shared<ScriptedClient>();
+  caf::actor router = StartPeopleSync(client);
+  DeliverWebhook(router, "ghl", "ghl/ContactCreate.json",
+                 {{"webhookId", "w1"}, {"id", "g-1"}, {"phone", "(205) 555-0142"}, {"firstName", "Ada"}}, "w1");
+  ASSERT_EQ(client->pushes.size(), 1u);
+  const std::string contact = client->pushes[0].req.contact_id;
+  client->Answer(0, 503);  // retried after a backoff
+  sched_->run();
+  EraseOutcome erased;
+  ASSERT_TRUE(EraseContact(&log_, keys.get(), {"default", contact, "test", "test", {}}, &erased).ok());
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  Advance(Backoff().max_us + 10'000'000);
+  EXPECT_EQ(client->pushes.size(), 1u) << "the erased person's upsert went again";
+}
+
+// What an erased person said of their consent still lands: only their
+// other pushes are dropped.
+TEST_F(ActorTest, AnErasureDropsThePersonsPushesButTheirConsent) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  PushOrder out = Order("p-out", "c1");
+  out.request.op = "opt_out";
+  out.request.channel = "sms";
+  caf::anon_send(c, Order("p-up", "c1"));
+  caf::anon_send(c, Order("p-other", "c2"));
+  caf::anon_send(c, out);
+  sched_->run();
+  for (size_t i = 0; i < client->pushes.size(); ++i) client->Answer(i, 503);
+  sched_->run();
+  const size_t before = client->pushes.size();
+  caf::anon_send(c, PushCancel{"default", "", "the contact was erased", "c1"});
+  sched_->run();
+  Advance(Backoff().max_us + 10'000'000);
+  std::set<std::string> after;
+  for (size_t i = before; i < client->pushes.size(); ++i) after.insert(client->pushes[i].req.push_id);
+  EXPECT_EQ(after.count("p-up"), 0u) << "the erased person's upsert went";
+  EXPECT_EQ(after.count("p-out"), 1u) << "their opt-out is kept";
+  EXPECT_EQ(after.count("p-other"), 1u) << "another person's push is kept";
+}
+
+}  // namespace
+}  // namespace dfm
