@@ -78,7 +78,8 @@ std::string HostName() {
 // ------------------------------------------------------------------ node
 
 struct ClusterNode::Impl {
-  const Config* config = nullptr;
+  const Config* config = nullptr;            // the one it started with: the cluster's settings
+  std::atomic<const Config*> live_config{nullptr};  // the last reload's (Reload), for the work
   PartitionWorkFactory factory;
   PartitionKeysOpener open_keys;  // null: partitions not sealed
   std::string node;
@@ -446,6 +447,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   Impl& im = *n->impl_;
   const ClusterSettings& cs = config.cluster();
   im.config = &config;
+  im.live_config.store(&config);
   im.node = cs.node_id.empty() ? HostName() : cs.node_id;
   im.partitions = static_cast<uint32_t>(cs.partitions);
   const int replicas = static_cast<int>(cs.replicas);
@@ -487,7 +489,11 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     std::unique_ptr<PartitionWork> inner;
     SharedWithWork mine = shared;
     mine.keys = at.keys;
-    Status st = work(log, std::move(runs), mine, &inner);
+    const Config* now = im.live_config.load();
+    Status st = work(*now, log, std::move(runs), mine, &inner);
+    // A reload while it started reached the partitions running, not this
+    // work yet: it takes the reload's configuration now.
+    if (st.ok() && im.live_config.load() != now) inner->Reload(*im.live_config.load());
     std::unique_ptr<ReadRouter::Serving> serving;
     std::unique_ptr<NatsClient::Listener> status;
     if (st.ok()) {
@@ -674,9 +680,10 @@ bool ClusterNode::MailsAlerts() const {
 }
 
 void ClusterNode::Reload(const Config& config) {
-  // The partitions read the configuration they were started with through
-  // `config`; a reload reaches the sync of those running now.
+  // A reload reaches the sync of the partitions running now; those started
+  // later take `config` from `live` (the factory).
   Impl& im = *impl_;
+  im.live_config.store(&config);
   std::lock_guard<std::mutex> lk(im.run_mu);
   for (auto& [p, part] : im.running) part->Reload(config);
 }

@@ -76,9 +76,11 @@ struct SharedWithWork {
   StateReplicator replicate_state;
   KeyStore* keys = nullptr;
 };
-// The same factory, given also what the nodes share.
+// The same factory, given also what the nodes share and the configuration
+// in place now (the last reload's: a partition started after a reload runs
+// what it put in place, which outlives the node).
 using SharedWorkFactory =
-    std::function<Status(EventLog* log, std::function<bool(const std::string& tenant)> runs,
+    std::function<Status(const Config& config, EventLog* log, std::function<bool(const std::string& tenant)> runs,
                          const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out)>;
 
 class ClusterNode {

@@ -384,6 +384,36 @@ class ClusterMessagesTest(clustertest.OnACluster, MessagesTest):
 
     binary = staticmethod(lambda: base.DFM)
 
+    def test_a_partition_taken_over_after_a_reload_runs_the_reloaded_configuration(self):
+        """Every node reloads a configuration with a new tag list; then the
+        default tenant's node dies. The node that takes the partition over
+        syncs it with what the reload put in place, not what it started
+        with."""
+        for n in self.dfm.nodes:
+            with open(n.config_path) as f:
+                text = f.read()
+            with open(n.config_path, "w") as f:
+                f.write(text.replace('tag_lists = ["hot=101", "call now=102"]',
+                                     'tag_lists = ["hot=101", "call now=102", "vip=103"]'))
+            with open(os.path.join(n.data_dir, "admin.token")) as f:
+                token = f.read().strip()
+            st, _, answer = dfmtest.request("127.0.0.1", n.admin_port, "POST", "/v1/admin/reload",
+                                            headers={"Authorization": "Bearer " + token})
+            self.assertEqual(st, 200, answer)
+        home = self.dfm.home()
+        owner_name = self.dfm.owners()[home]
+        self.dfm.kill9()
+        wait_for("another node runs the partition",
+                 lambda: (self.dfm.owners() or [owner_name] * (home + 1))[home] not in ("", owner_name),
+                 timeout=60)
+        phone = "+12055550185"
+        self.ghl_contact(phone, tags=["vip"])
+
+        def lists():
+            a = by_phone(self.alo.contacts(), phone, "phone_number")
+            return sorted(str(x) for x in (a[0].get("lists") or [])) if a else None
+        wait_for("list 103", lambda: lists() == ["103"], timeout=30)
+
     def test_an_erasure_whose_node_died_is_finished_by_the_next(self):
         """The partition's node dies between recording an erasure and
         destroying its keys (a debug build's DFM_TEST_DIE_BEFORE_KEYS_DESTROYED
