@@ -316,11 +316,17 @@ FieldMerge MergeFields(const ContactState& s, const ContactFact& fact, const Syn
       r.stale.insert(f);
       continue;
     }
+    // What the enrichment filled in (empty fields only, stamped when its
+    // answer was decided) gives way to a value a system of the person's
+    // says, whenever it was said: a staff edit made before the answer but
+    // delivered after it stands.
+    const bool over_fill = cur && !ctx.enrichment.empty() && cur->system == ctx.enrichment &&
+                           fact.system != ctx.enrichment && !v.empty();
     if (owner && *owner == fact.system) {
       if (cur && cur->system != fact.system && cur->source_time_us > t) {
         conflict(incoming, *cur, "owner");
       }
-    } else if (cur && cur->source_time_us > t) {
+    } else if (cur && cur->source_time_us > t && !over_fill) {
       conflict(*cur, incoming, "newer");
       if (cur->system == fact.system) r.stale.insert(f);
       continue;

@@ -152,6 +152,36 @@ TEST_F(EnrichmentRulesTest, TheAnswerFillsOnlyEmptyFieldsAndReachesTheOtherSyste
   EXPECT_EQ(state_.links.count("apollo"), 0u);
 }
 
+// Staff type a title in GoHighLevel a second before the enrichment's
+// answer is decided, and its webhook comes after: the staff's title
+// stands, and no push carries the enrichment's over it.
+TEST_F(EnrichmentRulesTest, AStaffEditMadeBeforeTheAnswerButDeliveredAfterItWins) {
+  auto out = DecideAndApply(Fact("ghl", {{"email", "ann@acme.io"}, {"first_name", "Ann"}}));
+  auto asks = Of(out, ev::kPushRequested, "enrich");
+  ASSERT_EQ(asks.size(), 1u);
+  const int64_t edited_at = ctx_.now_us + 3'000'000;
+  ctx_.now_us += 5'000'000;  // the answer, decided after the edit was made
+  auto decided = DecideReport(state_, {Answer(*asks[0], {{"title", "CTO"}})}, ctx_);
+  for (const auto& e : decided) Apply(&state_, e, ++seq_, ctx_.now_us);
+  ASSERT_EQ(state_.fields.at("title").value, "CTO");
+  ctx_.now_us += 2'000'000;
+  ContactFact edit = Fact("ghl", {{"email", "ann@acme.io"}, {"first_name", "Ann"}, {"title", "Head of Ops"}});
+  edit.source_time_us = edited_at;
+  auto after = DecideAndApply(edit);
+  EXPECT_EQ(state_.fields.at("title").value, "Head of Ops");
+  EXPECT_EQ(state_.fields.at("title").system, "ghl");
+  for (const auto* p : Of(after, ev::kPushRequested, "upsert")) {
+    auto t = p->fields.find("title");
+    EXPECT_TRUE(t == p->fields.end() || t->second == "Head of Ops") << p->system << " gets " << t->second;
+  }
+  // An empty value from a system does not clear what the enrichment filled.
+  ContactFact empty = Fact("halopsa", {{"email", "ann@acme.io"}, {"title", ""}});
+  empty.source_time_us = edited_at - 1'000'000;
+  state_.fields["title"] = Attributed{"CTO", "apollo", ctx_.now_us};
+  DecideAndApply(empty);
+  EXPECT_EQ(state_.fields.at("title").value, "CTO");
+}
+
 TEST_F(EnrichmentRulesTest, NoMatchIsRecordedAndChangesNothing) {
   auto out = DecideAndApply(Fact("ghl", {{"email", "ann@acme.io"}}));
   auto asks = Of(out, ev::kPushRequested, "enrich");
