@@ -39,10 +39,21 @@ std::string CredentialsKey(const std::string& tenant, const std::string& system)
 namespace {
 
 std::string GrantOrigin(const Credentials& configured) {
-  return HexEncode(Sha256(configured.access_token + "\n" + configured.refresh_token));
+  std::string from = configured.access_token + "\n" + configured.refresh_token;
+  if (!configured.origin.empty()) from += "\n" + configured.origin;  // as before without one
+  return HexEncode(Sha256(from));
 }
 
 }  // namespace
+
+Credentials ClientCredentials(std::initializer_list<std::string_view> asked_with) {
+  std::string all;
+  for (std::string_view part : asked_with) all.append(std::to_string(part.size())).append(":").append(part);
+  Credentials c;
+  c.expires_at_us = 1;
+  c.origin = HexEncode(Sha256(all));
+  return c;
+}
 
 std::string EncodeCredentials(const Credentials& grant, const Credentials& configured) {
   return std::to_string(grant.expires_at_us) + "\n" + grant.access_token + "\n" +

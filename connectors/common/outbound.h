@@ -13,10 +13,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/common/http_client.h"
@@ -111,7 +113,17 @@ struct Credentials {
   std::string access_token;
   std::string refresh_token;
   int64_t expires_at_us = 0;  // 0: does not expire (static token)
+  // A client-credentials vendor's configured side (ClientCredentials): what
+  // its grants are asked with, digested. A grant stored under another
+  // (a new client id or secret, scope, login host) is not used.
+  std::string origin = {};
 };
+
+// The configured credentials of a vendor whose grants are asked for with
+// client credentials (Genesys Cloud, HaloPSA): none yet (the connector asks
+// before the first push), from the settings `asked_with` (the token
+// request's URL, client id, secret, scope...).
+Credentials ClientCredentials(std::initializer_list<std::string_view> asked_with);
 
 // One contact as a vendor's API returned it, for `dfm backfill`.
 struct ListedContact {

@@ -264,10 +264,8 @@ std::unique_ptr<VendorClient> NewGenesysClient(const SystemSettings& s, HttpClie
   return std::make_unique<GenesysClient>(s, http);
 }
 
-Credentials GenesysCredentials(const SystemSettings&) {
-  Credentials c;
-  c.expires_at_us = 1;  // none yet: the connector asks for a grant before the first push
-  return c;
+Credentials GenesysCredentials(const SystemSettings& s) {
+  return ClientCredentials({GenesysLoginBase(s), s.at("client_id"), s.at("client_secret")});
 }
 
 }  // namespace dfm

@@ -647,10 +647,9 @@ std::unique_ptr<VendorClient> NewHaloClient(const SystemSettings& s, HttpClient*
   return std::make_unique<HaloClient>(s, http);
 }
 
-Credentials HaloCredentials(const SystemSettings&) {
-  Credentials c;
-  c.expires_at_us = 1;  // none yet: the connector asks for a grant before the first push
-  return c;
+Credentials HaloCredentials(const SystemSettings& s) {
+  const HttpRequest token = HaloTokenRequest(s);  // its URL and body: where, client id, secret, scope
+  return ClientCredentials({token.url, token.body});
 }
 
 HttpRequest HaloTokenRequest(const SystemSettings& s) {

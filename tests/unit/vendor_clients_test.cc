@@ -10,8 +10,11 @@
 #include "connectors/aloware/aloware.h"
 #include "connectors/common/http_client.h"
 #include "connectors/common/outbound.h"
+#include "connectors/genesys/genesys.h"
 #include "connectors/ghl/ghl.h"
+#include "connectors/halopsa/halopsa.h"
 #include "sync/consent.h"
+#include "util/crypto.h"
 #include "tests/support/connector_settings.h"
 
 namespace dfm {
@@ -121,6 +124,51 @@ TEST(AlowareClient, ADialerRequestIsNotWrittenAgainForItsLookup) {
   auto [req, got] = PushDialerRequest(&refused, &client);
   EXPECT_TRUE(got.not_sent);
   EXPECT_EQ(got.detail, "connection refused");
+}
+
+}  // namespace
+}  // namespace dfm
+
+namespace dfm {
+namespace {
+
+// Genesys Cloud and HaloPSA grant tokens for client credentials. A grant
+// stored by an earlier run is used after a restart only while the client
+// it was asked with is the configured one: a new client (another org, a
+// widened scope) asks for its own at once instead of pushing for up to a
+// day with the old token.
+TEST(ClientCredentialsGrant, AStoredGrantOfAnotherClientIsNotUsedAfterARestart) {
+  SystemSettings genesys = {{"login_base_url", ""}, {"region", "mypurecloud.com"}, {"client_id", "gen-a"},
+                            {"client_secret", "secret-a"}};
+  Credentials granted;
+  granted.access_token = "token-of-a";
+  granted.expires_at_us = 1'900'000'000'000'000;
+  const std::string stored = EncodeCredentials(granted, GenesysCredentials(genesys));
+  EXPECT_EQ(NewestGrant(GenesysCredentials(genesys), stored).access_token, "token-of-a") << "the same client";
+  SystemSettings other = genesys;
+  other["client_secret"] = "secret-b";
+  EXPECT_EQ(NewestGrant(GenesysCredentials(other), stored).access_token, "") << "a new secret";
+  other = genesys;
+  other["region"] = "mypurecloud.de";
+  EXPECT_EQ(NewestGrant(GenesysCredentials(other), stored).access_token, "") << "another org's login";
+
+  SystemSettings halo = {{"api_base_url", "https://halo.example.com/api"}, {"auth_url", ""}, {"tenant", ""},
+                         {"request_timeout_ms", "5000"}, {"client_id", "halo-a"}, {"client_secret", "s"},
+                         {"scope", "read:customers"}};
+  const std::string halo_stored = EncodeCredentials(granted, HaloCredentials(halo));
+  EXPECT_EQ(NewestGrant(HaloCredentials(halo), halo_stored).access_token, "token-of-a");
+  halo["scope"] = "read:customers edit:customers";
+  EXPECT_EQ(NewestGrant(HaloCredentials(halo), halo_stored).access_token, "") << "a widened scope";
+}
+
+// A configured grant without an origin (GoHighLevel's tokens) is matched
+// as it always was: grants stored before keep being used.
+TEST(ClientCredentialsGrant, AGrantStoredBeforeOriginsStillMatchesItsTokens) {
+  Credentials configured;
+  configured.access_token = "at";
+  configured.refresh_token = "rt";
+  const std::string before = "1900000000000000\nrefreshed\nrt2\n" + HexEncode(Sha256("at\nrt"));
+  EXPECT_EQ(NewestGrant(configured, before).access_token, "refreshed");
 }
 
 }  // namespace
