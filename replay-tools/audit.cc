@@ -238,23 +238,31 @@ void OfOptOut(const ConsentRecord& r, const char* kind, Violation* v) {
   v->tenant = r.tenant;
   v->contact_id = r.contact_id;
   v->phone = r.phone;
+  v->email = r.email;
   v->channel = r.channel;
   v->at_us = r.at_us;
   v->opted_out_at_us = r.at_us;
   v->event_id = r.event_id;
 }
 
-// What the log says of sends and opt-outs, for FindViolations: each phone's
-// consent statements by channel, the phone each contact has now, each
-// message's first delivery and first sighting going out.
+// Whom a message of `channel` goes to: the email address for email, the
+// phone number for the others.
+const std::string& AddressFor(const std::string& channel, const std::string& phone, const std::string& email) {
+  return channel == channels::kEmail ? email : phone;
+}
+
+// What the log says of sends and opt-outs, for FindViolations: each
+// address's consent statements by channel (a phone's for texts and calls,
+// an email address's for email), the phone and email each contact has
+// now, each message's first delivery and first sighting going out.
 struct SendsSeen {
   struct Statement {
     int64_t at_us;
     bool out;
     uint64_t seq;
   };
-  std::map<std::string, std::vector<Statement>> timeline;  // tenant\nphone\nchannel -> statements
-  std::map<std::string, std::string> phone_of;             // contact -> phone now
+  std::map<std::string, std::vector<Statement>> timeline;  // tenant\naddress\nchannel -> statements
+  std::map<std::string, std::string> phone_of, email_of;   // contact -> its phone, its email now
   struct Outbound {
     Violation v;
     std::set<std::string> systems;
@@ -277,15 +285,24 @@ Status ScanSends(const EventLog& log, const ViolationOptions& o, SendsSeen* w) {
     if (t == ev::kContactCreated) {
       if (auto p = d.fields.find(fields::kPhone); p != d.fields.end())
         w->phone_of[d.contact_id] = p->second;
+      if (auto m = d.fields.find(fields::kEmail); m != d.fields.end())
+        w->email_of[d.contact_id] = m->second;
     } else if (t == ev::kContactChanged) {
-      for (const auto& c : d.changes)
+      for (const auto& c : d.changes) {
         if (c.field == fields::kPhone) w->phone_of[d.contact_id] = c.new_value;
+        if (c.field == fields::kEmail) w->email_of[d.contact_id] = c.new_value;
+      }
     } else if (t == ev::kOptedOut || t == ev::kOptedIn) {
-      auto p = d.fields.find(fields::kPhone);
-      if (p == d.fields.end() || p->second.empty()) return true;
-      for (const auto& ch : SplitChannels(d.channel))
-        w->timeline[e.tenant + "\n" + p->second + "\n" + ch].push_back(
-            {HappenedAt(e, d), t == ev::kOptedOut, e.seq});
+      auto field = [&d](const char* f) {
+        auto it = d.fields.find(f);
+        return it == d.fields.end() ? std::string() : it->second;
+      };
+      const std::string phone = field(fields::kPhone), email = field(fields::kEmail);
+      for (const auto& ch : SplitChannels(d.channel)) {
+        const std::string& to = AddressFor(ch, phone, email);
+        if (!to.empty())
+          w->timeline[e.tenant + "\n" + to + "\n" + ch].push_back({HappenedAt(e, d), t == ev::kOptedOut, e.seq});
+      }
     } else if (t == ev::kMessageStatus) {
       if (d.outcome != "delivered" || d.message_key.empty()) return true;
       w->delivered.emplace(e.tenant + "\n" + d.message_key, HappenedAt(e, d));
@@ -294,8 +311,10 @@ Status ScanSends(const EventLog& log, const ViolationOptions& o, SendsSeen* w) {
       bool observed = t == ev::kMessageLogged && d.fields.count("direction") &&
                       d.fields.at("direction") == "outbound";
       if ((!sent && !observed) || d.channel == channels::kDraft) return true;  // a draft: to the model
-      auto phone = w->phone_of.find(d.contact_id);
-      if (phone == w->phone_of.end()) return true;
+      const std::string channel = d.channel.empty() ? std::string(channels::kSms) : d.channel;
+      const auto& addresses = channel == channels::kEmail ? w->email_of : w->phone_of;
+      auto to = addresses.find(d.contact_id);
+      if (to == addresses.end() || to->second.empty()) return true;
       std::string key = e.tenant + "\n" + (d.message_key.empty() ? e.id.ToString() : d.message_key);
       auto [it, fresh] = w->outbound.try_emplace(key);
       it->second.systems.insert(d.system);
@@ -311,8 +330,8 @@ Status ScanSends(const EventLog& log, const ViolationOptions& o, SendsSeen* w) {
       v.kind = "outbound_while_opted_out";
       v.tenant = e.tenant;
       v.contact_id = d.contact_id;
-      v.phone = phone->second;
-      v.channel = d.channel.empty() ? "sms" : d.channel;
+      (channel == channels::kEmail ? v.email : v.phone) = to->second;
+      v.channel = channel;
       v.at_us = sent ? e.recorded_at_us : HappenedAt(e, d);
       v.message_key = d.message_key;
       v.event_id = e.id.ToString();
@@ -334,7 +353,7 @@ void JudgeSends(SendsSeen* w, std::vector<Violation>* out) {
     });
   for (auto& [key, ob] : w->outbound) {
     Violation v = ob.v;
-    auto st = w->timeline.find(v.tenant + "\n" + v.phone + "\n" + v.channel);
+    auto st = w->timeline.find(v.tenant + "\n" + AddressFor(v.channel, v.phone, v.email) + "\n" + v.channel);
     if (st == w->timeline.end()) continue;
     const Statement* last = nullptr;
     for (const auto& x : st->second)
@@ -431,6 +450,7 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
                  .Str("tenant", v.tenant)
                  .Str("contact_id", v.contact_id)
                  .Str("phone", v.phone)
+                 .Str("email", v.email)
                  .Str("channel", v.channel)
                  .Str("at", FormatToolTime(v.at_us))
                  .Str("opted_out_at", FormatToolTime(v.opted_out_at_us))
@@ -443,11 +463,12 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
           << "\n";
     }
   } else {
-    Table t({"KIND", "AT", "PHONE", "CHANNEL", "OPTED OUT AT", "SYSTEMS", "HOW", "EVENT"}, 80);
+    Table t({"KIND", "AT", "PHONE OR EMAIL", "CHANNEL", "OPTED OUT AT", "SYSTEMS", "HOW", "EVENT"}, 80);
     for (const auto& v : vs) {
       std::string sys;
       for (const auto& s : v.systems) sys += (sys.empty() ? "" : ", ") + s;
-      t.Add({v.kind, FormatToolTime(v.at_us), v.phone, v.channel, FormatToolTime(v.opted_out_at_us),
+      t.Add({v.kind, FormatToolTime(v.at_us), v.phone.empty() ? v.email : v.phone, v.channel,
+             FormatToolTime(v.opted_out_at_us),
              sys, v.how, v.event_id});
     }
     if (t.size()) t.Print(out);

@@ -63,6 +63,7 @@ struct Violation {
   // "opt_out_refused" (a system refused it: open, tried again)
   std::string kind;
   std::string tenant, contact_id, phone, channel;
+  std::string email;  // an email's address (phone: a text's or a call's number)
   int64_t at_us = 0;  // the message's time, or the opt-out's
   int64_t opted_out_at_us = 0;
   int64_t delivered_at_us = 0;  // delivered_after_opt_out: when it was delivered

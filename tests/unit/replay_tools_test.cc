@@ -576,6 +576,49 @@ TEST(Audit, SendByTheEngineWhileOptedOutIsAViolationNotBefore) {
   EXPECT_NE(v[0].how.find("sent by the engine"), std::string::npos);
 }
 
+// Email is judged by the address, not the phone: an email-only person who
+// unsubscribed and is then emailed is a violation; the email of someone
+// who shares a phone number with an opted-out texter is not.
+TEST(Audit, AnEmailAfterAnUnsubscribeIsAViolationJudgedByTheAddress) {
+  Built b;
+  EventId hook = b.Webhook();
+  DomainEvent created = Ev(ev::kContactCreated, "ghl");
+  created.fields["email"] = "ada@example.com";
+  b.Add(created, hook);
+  DomainEvent out = Ev(ev::kOptedOut, "unsubscribe");
+  out.channel = "email";
+  out.fields["email"] = "ada@example.com";
+  out.source_time_us = b.clock.NowMicros() + 500;
+  b.Add(out, hook);
+  DomainEvent sent = Ev(ev::kPushSucceeded, "smtp", "send");
+  sent.channel = "email";
+  sent.message_key = "campaign:nov:1:c1";
+  b.Add(sent, hook, 5000);
+  // Another contact, texting from a number that opted out of email long
+  // ago under someone else, is emailed: not a violation.
+  DomainEvent bob = Ev(ev::kContactCreated, "ghl");
+  bob.contact_id = "c2";
+  bob.fields = {{"email", "bob@example.com"}, {"phone", "+12055550142"}};
+  b.Add(bob, hook);
+  DomainEvent shared = Ev(ev::kOptedOut, "verity");
+  shared.contact_id = "c3";
+  shared.channel = "email";
+  shared.fields = {{"phone", "+12055550142"}, {"email", "cy@example.com"}};
+  b.Add(shared, hook);
+  DomainEvent to_bob = sent;
+  to_bob.contact_id = "c2";
+  to_bob.message_key = "campaign:nov:1:c2";
+  b.Add(to_bob, hook, 5000);
+
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, {}, &v).ok());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].kind, "outbound_while_opted_out");
+  EXPECT_EQ(v[0].contact_id, "c1");
+  EXPECT_EQ(v[0].email, "ada@example.com");
+  EXPECT_EQ(v[0].channel, "email");
+}
+
 // A target that holds contacts only with a phone, never asked about a
 // contact that has none: trace says why rather than suspect its connector.
 TEST(Trace, ATargetHeldBackForALackingPhoneIsSaidSo) {
