@@ -132,7 +132,8 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
   state.retired.push_back(state.cfg.client);
   const bool new_credentials =
       next.credentials.access_token != state.cfg.credentials.access_token ||
-      next.credentials.refresh_token != state.cfg.credentials.refresh_token;
+      next.credentials.refresh_token != state.cfg.credentials.refresh_token ||
+      next.credentials.origin != state.cfg.credentials.origin;  // a new OAuth client
   const bool oauth = next.client->UsesOAuth();
   state.cfg = std::move(next);
   if (new_credentials || oauth) {

@@ -206,6 +206,35 @@ TEST_F(ActorTest, AReloadKeepsTheRefreshedGrantNotTheConfiguredOne) {
   EXPECT_NE(stored.find("refresh-10"), std::string::npos) << stored;
 }
 
+// A client-credentials vendor (Genesys Cloud, HaloPSA) given a new client
+// by a reload while the old client's token request is under way: that
+// token is neither used nor stored; the new client asks for its own.
+TEST_F(ActorTest, ANewOAuthClientByReloadNeverUsesNorStoresTheOldClientsToken) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  ConnectorSettings s = Settings(client);
+  s.credentials = ClientCredentials({"https://login.example", "client-a", "secret-a"});
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->refreshes.size(), 1u) << "no grant yet: one is asked for";
+  s.credentials = ClientCredentials({"https://login.example", "client-b", "secret-b"});
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  sched_->run();
+  client->refreshes[0](ScriptedClient::Granted("token-of-a", "", 86399));
+  sched_->run();
+  for (const auto& p : client->pushes) EXPECT_NE(p.creds.access_token, "token-of-a");
+  std::string stored;
+  if (log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok()) {
+    EXPECT_EQ(stored.find("token-of-a"), std::string::npos) << "stored under the new client: " << stored;
+  }
+  ASSERT_EQ(client->refreshes.size(), 2u) << "the new client asks for its own";
+  client->refreshes[1](ScriptedClient::Granted("token-of-b", "", 86399));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].creds.access_token, "token-of-b");
+}
+
 TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLifeAndReplicated) {
   std::vector<std::string> replicated;  // cluster mode: what went to the next owner
   env_->replicate_state = [&replicated](const std::string& tenant, std::string_view consumer,
