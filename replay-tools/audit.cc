@@ -40,14 +40,15 @@ struct PushFate {
 // What became of `id`: a push superseded by a later one (a refused
 // opt-out, then a repeated STOP or the person's opt-in) shares the fate of
 // the push that took its place: the later opt-out's, or "withdrawn" when
-// the person took the opt-out back (nobody is to be told any more).
+// the person took the opt-out back (nobody is to be told any more; at_us:
+// when the refused push was settled so).
 ConsentRecord::Told FateOf(const std::map<std::string, PushFate>& fate, const std::string& id) {
   auto it = fate.find(id);
   const std::string system = it == fate.end() ? "" : it->second.system;
   for (int hops = 0; it != fate.end() && it->second.state == "superseded" && hops < 64; ++hops) {
     auto next = fate.find(it->second.superseded_by);
     if (next == fate.end()) break;
-    if (next->second.op == "opt_in") return {system, "withdrawn", next->second.at_us};
+    if (next->second.op == "opt_in") return {system, "withdrawn", it->second.at_us};
     it = next;
   }
   if (it == fate.end()) return {system, "pending", 0};
@@ -411,12 +412,13 @@ Status FindSlowOptOuts(const EventLog& log, const ViolationOptions& o,
       continue;
     }
     for (const auto& [system, t] : best) {
-      if (t.state == "withdrawn") continue;  // the person took it back before it was owed
-      int days = BusinessDaysBetween(r.at_us, t.state == "succeeded" ? t.at_us : o.now_us);
+      // Withdrawn: owed until the person took it back (late if that was late).
+      const bool ended = t.state == "succeeded" || t.state == "withdrawn";
+      int days = BusinessDaysBetween(r.at_us, ended ? t.at_us : o.now_us);
       if (days <= o.threshold_business_days) continue;
-      v.systems.push_back(t.system + (t.state == "succeeded"
-                                          ? " (told " + FormatToolTime(t.at_us) + ")"
-                                          : " (" + t.state + ", not told)"));
+      v.systems.push_back(t.system + (t.state == "succeeded"   ? " (told " + FormatToolTime(t.at_us) + ")"
+                                      : t.state == "withdrawn" ? " (not told; withdrawn " + FormatToolTime(t.at_us) + ")"
+                                                               : " (" + t.state + ", not told)"));
       v.business_days = std::max(v.business_days, days);
     }
     if (v.systems.empty()) continue;

@@ -545,6 +545,31 @@ TEST(Audit, ARefusedOptOutThePersonTookBackIsWithdrawnNotSlow) {
   EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
 }
 
+// Taken back only after the threshold: the opt-out was owed until then,
+// and late.
+TEST(Audit, ARefusedOptOutTakenBackTooLateIsStillSlow) {
+  Built b;
+  const EventId hook = b.Webhook();
+  const DomainEvent req = RefusedGhlOptOut(&b, hook);
+  const EventId start = b.Webhook();
+  DomainEvent lift = Ev(ev::kPushRequested, "ghl", "opt_in");
+  lift.channel = "sms";
+  lift.push_id = "c1:ghl:2:opt_in";
+  b.Add(lift, start, 21 * kDay);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
+  dead.push_id = req.push_id;
+  dead.outcome = "superseded";
+  dead.reason = SupersededReason("opt_in", lift.push_id, "ghl");
+  b.Add(dead, hook);
+  ViolationOptions o;
+  o.now_us = kFriday + 40 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].kind, "slow_opt_out");
+  EXPECT_NE(v[0].systems[0].find("withdrawn"), std::string::npos) << v[0].systems[0];
+}
+
 TEST(SupersededReason, ReadsBackThePushThatTookThePlace) {
   EXPECT_EQ(SupersedingPush(SupersededReason("opt_out", "c1:ghl:2:opt_out", "ghl")), "c1:ghl:2:opt_out");
   EXPECT_EQ(SupersedingPush("superseded by a later opt_in (c (x)) before ghl took it"), "c (x)");
