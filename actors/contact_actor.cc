@@ -26,7 +26,11 @@ void ApplyOne(ContactActorState& st, const DomainEvent& d, uint64_t seq, int64_t
   }
 }
 
+// An erased person's pushes are not ordered, but their consent ones (as
+// the connectors' cancel of them keeps those: PushCancel).
 void Order(Self* self, const PushOrder& o) {
+  const std::string& op = o.request.op;
+  if (self->state.erased && op != "opt_out" && op != "opt_in" && op != "mark_dnc") return;
   caf::actor c = self->state.env->Connector(self->state.tenant, o.request.system);
   if (c) self->send(c, o);
 }
@@ -472,6 +476,10 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         // appends is sealed with the destroyed key, unreadable.
         auto& state = self->state;
         ForgetPerson(&state);
+        // What it ordered before is dropped at the connectors; sent from
+        // here, the cancel comes after those orders (the router's may not).
+        for (const caf::actor& c : state.env->ConnectorsOf(state.tenant))
+          self->send(c, PushCancel{state.tenant, "", "the contact was erased", state.contact_id});
         Logger("actors")->info("event=contact_erased contact={}", state.contact_id);
       },
       [self](retry_atom, uint64_t token) {

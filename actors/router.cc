@@ -441,11 +441,10 @@ void RouteErased(Self* self, const Event& e) {
   if (live != st.contacts.end() && live->second.actor)
     self->send(live->second.actor, erase_atom::value);
   // Its pushes waiting at the connectors (a retry, a pause, a breaker, a
-  // credit budget) never go: an upsert would make the person again.
-  const auto& connectors = st.env->Live() ? st.env->Live()->connectors : st.env->connectors;
-  for (const auto& [key, connector] : connectors)
-    if (key.first == e.tenant && connector)
-      self->send(connector, PushCancel{e.tenant, "", "the contact was erased", contact});
+  // credit budget) never go: an upsert would make the person again. (A
+  // live actor sends the cancel too, after what it ordered itself.)
+  for (const caf::actor& c : st.env->ConnectorsOf(e.tenant))
+    self->send(c, PushCancel{e.tenant, "", "the contact was erased", contact});
   Logger("actors")->info("event=contact_erased seq={} contact={}", e.seq, contact);
 }
 

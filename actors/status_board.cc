@@ -178,8 +178,8 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
          {"failed", &PushOpCounters::attempts_failed}});
   out->Family("dfm_pushes_total", "counter",
               "Pushes ended: succeeded, dead_lettered (given up; see dfm dead-letters) or "
-              "cancelled (the contact refused it while it waited: an opt-out, or its "
-              "campaign cancelled).");
+              "cancelled (the contact refused it while it waited: an opt-out, its "
+              "campaign cancelled, or the person erased).");
   by_op({{"succeeded", &PushOpCounters::succeeded},
          {"dead_lettered", &PushOpCounters::dead_lettered},
          {"cancelled", &PushOpCounters::cancelled}});

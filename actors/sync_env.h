@@ -99,6 +99,13 @@ struct SyncEnv {
     auto it = all.find({tenant, system});
     return it == all.end() ? caf::actor() : it->second;
   }
+  // Every connector of `tenant`.
+  std::vector<caf::actor> ConnectorsOf(const std::string& tenant) const {
+    std::vector<caf::actor> out;
+    for (const auto& [key, c] : Live() ? Live()->connectors : connectors)
+      if (key.first == tenant && c) out.push_back(c);
+    return out;
+  }
 
   // What a configuration reload (SIGHUP, POST /v1/admin/reload) puts in
   // place of `contexts`, `system_tables` and `connectors`. Published whole,

@@ -13,6 +13,7 @@ namespace {
 
 using testing::ActorTest;
 using testing::ScriptedClient;
+using testing::kStart;
 
 // An upsert waiting for its retry (the vendor answered 503) when the
 // person is erased: it never goes (it would make the person again in the
@@ -60,6 +61,35 @@ TEST_F(ActorTest, AnErasureDropsThePersonsPushesButTheirConsent) {
   EXPECT_EQ(after.count("p-up"), 0u) << "the erased person's upsert went";
   EXPECT_EQ(after.count("p-out"), 1u) << "their opt-out is kept";
   EXPECT_EQ(after.count("p-other"), 1u) << "another person's push is kept";
+}
+
+// The erasure reaches the contact's actor while its append is under way:
+// the pushes that append asks for are not ordered once it lands (the
+// router's cancel may have reached the connector before them).
+TEST_F(ActorTest, PushesDecidedBeforeAnErasureButDurableAfterItAreNotOrdered) {
+  env_->ctx.targets = {{"aloware", {"first_name", "phone"}}};
+  auto client = std::make_shared<ScriptedClient>();
+  env_->connectors[{"default", "aloware"}] = Connector(client);
+  auto answers = std::make_shared<std::vector<uint64_t>>();
+  auto contact = LoneContact(answers);
+  ContactFact f;
+  f.tenant = "default";
+  f.system = "ghl";
+  f.external_id = "g-1";
+  f.fields = {{"first_name", "Ada"}, {"phone", "+12055550142"}};
+  f.source_time_us = kStart;
+  f.webhook_seq = 1;
+  log_.StallWrites(true);
+  caf::anon_send(contact, RoutedFact{f, 1});
+  sched_->run();
+  ASSERT_EQ(log_.Stalled(), 1u) << "the decision's append under way";
+  caf::anon_send(contact, erase_atom::value);
+  sched_->run();
+  log_.StallWrites(false);
+  ASSERT_TRUE(log_.ReleaseStalled());
+  sched_->run();
+  EXPECT_TRUE(client->pushes.empty()) << "an erased person's upsert was ordered";
+  EXPECT_EQ(answers->size(), 1u) << "the fact is still answered";
 }
 
 }  // namespace
