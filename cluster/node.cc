@@ -489,11 +489,9 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     std::unique_ptr<PartitionWork> inner;
     SharedWithWork mine = shared;
     mine.keys = at.keys;
-    const Config* now = im.live_config.load();
-    Status st = work(*now, log, std::move(runs), mine, &inner);
-    // A reload while it started reached the partitions running, not this
-    // work yet: it takes the reload's configuration now.
-    if (st.ok() && im.live_config.load() != now) inner->Reload(*im.live_config.load());
+    // The last reload's configuration; one while it starts reaches it
+    // through the partition (NatsPartition::Reload).
+    Status st = work(*im.live_config.load(), log, std::move(runs), mine, &inner);
     std::unique_ptr<ReadRouter::Serving> serving;
     std::unique_ptr<NatsClient::Listener> status;
     if (st.ok()) {

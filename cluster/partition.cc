@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -45,6 +46,10 @@ class NatsPartition final : public Partition {
     starter_ = std::thread([this, factory] {
       Status s = Start(factory);
       if (s.ok()) {
+        // A reload while it started (Reload found no work yet) reaches the
+        // work now; after this, Reload reaches it itself.
+        std::lock_guard<std::mutex> lk(reload_mu_);
+        if (reloaded_) work_->Reload(*reloaded_);
         started_.store(true);
       } else {
         Logger("cluster")->error("event=partition_start_failed partition={} error=\"{}\"", p_,
@@ -123,8 +128,12 @@ class NatsPartition final : public Partition {
   }
   std::string StatusText() const override { return work_->StatusText(log_seq()); }
   void set_lease_rev(uint64_t rev) override { lease_rev_.store(rev); }
+  // From the coordinator's thread while the starter may be writing work_:
+  // the work is reached only once started (see StartAsync).
   void Reload(const Config& c) override {
-    if (work_) work_->Reload(c);
+    std::lock_guard<std::mutex> lk(reload_mu_);
+    reloaded_ = &c;
+    if (started_.load()) work_->Reload(c);
   }
 
  private:
@@ -414,6 +423,8 @@ class NatsPartition final : public Partition {
   std::shared_ptr<KeyStore> keys_;  // null: not sealed
   std::unique_ptr<RocksDbEventLog> log_;
   std::unique_ptr<PartitionWork> work_;
+  std::mutex reload_mu_;
+  const Config* reloaded_ = nullptr;  // the last Reload's (kept alive by the Reloader)
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
