@@ -89,6 +89,12 @@ struct ClusterNode::Impl {
   std::unique_ptr<IngestLog> ingest;
   // Made once connected; drained by Stop.
   std::unique_ptr<ReadRouter> reads;
+  // Stops the partitions given up (rebalance) and then releases their
+  // leases, off the coordinator: a stop may wait for a catch-up or an
+  // erasure under way, while the node's other leases must be renewed.
+  std::unique_ptr<Worker> releaser;
+  std::mutex releasing_mu;
+  std::set<uint32_t> releasing;  // given up, their stop not ended: not claimed again
   std::unique_ptr<Worker> janitor;  // drops the derived state of copies left
 
   // Owned by the coordinator thread.
@@ -148,6 +154,13 @@ struct ClusterNode::Impl {
   // what the sync derived; otherwise a sealed partition's copy keeps its
   // records only (DropIdleCopy), dropped by the janitor outside run_mu.
   void StopPartition(uint32_t p, bool release, bool keep_derived = false);
+  // As StopPartition(p, true), on `releaser`; p is not claimed again here
+  // until its lease is released.
+  void ReleaseInBackground(uint32_t p);
+  bool Releasing(uint32_t p) {
+    std::lock_guard<std::mutex> lk(releasing_mu);
+    return releasing.count(p) > 0;
+  }
 };
 
 Status ClusterNode::Impl::TellStatus(uint32_t p, std::unique_ptr<NatsClient::Listener>* out) {
@@ -206,6 +219,48 @@ void ClusterNode::Impl::SendMetrics() {
     frame = EncodeNodeMetrics(node, "");
   }
   if (nats->connected()) (void)nats->Send(kMetricsSubject, frame);
+}
+
+// Debug builds only: the integration suite makes a release slow, as a long
+// catch-up or erasure under way makes a partition's stop.
+void SlowReleaseForTests() {
+#ifndef NDEBUG
+  if (const char* ms = std::getenv("DFM_TEST_SLOW_RELEASE_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+#endif
+}
+
+void ClusterNode::Impl::ReleaseInBackground(uint32_t p) {
+  // The lease stays held, and renewed by Tick, until the stop has ended:
+  // nobody else runs the partition while this node may still write it.
+  std::shared_ptr<Partition> part;
+  if (auto it = running.find(p); it != running.end()) {
+    part = std::move(it->second);
+    running.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> lk(releasing_mu);
+    releasing.insert(p);
+  }
+  releaser->Post([this, p, part] {
+    SlowReleaseForTests();
+    if (part) {
+      part->Stop();
+      if (open_keys && janitor) janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
+    }
+    {
+      std::lock_guard<std::mutex> run_lock(run_mu);
+      if (lease_rev.count(p)) {  // still held (not lost meanwhile to someone else)
+        Status s = nats->KvDelete(LeaseKey(p));
+        if (!s.ok())
+          Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p, s.ToString());
+      }
+      lease_rev.erase(p);
+      renewed_at.erase(p);
+    }
+    std::lock_guard<std::mutex> lk(releasing_mu);
+    releasing.erase(p);
+  });
 }
 
 void ClusterNode::Impl::StopPartition(uint32_t p, bool release, bool keep_derived) {
@@ -325,14 +380,20 @@ void ClusterNode::Impl::Tick() {
   // A read may come from a replica that lags (the bucket's direct gets):
   // what this node holds it knows better.
   for (const auto& [p, rev] : lease_rev) leases[p] = {node, rev};
+  {  // given up already: not this node's in the plan (its lease goes once stopped)
+    std::lock_guard<std::mutex> lk(releasing_mu);
+    for (uint32_t p : releasing) leases[p] = LeaseView();
+  }
   LeasePlan plan = PlanLeases(node, nodes, leases);
   for (uint32_t p : plan.release) {
+    if (Releasing(p)) continue;  // given up already, its stop under way
     logger->info("event=partition_released partition={} reason=rebalance", p);
-    StopPartition(p, true);
+    ReleaseInBackground(p);
     leases[p] = LeaseView();
   }
   for (uint32_t p : plan.renew) {
     if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
+    if (Releasing(p)) continue;  // run again here only once its stop has ended
     if (renewed.count(p)) {
       if (!running.count(p)) plan.claim.push_back(p);  // held, stopped (broken): run it again
       continue;
@@ -348,6 +409,7 @@ void ClusterNode::Impl::Tick() {
     if (!running.count(p)) plan.claim.push_back(p);
   }
   for (uint32_t p : plan.claim) {
+    if (Releasing(p)) continue;
     uint64_t rev = lease_rev.count(p) ? lease_rev[p] : 0;
     if (rev == 0) {
       const auto sent = std::chrono::steady_clock::now();
@@ -538,6 +600,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
                               return reads->AnswerSeenHere(p, ask, answer);
                             });
   im.janitor = std::make_unique<Worker>();
+  im.releaser = std::make_unique<Worker>();
   im.view.resize(im.partitions);
   im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",
@@ -565,6 +628,7 @@ void ClusterNode::Stop() {
   }
   im.stop_cv.notify_all();
   if (im.coordinator.joinable()) im.coordinator.join();
+  im.releaser.reset();  // the partitions given up stopped, their leases released
   if (im.observer.joinable()) im.observer.join();
   im.metrics_listener.reset();
   im.reads->Drain();  // no answer comes after Stop

@@ -414,6 +414,31 @@ class ClusterMessagesTest(clustertest.OnACluster, MessagesTest):
             return sorted(str(x) for x in (a[0].get("lists") or [])) if a else None
         wait_for("list 103", lambda: lists() == ["103"], timeout=30)
 
+    def test_a_slow_release_keeps_the_nodes_other_leases(self):
+        """A node gives a partition up (the others came back: rebalance)
+        while the partition's stop is slow (a debug build's
+        DFM_TEST_SLOW_RELEASE_MS: a long catch-up or erasure under way).
+        Its other partition's lease is renewed meanwhile: none is lost."""
+        self.dfm.stop()
+        self.env["DFM_TEST_SLOW_RELEASE_MS"] = "8000"  # lease_ttl_s = 3
+        self.dfm.start(env_extra=self.env)
+        holder = self.dfm.nodes[0]
+        for n in self.dfm.nodes[1:]:
+            n.stop()
+            self.dfm.down.append(n)
+        wait_for("node0 holding both", lambda: self.dfm.owners() == ["node0", "node0"], timeout=60)
+        self.dfm.start(env_extra=self.env)  # the others back: node0 gives one up, slowly
+
+        def released():
+            with open(holder.log_path, errors="replace") as f:
+                return "event=partition_released" in f.read()
+        wait_for("node0 giving one up", released, timeout=60)
+        time.sleep(9)  # the slow release has ended
+        _, _, text = dfmtest.request("127.0.0.1", holder.admin_port, "GET", "/metrics")
+        losses = [ln for ln in text.decode().splitlines() if ln.startswith("dfm_cluster_lease_losses_total")]
+        self.assertEqual(losses, ["dfm_cluster_lease_losses_total 0"], "node0 lost a lease it kept")
+        self.assertEqual(self.dfm.owners().count("node0"), 1)
+
     def test_an_erasure_whose_node_died_is_finished_by_the_next(self):
         """The partition's node dies between recording an erasure and
         destroying its keys (a debug build's DFM_TEST_DIE_BEFORE_KEYS_DESTROYED
