@@ -10,6 +10,7 @@
 #include "connectors/common/delivery.h"
 #include "connectors/connector.h"
 #include "projections/sync_projections.h"
+#include "util/clock.h"
 #include "replay-tools/tool_log.h"
 #include "sync/consent.h"
 #include "sync/contact_model.h"
@@ -170,6 +171,7 @@ struct Pace {
 
 void RunReconcile(const ReconcilePlan& plan, const ReconcileDeps& deps, ReconcileReport* report) {
   *report = {};
+  report->started_at_us = deps.now_us ? deps.now_us() : 0;
   ReconcileProgress& p = report->progress;
   p.total = static_cast<int64_t>(plan.checks.size());
   std::map<std::string, Pace> paces;
@@ -218,9 +220,10 @@ void RunReconcile(const ReconcilePlan& plan, const ReconcileDeps& deps, Reconcil
   }
 }
 
-ReplayRequest ReapplyRequest(const std::vector<ReconcileDrift>& drift, const std::string& reason) {
+ReplayRequest ReapplyRequest(const std::vector<ReconcileDrift>& drift, const std::string& reason,
+                             int64_t run_at_us) {
   ReplayRequest r;
-  r.reason = reason;
+  r.reason = reason + " (run of " + FormatIso8601Millis(run_at_us) + ")";
   for (const auto& d : drift) {
     RedriveItem item;
     item.contact_id = d.check.contact_id;

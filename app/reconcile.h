@@ -85,6 +85,7 @@ struct ReconcileProgress {
 };
 
 struct ReconcileReport {
+  int64_t started_at_us = 0;  // when the run began (deps.now_us)
   ReconcileProgress progress;
   std::vector<ReconcileDrift> drift;
   // Checks that could not be read, per system: "ghl: 3 unread (HTTP 500)".
@@ -117,8 +118,13 @@ struct ReconcileDeps {
 // says and asks again (up to 5 times).
 void RunReconcile(const ReconcilePlan& plan, const ReconcileDeps& deps, ReconcileReport* report);
 
-// The replay.requested items that set the drift again (one per drift).
-ReplayRequest ReapplyRequest(const std::vector<ReconcileDrift>& drift, const std::string& reason);
+// The replay.requested items that set the drift again (one per drift);
+// its reason is `reason` and the run's start, `run_at_us`: a run finding
+// the same drift as an earlier one (lifted again since) is a request of its
+// own, not a duplicate of the earlier one (a replay.requested's
+// idempotency key is its payload's), while a retry of one run stays one.
+ReplayRequest ReapplyRequest(const std::vector<ReconcileDrift>& drift, const std::string& reason,
+                             int64_t run_at_us);
 
 // "reconcile: 1,200 of 10,000 read (ghl 700, aloware 500) · 3 drifting · 1 unread · 240/s"
 std::string FormatReconcileProgress(const ReconcileProgress& p, double per_second);

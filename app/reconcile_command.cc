@@ -78,7 +78,7 @@ void PrintSummary(const ReconcilePlan& plan, const ReconcileReport& r, const Rec
 // --execute: the drift handed to the service as one replay.requested.
 int Execute(const Config& config, const ReconcileArgs& a, const ReconcileReport& r,
             std::ostream& out, std::ostream& err) {
-  ReplayRequest req = ReapplyRequest(r.drift, "dfm reconcile --execute");
+  ReplayRequest req = ReapplyRequest(r.drift, "dfm reconcile --execute", r.started_at_us);
   std::string how;
   uint64_t seq = 0;
   Status s = SubmitReplay(config.data_dir(), AdminBaseUrl(config.server()), a.tenant, req, &how, &seq);

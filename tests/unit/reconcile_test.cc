@@ -8,6 +8,7 @@
 #include "app/reconcile.h"
 #include "app/reconcile_schedule.h"
 #include "replay-tools/redrive_items.h"
+#include "sync/redrive.h"
 #include "storage/memory_event_log.h"
 #include "sync/consent.h"
 #include "sync/domain_event.h"
@@ -205,15 +206,38 @@ TEST(ReconcileRun, StopsWhenCancelled) {
   EXPECT_EQ(r.progress.checked, 3);
 }
 
-TEST(ReconcileExecute, TheServiceRebuildsTheItemsAndTheContactDecidesThem) {
-  Fixture f;
+// c1's sms opt-out shown lifted by GoHighLevel's record g1.
+ReconcileDrift SmsShownInAtGhl(const Fixture& f) {
   ReconcileDrift d;
   d.check.contact_id = "c1";
   d.check.system = "ghl";
   d.check.external_id = "g1";
   d.check.cause = f.cause_id;
   d.shown_in = {"sms"};
-  ReplayRequest posted = ReapplyRequest({d}, "dfm reconcile --execute");
+  return d;
+}
+
+// The daily run finds the same opt-out lifted again two days after it set
+// it: its request is a new one, not the first's duplicate (which the log
+// would answer with the first's sequence number, appending nothing); a
+// retry of one run is still one request.
+TEST(ReconcileExecute, TheSameDriftFoundByALaterRunIsAskedAgain) {
+  Fixture f;
+  const ReconcileDrift d = SmsShownInAtGhl(f);
+  const int64_t day1 = 1'795'000'000'000'000, day3 = day1 + 2 * 86'400'000'000;
+  AppendOutcome first, retry, later;
+  ASSERT_TRUE(f.log.Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day1)), &first).ok());
+  ASSERT_TRUE(f.log.Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day1)), &retry).ok());
+  ASSERT_TRUE(f.log.Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day3)), &later).ok());
+  EXPECT_TRUE(retry.duplicate) << "a retry of the same run";
+  EXPECT_FALSE(later.duplicate) << "a later run's request was taken for the first's";
+  EXPECT_NE(later.seq, first.seq);
+}
+
+TEST(ReconcileExecute, TheServiceRebuildsTheItemsAndTheContactDecidesThem) {
+  Fixture f;
+  const ReconcileDrift d = SmsShownInAtGhl(f);
+  ReplayRequest posted = ReapplyRequest({d}, "dfm reconcile --execute", 1'795'000'000'000'000);
   ASSERT_EQ(posted.items.size(), 1u);
   // Posted through the admin endpoint: rebuilt from the log.
   ReplayRequest rebuilt;
