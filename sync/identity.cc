@@ -66,9 +66,12 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
   auto p = fact.fields.find(fields::kPhone);
   if (p != fact.fields.end() && !p->second.empty()) by_phone = lookup(PhoneKey(fact.tenant, p->second));
   auto e = fact.fields.find(fields::kEmail);
-  if (e != fact.fields.end() && !e->second.empty())
-    by_email = lookup(fold_plus_addressing ? FoldedEmailKey(fact.tenant, e->second)
-                                           : EmailKey(fact.tenant, e->second));
+  if (e != fact.fields.end() && !e->second.empty()) {
+    // The address as a contact holds it first: folding matches plus
+    // addresses nobody holds exactly, never takes one that somebody does.
+    by_email = lookup(EmailKey(fact.tenant, e->second));
+    if (!by_email && fold_plus_addressing) by_email = lookup(FoldedEmailKey(fact.tenant, e->second));
+  }
   if (by_phone && by_email && *by_phone != *by_email) {
     r.kind = Resolution::Kind::kAmbiguous;
     r.candidates = {{*by_phone, "phone"}, {*by_email, "email"}};
