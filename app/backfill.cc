@@ -259,7 +259,12 @@ Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
     if (!s.ok()) return s;
   }
   auto start = phones.begin();
-  if (!after.empty()) start = std::upper_bound(phones.begin(), phones.end(), after);
+  if (!after.empty() && after[0] == '#') {  // how many were asked (the list is the fingerprint's)
+    const uint64_t asked = std::strtoull(after.c_str() + 1, nullptr, 10);
+    start += static_cast<std::ptrdiff_t>(std::min<uint64_t>(asked, phones.size()));
+  } else if (!after.empty()) {  // the last phone asked, as earlier builds stored it
+    start = std::upper_bound(phones.begin(), phones.end(), after);
+  }
   stats->asked = start - phones.begin();
   int64_t since_save = 0;
   for (auto it = start; it != phones.end(); ++it) {
@@ -277,7 +282,8 @@ Status RunLookup(Backfiller* b, const BackfillOptions& o, const BackfillDeps& d,
     if (!s.ok()) return s;
     if (++since_save >= 50) {  // a synced write per 50 lookups bounds what a crash re-asks
       since_save = 0;
-      s = b->SavePosition("lookup", fingerprint + " " + phone);
+      // The count, not the number: an erased person's would stay here.
+      s = b->SavePosition("lookup", fingerprint + " #" + std::to_string(it - phones.begin() + 1));
       if (!s.ok()) return s;
     }
     progress(*stats);

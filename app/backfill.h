@@ -100,7 +100,8 @@ struct BackfillDeps {
 // "<tenant>/<system>", value (grammar; the page size since this build):
 //   mode [" " page_size] LF position
 //   mode = "list" (position: the cursor) | "lookup" (position: the
-//          fingerprint of the phone list, " ", the last phone asked)
+//          fingerprint of the phone list, " #", how many of it were
+//          asked; earlier builds: " ", the last phone asked, still read)
 // A run continues with the page size it was stored with.
 inline constexpr char kBackfillConsumer[] = "backfill";
 

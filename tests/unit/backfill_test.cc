@@ -393,6 +393,33 @@ TEST_F(BackfillTest, LookupSkipsANumberTheVendorRefusesAndGoesOn) {
   EXPECT_EQ(vendor_.phones_asked, (std::vector<std::string>{"+12055550101", "+12055550102"}));
 }
 
+// A lookup run stopped part way (the vendor refused the 56th number): its
+// stored position holds no phone number (an erased person's would stay in
+// the data directory), and the next run resumes after the 50 asked.
+TEST_F(BackfillTest, AStoppedLookupRunsPositionHoldsNoPhoneAndResumes) {
+  std::vector<StateOp> known;
+  for (int i = 0; i < 60; ++i) {
+    const std::string phone = "+120555501" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+    known.push_back(StateOp{PhoneKey("default", phone), "c" + std::to_string(i), false});
+  }
+  ASSERT_TRUE(log_.CommitConsumer(MappingsProjection::kName, 0, known).ok());
+  vendor_.list = false;
+  vendor_.script.assign(55, 404);
+  vendor_.script.push_back(403);
+  opts_.system = "aloware";
+  BackfillStats first;
+  ASSERT_FALSE(Run(&first).ok());
+  std::string pos;
+  ASSERT_TRUE(log_.GetConsumerState(kBackfillConsumer, "default/aloware", &pos).ok());
+  EXPECT_EQ(pos.find("+1205"), std::string::npos) << pos;
+  vendor_.phones_asked.clear();
+  BackfillStats again;
+  ASSERT_TRUE(Run(&again).ok());
+  EXPECT_TRUE(again.resumed);
+  ASSERT_EQ(vendor_.phones_asked.size(), 10u) << "resumed after the 50 asked";
+  EXPECT_EQ(vendor_.phones_asked.front(), "+12055550150");
+}
+
 // The service's runs (app/backfill_jobs.h), their reads answered here as
 // the connector actor would (BackfillRead), one page at a time.
 class BackfillJobsTest : public testing::Test {
