@@ -66,9 +66,13 @@ struct ReplayTools::Impl {
   bool LogDir(std::string* dir) {
     *dir = data_dir;
     if (!config.cluster().enabled || data_dir_given || !cluster_logs) return true;
-    const std::string t = tenant.empty() ? "default" : tenant;
-    if (tenant.empty())
-      std::cerr << "dfm: cluster mode: reading tenant default's partition (--tenant for another)\n";
+    // The copy holds every tenant its partition holds: the commands read
+    // the one asked for (default when none), not the others sharing it.
+    if (tenant.empty()) {
+      tenant = "default";
+      std::cerr << "dfm: cluster mode: reading tenant default (--tenant for another)\n";
+    }
+    const std::string t = tenant;
     Status s = cluster_logs(config, t, dir);
     if (!s.ok()) std::cerr << "dfm: cluster mode: cannot copy tenant " << t << "'s log: " << s.ToString() << "\n";
     return s.ok();
