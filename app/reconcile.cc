@@ -94,9 +94,10 @@ Status PlanReconcile(const EventLog& log, const std::string& tenant, int64_t sin
                               const std::string contact = StateOf(
                                   log, MappingsProjection::kName,
                                   std::string(phone ? "p/" : "e/") + tenant + "/" + row.subject);
-                              if (subjects.insert(row.subject).second) plan->opted_out_people++;
+                              const bool first_row = subjects.insert(row.subject).second;
+                              if (first_row) plan->opted_out_people++;
                               if (contact.empty()) {
-                                plan->without_contact++;
+                                if (first_row) plan->without_contact++;  // once per person, as above
                                 return true;
                               }
                               Person& p = people[contact];

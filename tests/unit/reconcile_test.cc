@@ -97,6 +97,17 @@ TEST(ReconcilePlan, OneCheckPerOptedOutContactAndSystemThatKeepsTheChannel) {
   EXPECT_EQ(plan.checks[0].channels, std::vector<std::string>{"email"});
 }
 
+// A person with no contact (erased) opted out of two channels is one
+// person without a contact, as they are one opted-out person.
+TEST(ReconcilePlan, APersonWithoutAContactIsCountedOnceWhateverTheChannels) {
+  Fixture f;
+  f.Commit("opt_outs", {{"o/default/+12055550144/call", "out 00000000000000000200 1 aloware"}});
+  ReconcilePlan plan;
+  ASSERT_TRUE(PlanReconcile(f.log, "default", 0, Systems(), &plan).ok());
+  EXPECT_EQ(plan.opted_out_people, 4);
+  EXPECT_EQ(plan.without_contact, 1) << "+12055550144's sms and call rows";
+}
+
 TEST(ReconcilePlan, ASystemThatNeedsAKeyTheContactLacksIsNotAsked) {
   Fixture f;
   f.Commit("contacts", {{"f/c1/phone", ""}});  // unreadable: no phone
