@@ -93,7 +93,12 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
           e.source_time_us > it->second.source_time_us)
         it->second.source_time_us = e.source_time_us;
     }
-    if (!e.changes.empty()) s->pushed.erase(e.system);  // a real edit ends the echo window
+    // A real edit ends the echo window of the fields it changed: pushes of
+    // other fields on their way may still echo.
+    if (auto memo = s->pushed.find(e.system); memo != s->pushed.end()) {
+      for (const auto& c : e.changes) memo->second.erase(c.field);
+      if (memo->second.empty()) s->pushed.erase(memo);
+    }
   } else if (e.type == ev::kContactLinked) {
     s->links[e.system] = e.external_id;
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;

@@ -17,7 +17,7 @@
 //   contact.conflict_recorded event with both sides.
 // - Echoes: a value a system reports that equals what the engine pushed to
 //   it within the echo window is that push coming back, not an edit. A real
-//   edit from the system ends the window.
+//   edit from the system ends the window of the fields it changed.
 // - Every system that holds a value different from the merged one (or does
 //   not have the contact yet) is sent a push.requested.
 // - A fact's consent statements (ContactFact::consents) are decided after

@@ -527,6 +527,26 @@ TEST_F(ContactModelTest, StaleEchoDoesNotUndoANewerEdit) {
   EXPECT_EQ(state_.fields.at("first_name").value, "D");
 }
 
+// A real edit of another field in Aloware, between two pushes of a name:
+// the echo of the older push is still recognised (a real edit ends the
+// echo window of the fields it changed only).
+TEST_F(ContactModelTest, AnEditOfAnotherFieldKeepsTheEchoWindowOfThisOne) {
+  ctx_.policy.owner.clear();
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"last_name", "A"}}, 10));
+  Succeed(es[1], "a1");
+  es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"last_name", "B"}}, 20));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  // An agent changes the first name in Aloware (its last name still A).
+  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"last_name", "A"}, {"first_name", "Zed"}}, 25));
+  ASSERT_FALSE(es.empty());
+  EXPECT_EQ(state_.fields.at("first_name").value, "Zed");
+  es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"last_name", "C"}, {"first_name", "Zed"}}, 30));
+  // Aloware's echo of "B" arrives now, stamped later than C.
+  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"last_name", "B"}, {"first_name", "Zed"}}, 35));
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.echo_suppressed"}));
+  EXPECT_EQ(state_.fields.at("last_name").value, "C");
+}
+
 TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
   auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
   Succeed(es[1], "a1");
