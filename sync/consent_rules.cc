@@ -198,14 +198,7 @@ Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consen
     }
     auto it = s.consent.find(ch);
     if (it == s.consent.end()) {
-      if (opt_out) {
-        changed.push_back(ch);
-      } else if (c.snapshot) {
-        // Never opted out: an opt-in changes nothing, but the system held
-        // it out (a one-flag push named it): recorded, so that its next
-        // setting reads as the change it is.
-        marked.push_back(ch);
-      }
+      if (opt_out) changed.push_back(ch);  // never opted out: an opt-in changes nothing
       continue;
     }
     const ContactState::ChannelConsent& cur = it->second;

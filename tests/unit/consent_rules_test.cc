@@ -527,29 +527,3 @@ TEST_F(ConsentRulesTest, ReplayingTheDecisionsGivesTheSameConsentState) {
 
 }  // namespace
 }  // namespace dfm
-
-namespace dfm {
-namespace {
-
-// Aloware's one is_dnc flag holds sms and call. GoHighLevel staff set DND
-// on calls: pushed to Aloware as the whole flag, which it confirms (sms
-// known out there, though nobody opted sms out). An agent clears the flag,
-// then sets it again when the person asks for no contact: the second
-// setting opts sms out too, and Verity and GoHighLevel are told. (Before,
-// the clear of sms "changed nothing" and left sms known out at Aloware, so
-// the new setting of sms read as no change: texts went on.)
-TEST_F(ConsentRulesTest, AOneFlagClearedThenSetAgainOptsOutEachOfItsChannels) {
-  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour, false, {"call"})));
-  EXPECT_FALSE(SmsOut());
-  Step(Dnd("aloware", Change::kOptIn, 101 * kHour, false, {"sms", "call"}));
-  auto es = Step(Dnd("aloware", Change::kOptOut, 102 * kHour, false, {"sms", "call"}));
-  EXPECT_TRUE(SmsOut());
-  std::vector<std::string> told;
-  for (const auto& p : Of(es, ev::kPushRequested, "opt_out"))
-    if (p.channel.find("sms") != std::string::npos) told.push_back(p.system);
-  std::sort(told.begin(), told.end());
-  EXPECT_EQ(told, (std::vector<std::string>{"ghl", "verity"}));
-}
-
-}  // namespace
-}  // namespace dfm
