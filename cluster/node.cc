@@ -109,6 +109,7 @@ struct ClusterNode::Impl {
   std::vector<uint32_t> lapsed_now;  // scratch: renewals refused this tick
   std::thread coordinator, observer;
   std::mutex run_mu;  // `running` and `lease_rev`: the coordinator's tick, Reload
+  std::atomic<bool> winding_down{false};  // Stop waits for the releases under way
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
@@ -249,8 +250,14 @@ void ClusterNode::Impl::ReleaseInBackground(uint32_t p) {
       if (open_keys && janitor) janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
     }
     {
+      // Deleted only while surely still held: renewed within the lease's
+      // time (else it may have lapsed and be someone else's now: KvDelete
+      // is not conditional; it is left to expire).
       std::lock_guard<std::mutex> run_lock(run_mu);
-      if (lease_rev.count(p)) {  // still held (not lost meanwhile to someone else)
+      auto renewed = renewed_at.find(p);
+      const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
+      if (lease_rev.count(p) && renewed != renewed_at.end() &&
+          std::chrono::steady_clock::now() - renewed->second < ttl) {
         Status s = nats->KvDelete(LeaseKey(p));
         if (!s.ok())
           Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p, s.ToString());
@@ -350,6 +357,7 @@ void ClusterNode::Impl::Tick() {
   lapsed_now.clear();
   Status s = nats->KvPut(NodeKey(node), std::to_string(SystemClock::Instance()->NowMicros()));
   if (!s.ok()) return unreachable("heartbeat", s);
+  if (winding_down.load()) return;  // Stop: leases renewed while the releases end, nothing else
   // Who is live and who holds what: when a look fails, the last one
   // stands (a stale view can delay a claim or a release, never make two
   // holders: every write is a compare-and-set).
@@ -423,9 +431,15 @@ void ClusterNode::Impl::Tick() {
     takeovers.fetch_add(1);
     running[p] = std::move(part);
   }
+  std::set<uint32_t> still_here;  // given up, still stopping: held and shown as this node's
+  {
+    std::lock_guard<std::mutex> rl(releasing_mu);
+    still_here = releasing;
+  }
   std::lock_guard<std::mutex> lk(view_mu);
   live = std::move(nodes);
-  for (uint32_t p = 0; p < partitions; ++p) owners[p] = running.count(p) ? node : leases[p].owner;
+  for (uint32_t p = 0; p < partitions; ++p)
+    owners[p] = running.count(p) || still_here.count(p) ? node : leases[p].owner;
 }
 
 // Every second, apart from the leases (a slow answer must not delay a
@@ -624,11 +638,25 @@ void ClusterNode::Stop() {
   {
     std::lock_guard<std::mutex> lk(im.stop_mu);
     if (im.stopping) return;
+  }
+  // The partitions given up end their stop while the coordinator still
+  // renews their leases (and gives up or claims nothing more).
+  im.winding_down.store(true);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(im.releasing_mu);
+      if (im.releasing.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard<std::mutex> lk(im.stop_mu);
+    if (im.stopping) return;
     im.stopping = true;
   }
   im.stop_cv.notify_all();
   if (im.coordinator.joinable()) im.coordinator.join();
-  im.releaser.reset();  // the partitions given up stopped, their leases released
+  im.releaser.reset();
   if (im.observer.joinable()) im.observer.join();
   im.metrics_listener.reset();
   im.reads->Drain();  // no answer comes after Stop
