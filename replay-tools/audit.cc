@@ -469,7 +469,9 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
     for (const auto& v : vs) {
       std::string sys;
       for (const auto& s : v.systems) sys += (sys.empty() ? "" : ", ") + s;
-      t.Add({v.kind, FormatToolTime(v.at_us), v.phone.empty() ? v.email : v.phone, v.channel,
+      const std::string& to = v.channel == channels::kEmail ? (v.email.empty() ? v.phone : v.email)
+                                                            : (v.phone.empty() ? v.email : v.phone);
+      t.Add({v.kind, FormatToolTime(v.at_us), to, v.channel,
              FormatToolTime(v.opted_out_at_us),
              sys, v.how, v.event_id});
     }

@@ -4,6 +4,7 @@
 
 #include "campaigns/task.h"
 #include "replay-tools/tool_log.h"
+#include "sync/consent.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
 
@@ -22,7 +23,7 @@ CampaignHoursOptions CampaignHoursFrom(const CampaignSettings& settings,
 Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOptions& o,
                                   std::vector<Violation>* out) {
   // contact -> its phone and time zone field then (the zones the agent read)
-  std::map<std::string, std::string> phone_of, zone_of;
+  std::map<std::string, std::string> phone_of, email_of, zone_of;
   return ScanEvents(log, 1, 0, [&](const Event& e) {
     if (!o.tenant.empty() && e.tenant != o.tenant) return true;
     if (e.type != ev::kContactCreated && e.type != ev::kContactChanged &&
@@ -33,6 +34,8 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
     if (e.type == ev::kContactCreated) {
       if (auto p = d.fields.find(fields::kPhone); p != d.fields.end())
         phone_of[d.contact_id] = p->second;
+      if (auto m = d.fields.find(fields::kEmail); m != d.fields.end())
+        email_of[d.contact_id] = m->second;
       if (auto z = d.fields.find(fields::kTimezone); z != d.fields.end())
         zone_of[d.contact_id] = z->second;
       return true;
@@ -40,6 +43,7 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
     if (e.type == ev::kContactChanged) {
       for (const auto& c : d.changes) {
         if (c.field == fields::kPhone) phone_of[d.contact_id] = c.new_value;
+        if (c.field == fields::kEmail) email_of[d.contact_id] = c.new_value;
         if (c.field == fields::kTimezone) zone_of[d.contact_id] = c.new_value;
       }
       return true;
@@ -60,6 +64,7 @@ Status FindCampaignQuietHourSends(const EventLog& log, const CampaignHoursOption
     v.contact_id = d.contact_id;
     v.phone = phone;
     v.channel = d.channel.empty() ? "sms" : d.channel;
+    if (v.channel == channels::kEmail) v.email = email_of[d.contact_id];
     v.at_us = e.recorded_at_us;
     v.message_key = d.message_key;
     v.systems = {d.system};

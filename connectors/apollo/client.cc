@@ -126,7 +126,7 @@ class ApolloClient final : public VendorClient {
       ReadApolloLimits(resp, &res);
       if (resp.status / 100 != 2) return Fail(job, resp);
       if (!ReadApolloPerson(resp.body, &res.answered)) {
-        res.http_status = 0;  // unreadable: asked again
+        res.http_status = 0;  // unreadable: no answer (not asked again: MayApplyTwice)
         res.detail = "Apollo's people/match answer is not JSON";
         return Finish(job);
       }

@@ -642,6 +642,9 @@ TEST(Audit, AnEmailAfterAnUnsubscribeIsAViolationJudgedByTheAddress) {
   EXPECT_EQ(v[0].contact_id, "c1");
   EXPECT_EQ(v[0].email, "ada@example.com");
   EXPECT_EQ(v[0].channel, "email");
+  std::ostringstream table;
+  PrintViolations(v, /*json=*/false, table);
+  EXPECT_NE(table.str().find("ada@example.com"), std::string::npos) << table.str();
 }
 
 // A target that holds contacts only with a phone, never asked about a
