@@ -95,6 +95,25 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
       decode_error = u;  // counted as unreadable, the audit would be wrong
       return false;
     }
+    if (consent && e.erased()) {
+      // Its person erased: what it said is gone, that it was said is not
+      // (a row with no personal data). Nobody's phone or email now.
+      if (!o.phone.empty() || !o.email.empty()) return true;
+      if (o.since_us && e.recorded_at_us < o.since_us) return true;
+      if (o.until_us && e.recorded_at_us >= o.until_us) return true;
+      ConsentRecord r;
+      r.tenant = e.tenant;
+      r.contact_id = IsContactStream(e.stream) ? e.stream.substr(sizeof("contact:") - 1) : "";
+      r.status = e.type == ev::kOptedOut ? "opt_out" : "opt_in";
+      r.erased = true;
+      r.at_us = r.recorded_us = e.recorded_at_us;
+      r.event_id = e.id.ToString();
+      r.record_sha256 = HexEncode(RecordHash(record));
+      r.seq = e.seq;
+      push_keys.emplace_back();  // no push is filed under it
+      records.push_back(std::move(r));
+      return true;
+    }
     DomainEvent de;
     if (!DecodeDomainEvent(e.type, e.payload, &de).ok()) return true;
     if (push) {
@@ -180,7 +199,7 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
   if (format == "csv")
     out << "happened_at,recorded_at,status,channel,phone,email,source_system,reason,cause,"
            "cause_event_id,contact_id,tenant,systems_told,systems_not_told,event_id,seq,record_"
-           "sha256,actor\n";
+           "sha256,actor,erased\n";
   for (const auto& r : records) {
     std::string told, not_told;
     for (const auto& t : r.told) {
@@ -196,7 +215,7 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
           << r.source_system << "," << Csv(r.reason) << "," << Csv(r.cause) << ","
           << r.cause_event_id << "," << r.contact_id << "," << Csv(r.tenant) << "," << Csv(told)
           << "," << Csv(not_told) << "," << r.event_id << "," << r.seq << "," << r.record_sha256
-          << "," << r.actor << "\n";
+          << "," << r.actor << "," << (r.erased ? "true" : "false") << "\n";
       continue;
     }
     JsonArray told_json;
@@ -225,6 +244,7 @@ int PrintConsentRecords(const std::vector<ConsentRecord>& records, const std::st
                .UInt("seq", r.seq)
                .Str("record_sha256", r.record_sha256)
                .Str("actor", r.actor)
+               .Bool("erased", r.erased)
                .Finish()
         << "\n";
   }

@@ -40,6 +40,10 @@ struct ConsentRecord {
     int64_t at_us = 0;  // when it succeeded (withdrawn: when it was taken back)
   };
   std::vector<Told> told;
+  // Its person erased (docs/privacy.md): the row says only that an opt-out
+  // or opt-in was recorded then, under that contact (channel, phone,
+  // email, source and who was told are gone with the person).
+  bool erased = false;
 };
 
 Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& options,

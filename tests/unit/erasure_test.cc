@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "app/erase.h"
 #include "campaigns/task.h"
@@ -22,6 +23,7 @@
 #include "events/webhook_received.h"
 #include "projections/campaign_projections.h"
 #include "projections/sync_projections.h"
+#include "replay-tools/audit.h"
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
@@ -316,6 +318,35 @@ TEST(ErasureTest, ErasingAContactMakesItsDataAndItsWebhooksUnreadable) {
   EXPECT_TRUE(again.already);
   EXPECT_EQ(again.seq, out.seq);
   EXPECT_TRUE(EraseContact(&log, &keys, {"t", "nobody", "", "cli", {}}, &again).IsNotFound());
+}
+
+// The opt-out history after an erasure: the erased person's statement is
+// still a row (that it was made, when, under which contact, its record's
+// hash), with nothing of the person; asked by phone, it is nobody's.
+TEST(ErasureTest, AnErasedPersonsOptOutStaysARowOfTheHistoryWithoutThem) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  Put(&log, Created("c1", kPhone, w));
+  AppendOutcome out = Put(&log, OptedOut("c1", kPhone, w, 1000));
+  EraseOutcome erased;
+  ASSERT_TRUE(EraseContact(&log, sealed.keys.get(), {"t", "c1", "request 42", "cli", {}}, &erased).ok());
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(log, {}, &records).ok());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_TRUE(records[0].erased);
+  EXPECT_EQ(records[0].status, "opt_out");
+  EXPECT_EQ(records[0].contact_id, "c1");
+  EXPECT_EQ(records[0].seq, out.seq);
+  EXPECT_TRUE(records[0].phone.empty());
+  std::ostringstream csv, err;
+  PrintConsentRecords(records, "csv", csv, err);
+  EXPECT_EQ(csv.str().find(kPhone), std::string::npos);
+  EXPECT_NE(csv.str().find(",true\n"), std::string::npos) << csv.str();
+  OptOutAuditOptions by_phone;
+  by_phone.phone = kPhone;
+  ASSERT_TRUE(CollectConsentRecords(log, by_phone, &records).ok());
+  EXPECT_TRUE(records.empty());
 }
 
 // Folds events into a key/value map as the runner does (one batch each).
