@@ -10,12 +10,12 @@
 #include "connectors/common/delivery.h"
 #include "connectors/connector.h"
 #include "projections/sync_projections.h"
-#include "util/clock.h"
 #include "replay-tools/tool_log.h"
 #include "sync/consent.h"
 #include "sync/contact_model.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
+#include "util/clock.h"
 
 namespace dfm {
 
@@ -97,7 +97,8 @@ Status PlanReconcile(const EventLog& log, const std::string& tenant, int64_t sin
                               const bool first_row = subjects.insert(row.subject).second;
                               if (first_row) plan->opted_out_people++;
                               if (contact.empty()) {
-                                if (first_row) plan->without_contact++;  // once per person, as above
+                                if (first_row)
+                                  plan->without_contact++;  // once per person, as above
                                 return true;
                               }
                               Person& p = people[contact];

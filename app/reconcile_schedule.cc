@@ -113,7 +113,8 @@ void ReconcileSchedule::RunOnce() {
     RunReconcile(plan, deps, &report);
     uint64_t seq = 0;
     if (config->reconcile().execute && !report.drift.empty())
-      seq = AppendReplay(log_, tenant, ReapplyRequest(report.drift, "daily reconcile", report.started_at_us));
+      seq = AppendReplay(log_, tenant,
+                         ReapplyRequest(report.drift, "daily reconcile", report.started_at_us));
     drift += report.drift.size();
     logger->info("event=reconcile_done tenant={} checks={} drift={} unread={} requests={} replay_seq={}",
                  tenant, report.progress.total, report.progress.drift, report.progress.failed,

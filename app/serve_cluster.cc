@@ -235,18 +235,23 @@ int ServeCluster(const Config& config, const std::string& config_path) {
   std::unique_ptr<ClusterNode> node;
   Status s = ClusterNode::Start(
       config,
-      [shared_control](const Config& now, EventLog* log, std::function<bool(const std::string&)> runs,
-                       const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out) {
+      [shared_control](const Config& now, EventLog* log,
+                       std::function<bool(const std::string&)> runs, const SharedWithWork& shared,
+                       std::unique_ptr<PartitionWork>* out) {
         if (shared.keys) {  // what the log says was erased, destroyed again (app/erase.h)
           uint64_t reapplied = 0;
           Status es = ApplyErasures(log, shared.keys, &reapplied);
           if (!es.ok()) return es;
-          if (reapplied > 0) Logger("main")->warn("event=erasures_applied_again count={}", reapplied);
+          if (reapplied > 0)
+            Logger("main")->warn("event=erasures_applied_again count={}", reapplied);
         }
         std::unique_ptr<SyncRuntime> rt;
-        Status st = SyncRuntime::Start(now, log, &rt, runs, shared.keys ? shared.keys->HashKey() : "",
-                                       shared.records, shared.replicate_state);
-        if (st.ok()) *out = std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &now, log, runs);
+        Status st =
+            SyncRuntime::Start(now, log, &rt, runs, shared.keys ? shared.keys->HashKey() : "",
+                               shared.records, shared.replicate_state);
+        if (st.ok())
+          *out =
+              std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &now, log, runs);
         return st;
       },
       &node);

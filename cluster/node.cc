@@ -78,7 +78,7 @@ std::string HostName() {
 // ------------------------------------------------------------------ node
 
 struct ClusterNode::Impl {
-  const Config* config = nullptr;            // the one it started with: the cluster's settings
+  const Config* config = nullptr;  // the one it started with: the cluster's settings
   std::atomic<const Config*> live_config{nullptr};  // the last reload's (Reload), for the work
   PartitionWorkFactory factory;
   PartitionKeysOpener open_keys;  // null: partitions not sealed
@@ -94,7 +94,7 @@ struct ClusterNode::Impl {
   // erasure under way, while the node's other leases must be renewed.
   std::unique_ptr<Worker> releaser;
   std::mutex releasing_mu;
-  std::set<uint32_t> releasing;  // given up, their stop not ended: not claimed again
+  std::set<uint32_t> releasing;     // given up, their stop not ended: not claimed again
   std::unique_ptr<Worker> janitor;  // drops the derived state of copies left
 
   // Owned by the coordinator thread.
@@ -247,7 +247,8 @@ void ClusterNode::Impl::ReleaseInBackground(uint32_t p) {
     SlowReleaseForTests();
     if (part) {
       part->Stop();
-      if (open_keys && janitor) janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
+      if (open_keys && janitor)
+        janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
     }
     {
       // Deleted only while surely still held: renewed within the lease's
@@ -260,7 +261,8 @@ void ClusterNode::Impl::ReleaseInBackground(uint32_t p) {
           std::chrono::steady_clock::now() - renewed->second < ttl) {
         Status s = nats->KvDelete(LeaseKey(p));
         if (!s.ok())
-          Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p, s.ToString());
+          Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p,
+                                  s.ToString());
       }
       lease_rev.erase(p);
       renewed_at.erase(p);

@@ -79,9 +79,9 @@ struct SharedWithWork {
 // The same factory, given also what the nodes share and the configuration
 // in place now (the last reload's: a partition started after a reload runs
 // what it put in place, which outlives the node).
-using SharedWorkFactory =
-    std::function<Status(const Config& config, EventLog* log, std::function<bool(const std::string& tenant)> runs,
-                         const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out)>;
+using SharedWorkFactory = std::function<Status(
+    const Config& config, EventLog* log, std::function<bool(const std::string& tenant)> runs,
+    const SharedWithWork& shared, std::unique_ptr<PartitionWork>* out)>;
 
 class ClusterNode {
  public:

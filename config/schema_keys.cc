@@ -172,9 +172,11 @@ void SyncAndConsentKeys(std::vector<KeySpec>* out) {
                    "an Aloware call's disposition becomes this GoHighLevel tag prefix + the disposition"));
   k.push_back(Num("sync.message_memory_days", "30", 1, 3650, kReload, INTO(sync.message_memory_days),
                   "settled messages older than this leave a contact's live state (the log keeps them)"));
-  k.push_back(Choice("sync.email_plus_addressing", "distinct", {"distinct", "same"}, kReload,
-                     [](GlobalSettings& s, const KeyValue& v) { s.sync.fold_plus_addressing = v.text == "same"; },
-                     "`same`: `ann+news@x.com` is `ann@x.com`'s person when matching (an address a contact holds exactly stays theirs); `distinct`: another"));
+  k.push_back(Choice(
+      "sync.email_plus_addressing", "distinct", {"distinct", "same"}, kReload,
+      [](GlobalSettings& s, const KeyValue& v) { s.sync.fold_plus_addressing = v.text == "same"; },
+      "`same`: `ann+news@x.com` is `ann@x.com`'s person when matching (an address a contact holds "
+      "exactly stays theirs); `distinct`: another"));
   k.push_back(Num("sync.enrich_again_days", "90", 1, 3650, kReload, INTO(sync.enrich_again_days),
                   "how long an enrichment's answer stands before the person or company is asked again"));
   k.push_back(Flag("consent.staff_opt_outs_hold", "false", kReload, INTO(sync.staff_opt_outs_hold),

@@ -346,7 +346,8 @@ void Console::Impl::Campaigns(const ApiRequest& r, const Principal& who, const s
                                 [](const auto& kv) { return kv.first == "id"; }),
                  params.end());  // the path's id, never the query's
     params.emplace_back("id", id);
-    return Read(route, params, tenant, who.tenant == kAllTenants, std::move(headers), std::move(respond));
+    return Read(route, params, tenant, who.tenant == kAllTenants, std::move(headers),
+                std::move(respond));
   }
   // The write a route asks for: its plan, its envelope, its admin.action.
   struct Write {

@@ -27,7 +27,8 @@ bool InstallationWide(const Event& e, const std::set<std::string>& all_tenant_ke
   simdjson::dom::parser parser;
   simdjson::dom::object o;
   if (parser.parse(e.payload.data(), e.payload.size()).get(o) != simdjson::SUCCESS) return false;
-  if (key) return Field(o, "tenant") == kAllTenants || all_tenant_keys.count(Field(o, "key_id")) > 0;
+  if (key)
+    return Field(o, "tenant") == kAllTenants || all_tenant_keys.count(Field(o, "key_id")) > 0;
   if (control) return Field(o, "tenant") == kEverything;
   const std::string what = Field(o, "action");
   const std::string target = Field(o, "target");

@@ -4,8 +4,8 @@
 // mode the node running the tenant's partition runs it (AnswerRemoteRead)
 // for the node that was asked (Read).
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "console/console_internal.h"
@@ -117,7 +117,9 @@ ApiResponse EventsRead(const ReadContext& c) {
     std::set<std::string> all_tenant_keys;
     Status s = AllTenantKeyIds(c.log, &all_tenant_keys);
     if (!s.ok()) return LogUnavailable(s);
-    f.hidden = [keys = std::move(all_tenant_keys)](const Event& e) { return InstallationWide(e, keys); };
+    f.hidden = [keys = std::move(all_tenant_keys)](const Event& e) {
+      return InstallationWide(e, keys);
+    };
   }
   f.system = Param(c.p, "system");
   f.type = Param(c.p, "type");
@@ -304,8 +306,9 @@ void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
                                      std::function<void(std::string)> reply) {
   worker->Post([this, &from, request = std::move(request), reply = std::move(reply)] {
     RemoteRead rr;
-    ApiResponse a = DecodeRemoteRead(request, &rr) ? ReadFrom(from, rr.route, rr.params, rr.tenant, rr.whole)
-                                                   : JsonError(400, "bad_request", "not a read request");
+    ApiResponse a = DecodeRemoteRead(request, &rr)
+                        ? ReadFrom(from, rr.route, rr.params, rr.tenant, rr.whole)
+                        : JsonError(400, "bad_request", "not a read request");
     std::string answer = EncodeReadAnswer(a);
     if (answer.size() > kMaxReadAnswer)
       answer = EncodeReadAnswer(JsonError(

@@ -268,7 +268,8 @@ void OfOptOut(const ConsentRecord& r, const char* kind, Violation* v) {
 
 // Whom a message of `channel` goes to: the email address for email, the
 // phone number for the others.
-const std::string& AddressFor(const std::string& channel, const std::string& phone, const std::string& email) {
+const std::string& AddressFor(const std::string& channel, const std::string& phone,
+                              const std::string& email) {
   return channel == channels::kEmail ? email : phone;
 }
 
@@ -322,7 +323,8 @@ Status ScanSends(const EventLog& log, const ViolationOptions& o, SendsSeen* w) {
       for (const auto& ch : SplitChannels(d.channel)) {
         const std::string& to = AddressFor(ch, phone, email);
         if (!to.empty())
-          w->timeline[e.tenant + "\n" + to + "\n" + ch].push_back({HappenedAt(e, d), t == ev::kOptedOut, e.seq});
+          w->timeline[e.tenant + "\n" + to + "\n" + ch].push_back(
+              {HappenedAt(e, d), t == ev::kOptedOut, e.seq});
       }
     } else if (t == ev::kMessageStatus) {
       if (d.outcome != "delivered" || d.message_key.empty()) return true;
@@ -374,7 +376,8 @@ void JudgeSends(SendsSeen* w, std::vector<Violation>* out) {
     });
   for (auto& [key, ob] : w->outbound) {
     Violation v = ob.v;
-    auto st = w->timeline.find(v.tenant + "\n" + AddressFor(v.channel, v.phone, v.email) + "\n" + v.channel);
+    auto st = w->timeline.find(v.tenant + "\n" + AddressFor(v.channel, v.phone, v.email) + "\n" +
+                               v.channel);
     if (st == w->timeline.end()) continue;
     const Statement* last = nullptr;
     for (const auto& x : st->second)
@@ -436,9 +439,11 @@ Status FindSlowOptOuts(const EventLog& log, const ViolationOptions& o,
       const bool ended = t.state == "succeeded" || t.state == "withdrawn";
       int days = BusinessDaysBetween(r.at_us, ended ? t.at_us : o.now_us);
       if (days <= o.threshold_business_days) continue;
-      v.systems.push_back(t.system + (t.state == "succeeded"   ? " (told " + FormatToolTime(t.at_us) + ")"
-                                      : t.state == "withdrawn" ? " (not told; withdrawn " + FormatToolTime(t.at_us) + ")"
-                                                               : " (" + t.state + ", not told)"));
+      v.systems.push_back(t.system + (t.state == "succeeded"
+                                          ? " (told " + FormatToolTime(t.at_us) + ")"
+                                      : t.state == "withdrawn"
+                                          ? " (not told; withdrawn " + FormatToolTime(t.at_us) + ")"
+                                          : " (" + t.state + ", not told)"));
       v.business_days = std::max(v.business_days, days);
     }
     if (v.systems.empty()) continue;
@@ -485,15 +490,15 @@ int PrintViolations(const std::vector<Violation>& vs, bool json, std::ostream& o
           << "\n";
     }
   } else {
-    Table t({"KIND", "AT", "PHONE OR EMAIL", "CHANNEL", "OPTED OUT AT", "SYSTEMS", "HOW", "EVENT"}, 80);
+    Table t({"KIND", "AT", "PHONE OR EMAIL", "CHANNEL", "OPTED OUT AT", "SYSTEMS", "HOW", "EVENT"},
+            80);
     for (const auto& v : vs) {
       std::string sys;
       for (const auto& s : v.systems) sys += (sys.empty() ? "" : ", ") + s;
       const std::string& to = v.channel == channels::kEmail ? (v.email.empty() ? v.phone : v.email)
                                                             : (v.phone.empty() ? v.email : v.phone);
-      t.Add({v.kind, FormatToolTime(v.at_us), to, v.channel,
-             FormatToolTime(v.opted_out_at_us),
-             sys, v.how, v.event_id});
+      t.Add({v.kind, FormatToolTime(v.at_us), to, v.channel, FormatToolTime(v.opted_out_at_us), sys,
+             v.how, v.event_id});
     }
     if (t.size()) t.Print(out);
     out << vs.size() << " violation(s)\n";

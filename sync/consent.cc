@@ -89,7 +89,8 @@ const std::string_view* Find(const std::array<std::string_view, N>& words, std::
 
 }  // namespace
 
-std::string SupersededReason(std::string_view op, std::string_view push_id, std::string_view system) {
+std::string SupersededReason(std::string_view op, std::string_view push_id,
+                             std::string_view system) {
   return "superseded by a later " + std::string(op) + " (" + std::string(push_id) + ") before " +
          std::string(system) + " took it";
 }

@@ -75,7 +75,8 @@ inline bool ConsentSupersedes(bool new_out, int64_t new_at_us, bool cur_out, int
 // <system> took it". SupersedingPush reads the push id back ("" when
 // `reason` is not one), so an audit follows the opt-out to the push that
 // took its place.
-std::string SupersededReason(std::string_view op, std::string_view push_id, std::string_view system);
+std::string SupersededReason(std::string_view op, std::string_view push_id,
+                             std::string_view system);
 std::string SupersedingPush(std::string_view reason);
 
 }  // namespace dfm

@@ -70,7 +70,8 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
     // The address as a contact holds it first: folding matches plus
     // addresses nobody holds exactly, never takes one that somebody does.
     by_email = lookup(EmailKey(fact.tenant, e->second));
-    if (!by_email && fold_plus_addressing) by_email = lookup(FoldedEmailKey(fact.tenant, e->second));
+    if (!by_email && fold_plus_addressing)
+      by_email = lookup(FoldedEmailKey(fact.tenant, e->second));
   }
   if (by_phone && by_email && *by_phone != *by_email) {
     r.kind = Resolution::Kind::kAmbiguous;

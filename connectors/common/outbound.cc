@@ -48,7 +48,8 @@ std::string GrantOrigin(const Credentials& configured) {
 
 Credentials ClientCredentials(std::initializer_list<std::string_view> asked_with) {
   std::string all;
-  for (std::string_view part : asked_with) all.append(std::to_string(part.size())).append(":").append(part);
+  for (std::string_view part : asked_with)
+    all.append(std::to_string(part.size())).append(":").append(part);
   Credentials c;
   c.expires_at_us = 1;
   c.origin = HexEncode(Sha256(all));

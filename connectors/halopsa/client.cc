@@ -648,7 +648,8 @@ std::unique_ptr<VendorClient> NewHaloClient(const SystemSettings& s, HttpClient*
 }
 
 Credentials HaloCredentials(const SystemSettings& s) {
-  const HttpRequest token = HaloTokenRequest(s);  // its URL and body: where, client id, secret, scope
+  const HttpRequest token =
+      HaloTokenRequest(s);  // its URL and body: where, client id, secret, scope
   return ClientCredentials({token.url, token.body});
 }
 

@@ -418,8 +418,10 @@ class SimRun : public ActorTest {
         RunReconcile(plan, deps, &report);
         if (!report.drift.empty()) {
           AppendOutcome appended;
-          (void)log_.Append(ReplayRequestDraft("default", ReapplyRequest(report.drift, "sim reconcile", report.started_at_us)),
-                            &appended);
+          (void)log_.Append(
+              ReplayRequestDraft(
+                  "default", ReapplyRequest(report.drift, "sim reconcile", report.started_at_us)),
+              &appended);
           if (verbose) std::printf("reconcile: %zu drifting\n", report.drift.size());
           if (restarts_left > 0 && dup_rng_() % 2) Restart();
           caf::anon_send(router_, poll_atom::value);

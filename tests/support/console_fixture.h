@@ -61,10 +61,10 @@ class ConsoleTest : public ::testing::Test {
 
   // A key made through the admin endpoint; its token.
   std::string MakeKey(const std::string& role, const std::string& tenant) {
-    ApiResponse a = Call("POST", "/v1/admin/keys", "admin-secret",
-                         R"({"name":"test )" + role + R"(","role":")" + role +
-                             R"(","tenant":")" + tenant + R"("})",
-                         /*admin_listener=*/true);
+    ApiResponse a = Call(
+        "POST", "/v1/admin/keys", "admin-secret",
+        R"({"name":"test )" + role + R"(","role":")" + role + R"(","tenant":")" + tenant + R"("})",
+        /*admin_listener=*/true);
     EXPECT_EQ(a.status, 201) << a.body;
     const size_t at = a.body.find("\"token\":\"");
     return at == std::string::npos ? "" : a.body.substr(at + 9, 85);
@@ -77,10 +77,13 @@ class ConsoleTest : public ::testing::Test {
     d.contact_id = id;
     d.system = "ghl";
     d.external_id = "g-" + id;
-    d.fields = {{"first_name", "Ada"}, {"last_name", "Lovelace"}, {"phone", "+12055550142"},
+    d.fields = {{"first_name", "Ada"},
+                {"last_name", "Lovelace"},
+                {"phone", "+12055550142"},
                 {"email", "ada@example.com"}};
     AppendOutcome out;
-    ASSERT_TRUE((into ? into : &log_)->Append(ToDraft(d, tenant, ContactStream(id), {}, {}), &out).ok());
+    ASSERT_TRUE(
+        (into ? into : &log_)->Append(ToDraft(d, tenant, ContactStream(id), {}, {}), &out).ok());
   }
 
   testing::TempDir dir_;

@@ -226,7 +226,8 @@ TEST_F(ActorTest, ANewOAuthClientByReloadNeverUsesNorStoresTheOldClientsToken) {
   for (const auto& p : client->pushes) EXPECT_NE(p.creds.access_token, "token-of-a");
   std::string stored;
   if (log_.GetConsumerState(kCredentialsConsumer, "default/aloware", &stored).ok()) {
-    EXPECT_EQ(stored.find("token-of-a"), std::string::npos) << "stored under the new client: " << stored;
+    EXPECT_EQ(stored.find("token-of-a"), std::string::npos)
+        << "stored under the new client: " << stored;
   }
   ASSERT_EQ(client->refreshes.size(), 2u) << "the new client asks for its own";
   client->refreshes[1](ScriptedClient::Granted("token-of-b", "", 86399));

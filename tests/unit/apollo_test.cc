@@ -1,8 +1,9 @@
 // Apollo's answers read into sync/fact.h names (connectors/apollo/answer.cc;
 // docs/vendors/apollo.md sections 2 and 3).
+#include "connectors/apollo/apollo.h"
+
 #include <gtest/gtest.h>
 
-#include "connectors/apollo/apollo.h"
 #include "tests/support/connector_settings.h"
 
 namespace dfm {

@@ -20,7 +20,8 @@ void WriteSharedPartition(const std::string& dir) {
   o.path = dir;
   std::unique_ptr<RocksDbEventLog> log;
   ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
-  for (const auto& [tenant, phone] : {std::pair{"default", "+12055550142"}, std::pair{"acme", "+12055550199"}}) {
+  for (const auto& [tenant, phone] :
+       {std::pair{"default", "+12055550142"}, std::pair{"acme", "+12055550199"}}) {
     DomainEvent out;
     out.type = std::string(ev::kOptedOut);
     out.contact_id = std::string("c-") + tenant;
@@ -28,7 +29,8 @@ void WriteSharedPartition(const std::string& dir) {
     out.channel = "sms";
     out.fields = {{"phone", phone}};
     AppendOutcome done;
-    ASSERT_TRUE(log->Append(ToDraft(out, tenant, ContactStream(out.contact_id), {}, {}), &done).ok());
+    ASSERT_TRUE(
+        log->Append(ToDraft(out, tenant, ContactStream(out.contact_id), {}, {}), &done).ok());
   }
   log->Close();
 }
@@ -59,7 +61,8 @@ TEST(ClusterTools, AnAuditWithoutTenantReadsOnlyTheDefaultTenantOfThePartition) 
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(asked, "default");
   EXPECT_NE(printed.find("+12055550142"), std::string::npos) << printed;
-  EXPECT_EQ(printed.find("+12055550199"), std::string::npos) << "acme's, in default's partition:\n" << printed;
+  EXPECT_EQ(printed.find("+12055550199"), std::string::npos) << "acme's, in default's partition:\n"
+                                                             << printed;
 }
 
 }  // namespace

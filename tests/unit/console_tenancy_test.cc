@@ -38,18 +38,22 @@ TEST(InstallationWideTest, TheInstallationsRecordsAreTellableFromTheTenantDefaul
   EXPECT_FALSE(InstallationWide(action("sync.pause", "default/ghl"), everyone));
   EXPECT_FALSE(InstallationWide(action("erase", "erase/c1"), everyone));
   EXPECT_TRUE(InstallationWide(
-      Clear("default", "api_keys", "api_key.created", R"({"key_id":"k-all","tenant":"*"})"), everyone));
-  EXPECT_TRUE(InstallationWide(Clear("default", "api_keys", "api_key.revoked", R"({"key_id":"k-all"})"),
+      Clear("default", "api_keys", "api_key.created", R"({"key_id":"k-all","tenant":"*"})"),
+      everyone));
+  EXPECT_TRUE(InstallationWide(
+      Clear("default", "api_keys", "api_key.revoked", R"({"key_id":"k-all"})"), everyone));
+  EXPECT_FALSE(InstallationWide(
+      Clear("default", "api_keys", "api_key.created", R"({"key_id":"k-d","tenant":"default"})"),
+      everyone));
+  EXPECT_TRUE(InstallationWide(Clear("default", "sync_control", "sync.paused", R"({"tenant":"*"})"),
                                everyone));
   EXPECT_FALSE(InstallationWide(
-      Clear("default", "api_keys", "api_key.created", R"({"key_id":"k-d","tenant":"default"})"), everyone));
-  EXPECT_TRUE(InstallationWide(Clear("default", "sync_control", "sync.paused", R"({"tenant":"*"})"), everyone));
-  EXPECT_FALSE(
-      InstallationWide(Clear("default", "sync_control", "sync.paused", R"({"tenant":"default"})"), everyone));
+      Clear("default", "sync_control", "sync.paused", R"({"tenant":"default"})"), everyone));
   EXPECT_TRUE(InstallationWide(Clear("default", "log", "log.restored", "{}"), everyone));
   EXPECT_FALSE(InstallationWide(Clear("acme", "log", "log.restored", "{}"), everyone))
       << "only what is written under \"default\"";
-  EXPECT_FALSE(InstallationWide(Clear("acme", "admin", "admin.action", R"({"action":"reload"})"), everyone));
+  EXPECT_FALSE(
+      InstallationWide(Clear("acme", "admin", "admin.action", R"({"action":"reload"})"), everyone));
 }
 
 class ConsoleTenancyTest : public ConsoleTest {};
@@ -69,12 +73,17 @@ TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsReco
   const std::string own = MakeKey("admin", "default");
   const std::string viewer = MakeKey("viewer", "default");
   ASSERT_EQ(Call("POST", "/v1/admin/reload", everyone, "", true).status, 200);
-  ASSERT_EQ(Call("POST", "/v1/admin/backup", everyone, R"({"into":"/srv/dfm-backups"})", true).status, 200);
-  ASSERT_EQ(Call("POST", "/v1/admin/sync/pause", everyone, R"({"reason":"acme's migration"})", true).status,
+  ASSERT_EQ(
+      Call("POST", "/v1/admin/backup", everyone, R"({"into":"/srv/dfm-backups"})", true).status,
+      200);
+  ASSERT_EQ(Call("POST", "/v1/admin/sync/pause", everyone, R"({"reason":"acme's migration"})", true)
+                .status,
             200);
   ASSERT_EQ(Call("POST", "/v1/admin/sync/resume", everyone, "", true).status, 200);
-  ASSERT_EQ(Call("POST", "/v1/admin/keys", own, R"({"name":"grafana of default","role":"viewer"})", true).status,
-            201);
+  ASSERT_EQ(
+      Call("POST", "/v1/admin/keys", own, R"({"name":"grafana of default","role":"viewer"})", true)
+          .status,
+      201);
   const std::string all_id = everyone.substr(4, 16);
 
   ApiResponse mine = Call("GET", "/v1/events", viewer);
@@ -86,7 +95,8 @@ TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsReco
 
   ApiResponse all = Call("GET", "/v1/events", everyone);
   ASSERT_EQ(all.status, 200);
-  for (const char* shown : {"acme/verity", "/srv/dfm-backups", "acme's migration", "grafana of default"})
+  for (const char* shown :
+       {"acme/verity", "/srv/dfm-backups", "acme's migration", "grafana of default"})
     EXPECT_NE(all.body.find(shown), std::string::npos) << shown;
   EXPECT_NE(all.body.find(all_id), std::string::npos);
 }
@@ -98,7 +108,8 @@ TEST(RemoteReadTenancyTest, WhetherTheCallerSeesTheInstallationTravelsWithTheRea
   r.whole = false;
   ASSERT_TRUE(DecodeRemoteRead(EncodeRemoteRead(r), &back));
   EXPECT_FALSE(back.whole);
-  ASSERT_TRUE(DecodeRemoteRead(R"({"v":1,"route":"/v1/events","tenant":"default","params":[]})", &back));
+  ASSERT_TRUE(
+      DecodeRemoteRead(R"({"v":1,"route":"/v1/events","tenant":"default","params":[]})", &back));
   EXPECT_FALSE(back.whole) << "a request that does not say is read as one tenant's";
 }
 

@@ -165,14 +165,16 @@ TEST_F(EnrichmentRulesTest, AStaffEditMadeBeforeTheAnswerButDeliveredAfterItWins
   for (const auto& e : decided) Apply(&state_, e, ++seq_, ctx_.now_us);
   ASSERT_EQ(state_.fields.at("title").value, "CTO");
   ctx_.now_us += 2'000'000;
-  ContactFact edit = Fact("ghl", {{"email", "ann@acme.io"}, {"first_name", "Ann"}, {"title", "Head of Ops"}});
+  ContactFact edit =
+      Fact("ghl", {{"email", "ann@acme.io"}, {"first_name", "Ann"}, {"title", "Head of Ops"}});
   edit.source_time_us = edited_at;
   auto after = DecideAndApply(edit);
   EXPECT_EQ(state_.fields.at("title").value, "Head of Ops");
   EXPECT_EQ(state_.fields.at("title").system, "ghl");
   for (const auto* p : Of(after, ev::kPushRequested, "upsert")) {
     auto t = p->fields.find("title");
-    EXPECT_TRUE(t == p->fields.end() || t->second == "Head of Ops") << p->system << " gets " << t->second;
+    EXPECT_TRUE(t == p->fields.end() || t->second == "Head of Ops")
+        << p->system << " gets " << t->second;
   }
   // An empty value from a system does not clear what the enrichment filled.
   ContactFact empty = Fact("halopsa", {{"email", "ann@acme.io"}, {"title", ""}});

@@ -12,8 +12,8 @@ namespace dfm {
 namespace {
 
 using testing::ActorTest;
-using testing::ScriptedClient;
 using testing::kStart;
+using testing::ScriptedClient;
 
 // An upsert waiting for its retry (the vendor answered 503) when the
 // person is erased: it never goes (it would make the person again in the
@@ -24,14 +24,17 @@ TEST_F(ActorTest, AnErasedPersonsPushWaitingForItsRetryNeverGoes) {
   env_->subject_hash_key = keys->HashKey();
   auto client = std::make_shared<ScriptedClient>();
   caf::actor router = StartPeopleSync(client);
-  DeliverWebhook(router, "ghl", "ghl/ContactCreate.json",
-                 {{"webhookId", "w1"}, {"id", "g-1"}, {"phone", "(205) 555-0142"}, {"firstName", "Ada"}}, "w1");
+  DeliverWebhook(
+      router, "ghl", "ghl/ContactCreate.json",
+      {{"webhookId", "w1"}, {"id", "g-1"}, {"phone", "(205) 555-0142"}, {"firstName", "Ada"}},
+      "w1");
   ASSERT_EQ(client->pushes.size(), 1u);
   const std::string contact = client->pushes[0].req.contact_id;
   client->Answer(0, 503);  // retried after a backoff
   sched_->run();
   EraseOutcome erased;
-  ASSERT_TRUE(EraseContact(&log_, keys.get(), {"default", contact, "test", "test", {}}, &erased).ok());
+  ASSERT_TRUE(
+      EraseContact(&log_, keys.get(), {"default", contact, "test", "test", {}}, &erased).ok());
   caf::anon_send(router, poll_atom::value);
   sched_->run();
   Advance(Backoff().max_us + 10'000'000);
@@ -57,7 +60,8 @@ TEST_F(ActorTest, AnErasureDropsThePersonsPushesButTheirConsent) {
   sched_->run();
   Advance(Backoff().max_us + 10'000'000);
   std::set<std::string> after;
-  for (size_t i = before; i < client->pushes.size(); ++i) after.insert(client->pushes[i].req.push_id);
+  for (size_t i = before; i < client->pushes.size(); ++i)
+    after.insert(client->pushes[i].req.push_id);
   EXPECT_EQ(after.count("p-up"), 0u) << "the erased person's upsert went";
   EXPECT_EQ(after.count("p-out"), 1u) << "their opt-out is kept";
   EXPECT_EQ(after.count("p-other"), 1u) << "another person's push is kept";

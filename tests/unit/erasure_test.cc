@@ -1,6 +1,8 @@
 // Sealed payloads and erasure (docs/privacy.md): events/sealing.h,
 // storage/key_store.h, storage/sealer.h, sync/erasure.h, app/erase.h and
 // the projections' ForgetContact.
+#include "sync/erasure.h"
+
 #include <gtest/gtest.h>
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/table_properties.h>
@@ -19,17 +21,16 @@
 #include "campaigns/task.h"
 #include "events/codec.h"
 #include "events/sealing.h"
-#include "storage/append_planner.h"
 #include "events/webhook_received.h"
 #include "projections/campaign_projections.h"
 #include "projections/sync_projections.h"
 #include "replay-tools/audit.h"
+#include "storage/append_planner.h"
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "storage/sealer.h"
 #include "sync/domain_event.h"
-#include "sync/erasure.h"
 #include "tests/support/erasure_drafts.h"
 #include "tests/support/temp_dir.h"
 #include "util/crypto.h"
@@ -330,7 +331,8 @@ TEST(ErasureTest, AnErasedPersonsOptOutStaysARowOfTheHistoryWithoutThem) {
   Put(&log, Created("c1", kPhone, w));
   AppendOutcome out = Put(&log, OptedOut("c1", kPhone, w, 1000));
   EraseOutcome erased;
-  ASSERT_TRUE(EraseContact(&log, sealed.keys.get(), {"t", "c1", "request 42", "cli", {}}, &erased).ok());
+  ASSERT_TRUE(
+      EraseContact(&log, sealed.keys.get(), {"t", "c1", "request 42", "cli", {}}, &erased).ok());
   std::vector<ConsentRecord> records;
   ASSERT_TRUE(CollectConsentRecords(log, {}, &records).ok());
   ASSERT_EQ(records.size(), 1u);

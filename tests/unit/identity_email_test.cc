@@ -76,7 +76,8 @@ TEST(IdentityEmailTest, AnAddressAContactHoldsExactlyIsTheirsWhenFolding) {
   std::map<std::string, std::string> kv;
   ProjectionState st = StateOver(&kv);
   uint64_t seq = 0;
-  for (const auto& [id, email] : {std::pair{"c-ann", "ann@example.com"}, std::pair{"c-work", "ann+work@example.com"}}) {
+  for (const auto& [id, email] :
+       {std::pair{"c-ann", "ann@example.com"}, std::pair{"c-work", "ann+work@example.com"}}) {
     DomainEvent created;
     created.type = std::string(ev::kContactCreated);
     created.contact_id = id;
@@ -98,7 +99,8 @@ TEST(IdentityEmailTest, AnAddressAContactHoldsExactlyIsTheirsWhenFolding) {
   };
   EXPECT_EQ(resolve("ann@example.com").contact_id, "c-ann");
   EXPECT_EQ(resolve("ann+work@example.com").contact_id, "c-work");
-  EXPECT_EQ(resolve("ann+news@example.com").kind, Resolution::Kind::kMatched) << "folded: one of them";
+  EXPECT_EQ(resolve("ann+news@example.com").kind, Resolution::Kind::kMatched)
+      << "folded: one of them";
 }
 
 }  // namespace

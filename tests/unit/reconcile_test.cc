@@ -1,17 +1,18 @@
 // `dfm reconcile` (app/reconcile.h): the plan read from the projections'
 // documented layouts, the reads paced and retried, the drift, the
 // re-application items the service accepts, and the daily schedule's time.
+#include "app/reconcile.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 
-#include "app/reconcile.h"
 #include "app/reconcile_schedule.h"
 #include "replay-tools/redrive_items.h"
-#include "sync/redrive.h"
 #include "storage/memory_event_log.h"
 #include "sync/consent.h"
 #include "sync/domain_event.h"
+#include "sync/redrive.h"
 
 namespace dfm {
 namespace {
@@ -237,9 +238,21 @@ TEST(ReconcileExecute, TheSameDriftFoundByALaterRunIsAskedAgain) {
   const ReconcileDrift d = SmsShownInAtGhl(f);
   const int64_t day1 = 1'795'000'000'000'000, day3 = day1 + 2 * 86'400'000'000;
   AppendOutcome first, retry, later;
-  ASSERT_TRUE(f.log.Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day1)), &first).ok());
-  ASSERT_TRUE(f.log.Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day1)), &retry).ok());
-  ASSERT_TRUE(f.log.Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day3)), &later).ok());
+  ASSERT_TRUE(
+      f.log
+          .Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day1)),
+                  &first)
+          .ok());
+  ASSERT_TRUE(
+      f.log
+          .Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day1)),
+                  &retry)
+          .ok());
+  ASSERT_TRUE(
+      f.log
+          .Append(ReplayRequestDraft("default", ReapplyRequest({d}, "daily reconcile", day3)),
+                  &later)
+          .ok());
   EXPECT_TRUE(retry.duplicate) << "a retry of the same run";
   EXPECT_FALSE(later.duplicate) << "a later run's request was taken for the first's";
   EXPECT_NE(later.seq, first.seq);

@@ -571,7 +571,8 @@ TEST(Audit, ARefusedOptOutTakenBackTooLateIsStillSlow) {
 }
 
 TEST(SupersededReason, ReadsBackThePushThatTookThePlace) {
-  EXPECT_EQ(SupersedingPush(SupersededReason("opt_out", "c1:ghl:2:opt_out", "ghl")), "c1:ghl:2:opt_out");
+  EXPECT_EQ(SupersedingPush(SupersededReason("opt_out", "c1:ghl:2:opt_out", "ghl")),
+            "c1:ghl:2:opt_out");
   EXPECT_EQ(SupersedingPush("superseded by a later opt_in (c (x)) before ghl took it"), "c (x)");
   EXPECT_EQ(SupersedingPush("gave up after 12 attempts"), "");
   EXPECT_EQ(SupersedingPush("superseded by a later opt_in (unclosed"), "");

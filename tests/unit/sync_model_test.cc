@@ -537,12 +537,15 @@ TEST_F(ContactModelTest, AnEditOfAnotherFieldKeepsTheEchoWindowOfThisOne) {
   es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"last_name", "B"}}, 20));
   ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
   // An agent changes the first name in Aloware (its last name still A).
-  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"last_name", "A"}, {"first_name", "Zed"}}, 25));
+  es = Step(Fact("aloware", "a1",
+                 {{"phone", "+12055550142"}, {"last_name", "A"}, {"first_name", "Zed"}}, 25));
   ASSERT_FALSE(es.empty());
   EXPECT_EQ(state_.fields.at("first_name").value, "Zed");
-  es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"last_name", "C"}, {"first_name", "Zed"}}, 30));
+  es = Step(Fact("ghl", "g1",
+                 {{"phone", "+12055550142"}, {"last_name", "C"}, {"first_name", "Zed"}}, 30));
   // Aloware's echo of "B" arrives now, stamped later than C.
-  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"last_name", "B"}, {"first_name", "Zed"}}, 35));
+  es = Step(Fact("aloware", "a1",
+                 {{"phone", "+12055550142"}, {"last_name", "B"}, {"first_name", "Zed"}}, 35));
   EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.echo_suppressed"}));
   EXPECT_EQ(state_.fields.at("last_name").value, "C");
 }

@@ -14,8 +14,8 @@
 #include "connectors/ghl/ghl.h"
 #include "connectors/halopsa/halopsa.h"
 #include "sync/consent.h"
-#include "util/crypto.h"
 #include "tests/support/connector_settings.h"
+#include "util/crypto.h"
 
 namespace dfm {
 namespace {
@@ -138,22 +138,30 @@ namespace {
 // widened scope) asks for its own at once instead of pushing for up to a
 // day with the old token.
 TEST(ClientCredentialsGrant, AStoredGrantOfAnotherClientIsNotUsedAfterARestart) {
-  SystemSettings genesys = {{"login_base_url", ""}, {"region", "mypurecloud.com"}, {"client_id", "gen-a"},
+  SystemSettings genesys = {{"login_base_url", ""},
+                            {"region", "mypurecloud.com"},
+                            {"client_id", "gen-a"},
                             {"client_secret", "secret-a"}};
   Credentials granted;
   granted.access_token = "token-of-a";
   granted.expires_at_us = 1'900'000'000'000'000;
   const std::string stored = EncodeCredentials(granted, GenesysCredentials(genesys));
-  EXPECT_EQ(NewestGrant(GenesysCredentials(genesys), stored).access_token, "token-of-a") << "the same client";
+  EXPECT_EQ(NewestGrant(GenesysCredentials(genesys), stored).access_token, "token-of-a")
+      << "the same client";
   SystemSettings other = genesys;
   other["client_secret"] = "secret-b";
   EXPECT_EQ(NewestGrant(GenesysCredentials(other), stored).access_token, "") << "a new secret";
   other = genesys;
   other["region"] = "mypurecloud.de";
-  EXPECT_EQ(NewestGrant(GenesysCredentials(other), stored).access_token, "") << "another org's login";
+  EXPECT_EQ(NewestGrant(GenesysCredentials(other), stored).access_token, "")
+      << "another org's login";
 
-  SystemSettings halo = {{"api_base_url", "https://halo.example.com/api"}, {"auth_url", ""}, {"tenant", ""},
-                         {"request_timeout_ms", "5000"}, {"client_id", "halo-a"}, {"client_secret", "s"},
+  SystemSettings halo = {{"api_base_url", "https://halo.example.com/api"},
+                         {"auth_url", ""},
+                         {"tenant", ""},
+                         {"request_timeout_ms", "5000"},
+                         {"client_id", "halo-a"},
+                         {"client_secret", "s"},
                          {"scope", "read:customers"}};
   const std::string halo_stored = EncodeCredentials(granted, HaloCredentials(halo));
   EXPECT_EQ(NewestGrant(HaloCredentials(halo), halo_stored).access_token, "token-of-a");
