@@ -155,6 +155,8 @@ struct ClusterNode::Impl {
   // what the sync derived; otherwise a sealed partition's copy keeps its
   // records only (DropIdleCopy), dropped by the janitor outside run_mu.
   void StopPartition(uint32_t p, bool release, bool keep_derived = false);
+  // REQUIRES: run_mu held.
+  void DeleteLeaseIfHeld(uint32_t p);
   // As StopPartition(p, true), on `releaser`; p is not claimed again here
   // until its lease is released.
   void ReleaseInBackground(uint32_t p);
@@ -251,21 +253,12 @@ void ClusterNode::Impl::ReleaseInBackground(uint32_t p) {
         janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
     }
     {
-      // Deleted only while surely still held: renewed within the lease's
-      // time (else it may have lapsed and be someone else's now: KvDelete
-      // is not conditional; it is left to expire).
       std::lock_guard<std::mutex> run_lock(run_mu);
-      auto renewed = renewed_at.find(p);
-      const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
-      if (lease_rev.count(p) && renewed != renewed_at.end() &&
-          std::chrono::steady_clock::now() - renewed->second < ttl) {
-        Status s = nats->KvDelete(LeaseKey(p));
-        if (!s.ok())
-          Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p,
-                                  s.ToString());
-      }
+      DeleteLeaseIfHeld(p);
       lease_rev.erase(p);
       renewed_at.erase(p);
+      std::lock_guard<std::mutex> view_lock(view_mu);
+      if (p < owners.size() && owners[p] == node) owners[p].clear();  // until Tick looks again
     }
     std::lock_guard<std::mutex> lk(releasing_mu);
     releasing.erase(p);
@@ -280,12 +273,22 @@ void ClusterNode::Impl::StopPartition(uint32_t p, bool release, bool keep_derive
     if (open_keys && !keep_derived && janitor)
       janitor->Post([dir = PartitionDir(config->data_dir(), p)] { DropIdleCopy(dir); });
   }
+  if (release) DeleteLeaseIfHeld(p);
   renewed_at.erase(p);
-  if (release) {
-    Status s = nats->KvDelete(LeaseKey(p));
-    if (!s.ok()) Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p, s.ToString());
-  }
   lease_rev.erase(p);
+}
+
+void ClusterNode::Impl::DeleteLeaseIfHeld(uint32_t p) {
+  // KvDelete is not conditional: only a lease surely still this node's
+  // (renewed within half its time, NATS reachable) is deleted; another is
+  // left to expire, since it may have lapsed and be someone else's now.
+  auto renewed = renewed_at.find(p);
+  const auto half = std::chrono::milliseconds(config->cluster().lease_ttl_s * 500);
+  if (!lease_rev.count(p) || renewed == renewed_at.end() || !nats->connected() ||
+      std::chrono::steady_clock::now() - renewed->second >= half)
+    return;
+  Status s = nats->KvDelete(LeaseKey(p));
+  if (!s.ok()) Logger("cluster")->warn("event=lease_release_failed partition={} error=\"{}\"", p, s.ToString());
 }
 
 void ClusterNode::Impl::Tick() {

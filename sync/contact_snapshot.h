@@ -52,7 +52,9 @@ namespace dfm {
 // folds into.
 // 7: only an outbound text seen going out (message.logged, not pending,
 // failed or refused) is a confirmation a YES answers
-inline constexpr uint32_t kContactRulesVersion = 7;
+// 8: a system's real edit ends the echo memory of the fields it changed
+// only
+inline constexpr uint32_t kContactRulesVersion = 8;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {
