@@ -75,12 +75,6 @@ class ApolloClient final : public VendorClient {
     Finish(job);
   }
 
-  // A match Apollo may have made (and charged for) though no answer came
-  // is not asked again: it is dead-lettered, its outcome unknown (`dfm
-  // replay` may ask later). Apollo offers no idempotency key, and asking
-  // again can cost again (docs/vendors/apollo.md, credits).
-  bool MayApplyTwice(const PushRequest& req) const override { return req.op == "enrich"; }
-
   // A person matched (1) and, with a domain, an organization found (1).
   int MaxCredits(const PushRequest& req) const override {
     if (req.op != "enrich") return 0;
@@ -126,7 +120,7 @@ class ApolloClient final : public VendorClient {
       ReadApolloLimits(resp, &res);
       if (resp.status / 100 != 2) return Fail(job, resp);
       if (!ReadApolloPerson(resp.body, &res.answered)) {
-        res.http_status = 0;  // unreadable: no answer (not asked again: MayApplyTwice)
+        res.http_status = 0;  // unreadable: no answer, asked again
         res.detail = "Apollo's people/match answer is not JSON";
         return Finish(job);
       }

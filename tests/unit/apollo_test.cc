@@ -1,10 +1,8 @@
 // Apollo's answers read into sync/fact.h names (connectors/apollo/answer.cc;
 // docs/vendors/apollo.md sections 2 and 3).
-#include "connectors/apollo/apollo.h"
-
 #include <gtest/gtest.h>
 
-#include "tests/support/connector_settings.h"
+#include "connectors/apollo/apollo.h"
 
 namespace dfm {
 namespace {
@@ -51,32 +49,6 @@ TEST(ApolloAnswer, ErrorsInApollosWords) {
   r.body = R"({"message": "The maximum number of api calls allowed for api/v1/people/match is 50 times per minute."})";
   EXPECT_FALSE(ApolloCreditsSpent(r));
   EXPECT_NE(ApolloErrorDetail(r).find("50 times per minute"), std::string::npos);
-}
-
-}  // namespace
-}  // namespace dfm
-
-namespace dfm {
-namespace {
-
-class SilentHttp : public HttpClient {
- public:
-  void Send(HttpRequest, HttpCallback) override {}
-};
-
-// An enrichment is a paid lookup Apollo may have made though its answer
-// never came: the connector does not ask it again (VendorClient::
-// MayApplyTwice: dead-lettered, outcome unknown), so one person is not
-// charged for twice.
-TEST(ApolloClient, AnUnansweredEnrichmentIsNotAskedAgain) {
-  SilentHttp http;
-  auto client = NewApolloClient(testing::DefaultSettings("apollo", {{"api_key", "k"}}), &http);
-  PushRequest enrich;
-  enrich.op = "enrich";
-  EXPECT_TRUE(client->MayApplyTwice(enrich));
-  PushRequest other;
-  other.op = "upsert";
-  EXPECT_FALSE(client->MayApplyTwice(other)) << "answered 422 without a request";
 }
 
 }  // namespace
