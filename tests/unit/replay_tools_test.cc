@@ -477,6 +477,33 @@ DomainEvent RefusedGhlOptOut(Built* b, const EventId& hook) {
   return req;
 }
 
+// A later consent push (`op`, `push_id`) caused by `cause`, `advance_us`
+// after the last event, and the connector settling the refused `req`
+// (caused by `hook`) as superseded by it.
+DomainEvent SupersedeRefused(Built* b, const EventId& hook, const EventId& cause,
+                             const DomainEvent& req, const std::string& op,
+                             const std::string& push_id, int64_t advance_us) {
+  DomainEvent later = Ev(ev::kPushRequested, "ghl", op);
+  later.channel = "sms";
+  later.push_id = push_id;
+  b->Add(later, cause, advance_us);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
+  dead.push_id = req.push_id;
+  dead.outcome = "superseded";
+  dead.reason = SupersededReason(op, push_id, "ghl");
+  b->Add(dead, hook);
+  return later;
+}
+
+// The violations `b` shows at `now_us`.
+std::vector<Violation> ViolationsAt(const Built& b, int64_t now_us) {
+  ViolationOptions o;
+  o.now_us = now_us;
+  std::vector<Violation> v;
+  EXPECT_TRUE(FindViolations(b.log, o, &v).ok());
+  return v;
+}
+
 // A refused opt-out, then the person's repeated STOP: the connector
 // settles the refused push as superseded by the new one, which the system
 // takes. The opt-out counts as told then; the new webhook carries no
@@ -486,14 +513,8 @@ TEST(Audit, ARefusedOptOutSupersededByARepeatedStopCountsAsToldWhenThatLands) {
   const EventId hook = b.Webhook();
   const DomainEvent req = RefusedGhlOptOut(&b, hook);
   const EventId stop = b.Webhook();
-  DomainEvent again = req;
-  again.push_id = "c1:ghl:2:opt_out";
-  b.Add(again, stop, 3 * kDay);
-  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
-  dead.push_id = req.push_id;
-  dead.outcome = "superseded";
-  dead.reason = SupersededReason("opt_out", again.push_id, "ghl");
-  b.Add(dead, hook, 3 * kDay);
+  const DomainEvent again =
+      SupersedeRefused(&b, hook, stop, req, "opt_out", "c1:ghl:2:opt_out", 3 * kDay);
   DomainEvent ok = Ev(ev::kPushSucceeded, "ghl", "opt_out");
   ok.push_id = again.push_id;
   b.Add(ok, stop, 3 * kDay);
@@ -504,10 +525,7 @@ TEST(Audit, ARefusedOptOutSupersededByARepeatedStopCountsAsToldWhenThatLands) {
   ASSERT_EQ(records[0].told.size(), 1u);
   EXPECT_EQ(records[0].told[0].system, "ghl");
   EXPECT_EQ(records[0].told[0].state, "succeeded") << "told by the push that took its place";
-  ViolationOptions o;
-  o.now_us = kFriday + 30 * kDay;
-  std::vector<Violation> v;
-  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  const std::vector<Violation> v = ViolationsAt(b, kFriday + 30 * kDay);
   EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
 }
 
@@ -523,25 +541,14 @@ TEST(Audit, ARefusedOptOutThePersonTookBackIsWithdrawnNotSlow) {
   in.fields["phone"] = "+12055550142";
   in.source_time_us = kFriday + 2 * kDay;
   b.Add(in, start, 2 * kDay);
-  DomainEvent lift = Ev(ev::kPushRequested, "ghl", "opt_in");
-  lift.channel = "sms";
-  lift.push_id = "c1:ghl:2:opt_in";
-  b.Add(lift, start, 2 * kDay);
-  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
-  dead.push_id = req.push_id;
-  dead.outcome = "superseded";
-  dead.reason = SupersededReason("opt_in", lift.push_id, "ghl");
-  b.Add(dead, hook, 2 * kDay);
+  SupersedeRefused(&b, hook, start, req, "opt_in", "c1:ghl:2:opt_in", 0);
 
   std::vector<ConsentRecord> records;
   ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
   ASSERT_EQ(records.size(), 2u);
   ASSERT_EQ(records[0].told.size(), 1u);
   EXPECT_EQ(records[0].told[0].state, "withdrawn");
-  ViolationOptions o;
-  o.now_us = kFriday + 30 * kDay;
-  std::vector<Violation> v;
-  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  const std::vector<Violation> v = ViolationsAt(b, kFriday + 30 * kDay);
   EXPECT_TRUE(v.empty()) << (v.empty() ? "" : v[0].kind + " " + v[0].systems[0]);
 }
 
@@ -552,19 +559,8 @@ TEST(Audit, ARefusedOptOutTakenBackTooLateIsStillSlow) {
   const EventId hook = b.Webhook();
   const DomainEvent req = RefusedGhlOptOut(&b, hook);
   const EventId start = b.Webhook();
-  DomainEvent lift = Ev(ev::kPushRequested, "ghl", "opt_in");
-  lift.channel = "sms";
-  lift.push_id = "c1:ghl:2:opt_in";
-  b.Add(lift, start, 21 * kDay);
-  DomainEvent dead = Ev(ev::kPushDeadLettered, "ghl", "opt_out");
-  dead.push_id = req.push_id;
-  dead.outcome = "superseded";
-  dead.reason = SupersededReason("opt_in", lift.push_id, "ghl");
-  b.Add(dead, hook);
-  ViolationOptions o;
-  o.now_us = kFriday + 40 * kDay;
-  std::vector<Violation> v;
-  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  SupersedeRefused(&b, hook, start, req, "opt_in", "c1:ghl:2:opt_in", 21 * kDay);
+  const std::vector<Violation> v = ViolationsAt(b, kFriday + 40 * kDay);
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].kind, "slow_opt_out");
   EXPECT_NE(v[0].systems[0].find("withdrawn"), std::string::npos) << v[0].systems[0];
