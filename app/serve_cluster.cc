@@ -79,7 +79,7 @@ class PartitionSync : public PartitionWork {
     std::vector<std::string> tenants;
     for (const auto& t : config_.load()->tenants())
       if (runs_(t)) tenants.push_back(t);
-    CollectAttention(*log_, tenants, &s.attention, &s.attention_total);
+    CollectAttention(*log_, tenants, &s.attention, &s.attention_total, &s.attention_by_tenant);
     CollectCampaigns(*log_, tenants, &s.engine.campaigns);
     return EncodePartitionStatus(s);
   }
@@ -121,7 +121,8 @@ BackfillHandler AskClusterBackfill(ClusterNode* node) {
 
 void ClusterStatus(const Config& config, const ClusterNode& node,
                    std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
-                   std::vector<AttentionItem>* attention, uint64_t* attention_total) {
+                   std::vector<AttentionItem>* attention, uint64_t* attention_total,
+                   const std::string& tenant = std::string(kAllTenants)) {
   const auto n = static_cast<uint32_t>(config.cluster().partitions);
   std::vector<PartitionAnswer> answers;
   for (const auto& part : node.PartitionStatuses()) {
@@ -130,10 +131,11 @@ void ClusterStatus(const Config& config, const ClusterNode& node,
     a.owner = part.owner;
     a.status = part.status;
     a.starting = part.starting;
-    for (const auto& t : config.tenants()) a.tenants += PartitionOf(t, n) == part.partition;
+    for (const auto& t : config.tenants())
+      a.tenants += (tenant == kAllTenants || t == tenant) && PartitionOf(t, n) == part.partition;
     answers.push_back(std::move(a));
   }
-  MergePartitionStatuses(answers, connectors, engine, attention, attention_total);
+  MergePartitionStatuses(answers, connectors, engine, attention, attention_total, tenant);
 }
 
 // GET /v1/health's services of the whole cluster: each connected system
@@ -295,10 +297,11 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       uint64_t total = 0;
       ClusterStatus(config, *node, connectors, engine, &attention, &total);
     });
-    front.SetAttentionSource([&config, &node](std::vector<AttentionItem>* attention, uint64_t* total) {
+    front.SetAttentionSource([&config, &node](const std::string& tenant,
+                                              std::vector<AttentionItem>* attention, uint64_t* total) {
       std::vector<ConnectorSnapshot> connectors;
       EngineSnapshot engine;
-      ClusterStatus(config, *node, &connectors, &engine, attention, total);
+      ClusterStatus(config, *node, &connectors, &engine, attention, total, tenant);
     });
     std::unique_ptr<Alerter> alerter;
     ServeClusterMetrics(config, node.get(), &front, &alerter);

@@ -162,14 +162,13 @@ void ParseConflictEntry(std::string_view json, AttentionItem* a) {
             "; the opt-out is set again there.";
 }
 
-// The newest 20 of `items`, newest first.
+}  // namespace
+
 void KeepNewest(std::vector<AttentionItem>* items) {
   std::sort(items->begin(), items->end(),
             [](const AttentionItem& a, const AttentionItem& b) { return a.at_us > b.at_us; });
   if (items->size() > 20) items->resize(20);
 }
-
-}  // namespace
 
 std::string EncodePartitionStatus(const PartitionStatus& s) {
   JsonArray connectors, attention;
@@ -177,6 +176,8 @@ std::string EncodePartitionStatus(const PartitionStatus& s) {
   for (const auto& a : s.attention)
     attention.Raw(JsonObject().Str("tenant", a.tenant).Str("contact_id", a.contact_id).Str("what", a.what)
                       .Int("at_us", a.at_us).Finish());
+  JsonObject by_tenant;
+  for (const auto& [tenant, n] : s.attention_by_tenant) by_tenant.UInt(tenant, n);
   const EngineSnapshot& e = s.engine;
   const std::string engine = JsonObject()
                                  .Str("log_state", e.log_state)
@@ -193,6 +194,7 @@ std::string EncodePartitionStatus(const PartitionStatus& s) {
       .Raw("engine", engine)
       .Raw("attention", attention.Finish())
       .UInt("attention_total", s.attention_total)
+      .Raw("attention_by_tenant", by_tenant.Finish())
       .Finish();
 }
 
@@ -207,6 +209,20 @@ bool DecodePartitionStatus(std::string_view data, PartitionStatus* s) {
     return false;
   s->connectors.clear();
   s->attention.clear();
+  s->attention_by_tenant.clear();
+  simdjson::dom::object by_tenant;
+  if (o["attention_by_tenant"].get(by_tenant) == simdjson::SUCCESS) {
+    for (auto field : by_tenant) {
+      uint64_t n = 0;
+      if (field.value.get(n)) return false;
+      s->attention_by_tenant[std::string(field.key)] = n;
+    }
+  } else {
+    for (simdjson::dom::element x : attention) {  // an older build's: its items counted
+      std::string_view t;
+      if (x["tenant"].get(t) == simdjson::SUCCESS) ++s->attention_by_tenant[std::string(t)];
+    }
+  }
   for (simdjson::dom::element x : connectors) {
     simdjson::dom::object c;
     s->connectors.emplace_back();
@@ -255,20 +271,26 @@ void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenan
 }
 
 void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
-                      std::vector<AttentionItem>* items, uint64_t* total) {
+                      std::vector<AttentionItem>* items, uint64_t* total,
+                      std::map<std::string, uint64_t>* by_tenant) {
   items->clear();
   *total = 0;
   for (const auto& tenant : tenants) {
+    std::vector<AttentionItem> own;
     (void)log.ScanConsumerState("opt_outs", "c/" + tenant + "/", [&](std::string_view, std::string_view value) {
-      ++*total;
       AttentionItem a;
       a.tenant = tenant;
       ParseConflictEntry(value, &a);
-      items->push_back(std::move(a));
+      own.push_back(std::move(a));
       return true;
     });
+    *total += own.size();
+    if (by_tenant && !own.empty()) (*by_tenant)[tenant] = own.size();
+    KeepNewest(&own);
+    for (auto& a : own) items->push_back(std::move(a));
   }
-  KeepNewest(items);
+  std::sort(items->begin(), items->end(),
+            [](const AttentionItem& a, const AttentionItem& b) { return a.at_us > b.at_us; });
 }
 
 const char* ServiceState(const ConnectorSnapshot& c, int64_t now_us) {
@@ -281,7 +303,9 @@ const char* ServiceState(const ConnectorSnapshot& c, int64_t now_us) {
 
 void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
                             std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
-                            std::vector<AttentionItem>* attention, uint64_t* attention_total) {
+                            std::vector<AttentionItem>* attention, uint64_t* attention_total,
+                            const std::string& tenant) {
+  const bool all = tenant == kAllTenants;
   auto rank = [](const std::string& state) { return state == "unavailable" ? 2 : state == "low_disk" ? 1 : 0; };
   for (const auto& a : answers) {
     PartitionStatus s;
@@ -295,9 +319,15 @@ void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
                            : "its node (" + a.owner + ") does not answer"));
       continue;
     }
-    for (auto& c : s.connectors) connectors->push_back(std::move(c));
-    for (auto& i : s.attention) attention->push_back(std::move(i));
-    *attention_total += s.attention_total;
+    for (auto& c : s.connectors)
+      if (all || c.tenant == tenant) connectors->push_back(std::move(c));
+    for (auto& i : s.attention)
+      if (all || i.tenant == tenant) attention->push_back(std::move(i));
+    if (all) {
+      *attention_total += s.attention_total;
+    } else if (auto n = s.attention_by_tenant.find(tenant); n != s.attention_by_tenant.end()) {
+      *attention_total += n->second;
+    }
     if (rank(s.engine.log_state) > rank(engine->log_state)) {
       engine->log_state = s.engine.log_state;
       engine->log_detail = "partition " + std::to_string(a.partition) + ": " + s.engine.log_detail;
@@ -305,7 +335,8 @@ void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
     engine->router_behind += s.engine.router_behind;
     engine->projections_behind += s.engine.projections_behind;
     engine->projections_failed = engine->projections_failed || s.engine.projections_failed;
-    for (auto& c : s.engine.campaigns) engine->campaigns.push_back(std::move(c));
+    for (auto& c : s.engine.campaigns)
+      if (all || c.tenant == tenant) engine->campaigns.push_back(std::move(c));
   }
   std::sort(engine->campaigns.begin(), engine->campaigns.end(),
             [](const CampaignSnapshot& a, const CampaignSnapshot& b) {

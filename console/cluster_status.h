@@ -5,7 +5,8 @@
 //
 // Grammar of a partition's status (JSON, version 1):
 //   status    = {"v":1,"connectors":[connector...],"engine":engine,
-//                "attention":[item...],"attention_total":<uint>}
+//                "attention":[item...],"attention_total":<uint>,
+//                "attention_by_tenant"?:{<tenant>:<uint>...}}
 //   connector = an object of ConnectorSnapshot's fields, by their names
 //   engine    = {"log_state","log_detail","sync_enabled","router_behind",
 //                "projections_behind","projections_failed","campaigns"?}
@@ -13,13 +14,17 @@
 //                 "skipped_consent","skipped_quiet","skipped_other"}...]
 //               (absent from an older build's: none)
 //   item      = {"tenant","contact_id","what","at_us"}
+// "attention" holds the newest 20 of each tenant; "attention_by_tenant"
+// counts each tenant's (absent from an older build's: its items counted).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "console/api_keys.h"
 #include "console/status_view.h"
 #include "storage/event_log.h"
 
@@ -28,8 +33,9 @@ namespace dfm {
 struct PartitionStatus {
   std::vector<ConnectorSnapshot> connectors;
   EngineSnapshot engine;
-  std::vector<AttentionItem> attention;  // the newest 20
+  std::vector<AttentionItem> attention;  // the newest 20 of each tenant
   uint64_t attention_total = 0;
+  std::map<std::string, uint64_t> attention_by_tenant;  // how many each tenant has
 };
 
 std::string EncodePartitionStatus(const PartitionStatus& s);
@@ -49,9 +55,13 @@ void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenan
                       std::vector<CampaignSnapshot>* out);
 
 // The consent conflicts waiting for a person in `tenants` (the opt-out
-// registry's "c/" entries of `log`): the newest 20, and how many.
+// registry's "c/" entries of `log`): the newest 20 of each tenant, newest
+// first, and how many in all and (when `by_tenant` is given) of each.
 void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
-                      std::vector<AttentionItem>* items, uint64_t* total);
+                      std::vector<AttentionItem>* items, uint64_t* total,
+                      std::map<std::string, uint64_t>* by_tenant = nullptr);
+// The newest 20 of `items`, newest first.
+void KeepNewest(std::vector<AttentionItem>* items);
 
 // GET /v1/health's word for one connected system: "down" while its
 // breaker is open or it refuses the credentials, "degraded" while the
@@ -71,9 +81,12 @@ struct PartitionAnswer {
 
 // Every partition's connectors, conflicts and sync, merged: the engine is
 // as bad as its worst partition, and a partition with tenants that did not
-// answer is named in `engine->cluster_problems`.
+// answer is named in `engine->cluster_problems`. With `tenant` set (not
+// kAllTenants), the connectors, conflicts and campaigns are that tenant's
+// alone, and `attention_total` counts its conflicts.
 void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
                             std::vector<ConnectorSnapshot>* connectors, EngineSnapshot* engine,
-                            std::vector<AttentionItem>* attention, uint64_t* attention_total);
+                            std::vector<AttentionItem>* attention, uint64_t* attention_total,
+                            const std::string& tenant = std::string(kAllTenants));
 
 }  // namespace dfm

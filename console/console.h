@@ -77,9 +77,11 @@ struct ConsoleCounters {
 using StatusSource = std::function<void(std::vector<ConnectorSnapshot>*, EngineSnapshot*)>;
 
 // The consent conflicts the status page lists (the newest 20, and how
-// many), read on the caller's thread (it must not block). Without one the
-// page reads the console's log.
-using AttentionSource = std::function<void(std::vector<AttentionItem>*, uint64_t* total)>;
+// many) of `tenant`, or of every tenant (kAllTenants), read on the
+// caller's thread (it must not block). Without one the page reads the
+// console's log.
+using AttentionSource =
+    std::function<void(const std::string& tenant, std::vector<AttentionItem>*, uint64_t* total)>;
 
 // Reloads the configuration (`dfm serve`'s SIGHUP): OK with what changed,
 // or why the new configuration was refused whole (the old one stays).

@@ -122,7 +122,9 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   void SignIn(const ApiRequest& r, Responder respond);
   void SignOut(const ApiRequest& r, Responder respond);
   std::optional<ApiKeyRecord> SessionKey(const ApiRequest& r) const;
-  StatusView View() const;
+  // The status page's view for `tenant`'s keys, or of every tenant
+  // (kAllTenants: an anonymous reader's or a key of every tenant).
+  StatusView View(const std::string& tenant) const;
 
   // The endpoints (endpoints.cc); `headers` carries the limits' headers.
   using Headers = std::vector<std::pair<std::string, std::string>>;

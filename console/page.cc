@@ -136,7 +136,8 @@ std::optional<ApiKeyRecord> Console::Impl::SessionKey(const ApiRequest& r) const
   return key;
 }
 
-StatusView Console::Impl::View() const {
+StatusView Console::Impl::View(const std::string& tenant) const {
+  const bool all = tenant == kAllTenants;
   std::vector<ConnectorSnapshot> connectors;
   EngineSnapshot engine;
   if (status) status(&connectors, &engine);
@@ -147,10 +148,19 @@ StatusView Console::Impl::View() const {
   std::vector<AttentionItem> attention;
   uint64_t total = 0;
   if (attention_source) {
-    attention_source(&attention, &total);  // a cluster's partitions said their campaigns too
+    attention_source(tenant, &attention, &total);  // a cluster's partitions said their campaigns too
   } else {
-    CollectAttention(*log, Live().tenants(), &attention, &total);
-    CollectCampaigns(*log, Live().tenants(), &engine.campaigns);
+    const std::vector<std::string> tenants = all ? Live().tenants() : std::vector<std::string>{tenant};
+    CollectAttention(*log, tenants, &attention, &total);
+    CollectCampaigns(*log, tenants, &engine.campaigns);
+  }
+  KeepNewest(&attention);
+  if (!all) {
+    // A tenant's key: its own systems and campaigns, counted alone.
+    auto others = [&](const auto& x) { return x.tenant != tenant; };
+    connectors.erase(std::remove_if(connectors.begin(), connectors.end(), others), connectors.end());
+    auto& campaigns = engine.campaigns;
+    campaigns.erase(std::remove_if(campaigns.begin(), campaigns.end(), others), campaigns.end());
   }
   return BuildStatusView(connectors, engine, std::move(attention), total, clock->NowMicros());
 }
@@ -174,24 +184,10 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
   if (signin == "ok") m.notice = "Signed in: phones, emails and names are shown.";
   if (signin == "out") m.notice = "Signed out.";
   m.search_allowed = m.signed_in || config.api().anonymous_search;
-  m.view = View();
+  // A tenant's key sees its own systems, and the summary counts them alone.
+  m.view = View(key ? key->tenant : std::string(kAllTenants));
   if (!key)
     for (auto& c : m.view.campaigns) c.name.clear();  // free text: shown once signed in
-  if (key && key->tenant != kAllTenants) {
-    // A tenant's key sees its own systems.
-    auto& cards = m.view.cards;
-    cards.erase(std::remove_if(cards.begin(), cards.end(),
-                               [&](const ServiceCard& c) { return c.tenant != key->tenant; }),
-                cards.end());
-    auto& att = m.view.attention;
-    att.erase(std::remove_if(att.begin(), att.end(),
-                             [&](const AttentionItem& a) { return a.tenant != key->tenant; }),
-              att.end());
-    m.view.attention_total = att.size();
-    auto& campaigns = m.view.campaigns;
-    auto others = [&](const CampaignSnapshot& c) { return c.tenant != key->tenant; };
-    campaigns.erase(std::remove_if(campaigns.begin(), campaigns.end(), others), campaigns.end());
-  }
   // A search comes as a POST (the phone or email stays out of URLs and
   // the proxy's access log), answered on the worker.
   if (r.method != "POST") {

@@ -323,6 +323,53 @@ TEST(ClusterStatusTest, TheMergeIsAsBadAsItsWorstPartitionAndNamesTheSilentOnes)
   EXPECT_FALSE(v.all_well);
 }
 
+// A tenant's key reads the merge of its own tenant: its systems, its
+// conflicts counted apart from those of the partition's other tenants
+// (also from an older build's status, which does not count them apart).
+TEST(ClusterStatusTest, ATenantsMergeCountsItsOwnSystemsAndConflictsAlone) {
+  PartitionStatus a;
+  ConnectorSnapshot down = Ghl("t2");
+  down.breaker_open = true;
+  down.reopens_at_us = kNow + kMin;
+  a.connectors = {Ghl("acme"), down};
+  a.engine.log_state = "writable";
+  for (int i = 0; i < 25; ++i) a.attention.push_back({"t2", "c-t2", "theirs", kNow - i});
+  a.attention.push_back({"acme", "c-acme", "ours", kNow - kMin});
+  a.attention_total = 31;
+  a.attention_by_tenant = {{"t2", 30}, {"acme", 1}};
+  std::vector<PartitionAnswer> answers = {{0, 2, "node0", EncodePartitionStatus(a)},
+                                          {1, 1, "", ""}};
+  auto merge = [&](const std::string& tenant, std::vector<PartitionAnswer> in) {
+    std::vector<ConnectorSnapshot> connectors;
+    EngineSnapshot engine;
+    std::vector<AttentionItem> attention;
+    uint64_t total = 0;
+    in[1].tenants = tenant == "acme" ? 0 : 1;  // the silent partition holds t2 alone
+    MergePartitionStatuses(in, &connectors, &engine, &attention, &total, tenant);
+    return BuildStatusView(connectors, engine, attention, total, kNow);
+  };
+  StatusView acme = merge("acme", answers);
+  ASSERT_EQ(acme.cards.size(), 1u);
+  EXPECT_EQ(acme.cards[0].tenant, "acme");
+  ASSERT_EQ(acme.attention.size(), 1u) << "its conflict, older than the others' newest 20";
+  EXPECT_EQ(acme.attention[0].contact_id, "c-acme");
+  EXPECT_EQ(acme.attention_total, 1u);
+  EXPECT_EQ(acme.summary, "All systems working; 1 consent conflict waits for a person");
+  StatusView every = merge("*", answers);
+  EXPECT_EQ(every.attention_total, 31u);
+  EXPECT_EQ(every.attention.size(), 20u);
+  EXPECT_EQ(every.summary,
+            "2 systems need attention; 31 consent conflicts wait for a person");
+
+  std::string old = EncodePartitionStatus(a);
+  const size_t at = old.find(",\"attention_by_tenant\":");
+  ASSERT_NE(at, std::string::npos);
+  old.erase(at, old.find('}', at) + 1 - at);
+  answers[0].status = old;
+  EXPECT_EQ(merge("acme", answers).attention_total, 1u) << old;
+  EXPECT_EQ(merge("t2", answers).attention_total, 25u) << "an older build's: its items counted";
+}
+
 TEST(ClusterStatusTest, HealthSaysOfEachSystemWhatASingleNodeSays) {
   ConnectorSnapshot c = Ghl("acme");
   EXPECT_STREQ(ServiceState(c, kNow), "connected");

@@ -7,6 +7,8 @@
 #include "console/api_keys.h"
 #include "console/installation_events.h"
 #include "console/remote_read.h"
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
 #include "sync/sync_control.h"
 #include "tests/support/console_fixture.h"
 
@@ -99,6 +101,54 @@ TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsReco
        {"acme/verity", "/srv/dfm-backups", "acme's migration", "grafana of default"})
     EXPECT_NE(all.body.find(shown), std::string::npos) << shown;
   EXPECT_NE(all.body.find(all_id), std::string::npos);
+}
+
+// The status page's summary speaks of the systems and conflicts the
+// reader may see: a tenant's key is not told that another tenant's system
+// is down or that its people's conflicts wait, and its own conflict is
+// listed however many newer ones other tenants have.
+TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) {
+  Start();
+  console_->SetStatusSource([](std::vector<ConnectorSnapshot>* connectors, EngineSnapshot*) {
+    ConnectorSnapshot ours, theirs;
+    ours.tenant = "acme";
+    theirs.tenant = "default";
+    ours.system = theirs.system = "ghl";
+    ours.name = theirs.name = "GoHighLevel";
+    theirs.auth_failing = true;
+    *connectors = {ours, theirs};
+  });
+  auto conflict = [&](const std::string& tenant, const std::string& contact) {
+    DomainEvent d;
+    d.type = std::string(ev::kConsentConflict);
+    d.contact_id = contact;
+    d.system = "ghl";
+    d.actor = "staff";
+    d.channel = "sms";
+    d.reason = "dndSettings";
+    d.detail = "opted out by keyword STOP via verity";
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(ToDraft(d, tenant, ContactStream(contact), {}, {}), &out).ok());
+  };
+  conflict("acme", "c-acme");
+  for (int i = 0; i < 21; ++i) conflict("default", "c-default-" + std::to_string(i));
+  SyncProjections projections;
+  ProjectionRunner runner(&log_, projections.All());
+  ASSERT_TRUE(runner.CatchUp().ok());
+  auto page_of = [&](const std::string& key) {
+    ApiResponse in = Call("POST", "/docs/visual/sign-in", "", "key=" + key);
+    const std::string cookie = HeaderOf(in, "Set-Cookie");
+    return Call("GET", "/docs/visual", "", "", false, {{"cookie", cookie.substr(0, cookie.find(';'))}}).body;
+  };
+  const std::string acme = page_of(MakeKey("viewer", "acme"));
+  EXPECT_NE(acme.find("All systems working; 1 consent conflict waits for a person"),
+            std::string::npos)
+      << acme;
+  EXPECT_NE(acme.find("contact:c-acme"), std::string::npos) << "its own, the oldest of all";
+  EXPECT_EQ(acme.find("c-default-"), std::string::npos);
+  const std::string every = page_of(MakeKey("viewer", "*"));
+  EXPECT_NE(every.find("1 system needs attention; 22 consent conflicts wait for a person"),
+            std::string::npos);
 }
 
 TEST(RemoteReadTenancyTest, WhetherTheCallerSeesTheInstallationTravelsWithTheRead) {
