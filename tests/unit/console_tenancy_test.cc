@@ -10,6 +10,7 @@
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "sync/sync_control.h"
+#include "tests/support/conflicts.h"
 #include "tests/support/console_fixture.h"
 
 namespace dfm {
@@ -118,20 +119,10 @@ TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) 
     theirs.auth_failing = true;
     *connectors = {ours, theirs};
   });
-  auto conflict = [&](const std::string& tenant, const std::string& contact) {
-    DomainEvent d;
-    d.type = std::string(ev::kConsentConflict);
-    d.contact_id = contact;
-    d.system = "ghl";
-    d.actor = "staff";
-    d.channel = "sms";
-    d.reason = "dndSettings";
-    d.detail = "opted out by keyword STOP via verity";
-    AppendOutcome out;
-    ASSERT_TRUE(log_.Append(ToDraft(d, tenant, ContactStream(contact), {}, {}), &out).ok());
-  };
-  conflict("acme", "c-acme");
-  for (int i = 0; i < 21; ++i) conflict("default", "c-default-" + std::to_string(i));
+  ASSERT_TRUE(testing::AppendConsentConflict(&log_, "acme", "c-acme").ok());
+  for (int i = 0; i < 21; ++i)
+    ASSERT_TRUE(
+        testing::AppendConsentConflict(&log_, "default", "c-default-" + std::to_string(i)).ok());
   SyncProjections projections;
   ProjectionRunner runner(&log_, projections.All());
   ASSERT_TRUE(runner.CatchUp().ok());

@@ -353,16 +353,7 @@ TEST_F(ConsoleTest, ThePageMasksUntilAViewerSignsIn) {
 TEST_F(ConsoleTest, ThePageListsConsentConflictsForAPerson) {
   Start();
   EXPECT_EQ(Call("GET", "/docs/visual").body.find("For a person to look at"), std::string::npos);
-  DomainEvent d;
-  d.type = std::string(ev::kConsentConflict);
-  d.contact_id = "c-conflict";
-  d.system = "ghl";
-  d.actor = "staff";
-  d.channel = "sms";
-  d.reason = "dndSettings";
-  d.detail = "opted out by keyword STOP via verity";
-  AppendOutcome out;
-  ASSERT_TRUE(log_.Append(ToDraft(d, "default", ContactStream("c-conflict"), {}, {}), &out).ok());
+  ASSERT_TRUE(testing::AppendConsentConflict(&log_, "default", "c-conflict").ok());
   SyncProjections projections;
   ProjectionRunner runner(&log_, projections.All());
   ASSERT_TRUE(runner.CatchUp().ok());
