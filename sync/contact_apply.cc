@@ -104,6 +104,7 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
   } else if (e.type == ev::kContactDeleted) {
     s->deleted = true;
+    s->deleted_at_us = e.source_time_us;
   } else if (e.type == ev::kConflictRecorded) {
     // The losing system still holds its value, unless it lost to its own
     // newer value (an out-of-order webhook).

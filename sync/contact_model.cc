@@ -343,6 +343,10 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
                                        const SyncContext& ctx, int64_t t) {
   if (fact.kind == ContactFact::Kind::kDelete) return DecideDelete(s, fact, ctx, t);
   if (!s.exists) return DecideNewContact(s, fact, ctx, t);
+  // A change from before the deletion, delivered late, is history: it
+  // neither revives the contact nor pushes its fields (its consents and
+  // activities are still decided).
+  if (s.deleted && t <= s.deleted_at_us) return {};
   bool new_link = false;
   if (!fact.external_id.empty()) {
     auto it = s.links.find(fact.system);

@@ -169,6 +169,9 @@ struct ContactState {
   std::string contact_id;
   bool exists = false;
   bool deleted = false;
+  // When the deletion happened (its fact's source time): a fact about the
+  // contact from before then, delivered late, does not bring it back.
+  int64_t deleted_at_us = 0;
   std::map<std::string, Attributed> fields;  // the merged truth
   std::map<std::string, std::string> links;  // system -> external id
   // What each system is believed to hold, from its facts and our pushes.

@@ -7,14 +7,14 @@ namespace dfm {
 namespace {
 
 constexpr std::string_view kMagic = "DFCS";
-constexpr uint8_t kVersion = 3;
+constexpr uint8_t kVersion = 4;
 
 // Every member of ContactState is written below; a member added without
 // its line here would be lost at every start from a snapshot. This size
 // (of the one toolchain the project builds with) makes that a compile
 // error: update the codec, then the number.
 #if defined(__GLIBCXX__) && defined(__x86_64__)
-static_assert(sizeof(ContactState) == 712,
+static_assert(sizeof(ContactState) == 720,
               "ContactState changed: update sync/contact_snapshot.cc and its grammar");
 #endif
 
@@ -103,6 +103,7 @@ void WriteState(Writer& w, const ContactState& s) {
   w.S(s.contact_id);
   w.B(s.exists);
   w.B(s.deleted);
+  w.I(s.deleted_at_us);
   w.Map(s.fields, [&](const Attributed& a) {
     w.S(a.value);
     w.S(a.system);
@@ -171,6 +172,7 @@ void ReadState(Reader& r, ContactState* s) {
   s->contact_id = r.S();
   s->exists = r.B();
   s->deleted = r.B();
+  s->deleted_at_us = r.I();
   r.Map(&s->fields, [&](Attributed* a) {
     a->value = r.S();
     a->system = r.S();

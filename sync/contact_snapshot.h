@@ -5,12 +5,12 @@
 // cache: dropping it changes nothing but the next start's cost, since the
 // actor then folds the whole stream as before.
 //
-// Format (version 3; docs/event-format.md, "Contact snapshots"): binary,
+// Format (version 4; docs/event-format.md, "Contact snapshots"): binary,
 // every integer a LEB128 varint (signed ones zig-zag), every string and
 // every map length-prefixed, maps in key order:
 //
-//   snapshot   := "DFCS" version:u8(=3) rules:varint state outstanding
-//   state      := contact_id:str exists:u8 deleted:u8
+//   snapshot   := "DFCS" version:u8(=4) rules:varint state outstanding
+//   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
 //                 fields:map<str, attributed> links:map<str,str>
 //                 known:map<str,map<str,str>>
 //                 pushed:map<str,map<str,map<str,zigzag>>>
@@ -54,7 +54,8 @@ namespace dfm {
 // failed or refused) is a confirmation a YES answers
 // 8: a system's real edit ends the echo memory of the fields it changed
 // only
-inline constexpr uint32_t kContactRulesVersion = 8;
+// 9: a contact keeps when it was deleted (ContactState::deleted_at_us)
+inline constexpr uint32_t kContactRulesVersion = 9;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

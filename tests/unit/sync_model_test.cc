@@ -562,6 +562,34 @@ TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
   EXPECT_TRUE(state_.deleted);
 }
 
+// GoHighLevel's webhooks are not ordered: an edit made before the contact
+// was deleted, delivered after the deletion, does not bring it back nor
+// push its fields; an opt-out it carries still lands. A change made after
+// the deletion does bring it back (the person is there again).
+TEST_F(ContactModelTest, AnEditFromBeforeTheDeletionDeliveredLateDoesNotReviveTheContact) {
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  Succeed(es[1], "a1");
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  ASSERT_EQ(Types(Step(del)), (std::vector<std::string>{"contact.deleted", "push.requested>aloware"}));
+
+  ContactFact late = Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Old"}}, 15);
+  Consent dnd;
+  dnd.channels = {"sms"};
+  dnd.reason = "dnd";
+  late.consents.push_back(dnd);
+  es = Step(late);
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.opted_out", "push.requested>aloware"}));
+  EXPECT_EQ(es[1].op, "opt_out");
+  EXPECT_TRUE(state_.deleted);
+  EXPECT_EQ(state_.fields.count("first_name"), 0u);
+  EXPECT_EQ(state_.deleted_at_us, 20);
+
+  es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "New"}}, 30));
+  EXPECT_FALSE(state_.deleted);
+  EXPECT_EQ(state_.fields.at("first_name").value, "New");
+}
+
 TEST_F(ContactModelTest, RecoveryFromEventsGivesTheSameState) {
   std::vector<std::pair<DomainEvent, uint64_t>> log;
   auto record = [&](const std::vector<DomainEvent>& es) {
