@@ -31,6 +31,7 @@ RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::st
                             bool redrive) {
   auto& st = self->state;
   std::string key = ContactKey(tenant, contact_id);
+  if (redrive) st.redrive_owed.emplace(key, std::make_pair(tenant, contact_id));
   auto& c = st.contacts[key];
   c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
                                         tenant, contact_id, redrive);
@@ -49,8 +50,10 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
   auto found = st.contacts.find(key);
   const bool fresh = found == st.contacts.end() || !found->second.actor;
   // Before the start has handed the unsettled pushes on (Recover), a
-  // contact spawned here hands on its own: it would be skipped as live.
-  auto& c = fresh ? Spawn(self, tenant, contact_id, /*redrive=*/!st.recovered) : found->second;
+  // contact spawned here hands on its own: it would be skipped as live;
+  // so does one whose earlier actor failed before it could.
+  const bool redrive = !st.recovered || st.redrive_owed.count(key);
+  auto& c = fresh ? Spawn(self, tenant, contact_id, redrive) : found->second;
   c.sent++;
   if (auto r = st.held_reports.find(key); fresh && r != st.held_reports.end()) {
     for (const PushReport& report : r->second) self->send(c.actor, report);  // kept till it answers
@@ -59,11 +62,10 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
   return c.actor;
 }
 
-// Hands `m`, about webhook `webhook_seq` (0: a push report), to the
-// contact's actor (a fact or a replay's items stamped with the router's
-// epoch). A held contact's fact waits, its webhook counted in
-// RouterState::held_webhooks, until the hold ends and the router reads it
-// again; its push report is kept and handed to its next actor.
+// Hands `m`, about webhook `webhook_seq`, to the contact's actor (a fact
+// or a replay's items stamped with the router's epoch). A held contact's
+// fact waits, its webhook counted in RouterState::held_webhooks, until the
+// hold ends and the router reads it again.
 template <typename M>
 void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
                    const std::string& contact_id, M&& m) {
@@ -84,9 +86,18 @@ void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
     st.held_webhooks[webhook_seq]++;
     if (auto it = st.in_flight.find(webhook_seq); it != st.in_flight.end() && --it->second <= 0)
       st.in_flight.erase(it);
-  } else if constexpr (std::is_same_v<T, PushReport>) {
-    st.held_reports[ContactKey(tenant, contact_id)].push_back(std::forward<M>(m));
   }
+}
+
+// A push report for the contact: handed to its actor and kept until that
+// contact answers a fact or passivates (Recovered), so that an actor that
+// fails to read its stream with the report in its mailbox does not lose
+// it: the next actor of the contact gets it (reports are idempotent).
+void ReportToContact(Self* self, PushReport r) {
+  auto& st = self->state;
+  const std::string key = ContactKey(r.tenant, r.contact_id);
+  if (caf::actor c = ContactFor(self, r.tenant, r.contact_id)) self->send(c, r);
+  st.held_reports[key].push_back(std::move(r));
 }
 
 // The contact `key` could read its stream (it answered a fact, or it
@@ -97,6 +108,7 @@ void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
 void Recovered(Self* self, const std::string& key) {
   auto& st = self->state;
   st.held_reports.erase(key);
+  st.redrive_owed.erase(key);
   auto f = st.failing.find(key);
   if (f == st.failing.end()) return;
   if (f->second.held_until_us == 0) {
@@ -715,6 +727,31 @@ void ReadAgainFromCheckpoint(Self* self) {
   PollLater(self);
 }
 
+// Spawns the contacts that owe a re-drive (RouterState::redrive_owed) or
+// have push reports kept for them (RouterState::held_reports), have no
+// actor and are not held: their unsettled pushes (an opt-out among them)
+// are handed on, and their reports taken, without waiting for the
+// person's next fact.
+void RespawnOwing(Self* self) {
+  auto& st = self->state;
+  std::map<std::string, std::pair<std::string, std::string>> due;
+  auto consider = [&](const std::string& key, const std::string& tenant, const std::string& contact) {
+    if (auto c = st.contacts.find(key); c != st.contacts.end() && c->second.actor) return;
+    if (auto f = st.failing.find(key); f != st.failing.end() && f->second.held_until_us != 0) return;
+    due.emplace(key, std::make_pair(tenant, contact));
+  };
+  for (const auto& [key, who] : st.redrive_owed) consider(key, who.first, who.second);
+  for (const auto& [key, reports] : st.held_reports)
+    if (!reports.empty()) consider(key, reports.front().tenant, reports.front().contact_id);
+  for (const auto& [key, who] : due) {
+    auto& c = Spawn(self, who.first, who.second, st.redrive_owed.count(key) > 0);
+    if (auto r = st.held_reports.find(key); r != st.held_reports.end()) {
+      for (const PushReport& report : r->second) self->send(c.actor, report);
+      c.sent += r->second.size();
+    }
+  }
+}
+
 // A hold ended (release_atom): the contacts whose hold is over are no
 // longer held and the router reads again from its checkpoint, handing their
 // facts on; when none is over yet (the wall clock moved back), it looks
@@ -735,6 +772,7 @@ void Release(Self* self) {
     it = f.forget && f.held_until_us == 0 ? st.failing.erase(it) : std::next(it);
   }
   if (due) ReadAgainFromCheckpoint(self);
+  if (due) RespawnOwing(self);
   if (!due && next != 0)  // at most a hold's longest (the clock may have stepped back far)
     self->delayed_send(self, std::chrono::microseconds(std::min(next - now, kContactHoldMaxUs)),
                        release_atom::value);
@@ -763,6 +801,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
       Hold(self, key->second);
       ReadAgainFromCheckpoint(self);
+      RespawnOwing(self);
     }
     s.keys_by_actor.erase(key);
     Publish(self);
@@ -826,8 +865,7 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
       },
       [self](retry_atom, uint64_t token) { OwnAppend(self, token); },
       [self](PushReport& r) {
-        const std::string tenant = r.tenant, contact = r.contact_id;
-        SendToContact(self, 0, tenant, contact, std::move(r));
+        ReportToContact(self, std::move(r));
         Publish(self);  // the contact may have been spawned again
       },
       [self](passivate_atom, const std::string& tenant, const std::string& contact_id,

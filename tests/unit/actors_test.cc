@@ -449,6 +449,79 @@ TEST_F(ActorTest, PendingPushesAreRecoveredOnceTheirProjectionCanBeRead) {
   EXPECT_EQ(again->pushes.size(), handed) << "recovered once";
 }
 
+// At start, a contact with an unsettled push whose actor fails to read its
+// stream (a passing read error) is followed by one that hands the push on,
+// though no new fact comes for the person: before, the push (an opt-out,
+// a text) waited, unsent and never dead-lettered, for the next restart.
+TEST_F(ActorTest, AnUnsettledPushIsHandedOnThoughItsContactFailedToStartOnce) {
+  auto client = std::make_shared<ScriptedClient>();
+  env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+  env_->board = std::make_shared<SyncStatusBoard>();
+  caf::actor connector;
+  auto router = StartSyncTo(client, &connector);
+  RouteGhlWebhook(router, "w-1", "John");
+  ASSERT_EQ(client->pushes.size(), 1u);
+  const std::string push_id = client->pushes[0].req.push_id;
+  const std::string contact = client->pushes[0].req.contact_id;
+  Advance(kRouterCommitUs);
+  caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(connector, caf::exit_reason::user_shutdown);
+  sched_->run();
+  auto [key, value] = SyncStatusProjection::UnsettledRow(push_id, {"aloware", contact, "default"});
+  ASSERT_TRUE(
+      log_.CommitConsumerDurable("sync_status", log_.LastSequence(), {StateOp{key, value, false}})
+          .ok());
+
+  auto again = std::make_shared<ScriptedClient>();
+  auto next = Connector(again);
+  env_->connectors[{"default", "aloware"}] = next;
+  log_.FailStreamReadsOf(ContactStream(contact), true);
+  router = StartRouter(next);
+  sched_->run();
+  Advance(100'000);
+  EXPECT_TRUE(again->pushes.empty()) << "the contact's stream cannot be read";
+  log_.FailStreamReadsOf(ContactStream(contact), false);
+  for (int i = 0; i < 20; ++i) Advance(500'000);  // any hold of it ends
+  ASSERT_EQ(again->pushes.size(), 1u) << "no new fact came, yet the push is handed on";
+  EXPECT_EQ(again->pushes[0].req.push_id, push_id);
+}
+
+// A push's report for a passivated contact whose new actor fails to read
+// its stream once is kept and taken by the contact's next actor (spawned
+// for it: no fact needs to come): before, it went with the failed actor,
+// and the push's outcome was never recorded.
+TEST_F(ActorTest, APushReportSurvivesTheFailureOfTheActorItWasHandedTo) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartPeopleSync(client);
+  const std::vector<std::string> streams = AnnAndBoSyncedThenIdle(router, client.get());
+  ASSERT_EQ(streams.size(), 2u);
+  const std::string ann = streams[0].substr(std::string("contact:").size());
+  log_.FailStreamReadsOf(streams[0], true);
+  PushReport report;
+  report.tenant = "default";
+  report.contact_id = ann;
+  DomainEvent ok;
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.contact_id = ann;
+  ok.system = "aloware";
+  ok.op = "upsert";
+  ok.push_id = ann + ":aloware:late-report";
+  ok.attempt = 1;
+  report.events = {ok};
+  caf::anon_send(router, report);
+  sched_->run();
+  Advance(100'000);
+  log_.FailStreamReadsOf(streams[0], false);
+  for (int i = 0; i < 20; ++i) Advance(500'000);
+  std::vector<Event> events;
+  ASSERT_TRUE(log_.ReadStream("default", streams[0], 0, 1000, &events).ok());
+  const bool recorded = std::any_of(events.begin(), events.end(), [&](const Event& e) {
+    return e.type == ev::kPushSucceeded &&
+           e.payload.find("late-report") != std::string::npos;
+  });
+  EXPECT_TRUE(recorded) << "the report was lost with the failed actor";
+}
+
 // A contact whose stream cannot be read (a damaged record or key block) is
 // held after its actor failed twice: its facts wait, unanswered, while
 // another contact's are decided; the router does not read again every
