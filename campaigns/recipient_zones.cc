@@ -60,8 +60,7 @@ Status RecipientZones::Zone(const std::string& name, std::shared_ptr<const ZoneR
     if (!s.ok()) return s;
   }
   std::lock_guard<std::mutex> lk(mu_);
-  loaded_.emplace(name, z);
-  *out = z;
+  *out = loaded_.emplace(name, z).first->second;  // another thread's, when it came first
   return Status::OK();
 }
 

@@ -42,7 +42,10 @@ class RecipientZones {
   Status For(std::string_view contact_zone, std::string_view e164, const std::string& default_zone,
              ZoneChoice* out) const;
 
-  // A zone by name ("America/Denver", or a fixed "+05:30"/"UTC-3"), kept.
+  // A zone by name ("America/Denver", or a fixed "+05:30"/"UTC-3"), kept:
+  // every call for a name gives the one this object keeps, so a raw
+  // pointer to it (ZoneChoice::Raw) stays valid as long as this object,
+  // also when two threads load the name at once.
   Status Zone(const std::string& name, std::shared_ptr<const ZoneRules>* out) const;
 
   // The zone names libphonenumber gives `e164` (none when unknown).

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "campaigns/phone_zones.h"
 #include "campaigns/quiet_hours.h"
@@ -26,6 +28,30 @@ std::shared_ptr<const ZoneRules> Zone(const std::string& name) {
   Status s = LoadZone(kZoneInfoDir, name, &z);
   EXPECT_TRUE(s.ok()) << s.ToString() << " (scripts/setup.sh installs tzdata)";
   return z;
+}
+
+// The campaign actor keeps raw pointers to the zones (ZoneChoice::Raw)
+// past the choice: every caller must get the zone the cache keeps. Two
+// threads loading a name at once each got their own copy, the loser's
+// owned by its choice alone (freed under the actor's reads).
+TEST(RecipientZonesTest, ThreadsLoadingOneZoneAtOnceGetTheOneItKeeps) {
+  for (int round = 0; round < 100; ++round) {
+    RecipientZones zones(nullptr);
+    std::atomic<int> ready{0};
+    std::vector<std::shared_ptr<const ZoneRules>> got(2);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < got.size(); ++i)
+      threads.emplace_back([&, i] {
+        ready++;
+        while (ready.load() < static_cast<int>(got.size())) {
+        }
+        ASSERT_TRUE(zones.Zone("America/Chicago", &got[i]).ok());
+      });
+    for (auto& t : threads) t.join();
+    std::shared_ptr<const ZoneRules> kept;
+    ASSERT_TRUE(zones.Zone("America/Chicago", &kept).ok());
+    for (const auto& z : got) ASSERT_EQ(z.get(), kept.get()) << "round " << round;
+  }
 }
 
 TEST(PosixZone, ReadsTheRulesOfTheFootersAndTheirTransitions) {
