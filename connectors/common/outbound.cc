@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "connectors/common/probe.h"
 #include "sync/fact.h"
+#include "util/clock.h"
 #include "util/crypto.h"
 
 namespace dfm {
@@ -86,10 +88,16 @@ Credentials NewestGrant(const Credentials& configured, const std::string& stored
   return c;
 }
 
-void ReadRateHeaders(const HttpResponse& resp, PushResult* r) {
+void ReadRateHeaders(const HttpResponse& resp, PushResult* r, int64_t now_us) {
   if (auto v = HeaderInt(resp, "x-ratelimit-remaining")) r->rate_remaining = static_cast<int>(*v);
   if (auto v = HeaderInt(resp, "x-ratelimit-daily-remaining")) r->daily_remaining = *v;
-  if (auto v = HeaderInt(resp, "retry-after")) r->retry_after_us = *v * 1000000;
+  if (auto v = HeaderInt(resp, "retry-after")) {
+    r->retry_after_us = *v * 1000000;
+  } else if (auto when = ParseHttpDate(resp.Header("retry-after"))) {
+    const auto sent = ParseHttpDate(resp.Header("date"));
+    const int64_t from = sent ? *sent : now_us ? now_us : SystemClock::Instance()->NowMicros();
+    r->retry_after_us = std::max<int64_t>(*when - from, 0);
+  }
   if (resp.status == 429 && !r->retry_after_us) {
     // GoHighLevel sends no Retry-After: wait for its window to roll over.
     if (auto w = HeaderInt(resp, "x-ratelimit-interval-milliseconds"))

@@ -252,7 +252,8 @@ bool HasApiBaseUrl(const SystemSettings& s);
 std::optional<int64_t> HeaderInt(const HttpResponse& resp, const char* lower_name);
 
 // Reads the vendor's rate-limit signals into `r` (X-RateLimit-Remaining,
-// X-RateLimit-Daily-Remaining, Retry-After in seconds).
-void ReadRateHeaders(const HttpResponse& resp, PushResult* r);
+// X-RateLimit-Daily-Remaining, Retry-After in seconds or as an HTTP date:
+// RFC 9110 §10.2.3, counted from the answer's Date, else from `now_us`).
+void ReadRateHeaders(const HttpResponse& resp, PushResult* r, int64_t now_us = 0);
 
 }  // namespace dfm

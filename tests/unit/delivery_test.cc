@@ -173,5 +173,25 @@ TEST(HeaderInt, ReadsLeadingNumberAndClampsSoMicrosCannotOverflow) {
   ReadRateHeaders(r, &p);
   EXPECT_EQ(p.retry_after_us, 1000000000000LL * 1000000);
 }
+
+// Retry-After may be a date (RFC 9110 §10.2.3): a vendor throttling for an
+// hour so is waited for an hour, counted from its answer's Date (or from
+// now without one), not one rate window per attempt until the push dies.
+TEST(ReadRateHeaders, ARetryAfterDateIsWaitedFor) {
+  HttpResponse r;
+  r.status = 429;
+  r.headers["retry-after"] = "Sun, 06 Nov 1994 09:49:37 GMT";
+  r.headers["date"] = "Sun, 06 Nov 1994 08:49:37 GMT";
+  PushResult p;
+  ReadRateHeaders(r, &p);
+  EXPECT_EQ(p.retry_after_us, 3600LL * 1000000);
+  r.headers.erase("date");
+  p = PushResult{};
+  ReadRateHeaders(r, &p, 784111777LL * 1000000 + 60 * 1000000);
+  EXPECT_EQ(p.retry_after_us, 3540LL * 1000000);
+  p = PushResult{};
+  ReadRateHeaders(r, &p, 784111777LL * 1000000 + 7200LL * 1000000);
+  EXPECT_EQ(p.retry_after_us, 0) << "a date passed: at once";
+}
 }  // namespace
 }  // namespace dfm
