@@ -59,11 +59,13 @@ Status AppendPlanner::PlanDrafts(std::vector<EventDraft>& drafts, const Lookup& 
         outcomes->push_back(out);
         continue;
       }
-      if (lookup(index_key, &out.seq, &out.id)) {
+      Status found = lookup(index_key, &out.seq, &out.id);
+      if (found.ok()) {
         out.duplicate = true;
         outcomes->push_back(out);
         continue;
       }
+      if (!found.IsNotFound()) return found;
     }
     Event e;
     e.seq = next_seq_++;

@@ -33,8 +33,11 @@ std::string IdempotencyIndexKey(std::string_view tenant, std::string_view system
 
 class AppendPlanner {
  public:
-  // `lookup` answers whether an idempotency index key is already stored.
-  using Lookup = std::function<bool(const std::string& index_key, uint64_t* seq, EventId* id)>;
+  // `lookup` answers whether an idempotency index key is already stored:
+  // OK with its event's seq and id, NotFound when it is not, any other
+  // status when the index could not be read (the draft is then neither
+  // taken for new nor for a duplicate: Plan refuses the call).
+  using Lookup = std::function<Status(const std::string& index_key, uint64_t* seq, EventId* id)>;
 
   AppendPlanner(const Clock* clock, uint64_t last_seq, Sha256Digest head_hash)
       : clock_(clock), next_seq_(last_seq + 1), head_hash_(head_hash) {}
@@ -48,7 +51,8 @@ class AppendPlanner {
 
   // Plans one AppendAsync call. Fills `outcomes` (one per draft) and appends
   // to `records` the drafts that are new. Not OK only when a payload could
-  // not be sealed (a key could not be made or read): nothing of this call
+  // not be sealed (a key could not be made or read) or an idempotency key
+  // could not be looked up: nothing of this call
   // is then planned (records and outcomes as they were), and what earlier
   // calls planned stays, so a group commit refuses that call alone.
   Status Plan(std::vector<EventDraft>& drafts, const Lookup& lookup,

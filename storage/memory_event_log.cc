@@ -153,11 +153,12 @@ void MemoryEventLog::AppendNow(std::vector<EventDraft> drafts, AppendCallback cb
   }
   std::vector<PlannedRecord> records;
   auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
+    if (fail_lookups_) return Status::Unavailable("lookups fail (test)");
     auto it = idempotency_.find(key);
-    if (it == idempotency_.end()) return false;
+    if (it == idempotency_.end()) return Status::NotFound("");
     *seq = it->second.first;
     *id = it->second.second;
-    return true;
+    return Status::OK();
   };
   if (Status ps = planner_.Plan(drafts, lookup, &records, &outcomes); !ps.ok()) {
     planner_.Abandon();

@@ -3,7 +3,8 @@
 // exactly as RocksDbEventLog stores them; AppendAsync calls back at once on
 // the caller's thread (StallWrites() holds them). FailWrites() makes appends
 // fail as a full disk would;
-// FailLookups() makes idempotency lookups fail as an unreadable log would;
+// FailLookups() makes idempotency lookups (reads and appends) fail as an
+// unreadable log would;
 // FailReads() and FailStreamReads() do the same to reads by sequence
 // (Read) and by stream (ReadStream, ScanStream); FailStateReads() to reads
 // of one consumer's state (GetConsumerState, ScanConsumerState).

@@ -538,12 +538,13 @@ void RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
                                       std::vector<PlannedRecord>* records) {
   auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
     rocksdb::PinnableSlice v;
-    if (!db->Get(rocksdb::ReadOptions(), cf[kIdempotency], key, &v).ok() || v.size() != 24) {
-      return false;
-    }
+    rocksdb::Status g = db->Get(rocksdb::ReadOptions(), cf[kIdempotency], key, &v);
+    if (g.IsNotFound()) return Status::NotFound("");
+    if (!g.ok()) return FromRocks(g);
+    if (v.size() != 24) return Status::Corruption("idempotency index entry of the wrong size");
     *seq = DecodeFixed64BE(v.data());
     *id = EventId::FromBytes(std::string_view(v.data() + 8, 16));
-    return true;
+    return Status::OK();
   };
   for (auto& item : batch) {
     Status s = planner->Plan(item.drafts, lookup, records, &item.outcomes);

@@ -197,7 +197,9 @@ TEST(SealingTest, ARefusedCallIsRolledBackAloneWithinItsPlan) {
   ASSERT_TRUE(keys->NewKey(&contact_key, &unused).ok());
   planner.SetSealer(&sealer, {[&](std::string_view, std::string_view) { return contact_key; },
                               [](const EventId&) { return uint64_t{0}; }});
-  const auto nothing_stored = [](const std::string&, uint64_t*, EventId*) { return false; };
+  const auto nothing_stored = [](const std::string&, uint64_t*, EventId*) {
+    return Status::NotFound("");
+  };
   std::vector<PlannedRecord> records;
   std::vector<AppendOutcome> first, refused, after;
   std::vector<EventDraft> w1{Webhook("{}", "w1")};

@@ -299,6 +299,24 @@ TEST(MemoryEventLog, FailedWriteAppendsNothing) {
   EXPECT_FALSE(o.duplicate);  // the failed attempt left no idempotency entry
 }
 
+// An idempotency key that cannot be looked up (a damaged or unreadable
+// index block) is neither new nor a duplicate: the append is refused, to
+// be retried, rather than a vendor's retry appended a second time.
+TEST(MemoryEventLog, AnAppendWhoseKeyCannotBeLookedUpIsRefused) {
+  MemoryEventLog log;
+  AppendOutcome first;
+  ASSERT_TRUE(log.Append(Draft("s", "x", "k"), &first).ok());
+  log.FailLookups(true);
+  AppendOutcome again;
+  Status s = log.Append(Draft("s", "x", "k"), &again);
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_EQ(log.LastSequence(), first.seq) << "the retry appended again";
+  log.FailLookups(false);
+  ASSERT_TRUE(log.Append(Draft("s", "x", "k"), &again).ok());
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, first.seq);
+}
+
 // The simulation's slow disk: held appends are written in the order they
 // came, answered as they are, and lost unanswered when dropped.
 TEST(MemoryEventLog, StalledWritesWaitTheirTurnAndCanBeLost) {
