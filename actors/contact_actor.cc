@@ -447,6 +447,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
       Order(self, again);
     }
   }
+  self->send(st.router, started_atom::value);
   st.activity++;
   self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
                      st.activity);

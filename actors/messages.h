@@ -306,4 +306,7 @@ CAF_ADD_ATOM(dfm, dfm, wake_atom, "wake")
 CAF_ADD_ATOM(dfm, dfm, recover_atom, "recover")
 CAF_ADD_ATOM(dfm, dfm, erase_atom, "erase")
 CAF_ADD_ATOM(dfm, dfm, release_atom, "release")
+// A contact actor to its router, once it has read its stream (and handed
+// on its unsettled pushes when asked): it can no longer fail.
+CAF_ADD_ATOM(dfm, dfm, started_atom, "started")
 CAF_END_TYPE_ID_BLOCK(dfm)

@@ -36,6 +36,7 @@ RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::st
   c.actor = self->spawn<caf::monitored>(ContactActor, st.env, caf::actor_cast<caf::actor>(self),
                                         tenant, contact_id, redrive);
   c.sent = 0;
+  c.started = false;
   st.keys_by_actor[c.actor.id()] = std::move(key);
   return c;
 }
@@ -89,15 +90,31 @@ void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
   }
 }
 
-// A push report for the contact: handed to its actor and kept until that
-// contact answers a fact or passivates (Recovered), so that an actor that
+// A push report for the contact: handed to its actor, and kept until an
+// actor of the contact has started (started_atom), so that an actor that
 // fails to read its stream with the report in its mailbox does not lose
 // it: the next actor of the contact gets it (reports are idempotent).
 void ReportToContact(Self* self, PushReport r) {
   auto& st = self->state;
   const std::string key = ContactKey(r.tenant, r.contact_id);
-  if (caf::actor c = ContactFor(self, r.tenant, r.contact_id)) self->send(c, r);
+  if (caf::actor c = ContactFor(self, r.tenant, r.contact_id)) {
+    self->send(c, r);
+    if (st.contacts[key].started) return;  // it cannot fail now: nothing to keep
+  }
   st.held_reports[key].push_back(std::move(r));
+}
+
+// The contact actor that sent started_atom has read its stream: it holds
+// what its router kept for it.
+void Started(Self* self, caf::actor_id actor) {
+  auto& st = self->state;
+  auto key = st.keys_by_actor.find(actor);
+  if (key == st.keys_by_actor.end()) return;
+  auto c = st.contacts.find(key->second);
+  if (c == st.contacts.end() || c->second.actor.id() != actor) return;  // one before it
+  c->second.started = true;
+  st.held_reports.erase(key->second);
+  st.redrive_owed.erase(key->second);
 }
 
 // The contact `key` could read its stream (it answered a fact, or it
@@ -792,18 +809,19 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
   // is not decided again (reread_until; contacts skip decided facts).
   self->set_down_handler([self](caf::down_msg& m) {
     auto& s = self->state;
-    auto key = s.keys_by_actor.find(m.source.id());
-    if (key == s.keys_by_actor.end()) return;
-    auto it = s.contacts.find(key->second);
+    auto found = s.keys_by_actor.find(m.source.id());
+    if (found == s.keys_by_actor.end()) return;
+    const std::string key = std::move(found->second);
+    s.keys_by_actor.erase(found);  // before anything spawns (and may rehash the map)
+    auto it = s.contacts.find(key);
     // A passivated contact's entry is gone, or already names its successor.
     if (it != s.contacts.end() && it->second.actor.address() == m.source) s.contacts.erase(it);
     if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
       Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
-      Hold(self, key->second);
+      Hold(self, key);
       ReadAgainFromCheckpoint(self);
       RespawnOwing(self);
     }
-    s.keys_by_actor.erase(key);
     Publish(self);
   });
   self->set_exit_handler([self](caf::exit_msg& m) {
@@ -864,6 +882,9 @@ caf::behavior Router(Self* self, std::shared_ptr<const SyncEnv> env) {
         Answered(self, seq);
       },
       [self](retry_atom, uint64_t token) { OwnAppend(self, token); },
+      [self](started_atom) {
+        if (self->current_sender()) Started(self, self->current_sender()->id());
+      },
       [self](PushReport& r) {
         ReportToContact(self, std::move(r));
         Publish(self);  // the contact may have been spawned again

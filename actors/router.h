@@ -94,11 +94,12 @@ struct RouterState {
   struct Contact {
     caf::actor actor;
     uint64_t sent = 0;
+    bool started = false;  // its actor said started_atom: it can no longer fail
   };
   std::unordered_map<std::string, Contact> contacts;  // "<tenant>/<contact id>"
   // Contacts that owe their unsettled pushes a re-drive (spawned for it at
   // the start, or spawned before it) -> {tenant, contact id}: kept until
-  // one of their actors answers a fact or passivates, so that an actor
+  // one of their actors starts, so that an actor
   // that failed to read its stream is followed by one that re-drives, even
   // when no new fact comes for the contact.
   std::unordered_map<std::string, std::pair<std::string, std::string>> redrive_owed;
@@ -120,9 +121,10 @@ struct RouterState {
   // checkpoint stays before the first (answers to facts handed on before
   // a read again do not count against these).
   std::map<uint64_t, int> held_webhooks;
-  // Push reports for a contact, by its key: handed to its actor (none while
-  // it is held) and to each actor it gets next (they are idempotent), kept
-  // until one answers a fact or passivates, or the contact is erased.
+  // Push reports for a contact, by its key, while it has no actor that
+  // started (none while it is held): handed to each actor it gets next
+  // (they are idempotent), forgotten once one starts, answers a fact or
+  // passivates, or the contact is erased.
   std::unordered_map<std::string, std::vector<PushReport>> held_reports;
   struct Claim {
     std::string contact_id;

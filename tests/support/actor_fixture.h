@@ -180,7 +180,7 @@ class ActorTest : public ::testing::Test {
   caf::actor LoneContact(std::shared_ptr<std::vector<uint64_t>> answers) {
     auto router = Keep(sys_->spawn(  // (an argument: see ReportSink)
         [](caf::event_based_actor*, std::shared_ptr<std::vector<uint64_t>> got) -> caf::behavior {
-          return {[=](FactDone& d) { got->push_back(d.webhook_seq); }};
+          return {[=](FactDone& d) { got->push_back(d.webhook_seq); }, [](started_atom) {}};
         },
         std::move(answers)));
     auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
@@ -213,7 +213,8 @@ class ActorTest : public ::testing::Test {
     using Reports = std::shared_ptr<std::vector<PushReport>>;
     return Keep(sys_->spawn(
         [](caf::event_based_actor*, Reports reports) -> caf::behavior {
-          return {[reports](PushReport& r) { reports->push_back(std::move(r)); }};
+          return {[reports](PushReport& r) { reports->push_back(std::move(r)); },
+                  [](started_atom) {}};
         },
         reports_));
   }

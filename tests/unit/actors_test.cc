@@ -691,7 +691,8 @@ TEST_F(ActorTest, ASendRefusedInTheSameAppendIsNeverOrdered) {
   auto answers = std::make_shared<std::vector<std::string>>();
   auto router = Keep(sys_->spawn(
       [](caf::event_based_actor*, Seen got) -> caf::behavior {
-        return {[=](FactDone& d) { got->push_back(std::to_string(d.webhook_seq)); }};
+        return {[=](FactDone& d) { got->push_back(std::to_string(d.webhook_seq)); },
+                [](started_atom) {}};
       },
       answers));
   auto contact = Keep(sys_->spawn(ContactActor, std::shared_ptr<const SyncEnv>(env_), router,
