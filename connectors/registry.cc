@@ -63,6 +63,9 @@ class EitherSecretSource : public WebhookSource {
   bool SignsUrl() const override { return current_->SignsUrl(); }
   bool UrlBindsTenant() const override { return current_->UrlBindsTenant(); }
   int UnavailableStatus() const override { return current_->UnavailableStatus(); }
+  std::shared_ptr<const HandshakeAnswer> RecordedAnswer() const override {
+    return current_->RecordedAnswer();
+  }
 
  private:
   std::unique_ptr<WebhookSource> current_, previous_;

@@ -182,17 +182,19 @@ struct HttpFront::Impl {
     }
   };
   // Appends `draft` and answers once it is durable: 200 {"status":
-  // "accepted"|"duplicate", "event_id", "seq"} plus what `extra` adds, or
+  // "accepted"|"duplicate", "event_id", "seq"} plus what `extra` adds (or
+  // `recorded`, when given: the vendor's own answer), or
   // `unavailable_status` when the log cannot take it (the sender retries).
   void AppendAndAnswer(const restinio::request_handle_t& req, const std::string& request_id,
                        EventDraft draft, int unavailable_status, LogFields fields,
-                       std::function<void(JsonObject*)> extra = {});
+                       std::function<void(JsonObject*)> extra = {},
+                       std::shared_ptr<const HandshakeAnswer> recorded = nullptr);
   // The append's answer, on the I/O thread (`answers` brings it there);
   // `append_us`: from handing it to the log to the log's callback.
   void Answer(const restinio::request_handle_t& req, const std::string& request_id,
               int unavailable_status, int64_t append_us, const LogFields& fields,
-              const std::function<void(JsonObject*)>& extra, const Status& s,
-              const std::vector<AppendOutcome>& o);
+              const std::function<void(JsonObject*)>& extra, const HandshakeAnswer* recorded,
+              const Status& s, const std::vector<AppendOutcome>& o);
   std::function<void(uint64_t, JsonObject*)> health_parts;    // more parts of GET /v1/health
   std::function<void(uint64_t, MetricsText*)> metrics_parts;  // more families of GET /metrics
   std::function<std::string()> cluster_metrics;               // GET /metrics?scope=cluster

@@ -184,6 +184,7 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   out->system = system;
   out->test_ping = identity.is_test_ping;
   out->unavailable_status = src.UnavailableStatus();
+  out->recorded_answer = src.RecordedAnswer();
 
   WebhookReceived w;
   w.system = system;

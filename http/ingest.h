@@ -49,6 +49,9 @@ struct PreparedWebhook {
   EventDraft draft;
   bool test_ping = false;
   int unavailable_status = 503;  // what to answer if the log cannot write
+  // The answer once recorded, when the system wants its own
+  // (WebhookSource::RecordedAnswer); null: the JSON one.
+  std::shared_ptr<const HandshakeAnswer> recorded_answer;
   // A GET the vendor verifies its URL with: answered as it says, text/plain,
   // nothing recorded.
   std::optional<HandshakeAnswer> handshake;

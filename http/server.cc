@@ -207,14 +207,16 @@ void HttpFront::Impl::PostConsoleAnswer(uint64_t no, std::string request_id, Api
 void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
                                       const std::string& request_id, EventDraft draft,
                                       int unavailable_status, LogFields fields,
-                                      std::function<void(JsonObject*)> extra) {
+                                      std::function<void(JsonObject*)> extra,
+                                      std::shared_ptr<const HandshakeAnswer> recorded) {
   in_flight.fetch_add(1);
   std::vector<EventDraft> drafts;
   drafts.push_back(std::move(draft));
   const auto handed = std::chrono::steady_clock::now();
   const uint64_t ticket = parked.Park(req);
   log->AppendAsync(std::move(drafts), [this, ticket, request_id, unavailable_status, handed,
-                                       fields = std::move(fields), extra = std::move(extra)](
+                                       fields = std::move(fields), extra = std::move(extra),
+                                       recorded = std::move(recorded)](
                                           const Status& s,
                                           const std::vector<AppendOutcome>& o) mutable {
     // Timed here, where the log says durable: the append's histogram
@@ -223,17 +225,19 @@ void HttpFront::Impl::AppendAndAnswer(const restinio::request_handle_t& req,
                              std::chrono::steady_clock::now() - handed)
                              .count();
     answers.Post([this, ticket, request_id = std::move(request_id), unavailable_status, took_us,
-                  fields = std::move(fields), extra = std::move(extra), s, o] {
+                  fields = std::move(fields), extra = std::move(extra),
+                  recorded = std::move(recorded), s, o] {
       const restinio::request_handle_t waiting = parked.Take(ticket);
       if (!waiting) return;  // the front has stopped: the request is gone
-      Answer(waiting, request_id, unavailable_status, took_us, fields, extra, s, o);
+      Answer(waiting, request_id, unavailable_status, took_us, fields, extra, recorded.get(), s, o);
     });
   });
 }
 
 void HttpFront::Impl::Answer(const restinio::request_handle_t& req, const std::string& request_id,
                              int unavailable_status, int64_t append_us, const LogFields& fields,
-                             const std::function<void(JsonObject*)>& extra, const Status& s,
+                             const std::function<void(JsonObject*)>& extra,
+                             const HandshakeAnswer* recorded, const Status& s,
                              const std::vector<AppendOutcome>& o) {
   metrics.ObserveAppend(append_us);
   if (s.code() == Status::Code::kTooLarge) {  // the log can never take it (cluster mode's limit)
@@ -261,6 +265,16 @@ void HttpFront::Impl::Answer(const restinio::request_handle_t& req, const std::s
     if (logger->should_log(level)) {
       logger->log(level, "request_id={} {} seq={} duplicate={}", request_id, fields.Format(),
                   o[0].seq, dup);
+    }
+    if (recorded) {  // the vendor's own (Twilio's TwiML); what the JSON says, in headers
+      const std::vector<std::pair<std::string, std::string>> said = {
+          {"X-DFM-Status", dup ? "duplicate" : "accepted"},
+          {"X-DFM-Event-Id", o[0].id.ToString()},
+          {"X-DFM-Seq", std::to_string(o[0].seq)}};
+      Respond(req, request_id, 200, recorded->body, false, 0, recorded->content_type.c_str(),
+              &said);
+      in_flight.fetch_sub(1);
+      return;
     }
     // The answer every webhook gets, written out directly: one is made
     // per event.
@@ -324,7 +338,8 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
   const FrontMetrics::Route route = metrics.RouteOf(prepared.tenant, prepared.system);
   AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
                   LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false,
-                            route});
+                            route},
+                  {}, std::move(prepared.recorded_answer));
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {

@@ -507,6 +507,7 @@ class WebhookSender:
                 r = conn.getresponse()
                 data = r.read()
                 result["status"] = r.status
+                result["content_type"] = r.getheader("Content-Type") or ""
                 result["response"] = data[:2000].decode("utf-8", errors="replace")
             finally:
                 conn.close()

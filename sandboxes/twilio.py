@@ -353,6 +353,24 @@ class TwilioSandbox(Sandbox):
                 out.append(d)
         return out
 
+    def alerts(self):
+        """The Debugger's alerts (Monitor's Alert resource, trimmed): error
+        12300 "Invalid Content-Type" for each answer to an incoming-message
+        webhook that was 2xx but not text/xml or application/xml (Twilio
+        reads it as TwiML; status callbacks may answer anything)."""
+        out = []
+        for d in self.webhooks.list():
+            if not d["event"].startswith("inbound"):
+                continue
+            for a in d["attempts"]:
+                ctype = (a.get("content_type") or "").split(";")[0].strip().lower()
+                if a.get("status") and 200 <= a["status"] < 300 and ctype not in ("text/xml", "application/xml"):
+                    out.append({"error_code": "12300", "log_level": "error", "request_url": d["url"],
+                                "resource_sid": d["body"].get("MessageSid") if isinstance(d["body"], dict) else None,
+                                "alert_text": "Invalid Content-Type: " + (a.get("content_type") or "(none)"),
+                                "date_created": a["at"]})
+        return out
+
     def send_raw_webhook(self, body):
         """Any parameters (e.g. a fixture parsed into a dict), signed and POSTed
         like an inbound-SMS webhook."""
@@ -446,6 +464,8 @@ class TwilioSandbox(Sandbox):
             doc = {"message": self.view(msg), "optOutType": opt}
             wait = body.get("wait", True)
             return lambda: json_response(201, self._with_deliveries(doc, deliveries, wait=wait))
+        if path == "/_sandbox/alerts" and m == "GET":
+            return json_response(200, self.alerts())
         if path == "/_sandbox/messages" and m == "GET":
             return json_response(200, [self.view(x) for x in self.state["messages"].values()])
         if path == "/_sandbox/fail-deliveries":

@@ -135,6 +135,12 @@ class WebhookSource {
   // The status code to answer when the log cannot accept writes: a code
   // this vendor retries on.
   virtual int UnavailableStatus() const { return 503; }
+
+  // The 200's body and content type once a webhook is recorded (accepted
+  // or a duplicate), for a vendor that reads the answer (Twilio wants
+  // TwiML), the outcome then in X-DFM-Status, X-DFM-Event-Id and
+  // X-DFM-Seq; null: {"status":"accepted"|"duplicate","event_id","seq"}.
+  virtual std::shared_ptr<const HandshakeAnswer> RecordedAnswer() const { return nullptr; }
 };
 
 // One key of a system's configuration table.

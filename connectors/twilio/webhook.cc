@@ -63,6 +63,17 @@ class TwilioSource : public WebhookSource {
 
   bool SignsUrl() const override { return true; }
 
+  // Twilio reads the answer to an incoming message as TwiML, and logs
+  // anything but text/xml or application/xml as error 12300 ("Invalid
+  // Content-Type") in the account's Debugger: an empty <Response/> sends
+  // no reply. Status callbacks take any answer; the same one does.
+  std::shared_ptr<const HandshakeAnswer> RecordedAnswer() const override {
+    static const auto kEmptyTwiml = std::make_shared<const HandshakeAnswer>(HandshakeAnswer{
+        200, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+        "text/xml; charset=utf-8", {}});
+    return kEmptyTwiml;
+  }
+
   Status Verify(const InboundRequest& req, std::string* scheme) const override {
     if (!req.HasHeader("x-twilio-signature"))
       return Status::Unauthenticated("missing X-Twilio-Signature header");

@@ -153,6 +153,8 @@ class MessagesTest(unittest.TestCase):
         self.assertEqual(status, 201, body)
         sid = body["message"]["sid"]
         wait_for("Twilio text in GHL", lambda: self.ghl_by_alt("twilio:" + sid))
+        # Twilio reads our answer as TwiML: anything else is a Debugger error (12300) per text.
+        self.assertEqual(self.twilio.get("/_sandbox/alerts")[1], [])
         # GoHighLevel's own webhooks for the records we wrote come back: nothing more is written.
         time.sleep(1.5)
         self.assertEqual(len(self.ghl_by_alt("verity:" + vid)), 1)

@@ -59,7 +59,11 @@ class BehindNginx(unittest.TestCase):
         public = f"https://{self.host}/dfm/webhooks/twilio"  # server.public_base_url + path
         sig = t.twilio_signature(public, body)
         h = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
-        self.assert_accepted(self.via_proxy("/webhooks/twilio", body, h))
+        code, headers, answer = self.via_proxy("/webhooks/twilio", body, h)
+        self.assertEqual(code, 200, answer)
+        self.assertEqual(headers.get("content-type"), "text/xml; charset=utf-8")  # TwiML
+        self.assertIn(b"<Response></Response>", answer)
+        self.assertEqual(headers.get("x-dfm-status"), "accepted")
         # A signature over the internal URL is not accepted, through the proxy or not.
         internal = f"http://127.0.0.1:{self.dfm.port}/webhooks/twilio"
         h2 = dict(h, **{"X-Twilio-Signature": t.twilio_signature(internal, body)})

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "connectors/common/webhook_source.h"
 #include "console/remote_read.h"
 #include "events/webhook_received.h"
 #include "http/server.h"
@@ -197,6 +198,36 @@ TEST_F(HttpFrontTest, AcceptedWebhookIsDurableBeforeTheAnswer) {
   auto crossed = Http("POST", Url("/t/acme/webhooks/verity"),
                       {"Content-Type: application/json", Sig(body)}, body);
   EXPECT_EQ(crossed.status, 401);
+}
+
+// Twilio reads the answer to an incoming message as TwiML and logs any
+// other content type as error 12300 in the account's Debugger, once per
+// text: a recorded Twilio webhook, new or again, is answered with an empty
+// <Response/> as text/xml.
+TEST_F(HttpFrontTest, ATwilioWebhookIsAnsweredWithEmptyTwiml) {
+  const int port = FreePort();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  Start(nullptr, {{"DFM_SERVER_LISTEN", "127.0.0.1:" + std::to_string(port)},
+                  {"DFM_SERVER_PUBLIC_BASE_URL", base},
+                  {"DFM_TWILIO_AUTH_TOKEN", "tok"}});
+  const std::string body = Fixture("twilio/inbound-sms.form");
+  auto params = ParseForm(body).value();
+  std::sort(params.begin(), params.end());
+  std::string signed_data = base + "/webhooks/twilio";
+  for (const auto& [k, v] : params) signed_data += k + v;
+  const std::string sig =
+      "X-Twilio-Signature: " + Base64Encode(HmacKey(HmacKey::Digest::kSha1, "tok").Mac(signed_data));
+  for (int i = 0; i < 2; ++i) {
+    auto r = Http("POST", base + "/webhooks/twilio",
+                  {"Content-Type: application/x-www-form-urlencoded", sig}, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers["content-type"], "text/xml; charset=utf-8");
+    EXPECT_NE(r.body.find("<Response></Response>"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("status"), std::string::npos) << r.body;
+    EXPECT_EQ(r.headers["x-dfm-status"], i == 0 ? "accepted" : "duplicate");
+    EXPECT_EQ(r.headers["x-dfm-seq"], "1");
+  }
+  EXPECT_EQ(log_->LastSequence(), 1u) << "recorded once";
 }
 
 TEST_F(HttpFrontTest, BadInputGetsJsonErrorsAndAppendsNothing) {
