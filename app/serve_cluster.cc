@@ -291,11 +291,12 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     }
     front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
     front.SetHealthServices([&config, &node](JsonObject* services) { ClusterServices(config, *node, services); });
-    front.SetStatusSource([&config, &node](std::vector<ConnectorSnapshot>* connectors,
+    front.SetStatusSource([&config, &node](const std::string& tenant,
+                                           std::vector<ConnectorSnapshot>* connectors,
                                            EngineSnapshot* engine) {
       std::vector<AttentionItem> attention;
       uint64_t total = 0;
-      ClusterStatus(config, *node, connectors, engine, &attention, &total);
+      ClusterStatus(config, *node, connectors, engine, &attention, &total, tenant);
     });
     front.SetAttentionSource([&config, &node](const std::string& tenant,
                                               std::vector<AttentionItem>* attention, uint64_t* total) {

@@ -287,7 +287,10 @@ void CollectAttention(const EventLog& log, const std::vector<std::string>& tenan
     *total += own.size();
     if (by_tenant && !own.empty()) (*by_tenant)[tenant] = own.size();
     KeepNewest(&own);
-    for (auto& a : own) items->push_back(std::move(a));
+    for (auto& a : own) {
+      if (items->size() >= kMostAttentionItems) break;  // counted all the same
+      items->push_back(std::move(a));
+    }
   }
   std::sort(items->begin(), items->end(),
             [](const AttentionItem& a, const AttentionItem& b) { return a.at_us > b.at_us; });
@@ -308,6 +311,9 @@ void MergePartitionStatuses(const std::vector<PartitionAnswer>& answers,
   const bool all = tenant == kAllTenants;
   auto rank = [](const std::string& state) { return state == "unavailable" ? 2 : state == "low_disk" ? 1 : 0; };
   for (const auto& a : answers) {
+    // A reader of one tenant sees the partitions holding it alone (their
+    // answers' `tenants` count that tenant only).
+    if (!all && a.tenants == 0) continue;
     PartitionStatus s;
     if (a.status.empty() || !DecodePartitionStatus(a.status, &s)) {
       if (a.tenants == 0) continue;  // nothing of the configuration's runs there

@@ -72,9 +72,12 @@ struct ConsoleCounters {
   std::atomic<uint64_t> auth_failures{0}, rate_limited{0};
 };
 
-// What the status page shows of the sync, read on the caller's thread
-// (it must not block).
-using StatusSource = std::function<void(std::vector<ConnectorSnapshot>*, EngineSnapshot*)>;
+// What the status page shows of the sync to a reader of `tenant`'s, or of
+// every tenant's (kAllTenants): a cluster's engine is then that of the
+// partitions holding the tenant. Read on the caller's thread (it must not
+// block).
+using StatusSource = std::function<void(const std::string& tenant, std::vector<ConnectorSnapshot>*,
+                                        EngineSnapshot*)>;
 
 // The consent conflicts the status page lists (the newest 20, and how
 // many) of `tenant`, or of every tenant (kAllTenants), read on the

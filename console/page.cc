@@ -140,7 +140,7 @@ StatusView Console::Impl::View(const std::string& tenant) const {
   const bool all = tenant == kAllTenants;
   std::vector<ConnectorSnapshot> connectors;
   EngineSnapshot engine;
-  if (status) status(&connectors, &engine);
+  if (status) status(tenant, &connectors, &engine);
   // The node's own log; a cluster's partitions said theirs (`status`).
   Status h = log->Health();
   if (!h.ok() || engine.log_state.empty()) SetLogState(h, &engine);

@@ -337,14 +337,21 @@ TEST(ClusterStatusTest, ATenantsMergeCountsItsOwnSystemsAndConflictsAlone) {
   a.attention.push_back({"acme", "c-acme", "ours", kNow - kMin});
   a.attention_total = 31;
   a.attention_by_tenant = {{"t2", 30}, {"acme", 1}};
+  PartitionStatus t2_only;  // a partition of t2's whose disk is full
+  t2_only.engine.log_state = "unavailable";
+  t2_only.engine.log_detail = "disk full";
+  t2_only.engine.router_behind = 5000;
   std::vector<PartitionAnswer> answers = {{0, 2, "node0", EncodePartitionStatus(a)},
-                                          {1, 1, "", ""}};
+                                          {1, 1, "", ""},
+                                          {2, 1, "node1", EncodePartitionStatus(t2_only)}};
   auto merge = [&](const std::string& tenant, std::vector<PartitionAnswer> in) {
     std::vector<ConnectorSnapshot> connectors;
     EngineSnapshot engine;
     std::vector<AttentionItem> attention;
     uint64_t total = 0;
-    in[1].tenants = tenant == "acme" ? 0 : 1;  // the silent partition holds t2 alone
+    // Partitions 1 and 2 hold t2 alone: counted as ClusterStatus counts
+    // them for a reader of acme's.
+    in[1].tenants = in[2].tenants = tenant == "acme" ? 0 : 1;
     MergePartitionStatuses(in, &connectors, &engine, &attention, &total, tenant);
     return BuildStatusView(connectors, engine, attention, total, kNow);
   };
@@ -355,11 +362,13 @@ TEST(ClusterStatusTest, ATenantsMergeCountsItsOwnSystemsAndConflictsAlone) {
   EXPECT_EQ(acme.attention[0].contact_id, "c-acme");
   EXPECT_EQ(acme.attention_total, 1u);
   EXPECT_EQ(acme.summary, "All systems working; 1 consent conflict waits for a person");
+  EXPECT_EQ(acme.engine.state, CardState::kWorking) << "another tenant's partitions: " << acme.engine.detail;
   StatusView every = merge("*", answers);
   EXPECT_EQ(every.attention_total, 31u);
   EXPECT_EQ(every.attention.size(), 20u);
   EXPECT_EQ(every.summary,
             "2 systems need attention; 31 consent conflicts wait for a person");
+  EXPECT_EQ(every.engine.state, CardState::kDown);
 
   std::string old = EncodePartitionStatus(a);
   const size_t at = old.find(",\"attention_by_tenant\":");

@@ -110,7 +110,8 @@ TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsReco
 // listed however many newer ones other tenants have.
 TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) {
   Start();
-  console_->SetStatusSource([](std::vector<ConnectorSnapshot>* connectors, EngineSnapshot*) {
+  console_->SetStatusSource([](const std::string&, std::vector<ConnectorSnapshot>* connectors,
+                               EngineSnapshot*) {
     ConnectorSnapshot ours, theirs;
     ours.tenant = "acme";
     theirs.tenant = "default";
