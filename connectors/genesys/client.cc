@@ -206,7 +206,7 @@ class GenesysClient final : public VendorClient {
       PushResult res;
       res.requests = 1;
       res.http_status = resp.status;
-      if (auto ra = HeaderInt(resp, "retry-after")) res.retry_after_us = *ra * 1000000;
+      ReadRateHeaders(resp, &res);  // Retry-After in seconds or as a date
       if (resp.status / 100 != 2) {
         res.auth_rejected = resp.status == 401;
         res.detail = ErrorDetail(resp);

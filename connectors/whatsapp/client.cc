@@ -162,7 +162,9 @@ class WhatsAppClient final : public VendorClient {
             // Pair limit: 4^attempt seconds, as Meta advises; else a second.
             const double s = pair ? std::pow(4.0, std::min(attempt, 6)) : 1.0;
             res.retry_after_us = static_cast<int64_t>(s * 1e6);
-            if (auto ra = HeaderInt(resp, "retry-after")) res.retry_after_us = *ra * 1000000;
+            PushResult said;  // Retry-After, in seconds or as a date, wins
+            ReadRateHeaders(resp, &said);
+            if (said.retry_after_us) res.retry_after_us = said.retry_after_us;
             break;
           }
           case 1:
