@@ -18,7 +18,9 @@
 #include "replay-tools/tool_log.h"
 #include "storage/high_water.h"
 #include "storage/memory_event_log.h"
+#include "storage/append_planner.h"
 #include "storage/rocksdb_event_log.h"
+#include "storage/rocksdb_log_impl.h"
 #include "storage/tailer.h"
 #include "storage/wal_trash_fs.h"
 #include "tests/support/faulty_fs.h"
@@ -374,6 +376,38 @@ TEST(RocksDbEventLog, ReopenKeepsEventsChainAndIdempotency) {
   ChainReport r = log->VerifyChain();
   EXPECT_TRUE(r.ok) << r.problem;  // the chain continues across the reopen
   EXPECT_EQ(r.count, 3u);
+}
+
+// On disk: an idempotency entry that does not read (here of the wrong
+// size, as a damaged block would give) refuses the append that meets it,
+// rather than appending a vendor's retry a second time.
+TEST(RocksDbEventLog, AnIdempotencyEntryThatDoesNotReadRefusesTheAppend) {
+  TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  {
+    std::unique_ptr<RocksDbEventLog> log;
+    ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+    ASSERT_TRUE(log->Append(Draft("s", "a", "k1"), nullptr).ok());
+  }
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
+    for (const char* name : rocksdb_log::kCfNames) cfds.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), o.path, cfds, &handles, &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[rocksdb_log::kIdempotency],
+                         IdempotencyIndexKey("default", "verity", "k1"), "7 bytes")
+                    .ok());
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  Status s = log->Append(Draft("s", "a", "k1"), nullptr);
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_EQ(log->LastSequence(), 1u) << "the retry was appended again";
+  ASSERT_TRUE(log->Append(Draft("s", "b", "k2"), nullptr).ok()) << "other keys are taken";
 }
 
 // A RocksDB log at o.path holding two events.
