@@ -139,8 +139,9 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       continue;
     }
     // The step's window runs from when the task first became due, however
-    // often it was deferred since.
-    const int64_t window_from = t.first_due_us != 0 ? t.first_due_us : t.due_us;
+    // often it was deferred since, but not while the campaign was paused.
+    const int64_t first_due = t.first_due_us != 0 ? t.first_due_us : t.due_us;
+    const int64_t window_from = first_due + PausedBetween(v, first_due, in.now_us);
     const SendDecision d = CheckSend(step, p->recipient, in.hours, in.caps, window_from, in.now_us);
     if (d.verdict == SendDecision::Verdict::kSkip) {
       TaskEvent e = TaskEventFor(t, kTaskSkipped);

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "util/clock.h"
 #include "util/json.h"
 
@@ -102,7 +104,11 @@ Status ApplyCampaignEvent(std::string_view type, std::string_view payload, int64
     return Status::InvalidArgument(
         "campaign.changed names " + std::string(CampaignStateName(c.state)) +
         ", the lifecycle gives " + std::string(CampaignStateName(expected)));
+  const bool was_paused = v->state == CampaignState::kPaused;
   v->state = c.state;
+  if (!was_paused && c.state == CampaignState::kPaused) v->pauses.emplace_back(c.at_us, 0);
+  if (was_paused && c.state != CampaignState::kPaused && !v->pauses.empty())
+    v->pauses.back().second = c.at_us;
   if (c.state == CampaignState::kRunning && v->started_us == 0) v->started_us = c.at_us;
   if (c.action == CampaignAction::kResetTasks) v->reset_us = c.at_us;
   v->changed_us = c.at_us;
@@ -110,6 +116,16 @@ Status ApplyCampaignEvent(std::string_view type, std::string_view payload, int64
   v->reason = c.reason;
   v->changes++;
   return Status::OK();
+}
+
+int64_t PausedBetween(const CampaignView& v, int64_t from_us, int64_t to_us) {
+  int64_t total = 0;
+  for (const auto& [paused, resumed] : v.pauses) {
+    const int64_t start = std::max(paused, from_us);
+    const int64_t end = std::min(resumed == 0 ? to_us : resumed, to_us);
+    if (end > start) total += end - start;
+  }
+  return total;
 }
 
 std::string CampaignViewJson(const CampaignView& v) {

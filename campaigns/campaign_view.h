@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "campaigns/campaign.h"
 #include "events/event.h"
@@ -35,7 +37,14 @@ struct CampaignView {
   int64_t reset_us = 0;    // its last reset_tasks (0: never)
   std::string changed_by, reason;
   int changes = 0;  // changes folded (the next one's position)
+  // Its pauses, oldest first: {paused at, resumed or ended at (0: still
+  // paused)}.
+  std::vector<std::pair<int64_t, int64_t>> pauses;
 };
+
+// How long `v` was paused between `from_us` and `to_us`: a step's window
+// does not run while its campaign is paused (campaigns/agent.h).
+int64_t PausedBetween(const CampaignView& v, int64_t from_us, int64_t to_us);
 
 struct CampaignChange {
   std::string id;

@@ -263,6 +263,12 @@ TEST_F(SendAgentTest, DeferralsDoNotStretchTheStepsWindow) {
   EXPECT_EQ(Plan({t}, 100), "task.skipped ann window_passed; ");
   t.first_due_us = kNoonUtc - 7000 * kS;  // within it: called
   EXPECT_EQ(Plan({t}, 100), "task.claimed ann call#1 \"Ask Ann about spring\"; ");
+  // Paused for two days since it first became due (resumed an hour ago):
+  // the window counts only the time the campaign ran.
+  t.first_due_us = kNoonUtc - (2 * 86400 + 5000) * kS;
+  v_.pauses = {{kNoonUtc - (2 * 86400 + 3600) * kS, kNoonUtc - 3600 * kS}};
+  EXPECT_EQ(Plan({t}, 100), "task.claimed ann call#1 \"Ask Ann about spring\"; ");
+  v_.pauses.clear();
 
   // The first due time: set at creation, kept by deferrals and in the row.
   Task made;

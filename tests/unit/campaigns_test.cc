@@ -427,6 +427,20 @@ TEST(CampaignView, IsTheFoldOfItsEventsAndRefusesWhatItsLifecycleDoesNot) {
   const std::string json = CampaignViewJson(v);
   EXPECT_NE(json.find("\"state\":\"running\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"started_at\":\"2026-07-01T12:00:00.000Z\""), std::string::npos) << json;
+
+  // Its pauses are kept: a step's window does not run while it is paused.
+  auto change = [&](CampaignAction action, int64_t at) {
+    CampaignChange c;
+    ASSERT_TRUE(PlanCampaignChange(v, action, at, "key:k1", "", &c).ok());
+    EventDraft d = CampaignChangedDraft("acme", c, v.changes);
+    ASSERT_TRUE(ApplyCampaignEvent(d.type, d.payload, at, &v).ok());
+  };
+  change(CampaignAction::kPause, kNoonUtc + 100 * kS);
+  EXPECT_EQ(PausedBetween(v, kNoonUtc, kNoonUtc + 400 * kS), 300 * kS) << "still paused";
+  change(CampaignAction::kResume, kNoonUtc + 200 * kS);
+  EXPECT_EQ(PausedBetween(v, kNoonUtc, kNoonUtc + 400 * kS), 100 * kS);
+  EXPECT_EQ(PausedBetween(v, kNoonUtc + 150 * kS, kNoonUtc + 400 * kS), 50 * kS);
+  EXPECT_EQ(PausedBetween(v, kNoonUtc + 300 * kS, kNoonUtc + 400 * kS), 0);
 }
 
 TEST(Audience, NamesEachContactOnceThroughTheIdentityIndex) {
