@@ -48,10 +48,13 @@ Status MapTelnyxWebhook(const WebhookReceived& w, const MapperSettings& s,
   if (!id || id->empty()) return Status::InvalidArgument("Telnyx " + *type + " without \"payload.id\"");
 
   // The person: the sender of an inbound text, the first recipient of an outbound one.
+  // `to` is a list of recipients, or a plain string in older bodies.
   simdjson::dom::element from, to0;
   simdjson::dom::array to;
   const bool has_from = !payload["from"].get(from);
-  const bool has_to = !payload["to"].get(to) && !to.at(0).get(to0);
+  const bool has_to = payload["to"].get(to) == simdjson::SUCCESS
+                          ? !to.at(0).get(to0)
+                          : payload["to"].is_string() && !payload["to"].get(to0);
   std::optional<std::string> who, ours, status;
   if (received) {
     if (has_from) who = Number(from);

@@ -580,6 +580,13 @@ TEST(TelnyxMapper, DeliveryReportsMediaAndBadBodies) {
   EXPECT_EQ(a.status, "delivery_failed");
   EXPECT_EQ(a.error, "40300: Blocked due to STOP message");
   EXPECT_EQ(facts[0].fields.at(fields::kPhone), "+12055550142");
+  // Older bodies name the recipient as a plain string (docs/vendors/telnyx.md).
+  std::string older = finalized;
+  older.replace(older.find(R"([{"phone_number":"+12055550142","status":"delivery_failed"}])"), 60,
+                R"("+12055550142")");
+  facts.clear();
+  ASSERT_TRUE(MapTelnyxWebhook(Webhook("telnyx", older), UsSettings(), &facts).ok()) << older;
+  EXPECT_EQ(facts.at(0).fields.at(fields::kPhone), "+12055550142");
 
   facts.clear();
   std::string mms = Received("look");
