@@ -36,8 +36,16 @@ class Load:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.counter = 0
-        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+        self.died = []  # what ended a load thread before its time: the run fails
+        self.threads = [threading.Thread(target=self.run_or_say, args=(i,), daemon=True)
                         for i in range(threads)]
+
+    def run_or_say(self, n):
+        try:
+            self.run(n)
+        except Exception as e:  # noqa: BLE001 - any end but the stop is a failure
+            with self.lock:
+                self.died.append(f"load thread {n}: {type(e).__name__}: {e}")
 
     def next_id(self):
         with self.lock:
@@ -66,7 +74,8 @@ class Load:
                 if self.make:
                     time.sleep(0.01)  # a vendor's pace, not a flood: every push must settle
                 if resp.status == 200:
-                    status = answer["status"]
+                    # Twilio's answer is TwiML: its outcome comes in X-DFM-Status.
+                    status = answer["status"] if answer else resp.getheader("X-DFM-Status")
                     with self.lock:
                         self.acked_any.add(key)
                         if status == "accepted":
@@ -145,6 +154,7 @@ def main():
         load.stop.set()
         for th in load.threads:
             th.join(timeout=30)
+        failures += load.died
         if args.mixed:
             # The sync finishes what it was asked: every push settles.
             def unsettled():

@@ -228,6 +228,14 @@ TEST_F(HttpFrontTest, ATwilioWebhookIsAnsweredWithEmptyTwiml) {
     EXPECT_EQ(r.headers["x-dfm-seq"], "1");
   }
   EXPECT_EQ(log_->LastSequence(), 1u) << "recorded once";
+  // Every other system keeps the JSON answer.
+  auto verity = Http("POST", base + "/webhooks/verity",
+                     {"Content-Type: application/json",
+                      Sig(Fixture("verity/message.received.json"), "vs")},
+                     Fixture("verity/message.received.json"));
+  ASSERT_EQ(verity.status, 200) << verity.body;
+  EXPECT_NE(verity.body.find("\"status\":\"accepted\""), std::string::npos) << verity.body;
+  EXPECT_EQ(verity.headers.count("x-dfm-status"), 0u);
 }
 
 TEST_F(HttpFrontTest, BadInputGetsJsonErrorsAndAppendsNothing) {
