@@ -272,9 +272,10 @@ void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenan
 
 void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
                       std::vector<AttentionItem>* items, uint64_t* total,
-                      std::map<std::string, uint64_t>* by_tenant) {
+                      std::map<std::string, uint64_t>* by_tenant, size_t most) {
   items->clear();
   *total = 0;
+  std::vector<std::vector<AttentionItem>> newest;  // each tenant's newest 20, newest first
   for (const auto& tenant : tenants) {
     std::vector<AttentionItem> own;
     (void)log.ScanConsumerState("opt_outs", "c/" + tenant + "/", [&](std::string_view, std::string_view value) {
@@ -285,13 +286,17 @@ void CollectAttention(const EventLog& log, const std::vector<std::string>& tenan
       return true;
     });
     *total += own.size();
-    if (by_tenant && !own.empty()) (*by_tenant)[tenant] = own.size();
+    if (own.empty()) continue;
+    if (by_tenant) (*by_tenant)[tenant] = own.size();
     KeepNewest(&own);
-    for (auto& a : own) {
-      if (items->size() >= kMostAttentionItems) break;  // counted all the same
-      items->push_back(std::move(a));
-    }
+    newest.push_back(std::move(own));
   }
+  // Every tenant with conflicts gets its share of `most` (at least its
+  // newest one): none is left without items for the others' many.
+  const size_t share =
+      newest.empty() ? 0 : std::min<size_t>(20, std::max<size_t>(1, most / newest.size()));
+  for (auto& own : newest)
+    for (size_t i = 0; i < own.size() && i < share; ++i) items->push_back(std::move(own[i]));
   std::sort(items->begin(), items->end(),
             [](const AttentionItem& a, const AttentionItem& b) { return a.at_us > b.at_us; });
 }

@@ -55,14 +55,16 @@ void CollectCampaigns(const EventLog& log, const std::vector<std::string>& tenan
                       std::vector<CampaignSnapshot>* out);
 
 // The consent conflicts waiting for a person in `tenants` (the opt-out
-// registry's "c/" entries of `log`): the newest 20 of each tenant, up to
-// kMostAttentionItems in all (a partition's status stays well under NATS's
-// payload limit), newest first; and how many in all and (when `by_tenant`
-// is given) of each.
+// registry's "c/" entries of `log`): the newest of each tenant, newest
+// first, each tenant with conflicts keeping an equal share of `most` (at
+// least one, at most 20: a partition's status, kMostAttentionItems, stays
+// well under NATS's payload limit); and how many in all and (when
+// `by_tenant` is given) of each.
 inline constexpr size_t kMostAttentionItems = 500;
 void CollectAttention(const EventLog& log, const std::vector<std::string>& tenants,
                       std::vector<AttentionItem>* items, uint64_t* total,
-                      std::map<std::string, uint64_t>* by_tenant = nullptr);
+                      std::map<std::string, uint64_t>* by_tenant = nullptr,
+                      size_t most = kMostAttentionItems);
 // The newest 20 of `items`, newest first.
 void KeepNewest(std::vector<AttentionItem>* items);
 

@@ -1,6 +1,7 @@
 // The status page's handlers (console/console.h, docs/status-page.md).
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -151,7 +152,8 @@ StatusView Console::Impl::View(const std::string& tenant) const {
     attention_source(tenant, &attention, &total);  // a cluster's partitions said their campaigns too
   } else {
     const std::vector<std::string> tenants = all ? Live().tenants() : std::vector<std::string>{tenant};
-    CollectAttention(*log, tenants, &attention, &total);
+    CollectAttention(*log, tenants, &attention, &total, nullptr,
+                     std::numeric_limits<size_t>::max());  // the page keeps the newest 20
     CollectCampaigns(*log, tenants, &engine.campaigns);
   }
   KeepNewest(&attention);
