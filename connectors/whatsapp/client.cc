@@ -143,6 +143,7 @@ class WhatsAppClient final : public VendorClient {
         return done(std::move(res));
       }
       if (resp.status / 100 != 2) {
+        ReadRateHeaders(resp, &res);  // Retry-After, in seconds or as a date, on any refusal
         GraphError e = ReadError(resp);
         res.detail = SafeDetail(resp.status, std::to_string(e.code) + ": " + e.message);
         // No code of Meta's (a proxy's or a bare answer): its status says.
@@ -161,10 +162,7 @@ class WhatsAppClient final : public VendorClient {
             res.transient = pair;
             // Pair limit: 4^attempt seconds, as Meta advises; else a second.
             const double s = pair ? std::pow(4.0, std::min(attempt, 6)) : 1.0;
-            res.retry_after_us = static_cast<int64_t>(s * 1e6);
-            PushResult said;  // Retry-After, in seconds or as a date, wins
-            ReadRateHeaders(resp, &said);
-            if (said.retry_after_us) res.retry_after_us = said.retry_after_us;
+            if (!res.retry_after_us) res.retry_after_us = static_cast<int64_t>(s * 1e6);
             break;
           }
           case 1:

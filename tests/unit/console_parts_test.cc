@@ -379,6 +379,36 @@ TEST(ClusterStatusTest, ATenantsMergeCountsItsOwnSystemsAndConflictsAlone) {
   EXPECT_EQ(merge("t2", answers).attention_total, 25u) << "an older build's: its items counted";
 }
 
+// A partition's status holds at most kMostAttentionItems conflicts, shared
+// among its tenants: with many tenants each keeps fewer, but every one
+// keeps its newest (a key of the last tenant is not shown an empty list).
+TEST(ClusterStatusTest, EveryTenantKeepsItsShareOfAPartitionsConflicts) {
+  MemoryEventLog log;
+  std::vector<StateOp> ops;
+  std::vector<std::string> tenants;
+  for (int t = 0; t < 30; ++t) {
+    tenants.push_back("t" + std::to_string(t));
+    for (int i = 0; i < 25; ++i)
+      ops.push_back(StateOp{"c/" + tenants.back() + "/" + std::to_string(1000 + i),
+                            R"({"contact_id":"c)" + std::to_string(i) + R"(","at_us":)" +
+                                std::to_string(t * 100 + i) + "}",
+                            false});
+  }
+  ASSERT_TRUE(log.CommitConsumerDurable("opt_outs", 1, ops).ok());
+  std::vector<AttentionItem> items;
+  uint64_t total = 0;
+  std::map<std::string, uint64_t> by_tenant;
+  CollectAttention(log, tenants, &items, &total, &by_tenant);
+  EXPECT_EQ(total, 750u);
+  EXPECT_LE(items.size(), kMostAttentionItems);
+  std::map<std::string, int> kept;
+  for (const auto& a : items) kept[a.tenant]++;
+  EXPECT_EQ(kept.size(), 30u) << "every tenant keeps some";
+  EXPECT_EQ(kept["t29"], 16) << "500 / 30, the newest";
+  EXPECT_EQ(by_tenant["t29"], 25u);
+  EXPECT_EQ(items.front().at_us, 29 * 100 + 24) << "newest first";
+}
+
 TEST(ClusterStatusTest, HealthSaysOfEachSystemWhatASingleNodeSays) {
   ConnectorSnapshot c = Ghl("acme");
   EXPECT_STREQ(ServiceState(c, kNow), "connected");

@@ -230,10 +230,12 @@ TEST(WhatsAppClient, ARefusalIsReadByItsCodeOrElseItsStatus) {
       testing::DefaultSettings(
           "whatsapp", {{"phone_number_id", kNumberId}, {"api_base_url", "http://127.0.0.1:9"}}),
       &http);
-  auto answer = [&](int status, const std::string& body, int attempt = 1) {
+  auto answer = [&](int status, const std::string& body, int attempt = 1,
+                    const std::string& retry_after = "") {
     http.answer = HttpResponse{};
     http.answer.status = status;
     http.answer.body = body;
+    if (!retry_after.empty()) http.answer.headers["retry-after"] = retry_after;
     PushRequest req;
     req.op = "send";
     req.attempt = attempt;
@@ -253,6 +255,13 @@ TEST(WhatsAppClient, ARefusalIsReadByItsCodeOrElseItsStatus) {
     EXPECT_EQ(bare.http_status, status);
     EXPECT_FALSE(bare.auth_rejected) << status;
   }
+  // Retry-After is read on any refusal, not with Meta's throughput codes alone.
+  EXPECT_EQ(answer(429, "<html>busy</html>", 1, "120").retry_after_us,
+            std::optional<int64_t>(120'000'000));
+  EXPECT_EQ(
+      answer(400, R"({"error":{"code":131056,"message":"pair rate limit"}})", 2, "120").retry_after_us,
+      std::optional<int64_t>(120'000'000))
+      << "the header wins over 4^attempt";
   EXPECT_TRUE(answer(401, R"({"error":{"code":190,"message":"expired"}})").auth_rejected);
   EXPECT_TRUE(answer(400, R"({"error":{"code":0,"message":"AuthException"}})").auth_rejected);
   PushResult gone = answer(400, R"({"error":{"code":131026,"message":"undeliverable"}})");
