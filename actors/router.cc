@@ -752,9 +752,11 @@ void ReadAgainFromCheckpoint(Self* self) {
 void RespawnOwing(Self* self) {
   auto& st = self->state;
   std::map<std::string, std::pair<std::string, std::string>> due;
-  auto consider = [&](const std::string& key, const std::string& tenant, const std::string& contact) {
+  auto consider = [&](const std::string& key, const std::string& tenant,
+                      const std::string& contact) {
     if (auto c = st.contacts.find(key); c != st.contacts.end() && c->second.actor) return;
-    if (auto f = st.failing.find(key); f != st.failing.end() && f->second.held_until_us != 0) return;
+    if (auto f = st.failing.find(key); f != st.failing.end() && f->second.held_until_us != 0)
+      return;
     due.emplace(key, std::make_pair(tenant, contact));
   };
   for (const auto& [key, who] : st.redrive_owed) consider(key, who.first, who.second);

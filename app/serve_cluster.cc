@@ -299,7 +299,8 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       ClusterStatus(config, *node, connectors, engine, &attention, &total, tenant);
     });
     front.SetAttentionSource([&config, &node](const std::string& tenant,
-                                              std::vector<AttentionItem>* attention, uint64_t* total) {
+                                              std::vector<AttentionItem>* attention,
+                                              uint64_t* total) {
       std::vector<ConnectorSnapshot> connectors;
       EngineSnapshot engine;
       ClusterStatus(config, *node, &connectors, &engine, attention, total, tenant);

@@ -112,7 +112,8 @@ int ServeNode(const Config& config, const std::string& config_path) {
     HttpFront front(config, log.get());
     front.SetHealthParts([&sync](uint64_t last_seq, JsonObject* parts) { sync->AddHealthParts(last_seq, parts); });
     front.SetHealthServices([&sync](JsonObject* services) { sync->AddServices(services); });
-    front.SetStatusSource([&sync, &log](const std::string&, std::vector<ConnectorSnapshot>* connectors,
+    front.SetStatusSource([&sync, &log](const std::string&,
+                                        std::vector<ConnectorSnapshot>* connectors,
                                         EngineSnapshot* engine) {
       sync->StatusSnapshot(log->LastSequence(), connectors, engine);
     });

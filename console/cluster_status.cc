@@ -278,13 +278,14 @@ void CollectAttention(const EventLog& log, const std::vector<std::string>& tenan
   std::vector<std::vector<AttentionItem>> newest;  // each tenant's newest 20, newest first
   for (const auto& tenant : tenants) {
     std::vector<AttentionItem> own;
-    (void)log.ScanConsumerState("opt_outs", "c/" + tenant + "/", [&](std::string_view, std::string_view value) {
-      AttentionItem a;
-      a.tenant = tenant;
-      ParseConflictEntry(value, &a);
-      own.push_back(std::move(a));
-      return true;
-    });
+    (void)log.ScanConsumerState("opt_outs", "c/" + tenant + "/",
+                                [&](std::string_view, std::string_view value) {
+                                  AttentionItem a;
+                                  a.tenant = tenant;
+                                  ParseConflictEntry(value, &a);
+                                  own.push_back(std::move(a));
+                                  return true;
+                                });
     *total += own.size();
     if (own.empty()) continue;
     if (by_tenant) (*by_tenant)[tenant] = own.size();

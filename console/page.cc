@@ -8,7 +8,6 @@
 
 #include "connectors/common/webhook_source.h"
 #include "connectors/connector.h"
-#include "sync/contact_model.h"
 #include "console/cluster_status.h"
 #include "console/console_internal.h"
 #include "console/contact_story.h"
@@ -16,6 +15,7 @@
 #include "console/session.h"
 #include "console/status_page.h"
 #include "replay-tools/tool_log.h"
+#include "sync/contact_model.h"
 #include "util/crypto.h"
 #include "util/logging.h"
 #include "util/strings.h"
@@ -149,9 +149,11 @@ StatusView Console::Impl::View(const std::string& tenant) const {
   std::vector<AttentionItem> attention;
   uint64_t total = 0;
   if (attention_source) {
-    attention_source(tenant, &attention, &total);  // a cluster's partitions said their campaigns too
+    attention_source(tenant, &attention,
+                     &total);  // a cluster's partitions said their campaigns too
   } else {
-    const std::vector<std::string> tenants = all ? Live().tenants() : std::vector<std::string>{tenant};
+    const std::vector<std::string> tenants =
+        all ? Live().tenants() : std::vector<std::string>{tenant};
     CollectAttention(*log, tenants, &attention, &total, nullptr,
                      std::numeric_limits<size_t>::max());  // the page keeps the newest 20
     CollectCampaigns(*log, tenants, &engine.campaigns);
@@ -160,7 +162,8 @@ StatusView Console::Impl::View(const std::string& tenant) const {
   if (!all) {
     // A tenant's key: its own systems and campaigns, counted alone.
     auto others = [&](const auto& x) { return x.tenant != tenant; };
-    connectors.erase(std::remove_if(connectors.begin(), connectors.end(), others), connectors.end());
+    connectors.erase(std::remove_if(connectors.begin(), connectors.end(), others),
+                     connectors.end());
     auto& campaigns = engine.campaigns;
     campaigns.erase(std::remove_if(campaigns.begin(), campaigns.end(), others), campaigns.end());
   }

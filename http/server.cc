@@ -336,10 +336,10 @@ void HttpFront::Impl::HandleWebhook(const restinio::request_handle_t& req,
     return;
   }
   const FrontMetrics::Route route = metrics.RouteOf(prepared.tenant, prepared.system);
-  AppendAndAnswer(req, request_id, std::move(prepared.draft), prepared.unavailable_status,
-                  LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false,
-                            route},
-                  {}, std::move(prepared.recorded_answer));
+  AppendAndAnswer(
+      req, request_id, std::move(prepared.draft), prepared.unavailable_status,
+      LogFields{std::move(prepared.tenant), std::move(prepared.system), "", false, route}, {},
+      std::move(prepared.recorded_answer));
 }
 
 std::string HttpFront::Impl::HealthJson(bool* ready) const {

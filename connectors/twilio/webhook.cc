@@ -68,9 +68,11 @@ class TwilioSource : public WebhookSource {
   // Content-Type") in the account's Debugger: an empty <Response/> sends
   // no reply. Status callbacks take any answer; the same one does.
   std::shared_ptr<const HandshakeAnswer> RecordedAnswer() const override {
-    static const auto kEmptyTwiml = std::make_shared<const HandshakeAnswer>(HandshakeAnswer{
-        200, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
-        "text/xml; charset=utf-8", {}});
+    static const auto kEmptyTwiml = std::make_shared<const HandshakeAnswer>(
+        HandshakeAnswer{200,
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+                        "text/xml; charset=utf-8",
+                        {}});
     return kEmptyTwiml;
   }
 

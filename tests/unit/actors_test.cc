@@ -506,8 +506,7 @@ TEST_F(ActorTest, APushReportSurvivesTheFailureOfTheActorItWasHandedTo) {
   std::vector<Event> events;
   ASSERT_TRUE(log_.ReadStream("default", streams[0], 0, 1000, &events).ok());
   const bool recorded = std::any_of(events.begin(), events.end(), [&](const Event& e) {
-    return e.type == ev::kPushSucceeded &&
-           e.payload.find("late-report") != std::string::npos;
+    return e.type == ev::kPushSucceeded && e.payload.find("late-report") != std::string::npos;
   });
   EXPECT_TRUE(recorded) << "the report was lost with the failed actor";
 }

@@ -362,12 +362,12 @@ TEST(ClusterStatusTest, ATenantsMergeCountsItsOwnSystemsAndConflictsAlone) {
   EXPECT_EQ(acme.attention[0].contact_id, "c-acme");
   EXPECT_EQ(acme.attention_total, 1u);
   EXPECT_EQ(acme.summary, "All systems working; 1 consent conflict waits for a person");
-  EXPECT_EQ(acme.engine.state, CardState::kWorking) << "another tenant's partitions: " << acme.engine.detail;
+  EXPECT_EQ(acme.engine.state, CardState::kWorking)
+      << "another tenant's partitions: " << acme.engine.detail;
   StatusView every = merge("*", answers);
   EXPECT_EQ(every.attention_total, 31u);
   EXPECT_EQ(every.attention.size(), 20u);
-  EXPECT_EQ(every.summary,
-            "2 systems need attention; 31 consent conflicts wait for a person");
+  EXPECT_EQ(every.summary, "2 systems need attention; 31 consent conflicts wait for a person");
   EXPECT_EQ(every.engine.state, CardState::kDown);
 
   std::string old = EncodePartitionStatus(a);

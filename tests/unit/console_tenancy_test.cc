@@ -110,16 +110,16 @@ TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsReco
 // listed however many newer ones other tenants have.
 TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) {
   Start();
-  console_->SetStatusSource([](const std::string&, std::vector<ConnectorSnapshot>* connectors,
-                               EngineSnapshot*) {
-    ConnectorSnapshot ours, theirs;
-    ours.tenant = "acme";
-    theirs.tenant = "default";
-    ours.system = theirs.system = "ghl";
-    ours.name = theirs.name = "GoHighLevel";
-    theirs.auth_failing = true;
-    *connectors = {ours, theirs};
-  });
+  console_->SetStatusSource(
+      [](const std::string&, std::vector<ConnectorSnapshot>* connectors, EngineSnapshot*) {
+        ConnectorSnapshot ours, theirs;
+        ours.tenant = "acme";
+        theirs.tenant = "default";
+        ours.system = theirs.system = "ghl";
+        ours.name = theirs.name = "GoHighLevel";
+        theirs.auth_failing = true;
+        *connectors = {ours, theirs};
+      });
   ASSERT_TRUE(testing::AppendConsentConflict(&log_, "acme", "c-acme").ok());
   for (int i = 0; i < 21; ++i)
     ASSERT_TRUE(
@@ -130,7 +130,9 @@ TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) 
   auto page_of = [&](const std::string& key) {
     ApiResponse in = Call("POST", "/docs/visual/sign-in", "", "key=" + key);
     const std::string cookie = HeaderOf(in, "Set-Cookie");
-    return Call("GET", "/docs/visual", "", "", false, {{"cookie", cookie.substr(0, cookie.find(';'))}}).body;
+    return Call("GET", "/docs/visual", "", "", false,
+                {{"cookie", cookie.substr(0, cookie.find(';'))}})
+        .body;
   };
   const std::string acme = page_of(MakeKey("viewer", "acme"));
   EXPECT_NE(acme.find("All systems working; 1 consent conflict waits for a person"),

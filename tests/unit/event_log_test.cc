@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "events/codec.h"
-#include "storage/erasure_scrubber.h"
 #include "replay-tools/tool_log.h"
+#include "storage/append_planner.h"
+#include "storage/erasure_scrubber.h"
 #include "storage/high_water.h"
 #include "storage/memory_event_log.h"
-#include "storage/append_planner.h"
 #include "storage/rocksdb_event_log.h"
 #include "storage/rocksdb_log_impl.h"
 #include "storage/tailer.h"
@@ -392,7 +392,8 @@ TEST(RocksDbEventLog, AnIdempotencyEntryThatDoesNotReadRefusesTheAppend) {
   }
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
-    for (const char* name : rocksdb_log::kCfNames) cfds.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    for (const char* name : rocksdb_log::kCfNames)
+      cfds.emplace_back(name, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), o.path, cfds, &handles, &raw).ok());

@@ -215,8 +215,8 @@ TEST_F(HttpFrontTest, ATwilioWebhookIsAnsweredWithEmptyTwiml) {
   std::sort(params.begin(), params.end());
   std::string signed_data = base + "/webhooks/twilio";
   for (const auto& [k, v] : params) signed_data += k + v;
-  const std::string sig =
-      "X-Twilio-Signature: " + Base64Encode(HmacKey(HmacKey::Digest::kSha1, "tok").Mac(signed_data));
+  const std::string sig = "X-Twilio-Signature: " +
+                          Base64Encode(HmacKey(HmacKey::Digest::kSha1, "tok").Mac(signed_data));
   for (int i = 0; i < 2; ++i) {
     auto r = Http("POST", base + "/webhooks/twilio",
                   {"Content-Type: application/x-www-form-urlencoded", sig}, body);
@@ -229,10 +229,10 @@ TEST_F(HttpFrontTest, ATwilioWebhookIsAnsweredWithEmptyTwiml) {
   }
   EXPECT_EQ(log_->LastSequence(), 1u) << "recorded once";
   // Every other system keeps the JSON answer.
-  auto verity = Http("POST", base + "/webhooks/verity",
-                     {"Content-Type: application/json",
-                      Sig(Fixture("verity/message.received.json"), "vs")},
-                     Fixture("verity/message.received.json"));
+  auto verity =
+      Http("POST", base + "/webhooks/verity",
+           {"Content-Type: application/json", Sig(Fixture("verity/message.received.json"), "vs")},
+           Fixture("verity/message.received.json"));
   ASSERT_EQ(verity.status, 200) << verity.body;
   EXPECT_NE(verity.body.find("\"status\":\"accepted\""), std::string::npos) << verity.body;
   EXPECT_EQ(verity.headers.count("x-dfm-status"), 0u);

@@ -571,7 +571,8 @@ TEST_F(ContactModelTest, AnEditFromBeforeTheDeletionDeliveredLateDoesNotReviveTh
   Succeed(es[1], "a1");
   ContactFact del = Fact("ghl", "g1", {}, 20);
   del.kind = ContactFact::Kind::kDelete;
-  ASSERT_EQ(Types(Step(del)), (std::vector<std::string>{"contact.deleted", "push.requested>aloware"}));
+  ASSERT_EQ(Types(Step(del)),
+            (std::vector<std::string>{"contact.deleted", "push.requested>aloware"}));
 
   ContactFact late = Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "Old"}}, 15);
   Consent dnd;

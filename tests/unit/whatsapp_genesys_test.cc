@@ -258,9 +258,9 @@ TEST(WhatsAppClient, ARefusalIsReadByItsCodeOrElseItsStatus) {
   // Retry-After is read on any refusal, not with Meta's throughput codes alone.
   EXPECT_EQ(answer(429, "<html>busy</html>", 1, "120").retry_after_us,
             std::optional<int64_t>(120'000'000));
-  EXPECT_EQ(
-      answer(400, R"({"error":{"code":131056,"message":"pair rate limit"}})", 2, "120").retry_after_us,
-      std::optional<int64_t>(120'000'000))
+  EXPECT_EQ(answer(400, R"({"error":{"code":131056,"message":"pair rate limit"}})", 2, "120")
+                .retry_after_us,
+            std::optional<int64_t>(120'000'000))
       << "the header wins over 4^attempt";
   EXPECT_TRUE(answer(401, R"({"error":{"code":190,"message":"expired"}})").auth_rejected);
   EXPECT_TRUE(answer(400, R"({"error":{"code":0,"message":"AuthException"}})").auth_rejected);
