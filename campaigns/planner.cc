@@ -23,6 +23,23 @@ int64_t FirstDue(const CampaignView& v) {
 void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
   if (t.ended()) return;
   if (v.state == CampaignState::kCancelled) {
+    const bool known_step = t.step >= 0 && static_cast<size_t>(t.step) < v.spec.steps.size();
+    const Channel channel = known_step ? v.spec.steps[t.step].channel : Channel::kSms;
+    // A text or email that went before the cancel is the task's: done. (A
+    // call is done when it ends, not when the dialer took it.)
+    if (t.state == TaskState::kInProgress && known_step && channel != Channel::kCall &&
+        in.outcome) {
+      const std::optional<SendOutcome> o = in.outcome(t);
+      if (o && o->kind == SendOutcome::Kind::kSent) {
+        TaskEvent done = TaskEventFor(t, kTaskDone);
+        done.channel = std::string(ChannelName(channel));
+        done.agent = t.agent;
+        done.claim = t.claims;
+        done.detail = o->detail;
+        plan->events.push_back(std::move(done));
+        return;
+      }
+    }
     TaskEvent e = TaskEventFor(t, kTaskSkipped);
     e.reason = "cancelled";
     // Claimed once: what its claims asked for is withdrawn if it has not

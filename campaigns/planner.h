@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct PlanInput {
   std::vector<Task> tasks;            // every task of the campaign, any order
   // Whether the person is opted out of `channel` now (the registry).
   std::function<bool(const std::string& contact, Channel channel)> opted_out;
+  // What became of the send a task in progress asked for (nullopt while
+  // unknown; unset: never known). A cancel ends a text or email that
+  // went as done, not skipped: it counts against the frequency caps.
+  std::function<std::optional<SendOutcome>(const Task& task)> outcome;
   int64_t now_us = 0;
 };
 

@@ -819,6 +819,16 @@ TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
             "task.skipped f/0 cancelled #1; ")
       << "the skip of a task claimed before names its claims, whose sends are withdrawn";
   EXPECT_FALSE(PlanNextTaskEvents(in).complete) << "a cancelled campaign does not complete";
+  // A text that went before the cancel is done (it counts against the
+  // caps), not skipped.
+  in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
+    if (t.contact == "c") return SendOutcome{SendOutcome::Kind::kSent, "verity"};
+    return std::nullopt;
+  };
+  const std::string went = Said(PlanNextTaskEvents(in));
+  EXPECT_EQ(went.rfind("task.done c/0", 0), 0u) << went;
+  EXPECT_NE(went.find("task.skipped f/0 cancelled #1"), std::string::npos) << went;
+  in.outcome = nullptr;
 
   v.state = CampaignState::kRunning;
   in.audience = {"a", "b"};
