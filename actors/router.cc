@@ -41,6 +41,16 @@ RouterState::Contact& Spawn(Self* self, const std::string& tenant, const std::st
   return c;
 }
 
+// Hands a new actor of the contact `key` the push reports kept for it
+// (RouterState::held_reports), each counted for the passivation handshake.
+void HandKeptReports(Self* self, const std::string& key, RouterState::Contact* c) {
+  auto& st = self->state;
+  auto r = st.held_reports.find(key);
+  if (r == st.held_reports.end()) return;
+  for (const PushReport& report : r->second) self->send(c->actor, report);  // kept till it starts
+  c->sent += r->second.size();
+}
+
 // The contact's actor, spawned when it has none; an invalid handle while
 // the contact is held (RouterState::failing).
 caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& contact_id) {
@@ -56,10 +66,7 @@ caf::actor ContactFor(Self* self, const std::string& tenant, const std::string& 
   const bool redrive = !st.recovered || st.redrive_owed.count(key);
   auto& c = fresh ? Spawn(self, tenant, contact_id, redrive) : found->second;
   c.sent++;
-  if (auto r = st.held_reports.find(key); fresh && r != st.held_reports.end()) {
-    for (const PushReport& report : r->second) self->send(c.actor, report);  // kept till it answers
-    c.sent += r->second.size();  // each counts for the passivation handshake
-  }
+  if (fresh) HandKeptReports(self, key, &c);
   return c.actor;
 }
 
@@ -762,13 +769,8 @@ void RespawnOwing(Self* self) {
   for (const auto& [key, who] : st.redrive_owed) consider(key, who.first, who.second);
   for (const auto& [key, reports] : st.held_reports)
     if (!reports.empty()) consider(key, reports.front().tenant, reports.front().contact_id);
-  for (const auto& [key, who] : due) {
-    auto& c = Spawn(self, who.first, who.second, st.redrive_owed.count(key) > 0);
-    if (auto r = st.held_reports.find(key); r != st.held_reports.end()) {
-      for (const PushReport& report : r->second) self->send(c.actor, report);
-      c.sent += r->second.size();
-    }
-  }
+  for (const auto& [key, who] : due)
+    HandKeptReports(self, key, &Spawn(self, who.first, who.second, st.redrive_owed.count(key) > 0));
 }
 
 // A hold ended (release_atom): the contacts whose hold is over are no
@@ -790,8 +792,10 @@ void Release(Self* self) {
     }
     it = f.forget && f.held_until_us == 0 ? st.failing.erase(it) : std::next(it);
   }
-  if (due) ReadAgainFromCheckpoint(self);
-  if (due) RespawnOwing(self);
+  if (due) {
+    ReadAgainFromCheckpoint(self);
+    RespawnOwing(self);
+  }
   if (!due && next != 0)  // at most a hold's longest (the clock may have stepped back far)
     self->delayed_send(self, std::chrono::microseconds(std::min(next - now, kContactHoldMaxUs)),
                        release_atom::value);
