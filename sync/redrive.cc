@@ -208,6 +208,13 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
                               std::to_string(ctx.redrive_max_text_age_us / 3600000000) +
                               " h): not re-sent"));
     }
+    // A send of it already on its way (an earlier request's re-drive, or
+    // the first send still retrying) goes once: two requests planned
+    // before either was in the log both pass the planner's check.
+    for (const auto& [id, on_way] : s.pending_sends)
+      if (on_way.system == asked.system && on_way.message_key == asked.message_key)
+        return skipped("a send of the same text to " + asked.system + " is on its way (push " +
+                       id + ")");
     if (!sending->insert(asked.system + "\n" + asked.message_key).second)
       return skipped("an earlier item of this request re-sends the same text");
     return {p};

@@ -95,7 +95,8 @@ EventDraft ReplayRequestDraft(const std::string& tenant, const ReplayRequest& r)
 //   contact's phone now, and only if that is the number the
 //   text was first asked for (skipped otherwise); refused (message.refused)
 //   while the contact's channel is opted out; skipped when the
-//   sender already has the message; skipped when it was first asked for
+//   sender already has the message or a send of it to the sender is on
+//   its way (ContactState::pending_sends); skipped when it was first asked for
 //   (asked_at_us) longer than ctx.redrive_max_text_age_us before ctx.now_us.
 //   A text not sent for any of those reasons, or skipped above for a
 //   deleted contact or a sender without a connector, never asked of the

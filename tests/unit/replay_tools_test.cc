@@ -182,6 +182,38 @@ TEST(Redrive, ATextNamedTwiceInOneRequestIsSentOnce) {
   EXPECT_NE(out[1].reason.find("same text"), std::string::npos) << out[1].reason;
 }
 
+// Two requests re-driving one dead letter (with different reasons, so two
+// replay.requested events) can both pass the planner before either is in
+// the log: the second, decided once the first's send is on its way, does
+// not send the text again. Once that send has died, it may be asked again.
+TEST(Redrive, ATextOnItsWayFromAnEarlierRequestIsNotSentAgain) {
+  ContactState s = Existing();
+  RedriveItem first = Item("aloware", "send");
+  first.push.message_key = "ghl:gm1";
+  first.push.channel = "sms";
+  first.push.fields["phone"] = "+12055550142";
+  auto out1 = DecideRedrive(s, {{0, first}}, 52, Ctx());
+  ASSERT_EQ(out1.size(), 1u);
+  ASSERT_EQ(out1[0].type, ev::kPushRequested);
+  Apply(&s, out1[0], 52, 0);
+  auto out2 = DecideRedrive(s, {{0, first}}, 53, Ctx());
+  ASSERT_EQ(out2.size(), 1u);
+  EXPECT_EQ(out2[0].type, ev::kRedriveSkipped);
+  EXPECT_NE(out2[0].reason.find("on its way"), std::string::npos) << out2[0].reason;
+
+  DomainEvent dead;
+  dead.type = std::string(ev::kPushDeadLettered);
+  dead.contact_id = s.contact_id;
+  dead.system = "aloware";
+  dead.push_id = out1[0].push_id;
+  dead.op = "send";
+  dead.message_key = "ghl:gm1";
+  Apply(&s, dead, 54, 0);
+  auto out3 = DecideRedrive(s, {{0, first}}, 55, Ctx());
+  ASSERT_EQ(out3.size(), 1u);
+  EXPECT_EQ(out3[0].type, ev::kPushRequested);
+}
+
 // A text first asked for longer ago than sync.redrive_max_text_age_h is
 // not re-sent: the moment it was for has passed. Other pushes have no age
 // limit, and a request that does not say when (written before the field
