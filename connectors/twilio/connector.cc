@@ -9,8 +9,9 @@ namespace {
 // A form post is an inbound text (it has a Body) or a status callback.
 std::string Describe(const WebhookReceived& w) {
   if (!w.body.empty() && w.body.front() == '{') return JsonWebhookKind(w.body);
-  if (w.body.find("MessageStatus=") != std::string::npos &&
-      w.body.find("Body=") == std::string::npos)
+  const bool status = w.body.find("MessageStatus=") != std::string::npos ||
+                      w.body.find("SmsStatus=") != std::string::npos;
+  if (status && w.body.find("Body=") == std::string::npos)
     return "status callback";
   if (w.body.find("Body=") != std::string::npos) return "inbound message";
   return "";
