@@ -279,11 +279,8 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   in.opted_out = [opt_outs](const std::string& contact, Channel channel) {
     return opt_outs->OptedOut(contact, ChannelName(channel));
   };
-  in.outcome = [&env, &tenant](const Task& t) -> std::optional<SendOutcome> {
-    SendOutcome o;
-    if (!ReadSendOutcome(*env.log, tenant, t.campaign, t.step, t.contact, &o).ok())
-      return std::nullopt;
-    return o;
+  in.outcome = [&env, &tenant](const Task& t, SendOutcome* o) {
+    return ReadSendOutcome(*env.log, tenant, t.campaign, t.step, t.contact, o);
   };
   CampaignPlan plan = PlanNextTaskEvents(in);
   AgentPlan agent;

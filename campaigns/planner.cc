@@ -8,6 +8,10 @@ namespace dfm {
 
 namespace {
 
+// How soon a cancelled task whose send's outcome could not be read is
+// looked at again.
+constexpr int64_t kUnreadableOutcomeRetryUs = 1000000;
+
 void Wake(int64_t at_us, int64_t now_us, CampaignPlan* plan) {
   if (at_us <= now_us) return;
   if (plan->wake_us == 0 || at_us < plan->wake_us) plan->wake_us = at_us;
@@ -29,13 +33,20 @@ void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPla
     // call is done when it ends, not when the dialer took it.)
     if (t.state == TaskState::kInProgress && known_step && channel != Channel::kCall &&
         in.outcome) {
-      const std::optional<SendOutcome> o = in.outcome(t);
-      if (o && o->kind == SendOutcome::Kind::kSent) {
+      SendOutcome o;
+      const Status read = in.outcome(t, &o);
+      // Not readable now (a passing error): no skip for good. A row that
+      // does not read (Corruption) never will: as unknown.
+      if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) {
+        Wake(in.now_us + kUnreadableOutcomeRetryUs, in.now_us, plan);
+        return;
+      }
+      if (read.ok() && o.kind == SendOutcome::Kind::kSent) {
         TaskEvent done = TaskEventFor(t, kTaskDone);
         done.channel = std::string(ChannelName(channel));
         done.agent = t.agent;
         done.claim = t.claims;
-        done.detail = o->detail;
+        done.detail = o.detail;
         plan->events.push_back(std::move(done));
         return;
       }

@@ -37,6 +37,7 @@
 
 #include "campaigns/campaign_view.h"
 #include "campaigns/task.h"
+#include "util/status.h"
 
 namespace dfm {
 
@@ -46,10 +47,12 @@ struct PlanInput {
   std::vector<Task> tasks;            // every task of the campaign, any order
   // Whether the person is opted out of `channel` now (the registry).
   std::function<bool(const std::string& contact, Channel channel)> opted_out;
-  // What became of the send a task in progress asked for (nullopt while
-  // unknown; unset: never known). A cancel ends a text or email that
-  // went as done, not skipped: it counts against the frequency caps.
-  std::function<std::optional<SendOutcome>(const Task& task)> outcome;
+  // What became of the send a task in progress asked for: OK with *out
+  // set, NotFound while nothing is known (unset: never known; Corruption
+  // read the same), any other error when it cannot be read now. A cancel ends a text or email that
+  // went as done, not skipped: it counts against the frequency caps. A
+  // task whose outcome cannot be read is left for a later plan.
+  std::function<Status(const Task& task, SendOutcome* out)> outcome;
   int64_t now_us = 0;
 };
 

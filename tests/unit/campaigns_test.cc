@@ -821,13 +821,22 @@ TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
   EXPECT_FALSE(PlanNextTaskEvents(in).complete) << "a cancelled campaign does not complete";
   // A text that went before the cancel is done (it counts against the
   // caps), not skipped.
-  in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
-    if (t.contact == "c") return SendOutcome{SendOutcome::Kind::kSent, "verity"};
-    return std::nullopt;
+  in.outcome = [](const Task& t, SendOutcome* o) {
+    if (t.contact != "c") return Status::NotFound("nothing known");
+    *o = SendOutcome{SendOutcome::Kind::kSent, "verity"};
+    return Status::OK();
   };
   const std::string went = Said(PlanNextTaskEvents(in));
   EXPECT_EQ(went.rfind("task.done c/0", 0), 0u) << went;
   EXPECT_NE(went.find("task.skipped f/0 cancelled #1"), std::string::npos) << went;
+  // An outcome that cannot be read now is no "did not go": the task
+  // waits for a later plan rather than being skipped for good.
+  in.outcome = [](const Task& t, SendOutcome*) {
+    return t.contact == "c" ? Status::IOError("read failed") : Status::NotFound("nothing known");
+  };
+  CampaignPlan unread = PlanNextTaskEvents(in);
+  EXPECT_EQ(Said(unread), "task.skipped d/0 cancelled; task.skipped f/0 cancelled #1; ");
+  EXPECT_EQ(unread.wake_us, in.now_us + 1000000);
   in.outcome = nullptr;
 
   v.state = CampaignState::kRunning;
