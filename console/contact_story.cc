@@ -146,6 +146,9 @@ std::string Plain(const DomainEvent& d, bool reveal) {
   if (d.type == ev::kConsentConflict)
     return "Staff in " + who + " tried to opt " + d.channel +
            " back in; refused, the person's opt-out holds";
+  if (d.type == ev::kConsentKnown)
+    return who + " now shows " + d.channel +
+           " not opted out (its one flag cleared; nobody had opted it out)";
   if (d.type == ev::kOptOutFlagged) return "A text that only looks like an opt-out, left for a person";
   (void)reveal;
   return "";

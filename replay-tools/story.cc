@@ -122,6 +122,9 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   }
   if (t == ev::kOptOutFlagged)
     return "possible opt-out flagged for a person: " + d.reason + " via " + d.system;
+  if (t == ev::kConsentKnown)
+    return d.system + " now holds " + d.channel + " not opted out (" + d.reason +
+           "; its one flag cleared, nobody's opt-in)";
   (void)e;
   return t;
 }

@@ -168,9 +168,12 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
 // own record newly shows it). refused: a staff or system opt-in over a held
 // opt-out. unanswered: a bare YES that answers no confirmation. repeated:
 // an opt-out of a channel out already. read_back: a lift inside the skew
-// allowance of a system that reads back.
+// allowance of a system that reads back. known_only: a system's own record
+// newly showing a channel in that the engine holds in too (a one-flag
+// system cleared over a channel only its flag held out): recorded as what
+// the system holds, no statement of the person's.
 struct Sorted {
-  std::vector<std::string> changed, marked, refused, unanswered, repeated, read_back;
+  std::vector<std::string> changed, marked, refused, unanswered, repeated, read_back, known_only;
   std::string held_by;
 };
 
@@ -178,7 +181,7 @@ Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consen
                     const SyncContext& ctx, int64_t t, bool holds) {
   const bool opt_out = c.change == Consent::Change::kOptOut;
   Sorted r;
-  auto& [changed, marked, refused, unanswered, repeated, read_back, held_by] = r;
+  auto& [changed, marked, refused, unanswered, repeated, read_back, known_only, held_by] = r;
   for (const auto& ch : c.channels) {
     const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
     const bool new_mark = opt_out && c.permanent && !known.permanent;
@@ -198,10 +201,20 @@ Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consen
     }
     auto it = s.consent.find(ch);
     if (it == s.consent.end()) {
-      if (opt_out) changed.push_back(ch);  // never opted out: an opt-in changes nothing
+      // Never opted out: an opt-in changes nothing but what a snapshot's
+      // system holds (its next setting then reads as the change it is).
+      if (opt_out) {
+        changed.push_back(ch);
+      } else if (c.snapshot) {
+        known_only.push_back(ch);
+      }
       continue;
     }
     const ContactState::ChannelConsent& cur = it->second;
+    if (!opt_out && !cur.out && c.snapshot) {  // in, held out there until now
+      known_only.push_back(ch);
+      continue;
+    }
     if (cur.out == opt_out) {
       // A system's own record newly showing an opt-out the engine holds is
       // recorded too: it confirms it there (PushToUnconfirmed).
@@ -245,7 +258,8 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   const bool opt_out = c.change == Consent::Change::kOptOut;
   const bool holds = opt_out && Holds(c.actor, ctx);
   const Sorted sorted = SortChannels(s, fact, c, ctx, t, holds);
-  const auto& [changed, marked, refused, unanswered, repeated, read_back, held_by] = sorted;
+  const auto& [changed, marked, refused, unanswered, repeated, read_back, known_only, held_by] =
+      sorted;
   auto statement = [&](const std::vector<std::string>& chans) {
     DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn, chans);
     e.actor = ActorName(c.actor);
@@ -292,6 +306,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
       }
     }
   }
+  if (!known_only.empty()) out->push_back(base(ev::kConsentKnown, known_only));
   if (!unanswered.empty()) {
     DomainEvent f = base(ev::kOptOutFlagged, unanswered);
     f.reason = c.reason + ", not a reply to a confirmation: the opt-out holds";
@@ -328,7 +343,9 @@ void DecideReportedConsent(const ContactState& s, const ContactFact& fact, const
 
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
   for (const auto& ch : SplitChannels(e.channel)) {
-    if (e.type == ev::kConsentConflict) {  // the system lifted it: it holds the opt-in
+    // The system lifted it (refused, or over a channel that was not out):
+    // it holds the channel in.
+    if (e.type == ev::kConsentConflict || e.type == ev::kConsentKnown) {
       s->known_consent[e.system][ch] = {false, e.source_time_us, false};
       continue;
     }

@@ -229,7 +229,7 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
        e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
        e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
        e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
-       e.type == ev::kConsentConflict ||
+       e.type == ev::kConsentConflict || e.type == ev::kConsentKnown ||
        e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
        e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
     s->last_fact_seq = e.webhook_seq;
@@ -248,7 +248,7 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
       for (auto& [ch, p] : pend->second)
         if (p.push_id == e.push_id) p.refused = true;
   } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn ||
-             e.type == ev::kConsentConflict) {
+             e.type == ev::kConsentConflict || e.type == ev::kConsentKnown) {
     model::ApplyConsentStatement(s, e);
   }
 }

@@ -81,6 +81,15 @@ inline constexpr std::string_view kOptedIn = "contact.opted_in";
 // opt-out holds. Followed by an opt_out push that sets it again there; for
 // a person to look at (dfm audit conflicts).
 inline constexpr std::string_view kConsentConflict = "consent.conflict";
+// What a system's own record now holds, and nothing more: a snapshot (a
+// one-flag system's cleared flag, Aloware's is_dnc) showing a channel in
+// that the engine knew held out there though the person never opted it
+// out (the flag was set for another channel). system, channel,
+// source_time_us, reason and external_id as above. Not a consent
+// statement: the channel's state, the audit and the opt-out registry are
+// unchanged; the system's next setting of the flag then reads as the
+// change it is (docs/sync-rules.md).
+inline constexpr std::string_view kConsentKnown = "consent.known";
 // A text that contains an opt-out word but is not one ("stop by at 3pm?"),
 // or a bare YES that answers no confirmation while an opt-out holds:
 // flagged for a person, not acted on. channel, system, external_id (the

@@ -107,6 +107,9 @@ class ConsentRulesTest : public ::testing::Test {
     return out;
   }
   bool SmsOut() const { return IsOptedOut(state_, "sms"); }
+  // The log's decisions, through the codec and applied again, give the
+  // same consent state.
+  void ExpectAReplayGivesTheSameState();
 
   SyncContext ctx_;
   ContactState state_;
@@ -496,11 +499,72 @@ TEST_F(ConsentRulesTest, OptOutsWrittenBeforeActorsWereRecordedHold) {
   EXPECT_EQ(Of(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)), ev::kConsentConflict).size(), 1u);
 }
 
+// Aloware's one is_dnc flag holds sms and call. GoHighLevel staff set DND
+// on calls: pushed to Aloware as the whole flag, which it confirms (sms
+// known out there, though nobody opted sms out). An agent clears the flag,
+// then sets it again when the person asks for no contact: the second
+// setting opts sms out too, and Verity and GoHighLevel are told. The clear
+// records only what Aloware holds (consent.known): no opt-in of the
+// person's, no push, the channel's own state untouched.
+TEST_F(ConsentRulesTest, AOneFlagClearedThenSetAgainOptsOutEachOfItsChannels) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour, false, {"call"})));
+  EXPECT_FALSE(SmsOut());
+  ASSERT_TRUE(state_.known_consent["aloware"]["sms"].out) << "the whole flag was confirmed";
+  auto cleared = Step(Dnd("aloware", Change::kOptIn, 101 * kHour, false, {"sms", "call"}));
+  auto known = Of(cleared, ev::kConsentKnown);
+  ASSERT_EQ(known.size(), 1u);
+  EXPECT_EQ(known[0].channel, "sms");
+  EXPECT_EQ(known[0].system, "aloware");
+  for (const auto& e : Of(cleared, ev::kOptedIn))
+    EXPECT_EQ(e.channel.find("sms"), std::string::npos) << "nobody opted sms back in";
+  for (const auto& p : Of(cleared, ev::kPushRequested))
+    EXPECT_EQ(p.channel.find("sms"), std::string::npos) << "sms is told nowhere: " << p.system;
+  EXPECT_FALSE(state_.known_consent["aloware"]["sms"].out);
+  EXPECT_EQ(state_.consent.count("sms"), 0u);
+  ExpectAReplayGivesTheSameState();
+
+  auto es = Step(Dnd("aloware", Change::kOptOut, 102 * kHour, false, {"sms", "call"}));
+  EXPECT_TRUE(SmsOut());
+  std::vector<std::string> told;
+  for (const auto& p : Of(es, ev::kPushRequested, "opt_out"))
+    if (p.channel.find("sms") != std::string::npos) told.push_back(p.system);
+  std::sort(told.begin(), told.end());
+  EXPECT_EQ(told, (std::vector<std::string>{"ghl", "verity"}));
+}
+
+// The clear is no statement of the person's: their STOP delivered late (a
+// vendor's retry), older than the clear, still opts them out.
+TEST_F(ConsentRulesTest, ALateStopOlderThanAOneFlagClearStillOptsOut) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour, false, {"call"})));
+  Step(Dnd("aloware", Change::kOptIn, 101 * kHour, false, {"sms", "call"}));
+  Step(Text(Change::kOptOut, 100 * kHour + 30 * kMinute, "STOP"));
+  EXPECT_TRUE(SmsOut());
+}
+
+// The person opted sms out and back in (their own START), then staff set
+// DND on calls (the whole flag at Aloware), an agent cleared it and set it
+// again: sms is out again.
+TEST_F(ConsentRulesTest, AOneFlagSetAgainAfterTheChannelWasBackInOptsItOut) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+  ConfirmPushes(Step(Text(Change::kOptIn, 101 * kHour, "START")));
+  ASSERT_FALSE(SmsOut());
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 102 * kHour, false, {"call"})));
+  ASSERT_TRUE(state_.known_consent["aloware"]["sms"].out);
+  auto cleared = Step(Dnd("aloware", Change::kOptIn, 103 * kHour, false, {"sms", "call"}));
+  EXPECT_EQ(Of(cleared, ev::kConsentKnown).size(), 1u);
+  Step(Dnd("aloware", Change::kOptOut, 104 * kHour, false, {"sms", "call"}));
+  EXPECT_TRUE(SmsOut());
+}
+
 TEST_F(ConsentRulesTest, ReplayingTheDecisionsGivesTheSameConsentState) {
   ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour, true)));
   ConfirmPushes(Step(Text(Change::kOptOut, 101 * kHour, "STOP")));
   ConfirmPushes(Step(Dnd("aloware", Change::kOptIn, 102 * kHour, false, {"sms", "call"})));
   Step(Text(Change::kOptIn, 103 * kHour, "YES"));
+  ExpectAReplayGivesTheSameState();
+}
+
+void ConsentRulesTest::ExpectAReplayGivesTheSameState() {
   ContactState again;
   uint64_t seq = 0;
   for (const auto& e : log_) {
