@@ -416,9 +416,11 @@ void PumpQueues(Self* self) {
         return;
       }
     }
-    int64_t allowed = st.limiter->NextAllowed(now);
+    // Urgent pushes (opt-outs, opt-ins, read-backs) probe a spent daily
+    // cap hourly; one waiting on its pacing is looked at again when due.
+    int64_t allowed = st.limiter->NextAllowed(now, q == &st.urgent);
     if (allowed > now) {
-      WakeAt(self, allowed);
+      WakeAt(self, earliest ? std::min(allowed, earliest) : allowed);
       return;
     }
     if (!st.breaker->Allow(now)) {

@@ -23,11 +23,13 @@ constexpr int64_t kDayUs = 24LL * 3600 * 1'000'000;
 RateLimiter::RateLimiter(int limit, int64_t window_us, int64_t daily_limit)
     : limit_(limit), window_us_(window_us), daily_limit_(daily_limit) {}
 
-int64_t RateLimiter::NextAllowed(int64_t now_us) const {
+int64_t RateLimiter::NextAllowed(int64_t now_us, bool consent) const {
   int64_t t = std::max(now_us, blocked_until_);
   if (daily_limit_ > 0 && day_start_ >= 0 && now_us - day_start_ < kDayUs &&
       day_count_ >= daily_limit_) {
-    t = std::max(t, day_start_ + kDayUs);
+    int64_t day_end = day_start_ + kDayUs;
+    if (consent && day_full_at_ >= 0) day_end = std::min(day_end, day_full_at_ + kDailyConsentProbeUs);
+    t = std::max(t, day_end);
   }
   // Sliding window: the oldest send within it must age out first.
   size_t in_window = 0;
@@ -45,19 +47,29 @@ void RateLimiter::OnSent(int64_t now_us) {
   if (day_start_ < 0 || now_us - day_start_ >= kDayUs) {
     day_start_ = now_us;
     day_count_ = 0;
+    day_full_at_ = -1;
+    vendor_low_ = -1;
   }
-  ++day_count_;
+  if (++day_count_ >= daily_limit_ && daily_limit_ > 0) day_full_at_ = now_us;
 }
 
 void RateLimiter::OnHeaders(int64_t now_us, std::optional<int> remaining,
                             std::optional<int64_t> daily_remaining) {
   if (remaining && *remaining <= 0) blocked_until_ = std::max(blocked_until_, now_us + window_us_);
   if (daily_remaining && daily_limit_ > 0) {
-    if (day_start_ < 0 || now_us - day_start_ >= kDayUs) {
+    const int64_t left = *daily_remaining;
+    // More remaining than the vendor said before, beyond what answers
+    // arriving out of order explain, is its new day.
+    const bool reset = vendor_low_ >= 0 && left > vendor_low_ + kVendorResetMargin;
+    if (reset || day_start_ < 0 || now_us - day_start_ >= kDayUs) {
       day_start_ = now_us;
       day_count_ = 0;
+      day_full_at_ = -1;
+      vendor_low_ = -1;
     }
-    day_count_ = std::max<int64_t>(day_count_, daily_limit_ - *daily_remaining);
+    vendor_low_ = vendor_low_ < 0 ? left : std::min(vendor_low_, left);
+    day_count_ = std::max<int64_t>(day_count_, daily_limit_ - left);
+    if (left <= 0) day_full_at_ = now_us;
   }
 }
 

@@ -30,11 +30,19 @@ struct Backoff {
 class RateLimiter {
  public:
   RateLimiter(int limit, int64_t window_us, int64_t daily_limit);
-  // The earliest time (>= now) a request may be sent.
-  int64_t NextAllowed(int64_t now_us) const;
+  // The earliest time (>= now) a request may be sent. Once the daily cap
+  // is reached (counted here, or the vendor says none remain), other
+  // requests wait for the end of the day counted from the first send; a
+  // `consent` request (an opt-out or opt-in) may go an hour
+  // (kDailyConsentProbeUs) after the cap was last seen reached: the
+  // vendor's day may have reset before ours (no vendor says when), and an
+  // opt-out must not wait a day. Its answer's daily count then tells.
+  int64_t NextAllowed(int64_t now_us, bool consent = false) const;
   void OnSent(int64_t now_us);
   // The vendor says `remaining` requests are left in the current window
-  // (X-RateLimit-Remaining) or `daily_remaining` today.
+  // (X-RateLimit-Remaining) or `daily_remaining` today. The day's count is
+  // the higher of ours and the vendor's; more remaining than the vendor
+  // last said (by over kVendorResetMargin) is its new day, ours too.
   void OnHeaders(int64_t now_us, std::optional<int> remaining,
                  std::optional<int64_t> daily_remaining);
   // A 429: nothing before now + retry_after (a window when not given).
@@ -48,7 +56,13 @@ class RateLimiter {
   int64_t blocked_until_ = 0;
   int64_t day_start_ = -1;  // the daily count runs from the first send; -1: none yet
   int64_t day_count_ = 0;
+  int64_t day_full_at_ = -1;  // when the daily cap was last seen reached; -1: not today
+  int64_t vendor_low_ = -1;   // the fewest remaining the vendor said today; -1: none
 };
+
+inline constexpr int64_t kDailyConsentProbeUs = 3600LL * 1'000'000;
+// More than the requests in flight whose answers may arrive out of order.
+inline constexpr int64_t kVendorResetMargin = 64;
 
 // Closed -> (threshold consecutive failures) -> open for open_us -> half-open
 // (one trial request) -> closed on success, open again on failure.

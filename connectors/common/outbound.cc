@@ -112,7 +112,11 @@ void AddDeliverySettings(std::vector<SettingSpec>* settings, const RateDefaults&
           {"concurrency", false, "4", "pushes in flight at once", true},
           {"rate_limit", false, rate.limit, "requests per rate window (" + rate.why + ")", true},
           {"rate_window_ms", false, rate.window_ms, "the rate window", true},
-          {"daily_limit", false, rate.daily, "requests per day; 0: none", true},
+          {"daily_limit", false, rate.daily,
+           "requests per day; 0: none. Once spent (or the vendor says none remain), "
+           "requests wait for the day's end, but opt-outs, opt-ins and read-backs try once an "
+           "hour: no vendor says when its day resets",
+           true},
           {"request_timeout_ms", false, "10000", "timeout of one HTTP request", true},
           {"retry_base_ms", false, "500", "first retry waits up to this (doubling, full jitter)",
            true},

@@ -112,6 +112,48 @@ TEST(Delivery, RateLimiterSlidingWindowAndVendorSignals) {
   EXPECT_GE(d.NextAllowed(now + kSec), now + 24 * 3600 * kSec);
 }
 
+// The vendor says no request remains today: other requests wait for the
+// day's end, an opt-out only an hour (no vendor says when its day resets,
+// and it may reset before ours). The probe's answer tells: none remaining
+// still, the next waits another hour; some remaining (the vendor's reset),
+// every request goes again.
+TEST(Delivery, ADailyCapHoldsAnOptOutAnHourNotADay) {
+  constexpr int64_t kHour = 3600 * kSec;
+  RateLimiter d(100, 10 * kSec, 200000);
+  const int64_t now = 1000 * kSec;
+  d.OnSent(now);
+  d.OnHeaders(now, 50, 0);
+  EXPECT_GE(d.NextAllowed(now + kSec), now + 24 * kHour);
+  EXPECT_EQ(d.NextAllowed(now + kSec, /*consent=*/true), now + kHour);
+  int64_t probe = now + kHour;
+  d.OnSent(probe);
+  d.OnHeaders(probe, 99, 0);  // still none today
+  EXPECT_EQ(d.NextAllowed(probe + kSec, true), probe + kHour);
+  EXPECT_GE(d.NextAllowed(probe + kSec), now + 24 * kHour);
+  probe += kHour;
+  d.OnSent(probe);
+  d.OnHeaders(probe, 99, 199999);  // the vendor's day began again
+  EXPECT_EQ(d.NextAllowed(probe + kSec), probe + kSec);
+  EXPECT_EQ(d.NextAllowed(probe + kSec, true), probe + kSec);
+
+  // A cap set lower than the vendor's holds though the vendor says many
+  // remain; answers out of order are no new day.
+  RateLimiter low(100, 10 * kSec, 3);
+  for (int i = 0; i < 3; ++i) {
+    low.OnSent(now + i * kSec);
+    low.OnHeaders(now + i * kSec, 99, 199990 - i);
+  }
+  low.OnHeaders(now + 3 * kSec, 99, 199991);
+  EXPECT_GE(low.NextAllowed(now + 4 * kSec), now + 24 * kHour);
+
+  // Counted here alone (no header), the cap holds the same way.
+  RateLimiter c(100, 10 * kSec, 2);
+  c.OnSent(now);
+  c.OnSent(now + 20 * kSec);
+  EXPECT_GE(c.NextAllowed(now + 30 * kSec), now + 24 * kHour);
+  EXPECT_EQ(c.NextAllowed(now + 30 * kSec, true), now + 20 * kSec + kHour);
+}
+
 TEST(Delivery, CircuitBreakerOpensHalfOpensAndCloses) {
   CircuitBreaker cb(3, 30 * kSec);
   int64_t now = 0;
