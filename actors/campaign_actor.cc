@@ -89,11 +89,29 @@ class AgentReads {
       : env_(env), rs_(RunSettings(env)), tenant_(tenant), v_(v), now_us_(now_us) {
     Customer c;
     if (ReadCustomer(*env.log, tenant, v.spec.customer, &c).ok()) customer_name_ = c.name;
-    for (const Task& t : tasks)  // when the campaign first reached each person
+    for (const Task& t : tasks)  // the first done task of each person
       if (t.state == TaskState::kDone && t.changed_us != 0) {
-        int64_t& at = reached_[t.contact];
-        at = at == 0 ? t.changed_us : std::min(at, t.changed_us);
+        const Task*& first = reached_[t.contact].first;
+        if (!first || t.changed_us < first->changed_us) first = &t;
       }
+  }
+
+  // When the campaign first reached the person: its first text's send (a
+  // reply in the seconds before its task.done is one), else that task's
+  // end (a call, a row written before sends were dated). 0: not reached;
+  // nullopt: not readable now.
+  std::optional<int64_t> ReachedAt(const std::string& contact) const {
+    auto it = reached_.find(contact);
+    if (it == reached_.end()) return 0;
+    auto& [first, at] = it->second;
+    if (at) return at;
+    SendOutcome o;
+    const Status s = ReadSendOutcome(*env_.log, tenant_, first->campaign, first->step,
+                                     first->contact, &o);
+    if (!s.ok() && !s.IsNotFound() && !s.IsCorruption()) return std::nullopt;
+    const bool dated = s.ok() && o.kind == SendOutcome::Kind::kSent && o.at_us != 0;
+    at = dated ? std::min(o.at_us, first->changed_us) : first->changed_us;
+    return at;
   }
 
   std::optional<Person> PersonFor(const Task& t) const {
@@ -106,9 +124,9 @@ class AgentReads {
     r.opted_out = ContactOptedOut(log, tenant_, t.contact, std::string(ChannelName(step.channel)));
     const std::string& phone = p.fields[fields::kPhone];
     r.has_address = !(step.channel == Channel::kEmail ? p.fields[fields::kEmail] : phone).empty();
-    auto reached = reached_.find(t.contact);
-    if (reached != reached_.end() &&
-        !ReadRepliedSince(log, tenant_, t.contact, reached->second, &r.replied).ok())
+    const std::optional<int64_t> reached = ReachedAt(t.contact);
+    if (!reached) return std::nullopt;
+    if (*reached != 0 && !ReadRepliedSince(log, tenant_, t.contact, *reached, &r.replied).ok())
       return std::nullopt;
     if (v_.started_us != 0 && !ReadPaidSince(log, tenant_, t.contact, v_.started_us, &r.paid).ok())
       return std::nullopt;
@@ -172,7 +190,8 @@ class AgentReads {
   const CampaignView& v_;
   int64_t now_us_;
   std::string customer_name_;
-  std::map<std::string, int64_t> reached_;
+  // contact -> its first done task, and when it reached them (0: not read yet)
+  mutable std::map<std::string, std::pair<const Task*, int64_t>> reached_;
 };
 
 // The send agent's events at this tick, for the tasks the planner's

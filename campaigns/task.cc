@@ -214,13 +214,22 @@ std::string EncodeSendOutcome(const SendOutcome& o) {
   const char* kind = o.kind == SendOutcome::Kind::kSent      ? "sent"
                      : o.kind == SendOutcome::Kind::kRefused ? "refused"
                                                              : "failed";
-  return std::string(kind) + " " + o.detail;
+  std::string row = kind;
+  if (o.at_us != 0) row += "@" + std::to_string(o.at_us);
+  return row + " " + o.detail;
 }
 
 bool DecodeSendOutcome(std::string_view row, SendOutcome* o) {
   const size_t sp = row.find(' ');
   if (sp == std::string_view::npos) return false;
-  const std::string_view kind = row.substr(0, sp);
+  std::string_view kind = row.substr(0, sp);
+  o->at_us = 0;
+  if (const size_t at = kind.find('@'); at != std::string_view::npos) {
+    const std::string_view n = kind.substr(at + 1);
+    const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), o->at_us);
+    if (ec != std::errc() || end != n.data() + n.size()) return false;
+    kind = kind.substr(0, at);
+  }
   if (kind == "sent") o->kind = SendOutcome::Kind::kSent;
   else if (kind == "refused") o->kind = SendOutcome::Kind::kRefused;
   else if (kind == "failed") o->kind = SendOutcome::Kind::kFailed;

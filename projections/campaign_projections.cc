@@ -398,7 +398,7 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
   if (!ours) return;
   SendOutcome o;
   if (d.type == ev::kPushSucceeded && d.op == "send") {
-    o = {SendOutcome::Kind::kSent, d.system};
+    o = {SendOutcome::Kind::kSent, d.system, e.recorded_at_us};
   } else if (d.type == ev::kPushDeadLettered && d.op == "send") {
     o = {SendOutcome::Kind::kFailed, d.reason};
   } else if (d.type == ev::kMessageRefused) {

@@ -28,7 +28,9 @@
 //                                     lapsed lease, it may still go), which
 //                                     the caps count as sent from its claim
 //   o/<tenant>/<campaign>/<step, 3 digits>/<contact> -> "<sent|refused|failed>
-//                                     <detail>": the first outcome the
+//                                     [@<when, µs>] <detail>" (sent: when
+//                                     its push.succeeded was recorded; rows
+//                                     without it read as 0): the first outcome the
 //                                     contact's events give the message
 //                                     CampaignMessageKey names (push.succeeded
 //                                     and push.dead_lettered of its send,

@@ -17,6 +17,7 @@
 #include "sync/consent.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
+#include "util/clock.h"
 
 namespace dfm {
 namespace {
@@ -58,6 +59,15 @@ TEST(CampaignMessageKey, AClaimCarriesItsTextAndReadsBack) {
   ASSERT_TRUE(DecodeSendOutcome(EncodeSendOutcome(o), &read));
   EXPECT_EQ(EncodeSendOutcome(read), "refused sms opted out (keyword STOP)");
   EXPECT_FALSE(DecodeSendOutcome("lost x", &read));
+  // A sent one is dated (when the vendor took it); a row written before
+  // sends were dated reads as undated.
+  ASSERT_TRUE(DecodeSendOutcome("sent@1790000000000123 verity", &read));
+  EXPECT_EQ(read.at_us, 1790000000000123);
+  EXPECT_EQ(read.detail, "verity");
+  EXPECT_EQ(EncodeSendOutcome(read), "sent@1790000000000123 verity");
+  ASSERT_TRUE(DecodeSendOutcome("sent verity", &read));
+  EXPECT_EQ(read.at_us, 0);
+  EXPECT_FALSE(DecodeSendOutcome("sent@12x verity", &read));
 }
 
 class SendAgentTest : public ::testing::Test {
@@ -429,7 +439,8 @@ TEST(CampaignPlanner, AResetGivesBackTheTasksStuckThenAndNoOther) {
 // What the contact's events say of a campaign's sends, and a person's
 // replies, folded as the live projection does and as a rebuild does.
 TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGivesTheSame) {
-  MemoryEventLog log;
+  ManualClock clock(1'790'000'000'000'000);  // a sent outcome is dated when it was recorded
+  MemoryEventLog log(&clock);
   auto ev = [](std::string_view type, const std::string& contact, const std::string& key) {
     DomainEvent d;
     d.type = std::string(type);
@@ -494,7 +505,7 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   };
   const std::string live = look();
   EXPECT_EQ(live,
-            "c-1=sent verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
+            "c-1=sent@1790000000000000 verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
             "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   EXPECT_EQ(look(), live);
