@@ -7,8 +7,9 @@
 // For each task, in the tasks' order:
 //   - held by its channel's agent under its current claim, with an outcome
 //     (SendOutcome): sent -> task.done (the channel); refused by the
-//     consent gate -> task.skipped "opted_out"; dead-lettered ->
-//     task.failed "send_failed"; no outcome yet: it waits (a lease that
+//     consent gate -> task.skipped "opted_out"; dead-lettered, or refused
+//     with nobody to deliver it (kNotDeliverableRule) -> task.failed
+//     "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
 //     message key is not sent again);
 //   - waiting and due, the campaign running, claimed before (its lease

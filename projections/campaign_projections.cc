@@ -402,7 +402,10 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
   } else if (d.type == ev::kPushDeadLettered && d.op == "send") {
     o = {SendOutcome::Kind::kFailed, d.reason};
   } else if (d.type == ev::kMessageRefused) {
-    o = {SendOutcome::Kind::kRefused, d.reason};
+    // The consent gate's refusal is the person's choice; nobody able to
+    // deliver it is a failure of the send.
+    o = {d.rule == kNotDeliverableRule ? SendOutcome::Kind::kFailed : SendOutcome::Kind::kRefused,
+         d.reason};
   } else {
     return;
   }

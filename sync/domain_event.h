@@ -215,6 +215,12 @@ inline bool SettlesPush(const DomainEvent& e) {
          (e.type == ev::kMessageRefused && !e.push_id.empty());
 }
 
+// The rule of a message.refused no consent made: nobody can deliver it (no
+// system plays the role, the system is not configured for it, the asking
+// system did not know the contact). Without it (and on events written
+// before it was) a refusal is the consent gate's (opted out, erased).
+inline constexpr std::string_view kNotDeliverableRule = "not_deliverable";
+
 // How a withdrawn send's message.refused reason begins ("withdrawn before
 // it was sent (campaign cancelled)"): its campaign no longer wanted it.
 inline constexpr std::string_view kWithdrawnReason = "withdrawn before it was sent";

@@ -181,9 +181,11 @@ void DecideSend(const ContactState& s, const ContactFact& fact, const Activity& 
   const bool draft = channel == channels::kDraft;
   if (draft && fact.system != kCampaignSystem) why = "only a campaign asks for a draft";
   const std::string& via = draft ? ctx.classifier : email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
-  if (!why.empty() || OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why) ||
-      via.empty() || (!draft && !ctx.targets.count(via))) {
+  const bool consent =
+      why.empty() && (OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why));
+  if (!why.empty() || via.empty() || (!draft && !ctx.targets.count(via))) {
     DomainEvent r = Base(ev::kMessageRefused, s, fact);
+    if (!consent) r.rule = std::string(kNotDeliverableRule);
     r.system = via;
     r.external_id.clear();
     r.message_key = key;

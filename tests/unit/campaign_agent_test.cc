@@ -466,6 +466,15 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
     d.fields[field] = value;
     return ToDraft(d, "acme", "contact:" + contact, EventId(), EventId());
   };
+  // Nobody to deliver it (no sender configured): the send failed, no
+  // consent refused it.
+  DomainEvent nobody;
+  nobody.type = std::string(ev::kMessageRefused);
+  nobody.contact_id = "c-5";
+  nobody.message_key = CampaignMessageKey("spring-1", 0, "c-5");
+  nobody.rule = std::string(kNotDeliverableRule);
+  nobody.reason = "no system plays the sender role";
+  const EventDraft undeliverable = ToDraft(nobody, "acme", "contact:c-5", EventId(), EventId());
   std::vector<EventDraft> drafts = {
       call("c-1", "aloware:940868001", "disposition", "Interested"),
       call("c-2", "aloware:940868002", "status", "ringing"),                       // not ended
@@ -475,6 +484,7 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
       ev(ev::kMessageRefused, "c-2", CampaignMessageKey("spring-1", 0, "c-2")),
       ev(ev::kPushDeadLettered, "c-3", CampaignMessageKey("spring-1", 1, "c-3")),
       ev(ev::kPushSucceeded, "c-4", "ghl:m-1"),  // not a campaign's
+      undeliverable,
       ToDraft(in, "acme", "contact:c-1", EventId(), EventId())};
   std::vector<AppendOutcome> out;
   ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
@@ -483,7 +493,8 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   auto look = [&log]() {
     std::string text;
     for (const auto& [step, contact] :
-         std::vector<std::pair<int, std::string>>{{0, "c-1"}, {0, "c-2"}, {1, "c-3"}, {0, "c-4"}}) {
+         std::vector<std::pair<int, std::string>>{
+             {0, "c-1"}, {0, "c-2"}, {1, "c-3"}, {0, "c-4"}, {0, "c-5"}}) {
       SendOutcome o;
       Status s = ReadSendOutcome(log, "acme", "spring-1", step, contact, &o);
       text += contact + "=" +
@@ -506,6 +517,7 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   const std::string live = look();
   EXPECT_EQ(live,
             "c-1=sent@1790000000000000 verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
+            "c-5=failed no system plays the sender role; "
             "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   EXPECT_EQ(look(), live);

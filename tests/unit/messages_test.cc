@@ -368,6 +368,7 @@ TEST_F(MessageModelTest, ASendToAnOptedOutNumberIsRefusedAndMarkedFailed) {
   EXPECT_EQ(refused[0].message_key, "ghl:gm2");
   EXPECT_EQ(refused[0].system, "verity");
   EXPECT_NE(refused[0].reason.find("sms opted out"), std::string::npos);
+  EXPECT_EQ(refused[0].rule, "") << "the consent gate's refusal";
   auto failed = Of(es, ev::kPushRequested, "message_status");
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].fields.at("status"), "failed");
@@ -440,6 +441,7 @@ TEST_F(MessageModelTest, ACampaignsEmailGoesToTheMailerAndACallNeedsADialer) {
   auto refused = Of(es, ev::kMessageRefused);
   ASSERT_EQ(refused.size(), 1u);
   EXPECT_EQ(refused[0].reason, "no system plays the dialer role");
+  EXPECT_EQ(refused[0].rule, kNotDeliverableRule) << "nobody can deliver it: no consent refused it";
 }
 
 // A campaign's draft request (campaigns/agent.h) goes to the tenant's
