@@ -174,7 +174,9 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
         pushes[d.push_id].seq = e.seq;
         pushes[d.push_id].at_us = e.recorded_at_us;
       } else if (d.type == ev::kMessageRefused) {
-        if (!IsWithdrawal(d)) refused++;  // a campaign's withdrawal is no consent refusal
+        // A campaign's withdrawal, or a send nobody could deliver, is no
+        // consent refusal.
+        if (!IsWithdrawal(d) && d.rule != kNotDeliverableRule) refused++;
         if (!d.push_id.empty()) pushes[d.push_id].state = "cancelled";
       } else if (d.type == ev::kRedriveSkipped) {
         systems[d.system].skipped++;

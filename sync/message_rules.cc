@@ -181,8 +181,12 @@ void DecideSend(const ContactState& s, const ContactFact& fact, const Activity& 
   const bool draft = channel == channels::kDraft;
   if (draft && fact.system != kCampaignSystem) why = "only a campaign asks for a draft";
   const std::string& via = draft ? ctx.classifier : email ? ctx.mailer : call ? ctx.dialer : ctx.sender;
-  const bool consent =
-      why.empty() && (OptedOut(s, *out, channel, &why) || ErasedOptOut(s, ctx, channel, &why));
+  // (OptedOut may say why before it finds an opt-in decided with the
+  // send: its words count only when it refuses.)
+  std::string consent_why;
+  const bool consent = why.empty() && (OptedOut(s, *out, channel, &consent_why) ||
+                                       ErasedOptOut(s, ctx, channel, &consent_why));
+  if (consent) why = consent_why;
   if (!why.empty() || via.empty() || (!draft && !ctx.targets.count(via))) {
     DomainEvent r = Base(ev::kMessageRefused, s, fact);
     if (!consent) r.rule = std::string(kNotDeliverableRule);

@@ -373,6 +373,18 @@ TEST_F(MessageModelTest, ASendToAnOptedOutNumberIsRefusedAndMarkedFailed) {
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].fields.at("status"), "failed");
   EXPECT_EQ(failed[0].fields.at("message_id"), "gm2");
+
+  // The person's opt-in decided with a send in one fact: the send goes.
+  ContactFact back = Fact("ghl", send, 30);
+  back.activities[0].message_id = "gm3";
+  Consent in;
+  in.change = Consent::Change::kOptIn;
+  in.channels = {"sms"};
+  in.reason = "keyword START";
+  back.consents.push_back(in);
+  es = Step(back);
+  EXPECT_EQ(Of(es, ev::kPushRequested, "send").size(), 1u);
+  EXPECT_TRUE(Of(es, ev::kMessageRefused).empty());
 }
 
 // A campaign's send (campaigns/README.md) comes as a fact of the system
