@@ -156,7 +156,7 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
   // A request that may have been done unanswered cost all it reserved.
   const bool unanswered = r.http_status == 0 && !r.not_sent;
   ChargeCredits(st, it, now, unanswered ? std::max(r.credits, it.credits_reserved) : r.credits);
-  st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining);
+  st.limiter->OnHeaders(now, r.rate_remaining, r.daily_remaining, it.sent_at);
   if (ConnectorStatus* b = st.cfg.status.get())
     b->last_answer_us.store(std::max<int64_t>(now - it.sent_at, 0), std::memory_order_relaxed);
 }
@@ -211,6 +211,10 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
     return;
   }
   if (r.http_status == 429) {
+    // The day's cap answering an hourly probe (RateLimiter::NextAllowed)
+    // spends no attempt: an opt-out is not "refused" for it, nor anything
+    // dead-lettered, while the vendor's day has not turned.
+    if (st.limiter->DailyCapReached(now)) it.attempt--;
     st.limiter->OnThrottled(now, r.retry_after_us);
     st.breaker->OnNeutral();
   } else if (!r.transient) {

@@ -23,10 +23,14 @@ constexpr int64_t kDayUs = 24LL * 3600 * 1'000'000;
 RateLimiter::RateLimiter(int limit, int64_t window_us, int64_t daily_limit)
     : limit_(limit), window_us_(window_us), daily_limit_(daily_limit) {}
 
+bool RateLimiter::DailyCapReached(int64_t now_us) const {
+  return daily_limit_ > 0 && day_start_ >= 0 && now_us - day_start_ < kDayUs &&
+         day_count_ >= daily_limit_;
+}
+
 int64_t RateLimiter::NextAllowed(int64_t now_us, bool consent) const {
   int64_t t = std::max(now_us, blocked_until_);
-  if (daily_limit_ > 0 && day_start_ >= 0 && now_us - day_start_ < kDayUs &&
-      day_count_ >= daily_limit_) {
+  if (DailyCapReached(now_us)) {
     int64_t day_end = day_start_ + kDayUs;
     if (consent && day_full_at_ >= 0) day_end = std::min(day_end, day_full_at_ + kDailyConsentProbeUs);
     t = std::max(t, day_end);
@@ -41,36 +45,40 @@ int64_t RateLimiter::NextAllowed(int64_t now_us, bool consent) const {
   return t;
 }
 
+void RateLimiter::NewDay(int64_t now_us) {
+  day_start_ = now_us;
+  day_count_ = 0;
+  day_full_at_ = full_since_ = vendor_low_ = -1;
+}
+
+void RateLimiter::NoteFull(int64_t now_us) {
+  day_full_at_ = now_us;
+  if (full_since_ < 0) full_since_ = now_us;
+}
+
 void RateLimiter::OnSent(int64_t now_us) {
   sent_.push_back(now_us);
   while (!sent_.empty() && sent_.front() <= now_us - window_us_) sent_.pop_front();
-  if (day_start_ < 0 || now_us - day_start_ >= kDayUs) {
-    day_start_ = now_us;
-    day_count_ = 0;
-    day_full_at_ = -1;
-    vendor_low_ = -1;
-  }
-  if (++day_count_ >= daily_limit_ && daily_limit_ > 0) day_full_at_ = now_us;
+  if (day_start_ < 0 || now_us - day_start_ >= kDayUs) NewDay(now_us);
+  if (++day_count_ >= daily_limit_ && daily_limit_ > 0) NoteFull(now_us);
 }
 
 void RateLimiter::OnHeaders(int64_t now_us, std::optional<int> remaining,
-                            std::optional<int64_t> daily_remaining) {
+                            std::optional<int64_t> daily_remaining, std::optional<int64_t> sent_us) {
   if (remaining && *remaining <= 0) blocked_until_ = std::max(blocked_until_, now_us + window_us_);
-  if (daily_remaining && daily_limit_ > 0) {
-    const int64_t left = *daily_remaining;
-    // More remaining than the vendor said before, beyond what answers
-    // arriving out of order explain, is its new day.
-    const bool reset = vendor_low_ >= 0 && left > vendor_low_ + kVendorResetMargin;
-    if (reset || day_start_ < 0 || now_us - day_start_ >= kDayUs) {
-      day_start_ = now_us;
-      day_count_ = 0;
-      day_full_at_ = -1;
-      vendor_low_ = -1;
-    }
-    vendor_low_ = vendor_low_ < 0 ? left : std::min(vendor_low_, left);
-    day_count_ = std::max<int64_t>(day_count_, daily_limit_ - left);
-    if (left <= 0) day_full_at_ = now_us;
-  }
+  if (!daily_remaining || daily_limit_ <= 0) return;
+  const int64_t left = *daily_remaining;
+  // More remaining than the vendor said before is its new day when the
+  // answer to a request sent once the cap was reached says so (an answer
+  // to one sent before, or from a second counter of the vendor's, as
+  // Apollo counts each endpoint apart, is not), by more than answers
+  // arriving out of order explain.
+  const bool reset = full_since_ >= 0 && sent_us.value_or(now_us) >= full_since_ &&
+                     vendor_low_ >= 0 && left > vendor_low_ + kVendorResetMargin;
+  if (reset || day_start_ < 0 || now_us - day_start_ >= kDayUs) NewDay(now_us);
+  vendor_low_ = vendor_low_ < 0 ? left : std::min(vendor_low_, left);
+  day_count_ = std::max<int64_t>(day_count_, daily_limit_ - left);
+  if (day_count_ >= daily_limit_) NoteFull(now_us);
 }
 
 void RateLimiter::OnThrottled(int64_t now_us, std::optional<int64_t> retry_after_us) {

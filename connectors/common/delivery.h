@@ -43,8 +43,13 @@ class RateLimiter {
   // (X-RateLimit-Remaining) or `daily_remaining` today. The day's count is
   // the higher of ours and the vendor's; more remaining than the vendor
   // last said (by over kVendorResetMargin) is its new day, ours too.
+  // `sent_us`: when the request answered went (now when not given).
   void OnHeaders(int64_t now_us, std::optional<int> remaining,
-                 std::optional<int64_t> daily_remaining);
+                 std::optional<int64_t> daily_remaining,
+                 std::optional<int64_t> sent_us = std::nullopt);
+  // Whether the daily cap is spent now (counted here, or the vendor said
+  // none remain): a 429 then answers the day, not a passing burst.
+  bool DailyCapReached(int64_t now_us) const;
   // A 429: nothing before now + retry_after (a window when not given).
   void OnThrottled(int64_t now_us, std::optional<int64_t> retry_after_us);
 
@@ -56,7 +61,11 @@ class RateLimiter {
   int64_t blocked_until_ = 0;
   int64_t day_start_ = -1;  // the daily count runs from the first send; -1: none yet
   int64_t day_count_ = 0;
+  void NewDay(int64_t now_us);
+  void NoteFull(int64_t now_us);
+
   int64_t day_full_at_ = -1;  // when the daily cap was last seen reached; -1: not today
+  int64_t full_since_ = -1;   // when it was first seen reached today; -1: not today
   int64_t vendor_low_ = -1;   // the fewest remaining the vendor said today; -1: none
 };
 

@@ -1577,6 +1577,47 @@ TEST_F(ActorTest, ASendBegunBeforeARestartIsNotSentAgain) {
   EXPECT_TRUE(TypesIn("contact:c2").empty());
 }
 
+// The vendor says no request remains today: an opt-out probes once an
+// hour, and a 429 answering a probe spends none of its attempts: it is
+// never reported refused (kept open) while the vendor's day has not
+// turned, and goes when it has.
+TEST_F(ActorTest, AnOptOutProbingASpentDailyCapSpendsNoAttempts) {
+  auto client = std::make_shared<ScriptedClient>();
+  ConnectorSettings s = Settings(client);
+  s.daily_limit = 1000;
+  s.backoff.max_attempts = 3;
+  auto c = Connector(s);
+  PushOrder out = Order("p-out", "c1", /*priority=*/10);
+  out.request.op = "opt_out";
+  out.request.channel = "sms";
+  caf::anon_send(c, out);
+  sched_->run();
+  PushResult spent;
+  spent.http_status = 429;
+  spent.daily_remaining = 0;
+  spent.detail = "HTTP 429: daily limit";
+  for (size_t i = 0; i < 6; ++i) {
+    ASSERT_EQ(client->pushes.size(), i + 1) << "one probe an hour";
+    client->pushes[i].done(spent);
+    sched_->run();
+    Advance(30 * 60'000'000LL);
+    EXPECT_EQ(client->pushes.size(), i + 1) << "not within the hour";
+    Advance(31 * 60'000'000LL);
+  }
+  for (const auto& r : *reports_)
+    for (const auto& e : r.events)
+      EXPECT_NE(e.outcome, "refused") << "six probes, three attempts allowed: none spent";
+  PushResult ok;
+  ok.http_status = 200;
+  ok.daily_remaining = 199999;
+  client->pushes.back().done(ok);
+  sched_->run();
+  bool succeeded = false;
+  for (const auto& r : *reports_)
+    for (const auto& e : r.events) succeeded = succeeded || e.type == ev::kPushSucceeded;
+  EXPECT_TRUE(succeeded);
+}
+
 // A campaign's actor rests three times as long as its tick took, up to a
 // second, and as long as the tick asked when that is longer.
 TEST(CampaignActorRest, IsThreeTimesTheTickUpToASecondOrWhatWasAsked) {

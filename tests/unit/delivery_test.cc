@@ -146,6 +146,20 @@ TEST(Delivery, ADailyCapHoldsAnOptOutAnHourNotADay) {
   low.OnHeaders(now + 3 * kSec, 99, 199991);
   EXPECT_GE(low.NextAllowed(now + 4 * kSec), now + 24 * kHour);
 
+  // The answer to a request sent before the cap was reached (another
+  // counter of the vendor's, as Apollo counts each endpoint apart) is no
+  // new day; a probe's answer is.
+  RateLimiter two(100, 10 * kSec, 1000);
+  two.OnSent(now);
+  two.OnSent(now + kSec);
+  two.OnHeaders(now + 2 * kSec, 99, 0, now + kSec);        // counter A: spent
+  two.OnHeaders(now + 3 * kSec, 99, 900, now);             // counter B, asked before
+  EXPECT_TRUE(two.DailyCapReached(now + 4 * kSec));
+  EXPECT_GE(two.NextAllowed(now + 4 * kSec), now + 24 * kHour);
+  two.OnSent(now + 2 * kSec + kHour);                      // the hourly probe
+  two.OnHeaders(now + 3 * kSec + kHour, 99, 999, now + 2 * kSec + kHour);
+  EXPECT_FALSE(two.DailyCapReached(now + 4 * kSec + kHour));
+
   // Counted here alone (no header), the cap holds the same way.
   RateLimiter c(100, 10 * kSec, 2);
   c.OnSent(now);
