@@ -27,11 +27,12 @@ EraseHandler AskClusterErase(ClusterNode* node) {
   };
 }
 
-bool AnswerClusterErase(const Config& config, Worker* worker, const ServedLog& at, const std::string& request,
-                        std::function<void(std::string)>* reply) {
+bool AnswerClusterErase(const std::atomic<const Config*>& live, Worker* worker, const ServedLog& at,
+                        const std::string& request, std::function<void(std::string)>* reply) {
   RemoteRead r;
   if (!DecodeRemoteRead(request, &r) || r.route != kEraseRoute) return false;
-  worker->Post([&config, at, r = std::move(r), reply = std::move(*reply)] {
+  worker->Post([&live, at, r = std::move(r), reply = std::move(*reply)] {
+    const Config& config = *live.load();
     std::string contact, reason, by;
     for (const auto& [name, value] : r.params) {
       if (name == "contact") contact = value;

@@ -5,6 +5,8 @@
 // console/remote_read.h).
 #pragma once
 
+#include <atomic>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,8 +29,9 @@ inline constexpr int64_t kEraseTimeoutMs = 60000;
 EraseHandler AskClusterErase(ClusterNode* node);
 
 // Runs `request` when it is an erasure (true; `reply` called once from
-// `worker`), over `at`; false for any other request.
-bool AnswerClusterErase(const Config& config, Worker* worker, const ServedLog& at, const std::string& request,
-                        std::function<void(std::string)>* reply);
+// `worker`), over `at`, with the configuration `live` holds when it runs
+// (what a reload put in place); false for any other request.
+bool AnswerClusterErase(const std::atomic<const Config*>& live, Worker* worker, const ServedLog& at,
+                        const std::string& request, std::function<void(std::string)>* reply);
 
 }  // namespace dfm

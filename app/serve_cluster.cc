@@ -268,6 +268,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     front.SetSharedKeys(std::make_shared<SharedKeys>(keys_bucket));
     front.SetSharedLimits(limits_bucket);
     SharePageSessions(config, &front);
+    std::atomic<const Config*> live{&config};  // what a reload put in place
     // Reads from any node: asked of, and answered by, the partitions' nodes.
     front.SetRemoteReads([&node](const std::string& tenant, std::string request,
                                  std::function<void(Status, std::string)> done) {
@@ -275,9 +276,9 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     });
     // Erasures too: run where the partition's log and keys are.
     auto eraser = std::make_unique<Worker>();
-    node->ServeReads([&front, &config, &eraser](const ServedLog& at, std::string request,
-                                                std::function<void(std::string)> reply) {
-      if (AnswerClusterErase(config, eraser.get(), at, request, &reply)) return;
+    node->ServeReads([&front, &live, &eraser](const ServedLog& at, std::string request,
+                                              std::function<void(std::string)> reply) {
+      if (AnswerClusterErase(live, eraser.get(), at, request, &reply)) return;
       if (at.work && at.work->Answer(request, &reply)) return;
       front.AnswerRemoteRead(*at.log, std::move(request), std::move(reply));
     });
@@ -290,24 +291,26 @@ int ServeCluster(const Config& config, const std::string& config_path) {
       front.SetSyncControl(std::move(hooks));
     }
     front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
-    front.SetHealthServices([&config, &node](JsonObject* services) { ClusterServices(config, *node, services); });
-    front.SetStatusSource([&config, &node](const std::string& tenant,
-                                           std::vector<ConnectorSnapshot>* connectors,
-                                           EngineSnapshot* engine) {
+    // The tenants and systems a reload put in place (`live`).
+    front.SetHealthServices([&live, &node](JsonObject* services) { ClusterServices(*live.load(), *node, services); });
+    front.SetStatusSource([&live, &node](const std::string& tenant,
+                                         std::vector<ConnectorSnapshot>* connectors,
+                                         EngineSnapshot* engine) {
       std::vector<AttentionItem> attention;
       uint64_t total = 0;
-      ClusterStatus(config, *node, connectors, engine, &attention, &total, tenant);
+      ClusterStatus(*live.load(), *node, connectors, engine, &attention, &total, tenant);
     });
-    front.SetAttentionSource([&config, &node](const std::string& tenant,
-                                              std::vector<AttentionItem>* attention,
-                                              uint64_t* total) {
+    front.SetAttentionSource([&live, &node](const std::string& tenant,
+                                            std::vector<AttentionItem>* attention,
+                                            uint64_t* total) {
       std::vector<ConnectorSnapshot> connectors;
       EngineSnapshot engine;
-      ClusterStatus(config, *node, &connectors, &engine, attention, total, tenant);
+      ClusterStatus(*live.load(), *node, &connectors, &engine, attention, total, tenant);
     });
     std::unique_ptr<Alerter> alerter;
     ServeClusterMetrics(config, node.get(), &front, &alerter);
     Reloader reloader(config_path, &config, [&](const Config& next) {
+      live.store(&next);
       node->Reload(next);
       front.Reload(next);
     });

@@ -64,13 +64,18 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
 }
 
 // POST /v1/admin/erase and /v1/admin/backup over the node's log and keys;
-// an erasure's compaction is `scrubber`'s.
-void SetAdminHandlers(const Config& config, RocksDbEventLog* log, std::shared_ptr<KeyStore> keys,
-                      RocksDbKeyStore* rocks_keys, ErasureScrubber* scrubber, HttpFront* front) {
-  front->SetEraseHandler([log, keys, scrubber, &config](const std::string& tenant, const std::string& contact,
-                                                        const std::string& reason, const std::string& by,
-                                                        EraseAnswer* answer) {
-    Status s = EraseForApi(config, log, keys.get(), ErasureLedgerPath(config.data_dir()), tenant, contact, reason,
+// an erasure's compaction is `scrubber`'s. An erasure reads the person's
+// webhooks with the configuration a reload put in place (`live`): the
+// mappers read what the router read.
+void SetAdminHandlers(const std::atomic<const Config*>& live, RocksDbEventLog* log,
+                      std::shared_ptr<KeyStore> keys, RocksDbKeyStore* rocks_keys,
+                      ErasureScrubber* scrubber, HttpFront* front) {
+  const Config& config = *live.load();  // data_dir: a restart's
+  front->SetEraseHandler([log, keys, scrubber, &live](const std::string& tenant, const std::string& contact,
+                                                      const std::string& reason, const std::string& by,
+                                                      EraseAnswer* answer) {
+    const Config& now = *live.load();
+    Status s = EraseForApi(now, log, keys.get(), ErasureLedgerPath(now.data_dir()), tenant, contact, reason,
                            by, answer);
     if (s.ok() && !answer->already) scrubber->ScrubAfter(answer->seq);
     return s;
@@ -140,7 +145,7 @@ int ServeNode(const Config& config, const std::string& config_path) {
       reconcile->Reload(next);
     });
     front.SetReloadHandler(std::ref(reloader));
-    SetAdminHandlers(config, log.get(), keys, rocks_keys, &scrubber, &front);
+    SetAdminHandlers(live, log.get(), keys, rocks_keys, &scrubber, &front);
     front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
     front.SetBackfillHandler([&sync, &live](const std::string& tenant, const BackfillAsk& ask, std::string* json) {
       return AnswerBackfill(sync->backfills(), *live.load(), tenant, ask, json);

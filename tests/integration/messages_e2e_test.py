@@ -34,6 +34,81 @@ VERITY_KEY = "it-verity-api-key"
 SEND_PATH = "/api/integrations/df-middleware/send-message"  # Verity's send route (docs/verity.md)
 
 
+class EraseAfterReloadTest(unittest.TestCase):
+    """docs/privacy.md: an erasure finds the person's webhooks with the
+    configuration a reload put in place, as the sync read them. A webhook
+    that decided nothing new (found by reading it, not through the
+    contact's events) under an event name a reload added to
+    aloware.contact_events is the person's too: its key is destroyed."""
+
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(base.DFM, self.dir)
+        self.dfm.start()
+
+    def tearDown(self):
+        self.dfm.stop()
+
+    def aloware(self, event, contact_id, first_name, phone):
+        body = json.dumps({"event": event, "body": {
+            "id": contact_id, "first_name": first_name, "last_name": "Lovelace",
+            "phone_number": phone, "updated_at": "2026-11-20 21:00:00"}}).encode()
+        st, _, answer = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/webhooks/aloware", body=body,
+                                        headers={"Content-Type": "application/json",
+                                                 "Authorization": "Bearer " + dfmtest.ALOWARE_TOKEN})
+        self.assertEqual(st, 200, answer)
+
+    def created(self, phone):
+        return [e for e in self.dfm.dump(with_body=True) if e["type"] == "contact.created"
+                and e.get("payload", {}).get("fields", {}).get("phone") == phone]
+
+    def test_a_webhook_only_a_reloaded_setting_reads_is_erased_with_the_person(self):
+        self.aloware("Contact Created", 7000001, "Ada", "+12055550171")
+        wait_for("Ada's contact", lambda: self.created("+12055550171"), timeout=20)
+        contact = self.created("+12055550171")[0]["payload"]["contact_id"]
+        with open(self.dfm.config_path) as f:
+            config = f.read()
+        line = f'token = "{dfmtest.ALOWARE_TOKEN}"\n'
+        self.assertIn(line, config)
+        with open(self.dfm.config_path, "w") as f:
+            f.write(config.replace(line, line + 'contact_events = "Contact Created,Contact Updated,'
+                                   'Contact-Created,Contact-Updated,Contact Merged"\n', 1))
+        with open(os.path.join(self.dfm.data_dir, "admin.token")) as f:
+            token = f.read().strip()
+        st, _, answer = dfmtest.request("127.0.0.1", self.dfm.admin_port, "POST", "/v1/admin/reload", body=b"",
+                                        headers={"Authorization": "Bearer " + token})
+        self.assertEqual(st, 200, answer)
+        # The same person's record again under the newly listed name: no
+        # change, so nothing decided from it.
+        self.aloware("Contact Merged", 7000001, "Ada", "+12055550171")
+        self.aloware("Contact Created", 7000002, "Bob", "+12055550172")
+        wait_for("Bob's contact", lambda: self.created("+12055550172"), timeout=20)
+        time.sleep(1)
+
+        def webhook(provider_id):
+            return [e for e in self.dfm.dump(with_body=True) if e["type"] == "webhook.received"
+                    and e.get("payload", {}).get("provider_event_id") == provider_id]
+        merged_id = "Contact Merged:7000001:2026-11-20 21:00:00"
+        merged = webhook(merged_id)
+        self.assertEqual(len(merged), 1)
+        caused = [e for e in self.dfm.dump() if merged[0]["id"] in (e.get("causation_id"), e.get("correlation_id"))
+                  and e["id"] != merged[0]["id"]]
+        self.assertEqual(caused, [], "the repeat decided nothing: found by reading it alone")
+        created = webhook("Contact Created:7000001:2026-11-20 21:00:00")[0]["seq"]
+        bob = webhook("Contact Created:7000002:2026-11-20 21:00:00")[0]["seq"]
+
+        r = subprocess.run([self.dfm.binary, "erase", "-c", self.dfm.config_path, contact,
+                            "--reason", "art. 17", "--json"], capture_output=True, text=True, env=dfmtest.environ())
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        out = json.loads(r.stdout)
+        self.assertIn("running service", out["how"])
+        self.assertEqual(out["sources"], 2, out)
+        dump = {e["seq"]: e for e in self.dfm.dump()}
+        self.assertTrue(dump[merged[0]["seq"]].get("erased"), "the repeat's key survived the erasure")
+        self.assertTrue(dump[created].get("erased"))
+        self.assertFalse(dump[bob].get("erased"), "another person's webhook")
+
+
 class MessagesTest(unittest.TestCase):
     def make_dfm(self, extra_config):
         return dfmtest.Dfm(base.DFM, self.dir, extra_config=extra_config)
