@@ -124,6 +124,11 @@ struct ConnectorState {
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
     int credits_reserved = 0;   // for the request in flight (daily credit budget)
     int64_t refused_since = 0;  // an open opt-out the system refused: since when
+    // 429s answering a spent daily cap (RateLimiter::DailyCapReached), up
+    // to kFreeDailyTries: not counted against max_attempts. (attempt
+    // itself only rises: it names each request's events.)
+    int free_tries = 0;
+    int counted() const { return attempt - free_tries; }
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order

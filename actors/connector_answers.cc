@@ -7,6 +7,10 @@
 
 namespace dfm::connector_steps {
 
+// Hourly probes of a spent daily cap not counted against max_attempts:
+// two days' worth.
+constexpr int kFreeDailyTries = 48;
+
 // Whether the vendor could carry `it` out twice (VendorClient::MayApplyTwice).
 bool MayApplyTwice(const ConnectorState& st, const ConnectorState::Item& it) {
   PushRequest asked;
@@ -213,8 +217,9 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
   if (r.http_status == 429) {
     // The day's cap answering an hourly probe (RateLimiter::NextAllowed)
     // spends no attempt: an opt-out is not "refused" for it, nor anything
-    // dead-lettered, while the vendor's day has not turned.
-    if (st.limiter->DailyCapReached(now)) it.attempt--;
+    // dead-lettered, while the vendor's day has not turned; for two days
+    // at most (a vendor that never lets anything through again shows).
+    if (st.limiter->DailyCapReached(now) && it.free_tries < kFreeDailyTries) it.free_tries++;
     st.limiter->OnThrottled(now, r.retry_after_us);
     st.breaker->OnNeutral();
   } else if (!r.transient) {
@@ -222,11 +227,11 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
   } else {  // the vendor answered: a known passing refusal is no outage
     st.breaker->OnNeutral();
   }
-  if (it.attempt >= st.cfg.backoff.max_attempts && IsOptOutPush(it.order.request.op)) {
+  if (it.counted() >= st.cfg.backoff.max_attempts && IsOptOutPush(it.order.request.op)) {
     KeepOpen(self, it, std::move(attempted), r, now);
     return;
   }
-  if (it.attempt >= st.cfg.backoff.max_attempts) {
+  if (it.counted() >= st.cfg.backoff.max_attempts) {
     DomainEvent dead = Event(it, ev::kPushDeadLettered);
     dead.http_status = r.http_status;
     dead.reason =
@@ -235,7 +240,7 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
     return;
   }
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  int64_t delay = st.cfg.backoff.Delay(it.attempt, unit(st.rng));
+  int64_t delay = st.cfg.backoff.Delay(it.counted(), unit(st.rng));
   if (r.retry_after_us) delay = std::max(delay, *r.retry_after_us);
   it.not_before = now + delay;
   attempted.outcome = "retry";

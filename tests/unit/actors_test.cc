@@ -1604,9 +1604,15 @@ TEST_F(ActorTest, AnOptOutProbingASpentDailyCapSpendsNoAttempts) {
     EXPECT_EQ(client->pushes.size(), i + 1) << "not within the hour";
     Advance(31 * 60'000'000LL);
   }
+  std::set<int> numbers;  // each request's events are its own (r/<push>/<attempt>/...)
   for (const auto& r : *reports_)
-    for (const auto& e : r.events)
+    for (const auto& e : r.events) {
       EXPECT_NE(e.outcome, "refused") << "six probes, three attempts allowed: none spent";
+      if (e.type == ev::kPushAttempted) {
+        EXPECT_TRUE(numbers.insert(e.attempt).second) << e.attempt;
+      }
+    }
+  EXPECT_EQ(numbers.size(), 6u);
   PushResult ok;
   ok.http_status = 200;
   ok.daily_remaining = 199999;
