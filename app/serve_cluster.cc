@@ -320,6 +320,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     rc = RunFront(&front, [&front] { return front.listening(); }, "serving webhooks; cluster node joined");
     if (alerter) alerter->Stop();  // before the partitions go: no mail of their leaving
     node->Stop();  // partitions given up for the others to take at once
+    eraser.reset();  // its last erasures done while `live`'s configuration is kept
   }
   shared_control->Unsubscribe(console_subscription);
   logger->info("event=exit code={}", rc);

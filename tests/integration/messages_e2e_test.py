@@ -83,7 +83,12 @@ class EraseAfterReloadTest(unittest.TestCase):
         self.aloware("Contact Merged", 7000001, "Ada", "+12055550171")
         self.aloware("Contact Created", 7000002, "Bob", "+12055550172")
         wait_for("Bob's contact", lambda: self.created("+12055550172"), timeout=20)
-        time.sleep(1)
+
+        def decided():  # every webhook decided, the repeat's included
+            _, _, body = dfmtest.request("127.0.0.1", self.dfm.port, "GET", "/v1/health")
+            parts = json.loads(body)["parts"]
+            return parts["sync"]["router"]["behind"] == 0
+        wait_for("the sync caught up", decided, timeout=20)
 
         def webhook(provider_id):
             return [e for e in self.dfm.dump(with_body=True) if e["type"] == "webhook.received"
