@@ -62,6 +62,10 @@ const std::vector<AlertRule>& BuiltinAlertRules() {
        {}, 0, 0, 0, "the data directory's disk is nearly full; the service stops taking webhooks"},
       {"DfmEventLogUnwritable", "critical", "", K::kEquals, "dfm_event_log_writable", "", {}, 0, 0,
        1 * kMinute, "the event log cannot be written: webhooks are refused"},
+      {"DfmEventLogIndexUnreadable", "critical", "", K::kIncrease, "dfm_event_log_index_refused_total", "",
+       {}, 0, 5 * kMinute, 0,
+       "the event log's de-duplication index cannot be read: appends under those keys are refused "
+       "(senders retry); its files are damaged: `dfm log verify`, then restore from a backup"},
   };
   return kRules;
 }

@@ -548,8 +548,10 @@ void RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
   };
   for (auto& item : batch) {
     Status s = planner->Plan(item.drafts, lookup, records, &item.outcomes);
-    if (!s.ok())
+    if (!s.ok()) {
       item.refused = Status::Unavailable("event log cannot accept this append: " + s.ToString());
+      stat_index_refused.fetch_add(1);
+    }
   }
 }
 

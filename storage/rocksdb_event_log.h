@@ -178,6 +178,10 @@ class RocksDbEventLog : public EventLog {
     uint64_t events_appended = 0;
     uint64_t duplicates = 0;
     uint64_t failed_commits = 0;
+    // Appends refused because their idempotency key could not be looked
+    // up (a read error, an entry that does not read): nothing is taken
+    // twice, but nothing new under that key is taken either.
+    uint64_t index_refused = 0;
     // Of the group commits, those whose synced write (RocksDB's write with
     // its WAL sync, as timed by the writer) took kSlowCommit or longer, and
     // the longest one's time. Mostly a disk that stalls, or else RocksDB

@@ -182,7 +182,8 @@ struct RocksDbEventLog::Impl {
   std::condition_variable maintenance_cv;  // with `mu`: wakes it to stop
   std::atomic<uint64_t> free_bytes{UINT64_MAX};
 
-  std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0};
+  std::atomic<uint64_t> stat_commits{0}, stat_events{0}, stat_dups{0}, stat_failed{0},
+      stat_index_refused{0};
   std::atomic<uint64_t> stat_slow{0}, stat_slowest_us{0};  // written by the writer thread only
   Histogram commit_us{Histogram::LatencyBoundsUs()};       // each group commit's synced write
   Histogram commit_events{Histogram::CountBounds()};       // events in it

@@ -165,6 +165,7 @@ RocksDbEventLog::Stats RocksDbEventLog::GetStats() const {
   s.events_appended = impl_->stat_events.load();
   s.duplicates = impl_->stat_dups.load();
   s.failed_commits = impl_->stat_failed.load();
+  s.index_refused = impl_->stat_index_refused.load();
   s.slow_commits = impl_->stat_slow.load();
   s.slowest_commit_us = impl_->stat_slowest_us.load();
   s.crc32c_hardware = Crc32cServesRocksDb() && Crc32cHardware() ? 1 : 0;
@@ -176,6 +177,7 @@ std::vector<EventLog::Counter> RocksDbEventLog::Counters() const {
   return {{"group_commits", st.group_commits},
           {"events_appended", st.events_appended},
           {"failed_commits", st.failed_commits},
+          {"index_refused", st.index_refused},
           {"slow_commits", st.slow_commits},
           {"slowest_commit_us", st.slowest_commit_us},
           {"wal_trash_bytes", st.wal_trash_bytes},
@@ -197,6 +199,9 @@ void RocksDbEventLog::WriteMetrics(MetricsText* out) const {
       .Sample({}, d(st.duplicates));
   out->Family("dfm_event_log_failed_commits_total", "counter", "Group commits whose write failed.")
       .Sample({}, d(st.failed_commits));
+  out->Family("dfm_event_log_index_refused_total", "counter",
+              "Appends refused because their idempotency key could not be looked up.")
+      .Sample({}, d(st.index_refused));
   out->Family("dfm_event_log_commit_duration_seconds", "histogram",
               "Each group commit's synced write (RocksDB write with its WAL sync).")
       .Histo({}, impl_->commit_us.Read(), 1e-6);

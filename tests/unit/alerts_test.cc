@@ -160,6 +160,23 @@ TEST(AlertEvaluator, ErrorRatioOverFiveMinutes) {
   EXPECT_NEAR(f[0].value, 3.0 / 103.0, 1e-9);
 }
 
+// An append refused because its idempotency key could not be looked up
+// (storage damage) fires at once, and holds for the five minutes its
+// increase is seen.
+TEST(AlertEvaluator, AnUnreadableDeduplicationIndexFires) {
+  AlertEvaluator e;
+  auto refused = [](double n) {
+    return std::vector<MetricSample>{{"dfm_event_log_index_refused_total", {}, n}};
+  };
+  EXPECT_TRUE(e.Evaluate(0, refused(0)).empty());
+  auto f = e.Evaluate(15 * kS, refused(2));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].name, "DfmEventLogIndexUnreadable");
+  EXPECT_EQ(f[0].severity, "critical");
+  EXPECT_EQ(e.Evaluate(4 * 60 * kS, refused(2)).size(), 1u) << "within the five minutes";
+  EXPECT_TRUE(e.Evaluate(10 * 60 * kS, refused(2)).empty()) << "nothing refused since";
+}
+
 FiringAlert Alert(const std::string& name, const std::string& system, const std::string& category = "") {
   FiringAlert a;
   a.name = name;

@@ -22,6 +22,7 @@
 #include "storage/rocksdb_event_log.h"
 #include "storage/rocksdb_log_impl.h"
 #include "storage/tailer.h"
+#include "util/metrics.h"
 #include "storage/wal_trash_fs.h"
 #include "tests/support/faulty_fs.h"
 #include "tests/support/temp_dir.h"
@@ -409,6 +410,11 @@ TEST(RocksDbEventLog, AnIdempotencyEntryThatDoesNotReadRefusesTheAppend) {
   EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
   EXPECT_EQ(log->LastSequence(), 1u) << "the retry was appended again";
   ASSERT_TRUE(log->Append(Draft("s", "b", "k2"), nullptr).ok()) << "other keys are taken";
+  // Counted for operators (DfmEventLogIndexUnreadable).
+  EXPECT_EQ(log->GetStats().index_refused, 1u);
+  MetricsText m;
+  log->WriteMetrics(&m);
+  EXPECT_NE(m.Finish().find("dfm_event_log_index_refused_total 1\n"), std::string::npos);
 }
 
 // A RocksDB log at o.path holding two events.
