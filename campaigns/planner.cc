@@ -4,6 +4,8 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "campaigns/agent.h"
+
 namespace dfm {
 
 namespace {
@@ -23,42 +25,60 @@ int64_t FirstDue(const CampaignView& v) {
   return std::max(v.started_us, v.spec.start_at_us) + v.spec.steps.front().delay_s * 1000000;
 }
 
+// A cancelled campaign's task not ended: done when its text or email went
+// before the cancel (it counts against the frequency caps; a call is done
+// when it ends, not when the dialer took it), else skipped "cancelled".
+// One whose earlier claim was released since (its lease lapsed while the
+// sender was down) and whose text went is claimed again by its step's
+// agent, with nothing to send, and ended done: only a task's holder ends
+// it (campaigns/task.h).
+void TendCancelled(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
+  const bool known_step = t.step >= 0 && static_cast<size_t>(t.step) < v.spec.steps.size();
+  const Channel channel = known_step ? v.spec.steps[t.step].channel : Channel::kSms;
+  if ((t.state == TaskState::kInProgress || t.claims > 0) && known_step &&
+      channel != Channel::kCall && in.outcome) {
+    SendOutcome o;
+    const Status read = in.outcome(t, &o);
+    // Not readable now (a passing error): no skip for good. A row that
+    // does not read (Corruption) never will: as unknown.
+    if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) {
+      Wake(in.now_us + kUnreadableOutcomeRetryUs, in.now_us, plan);
+      return;
+    }
+    if (read.ok() && o.kind == SendOutcome::Kind::kSent) {
+      TaskEvent done = TaskEventFor(t, kTaskDone);
+      done.channel = std::string(ChannelName(channel));
+      done.detail = o.detail;
+      done.agent = t.agent;
+      done.claim = t.claims;
+      if (t.state != TaskState::kInProgress) {
+        TaskEvent claim = TaskEventFor(t, kTaskClaimed);
+        claim.agent = channel == Channel::kEmail ? kEmailAgent : kSmsAgent;
+        claim.claim = t.claims + 1;
+        claim.lease_until_us = in.now_us;
+        done.agent = claim.agent;
+        done.claim = claim.claim;
+        plan->events.push_back(std::move(claim));
+      }
+      plan->events.push_back(std::move(done));
+      return;
+    }
+  }
+  TaskEvent e = TaskEventFor(t, kTaskSkipped);
+  e.reason = "cancelled";
+  // Claimed once: what its claims asked for is withdrawn if it has not
+  // gone (a claim released since, its lease lapsed while the sender was
+  // down, may have left its send waiting at the connector).
+  e.claim = t.claims;
+  if (t.state == TaskState::kInProgress) e.agent = t.agent;
+  plan->events.push_back(std::move(e));
+}
+
 // The task events `t` needs now, whatever the campaign's state.
 void Tend(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
   if (t.ended()) return;
   if (v.state == CampaignState::kCancelled) {
-    const bool known_step = t.step >= 0 && static_cast<size_t>(t.step) < v.spec.steps.size();
-    const Channel channel = known_step ? v.spec.steps[t.step].channel : Channel::kSms;
-    // A text or email that went before the cancel is the task's: done. (A
-    // call is done when it ends, not when the dialer took it.)
-    if (t.state == TaskState::kInProgress && known_step && channel != Channel::kCall &&
-        in.outcome) {
-      SendOutcome o;
-      const Status read = in.outcome(t, &o);
-      // Not readable now (a passing error): no skip for good. A row that
-      // does not read (Corruption) never will: as unknown.
-      if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) {
-        Wake(in.now_us + kUnreadableOutcomeRetryUs, in.now_us, plan);
-        return;
-      }
-      if (read.ok() && o.kind == SendOutcome::Kind::kSent) {
-        TaskEvent done = TaskEventFor(t, kTaskDone);
-        done.channel = std::string(ChannelName(channel));
-        done.agent = t.agent;
-        done.claim = t.claims;
-        done.detail = o.detail;
-        plan->events.push_back(std::move(done));
-        return;
-      }
-    }
-    TaskEvent e = TaskEventFor(t, kTaskSkipped);
-    e.reason = "cancelled";
-    // Claimed once: what its claims asked for is withdrawn if it has not
-    // gone (a claim released since, its lease lapsed while the sender was
-    // down, may have left its send waiting at the connector).
-    e.claim = t.claims;
-    if (t.state == TaskState::kInProgress) e.agent = t.agent;
-    plan->events.push_back(std::move(e));
+    TendCancelled(v, in, t, plan);
     return;
   }
   if (t.state == TaskState::kInProgress) {

@@ -23,7 +23,10 @@
 // are released. A cancelled one skips every task not ended, reason
 // "cancelled"; the skip of a task claimed before names its claims (and
 // its agent, while one holds it), and the router withdraws what they asked
-// for if it has not gone (actors/router.h). A running one whose every task ended with none left to
+// for if it has not gone (actors/router.h). A text or email a claim sent
+// before the cancel (PlanInput::outcome) ends its task done instead; one
+// released since is first claimed again by its step's agent, with nothing
+// to send (only the holder ends a task). A running one whose every task ended with none left to
 // make is complete (the caller appends the change).
 //
 // Pure. Times are Unix microseconds.

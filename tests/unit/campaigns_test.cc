@@ -837,6 +837,33 @@ TEST(CampaignPlanner, PausedReleasesOnlyCancelledSkipsAndTheEndIsComplete) {
   CampaignPlan unread = PlanNextTaskEvents(in);
   EXPECT_EQ(Said(unread), "task.skipped d/0 cancelled; task.skipped f/0 cancelled #1; ");
   EXPECT_EQ(unread.wake_us, in.now_us + 1000000);
+  // An earlier claim's text went, the claim released since (its lease
+  // lapsed): done too, its step's agent claiming it again (nothing sent)
+  // to end it, as only the holder may.
+  in.outcome = [](const Task& t, SendOutcome* o) {
+    if (t.contact != "f") return Status::NotFound("nothing known");
+    *o = SendOutcome{SendOutcome::Kind::kSent, "verity"};
+    return Status::OK();
+  };
+  CampaignPlan f_went = PlanNextTaskEvents(in);
+  ASSERT_EQ(f_went.events.size(), 4u) << Said(f_went);
+  EXPECT_EQ(f_went.events[2].type, kTaskClaimed);
+  EXPECT_EQ(f_went.events[3].type, kTaskDone);
+  const TaskEvent& again = f_went.events[2];
+  EXPECT_EQ(again.agent, "sms");
+  EXPECT_EQ(again.claim, 2);
+  EXPECT_TRUE(again.body.empty() && again.channel.empty()) << "nothing is sent again";
+  EXPECT_EQ(f_went.events[3].channel, "sms");
+  EXPECT_EQ(f_went.events[3].detail, "verity");
+  Task f = in.tasks.back();
+  for (size_t i = 2; i < 4; ++i) {  // as the projection folds them: decoded
+    TaskEvent back;
+    const TaskEvent& e = f_went.events[i];
+    ASSERT_TRUE(DecodeTaskEvent(e.type, EncodeTaskEvent(e), &back)) << e.type;
+    ASSERT_TRUE(ApplyTaskEvent(back, &f).ok()) << e.type;
+  }
+  EXPECT_EQ(f.state, TaskState::kDone);
+  EXPECT_EQ(f.claims, 2);
   in.outcome = nullptr;
 
   v.state = CampaignState::kRunning;
