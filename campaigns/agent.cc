@@ -9,10 +9,6 @@ namespace dfm {
 
 namespace {
 
-const char* AgentOf(Channel c) {
-  return c == Channel::kEmail ? kEmailAgent : c == Channel::kCall ? kCallAgent : kSmsAgent;
-}
-
 // The end of a send an agent asked for, once its outcome is known.
 TaskEvent Answer(const Task& t, Channel channel, const SendOutcome& o) {
   TaskEvent e;
@@ -31,7 +27,7 @@ TaskEvent Answer(const Task& t, Channel channel, const SendOutcome& o) {
       break;
   }
   if (e.type != kTaskSkipped) {
-    e.agent = AgentOf(channel);
+    e.agent = SendAgentOf(channel);
     e.claim = t.claims;
   }
   e.detail = o.detail;
@@ -111,7 +107,7 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
   for (const Task& t : *in.tasks) {
     if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size() || alone(t)) continue;
     const CampaignStep& step = v.spec.steps[static_cast<size_t>(t.step)];
-    const char* agent = AgentOf(step.channel);
+    const char* agent = SendAgentOf(step.channel);
     if (t.state == TaskState::kInProgress && t.agent == kAiAgent) {
       if (std::optional<Draft> d = in.draft ? in.draft(t) : std::nullopt)
         plan.events.push_back(DraftAnswered(t, *d, step.channel));

@@ -63,6 +63,10 @@ inline constexpr char kSmsAgent[] = "sms";
 inline constexpr char kEmailAgent[] = "email";
 inline constexpr char kCallAgent[] = "call";
 inline constexpr char kAiAgent[] = "ai";
+// The agent that sends (or dials) a step of `channel`.
+inline const char* SendAgentOf(Channel c) {
+  return c == Channel::kEmail ? kEmailAgent : c == Channel::kCall ? kCallAgent : kSmsAgent;
+}
 // The longest drafted text a text step sends (its prompt asks for under
 // 300): a longer one fails the task "draft_failed".
 inline constexpr size_t kMaxDraftedTextChars = 320;

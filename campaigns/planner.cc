@@ -10,9 +10,11 @@ namespace dfm {
 
 namespace {
 
-// How soon a cancelled task whose send's outcome could not be read is
-// looked at again.
+// How soon a cancelled task whose send's outcome could not be read, or
+// that was claimed again to be ended, is looked at again.
 constexpr int64_t kUnreadableOutcomeRetryUs = 1000000;
+// The lease of that claim: long enough not to read as stuck meanwhile.
+constexpr int64_t kCancelClaimLeaseUs = 60 * 1000000LL;
 
 void Wake(int64_t at_us, int64_t now_us, CampaignPlan* plan) {
   if (at_us <= now_us) return;
@@ -30,8 +32,8 @@ int64_t FirstDue(const CampaignView& v) {
 // when it ends, not when the dialer took it), else skipped "cancelled".
 // One whose earlier claim was released since (its lease lapsed while the
 // sender was down) and whose text went is claimed again by its step's
-// agent, with nothing to send, and ended done: only a task's holder ends
-// it (campaigns/task.h).
+// agent, with nothing to send, and ended done by the next plan: only a
+// task's holder ends it (campaigns/task.h).
 void TendCancelled(const CampaignView& v, const PlanInput& in, const Task& t, CampaignPlan* plan) {
   const bool known_step = t.step >= 0 && static_cast<size_t>(t.step) < v.spec.steps.size();
   const Channel channel = known_step ? v.spec.steps[t.step].channel : Channel::kSms;
@@ -45,21 +47,23 @@ void TendCancelled(const CampaignView& v, const PlanInput& in, const Task& t, Ca
       Wake(in.now_us + kUnreadableOutcomeRetryUs, in.now_us, plan);
       return;
     }
+    if (read.ok() && o.kind == SendOutcome::Kind::kSent && t.state != TaskState::kInProgress) {
+      // Claimed first; the next plan, seeing who holds it then (an agent's
+      // claim not folded yet may have come first), ends it done.
+      TaskEvent claim = TaskEventFor(t, kTaskClaimed);
+      claim.agent = SendAgentOf(channel);
+      claim.claim = t.claims + 1;
+      claim.lease_until_us = in.now_us + kCancelClaimLeaseUs;
+      plan->events.push_back(std::move(claim));
+      Wake(in.now_us + kUnreadableOutcomeRetryUs, in.now_us, plan);
+      return;
+    }
     if (read.ok() && o.kind == SendOutcome::Kind::kSent) {
       TaskEvent done = TaskEventFor(t, kTaskDone);
       done.channel = std::string(ChannelName(channel));
       done.detail = o.detail;
       done.agent = t.agent;
       done.claim = t.claims;
-      if (t.state != TaskState::kInProgress) {
-        TaskEvent claim = TaskEventFor(t, kTaskClaimed);
-        claim.agent = channel == Channel::kEmail ? kEmailAgent : kSmsAgent;
-        claim.claim = t.claims + 1;
-        claim.lease_until_us = in.now_us;
-        done.agent = claim.agent;
-        done.claim = claim.claim;
-        plan->events.push_back(std::move(claim));
-      }
       plan->events.push_back(std::move(done));
       return;
     }
