@@ -536,10 +536,12 @@ void RocksDbEventLog::Impl::CommitBatch(std::vector<QueuedAppend>& batch) {
 
 void RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
                                       std::vector<PlannedRecord>* records) {
+  bool unreadable = false;  // the index failed the item being planned
   auto lookup = [&](const std::string& key, uint64_t* seq, EventId* id) {
     rocksdb::PinnableSlice v;
     rocksdb::Status g = db->Get(rocksdb::ReadOptions(), cf[kIdempotency], key, &v);
     if (g.IsNotFound()) return Status::NotFound("");
+    unreadable = unreadable || !g.ok() || v.size() != 24;
     if (!g.ok()) return FromRocks(g);
     if (v.size() != 24) return Status::Corruption("idempotency index entry of the wrong size");
     *seq = DecodeFixed64BE(v.data());
@@ -547,10 +549,11 @@ void RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
     return Status::OK();
   };
   for (auto& item : batch) {
+    unreadable = false;
     Status s = planner->Plan(item.drafts, lookup, records, &item.outcomes);
     if (!s.ok()) {
       item.refused = Status::Unavailable("event log cannot accept this append: " + s.ToString());
-      stat_index_refused.fetch_add(1);
+      if (unreadable) stat_index_refused.fetch_add(1);  // not, say, a key store's refusal
     }
   }
 }

@@ -21,12 +21,14 @@
 #include "storage/memory_event_log.h"
 #include "storage/rocksdb_event_log.h"
 #include "storage/rocksdb_log_impl.h"
+#include "storage/key_store.h"
 #include "storage/tailer.h"
-#include "util/metrics.h"
 #include "storage/wal_trash_fs.h"
+#include "tests/support/erasure_drafts.h"
 #include "tests/support/faulty_fs.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_logs.h"
+#include "util/metrics.h"
 
 namespace dfm {
 namespace {
@@ -415,6 +417,23 @@ TEST(RocksDbEventLog, AnIdempotencyEntryThatDoesNotReadRefusesTheAppend) {
   MetricsText m;
   log->WriteMetrics(&m);
   EXPECT_NE(m.Finish().find("dfm_event_log_index_refused_total 1\n"), std::string::npos);
+}
+
+// An append refused for another reason than the index (its key could not
+// be made: a key store on a full disk) is no index refusal: the alert
+// (DfmEventLogIndexUnreadable) names damaged files, which these are not.
+TEST(RocksDbEventLog, AnAppendTheKeyStoreRefusesIsNoIndexRefusal) {
+  TempDir dir;
+  RocksDbLogOptions o;
+  o.path = dir.Sub("db");
+  auto keys = std::make_shared<MemoryKeyStore>();
+  o.keys = keys;
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  keys->FailNewKeys(true);
+  EXPECT_FALSE(log->Append(testing::GhlWebhook("{}", "w1"), nullptr).ok());
+  EXPECT_EQ(log->LastSequence(), 0u);
+  EXPECT_EQ(log->GetStats().index_refused, 0u);
 }
 
 // A RocksDB log at o.path holding two events.

@@ -450,7 +450,7 @@ TEST_F(HttpFrontTest, HealthEndpoints) {
   // commit is slow or not, and its time is some number.
   const std::string head =
       "\"event_log\":{\"state\":\"writable\",\"last_seq\":1,\"group_commits\":1,"
-      "\"events_appended\":1,\"failed_commits\":0,\"slow_commits\":";
+      "\"events_appended\":1,\"failed_commits\":0,\"index_refused\":0,\"slow_commits\":";
   size_t at = h.body.find(head);
   ASSERT_NE(at, std::string::npos) << h.body;
   at += head.size();
