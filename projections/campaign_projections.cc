@@ -415,6 +415,17 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
 
 }  // namespace
 
+// When a done task's text or email went: when the vendor took it (its
+// outcome row, folded before the task.done that follows it), else when
+// the task ended (rows written before sends were dated).
+int64_t SentAt(const Event& e, const TaskEvent& te, ProjectionState* st) {
+  SendOutcome o;
+  std::optional<std::string_view> row = st->Peek(TaskRowKey('o', e.tenant, te.campaign, te.step, te.contact));
+  if (row && DecodeSendOutcome(*row, &o) && o.kind == SendOutcome::Kind::kSent && o.at_us != 0)
+    return std::min(o.at_us, e.recorded_at_us);
+  return e.recorded_at_us;
+}
+
 void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
                                           ProjectionState* st) {
   if (d) {
@@ -444,7 +455,7 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
   st->Add(CountKey(e.tenant, te.campaign, TaskStateName(t.state)), 1);
   if (te.type == kTaskSkipped) st->Add(SkipKey(e.tenant, te.campaign, te.reason), 1);
   if (te.type == kTaskDone && (te.channel == "sms" || te.channel == "email"))
-    st->Put(DatedKey('s', e.tenant, te.contact, e.recorded_at_us, te.campaign), te.channel);
+    st->Put(DatedKey('s', e.tenant, te.contact, SentAt(e, te, st), te.campaign), te.channel);
   // A text or email on its way counts against the person's caps from its
   // claim, across campaigns, as it will once sent.
   char step[8];

@@ -21,7 +21,9 @@
 //   n/<tenant>/<campaign>/<state>  -> how many of its tasks are in that state
 //   r/<tenant>/<campaign>/<reason> -> how many it skipped for that reason
 //   s/<tenant>/<contact>/<when, 20 digits of µs>/<campaign> -> "sms" | "email":
-//                                     a text or email a task sent
+//                                     a text or email a task sent, when
+//                                     the vendor took it (its o/ row's
+//                                     time; else when the task ended)
 //   h/<tenant>/<contact>/<campaign>/<step, 3 digits> -> when it was claimed
 //                                     (µs): a text or email a task claimed
 //                                     and has not ended (given back after a

@@ -21,6 +21,8 @@
 #include "projections/runner.h"
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
+#include "sync/domain_event.h"
+#include "util/clock.h"
 
 namespace dfm {
 namespace {
@@ -620,6 +622,36 @@ TEST(CampaignTasksProjection, ATextOnItsWayCountsAgainstTheCapsAcrossCampaigns) 
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &rebuilt).ok());
   EXPECT_EQ(live, rebuilt);
+}
+
+// A text counts against the person's caps from when the vendor took it
+// (its outcome row), not from its task.done, which may come much later (a
+// cancel's, after a released claim); live and rebuilt alike.
+TEST(CampaignTasksProjection, ASendCountsFromWhenTheVendorTookIt) {
+  constexpr int64_t kSent = 1'790'000'000'000'000;
+  ManualClock clock(kSent);
+  MemoryEventLog log(&clock);
+  DomainEvent took;
+  took.type = std::string(ev::kPushSucceeded);
+  took.contact_id = "c-1";
+  took.system = "verity";
+  took.op = "send";
+  took.message_key = CampaignMessageKey("spring-1", 1, "c-1");
+  std::vector<AppendOutcome> out;
+  ASSERT_TRUE(log.Append({TaskEventDraft("acme", Ev(kTaskCreated)), TaskEventDraft("acme", Ev(kTaskClaimed, "sms")),
+                          ToDraft(took, "acme", "contact:c-1", EventId(), EventId())},
+                         &out)
+                  .ok());
+  clock.Advance(3600'000'000LL);  // ended an hour later
+  ASSERT_TRUE(log.Append({TaskEventDraft("acme", Ev(kTaskDone, "sms"))}, &out).ok());
+  CampaignTasksProjection tasks;
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+  std::vector<int64_t> live, rebuilt;
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &live).ok());
+  EXPECT_EQ(live, std::vector<int64_t>{kSent});
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &rebuilt).ok());
+  EXPECT_EQ(rebuilt, live);
 }
 
 TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
