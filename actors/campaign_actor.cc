@@ -106,8 +106,8 @@ class AgentReads {
     auto& [first, at] = it->second;
     if (at) return at;
     SendOutcome o;
-    const Status s = ReadSendOutcome(*env_.log, tenant_, first->campaign, first->step,
-                                     first->contact, &o);
+    const Status s =
+        ReadSendOutcome(*env_.log, tenant_, first->campaign, first->step, first->contact, &o);
     if (!s.ok() && !s.IsNotFound() && !s.IsCorruption()) return std::nullopt;
     const bool dated = s.ok() && o.kind == SendOutcome::Kind::kSent && o.at_us != 0;
     at = dated ? std::min(o.at_us, first->changed_us) : first->changed_us;

@@ -292,7 +292,8 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     }
     front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
     // The tenants and systems a reload put in place (`live`).
-    front.SetHealthServices([&live, &node](JsonObject* services) { ClusterServices(*live.load(), *node, services); });
+    front.SetHealthServices(
+        [&live, &node](JsonObject* services) { ClusterServices(*live.load(), *node, services); });
     front.SetStatusSource([&live, &node](const std::string& tenant,
                                          std::vector<ConnectorSnapshot>* connectors,
                                          EngineSnapshot* engine) {

@@ -71,12 +71,13 @@ void SetAdminHandlers(const std::atomic<const Config*>& live, RocksDbEventLog* l
                       std::shared_ptr<KeyStore> keys, RocksDbKeyStore* rocks_keys,
                       ErasureScrubber* scrubber, HttpFront* front) {
   const Config& config = *live.load();  // data_dir: a restart's
-  front->SetEraseHandler([log, keys, scrubber, &live](const std::string& tenant, const std::string& contact,
-                                                      const std::string& reason, const std::string& by,
-                                                      EraseAnswer* answer) {
+  front->SetEraseHandler([log, keys, scrubber, &live](const std::string& tenant,
+                                                      const std::string& contact,
+                                                      const std::string& reason,
+                                                      const std::string& by, EraseAnswer* answer) {
     const Config& now = *live.load();
-    Status s = EraseForApi(now, log, keys.get(), ErasureLedgerPath(now.data_dir()), tenant, contact, reason,
-                           by, answer);
+    Status s = EraseForApi(now, log, keys.get(), ErasureLedgerPath(now.data_dir()), tenant, contact,
+                           reason, by, answer);
     if (s.ok() && !answer->already) scrubber->ScrubAfter(answer->seq);
     return s;
   });

@@ -26,8 +26,8 @@
 // for if it has not gone (actors/router.h). A text or email a claim sent
 // before the cancel (PlanInput::outcome) ends its task done instead; one
 // released since is first claimed again by its step's agent, with nothing
-// to send, and ended done by the next plan (only the holder ends a task). A running one whose every task ended with none left to
-// make is complete (the caller appends the change).
+// to send, and ended done by the next plan (only the holder ends a task). A running one whose every
+// task ended with none left to make is complete (the caller appends the change).
 //
 // Pure. Times are Unix microseconds.
 #pragma once

@@ -420,7 +420,8 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
 // the task ended (rows written before sends were dated).
 int64_t SentAt(const Event& e, const TaskEvent& te, ProjectionState* st) {
   SendOutcome o;
-  std::optional<std::string_view> row = st->Peek(TaskRowKey('o', e.tenant, te.campaign, te.step, te.contact));
+  std::optional<std::string_view> row =
+      st->Peek(TaskRowKey('o', e.tenant, te.campaign, te.step, te.contact));
   if (row && DecodeSendOutcome(*row, &o) && o.kind == SendOutcome::Kind::kSent && o.at_us != 0)
     return std::min(o.at_us, e.recorded_at_us);
   return e.recorded_at_us;

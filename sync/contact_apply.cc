@@ -223,15 +223,14 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
 void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
   const bool later = e.webhook_seq > s->last_fact_seq ||
                      (e.webhook_seq == s->last_fact_seq && e.fact_index > s->last_fact_index);
-  if (later &&
-      (e.type == ev::kContactCreated || e.type == ev::kContactChanged ||
-       e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
-       e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
-       e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
-       e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
-       e.type == ev::kConsentConflict || e.type == ev::kConsentKnown ||
-       e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
-       e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
+  if (later && (e.type == ev::kContactCreated || e.type == ev::kContactChanged ||
+                e.type == ev::kContactLinked || e.type == ev::kContactDeleted ||
+                e.type == ev::kConflictRecorded || e.type == ev::kEchoSuppressed ||
+                e.type == ev::kPushRequested || e.type == ev::kFactRejected ||
+                e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kOptOutFlagged ||
+                e.type == ev::kConsentConflict || e.type == ev::kConsentKnown ||
+                e.type == ev::kMessageLogged || e.type == ev::kMessageStatus ||
+                e.type == ev::kMessageRefused || e.type == ev::kRedriveSkipped)) {
     s->last_fact_seq = e.webhook_seq;
     s->last_fact_index = e.fact_index;
   }
@@ -247,8 +246,8 @@ void ApplyEvent(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
     if (pend != s->pending_consent.end())
       for (auto& [ch, p] : pend->second)
         if (p.push_id == e.push_id) p.refused = true;
-  } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn ||
-             e.type == ev::kConsentConflict || e.type == ev::kConsentKnown) {
+  } else if (e.type == ev::kOptedOut || e.type == ev::kOptedIn || e.type == ev::kConsentConflict ||
+             e.type == ev::kConsentKnown) {
     model::ApplyConsentStatement(s, e);
   }
 }

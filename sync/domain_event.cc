@@ -9,13 +9,13 @@ namespace dfm {
 namespace {
 
 const std::string_view kTypes[] = {
-    ev::kContactCreated,   ev::kContactChanged,     ev::kContactLinked, ev::kContactDeleted,
-    ev::kConflictRecorded, ev::kEchoSuppressed,     ev::kPushRequested, ev::kPushAttempted,
-    ev::kPushSucceeded,    ev::kPushDeadLettered,   ev::kFactRejected,  ev::kIdentityConflict,
-    ev::kIdentitySettled,  ev::kWebhookQuarantined, ev::kMessageLogged, ev::kMessageStatus,
-    ev::kMessageRefused,   ev::kOptedOut,           ev::kOptedIn,       ev::kOptOutFlagged,
-    ev::kRedriveSkipped,   ev::kConsentConflict,    ev::kContactEnriched,
-    ev::kConsentClassified, ev::kPushSending,       ev::kConsentKnown};
+    ev::kContactCreated,   ev::kContactChanged,     ev::kContactLinked,   ev::kContactDeleted,
+    ev::kConflictRecorded, ev::kEchoSuppressed,     ev::kPushRequested,   ev::kPushAttempted,
+    ev::kPushSucceeded,    ev::kPushDeadLettered,   ev::kFactRejected,    ev::kIdentityConflict,
+    ev::kIdentitySettled,  ev::kWebhookQuarantined, ev::kMessageLogged,   ev::kMessageStatus,
+    ev::kMessageRefused,   ev::kOptedOut,           ev::kOptedIn,         ev::kOptOutFlagged,
+    ev::kRedriveSkipped,   ev::kConsentConflict,    ev::kContactEnriched, ev::kConsentClassified,
+    ev::kPushSending,      ev::kConsentKnown};
 
 std::string MapJson(const std::map<std::string, std::string>& m) {
   JsonObject o;

@@ -213,8 +213,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     // before either was in the log both pass the planner's check.
     for (const auto& [id, on_way] : s.pending_sends)
       if (on_way.system == asked.system && on_way.message_key == asked.message_key)
-        return skipped("a send of the same text to " + asked.system + " is on its way (push " +
-                       id + ")");
+        return skipped("a send of the same text to " + asked.system + " is on its way (push " + id +
+                       ")");
     if (!sending->insert(asked.system + "\n" + asked.message_key).second)
       return skipped("an earlier item of this request re-sends the same text");
     return {p};

@@ -32,7 +32,8 @@ int64_t RateLimiter::NextAllowed(int64_t now_us, bool consent) const {
   int64_t t = std::max(now_us, blocked_until_);
   if (DailyCapReached(now_us)) {
     int64_t day_end = day_start_ + kDayUs;
-    if (consent && day_full_at_ >= 0) day_end = std::min(day_end, day_full_at_ + kDailyConsentProbeUs);
+    if (consent && day_full_at_ >= 0)
+      day_end = std::min(day_end, day_full_at_ + kDailyConsentProbeUs);
     t = std::max(t, day_end);
   }
   // Sliding window: the oldest send within it must age out first.
@@ -64,7 +65,8 @@ void RateLimiter::OnSent(int64_t now_us) {
 }
 
 void RateLimiter::OnHeaders(int64_t now_us, std::optional<int> remaining,
-                            std::optional<int64_t> daily_remaining, std::optional<int64_t> sent_us) {
+                            std::optional<int64_t> daily_remaining,
+                            std::optional<int64_t> sent_us) {
   if (remaining && *remaining <= 0) blocked_until_ = std::max(blocked_until_, now_us + window_us_);
   if (!daily_remaining || daily_limit_ <= 0) return;
   const int64_t left = *daily_remaining;

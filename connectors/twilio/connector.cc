@@ -11,8 +11,7 @@ std::string Describe(const WebhookReceived& w) {
   if (!w.body.empty() && w.body.front() == '{') return JsonWebhookKind(w.body);
   const bool status = w.body.find("MessageStatus=") != std::string::npos ||
                       w.body.find("SmsStatus=") != std::string::npos;
-  if (status && w.body.find("Body=") == std::string::npos)
-    return "status callback";
+  if (status && w.body.find("Body=") == std::string::npos) return "status callback";
   if (w.body.find("Body=") != std::string::npos) return "inbound message";
   return "";
 }

@@ -8,11 +8,10 @@
 // A status callback (MessageStatus, or SmsStatus alone; no Body) is the delivery status of an
 // outbound text to `To` (an activity of kind kStatus); the engine only
 // notes it (a text it never saw is logged as observed).
-#include "connectors/twilio/twilio.h"
-
 #include "connectors/common/json_body.h"
-#include "util/strings.h"
+#include "connectors/twilio/twilio.h"
 #include "sync/consent.h"
+#include "util/strings.h"
 
 namespace dfm {
 

@@ -492,8 +492,7 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
   auto look = [&log]() {
     std::string text;
-    for (const auto& [step, contact] :
-         std::vector<std::pair<int, std::string>>{
+    for (const auto& [step, contact] : std::vector<std::pair<int, std::string>>{
              {0, "c-1"}, {0, "c-2"}, {1, "c-3"}, {0, "c-4"}, {0, "c-5"}}) {
       SendOutcome o;
       Status s = ReadSendOutcome(log, "acme", "spring-1", step, contact, &o);
@@ -515,10 +514,11 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
     return text + "replied=" + std::to_string(replied) + std::to_string(later);
   };
   const std::string live = look();
-  EXPECT_EQ(live,
-            "c-1=sent@1790000000000000 verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
-            "c-5=failed no system plays the sender role; "
-            "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
+  EXPECT_EQ(
+      live,
+      "c-1=sent@1790000000000000 verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
+      "c-5=failed no system plays the sender role; "
+      "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   EXPECT_EQ(look(), live);
 }

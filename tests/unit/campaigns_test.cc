@@ -17,8 +17,8 @@
 #include "campaigns/task.h"
 #include "projections/audience_index.h"
 #include "projections/campaign_projections.h"
-#include "projections/sync_projections.h"
 #include "projections/runner.h"
+#include "projections/sync_projections.h"
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
@@ -638,7 +638,8 @@ TEST(CampaignTasksProjection, ASendCountsFromWhenTheVendorTookIt) {
   took.op = "send";
   took.message_key = CampaignMessageKey("spring-1", 1, "c-1");
   std::vector<AppendOutcome> out;
-  ASSERT_TRUE(log.Append({TaskEventDraft("acme", Ev(kTaskCreated)), TaskEventDraft("acme", Ev(kTaskClaimed, "sms")),
+  ASSERT_TRUE(log.Append({TaskEventDraft("acme", Ev(kTaskCreated)),
+                          TaskEventDraft("acme", Ev(kTaskClaimed, "sms")),
                           ToDraft(took, "acme", "contact:c-1", EventId(), EventId())},
                          &out)
                   .ok());

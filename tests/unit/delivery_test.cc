@@ -152,11 +152,11 @@ TEST(Delivery, ADailyCapHoldsAnOptOutAnHourNotADay) {
   RateLimiter two(100, 10 * kSec, 1000);
   two.OnSent(now);
   two.OnSent(now + kSec);
-  two.OnHeaders(now + 2 * kSec, 99, 0, now + kSec);        // counter A: spent
-  two.OnHeaders(now + 3 * kSec, 99, 900, now);             // counter B, asked before
+  two.OnHeaders(now + 2 * kSec, 99, 0, now + kSec);  // counter A: spent
+  two.OnHeaders(now + 3 * kSec, 99, 900, now);       // counter B, asked before
   EXPECT_TRUE(two.DailyCapReached(now + 4 * kSec));
   EXPECT_GE(two.NextAllowed(now + 4 * kSec), now + 24 * kHour);
-  two.OnSent(now + 2 * kSec + kHour);                      // the hourly probe
+  two.OnSent(now + 2 * kSec + kHour);  // the hourly probe
   two.OnHeaders(now + 3 * kSec + kHour, 99, 999, now + 2 * kSec + kHour);
   EXPECT_FALSE(two.DailyCapReached(now + 4 * kSec + kHour));
 

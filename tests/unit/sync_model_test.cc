@@ -866,8 +866,9 @@ TEST(ConsentMappers, TwilioOptOutTypeAndBody) {
 TEST(ConsentMappers, TwilioSmsStatusAloneAndJsonBodies) {
   auto s = UsSettings();
   std::vector<ContactFact> facts;
-  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", "MessageSid=SM6&SmsStatus=delivered&"
-                                                 "To=%2B12055550142"),
+  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio",
+                                       "MessageSid=SM6&SmsStatus=delivered&"
+                                       "To=%2B12055550142"),
                                s, &facts)
                   .ok());
   ASSERT_EQ(facts.size(), 1u);
@@ -877,8 +878,9 @@ TEST(ConsentMappers, TwilioSmsStatusAloneAndJsonBodies) {
   EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");
 
   facts.clear();
-  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", "MessageSid=SM7&SmsStatus=received&"
-                                                 "From=%2B12055550142&Body=hello"),
+  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio",
+                                       "MessageSid=SM7&SmsStatus=received&"
+                                       "From=%2B12055550142&Body=hello"),
                                s, &facts)
                   .ok());
   ASSERT_EQ(facts.size(), 1u);
