@@ -415,6 +415,8 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
 
 }  // namespace
 
+namespace {
+
 // When a done task's text or email went: when the vendor took it (its
 // outcome row, folded before the task.done that follows it), else when
 // the task ended (rows written before sends were dated).
@@ -426,6 +428,8 @@ int64_t SentAt(const Event& e, const TaskEvent& te, ProjectionState* st) {
     return std::min(o.at_us, e.recorded_at_us);
   return e.recorded_at_us;
 }
+
+}  // namespace
 
 void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
                                           ProjectionState* st) {

@@ -9,9 +9,10 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 7 (1 kept no changed_us, 2 no o/, i/ and d/,
+// "campaign_tasks", layout 8 (1 kept no changed_us, 2 no o/, i/ and d/,
 // 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
-// t/ and s/ rows and no e/, 6 no h/): the fold of
+// t/ and s/ rows and no e/, 6 no h/, 7 undated o/ rows and s/ rows dated
+// by task.done): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -56,8 +57,9 @@
 //                                     ringing), what a call step waits for
 //
 // An event the task's life refuses (ApplyTaskEvent) changes nothing, as
-// live processing would: the same log folds to the same state. "When" is
-// the task.done event's recorded time.
+// live processing would: the same log folds to the same state. An s/
+// row's "when" is its o/ row's (the vendor took the text), else the
+// task.done event's recorded time.
 //
 // A task's t/ and s/ rows are its contact's (an owner-index row each): when
 // the contact is erased they go and the task leaves the n/ and r/ counts,
@@ -117,7 +119,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 7; }
+  int layout() const override { return 8; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 
