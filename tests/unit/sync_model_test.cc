@@ -865,43 +865,37 @@ TEST(ConsentMappers, TwilioOptOutTypeAndBody) {
 // same parameters as a form: a STOP sent so is an opt-out, not nothing.
 TEST(ConsentMappers, TwilioSmsStatusAloneAndJsonBodies) {
   auto s = UsSettings();
-  std::vector<ContactFact> facts;
-  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio",
-                                       "MessageSid=SM6&SmsStatus=delivered&"
-                                       "To=%2B12055550142"),
-                               s, &facts)
-                  .ok());
+  // The facts `w` maps to, the mapping having succeeded.
+  auto map = [&s](const WebhookReceived& w) {
+    std::vector<ContactFact> facts;
+    EXPECT_TRUE(MapTwilioWebhook(w, s, &facts).ok()) << w.body;
+    return facts;
+  };
+  auto facts = map(Webhook("twilio", "MessageSid=SM6&SmsStatus=delivered&To=%2B12055550142"));
   ASSERT_EQ(facts.size(), 1u);
   ASSERT_EQ(facts[0].activities.size(), 1u);
   EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kStatus);
   EXPECT_EQ(facts[0].activities[0].status, "delivered");
   EXPECT_EQ(facts[0].fields.at("phone"), "+12055550142");
 
-  facts.clear();
-  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio",
-                                       "MessageSid=SM7&SmsStatus=received&"
-                                       "From=%2B12055550142&Body=hello"),
-                               s, &facts)
-                  .ok());
+  facts =
+      map(Webhook("twilio", "MessageSid=SM7&SmsStatus=received&From=%2B12055550142&Body=hello"));
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].activities[0].kind, Activity::Kind::kText);
   EXPECT_EQ(facts[0].activities[0].status, "");
 
-  facts.clear();
-  ASSERT_TRUE(MapTwilioWebhook(Webhook("twilio", R"({"MessageSid":"SM8","From":"+12055550142",)"
-                                                 R"("Body":"STOP","NumSegments":1})"),
-                               s, &facts)
-                  .ok());
+  facts = map(Webhook("twilio", R"({"MessageSid":"SM8","From":"+12055550142",)"
+                                R"("Body":"STOP","NumSegments":1})"));
   ASSERT_EQ(facts.size(), 1u);
   ASSERT_EQ(facts[0].consents.size(), 1u);
   EXPECT_EQ(facts[0].consents[0].change, Consent::Change::kOptOut);
   EXPECT_EQ(facts[0].consents[0].message_id, "SM8");
 
-  facts.clear();  // the media type read as ingest reads it
+  // The media type read as ingest reads it.
   WebhookReceived typed = Webhook("twilio", R"( {"MessageSid":"SM9","From":"+12055550142",)"
                                             R"("Body":"STOP"})");
   typed.headers.emplace_back("content-type", "Application/JSON ; charset=utf-8");
-  ASSERT_TRUE(MapTwilioWebhook(typed, s, &facts).ok());
+  facts = map(typed);
   ASSERT_EQ(facts.size(), 1u);
   EXPECT_EQ(facts[0].consents.size(), 1u);
 
