@@ -16,6 +16,7 @@
 
 Usage: deploy_test.py --dfm PATH [unittest args]
 """
+import atexit
 import configparser
 import http.client
 import json
@@ -44,20 +45,28 @@ def unit_service_section():
     return cp["Service"]
 
 
+_BUILT = {}
+
+
+def built_package():
+    """(directory, .deb) built by scripts/package.sh from the build under
+    test, once per run; the directory is removed when the run ends."""
+    if not _BUILT:
+        d = tempfile.mkdtemp(prefix="dfm-pkg-")
+        atexit.register(shutil.rmtree, d, True)
+        build = os.path.dirname(os.path.dirname(os.path.abspath(DFM)))
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "package.sh"),
+                            "--build-dir", build, "--out", d],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        _BUILT["dir"], _BUILT["deb"] = d, r.stdout.strip().splitlines()[-1]
+    return _BUILT["dir"], _BUILT["deb"]
+
+
 class Package(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="dfm-pkg-")
-        build = os.path.dirname(os.path.dirname(os.path.abspath(DFM)))
-        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "package.sh"),
-                            "--build-dir", build, "--out", cls.dir],
-                           capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr
-        cls.deb = r.stdout.strip().splitlines()[-1]
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.dir, cls.deb = built_package()
 
     def field(self, name):
         return subprocess.run(["dpkg-deb", "-f", self.deb, name], capture_output=True,
@@ -131,6 +140,148 @@ class Package(unittest.TestCase):
         finally:
             subprocess.run(["systemctl", "stop", "dfm"])
             subprocess.run(["dpkg", "--purge", "dfm"])
+
+
+# A stand-in for systemctl: the unit's state is files in $FAKE_STATE, and
+# every call is written to $FAKE_STATE/calls.
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "$*" >> "$FAKE_STATE/calls"
+case "$*" in
+  daemon-reload) ;;
+  "enable dfm.service") touch "$FAKE_STATE/enabled" ;;
+  "is-active --quiet dfm.service") [ -e "$FAKE_STATE/active" ] ;;
+  "show -p MainPID --value dfm.service") cat "$FAKE_STATE/pid" 2>/dev/null || echo 0 ;;
+  "restart dfm.service")
+    if [ -e "$FAKE_STATE/start_fails" ]; then rm -f "$FAKE_STATE/active"; exit 1; fi
+    touch "$FAKE_STATE/active" ;;
+  *) echo "systemctl $*: not played" >&2; exit 1 ;;
+esac
+"""
+
+# Run inside a mount namespace of its own: systemd seems to run (/run is a
+# fresh tmpfs), /usr/bin/dfm is the build under test and /etc holds the
+# case's files (overlays whose upper layers are in $W), /var is empty; the
+# host's files are not touched.
+NAMESPACE_SETUP = r"""
+set -e
+mount -t tmpfs dfm-run /run
+mkdir -p /run/systemd/system
+mount -t overlay dfm-bin -o "lowerdir=/usr/bin,upperdir=$W/bin,workdir=$W/bin-work" /usr/bin
+mount -t overlay dfm-etc -o "lowerdir=/etc,upperdir=$W/etc,workdir=$W/etc-work" /etc
+mount -t tmpfs dfm-var /var
+if ! grep -q '^dfm:' /etc/passwd; then
+  echo 'dfm:x:990:990::/var/lib/dfm:/usr/sbin/nologin' >> /etc/passwd
+  echo 'dfm:x:990:' >> /etc/group
+fi
+exec env -i PATH="$W/fake:/usr/sbin:/usr/bin:/sbin:/bin" FAKE_STATE="$W/state" \
+  sh "$W/postinst" configure "$PREVIOUS"
+"""
+
+# A configuration this build refuses unless Verity's secret is given.
+NEEDS_VERITY_SECRET = "\n[verity]\ntimestamp_tolerance_s = 300\n"
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),
+                     "mount namespaces need root and unshare")
+class MaintainerScripts(unittest.TestCase):
+    """The package's postinst run as dpkg runs it at an install or an
+    upgrade, against a played systemctl, with the build under test."""
+
+    def setUp(self):
+        pkg_dir, deb = built_package()
+        self.w = tempfile.mkdtemp(prefix="dfm-maint-")
+        for sub in ("bin", "bin-work", "etc/dfm", "etc-work", "fake", "state", "control"):
+            os.makedirs(os.path.join(self.w, sub))
+        subprocess.run(["dpkg-deb", "-e", deb, os.path.join(self.w, "control")], check=True)
+        shutil.copy(os.path.join(self.w, "control", "postinst"), os.path.join(self.w, "postinst"))
+        os.symlink(os.path.abspath(DFM), os.path.join(self.w, "bin", "dfm"))
+        fake = os.path.join(self.w, "fake", "systemctl")
+        with open(fake, "w") as f:
+            f.write(FAKE_SYSTEMCTL)
+        os.chmod(fake, 0o755)
+        self.service = None
+
+    def tearDown(self):
+        if self.service:
+            self.service.kill()
+            self.service.wait()
+        shutil.rmtree(self.w, ignore_errors=True)
+
+    def state(self, name):
+        return os.path.join(self.w, "state", name)
+
+    def given(self, extra_config="", running=False, enabled=True, service_env=None,
+              start_fails=False):
+        with open(os.path.join(ROOT, "packaging", "dfm.toml")) as f:
+            conf = f.read()
+        with open(os.path.join(self.w, "etc", "dfm", "dfm.toml"), "w") as f:
+            f.write(conf + extra_config)
+        for flag, name in ((running, "active"), (enabled, "enabled"), (start_fails, "start_fails")):
+            if flag:
+                open(self.state(name), "w").close()
+        if running:
+            # The old build's process, with the environment systemd gave it.
+            self.service = subprocess.Popen(["sleep", "600"], env=service_env or {"PATH": "/usr/bin:/bin"})
+            with open(self.state("pid"), "w") as f:
+                f.write("%d\n" % self.service.pid)
+
+    def configure(self, previous):
+        """postinst configure PREVIOUS: (exit status, stderr, systemctl calls)."""
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", NAMESPACE_SETUP],
+                           env={"PATH": os.environ["PATH"], "W": self.w, "PREVIOUS": previous},
+                           capture_output=True, text=True, timeout=120)
+        calls = []
+        if os.path.exists(self.state("calls")):
+            with open(self.state("calls")) as f:
+                calls = [c for c in f.read().splitlines() if c != "daemon-reload"]
+        return r.returncode, r.stderr, calls
+
+    def test_a_first_install_enables_the_unit_and_starts_nothing(self):
+        self.given(enabled=False)
+        rc, err, calls = self.configure("")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(calls, ["enable dfm.service", "is-active --quiet dfm.service"])
+
+    def test_an_upgrade_keeps_the_administrators_disable(self):
+        self.given(running=True, enabled=False)
+        rc, err, calls = self.configure("0.1.0")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("enable dfm.service", calls)
+        self.assertFalse(os.path.exists(self.state("enabled")))
+        self.assertIn("restart dfm.service", calls)
+
+    def test_an_upgrade_the_new_build_refuses_fails_and_the_old_build_serves_on(self):
+        self.given(extra_config="\n[nonsense]\nkey = 1\n", running=True)
+        rc, err, calls = self.configure("0.1.0")
+        self.assertNotEqual(rc, 0, "dpkg must see the upgrade fail")
+        self.assertIn("nonsense.key", err)
+        self.assertIn("old build still serves", err)
+        self.assertNotIn("restart dfm.service", calls)
+        self.assertIsNone(self.service.poll(), "the old process is left running")
+
+    def test_an_upgrade_checks_with_the_services_own_secrets(self):
+        # The secret is only in the running service's environment (as
+        # systemd's EnvironmentFile or a credential gives it), not in
+        # postinst's.
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True,
+                   service_env={"PATH": "/usr/bin:/bin",
+                                "DFM_VERITY_WEBHOOK_SECRET": dfmtest.VERITY_SECRET})
+        rc, err, calls = self.configure("0.1.0")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("restart dfm.service", calls)
+
+    def test_a_secret_the_service_lacks_is_refused_before_the_restart(self):
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
+        rc, err, calls = self.configure("0.1.0")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("verity.webhook_secret", err)
+        self.assertNotIn("restart dfm.service", calls)
+
+    def test_an_upgrade_whose_restart_fails_fails(self):
+        self.given(running=True, start_fails=True)
+        rc, err, calls = self.configure("0.1.0")
+        self.assertIn("restart dfm.service", calls)
+        self.assertNotEqual(rc, 0, "apt must not report success with the node down")
 
 
 class UnitFile(unittest.TestCase):
