@@ -202,8 +202,8 @@ typename Inspector::result_type inspect(Inspector& f, Activity& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ContactFact& x) {
   return f(caf::meta::type_name("ContactFact"), x.kind, x.tenant, x.system, x.external_id,
-           x.source_time_us, x.fields, x.consents, x.activities, x.imported, x.webhook_seq, x.webhook_id,
-           x.correlation_id, x.recorded_at_us);
+           x.source_time_us, x.fields, x.consents_only, x.consents, x.activities, x.imported,
+           x.webhook_seq, x.fact_index, x.webhook_id, x.correlation_id, x.recorded_at_us);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RoutedFact& x) {

@@ -276,6 +276,57 @@ void RecordOnSource(Self* self, const Event& e, const std::string& system, Domai
   OwnAppend(self, token);
 }
 
+// The candidates of the identity conflict the router recorded for fact `n`
+// of `e` when it was first routed (`earlier`: kRecorded or kPending); none
+// when that record is no conflict, or no longer opens (its person erased).
+// False when it could not be read now.
+bool RecordedCandidates(Self* self, const Event& e, size_t n, Earlier earlier,
+                        std::vector<std::pair<std::string, std::string>>* out) {
+  auto& st = self->state;
+  out->clear();
+  const std::string key = SourceDecisionKey(e.seq, n);
+  DomainEvent d;
+  if (earlier == Earlier::kPending) {
+    for (const auto& [token, a] : st.own_appends) {
+      if (a.webhook_seq != e.seq) continue;
+      for (const auto& draft : a.drafts)
+        if (draft.idempotency_key == key && draft.type == ev::kIdentityConflict &&
+            DecodeDomainEvent(draft.type, draft.payload, &d).ok())
+          *out = d.candidates;
+    }
+    return true;
+  }
+  uint64_t seq = 0;
+  if (!st.env->log->LookupIdempotency(e.tenant, kDecisionKeySystem, key, &seq).ok()) return false;
+  std::vector<Event> read;
+  if (!st.env->log->Read(seq, 1, &read).ok()) return false;
+  if (!read.empty() && read[0].seq == seq && read[0].type == ev::kIdentityConflict &&
+      AsDomainEvent(read[0], &d))
+    *out = d.candidates;
+  return true;
+}
+
+bool StatesAnOptOut(const ContactFact& f) {
+  for (const Consent& c : f.consents)
+    if (c.change == Consent::Change::kOptOut) return true;
+  return false;
+}
+
+// Hands the opt-outs of `f`, a fact of `e` that is an identity conflict
+// between `candidates`, to each candidate at once (ConflictOptOuts): an
+// opt-out never waits for a person to settle the conflict, nor is lost
+// when it is dismissed. An erased candidate is told nothing. Read again,
+// they are handed again: a contact skips a fact it decided.
+void HandConflictOptOuts(Self* self, const Event& e, const ContactFact& f,
+                         const std::vector<std::pair<std::string, std::string>>& candidates) {
+  auto& st = self->state;
+  for (auto& [contact, opt_outs] : ConflictOptOuts(f, candidates)) {
+    if (st.erased.count(contact)) continue;
+    st.in_flight[e.seq]++;
+    SendToContact(self, e.seq, e.tenant, contact, std::move(opt_outs));
+  }
+}
+
 std::optional<std::string> Lookup(Self* self, const std::string& key) {
   auto& st = self->state;
   auto it = st.claims.find(key);
@@ -594,14 +645,22 @@ bool Route(Self* self, const Event& e) {
     st.inbound_counted = e.seq;
   }
   std::vector<Earlier> earlier(facts.size(), Earlier::kNone);
+  // A conflict's opt-outs are handed again with it: read before any is routed.
+  std::vector<std::vector<std::pair<std::string, std::string>>> conflicts(facts.size());
   for (size_t n = 0; n < facts.size(); ++n) {
     earlier[n] = n == 0 ? first : EarlierRecord(self, e, n, nullptr);
     if (earlier[n] == Earlier::kUnknown) return false;
+    if ((earlier[n] == Earlier::kRecorded || earlier[n] == Earlier::kPending) &&
+        StatesAnOptOut(facts[n]) && !RecordedCandidates(self, e, n, earlier[n], &conflicts[n]))
+      return false;
   }
   for (size_t n = 0; n < facts.size(); ++n) {
-    if (Stands(self, e, earlier[n])) continue;  // a conflict stays one until settled
     ContactFact& f = facts[n];
     StampFact(&f, e, static_cast<uint32_t>(n));
+    if (Stands(self, e, earlier[n])) {  // a conflict stays one until settled
+      HandConflictOptOuts(self, e, f, conflicts[n]);
+      continue;
+    }
     FactLookups lookups(self);
     Resolution r = Resolve(f, [&](const std::string& key) { return lookups(key); },
                            st.env->ContextFor(f.tenant).fold_plus_addressing);
@@ -624,6 +683,7 @@ bool Route(Self* self, const Event& e) {
         d.reason = r.reason;
       }
       RecordOnSource(self, e, f.system, d, n);
+      if (r.kind == Resolution::Kind::kAmbiguous) HandConflictOptOuts(self, e, f, r.candidates);
     }
   }
   return true;

@@ -9,7 +9,9 @@
 //   plus the router's own claims not yet folded into it, so two webhooks
 //   about one new person reach one contact even when the projection lags.
 //   An ambiguous fact becomes identity.conflict; one without phone or email
-//   becomes fact.rejected (both on the source stream).
+//   becomes fact.rejected (both on the source stream). A conflict's
+//   opt-outs go to its candidates at once (ConflictOptOuts), handed again
+//   whenever the webhook is read again (contacts skip what they decided).
 // - The checkpoint ("router") only moves past a webhook once every fact of
 //   it has been answered durably, so a crash re-reads at most unanswered
 //   webhooks and those since the last commit. Reading one again does not

@@ -360,7 +360,8 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   auto* choice = m.settle->add_option_group("choice", "what the conflict's fact concerns");
   choice->add_option("--contact", m.settle_contact,
                      "the candidate contact (its engine id) the fact concerns");
-  choice->add_flag("--dismiss", m.dismiss, "the fact concerns neither: leave it unapplied");
+  choice->add_flag("--dismiss", m.dismiss,
+                   "the fact concerns neither: leave it unapplied (its opt-outs stand)");
   choice->require_option(1);
   m.settle->add_option("--reason", m.settle_reason, "a note kept with the settlement");
 }

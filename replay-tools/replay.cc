@@ -63,6 +63,9 @@ struct ConflictEnd {
   } kind = Kind::kNone;
   std::string contact_id;  // kSettled, kRefused: the contact it was settled to
   Event settlement;        // kSettled, kRefused
+  // The conflict's candidates (kOpen and after): its opt-outs went to them
+  // at once (ConflictOptOuts), whatever became of it.
+  std::vector<std::pair<std::string, std::string>> candidates;
 };
 
 Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEnd* out) {
@@ -77,6 +80,8 @@ Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEn
   if (recorded.type == ev::kWebhookQuarantined) out->kind = ConflictEnd::Kind::kQuarantined;
   if (recorded.type != ev::kIdentityConflict) return Status::OK();
   out->kind = ConflictEnd::Kind::kOpen;
+  DomainEvent conflict;
+  if (AsDomainEvent(recorded, &conflict)) out->candidates = std::move(conflict.candidates);
   s = log.LookupIdempotency(e.tenant, kDecisionKeySystem, SettleIdempotencyKey(recorded.seq), &seq);
   if (s.IsNotFound()) return Status::OK();
   if (s.ok()) s = ReadEventBySeq(log, seq, &out->settlement);
@@ -132,6 +137,12 @@ Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& ma
         lookup = FindConflictEnd(log, e, n, &end);
         if (!lookup.ok()) return false;
         quarantined = end.kind == ConflictEnd::Kind::kQuarantined;
+      }
+      for (auto& [contact, opt_outs] : ConflictOptOuts(f, end.candidates)) {
+        ContactMatch c{e.tenant, contact};
+        if (InContacts(o.contacts, c))
+          g->by_contact[{e.tenant, contact}].push_back(
+              FactAt{e.seq, e.id, std::move(opt_outs), e.seq, f.recorded_at_us});
       }
       if (quarantined || end.kind == ConflictEnd::Kind::kRejected ||
           end.kind == ConflictEnd::Kind::kOpen || end.kind == ConflictEnd::Kind::kDismissed ||

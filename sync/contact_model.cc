@@ -416,6 +416,7 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
       if (f != fields::kPhone && f != fields::kEmail) only_ids = false;
     if (only_ids && (fact.consents.empty() || consent_only)) consent_only = true;
   }
+  if (fact.consents_only) consent_only = true;  // an identity conflict's opt-outs
   std::vector<DomainEvent> out;
   if (!consent_only) out = DecideContact(s, fact, ctx, t);
   if (fact.kind != ContactFact::Kind::kUpsert) return out;

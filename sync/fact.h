@@ -144,6 +144,10 @@ struct ContactFact {
   // Only the fields the system stated. An absent field says nothing; an
   // empty value says the system has it empty.
   std::map<std::string, std::string> fields;
+  // Only `consents` are decided: nothing merged, no contact made or linked.
+  // Set on the opt-outs an identity conflict hands to its candidates at
+  // once (ConflictOptOuts, sync/identity.h); never by a mapper.
+  bool consents_only = false;
 
   // Provenance (set by the router): the webhook the fact was read from,
   // or the contact.imported event of `dfm backfill` when `imported`.

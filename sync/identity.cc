@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "sync/consent.h"
+
 namespace dfm {
 
 namespace {
@@ -97,6 +99,54 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
   r.kind = Resolution::Kind::kNew;
   r.contact_id = NewContactId(fact.webhook_id);
   return r;
+}
+
+namespace {
+
+// Whether an opt-out of `channel` concerns the holder of the address
+// `matched_by` ("phone" or "email") names.
+bool ReachedBy(const std::string& channel, const std::string& matched_by) {
+  const bool by_phone =
+      channel == channels::kSms || channel == channels::kCall || channel == channels::kWhatsApp;
+  if (channel == channels::kEmail) return matched_by == "email";
+  return by_phone ? matched_by == "phone" : true;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, ContactFact>> ConflictOptOuts(
+    const ContactFact& fact, const std::vector<std::pair<std::string, std::string>>& candidates) {
+  std::vector<std::pair<std::string, ContactFact>> out;
+  if (fact.kind != ContactFact::Kind::kUpsert) return out;
+  for (const auto& [contact, matched_by] : candidates) {
+    const char* address = matched_by == "phone" ? fields::kPhone : fields::kEmail;
+    auto held = fact.fields.find(address);
+    if (held == fact.fields.end() || held->second.empty()) continue;
+    ContactFact f;
+    f.kind = ContactFact::Kind::kUpsert;
+    f.consents_only = true;
+    f.tenant = fact.tenant;
+    f.system = fact.system;
+    f.source_time_us = fact.source_time_us;
+    f.fields.emplace(address, held->second);
+    for (const Consent& c : fact.consents) {
+      if (c.change != Consent::Change::kOptOut) continue;
+      Consent mine = c;
+      mine.channels.clear();
+      for (const std::string& ch : c.channels)
+        if (ReachedBy(ch, matched_by)) mine.channels.push_back(ch);
+      if (!mine.channels.empty()) f.consents.push_back(std::move(mine));
+    }
+    if (f.consents.empty()) continue;
+    f.imported = fact.imported;
+    f.webhook_seq = fact.webhook_seq;
+    f.fact_index = fact.fact_index;
+    f.webhook_id = fact.webhook_id;
+    f.correlation_id = fact.correlation_id;
+    f.recorded_at_us = fact.recorded_at_us;
+    out.emplace_back(contact, std::move(f));
+  }
+  return out;
 }
 
 std::string NewContactId(const EventId& webhook_id, size_t n) {

@@ -4,7 +4,8 @@
 // email (normalized: trimmed, lower-case; and with plus addressing folded
 // when the tenant asks). When the phone names one contact and the email another, the fact
 // is ambiguous: it becomes an identity.conflict for a person to settle and
-// is applied to neither (never a silent merge). A fact that matches nothing
+// is applied to neither (never a silent merge), but for its opt-outs
+// (ConflictOptOuts). A fact that matches nothing
 // starts a new contact, which needs a phone or an email.
 #pragma once
 
@@ -51,6 +52,20 @@ using IdentityLookup = std::function<std::optional<std::string>(const std::strin
 // writes "ann+news@x.com" and "ann@x.com"), else exactly.
 Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
                    bool fold_plus_addressing = false);
+
+// The opt-outs of an ambiguous fact (Resolution::Kind::kAmbiguous:
+// `candidates` as Resolve gave them), which land at once rather than wait
+// for a person to settle the conflict: each goes to the candidate holding
+// the address its channel reaches (sms, call and whatsapp the phone's, email
+// the email's; a channel neither reaches, e.g. GoHighLevel's "gmb", both).
+// Each fact returned is `fact` reduced to what that candidate may be told:
+// its own address alone in `fields`, no external id, no activities, only
+// the opt-outs (their channels cut to the candidate's), `consents_only`
+// set. Opt-ins and statements for review wait for the settlement: a
+// duplicate record's lift is no evidence about either person. Empty when
+// `fact` states no opt-out.
+std::vector<std::pair<std::string, ContactFact>> ConflictOptOuts(
+    const ContactFact& fact, const std::vector<std::pair<std::string, std::string>>& candidates);
 
 // The id of a contact first seen in the webhook `webhook_id` (the n-th new
 // contact of that webhook): deterministic, so deciding the same webhook

@@ -3,9 +3,10 @@
 //
 // A fact whose phone names one contact and whose email another is applied
 // to neither: the router records an identity.conflict on the fact's source
-// stream (sync/identity.h). A person settles it by choosing one of the
+// stream (sync/identity.h), and hands only its opt-outs to the candidates
+// at once (ConflictOptOuts). A person settles it by choosing one of the
 // conflict's candidates, or by dismissing it (the fact concerns neither and
-// stays unapplied).
+// stays unapplied; the opt-outs stand).
 //
 // A settlement is one identity.settled event on the conflict's stream,
 // caused by the conflict and correlated with the webhook the conflict was

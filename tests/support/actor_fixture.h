@@ -269,6 +269,19 @@ class ActorTest : public ::testing::Test {
     return body;
   }
 
+  // The GoHighLevel webhook `body` (its webhookId `webhook_id`) appended,
+  // then routed by `router`; its sequence number.
+  uint64_t RouteGhlBody(const caf::actor& router, const std::string& webhook_id, std::string body) {
+    WebhookReceived w;
+    w.system = "ghl";
+    w.provider_event_id = webhook_id;
+    AppendOutcome out;
+    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, std::move(body)), &out).ok());
+    caf::anon_send(router, poll_atom::value);
+    sched_->run();
+    return out.seq;
+  }
+
   uint64_t AppendGhlWebhook(const std::string& fixture, const std::string& webhook_id,
                             const std::string& first_name) {
     std::string body = GhlBody(fixture, {{"webhookId", webhook_id}, {"firstName", first_name}});

@@ -5,6 +5,7 @@
 #include "app/erase.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
+#include "sync/consent.h"
 #include "sync/erasure.h"
 #include "sync/settle.h"
 #include "tests/support/actor_fixture.h"
@@ -871,17 +872,10 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   auto router = StartRouter();
   auto ghl = [&](const std::string& webhook_id, const std::string& id, const std::string& phone,
                  const std::string& email) {
-    std::string body =
+    return RouteGhlBody(
+        router, webhook_id,
         GhlBody("ghl/ContactCreate.json",
-                {{"webhookId", webhook_id}, {"id", id}, {"phone", phone}, {"email", email}});
-    WebhookReceived w;
-    w.system = "ghl";
-    w.provider_event_id = webhook_id;
-    AppendOutcome out;
-    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, body), &out).ok());
-    caf::anon_send(router, poll_atom::value);
-    sched_->run();
-    return out.seq;
+                {{"webhookId", webhook_id}, {"id", id}, {"phone", phone}, {"email", email}}));
   };
   auto all = [&] {
     std::vector<Event> events;
@@ -980,6 +974,85 @@ TEST_F(ActorTest, SettledIdentityConflictGoesToTheChosenContact) {
   EXPECT_EQ(env_->board->router.decided.load(), head_before_crash);
   EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
   EXPECT_EQ(TypesIn(ContactStream(bob)).size(), 1u) << "Bob: still only his own creation";
+}
+
+// A GoHighLevel record whose phone names Ann and whose email Bo, set to do
+// not disturb on every channel: an identity conflict, and its opt-outs land
+// at once, each on the contact whose address it reaches (texts, calls and
+// WhatsApp on Ann; email on Bo; GMB and Facebook on both), nothing else
+// merged. Ann's actor fails to start once as it comes: the router reads
+// the webhook again, finds its conflict recorded and hands her opt-out
+// again. A dismissal takes none back.
+TEST_F(ActorTest, AConflictsOptOutsLandAtOnceOnTheContactsTheyReach) {
+  env_->board = std::make_shared<SyncStatusBoard>();
+  auto router = StartRouter();
+  auto append = [&](const std::string& fixture, const std::string& webhook_id,
+                    const std::string& id, const std::string& phone, const std::string& email) {
+    std::string body = GhlBody(
+        fixture, {{"webhookId", webhook_id}, {"id", id}, {"phone", phone}, {"email", email}});
+    if (auto at = body.find("\"dnd\":false"); fixture == "ghl/ContactDndUpdate.json")
+      body.replace(at, 11, "\"dnd\":true");  // every channel
+    return RouteGhlBody(router, webhook_id, std::move(body));
+  };
+  append("ghl/ContactCreate.json", "w-1", "ghl-ann", "(205) 555-0142", "ann@example.com");
+  append("ghl/ContactCreate.json", "w-2", "ghl-bo", "(205) 555-0199", "bo@example.com");
+  std::map<std::string, std::string> contact_of;  // phone or email -> contact
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 100000, &all).ok());
+  for (const auto& e : all) {
+    DomainEvent d;
+    if (e.type == ev::kContactCreated && AsDomainEvent(e, &d))
+      contact_of[d.fields["email"]] = d.contact_id;
+  }
+  const std::string ann = contact_of["ann@example.com"], bo = contact_of["bo@example.com"];
+  ASSERT_FALSE(ann.empty());
+  ASSERT_FALSE(bo.empty());
+  Advance(env_->contact_idle_us + 1);
+  ASSERT_EQ(env_->board->router.contacts_live.load(), 0u) << "Ann's next fact reads her stream";
+
+  log_.FailStreamReadsOf(ContactStream(ann), true);
+  const uint64_t conflict_webhook =
+      append("ghl/ContactDndUpdate.json", "w-3", "ghl-new", "+12055550142", "bo@example.com");
+  Advance(100'000);
+  log_.FailStreamReadsOf(ContactStream(ann), false);
+  for (int i = 0; i < 40; ++i) Advance(500'000);  // any hold of Ann ends
+  auto opted_out = [&](const std::string& contact) {
+    std::vector<Event> events;
+    EXPECT_TRUE(log_.ReadStream("default", ContactStream(contact), 0, 1000, &events).ok());
+    std::vector<std::string> channels, types;
+    for (const auto& e : events) {
+      DomainEvent d;
+      if (e.seq <= conflict_webhook || !AsDomainEvent(e, &d)) continue;
+      types.push_back(e.type);
+      if (e.type != ev::kOptedOut) continue;
+      for (const auto& ch : SplitChannels(d.channel)) channels.push_back(ch);
+    }
+    for (const auto& t : types)
+      EXPECT_TRUE(t != ev::kContactChanged && t != ev::kContactLinked) << contact << ": " << t;
+    std::sort(channels.begin(), channels.end());
+    return channels;
+  };
+  size_t conflicts = 0;
+  ASSERT_TRUE(log_.Read(1, 100000, &all).ok());
+  std::optional<Event> conflict;
+  for (const auto& e : all)
+    if (e.type == ev::kIdentityConflict) conflict = e, conflicts++;
+  ASSERT_EQ(conflicts, 1u);
+  EXPECT_EQ(opted_out(ann), (std::vector<std::string>{"call", "fb", "gmb", "sms", "whatsapp"}))
+      << "handed again when the webhook was read again";
+  EXPECT_EQ(opted_out(bo), (std::vector<std::string>{"email", "fb", "gmb"}));
+  EXPECT_EQ(env_->board->router.webhooks_in_flight.load(), 0u);
+  EXPECT_GE(env_->board->router.decided.load(), conflict_webhook);
+
+  EventDraft d;
+  ASSERT_TRUE(PlanSettlement(*conflict, "default", {conflict->seq, "", true, ""}, &d).ok());
+  AppendOutcome dismissed;
+  ASSERT_TRUE(log_.Append(std::move(d), &dismissed).ok());
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  EXPECT_EQ(log_.LastSequence(), dismissed.seq) << "nothing taken back, nothing new";
+  EXPECT_EQ(opted_out(ann).size(), 5u);
+  EXPECT_EQ(opted_out(bo).size(), 3u);
 }
 
 // What the router recorded about a webhook stands when the webhook is read

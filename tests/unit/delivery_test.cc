@@ -58,6 +58,49 @@ TEST(Resolve, PhoneAndEmailDisagreeIsAConflictNotAMerge) {
   EXPECT_EQ(r.candidates[1].first, "cB");
 }
 
+// An ambiguous fact's opt-outs land at once, each on the candidate holding
+// the address its channel reaches; its opt-in waits for the settlement.
+TEST(Resolve, AConflictsOptOutsGoEachToTheContactItsChannelReaches) {
+  Index idx;
+  idx.kv = {{"p/t/+12055550142", "cA"}, {"e/t/b@x.io", "cB"}};
+  ContactFact f = Fact({{"phone", "+12055550142"}, {"email", "b@x.io"}, {"first_name", "X"}}, "9");
+  f.webhook_seq = 42;
+  f.fact_index = 1;
+  Consent out;
+  out.channels = {"sms", "call", "email", "gmb"};
+  out.actor = Consent::Actor::kStaff;
+  Consent in;
+  in.change = Consent::Change::kOptIn;
+  in.channels = {"whatsapp"};
+  f.consents = {out, in};
+  Activity text;
+  f.activities = {text};
+  auto r = Resolve(f, idx.Lookup());
+  ASSERT_EQ(r.kind, Resolution::Kind::kAmbiguous);
+  auto opt_outs = ConflictOptOuts(f, r.candidates);
+  ASSERT_EQ(opt_outs.size(), 2u);
+  std::map<std::string, ContactFact> by_contact(opt_outs.begin(), opt_outs.end());
+  const ContactFact& a = by_contact.at("cA");
+  const ContactFact& b = by_contact.at("cB");
+  EXPECT_EQ(a.fields, (std::map<std::string, std::string>{{"phone", "+12055550142"}}));
+  EXPECT_EQ(b.fields, (std::map<std::string, std::string>{{"email", "b@x.io"}}));
+  ASSERT_EQ(a.consents.size(), 1u) << "the opt-in waits";
+  ASSERT_EQ(b.consents.size(), 1u);
+  EXPECT_EQ(a.consents[0].channels, (std::vector<std::string>{"sms", "call", "gmb"}));
+  EXPECT_EQ(b.consents[0].channels, (std::vector<std::string>{"email", "gmb"}));
+  EXPECT_EQ(a.consents[0].actor, Consent::Actor::kStaff);
+  for (const ContactFact* x : {&a, &b}) {
+    EXPECT_TRUE(x->consents_only);
+    EXPECT_TRUE(x->external_id.empty()) << "the record is neither's";
+    EXPECT_TRUE(x->activities.empty());
+    EXPECT_EQ(x->system, "aloware");
+    EXPECT_EQ(x->webhook_seq, 42u);
+    EXPECT_EQ(x->fact_index, 1u);
+  }
+  f.consents = {in};
+  EXPECT_TRUE(ConflictOptOuts(f, r.candidates).empty()) << "nothing to hand on";
+}
+
 TEST(Resolve, NewContactNeedsPhoneOrEmailAndHasADeterministicId) {
   Index idx;
   auto r = Resolve(Fact({{"first_name", "X"}}), idx.Lookup());

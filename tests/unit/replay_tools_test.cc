@@ -1120,6 +1120,39 @@ TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
   EXPECT_EQ(plan.redriven, 1u);
 }
 
+// A Verity text `body` from `from` (message `id`), a millisecond on, that
+// the router recorded as `recorded` under its key for the fact instead of
+// routing it: an identity.conflict between Ann (by email) and Bob (by
+// phone) unless said. The webhook as read back, and the record's seq.
+std::pair<Event, uint64_t> UnroutedVerityText(Built* b, const std::string& id,
+                                              const std::string& from, const std::string& body,
+                                              std::string_view recorded = ev::kIdentityConflict) {
+  b->clock.Advance(1000);
+  WebhookReceived w;
+  w.system = "verity";
+  w.provider_event_id = "message.received:" + id;
+  w.body = R"({"eventType":"message.received","messageId":")" + id +
+           R"(","conversationId":"chat_1","direction":"inbound","from":")" + from +
+           R"(","to":"+12055550100","body":")" + body +
+           R"(","timestamp":"2026-11-20T15:00:00.000Z"})";
+  AppendOutcome hook;
+  EXPECT_TRUE(b->log.Append(WebhookDraft("default", w), &hook).ok());
+  DomainEvent c;
+  c.type = std::string(recorded);
+  c.system = "verity";
+  c.candidates = {{"ann", "email"}, {"bob", "phone"}};
+  c.fields = {{"phone", from}};
+  c.webhook_seq = hook.seq;
+  EventDraft d = ToDraft(c, "default", SourceStream("verity"), hook.id, hook.id);
+  d.idempotency_system = kDecisionKeySystem;
+  d.idempotency_key = SourceDecisionKey(hook.seq, 0);
+  AppendOutcome conflict;
+  EXPECT_TRUE(b->log.Append(std::move(d), &conflict).ok());
+  std::vector<Event> read;
+  EXPECT_TRUE(b->log.Read(hook.seq, 1, &read).ok());
+  return std::make_pair(read.at(0), conflict.seq);
+}
+
 // A webhook whose identity conflict was settled is compared with what the
 // settlement made its contact decide, however long after the replay's
 // window the settlement came; one whose conflict is open or was dismissed,
@@ -1134,33 +1167,10 @@ TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
   b.Add(ann, a0);
   AlowareReplay setup;
   ReplayOptions& ro = setup.options;
-  // Texts from two numbers the router could not tell apart: each recorded
-  // as an identity.conflict under the router's key for its fact.
+  // Texts from numbers the router could not tell apart.
   auto text = [&](const std::string& id, const std::string& from,
                   std::string_view recorded = ev::kIdentityConflict) {
-    b.clock.Advance(1000);
-    WebhookReceived w;
-    w.system = "verity";
-    w.provider_event_id = "message.received:" + id;
-    w.body = R"({"eventType":"message.received","messageId":")" + id +
-             R"(","conversationId":"chat_1","direction":"inbound","from":")" + from +
-             R"(","to":"+12055550100","body":"hello","timestamp":"2026-11-20T15:00:00.000Z"})";
-    AppendOutcome hook;
-    EXPECT_TRUE(b.log.Append(WebhookDraft("default", w), &hook).ok());
-    DomainEvent c;
-    c.type = std::string(recorded);
-    c.system = "verity";
-    c.candidates = {{"ann", "email"}, {"bob", "phone"}};
-    c.fields = {{"phone", from}};
-    c.webhook_seq = hook.seq;
-    EventDraft d = ToDraft(c, "default", SourceStream("verity"), hook.id, hook.id);
-    d.idempotency_system = kDecisionKeySystem;
-    d.idempotency_key = SourceDecisionKey(hook.seq, 0);
-    AppendOutcome conflict;
-    EXPECT_TRUE(b.log.Append(std::move(d), &conflict).ok());
-    std::vector<Event> read;
-    EXPECT_TRUE(b.log.Read(hook.seq, 1, &read).ok());
-    return std::make_pair(read.at(0), conflict.seq);
+    return UnroutedVerityText(&b, id, from, "hello", recorded);
   };
   auto settle = [&](uint64_t conflict_seq, const std::string& contact) {
     std::vector<Event> read;
@@ -1219,6 +1229,58 @@ TEST(Replay, ASettledConflictIsComparedWithWhatItsSettlementCaused) {
     EXPECT_EQ(plan.held_back, 4u) << "the dismissed, open, rejected and quarantined texts";
     EXPECT_EQ(plan.unresolved, 0u);
   }
+}
+
+// An identity conflict's opt-outs were decided by the candidate their
+// address reaches when it was recorded (ConflictOptOuts): a replay decides
+// them there too, whatever became of the conflict. On a log written before
+// they were (the conflict only), they show as missing.
+TEST(Replay, AConflictsOptOutsAreComparedOnTheCandidateTheyReach) {
+  Built b;
+  const EventId created = b.Webhook();
+  DomainEvent bob = Ev(ev::kContactCreated, "aloware");
+  bob.contact_id = "bob";
+  bob.fields["phone"] = "+12055550142";
+  b.Add(bob, created);
+  AlowareReplay setup;
+  const auto [hook, recorded] = UnroutedVerityText(&b, "m1", "+12055550142", "STOP");
+  ASSERT_GT(recorded, hook.seq);
+
+  ReplayPlan before;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &before).ok());
+  EXPECT_EQ(before.held_back, 1u) << "the fact itself waits for a settlement";
+  ASSERT_FALSE(before.diffs.empty()) << "the opt-out the engine did not decide then";
+  for (const auto& diff : before.diffs) {
+    EXPECT_EQ(diff.kind, "missing");
+    EXPECT_EQ(diff.contact.contact_id, "bob");
+  }
+
+  // Bob decides it, as his actor does.
+  WebhookReceived w;
+  ASSERT_TRUE(DecodeWebhookReceived(hook.schema_version, hook.payload, &w).ok());
+  std::vector<ContactFact> facts;
+  const InboundMapper* m = FindMapperFor(hook.type, w.system);
+  ASSERT_NE(m, nullptr);
+  ASSERT_TRUE((*m)(w, setup.mapper, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  StampFact(&facts[0], hook);
+  auto opt_outs = ConflictOptOuts(facts[0], {{"ann", "email"}, {"bob", "phone"}});
+  ASSERT_EQ(opt_outs.size(), 1u);
+  ASSERT_EQ(opt_outs[0].first, "bob");
+  ContactState state;
+  state.contact_id = "bob";
+  Apply(&state, bob, 2, kFriday);
+  SyncContext ctx = setup.options.context("default");
+  ctx.now_us = facts[0].recorded_at_us;
+  for (const auto& decided : Decide(state, opt_outs[0].second, ctx)) {
+    AppendOutcome o;
+    ASSERT_TRUE(
+        b.log.Append(ToDraft(decided, "default", ContactStream("bob"), hook.id, hook.id), &o).ok());
+  }
+  ReplayPlan after;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &after).ok());
+  EXPECT_TRUE(after.diffs.empty()) << after.diffs[0].kind << " " << after.diffs[0].now.system;
+  EXPECT_EQ(after.same, before.diffs.size());
 }
 
 TEST(Replay, ExecuteReachesTheAdminListenerWhenThereIsOne) {
