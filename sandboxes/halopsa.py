@@ -190,7 +190,14 @@ class HaloSandbox(Sandbox):
             if item is None:
                 return message(404, "Not found")
             return json_response(200, self.user_view(item) if entity == "Users" else item)
-        items = sorted(self.state[store].values(), key=lambda x: x["id"])
+        # `order` names the field to sort by, `orderdesc=true` reverses it;
+        # without one HaloPSA's order is not documented: by id here.
+        field = q.get("order") or "id"
+        items = sorted(self.state[store].values(),
+                       key=lambda x: (x.get(field) is None, str(x.get(field, "")).lower()
+                                      if not isinstance(x.get(field), (int, float)) else x[field]))
+        if q.get("orderdesc") == "true":
+            items.reverse()
         if q.get("includeinactive") != "true":
             items = [x for x in items if not x.get("inactive")]
         if entity == "Site" and q.get("client_id"):

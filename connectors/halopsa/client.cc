@@ -29,7 +29,14 @@
 //         /api/Users/{id} when the search did not list it): held.email =
 //         "out" when every one has it, else "in"; nothing when none.
 // Custom fields (`custom_fields`): customfields [{name, value}].
-// list (backfill): GET /api/Users?pageinate=true&page_size=&page_no=.
+// list (backfill): GET /api/Users?pageinate=true&includeinactive=true&order=id
+//         &orderdesc=false&page_size=&page_no=, users in id order. Paging
+//         is by offset: a user deleted below the page moves the rest one
+//         place back, and the one at the page's edge would be skipped. So a
+//         page beginning above the highest id read is followed by a read of
+//         the user just before it (page_size=1, page_no=its position); when
+//         that one is above the highest id read too, the page before is
+//         read again (users read twice are imported once: the runner's keys).
 #include <simdjson.h>
 
 #include <algorithm>
@@ -160,33 +167,49 @@ class HaloClient final : public VendorClient {
 
   bool CanList() const override { return true; }
 
+  // Backfill (list): the file's comment. `cursor` is "<page>:<highest id
+  // read>"; empty, or a bare page number (an older build's), starts again.
   void ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
                     std::function<void(ContactPage)> done) override {
-    const int64_t page = cursor.empty() ? 1 : std::strtoll(cursor.c_str(), nullptr, 10);
-    const std::string path = "/api/Users?pageinate=true&includeinactive=true&page_size=" +
-                             std::to_string(page_size) + "&page_no=" + std::to_string(page);
-    HttpRequest r = Api(creds.access_token, "GET", path);
-    http_->Send(std::move(r), [path, page, page_size, done = std::move(done)](HttpResponse resp) {
+    int64_t page = 1, read_to = 0;
+    const size_t colon = cursor.find(':');
+    if (colon != std::string::npos) {
+      page = std::max<int64_t>(1, std::strtoll(cursor.c_str(), nullptr, 10));
+      read_to = std::strtoll(cursor.c_str() + colon + 1, nullptr, 10);
+    }
+    const std::string path = UsersPage(page_size, page);
+    const std::string token = creds.access_token;
+    http_->Send(Api(token, "GET", path), [this, path, page, read_to, page_size, token,
+                                          done = std::move(done)](HttpResponse resp) mutable {
       ContactPage p = PageFromResponse(resp, path, HaloErrorDetail(resp));
       p.auth_rejected = resp.status == 401;
       if (resp.status / 100 != 2) return done(std::move(p));
-      simdjson::dom::parser parser;
-      simdjson::dom::element doc;
-      simdjson::dom::array users;
-      if (parser.parse(resp.body).get(doc) || doc["users"].get(users)) {
-        p.http_status = 0;
-        p.detail = "HaloPSA's users page does not read";
+      std::vector<int64_t> ids;
+      if (!ReadUsersPage(resp.body, &p, &ids)) return done(std::move(p));
+      const int64_t high = ids.empty() ? read_to : std::max(read_to, ids.back());
+      const std::string next =
+          static_cast<int>(ids.size()) == page_size ? Cursor(page + 1, high) : "";
+      if (page == 1 || (!ids.empty() && ids.front() <= read_to)) {
+        p.next_cursor = next;  // it begins among the users read: nothing between
         return done(std::move(p));
       }
-      for (simdjson::dom::element u : users) {
-        int64_t id = 0;
-        if (u["id"].get(id) || id <= 0) continue;
-        p.contacts.push_back({std::to_string(id), "", simdjson::minify(u)});
-      }
-      int64_t total = 0;
-      if (!doc["record_count"].get(total)) p.total = total;
-      if (page * page_size < total) p.next_cursor = std::to_string(page + 1);
-      done(std::move(p));
+      // The user just before the page: above the highest read, it moved
+      // there from this page (a user below was deleted), unread.
+      const std::string edge = UsersPage(1, (page - 1) * page_size);
+      http_->Send(Api(token, "GET", edge), [edge, page, read_to, next, p = std::move(p),
+                                            done = std::move(done)](HttpResponse e) mutable {
+        if (e.status / 100 != 2) {
+          ContactPage failed = PageFromResponse(e, edge, HaloErrorDetail(e));
+          failed.auth_rejected = e.status == 401;
+          return done(std::move(failed));
+        }
+        ContactPage before;
+        std::vector<int64_t> edge_id;
+        if (!ReadUsersPage(e.body, &before, &edge_id)) return done(std::move(before));
+        p.next_cursor =
+            !edge_id.empty() && edge_id.front() > read_to ? Cursor(page - 1, read_to) : next;
+        done(std::move(p));
+      });
     });
   }
 
@@ -201,6 +224,35 @@ class HaloClient final : public VendorClient {
     bool looked_again = false;             // the linked user was gone: found or made anew once
   };
   using JobPtr = std::shared_ptr<Job>;
+
+  static std::string UsersPage(int page_size, int64_t page_no) {
+    return "/api/Users?pageinate=true&includeinactive=true&order=id&orderdesc=false&page_size=" +
+           std::to_string(page_size) + "&page_no=" + std::to_string(page_no);
+  }
+  static std::string Cursor(int64_t page, int64_t read_to) {
+    return std::to_string(page) + ":" + std::to_string(read_to);
+  }
+  // A users page's rows into `p` (the contacts, record_count) and their ids
+  // in order into `ids`; false, with `p` made an error, when it does not read.
+  static bool ReadUsersPage(const std::string& body, ContactPage* p, std::vector<int64_t>* ids) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    simdjson::dom::array users;
+    if (parser.parse(body).get(doc) || doc["users"].get(users)) {
+      p->http_status = 0;
+      p->detail = "HaloPSA's users page does not read";
+      return false;
+    }
+    for (simdjson::dom::element u : users) {
+      int64_t id = 0;
+      if (u["id"].get(id) || id <= 0) continue;
+      ids->push_back(id);
+      p->contacts.push_back({std::to_string(id), "", simdjson::minify(u)});
+    }
+    int64_t total = 0;
+    if (!doc["record_count"].get(total)) p->total = total;
+    return true;
+  }
 
   HttpRequest Api(const std::string& token, const char* method, const std::string& path) const {
     HttpRequest r;

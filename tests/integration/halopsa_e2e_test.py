@@ -169,6 +169,34 @@ class HaloTest(unittest.TestCase):
         wait_for("Jon in GoHighLevel", lambda: by_phone(self.ghl.contacts(), "+12055550313", "phone"))
         wait_for("Jon in Aloware", lambda: by_phone(self.alo.contacts(), "+12055550313", "phone_number"))
 
+    def test_a_backfill_lists_every_user_in_id_order(self):
+        """`dfm backfill halopsa`: users made while nobody listened (no
+        webhook) are read page by page in id order, with the user before
+        each later page read too (a deletion between pages skips nobody:
+        HaloBackfill in the unit tests), and synced."""
+        phones = ["+1205555033%d" % i for i in range(5)]
+        for i, p in enumerate(phones):
+            status, body = self.halo.post("/_sandbox/contacts", {
+                "firstname": "Back%d" % i, "surname": "Fill", "emailaddress": "back%d@globex.com" % i,
+                "phonenumber": p, "webhook": False})
+            self.assertEqual(status, 201, body)
+        self.assertEqual(self.dfm.stop(), 0)
+        env = dict(os.environ)
+        env.update(self.env)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        r = subprocess.run([base.DFM, "backfill", "-c", self.dfm.config_path, "halopsa", "--page-size", "2"],
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("5 contacts read, 5 imported", r.stdout)
+        pages = [q["query"] for q in self.halo.get("/_sandbox/requests?path_prefix=/api/Users")[1]
+                 if q["method"] == "GET" and q["query"].get("pageinate") == "true"]
+        self.assertEqual(len(pages), 5, pages)  # pages 1-3, the users before pages 2 and 3
+        for query in pages:
+            self.assertEqual((query.get("order"), query.get("orderdesc")), ("id", "false"), query)
+        self.dfm.start(env_extra=self.env)
+        for p in phones:
+            wait_for("backfilled " + p, lambda p=p: by_phone(self.ghl.contacts(), p, "phone"))
+
     def test_a_halopsa_outage_and_a_refused_token_are_waited_out(self):
         self.halo.post("/_sandbox/faults", {"faults": [{"path_prefix": "/api/Users", "status": 401}]})
         self.halo.post("/_sandbox/down", {"seconds": 4})
