@@ -19,6 +19,10 @@ namespace dfm::model {
 namespace {
 
 constexpr char kHeld[] = "held";  // contact.opted_out rule: the opt-out holds
+// contact.opted_out detail: an identity conflict's opt-out (ConflictOptOuts,
+// sync/identity.h), another record's that the contact's address names: no
+// statement of what the system holds for the contact's own record there.
+constexpr char kByConflict[] = "identity conflict";
 
 bool Holds(Consent::Actor actor, const SyncContext& ctx) {
   return actor != Consent::Actor::kStaff || ctx.staff_opt_outs_hold;
@@ -114,12 +118,19 @@ DomainEvent ConsentPush(const ContactState& s, const ContactFact& fact, const st
   return p;
 }
 
+// Whether `target` is where the fact came from, and so needs no telling:
+// not for an identity conflict's opt-out, whose system holds the contact
+// as another record (their own).
+bool SaidSoItself(const ContactFact& fact, const std::string& target) {
+  return target == fact.system && !fact.consents_only;
+}
+
 // Tells every target but the fact's own system of `changed`.
 void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                   bool opt_out, const std::vector<std::string>& changed, const std::string& reason,
                   const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    if (target == fact.system) continue;  // it said so itself
+    if (SaidSoItself(fact, target)) continue;
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted
       if (opt_out || !KnownConsent(s, target, ch).permanent) chans.push_back(ch);
@@ -139,7 +150,7 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
                        const std::vector<std::string>& chans, const std::string& reason,
                        const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    if (target == fact.system) continue;
+    if (SaidSoItself(fact, target)) continue;
     std::vector<std::string> unconfirmed, asked = KeptBy(ctx, target, chans);
     auto pend = s.pending_consent.find(target);
     if (pend != s.pending_consent.end())
@@ -265,6 +276,7 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     e.actor = ActorName(c.actor);
     if (holds) e.rule = kHeld;
     if (opt_out && c.permanent) e.detail = "permanent";
+    if (fact.consents_only) e.detail = kByConflict;
     return e;
   };
   if (!changed.empty()) {
@@ -363,6 +375,7 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
       c.at_us = e.source_time_us;
     }
     c.out = out;
+    if (e.detail == kByConflict) continue;  // said of another record there
     s->known_consent[e.system][ch] = {out, e.source_time_us, out && e.detail == "permanent"};
   }
 }

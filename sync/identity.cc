@@ -133,6 +133,10 @@ std::vector<std::pair<std::string, ContactFact>> ConflictOptOuts(
       if (c.change != Consent::Change::kOptOut) continue;
       Consent mine = c;
       mine.channels.clear();
+      // A statement of the other record, not a reading of the candidate's
+      // own there: its setting and permanence are no evidence of theirs.
+      mine.snapshot = false;
+      mine.permanent = false;
       for (const std::string& ch : c.channels)
         if (ReachedBy(ch, matched_by)) mine.channels.push_back(ch);
       if (!mine.channels.empty()) f.consents.push_back(std::move(mine));

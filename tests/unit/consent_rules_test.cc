@@ -6,6 +6,7 @@
 #include "sync/consent.h"
 #include "sync/contact_model.h"
 #include "sync/domain_event.h"
+#include "sync/identity.h"
 
 namespace dfm {
 namespace {
@@ -130,6 +131,48 @@ TEST_F(ConsentRulesTest, MappersSayWhoMadeEachStatement) {
   EXPECT_STREQ(ActorName(Actor::kCarrier), "carrier");
   EXPECT_EQ(ActorOf("staff"), Actor::kStaff);
   EXPECT_EQ(ActorOf(""), Actor::kPerson) << "events without an actor are the person's";
+}
+
+// A duplicate GoHighLevel record set to do not disturb, whose phone is the
+// contact's and whose email another's (an identity conflict): its opt-out
+// lands on the contact, is told to GoHighLevel too (the contact's own
+// record there was not told), and is not taken for what GoHighLevel holds
+// for that record: its next webhook, DND off as ever, lifts nothing.
+TEST_F(ConsentRulesTest, AConflictsOptOutIsToldToItsOwnSystemAndNotUndoneByTheOwnRecord) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  ConfirmPushes(Step(own));
+  ASSERT_TRUE(state_.exists);
+  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")));
+  Step(Text(Change::kOptIn, 70 * kHour, "START"));  // its opt-in to GoHighLevel on its way
+  ASSERT_FALSE(SmsOut());
+  // Not a reading of the contact's own record: neither "ours on its way"
+  // nor "written before" what it holds keeps it out.
+  ContactFact dup = Dnd("ghl", Change::kOptOut, 90 * kHour, /*permanent=*/true);
+  dup.external_id = "ghl-dup";
+  dup.fields["email"] = "someone.else@example.com";
+  auto handed = ConflictOptOuts(dup, {{"c1", "phone"}, {"c2", "email"}});
+  ASSERT_EQ(handed.size(), 1u) << "sms goes by the phone alone";
+  ASSERT_EQ(handed[0].first, "c1");
+  const ContactState::HeldConsent known = state_.known_consent["ghl"]["sms"];
+  auto es = Step(handed[0].second);
+  auto out = Of(es, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].detail, "identity conflict") << "not permanent: another record's mark";
+  EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
+  EXPECT_EQ(out[0].fields.count("email"), 0u) << "the other person's address is not the contact's";
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_out")),
+            (std::vector<std::string>{"aloware", "ghl", "verity"}))
+      << "GoHighLevel's own record of the contact is told too";
+  EXPECT_EQ(state_.known_consent["ghl"]["sms"].at_us, known.at_us)
+      << "nothing learnt of what GoHighLevel holds for its own record";
+  EXPECT_TRUE(SmsOut());
+  // The contact's own record, DND off as ever, before the push reached it.
+  ContactFact again = Dnd("ghl", Change::kOptIn, 101 * kHour);
+  again.external_id = "ghl-own";
+  EXPECT_TRUE(Of(Step(again), ev::kOptedIn).empty());
+  EXPECT_TRUE(SmsOut());
+  ExpectAReplayGivesTheSameState();
 }
 
 TEST_F(ConsentRulesTest, PersonsStopThenStaffOptInIsRefusedAndSetAgain) {
