@@ -32,7 +32,16 @@ struct FactAt {
   // conflict until then.
   uint64_t decided_seq = 0;
   int64_t decided_at_us = 0;
+  // Whose decisions it is compared with (Gathered::settled_for): the
+  // webhook's id (bytes), or for a settled fact that id marked as the
+  // settlement's (SettledKey), apart from the opt-outs the conflict's
+  // candidates decided at the webhook's place.
+  std::string key;
 };
+
+std::string SettledKey(const EventId& webhook) {
+  return std::string(webhook.AsBytes()) + "/settled";
+}
 
 std::string PushKey(const DomainEvent& p) {
   return p.system + "\n" + p.op + "\n" + p.message_key + "\n" + p.channel;
@@ -106,9 +115,10 @@ Status FindConflictEnd(const EventLog& log, const Event& e, size_t n, ConflictEn
 // engine routed them, or as a settlement put them; none held back.
 struct Gathered {
   std::map<std::pair<std::string, std::string>, std::vector<FactAt>> by_contact;
-  // identity.settled id -> the id of the webhook it settled: its decisions
-  // are that webhook's (sync/settle.h). Found from the webhook's conflict,
-  // so a settlement recorded after the window counts too.
+  // identity.settled id -> the settled fact's key (SettledKey of the
+  // webhook it settled): its decisions are that fact's (sync/settle.h).
+  // Found from the webhook's conflict, so a settlement recorded after the
+  // window counts too.
   std::map<std::string, std::string> settled_for;
 };
 
@@ -141,8 +151,9 @@ Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& ma
       for (auto& [contact, opt_outs] : ConflictOptOuts(f, end.candidates)) {
         ContactMatch c{e.tenant, contact};
         if (InContacts(o.contacts, c))
-          g->by_contact[{e.tenant, contact}].push_back(
-              FactAt{e.seq, e.id, std::move(opt_outs), e.seq, f.recorded_at_us});
+          g->by_contact[{e.tenant, contact}].push_back(FactAt{e.seq, e.id, std::move(opt_outs),
+                                                              e.seq, f.recorded_at_us,
+                                                              std::string(e.id.AsBytes())});
       }
       if (quarantined || end.kind == ConflictEnd::Kind::kRejected ||
           end.kind == ConflictEnd::Kind::kOpen || end.kind == ConflictEnd::Kind::kDismissed ||
@@ -154,7 +165,7 @@ Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& ma
       if (end.kind == ConflictEnd::Kind::kSettled) {  // the contact the person chose
         r.kind = Resolution::Kind::kMatched;
         r.contact_id = end.contact_id;
-        g->settled_for[std::string(end.settlement.id.AsBytes())] = std::string(e.id.AsBytes());
+        g->settled_for[std::string(end.settlement.id.AsBytes())] = SettledKey(e.id);
       } else {
         r = Resolve(
             f, [&](const std::string& key) { return mappings.Get(key); },
@@ -178,7 +189,8 @@ Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& ma
       const bool settled = end.kind == ConflictEnd::Kind::kSettled;
       const int64_t at = settled ? end.settlement.recorded_at_us : f.recorded_at_us;
       g->by_contact[{e.tenant, r.contact_id}].push_back(
-          FactAt{e.seq, e.id, std::move(f), settled ? end.settlement.seq : e.seq, at});
+          FactAt{e.seq, e.id, std::move(f), settled ? end.settlement.seq : e.seq, at,
+                 settled ? SettledKey(e.id) : std::string(e.id.AsBytes())});
     }
     return true;
   });
@@ -212,9 +224,9 @@ Status ReadRedriven(const EventLog& log, const Gathered& g, std::set<std::string
   return Status::OK();
 }
 
-// A contact's stream decoded, with the pushes each webhook caused (a
-// settled fact's under the webhook it settled; a re-drive's under the
-// webhook it answers too) and the seq of each webhook's first decision.
+// A contact's stream decoded, with the pushes each fact's key caused (a
+// settled fact's under its SettledKey; a re-drive's under the webhook it
+// answers too) and the seq of each key's first decision.
 std::vector<DomainEvent> DecodeCauses(const std::vector<Event>& stream,
                                       const std::map<std::string, std::string>& settled_for,
                                       std::map<std::string, std::vector<DomainEvent>>* caused,
@@ -301,7 +313,7 @@ Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::str
   std::vector<uint64_t> boundary(facts.size(), UINT64_MAX);
   uint64_t next = UINT64_MAX;
   for (size_t i = facts.size(); i-- > 0;) {
-    auto it = first_decision.find(std::string(facts[i].webhook_id.AsBytes()));
+    auto it = first_decision.find(facts[i].key);
     if (it != first_decision.end()) next = it->second;
     boundary[i] = next;
   }
@@ -309,7 +321,7 @@ Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::str
   state.contact_id = contact_id;
   state.message_memory_us = ctx.message_memory_us;  // as the contact actor keeps it
   size_t applied = 0;
-  std::set<std::string> compared;  // webhook ids already diffed (several facts, one webhook)
+  std::set<std::string> compared;  // keys already diffed (several facts, one webhook)
   ContactState scratch;
   std::vector<DomainEvent> pending_now;  // the pushes of the webhook being decided
   for (size_t i = 0; i < facts.size(); ++i) {
@@ -318,8 +330,8 @@ Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::str
         Apply(&state, decoded[applied], stream[applied].seq, stream[applied].recorded_at_us);
       applied++;
     }
-    std::string wid(facts[i].webhook_id.AsBytes());
-    bool first_of_webhook = i == 0 || facts[i - 1].webhook_seq != facts[i].webhook_seq;
+    const std::string& wid = facts[i].key;
+    bool first_of_webhook = i == 0 || facts[i - 1].key != wid;
     if (first_of_webhook) scratch = state;
     scratch.last_fact_seq = 0;
     scratch.last_fact_index = 0;
@@ -331,8 +343,7 @@ Status ReplayContact(const EventLog& log, const ReplayOptions& o, const std::str
     for (auto& d : now)
       if (d.type == ev::kPushRequested && (o.system.empty() || d.system == o.system))
         pending_now.push_back(d);
-    bool last_of_webhook =
-        i + 1 == facts.size() || facts[i + 1].webhook_seq != facts[i].webhook_seq;
+    bool last_of_webhook = i + 1 == facts.size() || facts[i + 1].key != wid;
     if (!last_of_webhook || compared.count(wid)) continue;
     compared.insert(wid);
     ComparePushes(o, ContactMatch{tenant, contact_id}, facts[i], caused[wid], pending_now,

@@ -1276,11 +1276,53 @@ TEST(Replay, AConflictsOptOutsAreComparedOnTheCandidateTheyReach) {
     AppendOutcome o;
     ASSERT_TRUE(
         b.log.Append(ToDraft(decided, "default", ContactStream("bob"), hook.id, hook.id), &o).ok());
+    if (decided.type != ev::kPushRequested) continue;
+    DomainEvent refused = decided;  // so the settled STOP asks again
+    refused.type = std::string(ev::kPushAttempted);
+    refused.outcome = "refused";
+    ASSERT_TRUE(
+        b.log.Append(ToDraft(refused, "default", ContactStream("bob"), o.id, hook.id), &o).ok());
   }
   ReplayPlan after;
   ASSERT_TRUE(PlanReplay(b.log, setup.options, &after).ok());
   EXPECT_TRUE(after.diffs.empty()) << after.diffs[0].kind << " " << after.diffs[0].now.system;
   EXPECT_EQ(after.same, before.diffs.size());
+
+  // Settled to Bob a day later: he decides the whole text then, after his
+  // opt-out; each is compared with what it caused, neither taken for the
+  // other's.
+  b.clock.Advance(kDay);
+  std::vector<Event> conflict;
+  ASSERT_TRUE(b.log.Read(recorded, 1, &conflict).ok());
+  EventDraft d;
+  ASSERT_TRUE(PlanSettlement(conflict.at(0), "default", {recorded, "bob", false, ""}, &d).ok());
+  AppendOutcome settled;
+  ASSERT_TRUE(b.log.Append(std::move(d), &settled).ok());
+  std::vector<Event> stream;
+  ASSERT_TRUE(b.log.ReadWholeStream("default", ContactStream("bob"), &stream).ok());
+  ContactState now;
+  now.contact_id = "bob";
+  for (const auto& e : stream) {
+    DomainEvent x;
+    if (AsDomainEvent(e, &x)) Apply(&now, x, e.seq, e.recorded_at_us);
+  }
+  ContactFact whole = facts[0];
+  whole.webhook_seq = settled.seq;
+  ctx.now_us = b.clock.NowMicros();
+  size_t settled_pushes = 0;
+  for (const auto& decided : Decide(now, whole, ctx)) {
+    settled_pushes += decided.type == ev::kPushRequested;
+    AppendOutcome o;
+    ASSERT_TRUE(
+        b.log.Append(ToDraft(decided, "default", ContactStream("bob"), settled.id, hook.id), &o)
+            .ok());
+  }
+  ReplayPlan both;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &both).ok());
+  EXPECT_TRUE(both.diffs.empty()) << both.diffs[0].kind << " " << both.diffs[0].now.system << " "
+                                  << both.diffs[0].then.system;
+  ASSERT_GT(settled_pushes, 0u) << "the repeated STOP asks Aloware again";
+  EXPECT_EQ(both.same, before.diffs.size() + settled_pushes);
 }
 
 TEST(Replay, ExecuteReachesTheAdminListenerWhenThereIsOne) {
