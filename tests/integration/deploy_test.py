@@ -149,11 +149,14 @@ echo "$*" >> "$FAKE_STATE/calls"
 case "$*" in
   daemon-reload) ;;
   "enable dfm.service") touch "$FAKE_STATE/enabled" ;;
-  "is-active --quiet dfm.service") [ -e "$FAKE_STATE/active" ] ;;
+  "show -p ActiveState --value dfm.service")
+    if [ -e "$FAKE_STATE/active" ]; then echo active
+    elif [ -e "$FAKE_STATE/failed" ]; then echo failed
+    else echo inactive; fi ;;
   "show -p MainPID --value dfm.service") cat "$FAKE_STATE/pid" 2>/dev/null || echo 0 ;;
   "restart dfm.service")
-    if [ -e "$FAKE_STATE/start_fails" ]; then rm -f "$FAKE_STATE/active"; exit 1; fi
-    touch "$FAKE_STATE/active" ;;
+    if [ -e "$FAKE_STATE/start_fails" ]; then rm -f "$FAKE_STATE/active"; touch "$FAKE_STATE/failed"; exit 1; fi
+    rm -f "$FAKE_STATE/failed"; touch "$FAKE_STATE/active" ;;
   *) echo "systemctl $*: not played" >&2; exit 1 ;;
 esac
 """
@@ -174,7 +177,7 @@ if ! grep -q '^dfm:' /etc/passwd; then
   echo 'dfm:x:990:' >> /etc/group
 fi
 exec env -i PATH="$W/fake:/usr/sbin:/usr/bin:/sbin:/bin" FAKE_STATE="$W/state" \
-  sh "$W/postinst" configure "$PREVIOUS"
+  ${SKIP:+DFM_SKIP_CONFIG_CHECK=$SKIP} sh "$W/postinst" configure "$PREVIOUS"
 """
 
 # A configuration this build refuses unless Verity's secret is given.
@@ -211,12 +214,16 @@ class MaintainerScripts(unittest.TestCase):
         return os.path.join(self.w, "state", name)
 
     def given(self, extra_config="", running=False, enabled=True, service_env=None,
-              start_fails=False):
+              start_fails=False, failed=False, env_file=None):
         with open(os.path.join(ROOT, "packaging", "dfm.toml")) as f:
             conf = f.read()
         with open(os.path.join(self.w, "etc", "dfm", "dfm.toml"), "w") as f:
             f.write(conf + extra_config)
-        for flag, name in ((running, "active"), (enabled, "enabled"), (start_fails, "start_fails")):
+        if env_file is not None:
+            with open(os.path.join(self.w, "etc", "dfm", "dfm.env"), "w") as f:
+                f.write(env_file)
+        for flag, name in ((running, "active"), (enabled, "enabled"), (start_fails, "start_fails"),
+                           (failed, "failed")):
             if flag:
                 open(self.state(name), "w").close()
         if running:
@@ -225,10 +232,11 @@ class MaintainerScripts(unittest.TestCase):
             with open(self.state("pid"), "w") as f:
                 f.write("%d\n" % self.service.pid)
 
-    def configure(self, previous):
+    def configure(self, previous, skip_check=""):
         """postinst configure PREVIOUS: (exit status, stderr, systemctl calls)."""
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", NAMESPACE_SETUP],
-                           env={"PATH": os.environ["PATH"], "W": self.w, "PREVIOUS": previous},
+                           env={"PATH": os.environ["PATH"], "W": self.w, "PREVIOUS": previous,
+                                "SKIP": skip_check},
                            capture_output=True, text=True, timeout=120)
         calls = []
         if os.path.exists(self.state("calls")):
@@ -240,7 +248,7 @@ class MaintainerScripts(unittest.TestCase):
         self.given(enabled=False)
         rc, err, calls = self.configure("")
         self.assertEqual(rc, 0, err)
-        self.assertEqual(calls, ["enable dfm.service", "is-active --quiet dfm.service"])
+        self.assertEqual(calls, ["enable dfm.service", "show -p ActiveState --value dfm.service"])
 
     def test_an_upgrade_keeps_the_administrators_disable(self):
         self.given(running=True, enabled=False)
@@ -277,11 +285,36 @@ class MaintainerScripts(unittest.TestCase):
         self.assertIn("verity.webhook_secret", err)
         self.assertNotIn("restart dfm.service", calls)
 
-    def test_an_upgrade_whose_restart_fails_fails(self):
+    def test_an_upgrade_whose_restart_fails_fails_until_it_starts(self):
         self.given(running=True, start_fails=True)
         rc, err, calls = self.configure("0.1.0")
         self.assertIn("restart dfm.service", calls)
         self.assertNotEqual(rc, 0, "apt must not report success with the node down")
+        # `dpkg --configure dfm` again: the failed unit is restarted, not
+        # taken for one nobody runs.
+        os.remove(self.state("calls"))
+        rc, err, calls = self.configure("0.1.0")
+        self.assertIn("restart dfm.service", calls)
+        self.assertNotEqual(rc, 0)
+        os.remove(self.state("start_fails"))
+        rc, err, calls = self.configure("0.1.0")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(os.path.exists(self.state("active")))
+
+    def test_a_secret_added_to_dfm_env_since_the_service_started_counts(self):
+        # What the refusal tells the administrator to do, then
+        # `dpkg --configure dfm`: the running process never had it.
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True,
+                   env_file="# secrets\nDFM_VERITY_WEBHOOK_SECRET=%s\n" % dfmtest.VERITY_SECRET)
+        rc, err, calls = self.configure("0.1.0")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("restart dfm.service", calls)
+
+    def test_the_check_can_be_skipped(self):
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
+        rc, err, calls = self.configure("0.1.0", skip_check="1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("restart dfm.service", calls)
 
 
 class UnitFile(unittest.TestCase):
