@@ -248,9 +248,14 @@ int ServeCluster(const Config& config, const std::string& config_path) {
             Logger("main")->warn("event=erasures_applied_again count={}", reapplied);
         }
         std::unique_ptr<SyncRuntime> rt;
+        // The shared pauses as of now, before its connectors re-drive what
+        // they hold (PartitionSync folds every later one). Not read now
+        // (NATS unreachable), those seen last, as the console's.
+        if (Status polled = shared_control->Poll(); !polled.ok())
+          Logger("cluster")->warn("event=shared_control_unread error=\"{}\"", polled.ToString());
         Status st =
             SyncRuntime::Start(now, log, &rt, runs, shared.keys ? shared.keys->HashKey() : "",
-                               shared.records, shared.replicate_state);
+                               shared.records, shared.replicate_state, shared_control->Seen());
         if (st.ok())
           *out =
               std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &now, log, runs);

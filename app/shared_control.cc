@@ -86,6 +86,11 @@ Status SharedControl::Poll() {
   return status;
 }
 
+std::vector<Event> SharedControl::Seen() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return seen_;
+}
+
 void SharedControl::Start() {
   poller_ = std::thread([this] {
     std::unique_lock<std::mutex> lk(stop_mu_);

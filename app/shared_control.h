@@ -46,6 +46,8 @@ class SharedControl {
   int Subscribe(std::function<void(const std::vector<Event>&)> apply);
   // After it returns, `apply` is never called again.
   void Unsubscribe(int id);
+  // Every entry seen so far (as Subscribe gives them first).
+  std::vector<Event> Seen();
 
   static std::string EntryKey(uint64_t seq);
   static std::string Encode(const Event& e);

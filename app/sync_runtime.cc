@@ -146,7 +146,8 @@ std::shared_ptr<const CampaignRunSettings> CampaignRunSettingsFrom(const Campaig
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                           std::function<bool(const std::string& tenant)> runs,
                           std::string subject_hash_key, std::shared_ptr<CasStore> vendor_records,
-                          StateReplicator replicate_state) {
+                          StateReplicator replicate_state,
+                          const std::vector<Event>& shared_control) {
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
@@ -193,6 +194,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   env->control = std::make_shared<SyncControl>();
   s = LoadSyncControl(*log, tenants, env->control.get());  // a pause outlives a restart
   if (!s.ok()) return Status::IOError("sync control: " + s.ToString());
+  for (const Event& e : shared_control) env->control->Apply(e);
   im.control = env->control;
 
   im.http = std::make_unique<CurlHttpClient>(16);

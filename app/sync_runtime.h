@@ -36,11 +36,16 @@ class SyncRuntime {
   // (connectors/common/vendor_records.h), shared by every node of a
   // cluster; null: the log's own state (one node). `replicate_state`:
   // the cluster's (SyncEnv::replicate_state); null on one node.
+  // `shared_control`: the operator's pauses and limits every node shares
+  // (cluster mode, app/shared_control.h), folded after the log's own and
+  // before any connector starts, so that nothing re-driven at start goes
+  // out under a pause.
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                       std::function<bool(const std::string& tenant)> runs = nullptr,
                       std::string subject_hash_key = "",
                       std::shared_ptr<CasStore> vendor_records = nullptr,
-                      StateReplicator replicate_state = nullptr);
+                      StateReplicator replicate_state = nullptr,
+                      const std::vector<Event>& shared_control = {});
   // A configuration reload: every tenant's rules and tables from `config`,
   // a connector actor for each newly enabled (tenant, system), and new
   // settings (credentials, limits) for those whose settings changed; the

@@ -1,6 +1,8 @@
 // A system added from its folder alone: the Echo connector, registered from
 // the test tree, takes a webhook through the real front, its contact is
 // matched and merged by the sync as any vendor's, and it is pushed to.
+#include "tests/connectors/echo/echo.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,7 +13,8 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "storage/rocksdb_event_log.h"
-#include "tests/connectors/echo/echo.h"
+#include "sync/domain_event.h"
+#include "sync/sync_control.h"
 #include "tests/support/http_client.h"
 #include "tests/support/ports.h"
 #include "tests/support/temp_dir.h"
@@ -83,6 +86,63 @@ TEST(EchoConnector, AWebhookInAContactMatchedAndAPushOut) {
 
   front.Stop();
   EXPECT_TRUE(served.get().ok());
+  sync->Stop();
+  log->Close();
+}
+
+// What a node holds when it takes a partition: a push not settled, which
+// its connector re-drives at start. Under a pause every node shares (a
+// cluster's, folded before the runtime starts) it waits until the resume.
+TEST(EchoConnector, ASharedPauseHoldsWhatIsRedrivenAtStart) {
+  testing::TempDir dir;
+  std::vector<ConfigProblem> problems;
+  Config config = Config::Load("",
+                               {{"DFM_STORAGE_DATA_DIR", dir.Sub("data")},
+                                {"DFM_SERVER_ADMIN_LISTEN", ""},
+                                {"DFM_ECHO_WEBHOOK_TOKEN", "echo-secret"},
+                                {"DFM_ECHO_API_BASE_URL", "http://127.0.0.1:1"}},
+                               &problems);
+  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  RocksDbLogOptions lo;
+  lo.path = config.data_dir();
+  std::unique_ptr<RocksDbEventLog> log;
+  ASSERT_TRUE(RocksDbEventLog::Open(lo, &log).ok());
+  DomainEvent push;
+  push.type = std::string(ev::kPushRequested);
+  push.contact_id = "c-held";
+  push.system = "echo";
+  push.op = "upsert";
+  push.push_id = "c-held:echo:1";
+  push.fields = {{"phone", "+12055550199"}};
+  AppendOutcome appended;
+  ASSERT_TRUE(log->Append(ToDraft(push, "default", ContactStream("c-held"), EventId(), EventId()),
+                          &appended)
+                  .ok());
+  auto asked = [&](const std::string& push_id) {
+    std::lock_guard<std::mutex> lk(EchoSink().mu);
+    for (const auto& r : EchoSink().got)
+      if (r.push_id == push_id) return true;
+    return false;
+  };
+  auto as_event = [](EventDraft d) {
+    Event e;
+    e.type = d.type;
+    e.schema_version = d.schema_version;
+    e.payload = d.payload;
+    return e;
+  };
+  SyncControlRequest everything;
+  const Event paused = as_event(SyncPausedDraft(everything, "cli", "r1", 1));
+  std::unique_ptr<SyncRuntime> sync;
+  ASSERT_TRUE(
+      SyncRuntime::Start(config, log.get(), &sync, nullptr, "", nullptr, nullptr, {paused}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_FALSE(asked(push.push_id)) << "re-driven at start under the pause";
+  sync->control()->Apply(as_event(SyncResumedDraft(everything, "cli", "r2", 2)));
+  sync->WakeConnectors();
+  for (int i = 0; i < 500 && !asked(push.push_id); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(asked(push.push_id)) << "sent once resumed";
   sync->Stop();
   log->Close();
 }
