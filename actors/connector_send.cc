@@ -342,6 +342,7 @@ void OnReadDone(Self* self, ReadDone& d) {
   if (!st.read) return;
   const int64_t now = st.env->now_us();
   st.in_flight--;
+  for (int extra = 1; extra < d.page.requests; ++extra) st.limiter->OnSent(now);
   if (d.page.http_status == 429) st.limiter->OnThrottled(now, d.page.retry_after_us);
   const bool refused = d.page.auth_rejected || d.page.http_status == 401;
   if (refused && st.cfg.client->UsesOAuth() && st.read_auth_retries < 1) {

@@ -52,7 +52,9 @@ class Backfiller {
         d_.sleep_us(last_request_us_ + o_.min_interval_us - now);
       last_request_us_ = d_.now_us();
       *page = Read(ask);
-      stats->requests++;
+      stats->requests += std::max(1, page->requests);
+      // A page that took more requests waits as long for each.
+      last_request_us_ += (std::max(1, page->requests) - 1) * o_.min_interval_us;
       int st = page->http_status;
       if (st / 100 == 2 || (ask.lookup && (st == 404 || st == 400 || st == 422))) return Status::OK();
       if (st == 401 && !d_.read && d_.client->UsesOAuth() && !refreshed) {

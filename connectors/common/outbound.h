@@ -142,6 +142,7 @@ struct ContactPage {
   std::vector<ListedContact> contacts;
   std::string next_cursor;  // list: give it back for the next page; empty: that was the last
   int64_t total = -1;       // list: the vendor's count of all contacts, when it says
+  int requests = 1;         // the HTTP requests it took (each counts against the limits)
 };
 
 class VendorClient {

@@ -185,29 +185,45 @@ class HaloClient final : public VendorClient {
       p.auth_rejected = resp.status == 401;
       if (resp.status / 100 != 2) return done(std::move(p));
       std::vector<int64_t> ids;
-      if (!ReadUsersPage(resp.body, &p, &ids)) return done(std::move(p));
+      size_t rows = 0;
+      if (!ReadUsersPage(resp.body, &p, &ids, &rows)) return done(std::move(p));
       const int64_t high = ids.empty() ? read_to : std::max(read_to, ids.back());
-      const std::string next =
-          static_cast<int>(ids.size()) == page_size ? Cursor(page + 1, high) : "";
+      const bool full = rows == static_cast<size_t>(page_size);
+      if (!full && p.total > (page - 1) * page_size + static_cast<int64_t>(rows)) {
+        // Fewer than asked, though more follow: a page size above the
+        // vendor's cap (NOT FOUND), with which offsets cannot be walked.
+        p.http_status = 0;
+        p.detail = "HaloPSA answered " + std::to_string(rows) + " users for page_size " +
+                   std::to_string(page_size) + " with more to come: use a smaller page size";
+        p.contacts.clear();
+        return done(std::move(p));
+      }
+      const std::string next = full ? Cursor(page + 1, high) : "";
       if (page == 1 || (!ids.empty() && ids.front() <= read_to)) {
         p.next_cursor = next;  // it begins among the users read: nothing between
         return done(std::move(p));
       }
-      // The user just before the page: above the highest read, it moved
-      // there from this page (a user below was deleted), unread.
+      // The user just before the page: above the highest read, or none
+      // (users below were deleted), the rest moved back past it, unread.
+      p.requests = 2;
       const std::string edge = UsersPage(1, (page - 1) * page_size);
       http_->Send(Api(token, "GET", edge), [edge, page, read_to, next, p = std::move(p),
                                             done = std::move(done)](HttpResponse e) mutable {
         if (e.status / 100 != 2) {
           ContactPage failed = PageFromResponse(e, edge, HaloErrorDetail(e));
           failed.auth_rejected = e.status == 401;
+          failed.requests = 2;
           return done(std::move(failed));
         }
         ContactPage before;
         std::vector<int64_t> edge_id;
-        if (!ReadUsersPage(e.body, &before, &edge_id)) return done(std::move(before));
-        p.next_cursor =
-            !edge_id.empty() && edge_id.front() > read_to ? Cursor(page - 1, read_to) : next;
+        size_t edge_rows = 0;
+        if (!ReadUsersPage(e.body, &before, &edge_id, &edge_rows)) {
+          before.requests = 2;
+          return done(std::move(before));
+        }
+        const bool moved = edge_rows == 0 || (!edge_id.empty() && edge_id.front() > read_to);
+        p.next_cursor = moved ? Cursor(page - 1, read_to) : next;
         done(std::move(p));
       });
     });
@@ -232,9 +248,11 @@ class HaloClient final : public VendorClient {
   static std::string Cursor(int64_t page, int64_t read_to) {
     return std::to_string(page) + ":" + std::to_string(read_to);
   }
-  // A users page's rows into `p` (the contacts, record_count) and their ids
-  // in order into `ids`; false, with `p` made an error, when it does not read.
-  static bool ReadUsersPage(const std::string& body, ContactPage* p, std::vector<int64_t>* ids) {
+  // A users page's rows into `p` (the contacts, record_count), their ids in
+  // order into `ids` and their number (read or not) into `rows`; false,
+  // with `p` made an error, when it does not read.
+  static bool ReadUsersPage(const std::string& body, ContactPage* p, std::vector<int64_t>* ids,
+                            size_t* rows) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     simdjson::dom::array users;
@@ -244,6 +262,7 @@ class HaloClient final : public VendorClient {
       return false;
     }
     for (simdjson::dom::element u : users) {
+      ++*rows;
       int64_t id = 0;
       if (u["id"].get(id) || id <= 0) continue;
       ids->push_back(id);

@@ -22,11 +22,12 @@ class PagedHalo : public HttpClient {
   std::map<int64_t, std::string> users;  // id -> name
   std::vector<std::string> paths;
   std::function<void(int64_t page_no, int64_t page_size)> after_page;
+  int64_t cap = 1000;  // the most users a page holds, whatever is asked
 
   void Send(HttpRequest req, HttpCallback cb) override {
     const std::string path = req.url.substr(req.url.find("/api/"));
     paths.push_back(path);
-    const int64_t size = Param(path, "page_size"), no = Param(path, "page_no");
+    const int64_t size = std::min(cap, Param(path, "page_size")), no = Param(path, "page_no");
     std::vector<std::pair<std::string, int64_t>> order;  // (sort key, id)
     const bool by_id = path.find("order=id") != std::string::npos;
     for (const auto& [id, name] : users) order.push_back({by_id ? "" : name, id});
@@ -88,10 +89,42 @@ TEST(HaloBackfill, ADeletionBetweenPagesSkipsNobody) {
     EXPECT_NE(path.find("&order=id&orderdesc=false"), std::string::npos) << path;
 }
 
+// Users below deleted until the next page is empty and no user stands
+// before it: the walk steps back rather than ends, and finds the last.
+TEST(HaloBackfill, ADeletionThatEmptiesTheNextPageSkipsNobody) {
+  PagedHalo halo;
+  for (int64_t id = 1; id <= 7; ++id) halo.users[id] = "u";
+  halo.after_page = [&](int64_t no, int64_t size) {
+    if (no == 2 && size == 3)
+      for (int64_t id = 1; id <= 4; ++id) halo.users.erase(id);
+  };
+  auto client = NewHaloClient(Settings(), &halo);
+  EXPECT_EQ(ListAll(client.get(), 3), (std::set<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+}
+
+// A vendor that answers fewer users than asked with more to come (a page
+// size above its cap): said so, never walked with offsets that skip.
+TEST(HaloBackfill, APageSizeAboveTheVendorsCapIsRefusedNotWalked) {
+  PagedHalo halo;
+  halo.cap = 2;
+  for (int64_t id = 1; id <= 5; ++id) halo.users[id] = "u";
+  auto client = NewHaloClient(Settings(), &halo);
+  ContactPage p;
+  client->ListContacts("", 3, Credentials{"token", "", 0}, [&p](ContactPage got) { p = got; });
+  EXPECT_EQ(p.http_status, 0);
+  EXPECT_NE(p.detail.find("smaller page size"), std::string::npos) << p.detail;
+  EXPECT_TRUE(p.contacts.empty());
+}
+
 TEST(HaloBackfill, AQuietWalkReadsEachPageOnceAndOneEdgeUserAPage) {
   PagedHalo halo;
   for (int64_t id = 10; id < 17; ++id) halo.users[id] = "u";
   auto client = NewHaloClient(Settings(), &halo);
+  ContactPage second;
+  client->ListContacts("2:12", 3, Credentials{"token", "", 0},
+                       [&second](ContactPage got) { second = got; });
+  EXPECT_EQ(second.requests, 2) << "the page and the user before it, both counted";
+  halo.paths.clear();
   EXPECT_EQ(ListAll(client.get(), 3).size(), 7u);
   EXPECT_EQ(halo.paths.size(), 5u) << "pages 1, 2 and 3 and the users before pages 2 and 3";
   // A cursor of an older build (a bare page number) starts again.
