@@ -118,19 +118,15 @@ DomainEvent ConsentPush(const ContactState& s, const ContactFact& fact, const st
   return p;
 }
 
-// Whether `target` is where the fact came from, and so needs no telling:
-// not for an identity conflict's opt-out, whose system holds the contact
-// as another record (their own).
-bool SaidSoItself(const ContactFact& fact, const std::string& target) {
-  return target == fact.system && !fact.consents_only;
-}
-
 // Tells every target but the fact's own system of `changed`.
 void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                   bool opt_out, const std::vector<std::string>& changed, const std::string& reason,
                   const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    if (SaidSoItself(fact, target)) continue;
+    // It said so itself. (An identity conflict's opt-out too: its system's
+    // push would find the duplicate record by the shared address and link
+    // it to the contact, settling the conflict unasked.)
+    if (target == fact.system) continue;
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted
       if (opt_out || !KnownConsent(s, target, ch).permanent) chans.push_back(ch);
@@ -150,7 +146,7 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
                        const std::vector<std::string>& chans, const std::string& reason,
                        const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    if (SaidSoItself(fact, target)) continue;
+    if (target == fact.system) continue;
     std::vector<std::string> unconfirmed, asked = KeptBy(ctx, target, chans);
     auto pend = s.pending_consent.find(target);
     if (pend != s.pending_consent.end())

@@ -62,11 +62,12 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
 // its own address alone in `fields`, no external id, no activities, only
 // the opt-outs (their channels cut to the candidate's; statements, neither
 // snapshots nor permanent: the setting is another record's), `consents_only`
-// set. Decided so, an opt-out is told to the fact's own system too (the
-// candidate's own record there) and records nothing of what that system
-// holds for them (contact.opted_out detail "identity conflict"). Opt-ins and statements for review
-// wait for the settlement: a duplicate record's lift is no evidence about either person. Empty when
-// `fact` states no opt-out.
+// set. Decided so, an opt-out records nothing of what the fact's system
+// holds for the candidate's own record there (contact.opted_out detail
+// "identity conflict"), and is not pushed there: that system's push would
+// find the duplicate by the shared address and link it to the candidate. Opt-ins and statements for
+// review wait for the settlement: a duplicate record's lift is no evidence about either person.
+// Empty when `fact` states no opt-out.
 std::vector<std::pair<std::string, ContactFact>> ConflictOptOuts(
     const ContactFact& fact, const std::vector<std::pair<std::string, std::string>>& candidates);
 

@@ -135,10 +135,10 @@ TEST_F(ConsentRulesTest, MappersSayWhoMadeEachStatement) {
 
 // A duplicate GoHighLevel record set to do not disturb, whose phone is the
 // contact's and whose email another's (an identity conflict): its opt-out
-// lands on the contact, is told to GoHighLevel too (the contact's own
-// record there was not told), and is not taken for what GoHighLevel holds
-// for that record: its next webhook, DND off as ever, lifts nothing.
-TEST_F(ConsentRulesTest, AConflictsOptOutIsToldToItsOwnSystemAndNotUndoneByTheOwnRecord) {
+// lands on the contact and the other systems, and is not taken for what
+// GoHighLevel holds for the contact's own record there: that record's next
+// webhook, DND off as ever, lifts nothing.
+TEST_F(ConsentRulesTest, AConflictsOptOutIsNotUndoneByTheContactsOwnRecord) {
   ContactFact own = Fact("ghl", 50 * kHour);
   own.external_id = "ghl-own";
   ConfirmPushes(Step(own));
@@ -162,8 +162,8 @@ TEST_F(ConsentRulesTest, AConflictsOptOutIsToldToItsOwnSystemAndNotUndoneByTheOw
   EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
   EXPECT_EQ(out[0].fields.count("email"), 0u) << "the other person's address is not the contact's";
   EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_out")),
-            (std::vector<std::string>{"aloware", "ghl", "verity"}))
-      << "GoHighLevel's own record of the contact is told too";
+            (std::vector<std::string>{"aloware", "verity"}))
+      << "not GoHighLevel: its push would link the duplicate to the contact";
   EXPECT_EQ(state_.known_consent["ghl"]["sms"].at_us, known.at_us)
       << "nothing learnt of what GoHighLevel holds for its own record";
   EXPECT_TRUE(SmsOut());
