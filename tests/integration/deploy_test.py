@@ -304,8 +304,11 @@ class MaintainerScripts(unittest.TestCase):
     def test_a_secret_added_to_dfm_env_since_the_service_started_counts(self):
         # What the refusal tells the administrator to do, then
         # `dpkg --configure dfm`: the running process never had it.
+        # Quoted as systemd allows, beside a line no shell could export.
         self.given(extra_config=NEEDS_VERITY_SECRET, running=True,
-                   env_file="# secrets\nDFM_VERITY_WEBHOOK_SECRET=%s\n" % dfmtest.VERITY_SECRET)
+                   env_file=('# secrets\nDFM_VERITY_WEBHOOK_SECRET="%s"\n'
+                             'DFM_VERITY_TIMESTAMP_TOLERANCE_S="600"\nDFM_ODD-NAME=1\n')
+                   % dfmtest.VERITY_SECRET)
         rc, err, calls = self.configure("0.1.0")
         self.assertEqual(rc, 0, err)
         self.assertIn("restart dfm.service", calls)
