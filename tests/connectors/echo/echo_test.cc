@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "app/sync_runtime.h"
@@ -24,28 +25,35 @@ namespace {
 
 using testing::Http;
 
+// The configuration `env` gives (no problem with it) and the log in its
+// data directory.
+void LoadAndOpen(const std::map<std::string, std::string>& env, Config* config,
+                 std::unique_ptr<RocksDbEventLog>* log) {
+  std::vector<ConfigProblem> problems;
+  *config = Config::Load("", env, &problems);
+  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
+  RocksDbLogOptions lo;
+  lo.path = config->data_dir();
+  ASSERT_TRUE(RocksDbEventLog::Open(lo, log).ok());
+}
+
 TEST(EchoConnector, AWebhookInAContactMatchedAndAPushOut) {
   ASSERT_NE(FindConnector("echo"), nullptr) << "registered from its folder";
   EXPECT_NE(ConnectorSystems().find("echo"), std::string::npos);
 
   testing::TempDir dir;
   const int port = testing::FreePort();
-  std::vector<ConfigProblem> problems;
-  Config config = Config::Load(
-      "", {{"DFM_SERVER_LISTEN", "127.0.0.1:" + std::to_string(port)},
-           {"DFM_SERVER_ADMIN_LISTEN", ""},
-           {"DFM_STORAGE_DATA_DIR", dir.Sub("data")},
-           {"DFM_ECHO_WEBHOOK_TOKEN", "echo-secret"},
-           {"DFM_ECHO_API_BASE_URL", "http://127.0.0.1:1"},
-           {"DFM_ALOWARE_AUTH", "bearer"},
-           {"DFM_ALOWARE_TOKEN", "alo-secret"},
-           {"DFM_SYNC_OWNERS_FIRST_NAME", ""}},
-      &problems);
-  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
-  RocksDbLogOptions lo;
-  lo.path = config.data_dir();
+  Config config;
   std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(lo, &log).ok());
+  ASSERT_NO_FATAL_FAILURE(LoadAndOpen({{"DFM_SERVER_LISTEN", "127.0.0.1:" + std::to_string(port)},
+                                       {"DFM_SERVER_ADMIN_LISTEN", ""},
+                                       {"DFM_STORAGE_DATA_DIR", dir.Sub("data")},
+                                       {"DFM_ECHO_WEBHOOK_TOKEN", "echo-secret"},
+                                       {"DFM_ECHO_API_BASE_URL", "http://127.0.0.1:1"},
+                                       {"DFM_ALOWARE_AUTH", "bearer"},
+                                       {"DFM_ALOWARE_TOKEN", "alo-secret"},
+                                       {"DFM_SYNC_OWNERS_FIRST_NAME", ""}},
+                                      &config, &log));
   std::unique_ptr<SyncRuntime> sync;
   ASSERT_TRUE(SyncRuntime::Start(config, log.get(), &sync).ok());
   HttpFront front(config, log.get());
@@ -56,17 +64,18 @@ TEST(EchoConnector, AWebhookInAContactMatchedAndAPushOut) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
 
   // Its webhook, verified by its source, is recorded.
-  const std::string contact = R"({"id":"e1","phone":"+12055550142","first_name":"Ada","version":"1"})";
-  EXPECT_EQ(Http("POST", base + "/webhooks/echo", {"Content-Type: application/json"}, contact).status,
-            401);
+  const std::string contact =
+      R"({"id":"e1","phone":"+12055550142","first_name":"Ada","version":"1"})";
+  EXPECT_EQ(
+      Http("POST", base + "/webhooks/echo", {"Content-Type: application/json"}, contact).status,
+      401);
   auto in = Http("POST", base + "/webhooks/echo",
                  {"Content-Type: application/json", "X-Echo-Token: echo-secret"}, contact);
   ASSERT_EQ(in.status, 200) << in.body;
 
   // Another system's edit of the same person reaches it as a push.
-  const std::string edit =
-      R"({"event":"Contact Updated","body":{"id":7,"first_name":"Augusta",)"
-      R"("phone_number":"205-555-0142","updated_at":"2026-11-20 10:00:00"}})";
+  const std::string edit = R"({"event":"Contact Updated","body":{"id":7,"first_name":"Augusta",)"
+                           R"("phone_number":"205-555-0142","updated_at":"2026-11-20 10:00:00"}})";
   auto alo = Http("POST", base + "/webhooks/aloware",
                   {"Content-Type: application/json", "Authorization: Bearer alo-secret"}, edit);
   ASSERT_EQ(alo.status, 200) << alo.body;
@@ -95,18 +104,13 @@ TEST(EchoConnector, AWebhookInAContactMatchedAndAPushOut) {
 // cluster's, folded before the runtime starts) it waits until the resume.
 TEST(EchoConnector, ASharedPauseHoldsWhatIsRedrivenAtStart) {
   testing::TempDir dir;
-  std::vector<ConfigProblem> problems;
-  Config config = Config::Load("",
-                               {{"DFM_STORAGE_DATA_DIR", dir.Sub("data")},
-                                {"DFM_SERVER_ADMIN_LISTEN", ""},
-                                {"DFM_ECHO_WEBHOOK_TOKEN", "echo-secret"},
-                                {"DFM_ECHO_API_BASE_URL", "http://127.0.0.1:1"}},
-                               &problems);
-  ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
-  RocksDbLogOptions lo;
-  lo.path = config.data_dir();
+  Config config;
   std::unique_ptr<RocksDbEventLog> log;
-  ASSERT_TRUE(RocksDbEventLog::Open(lo, &log).ok());
+  ASSERT_NO_FATAL_FAILURE(LoadAndOpen({{"DFM_STORAGE_DATA_DIR", dir.Sub("data")},
+                                       {"DFM_SERVER_ADMIN_LISTEN", ""},
+                                       {"DFM_ECHO_WEBHOOK_TOKEN", "echo-secret"},
+                                       {"DFM_ECHO_API_BASE_URL", "http://127.0.0.1:1"}},
+                                      &config, &log));
   DomainEvent push;
   push.type = std::string(ev::kPushRequested);
   push.contact_id = "c-held";
