@@ -189,10 +189,11 @@ class HaloClient final : public VendorClient {
       if (!ReadUsersPage(resp.body, &p, &ids, &rows)) return done(std::move(p));
       const int64_t high = ids.empty() ? read_to : std::max(read_to, ids.back());
       const bool full = rows == static_cast<size_t>(page_size);
-      if (!full && p.total > (page - 1) * page_size + static_cast<int64_t>(rows)) {
+      if (page == 1 && !full && p.total > static_cast<int64_t>(rows)) {
         // Fewer than asked, though more follow: a page size above the
         // vendor's cap (NOT FOUND), with which offsets cannot be walked.
-        p.http_status = 0;
+        // Shown on the first page; refused, not retried.
+        p.http_status = 400;
         p.detail = "HaloPSA answered " + std::to_string(rows) + " users for page_size " +
                    std::to_string(page_size) + " with more to come: use a smaller page size";
         p.contacts.clear();

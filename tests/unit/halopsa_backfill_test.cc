@@ -111,7 +111,7 @@ TEST(HaloBackfill, APageSizeAboveTheVendorsCapIsRefusedNotWalked) {
   auto client = NewHaloClient(Settings(), &halo);
   ContactPage p;
   client->ListContacts("", 3, Credentials{"token", "", 0}, [&p](ContactPage got) { p = got; });
-  EXPECT_EQ(p.http_status, 0);
+  EXPECT_EQ(p.http_status, 400) << "refused, not retried";
   EXPECT_NE(p.detail.find("smaller page size"), std::string::npos) << p.detail;
   EXPECT_TRUE(p.contacts.empty());
 }
