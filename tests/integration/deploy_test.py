@@ -313,6 +313,24 @@ class MaintainerScripts(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("restart dfm.service", calls)
 
+    def test_a_credential_added_since_the_service_started_counts(self):
+        # The service reads its credentials from a directory of its own
+        # (systemd's); the administrator adds the missing one where
+        # docs/deploy.md says, then `dpkg --configure dfm`.
+        own = os.path.join(self.w, "service-credentials")
+        os.mkdir(own)
+        with open(os.path.join(own, "DFM_OTHER"), "w") as f:
+            f.write("x\n")
+        creds = os.path.join(self.w, "etc", "dfm", "credentials")
+        os.makedirs(creds)
+        with open(os.path.join(creds, "DFM_VERITY_WEBHOOK_SECRET"), "w") as f:
+            f.write(dfmtest.VERITY_SECRET + "\n")
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True,
+                   service_env={"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": own})
+        rc, err, calls = self.configure("0.1.0")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("restart dfm.service", calls)
+
     def test_the_check_can_be_skipped(self):
         self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
         rc, err, calls = self.configure("0.1.0", skip_check="1")
