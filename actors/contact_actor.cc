@@ -295,6 +295,18 @@ void RecordReport(Self* self, const PushReport& rep) {
   });
 }
 
+// The person erased (contact.erased): their state, and the pushes they
+// had waiting, forgotten; no snapshot of them is made again.
+void ForgetPerson(ContactActorState* st) {
+  st->erased = true;
+  const int64_t memory = st->model.message_memory_us;
+  st->model = ContactState{};
+  st->model.contact_id = st->contact_id;
+  st->model.message_memory_us = memory;
+  st->outstanding.clear();
+  st->since_snapshot = 0;
+}
+
 void Next(Self* self) {
   auto& st = self->state;
   st.busy = false;
@@ -319,6 +331,9 @@ void Next(Self* self) {
       DecideRedriveItem(self, m.get_as<Redrive>(0));
     } else if (m.match_elements<PushReport>()) {
       RecordReport(self, m.get_as<PushReport>(0));
+    } else if (m.match_elements<erase_atom>()) {
+      ForgetPerson(&st);  // everything routed before the erasure decided
+      st.busy = false;
     } else {
       st.busy = false;
     }
@@ -354,18 +369,6 @@ void MaybeSnapshot(Self* self, bool always) {
   store->Put(ContactSnapshotKey(st.tenant, st.contact_id), st.model.last_event_seq,
              EncodeContactSnapshot(st.model, outstanding));
   st.since_snapshot = 0;
-}
-
-// The person erased (contact.erased): their state, and the pushes they
-// had waiting, forgotten; no snapshot of them is made again.
-void ForgetPerson(ContactActorState* st) {
-  st->erased = true;
-  const int64_t memory = st->model.message_memory_us;
-  st->model = ContactState{};
-  st->model.contact_id = st->contact_id;
-  st->model.message_memory_us = memory;
-  st->outstanding.clear();
-  st->since_snapshot = 0;
 }
 
 // Starts from the contact's snapshot when one is kept and readable (one
@@ -472,11 +475,15 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         Next(self);
       },
       [self](erase_atom) {
-        // contact.erased (app/erase.h): forget the person. Work already
-        // queued is still answered (the router waits for it); what it
-        // appends is sealed with the destroyed key, unreadable.
+        // contact.erased (app/erase.h): forget the person once the work
+        // routed before it (the facts of webhooks earlier in the log) is
+        // decided against what the person was, its opt-outs ordered; what
+        // it appends is sealed with the destroyed key, unreadable. From
+        // now on only consent pushes are ordered and no snapshot is kept.
         auto& state = self->state;
-        ForgetPerson(&state);
+        state.erased = true;
+        state.work.push_back(caf::make_message(erase_atom::value));
+        if (!state.busy) Next(self);
         // What it ordered before is dropped at the connectors; sent from
         // here, the cancel comes after those orders (the router's may not).
         for (const caf::actor& c : state.env->ConnectorsOf(state.tenant))

@@ -58,7 +58,8 @@ struct ContactActorState {
   std::string contact_id;
   ContactState model;
   std::map<std::string, PushOrder> outstanding;  // push id -> order not yet settled
-  std::deque<caf::message> work;  // RoutedFact / Redrive / PushReport, in arrival order
+  std::deque<caf::message>
+      work;  // RoutedFact / Redrive / PushReport / erase_atom, in arrival order
   bool busy = false;
   // The append under way: its drafts (kept to try again) and what follows it.
   uint64_t token = 0;

@@ -1,12 +1,15 @@
 #include "app/erase.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
+#include "actors/router.h"
 #include "campaigns/task.h"
+#include "connectors/connector.h"
 #include "events/codec.h"
 #include "events/sealing.h"
-#include "connectors/connector.h"
 #include "events/webhook_received.h"
 #include "storage/erasure_ledger.h"
 #include "sync/contact_snapshot.h"
@@ -83,14 +86,46 @@ struct Person {
   std::set<std::string> phones, emails;
 };
 
+// What one pass over the tenant's records found (ScanTenant).
+struct Scan {
+  uint64_t task_events = 0;               // campaign task events sealed with the person's keys
+  uint64_t undecided = 0;                 // webhooks about the person the router has not decided
+  uint64_t newest = 0;                    // the newest of them
+  std::vector<UndecidedOptOut> opt_outs;  // theirs
+};
+
+// The opt-outs of `f`, a fact of webhook `e` the router has not decided.
+void AddOptOuts(const Event& e, const ContactFact& f, std::vector<UndecidedOptOut>* out) {
+  for (const Consent& c : f.consents) {
+    if (c.change != Consent::Change::kOptOut) continue;
+    UndecidedOptOut u;
+    u.seq = e.seq;
+    u.at_us = f.source_time_us != 0 ? f.source_time_us : e.recorded_at_us;
+    u.system = f.system;
+    if (auto ph = f.fields.find(fields::kPhone); ph != f.fields.end()) u.phone = ph->second;
+    if (auto em = f.fields.find(fields::kEmail); em != f.fields.end()) u.email = em->second;
+    u.channels = c.channels;
+    out->push_back(std::move(u));
+  }
+}
+
+bool AboutPerson(const ContactFact& f, const Person& p) {
+  auto ph = f.fields.find(fields::kPhone);
+  auto em = f.fields.find(fields::kEmail);
+  return (!f.external_id.empty() && p.ids.count({f.system, f.external_id})) ||
+         (ph != f.fields.end() && p.phones.count(ph->second)) ||
+         (em != f.fields.end() && p.emails.count(em->second));
+}
+
 // One pass over the tenant's records: the campaign task events sealed
-// with one of `p.own` are counted in *task_events; with a mapper, every
-// webhook and import with a fact about the person (one of its ids, phones
-// or emails) not in *sources yet is opened and, if so, its key added.
-Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::set<uint64_t>* sources,
-                  uint64_t* task_events) {
+// with one of `p.own` are counted; with a mapper, every webhook and import
+// with a fact about the person (one of its ids, phones or emails) not in
+// *sources yet is opened and, if so, its key added; those after `decided`
+// (the router's checkpoint) are counted, and their opt-outs kept.
+Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, uint64_t decided,
+                  std::set<uint64_t>* sources, Scan* scan) {
   Status unread;  // a key not read now: the erasure would miss what it seals
-  Status s = log->ScanRecords(1, [&](uint64_t, std::string_view record) {
+  Status s = log->ScanRecords(1, [&](uint64_t seq, std::string_view record) {
     Event e;
     std::string_view payload;
     if (!DecodeRecord(record, &e, &payload).ok() || e.tenant != r.tenant ||
@@ -98,7 +133,7 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::se
       return true;
     const uint64_t no = SealedKeyNo(payload).value_or(0);
     if (IsTask(e)) {
-      *task_events += p.own.count(no);
+      scan->task_events += p.own.count(no);
       return true;
     }
     if (!r.mapper || !IsSource(e.type) || no == 0 || sources->count(no)) return true;
@@ -112,19 +147,81 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, std::se
     const InboundMapper* mapper = FindMapperFor(e.type, w.system);
     std::vector<ContactFact> facts;
     if (!mapper || !(*mapper)(w, r.mapper.For(r.tenant, w.system), &facts).ok()) return true;
-    for (const ContactFact& f : facts) {
-      auto ph = f.fields.find(fields::kPhone);
-      auto em = f.fields.find(fields::kEmail);
-      if ((!f.external_id.empty() && p.ids.count({f.system, f.external_id})) ||
-          (ph != f.fields.end() && p.phones.count(ph->second)) ||
-          (em != f.fields.end() && p.emails.count(em->second))) {
-        sources->insert(no);
-        break;
-      }
+    auto about = std::find_if(facts.begin(), facts.end(),
+                              [&](const ContactFact& f) { return AboutPerson(f, p); });
+    if (about == facts.end()) return true;
+    sources->insert(no);
+    if (seq > decided) {
+      e.seq = seq;
+      scan->undecided++;
+      scan->newest = seq;
+      for (const ContactFact& f : facts)
+        if (AboutPerson(f, p)) AddOptOuts(e, f, &scan->opt_outs);
     }
     return true;
   });
   return s.ok() ? unread : s;
+}
+
+// Reads the contact's stream (`events`) and, in one pass over it, the
+// webhooks (and imports) that fed it (each decision's cause and root, and
+// the webhook it names) and the person's identities, to find the others
+// about them.
+Status ReadPerson(EventLog* log, const EraseRequest& r, std::vector<Event>* events, Person* person,
+                  std::set<uint64_t>* sources) {
+  Status s = log->ReadWholeStream(r.tenant, ContactStream(r.contact_id), events);
+  if (!s.ok()) return s;
+  if (events->empty())
+    return Status::NotFound("tenant " + r.tenant + " has no contact " + r.contact_id);
+  std::set<uint64_t> looked_up;  // sequence numbers read
+  auto source_at = [&](uint64_t seq) {
+    if (seq == 0 || !looked_up.insert(seq).second) return;
+    if (uint64_t k = SourceKeyOf(*log, seq)) sources->insert(k);
+  };
+  for (const Event& e : *events) {
+    if (e.key_no != 0 && e.type != kContactErasedType) person->own.insert(e.key_no);
+    for (const EventId& id : {e.causation_id, e.correlation_id}) {
+      uint64_t seq = 0;
+      if (!id.IsZero() && log->LookupEventId(id, &seq).ok()) source_at(seq);
+    }
+    DomainEvent d;
+    if (!AsDomainEvent(e, &d)) continue;
+    source_at(d.webhook_seq);
+    const bool about_contact =
+        e.type.rfind("contact.", 0) == 0 || (e.type == ev::kPushSucceeded && d.message_key.empty());
+    if (about_contact && !d.external_id.empty()) person->ids.insert({d.system, d.external_id});
+    if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
+      person->phones.insert(p->second);
+    if (auto m = d.fields.find(fields::kEmail); m != d.fields.end() && !m->second.empty())
+      person->emails.insert(m->second);
+  }
+  return Status::OK();
+}
+
+// The person as the log holds them once every webhook about them is
+// decided: read, and read again after r.wait_decided while the router has
+// webhooks about them to decide (at most kRounds reads). Without a waiter
+// the undecided webhooks' opt-outs are in scan->opt_outs.
+Status ReadDecided(EventLog* log, const EraseRequest& r, std::vector<Event>* events, Person* person,
+                   std::set<uint64_t>* sources, Scan* scan) {
+  constexpr int kRounds = 3;
+  for (int round = 1;; ++round) {
+    *events = {};
+    *person = {};
+    *sources = {};
+    *scan = {};
+    uint64_t decided = 0;
+    Status s = ReadPerson(log, r, events, person, sources);
+    if (s.ok() && !log->ReadCheckpoint(kRouterConsumer, &decided).ok()) decided = 0;
+    if (s.ok()) s = ScanTenant(log, r, *person, decided, sources, scan);
+    if (!s.ok() || scan->undecided == 0 || !r.wait_decided) return s;
+    if (round == kRounds)
+      return Status::Unavailable("webhooks about the person keep arriving (" +
+                                 std::to_string(scan->undecided) +
+                                 " not decided by the sync yet): nothing was erased; erase again");
+    s = r.wait_decided(scan->newest);
+    if (!s.ok()) return s;
+  }
 }
 
 }  // namespace
@@ -150,38 +247,15 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
     out->erasure = std::move(first);
     return Status::OK();
   }
-  // In one pass over the stream: the webhooks (and imports) that fed it
-  // (each decision's cause and root, and the webhook it names), and the
-  // person's identities, to find the others about them.
-  std::set<uint64_t> sources, looked_up;  // key numbers; sequence numbers read
-  auto source_at = [&](uint64_t seq) {
-    if (seq == 0 || !looked_up.insert(seq).second) return;
-    if (uint64_t k = SourceKeyOf(*log, seq)) sources.insert(k);
-  };
+  // The person, every webhook and import with a fact about them (whatever
+  // was decided: only those not found from the stream are opened) decided
+  // first, and the campaign task events its keys seal.
   Person person;
-  for (const Event& e : events) {
-    if (e.key_no != 0 && e.type != kContactErasedType) person.own.insert(e.key_no);
-    for (const EventId& id : {e.causation_id, e.correlation_id}) {
-      uint64_t seq = 0;
-      if (!id.IsZero() && log->LookupEventId(id, &seq).ok()) source_at(seq);
-    }
-    DomainEvent d;
-    if (!AsDomainEvent(e, &d)) continue;
-    source_at(d.webhook_seq);
-    const bool about_contact = e.type.rfind("contact.", 0) == 0 ||
-                               (e.type == ev::kPushSucceeded && d.message_key.empty());
-    if (about_contact && !d.external_id.empty()) person.ids.insert({d.system, d.external_id});
-    if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
-      person.phones.insert(p->second);
-    if (auto m = d.fields.find(fields::kEmail); m != d.fields.end() && !m->second.empty())
-      person.emails.insert(m->second);
-  }
-  // Every other webhook and import with a fact about the person, whatever
-  // was decided (only those not found yet are opened), and the campaign
-  // task events its keys seal.
-  uint64_t task_events = 0;
-  s = ScanTenant(log, r, person, &sources, &task_events);
+  std::set<uint64_t> sources;  // key numbers
+  Scan scan;
+  s = ReadDecided(log, r, &events, &person, &sources, &scan);
   if (!s.ok()) return s;
+  uint64_t task_events = scan.task_events;
   // Re-drive requests that name it.
   const std::string named = "\"contact_id\":\"" + r.contact_id + "\"";
   s = log->ScanStream(r.tenant, kReplayStream, [&](const Event& e) {
@@ -189,8 +263,8 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
     return true;
   });
   if (!s.ok()) return s;
-  Erasure erasure =
-      PlanErasure(r.tenant, r.contact_id, events, {sources.begin(), sources.end()}, keys->HashKey());
+  Erasure erasure = PlanErasure(r.tenant, r.contact_id, events, {sources.begin(), sources.end()},
+                                keys->HashKey(), scan.opt_outs);
   erasure.reason = r.reason;
   erasure.requested_by = r.requested_by;
   if (events.front().sealing == Event::Sealing::kClear) {  // older than sealing
@@ -234,6 +308,23 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   out->already = appended.duplicate;
   out->erasure = std::move(erasure);
   return Status::OK();
+}
+
+std::function<Status(uint64_t)> RouterWaiter(const EventLog* log,
+                                             std::chrono::milliseconds budget) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  return [log, deadline](uint64_t seq) {
+    uint64_t at = 0;
+    while (true) {
+      if (log->ReadCheckpoint(kRouterConsumer, &at).ok() && at >= seq) return Status::OK();
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return Status::Unavailable(
+        "the sync has not decided the webhooks about the person (up to record " +
+        std::to_string(seq) + "; it has decided up to " + std::to_string(at) +
+        "): is it behind, or a contact held? nothing was erased; erase again");
+  };
 }
 
 Status ApplyErasures(EventLog* log, KeyStore* keys, uint64_t* applied,

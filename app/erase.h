@@ -17,6 +17,8 @@
 // service runs it before it serves.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "connectors/common/mapper.h"
@@ -41,6 +43,13 @@ struct EraseRequest {
   // The erasure ledger (storage/erasure_ledger.h) the erasure is written to
   // once its event is durable, before any key is destroyed; empty: none.
   std::string ledger_path = {};
+  // With a mapper, when webhooks about the person lie past the router's
+  // checkpoint (not decided yet: a STOP received a moment ago), this is
+  // called with the newest one's sequence number; OK once the checkpoint
+  // has reached it (the person is then read again), or the error that
+  // refuses the erasure, nothing done. Null (the sync does not run):
+  // their opt-outs are kept among the person's consent as they stand.
+  std::function<Status(uint64_t seq)> wait_decided = {};
 };
 
 struct EraseOutcome {
@@ -53,6 +62,12 @@ struct EraseOutcome {
 // with `keys` (RocksDbLogOptions::keys), which this destroys keys in.
 Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& request,
                     EraseOutcome* outcome);
+
+// An EraseRequest::wait_decided for a log whose router runs in this
+// process: polls its checkpoint every 50 ms until `budget` after this
+// call has passed (for every wait of the erasure together), then answers
+// Unavailable, naming what the sync has not decided.
+std::function<Status(uint64_t)> RouterWaiter(const EventLog* log, std::chrono::milliseconds budget);
 
 // Destroys the keys of the contact.erased events after
 // keys->ErasuresThrough() and deletes those contacts' snapshots, then moves

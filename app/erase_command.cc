@@ -105,6 +105,13 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   req.mapper = MapperSource([&config, &normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, &normalizer, t, sys);
   });
+  if (config.sync().enabled) {  // the service would decide them: let it, first
+    req.wait_decided = [](uint64_t seq) {
+      return Status::Unavailable("webhooks about the person (up to record " + std::to_string(seq) +
+                                 ") are not decided by the sync yet: start the service, which "
+                                 "decides them, and erase through it; nothing was erased");
+    };
+  }
   EraseOutcome outcome;
   st = EraseContact(log.get(), o.keys.get(), req, &outcome);
   log->Close();

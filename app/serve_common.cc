@@ -118,6 +118,9 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const st
   req.mapper = MapperSource([&config, normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, normalizer.get(), t, sys);
   });
+  // The sync decides what it has of the person first (a STOP received a
+  // moment ago lands before its key is destroyed), within the CLI's wait.
+  if (config.sync().enabled) req.wait_decided = RouterWaiter(log, std::chrono::seconds(20));
   EraseOutcome out;
   Status s = EraseContact(log, keys, req, &out);
   if (!s.ok()) return s;

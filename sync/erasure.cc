@@ -102,14 +102,34 @@ std::string SubjectHasher::operator()(std::string_view identifier) const {
   return HexEncode(std::string_view(mac).substr(0, 16));
 }
 
+namespace {
+
+// (kind, identifier, channel) -> the standing statement.
+using Standing = std::map<std::tuple<std::string, std::string, std::string>, ErasedSubject>;
+
+// Folds one statement about `who` (a phone or an email) on `channel`.
+void Fold(Standing* standing, const char* kind, const std::string& who, const std::string& channel,
+          bool is_out, int64_t at, uint64_t seq, const std::string& system) {
+  auto [it, fresh] = standing->try_emplace({kind, who, channel});
+  ErasedSubject& s = it->second;
+  if (!fresh && !ConsentSupersedes(is_out, at, s.out, s.at_us)) return;
+  s.kind = kind;
+  s.channel = channel;
+  s.out = is_out;
+  s.at_us = at;
+  s.seq = seq;
+  s.system = system;
+}
+
+}  // namespace
+
 Erasure PlanErasure(std::string_view tenant, std::string_view contact_id,
                     const std::vector<Event>& stream, const std::vector<uint64_t>& source_keys,
-                    std::string_view hash_key) {
+                    std::string_view hash_key, const std::vector<UndecidedOptOut>& undecided) {
   Erasure out;
   out.contact_id = std::string(contact_id);
   std::set<uint64_t> keys;
-  // (kind, identifier, channel) -> the standing statement.
-  std::map<std::tuple<std::string, std::string, std::string>, ErasedSubject> standing;
+  Standing standing;
   for (const Event& e : stream) {
     if (e.type == kContactErasedType) continue;
     if (e.key_no != 0) keys.insert(e.key_no);
@@ -122,17 +142,16 @@ Erasure PlanErasure(std::string_view tenant, std::string_view contact_id,
     for (const char* kind : {fields::kPhone, fields::kEmail}) {
       auto who = d.fields.find(kind);
       if (who == d.fields.end() || who->second.empty()) continue;
-      for (const std::string& ch : SplitChannels(d.channel)) {
-        auto [it, fresh] = standing.try_emplace({kind, who->second, ch});
-        ErasedSubject& s = it->second;
-        if (!fresh && !ConsentSupersedes(is_out, at, s.out, s.at_us)) continue;
-        s.kind = kind;
-        s.channel = ch;
-        s.out = is_out;
-        s.at_us = at;
-        s.seq = e.seq;
-        s.system = d.system;
-      }
+      for (const std::string& ch : SplitChannels(d.channel))
+        Fold(&standing, kind, who->second, ch, is_out, at, e.seq, d.system);
+    }
+  }
+  for (const UndecidedOptOut& u : undecided) {
+    for (const std::string& ch : u.channels) {
+      if (!u.phone.empty())
+        Fold(&standing, fields::kPhone, u.phone, ch, true, u.at_us, u.seq, u.system);
+      if (!u.email.empty())
+        Fold(&standing, fields::kEmail, u.email, ch, true, u.at_us, u.seq, u.system);
     }
   }
   for (auto& [k, s] : standing) {

@@ -73,14 +73,26 @@ class SubjectHasher {
   std::string tenant_;
 };
 
+// An opt-out about the person in a webhook the sync has not decided (its
+// key is destroyed with theirs, so it never will be): a STOP received just
+// before the erasure, or while the sync does not run.
+struct UndecidedOptOut {
+  uint64_t seq = 0;   // its webhook
+  int64_t at_us = 0;  // when it happened (the system's time, else received)
+  std::string system;
+  std::string phone, email;  // whom it concerns; either may be empty
+  std::vector<std::string> channels;
+};
+
 // The erasure of `contact_id` from its stream as read (opened: the keys
 // still exist; `events` counts the stream's, the caller adds its campaign
 // task events) and the key numbers of the events outside it that carry its
 // data (`source_keys`: the webhooks and re-drive requests that fed it).
 // Collects every key the stream's records name and the person's standing
-// consent per phone or email and channel (newest by ConsentSupersedes).
+// consent per phone or email and channel (newest by ConsentSupersedes),
+// `undecided` folded in by the same rule, after the stream's statements.
 Erasure PlanErasure(std::string_view tenant, std::string_view contact_id,
                     const std::vector<Event>& stream, const std::vector<uint64_t>& source_keys,
-                    std::string_view hash_key);
+                    std::string_view hash_key, const std::vector<UndecidedOptOut>& undecided = {});
 
 }  // namespace dfm

@@ -114,6 +114,72 @@ class EraseAfterReloadTest(unittest.TestCase):
         self.assertFalse(dump[bob].get("erased"), "another person's webhook")
 
 
+class EraseUndecidedTest(unittest.TestCase):
+    """docs/privacy.md: a STOP in the log that the sync has not decided
+    when the person is erased. `dfm erase` on the data directory of a
+    service that runs the sync refuses, nothing erased (the service decides
+    it first); a service with the sync off keeps its opt-out among the
+    person's consent, as its key goes with theirs."""
+
+    def setUp(self):
+        self.dir = dfmtest.tempdir()
+        self.dfm = dfmtest.Dfm(base.DFM, self.dir)
+        with open(self.dfm.config_path) as f:
+            self.config = f.read()
+
+    def tearDown(self):
+        if self.dfm.proc and self.dfm.proc.poll() is None:
+            self.dfm.stop()
+
+    def with_sync(self, on):
+        with open(self.dfm.config_path, "w") as f:
+            f.write(self.config + ("" if on else "[sync]\nenabled = false\n"))
+
+    def erase(self, contact):
+        return subprocess.run([self.dfm.binary, "erase", "-c", self.dfm.config_path, contact, "--reason",
+                               "art. 17", "--json"], capture_output=True, text=True, env=dfmtest.environ())
+
+    def test_a_stop_not_decided_is_decided_first_or_kept(self):
+        self.dfm.start()
+        body = json.dumps({"event": "Contact Created", "body": {
+            "id": 7000003, "first_name": "Ada", "last_name": "Lovelace", "phone_number": "+12055550142",
+            "updated_at": "2026-11-20 21:00:00"}}).encode()
+        st, _, answer = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/webhooks/aloware", body=body,
+                                        headers={"Content-Type": "application/json",
+                                                 "Authorization": "Bearer " + dfmtest.ALOWARE_TOKEN})
+        self.assertEqual(st, 200, answer)
+        created = lambda: [e for e in self.dfm.dump() if e["type"] == "contact.created"]  # noqa: E731
+        wait_for("Ada's contact", created, timeout=20)
+        contact = created()[0]["stream"].split(":", 1)[1]
+        self.dfm.stop()
+        self.with_sync(False)
+        self.dfm.start()
+        stop = dfmtest.verity_body("msg-stop-1", text="STOP")
+        st, _, answer = dfmtest.request("127.0.0.1", self.dfm.port, "POST", "/webhooks/verity", body=stop,
+                                        headers={"Content-Type": "application/json",
+                                                 "X-Texting-Signature": dfmtest.verity_signature(stop)})
+        self.assertEqual(st, 200, answer)
+        stop_seq = self.dfm.webhooks()[-1]["seq"]
+        self.dfm.stop()
+
+        self.with_sync(True)  # on the data directory, the service's sync on: refused
+        r = self.erase(contact)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("not decided by the sync yet", r.stderr)
+        self.assertEqual([e for e in self.dfm.dump() if e["type"] == "contact.erased"], [])
+
+        self.with_sync(False)  # the service, its sync off: the opt-out kept as it stands
+        self.dfm.start()
+        r = self.erase(contact)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        erased = [e for e in self.dfm.dump(with_body=True) if e["type"] == "contact.erased"]
+        self.assertEqual(len(erased), 1)
+        kept = [s for s in erased[0]["payload"]["subjects"] if s["seq"] == stop_seq]
+        self.assertTrue(kept, erased[0]["payload"])
+        self.assertTrue(all(s["status"] == "out" and s["system"] == "verity" for s in kept), kept)
+        self.assertTrue({e["seq"]: e for e in self.dfm.dump()}[stop_seq].get("erased"), "the STOP's key survived")
+
+
 class MessagesTest(unittest.TestCase):
     def make_dfm(self, extra_config):
         return dfmtest.Dfm(base.DFM, self.dir, extra_config=extra_config)

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
+#include "actors/router.h"
 #include "app/erase.h"
 #include "storage/key_store.h"
+#include "storage/memory_event_log.h"
+#include "sync/erasure.h"
 #include "tests/support/actor_fixture.h"
 
 namespace dfm {
@@ -14,6 +18,116 @@ namespace {
 using testing::ActorTest;
 using testing::kStart;
 using testing::ScriptedClient;
+
+constexpr char kPhone[] = "+12055550142";
+
+// A person known from GoHighLevel and synced to Aloware, erased just after
+// their STOP reached the log, before the sync read it.
+class ErasureRaceTest : public ActorTest {
+ protected:
+  void SetUp() override {
+    log_.SetKeyStore(keys_);
+    env_->subject_hash_key = keys_->HashKey();
+    router_ = StartPeopleSync(client_);
+    DeliverWebhook(
+        router_, "ghl", "ghl/ContactCreate.json",
+        {{"webhookId", "w1"}, {"id", "g-1"}, {"phone", "(205) 555-0142"}, {"firstName", "Ada"}},
+        "w1");
+    ASSERT_EQ(client_->pushes.size(), 1u);
+    contact_ = client_->pushes[0].req.contact_id;
+    client_->Answer(0, 200, "alo-1");
+    sched_->run();
+    WebhookReceived w;
+    w.system = "verity";
+    w.provider_event_id = "v-stop";
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(WebhookDraft("default", w,
+                                         GhlBody("verity/message.stop.json",
+                                                 {{"messageId", "v1"},
+                                                  {"from", kPhone},
+                                                  {"body", "STOP"},
+                                                  {"timestamp", "2026-11-20T18:05:00.000Z"}})),
+                            &out)
+                    .ok());
+    stop_seq_ = out.seq;
+  }
+
+  EraseRequest Request() {
+    EraseRequest r{"default", contact_, "test", "test", &env_->mapper};
+    return r;
+  }
+
+  // The person's sms consent as the erasure kept it, null when it kept none.
+  const ErasedSubject* SmsSubject(const Erasure& e) {
+    const std::string hash = SubjectHash(keys_->HashKey(), "default", kPhone);
+    for (const ErasedSubject& s : e.subjects)
+      if (s.hash == hash && s.channel == "sms") return &s;
+    return nullptr;
+  }
+
+  bool OptOutPushed() {
+    for (const auto& call : client_->pushes)
+      if (call.req.op == "opt_out") return true;
+    return false;
+  }
+
+  std::shared_ptr<MemoryKeyStore> keys_ = std::make_shared<MemoryKeyStore>();
+  std::shared_ptr<ScriptedClient> client_ = std::make_shared<ScriptedClient>();
+  caf::actor router_;
+  std::string contact_;
+  uint64_t stop_seq_ = 0;
+};
+
+// With the sync running, the erasure waits for it to decide the STOP: the
+// opt-out is the person's standing consent and reaches Aloware.
+TEST_F(ErasureRaceTest, AStopJustReceivedIsDecidedBeforeTheErasure) {
+  int waits = 0;
+  EraseRequest r = Request();
+  r.wait_decided = [&](uint64_t seq) {
+    ++waits;
+    EXPECT_EQ(seq, stop_seq_);
+    caf::anon_send(router_, poll_atom::value);
+    sched_->run();
+    Advance(1'000'000);  // the router commits its checkpoint
+    uint64_t at = 0;
+    EXPECT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &at).ok());
+    return at >= seq ? Status::OK() : Status::Unavailable("not decided");
+  };
+  EraseOutcome erased;
+  ASSERT_TRUE(EraseContact(&log_, keys_.get(), r, &erased).ok());
+  EXPECT_EQ(waits, 1);
+  const ErasedSubject* sms = SmsSubject(erased.erasure);
+  ASSERT_NE(sms, nullptr) << "the STOP is not among the person's consent";
+  EXPECT_TRUE(sms->out);
+  EXPECT_NE(sms->seq, stop_seq_) << "kept from the decision, not the webhook";
+  EXPECT_TRUE(OptOutPushed()) << "Aloware was not told";
+}
+
+// Without the sync ([sync] enabled = false), the STOP's opt-out is kept as
+// it stands in the webhook: its key goes with the person's.
+TEST_F(ErasureRaceTest, WithoutTheSyncAStopNotDecidedIsStillKept) {
+  EraseOutcome erased;
+  ASSERT_TRUE(EraseContact(&log_, keys_.get(), Request(), &erased).ok());
+  const ErasedSubject* sms = SmsSubject(erased.erasure);
+  ASSERT_NE(sms, nullptr) << "the STOP is not among the person's consent";
+  EXPECT_TRUE(sms->out);
+  EXPECT_EQ(sms->seq, stop_seq_);
+  EXPECT_EQ(sms->system, "verity");
+}
+
+// A sync that does not decide in time refuses the erasure with nothing
+// done: the STOP is still there to decide.
+TEST_F(ErasureRaceTest, AnErasureTheSyncDoesNotCatchUpWithIsRefusedWholly) {
+  EraseRequest r = Request();
+  r.wait_decided = [](uint64_t) { return Status::Unavailable("the sync is behind"); };
+  EraseOutcome erased;
+  Status s = EraseContact(&log_, keys_.get(), r, &erased);
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  for (const std::string& type : TypesIn("contact:")) EXPECT_NE(type, "contact.erased");
+  caf::anon_send(router_, poll_atom::value);
+  sched_->run();
+  EXPECT_TRUE(OptOutPushed()) << "the STOP was lost";
+}
 
 // An upsert waiting for its retry (the vendor answered 503) when the
 // person is erased: it never goes (it would make the person again in the
@@ -94,6 +208,68 @@ TEST_F(ActorTest, PushesDecidedBeforeAnErasureButDurableAfterItAreNotOrdered) {
   sched_->run();
   EXPECT_TRUE(client->pushes.empty()) << "an erased person's upsert was ordered";
   EXPECT_EQ(answers->size(), 1u) << "the fact is still answered";
+}
+
+// The service's wait: until the router's checkpoint reaches the webhook,
+// within one budget for the whole erasure.
+TEST(RouterWaiterTest, WaitsForTheCheckpointWithinItsBudget) {
+  MemoryEventLog log;
+  auto wait = RouterWaiter(&log, std::chrono::seconds(5));
+  std::thread router([&log] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_TRUE(log.CommitConsumer(kRouterConsumer, 7, {}).ok());
+  });
+  EXPECT_TRUE(wait(7).ok());
+  router.join();
+  auto short_wait = RouterWaiter(&log, std::chrono::milliseconds(120));
+  const auto start = std::chrono::steady_clock::now();
+  Status s = short_wait(8);
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_NE(s.message().find("decided up to 7"), std::string::npos) << s.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+// Facts routed before the erasure, waiting behind an append, are decided
+// against the person as they were (then forgotten), not against nobody.
+TEST_F(ActorTest, FactsRoutedBeforeAnErasureAreDecidedBeforeItsForgetting) {
+  env_->ctx.targets = {{"aloware", {"first_name", "phone"}}};
+  auto client = std::make_shared<ScriptedClient>();
+  env_->connectors[{"default", "aloware"}] = Connector(client);
+  auto answers = std::make_shared<std::vector<uint64_t>>();
+  auto contact = LoneContact(answers);
+  auto fact = [](uint64_t n, std::map<std::string, std::string> fields) {
+    ContactFact f;
+    f.tenant = "default";
+    f.system = "ghl";
+    f.external_id = "g-1";
+    f.fields = std::move(fields);
+    f.source_time_us = kStart + static_cast<int64_t>(n);
+    f.webhook_seq = n;
+    return RoutedFact{f, n};
+  };
+  caf::anon_send(contact, fact(1, {{"first_name", "Ada"}, {"phone", "+12055550142"}}));
+  sched_->run();
+  log_.StallWrites(true);
+  caf::anon_send(contact, fact(2, {{"first_name", "Adele"}}));
+  sched_->run();
+  ASSERT_EQ(log_.Stalled(), 1u) << "the second decision's append under way";
+  caf::anon_send(contact, fact(3, {{"phone", "+12055550142"}}));  // nothing new
+  caf::anon_send(contact, erase_atom::value);
+  sched_->run();
+  log_.StallWrites(false);
+  ASSERT_TRUE(log_.ReleaseStalled());
+  sched_->run();
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  int third = 0;
+  for (const Event& e : all) {
+    DomainEvent d;
+    if (e.type != ev::kContactChanged || !AsDomainEvent(e, &d) || d.webhook_seq != 3) continue;
+    ++third;
+    EXPECT_TRUE(d.changes.empty()) << "the third fact was decided against nobody: " << e.payload;
+  }
+  EXPECT_EQ(third, 1);
+  EXPECT_EQ(answers->size(), 3u);
 }
 
 }  // namespace
