@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -94,18 +95,38 @@ struct Scan {
   std::vector<UndecidedOptOut> opt_outs;  // theirs
 };
 
-// The opt-outs of `f`, a fact of webhook `e` the router has not decided.
-void AddOptOuts(const Event& e, const ContactFact& f, std::vector<UndecidedOptOut>* out) {
+// The opt-outs of `f`, a fact about `p` in webhook `e` the router has not
+// decided: about the phone or email the fact names, else (a record found
+// by its id alone) about each of the person's, as the sync would decide
+// them (sync/consent_rules.cc, Whom). A system's repeated setting
+// (Consent::snapshot) counts too: it can only refuse more.
+void AddOptOuts(const Event& e, const ContactFact& f, const Person& p,
+                std::vector<UndecidedOptOut>* out) {
+  auto ph = f.fields.find(fields::kPhone);
+  auto em = f.fields.find(fields::kEmail);
+  const bool named = (ph != f.fields.end() && !ph->second.empty()) ||
+                     (em != f.fields.end() && !em->second.empty());
   for (const Consent& c : f.consents) {
     if (c.change != Consent::Change::kOptOut) continue;
     UndecidedOptOut u;
     u.seq = e.seq;
     u.at_us = f.source_time_us != 0 ? f.source_time_us : e.recorded_at_us;
     u.system = f.system;
-    if (auto ph = f.fields.find(fields::kPhone); ph != f.fields.end()) u.phone = ph->second;
-    if (auto em = f.fields.find(fields::kEmail); em != f.fields.end()) u.email = em->second;
     u.channels = c.channels;
-    out->push_back(std::move(u));
+    if (named) {
+      if (ph != f.fields.end()) u.phone = ph->second;
+      if (em != f.fields.end()) u.email = em->second;
+      out->push_back(std::move(u));
+      continue;
+    }
+    for (const std::string& phone : p.phones) {
+      out->push_back(u);
+      out->back().phone = phone;
+    }
+    for (const std::string& email : p.emails) {
+      out->push_back(u);
+      out->back().email = email;
+    }
   }
 }
 
@@ -120,8 +141,9 @@ bool AboutPerson(const ContactFact& f, const Person& p) {
 // One pass over the tenant's records: the campaign task events sealed
 // with one of `p.own` are counted; with a mapper, every webhook and import
 // with a fact about the person (one of its ids, phones or emails) not in
-// *sources yet is opened and, if so, its key added; those after `decided`
-// (the router's checkpoint) are counted, and their opt-outs kept.
+// *sources yet (those the stream names were decided) is opened and, if
+// so, its key added; those after `decided` (the router's checkpoint) are
+// counted, and their opt-outs kept.
 Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, uint64_t decided,
                   std::set<uint64_t>* sources, Scan* scan) {
   Status unread;  // a key not read now: the erasure would miss what it seals
@@ -156,7 +178,7 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, uint64_
       scan->undecided++;
       scan->newest = seq;
       for (const ContactFact& f : facts)
-        if (AboutPerson(f, p)) AddOptOuts(e, f, &scan->opt_outs);
+        if (AboutPerson(f, p)) AddOptOuts(e, f, p, &scan->opt_outs);
     }
     return true;
   });
@@ -210,9 +232,11 @@ Status ReadDecided(EventLog* log, const EraseRequest& r, std::vector<Event>* eve
     *person = {};
     *sources = {};
     *scan = {};
+    // The checkpoint first: the router moves it once the decisions are
+    // durable, so the stream read after it holds all it has decided.
     uint64_t decided = 0;
+    if (!log->ReadCheckpoint(kRouterConsumer, &decided).ok()) decided = 0;
     Status s = ReadPerson(log, r, events, person, sources);
-    if (s.ok() && !log->ReadCheckpoint(kRouterConsumer, &decided).ok()) decided = 0;
     if (s.ok()) s = ScanTenant(log, r, *person, decided, sources, scan);
     if (!s.ok() || scan->undecided == 0 || !r.wait_decided) return s;
     if (round == kRounds)
@@ -312,12 +336,14 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
 
 std::function<Status(uint64_t)> RouterWaiter(const EventLog* log,
                                              std::chrono::milliseconds budget) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  return [log, deadline](uint64_t seq) {
+  auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [log, budget, deadline](uint64_t seq) {
+    if (*deadline == std::chrono::steady_clock::time_point{})
+      *deadline = std::chrono::steady_clock::now() + budget;
     uint64_t at = 0;
     while (true) {
       if (log->ReadCheckpoint(kRouterConsumer, &at).ok() && at >= seq) return Status::OK();
-      if (std::chrono::steady_clock::now() >= deadline) break;
+      if (std::chrono::steady_clock::now() >= *deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return Status::Unavailable(

@@ -64,7 +64,7 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& request,
                     EraseOutcome* outcome);
 
 // An EraseRequest::wait_decided for a log whose router runs in this
-// process: polls its checkpoint every 50 ms until `budget` after this
+// process: polls its checkpoint every 50 ms until `budget` after its first
 // call has passed (for every wait of the erasure together), then answers
 // Unavailable, naming what the sync has not decided.
 std::function<Status(uint64_t)> RouterWaiter(const EventLog* log, std::chrono::milliseconds budget);

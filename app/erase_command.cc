@@ -56,8 +56,10 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   }
   const std::string base_url = AdminBaseUrl(config.server());
   const std::string body = JsonObject().Str("contact", a.contact_id).Str("reason", a.reason).Finish();
-  ServiceAnswer ans = PostToService(config.data_dir(), base_url,
-                                    "/v1/admin/erase?tenant=" + UrlEscape(a.tenant), body);
+  // The service may wait up to 20 s for the sync and read the tenant's log
+  // several times (app/erase.h): a long wait.
+  ServiceAnswer ans = AskService(config.data_dir(), base_url, "POST",
+                                 "/v1/admin/erase?tenant=" + UrlEscape(a.tenant), body, 300000);
   Summary s;
   if (ans.http.status == 200) {
     simdjson::dom::parser parser;
@@ -81,6 +83,11 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   if (ans.http.status != 0) {
     err << "dfm erase: the service answered HTTP " << ans.http.status << ": " << ans.http.body
         << "\n";
+    return 2;
+  }
+  if (!ans.http.not_sent && !ans.http.error.empty()) {  // asked, and no answer came
+    err << "dfm erase: no answer from the service at " << base_url << " (" << ans.http.error
+        << "): the erasure may have been made; ask again, which answers with it if so\n";
     return 2;
   }
   if (config.cluster().enabled) {

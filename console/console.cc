@@ -165,6 +165,7 @@ Console::~Console() {
     waits = std::move(m.waits);
   }
   waits.reset();
+  m.eraser.reset();
   m.worker.reset();
 }
 
@@ -245,6 +246,7 @@ Status Console::Start() {
     m.session_secret = HexEncode(std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
   }
   m.worker = std::make_unique<Worker>();
+  m.eraser = std::make_unique<Worker>();
   m.waits = std::make_unique<Worker>();
   m.access = std::make_unique<AccessLog>(m.config.data_dir());
   return Status::OK();

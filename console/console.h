@@ -19,8 +19,9 @@
 // (api.rate_limit_per_key, api.rate_limit_per_tenant: per minute).
 //
 // Thread-safety: Handle may be called from any thread; it answers through
-// `respond` exactly once, from that thread or the console's worker (which
-// does everything that reads more than a few keys of the log).
+// `respond` exactly once, from that thread or one of the console's workers
+// (one does everything that reads more than a few keys of the log; another
+// the erasures).
 #pragma once
 
 #include <atomic>

@@ -78,6 +78,9 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   AttentionSource attention_source;  // empty: the conflicts in `log`
   WindowLimiter per_key, per_tenant;
   std::unique_ptr<Worker> worker;
+  // Erasures, on a thread of their own: one may wait for the sync (up to
+  // 20 s, app/erase.h) while the worker goes on reading.
+  std::unique_ptr<Worker> eraser;
   std::atomic<const Config*> live;
   ReloadHandler reload;  // POST /v1/admin/reload; empty: not offered
   EraseHandler erase;    // POST /v1/admin/erase; empty: not offered

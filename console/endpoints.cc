@@ -226,7 +226,7 @@ void Console::Impl::Erase(const ApiRequest& r, const Principal& who, const std::
                  std::move(headers)));
     return;
   }
-  worker->Post([this, r, who, tenant, contact = std::string(contact), reason = std::string(reason),
+  eraser->Post([this, r, who, tenant, contact = std::string(contact), reason = std::string(reason),
                 headers = std::move(headers), respond = std::move(respond)]() mutable {
     EraseAnswer a;
     Status s = erase(tenant, contact, reason, who.credential, &a);

@@ -115,6 +115,31 @@ TEST_F(ErasureRaceTest, WithoutTheSyncAStopNotDecidedIsStillKept) {
   EXPECT_EQ(sms->system, "verity");
 }
 
+// The same for a record found by its id alone (no phone or email in it):
+// its opt-out is kept for the person's phone, as the sync would decide it.
+TEST_F(ErasureRaceTest, WithoutTheSyncAnOptOutOfARecordWithNoPhoneIsKeptForThePersons) {
+  WebhookReceived w;
+  w.system = "ghl";
+  w.provider_event_id = "w-dnd";
+  AppendOutcome dnd;
+  ASSERT_TRUE(log_.Append(WebhookDraft("default", w,
+                                       GhlBody("ghl/ContactDndUpdate.json",
+                                               {{"webhookId", "w-dnd"},
+                                                {"id", "g-1"},
+                                                {"phone", ""},
+                                                {"email", ""},
+                                                {"timestamp", "2026-11-20T19:00:00.000Z"}})),
+                          &dnd)
+                  .ok());
+  EraseOutcome erased;
+  ASSERT_TRUE(EraseContact(&log_, keys_.get(), Request(), &erased).ok());
+  const ErasedSubject* sms = SmsSubject(erased.erasure);
+  ASSERT_NE(sms, nullptr);
+  EXPECT_TRUE(sms->out);
+  EXPECT_EQ(sms->seq, dnd.seq) << "the later opt-out, GoHighLevel's";
+  EXPECT_EQ(sms->system, "ghl");
+}
+
 // A sync that does not decide in time refuses the erasure with nothing
 // done: the STOP is still there to decide.
 TEST_F(ErasureRaceTest, AnErasureTheSyncDoesNotCatchUpWithIsRefusedWholly) {
