@@ -276,6 +276,13 @@ void Refused(Self* self, Held found, DomainEvent attempted, const PushResult& r,
   DeadLetter(self, found, std::move(attempted), std::move(dead));
 }
 
+// True when what PumpQueues checked before a push was recorded no longer
+// lets it go: an operator's pause, or a breaker opened by another answer.
+bool HeldSince(ConnectorState& st) {
+  if (st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)) return true;
+  return st.breaker->state(st.env->now_us()) == CircuitBreaker::State::kOpen;
+}
+
 }  // namespace
 
 void OnDone(Self* self, HttpDone& d) {
@@ -353,6 +360,12 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
     it.sending_recorded = true;
     if (Withheld(self, r.push_id)) {  // the gate closed meanwhile
       st.breaker->OnNeutral();
+    } else if (HeldSince(st)) {
+      // Paused, or the breaker opened, while it was being recorded: it
+      // waits at the head of its queue, recorded, for the resume or the
+      // breaker's next trial (PumpQueues sends it without recording again).
+      st.breaker->OnNeutral();
+      Requeue(st, it);
     } else {
       Send(self, r.push_id);
     }

@@ -5,7 +5,8 @@
 // Contract:
 // - While a (tenant, system) is paused its connector starts no push: what it
 //   holds waits, in order, and what comes meanwhile queues behind it;
-//   requests already in flight finish. Webhooks are still taken, recorded
+//   requests already in flight finish (a push whose push.sending was being
+//   recorded is not yet in flight: it waits). Webhooks are still taken, recorded
 //   and decided: only the pushes wait. Opt-out pushes wait too (the send
 //   gate still refuses texts to the people who opted out).
 // - A resume lifts every pause inside its scope (a resume of tenant T lifts

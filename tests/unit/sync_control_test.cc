@@ -141,5 +141,64 @@ TEST_F(PausedConnector, HoldsItsPushesUntilResumedThenSendsThemAtTheGivenConcurr
   EXPECT_EQ(client->pushes[1].req.push_id, "p1") << "in the order they came";
 }
 
+// A text whose push.sending is being recorded as the operator pauses:
+// it waits, recorded, and goes once on the resume (docs/operations.md:
+// "requests already on the wire finish"; this one was not on it yet).
+TEST_F(PausedConnector, HoldsASendBeingRecordedAsThePauseCame) {
+  auto control = std::make_shared<SyncControl>();
+  env_->control = control;
+  auto client = std::make_shared<testing::ScriptedClient>();
+  client->sends_not_idempotent = true;
+  auto aloware = Connector(Settings(client));
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  log_.StallWrites(true);
+  caf::anon_send(aloware, send);
+  sched_->run();
+  ASSERT_EQ(log_.Stalled(), 1u) << "its push.sending being recorded";
+  control->Apply(AsEvent(SyncPausedDraft(Scope("default", "aloware"), "cli", "p", 1), 1));
+  log_.StallWrites(false);
+  ASSERT_TRUE(log_.ReleaseStalled());
+  sched_->run();
+  Advance(60'000'000);
+  EXPECT_TRUE(client->pushes.empty()) << "a text went out after the pause was answered";
+
+  control->Apply(AsEvent(SyncResumedDraft(Scope("*", "*", 1), "cli", "r", 2), 2));
+  caf::anon_send(aloware, wake_atom::value);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].req.push_id, "p-send");
+  EXPECT_EQ(log_.Stalled(), 0u);
+  EXPECT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"})) << "recorded once";
+}
+
+// The same when another push's failure opens the breaker meanwhile: the
+// text waits for the breaker, then goes once.
+TEST_F(PausedConnector, AnOpenedBreakerHoldsASendBeingRecorded) {
+  auto client = std::make_shared<testing::ScriptedClient>();
+  client->sends_not_idempotent = true;
+  ConnectorSettings settings = Settings(client);
+  settings.breaker_threshold = 1;
+  auto aloware = Connector(settings);
+  log_.StallWrites(true);
+  caf::anon_send(aloware, Order("p-up", "c2"));
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  caf::anon_send(aloware, send);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u) << "the upsert went at once";
+  ASSERT_EQ(log_.Stalled(), 1u) << "the text's push.sending being recorded";
+  client->Answer(0, 503);  // the breaker opens
+  sched_->run();
+  log_.StallWrites(false);
+  ASSERT_TRUE(log_.ReleaseStalled());
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 1u) << "the text went into an open breaker";
+  Advance(settings.breaker_open_us + 1'000'000);
+  int texts = 0;
+  for (const auto& call : client->pushes) texts += call.req.push_id == "p-send";
+  EXPECT_EQ(texts, 1);
+}
+
 }  // namespace
 }  // namespace dfm
