@@ -10,8 +10,9 @@
 //         making a second. Found: POST /api/Users [{id, ...changed}].
 //         Not found: its Client is the one named like the contact's
 //         company, else the one whose domain (or website) is the email's
-//         company domain (GET /api/Client pages, kept for 10 minutes;
-//         among duplicates the lowest id); none: created (POST /api/Client
+//         company domain (GET /api/Client pages walked in id order as the
+//         backfill walks users, kept for 10 minutes; among duplicates the
+//         lowest id); none: created (POST /api/Client
 //         [{name, domain, website}]) when `create_clients`, else
 //         `default_client_id`. A creation is single-flight per company
 //         (name or domain): concurrent pushes of one new company wait for
@@ -37,6 +38,7 @@
 //         the user just before it (page_size=1, page_no=its position); when
 //         that one is above the highest id read too, the page before is
 //         read again (users read twice are imported once: the runner's keys).
+//         paged_walk.h.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -48,6 +50,7 @@
 #include "connectors/common/vendor_records.h"
 #include "connectors/halopsa/clients_cache.h"
 #include "connectors/halopsa/halopsa.h"
+#include "connectors/halopsa/paged_walk.h"
 #include "sync/consent.h"
 #include "sync/identity.h"
 #include "util/json.h"
@@ -171,62 +174,34 @@ class HaloClient final : public VendorClient {
   // read>"; empty, or a bare page number (an older build's), starts again.
   void ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
                     std::function<void(ContactPage)> done) override {
-    int64_t page = 1, read_to = 0;
+    HaloWalkAt at;
     const size_t colon = cursor.find(':');
     if (colon != std::string::npos) {
-      page = std::max<int64_t>(1, std::strtoll(cursor.c_str(), nullptr, 10));
-      read_to = std::strtoll(cursor.c_str() + colon + 1, nullptr, 10);
+      at.page = std::max<int64_t>(1, std::strtoll(cursor.c_str(), nullptr, 10));
+      at.read_to = std::strtoll(cursor.c_str() + colon + 1, nullptr, 10);
     }
-    const std::string path = UsersPage(page_size, page);
-    const std::string token = creds.access_token;
-    http_->Send(Api(token, "GET", path), [this, path, page, read_to, page_size, token,
-                                          done = std::move(done)](HttpResponse resp) mutable {
-      ContactPage p = PageFromResponse(resp, path, HaloErrorDetail(resp));
-      p.auth_rejected = resp.status == 401;
-      if (resp.status / 100 != 2) return done(std::move(p));
-      std::vector<int64_t> ids;
-      size_t rows = 0;
-      if (!ReadUsersPage(resp.body, &p, &ids, &rows)) return done(std::move(p));
-      const int64_t high = ids.empty() ? read_to : std::max(read_to, ids.back());
-      const bool full = rows == static_cast<size_t>(page_size);
-      if (page == 1 && !full && p.total > static_cast<int64_t>(rows)) {
-        // Fewer than asked, though more follow: a page size above the
-        // vendor's cap (NOT FOUND), with which offsets cannot be walked.
-        // Shown on the first page; refused, not retried.
+    HaloWalk w = Walk(
+        "/api/Users?pageinate=true&includeinactive=true", "users", page_size, creds.access_token,
+        [this](HttpRequest r, HttpCallback cb) { http_->Send(std::move(r), std::move(cb)); });
+    ReadHaloPage(w, at, [page_size, done = std::move(done)](HaloPage hp) {
+      ContactPage p = PageFromResponse(hp.answer, hp.path, HaloErrorDetail(hp.answer));
+      p.auth_rejected = hp.answer.status == 401;
+      p.requests = hp.requests;
+      if (hp.answer.status / 100 != 2) return done(std::move(p));
+      if (hp.capped) {  // shown on the first page; refused, not retried
         p.http_status = 400;
-        p.detail = "HaloPSA answered " + std::to_string(rows) + " users for page_size " +
+        p.detail = "HaloPSA answered " + std::to_string(hp.rows) + " users for page_size " +
                    std::to_string(page_size) + " with more to come: use a smaller page size";
-        p.contacts.clear();
         return done(std::move(p));
       }
-      const std::string next = full ? Cursor(page + 1, high) : "";
-      if (page == 1 || (!ids.empty() && ids.front() <= read_to)) {
-        p.next_cursor = next;  // it begins among the users read: nothing between
+      if (hp.unreadable || !ReadUsersPage(hp.answer.body, &p)) {
+        p.http_status = 0;
+        p.detail = "HaloPSA's users page does not read";
         return done(std::move(p));
       }
-      // The user just before the page: above the highest read, or none
-      // (users below were deleted), the rest moved back past it, unread.
-      p.requests = 2;
-      const std::string edge = UsersPage(1, (page - 1) * page_size);
-      http_->Send(Api(token, "GET", edge), [edge, page, read_to, next, p = std::move(p),
-                                            done = std::move(done)](HttpResponse e) mutable {
-        if (e.status / 100 != 2) {
-          ContactPage failed = PageFromResponse(e, edge, HaloErrorDetail(e));
-          failed.auth_rejected = e.status == 401;
-          failed.requests = 2;
-          return done(std::move(failed));
-        }
-        ContactPage before;
-        std::vector<int64_t> edge_id;
-        size_t edge_rows = 0;
-        if (!ReadUsersPage(e.body, &before, &edge_id, &edge_rows)) {
-          before.requests = 2;
-          return done(std::move(before));
-        }
-        const bool moved = edge_rows == 0 || (!edge_id.empty() && edge_id.front() > read_to);
-        p.next_cursor = moved ? Cursor(page - 1, read_to) : next;
-        done(std::move(p));
-      });
+      p.next_cursor =
+          hp.next ? std::to_string(hp.next->page) + ":" + std::to_string(hp.next->read_to) : "";
+      done(std::move(p));
     });
   }
 
@@ -242,31 +217,28 @@ class HaloClient final : public VendorClient {
   };
   using JobPtr = std::shared_ptr<Job>;
 
-  static std::string UsersPage(int page_size, int64_t page_no) {
-    return "/api/Users?pageinate=true&includeinactive=true&order=id&orderdesc=false&page_size=" +
-           std::to_string(page_size) + "&page_no=" + std::to_string(page_no);
+  // A walk over `list` (paged_walk.h) with `token`, its requests sent by `send`.
+  HaloWalk Walk(std::string list, std::string key, int page_size, const std::string& token,
+                std::function<void(HttpRequest, HttpCallback)> send) const {
+    HaloWalk w;
+    w.list = std::move(list);
+    w.key = std::move(key);
+    w.page_size = page_size;
+    w.request = [this, token](const std::string& path) { return Api(token, "GET", path); };
+    w.send = std::move(send);
+    return w;
   }
-  static std::string Cursor(int64_t page, int64_t read_to) {
-    return std::to_string(page) + ":" + std::to_string(read_to);
-  }
-  // A users page's rows into `p` (the contacts, record_count), their ids in
-  // order into `ids` and their number (read or not) into `rows`; false,
-  // with `p` made an error, when it does not read.
-  static bool ReadUsersPage(const std::string& body, ContactPage* p, std::vector<int64_t>* ids,
-                            size_t* rows) {
+
+  // A users page's rows into `p` (the contacts, record_count); false when
+  // it does not read.
+  static bool ReadUsersPage(const std::string& body, ContactPage* p) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     simdjson::dom::array users;
-    if (parser.parse(body).get(doc) || doc["users"].get(users)) {
-      p->http_status = 0;
-      p->detail = "HaloPSA's users page does not read";
-      return false;
-    }
+    if (parser.parse(body).get(doc) || doc["users"].get(users)) return false;
     for (simdjson::dom::element u : users) {
-      ++*rows;
       int64_t id = 0;
       if (u["id"].get(id) || id <= 0) continue;
-      ids->push_back(id);
       p->contacts.push_back({std::to_string(id), "", simdjson::minify(u)});
     }
     int64_t total = 0;
@@ -412,24 +384,44 @@ class HaloClient final : public VendorClient {
     const std::string company = job->req.Field(fields::kCompanyName), domain = CompanyDomain(job);
     if (company.empty() && domain.empty()) return WithDefaultClient(job);
     if (auto c = clients_.Find(company, domain)) return SiteOf(job, *c);
-    if (!clients_.Fresh(NowUs())) return ListClients(job, 1);
+    if (!clients_.Fresh(NowUs())) return ListClients(job);
     MissingClient(job);
   }
 
-  void ListClients(const JobPtr& job, int64_t page) {
-    constexpr int kPage = 100;
-    if (page == 1) job->listed_from_us = NowUs();
-    const std::string path =
-        "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) + "&page_no=" + std::to_string(page);
-    Send(job, Api(job->token, "GET", path), [this, job, page](HttpResponse resp) {
-      if (Settle(job, resp)) return;
-      int64_t total = 0;
-      if (!ReadHaloClients(resp.body, false, &job->listed, &total)) return Unreadable(job, "clients list");
-      if (page * kPage < total && page < 200) return ListClients(job, page + 1);
+  void ListClients(const JobPtr& job) {
+    job->listed_from_us = NowUs();
+    job->listed.clear();
+    WalkClients(job, {}, [this, job](const HttpResponse* failed) {
+      if (failed) {
+        if (Settle(job, *failed)) return;
+        return Unreadable(job, "clients list");
+      }
       clients_.Replace(std::move(job->listed), NowUs(), job->listed_from_us);
       const std::string company = job->req.Field(fields::kCompanyName);
       if (auto c = clients_.Find(company, CompanyDomain(job))) return SiteOf(job, *c);
       MissingClient(job);
+    });
+  }
+
+  // Every Client into job->listed, each once, through the id-ordered walk
+  // (paged_walk.h), at most kMostPages pages of kPage; `done` gets null, or
+  // the answer that ended the walk (a 2xx one: it did not read).
+  void WalkClients(const JobPtr& job, HaloWalkAt at,
+                   std::function<void(const HttpResponse*)> done) {
+    constexpr int kPage = 100, kMostPages = 200;
+    HaloWalk w = Walk(
+        "/api/Client?pageinate=true", "clients", kPage, job->token,
+        [this, job](HttpRequest r, HttpCallback cb) { Send(job, std::move(r), std::move(cb)); });
+    ReadHaloPage(w, at, [this, job, done = std::move(done)](HaloPage hp) mutable {
+      int64_t total = 0;
+      if (!hp.ok() || !ReadHaloClients(hp.answer.body, false, &job->listed, &total)) {
+        if (hp.answer.status / 100 == 2) hp.answer.status = 0;  // did not read
+        return done(&hp.answer);
+      }
+      if (hp.next && hp.next->page <= kMostPages)
+        return WalkClients(job, *hp.next, std::move(done));
+      KeepOncePerId(&job->listed);  // a step back reads a page again
+      done(nullptr);
     });
   }
 
@@ -484,8 +476,7 @@ class HaloClient final : public VendorClient {
     if (!taken_over) return PostClient(job, company, domain, std::move(mine));
     // A claim its holder left: its Client may exist. Listed again first.
     clients_.Invalidate();
-    job->listed.clear();
-    ListThenPost(job, company, domain, std::move(mine), 1);
+    ListThenPost(job, company, domain, std::move(mine));
   }
 
   // A Client another node or an earlier run made (the records know its id).
@@ -505,30 +496,28 @@ class HaloClient final : public VendorClient {
   }
 
   void ListThenPost(const JobPtr& job, const std::string& company, const std::string& domain,
-                    std::vector<std::string> mine, int64_t page) {
-    constexpr int kPage = 100;
-    const std::string path =
-        "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) + "&page_no=" + std::to_string(page);
-    Send(job, Api(job->token, "GET", path),
-         [this, job, company, domain, mine = std::move(mine), page](HttpResponse resp) mutable {
-           int64_t total = 0;
-           if (resp.status / 100 != 2 || !ReadHaloClients(resp.body, false, &job->listed, &total)) {
-             // Unknown still whether the dead holder's Client landed: the
-             // claims stay, so that whoever takes them over lists first.
-             EndCreation(job, company, domain, mine, std::nullopt, /*maybe_made=*/true);
-             if (Settle(job, resp)) return;
-             return Unreadable(job, "clients list");
-           }
-           if (page * kPage < total && page < 200) return ListThenPost(job, company, domain, std::move(mine), page + 1);
-           HaloClientsCache listed;
-           listed.Replace(std::move(job->listed), NowUs(), NowUs());
-           if (auto c = listed.Find(company, domain)) {
-             EndCreation(job, company, domain, mine, c);
-             job->result.detail = "filed under HaloPSA Client " + std::to_string(c->id) + ", found after a stale claim";
-             return SiteOf(job, *c);
-           }
-           PostClient(job, company, domain, std::move(mine));
-         });
+                    std::vector<std::string> mine) {
+    job->listed.clear();
+    WalkClients(
+        job, {},
+        [this, job, company, domain, mine = std::move(mine)](const HttpResponse* failed) mutable {
+          if (failed) {
+            // Unknown still whether the dead holder's Client landed: the
+            // claims stay, so that whoever takes them over lists first.
+            EndCreation(job, company, domain, mine, std::nullopt, /*maybe_made=*/true);
+            if (Settle(job, *failed)) return;
+            return Unreadable(job, "clients list");
+          }
+          HaloClientsCache listed;
+          listed.Replace(std::move(job->listed), NowUs(), NowUs());
+          if (auto c = listed.Find(company, domain)) {
+            EndCreation(job, company, domain, mine, c);
+            job->result.detail = "filed under HaloPSA Client " + std::to_string(c->id) +
+                                 ", found after a stale claim";
+            return SiteOf(job, *c);
+          }
+          PostClient(job, company, domain, std::move(mine));
+        });
   }
 
   // Every waiter learns how the creation ended; the records keep its id

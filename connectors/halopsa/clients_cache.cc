@@ -59,6 +59,17 @@ bool ReadHaloClients(std::string_view body, bool single, std::vector<HaloClientR
   return true;
 }
 
+void KeepOncePerId(std::vector<HaloClientRecord>* records) {
+  std::stable_sort(
+      records->begin(), records->end(),
+      [](const HaloClientRecord& a, const HaloClientRecord& b) { return a.id < b.id; });
+  records->erase(std::unique(records->begin(), records->end(),
+                             [](const HaloClientRecord& a, const HaloClientRecord& b) {
+                               return a.id == b.id;
+                             }),
+                 records->end());
+}
+
 std::string HostOfWebsite(std::string_view w) {
   std::string s = AsciiLower(TrimSpace(w));
   if (size_t scheme = s.find("://"); scheme != std::string::npos) s = s.substr(scheme + 3);

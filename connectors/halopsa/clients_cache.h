@@ -35,6 +35,9 @@ struct HaloClientRecord {
 bool ReadHaloClients(std::string_view body, bool single, std::vector<HaloClientRecord>* out,
                      int64_t* record_count);
 
+// Keeps the first record of each id, in id order.
+void KeepOncePerId(std::vector<HaloClientRecord>* records);
+
 // "https://www.Acme.io/about" -> "acme.io".
 std::string HostOfWebsite(std::string_view website);
 

@@ -12,6 +12,7 @@
 #include "connectors/common/outbound.h"
 #include "connectors/halopsa/clients_cache.h"
 #include "connectors/halopsa/halopsa.h"
+#include "connectors/halopsa/paged_walk.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -55,29 +56,40 @@ ProbeCheck CustomFields(const SystemSettings& s, const HttpResponse& resp) {
           "field, or change halopsa.custom_fields"};
 }
 
-// Walks GET /api/Client pages (at most 50 of 100) into `listed`, then adds
-// the duplicates check to `r` and calls `done`.
-void CheckDuplicateClients(const SystemSettings& s, const std::string& token, HttpClient* http, ProbeResult r,
-                           ProbeCallback done, int64_t sent, int64_t page,
+// Walks GET /api/Client pages in id order (paged_walk.h; at most 50 of
+// 100) into `listed`, then adds the duplicates check to `r` and calls `done`.
+void CheckDuplicateClients(const SystemSettings& s, const std::string& token, HttpClient* http,
+                           ProbeResult r, ProbeCallback done, int64_t sent, HaloWalkAt at,
                            std::shared_ptr<std::vector<HaloClientRecord>> listed) {
-  constexpr int kPage = 100;
-  HttpRequest req;
-  req.url = ApiBaseUrl(s) + "/api/Client?pageinate=true&page_size=" + std::to_string(kPage) +
-            "&page_no=" + std::to_string(page);
-  req.timeout_ms = std::stoll(s.at("request_timeout_ms"));
-  req.headers = {{"Authorization", "Bearer " + token}, {"Accept", "application/json"}};
-  http->Send(std::move(req), [s, token, http, r, done, sent, page, listed](HttpResponse c) mutable {
-    NoteAnswer(c, sent, &r);
-    ProbeCheck check = ExpectOk("clients", c, "", "halopsa.api_base_url", "halopsa.client_id");
+  constexpr int kPage = 100, kMostPages = 50;
+  HaloWalk w;
+  w.list = "/api/Client?pageinate=true";
+  w.key = "clients";
+  w.page_size = kPage;
+  w.request = [s, token](const std::string& path) {
+    HttpRequest req;
+    req.url = ApiBaseUrl(s) + path;
+    req.timeout_ms = std::stoll(s.at("request_timeout_ms"));
+    req.headers = {{"Authorization", "Bearer " + token}, {"Accept", "application/json"}};
+    return req;
+  };
+  w.send = [http](HttpRequest req, HttpCallback cb) { http->Send(std::move(req), std::move(cb)); };
+  ReadHaloPage(w, at, [s, token, http, r, done, sent, listed](HaloPage hp) mutable {
+    NoteAnswer(hp.answer, sent, &r);
+    ProbeCheck check =
+        ExpectOk("clients", hp.answer, "", "halopsa.api_base_url", "halopsa.client_id");
     int64_t total = 0;
-    if (check.state == ProbeCheck::State::kOk && !ReadHaloClients(c.body, false, listed.get(), &total))
+    if (check.state == ProbeCheck::State::kOk &&
+        (!hp.ok() || !ReadHaloClients(hp.answer.body, false, listed.get(), &total)))
       check = {"clients", ProbeCheck::State::kFail, "HaloPSA's Client list does not read", ""};
     if (check.state != ProbeCheck::State::kOk) {
       r.checks.push_back(check);
       return done(std::move(r));
     }
-    if (page * kPage < total && page < 50)
-      return CheckDuplicateClients(s, token, http, std::move(r), std::move(done), sent, page + 1, listed);
+    if (hp.next && hp.next->page <= kMostPages)
+      return CheckDuplicateClients(s, token, http, std::move(r), std::move(done), sent, *hp.next,
+                                   listed);
+    KeepOncePerId(listed.get());  // a step back reads a page again
     HaloClientsCache all;
     all.Replace(std::move(*listed), 0, 0);
     const std::string dupes = all.DuplicatesText();
@@ -122,7 +134,7 @@ void ProbeHalo(const SystemSettings& s, const Credentials&, HttpClient* http, Pr
     http->Send(std::move(req), [s, r, done, sent, http, access = g.access_token](HttpResponse f) mutable {
       NoteAnswer(f, sent, &r);
       r.checks.push_back(CustomFields(s, f));
-      CheckDuplicateClients(s, access, http, std::move(r), std::move(done), sent, 1,
+      CheckDuplicateClients(s, access, http, std::move(r), std::move(done), sent, HaloWalkAt{},
                             std::make_shared<std::vector<HaloClientRecord>>());
     });
   });

@@ -1,6 +1,7 @@
-// HaloPSA backfill: the users listed page by page in id order, none skipped
-// when a user already read is deleted between two pages (offset paging then
-// moves the rest back). The real client over a HaloPSA kept in memory.
+// HaloPSA lists walked page by page in id order (paged_walk.h): the
+// backfill's users and a push's Clients, none skipped when a record already
+// read is deleted between two pages (offset paging then moves the rest
+// back). The real client over a HaloPSA kept in memory.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -14,39 +15,65 @@
 namespace dfm {
 namespace {
 
-// GET /api/Users?pageinate=true&page_size=&page_no=[&order=id], answered at
-// once: by id when asked, else by name (HaloPSA's default order is not
-// documented); `after_page` runs after each answer.
+// GET /api/Users and /api/Client ?pageinate=true&page_size=&page_no=
+// [&order=id], answered at once: by id when asked, else by name
+// (HaloPSA's default order is not documented); `after_page` runs after
+// each users page, `after_client_page` after each Client page. Also what
+// a push of a new user asks: a users search (none found), a Client's site
+// (its main_site_id, its own id) and the POSTs, kept in `posted`.
 class PagedHalo : public HttpClient {
  public:
-  std::map<int64_t, std::string> users;  // id -> name
+  std::map<int64_t, std::string> users;    // id -> name
+  std::map<int64_t, std::string> clients;  // id -> name
   std::vector<std::string> paths;
-  std::function<void(int64_t page_no, int64_t page_size)> after_page;
-  int64_t cap = 1000;  // the most users a page holds, whatever is asked
+  std::vector<std::pair<std::string, std::string>> posted;  // (path, body)
+  std::function<void(int64_t page_no, int64_t page_size)> after_page, after_client_page;
+  int64_t cap = 1000;  // the most rows a page holds, whatever is asked
 
   void Send(HttpRequest req, HttpCallback cb) override {
     const std::string path = req.url.substr(req.url.find("/api/"));
     paths.push_back(path);
+    HttpResponse r;
+    r.status = 200;
+    if (req.method == "POST") {
+      posted.push_back({path, req.body});
+      r.status = 201;
+      r.body = path == "/api/Client" ? R"({"id":9000,"name":"new","main_site_id":9000})"
+                                     : R"({"id":5000})";
+      return cb(r);
+    }
+    if (path.rfind("/api/Users?search=", 0) == 0) {
+      r.body = R"({"record_count":0,"users":[]})";
+      return cb(r);
+    }
+    const bool of_users = path.rfind("/api/Users?", 0) == 0;
+    const std::map<int64_t, std::string>& rows = of_users ? users : clients;
+    r.body = Page(rows, path, of_users ? "users" : "clients");
+    cb(r);
+    const int64_t size = std::min(cap, Param(path, "page_size")), no = Param(path, "page_no");
+    auto& after = of_users ? after_page : after_client_page;
+    if (after) after(no, size);
+  }
+
+ private:
+  std::string Page(const std::map<int64_t, std::string>& rows, const std::string& path,
+                   const std::string& key) const {
     const int64_t size = std::min(cap, Param(path, "page_size")), no = Param(path, "page_no");
     std::vector<std::pair<std::string, int64_t>> order;  // (sort key, id)
     const bool by_id = path.find("order=id") != std::string::npos;
-    for (const auto& [id, name] : users) order.push_back({by_id ? "" : name, id});
+    for (const auto& [id, name] : rows) order.push_back({by_id ? "" : name, id});
     std::sort(order.begin(), order.end());
     std::string list;
     for (size_t i = static_cast<size_t>((no - 1) * size);
          i < order.size() && i < static_cast<size_t>(no * size); ++i)
       list += std::string(list.empty() ? "" : ",") + R"({"id":)" + std::to_string(order[i].second) +
-              R"(,"name":")" + users[order[i].second] + R"("})";
-    HttpResponse r;
-    r.status = 200;
-    r.body = R"({"record_count":)" + std::to_string(users.size()) + R"(,"page_no":)" +
-             std::to_string(no) + R"(,"page_size":)" + std::to_string(size) + R"(,"users":[)" +
-             list + "]}";
-    cb(r);
-    if (after_page) after_page(no, size);
+              R"(,"name":")" + rows.at(order[i].second) + R"(","main_site_id":)" +
+              std::to_string(order[i].second) + "}";
+    return R"({"record_count":)" + std::to_string(rows.size()) + R"(,"page_no":)" +
+           std::to_string(no) + R"(,"page_size":)" + std::to_string(size) + R"(,")" + key +
+           R"(":[)" + list + "]}";
   }
 
- private:
   static int64_t Param(const std::string& path, const std::string& name) {
     const size_t at = path.find(name + "=");
     return at == std::string::npos ? 0
@@ -131,6 +158,37 @@ TEST(HaloBackfill, AQuietWalkReadsEachPageOnceAndOneEdgeUserAPage) {
   halo.paths.clear();
   EXPECT_EQ(ListAll(client.get(), 3, "3").size(), 7u);
   EXPECT_NE(halo.paths.front().find("page_no=1"), std::string::npos);
+}
+
+// A Client deleted below the page being read while a new user's company
+// is looked for (offset paging moves the rest back): the company's Client,
+// at the page's edge, is still found; no second one is made.
+TEST(HaloClientsWalk, ADeletionBetweenPagesHidesNoClient) {
+  PagedHalo halo;
+  for (int64_t id = 1; id <= 150; ++id) halo.clients[id] = "Company " + std::to_string(id);
+  bool deleted = false;
+  halo.after_client_page = [&](int64_t no, int64_t) {
+    if (no == 1 && !deleted) deleted = halo.clients.erase(7) == 1;
+  };
+  auto client = NewHaloClient(Settings(), &halo);
+  PushRequest req;
+  req.op = "upsert";
+  req.push_id = "p1";
+  req.fields = {
+      {"email", "ada@company101.test"}, {"company_name", "Company 101"}, {"first_name", "Ada"}};
+  PushResult got;
+  client->Push(req, Credentials{"token", "", 0}, [&got](PushResult r) { got = std::move(r); });
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(got.http_status / 100, 2) << got.detail;
+  ASSERT_EQ(halo.posted.size(), 1u) << "a Client made again";
+  EXPECT_EQ(halo.posted[0].first, "/api/Users");
+  EXPECT_NE(halo.posted[0].second.find("\"client_id\":101"), std::string::npos)
+      << halo.posted[0].second;
+  for (const auto& path : halo.paths) {
+    if (path.rfind("/api/Client?", 0) == 0) {
+      EXPECT_NE(path.find("&order=id&orderdesc=false"), std::string::npos) << path;
+    }
+  }
 }
 
 }  // namespace
