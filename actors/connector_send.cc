@@ -151,6 +151,8 @@ void Supersede(Self* self, const DomainEvent& next) {
 
 namespace {
 
+void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now);
+
 // A push the vendor could carry out twice (MayApplyTwice) goes only once
 // its push.sending is durable in the contact's stream: counted in flight
 // meanwhile, answered by SendRecorded (OnSendRecorded). True when that
@@ -184,6 +186,9 @@ void Send(Self* self, const std::string& push_id) {
   if (RecordSending(self, push_id)) return;
   auto& it = st.items.at(push_id);
   int64_t now = st.env->now_us();
+  // Spent as the request goes: a send held while it was recorded
+  // (OnSendRecorded) spends it once, when it goes.
+  SpendPairToken(st, it.order.request.contact_id, now);
   it.attempt++;
   st.attempts++;
   st.in_flight++;
@@ -441,7 +446,6 @@ void PumpQueues(Self* self) {
       if (until) WakeAt(self, until);
       return;
     }
-    SpendPairToken(st, st.items.at(id).order.request.contact_id, now);
     Send(self, id);
   }
 }

@@ -149,7 +149,10 @@ TEST_F(PausedConnector, HoldsASendBeingRecordedAsThePauseCame) {
   env_->control = control;
   auto client = std::make_shared<testing::ScriptedClient>();
   client->sends_not_idempotent = true;
-  auto aloware = Connector(Settings(client));
+  ConnectorSettings settings = Settings(client);
+  settings.pair_burst = 1;  // one push per person an hour: held, it is spent once, as it goes
+  settings.pair_interval_us = 3'600'000'000;
+  auto aloware = Connector(settings);
   PushOrder send = Order("p-send", "c1");
   send.request.op = "send";
   log_.StallWrites(true);
