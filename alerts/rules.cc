@@ -66,6 +66,11 @@ const std::vector<AlertRule>& BuiltinAlertRules() {
        {}, 0, 5 * kMinute, 0,
        "the event log's de-duplication index cannot be read: appends under those keys are refused "
        "(senders retry); its files are damaged: `dfm log verify`, then restore from a backup"},
+      {"DfmClusterPartitionRestarting", "critical", "", K::kIncrease, "dfm_cluster_partition_restarts_total",
+       "", {}, 3, 10 * kMinute, 0,
+       "a node restarted its partitions more than 3 times in 10 minutes: their webhooks, acknowledged, "
+       "wait to reach the partition's log; the node's log says why (ingest_append_failed, "
+       "ingest_key_unread)"},
   };
   return kRules;
 }

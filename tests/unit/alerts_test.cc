@@ -177,6 +177,23 @@ TEST(AlertEvaluator, AnUnreadableDeduplicationIndexFires) {
   EXPECT_TRUE(e.Evaluate(10 * 60 * kS, refused(2)).empty()) << "nothing refused since";
 }
 
+// A cluster node whose partition cannot append what it pulled restarts it
+// every few seconds: more than 3 restarts in 10 minutes fire; one failover
+// does not.
+TEST(AlertEvaluator, APartitionRestartedOverAndOverFires) {
+  AlertEvaluator e;
+  auto restarts = [](double n) {
+    return std::vector<MetricSample>{{"dfm_cluster_partition_restarts_total", {}, n}};
+  };
+  EXPECT_TRUE(e.Evaluate(0, restarts(0)).empty());
+  EXPECT_TRUE(e.Evaluate(60 * kS, restarts(1)).empty()) << "one restart: a failover";
+  auto f = e.Evaluate(120 * kS, restarts(31));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].name, "DfmClusterPartitionRestarting");
+  EXPECT_EQ(f[0].severity, "critical");
+  EXPECT_TRUE(e.Evaluate(15 * 60 * kS, restarts(31)).empty()) << "none for ten minutes";
+}
+
 FiringAlert Alert(const std::string& name, const std::string& system, const std::string& category = "") {
   FiringAlert a;
   a.name = name;
