@@ -147,6 +147,7 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
     } else if (d.verdict == SendDecision::Verdict::kWait) {
       TaskEvent e = TaskEventFor(t, kTaskDeferred);
       e.until_us = d.until_us;
+      e.claim = t.claims;  // its key's (TaskEventDraft)
       e.reason = d.reason;
       plan.events.push_back(std::move(e));
     } else if (const std::optional<Draft> drafted =

@@ -129,6 +129,7 @@ EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e) {
   const int64_t n = e.type == kTaskDeferred ? e.until_us : e.type == kTaskSkipped ? 0 : e.claim;
   d.idempotency_key =
       e.campaign + "/" + std::to_string(e.step) + "/" + e.contact + "/" + e.type + "/" + std::to_string(n);
+  if (e.type == kTaskDeferred && e.claim > 0) d.idempotency_key += "/" + std::to_string(e.claim);
   return d;
 }
 

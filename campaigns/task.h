@@ -108,7 +108,11 @@ bool DecodeTaskEvent(std::string_view type, std::string_view payload, TaskEvent*
 // the same step of the same task one event however often it is asked:
 // "<campaign>/<step>/<contact>/<type>/<n>", n the claim (claimed,
 // released, done, failed), the new time (deferred), else 0 (a skip, even
-// one naming the claim it ends: a task is skipped once).
+// one naming the claim it ends: a task is skipped once). A deferral of a
+// task claimed before also names how many claims it had ("/<until>/<claims>",
+// `claim`, not in the payload): one refused on a stale view (the task
+// claimed meanwhile) is asked anew, not as a duplicate, once that claim
+// is released.
 EventDraft TaskEventDraft(const std::string& tenant, const TaskEvent& e);
 
 // The engine's key of the message a task sends ("campaign:<campaign>/<step>/

@@ -287,6 +287,14 @@ TEST(CampaignTask, EventsReadBackAndTheirDraftsAreIdempotentPerClaim) {
   EXPECT_NE(TaskEventDraft("acme", Ev(kTaskDeferred, "", 100)).idempotency_key,
             TaskEventDraft("acme", Ev(kTaskDeferred, "", 200)).idempotency_key)
       << "deferred again to a new time: its own event";
+  // A deferral refused on a stale view (the task claimed meanwhile) is
+  // asked anew once the claim is released: not a duplicate of the refused
+  // one, which would leave the campaign's actor planning it forever.
+  TaskEvent unclaimed = Ev(kTaskDeferred, "", 100, /*claim=*/0), after_a_claim = unclaimed;
+  after_a_claim.claim = 1;
+  EXPECT_EQ(TaskEventDraft("acme", unclaimed).idempotency_key, "spring-1/1/c-1/task.deferred/100");
+  EXPECT_EQ(TaskEventDraft("acme", after_a_claim).idempotency_key, "spring-1/1/c-1/task.deferred/100/1");
+  EXPECT_EQ(EncodeTaskEvent(after_a_claim), EncodeTaskEvent(unclaimed)) << "the payload is the same";
   EXPECT_EQ(first.stream, "campaign-tasks:spring-1");
   EXPECT_EQ(first.idempotency_key, "spring-1/1/c-1/task.claimed/1");
   EXPECT_NE(first.idempotency_key, second.idempotency_key);
