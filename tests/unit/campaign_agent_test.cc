@@ -194,6 +194,15 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
       << "a paused campaign sends nothing new but ends what went";
 }
 
+// A task claimed and released before, deferred: the deferral names its
+// claims, so one refused on a stale view is not asked again as the same
+// event (TaskEventDraft).
+TEST_F(SendAgentTest, ADeferralNamesTheClaimsTheTaskHad) {
+  Task released = Make("far", 0, TaskState::kPending);
+  released.claims = 1;
+  EXPECT_EQ(Plan({released}, 100), "task.deferred far quiet_hours claims 1; ");
+}
+
 // What the tick leaves alone (ended, or changed by the planner's events
 // this tick: actors/campaign_actor.cc) is neither claimed, answered nor
 // counted among the drafts in flight.
