@@ -414,10 +414,8 @@ class HaloClient final : public VendorClient {
         [this, job](HttpRequest r, HttpCallback cb) { Send(job, std::move(r), std::move(cb)); });
     ReadHaloPage(w, at, [this, job, done = std::move(done)](HaloPage hp) mutable {
       int64_t total = 0;
-      if (!hp.ok() || !ReadHaloClients(hp.answer.body, false, &job->listed, &total)) {
-        if (hp.answer.status / 100 == 2) hp.answer.status = 0;  // did not read
+      if (!hp.ok() || !ReadHaloClients(hp.answer.body, false, &job->listed, &total))
         return done(&hp.answer);
-      }
       if (hp.next && hp.next->page <= kMostPages)
         return WalkClients(job, *hp.next, std::move(done));
       KeepOncePerId(&job->listed);  // a step back reads a page again

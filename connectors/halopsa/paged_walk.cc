@@ -19,7 +19,9 @@ bool ReadIds(const std::string& body, const std::string& key, std::vector<int64_
   for (simdjson::dom::element row : list) {
     ++*rows;
     int64_t id = 0;
-    if (!row["id"].get(id) && id > 0) ids->push_back(id);
+    double decimal = 0;  // HaloPSA may send 18.0 (clients_cache.cc)
+    if (row["id"].get(id) && !row["id"].get(decimal)) id = static_cast<int64_t>(decimal);
+    if (id > 0) ids->push_back(id);
   }
   int64_t count = 0;
   if (!doc["record_count"].get(count)) *total = count;

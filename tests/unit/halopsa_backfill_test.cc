@@ -4,6 +4,7 @@
 // back). The real client over a HaloPSA kept in memory.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <set>
@@ -49,10 +50,12 @@ class PagedHalo : public HttpClient {
     const bool of_users = path.rfind("/api/Users?", 0) == 0;
     const std::map<int64_t, std::string>& rows = of_users ? users : clients;
     r.body = Page(rows, path, of_users ? "users" : "clients");
-    cb(r);
+    // Served, then changed, then answered: the request the answer leads
+    // to sees the change.
     const int64_t size = std::min(cap, Param(path, "page_size")), no = Param(path, "page_no");
     auto& after = of_users ? after_page : after_client_page;
     if (after) after(no, size);
+    cb(r);
   }
 
  private:
@@ -165,7 +168,11 @@ TEST(HaloBackfill, AQuietWalkReadsEachPageOnceAndOneEdgeUserAPage) {
 // at the page's edge, is still found; no second one is made.
 TEST(HaloClientsWalk, ADeletionBetweenPagesHidesNoClient) {
   PagedHalo halo;
-  for (int64_t id = 1; id <= 150; ++id) halo.clients[id] = "Company " + std::to_string(id);
+  char name[16];
+  for (int64_t id = 1; id <= 150; ++id) {  // in the same order by name as by id
+    std::snprintf(name, sizeof(name), "Company %03d", static_cast<int>(id));
+    halo.clients[id] = name;
+  }
   bool deleted = false;
   halo.after_client_page = [&](int64_t no, int64_t) {
     if (no == 1 && !deleted) deleted = halo.clients.erase(7) == 1;
@@ -184,6 +191,10 @@ TEST(HaloClientsWalk, ADeletionBetweenPagesHidesNoClient) {
   EXPECT_EQ(halo.posted[0].first, "/api/Users");
   EXPECT_NE(halo.posted[0].second.find("\"client_id\":101"), std::string::npos)
       << halo.posted[0].second;
+  int first_page = 0;  // read again after the edge read found Client 101 moved onto it
+  for (const auto& path : halo.paths)
+    first_page += path.find("page_size=100&page_no=1") != std::string::npos;
+  EXPECT_EQ(first_page, 2) << "the walk did not step back";
   for (const auto& path : halo.paths) {
     if (path.rfind("/api/Client?", 0) == 0) {
       EXPECT_NE(path.find("&order=id&orderdesc=false"), std::string::npos) << path;
