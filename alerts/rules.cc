@@ -67,10 +67,9 @@ const std::vector<AlertRule>& BuiltinAlertRules() {
        "the event log's de-duplication index cannot be read: appends under those keys are refused "
        "(senders retry); its files are damaged: `dfm log verify`, then restore from a backup"},
       {"DfmClusterPartitionRestarting", "critical", "", K::kIncrease, "dfm_cluster_partition_restarts_total",
-       "", {}, 3, 10 * kMinute, 0,
-       "a node restarted its partitions more than 3 times in 10 minutes: their webhooks, acknowledged, "
-       "wait to reach the partition's log; the node's log says why (ingest_append_failed, "
-       "ingest_key_unread)"},
+       "", {}, 3, 5 * kMinute, 10 * kMinute,
+       "a node has kept restarting its partitions for 10 minutes: their webhooks, acknowledged, wait to "
+       "reach the partition's log; the node's log says why (its partition_ and ingest_ lines)"},
   };
   return kRules;
 }
