@@ -232,6 +232,7 @@ int64_t PairReadyAt(ConnectorState& st, const std::string& contact, int64_t now)
 
 void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now) {
   if (st.cfg.pair_burst <= 0 || st.cfg.pair_interval_us <= 0) return;
+  (void)PairReadyAt(st, contact, now);  // refilled to now first (a record's append took a while)
   auto [it, fresh] =
       st.pairs.try_emplace(contact, ConnectorState::Pair{double(st.cfg.pair_burst), now});
   (void)fresh;
