@@ -81,7 +81,9 @@ struct TaskEvent {
   std::string campaign, contact;
   int step = 0;
   int64_t due_us = 0, until_us = 0, lease_until_us = 0;
-  int claim = 0;  // claimed: its number; released, done, failed: the claim answered
+  // claimed: its number; released, done, failed: the claim answered;
+  // deferred: the task's claims so far (its key's only, not in the payload)
+  int claim = 0;
   std::string agent, reason, detail;
   std::string channel;  // task.done: what went (the frequency caps count texts and emails)
   std::string body;     // task.claimed by a send's agent: the text it sends
