@@ -94,6 +94,15 @@ bool ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& 
   return o && o->kind == SendOutcome::Kind::kSent;
 }
 
+// A later step's text or email claimed, its outcome not known yet, whose
+// person replied since the campaign reached them (the step stops on a
+// reply). The first step's cannot be: nothing reached them before it.
+bool RepliedWhileSending(const Task& t, const CampaignStep& step, const AgentInput& in) {
+  if (!step.stop_on_reply || step.channel == Channel::kCall || t.step == 0) return false;
+  const std::optional<Person> p = in.person(t);
+  return p && p->recipient.replied;
+}
+
 }  // namespace
 
 AgentPlan PlanAgentEvents(const AgentInput& in) {
@@ -121,7 +130,17 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
         if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
           o = SendOutcome{SendOutcome::Kind::kSent, *how};
       }
-      if (o) plan.events.push_back(Answer(t, step.channel, *o));
+      if (o) {
+        plan.events.push_back(Answer(t, step.channel, *o));
+      } else if (RepliedWhileSending(t, step, in)) {
+        // Still waiting at the connector (an outage, a rate limit): what
+        // the claim asked for is withdrawn rather than sent after the reply.
+        TaskEvent e = TaskEventFor(t, kTaskSkipped);
+        e.reason = "replied";
+        e.agent = t.agent;
+        e.claim = t.claims;
+        plan.events.push_back(std::move(e));
+      }
       continue;
     }
     if (!running || t.state != TaskState::kPending || t.due_us > in.now_us) continue;

@@ -11,7 +11,10 @@
 //     with nobody to deliver it (kNotDeliverableRule) -> task.failed
 //     "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
-//     message key is not sent again);
+//     message key is not sent again), unless the step stops on a reply and
+//     the person replied since the campaign reached them -> task.skipped
+//     "replied" naming the claim (the send still at the connector is
+//     withdrawn, actors/router.cc);
 //   - waiting and due, the campaign running, claimed before (its lease
 //     lapsed) and its text or email taken by the vendor since -> claimed
 //     again at once (the same message key: not sent again; done at the

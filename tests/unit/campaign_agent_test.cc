@@ -122,6 +122,7 @@ class SendAgentTest : public ::testing::Test {
       p.fields = {{"first_name", t.contact == "ann" ? "Ann" : ""}, {"customer_name", "Acme"}};
       p.recipient.zones = {t.contact == "far" ? night_.get() : utc_.get()};
       p.recipient.opted_out = t.contact == "stopped" || t.contact == "went";
+      p.recipient.replied = t.contact == "answered";
       return p;
     };
     in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
@@ -192,6 +193,19 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
             "task.done took sms#1 (verity); task.skipped refused opted_out (sms opted out); "
             "task.failed dead send_failed sms#1 (HTTP 400); ")
       << "a paused campaign sends nothing new but ends what went";
+}
+
+// The person replied while a later step's email waits at the connector
+// (no outcome yet): withdrawn, not sent after the reply; the first step's
+// send is not (nothing reached them before it), nor a step that goes on
+// after a reply.
+TEST_F(SendAgentTest, AReplyWithdrawsALaterStepStillOnItsWay) {
+  Task email = Make("answered", 1, TaskState::kInProgress);
+  email.agent = "email";
+  Task first = Make("answered", 0, TaskState::kInProgress);
+  EXPECT_EQ(Plan({email, first}, 100), "task.skipped answered replied email#1; ");
+  v_.spec.steps[1].stop_on_reply = false;
+  EXPECT_EQ(Plan({email, first}, 100), "");
 }
 
 // A task claimed and released before, deferred: the deferral names its
