@@ -176,6 +176,15 @@ class AgentReads {
     return d;
   }
 
+  // Whether the person replied since the campaign reached them; false
+  // when that cannot be read now.
+  bool RepliedSince(const Task& t) const {
+    const std::optional<int64_t> reached = ReachedAt(t.contact);
+    bool replied = false;
+    return reached && *reached != 0 &&
+           ReadRepliedSince(*env_.log, tenant_, t.contact, *reached, &replied).ok() && replied;
+  }
+
   std::optional<SendOutcome> OutcomeOf(const Task& t) const {
     SendOutcome o;
     if (!ReadSendOutcome(*env_.log, tenant_, t.campaign, t.step, t.contact, &o).ok())
@@ -217,6 +226,7 @@ AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const Campaign
   in.lease_us = rs.lease_us;
   in.person = [&reads](const Task& t) { return reads.PersonFor(t); };
   in.outcome = [&reads](const Task& t) { return reads.OutcomeOf(t); };
+  in.replied = [&reads](const Task& t) { return reads.RepliedSince(t); };
   in.call_ended = [&reads](const Task& t) { return reads.CallEnded(t); };
   in.draft = [&reads](const Task& t) { return reads.DraftOf(t); };
   in.unsubscribe_link = [&reads](const Task& t, const Person& p) {

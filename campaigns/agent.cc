@@ -94,13 +94,16 @@ bool ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& 
   return o && o->kind == SendOutcome::Kind::kSent;
 }
 
-// A later step's text or email claimed, its outcome not known yet, whose
-// person replied since the campaign reached them (the step stops on a
-// reply). The first step's cannot be: nothing reached them before it.
+// A later step's text or email claimed a while ago, its outcome not known
+// yet, whose person replied since the campaign reached them (the step
+// stops on a reply). The first step's cannot be: nothing reached them
+// before it. Looked at only once the send has had time to go (most go
+// within a second), so a tick does not read every send in flight.
 bool RepliedWhileSending(const Task& t, const CampaignStep& step, const AgentInput& in) {
-  if (!step.stop_on_reply || step.channel == Channel::kCall || t.step == 0) return false;
-  const std::optional<Person> p = in.person(t);
-  return p && p->recipient.replied;
+  if (!step.stop_on_reply || step.channel == Channel::kCall || t.step == 0 || !in.replied)
+    return false;
+  if (in.now_us - t.changed_us < kRepliedGraceUs) return false;
+  return in.replied(t);
 }
 
 }  // namespace

@@ -11,10 +11,12 @@
 //     with nobody to deliver it (kNotDeliverableRule) -> task.failed
 //     "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
-//     message key is not sent again), unless the step stops on a reply and
-//     the person replied since the campaign reached them -> task.skipped
-//     "replied" naming the claim (the send still at the connector is
-//     withdrawn, actors/router.cc);
+//     message key is not sent again), unless it is a later step's text or
+//     email (not the first step's, not a call) claimed kRepliedGraceUs ago
+//     or more, the step stops on a reply and the person replied since the
+//     campaign reached them -> task.skipped "replied" naming the claim
+//     (the send still at the connector is withdrawn if it has not gone,
+//     actors/router.cc);
 //   - waiting and due, the campaign running, claimed before (its lease
 //     lapsed) and its text or email taken by the vendor since -> claimed
 //     again at once (the same message key: not sent again; done at the
@@ -73,6 +75,9 @@ inline const char* SendAgentOf(Channel c) {
 // The longest drafted text a text step sends (its prompt asks for under
 // 300): a longer one fails the task "draft_failed".
 inline constexpr size_t kMaxDraftedTextChars = 320;
+// How long after its claim a later step's send still on its way is looked
+// at for a reply (PlanAgentEvents).
+inline constexpr int64_t kRepliedGraceUs = 30LL * 1000000;
 
 // What is known of a person when their task is due: the check's facts,
 // and the fields their step's template may name.
@@ -96,6 +101,10 @@ struct AgentInput {
   std::function<std::optional<Person>(const Task& task)> person;
   // What became of the send `task` asked for; nullopt while unknown.
   std::function<std::optional<SendOutcome>(const Task& task)> outcome;
+  // Whether `task`'s person replied since the campaign reached them, for a
+  // send still on its way (two reads, not all of person's); false when
+  // unknown or unset.
+  std::function<bool(const Task& task)> replied;
   // How a call to the person of a call task ended since its claim (the
   // disposition); nullopt while none did.
   std::function<std::optional<std::string>(const Task& task)> call_ended;

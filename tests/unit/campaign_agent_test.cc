@@ -122,7 +122,6 @@ class SendAgentTest : public ::testing::Test {
       p.fields = {{"first_name", t.contact == "ann" ? "Ann" : ""}, {"customer_name", "Acme"}};
       p.recipient.zones = {t.contact == "far" ? night_.get() : utc_.get()};
       p.recipient.opted_out = t.contact == "stopped" || t.contact == "went";
-      p.recipient.replied = t.contact == "answered";
       return p;
     };
     in.unsubscribe_link = [](const Task& t, const Person&) { return "https://u/" + t.contact; };
@@ -133,9 +132,12 @@ class SendAgentTest : public ::testing::Test {
       if (t.contact == "called") return "Interested";
       return std::nullopt;
     };
+    in.replied = [](const Task& t) {
+      return t.contact == "answered" || t.contact == "answered-took";
+    };
     in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
       if (t.contact == "took" || t.contact == "called" || t.contact == "queued" ||
-          t.contact == "went")
+          t.contact == "went" || t.contact == "answered-took")
         return SendOutcome{SendOutcome::Kind::kSent, "verity"};
       if (t.contact == "refused") return SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
       if (t.contact == "dead") return SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
@@ -196,16 +198,28 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
 }
 
 // The person replied while a later step's email waits at the connector
-// (no outcome yet): withdrawn, not sent after the reply; the first step's
-// send is not (nothing reached them before it), nor a step that goes on
-// after a reply.
+// (no outcome yet, claimed a while ago): withdrawn, not sent after the
+// reply. Not the first step's send (nothing reached them before it), a
+// call, one claimed a moment ago (it may be going now), one whose outcome
+// is known (done), nor a step that goes on after a reply.
 TEST_F(SendAgentTest, AReplyWithdrawsALaterStepStillOnItsWay) {
   Task email = Make("answered", 1, TaskState::kInProgress);
   email.agent = "email";
-  Task first = Make("answered", 0, TaskState::kInProgress);
-  EXPECT_EQ(Plan({email, first}, 100), "task.skipped answered replied email#1; ");
+  email.changed_us = kNoonUtc - kRepliedGraceUs;
+  Task first = Make("answered", 0, TaskState::kInProgress),
+       call = Make("answered", 2, TaskState::kInProgress);
+  first.changed_us = call.changed_us = email.changed_us;
+  Task took = email;
+  took.contact = "answered-took";
+  Task just_claimed = email;
+  just_claimed.contact = "answered";
+  just_claimed.step = 1;
+  just_claimed.changed_us = kNoonUtc - kS;
+  EXPECT_EQ(Plan({email, first, call, took}, 100),
+            "task.skipped answered replied email#1; task.done answered-took email#1 (verity); ");
+  EXPECT_EQ(Plan({just_claimed}, 100), "");
   v_.spec.steps[1].stop_on_reply = false;
-  EXPECT_EQ(Plan({email, first}, 100), "");
+  EXPECT_EQ(Plan({email}, 100), "");
 }
 
 // A task claimed and released before, deferred: the deferral names its
