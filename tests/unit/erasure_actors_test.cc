@@ -37,19 +37,24 @@ class ErasureRaceTest : public ActorTest {
     contact_ = client_->pushes[0].req.contact_id;
     client_->Answer(0, 200, "alo-1");
     sched_->run();
+    stop_seq_ = AppendUnrouted("verity", "v-stop", "verity/message.stop.json",
+                               {{"messageId", "v1"},
+                                {"from", kPhone},
+                                {"body", "STOP"},
+                                {"timestamp", "2026-11-20T18:05:00.000Z"}});
+  }
+
+  // `system`'s webhook `id` (`fixture`, some values replaced) appended, not
+  // routed: its sequence number.
+  uint64_t AppendUnrouted(const std::string& system, const std::string& id,
+                          const std::string& fixture,
+                          const std::vector<std::pair<std::string, std::string>>& values) {
     WebhookReceived w;
-    w.system = "verity";
-    w.provider_event_id = "v-stop";
+    w.system = system;
+    w.provider_event_id = id;
     AppendOutcome out;
-    ASSERT_TRUE(log_.Append(WebhookDraft("default", w,
-                                         GhlBody("verity/message.stop.json",
-                                                 {{"messageId", "v1"},
-                                                  {"from", kPhone},
-                                                  {"body", "STOP"},
-                                                  {"timestamp", "2026-11-20T18:05:00.000Z"}})),
-                            &out)
-                    .ok());
-    stop_seq_ = out.seq;
+    EXPECT_TRUE(log_.Append(WebhookDraft("default", w, GhlBody(fixture, values)), &out).ok());
+    return out.seq;
   }
 
   EraseRequest Request() {
@@ -118,25 +123,18 @@ TEST_F(ErasureRaceTest, WithoutTheSyncAStopNotDecidedIsStillKept) {
 // The same for a record found by its id alone (no phone or email in it):
 // its opt-out is kept for the person's phone, as the sync would decide it.
 TEST_F(ErasureRaceTest, WithoutTheSyncAnOptOutOfARecordWithNoPhoneIsKeptForThePersons) {
-  WebhookReceived w;
-  w.system = "ghl";
-  w.provider_event_id = "w-dnd";
-  AppendOutcome dnd;
-  ASSERT_TRUE(log_.Append(WebhookDraft("default", w,
-                                       GhlBody("ghl/ContactDndUpdate.json",
-                                               {{"webhookId", "w-dnd"},
-                                                {"id", "g-1"},
-                                                {"phone", ""},
-                                                {"email", ""},
-                                                {"timestamp", "2026-11-20T19:00:00.000Z"}})),
-                          &dnd)
-                  .ok());
+  const uint64_t dnd = AppendUnrouted("ghl", "w-dnd", "ghl/ContactDndUpdate.json",
+                                      {{"webhookId", "w-dnd"},
+                                       {"id", "g-1"},
+                                       {"phone", ""},
+                                       {"email", ""},
+                                       {"timestamp", "2026-11-20T19:00:00.000Z"}});
   EraseOutcome erased;
   ASSERT_TRUE(EraseContact(&log_, keys_.get(), Request(), &erased).ok());
   const ErasedSubject* sms = SmsSubject(erased.erasure);
   ASSERT_NE(sms, nullptr);
   EXPECT_TRUE(sms->out);
-  EXPECT_EQ(sms->seq, dnd.seq) << "the later opt-out, GoHighLevel's";
+  EXPECT_EQ(sms->seq, dnd) << "the later opt-out, GoHighLevel's";
   EXPECT_EQ(sms->system, "ghl");
 }
 
