@@ -169,9 +169,9 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, uint64_
     const InboundMapper* mapper = FindMapperFor(e.type, w.system);
     std::vector<ContactFact> facts;
     if (!mapper || !(*mapper)(w, r.mapper.For(r.tenant, w.system), &facts).ok()) return true;
-    auto about = std::find_if(facts.begin(), facts.end(),
-                              [&](const ContactFact& f) { return AboutPerson(f, p); });
-    if (about == facts.end()) return true;
+    if (std::none_of(facts.begin(), facts.end(),
+                     [&](const ContactFact& f) { return AboutPerson(f, p); }))
+      return true;
     sources->insert(no);
     if (seq > decided) {
       e.seq = seq;
