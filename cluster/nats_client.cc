@@ -109,10 +109,27 @@ NatsClient::~NatsClient() {
   if (kv_) kvStore_Destroy(kv_);
   if (kvjs_) jsCtx_Destroy(kvjs_);
   if (js_) jsCtx_Destroy(js_);
-  if (nc_) {
-    natsConnection_Close(nc_);
-    natsConnection_Destroy(nc_);
+  if (nc_) natsConnection_Close(nc_);  // joins the reader
+  for (auto& r : retired_) natsSubscription_Destroy(r.second);
+  if (nc_) natsConnection_Destroy(nc_);
+}
+
+void NatsClient::Retire(natsSubscription* sub) {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<natsSubscription*> due;
+  {
+    std::lock_guard<std::mutex> lock(retired_mu_);
+    auto kept = retired_.begin();
+    for (auto& r : retired_) {
+      if (now - r.first >= kRetiredFor)
+        due.push_back(r.second);
+      else
+        *kept++ = r;
+    }
+    retired_.erase(kept, retired_.end());
+    retired_.emplace_back(now, sub);
   }
+  for (natsSubscription* s : due) natsSubscription_Destroy(s);
 }
 
 bool NatsClient::connected() const {
@@ -225,7 +242,12 @@ Status NatsClient::GetMsg(const std::string& stream, uint64_t seq, std::string* 
 }
 
 NatsClient::PullConsumer::~PullConsumer() {
-  if (sub_) natsSubscription_Destroy(sub_);  // the durable consumer stays on the server
+  if (!sub_) return;
+  // Bound to a consumer it did not create, the subscription leaves the
+  // durable consumer on the server (Subscribe). Its last pull may still
+  // be answered: freed later (Retire).
+  natsSubscription_Unsubscribe(sub_);
+  owner_->Retire(sub_);
 }
 
 Status NatsClient::PullConsumer::Fetch(int batch, int64_t timeout_ms, std::vector<PulledMsg>* out) {
@@ -282,20 +304,30 @@ Status NatsClient::DeleteConsumer(const std::string& stream, const std::string& 
 Status NatsClient::Subscribe(const std::string& stream, const std::string& subject,
                              const std::string& durable, int64_t ack_wait_s, uint64_t start_seq,
                              std::unique_ptr<PullConsumer>* out) {
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = stream.c_str();
-  so.Config.Durable = durable.c_str();
-  so.Config.AckPolicy = js_AckAll;
-  so.Config.AckWait = ack_wait_s * kNanos;
-  so.Config.MaxAckPending = 8192;
-  so.Config.FilterSubject = subject.c_str();
-  so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = start_seq == 0 ? 1 : start_seq;
-  auto c = std::unique_ptr<PullConsumer>(new PullConsumer());
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable.c_str();
+  cc.AckPolicy = js_AckAll;
+  cc.AckWait = ack_wait_s * kNanos;
+  cc.MaxAckPending = 8192;
+  cc.FilterSubject = subject.c_str();
+  cc.DeliverPolicy = js_DeliverByStartSequence;
+  cc.OptStartSeq = start_seq == 0 ? 1 : start_seq;
+  // Made here, then bound: a subscription that binds an existing consumer
+  // never deletes it when it ends (one that made it would, when
+  // unsubscribed: ~PullConsumer unsubscribes).
+  jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s =
-      js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+  natsStatus s = js_AddConsumer(&ci, js_, stream.c_str(), &cc, nullptr, &jerr);
+  if (ci) jsConsumerInfo_Destroy(ci);
+  if (s != NATS_OK) return FromNats(s, "add consumer", jerr);
+  jsSubOptions bind;
+  jsSubOptions_Init(&bind);
+  bind.Stream = stream.c_str();
+  bind.Consumer = durable.c_str();
+  auto c = std::unique_ptr<PullConsumer>(new PullConsumer());
+  c->owner_ = this;
+  s = js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &bind, &jerr);
   if (s != NATS_OK) return FromNats(s, "pull subscribe", jerr);
   *out = std::move(c);
   return Status::OK();
@@ -362,12 +394,13 @@ Status NatsClient::Send(const std::string& subject, std::string_view data) {
 
 Status NatsClient::SubscribeCore(const std::string& subject, Listener::State* st, std::unique_ptr<Listener>* out) {
   auto l = std::unique_ptr<Listener>(new Listener());
+  l->owner_ = this;
   natsStatus s = natsConnection_Subscribe(&l->sub_, nc_, subject.c_str(), st->watcher ? OnPublished : OnRequest, st);
   if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(l->sub_, OnListenerComplete, st);
   if (s != NATS_OK) {
     if (l->sub_) {
       natsSubscription_Unsubscribe(l->sub_);
-      natsSubscription_Destroy(l->sub_);
+      Retire(l->sub_);
       l->sub_ = nullptr;
     }
     delete st;
@@ -381,11 +414,15 @@ NatsClient::Listener::~Listener() {
   if (!sub_) return;
   // Drained: the handler has returned for every message taken, and the
   // complete callback frees the state.
-  if (natsSubscription_Drain(sub_) == NATS_OK)
+  // (The drain holds a reference of its own; a subscription unsubscribed
+  // at once is freed later, Retire.)
+  if (natsSubscription_Drain(sub_) == NATS_OK) {
     (void)natsSubscription_WaitForDrainCompletion(sub_, 5000);
-  else
+    natsSubscription_Destroy(sub_);
+  } else {
     natsSubscription_Unsubscribe(sub_);
-  natsSubscription_Destroy(sub_);
+    owner_->Retire(sub_);
+  }
 }
 
 Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int replicas) {

@@ -7,10 +7,13 @@
 // connection is thread-safe); a PullConsumer is used by one thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -109,6 +112,7 @@ class NatsClient {
 
    private:
     friend class NatsClient;
+    NatsClient* owner_ = nullptr;
     __natsSubscription* sub_ = nullptr;
   };
   // Messages of a durable consumer not yet acked (delivered or not).
@@ -155,6 +159,7 @@ class NatsClient {
 
    private:
     friend class NatsClient;
+    NatsClient* owner_ = nullptr;
     __natsSubscription* sub_ = nullptr;
   };
   Status Listen(const std::string& subject, Handler handler, std::unique_ptr<Listener>* out);
@@ -195,6 +200,15 @@ class NatsClient {
 
  private:
   NatsClient() = default;
+  // Frees `sub`, already unsubscribed, once libnats's reader can no longer
+  // be inside a message of it: libnats 3.4 looks a subscription up and
+  // then locks it without a reference (nats.c #637, fixed in 3.6.1), so a
+  // subscription freed as a late message comes crashes the reader. Freed
+  // kRetiredFor later (the reader's window is microseconds), or at close.
+  void Retire(__natsSubscription* sub);
+  static constexpr std::chrono::seconds kRetiredFor{10};
+  std::mutex retired_mu_;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, __natsSubscription*>> retired_;
   Status SubscribeCore(const std::string& subject, Listener::State* st, std::unique_ptr<Listener>* out);
   __natsConnection* nc_ = nullptr;
   __jsCtx* js_ = nullptr;
