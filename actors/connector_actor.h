@@ -121,6 +121,10 @@ struct ConnectorState {
     // Its push.sending is durable (VendorClient::MayApplyTwice: recorded
     // once, before its first request in this run).
     bool sending_recorded = false;
+    // Which push.sending is its own (connector_steps::SendingKey): a send
+    // held once recorded (a pause, an open breaker) gives its generation
+    // up with a push.held and records the next before its request.
+    int generation = 0;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
     int credits_reserved = 0;   // for the request in flight (daily credit budget)
     int64_t refused_since = 0;  // an open opt-out the system refused: since when

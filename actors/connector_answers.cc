@@ -283,6 +283,57 @@ bool HeldSince(ConnectorState& st) {
   return st.breaker->state(st.env->now_us()) == CircuitBreaker::State::kOpen;
 }
 
+// `it`'s current push.sending held before its request: durable or not,
+// nothing is sent under that generation (a lost marker leaves a later run
+// the "outcome unknown" answer).
+void RecordHeld(Self* self, const ConnectorState::Item& it) {
+  auto& st = self->state;
+  DomainEvent e = Event(it, ev::kPushHeld);
+  e.attempt = it.attempt + 1;
+  e.reason = st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)
+                 ? "paused by an operator"
+                 : "circuit breaker open";
+  const std::string id = it.order.request.push_id, system = st.cfg.system;
+  st.env->log->AppendAsync(SendMarker(st, it, std::move(e), HeldKey(id, it.generation)),
+                           [id, system](const Status& s, const std::vector<AppendOutcome>&) {
+                             if (s.ok()) return;
+                             Logger("connectors")
+                                 ->warn(
+                                     "event=push_held_unrecorded system={} push_id={} error=\"{}\"",
+                                     system, id, LogText(s.ToString()));
+                           });
+}
+
+// Its push.sending of this generation was written by an earlier run. Held
+// then (push.held): it never went, and goes under the next generation.
+// Else the earlier run may have sent it, unanswered: not again (as after
+// no answer, OnDone). The log not telling: asked again later.
+void FoundRecorded(Self* self, Held found) {
+  auto& st = self->state;
+  auto& it = found->second;
+  uint64_t seq = 0;
+  const Status held = st.env->log->LookupIdempotency(
+      st.cfg.tenant, kDecisionKeySystem, HeldKey(it.order.request.push_id, it.generation), &seq);
+  if (held.ok()) {
+    ++it.generation;
+    Requeue(st, it);
+    return;
+  }
+  if (!held.IsNotFound()) {
+    it.not_before = st.env->now_us() + st.env->append_retry_us;
+    Requeue(st, it);
+    WakeAt(self, it.not_before);
+    return;
+  }
+  ++it.attempt;
+  DomainEvent attempted = Event(it, ev::kPushAttempted);
+  attempted.detail = "begun before a restart, outcome unknown";
+  DomainEvent dead = Event(it, ev::kPushDeadLettered);
+  dead.reason = "begun before a restart, outcome unknown: not tried again, since " + st.cfg.system +
+                " may have done it and a repeat could do it twice";
+  DeadLetter(self, found, std::move(attempted), std::move(dead));
+}
+
 }  // namespace
 
 void OnDone(Self* self, HttpDone& d) {
@@ -347,24 +398,20 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
     it.not_before = st.env->now_us() + st.env->append_retry_us;
     (it.order.request.priority > 0 ? st.urgent : st.normal).push_front(r.push_id);
   } else if (r.duplicate) {
-    // An earlier run recorded it and stopped before its outcome: the
-    // vendor may have done it. Not again (as after no answer, OnDone).
-    ++it.attempt;
-    DomainEvent attempted = Event(it, ev::kPushAttempted);
-    attempted.detail = "begun before a restart, outcome unknown";
-    DomainEvent dead = Event(it, ev::kPushDeadLettered);
-    dead.reason = "begun before a restart, outcome unknown: not tried again, since " +
-                  st.cfg.system + " may have done it and a repeat could do it twice";
-    DeadLetter(self, found, std::move(attempted), std::move(dead));
+    FoundRecorded(self, found);
   } else {
     it.sending_recorded = true;
     if (Withheld(self, r.push_id)) {  // the gate closed meanwhile
       st.breaker->OnNeutral();
     } else if (HeldSince(st)) {
-      // Paused, or the breaker opened, while it was being recorded: it
-      // waits at the head of its queue, recorded, for the resume or the
-      // breaker's next trial (PumpQueues sends it without recording again).
+      // Paused, or the breaker opened, while it was being recorded: no
+      // request went under this generation and none will (push.held says
+      // so to a later run); it waits at the head of its queue for the
+      // resume or the breaker's next trial, which record the next one.
       st.breaker->OnNeutral();
+      RecordHeld(self, it);
+      it.sending_recorded = false;
+      ++it.generation;
       Requeue(st, it);
     } else {
       Send(self, r.push_id);

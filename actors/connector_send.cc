@@ -149,6 +149,27 @@ void Supersede(Self* self, const DomainEvent& next) {
   }
 }
 
+std::string SendingKey(const std::string& push_id, int generation) {
+  std::string k = "r/" + push_id + "/sending";
+  if (generation > 0) k += "/" + std::to_string(generation);
+  return k;
+}
+
+std::string HeldKey(const std::string& push_id, int generation) {
+  return "r/" + push_id + "/held/" + std::to_string(generation);
+}
+
+std::vector<EventDraft> SendMarker(const ConnectorState& st, const ConnectorState::Item& it,
+                                   DomainEvent e, std::string key) {
+  EventDraft d = ToDraft(e, st.cfg.tenant, ContactStream(it.order.request.contact_id),
+                         it.order.request_id, it.order.correlation_id);
+  d.idempotency_system = kDecisionKeySystem;
+  d.idempotency_key = std::move(key);
+  std::vector<EventDraft> drafts;
+  drafts.push_back(std::move(d));
+  return drafts;
+}
+
 namespace {
 
 void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now);
@@ -165,15 +186,10 @@ bool RecordSending(Self* self, const std::string& push_id) {
   st.busy.insert(it.order.request.contact_id);
   DomainEvent e = Event(it, ev::kPushSending);
   e.attempt = it.attempt + 1;
-  EventDraft d = ToDraft(e, st.cfg.tenant, ContactStream(it.order.request.contact_id),
-                         it.order.request_id, it.order.correlation_id);
-  d.idempotency_system = kDecisionKeySystem;
-  d.idempotency_key = "r/" + push_id + "/sending";
-  std::vector<EventDraft> drafts;
-  drafts.push_back(std::move(d));
   caf::actor me = caf::actor_cast<caf::actor>(self);
   st.env->log->AppendAsync(
-      std::move(drafts), [me, push_id](const Status& s, const std::vector<AppendOutcome>& o) {
+      SendMarker(st, it, std::move(e), SendingKey(push_id, it.generation)),
+      [me, push_id](const Status& s, const std::vector<AppendOutcome>& o) {
         caf::anon_send(me, SendRecorded{push_id, s.ok() ? "" : s.ToString(),
                                         s.ok() && !o.empty() && o[0].duplicate});
       });

@@ -41,6 +41,15 @@ DomainEvent Event(const ConnectorState::Item& it, std::string_view type);
 void Report(Self* self, const ConnectorState::Item& it, std::vector<DomainEvent> events);
 void Supersede(Self* self, const DomainEvent& next);
 void Send(Self* self, const std::string& push_id);
+// The idempotency keys (kDecisionKeySystem) of a push's push.sending and
+// push.held of `generation`: generation 0's sending key is
+// "r/<push id>/sending", each later one "r/<push id>/sending/<g>"; a held
+// marker is "r/<push id>/held/<g>".
+std::string SendingKey(const std::string& push_id, int generation);
+std::string HeldKey(const std::string& push_id, int generation);
+// `e` as the one draft of its push's contact stream under `key`.
+std::vector<EventDraft> SendMarker(const ConnectorState& st, const ConnectorState::Item& it,
+                                   DomainEvent e, std::string key);
 bool Withheld(Self* self, const std::string& id);
 void OnReadDone(Self* self, ReadDone& d);
 void RefuseReads(ConnectorState& st, const TokenGrant& g);

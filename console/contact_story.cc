@@ -116,6 +116,8 @@ std::string Plain(const DomainEvent& d, bool reveal) {
     return who + " refused it" + status;
   }
   if (d.type == ev::kPushSending) return "Sending to " + who + " (recorded before the request)";
+  if (d.type == ev::kPushHeld)
+    return "Held before sending to " + who + " (" + d.reason + "); not sent";
   if (d.type == ev::kPushSucceeded) return who + " took the change";
   if (d.type == ev::kPushDeadLettered) return "Gave up on " + who + ": " + d.reason;
   if (d.type == ev::kMessageLogged && d.channel == channels::kDraft)

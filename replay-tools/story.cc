@@ -82,6 +82,9 @@ std::string TellDomain(const Event& e, const DomainEvent& d, bool reveal) {
   if (t == ev::kPushSending)
     return "sending " + d.push_id + " -> " + d.system + " (recorded before attempt " +
            std::to_string(d.attempt) + ")";
+  if (t == ev::kPushHeld)
+    return "sending " + d.push_id + " -> " + d.system + " held before attempt " +
+           std::to_string(d.attempt) + " (" + d.reason + "): not sent";
   if (t == ev::kPushSucceeded)
     return "push " + d.push_id + " -> " + d.system + " succeeded" + ext(d.external_id);
   if (t == ev::kPushDeadLettered)

@@ -45,6 +45,11 @@ void MemoryEventLog::FailLookups(bool fail) {
   fail_lookups_ = fail;
 }
 
+void MemoryEventLog::FailLookupsOf(std::string_view prefix, bool fail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  failing_lookups_ = fail ? std::string(prefix) : std::string();
+}
+
 void MemoryEventLog::FailReads(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_reads_ = fail;
@@ -239,6 +244,8 @@ Status MemoryEventLog::LookupIdempotency(std::string_view tenant, std::string_vi
                                          std::string_view key, uint64_t* seq) const {
   std::lock_guard<std::mutex> lk(mu_);
   if (fail_lookups_) return Status::Unavailable("lookups fail (test)");
+  if (!failing_lookups_.empty() && key.substr(0, failing_lookups_.size()) == failing_lookups_)
+    return Status::Unavailable("lookups fail (test)");
   auto it = idempotency_.find(IdempotencyIndexKey(tenant, system, key));
   if (it == idempotency_.end()) return Status::NotFound("no such idempotency key");
   *seq = it->second.first;

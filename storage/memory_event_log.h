@@ -36,6 +36,9 @@ class MemoryEventLog : public EventLog {
 
   void FailWrites(bool fail);
   void FailLookups(bool fail);
+  // LookupIdempotency of keys starting with `prefix` fails while `fail`
+  // (the lookups of appends do not).
+  void FailLookupsOf(std::string_view prefix, bool fail);
   void FailReads(bool fail);
   void FailStreamReads(bool fail);
   // Reads of one stream (ReadStream, ScanStream) fail (Corruption) while
@@ -102,6 +105,7 @@ class MemoryEventLog : public EventLog {
   bool stall_writes_ = false;
   std::deque<std::pair<std::vector<EventDraft>, AppendCallback>> stalled_;
   bool fail_lookups_ = false;
+  std::string failing_lookups_;  // FailLookupsOf's prefix, when not empty
   bool fail_reads_ = false;
   bool fail_stream_reads_ = false;
   std::set<std::string, std::less<>> failing_streams_;

@@ -15,7 +15,7 @@ const std::string_view kTypes[] = {
     ev::kIdentitySettled,  ev::kWebhookQuarantined, ev::kMessageLogged,   ev::kMessageStatus,
     ev::kMessageRefused,   ev::kOptedOut,           ev::kOptedIn,         ev::kOptOutFlagged,
     ev::kRedriveSkipped,   ev::kConsentConflict,    ev::kContactEnriched, ev::kConsentClassified,
-    ev::kPushSending,      ev::kConsentKnown};
+    ev::kPushSending,      ev::kConsentKnown,       ev::kPushHeld};
 
 std::string MapJson(const std::map<std::string, std::string>& m) {
   JsonObject o;

@@ -31,10 +31,17 @@ inline constexpr std::string_view kPushRequested = "push.requested";
 inline constexpr std::string_view kPushAttempted = "push.attempted";
 // Written by the connector, durable before the first request of a push
 // that could be carried out twice (a text: VendorClient::MayApplyTwice),
-// once per push (idempotency key "r/<push id>/sending"). A run that finds
-// it already written (a restart re-drove the push) does not send: the
-// earlier run may have, unanswered; the push is dead-lettered instead.
+// once per push and generation (idempotency key "r/<push id>/sending",
+// then ".../sending/<g>"). A run that finds it already written (a restart
+// re-drove the push) does not send: the earlier run may have, unanswered;
+// the push is dead-lettered instead, unless a push.held of that
+// generation says it never went (then the next generation is recorded).
 inline constexpr std::string_view kPushSending = "push.sending";
+// Written by the connector when a send recorded by push.sending is held
+// before its request (an operator's pause, an open breaker; reason says
+// which), key "r/<push id>/held/<g>": no request went or will go under
+// that generation.
+inline constexpr std::string_view kPushHeld = "push.held";
 inline constexpr std::string_view kPushSucceeded = "push.succeeded";
 inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";
 // Source streams ("source:<system>"): facts that reached no contact.

@@ -111,7 +111,45 @@ TEST(SyncControlTest, TheStatusPageSaysPausedByAnOperatorSince) {
   EXPECT_NE(DescribeConnector(c, now).detail.find("limits it to 2 requests at once"), std::string::npos);
 }
 
-class PausedConnector : public testing::ActorTest {};
+class PausedConnector : public testing::ActorTest {
+ protected:
+  // Pauses aloware through `control` while the push.sending of the text
+  // "p-send" to c1, sent to `connector`, is being recorded; then lets it
+  // be written. The text's push.held stays unwritten when `stall_hold`.
+  PushOrder HoldASendAsThePauseComes(const caf::actor& connector, SyncControl& control,
+                                     bool stall_hold = false) {
+    PushOrder send = Order("p-send", "c1");
+    send.request.op = "send";
+    log_.StallWrites(true);
+    caf::anon_send(connector, send);
+    sched_->run();
+    EXPECT_EQ(log_.Stalled(), 1u) << "its push.sending being recorded";
+    control.Apply(AsEvent(SyncPausedDraft(Scope("default", "aloware"), "cli", "p", 1), 1));
+    if (!stall_hold) log_.StallWrites(false);
+    EXPECT_TRUE(log_.ReleaseStalled());
+    sched_->run();
+    return send;
+  }
+
+  // A new run's aloware connector (`client`'s), handed `send` again.
+  caf::actor Rerun(std::shared_ptr<testing::ScriptedClient> client, PushOrder send) {
+    client->sends_not_idempotent = true;
+    auto c = Connector(Settings(std::move(client)));
+    send.redriven = true;
+    caf::anon_send(c, send);
+    sched_->run();
+    return c;
+  }
+
+  // The reason of the last push.dead_lettered reported.
+  std::string DeadLetterReason() const {
+    std::string reason;
+    for (const auto& r : *reports_)
+      for (const auto& e : r.events)
+        if (e.type == ev::kPushDeadLettered) reason = e.reason;
+    return reason;
+  }
+};
 
 // Paused, a connector sends nothing and holds what comes; resumed with a
 // concurrency of 1, it sends the held pushes in order, one at a time.
@@ -153,16 +191,7 @@ TEST_F(PausedConnector, HoldsASendBeingRecordedAsThePauseCame) {
   settings.pair_burst = 1;  // one push per person an hour: held, it is spent once, as it goes
   settings.pair_interval_us = 3'600'000'000;
   auto aloware = Connector(settings);
-  PushOrder send = Order("p-send", "c1");
-  send.request.op = "send";
-  log_.StallWrites(true);
-  caf::anon_send(aloware, send);
-  sched_->run();
-  ASSERT_EQ(log_.Stalled(), 1u) << "its push.sending being recorded";
-  control->Apply(AsEvent(SyncPausedDraft(Scope("default", "aloware"), "cli", "p", 1), 1));
-  log_.StallWrites(false);
-  ASSERT_TRUE(log_.ReleaseStalled());
-  sched_->run();
+  HoldASendAsThePauseComes(aloware, *control);
   Advance(60'000'000);
   EXPECT_TRUE(client->pushes.empty()) << "a text went out after the pause was answered";
 
@@ -172,7 +201,72 @@ TEST_F(PausedConnector, HoldsASendBeingRecordedAsThePauseCame) {
   ASSERT_EQ(client->pushes.size(), 1u);
   EXPECT_EQ(client->pushes[0].req.push_id, "p-send");
   EXPECT_EQ(log_.Stalled(), 0u);
-  EXPECT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"})) << "recorded once";
+  EXPECT_EQ(TypesIn("contact:c1"),
+            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}))
+      << "held, then recorded again under its next generation as it went";
+}
+
+// The text held as the pause came (above), then the service restarts
+// before the resume: push.held says it never went, so the next run sends
+// it once on the resume; a run after that finds that sending recorded
+// without a hold and does not risk it twice.
+TEST_F(PausedConnector, ASendHeldByAPauseGoesOnceAfterARestartAndTheResume) {
+  auto control = std::make_shared<SyncControl>();
+  env_->control = control;
+  auto first = std::make_shared<testing::ScriptedClient>();
+  first->sends_not_idempotent = true;
+  auto aloware = Connector(Settings(first));
+  PushOrder send = HoldASendAsThePauseComes(aloware, *control);
+  ASSERT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending", "push.held"}));
+  caf::anon_send_exit(aloware, caf::exit_reason::kill);  // the service restarts, still paused
+  sched_->run();
+
+  auto second = std::make_shared<testing::ScriptedClient>();
+  auto next = Rerun(second, send);
+  EXPECT_TRUE(second->pushes.empty()) << "still paused";
+  control->Apply(AsEvent(SyncResumedDraft(Scope("*", "*"), "cli", "r", 2), 2));
+  caf::anon_send(next, wake_atom::value);
+  sched_->run();
+  ASSERT_EQ(second->pushes.size(), 1u) << "held, it never went: it goes on the resume";
+  EXPECT_EQ(second->pushes[0].req.push_id, "p-send");
+  EXPECT_EQ(DeadLetterReason(), "");
+  EXPECT_EQ(TypesIn("contact:c1"),
+            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}));
+
+  caf::anon_send_exit(next, caf::exit_reason::kill);  // killed before its answer
+  sched_->run();
+  auto third = std::make_shared<testing::ScriptedClient>();
+  Rerun(third, send);
+  EXPECT_TRUE(third->pushes.empty()) << "the second run may have sent it";
+  EXPECT_NE(DeadLetterReason().find("begun before a restart"), std::string::npos);
+}
+
+// A hold whose push.held was lost (killed before it was written) is
+// taken for a send that may have gone: dead-lettered, not sent; a log
+// that cannot say whether it was held makes the push wait.
+TEST_F(PausedConnector, ASendWhoseHoldWasNotRecordedIsNotRisked) {
+  auto control = std::make_shared<SyncControl>();
+  env_->control = control;
+  auto first = std::make_shared<testing::ScriptedClient>();
+  first->sends_not_idempotent = true;
+  auto aloware = Connector(Settings(first));
+  PushOrder send = HoldASendAsThePauseComes(aloware, *control, /*stall_hold=*/true);
+  ASSERT_EQ(log_.Stalled(), 1u) << "its push.held being written";
+  log_.DropStalled();
+  log_.StallWrites(false);
+  caf::anon_send_exit(aloware, caf::exit_reason::kill);
+  sched_->run();
+  control->Apply(AsEvent(SyncResumedDraft(Scope("*", "*"), "cli", "r", 2), 2));
+
+  auto second = std::make_shared<testing::ScriptedClient>();
+  log_.FailLookupsOf("r/p-send/held/", true);
+  Rerun(second, send);
+  EXPECT_TRUE(second->pushes.empty());
+  EXPECT_TRUE(reports_->empty()) << "the log could not say: it waits";
+  log_.FailLookupsOf("r/p-send/held/", false);
+  Advance(env_->append_retry_us);
+  EXPECT_TRUE(second->pushes.empty()) << "no hold recorded: it may have gone";
+  EXPECT_NE(DeadLetterReason().find("begun before a restart"), std::string::npos);
 }
 
 // The same when another push's failure opens the breaker meanwhile: the
