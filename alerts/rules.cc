@@ -70,6 +70,10 @@ const std::vector<AlertRule>& BuiltinAlertRules() {
        "", {}, 3, 5 * kMinute, 10 * kMinute,
        "a node has kept restarting its partitions for 10 minutes: their webhooks, acknowledged, wait to "
        "reach the partition's log; the node's log says why (its partition_ and ingest_ lines)"},
+      {"DfmClusterWebhookLost", "critical", "", K::kIncrease, "dfm_cluster_ingest_lost_total", "", {}, 0,
+       15 * kMinute, 0,
+       "a webhook acknowledged to its sender could never be read by its partition and is lost; the "
+       "node's log names it (ingest_webhook_lost)"},
   };
   return kRules;
 }

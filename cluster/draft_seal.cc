@@ -36,8 +36,9 @@ DraftOpen OpenDraft(const KeyStore& keys, EventDraft* d, uint64_t* key_no) {
     case KeyStore::Found::kDestroyed:
       return DraftOpen::kDestroyed;
     case KeyStore::Found::kMissing:
-    case KeyStore::Found::kError:
       return DraftOpen::kMissing;
+    case KeyStore::Found::kError:
+      return DraftOpen::kUnread;
     case KeyStore::Found::kKey:
       break;
   }

@@ -125,6 +125,11 @@ class NatsPartition final : public Partition {
   void WriteMetrics(MetricsText* out) const override {
     log_->WriteMetrics(out);  // as a single node's log's
     work_->WriteMetrics(log_seq(), out);
+    out->Family(
+           "dfm_cluster_ingest_lost_total", "counter",
+           "Webhooks acknowledged to their senders that the partition can never read (a frame "
+           "that does not decode, a seal that does not open, a key gone): skipped, each logged.")
+        .Sample({}, static_cast<double>(lost_.load()));
   }
   std::string StatusText() const override { return work_->StatusText(log_seq()); }
   void set_lease_rev(uint64_t rev) override { lease_rev_.store(rev); }
@@ -258,9 +263,9 @@ class NatsPartition final : public Partition {
   enum class Taken { kAppend, kSkip, kBroken };
   // Opens a webhook of the message at `seq` of DFM_IN_<p> when the front
   // sealed it (cluster/draft_seal.h; *front_key: the key to destroy once it
-  // is appended). Skipped: never readable (not redelivered to stall the
-  // partition), or appended before (its front key destroyed). Broken: its
-  // key cannot be read now (started again, it is taken again).
+  // is appended). Skipped: appended before (its front key destroyed), or
+  // never readable (Lost). Broken: its key cannot be read now (started
+  // again, it is taken again).
   Taken Take(bool sealed, uint64_t seq, EventDraft* d, uint64_t* front_key) {
     auto logger = Logger("cluster");
     if (!sealed) return Taken::kAppend;
@@ -277,15 +282,27 @@ class NatsPartition final : public Partition {
         logger->info("event=ingest_already_appended partition={} stream_seq={}", p_, seq);
         return Taken::kSkip;
       case DraftOpen::kDamaged:
-        logger->error("event=ingest_frame_unreadable partition={} stream_seq={} reason=\"does not open with "
-                      "its key\"", p_, seq);
+        Lost(seq, "it does not open with its key");
         return Taken::kSkip;
       case DraftOpen::kMissing:
+        Lost(seq, "its key is not in the partition's key store and never will be");
+        return Taken::kSkip;
+      case DraftOpen::kUnread:
         break;
     }
     logger->error("event=ingest_key_unread partition={} stream_seq={} key={}", p_, seq, *front_key);
     broken_.store(true);
     return Taken::kBroken;
+  }
+
+  // A webhook of the message at `seq`, acknowledged to its sender, that no
+  // node can ever read: skipped (acked with the batch) rather than stopping
+  // the partition, whose later webhooks would expire waiting behind it;
+  // logged and counted (dfm_cluster_ingest_lost_total, an alert).
+  void Lost(uint64_t seq, const char* why) {
+    lost_.fetch_add(1);
+    Logger("cluster")->critical(
+        "event=ingest_webhook_lost partition={} stream_seq={} reason=\"{}\"", p_, seq, why);
   }
 
   // Destroys the front keys of the webhooks appended; false (logged) when
@@ -359,7 +376,7 @@ class NatsPartition final : public Partition {
             broken_.store(true);
             return;
           }
-          logger->error("event=ingest_frame_unreadable partition={} stream_seq={}", p_, seq);
+          Lost(seq, "its frame does not decode");
           continue;
         }
         for (size_t i = 0; i < in_msg.size(); ++i) {
@@ -428,6 +445,7 @@ class NatsPartition final : public Partition {
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
+  std::atomic<uint64_t> lost_{0};              // Lost: since this partition started here
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
   std::atomic<uint64_t> position_{0};
   ReplicaSequence handed_;  // what went to DFM_LOG_<p> (the log's writer thread)

@@ -201,6 +201,23 @@ TEST(AlertEvaluator, APartitionRestartedOverAndOverFires) {
   EXPECT_LE(fired_at, 11 * 60 * kS);
 }
 
+// A partition skipped a webhook it can never read (cluster mode): one is
+// enough, for 15 minutes.
+TEST(AlertEvaluator, AWebhookLostByAPartitionFires) {
+  auto lost = [](double n) {
+    return std::vector<MetricSample>{{"dfm_cluster_ingest_lost_total", {{"partition", "1"}}, n}};
+  };
+  AlertEvaluator e;
+  EXPECT_TRUE(e.Evaluate(0, lost(0)).empty());
+  EXPECT_TRUE(e.Evaluate(60 * kS, lost(0)).empty());
+  std::vector<FiringAlert> f = e.Evaluate(120 * kS, lost(1));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].name, "DfmClusterWebhookLost");
+  EXPECT_EQ(f[0].severity, "critical");
+  EXPECT_EQ(e.Evaluate(10 * 60 * kS, lost(1)).size(), 1u) << "within the 15 minutes";
+  EXPECT_TRUE(e.Evaluate(20 * 60 * kS, lost(1)).empty()) << "none lost since";
+}
+
 FiringAlert Alert(const std::string& name, const std::string& system, const std::string& category = "") {
   FiringAlert a;
   a.name = name;

@@ -175,10 +175,22 @@ TEST(ClusterDraftSeal, TheFrontSealsWhatTheLogWouldAndTheRunnerOpensItOnce) {
   ASSERT_TRUE(keys.Destroy({key_no}).ok());
   EventDraft again = taken;
   EXPECT_EQ(OpenDraft(keys, &again, &key_no), DraftOpen::kDestroyed);
-  // A key the store does not have (another store, or unreachable).
+  // A key the store does not have and never will (another store).
   MemoryKeyStore other;
   EventDraft elsewhere = taken;
   EXPECT_EQ(OpenDraft(other, &elsewhere, &key_no), DraftOpen::kMissing);
+  // A store that cannot be read now: asked again, not given up on.
+  MemoryKeyStore unread;
+  uint64_t fresh = 0;
+  std::string k;
+  ASSERT_TRUE(unread.NewKey(&fresh, &k).ok());
+  EventDraft later = d;
+  later.payload = plain;
+  ASSERT_TRUE(SealDraft(&unread, &later).ok());
+  unread.FailGets(true);
+  EXPECT_EQ(OpenDraft(unread, &later, &key_no), DraftOpen::kUnread);
+  unread.FailGets(false);
+  EXPECT_EQ(OpenDraft(unread, &later, &key_no), DraftOpen::kOpened);
 }
 
 TEST(ClusterWire, ChunkRoundTripsAndEveryCutIsRefused) {
