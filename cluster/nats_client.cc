@@ -115,21 +115,27 @@ NatsClient::~NatsClient() {
 }
 
 void NatsClient::Retire(natsSubscription* sub) {
-  const auto now = std::chrono::steady_clock::now();
   std::vector<natsSubscription*> due;
   {
     std::lock_guard<std::mutex> lock(retired_mu_);
-    auto kept = retired_.begin();
-    for (auto& r : retired_) {
-      if (now - r.first >= kRetiredFor)
-        due.push_back(r.second);
-      else
-        *kept++ = r;
-    }
-    retired_.erase(kept, retired_.end());
-    retired_.emplace_back(now, sub);
+    due = TakeDue();
+    if (sub) retired_.emplace_back(std::chrono::steady_clock::now(), sub);
   }
   for (natsSubscription* s : due) natsSubscription_Destroy(s);
+}
+
+std::vector<natsSubscription*> NatsClient::TakeDue() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<natsSubscription*> due;
+  auto kept = retired_.begin();
+  for (auto& r : retired_) {
+    if (now - r.first >= retired_for_)
+      due.push_back(r.second);
+    else
+      *kept++ = r;
+  }
+  retired_.erase(kept, retired_.end());
+  return due;
 }
 
 bool NatsClient::connected() const {
@@ -325,6 +331,7 @@ Status NatsClient::Subscribe(const std::string& stream, const std::string& subje
   jsSubOptions_Init(&bind);
   bind.Stream = stream.c_str();
   bind.Consumer = durable.c_str();
+  Retire(nullptr);  // frees those due
   auto c = std::unique_ptr<PullConsumer>(new PullConsumer());
   c->owner_ = this;
   s = js_PullSubscribe(&c->sub_, js_, subject.c_str(), durable.c_str(), nullptr, &bind, &jerr);
@@ -413,16 +420,11 @@ Status NatsClient::SubscribeCore(const std::string& subject, Listener::State* st
 NatsClient::Listener::~Listener() {
   if (!sub_) return;
   // Drained: the handler has returned for every message taken, and the
-  // complete callback frees the state.
-  // (The drain holds a reference of its own; a subscription unsubscribed
-  // at once is freed later, Retire.)
-  if (natsSubscription_Drain(sub_) == NATS_OK) {
-    (void)natsSubscription_WaitForDrainCompletion(sub_, 5000);
-    natsSubscription_Destroy(sub_);
-  } else {
-    natsSubscription_Unsubscribe(sub_);
-    owner_->Retire(sub_);
-  }
+  // complete callback frees the state. Then out of the connection's table
+  // (a no-op once drained), freed later.
+  if (natsSubscription_Drain(sub_) == NATS_OK) (void)natsSubscription_WaitForDrainCompletion(sub_, 5000);
+  natsSubscription_Unsubscribe(sub_);
+  owner_->Retire(sub_);
 }
 
 Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int replicas) {

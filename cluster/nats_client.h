@@ -5,6 +5,8 @@
 //
 // Thread-safety: every method may be called from any thread (libnats's
 // connection is thread-safe); a PullConsumer is used by one thread.
+// Lifetime: every PullConsumer and Listener is destroyed before its
+// NatsClient (their ends hand the subscription to it).
 #pragma once
 
 #include <chrono>
@@ -75,6 +77,15 @@ class NatsClient {
                         const NatsSecurity& security, bool keep_trying, std::unique_ptr<NatsClient>* out);
   ~NatsClient();
   bool connected() const;
+  // For tests: how long an ended subscription waits to be freed (Retire).
+  void set_retired_for(std::chrono::milliseconds d) {
+    std::lock_guard<std::mutex> lock(retired_mu_);
+    retired_for_ = d;
+  }
+  size_t retired() {
+    std::lock_guard<std::mutex> lock(retired_mu_);
+    return retired_.size();
+  }
 
   // Creates the stream (file storage, `replicas` copies, limits retention,
   // de-duplication window `dedup_s`, each message kept `max_age_s`, 0: for
@@ -200,13 +211,15 @@ class NatsClient {
 
  private:
   NatsClient() = default;
-  // Frees `sub`, already unsubscribed, once libnats's reader can no longer
-  // be inside a message of it: libnats 3.4 looks a subscription up and
-  // then locks it without a reference (nats.c #637, fixed in 3.6.1), so a
-  // subscription freed as a late message comes crashes the reader. Freed
-  // kRetiredFor later (the reader's window is microseconds), or at close.
+  // Frees `sub` (may be null), already unsubscribed, once libnats's reader
+  // can no longer be inside a message of it: libnats 3.4 looks a
+  // subscription up and then locks it without a reference (nats.c #637,
+  // fixed in 3.6.1), so a subscription freed as a late message comes
+  // crashes the reader. Freed retired_for_ later (the reader's window is
+  // microseconds), by a later Retire or Subscribe, or at close.
   void Retire(__natsSubscription* sub);
-  static constexpr std::chrono::seconds kRetiredFor{10};
+  std::vector<__natsSubscription*> TakeDue();  // REQUIRES: retired_mu_ held
+  std::chrono::milliseconds retired_for_{10000};
   std::mutex retired_mu_;
   std::vector<std::pair<std::chrono::steady_clock::time_point, __natsSubscription*>> retired_;
   Status SubscribeCore(const std::string& subject, Listener::State* st, std::unique_ptr<Listener>* out);

@@ -39,7 +39,8 @@ TEST(PullConsumerEnd, EndingRightAfterAFetchWhileMessagesComeIsSafe) {
   auto reader = Connect(server);
   auto writer = Connect(server);
   ASSERT_TRUE(reader && writer);
-  ASSERT_TRUE(reader->EnsureStream(InStream(0), InSubject(0), 1, 2, 60).ok());
+  ASSERT_TRUE(reader->EnsureStream(InStream(0), InSubject(0), 1, 1, 2).ok());  // kept 2 s
+  reader->set_retired_for(std::chrono::milliseconds(200));  // freed on the way, not only at close
   const std::string body(256 * 1024, 'x');
   std::atomic<bool> writing{true};
   std::thread publisher([&] {
@@ -47,6 +48,14 @@ TEST(PullConsumerEnd, EndingRightAfterAFetchWhileMessagesComeIsSafe) {
     while (writing.load())
       (void)writer->Publish(InSubject(0), body, "", NatsClient::kNoExpectation, 2000, &ack);
   });
+  struct Joined {  // an ASSERT's return stops and joins it
+    std::atomic<bool>& writing;
+    std::thread& t;
+    ~Joined() {
+      writing.store(false);
+      t.join();
+    }
+  } joined{writing, publisher};
   uint64_t fetched = 0;
   for (int i = 0; i < 600; ++i) {
     uint64_t last = 0;
@@ -60,9 +69,8 @@ TEST(PullConsumerEnd, EndingRightAfterAFetchWhileMessagesComeIsSafe) {
     c.reset();  // as a partition stops: its pull may still be answered
     ASSERT_TRUE(reader->DeleteConsumer(InStream(0), name).ok());
   }
-  writing.store(false);
-  publisher.join();
   EXPECT_GT(fetched, 0u) << "the rounds fetched while messages came";
+  EXPECT_LT(reader->retired(), 600u) << "ended subscriptions are freed as they fall due";
 }
 
 // Ending the reader does not delete the durable consumer: the next owner
