@@ -26,7 +26,8 @@ void OnOrder(Self* self, PushOrder& o) {
     state.opt_outs_held.insert(since);
   }
   if (o.request.op == "opt_in" || o.request.op == "opt_out") Supersede(self, o.request);
-  ConnectorState::Item item{std::move(o), 0, 0, 0};
+  ConnectorState::Item item;
+  item.order = std::move(o);
   item.opt_out_since = since;
   state.items[id] = std::move(item);
   (urgent ? state.urgent : state.normal).push_back(id);

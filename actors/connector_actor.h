@@ -123,8 +123,11 @@ struct ConnectorState {
     bool sending_recorded = false;
     // Which push.sending is its own (connector_steps::SendingKey): a send
     // held once recorded (a pause, an open breaker) gives its generation
-    // up with a push.held and records the next before its request.
+    // up with a push.held and records the next before its request, once
+    // that push.held is written (hold_unrecorded false).
     int generation = 0;
+    bool hold_unrecorded = false;
+    std::string held_reason;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
     int credits_reserved = 0;   // for the request in flight (daily credit budget)
     int64_t refused_since = 0;  // an open opt-out the system refused: since when

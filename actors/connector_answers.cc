@@ -283,25 +283,27 @@ bool HeldSince(ConnectorState& st) {
   return st.breaker->state(st.env->now_us()) == CircuitBreaker::State::kOpen;
 }
 
-// `it`'s current push.sending held before its request: durable or not,
-// nothing is sent under that generation (a lost marker leaves a later run
-// the "outcome unknown" answer).
-void RecordHeld(Self* self, const ConnectorState::Item& it) {
+// The answer to RecordHeld: written, the push waits in its queue for the
+// resume (or the breaker), its next generation to be recorded; not
+// written, it is written again before the push may go.
+void HeldRecorded(Self* self, Held found, const SendRecorded& r) {
   auto& st = self->state;
-  DomainEvent e = Event(it, ev::kPushHeld);
-  e.attempt = it.attempt + 1;
-  e.reason = st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)
-                 ? "paused by an operator"
-                 : "circuit breaker open";
-  const std::string id = it.order.request.push_id, system = st.cfg.system;
-  st.env->log->AppendAsync(SendMarker(st, it, std::move(e), HeldKey(id, it.generation)),
-                           [id, system](const Status& s, const std::vector<AppendOutcome>&) {
-                             if (s.ok()) return;
-                             Logger("connectors")
-                                 ->warn(
-                                     "event=push_held_unrecorded system={} push_id={} error=\"{}\"",
-                                     system, id, LogText(s.ToString()));
-                           });
+  auto& it = found->second;
+  if (it.cancelled) {  // an opt-out came meanwhile: it never went
+    st.cancelled++;
+    Count(&PushOpCounters::cancelled, st, it);
+    Drop(st, found);
+    return;
+  }
+  if (r.error.empty()) {
+    it.hold_unrecorded = false;
+  } else {
+    Logger("connectors")
+        ->warn("event=push_held_unrecorded system={} push_id={} error=\"{}\"", st.cfg.system,
+               r.push_id, LogText(r.error));
+    it.not_before = st.env->now_us() + st.env->append_retry_us;
+  }
+  Requeue(st, it);
 }
 
 // Its push.sending of this generation was written by an earlier run. Held
@@ -384,6 +386,11 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
   auto& it = found->second;
   st.in_flight--;
   st.busy.erase(it.order.request.contact_id);
+  if (r.held) {
+    HeldRecorded(self, found, r);
+    Pump(self);
+    return;
+  }
   // Unless it goes now, it never went: a half-open trial is not spent on it.
   if (it.cancelled || !r.error.empty() || r.duplicate) st.breaker->OnNeutral();
   if (it.cancelled) {  // an opt-out came meanwhile: it never went
@@ -409,10 +416,13 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
       // so to a later run); it waits at the head of its queue for the
       // resume or the breaker's next trial, which record the next one.
       st.breaker->OnNeutral();
-      RecordHeld(self, it);
       it.sending_recorded = false;
+      it.held_reason = st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)
+                           ? "paused by an operator"
+                           : "circuit breaker open";
+      it.hold_unrecorded = true;
       ++it.generation;
-      Requeue(st, it);
+      RecordHeld(self, it);
     } else {
       Send(self, r.push_id);
     }

@@ -159,6 +159,22 @@ std::string HeldKey(const std::string& push_id, int generation) {
   return "r/" + push_id + "/held/" + std::to_string(generation);
 }
 
+void RecordHeld(Self* self, const ConnectorState::Item& it) {
+  auto& st = self->state;
+  st.in_flight++;
+  st.busy.insert(it.order.request.contact_id);
+  DomainEvent e = Event(it, ev::kPushHeld);
+  e.attempt = it.attempt + 1;
+  e.reason = it.held_reason;
+  const std::string id = it.order.request.push_id;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.env->log->AppendAsync(
+      SendMarker(st, it, std::move(e), HeldKey(id, it.generation - 1)),
+      [me, id](const Status& s, const std::vector<AppendOutcome>&) {
+        caf::anon_send(me, SendRecorded{id, s.ok() ? "" : s.ToString(), false, true});
+      });
+}
+
 std::vector<EventDraft> SendMarker(const ConnectorState& st, const ConnectorState::Item& it,
                                    DomainEvent e, std::string key) {
   EventDraft d = ToDraft(e, st.cfg.tenant, ContactStream(it.order.request.contact_id),
@@ -182,6 +198,10 @@ bool RecordSending(Self* self, const std::string& push_id) {
   auto& st = self->state;
   auto& it = st.items.at(push_id);
   if (it.sending_recorded || !MayApplyTwice(st, it)) return false;
+  if (it.hold_unrecorded) {  // its last hold first
+    RecordHeld(self, it);
+    return true;
+  }
   st.in_flight++;
   st.busy.insert(it.order.request.contact_id);
   DomainEvent e = Event(it, ev::kPushSending);

@@ -167,6 +167,7 @@ struct SendRecorded {
   std::string push_id;
   std::string error;  // empty: durable
   bool duplicate = false;
+  bool held = false;  // the answer to a push.held (RecordHeld), not a push.sending
 };
 
 template <class Inspector>
@@ -254,7 +255,7 @@ typename Inspector::result_type inspect(Inspector& f, HttpDone& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, SendRecorded& x) {
-  return f(caf::meta::type_name("SendRecorded"), x.push_id, x.error, x.duplicate);
+  return f(caf::meta::type_name("SendRecorded"), x.push_id, x.error, x.duplicate, x.held);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, TokenGrant& x) {

@@ -241,6 +241,33 @@ TEST_F(PausedConnector, ASendHeldByAPauseGoesOnceAfterARestartAndTheResume) {
   EXPECT_NE(DeadLetterReason().find("begun before a restart"), std::string::npos);
 }
 
+// A push.held the log refuses (a disk full a moment) is written again
+// before the text may go: once the resume comes, it goes under its next
+// generation only after its hold is on record, so a restart after it
+// still finds the hold.
+TEST_F(PausedConnector, AHoldTheLogRefusedIsWrittenBeforeTheSendGoes) {
+  auto control = std::make_shared<SyncControl>();
+  env_->control = control;
+  auto client = std::make_shared<testing::ScriptedClient>();
+  client->sends_not_idempotent = true;
+  auto aloware = Connector(Settings(client));
+  log_.FailWritesAfter(1);  // the push.sending is written, its push.held refused
+  HoldASendAsThePauseComes(aloware, *control);
+  ASSERT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}));
+  control->Apply(AsEvent(SyncResumedDraft(Scope("*", "*"), "cli", "r", 2), 2));
+  caf::anon_send(aloware, wake_atom::value);
+  Advance(env_->append_retry_us);
+  EXPECT_TRUE(client->pushes.empty()) << "it went with its hold not on record";
+  log_.FailWrites(false);
+  Advance(env_->append_retry_us);
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(TypesIn("contact:c1"),
+            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}));
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 100, &all).ok());
+  EXPECT_NE(all.at(1).payload.find("paused by an operator"), std::string::npos) << all.at(1).payload;
+}
+
 // A hold whose push.held was lost (killed before it was written) is
 // taken for a send that may have gone: dead-lettered, not sent; a log
 // that cannot say whether it was held makes the push wait.
