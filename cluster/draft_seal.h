@@ -31,7 +31,7 @@ enum class DraftOpen {
   kOpened,     // d->payload is the plaintext; *key_no the key to destroy
   kDestroyed,  // its key is gone: the runner appended it and destroyed it
   kDamaged,    // it does not open with its key (or names none): never will
-  kMissing,    // its key is not in the store and never will be
+  kMissing,    // the store answers that it holds no such key (KeyStore::Found::kMissing)
   kUnread,     // the key could not be read now (the store unreachable): ask again
 };
 DraftOpen OpenDraft(const KeyStore& keys, EventDraft* d, uint64_t* key_no);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -31,12 +32,35 @@ constexpr int kIdlePullsBeforeCheck = 20;
 // hold tens of thousands).
 constexpr size_t kAppendDrafts = 2048;
 
+// How long after its publish a webhook whose front key the key store's
+// leader answers absent is still asked again (a partition restart each
+// time) before it is given up as lost: seconds would cover a leader
+// election; DFM_TEST_KEY_GONE_AFTER_S shortens it (debug builds).
+int64_t KeyGoneAfterUs() {
+  int64_t s = 300;
+#ifndef NDEBUG
+  if (const char* t = std::getenv("DFM_TEST_KEY_GONE_AFTER_S")) s = std::atoi(t);
+#endif
+  return s * 1000000;
+}
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 class NatsPartition final : public Partition {
  public:
-  NatsPartition(uint32_t p, const Config* config, NatsClient* nats, std::string node, uint64_t lease_rev,
-                PartitionKeysOpener open_keys)
-      : p_(p), config_(config), nats_(nats), node_(std::move(node)), lease_rev_(lease_rev),
-        open_keys_(std::move(open_keys)) {}
+  NatsPartition(uint32_t p, const Config* config, NatsClient* nats, std::string node,
+                uint64_t lease_rev, PartitionKeysOpener open_keys, std::atomic<uint64_t>* lost)
+      : p_(p),
+        config_(config),
+        nats_(nats),
+        node_(std::move(node)),
+        lease_rev_(lease_rev),
+        open_keys_(std::move(open_keys)),
+        lost_(lost) {}
   ~NatsPartition() override { Stop(); }
 
   // Start() on a thread of its own, so that the coordinator goes on
@@ -125,11 +149,6 @@ class NatsPartition final : public Partition {
   void WriteMetrics(MetricsText* out) const override {
     log_->WriteMetrics(out);  // as a single node's log's
     work_->WriteMetrics(log_seq(), out);
-    out->Family(
-           "dfm_cluster_ingest_lost_total", "counter",
-           "Webhooks acknowledged to their senders that the partition can never read (a frame "
-           "that does not decode, a seal that does not open, a key gone): skipped, each logged.")
-        .Sample({}, static_cast<double>(lost_.load()));
   }
   std::string StatusText() const override { return work_->StatusText(log_seq()); }
   void set_lease_rev(uint64_t rev) override { lease_rev_.store(rev); }
@@ -266,7 +285,7 @@ class NatsPartition final : public Partition {
   // is appended). Skipped: appended before (its front key destroyed), or
   // never readable (Lost). Broken: its key cannot be read now (started
   // again, it is taken again).
-  Taken Take(bool sealed, uint64_t seq, EventDraft* d, uint64_t* front_key) {
+  Taken Take(bool sealed, uint64_t seq, int64_t stored_at_us, EventDraft* d, uint64_t* front_key) {
     auto logger = Logger("cluster");
     if (!sealed) return Taken::kAppend;
     if (!keys_) {
@@ -285,7 +304,11 @@ class NatsPartition final : public Partition {
         Lost(seq, "it does not open with its key");
         return Taken::kSkip;
       case DraftOpen::kMissing:
-        Lost(seq, "its key is not in the partition's key store and never will be");
+        // The store's leader answers absent; one just elected may not have
+        // applied the block yet: given up only kKeyGoneAfter after the
+        // front stored the webhook (a key is made before its publish).
+        if (stored_at_us != 0 && NowUs() - stored_at_us < KeyGoneAfterUs()) break;
+        Lost(seq, "its key is not in the partition's key store");
         return Taken::kSkip;
       case DraftOpen::kUnread:
         break;
@@ -296,13 +319,18 @@ class NatsPartition final : public Partition {
   }
 
   // A webhook of the message at `seq`, acknowledged to its sender, that no
-  // node can ever read: skipped (acked with the batch) rather than stopping
-  // the partition, whose later webhooks would expire waiting behind it;
-  // logged and counted (dfm_cluster_ingest_lost_total, an alert).
-  void Lost(uint64_t seq, const char* why) {
-    lost_.fetch_add(1);
-    Logger("cluster")->critical(
-        "event=ingest_webhook_lost partition={} stream_seq={} reason=\"{}\"", p_, seq, why);
+  // node can ever read: skipped rather than stopping the partition, whose
+  // later webhooks would expire waiting behind it. Logged and counted
+  // (dfm_cluster_ingest_lost_total, an alert) once its batch is acked
+  // (ReportLost): a batch that fails comes again, and so would it.
+  void Lost(uint64_t seq, const char* why) { lost_here_.emplace_back(seq, why); }
+  void ReportLost() {
+    for (const auto& [seq, why] : lost_here_) {
+      lost_->fetch_add(1);
+      Logger("cluster")->critical(
+          "event=ingest_webhook_lost partition={} stream_seq={} reason=\"{}\"", p_, seq, why);
+    }
+    lost_here_.clear();
   }
 
   // Destroys the front keys of the webhooks appended; false (logged) when
@@ -356,6 +384,7 @@ class NatsPartition final : public Partition {
       }
       idle = 0;
       std::vector<uint64_t> batch_keys;  // the front keys of `drafts`
+      lost_here_.clear();
       std::vector<EventDraft> drafts;
       size_t taken = 0;  // msgs[0, taken) are in order (new or already appended)
       bool gap = false;
@@ -369,7 +398,7 @@ class NatsPartition final : public Partition {
         ++next_in_;
         std::vector<TakenDraft> in_msg;
         if (!DecodeDrafts(msgs[taken].data(), &in_msg).ok()) {
-          if (!msgs[taken].data().empty() && static_cast<unsigned char>(msgs[taken].data()[0]) > 3) {
+          if (WrittenByNewerBuild(msgs[taken].data())) {
             // A newer build wrote it: kept for a node that reads it.
             logger->error("event=ingest_frame_newer partition={} stream_seq={} reason=\"written by a newer "
                           "build: upgrade this node\"", p_, seq);
@@ -382,7 +411,7 @@ class NatsPartition final : public Partition {
         for (size_t i = 0; i < in_msg.size(); ++i) {
           EventDraft& d = in_msg[i].draft;
           uint64_t front_key = 0;
-          const Taken t = Take(in_msg[i].sealed, seq, &d, &front_key);
+          const Taken t = Take(in_msg[i].sealed, seq, msgs[taken].stored_at_us(), &d, &front_key);
           if (t == Taken::kBroken) return;
           if (t == Taken::kSkip) continue;
           if (front_key != 0) batch_keys.push_back(front_key);
@@ -416,6 +445,7 @@ class NatsPartition final : public Partition {
         return;
       }
       if (taken > 0) msgs[taken - 1].Ack();
+      ReportLost();
       if (gap) {
         logger->warn("event=ingest_gap partition={} expected={} got={}", p_, next_in_,
                      msgs[taken].stream_seq());
@@ -445,7 +475,8 @@ class NatsPartition final : public Partition {
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
-  std::atomic<uint64_t> lost_{0};              // Lost: since this partition started here
+  std::atomic<uint64_t>* const lost_;  // the node's count for this partition (Lost)
+  std::vector<std::pair<uint64_t, const char*>> lost_here_;  // this batch's (ingest thread)
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
   std::atomic<uint64_t> position_{0};
   ReplicaSequence handed_;  // what went to DFM_LOG_<p> (the log's writer thread)
@@ -480,8 +511,10 @@ void DropIdleCopies(const std::string& data_dir) {
 }
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
-                                         std::string node, uint64_t lease_rev, PartitionKeysOpener keys) {
-  return std::make_unique<NatsPartition>(p, config, nats, std::move(node), lease_rev, std::move(keys));
+                                         std::string node, uint64_t lease_rev,
+                                         PartitionKeysOpener keys, std::atomic<uint64_t>* lost) {
+  return std::make_unique<NatsPartition>(p, config, nats, std::move(node), lease_rev,
+                                         std::move(keys), lost);
 }
 
 }  // namespace dfm

@@ -12,14 +12,15 @@
 // lock that Stop() is called under.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "cluster/nats_client.h"
-#include "cluster/seal_keys.h"
 #include "cluster/node.h"
+#include "cluster/seal_keys.h"
 #include "config/config.h"
 
 namespace dfm {
@@ -58,7 +59,10 @@ std::string PartitionDir(const std::string& data_dir, uint32_t p);
 void DropIdleCopy(const std::string& dir);
 void DropIdleCopies(const std::string& data_dir);
 
+// `lost` counts the webhooks of the partition it skips as never readable
+// (dfm_cluster_ingest_lost_total): the node's, kept across its restarts.
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
-                                         std::string node, uint64_t lease_rev, PartitionKeysOpener keys);
+                                         std::string node, uint64_t lease_rev,
+                                         PartitionKeysOpener keys, std::atomic<uint64_t>* lost);
 
 }  // namespace dfm

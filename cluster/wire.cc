@@ -97,6 +97,19 @@ Status DecodeDrafts(std::string_view in, std::vector<TakenDraft>* out) {
   return Status::OK();
 }
 
+bool WrittenByNewerBuild(std::string_view in) {
+  if (in.empty()) return false;
+  if (static_cast<unsigned char>(in[0]) > kDraftBatchVersion) return true;
+  if (in[0] != kDraftBatchVersion) return false;
+  in.remove_prefix(1);
+  uint64_t count = 0;
+  if (!GetVarint64(&in, &count)) return false;
+  std::string_view frame;
+  for (uint64_t i = 0; i < count && GetLengthPrefixed(&in, &frame); ++i)
+    if (!frame.empty() && static_cast<unsigned char>(frame[0]) > kSealedDraftVersion) return true;
+  return false;
+}
+
 std::string EncodeChunk(const LogChunk& c) {
   size_t bytes = 32 + c.writer.size();
   for (const auto& r : c.records) bytes += r.record.size() + r.idempotency_key.size() + 8;

@@ -38,6 +38,10 @@ struct TakenDraft {
   bool sealed = false;
 };
 Status DecodeDrafts(std::string_view frame, std::vector<TakenDraft>* out);
+// Whether a message of the ingest stream names a version this build does
+// not know: its own first byte, or (a batch) any of its drafts'. Such a
+// message is kept for a node that reads it, not taken for damaged.
+bool WrittenByNewerBuild(std::string_view frame);
 
 // One message of a partition's log stream: records one group commit wrote,
 // and who wrote them under which lease.

@@ -5,11 +5,14 @@ sealing on (`cluster.state_key`). Two messages no node can read are put
 in the partition's ingest stream ahead of a real Verity text: a frame
 that does not decode, and a sealed draft whose front key is not in the
 partition's key store (as after the store was restored from an old
-copy). The partition skips both, logging `ingest_webhook_lost` and
-counting them in `dfm_cluster_ingest_lost_total`, and takes the text
-behind them; it is not restarted. (Before, the missing key stopped the
-partition: restarted every few seconds, the text waited behind it,
-acknowledged, until it expired.)
+copy). The key is asked again (the partition restarted) while the
+webhook is young (a key store's new leader may not have applied its
+block yet: 5 minutes, 6 s here), then given up. The partition skips both,
+logging `ingest_webhook_lost` and counting them in
+`dfm_cluster_ingest_lost_total`, and takes the text behind them.
+(Before, the missing key stopped the partition for good: restarted every
+few seconds, the text waited behind it, acknowledged, until it expired;
+the frame that does not decode was skipped uncounted.)
 
 Usage: cluster_ingest_test.py --dfm PATH
 """
@@ -90,14 +93,14 @@ def main():
     cluster = ct.ClusterDfm(args.dfm, work, nodes=1, partitions=1)
     ok = False
     try:
-        cluster.start()
+        cluster.start(env_extra={"DFM_TEST_KEY_GONE_AFTER_S": "6"})
         node = cluster.nodes[0]
         home = cluster.home()
         nats_publish(cluster.nats.urls()[0], f"dfm.in.{home}", [b"\x01\x03ab", sealed_draft_with_missing_key()])
         conn = http.client.HTTPConnection("127.0.0.1", cluster.port, timeout=15)
         resp, _ = t.post_verity(conn, "after-the-poison", "Sounds good")
         assert resp.status == 200, resp.status
-        end = time.time() + 30
+        end = time.time() + 60
         while time.time() < end and metric(node, "dfm_cluster_ingest_lost_total") < 2:
             time.sleep(0.2)
         assert metric(node, "dfm_cluster_ingest_lost_total") == 2, "the two unreadable webhooks counted"
@@ -110,12 +113,12 @@ def main():
             time.sleep(0.5)
         assert len([i for i in ids if i.endswith(":after-the-poison")]) == 1, \
             f"the text behind them reached the log once: {ids}"
-        assert metric(node, "dfm_cluster_partition_restarts_total") == 0, "the partition was restarted"
+        assert metric(node, "dfm_cluster_partition_restarts_total") >= 1, "the key was not asked again"
         with open(node.log_path) as f:
             lost = re.findall(r"event=ingest_webhook_lost partition=\d+ stream_seq=(\d+) reason=\"([^\"]+)\"",
                               f.read())
         assert [seq for seq, _ in lost] == ["1", "2"], lost
-        assert "does not decode" in lost[0][1] and "never will be" in lost[1][1], lost
+        assert "does not decode" in lost[0][1] and "key store" in lost[1][1], lost
         ok = True
         print("cluster_ingest_test: OK (two unreadable webhooks skipped and counted; the next one taken)")
     finally:

@@ -193,6 +193,30 @@ TEST(ClusterDraftSeal, TheFrontSealsWhatTheLogWouldAndTheRunnerOpensItOnce) {
   EXPECT_EQ(OpenDraft(unread, &later, &key_no), DraftOpen::kOpened);
 }
 
+// A message naming a version this build does not know is kept for a node
+// that reads it (the partition stops), not skipped as damaged: its own
+// version byte, or any of its batch's drafts'.
+TEST(ClusterWire, AMessageOfANewerBuildIsToldFromADamagedOne) {
+  EventDraft d;
+  d.tenant = "default";
+  d.stream = "webhook:verity";
+  d.type = "webhook.received";
+  const std::string one = EncodeDraft(d);
+  EXPECT_FALSE(WrittenByNewerBuild(one));
+  EXPECT_FALSE(WrittenByNewerBuild(EncodeDraftBatch({one, EncodeDraft(d, true)})));
+  EXPECT_FALSE(
+      WrittenByNewerBuild(std::string("\x01\x03"
+                                      "ab")));  // damaged, not newer
+  EXPECT_FALSE(WrittenByNewerBuild(""));
+  EXPECT_TRUE(WrittenByNewerBuild(std::string("\x04") + one.substr(1)));
+  std::string newer = one;
+  newer[0] = '\x05';
+  const std::string batch = EncodeDraftBatch({one, newer});
+  std::vector<TakenDraft> taken;
+  EXPECT_FALSE(DecodeDrafts(batch, &taken).ok());
+  EXPECT_TRUE(WrittenByNewerBuild(batch)) << "a batch with a draft of a newer version";
+}
+
 TEST(ClusterWire, ChunkRoundTripsAndEveryCutIsRefused) {
   LogChunk c;
   c.writer = "node-b";
