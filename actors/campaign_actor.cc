@@ -185,11 +185,16 @@ class AgentReads {
            ReadRepliedSince(*env_.log, tenant_, t.contact, *reached, &replied).ok() && replied;
   }
 
-  std::optional<SendOutcome> OutcomeOf(const Task& t) const {
-    SendOutcome o;
-    if (!ReadSendOutcome(*env_.log, tenant_, t.campaign, t.step, t.contact, &o).ok())
-      return std::nullopt;
-    return o;
+  Status OutcomeOf(const Task& t, SendOutcome* o) const {
+    return ReadSendOutcome(*env_.log, tenant_, t.campaign, t.step, t.contact, o);
+  }
+
+  // Whether the person paid since the campaign started; false when that
+  // cannot be read now.
+  bool PaidSince(const Task& t) const {
+    bool paid = false;
+    return v_.started_us != 0 &&
+           ReadPaidSince(*env_.log, tenant_, t.contact, v_.started_us, &paid).ok() && paid;
   }
 
  private:
@@ -225,8 +230,9 @@ AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const Campaign
   in.caps = rs.caps;
   in.lease_us = rs.lease_us;
   in.person = [&reads](const Task& t) { return reads.PersonFor(t); };
-  in.outcome = [&reads](const Task& t) { return reads.OutcomeOf(t); };
+  in.outcome = [&reads](const Task& t, SendOutcome* o) { return reads.OutcomeOf(t, o); };
   in.replied = [&reads](const Task& t) { return reads.RepliedSince(t); };
+  in.paid = [&reads](const Task& t) { return reads.PaidSince(t); };
   in.call_ended = [&reads](const Task& t) { return reads.CallEnded(t); };
   in.draft = [&reads](const Task& t) { return reads.DraftOf(t); };
   in.unsubscribe_link = [&reads](const Task& t, const Person& p) {

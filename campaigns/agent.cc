@@ -90,20 +90,21 @@ TaskEvent DraftAnswered(const Task& t, const Draft& d, Channel channel) {
 // CheckSend would say now.
 bool ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& in) {
   if (t.claims == 0 || step.channel == Channel::kCall) return false;
-  const std::optional<SendOutcome> o = in.outcome(t);
-  return o && o->kind == SendOutcome::Kind::kSent;
+  SendOutcome o;
+  return in.outcome(t, &o).ok() && o.kind == SendOutcome::Kind::kSent;
 }
 
-// A later step's text or email claimed a while ago, its outcome not known
-// yet, whose person replied since the campaign reached them (the step
-// stops on a reply). The first step's cannot be: nothing reached them
-// before it. Looked at only once the send has had time to go (most go
+// Why a text or email claimed a while ago, its outcome not known yet,
+// should not go (nullptr: it may): its person replied since the campaign
+// reached them (a later step that stops on a reply: nothing reached them
+// before the first), or paid since the campaign started (a step that stops
+// on a payment). Looked at only once the send has had time to go (most go
 // within a second), so a tick does not read every send in flight.
-bool RepliedWhileSending(const Task& t, const CampaignStep& step, const AgentInput& in) {
-  if (!step.stop_on_reply || step.channel == Channel::kCall || t.step == 0 || !in.replied)
-    return false;
-  if (in.now_us - t.changed_us < kRepliedGraceUs) return false;
-  return in.replied(t);
+const char* StoppedWhileSending(const Task& t, const CampaignStep& step, const AgentInput& in) {
+  if (step.channel == Channel::kCall || in.now_us - t.changed_us < kRepliedGraceUs) return nullptr;
+  if (step.stop_on_reply && t.step != 0 && in.replied && in.replied(t)) return "replied";
+  if (step.stop_on_payment && in.paid && in.paid(t)) return "paid";
+  return nullptr;
 }
 
 }  // namespace
@@ -126,7 +127,11 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       continue;
     }
     if (t.state == TaskState::kInProgress && t.agent == agent) {
-      std::optional<SendOutcome> o = in.outcome(t);
+      SendOutcome got;
+      const Status read = in.outcome(t, &got);
+      if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) continue;  // a later tick
+      std::optional<SendOutcome> o;
+      if (read.ok()) o = got;
       if (o && o->kind == SendOutcome::Kind::kSent && step.channel == Channel::kCall) {
         // On the dialer: done when the call ends.
         o = std::nullopt;
@@ -135,11 +140,12 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       }
       if (o) {
         plan.events.push_back(Answer(t, step.channel, *o));
-      } else if (RepliedWhileSending(t, step, in)) {
+      } else if (const char* why = StoppedWhileSending(t, step, in)) {
         // Still waiting at the connector (an outage, a rate limit): what
-        // the claim asked for is withdrawn rather than sent after the reply.
+        // the claim asked for is withdrawn rather than sent after the
+        // reply or the payment.
         TaskEvent e = TaskEventFor(t, kTaskSkipped);
-        e.reason = "replied";
+        e.reason = why;
         e.agent = t.agent;
         e.claim = t.claims;
         plan.events.push_back(std::move(e));

@@ -11,12 +11,14 @@
 //     with nobody to deliver it (kNotDeliverableRule) -> task.failed
 //     "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
-//     message key is not sent again), unless it is a later step's text or
-//     email (not the first step's, not a call) claimed kRepliedGraceUs ago
-//     or more, the step stops on a reply and the person replied since the
-//     campaign reached them -> task.skipped "replied" naming the claim
-//     (the send still at the connector is withdrawn if it has not gone,
-//     actors/router.cc);
+//     message key is not sent again), unless it is a text or email (not a
+//     call) claimed kRepliedGraceUs ago or more and the step stops on a
+//     reply (a later step) and the person replied since the campaign
+//     reached them -> task.skipped "replied", or on a payment and they
+//     paid since the campaign started -> task.skipped "paid", naming the
+//     claim (the send still at the connector is withdrawn if it has not
+//     gone, actors/router.cc); an outcome that cannot be read now: it
+//     waits for a later tick;
 //   - waiting and due, the campaign running, claimed before (its lease
 //     lapsed) and its text or email taken by the vendor since -> claimed
 //     again at once (the same message key: not sent again; done at the
@@ -99,12 +101,17 @@ struct AgentInput {
   // The person `task` is for, as of now; nullopt when that cannot be read
   // now (their task waits for the next tick).
   std::function<std::optional<Person>(const Task& task)> person;
-  // What became of the send `task` asked for; nullopt while unknown.
-  std::function<std::optional<SendOutcome>(const Task& task)> outcome;
+  // What became of the send `task` asked for: OK with *out set, NotFound
+  // while nothing is known (Corruption read the same), any other error
+  // when it cannot be read now (the task waits for a later tick).
+  std::function<Status(const Task& task, SendOutcome* out)> outcome;
   // Whether `task`'s person replied since the campaign reached them, for a
   // send still on its way (two reads, not all of person's); false when
   // unknown or unset.
   std::function<bool(const Task& task)> replied;
+  // Whether `task`'s person paid since the campaign started, for a send
+  // still on its way (one read); false when unknown or unset.
+  std::function<bool(const Task& task)> paid;
   // How a call to the person of a call task ended since its claim (the
   // disposition); nullopt while none did.
   std::function<std::optional<std::string>(const Task& task)> call_ended;

@@ -132,16 +132,23 @@ class SendAgentTest : public ::testing::Test {
       if (t.contact == "called") return "Interested";
       return std::nullopt;
     };
-    in.replied = [](const Task& t) {
-      return t.contact == "answered" || t.contact == "answered-took";
-    };
-    in.outcome = [](const Task& t) -> std::optional<SendOutcome> {
+    in.replied = [](const Task& t) { return t.contact.rfind("answered", 0) == 0; };
+    in.paid = [](const Task& t) { return t.contact.rfind("paid", 0) == 0; };
+    in.outcome = [](const Task& t, SendOutcome* o) {
       if (t.contact == "took" || t.contact == "called" || t.contact == "queued" ||
-          t.contact == "went" || t.contact == "answered-took")
-        return SendOutcome{SendOutcome::Kind::kSent, "verity"};
-      if (t.contact == "refused") return SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
-      if (t.contact == "dead") return SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
-      return std::nullopt;
+          t.contact == "went" || t.contact == "answered-took" || t.contact == "paid-took")
+        *o = SendOutcome{SendOutcome::Kind::kSent, "verity"};
+      else if (t.contact == "refused")
+        *o = SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
+      else if (t.contact == "dead")
+        *o = SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
+      else if (t.contact == "answered-unreadable" || t.contact == "paid-unreadable")
+        return Status::IOError("the outcome cannot be read now");
+      else if (t.contact == "answered-corrupt")
+        return Status::Corruption("a damaged outcome row");
+      else
+        return Status::NotFound("no outcome yet");
+      return Status::OK();
     };
     AgentPlan plan = PlanAgentEvents(in);
     if (wake) *wake = plan.wake_us;
@@ -220,6 +227,45 @@ TEST_F(SendAgentTest, AReplyWithdrawsALaterStepStillOnItsWay) {
   EXPECT_EQ(Plan({just_claimed}, 100), "");
   v_.spec.steps[1].stop_on_reply = false;
   EXPECT_EQ(Plan({email}, 100), "");
+}
+
+// The person paid while a step's text or email waits at the connector
+// (the step stops on a payment, as steps do unless told otherwise): what
+// its claim asked for is withdrawn, the first step's too; an outcome still
+// wins, a call and a send claimed a moment ago are left alone.
+TEST_F(SendAgentTest, APaymentWithdrawsASendStillOnItsWay) {
+  Task text = Make("paid", 0, TaskState::kInProgress);
+  text.changed_us = kNoonUtc - kRepliedGraceUs;
+  Task email = Make("paid", 1, TaskState::kInProgress);
+  email.agent = "email";
+  email.changed_us = text.changed_us;
+  Task call = Make("paid", 2, TaskState::kInProgress);
+  call.changed_us = text.changed_us;
+  Task took = text;
+  took.contact = "paid-took";
+  Task just_claimed = text;
+  just_claimed.changed_us = kNoonUtc - kS;
+  EXPECT_EQ(Plan({text, email, call, took}, 100),
+            "task.skipped paid paid sms#1; task.skipped paid paid email#1; "
+            "task.done paid-took sms#1 (verity); ");
+  EXPECT_EQ(Plan({just_claimed}, 100), "");
+  v_.spec.steps[1].stop_on_payment = false;
+  EXPECT_EQ(Plan({email}, 100), "");
+}
+
+// An outcome that cannot be read now is not taken for "none yet": the
+// send waits for a later tick rather than being withdrawn for a reply or
+// a payment (the vendor may have taken it); a damaged row reads as none.
+TEST_F(SendAgentTest, AnUnreadableOutcomeWaitsRatherThanEndsTheTask) {
+  Task email = Make("answered-unreadable", 1, TaskState::kInProgress);
+  email.agent = "email";
+  email.changed_us = kNoonUtc - kRepliedGraceUs;
+  Task text = Make("paid-unreadable", 0, TaskState::kInProgress);
+  text.changed_us = email.changed_us;
+  Task corrupt = email;
+  corrupt.contact = "answered-corrupt";
+  EXPECT_EQ(Plan({email, text}, 100), "");
+  EXPECT_EQ(Plan({corrupt}, 100), "task.skipped answered-corrupt replied email#1; ");
 }
 
 // A task claimed and released before, deferred: the deferral names its
