@@ -285,7 +285,8 @@ bool HeldSince(ConnectorState& st) {
 
 // The answer to RecordHeld: written, the push waits in its queue for the
 // resume (or the breaker), its next generation to be recorded; not
-// written, it is written again before the push may go.
+// written, it waits in its queue, not to go, until RewriteHolds writes it
+// again (append_retry_us later, paused or not).
 void HeldRecorded(Self* self, Held found, const SendRecorded& r) {
   auto& st = self->state;
   auto& it = found->second;
@@ -302,6 +303,7 @@ void HeldRecorded(Self* self, Held found, const SendRecorded& r) {
         ->warn("event=push_held_unrecorded system={} push_id={} error=\"{}\"", st.cfg.system,
                r.push_id, LogText(r.error));
     it.not_before = st.env->now_us() + st.env->append_retry_us;
+    WakeAt(self, it.not_before);  // RewriteHolds, paused or not
   }
   Requeue(st, it);
 }

@@ -198,7 +198,8 @@ bool RecordSending(Self* self, const std::string& push_id) {
   auto& st = self->state;
   auto& it = st.items.at(push_id);
   if (it.sending_recorded || !MayApplyTwice(st, it)) return false;
-  if (it.hold_unrecorded) {  // its last hold first
+  if (it.hold_unrecorded) {  // (Pick leaves it to RewriteHolds) its last hold first
+    st.breaker->OnNeutral();
     RecordHeld(self, it);
     return true;
   }
@@ -295,6 +296,10 @@ std::deque<std::string>* Pick(ConnectorState& st, int64_t now,
       const auto& item = st.items.at(*i);
       const std::string& contact = item.order.request.contact_id;
       if (st.busy.count(contact) || blocked.count(contact)) continue;
+      if (item.hold_unrecorded) {  // RewriteHolds' until its hold is written
+        blocked.insert(contact);
+        continue;
+      }
       if (IsConsentOp(item.order.request.op) && consent_blocked.count(contact)) continue;
       const int64_t paced = PairReadyAt(st, contact, now);
       const int64_t not_before = std::max(item.not_before, paced);
@@ -420,10 +425,31 @@ void RefuseReads(ConnectorState& st, const TokenGrant& g) {
 
 namespace {
 
+// Holds the log refused (HeldRecorded), written again once due whatever
+// keeps the queues waiting (a pause, the breaker, limits, a refresh): a
+// restart needs them, and they make no request.
+void RewriteHolds(Self* self, int64_t now) {
+  auto& st = self->state;
+  for (auto* q : {&st.urgent, &st.normal}) {
+    for (auto i = q->begin(); i != q->end();) {
+      const auto& item = st.items.at(*i);
+      if (!item.hold_unrecorded || item.not_before > now ||
+          st.busy.count(item.order.request.contact_id)) {
+        ++i;
+        continue;
+      }
+      const std::string id = *i;
+      i = q->erase(i);
+      RecordHeld(self, st.items.at(id));
+    }
+  }
+}
+
 void PumpQueues(Self* self) {
   auto& st = self->state;
-  if (st.refreshing) return;
   int64_t now = st.env->now_us();
+  RewriteHolds(self, now);
+  if (st.refreshing) return;
   bool oauth = st.cfg.client->UsesOAuth();
   bool expiring = st.creds.expires_at_us != 0 && st.creds.expires_at_us - st.margin_us <= now;
   if (oauth && (expiring || st.auth_failed) &&

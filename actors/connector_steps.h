@@ -50,7 +50,7 @@ std::string HeldKey(const std::string& push_id, int generation);
 // Writes push.held for `it`'s generation before its current one (reason
 // it.held_reason), counted in flight; answered by SendRecorded with held
 // set (HeldRecorded). While it is not written (it.hold_unrecorded) the
-// push does not go: Send writes it again first.
+// push does not go: it is written again first (RewriteHolds).
 void RecordHeld(Self* self, const ConnectorState::Item& it);
 // `e` as the one draft of its push's contact stream under `key`.
 std::vector<EventDraft> SendMarker(const ConnectorState& st, const ConnectorState::Item& it,

@@ -268,6 +268,33 @@ TEST_F(PausedConnector, AHoldTheLogRefusedIsWrittenBeforeTheSendGoes) {
   EXPECT_NE(all.at(1).payload.find("paused by an operator"), std::string::npos) << all.at(1).payload;
 }
 
+// A push.held refused while the pause lasts is written again while it
+// lasts, so a restart before the resume still finds the text held: it
+// goes once on the resume.
+TEST_F(PausedConnector, AHoldRefusedDuringThePauseIsWrittenBeforeTheResume) {
+  auto control = std::make_shared<SyncControl>();
+  env_->control = control;
+  auto first = std::make_shared<testing::ScriptedClient>();
+  first->sends_not_idempotent = true;
+  auto aloware = Connector(Settings(first));
+  log_.FailWritesAfter(1);
+  PushOrder send = HoldASendAsThePauseComes(aloware, *control);
+  ASSERT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}));
+  log_.FailWrites(false);
+  Advance(env_->append_retry_us);
+  ASSERT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending", "push.held"}))
+      << "written again while paused";
+  caf::anon_send_exit(aloware, caf::exit_reason::kill);
+  sched_->run();
+  auto second = std::make_shared<testing::ScriptedClient>();
+  auto next = Rerun(second, send);
+  control->Apply(AsEvent(SyncResumedDraft(Scope("*", "*"), "cli", "r", 2), 2));
+  caf::anon_send(next, wake_atom::value);
+  sched_->run();
+  EXPECT_EQ(second->pushes.size(), 1u);
+  EXPECT_EQ(DeadLetterReason(), "");
+}
+
 // A hold whose push.held was lost (killed before it was written) is
 // taken for a send that may have gone: dead-lettered, not sent; a log
 // that cannot say whether it was held makes the push wait.
