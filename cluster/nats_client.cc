@@ -64,14 +64,6 @@ uint64_t PulledMsg::stream_seq() const {
   return seq;
 }
 
-int64_t PulledMsg::stored_at_us() const {
-  jsMsgMetaData* meta = nullptr;
-  if (natsMsg_GetMetaData(&meta, m_) != NATS_OK) return 0;
-  const int64_t at = meta->Timestamp / 1000;
-  jsMsgMetaData_Destroy(meta);
-  return at;
-}
-
 void PulledMsg::Ack() { natsMsg_Ack(m_, nullptr); }
 
 Status NatsClient::Connect(const std::vector<std::string>& urls, const std::string& name,

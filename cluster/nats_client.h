@@ -42,8 +42,6 @@ class PulledMsg {
   ~PulledMsg();
   std::string_view data() const;
   uint64_t stream_seq() const;
-  // When the stream stored it (µs since the epoch; 0: unknown).
-  int64_t stored_at_us() const;
   void Ack();
 
  private:

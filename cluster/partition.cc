@@ -32,22 +32,16 @@ constexpr int kIdlePullsBeforeCheck = 20;
 // hold tens of thousands).
 constexpr size_t kAppendDrafts = 2048;
 
-// How long after its publish a webhook whose front key the key store's
-// leader answers absent is still asked again (a partition restart each
-// time) before it is given up as lost: seconds would cover a leader
-// election; DFM_TEST_KEY_GONE_AFTER_S shortens it (debug builds).
+// How long a webhook whose front key the key store's leader answers
+// absent is asked again (WaitForKey) before it is given up as lost:
+// seconds would cover a leader election; DFM_TEST_KEY_GONE_AFTER_S sets
+// it (debug builds).
 int64_t KeyGoneAfterUs() {
   int64_t s = 300;
 #ifndef NDEBUG
   if (const char* t = std::getenv("DFM_TEST_KEY_GONE_AFTER_S")) s = std::atoi(t);
 #endif
   return s * 1000000;
-}
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 class NatsPartition final : public Partition {
@@ -285,7 +279,7 @@ class NatsPartition final : public Partition {
   // is appended). Skipped: appended before (its front key destroyed), or
   // never readable (Lost). Broken: its key cannot be read now (started
   // again, it is taken again).
-  Taken Take(bool sealed, uint64_t seq, int64_t stored_at_us, EventDraft* d, uint64_t* front_key) {
+  Taken Take(bool sealed, uint64_t seq, EventDraft* d, uint64_t* front_key) {
     auto logger = Logger("cluster");
     if (!sealed) return Taken::kAppend;
     if (!keys_) {
@@ -294,7 +288,9 @@ class NatsPartition final : public Partition {
       broken_.store(true);
       return Taken::kBroken;
     }
-    switch (OpenDraft(*keys_, d, front_key)) {
+    DraftOpen opened = OpenDraft(*keys_, d, front_key);
+    if (opened == DraftOpen::kMissing) opened = WaitForKey(seq, d, front_key);
+    switch (opened) {
       case DraftOpen::kOpened:
         return Taken::kAppend;
       case DraftOpen::kDestroyed:
@@ -304,10 +300,6 @@ class NatsPartition final : public Partition {
         Lost(seq, "it does not open with its key");
         return Taken::kSkip;
       case DraftOpen::kMissing:
-        // The store's leader answers absent; one just elected may not have
-        // applied the block yet: given up only kKeyGoneAfter after the
-        // front stored the webhook (a key is made before its publish).
-        if (stored_at_us != 0 && NowUs() - stored_at_us < KeyGoneAfterUs()) break;
         Lost(seq, "its key is not in the partition's key store");
         return Taken::kSkip;
       case DraftOpen::kUnread:
@@ -316,6 +308,31 @@ class NatsPartition final : public Partition {
     logger->error("event=ingest_key_unread partition={} stream_seq={} key={}", p_, seq, *front_key);
     broken_.store(true);
     return Taken::kBroken;
+  }
+
+  // A front key the key store's leader answers absent: a leader just
+  // elected may not have applied a block a front made a moment before
+  // (a key is made before its webhook is published). Asked again, 1 s and
+  // then up to 10 s apart, for KeyGoneAfterUs() of this node's steady
+  // clock (no other machine's), the partition waiting; kMissing then,
+  // kUnread when the partition stops meanwhile.
+  DraftOpen WaitForKey(uint64_t seq, EventDraft* d, uint64_t* front_key) {
+    using Clock = std::chrono::steady_clock;
+    const auto until = Clock::now() + std::chrono::microseconds(KeyGoneAfterUs());
+    Logger("cluster")->warn(
+        "event=ingest_key_missing partition={} stream_seq={} key={} reason=\"asked again "
+        "for {} s before the webhook is given up\"",
+        p_, seq, *front_key, KeyGoneAfterUs() / 1000000);
+    auto pause = std::chrono::milliseconds(1000);
+    while (running_.load() && Clock::now() < until) {
+      const auto wake = std::min(until, Clock::now() + pause);
+      while (running_.load() && Clock::now() < wake)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const DraftOpen o = OpenDraft(*keys_, d, front_key);
+      if (o != DraftOpen::kMissing) return o;
+      pause = std::min(pause * 2, std::chrono::milliseconds(10000));
+    }
+    return running_.load() ? DraftOpen::kMissing : DraftOpen::kUnread;
   }
 
   // A webhook of the message at `seq`, acknowledged to its sender, that no
@@ -411,7 +428,7 @@ class NatsPartition final : public Partition {
         for (size_t i = 0; i < in_msg.size(); ++i) {
           EventDraft& d = in_msg[i].draft;
           uint64_t front_key = 0;
-          const Taken t = Take(in_msg[i].sealed, seq, msgs[taken].stored_at_us(), &d, &front_key);
+          const Taken t = Take(in_msg[i].sealed, seq, &d, &front_key);
           if (t == Taken::kBroken) return;
           if (t == Taken::kSkip) continue;
           if (front_key != 0) batch_keys.push_back(front_key);

@@ -101,13 +101,19 @@ bool WrittenByNewerBuild(std::string_view in) {
   if (in.empty()) return false;
   if (static_cast<unsigned char>(in[0]) > kDraftBatchVersion) return true;
   if (in[0] != kDraftBatchVersion) return false;
+  // A batch whose frames all parse, one of them of a version after this
+  // build's (up to 15): a damaged batch is not taken for a newer one.
   in.remove_prefix(1);
   uint64_t count = 0;
-  if (!GetVarint64(&in, &count)) return false;
+  if (!GetVarint64(&in, &count) || count < 2 || count > in.size()) return false;
+  bool newer = false;
   std::string_view frame;
-  for (uint64_t i = 0; i < count && GetLengthPrefixed(&in, &frame); ++i)
-    if (!frame.empty() && static_cast<unsigned char>(frame[0]) > kSealedDraftVersion) return true;
-  return false;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!GetLengthPrefixed(&in, &frame)) return false;
+    const unsigned char v = frame.empty() ? 0 : static_cast<unsigned char>(frame[0]);
+    newer = newer || (v > kSealedDraftVersion && v <= 15);
+  }
+  return newer && in.empty();
 }
 
 std::string EncodeChunk(const LogChunk& c) {

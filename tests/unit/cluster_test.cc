@@ -215,6 +215,11 @@ TEST(ClusterWire, AMessageOfANewerBuildIsToldFromADamagedOne) {
   std::vector<TakenDraft> taken;
   EXPECT_FALSE(DecodeDrafts(batch, &taken).ok());
   EXPECT_TRUE(WrittenByNewerBuild(batch)) << "a batch with a draft of a newer version";
+  std::string cut = batch.substr(0, batch.size() - 1);
+  EXPECT_FALSE(WrittenByNewerBuild(cut)) << "a damaged batch is not taken for a newer one";
+  std::string wild = one;
+  wild[0] = static_cast<char>(0xc8);
+  EXPECT_FALSE(WrittenByNewerBuild(EncodeDraftBatch({one, wild}))) << "no version that high";
 }
 
 TEST(ClusterWire, ChunkRoundTripsAndEveryCutIsRefused) {
