@@ -87,11 +87,15 @@ TaskEvent DraftAnswered(const Task& t, const Draft& d, Channel channel) {
 
 // A text or email an earlier claim of `t` asked for (its lease lapsed since,
 // the task waits again) that the vendor took: the task is its, whatever
-// CheckSend would say now.
-bool ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& in) {
-  if (t.claims == 0 || step.channel == Channel::kCall) return false;
+// CheckSend would say now. kUnread: its outcome cannot be read now (the
+// task waits for a later tick: the vendor may have taken it).
+enum class Went { kNo, kYes, kUnread };
+Went ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& in) {
+  if (t.claims == 0 || step.channel == Channel::kCall) return Went::kNo;
   SendOutcome o;
-  return in.outcome(t, &o).ok() && o.kind == SendOutcome::Kind::kSent;
+  const Status read = in.outcome(t, &o);
+  if (!read.ok()) return read.IsNotFound() || read.IsCorruption() ? Went::kNo : Went::kUnread;
+  return o.kind == SendOutcome::Kind::kSent ? Went::kYes : Went::kNo;
 }
 
 // Why a text or email claimed a while ago, its outcome not known yet,
@@ -156,7 +160,9 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
     if (claims >= in.max_claims || (plan.wake_us != 0 && step.channel == Channel::kSms)) continue;
     std::optional<Person> p = in.person(t);
     if (!p) continue;
-    if (ClaimedTextWent(t, step, in)) {  // claimed again unchecked: the same key, not sent again
+    const Went went = ClaimedTextWent(t, step, in);
+    if (went == Went::kUnread) continue;
+    if (went == Went::kYes) {  // claimed again unchecked: the same key, not sent again
       const std::optional<Draft> drafted = step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
       plan.events.push_back(Claim(t, step, *p, in, agent, drafted ? &*drafted : nullptr));
       ++claims;

@@ -266,6 +266,9 @@ TEST_F(SendAgentTest, AnUnreadableOutcomeWaitsRatherThanEndsTheTask) {
   corrupt.contact = "answered-corrupt";
   EXPECT_EQ(Plan({email, text}, 100), "");
   EXPECT_EQ(Plan({corrupt}, 100), "task.skipped answered-corrupt replied email#1; ");
+  Task released = Make("paid-unreadable", 0, TaskState::kPending);  // its lease lapsed
+  released.claims = 1;
+  EXPECT_EQ(Plan({released}, 100), "") << "not checked again while its outcome cannot be read";
 }
 
 // A task claimed and released before, deferred: the deferral names its
