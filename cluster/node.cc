@@ -131,8 +131,7 @@ struct ClusterNode::Impl {
   std::vector<std::string> live;
   std::vector<std::string> owners;  // by partition, as the coordinator last saw
   std::atomic<uint64_t> takeovers{0}, restarts{0}, lease_losses{0};
-  // By partition: its webhooks skipped here as never readable (Partition's `lost`).
-  std::unique_ptr<std::atomic<uint64_t>[]> lost;
+  std::unique_ptr<IngestState[]> ingest_state;  // by partition (MakePartition)
   // GET /metrics?scope=cluster: every node's last text (node_metrics.h),
   // by the steady clock; shared with the subscription that fills it.
   std::shared_ptr<ClusterMetricsView> metrics_view =
@@ -433,7 +432,7 @@ void ClusterNode::Impl::Tick() {
       lease_rev[p] = rev;
       renewed_at[p] = sent;
     }
-    auto part = MakePartition(p, config, nats.get(), node, rev, open_keys, &lost[p]);
+    auto part = MakePartition(p, config, nats.get(), node, rev, open_keys, &ingest_state[p]);
     part->StartAsync(factory);
     takeovers.fetch_add(1);
     running[p] = std::move(part);
@@ -623,7 +622,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
   im.janitor = std::make_unique<Worker>();
   im.releaser = std::make_unique<Worker>();
   im.view.resize(im.partitions);
-  im.lost = std::make_unique<std::atomic<uint64_t>[]>(im.partitions);
+  im.ingest_state = std::make_unique<IngestState[]>(im.partitions);
   im.owners.resize(im.partitions);
   Logger("cluster")->info("event=cluster_join node={} partitions={} replicas={} lease_ttl_s={}",
                           im.node, im.partitions, replicas, cs.lease_ttl_s);
@@ -729,7 +728,15 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
                   "(a message that does not decode, a seal that does not open, a front key gone): "
                   "each logged ingest_webhook_lost.");
   for (uint32_t p = 0; p < im.view.size(); ++p)
-    lost.Sample({{"partition", std::to_string(p)}}, static_cast<double>(im.lost[p].load()));
+    lost.Sample({{"partition", std::to_string(p)}},
+                static_cast<double>(im.ingest_state[p].lost.load()));
+  auto& waiting =
+      out->Family("dfm_cluster_ingest_waiting_key", "gauge",
+                  "1 while the partition's ingest waits here for front keys its key store "
+                  "answers missing (given up after 5 minutes).");
+  for (uint32_t p = 0; p < im.view.size(); ++p)
+    waiting.Sample({{"partition", std::to_string(p)}},
+                   im.ingest_state[p].key_missing_since_us.load() != 0 ? 1 : 0);
   out->Family("dfm_cluster_lease_losses_total", "counter",
               "Partitions this node stopped because its lease lapsed or moved.")
       .Sample({}, static_cast<double>(im.lease_losses.load()));

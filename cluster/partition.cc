@@ -47,14 +47,14 @@ int64_t KeyGoneAfterUs() {
 class NatsPartition final : public Partition {
  public:
   NatsPartition(uint32_t p, const Config* config, NatsClient* nats, std::string node,
-                uint64_t lease_rev, PartitionKeysOpener open_keys, std::atomic<uint64_t>* lost)
+                uint64_t lease_rev, PartitionKeysOpener open_keys, IngestState* ingest)
       : p_(p),
         config_(config),
         nats_(nats),
         node_(std::move(node)),
         lease_rev_(lease_rev),
         open_keys_(std::move(open_keys)),
-        lost_(lost) {}
+        ingest_state_(ingest) {}
   ~NatsPartition() override { Stop(); }
 
   // Start() on a thread of its own, so that the coordinator goes on
@@ -290,8 +290,10 @@ class NatsPartition final : public Partition {
     }
     DraftOpen opened = OpenDraft(*keys_, d, front_key);
     if (opened == DraftOpen::kMissing) opened = WaitForKey(seq, d, front_key);
+    if (!running_.load()) return Taken::kBroken;  // stopping: taken again by whoever runs it next
     switch (opened) {
       case DraftOpen::kOpened:
+        ingest_state_->key_missing_since_us.store(0);
         return Taken::kAppend;
       case DraftOpen::kDestroyed:
         logger->info("event=ingest_already_appended partition={} stream_seq={}", p_, seq);
@@ -313,26 +315,36 @@ class NatsPartition final : public Partition {
   // A front key the key store's leader answers absent: a leader just
   // elected may not have applied a block a front made a moment before
   // (a key is made before its webhook is published). Asked again, 1 s and
-  // then up to 10 s apart, for KeyGoneAfterUs() of this node's steady
-  // clock (no other machine's), the partition waiting; kMissing then,
-  // kUnread when the partition stops meanwhile.
+  // then up to 10 s apart, until KeyGoneAfterUs() of this node's steady
+  // clock (no other machine's) after keys began to be missing here with
+  // none found since (IngestState, kept across the partition's restarts:
+  // a whole key block gone costs one wait, not one per webhook); the
+  // partition waits meanwhile. kMissing then; anything else it answers.
   DraftOpen WaitForKey(uint64_t seq, EventDraft* d, uint64_t* front_key) {
     using Clock = std::chrono::steady_clock;
-    const auto until = Clock::now() + std::chrono::microseconds(KeyGoneAfterUs());
+    const int64_t now_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+            .count();
+    int64_t since = 0;
+    if (ingest_state_->key_missing_since_us.compare_exchange_strong(since, now_us)) since = now_us;
+    const auto until = Clock::time_point(std::chrono::microseconds(since + KeyGoneAfterUs()));
     Logger("cluster")->warn(
-        "event=ingest_key_missing partition={} stream_seq={} key={} reason=\"asked again "
-        "for {} s before the webhook is given up\"",
+        "event=ingest_key_missing partition={} stream_seq={} key={} reason=\"asked again until {} "
+        "s after "
+        "keys began to be missing here\"",
         p_, seq, *front_key, KeyGoneAfterUs() / 1000000);
     auto pause = std::chrono::milliseconds(1000);
-    while (running_.load() && Clock::now() < until) {
+    DraftOpen o = DraftOpen::kMissing;
+    while (running_.load() && o == DraftOpen::kMissing) {
       const auto wake = std::min(until, Clock::now() + pause);
       while (running_.load() && Clock::now() < wake)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      const DraftOpen o = OpenDraft(*keys_, d, front_key);
-      if (o != DraftOpen::kMissing) return o;
+      if (!running_.load()) break;
+      o = OpenDraft(*keys_, d, front_key);  // asked once more even when the wait is over
+      if (Clock::now() >= until) break;
       pause = std::min(pause * 2, std::chrono::milliseconds(10000));
     }
-    return running_.load() ? DraftOpen::kMissing : DraftOpen::kUnread;
+    return o;
   }
 
   // A webhook of the message at `seq`, acknowledged to its sender, that no
@@ -343,7 +355,7 @@ class NatsPartition final : public Partition {
   void Lost(uint64_t seq, const char* why) { lost_here_.emplace_back(seq, why); }
   void ReportLost() {
     for (const auto& [seq, why] : lost_here_) {
-      lost_->fetch_add(1);
+      ingest_state_->lost.fetch_add(1);
       Logger("cluster")->critical(
           "event=ingest_webhook_lost partition={} stream_seq={} reason=\"{}\"", p_, seq, why);
     }
@@ -492,7 +504,7 @@ class NatsPartition final : public Partition {
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
-  std::atomic<uint64_t>* const lost_;  // the node's count for this partition (Lost)
+  IngestState* const ingest_state_;  // the node's, for this partition (Lost, WaitForKey)
   std::vector<std::pair<uint64_t, const char*>> lost_here_;  // this batch's (ingest thread)
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
   std::atomic<uint64_t> position_{0};
@@ -529,9 +541,9 @@ void DropIdleCopies(const std::string& data_dir) {
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
                                          std::string node, uint64_t lease_rev,
-                                         PartitionKeysOpener keys, std::atomic<uint64_t>* lost) {
+                                         PartitionKeysOpener keys, IngestState* ingest) {
   return std::make_unique<NatsPartition>(p, config, nats, std::move(node), lease_rev,
-                                         std::move(keys), lost);
+                                         std::move(keys), ingest);
 }
 
 }  // namespace dfm

@@ -59,10 +59,19 @@ std::string PartitionDir(const std::string& data_dir, uint32_t p);
 void DropIdleCopy(const std::string& dir);
 void DropIdleCopies(const std::string& data_dir);
 
-// `lost` counts the webhooks of the partition it skips as never readable
-// (dfm_cluster_ingest_lost_total): the node's, kept across its restarts.
+// What a node keeps of a partition's ingest across the partition's
+// restarts on it.
+struct IngestState {
+  // Its webhooks skipped as never readable (dfm_cluster_ingest_lost_total).
+  std::atomic<uint64_t> lost{0};
+  // Since when (steady clock, µs; 0: none) front keys have been missing
+  // from its key store with none found since: the wait for them
+  // (dfm_cluster_ingest_waiting_key) is counted from then.
+  std::atomic<int64_t> key_missing_since_us{0};
+};
+
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
                                          std::string node, uint64_t lease_rev,
-                                         PartitionKeysOpener keys, std::atomic<uint64_t>* lost);
+                                         PartitionKeysOpener keys, IngestState* ingest);
 
 }  // namespace dfm

@@ -99,10 +99,12 @@ Status DecodeDrafts(std::string_view in, std::vector<TakenDraft>* out) {
 
 bool WrittenByNewerBuild(std::string_view in) {
   if (in.empty()) return false;
-  if (static_cast<unsigned char>(in[0]) > kDraftBatchVersion) return true;
+  // Up to 15: a damaged message is not taken for a newer one.
+  const unsigned char version = static_cast<unsigned char>(in[0]);
+  if (version > kDraftBatchVersion) return version <= 15;
   if (in[0] != kDraftBatchVersion) return false;
   // A batch whose frames all parse, one of them of a version after this
-  // build's (up to 15): a damaged batch is not taken for a newer one.
+  // build's.
   in.remove_prefix(1);
   uint64_t count = 0;
   if (!GetVarint64(&in, &count) || count < 2 || count > in.size()) return false;

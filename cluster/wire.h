@@ -39,8 +39,8 @@ struct TakenDraft {
 };
 Status DecodeDrafts(std::string_view frame, std::vector<TakenDraft>* out);
 // Whether a message of the ingest stream names a version this build does
-// not know: its own first byte, or (a batch that parses whole) any of its
-// drafts' (up to 15). Such a message is kept for a node that reads it,
+// not know, up to 15: its own first byte, or (a batch that parses whole)
+// any of its drafts'. Such a message is kept for a node that reads it,
 // not taken for damaged.
 bool WrittenByNewerBuild(std::string_view frame);
 

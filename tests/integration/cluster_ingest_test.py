@@ -114,6 +114,7 @@ def main():
         assert len([i for i in ids if i.endswith(":after-the-poison")]) == 1, \
             f"the text behind them reached the log once: {ids}"
         assert metric(node, "dfm_cluster_partition_restarts_total") == 0, "the partition was restarted"
+        assert metric(node, "dfm_cluster_ingest_waiting_key") == 0, "still shown waiting for a key"
         with open(node.log_path) as f:
             log = f.read()
         assert re.search(r"event=ingest_key_missing partition=\d+ stream_seq=2 ", log), "the key not asked again"

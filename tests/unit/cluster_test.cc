@@ -220,6 +220,7 @@ TEST(ClusterWire, AMessageOfANewerBuildIsToldFromADamagedOne) {
   std::string wild = one;
   wild[0] = static_cast<char>(0xc8);
   EXPECT_FALSE(WrittenByNewerBuild(EncodeDraftBatch({one, wild}))) << "no version that high";
+  EXPECT_FALSE(WrittenByNewerBuild(wild)) << "a damaged message's first byte";
 }
 
 TEST(ClusterWire, ChunkRoundTripsAndEveryCutIsRefused) {
