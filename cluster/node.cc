@@ -735,8 +735,7 @@ void ClusterNode::WriteMetrics(MetricsText* out) const {
                   "1 while the partition's ingest waits here for front keys its key store "
                   "answers missing (given up after 5 minutes).");
   for (uint32_t p = 0; p < im.view.size(); ++p)
-    waiting.Sample({{"partition", std::to_string(p)}},
-                   im.ingest_state[p].key_missing_since_us.load() != 0 ? 1 : 0);
+    waiting.Sample({{"partition", std::to_string(p)}}, im.ingest_state[p].waiting_key.load());
   out->Family("dfm_cluster_lease_losses_total", "counter",
               "Partitions this node stopped because its lease lapsed or moved.")
       .Sample({}, static_cast<double>(im.lease_losses.load()));

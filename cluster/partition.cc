@@ -16,6 +16,7 @@
 #include "cluster/wire.h"
 #include "storage/erasure_scrubber.h"
 #include "storage/rocksdb_event_log.h"
+#include "storage/shared_key_store.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -36,6 +37,9 @@ constexpr size_t kAppendDrafts = 2048;
 // absent is asked again (WaitForKey) before it is given up as lost:
 // seconds would cover a leader election; DFM_TEST_KEY_GONE_AFTER_S sets
 // it (debug builds).
+// A key block not seen missing for this long is waited for anew.
+constexpr int64_t kMissingForgotUs = 60LL * 1000000;
+
 int64_t KeyGoneAfterUs() {
   int64_t s = 300;
 #ifndef NDEBUG
@@ -293,7 +297,7 @@ class NatsPartition final : public Partition {
     if (!running_.load()) return Taken::kBroken;  // stopping: taken again by whoever runs it next
     switch (opened) {
       case DraftOpen::kOpened:
-        ingest_state_->key_missing_since_us.store(0);
+        ForgetMissingBlock(*front_key);
         return Taken::kAppend;
       case DraftOpen::kDestroyed:
         logger->info("event=ingest_already_appended partition={} stream_seq={}", p_, seq);
@@ -316,23 +320,22 @@ class NatsPartition final : public Partition {
   // elected may not have applied a block a front made a moment before
   // (a key is made before its webhook is published). Asked again, 1 s and
   // then up to 10 s apart, until KeyGoneAfterUs() of this node's steady
-  // clock (no other machine's) after keys began to be missing here with
-  // none found since (IngestState, kept across the partition's restarts:
-  // a whole key block gone costs one wait, not one per webhook); the
-  // partition waits meanwhile. kMissing then; anything else it answers.
+  // clock (no other machine's) after keys of its block began to be missing
+  // here (IngestState, kept across the partition's restarts: a block gone
+  // costs one wait, not one per webhook, whatever other fronts' keys open
+  // meanwhile; a block not seen missing for kMissingForgotUs is a new
+  // wait); the partition waits meanwhile. kMissing then; else its answer.
   DraftOpen WaitForKey(uint64_t seq, EventDraft* d, uint64_t* front_key) {
     using Clock = std::chrono::steady_clock;
-    const int64_t now_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
-            .count();
-    int64_t since = 0;
-    if (ingest_state_->key_missing_since_us.compare_exchange_strong(since, now_us)) since = now_us;
+    const uint64_t block = (*front_key - 1) / SharedKeyStore::kKeysPerBlock;
+    const int64_t since = NoteMissing(block);
     const auto until = Clock::time_point(std::chrono::microseconds(since + KeyGoneAfterUs()));
     Logger("cluster")->warn(
         "event=ingest_key_missing partition={} stream_seq={} key={} reason=\"asked again until {} "
         "s after "
-        "keys began to be missing here\"",
+        "keys of its block began to be missing here\"",
         p_, seq, *front_key, KeyGoneAfterUs() / 1000000);
+    ingest_state_->waiting_key.store(1);
     auto pause = std::chrono::milliseconds(1000);
     DraftOpen o = DraftOpen::kMissing;
     while (running_.load() && o == DraftOpen::kMissing) {
@@ -341,10 +344,34 @@ class NatsPartition final : public Partition {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!running_.load()) break;
       o = OpenDraft(*keys_, d, front_key);  // asked once more even when the wait is over
+      NoteMissing(block);
       if (Clock::now() >= until) break;
       pause = std::min(pause * 2, std::chrono::milliseconds(10000));
     }
+    ingest_state_->waiting_key.store(0);
+    if (o != DraftOpen::kMissing) ForgetMissingBlock(*front_key);
     return o;
+  }
+
+  // When keys of `block` began to be missing here (now, for a block not
+  // seen missing for kMissingForgotUs); notes it seen missing now.
+  int64_t NoteMissing(uint64_t block) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    std::lock_guard<std::mutex> lk(ingest_state_->mu);
+    auto& blocks = ingest_state_->missing_blocks;
+    for (auto it = blocks.begin(); it != blocks.end();)
+      it = now - it->second.second > kMissingForgotUs ? blocks.erase(it) : std::next(it);
+    auto at = blocks.emplace(block, std::make_pair(now, now)).first;
+    at->second.second = now;
+    return at->second.first;
+  }
+
+  void ForgetMissingBlock(uint64_t key) {
+    if (key == 0) return;
+    std::lock_guard<std::mutex> lk(ingest_state_->mu);
+    ingest_state_->missing_blocks.erase((key - 1) / SharedKeyStore::kKeysPerBlock);
   }
 
   // A webhook of the message at `seq`, acknowledged to its sender, that no

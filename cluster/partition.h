@@ -15,7 +15,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "cluster/nats_client.h"
@@ -64,10 +66,13 @@ void DropIdleCopies(const std::string& data_dir);
 struct IngestState {
   // Its webhooks skipped as never readable (dfm_cluster_ingest_lost_total).
   std::atomic<uint64_t> lost{0};
-  // Since when (steady clock, µs; 0: none) front keys have been missing
-  // from its key store with none found since: the wait for them
-  // (dfm_cluster_ingest_waiting_key) is counted from then.
-  std::atomic<int64_t> key_missing_since_us{0};
+  // 1 while its ingest waits for a front key (dfm_cluster_ingest_waiting_key).
+  std::atomic<int> waiting_key{0};
+  // By key block (one front's SharedKeyStore::kKeysPerBlock keys): when its
+  // keys began to be answered missing here and when last (steady clock,
+  // µs). The wait for them is counted from the first (WaitForKey).
+  std::mutex mu;
+  std::map<uint64_t, std::pair<int64_t, int64_t>> missing_blocks;
 };
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
