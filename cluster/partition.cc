@@ -37,9 +37,6 @@ constexpr size_t kAppendDrafts = 2048;
 // absent is asked again (WaitForKey) before it is given up as lost:
 // seconds would cover a leader election; DFM_TEST_KEY_GONE_AFTER_S sets
 // it (debug builds).
-// A key block not seen missing for this long is waited for anew.
-constexpr int64_t kMissingForgotUs = 60LL * 1000000;
-
 int64_t KeyGoneAfterUs() {
   int64_t s = 300;
 #ifndef NDEBUG
@@ -47,6 +44,12 @@ int64_t KeyGoneAfterUs() {
 #endif
   return s * 1000000;
 }
+
+// A key block not seen missing for this long is waited for anew; one
+// given up (never made, or a store restored from an older copy), after
+// an hour.
+constexpr int64_t kMissingForgotUs = 60LL * 1000000;
+constexpr int64_t kGoneForgotUs = 3600LL * 1000000;
 
 class NatsPartition final : public Partition {
  public:
@@ -328,13 +331,14 @@ class NatsPartition final : public Partition {
   DraftOpen WaitForKey(uint64_t seq, EventDraft* d, uint64_t* front_key) {
     using Clock = std::chrono::steady_clock;
     const uint64_t block = (*front_key - 1) / SharedKeyStore::kKeysPerBlock;
-    const int64_t since = NoteMissing(block);
+    int64_t now_us = 0;
+    const int64_t since = NoteMissing(block, &now_us);
     const auto until = Clock::time_point(std::chrono::microseconds(since + KeyGoneAfterUs()));
     Logger("cluster")->warn(
-        "event=ingest_key_missing partition={} stream_seq={} key={} reason=\"asked again until {} "
-        "s after "
-        "keys of its block began to be missing here\"",
-        p_, seq, *front_key, KeyGoneAfterUs() / 1000000);
+        "event=ingest_key_missing partition={} stream_seq={} key={} missing_for_s={} reason=\"its "
+        "block "
+        "is asked again until it has been missing {} s here\"",
+        p_, seq, *front_key, (now_us - since) / 1000000, KeyGoneAfterUs() / 1000000);
     ingest_state_->waiting_key.store(1);
     auto pause = std::chrono::milliseconds(1000);
     DraftOpen o = DraftOpen::kMissing;
@@ -344,28 +348,40 @@ class NatsPartition final : public Partition {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!running_.load()) break;
       o = OpenDraft(*keys_, d, front_key);  // asked once more even when the wait is over
-      NoteMissing(block);
+      if (o != DraftOpen::kMissing) break;
+      NoteMissing(block, &now_us);
       if (Clock::now() >= until) break;
       pause = std::min(pause * 2, std::chrono::milliseconds(10000));
     }
     ingest_state_->waiting_key.store(0);
-    if (o != DraftOpen::kMissing) ForgetMissingBlock(*front_key);
+    std::lock_guard<std::mutex> lk(ingest_state_->mu);
+    auto& blocks = ingest_state_->missing_blocks;
+    if (o == DraftOpen::kMissing && running_.load()) {
+      blocks[block].gone = true;  // its later keys are given up after one more ask
+    } else if (o == DraftOpen::kOpened || o == DraftOpen::kDestroyed || o == DraftOpen::kDamaged) {
+      blocks.erase(block);  // it exists (kUnread says nothing)
+    }
     return o;
   }
 
   // When keys of `block` began to be missing here (now, for a block not
-  // seen missing for kMissingForgotUs); notes it seen missing now.
-  int64_t NoteMissing(uint64_t block) {
+  // seen missing for kMissingForgotUs, or kGoneForgotUs once given up);
+  // notes it seen missing now (*now_us).
+  int64_t NoteMissing(uint64_t block, int64_t* now_us) {
     const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now().time_since_epoch())
                             .count();
+    *now_us = now;
     std::lock_guard<std::mutex> lk(ingest_state_->mu);
     auto& blocks = ingest_state_->missing_blocks;
-    for (auto it = blocks.begin(); it != blocks.end();)
-      it = now - it->second.second > kMissingForgotUs ? blocks.erase(it) : std::next(it);
-    auto at = blocks.emplace(block, std::make_pair(now, now)).first;
-    at->second.second = now;
-    return at->second.first;
+    for (auto it = blocks.begin(); it != blocks.end();) {
+      const int64_t keep = it->second.gone ? kGoneForgotUs : kMissingForgotUs;
+      it = now - it->second.last_us > keep ? blocks.erase(it) : std::next(it);
+    }
+    IngestState::MissingBlock& b = blocks[block];
+    if (b.first_us == 0) b.first_us = now;
+    b.last_us = now;
+    return b.first_us;
   }
 
   void ForgetMissingBlock(uint64_t key) {
@@ -382,9 +398,9 @@ class NatsPartition final : public Partition {
   void Lost(uint64_t seq, const char* why) { lost_here_.emplace_back(seq, why); }
   void ReportLost() {
     for (const auto& [seq, why] : lost_here_) {
-      ingest_state_->lost.fetch_add(1);
       Logger("cluster")->critical(
           "event=ingest_webhook_lost partition={} stream_seq={} reason=\"{}\"", p_, seq, why);
+      ingest_state_->lost.fetch_add(1);  // after its line: who sees the count finds the line
     }
     lost_here_.clear();
   }

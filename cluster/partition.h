@@ -70,9 +70,13 @@ struct IngestState {
   std::atomic<int> waiting_key{0};
   // By key block (one front's SharedKeyStore::kKeysPerBlock keys): when its
   // keys began to be answered missing here and when last (steady clock,
-  // µs). The wait for them is counted from the first (WaitForKey).
+  // µs), and whether it was given up (WaitForKey). Ingest thread only.
+  struct MissingBlock {
+    int64_t first_us = 0, last_us = 0;
+    bool gone = false;
+  };
   std::mutex mu;
-  std::map<uint64_t, std::pair<int64_t, int64_t>> missing_blocks;
+  std::map<uint64_t, MissingBlock> missing_blocks;
 };
 
 std::unique_ptr<Partition> MakePartition(uint32_t p, const Config* config, NatsClient* nats,
