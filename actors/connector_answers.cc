@@ -298,6 +298,7 @@ void HeldRecorded(Self* self, Held found, const SendRecorded& r) {
   }
   if (r.error.empty()) {
     it.hold_unrecorded = false;
+    st.holds_unrecorded--;
   } else {
     Logger("connectors")
         ->warn("event=push_held_unrecorded system={} push_id={} error=\"{}\"", st.cfg.system,
@@ -423,6 +424,7 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
                            ? "paused by an operator"
                            : "circuit breaker open";
       it.hold_unrecorded = true;
+      st.holds_unrecorded++;
       ++it.generation;
       RecordHeld(self, it);
     } else {

@@ -67,6 +67,7 @@ void Drop(ConnectorState& st, std::map<std::string, ConnectorState::Item>::itera
     auto person = st.refused_people.find(found->second.order.request.contact_id);
     if (person != st.refused_people.end() && --person->second <= 0) st.refused_people.erase(person);
   }
+  if (found->second.hold_unrecorded) st.holds_unrecorded--;
   st.items.erase(found);
 }
 
@@ -430,6 +431,7 @@ namespace {
 // restart needs them, and they make no request.
 void RewriteHolds(Self* self, int64_t now) {
   auto& st = self->state;
+  if (st.holds_unrecorded == 0) return;  // the common case: no scan of the queues
   for (auto* q : {&st.urgent, &st.normal}) {
     for (auto i = q->begin(); i != q->end();) {
       const auto& item = st.items.at(*i);
