@@ -122,11 +122,14 @@ struct ConnectorState {
     // once, before its first request in this run).
     bool sending_recorded = false;
     // Which push.sending is its own (connector_steps::SendingKey): a send
-    // held once recorded (a pause, an open breaker) gives its generation
-    // up with a push.held and records the next before its request, once
-    // that push.held is written (hold_unrecorded false).
+    // held once recorded (a pause, an open breaker) or answered "not done"
+    // (connector_steps::GiveUpGeneration) gives its generation up with a
+    // push.held and records the next before its request, once that
+    // push.held is written (hold_unrecorded false; when refused, written
+    // again from hold_retry_at).
     int generation = 0;
     bool hold_unrecorded = false;
+    int64_t hold_retry_at = 0;
     std::string held_reason;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)
     int credits_reserved = 0;   // for the request in flight (daily credit budget)

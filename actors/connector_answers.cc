@@ -165,6 +165,18 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
     b->last_answer_us.store(std::max<int64_t>(now - it.sent_at, 0), std::memory_order_relaxed);
 }
 
+// `it`, answered "not done" (`why`) or never sent, waits to go again. A
+// push recorded before its request (MayApplyTwice) gives its generation
+// up first: a restart during the wait then finds it held and sends it
+// once, instead of taking it for a request that may have gone.
+void WaitToGoAgain(Self* self, ConnectorState::Item& it, const std::string& why) {
+  if (it.sending_recorded) {
+    GiveUpGeneration(self, it, why + ": to be tried again");
+    return;
+  }
+  Requeue(self->state, it);
+}
+
 // The token was refused (also by pushes in flight with it): refresh, then
 // try again, at most twice per push so a token the vendor keeps refusing
 // ends in a dead letter instead of spending refresh tokens forever. True
@@ -182,7 +194,7 @@ bool RetryAfterRefresh(Self* self, ConnectorState::Item& it, DomainEvent& attemp
   Count(&PushOpCounters::attempts_retry, st, it);
   attempted.next_attempt_us = now;
   it.not_before = now;
-  Requeue(st, it);
+  WaitToGoAgain(self, it, "token refused (HTTP " + std::to_string(r.http_status) + ")");
   Report(self, it, {attempted});
   return true;
 }
@@ -202,6 +214,13 @@ bool GiveUpUnanswered(Self* self, Held found, DomainEvent& attempted, const Push
                 " may have done it and a repeat could do it twice";
   DeadLetter(self, found, std::move(attempted), std::move(dead));
   return true;
+}
+
+// Why a passing failure's request was not done, for its push.held.
+std::string NotDone(const PushResult& r) {
+  if (r.not_sent) return "not sent (" + r.detail + ")";
+  if (r.http_status == 429) return "rate limited (HTTP 429)";
+  return "answered HTTP " + std::to_string(r.http_status) + " (not done)";
 }
 
 // A passing failure (no answer, 5xx, 408, 429): tried again after the
@@ -246,7 +265,7 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
   attempted.outcome = "retry";
   Count(&PushOpCounters::attempts_retry, st, it);
   attempted.next_attempt_us = it.not_before;
-  Requeue(st, it);
+  WaitToGoAgain(self, it, NotDone(r));
   Report(self, it, {attempted});
   WakeAt(self, it.not_before);
 }
@@ -303,8 +322,10 @@ void HeldRecorded(Self* self, Held found, const SendRecorded& r) {
     Logger("connectors")
         ->warn("event=push_held_unrecorded system={} push_id={} error=\"{}\"", st.cfg.system,
                r.push_id, LogText(r.error));
-    it.not_before = st.env->now_us() + st.env->append_retry_us;
-    WakeAt(self, it.not_before);  // RewriteHolds, paused or not
+    // (not_before, a backoff or a Retry-After, stays: the hold is written
+    // again meanwhile, and the push goes only after both)
+    it.hold_retry_at = st.env->now_us() + st.env->append_retry_us;
+    WakeAt(self, it.hold_retry_at);  // RewriteHolds, paused or not
   }
   Requeue(st, it);
 }
@@ -419,14 +440,10 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
       // so to a later run); it waits at the head of its queue for the
       // resume or the breaker's next trial, which record the next one.
       st.breaker->OnNeutral();
-      it.sending_recorded = false;
-      it.held_reason = st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)
+      GiveUpGeneration(self, it,
+                       st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)
                            ? "paused by an operator"
-                           : "circuit breaker open";
-      it.hold_unrecorded = true;
-      st.holds_unrecorded++;
-      ++it.generation;
-      RecordHeld(self, it);
+                           : "circuit breaker open");
     } else {
       Send(self, r.push_id);
     }

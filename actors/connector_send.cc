@@ -176,6 +176,16 @@ void RecordHeld(Self* self, const ConnectorState::Item& it) {
       });
 }
 
+void GiveUpGeneration(Self* self, ConnectorState::Item& it, std::string reason) {
+  auto& st = self->state;
+  it.sending_recorded = false;
+  it.held_reason = std::move(reason);
+  it.hold_unrecorded = true;
+  st.holds_unrecorded++;
+  ++it.generation;
+  RecordHeld(self, it);
+}
+
 std::vector<EventDraft> SendMarker(const ConnectorState& st, const ConnectorState::Item& it,
                                    DomainEvent e, std::string key) {
   EventDraft d = ToDraft(e, st.cfg.tenant, ContactStream(it.order.request.contact_id),
@@ -435,7 +445,7 @@ void RewriteHolds(Self* self, int64_t now) {
   for (auto* q : {&st.urgent, &st.normal}) {
     for (auto i = q->begin(); i != q->end();) {
       const auto& item = st.items.at(*i);
-      if (!item.hold_unrecorded || item.not_before > now ||
+      if (!item.hold_unrecorded || item.hold_retry_at > now ||
           st.busy.count(item.order.request.contact_id)) {
         ++i;
         continue;

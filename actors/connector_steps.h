@@ -52,6 +52,11 @@ std::string HeldKey(const std::string& push_id, int generation);
 // set (HeldRecorded). While it is not written (it.hold_unrecorded) the
 // push does not go: it is written again first (RewriteHolds).
 void RecordHeld(Self* self, const ConnectorState::Item& it);
+// `it`, its push.sending of this generation durable and no request under
+// it to go (held, or answered "not done"), gives the generation up: its
+// push.held (`reason`) is written (RecordHeld) and it goes, when it goes,
+// under the next, recorded anew. Requires it.sending_recorded.
+void GiveUpGeneration(Self* self, ConnectorState::Item& it, std::string reason);
 // `e` as the one draft of its push's contact stream under `key`.
 std::vector<EventDraft> SendMarker(const ConnectorState& st, const ConnectorState::Item& it,
                                    DomainEvent e, std::string key);

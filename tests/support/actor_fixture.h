@@ -244,6 +244,26 @@ class ActorTest : public ::testing::Test {
     return Connector(s);
   }
 
+  // A new run's aloware connector (`client`'s, its sends not idempotent),
+  // handed `send` again as a restart's router hands it (redriven).
+  caf::actor Rerun(std::shared_ptr<ScriptedClient> client, PushOrder send) {
+    client->sends_not_idempotent = true;
+    auto c = Connector(Settings(std::move(client)));
+    send.redriven = true;
+    caf::anon_send(c, send);
+    sched_->run();
+    return c;
+  }
+
+  // The reason of the last push.dead_lettered reported ("" when none).
+  std::string DeadLetterReason() const {
+    std::string reason;
+    for (const auto& r : *reports_)
+      for (const auto& e : r.events)
+        if (e.type == ev::kPushDeadLettered) reason = e.reason;
+    return reason;
+  }
+
   PushOrder Order(const std::string& push_id, const std::string& contact, int priority = 0) {
     PushOrder o;
     o.tenant = "default";

@@ -130,25 +130,6 @@ class PausedConnector : public testing::ActorTest {
     sched_->run();
     return send;
   }
-
-  // A new run's aloware connector (`client`'s), handed `send` again.
-  caf::actor Rerun(std::shared_ptr<testing::ScriptedClient> client, PushOrder send) {
-    client->sends_not_idempotent = true;
-    auto c = Connector(Settings(std::move(client)));
-    send.redriven = true;
-    caf::anon_send(c, send);
-    sched_->run();
-    return c;
-  }
-
-  // The reason of the last push.dead_lettered reported.
-  std::string DeadLetterReason() const {
-    std::string reason;
-    for (const auto& r : *reports_)
-      for (const auto& e : r.events)
-        if (e.type == ev::kPushDeadLettered) reason = e.reason;
-    return reason;
-  }
 };
 
 // Paused, a connector sends nothing and holds what comes; resumed with a
