@@ -205,7 +205,7 @@ bool GiveUpUnanswered(Self* self, Held found, DomainEvent& attempted, const Push
                       int64_t now) {
   auto& st = self->state;
   auto& it = found->second;
-  if (r.http_status != 0 || r.not_sent || it.attempt >= st.cfg.backoff.max_attempts ||
+  if (r.http_status != 0 || r.not_sent || it.counted() >= st.cfg.backoff.max_attempts ||
       !MayApplyTwice(st, it))
     return false;
   st.breaker->OnFailure(now);  // no answer: as any transport failure (a half-open trial ends)

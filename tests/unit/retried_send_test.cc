@@ -158,5 +158,37 @@ TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAndTheWaitKept) {
   EXPECT_EQ(client->pushes.size(), 2u);
 }
 
+// A request unanswered (it may have gone) after 429s of a spent daily cap,
+// which spend no attempt: the text is dead-lettered, never sent again,
+// however many requests its free tries took.
+TEST_F(RetriedSend, AnUnansweredTextAfterTheDailyCapsTriesIsNotSentAgain) {
+  auto client = std::make_shared<testing::ScriptedClient>();
+  client->sends_not_idempotent = true;
+  ConnectorSettings s = Settings(client);
+  s.daily_limit = 1000;
+  s.backoff.max_attempts = 2;
+  auto c = Connector(s);
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  caf::anon_send(c, send);
+  sched_->run();
+  PushResult spent = Answered(429);
+  spent.daily_remaining = 0;
+  for (size_t i = 0; i < 2; ++i) {  // the cap spent on two days
+    ASSERT_EQ(client->pushes.size(), i + 1);
+    client->pushes[i].done(spent);
+    sched_->run();
+    Advance(25 * 3'600'000'000LL);
+  }
+  ASSERT_EQ(client->pushes.size(), 3u);
+  PushResult lost;  // the third request's connection dropped after it went
+  lost.detail = "timed out";
+  client->pushes[2].done(lost);
+  sched_->run();
+  Advance(25 * 3'600'000'000LL);
+  EXPECT_EQ(client->pushes.size(), 3u) << "sent again though it may have gone";
+  EXPECT_NE(DeadLetterReason().find("may have done it"), std::string::npos) << DeadLetterReason();
+}
+
 }  // namespace
 }  // namespace dfm
