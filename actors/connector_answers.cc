@@ -165,12 +165,27 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
     b->last_answer_us.store(std::max<int64_t>(now - it.sent_at, 0), std::memory_order_relaxed);
 }
 
-// `it`, answered "not done" (`why`) or never sent, waits to go again. A
-// push recorded before its request (MayApplyTwice) gives its generation
-// up first: a restart during the wait then finds it held and sends it
-// once, instead of taking it for a request that may have gone.
-void WaitToGoAgain(Self* self, ConnectorState::Item& it, const std::string& why) {
-  if (it.sending_recorded) {
+// Whether answer `r` says its request was not carried out: it never left
+// (not_sent), the token was refused, the vendor asked to slow down (429),
+// timed the request out before reading it (408), was unavailable (503),
+// or refused it in a way known to pass (transient). Not an unanswered
+// request, nor another 5xx (a gateway's 502 or 504 may hide an origin
+// that took it).
+bool SaysNotDone(const PushResult& r) {
+  return r.not_sent || r.auth_rejected || r.transient || r.http_status == 408 ||
+         r.http_status == 429 || r.http_status == 503;
+}
+
+// `it`, answered `r` (`why`), waits to go again. A push recorded before its
+// request (MayApplyTwice) whose every request under this generation was
+// answered "not done" (SaysNotDone) gives the generation up first: a
+// restart during the wait then finds it held and sends it once, instead
+// of taking it for a request that may have gone. One that may have gone
+// keeps its generation, so a restart does not send it again.
+void WaitToGoAgain(Self* self, ConnectorState::Item& it, const PushResult& r,
+                   const std::string& why) {
+  if (it.sending_recorded && !SaysNotDone(r)) it.may_have_gone = true;
+  if (it.sending_recorded && !it.may_have_gone) {
     GiveUpGeneration(self, it, why + ": to be tried again");
     return;
   }
@@ -194,7 +209,7 @@ bool RetryAfterRefresh(Self* self, ConnectorState::Item& it, DomainEvent& attemp
   Count(&PushOpCounters::attempts_retry, st, it);
   attempted.next_attempt_us = now;
   it.not_before = now;
-  WaitToGoAgain(self, it, "token refused (HTTP " + std::to_string(r.http_status) + ")");
+  WaitToGoAgain(self, it, r, "token refused (HTTP " + std::to_string(r.http_status) + ")");
   Report(self, it, {attempted});
   return true;
 }
@@ -265,7 +280,7 @@ void RetryLater(Self* self, Held found, DomainEvent attempted, const PushResult&
   attempted.outcome = "retry";
   Count(&PushOpCounters::attempts_retry, st, it);
   attempted.next_attempt_us = it.not_before;
-  WaitToGoAgain(self, it, NotDone(r));
+  WaitToGoAgain(self, it, r, NotDone(r));
   Report(self, it, {attempted});
   WakeAt(self, it.not_before);
 }

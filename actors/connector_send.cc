@@ -442,9 +442,12 @@ namespace {
 void RewriteHolds(Self* self, int64_t now) {
   auto& st = self->state;
   if (st.holds_unrecorded == 0) return;  // the common case: no scan of the queues
+  int64_t next = 0;                      // the first hold to write later
   for (auto* q : {&st.urgent, &st.normal}) {
     for (auto i = q->begin(); i != q->end();) {
       const auto& item = st.items.at(*i);
+      if (item.hold_unrecorded && item.hold_retry_at > now)
+        next = next == 0 ? item.hold_retry_at : std::min(next, item.hold_retry_at);
       if (!item.hold_unrecorded || item.hold_retry_at > now ||
           st.busy.count(item.order.request.contact_id)) {
         ++i;
@@ -455,6 +458,9 @@ void RewriteHolds(Self* self, int64_t now) {
       RecordHeld(self, st.items.at(id));
     }
   }
+  // (a wake set for the push's own wait may come first and find the hold
+  // not yet due: this one comes for it)
+  if (next != 0) WakeAt(self, next);
 }
 
 void PumpQueues(Self* self) {

@@ -93,6 +93,50 @@ TEST_F(RetriedSend, ATextAnswered503GoesOnceAfterARestart) {
   GoesOnceAfterARestart(Answered(503), "answered HTTP 503");
 }
 
+TEST_F(RetriedSend, ATextAnswered408GoesOnceAfterARestart) {
+  GoesOnceAfterARestart(Answered(408), "answered HTTP 408");
+}
+
+// A gateway's 504 may hide an origin that took the text: no hold, before
+// or after a later "not done" under the same generation, so a restart
+// during the wait does not send it again.
+TEST_F(RetriedSend, ATextAGatewayTimedOutIsNotHeld) {
+  auto first = std::make_shared<testing::ScriptedClient>();
+  caf::actor c;
+  PushOrder send = SendAnswered(first, Answered(504), &c);
+  EXPECT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}));
+  Advance(60'000'000);
+  ASSERT_EQ(first->pushes.size(), 2u) << "tried again in the same run, as ever";
+  first->pushes[1].done(Answered(429, 1'000'000));
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}))
+      << "the 504's request may have gone";
+  caf::anon_send_exit(c, caf::exit_reason::kill);
+  sched_->run();
+  auto second = std::make_shared<testing::ScriptedClient>();
+  Rerun(second, send);
+  EXPECT_TRUE(second->pushes.empty());
+  EXPECT_NE(DeadLetterReason().find("begun before a restart"), std::string::npos);
+}
+
+// The last attempt answered "not done": dead-lettered, nothing held.
+TEST_F(RetriedSend, ATextOutOfAttemptsIsNotHeld) {
+  auto client = std::make_shared<testing::ScriptedClient>();
+  client->sends_not_idempotent = true;
+  ConnectorSettings s = Settings(client);
+  s.backoff.max_attempts = 1;
+  auto c = Connector(s);
+  PushOrder send = Order("p-send", "c1");
+  send.request.op = "send";
+  caf::anon_send(c, send);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->pushes[0].done(Answered(503));
+  sched_->run();
+  EXPECT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}));
+  EXPECT_NE(DeadLetterReason().find("retries exhausted"), std::string::npos) << DeadLetterReason();
+}
+
 // A refused token: the grant is refreshed, the text waits for it; a
 // restart before the refresh's answer sends it once.
 TEST_F(RetriedSend, ATextWhoseTokenWasRefusedGoesOnceAfterARestart) {
@@ -156,6 +200,23 @@ TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAndTheWaitKept) {
   EXPECT_EQ(client->pushes.size(), 1u) << "the Retry-After was cut short";
   Advance(30'000'000);
   EXPECT_EQ(client->pushes.size(), 2u);
+}
+
+// The same after a short backoff (a 503 with no Retry-After): the wake
+// for the backoff comes before the hold may be written again, and finds
+// it not due; the hold is still written, and the text goes, with no other
+// message to the connector.
+TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAfterAShortBackoff) {
+  auto client = std::make_shared<testing::ScriptedClient>();
+  log_.FailWritesAfter(1);
+  caf::actor c;
+  SendAnswered(client, Answered(503), &c);
+  ASSERT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}));
+  log_.FailWrites(false);
+  for (int i = 0; i < 200; ++i) Advance(10'000);  // each wake as it falls due
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(TypesIn("contact:c1"),
+            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}));
 }
 
 // A request unanswered (it may have gone) after 429s of a spent daily cap,
