@@ -166,14 +166,12 @@ void Settle(ConnectorState& st, ConnectorState::Item& it, const PushResult& r, i
 }
 
 // Whether answer `r` says its request was not carried out: it never left
-// (not_sent), the token was refused, the vendor asked to slow down (429),
-// timed the request out before reading it (408), was unavailable (503),
-// or refused it in a way known to pass (transient). Not an unanswered
-// request, nor another 5xx (a gateway's 502 or 504 may hide an origin
-// that took it).
+// (not_sent), the token was refused, the request was refused to slow
+// down (429) or in a way known to pass (transient), or the vendor said so
+// in its own words (PushResult::not_done). Not an unanswered request, nor
+// a bare 5xx (a gateway's 502, 503 or 504 may hide a vendor that took it).
 bool SaysNotDone(const PushResult& r) {
-  return r.not_sent || r.auth_rejected || r.transient || r.http_status == 408 ||
-         r.http_status == 429 || r.http_status == 503;
+  return r.not_sent || r.auth_rejected || r.transient || r.http_status == 429 || r.not_done;
 }
 
 // `it`, answered `r` (`why`), waits to go again. A push recorded before its

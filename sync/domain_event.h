@@ -39,10 +39,10 @@ inline constexpr std::string_view kPushAttempted = "push.attempted";
 inline constexpr std::string_view kPushSending = "push.sending";
 // Written by the connector when a send recorded by push.sending is held
 // before its request (an operator's pause, an open breaker), or every
-// request of it was answered "not done" (a 429, 408 or 503, a refused
-// token, a known passing refusal) or never left (not_sent) and it will be
-// tried again; reason says which. Key "r/<push id>/held/<g>": no request
-// under that generation was or will be carried out.
+// request of it was answered "not done" (a 429, a refused token, a known
+// passing refusal, the vendor's own word: PushResult::not_done) or never
+// left (not_sent) and it will be tried again; reason says which. Key "r/<push id>/held/<g>": no
+// request under that generation was or will be carried out.
 inline constexpr std::string_view kPushHeld = "push.held";
 inline constexpr std::string_view kPushSucceeded = "push.succeeded";
 inline constexpr std::string_view kPushDeadLettered = "push.dead_lettered";

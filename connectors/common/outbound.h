@@ -84,6 +84,12 @@ struct PushResult {
   // No answer, and the request never reached the vendor
   // (HttpResponse::not_sent): a retry cannot do it twice.
   bool not_sent = false;
+  // The vendor itself said, in its own words, that it did not carry the
+  // request out and it may be tried again (Verity's 5xx with its error
+  // body, WhatsApp's "service unavailable" codes, an SMTP 4xx reply); a
+  // bare 5xx, which a gateway may give for a request the vendor took, is
+  // not. A send recorded before its request is held on it (push.held).
+  bool not_done = false;
   // A refusal the vendor says will not pass on a retry (OpenAI's 429
   // insufficient_quota): a dead letter at once, whatever its status.
   bool permanent = false;

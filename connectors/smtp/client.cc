@@ -120,7 +120,8 @@ PushResult SmtpResult(const Status& sent, const SmtpOutcome& outcome,
     r.http_status = 401;  // the credentials were refused (RFC 4954)
     r.auth_rejected = true;
   } else if (outcome.code >= 400 && outcome.code < 500) {
-    r.http_status = 503;  // "try again later"
+    r.http_status = 503;  // "try again later": the server did not take it (RFC 5321 4.2.1)
+    r.not_done = true;
   } else if (outcome.code >= 500) {
     r.http_status = 422;
     r.permanent = true;

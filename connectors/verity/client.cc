@@ -37,6 +37,15 @@ std::string ErrorCode(const HttpResponse& r) {
   return std::string(code);
 }
 
+// Whether the answer is in Verity's own error shape ({"success": false,
+// "error": ...} or {"error": {...}}), not a gateway's.
+bool HasErrorBody(const HttpResponse& r) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::element error;
+  return !parser.parse(r.body).get(doc) && !doc["error"].get(error);
+}
+
 // "HTTP <status>: <code>: <message>" from Verity's {"error":{"code","message"}}
 // (contacts) or {"success": false, "error": "<message>"} (sends).
 std::string ErrorDetail(const HttpResponse& r) {
@@ -156,6 +165,9 @@ class VerityClient final : public VendorClient {
       if (resp.status / 100 != 2) {
         res.auth_rejected = resp.status == 401;
         res.detail = ErrorDetail(resp);
+        // Verity's own 5xx (its error body) says the send was not done
+        // (docs/verity.md); a gateway's bare one does not.
+        res.not_done = resp.status / 100 == 5 && HasErrorBody(resp);
         res.recipient_opted_out = obj ? resp.status == 422 && ErrorCode(resp) == "recipient_opted_out"
                                       : resp.status == 409;
         return done(std::move(res));

@@ -167,6 +167,10 @@ class WhatsAppClient final : public VendorClient {
           }
           case 1:
             res.http_status = 503;
+            // Meta said it is unavailable: not taken. Its "unknown error"
+            // (1, 131000) or no code (a gateway's 502 or 504) may hide a
+            // message it sent.
+            res.not_done = e.has_code && (e.code == 2 || e.code == 131016 || e.code == 133004);
             break;
           case 3:
             res.http_status = 401;

@@ -649,6 +649,15 @@ TEST(VeritySend, SpeaksTheIntegrationRoute) {
   EXPECT_TRUE(r.recipient_opted_out);
   EXPECT_EQ(r.detail, "HTTP 409: recipient opted out");
 
+  http.answer.status = 503;
+  http.answer.body = R"({"success":false,"error":"internal"})";
+  EXPECT_TRUE(VeritySend(&http).not_done) << "Verity's own 5xx: not done (docs/verity.md)";
+  http.answer.body = "<html>502 Bad Gateway</html>";
+  for (int status : {502, 503, 504}) {
+    http.answer.status = status;
+    EXPECT_FALSE(VeritySend(&http).not_done) << status << ": a gateway's may hide a sent text";
+  }
+
   http.answer.status = 200;
   http.answer.body = R"({"success":false,"error":"number not provisioned"})";
   r = VeritySend(&http);

@@ -1,9 +1,11 @@
 // A text the vendor could send twice (VendorClient::MayApplyTwice) whose
-// request was answered "not done" (a 429, a 5xx, a refused token) or never
-// left (not_sent) waits to go again; a restart during that wait sends it
-// once under its next generation (push.held says the last one never went)
-// instead of dead-lettering it as a request that may have gone
-// (docs/sync-rules.md, "Delivery policy").
+// request was answered "not done" (a 429, a refused token, the vendor's
+// own "unavailable": PushResult::not_done) or never left (not_sent)
+// waits to go again; a restart during that wait sends it once under its
+// next generation (push.held says the last one never went) instead of
+// dead-lettering it as a request that may have gone. A bare 5xx (a
+// gateway's) is not taken for "not done" (docs/sync-rules.md, "Delivery
+// policy").
 #include <gtest/gtest.h>
 
 #include "tests/support/actor_fixture.h"
@@ -21,14 +23,21 @@ class RetriedSend : public testing::ActorTest {
     if (retry_after_us) r.retry_after_us = retry_after_us;
     return r;
   }
+  // The vendor's own "unavailable, not taken" (its error body).
+  static PushResult Unavailable(int64_t retry_after_us = 0) {
+    PushResult r = Answered(503, retry_after_us);
+    r.not_done = true;
+    return r;
+  }
 
-  // The text "p-send" to c1, sent through a new connector on `client`
+  // The text "p-send-<contact>" to `contact`, sent through a new connector on `client`
   // (its sends not idempotent) and answered `r`; the push.
   PushOrder SendAnswered(const std::shared_ptr<testing::ScriptedClient>& client,
-                         const PushResult& r, caf::actor* connector) {
+                         const PushResult& r, caf::actor* connector,
+                         const std::string& contact = "c1") {
     client->sends_not_idempotent = true;
     *connector = Connector(client);
-    PushOrder send = Order("p-send", "c1");
+    PushOrder send = Order("p-send-" + contact, contact);
     send.request.op = "send";
     caf::anon_send(*connector, send);
     sched_->run();
@@ -89,12 +98,20 @@ TEST_F(RetriedSend, ATextThatNeverLeftGoesOnceAfterARestart) {
   GoesOnceAfterARestart(r, "not sent (could not connect)");
 }
 
-TEST_F(RetriedSend, ATextAnswered503GoesOnceAfterARestart) {
-  GoesOnceAfterARestart(Answered(503), "answered HTTP 503");
+TEST_F(RetriedSend, ATextTheVendorSaidItDidNotTakeGoesOnceAfterARestart) {
+  GoesOnceAfterARestart(Unavailable(), "answered HTTP 503 (not done)");
 }
 
-TEST_F(RetriedSend, ATextAnswered408GoesOnceAfterARestart) {
-  GoesOnceAfterARestart(Answered(408), "answered HTTP 408");
+// A bare 503 or 408 (no word of the vendor's) may come from a gateway
+// whose vendor took the text: it is not held.
+TEST_F(RetriedSend, ABareUnavailableIsNotHeld) {
+  for (int status : {503, 408}) {
+    auto client = std::make_shared<testing::ScriptedClient>();
+    caf::actor c;
+    const std::string contact = "c" + std::to_string(status);
+    SendAnswered(client, Answered(status), &c, contact);
+    EXPECT_EQ(TypesIn("contact:" + contact), (std::vector<std::string>{"push.sending"})) << status;
+  }
 }
 
 // A gateway's 504 may hide an origin that took the text: no hold, before
@@ -169,10 +186,11 @@ TEST_F(RetriedSend, TheRetryIsRecordedUnderTheNextGeneration) {
   EXPECT_EQ(client->pushes.size(), 1u) << "Retry-After is kept";
   Advance(1'000'000);
   ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(TypesIn("contact:c1"),
+            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}))
+      << "recorded before the retry went";
   client->Answer(1, 200, "m-1");
   sched_->run();
-  EXPECT_EQ(TypesIn("contact:c1"),
-            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}));
   EXPECT_EQ(DeadLetterReason(), "");
 
   caf::anon_send(c, Order("p-upsert", "c2"));
@@ -188,7 +206,7 @@ TEST_F(RetriedSend, TheRetryIsRecordedUnderTheNextGeneration) {
 // the text goes when it is over, its hold on record first.
 TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAndTheWaitKept) {
   auto client = std::make_shared<testing::ScriptedClient>();
-  PushResult r = Answered(503, 30'000'000);
+  PushResult r = Unavailable(30'000'000);
   log_.FailWritesAfter(1);  // the push.sending is written, its push.held refused
   caf::actor c;
   SendAnswered(client, r, &c);
@@ -200,9 +218,11 @@ TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAndTheWaitKept) {
   EXPECT_EQ(client->pushes.size(), 1u) << "the Retry-After was cut short";
   Advance(30'000'000);
   EXPECT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(TypesIn("contact:c1"),
+            (std::vector<std::string>{"push.sending", "push.held", "push.sending"}));
 }
 
-// The same after a short backoff (a 503 with no Retry-After): the wake
+// The same after a short backoff (no Retry-After): the wake
 // for the backoff comes before the hold may be written again, and finds
 // it not due; the hold is still written, and the text goes, with no other
 // message to the connector.
@@ -210,7 +230,7 @@ TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAfterAShortBackoff) {
   auto client = std::make_shared<testing::ScriptedClient>();
   log_.FailWritesAfter(1);
   caf::actor c;
-  SendAnswered(client, Answered(503), &c);
+  SendAnswered(client, Unavailable(), &c);
   ASSERT_EQ(TypesIn("contact:c1"), (std::vector<std::string>{"push.sending"}));
   log_.FailWrites(false);
   for (int i = 0; i < 200; ++i) Advance(10'000);  // each wake as it falls due

@@ -15,13 +15,13 @@ TEST(SmtpMailer, EndsAPushAsTheServerAnswered) {
     const PushResult r = SmtpResult(s, o, "id@x");
     return std::to_string(r.http_status) + (r.not_sent ? " not_sent" : "") +
            (r.permanent ? " permanent" : "") + (r.auth_rejected ? " auth" : "") +
-           (r.external_id.empty() ? "" : " " + r.external_id);
+           (r.not_done ? " not_done" : "") + (r.external_id.empty() ? "" : " " + r.external_id);
   };
   const Status no = Status::Unavailable("x");
   EXPECT_EQ(end(Status::OK(), 250, true), "200 id@x");
   EXPECT_EQ(end(no, 0, false), "0 not_sent") << "never connected: it cannot have gone";
-  EXPECT_EQ(end(no, 451, true), "503") << "try again later";
-  EXPECT_EQ(end(no, 450, false), "503") << "refused before DATA: it cannot have gone";
+  EXPECT_EQ(end(no, 451, true), "503 not_done") << "try again later: the server did not take it";
+  EXPECT_EQ(end(no, 450, false), "503 not_done") << "refused before DATA: it cannot have gone";
   EXPECT_EQ(end(no, 535, true), "401 auth");
   EXPECT_EQ(end(no, 550, true), "422 permanent");
   EXPECT_EQ(end(no, 0, true), "0") << "connected, no final answer: it may have gone";

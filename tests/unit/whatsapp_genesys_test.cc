@@ -254,7 +254,15 @@ TEST(WhatsAppClient, ARefusalIsReadByItsCodeOrElseItsStatus) {
     PushResult bare = answer(status, "<html>busy</html>");
     EXPECT_EQ(bare.http_status, status);
     EXPECT_FALSE(bare.auth_rejected) << status;
+    EXPECT_FALSE(bare.not_done) << status << ": a gateway's may hide a text Meta sent";
   }
+  // Meta's "unavailable" says the text was not taken; its "unknown error"
+  // and a gateway's 502 or 504 do not.
+  EXPECT_TRUE(answer(503, R"({"error":{"code":131016,"message":"unavailable"}})").not_done);
+  EXPECT_TRUE(answer(500, R"({"error":{"code":2,"message":"service"}})").not_done);
+  EXPECT_FALSE(answer(500, R"({"error":{"code":131000,"message":"went wrong"}})").not_done);
+  EXPECT_FALSE(answer(504, "<html>gateway timeout</html>").not_done);
+  EXPECT_FALSE(answer(502, "").not_done);
   // Retry-After is read on any refusal, not with Meta's throughput codes alone.
   EXPECT_EQ(answer(429, "<html>busy</html>", 1, "120").retry_after_us,
             std::optional<int64_t>(120'000'000));
