@@ -158,6 +158,8 @@ void Publish(Self* self) {
   RouterStatus& b = st.env->board->router;
   constexpr auto kRelaxed = std::memory_order_relaxed;
   b.decided.store(Decided(st), kRelaxed);
+  b.SetDecided((st.in_flight.empty() ? st.next_seq : st.in_flight.begin()->first) - 1,
+               st.held_webhooks);
   b.read.store(st.next_seq - 1, kRelaxed);
   b.webhooks_in_flight.store(st.in_flight.size(), kRelaxed);
   b.contacts_live.store(st.contacts.size(), kRelaxed);

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sync/decided_view.h"
 #include "util/json.h"
 #include "util/metrics.h"
 
@@ -99,9 +100,28 @@ struct RouterStatus {
     return it == inbound_.end() ? Inbound{} : it->second;
   }
 
+  // What the router has decided (sync/decided_view.h): every webhook up to
+  // `through` but the held ones. Written by the router as it publishes
+  // (the held ones copied only while there are any); any thread reads a
+  // consistent view. Before the router's first publication: nothing.
+  template <class HeldMap>
+  void SetDecided(uint64_t through, const HeldMap& held) {
+    std::lock_guard<std::mutex> lock(decided_mu_);
+    decided_.through = through;
+    if (held.empty() && decided_.held.empty()) return;
+    decided_.held.clear();
+    for (const auto& h : held) decided_.held.insert(h.first);
+  }
+  DecidedView Decided() const {
+    std::lock_guard<std::mutex> lock(decided_mu_);
+    return decided_;
+  }
+
  private:
   mutable std::mutex inbound_mu_;
   std::map<std::pair<std::string, std::string>, Inbound> inbound_;
+  mutable std::mutex decided_mu_;
+  DecidedView decided_;
 };
 
 struct ConnectorStatus {

@@ -31,7 +31,10 @@ bool AnswerClusterErase(const std::atomic<const Config*>& live, Worker* worker, 
                         const std::string& request, std::function<void(std::string)>* reply) {
   RemoteRead r;
   if (!DecodeRemoteRead(request, &r) || r.route != kEraseRoute) return false;
-  worker->Post([&live, at, r = std::move(r), reply = std::move(*reply)] {
+  // (asked here, while the partition's work is served: the source keeps
+  // what it reads)
+  auto router = at.work ? at.work->DecidedSource() : nullptr;
+  worker->Post([&live, at, router, r = std::move(r), reply = std::move(*reply)] {
     const Config& config = *live.load();
     std::string contact, reason, by;
     for (const auto& [name, value] : r.params) {
@@ -41,9 +44,11 @@ bool AnswerClusterErase(const std::atomic<const Config*>& live, Worker* worker, 
     }
     EraseAnswer a;
     Status s = at.keys == nullptr
-                   ? Status::Unavailable("cluster.state_key is not set: this cluster does not seal personal "
-                                         "data, so it cannot erase it")
-                   : EraseForApi(config, at.log, at.keys, /*ledger_path=*/"", r.tenant, contact, reason, by, &a);
+                   ? Status::Unavailable(
+                         "cluster.state_key is not set: this cluster does not seal personal "
+                         "data, so it cannot erase it")
+                   : EraseForApi(config, at.log, at.keys, /*ledger_path=*/"", r.tenant, contact,
+                                 reason, by, &a, router);
     if (s.ok() && !a.already && at.scrub_after) at.scrub_after(a.seq);  // in the background
     reply(EncodeEraseAnswer(s, a));
   });

@@ -90,8 +90,7 @@ struct Person {
 // What one pass over the tenant's records found (ScanTenant).
 struct Scan {
   uint64_t task_events = 0;               // campaign task events sealed with the person's keys
-  uint64_t undecided = 0;                 // webhooks about the person the router has not decided
-  uint64_t newest = 0;                    // the newest of them
+  std::vector<uint64_t> undecided;        // webhooks about the person the router has not decided
   std::vector<UndecidedOptOut> opt_outs;  // theirs
 };
 
@@ -142,9 +141,9 @@ bool AboutPerson(const ContactFact& f, const Person& p) {
 // with one of `p.own` are counted; with a mapper, every webhook and import
 // with a fact about the person (one of its ids, phones or emails) not in
 // *sources yet (those the stream names were decided) is opened and, if
-// so, its key added; those after `decided` (the router's checkpoint) are
-// counted, and their opt-outs kept.
-Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, uint64_t decided,
+// so, its key added; those `decided` has not are listed, and their
+// opt-outs kept.
+Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, const DecidedView& decided,
                   std::set<uint64_t>* sources, Scan* scan) {
   Status unread;  // a key not read now: the erasure would miss what it seals
   Status s = log->ScanRecords(1, [&](uint64_t seq, std::string_view record) {
@@ -173,10 +172,9 @@ Status ScanTenant(EventLog* log, const EraseRequest& r, const Person& p, uint64_
                      [&](const ContactFact& f) { return AboutPerson(f, p); }))
       return true;
     sources->insert(no);
-    if (seq > decided) {
+    if (!decided.Has(seq)) {
       e.seq = seq;
-      scan->undecided++;
-      scan->newest = seq;
+      scan->undecided.push_back(seq);
       for (const ContactFact& f : facts)
         if (AboutPerson(f, p)) AddOptOuts(e, f, p, &scan->opt_outs);
     }
@@ -232,18 +230,17 @@ Status ReadDecided(EventLog* log, const EraseRequest& r, std::vector<Event>* eve
     *person = {};
     *sources = {};
     *scan = {};
-    // The checkpoint first: the router moves it once the decisions are
+    // What is decided first: the router says so once the decisions are
     // durable, so the stream read after it holds all it has decided.
-    uint64_t decided = 0;
-    if (!log->ReadCheckpoint(kRouterConsumer, &decided).ok()) decided = 0;
+    const DecidedView decided = r.decided ? r.decided() : CheckpointView(log);
     Status s = ReadPerson(log, r, events, person, sources);
     if (s.ok()) s = ScanTenant(log, r, *person, decided, sources, scan);
-    if (!s.ok() || scan->undecided == 0 || !r.wait_decided) return s;
+    if (!s.ok() || scan->undecided.empty() || !r.wait_decided) return s;
     if (round == kRounds)
       return Status::Unavailable("webhooks about the person keep arriving (" +
-                                 std::to_string(scan->undecided) +
+                                 std::to_string(scan->undecided.size()) +
                                  " not decided by the sync yet): nothing was erased; erase again");
-    s = r.wait_decided(scan->newest);
+    s = r.wait_decided(scan->undecided);
     if (!s.ok()) return s;
   }
 }
@@ -334,23 +331,42 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   return Status::OK();
 }
 
-std::function<Status(uint64_t)> RouterWaiter(const EventLog* log,
-                                             std::chrono::milliseconds budget) {
+DecidedView CheckpointView(const EventLog* log) {
+  DecidedView v;
+  uint64_t checkpoint = 0;
+  if (log->ReadCheckpoint(kRouterConsumer, &checkpoint).ok()) v.AddCheckpoint(checkpoint);
+  return v;
+}
+
+std::function<Status(const std::vector<uint64_t>&)> RouterWaiter(
+    std::function<DecidedView()> decided, std::chrono::milliseconds budget) {
   auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
-  return [log, budget, deadline](uint64_t seq) {
+  return [decided = std::move(decided), budget, deadline](const std::vector<uint64_t>& seqs) {
     if (*deadline == std::chrono::steady_clock::time_point{})
       *deadline = std::chrono::steady_clock::now() + budget;
-    uint64_t at = 0;
+    DecidedView v;
+    uint64_t waiting = 0;  // the first webhook not decided
     while (true) {
-      if (log->ReadCheckpoint(kRouterConsumer, &at).ok() && at >= seq) return Status::OK();
+      v = decided();
+      auto undecided =
+          std::find_if(seqs.begin(), seqs.end(), [&v](uint64_t seq) { return !v.Has(seq); });
+      if (undecided == seqs.end()) return Status::OK();
+      waiting = *undecided;
       if (std::chrono::steady_clock::now() >= *deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return Status::Unavailable(
-        "the sync has not decided the webhooks about the person (up to record " +
-        std::to_string(seq) + "; it has decided up to " + std::to_string(at) +
-        "): is it behind, or a contact held? nothing was erased; erase again");
+    const std::string why =
+        v.held.count(waiting) ? "it waits for a contact the sync holds (its log shows contact_held)"
+                              : "it has decided up to " + std::to_string(v.through) +
+                                    ": is it behind, or a contact held?";
+    return Status::Unavailable("the sync has not decided webhook " + std::to_string(waiting) +
+                               " about the person (" + why + "); nothing was erased; erase again");
   };
+}
+
+std::function<Status(const std::vector<uint64_t>&)> RouterWaiter(const EventLog* log,
+                                                                 std::chrono::milliseconds budget) {
+  return RouterWaiter([log] { return CheckpointView(log); }, budget);
 }
 
 Status ApplyErasures(EventLog* log, KeyStore* keys, uint64_t* applied,

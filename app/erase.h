@@ -20,10 +20,12 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "connectors/common/mapper.h"
 #include "storage/event_log.h"
 #include "storage/key_store.h"
+#include "sync/decided_view.h"
 #include "sync/erasure.h"
 #include "util/status.h"
 
@@ -43,13 +45,18 @@ struct EraseRequest {
   // The erasure ledger (storage/erasure_ledger.h) the erasure is written to
   // once its event is durable, before any key is destroyed; empty: none.
   std::string ledger_path = {};
-  // With a mapper, when webhooks about the person lie past the router's
-  // checkpoint (not decided yet: a STOP received a moment ago), this is
-  // called with the newest one's sequence number; OK once the checkpoint
-  // has reached it (the person is then read again), or the error that
-  // refuses the erasure, nothing done. Null (the sync does not run):
-  // their opt-outs are kept among the person's consent as they stand.
-  std::function<Status(uint64_t seq)> wait_decided = {};
+  // What the sync has decided now: the running router's own word
+  // (RouterStatus::Decided), which a contact it holds keeps back only for
+  // that contact's webhooks. Null: the router's checkpoint in the log
+  // (CheckpointView), which any held contact keeps back.
+  std::function<DecidedView()> decided = {};
+  // With a mapper, when webhooks about the person are not decided yet (a
+  // STOP received a moment ago), this is called with their sequence
+  // numbers; OK once they are decided (the person is then read again), or
+  // the error that refuses the erasure, nothing done. Null (the sync does
+  // not run): their opt-outs are kept among the person's consent as they
+  // stand.
+  std::function<Status(const std::vector<uint64_t>& seqs)> wait_decided = {};
 };
 
 struct EraseOutcome {
@@ -63,11 +70,18 @@ struct EraseOutcome {
 Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& request,
                     EraseOutcome* outcome);
 
+// The router's checkpoint in `log` as a view: every webhook up to it.
+DecidedView CheckpointView(const EventLog* log);
+
 // An EraseRequest::wait_decided for a log whose router runs in this
-// process: polls its checkpoint every 50 ms until `budget` after its first
-// call has passed (for every wait of the erasure together), then answers
-// Unavailable, naming what the sync has not decided.
-std::function<Status(uint64_t)> RouterWaiter(const EventLog* log, std::chrono::milliseconds budget);
+// process: asks `decided` every 50 ms until `budget` after its first call
+// has passed (for every wait of the erasure together), then answers
+// Unavailable, naming the first webhook the sync has not decided and why.
+std::function<Status(const std::vector<uint64_t>&)> RouterWaiter(
+    std::function<DecidedView()> decided, std::chrono::milliseconds budget);
+// The same by the router's checkpoint in `log`.
+std::function<Status(const std::vector<uint64_t>&)> RouterWaiter(const EventLog* log,
+                                                                 std::chrono::milliseconds budget);
 
 // Destroys the keys of the contact.erased events after
 // keys->ErasuresThrough() and deletes those contacts' snapshots, then moves

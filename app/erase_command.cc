@@ -113,8 +113,9 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
     return MapperSettingsFor(config, &normalizer, t, sys);
   });
   if (config.sync().enabled) {  // the service would decide them: let it, first
-    req.wait_decided = [](uint64_t seq) {
-      return Status::Unavailable("webhooks about the person (up to record " + std::to_string(seq) +
+    req.wait_decided = [](const std::vector<uint64_t>& seqs) {
+      return Status::Unavailable("webhooks about the person (up to record " +
+                                 std::to_string(seqs.back()) +
                                  ") are not decided by the sync yet: start the service, which "
                                  "decides them, and erase through it; nothing was erased");
     };

@@ -60,6 +60,7 @@ class PartitionSync : public PartitionWork {
     rt_->Stop();
   }
   uint64_t Behind(uint64_t last_seq) const override { return rt_->Behind(last_seq); }
+  std::function<DecidedView()> DecidedSource() const override { return rt_->DecidedSource(); }
   void WriteMetrics(uint64_t last_seq, MetricsText* out) const override { rt_->WriteMetrics(last_seq, out); }
   // The backfills of the partition's tenants run here (app/backfill_jobs.h).
   bool Answer(const std::string& request, std::function<void(std::string)>* reply) override {

@@ -109,9 +109,10 @@ int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string&
   return 1;
 }
 
-Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const std::string& ledger_path,
-                   const std::string& tenant, const std::string& contact, const std::string& reason,
-                   const std::string& by, EraseAnswer* answer) {
+Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
+                   const std::string& ledger_path, const std::string& tenant,
+                   const std::string& contact, const std::string& reason, const std::string& by,
+                   EraseAnswer* answer, std::function<DecidedView()> router) {
   auto normalizer = std::make_shared<Normalizer>(config.sync().default_region);
   EraseRequest req{tenant, contact, reason, by, {}};
   req.ledger_path = ledger_path;
@@ -120,7 +121,14 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const st
   });
   // The sync decides what it has of the person first (a STOP received a
   // moment ago lands before its key is destroyed), within the CLI's wait.
-  if (config.sync().enabled) req.wait_decided = RouterWaiter(log, std::chrono::seconds(20));
+  if (config.sync().enabled) {
+    req.decided = [log, router = std::move(router)] {
+      DecidedView v = router ? router() : DecidedView{};
+      v.AddCheckpoint(CheckpointView(log).through);
+      return v;
+    };
+    req.wait_decided = RouterWaiter(req.decided, std::chrono::seconds(20));
+  }
   EraseOutcome out;
   Status s = EraseContact(log, keys, req, &out);
   if (!s.ok()) return s;

@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "storage/event_log.h"
 #include "storage/key_store.h"
+#include "sync/decided_view.h"
 #include "util/metrics.h"
 #include "util/status.h"
 
@@ -57,10 +58,14 @@ int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string&
 
 // POST /v1/admin/erase over `log` sealed with `keys` (app/erase.h), the
 // tenant's webhooks read with the configuration's mappers; the erasure
-// also written to the ledger at `ledger_path` ("": none).
-Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys, const std::string& ledger_path,
-                   const std::string& tenant, const std::string& contact, const std::string& reason,
-                   const std::string& by, EraseAnswer* answer);
+// also written to the ledger at `ledger_path` ("": none). With the sync
+// on, it waits for the webhooks about the person to be decided: by
+// `router`'s word (SyncRuntime::DecidedSource) as well as the router's
+// checkpoint, so only a contact held that they wait for holds it back.
+Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
+                   const std::string& ledger_path, const std::string& tenant,
+                   const std::string& contact, const std::string& reason, const std::string& by,
+                   EraseAnswer* answer, std::function<DecidedView()> router = nullptr);
 
 // The mailer's own families for GET /metrics; nothing when it is off.
 void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out);

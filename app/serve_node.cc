@@ -69,18 +69,18 @@ bool OpenServiceLog(const Config& config, std::unique_ptr<RocksDbEventLog>* log,
 // mappers read what the router read.
 void SetAdminHandlers(const std::atomic<const Config*>& live, RocksDbEventLog* log,
                       std::shared_ptr<KeyStore> keys, RocksDbKeyStore* rocks_keys,
-                      ErasureScrubber* scrubber, HttpFront* front) {
+                      ErasureScrubber* scrubber, const SyncRuntime* sync, HttpFront* front) {
   const Config& config = *live.load();  // data_dir: a restart's
-  front->SetEraseHandler([log, keys, scrubber, &live](const std::string& tenant,
-                                                      const std::string& contact,
-                                                      const std::string& reason,
-                                                      const std::string& by, EraseAnswer* answer) {
-    const Config& now = *live.load();
-    Status s = EraseForApi(now, log, keys.get(), ErasureLedgerPath(now.data_dir()), tenant, contact,
-                           reason, by, answer);
-    if (s.ok() && !answer->already) scrubber->ScrubAfter(answer->seq);
-    return s;
-  });
+  front->SetEraseHandler(
+      [log, keys, scrubber, sync, &live](const std::string& tenant, const std::string& contact,
+                                         const std::string& reason, const std::string& by,
+                                         EraseAnswer* answer) {
+        const Config& now = *live.load();
+        Status s = EraseForApi(now, log, keys.get(), ErasureLedgerPath(now.data_dir()), tenant,
+                               contact, reason, by, answer, sync->DecidedSource());
+        if (s.ok() && !answer->already) scrubber->ScrubAfter(answer->seq);
+        return s;
+      });
   front->SetBackupHandler([log, rocks_keys, &config](const std::string& into, int keep, std::string* manifest) {
     BackupManifest m;
     Status bs = CreateBackup(log, rocks_keys, config.data_dir(), into, SystemClock::Instance()->NowMicros(),
@@ -146,7 +146,7 @@ int ServeNode(const Config& config, const std::string& config_path) {
       reconcile->Reload(next);
     });
     front.SetReloadHandler(std::ref(reloader));
-    SetAdminHandlers(live, log.get(), keys, rocks_keys, &scrubber, &front);
+    SetAdminHandlers(live, log.get(), keys, rocks_keys, &scrubber, sync.get(), &front);
     front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
     front.SetBackfillHandler([&sync, &live](const std::string& tenant, const BackfillAsk& ask, std::string* json) {
       return AnswerBackfill(sync->backfills(), *live.load(), tenant, ask, json);

@@ -298,6 +298,11 @@ void SyncRuntime::AddServices(JsonObject* services) const {
   SyncServices(*impl_->board, SystemClock::Instance()->NowMicros(), services);
 }
 
+std::function<DecidedView()> SyncRuntime::DecidedSource() const {
+  if (!impl_->engine) return nullptr;
+  return [board = impl_->board] { return board->router.Decided(); };
+}
+
 void SyncRuntime::WriteMetrics(uint64_t last, MetricsText* out) const {
   const Impl& im = *impl_;
   const uint64_t folded = im.projections ? im.projections->checkpoint() : 0;

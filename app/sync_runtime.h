@@ -6,15 +6,16 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "sync/sync_control.h"
 #include "config/config.h"
 #include "console/status_view.h"
 #include "storage/cas_store.h"
 #include "storage/event_log.h"
+#include "sync/decided_view.h"
+#include "sync/sync_control.h"
 #include "util/json.h"
 #include "util/metrics.h"
 #include "util/status.h"
@@ -63,6 +64,10 @@ class SyncRuntime {
   uint64_t Behind(uint64_t last_seq) const;
   // Each connected vendor's state for GET /v1/health's "services".
   void AddServices(JsonObject* services) const;
+  // What the router has decided, asked of it from any thread for as long
+  // as the function is kept (it keeps the router's board); null when the
+  // sync's actors do not run.
+  std::function<DecidedView()> DecidedSource() const;
   // The same parts' families for GET /metrics (docs/metrics.md).
   void WriteMetrics(uint64_t last_seq, MetricsText* out) const;
   // What the status page shows of each connected system and of the sync

@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "storage/cas_store.h"
 #include "storage/event_log.h"
+#include "sync/decided_view.h"
 #include "util/json.h"
 #include "util/metrics.h"
 #include "util/status.h"
@@ -59,6 +60,9 @@ class PartitionWork {
     (void)reply;
     return false;
   }
+  // What its sync has decided (SyncRuntime::DecidedSource), asked from any
+  // thread for as long as the function is kept; null when none runs.
+  virtual std::function<DecidedView()> DecidedSource() const { return nullptr; }
 };
 // Starts the work on partition `p`'s `log`, sealed with `keys` (null: not
 // sealed), for the tenants `runs` accepts.

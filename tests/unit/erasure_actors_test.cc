@@ -7,6 +7,8 @@
 
 #include "actors/router.h"
 #include "app/erase.h"
+#include "projections/runner.h"
+#include "projections/sync_projections.h"
 #include "storage/key_store.h"
 #include "storage/memory_event_log.h"
 #include "sync/erasure.h"
@@ -88,9 +90,10 @@ class ErasureRaceTest : public ActorTest {
 TEST_F(ErasureRaceTest, AStopJustReceivedIsDecidedBeforeTheErasure) {
   int waits = 0;
   EraseRequest r = Request();
-  r.wait_decided = [&](uint64_t seq) {
+  r.wait_decided = [&](const std::vector<uint64_t>& seqs) {
     ++waits;
-    EXPECT_EQ(seq, stop_seq_);
+    EXPECT_EQ(seqs, std::vector<uint64_t>{stop_seq_});
+    const uint64_t seq = seqs.back();
     caf::anon_send(router_, poll_atom::value);
     sched_->run();
     Advance(1'000'000);  // the router commits its checkpoint
@@ -142,7 +145,9 @@ TEST_F(ErasureRaceTest, WithoutTheSyncAnOptOutOfARecordWithNoPhoneIsKeptForThePe
 // done: the STOP is still there to decide.
 TEST_F(ErasureRaceTest, AnErasureTheSyncDoesNotCatchUpWithIsRefusedWholly) {
   EraseRequest r = Request();
-  r.wait_decided = [](uint64_t) { return Status::Unavailable("the sync is behind"); };
+  r.wait_decided = [](const std::vector<uint64_t>&) {
+    return Status::Unavailable("the sync is behind");
+  };
   EraseOutcome erased;
   Status s = EraseContact(&log_, keys_.get(), r, &erased);
   EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
@@ -242,14 +247,83 @@ TEST(RouterWaiterTest, WaitsForTheCheckpointWithinItsBudget) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     EXPECT_TRUE(log.CommitConsumer(kRouterConsumer, 7, {}).ok());
   });
-  EXPECT_TRUE(wait(7).ok());
+  EXPECT_TRUE(wait({3, 7}).ok());
   router.join();
   auto short_wait = RouterWaiter(&log, std::chrono::milliseconds(120));
   const auto start = std::chrono::steady_clock::now();
-  Status s = short_wait(8);
+  Status s = short_wait({5, 8});
   EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_NE(s.message().find("webhook 8"), std::string::npos) << s.ToString();
   EXPECT_NE(s.message().find("decided up to 7"), std::string::npos) << s.ToString();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+
+  // By the router's word: a webhook held for a contact waits, the others
+  // up to where it has decided do not.
+  DecidedView view;
+  view.through = 9;
+  view.held = {5};
+  auto by_router = RouterWaiter([&view] { return view; }, std::chrono::milliseconds(60));
+  EXPECT_TRUE(by_router({3, 6, 9}).ok());
+  s = by_router({3, 5});
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_NE(s.message().find("webhook 5"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("a contact the sync holds"), std::string::npos) << s.ToString();
+  view.AddCheckpoint(5);  // the router's checkpoint passed it meanwhile
+  EXPECT_TRUE(view.held.empty());
+  EXPECT_TRUE(view.Has(5));
+}
+
+// A contact the router holds (its stream cannot be read) keeps the
+// router's checkpoint before its webhooks, but not another person's
+// erasure: the webhooks about that person (one that changed nothing, so
+// their stream does not name it) are decided, by the router's own word,
+// and the erasure goes on.
+TEST_F(ActorTest, AContactHeldDoesNotHoldBackAnotherPersonsErasure) {
+  auto keys = std::make_shared<MemoryKeyStore>();
+  log_.SetKeyStore(keys);
+  env_->subject_hash_key = keys->HashKey();
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartPeopleSync(client);
+  const std::vector<std::string> streams = AnnAndBoSyncedThenIdle(router, client.get());
+  ASSERT_EQ(streams.size(), 2u);
+  SyncProjections proj;
+  ProjectionRunner projections(&log_, proj.All());
+  ASSERT_TRUE(projections.CatchUp().ok());
+  log_.FailStreamReadsOf(streams[0], true);
+  const uint64_t ann_edit = AppendPersonWebhook("a", "1", "Anna");
+  const uint64_t bo_again = AppendPersonWebhook("b", "1", "Bo");  // the same again: no change
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  Advance(env_->append_retry_us);  // the first failure read again at once; the second holds
+  ASSERT_EQ(env_->board->router.contacts_held.load(), 1u);
+  Advance(env_->append_retry_us);  // the others read again (Ann's hold lasts 1 s)
+  Advance(250'000);                // the router commits its checkpoint
+  uint64_t checkpoint = 0;
+  ASSERT_TRUE(log_.ReadCheckpoint(kRouterConsumer, &checkpoint).ok());
+  ASSERT_LT(checkpoint, ann_edit);
+  ASSERT_GT(bo_again, ann_edit);
+
+  auto request = [&](const std::string& stream) {
+    EraseRequest r{"default", stream.substr(std::string("contact:").size()), "test", "test",
+                   &env_->mapper};
+    r.decided = [this] {
+      DecidedView v = env_->board->router.Decided();
+      v.AddCheckpoint(CheckpointView(&log_).through);
+      return v;
+    };
+    r.wait_decided = RouterWaiter(r.decided, std::chrono::milliseconds(100));
+    return r;
+  };
+  EraseRequest by_checkpoint = request(streams[1]);
+  by_checkpoint.decided = nullptr;
+  by_checkpoint.wait_decided = RouterWaiter(&log_, std::chrono::milliseconds(100));
+  EraseOutcome erased;
+  Status s = EraseContact(&log_, keys.get(), by_checkpoint, &erased);
+  EXPECT_TRUE(s.IsUnavailable()) << "the checkpoint alone waits for Ann: " << s.ToString();
+
+  s = EraseContact(&log_, keys.get(), request(streams[1]), &erased);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(erased.erasure.keys.empty());
 }
 
 // Facts routed before the erasure, waiting behind an append, are decided
