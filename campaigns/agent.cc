@@ -98,14 +98,17 @@ Went ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& 
   return o.kind == SendOutcome::Kind::kSent ? Went::kYes : Went::kNo;
 }
 
-// Why a text or email claimed a while ago, its outcome not known yet,
-// should not go (nullptr: it may): its person replied since the campaign
-// reached them (a later step that stops on a reply: nothing reached them
-// before the first), or paid since the campaign started (a step that stops
-// on a payment). Looked at only once the send has had time to go (most go
-// within a second), so a tick does not read every send in flight.
-const char* StoppedWhileSending(const Task& t, const CampaignStep& step, const AgentInput& in) {
-  if (step.channel == Channel::kCall || in.now_us - t.changed_us < kRepliedGraceUs) return nullptr;
+// Why a text, email or call claimed a while ago, its outcome not known
+// yet (a call not yet on the dialer: `on_dialer` false), should not go
+// (nullptr: it may): its person replied since the campaign reached them (a
+// later step that stops on a reply: nothing reached them before the
+// first), or paid since the campaign started (a step that stops on a
+// payment). Looked at only once the send has had time to go (most go
+// within a second), so a tick does not read every send in flight. A call
+// the dialer took is not withdrawn (docs/campaigns.md).
+const char* StoppedWhileSending(const Task& t, const CampaignStep& step, const AgentInput& in,
+                                bool on_dialer) {
+  if (on_dialer || in.now_us - t.changed_us < kRepliedGraceUs) return nullptr;
   if (step.stop_on_reply && t.step != 0 && in.replied && in.replied(t)) return "replied";
   if (step.stop_on_payment && in.paid && in.paid(t)) return "paid";
   return nullptr;
@@ -136,7 +139,9 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) continue;  // a later tick
       std::optional<SendOutcome> o;
       if (read.ok()) o = got;
-      if (o && o->kind == SendOutcome::Kind::kSent && step.channel == Channel::kCall) {
+      const bool on_dialer =
+          o && o->kind == SendOutcome::Kind::kSent && step.channel == Channel::kCall;
+      if (on_dialer) {
         // On the dialer: done when the call ends.
         o = std::nullopt;
         if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
@@ -144,7 +149,7 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       }
       if (o) {
         plan.events.push_back(Answer(t, step.channel, *o));
-      } else if (const char* why = StoppedWhileSending(t, step, in)) {
+      } else if (const char* why = StoppedWhileSending(t, step, in, on_dialer)) {
         // Still waiting at the connector (an outage, a rate limit): what
         // the claim asked for is withdrawn rather than sent after the
         // reply or the payment.

@@ -11,8 +11,8 @@
 //     with nobody to deliver it (kNotDeliverableRule) -> task.failed
 //     "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
-//     message key is not sent again), unless it is a text or email (not a
-//     call) claimed kRepliedGraceUs ago or more and the step stops on a
+//     message key is not sent again), unless it is a text, email or call
+//     (not yet on the dialer) claimed kRepliedGraceUs ago or more and the step stops on a
 //     reply (a later step) and the person replied since the campaign
 //     reached them -> task.skipped "replied", or on a payment and they
 //     paid since the campaign started -> task.skipped "paid", naming the

@@ -204,11 +204,12 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
       << "a paused campaign sends nothing new but ends what went";
 }
 
-// The person replied while a later step's email waits at the connector
-// (no outcome yet, claimed a while ago): withdrawn, not sent after the
-// reply. Not the first step's send (nothing reached them before it), a
-// call, one claimed a moment ago (it may be going now), one whose outcome
-// is known (done), nor a step that goes on after a reply.
+// The person replied while a later step's email or call waits at the
+// connector (no outcome yet, claimed a while ago): withdrawn, not sent
+// after the reply. Not the first step's send (nothing reached them before
+// it), a call the dialer took (withdrawing it would refuse nothing), one
+// claimed a moment ago (it may be going now), one whose outcome is known
+// (done), nor a step that goes on after a reply.
 TEST_F(SendAgentTest, AReplyWithdrawsALaterStepStillOnItsWay) {
   Task email = Make("answered", 1, TaskState::kInProgress);
   email.agent = "email";
@@ -222,17 +223,21 @@ TEST_F(SendAgentTest, AReplyWithdrawsALaterStepStillOnItsWay) {
   just_claimed.contact = "answered";
   just_claimed.step = 1;
   just_claimed.changed_us = kNoonUtc - kS;
-  EXPECT_EQ(Plan({email, first, call, took}, 100),
-            "task.skipped answered replied email#1; task.done answered-took email#1 (verity); ");
+  Task on_dialer = call;
+  on_dialer.contact = "answered-took";
+  EXPECT_EQ(Plan({email, first, call, took, on_dialer}, 100),
+            "task.skipped answered replied email#1; task.skipped answered replied call#1; "
+            "task.done answered-took email#1 (verity); ");
   EXPECT_EQ(Plan({just_claimed}, 100), "");
   v_.spec.steps[1].stop_on_reply = false;
   EXPECT_EQ(Plan({email}, 100), "");
 }
 
-// The person paid while a step's text or email waits at the connector
-// (the step stops on a payment, as steps do unless told otherwise): what
-// its claim asked for is withdrawn, the first step's too; an outcome still
-// wins, a call and a send claimed a moment ago are left alone.
+// The person paid while a step's text, email or call waits at the
+// connector (the step stops on a payment, as steps do unless told
+// otherwise): what its claim asked for is withdrawn, the first step's
+// too; an outcome still wins, a call the dialer took and a send claimed a
+// moment ago are left alone.
 TEST_F(SendAgentTest, APaymentWithdrawsASendStillOnItsWay) {
   Task text = Make("paid", 0, TaskState::kInProgress);
   text.changed_us = kNoonUtc - kRepliedGraceUs;
@@ -245,9 +250,11 @@ TEST_F(SendAgentTest, APaymentWithdrawsASendStillOnItsWay) {
   took.contact = "paid-took";
   Task just_claimed = text;
   just_claimed.changed_us = kNoonUtc - kS;
-  EXPECT_EQ(Plan({text, email, call, took}, 100),
+  Task on_dialer = call;
+  on_dialer.contact = "paid-took";
+  EXPECT_EQ(Plan({text, email, call, took, on_dialer}, 100),
             "task.skipped paid paid sms#1; task.skipped paid paid email#1; "
-            "task.done paid-took sms#1 (verity); ");
+            "task.skipped paid paid call#1; task.done paid-took sms#1 (verity); ");
   EXPECT_EQ(Plan({just_claimed}, 100), "");
   v_.spec.steps[1].stop_on_payment = false;
   EXPECT_EQ(Plan({email}, 100), "");
