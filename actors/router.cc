@@ -91,7 +91,7 @@ void SendToContact(Self* self, uint64_t webhook_seq, const std::string& tenant,
   } else if (webhook_seq != 0) {
     // Counted apart: it does not fill the in-flight limit, and answers to
     // facts handed on before a read again cannot lower it.
-    st.held_webhooks[webhook_seq]++;
+    if (st.held_webhooks[webhook_seq]++ == 0) st.held_version++;
     if (auto it = st.in_flight.find(webhook_seq); it != st.in_flight.end() && --it->second <= 0)
       st.in_flight.erase(it);
   }
@@ -159,7 +159,7 @@ void Publish(Self* self) {
   constexpr auto kRelaxed = std::memory_order_relaxed;
   b.decided.store(Decided(st), kRelaxed);
   b.SetDecided((st.in_flight.empty() ? st.next_seq : st.in_flight.begin()->first) - 1,
-               st.held_webhooks);
+               st.held_version, st.held_webhooks);
   b.read.store(st.next_seq - 1, kRelaxed);
   b.webhooks_in_flight.store(st.in_flight.size(), kRelaxed);
   b.contacts_live.store(st.contacts.size(), kRelaxed);
@@ -804,8 +804,10 @@ void Hold(Self* self, const std::string& key) {
 void ReadAgainFromCheckpoint(Self* self) {
   auto& s = self->state;
   s.epoch++;
+  if (s.env->board) s.env->board->router.ReadAgain();  // what it decided so far stays decided
   s.in_flight.clear();
   s.held_webhooks.clear();
+  s.held_version++;
   s.claims.clear();
   s.claims_by_webhook.clear();
   s.reread_until = std::max(s.reread_until, s.next_seq - 1);

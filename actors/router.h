@@ -123,6 +123,7 @@ struct RouterState {
   // checkpoint stays before the first (answers to facts handed on before
   // a read again do not count against these).
   std::map<uint64_t, int> held_webhooks;
+  uint64_t held_version = 0;  // one more at each change of its keys (RouterStatus::SetDecided)
   // Push reports for a contact, by its key, while it has no actor that
   // started (none while it is held): handed to each actor it gets next
   // (they are idempotent), forgotten once one starts, answers a fact or

@@ -100,17 +100,30 @@ struct RouterStatus {
     return it == inbound_.end() ? Inbound{} : it->second;
   }
 
-  // What the router has decided (sync/decided_view.h): every webhook up to
-  // `through` but the held ones. Written by the router as it publishes
-  // (the held ones copied only while there are any); any thread reads a
+  // What the router has decided (sync/decided_view.h). SetDecided: its
+  // reading now has decided every webhook up to `through` but `held`'s
+  // keys, copied only when `held_version` changed (the router counts its
+  // changes). ReadAgain: the router begins its reading again from its
+  // checkpoint; the reading so far is kept as the one before, unless that
+  // one had read further. Written by the router; any thread reads a
   // consistent view. Before the router's first publication: nothing.
   template <class HeldMap>
-  void SetDecided(uint64_t through, const HeldMap& held) {
+  void SetDecided(uint64_t through, uint64_t held_version, const HeldMap& held) {
     std::lock_guard<std::mutex> lock(decided_mu_);
-    decided_.through = through;
-    if (held.empty() && decided_.held.empty()) return;
-    decided_.held.clear();
-    for (const auto& h : held) decided_.held.insert(h.first);
+    decided_.now.through = through;
+    if (held_version == held_version_) return;
+    held_version_ = held_version;
+    if (held.empty()) {
+      decided_.now.held = nullptr;
+      return;
+    }
+    auto keys = std::make_shared<std::set<uint64_t>>();
+    for (const auto& h : held) keys->insert(keys->end(), h.first);
+    decided_.now.held = std::move(keys);
+  }
+  void ReadAgain() {
+    std::lock_guard<std::mutex> lock(decided_mu_);
+    if (decided_.now.through >= decided_.before.through) decided_.before = decided_.now;
   }
   DecidedView Decided() const {
     std::lock_guard<std::mutex> lock(decided_mu_);
@@ -122,6 +135,7 @@ struct RouterStatus {
   std::map<std::pair<std::string, std::string>, Inbound> inbound_;
   mutable std::mutex decided_mu_;
   DecidedView decided_;
+  uint64_t held_version_ = 0;
 };
 
 struct ConnectorStatus {

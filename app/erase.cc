@@ -356,9 +356,10 @@ std::function<Status(const std::vector<uint64_t>&)> RouterWaiter(
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     const std::string why =
-        v.held.count(waiting) ? "it waits for a contact the sync holds (its log shows contact_held)"
-                              : "it has decided up to " + std::to_string(v.through) +
-                                    ": is it behind, or a contact held?";
+        v.Held(waiting)
+            ? "it waits for a contact the sync holds (its log shows contact_held)"
+            : "it has decided up to " + std::to_string(std::max(v.checkpoint, v.now.through)) +
+                  ": is it behind, or a contact held?";
     return Status::Unavailable("the sync has not decided webhook " + std::to_string(waiting) +
                                " about the person (" + why + "); nothing was erased; erase again");
   };

@@ -124,7 +124,7 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
   if (config.sync().enabled) {
     req.decided = [log, router = std::move(router)] {
       DecidedView v = router ? router() : DecidedView{};
-      v.AddCheckpoint(CheckpointView(log).through);
+      v.AddCheckpoint(CheckpointView(log).checkpoint);
       return v;
     };
     req.wait_decided = RouterWaiter(req.decided, std::chrono::seconds(20));

@@ -51,6 +51,7 @@ class ServedWork final : public PartitionWork {
   bool Answer(const std::string& request, std::function<void(std::string)>* reply) override {
     return work_->Answer(request, reply);
   }
+  std::function<DecidedView()> DecidedSource() const override { return work_->DecidedSource(); }
 
  private:
   std::unique_ptr<PartitionWork> work_;

@@ -260,8 +260,8 @@ TEST(RouterWaiterTest, WaitsForTheCheckpointWithinItsBudget) {
   // By the router's word: a webhook held for a contact waits, the others
   // up to where it has decided do not.
   DecidedView view;
-  view.through = 9;
-  view.held = {5};
+  view.now.through = 9;
+  view.now.held = std::make_shared<std::set<uint64_t>>(std::set<uint64_t>{5, 8});
   auto by_router = RouterWaiter([&view] { return view; }, std::chrono::milliseconds(60));
   EXPECT_TRUE(by_router({3, 6, 9}).ok());
   s = by_router({3, 5});
@@ -269,8 +269,16 @@ TEST(RouterWaiterTest, WaitsForTheCheckpointWithinItsBudget) {
   EXPECT_NE(s.message().find("webhook 5"), std::string::npos) << s.ToString();
   EXPECT_NE(s.message().find("a contact the sync holds"), std::string::npos) << s.ToString();
   view.AddCheckpoint(5);  // the router's checkpoint passed it meanwhile
-  EXPECT_TRUE(view.held.empty());
   EXPECT_TRUE(view.Has(5));
+  EXPECT_FALSE(view.Has(8));
+  // Its reading begun again from the checkpoint: what the reading before
+  // decided stays decided, what it held does not.
+  view.before = view.now;
+  view.now = {};
+  view.now.through = 6;
+  EXPECT_TRUE(view.Has(9)) << "decided by the reading before";
+  EXPECT_FALSE(view.Has(8));
+  EXPECT_FALSE(view.Has(10));
 }
 
 // A contact the router holds (its stream cannot be read) keeps the
@@ -308,22 +316,38 @@ TEST_F(ActorTest, AContactHeldDoesNotHoldBackAnotherPersonsErasure) {
                    &env_->mapper};
     r.decided = [this] {
       DecidedView v = env_->board->router.Decided();
-      v.AddCheckpoint(CheckpointView(&log_).through);
+      v.AddCheckpoint(CheckpointView(&log_).checkpoint);
       return v;
     };
     r.wait_decided = RouterWaiter(r.decided, std::chrono::milliseconds(100));
     return r;
   };
+  const DecidedView view = env_->board->router.Decided();
+  EXPECT_FALSE(view.Has(ann_edit)) << "Ann's webhook waits for her";
+  EXPECT_TRUE(view.Held(ann_edit));
+  EXPECT_TRUE(view.Has(bo_again));
   EraseRequest by_checkpoint = request(streams[1]);
   by_checkpoint.decided = nullptr;
   by_checkpoint.wait_decided = RouterWaiter(&log_, std::chrono::milliseconds(100));
   EraseOutcome erased;
   Status s = EraseContact(&log_, keys.get(), by_checkpoint, &erased);
   EXPECT_TRUE(s.IsUnavailable()) << "the checkpoint alone waits for Ann: " << s.ToString();
+  EXPECT_NE(s.message().find("webhook " + std::to_string(bo_again)), std::string::npos)
+      << s.ToString();
 
   s = EraseContact(&log_, keys.get(), request(streams[1]), &erased);
   EXPECT_TRUE(s.ok()) << s.ToString();
-  EXPECT_FALSE(erased.erasure.keys.empty());
+
+  // Ann's hold ends, her stream still unreadable: the router reads again
+  // from its checkpoint, before Bo's webhook, and holds her again; what it
+  // decided stays so all along.
+  const uint64_t reads = log_.StreamReads(streams[0]);
+  for (int i = 0; i < 30; ++i) {
+    Advance(100'000);
+    ASSERT_TRUE(env_->board->router.Decided().Has(bo_again)) << i * 100 << " ms";
+    ASSERT_FALSE(env_->board->router.Decided().Has(ann_edit));
+  }
+  EXPECT_GT(log_.StreamReads(streams[0]), reads) << "read again";
 }
 
 // Facts routed before the erasure, waiting behind an append, are decided
