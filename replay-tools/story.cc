@@ -154,8 +154,9 @@ EventStory TellEvent(const Event& e, bool reveal) {
   if (e.type == kReplayRequestedType) {
     ReplayRequest r;
     if (DecodeReplayRequest(e.payload, &r).ok()) {
-      s.what = "replay requested: " + std::to_string(r.items.size()) + " push(es) to re-drive (" +
-               r.reason + ")";
+      // (the operator's reason may name a phone or email, as a settlement's note)
+      s.what = "replay requested: " + std::to_string(r.items.size()) + " push(es) to re-drive" +
+               (reveal ? Note(r.reason) : "");
       s.decoded = true;
     } else {
       s.what = "unreadable replay.requested";

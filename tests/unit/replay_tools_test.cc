@@ -14,6 +14,7 @@
 #include "replay-tools/events_command.h"
 #include "replay-tools/redrive_items.h"
 #include "replay-tools/replay.h"
+#include "replay-tools/story.h"
 #include "replay-tools/tool_log.h"
 #include "replay-tools/trace.h"
 #include "storage/memory_event_log.h"
@@ -1354,6 +1355,25 @@ TEST(Verify, SummaryRechecksAgainstTheSameLog) {
   std::ostringstream bad;
   EXPECT_EQ(RunAuditVerify(b.log, forged, true, bad, err), 1);
   EXPECT_NE(bad.str().find("\"matches_summary\":false"), std::string::npos);
+}
+
+// An operator's reason for a replay may name the person (a phone, an
+// email): told only to who may see them, as a settlement's note.
+TEST(EventStoryTest, AReplaysReasonIsToldOnlyWhenRevealed) {
+  ReplayRequest r;
+  r.reason = "+1 205 555 0142 says she never got the reminder";
+  r.items.resize(1);
+  r.items[0].contact_id = "c1";
+  r.items[0].push.type = std::string(ev::kPushRequested);
+  r.items[0].push.system = "aloware";
+  r.items[0].push.op = "upsert";
+  r.items[0].push.push_id = "c1:aloware:1";
+  Event e;
+  e.type = std::string(kReplayRequestedType);
+  e.payload = EncodeReplayRequest(r);
+  const std::string masked = TellEvent(e, /*reveal=*/false).what;
+  EXPECT_EQ(masked, "replay requested: 1 push(es) to re-drive");
+  EXPECT_NE(TellEvent(e, /*reveal=*/true).what.find(r.reason), std::string::npos);
 }
 
 }  // namespace
