@@ -139,8 +139,9 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) continue;  // a later tick
       std::optional<SendOutcome> o;
       if (read.ok()) o = got;
-      const bool on_dialer =
-          o && o->kind == SendOutcome::Kind::kSent && step.channel == Channel::kCall;
+      // (a damaged row may hide a call the dialer took: not withdrawn)
+      const bool on_dialer = step.channel == Channel::kCall &&
+                             (read.IsCorruption() || (o && o->kind == SendOutcome::Kind::kSent));
       if (on_dialer) {
         // On the dialer: done when the call ends.
         o = std::nullopt;

@@ -273,6 +273,9 @@ TEST_F(SendAgentTest, AnUnreadableOutcomeWaitsRatherThanEndsTheTask) {
   corrupt.contact = "answered-corrupt";
   EXPECT_EQ(Plan({email, text}, 100), "");
   EXPECT_EQ(Plan({corrupt}, 100), "task.skipped answered-corrupt replied email#1; ");
+  Task corrupt_call = Make("answered-corrupt", 2, TaskState::kInProgress);
+  corrupt_call.changed_us = email.changed_us;
+  EXPECT_EQ(Plan({corrupt_call}, 100), "") << "a damaged row may hide a call the dialer took";
   Task released = Make("paid-unreadable", 0, TaskState::kPending);  // its lease lapsed
   released.claims = 1;
   EXPECT_EQ(Plan({released}, 100), "") << "not checked again while its outcome cannot be read";
