@@ -104,8 +104,8 @@ struct RouterStatus {
   // reading now has decided every webhook up to `through` but `held`'s
   // keys, copied only when `held_version` changed (the router counts its
   // changes). ReadAgain: the router begins its reading again from its
-  // checkpoint; the reading so far is kept as the one before, unless that
-  // one had read further. Written by the router; any thread reads a
+  // checkpoint; the reading so far is merged into the one before (what
+  // either decided stays decided). Written by the router; any thread reads a
   // consistent view. Before the router's first publication: nothing.
   template <class HeldMap>
   void SetDecided(uint64_t through, uint64_t held_version, const HeldMap& held) {
@@ -123,7 +123,7 @@ struct RouterStatus {
   }
   void ReadAgain() {
     std::lock_guard<std::mutex> lock(decided_mu_);
-    if (decided_.now.through >= decided_.before.through) decided_.before = decided_.now;
+    decided_.before = Merged(decided_.now, decided_.before);
   }
   DecidedView Decided() const {
     std::lock_guard<std::mutex> lock(decided_mu_);
@@ -131,6 +131,21 @@ struct RouterStatus {
   }
 
  private:
+  // One reading that has decided what either has: the one that read
+  // further, its held webhooks less those the other decided.
+  static DecidedView::Reading Merged(const DecidedView::Reading& a, const DecidedView::Reading& b) {
+    const DecidedView::Reading& far = a.through >= b.through ? a : b;
+    const DecidedView::Reading& near = &far == &a ? b : a;
+    DecidedView::Reading m;
+    m.through = far.through;
+    if (!far.held) return m;
+    auto held = std::make_shared<std::set<uint64_t>>();
+    for (uint64_t seq : *far.held)
+      if (!near.Has(seq)) held->insert(held->end(), seq);
+    if (!held->empty()) m.held = std::move(held);
+    return m;
+  }
+
   mutable std::mutex inbound_mu_;
   std::map<std::pair<std::string, std::string>, Inbound> inbound_;
   mutable std::mutex decided_mu_;

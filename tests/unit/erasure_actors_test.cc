@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "actors/router.h"
+#include "actors/status_board.h"
 #include "app/erase.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
@@ -348,6 +349,24 @@ TEST_F(ActorTest, AContactHeldDoesNotHoldBackAnotherPersonsErasure) {
     ASSERT_FALSE(env_->board->router.Decided().Has(ann_edit));
   }
   EXPECT_GT(log_.StreamReads(streams[0]), reads) << "read again";
+}
+
+// The router's readings merged at each read again: what either decided
+// stays decided (a webhook the newer one holds that the older decided, and
+// the other way), what both hold or neither read does not.
+TEST(RouterStatusTest, WhatAnyReadingDecidedStaysDecided) {
+  RouterStatus b;
+  b.SetDecided(9, 1, std::map<uint64_t, int>{{5, 1}});
+  b.ReadAgain();
+  b.SetDecided(12, 2, std::map<uint64_t, int>{{7, 1}, {11, 1}});
+  b.ReadAgain();
+  b.SetDecided(3, 3, std::map<uint64_t, int>{});
+  const DecidedView v = b.Decided();
+  EXPECT_TRUE(v.Has(5)) << "decided by the second reading";
+  EXPECT_TRUE(v.Has(7)) << "decided by the first";
+  EXPECT_FALSE(v.Has(11)) << "held, and past the first";
+  EXPECT_TRUE(v.Has(12));
+  EXPECT_FALSE(v.Has(13));
 }
 
 // Facts routed before the erasure, waiting behind an append, are decided
