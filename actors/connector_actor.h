@@ -130,9 +130,10 @@ struct ConnectorState {
     int generation = 0;
     bool hold_unrecorded = false;
     int64_t hold_retry_at = 0;
-    // A request under this generation may have been carried out (a 5xx
-    // other than 503: a gateway's 502 or 504 may hide an origin that took
-    // it): it is never given up, so a restart does not send it again.
+    // A request under this generation may have been carried out (an
+    // answer that is not the vendor's own "not done", connector_answers'
+    // SaysNotDone: a gateway's bare 5xx may hide a vendor that took it): it
+    // is never given up, so a restart does not send it again.
     bool may_have_gone = false;
     std::string held_reason;
     int64_t opt_out_since = 0;  // an opt-out push: its webhook's time (status board)

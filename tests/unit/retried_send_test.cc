@@ -47,6 +47,18 @@ class RetriedSend : public testing::ActorTest {
     return send;
   }
 
+  // The text "p-send" to c1 handed to a new connector on `client` (its
+  // sends not idempotent) with settings `s` otherwise.
+  void SendText(const std::shared_ptr<testing::ScriptedClient>& client, ConnectorSettings s) {
+    client->sends_not_idempotent = true;
+    s.client = client;
+    auto c = Connector(s);
+    PushOrder send = Order("p-send", "c1");
+    send.request.op = "send";
+    caf::anon_send(c, send);
+    sched_->run();
+  }
+
   // The reason of the push.held in the log ("" when none).
   std::string HeldReason() {
     std::vector<Event> all;
@@ -139,14 +151,9 @@ TEST_F(RetriedSend, ATextAGatewayTimedOutIsNotHeld) {
 // The last attempt answered "not done": dead-lettered, nothing held.
 TEST_F(RetriedSend, ATextOutOfAttemptsIsNotHeld) {
   auto client = std::make_shared<testing::ScriptedClient>();
-  client->sends_not_idempotent = true;
   ConnectorSettings s = Settings(client);
   s.backoff.max_attempts = 1;
-  auto c = Connector(s);
-  PushOrder send = Order("p-send", "c1");
-  send.request.op = "send";
-  caf::anon_send(c, send);
-  sched_->run();
+  SendText(client, s);
   ASSERT_EQ(client->pushes.size(), 1u);
   client->pushes[0].done(Answered(503));
   sched_->run();
@@ -244,15 +251,10 @@ TEST_F(RetriedSend, ARefusedHoldIsWrittenAgainAfterAShortBackoff) {
 // however many requests its free tries took.
 TEST_F(RetriedSend, AnUnansweredTextAfterTheDailyCapsTriesIsNotSentAgain) {
   auto client = std::make_shared<testing::ScriptedClient>();
-  client->sends_not_idempotent = true;
   ConnectorSettings s = Settings(client);
   s.daily_limit = 1000;
   s.backoff.max_attempts = 2;
-  auto c = Connector(s);
-  PushOrder send = Order("p-send", "c1");
-  send.request.op = "send";
-  caf::anon_send(c, send);
-  sched_->run();
+  SendText(client, s);
   PushResult spent = Answered(429);
   spent.daily_remaining = 0;
   for (size_t i = 0; i < 2; ++i) {  // the cap spent on two days
