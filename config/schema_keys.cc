@@ -194,7 +194,8 @@ void ApiKeys(std::vector<KeySpec>* out) {
   k.push_back(Num("api.rate_limit_per_tenant", "3000", 0, 10000000, kRestart,
                   INTO(api.rate_limit_per_tenant), "API requests a minute per tenant; 0: no limit"));
   k.push_back(Flag("api.anonymous_search", "true", kRestart, INTO(api.anonymous_search),
-                   "the status page's search answers viewers not signed in (masked); `false`: sign in"));
+                   "the status page's search answers viewers not signed in (masked) where one tenant is "
+                   "configured; `false`, or several tenants: sign in"));
   k.push_back(Num("api.session_hours", "12", 1, 24 * 30, kRestart, INTO(api.session_hours),
                   "how long a status-page sign-in lasts"));
 }

@@ -188,11 +188,20 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
   if (signin == "failed") m.notice = "That key is not valid (or was revoked). Nothing was signed in.";
   if (signin == "ok") m.notice = "Signed in: phones, emails and names are shown.";
   if (signin == "out") m.notice = "Signed out.";
-  m.search_allowed = m.signed_in || config.api().anonymous_search;
+  // Nobody signed in may be anyone of any tenant: where several share the
+  // service, what names a person (a search, a contact's id) needs a key.
+  const bool shared = Live().tenants().size() > 1;
+  m.search_allowed = m.signed_in || (config.api().anonymous_search && !shared);
+  if (!m.search_allowed && shared)
+    m.search_refusal =
+        "Sign in with a viewer key to search for a contact: several tenants share this service.";
   // A tenant's key sees its own systems, and the summary counts them alone.
   m.view = View(key ? key->tenant : std::string(kAllTenants));
-  if (!key)
+  if (!key) {
     for (auto& c : m.view.campaigns) c.name.clear();  // free text: shown once signed in
+    if (shared)
+      for (auto& a : m.view.attention) a.contact_id.clear();  // "sign in to see"
+  }
   // A search comes as a POST (the phone or email stays out of URLs and
   // the proxy's access log), answered on the worker.
   if (r.method != "POST") {

@@ -196,8 +196,10 @@ std::string RenderStatusPage(const PageModel& m) {
          "<th>When</th><th>Tenant</th><th>Contact</th><th>What</th></tr>";
     for (const auto& a : m.view.attention)
       h += "<tr><td>" + HtmlEscape(FormatToolTime(a.at_us)) + "</td><td>" + HtmlEscape(a.tenant) +
-           "</td><td>contact:" + HtmlEscape(a.contact_id) + "</td><td>" + HtmlEscape(a.what) +
-           "</td></tr>";
+           "</td><td>" +
+           (a.contact_id.empty() ? std::string("(sign in to see)")
+                                 : "contact:" + HtmlEscape(a.contact_id)) +
+           "</td><td>" + HtmlEscape(a.what) + "</td></tr>";
     h += "</table></div></section>";
   }
   h += "<section><h2>Search for a contact</h2><div class=\"panel\">";
@@ -211,7 +213,10 @@ std::string RenderStatusPage(const PageModel& m) {
       h += "<p class=\"muted\">Phones, emails and names are masked until you sign in with a "
            "viewer key.</p>";
   } else {
-    h += "<p>Sign in with a viewer key to search for a contact.</p>";
+    h += "<p>" +
+         HtmlEscape(m.search_refusal.empty() ? "Sign in with a viewer key to search for a contact."
+                                             : m.search_refusal) +
+         "</p>";
   }
   h += "</div>";
   if (m.searched) {

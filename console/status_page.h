@@ -22,6 +22,7 @@ struct PageModel {
   std::string search_problem;  // why the search found nothing, in words
   std::vector<ContactStory> stories;
   bool search_allowed = true;  // anonymous search is off and nobody is signed in: false
+  std::string search_refusal;  // why not, when search_allowed is false; empty: the usual words
   bool signed_in = false;
   std::string key_name, key_role;  // who is signed in
   std::string notice;              // one line at the top ("Signed in.", "That key is not valid.")

@@ -77,7 +77,7 @@ def main():
     for i in range(2):
         d = os.path.join(work, f"node{i}")
         os.makedirs(d)
-        nodes.append(t.Dfm(args.dfm, d, extra_config=(
+        nodes.append(t.Dfm(args.dfm, d, other_tenants=False, extra_config=(
             f'[ghl]\ned25519_public_key_file = "{GHL_PUBLIC_KEY}"\nlocation_id = "loc_sandbox"\n' + ct.cluster_config(nats, f"node{i}", partitions=2, lease_ttl_s=3) + "replicas = 1\n" +
             "[sync]\ncontact_idle_s = 5\n")))
     nginx = ct.ClusterNginx(work, [n.port for n in nodes])
@@ -194,7 +194,7 @@ def main():
             wait_for(f"node{i}'s status page showing the tenant's GoHighLevel card",
                      lambda n=n: ghl_card in page(n), timeout=10)
             # Its search finds the person wherever the tenant runs (masked:
-            # nobody signed in).
+            # nobody signed in; one tenant, so anybody may search).
             status, _, body = t.request("127.0.0.1", n.port, "POST", "/docs/visual", body=b"q=%2B12055550301",
                                         headers={"Content-Type": "application/x-www-form-urlencoded"},
                                         timeout=15)

@@ -185,7 +185,8 @@ class OnACluster:
 
     def make_dfm(self, extra_config=""):
         return ClusterDfm(type(self).binary(), self.dir, extra_config=extra_config,
-                          cluster_extra=self.cluster_extra)
+                          cluster_extra=self.cluster_extra,
+                          other_tenants=getattr(self, "other_tenants", True))
 
     def tearDown(self):
         try:
@@ -203,7 +204,8 @@ class ClusterDfm:
     `data_dir` is that copy; kill9() kills -9 the node running that
     partition and start() brings it back; stop() stops every node."""
 
-    def __init__(self, binary, workdir, extra_config="", nodes=3, partitions=2, cluster_extra=""):
+    def __init__(self, binary, workdir, extra_config="", nodes=3, partitions=2, cluster_extra="",
+                 other_tenants=True):
         self.binary = binary
         self.workdir = workdir
         self.nats = NatsCluster(workdir, n=1)
@@ -213,7 +215,8 @@ class ClusterDfm:
         for i in range(nodes):
             d = os.path.join(workdir, f"node{i}")
             os.makedirs(d, exist_ok=True)
-            self.nodes.append(t.Dfm(binary, d, public_base_url=f"http://127.0.0.1:{self.port}", extra_config=(
+            self.nodes.append(t.Dfm(binary, d, public_base_url=f"http://127.0.0.1:{self.port}",
+                                    other_tenants=other_tenants, extra_config=(
                 extra_config + cluster_config(self.nats, f"node{i}", partitions=partitions, lease_ttl_s=3) +
                 "replicas = 1\n" + cluster_extra)))
         self.nginx = ClusterNginx(workdir, [n.port for n in self.nodes], port=self.port)

@@ -42,6 +42,8 @@ from sync_e2e_test import by_phone, wait_for  # noqa: E402
 
 
 class ConsentTest(unittest.TestCase):
+    other_tenants = False  # one company's: the status page's search answers anybody, masked
+
     def setUp(self):
         messages.MessagesTest.setUp(self)
         self.serve_env = self.env  # for a test that starts dfm again

@@ -6,11 +6,12 @@ against `dfm serve` between the four sandboxes, driven in headless Chromium
 - The page loads at 1280x800 and at phone width (nothing wider than the
   screen), shows each system's card, shows Aloware down while its sandbox
   is stopped and working again after it is back.
-- The search answers a real contact in any spelling of its phone: where it
-  exists, its STOP with since when and through which system, the "what to
-  send IT" box; without sign-in nothing personal is on the page; signed in
-  with a viewer key (`dfm keys create`), it is; signing out masks again; it
-  works with JavaScript off.
+- On one company's service (OneTenantConsoleTest) the search answers a real
+  contact in any spelling of its phone: where it exists, its STOP with since
+  when and through which system, the "what to send IT" box; without sign-in
+  nothing personal is on the page; signed in with a viewer key (`dfm keys
+  create`), it is; signing out masks again; it works with JavaScript off.
+  Where several tenants share the service, nobody signed in searches.
 - The API: keys made by `dfm keys` (with the service running and without),
   roles, tenants, limits with their headers, and GET /v1/openapi.json
   valid against the OpenAPI Initiative's 3.1 schema.
@@ -63,7 +64,10 @@ def browser(workdir, width=1280, height=800, javascript=True):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
 
 
-class ConsoleTest(unittest.TestCase):
+class ConsolePage(unittest.TestCase):
+    """The service and its sandboxes, a browser's helpers; the tests are
+    below. `other_tenants`: the tenant "acme" besides "default"."""
+    other_tenants = True
     make_dfm = messages.MessagesTest.make_dfm
     setUp = messages.MessagesTest.setUp
     verity_inbound = messages.MessagesTest.verity_inbound
@@ -122,6 +126,22 @@ class ConsoleTest(unittest.TestCase):
         d.find_element(By.CSS_SELECTOR, "form.search input[type=submit]").click()
         wait_for("the answer", lambda: d.find_elements(By.CSS_SELECTOR, ".story, #search-result"))
 
+    def sign_in(self, d, token):
+        d.find_element(By.ID, "key").send_keys(token)
+        d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()
+        def signed_in():
+            try:
+                return "Signed in" in d.find_element(By.TAG_NAME, "header").text
+            except (NoSuchElementException, StaleElementReferenceException):  # the page is being replaced
+                return False
+            except WebDriverException as e:
+                # Chromium's own word for a stale element, the page replaced
+                # between finding the header and reading it.
+                if "does not belong to the document" in str(e):
+                    return False
+                raise
+        wait_for("signed in", signed_in)
+
     def api(self, path, key=None, method="GET", body=None, admin=False):
         headers = {"Authorization": "Bearer " + key} if key else {}
         if body is not None:
@@ -130,6 +150,11 @@ class ConsoleTest(unittest.TestCase):
         status, h, data = dfmtest.request("127.0.0.1", port, method, path,
                                           json.dumps(body) if body is not None else None, headers)
         return status, h, json.loads(data) if data.strip().startswith(b"{") else data
+
+
+class ConsoleTest(ConsolePage):
+    """The tenants "default" and "acme" (one service for several
+    companies)."""
 
     # --- the page --------------------------------------------------------
 
@@ -170,61 +195,18 @@ class ConsoleTest(unittest.TestCase):
         self.assertRegex(card.text, r"Syncs in the last hour\s+[3-9]")
         self.shot(d, "status-aloware-recovered")
 
-    def test_the_search_tells_a_contacts_story_masked_until_signed_in(self):
+    def test_nobody_signed_in_searches_where_several_tenants_share_the_service(self):
         self.ghl_contact(PHONE, email="ada@example.com")
-        self.verity_inbound(PHONE, "STOP")
-        wait_for("the opt-out recorded",
-                 lambda: any(e["type"] == "contact.opted_out" for e in self.dfm.dump()))
         d = self.page()
+        self.assertEqual(d.find_elements(By.NAME, "q"), [], "no search box for anybody")
+        self.assertIn("Sign in with a viewer key to search for a contact: several tenants share "
+                      "this service.", d.find_element(By.TAG_NAME, "main").text)
+        self.sign_in(d, self.key("viewer", tenant="default", name="front desk"))
         self.search(d, SPELLED)
-        story = d.find_element(By.CSS_SELECTOR, ".story")
-        self.assertIn("GoHighLevel", story.text)
-        self.assertIn("Aloware", story.text)
-        row = story.find_element(By.CSS_SELECTOR, 'tr[data-channel="sms"]')
-        self.assertIn("Opted out", row.text)
-        self.assertIn("Verity", row.text)
-        self.assertIn("the person", row.text)
-        report = story.find_element(By.TAG_NAME, "textarea").get_attribute("value")
-        self.assertIn("Contact:", report)
-        self.assertIn("System:", report)
-        source = d.page_source
-        for secret in (PHONE, PHONE[2:], "555-0401", "Lovelace", "ada@example.com"):
-            self.assertNotIn(secret, source, "shown without sign-in")
-        self.shot(d, "search-masked")
-
-        viewer = self.key("viewer", name="front desk")
-        d.find_element(By.ID, "key").send_keys(viewer)
-        d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()
-        def signed_in():
-            try:
-                return "Signed in" in d.find_element(By.TAG_NAME, "header").text
-            except (NoSuchElementException, StaleElementReferenceException):  # the page is being replaced
-                return False
-            except WebDriverException as e:
-                # Chromium's own word for a stale element, the page replaced
-                # between finding the header and reading it.
-                if "does not belong to the document" in str(e):
-                    return False
-                raise
-        wait_for("signed in", signed_in)
-        self.assertNotIn(viewer, d.page_source)
-        self.search(d, "ada@example.com")
-        story = d.find_element(By.CSS_SELECTOR, ".story")
-        self.assertIn(PHONE, story.text)
-        self.assertIn("Ada Lovelace", story.text)
-        self.shot(d, "search-signed-in")
+        self.assertIn(PHONE, d.find_element(By.CSS_SELECTOR, ".story").text)
         d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()  # sign out
         wait_for("signed out", lambda: "Signed out" in d.page_source)
-        self.search(d, SPELLED)
-        self.assertNotIn(PHONE, d.page_source)
-
-        # With JavaScript off the page and its search still work.
-        plain = self.page(javascript=False)
-        self.assertEqual(plain.find_element(By.ID, "summary").text, "All systems working")
-        self.search(plain, SPELLED)
-        self.assertIn("Opted out", plain.find_element(By.CSS_SELECTOR, ".story").text)
-        self.assertTrue(plain.find_elements(By.CSS_SELECTOR, "button.copy[hidden]"),
-                        "the Copy button stays hidden without its script")
+        self.assertEqual(d.find_elements(By.NAME, "q"), [])
 
     # --- the API ---------------------------------------------------------
 
@@ -456,6 +438,55 @@ class ConsoleTest(unittest.TestCase):
                     self.assertIn(body["error"], ("unknown_key", "unknown_customer", "unknown_campaign"))
                     continue
                 self.assertNotIn(status, (404, 405), (method, path, body))
+
+
+class OneTenantConsoleTest(ConsolePage):
+    """The tenant "default" alone (one company's service): the page's
+    search answers anybody, masked until signed in."""
+    other_tenants = False
+
+    def test_the_search_tells_a_contacts_story_masked_until_signed_in(self):
+        self.ghl_contact(PHONE, email="ada@example.com")
+        self.verity_inbound(PHONE, "STOP")
+        wait_for("the opt-out recorded",
+                 lambda: any(e["type"] == "contact.opted_out" for e in self.dfm.dump()))
+        d = self.page()
+        self.search(d, SPELLED)
+        story = d.find_element(By.CSS_SELECTOR, ".story")
+        self.assertIn("GoHighLevel", story.text)
+        self.assertIn("Aloware", story.text)
+        row = story.find_element(By.CSS_SELECTOR, 'tr[data-channel="sms"]')
+        self.assertIn("Opted out", row.text)
+        self.assertIn("Verity", row.text)
+        self.assertIn("the person", row.text)
+        report = story.find_element(By.TAG_NAME, "textarea").get_attribute("value")
+        self.assertIn("Contact:", report)
+        self.assertIn("System:", report)
+        source = d.page_source
+        for secret in (PHONE, PHONE[2:], "555-0401", "Lovelace", "ada@example.com"):
+            self.assertNotIn(secret, source, "shown without sign-in")
+        self.shot(d, "search-masked")
+
+        viewer = self.key("viewer", name="front desk")
+        self.sign_in(d, viewer)
+        self.assertNotIn(viewer, d.page_source)
+        self.search(d, "ada@example.com")
+        story = d.find_element(By.CSS_SELECTOR, ".story")
+        self.assertIn(PHONE, story.text)
+        self.assertIn("Ada Lovelace", story.text)
+        self.shot(d, "search-signed-in")
+        d.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()  # sign out
+        wait_for("signed out", lambda: "Signed out" in d.page_source)
+        self.search(d, SPELLED)
+        self.assertNotIn(PHONE, d.page_source)
+
+        # With JavaScript off the page and its search still work.
+        plain = self.page(javascript=False)
+        self.assertEqual(plain.find_element(By.ID, "summary").text, "All systems working")
+        self.search(plain, SPELLED)
+        self.assertIn("Opted out", plain.find_element(By.CSS_SELECTOR, ".story").text)
+        self.assertTrue(plain.find_elements(By.CSS_SELECTOR, "button.copy[hidden]"),
+                        "the Copy button stays hidden without its script")
 
 
 class ClusterConsoleTest(clustertest.OnACluster, ConsoleTest):

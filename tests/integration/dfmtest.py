@@ -176,10 +176,12 @@ class Dfm:
     `server_config`: lines for its [server] table in place of the default
     `read_timeout_ms = 5000`; `extra_config`: tables after the others;
     `public_base_url`: the URL vendors post to (Twilio signs it), by
-    default dfm's own on loopback."""
+    default dfm's own on loopback; `other_tenants`: the tenant "acme"
+    besides "default" (False: one company's service, where the status page
+    searches for anybody not signed in)."""
 
     def __init__(self, binary, workdir, keys=None, extra_config="", port=None, server_config="",
-                 public_base_url=None):
+                 public_base_url=None, other_tenants=True):
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
@@ -197,6 +199,7 @@ class Dfm:
             ghl = ('[ghl]\ned25519_public_key_file = "ghl-ed.pem"\n'
                    'rsa_public_key_file = "ghl-rsa.pem"\n'
                    f'location_id = "{GHL_LOCATION}"\n')
+        acme = f'[tenants.acme.verity]\nwebhook_secret = "{ACME_VERITY_SECRET}"\n' if other_tenants else ""
         with open(self.config_path, "w") as f:
             f.write(f"""
 [server]
@@ -218,9 +221,7 @@ auth_token = "{TWILIO_TOKEN}"
 [aloware]
 auth = "bearer"
 token = "{ALOWARE_TOKEN}"
-[tenants.acme.verity]
-webhook_secret = "{ACME_VERITY_SECRET}"
-{extra_config}
+{acme}{extra_config}
 """)
 
     def start(self, timeout=30, env_extra=None, own_env_only=False):

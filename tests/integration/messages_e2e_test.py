@@ -182,7 +182,8 @@ class EraseUndecidedTest(unittest.TestCase):
 
 class MessagesTest(unittest.TestCase):
     def make_dfm(self, extra_config):
-        return dfmtest.Dfm(base.DFM, self.dir, extra_config=extra_config)
+        return dfmtest.Dfm(base.DFM, self.dir, extra_config=extra_config,
+                           other_tenants=getattr(self, "other_tenants", True))
 
     def setUp(self):
         self.dir = dfmtest.tempdir()

@@ -1,6 +1,6 @@
 // The console driven without HTTP (console/console.h): a console over an
-// in-memory log with the tenants "default" and "acme", called as a request
-// would be, keys made through its admin endpoint.
+// in-memory log with the tenants "default" and "acme" (or "default" alone),
+// called as a request would be, keys made through its admin endpoint.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -26,6 +26,20 @@ class ConsoleTest : public ::testing::Test {
                         {"DFM_VERITY_WEBHOOK_SECRET", "vs"},
                         {"DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET", "vs-acme"}};
     for (auto& [k, v] : env) base[k] = v;
+    Load(std::move(base));
+  }
+
+  // The tenant "default" alone: one company's service, where nobody signed
+  // in may still search (masked) and see a conflict's contact.
+  void StartOneTenant(Config::Env env = {}) {
+    Config::Env base = {{"DFM_STORAGE_DATA_DIR", dir_.path()},
+                        {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:1"},
+                        {"DFM_VERITY_WEBHOOK_SECRET", "vs"}};
+    for (auto& [k, v] : env) base[k] = v;
+    Load(std::move(base));
+  }
+
+  void Load(Config::Env base) {
     std::vector<ConfigProblem> problems;
     config_ = Config::Load("", base, &problems);
     ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;

@@ -145,6 +145,50 @@ TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) 
             std::string::npos);
 }
 
+// Nobody signed in may belong to any tenant: where several share the
+// service, the page neither searches for them (masked or not) nor names the
+// contact of a conflict; a key sees its tenant's, and only those.
+TEST_F(ConsoleTenancyTest, NobodySignedInSeesAPersonWhereSeveralTenantsShareTheService) {
+  Start();
+  AddContact("acme", "c-acme");
+  ASSERT_TRUE(testing::AppendConsentConflict(&log_, "default", "c-conflict").ok());
+  SyncProjections projections;
+  ProjectionRunner runner(&log_, projections.All());
+  ASSERT_TRUE(runner.CatchUp().ok());
+  const std::string anonymous = Call("GET", "/docs/visual").body;
+  EXPECT_NE(anonymous.find("1 consent conflict waits for a person"), std::string::npos)
+      << "counted, not named";
+  EXPECT_EQ(anonymous.find("c-conflict"), std::string::npos) << anonymous;
+  EXPECT_NE(anonymous.find("(sign in to see)"), std::string::npos);
+  EXPECT_EQ(anonymous.find("type=\"search\""), std::string::npos) << "no search box";
+  ApiResponse search = Call("POST", "/docs/visual", "", "q=%28205%29+555-0142");
+  EXPECT_EQ(search.status, 200);
+  EXPECT_EQ(search.body.find("c-acme"), std::string::npos) << search.body;
+  EXPECT_NE(search.body.find("Sign in with a viewer key to search for a contact: several tenants "
+                             "share this service."),
+            std::string::npos);
+
+  auto session_of = [&](const std::string& key) {
+    ApiResponse in = Call("POST", "/docs/visual/sign-in", "", "key=" + key);
+    const std::string cookie = HeaderOf(in, "Set-Cookie");
+    return std::map<std::string, std::string>{{"cookie", cookie.substr(0, cookie.find(';'))}};
+  };
+  const auto acme = session_of(MakeKey("viewer", "acme"));
+  EXPECT_EQ(Call("GET", "/docs/visual", "", "", false, acme).body.find("c-conflict"),
+            std::string::npos)
+      << "another tenant's";
+  EXPECT_NE(Call("POST", "/docs/visual", "", "q=%28205%29+555-0142", false, acme)
+                .body.find("contact:c-acme"),
+            std::string::npos);
+  const auto fallback = session_of(MakeKey("viewer", "default"));
+  EXPECT_NE(Call("GET", "/docs/visual", "", "", false, fallback).body.find("contact:c-conflict"),
+            std::string::npos);
+  EXPECT_EQ(
+      Call("POST", "/docs/visual", "", "q=%28205%29+555-0142", false, fallback).body.find("c-acme"),
+      std::string::npos)
+      << "another tenant's";
+}
+
 TEST(RemoteReadTenancyTest, WhetherTheCallerSeesTheInstallationTravelsWithTheRead) {
   RemoteRead r{"/v1/events", "default", {}, true}, back;
   ASSERT_TRUE(DecodeRemoteRead(EncodeRemoteRead(r), &back));
