@@ -150,8 +150,8 @@ struct ApiSettings {
   uint64_t rate_limit_per_key = 600;
   uint64_t rate_limit_per_tenant = 3000;
   // Whether the status page's search answers viewers not signed in (its
-  // answers are masked then) where one tenant is configured; where several
-  // are, it never does.
+  // answers are masked then) while "default" is the only tenant; where
+  // several are, it never does.
   bool anonymous_search = true;
   int64_t session_hours = 12;  // how long a sign-in lasts
 };

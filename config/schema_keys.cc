@@ -193,9 +193,11 @@ void ApiKeys(std::vector<KeySpec>* out) {
                   "API requests a minute per key (429 past it); 0: no limit"));
   k.push_back(Num("api.rate_limit_per_tenant", "3000", 0, 10000000, kRestart,
                   INTO(api.rate_limit_per_tenant), "API requests a minute per tenant; 0: no limit"));
-  k.push_back(Flag("api.anonymous_search", "true", kRestart, INTO(api.anonymous_search),
-                   "the status page's search answers viewers not signed in (masked) where one tenant is "
-                   "configured; `false`, or several tenants: sign in"));
+  k.push_back(
+      Flag("api.anonymous_search", "true", kRestart, INTO(api.anonymous_search),
+           "the status page's search answers viewers not signed in (masked) while the tenant "
+           "`default` is the only one; `false`, or any `[tenants.X]` (also one a reload adds): "
+           "sign in"));
   k.push_back(Num("api.session_hours", "12", 1, 24 * 30, kRestart, INTO(api.session_hours),
                   "how long a status-page sign-in lasts"));
 }

@@ -126,8 +126,13 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   void SignOut(const ApiRequest& r, Responder respond);
   std::optional<ApiKeyRecord> SessionKey(const ApiRequest& r) const;
   // The status page's view for `tenant`'s keys, or of every tenant
-  // (kAllTenants: an anonymous reader's or a key of every tenant).
-  StatusView View(const std::string& tenant) const;
+  // (kAllTenants: an anonymous reader's or a key of every tenant), under
+  // `now`'s tenants. `anonymous`: for a reader not signed in, what a
+  // system's client says of its records (HaloPSA's Clients by name) left
+  // out and every consent conflict's contact hidden where several tenants
+  // share the service, or where its tenant is not one of `now`'s (a
+  // partition's node configured otherwise).
+  StatusView View(const std::string& tenant, const Config& now, bool anonymous) const;
 
   // The endpoints (endpoints.cc); `headers` carries the limits' headers.
   using Headers = std::vector<std::pair<std::string, std::string>>;

@@ -137,7 +137,7 @@ std::optional<ApiKeyRecord> Console::Impl::SessionKey(const ApiRequest& r) const
   return key;
 }
 
-StatusView Console::Impl::View(const std::string& tenant) const {
+StatusView Console::Impl::View(const std::string& tenant, const Config& now, bool anonymous) const {
   const bool all = tenant == kAllTenants;
   std::vector<ConnectorSnapshot> connectors;
   EngineSnapshot engine;
@@ -152,8 +152,7 @@ StatusView Console::Impl::View(const std::string& tenant) const {
     attention_source(tenant, &attention,
                      &total);  // a cluster's partitions said their campaigns too
   } else {
-    const std::vector<std::string> tenants =
-        all ? Live().tenants() : std::vector<std::string>{tenant};
+    const std::vector<std::string> tenants = all ? now.tenants() : std::vector<std::string>{tenant};
     CollectAttention(*log, tenants, &attention, &total, nullptr,
                      std::numeric_limits<size_t>::max());  // the page keeps the newest 20
     CollectCampaigns(*log, tenants, &engine.campaigns);
@@ -166,6 +165,14 @@ StatusView Console::Impl::View(const std::string& tenant) const {
                      connectors.end());
     auto& campaigns = engine.campaigns;
     campaigns.erase(std::remove_if(campaigns.begin(), campaigns.end(), others), campaigns.end());
+  }
+  if (anonymous) {
+    for (auto& c : connectors)
+      if (!c.notice.empty()) c.notice = "Sign in to read what its client says of its records.";
+    for (auto& c : engine.campaigns) c.name.clear();  // free text: shown once signed in
+    const std::vector<std::string>& known = now.tenants();
+    for (auto& a : attention)
+      a.hidden = known.size() > 1 || std::find(known.begin(), known.end(), a.tenant) == known.end();
   }
   return BuildStatusView(connectors, engine, std::move(attention), total, clock->NowMicros());
 }
@@ -188,20 +195,17 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
   if (signin == "failed") m.notice = "That key is not valid (or was revoked). Nothing was signed in.";
   if (signin == "ok") m.notice = "Signed in: phones, emails and names are shown.";
   if (signin == "out") m.notice = "Signed out.";
+  // Read once: a reload may add a tenant meanwhile.
+  const Config& now = Live();
   // Nobody signed in may be anyone of any tenant: where several share the
   // service, what names a person (a search, a contact's id) needs a key.
-  const bool shared = Live().tenants().size() > 1;
+  const bool shared = now.tenants().size() > 1;
   m.search_allowed = m.signed_in || (config.api().anonymous_search && !shared);
   if (!m.search_allowed && shared)
     m.search_refusal =
         "Sign in with a viewer key to search for a contact: several tenants share this service.";
   // A tenant's key sees its own systems, and the summary counts them alone.
-  m.view = View(key ? key->tenant : std::string(kAllTenants));
-  if (!key) {
-    for (auto& c : m.view.campaigns) c.name.clear();  // free text: shown once signed in
-    if (shared)
-      for (auto& a : m.view.attention) a.contact_id.clear();  // "sign in to see"
-  }
+  m.view = View(key ? key->tenant : std::string(kAllTenants), now, !key);
   // A search comes as a POST (the phone or email stays out of URLs and
   // the proxy's access log), answered on the worker.
   if (r.method != "POST") {
@@ -231,7 +235,7 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
     }
   }
   StoryOptions o;
-  o.tenants = key ? TenantsOf(who) : Live().tenants();
+  o.tenants = key ? TenantsOf(who) : now.tenants();
   o.reveal = m.signed_in;
   o.now_us = m.view.now_us;
   for (const auto& t : o.tenants) o.targets[t] = TargetsOf(config, t);

@@ -197,8 +197,7 @@ std::string RenderStatusPage(const PageModel& m) {
     for (const auto& a : m.view.attention)
       h += "<tr><td>" + HtmlEscape(FormatToolTime(a.at_us)) + "</td><td>" + HtmlEscape(a.tenant) +
            "</td><td>" +
-           (a.contact_id.empty() ? std::string("(sign in to see)")
-                                 : "contact:" + HtmlEscape(a.contact_id)) +
+           (a.hidden ? std::string("(sign in to see)") : "contact:" + HtmlEscape(a.contact_id)) +
            "</td><td>" + HtmlEscape(a.what) + "</td></tr>";
     h += "</table></div></section>";
   }

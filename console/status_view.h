@@ -93,6 +93,7 @@ struct EngineSnapshot {
 struct AttentionItem {
   std::string tenant, contact_id, what;
   int64_t at_us = 0;
+  bool hidden = false;  // its contact not shown to this reader (not signed in); never encoded
 };
 
 struct StatusView {

@@ -150,6 +150,16 @@ TEST_F(ConsoleTenancyTest, TheStatusPagesSummaryOfATenantsKeyCountsItsOwnAlone) 
 // contact of a conflict; a key sees its tenant's, and only those.
 TEST_F(ConsoleTenancyTest, NobodySignedInSeesAPersonWhereSeveralTenantsShareTheService) {
   Start();
+  console_->SetStatusSource(
+      [](const std::string&, std::vector<ConnectorSnapshot>* connectors, EngineSnapshot*) {
+        ConnectorSnapshot halo;
+        halo.tenant = "acme";
+        halo.system = "halopsa";
+        halo.name = "HaloPSA";
+        halo.notice =
+            R"(HaloPSA holds 2 Clients for "Umbrella Labs" (ids 12, 15): new users go to 12.)";
+        *connectors = {halo};
+      });
   AddContact("acme", "c-acme");
   ASSERT_TRUE(testing::AppendConsentConflict(&log_, "default", "c-conflict").ok());
   SyncProjections projections;
@@ -160,6 +170,9 @@ TEST_F(ConsoleTenancyTest, NobodySignedInSeesAPersonWhereSeveralTenantsShareTheS
       << "counted, not named";
   EXPECT_EQ(anonymous.find("c-conflict"), std::string::npos) << anonymous;
   EXPECT_NE(anonymous.find("(sign in to see)"), std::string::npos);
+  EXPECT_EQ(anonymous.find("Umbrella"), std::string::npos) << "a client's name";
+  EXPECT_NE(anonymous.find("Sign in to read what its client says of its records."),
+            std::string::npos);
   EXPECT_EQ(anonymous.find("type=\"search\""), std::string::npos) << "no search box";
   ApiResponse search = Call("POST", "/docs/visual", "", "q=%28205%29+555-0142");
   EXPECT_EQ(search.status, 200);
@@ -174,9 +187,9 @@ TEST_F(ConsoleTenancyTest, NobodySignedInSeesAPersonWhereSeveralTenantsShareTheS
     return std::map<std::string, std::string>{{"cookie", cookie.substr(0, cookie.find(';'))}};
   };
   const auto acme = session_of(MakeKey("viewer", "acme"));
-  EXPECT_EQ(Call("GET", "/docs/visual", "", "", false, acme).body.find("c-conflict"),
-            std::string::npos)
-      << "another tenant's";
+  const std::string theirs = Call("GET", "/docs/visual", "", "", false, acme).body;
+  EXPECT_EQ(theirs.find("c-conflict"), std::string::npos) << "another tenant's";
+  EXPECT_NE(theirs.find("Umbrella Labs"), std::string::npos) << "its own client's";
   EXPECT_NE(Call("POST", "/docs/visual", "", "q=%28205%29+555-0142", false, acme)
                 .body.find("contact:c-acme"),
             std::string::npos);
@@ -187,6 +200,30 @@ TEST_F(ConsoleTenancyTest, NobodySignedInSeesAPersonWhereSeveralTenantsShareTheS
       Call("POST", "/docs/visual", "", "q=%28205%29+555-0142", false, fallback).body.find("c-acme"),
       std::string::npos)
       << "another tenant's";
+}
+
+// One tenant configured, a partition's node configured with another (a
+// rollout): that tenant's conflict's contact is not shown to anybody not
+// signed in; the service's own tenant's is.
+TEST_F(ConsoleTenancyTest, AConflictOfATenantThisNodeDoesNotKnowIsNotNamedToAnybody) {
+  StartOneTenant();
+  console_->SetAttentionSource(
+      [](const std::string&, std::vector<AttentionItem>* attention, uint64_t* total) {
+        AttentionItem ours, unknown;
+        ours.tenant = "default";
+        ours.contact_id = "c-ours";
+        unknown.tenant = "acme";
+        unknown.contact_id = "c-unknown";
+        ours.what = unknown.what = "a staff opt-in refused";
+        ours.at_us = 1;
+        unknown.at_us = 2;
+        *attention = {ours, unknown};
+        *total = 2;
+      });
+  const std::string page = Call("GET", "/docs/visual").body;
+  EXPECT_NE(page.find("contact:c-ours"), std::string::npos) << page;
+  EXPECT_EQ(page.find("c-unknown"), std::string::npos);
+  EXPECT_NE(page.find("(sign in to see)"), std::string::npos);
 }
 
 TEST(RemoteReadTenancyTest, WhetherTheCallerSeesTheInstallationTravelsWithTheRead) {

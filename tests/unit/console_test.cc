@@ -185,8 +185,11 @@ TEST_F(ConsoleTest, InClusterModeReadsAreAnsweredFromThePartitionsNode) {
   EXPECT_EQ(asked, (std::vector<std::string>{"default", "default", "default"}));
 
   // The page's search too: each tenant's node tells its stories (several
-  // tenants: only to a key signed in).
+  // tenants: only to a key signed in; nobody else's search asks at all).
   asked.clear();
+  EXPECT_EQ(Call("POST", "/docs/visual", "", "q=%28205%29+555-0142").body.find("c-remote"),
+            std::string::npos);
+  EXPECT_TRUE(asked.empty());
   ApiResponse in = Call("POST", "/docs/visual/sign-in", "", "key=" + viewer);
   const std::string cookie = HeaderOf(in, "Set-Cookie");
   const std::map<std::string, std::string> session = {
