@@ -320,15 +320,17 @@ std::optional<std::string> Console::Impl::TenantOf(const ApiRequest&, const Para
                                                    const Responder& respond) const {
   std::string tenant = Param(p, "tenant");
   if (tenant.empty()) tenant = who.tenant == kAllTenants ? "default" : who.tenant;
+  // A one-tenant key is refused any other name alike, known or not: it
+  // does not learn which tenants exist.
+  if (who.tenant != kAllTenants && who.tenant != tenant) {
+    counters->rejected.fetch_add(1);
+    respond(JsonError(403, "forbidden", "this key is for tenant " + who.tenant));
+    return std::nullopt;
+  }
   const auto& all = Live().tenants();
   if (std::find(all.begin(), all.end(), tenant) == all.end()) {
     counters->rejected.fetch_add(1);
     respond(JsonError(404, "unknown_tenant", "no tenant named " + tenant));
-    return std::nullopt;
-  }
-  if (who.tenant != kAllTenants && who.tenant != tenant) {
-    counters->rejected.fetch_add(1);
-    respond(JsonError(403, "forbidden", "this key is for tenant " + who.tenant));
     return std::nullopt;
   }
   return tenant;
@@ -450,23 +452,25 @@ void Console::Handle(ApiRequest r, Responder respond) {
   }
   const Params params = ParseForm(r.query).value_or(Params{});
   Impl::Headers headers;
+  const std::string scope = who->tenant == kAllTenants ? std::string("*") : who->tenant;
   if (rpath.rfind("/v1/admin/keys", 0) == 0) {
-    // Keys are not any one tenant's: counted against the key alone.
-    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    // Counted against the key and its own tenant ("*": a key of every
+    // tenant), never one counter every tenant's admin calls share.
+    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
     if (r.method == "GET") return m.ListKeys(*who, std::move(headers), std::move(answer));
     if (r.method == "POST") return m.CreateKey(r, *who, std::move(headers), std::move(answer));
     return m.RevokeKey(r, *who, param, std::move(headers), std::move(answer));
   }
   if (rpath == "/v1/admin/reload") {
-    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
     return m.Reload(r, *who, std::move(headers), std::move(answer));
   }
   if (rpath == "/v1/admin/backup") {
-    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
     return m.Backup(r, *who, std::move(headers), std::move(answer));
   }
   if (rpath.rfind("/v1/admin/sync", 0) == 0) {
-    if (!m.WithinLimits(*who, "*", &headers, answer)) return;
+    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
     return m.SyncControlCall(r, *who, std::move(headers), std::move(answer));
   }
   auto tenant = m.TenantOf(r, params, *who, answer);

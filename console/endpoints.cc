@@ -270,18 +270,21 @@ void Console::Impl::CreateKey(const ApiRequest& r, const Principal& who, Headers
   const std::string tenant = !asked.tenant.empty()           ? asked.tenant
                              : who.tenant == kAllTenants ? std::string("default")
                                                          : who.tenant;
+  // A one-tenant key is refused another tenant's name before the name is
+  // looked up: it does not learn which tenants exist.
+  if (st.ok() && who.tenant != kAllTenants && tenant != who.tenant) {
+    counters->rejected.fetch_add(1);
+    respond(
+        With(JsonError(403, "forbidden", "this key makes keys of tenant " + who.tenant + " only"),
+             std::move(headers)));
+    return;
+  }
   const auto& all = Live().tenants();
   if (st.ok() && tenant != kAllTenants && std::find(all.begin(), all.end(), tenant) == all.end())
     st = Status::InvalidArgument("no tenant named " + tenant);
   if (!st.ok()) {
     counters->rejected.fetch_add(1);
     respond(With(JsonError(400, "malformed_body", st.message()), std::move(headers)));
-    return;
-  }
-  if (who.tenant != kAllTenants && tenant != who.tenant) {
-    counters->rejected.fetch_add(1);
-    respond(With(JsonError(403, "forbidden", "this key makes keys of tenant " + who.tenant + " only"),
-                 std::move(headers)));
     return;
   }
   NewApiKey fresh = MakeApiKey();

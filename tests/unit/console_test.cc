@@ -73,7 +73,10 @@ TEST_F(ConsoleTest, AKeySeesItsOwnTenantOnly) {
   EXPECT_EQ(Call("GET", "/v1/events?tenant=acme", acme).status, 200);
   ApiResponse other = Call("GET", "/v1/events?tenant=default", acme);
   EXPECT_EQ(other.status, 403) << other.body;
-  EXPECT_EQ(Call("GET", "/v1/events?tenant=nobody", acme).status, 404);
+  ApiResponse unknown = Call("GET", "/v1/events?tenant=nobody", acme);
+  EXPECT_EQ(std::make_pair(unknown.status, unknown.body), std::make_pair(other.status, other.body))
+      << "another tenant's name, known or not, answered alike";
+  EXPECT_EQ(Call("GET", "/v1/events?tenant=nobody", MakeKey("viewer", "*")).status, 404);
   AddContact("default", "c-default");
   EXPECT_EQ(Call("GET", "/v1/contacts/trace?contact=%2B12055550142", acme).status, 404)
       << "another tenant's contact is not found";
@@ -84,10 +87,29 @@ TEST_F(ConsoleTest, AKeySeesItsOwnTenantOnly) {
   EXPECT_NE(trace.body.find("c-default"), std::string::npos);
   // An acme admin makes acme keys only.
   const std::string acme_admin = MakeKey("admin", "acme");
-  EXPECT_EQ(Call("POST", "/v1/admin/keys", acme_admin,
-                 R"({"name":"x","role":"viewer","tenant":"default"})", true)
-                .status,
-            403);
+  ApiResponse made = Call("POST", "/v1/admin/keys", acme_admin,
+                          R"({"name":"x","role":"viewer","tenant":"default"})", true);
+  EXPECT_EQ(made.status, 403);
+  ApiResponse named = Call("POST", "/v1/admin/keys", acme_admin,
+                           R"({"name":"x","role":"viewer","tenant":"nobody"})", true);
+  EXPECT_EQ(std::make_pair(named.status, named.body), std::make_pair(made.status, made.body))
+      << "another tenant's name, known or not, answered alike";
+}
+
+// The admin routes count a key's calls against its own tenant, as the
+// others do: one tenant's admins spending the minute's calls leave
+// another's (revoking a leaked key, pausing a system) answered, and its
+// remaining count says nothing of theirs.
+TEST_F(ConsoleTest, AdminCallsCountAgainstTheKeysOwnTenant) {
+  Start({{"DFM_API_RATE_LIMIT_PER_KEY", "10"}, {"DFM_API_RATE_LIMIT_PER_TENANT", "2"}});
+  const std::string acme = MakeKey("admin", "acme");
+  const std::string ours = MakeKey("admin", "default");
+  EXPECT_EQ(Call("GET", "/v1/admin/keys", acme, "", true).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/admin/keys", acme, "", true).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/admin/keys", acme, "", true).status, 429) << "acme's two spent";
+  ApiResponse theirs = Call("GET", "/v1/admin/keys", ours, "", true);
+  EXPECT_EQ(theirs.status, 200) << theirs.body;
+  EXPECT_EQ(HeaderOf(theirs, "X-RateLimit-Remaining"), "1");
 }
 
 TEST(RemoteReadTest, RequestsAndAnswersRoundTripAndOthersAreRefused) {
