@@ -14,6 +14,7 @@
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
 #include "tests/support/temp_dir.h"
+#include "util/clock.h"
 
 namespace dfm {
 
@@ -43,7 +44,7 @@ class ConsoleTest : public ::testing::Test {
     std::vector<ConfigProblem> problems;
     config_ = Config::Load("", base, &problems);
     ASSERT_TRUE(problems.empty()) << problems[0].key << ": " << problems[0].message;
-    console_ = std::make_unique<Console>(config_, &log_, SystemClock::Instance(), &counters_);
+    console_ = std::make_unique<Console>(config_, &log_, clock_, &counters_);
     ASSERT_TRUE(console_->Start().ok());
     console_->SetAdminToken("admin-secret");
   }
@@ -71,6 +72,14 @@ class ConsoleTest : public ::testing::Test {
     for (const auto& [k, v] : a.headers)
       if (k == name) return v;
     return "";
+  }
+
+  // Before Start: the console's clock stands still in the middle of this
+  // minute, so that counts of a minute's requests never straddle two.
+  void StopTheClock() {
+    const int64_t minute = 60 * 1000000LL;
+    stopped_.Set(SystemClock::Instance()->NowMicros() / minute * minute + minute / 2);
+    clock_ = &stopped_;
   }
 
   // A key made through the admin endpoint; its token.
@@ -102,6 +111,8 @@ class ConsoleTest : public ::testing::Test {
 
   testing::TempDir dir_;
   MemoryEventLog log_;
+  ManualClock stopped_;  // StopTheClock's; read only once the console runs
+  const Clock* clock_ = SystemClock::Instance();
   Config config_;
   ConsoleCounters counters_;
   std::unique_ptr<Console> console_;

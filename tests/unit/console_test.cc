@@ -101,6 +101,7 @@ TEST_F(ConsoleTest, AKeySeesItsOwnTenantOnly) {
 // another's (revoking a leaked key, pausing a system) answered, and its
 // remaining count says nothing of theirs.
 TEST_F(ConsoleTest, AdminCallsCountAgainstTheKeysOwnTenant) {
+  StopTheClock();
   Start({{"DFM_API_RATE_LIMIT_PER_KEY", "10"}, {"DFM_API_RATE_LIMIT_PER_TENANT", "2"}});
   const std::string acme = MakeKey("admin", "acme");
   const std::string ours = MakeKey("admin", "default");
@@ -307,6 +308,7 @@ TEST_F(ConsoleTest, InClusterModeAdminWritesArePlannedOnThePartitionsNode) {
 }
 
 TEST_F(ConsoleTest, LimitsPerKeyAndPerTenantWithTheirHeaders) {
+  StopTheClock();
   Start({{"DFM_API_RATE_LIMIT_PER_KEY", "2"}, {"DFM_API_RATE_LIMIT_PER_TENANT", "3"}});
   const std::string a = MakeKey("viewer", "*"), b = MakeKey("viewer", "*");
   ApiResponse first = Call("GET", "/v1/events", a);
