@@ -362,6 +362,23 @@ class UnitFile(unittest.TestCase):
             self.assertEqual(s.get(key), value, key)
         self.assertIn("WatchdogSec", s)
 
+    def test_a_configuration_serve_refuses_is_not_restarted(self):
+        """`dfm serve` refusing its configuration exits 2, which the unit
+        does not restart (it would every RestartSec for ever: systemd's
+        start limit never counts 5 starts 2 s apart within 10 s)."""
+        self.assertEqual(unit_service_section().get("RestartPreventExitStatus"), "2")
+        d = tempfile.mkdtemp(prefix="dfm-refused-")
+        try:
+            path = os.path.join(d, "dfm.toml")
+            with open(path, "w") as f:
+                f.write(f'[storage]\ndata_dir = "{d}/data"\n[server]\nthreads = "many"\n')
+            r = subprocess.run([DFM, "serve", "-c", path], capture_output=True, text=True,
+                               env=dfmtest.environ(without_dfm=True), timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("server.threads", r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
 
 class UnitAsRun(unittest.TestCase):
     """dfm as the unit runs it, behind the packaged nginx site."""
