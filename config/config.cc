@@ -191,12 +191,16 @@ Config::Env Config::ProcessEnv() {
   }
   // systemd credentials (LoadCredential=DFM_GHL_ACCESS_TOKEN, docs/deploy.md):
   // each file of $CREDENTIALS_DIRECTORY named like a DFM_* variable gives
-  // its value (one trailing newline dropped) where the environment does not.
+  // its value (one trailing newline dropped) where the environment does not,
+  // or gives it empty (dfm.env's placeholder `DFM_X=` uncommented).
   if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) {
     std::error_code ec;
     for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
       const std::string name = f.path().filename().string();
-      if (name.compare(0, 4, "DFM_") != 0 || env.count(name) || !f.is_regular_file(ec)) continue;
+      auto given = env.find(name);
+      if (name.compare(0, 4, "DFM_") != 0 || (given != env.end() && !given->second.empty()) ||
+          !f.is_regular_file(ec))
+        continue;
       std::ifstream in(f.path(), std::ios::binary);
       std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       if (!v.empty() && v.back() == '\n') v.pop_back();

@@ -36,6 +36,31 @@ TEST(Config, DefaultsWithoutFile) {
   EXPECT_TRUE(c.Systems("default").empty());
 }
 
+// The unit's credentials (docs/deploy.md): a file named like a DFM_*
+// variable gives its value, less one final newline; a variable set in the
+// environment wins, unless it is empty (dfm.env's placeholder uncommented).
+TEST(Config, CredentialsGiveWhatTheEnvironmentDoesNotOrLeavesEmpty) {
+  testing::TempDir d;
+  auto write = [&](const std::string& name, const std::string& value) {
+    std::ofstream(d.path() + "/" + name, std::ios::binary) << value;
+  };
+  write("DFM_VERITY_WEBHOOK_SECRET", "from-file\n");
+  write("DFM_TWILIO_AUTH_TOKEN", "file-token\r\n");
+  write("DFM_ALERTS_PASSWORD", "file-password");
+  write("OTHER", "not ours");
+  ASSERT_EQ(setenv("CREDENTIALS_DIRECTORY", d.path().c_str(), 1), 0);
+  ASSERT_EQ(setenv("DFM_TWILIO_AUTH_TOKEN", "", 1), 0);
+  ASSERT_EQ(setenv("DFM_ALERTS_PASSWORD", "env-password", 1), 0);
+  Config::Env env = Config::ProcessEnv();
+  unsetenv("CREDENTIALS_DIRECTORY");
+  unsetenv("DFM_TWILIO_AUTH_TOKEN");
+  unsetenv("DFM_ALERTS_PASSWORD");
+  EXPECT_EQ(env["DFM_VERITY_WEBHOOK_SECRET"], "from-file");
+  EXPECT_EQ(env["DFM_TWILIO_AUTH_TOKEN"], "file-token") << "an empty variable does not hide it";
+  EXPECT_EQ(env["DFM_ALERTS_PASSWORD"], "env-password") << "the environment wins";
+  EXPECT_EQ(env.count("OTHER"), 0u);
+}
+
 TEST(Config, AdminListenIsLoopbackByDefaultAndMustBeItsOwnAddress) {
   std::vector<ConfigProblem> problems;
   Config plain = Config::Load("", {}, &problems);
