@@ -189,23 +189,31 @@ Config::Env Config::ProcessEnv() {
     size_t eq = kv.find('=');
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  // systemd credentials (LoadCredential=DFM_GHL_ACCESS_TOKEN, docs/deploy.md):
-  // each file of $CREDENTIALS_DIRECTORY named like a DFM_* variable gives
-  // its value (one trailing newline dropped) where the environment does not,
-  // or gives it empty (dfm.env's placeholder `DFM_X=` uncommented).
+  // systemd credentials (docs/deploy.md): each file of
+  // $CREDENTIALS_DIRECTORY named like a DFM_* variable, or like one after
+  // "dfm_" (the packaged unit's LoadCredential=dfm:/etc/dfm/credentials
+  // loads every file there so), gives its value (one trailing newline
+  // dropped) where the environment does not, or gives it empty (dfm.env's
+  // placeholder `DFM_X=` uncommented). A credential named DFM_X itself (a
+  // drop-in's LoadCredential=DFM_X:...) wins over dfm_DFM_X.
   if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) {
+    std::map<std::string, std::string> credentials;
     std::error_code ec;
     for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
-      const std::string name = f.path().filename().string();
-      auto given = env.find(name);
-      if (name.compare(0, 4, "DFM_") != 0 || (given != env.end() && !given->second.empty()) ||
-          !f.is_regular_file(ec))
-        continue;
+      const std::string file = f.path().filename().string();
+      const bool prefixed = file.compare(0, 8, "dfm_DFM_") == 0;
+      const std::string name = prefixed ? file.substr(4) : file;
+      if (name.compare(0, 4, "DFM_") != 0 || !f.is_regular_file(ec)) continue;
+      if (prefixed && credentials.count(name)) continue;
       std::ifstream in(f.path(), std::ios::binary);
       std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       if (!v.empty() && v.back() == '\n') v.pop_back();
       if (!v.empty() && v.back() == '\r') v.pop_back();
-      env[name] = v;
+      credentials[name] = std::move(v);
+    }
+    for (auto& [name, v] : credentials) {
+      auto given = env.find(name);
+      if (given == env.end() || given->second.empty()) env[name] = std::move(v);
     }
   }
   return env;

@@ -315,11 +315,12 @@ class MaintainerScripts(unittest.TestCase):
 
     def test_a_credential_added_since_the_service_started_counts(self):
         # The service reads its credentials from a directory of its own
-        # (systemd's); the administrator adds the missing one where
-        # docs/deploy.md says, then `dpkg --configure dfm`.
+        # (systemd's, each file of /etc/dfm/credentials as dfm_<name>); the
+        # administrator adds the missing one where docs/deploy.md says, then
+        # `dpkg --configure dfm`.
         own = os.path.join(self.w, "service-credentials")
         os.mkdir(own)
-        with open(os.path.join(own, "DFM_OTHER"), "w") as f:
+        with open(os.path.join(own, "dfm_DFM_OTHER"), "w") as f:
             f.write("x\n")
         creds = os.path.join(self.w, "etc", "dfm", "credentials")
         os.makedirs(creds)
@@ -431,7 +432,7 @@ class UnitAsRun(unittest.TestCase):
         argv = [os.path.abspath(DFM)] + [self.config if a == "/etc/dfm/dfm.toml" else a for a in exec_start[1:]]
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "LANG": "C.UTF-8", "HOME": self.data, "USER": "nobody",
-               "CREDENTIALS_DIRECTORY": self.creds, "NOTIFY_SOCKET": self.notify_path,
+               "CREDENTIALS_DIRECTORY": self.load_credentials(), "NOTIFY_SOCKET": self.notify_path,
                "WATCHDOG_USEC": "1000000", "ASAN_OPTIONS": "detect_leaks=0"}
         umask = int(s["UMask"], 8)
         self.log = open(os.path.join(self.dir, "dfm.log"), "wb")
@@ -440,6 +441,27 @@ class UnitAsRun(unittest.TestCase):
              "--inh-caps=-all", "--bounding-set=-all", "--"] + argv,
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd="/",
             preexec_fn=lambda: os.umask(umask))
+
+    def load_credentials(self):
+        """The unit's credentials directory as systemd 252 fills it from its
+        LoadCredential= lines (systemd.exec(5)): ID:FILE as ID; ID:DIRECTORY
+        as ID_<name> for each file in it. /etc/dfm/credentials is the
+        test's folder `credentials`."""
+        run = os.path.join(self.dir, "run-credentials")
+        os.mkdir(run, 0o500)
+        with open(os.path.join(ROOT, "packaging", "dfm.service")) as f:
+            lines = [line for line in f if line.startswith("LoadCredential=")]
+        self.assertTrue(lines, "the unit loads credentials")
+        for line in lines:
+            cred_id, path = line.strip().split("=", 1)[1].split(":", 1)
+            path = self.creds if path == "/etc/dfm/credentials" else path
+            files = ({cred_id + "_" + n: os.path.join(path, n) for n in os.listdir(path)}
+                     if os.path.isdir(path) else {cred_id: path})
+            for name, src in files.items():
+                shutil.copy(src, os.path.join(run, name))
+                os.chown(os.path.join(run, name), 65534, 65534)
+        os.chown(run, 65534, 65534)
+        return run
 
     def messages(self, until, timeout=20):
         """Datagrams from the service until one starts with `until`."""

@@ -37,8 +37,11 @@ TEST(Config, DefaultsWithoutFile) {
 }
 
 // The unit's credentials (docs/deploy.md): a file named like a DFM_*
-// variable gives its value, less one final newline; a variable set in the
-// environment wins, unless it is empty (dfm.env's placeholder uncommented).
+// variable, or like one after "dfm_" (what the unit's
+// LoadCredential=dfm:/etc/dfm/credentials makes of each file there), gives
+// its value, less one final newline; the unprefixed one wins; a variable
+// set in the environment wins, unless it is empty (dfm.env's placeholder
+// uncommented).
 TEST(Config, CredentialsGiveWhatTheEnvironmentDoesNotOrLeavesEmpty) {
   testing::TempDir d;
   auto write = [&](const std::string& name, const std::string& value) {
@@ -48,6 +51,10 @@ TEST(Config, CredentialsGiveWhatTheEnvironmentDoesNotOrLeavesEmpty) {
   write("DFM_TWILIO_AUTH_TOKEN", "file-token\r\n");
   write("DFM_ALERTS_PASSWORD", "file-password");
   write("OTHER", "not ours");
+  write("dfm_DFM_GHL_ACCESS_TOKEN", "from-directory\n");
+  write("dfm_DFM_APOLLO_API_KEY", "directory-key");
+  write("DFM_APOLLO_API_KEY", "drop-in-key");
+  write("dfm_OTHER", "not ours either");
   ASSERT_EQ(setenv("CREDENTIALS_DIRECTORY", d.path().c_str(), 1), 0);
   ASSERT_EQ(setenv("DFM_TWILIO_AUTH_TOKEN", "", 1), 0);
   ASSERT_EQ(setenv("DFM_ALERTS_PASSWORD", "env-password", 1), 0);
@@ -59,6 +66,9 @@ TEST(Config, CredentialsGiveWhatTheEnvironmentDoesNotOrLeavesEmpty) {
   EXPECT_EQ(env["DFM_TWILIO_AUTH_TOKEN"], "file-token") << "an empty variable does not hide it";
   EXPECT_EQ(env["DFM_ALERTS_PASSWORD"], "env-password") << "the environment wins";
   EXPECT_EQ(env.count("OTHER"), 0u);
+  EXPECT_EQ(env["DFM_GHL_ACCESS_TOKEN"], "from-directory");
+  EXPECT_EQ(env["DFM_APOLLO_API_KEY"], "drop-in-key");
+  EXPECT_EQ(env.count("dfm_OTHER") + env.count("dfm_DFM_GHL_ACCESS_TOKEN"), 0u);
 }
 
 TEST(Config, AdminListenIsLoopbackByDefaultAndMustBeItsOwnAddress) {
