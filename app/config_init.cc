@@ -29,8 +29,9 @@ std::string ProductionSecrets() {
       "# DF-Middleware's secrets (docs/deploy.md), read by the unit as its\n"
       "# EnvironmentFile. Keep this file 0600, owned by root. Every line is a\n"
       "# DFM_* variable of the configuration key it names (`dfm config show`).\n"
-      "# A value holding a backslash, a quote or blanks at either end goes in\n"
-      "# single quotes (NAME='value'), which systemd reads as written.\n\n"
+      "# A value holding a backslash, a double quote or blanks at either end\n"
+      "# goes in single quotes (NAME='value'), which systemd reads as written;\n"
+      "# one holding a single quote, as a file in /etc/dfm/credentials.\n\n"
       "# Made here, fresh: the service's own.\n";
   for (const auto& key : OwnSecrets()) out += Config::EnvName(key) + "=" + RandomHex(32) + "\n";
   out += "\n# The others': uncomment those you use, with the value given to you.\n";

@@ -215,8 +215,9 @@ class Config {
   // when none of them is an error.
   static Config Load(const std::string& path, const Env& env, std::vector<ConfigProblem>* problems);
   // The process environment's DFM_* variables, and the files named DFM_*
-  // in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=; docs/deploy.md);
-  // a variable wins over a file of the same name.
+  // or dfm_DFM_* in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=;
+  // docs/deploy.md), DFM_X winning over dfm_DFM_X; a variable wins over a
+  // file of the same name unless it is empty.
   static Env ProcessEnv();
 
   const ServerSettings& server() const { return g_.server; }

@@ -85,9 +85,9 @@ std::string ProductionTemplate() {
       "# DF-Middleware production configuration (docs/deploy.md), installed as\n"
       "# /etc/dfm/dfm.toml; generated from the schema (`dfm config template`).\n"
       "# No secret is written here: give each as the DFM_* variable named\n"
-      "# beside it, by a systemd credential (LoadCredential=, the file named\n"
-      "# after the variable) or in /etc/dfm/dfm.env (mode 0600; `dfm config\n"
-      "# init` writes both). `dfm config check /etc/dfm/dfm.toml` says what is\n"
+      "# beside it, as a file named after the variable in /etc/dfm/credentials\n"
+      "# (the unit loads them all) or in /etc/dfm/dfm.env (mode 0600; `dfm\n"
+      "# config init` writes it). `dfm config check /etc/dfm/dfm.toml` says what is\n"
       "# wrong; docs/configuration.md explains every key. (restart): a change\n"
       "# takes effect at a restart only; the others at a reload (SIGHUP).\n";
   std::string section;

@@ -332,6 +332,35 @@ class MaintainerScripts(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("restart dfm.service", calls)
 
+    def test_a_credential_the_unit_would_not_load_does_not_count(self):
+        # systemd loads the folder's regular files only: a link to the
+        # secret would leave the new process without it.
+        creds = os.path.join(self.w, "etc", "dfm", "credentials")
+        os.makedirs(creds)
+        target = os.path.join(self.w, "secret")
+        with open(target, "w") as f:
+            f.write(dfmtest.VERITY_SECRET + "\n")
+        os.symlink(target, os.path.join(creds, "DFM_VERITY_WEBHOOK_SECRET"))
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
+        rc, err, calls = self.configure("0.1.0")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("verity.webhook_secret", err)
+        self.assertNotIn("restart dfm.service", calls)
+
+    def test_a_credential_removed_since_the_service_started_no_longer_counts(self):
+        # The running process still holds its copy (dfm_<name>) of a file
+        # the administrator has since removed from the folder.
+        own = os.path.join(self.w, "service-credentials")
+        os.mkdir(own)
+        with open(os.path.join(own, "dfm_DFM_VERITY_WEBHOOK_SECRET"), "w") as f:
+            f.write(dfmtest.VERITY_SECRET + "\n")
+        os.makedirs(os.path.join(self.w, "etc", "dfm", "credentials"))
+        self.given(extra_config=NEEDS_VERITY_SECRET, running=True,
+                   service_env={"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": own})
+        rc, err, calls = self.configure("0.1.0")
+        self.assertNotEqual(rc, 0)
+        self.assertNotIn("restart dfm.service", calls)
+
     def test_the_check_can_be_skipped(self):
         self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
         rc, err, calls = self.configure("0.1.0", skip_check="1")
@@ -367,7 +396,7 @@ class UnitFile(unittest.TestCase):
         """`dfm serve` refusing its configuration exits 2, which the unit
         does not restart (it would every RestartSec for ever: systemd's
         start limit never counts 5 starts 2 s apart within 10 s)."""
-        self.assertEqual(unit_service_section().get("RestartPreventExitStatus"), "2")
+        self.assertIn("2", unit_service_section().get("RestartPreventExitStatus", "").split())
         d = tempfile.mkdtemp(prefix="dfm-refused-")
         try:
             path = os.path.join(d, "dfm.toml")
@@ -455,7 +484,10 @@ class UnitAsRun(unittest.TestCase):
         for line in lines:
             cred_id, path = line.strip().split("=", 1)[1].split(":", 1)
             path = self.creds if path == "/etc/dfm/credentials" else path
-            files = ({cred_id + "_" + n: os.path.join(path, n) for n in os.listdir(path)}
+            # (regular files only: links and dot files are not loaded)
+            regular = lambda n: (not n.startswith(".") and os.path.isfile(os.path.join(path, n))
+                                 and not os.path.islink(os.path.join(path, n)))
+            files = ({cred_id + "_" + n: os.path.join(path, n) for n in os.listdir(path) if regular(n)}
                      if os.path.isdir(path) else {cred_id: path})
             for name, src in files.items():
                 shutil.copy(src, os.path.join(run, name))
