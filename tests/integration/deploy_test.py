@@ -278,12 +278,17 @@ class MaintainerScripts(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("restart dfm.service", calls)
 
-    def test_a_secret_the_service_lacks_is_refused_before_the_restart(self):
+    def assert_lacks_the_verity_secret(self):
+        """An upgrade whose service would lack Verity's secret: refused
+        before the restart."""
         self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
         rc, err, calls = self.configure("0.1.0")
         self.assertNotEqual(rc, 0)
         self.assertIn("verity.webhook_secret", err)
         self.assertNotIn("restart dfm.service", calls)
+
+    def test_a_secret_the_service_lacks_is_refused_before_the_restart(self):
+        self.assert_lacks_the_verity_secret()
 
     def test_an_upgrade_whose_restart_fails_fails_until_it_starts(self):
         self.given(running=True, start_fails=True)
@@ -341,11 +346,7 @@ class MaintainerScripts(unittest.TestCase):
         with open(target, "w") as f:
             f.write(dfmtest.VERITY_SECRET + "\n")
         os.symlink(target, os.path.join(creds, "DFM_VERITY_WEBHOOK_SECRET"))
-        self.given(extra_config=NEEDS_VERITY_SECRET, running=True)
-        rc, err, calls = self.configure("0.1.0")
-        self.assertNotEqual(rc, 0)
-        self.assertIn("verity.webhook_secret", err)
-        self.assertNotIn("restart dfm.service", calls)
+        self.assert_lacks_the_verity_secret()
 
     def test_a_credential_removed_since_the_service_started_no_longer_counts(self):
         # The running process still holds its copy (dfm_<name>) of a file
