@@ -673,7 +673,12 @@ class GhlClient final : public VendorClient {
       if (set.empty()) return Upsert(st);  // no record yet: made with its DND set
       std::string all;
       for (const auto& id : set) all += (all.empty() ? "" : ",") + id;
-      st->result.external_id = set[0];
+      // The contact's own record, only when it is the push's own: a record
+      // the search found may be another contact's (a phone or email two
+      // people share), and the contact is not linked to it here
+      // (answer.ids names every record set; sync_projections.cc maps the
+      // ones nobody holds).
+      if (set[0] == st->req.external_id) st->result.external_id = set[0];
       st->result.answered["ids"] = all;
       st->result.detail = "set on " + std::to_string(set.size()) + " GoHighLevel contact" +
                           (set.size() == 1 ? "" : "s") + ": " + all;

@@ -49,6 +49,34 @@ HttpResponse Ok(std::string body) {
   return r;
 }
 
+// A consent push sets every record of the person: the search's records
+// by phone or email, which may be another contact's (two people sharing a
+// phone). Its answer names them all (answer.ids) but links the contact to
+// none it did not already hold: before, the first one found became the
+// contact's own record, so its later upserts went to the other person's.
+TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
+  for (const std::string own : {"", "g-own"}) {
+    ScriptedHttp http([&](const HttpRequest& r) {
+      if (r.url.find("/contacts/search") != std::string::npos)
+        return Ok(R"({"contacts":[{"id":"g-other"},{"id":"g-own"}]})");
+      return Ok(R"({"contact":{"id":"x"}})");
+    });
+    auto client = NewGhlClient(GhlSettings(), &http);
+    PushRequest req;
+    req.push_id = "p-1";
+    req.contact_id = "c-1";
+    req.op = "opt_out";
+    req.channel = "sms";
+    req.external_id = own;
+    req.fields["phone"] = "+12055550142";
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    EXPECT_EQ(got.http_status, 200) << own;
+    EXPECT_EQ(got.external_id, own) << "the push's own record, or none";
+    EXPECT_EQ(got.answered["ids"], own.empty() ? "g-other,g-own" : "g-own,g-other");
+  }
+}
+
 // A retried text first reads the conversation's latest messages for its
 // altId. A 2xx answer without a messages array ({} or null) was iterated
 // as an empty simdjson array with no document: a crash of the whole
