@@ -252,7 +252,8 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
                      CampaignTickState* state) {
   const int64_t now = env.now_us();
   CampaignView v;
-  Status s = FoldCampaignStream(*env.log, tenant, campaign, &v);
+  uint64_t changed_seq = 0;
+  Status s = FoldCampaignStream(*env.log, tenant, campaign, &v, &changed_seq);
   if (s.IsNotFound()) return -1;
   if (!s.ok()) return kTickUs;  // the log cannot be read now: later
   switch (v.state) {
@@ -267,7 +268,14 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     default:
       break;
   }
-  if (!Folded(*env.log, state->appended)) {
+  // A cancel ends each task by what its send did (planner.cc
+  // TendCancelled): read once the projection holds every outcome logged
+  // before the cancel (a text that went is done, counted by the caps, not
+  // skipped "cancelled").
+  const uint64_t through = v.state == CampaignState::kCancelled
+                               ? std::max(state->appended, changed_seq)
+                               : state->appended;
+  if (!Folded(*env.log, through)) {
     if (state->fold_wait_since == 0) state->fold_wait_since = now;
     if (now - state->fold_wait_since < kFoldPatienceUs) return kFoldWaitUs;
     // Its appends are idempotent: planning again asks for nothing twice.

@@ -196,10 +196,11 @@ Status ReadCustomer(const EventLog& log, const std::string& tenant, const std::s
 }
 
 Status FoldCampaignStream(const EventLog& log, const std::string& tenant,
-                          const std::string& campaign, CampaignView* v) {
+                          const std::string& campaign, CampaignView* v, uint64_t* last_seq) {
   *v = CampaignView();
-  Status s = log.ScanStream(tenant, "campaign:" + campaign, [v](const Event& e) {
+  Status s = log.ScanStream(tenant, "campaign:" + campaign, [v, last_seq](const Event& e) {
     (void)ApplyCampaignEvent(e.type, e.payload, e.recorded_at_us, v);  // a refused one: no change
+    if (last_seq) *last_seq = e.seq;
     return true;
   });
   if (!s.ok()) return s;

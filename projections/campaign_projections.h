@@ -103,9 +103,11 @@ Status ReadCustomer(const EventLog& log, const std::string& tenant, const std::s
                     Customer* c);
 // The same two as their own stream folds to: never behind the log (the
 // projection folds a moment after an append), for a request that changes
-// them. A campaign's stream holds its created and changed events only.
+// them. A campaign's stream holds its created and changed events only;
+// `last_seq` (when given): the sequence of its last event.
 Status FoldCampaignStream(const EventLog& log, const std::string& tenant,
-                          const std::string& campaign, CampaignView* v);
+                          const std::string& campaign, CampaignView* v,
+                          uint64_t* last_seq = nullptr);
 Status FoldCustomerStream(const EventLog& log, const std::string& tenant,
                           const std::string& customer, Customer* c);
 // The tenant's campaigns as the projection holds them, by id.
