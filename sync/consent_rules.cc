@@ -124,8 +124,8 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
                   const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
     // It said so itself. (An identity conflict's opt-out too: its system's
-    // push would find the duplicate record by the shared address and link
-    // it to the contact, settling the conflict unasked.)
+    // push would find the duplicate record by the shared address and map
+    // it to the contact (answer.ids), settling the conflict unasked.)
     if (target == fact.system) continue;
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted

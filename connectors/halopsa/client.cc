@@ -356,7 +356,11 @@ class HaloClient final : public VendorClient {
       std::string all;
       for (int64_t id : set) all += (all.empty() ? "" : ",") + std::to_string(id);
       job->result.http_status = 200;
-      job->result.external_id = std::to_string(set[0]);
+      // The person's own user only when it is the push's own: one found by
+      // the email may be another contact's (a shared mailbox); answer.ids
+      // names every user set (as GoHighLevel's consent push does).
+      if (std::to_string(set[0]) == job->req.external_id)
+        job->result.external_id = job->req.external_id;
       job->result.answered["ids"] = all;
       job->result.detail = "set on " + std::to_string(set.size()) + " HaloPSA user" + (set.size() == 1 ? "" : "s");
       return Finish(job);

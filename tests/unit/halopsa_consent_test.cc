@@ -112,6 +112,7 @@ TEST(HaloConsent, AUserGoneIsSkippedTheOthersCount) {
   PushResult r = Push(client.get(), "opt_out", "5");  // its own, merged away
   ASSERT_EQ(r.http_status, 200) << r.detail;
   EXPECT_EQ(r.answered.at("ids"), "7");
+  EXPECT_EQ(r.external_id, "") << "the user found is not made the contact's own";
   halo.users.clear();
   r = Push(client.get(), "opt_out", "5");
   EXPECT_EQ(r.http_status, 422) << "nobody to set: said so";

@@ -55,11 +55,15 @@ HttpResponse Ok(std::string body) {
 // none it did not already hold: before, the first one found became the
 // contact's own record, so its later upserts went to the other person's.
 TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
-  for (const std::string own : {"", "g-own"}) {
+  // The search finds `found`; a PUT to g-gone answers 404 (merged away).
+  auto opt_out = [](const std::string& own, const std::string& found) {
     ScriptedHttp http([&](const HttpRequest& r) {
-      if (r.url.find("/contacts/search") != std::string::npos)
-        return Ok(R"({"contacts":[{"id":"g-other"},{"id":"g-own"}]})");
-      return Ok(R"({"contact":{"id":"x"}})");
+      if (r.url.find("/contacts/search") != std::string::npos) return Ok(found);
+      if (r.url.find("/contacts/g-gone") == std::string::npos) return Ok(R"({"contact":{}})");
+      HttpResponse gone;
+      gone.status = 404;
+      gone.body = R"({"message":"Contact not found"})";
+      return gone;
     });
     auto client = NewGhlClient(GhlSettings(), &http);
     PushRequest req;
@@ -72,9 +76,18 @@ TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
     PushResult got;
     client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
     EXPECT_EQ(got.http_status, 200) << own;
-    EXPECT_EQ(got.external_id, own) << "the push's own record, or none";
-    EXPECT_EQ(got.answered["ids"], own.empty() ? "g-other,g-own" : "g-own,g-other");
-  }
+    return got;
+  };
+  const std::string both = R"({"contacts":[{"id":"g-other"},{"id":"g-own"}]})";
+  PushResult got = opt_out("", both);
+  EXPECT_EQ(got.external_id, "") << "none of its own: none linked";
+  EXPECT_EQ(got.answered["ids"], "g-other,g-own");
+  got = opt_out("g-own", both);
+  EXPECT_EQ(got.external_id, "g-own");
+  EXPECT_EQ(got.answered["ids"], "g-own,g-other");
+  got = opt_out("g-gone", R"({"contacts":[{"id":"g-other"}]})");
+  EXPECT_EQ(got.external_id, "") << "its own merged away: the other is set, not linked";
+  EXPECT_EQ(got.answered["ids"], "g-other");
 }
 
 // A retried text first reads the conversation's latest messages for its
