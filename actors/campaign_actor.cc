@@ -28,9 +28,10 @@ constexpr int64_t kFoldPatienceUs = 30LL * 1000000;  // then it goes on without 
 constexpr size_t kAppendBatch = 2048;                // drafts per append
 
 // Appends `drafts` in batches; false (logged) when the log refuses.
-// *last: the highest sequence number of what it appended.
+// *last: the highest sequence number of what it appended; *fresh (when
+// given): how many were not in the log already.
 bool AppendAll(EventLog* log, std::vector<EventDraft> drafts, const std::string& tenant,
-               const std::string& campaign, uint64_t* last) {
+               const std::string& campaign, uint64_t* last, size_t* fresh = nullptr) {
   for (size_t at = 0; at < drafts.size(); at += kAppendBatch) {
     const auto from = drafts.begin() + static_cast<std::ptrdiff_t>(at);
     const auto to =
@@ -44,7 +45,10 @@ bool AppendAll(EventLog* log, std::vector<EventDraft> drafts, const std::string&
                  campaign, s.ToString());
       return false;
     }
-    for (const auto& o : out) *last = std::max(*last, o.seq);
+    for (const auto& o : out) {
+      *last = std::max(*last, o.seq);
+      if (fresh && !o.duplicate) ++*fresh;
+    }
   }
   return true;
 }
@@ -333,8 +337,24 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   drafts.reserve(plan.events.size() + agent.events.size());
   for (const TaskEvent& e : plan.events) drafts.push_back(TaskEventDraft(tenant, e));
   for (const TaskEvent& e : agent.events) drafts.push_back(TaskEventDraft(tenant, e));
-  if (!drafts.empty() && !AppendAll(env.log, std::move(drafts), tenant, campaign, &state->appended))
+  const size_t planned = drafts.size();
+  size_t fresh = 0;
+  if (!drafts.empty() &&
+      !AppendAll(env.log, std::move(drafts), tenant, campaign, &state->appended, &fresh))
     return kTickUs;
+  if (planned > 0 && fresh == 0 && Folded(*env.log, state->appended)) {
+    // Every event it asked for was in the log and folded already, and the
+    // tasks did not take it (the lifecycle refused it when it was folded):
+    // the next plans would ask for the same every 50 ms. Said once a
+    // minute; looked at again at the usual pace.
+    if (now - state->stuck_logged_us >= 60'000'000) {
+      state->stuck_logged_us = now;
+      Logger("campaigns")
+          ->warn("event=campaign_plan_repeats tenant={} campaign={} events={}", tenant, campaign,
+                 planned);
+    }
+    return kTickUs;
+  }
   if (plan.complete && !Change(env, tenant, v, CampaignAction::kComplete, now, &state->appended))
     return kTickUs;
   const bool open =

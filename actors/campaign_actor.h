@@ -64,6 +64,7 @@ struct CampaignTickState {
   uint64_t appended = 0;        // the last event it appended (waits for the projection to fold it)
   int64_t fold_wait_since = 0;  // when that wait began (0: not waiting)
   int empty_ticks = 0;          // ticks that found nobody in the audience
+  int64_t stuck_logged_us = 0;  // when a plan the tasks refused was last logged
   // Each waiting person's opt-out, kept between ticks (made at the first).
   std::unique_ptr<OptOutWatch> opt_outs;
 };

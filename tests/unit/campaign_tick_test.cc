@@ -124,5 +124,27 @@ TEST_F(CampaignTickTest, ACancelWaitsForTheOutcomesLoggedBeforeIt) {
   EXPECT_EQ(TaskEventsAfter(before), std::vector<std::string>{"task.done "});
 }
 
+// A plan whose every event is in the log already, folded and refused by
+// the tasks' lifecycle (here a skip recorded before its task was made,
+// under the key the cancel's skip has), would be asked for again every
+// 50 ms for ever: the tick goes back to its usual pace.
+TEST_F(CampaignTickTest, APlanTheTasksRefusedIsNotAskedForAtOnceAgain) {
+  Task t;
+  t.campaign = kCampaign;
+  t.contact = "c1";
+  TaskEvent early = TaskEventFor(t, kTaskSkipped);
+  early.reason = "cancelled";
+  Append({TaskEventDraft("default", early)});
+  RunningWithAClaimedText();
+  Cancel();
+  ASSERT_TRUE(ProjectionRunner(&log_, &tasks_).CatchUp().ok());
+  CampaignTickState state;
+  const uint64_t before = log_.LastSequence();
+  TickCampaign(env_, "default", kCampaign, &state);
+  ASSERT_TRUE(ProjectionRunner(&log_, &tasks_).CatchUp().ok());
+  EXPECT_EQ(log_.LastSequence(), before) << "the same skip: a duplicate";
+  EXPECT_EQ(TickCampaign(env_, "default", kCampaign, &state), 1'000'000);
+}
+
 }  // namespace
 }  // namespace dfm
