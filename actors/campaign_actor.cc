@@ -275,7 +275,8 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   // A cancel ends each task by what its send did (planner.cc
   // TendCancelled): read once the projection holds every outcome logged
   // before the cancel (a text that went is done, counted by the caps, not
-  // skipped "cancelled").
+  // skipped "cancelled"). The projection stores its checkpoint within about
+  // a second when nothing it uses follows the cancel.
   const uint64_t through = v.state == CampaignState::kCancelled
                                ? std::max(state->appended, changed_seq)
                                : state->appended;
@@ -342,25 +343,24 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   if (!drafts.empty() &&
       !AppendAll(env.log, std::move(drafts), tenant, campaign, &state->appended, &fresh))
     return kTickUs;
-  if (planned > 0 && fresh == 0 && Folded(*env.log, state->appended)) {
-    // Every event it asked for was in the log and folded already, and the
-    // tasks did not take it (the lifecycle refused it when it was folded):
-    // the next plans would ask for the same every 50 ms. Said once a
-    // minute; looked at again at the usual pace.
-    if (now - state->stuck_logged_us >= 60'000'000) {
-      state->stuck_logged_us = now;
-      Logger("campaigns")
-          ->warn("event=campaign_plan_repeats tenant={} campaign={} events={}", tenant, campaign,
-                 planned);
-    }
-    return kTickUs;
+  // Every event it asked for was in the log and folded already, and the
+  // tasks did not take it (the lifecycle refused it when it was folded):
+  // waiting 50 ms to see it folded would ask for the same again for ever.
+  // Said once a minute; the next tick comes when its tasks are due.
+  const bool repeats = planned > 0 && fresh == 0 && Folded(*env.log, state->appended);
+  if (repeats && now - state->stuck_logged_us >= 60'000'000) {
+    state->stuck_logged_us = now;
+    Logger("campaigns")
+        ->warn("event=campaign_plan_repeats tenant={} campaign={} events={}", tenant, campaign,
+               planned);
   }
   if (plan.complete && !Change(env, tenant, v, CampaignAction::kComplete, now, &state->appended))
     return kTickUs;
   const bool open =
       std::any_of(in.tasks.begin(), in.tasks.end(), [](const Task& t) { return !t.ended(); });
   if (v.state == CampaignState::kCancelled && !open && plan.events.empty()) return -1;
-  if (!plan.events.empty() || !agent.events.empty()) return kFoldWaitUs;  // see them folded
+  if (!repeats && (!plan.events.empty() || !agent.events.empty()))
+    return kFoldWaitUs;  // see them folded
   int64_t wake = plan.wake_us;
   if (agent.wake_us != 0 && (wake == 0 || agent.wake_us < wake)) wake = agent.wake_us;
   return wake == 0 ? kTickUs : std::clamp(wake - now, kSoonestUs, kTickUs);
