@@ -342,6 +342,7 @@ class GhlClient final : public VendorClient {
     bool message = false;  // a message op: the contact is only looked up (or created)
     bool searched_again = false;
     bool notes_checked = false;
+    bool looked_anew = false;  // the linked record was gone: the person's looked for once
     std::string contact_id, conversation_id;
   };
   using StatePtr = std::shared_ptr<State>;
@@ -390,6 +391,21 @@ class GhlClient final : public VendorClient {
     });
   }
 
+  // A message op's linked record answered "not found" (deleted, or merged
+  // into another since it was linked): the person's record is looked for
+  // by phone or email, as an upsert's is (Search), once; true when it is.
+  // The contact keeps its old link (a message's answer is the message's
+  // id), so its next message looks again.
+  bool LookForAnew(const StatePtr& st, const HttpResponse& resp) {
+    if (st->looked_anew || st->req.external_id.empty() || st->contact_id != st->req.external_id ||
+        !IsNotFound(resp))
+      return false;
+    st->looked_anew = true;
+    st->result.requests++;
+    Search(st);
+    return true;
+  }
+
   // Message ops, once the contact's id is known.
   void OnContact(const StatePtr& st, const std::string& id) {
     st->contact_id = id;
@@ -431,7 +447,8 @@ class GhlClient final : public VendorClient {
         }
         r.body += "]}";
       }
-      http_->Send(std::move(r), [st, op](HttpResponse resp) {
+      http_->Send(std::move(r), [this, st, op](HttpResponse resp) {
+        if (LookForAnew(st, resp)) return;
         if (Settle(st, resp)) return;
         st->result.external_id = op == "note" ? JsonStringAt(resp.body, "note", "id") : st->contact_id;
         st->done(std::move(st->result));
@@ -459,6 +476,7 @@ class GhlClient final : public VendorClient {
       AppendJsonString(&r.body, st->contact_id);
       r.body += "}";
       http_->Send(std::move(r), [this, st](HttpResponse created) {
+        if (LookForAnew(st, created)) return;
         if (created.status == 400 && !st->searched_again) {
           // "Conversation with the contact id ... already exists" (made since
           // the search, or the search lags): search once more.

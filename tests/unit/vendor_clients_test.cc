@@ -90,6 +90,42 @@ TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
   EXPECT_EQ(got.answered["ids"], "g-other");
 }
 
+// A text for a contact whose linked record was merged away since: the
+// conversation's creation answered 400 "Contact with id ... not found" and
+// the text failed at every retry, dead-lettered (a consent push used to
+// relink such a contact, 7d1c261). The person's record is looked for by
+// phone, as an upsert's is, and the text written there.
+TEST(GhlClient, ATextForARecordMergedAwayIsWrittenToThePersonsRecord) {
+  ScriptedHttp http([&](const HttpRequest& r) {
+    if (r.url.find("/conversations/search") != std::string::npos)
+      return Ok(r.url.find("contactId=g-new") != std::string::npos
+                    ? R"({"conversations":[{"id":"conv-9"}]})"
+                    : R"({"conversations":[]})");
+    if (r.url.find("/contacts/search/duplicate") != std::string::npos)
+      return Ok(R"({"contact":{"id":"g-new"}})");
+    if (r.method == "POST" && r.url.find("/conversations/messages") != std::string::npos)
+      return Ok(R"({"conversationId":"conv-9","messageId":"m-1"})");
+    HttpResponse gone;  // POST /conversations/ for g-gone
+    gone.status = 400;
+    gone.body = R"({"statusCode":400,"message":"Contact with id g-gone not found"})";
+    return gone;
+  });
+  auto client = NewGhlClient(GhlSettings(), &http);
+  PushRequest req;
+  req.push_id = "p-1";
+  req.contact_id = "c-1";
+  req.op = "message";
+  req.external_id = "g-gone";
+  req.message_key = "k-1";
+  req.fields["body"] = "hello";
+  req.fields["phone"] = "+12055550142";
+  PushResult got;
+  client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+  EXPECT_EQ(got.http_status, 200) << got.detail;
+  EXPECT_EQ(got.external_id, "m-1");
+  EXPECT_EQ(http.asked.size(), 5u);
+}
+
 // A retried text first reads the conversation's latest messages for its
 // altId. A 2xx answer without a messages array ({} or null) was iterated
 // as an empty simdjson array with no document: a crash of the whole
