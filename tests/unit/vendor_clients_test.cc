@@ -42,6 +42,16 @@ SystemSettings GhlSettings() {
                                           {"access_token", "tok"}});
 }
 
+// A push of `op` for contact c-1, linked to `own` there ("" when not).
+PushRequest Request(const std::string& op, const std::string& own) {
+  PushRequest req;
+  req.push_id = "p-1";
+  req.contact_id = "c-1";
+  req.op = op;
+  req.external_id = own;
+  return req;
+}
+
 HttpResponse Ok(std::string body) {
   HttpResponse r;
   r.status = 200;
@@ -66,12 +76,8 @@ TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
       return gone;
     });
     auto client = NewGhlClient(GhlSettings(), &http);
-    PushRequest req;
-    req.push_id = "p-1";
-    req.contact_id = "c-1";
-    req.op = "opt_out";
+    PushRequest req = Request("opt_out", own);
     req.channel = "sms";
-    req.external_id = own;
     req.fields["phone"] = "+12055550142";
     PushResult got;
     client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
@@ -111,11 +117,7 @@ TEST(GhlClient, ATextForARecordMergedAwayIsWrittenToThePersonsRecord) {
     return gone;
   });
   auto client = NewGhlClient(GhlSettings(), &http);
-  PushRequest req;
-  req.push_id = "p-1";
-  req.contact_id = "c-1";
-  req.op = "message";
-  req.external_id = "g-gone";
+  PushRequest req = Request("message", "g-gone");
   req.message_key = "k-1";
   req.fields["body"] = "hello";
   req.fields["phone"] = "+12055550142";
@@ -140,11 +142,7 @@ TEST(GhlClient, ARetriedTextReadsAnAnswerWithoutMessagesAsNoneFound) {
       return Ok(R"({"conversationId":"conv-1","messageId":"m-9"})");
     });
     auto client = NewGhlClient(GhlSettings(), &http);
-    PushRequest req;
-    req.push_id = "p-1";
-    req.contact_id = "c-1";
-    req.op = "message";
-    req.external_id = "ghl-contact-1";
+    PushRequest req = Request("message", "ghl-contact-1");
     req.message_key = "k-1";
     req.attempt = 2;
     req.fields["body"] = "hello";
