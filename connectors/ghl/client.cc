@@ -17,7 +17,8 @@
 //           cursor is the last contact's `searchAfter` array, as GHL sent it.
 // Message ops need the contact's id: the push's, else the duplicate search,
 // else POST /contacts/upsert (so a call for a contact GoHighLevel does not
-// know yet creates it first). Then:
+// know yet creates it first); the push's own answered "Contact with id ...
+// not found" (merged away) is looked for so once, by phone or email. Then:
 // message:  the conversation (GET /conversations/search?locationId&contactId,
 //           else POST /conversations/), then POST /conversations/messages/inbound
 //           {type SMS, conversationId, contactId, conversationProviderId,
@@ -392,15 +393,23 @@ class GhlClient final : public VendorClient {
   }
 
   // A message op's linked record answered "not found" (deleted, or merged
-  // into another since it was linked): the person's record is looked for
-  // by phone or email, as an upsert's is (Search), once; true when it is.
-  // The contact keeps its old link (a message's answer is the message's
-  // id), so its next message looks again.
+  // into another since it was linked: "Contact with id ... not found", at
+  // the conversation's creation, the message's write or a note's): the
+  // person's record is looked for by phone or email, as an upsert's is
+  // (Search), once; true when it is. Not without a phone or an email (the
+  // search would match nothing and the upsert make a blank record). The
+  // contact keeps its old link (a message's answer is the message's id), so
+  // its next message looks again.
   bool LookForAnew(const StatePtr& st, const HttpResponse& resp) {
     if (st->looked_anew || st->req.external_id.empty() || st->contact_id != st->req.external_id ||
-        !IsNotFound(resp))
+        !IsNotFound(resp) ||
+        (st->req.Field(fields::kPhone).empty() && st->req.Field(fields::kEmail).empty()))
       return false;
+    std::string m = RawMessage(resp);
+    for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (m.find("contact") == std::string::npos) return false;  // a conversation's, a message's
     st->looked_anew = true;
+    st->notes_checked = false;  // the record found is looked at for an earlier attempt's note
     st->result.requests++;
     Search(st);
     return true;
@@ -413,7 +422,9 @@ class GhlClient final : public VendorClient {
     if (op == "note" && st->req.attempt > 1 && !st->notes_checked) {
       // A retried note: the earlier attempt may have written it.
       st->notes_checked = true;
-      http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes"), [this, st, id](HttpResponse resp) {
+      http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes"), [this, st, id](
+                                                                                HttpResponse resp) {
+        if (LookForAnew(st, resp)) return;
         if (Settle(st, resp)) return;
         simdjson::dom::parser parser;
         simdjson::dom::element doc;
@@ -587,7 +598,8 @@ class GhlClient final : public VendorClient {
       }
     }
     b += "}";
-    http_->Send(std::move(r), [st](HttpResponse resp) {
+    http_->Send(std::move(r), [this, st](HttpResponse resp) {
+      if (LookForAnew(st, resp)) return;
       if (Settle(st, resp)) return;
       std::string id = JsonStringAt(resp.body, nullptr, "messageId");
       if (id.empty()) {

@@ -102,30 +102,49 @@ TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
 // relink such a contact, 7d1c261). The person's record is looked for by
 // phone, as an upsert's is, and the text written there.
 TEST(GhlClient, ATextForARecordMergedAwayIsWrittenToThePersonsRecord) {
-  ScriptedHttp http([&](const HttpRequest& r) {
-    if (r.url.find("/conversations/search") != std::string::npos)
-      return Ok(r.url.find("contactId=g-new") != std::string::npos
-                    ? R"({"conversations":[{"id":"conv-9"}]})"
-                    : R"({"conversations":[]})");
-    if (r.url.find("/contacts/search/duplicate") != std::string::npos)
-      return Ok(R"({"contact":{"id":"g-new"}})");
-    if (r.method == "POST" && r.url.find("/conversations/messages") != std::string::npos)
-      return Ok(R"({"conversationId":"conv-9","messageId":"m-1"})");
-    HttpResponse gone;  // POST /conversations/ for g-gone
-    gone.status = 400;
-    gone.body = R"({"statusCode":400,"message":"Contact with id g-gone not found"})";
-    return gone;
-  });
-  auto client = NewGhlClient(GhlSettings(), &http);
-  PushRequest req = Request("message", "g-gone");
-  req.message_key = "k-1";
-  req.fields["body"] = "hello";
-  req.fields["phone"] = "+12055550142";
-  PushResult got;
-  client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
-  EXPECT_EQ(got.http_status, 200) << got.detail;
-  EXPECT_EQ(got.external_id, "m-1");
-  EXPECT_EQ(http.asked.size(), 5u);
+  // `kept`: g-gone's old conversation survives it (the sandbox keeps it),
+  // so the message's own write is what answers "not found".
+  auto text = [](bool kept, const std::string& phone, std::vector<std::string>* asked) {
+    ScriptedHttp http([&](const HttpRequest& r) {
+      const bool gone = r.url.find("g-gone") != std::string::npos ||
+                        r.body.find("\"contactId\":\"g-gone\"") != std::string::npos;
+      if (r.url.find("/conversations/search") != std::string::npos)
+        return Ok(!gone  ? R"({"conversations":[{"id":"conv-9"}]})"
+                  : kept ? R"({"conversations":[{"id":"conv-old"}]})"
+                         : R"({"conversations":[]})");
+      if (r.url.find("/contacts/search/duplicate") != std::string::npos)
+        return Ok(R"({"contact":{"id":"g-new"}})");
+      if (!gone) return Ok(R"({"conversationId":"conv-9","messageId":"m-1"})");
+      HttpResponse refused;
+      refused.status = 400;
+      refused.body = R"({"statusCode":400,"message":"Contact with id g-gone not found"})";
+      return refused;
+    });
+    auto client = NewGhlClient(GhlSettings(), &http);
+    PushRequest req = Request("message", "g-gone");
+    req.message_key = "k-1";
+    req.fields["body"] = "hello";
+    if (!phone.empty()) req.fields["phone"] = phone;
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    *asked = http.asked;
+    return got;
+  };
+  std::vector<std::string> asked;
+  for (const bool kept : {false, true}) {
+    PushResult got = text(kept, "+12055550142", &asked);
+    EXPECT_EQ(got.http_status, 200) << got.detail;
+    EXPECT_EQ(got.external_id, "m-1") << kept;
+    ASSERT_EQ(asked.size(), 5u) << kept;
+    EXPECT_EQ(
+        asked[2],
+        "GET http://127.0.0.1:9/contacts/search/duplicate?locationId=loc-1&number=%2B12055550142");
+    EXPECT_EQ(asked[3],
+              "GET http://127.0.0.1:9/conversations/search?locationId=loc-1&contactId=g-new");
+  }
+  PushResult got = text(false, "", &asked);
+  EXPECT_EQ(got.http_status, 400) << "no phone or email to look for it by: refused as answered";
+  EXPECT_EQ(asked.size(), 2u);
 }
 
 // A retried text first reads the conversation's latest messages for its
