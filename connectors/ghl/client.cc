@@ -53,6 +53,7 @@
 #include "sync/fact.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/strings.h"
 
 namespace dfm {
 namespace {
@@ -180,9 +181,7 @@ std::string ErrorMessage(const HttpResponse& r) {
 bool IsNotFound(const HttpResponse& r) {
   if (r.status == 404) return true;
   if (r.status != 400) return false;
-  std::string m = RawMessage(r);
-  for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return m.find("not found") != std::string::npos;
+  return AsciiLower(RawMessage(r)).find("not found") != std::string::npos;
 }
 
 class GhlClient final : public VendorClient {
@@ -405,9 +404,8 @@ class GhlClient final : public VendorClient {
         !IsNotFound(resp) ||
         (st->req.Field(fields::kPhone).empty() && st->req.Field(fields::kEmail).empty()))
       return false;
-    std::string m = RawMessage(resp);
-    for (auto& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (m.find("contact") == std::string::npos) return false;  // a conversation's, a message's
+    if (AsciiLower(RawMessage(resp)).find("contact") == std::string::npos)
+      return false;  // a conversation's, a message's
     st->looked_anew = true;
     st->notes_checked = false;  // the record found is looked at for an earlier attempt's note
     st->result.requests++;
@@ -422,8 +420,8 @@ class GhlClient final : public VendorClient {
     if (op == "note" && st->req.attempt > 1 && !st->notes_checked) {
       // A retried note: the earlier attempt may have written it.
       st->notes_checked = true;
-      http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes"), [this, st, id](
-                                                                                HttpResponse resp) {
+      HttpRequest look = Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes");
+      http_->Send(std::move(look), [this, st, id](HttpResponse resp) {
         if (LookForAnew(st, resp)) return;
         if (Settle(st, resp)) return;
         simdjson::dom::parser parser;
