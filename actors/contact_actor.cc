@@ -7,6 +7,7 @@
 #include "sync/consent.h"
 #include "sync/contact_snapshot.h"
 #include "sync/erasure.h"
+#include "sync/identity.h"
 #include "util/logging.h"
 
 namespace dfm {
@@ -89,6 +90,19 @@ SyncContext Context(Self* self) {
       c.at_us = sp == std::string::npos ? 0 : std::strtoll(v.c_str() + sp + 1, nullptr, 10);
       if (found && !ConsentSupersedes(c.out, c.at_us, found->out, found->at_us)) return found;
       return c;
+    };
+  }
+  {
+    // The mappings projection's x/ rows: who holds a record (a row that
+    // cannot be read: somebody, so that nothing is taken on a guess).
+    EventLog* log = st.env->log;
+    const std::string tenant = st.tenant;
+    ctx.record_holder = [log, tenant](const std::string& system, const std::string& id) {
+      std::string holder;
+      Status s = log->GetConsumerState(MappingsProjection::kName, ExternalIdKey(tenant, system, id),
+                                       &holder);
+      if (s.IsNotFound()) return std::string();
+      return s.ok() ? holder : std::string("(unreadable)");
     };
   }
   if (!ctx.enrichment.empty()) {
@@ -257,11 +271,13 @@ void DecideRedriveItem(Self* self, const Redrive& r) {
 void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
   std::vector<DomainEvent> events = rep.events;
-  // Only a send that died, an answer (enrichment, classifier, read back) or an
-  // opt-out taken (read back after it) has anything to decide (DecideReport).
+  // Only a send that died, an answer (enrichment, classifier, read back), an
+  // opt-out taken (read back after it) or a record found anew has anything
+  // to decide (DecideReport).
   bool decide = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
     return (e.type == ev::kPushDeadLettered && e.op == "send") ||
-           (e.type == ev::kPushSucceeded && (IsAnswerOp(e.op) || e.op == "opt_out"));
+           (e.type == ev::kPushSucceeded &&
+            (IsAnswerOp(e.op) || e.op == "opt_out" || e.fields.count("answer.contact_id")));
   });
   if (decide)
     for (auto& e : DecideReport(st.model, rep.events, Context(self))) events.push_back(std::move(e));

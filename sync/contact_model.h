@@ -156,6 +156,9 @@ struct SyncContext {
   std::function<std::optional<ErasedConsent>(const std::string& phone_or_email,
                                              const std::string& channel)>
       erased_consent;
+  // The contact that holds record `id` of `system` in this tenant (the
+  // mappings projection), empty for none; may be empty (nobody known).
+  std::function<std::string(const std::string& system, const std::string& id)> record_holder;
   // Whether "ann+news@x.com" and "ann@x.com" are one person when matching
   // (sync/identity.h; `sync.email_plus_addressing`).
   bool fold_plus_addressing = false;
@@ -298,7 +301,10 @@ std::vector<DomainEvent> Decide(const ContactState& state, const ContactFact& fa
 // What a connector's report calls for (reports are appended as they come;
 // this decides what follows from them): a send that was dead-lettered is
 // reported as failed to ctx.conversations when it asked for the text, once
-// per death (a re-driven send that dies again is reported again).
+// per death (a re-driven send that dies again is reported again); an
+// answer is recorded (enrichment, classifier, read back); a message op
+// that found the person's record anew links the contact to it
+// (model::DecideFoundAnew).
 std::vector<DomainEvent> DecideReport(const ContactState& state,
                                       const std::vector<DomainEvent>& report,
                                       const SyncContext& ctx);

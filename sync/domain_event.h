@@ -157,7 +157,7 @@ struct DomainEvent {
   Attributed kept, lost;
   std::string rule;
   std::string reason;  // rejections, quarantines, dead letters
-  std::string via;     // contact.linked: "webhook", "import" (dfm backfill)
+  std::string via;     // contact.linked: "webhook", "import" (dfm backfill), "search"
   // message.logged, and push.succeeded of a message (external_id is then
   // the message's id in the target system, not the contact's).
   std::string message_key;

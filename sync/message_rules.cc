@@ -367,4 +367,30 @@ void RefusePendingSends(const ContactState& s, const ContactFact& fact, const Sy
   }
 }
 
+void DecideFoundAnew(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
+                     std::vector<DomainEvent>* out) {
+  if (!IsMessageOp(ok.op) && ok.op != "note" && ok.op != "tags") return;
+  const std::string* found = Lookup(ok.fields, "answer.contact_id");
+  const std::string* gone = Lookup(ok.fields, "answer.gone");
+  if (!found || !gone || found->empty() || *found == *gone) return;
+  // Linked anew since the push was asked for (an upsert's answer, a
+  // webhook): that link stands.
+  const std::string* link = Lookup(s.links, ok.system);
+  if (!link || *link != *gone) return;
+  // A phone or email two people share: the record may be the other's.
+  if (ctx.record_holder) {
+    const std::string holder = ctx.record_holder(ok.system, *found);
+    if (!holder.empty() && holder != s.contact_id) return;
+  }
+  DomainEvent l;
+  l.type = std::string(ev::kContactLinked);
+  l.contact_id = s.contact_id;
+  l.system = ok.system;
+  l.external_id = *found;
+  l.via = "search";
+  l.source_time_us = ctx.now_us;
+  l.detail = "the record linked before answered not found";
+  out->push_back(std::move(l));
+}
+
 }  // namespace dfm::model

@@ -81,6 +81,14 @@ void DecideReadAfterOptOut(const ContactState& s, const DomainEvent& ok, const S
                            std::vector<DomainEvent>* out);
 void DecideReadBack(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                     std::vector<DomainEvent>* out);
+// message_rules.cc: a message op's push that found the person's record
+// anew (`ok`, its push.succeeded with answer.contact_id, the record it
+// wrote to, and answer.gone, the link that answered "not found"): that
+// record becomes the contact's link (contact.linked via "search") while
+// the contact is still linked to the gone one and no other contact holds
+// the found one.
+void DecideFoundAnew(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
+                     std::vector<DomainEvent>* out);
 // Applies contact.opted_out, contact.opted_in and consent.conflict.
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e);
 // A consent push ended: its channels are no longer on their way (unless a

@@ -397,8 +397,9 @@ class GhlClient final : public VendorClient {
   // person's record is looked for by phone or email, as an upsert's is
   // (Search), once; true when it is. Not without a phone or an email (the
   // search would match nothing and the upsert make a blank record). The
-  // contact keeps its old link (a message's answer is the message's id), so
-  // its next message looks again.
+  // record found is answered (answer.contact_id, beside answer.gone, the
+  // link that failed): the contact links to it (model::DecideFoundAnew), so
+  // its next message goes there at once.
   bool LookForAnew(const StatePtr& st, const HttpResponse& resp) {
     if (st->looked_anew || st->req.external_id.empty() || st->contact_id != st->req.external_id ||
         !IsNotFound(resp) ||
@@ -416,6 +417,10 @@ class GhlClient final : public VendorClient {
   // Message ops, once the contact's id is known.
   void OnContact(const StatePtr& st, const std::string& id) {
     st->contact_id = id;
+    if (st->looked_anew && id != st->req.external_id) {
+      st->result.answered["contact_id"] = id;
+      st->result.answered["gone"] = st->req.external_id;
+    }
     const std::string& op = st->req.op;
     if (op == "note" && st->req.attempt > 1 && !st->notes_checked) {
       // A retried note: the earlier attempt may have written it.

@@ -3,6 +3,8 @@
 // (docs/sync-rules.md, "Messages and calls", "Tags -> lists").
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
 #include <set>
 
 #include "config/config.h"
@@ -258,6 +260,63 @@ TEST_F(MessageModelTest, ATextFromVerityIsRecordedInGoHighLevelOnce) {
   auto es2 = Step(Fact("ghl", echo));
   EXPECT_TRUE(Of(es2, ev::kPushRequested).empty());
   EXPECT_TRUE(Of(es2, ev::kMessageLogged).empty());
+}
+
+// GoHighLevel merged the contact's record away: its text's push found the
+// person's record anew by phone (the client's answer.contact_id, beside
+// answer.gone). That record becomes the contact's link, so the next text
+// goes there at once rather than to the gone one first; not when the
+// contact was linked anew meanwhile, nor when another contact holds it.
+TEST_F(MessageModelTest, ARecordFoundAnewForATextBecomesTheContactsLink) {
+  Step(Known());
+  auto push = Of(Step(Fact("verity", Text("v1", "inbound", "See you at 3"))), ev::kPushRequested,
+                 "message");
+  ASSERT_EQ(push.size(), 1u);
+  ASSERT_EQ(push[0].external_id, "g1");
+  DomainEvent ok = push[0];
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.external_id = "ghl-msg-1";
+  ok.fields["answer.contact_id"] = "g2";
+  ok.fields["answer.gone"] = "g1";
+  auto holders = std::make_shared<std::map<std::string, std::string>>();
+  ctx_.record_holder = [holders](const std::string& system, const std::string& id) {
+    auto it = holders->find(system + "/" + id);
+    return it == holders->end() ? std::string() : it->second;
+  };
+
+  (*holders)["ghl/g2"] = "c2";  // a phone two people share: the other's record
+  EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty());
+  (*holders)["ghl/g2"] = "c1";  // mapped to this person already (a consent push's answer.ids)
+  ASSERT_EQ(DecideReport(state_, {ok}, ctx_).size(), 1u);
+  holders->clear();
+  {
+    ContactState before = state_;  // linked anew before the report came: that link stands
+    ContactFact relinked = Known();
+    relinked.external_id = "g3";
+    Step(relinked);
+    EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty());
+    state_ = before;
+  }
+  DomainEvent consent = ok;  // a contact op's answer links by its own external id
+  consent.op = "opt_out";
+  EXPECT_TRUE(DecideReport(state_, {consent}, ctx_).empty());
+
+  auto linked = DecideReport(state_, {ok}, ctx_);
+  ASSERT_EQ(linked.size(), 1u);
+  EXPECT_EQ(linked[0].type, ev::kContactLinked);
+  EXPECT_EQ(linked[0].system, "ghl");
+  EXPECT_EQ(linked[0].external_id, "g2");
+  EXPECT_EQ(linked[0].via, "search");
+  EXPECT_TRUE(linked[0].message_key.empty())
+      << "the mappings projection skips message-keyed events";
+  Apply(&state_, ok, ++seq_, ctx_.now_us);
+  Apply(&state_, linked[0], ++seq_, ctx_.now_us);
+  EXPECT_EQ(state_.links.at("ghl"), "g2");
+  auto next =
+      Of(Step(Fact("verity", Text("v2", "inbound", "On my way"))), ev::kPushRequested, "message");
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].external_id, "g2");
+  EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "reported again: linked already";
 }
 
 TEST_F(MessageModelTest, AProviderDeliveryIsSentThroughVerityAndItsStatusesReportedBack) {

@@ -141,10 +141,14 @@ TEST(GhlClient, ATextForARecordMergedAwayIsWrittenToThePersonsRecord) {
         "GET http://127.0.0.1:9/contacts/search/duplicate?locationId=loc-1&number=%2B12055550142");
     EXPECT_EQ(asked[3],
               "GET http://127.0.0.1:9/conversations/search?locationId=loc-1&contactId=g-new");
+    // The record found is answered, for the contact to link to it.
+    EXPECT_EQ(got.answered["contact_id"], "g-new") << kept;
+    EXPECT_EQ(got.answered["gone"], "g-gone") << kept;
   }
   PushResult got = text(false, "", &asked);
   EXPECT_EQ(got.http_status, 400) << "no phone or email to look for it by: refused as answered";
   EXPECT_EQ(asked.size(), 2u);
+  EXPECT_TRUE(got.answered.empty());
 }
 
 // A retried text first reads the conversation's latest messages for its

@@ -1,0 +1,77 @@
+// What a contact actor decides from its connectors' reports
+// (actors/contact_actor.h, DecideReport), on CAF's test coordinator.
+#include "tests/support/actor_fixture.h"
+
+namespace dfm {
+namespace {
+
+using testing::ActorTest;
+using testing::ScriptedClient;
+
+class ContactReportTest : public ActorTest {
+ protected:
+  // Texts are recorded in Aloware here (the conversations system), the
+  // scripted client playing it.
+  ContactReportTest() {
+    env_->ctx.targets["aloware"] = {"first_name", "last_name", "email", "phone"};
+    env_->ctx.conversations = "aloware";
+  }
+
+  // Ann's GoHighLevel text `id`, routed.
+  void AnnTexts(const caf::actor& router, const std::string& id) {
+    DeliverWebhook(router, "ghl", "ghl/InboundMessage.json",
+                   {{"webhookId", "t-" + id}, {"contactId", "ghl-a"}, {"messageId", id}},
+                   "t-" + id);
+  }
+
+  std::vector<DomainEvent> Decoded(const std::string& type) {
+    std::vector<Event> all;
+    EXPECT_TRUE(log_.Read(1, 100000, &all).ok());
+    std::vector<DomainEvent> out;
+    for (const auto& e : all) {
+      DomainEvent d;
+      if (e.type == type && DecodeDomainEvent(e.type, e.payload, &d).ok()) out.push_back(d);
+    }
+    return out;
+  }
+};
+
+// The record a text's push found anew (its client's answer.contact_id,
+// the link that answered "not found" in answer.gone) becomes the contact's
+// link, as an event in its stream: the next text goes there at once.
+TEST_F(ContactReportTest, ARecordATextFoundAnewIsLinkedAndTheNextTextGoesThere) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartSyncTo(client);
+  AppendPersonWebhook("a", "0", "Ann");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 200, "alo-a");
+  sched_->run();
+
+  AnnTexts(router, "m-1");
+  ASSERT_EQ(client->pushes.size(), 2u);
+  ASSERT_EQ(client->pushes[1].req.op, "message");
+  ASSERT_EQ(client->pushes[1].req.external_id, "alo-a");
+  PushResult found;
+  found.http_status = 200;
+  found.requests = 3;
+  found.external_id = "alo-msg-1";
+  found.answered = {{"contact_id", "alo-new"}, {"gone", "alo-a"}};
+  client->pushes[1].done(found);
+  sched_->run();
+
+  auto linked = Decoded(std::string(ev::kContactLinked));
+  ASSERT_EQ(linked.size(), 1u);
+  EXPECT_EQ(linked[0].system, "aloware");
+  EXPECT_EQ(linked[0].external_id, "alo-new");
+  EXPECT_EQ(linked[0].via, "search");
+
+  AnnTexts(router, "m-2");
+  ASSERT_EQ(client->pushes.size(), 3u);
+  EXPECT_EQ(client->pushes[2].req.op, "message");
+  EXPECT_EQ(client->pushes[2].req.external_id, "alo-new");
+}
+
+}  // namespace
+}  // namespace dfm
