@@ -229,7 +229,12 @@ Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consen
       if (opt_out && !c.snapshot) repeated.push_back(ch);
       continue;
     }
-    if (!ConsentSupersedes(opt_out, t, cur.out, cur.at_us)) continue;  // older
+    // Older, unless it is an opt-out that holds and the channel is in by
+    // another's lift with no opt-in of the person's since it: had it come
+    // in time, that lift would have been refused.
+    if (!ConsentSupersedes(opt_out, t, cur.out, cur.at_us) &&
+        !(holds && !cur.out && t > cur.person_in_us))
+      continue;
     if (!opt_out && cur.held && c.actor != Consent::Actor::kPerson) {
       refused.push_back(ch);
       held_by = cur.held_by;
@@ -369,6 +374,9 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
       c.held = false;
       c.held_by.clear();
       c.at_us = e.source_time_us;
+      // Events written before actors were recorded: read as the person's.
+      if (e.actor.empty() || e.actor == ActorName(Consent::Actor::kPerson))
+        c.person_in_us = std::max(c.person_in_us, e.source_time_us);
     }
     c.out = out;
     if (e.detail == kByConflict) continue;  // said of another record there

@@ -196,6 +196,10 @@ struct ContactState {
     int64_t at_us = 0;
     bool held = false;
     std::string held_by;
+    // When the person last opted the channel in themselves (0: never): a
+    // person's opt-out dated before another's lift, delivered after it,
+    // still stands unless they opted in after it (consent_rules.cc).
+    int64_t person_in_us = 0;
   };
   std::map<std::string, ChannelConsent> consent;
   // What each system is believed to hold per channel, from its own

@@ -7,7 +7,7 @@ namespace dfm {
 namespace {
 
 constexpr std::string_view kMagic = "DFCS";
-constexpr uint8_t kVersion = 4;
+constexpr uint8_t kVersion = 5;
 
 // Every member of ContactState is written below; a member added without
 // its line here would be lost at every start from a snapshot. This size
@@ -122,6 +122,7 @@ void WriteState(Writer& w, const ContactState& s) {
     w.I(c.at_us);
     w.B(c.held);
     w.S(c.held_by);
+    w.I(c.person_in_us);
   });
   w.Map(s.known_consent, [&](const auto& m) {
     w.Map(m, [&](const ContactState::HeldConsent& h) {
@@ -191,6 +192,7 @@ void ReadState(Reader& r, ContactState* s) {
     c->at_us = r.I();
     c->held = r.B();
     c->held_by = r.S();
+    c->person_in_us = r.I();
   });
   r.Map(&s->known_consent, [&](auto* m) {
     r.Map(m, [&](ContactState::HeldConsent* h) {

@@ -2,6 +2,8 @@
 // test per precedence rule, and the state a replay of the decisions gives.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "config/config.h"
 #include "sync/consent.h"
 #include "sync/contact_model.h"
@@ -584,6 +586,47 @@ TEST_F(ConsentRulesTest, ALateStopOlderThanAOneFlagClearStillOptsOut) {
   EXPECT_TRUE(SmsOut());
 }
 
+// Staff set DND on sms and cleared it an hour later; the person's STOP,
+// sent between the two, is delivered after the clear (a vendor's retry).
+// Had it come in time the clear would have been refused: sms is out, the
+// STOP in the history at its own time, and the systems told.
+TEST_F(ConsentRulesTest, ALateStopOlderThanAStaffLiftStillOptsOut) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour)));
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)));
+  ASSERT_FALSE(SmsOut());
+  auto stop = Step(Text(Change::kOptOut, 100 * kHour + 30 * kMinute, "STOP"));
+  EXPECT_TRUE(SmsOut());
+  auto out = Of(stop, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].source_time_us, 100 * kHour + 30 * kMinute);
+  EXPECT_EQ(out[0].actor, "person");
+  auto told = Of(stop, ev::kPushRequested, "opt_out");
+  ASSERT_FALSE(told.empty());
+  EXPECT_TRUE(std::any_of(told.begin(), told.end(),
+                          [](const DomainEvent& p) { return p.system == "ghl"; }));
+  ConfirmPushes(stop);
+  // GoHighLevel's clear, restated after it took the opt-out: a conflict,
+  // the STOP holds.
+  EXPECT_EQ(Of(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)), ev::kConsentConflict).size(), 1u);
+  EXPECT_TRUE(SmsOut());
+  ExpectAReplayGivesTheSameState();
+}
+
+// The same, but the person opted in themselves after the late STOP's time
+// (START), before staff set DND and cleared it again: the STOP is older
+// than the person's own opt-in, and sms stays in.
+TEST_F(ConsentRulesTest, ALateStopOlderThanThePersonsOwnOptInChangesNothing) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour)));
+  ConfirmPushes(Step(Text(Change::kOptIn, 100 * kHour + 45 * kMinute, "START")));
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 101 * kHour)));
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptIn, 102 * kHour)));
+  ASSERT_FALSE(SmsOut());
+  auto stop = Step(Text(Change::kOptOut, 100 * kHour + 30 * kMinute, "STOP"));
+  EXPECT_FALSE(SmsOut());
+  EXPECT_TRUE(Of(stop, ev::kOptedOut).empty());
+  ExpectAReplayGivesTheSameState();
+}
+
 // The person opted sms out and back in (their own START), then staff set
 // DND on calls (the whole flag at Aloware), an agent cleared it and set it
 // again: sms is out again.
@@ -623,6 +666,7 @@ void ConsentRulesTest::ExpectAReplayGivesTheSameState() {
     EXPECT_EQ(a.at_us, c.at_us) << ch;
     EXPECT_EQ(a.held, c.held) << ch;
     EXPECT_EQ(a.held_by, c.held_by) << ch;
+    EXPECT_EQ(a.person_in_us, c.person_in_us) << ch;
   }
   for (const auto& [system, chans] : state_.known_consent)
     for (const auto& [ch, k] : chans) {

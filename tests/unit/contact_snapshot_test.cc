@@ -23,7 +23,7 @@ ContactState Full() {
   s.pushed["aloware"]["first_name"] = {{"Ada", 11}, {"Ad", 12}};
   s.pending["verity"] = {{"email", "ada@example.com"}};
   s.consent["sms"] = ContactState::ChannelConsent{true, 42, true, "keyword STOP via verity"};
-  s.consent["email"] = ContactState::ChannelConsent{false, 43, false, ""};
+  s.consent["email"] = ContactState::ChannelConsent{false, 43, false, "", 41};
   s.known_consent["ghl"]["sms"] = ContactState::HeldConsent{true, 44, true};
   s.pending_consent["aloware"]["call"] = ContactState::PendingConsent{true, "p-9", true};
   s.last_outbound_us["sms"] = 45;
@@ -79,6 +79,7 @@ TEST(ContactSnapshotTest, EveryMemberComesBack) {
   EXPECT_EQ(back.fields.at("phone"), (Attributed{"+12055550142", "aloware", -5}));
   EXPECT_EQ(back.pushed.at("aloware").at("first_name").at("Ad"), 12);
   EXPECT_EQ(back.consent.at("sms").held_by, "keyword STOP via verity");
+  EXPECT_EQ(back.consent.at("email").person_in_us, 41);
   EXPECT_TRUE(back.known_consent.at("ghl").at("sms").permanent);
   EXPECT_EQ(back.pending_consent.at("aloware").at("call").push_id, "p-9");
   EXPECT_TRUE(back.pending_consent.at("aloware").at("call").refused);
@@ -102,7 +103,7 @@ TEST(ContactSnapshotTest, DamageAndOtherRulesAreRefused) {
         << "cut at " << cut;
   EXPECT_TRUE(DecodeContactSnapshot(bytes + "x", &back, &outstanding).IsCorruption());
   std::string other_version = bytes;
-  other_version[4] = 2;  // the format before pending_consent.refused
+  other_version[4] = 4;  // the format before consent.person_in
   EXPECT_TRUE(DecodeContactSnapshot(other_version, &back, &outstanding).IsCorruption());
   std::string other_rules = bytes;
   other_rules[5] = static_cast<char>(kContactRulesVersion + 1);
