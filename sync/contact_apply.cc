@@ -100,6 +100,13 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
       if (memo->second.empty()) s->pushed.erase(memo);
     }
   } else if (e.type == ev::kContactLinked) {
+    if (e.via == "search") {
+      // Another record than the one the engine wrote to (a merge's
+      // survivor): what it holds is not known, so the contact's next
+      // change writes every field there, and nothing of it is an echo.
+      s->known.erase(e.system);
+      s->pushed.erase(e.system);
+    }
     s->links[e.system] = e.external_id;
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
   } else if (e.type == ev::kContactDeleted) {

@@ -3,6 +3,7 @@
 // (docs/sync-rules.md, "Messages and calls", "Tags -> lists").
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -268,7 +269,9 @@ TEST_F(MessageModelTest, ATextFromVerityIsRecordedInGoHighLevelOnce) {
 // goes there at once rather than to the gone one first; not when the
 // contact was linked anew meanwhile, nor when another contact holds it.
 TEST_F(MessageModelTest, ARecordFoundAnewForATextBecomesTheContactsLink) {
-  Step(Known());
+  ContactFact known = Known();
+  known.fields["first_name"] = "Ann";
+  Step(known);
   auto push = Of(Step(Fact("verity", Text("v1", "inbound", "See you at 3"))), ev::kPushRequested,
                  "message");
   ASSERT_EQ(push.size(), 1u);
@@ -310,13 +313,28 @@ TEST_F(MessageModelTest, ARecordFoundAnewForATextBecomesTheContactsLink) {
   EXPECT_TRUE(linked[0].message_key.empty())
       << "the mappings projection skips message-keyed events";
   Apply(&state_, ok, ++seq_, ctx_.now_us);
+  ASSERT_EQ(state_.known.at("ghl").at("phone"), "+12055550142");
   Apply(&state_, linked[0], ++seq_, ctx_.now_us);
   EXPECT_EQ(state_.links.at("ghl"), "g2");
+  EXPECT_EQ(state_.known.count("ghl"), 0u) << "what the record found holds is not known";
   auto next =
       Of(Step(Fact("verity", Text("v2", "inbound", "On my way"))), ev::kPushRequested, "message");
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].external_id, "g2");
   EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "reported again: linked already";
+  ContactFact named = Known();  // the contact's next change: every field written there
+  named.system = "aloware";
+  named.external_id = "a1";
+  named.fields["first_name"] = "Ann";
+  named.fields["email"] = "ann@example.com";
+  named.source_time_us = 20;
+  auto upserts = Of(Step(named), ev::kPushRequested, "upsert");
+  auto ghl = std::find_if(upserts.begin(), upserts.end(),
+                          [](const DomainEvent& p) { return p.system == "ghl"; });
+  ASSERT_NE(ghl, upserts.end());
+  EXPECT_EQ(ghl->external_id, "g2");
+  EXPECT_EQ(ghl->fields.count("email"), 1u);
+  EXPECT_EQ(ghl->fields.count("first_name"), 1u) << "unchanged, but not known to be there";
 }
 
 TEST_F(MessageModelTest, AProviderDeliveryIsSentThroughVerityAndItsStatusesReportedBack) {
