@@ -182,13 +182,26 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
 struct Sorted {
   std::vector<std::string> changed, marked, refused, unanswered, repeated, read_back, known_only;
   std::string held_by;
+  // An opt-out that holds, older than the opt-in it overrides on a channel
+  // (delivered late): the newest such opt-in's time, else 0.
+  int64_t late_at_us = 0;
 };
+
+// The person's own explicit opt-in (START, UNSTOP, a provider's report of
+// one; not a bare YES): recorded even where the channel is in already
+// (since an opt-out: one never opted out has nothing to keep), so that a
+// late opt-out older than it does not override it.
+bool PersonsOwnOptIn(const Consent& c) {
+  return c.change == Consent::Change::kOptIn && c.actor == Consent::Actor::kPerson &&
+         !c.needs_reply && !c.snapshot;
+}
 
 Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consent& c,
                     const SyncContext& ctx, int64_t t, bool holds) {
   const bool opt_out = c.change == Consent::Change::kOptOut;
   Sorted r;
-  auto& [changed, marked, refused, unanswered, repeated, read_back, known_only, held_by] = r;
+  auto& [changed, marked, refused, unanswered, repeated, read_back, known_only, held_by,
+         late_at_us] = r;
   for (const auto& ch : c.channels) {
     const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
     const bool new_mark = opt_out && c.permanent && !known.permanent;
@@ -227,14 +240,16 @@ Sorted SortChannels(const ContactState& s, const ContactFact& fact, const Consen
       // recorded too: it confirms it there (PushToUnconfirmed).
       if (opt_out && ((holds && !cur.held) || new_mark || c.snapshot)) marked.push_back(ch);
       if (opt_out && !c.snapshot) repeated.push_back(ch);
+      if (PersonsOwnOptIn(c) && t > cur.person_in_us) marked.push_back(ch);
       continue;
     }
     // Older, unless it is an opt-out that holds and the channel is in by
     // another's lift with no opt-in of the person's since it: had it come
     // in time, that lift would have been refused.
-    if (!ConsentSupersedes(opt_out, t, cur.out, cur.at_us) &&
-        !(holds && !cur.out && t > cur.person_in_us))
-      continue;
+    if (!ConsentSupersedes(opt_out, t, cur.out, cur.at_us)) {
+      if (!(holds && !cur.out && t > cur.person_in_us)) continue;
+      late_at_us = std::max(late_at_us, cur.at_us);
+    }
     if (!opt_out && cur.held && c.actor != Consent::Actor::kPerson) {
       refused.push_back(ch);
       held_by = cur.held_by;
@@ -270,8 +285,8 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   const bool opt_out = c.change == Consent::Change::kOptOut;
   const bool holds = opt_out && Holds(c.actor, ctx);
   const Sorted sorted = SortChannels(s, fact, c, ctx, t, holds);
-  const auto& [changed, marked, refused, unanswered, repeated, read_back, known_only, held_by] =
-      sorted;
+  const auto& [changed, marked, refused, unanswered, repeated, read_back, known_only, held_by,
+               late_at_us] = sorted;
   auto statement = [&](const std::vector<std::string>& chans) {
     DomainEvent e = base(opt_out ? ev::kOptedOut : ev::kOptedIn, chans);
     e.actor = ActorName(c.actor);
@@ -282,6 +297,13 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
   };
   if (!changed.empty()) {
     DomainEvent e = statement(changed);
+    if (late_at_us > t) {
+      // Dated at the opt-in it overrides, so that every fold of the log
+      // (the opt-out registry, erasures, the status page), which orders
+      // statements by time, sees it win there; the webhook keeps its own.
+      e.source_time_us = late_at_us;
+      e.reason += " (delivered after a newer opt-in it overrides; dated at that opt-in)";
+    }
     out->push_back(e);
     if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
     PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
@@ -373,7 +395,7 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
     } else {
       c.held = false;
       c.held_by.clear();
-      c.at_us = e.source_time_us;
+      c.at_us = c.out ? e.source_time_us : std::max(c.at_us, e.source_time_us);
       // Events written before actors were recorded: read as the person's.
       if (e.actor.empty() || e.actor == ActorName(Consent::Actor::kPerson))
         c.person_in_us = std::max(c.person_in_us, e.source_time_us);

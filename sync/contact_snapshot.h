@@ -5,17 +5,18 @@
 // cache: dropping it changes nothing but the next start's cost, since the
 // actor then folds the whole stream as before.
 //
-// Format (version 4; docs/event-format.md, "Contact snapshots"): binary,
+// Format (version 5; docs/event-format.md, "Contact snapshots"): binary,
 // every integer a LEB128 varint (signed ones zig-zag), every string and
 // every map length-prefixed, maps in key order:
 //
-//   snapshot   := "DFCS" version:u8(=4) rules:varint state outstanding
+//   snapshot   := "DFCS" version:u8(=5) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
 //                 fields:map<str, attributed> links:map<str,str>
 //                 known:map<str,map<str,str>>
 //                 pushed:map<str,map<str,map<str,zigzag>>>
 //                 pending:map<str,map<str,str>>
-//                 consent:map<str, out:u8 at:zigzag held:u8 held_by:str>
+//                 consent:map<str, out:u8 at:zigzag held:u8 held_by:str
+//                         person_in:zigzag>
 //                 known_consent:map<str,map<str, out:u8 at:zigzag permanent:u8>>
 //                 pending_consent:map<str,map<str, out:u8 push_id:str refused:u8>>
 //                 last_outbound:map<str,zigzag>
@@ -68,7 +69,7 @@ std::string EncodeContactSnapshot(const ContactState& state,
                                   const std::vector<OutstandingPush>& outstanding);
 
 // Fills *state (all but message_memory_us, left as it is) and
-// *outstanding. Corruption when the bytes do not read as version 3;
+// *outstanding. Corruption when the bytes do not read as this version;
 // InvalidArgument when they were written under other rules.
 Status DecodeContactSnapshot(std::string_view bytes, ContactState* state,
                              std::vector<OutstandingPush>* outstanding);

@@ -589,7 +589,8 @@ TEST_F(ConsentRulesTest, ALateStopOlderThanAOneFlagClearStillOptsOut) {
 // Staff set DND on sms and cleared it an hour later; the person's STOP,
 // sent between the two, is delivered after the clear (a vendor's retry).
 // Had it come in time the clear would have been refused: sms is out, the
-// STOP in the history at its own time, and the systems told.
+// systems told, and the STOP dated at the clear it overrides (every fold
+// of the log orders statements by time: there an opt-out wins a tie).
 TEST_F(ConsentRulesTest, ALateStopOlderThanAStaffLiftStillOptsOut) {
   ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour)));
   ConfirmPushes(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)));
@@ -598,16 +599,20 @@ TEST_F(ConsentRulesTest, ALateStopOlderThanAStaffLiftStillOptsOut) {
   EXPECT_TRUE(SmsOut());
   auto out = Of(stop, ev::kOptedOut);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].source_time_us, 100 * kHour + 30 * kMinute);
+  EXPECT_EQ(out[0].source_time_us, 101 * kHour);
+  EXPECT_TRUE(ConsentSupersedes(true, out[0].source_time_us, false, 101 * kHour));
+  EXPECT_NE(out[0].reason.find("keyword STOP"), std::string::npos) << out[0].reason;
   EXPECT_EQ(out[0].actor, "person");
   auto told = Of(stop, ev::kPushRequested, "opt_out");
   ASSERT_FALSE(told.empty());
   EXPECT_TRUE(std::any_of(told.begin(), told.end(),
                           [](const DomainEvent& p) { return p.system == "ghl"; }));
   ConfirmPushes(stop);
-  // GoHighLevel's clear, restated after it took the opt-out: a conflict,
-  // the STOP holds.
-  EXPECT_EQ(Of(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)), ev::kConsentConflict).size(), 1u);
+  // GoHighLevel's clear restated (its time: a tie, the opt-out wins), then
+  // cleared again after it took the opt-out: a conflict, the STOP holds.
+  EXPECT_TRUE(Of(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)), ev::kOptedIn).empty());
+  EXPECT_TRUE(SmsOut());
+  EXPECT_EQ(Of(Step(Dnd("ghl", Change::kOptIn, 102 * kHour)), ev::kConsentConflict).size(), 1u);
   EXPECT_TRUE(SmsOut());
   ExpectAReplayGivesTheSameState();
 }
@@ -621,6 +626,26 @@ TEST_F(ConsentRulesTest, ALateStopOlderThanThePersonsOwnOptInChangesNothing) {
   ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 101 * kHour)));
   ConfirmPushes(Step(Dnd("ghl", Change::kOptIn, 102 * kHour)));
   ASSERT_FALSE(SmsOut());
+  auto stop = Step(Text(Change::kOptOut, 100 * kHour + 30 * kMinute, "STOP"));
+  EXPECT_FALSE(SmsOut());
+  EXPECT_TRUE(Of(stop, ev::kOptedOut).empty());
+  ExpectAReplayGivesTheSameState();
+}
+
+// Staff set DND and cleared it; then the person texted START (sms was in
+// already: recorded, nothing to tell). Their STOP from before the clear,
+// delivered after all that, is older than their own START: sms stays in.
+// A bare YES is no such opt-in.
+TEST_F(ConsentRulesTest, APersonsStartWhileInIsRecordedAndALateStopOlderThanItChangesNothing) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour)));
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)));
+  EXPECT_TRUE(
+      Of(Step(Text(Change::kOptIn, 101 * kHour + 15 * kMinute, "YES")), ev::kOptedIn).empty());
+  auto start = Step(Text(Change::kOptIn, 101 * kHour + 30 * kMinute, "START"));
+  auto in = Of(start, ev::kOptedIn);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].actor, "person");
+  EXPECT_TRUE(Of(start, ev::kPushRequested).empty()) << "every system holds it in already";
   auto stop = Step(Text(Change::kOptOut, 100 * kHour + 30 * kMinute, "STOP"));
   EXPECT_FALSE(SmsOut());
   EXPECT_TRUE(Of(stop, ev::kOptedOut).empty());
