@@ -21,6 +21,7 @@
 #include "replay-tools/tool_log.h"
 #include "replay-tools/trace.h"
 #include "sync/contact_model.h"
+#include "sync/normalize.h"
 #include "util/strings.h"
 
 namespace dfm {
@@ -141,7 +142,13 @@ ApiResponse EventsRead(const ReadContext& c) {
 ApiResponse OptOutsRead(const ReadContext& c) {
   OptOutAuditOptions o;
   o.tenant = c.tenant;
-  o.email = AsciiLower(Param(c.p, "email"));
+  if (!Param(c.p, "email").empty()) {
+    // As the log keeps it (Normalizer::Email); a "+" the query string
+    // turned into a space is refused, not answered "none".
+    std::optional<std::string> email = Normalizer::Email(Param(c.p, "email"));
+    if (!email) return Bad("\"email\" is not an email address (write a \"+\" in it as %2B)");
+    o.email = *email;
+  }
   if (!Param(c.p, "phone").empty()) {
     ContactRef ref;
     if (!ParseContactRef(Param(c.p, "phone"), c.im.normalizer, &ref).ok() || ref.kind != ContactRef::Kind::kPhone)
