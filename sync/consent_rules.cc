@@ -308,7 +308,11 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
     PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
   }
-  if (!marked.empty()) out->push_back(statement(marked));  // everyone holds it already
+  if (!marked.empty()) {  // everyone holds it already
+    DomainEvent e = statement(marked);
+    if (!opt_out) e.reason += " (the channel was in already: recorded)";
+    out->push_back(std::move(e));
+  }
   if (!repeated.empty()) PushToUnconfirmed(s, fact, ctx, repeated, c.reason, who, out);
   if (!read_back.empty()) {
     DomainEvent p = ReadBackPush(s, fact.system, read_back,

@@ -56,7 +56,9 @@ namespace dfm {
 // 8: a system's real edit ends the echo memory of the fields it changed
 // only
 // 9: a contact keeps when it was deleted (ContactState::deleted_at_us)
-inline constexpr uint32_t kContactRulesVersion = 9;
+// 10: an opt-in over a channel in keeps the later time; a contact.linked
+// via "search" forgets what that system was known to hold
+inline constexpr uint32_t kContactRulesVersion = 10;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {
