@@ -21,7 +21,21 @@ namespace dfm {
 
 namespace {
 
-std::string Csv(const std::string& v) {
+// Whether a spreadsheet would read `v` as a formula: it starts with "=",
+// "@", a tab or a CR, or with "+" or "-" and is not a number (a phone
+// number's "+" and digits are left as they are).
+bool ReadsAsFormula(const std::string& v) {
+  if (v.empty()) return false;
+  const char c = v[0];
+  if (c == '=' || c == '@' || c == '\t' || c == '\r') return true;
+  return (c == '+' || c == '-') && v.find_first_not_of("0123456789", 1) != std::string::npos;
+}
+
+// A CSV field (RFC 4180); one a spreadsheet would run as a formula (an
+// email address or a reason can be anybody's text) starts with "'", so
+// it is shown as text (OWASP, "CSV Injection").
+std::string Csv(const std::string& raw) {
+  const std::string v = ReadsAsFormula(raw) ? "'" + raw : raw;
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string q = "\"";
   for (char c : v) {

