@@ -47,6 +47,7 @@ std::string Csv(const std::string& raw) {
 
 struct PushFate {
   std::string system, op, state = "pending";
+  std::string channels;  // the push's, comma-separated (empty: not said)
   int64_t at_us = 0;
   std::string superseded_by;  // the push that took its place ("superseded")
 };
@@ -67,6 +68,16 @@ ConsentRecord::Told FateOf(const std::map<std::string, PushFate>& fate, const st
   }
   if (it == fate.end()) return {system, "pending", 0};
   return {system, it->second.state, it->second.at_us};
+}
+
+// Whether two channel lists share a channel; an empty one is not said
+// and shares any.
+bool SharesAChannel(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return true;
+  const std::vector<std::string> theirs = SplitChannels(b);
+  for (const auto& ch : SplitChannels(a))
+    if (std::find(theirs.begin(), theirs.end(), ch) != theirs.end()) return true;
+  return false;
 }
 
 }  // namespace
@@ -147,6 +158,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
         pushes_of[key].push_back(de.push_id);
         fate[de.push_id].system = de.system;
         fate[de.push_id].op = de.op;
+        fate[de.push_id].channels = de.channel;
       } else if (e.type == ev::kPushAttempted) {
         // An opt-out the system refused is kept open (never given up on).
         auto& f = fate[de.push_id];
@@ -198,7 +210,15 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
   if (!decode_error.ok()) return decode_error;
   for (size_t i = 0; i < records.size(); ++i) {
     ConsentRecord& r = records[i];
-    for (const auto& id : pushes_of[push_keys[i]]) r.told.push_back(FateOf(fate, id));
+    // One webhook may state several things (GoHighLevel's DND per
+    // channel): each statement counts the pushes of its own channels,
+    // each once.
+    std::set<std::string> counted;
+    for (const auto& id : pushes_of[push_keys[i]]) {
+      auto f = fate.find(id);
+      if (f != fate.end() && !SharesAChannel(f->second.channels, r.channel)) continue;
+      if (counted.insert(id).second) r.told.push_back(FateOf(fate, id));
+    }
   }
   *out = std::move(records);
   return Status::OK();

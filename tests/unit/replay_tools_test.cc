@@ -415,6 +415,54 @@ DomainEvent OptOutToldToAloware(Built* b, const EventId& hook) {
   return req;
 }
 
+// One GoHighLevel DND webhook, two statements (sms; email permanent):
+// each row lists the pushes of its own channels, each once (Aloware's
+// one flag for sms, HaloPSA's for email), and HaloPSA's dead push makes
+// only the email opt-out late.
+TEST(Audit, EachStatementOfAWebhookCountsThePushesOfItsOwnChannels) {
+  Built b;
+  EventId hook = b.Webhook();
+  for (const std::string ch : {"sms", "email"}) {
+    DomainEvent out = Ev(ev::kOptedOut, "ghl");
+    out.channel = ch;
+    out.fields["phone"] = "+12055550142";
+    out.source_time_us = kFriday;
+    b.Add(out, hook);
+  }
+  DomainEvent alo = Ev(ev::kPushRequested, "aloware", "opt_out");
+  alo.channel = "sms,call";
+  alo.push_id = "c1:aloware:1:opt_out";
+  b.Add(alo, hook);
+  b.Add(alo, hook);  // the email statement's decision asks for the same push
+  DomainEvent halo = Ev(ev::kPushRequested, "halopsa", "opt_out");
+  halo.channel = "email";
+  halo.push_id = "c1:halopsa:1:opt_out";
+  b.Add(halo, hook);
+  DomainEvent ok = Ev(ev::kPushSucceeded, "aloware", "opt_out");
+  ok.push_id = alo.push_id;
+  b.Add(ok, hook);
+  DomainEvent dead = Ev(ev::kPushDeadLettered, "halopsa", "opt_out");
+  dead.push_id = halo.push_id;
+  b.Add(dead, hook);
+
+  std::vector<ConsentRecord> records;
+  ASSERT_TRUE(CollectConsentRecords(b.log, {}, &records).ok());
+  ASSERT_EQ(records.size(), 2u);
+  auto systems = [](const ConsentRecord& r) {
+    std::string s;
+    for (const auto& t : r.told) s += t.system + "(" + t.state + ") ";
+    return s;
+  };
+  EXPECT_EQ(systems(records[0]), "aloware(succeeded) ") << records[0].channel;
+  EXPECT_EQ(systems(records[1]), "halopsa(dead) ") << records[1].channel;
+  ViolationOptions o;
+  o.now_us = kFriday + 17 * kDay;
+  std::vector<Violation> v;
+  ASSERT_TRUE(FindViolations(b.log, o, &v).ok());
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].channel, "email");
+}
+
 TEST(Audit, OptOutTooSlowToReachASystemIsAViolation) {
   Built b;
   EventId hook = b.Webhook();
