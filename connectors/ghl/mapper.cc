@@ -16,16 +16,17 @@
 // are recognised as docs/sync-rules.md says (its id once the push answers,
 // before that the pending record); an `altId` is read as the engine's key
 // should a body ever carry one, which GoHighLevel's documents do not say
-// (docs/vendors/ghl-api.md §6). Other channels
-// (Email, ...) carry no facts.
-#include "connectors/ghl/ghl.h"
-
+// (docs/vendors/ghl-api.md §6). An inbound text's STOP or START is the
+// person's consent, unless the engine wrote it (ReadInboundConsent). Other
+// channels (Email, ...) carry no facts.
 #include <cstdlib>
 #include <initializer_list>
 #include <iterator>
 
 #include "connectors/common/json_body.h"
 #include "connectors/ghl/dnd.h"
+#include "connectors/ghl/ghl.h"
+#include "sync/consent.h"
 #include "util/clock.h"
 
 namespace dfm {
@@ -142,6 +143,25 @@ Status ReadGhlContact(const simdjson::dom::object& obj, bool del, Dnd dnd,
   return Status::OK();
 }
 
+// A text the person sent to the location's own number (GoHighLevel's phone,
+// LC Phone): its STOP or START is the person's, as a provider's inbound
+// text's is (ConsentFromText), not the DND GoHighLevel may set after it
+// (a staff setting). Not a text the engine wrote on the conversation
+// (its conversationProviderId is ghl.conversation_provider_id): its
+// consent was read where it came from.
+void ReadInboundConsent(const simdjson::dom::object& obj, const Activity& a,
+                        const MapperSettings& s, ContactFact* f) {
+  if (a.kind != Activity::Kind::kText || a.direction != "inbound") return;
+  bool wrong = false;
+  const std::string ours = s.Get("conversation_provider_id", "");
+  auto via = StringOrNumberField(obj, "conversationProviderId", &wrong);
+  if (!ours.empty() && via && *via == ours) return;
+  Consent c;
+  c.channels = {channels::kSms};
+  c.message_id = a.message_id;
+  if (ConsentFromText(a.body, &c)) f->consents.push_back(std::move(c));
+}
+
 Status ReadGhlMessage(const simdjson::dom::object& obj, const std::string& t, bool provider,
                       const MapperSettings& s, std::vector<ContactFact>* out) {
   bool wrong = false;
@@ -189,6 +209,7 @@ Status ReadGhlMessage(const simdjson::dom::object& obj, const std::string& t, bo
       long long v = std::strtoll(dur->c_str(), &end, 10);
       if (end && *end == '\0' && !dur->empty()) a.duration_s = v;
     }
+    ReadInboundConsent(obj, a, s, &f);
   }
   f.activities.push_back(std::move(a));
   out->push_back(std::move(f));

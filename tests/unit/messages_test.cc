@@ -120,6 +120,51 @@ TEST(MessageMappers, GhlProviderDeliveryAndConversationMessages) {
                   .IsInvalidArgument());
 }
 
+// A STOP texted to the location's own number (GoHighLevel's phone) is the
+// person's opt-out, read from the text as a provider's is; a text the
+// engine wrote there (its provider's id) is not read again, and an
+// outbound one never is.
+TEST(MessageMappers, AGhlInboundStopIsThePersonsUnlessTheEngineWroteIt) {
+  const std::string in = testing::Fixture("ghl/InboundMessage.json");
+  const std::string said = "\"body\":\"Is the call still on for 3pm?\"";
+  ASSERT_NE(in.find(said), std::string::npos);
+  std::string stop = in;
+  stop.replace(stop.find(said), said.size(), "\"body\":\"Stop.\"");
+  SystemSettings table = {{"conversation_provider_id", "cI08i1Bls3iTB9bKgFJh"}};
+  MapperSettings ours = UsSettings();
+  ours.system = &table;
+  SystemSettings other_table = {{"conversation_provider_id", "our-provider"}};
+  MapperSettings theirs = UsSettings();
+  theirs.system = &other_table;
+
+  std::vector<ContactFact> facts;
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", stop), theirs, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  ASSERT_EQ(facts[0].consents.size(), 1u);
+  const Consent& c = facts[0].consents[0];
+  EXPECT_EQ(c.change, Consent::Change::kOptOut);
+  EXPECT_EQ(c.actor, Consent::Actor::kPerson);
+  EXPECT_EQ(c.channels, (std::vector<std::string>{"sms"}));
+  EXPECT_EQ(c.message_id, "zP1qRbXw8yT4uVn2sK7m");
+  EXPECT_EQ(facts[0].activities.size(), 1u) << "and still a text on the conversation";
+
+  facts.clear();  // the engine's own record of a text from elsewhere
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", stop), ours, &facts).ok());
+  ASSERT_EQ(facts.size(), 1u);
+  EXPECT_TRUE(facts[0].consents.empty());
+
+  facts.clear();  // an ordinary text
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", in), theirs, &facts).ok());
+  EXPECT_TRUE(facts[0].consents.empty());
+
+  std::string out = stop;  // staff texting "Stop." to the person
+  const std::string inbound = "\"direction\":\"inbound\"";
+  out.replace(out.find(inbound), inbound.size(), "\"direction\":\"outbound\"");
+  facts.clear();
+  ASSERT_TRUE(MapGhlWebhook(Webhook("ghl", out), theirs, &facts).ok());
+  EXPECT_TRUE(facts[0].consents.empty());
+}
+
 TEST(MessageMappers, VerityOutboundTextsCarryTheEnginesKey) {
   std::vector<ContactFact> facts;
   ASSERT_TRUE(MapVerityWebhook(Webhook("verity", R"({"eventType":"message.sent","messageId":"msg_1",
