@@ -156,9 +156,12 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
         }
         key_of_request[std::string(e.id.AsBytes())] = key;
         pushes_of[key].push_back(de.push_id);
+        // The first request of an id is the push: a second one asking for
+        // the same id (another statement of the webhook) is ignored by
+        // the connector, so its channels were never sent.
+        if (!fate.count(de.push_id)) fate[de.push_id].channels = de.channel;
         fate[de.push_id].system = de.system;
         fate[de.push_id].op = de.op;
-        fate[de.push_id].channels = de.channel;
       } else if (e.type == ev::kPushAttempted) {
         // An opt-out the system refused is kept open (never given up on).
         auto& f = fate[de.push_id];

@@ -603,7 +603,14 @@ int ReplayTools::Impl::RunOptOutAudit(std::unique_ptr<RocksDbEventLog>& log) {
     }
     o.phone = *p;
   }
-  if (!email.empty()) o.email = Normalizer::Email(email).value_or(email);
+  if (!email.empty()) {
+    auto e = Normalizer::Email(email);
+    if (!e) {  // searched as it came, it would answer "no opt-outs"
+      std::cerr << "dfm audit opt-outs: '" << email << "' is not an email address\n";
+      return 2;
+    }
+    o.email = *e;
+  }
   if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
   std::vector<ConsentRecord> records;
   s = CollectConsentRecords(*log, o, &records);

@@ -195,6 +195,10 @@ class ReplayToolsTest(unittest.TestCase):
         js = [json.loads(x) for x in self.tool(
             "audit", "opt-outs", "--phone", phone, "--format", "json", expect=0).stdout.splitlines()]
         self.assertEqual(js[0]["event_id"], rows[0]["event_id"])
+        # An address that does not read as one is refused, never answered "none".
+        bad = self.tool("audit", "opt-outs", "--email", "ann promo@example.com", expect=2)
+        self.assertIn("is not an email address", bad.stderr)
+        self.assertEqual(bad.stdout, "")
 
         summary = self.tool("audit", "verify", expect=0).stdout
         kept = os.path.join(self.dir, "kept-summary.txt")

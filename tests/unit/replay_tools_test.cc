@@ -417,8 +417,8 @@ DomainEvent OptOutToldToAloware(Built* b, const EventId& hook) {
 
 // One GoHighLevel DND webhook, two statements (sms; email permanent):
 // each row lists the pushes of its own channels, each once (Aloware's
-// one flag for sms, HaloPSA's for email), and HaloPSA's dead push makes
-// only the email opt-out late.
+// one flag for sms, HaloPSA's for email; a push's channels are its first
+// request's), and HaloPSA's dead push makes only the email opt-out late.
 TEST(Audit, EachStatementOfAWebhookCountsThePushesOfItsOwnChannels) {
   Built b;
   EventId hook = b.Webhook();
@@ -433,7 +433,11 @@ TEST(Audit, EachStatementOfAWebhookCountsThePushesOfItsOwnChannels) {
   alo.channel = "sms,call";
   alo.push_id = "c1:aloware:1:opt_out";
   b.Add(alo, hook);
-  b.Add(alo, hook);  // the email statement's decision asks for the same push
+  // Another statement's decision asking for the same push id: the
+  // connector ignores it, so what went is the first request's channels.
+  DomainEvent again = alo;
+  again.channel = "email";
+  b.Add(again, hook);
   DomainEvent halo = Ev(ev::kPushRequested, "halopsa", "opt_out");
   halo.channel = "email";
   halo.push_id = "c1:halopsa:1:opt_out";
