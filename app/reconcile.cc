@@ -59,7 +59,13 @@ struct Person {
   std::set<std::string> channels;
   uint64_t seq = 0;  // the newest opt-out's (by when it happened)
   int64_t when_us = INT64_MIN;
+  std::map<std::string, std::pair<int64_t, uint64_t>> newest;  // per channel: when, seq
 };
+
+// Whether (when, seq) names a later opt-out than `than`.
+bool Later(int64_t when_us, uint64_t seq, const std::pair<int64_t, uint64_t>& than) {
+  return when_us > than.first || (when_us == than.first && seq > than.second);
+}
 
 }  // namespace
 
@@ -103,16 +109,25 @@ Status PlanReconcile(const EventLog& log, const std::string& tenant, int64_t sin
                               }
                               Person& p = people[contact];
                               p.channels.insert(row.channel);
-                              if (row.when_us > p.when_us || (row.when_us == p.when_us && row.seq > p.seq))
+                              if (Later(row.when_us, row.seq, {p.when_us, p.seq}))
                                 p.seq = row.seq, p.when_us = row.when_us;
+                              auto [at, fresh] =
+                                  p.newest.try_emplace(row.channel, row.when_us, row.seq);
+                              if (!fresh && Later(row.when_us, row.seq, at->second))
+                                at->second = {row.when_us, row.seq};
                               return true;
                             });
   if (!s.ok()) return s;
   for (const auto& [contact, person] : people) {
     if (!StateOf(log, ContactViewProjection::kName, "d/" + contact).empty()) continue;  // deleted
-    Event cause;
-    std::string cause_id;
-    if (ReadEventBySeq(log, person.seq, &cause).ok()) cause_id = cause.id.ToString();
+    auto id_of = [&log](uint64_t seq) {
+      Event cause;
+      return ReadEventBySeq(log, seq, &cause).ok() ? cause.id.ToString() : std::string();
+    };
+    const std::string cause_id = id_of(person.seq);
+    std::map<std::string, std::string> cause_of;
+    for (const auto& [ch, newest] : person.newest)
+      cause_of[ch] = newest.second == person.seq ? cause_id : id_of(newest.second);
     std::map<std::string, std::string> fields;
     for (const char* f : {fields::kPhone, fields::kEmail}) {
       std::string v = FieldOf(log, contact, f);
@@ -130,6 +145,7 @@ Status PlanReconcile(const EventLog& log, const std::string& tenant, int64_t sin
       c.fields = fields;
       c.cause = cause_id;
       c.opted_out_at_us = person.when_us;
+      for (const auto& ch : c.channels) c.cause_of[ch] = cause_of[ch];
       plan->checks.push_back(std::move(c));
     }
   }
@@ -227,17 +243,27 @@ ReplayRequest ReapplyRequest(const std::vector<ReconcileDrift>& drift, const std
   ReplayRequest r;
   r.reason = reason + " (run of " + FormatIso8601Millis(run_at_us) + ")";
   for (const auto& d : drift) {
-    RedriveItem item;
-    item.contact_id = d.check.contact_id;
-    item.cause = d.check.cause;
-    item.push.type = std::string(ev::kPushRequested);
-    item.push.contact_id = d.check.contact_id;
-    item.push.system = d.check.system;
-    item.push.op = "opt_out";
-    item.push.channel = JoinChannels(d.shown_in);
-    item.push.external_id = d.check.external_id;
-    item.push.reason = "reconcile: " + d.check.system + " showed the opt-out lifted";
-    r.items.push_back(std::move(item));
+    // One item per opt-out the drifted channels answer (the audit counts
+    // a re-application for the statement it names, by channel).
+    std::map<std::string, std::vector<std::string>> by_cause;
+    for (const auto& ch : d.shown_in) {
+      auto c = d.check.cause_of.find(ch);
+      by_cause[c != d.check.cause_of.end() && !c->second.empty() ? c->second : d.check.cause]
+          .push_back(ch);
+    }
+    for (const auto& [cause, chans] : by_cause) {
+      RedriveItem item;
+      item.contact_id = d.check.contact_id;
+      item.cause = cause;
+      item.push.type = std::string(ev::kPushRequested);
+      item.push.contact_id = d.check.contact_id;
+      item.push.system = d.check.system;
+      item.push.op = "opt_out";
+      item.push.channel = JoinChannels(chans);
+      item.push.external_id = d.check.external_id;
+      item.push.reason = "reconcile: " + d.check.system + " showed the opt-out lifted";
+      r.items.push_back(std::move(item));
+    }
   }
   return r;
 }

@@ -54,6 +54,9 @@ struct ReconcileCheck {
   std::map<std::string, std::string> fields;  // the contact's phone and email
   std::string cause;                  // id of the newest event that opted them out
   int64_t opted_out_at_us = 0;        // when that opt-out happened
+  // Per channel of `channels`: id of the newest event that opted it out
+  // (a re-application of a channel answers that one: ReapplyRequest).
+  std::map<std::string, std::string> cause_of;
 };
 
 struct ReconcilePlan {

@@ -98,6 +98,45 @@ TEST(ReconcilePlan, OneCheckPerOptedOutContactAndSystemThatKeepsTheChannel) {
   EXPECT_EQ(plan.checks[0].channels, std::vector<std::string>{"email"});
 }
 
+// c1 opted out of sms (the fixture's webhook) and later of email (another
+// one): a re-application of sms answers the sms opt-out, one of both is
+// one item per opt-out, so the audit counts each for its own statement.
+TEST(ReconcilePlan, EachChannelsReApplicationAnswersThatChannelsOptOut) {
+  Fixture f;
+  EventDraft d;
+  d.tenant = "default";
+  d.stream = ContactStream("c1");
+  d.type = "webhook.received";
+  d.payload = "{\"later\":1}";
+  AppendOutcome email;
+  ASSERT_TRUE(f.log.Append(d, &email).ok());
+  char row[64];
+  std::snprintf(row, sizeof row, "out %020lld %llu ghl", 300LL,
+                static_cast<unsigned long long>(email.seq));
+  f.Commit("opt_outs", {{"o/default/ann@example.com/email", row}});
+  ReconcilePlan plan;
+  ASSERT_TRUE(PlanReconcile(f.log, "default", 0, Systems(), &plan).ok());
+  ASSERT_EQ(plan.checks.size(), 2u);
+  const ReconcileCheck& ghl = plan.checks[1];
+  ASSERT_EQ(ghl.system, "ghl");
+  EXPECT_EQ(ghl.cause, email.id.ToString()) << "the newest";
+  EXPECT_EQ(ghl.cause_of.at("sms"), f.cause_id);
+  EXPECT_EQ(ghl.cause_of.at("email"), email.id.ToString());
+
+  ReconcileDrift sms{ghl, {"sms"}, "", ""};
+  ReplayRequest r = ReapplyRequest({sms}, "daily reconcile", 1'795'000'000'000'000);
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.items[0].cause, f.cause_id);
+  EXPECT_EQ(r.items[0].push.channel, "sms");
+  ReconcileDrift both{ghl, {"email", "sms"}, "", ""};
+  r = ReapplyRequest({both}, "daily reconcile", 1'795'000'000'000'000);
+  ASSERT_EQ(r.items.size(), 2u);
+  std::map<std::string, std::string> channel_of;
+  for (const auto& item : r.items) channel_of[item.cause] = item.push.channel;
+  EXPECT_EQ(channel_of.at(f.cause_id), "sms");
+  EXPECT_EQ(channel_of.at(email.id.ToString()), "email");
+}
+
 // A person with no contact (erased) opted out of two channels is one
 // person without a contact, as they are one opted-out person.
 TEST(ReconcilePlan, APersonWithoutAContactIsCountedOnceWhateverTheChannels) {
