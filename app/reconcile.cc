@@ -145,11 +145,28 @@ Status PlanReconcile(const EventLog& log, const std::string& tenant, int64_t sin
       c.fields = fields;
       c.cause = cause_id;
       c.opted_out_at_us = person.when_us;
-      for (const auto& ch : c.channels) c.cause_of[ch] = cause_of[ch];
+      for (const auto& ch : c.channels) {
+        c.cause_of[ch] = cause_of[ch];
+        c.opted_out_at_of[ch] = person.newest.at(ch).first;
+      }
       plan->checks.push_back(std::move(c));
     }
   }
   return Status::OK();
+}
+
+std::pair<int64_t, std::string> NewestOf(const ReconcileCheck& check,
+                                         const std::vector<std::string>& channels) {
+  std::pair<int64_t, std::string> newest{INT64_MIN, ""};
+  for (const auto& ch : channels) {
+    auto cause = check.cause_of.find(ch);
+    auto at = check.opted_out_at_of.find(ch);
+    if (cause == check.cause_of.end() || cause->second.empty() || at == check.opted_out_at_of.end())
+      continue;
+    if (at->second > newest.first || newest.second.empty()) newest = {at->second, cause->second};
+  }
+  if (newest.second.empty()) return {check.opted_out_at_us, check.cause};
+  return newest;
 }
 
 std::vector<std::string> DriftedChannels(const ReconcileCheck& check, const PushResult& answer) {

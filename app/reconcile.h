@@ -16,8 +16,9 @@
 //    leaves it), honouring the vendor's rate headers and 429s. A drift is a
 //    channel the registry holds out that the system shows "in".
 // 3. ReapplyRequest turns the drift into one replay.requested (sync/
-//    redrive.h): an "opt_out" item per drifting (contact, system), which the
-//    contact's actor carries out only while the person is still opted out.
+//    redrive.h): an "opt_out" item per drifting (contact, system) and
+//    opt-out its drifted channels answer, which the contact's actor carries
+//    out only while the person is still opted out.
 //
 // Nothing here writes to the log; the command and the daily schedule
 // (reconcile_schedule.h) hand the request over.
@@ -55,8 +56,10 @@ struct ReconcileCheck {
   std::string cause;                  // id of the newest event that opted them out
   int64_t opted_out_at_us = 0;        // when that opt-out happened
   // Per channel of `channels`: id of the newest event that opted it out
-  // (a re-application of a channel answers that one: ReapplyRequest).
+  // and when that happened (a re-application of a channel answers that
+  // one: ReapplyRequest; the drift report names it: NewestOf).
   std::map<std::string, std::string> cause_of;
+  std::map<std::string, int64_t> opted_out_at_of;
 };
 
 struct ReconcilePlan {
@@ -121,7 +124,13 @@ struct ReconcileDeps {
 // says and asks again (up to 5 times).
 void RunReconcile(const ReconcilePlan& plan, const ReconcileDeps& deps, ReconcileReport* report);
 
-// The replay.requested items that set the drift again (one per drift);
+// The newest opt-out of `channels` of the check (its time and event id),
+// the check's newest of all when none of them has one of its own.
+std::pair<int64_t, std::string> NewestOf(const ReconcileCheck& check,
+                                         const std::vector<std::string>& channels);
+
+// The replay.requested items that set the drift again (one per drift and
+// opt-out its channels answer, ReconcileCheck::cause_of);
 // its reason is `reason` and the run's start, `run_at_us`: a run finding
 // the same drift as an earlier one (lifted again since) is a request of its
 // own, not a duplicate of the earlier one (a replay.requested's

@@ -22,25 +22,28 @@ namespace {
 
 void PrintDrift(const ReconcileReport& report, bool json, std::ostream& out) {
   if (json) {
-    for (const auto& d : report.drift)
+    for (const auto& d : report.drift) {
+      const auto [at, cause] = NewestOf(d.check, d.shown_in);  // what the channels shown in answer
       out << JsonObject()
                  .Str("kind", "drift")
                  .Str("contact_id", d.check.contact_id)
                  .Str("system", d.check.system)
                  .Str("record", d.record.empty() ? d.check.external_id : d.record)
                  .Str("channels", JoinChannels(d.shown_in))
-                 .Str("opted_out_at", FormatToolTime(d.check.opted_out_at_us))
-                 .Str("cause", d.check.cause)
+                 .Str("opted_out_at", FormatToolTime(at))
+                 .Str("cause", cause)
                  .Str("detail", d.detail)
                  .Finish()
           << "\n";
+    }
     return;
   }
   if (report.drift.empty()) return;
   Table t({"CONTACT", "SYSTEM", "RECORD", "SHOWS OPTED IN", "OPTED OUT AT", "READ"});
   for (const auto& d : report.drift)
     t.Add({d.check.contact_id, d.check.system, d.record.empty() ? d.check.external_id : d.record,
-           JoinChannels(d.shown_in), FormatToolTime(d.check.opted_out_at_us), d.detail});
+           JoinChannels(d.shown_in), FormatToolTime(NewestOf(d.check, d.shown_in).first),
+           d.detail});
   t.Print(out);
 }
 

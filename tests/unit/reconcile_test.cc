@@ -122,6 +122,9 @@ TEST(ReconcilePlan, EachChannelsReApplicationAnswersThatChannelsOptOut) {
   EXPECT_EQ(ghl.cause, email.id.ToString()) << "the newest";
   EXPECT_EQ(ghl.cause_of.at("sms"), f.cause_id);
   EXPECT_EQ(ghl.cause_of.at("email"), email.id.ToString());
+  // The drift report names the opt-out of the channels shown in.
+  EXPECT_EQ(NewestOf(ghl, {"sms"}), std::make_pair(int64_t{100}, f.cause_id));
+  EXPECT_EQ(NewestOf(ghl, {"sms", "email"}), std::make_pair(int64_t{300}, email.id.ToString()));
 
   ReconcileDrift sms{ghl, {"sms"}, "", ""};
   ReplayRequest r = ReapplyRequest({sms}, "daily reconcile", 1'795'000'000'000'000);
