@@ -319,12 +319,12 @@ class MaintainerScripts(unittest.TestCase):
         self.assertIn("restart dfm.service", calls)
 
     def test_dfm_env_is_read_as_systemd_reads_it(self):
-        # A file saved with CRLF ends, an indented line and trailing blanks:
-        # systemd's EnvironmentFile= takes each (the service would start),
-        # so the upgrade's check takes them too.
+        # A file saved with CRLF ends, an indented line, blanks around "="
+        # and trailing blanks: systemd's EnvironmentFile= takes each (the
+        # service would start), so the upgrade's check takes them too.
         self.given(extra_config=NEEDS_VERITY_SECRET, running=True,
-                   env_file=('  DFM_VERITY_WEBHOOK_SECRET=%s  \r\n'
-                             'DFM_VERITY_TIMESTAMP_TOLERANCE_S=600   \r\n'
+                   env_file=('  DFM_VERITY_WEBHOOK_SECRET = %s  \r\n'
+                             'DFM_VERITY_TIMESTAMP_TOLERANCE_S= 600   \r\n'
                              '\tDFM_OTHER="quoted value"  \r\n') % dfmtest.VERITY_SECRET)
         rc, err, calls = self.configure("0.1.0")
         self.assertEqual(rc, 0, err)
