@@ -172,7 +172,9 @@ void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const Syn
 // What a statement does to each of its channels (DecideConsent).
 // changed: the channel's state changes. marked: it stays out, and this
 // opt-out records a holder or a permanent mark it lacked (or the system's
-// own record newly shows it). refused: a staff or system opt-in over a held
+// own record newly shows it); or it stays in, and this is the person's own
+// opt-in, recorded so that a late opt-out older than it does not override
+// it. refused: a staff or system opt-in over a held
 // opt-out. unanswered: a bare YES that answers no confirmation. repeated:
 // an opt-out of a channel out already. read_back: a lift inside the skew
 // allowance of a system that reads back. known_only: a system's own record

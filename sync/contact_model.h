@@ -157,7 +157,8 @@ struct SyncContext {
                                              const std::string& channel)>
       erased_consent;
   // The contact that holds record `id` of `system` in this tenant (the
-  // mappings projection), empty for none; may be empty (nobody known).
+  // mappings projection), empty for none; a row that cannot be read
+  // answers a holder. The function may be unset: nobody is known.
   std::function<std::string(const std::string& system, const std::string& id)> record_holder;
   // Whether "ann+news@x.com" and "ann@x.com" are one person when matching
   // (sync/identity.h; `sync.email_plus_addressing`).
