@@ -29,13 +29,7 @@ struct Fixture {
   std::string cause_id;
 
   Fixture() {
-    AppendOutcome o;
-    EventDraft d;
-    d.tenant = "default";
-    d.stream = ContactStream("c1");
-    d.type = "webhook.received";
-    d.payload = "{}";
-    EXPECT_TRUE(log.Append(d, &o).ok());
+    AppendOutcome o = Webhook("{}");
     cause_seq = o.seq;
     cause_id = o.id.ToString();
     auto row = [&](const char* status, int64_t when) {
@@ -59,6 +53,17 @@ struct Fixture {
                         {"f/c1/email", "ghl ann@example.com"},
                         {"f/c4/phone", "ghl +12055550145"},
                         {"d/c4", "1"}});
+  }
+  // A webhook on c1's stream, `payload` its body, appended.
+  AppendOutcome Webhook(const std::string& payload) {
+    AppendOutcome o;
+    EventDraft d;
+    d.tenant = "default";
+    d.stream = ContactStream("c1");
+    d.type = "webhook.received";
+    d.payload = payload;
+    EXPECT_TRUE(log.Append(d, &o).ok());
+    return o;
   }
   void Commit(const char* consumer, std::vector<std::pair<std::string, std::string>> rows) {
     std::vector<StateOp> ops;
@@ -103,13 +108,7 @@ TEST(ReconcilePlan, OneCheckPerOptedOutContactAndSystemThatKeepsTheChannel) {
 // one item per opt-out, so the audit counts each for its own statement.
 TEST(ReconcilePlan, EachChannelsReApplicationAnswersThatChannelsOptOut) {
   Fixture f;
-  EventDraft d;
-  d.tenant = "default";
-  d.stream = ContactStream("c1");
-  d.type = "webhook.received";
-  d.payload = "{\"later\":1}";
-  AppendOutcome email;
-  ASSERT_TRUE(f.log.Append(d, &email).ok());
+  const AppendOutcome email = f.Webhook("{\"later\":1}");
   char row[64];
   std::snprintf(row, sizeof row, "out %020lld %llu ghl", 300LL,
                 static_cast<unsigned long long>(email.seq));
