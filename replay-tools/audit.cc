@@ -80,6 +80,64 @@ bool SharesAChannel(const std::string& a, const std::string& b) {
   return false;
 }
 
+// The consent pushes of the log, filed by (contact, causation, op): the
+// key a statement's pushes are found under.
+struct PushFiling {
+  std::map<std::string, std::vector<std::string>> pushes_of;  // key -> push ids
+  std::map<std::string, PushFate> fate;                       // push id -> its fate
+  std::map<std::string, std::string> key_of_request;          // push.requested id -> its key
+
+  // Files a push event of op opt_out or opt_in.
+  void File(const Event& e, const DomainEvent& de) {
+    if (e.type == ev::kPushRequested) {
+      std::string key = de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op;
+      // A re-drive (sync/redrive.h) answers a dead push or a webhook:
+      // it counts for the opt-out that one was filed under.
+      if (auto cause = RedriveCause(de)) {
+        auto req = key_of_request.find(std::string(cause->AsBytes()));
+        key = req != key_of_request.end()
+                  ? req->second
+                  : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
+      }
+      key_of_request[std::string(e.id.AsBytes())] = key;
+      pushes_of[key].push_back(de.push_id);
+      // The first request of an id is the push: a second one asking for
+      // the same id (another statement of the webhook) is ignored by
+      // the connector, so its channels were never sent.
+      if (!fate.count(de.push_id)) fate[de.push_id].channels = de.channel;
+      fate[de.push_id].system = de.system;
+      fate[de.push_id].op = de.op;
+    } else if (e.type == ev::kPushAttempted) {
+      // An opt-out the system refused is kept open (never given up on).
+      auto& f = fate[de.push_id];
+      if (de.outcome == "refused" && f.state == "pending") {
+        f.state = "refused";
+        f.at_us = e.recorded_at_us;
+      }
+    } else {
+      auto& f = fate[de.push_id];
+      f.state = e.type == ev::kPushSucceeded ? "succeeded"
+                : de.outcome == "superseded" ? "superseded"
+                                             : "dead";
+      f.at_us = e.recorded_at_us;
+      if (f.state == "superseded") f.superseded_by = SupersedingPush(de.reason);
+    }
+  }
+
+  // The pushes filed under `key` that tell `r`: one webhook may state
+  // several things (GoHighLevel's DND per channel), and each statement
+  // counts the pushes of its own channels, each once.
+  void Tell(const std::string& key, ConsentRecord* r) const {
+    auto filed = pushes_of.find(key);
+    if (filed == pushes_of.end()) return;
+    std::set<std::string> counted;
+    for (const auto& id : filed->second) {
+      auto f = fate.find(id);
+      if (f != fate.end() && !SharesAChannel(f->second.channels, r->channel)) continue;
+      if (counted.insert(id).second) r->told.push_back(FateOf(fate, id));
+    }
+  }
+};
 }  // namespace
 
 int BusinessDaysBetween(int64_t from_us, int64_t to_us) {
@@ -99,10 +157,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
   out->clear();
   std::vector<ConsentRecord> records;
   std::vector<std::string> push_keys;  // per record: the key its pushes are filed under
-  // (contact, causation, op) -> consent pushes it caused; push id -> fate.
-  std::map<std::string, std::vector<std::string>> pushes_of;
-  std::map<std::string, PushFate> fate;
-  std::map<std::string, std::string> key_of_request;  // push.requested id -> its key
+  PushFiling pushes;
   Status decode_error;
   Status s = log.ScanRecords(1, [&](uint64_t, std::string_view record) {
     Event e;
@@ -143,40 +198,7 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     if (!DecodeDomainEvent(e.type, e.payload, &de).ok()) return true;
     if (push) {
       if (de.op != "opt_out" && de.op != "opt_in") return true;
-      if (e.type == ev::kPushRequested) {
-        std::string key =
-            de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" + de.op;
-        // A re-drive (sync/redrive.h) answers a dead push or a webhook:
-        // it counts for the opt-out that one was filed under.
-        if (auto cause = RedriveCause(de)) {
-          auto req = key_of_request.find(std::string(cause->AsBytes()));
-          key = req != key_of_request.end()
-                    ? req->second
-                    : de.contact_id + "\n" + std::string(cause->AsBytes()) + "\n" + de.op;
-        }
-        key_of_request[std::string(e.id.AsBytes())] = key;
-        pushes_of[key].push_back(de.push_id);
-        // The first request of an id is the push: a second one asking for
-        // the same id (another statement of the webhook) is ignored by
-        // the connector, so its channels were never sent.
-        if (!fate.count(de.push_id)) fate[de.push_id].channels = de.channel;
-        fate[de.push_id].system = de.system;
-        fate[de.push_id].op = de.op;
-      } else if (e.type == ev::kPushAttempted) {
-        // An opt-out the system refused is kept open (never given up on).
-        auto& f = fate[de.push_id];
-        if (de.outcome == "refused" && f.state == "pending") {
-          f.state = "refused";
-          f.at_us = e.recorded_at_us;
-        }
-      } else {
-        auto& f = fate[de.push_id];
-        f.state = e.type == ev::kPushSucceeded                                     ? "succeeded"
-                  : de.outcome == "superseded"                                     ? "superseded"
-                                                                                   : "dead";
-        f.at_us = e.recorded_at_us;
-        if (f.state == "superseded") f.superseded_by = SupersedingPush(de.reason);
-      }
+      pushes.File(e, de);
       return true;
     }
     ConsentRecord r;
@@ -205,24 +227,13 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     // its event id) counts for it too.
     push_keys.push_back(de.contact_id + "\n" + std::string(e.causation_id.AsBytes()) + "\n" +
                         r.status);
-    key_of_request[std::string(e.id.AsBytes())] = push_keys.back();
+    pushes.key_of_request[std::string(e.id.AsBytes())] = push_keys.back();
     records.push_back(std::move(r));
     return true;
   });
   if (!s.ok()) return s;
   if (!decode_error.ok()) return decode_error;
-  for (size_t i = 0; i < records.size(); ++i) {
-    ConsentRecord& r = records[i];
-    // One webhook may state several things (GoHighLevel's DND per
-    // channel): each statement counts the pushes of its own channels,
-    // each once.
-    std::set<std::string> counted;
-    for (const auto& id : pushes_of[push_keys[i]]) {
-      auto f = fate.find(id);
-      if (f != fate.end() && !SharesAChannel(f->second.channels, r.channel)) continue;
-      if (counted.insert(id).second) r.told.push_back(FateOf(fate, id));
-    }
-  }
+  for (size_t i = 0; i < records.size(); ++i) pushes.Tell(push_keys[i], &records[i]);
   *out = std::move(records);
   return Status::OK();
 }
