@@ -123,9 +123,10 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
                   bool opt_out, const std::vector<std::string>& changed, const std::string& reason,
                   const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    // It said so itself. (An identity conflict's opt-out too: its system's
-    // push would find the duplicate record by the shared address and map
-    // it to the contact (answer.ids), settling the conflict unasked.)
+    // It said so itself (PushToOwn: unless the engine set it). (An identity
+    // conflict's opt-out too: its system's push would find the duplicate
+    // record by the shared address and map it to the contact (answer.ids),
+    // settling the conflict unasked.)
     if (target == fact.system) continue;
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted
@@ -134,6 +135,39 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
     if (kept.empty()) continue;
     out->push_back(ConsentPush(s, fact, target, opt_out, kept, reason, who, accepted));
   }
+}
+
+// The person's own opt-in stated on a system (START texted to a GoHighLevel
+// location's number): that system lifts its own setting, so PushToOthers
+// skips it, unless the engine set the channel out there itself: an opt-out
+// push there on its way, or confirmed after the channel's opt-out (a staff
+// lift set again, the lift webhook come before the text; an opt-out stated
+// elsewhere). Then it is told too, or it would keep the person out.
+void PushToOwn(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+               const std::vector<std::string>& changed, const std::string& reason,
+               const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
+  auto target = ctx.targets.find(fact.system);
+  if (target == ctx.targets.end()) return;
+  auto pend = s.pending_consent.find(fact.system);
+  std::vector<std::string> ours;
+  for (const auto& ch : changed) {
+    const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
+    if (known.permanent) continue;  // never lifted by the engine
+    bool on_its_way = false;
+    if (pend != s.pending_consent.end()) {
+      auto p = pend->second.find(ch);
+      on_its_way = p != pend->second.end() && p->second.out;
+    }
+    auto cur = s.consent.find(ch);
+    const int64_t since = cur == s.consent.end() ? 0 : cur->second.at_us;
+    if (on_its_way || (known.out && known.at_us > since)) ours.push_back(ch);
+  }
+  std::vector<std::string> kept = ToTell(s, ctx, fact.system, ours, /*opt_out=*/false);
+  if (kept.empty()) return;
+  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/false, kept,
+                              reason + " (the engine had set it out there)", who, target->second);
+  p.push_id += ":own";
+  out->push_back(std::move(p));
 }
 
 // A repeated opt-out (the channel is out already): every target but the
@@ -309,6 +343,8 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     out->push_back(e);
     if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
     PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
+    if (PersonsOwnOptIn(c) && !fact.consents_only)
+      PushToOwn(s, fact, ctx, changed, c.reason, who, out);
   }
   if (!marked.empty()) {  // everyone holds it already
     DomainEvent e = statement(marked);

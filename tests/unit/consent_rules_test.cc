@@ -31,9 +31,10 @@ class ConsentRulesTest : public ::testing::Test {
     ctx_.now_us = 10 * kHour;  // pushes are confirmed then: before the facts below
     state_.contact_id = "c1";
   }
-  // The person's text on Verity.
-  ContactFact Text(Change change, int64_t t, const std::string& word) {
-    ContactFact f = Fact("verity", t);
+  // The person's text on Verity (or to `system`'s number).
+  ContactFact Text(Change change, int64_t t, const std::string& word,
+                   const std::string& system = "verity") {
+    ContactFact f = Fact(system, t);
     Consent c;
     c.change = change;
     c.channels = {"sms"};
@@ -234,6 +235,63 @@ TEST_F(ConsentRulesTest, PersonsStopThenPersonsStartOptsBackInEverywhere) {
             (std::vector<std::string>{"aloware", "ghl"}));
   EXPECT_FALSE(SmsOut());
   EXPECT_FALSE(state_.consent.at("sms").held);
+}
+
+// A START texted to a GoHighLevel location's number: GoHighLevel lifts its
+// DND itself and sends that webhook before the text's. The lift is refused
+// (a staff lift over the person's STOP) and DND set again; the START then
+// opts the person in, and GoHighLevel, whose DND the engine set, is told
+// too, whether the set-back is on its way or confirmed.
+TEST_F(ConsentRulesTest, AStartToGhlAfterItsOwnLiftWasSetBackLiftsItThereToo) {
+  for (bool confirmed : {false, true}) {
+    SCOPED_TRACE(confirmed ? "the set-back confirmed" : "the set-back on its way");
+    state_ = ContactState{};
+    state_.contact_id = "c1";
+    ctx_.now_us = 10 * kHour;
+    ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+    auto lift = Step(Dnd("ghl", Change::kOptIn, 101 * kHour));
+    auto back = Of(lift, ev::kPushRequested, "opt_out");
+    ASSERT_EQ(back.size(), 1u);
+    if (confirmed) {
+      ctx_.now_us = 101 * kHour + kMinute;
+      ConfirmPushes(back);
+    }
+    auto es = Step(Text(Change::kOptIn, 101 * kHour + 2'000'000, "START", "ghl"));
+    ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+    EXPECT_FALSE(SmsOut());
+    auto in = Of(es, ev::kPushRequested, "opt_in");
+    EXPECT_EQ(Systems(in), (std::vector<std::string>{"aloware", "ghl", "verity"}));
+    for (const auto& p : in) {
+      if (p.system != "ghl") continue;
+      EXPECT_EQ(p.channel, "sms");
+      EXPECT_EQ(p.external_id, "ghl-1");
+      EXPECT_NE(p.push_id, back[0].push_id);
+      EXPECT_EQ(p.push_id.substr(p.push_id.size() - 4), ":own") << p.push_id;
+    }
+    ExpectAReplayGivesTheSameState();
+    log_.clear();
+  }
+}
+
+// GoHighLevel's own STOP and START: it set DND and lifted it itself; nothing
+// is pushed back to it. A set-back that never landed (dead-lettered) left
+// nothing of the engine's there either.
+TEST_F(ConsentRulesTest, AStartToGhlIsNotPushedBackWhereOnlyGhlSetItsDnd) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP", "ghl")));
+  auto es = Step(Text(Change::kOptIn, 101 * kHour, "START", "ghl"));
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")),
+            (std::vector<std::string>{"aloware", "verity"}));
+  ConfirmPushes(Step(Text(Change::kOptOut, 102 * kHour, "STOP")));
+  auto back = Of(Step(Dnd("ghl", Change::kOptIn, 103 * kHour)), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(back.size(), 1u);
+  DomainEvent dead = back[0];
+  dead.type = std::string(ev::kPushDeadLettered);
+  Record({dead});
+  es = Step(Text(Change::kOptIn, 103 * kHour + 2'000'000, "START", "ghl"));
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")),
+            (std::vector<std::string>{"aloware", "verity"}))
+      << "GoHighLevel holds the channel in: its lift stood";
+  ExpectAReplayGivesTheSameState();
 }
 
 TEST_F(ConsentRulesTest, ABareYesCountsOnlyAsTheReplyToATextSentAfterTheOptOut) {
