@@ -8,8 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "campaigns/campaign_view.h"
@@ -18,11 +18,13 @@
 #include "console/api_keys.h"
 #include "console/console.h"
 #include "console/limits.h"
+#include "console/read_parts.h"
+#include "console/remote_read.h"
 #include "console/shared_keys.h"
-#include "util/worker.h"
 #include "storage/access_log.h"
 #include "sync/normalize.h"
 #include "util/json.h"
+#include "util/worker.h"
 
 namespace dfm {
 
@@ -35,9 +37,14 @@ struct Principal {
   std::string tenant = std::string(kAllTenants);  // what it may see
 };
 
-// The most a read answered for another node carries (NATS's max_payload
-// is 1 MiB by default).
+// The most a read answered for another node carries in one message
+// (NATS's max_payload is 1 MiB by default); a larger one goes in parts
+// (console/read_parts.h), parked on the answering node at most
+// kMaxParkedAnswers together, each until kParkedAnswerTtlUs after its last
+// part was asked.
 inline constexpr size_t kMaxReadAnswer = 960 * 1024;
+inline constexpr size_t kMaxParkedAnswers = 256u << 20;
+inline constexpr int64_t kParkedAnswerTtlUs = 60'000'000;
 
 // The request's parameters (query string, or a form body).
 using Params = std::vector<std::pair<std::string, std::string>>;
@@ -146,7 +153,15 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   ApiResponse ReadFrom(const EventLog& from, const std::string& route, const Params& p,
                        const std::string& tenant, bool whole) const;
   void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
+  // Asks the next part of a parted answer (console/read_parts.h) until it
+  // is whole, then calls `done` with it, or with the 503 a lost part gives.
+  void ReadParts(const RemoteRead& asked, ReadPart first, std::function<void(ApiResponse)> done);
+  // The answer to a kReadPartRoute request: status 200 with the encoded
+  // part as its body, else the refusal.
+  ApiResponse AnswerPart(const RemoteRead& rr);
   RemoteReads remote_reads;  // empty: the reads are answered from `log`
+  // Answers too large for one message, while their asking nodes read them.
+  ParkedAnswers parked{kMaxParkedAnswers, kParkedAnswerTtlUs};
   void Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,
               Headers headers, Responder respond);
   void Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,

@@ -3,6 +3,7 @@
 // function of the tenant's log and the request's parameters; in cluster
 // mode the node running the tenant's partition runs it (AnswerRemoteRead)
 // for the node that was asked (Read).
+#include <charconv>
 #include <map>
 #include <optional>
 #include <set>
@@ -280,12 +281,30 @@ ApiResponse Console::Impl::ReadFrom(const EventLog& from, const std::string& rou
   return it->second(ReadContext{*this, from, p, tenant, clock->NowMicros(), whole});
 }
 
+namespace {
+
+ApiResponse Unreachable(const Status& s) {
+  ApiResponse a = JsonError(
+      503, "owner_unreachable",
+      s.ToString() +
+          "; the tenant's partition is moving or its node is down: retry in a few seconds");
+  a.headers.emplace_back("Retry-After", "2");
+  return a;
+}
+
+ApiResponse Unreadable() {
+  return JsonError(503, "owner_unreachable", "the partition's node answered something unreadable");
+}
+
+}  // namespace
+
 void Console::Impl::Read(const std::string& route, const Params& p, const std::string& tenant,
                          bool whole, Headers headers, Responder respond) {
-  auto finish = [this, headers = std::move(headers), respond = std::move(respond)](ApiResponse a) mutable {
+  std::function<void(ApiResponse)> finish = [this, headers = std::move(headers),
+                                             respond = std::move(respond)](ApiResponse a) {
     if (a.status == 400) counters->rejected.fetch_add(1);
     if (a.status == 503) counters->unavailable.fetch_add(1);
-    respond(With(std::move(a), std::move(headers)));
+    respond(With(std::move(a), headers));
   };
   if (!remote_reads) {
     worker->Post([this, route, p, tenant, whole, finish = std::move(finish)]() mutable {
@@ -294,35 +313,111 @@ void Console::Impl::Read(const std::string& route, const Params& p, const std::s
     return;
   }
   // Cluster mode: the node running the tenant's partition reads its log.
-  remote_reads(tenant, EncodeRemoteRead(RemoteRead{route, tenant, p, whole}),
-               [self = shared_from_this(), finish = std::move(finish)](Status s,
-                                                                       std::string answer) mutable {
+  RemoteRead asked{route, tenant, p, whole, /*parts=*/true};
+  remote_reads(tenant, EncodeRemoteRead(asked),
+               [self = shared_from_this(), asked, finish = std::move(finish)](
+                   Status s, std::string answer) mutable {
                  ApiResponse a;
+                 ReadPart first;
                  if (!s.ok()) {
-                   a = JsonError(503, "owner_unreachable",
-                                 s.ToString() + "; the tenant's partition is moving or its node is down: retry in a few seconds");
-                   a.headers.emplace_back("Retry-After", "2");
+                   a = Unreachable(s);
+                 } else if (DecodeReadPart(answer, &first)) {
+                   return self->ReadParts(asked, std::move(first), std::move(finish));
                  } else if (!DecodeReadAnswer(answer, &a)) {
-                   a = JsonError(503, "owner_unreachable", "the partition's node answered something unreadable");
+                   a = Unreadable();
                  }
                  finish(std::move(a));
                });
 }
 
+namespace {
+
+// A parted answer being put together (Console::Impl::ReadParts).
+struct PartedRead {
+  RemoteRead next;  // kReadPartRoute; its offset param set per part
+  std::string token;
+  uint64_t total = 0;
+  ApiResponse whole;
+  std::function<void(ApiResponse)> done;
+};
+
+}  // namespace
+
+void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
+                              std::function<void(ApiResponse)> done) {
+  if (first.offset != 0) return done(Unreadable());
+  auto r = std::make_shared<PartedRead>();
+  r->next = RemoteRead{kReadPartRoute, asked.tenant, {}, asked.whole, /*parts=*/true};
+  r->token = first.token;
+  r->total = first.total;
+  r->whole.status = first.status;
+  r->whole.content_type = first.content_type;
+  r->whole.body.reserve(first.total);
+  r->whole.body = std::move(first.body);
+  r->done = std::move(done);
+  // Each part asks the next from its answer's thread: no recursion.
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [self = shared_from_this(), r, weak = std::weak_ptr<std::function<void()>>(step)] {
+    if (r->whole.body.size() == r->total) return r->done(std::move(r->whole));
+    r->next.params = {{"token", r->token}, {"offset", std::to_string(r->whole.body.size())}};
+    auto again = weak.lock();
+    self->remote_reads(
+        r->next.tenant, EncodeRemoteRead(r->next), [r, again](Status s, std::string answer) {
+          ReadPart part;
+          ApiResponse refused;
+          if (!s.ok()) return r->done(Unreachable(s));
+          if (!DecodeReadPart(answer, &part))  // its node's refusal, said whole
+            return r->done(DecodeReadAnswer(answer, &refused) ? refused : Unreadable());
+          if (part.token != r->token || part.total != r->total ||
+              part.offset != r->whole.body.size() || part.status != r->whole.status)
+            return r->done(Unreadable());
+          r->whole.body += part.body;
+          if (again) (*again)();
+        });
+  };
+  (*step)();
+}
+
+ApiResponse Console::Impl::AnswerPart(const RemoteRead& rr) {
+  uint64_t offset = 0;
+  std::string encoded;
+  const std::string token = Param(rr.params, "token"), at = Param(rr.params, "offset");
+  auto [end, ec] = std::from_chars(at.data(), at.data() + at.size(), offset);
+  if (ec == std::errc() && end == at.data() + at.size() && !at.empty() &&
+      parked.Part(token, rr.tenant, offset, clock->NowMicros(), kMaxReadAnswer, &encoded)) {
+    ApiResponse a;
+    a.body = std::move(encoded);  // already a part: sent as it is
+    return a;
+  }
+  ApiResponse gone = JsonError(503, "owner_unreachable",
+                               "the answer's other parts are no longer held by the partition's "
+                               "node (it moved, or a minute passed): ask again");
+  return gone;
+}
+
 void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
                                      std::function<void(std::string)> reply) {
-  worker->Post([this, &from, request = std::move(request), reply = std::move(reply)] {
-    RemoteRead rr;
-    ApiResponse a = DecodeRemoteRead(request, &rr)
-                        ? ReadFrom(from, rr.route, rr.params, rr.tenant, rr.whole)
-                        : JsonError(400, "bad_request", "not a read request");
+  RemoteRead rr;
+  if (!DecodeRemoteRead(request, &rr))
+    return reply(EncodeReadAnswer(JsonError(400, "bad_request", "not a read request")));
+  if (rr.route == kReadPartRoute) {  // no read: answered at once
+    ApiResponse a = AnswerPart(rr);
+    return reply(a.status == 200 ? std::move(a.body) : EncodeReadAnswer(a));
+  }
+  worker->Post([this, &from, rr = std::move(rr), reply = std::move(reply)] {
+    ApiResponse a = ReadFrom(from, rr.route, rr.params, rr.tenant, rr.whole);
     std::string answer = EncodeReadAnswer(a);
-    if (answer.size() > kMaxReadAnswer)
-      answer = EncodeReadAnswer(JsonError(
-          503, "answer_too_large",
-          "the answer passes what a cluster read carries (" + std::to_string(kMaxReadAnswer / 1024) +
-              " KiB): narrow it (limit, from, to, contact)"));
-    reply(std::move(answer));
+    if (answer.size() <= kMaxReadAnswer) return reply(std::move(answer));
+    std::string token = rr.parts ? parked.Park(rr.tenant, std::move(a), clock->NowMicros()) : "";
+    if (!token.empty() &&
+        parked.Part(token, rr.tenant, 0, clock->NowMicros(), kMaxReadAnswer, &answer))
+      return reply(std::move(answer));
+    reply(EncodeReadAnswer(JsonError(
+        503, "answer_too_large",
+        rr.parts
+            ? "the partition's node holds as many large answers as it may now: retry in a minute"
+            : "the answer passes what a cluster read carries (" +
+                  std::to_string(kMaxReadAnswer / 1024) + " KiB): narrow it")));
   });
 }
 

@@ -152,6 +152,7 @@ std::string EncodeRemoteRead(const RemoteRead& r) {
   JsonObject o;
   o.Int("v", 1).Str("route", r.route).Str("tenant", r.tenant).Raw("params", params.Finish());
   if (r.whole) o.Bool("whole", true);
+  if (r.parts) o.Bool("parts", true);
   return o.Finish();
 }
 
@@ -165,6 +166,8 @@ bool DecodeRemoteRead(std::string_view data, RemoteRead* r) {
     return false;
   bool whole = false;
   r->whole = o["whole"].get(whole) == simdjson::SUCCESS && whole;
+  bool parts = false;
+  r->parts = o["parts"].get(parts) == simdjson::SUCCESS && parts;
   r->params.clear();
   for (simdjson::dom::element pair : params) {
     simdjson::dom::array kv;

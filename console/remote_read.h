@@ -3,9 +3,11 @@
 //
 // Grammar (JSON, version 1):
 //   request = {"v":1,"route":<string>,"tenant":<string>,
-//              "params":[[<name>,<value>],...],"whole"?:true}
+//              "params":[[<name>,<value>],...],"whole"?:true,"parts"?:true}
 // ("whole": the caller is a key of every tenant, who also sees the
-// installation's own records; absent, they are left out.)
+// installation's own records; absent, they are left out. "parts": the
+// asker puts together an answer too large for one message from its parts,
+// console/read_parts.h; absent, such an answer is refused.)
 //   answer  = {"v":1,"status":<int>,"content_type":<string>,"body":<string>}
 // The asking node has authenticated the caller and checked its tenant and
 // limits; the answering node runs the read as asked.
@@ -36,6 +38,7 @@ struct RemoteRead {
   std::string tenant;
   std::vector<std::pair<std::string, std::string>> params;
   bool whole = false;
+  bool parts = false;
 };
 
 std::string EncodeRemoteRead(const RemoteRead& r);
