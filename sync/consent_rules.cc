@@ -123,10 +123,10 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
                   bool opt_out, const std::vector<std::string>& changed, const std::string& reason,
                   const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
-    // It said so itself (PushToOwn: unless the engine set it). (An identity
-    // conflict's opt-out too: its system's push would find the duplicate
-    // record by the shared address and map it to the contact (answer.ids),
-    // settling the conflict unasked.)
+    // It said so itself (PushToOwn: where a push of the engine's there
+    // would undo it). (An identity conflict's opt-out too: its system's
+    // push would find the duplicate record by the shared address and map it
+    // to the contact (answer.ids), settling the conflict unasked.)
     if (target == fact.system) continue;
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted
@@ -137,13 +137,20 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
   }
 }
 
-// The person's own opt-in stated on a system (START texted to a GoHighLevel
-// location's number): that system lifts its own setting, so PushToOthers
-// skips it, unless the engine set the channel out there itself: an opt-out
-// push there on its way, or confirmed after the channel's opt-out (a staff
-// lift set again, the lift webhook come before the text; an opt-out stated
-// elsewhere). Then it is told too, or it would keep the person out.
-void PushToOwn(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+// A statement's own system, which PushToOthers skips (it set the channel
+// itself), is told too where the engine's push there would undo it:
+// - the person's own opt-in (START texted to a GoHighLevel location's
+//   number, which lifts its DND itself) over an opt-out the engine set
+//   there: its push on its way, or confirmed after the channel's opt-out
+//   (a staff lift set again, the lift's webhook come before the text; an
+//   opt-out stated elsewhere). Else that system would keep the person out.
+//   The confirmation's time is the engine's clock, the opt-out's the
+//   source's: a source clock ahead by more than the push took leaves the
+//   system out (as before: safe);
+// - an opt-out over an opt-in of the engine's on its way there (a START,
+//   then a STOP to the same number): the opt-out is pushed after it, so
+//   that it lands last (a contact's consent pushes keep their order).
+void PushToOwn(const ContactState& s, const ContactFact& fact, const SyncContext& ctx, bool opt_out,
                const std::vector<std::string>& changed, const std::string& reason,
                const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   auto target = ctx.targets.find(fact.system);
@@ -152,20 +159,27 @@ void PushToOwn(const ContactState& s, const ContactFact& fact, const SyncContext
   std::vector<std::string> ours;
   for (const auto& ch : changed) {
     const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
-    if (known.permanent) continue;  // never lifted by the engine
-    bool on_its_way = false;
+    if (!opt_out && known.permanent) continue;  // never lifted by the engine
+    const ContactState::PendingConsent* p = nullptr;
     if (pend != s.pending_consent.end()) {
-      auto p = pend->second.find(ch);
-      on_its_way = p != pend->second.end() && p->second.out;
+      auto it = pend->second.find(ch);
+      if (it != pend->second.end()) p = &it->second;
+    }
+    if (opt_out) {
+      if (p && !p->out) ours.push_back(ch);
+      continue;
     }
     auto cur = s.consent.find(ch);
     const int64_t since = cur == s.consent.end() ? 0 : cur->second.at_us;
-    if (on_its_way || (known.out && known.at_us > since)) ours.push_back(ch);
+    if ((p && p->out) || (known.out && known.at_us > since)) ours.push_back(ch);
   }
-  std::vector<std::string> kept = ToTell(s, ctx, fact.system, ours, /*opt_out=*/false);
+  std::vector<std::string> kept = ToTell(s, ctx, fact.system, ours, opt_out);
   if (kept.empty()) return;
-  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/false, kept,
-                              reason + " (the engine had set it out there)", who, target->second);
+  DomainEvent p =
+      ConsentPush(s, fact, fact.system, opt_out, kept,
+                  reason + (opt_out ? " (after the engine's opt-in there, on its way)"
+                                    : " (the engine's opt-out there, set or on its way)"),
+                  who, target->second);
   p.push_id += ":own";
   out->push_back(std::move(p));
 }
@@ -343,8 +357,8 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     out->push_back(e);
     if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
     PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
-    if (PersonsOwnOptIn(c) && !fact.consents_only)
-      PushToOwn(s, fact, ctx, changed, c.reason, who, out);
+    if ((opt_out || PersonsOwnOptIn(c)) && !fact.consents_only)
+      PushToOwn(s, fact, ctx, opt_out, changed, c.reason, who, out);
   }
   if (!marked.empty()) {  // everyone holds it already
     DomainEvent e = statement(marked);

@@ -25,7 +25,8 @@
 //   unknown, so an opt-out from a stranger is kept too). An opt-out or
 //   opt-in that changes a channel's state is recorded (contact.opted_out /
 //   opted_in) and sent to every other system as a push with priority 10
-//   (op "opt_out" / "opt_in"), ahead of ordinary pushes. A statement older
+//   (op "opt_out" / "opt_in"), ahead of ordinary pushes; to its own system
+//   too where a push of the engine's there would undo it. A statement older
 //   than the channel's current one changes nothing; at the same time the
 //   opt-out wins. A review fact is recorded as contact.opt_out_flagged only.
 //   Who may undo an opt-out (the person's and the carrier's hold; a staff

@@ -273,6 +273,38 @@ TEST_F(ConsentRulesTest, AStartToGhlAfterItsOwnLiftWasSetBackLiftsItThereToo) {
   }
 }
 
+// A START then a STOP texted to the same GoHighLevel number, the engine's
+// opt-in there still on its way: the STOP is pushed there after it, or the
+// opt-in would land last and lift the DND GoHighLevel set for the STOP.
+TEST_F(ConsentRulesTest, AStopRightAfterAStartToGhlIsPushedThereAfterTheOptIn) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));
+  ctx_.now_us = 100 * kHour + kMinute;
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptIn, 101 * kHour)));  // set back, confirmed
+  auto start = Of(Step(Text(Change::kOptIn, 101 * kHour + 2'000'000, "START", "ghl")),
+                  ev::kPushRequested, "opt_in");
+  ASSERT_EQ(Systems(start), (std::vector<std::string>{"aloware", "ghl", "verity"}));
+  const DomainEvent in = start.back();  // after the others'
+  ASSERT_EQ(in.system, "ghl");
+  EXPECT_NE(in.reason.find("(the engine's opt-out there, set or on its way)"), std::string::npos)
+      << in.reason;
+  auto es = Step(Text(Change::kOptOut, 101 * kHour + 10'000'000, "STOP", "ghl"));
+  ASSERT_EQ(Of(es, ev::kOptedOut).size(), 1u);
+  auto out = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(Systems(out), (std::vector<std::string>{"aloware", "ghl", "verity"}));
+  ASSERT_EQ(out.back().system, "ghl");
+  EXPECT_EQ(out.back().channel, "sms");
+  EXPECT_NE(out.back().push_id, in.push_id);
+  EXPECT_TRUE(SmsOut());
+  // With its opt-in confirmed first, GoHighLevel's STOP is its own: not
+  // pushed back.
+  ConfirmPushes(out);
+  ConfirmPushes(Step(Text(Change::kOptIn, 102 * kHour, "START", "ghl")));
+  es = Step(Text(Change::kOptOut, 102 * kHour + 10'000'000, "STOP", "ghl"));
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_out")),
+            (std::vector<std::string>{"aloware", "verity"}));
+  ExpectAReplayGivesTheSameState();
+}
+
 // GoHighLevel's own STOP and START: it set DND and lifted it itself; nothing
 // is pushed back to it. A set-back that never landed (dead-lettered) left
 // nothing of the engine's there either.
