@@ -149,6 +149,7 @@ ApiResponse OptOutsRead(const ReadContext& c) {
     std::optional<std::string> email = Normalizer::Email(Param(c.p, "email"));
     if (!email) return Bad("\"email\" is not an email address (write a \"+\" in it as %2B)");
     o.email = *email;
+    o.fold_plus_addressing = c.im.Live().sync().fold_plus_addressing;
   }
   if (!Param(c.p, "phone").empty()) {
     ContactRef ref;

@@ -13,6 +13,7 @@
 #include "sync/consent.h"
 #include "sync/domain_event.h"
 #include "sync/fact.h"
+#include "sync/identity.h"
 #include "sync/redrive.h"
 #include "util/crypto.h"
 #include "util/json.h"
@@ -213,7 +214,9 @@ Status CollectConsentRecords(const EventLog& log, const OptOutAuditOptions& o,
     if (auto p = de.fields.find(fields::kPhone); p != de.fields.end()) r.phone = p->second;
     if (auto m = de.fields.find(fields::kEmail); m != de.fields.end()) r.email = m->second;
     if (!o.phone.empty() && r.phone != o.phone) return true;
-    if (!o.email.empty() && r.email != o.email) return true;
+    if (!o.email.empty() && r.email != o.email &&
+        !(o.fold_plus_addressing && FoldedEmail(r.email) == FoldedEmail(o.email)))
+      return true;
     r.at_us = HappenedAt(e, de);
     if (o.since_us && r.at_us < o.since_us) return true;
     if (o.until_us && r.at_us >= o.until_us) return true;

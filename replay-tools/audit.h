@@ -16,8 +16,14 @@ namespace dfm {
 struct OptOutAuditOptions {
   std::string phone;                   // E.164; empty: every one
   std::string email;                   // lower case; empty: every one
-  int64_t since_us = 0, until_us = 0;  // when it happened; 0: unbounded
+  // [since_us, until_us): when it happened, as its source stated it (the
+  // provider's time, else when recorded); 0: unbounded.
+  int64_t since_us = 0, until_us = 0;
   std::string tenant;
+  // sync.email_plus_addressing = "same": `email` finds its plus addresses
+  // too ("ann@x.com" the rows of "ann+news@x.com", and back), as the
+  // engine counts them one person (sync/identity.h, FoldedEmail).
+  bool fold_plus_addressing = false;
 };
 
 // One opt-out or opt-in, with who was told and when.

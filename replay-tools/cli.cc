@@ -611,6 +611,7 @@ int ReplayTools::Impl::RunOptOutAudit(std::unique_ptr<RocksDbEventLog>& log) {
     }
     o.email = *e;
   }
+  o.fold_plus_addressing = config.sync().fold_plus_addressing;
   if (!Time(since, "--since", &o.since_us) || !Time(until, "--until", &o.until_us)) return 2;
   std::vector<ConsentRecord> records;
   s = CollectConsentRecords(*log, o, &records);

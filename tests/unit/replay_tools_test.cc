@@ -467,6 +467,35 @@ TEST(Audit, EachStatementOfAWebhookCountsThePushesOfItsOwnChannels) {
   EXPECT_EQ(v[0].channel, "email");
 }
 
+// An auditor asks for ann@x.com's opt-outs where the engine counts plus
+// addresses as one person (sync.email_plus_addressing = "same"): the
+// unsubscribe of ann+news@x.com is hers. Where they are distinct, not.
+TEST(Audit, AnEmailsOptOutsIncludeItsPlusAddressesWhereTheyAreOnePerson) {
+  Built b;
+  EventId hook = b.Webhook();
+  for (const std::string email : {"ann+news@x.com", "ann@x.com", "bob+ann@x.com"}) {
+    DomainEvent out = Ev(ev::kOptedOut, "ghl");
+    out.channel = "email";
+    out.fields["email"] = email;
+    out.source_time_us = kFriday;
+    b.Add(out, hook);
+  }
+  auto found = [&](const std::string& email, bool fold) {
+    OptOutAuditOptions o;
+    o.email = email;
+    o.fold_plus_addressing = fold;
+    std::vector<ConsentRecord> records;
+    EXPECT_TRUE(CollectConsentRecords(b.log, o, &records).ok());
+    std::string s;
+    for (const auto& r : records) s += r.email + " ";
+    return s;
+  };
+  EXPECT_EQ(found("ann@x.com", true), "ann+news@x.com ann@x.com ");
+  EXPECT_EQ(found("ann+promo@x.com", true), "ann+news@x.com ann@x.com ");
+  EXPECT_EQ(found("ann@x.com", false), "ann@x.com ");
+  EXPECT_EQ(found("ann+news@x.com", false), "ann+news@x.com ");
+}
+
 TEST(Audit, OptOutTooSlowToReachASystemIsAViolation) {
   Built b;
   EventId hook = b.Webhook();
