@@ -284,6 +284,14 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     auto eraser = std::make_unique<Worker>();
     node->ServeReads([&front, &live, &eraser](const ServedLog& at, std::string request,
                                               std::function<void(std::string)> reply) {
+      RemoteRead erase;
+      if (DecodeRemoteRead(request, &erase) && erase.route == kEraseRoute) {
+        // No answer read before an erasure gives the person out after it.
+        reply = [&front, tenant = erase.tenant, reply = std::move(reply)](std::string a) {
+          front.DropParkedAnswers(tenant);
+          reply(std::move(a));
+        };
+      }
       if (AnswerClusterErase(live, eraser.get(), at, request, &reply)) return;
       if (at.work && at.work->Answer(request, &reply)) return;
       front.AnswerRemoteRead(*at.log, std::move(request), std::move(reply));

@@ -197,6 +197,7 @@ void Console::SetSessionSecret(std::string secret) { impl_->session_secret = std
 void Console::SetAttentionSource(AttentionSource source) { impl_->attention_source = std::move(source); }
 
 void Console::SetRemoteReads(RemoteReads ask) { impl_->remote_reads = std::move(ask); }
+void Console::DropParkedAnswers(const std::string& tenant) { impl_->parked.DropTenant(tenant); }
 
 void Console::AnswerRemoteRead(const EventLog& from, std::string request,
                                std::function<void(std::string)> reply) {
@@ -225,6 +226,7 @@ void Console::Impl::PollSharedKeys() {
     size_t n = 0;
     Status s = shared_keys->FoldInto(&keys, &n);
     if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
+    parked.Expire(clock->NowMicros());  // a quiet node lets go of them too
     lk.lock();
     unshared.insert(unshared.end(), still.begin(), still.end());
   }

@@ -183,6 +183,9 @@ class Console {
   // `reply` has run.
   void SetRemoteReads(RemoteReads ask);
   void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
+  // Lets go of `tenant`'s answers parked for their parts (a person of it
+  // erased on this node: console/read_parts.h).
+  void DropParkedAnswers(const std::string& tenant);
 
   // Whether the console answers `path` (the server answers the rest).
   static bool Serves(std::string_view path);

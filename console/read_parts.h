@@ -6,13 +6,13 @@
 //
 // Grammar (JSON, version 2; version 1 is remote_read.h's whole answer):
 //   part = {"v":2,"status":<int>,"content_type":<string>,"token":<string>,
-//           "offset":<uint>,"total":<uint>,"body":<string>}
-// `body` is the answer's bytes [offset, offset + its length) of `total`,
-// cut where a UTF-8 character begins. The next part is the read
-// kReadPartRoute (params token, offset) asked of the tenant's node. A
-// request asks for parts with "parts":true (RemoteRead::parts); without
-// it, an answer too large is refused (503 answer_too_large), as a node
-// before parts answers.
+//           "offset":<uint>,"total":<uint>,"body64":<base64>}
+// `body64` is the answer's bytes [offset, offset + their length) of
+// `total`, in base64 (RFC 4648, padded: the bytes as they are, whatever
+// they hold). The next part is the read kReadPartRoute (params token,
+// offset), asked of the tenant's node. A request asks for parts with
+// "parts":true (RemoteRead::parts); without it, an answer too large is
+// refused (503 answer_too_large), as a node before parts answers.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +33,8 @@ struct ReadPart {
   uint64_t offset = 0, total = 0;
 };
 
-// The part of `whole` from `offset`: as many bytes as keep its encoding
-// within `max_encoded` (at least one character; *length: how many).
-// `offset` < whole.body's size, and on a character's start.
+// The part of `whole` from `offset` (< whole.body's size): as many bytes
+// as keep it within `max_encoded` (at least 3; *length: how many).
 std::string EncodeReadPart(const ApiResponse& whole, const std::string& token, uint64_t offset,
                            size_t max_encoded, size_t* length = nullptr);
 // False when `data` is not a version-2 part, or its body does not fit
@@ -43,14 +42,17 @@ std::string EncodeReadPart(const ApiResponse& whole, const std::string& token, u
 bool DecodeReadPart(std::string_view data, ReadPart* p);
 
 // Answers parked for their parts to be read: each for `ttl_us` after it
-// was last read, together at most `max_bytes` (an answer that would pass
-// it is not parked), and only to the tenant it was read for.
+// was last read (Expire, called every second, lets go of older ones),
+// together at most `max_bytes` (an answer that would pass it is not
+// parked), and only to the tenant it was read for.
 class ParkedAnswers {
  public:
   ParkedAnswers(size_t max_bytes, int64_t ttl_us) : max_bytes_(max_bytes), ttl_us_(ttl_us) {}
 
   // Parks `a`; its token, or "" when there is no room now.
   std::string Park(const std::string& tenant, ApiResponse a, int64_t now_us);
+  // Whether an answer of `bytes` could ever be parked.
+  bool Fits(size_t bytes) const { return bytes <= max_bytes_; }
   // The encoded part of the parked answer `token` at `offset`; false when
   // none is parked under it for `tenant` (expired, given out whole, or
   // never), or `offset` is not where one of its parts begins. The answer
@@ -58,6 +60,11 @@ class ParkedAnswers {
   bool Part(const std::string& token, const std::string& tenant, uint64_t offset, int64_t now_us,
             size_t max_encoded, std::string* encoded);
   size_t bytes() const;
+  // Lets go of the answers not asked for `ttl_us`.
+  void Expire(int64_t now_us);
+  // Lets go of every answer of `tenant` (a person of it erased: no answer
+  // read before gives them out after).
+  void DropTenant(const std::string& tenant);
 
  private:
   struct Parked {
@@ -66,7 +73,7 @@ class ParkedAnswers {
     int64_t expires_us = 0;
     uint64_t next = 0;  // where the next part begins
   };
-  void Expire(int64_t now_us);  // holds mu_
+  void ExpireLocked(int64_t now_us);  // holds mu_
 
   const size_t max_bytes_;
   const int64_t ttl_us_;

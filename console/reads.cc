@@ -297,6 +297,14 @@ ApiResponse Unreadable() {
   return JsonError(503, "owner_unreachable", "the partition's node answered something unreadable");
 }
 
+// A part that did not come: the whole read is asked again.
+ApiResponse PartLost(const std::string& why) {
+  ApiResponse a = JsonError(503, "owner_unreachable",
+                            why + ": the answer came in parts and one was lost; ask again");
+  a.headers.emplace_back("Retry-After", "2");
+  return a;
+}
+
 }  // namespace
 
 void Console::Impl::Read(const std::string& route, const Params& p, const std::string& tenant,
@@ -346,17 +354,18 @@ struct PartedRead {
 
 void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
                               std::function<void(ApiResponse)> done) {
-  if (first.offset != 0) return done(Unreadable());
+  if (first.offset != 0 || !parked.Fits(first.total)) return done(Unreadable());
   auto r = std::make_shared<PartedRead>();
   r->next = RemoteRead{kReadPartRoute, asked.tenant, {}, asked.whole, /*parts=*/true};
   r->token = first.token;
   r->total = first.total;
   r->whole.status = first.status;
   r->whole.content_type = first.content_type;
-  r->whole.body.reserve(first.total);
   r->whole.body = std::move(first.body);
+  r->whole.body.reserve(first.total);
   r->done = std::move(done);
-  // Each part asks the next from its answer's thread: no recursion.
+  // Each part asks the next from its answer's thread (no recursion when the
+  // answers come on another thread, as NATS's do).
   auto step = std::make_shared<std::function<void()>>();
   *step = [self = shared_from_this(), r, weak = std::weak_ptr<std::function<void()>>(step)] {
     if (r->whole.body.size() == r->total) return r->done(std::move(r->whole));
@@ -365,15 +374,14 @@ void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
     self->remote_reads(
         r->next.tenant, EncodeRemoteRead(r->next), [r, again](Status s, std::string answer) {
           ReadPart part;
-          ApiResponse refused;
-          if (!s.ok()) return r->done(Unreachable(s));
-          if (!DecodeReadPart(answer, &part))  // its node's refusal, said whole
-            return r->done(DecodeReadAnswer(answer, &refused) ? refused : Unreadable());
-          if (part.token != r->token || part.total != r->total ||
-              part.offset != r->whole.body.size() || part.status != r->whole.status)
-            return r->done(Unreadable());
+          if (!s.ok()) return r->done(PartLost(s.ToString()));
+          // A refusal (its node no longer holds it, or knows
+          // no parts: the partition moved), or a stranger's.
+          if (!DecodeReadPart(answer, &part) || part.token != r->token || part.total != r->total ||
+              part.offset != r->whole.body.size() || part.status != r->whole.status || !again)
+            return r->done(PartLost("the partition's node did not give the next part"));
           r->whole.body += part.body;
-          if (again) (*again)();
+          (*again)();
         });
   };
   (*step)();
@@ -390,10 +398,9 @@ ApiResponse Console::Impl::AnswerPart(const RemoteRead& rr) {
     a.body = std::move(encoded);  // already a part: sent as it is
     return a;
   }
-  ApiResponse gone = JsonError(503, "owner_unreachable",
-                               "the answer's other parts are no longer held by the partition's "
-                               "node (it moved, or a minute passed): ask again");
-  return gone;
+  return JsonError(503, "owner_unreachable",
+                   "the answer's other parts are no longer held by the partition's node (it "
+                   "moved, or a minute passed): ask again");
 }
 
 void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
@@ -409,16 +416,20 @@ void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
     ApiResponse a = ReadFrom(from, rr.route, rr.params, rr.tenant, rr.whole);
     std::string answer = EncodeReadAnswer(a);
     if (answer.size() <= kMaxReadAnswer) return reply(std::move(answer));
-    std::string token = rr.parts ? parked.Park(rr.tenant, std::move(a), clock->NowMicros()) : "";
+    const bool fits = parked.Fits(a.body.size());
+    std::string token =
+        rr.parts && fits ? parked.Park(rr.tenant, std::move(a), clock->NowMicros()) : "";
     if (!token.empty() &&
         parked.Part(token, rr.tenant, 0, clock->NowMicros(), kMaxReadAnswer, &answer))
       return reply(std::move(answer));
-    reply(EncodeReadAnswer(JsonError(
-        503, "answer_too_large",
-        rr.parts
-            ? "the partition's node holds as many large answers as it may now: retry in a minute"
-            : "the answer passes what a cluster read carries (" +
-                  std::to_string(kMaxReadAnswer / 1024) + " KiB): narrow it")));
+    std::string why =
+        !rr.parts ? "the answer passes what a cluster read of this kind carries (" +
+                        std::to_string(kMaxReadAnswer / 1024) + " KiB): narrow it"
+        : !fits
+            ? "the answer passes what a cluster read holds (" +
+                  std::to_string(kMaxParkedAnswers >> 20) + " MiB): narrow it"
+            : "the partition's node holds as many large answers as it may now: retry in a minute";
+    reply(EncodeReadAnswer(JsonError(503, "answer_too_large", why)));
   });
 }
 

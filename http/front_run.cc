@@ -203,6 +203,10 @@ void HttpFront::SetAttentionSource(AttentionSource source) {
   impl_->console->SetAttentionSource(std::move(source));
 }
 void HttpFront::SetRemoteReads(RemoteReads ask) { impl_->console->SetRemoteReads(std::move(ask)); }
+void HttpFront::DropParkedAnswers(const std::string& tenant) {
+  std::lock_guard<std::mutex> lk(impl_->console_mu);
+  if (impl_->console) impl_->console->DropParkedAnswers(tenant);
+}
 void HttpFront::AnswerRemoteRead(const EventLog& from, std::string request,
                                  std::function<void(std::string)> reply) {
   std::unique_lock<std::mutex> lk(impl_->console_mu);

@@ -101,6 +101,8 @@ class HttpFront {
   // Cluster mode: reads from any node (Console::SetRemoteReads).
   void SetRemoteReads(RemoteReads ask);
   void AnswerRemoteRead(const EventLog& from, std::string request, std::function<void(std::string)> reply);
+  // Console::DropParkedAnswers (an erasure of `tenant`'s run on this node).
+  void DropParkedAnswers(const std::string& tenant);
   // Puts `config`'s tenants and systems in place for the requests that
   // come next (their webhook sources, metrics routes, the API's tenants);
   // requests under way finish with what they had. The server settings

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "console/console_internal.h"
 #include "console/remote_read.h"
 #include "storage/memory_event_log.h"
@@ -44,21 +46,34 @@ std::string Reassemble(const ApiResponse& a, size_t max, size_t* parts) {
   return got;
 }
 
-TEST(ReadPartsTest, PartsPutTogetherGiveTheAnswerCutBetweenCharacters) {
-  // Quotes double in a JSON string and "é" is two bytes: no part passes
-  // its bound, none cuts a character.
+TEST(ReadPartsTest, PartsPutTogetherGiveTheAnswerByteForByte) {
+  // Quotes, multi-byte characters and bytes that are no UTF-8 at all: the
+  // parts carry the bytes as they are, none over its bound.
   std::string body;
-  for (int i = 0; i < 3000; ++i) body += "\"row\",\"é\xE2\x82\xAC\"," + std::to_string(i) + "\n";
+  for (int i = 0; i < 3000; ++i)
+    body += "\"row\",\"\xC3\xA9\xE2\x82\xAC\xFF\x80\"," + std::to_string(i) + "\n";
   size_t parts = 0;
-  EXPECT_EQ(Reassemble(Whole(body), 4096, &parts), body);
+  EXPECT_TRUE(Reassemble(Whole(body), 4096, &parts) == body);
   EXPECT_GT(parts, 10u);
+  // A bound too small for any bytes with the part's other fields: three
+  // bytes a part, and an end.
+  std::string small = body.substr(0, 30), got;
+  while (got.size() < small.size()) {
+    ReadPart p;
+    ASSERT_TRUE(DecodeReadPart(EncodeReadPart(Whole(small), "t1", got.size(), 64), &p));
+    ASSERT_EQ(p.body.size(), std::min<size_t>(3, small.size() - got.size()));
+    got += p.body;
+  }
+  EXPECT_EQ(got, small);
   ReadPart p;
   EXPECT_FALSE(DecodeReadPart(EncodeReadAnswer(Whole(body)), &p)) << "a whole answer is no part";
-  for (const char* bad :
-       {"", "{}",
-        R"({"v":2,"status":200,"content_type":"x","token":"t","offset":3,"total":4,"body":"ab"})",
-        R"({"v":2,"status":200,"content_type":"x","token":"","offset":0,"total":4,"body":"ab"})",
-        R"({"v":2,"status":99,"content_type":"x","token":"t","offset":0,"total":4,"body":"ab"})"})
+  for (
+      const char* bad :
+      {"", "{}",
+       R"({"v":2,"status":200,"content_type":"x","token":"t","offset":3,"total":4,"body64":"YWI="})",
+       R"({"v":2,"status":200,"content_type":"x","token":"","offset":0,"total":4,"body64":"YWI="})",
+       R"({"v":2,"status":99,"content_type":"x","token":"t","offset":0,"total":4,"body64":"YWI="})",
+       R"({"v":2,"status":200,"content_type":"x","token":"t","offset":0,"total":4,"body64":"Y!I="})"})
     EXPECT_FALSE(DecodeReadPart(bad, &p)) << bad;
 }
 
@@ -102,6 +117,15 @@ TEST(ReadPartsTest, ParkedAnswersExpireAndTheirRoomIsBounded) {
   EXPECT_TRUE(parked.Part(b, "acme", 0, 1'200, 4096, &part));
   EXPECT_FALSE(parked.Part(b, "acme", 0, 3'000, 4096, &part));
   EXPECT_EQ(parked.bytes(), 0u);
+  // Let go of when nobody asks (the console's poller, every second), and
+  // of a tenant whose person is erased.
+  parked.Park("acme", Whole(std::string(10'000, 'd')), 4'000);
+  parked.Park("beta", Whole(std::string(10'000, 'e')), 4'000);
+  parked.DropTenant("acme");
+  EXPECT_EQ(parked.bytes(), 10'000u);
+  parked.Expire(5'001);
+  EXPECT_EQ(parked.bytes(), 0u);
+  EXPECT_FALSE(parked.Fits(25'001));
 }
 
 // An auditor's export of 5,000 opt-outs, several MiB, read on a node of a
@@ -132,13 +156,14 @@ TEST_F(ConsoleTest, InClusterModeAnOptOutsExportLargerThanAMessageArrivesWhole) 
 
   // The partition's node reads the same log (its seqs and hashes too).
   size_t messages = 0, largest = 0;
-  bool lose_parts = false;
+  bool lose_parts = false, drop_parts = false;
   console_->SetRemoteReads(
       [&](const std::string&, std::string request, std::function<void(Status, std::string)> done) {
         RemoteRead rr;
         ASSERT_TRUE(DecodeRemoteRead(request, &rr));
         if (lose_parts && rr.route == kReadPartRoute)
           return done(Status::Unavailable("timed out"), "");
+        if (drop_parts && rr.route == kReadPartRoute) console_->DropParkedAnswers("default");
         console_->AnswerRemoteRead(log_, std::move(request), [&, done](std::string answer) {
           ++messages;
           largest = std::max(largest, answer.size());
@@ -157,12 +182,30 @@ TEST_F(ConsoleTest, InClusterModeAnOptOutsExportLargerThanAMessageArrivesWhole) 
   EXPECT_TRUE(csv.body == csv_alone.body);
   EXPECT_LE(largest, kMaxReadAnswer);
 
-  // A part lost on its way (its node gone): said so, never half an export.
+  // A part lost on its way (its node gone), or no longer held where it
+  // was asked (the partition moved; an erasure): said so, never half an
+  // export.
   lose_parts = true;
   const ApiResponse lost = Call("GET", json_route, viewer);
   EXPECT_EQ(lost.status, 503);
   EXPECT_NE(lost.body.find("owner_unreachable"), std::string::npos) << lost.body;
   EXPECT_EQ(HeaderOf(lost, "Retry-After"), "2");
+  lose_parts = false;
+  drop_parts = true;
+  const ApiResponse gone = Call("GET", json_route, viewer);
+  EXPECT_EQ(gone.status, 503);
+  EXPECT_NE(gone.body.find("owner_unreachable"), std::string::npos) << gone.body;
+  EXPECT_EQ(HeaderOf(gone, "Retry-After"), "2") << gone.body;
+
+  // An asker that puts no parts together (the page's search; a node before
+  // parts) is refused an answer too large, as before.
+  std::promise<std::string> refused;
+  console_->AnswerRemoteRead(log_, EncodeRemoteRead(RemoteRead{json_route, "default", {}, false}),
+                             [&refused](std::string a) { refused.set_value(std::move(a)); });
+  ApiResponse r;
+  ASSERT_TRUE(DecodeReadAnswer(refused.get_future().get(), &r));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("answer_too_large"), std::string::npos) << r.body;
 }
 
 }  // namespace
