@@ -94,6 +94,7 @@ void MappingsProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
       if (it != d.fields.end()) MoveIdentity(st, e.tenant, d.contact_id, f, "", it->second);
     }
   } else if (d.type == ev::kContactLinked || d.type == ev::kPushSucceeded) {
+    if (LinksNoRecord(d)) return;  // an identity conflict's duplicate: unsettled
     Link(st, e.tenant, d.contact_id, d.system, d.external_id);
     // The person's other records there (a consent push set each): theirs
     // too, unless another contact holds that id.

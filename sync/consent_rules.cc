@@ -124,9 +124,7 @@ void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncCont
                   const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
   for (const auto& [target, accepted] : ctx.targets) {
     // It said so itself (PushToOwn: where a push of the engine's there
-    // would undo it). (An identity conflict's opt-out too: its system's
-    // push would find the duplicate record by the shared address and map it
-    // to the contact (answer.ids), settling the conflict unasked.)
+    // would undo it; PushToDuplicatesSystem: an identity conflict's).
     if (target == fact.system) continue;
     std::vector<std::string> chans;
     for (const auto& ch : changed)  // a permanent opt-out there is never lifted
@@ -181,6 +179,28 @@ void PushToOwn(const ContactState& s, const ContactFact& fact, const SyncContext
                                     : " (the engine's opt-out there, set or on its way)"),
                   who, target->second);
   p.push_id += ":own";
+  out->push_back(std::move(p));
+}
+
+// An identity conflict's opt-out (fact.consents_only: another record's,
+// whose address names the contact) told to that record's own system too,
+// which PushToOthers skips: the contact's own record there, and every
+// record the address names (GoHighLevel's and HaloPSA's consent pushes set
+// each record it finds; Aloware's and Verity's are keyed by the phone), or
+// that system could go on texting the person. Its answer links nothing
+// (LinksNoRecord): the duplicate stays a conflict until settled.
+void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                            const std::vector<std::string>& changed, const std::string& reason,
+                            const std::map<std::string, std::string>& who,
+                            std::vector<DomainEvent>* out) {
+  auto target = ctx.targets.find(fact.system);
+  if (target == ctx.targets.end()) return;
+  std::vector<std::string> kept = ToTell(s, ctx, fact.system, changed, /*opt_out=*/true);
+  if (kept.empty()) return;
+  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, kept,
+                              reason + " (another record's there: every record of the address)",
+                              who, target->second);
+  p.push_id += kLinksNoRecordTag;
   out->push_back(std::move(p));
 }
 
@@ -357,8 +377,11 @@ void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent
     out->push_back(e);
     if (opt_out) RefusePendingSends(s, fact, ctx, changed, e, out);
     PushToOthers(s, fact, ctx, opt_out, changed, c.reason, who, out);
-    if ((opt_out || PersonsOwnOptIn(c)) && !fact.consents_only)
+    if (fact.consents_only) {
+      PushToDuplicatesSystem(s, fact, ctx, changed, c.reason, who, out);
+    } else if (opt_out || PersonsOwnOptIn(c)) {
       PushToOwn(s, fact, ctx, opt_out, changed, c.reason, who, out);
+    }
   }
   if (!marked.empty()) {  // everyone holds it already
     DomainEvent e = statement(marked);

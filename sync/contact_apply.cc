@@ -212,7 +212,7 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     s->pending.erase(e.system);
     if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else {
-    if (!e.external_id.empty()) s->links[e.system] = e.external_id;
+    if (!e.external_id.empty() && !LinksNoRecord(e)) s->links[e.system] = e.external_id;
     if (e.op == "opt_out" || e.op == "opt_in") {
       ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
       model::SettleConsentPush(s, e, &held);

@@ -224,6 +224,16 @@ inline bool SettlesPush(const DomainEvent& e) {
          (e.type == ev::kMessageRefused && !e.push_id.empty());
 }
 
+// A consent push to an identity conflict's duplicate record's system
+// (sync/consent_rules.cc) has this in its push id. Its answer links no
+// record: neither the record it names nor those it set (answer.ids)
+// become the contact's, so the duplicate stays the conflict it is until
+// somebody settles it.
+inline constexpr std::string_view kLinksNoRecordTag = ":duplicate";
+inline bool LinksNoRecord(const DomainEvent& e) {
+  return e.push_id.find(kLinksNoRecordTag) != std::string::npos;
+}
+
 // The rule of a message.refused no consent made: nobody can deliver it (no
 // system plays the role, the system is not configured for it, the asking
 // system did not know the contact). Without it (and on events written

@@ -64,9 +64,10 @@ Resolution Resolve(const ContactFact& fact, const IdentityLookup& lookup,
 // snapshots nor permanent: the setting is another record's), `consents_only`
 // set. Decided so, an opt-out records nothing of what the fact's system
 // holds for the candidate's own record there (contact.opted_out detail
-// "identity conflict"), and is not pushed there: that system's push would
-// find the duplicate by the shared address and link it to the candidate. Opt-ins and statements for
-// review wait for the settlement: a duplicate record's lift is no evidence about either person.
+// "identity conflict"); it is pushed there too, to every record of the
+// candidate's address, linking none (LinksNoRecord). Opt-ins and
+// statements for review wait for the settlement: a duplicate record's
+// lift is no evidence about either person.
 // Empty when `fact` states no opt-out.
 std::vector<std::pair<std::string, ContactFact>> ConflictOptOuts(
     const ContactFact& fact, const std::vector<std::pair<std::string, std::string>>& candidates);

@@ -138,9 +138,10 @@ TEST_F(ConsentRulesTest, MappersSayWhoMadeEachStatement) {
 
 // A duplicate GoHighLevel record set to do not disturb, whose phone is the
 // contact's and whose email another's (an identity conflict): its opt-out
-// lands on the contact and the other systems, and is not taken for what
-// GoHighLevel holds for the contact's own record there: that record's next
-// webhook, DND off as ever, lifts nothing.
+// lands on the contact and every system, GoHighLevel too (the contact's
+// own record there, linking none), and is not taken for what GoHighLevel
+// holds for the contact's own record there: that record's next webhook,
+// DND off as ever, lifts nothing.
 TEST_F(ConsentRulesTest, AConflictsOptOutIsNotUndoneByTheContactsOwnRecord) {
   ContactFact own = Fact("ghl", 50 * kHour);
   own.external_id = "ghl-own";
@@ -164,9 +165,13 @@ TEST_F(ConsentRulesTest, AConflictsOptOutIsNotUndoneByTheContactsOwnRecord) {
   EXPECT_EQ(out[0].detail, "identity conflict") << "not permanent: another record's mark";
   EXPECT_EQ(out[0].fields.at("phone"), "+12055550142");
   EXPECT_EQ(out[0].fields.count("email"), 0u) << "the other person's address is not the contact's";
-  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_out")),
-            (std::vector<std::string>{"aloware", "verity"}))
-      << "not GoHighLevel: its push would link the duplicate to the contact";
+  auto pushes = Of(es, ev::kPushRequested, "opt_out");
+  EXPECT_EQ(Systems(pushes), (std::vector<std::string>{"aloware", "ghl", "verity"}));
+  const DomainEvent own_record = pushes.back();
+  ASSERT_EQ(own_record.system, "ghl");
+  EXPECT_EQ(own_record.external_id, "ghl-own") << "the contact's own record, and its address's";
+  EXPECT_EQ(own_record.channel, "sms");
+  EXPECT_TRUE(LinksNoRecord(own_record)) << own_record.push_id;
   EXPECT_EQ(state_.known_consent["ghl"]["sms"].at_us, known.at_us)
       << "nothing learnt of what GoHighLevel holds for its own record";
   EXPECT_TRUE(SmsOut());
@@ -175,6 +180,14 @@ TEST_F(ConsentRulesTest, AConflictsOptOutIsNotUndoneByTheContactsOwnRecord) {
   again.external_id = "ghl-own";
   EXPECT_TRUE(Of(Step(again), ev::kOptedIn).empty());
   EXPECT_TRUE(SmsOut());
+  // Its answer names the duplicate it set too: the contact's link stays.
+  DomainEvent set = own_record;
+  set.type = std::string(ev::kPushSucceeded);
+  set.external_id = "ghl-dup";
+  set.fields["answer.ids"] = "ghl-own,ghl-dup";
+  Record({set});
+  EXPECT_EQ(state_.links["ghl"], "ghl-own");
+  EXPECT_TRUE(state_.known_consent["ghl"]["sms"].out);
   ExpectAReplayGivesTheSameState();
 }
 

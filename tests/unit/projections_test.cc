@@ -111,6 +111,28 @@ TEST(MappingsProjection, EveryRecordAConsentPushSetIsThePersons) {
   EXPECT_EQ(base.kv["x/t/ghl/g9"], "c2");
 }
 
+// An identity conflict's opt-out pushed to the duplicate's system sets
+// every record of the address there, the duplicate's too: none of them
+// becomes the person's (the conflict stays for somebody to settle).
+TEST(MappingsProjection, AConflictsOptOutPushLinksNoRecord) {
+  MemBase base;
+  MappingsProjection p;
+  auto st = base.State();
+  DomainEvent ok;
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.contact_id = "c1";
+  ok.system = "ghl";
+  ok.op = "opt_out";
+  ok.external_id = "g-dup";
+  ok.push_id = "c1:ghl:1:opt_out:duplicate";
+  ok.fields["answer.ids"] = "g-own,g-dup";
+  p.Fold(AsEvent(ok, 1), &st);
+  base.Commit(&st);
+  EXPECT_EQ(base.kv.count("c/c1/ghl"), 0u);
+  EXPECT_EQ(base.kv.count("x/t/ghl/g-dup"), 0u);
+  EXPECT_EQ(base.kv.count("x/t/ghl/g-own"), 0u);
+}
+
 TEST(MappingsProjection, AMessageIdIsNoContactMapping) {
   MemBase base;
   MappingsProjection p;
