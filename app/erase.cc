@@ -207,8 +207,10 @@ Status ReadPerson(EventLog* log, const EraseRequest& r, std::vector<Event>* even
     DomainEvent d;
     if (!AsDomainEvent(e, &d)) continue;
     source_at(d.webhook_seq);
+    // (Not what a conflict's opt-out push set: the duplicate is another's.)
     const bool about_contact =
-        e.type.rfind("contact.", 0) == 0 || (e.type == ev::kPushSucceeded && d.message_key.empty());
+        e.type.rfind("contact.", 0) == 0 ||
+        (e.type == ev::kPushSucceeded && d.message_key.empty() && !LinksNoRecord(d));
     if (about_contact && !d.external_id.empty()) person->ids.insert({d.system, d.external_id});
     if (auto p = d.fields.find(fields::kPhone); p != d.fields.end() && !p->second.empty())
       person->phones.insert(p->second);

@@ -60,7 +60,8 @@ class MappingsProjection : public Projection {
  public:
   static constexpr char kName[] = "mappings";
   std::string name() const override { return kName; }
-  int layout() const override { return 5; }
+  // 6: a push that links no record (LinksNoRecord) maps nothing
+  int layout() const override { return 6; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

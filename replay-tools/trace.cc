@@ -126,7 +126,7 @@ Status BuildTrace(const EventLog& log, const std::vector<ContactMatch>& contacts
       DomainEvent d;
       if (!AsDomainEvent(e, &d)) continue;
       if (d.type == ev::kContactCreated || d.type == ev::kContactLinked ||
-          (d.type == ev::kPushSucceeded && !IsMessageOp(d.op))) {
+          (d.type == ev::kPushSucceeded && !IsMessageOp(d.op) && !LinksNoRecord(d))) {
         if (!d.external_id.empty()) {
           who.external.insert({d.system, d.external_id});
           systems[d.system].link = d.external_id;

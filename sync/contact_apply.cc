@@ -215,7 +215,10 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     if (!e.external_id.empty() && !LinksNoRecord(e)) s->links[e.system] = e.external_id;
     if (e.op == "opt_out" || e.op == "opt_in") {
       ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
-      model::SettleConsentPush(s, e, &held);
+      // A conflict's opt-out push set the contact's own record only where
+      // it has one there; else it set others', which says nothing of it.
+      const bool own = !LinksNoRecord(e) || s->links.count(e.system);
+      model::SettleConsentPush(s, e, own ? &held : nullptr);
     }
     auto& pending = s->pending[e.system];
     for (const auto& [f, v] : e.fields) {

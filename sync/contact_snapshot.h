@@ -58,7 +58,10 @@ namespace dfm {
 // 9: a contact keeps when it was deleted (ContactState::deleted_at_us)
 // 10: an opt-in over a channel in keeps the later time; a contact.linked
 // via "search" forgets what that system was known to hold
-inline constexpr uint32_t kContactRulesVersion = 10;
+// 11: an identity conflict's opt-out push (LinksNoRecord) links no record,
+// and records what its system holds only where the contact has a record
+// there
+inline constexpr uint32_t kContactRulesVersion = 11;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

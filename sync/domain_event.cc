@@ -93,6 +93,33 @@ int64_t Int(Result r) {
 
 }  // namespace
 
+bool LinksNoRecord(const DomainEvent& e) {
+  if (e.contact_id.empty() || e.system.empty()) return false;
+  std::string_view id = e.push_id;
+  const std::string head = e.contact_id + ":" + e.system + ":";
+  if (id.substr(0, head.size()) != head) return false;
+  id.remove_prefix(head.size());
+  auto skip = [&id](std::string_view chars) {
+    while (!id.empty() && chars.find(id.front()) != std::string_view::npos) id.remove_prefix(1);
+  };
+  constexpr std::string_view kDigits = "0123456789", kReplay = "replay";
+  if (id.substr(0, kReplay.size()) == kReplay) {  // sync/redrive.cc
+    id.remove_prefix(kReplay.size());
+    skip(kDigits);
+    if (id.empty() || id.front() != ':') return false;
+    id.remove_prefix(1);
+    skip(kDigits);
+  } else {
+    skip("0123456789.");  // FactTag
+  }
+  constexpr std::string_view kOp = ":opt_out";
+  if (id.substr(0, kOp.size()) != kOp) return false;
+  id.remove_prefix(kOp.size());
+  if (id.substr(0, kLinksNoRecordTag.size()) != kLinksNoRecordTag) return false;
+  id.remove_prefix(kLinksNoRecordTag.size());
+  return id.empty() || id.front() == ':';
+}
+
 bool DomainEvent::operator==(const DomainEvent& o) const {
   return type == o.type && contact_id == o.contact_id && system == o.system &&
          external_id == o.external_id && source_time_us == o.source_time_us &&

@@ -225,14 +225,17 @@ inline bool SettlesPush(const DomainEvent& e) {
 }
 
 // A consent push to an identity conflict's duplicate record's system
-// (sync/consent_rules.cc) has this in its push id. Its answer links no
-// record: neither the record it names nor those it set (answer.ids)
-// become the contact's, so the duplicate stays the conflict it is until
-// somebody settles it.
+// (sync/consent_rules.cc) ends its push id with this, after the op. Its
+// answer links no record: neither the record it names nor those it set
+// (answer.ids) become the contact's, so the duplicate stays the conflict
+// it is until somebody settles it.
 inline constexpr std::string_view kLinksNoRecordTag = ":duplicate";
-inline bool LinksNoRecord(const DomainEvent& e) {
-  return e.push_id.find(kLinksNoRecordTag) != std::string::npos;
-}
+// Whether `e` (a push event) is such a push, or one decided from its
+// answer: its id is "<contact>:<system>:<fact tag>:opt_out:duplicate", or
+// a re-drive's "<contact>:<system>:replay<seq>:<i>:opt_out:duplicate",
+// then anything later decisions add (":read", ":reapply"). Read by place,
+// so that no vendor's text in an id can pass for it.
+bool LinksNoRecord(const DomainEvent& e);
 
 // The rule of a message.refused no consent made: nobody can deliver it (no
 // system plays the role, the system is not configured for it, the asking

@@ -139,6 +139,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
   p.webhook_seq = replay_seq;
   p.push_id = s.contact_id + ":" + asked.system + ":replay" + std::to_string(replay_seq) + ":" +
               std::to_string(index);
+  // A conflict's opt-out re-driven still links no record.
+  if (LinksNoRecord(asked)) p.push_id.append(":opt_out").append(kLinksNoRecordTag);
   p.attempt = 0;
   p.outcome.clear();
   p.http_status = 0;

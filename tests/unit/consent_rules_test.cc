@@ -191,6 +191,59 @@ TEST_F(ConsentRulesTest, AConflictsOptOutIsNotUndoneByTheContactsOwnRecord) {
   ExpectAReplayGivesTheSameState();
 }
 
+// A conflict's opt-out for a contact with no record in the duplicate's
+// system: the push sets the records of the contact's address there (the
+// duplicate's), which says nothing of a record of the contact's own, and
+// its answer (Aloware's, keyed by the phone: the duplicate's id) links
+// nothing.
+TEST_F(ConsentRulesTest, AConflictsOptOutPushForAContactWithNoRecordThereLearnsNothing) {
+  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")));
+  ConfirmPushes(Step(Text(Change::kOptIn, 70 * kHour, "START")));
+  ASSERT_EQ(state_.links.count("aloware"), 0u);
+  ContactFact dup = Dnd("aloware", Change::kOptOut, 90 * kHour, false, {"sms", "call"});
+  dup.external_id = "alo-dup";
+  dup.fields["email"] = "someone.else@example.com";
+  auto handed = ConflictOptOuts(dup, {{"c1", "phone"}, {"c2", "email"}});
+  ASSERT_EQ(handed.size(), 1u);
+  const ContactState::HeldConsent known = state_.known_consent["aloware"]["sms"];
+  auto pushes = Of(Step(handed[0].second), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(Systems(pushes), (std::vector<std::string>{"aloware", "ghl", "verity"}));
+  const DomainEvent to_dup = *std::find_if(
+      pushes.begin(), pushes.end(), [](const DomainEvent& p) { return p.system == "aloware"; });
+  EXPECT_TRUE(LinksNoRecord(to_dup)) << to_dup.push_id;
+  EXPECT_EQ(to_dup.external_id, "");
+  DomainEvent set = to_dup;
+  set.type = std::string(ev::kPushSucceeded);
+  set.external_id = "alo-dup";
+  Record({set});
+  EXPECT_EQ(state_.links.count("aloware"), 0u);
+  EXPECT_EQ(state_.known_consent["aloware"]["sms"].out, known.out);
+  EXPECT_EQ(state_.known_consent["aloware"]["sms"].at_us, known.at_us);
+  EXPECT_TRUE(state_.pending_consent.find("aloware") == state_.pending_consent.end())
+      << "settled all the same";
+}
+
+// Told by its place in the id, never by a vendor's text that holds it.
+TEST(LinksNoRecordTest, ReadsTheTagByItsPlace) {
+  DomainEvent p;
+  p.contact_id = "c1";
+  p.system = "ghl";
+  for (const char* id :
+       {"c1:ghl:12:opt_out:duplicate", "c1:ghl:12.1:opt_out:duplicate:read",
+        "c1:ghl:12:opt_out:duplicate:read:reapply", "c1:ghl:replay40:2:opt_out:duplicate"}) {
+    p.push_id = id;
+    EXPECT_TRUE(LinksNoRecord(p)) << id;
+  }
+  for (const char* id :
+       {"c1:ghl:12:opt_out", "c1:ghl:12:opt_out:duplicated", "c1:ghl:12:opt_out:held",
+        "c1:ghl:m:x:opt_out:duplicate", "c1:ghl:12:opt_out:refused:v:opt_out:duplicate",
+        "c2:ghl:12:opt_out:duplicate", "c1:aloware:12:opt_out:duplicate",
+        "c1:ghl:12:opt_in:duplicate", "c1:ghl:replay40:opt_out:duplicate"}) {
+    p.push_id = id;
+    EXPECT_FALSE(LinksNoRecord(p)) << id;
+  }
+}
+
 TEST_F(ConsentRulesTest, PersonsStopThenStaffOptInIsRefusedAndSetAgain) {
   auto es = Step(Text(Change::kOptOut, 100 * kHour, "STOP"));
   auto out = Of(es, ev::kOptedOut);
