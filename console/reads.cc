@@ -354,7 +354,11 @@ struct PartedRead {
 
 void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
                               std::function<void(ApiResponse)> done) {
-  if (first.offset != 0 || !parked.Fits(first.total)) return done(Unreadable());
+  if (first.offset != 0) return done(Unreadable());
+  if (!parked.Fits(first.total))  // the other node's word: no more than it may hold
+    return done(JsonError(503, "answer_too_large",
+                          "the answer passes what a cluster read holds (" +
+                              std::to_string(kMaxParkedAnswers >> 20) + " MiB): narrow it"));
   auto r = std::make_shared<PartedRead>();
   r->next = RemoteRead{kReadPartRoute, asked.tenant, {}, asked.whole, /*parts=*/true};
   r->token = first.token;

@@ -9,6 +9,8 @@
 // asker puts together an answer too large for one message from its parts,
 // console/read_parts.h; absent, such an answer is refused.)
 //   answer  = {"v":1,"status":<int>,"content_type":<string>,"body":<string>}
+// (With "parts":true, an answer over kMaxReadAnswer is instead its first
+// part, version 2: console/read_parts.h.)
 // The asking node has authenticated the caller and checked its tenant and
 // limits; the answering node runs the read as asked.
 //

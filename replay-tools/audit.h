@@ -22,7 +22,8 @@ struct OptOutAuditOptions {
   std::string tenant;
   // sync.email_plus_addressing = "same": `email` finds its plus addresses
   // too ("ann@x.com" the rows of "ann+news@x.com", and back), as the
-  // engine counts them one person (sync/identity.h, FoldedEmail).
+  // engine matches them (sync/identity.h, FoldedEmail); also a contact's
+  // who holds one of them exactly, whom matching keeps apart.
   bool fold_plus_addressing = false;
 };
 

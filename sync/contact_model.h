@@ -26,7 +26,9 @@
 //   opt-in that changes a channel's state is recorded (contact.opted_out /
 //   opted_in) and sent to every other system as a push with priority 10
 //   (op "opt_out" / "opt_in"), ahead of ordinary pushes; to its own system
-//   too where a push of the engine's there would undo it. A statement older
+//   too where a push of the engine's there would undo it, and, for an
+//   identity conflict's opt-out, to every record of the contact's address
+//   there, linking none (LinksNoRecord). A statement older
 //   than the channel's current one changes nothing; at the same time the
 //   opt-out wins. A review fact is recorded as contact.opt_out_flagged only.
 //   Who may undo an opt-out (the person's and the carrier's hold; a staff

@@ -208,5 +208,28 @@ TEST_F(ConsoleTest, InClusterModeAnOptOutsExportLargerThanAMessageArrivesWhole) 
   EXPECT_NE(r.body.find("answer_too_large"), std::string::npos) << r.body;
 }
 
+// A first part announcing more than this node may put together (the other
+// node's word): refused as too large, nothing more asked.
+TEST_F(ConsoleTest, InClusterModeAnAnswerAnnouncedOverTheRoomIsRefusedAsTooLarge) {
+  Start();
+  const std::string viewer = MakeKey("viewer", "*");
+  int asked = 0;
+  console_->SetRemoteReads(
+      [&](const std::string&, std::string, std::function<void(Status, std::string)> done) {
+        ++asked;
+        ApiResponse huge;
+        huge.body = "[";
+        std::string part = EncodeReadPart(huge, "t1", 0, 4096);
+        const std::string total = "\"total\":1,";
+        part.replace(part.find(total), total.size(),
+                     "\"total\":" + std::to_string(kMaxParkedAnswers + 1) + ",");
+        done(Status::OK(), part);
+      });
+  const ApiResponse r = Call("GET", "/v1/audit/opt-outs", viewer);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("answer_too_large"), std::string::npos) << r.body;
+  EXPECT_EQ(asked, 1);
+}
+
 }  // namespace
 }  // namespace dfm
