@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "sync/consent.h"
+#include "sync/consent_pushes.h"
 #include "sync/model_internal.h"
 
 namespace dfm::model {
@@ -28,14 +29,6 @@ bool Holds(Consent::Actor actor, const SyncContext& ctx) {
   return actor != Consent::Actor::kStaff || ctx.staff_opt_outs_hold;
 }
 
-ContactState::HeldConsent KnownConsent(const ContactState& s, const std::string& system,
-                                       const std::string& channel) {
-  auto k = s.known_consent.find(system);
-  if (k == s.known_consent.end()) return {};
-  auto kc = k->second.find(channel);
-  return kc == k->second.end() ? ContactState::HeldConsent{} : kc->second;
-}
-
 // Whether an opt-in at `t` answers a confirmation: a text went out on the
 // channel after its opt-out, and at most ctx.reply_window_us before `t`.
 bool RepliesToConfirmation(const ContactState& s, const std::string& channel, int64_t t,
@@ -45,196 +38,6 @@ bool RepliesToConfirmation(const ContactState& s, const std::string& channel, in
   auto cur = s.consent.find(channel);
   int64_t since = cur == s.consent.end() ? 0 : cur->second.at_us;
   return sent->second >= since && sent->second <= t && t - sent->second <= ctx.reply_window_us;
-}
-
-// Whom a statement concerns: the fact's phone/email, else the contact's.
-std::map<std::string, std::string> Whom(const ContactState& s, const ContactFact& fact) {
-  std::map<std::string, std::string> who;
-  for (const char* f : {fields::kPhone, fields::kEmail}) {
-    auto v = Lookup(fact.fields, f);
-    if (v && !v->empty()) {
-      who[f] = *v;
-    } else if (auto cur = Current(s, f); cur && !cur->value.empty()) {
-      who[f] = cur->value;
-    }
-  }
-  return who;
-}
-
-// The channels of `chans` that `target` keeps (SyncContext::channels; a
-// target not listed keeps all).
-std::vector<std::string> KeptBy(const SyncContext& ctx, const std::string& target,
-                                const std::vector<std::string>& chans) {
-  auto group = ctx.channels.find(target);
-  if (group == ctx.channels.end()) return chans;
-  std::vector<std::string> kept;
-  for (const auto& c : chans)
-    if (group->second.count(c)) kept.push_back(c);
-  return kept;
-}
-
-// The channels `target` keeps as one flag (SyncContext::one_flag), or null.
-const std::set<std::string>* OneFlag(const SyncContext& ctx, const std::string& target) {
-  auto group = ctx.channels.find(target);
-  return ctx.one_flag.count(target) && group != ctx.channels.end() ? &group->second : nullptr;
-}
-
-// What a push to `target` of `chans` (going `opt_out`) names: the channels
-// it keeps; for a one-flag target its whole group when the flag changes
-// (each channel's state once the statement applies), else none.
-std::vector<std::string> ToTell(const ContactState& s, const SyncContext& ctx,
-                                const std::string& target, const std::vector<std::string>& chans,
-                                bool opt_out) {
-  std::vector<std::string> kept = KeptBy(ctx, target, chans);
-  const std::set<std::string>* group = OneFlag(ctx, target);
-  if (kept.empty() || !group) return kept;
-  bool before = false, after = false;
-  for (const auto& ch : *group) {
-    before = before || IsOptedOut(s, ch);
-    bool now = std::find(chans.begin(), chans.end(), ch) != chans.end() ? opt_out
-                                                                       : IsOptedOut(s, ch);
-    after = after || now;
-  }
-  if (before == after) return {};  // the flag stays as it is
-  return {group->begin(), group->end()};
-}
-
-DomainEvent ConsentPush(const ContactState& s, const ContactFact& fact, const std::string& target,
-                        bool opt_out, const std::vector<std::string>& chans,
-                        const std::string& reason, const std::map<std::string, std::string>& who,
-                        const std::set<std::string>& accepted) {
-  DomainEvent p = Base(ev::kPushRequested, s, fact);
-  p.system = target;
-  auto link = s.links.find(target);
-  p.external_id =
-      link != s.links.end() ? link->second : (target == fact.system ? fact.external_id : "");
-  p.op = opt_out ? "opt_out" : "opt_in";
-  p.channel = JoinChannels(chans);
-  p.reason = reason;
-  p.priority = 10;
-  for (const auto& [f, v] : who)
-    if (accepted.count(f)) p.fields[f] = v;
-  p.push_id = s.contact_id + ":" + target + ":" + FactTag(fact) + ":" + p.op;
-  return p;
-}
-
-// Tells every target but the fact's own system of `changed`.
-void PushToOthers(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
-                  bool opt_out, const std::vector<std::string>& changed, const std::string& reason,
-                  const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
-  for (const auto& [target, accepted] : ctx.targets) {
-    // It said so itself (PushToOwn: where a push of the engine's there
-    // would undo it; PushToDuplicatesSystem: an identity conflict's).
-    if (target == fact.system) continue;
-    std::vector<std::string> chans;
-    for (const auto& ch : changed)  // a permanent opt-out there is never lifted
-      if (opt_out || !KnownConsent(s, target, ch).permanent) chans.push_back(ch);
-    std::vector<std::string> kept = ToTell(s, ctx, target, chans, opt_out);
-    if (kept.empty()) continue;
-    out->push_back(ConsentPush(s, fact, target, opt_out, kept, reason, who, accepted));
-  }
-}
-
-// A statement's own system, which PushToOthers skips (it set the channel
-// itself), is told too where the engine's push there would undo it:
-// - the person's own opt-in (START texted to a GoHighLevel location's
-//   number, which lifts its DND itself) over an opt-out the engine set
-//   there: its push on its way, or confirmed after the channel's opt-out
-//   (a staff lift set again, the lift's webhook come before the text; an
-//   opt-out stated elsewhere). Else that system would keep the person out.
-//   The confirmation's time is the engine's clock, the opt-out's the
-//   source's: a source clock ahead by more than the push took leaves the
-//   system out (as before: safe);
-// - an opt-out over an opt-in of the engine's on its way there (a START,
-//   then a STOP to the same number): the opt-out is pushed after it, so
-//   that it lands last (a contact's consent pushes keep their order).
-void PushToOwn(const ContactState& s, const ContactFact& fact, const SyncContext& ctx, bool opt_out,
-               const std::vector<std::string>& changed, const std::string& reason,
-               const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
-  auto target = ctx.targets.find(fact.system);
-  if (target == ctx.targets.end()) return;
-  auto pend = s.pending_consent.find(fact.system);
-  std::vector<std::string> ours;
-  for (const auto& ch : changed) {
-    const ContactState::HeldConsent known = KnownConsent(s, fact.system, ch);
-    if (!opt_out && known.permanent) continue;  // never lifted by the engine
-    const ContactState::PendingConsent* p = nullptr;
-    if (pend != s.pending_consent.end()) {
-      auto it = pend->second.find(ch);
-      if (it != pend->second.end()) p = &it->second;
-    }
-    if (opt_out) {
-      if (p && !p->out) ours.push_back(ch);
-      continue;
-    }
-    auto cur = s.consent.find(ch);
-    const int64_t since = cur == s.consent.end() ? 0 : cur->second.at_us;
-    if ((p && p->out) || (known.out && known.at_us > since)) ours.push_back(ch);
-  }
-  std::vector<std::string> kept = ToTell(s, ctx, fact.system, ours, opt_out);
-  if (kept.empty()) return;
-  DomainEvent p =
-      ConsentPush(s, fact, fact.system, opt_out, kept,
-                  reason + (opt_out ? " (after the engine's opt-in there, on its way)"
-                                    : " (the engine's opt-out there, set or on its way)"),
-                  who, target->second);
-  p.push_id += ":own";
-  out->push_back(std::move(p));
-}
-
-// An identity conflict's opt-out (fact.consents_only: another record's,
-// whose address names the contact) told to that record's own system too,
-// which PushToOthers skips: the contact's own record there, and every
-// record the address names (GoHighLevel's and HaloPSA's consent pushes set
-// each record it finds; Aloware's and Verity's are keyed by the phone), or
-// that system could go on texting the person. Its answer links nothing
-// (LinksNoRecord): the duplicate stays a conflict until settled.
-void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
-                            const std::vector<std::string>& changed, const std::string& reason,
-                            const std::map<std::string, std::string>& who,
-                            std::vector<DomainEvent>* out) {
-  auto target = ctx.targets.find(fact.system);
-  if (target == ctx.targets.end()) return;
-  std::vector<std::string> kept = ToTell(s, ctx, fact.system, changed, /*opt_out=*/true);
-  if (kept.empty()) return;
-  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, kept,
-                              reason + " (another record's there: every record of the address)",
-                              who, target->second);
-  p.push_id += kLinksNoRecordTag;
-  out->push_back(std::move(p));
-}
-
-// A repeated opt-out (the channel is out already): every target but the
-// fact's own system that has not confirmed it (known_consent: a 2xx on its
-// opt-out push, or its own webhook showing it) is told again (issue 46: a
-// STOP after a push a system refused), unless an opt-out of it is on its
-// way and not refused; the new push replaces an open refused one at once
-// (actors/connector_actor.h), so it names the refused one's channels too.
-void PushToUnconfirmed(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
-                       const std::vector<std::string>& chans, const std::string& reason,
-                       const std::map<std::string, std::string>& who, std::vector<DomainEvent>* out) {
-  for (const auto& [target, accepted] : ctx.targets) {
-    if (target == fact.system) continue;
-    std::vector<std::string> unconfirmed, asked = KeptBy(ctx, target, chans);
-    auto pend = s.pending_consent.find(target);
-    if (pend != s.pending_consent.end())
-      for (const auto& [ch, p] : pend->second)
-        if (p.out && p.refused && IsOptedOut(s, ch) &&
-            std::find(asked.begin(), asked.end(), ch) == asked.end())
-          asked.push_back(ch);
-    for (const auto& ch : asked) {
-      if (KnownConsent(s, target, ch).out) continue;  // confirmed
-      if (pend != s.pending_consent.end()) {
-        auto p = pend->second.find(ch);
-        if (p != pend->second.end() && p->second.out && !p->second.refused) continue;  // on its way
-      }
-      unconfirmed.push_back(ch);
-    }
-    if (unconfirmed.empty()) continue;
-    if (const auto* group = OneFlag(ctx, target)) unconfirmed.assign(group->begin(), group->end());
-    out->push_back(ConsentPush(s, fact, target, /*opt_out=*/true, unconfirmed,
-                               reason + " (again: not confirmed by " + target + ")", who, accepted));
-  }
 }
 
 // What a statement does to each of its channels (DecideConsent).
