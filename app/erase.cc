@@ -97,7 +97,7 @@ struct Scan {
 // The opt-outs of `f`, a fact about `p` in webhook `e` the router has not
 // decided: about the phone or email the fact names, else (a record found
 // by its id alone) about each of the person's, as the sync would decide
-// them (sync/consent_rules.cc, Whom). A system's repeated setting
+// them (sync/consent_pushes.h, Whom). A system's repeated setting
 // (Consent::snapshot) counts too: it can only refuse more.
 void AddOptOuts(const Event& e, const ContactFact& f, const Person& p,
                 std::vector<UndecidedOptOut>* out) {

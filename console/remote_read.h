@@ -9,8 +9,9 @@
 // asker puts together an answer too large for one message from its parts,
 // console/read_parts.h; absent, such an answer is refused.)
 //   answer  = {"v":1,"status":<int>,"content_type":<string>,"body":<string>}
-// (With "parts":true, an answer over kMaxReadAnswer is instead its first
-// part, version 2: console/read_parts.h.)
+// (With "parts":true, an answer whose encoding passes kMaxReadAnswer is
+// instead its first part, version 2: console/read_parts.h; or a 503
+// answer_too_large when it cannot be parked.)
 // The asking node has authenticated the caller and checked its tenant and
 // limits; the answering node runs the read as asked.
 //

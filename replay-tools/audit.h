@@ -22,8 +22,8 @@ struct OptOutAuditOptions {
   std::string tenant;
   // sync.email_plus_addressing = "same": `email` finds its plus addresses
   // too ("ann@x.com" the rows of "ann+news@x.com", and back), as the
-  // engine matches them (sync/identity.h, FoldedEmail); also a contact's
-  // who holds one of them exactly, whom matching keeps apart.
+  // engine matches them (sync/identity.h, FoldedEmail); also the rows of
+  // a contact who holds one of them exactly, whom matching keeps apart.
   bool fold_plus_addressing = false;
 };
 

@@ -8,7 +8,8 @@
 // consent.conflict and pushed back (an opt_out push to the system that
 // tried). A bare YES is an opt-in only as the reply to an outbound text sent
 // after the opt-out, within SyncContext::reply_window_us. A system that holds
-// an opt-out as permanent is never sent an opt-in for it.
+// an opt-out as permanent is never sent an opt-in for it. Whom a statement
+// tells, and with which push: sync/consent_pushes.h.
 #include <algorithm>
 
 #include "sync/consent.h"

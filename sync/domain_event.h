@@ -225,7 +225,7 @@ inline bool SettlesPush(const DomainEvent& e) {
 }
 
 // A consent push to an identity conflict's duplicate record's system
-// (sync/consent_rules.cc) ends its push id with this, after the op. Its
+// (sync/consent_pushes.cc, PushToDuplicatesSystem) ends its push id with this, after the op. Its
 // answer links no record: neither the record it names nor those it set
 // (answer.ids) become the contact's, so the duplicate stays the conflict
 // it is until somebody settles it.

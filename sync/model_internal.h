@@ -1,6 +1,6 @@
 // Helpers the families of merge rules share (sync/contact_model.cc: contact,
-// lists; sync/message_rules.cc: messages and calls; sync/consent_rules.cc:
-// consent). Internal to sync/.
+// lists; sync/message_rules.cc: messages and calls; sync/consent_rules.cc
+// and consent_pushes.cc: consent). Internal to sync/.
 #pragma once
 
 #include <map>

@@ -90,20 +90,27 @@ TEST(MappingsProjection, LinksAndMovesIdentities) {
   EXPECT_EQ(base.kv["e/t/a@x.io"], "c1");
 }
 
-TEST(MappingsProjection, EveryRecordAConsentPushSetIsThePersons) {
-  MemBase base;
-  base.kv["x/t/ghl/g9"] = "c2";  // held by another contact: stays its
-  MappingsProjection p;
-  auto st = base.State();
+// Contact c1's GoHighLevel opt-out push `push_id` answered: it set the
+// records `ids`, `external_id` the one it reports.
+DomainEvent OptOutSet(const std::string& push_id, const std::string& external_id,
+                      const std::string& ids) {
   DomainEvent ok;
   ok.type = std::string(ev::kPushSucceeded);
   ok.contact_id = "c1";
   ok.system = "ghl";
   ok.op = "opt_out";
-  ok.external_id = "g1";
-  ok.push_id = "c1:ghl:1:opt_out";
-  ok.fields["answer.ids"] = "g1,g0,g9";
-  p.Fold(AsEvent(ok, 1), &st);
+  ok.external_id = external_id;
+  ok.push_id = push_id;
+  ok.fields["answer.ids"] = ids;
+  return ok;
+}
+
+TEST(MappingsProjection, EveryRecordAConsentPushSetIsThePersons) {
+  MemBase base;
+  base.kv["x/t/ghl/g9"] = "c2";  // held by another contact: stays its
+  MappingsProjection p;
+  auto st = base.State();
+  p.Fold(AsEvent(OptOutSet("c1:ghl:1:opt_out", "g1", "g1,g0,g9"), 1), &st);
   base.Commit(&st);
   EXPECT_EQ(base.kv["c/c1/ghl"], "g1") << "its link stays the one record";
   EXPECT_EQ(base.kv["x/t/ghl/g1"], "c1");
@@ -118,15 +125,7 @@ TEST(MappingsProjection, AConflictsOptOutPushLinksNoRecord) {
   MemBase base;
   MappingsProjection p;
   auto st = base.State();
-  DomainEvent ok;
-  ok.type = std::string(ev::kPushSucceeded);
-  ok.contact_id = "c1";
-  ok.system = "ghl";
-  ok.op = "opt_out";
-  ok.external_id = "g-dup";
-  ok.push_id = "c1:ghl:1:opt_out:duplicate";
-  ok.fields["answer.ids"] = "g-own,g-dup";
-  p.Fold(AsEvent(ok, 1), &st);
+  p.Fold(AsEvent(OptOutSet("c1:ghl:1:opt_out:duplicate", "g-dup", "g-own,g-dup"), 1), &st);
   base.Commit(&st);
   EXPECT_EQ(base.kv.count("c/c1/ghl"), 0u);
   EXPECT_EQ(base.kv.count("x/t/ghl/g-dup"), 0u);
