@@ -58,6 +58,15 @@ ApiResponse AppendRefused(const Status& s, const std::string& detail);
 // {"items":[...]} of the JSON lines a replay tool printed.
 std::string JsonLinesDocument(const std::string& lines);
 
+// A parted answer being put together (Console::Impl::ReadParts).
+struct PartedRead {
+  RemoteRead next;  // kReadPartRoute; its offset param set per part
+  std::string token;
+  uint64_t total = 0;
+  ApiResponse whole;
+  std::function<void(ApiResponse)> done;
+};
+
 struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   Impl(const Config& c, EventLog* l, const Clock* k, ConsoleCounters* n)
       : config(c),
@@ -156,6 +165,7 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   // Asks the next part of a parted answer (console/read_parts.h) until it
   // is whole, then calls `done` with it, or with the 503 a lost part gives.
   void ReadParts(const RemoteRead& asked, ReadPart first, std::function<void(ApiResponse)> done);
+  void AskNextPart(std::shared_ptr<PartedRead> r);
   // The answer to a kReadPartRoute request: status 200 with the encoded
   // part as its body, else the refusal.
   ApiResponse AnswerPart(const RemoteRead& rr);

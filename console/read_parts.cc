@@ -121,19 +121,17 @@ void ParkedAnswers::Expire(int64_t now_us) {
 
 void ParkedAnswers::DropTenant(const std::string& tenant) {
   std::lock_guard<std::mutex> lk(mu_);
-  for (auto it = parked_.begin(); it != parked_.end();) {
-    if (it->second.tenant != tenant) {
-      ++it;
-      continue;
-    }
-    bytes_ -= it->second.answer.body.size();
-    it = parked_.erase(it);
-  }
+  EraseIf([&tenant](const Parked& p) { return p.tenant == tenant; });
 }
 
 void ParkedAnswers::ExpireLocked(int64_t now_us) {
+  EraseIf([now_us](const Parked& p) { return p.expires_us <= now_us; });
+}
+
+template <typename Pred>
+void ParkedAnswers::EraseIf(Pred gone) {
   for (auto it = parked_.begin(); it != parked_.end();) {
-    if (it->second.expires_us > now_us) {
+    if (!gone(it->second)) {
       ++it;
       continue;
     }

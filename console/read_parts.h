@@ -74,6 +74,8 @@ class ParkedAnswers {
     uint64_t next = 0;  // where the next part begins
   };
   void ExpireLocked(int64_t now_us);  // holds mu_
+  template <typename Pred>
+  void EraseIf(Pred gone);  // holds mu_: lets go of the answers `gone` names
 
   const size_t max_bytes_;
   const int64_t ttl_us_;

@@ -284,13 +284,16 @@ ApiResponse Console::Impl::ReadFrom(const EventLog& from, const std::string& rou
 
 namespace {
 
-ApiResponse Unreachable(const Status& s) {
-  ApiResponse a = JsonError(
-      503, "owner_unreachable",
-      s.ToString() +
-          "; the tenant's partition is moving or its node is down: retry in a few seconds");
+// 503 owner_unreachable with Retry-After: asking again will do.
+ApiResponse AskAgain(const std::string& detail) {
+  ApiResponse a = JsonError(503, "owner_unreachable", detail);
   a.headers.emplace_back("Retry-After", "2");
   return a;
+}
+
+ApiResponse Unreachable(const Status& s) {
+  return AskAgain(s.ToString() +
+                  "; the tenant's partition is moving or its node is down: retry in a few seconds");
 }
 
 ApiResponse Unreadable() {
@@ -299,10 +302,7 @@ ApiResponse Unreadable() {
 
 // A part that did not come: the whole read is asked again.
 ApiResponse PartLost(const std::string& why) {
-  ApiResponse a = JsonError(503, "owner_unreachable",
-                            why + ": the answer came in parts and one was lost; ask again");
-  a.headers.emplace_back("Retry-After", "2");
-  return a;
+  return AskAgain(why + ": the answer came in parts and one was lost; ask again");
 }
 
 }  // namespace
@@ -339,19 +339,6 @@ void Console::Impl::Read(const std::string& route, const Params& p, const std::s
                });
 }
 
-namespace {
-
-// A parted answer being put together (Console::Impl::ReadParts).
-struct PartedRead {
-  RemoteRead next;  // kReadPartRoute; its offset param set per part
-  std::string token;
-  uint64_t total = 0;
-  ApiResponse whole;
-  std::function<void(ApiResponse)> done;
-};
-
-}  // namespace
-
 void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
                               std::function<void(ApiResponse)> done) {
   if (first.offset != 0) return done(Unreadable());
@@ -368,27 +355,27 @@ void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
   r->whole.body = std::move(first.body);
   r->whole.body.reserve(first.total);
   r->done = std::move(done);
-  // Each part asks the next from its answer's thread (no recursion when the
-  // answers come on another thread, as NATS's do).
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [self = shared_from_this(), r, weak = std::weak_ptr<std::function<void()>>(step)] {
-    if (r->whole.body.size() == r->total) return r->done(std::move(r->whole));
-    r->next.params = {{"token", r->token}, {"offset", std::to_string(r->whole.body.size())}};
-    auto again = weak.lock();
-    self->remote_reads(
-        r->next.tenant, EncodeRemoteRead(r->next), [r, again](Status s, std::string answer) {
-          ReadPart part;
-          if (!s.ok()) return r->done(PartLost(s.ToString()));
-          // A refusal (its node no longer holds it, or knows
-          // no parts: the partition moved), or a stranger's.
-          if (!DecodeReadPart(answer, &part) || part.token != r->token || part.total != r->total ||
-              part.offset != r->whole.body.size() || part.status != r->whole.status || !again)
-            return r->done(PartLost("the partition's node did not give the next part"));
-          r->whole.body += part.body;
-          (*again)();
-        });
-  };
-  (*step)();
+  AskNextPart(std::move(r));
+}
+
+// Each part asks the next from its answer's thread (no recursion when the
+// answers come on another thread, as NATS's do).
+void Console::Impl::AskNextPart(std::shared_ptr<PartedRead> r) {
+  if (r->whole.body.size() == r->total) return r->done(std::move(r->whole));
+  r->next.params = {{"token", r->token}, {"offset", std::to_string(r->whole.body.size())}};
+  remote_reads(r->next.tenant, EncodeRemoteRead(r->next),
+               [self = shared_from_this(), r](Status s, std::string answer) {
+                 ReadPart part;
+                 if (!s.ok()) return r->done(PartLost(s.ToString()));
+                 // A refusal (its node no longer holds it, or knows no
+                 // parts: the partition moved), or a stranger's.
+                 if (!DecodeReadPart(answer, &part) || part.token != r->token ||
+                     part.total != r->total || part.offset != r->whole.body.size() ||
+                     part.status != r->whole.status)
+                   return r->done(PartLost("the partition's node did not give the next part"));
+                 r->whole.body += part.body;
+                 self->AskNextPart(r);
+               });
 }
 
 ApiResponse Console::Impl::AnswerPart(const RemoteRead& rr) {
