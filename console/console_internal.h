@@ -40,10 +40,12 @@ struct Principal {
 // The most a read answered for another node carries in one message
 // (NATS's max_payload is 1 MiB by default); a larger one goes in parts
 // (console/read_parts.h), parked on the answering node at most
-// kMaxParkedAnswers together, each until kParkedAnswerTtlUs after its last
-// part was asked.
+// kMaxParkedAnswers together and kMaxTenantParkedAnswers of one tenant's
+// (the most one answer may be), each until kParkedAnswerTtlUs after its
+// last part was asked.
 inline constexpr size_t kMaxReadAnswer = 960 * 1024;
 inline constexpr size_t kMaxParkedAnswers = 256u << 20;
+inline constexpr size_t kMaxTenantParkedAnswers = kMaxParkedAnswers / 2;
 inline constexpr int64_t kParkedAnswerTtlUs = 60'000'000;
 
 // The request's parameters (query string, or a form body).
@@ -171,7 +173,7 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   ApiResponse AnswerPart(const RemoteRead& rr);
   RemoteReads remote_reads;  // empty: the reads are answered from `log`
   // Answers too large for one message, while their asking nodes read them.
-  ParkedAnswers parked{kMaxParkedAnswers, kParkedAnswerTtlUs};
+  ParkedAnswers parked{kMaxParkedAnswers, kMaxTenantParkedAnswers, kParkedAnswerTtlUs};
   void Replay(const ApiRequest& r, const Principal& who, const std::string& tenant,
               Headers headers, Responder respond);
   void Settle(const ApiRequest& r, const Principal& who, const std::string& tenant,

@@ -72,9 +72,15 @@ bool DecodeReadPart(std::string_view data, ReadPart* p) {
 std::string ParkedAnswers::Park(const std::string& tenant, ApiResponse a, int64_t now_us) {
   std::lock_guard<std::mutex> lk(mu_);
   ExpireLocked(now_us);
-  if (a.body.empty() || bytes_ + a.body.size() > max_bytes_) return "";
+  size_t& tenant_bytes = tenant_bytes_[tenant];
+  if (a.body.empty() || bytes_ + a.body.size() > max_bytes_ ||
+      tenant_bytes + a.body.size() > tenant_max_bytes_) {
+    if (tenant_bytes == 0) tenant_bytes_.erase(tenant);
+    return "";
+  }
   std::string token = RandomHex(16);
   bytes_ += a.body.size();
+  tenant_bytes += a.body.size();
   parked_[token] = Parked{tenant, std::move(a), now_us + ttl_us_, 0};
   return token;
 }
@@ -100,10 +106,7 @@ bool ParkedAnswers::Part(const std::string& token, const std::string& tenant, ui
     bytes = p.answer.body.substr(offset, PartBytes(p.answer, token, max_encoded));
     p.next = std::max<uint64_t>(p.next, offset + bytes.size());
     p.expires_us = now_us + ttl_us_;
-    if (p.next >= total) {
-      bytes_ -= total;
-      parked_.erase(it);
-    }
+    if (p.next >= total) LetGo(it);
   }
   *encoded = Encode(head, token, offset, total, bytes);  // outside the lock
   return true;
@@ -135,9 +138,17 @@ void ParkedAnswers::EraseIf(Pred gone) {
       ++it;
       continue;
     }
-    bytes_ -= it->second.answer.body.size();
-    it = parked_.erase(it);
+    it = LetGo(it);
   }
+}
+
+std::map<std::string, ParkedAnswers::Parked>::iterator ParkedAnswers::LetGo(
+    std::map<std::string, Parked>::iterator it) {
+  const size_t size = it->second.answer.body.size();
+  bytes_ -= size;
+  auto share = tenant_bytes_.find(it->second.tenant);
+  if ((share->second -= size) == 0) tenant_bytes_.erase(share);
+  return parked_.erase(it);
 }
 
 }  // namespace dfm

@@ -15,6 +15,7 @@
 // refused (503 answer_too_large), as a node before parts answers.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -43,16 +44,18 @@ bool DecodeReadPart(std::string_view data, ReadPart* p);
 
 // Answers parked for their parts to be read: each for `ttl_us` after it
 // was last read (Expire, called every second, lets go of older ones),
-// together at most `max_bytes` (an answer that would pass it is not
-// parked), and only to the tenant it was read for.
+// together at most `max_bytes` and a tenant's at most `tenant_max_bytes`
+// (an answer that would pass either is not parked: one tenant's exports
+// never take the whole room), and only to the tenant it was read for.
 class ParkedAnswers {
  public:
-  ParkedAnswers(size_t max_bytes, int64_t ttl_us) : max_bytes_(max_bytes), ttl_us_(ttl_us) {}
+  ParkedAnswers(size_t max_bytes, size_t tenant_max_bytes, int64_t ttl_us)
+      : max_bytes_(max_bytes), tenant_max_bytes_(tenant_max_bytes), ttl_us_(ttl_us) {}
 
   // Parks `a`; its token, or "" when there is no room now.
   std::string Park(const std::string& tenant, ApiResponse a, int64_t now_us);
   // Whether an answer of `bytes` could ever be parked.
-  bool Fits(size_t bytes) const { return bytes <= max_bytes_; }
+  bool Fits(size_t bytes) const { return bytes <= std::min(max_bytes_, tenant_max_bytes_); }
   // The encoded part of the parked answer `token` at `offset`; false when
   // none is parked under it for `tenant` (expired, given out whole, or
   // never), or `offset` is not where one of its parts begins. The answer
@@ -76,12 +79,15 @@ class ParkedAnswers {
   void ExpireLocked(int64_t now_us);  // holds mu_
   template <typename Pred>
   void EraseIf(Pred gone);  // holds mu_: lets go of the answers `gone` names
+  // Holds mu_: lets go of `it`; the answer after it.
+  std::map<std::string, Parked>::iterator LetGo(std::map<std::string, Parked>::iterator it);
 
-  const size_t max_bytes_;
+  const size_t max_bytes_, tenant_max_bytes_;
   const int64_t ttl_us_;
   mutable std::mutex mu_;
   std::map<std::string, Parked> parked_;
   size_t bytes_ = 0;
+  std::map<std::string, size_t> tenant_bytes_;  // a tenant's share of bytes_
 };
 
 }  // namespace dfm

@@ -345,7 +345,7 @@ void Console::Impl::ReadParts(const RemoteRead& asked, ReadPart first,
   if (!parked.Fits(first.total))  // the other node's word: no more than it may hold
     return done(JsonError(503, "answer_too_large",
                           "the answer passes what a cluster read holds (" +
-                              std::to_string(kMaxParkedAnswers >> 20) + " MiB): narrow it"));
+                              std::to_string(kMaxTenantParkedAnswers >> 20) + " MiB): narrow it"));
   auto r = std::make_shared<PartedRead>();
   r->next = RemoteRead{kReadPartRoute, asked.tenant, {}, asked.whole, /*parts=*/true};
   r->token = first.token;
@@ -418,7 +418,7 @@ void Console::Impl::AnswerRemoteRead(const EventLog& from, std::string request,
                         std::to_string(kMaxReadAnswer / 1024) + " KiB): narrow it"
         : !fits
             ? "the answer passes what a cluster read holds (" +
-                  std::to_string(kMaxParkedAnswers >> 20) + " MiB): narrow it"
+                  std::to_string(kMaxTenantParkedAnswers >> 20) + " MiB): narrow it"
             : "the partition's node holds as many large answers as it may now: retry in a minute";
     reply(EncodeReadAnswer(JsonError(503, "answer_too_large", why)));
   });

@@ -78,7 +78,7 @@ TEST(ReadPartsTest, PartsPutTogetherGiveTheAnswerByteForByte) {
 }
 
 TEST(ReadPartsTest, AParkedAnswerIsGivenOnlyToItsTenantInOrderUntilItsLastPart) {
-  ParkedAnswers parked(1 << 20, /*ttl_us=*/60'000'000);
+  ParkedAnswers parked(1 << 20, 1 << 20, /*ttl_us=*/60'000'000);
   const std::string body(10'000, 'x');
   const std::string token = parked.Park("acme", Whole(body), 0);
   ASSERT_EQ(token.size(), 32u);
@@ -102,7 +102,7 @@ TEST(ReadPartsTest, AParkedAnswerIsGivenOnlyToItsTenantInOrderUntilItsLastPart) 
 }
 
 TEST(ReadPartsTest, ParkedAnswersExpireAndTheirRoomIsBounded) {
-  ParkedAnswers parked(25'000, /*ttl_us=*/1'000);
+  ParkedAnswers parked(25'000, 25'000, /*ttl_us=*/1'000);
   const std::string a = parked.Park("acme", Whole(std::string(10'000, 'a')), 0);
   const std::string b = parked.Park("acme", Whole(std::string(10'000, 'b')), 500);
   ASSERT_FALSE(a.empty());
@@ -126,6 +126,32 @@ TEST(ReadPartsTest, ParkedAnswersExpireAndTheirRoomIsBounded) {
   parked.Expire(5'001);
   EXPECT_EQ(parked.bytes(), 0u);
   EXPECT_FALSE(parked.Fits(25'001));
+}
+
+// One tenant's large exports leave the others room: its answers together
+// take at most its share, and what it lets go of is its own again.
+TEST(ReadPartsTest, OneTenantsAnswersTakeNoMoreThanItsShareOfTheRoom) {
+  ParkedAnswers parked(30'000, 15'000, /*ttl_us=*/60'000'000);
+  EXPECT_TRUE(parked.Fits(15'000));
+  EXPECT_FALSE(parked.Fits(15'001)) << "more than a tenant may ever hold";
+  const std::string a = parked.Park("acme", Whole(std::string(10'000, 'a')), 0);
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(parked.Park("acme", Whole(std::string(10'000, 'b')), 1).empty())
+      << "acme's share is taken";
+  const std::string c = parked.Park("beta", Whole(std::string(10'000, 'c')), 2);
+  EXPECT_FALSE(c.empty()) << "another tenant still has room";
+  const std::string d = parked.Park("beta", Whole(std::string(5'000, 'd')), 3);
+  EXPECT_FALSE(d.empty());
+  EXPECT_EQ(parked.bytes(), 25'000u);
+  EXPECT_TRUE(parked.Park("gamma", Whole(std::string(10'000, 'e')), 4).empty())
+      << "the whole room bounds every tenant together";
+  std::string part;
+  ASSERT_TRUE(parked.Part(a, "acme", 0, 5, 1 << 20, &part));  // given whole: let go
+  EXPECT_FALSE(parked.Park("acme", Whole(std::string(10'000, 'f')), 6).empty());
+  parked.DropTenant("beta");
+  EXPECT_EQ(parked.bytes(), 10'000u);
+  EXPECT_FALSE(parked.Park("beta", Whole(std::string(15'000, 'g')), 7).empty())
+      << "beta's share is whole again";
 }
 
 // An auditor's export of 5,000 opt-outs, several MiB, read on a node of a
@@ -222,7 +248,7 @@ TEST_F(ConsoleTest, InClusterModeAnAnswerAnnouncedOverTheRoomIsRefusedAsTooLarge
         std::string part = EncodeReadPart(huge, "t1", 0, 4096);
         const std::string total = "\"total\":1,";
         part.replace(part.find(total), total.size(),
-                     "\"total\":" + std::to_string(kMaxParkedAnswers + 1) + ",");
+                     "\"total\":" + std::to_string(kMaxTenantParkedAnswers + 1) + ",");
         done(Status::OK(), part);
       });
   const ApiResponse r = Call("GET", "/v1/audit/opt-outs", viewer);
