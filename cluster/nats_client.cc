@@ -15,6 +15,8 @@ Status FromNats(natsStatus s, const char* what, jsErrCode jerr = static_cast<jsE
   return Status::Unavailable(m);
 }
 constexpr int64_t kNanos = 1000000000;
+// What a key-value bucket's calls wait at most (OpenBucket, KvKeys).
+constexpr int64_t kKvWaitMs = 1500;
 
 // `security` applied to `opts`: the way to authenticate, then TLS.
 natsStatus Secure(natsOptions* opts, const std::vector<std::string>& urls, const NatsSecurity& sec,
@@ -433,7 +435,7 @@ Status NatsClient::OpenBucket(const std::string& bucket, int64_t ttl_s, int repl
   // coordinator stuck on one call would miss its renewals.
   jsOptions jo;
   jsOptions_Init(&jo);
-  jo.Wait = 1500;
+  jo.Wait = kKvWaitMs;
   natsStatus js = natsConnection_JetStream(&kvjs_, nc_, &jo);
   if (js != NATS_OK) return FromNats(js, "lease bucket context");
   kvConfig kc;
@@ -515,7 +517,12 @@ Status NatsClient::KvDelete(const std::string& key) {
 
 Status NatsClient::KvKeys(std::vector<std::string>* keys) {
   kvKeysList list{nullptr, 0};
-  natsStatus s = kvStore_Keys(&list, kv_, nullptr);
+  // Without a timeout the listing waits for its last key for ever: a
+  // coordinator stuck there would let every lease of its node lapse.
+  kvWatchOptions wo;
+  kvWatchOptions_Init(&wo);
+  wo.Timeout = kKvWaitMs;
+  natsStatus s = kvStore_Keys(&list, kv_, &wo);
   if (s == NATS_NOT_FOUND) return Status::OK();  // an empty bucket
   if (s != NATS_OK) return FromNats(s, "keys");
   for (int i = 0; i < list.Count; ++i) keys->push_back(list.Keys[i]);
