@@ -172,6 +172,48 @@ void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, cons
   out->push_back(std::move(p));
 }
 
+// A record the fact newly links (its contact.linked, by a webhook or an
+// import: a duplicate the system let somebody make after the person opted
+// out, a record made there since) is told the channels the contact holds
+// out there, once (its later webhooks are the linked record's). Consent
+// pushes reach the records their system finds then; a record made after
+// them was told nothing and would be texted. Not told: the channels the
+// fact states itself (its record says them; DecideConsent decides them),
+// and those with an opt-out of the engine's on its way there (a record the
+// engine made: its opt-out follows it). One flag (Aloware's is_dnc) is
+// set whole. Its id ends ":record".
+void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                     std::vector<DomainEvent>* out) {
+  auto target = ctx.targets.find(fact.system);
+  if (target == ctx.targets.end() || fact.external_id.empty()) return;
+  const bool linked = std::any_of(out->begin(), out->end(), [&fact](const DomainEvent& e) {
+    return e.type == ev::kContactLinked && e.system == fact.system &&
+           e.external_id == fact.external_id && e.via != "search";
+  });
+  if (!linked) return;
+  std::set<std::string> stated;
+  for (const Consent& c : fact.consents) stated.insert(c.channels.begin(), c.channels.end());
+  auto pend = s.pending_consent.find(fact.system);
+  std::vector<std::string> held;
+  for (const auto& [ch, consent] : s.consent) {
+    if (stated.count(ch) || !OptedOut(s, *out, ch, nullptr)) continue;
+    if (pend != s.pending_consent.end()) {
+      auto p = pend->second.find(ch);
+      if (p != pend->second.end() && p->second.out && !p->second.refused) continue;  // on its way
+    }
+    held.push_back(ch);
+  }
+  std::vector<std::string> chans = KeptBy(ctx, fact.system, held);
+  if (chans.empty()) return;
+  if (const auto* group = OneFlag(ctx, fact.system)) chans.assign(group->begin(), group->end());
+  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, chans,
+                              "held opt-out told to a record of the person's new there",
+                              Whom(s, fact), target->second);
+  p.external_id = fact.external_id;  // the new record (the link moves to it)
+  p.push_id += ":record";
+  out->push_back(std::move(p));
+}
+
 // A repeated opt-out (the channel is out already): every target but the
 // fact's own system that has not confirmed it (known_consent: a 2xx on its
 // opt-out push, or its own webhook showing it) is told again (issue 46: a

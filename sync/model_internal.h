@@ -45,6 +45,11 @@ void RefusePendingSends(const ContactState& s, const ContactFact& fact, const Sy
 // fact's contact part; `t` is when it happened.
 void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
+// consent_pushes.cc: after the fact's consents, a record the fact newly
+// links (`out` holds its contact.linked) told the channels the contact
+// holds out there.
+void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
+                     std::vector<DomainEvent>* out);
 // DecideConsent for a statement a push's report made (a carrier's refusal,
 // a classifier's verdict): its fact has no webhook (its tag is "0"), so the
 // pushes it requests are named after the report, ":<how>:<report_push_id>",

@@ -1,0 +1,94 @@
+// A record of an opted-out person that the engine never told (a duplicate
+// made in GoHighLevel after the STOP, a new Aloware contact of the number):
+// its first webhook links it, and the contact's held opt-outs are pushed
+// to it (sync/consent_pushes.cc, PushToNewRecord; docs/sync-rules.md).
+#include <gtest/gtest.h>
+
+#include "tests/support/consent_fixture.h"
+
+namespace dfm {
+namespace {
+
+using namespace testing_consent;  // NOLINT
+
+bool EndsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The person texted STOP; later somebody made a second GoHighLevel contact
+// with the number (a form, an import: the location allows duplicates). It
+// comes without DND, and GoHighLevel's workflows would text it.
+TEST_F(ConsentRulesTest, ANewRecordOfAnOptedOutPersonIsToldTheirOptOut) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  auto first = Step(own);
+  EXPECT_TRUE(Of(first, ev::kPushRequested, "opt_out").empty()) << "nobody opted out yet";
+  ConfirmPushes(first);
+  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")));
+  ASSERT_TRUE(SmsOut());
+  ASSERT_TRUE(state_.known_consent["ghl"]["sms"].out) << "the first record confirmed it";
+
+  ContactFact dup = Fact("ghl", 90 * kHour);  // a ContactCreate without DND: says nothing
+  dup.external_id = "ghl-new";
+  auto es = Step(dup);
+  ASSERT_EQ(Of(es, ev::kContactLinked).size(), 1u);
+  auto told = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(told.size(), 1u) << "GoHighLevel's confirmation was the other record's";
+  EXPECT_EQ(told[0].system, "ghl");
+  EXPECT_EQ(told[0].external_id, "ghl-new");
+  EXPECT_EQ(told[0].channel, "sms");
+  EXPECT_EQ(told[0].priority, 10);
+  EXPECT_TRUE(EndsWith(told[0].push_id, ":record")) << told[0].push_id;
+  EXPECT_FALSE(LinksNoRecord(told[0]));
+  EXPECT_TRUE(Of(es, ev::kOptedOut).empty()) << "nothing new was stated";
+  ConfirmPushes(es);
+  EXPECT_EQ(state_.links["ghl"], "ghl-new");
+  EXPECT_TRUE(state_.known_consent["ghl"]["sms"].out);
+
+  ContactFact again = Fact("ghl", 91 * kHour);  // its next webhook: the linked record's
+  again.external_id = "ghl-new";
+  EXPECT_TRUE(Of(Step(again), ev::kPushRequested, "opt_out").empty()) << "told once";
+  ExpectAReplayGivesTheSameState();
+}
+
+// Aloware keeps sms and call as one flag: a new Aloware contact of a
+// person who stopped texts gets is_dnc, both channels named. A record
+// that comes with its own DND set states it (DecideConsent): not told
+// again.
+TEST_F(ConsentRulesTest, ANewOneFlagRecordIsToldWholeAndOneStatingItsDndIsNot) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  ConfirmPushes(Step(own));
+  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")));
+
+  ContactFact alo = Fact("aloware", 90 * kHour);
+  alo.external_id = "alo-2";
+  auto told = Of(Step(alo), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].system, "aloware");
+  EXPECT_EQ(told[0].external_id, "alo-2");
+  EXPECT_EQ(told[0].channel, "call,sms") << "is_dnc: one flag, every channel it covers";
+
+  ContactFact dnd = Dnd("ghl", Change::kOptOut, 91 * kHour);  // ghl-1, made with DND on
+  auto es = Step(dnd);
+  ASSERT_EQ(Of(es, ev::kContactLinked).size(), 1u);
+  for (const auto& p : Of(es, ev::kPushRequested, "opt_out"))
+    EXPECT_FALSE(EndsWith(p.push_id, ":record")) << "its record says it: " << p.push_id;
+}
+
+// A record the engine made itself (the person's first text was STOP: the
+// contact is created and pushed with its opt-out) whose webhook comes
+// before the push's answer: its opt-out is on its way, not told twice.
+TEST_F(ConsentRulesTest, ARecordTheEngineMadeIsNotToldWhatIsOnItsWayToIt) {
+  auto es = Step(Text(Change::kOptOut, 60 * kHour, "STOP"));
+  ASSERT_TRUE(SmsOut());
+  ASSERT_FALSE(Of(es, ev::kPushRequested, "opt_out").empty());
+  ContactFact made = Fact("ghl", 60 * kHour + kMinute);
+  made.external_id = "ghl-9";
+  auto linked = Step(made);
+  ASSERT_EQ(Of(linked, ev::kContactLinked).size(), 1u);
+  EXPECT_TRUE(Of(linked, ev::kPushRequested, "opt_out").empty());
+}
+
+}  // namespace
+}  // namespace dfm
