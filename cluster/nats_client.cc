@@ -516,17 +516,35 @@ Status NatsClient::KvDelete(const std::string& key) {
 }
 
 Status NatsClient::KvKeys(std::vector<std::string>* keys) {
-  kvKeysList list{nullptr, 0};
-  // Without a timeout the listing waits for its last key for ever: a
-  // coordinator stuck there would let every lease of its node lapse.
+  // Gathered here, not by kvStore_Keys: without a timeout it waits for its
+  // last key for ever (a coordinator stuck there would let every lease of
+  // its node lapse), and with one libnats 3.4 takes the time since its
+  // start off what is left at every key, so a few hundred keys time out
+  // however fast they come. One deadline for the whole listing instead.
   kvWatchOptions wo;
   kvWatchOptions_Init(&wo);
-  wo.Timeout = kKvWaitMs;
-  natsStatus s = kvStore_Keys(&list, kv_, &wo);
-  if (s == NATS_NOT_FOUND) return Status::OK();  // an empty bucket
+  wo.IgnoreDeletes = true;
+  wo.MetaOnly = true;
+  kvWatcher* w = nullptr;
+  natsStatus s = kvStore_WatchAll(&w, kv_, &wo);
   if (s != NATS_OK) return FromNats(s, "keys");
-  for (int i = 0; i < list.Count; ++i) keys->push_back(list.Keys[i]);
-  kvKeysList_Destroy(&list);
+  const int64_t deadline = nats_Now() + kKvWaitMs;
+  std::vector<std::string> got;
+  for (;;) {
+    const int64_t left = deadline - nats_Now();
+    if (left <= 0) {
+      s = NATS_TIMEOUT;
+      break;
+    }
+    kvEntry* e = nullptr;
+    s = kvWatcher_Next(&e, w, left);
+    if (s != NATS_OK || e == nullptr) break;  // none: every key is in
+    got.emplace_back(kvEntry_Key(e));
+    kvEntry_Destroy(e);
+  }
+  kvWatcher_Destroy(w);
+  if (s != NATS_OK) return FromNats(s, "keys");
+  keys->insert(keys->end(), got.begin(), got.end());
   return Status::OK();
 }
 

@@ -90,6 +90,29 @@ TEST(RecordsStore, TheLeadersReadOfADeletedKeyIsAbsent) {
   EXPECT_EQ(keys, (std::vector<std::string>{"k", "t.a.b"}));
 }
 
+// A bucket's keys are listed whole however many there are (the lease
+// coordinator's, the API keys' and the sync control's listings), deleted
+// ones not; an empty bucket lists none.
+TEST(RecordsStore, EveryKeyIsListedHoweverManyAndDeletedOnesAreNot) {
+  testing::TempDir dir;
+  NatsServer nats(dir.path(), testing::FreePort());
+  std::unique_ptr<NatsClient> c;
+  ASSERT_TRUE(Eventually([&] {
+                return OpenBucketClient("DFM_TEST", {nats.url()}, "n1", NatsSecurity(), 1, &c);
+              }).ok());
+  std::vector<std::string> keys;
+  Status s = c->KvKeys(&keys);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(keys.empty());
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(c->KvPut("k." + std::to_string(i), "v").ok());
+  ASSERT_TRUE(c->KvDelete("k.7").ok());
+  s = c->KvKeys(&keys);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(keys.size(), 1999u);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "k.7"), 0);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "k.1999"), 1);
+}
+
 TEST(RecordsStore, OneCreatorAmongNodesAndTheRecordOutlivesAServerKill) {
   testing::TempDir dir;
   const int port = testing::FreePort();
