@@ -162,12 +162,17 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     return {p};
   }
   if (asked.op == "opt_out" || asked.op == "opt_in") {
-    bool want_out = asked.op == "opt_out";
-    for (const auto& ch : SplitChannels(asked.channel)) {
-      // Aloware's one flag: an opt-in re-driven only when no channel of it is out.
-      if (IsOptedOut(s, ch) != want_out)
-        return skipped("the " + ch + " channel is opted " + (want_out ? "in" : "out") + " now");
-    }
+    const bool want_out = asked.op == "opt_out";
+    std::vector<std::string> still, moved;  // the channels named, by their state now
+    for (const auto& ch : SplitChannels(asked.channel))
+      (IsOptedOut(s, ch) == want_out ? still : moved).push_back(ch);
+    // An opt-in only while every channel it names is in (Aloware's one
+    // flag: none of it out); an opt-out while any is out, naming those
+    // (one flag: the whole flag, as it was asked).
+    if (!moved.empty() && (!want_out || still.empty()))
+      return skipped("the " + moved.front() + " channel is opted " + (want_out ? "in" : "out") +
+                     " now");
+    if (!moved.empty() && !ctx.one_flag.count(asked.system)) p.channel = JoinChannels(still);
     // Who it is now: a system finds every record of the person by these.
     for (const char* f : {fields::kPhone, fields::kEmail}) {
       auto cur = s.fields.find(f);

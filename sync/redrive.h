@@ -89,7 +89,9 @@ EventDraft ReplayRequestDraft(const std::string& tenant, const ReplayRequest& r)
 // - "upsert": the values the target should hold now (merged, accepted by
 //   it) that it is not known to hold; skipped when it holds them all, or
 //   when it needs a key field (its phone) the contact does not have;
-// - "opt_out" / "opt_in": only while the channel is still in that state;
+// - "opt_out": while any channel it names is still opted out, naming
+//   those (a one-flag target, Aloware's is_dnc: every channel, as asked);
+//   "opt_in": only while every channel it names is still in;
 // - "send": skipped first when its campaign withdrew it (message.refused,
 //   kWithdrawnReason, while the contact remembers the message); to the
 //   contact's phone now, and only if that is the number the

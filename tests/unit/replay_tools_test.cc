@@ -113,6 +113,9 @@ TEST(Redrive, SkipsWhatNoLongerApplies) {
   EXPECT_EQ(Redrive1(s, opt, 41)[0].type, ev::kRedriveSkipped) << "opted in now";
   s.consent["sms"] = {true, 5, false, ""};
   EXPECT_EQ(Redrive1(s, opt, 41)[0].type, ev::kPushRequested);
+  RedriveItem in = Item("aloware", "opt_in");
+  in.push.channel = "call,sms";
+  EXPECT_EQ(Redrive1(s, in, 41)[0].reason, "the sms channel is opted out now");
   RedriveItem send = Item("aloware", "send");
   send.push.message_key = "ghl:m1";
   auto refused = Redrive1(s, send, 42);
@@ -120,6 +123,33 @@ TEST(Redrive, SkipsWhatNoLongerApplies) {
   ContactState gone;
   EXPECT_EQ(Redrive1(gone, Item("aloware", "upsert"), 43)[0].reason,
             "the contact does not exist");
+}
+
+// An opt-out naming channels of which some are back in (Aloware's is_dnc
+// names sms and call; the person opted out of texts only) is re-driven
+// while any is out: the one flag whole, another system only the channels
+// still out.
+TEST(Redrive, AnOptOutIsReDrivenWhileAnyChannelItNamesIsOut) {
+  ContactState s = Existing();
+  s.consent["sms"] = {true, 5, false, ""};
+  SyncContext ctx = Ctx();
+  ctx.one_flag = {"aloware"};
+  RedriveItem flag = Item("aloware", "opt_out");
+  flag.push.channel = "call,sms";
+  auto out = DecideRedrive(s, {{0, flag}}, 41, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  EXPECT_EQ(out[0].channel, "call,sms") << "the flag covers both";
+  RedriveItem dnd = Item("ghl", "opt_out");
+  dnd.push.channel = "email,sms";
+  out = DecideRedrive(s, {{0, dnd}}, 42, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  EXPECT_EQ(out[0].channel, "sms") << "email is in now: not set again";
+  s.consent["sms"] = {false, 6, false, ""};
+  out = DecideRedrive(s, {{0, flag}}, 43, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "none is out now";
 }
 
 // A send its campaign withdrew (cancelled while it waited; its attempt on
