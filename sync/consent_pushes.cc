@@ -174,8 +174,10 @@ void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, cons
 
 // A record the fact newly links (its contact.linked, by a webhook or an
 // import: a duplicate the system let somebody make after the person opted
-// out, a record made there since) is told the channels the contact holds
-// out there, once (its later webhooks are the linked record's). Consent
+// out, a record made there since) and new to the engine (not among
+// ContactState::records: a link flipping between two records of the
+// person is not told again) is told the channels the contact holds out
+// there, once. Consent
 // pushes reach the records their system finds then; a record made after
 // them was told nothing and would be texted. Not told: the channels the
 // fact states itself (its record says them; DecideConsent decides them),
@@ -186,6 +188,9 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
                      std::vector<DomainEvent>* out) {
   auto target = ctx.targets.find(fact.system);
   if (target == ctx.targets.end() || fact.external_id.empty()) return;
+  if (auto known = s.records.find(fact.system);  // linked or told before (a link flipping back)
+      known != s.records.end() && known->second.count(fact.external_id))
+    return;
   const bool linked = std::any_of(out->begin(), out->end(), [&fact](const DomainEvent& e) {
     return e.type == ev::kContactLinked && e.system == fact.system &&
            e.external_id == fact.external_id && e.via != "search";

@@ -72,13 +72,19 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
 
 namespace {
 
+// `id` is the contact's record in `system` now: linked, and known.
+void LinkRecord(ContactState* s, const std::string& system, const std::string& id) {
+  s->links[system] = id;
+  if (!id.empty()) s->records[system].insert(id);
+}
+
 // Contact events: what the contact is, holds and links.
 bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
   if (e.type == ev::kContactCreated) {
     s->exists = true;
     s->deleted = false;
     for (const auto& [f, v] : e.fields) s->fields[f] = Attributed{v, e.system, e.source_time_us};
-    if (!e.external_id.empty()) s->links[e.system] = e.external_id;
+    if (!e.external_id.empty()) LinkRecord(s, e.system, e.external_id);
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
   } else if (e.type == ev::kContactChanged) {
     s->exists = true;
@@ -107,7 +113,7 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
       s->known.erase(e.system);
       s->pushed.erase(e.system);
     }
-    s->links[e.system] = e.external_id;
+    LinkRecord(s, e.system, e.external_id);
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
   } else if (e.type == ev::kContactDeleted) {
     s->deleted = true;
@@ -212,7 +218,12 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     s->pending.erase(e.system);
     if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else {
-    if (!e.external_id.empty() && !LinksNoRecord(e)) s->links[e.system] = e.external_id;
+    if (!e.external_id.empty() && !LinksNoRecord(e)) LinkRecord(s, e.system, e.external_id);
+    // The person's other records there, set by a consent push (the mappings
+    // projection maps them to the contact the same way).
+    if (auto ids = e.fields.find("answer.ids"); ids != e.fields.end() && !LinksNoRecord(e))
+      for (const auto& id : SplitChannels(ids->second))
+        if (!id.empty()) s->records[e.system].insert(id);
     if (e.op == "opt_out" || e.op == "opt_in") {
       ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
       // A conflict's opt-out push set the contact's own record only where

@@ -181,6 +181,11 @@ struct ContactState {
   int64_t deleted_at_us = 0;
   std::map<std::string, Attributed> fields;  // the merged truth
   std::map<std::string, std::string> links;  // system -> external id
+  // Every record of the contact's each system has shown: those it linked
+  // (contact.linked, contact.created, a push's answer) and those a consent
+  // push set (answer.ids). A record not among them is new to the engine:
+  // no consent push told it (PushToNewRecord).
+  std::map<std::string, std::set<std::string>> records;
   // What each system is believed to hold, from its facts and our pushes.
   std::map<std::string, std::map<std::string, std::string>> known;
   // Echo memory: system -> field -> every value pushed -> when it was

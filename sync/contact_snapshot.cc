@@ -7,14 +7,14 @@ namespace dfm {
 namespace {
 
 constexpr std::string_view kMagic = "DFCS";
-constexpr uint8_t kVersion = 5;
+constexpr uint8_t kVersion = 6;
 
 // Every member of ContactState is written below; a member added without
 // its line here would be lost at every start from a snapshot. This size
 // (of the one toolchain the project builds with) makes that a compile
 // error: update the codec, then the number.
 #if defined(__GLIBCXX__) && defined(__x86_64__)
-static_assert(sizeof(ContactState) == 720,
+static_assert(sizeof(ContactState) == 768,
               "ContactState changed: update sync/contact_snapshot.cc and its grammar");
 #endif
 
@@ -39,6 +39,10 @@ class Writer {
   }
   void StrMap(const std::map<std::string, std::string>& m) {
     Map(m, [this](const std::string& v) { S(v); });
+  }
+  void StrSet(const std::set<std::string>& set) {
+    U(set.size());
+    for (const auto& k : set) S(k);
   }
 
  private:
@@ -93,6 +97,12 @@ class Reader {
   void StrMap(std::map<std::string, std::string>* m) {
     Map(m, [this](std::string* v) { *v = S(); });
   }
+  void StrSet(std::set<std::string>* set) {
+    set->clear();
+    const uint64_t n = U();
+    if (n > in_.size()) ok_ = false;  // each takes a byte at least
+    for (uint64_t i = 0; ok_ && i < n; ++i) set->insert(S());
+  }
 
  private:
   std::string_view in_;
@@ -110,6 +120,7 @@ void WriteState(Writer& w, const ContactState& s) {
     w.I(a.source_time_us);
   });
   w.StrMap(s.links);
+  w.Map(s.records, [&](const std::set<std::string>& ids) { w.StrSet(ids); });
   w.Map(s.known, [&](const auto& m) { w.StrMap(m); });
   w.Map(s.pushed, [&](const ContactState::PushMemo& memo) {
     w.Map(memo, [&](const std::map<std::string, int64_t>& values) {
@@ -180,6 +191,7 @@ void ReadState(Reader& r, ContactState* s) {
     a->source_time_us = r.I();
   });
   r.StrMap(&s->links);
+  r.Map(&s->records, [&](std::set<std::string>* ids) { r.StrSet(ids); });
   r.Map(&s->known, [&](auto* m) { r.StrMap(m); });
   r.Map(&s->pushed, [&](ContactState::PushMemo* memo) {
     r.Map(memo, [&](std::map<std::string, int64_t>* values) {

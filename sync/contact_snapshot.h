@@ -5,13 +5,14 @@
 // cache: dropping it changes nothing but the next start's cost, since the
 // actor then folds the whole stream as before.
 //
-// Format (version 5; docs/event-format.md, "Contact snapshots"): binary,
+// Format (version 6; docs/event-format.md, "Contact snapshots"): binary,
 // every integer a LEB128 varint (signed ones zig-zag), every string and
 // every map length-prefixed, maps in key order:
 //
-//   snapshot   := "DFCS" version:u8(=5) rules:varint state outstanding
+//   snapshot   := "DFCS" version:u8(=6) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
 //                 fields:map<str, attributed> links:map<str,str>
+//                 records:map<str,set<str>>
 //                 known:map<str,map<str,str>>
 //                 pushed:map<str,map<str,map<str,zigzag>>>
 //                 pending:map<str,map<str,str>>
@@ -32,6 +33,7 @@
 //   outstanding:= count:varint { type:str payload:str request_id:16 bytes
 //                               correlation_id:16 bytes }
 //   map<K,V>   := count:varint { K V }
+//   set<K>     := count:varint { K }     (in order)
 //
 // `rules` is kContactRulesVersion when the snapshot was written: a build
 // whose Apply folds events differently raises it, and a snapshot of
@@ -61,7 +63,8 @@ namespace dfm {
 // 11: an identity conflict's opt-out push (LinksNoRecord) links no record,
 // and records what its system holds only where the contact has a record
 // there
-inline constexpr uint32_t kContactRulesVersion = 11;
+// 12: a contact keeps every record of its in each system (records)
+inline constexpr uint32_t kContactRulesVersion = 12;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

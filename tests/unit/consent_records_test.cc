@@ -51,6 +51,38 @@ TEST_F(ConsentRulesTest, ANewRecordOfAnOptedOutPersonIsToldTheirOptOut) {
   ExpectAReplayGivesTheSameState();
 }
 
+// Two records of the person in GoHighLevel, each webhook linking its own
+// (the link flips): neither is told again; nor is a record a consent push
+// set (answer.ids) when its first webhook comes.
+TEST_F(ConsentRulesTest, ARecordLinkedOrSetBeforeIsNotToldAgain) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  ConfirmPushes(Step(own));
+  auto stop = Step(Text(Change::kOptOut, 60 * kHour, "STOP"));
+  std::vector<DomainEvent> answered;
+  for (auto p : Of(stop, ev::kPushRequested)) {
+    p.type = std::string(ev::kPushSucceeded);
+    if (p.system == "ghl") p.fields["answer.ids"] = "ghl-own,ghl-set";
+    answered.push_back(p);
+  }
+  Record(answered);
+  ContactFact dup = Fact("ghl", 90 * kHour);
+  dup.external_id = "ghl-new";
+  auto first = Step(dup);
+  ASSERT_EQ(Of(first, ev::kPushRequested, "opt_out").size(), 1u) << "new: told";
+  ConfirmPushes(first);  // nothing on its way now
+  int told = 0;
+  for (const char* id : {"ghl-own", "ghl-new", "ghl-own", "ghl-set"}) {
+    ContactFact f = Fact("ghl", 91 * kHour);
+    f.external_id = id;
+    auto es = Step(f);
+    EXPECT_EQ(Of(es, ev::kContactLinked).size(), 1u) << id << ": the link flips";
+    told += static_cast<int>(Of(es, ev::kPushRequested, "opt_out").size());
+  }
+  EXPECT_EQ(told, 0) << "each was linked or set before";
+  EXPECT_EQ(state_.records["ghl"], (std::set<std::string>{"ghl-new", "ghl-own", "ghl-set"}));
+}
+
 // Aloware keeps sms and call as one flag: a new Aloware contact of a
 // person who stopped texts gets is_dnc, both channels named. A record
 // that comes with its own DND set states it (DecideConsent): not told
