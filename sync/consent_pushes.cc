@@ -174,12 +174,12 @@ void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, cons
 
 // A record the fact newly links (its contact.linked, by a webhook or an
 // import: a duplicate the system let somebody make after the person opted
-// out, a record made there since) and new to the engine (not among
-// ContactState::records: a link flipping between two records of the
-// person is not told again) is told the channels the contact holds out
-// there, once. Consent
-// pushes reach the records their system finds then; a record made after
-// them was told nothing and would be texted. Not told: the channels the
+// out, a record made there since, a record of another number or address
+// the opt-out's push did not find) and not known to hold the opt-outs
+// (ContactState::told: a link flipping between two records of the person,
+// both set, is not told again) is told the channels the contact holds out
+// there. Consent pushes reach the records their system finds then; a
+// record made after them, or not found by them, would be texted. Not told: the channels the
 // fact states itself (its record says them; DecideConsent decides them),
 // and those with an opt-out of the engine's on its way there (a record the
 // engine made: its opt-out follows it). One flag (Aloware's is_dnc) is
@@ -188,8 +188,8 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
                      std::vector<DomainEvent>* out) {
   auto target = ctx.targets.find(fact.system);
   if (target == ctx.targets.end() || fact.external_id.empty()) return;
-  if (auto known = s.records.find(fact.system);  // linked or told before (a link flipping back)
-      known != s.records.end() && known->second.count(fact.external_id))
+  if (auto told = s.told.find(fact.system);  // set before (a link flipping back)
+      told != s.told.end() && told->second.count(fact.external_id))
     return;
   const bool linked = std::any_of(out->begin(), out->end(), [&fact](const DomainEvent& e) {
     return e.type == ev::kContactLinked && e.system == fact.system &&
@@ -215,7 +215,7 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
                               "held opt-out told to a record of the person's new there",
                               Whom(s, fact), target->second);
   p.external_id = fact.external_id;  // the new record (the link moves to it)
-  p.push_id += ":record";
+  p.push_id += kNewRecordTag;
   out->push_back(std::move(p));
 }
 

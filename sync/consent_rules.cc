@@ -269,6 +269,7 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
     }
     const bool out = e.type == ev::kOptedOut;
     ContactState::ChannelConsent& c = s->consent[ch];
+    if (out && !c.out) s->told.clear();  // no record holds it yet: its pushes tell them
     if (out) {
       // Events written before actors were recorded hold (read as the person's).
       const bool holds = e.rule == kHeld || e.actor.empty();

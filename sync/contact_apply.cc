@@ -72,19 +72,13 @@ void Apply(ContactState* s, const DomainEvent& e, uint64_t seq, int64_t recorded
 
 namespace {
 
-// `id` is the contact's record in `system` now: linked, and known.
-void LinkRecord(ContactState* s, const std::string& system, const std::string& id) {
-  s->links[system] = id;
-  if (!id.empty()) s->records[system].insert(id);
-}
-
 // Contact events: what the contact is, holds and links.
 bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
   if (e.type == ev::kContactCreated) {
     s->exists = true;
     s->deleted = false;
     for (const auto& [f, v] : e.fields) s->fields[f] = Attributed{v, e.system, e.source_time_us};
-    if (!e.external_id.empty()) LinkRecord(s, e.system, e.external_id);
+    if (!e.external_id.empty()) s->links[e.system] = e.external_id;
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
   } else if (e.type == ev::kContactChanged) {
     s->exists = true;
@@ -113,7 +107,7 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
       s->known.erase(e.system);
       s->pushed.erase(e.system);
     }
-    LinkRecord(s, e.system, e.external_id);
+    s->links[e.system] = e.external_id;
     for (const auto& [f, v] : e.fields) s->known[e.system][f] = v;
   } else if (e.type == ev::kContactDeleted) {
     s->deleted = true;
@@ -198,6 +192,21 @@ void ApplyPushRequested(ContactState* s, const DomainEvent& e, int64_t recorded_
 }
 
 // push.succeeded or push.dead_lettered: what the push's end settles.
+// A succeeded consent push: the records it set (ContactState::told).
+void NoteToldRecords(ContactState* s, const DomainEvent& e) {
+  if (e.op == "opt_in") {
+    s->told.erase(e.system);  // lifted there
+    return;
+  }
+  if (e.op != "opt_out" || LinksNoRecord(e)) return;  // a conflict's: another's records
+  auto& told = s->told[e.system];
+  if (!e.external_id.empty()) told.insert(e.external_id);
+  if (auto ids = e.fields.find("answer.ids"); ids != e.fields.end())
+    for (const auto& id : SplitChannels(ids->second))
+      if (!id.empty()) told.insert(id);
+  if (told.empty()) s->told.erase(e.system);
+}
+
 void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
   const bool succeeded = e.type == ev::kPushSucceeded;
   if (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists") {
@@ -218,12 +227,8 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     s->pending.erase(e.system);
     if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else {
-    if (!e.external_id.empty() && !LinksNoRecord(e)) LinkRecord(s, e.system, e.external_id);
-    // The person's other records there, set by a consent push (the mappings
-    // projection maps them to the contact the same way).
-    if (auto ids = e.fields.find("answer.ids"); ids != e.fields.end() && !LinksNoRecord(e))
-      for (const auto& id : SplitChannels(ids->second))
-        if (!id.empty()) s->records[e.system].insert(id);
+    if (!e.external_id.empty() && !LinksNoRecord(e)) s->links[e.system] = e.external_id;
+    NoteToldRecords(s, e);
     if (e.op == "opt_out" || e.op == "opt_in") {
       ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};
       // A conflict's opt-out push set the contact's own record only where

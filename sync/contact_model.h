@@ -181,11 +181,13 @@ struct ContactState {
   int64_t deleted_at_us = 0;
   std::map<std::string, Attributed> fields;  // the merged truth
   std::map<std::string, std::string> links;  // system -> external id
-  // Every record of the contact's each system has shown: those it linked
-  // (contact.linked, contact.created, a push's answer) and those a consent
-  // push set (answer.ids). A record not among them is new to the engine:
-  // no consent push told it (PushToNewRecord).
-  std::map<std::string, std::set<std::string>> records;
+  // The records of each system known to hold the contact's opt-outs: those
+  // its opt_out pushes there set (the answer's record and answer.ids).
+  // Forgotten for a system when an opt_in push there succeeds, and for
+  // every system when a channel is newly opted out (its push then sets
+  // them again). A record a fact newly links that is not among them is
+  // told the contact's opt-outs (PushToNewRecord).
+  std::map<std::string, std::set<std::string>> told;
   // What each system is believed to hold, from its facts and our pushes.
   std::map<std::string, std::map<std::string, std::string>> known;
   // Echo memory: system -> field -> every value pushed -> when it was

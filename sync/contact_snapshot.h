@@ -12,7 +12,7 @@
 //   snapshot   := "DFCS" version:u8(=6) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
 //                 fields:map<str, attributed> links:map<str,str>
-//                 records:map<str,set<str>>
+//                 told:map<str,set<str>>
 //                 known:map<str,map<str,str>>
 //                 pushed:map<str,map<str,map<str,zigzag>>>
 //                 pending:map<str,map<str,str>>
@@ -63,7 +63,7 @@ namespace dfm {
 // 11: an identity conflict's opt-out push (LinksNoRecord) links no record,
 // and records what its system holds only where the contact has a record
 // there
-// 12: a contact keeps every record of its in each system (records)
+// 12: a contact keeps the records its opt-out pushes set (told)
 inline constexpr uint32_t kContactRulesVersion = 12;
 
 // A push.requested event not yet settled, as the contact actor holds it.

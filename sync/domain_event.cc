@@ -93,7 +93,9 @@ int64_t Int(Result r) {
 
 }  // namespace
 
-bool LinksNoRecord(const DomainEvent& e) {
+bool LinksNoRecord(const DomainEvent& e) { return HasOptOutTag(e, kLinksNoRecordTag); }
+
+bool HasOptOutTag(const DomainEvent& e, std::string_view tag) {
   if (e.contact_id.empty() || e.system.empty()) return false;
   std::string_view id = e.push_id;
   const std::string head = e.contact_id + ":" + e.system + ":";
@@ -115,8 +117,8 @@ bool LinksNoRecord(const DomainEvent& e) {
   constexpr std::string_view kOp = ":opt_out";
   if (id.substr(0, kOp.size()) != kOp) return false;
   id.remove_prefix(kOp.size());
-  if (id.substr(0, kLinksNoRecordTag.size()) != kLinksNoRecordTag) return false;
-  id.remove_prefix(kLinksNoRecordTag.size());
+  if (id.substr(0, tag.size()) != tag) return false;
+  id.remove_prefix(tag.size());
   return id.empty() || id.front() == ':';
 }
 

@@ -236,6 +236,13 @@ inline constexpr std::string_view kLinksNoRecordTag = ":duplicate";
 // then anything later decisions add (":read", ":reapply"). Read by place,
 // so that no vendor's text in an id can pass for it.
 bool LinksNoRecord(const DomainEvent& e);
+// A consent push to a record a fact newly linked (sync/consent_pushes.cc,
+// PushToNewRecord) ends its push id with this, after the op: a re-drive of
+// it goes to that record and address still (sync/redrive.cc).
+inline constexpr std::string_view kNewRecordTag = ":record";
+// Whether `e`'s push id carries `tag` (kLinksNoRecordTag, kNewRecordTag)
+// after its op opt_out, read by place as LinksNoRecord says.
+bool HasOptOutTag(const DomainEvent& e, std::string_view tag);
 
 // The rule of a message.refused no consent made: nobody can deliver it (no
 // system plays the role, the system is not configured for it, the asking

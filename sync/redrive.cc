@@ -139,15 +139,18 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
   p.webhook_seq = replay_seq;
   p.push_id = s.contact_id + ":" + asked.system + ":replay" + std::to_string(replay_seq) + ":" +
               std::to_string(index);
-  // A conflict's opt-out re-driven still links no record.
+  // A conflict's opt-out re-driven still links no record; a new record's
+  // still goes to that record, by its address as asked.
+  const bool new_record = HasOptOutTag(asked, kNewRecordTag);
   if (LinksNoRecord(asked)) p.push_id.append(":opt_out").append(kLinksNoRecordTag);
+  if (new_record) p.push_id.append(":opt_out").append(kNewRecordTag);
   p.attempt = 0;
   p.outcome.clear();
   p.http_status = 0;
   p.next_attempt_us = 0;
   p.detail = kRedriveDetailPrefix + item.cause;
   auto link = s.links.find(asked.system);
-  if (link != s.links.end()) p.external_id = link->second;
+  if (link != s.links.end() && !new_record) p.external_id = link->second;
 
   if (asked.op == "upsert") {
     // What the target should hold now, less what it is known to hold (what
@@ -163,16 +166,20 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
   }
   if (asked.op == "opt_out" || asked.op == "opt_in") {
     const bool want_out = asked.op == "opt_out";
-    std::vector<std::string> still, moved;  // the channels named, by their state now
-    for (const auto& ch : SplitChannels(asked.channel))
-      (IsOptedOut(s, ch) == want_out ? still : moved).push_back(ch);
-    // An opt-in only while every channel it names is in (Aloware's one
-    // flag: none of it out); an opt-out while any is out, naming those
-    // (one flag: the whole flag, as it was asked).
+    // A one-flag target (Aloware's is_dnc) is decided on its whole flag,
+    // whatever channels the push named (a reconcile's item names those out).
+    auto group = ctx.channels.find(asked.system);
+    const bool one_flag = ctx.one_flag.count(asked.system) && group != ctx.channels.end();
+    std::vector<std::string> named = SplitChannels(asked.channel), still, moved;
+    if (one_flag) named.assign(group->second.begin(), group->second.end());
+    for (const auto& ch : named) (IsOptedOut(s, ch) == want_out ? still : moved).push_back(ch);
+    // An opt-in only while every channel it names is in (the flag: none of
+    // it out); an opt-out while any is out, naming those (the flag whole).
     if (!moved.empty() && (!want_out || still.empty()))
       return skipped("the " + moved.front() + " channel is opted " + (want_out ? "in" : "out") +
                      " now");
-    if (!moved.empty() && !ctx.one_flag.count(asked.system)) p.channel = JoinChannels(still);
+    p.channel = JoinChannels(one_flag ? named : still);
+    if (new_record) return {p};  // its own address, as asked
     // Who it is now: a system finds every record of the person by these.
     for (const char* f : {fields::kPhone, fields::kEmail}) {
       auto cur = s.fields.find(f);

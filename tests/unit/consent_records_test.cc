@@ -80,7 +80,37 @@ TEST_F(ConsentRulesTest, ARecordLinkedOrSetBeforeIsNotToldAgain) {
     told += static_cast<int>(Of(es, ev::kPushRequested, "opt_out").size());
   }
   EXPECT_EQ(told, 0) << "each was linked or set before";
-  EXPECT_EQ(state_.records["ghl"], (std::set<std::string>{"ghl-new", "ghl-own", "ghl-set"}));
+  EXPECT_EQ(state_.told["ghl"], (std::set<std::string>{"ghl-new", "ghl-own", "ghl-set"}));
+}
+
+// A record linked before the STOP that the opt-out's push did not set (its
+// search finds the records of the number and address the contact has now:
+// an older record of another number) is told when its webhook links it
+// again; after the person's START lifted every record, none is known to
+// hold an opt-out.
+TEST_F(ConsentRulesTest, ARecordTheOptOutsPushDidNotSetIsToldWhenItLinksAgain) {
+  ContactFact a = Fact("ghl", 40 * kHour);
+  a.external_id = "ghl-a";
+  ConfirmPushes(Step(a));
+  ContactFact b = Fact("ghl", 45 * kHour);
+  b.external_id = "ghl-b";
+  ConfirmPushes(Step(b));
+  auto stop = Step(Text(Change::kOptOut, 60 * kHour, "STOP"));
+  std::vector<DomainEvent> answered;
+  for (auto p : Of(stop, ev::kPushRequested)) {
+    p.type = std::string(ev::kPushSucceeded);
+    if (p.system == "ghl") p.fields["answer.ids"] = "ghl-b";
+    answered.push_back(p);
+  }
+  Record(answered);
+  ContactFact again = Fact("ghl", 90 * kHour);
+  again.external_id = "ghl-a";
+  auto told = Of(Step(again), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(told.size(), 1u) << "linked before, never set";
+  EXPECT_EQ(told[0].external_id, "ghl-a");
+  EXPECT_TRUE(EndsWith(told[0].push_id, ":record")) << told[0].push_id;
+  ConfirmPushes(Step(Text(Change::kOptIn, 95 * kHour, "START")));
+  EXPECT_EQ(state_.told.count("ghl"), 0u) << "lifted on every record";
 }
 
 // Aloware keeps sms and call as one flag: a new Aloware contact of a

@@ -127,13 +127,14 @@ TEST(Redrive, SkipsWhatNoLongerApplies) {
 
 // An opt-out naming channels of which some are back in (Aloware's is_dnc
 // names sms and call; the person opted out of texts only) is re-driven
-// while any is out: the one flag whole, another system only the channels
-// still out.
+// while any is out: the one flag whole (decided on the flag, whatever the
+// item names), another system only the channels still out.
 TEST(Redrive, AnOptOutIsReDrivenWhileAnyChannelItNamesIsOut) {
   ContactState s = Existing();
   s.consent["sms"] = {true, 5, false, ""};
   SyncContext ctx = Ctx();
   ctx.one_flag = {"aloware"};
+  ctx.channels["aloware"] = {"sms", "call"};
   RedriveItem flag = Item("aloware", "opt_out");
   flag.push.channel = "call,sms";
   auto out = DecideRedrive(s, {{0, flag}}, 41, ctx);
@@ -150,6 +151,40 @@ TEST(Redrive, AnOptOutIsReDrivenWhileAnyChannelItNamesIsOut) {
   out = DecideRedrive(s, {{0, flag}}, 43, ctx);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "none is out now";
+  s.consent["call"] = {true, 7, false, ""};
+  RedriveItem sms = Item("aloware", "opt_out");  // a reconcile's item: the channel it found
+  sms.push.channel = "sms";
+  out = DecideRedrive(s, {{0, sms}}, 44, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  EXPECT_EQ(out[0].channel, "call,sms") << "call is out: the flag stays set";
+  RedriveItem lift = Item("aloware", "opt_in");
+  lift.push.channel = "sms";
+  out = DecideRedrive(s, {{0, lift}}, 45, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "the flag would clear call's opt-out";
+}
+
+// A re-driven push to a record a fact newly linked (PushToNewRecord) goes
+// to that record and its address still, not to the contact's link and
+// number now (Aloware finds its record by the number).
+TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
+  ContactState s = Existing();
+  s.consent["sms"] = {true, 5, false, ""};
+  s.links["aloware"] = "al-old";
+  RedriveItem told = Item("aloware", "opt_out");
+  told.push.push_id = "c1:aloware:77:opt_out:record";
+  told.push.contact_id = "c1";
+  told.push.external_id = "al-new";
+  told.push.channel = "sms";
+  told.push.fields["phone"] = "+12055550199";
+  auto out = Redrive1(s, told, 46);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  EXPECT_EQ(out[0].external_id, "al-new");
+  EXPECT_EQ(out[0].fields.at("phone"), "+12055550199");
+  EXPECT_TRUE(HasOptOutTag(out[0], kNewRecordTag)) << out[0].push_id;
+  EXPECT_FALSE(LinksNoRecord(out[0]));
 }
 
 // A send its campaign withdrew (cancelled while it waited; its attempt on
