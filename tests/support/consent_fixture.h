@@ -90,13 +90,15 @@ class ConsentRulesTest : public ::testing::Test {
     }
     return events;
   }
-  // Every push the events ask for is confirmed.
-  void ConfirmPushes(const std::vector<DomainEvent>& events) {
+  // Every push the events ask for is confirmed (GoHighLevel's naming the
+  // records it set, `ghl_ids`, when given).
+  void ConfirmPushes(const std::vector<DomainEvent>& events, const std::string& ghl_ids = "") {
     std::vector<DomainEvent> done;
     for (const auto& p : events) {
       if (p.type != ev::kPushRequested) continue;
       DomainEvent ok = p;
       ok.type = std::string(ev::kPushSucceeded);
+      if (!ghl_ids.empty() && p.system == "ghl") ok.fields["answer.ids"] = ghl_ids;
       done.push_back(ok);
     }
     Record(done);

@@ -58,14 +58,7 @@ TEST_F(ConsentRulesTest, ARecordLinkedOrSetBeforeIsNotToldAgain) {
   ContactFact own = Fact("ghl", 50 * kHour);
   own.external_id = "ghl-own";
   ConfirmPushes(Step(own));
-  auto stop = Step(Text(Change::kOptOut, 60 * kHour, "STOP"));
-  std::vector<DomainEvent> answered;
-  for (auto p : Of(stop, ev::kPushRequested)) {
-    p.type = std::string(ev::kPushSucceeded);
-    if (p.system == "ghl") p.fields["answer.ids"] = "ghl-own,ghl-set";
-    answered.push_back(p);
-  }
-  Record(answered);
+  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")), "ghl-own,ghl-set");
   ContactFact dup = Fact("ghl", 90 * kHour);
   dup.external_id = "ghl-new";
   auto first = Step(dup);
@@ -95,14 +88,7 @@ TEST_F(ConsentRulesTest, ARecordTheOptOutsPushDidNotSetIsToldWhenItLinksAgain) {
   ContactFact b = Fact("ghl", 45 * kHour);
   b.external_id = "ghl-b";
   ConfirmPushes(Step(b));
-  auto stop = Step(Text(Change::kOptOut, 60 * kHour, "STOP"));
-  std::vector<DomainEvent> answered;
-  for (auto p : Of(stop, ev::kPushRequested)) {
-    p.type = std::string(ev::kPushSucceeded);
-    if (p.system == "ghl") p.fields["answer.ids"] = "ghl-b";
-    answered.push_back(p);
-  }
-  Record(answered);
+  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")), "ghl-b");
   ContactFact again = Fact("ghl", 90 * kHour);
   again.external_id = "ghl-a";
   auto told = Of(Step(again), ev::kPushRequested, "opt_out");

@@ -135,34 +135,35 @@ TEST(Redrive, AnOptOutIsReDrivenWhileAnyChannelItNamesIsOut) {
   SyncContext ctx = Ctx();
   ctx.one_flag = {"aloware"};
   ctx.channels["aloware"] = {"sms", "call"};
+  uint64_t seq = 40;
+  auto one = [&](const RedriveItem& item) {  // the one event a re-drive of `item` decides
+    auto out = DecideRedrive(s, {{0, item}}, ++seq, ctx);
+    EXPECT_EQ(out.size(), 1u);
+    return out.empty() ? DomainEvent{} : out[0];
+  };
   RedriveItem flag = Item("aloware", "opt_out");
   flag.push.channel = "call,sms";
-  auto out = DecideRedrive(s, {{0, flag}}, 41, ctx);
-  ASSERT_EQ(out.size(), 1u);
-  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
-  EXPECT_EQ(out[0].channel, "call,sms") << "the flag covers both";
+  auto out = one(flag);
+  ASSERT_EQ(out.type, ev::kPushRequested) << out.reason;
+  EXPECT_EQ(out.channel, "call,sms") << "the flag covers both";
   RedriveItem dnd = Item("ghl", "opt_out");
   dnd.push.channel = "email,sms";
-  out = DecideRedrive(s, {{0, dnd}}, 42, ctx);
-  ASSERT_EQ(out.size(), 1u);
-  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
-  EXPECT_EQ(out[0].channel, "sms") << "email is in now: not set again";
+  out = one(dnd);
+  ASSERT_EQ(out.type, ev::kPushRequested) << out.reason;
+  EXPECT_EQ(out.channel, "sms") << "email is in now: not set again";
   s.consent["sms"] = {false, 6, false, ""};
-  out = DecideRedrive(s, {{0, flag}}, 43, ctx);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "none is out now";
+  out = one(flag);
+  EXPECT_EQ(out.type, ev::kRedriveSkipped) << "none is out now";
   s.consent["call"] = {true, 7, false, ""};
   RedriveItem sms = Item("aloware", "opt_out");  // a reconcile's item: the channel it found
   sms.push.channel = "sms";
-  out = DecideRedrive(s, {{0, sms}}, 44, ctx);
-  ASSERT_EQ(out.size(), 1u);
-  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
-  EXPECT_EQ(out[0].channel, "call,sms") << "call is out: the flag stays set";
+  out = one(sms);
+  ASSERT_EQ(out.type, ev::kPushRequested) << out.reason;
+  EXPECT_EQ(out.channel, "call,sms") << "call is out: the flag stays set";
   RedriveItem lift = Item("aloware", "opt_in");
   lift.push.channel = "sms";
-  out = DecideRedrive(s, {{0, lift}}, 45, ctx);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "the flag would clear call's opt-out";
+  out = one(lift);
+  EXPECT_EQ(out.type, ev::kRedriveSkipped) << "the flag would clear call's opt-out";
 }
 
 // A re-driven push to a record a fact newly linked (PushToNewRecord) goes
