@@ -159,11 +159,17 @@ Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
     if (!s.ok()) return s;
     RedriveItem out;
     std::string why;
+    const bool webhook = cause.type == WebhookReceived::kType || cause.type == kContactImportedType;
+    // A missing opt-out push to a particular record (a new record's, a
+    // conflict's duplicate's) is decided again as any missing push, its id
+    // and so its tag kept; other opt-out items (a reconcile's) are built
+    // afresh for the contact's records.
+    const bool tagged = HasOptOutTag(item.push, kNewRecordTag) || LinksNoRecord(item.push);
     if (cause.type == ev::kPushRequested) {
       s = DeadLetterItem(log, tenant, cause, item, &out, &why);
-    } else if (item.push.op == "opt_out") {
+    } else if (item.push.op == "opt_out" && !(webhook && tagged)) {
       s = OptOutItem(log, tenant, cause, item, &out, &why);
-    } else if (cause.type == WebhookReceived::kType || cause.type == kContactImportedType) {
+    } else if (webhook) {
       s = MissingItem(log, tenant, cause, item, base, &out, &why);
     } else {
       why = "its cause is a " + cause.type + ", neither a push nor a webhook";

@@ -176,10 +176,10 @@ void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, cons
 // import: a duplicate the system let somebody make after the person opted
 // out, a record made there since, a record of another number or address
 // the opt-out's push did not find) and not known to hold the opt-outs
-// (ContactState::told: a link flipping between two records of the person,
-// both set, is not told again) is told the channels the contact holds out
-// there. Consent pushes reach the records their system finds then; a
-// record made after them, or not found by them, would be texted. Not told: the channels the
+// (ContactState::told, by channel: a link flipping between two records of
+// the person, both set, asks nothing) is told the channels the contact
+// holds out there that it is not known to hold. Consent pushes reach the records their system finds
+// then; a record made after them, or not found by them, would be texted. Not told: the channels the
 // fact states itself (its record says them; DecideConsent decides them),
 // and those with an opt-out of the engine's on its way there (a record the
 // engine made: its opt-out follows it). One flag (Aloware's is_dnc) is
@@ -188,9 +188,6 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
                      std::vector<DomainEvent>* out) {
   auto target = ctx.targets.find(fact.system);
   if (target == ctx.targets.end() || fact.external_id.empty()) return;
-  if (auto told = s.told.find(fact.system);  // set before (a link flipping back)
-      told != s.told.end() && told->second.count(fact.external_id))
-    return;
   const bool linked = std::any_of(out->begin(), out->end(), [&fact](const DomainEvent& e) {
     return e.type == ev::kContactLinked && e.system == fact.system &&
            e.external_id == fact.external_id && e.via != "search";
@@ -198,10 +195,15 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
   if (!linked) return;
   std::set<std::string> stated;
   for (const Consent& c : fact.consents) stated.insert(c.channels.begin(), c.channels.end());
+  const std::set<std::string>* holds = nullptr;  // set before (a link flipping back)
+  if (auto sys = s.told.find(fact.system); sys != s.told.end())
+    if (auto rec = sys->second.find(fact.external_id); rec != sys->second.end())
+      holds = &rec->second;
   auto pend = s.pending_consent.find(fact.system);
   std::vector<std::string> held;
   for (const auto& [ch, consent] : s.consent) {
-    if (stated.count(ch) || !OptedOut(s, *out, ch, nullptr)) continue;
+    if (stated.count(ch) || (holds && holds->count(ch)) || !OptedOut(s, *out, ch, nullptr))
+      continue;
     if (pend != s.pending_consent.end()) {
       auto p = pend->second.find(ch);
       if (p != pend->second.end() && p->second.out && !p->second.refused) continue;  // on its way

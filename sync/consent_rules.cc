@@ -269,7 +269,7 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
     }
     const bool out = e.type == ev::kOptedOut;
     ContactState::ChannelConsent& c = s->consent[ch];
-    if (out && !c.out) s->told.clear();  // no record holds it yet: its pushes tell them
+    if (out && !c.out) ForgetTold(s, "", ch);  // no record holds it yet: its pushes tell them
     if (out) {
       // Events written before actors were recorded hold (read as the person's).
       const bool holds = e.rule == kHeld || e.actor.empty();
@@ -287,6 +287,20 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
     c.out = out;
     if (e.detail == kByConflict) continue;  // said of another record there
     s->known_consent[e.system][ch] = {out, e.source_time_us, out && e.detail == "permanent"};
+  }
+}
+
+void ForgetTold(ContactState* s, const std::string& system, const std::string& channel) {
+  for (auto sys = s->told.begin(); sys != s->told.end();) {
+    if (!system.empty() && sys->first != system) {
+      ++sys;
+      continue;
+    }
+    for (auto rec = sys->second.begin(); rec != sys->second.end();) {
+      rec->second.erase(channel);
+      rec = rec->second.empty() ? sys->second.erase(rec) : std::next(rec);
+    }
+    sys = sys->second.empty() ? s->told.erase(sys) : std::next(sys);
   }
 }
 

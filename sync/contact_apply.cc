@@ -192,19 +192,21 @@ void ApplyPushRequested(ContactState* s, const DomainEvent& e, int64_t recorded_
 }
 
 // push.succeeded or push.dead_lettered: what the push's end settles.
-// A succeeded consent push: the records it set (ContactState::told).
+// A succeeded consent push: the records it set and their channels
+// (ContactState::told).
 void NoteToldRecords(ContactState* s, const DomainEvent& e) {
-  if (e.op == "opt_in") {
-    s->told.erase(e.system);  // lifted there
+  const std::vector<std::string> chans = SplitChannels(e.channel);
+  if (e.op == "opt_in") {  // lifted there
+    for (const auto& ch : chans) model::ForgetTold(s, e.system, ch);
     return;
   }
-  if (e.op != "opt_out" || LinksNoRecord(e)) return;  // a conflict's: another's records
-  auto& told = s->told[e.system];
-  if (!e.external_id.empty()) told.insert(e.external_id);
+  if (e.op != "opt_out" || LinksNoRecord(e) || chans.empty()) return;  // a conflict's: others'
+  auto note = [&](const std::string& id) {
+    if (!id.empty()) s->told[e.system][id].insert(chans.begin(), chans.end());
+  };
+  note(e.external_id);
   if (auto ids = e.fields.find("answer.ids"); ids != e.fields.end())
-    for (const auto& id : SplitChannels(ids->second))
-      if (!id.empty()) told.insert(id);
-  if (told.empty()) s->told.erase(e.system);
+    for (const auto& id : SplitChannels(ids->second)) note(id);
 }
 
 void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
@@ -227,7 +229,10 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     s->pending.erase(e.system);
     if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else {
-    if (!e.external_id.empty() && !LinksNoRecord(e)) s->links[e.system] = e.external_id;
+    // A conflict's push links nothing; a new record's was linked by its
+    // webhook (its re-drive, later, must not move the link back).
+    if (!e.external_id.empty() && !LinksNoRecord(e) && !HasOptOutTag(e, kNewRecordTag))
+      s->links[e.system] = e.external_id;
     NoteToldRecords(s, e);
     if (e.op == "opt_out" || e.op == "opt_in") {
       ContactState::HeldConsent held{e.op == "opt_out", recorded_at_us};

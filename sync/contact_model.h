@@ -181,13 +181,14 @@ struct ContactState {
   int64_t deleted_at_us = 0;
   std::map<std::string, Attributed> fields;  // the merged truth
   std::map<std::string, std::string> links;  // system -> external id
-  // The records of each system known to hold the contact's opt-outs: those
-  // its opt_out pushes there set (the answer's record and answer.ids).
-  // Forgotten for a system when an opt_in push there succeeds, and for
-  // every system when a channel is newly opted out (its push then sets
-  // them again). A record a fact newly links that is not among them is
-  // told the contact's opt-outs (PushToNewRecord).
-  std::map<std::string, std::set<std::string>> told;
+  // Per system, the records known to hold the contact's opt-outs, and the
+  // channels each holds out: set by the contact's opt_out pushes there (the
+  // answer's record and answer.ids, the push's channels). A channel is
+  // forgotten on a system's records when an opt_in push of it there
+  // succeeds, and on every record when it is newly opted out (its pushes
+  // set it again). A record a fact newly links is told the held channels
+  // it is not known to hold (PushToNewRecord).
+  std::map<std::string, std::map<std::string, std::set<std::string>>> told;
   // What each system is believed to hold, from its facts and our pushes.
   std::map<std::string, std::map<std::string, std::string>> known;
   // Echo memory: system -> field -> every value pushed -> when it was

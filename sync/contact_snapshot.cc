@@ -120,7 +120,9 @@ void WriteState(Writer& w, const ContactState& s) {
     w.I(a.source_time_us);
   });
   w.StrMap(s.links);
-  w.Map(s.told, [&](const std::set<std::string>& ids) { w.StrSet(ids); });
+  w.Map(s.told, [&](const auto& records) {
+    w.Map(records, [&](const std::set<std::string>& chans) { w.StrSet(chans); });
+  });
   w.Map(s.known, [&](const auto& m) { w.StrMap(m); });
   w.Map(s.pushed, [&](const ContactState::PushMemo& memo) {
     w.Map(memo, [&](const std::map<std::string, int64_t>& values) {
@@ -191,7 +193,9 @@ void ReadState(Reader& r, ContactState* s) {
     a->source_time_us = r.I();
   });
   r.StrMap(&s->links);
-  r.Map(&s->told, [&](std::set<std::string>* ids) { r.StrSet(ids); });
+  r.Map(&s->told, [&](auto* records) {
+    r.Map(records, [&](std::set<std::string>* chans) { r.StrSet(chans); });
+  });
   r.Map(&s->known, [&](auto* m) { r.StrMap(m); });
   r.Map(&s->pushed, [&](ContactState::PushMemo* memo) {
     r.Map(memo, [&](std::map<std::string, int64_t>* values) {

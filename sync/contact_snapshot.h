@@ -12,7 +12,7 @@
 //   snapshot   := "DFCS" version:u8(=6) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
 //                 fields:map<str, attributed> links:map<str,str>
-//                 told:map<str,set<str>>
+//                 told:map<str,map<str,set<str>>>
 //                 known:map<str,map<str,str>>
 //                 pushed:map<str,map<str,map<str,zigzag>>>
 //                 pending:map<str,map<str,str>>
@@ -64,7 +64,8 @@ namespace dfm {
 // and records what its system holds only where the contact has a record
 // there
 // 12: a contact keeps the records its opt-out pushes set (told)
-inline constexpr uint32_t kContactRulesVersion = 12;
+// 13: told keeps each record's channels; a new record's push links nothing
+inline constexpr uint32_t kContactRulesVersion = 13;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

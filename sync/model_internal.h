@@ -45,6 +45,9 @@ void RefusePendingSends(const ContactState& s, const ContactFact& fact, const Sy
 // fact's contact part; `t` is when it happened.
 void DecideConsent(const ContactState& s, const ContactFact& fact, const Consent& c,
                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out);
+// consent_rules.cc: `channel` no longer known held out on `system`'s
+// records (every system's when `system` is empty): ContactState::told.
+void ForgetTold(ContactState* s, const std::string& system, const std::string& channel);
 // consent_pushes.cc: after the fact's consents, a record the fact newly
 // links (`out` holds its contact.linked) told the channels the contact
 // holds out there.

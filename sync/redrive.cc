@@ -169,17 +169,28 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     // A one-flag target (Aloware's is_dnc) is decided on its whole flag,
     // whatever channels the push named (a reconcile's item names those out).
     auto group = ctx.channels.find(asked.system);
-    const bool one_flag = ctx.one_flag.count(asked.system) && group != ctx.channels.end();
+    const bool one_flag =
+        ctx.one_flag.count(asked.system) && group != ctx.channels.end() && !group->second.empty();
     std::vector<std::string> named = SplitChannels(asked.channel), still, moved;
     if (one_flag) named.assign(group->second.begin(), group->second.end());
     for (const auto& ch : named) (IsOptedOut(s, ch) == want_out ? still : moved).push_back(ch);
     // An opt-in only while every channel it names is in (the flag: none of
     // it out); an opt-out while any is out, naming those (the flag whole).
+    if (named.empty()) return skipped(asked.system + " keeps none of its channels");
     if (!moved.empty() && (!want_out || still.empty()))
       return skipped("the " + moved.front() + " channel is opted " + (want_out ? "in" : "out") +
                      " now");
     p.channel = JoinChannels(one_flag ? named : still);
-    if (new_record) return {p};  // its own address, as asked
+    if (new_record) {  // its own record and address, as asked; unless it holds them now
+      const std::set<std::string>* holds = nullptr;
+      if (auto sys = s.told.find(asked.system); sys != s.told.end())
+        if (auto rec = sys->second.find(asked.external_id); rec != sys->second.end())
+          holds = &rec->second;
+      if (holds && std::all_of(still.begin(), still.end(),
+                               [&](const std::string& ch) { return holds->count(ch) > 0; }))
+        return skipped(asked.system + " record " + asked.external_id + " holds them already");
+      return {p};
+    }
     // Who it is now: a system finds every record of the person by these.
     for (const char* f : {fields::kPhone, fields::kEmail}) {
       auto cur = s.fields.find(f);

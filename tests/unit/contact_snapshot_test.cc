@@ -19,7 +19,8 @@ ContactState Full() {
   s.fields["first_name"] = Attributed{"Ada", "ghl", 1'700'000'000'000'000};
   s.fields["phone"] = Attributed{"+12055550142", "aloware", -5};
   s.links = {{"ghl", "g1"}, {"aloware", "7"}};
-  s.told = {{"ghl", {"g0", "g1"}}, {"aloware", {"7"}}};
+  s.told["ghl"] = {{"g0", {"sms"}}, {"g1", {"email", "sms"}}};
+  s.told["aloware"]["7"] = {"call", "sms"};
   s.known["ghl"] = {{"first_name", "Ada"}, {"phone", "+12055550142"}};
   s.pushed["aloware"]["first_name"] = {{"Ada", 11}, {"Ad", 12}};
   s.pending["verity"] = {{"email", "ada@example.com"}};
@@ -79,7 +80,7 @@ TEST(ContactSnapshotTest, EveryMemberComesBack) {
   EXPECT_EQ(back.deleted_at_us, 1'700'000'000'000'007);
   EXPECT_EQ(back.fields.at("phone"), (Attributed{"+12055550142", "aloware", -5}));
   EXPECT_EQ(back.pushed.at("aloware").at("first_name").at("Ad"), 12);
-  EXPECT_EQ(back.told.at("ghl"), (std::set<std::string>{"g0", "g1"}));
+  EXPECT_EQ(back.told.at("ghl").at("g1"), (std::set<std::string>{"email", "sms"}));
   EXPECT_EQ(back.consent.at("sms").held_by, "keyword STOP via verity");
   EXPECT_EQ(back.consent.at("email").person_in_us, 41);
   EXPECT_TRUE(back.known_consent.at("ghl").at("sms").permanent);

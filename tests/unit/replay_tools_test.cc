@@ -164,6 +164,10 @@ TEST(Redrive, AnOptOutIsReDrivenWhileAnyChannelItNamesIsOut) {
   lift.push.channel = "sms";
   out = one(lift);
   EXPECT_EQ(out.type, ev::kRedriveSkipped) << "the flag would clear call's opt-out";
+  ctx.channels["aloware"].clear();  // a one-flag system keeping no channel
+  lift.push.channel.clear();
+  out = one(lift);
+  EXPECT_EQ(out.type, ev::kRedriveSkipped) << "nothing named, nothing cleared";
 }
 
 // A re-driven push to a record a fact newly linked (PushToNewRecord) goes
@@ -186,6 +190,10 @@ TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
   EXPECT_EQ(out[0].fields.at("phone"), "+12055550199");
   EXPECT_TRUE(HasOptOutTag(out[0], kNewRecordTag)) << out[0].push_id;
   EXPECT_FALSE(LinksNoRecord(out[0]));
+  s.told["aloware"]["al-new"] = {"sms"};  // set since (its webhook's turn came first)
+  out = Redrive1(s, told, 47);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "it holds them already";
 }
 
 // A send its campaign withdrew (cancelled while it waited; its attempt on
@@ -958,6 +966,12 @@ TEST(RedriveItems, ADeadTextIsReDrivenAsItWasAskedNeverAsPosted) {
   other = posted;
   other.items[0].cause = hook.ToString();  // a webhook whose rules call for no such push
   EXPECT_NE(refused(other).find("no missing send push to verity"), std::string::npos);
+  // A missing opt-out to a particular record is decided again too (its tag
+  // kept), not built afresh for the contact's records as a reconcile's is.
+  other.items[0].push.op = "opt_out";
+  other.items[0].push.channel = "sms";
+  other.items[0].push.push_id = "c1:verity:1:opt_out:record";
+  EXPECT_NE(refused(other).find("no missing opt_out push to verity"), std::string::npos);
 
   // Once re-driven, its dead letter is not re-driven again.
   EventDraft d;
