@@ -175,15 +175,16 @@ void PushToDuplicatesSystem(const ContactState& s, const ContactFact& fact, cons
 // A record the fact newly links (its contact.linked, by a webhook or an
 // import: a duplicate the system let somebody make after the person opted
 // out, a record made there since, a record of another number or address
-// the opt-out's push did not find) and not known to hold the opt-outs
-// (ContactState::told, by channel: a link flipping between two records of
-// the person, both set, asks nothing) is told the channels the contact
-// holds out there that it is not known to hold. Consent pushes reach the records their system finds
-// then; a record made after them, or not found by them, would be texted. Not told: the channels the
-// fact states itself (its record says them; DecideConsent decides them),
-// and those with an opt-out of the engine's on its way there (a record the
-// engine made: its opt-out follows it). One flag (Aloware's is_dnc) is
-// set whole. Its id ends ":record".
+// the opt-out's push did not find) is told the channels the contact holds
+// out there that it is not known to hold (ContactState::told, by channel:
+// a link flipping between two records of the person, both set, asks
+// nothing). Consent pushes reach the records their system finds then; a
+// record made after them, or not found by them, would be texted. Not
+// told: the channels the fact states itself (its record says them;
+// DecideConsent decides them), and those with an opt-out of the engine's
+// on its way there (a record the engine made: its opt-out follows it).
+// One flag (Aloware's is_dnc) is set whole. Its id ends kNewRecordTag; its
+// answer links nothing.
 void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                      std::vector<DomainEvent>* out) {
   auto target = ctx.targets.find(fact.system);
@@ -195,10 +196,8 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
   if (!linked) return;
   std::set<std::string> stated;
   for (const Consent& c : fact.consents) stated.insert(c.channels.begin(), c.channels.end());
-  const std::set<std::string>* holds = nullptr;  // set before (a link flipping back)
-  if (auto sys = s.told.find(fact.system); sys != s.told.end())
-    if (auto rec = sys->second.find(fact.external_id); rec != sys->second.end())
-      holds = &rec->second;
+  // Set before (a link flipping back between two records of the person).
+  const std::set<std::string>* holds = ToldChannels(s, fact.system, fact.external_id);
   auto pend = s.pending_consent.find(fact.system);
   std::vector<std::string> held;
   for (const auto& [ch, consent] : s.consent) {
@@ -216,7 +215,7 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
   DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, chans,
                               "held opt-out told to a record of the person's new there",
                               Whom(s, fact), target->second);
-  p.external_id = fact.external_id;  // the new record (the link moves to it)
+  p.external_id = fact.external_id;  // the new record (its webhook linked it)
   p.push_id += kNewRecordTag;
   out->push_back(std::move(p));
 }

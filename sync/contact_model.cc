@@ -116,6 +116,14 @@ bool IsOptedOut(const ContactState& s, const std::string& channel) {
   return it != s.consent.end() && it->second.out;
 }
 
+const std::set<std::string>* ToldChannels(const ContactState& s, const std::string& system,
+                                          const std::string& record) {
+  auto sys = s.told.find(system);
+  if (sys == s.told.end()) return nullptr;
+  auto rec = sys->second.find(record);
+  return rec == sys->second.end() ? nullptr : &rec->second;
+}
+
 namespace model {
 
 bool OptedOut(const ContactState& s, const std::vector<DomainEvent>& decided,

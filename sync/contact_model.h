@@ -288,6 +288,10 @@ inline constexpr char kRecipientOptedOut[] = "recipient_opted_out";
 
 // Whether `channel` is opted out in `s` (the latest statement about it).
 bool IsOptedOut(const ContactState& s, const std::string& channel);
+// The channels `record` of `system` is known to hold out (ContactState::told),
+// or null.
+const std::set<std::string>* ToldChannels(const ContactState& s, const std::string& system,
+                                          const std::string& record);
 
 // Whether an erased person's opt-out on `channel` still covers the
 // contact's phone or email (SyncContext::erased_consent), the contact's own

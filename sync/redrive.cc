@@ -171,7 +171,9 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
     auto group = ctx.channels.find(asked.system);
     const bool one_flag =
         ctx.one_flag.count(asked.system) && group != ctx.channels.end() && !group->second.empty();
-    std::vector<std::string> named = SplitChannels(asked.channel), still, moved;
+    std::vector<std::string> named, still, moved;
+    for (const auto& ch : SplitChannels(asked.channel))  // those it keeps (none listed: all)
+      if (group == ctx.channels.end() || group->second.count(ch)) named.push_back(ch);
     if (one_flag) named.assign(group->second.begin(), group->second.end());
     for (const auto& ch : named) (IsOptedOut(s, ch) == want_out ? still : moved).push_back(ch);
     // An opt-in only while every channel it names is in (the flag: none of
@@ -182,10 +184,7 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
                      " now");
     p.channel = JoinChannels(one_flag ? named : still);
     if (new_record) {  // its own record and address, as asked; unless it holds them now
-      const std::set<std::string>* holds = nullptr;
-      if (auto sys = s.told.find(asked.system); sys != s.told.end())
-        if (auto rec = sys->second.find(asked.external_id); rec != sys->second.end())
-          holds = &rec->second;
+      const std::set<std::string>* holds = ToldChannels(s, asked.system, asked.external_id);
       if (holds && std::all_of(still.begin(), still.end(),
                                [&](const std::string& ch) { return holds->count(ch) > 0; }))
         return skipped(asked.system + " record " + asked.external_id + " holds them already");

@@ -38,6 +38,15 @@ std::shared_ptr<CasStore> Open(const NatsServer& nats, const std::string& node) 
   return store;
 }
 
+// A client of bucket DFM_TEST on `nats` (null, and a failure, when none opens).
+std::unique_ptr<NatsClient> OpenTestBucket(const NatsServer& nats) {
+  std::unique_ptr<NatsClient> c;
+  Status s = Eventually(
+      [&] { return OpenBucketClient("DFM_TEST", {nats.url()}, "n1", NatsSecurity(), 1, &c); });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return c;
+}
+
 TEST(RecordsStore, CompareAndSetOverNatsKeyValue) {
   testing::TempDir dir;
   NatsServer nats(dir.path(), testing::FreePort());
@@ -69,10 +78,8 @@ TEST(RecordsStore, CompareAndSetOverNatsKeyValue) {
 TEST(RecordsStore, TheLeadersReadOfADeletedKeyIsAbsent) {
   testing::TempDir dir;
   NatsServer nats(dir.path(), testing::FreePort());
-  std::unique_ptr<NatsClient> c;
-  ASSERT_TRUE(Eventually([&] {
-                return OpenBucketClient("DFM_TEST", {nats.url()}, "n1", NatsSecurity(), 1, &c);
-              }).ok());
+  std::unique_ptr<NatsClient> c = OpenTestBucket(nats);
+  ASSERT_TRUE(c);
   ASSERT_TRUE(c->KvPut("k", "v").ok());
   NatsClient::KvEntry e;
   ASSERT_TRUE(c->KvGetLatest("k", &e).ok());
@@ -96,10 +103,8 @@ TEST(RecordsStore, TheLeadersReadOfADeletedKeyIsAbsent) {
 TEST(RecordsStore, EveryKeyIsListedHoweverManyAndDeletedOnesAreNot) {
   testing::TempDir dir;
   NatsServer nats(dir.path(), testing::FreePort());
-  std::unique_ptr<NatsClient> c;
-  ASSERT_TRUE(Eventually([&] {
-                return OpenBucketClient("DFM_TEST", {nats.url()}, "n1", NatsSecurity(), 1, &c);
-              }).ok());
+  std::unique_ptr<NatsClient> c = OpenTestBucket(nats);
+  ASSERT_TRUE(c);
   std::vector<std::string> keys;
   Status s = c->KvKeys(&keys);
   ASSERT_TRUE(s.ok()) << s.ToString();

@@ -103,6 +103,14 @@ class ConsentRulesTest : public ::testing::Test {
     }
     Record(done);
   }
+  // c1 made by its GoHighLevel record `record` at 50 h, then a STOP texted
+  // on Verity at 60 h; every push confirmed (GoHighLevel's naming `ghl_ids`).
+  void RecordThenStop(const std::string& record, const std::string& ghl_ids = "") {
+    ContactFact own = Fact("ghl", 50 * kHour);
+    own.external_id = record;
+    ConfirmPushes(Step(own));
+    ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")), ghl_ids);
+  }
   static std::vector<DomainEvent> Of(const std::vector<DomainEvent>& es, std::string_view type,
                                      const std::string& op = "") {
     std::vector<DomainEvent> out;

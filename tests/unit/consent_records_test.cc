@@ -55,10 +55,7 @@ TEST_F(ConsentRulesTest, ANewRecordOfAnOptedOutPersonIsToldTheirOptOut) {
 // (the link flips): neither is told again; nor is a record a consent push
 // set (answer.ids) when its first webhook comes.
 TEST_F(ConsentRulesTest, ARecordLinkedOrSetBeforeIsNotToldAgain) {
-  ContactFact own = Fact("ghl", 50 * kHour);
-  own.external_id = "ghl-own";
-  ConfirmPushes(Step(own));
-  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")), "ghl-own,ghl-set");
+  RecordThenStop("ghl-own", "ghl-own,ghl-set");
   ContactFact dup = Fact("ghl", 90 * kHour);
   dup.external_id = "ghl-new";
   auto first = Step(dup);
@@ -107,10 +104,7 @@ TEST_F(ConsentRulesTest, ARecordTheOptOutsPushDidNotSetIsToldWhenItLinksAgain) {
 // that comes with its own DND set states it (DecideConsent): not told
 // again.
 TEST_F(ConsentRulesTest, ANewOneFlagRecordIsToldWholeAndOneStatingItsDndIsNot) {
-  ContactFact own = Fact("ghl", 50 * kHour);
-  own.external_id = "ghl-own";
-  ConfirmPushes(Step(own));
-  ConfirmPushes(Step(Text(Change::kOptOut, 60 * kHour, "STOP")));
+  RecordThenStop("ghl-own");
 
   ContactFact alo = Fact("aloware", 90 * kHour);
   alo.external_id = "alo-2";

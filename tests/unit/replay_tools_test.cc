@@ -164,8 +164,7 @@ TEST(Redrive, AnOptOutIsReDrivenWhileAnyChannelItNamesIsOut) {
   lift.push.channel = "sms";
   out = one(lift);
   EXPECT_EQ(out.type, ev::kRedriveSkipped) << "the flag would clear call's opt-out";
-  ctx.channels["aloware"].clear();  // a one-flag system keeping no channel
-  lift.push.channel.clear();
+  ctx.channels["aloware"].clear();  // a one-flag system keeping no channel (a dialer only)
   out = one(lift);
   EXPECT_EQ(out.type, ev::kRedriveSkipped) << "nothing named, nothing cleared";
 }
