@@ -196,12 +196,31 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
   if (!linked) return;
   std::set<std::string> stated;
   for (const Consent& c : fact.consents) stated.insert(c.channels.begin(), c.channels.end());
-  // Set before (a link flipping back between two records of the person).
-  const std::set<std::string>* holds = ToldChannels(s, fact.system, fact.external_id);
-  auto pend = s.pending_consent.find(fact.system);
+  std::vector<std::string> chans = HeldToTell(s, ctx, fact.system, fact.external_id, stated, *out);
+  if (chans.empty()) return;
+  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, chans,
+                              "held opt-out told to a record of the person's new there",
+                              Whom(s, fact), target->second);
+  p.external_id = fact.external_id;  // the new record (its webhook linked it)
+  p.push_id += kNewRecordTag;
+  out->push_back(std::move(p));
+}
+
+// The channels a record of `system` new to the contact is told: those out
+// (after `decided`) but the ones `stated` by the record itself, those it is
+// known to hold (a link flipping back between two records of the person)
+// and those with an opt-out of the engine's on its way there (not refused:
+// the connector sends a contact's pushes in turn, and that one reaches the
+// records its system finds then); kept by the system, a one flag whole.
+std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ctx,
+                                    const std::string& system, const std::string& record,
+                                    const std::set<std::string>& stated,
+                                    const std::vector<DomainEvent>& decided) {
+  const std::set<std::string>* holds = ToldChannels(s, system, record);
+  auto pend = s.pending_consent.find(system);
   std::vector<std::string> held;
   for (const auto& [ch, consent] : s.consent) {
-    if (stated.count(ch) || (holds && holds->count(ch)) || !OptedOut(s, *out, ch, nullptr))
+    if (stated.count(ch) || (holds && holds->count(ch)) || !OptedOut(s, decided, ch, nullptr))
       continue;
     if (pend != s.pending_consent.end()) {
       auto p = pend->second.find(ch);
@@ -209,14 +228,50 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
     }
     held.push_back(ch);
   }
-  std::vector<std::string> chans = KeptBy(ctx, fact.system, held);
+  std::vector<std::string> chans = KeptBy(ctx, system, held);
+  if (chans.empty()) return {};
+  if (const auto* group = OneFlag(ctx, system)) chans.assign(group->begin(), group->end());
+  return chans;
+}
+
+// A record a push of the engine's answered with, new to the contact there:
+// an upsert's other than the link (staff deleted the linked record and the
+// upsert made another; the contact had none there yet, its system's
+// connector newly enabled), or one a text's push found or made anew
+// (DecideFoundAnew's contact.linked in `out`). Neither push carried
+// consent, so the record is told the held opt-outs as a new record is
+// (PushToNewRecord). Not where another contact holds the record (a phone
+// or email two people share). Its id is the report's:
+// "<contact>:<system>:0:opt_out" kNewRecordTag ":<the push's id>".
+void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
+                      std::vector<DomainEvent>* out) {
+  if (ok.type != ev::kPushSucceeded) return;
+  std::string record;
+  if (ok.op == "upsert") {
+    const std::string* link = Lookup(s.links, ok.system);
+    if (!link || *link != ok.external_id) record = ok.external_id;
+  } else {
+    for (const DomainEvent& e : *out)
+      if (e.type == ev::kContactLinked && e.system == ok.system && e.via == "search")
+        record = e.external_id;
+  }
+  auto target = ctx.targets.find(ok.system);
+  if (record.empty() || target == ctx.targets.end()) return;
+  std::vector<std::string> chans = HeldToTell(s, ctx, ok.system, record, {}, *out);
   if (chans.empty()) return;
-  if (const auto* group = OneFlag(ctx, fact.system)) chans.assign(group->begin(), group->end());
-  DomainEvent p = ConsentPush(s, fact, fact.system, /*opt_out=*/true, chans,
-                              "held opt-out told to a record of the person's new there",
-                              Whom(s, fact), target->second);
-  p.external_id = fact.external_id;  // the new record (its webhook linked it)
-  p.push_id += kNewRecordTag;
+  if (ctx.record_holder) {
+    const std::string holder = ctx.record_holder(ok.system, record);
+    if (!holder.empty() && holder != s.contact_id) return;
+  }
+  ContactFact made;  // no webhook: its tag is "0"
+  made.system = ok.system;
+  made.external_id = record;
+  made.kind = ContactFact::Kind::kUpsert;
+  DomainEvent p = ConsentPush(s, made, ok.system, /*opt_out=*/true, chans,
+                              "held opt-out told to a record a push of the engine's made or found",
+                              Whom(s, made), target->second);
+  p.external_id = record;
+  p.push_id.append(kNewRecordTag).append(":").append(ok.push_id);
   out->push_back(std::move(p));
 }
 

@@ -262,9 +262,12 @@ void DecideReportedConsent(const ContactState& s, const ContactFact& fact, const
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
   for (const auto& ch : SplitChannels(e.channel)) {
     // The system lifted it (refused, or over a channel that was not out):
-    // it holds the channel in.
+    // it holds the channel in, on a record its statement may not name (a
+    // text's id, a read back of every record), so no record of it is
+    // known to hold the channel any more.
     if (e.type == ev::kConsentConflict || e.type == ev::kConsentKnown) {
       s->known_consent[e.system][ch] = {false, e.source_time_us, false};
+      ForgetTold(s, e.system, ch);
       continue;
     }
     const bool out = e.type == ev::kOptedOut;

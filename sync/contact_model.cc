@@ -450,8 +450,11 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
     if (e.type == ev::kPushSucceeded && e.op == "classify") model::DecideClassified(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "opt_out") model::DecideReadAfterOptOut(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "read_consent") model::DecideReadBack(s, e, ctx, &out);
-    if (e.type == ev::kPushSucceeded && e.fields.count("answer.contact_id"))
+    if (e.type == ev::kPushSucceeded && e.op == "upsert") model::PushToRecordMade(s, e, ctx, &out);
+    if (e.type == ev::kPushSucceeded && e.fields.count("answer.contact_id")) {
       model::DecideFoundAnew(s, e, ctx, &out);
+      if (e.op != "upsert") model::PushToRecordMade(s, e, ctx, &out);  // the record it linked
+    }
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
     if (e.outcome == kRecipientOptedOut)
       model::DecideCarrierOptOut(s, e, ctx, ctx.now_us, &out);

@@ -185,9 +185,11 @@ struct ContactState {
   // channels each holds out: set by the contact's opt_out pushes there (the
   // answer's record and answer.ids, the push's channels). A channel is
   // forgotten on a system's records when an opt_in push of it there
-  // succeeds, and on every record when it is newly opted out (its pushes
-  // set it again). A record a fact newly links is told the held channels
-  // it is not known to hold (PushToNewRecord).
+  // succeeds or the system shows it in (consent.conflict, consent.known),
+  // and on every record when it is newly opted out (its pushes set it
+  // again). A record a fact newly links, or a push's answer names anew (an
+  // upsert's, a text's found anew), is told the held channels it is not
+  // known to hold (PushToNewRecord, PushToRecordMade).
   std::map<std::string, std::map<std::string, std::set<std::string>>> told;
   // What each system is believed to hold, from its facts and our pushes.
   std::map<std::string, std::map<std::string, std::string>> known;
@@ -324,7 +326,9 @@ std::vector<DomainEvent> Decide(const ContactState& state, const ContactFact& fa
 // per death (a re-driven send that dies again is reported again); an
 // answer is recorded (enrichment, classifier, read back); a message op
 // that found the person's record anew links the contact to it
-// (model::DecideFoundAnew).
+// (model::DecideFoundAnew); that record, and an upsert's answered other
+// than the contact's link there, is told the held opt-outs
+// (model::PushToRecordMade).
 std::vector<DomainEvent> DecideReport(const ContactState& state,
                                       const std::vector<DomainEvent>& report,
                                       const SyncContext& ctx);

@@ -65,7 +65,9 @@ namespace dfm {
 // there
 // 12: a contact keeps the records its opt-out pushes set (told)
 // 13: told keeps each record's channels; a new record's push links nothing
-inline constexpr uint32_t kContactRulesVersion = 13;
+// 14: a system showing a channel in (consent.conflict, consent.known)
+// forgets it on that system's records (told)
+inline constexpr uint32_t kContactRulesVersion = 14;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

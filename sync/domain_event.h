@@ -237,8 +237,10 @@ inline constexpr std::string_view kLinksNoRecordTag = ":duplicate";
 // so that no vendor's text in an id can pass for it.
 bool LinksNoRecord(const DomainEvent& e);
 // A consent push to a record a fact newly linked (sync/consent_pushes.cc,
-// PushToNewRecord) ends its push id with this, after the op: a re-drive of
-// it goes to that record and address still (sync/redrive.cc).
+// PushToNewRecord) ends its push id with this, after the op; one to a
+// record a push's answer named (PushToRecordMade) has it after the op,
+// then ":<that push's id>". A re-drive of either goes to that record and
+// address still (sync/redrive.cc).
 inline constexpr std::string_view kNewRecordTag = ":record";
 // Whether `e`'s push id carries `tag` (kLinksNoRecordTag, kNewRecordTag)
 // after its op opt_out, read by place as LinksNoRecord says.

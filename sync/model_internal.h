@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,18 @@ void ForgetTold(ContactState* s, const std::string& system, const std::string& c
 // holds out there.
 void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                      std::vector<DomainEvent>* out);
+// consent_pushes.cc: the held opt-outs a record of `system` new to the
+// contact is told (none stated by `stated`, known held there, or on their
+// way there); empty: none.
+std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ctx,
+                                    const std::string& system, const std::string& record,
+                                    const std::set<std::string>& stated,
+                                    const std::vector<DomainEvent>& decided);
+// consent_pushes.cc: a record a push's answer names (`ok`, push.succeeded:
+// an upsert's record other than the contact's link there; a text's record
+// found anew, linked by `out`'s contact.linked) told the held opt-outs.
+void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
+                      std::vector<DomainEvent>* out);
 // DecideConsent for a statement a push's report made (a carrier's refusal,
 // a classifier's verdict): its fact has no webhook (its tag is "0"), so the
 // pushes it requests are named after the report, ":<how>:<report_push_id>",

@@ -160,6 +160,7 @@ inline void ConsentRulesTest::ExpectAReplayGivesTheSameState() {
       EXPECT_EQ(a.out, k.out) << system << " " << ch;
       EXPECT_EQ(a.permanent, k.permanent) << system << " " << ch;
     }
+  EXPECT_EQ(again.told, state_.told);
 }
 
 }  // namespace dfm::testing_consent

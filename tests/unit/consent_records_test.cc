@@ -171,5 +171,164 @@ TEST_F(ConsentRulesTest, ARecordKnownToHoldOneOptOutIsToldAnother) {
   EXPECT_EQ(told[0].external_id, "ghl-b");
 }
 
+// Staff cleared SMS DND on a record known to hold it (its webhook: a
+// consent.conflict), and GoHighLevel refused the engine's push setting it
+// again: no record there is known to hold it any more (the system's
+// statement may not name the record: a read back covers all), and each is
+// told when it links again.
+TEST_F(ConsentRulesTest, ARecordThatLiftedItsDndIsToldAgainWhenItLinksAgain) {
+  RecordThenStop("ghl-own", "ghl-own,ghl-b");
+  ContactFact b = Fact("ghl", 70 * kHour);
+  b.external_id = "ghl-b";
+  ASSERT_TRUE(Of(Step(b), ev::kPushRequested, "opt_out").empty()) << "set before";
+  ContactFact lift = Dnd("ghl", Change::kOptIn, 80 * kHour);
+  lift.external_id = "ghl-own";
+  auto es = Step(lift);
+  ASSERT_EQ(Of(es, ev::kConsentConflict).size(), 1u);
+  auto held = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(held.size(), 1u) << "set again where it was lifted";
+  DomainEvent refused = held[0];
+  refused.type = std::string(ev::kPushAttempted);
+  refused.outcome = "refused";
+  Record({refused});
+  EXPECT_EQ(ToldChannels(state_, "ghl", "ghl-own"), nullptr) << "it said sms is in";
+  EXPECT_EQ(ToldChannels(state_, "ghl", "ghl-b"), nullptr) << "GoHighLevel holds sms in";
+
+  ContactFact b2 = Fact("ghl", 85 * kHour);
+  b2.external_id = "ghl-b";
+  auto to_b = Of(Step(b2), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(to_b.size(), 1u);
+  EXPECT_EQ(to_b[0].external_id, "ghl-b");
+  ConfirmPushes(to_b, "ghl-b");
+  ContactFact back = Fact("ghl", 90 * kHour);
+  back.external_id = "ghl-own";
+  auto told = Of(Step(back), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].external_id, "ghl-own");
+  EXPECT_TRUE(EndsWith(told[0].push_id, ":record")) << told[0].push_id;
+  ExpectAReplayGivesTheSameState();
+}
+
+// What an upsert of the engine's answered: `up` succeeded with `record`.
+DomainEvent Answered(DomainEvent up, const std::string& record) {
+  up.type = std::string(ev::kPushSucceeded);
+  up.external_id = record;
+  return up;
+}
+
+// The engine's upsert of `system` that `es` asks for.
+DomainEvent UpsertTo(const std::vector<DomainEvent>& es, const std::string& system) {
+  for (const auto& e : es)
+    if (e.type == ev::kPushRequested && e.op == "upsert" && e.system == system) return e;
+  ADD_FAILURE() << "no upsert to " << system;
+  return {};
+}
+
+// Staff deleted the person's GoHighLevel record after the STOP; an Aloware
+// edit's upsert made another (GoHighLevel's upsert answers its id). The
+// upsert carried no DND: the record is told the held opt-out, once.
+TEST_F(ConsentRulesTest, AnUpsertThatMakesANewRecordTellsItTheHeldOptOut) {
+  RecordThenStop("ghl-own");
+  ContactFact edit = Fact("aloware", 70 * kHour);
+  edit.external_id = "alo-1";
+  edit.fields["first_name"] = "Ann";
+  DomainEvent up = UpsertTo(Step(edit), "ghl");
+  ASSERT_EQ(up.external_id, "ghl-own");
+  const DomainEvent ok = Answered(up, "ghl-made");
+
+  auto told = Of(DecideReport(state_, {ok}, ctx_), ev::kPushRequested, "opt_out");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].system, "ghl");
+  EXPECT_EQ(told[0].external_id, "ghl-made");
+  EXPECT_EQ(told[0].channel, "sms");
+  EXPECT_EQ(told[0].priority, 10);
+  EXPECT_EQ(told[0].push_id, "c1:ghl:0:opt_out:record:" + up.push_id);
+  EXPECT_TRUE(HasOptOutTag(told[0], kNewRecordTag));
+  EXPECT_FALSE(LinksNoRecord(told[0]));
+  Record({ok});
+  ConfirmPushes(Record(told));
+  EXPECT_EQ(state_.links["ghl"], "ghl-made");
+  const std::set<std::string>* holds = ToldChannels(state_, "ghl", "ghl-made");
+  ASSERT_NE(holds, nullptr);
+  EXPECT_TRUE(holds->count("sms"));
+
+  EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "the link now: asked once";
+  ContactFact its = Fact("ghl", 80 * kHour);
+  its.external_id = "ghl-made";
+  EXPECT_TRUE(Of(Step(its), ev::kPushRequested, "opt_out").empty()) << "told already";
+  ExpectAReplayGivesTheSameState();
+}
+
+// Aloware's is_dnc is one flag: a contact its upsert made is told it whole.
+TEST_F(ConsentRulesTest, AnUpsertToANewOneFlagRecordTellsItWhole) {
+  RecordThenStop("ghl-own");
+  ContactFact edit = Fact("ghl", 70 * kHour);
+  edit.external_id = "ghl-own";
+  edit.fields["first_name"] = "Ann";
+  DomainEvent up = UpsertTo(Step(edit), "aloware");
+  auto told = Of(DecideReport(state_, {Answered(up, "alo-new")}, ctx_), ev::kPushRequested);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].op, "opt_out");
+  EXPECT_EQ(told[0].system, "aloware");
+  EXPECT_EQ(told[0].external_id, "alo-new");
+  EXPECT_EQ(told[0].channel, "call,sms");
+}
+
+// Nothing is asked where the upsert's record is the link, is known to hold
+// the opt-out (a consent push set it), is another contact's (a number two
+// people share), or has the opt-out on its way (the pending push reaches
+// the records GoHighLevel finds when it is sent).
+TEST_F(ConsentRulesTest, AnUpsertsRecordIsNotToldWhatItHoldsOrIsNotThePersons) {
+  RecordThenStop("ghl-own", "ghl-own,ghl-set");
+  ContactFact edit = Fact("aloware", 70 * kHour);
+  edit.external_id = "alo-1";
+  edit.fields["first_name"] = "Ann";
+  DomainEvent up = UpsertTo(Step(edit), "ghl");
+  EXPECT_TRUE(DecideReport(state_, {Answered(up, "ghl-own")}, ctx_).empty()) << "the link";
+  EXPECT_TRUE(DecideReport(state_, {Answered(up, "ghl-set")}, ctx_).empty()) << "set";
+  ctx_.record_holder = [](const std::string&, const std::string& id) {
+    return std::string(id == "ghl-bo" ? "c2" : "c1");
+  };
+  EXPECT_TRUE(DecideReport(state_, {Answered(up, "ghl-bo")}, ctx_).empty()) << "Bo's";
+  EXPECT_EQ(DecideReport(state_, {Answered(up, "ghl-x")}, ctx_).size(), 1u) << "the person's";
+
+  ContactFact email_out = Fact("verity", 95 * kHour);  // an unsubscribe
+  Consent c;
+  c.change = Change::kOptOut;
+  c.channels = {"email"};
+  c.reason = "unsubscribe";
+  email_out.consents.push_back(c);
+  auto pending = Of(Step(email_out), ev::kPushRequested, "opt_out");
+  ASSERT_FALSE(pending.empty()) << "email's opt-out on its way to GoHighLevel";
+  auto told = Of(DecideReport(state_, {Answered(up, "ghl-x")}, ctx_), ev::kPushRequested);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].channel, "sms") << "email is on its way";
+}
+
+// A text's push found the person's GoHighLevel record gone and wrote to
+// another it found or made (answer.contact_id), which it links: that
+// record is told the held opt-out too.
+TEST_F(ConsentRulesTest, ARecordATextFoundAnewIsToldTheHeldOptOut) {
+  RecordThenStop("ghl-own");
+  DomainEvent ok;
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.contact_id = "c1";
+  ok.system = "ghl";
+  ok.op = "message";
+  ok.push_id = "c1:ghl:message:k1";
+  ok.message_key = "k1";
+  ok.external_id = "msg-1";
+  ok.fields["answer.contact_id"] = "ghl-anew";
+  ok.fields["answer.gone"] = "ghl-own";
+  auto es = DecideReport(state_, {ok}, ctx_);
+  ASSERT_EQ(Of(es, ev::kContactLinked).size(), 1u);
+  auto told = Of(es, ev::kPushRequested, "opt_out");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].external_id, "ghl-anew");
+  EXPECT_EQ(told[0].channel, "sms");
+  EXPECT_EQ(told[0].push_id, "c1:ghl:0:opt_out:record:c1:ghl:message:k1");
+  EXPECT_TRUE(HasOptOutTag(told[0], kNewRecordTag));
+}
+
 }  // namespace
 }  // namespace dfm

@@ -73,5 +73,54 @@ TEST_F(ContactReportTest, ARecordATextFoundAnewIsLinkedAndTheNextTextGoesThere) 
   EXPECT_EQ(client->pushes[2].req.external_id, "alo-new");
 }
 
+// Staff deleted Ann's Aloware contact after her STOP; her next GoHighLevel
+// edit's upsert made another by her number (Aloware answers its id), with
+// no DNC flag: the report's decision tells it, as an order to that record.
+TEST_F(ContactReportTest, ARecordAnUpsertMadeIsToldTheHeldOptOut) {
+  env_->ctx.channels["aloware"] = {"sms", "call"};  // as its registration says
+  env_->ctx.one_flag = {"aloware"};
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartSyncTo(client);
+  size_t answered = 0;
+  auto answer_all = [&](const std::string& record) {
+    while (answered < client->pushes.size()) {
+      client->Answer(answered++, 200, record);
+      sched_->run();
+    }
+  };
+  AppendPersonWebhook("a", "0", "Ann");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  answer_all("alo-a");
+  DeliverWebhook(
+      router, "ghl", "ghl/InboundMessage.json",
+      {{"webhookId", "t-s"}, {"contactId", "ghl-a"}, {"messageId", "m-s"}, {"body", "STOP"}},
+      "t-s");
+  ASSERT_GT(client->pushes.size(), answered);
+  answer_all("alo-a");
+  bool stopped = false;
+  for (const auto& c : client->pushes) stopped = stopped || c.req.op == "opt_out";
+  ASSERT_TRUE(stopped);
+
+  AppendPersonWebhook("a", "1", "Annie");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), answered + 1);
+  ASSERT_EQ(client->pushes.back().req.op, "upsert");
+  ASSERT_EQ(client->pushes.back().req.external_id, "alo-a");
+  client->Answer(answered++, 200, "alo-new");
+  sched_->run();
+
+  ASSERT_EQ(client->pushes.size(), answered + 1) << "the new record is told";
+  const PushRequest& told = client->pushes.back().req;
+  EXPECT_EQ(told.op, "opt_out");
+  EXPECT_EQ(told.external_id, "alo-new");
+  EXPECT_EQ(told.channel, "call,sms");
+  EXPECT_NE(told.push_id.find(":0:opt_out:record:"), std::string::npos) << told.push_id;
+  client->Answer(answered++, 200, "alo-new");
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), answered) << "asked once";
+}
+
 }  // namespace
 }  // namespace dfm

@@ -189,6 +189,13 @@ TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
   EXPECT_EQ(out[0].fields.at("phone"), "+12055550199");
   EXPECT_TRUE(HasOptOutTag(out[0], kNewRecordTag)) << out[0].push_id;
   EXPECT_FALSE(LinksNoRecord(out[0]));
+  RedriveItem made = told;  // one to a record an upsert's answer named
+  made.push.push_id = "c1:aloware:0:opt_out:record:c1:aloware:70";
+  out = Redrive1(s, made, 48);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  EXPECT_EQ(out[0].external_id, "al-new");
+  EXPECT_TRUE(HasOptOutTag(out[0], kNewRecordTag)) << out[0].push_id;
   s.told["aloware"]["al-new"] = {"sms"};  // set since (its webhook's turn came first)
   out = Redrive1(s, told, 47);
   ASSERT_EQ(out.size(), 1u);
