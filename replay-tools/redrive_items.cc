@@ -75,9 +75,11 @@ Status DeadLetterItem(const EventLog& log, const std::string& tenant, const Even
 }
 
 // A push the rules call for now that the webhook's decision did not request:
-// the one posted, by contact and PushKey (system, op, message, channel), so
-// that two missing pushes of one webhook (two messages of a batch) are each
-// re-driven once, never one of them twice.
+// the one posted, by contact and PushKey (system, op, message, channel,
+// place), then, where several of the webhook's facts call for such a push
+// (two facts' upserts, a message's statuses), by its push id (as `dfm
+// replay --json` prints it), so that two missing pushes of one webhook are
+// each re-driven once, never one of them twice.
 Status MissingItem(const EventLog& log, const std::string& tenant, const Event& webhook,
                    const RedriveItem& posted, const ReplayOptions& base, RedriveItem* out,
                    std::string* why) {
@@ -90,19 +92,30 @@ Status MissingItem(const EventLog& log, const std::string& tenant, const Event& 
   ReplayPlan plan;
   Status s = PlanReplay(log, o, &plan);
   if (!s.ok()) return s;
+  const PushDiff* found = nullptr;
+  int alike = 0;
   for (const auto& d : plan.diffs) {
-    if (d.kind != "missing" || d.webhook_seq != webhook.seq || d.now.op != posted.push.op ||
-        d.now.message_key != posted.push.message_key || d.now.channel != posted.push.channel ||
-        d.contact.contact_id != posted.contact_id)
+    if (d.kind != "missing" || d.webhook_seq != webhook.seq ||
+        d.contact.contact_id != posted.contact_id || PushKey(d.now) != PushKey(posted.push))
       continue;
-    out->contact_id = posted.contact_id;
-    out->cause = webhook.id.ToString();
-    out->push = d.now;
-    out->asked_at_us = d.webhook_at_us;
+    alike++;
+    if (!found || (!posted.push.push_id.empty() && d.now.push_id == posted.push.push_id))
+      found = &d;
+  }
+  if (alike > 1 && found->now.push_id != posted.push.push_id) {
+    *why = "several of that webhook's facts call for a missing " + posted.push.op + " push to " +
+           posted.push.system + ": name it by its push_id";
     return Status::OK();
   }
-  *why = "the rules call for no missing " + posted.push.op + " push to " + posted.push.system +
-         " for that webhook and contact (done, re-driven already, or never due)";
+  if (!found) {
+    *why = "the rules call for no missing " + posted.push.op + " push to " + posted.push.system +
+           " for that webhook and contact (done, re-driven already, or never due)";
+    return Status::OK();
+  }
+  out->contact_id = posted.contact_id;
+  out->cause = webhook.id.ToString();
+  out->push = found->now;
+  out->asked_at_us = found->webhook_at_us;
   return Status::OK();
 }
 
@@ -171,6 +184,10 @@ Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
       s = OptOutItem(log, tenant, cause, item, &out, &why);
     } else if (webhook) {
       s = MissingItem(log, tenant, cause, item, base, &out, &why);
+      for (const RedriveItem& before : rebuilt->items)
+        if (why.empty() && before.cause == out.cause && before.contact_id == out.contact_id &&
+            before.push.push_id == out.push.push_id)
+          why = "another item of this request names the same missing push";
     } else {
       why = "its cause is a " + cause.type + ", neither a push nor a webhook";
     }

@@ -43,9 +43,22 @@ std::string SettledKey(const EventId& webhook) {
   return std::string(webhook.AsBytes()) + "/settled";
 }
 
-std::string PushKey(const DomainEvent& p) {
-  return p.system + "\n" + p.op + "\n" + p.message_key + "\n" + p.channel;
+bool IsSettledKey(const std::string& key) {
+  constexpr std::string_view kSettled = "/settled";
+  return key.size() >= kSettled.size() &&
+         key.compare(key.size() - kSettled.size(), kSettled.size(), kSettled) == 0;
 }
+
+}  // namespace
+
+std::string PushKey(const DomainEvent& p) {
+  const char* place = HasOptOutTag(p, kNewRecordTag) ? "record"
+                      : LinksNoRecord(p)             ? "duplicate"
+                                                     : "";
+  return p.system + "\n" + p.op + "\n" + p.message_key + "\n" + p.channel + "\n" + place;
+}
+
+namespace {
 
 bool InContacts(const std::vector<ContactMatch>& cs, const ContactMatch& c) {
   if (cs.empty()) return true;
@@ -198,11 +211,14 @@ Status GatherFacts(const EventLog& log, const ReplayOptions& o, MappingsView& ma
 }
 
 // The key of a push a replay asked to re-drive: its tenant, cause (the
-// webhook's id), contact and PushKey (system, op, message, channel), so
-// that re-driving one contact's push, or one message's, hides no other's.
+// webhook's id), contact, PushKey and fact (each item is the push the
+// rules call for now, numbered as the replay numbers the webhook's facts),
+// so that re-driving one contact's push, one message's or one fact's hides
+// no other's.
 std::string RedrivenKey(const std::string& tenant, const std::string& cause,
                         const std::string& contact_id, const DomainEvent& push) {
-  return tenant + "\n" + cause + "\n" + contact_id + "\n" + PushKey(push);
+  return tenant + "\n" + cause + "\n" + contact_id + "\n" + PushKey(push) + "\n" +
+         std::to_string(push.fact_index);
 }
 
 // Pushes a replay already asked to re-drive (RedrivenKey): not missing
@@ -248,16 +264,45 @@ std::vector<DomainEvent> DecodeCauses(const std::vector<Event>& stream,
   return decoded;
 }
 
+// The PushKeys one side holds for more than one of the webhook's facts
+// (two facts of a batch asking the same of one system): those are told
+// apart by fact too. A re-drive keeps its push's fact, so it still takes
+// that push's place.
+std::set<std::string> KeysOfSeveralFacts(const std::vector<const DomainEvent*>& then,
+                                         const std::vector<DomainEvent>& now) {
+  std::set<std::string> several;
+  std::map<std::string, uint32_t> first_then, first_now;
+  auto note = [&several](std::map<std::string, uint32_t>* first, const DomainEvent& d) {
+    auto [it, fresh] = first->emplace(PushKey(d), d.fact_index);
+    if (!fresh && it->second != d.fact_index) several.insert(it->first);
+  };
+  for (const DomainEvent* d : then) note(&first_then, *d);
+  for (const auto& d : now) note(&first_now, d);
+  return several;
+}
+
 // One webhook's pushes for a contact, as they were (`then`) and as they are
 // decided now: the same, different, missing (or re-driven since) or extra.
+// Matched by PushKey, and by fact where a key is asked by several facts;
+// not for a settled fact (the router numbered its facts at the settlement,
+// the replay at the webhook).
 void ComparePushes(const ReplayOptions& o, const ContactMatch& c, const FactAt& fact,
                    const std::vector<DomainEvent>& then,
                    const std::vector<DomainEvent>& pending_now,
                    const std::set<std::string>& requested, ReplayPlan* plan) {
-  std::map<std::string, DomainEvent> then_by_key, now_by_key;
+  std::vector<const DomainEvent*> then_kept;
   for (const auto& d : then)
-    if (o.system.empty() || d.system == o.system) then_by_key[PushKey(d)] = d;
-  for (const auto& d : pending_now) now_by_key[PushKey(d)] = d;
+    if (o.system.empty() || d.system == o.system) then_kept.push_back(&d);
+  const std::set<std::string> several =
+      IsSettledKey(fact.key) ? std::set<std::string>{} : KeysOfSeveralFacts(then_kept, pending_now);
+  auto key = [&several](const DomainEvent& d) {
+    std::string k = PushKey(d);
+    if (several.count(k)) k += "\n" + std::to_string(d.fact_index);
+    return k;
+  };
+  std::map<std::string, DomainEvent> then_by_key, now_by_key;
+  for (const DomainEvent* d : then_kept) then_by_key[key(*d)] = *d;
+  for (const auto& d : pending_now) now_by_key[key(d)] = d;
   for (const auto& [k, d] : now_by_key) {
     auto t = then_by_key.find(k);
     if (t == then_by_key.end() &&

@@ -78,6 +78,12 @@ struct ReplayPlan {
 
 Status PlanReplay(const EventLog& log, const ReplayOptions& options, ReplayPlan* plan);
 
+// What a replay matches a webhook's pushes for a contact by (then against
+// now): system, op, message key, channels, and where a consent push goes
+// (a new record's, a duplicate's; a re-drive keeps it). Where one side has
+// a key for several of the webhook's facts, the fact index too.
+std::string PushKey(const DomainEvent& push);
+
 struct DeadLetterFilter {
   std::string push_id;  // one push; empty: all that match the rest
   std::string system;

@@ -1193,6 +1193,20 @@ EventDraft VerityHello() {
   return WebhookDraft("default", w);
 }
 
+// VerityHello appended to `b`, and the contact it made (created, nothing
+// pushed then): the contact's id; *hook is the webhook's.
+std::string HelloMadeAContact(Built* b, EventId* hook) {
+  AppendOutcome o;
+  EXPECT_TRUE(b->log.Append(VerityHello(), &o).ok());
+  *hook = o.id;
+  const std::string contact = NewContactId(o.id);
+  DomainEvent created = Ev(ev::kContactCreated, "verity");
+  created.contact_id = contact;
+  created.fields["phone"] = "+12055550142";
+  b->Add(created, o.id);
+  return contact;
+}
+
 TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   Built b;
   EventDraft hook = VerityHello();
@@ -1254,19 +1268,103 @@ TEST(Replay, PushesRequestedThenAreComparedWithTheCurrentRules) {
   EXPECT_TRUE(plan.diffs.empty()) << "--system keeps only pushes to that system";
 }
 
+// Two facts of one webhook that asked the same of one system then (two
+// upserts to Aloware, a batch's): each is matched with its own fact's, so
+// the one the rules call for no more is told extra, not taken for the other.
+TEST(Replay, PushesOfTwoFactsOfOneWebhookAreToldApart) {
+  Built b;
+  EventId hook;
+  HelloMadeAContact(&b, &hook);
+  AlowareReplay setup;
+  ReplayPlan first;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &first).ok());
+  ASSERT_EQ(first.diffs.size(), 1u);
+  ASSERT_EQ(first.diffs[0].kind, "missing");
+  const DomainEvent upsert = first.diffs[0].now;  // fact 0's, as the rules call for it
+  ASSERT_EQ(upsert.op, "upsert");
+  ASSERT_EQ(upsert.fact_index, 0u);
+  DomainEvent second = upsert;  // fact 1's: the rules call for none now
+  second.fact_index = 1;
+  second.push_id += ".1";
+  second.fields["first_name"] = "Ann";
+  b.Add(upsert, hook);
+  b.Add(second, hook);
+
+  ReplayPlan plan;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
+  EXPECT_EQ(plan.same, 1u);
+  ASSERT_EQ(plan.diffs.size(), 1u);
+  EXPECT_EQ(plan.diffs[0].kind, "extra");
+  EXPECT_EQ(plan.diffs[0].then.fact_index, 1u);
+  EXPECT_EQ(plan.diffs[0].then.fields.at("first_name"), "Ann");
+}
+
+// A HaloPSA batch updating one user twice, each update asking Aloware for
+// an upsert that the log holds neither of: two missing pushes, each
+// re-driven once (by its push id); an item naming neither, or one named
+// twice, is refused.
+TEST(Replay, TwoFactsMissingTheSamePushAreEachReDrivenOnce) {
+  Built b;
+  WebhookReceived w;
+  w.system = "halopsa";
+  w.provider_event_id = "batch-1";
+  w.body = R"([{"id":"e1","event":"user updated","object_id":1,"user":{"id":1,"firstname":"Ann",)"
+           R"("emailaddress":"ann@umbrella-labs.com"}},)"
+           R"({"id":"e2","event":"user updated","object_id":1,"user":{"id":1,"firstname":"Annie",)"
+           R"("emailaddress":"ann@umbrella-labs.com"}}])";
+  AppendOutcome o;
+  ASSERT_TRUE(b.log.Append(WebhookDraft("default", w), &o).ok());
+  const std::string contact = NewContactId(o.id);
+  DomainEvent created = Ev(ev::kContactCreated, "halopsa");
+  created.contact_id = contact;
+  created.external_id = "1";
+  created.fields = {{"email", "ann@umbrella-labs.com"}, {"first_name", "Ann"}};
+  b.Add(created, o.id);
+  AlowareReplay setup;
+  setup.options.context = [](const std::string&) {
+    SyncContext ctx;
+    ctx.conversations.clear();
+    ctx.targets["aloware"] = {"first_name", "email"};
+    return ctx;
+  };
+  ReplayPlan plan;
+  ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
+  ASSERT_EQ(plan.diffs.size(), 2u) << "one per fact";
+  for (uint32_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(plan.diffs[i].kind, "missing");
+    EXPECT_EQ(plan.diffs[i].now.op, "upsert");
+    EXPECT_EQ(plan.diffs[i].now.fact_index, i);
+  }
+  auto asked = RedriveMissing(plan, "r");
+  ASSERT_EQ(asked.size(), 1u);
+  const ReplayRequest request = asked.begin()->second;
+  ASSERT_EQ(request.items.size(), 2u);
+  ReplayRequest rebuilt;
+  ASSERT_TRUE(RebuildRedriveItems(b.log, "default", request, setup.options, &rebuilt).ok());
+  ASSERT_EQ(rebuilt.items.size(), 2u);
+  EXPECT_EQ(rebuilt.items[0].push.fields.at("first_name"), "Ann");
+  EXPECT_EQ(rebuilt.items[1].push.fields.at("first_name"), "Annie");
+
+  ReplayRequest nameless = request, none;
+  nameless.items[1].push.push_id.clear();
+  Status st = RebuildRedriveItems(b.log, "default", nameless, setup.options, &none);
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("name it by its push_id"), std::string::npos) << st.message();
+  ReplayRequest twice = request, refused;
+  twice.items[1] = twice.items[0];
+  st = RebuildRedriveItems(b.log, "default", twice, setup.options, &refused);
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("names the same missing push"), std::string::npos) << st.message();
+}
+
 // A push missing then, and a replay that re-drove another push of the same
 // webhook, system and op (another message, or another contact of a
 // batched webhook): this one is still missing, not counted re-driven; the
 // replay that names it is.
 TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
   Built b;
-  AppendOutcome o;
-  ASSERT_TRUE(b.log.Append(VerityHello(), &o).ok());
-  const std::string contact = NewContactId(o.id);
-  DomainEvent created = Ev(ev::kContactCreated, "verity");
-  created.contact_id = contact;
-  created.fields["phone"] = "+12055550142";
-  b.Add(created, o.id);  // and no push to Aloware then
+  EventId hook;
+  const std::string contact = HelloMadeAContact(&b, &hook);  // and no push to Aloware then
   AlowareReplay setup;
   ReplayPlan plan;
   ASSERT_TRUE(PlanReplay(b.log, setup.options, &plan).ok());
@@ -1277,7 +1375,7 @@ TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
   auto redrive = [&](const std::string& contact_id, const std::string& message_key) {
     ReplayRequest r;
     r.reason = "support";
-    RedriveItem item{contact_id, o.id.ToString(), missing, 0};
+    RedriveItem item{contact_id, hook.ToString(), missing, 0};
     item.push.message_key = message_key;
     r.items.push_back(item);
     AppendOutcome out;
@@ -1293,7 +1391,7 @@ TEST(Replay, ARedriveHidesOnlyThePushItNamed) {
   // one of another message is refused, not rebuilt as this one (two posted
   // would have re-driven one of them twice).
   ReplayRequest posted;
-  RedriveItem other{contact, o.id.ToString(), missing, 0};
+  RedriveItem other{contact, hook.ToString(), missing, 0};
   other.push.message_key = "verity:another-message";
   posted.items.push_back(other);
   ReplayRequest rebuilt;
