@@ -250,10 +250,11 @@ void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncCo
   if (ok.op == "upsert") {
     const std::string* link = Lookup(s.links, ok.system);
     if (!link || *link != ok.external_id) record = ok.external_id;
-  } else {
-    for (const DomainEvent& e : *out)
-      if (e.type == ev::kContactLinked && e.system == ok.system && e.via == "search")
-        record = e.external_id;
+  } else if (const std::string* found = Lookup(ok.fields, "answer.contact_id")) {
+    for (const DomainEvent& e : *out)  // DecideFoundAnew linked it
+      if (e.type == ev::kContactLinked && e.system == ok.system && e.via == "search" &&
+          e.external_id == *found)
+        record = *found;
   }
   auto target = ctx.targets.find(ok.system);
   if (record.empty() || target == ctx.targets.end()) return;

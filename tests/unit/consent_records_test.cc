@@ -328,6 +328,17 @@ TEST_F(ConsentRulesTest, ARecordATextFoundAnewIsToldTheHeldOptOut) {
   EXPECT_EQ(told[0].channel, "sms");
   EXPECT_EQ(told[0].push_id, "c1:ghl:0:opt_out:record:c1:ghl:message:k1");
   EXPECT_TRUE(HasOptOutTag(told[0], kNewRecordTag));
+  DomainEvent other = ok;  // another text's answer, whose record is not linked
+  other.push_id = "c1:ghl:message:k2";
+  other.fields["answer.gone"] = "ghl-older";
+  other.fields["answer.contact_id"] = "ghl-other";
+  EXPECT_EQ(Of(DecideReport(state_, {ok, other}, ctx_), ev::kPushRequested).size(), 1u)
+      << "the link is the first answer's: told for it alone";
+  Record({ok});
+  ConfirmPushes(Record(es));
+  EXPECT_EQ(state_.links["ghl"], "ghl-anew");
+  EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "linked and told: asked once";
+  ExpectAReplayGivesTheSameState();
 }
 
 }  // namespace
