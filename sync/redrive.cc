@@ -246,6 +246,14 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
   if (asked.op == "message" || asked.op == "call" || asked.op == "message_status") {
     if (asked.op != "message_status" && TargetHasMessage(s, asked.message_key, asked.system))
       return skipped(asked.system + " already has the message");
+    // A delivery told after the message was read would move it back (one
+    // webhook's statuses, each missing, are re-driven in order: the read
+    // goes).
+    auto m = s.messages.find(asked.message_key);
+    auto status = asked.fields.find("status");
+    if (asked.op == "message_status" && status != asked.fields.end() &&
+        status->second == "delivered" && m != s.messages.end() && m->second.status == "read")
+      return skipped("the message was read since: its delivery is not told after that");
     return {p};
   }
   return {p};  // note, tags, lists, mark_dnc: as they were asked

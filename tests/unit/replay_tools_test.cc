@@ -202,6 +202,28 @@ TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
   EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "it holds them already";
 }
 
+// A message's delivery re-driven after it was read is not told (it would
+// move the message back); its read is.
+TEST(Redrive, ADeliveryIsNotToldAfterTheMessageWasRead) {
+  ContactState s = Existing();
+  s.messages["verity:m1"].status = "read";
+  RedriveItem delivered = Item("ghl", "message_status");
+  delivered.push.message_key = "verity:m1";
+  delivered.push.fields = {{"message_id", "ghl-m1"}, {"status", "delivered"}};
+  auto out = Redrive1(s, delivered, 52);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  RedriveItem read = delivered;
+  read.push.fields["status"] = "read";
+  out = Redrive1(s, read, 53);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  s.messages["verity:m1"].status = "delivered";
+  out = Redrive1(s, delivered, 54);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+}
+
 // A send its campaign withdrew (cancelled while it waited; its attempt on
 // the wire then dead-lettered) is never re-driven.
 TEST(Redrive, ASendItsCampaignWithdrewIsNotReSent) {
