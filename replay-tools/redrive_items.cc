@@ -184,9 +184,11 @@ Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
       s = OptOutItem(log, tenant, cause, item, &out, &why);
     } else if (webhook) {
       s = MissingItem(log, tenant, cause, item, base, &out, &why);
+      // The same diff rebuilt twice (push ids alone do not tell: a fact's
+      // consent pushes to one target share one, whatever their channels).
       for (const RedriveItem& before : rebuilt->items)
         if (why.empty() && before.cause == out.cause && before.contact_id == out.contact_id &&
-            before.push.push_id == out.push.push_id)
+            before.push == out.push)
           why = "another item of this request names the same missing push";
     } else {
       why = "its cause is a " + cause.type + ", neither a push nor a webhook";
