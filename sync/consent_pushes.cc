@@ -276,6 +276,35 @@ void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncCo
   out->push_back(std::move(p));
 }
 
+// A fact's consent statements are decided one by one, each against the
+// same state, and a statement's new and repeated channels apart, so two
+// pushes to one target with one op and tag can be asked (GoHighLevel's
+// DND webhook: active channels and permanent ones, two statements; an
+// identity conflict's opt-out over a channel a candidate's system never
+// confirmed): they share one push id, which the contact actor, the
+// connector and pending_consent each hold once, so the second's channels
+// would never be sent and stay on their way for ever. Each such push from
+// `from` on is merged into the first of its id: their channels in the
+// order first asked, the first's reason and fields.
+void MergeConsentPushes(std::vector<DomainEvent>* out, size_t from) {
+  for (size_t i = from; i < out->size(); ++i) {
+    DomainEvent& p = (*out)[i];
+    if (p.type != ev::kPushRequested || (p.op != "opt_out" && p.op != "opt_in")) continue;
+    for (size_t j = i + 1; j < out->size();) {
+      const DomainEvent& q = (*out)[j];
+      if (q.type != ev::kPushRequested || q.push_id != p.push_id) {
+        ++j;
+        continue;
+      }
+      std::vector<std::string> chans = SplitChannels(p.channel);
+      for (const auto& ch : SplitChannels(q.channel))
+        if (std::find(chans.begin(), chans.end(), ch) == chans.end()) chans.push_back(ch);
+      p.channel = JoinChannels(chans);
+      out->erase(out->begin() + static_cast<std::ptrdiff_t>(j));
+    }
+  }
+}
+
 // A repeated opt-out (the channel is out already): every target but the
 // fact's own system that has not confirmed it (known_consent: a 2xx on its
 // opt-out push, or its own webhook showing it) is told again (issue 46: a

@@ -257,6 +257,7 @@ void DecideReportedConsent(const ContactState& s, const ContactFact& fact, const
   for (size_t i = first; i < out->size(); ++i)
     if (!(*out)[i].push_id.empty() && (*out)[i].type == ev::kPushRequested)
       (*out)[i].push_id.append(":").append(how).append(":").append(report_push_id);
+  MergeConsentPushes(out, first);
 }
 
 void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {

@@ -54,6 +54,10 @@ void ForgetTold(ContactState* s, const std::string& system, const std::string& c
 // holds out there.
 void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncContext& ctx,
                      std::vector<DomainEvent>* out);
+// consent_pushes.cc: consent pushes from `from` on sharing a push id (one
+// fact's statements asking one target the same) merged into the first,
+// their channels joined: one push per id.
+void MergeConsentPushes(std::vector<DomainEvent>* out, size_t from);
 // consent_pushes.cc: the held opt-outs a record of `system` new to the
 // contact is told (none stated by `stated`, known held there, or on their
 // way there); empty: none.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -126,7 +127,7 @@ class ConsentRulesTest : public ::testing::Test {
   }
   bool SmsOut() const { return IsOptedOut(state_, "sms"); }
   // The log's decisions, through the codec and applied again, give the
-  // same consent state.
+  // same consent state; no two pushes asked share an id.
   void ExpectAReplayGivesTheSameState();
 
   SyncContext ctx_;
@@ -139,6 +140,12 @@ class ConsentRulesTest : public ::testing::Test {
 inline void ConsentRulesTest::ExpectAReplayGivesTheSameState() {
   ContactState again;
   uint64_t seq = 0;
+  std::set<std::string> asked;  // one push per id (MergeConsentPushes)
+  for (const auto& e : log_) {
+    if (e.type == ev::kPushRequested) {
+      EXPECT_TRUE(asked.insert(e.push_id).second) << e.push_id;
+    }
+  }
   for (const auto& e : log_) {
     // Through the codec, as the log holds them.
     DomainEvent read;

@@ -1,0 +1,101 @@
+// One push per id: a fact's consent statements asking one target the same
+// (GoHighLevel's DND webhook with active and permanent channels; an
+// identity conflict's opt-out over a channel a candidate's system never
+// confirmed) are one push naming all their channels, never two sharing an
+// id, which the contact actor, the connector and pending_consent each hold
+// once (sync/consent_pushes.cc, MergeConsentPushes).
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/support/consent_fixture.h"
+
+namespace dfm {
+namespace {
+
+using namespace testing_consent;  // NOLINT
+
+std::vector<DomainEvent> To(const std::vector<DomainEvent>& pushes, const std::string& system) {
+  std::vector<DomainEvent> out;
+  for (const auto& p : pushes)
+    if (p.system == system) out.push_back(p);
+  return out;
+}
+
+void ExpectOnePerId(const std::vector<DomainEvent>& pushes) {
+  std::set<std::string> ids;
+  for (const auto& p : pushes) EXPECT_TRUE(ids.insert(p.push_id).second) << p.push_id;
+}
+
+// A duplicate GoHighLevel record whose phone is the person's and email
+// another's, SMS DND active and Call DND permanent (two statements): the
+// person's own record there is asked both in one push, and its one answer
+// settles both.
+TEST_F(ConsentRulesTest, OneFactsStatementsAskEachTargetOnce) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  ConfirmPushes(Step(own));
+  ContactFact dup = Dnd("ghl", Change::kOptOut, 90 * kHour, false, {"sms"});
+  Consent perm = dup.consents[0];
+  perm.channels = {"call"};
+  perm.permanent = true;
+  perm.reason = "dndSettings permanent";
+  dup.consents.push_back(perm);
+  dup.external_id = "ghl-dup";
+  dup.fields["email"] = "someone.else@example.com";
+  auto handed = ConflictOptOuts(dup, {{"c1", "phone"}, {"c2", "email"}});
+  ASSERT_EQ(handed.size(), 1u);
+  auto pushes = Of(Step(handed[0].second), ev::kPushRequested, "opt_out");
+  ExpectOnePerId(pushes);
+  auto ghl = To(pushes, "ghl");
+  ASSERT_EQ(ghl.size(), 1u);
+  EXPECT_EQ(ghl[0].channel, "sms,call");
+  EXPECT_TRUE(LinksNoRecord(ghl[0]));
+  auto aloware = To(pushes, "aloware");
+  ASSERT_EQ(aloware.size(), 1u) << "its one flag, asked once";
+  EXPECT_EQ(aloware[0].channel, "call,sms");
+  ConfirmPushes(pushes);
+  EXPECT_EQ(state_.pending_consent.count("ghl"), 0u) << "nothing left on its way for ever";
+  EXPECT_EQ(state_.pending_consent.count("aloware"), 0u);
+  ExpectAReplayGivesTheSameState();
+}
+
+// GoHighLevel refused the person's SMS opt-out; then an Aloware record of
+// the number, whose email names another contact, is set DNC (sms and
+// call): call is new, sms repeated and unconfirmed there. One push asks
+// GoHighLevel both.
+TEST_F(ConsentRulesTest, ANewAndARepeatedChannelGoToATargetInOnePush) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  ConfirmPushes(Step(own));
+  auto stop = Of(Step(Text(Change::kOptOut, 60 * kHour, "STOP")), ev::kPushRequested);
+  std::vector<DomainEvent> others;
+  for (const auto& p : stop) {
+    if (p.system != "ghl") {
+      others.push_back(p);
+      continue;
+    }
+    DomainEvent refused = p;
+    refused.type = std::string(ev::kPushAttempted);
+    refused.outcome = "refused";
+    Record({refused});
+  }
+  ConfirmPushes(others);
+  ContactFact dnc = Dnd("aloware", Change::kOptOut, 90 * kHour, false, {"sms", "call"});
+  dnc.external_id = "alo-dup";
+  dnc.fields["email"] = "someone.else@example.com";
+  auto handed = ConflictOptOuts(dnc, {{"c1", "phone"}, {"c2", "email"}});
+  ASSERT_EQ(handed.size(), 1u);
+  auto pushes = Of(Step(handed[0].second), ev::kPushRequested, "opt_out");
+  ExpectOnePerId(pushes);
+  auto ghl = To(pushes, "ghl");
+  ASSERT_EQ(ghl.size(), 1u);
+  EXPECT_EQ(ghl[0].channel, "call,sms");
+  ConfirmPushes(ghl);
+  EXPECT_EQ(state_.pending_consent.count("ghl"), 0u);
+  EXPECT_TRUE(state_.known_consent["ghl"]["sms"].out) << "confirmed at last";
+  EXPECT_TRUE(state_.known_consent["ghl"]["call"].out);
+}
+
+}  // namespace
+}  // namespace dfm
