@@ -305,6 +305,35 @@ void MergeConsentPushes(std::vector<DomainEvent>* out, size_t from) {
   }
 }
 
+// A one-flag target (Aloware's is_dnc) holds what a fact's statements leave
+// it as, however they went one by one: each was decided against the state
+// before the fact (ToTell), so a GoHighLevel DND webhook stating SMS
+// active and Call inactive, over Call out, asked the flag lifted (Call's
+// statement) though SMS had just gone out. Its pushes that contradict the
+// flag once every statement applies (an opt_in while a channel it covers
+// is out; an opt_out while none is) are dropped.
+void KeepOneFlagAsItEnds(const ContactState& s, const SyncContext& ctx,
+                         std::vector<DomainEvent>* out) {
+  std::map<std::string, bool> ends_out;  // one-flag target -> the flag, every statement applied
+  for (const DomainEvent& p : *out) {
+    const std::set<std::string>* group = OneFlag(ctx, p.system);
+    if (p.type != ev::kPushRequested || (p.op != "opt_out" && p.op != "opt_in") || !group ||
+        ends_out.count(p.system))
+      continue;
+    bool on = false;
+    for (const auto& ch : *group) on = on || OptedOut(s, *out, ch, nullptr);
+    ends_out[p.system] = on;
+  }
+  out->erase(std::remove_if(out->begin(), out->end(),
+                            [&ends_out](const DomainEvent& p) {
+                              auto flag = ends_out.find(p.system);
+                              return p.type == ev::kPushRequested && flag != ends_out.end() &&
+                                     ((p.op == "opt_in" && flag->second) ||
+                                      (p.op == "opt_out" && !flag->second));
+                            }),
+             out->end());
+}
+
 // A repeated opt-out (the channel is out already): every target but the
 // fact's own system that has not confirmed it (known_consent: a 2xx on its
 // opt-out push, or its own webhook showing it) is told again (issue 46: a

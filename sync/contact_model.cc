@@ -435,6 +435,7 @@ std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
     model::DecideClassifierRequest(s, fact, c, ctx, t, &out);
   }
   model::MergeConsentPushes(&out, 0);
+  model::KeepOneFlagAsItEnds(s, ctx, &out);
   model::PushToNewRecord(s, fact, ctx, &out);
   DecideLists(s, fact, ctx, out, &out);  // after the fact's own opt-outs: it reads them
   if (s.exists || !consent_only)

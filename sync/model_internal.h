@@ -58,6 +58,11 @@ void PushToNewRecord(const ContactState& s, const ContactFact& fact, const SyncC
 // fact's statements asking one target the same) merged into the first,
 // their channels joined: one push per id.
 void MergeConsentPushes(std::vector<DomainEvent>* out, size_t from);
+// consent_pushes.cc: after a fact's statements, a one-flag target's
+// consent pushes that contradict the flag as the statements leave it
+// dropped.
+void KeepOneFlagAsItEnds(const ContactState& s, const SyncContext& ctx,
+                         std::vector<DomainEvent>* out);
 // consent_pushes.cc: the held opt-outs a record of `system` new to the
 // contact is told (none stated by `stated`, known held there, or on their
 // way there); empty: none.

@@ -3,7 +3,8 @@
 // identity conflict's opt-out over a channel a candidate's system never
 // confirmed) are one push naming all their channels, never two sharing an
 // id, which the contact actor, the connector and pending_consent each hold
-// once (sync/consent_pushes.cc, MergeConsentPushes).
+// once (sync/consent_pushes.cc, MergeConsentPushes); and a one-flag
+// target is left as the statements end (KeepOneFlagAsItEnds).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -95,6 +96,28 @@ TEST_F(ConsentRulesTest, ANewAndARepeatedChannelGoToATargetInOnePush) {
   EXPECT_EQ(state_.pending_consent.count("ghl"), 0u);
   EXPECT_TRUE(state_.known_consent["ghl"]["sms"].out) << "confirmed at last";
   EXPECT_TRUE(state_.known_consent["ghl"]["call"].out);
+}
+
+// Staff set Call DND in GoHighLevel (Aloware's flag set for it); later one
+// webhook shows SMS DND active and Call's cleared. Aloware's one flag must
+// stay set for SMS: Call's lift, decided after SMS's statement against the
+// state before the webhook, asked it cleared.
+TEST_F(ConsentRulesTest, AOneFlagTargetIsLeftAsTheFactsStatementsEnd) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 50 * kHour, false, {"call"})));
+  ASSERT_TRUE(IsOptedOut(state_, "call"));
+  ContactFact both = Dnd("ghl", Change::kOptOut, 90 * kHour, false, {"sms"});
+  Consent lift = both.consents[0];
+  lift.change = Change::kOptIn;
+  lift.channels = {"call"};
+  both.consents.push_back(lift);
+  auto es = Step(both);
+  ASSERT_TRUE(SmsOut());
+  ASSERT_FALSE(IsOptedOut(state_, "call")) << "staff lifted what staff set";
+  for (const auto& p : To(Of(es, ev::kPushRequested), "aloware"))
+    EXPECT_NE(p.op, "opt_in") << "is_dnc cleared while SMS is out: " << p.push_id;
+  auto verity = To(Of(es, ev::kPushRequested, "opt_out"), "verity");
+  EXPECT_EQ(verity.size(), 1u) << "the other systems are told SMS";
+  ExpectAReplayGivesTheSameState();
 }
 
 }  // namespace
