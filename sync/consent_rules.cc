@@ -321,6 +321,12 @@ void SettleConsentPush(ContactState* s, const DomainEvent& e,
       s->known_consent[e.system][ch] = {held->out, held->at_us, permanent};
     }
   }
+  // A channel still named by the ended push's id was asked under it by
+  // another push of the same fact, before one push per id
+  // (MergeConsentPushes), which nothing sent: it is on its way no more,
+  // and what the system holds of it is not learnt.
+  for (auto it = pend.begin(); it != pend.end();)
+    it = it->second.push_id == e.push_id ? pend.erase(it) : std::next(it);
   if (pend.empty()) s->pending_consent.erase(e.system);
 }
 

@@ -67,7 +67,9 @@ namespace dfm {
 // 13: told keeps each record's channels; a new record's push links nothing
 // 14: a system showing a channel in (consent.conflict, consent.known)
 // forgets it on that system's records (told)
-inline constexpr uint32_t kContactRulesVersion = 14;
+// 15: a consent push's end takes every channel its id names off the way
+// (pending_consent; two pushes of one id, before one push per id)
+inline constexpr uint32_t kContactRulesVersion = 15;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

@@ -120,5 +120,29 @@ TEST_F(ConsentRulesTest, AOneFlagTargetIsLeftAsTheFactsStatementsEnd) {
   ExpectAReplayGivesTheSameState();
 }
 
+// A log from before one push per id: an Aloware DNC asked GoHighLevel for
+// SMS and Call under one id as two pushes, and the connector sent only
+// Call's. When that push ends, SMS is on its way no more (contact rules
+// 15 fold it so again): the person's next STOP asks GoHighLevel for it.
+TEST_F(ConsentRulesTest, AChannelAnotherPushOfItsIdAskedIsOnItsWayNoMoreWhenThatEnds) {
+  ContactFact own = Fact("ghl", 50 * kHour);
+  own.external_id = "ghl-own";
+  ConfirmPushes(Step(own));
+  auto dnc = To(Of(Step(Dnd("aloware", Change::kOptOut, 55 * kHour, false, {"sms", "call"})),
+                   ev::kPushRequested, "opt_out"),
+                "ghl");
+  ASSERT_EQ(dnc.size(), 1u);
+  DomainEvent call_only = dnc[0];  // the one the connector sent, as it reported it
+  call_only.type = std::string(ev::kPushSucceeded);
+  call_only.channel = "call";
+  Record({call_only});
+  EXPECT_EQ(state_.pending_consent.count("ghl"), 0u) << "SMS's push was never sent";
+  EXPECT_FALSE(state_.known_consent["ghl"]["sms"].out) << "nothing learnt of it";
+  auto again =
+      To(Of(Step(Text(Change::kOptOut, 60 * kHour, "STOP")), ev::kPushRequested, "opt_out"), "ghl");
+  ASSERT_EQ(again.size(), 1u) << "asked again";
+  EXPECT_EQ(again[0].channel, "sms");
+}
+
 }  // namespace
 }  // namespace dfm
