@@ -117,7 +117,31 @@ TEST_F(ConsentRulesTest, AOneFlagTargetIsLeftAsTheFactsStatementsEnd) {
     EXPECT_NE(p.op, "opt_in") << "is_dnc cleared while SMS is out: " << p.push_id;
   auto verity = To(Of(es, ev::kPushRequested, "opt_out"), "verity");
   EXPECT_EQ(verity.size(), 1u) << "the other systems are told SMS";
+  ConfirmPushes(es);
+  // The person's START later: nothing out then, the flag is cleared.
+  auto start =
+      To(Of(Step(Text(Change::kOptIn, 95 * kHour, "START")), ev::kPushRequested), "aloware");
+  ASSERT_EQ(start.size(), 1u);
+  EXPECT_EQ(start[0].op, "opt_in");
+  EXPECT_EQ(start[0].channel, "call,sms");
   ExpectAReplayGivesTheSameState();
+}
+
+// The mirror: over staff's SMS DND, one webhook sets Call's and clears
+// SMS's. The flag stays set for Call.
+TEST_F(ConsentRulesTest, AOneFlagTargetStaysSetForTheChannelAFactOptsOut) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 50 * kHour, false, {"sms"})));
+  ContactFact both = Dnd("ghl", Change::kOptOut, 90 * kHour, false, {"call"});
+  Consent lift = both.consents[0];
+  lift.change = Change::kOptIn;
+  lift.channels = {"sms"};
+  both.consents.push_back(lift);
+  auto es = Step(both);
+  ASSERT_FALSE(SmsOut());
+  ASSERT_TRUE(IsOptedOut(state_, "call"));
+  for (const auto& p : To(Of(es, ev::kPushRequested), "aloware"))
+    EXPECT_NE(p.op, "opt_in") << "is_dnc cleared while Call is out: " << p.push_id;
+  EXPECT_EQ(state_.pending_consent.count("aloware"), 0u) << "nothing asked of it";
 }
 
 // A log from before one push per id: an Aloware DNC asked GoHighLevel for
