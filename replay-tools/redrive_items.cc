@@ -184,8 +184,9 @@ Status RebuildRedriveItems(const EventLog& log, const std::string& tenant,
       s = OptOutItem(log, tenant, cause, item, &out, &why);
     } else if (webhook) {
       s = MissingItem(log, tenant, cause, item, base, &out, &why);
-      // The same diff rebuilt twice (push ids alone do not tell: a fact's
-      // consent pushes to one target share one, whatever their channels).
+      // The same diff rebuilt twice (push ids alone do not tell: in logs
+      // from before one push per id, a fact's consent pushes to one target
+      // share one, whatever their channels).
       for (const RedriveItem& before : rebuilt->items)
         if (why.empty() && before.cause == out.cause && before.contact_id == out.contact_id &&
             before.push == out.push)
