@@ -1553,7 +1553,9 @@ class GhlSandbox(Sandbox):
     def admin_save_contact(self, fields):
         """A user creating (no "id") or editing a contact in the GHL UI: no
         DTO or duplicate checks; "webhook": false suppresses the webhook;
-        "dateAdded" may back-date a new contact (for backfill tests)."""
+        "dateAdded" may back-date a new contact (for backfill tests) and
+        "dateUpdated" date an edit (an ISO time: the vendor's clock at the
+        edit, for tests that need an edit at a set distance from another)."""
         send = fields.pop("webhook", True) is not False
         cid = fields.pop("id", None)
         for k in ("locationId", "createNewIfDuplicateAllowed"):
@@ -1573,12 +1575,14 @@ class GhlSandbox(Sandbox):
             if not c:
                 return 404, "no contact %s" % cid, []
             fields.pop("dateAdded", None)
-            fields.pop("dateUpdated", None)
+            stamped = fields.pop("dateUpdated", None)
+            if stamped is not None and parse_iso_ms(stamped) is None:
+                return 400, "dateUpdated must be an ISO 8601 time", []
             before = self._snapshot(c)
             self._apply(c, fields)
             kinds = self._changes(before, c)
             if kinds:
-                c["dateUpdated"] = iso_ms()
+                c["dateUpdated"] = stamped or iso_ms()
         self.save()
         deliveries = self._emit(kinds, c) if send else []
         return (201 if cid is None else 200), self.view(c), deliveries

@@ -25,6 +25,7 @@ between the four sandboxes, as in messages_e2e_test.py.
 
 Usage: consent_e2e_test.py --dfm PATH [-k NAME]
 """
+import datetime
 import json
 import os
 import sys
@@ -331,11 +332,20 @@ class ConsentTest(unittest.TestCase):
         for r in reads:
             self.assertEqual(r["fields"].get("held.sms"), "out", r)
         self.assertEqual(self.events("consent.conflict"), [])
-        # An agent lifts SMS DND in GoHighLevel at once: within the 5 s
-        # clock-skew allowance, where a webhook alone is taken for a
-        # restatement of the older setting.
+        # An agent lifts SMS DND in GoHighLevel a second after GoHighLevel
+        # took our push: within the 5 s clock-skew allowance, where a
+        # webhook alone is taken for a restatement of the older setting.
+        # The edit is stamped so (dateUpdated), however long the waits
+        # above took on a loaded machine.
+        answered = [e["recorded_at"] for e in self.events("push.succeeded")
+                    if e["payload"].get("op") == "opt_out" and e["payload"]["system"] == "ghl"]
+        self.assertEqual(len(answered), 1, answered)
+        lifted_at = datetime.datetime.fromisoformat(answered[0].replace("Z", "+00:00")) + \
+            datetime.timedelta(seconds=1)
         status, body = self.ghl.post("/_sandbox/contacts", {
-            "id": cid, "dndSettings": {"SMS": {"status": "inactive", "message": "", "code": ""}}})
+            "id": cid, "dndSettings": {"SMS": {"status": "inactive", "message": "", "code": ""}},
+            "dateUpdated": lifted_at.strftime("%Y-%m-%dT%H:%M:%S.") +
+            "%03dZ" % (lifted_at.microsecond // 1000)})
         self.assertEqual(status, 200, body)
         conflict = wait_for("consent.conflict from the read-back",
                             lambda: [e["payload"] for e in self.events("consent.conflict")])
