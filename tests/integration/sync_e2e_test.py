@@ -207,6 +207,17 @@ class SyncTest(unittest.TestCase):
         return [r for r in self.alo.requests("/api/v1/webhook/forms")
                 if (r.get("body") or {}).get("phone_number") == phone]
 
+    def wait_for_the_echo(self, system):
+        """Waits for `system`'s webhook of our write, then a while for its
+        decision: an echo (contact.echo_suppressed) where it came before the
+        push's answer, nothing where after it (docs/sync-rules.md, "Echoes");
+        never a change of that system's."""
+        wait_for(system + "'s webhook of our write", lambda: [
+            e for e in self.events("webhook.received") if e["payload"].get("system") == system])
+        time.sleep(1.5)
+        self.assertEqual([e for e in self.events("contact.changed")
+                          if e["payload"].get("system") == system], [])
+
     # --- scenarios -------------------------------------------------------
 
     def test_created_in_ghl_reaches_aloware_once_and_the_echo_is_suppressed(self):
@@ -216,8 +227,7 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(got[0]["first_name"], "Ada")
         self.assertEqual(got[0]["email"], "ada@example.com")
         # Aloware's webhook for our write comes back: it is an echo, not an edit.
-        wait_for("the echo", lambda: self.events("contact.echo_suppressed"))
-        time.sleep(1.0)
+        self.wait_for_the_echo("aloware")
         self.assertEqual(len(self.forms_posts("+12055550142")), 1)
         ghl_writes = [r for r in self.ghl.requests("/contacts/") if r["method"] in ("PUT", "POST")]
         self.assertEqual(ghl_writes, [], "nothing may be pushed back to GHL")
@@ -244,8 +254,7 @@ class SyncTest(unittest.TestCase):
         paths = [r["path"] for r in self.ghl.requests("/contacts/")]
         self.assertIn("/contacts/search/duplicate", paths)
         self.assertIn("/contacts/upsert", paths)
-        wait_for("the GHL echo", lambda: self.events("contact.echo_suppressed"))
-        time.sleep(1.0)
+        self.wait_for_the_echo("ghl")
         self.assertEqual(len(self.forms_posts("+12055550177")), 0, "no push back to Aloware")
 
     def test_duplicate_webhooks_make_one_contact_and_one_push(self):
