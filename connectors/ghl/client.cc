@@ -658,7 +658,13 @@ class GhlClient final : public VendorClient {
 
   // read_consent: what every record of the person holds (every_record.h):
   // the search's records (their dndSettings come with them), and its own by
-  // GET /contacts/{id} when the search did not list it.
+  // GET /contacts/{id} when the search did not list it, or always where the
+  // read follows a consent push of ours (field "after"): the search is
+  // eventually consistent (docs/vendors/ghl-api.md 3.7), and would show the
+  // record as it was before the push wrote it. Such a read whose own record
+  // is gone answers nothing (the others' copies may be as old); one after
+  // an opt-in reads each channel's dndSettings alone (the record's global
+  // `dnd`, which the opt-in leaves, is no setting made since).
   void ReadConsent(const StatePtr& st) {
     const std::string query = ghl::EveryRecordQuery(st->req, location_);
     if (query.empty()) return ReadOwn(st, {});
@@ -672,22 +678,30 @@ class GhlClient final : public VendorClient {
 
   void ReadOwn(const StatePtr& st, std::vector<ghl::RecordDnd> records) {
     const std::string& own = st->req.external_id;
-    const bool listed = own.empty() || std::any_of(records.begin(), records.end(),
-                                                   [&](const ghl::RecordDnd& r) { return r.id == own; });
+    auto is_own = [&own](const ghl::RecordDnd& r) { return r.id == own; };
+    if (!own.empty() && !st->req.Field("after").empty())  // read it fresh
+      records.erase(std::remove_if(records.begin(), records.end(), is_own), records.end());
+    const bool listed = own.empty() || std::any_of(records.begin(), records.end(), is_own);
     if (listed) return AnswerHeld(st, records);
     http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(own)), [st, records](HttpResponse resp) mutable {
       if (IsNotFound(resp)) {
-        st->result.requests++;  // gone: the others tell
+        st->result.requests++;  // gone: the others tell, unless as old as the search
+        if (!st->req.Field("after").empty()) records.clear();
       } else {
         if (Settle(st, resp)) return;
-        if (auto one = ghl::ContactDnd(resp.body)) records.push_back(std::move(*one));
+        if (auto one = ghl::ContactDnd(resp.body)) {
+          records.push_back(std::move(*one));
+        } else if (!st->req.Field("after").empty()) {
+          records.clear();  // its own unread: the others' copies may be as old
+        }
       }
       AnswerHeld(st, records);
     });
   }
 
   static void AnswerHeld(const StatePtr& st, const std::vector<ghl::RecordDnd>& records) {
-    st->result.answered = ghl::HeldConsent(records, SplitChannels(st->req.channel));
+    const bool settings_only = st->req.Field("after") == "opt_in";
+    st->result.answered = ghl::HeldConsent(records, SplitChannels(st->req.channel), settings_only);
     st->result.http_status = 200;
     st->result.detail = "read " + std::to_string(records.size()) + " GoHighLevel contact" +
                         (records.size() == 1 ? "" : "s");

@@ -92,12 +92,13 @@ std::optional<RecordDnd> ContactDnd(const std::string& get_body) {
 }
 
 std::map<std::string, std::string> HeldConsent(const std::vector<RecordDnd>& records,
-                                               const std::vector<std::string>& channels) {
+                                               const std::vector<std::string>& channels,
+                                               bool settings_only) {
   std::map<std::string, std::string> held;
   if (records.empty()) return held;
   for (const auto& ch : channels) {
     bool all = true;
-    for (const auto& r : records) all = all && (r.dnd || r.active.count(ch));
+    for (const auto& r : records) all = all && ((r.dnd && !settings_only) || r.active.count(ch));
     held["held." + ch] = all ? "out" : "in";
   }
   return held;

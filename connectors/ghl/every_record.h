@@ -43,8 +43,10 @@ struct RecordDnd {
 std::vector<RecordDnd> RecordsDnd(const std::string& search_body);
 std::optional<RecordDnd> ContactDnd(const std::string& get_body);
 // A read_consent answer: held.<channel> = "out" when every record shows it
-// opted out, else "in"; nothing when there is no record.
+// opted out (its dndSettings, or its global `dnd` unless `settings_only`),
+// else "in"; nothing when there is no record.
 std::map<std::string, std::string> HeldConsent(const std::vector<RecordDnd>& records,
-                                               const std::vector<std::string>& channels);
+                                               const std::vector<std::string>& channels,
+                                               bool settings_only = false);
 
 }  // namespace dfm::ghl

@@ -27,8 +27,11 @@
 //         /api/Users [{id, neversendemails}] carrying nothing else; a user
 //         gone ("does not exist") is skipped. answer.ids names them.
 // read_consent: the same users' neversendemails (its own by GET
-//         /api/Users/{id} when the search did not list it): held.email =
-//         "out" when every one has it, else "in"; nothing when none.
+//         /api/Users/{id} when the search did not list it, and always
+//         after a consent push of ours, field "after": the read sees what
+//         the push wrote, whatever the search shows; its own gone or
+//         unread then, nothing): held.email = "out" when every one has
+//         it, else "in"; nothing when none.
 // Custom fields (`custom_fields`): customfields [{name, value}].
 // list (backfill): GET /api/Users?pageinate=true&includeinactive=true&order=id
 //         &orderdesc=false&page_size=&page_no=, users in id order. Paging
@@ -313,8 +316,11 @@ class HaloClient final : public VendorClient {
 
   void OwnUser(const JobPtr& job, std::vector<UserConsent> users) {
     const int64_t own = std::strtoll(job->req.external_id.c_str(), nullptr, 10);
-    const bool listed = own <= 0 || std::any_of(users.begin(), users.end(),
-                                                [own](const UserConsent& u) { return u.id == own; });
+    auto is_own = [own](const UserConsent& u) { return u.id == own; };
+    const bool after = !job->req.Field("after").empty();  // read it fresh
+    if (after && own > 0 && job->req.op == "read_consent")
+      users.erase(std::remove_if(users.begin(), users.end(), is_own), users.end());
+    const bool listed = own <= 0 || std::any_of(users.begin(), users.end(), is_own);
     if (job->req.op != "read_consent") {
       std::vector<int64_t> ids;
       if (own > 0) ids.push_back(own);
@@ -324,14 +330,17 @@ class HaloClient final : public VendorClient {
     }
     if (listed) return AnswerHeld(job, users);
     Send(job, Api(job->token, "GET", "/api/Users/" + std::to_string(own)),
-         [job, users](HttpResponse resp) mutable {
+         [job, users, after](HttpResponse resp) mutable {
+           bool read = false;
            if (resp.status != 404) {
              if (Settle(job, resp)) return;
              simdjson::dom::parser parser;
              simdjson::dom::element u;
              UserConsent c;
-             if (!parser.parse(resp.body).get(u) && ReadUserConsent(u, &c)) users.push_back(c);
+             read = !parser.parse(resp.body).get(u) && ReadUserConsent(u, &c);
+             if (read) users.push_back(c);
            }
+           if (after && !read) users.clear();  // the others' copies may be as old
            AnswerHeld(job, users);
          });
   }

@@ -24,6 +24,7 @@ struct User {
 class UsersHalo : public HttpClient {
  public:
   std::map<int64_t, User> users;
+  std::map<int64_t, User> search_copy;  // what a lagging search still lists
   std::vector<HttpRequest> seen;
 
   void Send(HttpRequest req, HttpCallback cb) override {
@@ -43,7 +44,9 @@ class UsersHalo : public HttpClient {
     if (req.method == "GET" && path.rfind("/api/Users?", 0) == 0) {
       const std::string term = path.substr(path.find("search=") + 7);
       std::string list;
-      for (const auto& [id, u] : users)
+      std::map<int64_t, User> listed = users;
+      for (const auto& [id, u] : search_copy) listed[id] = u;
+      for (const auto& [id, u] : listed)
         if (UrlEscape(u.email) == term) list += (list.empty() ? "" : ",") + View(id, u);
       r.body = R"({"record_count":1,"users":[)" + list + "]}";
     } else if (req.method == "GET" && path.rfind("/api/Users/", 0) == 0) {
@@ -75,7 +78,8 @@ class UsersHalo : public HttpClient {
 
 SystemSettings HaloSettings() { return testing::DefaultSettings("halopsa", {{"api_base_url", "http://halo.test"}}); }
 
-PushResult Push(VendorClient* c, const std::string& op, const std::string& own) {
+PushResult Push(VendorClient* c, const std::string& op, const std::string& own,
+                const std::string& after = "") {
   PushRequest req;
   req.push_id = "c1:halopsa:1";
   req.contact_id = "c1";
@@ -83,6 +87,7 @@ PushResult Push(VendorClient* c, const std::string& op, const std::string& own) 
   req.channel = "email";
   req.external_id = own;
   req.fields["email"] = "ann@umbrella.test";
+  if (!after.empty()) req.fields["after"] = after;
   PushResult out;
   c->Push(req, Credentials{"token", "", 0}, [&out](PushResult r) { out = std::move(r); });
   return out;
@@ -152,6 +157,29 @@ TEST(HaloConsent, ReadBackShowsOutOnlyWhenEveryUserHoldsIt) {
   r = Push(client.get(), "read_consent", "9");
   EXPECT_EQ(r.http_status, 200);
   EXPECT_EQ(r.answered.count("held.email"), 0u) << "no record: nothing it could hold";
+}
+
+// A read that follows a consent push of ours (field "after") reads the
+// person's own user by id however the search lists it: right after our
+// opt-in the search may still show neversendemails set. Its own user gone,
+// it answers nothing (the search's copies may be as old).
+TEST(HaloConsent, AReadAfterOurPushReadsItsOwnUserById) {
+  UsersHalo halo;
+  halo.users = {{9, {"ann@umbrella.test", false}}};
+  halo.search_copy = {{9, {"ann@umbrella.test", true}}};
+  auto client = NewHaloClient(HaloSettings(), &halo);
+  EXPECT_EQ(Push(client.get(), "read_consent", "9").answered.at("held.email"), "out")
+      << "the search's copy";
+  halo.seen.clear();
+  PushResult r = Push(client.get(), "read_consent", "9", "opt_in");
+  ASSERT_EQ(r.http_status, 200) << r.detail;
+  EXPECT_EQ(r.answered.at("held.email"), "in") << "as the opt-in left it";
+  ASSERT_EQ(halo.seen.size(), 2u);
+  EXPECT_NE(halo.seen[1].url.find("/api/Users/9"), std::string::npos);
+  halo.users.clear();
+  r = Push(client.get(), "read_consent", "9", "opt_in");
+  EXPECT_EQ(r.http_status, 200);
+  EXPECT_EQ(r.answered.count("held.email"), 0u);
 }
 
 }  // namespace

@@ -96,6 +96,79 @@ TEST(GhlClient, AConsentPushLinksTheContactToNoRecordTheSearchFound) {
   EXPECT_EQ(got.answered["ids"], "g-other");
 }
 
+// GoHighLevel's search is eventually consistent: right after our opt-in
+// lifted a record's DND, the search may still list it set. A read that
+// follows a push of ours (field "after") reads the record the push wrote
+// by id; a read without one (reconcile's) keeps the search's copy.
+TEST(GhlClient, AReadAfterOurPushReadsItsOwnRecordByIdNotTheSearchsCopy) {
+  ScriptedHttp http([](const HttpRequest& r) {
+    if (r.url.find("/contacts/search") != std::string::npos)
+      return Ok(
+          R"({"contacts":[{"id":"g-own","dnd":false,"dndSettings":{"SMS":{"status":"active"}}}]})");
+    return Ok(
+        R"({"contact":{"id":"g-own","dnd":false,"dndSettings":{"SMS":{"status":"inactive"}}}})");
+  });
+  auto client = NewGhlClient(GhlSettings(), &http);
+  auto read = [&](const std::string& after) {
+    PushRequest req = Request("read_consent", "g-own");
+    req.channel = "sms";
+    req.fields["phone"] = "+12055550142";
+    if (!after.empty()) req.fields["after"] = after;
+    http.asked.clear();
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    EXPECT_EQ(got.http_status, 200) << got.detail;
+    return got;
+  };
+  PushResult got = read("");
+  EXPECT_EQ(got.answered["held.sms"], "out") << "the search's copy";
+  EXPECT_EQ(http.asked.size(), 1u);
+  got = read("opt_in");
+  EXPECT_EQ(got.answered["held.sms"], "in") << "the record as the push left it";
+  ASSERT_EQ(http.asked.size(), 2u);
+  EXPECT_NE(http.asked[1].find("GET "), std::string::npos);
+  EXPECT_NE(http.asked[1].find("/contacts/g-own"), std::string::npos);
+  EXPECT_EQ(got.detail, "read 1 GoHighLevel contact");
+}
+
+// What else such a read answers: after an opt-in, each channel's
+// dndSettings alone (the global `dnd` the opt-in leaves is no setting made
+// since); its own record gone or unread, nothing (the search's copies of
+// the others may be as old).
+TEST(GhlClient, AReadAfterOurOptInReadsTheChannelsSettingAndNothingOfAGoneRecord) {
+  enum { kThere, kGone, kUnreadable } own = kThere;
+  ScriptedHttp http([&own](const HttpRequest& r) {
+    if (r.url.find("/contacts/search") != std::string::npos)
+      return Ok(R"({"contacts":[{"id":"g-own","dnd":true},{"id":"g-dup","dnd":true}]})");
+    if (own == kUnreadable) return Ok("{}");
+    if (own == kThere)
+      return Ok(
+          R"({"contact":{"id":"g-own","dnd":true,"dndSettings":{"SMS":{"status":"inactive"}}}})");
+    HttpResponse r404;
+    r404.status = 404;
+    r404.body = R"({"message":"Contact not found"})";
+    return r404;
+  });
+  auto client = NewGhlClient(GhlSettings(), &http);
+  auto read = [&](const std::string& after) {
+    PushRequest req = Request("read_consent", "g-own");
+    req.channel = "sms";
+    req.fields["phone"] = "+12055550142";
+    req.fields["after"] = after;
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    EXPECT_EQ(got.http_status, 200) << got.detail;
+    return got;
+  };
+  EXPECT_EQ(read("opt_out").answered["held.sms"], "out") << "DND on every channel holds it";
+  EXPECT_EQ(read("opt_in").answered["held.sms"], "in") << "its SMS setting is lifted";
+  for (auto unread : {kGone, kUnreadable}) {
+    own = unread;
+    EXPECT_EQ(read("opt_in").answered.count("held.sms"), 0u) << unread;
+    EXPECT_EQ(read("opt_out").answered.count("held.sms"), 0u) << unread;
+  }
+}
+
 // A text for a contact whose linked record was merged away since: the
 // conversation's creation answered 400 "Contact with id ... not found" and
 // the text failed at every retry, dead-lettered (a consent push used to
