@@ -272,13 +272,13 @@ void RecordReport(Self* self, const PushReport& rep) {
   auto& st = self->state;
   std::vector<DomainEvent> events = rep.events;
   // Only a send that died, an answer (enrichment, classifier, read back), an
-  // opt-out taken (read back after it), an upsert (a record it made told the
-  // held opt-outs) or a record found anew has anything to decide
-  // (DecideReport).
+  // opt-out or opt-in taken (read back after it), an upsert (a record it
+  // made told the held opt-outs) or a record found anew has anything to
+  // decide (DecideReport).
   bool decide = std::any_of(rep.events.begin(), rep.events.end(), [](const DomainEvent& e) {
     return (e.type == ev::kPushDeadLettered && e.op == "send") ||
            (e.type == ev::kPushSucceeded &&
-            (IsAnswerOp(e.op) || e.op == "opt_out" || e.op == "upsert" ||
+            (IsAnswerOp(e.op) || e.op == "opt_out" || e.op == "opt_in" || e.op == "upsert" ||
              e.fields.count("answer.contact_id")));
   });
   if (decide)

@@ -450,7 +450,8 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
   for (const auto& e : report) {
     if (e.type == ev::kPushSucceeded && e.op == "enrich") model::DecideEnriched(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "classify") model::DecideClassified(s, e, ctx, &out);
-    if (e.type == ev::kPushSucceeded && e.op == "opt_out") model::DecideReadAfterOptOut(s, e, ctx, &out);
+    if (e.type == ev::kPushSucceeded && (e.op == "opt_out" || e.op == "opt_in"))
+      model::DecideReadAfterConsentPush(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "read_consent") model::DecideReadBack(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "upsert") model::PushToRecordMade(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.fields.count("answer.contact_id")) {

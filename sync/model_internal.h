@@ -102,13 +102,13 @@ void DecideClassifierRequest(const ContactState& s, const ContactFact& fact, con
 void DecideClassified(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                       std::vector<DomainEvent>* out);
 // read_back_rules.cc (docs/sync-rules.md, "Opt-outs"): a read_consent
-// push to `target`; the one after an opt-out push a reading system took
-// (`ok`, its push.succeeded); and what a read's answer decides.
+// push to `target`; the one after an opt-out or opt-in push a reading
+// system took (`ok`, its push.succeeded); and what a read's answer decides.
 DomainEvent ReadBackPush(const ContactState& s, const std::string& target,
                          const std::vector<std::string>& chans, const std::string& push_id,
                          const std::string& reason, const SyncContext& ctx);
-void DecideReadAfterOptOut(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
-                           std::vector<DomainEvent>* out);
+void DecideReadAfterConsentPush(const ContactState& s, const DomainEvent& ok,
+                                const SyncContext& ctx, std::vector<DomainEvent>* out);
 void DecideReadBack(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                     std::vector<DomainEvent>* out);
 // message_rules.cc: a message op's push that found the person's record

@@ -3,16 +3,27 @@
 // reads_consent: an op "read_consent" push, answered as push.succeeded with
 // held.<channel> = "out" | "in"):
 // - after an opt-out push it took (not after a re-application: one round);
+// - after an opt-in push it took that named the record it set (its own,
+//   read by id: GoHighLevel's search lags): a staff opt-out made there
+//   while the opt-in was on its way came as a webhook read for a
+//   restatement of what it held before ("ours on its way", or dated
+//   before the answer), and would be lost. A channel the read shows out
+//   that the engine holds in, with nothing of ours on its way there, is
+//   that system's staff opt-out, decided as its webhook would have been;
 // - when its webhook lifts an opt-out within the clock-skew allowance of
 //   what it was known to hold (consent_rules.cc), which is otherwise taken
 //   for a restatement of an older setting.
 // A channel the engine holds opted out that the system shows opted in is
 // set there again (an opt_out push, ":reapply"); when the opt-out holds
 // (the person's or the carrier's), that is a consent.conflict as a staff
-// lift is. A read-back never opts anyone in.
+// lift is. A read-back never opts anyone in. A read after an opt-in only
+// looks for opt-outs (what it asked: asked.after = "opt_in").
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "sync/consent.h"
+#include "sync/consent_pushes.h"
 #include "sync/model_internal.h"
 
 namespace dfm::model {
@@ -20,6 +31,14 @@ namespace dfm::model {
 namespace {
 
 constexpr char kReapply[] = ":reapply";
+// A read's field naming the consent push it follows ("opt_out", "opt_in";
+// its client then reads the record the push wrote by id, never a lagging
+// search's copy), and for an opt-in's, when its answer was decided (µs):
+// answered back as "asked.<field>".
+constexpr char kAfter[] = "after";
+constexpr char kSince[] = "since";
+constexpr char kAskedAfter[] = "asked.after";
+constexpr char kAskedSince[] = "asked.since";
 
 bool EndsWith(const std::string& s, std::string_view tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -57,15 +76,77 @@ DomainEvent ReadBackPush(const ContactState& s, const std::string& target,
   return PushTo(s, target, "read_consent", chans, push_id, reason, ctx);
 }
 
-void DecideReadAfterOptOut(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
-                           std::vector<DomainEvent>* out) {
-  if (ok.op != "opt_out" || !ctx.reads_consent.count(ok.system) || EndsWith(ok.push_id, kReapply)) return;
-  out->push_back(ReadBackPush(s, ok.system, SplitChannels(ok.channel), ok.push_id + ":read",
-                              "read back after the opt-out", ctx));
+void DecideReadAfterConsentPush(const ContactState& s, const DomainEvent& ok,
+                                const SyncContext& ctx, std::vector<DomainEvent>* out) {
+  if (!ctx.reads_consent.count(ok.system) || EndsWith(ok.push_id, kReapply)) return;
+  if (ok.op == "opt_out") {
+    DomainEvent p = ReadBackPush(s, ok.system, SplitChannels(ok.channel), ok.push_id + ":read",
+                                 "read back after the opt-out", ctx);
+    p.fields[kAfter] = ok.op;
+    out->push_back(std::move(p));
+  } else if (ok.op == "opt_in" && !ok.external_id.empty() && !ctx.one_flag.count(ok.system)) {
+    // Not a one-flag system's: its flag covers several channels, and one
+    // read still set cannot tell a clear it did not take from a staff DNC.
+    DomainEvent p = ReadBackPush(s, ok.system, SplitChannels(ok.channel), ok.push_id + ":read",
+                                 "read back after the opt-in", ctx);
+    p.external_id = ok.external_id;
+    for (const char* f : {fields::kPhone, fields::kEmail}) {  // where the opt-in looked
+      auto it = ok.fields.find(f);
+      if (it != ok.fields.end()) p.fields[f] = it->second;
+    }
+    p.fields[kAfter] = ok.op;
+    p.fields[kSince] = std::to_string(ctx.now_us);
+    out->push_back(std::move(p));
+  }
 }
+
+namespace {
+
+// A read after our opt-in (DecideReadAfterConsentPush) that shows channels
+// out: each the engine holds in, not stated again since the opt-in's
+// answer (a later STOP and START, a staff setting and lift), with no
+// consent push of ours on its way to that system and the system known to
+// hold it in, is the system's staff opt-out (as its DND webhook would
+// state it), dated at the answer.
+void DecideFoundOptedOut(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
+                         std::vector<DomainEvent>* out) {
+  auto pend = s.pending_consent.find(answer.system);
+  auto since_it = answer.fields.find(kAskedSince);
+  const int64_t since =
+      since_it == answer.fields.end() ? 0 : std::strtoll(since_it->second.c_str(), nullptr, 10);
+  std::vector<std::string> found;
+  for (const auto& ch : SplitChannels(answer.channel)) {
+    auto shown = answer.fields.find("held." + ch);
+    if (shown == answer.fields.end() || shown->second != "out" || IsOptedOut(s, ch)) continue;
+    auto cur = s.consent.find(ch);
+    if (cur != s.consent.end() && cur->second.at_us > since) continue;        // stated since
+    if (pend != s.pending_consent.end() && pend->second.count(ch)) continue;  // ours on its way
+    if (KnownConsent(s, answer.system, ch).out) continue;  // its setting was decided already
+    found.push_back(ch);
+  }
+  if (found.empty()) return;
+  ContactFact f;  // the system's setting, as read
+  f.system = answer.system;
+  f.kind = ContactFact::Kind::kUpsert;
+  f.external_id = answer.external_id;
+  Consent c;
+  c.change = Consent::Change::kOptOut;
+  c.actor = Consent::Actor::kStaff;
+  c.snapshot = true;
+  c.channels = std::move(found);
+  c.reason = answer.system + " shows it opted out (read back after the opt-in)";
+  DecideReportedConsent(s, f, c, ctx, ctx.now_us, "read", answer.push_id, out);
+}
+
+}  // namespace
 
 void DecideReadBack(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                     std::vector<DomainEvent>* out) {
+  auto after = answer.fields.find(kAskedAfter);
+  if (after != answer.fields.end() && after->second == "opt_in") {
+    DecideFoundOptedOut(s, answer, ctx, out);
+    return;
+  }
   std::vector<std::string> lifted, held;
   std::string held_by;
   for (const auto& ch : SplitChannels(answer.channel)) {

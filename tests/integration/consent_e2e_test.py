@@ -340,12 +340,9 @@ class ConsentTest(unittest.TestCase):
         answered = [e["recorded_at"] for e in self.events("push.succeeded")
                     if e["payload"].get("op") == "opt_out" and e["payload"]["system"] == "ghl"]
         self.assertEqual(len(answered), 1, answered)
-        lifted_at = datetime.datetime.fromisoformat(answered[0].replace("Z", "+00:00")) + \
-            datetime.timedelta(seconds=1)
         status, body = self.ghl.post("/_sandbox/contacts", {
             "id": cid, "dndSettings": {"SMS": {"status": "inactive", "message": "", "code": ""}},
-            "dateUpdated": lifted_at.strftime("%Y-%m-%dT%H:%M:%S.") +
-            "%03dZ" % (lifted_at.microsecond // 1000)})
+            "dateUpdated": shifted(answered[0], seconds=1)})
         self.assertEqual(status, 200, body)
         conflict = wait_for("consent.conflict from the read-back",
                             lambda: [e["payload"] for e in self.events("consent.conflict")])
@@ -353,6 +350,55 @@ class ConsentTest(unittest.TestCase):
         self.assertIn("read back", conflict[0]["detail"])
         wait_for("DND set again in GHL", lambda: self.ghl_sms_dnd_of(cid) == "active")
         self.assertEqual(self.events("contact.opted_in"), [])
+
+
+    def test_a_staff_dnd_set_while_our_opt_in_lands_is_found_by_reading_back(self):
+        phone = "+12055550198"
+        cid = self.ghl_contact(phone)["id"]
+        self.verity_inbound(phone, "STOP")
+        wait_for("GHL SMS DND", lambda: self.ghl_sms_dnd_of(cid) == "active")
+        wait_for("Aloware DNC", lambda: self.alo_dnc(phone))
+        wait_for("read back after the opt-out", lambda: [
+            e for e in self.events("push.succeeded") if e["payload"].get("op") == "read_consent"
+            and e["payload"]["system"] == "ghl"])
+
+        def lifts():  # our opt-in's writes of the record
+            return [r for r in self.ghl.requests("/contacts/" + cid)
+                    if r["method"] == "PUT" and "inactive" in json.dumps(r.get("body"))]
+        # The read after our opt-in reads the record by id: GoHighLevel
+        # answers it slowly. An agent sets SMS DND as soon as our opt-in
+        # is written; GoHighLevel dates the edit a second before that write
+        # (its clock a little behind), so its webhook reads as the old
+        # setting, whether it comes before the opt-in's answer or after.
+        status, body = self.ghl.post("/_sandbox/faults", {"faults": [
+            {"latency_ms": 6000, "method": "GET", "path_prefix": "/contacts/" + cid}]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(lifts(), [])
+        self.verity_inbound(phone, "START")
+        lift = wait_for("our opt-in written to GoHighLevel", lifts)[0]
+        written = self.ghl_record(cid)
+        self.assertEqual(written["dndSettings"]["SMS"]["status"], "inactive")
+        status, body = self.ghl.post("/_sandbox/contacts", {
+            "id": cid, "dndSettings": {"SMS": {"status": "active", "message": "", "code": ""}},
+            "dateUpdated": shifted(written["dateUpdated"], seconds=-1)})
+        self.assertEqual(status, 200, body)
+        found = wait_for("the staff opt-out found by the read", lambda: [
+            e["payload"] for e in self.events("contact.opted_out")
+            if e["payload"].get("system") == "ghl" and "read back after the opt-in" in
+            e["payload"].get("reason", "")])
+        self.assertEqual(found[0]["actor"], "staff")
+        wait_for("Aloware DNC set again", lambda: self.alo_dnc(phone))
+        self.assertEqual(self.ghl_sms_dnd_of(cid), "active", "the agent's setting stands")
+        # The read after the opt-in: the record by id, after our write.
+        self.assertTrue([r for r in self.ghl.requests("/contacts/" + cid)
+                         if r["method"] == "GET" and r["seq"] > lift["seq"]])
+
+
+def shifted(iso, seconds):
+    """An ISO 8601 UTC time (as the log prints them) moved by `seconds`, in
+    GoHighLevel's form (milliseconds, Z)."""
+    t = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")) + datetime.timedelta(seconds=seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
 
 
 class ClusterConsentTest(clustertest.OnACluster, ConsentTest):

@@ -3,6 +3,8 @@
 // lifts (docs/sync-rules.md, "Opt-outs").
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/support/consent_fixture.h"
 
 namespace dfm {
@@ -138,6 +140,112 @@ TEST_F(ConsentRulesTest, AStaffLiftInsideTheSkewWindowIsReadBack) {
   EXPECT_EQ(reads[0].channel, "sms");
   EXPECT_TRUE(Of(es, ev::kConsentConflict).empty()) << "decided once the system answers";
   EXPECT_TRUE(SmsOut());
+}
+
+// A staff DND set in GoHighLevel while our opt-in (the person's START) was
+// on its way: its webhook was decided before the opt-in's answer ("ours on
+// its way") or dated before it, so taken for the old setting. The read
+// after the opt-in finds it: GoHighLevel's staff opt-out, told to the
+// others as its webhook would have been.
+TEST_F(ConsentRulesTest, AStaffDndWhileOurOptInWasOnItsWayIsFoundByTheReadAfterIt) {
+  ctx_.reads_consent = {"ghl"};
+  ctx_.now_us = 60 * kHour + 1'000'000;
+  RecordThenStop("ghl-1");
+  auto ins = Of(Step(Text(Change::kOptIn, 70 * kHour, "START")), ev::kPushRequested, "opt_in");
+  auto in =
+      std::find_if(ins.begin(), ins.end(), [](const DomainEvent& e) { return e.system == "ghl"; });
+  ASSERT_NE(in, ins.end());
+  EXPECT_EQ(in->external_id, "ghl-1");
+  // The agent's DND, dated before the opt-in's answer.
+  auto es = Step(Dnd("ghl", Change::kOptOut, 70 * kHour + 30'000'000));
+  EXPECT_TRUE(Of(es, ev::kOptedOut).empty() && Of(es, ev::kPushRequested).empty())
+      << "ours on its way";
+  ctx_.now_us = 70 * kHour + kMinute;
+  DomainEvent ok = *in;
+  ok.type = std::string(ev::kPushSucceeded);
+  Record({ok});
+  es = Step(Dnd("ghl", Change::kOptOut, 70 * kHour + 40'000'000));
+  EXPECT_TRUE(Of(es, ev::kOptedOut).empty() && Of(es, ev::kPushRequested).empty())
+      << "dated before the answer: the old setting";
+  auto reads = Record(DecideReport(state_, {ok}, ctx_));
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].op, "read_consent");
+  EXPECT_EQ(reads[0].push_id, in->push_id + ":read");
+  EXPECT_EQ(reads[0].external_id, "ghl-1") << "its own record, read by id";
+  EXPECT_EQ(reads[0].fields.at("after"), "opt_in");
+  DomainEvent answer = reads[0];
+  answer.type = std::string(ev::kPushSucceeded);
+  EXPECT_EQ(reads[0].fields.at("since"), std::to_string(ctx_.now_us));
+  answer.fields = {
+      {"held.sms", "out"}, {"asked.after", "opt_in"}, {"asked.since", reads[0].fields.at("since")}};
+  ctx_.now_us += 1'000'000;
+  auto decided = Record(DecideReport(state_, {answer}, ctx_));
+  auto out = Of(decided, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].system, "ghl");
+  EXPECT_EQ(out[0].actor, "staff");
+  EXPECT_EQ(out[0].source_time_us, ctx_.now_us);
+  auto told = Of(decided, ev::kPushRequested, "opt_out");
+  EXPECT_EQ(Systems(told), (std::vector<std::string>{"aloware", "verity"}));
+  for (const auto& p : told)
+    EXPECT_NE(p.push_id.find(":read:" + answer.push_id), std::string::npos);
+  EXPECT_TRUE(SmsOut());
+  // Its next webhook restates it: nothing more.
+  es = Step(Dnd("ghl", Change::kOptOut, 71 * kHour));
+  EXPECT_TRUE(Of(es, ev::kOptedOut).empty());
+  EXPECT_TRUE(Of(es, ev::kPushRequested).empty());
+  ExpectAReplayGivesTheSameState();
+}
+
+// What else a read after an opt-in decides: nothing where the system shows
+// the opt-in, nothing (no conflict, no re-application) where the person
+// opted out again meanwhile, nothing where they opted in again since (its
+// answer is older than that), and no read where the push named no record,
+// the system does not read or keeps one flag for several channels
+// (Aloware's is_dnc: still set, it may be a clear it did not take).
+TEST_F(ConsentRulesTest, AReadAfterOurOptInLooksOnlyForAnOptOutMadeMeanwhile) {
+  ctx_.reads_consent = {"ghl", "aloware"};
+  ctx_.now_us = 60 * kHour + 1'000'000;
+  RecordThenStop("ghl-1");
+  auto ins = Of(Step(Text(Change::kOptIn, 70 * kHour, "START")), ev::kPushRequested, "opt_in");
+  ASSERT_EQ(Systems(ins), (std::vector<std::string>{"aloware", "ghl"}));
+  ctx_.now_us = 70 * kHour + kMinute;
+  std::vector<DomainEvent> oks;
+  for (auto p : ins) {
+    p.type = std::string(ev::kPushSucceeded);
+    oks.push_back(p);
+  }
+  Record(oks);
+  std::vector<DomainEvent> reads;
+  for (const auto& ok : oks)
+    for (auto& d : DecideReport(state_, {ok}, ctx_)) reads.push_back(d);
+  ASSERT_EQ(reads.size(), 1u) << "only GoHighLevel reads";
+  Record(reads);
+  DomainEvent answer = reads[0];
+  answer.type = std::string(ev::kPushSucceeded);
+  answer.fields = {
+      {"held.sms", "in"}, {"asked.after", "opt_in"}, {"asked.since", reads[0].fields.at("since")}};
+  EXPECT_TRUE(DecideReport(state_, {answer}, ctx_).empty()) << "it shows the opt-in";
+  // The person's STOP again before the read's answer: on its way to GoHighLevel.
+  auto stop = Step(Text(Change::kOptOut, 70 * kHour + 2 * kMinute, "STOP"));
+  ASSERT_EQ(Of(stop, ev::kOptedOut).size(), 1u);
+  EXPECT_TRUE(DecideReport(state_, {answer}, ctx_).empty()) << "not a lift of the new opt-out";
+  answer.fields["held.sms"] = "out";
+  EXPECT_TRUE(DecideReport(state_, {answer}, ctx_).empty()) << "the person's, decided already";
+  // ...and their START again, taken everywhere: the read is older.
+  ConfirmPushes(stop);
+  ConfirmPushes(Step(Text(Change::kOptIn, 70 * kHour + 3 * kMinute, "START")));
+  ASSERT_FALSE(SmsOut());
+  EXPECT_TRUE(DecideReport(state_, {answer}, ctx_).empty()) << "stated since it was asked";
+  // No record named, or a system that does not read: no read.
+  auto ghl =
+      std::find_if(oks.begin(), oks.end(), [](const DomainEvent& e) { return e.system == "ghl"; });
+  ASSERT_NE(ghl, oks.end());
+  DomainEvent unnamed = *ghl;
+  unnamed.external_id.clear();
+  EXPECT_TRUE(DecideReport(state_, {unnamed}, ctx_).empty());
+  ctx_.reads_consent.clear();
+  EXPECT_TRUE(DecideReport(state_, {*ghl}, ctx_).empty());
 }
 
 TEST_F(ConsentRulesTest, APermanentDndIsNeverLiftedByTheEngine) {

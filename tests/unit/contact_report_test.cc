@@ -122,5 +122,50 @@ TEST_F(ContactReportTest, ARecordAnUpsertMadeIsToldTheHeldOptOut) {
   EXPECT_EQ(client->pushes.size(), answered) << "asked once";
 }
 
+// An opt-in a reading system took is read back from the record it set
+// (a staff opt-out made there meanwhile would otherwise be lost:
+// read_back_rules.cc): the contact actor decides opt_in reports too.
+TEST_F(ContactReportTest, AnOptInTakenIsReadBackFromTheRecordItSet) {
+  env_->ctx.channels["aloware"] = {"sms"};  // the scripted vendor keeps channels apart
+  env_->ctx.reads_consent = {"aloware"};
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartSyncTo(client);
+  size_t answered = 0;
+  auto answer_all = [&] {
+    while (answered < client->pushes.size()) {
+      client->Answer(answered++, 200, "alo-a");
+      sched_->run();
+    }
+  };
+  AppendPersonWebhook("a", "0", "Ann");
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  answer_all();
+  for (const char* word : {"STOP", "START"}) {  // the START a minute later
+    const std::string id = std::string("t-") + word;
+    const std::string at = word == std::string("STOP") ? "15:19" : "15:20";
+    DeliverWebhook(router, "ghl", "ghl/InboundMessage.json",
+                   {{"webhookId", id},
+                    {"contactId", "ghl-a"},
+                    {"messageId", id},
+                    {"body", word},
+                    {"dateAdded", "2026-11-20T" + at + ":58.750Z"}},
+                   id);
+    answer_all();
+  }
+  std::vector<PushRequest> consent;  // the texts themselves are recorded too
+  for (const auto& c : client->pushes)
+    if (c.req.op != "message") consent.push_back(c.req);
+  std::vector<std::string> ops;
+  for (const auto& r : consent) ops.push_back(r.op);
+  ASSERT_EQ(ops, (std::vector<std::string>{"upsert", "opt_out", "read_consent", "opt_in",
+                                           "read_consent"}));
+  EXPECT_EQ(consent[2].Field("after"), "opt_out");
+  const PushRequest& read = consent.back();
+  EXPECT_EQ(read.external_id, "alo-a");
+  EXPECT_EQ(read.Field("after"), "opt_in");
+  EXPECT_EQ(read.push_id, consent[3].push_id + ":read");
+}
+
 }  // namespace
 }  // namespace dfm
