@@ -31,11 +31,13 @@ namespace dfm::model {
 namespace {
 
 constexpr char kReapply[] = ":reapply";
-// A read's field naming the consent push it follows ("opt_out", "opt_in";
-// its client then reads the record the push wrote by id, never a lagging
-// search's copy), and for an opt-in's, when its answer was decided (µs):
-// answered back as "asked.<field>".
+// A read's fields: the consent push it follows ("after": "opt_out",
+// "opt_in") and the records that push set ("ids", its answer.ids), which
+// its client then reads by id, never a lagging search's copy; for an
+// opt-in's, when its answer was decided ("since", µs). Answered back as
+// "asked.<field>".
 constexpr char kAfter[] = "after";
+constexpr char kIds[] = "ids";
 constexpr char kSince[] = "since";
 constexpr char kAskedAfter[] = "asked.after";
 constexpr char kAskedSince[] = "asked.since";
@@ -68,6 +70,17 @@ DomainEvent PushTo(const ContactState& s, const std::string& target, const std::
   return p;
 }
 
+// The read after `ok`, a consent push a reading system took.
+DomainEvent ReadAfter(const ContactState& s, const DomainEvent& ok, const std::string& reason,
+                      const SyncContext& ctx) {
+  DomainEvent p = PushTo(s, ok.system, "read_consent", SplitChannels(ok.channel),
+                         ok.push_id + ":read", reason, ctx);
+  p.fields[kAfter] = ok.op;
+  auto set = ok.fields.find("answer.ids");
+  if (set != ok.fields.end() && !set->second.empty()) p.fields[kIds] = set->second;
+  return p;
+}
+
 }  // namespace
 
 DomainEvent ReadBackPush(const ContactState& s, const std::string& target,
@@ -80,22 +93,24 @@ void DecideReadAfterConsentPush(const ContactState& s, const DomainEvent& ok,
                                 const SyncContext& ctx, std::vector<DomainEvent>* out) {
   if (!ctx.reads_consent.count(ok.system) || EndsWith(ok.push_id, kReapply)) return;
   if (ok.op == "opt_out") {
-    DomainEvent p = ReadBackPush(s, ok.system, SplitChannels(ok.channel), ok.push_id + ":read",
-                                 "read back after the opt-out", ctx);
-    p.fields[kAfter] = ok.op;
-    out->push_back(std::move(p));
+    out->push_back(ReadAfter(s, ok, "read back after the opt-out", ctx));
   } else if (ok.op == "opt_in" && !ok.external_id.empty() && !ctx.one_flag.count(ok.system)) {
     // Not a one-flag system's: its flag covers several channels, and one
     // read still set cannot tell a clear it did not take from a staff DNC.
-    DomainEvent p = ReadBackPush(s, ok.system, SplitChannels(ok.channel), ok.push_id + ":read",
-                                 "read back after the opt-in", ctx);
+    DomainEvent p = ReadAfter(s, ok, "read back after the opt-in", ctx);
     p.external_id = ok.external_id;
     for (const char* f : {fields::kPhone, fields::kEmail}) {  // where the opt-in looked
       auto it = ok.fields.find(f);
       if (it != ok.fields.end()) p.fields[f] = it->second;
     }
-    p.fields[kAfter] = ok.op;
-    p.fields[kSince] = std::to_string(ctx.now_us);
+    // The latest of our clock and the channels' statements (the START's
+    // source clock may run ahead of ours): nothing before it is "since".
+    int64_t since = ctx.now_us;
+    for (const auto& ch : SplitChannels(ok.channel)) {
+      auto cur = s.consent.find(ch);
+      if (cur != s.consent.end()) since = std::max(since, cur->second.at_us);
+    }
+    p.fields[kSince] = std::to_string(since);
     out->push_back(std::move(p));
   }
 }
@@ -107,7 +122,7 @@ namespace {
 // answer (a later STOP and START, a staff setting and lift), with no
 // consent push of ours on its way to that system and the system known to
 // hold it in, is the system's staff opt-out (as its DND webhook would
-// state it), dated at the answer.
+// state it), dated at the answer (not before the opt-in's statement).
 void DecideFoundOptedOut(const ContactState& s, const DomainEvent& answer, const SyncContext& ctx,
                          std::vector<DomainEvent>* out) {
   auto pend = s.pending_consent.find(answer.system);
@@ -135,7 +150,10 @@ void DecideFoundOptedOut(const ContactState& s, const DomainEvent& answer, const
   c.snapshot = true;
   c.channels = std::move(found);
   c.reason = answer.system + " shows it opted out (read back after the opt-in)";
-  DecideReportedConsent(s, f, c, ctx, ctx.now_us, "read", answer.push_id, out);
+  // Dated at the answer, or just after the opt-in's statement where a
+  // source clock ahead of ours dated that later: the setting came after it.
+  const int64_t t = std::max(ctx.now_us, since + 1);
+  DecideReportedConsent(s, f, c, ctx, t, "read", answer.push_id, out);
 }
 
 }  // namespace

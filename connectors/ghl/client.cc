@@ -658,44 +658,65 @@ class GhlClient final : public VendorClient {
 
   // read_consent: what every record of the person holds (every_record.h):
   // the search's records (their dndSettings come with them), and its own by
-  // GET /contacts/{id} when the search did not list it, or always where the
-  // read follows a consent push of ours (field "after"): the search is
-  // eventually consistent (docs/vendors/ghl-api.md 3.7), and would show the
-  // record as it was before the push wrote it. Such a read whose own record
-  // is gone answers nothing (the others' copies may be as old); one after
-  // an opt-in reads each channel's dndSettings alone (the record's global
-  // `dnd`, which the opt-in leaves, is no setting made since).
+  // GET /contacts/{id} when the search did not list it. A read that follows
+  // a consent push of ours (field "after") reads its own record and those
+  // the push set (field "ids") by id, whatever the search lists: the search
+  // is eventually consistent (docs/vendors/ghl-api.md 3.7) and would show
+  // them as they were before the push wrote them. After an opt-in it reads
+  // each channel's dndSettings alone (the global `dnd`, which the opt-in
+  // leaves, is no setting made since).
   void ReadConsent(const StatePtr& st) {
     const std::string query = ghl::EveryRecordQuery(st->req, location_);
-    if (query.empty()) return ReadOwn(st, {});
+    if (query.empty()) return ReadByIds(st, {});
     HttpRequest r = Base(st, "POST", "/contacts/search");
     r.body = query;
     http_->Send(std::move(r), [this, st](HttpResponse resp) {
       if (Settle(st, resp)) return;
-      ReadOwn(st, ghl::RecordsDnd(resp.body));
+      ReadByIds(st, ghl::RecordsDnd(resp.body));
     });
   }
 
-  void ReadOwn(const StatePtr& st, std::vector<ghl::RecordDnd> records) {
+  // The records `records` (the search's) lacks or may hold stale, read by id.
+  void ReadByIds(const StatePtr& st, std::vector<ghl::RecordDnd> records) {
     const std::string& own = st->req.external_id;
-    auto is_own = [&own](const ghl::RecordDnd& r) { return r.id == own; };
-    if (!own.empty() && !st->req.Field("after").empty())  // read it fresh
-      records.erase(std::remove_if(records.begin(), records.end(), is_own), records.end());
-    const bool listed = own.empty() || std::any_of(records.begin(), records.end(), is_own);
-    if (listed) return AnswerHeld(st, records);
-    http_->Send(Base(st, "GET", "/contacts/" + UrlEscape(own)), [st, records](HttpResponse resp) mutable {
+    std::vector<std::string> ids;
+    if (!st->req.Field("after").empty()) {
+      if (!own.empty()) ids.push_back(own);
+      for (const auto& id : SplitChannels(st->req.Field("ids")))
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+      auto fresh = [&ids](const ghl::RecordDnd& r) {
+        return std::find(ids.begin(), ids.end(), r.id) != ids.end();
+      };
+      records.erase(std::remove_if(records.begin(), records.end(), fresh), records.end());
+    } else if (!own.empty() &&
+               std::none_of(records.begin(), records.end(),
+                            [&own](const ghl::RecordDnd& r) { return r.id == own; })) {
+      ids.push_back(own);
+    }
+    ReadEach(st, std::move(records), std::move(ids), 0);
+  }
+
+  // GETs ids[i..] into `records`, then answers. One gone is skipped (the
+  // others tell), except after a push of ours: its own record gone, or any
+  // read unreadable, answers nothing (the others' copies may be as old).
+  void ReadEach(const StatePtr& st, std::vector<ghl::RecordDnd> records,
+                std::vector<std::string> ids, size_t i) {
+    if (i == ids.size()) return AnswerHeld(st, records);
+    const std::string path = "/contacts/" + UrlEscape(ids[i]);
+    http_->Send(Base(st, "GET", path), [this, st, records, ids, i](HttpResponse resp) mutable {
+      const bool after = !st->req.Field("after").empty();
       if (IsNotFound(resp)) {
-        st->result.requests++;  // gone: the others tell, unless as old as the search
-        if (!st->req.Field("after").empty()) records.clear();
+        st->result.requests++;
+        if (after && ids[i] == st->req.external_id) return AnswerHeld(st, {});
       } else {
         if (Settle(st, resp)) return;
         if (auto one = ghl::ContactDnd(resp.body)) {
           records.push_back(std::move(*one));
-        } else if (!st->req.Field("after").empty()) {
-          records.clear();  // its own unread: the others' copies may be as old
+        } else if (after) {
+          return AnswerHeld(st, {});
         }
       }
-      AnswerHeld(st, records);
+      ReadEach(st, std::move(records), std::move(ids), i + 1);
     });
   }
 

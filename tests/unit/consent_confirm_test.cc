@@ -90,6 +90,7 @@ TEST_F(ConsentRulesTest, AnOptOutTakenIsReadBackAndSetAgainWhereItDoesNotShow) {
   std::vector<DomainEvent> ok;
   for (auto p : pushes) {
     p.type = std::string(ev::kPushSucceeded);
+    if (p.system == "ghl") p.fields["answer.ids"] = "ghl-7,ghl-8";  // the records it set
     ok.push_back(p);
   }
   Record(ok);
@@ -100,6 +101,8 @@ TEST_F(ConsentRulesTest, AnOptOutTakenIsReadBackAndSetAgainWhereItDoesNotShow) {
   EXPECT_EQ(reads[0].op, "read_consent");
   EXPECT_EQ(reads[0].system, "ghl");
   EXPECT_EQ(reads[0].channel, "sms");
+  EXPECT_EQ(reads[0].fields.at("after"), "opt_out");
+  EXPECT_EQ(reads[0].fields.at("ids"), "ghl-7,ghl-8") << "each read by id";
   Record(reads);
   DomainEvent answer = reads[0];
   answer.type = std::string(ev::kPushSucceeded);
@@ -195,6 +198,31 @@ TEST_F(ConsentRulesTest, AStaffDndWhileOurOptInWasOnItsWayIsFoundByTheReadAfterI
   EXPECT_TRUE(Of(es, ev::kOptedOut).empty());
   EXPECT_TRUE(Of(es, ev::kPushRequested).empty());
   ExpectAReplayGivesTheSameState();
+}
+
+// The START's source clock ahead of ours: its statement is no later one.
+TEST_F(ConsentRulesTest, AStaffDndIsFoundThoughTheStartsClockRunsAhead) {
+  ctx_.reads_consent = {"ghl"};
+  ctx_.now_us = 60 * kHour + 1'000'000;
+  RecordThenStop("ghl-1");
+  auto ins = Of(Step(Text(Change::kOptIn, 70 * kHour + 10'000'000, "START")), ev::kPushRequested,
+                "opt_in");
+  auto in =
+      std::find_if(ins.begin(), ins.end(), [](const DomainEvent& e) { return e.system == "ghl"; });
+  ASSERT_NE(in, ins.end());
+  ctx_.now_us = 70 * kHour + 5'000'000;  // answered by our clock before the text's time
+  DomainEvent ok = *in;
+  ok.type = std::string(ev::kPushSucceeded);
+  Record({ok});
+  auto reads = Record(DecideReport(state_, {ok}, ctx_));
+  ASSERT_EQ(reads.size(), 1u);
+  DomainEvent answer = reads[0];
+  answer.type = std::string(ev::kPushSucceeded);
+  answer.fields = {
+      {"held.sms", "out"}, {"asked.after", "opt_in"}, {"asked.since", reads[0].fields.at("since")}};
+  ctx_.now_us += 1'000'000;
+  EXPECT_EQ(Of(Record(DecideReport(state_, {answer}, ctx_)), ev::kOptedOut).size(), 1u);
+  EXPECT_TRUE(SmsOut());
 }
 
 // What else a read after an opt-in decides: nothing where the system shows

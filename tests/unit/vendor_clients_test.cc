@@ -131,6 +131,37 @@ TEST(GhlClient, AReadAfterOurPushReadsItsOwnRecordByIdNotTheSearchsCopy) {
   EXPECT_EQ(got.detail, "read 1 GoHighLevel contact");
 }
 
+// A read after our opt-out reads every record the push set (its
+// answer.ids, field "ids") by id: a duplicate's copy in the search, from
+// before the push, would make the opt-out look lifted there.
+TEST(GhlClient, AReadAfterOurOptOutReadsEachRecordItSetById) {
+  ScriptedHttp http([](const HttpRequest& r) {
+    if (r.url.find("/contacts/search") != std::string::npos)
+      return Ok(R"({"contacts":[{"id":"g-own","dndSettings":{"SMS":{"status":"inactive"}}},)"
+                R"({"id":"g-dup","dndSettings":{"SMS":{"status":"inactive"}}}]})");
+    const std::string id = r.url.find("g-dup") != std::string::npos ? "g-dup" : "g-own";
+    return Ok(R"({"contact":{"id":")" + id + R"(","dndSettings":{"SMS":{"status":"active"}}}})");
+  });
+  auto client = NewGhlClient(GhlSettings(), &http);
+  auto read = [&](const std::string& ids) {
+    PushRequest req = Request("read_consent", "g-own");
+    req.channel = "sms";
+    req.fields["phone"] = "+12055550142";
+    req.fields["after"] = "opt_out";
+    req.fields["ids"] = ids;
+    http.asked.clear();
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    EXPECT_EQ(got.http_status, 200) << got.detail;
+    return got;
+  };
+  EXPECT_EQ(read("g-own").answered["held.sms"], "in") << "the duplicate's stale copy";
+  PushResult got = read("g-own,g-dup");
+  EXPECT_EQ(got.answered["held.sms"], "out");
+  EXPECT_EQ(http.asked.size(), 3u) << "the search, then each by id";
+  EXPECT_EQ(got.detail, "read 2 GoHighLevel contacts");
+}
+
 // What else such a read answers: after an opt-in, each channel's
 // dndSettings alone (the global `dnd` the opt-in leaves is no setting made
 // since); its own record gone or unread, nothing (the search's copies of
