@@ -332,7 +332,7 @@ class HaloClient final : public VendorClient {
     Send(job, Api(job->token, "GET", "/api/Users/" + std::to_string(own)),
          [job, users, after](HttpResponse resp) mutable {
            bool read = false;
-           if (resp.status != 404) {
+           if (!Gone(resp)) {
              if (Settle(job, resp)) return;
              simdjson::dom::parser parser;
              simdjson::dom::element u;

@@ -25,6 +25,7 @@ class UsersHalo : public HttpClient {
  public:
   std::map<int64_t, User> users;
   std::map<int64_t, User> search_copy;  // what a lagging search still lists
+  bool gone_as_400 = false;             // GET of a deleted user: 400 "does not exist"
   std::vector<HttpRequest> seen;
 
   void Send(HttpRequest req, HttpCallback cb) override {
@@ -52,8 +53,8 @@ class UsersHalo : public HttpClient {
     } else if (req.method == "GET" && path.rfind("/api/Users/", 0) == 0) {
       auto it = users.find(std::strtoll(path.c_str() + 11, nullptr, 10));
       if (it == users.end()) {
-        r.status = 404;
-        r.body = "Not found";
+        r.status = gone_as_400 ? 400 : 404;
+        r.body = gone_as_400 ? R"("User does not exist.")" : "Not found";
       } else {
         r.body = View(it->first, it->second);
       }
@@ -176,9 +177,13 @@ TEST(HaloConsent, AReadAfterOurPushReadsItsOwnUserById) {
   EXPECT_EQ(r.answered.at("held.email"), "in") << "as the opt-in left it";
   ASSERT_EQ(halo.seen.size(), 2u);
   EXPECT_NE(halo.seen[1].url.find("/api/Users/9"), std::string::npos);
-  halo.users.clear();
+  halo.users.clear();  // deleted: GET answers 404 here, 400 "does not exist" at times
   r = Push(client.get(), "read_consent", "9", "opt_in");
   EXPECT_EQ(r.http_status, 200);
+  EXPECT_EQ(r.answered.count("held.email"), 0u);
+  halo.gone_as_400 = true;
+  r = Push(client.get(), "read_consent", "9", "opt_in");
+  EXPECT_EQ(r.http_status, 200) << r.detail;
   EXPECT_EQ(r.answered.count("held.email"), 0u);
 }
 
