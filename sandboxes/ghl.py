@@ -1554,8 +1554,9 @@ class GhlSandbox(Sandbox):
         """A user creating (no "id") or editing a contact in the GHL UI: no
         DTO or duplicate checks; "webhook": false suppresses the webhook;
         "dateAdded" may back-date a new contact (for backfill tests) and
-        "dateUpdated" date an edit (an ISO time: the vendor's clock at the
-        edit, for tests that need an edit at a set distance from another)."""
+        "dateUpdated" date an edit (an ISO UTC time, stored as ISO ms Z: the
+        vendor's clock at the edit, for tests that need an edit at a set
+        distance from another)."""
         send = fields.pop("webhook", True) is not False
         cid = fields.pop("id", None)
         for k in ("locationId", "createNewIfDuplicateAllowed"):
@@ -1576,8 +1577,11 @@ class GhlSandbox(Sandbox):
                 return 404, "no contact %s" % cid, []
             fields.pop("dateAdded", None)
             stamped = fields.pop("dateUpdated", None)
-            if stamped is not None and parse_iso_ms(stamped) is None:
-                return 400, "dateUpdated must be an ISO 8601 time", []
+            if stamped is not None:
+                when = parse_iso_ms(stamped) if "T" in str(stamped) else None
+                if when is None or not str(stamped).endswith(("Z", "+00:00")):
+                    return 400, "dateUpdated must be an ISO 8601 UTC time", []
+                stamped = iso_ms(when)
             before = self._snapshot(c)
             self._apply(c, fields)
             kinds = self._changes(before, c)
