@@ -662,7 +662,8 @@ class GhlClient final : public VendorClient {
   // a consent push of ours (field "after") reads its own record and those
   // the push set (field "ids") by id, whatever the search lists: the search
   // is eventually consistent (docs/vendors/ghl-api.md 3.7) and would show
-  // them as they were before the push wrote them. After an opt-in it reads
+  // them as they were before the push wrote them (none of them read by id,
+  // it answers nothing). After an opt-in it reads
   // each channel's dndSettings alone (the global `dnd`, which the opt-in
   // leaves, is no setting made since).
   void ReadConsent(const StatePtr& st) {
@@ -693,31 +694,36 @@ class GhlClient final : public VendorClient {
                             [&own](const ghl::RecordDnd& r) { return r.id == own; })) {
       ids.push_back(own);
     }
-    ReadEach(st, std::move(records), std::move(ids), 0);
+    ReadEach(st, std::move(records), std::move(ids), 0, 0);
   }
 
-  // GETs ids[i..] into `records`, then answers. One gone is skipped (the
-  // others tell), except after a push of ours: its own record gone, or any
-  // read unreadable, answers nothing (the others' copies may be as old).
+  // GETs ids[i..] into `records` (`got` of them read so far), then
+  // answers. One gone is skipped (the others tell), except after a push of
+  // ours: none of its records read by id, or any unreadable, answers
+  // nothing (the search's copies may be as old as the push).
   void ReadEach(const StatePtr& st, std::vector<ghl::RecordDnd> records,
-                std::vector<std::string> ids, size_t i) {
-    if (i == ids.size()) return AnswerHeld(st, records);
+                std::vector<std::string> ids, size_t i, size_t got) {
+    const bool after = !st->req.Field("after").empty();
+    if (i == ids.size()) {
+      if (after && got == 0) records.clear();
+      return AnswerHeld(st, records);
+    }
     const std::string path = "/contacts/" + UrlEscape(ids[i]);
-    http_->Send(Base(st, "GET", path), [this, st, records, ids, i](HttpResponse resp) mutable {
-      const bool after = !st->req.Field("after").empty();
-      if (IsNotFound(resp)) {
-        st->result.requests++;
-        if (after && ids[i] == st->req.external_id) return AnswerHeld(st, {});
-      } else {
-        if (Settle(st, resp)) return;
-        if (auto one = ghl::ContactDnd(resp.body)) {
-          records.push_back(std::move(*one));
-        } else if (after) {
-          return AnswerHeld(st, {});
-        }
-      }
-      ReadEach(st, std::move(records), std::move(ids), i + 1);
-    });
+    http_->Send(Base(st, "GET", path),
+                [this, st, records, ids, i, got, after](HttpResponse resp) mutable {
+                  if (IsNotFound(resp)) {
+                    st->result.requests++;
+                  } else {
+                    if (Settle(st, resp)) return;
+                    auto one = ghl::ContactDnd(resp.body);
+                    if (!one && after) return AnswerHeld(st, {});
+                    if (one) {
+                      records.push_back(std::move(*one));
+                      got++;
+                    }
+                  }
+                  ReadEach(st, std::move(records), std::move(ids), i + 1, got);
+                });
   }
 
   static void AnswerHeld(const StatePtr& st, const std::vector<ghl::RecordDnd>& records) {
@@ -795,6 +801,8 @@ class GhlClient final : public VendorClient {
         return OnContact(st, id);
       } else {
         st->result.external_id = id;
+        // A consent push's record made with its DND: the one it set.
+        if (st->req.op != "upsert") st->result.answered["ids"] = id;
       }
       st->done(std::move(st->result));
     });

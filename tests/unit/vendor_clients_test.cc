@@ -135,11 +135,18 @@ TEST(GhlClient, AReadAfterOurPushReadsItsOwnRecordByIdNotTheSearchsCopy) {
 // answer.ids, field "ids") by id: a duplicate's copy in the search, from
 // before the push, would make the opt-out look lifted there.
 TEST(GhlClient, AReadAfterOurOptOutReadsEachRecordItSetById) {
-  ScriptedHttp http([](const HttpRequest& r) {
+  bool own_gone = false;
+  ScriptedHttp http([&own_gone](const HttpRequest& r) {
     if (r.url.find("/contacts/search") != std::string::npos)
       return Ok(R"({"contacts":[{"id":"g-own","dndSettings":{"SMS":{"status":"inactive"}}},)"
                 R"({"id":"g-dup","dndSettings":{"SMS":{"status":"inactive"}}}]})");
     const std::string id = r.url.find("g-dup") != std::string::npos ? "g-dup" : "g-own";
+    if (own_gone && id == "g-own") {
+      HttpResponse gone;
+      gone.status = 404;
+      gone.body = R"({"message":"Contact not found"})";
+      return gone;
+    }
     return Ok(R"({"contact":{"id":")" + id + R"(","dndSettings":{"SMS":{"status":"active"}}}})");
   });
   auto client = NewGhlClient(GhlSettings(), &http);
@@ -160,6 +167,31 @@ TEST(GhlClient, AReadAfterOurOptOutReadsEachRecordItSetById) {
   EXPECT_EQ(got.answered["held.sms"], "out");
   EXPECT_EQ(http.asked.size(), 3u) << "the search, then each by id";
   EXPECT_EQ(got.detail, "read 2 GoHighLevel contacts");
+  // Its own record merged away (the push set the other): the other tells.
+  own_gone = true;
+  got = read("g-dup");
+  EXPECT_EQ(got.answered["held.sms"], "out");
+  EXPECT_EQ(got.detail, "read 1 GoHighLevel contact");
+  EXPECT_EQ(read("").answered.count("held.sms"), 0u) << "none read by id: nothing";
+}
+
+// A consent push that finds no record makes one with its DND (POST
+// /contacts/upsert) and names it as the record it set (answer.ids), so the
+// read after it reads that record by id.
+TEST(GhlClient, AConsentPushsNewRecordIsTheOneItSet) {
+  ScriptedHttp http([](const HttpRequest& r) {
+    if (r.url.find("/contacts/search") != std::string::npos) return Ok(R"({"contacts":[]})");
+    return Ok(R"({"contact":{"id":"g-new"}})");
+  });
+  auto client = NewGhlClient(GhlSettings(), &http);
+  PushRequest req = Request("opt_out", "");
+  req.channel = "sms";
+  req.fields["phone"] = "+12055550142";
+  PushResult got;
+  client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+  EXPECT_EQ(got.http_status, 200) << got.detail;
+  EXPECT_EQ(got.external_id, "g-new");
+  EXPECT_EQ(got.answered["ids"], "g-new");
 }
 
 // What else such a read answers: after an opt-in, each channel's
