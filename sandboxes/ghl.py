@@ -111,6 +111,14 @@ def lower(value):
     return value.lower() if isinstance(value, str) else None
 
 
+
+def utc_time(text):
+    """Seconds since the epoch of an ISO 8601 date and time in UTC ("Z" or
+    "+00:00"), or None (a date alone, no zone, another offset)."""
+    if not isinstance(text, str) or "T" not in text or not text.endswith(("Z", "+00:00")):
+        return None
+    return parse_iso_ms(text)
+
 class GhlSandbox(Sandbox):
     """GoHighLevel API v2 sandbox (contacts, OAuth, rate limits, signed webhooks)."""
 
@@ -1554,9 +1562,9 @@ class GhlSandbox(Sandbox):
         """A user creating (no "id") or editing a contact in the GHL UI: no
         DTO or duplicate checks; "webhook": false suppresses the webhook;
         "dateAdded" may back-date a new contact (for backfill tests) and
-        "dateUpdated" date an edit (an ISO UTC time, stored as ISO ms Z: the
-        vendor's clock at the edit, for tests that need an edit at a set
-        distance from another)."""
+        "dateUpdated" date an edit (the vendor's clock at the edit, for tests
+        that need an edit at a set distance from another): ISO UTC times
+        (utc_time), else 400."""
         send = fields.pop("webhook", True) is not False
         cid = fields.pop("id", None)
         for k in ("locationId", "createNewIfDuplicateAllowed"):
@@ -1566,7 +1574,10 @@ class GhlSandbox(Sandbox):
         if "dndSettings" in fields and not isinstance(fields["dndSettings"], dict):
             return 400, "dndSettings must be an object", []
         if cid is None:
-            when = parse_iso_ms(fields.pop("dateAdded", None))
+            added = fields.pop("dateAdded", None)
+            when = utc_time(added)
+            if added is not None and when is None:
+                return 400, "dateAdded must be an ISO 8601 UTC time", []
             fields.pop("dateUpdated", None)
             c = self._new_contact(fields, when)
             self.state["contacts"][c["id"]] = c
@@ -1578,8 +1589,8 @@ class GhlSandbox(Sandbox):
             fields.pop("dateAdded", None)
             stamped = fields.pop("dateUpdated", None)
             if stamped is not None:
-                when = parse_iso_ms(stamped) if "T" in str(stamped) else None
-                if when is None or not str(stamped).endswith(("Z", "+00:00")):
+                when = utc_time(stamped)
+                if when is None:
                     return 400, "dateUpdated must be an ISO 8601 UTC time", []
                 stamped = iso_ms(when)
             before = self._snapshot(c)

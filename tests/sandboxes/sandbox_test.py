@@ -512,6 +512,19 @@ class GhlTest(unittest.TestCase):
         self.assertIn(None, statuses)  # the dropped ones
 
     # -- webhooks (ghl-api.md §6, fixtures)
+    def test_ui_edits_dated_in_utc(self):
+        c = self.create(firstName="D", phone="+12055550151")
+        s, _, b = self.admin("POST", "/contacts", {"id": c["id"], "city": "Vestavia",
+                                                   "dateUpdated": "2026-11-30T10:00:00+00:00"})
+        self.assertEqual(s, 200, b)
+        self.assertEqual(b["contact"]["dateUpdated"], "2026-11-30T10:00:00.000Z")
+        for bad in ("2026-11-30", "2026-11-30T10:00:00", "2026-11-30T10:00:00+02:00", 5):
+            s, _, b = self.admin("POST", "/contacts", {"id": c["id"], "city": "X" + str(bad),
+                                                       "dateUpdated": bad})
+            self.assertEqual(s, 400, (bad, b))
+            s, _, b = self.admin("POST", "/contacts", {"firstName": "N", "dateAdded": bad})
+            self.assertEqual(s, 400, (bad, b))
+
     def test_webhooks(self):
         c = self.create(firstName="W", email="w@example.com", phone="+12055550150")
         hook = self.receiver.wait(1)[0]
