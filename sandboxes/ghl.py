@@ -111,13 +111,13 @@ def lower(value):
     return value.lower() if isinstance(value, str) else None
 
 
-
 def utc_time(text):
     """Seconds since the epoch of an ISO 8601 date and time in UTC ("Z" or
     "+00:00"), or None (a date alone, no zone, another offset)."""
     if not isinstance(text, str) or "T" not in text or not text.endswith(("Z", "+00:00")):
         return None
     return parse_iso_ms(text)
+
 
 class GhlSandbox(Sandbox):
     """GoHighLevel API v2 sandbox (contacts, OAuth, rate limits, signed webhooks)."""
@@ -1564,7 +1564,8 @@ class GhlSandbox(Sandbox):
         "dateAdded" may back-date a new contact (for backfill tests) and
         "dateUpdated" date an edit (the vendor's clock at the edit, for tests
         that need an edit at a set distance from another): ISO UTC times
-        (utc_time), else 400."""
+        (utc_time), else 400. A new contact's "dateUpdated" is its
+        dateAdded: one given is ignored."""
         send = fields.pop("webhook", True) is not False
         cid = fields.pop("id", None)
         for k in ("locationId", "createNewIfDuplicateAllowed"):

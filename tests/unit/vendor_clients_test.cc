@@ -173,6 +173,15 @@ TEST(GhlClient, AReadAfterOurOptOutReadsEachRecordItSetById) {
   EXPECT_EQ(got.answered["held.sms"], "out");
   EXPECT_EQ(got.detail, "read 1 GoHighLevel contact");
   EXPECT_EQ(read("").answered.count("held.sms"), 0u) << "none read by id: nothing";
+  own_gone = false;
+  PushRequest unlinked = Request("read_consent", "");
+  unlinked.channel = "sms";
+  unlinked.fields["phone"] = "+12055550142";
+  unlinked.fields["after"] = "opt_out";
+  got = PushResult();
+  client->Push(unlinked, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+  EXPECT_EQ(got.http_status, 200) << got.detail;
+  EXPECT_EQ(got.answered.count("held.sms"), 0u) << "no record of its own, none named";
 }
 
 // A consent push that finds no record makes one with its DND (POST
