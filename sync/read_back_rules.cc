@@ -3,13 +3,14 @@
 // reads_consent: an op "read_consent" push, answered as push.succeeded with
 // held.<channel> = "out" | "in"):
 // - after an opt-out push it took (not after a re-application: one round);
-// - after an opt-in push it took that named the record it set (its own,
-//   read by id: GoHighLevel's search lags): a staff opt-out made there
-//   while the opt-in was on its way came as a webhook read for a
-//   restatement of what it held before ("ours on its way", or dated
-//   before the answer), and would be lost. A channel the read shows out
-//   that the engine holds in, with nothing of ours on its way there, is
-//   that system's staff opt-out, decided as its webhook would have been;
+// - after an opt-in push it took that named the record it set (not a
+//   one-flag system's): a staff opt-out made there while the opt-in was on
+//   its way came as a webhook read for a restatement of what it held
+//   before ("ours on its way", or dated before the answer), and would be
+//   lost. A channel the read shows out that the engine holds in, not
+//   stated since, with nothing of ours on its way there and the system
+//   known to hold it in, is that system's staff opt-out, decided as its
+//   webhook would have been (DecideFoundOptedOut);
 // - when its webhook lifts an opt-out within the clock-skew allowance of
 //   what it was known to hold (consent_rules.cc), which is otherwise taken
 //   for a restatement of an older setting.
@@ -17,7 +18,9 @@
 // set there again (an opt_out push, ":reapply"); when the opt-out holds
 // (the person's or the carrier's), that is a consent.conflict as a staff
 // lift is. A read-back never opts anyone in. A read after an opt-in only
-// looks for opt-outs (what it asked: asked.after = "opt_in").
+// looks for opt-outs (what it asked: asked.after = "opt_in"). A read after
+// any consent push of ours reads the records it set by id (fields after,
+// ids: its client's contract, docs/connectors.md).
 #include <algorithm>
 #include <cstdlib>
 #include <string>
