@@ -94,6 +94,12 @@ class ConsentRulesTest : public ::testing::Test {
   // Every push the events ask for is confirmed (GoHighLevel's naming the
   // records it set, `ghl_ids`, when given).
   void ConfirmPushes(const std::vector<DomainEvent>& events, const std::string& ghl_ids = "") {
+    Record(Succeeded(events, ghl_ids));
+  }
+  // The push.succeeded of each push the events ask for (GoHighLevel's
+  // naming `ghl_ids`, when given), not recorded.
+  static std::vector<DomainEvent> Succeeded(const std::vector<DomainEvent>& events,
+                                            const std::string& ghl_ids = "") {
     std::vector<DomainEvent> done;
     for (const auto& p : events) {
       if (p.type != ev::kPushRequested) continue;
@@ -102,7 +108,14 @@ class ConsentRulesTest : public ::testing::Test {
       if (!ghl_ids.empty() && p.system == "ghl") ok.fields["answer.ids"] = ghl_ids;
       done.push_back(ok);
     }
-    Record(done);
+    return done;
+  }
+  // What each of `reports` decides (DecideReport), in order, not recorded.
+  std::vector<DomainEvent> DecideEach(const std::vector<DomainEvent>& reports) {
+    std::vector<DomainEvent> out;
+    for (const auto& e : reports)
+      for (auto& d : DecideReport(state_, {e}, ctx_)) out.push_back(std::move(d));
+    return out;
   }
   // c1 made by its GoHighLevel record `record` at 50 h, then a STOP texted
   // on Verity at 60 h; every push confirmed (GoHighLevel's naming `ghl_ids`).

@@ -87,16 +87,8 @@ TEST_F(ConsentRulesTest, ASystemsOwnWebhookShowingTheOptOutConfirmsIt) {
 TEST_F(ConsentRulesTest, AnOptOutTakenIsReadBackAndSetAgainWhereItDoesNotShow) {
   ctx_.reads_consent = {"ghl"};
   auto pushes = Of(Step(Text(Change::kOptOut, 100 * kHour, "STOP")), ev::kPushRequested, "opt_out");
-  std::vector<DomainEvent> ok;
-  for (auto p : pushes) {
-    p.type = std::string(ev::kPushSucceeded);
-    if (p.system == "ghl") p.fields["answer.ids"] = "ghl-7,ghl-8";  // the records it set
-    ok.push_back(p);
-  }
-  Record(ok);
-  std::vector<DomainEvent> reads;
-  for (const auto& e : ok)
-    for (auto& d : DecideReport(state_, {e}, ctx_)) reads.push_back(d);
+  std::vector<DomainEvent> ok = Record(Succeeded(pushes, "ghl-7,ghl-8"));  // the records it set
+  std::vector<DomainEvent> reads = DecideEach(ok);
   ASSERT_EQ(reads.size(), 1u) << "only GoHighLevel reads back";
   EXPECT_EQ(reads[0].op, "read_consent");
   EXPECT_EQ(reads[0].system, "ghl");
@@ -238,15 +230,8 @@ TEST_F(ConsentRulesTest, AReadAfterOurOptInLooksOnlyForAnOptOutMadeMeanwhile) {
   auto ins = Of(Step(Text(Change::kOptIn, 70 * kHour, "START")), ev::kPushRequested, "opt_in");
   ASSERT_EQ(Systems(ins), (std::vector<std::string>{"aloware", "ghl"}));
   ctx_.now_us = 70 * kHour + kMinute;
-  std::vector<DomainEvent> oks;
-  for (auto p : ins) {
-    p.type = std::string(ev::kPushSucceeded);
-    oks.push_back(p);
-  }
-  Record(oks);
-  std::vector<DomainEvent> reads;
-  for (const auto& ok : oks)
-    for (auto& d : DecideReport(state_, {ok}, ctx_)) reads.push_back(d);
+  std::vector<DomainEvent> oks = Record(Succeeded(ins));
+  std::vector<DomainEvent> reads = DecideEach(oks);
   ASSERT_EQ(reads.size(), 1u) << "only GoHighLevel reads";
   Record(reads);
   DomainEvent answer = reads[0];
