@@ -70,7 +70,8 @@ class ProjectionState {
   std::vector<StateOp> TakeOps();
   // The same writes by reference, sorted by key, valid until the next
   // change; Clear() then empties the overlay. For batches too big to copy.
-  std::vector<StateEntryRef> SortedEntries() const;
+  // Its capacity leaves room for one entry more.
+  StateEntryRefs SortedEntries() const;
   void Clear() {
     overlay_.Clear();
     scan_index_.Reset();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "projections/runner.h"
+#include "util/huge_pages.h"
 
 namespace dfm {
 
@@ -23,7 +24,9 @@ struct ProjectionRunner::Batch {
     bool decoded = false;  // `domain` holds the payload
     uint64_t users = 0;    // bit i: members_[i] uses it (members 64 and up: ask)
   };
-  std::vector<Item> items;  // reused from read to read; the first n are this read's
+  // Reused from read to read; the first n are this read's. A rebuild's
+  // hold tens of MiB: on huge pages.
+  std::vector<Item, HugePageAllocator<Item>> items;
   size_t n = 0;
   uint64_t last = 0;  // the last sequence number read, used or not
   Status status;

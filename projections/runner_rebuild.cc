@@ -82,6 +82,9 @@ void ProjectionRunner::RebuildRead(Pipeline* p, uint64_t until) const {
       }
       if (p->Stopping()) return false;
       batch = &p->ring[b % Pipeline::kRing];
+      // Grown at once: one allocation, no items moved as it fills.
+      if (batch->items.capacity() < options_.batch)
+        batch->items.reserve(std::min<uint64_t>(options_.batch, until - seq + 1));
       batch->n = 0;
       batch->last = seq - 1;
       in_batch = 0;
@@ -167,7 +170,7 @@ Status ProjectionRunner::FoldRebuilt(Pipeline* p, size_t i, uint64_t until, Proj
 }
 
 Status ProjectionRunner::CommitRebuilt(Member* m, ProjectionState* state, bool* base_empty) {
-  std::vector<StateEntryRef> entries = state->SortedEntries();
+  StateEntryRefs entries = state->SortedEntries();
   // `entries` may point into `mark` until the commit below.
   const std::optional<std::string> mark = LayoutMark(*m->projection);
   if (*base_empty) {  // an erase of what was never committed is no write

@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kInitialSlots = 16;
 constexpr size_t kKeptSlots = 4096;  // 64 KiB of slots
 constexpr size_t kFirstBlockBytes = 4 << 10;
-constexpr size_t kBlockBytes = 1 << 20;
+constexpr size_t kBlockBytes = 4 << 20;
 constexpr size_t kAlign = 8;
 
 size_t RoundUp(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
@@ -93,7 +93,7 @@ void* StateTable::Allocate(size_t bytes) {
   if (bytes > left_) {
     next_block_ = next_block_ == 0 ? kFirstBlockBytes : std::min(next_block_ * 2, kBlockBytes);
     const size_t size = std::max(bytes, next_block_);
-    blocks_.emplace_back(new char[size]);
+    blocks_.emplace_back(static_cast<char*>(AllocateMaybeHuge(size)), BlockFree{size});
     cursor_ = blocks_.back().get();
     left_ = size;
   }
@@ -104,7 +104,7 @@ void* StateTable::Allocate(size_t bytes) {
 }
 
 void StateTable::Grow() {
-  std::vector<Slot> old(slots_.size() * 2, Slot{0, nullptr});
+  Slots old(slots_.size() * 2, Slot{0, nullptr});
   old.swap(slots_);
   mask_ = slots_.size() - 1;
   for (const Slot& s : old) {
@@ -123,7 +123,7 @@ void StateTable::Clear() {
   if (!slots_.empty() && slots_.size() <= kKeptSlots) {
     std::fill(slots_.begin(), slots_.end(), Slot{0, nullptr});
   } else {
-    std::vector<Slot>(kInitialSlots, Slot{0, nullptr}).swap(slots_);
+    Slots(kInitialSlots, Slot{0, nullptr}).swap(slots_);
     mask_ = kInitialSlots - 1;
   }
   size_ = 0;

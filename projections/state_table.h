@@ -10,8 +10,12 @@
 //          slot line and a present one a slot line and its entry.
 //   arena  entries, each its key and its value side by side
 //          (header | key | value capacity), bump-allocated in insertion
-//          order in blocks that grow from 4 KiB to 1 MiB (a live batch
-//          holds a few keys, a rebuild millions). A value that outgrows
+//          order in blocks that grow from 4 KiB to 4 MiB (a live batch
+//          holds a few keys, a rebuild millions).
+//
+// Slot arrays and blocks of 2 MiB or more are on huge pages
+// (util/huge_pages.h): a rebuild's table would otherwise fault in every
+// 4 KiB page it fills. A value that outgrows
 //          its capacity moves to a new entry; the old one stays unused in
 //          the arena until Clear().
 //
@@ -25,6 +29,8 @@
 #include <optional>
 #include <string_view>
 #include <vector>
+
+#include "util/huge_pages.h"
 
 namespace dfm {
 
@@ -102,10 +108,17 @@ class StateTable {
   void* Allocate(size_t bytes);
   void Grow();
 
-  std::vector<Slot> slots_;
+  // A block of the arena, given back as it was taken.
+  struct BlockFree {
+    size_t bytes;
+    void operator()(char* p) const noexcept { FreeMaybeHuge(p, bytes); }
+  };
+  using Slots = std::vector<Slot, HugePageAllocator<Slot>>;
+
+  Slots slots_;
   size_t mask_ = 0;
   size_t size_ = 0;
-  std::vector<std::unique_ptr<char[]>> blocks_;
+  std::vector<std::unique_ptr<char, BlockFree>> blocks_;
   char* cursor_ = nullptr;
   size_t left_ = 0;
   size_t next_block_ = 0;  // bytes of the next block

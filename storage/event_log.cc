@@ -26,7 +26,7 @@ Status EventLog::Append(EventDraft draft, AppendOutcome* outcome) {
 }
 
 Status EventLog::BulkCommitConsumer(std::string_view consumer, uint64_t seq,
-                                    const std::vector<StateEntryRef>& entries) {
+                                    const StateEntryRefs& entries) {
   std::vector<StateOp> ops(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     ops[i].key = std::string(entries[i].key);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "events/event.h"
+#include "util/huge_pages.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -46,6 +47,8 @@ struct StateEntryRef {
   std::string_view value;
   bool erase = false;
 };
+// A rebuild's are millions: on huge pages (util/huge_pages.h).
+using StateEntryRefs = std::vector<StateEntryRef, HugePageAllocator<StateEntryRef>>;
 
 // What `dfm log verify` / `dfm audit verify` report.
 struct ChainReport {
@@ -143,7 +146,7 @@ class EventLog {
   // instead of inserting each key. This default commits through
   // CommitConsumer.
   virtual Status BulkCommitConsumer(std::string_view consumer, uint64_t seq,
-                                    const std::vector<StateEntryRef>& entries);
+                                    const StateEntryRefs& entries);
   virtual Status GetConsumerState(std::string_view consumer, std::string_view key,
                                   std::string* value) const = 0;
   virtual Status ScanConsumerState(

@@ -54,7 +54,7 @@ Status RocksDbEventLog::CommitConsumerWith(std::string_view consumer, uint64_t s
 }
 
 Status RocksDbEventLog::BulkCommitConsumer(std::string_view consumer, uint64_t seq,
-                                           const std::vector<StateEntryRef>& entries) {
+                                           const StateEntryRefs& entries) {
   // Below this, inserting the keys costs less than writing a file.
   constexpr size_t kBulkMin = 65536;
   if (entries.size() < kBulkMin) return EventLog::BulkCommitConsumer(consumer, seq, entries);

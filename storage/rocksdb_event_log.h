@@ -135,7 +135,7 @@ class RocksDbEventLog : public EventLog {
   Status CommitConsumerDurable(std::string_view consumer, uint64_t seq,
                                const std::vector<StateOp>& ops) override;
   Status BulkCommitConsumer(std::string_view consumer, uint64_t seq,
-                            const std::vector<StateEntryRef>& entries) override;
+                            const StateEntryRefs& entries) override;
   Status GetConsumerState(std::string_view consumer, std::string_view key,
                           std::string* value) const override;
   Status ScanConsumerState(

@@ -782,7 +782,7 @@ TEST_P(ProjectionRebuild, AStateOfHalfAMillionKeysGoesInTwoFilesAtOnce) {
     keys.push_back(k);
   }
   std::sort(keys.begin(), keys.end());
-  std::vector<StateEntryRef> entries;
+  StateEntryRefs entries;
   for (const auto& k : keys) entries.push_back({k, k});
   ASSERT_TRUE(log_->BulkCommitConsumer("c", 7, entries).ok());
   auto state = Snapshot(log_.get(), "c");
@@ -811,7 +811,7 @@ TEST_P(ProjectionRebuild, BulkCommitReplacesKeysErasesAndMovesTheCheckpointToget
   }
   keys.insert(keys.begin(), "a/1");
   values.insert(values.begin(), "new");
-  std::vector<StateEntryRef> entries;
+  StateEntryRefs entries;
   for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], values[i]});
   entries.push_back({"z/gone", "", true});  // erased
   ASSERT_TRUE(log_->BulkCommitConsumer("c", 9, entries).ok());
@@ -997,7 +997,9 @@ TEST(StateTable, ClearedTablesStartEmptyWhetherTheirSlotsAreKeptOrNot) {
 TEST(StateTable, KeepsEveryKeyThroughGrowthAndValuesThatOutgrowTheirRoom) {
   StateTable t;
   bool inserted = false;
-  constexpr int kKeys = 50000;  // several doublings of the slots
+  // Several doublings of the slots; slot arrays and arena blocks past
+  // 2 MiB (util/huge_pages.h) too.
+  constexpr int kKeys = 200000;
   for (int i = 0; i < kKeys; ++i) {
     StateTable::Slot* s = t.FindOrInsert("key/" + std::to_string(i), &inserted);
     ASSERT_TRUE(inserted);

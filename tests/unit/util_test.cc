@@ -1,7 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
 #include "util/clock.h"
 #include "util/crypto.h"
+#include "util/huge_pages.h"
 #include "util/json.h"
 #include "util/logging.h"
 
@@ -110,6 +117,48 @@ TEST(Logging, CallerTextStaysInsideItsQuotedValue) {
   EXPECT_EQ(LogText("caf\xc3\xa9"), "caf\\xc3\\xa9");
   EXPECT_EQ(LogText(std::string(300, 'x'), 10), "xxxxxxxxxx...");
   EXPECT_EQ(LogText("/webhooks/verity"), "/webhooks/verity");
+}
+
+// The VmFlags of the mapping holding `p`, from /proc/self/smaps ("" when
+// none holds it).
+std::string VmFlagsOf(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < 17) {
+      inside = lo <= at && at < hi;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+TEST(HugePages, BigPiecesAreAlignedAndAdvisedSmallOnesAreOrdinary) {
+  const size_t big = kHugePageBytes * 3 + 12345;  // not a whole number of huge pages
+  auto* p = static_cast<char*>(AllocateMaybeHuge(big));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kHugePageBytes, 0u);
+  EXPECT_NE(VmFlagsOf(p).find(" hg"), std::string::npos) << VmFlagsOf(p);
+  std::memset(p, 0x5a, big);  // every byte is there
+  EXPECT_EQ(p[big - 1], 0x5a);
+  FreeMaybeHuge(p, big);
+
+  auto* small = static_cast<char*>(AllocateMaybeHuge(kHugePageBytes - 1));
+  std::memset(small, 1, kHugePageBytes - 1);
+  EXPECT_EQ(VmFlagsOf(small).find(" hg"), std::string::npos);
+  FreeMaybeHuge(small, kHugePageBytes - 1);
+}
+
+TEST(HugePages, AVectorKeepsItsElementsAsItGrowsOntoHugePages) {
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> v;
+  for (uint64_t i = 0; i < 1000000; ++i) v.push_back(i * 7);  // 8 MB: past the cut
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % kHugePageBytes, 0u);
+  for (uint64_t i = 0; i < v.size(); i += 9973) ASSERT_EQ(v[i], i * 7);
+  v.clear();
+  v.shrink_to_fit();
+  EXPECT_EQ(v.capacity(), 0u);
 }
 
 }  // namespace
