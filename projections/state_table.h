@@ -11,13 +11,13 @@
 //   arena  entries, each its key and its value side by side
 //          (header | key | value capacity), bump-allocated in insertion
 //          order in blocks that grow from 4 KiB to 4 MiB (a live batch
-//          holds a few keys, a rebuild millions).
-//
-// Slot arrays and blocks of 2 MiB or more are on huge pages
-// (util/huge_pages.h): a rebuild's table would otherwise fault in every
-// 4 KiB page it fills. A value that outgrows
+//          holds a few keys, a rebuild millions). A value that outgrows
 //          its capacity moves to a new entry; the old one stays unused in
 //          the arena until Clear().
+//
+// Slot arrays and blocks of 4 MiB or more are on huge pages
+// (util/huge_pages.h): a rebuild's table would otherwise fault in every
+// 4 KiB page it fills.
 //
 // Nothing is ever removed but by Clear(): an erase is an entry whose value
 // is absent. Not thread-safe.

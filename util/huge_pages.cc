@@ -8,12 +8,17 @@
 namespace dfm {
 namespace {
 
-size_t MappedBytes(size_t bytes) { return (bytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1); }
+constexpr size_t kPageBytes = 4096;
+
+// Whole small pages: a huge page is never put on a partial 2 MiB range at
+// a mapping's end, so its tail stays on small pages.
+size_t MappedBytes(size_t bytes) { return (bytes + kPageBytes - 1) & ~(kPageBytes - 1); }
 
 }  // namespace
 
 void* AllocateMaybeHuge(size_t bytes) {
-  if (bytes < kHugePageBytes) return ::operator new(bytes == 0 ? 1 : bytes);
+  if (bytes < kMinHugePiece) return ::operator new(bytes == 0 ? 1 : bytes);
+  if (bytes > SIZE_MAX / 4) throw std::bad_alloc();
   // Mapped with a huge page of slack, then trimmed to an aligned start:
   // mmap itself only promises 4 KiB alignment.
   const size_t len = MappedBytes(bytes);
@@ -32,7 +37,7 @@ void* AllocateMaybeHuge(size_t bytes) {
 
 void FreeMaybeHuge(void* p, size_t bytes) noexcept {
   if (p == nullptr) return;
-  if (bytes < kHugePageBytes) {
+  if (bytes < kMinHugePiece) {
     ::operator delete(p);
     return;
   }

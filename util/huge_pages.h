@@ -4,8 +4,8 @@
 // to hundreds of MiB in a few seconds. On 4 KiB pages every page of them
 // is a page fault when first written (dear on a virtual machine) and
 // every random lookup may walk the page tables. Memory asked through
-// this file in pieces of kHugePageBytes or more is mapped on its own,
-// aligned to 2 MiB and advised MADV_HUGEPAGE, so that the kernel backs
+// this file in pieces of kMinHugePiece or more is mapped on its own, its
+// start aligned to 2 MiB, and advised MADV_HUGEPAGE, so that the kernel backs
 // it with huge pages where its transparent huge page setting is
 // `always` or `madvise` (Debian's default). Smaller pieces come from the
 // ordinary allocator, so small tables (a live batch's) cost nothing
@@ -19,10 +19,15 @@
 namespace dfm {
 
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
+// Pieces from this size on are mapped apart. Twice a huge page: a live
+// batch's tables and items stay below it, so they do not map and unmap
+// memory at every batch.
+inline constexpr size_t kMinHugePiece = 2 * kHugePageBytes;
 
-// `bytes` of memory aligned for any type; never null (throws
-// std::bad_alloc). A piece of kHugePageBytes or more is mapped apart,
-// its start aligned to kHugePageBytes, and advised for huge pages.
+// `bytes` of memory aligned as operator new aligns; never null (throws
+// std::bad_alloc). A piece of kMinHugePiece or more is mapped apart, its
+// start aligned to kHugePageBytes, and advised for huge pages; the part
+// of its last huge page it does not fill stays on small pages.
 void* AllocateMaybeHuge(size_t bytes);
 // Gives back what AllocateMaybeHuge(bytes) returned, with the same
 // `bytes`.
@@ -32,6 +37,7 @@ void FreeMaybeHuge(void* p, size_t bytes) noexcept;
 // megabytes.
 template <typename T>
 struct HugePageAllocator {
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "aligned beyond operator new");
   using value_type = T;
   HugePageAllocator() = default;
   template <typename U>
