@@ -7,6 +7,9 @@ using namespace rocksdb_log;  // NOLINT: this file's own insides
 
 namespace {
 
+// The biggest group commit buffer kept for the next (commit_rows).
+constexpr size_t kMaxKeptRows = size_t{16} << 20;
+
 // A record's rows in one write: the record by its sequence number, its
 // stream's index row, its event id's, and its idempotency key's (when it
 // has one).
@@ -561,12 +564,22 @@ void RocksDbEventLog::Impl::PlanBatch(std::vector<QueuedAppend>& batch,
 Status RocksDbEventLog::Impl::WriteRecords(const std::vector<PlannedRecord>& records,
                                            std::chrono::microseconds* took) {
   if (records.empty()) return Status::OK();
-  // Reserved up front: the batch's buffer would otherwise be regrown
-  // (and copied) several times per group.
+  // The rows go into commit_rows, whose buffer Clear() keeps, sized
+  // up front (regrown, a group's buffer would be copied several times): a
+  // group bigger than any before makes it anew at its size, one past
+  // kMaxKeptRows has a buffer of its own, not kept.
   size_t bytes = 64;
   for (const auto& r : records)
     bytes += r.record.size() + r.tenant.size() + r.stream.size() + r.idempotency_key.size() + 128;
-  rocksdb::WriteBatch wb(bytes);
+  std::optional<rocksdb::WriteBatch> own;
+  if (bytes > kMaxKeptRows) {
+    own.emplace(bytes);
+  } else if (bytes > commit_rows.Data().capacity()) {
+    commit_rows = rocksdb::WriteBatch(bytes);
+  } else {
+    commit_rows.Clear();
+  }
+  rocksdb::WriteBatch& wb = own ? *own : commit_rows;
   for (const auto& r : records)
     PutRecordRows(&wb, cf, r.seq, r.record, r.tenant, r.stream, r.id, r.idempotency_key);
   if (options.replicate) {

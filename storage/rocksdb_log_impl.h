@@ -150,6 +150,10 @@ struct RocksDbEventLog::Impl {
 
   std::unique_ptr<AppendPlanner> planner;  // writer thread only
   std::unique_ptr<PayloadSealer> sealer;   // with options.keys
+  // A group commit's rows (writer thread only), cleared and reused: a
+  // fresh buffer each commit was new pages for the allocator to fault in
+  // (2% of ingest's CPU on this machine kind).
+  rocksdb::WriteBatch commit_rows;
 
   // A planner that continues from (last, head), sealing with `sealer`.
   void MakePlanner(uint64_t last, const Sha256Digest& head);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -379,6 +380,43 @@ TEST(RocksDbEventLog, ReopenKeepsEventsChainAndIdempotency) {
   ChainReport r = log->VerifyChain();
   EXPECT_TRUE(r.ok) << r.problem;  // the chain continues across the reopen
   EXPECT_EQ(r.count, 3u);
+}
+
+// The writer keeps one buffer for a group commit's rows from commit to
+// commit: a group bigger than any before makes it anew, a smaller one
+// clears it, one past 16 MiB has a buffer of its own. Each commits its
+// own rows, all of them, and the chain runs on through them.
+TEST(RocksDbEventLog, GroupsOfEverySizeCommitTheirOwnRows) {
+  TempDir dir;
+  std::unique_ptr<RocksDbEventLog> log = OpenRocks(dir.Sub("db"));
+  std::vector<std::string> sent;
+  auto group = [&](int n, size_t bytes, char c) {
+    std::vector<EventDraft> drafts;
+    for (int i = 0; i < n; ++i) {
+      sent.push_back(std::string(bytes, c) + std::to_string(i));
+      drafts.push_back(Draft("s", sent.back()));
+    }
+    std::promise<Status> done;
+    log->AppendAsync(std::move(drafts), [&](const Status& s, const std::vector<AppendOutcome>&) {
+      done.set_value(s);
+    });
+    return done.get_future().get();
+  };
+  ASSERT_TRUE(group(3, 100, 'a').ok());
+  ASSERT_TRUE(group(5, 1 << 20, 'b').ok());   // bigger: made anew
+  ASSERT_TRUE(group(2, 10, 'c').ok());        // smaller: cleared
+  ASSERT_TRUE(group(20, 1 << 20, 'd').ok());  // past 16 MiB: its own
+  ASSERT_TRUE(group(1, 10, 'e').ok());        // the kept one again
+  std::vector<Event> events;
+  ASSERT_TRUE(log->Read(1, 100, &events).ok());
+  ASSERT_EQ(events.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(events[i].seq, i + 1);
+    EXPECT_EQ(events[i].payload, sent[i]) << i;
+  }
+  ChainReport r = log->VerifyChain();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.count, sent.size());
 }
 
 // On disk: an idempotency entry that does not read (here of the wrong
