@@ -28,8 +28,8 @@ void* AllocateMaybeHuge(size_t bytes) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (start + kHugePageBytes - 1) & ~(uintptr_t{kHugePageBytes} - 1);
   if (aligned > start) munmap(raw, aligned - start);
-  const size_t tail = (start + len + kHugePageBytes) - (aligned + len);
-  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + len), tail);
+  // The slack after the piece: 4 KiB to 2 MiB, never none.
+  munmap(reinterpret_cast<void*>(aligned + len), (start + kHugePageBytes) - aligned);
   void* p = reinterpret_cast<void*>(aligned);
   madvise(p, len, MADV_HUGEPAGE);  // a hint: refused, the pages are small
   return p;
