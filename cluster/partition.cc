@@ -70,7 +70,14 @@ class NatsPartition final : public Partition {
   void StartAsync(const PartitionWorkFactory& factory) override {
     starter_ = std::thread([this, factory] {
       Status s = Start(factory);
-      if (s.ok()) {
+      if (stopping_.load()) {
+        // Stop came first: what was read is kept (the replica checkpoint
+        // says how far), the rest is read by the next start, here or not.
+        Logger("cluster")->info(
+            "event=partition_start_abandoned partition={} reason=\"stopping\" "
+            "error=\"{}\"",
+            p_, s.ToString());
+      } else if (s.ok()) {
         // A reload while it started (Reload found no work yet) reaches the
         // work now; after this, Reload reaches it itself.
         std::lock_guard<std::mutex> lk(reload_mu_);
@@ -105,6 +112,7 @@ class NatsPartition final : public Partition {
     const auto started = std::chrono::steady_clock::now();
     s = CatchUp();
     if (!s.ok()) return s;
+    if (stopping_.load()) return Stopping();
     const auto caught = std::chrono::steady_clock::now();
     const uint32_t n = static_cast<uint32_t>(config_->cluster().partitions);
     const uint32_t p = p_;
@@ -117,6 +125,7 @@ class NatsPartition final : public Partition {
     s = factory(p_, ServedLog{log_.get(), keys_.get(), [scrubber](uint64_t seq) { scrubber->ScrubAfter(seq); }},
                 [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
     if (!s.ok()) return s;
+    if (stopping_.load()) return Stopping();  // the work made is stopped by Stop
     s = OpenConsumer(0);
     if (!s.ok()) return s;
     running_ = true;
@@ -131,6 +140,7 @@ class NatsPartition final : public Partition {
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
+    stopping_.store(true);  // a start under way gives up at its next step
     if (starter_.joinable()) starter_.join();
     started_.store(false);
     running_ = false;
@@ -209,7 +219,11 @@ class NatsPartition final : public Partition {
     return Status::OK();
   }
 
-  // Reads what the local log lacks of DFM_LOG_<p>, in batches of frames.
+  static Status Stopping() { return Status::Unavailable("the partition is stopping"); }
+
+  // Reads what the local log lacks of DFM_LOG_<p>, in batches of frames;
+  // gives up between two frames once Stop has begun (what was imported
+  // stays, with its checkpoint).
   Status CatchUp() {
     uint64_t pos = 0;
     Status s = log_->ReadCheckpoint(kReplicaCheckpoint, &pos);
@@ -219,6 +233,7 @@ class NatsPartition final : public Partition {
     if (!s.ok()) return s;
     std::vector<ReplicaRecord> batch;
     for (uint64_t seq = pos + 1; seq <= last; ++seq) {
+      if (stopping_.load()) return Stopping();
       std::string frame;
       s = nats_->GetMsg(LogStream(p_), seq, &frame);
       if (!s.ok()) return s;
@@ -547,6 +562,7 @@ class NatsPartition final : public Partition {
   std::unique_ptr<NatsClient::PullConsumer> consumer_;
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
+  std::atomic<bool> stopping_{false};  // Stop has begun: a start gives up
   IngestState* const ingest_state_;  // the node's, for this partition (Lost, WaitForKey)
   std::vector<std::pair<uint64_t, const char*>> lost_here_;  // this batch's (ingest thread)
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer
