@@ -295,8 +295,10 @@ def main():
         rolled = time.time()
         for i, n in enumerate(nodes):
             other = nodes[(i + 1) % 3]
+            asked = time.time()
             if n.stop() != 0:
                 failures.append(f"node{i} did not exit 0 on SIGTERM during the upgrade")
+            print(f"node{i} stopped {time.time() - asked:.1f} s after SIGTERM", flush=True)
             wait_for(f"node{i}'s partitions taken over", lambda i=i, other=other: (h := health(other)) and all(
                 p["owner"] and p["owner"] != f"node{i}" for p in h["partitions"]), timeout=30)
             stop_and_text([], people[3:4])  # texted while node i is away

@@ -171,6 +171,19 @@ def verity_body(message_id, text="Sounds good"):
     return json.dumps(doc).encode()
 
 
+def print_stacks(pid, why):
+    """Every thread's stack of process `pid` on stderr, by gdb when present."""
+    print(f"--- {why}: the stacks of pid {pid}", file=sys.stderr, flush=True)
+    if not shutil.which("gdb"):
+        print("(gdb is not installed)", file=sys.stderr, flush=True)
+        return
+    r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
+                        "-ex", "thread apply all bt 30"], capture_output=True, text=True, timeout=120)
+    frames = [line for line in r.stdout.splitlines()
+              if line.startswith(("Thread ", "#")) or not line.strip()]
+    print("\n".join(frames), file=sys.stderr, flush=True)
+
+
 class Dfm:
     """A `dfm serve` process with its own config and data folder.
     `server_config`: lines for its [server] table in place of the default
@@ -253,8 +266,16 @@ token = "{ALOWARE_TOKEN}"
         self.logfile.close()
 
     def stop(self, timeout=30):
+        """SIGTERM and the exit code. A dfm still running after `timeout`
+        seconds has its threads' stacks written to stderr (gdb) and is
+        killed before TimeoutExpired is raised: a hung stop says where."""
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print_stacks(self.proc.pid, f"dfm {self.config_path} still running {timeout} s after SIGTERM")
+            self.kill9()
+            raise
         self.logfile.close()
         return code
 
