@@ -70,13 +70,11 @@ class NatsPartition final : public Partition {
   void StartAsync(const PartitionWorkFactory& factory) override {
     starter_ = std::thread([this, factory] {
       Status s = Start(factory);
-      if (stopping_.load()) {
-        // Stop came first: what was read is kept (the replica checkpoint
-        // says how far), the rest is read by the next start, here or not.
-        Logger("cluster")->info(
-            "event=partition_start_abandoned partition={} reason=\"stopping\" "
-            "error=\"{}\"",
-            p_, s.ToString());
+      if (abandoned_) {
+        // Stop came first: the records imported stay (whole batches, with
+        // the replica checkpoint), the rest is read by the next start.
+        Logger("cluster")->info("event=partition_start_abandoned partition={} reason=\"stopping\"",
+                                p_);
       } else if (s.ok()) {
         // A reload while it started (Reload found no work yet) reaches the
         // work now; after this, Reload reaches it itself.
@@ -219,7 +217,11 @@ class NatsPartition final : public Partition {
     return Status::OK();
   }
 
-  static Status Stopping() { return Status::Unavailable("the partition is stopping"); }
+  // Start gives up: Stop has begun (the starter thread only).
+  Status Stopping() {
+    abandoned_ = true;
+    return Status::Unavailable("the partition is stopping");
+  }
 
   // Reads what the local log lacks of DFM_LOG_<p>, in batches of frames;
   // gives up between two frames once Stop has begun (what was imported
@@ -563,6 +565,7 @@ class NatsPartition final : public Partition {
   std::thread ingest_, starter_;
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
   std::atomic<bool> stopping_{false};  // Stop has begun: a start gives up
+  bool abandoned_ = false;             // the start gave up (Stopping); starter thread
   IngestState* const ingest_state_;  // the node's, for this partition (Lost, WaitForKey)
   std::vector<std::pair<uint64_t, const char*>> lost_here_;  // this batch's (ingest thread)
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer

@@ -32,13 +32,16 @@ class Partition {
   virtual ~Partition() = default;
   // Reads what the local copy lacks of the replica, starts the work, then
   // takes webhooks; on a thread of its own, so that the coordinator goes on
-  // renewing leases. A failure marks it broken().
+  // renewing leases. A failure marks it broken(); a Stop() under way makes
+  // it give up at its next step (neither started() nor broken()).
   virtual void StartAsync(const PartitionWorkFactory& factory) = 0;
   virtual bool started() const = 0;
   // Fenced, cut off from its replica, or failed to start: to be stopped
   // and, while its lease holds, started again from the replica.
   virtual bool broken() const = 0;
-  // Waits for a start under way; stops taking webhooks, the work, the log.
+  // Ends a start under way (at its next step: between two replica frames,
+  // or before or after the work's start, which it waits for); stops taking
+  // webhooks, the work, the log.
   virtual void Stop() = 0;
   // REQUIRES: started().
   virtual uint64_t log_seq() const = 0;

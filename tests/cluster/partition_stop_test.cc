@@ -45,7 +45,11 @@ std::vector<ReplicaRecord> MakeRecords(const std::string& dir, int n) {
     return Status::OK();
   };
   std::unique_ptr<RocksDbEventLog> log;
-  EXPECT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  Status s = RocksDbEventLog::Open(o, &log);
+  if (!s.ok()) {
+    ADD_FAILURE() << s.ToString();
+    return made;
+  }
   for (int at = 0; at < n; at += 500) {
     std::vector<EventDraft> drafts;
     for (int i = at; i < std::min(n, at + 500); ++i) {
@@ -67,7 +71,11 @@ uint64_t LocalLastSequence(const std::string& dir) {
   RocksDbLogOptions o;
   o.path = dir;
   std::unique_ptr<RocksDbEventLog> log;
-  EXPECT_TRUE(RocksDbEventLog::Open(o, &log).ok());
+  Status s = RocksDbEventLog::Open(o, &log);
+  if (!s.ok()) {
+    ADD_FAILURE() << s.ToString();
+    return 0;
+  }
   const uint64_t last = log->LastSequence();
   log->Close();
   return last;
@@ -115,6 +123,7 @@ TEST(PartitionStop, AStopWhileItReadsTheReplicaBackEndsTheStartAndTheNextReadsOn
   first->StartAsync(factory);
   first->Stop();  // told to stop at once: the catch-up gives up at its next frame
   EXPECT_FALSE(first->started());
+  EXPECT_FALSE(first->broken()) << "an abandoned start is no failure";
   EXPECT_EQ(works.load(), 0) << "the work started after the stop";
   first.reset();
   const std::string local = PartitionDir(config.data_dir(), 0);
