@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace dfm {
@@ -15,6 +16,8 @@ Status FromNats(natsStatus s, const char* what, jsErrCode jerr = static_cast<jsE
   return Status::Unavailable(m);
 }
 constexpr int64_t kNanos = 1000000000;
+// ReadRange's most bytes a request (a log frame is at most kMaxFrame).
+constexpr int64_t kReadRangeBytes = 8 << 20;
 // What a key-value bucket's calls wait at most (OpenBucket, KvKeys).
 constexpr int64_t kKvWaitMs = 1500;
 
@@ -247,6 +250,71 @@ Status NatsClient::GetMsg(const std::string& stream, uint64_t seq, std::string* 
   data->assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
   natsMsg_Destroy(m);
   return Status::OK();
+}
+
+Status NatsClient::ReadRange(const std::string& stream, const std::string& subject, uint64_t first,
+                             uint64_t last, int batch, const Taker& take) {
+  if (first > last) return Status::OK();
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Config.AckPolicy = js_AckNone;  // pull consumers may go without acks since NATS 2.9
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = first;
+  so.Config.InactiveThreshold = 30 * kNanos;  // the server drops it if this reader dies
+  natsSubscription* sub = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  Retire(nullptr);  // frees those due
+  natsStatus ns = js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &so, &jerr);
+  if (ns != NATS_OK) return FromNats(ns, "pull subscribe", jerr);
+  uint64_t next = first;
+  // `next` alone, by GetMsg: the consumer skipped it or handed nothing.
+  auto read_alone = [&]() {
+    std::string data;
+    Status st = GetMsg(stream, next, &data);
+    if (st.ok()) st = take(next, data);
+    ++next;
+    return st;
+  };
+  Status s;
+  while (s.ok() && next <= last) {
+    const int want =
+        static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(batch), last - next + 1));
+    natsMsgList list{nullptr, 0};
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = want;
+    req.MaxBytes = kReadRangeBytes;
+    req.Expires = 5 * kNanos;
+    req.NoWait = true;  // what the stream holds now: never a wait for the batch to fill
+    ns = natsSubscription_FetchRequest(&list, sub, &req);
+    if (ns == NATS_TIMEOUT || (ns == NATS_OK && list.Count == 0)) {
+      s = read_alone();
+      continue;
+    }
+    if (ns != NATS_OK) {
+      s = FromNats(ns, "fetch", jerr);
+      break;
+    }
+    std::vector<PulledMsg> msgs;
+    for (int i = 0; i < list.Count; ++i) {
+      msgs.emplace_back(list.Msgs[i]);
+      list.Msgs[i] = nullptr;  // owned by the PulledMsg now
+    }
+    natsMsgList_Destroy(&list);
+    for (const PulledMsg& m : msgs) {
+      const uint64_t seq = m.stream_seq();
+      if (seq < next) continue;  // handed before
+      while (s.ok() && next < seq && next <= last) s = read_alone();
+      if (!s.ok() || seq > last) break;
+      s = take(seq, m.data());
+      ++next;
+      if (!s.ok()) break;
+    }
+  }
+  natsSubscription_Unsubscribe(sub);  // it made the consumer: deleted with it
+  Retire(sub);                        // a pull still under way may yet be answered
+  return s;
 }
 
 NatsClient::PullConsumer::~PullConsumer() {

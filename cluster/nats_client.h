@@ -113,6 +113,15 @@ class NatsClient {
   Status LastSeq(const std::string& stream, uint64_t* seq);
   // The message at `seq` of `stream`; NotFound when there is none.
   Status GetMsg(const std::string& stream, uint64_t seq, std::string* data);
+  // Hands `take` every message of `stream` (on `subject`) from `first` to
+  // `last`, in order, each once: through an ephemeral pull consumer that
+  // needs no acks, up to `batch` (and 8 MiB) a request (GetMsg asks once a
+  // message);
+  // one the consumer does not hand out in its turn is read by GetMsg. The
+  // first `take` not OK ends the read and is returned.
+  using Taker = std::function<Status(uint64_t seq, std::string_view data)>;
+  Status ReadRange(const std::string& stream, const std::string& subject, uint64_t first,
+                   uint64_t last, int batch, const Taker& take);
 
   class PullConsumer {
    public:

@@ -32,6 +32,8 @@ constexpr int kIdlePullsBeforeCheck = 20;
 // Webhooks appended in one group commit at most (a pull of batches can
 // hold tens of thousands).
 constexpr size_t kAppendDrafts = 2048;
+// Frames of DFM_LOG_<p> a catch-up asks for at a time (NatsClient::ReadRange).
+constexpr int kCatchUpFrames = 256;
 
 // How long a webhook whose front key the key store's leader answers
 // absent is asked again (WaitForKey) before it is given up as lost:
@@ -223,7 +225,8 @@ class NatsPartition final : public Partition {
     return Status::Unavailable("the partition is stopping");
   }
 
-  // Reads what the local log lacks of DFM_LOG_<p>, in batches of frames;
+  // Reads what the local log lacks of DFM_LOG_<p> (kCatchUpFrames frames a
+  // request), imported in batches of records;
   // gives up between two frames once Stop has begun (what was imported
   // stays, with its checkpoint).
   Status CatchUp() {
@@ -234,21 +237,21 @@ class NatsPartition final : public Partition {
     s = nats_->LastSeq(LogStream(p_), &last);
     if (!s.ok()) return s;
     std::vector<ReplicaRecord> batch;
-    for (uint64_t seq = pos + 1; seq <= last; ++seq) {
-      if (stopping_.load()) return Stopping();
-      std::string frame;
-      s = nats_->GetMsg(LogStream(p_), seq, &frame);
-      if (!s.ok()) return s;
-      LogChunk c;
-      s = DecodeChunk(frame, &c);
-      if (!s.ok()) return Status::Corruption("DFM_LOG_" + std::to_string(p_) + " #" + std::to_string(seq) + ": " + s.ToString());
-      for (auto& r : c.records) batch.push_back(std::move(r));
-      if (batch.size() >= 4096 || seq == last) {
-        s = log_->ImportRecords(batch, seq);
-        if (!s.ok()) return s;
-        batch.clear();
-      }
-    }
+    s = nats_->ReadRange(LogStream(p_), LogSubject(p_), pos + 1, last, kCatchUpFrames,
+                         [&](uint64_t seq, std::string_view frame) {
+                           if (stopping_.load()) return Stopping();
+                           LogChunk c;
+                           Status st = DecodeChunk(frame, &c);
+                           if (!st.ok())
+                             return Status::Corruption("DFM_LOG_" + std::to_string(p_) + " #" +
+                                                       std::to_string(seq) + ": " + st.ToString());
+                           for (auto& r : c.records) batch.push_back(std::move(r));
+                           if (batch.size() < 4096 && seq != last) return Status::OK();
+                           st = log_->ImportRecords(batch, seq);
+                           batch.clear();
+                           return st;
+                         });
+    if (!s.ok()) return s;
     position_.store(std::max(pos, last));
     return Status::OK();
   }

@@ -22,7 +22,6 @@ namespace dfm {
 namespace {
 
 using namespace cluster_names;
-using testing::Eventually;
 using testing::NatsServer;
 
 class IdleWork : public PartitionWork {
@@ -84,10 +83,8 @@ uint64_t LocalLastSequence(const std::string& dir) {
 TEST(PartitionStop, AStopWhileItReadsTheReplicaBackEndsTheStartAndTheNextReadsOn) {
   testing::TempDir dir;
   NatsServer server(dir.path() + "/nats", testing::FreePort());
-  std::unique_ptr<NatsClient> nats;
-  ASSERT_TRUE(Eventually([&] {
-                return NatsClient::Connect({server.url()}, "test", NatsSecurity(), false, &nats);
-              }).ok());
+  std::unique_ptr<NatsClient> nats = testing::Connect(server);
+  ASSERT_TRUE(nats);
   ASSERT_TRUE(nats->EnsureStream(LogStream(0), LogSubject(0), 1, 120).ok());
   ASSERT_TRUE(nats->EnsureStream(InStream(0), InSubject(0), 1, 120).ok());
   // One record a frame.

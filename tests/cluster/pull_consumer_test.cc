@@ -19,16 +19,9 @@ namespace dfm {
 namespace {
 
 using namespace cluster_names;
+using testing::Connect;
 using testing::Eventually;
 using testing::NatsServer;
-
-std::unique_ptr<NatsClient> Connect(const NatsServer& server) {
-  std::unique_ptr<NatsClient> nats;
-  EXPECT_TRUE(Eventually([&] {
-                return NatsClient::Connect({server.url()}, "test", NatsSecurity(), false, &nats);
-              }).ok());
-  return nats;
-}
 
 // Consumers ended right after their Fetch, while large messages keep
 // coming: the process lives (under AddressSanitizer it crashed within a
@@ -98,7 +91,8 @@ TEST(PullConsumerEnd, TheConsumerStaysWithItsAckFloor) {
                 if (s.ok() && (consumers.size() != 1 || consumers[0].ack_floor != 2))
                   s = Status::Unavailable("not acked yet");
                 return s;
-              }).ok())
+              })
+                  .ok())
       << "the consumer went with its reader";
   EXPECT_EQ(consumers[0].name, "kept");
   EXPECT_EQ(consumers[0].pending, 1u);

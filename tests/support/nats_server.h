@@ -2,6 +2,7 @@
 // with JetStream on a loopback port, killed (-9) with the test.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -9,9 +10,11 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "cluster/nats_client.h"
 #include "util/status.h"
 
 namespace dfm {
@@ -28,8 +31,8 @@ class NatsServer {
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that crashes takes it along
       const std::string port = std::to_string(port_);
-      execl("/usr/sbin/nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(), "-sd",
-            dir_.c_str(), static_cast<char*>(nullptr));
+      execl("/usr/sbin/nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(),
+            "-sd", dir_.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
   }
@@ -55,6 +58,16 @@ inline Status Eventually(const std::function<Status()>& fn) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return s;
+}
+
+// A client of `server` (no security), tried until it starts; null, with a
+// test failure, when it never does.
+inline std::unique_ptr<NatsClient> Connect(const NatsServer& server) {
+  std::unique_ptr<NatsClient> nats;
+  Status s = Eventually(
+      [&] { return NatsClient::Connect({server.url()}, "test", NatsSecurity(), false, &nats); });
+  if (!s.ok()) ADD_FAILURE() << "no NATS server at " << server.url() << ": " << s.ToString();
+  return nats;
 }
 
 }  // namespace testing

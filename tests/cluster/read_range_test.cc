@@ -1,0 +1,110 @@
+// NatsClient::ReadRange (cluster/nats_client.h) against a real
+// nats-server: a range of a stream, in order and each message once, in
+// requests of a batch; the first refusal of the taker ends it; the
+// consumer it read through does not stay on the server.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cluster/names.h"
+#include "cluster/nats_client.h"
+#include "tests/support/nats_server.h"
+#include "tests/support/ports.h"
+#include "tests/support/temp_dir.h"
+
+namespace dfm {
+namespace {
+
+using namespace cluster_names;
+using testing::Connect;
+using testing::NatsServer;
+
+class ReadRangeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<NatsServer>(dir_.path(), testing::FreePort());
+    nats_ = Connect(*server_);
+    ASSERT_TRUE(nats_);
+    ASSERT_TRUE(nats_->EnsureStream(LogStream(0), LogSubject(0), 1, 120).ok());
+    for (int i = 1; i <= 700; ++i) {
+      PublishAck ack;
+      ASSERT_TRUE(nats_
+                      ->Publish(LogSubject(0), "frame " + std::to_string(i), "",
+                                NatsClient::kNoExpectation, 5000, &ack)
+                      .ok());
+    }
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<NatsServer> server_;
+  std::unique_ptr<NatsClient> nats_;
+};
+
+TEST_F(ReadRangeTest, HandsEveryMessageOfTheRangeInOrderOnce) {
+  std::vector<uint64_t> seqs;
+  Status s = nats_->ReadRange(LogStream(0), LogSubject(0), 3, 650, 256,
+                              [&](uint64_t seq, std::string_view data) {
+                                EXPECT_EQ(data, "frame " + std::to_string(seq));
+                                seqs.push_back(seq);
+                                return Status::OK();
+                              });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(seqs.size(), 648u);
+  for (size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], 3 + i);
+  // The ephemeral consumer goes with the read.
+  std::vector<NatsClient::ConsumerState> left;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(nats_->Consumers(LogStream(0), &left).ok());
+    if (left.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " consumers left, e.g. " << left.front().name;
+}
+
+TEST_F(ReadRangeTest, TheFirstRefusalEndsTheRead) {
+  uint64_t last_taken = 0;
+  Status s = nats_->ReadRange(LogStream(0), LogSubject(0), 1, 700, 64,
+                              [&](uint64_t seq, std::string_view) {
+                                if (seq == 100) return Status::Unavailable("stopping");
+                                last_taken = seq;
+                                return Status::OK();
+                              });
+  EXPECT_EQ(s.ToString(), Status::Unavailable("stopping").ToString());
+  EXPECT_EQ(last_taken, 99u);
+  // A range past the stream's end waits for nothing it lacks: an empty one
+  // is OK at once.
+  EXPECT_TRUE(
+      nats_
+          ->ReadRange(LogStream(0), LogSubject(0), 701, 700, 64,
+                      [](uint64_t, std::string_view) { return Status::Unavailable("called"); })
+          .ok());
+}
+
+// Messages the consumer does not hand out in their turn (here those of
+// another subject of the stream) are read one by one: the range has no gap.
+TEST(ReadRange, MessagesTheConsumerSkipsAreReadAlone) {
+  testing::TempDir dir;
+  NatsServer server(dir.path(), testing::FreePort());
+  std::unique_ptr<NatsClient> nats = Connect(server);
+  ASSERT_TRUE(nats);
+  ASSERT_TRUE(nats->EnsureStream("MIXED", "mixed.*", 1, 120).ok());
+  for (int i = 1; i <= 40; ++i) {
+    PublishAck ack;
+    const std::string subject = i % 3 == 0 ? "mixed.b" : "mixed.a";
+    ASSERT_TRUE(
+        nats->Publish(subject, std::to_string(i), "", NatsClient::kNoExpectation, 5000, &ack).ok());
+  }
+  std::vector<uint64_t> seqs;
+  Status s =
+      nats->ReadRange("MIXED", "mixed.a", 1, 40, 8, [&](uint64_t seq, std::string_view data) {
+        EXPECT_EQ(data, std::to_string(seq));
+        seqs.push_back(seq);
+        return Status::OK();
+      });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(seqs.size(), 40u);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+}
+
+}  // namespace
+}  // namespace dfm
