@@ -16,8 +16,10 @@ Status FromNats(natsStatus s, const char* what, jsErrCode jerr = static_cast<jsE
   return Status::Unavailable(m);
 }
 constexpr int64_t kNanos = 1000000000;
-// ReadRange's most bytes a request (a log frame is at most kMaxFrame).
+// ReadRange's most bytes a request (a log frame is at most kMaxFrame), and
+// how long a request waits for its first message.
 constexpr int64_t kReadRangeBytes = 8 << 20;
+constexpr int64_t kReadRangeWaitNs = 2 * kNanos;
 // What a key-value bucket's calls wait at most (OpenBucket, KvKeys).
 constexpr int64_t kKvWaitMs = 1500;
 
@@ -252,63 +254,89 @@ Status NatsClient::GetMsg(const std::string& stream, uint64_t seq, std::string* 
   return Status::OK();
 }
 
+Status NatsClient::TakeAlone(const std::string& stream, uint64_t seq, const Taker& take) {
+  std::string data;
+  Status s = GetMsg(stream, seq, &data);
+  return s.ok() ? take(seq, data) : s;
+}
+
 Status NatsClient::ReadRange(const std::string& stream, const std::string& subject, uint64_t first,
                              uint64_t last, int batch, const Taker& take) {
-  if (first > last) return Status::OK();
+  uint64_t next = first;
+  bool consumer_failed = false;
+  if (first <= last) {
+    Status s = ReadByConsumer(stream, subject, last, batch, take, &next, &consumer_failed);
+    if (!s.ok()) return s;
+  }
+  // The consumer could not be made or was lost (its one server, a leader
+  // election): the rest one message a request, as GetMsg reads.
+  for (; consumer_failed && next <= last; ++next) {
+    Status s = TakeAlone(stream, next, take);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+namespace {
+
+// Up to `want` messages of `sub` and kReadRangeBytes: what its consumer has
+// (NoWait: a batch it cannot fill is not waited for), its first message
+// waited for at most kReadRangeWaitNs (none then: OK and empty).
+natsStatus FetchSome(natsSubscription* sub, int want, std::vector<PulledMsg>* out) {
+  natsMsgList list{nullptr, 0};
+  jsFetchRequest req;
+  jsFetchRequest_Init(&req);
+  req.Batch = want;
+  req.MaxBytes = kReadRangeBytes;
+  req.Expires = kReadRangeWaitNs;
+  req.NoWait = true;
+  natsStatus s = natsSubscription_FetchRequest(&list, sub, &req);
+  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return NATS_OK;  // 408 / 404: none now
+  if (s != NATS_OK) return s;
+  for (int i = 0; i < list.Count; ++i) {
+    out->emplace_back(list.Msgs[i]);
+    list.Msgs[i] = nullptr;  // owned by the PulledMsg now
+  }
+  natsMsgList_Destroy(&list);
+  return NATS_OK;
+}
+
+}  // namespace
+
+Status NatsClient::ReadByConsumer(const std::string& stream, const std::string& subject,
+                                  uint64_t last, int batch, const Taker& take, uint64_t* next,
+                                  bool* failed) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = stream.c_str();
   so.Config.AckPolicy = js_AckNone;  // pull consumers may go without acks since NATS 2.9
   so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = first;
+  so.Config.OptStartSeq = *next;
   so.Config.InactiveThreshold = 30 * kNanos;  // the server drops it if this reader dies
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   Retire(nullptr);  // frees those due
-  natsStatus ns = js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &so, &jerr);
-  if (ns != NATS_OK) return FromNats(ns, "pull subscribe", jerr);
-  uint64_t next = first;
-  // `next` alone, by GetMsg: the consumer skipped it or handed nothing.
-  auto read_alone = [&]() {
-    std::string data;
-    Status st = GetMsg(stream, next, &data);
-    if (st.ok()) st = take(next, data);
-    ++next;
-    return st;
-  };
+  if (js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &so, &jerr) != NATS_OK) {
+    *failed = true;
+    return Status::OK();
+  }
   Status s;
-  while (s.ok() && next <= last) {
+  while (s.ok() && *next <= last) {
+    std::vector<PulledMsg> msgs;
     const int want =
-        static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(batch), last - next + 1));
-    natsMsgList list{nullptr, 0};
-    jsFetchRequest req;
-    jsFetchRequest_Init(&req);
-    req.Batch = want;
-    req.MaxBytes = kReadRangeBytes;
-    req.Expires = 5 * kNanos;
-    req.NoWait = true;  // what the stream holds now: never a wait for the batch to fill
-    ns = natsSubscription_FetchRequest(&list, sub, &req);
-    if (ns == NATS_TIMEOUT || (ns == NATS_OK && list.Count == 0)) {
-      s = read_alone();
-      continue;
-    }
-    if (ns != NATS_OK) {
-      s = FromNats(ns, "fetch", jerr);
+        static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(batch), last - *next + 1));
+    if (FetchSome(sub, want, &msgs) != NATS_OK) {
+      *failed = true;
       break;
     }
-    std::vector<PulledMsg> msgs;
-    for (int i = 0; i < list.Count; ++i) {
-      msgs.emplace_back(list.Msgs[i]);
-      list.Msgs[i] = nullptr;  // owned by the PulledMsg now
-    }
-    natsMsgList_Destroy(&list);
+    if (msgs.empty()) s = TakeAlone(stream, (*next)++, take);  // skipped, or slow to come
     for (const PulledMsg& m : msgs) {
-      const uint64_t seq = m.stream_seq();
-      if (seq < next) continue;  // handed before
-      while (s.ok() && next < seq && next <= last) s = read_alone();
+      const uint64_t seq = m.stream_seq();  // 0 when unreadable: then read alone
+      if (seq < *next) continue;            // handed before
+      for (; s.ok() && *next < seq && *next <= last; ++*next) s = TakeAlone(stream, *next, take);
       if (!s.ok() || seq > last) break;
       s = take(seq, m.data());
-      ++next;
+      ++*next;
       if (!s.ok()) break;
     }
   }

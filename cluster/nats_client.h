@@ -115,10 +115,11 @@ class NatsClient {
   Status GetMsg(const std::string& stream, uint64_t seq, std::string* data);
   // Hands `take` every message of `stream` (on `subject`) from `first` to
   // `last`, in order, each once: through an ephemeral pull consumer that
-  // needs no acks, up to `batch` (and 8 MiB) a request (GetMsg asks once a
-  // message);
-  // one the consumer does not hand out in its turn is read by GetMsg. The
-  // first `take` not OK ends the read and is returned.
+  // needs no acks, up to `batch` (and 8 MiB) a request, where GetMsg asks
+  // once a message. One the consumer does not hand out in its turn (another
+  // subject's, or none came within 2 s) is read by GetMsg, and so is the
+  // rest when the consumer cannot be made or is lost. The first `take` not
+  // OK, or GetMsg failing, ends the read and is returned.
   using Taker = std::function<Status(uint64_t seq, std::string_view data)>;
   Status ReadRange(const std::string& stream, const std::string& subject, uint64_t first,
                    uint64_t last, int batch, const Taker& take);
@@ -229,6 +230,11 @@ class NatsClient {
   // crashes the reader. Freed retired_for_ later (the reader's window is
   // microseconds), by a later Retire or Subscribe, or at close.
   void Retire(__natsSubscription* sub);
+  // ReadRange's parts: the message at `seq` by GetMsg; and [*next, last]
+  // through a consumer (*failed: made or lost, *next the first not taken).
+  Status TakeAlone(const std::string& stream, uint64_t seq, const Taker& take);
+  Status ReadByConsumer(const std::string& stream, const std::string& subject, uint64_t last,
+                        int batch, const Taker& take, uint64_t* next, bool* failed);
   std::vector<__natsSubscription*> TakeDue();  // REQUIRES: retired_mu_ held
   std::chrono::milliseconds retired_for_{10000};
   std::mutex retired_mu_;

@@ -71,8 +71,7 @@ TEST_F(ReadRangeTest, TheFirstRefusalEndsTheRead) {
                               });
   EXPECT_EQ(s.ToString(), Status::Unavailable("stopping").ToString());
   EXPECT_EQ(last_taken, 99u);
-  // A range past the stream's end waits for nothing it lacks: an empty one
-  // is OK at once.
+  // An empty range (first past last) takes nothing.
   EXPECT_TRUE(
       nats_
           ->ReadRange(LogStream(0), LogSubject(0), 701, 700, 64,
@@ -81,29 +80,33 @@ TEST_F(ReadRangeTest, TheFirstRefusalEndsTheRead) {
 }
 
 // Messages the consumer does not hand out in their turn (here those of
-// another subject of the stream) are read one by one: the range has no gap.
+// another subject of the stream, the last among them) are read one by one,
+// and so is all of the range when no consumer can be made (a subject the
+// stream does not hold): the range has no gap either way.
 TEST(ReadRange, MessagesTheConsumerSkipsAreReadAlone) {
   testing::TempDir dir;
   NatsServer server(dir.path(), testing::FreePort());
   std::unique_ptr<NatsClient> nats = Connect(server);
   ASSERT_TRUE(nats);
   ASSERT_TRUE(nats->EnsureStream("MIXED", "mixed.*", 1, 120).ok());
-  for (int i = 1; i <= 40; ++i) {
+  for (int i = 1; i <= 42; ++i) {
     PublishAck ack;
     const std::string subject = i % 3 == 0 ? "mixed.b" : "mixed.a";
     ASSERT_TRUE(
         nats->Publish(subject, std::to_string(i), "", NatsClient::kNoExpectation, 5000, &ack).ok());
   }
-  std::vector<uint64_t> seqs;
-  Status s =
-      nats->ReadRange("MIXED", "mixed.a", 1, 40, 8, [&](uint64_t seq, std::string_view data) {
-        EXPECT_EQ(data, std::to_string(seq));
-        seqs.push_back(seq);
-        return Status::OK();
-      });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  ASSERT_EQ(seqs.size(), 40u);
-  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+  for (const char* subject : {"mixed.a", "other.a"}) {
+    std::vector<uint64_t> seqs;
+    Status s =
+        nats->ReadRange("MIXED", subject, 1, 42, 8, [&](uint64_t seq, std::string_view data) {
+          EXPECT_EQ(data, std::to_string(seq));
+          seqs.push_back(seq);
+          return Status::OK();
+        });
+    ASSERT_TRUE(s.ok()) << subject << ": " << s.ToString();
+    ASSERT_EQ(seqs.size(), 42u) << subject;
+    for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1) << subject;
+  }
 }
 
 }  // namespace
