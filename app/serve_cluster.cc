@@ -254,9 +254,9 @@ int ServeCluster(const Config& config, const std::string& config_path) {
         // (NATS unreachable), those seen last, as the console's.
         if (Status polled = shared_control->Poll(); !polled.ok())
           Logger("cluster")->warn("event=shared_control_unread error=\"{}\"", polled.ToString());
-        Status st =
-            SyncRuntime::Start(now, log, &rt, runs, shared.keys ? shared.keys->HashKey() : "",
-                               shared.records, shared.replicate_state, shared_control->Seen());
+        Status st = SyncRuntime::Start(
+            now, log, &rt, runs, shared.keys ? shared.keys->HashKey() : "", shared.records,
+            shared.replicate_state, shared_control->Seen(), shared.cancel);
         if (st.ok())
           *out =
               std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &now, log, runs);

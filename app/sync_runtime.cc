@@ -146,8 +146,8 @@ std::shared_ptr<const CampaignRunSettings> CampaignRunSettingsFrom(const Campaig
 Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                           std::function<bool(const std::string& tenant)> runs,
                           std::string subject_hash_key, std::shared_ptr<CasStore> vendor_records,
-                          StateReplicator replicate_state,
-                          const std::vector<Event>& shared_control) {
+                          StateReplicator replicate_state, const std::vector<Event>& shared_control,
+                          const std::atomic<bool>* cancel) {
   auto rt = std::unique_ptr<SyncRuntime>(new SyncRuntime());
   rt->impl_ = std::make_unique<Impl>();
   Impl& im = *rt->impl_;
@@ -155,7 +155,9 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.runs = std::move(runs);
   const std::vector<std::string> tenants = im.Tenants(config);
   auto logger = Logger("sync");
-  im.projections = std::make_unique<ProjectionRunner>(log, im.all.All());
+  ProjectionRunner::Options options;
+  options.cancel = cancel;  // the catch-up below ends early once it is set
+  im.projections = std::make_unique<ProjectionRunner>(log, im.all.All(), options);
   Status s = im.projections->CatchUp();
   if (!s.ok()) return Status::IOError("projections: " + s.ToString());
   logger->info("event=projections_ready checkpoint={}", im.projections->checkpoint());

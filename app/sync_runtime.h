@@ -4,6 +4,7 @@
 // and connector actors and the outbound HTTP client.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,13 +41,17 @@ class SyncRuntime {
   // `shared_control`: the operator's pauses and limits every node shares
   // (cluster mode, app/shared_control.h), folded after the log's own and
   // before any connector starts, so that nothing re-driven at start goes
-  // out under a pause.
+  // out under a pause. `cancel` (may be null; outlives the runtime): set,
+  // the projections' catch-up here and their folding end early
+  // (ProjectionRunner::Options::cancel), as a partition stopping while it
+  // starts sets it.
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                       std::function<bool(const std::string& tenant)> runs = nullptr,
                       std::string subject_hash_key = "",
                       std::shared_ptr<CasStore> vendor_records = nullptr,
                       StateReplicator replicate_state = nullptr,
-                      const std::vector<Event>& shared_control = {});
+                      const std::vector<Event>& shared_control = {},
+                      const std::atomic<bool>* cancel = nullptr);
   // A configuration reload: every tenant's rules and tables from `config`,
   // a connector actor for each newly enabled (tenant, system), and new
   // settings (credentials, limits) for those whose settings changed; the

@@ -572,6 +572,7 @@ Status ClusterNode::Start(const Config& config, SharedWorkFactory work,
     std::unique_ptr<PartitionWork> inner;
     SharedWithWork mine = shared;
     mine.keys = at.keys;
+    mine.cancel = at.stopping;
     // The last reload's configuration; one while it starts reaches it
     // through the partition (NatsPartition::Reload).
     Status st = work(*im.live_config.load(), log, std::move(runs), mine, &inner);

@@ -22,6 +22,7 @@
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,6 +80,9 @@ struct SharedWithWork {
   std::shared_ptr<CasStore> records;
   StateReplicator replicate_state;
   KeyStore* keys = nullptr;
+  // The partition's flag, true once it is stopping: a start under way may
+  // end early on it (ServedLog::stopping).
+  const std::atomic<bool>* cancel = nullptr;
 };
 // The same factory, given also what the nodes share and the configuration
 // in place now (the last reload's: a partition started after a reload runs

@@ -75,8 +75,9 @@ class NatsPartition final : public Partition {
       if (abandoned_) {
         // Stop came first: the records imported stay (whole batches, with
         // the replica checkpoint), the rest is read by the next start.
-        Logger("cluster")->info("event=partition_start_abandoned partition={} reason=\"stopping\"",
-                                p_);
+        Logger("cluster")->info(
+            "event=partition_start_abandoned partition={} reason=\"stopping\" step=\"{}\"", p_,
+            abandon_cause_);
       } else if (s.ok()) {
         // A reload while it started (Reload found no work yet) reaches the
         // work now; after this, Reload reaches it itself.
@@ -122,9 +123,14 @@ class NatsPartition final : public Partition {
                               st.ToString());
     });
     ErasureScrubber* scrubber = scrubber_.get();
-    s = factory(p_, ServedLog{log_.get(), keys_.get(), [scrubber](uint64_t seq) { scrubber->ScrubAfter(seq); }},
-                [p, n](const std::string& t) { return PartitionOf(t, n) == p; }, &work_);
-    if (!s.ok()) return s;
+    ServedLog served{log_.get(), keys_.get(),
+                     [scrubber](uint64_t seq) { scrubber->ScrubAfter(seq); }};
+    served.stopping = &stopping_;
+    s = factory(
+        p_, std::move(served), [p, n](const std::string& t) { return PartitionOf(t, n) == p; },
+        &work_);
+    if (!s.ok())
+      return stopping_.load() ? Stopping(s) : s;  // the work gave up on the stop, or failed
     if (stopping_.load()) return Stopping();  // the work made is stopped by Stop
     s = OpenConsumer(0);
     if (!s.ok()) return s;
@@ -219,16 +225,18 @@ class NatsPartition final : public Partition {
     return Status::OK();
   }
 
-  // Start gives up: Stop has begun (the starter thread only).
-  Status Stopping() {
+  // Start gives up: Stop has begun (the starter thread only). `cause`:
+  // what the step that gave up returned, logged with it.
+  Status Stopping(const Status& cause = Status::OK()) {
     abandoned_ = true;
+    if (!cause.ok()) abandon_cause_ = cause.ToString();
     return Status::Unavailable("the partition is stopping");
   }
 
-  // Reads what the local log lacks of DFM_LOG_<p> (kCatchUpFrames frames a
-  // request), imported in batches of records;
-  // gives up between two frames once Stop has begun (what was imported
-  // stays, with its checkpoint).
+  // Reads what the local log lacks of DFM_LOG_<p>, kCatchUpFrames frames a
+  // request, and imports it 4,096 records at a time; gives up between two
+  // frames once Stop has begun (what was imported stays, with its
+  // checkpoint).
   Status CatchUp() {
     uint64_t pos = 0;
     Status s = log_->ReadCheckpoint(kReplicaCheckpoint, &pos);
@@ -569,6 +577,7 @@ class NatsPartition final : public Partition {
   std::atomic<bool> running_{false}, broken_{false}, started_{false};
   std::atomic<bool> stopping_{false};  // Stop has begun: a start gives up
   bool abandoned_ = false;             // the start gave up (Stopping); starter thread
+  std::string abandon_cause_;          // what its last step returned (Stopping)
   IngestState* const ingest_state_;  // the node's, for this partition (Lost, WaitForKey)
   std::vector<std::pair<uint64_t, const char*>> lost_here_;  // this batch's (ingest thread)
   std::unique_ptr<ErasureScrubber> scrubber_;  // after an erasure, apart from its answer

@@ -14,6 +14,7 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +47,9 @@ struct ServedLog {
   // The partition's work, once it runs (null before): it answers the
   // requests that are its own (PartitionWork::Answer).
   PartitionWork* work = nullptr;
+  // True once the partition is stopping (null: never): a work that starts
+  // may give up on it. Outlives the work.
+  const std::atomic<bool>* stopping = nullptr;
 };
 
 // Answers `request` from `at`: calls `reply` once, from any thread.

@@ -226,7 +226,7 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
   } join{&ahead};
   uint64_t from = checkpoint_.load() + 1;
   if (from <= until) ReadBatch(from, until, cur);
-  while (from <= until && !stop_.load()) {
+  while (from <= until && !stop_.load() && !(options_.cancel && options_.cancel->load())) {
     if (!cur->status.ok()) return cur->status;
     const uint64_t last = cur->last;
     if (last < from) break;  // nothing more to read

@@ -43,6 +43,10 @@ class ProjectionRunner {
     // At the default, four projections may hold ~1.6 GB between them,
     // besides the ring of batches (four of `batch` events).
     size_t rebuild_spill_keys = 1 << 22;
+    // Null, or a flag whose turning true ends CatchUp and Rebuild between
+    // two batches, as Stop does (a partition stopping while it starts:
+    // CatchUp then returns OK short of the head, a rebuild Unavailable).
+    const std::atomic<bool>* cancel = nullptr;
   };
   // REQUIRES: log and projections outlive the runner; names are distinct.
   ProjectionRunner(EventLog* log, std::vector<Projection*> projections, Options options);

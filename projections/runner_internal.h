@@ -44,14 +44,17 @@ struct ProjectionRunner::Batch {
 struct ProjectionRunner::Pipeline {
   static constexpr uint64_t kRing = 4;
 
-  Pipeline(size_t members, const std::atomic<bool>* stop)
-      : done(members, 0), progress_seq(members, 0), stop_(stop) {}
+  // `cancel` (may be null): a second flag that stops it, as `stop` does.
+  Pipeline(size_t members, const std::atomic<bool>* stop, const std::atomic<bool>* cancel)
+      : done(members, 0), progress_seq(members, 0), stop_(stop), cancel_(cancel) {}
 
   // The oldest batch some member has not folded (UINT64_MAX: none left
   // that would hold the reader back). REQUIRES: mu held.
   uint64_t OldestUnfolded() const { return *std::min_element(done.begin(), done.end()); }
   // Whether to end: Stop() or a failure anywhere. Any thread, any time.
-  bool Stopping() const { return stop_->load() || any_failed.load(); }
+  bool Stopping() const {
+    return stop_->load() || (cancel_ && cancel_->load()) || any_failed.load();
+  }
   // Records the first failure, which stops every stage.
   void Fail(const Status& s) {
     std::lock_guard<std::mutex> lk(mu);
@@ -74,6 +77,7 @@ struct ProjectionRunner::Pipeline {
 
  private:
   const std::atomic<bool>* stop_;
+  const std::atomic<bool>* cancel_;
 };
 
 // The layout mark a projection's first commit carries: none for layout 1.

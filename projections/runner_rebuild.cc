@@ -28,7 +28,7 @@ Status ProjectionRunner::Rebuild(const std::function<void(uint64_t)>& progress) 
   // take about as long as the busiest fold. Big batches, options_.batch,
   // let each thread run longer between hand-offs, which keeps more of its
   // table in its core's caches.)
-  Pipeline p(members_.size(), &stop_);
+  Pipeline p(members_.size(), &stop_, options_.cancel);
   std::thread reader([&] { RebuildRead(&p, until); });
   std::thread decoder([&] { RebuildDecode(&p); });
   std::vector<std::thread> folders;

@@ -635,6 +635,34 @@ TEST(ProjectionRunner, CatchUpDropsAStateOfAnotherLayoutOnce) {
   EXPECT_EQ(log.drops, 0);
 }
 
+// A partition stopping while it starts (Options::cancel): the catch-up
+// ends short of the head and an upgrade's rebuild ends Unavailable; the
+// next start, not cancelled, folds everything as if neither had run.
+TEST(ProjectionRunner, ACancelEndsTheCatchUpAndTheRebuildShortOfTheHead) {
+  MemoryEventLog log;
+  AppendHistory(&log, 0);
+  LayoutProjection v1(1), v2(2);
+  std::atomic<bool> cancel{true};
+  ProjectionRunner::Options o;
+  o.cancel = &cancel;
+  {
+    ProjectionRunner runner(&log, std::vector<Projection*>{&v1}, o);
+    ASSERT_TRUE(runner.CatchUp().ok());
+    EXPECT_EQ(runner.checkpoint(), 0u) << "folded after the cancel";
+  }
+  ASSERT_TRUE(ProjectionRunner(&log, &v1).CatchUp().ok());
+  {
+    ProjectionRunner runner(&log, std::vector<Projection*>{&v2}, o);
+    Status s = runner.CatchUp();
+    EXPECT_FALSE(s.ok()) << "the rebuild of layout 2 ran to its end after the cancel";
+  }
+  cancel.store(false);
+  ASSERT_TRUE(ProjectionRunner(&log, std::vector<Projection*>{&v2}, o).CatchUp().ok());
+  EXPECT_EQ(Snapshot(&log, "counted"),
+            (std::map<std::string, std::string>{{"n2", std::to_string(log.LastSequence())},
+                                                {kLayoutKey, "2"}}));
+}
+
 TEST(ProjectionRunner, StartDoesNotFoldWhereItCannotTellWhereAProjectionStands) {
   testing::TempDir dir;
   auto fs = std::make_shared<testing::FaultyFs>();
