@@ -160,6 +160,9 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   im.projections = std::make_unique<ProjectionRunner>(log, im.all.All(), options);
   Status s = im.projections->CatchUp();
   if (!s.ok()) return Status::IOError("projections: " + s.ToString());
+  // Ended short of the head: nothing may decide on projections behind the
+  // log (a mapping not yet folded would make a second contact id).
+  if (cancel && cancel->load()) return Status::Unavailable("the start was cancelled");
   logger->info("event=projections_ready checkpoint={}", im.projections->checkpoint());
   s = im.projections->Start();
   if (!s.ok()) return Status::IOError("projections: " + s.ToString());

@@ -329,11 +329,14 @@ Status NatsClient::ReadByConsumer(const std::string& stream, const std::string& 
       *failed = true;
       break;
     }
-    if (msgs.empty()) s = TakeAlone(stream, (*next)++, take);  // skipped, or slow to come
+    if (msgs.empty()) {  // skipped, or slow to come
+      s = TakeAlone(stream, *next, take);
+      if (s.ok()) ++*next;
+    }
     for (const PulledMsg& m : msgs) {
       const uint64_t seq = m.stream_seq();  // 0 when unreadable: then read alone
       if (seq < *next) continue;            // handed before
-      for (; s.ok() && *next < seq && *next <= last; ++*next) s = TakeAlone(stream, *next, take);
+      while (*next < seq && *next <= last && (s = TakeAlone(stream, *next, take)).ok()) ++*next;
       if (!s.ok() || seq > last) break;
       s = take(seq, m.data());
       ++*next;

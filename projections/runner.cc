@@ -224,9 +224,12 @@ Status ProjectionRunner::Run(uint64_t until, bool lazy,
       if (f->valid()) f->wait();
     }
   } join{&ahead};
+  // Options::cancel ends a catch-up (not lazy), never the background
+  // loop, which Stop ends.
+  auto cancelled = [this, lazy] { return !lazy && options_.cancel && options_.cancel->load(); };
   uint64_t from = checkpoint_.load() + 1;
-  if (from <= until) ReadBatch(from, until, cur);
-  while (from <= until && !stop_.load() && !(options_.cancel && options_.cancel->load())) {
+  if (from <= until && !cancelled()) ReadBatch(from, until, cur);
+  while (from <= until && !stop_.load() && !cancelled()) {
     if (!cur->status.ok()) return cur->status;
     const uint64_t last = cur->last;
     if (last < from) break;  // nothing more to read

@@ -44,8 +44,9 @@ class ProjectionRunner {
     // besides the ring of batches (four of `batch` events).
     size_t rebuild_spill_keys = 1 << 22;
     // Null, or a flag whose turning true ends CatchUp and Rebuild between
-    // two batches, as Stop does (a partition stopping while it starts:
-    // CatchUp then returns OK short of the head, a rebuild Unavailable).
+    // two batches (a partition stopping while it starts: CatchUp then
+    // returns OK short of the head, a rebuild Unavailable). The folding
+    // Start runs goes on until Stop.
     const std::atomic<bool>* cancel = nullptr;
   };
   // REQUIRES: log and projections outlive the runner; names are distinct.
