@@ -41,10 +41,10 @@ class SyncRuntime {
   // `shared_control`: the operator's pauses and limits every node shares
   // (cluster mode, app/shared_control.h), folded after the log's own and
   // before any connector starts, so that nothing re-driven at start goes
-  // out under a pause. `cancel` (may be null; outlives the runtime): set,
-  // the projections' catch-up here and their folding end early
-  // (ProjectionRunner::Options::cancel), as a partition stopping while it
-  // starts sets it.
+  // out under a pause. `cancel` (may be null; outlives the runtime): a
+  // partition stopping while it starts sets it; the projections' catch-up
+  // here then ends early (ProjectionRunner::Options::cancel) and Start
+  // returns Unavailable, having started nothing that decides.
   static Status Start(const Config& config, EventLog* log, std::unique_ptr<SyncRuntime>* out,
                       std::function<bool(const std::string& tenant)> runs = nullptr,
                       std::string subject_hash_key = "",

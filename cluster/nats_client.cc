@@ -339,8 +339,8 @@ Status NatsClient::ReadByConsumer(const std::string& stream, const std::string& 
       while (*next < seq && *next <= last && (s = TakeAlone(stream, *next, take)).ok()) ++*next;
       if (!s.ok() || seq > last) break;
       s = take(seq, m.data());
-      ++*next;
       if (!s.ok()) break;
+      ++*next;
     }
   }
   natsSubscription_Unsubscribe(sub);  // it made the consumer: deleted with it
