@@ -325,6 +325,23 @@ void ForgetPerson(ContactActorState* st) {
   st->since_snapshot = 0;
 }
 
+// The contact's one idle timer, due in `us` (at most contact_idle_us, so
+// that a wall clock stepped back cannot put it off further).
+void SetIdleTimer(Self* self, int64_t us) {
+  auto& st = self->state;
+  st.idle_timer_set = true;
+  us = std::clamp<int64_t>(us, 0, st.env->contact_idle_us);
+  self->delayed_send(self, std::chrono::microseconds(us), idle_atom::value);
+}
+
+// It has no work from now: its timer is set unless one already is (that
+// one, come due, sets itself again for what is left).
+void FellIdle(Self* self) {
+  auto& st = self->state;
+  st.idle_since_us = st.env->now_us();
+  if (!st.idle_timer_set) SetIdleTimer(self, st.env->contact_idle_us);
+}
+
 void Next(Self* self) {
   auto& st = self->state;
   st.busy = false;
@@ -356,11 +373,7 @@ void Next(Self* self) {
       st.busy = false;
     }
   }
-  if (!st.busy && st.work.empty()) {
-    st.activity++;
-    self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
-                       st.activity);
-  }
+  if (!st.busy && st.work.empty()) FellIdle(self);
 }
 
 void Enqueue(Self* self, caf::message m) {
@@ -469,9 +482,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
     }
   }
   self->send(st.router, started_atom::value);
-  st.activity++;
-  self->delayed_send(self, std::chrono::microseconds(st.env->contact_idle_us), idle_atom::value,
-                     st.activity);
+  FellIdle(self);
   return {
       [self](RoutedFact& f) { Enqueue(self, caf::make_message(std::move(f))); },
       [self](PushReport& r) { Enqueue(self, caf::make_message(std::move(r))); },
@@ -513,9 +524,15 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         if (!state.busy || token != state.token) return;
         Append(self, std::move(state.drafts), std::move(state.events), std::move(state.then));
       },
-      [self](idle_atom, uint64_t activity) {
+      [self](idle_atom) {
         auto& state = self->state;
-        if (activity != state.activity || state.busy || !state.work.empty()) return;
+        state.idle_timer_set = false;
+        if (state.busy || !state.work.empty()) return;  // set again when it falls idle
+        const int64_t idle_for = state.env->now_us() - state.idle_since_us;
+        if (idle_for < state.env->contact_idle_us) {  // busy meanwhile
+          SetIdleTimer(self, state.env->contact_idle_us - idle_for);
+          return;
+        }
         self->request(state.router, caf::infinite, passivate_atom::value, state.tenant, state.contact_id,
                       state.received)
             .then([self](bool agreed) {

@@ -30,8 +30,9 @@
 //   state.
 // - An append the log refuses (disk full) is tried again later; nothing is
 //   dropped and nothing is answered before it is durable.
-// - After `contact_idle_us` without work it asks the router to passivate it
-//   (the router agrees only if it routed nothing since), then quits.
+// - After `contact_idle_us` without work (by SyncEnv::now_us) it asks the
+//   router to passivate it (the router agrees only if it routed nothing
+//   since), then quits. One timer per contact is on CAF's clock at a time.
 #pragma once
 
 #include <caf/all.hpp>
@@ -69,7 +70,12 @@ struct ContactActorState {
   uint64_t since_snapshot = 0;  // events applied since the last snapshot (or the start)
   bool erased = false;  // contact.erased reached it: its state is dropped, no snapshot kept
   uint64_t received = 0;  // messages from the router, for the passivation handshake
-  uint64_t activity = 0;
+  // Idleness: since when it has had no work, and whether its one idle
+  // timer is on the clock. A timer is set when it falls idle with none
+  // set; one that comes due early is set again for what is left, so the
+  // clock holds at most one per contact, not one per decision.
+  int64_t idle_since_us = 0;
+  bool idle_timer_set = false;
   static inline const char* name = "dfm.contact";
 };
 

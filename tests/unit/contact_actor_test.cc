@@ -165,5 +165,33 @@ TEST_F(ContactSnapshotActorTest, ABusyContactKeepsSnapshotsAsItGoes) {
   EXPECT_EQ(s.last_event_seq, log_.LastSequence());
 }
 
+// A contact that falls idle after each of many facts keeps one idle timer
+// on CAF's clock, not one per fact (each held its message until due), and
+// still passivates exactly contact_idle_us after its last work.
+TEST_F(ContactSnapshotActorTest, AContactKeepsOneIdleTimerAndPassivatesAfterItsLastWork) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartSyncTo(client);
+  RouteGhlWebhook(router, "w-0", "John");
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 201, "7000001");
+  sched_->run();
+  const size_t timers = sched_->clock().schedule().size();
+  for (int i = 1; i <= 20; ++i) {
+    Advance(1'000'000);
+    RouteGhlWebhook(router, "w-" + std::to_string(i), "John" + std::to_string(i));
+    ASSERT_EQ(client->pushes.size(), static_cast<size_t>(i + 1));
+    client->Answer(static_cast<size_t>(i), 200, "7000001");
+    sched_->run();
+  }
+  EXPECT_LE(sched_->clock().schedule().size(), timers + 1)
+      << "a timer per fact: the clock holds every one until it is due";
+  Advance(env_->contact_idle_us - 1);  // the first timer comes due: idle 59.99 s of 60
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 0u) << "passivated before it was idle long enough";
+  Advance(1);
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 1u) << "passivated (its snapshot put) once idle long enough";
+}
+
 }  // namespace
 }  // namespace dfm
