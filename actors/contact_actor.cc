@@ -325,21 +325,24 @@ void ForgetPerson(ContactActorState* st) {
   st->since_snapshot = 0;
 }
 
-// The contact's one idle timer, due in `us` (at most contact_idle_us, so
-// that a wall clock stepped back cannot put it off further).
-void SetIdleTimer(Self* self, int64_t us) {
-  auto& st = self->state;
-  st.idle_timer_set = true;
-  us = std::clamp<int64_t>(us, 0, st.env->contact_idle_us);
-  self->delayed_send(self, std::chrono::microseconds(us), idle_atom::value);
+// The contact's one idle timer, due in `in`.
+void SetIdleTimer(Self* self, caf::actor_clock::duration_type in) {
+  self->state.idle_timer_set = true;
+  self->delayed_send(self, in, idle_atom::value);
+}
+
+caf::actor_clock::duration_type IdleLimit(const ContactActorState& st) {
+  return std::chrono::microseconds(st.env->contact_idle_us);
 }
 
 // It has no work from now: its timer is set unless one already is (that
-// one, come due, sets itself again for what is left).
+// one, come due, sets itself again for what is left). Idleness is told by
+// CAF's clock, the timers' own (steady; simulated under the test
+// coordinator), so a wall clock's steps move no passivation.
 void FellIdle(Self* self) {
   auto& st = self->state;
-  st.idle_since_us = st.env->now_us();
-  if (!st.idle_timer_set) SetIdleTimer(self, st.env->contact_idle_us);
+  st.idle_since = self->clock().now();
+  if (!st.idle_timer_set) SetIdleTimer(self, IdleLimit(st));
 }
 
 void Next(Self* self) {
@@ -528,9 +531,9 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
         auto& state = self->state;
         state.idle_timer_set = false;
         if (state.busy || !state.work.empty()) return;  // set again when it falls idle
-        const int64_t idle_for = state.env->now_us() - state.idle_since_us;
-        if (idle_for < state.env->contact_idle_us) {  // busy meanwhile
-          SetIdleTimer(self, state.env->contact_idle_us - idle_for);
+        const auto idle_for = self->clock().now() - state.idle_since;
+        if (idle_for < IdleLimit(state)) {  // busy meanwhile
+          SetIdleTimer(self, IdleLimit(state) - idle_for);
           return;
         }
         self->request(state.router, caf::infinite, passivate_atom::value, state.tenant, state.contact_id,

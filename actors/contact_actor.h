@@ -30,7 +30,7 @@
 //   state.
 // - An append the log refuses (disk full) is tried again later; nothing is
 //   dropped and nothing is answered before it is durable.
-// - After `contact_idle_us` without work (by SyncEnv::now_us) it asks the
+// - After `contact_idle_us` without work (by CAF's clock) it asks the
 //   router to passivate it (the router agrees only if it routed nothing
 //   since), then quits. One timer per contact is on CAF's clock at a time.
 #pragma once
@@ -74,7 +74,7 @@ struct ContactActorState {
   // timer is on the clock. A timer is set when it falls idle with none
   // set; one that comes due early is set again for what is left, so the
   // clock holds at most one per contact, not one per decision.
-  int64_t idle_since_us = 0;
+  caf::actor_clock::time_point idle_since{};
   bool idle_timer_set = false;
   static inline const char* name = "dfm.contact";
 };

@@ -185,12 +185,46 @@ TEST_F(ContactSnapshotActorTest, AContactKeepsOneIdleTimerAndPassivatesAfterItsL
   }
   EXPECT_LE(sched_->clock().schedule().size(), timers + 1)
       << "a timer per fact: the clock holds every one until it is due";
-  Advance(env_->contact_idle_us - 1);  // the first timer comes due: idle 59.99 s of 60
+  // The one timer, set 20 s before the last work, comes due 40 s after it
+  // and is set again for the 20 s left.
+  Advance(40'000'000);
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 0u) << "passivated 40 s idle of 60";
+  Advance(20'000'000 - 1);
   store_.Flush();
   EXPECT_EQ(store_.written(), 0u) << "passivated before it was idle long enough";
   Advance(1);
   store_.Flush();
   EXPECT_EQ(store_.written(), 1u) << "passivated (its snapshot put) once idle long enough";
+}
+
+// A timer that comes due while the contact is busy (its append refused by
+// the log and tried again) passivates nothing; the idle time counts from
+// the end of that work.
+TEST_F(ContactSnapshotActorTest, AContactBusyWhenItsTimerComesDueCountsIdleFromItsWorksEnd) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto router = StartSyncTo(client);
+  RouteGhlWebhook(router, "w-0", "John");
+  client->Answer(0, 201, "7000001");
+  sched_->run();
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-1", "Johnny");
+  log_.FailWrites(true);  // its decision cannot be appended: busy
+  caf::anon_send(router, poll_atom::value);
+  sched_->run();
+  Advance(env_->contact_idle_us + 10'000'000);  // its timer came due meanwhile
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 0u) << "passivated while its append was under way";
+  log_.FailWrites(false);
+  Advance(env_->append_retry_us);  // the append goes through, the push goes out
+  ASSERT_EQ(client->pushes.size(), 2u);
+  client->Answer(1, 200, "7000001");
+  sched_->run();  // idle from here
+  Advance(env_->contact_idle_us - 1);
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 0u) << "passivated before it was idle long enough";
+  Advance(1);
+  store_.Flush();
+  EXPECT_EQ(store_.written(), 1u) << "not passivated once idle long enough";
 }
 
 }  // namespace
