@@ -152,13 +152,13 @@ void SyncAndConsentKeys(std::vector<KeySpec>* out) {
   std::vector<KeySpec>& k = *out;
   k.push_back(Flag("sync.enabled", "true", kRestart, INTO(sync.enabled),
                    "run the sync actors (false: ingest only)"));
-  k.push_back(Text("sync.default_region", "US", kReload, INTO(sync.default_region),
+  k.push_back(Text("sync.default_region", "US", kRestart, INTO(sync.default_region),
                    "region of phones written without a country code")
                   .Check(RegionCheck)
                   .Production("US"));
   k.push_back(Num("sync.echo_window_s", "600", 1, 86400, kReload, INTO(sync.echo_window_s),
                   "how long a pushed value coming back is taken as an echo"));
-  k.push_back(Num("sync.contact_idle_s", "300", 1, 86400 * 7, kReload, INTO(sync.contact_idle_s),
+  k.push_back(Num("sync.contact_idle_s", "300", 1, 86400 * 7, kRestart, INTO(sync.contact_idle_s),
                   "a contact actor idle this long is passivated"));
   k.push_back(Num("sync.redrive_max_text_age_h", "24", 0, 24 * 365, kReload,
                   INTO(sync.redrive_max_text_age_h),

@@ -120,6 +120,12 @@ TEST(ConfigSchema, OnlyRestartKeysRefuseAReload) {
   EXPECT_EQ(RestartOnlyChange(pass_a, pass_a), "");
   EXPECT_EQ(ApplyOf("cluster.enabled"), KeyEffect::kRestart);
   EXPECT_EQ(ApplyOf("tenants.acme.verity.webhook_secret"), KeyEffect::kReload);
+  // Read once, when the sync starts (its phone normalizer, its contacts'
+  // idle limit): a reload that changed them was taken and did nothing.
+  const Config region = Config::Load("", {{"DFM_SYNC_DEFAULT_REGION", "GB"}}, &problems);
+  const Config idle = Config::Load("", {{"DFM_SYNC_CONTACT_IDLE_S", "60"}}, &problems);
+  EXPECT_EQ(RestartOnlyChange(was, region), "sync.default_region");
+  EXPECT_EQ(RestartOnlyChange(was, idle), "sync.contact_idle_s");
 }
 
 // The checked-in copies are what the schema makes: edit config/schema.cc
