@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "util/logging.h"
+
 namespace dfm {
 
 namespace {
@@ -301,6 +303,15 @@ natsStatus FetchSome(natsSubscription* sub, int want, std::vector<PulledMsg>* ou
   return NATS_OK;
 }
 
+// ReadRange's fall back to GetMsg, said once per range: a lasting cause
+// (no permission to make consumers) slows every catch-up ~8x.
+void LogReadAlone(const std::string& stream, const char* step, natsStatus ns, jsErrCode jerr,
+                  uint64_t next, uint64_t last) {
+  Logger("cluster")->warn(
+      "event=read_range_one_by_one stream={} step={} error=\"{}\" js_error={} frames={}", stream,
+      step, natsStatus_GetText(ns), static_cast<int>(jerr), last - next + 1);
+}
+
 }  // namespace
 
 Status NatsClient::ReadByConsumer(const std::string& stream, const std::string& subject,
@@ -316,7 +327,9 @@ Status NatsClient::ReadByConsumer(const std::string& stream, const std::string& 
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   Retire(nullptr);  // frees those due
-  if (js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &so, &jerr) != NATS_OK) {
+  if (natsStatus ns = js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &so, &jerr);
+      ns != NATS_OK) {
+    LogReadAlone(stream, "consumer", ns, jerr, *next, last);
     *failed = true;
     return Status::OK();
   }
@@ -325,7 +338,8 @@ Status NatsClient::ReadByConsumer(const std::string& stream, const std::string& 
     std::vector<PulledMsg> msgs;
     const int want =
         static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(batch), last - *next + 1));
-    if (FetchSome(sub, want, &msgs) != NATS_OK) {
+    if (natsStatus ns = FetchSome(sub, want, &msgs); ns != NATS_OK) {
+      LogReadAlone(stream, "fetch", ns, static_cast<jsErrCode>(0), *next, last);
       *failed = true;
       break;
     }
