@@ -88,7 +88,7 @@ ApiResponse Console::Impl::PlanReplay(const EventLog& from, const std::string& t
   ReplayOptions base;
   base.mapper = mapper;
   base.context = [this](const std::string& t) {
-    SyncContext ctx = SyncContextFor(config, t);
+    SyncContext ctx = SyncContextFor(Live(), t);
     ctx.now_us = clock->NowMicros();
     return ctx;
   };

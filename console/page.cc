@@ -238,7 +238,7 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
   o.tenants = key ? TenantsOf(who) : now.tenants();
   o.reveal = m.signed_in;
   o.now_us = m.view.now_us;
-  for (const auto& t : o.tenants) o.targets[t] = TargetsOf(config, t);
+  for (const auto& t : o.tenants) o.targets[t] = TargetsOf(now, t);
   if (remote_reads) return SearchCluster(*this, std::move(m), std::move(o), std::move(respond));
   worker->Post([this, m = std::move(m), o = std::move(o), respond = std::move(respond)]() mutable {
     m.searched = true;

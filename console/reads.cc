@@ -94,7 +94,8 @@ ApiResponse TraceRead(const ReadContext& c) {
   o.scan_webhooks = Param(c.p, "scan") == "true";
   if (auto a = TimeRange(c, "since", "until", &o.since_us, &o.until_us)) return *a;
   o.targets[c.tenant];
-  for (const auto& [system, f] : SyncContextFor(c.im.config, c.tenant).targets) o.targets[c.tenant].insert(system);
+  for (const auto& [system, f] : SyncContextFor(c.im.Live(), c.tenant).targets)
+    o.targets[c.tenant].insert(system);
   Trace t;
   Status s = BuildTrace(c.log, matches, o, &t);
   return Printed(s, t, [](const Trace& x, std::ostream& out) { PrintTrace(x, /*json=*/true, out); });
@@ -205,7 +206,7 @@ ApiResponse DeadLettersRead(const ReadContext& c) {
   }
   std::vector<DeadLetter> dead;
   Status s = FindDeadLetters(c.log, f, &dead);
-  const TextAgeLimit age{c.now_us, c.im.config.sync().redrive_max_text_age_us()};
+  const TextAgeLimit age{c.now_us, c.im.Live().sync().redrive_max_text_age_us()};
   return Printed(s, dead, [&age](const auto& x, std::ostream& out) { PrintDeadLetters(x, /*json=*/true, out, age); });
 }
 
@@ -216,7 +217,8 @@ ApiResponse StoryRead(const ReadContext& c) {
   o.tenants = {c.tenant};
   o.reveal = Param(c.p, "reveal") == "true";
   o.now_us = c.now_us;
-  for (const auto& [system, f] : SyncContextFor(c.im.config, c.tenant).targets) o.targets[c.tenant].insert(system);
+  for (const auto& [system, f] : SyncContextFor(c.im.Live(), c.tenant).targets)
+    o.targets[c.tenant].insert(system);
   std::vector<ContactStory> stories;
   Status s = BuildContactStories(c.log, Param(c.p, "q"), c.im.normalizer, o, &stories);
   if (s.IsInvalidArgument()) return Bad(s.message());

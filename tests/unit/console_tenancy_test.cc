@@ -238,5 +238,45 @@ TEST(RemoteReadTenancyTest, WhetherTheCallerSeesTheInstallationTravelsWithTheRea
   EXPECT_FALSE(back.whole) << "a request that does not say is read as one tenant's";
 }
 
+// The reads take the sync's rules as last reloaded (the console's own
+// settings stay as started): a dead text read after a reload that
+// shortened sync.redrive_max_text_age_h is marked too old to re-send.
+TEST_F(ConsoleTest, ReadsTakeTheSyncRulesOfTheLastReload) {
+  StopTheClock();
+  stopped_.Set(stopped_.NowMicros() + 2 * 3600 * 1000000LL);  // the text was asked 2 h ago
+  Config::Env env = {{"DFM_STORAGE_DATA_DIR", dir_.path()},
+                     {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:1"},
+                     {"DFM_VERITY_WEBHOOK_SECRET", "vs"}};
+  Load(env);
+  for (const auto type : {ev::kPushRequested, ev::kPushDeadLettered}) {
+    DomainEvent d;
+    d.type = std::string(type);
+    d.contact_id = "c1";
+    d.system = "verity";
+    d.op = "send";
+    d.push_id = "c1:verity:1";
+    d.reason = "retries exhausted";
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(ToDraft(d, "default", ContactStream("c1"), {}, {}), &out).ok());
+  }
+  const std::string viewer = MakeKey("viewer", "default");
+  ApiResponse before = Call("GET", "/v1/dead-letters", viewer);
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_NE(before.body.find("c1:verity:1"), std::string::npos) << before.body;
+  EXPECT_EQ(before.body.find("too_old_to_re_send"), std::string::npos) << "24 h by default";
+
+  std::vector<ConfigProblem> problems;
+  env["DFM_SYNC_REDRIVE_MAX_TEXT_AGE_H"] = "1";
+  const Config reloaded = Config::Load("", env, &problems);
+  ASSERT_TRUE(problems.empty());
+  console_->SetLiveConfig(reloaded);
+  ApiResponse after = Call("GET", "/v1/dead-letters", viewer);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_NE(after.body.find(R"("too_old_to_re_send":{"age_min":1)"), std::string::npos)
+      << after.body;
+  EXPECT_NE(after.body.find(R"("limit_h":1})"), std::string::npos) << after.body;
+  console_->SetLiveConfig(config_);  // `reloaded` goes first
+}
+
 }  // namespace
 }  // namespace dfm
