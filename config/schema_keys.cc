@@ -170,8 +170,10 @@ void SyncAndConsentKeys(std::vector<KeySpec>* out) {
   k.push_back(Text("sync.disposition_tag_prefix", "disposition: ", kReload,
                    INTO(sync.disposition_tag_prefix),
                    "an Aloware call's disposition becomes this GoHighLevel tag prefix + the disposition"));
-  k.push_back(Num("sync.message_memory_days", "30", 1, 3650, kReload, INTO(sync.message_memory_days),
-                  "settled messages older than this leave a contact's live state (the log keeps them)"));
+  k.push_back(Num("sync.message_memory_days", "30", 1, 3650, kReload,
+                  INTO(sync.message_memory_days),
+                  "settled messages older than this leave a contact's live state (the log keeps "
+                  "them); a reload reaches a contact when its actor starts again"));
   k.push_back(Choice(
       "sync.email_plus_addressing", "distinct", {"distinct", "same"}, kReload,
       [](GlobalSettings& s, const KeyValue& v) { s.sync.fold_plus_addressing = v.text == "same"; },
