@@ -100,8 +100,23 @@ TEST(ReadRange, MessagesTheConsumerSkipsAreReadAlone) {
     ASSERT_TRUE(
         nats->Publish(subject, std::to_string(i), "", NatsClient::kNoExpectation, 5000, &ack).ok());
   }
+  // What the "cluster" logger says meanwhile, at warn whatever SPDLOG_LEVEL
+  // says, given back as it was however the test ends.
   auto said = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(8);
-  Logger("cluster")->sinks().push_back(said);
+  struct Listening {
+    std::shared_ptr<spdlog::logger> logger = Logger("cluster");
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    spdlog::level::level_enum level = logger->level();
+    explicit Listening(std::shared_ptr<spdlog::sinks::sink> s) : sink(std::move(s)) {
+      logger->sinks().push_back(sink);
+      logger->set_level(spdlog::level::warn);
+    }
+    ~Listening() {
+      auto& sinks = logger->sinks();
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+      logger->set_level(level);
+    }
+  } listening(said);
   for (const char* subject : {"mixed.a", "other.a"}) {
     const size_t lines = said->last_formatted().size();
     std::vector<uint64_t> seqs;
@@ -127,8 +142,6 @@ TEST(ReadRange, MessagesTheConsumerSkipsAreReadAlone) {
       EXPECT_NE(now.back().find("frames=42"), std::string::npos) << now.back();
     }
   }
-  auto& sinks = Logger("cluster")->sinks();
-  sinks.erase(std::remove(sinks.begin(), sinks.end(), said), sinks.end());
 }
 
 }  // namespace
