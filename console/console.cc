@@ -312,11 +312,6 @@ std::optional<Principal> Console::Impl::Authenticate(const ApiRequest& r) const 
   return p;
 }
 
-std::vector<std::string> Console::Impl::TenantsOf(const Principal& who) const {
-  if (who.tenant == kAllTenants) return Live().tenants();
-  return {who.tenant};
-}
-
 std::optional<std::string> Console::Impl::TenantOf(const ApiRequest&, const Params& p,
                                                    const Principal& who,
                                                    const Responder& respond) const {

@@ -162,8 +162,8 @@ class Console {
   void SetBackupHandler(BackupHandler backup);
   // The admin API's sync pause and resume (operator keys).
   void SetSyncControl(SyncControlHooks hooks);
-  // The configuration a reload put in place (tenants, systems); `config`
-  // must outlive the console.
+  // The configuration a reload put in place (tenants, systems, the sync's
+  // rules); `config` must outlive the console.
   void SetLiveConfig(const Config& config);
   // Cluster mode: keys are shared with every node (console/shared_keys.h):
   // those made or revoked here are written there, and the shared ones

@@ -82,7 +82,7 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
         live(&c) {}
 
   const Config& config;  // as started: server, API and data settings
-  // The configuration's tenants and systems as last (re)loaded.
+  // The configuration's tenants, systems and sync rules as last (re)loaded.
   const Config& Live() const { return *live.load(std::memory_order_acquire); }
   EventLog* log;
   const Clock* clock;
@@ -136,7 +136,6 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   bool WithinLimits(const Principal& who, const std::string& tenant,
                     std::vector<std::pair<std::string, std::string>>* headers,
                     const Responder& respond);
-  std::vector<std::string> TenantsOf(const Principal& who) const;
 
   // The status page (page.cc).
   void Page(const ApiRequest& r, Responder respond);

@@ -87,8 +87,9 @@ ApiResponse Console::Impl::PlanReplay(const EventLog& from, const std::string& t
     return JsonError(400, "malformed_body", st.ok() ? "\"items\" is empty" : st.message());
   ReplayOptions base;
   base.mapper = mapper;
-  base.context = [this](const std::string& t) {
-    SyncContext ctx = SyncContextFor(Live(), t);
+  const Config& now = Live();  // one configuration for the whole plan
+  base.context = [this, &now](const std::string& t) {
+    SyncContext ctx = SyncContextFor(now, t);
     ctx.now_us = clock->NowMicros();
     return ctx;
   };

@@ -235,7 +235,8 @@ void Console::Impl::Page(const ApiRequest& r, Responder respond) {
     }
   }
   StoryOptions o;
-  o.tenants = key ? TenantsOf(who) : now.tenants();
+  o.tenants =
+      key && who.tenant != kAllTenants ? std::vector<std::string>{who.tenant} : now.tenants();
   o.reveal = m.signed_in;
   o.now_us = m.view.now_us;
   for (const auto& t : o.tenants) o.targets[t] = TargetsOf(now, t);
