@@ -234,8 +234,13 @@ void Console::Impl::PollSharedKeys() {
 
 Status Console::Start() {
   Impl& m = *impl_;
-  Status s = m.keys.Load(*m.log, m.config.tenants());
-  if (!s.ok()) return Status::IOError("reading the API keys: " + s.ToString());
+  Status s;
+  {
+    std::lock_guard<std::mutex> lk(m.keys_load_mu);
+    s = m.keys.Load(*m.log, m.config.tenants());
+    if (!s.ok()) return Status::IOError("reading the API keys: " + s.ToString());
+    m.keys_loaded.insert(m.config.tenants().begin(), m.config.tenants().end());
+  }
   // The page's session secret: every node's in cluster mode (set by
   // SetSessionSecret), else the data directory's.
   if (m.session_secret.empty()) s = LoadOrCreateSecret(m.config.data_dir(), kSessionSecretFile, &m.session_secret);
@@ -281,7 +286,23 @@ void Console::SetBackfillHandler(BackfillHandler backfill) { impl_->backfill = s
 void Console::SetBackupHandler(BackupHandler backup) { impl_->backup = std::move(backup); }
 void Console::SetSyncControl(SyncControlHooks hooks) { impl_->sync_control = std::move(hooks); }
 void Console::SetLiveConfig(const Config& config) {
-  impl_->live.store(&config, std::memory_order_release);
+  Impl& m = *impl_;
+  {
+    // A tenant the start did not know may have keys from an earlier run:
+    // read before it is live, so that no key is made or revoked meanwhile.
+    std::lock_guard<std::mutex> lk(m.keys_load_mu);
+    for (const std::string& t : config.tenants()) {
+      if (m.keys_loaded.count(t)) continue;
+      Status s = m.keys.Load(*m.log, {t});
+      if (s.ok()) {
+        m.keys_loaded.insert(t);
+      } else {
+        Logger("http")->warn("event=api_keys_unread tenant={} error=\"{}\"", t,
+                             LogText(s.ToString()));
+      }
+    }
+  }
+  m.live.store(&config, std::memory_order_release);
 }
 
 bool Console::Serves(std::string_view path) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,11 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   Normalizer normalizer;
   MapperSource mapper;
   ApiKeyRegistry keys;
+  // The tenants whose api_keys streams `keys` has read: those of the start
+  // and each one a reload added since (SetLiveConfig reads a new one's
+  // before the tenant is live).
+  std::set<std::string> keys_loaded;
+  std::mutex keys_load_mu;
   std::string admin_token;     // empty: not taken
   std::string session_secret;  // signs the page's session cookies
   StatusSource status;

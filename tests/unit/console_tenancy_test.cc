@@ -281,5 +281,30 @@ TEST_F(ConsoleTest, ReadsTakeTheSyncRulesOfTheLastReload) {
   EXPECT_TRUE(aged) << after.body;
 }
 
+// A tenant a reload adds back brings the keys it had in the log: read
+// before the tenant is live, they authenticate (and can be revoked) as
+// they would after a restart.
+TEST_F(ConsoleTest, ATenantAReloadAddsBackBringsItsKeys) {
+  Start();  // "default" and "acme"
+  const std::string acme_viewer = MakeKey("viewer", "acme");
+  ASSERT_EQ(Call("GET", "/v1/events?tenant=acme", acme_viewer).status, 200);
+
+  Config::Env env = {{"DFM_STORAGE_DATA_DIR", dir_.path()},
+                     {"DFM_SERVER_ADMIN_LISTEN", "127.0.0.1:1"},
+                     {"DFM_VERITY_WEBHOOK_SECRET", "vs"}};
+  Load(env);  // started again without acme
+  EXPECT_EQ(Call("GET", "/v1/events?tenant=acme", acme_viewer).status, 401);
+
+  std::vector<ConfigProblem> problems;
+  env["DFM_TENANTS"] = "acme";
+  env["DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET"] = "vs-acme";
+  const Config reloaded = Config::Load("", env, &problems);
+  ASSERT_TRUE(problems.empty());
+  console_->SetLiveConfig(reloaded);
+  const int status = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
+  console_->SetLiveConfig(config_);  // `reloaded` goes first
+  EXPECT_EQ(status, 200) << "acme's key, made before the restart";
+}
+
 }  // namespace
 }  // namespace dfm
