@@ -164,11 +164,10 @@ bool ApiKeyRegistry::Apply(const Event& e) {
 
 Status ApiKeyRegistry::Load(const EventLog& log, const std::vector<std::string>& tenants) {
   for (const auto& t : tenants) {
-    Status s = log.ScanStream(t, kApiKeysStream, [this](const Event& e) {
-      Apply(e);
-      return true;
-    });
-    if (!s.ok()) return s;
+    std::vector<Event> events;
+    Status s = log.ReadWholeStream(t, kApiKeysStream, &events);
+    if (!s.ok()) return s;  // nothing of the tenant's folded
+    for (const Event& e : events) Apply(e);
   }
   return Status::OK();
 }

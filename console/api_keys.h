@@ -95,7 +95,9 @@ class ApiKeyRegistry {
   // Folds one event; other types are ignored. False when an api_key event
   // does not read (it is skipped).
   bool Apply(const Event& e);
-  // Folds the "api_keys" stream of each of `tenants`.
+  // Folds the "api_keys" stream of each of `tenants`, each whole or not at
+  // all: a read that fails part way must not fold a key's creation
+  // without its revocation.
   Status Load(const EventLog& log, const std::vector<std::string>& tenants);
   // The live key `token` names; nullopt for anything else (unknown id,
   // wrong secret, revoked). Compares the secret's hash in constant time.

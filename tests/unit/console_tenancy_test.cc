@@ -282,11 +282,16 @@ TEST_F(ConsoleTest, ReadsTakeTheSyncRulesOfTheLastReload) {
 }
 
 // A tenant a reload adds back brings the keys it had in the log: read
-// before the tenant is live, they authenticate (and can be revoked) as
-// they would after a restart.
+// whole before the tenant is live, they authenticate and can be revoked as
+// they would after a restart, and one revoked before stays revoked. A read
+// that fails lets none of them in, and the next reload reads again.
 TEST_F(ConsoleTest, ATenantAReloadAddsBackBringsItsKeys) {
   Start();  // "default" and "acme"
   const std::string acme_viewer = MakeKey("viewer", "acme");
+  const std::string gone = MakeKey("viewer", "acme");
+  std::string id, secret;
+  ASSERT_TRUE(SplitApiKey(gone, &id, &secret));
+  ASSERT_EQ(Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true).status, 200);
   ASSERT_EQ(Call("GET", "/v1/events?tenant=acme", acme_viewer).status, 200);
 
   Config::Env env = {{"DFM_STORAGE_DATA_DIR", dir_.path()},
@@ -300,10 +305,22 @@ TEST_F(ConsoleTest, ATenantAReloadAddsBackBringsItsKeys) {
   env["DFM_TENANTS_ACME_VERITY_WEBHOOK_SECRET"] = "vs-acme";
   const Config reloaded = Config::Load("", env, &problems);
   ASSERT_TRUE(problems.empty());
+  log_.FailStreamReadsOf(kApiKeysStream, true);
   console_->SetLiveConfig(reloaded);
-  const int status = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
+  const int unread = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
+  log_.FailStreamReadsOf(kApiKeysStream, false);
+  console_->SetLiveConfig(reloaded);  // the next reload
+  const int read = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
+  const int revoked_before = Call("GET", "/v1/events?tenant=acme", gone).status;
+  EXPECT_TRUE(SplitApiKey(acme_viewer, &id, &secret));
+  const int revoke = Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true).status;
+  const int revoked_now = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
   console_->SetLiveConfig(config_);  // `reloaded` goes first
-  EXPECT_EQ(status, 200) << "acme's key, made before the restart";
+  EXPECT_EQ(unread, 401) << "its keys unread: none of them let in";
+  EXPECT_EQ(read, 200) << "acme's key, made before the restart";
+  EXPECT_EQ(revoked_before, 401) << "revoked before the restart";
+  EXPECT_EQ(revoke, 200);
+  EXPECT_EQ(revoked_now, 401);
 }
 
 }  // namespace
