@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import dfmtest as t
 
@@ -195,6 +196,16 @@ class OnACluster:
             self.dfm.close()
 
 
+def on_each(nodes, call):
+    """`call(node)` for every node at once; their answers in order. The
+    first exception raised is raised again once every call has ended."""
+    if not nodes:
+        return []
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        futures = [pool.submit(call, n) for n in nodes]
+    return [f.result() for f in futures]
+
+
 class ClusterDfm:
     """Three `dfm serve` nodes on one NATS server behind nginx, with the face
     of one dfmtest.Dfm, so that a suite written for a single node runs
@@ -227,6 +238,7 @@ class ClusterDfm:
         self.proc = None
         self.down = []  # nodes stopped or killed, to start again
         self.env = {}  # the nodes' variables, for the tools run here too
+        self._home = None
 
     STATE_KEY = "5e" * 32  # cluster.state_key, as production sets it
 
@@ -237,8 +249,9 @@ class ClusterDfm:
         if self.proc is None:
             self.nats.start()
             self.down = list(self.nodes)
-        for n in self.down:
-            n.start(timeout=timeout, env_extra=env_extra, own_env_only=own_env_only)
+        # The nodes start together, as a fleet's units do: each one's wait
+        # for its /readyz overlaps the others'.
+        on_each(self.down, lambda n: n.start(timeout=timeout, env_extra=env_extra, own_env_only=own_env_only))
         if self.proc is None:
             self.nginx.start()
         self.proc = self.nodes[0].proc
@@ -274,10 +287,13 @@ class ClusterDfm:
         return None
 
     def home(self):
-        """The default tenant's partition."""
-        r = self.cli("cluster", "partition", "-c", self.config_path, "default")
-        assert r.returncode == 0, r.stderr
-        return int(r.stdout)
+        """The default tenant's partition (`dfm cluster partition`, asked
+        once: it follows from the tenant's name and cluster.partitions)."""
+        if self._home is None:
+            r = self.cli("cluster", "partition", "-c", self.config_path, "default")
+            assert r.returncode == 0, r.stderr
+            self._home = int(r.stdout)
+        return self._home
 
     def kill9(self):
         owner = self.owners()[self.home()]
@@ -286,7 +302,8 @@ class ClusterDfm:
         self.down.append(victim)
 
     def stop(self, timeout=30):
-        codes = [n.stop(timeout) for n in self.nodes if n not in self.down and n.proc and n.proc.poll() is None]
+        codes = on_each([n for n in self.nodes if n not in self.down and n.proc and n.proc.poll() is None],
+                        lambda n: n.stop(timeout))
         self.down = list(self.nodes)
         return max(codes, default=0)
 
