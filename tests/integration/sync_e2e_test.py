@@ -6,7 +6,7 @@ way the vendor does. Every scenario of issue 3's proof list:
   a later real edit still syncs; duplicate webhooks; updates out of order; a
   sandbox answering 429, then 500, then success; a sandbox down (pushes resume,
   none lost, none doubled) with a kill -9 restart of dfm in the middle, and
-  one down for minutes (150 s); the
+  one down for minutes (45 s; DFM_TEST_DOWN_S); the
   same person created in both systems at once; a GHL delete marks the
   Aloware contact do-not-contact; `dfm backfill` imports what both systems
   held before, matched to known contacts, and syncs it.
@@ -416,8 +416,9 @@ class SyncTest(unittest.TestCase):
 
     def test_sandbox_down_for_minutes_then_everything_arrives_once(self):
         # Retries every second at most, never given up: the outage outlasts
-        # many backoff rounds and breaker openings. DFM_TEST_DOWN_S shortens it.
-        down_s = float(os.environ.get("DFM_TEST_DOWN_S", "150"))
+        # many backoff rounds and breaker openings (about one a second).
+        # DFM_TEST_DOWN_S=600 for a long one (docs/fuzzing.md).
+        down_s = float(os.environ.get("DFM_TEST_DOWN_S", "45"))
         self.assertEqual(self.dfm.stop(), 0)
         self.dfm.start(env_extra=dict(self.env, DFM_ALOWARE_MAX_ATTEMPTS="100000"))
         self.alo.stop()
@@ -700,20 +701,24 @@ class ClusterSyncTest(clustertest.OnACluster, SyncTest):
     default tenant's partition on one of them, its log read back from NATS,
     and kill -9 aimed at the node running it. Not here: what is about one
     node only (its health's sync part; `dfm backfill` with the service
-    stopped, on a data directory) and the 150-second outage (the
-    single-node run has it)."""
+    stopped, on a data directory) and the long outage (the single-node
+    run has it)."""
 
     binary = staticmethod(lambda: DFM)
 
+    # Skipped before setUp starts a cluster for nothing.
+    @unittest.skip("a single node's health parts; a cluster's are in integration.cluster")
     def test_health_shows_the_sync_catching_up_and_a_tripped_breaker(self):
-        self.skipTest("a single node's health parts; a cluster's are in integration.cluster")
+        pass
 
+    @unittest.skip("the service stopped: a single node's data directory (the cluster's backfill "
+                   "runs through a node: test_backfill_through_the_running_service)")
     def test_backfill_imports_existing_contacts_matched_to_known_ones(self):
-        self.skipTest("the service stopped: a single node's data directory (the cluster's backfill "
-                      "runs through a node: test_backfill_through_the_running_service)")
+        pass
 
+    @unittest.skip("a long outage: the single-node run has it")
     def test_sandbox_down_for_minutes_then_everything_arrives_once(self):
-        self.skipTest("150 s: the single-node run has it")
+        pass
 
     def test_a_webhook_answered_first_is_in_the_log_first_whichever_node_took_it(self):
         """Each round posts a webhook to a node that does not run the
