@@ -14,10 +14,15 @@ namespace {
 #define DFM_LIMITED \
   "\"429\":{\"description\":\"Over the key's or the tenant's limit\",\"headers\":{\"Retry-After\":{\"$ref\":\"#/components/headers/RetryAfter\"}},\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Error\"}}}}"
 #define DFM_AUTH_ERRORS DFM_ERR(401, "No valid credential") "," DFM_ERR(403, "The key's role or tenant does not allow it") "," DFM_LIMITED
-#define DFM_ITEMS(what)                                                                                                           \
-  "\"200\":{\"description\":\"" what "\",\"headers\":{\"X-RateLimit-Limit\":{\"$ref\":\"#/components/headers/Limit\"},"          \
-  "\"X-RateLimit-Remaining\":{\"$ref\":\"#/components/headers/Remaining\"},\"X-RateLimit-Reset\":{\"$ref\":\"#/components/headers/Reset\"}}," \
-  "\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Items\"}}}}"
+#define DFM_OK(what, schema)                                                               \
+  "\"200\":{\"description\":\"" what                                                       \
+  "\",\"headers\":{\"X-RateLimit-Limit\":{\"$ref\":\"#/components/headers/Limit\"},"       \
+  "\"X-RateLimit-Remaining\":{\"$ref\":\"#/components/headers/"                            \
+  "Remaining\"},\"X-RateLimit-Reset\":{\"$ref\":\"#/components/headers/Reset\"}},"         \
+  "\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/" schema \
+  "\"}}}}"
+#define DFM_ITEMS(what) DFM_OK(what, "Items")
+#define DFM_PAGE(what) DFM_OK(what, "Page")
 #define DFM_PARAM(name, where, req, desc) \
   "{\"name\":\"" name "\",\"in\":\"" where "\",\"required\":" req ",\"description\":\"" desc "\",\"schema\":{\"type\":\"string\"}}"
 #define DFM_TENANT DFM_PARAM("tenant", "query", "false", "The tenant (the key's own by default, else default)")
@@ -59,6 +64,8 @@ constexpr char kDocument[] =
     "\"error\":{\"const\":\"Validation error\"},\"details\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"field\",\"problem\"],"
     "\"properties\":{\"field\":{\"type\":\"string\"},\"problem\":{\"type\":\"string\"}}}}}},"
     "\"Items\":{\"type\":\"object\",\"required\":[\"items\"],\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}},"
+    "\"Page\":{\"type\":\"object\",\"required\":[\"items\",\"next_after\"],\"properties\":{\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
+    "\"next_after\":{\"type\":\"integer\",\"minimum\":0}},\"additionalProperties\":false},"
     "\"Appended\":{\"type\":\"object\",\"required\":[\"status\",\"event_id\",\"seq\"],\"properties\":{"
     "\"status\":{\"enum\":[\"accepted\",\"duplicate\"]},\"event_id\":{\"type\":\"string\"},\"seq\":{\"type\":\"integer\"},"
     "\"items\":{\"type\":\"integer\"}}},"
@@ -97,8 +104,9 @@ constexpr char kDocument[] =
     "\"/v1/events\":{\"get\":{\"summary\":\"Events of the log (dfm events)\",\"operationId\":\"events\"," DFM_SECURED ","
     "\"parameters\":[" DFM_TENANT "," DFM_CONTACT("false") "," DFM_PARAM("system", "query", "false", "About one system") ","
     DFM_PARAM("type", "query", "false", "One type, or a prefix ending in *") "," DFM_PARAM("stream", "query", "false", "One stream") ","
-    DFM_TIME("from", "Recorded at or after") "," DFM_TIME("to", "Recorded before") "," DFM_PARAM("limit", "query", "false", "At most this many (1000; up to 10000)") "],"
-    "\"responses\":{" DFM_ITEMS("Events, oldest first") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
+    DFM_TIME("from", "Recorded at or after") "," DFM_TIME("to", "Recorded before") "," DFM_PARAM("limit", "query", "false", "At most this many (1000; up to 10000)") ","
+    DFM_PARAM("after", "query", "false", "Only events with a greater seq: the next_after of the page before") "],"
+    "\"responses\":{" DFM_PAGE("Events, oldest first; next_after: the after of the next page") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
     "\"/v1/audit/opt-outs\":{\"get\":{\"summary\":\"Every opt-out and opt-in, who was told when (dfm audit opt-outs)\",\"operationId\":\"auditOptOuts\"," DFM_SECURED ","
     "\"parameters\":[" DFM_TENANT "," DFM_PARAM("phone", "query", "false", "One phone") "," DFM_PARAM("email", "query", "false", "One email") ","
     DFM_TIME("since", "Happened from") "," DFM_TIME("until", "Happened before") "," DFM_PARAM("format", "query", "false", "json (default) or csv") "],"

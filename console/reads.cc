@@ -131,14 +131,24 @@ ApiResponse EventsRead(const ReadContext& c) {
   f.limit = limit.empty() ? 1000 : std::strtoull(limit.c_str(), nullptr, 10);
   if (f.limit == 0 || f.limit > 10000) return Bad("\"limit\" must be 1 to 10000 (1000 by default)");
   if (auto a = TimeRange(c, "from", "to", &f.from_us, &f.to_us)) return *a;
+  const std::string after = Param(c.p, "after");
+  if (!after.empty()) {
+    if (after.size() > 18 || after.find_first_not_of("0123456789") != std::string::npos)
+      return Bad("\"after\" must be a sequence number (the \"next_after\" of the page before)");
+    f.after_seq = std::strtoull(after.c_str(), nullptr, 10);
+  }
   if (!Param(c.p, "contact").empty()) {
     if (auto a = Contacts(c, &f.contacts)) return *a;
     f.by_contact = true;
   }
   std::ostringstream out, err;
-  if (ListEvents(c.log, f, /*json=*/true, /*reveal=*/true, out, err) != 0)
+  uint64_t next_after = 0;
+  if (ListEvents(c.log, f, /*json=*/true, /*reveal=*/true, out, err, &next_after) != 0)
     return LogUnavailable(Status::IOError(err.str()));
-  return Lines(out.str());
+  ApiResponse a = Lines(out.str());
+  a.body.pop_back();  // the document's closing brace
+  a.body += ",\"next_after\":" + std::to_string(next_after) + "}";
+  return a;
 }
 
 ApiResponse OptOutsRead(const ReadContext& c) {

@@ -39,6 +39,7 @@ struct ReplayTools::Impl {
   // events
   std::string from, to, system, type, stream, contact, event_id;
   uint64_t limit = UINT64_MAX;
+  uint64_t after = 0;  // dfm events --after
   // trace / as-of
   std::string ref, since, until, at;
   bool no_scan = false;
@@ -236,6 +237,7 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.events->add_option("--stream", m.stream, "one stream (contact:<id>, source:<system>, replay)");
   m.events->add_option("--contact", m.contact, "a phone, an email, <system>:<id> or contact:<id>");
   m.events->add_option("--limit", m.limit, "most events to print");
+  m.events->add_option("--after", m.after, "only events after this sequence number");
   m.events->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values, bodies)");
   m.events->require_subcommand(0, 1);
   m.events_show = m.events->add_subcommand("show", "One event with its causes and consequences");
@@ -456,6 +458,7 @@ int ReplayTools::Impl::RunEvents(std::unique_ptr<RocksDbEventLog>& log) {
   f.type = type;
   f.stream = stream;
   f.limit = limit;
+  f.after_seq = after;
   if (!contact.empty()) {
     f.by_contact = true;
     if (int rc = Contacts(*log, contact, &f.contacts)) return rc;

@@ -1,5 +1,6 @@
 #include "replay-tools/events_command.h"
 
+#include <algorithm>
 #include <map>
 #include <ostream>
 #include <set>
@@ -79,10 +80,15 @@ Status EmitContactsEvents(const EventLog& log, const std::vector<ContactMatch>& 
 }  // namespace
 
 int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal, std::ostream& out,
-               std::ostream& err) {
+               std::ostream& err, uint64_t* next_after) {
   Table table({"SEQ", "RECORDED", "TENANT", "STREAM", "TYPE", "WHAT"}, 100);
-  uint64_t shown = 0;
+  const uint64_t head = log.LastSequence();
+  uint64_t shown = 0, asked = 0;  // asked: the last event the filters saw
+  bool full = false;
   auto emit = [&](const Event& e) {
+    if (e.seq > head) return false;
+    if (e.seq <= f.after_seq) return true;
+    asked = e.seq;
     if (!EnvelopeMatches(f, e) || (f.hidden && f.hidden(e))) return true;
     EventStory s = TellEvent(e, reveal);
     if (!SystemMatches(f, e, s)) return true;
@@ -91,14 +97,16 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
     } else {
       Row(&table, e, s);
     }
-    return ++shown < f.limit;
+    full = ++shown >= f.limit;
+    return !full;
   };
   Status st = f.by_contact ? EmitContactsEvents(log, f.contacts, emit)
-                           : ScanWindow(log, f.from_us, f.to_us, 1, emit);
+                           : ScanWindow(log, f.from_us, f.to_us, f.after_seq + 1, emit);
   if (!st.ok()) {
     err << "dfm events: " << st.ToString() << "\n";
     return 2;
   }
+  if (next_after) *next_after = std::max(f.after_seq, full || f.to_us ? asked : head);
   if (!json) {
     table.Print(out);
     out << shown << " event(s)\n";

@@ -24,15 +24,23 @@ struct EventFilter {
   bool by_contact = false;
   std::vector<ContactMatch> contacts;
   uint64_t limit = UINT64_MAX;
+  // Only events with a greater sequence number: a reader's cursor (the
+  // `next_after` of the page before).
+  uint64_t after_seq = 0;
   // When set, the events it is true of are left out whatever else matches
   // (for a reader of one tenant: the installation's own records).
   std::function<bool(const Event&)> hidden;
 };
 
 // Prints matching events in log order: a table, or JSON lines. Returns the
-// exit code (0, or 2 on a read error).
+// exit code (0, or 2 on a read error). The log's head is taken when the
+// read begins; later events wait for the next read. `next_after` (when
+// given) is where the next page begins (its after_seq): the last event
+// printed when `limit` ended the page, otherwise the last one the filters
+// were asked about (the head, without `to_us`), never below after_seq.
+// Paging with it visits every matching event once, in order.
 int ListEvents(const EventLog& log, const EventFilter& filter, bool json, bool reveal,
-               std::ostream& out, std::ostream& err);
+               std::ostream& out, std::ostream& err, uint64_t* next_after = nullptr);
 
 // `id`: an event id (26 characters) or a sequence number. Prints the event,
 // the chain of events that caused it back to the root, and everything it

@@ -232,6 +232,7 @@ class ConsoleTest(ConsolePage):
             self.assertIn("items", doc)
         status, h, doc = self.api("/v1/events")
         self.assertEqual((status, doc["error"]), (401, "unauthorized"))
+        self.assert_pages_follow_the_log(viewer)
         body = {"conflict": 1, "dismiss": True}
         self.assertEqual(self.api("/v1/admin/settle", viewer, "POST", body, admin=True)[0], 403)
         self.assertEqual(self.api("/v1/admin/settle", operator, "POST", body, admin=True)[0], 404)
@@ -260,6 +261,32 @@ class ConsoleTest(ConsolePage):
         # At once on a single node; on every node of a cluster within about
         # a second (docs/scale-out.md).
         wait_for("the revoked key refused", lambda: self.api("/v1/events", viewer)[0] == 401, timeout=5)
+
+    def assert_pages_follow_the_log(self, viewer):
+        """/v1/events three at a time, each page's `next_after` the next's
+        `after`: the same events as one read, then only what came since."""
+        def page(after, limit=3):
+            status, _, doc = self.api(f"/v1/events?after={after}&limit={limit}", viewer)
+            self.assertEqual(status, 200, doc)
+            self.assertEqual(sorted(doc), ["items", "next_after"])
+            return [e["seq"] for e in doc["items"]], doc["next_after"]
+
+        whole, head = page(0, 10000)
+        read, after = [], 0
+        while True:
+            seqs, after = page(after)
+            read += seqs
+            if not seqs:
+                break
+        self.assertGreater(len(whole), 3, "more than one page")
+        self.assertEqual(read[:len(whole)], whole, "the sync may have appended more since")
+        self.assertEqual(read, sorted(set(read)), "each once, in order")
+        self.assertGreaterEqual(after, head)
+        self.verity_inbound(PHONE, "Is the shop open on Sunday?")
+        wait_for("the text read after the last page", lambda: "webhook.received" in [
+            e["type"] for e in self.api(f"/v1/events?after={after}", viewer)[2]["items"]])
+        self.assertTrue(all(s > after for s in page(after, 10000)[0]))
+        self.assertEqual(self.api("/v1/events?after=x", viewer)[0], 400)
 
     def test_campaign_api_customers_payments_and_a_campaigns_life(self):
         self.ghl_contact(PHONE)
