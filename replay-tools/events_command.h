@@ -25,7 +25,9 @@ struct EventFilter {
   std::vector<ContactMatch> contacts;
   uint64_t limit = UINT64_MAX;
   // Only events with a greater sequence number: a reader's cursor (the
-  // `next_after` of the page before).
+  // `next_after` of the page before). Not with by_contact: a cause joins
+  // the contact's events only once a later event names it, so a cursor
+  // could pass over it before it does.
   uint64_t after_seq = 0;
   // When set, the events it is true of are left out whatever else matches
   // (for a reader of one tenant: the installation's own records).
@@ -38,7 +40,8 @@ struct EventFilter {
 // given) is where the next page begins (its after_seq): the last event
 // printed when `limit` ended the page, otherwise the last one the filters
 // were asked about (the head, without `to_us`), never below after_seq.
-// Paging with it visits every matching event once, in order.
+// Paging with it visits every matching event once, in order (not with
+// by_contact: see after_seq).
 int ListEvents(const EventLog& log, const EventFilter& filter, bool json, bool reveal,
                std::ostream& out, std::ostream& err, uint64_t* next_after = nullptr);
 
