@@ -273,7 +273,7 @@ void Console::Impl::RecordAccess(const AccessRecord& r) {
   if (!access) return;
   Status s = access->Record(r);
   if (!s.ok()) {
-    access_failures.fetch_add(1);
+    counters->access_log_failures.fetch_add(1);
     Logger("http")->error("event=access_log_unwritten route={} error=\"{}\"", r.route, s.ToString());
   }
 }
@@ -291,16 +291,19 @@ void Console::SetLiveConfig(const Config& config) {
     // A tenant the start did not know may have keys from an earlier run:
     // read before it is live, so that no key is made or revoked meanwhile.
     std::lock_guard<std::mutex> lk(m.keys_load_mu);
+    uint64_t unread = 0;
     for (const std::string& t : config.tenants()) {
       if (m.keys_loaded.count(t)) continue;
       Status s = m.keys.Load(*m.log, {t});
       if (s.ok()) {
         m.keys_loaded.insert(t);
       } else {
+        ++unread;
         Logger("http")->warn("event=api_keys_unread tenant={} error=\"{}\"", t,
                              LogText(s.ToString()));
       }
     }
+    m.counters->keys_unread_tenants.store(unread);
   }
   m.live.store(&config, std::memory_order_release);
 }

@@ -71,6 +71,12 @@ using Responder = std::function<void(ApiResponse)>;
 struct ConsoleCounters {
   std::atomic<uint64_t> accepted{0}, duplicates{0}, rejected{0}, unavailable{0};
   std::atomic<uint64_t> auth_failures{0}, rate_limited{0};
+  // Access records (who read what, storage/access_log.h) that could not be
+  // written: each is a gap in that evidence.
+  std::atomic<uint64_t> access_log_failures{0};
+  // Tenants whose API keys the last reload could not read: their keys are
+  // refused (fail closed) until a reload reads them.
+  std::atomic<uint64_t> keys_unread_tenants{0};
 };
 
 // What the status page shows of the sync to a reader of `tenant`'s, or of

@@ -124,7 +124,6 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   void ShareKeyEvent(const Event& e);
   void PollSharedKeys();
   std::unique_ptr<AccessLog> access;  // made by Start
-  std::atomic<uint64_t> access_failures{0};
   // Appends to `access`; a failure is logged and counted, the call answered.
   void RecordAccess(const AccessRecord& r);
   // The record of `r` to route `route`, before who asked is known.

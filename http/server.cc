@@ -399,12 +399,26 @@ std::string HttpFront::Impl::MetricsBody() const {
   out.Family("dfm_http_draining", "gauge", "1 while the service shuts down.")
       .Sample({}, draining.load() ? 1 : 0);
   metrics.Write(&out);
-  out.Family("dfm_admin_auth_failures_total", "counter",
-             "API, admin and sign-in requests refused for a missing or wrong credential.")
-      .Sample({}, static_cast<double>(console_counters.auth_failures.load()));
-  out.Family("dfm_api_rate_limited_total", "counter",
-             "API requests refused for being over their key's or tenant's limit.")
-      .Sample({}, static_cast<double>(console_counters.rate_limited.load()));
+  // The console's: one sample each, no labels.
+  const struct {
+    const char *name, *type, *help;
+    const std::atomic<uint64_t>& value;
+  } console_families[] = {
+      {"dfm_admin_auth_failures_total", "counter",
+       "API, admin and sign-in requests refused for a missing or wrong credential.",
+       console_counters.auth_failures},
+      {"dfm_api_rate_limited_total", "counter",
+       "API requests refused for being over their key's or tenant's limit.",
+       console_counters.rate_limited},
+      {"dfm_api_keys_unread_tenants", "gauge",
+       "Tenants whose API keys the last reload could not read (refused until one does).",
+       console_counters.keys_unread_tenants},
+      {"dfm_access_log_failures_total", "counter",
+       "Access records (who read what) that could not be written.",
+       console_counters.access_log_failures},
+  };
+  for (const auto& f : console_families)
+    out.Family(f.name, f.type, f.help).Sample({}, static_cast<double>(f.value.load()));
   if (metrics_parts) metrics_parts(log->LastSequence(), &out);
   return out.Finish();
 }

@@ -308,9 +308,12 @@ TEST_F(ConsoleTest, ATenantAReloadAddsBackBringsItsKeys) {
   log_.FailStreamReadsOf(kApiKeysStream, true);
   console_->SetLiveConfig(reloaded);
   const int unread = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
+  const uint64_t unread_gauge = counters_.keys_unread_tenants.load();
   log_.FailStreamReadsOf(kApiKeysStream, false);
   console_->SetLiveConfig(reloaded);  // the next reload
   const int read = Call("GET", "/v1/events?tenant=acme", acme_viewer).status;
+  EXPECT_EQ(unread_gauge, 1u) << "dfm_api_keys_unread_tenants";
+  EXPECT_EQ(counters_.keys_unread_tenants.load(), 0u);
   const int revoked_before = Call("GET", "/v1/events?tenant=acme", gone).status;
   EXPECT_TRUE(SplitApiKey(acme_viewer, &id, &secret));
   const int revoke = Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true).status;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -524,6 +525,17 @@ TEST_F(ConsoleTest, EveryKeyedAndAdminCallIsInTheAccessLog) {
   EXPECT_EQ(text.find("12055550142"), std::string::npos) << "no personal data";
   EXPECT_EQ(text.find(viewer.substr(22)), std::string::npos) << "no secret";
   EXPECT_EQ(text.find("admin-secret"), std::string::npos);
+}
+
+// An access record that cannot be written is counted for operators
+// (dfm_access_log_failures_total, DfmAccessLogUnwritten); the call is
+// still answered.
+TEST_F(ConsoleTest, AnAccessRecordNotWrittenIsCounted) {
+  ASSERT_TRUE(std::filesystem::create_directory(dir_.path() + "/access.log"));
+  Start();
+  const std::string viewer = MakeKey("viewer", "*");  // 201: MakeKey checks it
+  EXPECT_EQ(Call("GET", "/v1/events", viewer).status, 200);
+  EXPECT_EQ(counters_.access_log_failures.load(), 2u);
 }
 
 TEST(AccessLogTest, RotatesAndReadsOldestFirstSkippingADamagedLine) {
