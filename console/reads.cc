@@ -116,6 +116,9 @@ ApiResponse AsOfRead(const ReadContext& c) {
 ApiResponse EventsRead(const ReadContext& c) {
   EventFilter f;
   f.tenant = c.tenant;
+  // The key ids `hidden` needs are read up to at least this head, so a
+  // key of every tenant made meanwhile is not shown as the tenant's own.
+  f.until_seq = c.log.LastSequence();
   if (!c.whole) {
     std::set<std::string> all_tenant_keys;
     Status s = AllTenantKeyIds(c.log, &all_tenant_keys);

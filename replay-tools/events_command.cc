@@ -82,7 +82,7 @@ Status EmitContactsEvents(const EventLog& log, const std::vector<ContactMatch>& 
 int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal, std::ostream& out,
                std::ostream& err, uint64_t* next_after) {
   Table table({"SEQ", "RECORDED", "TENANT", "STREAM", "TYPE", "WHAT"}, 100);
-  const uint64_t head = log.LastSequence();
+  const uint64_t head = std::min(f.until_seq, log.LastSequence());
   uint64_t shown = 0, asked = 0;  // asked: the last event the filters saw
   bool full = false;
   auto emit = [&](const Event& e) {

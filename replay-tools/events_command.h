@@ -29,6 +29,10 @@ struct EventFilter {
   // the contact's events only once a later event names it, so a cursor
   // could pass over it before it does.
   uint64_t after_seq = 0;
+  // None past this sequence number (the log's head when the read begins,
+  // if that is lower): a caller that read something the filters depend on
+  // (`hidden`'s key ids) up to a head it took first passes that head.
+  uint64_t until_seq = UINT64_MAX;
   // When set, the events it is true of are left out whatever else matches
   // (for a reader of one tenant: the installation's own records).
   std::function<bool(const Event&)> hidden;

@@ -1,9 +1,11 @@
 // GET /v1/events in pages (docs/http-api.md): `after` and `next_after`, a
 // reader's cursor over the log.
 #include <gtest/gtest.h>
-
 #include <simdjson.h>
 
+#include <sstream>
+
+#include "replay-tools/events_command.h"
 #include "tests/support/console_fixture.h"
 
 namespace dfm {
@@ -128,6 +130,25 @@ TEST_F(ConsoleEventsTest, AContactsEventsAreAWindowNotACursor) {
   ASSERT_EQ(a.status, 200);
   EXPECT_EQ(a.body.find("next_after"), std::string::npos) << a.body;
   EXPECT_NE(a.body.find("contact.created"), std::string::npos) << a.body;
+}
+
+// A read bounded by the head its caller took first shows nothing past it,
+// and its cursor stays at it.
+TEST_F(ConsoleEventsTest, AReadEndsAtTheHeadItsCallerTook) {
+  Start();
+  const uint64_t first = Note("default");
+  const uint64_t taken = Note("default");
+  Note("default");
+  EventFilter f;
+  f.until_seq = taken;
+  std::ostringstream out, err;
+  uint64_t next_after = 0;
+  ASSERT_EQ(ListEvents(log_, f, /*json=*/true, /*reveal=*/false, out, err, &next_after), 0);
+  EXPECT_NE(out.str().find("\"seq\":" + std::to_string(first) + ","), std::string::npos)
+      << out.str();
+  EXPECT_EQ(out.str().find("\"seq\":" + std::to_string(taken + 1) + ","), std::string::npos)
+      << out.str();
+  EXPECT_EQ(next_after, taken);
 }
 
 TEST_F(ConsoleEventsTest, AnAfterThatIsNotASequenceNumberIsRefused) {
