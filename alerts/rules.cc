@@ -71,6 +71,12 @@ const std::vector<AlertRule>& BuiltinAlertRules() {
       {"DfmApiKeysUnread", "warning", "", K::kAbove, "dfm_api_keys_unread_tenants", "", {}, 0, 0, 1 * kMinute,
        "the API keys of a tenant the last reload added could not be read: they are refused until a "
        "reload reads them (the log's api_keys_unread lines)"},
+      {"DfmApiKeysStale", "warning", "", K::kAbove, "dfm_api_keys_stale", "", {}, 0, 0, 1 * kMinute,
+       "a cluster node cannot read the keys the cluster shares: a key revoked on another node is still "
+       "taken there (its log's shared_keys_unread lines)"},
+      {"DfmApiKeysUnshared", "warning", "", K::kAbove, "dfm_api_keys_unshared", "", {}, 0, 0, 1 * kMinute,
+       "key changes made on a cluster node have not reached the others: a key revoked there is still "
+       "taken elsewhere (its log's shared_key_unwritten lines)"},
       {"DfmAccessLogUnwritten", "warning", "", K::kIncrease, "dfm_access_log_failures_total", "", {}, 0,
        15 * kMinute, 0, "access records (who read what) could not be written: a gap in that evidence"},
       {"DfmClusterPartitionRestarting", "critical", "", K::kIncrease, "dfm_cluster_partition_restarts_total",

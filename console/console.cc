@@ -189,6 +189,7 @@ void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   size_t n = 0;
   Status s = m.shared_keys->FoldInto(&m.keys, &n);
   if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
+  m.counters->shared_keys_stale.store(s.ok() ? 0 : 1);
   m.key_poller = std::thread([&m] { m.PollSharedKeys(); });
 }
 
@@ -212,6 +213,7 @@ void Console::Impl::ShareKeyEvent(const Event& e) {
                         e.type, s.ToString());
   std::lock_guard<std::mutex> lk(poll_mu);
   unshared.push_back(e);
+  counters->keys_unshared.store(unshared.size());
 }
 
 void Console::Impl::PollSharedKeys() {
@@ -226,9 +228,11 @@ void Console::Impl::PollSharedKeys() {
     size_t n = 0;
     Status s = shared_keys->FoldInto(&keys, &n);
     if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
+    counters->shared_keys_stale.store(s.ok() ? 0 : 1);
     parked.Expire(clock->NowMicros());  // a quiet node lets go of them too
     lk.lock();
     unshared.insert(unshared.end(), still.begin(), still.end());
+    counters->keys_unshared.store(unshared.size());
   }
 }
 

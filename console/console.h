@@ -77,6 +77,11 @@ struct ConsoleCounters {
   // Tenants whose API keys the last reload could not read: their keys are
   // refused (fail closed) until a reload reads them.
   std::atomic<uint64_t> keys_unread_tenants{0};
+  // Cluster mode (console/shared_keys.h): 1 while this node's last read of
+  // the keys every node shares failed (keys made or revoked on another
+  // node do not reach it meanwhile); and key changes made here not yet
+  // shared (a revocation among them still lets the key in elsewhere).
+  std::atomic<uint64_t> shared_keys_stale{0}, keys_unshared{0};
 };
 
 // What the status page shows of the sync to a reader of `tenant`'s, or of

@@ -416,6 +416,12 @@ std::string HttpFront::Impl::MetricsBody() const {
       {"dfm_access_log_failures_total", "counter",
        "Access records (who read what) that could not be written.",
        console_counters.access_log_failures},
+      {"dfm_api_keys_stale", "gauge",
+       "Cluster mode: 1 while the last read of the keys every node shares failed.",
+       console_counters.shared_keys_stale},
+      {"dfm_api_keys_unshared", "gauge",
+       "Cluster mode: key changes made on this node not yet shared with the others.",
+       console_counters.keys_unshared},
   };
   for (const auto& f : console_families)
     out.Family(f.name, f.type, f.help).Sample({}, static_cast<double>(f.value.load()));

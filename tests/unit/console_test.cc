@@ -11,14 +11,17 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <thread>
 
 #include "console/api_keys.h"
 #include "console/remote_read.h"
+#include "console/shared_keys.h"
 #include "events/webhook_received.h"
 #include "projections/runner.h"
 #include "projections/sync_projections.h"
 #include "replay-tools/story.h"
 #include "storage/access_log.h"
+#include "storage/cas_store.h"
 #include "storage/memory_event_log.h"
 #include "sync/domain_event.h"
 #include "sync/sync_control.h"
@@ -536,6 +539,50 @@ TEST_F(ConsoleTest, AnAccessRecordNotWrittenIsCounted) {
   const std::string viewer = MakeKey("viewer", "*");  // 201: MakeKey checks it
   EXPECT_EQ(Call("GET", "/v1/events", viewer).status, 200);
   EXPECT_EQ(counters_.access_log_failures.load(), 2u);
+}
+
+// The keys a cluster's nodes share, in a store that can be made
+// unreachable (NATS down).
+class UnreachableKeys : public CasStore {
+ public:
+  explicit UnreachableKeys(EventLog* log) : inner_(NewLogCasStore(log, "keys")) {}
+  Status Get(const std::string& k, Entry* e) override { return down ? Down() : inner_->Get(k, e); }
+  Status Create(const std::string& k, const std::string& v) override {
+    return down ? Down() : inner_->Create(k, v);
+  }
+  Status Update(const std::string& k, const std::string& v, uint64_t rev) override {
+    return down ? Down() : inner_->Update(k, v, rev);
+  }
+  Status Keys(std::vector<std::string>* keys) override {
+    return down ? Down() : inner_->Keys(keys);
+  }
+  std::atomic<bool> down{false};
+
+ private:
+  static Status Down() { return Status::Unavailable("NATS unreachable"); }
+  std::unique_ptr<CasStore> inner_;
+};
+
+// A node that cannot read the shared keys, or share a change it made,
+// says so (dfm_api_keys_stale, dfm_api_keys_unshared) until it can.
+TEST_F(ConsoleTest, SharedKeysNotReadOrNotWrittenAreCounted) {
+  Start();
+  MemoryEventLog bucket_log;
+  auto bucket = std::make_shared<UnreachableKeys>(&bucket_log);
+  bucket->down = true;
+  console_->SetSharedKeys(std::make_shared<SharedKeys>(bucket));
+  EXPECT_EQ(counters_.shared_keys_stale.load(), 1u);
+  MakeKey("viewer", "*");  // made here, not shared
+  EXPECT_EQ(counters_.keys_unshared.load(), 1u);
+  bucket->down = false;  // the poll, every second, catches up
+  for (int i = 0; i < 50 && (counters_.shared_keys_stale.load() || counters_.keys_unshared.load());
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(counters_.shared_keys_stale.load(), 0u);
+  EXPECT_EQ(counters_.keys_unshared.load(), 0u);
+  std::vector<std::string> shared;
+  ASSERT_TRUE(bucket->Keys(&shared).ok());
+  EXPECT_EQ(shared.size(), 1u) << "the key reached the bucket";
 }
 
 TEST(AccessLogTest, RotatesAndReadsOldestFirstSkippingADamagedLine) {
