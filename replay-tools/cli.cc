@@ -238,8 +238,7 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.events->add_option("--contact", m.contact, "a phone, an email, <system>:<id> or contact:<id>");
   m.events->add_option("--limit", m.limit, "most events to print");
   m.events->add_option("--after", m.after, "only events after this sequence number")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 62))
-      ->excludes("--contact");
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 62));
   m.events->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values, bodies)");
   m.events->require_subcommand(0, 1);
   m.events_show = m.events->add_subcommand("show", "One event with its causes and consequences");

@@ -53,27 +53,57 @@ Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
   return ReadEventBySeq(log, seq, out);
 }
 
-// The contacts' streams and what caused their events (webhooks, replays),
-// in log order, each to `emit` until it answers false.
-Status EmitContactsEvents(const EventLog& log, const std::vector<ContactMatch>& contacts,
-                          const std::function<bool(const Event&)>& emit) {
-  std::map<uint64_t, Event> picked;
-  std::set<std::string> causes;
-  for (const auto& c : contacts) {
+// A page of the contacts' events (EventFilter::by_contact): their own
+// events after `after` up to `head`, each with what caused it (a webhook,
+// a replay) unless an own event at or before `after` had that cause, in
+// log order. A cause joins the page of its first consequence whatever its
+// own sequence number (a webhook is decided in a later commit than its
+// own), so paging by the own events loses none. The page ends before the
+// own event (with its cause) that would take it past `limit` matching
+// events; the first one is taken whatever its size. `last_own`: the last
+// own event taken; `full`: own events up to `head` were left for the next
+// page.
+struct ContactPage {
+  std::map<uint64_t, Event> items;
+  uint64_t last_own = 0;
+  bool full = false;
+};
+
+Status ReadContactPage(const EventLog& log, const EventFilter& f, uint64_t head,
+                       const std::function<bool(const Event&)>& matches, ContactPage* page) {
+  std::map<uint64_t, Event> own;
+  for (const auto& c : f.contacts) {
     Status st = log.ScanStream(c.tenant, ContactStream(c.contact_id), [&](const Event& e) {
-      if (!e.causation_id.IsZero()) causes.insert(std::string(e.causation_id.AsBytes()));
-      picked.emplace(e.seq, e);
+      if (e.seq > head) return false;
+      own.emplace(e.seq, e);
       return true;
     });
     if (!st.ok()) return st;
   }
-  for (const auto& raw : causes) {
-    Event cause;
-    if (ReadEventById(log, EventId::FromBytes(raw), &cause).ok() && !IsContactStream(cause.stream))
-      picked.emplace(cause.seq, std::move(cause));
+  std::set<std::string> brought;  // causes on an earlier page or this one
+  for (auto it = own.begin(); it != own.end() && it->first <= f.after_seq; ++it)
+    if (!it->second.causation_id.IsZero())
+      brought.insert(std::string(it->second.causation_id.AsBytes()));
+  uint64_t shown = 0;
+  for (auto it = own.upper_bound(f.after_seq); it != own.end(); ++it) {
+    std::vector<Event> unit;
+    const std::string cause(it->second.causation_id.AsBytes());
+    Event c;
+    if (!it->second.causation_id.IsZero() && !brought.count(cause) &&
+        ReadEventById(log, it->second.causation_id, &c).ok() && !IsContactStream(c.stream))
+      unit.push_back(std::move(c));
+    unit.push_back(it->second);
+    uint64_t n = 0;
+    for (const Event& e : unit) n += matches(e) ? 1 : 0;
+    if (shown > 0 && shown + n > f.limit) {
+      page->full = true;
+      break;
+    }
+    brought.insert(cause);
+    shown += n;
+    page->last_own = it->first;
+    for (Event& e : unit) page->items.emplace(e.seq, std::move(e));
   }
-  for (const auto& [seq, e] : picked)
-    if (!emit(e)) break;
   return Status::OK();
 }
 
@@ -83,30 +113,53 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
                std::ostream& err, uint64_t* next_after) {
   Table table({"SEQ", "RECORDED", "TENANT", "STREAM", "TYPE", "WHAT"}, 100);
   const uint64_t head = std::min(f.until_seq, log.LastSequence());
-  uint64_t shown = 0, asked = 0;  // asked: the last event the filters saw
-  bool full = false;
-  auto emit = [&](const Event& e) {
-    if (e.seq > head) return false;
-    if (e.seq <= f.after_seq) return true;
-    asked = e.seq;
-    if (!EnvelopeMatches(f, e) || (f.hidden && f.hidden(e))) return true;
-    EventStory s = TellEvent(e, reveal);
-    if (!SystemMatches(f, e, s)) return true;
+  auto matches = [&](const Event& e, EventStory* story) {
+    if (!EnvelopeMatches(f, e) || (f.hidden && f.hidden(e))) return false;
+    *story = TellEvent(e, reveal);
+    return SystemMatches(f, e, *story);
+  };
+  uint64_t shown = 0;
+  auto print = [&](const Event& e, const EventStory& s) {
     if (json) {
       out << EventJson(e, s, reveal).Finish() << "\n";
     } else {
       Row(&table, e, s);
     }
-    full = ++shown >= f.limit;
-    return !full;
+    ++shown;
   };
-  Status st = f.by_contact ? EmitContactsEvents(log, f.contacts, emit)
-                           : ScanWindow(log, f.from_us, f.to_us, f.after_seq + 1, emit);
+  Status st;
+  uint64_t cursor = head;
+  if (f.by_contact) {
+    ContactPage page;
+    auto counts = [&](const Event& e) {
+      EventStory s;
+      return matches(e, &s);
+    };
+    st = ReadContactPage(log, f, head, counts, &page);
+    for (const auto& [seq, e] : page.items) {
+      EventStory s;
+      if (matches(e, &s)) print(e, s);
+    }
+    if (page.full) cursor = page.last_own;
+  } else {
+    uint64_t asked = 0;  // the last event the filters saw
+    bool full = false;
+    st = ScanWindow(log, f.from_us, f.to_us, f.after_seq + 1, [&](const Event& e) {
+      if (e.seq > head) return false;
+      asked = e.seq;
+      EventStory s;
+      if (!matches(e, &s)) return true;
+      print(e, s);
+      full = shown >= f.limit;
+      return !full;
+    });
+    if (full || f.to_us) cursor = asked;
+  }
   if (!st.ok()) {
     err << "dfm events: " << st.ToString() << "\n";
     return 2;
   }
-  if (next_after) *next_after = std::max(f.after_seq, full || f.to_us ? asked : head);
+  if (next_after) *next_after = std::max(f.after_seq, cursor);
   if (!json) {
     table.Print(out);
     out << shown << " event(s)\n";

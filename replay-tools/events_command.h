@@ -25,9 +25,9 @@ struct EventFilter {
   std::vector<ContactMatch> contacts;
   uint64_t limit = UINT64_MAX;
   // Only events with a greater sequence number: a reader's cursor (the
-  // `next_after` of the page before). Not with by_contact: a cause joins
-  // the contact's events only once a later event names it, so a cursor
-  // could pass over it before it does.
+  // `next_after` of the page before). With by_contact, the contacts' own
+  // events: each comes with what caused it (a webhook, a replay) unless an
+  // earlier page brought that, whatever the cause's own number.
   uint64_t after_seq = 0;
   // None past this sequence number (the log's head when the read begins,
   // if that is lower): a caller that read something the filters depend on
@@ -44,8 +44,9 @@ struct EventFilter {
 // given) is where the next page begins (its after_seq): the last event
 // printed when `limit` ended the page, otherwise the last one the filters
 // were asked about (the head, without `to_us`), never below after_seq.
-// Paging with it visits every matching event once, in order (not with
-// by_contact: see after_seq).
+// Paging with it visits every matching event once, each page in log order
+// (by_contact: see after_seq; a page there ends at an own event, its cause
+// with it, so its first may take it one past `limit`).
 int ListEvents(const EventLog& log, const EventFilter& filter, bool json, bool reveal,
                std::ostream& out, std::ostream& err, uint64_t* next_after = nullptr);
 

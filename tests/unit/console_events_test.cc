@@ -116,20 +116,62 @@ TEST_F(ConsoleEventsTest, APageFullToItsLimitEndsAtItsLastEvent) {
   EXPECT_EQ(p.next_after, second) << "the third event is still to be read";
 }
 
-// A contact's events are not paged by a cursor: a webhook joins them only
-// once a later event of the contact names it as its cause, so a cursor
-// could pass over it before it joins.
-TEST_F(ConsoleEventsTest, AContactsEventsAreAWindowNotACursor) {
+// A contact's pages count its own events; each brings what caused it
+// (here a webhook) unless an earlier page brought that. A webhook read
+// before its decision was recorded comes with the decision's page, though
+// its own number is below that page's `after`.
+TEST_F(ConsoleEventsTest, AContactsPagesBringEachCauseWithItsFirstDecision) {
   Start();
   const std::string viewer = MakeKey("viewer", "default");
   AddContact("default", "c1");
-  ApiResponse a = Call("GET", "/v1/events?contact=contact:c1&after=0", viewer);
-  EXPECT_EQ(a.status, 400);
-  EXPECT_NE(a.body.find(R"(use \"from\" and \"to\")"), std::string::npos) << a.body;
-  a = Call("GET", "/v1/events?contact=contact:c1", viewer);
-  ASSERT_EQ(a.status, 200);
-  EXPECT_EQ(a.body.find("next_after"), std::string::npos) << a.body;
-  EXPECT_NE(a.body.find("contact.created"), std::string::npos) << a.body;
+  EventDraft w;
+  w.tenant = "default";
+  w.stream = "source:ghl";
+  w.type = "webhook.received";
+  w.payload = "{}";
+  AppendOutcome webhook;
+  ASSERT_TRUE(log_.Append(std::move(w), &webhook).ok());
+  const std::string q = "/v1/events?contact=contact:c1";
+
+  Page first = Get(q + "&after=0", viewer);
+  ASSERT_EQ(first.seqs.size(), 1u) << "contact.created; the webhook not yet decided";
+  EXPECT_EQ(first.next_after, log_.LastSequence());
+
+  auto decide = [&] {  // a change of c1 the webhook caused
+    DomainEvent d;
+    d.type = std::string(ev::kContactChanged);
+    d.contact_id = "c1";
+    d.system = "ghl";
+    d.external_id = "g-c1";
+    d.fields = {{"first_name", "Ada"}};
+    AppendOutcome out;
+    EXPECT_TRUE(
+        log_.Append(ToDraft(d, "default", ContactStream("c1"), webhook.id, webhook.id), &out).ok());
+    return out.seq;
+  };
+  const uint64_t decided = decide();
+  Page second = Get(q + "&after=" + std::to_string(first.next_after), viewer);
+  EXPECT_EQ(second.seqs, (std::vector<uint64_t>{webhook.seq, decided}))
+      << "the webhook with its decision, older than after as it is";
+  const uint64_t again = decide();
+  Page third = Get(q + "&after=" + std::to_string(second.next_after), viewer);
+  EXPECT_EQ(third.seqs, std::vector<uint64_t>{again}) << "its cause was on the page before";
+
+  // The first page of one: the decision and its cause together, the
+  // cursor at the decision.
+  Page one = Get(q + "&limit=1&after=" + std::to_string(first.seqs[0]), viewer);
+  EXPECT_EQ(one.seqs, (std::vector<uint64_t>{webhook.seq, decided}));
+  EXPECT_EQ(one.next_after, decided);
+  // Paged one at a time from the start: the events of one read, each once.
+  std::vector<uint64_t> paged;
+  uint64_t after = 0;
+  for (int i = 0; i < 10; ++i) {
+    Page p = Get(q + "&limit=1&after=" + std::to_string(after), viewer);
+    if (p.seqs.empty()) break;
+    paged.insert(paged.end(), p.seqs.begin(), p.seqs.end());
+    after = p.next_after;
+  }
+  EXPECT_EQ(paged, Get(q, viewer).seqs);
 }
 
 // A read bounded by the head its caller took first shows nothing past it,
