@@ -104,7 +104,7 @@ constexpr char kDocument[] =
     "\"/v1/events\":{\"get\":{\"summary\":\"Events of the log (dfm events)\",\"operationId\":\"events\"," DFM_SECURED ","
     "\"parameters\":[" DFM_TENANT "," DFM_CONTACT("false") "," DFM_PARAM("system", "query", "false", "About one system") ","
     DFM_PARAM("type", "query", "false", "One type, or a prefix ending in *") "," DFM_PARAM("stream", "query", "false", "One stream") ","
-    DFM_TIME("from", "Recorded at or after") "," DFM_TIME("to", "Recorded before") "," DFM_PARAM("limit", "query", "false", "At most this many (1000; up to 10000)") ","
+    DFM_TIME("from", "Recorded at or after") "," DFM_TIME("to", "Recorded before") "," DFM_PARAM("limit", "query", "false", "At most this many (1000; up to 10000); with contact one more, an event with its cause") ","
     DFM_PARAM("after", "query", "false", "Only events with a greater seq: the next_after of the page before") "],"
     "\"responses\":{" DFM_PAGE("Events, oldest first; next_after: the after of the next page") "," DFM_ERR(400, "A bad parameter") "," DFM_ERR(404, "No such contact or tenant") "," DFM_AUTH_ERRORS "}}},"
     "\"/v1/audit/opt-outs\":{\"get\":{\"summary\":\"Every opt-out and opt-in, who was told when (dfm audit opt-outs)\",\"operationId\":\"auditOptOuts\"," DFM_SECURED ","

@@ -236,7 +236,8 @@ ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
   m.events->add_option("--type", m.type, "one type, or a prefix ending in * (push.*)");
   m.events->add_option("--stream", m.stream, "one stream (contact:<id>, source:<system>, replay)");
   m.events->add_option("--contact", m.contact, "a phone, an email, <system>:<id> or contact:<id>");
-  m.events->add_option("--limit", m.limit, "most events to print");
+  m.events->add_option("--limit", m.limit,
+                       "most events to print (with --contact, one more: an event with its cause)");
   m.events->add_option("--after", m.after, "only events after this sequence number")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 62));
   m.events->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values, bodies)");

@@ -89,9 +89,13 @@ Status ReadContactPage(const EventLog& log, const EventFilter& f, uint64_t head,
     std::vector<Event> unit;
     const std::string cause(it->second.causation_id.AsBytes());
     Event c;
-    if (!it->second.causation_id.IsZero() && !brought.count(cause) &&
-        ReadEventById(log, it->second.causation_id, &c).ok() && !IsContactStream(c.stream))
-      unit.push_back(std::move(c));
+    if (!it->second.causation_id.IsZero() && !brought.count(cause)) {
+      // A cause no longer there (erased) is left out; one that cannot be
+      // read now fails the page: the next would count it as brought.
+      Status read = ReadEventById(log, it->second.causation_id, &c);
+      if (!read.ok() && !read.IsNotFound()) return read;
+      if (read.ok() && !IsContactStream(c.stream)) unit.push_back(std::move(c));
+    }
     unit.push_back(it->second);
     uint64_t n = 0;
     for (const Event& e : unit) n += matches(e) ? 1 : 0;
@@ -162,7 +166,7 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
   if (next_after) *next_after = std::max(f.after_seq, cursor);
   if (!json) {
     table.Print(out);
-    out << shown << " event(s)\n";
+    out << shown << " event(s); the next page: --after " << std::max(f.after_seq, cursor) << "\n";
   }
   return 0;
 }
