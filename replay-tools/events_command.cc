@@ -60,17 +60,19 @@ Status FindEvent(const EventLog& log, const std::string& id, Event* out) {
 // own sequence number (a webhook is decided in a later commit than its
 // own), so paging by the own events loses none. The page ends before the
 // own event (with its cause) that would take it past `limit` matching
-// events; the first one is taken whatever its size. `last_own`: the last
-// own event taken; `full`: own events up to `head` were left for the next
-// page.
+// events; the first one is taken whatever its size. `items`: the page's
+// events `matches` is true of, with what it told of each; `last_own`: the
+// last own event taken; `full`: own events up to `head` were left for the
+// next page.
+using Matcher = std::function<bool(const Event&, EventStory*)>;
 struct ContactPage {
-  std::map<uint64_t, Event> items;
+  std::map<uint64_t, std::pair<Event, EventStory>> items;
   uint64_t last_own = 0;
   bool full = false;
 };
 
 Status ReadContactPage(const EventLog& log, const EventFilter& f, uint64_t head,
-                       const std::function<bool(const Event&)>& matches, ContactPage* page) {
+                       const Matcher& matches, ContactPage* page) {
   std::map<uint64_t, Event> own;
   for (const auto& c : f.contacts) {
     Status st = log.ScanStream(c.tenant, ContactStream(c.contact_id), [&](const Event& e) {
@@ -97,16 +99,19 @@ Status ReadContactPage(const EventLog& log, const EventFilter& f, uint64_t head,
       if (read.ok() && !IsContactStream(c.stream)) unit.push_back(std::move(c));
     }
     unit.push_back(it->second);
-    uint64_t n = 0;
-    for (const Event& e : unit) n += matches(e) ? 1 : 0;
-    if (shown > 0 && shown + n > f.limit) {
+    std::vector<std::pair<Event, EventStory>> matching;
+    for (Event& e : unit) {
+      EventStory s;
+      if (matches(e, &s)) matching.emplace_back(std::move(e), std::move(s));
+    }
+    if (shown > 0 && shown + matching.size() > f.limit) {
       page->full = true;
       break;
     }
     brought.insert(cause);
-    shown += n;
+    shown += matching.size();
     page->last_own = it->first;
-    for (Event& e : unit) page->items.emplace(e.seq, std::move(e));
+    for (auto& m : matching) page->items.emplace(m.first.seq, std::move(m));
   }
   return Status::OK();
 }
@@ -135,15 +140,8 @@ int ListEvents(const EventLog& log, const EventFilter& f, bool json, bool reveal
   uint64_t cursor = head;
   if (f.by_contact) {
     ContactPage page;
-    auto counts = [&](const Event& e) {
-      EventStory s;
-      return matches(e, &s);
-    };
-    st = ReadContactPage(log, f, head, counts, &page);
-    for (const auto& [seq, e] : page.items) {
-      EventStory s;
-      if (matches(e, &s)) print(e, s);
-    }
+    st = ReadContactPage(log, f, head, matches, &page);
+    for (const auto& [seq, item] : page.items) print(item.first, item.second);
     if (page.full) cursor = page.last_own;
   } else {
     uint64_t asked = 0;  // the last event the filters saw
