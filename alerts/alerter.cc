@@ -45,7 +45,10 @@ void Alerter::Tick() {
     for (auto& m : samples) {
       auto p = m.labels.find("partition");
       if (p == m.labels.end()) continue;
-      m.labels.erase("node");
+      if (auto n = m.labels.find("node"); n != m.labels.end()) {
+        m.source = n->second;  // each node's own counter, one alert
+        m.labels.erase(n);
+      }
       if (m.name.rfind("dfm_cluster_", 0) != 0) running.insert(p->second);  // a partition's own
     }
   }

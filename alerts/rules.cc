@@ -109,24 +109,35 @@ std::map<std::map<std::string, std::string>, double> AlertEvaluator::Increase(co
   std::map<std::map<std::string, std::string>, double> out;
   if (history_.empty()) return out;
   // The baseline: the oldest snapshot within the window.
-  const Snapshot* base = nullptr;
-  for (const auto& s : history_)
-    if (s.at_us >= now_us - r.window_us) {
-      base = &s;
-      break;
-    }
-  const Snapshot& last = history_.back();
-  if (!base || base == &last) return out;
-  for (const auto& [key, value] : last.counters) {
-    const auto& labels = series_labels_.at(key);
-    if (key.compare(0, r.metric.size() + 1, r.metric + "{") != 0 || !Matches(r, labels)) continue;
+  size_t base = 0;
+  while (base < history_.size() && history_[base].at_us < now_us - r.window_us) ++base;
+  if (base + 1 >= history_.size()) return out;
+  // Every series seen, the last scrape's or not (a node slow to answer
+  // this once is still counted).
+  for (auto it = series_labels_.lower_bound(r.metric + "{");
+       it != series_labels_.end() && it->first.compare(0, r.metric.size() + 1, r.metric + "{") == 0;
+       ++it) {
+    const std::string& key = it->first;
+    const auto& labels = it->second;
+    if (!Matches(r, labels)) continue;
     if (only_errors) {
       auto o = labels.find("outcome");
       if (o == labels.end() || o->second == "ok") continue;
     }
-    auto b = base->counters.find(key);
-    const double before = b == base->counters.end() ? 0 : b->second;
-    out[TenantSystem(labels)] += value >= before ? value - before : value;  // a reset starts again
+    // As Prometheus's increase(): from the series' first sample in the
+    // window (a series missing from a scrape, or new, has not increased
+    // by all it holds), step by step, a counter that went down having
+    // started again (a restart).
+    bool seen = false;
+    double before = 0, increase = 0;
+    for (size_t i = base; i < history_.size(); ++i) {
+      auto at = history_[i].counters.find(key);
+      if (at == history_[i].counters.end()) continue;
+      if (seen) increase += at->second >= before ? at->second - before : at->second;
+      seen = true;
+      before = at->second;
+    }
+    out[TenantSystem(labels)] += increase;
   }
   return out;
 }
@@ -137,7 +148,9 @@ std::vector<FiringAlert> AlertEvaluator::Evaluate(int64_t now_us,
   Snapshot snap{now_us, {}};
   for (const auto& s : samples) {
     if (!counter_names_.count(s.name)) continue;
-    const std::string key = SeriesKey(s.name, s.labels);
+    // One series per exporter: nodes' counters of one partition are not
+    // one counter.
+    const std::string key = SeriesKey(s.name, s.labels) + (s.source.empty() ? "" : " @" + s.source);
     snap.counters[key] = s.value;
     series_labels_[key] = s.labels;
   }

@@ -65,9 +65,11 @@ class AlertEvaluator {
 
   // One evaluation at `now_us` over a scrape's samples: the alerts firing
   // (their conditions held for the rule's `for`). Counters are remembered
-  // for the longest window. An alert whose condition held at the last
-  // evaluation and whose labels are `unseen` now holds as it was (its
-  // value, its `for` time going on): it neither resolves nor starts over.
+  // for the longest window, one series per sample source, and increase as
+  // Prometheus's increase() reads them: from their first sample in the
+  // window, a drop being a restart. An alert whose condition held at
+  // the last evaluation and whose labels are `unseen` now holds as it was (its value, its `for`
+  // time going on): it neither resolves nor starts over.
   std::vector<FiringAlert> Evaluate(int64_t now_us, const std::vector<MetricSample>& samples,
                                     const Unseen& unseen = nullptr);
 

@@ -218,6 +218,60 @@ TEST(AlertEvaluator, AWebhookLostByAPartitionFires) {
   EXPECT_TRUE(e.Evaluate(20 * 60 * kS, lost(1)).empty()) << "none lost since";
 }
 
+// A counter missing from one scrape (a node slow to answer) is not a new
+// counter: when it comes back with the value it had, nothing increased.
+// As Prometheus reads it, a series' first sample is where it starts (a
+// node whose scrape comes late after a restart is no news).
+TEST(AlertEvaluator, ACounterMissingFromOneScrapeHasNotIncreased) {
+  auto lost = [](double n) {
+    return std::vector<MetricSample>{{"dfm_cluster_ingest_lost_total", {{"partition", "1"}}, n}};
+  };
+  AlertEvaluator e;
+  EXPECT_TRUE(e.Evaluate(0, {}).empty());
+  EXPECT_TRUE(e.Evaluate(15 * kS, lost(1)).empty()) << "first seen: where it starts";
+  for (int m = 1; m <= 20; ++m) EXPECT_TRUE(e.Evaluate(m * 60 * kS, lost(1)).empty()) << m;
+  EXPECT_TRUE(e.Evaluate(21 * 60 * kS, {}).empty()) << "missing from this scrape";
+  for (int m = 22; m <= 40; ++m)  // the gap is the oldest scrape of the window at 36
+    EXPECT_TRUE(e.Evaluate(m * 60 * kS, lost(1)).empty())
+        << "back as it was: none lost, minute " << m;
+  auto f = e.Evaluate(40 * 60 * kS + 15 * kS, lost(2));
+  ASSERT_EQ(f.size(), 1u) << "a webhook lost after the gap still fires";
+  EXPECT_EQ(f[0].value, 1);
+}
+
+// In a cluster every node exports each partition's counter, its own count
+// (the alerter takes the node label off, into the sample's source): one
+// node's old loss, that node missing from a scrape, is no news; a loss on
+// the partition's new node fires.
+TEST(AlertEvaluator, EachNodesCounterOfAPartitionIsItsOwn) {
+  auto lost = [](double n1, double n2, bool n2_seen = true) {
+    std::vector<MetricSample> v = {
+        {"dfm_cluster_ingest_lost_total", {{"partition", "1"}}, n1, "n1"}};
+    if (n2_seen) v.push_back({"dfm_cluster_ingest_lost_total", {{"partition", "1"}}, n2, "n2"});
+    return v;
+  };
+  AlertEvaluator e;
+  for (int m = 0; m <= 20; ++m) EXPECT_TRUE(e.Evaluate(m * 60 * kS, lost(0, 1)).empty()) << m;
+  EXPECT_TRUE(e.Evaluate(20 * 60 * kS + 15 * kS, lost(0, 0, false)).empty()) << "n2 missing";
+  EXPECT_TRUE(e.Evaluate(20 * 60 * kS + 30 * kS, lost(0, 1)).empty()) << "n2 back as it was";
+  auto f = e.Evaluate(20 * 60 * kS + 45 * kS, lost(1, 0, false));
+  ASSERT_EQ(f.size(), 1u) << "one lost on n1, n2 unseen";
+  EXPECT_EQ(f[0].value, 1);
+}
+
+// A node restarting starts its counters again: a loss after it fires.
+TEST(AlertEvaluator, ALossAfterARestartFires) {
+  auto lost = [](double n) {
+    return std::vector<MetricSample>{{"dfm_cluster_ingest_lost_total", {{"partition", "1"}}, n}};
+  };
+  AlertEvaluator e;
+  for (int m = 0; m <= 20; ++m) e.Evaluate(m * 60 * kS, lost(3));
+  EXPECT_TRUE(e.Evaluate(20 * 60 * kS + 15 * kS, lost(0)).empty()) << "restarted";
+  auto f = e.Evaluate(20 * 60 * kS + 30 * kS, lost(1));
+  ASSERT_EQ(f.size(), 1u) << "one lost since";
+  EXPECT_EQ(f[0].value, 1);
+}
+
 FiringAlert Alert(const std::string& name, const std::string& system, const std::string& category = "") {
   FiringAlert a;
   a.name = name;
