@@ -186,6 +186,17 @@ void Console::SetSharedLimits(std::shared_ptr<CasStore> store) {
 void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   Impl& m = *impl_;
   m.shared_keys = std::move(shared);
+  // What this node made before a restart and could not share: in force
+  // here at once (the log took each), shared by the first poll.
+  std::vector<Event> left;
+  if (Status ls = SharedKeys::LoadUnshared(m.config.data_dir(), &left); !ls.ok())
+    Logger("http")->error("event=unshared_keys_unread error=\"{}\"", ls.ToString());
+  for (const Event& e : left) m.keys.Apply(e);
+  {
+    std::lock_guard<std::mutex> lk(m.poll_mu);
+    m.unshared = std::move(left);
+    m.counters->keys_unshared.store(m.unshared.size());
+  }
   size_t n = 0;
   Status s = m.shared_keys->FoldInto(&m.keys, &n);
   if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
@@ -213,26 +224,39 @@ void Console::Impl::ShareKeyEvent(const Event& e) {
                         e.type, s.ToString());
   std::lock_guard<std::mutex> lk(poll_mu);
   unshared.push_back(e);
+  KeepUnshared();
+}
+
+void Console::Impl::KeepUnshared() {
   counters->keys_unshared.store(unshared.size());
+  Status s = SharedKeys::SaveUnshared(config.data_dir(), unshared);
+  if (!s.ok())
+    Logger("http")->error(
+        "event=unshared_keys_unwritten error=\"{}\" effect=\"lost if the node restarts\"",
+        s.ToString());
 }
 
 void Console::Impl::PollSharedKeys() {
   std::unique_lock<std::mutex> lk(poll_mu);
   while (!poll_cv.wait_for(lk, std::chrono::seconds(1), [this] { return polling_stopped; })) {
-    std::vector<Event> retry;
-    retry.swap(unshared);
+    // Tried in order, and kept (in the file too) until shared; changes
+    // made meanwhile go after them.
+    const std::vector<Event> retry = unshared;
     lk.unlock();
-    std::vector<Event> still;
-    for (const Event& e : retry)
-      if (!shared_keys->Publish(e).ok()) still.push_back(e);
+    std::vector<bool> shared(retry.size());
+    for (size_t i = 0; i < retry.size(); ++i) shared[i] = shared_keys->Publish(retry[i]).ok();
     size_t n = 0;
     Status s = shared_keys->FoldInto(&keys, &n);
     if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());
     counters->shared_keys_stale.store(s.ok() ? 0 : 1);
     parked.Expire(clock->NowMicros());  // a quiet node lets go of them too
     lk.lock();
-    unshared.insert(unshared.end(), still.begin(), still.end());
-    counters->keys_unshared.store(unshared.size());
+    if (std::find(shared.begin(), shared.end(), true) == shared.end()) continue;
+    std::vector<Event> left;
+    for (size_t i = 0; i < unshared.size(); ++i)
+      if (i >= retry.size() || !shared[i]) left.push_back(std::move(unshared[i]));
+    unshared = std::move(left);
+    KeepUnshared();
   }
 }
 

@@ -119,6 +119,9 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   std::condition_variable poll_cv;
   bool polling_stopped = false;   // GUARDED_BY(poll_mu)
   std::vector<Event> unshared;    // GUARDED_BY(poll_mu): to publish again
+  // Counts `unshared` and keeps it in the data directory (a restart
+  // shares it then). REQUIRES: poll_mu held.
+  void KeepUnshared();
   // Makes a key event the log took known to every node (when shared); a
   // failed write is tried again by the poller.
   void ShareKeyEvent(const Event& e);

@@ -1,8 +1,15 @@
 #include "console/shared_keys.h"
 
 #include <simdjson.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "storage/durable_file.h"
 
 namespace dfm {
 
@@ -94,6 +101,73 @@ Status SharedKeys::FoldInto(ApiKeyRegistry* keys, size_t* count) const {
     for (const Event& ev : events) keys->Apply(ev);
     ++*count;
   }
+  return Status::OK();
+}
+
+namespace {
+
+constexpr std::string_view kUnsharedHeader = "dfm-keys-unshared 1\n";
+
+std::string UnsharedPath(const std::string& data_dir) { return data_dir + "/keys-unshared"; }
+
+}  // namespace
+
+std::string SharedKeys::EncodeUnshared(const std::vector<Event>& events) {
+  std::string out(kUnsharedHeader);
+  for (const Event& e : events) {
+    out += e.type == kApiKeyCreated ? "created " : "revoked ";
+    out += std::to_string(e.recorded_at_us) + " " + e.payload + "\n";
+  }
+  return out;
+}
+
+bool SharedKeys::DecodeUnshared(std::string_view text, std::vector<Event>* events) {
+  events->clear();
+  if (text.substr(0, kUnsharedHeader.size()) != kUnsharedHeader) return false;
+  text.remove_prefix(kUnsharedHeader.size());
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) return false;  // cut short
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    Event e;
+    if (line.rfind("created ", 0) == 0) {
+      e.type = std::string(kApiKeyCreated);
+    } else if (line.rfind("revoked ", 0) == 0) {
+      e.type = std::string(kApiKeyRevoked);
+    } else {
+      return false;
+    }
+    line.remove_prefix(8);
+    const size_t sp = line.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || sp > 18) return false;
+    auto [end, ec] = std::from_chars(line.data(), line.data() + sp, e.recorded_at_us);
+    if (ec != std::errc() || end != line.data() + sp || e.recorded_at_us < 0) return false;
+    e.payload = std::string(line.substr(sp + 1));
+    if (e.payload.empty()) return false;
+    e.stream = std::string(kApiKeysStream);
+    events->push_back(std::move(e));
+  }
+  return true;
+}
+
+Status SharedKeys::SaveUnshared(const std::string& data_dir, const std::vector<Event>& events) {
+  const std::string path = UnsharedPath(data_dir);
+  if (!events.empty()) return ReplaceFileDurably(path, EncodeUnshared(events));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Status::IOError("cannot remove " + path);
+  return Status::OK();  // a removal a crash undoes shares them again: no harm
+}
+
+Status SharedKeys::LoadUnshared(const std::string& data_dir, std::vector<Event>* events) {
+  events->clear();
+  const std::string path = UnsharedPath(data_dir);
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return Status::OK();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError("cannot read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!DecodeUnshared(text.str(), events)) return Status::Corruption(path + " does not read");
   return Status::OK();
 }
 

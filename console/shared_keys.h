@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "console/api_keys.h"
@@ -37,6 +38,18 @@ class SharedKeys {
   // The pure parts, for tests.
   static std::string Encode(const std::vector<Event>& events);
   static bool Decode(const std::string& value, std::vector<Event>* events);
+
+  // The changes a node made and could not share yet, kept in
+  // <data dir>/keys-unshared until it can (docs/event-format.md). Grammar:
+  //   file   = "dfm-keys-unshared" SP "1" LF *change
+  //   change = ("created" / "revoked") SP recorded_at_us SP payload LF
+  // SaveUnshared replaces the file whole (removes it when `events` is
+  // empty); LoadUnshared reads none from a missing file, Corruption from
+  // one that does not read.
+  static Status SaveUnshared(const std::string& data_dir, const std::vector<Event>& events);
+  static Status LoadUnshared(const std::string& data_dir, std::vector<Event>* events);
+  static std::string EncodeUnshared(const std::vector<Event>& events);
+  static bool DecodeUnshared(std::string_view text, std::vector<Event>* events);
 
  private:
   std::shared_ptr<CasStore> store_;

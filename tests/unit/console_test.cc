@@ -586,6 +586,47 @@ TEST_F(ConsoleTest, SharedKeysNotReadOrNotWrittenAreCounted) {
   console_.reset();  // its poller reads bucket_log, which ends with this body
 }
 
+// A revocation a node could not share survives the node's restart: the
+// node refuses the key at once, and shares the revocation when the
+// bucket is back. (In cluster mode the front's own log does not hold the
+// key's events: a new, empty log here.)
+TEST_F(ConsoleTest, ARevocationNotSharedIsSharedAfterARestart) {
+  Start();
+  MemoryEventLog bucket_log;
+  auto bucket = std::make_shared<UnreachableKeys>(&bucket_log);
+  console_->SetSharedKeys(std::make_shared<SharedKeys>(bucket));
+  const std::string token = MakeKey("viewer", "*");
+  std::string id, secret;
+  ASSERT_TRUE(SplitApiKey(token, &id, &secret));
+  bucket->down = true;
+  ASSERT_EQ(Call("DELETE", "/v1/admin/keys/" + id, "admin-secret", "", true).status, 200);
+  EXPECT_EQ(counters_.keys_unshared.load(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("keys-unshared")));
+
+  console_.reset();  // the node restarts; the bucket is still down
+  MemoryEventLog front_log;
+  console_ = std::make_unique<Console>(config_, &front_log, SystemClock::Instance(), &counters_);
+  ASSERT_TRUE(console_->Start().ok());
+  console_->SetAdminToken("admin-secret");
+  console_->SetSharedKeys(std::make_shared<SharedKeys>(bucket));
+  EXPECT_EQ(counters_.keys_unshared.load(), 1u) << "still to share";
+  bucket->down = false;
+  for (int i = 0; i < 300 && (counters_.keys_unshared.load() || counters_.shared_keys_stale.load());
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(counters_.keys_unshared.load(), 0u);
+  EXPECT_EQ(counters_.shared_keys_stale.load(), 0u) << "the bucket folded here";
+  EXPECT_EQ(Call("GET", "/v1/events", token).status, 401)
+      << "the bucket's creation, and the revocation";
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("keys-unshared")));
+  ApiKeyRegistry other;  // another node's, folding the bucket
+  size_t n = 0;
+  ASSERT_TRUE(SharedKeys(bucket).FoldInto(&other, &n).ok());
+  ASSERT_TRUE(other.Find(id).has_value());
+  EXPECT_TRUE(other.Find(id)->revoked) << "the revocation reached the bucket";
+  console_.reset();  // its poller reads bucket_log
+}
+
 TEST(AccessLogTest, RotatesAndReadsOldestFirstSkippingADamagedLine) {
   testing::TempDir dir;
   {

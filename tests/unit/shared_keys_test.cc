@@ -1,11 +1,16 @@
 // API keys shared by a cluster's fronts (console/shared_keys.h) over a
 // log's CasStore: what one front makes or revokes, another folds.
+#include "console/shared_keys.h"
+
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "console/api_keys.h"
-#include "console/shared_keys.h"
 #include "storage/cas_store.h"
 #include "storage/memory_event_log.h"
+#include "tests/support/temp_dir.h"
 
 namespace dfm {
 namespace {
@@ -74,6 +79,38 @@ TEST(SharedKeys, ARevocationOfAKeyNeverSharedIsKeptAloneAndEntriesReadBack) {
   EXPECT_EQ(back[1].recorded_at_us, 2);
   for (const char* bad : {"", "2\n1 {}\n", "1\n", "1\nx {}\n", "1\n1 {}", "1\n1 {}\n2 {}\n3 {}\n"})
     EXPECT_FALSE(SharedKeys::Decode(bad, &back)) << bad;
+}
+
+// The changes a node could not share yet, kept in its data directory.
+TEST(SharedKeys, ChangesNotSharedReadBackFromTheirFile) {
+  testing::TempDir dir;
+  ApiKeyRecord k;
+  k.id = "00112233aabbccdd";
+  k.tenant = "*";
+  k.secret_sha256 = std::string(64, 'a');
+  const std::vector<Event> both = {KeyEvent(ApiKeyCreatedDraft(k, "r"), 1),
+                                   KeyEvent(ApiKeyRevokedDraft(k, "x", "r"), 2)};
+  std::vector<Event> back;
+  ASSERT_TRUE(SharedKeys::LoadUnshared(dir.path(), &back).ok()) << "no file: none";
+  EXPECT_TRUE(back.empty());
+  ASSERT_TRUE(SharedKeys::SaveUnshared(dir.path(), both).ok());
+  ASSERT_TRUE(SharedKeys::LoadUnshared(dir.path(), &back).ok());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].type, kApiKeyCreated);
+  EXPECT_EQ(back[0].payload, both[0].payload);
+  EXPECT_EQ(back[1].type, kApiKeyRevoked);
+  EXPECT_EQ(back[1].recorded_at_us, 2);
+  EXPECT_EQ(back[1].stream, kApiKeysStream);
+  ASSERT_TRUE(SharedKeys::SaveUnshared(dir.path(), {}).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("keys-unshared"))) << "all shared: removed";
+  for (const char* bad :
+       {"", "dfm-keys-unshared 2\n", "dfm-keys-unshared 1\nmade 1 {}\n",
+        "dfm-keys-unshared 1\ncreated x {}\n", "dfm-keys-unshared 1\ncreated 1 {}",
+        "dfm-keys-unshared 1\ncreated 1 \n", "dfm-keys-unshared 1\nrevoked -1 {}\n"})
+    EXPECT_FALSE(SharedKeys::DecodeUnshared(bad, &back)) << bad;
+  EXPECT_TRUE(SharedKeys::DecodeUnshared("dfm-keys-unshared 1\n", &back));
+  std::ofstream(dir.Sub("keys-unshared")) << "dfm-keys-unshared 1\ncreated 1";
+  EXPECT_EQ(SharedKeys::LoadUnshared(dir.path(), &back).code(), Status::Code::kCorruption);
 }
 
 }  // namespace
