@@ -151,11 +151,20 @@ bool ApiKeyRegistry::Apply(const Event& e) {
     k.secret_sha256 = std::move(hash);
     k.created_us = e.recorded_at_us;
     k.created_by = Text(o, "by");
+    if (auto early = revoked_early_.find(id); early != revoked_early_.end()) {
+      k.revoked = true;
+      k.revoked_us = early->second.first;
+      k.revoked_by = std::move(early->second.second);
+      revoked_early_.erase(early);
+    }
     keys_[id] = std::move(k);
     return true;
   }
   auto it = keys_.find(id);
-  if (it == keys_.end()) return false;
+  if (it == keys_.end()) {
+    revoked_early_.emplace(id, std::make_pair(e.recorded_at_us, Text(o, "by")));
+    return true;
+  }
   it->second.revoked = true;
   it->second.revoked_us = e.recorded_at_us;
   it->second.revoked_by = Text(o, "by");

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "events/event.h"
@@ -93,7 +94,9 @@ std::string ApiKeyEventTenant(std::string_view key_tenant);
 class ApiKeyRegistry {
  public:
   // Folds one event; other types are ignored. False when an api_key event
-  // does not read (it is skipped).
+  // does not read (it is skipped). In any order: a key's revocation
+  // folded before its creation (a cluster node's own, kept until shared,
+  // then the bucket's creation) leaves it revoked.
   bool Apply(const Event& e);
   // Folds the "api_keys" stream of each of `tenants`, each whole or not at
   // all: a read that fails part way must not fold a key's creation
@@ -108,6 +111,8 @@ class ApiKeyRegistry {
  private:
   mutable std::mutex mu_;
   std::map<std::string, ApiKeyRecord> keys_;
+  // Revocations of keys not created here yet: id -> (revoked_us, by).
+  std::map<std::string, std::pair<int64_t, std::string>> revoked_early_;
 };
 
 }  // namespace dfm

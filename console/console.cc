@@ -187,15 +187,16 @@ void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   Impl& m = *impl_;
   m.shared_keys = std::move(shared);
   // What this node made before a restart and could not share: in force
-  // here at once (the log took each), shared by the first poll.
+  // here at once (the log took each; a revocation stands whatever the
+  // bucket says of its key), shared by the first poll.
   std::vector<Event> left;
   if (Status ls = SharedKeys::LoadUnshared(m.config.data_dir(), &left); !ls.ok())
     Logger("http")->error("event=unshared_keys_unread error=\"{}\"", ls.ToString());
   for (const Event& e : left) m.keys.Apply(e);
-  {
+  if (!left.empty()) {
     std::lock_guard<std::mutex> lk(m.poll_mu);
-    m.unshared = std::move(left);
-    m.counters->keys_unshared.store(m.unshared.size());
+    m.unshared.insert(m.unshared.begin(), left.begin(), left.end());  // first, as made
+    m.KeepUnshared();
   }
   size_t n = 0;
   Status s = m.shared_keys->FoldInto(&m.keys, &n);
@@ -239,12 +240,19 @@ void Console::Impl::KeepUnshared() {
 void Console::Impl::PollSharedKeys() {
   std::unique_lock<std::mutex> lk(poll_mu);
   while (!poll_cv.wait_for(lk, std::chrono::seconds(1), [this] { return polling_stopped; })) {
-    // Tried in order, and kept (in the file too) until shared; changes
-    // made meanwhile go after them.
+    // Each kept (in the file too) until shared; changes made meanwhile go
+    // after them. One the bucket can never take (it does not read) is
+    // dropped: the log still holds it.
     const std::vector<Event> retry = unshared;
     lk.unlock();
     std::vector<bool> shared(retry.size());
-    for (size_t i = 0; i < retry.size(); ++i) shared[i] = shared_keys->Publish(retry[i]).ok();
+    for (size_t i = 0; i < retry.size(); ++i) {
+      Status ps = shared_keys->Publish(retry[i]);
+      if (ps.code() == Status::Code::kInvalidArgument)
+        Logger("http")->error("event=shared_key_dropped type={} error=\"{}\"", retry[i].type,
+                              ps.ToString());
+      shared[i] = ps.ok() || ps.code() == Status::Code::kInvalidArgument;
+    }
     size_t n = 0;
     Status s = shared_keys->FoldInto(&keys, &n);
     if (!s.ok()) Logger("http")->warn("event=shared_keys_unread error=\"{}\"", s.ToString());

@@ -178,7 +178,9 @@ class Console {
   void SetLiveConfig(const Config& config);
   // Cluster mode: keys are shared with every node (console/shared_keys.h):
   // those made or revoked here are written there, and the shared ones
-  // folded now and every second. After Start.
+  // folded now and every second; the changes this node could not share
+  // before a restart (<data dir>/keys-unshared) applied and shared. Once,
+  // before requests are served.
   void SetSharedKeys(std::shared_ptr<SharedKeys> shared);
   // Cluster mode: the API's limits count in `store` (the bucket DFM_LIMITS),
   // which every node shares (console/limits.h). Before requests come.

@@ -121,8 +121,10 @@ std::string SharedKeys::EncodeUnshared(const std::vector<Event>& events) {
   return out;
 }
 
-bool SharedKeys::DecodeUnshared(std::string_view text, std::vector<Event>* events) {
-  events->clear();
+bool SharedKeys::DecodeUnshared(std::string_view text, std::vector<Event>* out) {
+  out->clear();
+  std::vector<Event> read;  // all or none
+  std::vector<Event>* events = &read;
   if (text.substr(0, kUnsharedHeader.size()) != kUnsharedHeader) return false;
   text.remove_prefix(kUnsharedHeader.size());
   while (!text.empty()) {
@@ -148,6 +150,7 @@ bool SharedKeys::DecodeUnshared(std::string_view text, std::vector<Event>* event
     e.stream = std::string(kApiKeysStream);
     events->push_back(std::move(e));
   }
+  out->swap(read);
   return true;
 }
 

@@ -47,15 +47,21 @@ TEST(ApiKeysTest, KeysAreShapedAndOnlyTheirHashIsKept) {
   EXPECT_EQ(ApiKeyEventTenant(kAllTenants), "default");
 }
 
-TEST(ApiKeysTest, RegistryFoldsTheLogAndMatchesOnlyLiveKeysWithTheirSecret) {
-  MemoryEventLog log;
-  NewApiKey k = MakeApiKey();
+// A viewer key of every tenant, as `k` makes it.
+ApiKeyRecord Auditor(const NewApiKey& k) {
   ApiKeyRecord r;
   r.id = k.id;
   r.tenant = "*";
   r.role = ApiRole::kViewer;
   r.name = "auditor";
   r.secret_sha256 = HashApiSecret(k.secret);
+  return r;
+}
+
+TEST(ApiKeysTest, RegistryFoldsTheLogAndMatchesOnlyLiveKeysWithTheirSecret) {
+  MemoryEventLog log;
+  NewApiKey k = MakeApiKey();
+  const ApiKeyRecord r = Auditor(k);
   AppendOutcome out;
   ASSERT_TRUE(log.Append(ApiKeyCreatedDraft(r, "req-1"), &out).ok());
   ApiKeyRegistry reg;
@@ -75,6 +81,29 @@ TEST(ApiKeysTest, RegistryFoldsTheLogAndMatchesOnlyLiveKeysWithTheirSecret) {
   ASSERT_EQ(again.List().size(), 1u);
   EXPECT_TRUE(again.List()[0].revoked);
   EXPECT_EQ(again.List()[0].revoked_by, "admin-token");
+}
+
+// A key's revocation folded before its creation (a cluster node's own,
+// kept until shared, then the bucket's creation) leaves it revoked.
+TEST(ApiKeysTest, ARevocationFoldedBeforeItsCreationStands) {
+  NewApiKey k = MakeApiKey();
+  const ApiKeyRecord r = Auditor(k);
+  auto as_event = [](const EventDraft& d, int64_t at) {
+    Event e;
+    e.type = d.type;
+    e.payload = d.payload;
+    e.recorded_at_us = at;
+    return e;
+  };
+  ApiKeyRegistry reg;
+  EXPECT_TRUE(reg.Apply(as_event(ApiKeyRevokedDraft(r, "admin-token", "req-2"), 20)));
+  EXPECT_TRUE(reg.List().empty()) << "nothing to list yet";
+  EXPECT_TRUE(reg.Apply(as_event(ApiKeyCreatedDraft(r, "req-1"), 10)));
+  EXPECT_FALSE(reg.Authenticate(k.token)) << "revoked";
+  ASSERT_EQ(reg.List().size(), 1u);
+  EXPECT_TRUE(reg.List()[0].revoked);
+  EXPECT_EQ(reg.List()[0].revoked_us, 20);
+  EXPECT_EQ(reg.List()[0].revoked_by, "admin-token");
 }
 
 TEST(ApiKeysTest, RolesIncludeTheOnesBelow) {

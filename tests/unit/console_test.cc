@@ -548,15 +548,16 @@ class UnreachableKeys : public CasStore {
   explicit UnreachableKeys(EventLog* log) : inner_(NewLogCasStore(log, "keys")) {}
   Status Get(const std::string& k, Entry* e) override { return down ? Down() : inner_->Get(k, e); }
   Status Create(const std::string& k, const std::string& v) override {
-    return down ? Down() : inner_->Create(k, v);
+    return down || read_only ? Down() : inner_->Create(k, v);
   }
   Status Update(const std::string& k, const std::string& v, uint64_t rev) override {
-    return down ? Down() : inner_->Update(k, v, rev);
+    return down || read_only ? Down() : inner_->Update(k, v, rev);
   }
   Status Keys(std::vector<std::string>* keys) override {
     return down ? Down() : inner_->Keys(keys);
   }
   std::atomic<bool> down{false};
+  std::atomic<bool> read_only{false};  // read, not written (no quorum)
 
  private:
   static Status Down() { return Status::Unavailable("NATS unreachable"); }
@@ -610,7 +611,15 @@ TEST_F(ConsoleTest, ARevocationNotSharedIsSharedAfterARestart) {
   console_->SetAdminToken("admin-secret");
   console_->SetSharedKeys(std::make_shared<SharedKeys>(bucket));
   EXPECT_EQ(counters_.keys_unshared.load(), 1u) << "still to share";
+  bucket->read_only = true;  // the bucket read (its creation of the key), not written
   bucket->down = false;
+  for (int i = 0; i < 300 && counters_.shared_keys_stale.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(counters_.shared_keys_stale.load(), 0u);
+  EXPECT_EQ(counters_.keys_unshared.load(), 1u);
+  EXPECT_EQ(Call("GET", "/v1/events", token).status, 401)
+      << "revoked here, whatever the bucket says";
+  bucket->read_only = false;
   for (int i = 0; i < 300 && (counters_.keys_unshared.load() || counters_.shared_keys_stale.load());
        ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

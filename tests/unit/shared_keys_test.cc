@@ -108,6 +108,8 @@ TEST(SharedKeys, ChangesNotSharedReadBackFromTheirFile) {
         "dfm-keys-unshared 1\ncreated x {}\n", "dfm-keys-unshared 1\ncreated 1 {}",
         "dfm-keys-unshared 1\ncreated 1 \n", "dfm-keys-unshared 1\nrevoked -1 {}\n"})
     EXPECT_FALSE(SharedKeys::DecodeUnshared(bad, &back)) << bad;
+  EXPECT_FALSE(SharedKeys::DecodeUnshared("dfm-keys-unshared 1\ncreated 1 {}\nmade 2 {}\n", &back));
+  EXPECT_TRUE(back.empty()) << "all or none";
   EXPECT_TRUE(SharedKeys::DecodeUnshared("dfm-keys-unshared 1\n", &back));
   std::ofstream(dir.Sub("keys-unshared")) << "dfm-keys-unshared 1\ncreated 1";
   EXPECT_EQ(SharedKeys::LoadUnshared(dir.path(), &back).code(), Status::Code::kCorruption);
