@@ -43,12 +43,11 @@ void Alerter::Tick() {
   std::set<std::string> running;  // the partitions the scrape has samples of
   if (mails_here_) {
     for (auto& m : samples) {
+      auto n = m.labels.find("node");
+      if (n != m.labels.end()) m.source = n->second;  // each node's own counter
       auto p = m.labels.find("partition");
       if (p == m.labels.end()) continue;
-      if (auto n = m.labels.find("node"); n != m.labels.end()) {
-        m.source = n->second;  // each node's own counter, one alert
-        m.labels.erase(n);
-      }
+      if (n != m.labels.end()) m.labels.erase(n);  // one alert, whichever node runs it
       if (m.name.rfind("dfm_cluster_", 0) != 0) running.insert(p->second);  // a partition's own
     }
   }

@@ -1,6 +1,7 @@
 #include "alerts/rules.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace dfm {
 namespace {
@@ -114,25 +115,27 @@ std::map<std::map<std::string, std::string>, double> AlertEvaluator::Increase(co
   if (base + 1 >= history_.size()) return out;
   // Every series seen, the last scrape's or not (a node slow to answer
   // this once is still counted).
-  for (auto it = series_labels_.lower_bound(r.metric + "{");
-       it != series_labels_.end() && it->first.compare(0, r.metric.size() + 1, r.metric + "{") == 0;
+  for (auto it = series_.lower_bound(r.metric + "{");
+       it != series_.end() && it->first.compare(0, r.metric.size() + 1, r.metric + "{") == 0;
        ++it) {
     const std::string& key = it->first;
-    const auto& labels = it->second;
+    const auto& labels = it->second.labels;
     if (!Matches(r, labels)) continue;
     if (only_errors) {
       auto o = labels.find("outcome");
       if (o == labels.end() || o->second == "ok") continue;
     }
-    // As Prometheus's increase(): from the series' first sample in the
-    // window (a series missing from a scrape, or new, has not increased
-    // by all it holds), step by step, a counter that went down having
-    // started again (a restart).
+    // Step by step, a counter that went down having started again (a
+    // restart). Missing from the window's first scrapes: new (from 0) if
+    // its source's samples were in the scrape before, else where first
+    // seen (a node answering late has not increased by all it holds).
     bool seen = false;
     double before = 0, increase = 0;
     for (size_t i = base; i < history_.size(); ++i) {
       auto at = history_[i].counters.find(key);
       if (at == history_[i].counters.end()) continue;
+      if (!seen && i > base && history_[i - 1].sources.count(it->second.source))
+        seen = true;  // new
       if (seen) increase += at->second >= before ? at->second - before : at->second;
       seen = true;
       before = at->second;
@@ -145,17 +148,23 @@ std::map<std::map<std::string, std::string>, double> AlertEvaluator::Increase(co
 std::vector<FiringAlert> AlertEvaluator::Evaluate(int64_t now_us,
                                                   const std::vector<MetricSample>& samples,
                                                   const Unseen& unseen) {
-  Snapshot snap{now_us, {}};
+  Snapshot snap{now_us, {}, {}};
   for (const auto& s : samples) {
+    snap.sources.insert(s.source);
     if (!counter_names_.count(s.name)) continue;
-    // One series per exporter: nodes' counters of one partition are not
+    // One series per source: nodes' counters of one partition are not
     // one counter.
     const std::string key = SeriesKey(s.name, s.labels) + (s.source.empty() ? "" : " @" + s.source);
     snap.counters[key] = s.value;
-    series_labels_[key] = s.labels;
+    Series& series = series_[key];
+    series.labels = s.labels;
+    series.source = s.source;
+    series.last_seen_us = now_us;
   }
   history_.push_back(std::move(snap));
   while (history_.size() > 1 && history_[1].at_us <= now_us - longest_window_us_) history_.pop_front();
+  for (auto it = series_.begin(); it != series_.end();)  // gone from every scrape kept
+    it = it->second.last_seen_us < history_.front().at_us ? series_.erase(it) : std::next(it);
 
   std::map<std::string, FiringAlert> holding;  // key -> condition holds now
   auto hold = [&](const AlertRule& r, std::map<std::string, std::string> labels, double value) {

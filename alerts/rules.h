@@ -65,11 +65,13 @@ class AlertEvaluator {
 
   // One evaluation at `now_us` over a scrape's samples: the alerts firing
   // (their conditions held for the rule's `for`). Counters are remembered
-  // for the longest window, one series per sample source, and increase as
-  // Prometheus's increase() reads them: from their first sample in the
-  // window, a drop being a restart. An alert whose condition held at
-  // the last evaluation and whose labels are `unseen` now holds as it was (its value, its `for`
-  // time going on): it neither resolves nor starts over.
+  // for the longest window, one series per sample source, and increase
+  // step by step, a drop being a restart. A series first seen where its
+  // source's samples were seen before is new and counts from 0; one whose
+  // source is new in the scrape (a node answering late, or this one just
+  // started) starts where it is first seen, as Prometheus's increase(). An alert whose condition
+  // held at the last evaluation and whose labels are `unseen` now holds as it was (its value, its
+  // `for` time going on): it neither resolves nor starts over.
   std::vector<FiringAlert> Evaluate(int64_t now_us, const std::vector<MetricSample>& samples,
                                     const Unseen& unseen = nullptr);
 
@@ -77,6 +79,12 @@ class AlertEvaluator {
   struct Snapshot {
     int64_t at_us;
     std::map<std::string, double> counters;  // series key -> value
+    std::set<std::string> sources;           // whose samples the scrape held
+  };
+  struct Series {
+    std::map<std::string, std::string> labels;
+    std::string source;
+    int64_t last_seen_us = 0;
   };
   // Increase of each series of `metric` (filtered) over `window_us`, summed by tenant and system.
   std::map<std::map<std::string, std::string>, double> Increase(const AlertRule& r, bool only_errors,
@@ -86,8 +94,8 @@ class AlertEvaluator {
   std::set<std::string> counter_names_;
   int64_t longest_window_us_ = 0;
   std::deque<Snapshot> history_;
-  std::map<std::string, std::map<std::string, std::string>> series_labels_;  // series key -> labels
-  std::map<std::string, int64_t> pending_since_;                             // alert key -> since
+  std::map<std::string, Series> series_;             // series key -> its labels; those in history_
+  std::map<std::string, int64_t> pending_since_;     // alert key -> since
   std::map<std::string, FiringAlert> last_holding_;  // alert key -> as it last held
 };
 

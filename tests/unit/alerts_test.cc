@@ -259,6 +259,22 @@ TEST(AlertEvaluator, EachNodesCounterOfAPartitionIsItsOwn) {
   EXPECT_EQ(f[0].value, 1);
 }
 
+// A series first seen in a scrape that held its source's samples before
+// (a partition moved to a node that had been answering) is new: it counts
+// from 0, and a loss made before its first scrape fires.
+TEST(AlertEvaluator, ANewSeriesOfASourceSeenBeforeCountsFromZero) {
+  AlertEvaluator e;
+  std::vector<MetricSample> before = {
+      {"dfm_cluster_ingest_lost_total", {{"partition", "1"}}, 0, "n2"}};
+  EXPECT_TRUE(e.Evaluate(0, before).empty());
+  std::vector<MetricSample> after = before;
+  after.push_back({"dfm_event_log_index_refused_total", {{"partition", "2"}}, 40, "n2"});
+  auto f = e.Evaluate(15 * kS, after);
+  ASSERT_EQ(f.size(), 1u) << "partition 2 came to n2 refusing";
+  EXPECT_EQ(f[0].name, "DfmEventLogIndexUnreadable");
+  EXPECT_EQ(f[0].value, 40);
+}
+
 // A node restarting starts its counters again: a loss after it fires.
 TEST(AlertEvaluator, ALossAfterARestartFires) {
   auto lost = [](double n) {
