@@ -191,7 +191,8 @@ void Console::SetSharedKeys(std::shared_ptr<SharedKeys> shared) {
   // bucket says of its key), shared by the first poll.
   std::vector<Event> left;
   if (Status ls = SharedKeys::LoadUnshared(m.config.data_dir(), &left); !ls.ok())
-    Logger("http")->error("event=unshared_keys_unread error=\"{}\"", ls.ToString());
+    Logger("http")->error("event=unshared_keys_unread error=\"{}\" read={}", ls.ToString(),
+                          left.size());
   for (const Event& e : left) m.keys.Apply(e);
   if (!left.empty()) {
     std::lock_guard<std::mutex> lk(m.poll_mu);
@@ -242,7 +243,7 @@ void Console::Impl::PollSharedKeys() {
   while (!poll_cv.wait_for(lk, std::chrono::seconds(1), [this] { return polling_stopped; })) {
     // Each kept (in the file too) until shared; changes made meanwhile go
     // after them. One the bucket can never take (it does not read) is
-    // dropped: the log still holds it.
+    // dropped: the key's partition's log still holds it.
     const std::vector<Event> retry = unshared;
     lk.unlock();
     std::vector<bool> shared(retry.size());

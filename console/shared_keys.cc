@@ -3,8 +3,10 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -121,37 +123,49 @@ std::string SharedKeys::EncodeUnshared(const std::vector<Event>& events) {
   return out;
 }
 
-bool SharedKeys::DecodeUnshared(std::string_view text, std::vector<Event>* out) {
-  out->clear();
-  std::vector<Event> read;  // all or none
-  std::vector<Event>* events = &read;
+namespace {
+
+// One change line of keys-unshared; false when it does not read.
+bool DecodeUnsharedLine(std::string_view line, Event* e) {
+  if (line.rfind("created ", 0) == 0) {
+    e->type = std::string(kApiKeyCreated);
+  } else if (line.rfind("revoked ", 0) == 0) {
+    e->type = std::string(kApiKeyRevoked);
+  } else {
+    return false;
+  }
+  line.remove_prefix(8);
+  const size_t sp = line.find(' ');
+  if (sp == std::string_view::npos || sp == 0 || sp > 18) return false;
+  auto [end, ec] = std::from_chars(line.data(), line.data() + sp, e->recorded_at_us);
+  if (ec != std::errc() || end != line.data() + sp || e->recorded_at_us < 0) return false;
+  e->payload = std::string(line.substr(sp + 1));
+  e->stream = std::string(kApiKeysStream);
+  return !e->payload.empty();
+}
+
+}  // namespace
+
+bool SharedKeys::DecodeUnshared(std::string_view text, std::vector<Event>* events) {
+  events->clear();
   if (text.substr(0, kUnsharedHeader.size()) != kUnsharedHeader) return false;
   text.remove_prefix(kUnsharedHeader.size());
+  bool whole = true;
   while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    if (nl == std::string_view::npos) return false;  // cut short
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl + 1);
-    Event e;
-    if (line.rfind("created ", 0) == 0) {
-      e.type = std::string(kApiKeyCreated);
-    } else if (line.rfind("revoked ", 0) == 0) {
-      e.type = std::string(kApiKeyRevoked);
-    } else {
-      return false;
+    size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) {
+      nl = text.size();  // cut short
+      whole = false;
     }
-    line.remove_prefix(8);
-    const size_t sp = line.find(' ');
-    if (sp == std::string_view::npos || sp == 0 || sp > 18) return false;
-    auto [end, ec] = std::from_chars(line.data(), line.data() + sp, e.recorded_at_us);
-    if (ec != std::errc() || end != line.data() + sp || e.recorded_at_us < 0) return false;
-    e.payload = std::string(line.substr(sp + 1));
-    if (e.payload.empty()) return false;
-    e.stream = std::string(kApiKeysStream);
-    events->push_back(std::move(e));
+    Event e;
+    if (DecodeUnsharedLine(text.substr(0, nl), &e)) {
+      events->push_back(std::move(e));
+    } else {
+      whole = false;  // the others still read: a revocation is never the worse for it
+    }
+    text.remove_prefix(std::min(nl + 1, text.size()));
   }
-  out->swap(read);
-  return true;
+  return whole;
 }
 
 Status SharedKeys::SaveUnshared(const std::string& data_dir, const std::vector<Event>& events) {
@@ -170,8 +184,12 @@ Status SharedKeys::LoadUnshared(const std::string& data_dir, std::vector<Event>*
   if (!in) return Status::IOError("cannot read " + path);
   std::ostringstream text;
   text << in.rdbuf();
-  if (!DecodeUnshared(text.str(), events)) return Status::Corruption(path + " does not read");
-  return Status::OK();
+  if (DecodeUnshared(text.str(), events)) return Status::OK();
+  // Kept aside for a look; what read is written back by the next save.
+  const std::string aside = path + ".damaged";
+  if (::rename(path.c_str(), aside.c_str()) != 0)
+    return Status::Corruption(path + " does not read whole");
+  return Status::Corruption(path + " does not read whole (moved to " + aside + ")");
 }
 
 }  // namespace dfm

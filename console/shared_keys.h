@@ -44,8 +44,9 @@ class SharedKeys {
   //   file   = "dfm-keys-unshared" SP "1" LF *change
   //   change = ("created" / "revoked") SP recorded_at_us SP payload LF
   // SaveUnshared replaces the file whole (removes it when `events` is
-  // empty); LoadUnshared reads none from a missing file, none and
-  // Corruption from one that does not read.
+  // empty); LoadUnshared reads none from a missing file. A file that does
+  // not read whole gives the changes that read, and Corruption; it is
+  // moved to keys-unshared.damaged. DecodeUnshared: false when not whole.
   static Status SaveUnshared(const std::string& data_dir, const std::vector<Event>& events);
   static Status LoadUnshared(const std::string& data_dir, std::vector<Event>* events);
   static std::string EncodeUnshared(const std::vector<Event>& events);

@@ -71,6 +71,7 @@ TEST(SharedKeys, ARevocationOfAKeyNeverSharedIsKeptAloneAndEntriesReadBack) {
   EXPECT_EQ(n, 1u);
   EXPECT_TRUE(keys.List().empty());  // unknown here: refused, as revoked
 
+
   std::vector<Event> back;
   const std::vector<Event> both = {KeyEvent(ApiKeyCreatedDraft(k, "r"), 1), KeyEvent(ApiKeyRevokedDraft(k, "x", "r"), 2)};
   ASSERT_TRUE(SharedKeys::Decode(SharedKeys::Encode(both), &back));
@@ -108,11 +109,15 @@ TEST(SharedKeys, ChangesNotSharedReadBackFromTheirFile) {
         "dfm-keys-unshared 1\ncreated x {}\n", "dfm-keys-unshared 1\ncreated 1 {}",
         "dfm-keys-unshared 1\ncreated 1 \n", "dfm-keys-unshared 1\nrevoked -1 {}\n"})
     EXPECT_FALSE(SharedKeys::DecodeUnshared(bad, &back)) << bad;
-  EXPECT_FALSE(SharedKeys::DecodeUnshared("dfm-keys-unshared 1\ncreated 1 {}\nmade 2 {}\n", &back));
-  EXPECT_TRUE(back.empty()) << "all or none";
+  EXPECT_FALSE(SharedKeys::DecodeUnshared("dfm-keys-unshared 1\nmade 1 {}\nrevoked 2 {}\n", &back));
+  ASSERT_EQ(back.size(), 1u) << "the lines that read: a revocation is never the worse for it";
+  EXPECT_EQ(back[0].type, kApiKeyRevoked);
   EXPECT_TRUE(SharedKeys::DecodeUnshared("dfm-keys-unshared 1\n", &back));
-  std::ofstream(dir.Sub("keys-unshared")) << "dfm-keys-unshared 1\ncreated 1";
+  std::ofstream(dir.Sub("keys-unshared")) << "dfm-keys-unshared 1\nrevoked 2 {}\ncreated 1";
   EXPECT_EQ(SharedKeys::LoadUnshared(dir.path(), &back).code(), Status::Code::kCorruption);
+  EXPECT_EQ(back.size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir.Sub("keys-unshared.damaged"))) << "kept aside";
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("keys-unshared")));
 }
 
 }  // namespace
