@@ -90,6 +90,8 @@ Status SharedKeys::Publish(const Event& e) {
 
 Status SharedKeys::FoldInto(ApiKeyRegistry* keys, size_t* count) const {
   *count = 0;
+  std::string unread;  // the first few, named
+  size_t unread_count = 0;
   std::vector<std::string> names;
   Status s = store_->Keys(&names);
   if (!s.ok()) return s;
@@ -99,10 +101,18 @@ Status SharedKeys::FoldInto(ApiKeyRegistry* keys, size_t* count) const {
     s = store_->Get(k, &e);
     if (!s.ok()) return s;
     std::vector<Event> events;
-    if (!e.present || !Decode(e.value, &events)) continue;
+    if (!e.present) continue;
+    if (!Decode(e.value, &events)) {  // a later version, or damaged: it may revoke a key
+      if (unread_count < 3) unread += (unread.empty() ? "" : ", ") + k;
+      ++unread_count;
+      continue;
+    }
     for (const Event& ev : events) keys->Apply(ev);
     ++*count;
   }
+  if (unread_count > 0)
+    return Status::Corruption(std::to_string(unread_count) + " shared keys do not read (" + unread +
+                              (unread_count > 3 ? ", ..." : "") + ")");
   return Status::OK();
 }
 

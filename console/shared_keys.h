@@ -32,7 +32,9 @@ class SharedKeys {
   // to every node; durable in the store when OK.
   Status Publish(const Event& e);
   // Folds every shared key into `keys` (new keys and revocations; nothing
-  // is ever taken back). *count: the entries read.
+  // is ever taken back). *count: the entries read. Corruption, the others
+  // folded, when some entry does not read (it may revoke a key: the node
+  // is not up to date).
   Status FoldInto(ApiKeyRegistry* keys, size_t* count) const;
 
   // The pure parts, for tests.

@@ -71,6 +71,15 @@ TEST(SharedKeys, ARevocationOfAKeyNeverSharedIsKeptAloneAndEntriesReadBack) {
   EXPECT_EQ(n, 1u);
   EXPECT_TRUE(keys.List().empty());  // unknown here: refused, as revoked
 
+  // An entry that does not read (a later version's) may revoke a key: the
+  // others are folded, and the fold says it is not whole.
+  std::shared_ptr<CasStore> store = NewLogCasStore(&log, "keys");
+  ASSERT_TRUE(store->Create("k.ffeeddccbbaa9988", "2\nsomething new\n").ok());
+  ApiKeyRegistry some;
+  Status s = SharedKeys(store).FoldInto(&some, &n);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption);
+  EXPECT_NE(s.message().find("k.ffeeddccbbaa9988"), std::string::npos) << s.ToString();
+  EXPECT_EQ(n, 1u) << "the other entry folded";
 
   std::vector<Event> back;
   const std::vector<Event> both = {KeyEvent(ApiKeyCreatedDraft(k, "r"), 1), KeyEvent(ApiKeyRevokedDraft(k, "x", "r"), 2)};
