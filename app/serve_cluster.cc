@@ -4,6 +4,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "app/backfill_jobs.h"
@@ -17,10 +18,10 @@
 #include "cluster/records_store.h"
 #include "cluster/security.h"
 #include "cluster/wire.h"
+#include "connectors/connector.h"
 #include "console/cluster_status.h"
 #include "console/remote_read.h"
 #include "console/shared_keys.h"
-#include "connectors/connector.h"
 #include "http/server.h"
 #include "util/admin_token.h"
 #include "util/clock.h"
@@ -268,6 +269,7 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     spdlog::shutdown();
     return 1;
   }
+  shared_control->SetNode(node->id());  // its acks: how far this node holds the pauses
   int rc = 0;
   {
     HttpFront front(config, node->ingest_log());
@@ -301,7 +303,21 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     if (config.sync().enabled) {
       SyncControlHooks hooks;
       hooks.control = console_control;
-      hooks.share = [shared_control](const Event& e) { return shared_control->Publish(e); };
+      hooks.share = [shared_control](const Event& e, uint64_t* count) {
+        return shared_control->Publish(e, count);  // held once acked up to its number
+      };
+      // Held everywhere: by every live node, every node running a
+      // partition, and this one.
+      hooks.waiting = [shared_control, &node](uint64_t count, std::vector<std::string>* nodes,
+                                              std::vector<std::string>* waiting) {
+        const std::vector<std::string> heartbeats = node->LiveNodes();
+        std::set<std::string> all(heartbeats.begin(), heartbeats.end());
+        all.insert(node->id());
+        for (const auto& p : node->PartitionStatuses())
+          if (!p.owner.empty()) all.insert(p.owner);
+        nodes->assign(all.begin(), all.end());
+        return shared_control->Waiting(*nodes, count, waiting);
+      };
       front.SetSyncControl(std::move(hooks));
     }
     front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });

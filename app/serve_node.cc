@@ -147,7 +147,10 @@ int ServeNode(const Config& config, const std::string& config_path) {
     });
     front.SetReloadHandler(std::ref(reloader));
     SetAdminHandlers(live, log.get(), keys, rocks_keys, &scrubber, sync.get(), &front);
-    front.SetSyncControl({sync->control(), [&sync] { sync->WakeConnectors(); }, nullptr});
+    SyncControlHooks hooks;
+    hooks.control = sync->control();
+    hooks.wake = [&sync] { sync->WakeConnectors(); };
+    front.SetSyncControl(std::move(hooks));
     front.SetBackfillHandler([&sync, &live](const std::string& tenant, const BackfillAsk& ask, std::string* json) {
       return AnswerBackfill(sync->backfills(), *live.load(), tenant, ask, json);
     });

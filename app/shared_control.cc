@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "sync/sync_control.h"
 #include "util/logging.h"
@@ -36,7 +37,7 @@ bool SharedControl::Decode(const std::string& value, Event* e) {
   return !e->payload.empty();
 }
 
-Status SharedControl::Publish(const Event& e) {
+Status SharedControl::Publish(const Event& e, uint64_t* seq) {
   const std::string value = Encode(e);
   for (int round = 0; round < 5; ++round) {
     std::vector<std::string> keys;
@@ -47,6 +48,7 @@ Status SharedControl::Publish(const Event& e) {
       if (k.rfind("c.", 0) == 0) last = std::max<uint64_t>(last, std::strtoull(k.c_str() + 2, nullptr, 10));
     s = store_->Create(EntryKey(last + 1), value);
     if (s.ok()) {
+      if (seq) *seq = last + 1;
       // Shared: the subscribers here have it now, or at the next poll.
       if (Status polled = Poll(); !polled.ok())
         Logger("cluster")->warn("event=shared_control_unread error=\"{}\"", polled.ToString());
@@ -79,11 +81,61 @@ Status SharedControl::Poll() {
     e.seq = seq;
     fresh.push_back(std::move(e));
   }
-  std::lock_guard<std::mutex> lk(mu_);
-  seen_.insert(seen_.end(), fresh.begin(), fresh.end());
-  if (!fresh.empty())
-    for (auto& [id, apply] : subscribers_) apply(fresh);
+  uint64_t count = 0;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    seen_.insert(seen_.end(), fresh.begin(), fresh.end());
+    if (!fresh.empty())
+      for (auto& [id, apply] : subscribers_) apply(fresh);
+    count = seen_.size();
+  }
+  Ack(count);  // after the subscribers have them
   return status;
+}
+
+void SharedControl::SetNode(std::string node) {
+  std::lock_guard<std::mutex> polling(poll_mu_);
+  node_ = std::move(node);
+  ack_written_ = false;
+}
+
+void SharedControl::Ack(uint64_t count) {
+  if (node_.empty() || (ack_written_ && count == acked_)) return;
+  CasStore::Entry now;
+  Status s = store_->GetLatest(AckKey(node_), &now);  // its revision, to write over
+  if (s.ok())
+    s = now.present ? store_->Update(AckKey(node_), EncodeAck(count), now.rev)
+                    : store_->Create(AckKey(node_), EncodeAck(count));
+  if (!s.ok()) {  // tried again at the next poll; a pause waits for it meanwhile
+    Logger("cluster")->warn("event=shared_control_ack_unwritten error=\"{}\"", s.ToString());
+    return;
+  }
+  acked_ = count;
+  ack_written_ = true;
+}
+
+bool SharedControl::DecodeAck(const std::string& value, uint64_t* count) {
+  if (value.rfind("1 ", 0) != 0 || value.size() < 3 || value.size() > 22) return false;
+  if (value.find_first_not_of("0123456789", 2) != std::string::npos) return false;
+  *count = std::strtoull(value.c_str() + 2, nullptr, 10);
+  return true;
+}
+
+Status SharedControl::Waiting(const std::vector<std::string>& nodes, uint64_t count,
+                              std::vector<std::string>* waiting) {
+  waiting->clear();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::string& node = nodes[i];
+    CasStore::Entry e;
+    Status s = store_->Get(AckKey(node), &e);  // one lagging says "waiting": no harm
+    if (!s.ok()) {
+      waiting->insert(waiting->end(), nodes.begin() + static_cast<std::ptrdiff_t>(i), nodes.end());
+      return s;
+    }
+    uint64_t acked = 0;
+    if (!e.present || !DecodeAck(e.value, &acked) || acked < count) waiting->push_back(node);
+  }
+  return Status::OK();
 }
 
 std::vector<Event> SharedControl::Seen() {

@@ -73,6 +73,28 @@ void PrintState(const std::string& body, bool json) {
     }
   }
   if (n == 0) std::cout << "syncing: nothing paused or limited\n";
+  // Cluster mode: which nodes hold the change now.
+  simdjson::dom::object nodes;
+  if (doc["nodes"].get(nodes) != simdjson::SUCCESS) return;
+  auto names = [&nodes](const char* key) {
+    std::string out;
+    simdjson::dom::array a;
+    if (nodes[key].get(a) == simdjson::SUCCESS)
+      for (auto v : a) {
+        std::string_view name;
+        if (v.get(name) == simdjson::SUCCESS) out += (out.empty() ? "" : ", ") + std::string(name);
+      }
+    return out;
+  };
+  const std::string held = names("held"), waiting = names("waiting");
+  if (!held.empty()) std::cout << "held by: " << held << "\n";
+  if (!waiting.empty())
+    std::cout << "not yet held by: " << waiting << " (each holds it at its next read of the "
+              << "shared pauses, within seconds, unless it is of a build before the answer "
+              << "named them; `dfm sync status` on it tells)\n";
+  std::string_view unknown;
+  if (nodes["unknown"].get(unknown) == simdjson::SUCCESS)
+    std::cout << "which nodes hold it is not known: " << unknown << "\n";
 }
 
 // The event appended by this tool, for a log no service holds.

@@ -784,6 +784,12 @@ std::string ClusterNode::ClusterMetrics() const { return impl_->metrics_view->Te
 
 const std::string& ClusterNode::id() const { return impl_->node; }
 
+std::vector<std::string> ClusterNode::LiveNodes() const {
+  const Impl& im = *impl_;
+  std::lock_guard<std::mutex> lk(im.view_mu);
+  return im.live;
+}
+
 bool ClusterNode::MailsAlerts() const {
   const Impl& im = *impl_;
   std::lock_guard<std::mutex> lk(im.view_mu);

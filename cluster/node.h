@@ -148,6 +148,9 @@ class ClusterNode {
     bool starting = false;
   };
   std::vector<PartitionStatusText> PartitionStatuses() const;
+  // The nodes whose heartbeat the coordinator last saw, this one included
+  // once it has heartbeaten. Never blocks on NATS.
+  std::vector<std::string> LiveNodes() const;
   // `timeout_ms` 0: a read's (8 s).
   void AskRead(const std::string& tenant, std::string request,
                std::function<void(Status, std::string answer)> done, int64_t timeout_ms = 0);

@@ -145,8 +145,17 @@ struct SyncControlHooks {
   std::function<void()> wake;
   // Cluster mode: makes a pause or resume the log took known to every
   // node (app/shared_control.h), `control` included (it is not applied
-  // to `control` again); empty on a single node.
-  std::function<Status(const Event&)> share;
+  // to `control` again); *count: its number in the shared sequence.
+  // Empty on a single node.
+  std::function<Status(const Event&, uint64_t* count)> share;
+  // Cluster mode, after `share`: the nodes that must hold it (every live
+  // node, those running partitions, this one) and, of them, those not
+  // having applied the sequence up to `count` yet. The answer waits for
+  // them up to `held_wait_ms`, and names them. Empty: answered at once.
+  std::function<Status(uint64_t count, std::vector<std::string>* nodes,
+                       std::vector<std::string>* waiting)>
+      waiting;
+  int64_t held_wait_ms = 5000;
 };
 
 class Console {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -236,6 +237,18 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
   // Posts to `waits`; false once the console has ended.
   bool PostWait(std::function<void()> job);
   struct StoredWait;
+  // A pause or resume shared with the cluster, answered once every node
+  // holds it or its time is up (SyncControlHooks::waiting).
+  struct HeldWait {
+    uint64_t count = 0, seq = 0;
+    std::string tenant;
+    std::chrono::steady_clock::time_point deadline;
+    Headers headers;
+    Responder respond;
+  };
+  void AwaitHeld(std::shared_ptr<HeldWait> w);
+  void AnswerSyncChange(const std::string& tenant, bool duplicate, uint64_t seq, Headers headers,
+                        const Responder& respond, const std::string& nodes = "");
   void AppendThenWaitStored(const std::string& tenant, std::vector<EventDraft> drafts,
                             Headers headers, Responder respond,
                             std::function<void(JsonObject*)> extra, int created);

@@ -2,6 +2,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "console/console_internal.h"
 #include "console/remote_read.h"
@@ -506,8 +508,9 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
       e.type = applied.type;
       e.payload = applied.payload;
       e.seq = out[0].seq;
+      uint64_t count = 0;
       if (sync_control.share) {
-        if (Status shared = sync_control.share(e); !shared.ok()) {
+        if (Status shared = sync_control.share(e, &count); !shared.ok()) {
           counters->unavailable.fetch_add(1);
           ApiResponse a = JsonError(503, "not_shared",
                                     "recorded, but not yet known to every node (" + shared.ToString() + "); retry");
@@ -521,14 +524,59 @@ void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, H
         sync_control.control->Apply(e);
       }
       if (sync_control.wake) sync_control.wake();
+      if (sync_control.share && sync_control.waiting) {
+        auto w = std::make_shared<HeldWait>();
+        w->count = count;
+        w->seq = out[0].seq;
+        w->tenant = tenant;
+        w->deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(sync_control.held_wait_ms);
+        w->headers = std::move(headers);
+        w->respond = std::move(respond);
+        // Its store reads on the waits worker, never on the log's thread.
+        if (PostWait([this, self = shared_from_this(), w] { AwaitHeld(w); })) return;
+        headers = std::move(w->headers);
+        respond = std::move(w->respond);
+      }
     }
-    counters->accepted.fetch_add(1);
-    respond(Document(JsonObject::Extend(sync_control.control->Json(tenant))
-                         .Str("status", out[0].duplicate ? "duplicate" : "recorded")
-                         .UInt("seq", out[0].seq)
-                         .Finish(),
-                     std::move(headers)));
+    AnswerSyncChange(tenant, out[0].duplicate, out[0].seq, std::move(headers), respond);
   });
+}
+
+void Console::Impl::AnswerSyncChange(const std::string& tenant, bool duplicate, uint64_t seq,
+                                     Headers headers, const Responder& respond,
+                                     const std::string& nodes) {
+  counters->accepted.fetch_add(1);
+  JsonObject body = JsonObject::Extend(sync_control.control->Json(tenant));
+  body.Str("status", duplicate ? "duplicate" : "recorded").UInt("seq", seq);
+  if (!nodes.empty()) body.Raw("nodes", nodes);
+  respond(Document(body.Finish(), std::move(headers)));
+}
+
+// Asks every 50 ms which nodes have not applied the shared sequence up to
+// the change yet; answers once none, or at the deadline naming them. On
+// the waits worker (its reads of the shared store, each up to ~1.5 s
+// when NATS is slow, hold the other waits behind it).
+void Console::Impl::AwaitHeld(std::shared_ptr<HeldWait> w) {
+  std::vector<std::string> nodes, waiting;
+  Status s = sync_control.waiting(w->count, &nodes, &waiting);
+  const bool late = waits_stopping.load() || std::chrono::steady_clock::now() >= w->deadline;
+  if (!(s.ok() && waiting.empty()) && !late) {
+    const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    const bool posted = PostWait([this, self = shared_from_this(), w, due] {
+      std::this_thread::sleep_until(due);  // jobs come in due order: none waits behind another
+      AwaitHeld(w);
+    });
+    if (posted) return;
+  }
+  JsonArray held, still;
+  for (const std::string& n : nodes)
+    if (std::find(waiting.begin(), waiting.end(), n) == waiting.end()) held.Str(n);
+  for (const std::string& n : waiting) still.Str(n);
+  JsonObject out;
+  out.Raw("held", held.Finish()).Raw("waiting", still.Finish());
+  if (!s.ok()) out.Str("unknown", s.ToString());  // the acks could not be read
+  AnswerSyncChange(w->tenant, false, w->seq, std::move(w->headers), w->respond, out.Finish());
 }
 
 }  // namespace dfm

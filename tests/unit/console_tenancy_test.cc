@@ -71,7 +71,9 @@ TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsReco
     *manifest = "{}";
     return Status::OK();
   });
-  console_->SetSyncControl({std::make_shared<SyncControl>(), [] {}, nullptr});
+  SyncControlHooks hooks;
+  hooks.control = std::make_shared<SyncControl>();
+  console_->SetSyncControl(std::move(hooks));
   const std::string everyone = MakeKey("admin", "*");
   const std::string own = MakeKey("admin", "default");
   const std::string viewer = MakeKey("viewer", "default");

@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
 #include <thread>
 
+#include "app/shared_control.h"
 #include "console/api_keys.h"
 #include "console/remote_read.h"
 #include "console/shared_keys.h"
@@ -664,6 +667,62 @@ TEST(AccessLogTest, RotatesAndReadsOldestFirstSkippingADamagedLine) {
   EXPECT_EQ(seen.back() - seen.front() + 1, static_cast<int64_t>(seen.size())) << "no gap";
 }
 
+// Cluster mode: a pause is answered once every node holds it (its ack of
+// the shared sequence), or at the deadline naming the nodes that do not.
+TEST_F(ConsoleTest, AClusterPauseIsAnsweredOnceEveryNodeHoldsIt) {
+  Start();
+  MemoryEventLog bucket_log;
+  std::shared_ptr<CasStore> bucket = NewLogCasStore(&bucket_log, "control");
+  auto here = std::make_shared<SharedControl>(bucket);
+  SharedControl there(bucket);
+  here->SetNode("n1");
+  there.SetNode("n2");
+  auto control = std::make_shared<SyncControl>();
+  here->Subscribe([control](const std::vector<Event>& events) {
+    for (const auto& e : events) control->Apply(e);
+  });
+  SyncControl on_there;
+  there.Subscribe([&on_there](const std::vector<Event>& events) {
+    for (const auto& e : events) on_there.Apply(e);
+  });
+  SyncControlHooks hooks;
+  hooks.control = control;
+  hooks.share = [here](const Event& e, uint64_t* count) { return here->Publish(e, count); };
+  hooks.waiting = [here](uint64_t count, std::vector<std::string>* nodes,
+                         std::vector<std::string>* waiting) {
+    *nodes = {"n1", "n2"};
+    return here->Waiting(*nodes, count, waiting);
+  };
+  hooks.held_wait_ms = 300;
+  console_->SetSyncControl(std::move(hooks));
+
+  const auto began = std::chrono::steady_clock::now();
+  ApiResponse a =
+      Call("POST", "/v1/admin/sync/pause", "admin-secret", R"({"system":"verity"})", true);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(300))
+      << "waited for n2";
+  EXPECT_NE(a.body.find(R"("nodes":{"held":["n1"],"waiting":["n2"]})"), std::string::npos)
+      << a.body;
+  EXPECT_FALSE(on_there.PausedBy("acme", "verity")) << "n2 has not read it";
+
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {  // n2 reads the shared pauses now
+    while (!stop.load()) {
+      (void)there.Poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  a = Call("POST", "/v1/admin/sync/pause", "admin-secret", R"({"reason":"every system"})", true);
+  const bool held_there = on_there.PausedBy("acme", "ghl").has_value();
+  stop = true;
+  reader.join();
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find(R"("nodes":{"held":["n1","n2"],"waiting":[]})"), std::string::npos)
+      << a.body;
+  EXPECT_TRUE(held_there) << "held by n2 when answered";
+}
+
 // The admin API's pause and resume: recorded (event and admin.action),
 // applied once durable, the connectors woken; a key of one tenant acts on
 // its own tenant only; bodies and names checked.
@@ -671,7 +730,10 @@ TEST_F(ConsoleTest, SyncPauseAndResumeAreRecordedAndScoped) {
   Start();
   auto control = std::make_shared<SyncControl>();
   int woken = 0;
-  console_->SetSyncControl({control, [&woken] { ++woken; }, nullptr});
+  SyncControlHooks hooks;
+  hooks.control = control;
+  hooks.wake = [&woken] { ++woken; };
+  console_->SetSyncControl(std::move(hooks));
   ApiResponse a = Call("POST", "/v1/admin/sync/pause", "admin-secret",
                        R"({"system":"verity","reason":"vendor incident"})", true);
   ASSERT_EQ(a.status, 200) << a.body;

@@ -10,6 +10,25 @@
 namespace dfm {
 namespace {
 
+// A store whose reads fail while `down` (NATS unreachable).
+class DownStore : public CasStore {
+ public:
+  explicit DownStore(std::shared_ptr<CasStore> inner) : inner_(std::move(inner)) {}
+  Status Get(const std::string& k, Entry* e) override { return down ? Down() : inner_->Get(k, e); }
+  Status Create(const std::string& k, const std::string& v) override {
+    return inner_->Create(k, v);
+  }
+  Status Update(const std::string& k, const std::string& v, uint64_t rev) override {
+    return inner_->Update(k, v, rev);
+  }
+  Status Keys(std::vector<std::string>* keys) override { return inner_->Keys(keys); }
+  bool down = false;
+
+ private:
+  static Status Down() { return Status::Unavailable("NATS unreachable"); }
+  std::shared_ptr<CasStore> inner_;
+};
+
 Event Of(const EventDraft& d) {
   Event e;
   e.type = d.type;
@@ -70,6 +89,42 @@ TEST(SharedControl, EntriesReadBackAndOthersAreRefused) {
   for (const char* bad : {"", "1 sync.paused", "2 sync.paused {}", "1 contact.created {}", "1 sync.paused "})
     EXPECT_FALSE(SharedControl::Decode(bad, &back)) << bad;
   EXPECT_EQ(SharedControl::EntryKey(7), "c.00000000000000000007");
+}
+
+// Each node acks how far it has applied the sequence: a pause is held
+// everywhere once every node's ack reaches it.
+TEST(SharedControl, EachNodeSaysHowFarItHasApplied) {
+  MemoryEventLog log;
+  std::shared_ptr<CasStore> store = NewLogCasStore(&log, "control");
+  SharedControl a(store), b(store);
+  a.SetNode("a");
+  b.SetNode("b");
+  ASSERT_TRUE(a.Poll().ok());
+  ASSERT_TRUE(b.Poll().ok());
+  std::vector<std::string> waiting;
+  ASSERT_TRUE(a.Waiting({"a", "b"}, 0, &waiting).ok());
+  EXPECT_TRUE(waiting.empty()) << "both acked the empty sequence";
+  SyncControlRequest pause;
+  pause.scope.tenant = "acme";
+  uint64_t seq = 0;
+  ASSERT_TRUE(a.Publish(Of(SyncPausedDraft(pause, "cli", "r1", 100)), &seq).ok());
+  EXPECT_EQ(seq, 1u);
+  ASSERT_TRUE(a.Waiting({"a", "b", "c"}, seq, &waiting).ok());
+  EXPECT_EQ(waiting, (std::vector<std::string>{"b", "c"})) << "b has not read it; c never acked";
+  ASSERT_TRUE(b.Poll().ok());
+  ASSERT_TRUE(a.Waiting({"a", "b"}, seq, &waiting).ok());
+  EXPECT_TRUE(waiting.empty());
+  // The acks unreadable: no node is said to hold it.
+  auto down = std::make_shared<DownStore>(store);
+  SharedControl c(down);
+  down->down = true;
+  EXPECT_FALSE(c.Waiting({"a", "b"}, seq, &waiting).ok());
+  EXPECT_EQ(waiting, (std::vector<std::string>{"a", "b"}));
+  uint64_t n = 0;
+  EXPECT_TRUE(SharedControl::DecodeAck(SharedControl::EncodeAck(12), &n));
+  EXPECT_EQ(n, 12u);
+  for (const char* bad : {"", "1 ", "2 3", "1 x", "1 -1", "1 123456789012345678901"})
+    EXPECT_FALSE(SharedControl::DecodeAck(bad, &n)) << bad;
 }
 
 }  // namespace
