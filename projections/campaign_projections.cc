@@ -39,6 +39,11 @@ std::string DatedKey(char kind, const std::string& tenant, const std::string& co
   return std::string(1, kind) + "/" + tenant + "/" + contact + "/" + when + "/" + what;
 }
 
+// The contact's one i/ row: when the person last sent a text.
+std::string LastReplyKey(const std::string& tenant, const std::string& contact) {
+  return "i/" + tenant + "/" + contact + "/last";
+}
+
 // Visits the times of `contact`'s dated rows of `kind` at or after `since_us`
 // until `each` says false.
 Status ScanDated(const EventLog& log, const char* consumer, char kind, const std::string& tenant,
@@ -392,8 +397,13 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
   if (d.type == ev::kMessageStatus) return;
   if (d.type == ev::kMessageLogged) {
     auto dir = d.fields.find("direction");
-    if (dir != d.fields.end() && dir->second == "inbound")
-      st->Put(DatedKey('i', e.tenant, d.contact_id, e.recorded_at_us, d.message_key), "");
+    if (dir != d.fields.end() && dir->second == "inbound") {
+      char when[24];
+      std::snprintf(when, sizeof when, "%020lld", static_cast<long long>(e.recorded_at_us));
+      const std::string key = LastReplyKey(e.tenant, d.contact_id);
+      std::optional<std::string_view> last = st->Peek(key);
+      if (!last || *last < when) st->Put(key, when);  // 20 digits each: as numbers
+    }
     return;
   }
   if (!ours) return;
@@ -575,11 +585,17 @@ Status ReadCallEndedSince(const EventLog& log, const std::string& tenant,
 Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const std::string& contact,
                         int64_t since_us, bool* replied) {
   *replied = false;
-  return ScanDated(log, CampaignTasksProjection::kName, 'i', tenant, contact, since_us,
-                   [replied](int64_t) {
-                     *replied = true;
-                     return false;
-                   });
+  std::string row;
+  Status s =
+      log.GetConsumerState(CampaignTasksProjection::kName, LastReplyKey(tenant, contact), &row);
+  if (s.code() == Status::Code::kNotFound) return Status::OK();  // never
+  if (!s.ok()) return s;
+  int64_t last = 0;
+  auto [end, ec] = std::from_chars(row.data(), row.data() + row.size(), last);
+  if (ec != std::errc() || end != row.data() + row.size())
+    return Status::Corruption("a last reply row that does not read");
+  *replied = last >= since_us;
+  return Status::OK();
 }
 
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,

@@ -9,14 +9,14 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 8 (1 kept no changed_us, 2 no o/, i/ and d/,
+// "campaign_tasks", layout 9 (1 kept no changed_us, 2 no o/, i/ and d/,
 // 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
 // t/ and s/ rows and no e/, 6 no h/, 7 undated o/ rows and s/ rows dated
-// by task.done): the fold of
+// by task.done, 8 an i/ row per text the person sent): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
-// each person's replies.
+// each person's last reply.
 //
 //   t/<tenant>/<campaign>/<step, 3 digits>/<contact> -> the task (EncodeTaskRow)
 //   n/<tenant>/<campaign>/<state>  -> how many of its tasks are in that state
@@ -44,7 +44,7 @@
 //                                     push.succeeded's answer.text, .model
 //                                     and .prompt_version; push.dead_lettered
 //                                     or message.refused: why none)
-//   i/<tenant>/<contact>/<when, 20 digits of µs>/<message key> -> "": a
+//   i/<tenant>/<contact>/last      -> <when, 20 digits of µs>: the last
 //                                     text the person sent (message.logged
 //                                     inbound), what "stop on reply" reads
 //   e/<tenant>/<contact>           -> "": a contact erased (contact.erased),
@@ -121,7 +121,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 8; }
+  int layout() const override { return 9; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

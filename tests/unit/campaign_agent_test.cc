@@ -619,6 +619,44 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   EXPECT_EQ(look(), live);
 }
 
+// "Stop on reply" reads one row per person, the time of their last text,
+// whatever how many they sent.
+TEST(CampaignTasksProjection, KeepsEachPersonsLastReplyInOneRow) {
+  ManualClock clock(1'790'000'000'000'000);
+  MemoryEventLog log(&clock);
+  auto inbound = [](const std::string& key) {
+    DomainEvent d;
+    d.type = std::string(ev::kMessageLogged);
+    d.contact_id = "c-1";
+    d.message_key = key;
+    d.fields["direction"] = "inbound";
+    return ToDraft(d, "acme", "contact:c-1", EventId(), EventId());
+  };
+  AppendOutcome out;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(log.Append(inbound("verity:in-" + std::to_string(i)), &out).ok());
+    clock.Advance(1'000'000);
+  }
+  const int64_t last = 1'790'000'000'000'000 + 2'000'000;
+  CampaignTasksProjection tasks;
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+  int rows = 0;
+  ASSERT_TRUE(log.ScanConsumerState(CampaignTasksProjection::kName, "i/acme/c-1/",
+                                    [&rows](std::string_view, std::string_view) {
+                                      ++rows;
+                                      return true;
+                                    })
+                  .ok());
+  EXPECT_EQ(rows, 1);
+  bool replied = false;
+  ASSERT_TRUE(ReadRepliedSince(log, "acme", "c-1", last, &replied).ok());
+  EXPECT_TRUE(replied) << "the last text, at the moment asked";
+  ASSERT_TRUE(ReadRepliedSince(log, "acme", "c-1", last + 1, &replied).ok());
+  EXPECT_FALSE(replied);
+  ASSERT_TRUE(ReadRepliedSince(log, "acme", "c-2", 0, &replied).ok());
+  EXPECT_FALSE(replied) << "never texted";
+}
+
 // `dfm audit violations` for campaigns: a campaign's text the vendor took
 // in the person's quiet hours, and none for one it took inside them or for
 // another text.
