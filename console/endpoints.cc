@@ -459,7 +459,8 @@ std::string ScopeRefusal(const SyncScope& scope, const Principal& who, const Con
 // GET /v1/admin/sync: the pauses and limits in force. POST
 // /v1/admin/sync/pause and /resume (sync/sync_control.h): the event is
 // appended first; once durable the state changes and the connectors are
-// woken; the answer carries the state after. A key of one tenant acts on
+// woken; the answer carries the state after (in cluster mode, once every
+// node holds it or its wait is up: AwaitHeld). A key of one tenant acts on
 // its tenant only (a body without "tenant" means it).
 void Console::Impl::SyncControlCall(const ApiRequest& r, const Principal& who, Headers headers,
                                     Responder respond) {
