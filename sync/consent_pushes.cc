@@ -243,19 +243,24 @@ std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ct
 // (PushToNewRecord). Not where another contact holds the record (a phone
 // or email two people share). Its id is the report's:
 // "<contact>:<system>:0:opt_out" kNewRecordTag ":<the push's id>".
-void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
-                      std::vector<DomainEvent>* out) {
-  if (ok.type != ev::kPushSucceeded) return;
-  std::string record;
+std::string RecordMadeBy(const ContactState& s, const DomainEvent& ok,
+                         const std::vector<DomainEvent>& out) {
+  if (ok.type != ev::kPushSucceeded) return {};
   if (ok.op == "upsert") {
     const std::string* link = Lookup(s.links, ok.system);
-    if (!link || *link != ok.external_id) record = ok.external_id;
+    if (!link || *link != ok.external_id) return ok.external_id;
   } else if (const std::string* found = Lookup(ok.fields, "answer.contact_id")) {
-    for (const DomainEvent& e : *out)  // DecideFoundAnew linked it
+    for (const DomainEvent& e : out)  // DecideFoundAnew linked it
       if (e.type == ev::kContactLinked && e.system == ok.system && e.via == "search" &&
           e.external_id == *found)
-        record = *found;
+        return *found;
   }
+  return {};
+}
+
+void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
+                      std::vector<DomainEvent>* out) {
+  const std::string record = RecordMadeBy(s, ok, *out);
   auto target = ctx.targets.find(ok.system);
   if (record.empty() || target == ctx.targets.end()) return;
   std::vector<std::string> chans = HeldToTell(s, ctx, ok.system, record, {}, *out);

@@ -112,6 +112,7 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
   } else if (e.type == ev::kContactDeleted) {
     s->deleted = true;
     s->deleted_at_us = e.source_time_us;
+    s->deleted_in = e.system;
   } else if (e.type == ev::kConflictRecorded) {
     // The losing system still holds its value, unless it lost to its own
     // newer value (an out-of-order webhook).

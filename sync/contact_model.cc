@@ -210,6 +210,21 @@ void DecideLists(const ContactState& s, const ContactFact& fact, const SyncConte
   out->push_back(std::move(p));
 }
 
+// A mark_dnc push of `record` in `system`, the contact deleted in
+// `deleted_in`; its id is the fact's (FactTag).
+DomainEvent MarkDnc(const ContactState& s, const ContactFact& fact, const std::string& system,
+                    const std::string& record, const std::string& deleted_in) {
+  DomainEvent p = Base(ev::kPushRequested, s, fact);
+  p.system = system;
+  p.external_id = record;
+  p.op = "mark_dnc";
+  p.push_id = s.contact_id + ":" + system + ":" + FactTag(fact);
+  p.reason = "deleted in " + deleted_in;
+  auto ph = Current(s, fields::kPhone);
+  if (ph) p.fields[fields::kPhone] = ph->value;
+  return p;
+}
+
 // A fact deleting the contact: contact.deleted, and every other system
 // that holds it told to mark it do-not-contact.
 std::vector<DomainEvent> DecideDelete(const ContactState& s, const ContactFact& fact,
@@ -221,15 +236,7 @@ std::vector<DomainEvent> DecideDelete(const ContactState& s, const ContactFact& 
   out.push_back(d);
   for (const auto& [system, ext] : s.links) {
     if (system == fact.system || !ctx.targets.count(system)) continue;
-    DomainEvent p = Base(ev::kPushRequested, s, fact);
-    p.system = system;
-    p.external_id = ext;
-    p.op = "mark_dnc";
-    p.push_id = s.contact_id + ":" + system + ":" + FactTag(fact);
-    p.reason = "deleted in " + fact.system;
-    auto ph = Current(s, fields::kPhone);
-    if (ph) p.fields[fields::kPhone] = ph->value;
-    out.push_back(std::move(p));
+    out.push_back(MarkDnc(s, fact, system, ext, fact.system));
   }
   return out;
 }
@@ -398,6 +405,28 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
 
 }  // namespace
 
+namespace model {
+
+// A push on its way when the contact was deleted (an upsert decided before
+// the deletion, answered after it) made a record the deletion could not
+// mark: marked now. Not in the system the deletion came from (its record
+// is gone there). Id: "<contact>:<system>:0:mark_dnc" kNewRecordTag
+// ":<the push's id>".
+void MarkRecordMadeAfterDeletion(const ContactState& s, const DomainEvent& ok,
+                                 const SyncContext& ctx, std::vector<DomainEvent>* out) {
+  if (!s.deleted || ok.system == s.deleted_in || !ctx.targets.count(ok.system)) return;
+  const std::string record = RecordMadeBy(s, ok, *out);
+  if (record.empty()) return;
+  ContactFact made;  // no webhook: its tag is "0"
+  made.system = ok.system;
+  made.external_id = record;
+  DomainEvent p = MarkDnc(s, made, ok.system, record, s.deleted_in);
+  p.push_id.append(":mark_dnc").append(kNewRecordTag).append(":").append(ok.push_id);
+  out->push_back(std::move(p));
+}
+
+}  // namespace model
+
 std::vector<DomainEvent> Decide(const ContactState& s, const ContactFact& fact,
                                 const SyncContext& ctx) {
   if (fact.webhook_seq != 0 && (fact.webhook_seq < s.last_fact_seq ||
@@ -453,10 +482,16 @@ std::vector<DomainEvent> DecideReport(const ContactState& s, const std::vector<D
     if (e.type == ev::kPushSucceeded && (e.op == "opt_out" || e.op == "opt_in"))
       model::DecideReadAfterConsentPush(s, e, ctx, &out);
     if (e.type == ev::kPushSucceeded && e.op == "read_consent") model::DecideReadBack(s, e, ctx, &out);
-    if (e.type == ev::kPushSucceeded && e.op == "upsert") model::PushToRecordMade(s, e, ctx, &out);
+    if (e.type == ev::kPushSucceeded && e.op == "upsert") {
+      model::PushToRecordMade(s, e, ctx, &out);
+      model::MarkRecordMadeAfterDeletion(s, e, ctx, &out);
+    }
     if (e.type == ev::kPushSucceeded && e.fields.count("answer.contact_id")) {
       model::DecideFoundAnew(s, e, ctx, &out);
-      if (e.op != "upsert") model::PushToRecordMade(s, e, ctx, &out);  // the record it linked
+      if (e.op != "upsert") {  // the record it linked
+        model::PushToRecordMade(s, e, ctx, &out);
+        model::MarkRecordMadeAfterDeletion(s, e, ctx, &out);
+      }
     }
     if (e.type != ev::kPushDeadLettered || e.op != "send" || e.message_key.empty()) continue;
     if (e.outcome == kRecipientOptedOut)

@@ -7,14 +7,14 @@ namespace dfm {
 namespace {
 
 constexpr std::string_view kMagic = "DFCS";
-constexpr uint8_t kVersion = 6;
+constexpr uint8_t kVersion = 7;
 
 // Every member of ContactState is written below; a member added without
 // its line here would be lost at every start from a snapshot. This size
 // (of the one toolchain the project builds with) makes that a compile
 // error: update the codec, then the number.
 #if defined(__GLIBCXX__) && defined(__x86_64__)
-static_assert(sizeof(ContactState) == 768,
+static_assert(sizeof(ContactState) == 800,
               "ContactState changed: update sync/contact_snapshot.cc and its grammar");
 #endif
 
@@ -114,6 +114,7 @@ void WriteState(Writer& w, const ContactState& s) {
   w.B(s.exists);
   w.B(s.deleted);
   w.I(s.deleted_at_us);
+  w.S(s.deleted_in);
   w.Map(s.fields, [&](const Attributed& a) {
     w.S(a.value);
     w.S(a.system);
@@ -187,6 +188,7 @@ void ReadState(Reader& r, ContactState* s) {
   s->exists = r.B();
   s->deleted = r.B();
   s->deleted_at_us = r.I();
+  s->deleted_in = r.S();
   r.Map(&s->fields, [&](Attributed* a) {
     a->value = r.S();
     a->system = r.S();

@@ -5,12 +5,13 @@
 // cache: dropping it changes nothing but the next start's cost, since the
 // actor then folds the whole stream as before.
 //
-// Format (version 6; docs/event-format.md, "Contact snapshots"): binary,
+// Format (version 7; docs/event-format.md, "Contact snapshots"): binary,
 // every integer a LEB128 varint (signed ones zig-zag), every string and
 // every map length-prefixed, maps in key order:
 //
-//   snapshot   := "DFCS" version:u8(=6) rules:varint state outstanding
+//   snapshot   := "DFCS" version:u8(=7) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
+//                 deleted_in:str
 //                 fields:map<str, attributed> links:map<str,str>
 //                 told:map<str,map<str,set<str>>>
 //                 known:map<str,map<str,str>>
@@ -69,7 +70,8 @@ namespace dfm {
 // forgets it on that system's records (told)
 // 15: a consent push's end takes every channel its id names off the way
 // (pending_consent; two pushes of one id, before one push per id)
-inline constexpr uint32_t kContactRulesVersion = 15;
+// 16: a contact keeps the system its deletion came from (deleted_in)
+inline constexpr uint32_t kContactRulesVersion = 16;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

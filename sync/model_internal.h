@@ -70,6 +70,17 @@ std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ct
                                     const std::string& system, const std::string& record,
                                     const std::set<std::string>& stated,
                                     const std::vector<DomainEvent>& decided);
+// consent_pushes.cc: the record a push's answer names new to the contact
+// (`ok`, push.succeeded: an upsert's record other than the contact's link
+// there; a text's record found anew, linked by `out`'s contact.linked);
+// empty: none.
+std::string RecordMadeBy(const ContactState& s, const DomainEvent& ok,
+                         const std::vector<DomainEvent>& out);
+// contact_model.cc: a record a push made or found after the contact was
+// deleted (RecordMadeBy) is marked do-not-contact, as the deletion marked
+// the records then linked.
+void MarkRecordMadeAfterDeletion(const ContactState& s, const DomainEvent& ok,
+                                 const SyncContext& ctx, std::vector<DomainEvent>* out);
 // consent_pushes.cc: a record a push's answer names (`ok`, push.succeeded:
 // an upsert's record other than the contact's link there; a text's record
 // found anew, linked by `out`'s contact.linked) told the held opt-outs.

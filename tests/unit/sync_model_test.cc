@@ -562,6 +562,40 @@ TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
   EXPECT_TRUE(state_.deleted);
 }
 
+// The contact is deleted while its first push to Aloware is on its way:
+// the deletion has no Aloware record to mark, so the record the upsert
+// made is marked when its answer comes (CI saw the DNC never sent).
+TEST_F(ContactModelTest, ARecordMadeByAPushOnItsWayAtTheDeletionIsMarkedDoNotContact) {
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.created", "push.requested>aloware"}));
+  DomainEvent upsert = es[1];
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  ASSERT_EQ(Types(Step(del)), (std::vector<std::string>{"contact.deleted"}));
+
+  DomainEvent ok;
+  ok.type = std::string(ev::kPushSucceeded);
+  ok.contact_id = "c1";
+  ok.system = "aloware";
+  ok.op = "upsert";
+  ok.external_id = "a1";
+  ok.push_id = upsert.push_id;
+  auto marks = DecideReport(state_, {ok}, ctx_);
+  ASSERT_EQ(Types(marks), (std::vector<std::string>{"push.requested>aloware"}));
+  EXPECT_EQ(marks[0].op, "mark_dnc");
+  EXPECT_EQ(marks[0].external_id, "a1");
+  EXPECT_EQ(marks[0].reason, "deleted in ghl");
+  EXPECT_EQ(marks[0].push_id, "c1:aloware:0:mark_dnc:record:" + upsert.push_id);
+  Apply(&state_, ok, ++seq_, ctx_.now_us);
+  EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "the record is linked: marked once";
+
+  // A record made in the system the deletion came from is not marked.
+  ContactState from_aloware = state_;
+  from_aloware.deleted_in = "aloware";
+  from_aloware.links.erase("aloware");
+  EXPECT_TRUE(DecideReport(from_aloware, {ok}, ctx_).empty());
+}
+
 // GoHighLevel's webhooks are not ordered: an edit made before the contact
 // was deleted, delivered after the deletion, does not bring it back nor
 // push its fields; an opt-out it carries still lands. A change made after
