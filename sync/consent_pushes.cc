@@ -234,15 +234,7 @@ std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ct
   return chans;
 }
 
-// A record a push of the engine's answered with, new to the contact there:
-// an upsert's other than the link (staff deleted the linked record and the
-// upsert made another; the contact had none there yet, its system's
-// connector newly enabled), or one a text's push found or made anew
-// (DecideFoundAnew's contact.linked in `out`). Neither push carried
-// consent, so the record is told the held opt-outs as a new record is
-// (PushToNewRecord). Not where another contact holds the record (a phone
-// or email two people share). Its id is the report's:
-// "<contact>:<system>:0:opt_out" kNewRecordTag ":<the push's id>".
+// The record a push's answer names new to the contact (model_internal.h).
 std::string RecordMadeBy(const ContactState& s, const DomainEvent& ok,
                          const std::vector<DomainEvent>& out) {
   if (ok.type != ev::kPushSucceeded) return {};
@@ -258,6 +250,15 @@ std::string RecordMadeBy(const ContactState& s, const DomainEvent& ok,
   return {};
 }
 
+// A record a push of the engine's answered with, new to the contact there:
+// an upsert's other than the link (staff deleted the linked record and the
+// upsert made another; the contact had none there yet, its system's
+// connector newly enabled), or one a text's push found or made anew
+// (DecideFoundAnew's contact.linked in `out`). Neither push carried
+// consent, so the record is told the held opt-outs as a new record is
+// (PushToNewRecord). Not where another contact holds the record (a phone
+// or email two people share). Its id is the report's:
+// "<contact>:<system>:0:opt_out" kNewRecordTag ":<the push's id>".
 void PushToRecordMade(const ContactState& s, const DomainEvent& ok, const SyncContext& ctx,
                       std::vector<DomainEvent>* out) {
   const std::string record = RecordMadeBy(s, ok, *out);

@@ -113,6 +113,7 @@ bool ApplyContactEvent(ContactState* s, const DomainEvent& e) {
     s->deleted = true;
     s->deleted_at_us = e.source_time_us;
     s->deleted_in = e.system;
+    s->deleted_record = e.external_id;
   } else if (e.type == ev::kConflictRecorded) {
     // The losing system still holds its value, unless it lost to its own
     // newer value (an out-of-order webhook).
@@ -231,8 +232,10 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else {
     // A conflict's push links nothing; a new record's was linked by its
-    // webhook (its re-drive, later, must not move the link back).
-    if (!e.external_id.empty() && !LinksNoRecord(e) && !HasOptOutTag(e, kNewRecordTag))
+    // webhook or the answer that named it (its re-drive, later, must not
+    // move the link back).
+    if (!e.external_id.empty() && !LinksNoRecord(e) && !HasOptOutTag(e, kNewRecordTag) &&
+        !MarksRecordAfterDeletion(e))
       s->links[e.system] = e.external_id;
     NoteToldRecords(s, e);
     if (e.op == "opt_out" || e.op == "opt_in") {

@@ -400,6 +400,7 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
       if (!merge.stale.count(f)) known[fact.system][f] = v;
     RequestPushes(s, fact, ctx, merge.merged, known, &out);
   }
+  if (new_link) model::MarkRecordAfterDeletion(s, fact, fact.external_id, "", ctx, &out);
   return out;
 }
 
@@ -407,22 +408,29 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
 
 namespace model {
 
-// A push on its way when the contact was deleted (an upsert decided before
-// the deletion, answered after it) made a record the deletion could not
-// mark: marked now. Not in the system the deletion came from (its record
-// is gone there). Id: "<contact>:<system>:0:mark_dnc" kNewRecordTag
-// ":<the push's id>".
+void MarkRecordAfterDeletion(const ContactState& s, const ContactFact& fact,
+                             const std::string& record, const std::string& answered,
+                             const SyncContext& ctx, std::vector<DomainEvent>* out) {
+  if (!s.deleted || record.empty() || !ctx.targets.count(fact.system)) return;
+  if (fact.system == s.deleted_in && record == s.deleted_record) return;  // gone there
+  for (const DomainEvent& e : *out)
+    if (e.type == ev::kContactCreated || e.type == ev::kContactChanged) return;  // back
+  if (ctx.record_holder) {  // a record two people share is another's too
+    const std::string holder = ctx.record_holder(fact.system, record);
+    if (!holder.empty() && holder != s.contact_id) return;
+  }
+  DomainEvent p = MarkDnc(s, fact, fact.system, record, s.deleted_in);
+  p.push_id.append(":mark_dnc").append(kNewRecordTag);
+  if (!answered.empty()) p.push_id.append(":").append(answered);
+  out->push_back(std::move(p));
+}
+
 void MarkRecordMadeAfterDeletion(const ContactState& s, const DomainEvent& ok,
                                  const SyncContext& ctx, std::vector<DomainEvent>* out) {
-  if (!s.deleted || ok.system == s.deleted_in || !ctx.targets.count(ok.system)) return;
-  const std::string record = RecordMadeBy(s, ok, *out);
-  if (record.empty()) return;
   ContactFact made;  // no webhook: its tag is "0"
   made.system = ok.system;
-  made.external_id = record;
-  DomainEvent p = MarkDnc(s, made, ok.system, record, s.deleted_in);
-  p.push_id.append(":mark_dnc").append(kNewRecordTag).append(":").append(ok.push_id);
-  out->push_back(std::move(p));
+  made.external_id = RecordMadeBy(s, ok, *out);
+  MarkRecordAfterDeletion(s, made, made.external_id, ok.push_id, ctx, out);
 }
 
 }  // namespace model

@@ -179,9 +179,11 @@ struct ContactState {
   // When the deletion happened (its fact's source time): a fact about the
   // contact from before then, delivered late, does not bring it back.
   int64_t deleted_at_us = 0;
-  // The system the deletion came from: a record a push made elsewhere
-  // after the deletion is marked do-not-contact (DecideReport).
+  // The record whose deletion deleted the contact (its system and id):
+  // every other record linked while the contact stays deleted is marked
+  // do-not-contact (model::MarkRecordAfterDeletion).
   std::string deleted_in;
+  std::string deleted_record;
   std::map<std::string, Attributed> fields;  // the merged truth
   std::map<std::string, std::string> links;  // system -> external id
   // Per system, the records known to hold the contact's opt-outs, and the

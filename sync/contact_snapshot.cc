@@ -14,7 +14,7 @@ constexpr uint8_t kVersion = 7;
 // (of the one toolchain the project builds with) makes that a compile
 // error: update the codec, then the number.
 #if defined(__GLIBCXX__) && defined(__x86_64__)
-static_assert(sizeof(ContactState) == 800,
+static_assert(sizeof(ContactState) == 832,
               "ContactState changed: update sync/contact_snapshot.cc and its grammar");
 #endif
 
@@ -115,6 +115,7 @@ void WriteState(Writer& w, const ContactState& s) {
   w.B(s.deleted);
   w.I(s.deleted_at_us);
   w.S(s.deleted_in);
+  w.S(s.deleted_record);
   w.Map(s.fields, [&](const Attributed& a) {
     w.S(a.value);
     w.S(a.system);
@@ -189,6 +190,7 @@ void ReadState(Reader& r, ContactState* s) {
   s->deleted = r.B();
   s->deleted_at_us = r.I();
   s->deleted_in = r.S();
+  s->deleted_record = r.S();
   r.Map(&s->fields, [&](Attributed* a) {
     a->value = r.S();
     a->system = r.S();

@@ -11,7 +11,7 @@
 //
 //   snapshot   := "DFCS" version:u8(=7) rules:varint state outstanding
 //   state      := contact_id:str exists:u8 deleted:u8 deleted_at:zigzag
-//                 deleted_in:str
+//                 deleted_in:str deleted_record:str
 //                 fields:map<str, attributed> links:map<str,str>
 //                 told:map<str,map<str,set<str>>>
 //                 known:map<str,map<str,str>>
@@ -70,7 +70,8 @@ namespace dfm {
 // forgets it on that system's records (told)
 // 15: a consent push's end takes every channel its id names off the way
 // (pending_consent; two pushes of one id, before one push per id)
-// 16: a contact keeps the system its deletion came from (deleted_in)
+// 16: a contact keeps the record its deletion came from (deleted_in,
+// deleted_record); a mark of a record linked after it links nothing
 inline constexpr uint32_t kContactRulesVersion = 16;
 
 // A push.requested event not yet settled, as the contact actor holds it.

@@ -96,6 +96,14 @@ int64_t Int(Result r) {
 bool LinksNoRecord(const DomainEvent& e) { return HasOptOutTag(e, kLinksNoRecordTag); }
 
 bool HasOptOutTag(const DomainEvent& e, std::string_view tag) {
+  return HasTagAfterOp(e, ":opt_out", tag);
+}
+
+bool MarksRecordAfterDeletion(const DomainEvent& e) {
+  return e.op == "mark_dnc" && HasTagAfterOp(e, ":mark_dnc", kNewRecordTag);
+}
+
+bool HasTagAfterOp(const DomainEvent& e, std::string_view op, std::string_view tag) {
   if (e.contact_id.empty() || e.system.empty()) return false;
   std::string_view id = e.push_id;
   const std::string head = e.contact_id + ":" + e.system + ":";
@@ -114,9 +122,8 @@ bool HasOptOutTag(const DomainEvent& e, std::string_view tag) {
   } else {
     skip("0123456789.");  // FactTag
   }
-  constexpr std::string_view kOp = ":opt_out";
-  if (id.substr(0, kOp.size()) != kOp) return false;
-  id.remove_prefix(kOp.size());
+  if (id.substr(0, op.size()) != op) return false;
+  id.remove_prefix(op.size());
   if (id.substr(0, tag.size()) != tag) return false;
   id.remove_prefix(tag.size());
   return id.empty() || id.front() == ':';

@@ -240,11 +240,20 @@ bool LinksNoRecord(const DomainEvent& e);
 // PushToNewRecord) ends its push id with this, after the op; one to a
 // record a push's answer named (PushToRecordMade) has it after the op,
 // then ":<that push's id>". A re-drive of either goes to that record and
-// address still (sync/redrive.cc).
+// address still (sync/redrive.cc). A mark_dnc of a record linked after
+// the contact's deletion carries it the same way (MarksRecordAfterDeletion).
 inline constexpr std::string_view kNewRecordTag = ":record";
 // Whether `e`'s push id carries `tag` (kLinksNoRecordTag, kNewRecordTag)
 // after its op opt_out, read by place as LinksNoRecord says.
 bool HasOptOutTag(const DomainEvent& e, std::string_view tag);
+// The same after `op` (":opt_out", ":mark_dnc").
+bool HasTagAfterOp(const DomainEvent& e, std::string_view op, std::string_view tag);
+// Whether `e` is (or answers) a mark_dnc of a record linked after the
+// contact's deletion (sync/contact_model.cc, MarkRecordAfterDeletion): its
+// id "<contact>:<system>:<fact tag>:mark_dnc" kNewRecordTag, then, when a
+// push's answer named the record, ":<that push's id>". The record was
+// linked already; its answer links nothing again.
+bool MarksRecordAfterDeletion(const DomainEvent& e);
 
 // The rule of a message.refused no consent made: nobody can deliver it (no
 // system plays the role, the system is not configured for it, the asking

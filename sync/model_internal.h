@@ -76,9 +76,18 @@ std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ct
 // empty: none.
 std::string RecordMadeBy(const ContactState& s, const DomainEvent& ok,
                          const std::vector<DomainEvent>& out);
-// contact_model.cc: a record a push made or found after the contact was
-// deleted (RecordMadeBy) is marked do-not-contact, as the deletion marked
-// the records then linked.
+// contact_model.cc: a record of `fact.system` linked while the contact is
+// deleted and stays so (no contact.created or contact.changed in `out`) is
+// marked do-not-contact, as the deletion marked the records it linked: the
+// echo of a push on its way at the deletion, dated after it; a record a
+// push's answer names (`answered`: that push's id). Not the deleted record
+// itself, nor one another contact holds. Id "<contact>:<system>:<fact
+// tag>:mark_dnc" kNewRecordTag, then ":<answered>" when not empty.
+void MarkRecordAfterDeletion(const ContactState& s, const ContactFact& fact,
+                             const std::string& record, const std::string& answered,
+                             const SyncContext& ctx, std::vector<DomainEvent>* out);
+// The same for a record a push's answer names new to the contact (`ok`,
+// push.succeeded: RecordMadeBy), after `out`'s decisions about it.
 void MarkRecordMadeAfterDeletion(const ContactState& s, const DomainEvent& ok,
                                  const SyncContext& ctx, std::vector<DomainEvent>* out);
 // consent_pushes.cc: a record a push's answer names (`ok`, push.succeeded:

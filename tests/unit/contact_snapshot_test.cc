@@ -17,6 +17,7 @@ ContactState Full() {
   s.deleted = true;
   s.deleted_at_us = 1'700'000'000'000'007;
   s.deleted_in = "ghl";
+  s.deleted_record = "g0";
   s.fields["first_name"] = Attributed{"Ada", "ghl", 1'700'000'000'000'000};
   s.fields["phone"] = Attributed{"+12055550142", "aloware", -5};
   s.links = {{"ghl", "g1"}, {"aloware", "7"}};
@@ -80,6 +81,7 @@ TEST(ContactSnapshotTest, EveryMemberComesBack) {
   EXPECT_TRUE(back.deleted);
   EXPECT_EQ(back.deleted_at_us, 1'700'000'000'000'007);
   EXPECT_EQ(back.deleted_in, "ghl");
+  EXPECT_EQ(back.deleted_record, "g0");
   EXPECT_EQ(back.fields.at("phone"), (Attributed{"+12055550142", "aloware", -5}));
   EXPECT_EQ(back.pushed.at("aloware").at("first_name").at("Ad"), 12);
   EXPECT_EQ(back.told.at("ghl").at("g1"), (std::set<std::string>{"email", "sms"}));

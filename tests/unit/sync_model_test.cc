@@ -317,15 +317,21 @@ class ContactModelTest : public ::testing::Test {
     return out;
   }
 
-  void Succeed(const DomainEvent& push, const std::string& ext) {
+  // The push.succeeded answering `push` with the record `ext`.
+  static DomainEvent Answer(const DomainEvent& push, const std::string& ext) {
     DomainEvent ok;
     ok.type = std::string(ev::kPushSucceeded);
     ok.contact_id = push.contact_id;
     ok.system = push.system;
+    ok.op = push.op;
     ok.external_id = ext;
     ok.fields = push.fields;
     ok.push_id = push.push_id;
-    Apply(&state_, ok, ++seq_, ctx_.now_us);
+    return ok;
+  }
+
+  void Succeed(const DomainEvent& push, const std::string& ext) {
+    Apply(&state_, Answer(push, ext), ++seq_, ctx_.now_us);
   }
 
   SyncContext ctx_;
@@ -568,18 +574,12 @@ TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
 TEST_F(ContactModelTest, ARecordMadeByAPushOnItsWayAtTheDeletionIsMarkedDoNotContact) {
   auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
   ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.created", "push.requested>aloware"}));
-  DomainEvent upsert = es[1];
+  const DomainEvent upsert = es[1];
   ContactFact del = Fact("ghl", "g1", {}, 20);
   del.kind = ContactFact::Kind::kDelete;
   ASSERT_EQ(Types(Step(del)), (std::vector<std::string>{"contact.deleted"}));
 
-  DomainEvent ok;
-  ok.type = std::string(ev::kPushSucceeded);
-  ok.contact_id = "c1";
-  ok.system = "aloware";
-  ok.op = "upsert";
-  ok.external_id = "a1";
-  ok.push_id = upsert.push_id;
+  const DomainEvent ok = Answer(upsert, "a1");
   auto marks = DecideReport(state_, {ok}, ctx_);
   ASSERT_EQ(Types(marks), (std::vector<std::string>{"push.requested>aloware"}));
   EXPECT_EQ(marks[0].op, "mark_dnc");
@@ -589,11 +589,65 @@ TEST_F(ContactModelTest, ARecordMadeByAPushOnItsWayAtTheDeletionIsMarkedDoNotCon
   Apply(&state_, ok, ++seq_, ctx_.now_us);
   EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "the record is linked: marked once";
 
-  // A record made in the system the deletion came from is not marked.
-  ContactState from_aloware = state_;
-  from_aloware.deleted_in = "aloware";
-  from_aloware.links.erase("aloware");
-  EXPECT_TRUE(DecideReport(from_aloware, {ok}, ctx_).empty());
+  // The mark's answer links nothing (a record linked since stays linked).
+  Apply(&state_, marks[0], ++seq_, ctx_.now_us);
+  state_.links["aloware"] = "a2";
+  Apply(&state_, Answer(marks[0], "a1"), ++seq_, ctx_.now_us);
+  EXPECT_EQ(state_.links.at("aloware"), "a2");
+}
+
+// The upsert's echo, dated after the deletion, comes before its answer and
+// links the record: marked then, and not again at the answer.
+TEST_F(ContactModelTest, ARecordItsEchoLinksAfterTheDeletionIsMarkedOnce) {
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  const DomainEvent upsert = es[1];
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  Step(del);
+  ContactFact echo = Fact("aloware", "a1", {{"phone", "+12055550142"}}, 25);
+  es = Step(echo);
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.linked", "contact.echo_suppressed",
+                                                 "push.requested>aloware"}));
+  EXPECT_EQ(es[2].op, "mark_dnc");
+  EXPECT_EQ(es[2].external_id, "a1");
+  EXPECT_EQ(es[2].push_id, "c1:aloware:" + FactTag(echo) + ":mark_dnc:record");
+  EXPECT_TRUE(state_.deleted);
+  EXPECT_TRUE(DecideReport(state_, {Answer(upsert, "a1")}, ctx_).empty());
+}
+
+// GoHighLevel's record is gone; an upsert there on its way at the deletion
+// makes a new one (the connector's fallback on 404): that one is marked,
+// the deleted one is not asked again.
+TEST_F(ContactModelTest, ANewRecordInTheDeletingSystemIsMarkedTheDeletedOneNot) {
+  auto es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}}, 10));
+  Succeed(es[1], "g1");
+  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"first_name", "Ann"}}, 15));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>ghl"}));
+  const DomainEvent upsert = es[1];
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  ASSERT_EQ(Types(Step(del)),
+            (std::vector<std::string>{"contact.deleted", "push.requested>aloware"}));
+
+  EXPECT_TRUE(DecideReport(state_, {Answer(upsert, "g1")}, ctx_).empty()) << "the deleted one";
+  auto marks = DecideReport(state_, {Answer(upsert, "g2")}, ctx_);
+  ASSERT_EQ(Types(marks), (std::vector<std::string>{"push.requested>ghl"}));
+  EXPECT_EQ(marks[0].op, "mark_dnc");
+  EXPECT_EQ(marks[0].external_id, "g2");
+}
+
+// A contact back after its deletion (a change made later) is no longer
+// marked: the upsert's answer links its record and asks nothing more.
+TEST_F(ContactModelTest, ARecordMadeAfterTheContactCameBackIsNotMarked) {
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  const DomainEvent upsert = es[1];
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  Step(del);
+  Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "New"}}, 30));
+  ASSERT_FALSE(state_.deleted);
+  for (const auto& e : DecideReport(state_, {Answer(upsert, "a1")}, ctx_))
+    EXPECT_NE(e.op, "mark_dnc");
 }
 
 // GoHighLevel's webhooks are not ordered: an edit made before the contact
