@@ -110,6 +110,9 @@ struct Connector {
   // Its client answers op "read_consent": held.<channel> = "out" | "in",
   // what the record holds now (docs/sync-rules.md, read back).
   bool reads_consent = false;
+  // Its client answers op "mark_dnc": the person marked do-not-contact
+  // there (a contact deleted elsewhere). Not set: no mark goes to it.
+  bool marks_dnc = false;
   // False for a system that holds no contacts, only messages (a person is
   // their number there): it gets no upserts (SyncContext::messages_only).
   bool holds_contacts = true;

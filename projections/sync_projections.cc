@@ -95,7 +95,9 @@ void MappingsProjection::FoldDecoded(const Event& e, const DomainEvent* decoded,
     }
   } else if (d.type == ev::kContactLinked || d.type == ev::kPushSucceeded) {
     if (LinksNoRecord(d)) return;  // an identity conflict's duplicate: unsettled
-    Link(st, e.tenant, d.contact_id, d.system, d.external_id);
+    // A deleted contact's mark of a record linked already moves no link
+    // (the contact's state: ApplyPushEnded).
+    if (!MarksRecordAfterDeletion(d)) Link(st, e.tenant, d.contact_id, d.system, d.external_id);
     // The person's other records there (a consent push set each): theirs
     // too, unless another contact holds that id.
     auto ids = d.fields.find("answer.ids");

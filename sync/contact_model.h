@@ -127,6 +127,9 @@ struct SyncContext {
   // Targets whose client reads back what they hold of a person's consent
   // (op "read_consent", read_back_rules.cc).
   std::set<std::string> reads_consent;
+  // Targets whose client marks a person do-not-contact (op "mark_dnc"):
+  // the only ones a deletion's marks go to.
+  std::set<std::string> marks_dnc;
   // Targets that cannot hold a contact without a field (target -> field):
   // no upsert goes to them while the merged contact lacks it (a push would
   // only be dead-lettered, again at every change).

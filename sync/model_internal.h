@@ -76,13 +76,14 @@ std::vector<std::string> HeldToTell(const ContactState& s, const SyncContext& ct
 // empty: none.
 std::string RecordMadeBy(const ContactState& s, const DomainEvent& ok,
                          const std::vector<DomainEvent>& out);
-// contact_model.cc: a record of `fact.system` linked while the contact is
-// deleted and stays so (no contact.created or contact.changed in `out`) is
-// marked do-not-contact, as the deletion marked the records it linked: the
-// echo of a push on its way at the deletion, dated after it; a record a
-// push's answer names (`answered`: that push's id). Not the deleted record
-// itself, nor one another contact holds. Id "<contact>:<system>:<fact
-// tag>:mark_dnc" kNewRecordTag, then ":<answered>" when not empty.
+// contact_model.cc: a record of `fact.system` a push of ours made or found
+// while the contact is deleted and stays so (no contact.created or
+// contact.changed in `out`) is marked do-not-contact, as the deletion
+// marked the records it linked: linked by the push's echo, dated after the
+// deletion, or named by its answer (`answered`: that push's id). Not the
+// deleted record itself, nor one another contact holds, nor in a system
+// that takes no marks (SyncContext::marks_dnc). Id "<contact>:<system>:
+// <fact tag>:mark_dnc" kNewRecordTag, then ":<answered>" when not empty.
 void MarkRecordAfterDeletion(const ContactState& s, const ContactFact& fact,
                              const std::string& record, const std::string& answered,
                              const SyncContext& ctx, std::vector<DomainEvent>* out);

@@ -27,6 +27,7 @@ Connector Make() {
   c.consent_channels = {"sms", "call"};  // is_dnc
   c.consent_one_flag = true;
   c.reads_consent = true;
+  c.marks_dnc = true;
   c.key_field = fields::kPhone;
   c.roles = {Role::kLists, Role::kDialer};
   c.default_roles = {Role::kLists, Role::kDialer};

@@ -27,6 +27,7 @@ Connector Make() {
   c.accepted_fields = ContactFieldNames();
   for (const auto& [theirs, ours] : ghl::kDndChannels) c.consent_channels.push_back(ours);
   c.reads_consent = true;
+  c.marks_dnc = true;
   c.roles = {Role::kConversations};
   c.role_unavailable = [](Role r, const SystemSettings& s) -> std::string {
     auto provider = s.find("conversation_provider_id");

@@ -25,6 +25,7 @@ Connector Make() {
   c.accepted_fields = {fields::kFirstName, fields::kLastName, fields::kEmail, fields::kPhone};
   c.key_field = fields::kPhone;
   c.consent_channels = {"sms"};
+  c.marks_dnc = true;  // smsOptOut
   c.roles = {Role::kSender};
   c.default_roles = {Role::kSender};
   return c;

@@ -289,6 +289,7 @@ class ContactModelTest : public ::testing::Test {
                                  "city",       "state",     "postal_code", "company_name"};
     ctx_.targets["ghl"] = all;
     ctx_.targets["aloware"] = all;
+    ctx_.marks_dnc = {"ghl", "aloware"};
     ctx_.now_us = 1'000'000'000;
     state_.contact_id = "c1";
   }
@@ -586,6 +587,9 @@ TEST_F(ContactModelTest, ARecordMadeByAPushOnItsWayAtTheDeletionIsMarkedDoNotCon
   EXPECT_EQ(marks[0].external_id, "a1");
   EXPECT_EQ(marks[0].reason, "deleted in ghl");
   EXPECT_EQ(marks[0].push_id, "c1:aloware:0:mark_dnc:record:" + upsert.push_id);
+  SyncContext shared = ctx_;  // the record is another person's too
+  shared.record_holder = [](const std::string&, const std::string&) { return std::string("c2"); };
+  EXPECT_TRUE(DecideReport(state_, {ok}, shared).empty());
   Apply(&state_, ok, ++seq_, ctx_.now_us);
   EXPECT_TRUE(DecideReport(state_, {ok}, ctx_).empty()) << "the record is linked: marked once";
 
@@ -616,9 +620,8 @@ TEST_F(ContactModelTest, ARecordItsEchoLinksAfterTheDeletionIsMarkedOnce) {
 }
 
 // GoHighLevel's record is gone; an upsert there on its way at the deletion
-// makes a new one (the connector's fallback on 404): that one is marked,
-// the deleted one is not asked again.
-TEST_F(ContactModelTest, ANewRecordInTheDeletingSystemIsMarkedTheDeletedOneNot) {
+// makes a new one (the connector's fallback on 404): that one is marked.
+TEST_F(ContactModelTest, ANewRecordInTheDeletingSystemIsMarked) {
   auto es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}}, 10));
   Succeed(es[1], "g1");
   es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"first_name", "Ann"}}, 15));
@@ -629,7 +632,7 @@ TEST_F(ContactModelTest, ANewRecordInTheDeletingSystemIsMarkedTheDeletedOneNot) 
   ASSERT_EQ(Types(Step(del)),
             (std::vector<std::string>{"contact.deleted", "push.requested>aloware"}));
 
-  EXPECT_TRUE(DecideReport(state_, {Answer(upsert, "g1")}, ctx_).empty()) << "the deleted one";
+  EXPECT_TRUE(DecideReport(state_, {Answer(upsert, "g1")}, ctx_).empty()) << "the linked one";
   auto marks = DecideReport(state_, {Answer(upsert, "g2")}, ctx_);
   ASSERT_EQ(Types(marks), (std::vector<std::string>{"push.requested>ghl"}));
   EXPECT_EQ(marks[0].op, "mark_dnc");
@@ -648,6 +651,34 @@ TEST_F(ContactModelTest, ARecordMadeAfterTheContactCameBackIsNotMarked) {
   ASSERT_FALSE(state_.deleted);
   for (const auto& e : DecideReport(state_, {Answer(upsert, "a1")}, ctx_))
     EXPECT_NE(e.op, "mark_dnc");
+}
+
+// A fact that links a record and brings the contact back (a change made
+// after the deletion) marks nothing.
+TEST_F(ContactModelTest, AFactThatBringsTheContactBackMarksNothing) {
+  Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  Step(del);
+  auto es = Step(Fact("aloware", "a9", {{"phone", "+12055550142"}, {"first_name", "New"}}, 30));
+  EXPECT_EQ(Types(es).at(0), "contact.linked");
+  EXPECT_EQ(Types(es).at(1), "contact.changed");
+  for (const auto& e : es) EXPECT_NE(e.op, "mark_dnc");
+  EXPECT_FALSE(state_.deleted);
+}
+
+// Genesys, HaloPSA and the like take no mark_dnc: a deletion sends them
+// none (a refused opt-out push would stay open for good).
+TEST_F(ContactModelTest, ASystemThatTakesNoMarksIsSentNone) {
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  const DomainEvent upsert = es[1];
+  Succeed(upsert, "a1");
+  ctx_.marks_dnc.erase("aloware");
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  EXPECT_EQ(Types(Step(del)), (std::vector<std::string>{"contact.deleted"}));
+  state_.links.erase("aloware");
+  EXPECT_TRUE(DecideReport(state_, {Answer(upsert, "a1")}, ctx_).empty());
 }
 
 // GoHighLevel's webhooks are not ordered: an edit made before the contact
