@@ -235,7 +235,8 @@ std::vector<DomainEvent> DecideDelete(const ContactState& s, const ContactFact& 
   d.source_time_us = t;
   out.push_back(d);
   for (const auto& [system, ext] : s.links) {
-    if (system == fact.system || !ctx.marks_dnc.count(system)) continue;
+    if (system == fact.system || !ctx.targets.count(system) || !ctx.marks_dnc.count(system))
+      continue;
     out.push_back(MarkDnc(s, fact, system, ext, fact.system));
   }
   return out;
@@ -400,11 +401,12 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
       if (!merge.stale.count(f)) known[fact.system][f] = v;
     RequestPushes(s, fact, ctx, merge.merged, known, &out);
   }
-  // A record a push of ours made, its echo first: marked as a deleted
-  // contact's. (Not a record staff made with the contact's values.)
-  if (new_link && std::any_of(out.begin(), out.end(),
-                              [](const DomainEvent& e) { return e.type == ev::kEchoSuppressed; }))
-    model::MarkRecordAfterDeletion(s, fact, fact.external_id, "", ctx, &out);
+  // A record a push of ours made, its echo first (a push there on its way,
+  // or the fact's values ours): marked as a deleted contact's. Not a record
+  // staff made with the contact's values while nothing of ours was on its
+  // way (the echo window may be long past, or a value in conflict).
+  const bool ours = s.pending.count(fact.system) || !merge.echoed.empty();
+  if (new_link && ours) model::MarkRecordAfterDeletion(s, fact, fact.external_id, "", ctx, &out);
   return out;
 }
 
@@ -415,7 +417,9 @@ namespace model {
 void MarkRecordAfterDeletion(const ContactState& s, const ContactFact& fact,
                              const std::string& record, const std::string& answered,
                              const SyncContext& ctx, std::vector<DomainEvent>* out) {
-  if (!s.deleted || record.empty() || !ctx.marks_dnc.count(fact.system)) return;
+  if (!s.deleted || record.empty() || !ctx.targets.count(fact.system) ||
+      !ctx.marks_dnc.count(fact.system))
+    return;
   if (fact.system == s.deleted_in && record == s.deleted_record) return;  // gone there
   for (const DomainEvent& e : *out)
     if (e.type == ev::kContactCreated || e.type == ev::kContactChanged) return;  // back

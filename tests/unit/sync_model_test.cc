@@ -653,6 +653,27 @@ TEST_F(ContactModelTest, ARecordMadeAfterTheContactCameBackIsNotMarked) {
     EXPECT_NE(e.op, "mark_dnc");
 }
 
+// The echo of a push that was late (retried past the echo window) is not
+// taken for an echo, yet the push is still on its way there: its record is
+// marked. A record staff made with the contact's values while nothing of
+// ours was on its way is not.
+TEST_F(ContactModelTest, ARecordLinkedWhileAPushThereIsOnItsWayIsMarked) {
+  ctx_.policy.echo_window_us = -1;  // every echo past its window
+  auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
+  ContactFact del = Fact("ghl", "g1", {}, 20);
+  del.kind = ContactFact::Kind::kDelete;
+  Step(del);
+  const ContactState before = state_;
+  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}}, 25));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.linked", "push.requested>aloware"}));
+  EXPECT_EQ(es[1].op, "mark_dnc");
+
+  state_ = before;
+  state_.pending.erase("aloware");  // nothing of ours on its way
+  es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}}, 25));
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.linked"}));
+}
+
 // A fact that links a record and brings the contact back (a change made
 // after the deletion) marks nothing.
 TEST_F(ContactModelTest, AFactThatBringsTheContactBackMarksNothing) {
