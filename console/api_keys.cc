@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "replay-tools/tool_log.h"
+#include "util/clock.h"
 #include "util/crypto.h"
 #include "util/json.h"
 
@@ -104,10 +104,10 @@ std::string ApiKeyJson(const ApiKeyRecord& k) {
       .Str("name", k.name)
       .Str("tenant", k.tenant)
       .Str("role", ApiRoleName(k.role))
-      .Str("created_at", FormatToolTime(k.created_us))
+      .Str("created_at", FormatIso8601Millis(k.created_us))
       .Str("created_by", k.created_by)
       .Bool("revoked", k.revoked);
-  if (k.revoked) o.Str("revoked_at", FormatToolTime(k.revoked_us)).Str("revoked_by", k.revoked_by);
+  if (k.revoked) o.Str("revoked_at", FormatIso8601Millis(k.revoked_us)).Str("revoked_by", k.revoked_by);
   return o.Finish();
 }
 

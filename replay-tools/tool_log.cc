@@ -66,12 +66,7 @@ std::optional<int64_t> ParseToolTime(std::string_view text, int64_t now_us) {
   return ParseIso8601Micros(text);
 }
 
-std::string FormatToolTime(int64_t us) {
-  std::string s = FormatIso8601Micros(us);  // ...:05.123456Z
-  size_t dot = s.find('.');
-  if (dot != std::string::npos && s.size() > dot + 4) s = s.substr(0, dot + 4) + "Z";
-  return s;
-}
+std::string FormatToolTime(int64_t us) { return FormatIso8601Millis(us); }
 
 uint64_t FirstSeqAtOrAfter(const EventLog& log, int64_t t_us) {
   uint64_t lo = 1, hi = log.LastSequence() + 1;  // answer in [lo, hi]
