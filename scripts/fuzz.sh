@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (preset fuzz: clang, ASan + UBSan) and runs
-# each for SECONDS (default 20), after replaying its regression inputs
+# each for SECONDS (default 10), after replaying its regression inputs
 # (fuzz/regressions/<target>/). Seeds: the vendors' fixtures (tests/fixtures,
 # ../shared/fixtures), etc/*.toml; the corpus grows in build/fuzz/corpus.
 # Prints executions and coverage per target; exits 1 on a finding, whose
 # input is kept in build/fuzz/findings/ (make it a regression input).
-#   scripts/fuzz.sh 20        # CI's bounded run
+#   scripts/fuzz.sh 10        # CI's bounded run
 #   scripts/fuzz.sh 3600      # an hour per target
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs="${1:-20}"
+secs="${1:-10}"
 [ "${DFM_FUZZ_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"

@@ -14,4 +14,4 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 ctest --preset debug -j "$jobs"
 # The libFuzzer targets (docs/fuzzing.md): each for a bounded time, after
 # its regression inputs. DFM_FUZZ_SECONDS=3600 for a long run.
-DFM_FUZZ_SKIP_SETUP=1 bash scripts/fuzz.sh "${DFM_FUZZ_SECONDS:-20}"
+DFM_FUZZ_SKIP_SETUP=1 bash scripts/fuzz.sh "${DFM_FUZZ_SECONDS:-10}"

@@ -24,7 +24,7 @@
 // and DFM_SIM_RETRY_SENDS (Verity's sends are retried after no answer, as
 // before MayApplyTwice: texts go out twice).
 //
-// CI runs 2,000 seeds (ctest sim.seeds). What it found, each fixed with a
+// CI runs 1,000 seeds (ctest sim.seeds). What it found, each fixed with a
 // unit test of its own: seed 93, a value stated again later did not move
 // its time on, so a late older edit replaced it (ContactModelTest.
 // AValueStatedAgainLaterBeatsALateOlderEdit); seed 114, a newer value was
