@@ -100,7 +100,7 @@ TEST_F(OptOutWatchTest, AnswersAsTheProjectionsDoAfterEachChange) {
 
   Consent(ev::kOptedIn.data(), "ann", "+12065550101");
   Consent(ev::kOptedOut.data(), "zed", "+12065550102", "other");  // another tenant's
-  ASSERT_TRUE(ProjectionRunner(&log_, {&registry_}).CatchUp().ok());
+  ASSERT_TRUE(ProjectionRunner(&log_, &registry_).CatchUp().ok());
   ExpectAgrees("the registry ahead of the contact view");
   EXPECT_FALSE(watch_.OptedOut("cat", "sms"));
   Fold();
