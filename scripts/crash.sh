@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kills="${1:-100}"
 bash scripts/setup.sh
-cmake --preset debug >/dev/null
+bash scripts/configure_debug.sh
 cmake --build --preset debug -j "$(nproc)" --target dfm
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
 /usr/bin/python3 tests/integration/crash_test.py --dfm build/debug/app/dfm --kills "$kills" --mixed \

@@ -15,7 +15,7 @@ PACKAGES=(
   nats-server libnats-dev
   prometheus
   chromium chromium-driver python3-selenium python3-jsonschema
-  clang libclang-rt-14-dev gdb
+  clang libclang-rt-14-dev llvm-14 gdb
 )
 
 missing=()

@@ -7,13 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
-# The test build is clang's: a build/debug configured with another compiler
-# is remade from nothing (CMake would drop the preset's settings with it).
-if [ -f build/debug/CMakeCache.txt ] &&
-   ! grep -q '^CMAKE_CXX_COMPILER:.*clang++' build/debug/CMakeCache.txt; then
-  rm -rf build/debug
-fi
-cmake --preset debug -DDFM_CRASH_KILLS="${DFM_CRASH_KILLS:-20}" >/dev/null
+bash scripts/configure_debug.sh -DDFM_CRASH_KILLS="${DFM_CRASH_KILLS:-20}"
 cmake --build --preset debug -j "$jobs"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

@@ -390,13 +390,13 @@ class SimulatedTimeCampaignTest(CampaignTest):
         # real monotonic time: their timers and timeouts do not jump. An ASan
         # runtime linked in (clang's) asks the time before libfaketime is
         # ready and hangs there unless it never releases memory on a timer.
-        asan = os.environ.get("ASAN_OPTIONS", "")
+        asan = dfmtest.environ()["ASAN_OPTIONS"]
         env.update({"DFM_CAMPAIGNS_QUIET_HOURS": "08:00-21:00", "DFM_CAMPAIGNS_TEXTS_PER_SECOND": "20",
                     "DFM_CAMPAIGNS_LEASE_S": "10", "DFM_ALOWARE_RATE_LIMIT": "6000",
                     "LD_PRELOAD": (runtime + ":" if runtime else "") + FAKETIME_LIB,
                     "FAKETIME_TIMESTAMP_FILE": self.clock, "FAKETIME_CACHE_DURATION": "1",
                     "DONT_FAKE_MONOTONIC": "1",
-                    "ASAN_OPTIONS": (asan + ":" if asan else "") + "allocator_release_to_os_interval_ms=-1"})
+                    "ASAN_OPTIONS": asan + ":allocator_release_to_os_interval_ms=-1"})
         return env
 
     def set_clock(self, offset_s):
