@@ -478,7 +478,16 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
     std::sort(order.begin(), order.end(), [](const PushOrder* a, const PushOrder* b) {
       return a->request_id < b->request_id;
     });
+    const SyncContext ctx = Context(self);
     for (const PushOrder* o : order) {
+      if (std::optional<DomainEvent> dead = WithdrawnAtStart(o->request, ctx)) {
+        // Settled as its connector's report would settle it (RecordReport).
+        Enqueue(
+            self,
+            caf::make_message(PushReport{
+                st.tenant, st.contact_id, {std::move(*dead)}, o->request_id, o->correlation_id}));
+        continue;
+      }
       PushOrder again = *o;
       again.redriven = true;  // it may have been carried out before the restart
       Order(self, again);

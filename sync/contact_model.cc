@@ -412,6 +412,22 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
 
 }  // namespace
 
+std::optional<DomainEvent> WithdrawnAtStart(const DomainEvent& request, const SyncContext& ctx) {
+  if (request.op != "mark_dnc" || !ctx.targets.count(request.system) ||
+      ctx.marks_dnc.count(request.system))
+    return std::nullopt;
+  DomainEvent dead;
+  dead.type = std::string(ev::kPushDeadLettered);
+  dead.contact_id = request.contact_id;
+  dead.system = request.system;
+  dead.push_id = request.push_id;
+  dead.op = request.op;
+  dead.channel = request.channel;
+  dead.outcome = std::string(kWithdrawnOutcome);
+  dead.reason = request.system + " takes no do-not-contact marks: not asked again";
+  return dead;
+}
+
 namespace model {
 
 void MarkRecordAfterDeletion(const ContactState& s, const ContactFact& fact,

@@ -341,6 +341,16 @@ std::vector<DomainEvent> DecideReport(const ContactState& state,
                                       const std::vector<DomainEvent>& report,
                                       const SyncContext& ctx);
 
+// A push left unsettled by an earlier build, which a contact hands to its
+// connector again at the service's start, that this build would not ask
+// for: a mark_dnc to a target that takes no marks (in ctx.targets, not in
+// ctx.marks_dnc). That system refuses it, and an opt-out push is never
+// given up on, so it would stay open for good. It is settled instead by
+// the push.dead_lettered returned (outcome kWithdrawnOutcome, the reason
+// why); nullopt: hand `request` on.
+inline constexpr std::string_view kWithdrawnOutcome = "withdrawn";
+std::optional<DomainEvent> WithdrawnAtStart(const DomainEvent& request, const SyncContext& ctx);
+
 // Tells ctx.conversations that the text `message_key` it asked for was not
 // sent (status "failed", `reason` as the error): the message_status push,
 // id `<contact>:<conversations>:message_status:<key>:failed:<seq>:<suffix>`.

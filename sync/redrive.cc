@@ -132,6 +132,8 @@ std::vector<DomainEvent> DecideOne(const ContactState& s, const RedriveItem& ite
   if (s.deleted) return not_sent(skipped("the contact is deleted"));
   auto target = ctx.targets.find(asked.system);
   if (target == ctx.targets.end()) return not_sent(skipped(asked.system + " has no connector"));
+  if (asked.op == "mark_dnc" && !ctx.marks_dnc.count(asked.system))
+    return skipped(asked.system + " takes no do-not-contact marks");
 
   DomainEvent p = asked;
   p.type = std::string(ev::kPushRequested);

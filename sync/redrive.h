@@ -107,8 +107,9 @@ EventDraft ReplayRequestDraft(const std::string& tenant, const ReplayRequest& r)
 //   message_status push.requested without the "replay of" detail (with it,
 //   dfm replay would count it against the webhook);
 // - "message" / "call": skipped when the target already has the message
-//   (by its id there); "message_status", "note", "tags", "lists",
-//   "mark_dnc": as they were asked.
+//   (by its id there); "message_status", "note", "tags", "lists": as they
+//   were asked; "mark_dnc" too, but skipped where the target takes no
+//   marks (SyncContext::marks_dnc).
 // The age rule for re-driven texts, shared by the decision and by the
 // listings that foresee it: first asked for at `asked_at_us` (0: unknown,
 // never too old), longer than `max_age_us` (0: no limit) before `now_us`.

@@ -108,6 +108,63 @@ TEST_F(ContactSnapshotActorTest, StartTakesStateAndUnsettledPushesFromTheSnapsho
   EXPECT_EQ(client->pushes[0].req.push_id, "c-snap:aloware:1:upsert");
 }
 
+// A mark_dnc an earlier build asked of a system that takes no marks
+// (HaloPSA, Genesys: refused there, and an opt-out push is never given up
+// on) is settled at the start instead of handed on: push.dead_lettered,
+// outcome "withdrawn". A mark to a system that takes them goes as before.
+TEST_F(ContactSnapshotActorTest, AStartWithdrawsAMarkItsSystemTakesNoneOf) {
+  env_->ctx.targets["halopsa"] = {"email"};
+  env_->ctx.marks_dnc = {"aloware"};
+  auto aloware = std::make_shared<ScriptedClient>();
+  auto halopsa = std::make_shared<ScriptedClient>();
+  env_->connectors[{"default", "aloware"}] = Connector(aloware);
+  env_->connectors[{"default", "halopsa"}] = Connector(halopsa);
+  AppendGhlWebhook("ghl/ContactCreate.json", "w-0", "Ada");  // seq 1
+  ContactState s;
+  s.contact_id = "c-del";
+  s.exists = true;
+  s.deleted = true;
+  s.last_event_seq = 1;
+  auto mark = [](const std::string& system) {
+    OutstandingPush o;
+    o.request.type = std::string(ev::kPushRequested);
+    o.request.contact_id = "c-del";
+    o.request.system = system;
+    o.request.op = "mark_dnc";
+    o.request.external_id = "77";
+    o.request.push_id = "c-del:" + system + ":1:0";
+    return o;
+  };
+  store_.Put(ContactSnapshotKey("default", "c-del"), 1,
+             EncodeContactSnapshot(s, {mark("aloware"), mark("halopsa")}));
+  store_.Flush();
+  SpawnContact("c-del");
+  ASSERT_EQ(aloware->pushes.size(), 1u);
+  EXPECT_EQ(aloware->pushes[0].req.op, "mark_dnc");
+  EXPECT_TRUE(halopsa->pushes.empty()) << "HaloPSA is not asked the mark again";
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 100000, &all).ok());
+  std::vector<DomainEvent> dead;
+  for (const auto& e : all) {
+    if (e.type != ev::kPushDeadLettered) continue;
+    DomainEvent d;
+    ASSERT_TRUE(DecodeDomainEvent(e.type, e.payload, &d).ok());
+    EXPECT_EQ(e.stream, ContactStream("c-del"));
+    dead.push_back(d);
+  }
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].push_id, "c-del:halopsa:1:0");
+  EXPECT_EQ(dead[0].outcome, "withdrawn");
+
+  // Settled: a later start hands on only the Aloware mark, still open.
+  SpawnContact("c-del");
+  EXPECT_EQ(aloware->pushes.size(), 1u) << "its connector holds that push already";
+  EXPECT_TRUE(halopsa->pushes.empty());
+  std::vector<Event> after;
+  ASSERT_TRUE(log_.Read(1, 100000, &after).ok());
+  EXPECT_EQ(after.size(), all.size()) << "nothing more is appended";
+}
+
 // A snapshot older than the person's erasure (restored with a backup, or
 // written by an actor that had not heard of it yet) is not their state:
 // the start meets contact.erased after it and forgets them, their pushes

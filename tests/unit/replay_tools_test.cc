@@ -202,6 +202,26 @@ TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
   EXPECT_EQ(out[0].type, ev::kRedriveSkipped) << "it holds them already";
 }
 
+// A mark re-driven goes only where the target takes marks: one an
+// earlier build asked of HaloPSA or Genesys would be refused for good.
+TEST(Redrive, AMarkGoesOnlyToATargetThatTakesMarks) {
+  ContactState s = Existing();
+  s.links["aloware"] = "al-1";
+  RedriveItem mark = Item("aloware", "mark_dnc");
+  mark.push.external_id = "al-1";
+  SyncContext ctx = Ctx();
+  auto out = DecideRedrive(s, {{0, mark}}, 50, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(out[0].reason, "aloware takes no do-not-contact marks");
+  ctx.marks_dnc.insert("aloware");
+  out = DecideRedrive(s, {{0, mark}}, 51, ctx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
+  EXPECT_EQ(out[0].op, "mark_dnc");
+  EXPECT_EQ(out[0].external_id, "al-1");
+}
+
 // A message's delivery re-driven after it was read is not told (it would
 // move the message back); its read is.
 TEST(Redrive, ADeliveryIsNotToldAfterTheMessageWasRead) {

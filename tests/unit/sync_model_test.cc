@@ -569,6 +569,39 @@ TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
   EXPECT_TRUE(state_.deleted);
 }
 
+// An unsettled mark from an earlier build is withdrawn at the start only
+// where the target takes no marks; other pushes, and marks to systems not
+// configured as targets now (their connector may come back), stand.
+TEST(WithdrawnAtStart, OnlyAMarkToATargetThatTakesNone) {
+  SyncContext ctx;
+  ctx.targets["aloware"] = {"phone"};
+  ctx.targets["halopsa"] = {"email"};
+  ctx.marks_dnc = {"aloware"};
+  DomainEvent mark;
+  mark.type = std::string(ev::kPushRequested);
+  mark.contact_id = "c1";
+  mark.system = "halopsa";
+  mark.op = "mark_dnc";
+  mark.push_id = "c1:halopsa:3:0";
+  std::optional<DomainEvent> dead = WithdrawnAtStart(mark, ctx);
+  ASSERT_TRUE(dead.has_value());
+  EXPECT_EQ(dead->type, ev::kPushDeadLettered);
+  EXPECT_EQ(dead->push_id, mark.push_id);
+  EXPECT_EQ(dead->contact_id, "c1");
+  EXPECT_EQ(dead->system, "halopsa");
+  EXPECT_EQ(dead->op, "mark_dnc");
+  EXPECT_EQ(dead->outcome, "withdrawn");
+  EXPECT_TRUE(SettlesPush(*dead));
+  DomainEvent other = mark;
+  other.system = "aloware";
+  EXPECT_FALSE(WithdrawnAtStart(other, ctx)) << "Aloware takes marks";
+  other.system = "genesys";
+  EXPECT_FALSE(WithdrawnAtStart(other, ctx)) << "not a target now";
+  other = mark;
+  other.op = "opt_out";
+  EXPECT_FALSE(WithdrawnAtStart(other, ctx)) << "only marks";
+}
+
 // The contact is deleted while its first push to Aloware is on its way:
 // the deletion has no Aloware record to mark, so the record the upsert
 // made is marked when its answer comes (CI saw the DNC never sent).
