@@ -145,7 +145,29 @@ struct ClusterNode::Impl {
   void SendMetrics();
 
   void Coordinate();
+  // One round of the coordination, under run_mu, in the steps below:
+  // what needs no NATS, the leases held renewed, the heartbeat, then
+  // (unless winding down) the view read, the plan carried out and shown.
   void Tick();
+  // A running partition whose lease may have lapsed stops (someone may
+  // hold it); a broken one (fenced, cut off from its replica, failed to
+  // start) stops and starts again once its lease is renewed.
+  void StopLapsedAndBroken(std::chrono::seconds ttl);
+  // Each lease held renewed (a compare-and-set on the revision last
+  // written), those renewed in *renewed; one someone else holds, or not
+  // answered for a whole `ttl`, stops its partition.
+  void RenewHeld(std::chrono::seconds ttl, std::set<uint32_t>* renewed, bool* trouble);
+  // Who is live and who holds what. When a look fails, the last one
+  // stands (a stale view can delay a claim or a release, never make two
+  // holders: every write is a compare-and-set).
+  void ReadView(std::vector<std::string>* nodes, std::vector<LeaseView>* leases, bool* trouble);
+  // The plan's releases, renewals of leases the bucket says are this
+  // node's (a restart), and claims, each partition claimed started here.
+  void CarryOut(LeasePlan plan, const std::set<uint32_t>& renewed, std::vector<LeaseView>* leases);
+  // The live nodes and each partition's owner, as GET /v1/cluster shows them.
+  void ShowView(std::vector<std::string> nodes, const std::vector<LeaseView>& leases);
+  // NATS could not be reached at step `what` (logged once until it can).
+  void Unreachable(const char* what, const Status& st);
   void Observe();
   // The status of each partition `v` lacks, asked of its node; one that
   // does not answer keeps what it said last for a few seconds.
@@ -295,12 +317,43 @@ void ClusterNode::Impl::DeleteLeaseIfHeld(uint32_t p) {
 
 void ClusterNode::Impl::Tick() {
   std::lock_guard<std::mutex> run_lock(run_mu);
+  const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
+  StopLapsedAndBroken(ttl);
+  if (!nats->connected()) return Unreachable("connect", Status::Unavailable("not connected"));
+  // The leases held first, each a compare-and-set on the revision this
+  // node last wrote: nothing slower (listing the bucket makes a consumer,
+  // which a NATS election can hold up for seconds) comes before them.
+  std::set<uint32_t> renewed;
+  bool trouble = false;
+  RenewHeld(ttl, &renewed, &trouble);
+  Status s = nats->KvPut(NodeKey(node), std::to_string(SystemClock::Instance()->NowMicros()));
+  if (!s.ok()) return Unreachable("heartbeat", s);
+  if (winding_down.load()) return;  // Stop: leases renewed while the releases end, nothing else
+  std::vector<std::string> nodes;
+  std::vector<LeaseView> leases;
+  ReadView(&nodes, &leases, &trouble);
+  if (nats_trouble && !trouble) Logger("cluster")->info("event=coordination_resumed");
+  nats_trouble = trouble;
+  // A read may come from a replica that lags (the bucket's direct gets):
+  // what this node holds it knows better.
+  for (const auto& [p, rev] : lease_rev) leases[p] = {node, rev};
+  {  // given up already: not this node's in the plan (its lease goes once stopped)
+    std::lock_guard<std::mutex> lk(releasing_mu);
+    for (uint32_t p : releasing) leases[p] = LeaseView();
+  }
+  CarryOut(PlanLeases(node, nodes, leases), renewed, &leases);
+  ShowView(std::move(nodes), leases);
+}
+
+void ClusterNode::Impl::Unreachable(const char* what, const Status& st) {
+  if (!nats_trouble)
+    Logger("cluster")->warn("event=coordination_failed step={} error=\"{}\"", what, st.ToString());
+  nats_trouble = true;
+}
+
+void ClusterNode::Impl::StopLapsedAndBroken(std::chrono::seconds ttl) {
   auto logger = Logger("cluster");
   const auto now = std::chrono::steady_clock::now();
-  const auto ttl = std::chrono::seconds(config->cluster().lease_ttl_s);
-  // First what needs no NATS: a broken partition (fenced, cut off from its
-  // replica, failed to start) stops now and starts again once its lease is
-  // renewed; one whose lease may have lapsed stops (someone may hold it).
   std::vector<uint32_t> broken, lapsed;
   for (const auto& [p, part] : running) {
     auto r = renewed_at.find(p);
@@ -323,16 +376,10 @@ void ClusterNode::Impl::Tick() {
     renewed_at[p] = at;
     restarts.fetch_add(1);
   }
-  auto unreachable = [&](const char* what, const Status& st) {
-    if (!nats_trouble) logger->warn("event=coordination_failed step={} error=\"{}\"", what, st.ToString());
-    nats_trouble = true;
-  };
-  if (!nats->connected()) return unreachable("connect", Status::Unavailable("not connected"));
-  // The leases held first, each a compare-and-set on the revision this
-  // node last wrote: nothing slower (listing the bucket makes a consumer,
-  // which a NATS election can hold up for seconds) comes before them.
-  std::set<uint32_t> renewed;
-  bool trouble = false;
+}
+
+void ClusterNode::Impl::RenewHeld(std::chrono::seconds ttl, std::set<uint32_t>* renewed,
+                                  bool* trouble) {
   for (auto& [p, held_rev] : lease_rev) {
     uint64_t rev = 0;
     // The lease runs from when the renewal left at the earliest.
@@ -345,66 +392,58 @@ void ClusterNode::Impl::Tick() {
       auto r = renewed_at.find(p);
       if (s.code() == Status::Code::kAlreadyExists || r == renewed_at.end() ||
           std::chrono::steady_clock::now() - r->second >= ttl) {
-        logger->warn("event=lease_lost partition={} error=\"{}\"", p, s.ToString());
+        Logger("cluster")->warn("event=lease_lost partition={} error=\"{}\"", p, s.ToString());
         lease_losses.fetch_add(1);
         lapsed_now.push_back(p);
       } else {
-        unreachable("renew", s);
-        trouble = true;
+        Unreachable("renew", s);
+        *trouble = true;
       }
       continue;
     }
     held_rev = rev;
     renewed_at[p] = sent;
-    renewed.insert(p);
+    renewed->insert(p);
     auto it = running.find(p);
     if (it != running.end()) it->second->set_lease_rev(rev);
   }
   for (uint32_t p : lapsed_now) StopPartition(p, false);
   lapsed_now.clear();
-  Status s = nats->KvPut(NodeKey(node), std::to_string(SystemClock::Instance()->NowMicros()));
-  if (!s.ok()) return unreachable("heartbeat", s);
-  if (winding_down.load()) return;  // Stop: leases renewed while the releases end, nothing else
-  // Who is live and who holds what: when a look fails, the last one
-  // stands (a stale view can delay a claim or a release, never make two
-  // holders: every write is a compare-and-set).
+}
+
+void ClusterNode::Impl::ReadView(std::vector<std::string>* nodes, std::vector<LeaseView>* leases,
+                                 bool* trouble) {
   std::vector<std::string> keys;
-  if (s = nats->KvKeys(&keys); s.ok()) {
+  if (Status s = nats->KvKeys(&keys); s.ok()) {
     last_nodes.clear();
     for (const auto& k : keys)
       if (k.rfind("node.", 0) == 0) last_nodes.push_back(k.substr(5));
   } else {
-    unreachable("keys", s);
-    trouble = true;
+    Unreachable("keys", s);
+    *trouble = true;
   }
-  std::vector<std::string> nodes = last_nodes;
-  if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+  *nodes = last_nodes;
+  if (std::find(nodes->begin(), nodes->end(), node) == nodes->end()) nodes->push_back(node);
   last_leases.resize(partitions);
   for (uint32_t p = 0; p < partitions; ++p) {
     NatsClient::KvEntry e;
-    if (s = nats->KvGet(LeaseKey(p), &e); !s.ok()) {
-      unreachable("lease_read", s);
-      trouble = true;
+    if (Status s = nats->KvGet(LeaseKey(p), &e); !s.ok()) {
+      Unreachable("lease_read", s);
+      *trouble = true;
       continue;
     }
     last_leases[p] = e.present ? LeaseView{e.value, e.rev} : LeaseView();
   }
-  std::vector<LeaseView> leases = last_leases;
-  if (nats_trouble && !trouble) logger->info("event=coordination_resumed");
-  nats_trouble = trouble;
-  // A read may come from a replica that lags (the bucket's direct gets):
-  // what this node holds it knows better.
-  for (const auto& [p, rev] : lease_rev) leases[p] = {node, rev};
-  {  // given up already: not this node's in the plan (its lease goes once stopped)
-    std::lock_guard<std::mutex> lk(releasing_mu);
-    for (uint32_t p : releasing) leases[p] = LeaseView();
-  }
-  LeasePlan plan = PlanLeases(node, nodes, leases);
+  *leases = last_leases;
+}
+
+void ClusterNode::Impl::CarryOut(LeasePlan plan, const std::set<uint32_t>& renewed,
+                                 std::vector<LeaseView>* leases) {
   for (uint32_t p : plan.release) {
     if (Releasing(p)) continue;  // given up already, its stop under way
-    logger->info("event=partition_released partition={} reason=rebalance", p);
+    Logger("cluster")->info("event=partition_released partition={} reason=rebalance", p);
     ReleaseInBackground(p);
-    leases[p] = LeaseView();
+    (*leases)[p] = LeaseView();
   }
   for (uint32_t p : plan.renew) {
     if (std::find(plan.release.begin(), plan.release.end(), p) != plan.release.end()) continue;
@@ -417,8 +456,7 @@ void ClusterNode::Impl::Tick() {
     // The bucket says this node holds it (a restart of this node): renew, then run it.
     uint64_t rev = 0;
     const auto sent = std::chrono::steady_clock::now();
-    s = nats->KvUpdate(LeaseKey(p), node, leases[p].rev, &rev);
-    if (!s.ok()) continue;
+    if (!nats->KvUpdate(LeaseKey(p), node, (*leases)[p].rev, &rev).ok()) continue;
     lease_rev[p] = rev;
     renewed_at[p] = sent;
     if (!running.count(p)) plan.claim.push_back(p);
@@ -428,8 +466,7 @@ void ClusterNode::Impl::Tick() {
     uint64_t rev = lease_rev.count(p) ? lease_rev[p] : 0;
     if (rev == 0) {
       const auto sent = std::chrono::steady_clock::now();
-      s = nats->KvCreate(LeaseKey(p), node, &rev);
-      if (!s.ok()) continue;  // someone else was quicker
+      if (!nats->KvCreate(LeaseKey(p), node, &rev).ok()) continue;  // someone else was quicker
       lease_rev[p] = rev;
       renewed_at[p] = sent;
     }
@@ -438,6 +475,10 @@ void ClusterNode::Impl::Tick() {
     takeovers.fetch_add(1);
     running[p] = std::move(part);
   }
+}
+
+void ClusterNode::Impl::ShowView(std::vector<std::string> nodes,
+                                 const std::vector<LeaseView>& leases) {
   std::set<uint32_t> still_here;  // given up, still stopping: held and shown as this node's
   {
     std::lock_guard<std::mutex> rl(releasing_mu);
