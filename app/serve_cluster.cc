@@ -217,27 +217,11 @@ void ServeClusterMetrics(const Config& config, ClusterNode* node, HttpFront* fro
   node->ShareMetrics([front] { return front->ScrapeMetrics(); });
 }
 
-}  // namespace
-
-int ServeCluster(const Config& config, const std::string& config_path) {
-  auto logger = Logger("main");
-  std::shared_ptr<CasStore> keys_bucket, control_bucket, limits_bucket;
-  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket, &limits_bucket)) {
-    spdlog::shutdown();
-    return 1;
-  }
-  // The operator's pauses every node shares: the console's view, and each
-  // partition's (PartitionSync).
-  auto shared_control = std::make_shared<SharedControl>(control_bucket);
-  auto console_control = std::make_shared<SyncControl>();
-  const int console_subscription = shared_control->Subscribe([console_control](const std::vector<Event>& events) {
-    for (const auto& e : events) console_control->Apply(e);
-  });
-  if (Status ps = shared_control->Poll(); !ps.ok())
-    logger->warn("event=shared_control_unread error=\"{}\"", ps.ToString());
-  shared_control->Start();
-  std::unique_ptr<ClusterNode> node;
-  Status s = ClusterNode::Start(
+// Joins the cluster: each partition this node comes to hold runs the
+// sync (PartitionSync), the log's erasures destroyed again first.
+Status JoinCluster(const Config& config, std::shared_ptr<SharedControl> shared_control,
+                   std::unique_ptr<ClusterNode>* node) {
+  return ClusterNode::Start(
       config,
       [shared_control](const Config& now, EventLog* log,
                        std::function<bool(const std::string&)> runs, const SharedWithWork& shared,
@@ -263,8 +247,101 @@ int ServeCluster(const Config& config, const std::string& config_path) {
               std::make_unique<PartitionSync>(std::move(rt), shared_control.get(), &now, log, runs);
         return st;
       },
-      &node);
-  if (!s.ok()) {
+      node);
+}
+
+// Reads from any node: asked of, and answered by, the partitions' nodes;
+// erasures too, run where the partition's log and keys are (on *eraser,
+// while it is there).
+void ServeClusterReads(ClusterNode* node, HttpFront* front, std::atomic<const Config*>* live,
+                       const std::unique_ptr<Worker>* eraser) {
+  front->SetRemoteReads([node](const std::string& tenant, std::string request,
+                               std::function<void(Status, std::string)> done) {
+    node->AskRead(tenant, std::move(request), std::move(done));
+  });
+  node->ServeReads([front, live, eraser](const ServedLog& at, std::string request,
+                                         std::function<void(std::string)> reply) {
+    RemoteRead erase;
+    if (DecodeRemoteRead(request, &erase) && erase.route == kEraseRoute) {
+      // No answer read before an erasure gives the person out after it.
+      reply = [front, tenant = erase.tenant, reply = std::move(reply)](std::string a) {
+        front->DropParkedAnswers(tenant);
+        reply(std::move(a));
+      };
+    }
+    if (AnswerClusterErase(*live, eraser->get(), at, request, &reply)) return;
+    if (at.work && at.work->Answer(request, &reply)) return;
+    front->AnswerRemoteRead(*at.log, std::move(request), std::move(reply));
+  });
+  front->SetEraseHandler(AskClusterErase(node));
+  front->SetBackfillHandler(AskClusterBackfill(node));
+}
+
+// The console's pause and resume, shared by every node: held once every
+// live node, every node running a partition, and this one have it.
+void ShareSyncControl(ClusterNode* node, std::shared_ptr<SharedControl> shared_control,
+                      std::shared_ptr<SyncControl> console_control, HttpFront* front) {
+  SyncControlHooks hooks;
+  hooks.control = std::move(console_control);
+  hooks.share = [shared_control](const Event& e, uint64_t* count) {
+    return shared_control->Publish(e, count);  // held once acked up to its number
+  };
+  hooks.waiting = [shared_control, node](uint64_t count, std::vector<std::string>* nodes,
+                                         std::vector<std::string>* waiting) {
+    const std::vector<std::string> heartbeats = node->LiveNodes();
+    std::set<std::string> all(heartbeats.begin(), heartbeats.end());
+    all.insert(node->id());
+    for (const auto& p : node->PartitionStatuses())
+      if (!p.owner.empty()) all.insert(p.owner);
+    nodes->assign(all.begin(), all.end());
+    return shared_control->Waiting(*nodes, count, waiting);
+  };
+  front->SetSyncControl(std::move(hooks));
+}
+
+// /v1/health, the status page and its attention list, for the whole
+// cluster, with the tenants and systems a reload put in place (`live`).
+void ShowClusterStatus(ClusterNode* node, HttpFront* front, std::atomic<const Config*>* live) {
+  front->SetHealthParts([node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
+  front->SetHealthServices(
+      [live, node](JsonObject* services) { ClusterServices(*live->load(), *node, services); });
+  front->SetStatusSource([live, node](const std::string& tenant,
+                                      std::vector<ConnectorSnapshot>* connectors,
+                                      EngineSnapshot* engine) {
+    std::vector<AttentionItem> attention;
+    uint64_t total = 0;
+    ClusterStatus(*live->load(), *node, connectors, engine, &attention, &total, tenant);
+  });
+  front->SetAttentionSource([live, node](const std::string& tenant,
+                                         std::vector<AttentionItem>* attention, uint64_t* total) {
+    std::vector<ConnectorSnapshot> connectors;
+    EngineSnapshot engine;
+    ClusterStatus(*live->load(), *node, &connectors, &engine, attention, total, tenant);
+  });
+}
+
+}  // namespace
+
+int ServeCluster(const Config& config, const std::string& config_path) {
+  auto logger = Logger("main");
+  std::shared_ptr<CasStore> keys_bucket, control_bucket, limits_bucket;
+  if (!OpenFrontBuckets(config, &keys_bucket, &control_bucket, &limits_bucket)) {
+    spdlog::shutdown();
+    return 1;
+  }
+  // The operator's pauses every node shares: the console's view, and each
+  // partition's (PartitionSync).
+  auto shared_control = std::make_shared<SharedControl>(control_bucket);
+  auto console_control = std::make_shared<SyncControl>();
+  const int console_subscription =
+      shared_control->Subscribe([console_control](const std::vector<Event>& events) {
+        for (const auto& e : events) console_control->Apply(e);
+      });
+  if (Status ps = shared_control->Poll(); !ps.ok())
+    logger->warn("event=shared_control_unread error=\"{}\"", ps.ToString());
+  shared_control->Start();
+  std::unique_ptr<ClusterNode> node;
+  if (Status s = JoinCluster(config, shared_control, &node); !s.ok()) {
     logger->critical("event=cluster_join_failed error=\"{}\"", s.ToString());
     spdlog::shutdown();
     return 1;
@@ -277,67 +354,11 @@ int ServeCluster(const Config& config, const std::string& config_path) {
     front.SetSharedLimits(limits_bucket);
     SharePageSessions(config, &front);
     std::atomic<const Config*> live{&config};  // what a reload put in place
-    // Reads from any node: asked of, and answered by, the partitions' nodes.
-    front.SetRemoteReads([&node](const std::string& tenant, std::string request,
-                                 std::function<void(Status, std::string)> done) {
-      node->AskRead(tenant, std::move(request), std::move(done));
-    });
-    // Erasures too: run where the partition's log and keys are.
     auto eraser = std::make_unique<Worker>();
-    node->ServeReads([&front, &live, &eraser](const ServedLog& at, std::string request,
-                                              std::function<void(std::string)> reply) {
-      RemoteRead erase;
-      if (DecodeRemoteRead(request, &erase) && erase.route == kEraseRoute) {
-        // No answer read before an erasure gives the person out after it.
-        reply = [&front, tenant = erase.tenant, reply = std::move(reply)](std::string a) {
-          front.DropParkedAnswers(tenant);
-          reply(std::move(a));
-        };
-      }
-      if (AnswerClusterErase(live, eraser.get(), at, request, &reply)) return;
-      if (at.work && at.work->Answer(request, &reply)) return;
-      front.AnswerRemoteRead(*at.log, std::move(request), std::move(reply));
-    });
-    front.SetEraseHandler(AskClusterErase(node.get()));
-    front.SetBackfillHandler(AskClusterBackfill(node.get()));
-    if (config.sync().enabled) {
-      SyncControlHooks hooks;
-      hooks.control = console_control;
-      hooks.share = [shared_control](const Event& e, uint64_t* count) {
-        return shared_control->Publish(e, count);  // held once acked up to its number
-      };
-      // Held everywhere: by every live node, every node running a
-      // partition, and this one.
-      hooks.waiting = [shared_control, &node](uint64_t count, std::vector<std::string>* nodes,
-                                              std::vector<std::string>* waiting) {
-        const std::vector<std::string> heartbeats = node->LiveNodes();
-        std::set<std::string> all(heartbeats.begin(), heartbeats.end());
-        all.insert(node->id());
-        for (const auto& p : node->PartitionStatuses())
-          if (!p.owner.empty()) all.insert(p.owner);
-        nodes->assign(all.begin(), all.end());
-        return shared_control->Waiting(*nodes, count, waiting);
-      };
-      front.SetSyncControl(std::move(hooks));
-    }
-    front.SetHealthParts([&node](uint64_t, JsonObject* parts) { node->AddHealthParts(parts); });
-    // The tenants and systems a reload put in place (`live`).
-    front.SetHealthServices(
-        [&live, &node](JsonObject* services) { ClusterServices(*live.load(), *node, services); });
-    front.SetStatusSource([&live, &node](const std::string& tenant,
-                                         std::vector<ConnectorSnapshot>* connectors,
-                                         EngineSnapshot* engine) {
-      std::vector<AttentionItem> attention;
-      uint64_t total = 0;
-      ClusterStatus(*live.load(), *node, connectors, engine, &attention, &total, tenant);
-    });
-    front.SetAttentionSource([&live, &node](const std::string& tenant,
-                                            std::vector<AttentionItem>* attention,
-                                            uint64_t* total) {
-      std::vector<ConnectorSnapshot> connectors;
-      EngineSnapshot engine;
-      ClusterStatus(*live.load(), *node, &connectors, &engine, attention, total, tenant);
-    });
+    ServeClusterReads(node.get(), &front, &live, &eraser);
+    if (config.sync().enabled)
+      ShareSyncControl(node.get(), shared_control, console_control, &front);
+    ShowClusterStatus(node.get(), &front, &live);
     std::unique_ptr<Alerter> alerter;
     ServeClusterMetrics(config, node.get(), &front, &alerter);
     Reloader reloader(config_path, &config, [&](const Config& next) {
