@@ -479,7 +479,14 @@ void Console::Handle(ApiRequest r, Responder respond) {
     m.RecordAccess(*record);
     answer(std::move(a));
   };
-  auto who = m.Authenticate(r);
+  auto who = m.Admit(r, *route->role, record.get(), answer);
+  if (!who) return;
+  m.Dispatch(r, *who, rpath, param, record.get(), std::move(answer));
+}
+
+std::optional<Principal> Console::Impl::Admit(const ApiRequest& r, ApiRole needs,
+                                              AccessRecord* record, const Responder& answer) {
+  auto who = Authenticate(r);
   if (who) {
     record->credential = who->credential;
     record->key_id = who->key_id;
@@ -490,8 +497,8 @@ void Console::Handle(ApiRequest r, Responder respond) {
     record->key_id = PresentedKeyId(r);
   }
   if (!who) {
-    m.counters->auth_failures.fetch_add(1);
-    m.counters->rejected.fetch_add(1);
+    counters->auth_failures.fetch_add(1);
+    counters->rejected.fetch_add(1);
     ApiResponse a = JsonError(401, "unauthorized",
                               "Authorization must be Bearer <an API key> (`dfm keys create`)" +
                                   std::string(r.admin_listener
@@ -499,49 +506,58 @@ void Console::Handle(ApiRequest r, Responder respond) {
                                                   : ""));
     a.headers.emplace_back("WWW-Authenticate", "Bearer");
     answer(std::move(a));
-    return;
+    return std::nullopt;
   }
-  if (!RoleAllows(who->role, *route->role)) {
-    m.counters->rejected.fetch_add(1);
+  if (!RoleAllows(who->role, needs)) {
+    counters->rejected.fetch_add(1);
     answer(JsonError(403, "forbidden",
                      "a " + std::string(ApiRoleName(who->role)) + " key may not; this needs " +
-                         std::string(ApiRoleName(*route->role))));
-    return;
+                         std::string(ApiRoleName(needs))));
+    return std::nullopt;
   }
+  return who;
+}
+
+void Console::Impl::Dispatch(const ApiRequest& r, const Principal& who, const std::string& rpath,
+                             const std::string& param, AccessRecord* record, Responder answer) {
   const Params params = ParseForm(r.query).value_or(Params{});
-  Impl::Headers headers;
-  const std::string scope = who->tenant == kAllTenants ? std::string("*") : who->tenant;
+  Headers headers;
+  const std::string scope = who.tenant == kAllTenants ? std::string("*") : who.tenant;
   if (rpath.rfind("/v1/admin/keys", 0) == 0) {
     // Counted against the key and its own tenant ("*": a key of every
     // tenant), never one counter every tenant's admin calls share.
-    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
-    if (r.method == "GET") return m.ListKeys(*who, std::move(headers), std::move(answer));
-    if (r.method == "POST") return m.CreateKey(r, *who, std::move(headers), std::move(answer));
-    return m.RevokeKey(r, *who, param, std::move(headers), std::move(answer));
+    if (!WithinLimits(who, scope, &headers, answer)) return;
+    if (r.method == "GET") return ListKeys(who, std::move(headers), std::move(answer));
+    if (r.method == "POST") return CreateKey(r, who, std::move(headers), std::move(answer));
+    return RevokeKey(r, who, param, std::move(headers), std::move(answer));
   }
   if (rpath == "/v1/admin/reload") {
-    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
-    return m.Reload(r, *who, std::move(headers), std::move(answer));
+    if (!WithinLimits(who, scope, &headers, answer)) return;
+    return Reload(r, who, std::move(headers), std::move(answer));
   }
   if (rpath == "/v1/admin/backup") {
-    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
-    return m.Backup(r, *who, std::move(headers), std::move(answer));
+    if (!WithinLimits(who, scope, &headers, answer)) return;
+    return Backup(r, who, std::move(headers), std::move(answer));
   }
   if (rpath.rfind("/v1/admin/sync", 0) == 0) {
-    if (!m.WithinLimits(*who, scope, &headers, answer)) return;
-    return m.SyncControlCall(r, *who, std::move(headers), std::move(answer));
+    if (!WithinLimits(who, scope, &headers, answer)) return;
+    return SyncControlCall(r, who, std::move(headers), std::move(answer));
   }
-  auto tenant = m.TenantOf(r, params, *who, answer);
+  auto tenant = TenantOf(r, params, who, answer);
   if (!tenant) return;
   record->tenant = *tenant;
-  if (!m.WithinLimits(*who, *tenant, &headers, answer)) return;
-  if (rpath == "/v1/admin/replay") return m.Replay(r, *who, *tenant, std::move(headers), std::move(answer));
-  if (rpath == "/v1/admin/settle") return m.Settle(r, *who, *tenant, std::move(headers), std::move(answer));
-  if (rpath == "/v1/admin/erase") return m.Erase(r, *who, *tenant, std::move(headers), std::move(answer));
-  if (rpath == "/v1/admin/backfill") return m.Backfill(r, *who, *tenant, std::move(headers), std::move(answer));
+  if (!WithinLimits(who, *tenant, &headers, answer)) return;
+  if (rpath == "/v1/admin/replay")
+    return Replay(r, who, *tenant, std::move(headers), std::move(answer));
+  if (rpath == "/v1/admin/settle")
+    return Settle(r, who, *tenant, std::move(headers), std::move(answer));
+  if (rpath == "/v1/admin/erase")
+    return Erase(r, who, *tenant, std::move(headers), std::move(answer));
+  if (rpath == "/v1/admin/backfill")
+    return Backfill(r, who, *tenant, std::move(headers), std::move(answer));
   if (IsCampaignRoute(rpath))
-    return m.Campaigns(r, *who, *tenant, rpath, param, params, std::move(headers), std::move(answer));
-  m.Read(rpath, params, *tenant, who->tenant == kAllTenants, std::move(headers), std::move(answer));
+    return Campaigns(r, who, *tenant, rpath, param, params, std::move(headers), std::move(answer));
+  Read(rpath, params, *tenant, who.tenant == kAllTenants, std::move(headers), std::move(answer));
 }
 
 }  // namespace dfm

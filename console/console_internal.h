@@ -135,6 +135,15 @@ struct Console::Impl : std::enable_shared_from_this<Console::Impl> {
 
   // Routing and who is asking (console.cc).
   std::optional<Principal> Authenticate(const ApiRequest& r) const;
+  // Who asks, filled into *record: answers 401 (no valid key) or 403 (a
+  // role below `needs`) and returns nullopt, else the principal.
+  std::optional<Principal> Admit(const ApiRequest& r, ApiRole needs, AccessRecord* record,
+                                 const Responder& answer);
+  // The keyed or admin call at route `rpath` (its path parameter `param`)
+  // by `who`, counted against its limits (429), on the tenant it asks
+  // about (*record's tenant).
+  void Dispatch(const ApiRequest& r, const Principal& who, const std::string& rpath,
+                const std::string& param, AccessRecord* record, Responder answer);
   // The tenant a request asks about (?tenant=, else the key's own, else
   // "default"); answers and returns nullopt when unknown or not the key's.
   std::optional<std::string> TenantOf(const ApiRequest& r, const Params& p, const Principal& who,
