@@ -114,16 +114,121 @@ const char* StoppedWhileSending(const Task& t, const CampaignStep& step, const A
   return nullptr;
 }
 
+// A send claimed and in progress at its agent: its answer when it came
+// (a call's when it ended on the dialer), else withdrawn when the person
+// replied or paid since (StoppedWhileSending).
+void FollowSend(const Task& t, const CampaignStep& step, const AgentInput& in, AgentPlan* plan) {
+  SendOutcome got;
+  const Status read = in.outcome(t, &got);
+  if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) return;  // a later tick
+  std::optional<SendOutcome> o;
+  if (read.ok()) o = got;
+  // (a damaged row may hide a call the dialer took: not withdrawn)
+  const bool on_dialer = step.channel == Channel::kCall &&
+                         (read.IsCorruption() || (o && o->kind == SendOutcome::Kind::kSent));
+  if (on_dialer) {
+    // On the dialer: done when the call ends.
+    o = std::nullopt;
+    if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
+      o = SendOutcome{SendOutcome::Kind::kSent, *how};
+  }
+  if (o) {
+    plan->events.push_back(Answer(t, step.channel, *o));
+  } else if (const char* why = StoppedWhileSending(t, step, in, on_dialer)) {
+    // Still waiting at the connector (an outage, a rate limit): what
+    // the claim asked for is withdrawn rather than sent after the
+    // reply or the payment.
+    TaskEvent e = TaskEventFor(t, kTaskSkipped);
+    e.reason = why;
+    e.agent = t.agent;
+    e.claim = t.claims;
+    plan->events.push_back(std::move(e));
+  }
+}
+
+// The claims made so far in one plan: sends, and drafts asked of the model.
+struct ClaimCounts {
+  size_t claims = 0;
+  size_t drafting = 0;
+};
+
+// A pending task due now, its person `p`: claimed (by its channel's agent,
+// or by the AI agent for its draft first), deferred, or skipped, as its
+// step's checks (CheckSend), the model's share (max_drafting) and the
+// sender's pace allow.
+void PlanDue(const Task& t, const CampaignStep& step, const char* agent, const Person& p,
+             const AgentInput& in, ClaimCounts* counts, AgentPlan* plan) {
+  const Went went = ClaimedTextWent(t, step, in);
+  if (went == Went::kUnread) return;
+  if (went == Went::kYes) {  // claimed again unchecked: the same key, not sent again
+    const std::optional<Draft> drafted = step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
+    plan->events.push_back(Claim(t, step, p, in, agent, drafted ? &*drafted : nullptr));
+    ++counts->claims;
+    return;
+  }
+  // The step's window runs from when the task first became due, however
+  // often it was deferred since, but not while the campaign was paused.
+  const int64_t first_due = t.first_due_us != 0 ? t.first_due_us : t.due_us;
+  const int64_t window_from = first_due + PausedBetween(*in.campaign, first_due, in.now_us);
+  const SendDecision d = CheckSend(step, p.recipient, in.hours, in.caps, window_from, in.now_us);
+  if (d.verdict == SendDecision::Verdict::kSkip) {
+    TaskEvent e = TaskEventFor(t, kTaskSkipped);
+    e.reason = d.reason;
+    e.claim = t.claims;  // what an earlier claim asked for, still on its way: withdrawn
+    plan->events.push_back(std::move(e));
+  } else if (d.verdict == SendDecision::Verdict::kWait) {
+    TaskEvent e = TaskEventFor(t, kTaskDeferred);
+    e.until_us = d.until_us;
+    e.claim = t.claims;  // its key's (TaskEventDraft)
+    e.reason = d.reason;
+    plan->events.push_back(std::move(e));
+  } else if (const std::optional<Draft> drafted =
+                 step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
+             step.ai_draft && (!drafted || !DraftRefused(*drafted, step.channel).empty())) {
+    if (drafted) {  // the model answered after the AI agent's claim lapsed
+      TaskEvent skip = TaskEventFor(t, kTaskSkipped);
+      skip.reason = "draft_failed";
+      skip.detail = DraftRefused(*drafted, step.channel);
+      plan->events.push_back(std::move(skip));
+      return;
+    }
+    if (counts->drafting >= in.max_drafting) return;  // the model's share: the rest wait
+    ++counts->drafting;
+    TaskEvent e = Claim(t, step, p, in, kAiAgent, nullptr);  // the draft, asked for
+    if (e.body.empty()) {
+      e = TaskEventFor(t, kTaskSkipped);
+      e.reason = "empty_message";
+    } else {
+      ++counts->claims;
+    }
+    plan->events.push_back(std::move(e));
+  } else if (const int64_t at = in.pacer->NextAt(in.now_us);
+             step.channel == Channel::kSms && at > in.now_us) {
+    plan->wake_us = at;  // the sender's cap: the rest wait
+  } else {
+    TaskEvent e = Claim(t, step, p, in, agent, drafted ? &*drafted : nullptr);
+    if (e.body.empty() && step.channel != Channel::kCall) {
+      TaskEvent skip = TaskEventFor(t, kTaskSkipped);  // nothing to send
+      skip.reason = "empty_message";
+      plan->events.push_back(std::move(skip));
+      return;
+    }
+    if (step.channel == Channel::kSms) in.pacer->Take(in.now_us);
+    plan->events.push_back(std::move(e));
+    ++counts->claims;
+  }
+}
+
 }  // namespace
 
 AgentPlan PlanAgentEvents(const AgentInput& in) {
   AgentPlan plan;
   const CampaignView& v = *in.campaign;
   const bool running = v.state == CampaignState::kRunning;
-  size_t claims = 0, drafting = 0;
+  ClaimCounts counts;
   auto alone = [&in](const Task& t) { return in.left_alone && in.left_alone(t); };
   for (const Task& t : *in.tasks)
-    drafting += t.state == TaskState::kInProgress && t.agent == kAiAgent && !alone(t);
+    counts.drafting += t.state == TaskState::kInProgress && t.agent == kAiAgent && !alone(t);
   for (const Task& t : *in.tasks) {
     if (t.step < 0 || static_cast<size_t>(t.step) >= v.spec.steps.size() || alone(t)) continue;
     const CampaignStep& step = v.spec.steps[static_cast<size_t>(t.step)];
@@ -134,97 +239,13 @@ AgentPlan PlanAgentEvents(const AgentInput& in) {
       continue;
     }
     if (t.state == TaskState::kInProgress && t.agent == agent) {
-      SendOutcome got;
-      const Status read = in.outcome(t, &got);
-      if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) continue;  // a later tick
-      std::optional<SendOutcome> o;
-      if (read.ok()) o = got;
-      // (a damaged row may hide a call the dialer took: not withdrawn)
-      const bool on_dialer = step.channel == Channel::kCall &&
-                             (read.IsCorruption() || (o && o->kind == SendOutcome::Kind::kSent));
-      if (on_dialer) {
-        // On the dialer: done when the call ends.
-        o = std::nullopt;
-        if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
-          o = SendOutcome{SendOutcome::Kind::kSent, *how};
-      }
-      if (o) {
-        plan.events.push_back(Answer(t, step.channel, *o));
-      } else if (const char* why = StoppedWhileSending(t, step, in, on_dialer)) {
-        // Still waiting at the connector (an outage, a rate limit): what
-        // the claim asked for is withdrawn rather than sent after the
-        // reply or the payment.
-        TaskEvent e = TaskEventFor(t, kTaskSkipped);
-        e.reason = why;
-        e.agent = t.agent;
-        e.claim = t.claims;
-        plan.events.push_back(std::move(e));
-      }
+      FollowSend(t, step, in, &plan);
       continue;
     }
     if (!running || t.state != TaskState::kPending || t.due_us > in.now_us) continue;
-    if (claims >= in.max_claims || (plan.wake_us != 0 && step.channel == Channel::kSms)) continue;
-    std::optional<Person> p = in.person(t);
-    if (!p) continue;
-    const Went went = ClaimedTextWent(t, step, in);
-    if (went == Went::kUnread) continue;
-    if (went == Went::kYes) {  // claimed again unchecked: the same key, not sent again
-      const std::optional<Draft> drafted = step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
-      plan.events.push_back(Claim(t, step, *p, in, agent, drafted ? &*drafted : nullptr));
-      ++claims;
+    if (counts.claims >= in.max_claims || (plan.wake_us != 0 && step.channel == Channel::kSms))
       continue;
-    }
-    // The step's window runs from when the task first became due, however
-    // often it was deferred since, but not while the campaign was paused.
-    const int64_t first_due = t.first_due_us != 0 ? t.first_due_us : t.due_us;
-    const int64_t window_from = first_due + PausedBetween(v, first_due, in.now_us);
-    const SendDecision d = CheckSend(step, p->recipient, in.hours, in.caps, window_from, in.now_us);
-    if (d.verdict == SendDecision::Verdict::kSkip) {
-      TaskEvent e = TaskEventFor(t, kTaskSkipped);
-      e.reason = d.reason;
-      e.claim = t.claims;  // what an earlier claim asked for, still on its way: withdrawn
-      plan.events.push_back(std::move(e));
-    } else if (d.verdict == SendDecision::Verdict::kWait) {
-      TaskEvent e = TaskEventFor(t, kTaskDeferred);
-      e.until_us = d.until_us;
-      e.claim = t.claims;  // its key's (TaskEventDraft)
-      e.reason = d.reason;
-      plan.events.push_back(std::move(e));
-    } else if (const std::optional<Draft> drafted =
-                   step.ai_draft && in.draft ? in.draft(t) : std::nullopt;
-               step.ai_draft && (!drafted || !DraftRefused(*drafted, step.channel).empty())) {
-      if (drafted) {  // the model answered after the AI agent's claim lapsed
-        TaskEvent skip = TaskEventFor(t, kTaskSkipped);
-        skip.reason = "draft_failed";
-        skip.detail = DraftRefused(*drafted, step.channel);
-        plan.events.push_back(std::move(skip));
-        continue;
-      }
-      if (drafting >= in.max_drafting) continue;  // the model's share: the rest wait
-      ++drafting;
-      TaskEvent e = Claim(t, step, *p, in, kAiAgent, nullptr);  // the draft, asked for
-      if (e.body.empty()) {
-        e = TaskEventFor(t, kTaskSkipped);
-        e.reason = "empty_message";
-      } else {
-        ++claims;
-      }
-      plan.events.push_back(std::move(e));
-    } else if (const int64_t at = in.pacer->NextAt(in.now_us);
-               step.channel == Channel::kSms && at > in.now_us) {
-      plan.wake_us = at;  // the sender's cap: the rest wait
-    } else {
-      TaskEvent e = Claim(t, step, *p, in, agent, drafted ? &*drafted : nullptr);
-      if (e.body.empty() && step.channel != Channel::kCall) {
-        TaskEvent skip = TaskEventFor(t, kTaskSkipped);  // nothing to send
-        skip.reason = "empty_message";
-        plan.events.push_back(std::move(skip));
-        continue;
-      }
-      if (step.channel == Channel::kSms) in.pacer->Take(in.now_us);
-      plan.events.push_back(std::move(e));
-      ++claims;
-    }
+    if (std::optional<Person> p = in.person(t)) PlanDue(t, step, agent, *p, in, &counts, &plan);
   }
   return plan;
 }
