@@ -386,6 +386,14 @@ void Enqueue(Self* self, caf::message m) {
   if (!st.busy) Next(self);
 }
 
+// Work the actor gives itself: queued as the router's is, but not counted
+// in `received` (the passivation handshake counts the router's messages).
+void EnqueueOwn(Self* self, caf::message m) {
+  auto& st = self->state;
+  st.work.push_back(std::move(m));
+  if (!st.busy) Next(self);
+}
+
 // Keeps the contact's state as a snapshot (sync/contact_snapshot.h) when
 // enough events were applied since the last one, or `always` (passivation)
 // when any were. REQUIRES: the state is what the log holds (no append
@@ -482,7 +490,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
     for (const PushOrder* o : order) {
       if (std::optional<DomainEvent> dead = WithdrawnAtStart(o->request, ctx)) {
         // Settled as its connector's report would settle it (RecordReport).
-        Enqueue(
+        EnqueueOwn(
             self,
             caf::make_message(PushReport{
                 st.tenant, st.contact_id, {std::move(*dead)}, o->request_id, o->correlation_id}));

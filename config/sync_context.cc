@@ -51,6 +51,7 @@ SyncContext SyncContextFor(const Config& config, const std::string& tenant) {
       if (c->consent_one_flag) ctx.one_flag.insert(system);
       if (c->reads_consent && holds) ctx.reads_consent.insert(system);
       if (c->marks_dnc && holds) ctx.marks_dnc.insert(system);
+      if (!c->marks_dnc) ctx.takes_no_marks.insert(system);
       if (!c->key_field.empty()) ctx.key_field[system] = c->key_field;
       if (!holds) ctx.messages_only.insert(system);
       if (c->takes_receipts) ctx.takes_receipts.insert(system);

@@ -377,7 +377,8 @@ void SyncStatusProjection::FoldDecoded(const Event& e, const DomainEvent* decode
   } else if (d.type == ev::kPushSucceeded) {
     next = "succeeded";
   } else if (d.type == ev::kPushDeadLettered) {
-    next = "dead";
+    // A mark withdrawn at the start was not given up after retries.
+    next = d.outcome == kWithdrawnOutcome ? "cancelled" : "dead";
   } else if (d.type == ev::kMessageRefused) {
     next = "cancelled";  // refused before it went out (SettlesPush)
   } else {

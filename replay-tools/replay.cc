@@ -453,6 +453,7 @@ Status FindDeadLetters(const EventLog& log, const DeadLetterFilter& f,
     if (e.seq < from || (f.to_us && e.recorded_at_us >= f.to_us)) return true;
     if (!f.push_id.empty() && d.push_id != f.push_id) return true;
     if (!f.system.empty() && d.system != f.system) return true;
+    if (d.outcome == kWithdrawnOutcome) return true;  // settled, nothing to re-drive
     auto req = requests.find(d.push_id);
     if (req == requests.end()) return true;
     ContactMatch c{e.tenant, d.contact_id.empty() ? req->second.second.contact_id : d.contact_id};

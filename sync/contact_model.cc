@@ -414,7 +414,7 @@ std::vector<DomainEvent> DecideContact(const ContactState& s, const ContactFact&
 
 std::optional<DomainEvent> WithdrawnAtStart(const DomainEvent& request, const SyncContext& ctx) {
   if (request.op != "mark_dnc" || !ctx.targets.count(request.system) ||
-      ctx.marks_dnc.count(request.system))
+      !ctx.takes_no_marks.count(request.system))
     return std::nullopt;
   DomainEvent dead;
   dead.type = std::string(ev::kPushDeadLettered);

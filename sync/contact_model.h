@@ -130,6 +130,10 @@ struct SyncContext {
   // Targets whose client marks a person do-not-contact (op "mark_dnc"):
   // the only ones a deletion's marks go to.
   std::set<std::string> marks_dnc;
+  // Targets whose connector takes no marks whatever its settings (HaloPSA,
+  // Genesys; not Verity, whose marks need its contacts API): an open mark
+  // to one is withdrawn at the start (WithdrawnAtStart).
+  std::set<std::string> takes_no_marks;
   // Targets that cannot hold a contact without a field (target -> field):
   // no upsert goes to them while the merged contact lacks it (a push would
   // only be dead-lettered, again at every change).
@@ -343,12 +347,12 @@ std::vector<DomainEvent> DecideReport(const ContactState& state,
 
 // A push left unsettled by an earlier build, which a contact hands to its
 // connector again at the service's start, that this build would not ask
-// for: a mark_dnc to a target that takes no marks (in ctx.targets, not in
-// ctx.marks_dnc). That system refuses it, and an opt-out push is never
-// given up on, so it would stay open for good. It is settled instead by
-// the push.dead_lettered returned (outcome kWithdrawnOutcome, the reason
-// why); nullopt: hand `request` on.
-inline constexpr std::string_view kWithdrawnOutcome = "withdrawn";
+// for: a mark_dnc to a target whose connector takes no marks whatever its
+// settings (ctx.takes_no_marks). That system refuses it, and an opt-out
+// push is never given up on, so it would stay open for good. It is
+// settled instead by the push.dead_lettered returned (outcome
+// kWithdrawnOutcome, the reason why); nullopt: hand `request` on. (A mark
+// to a system that takes marks only with a setting on stays open.)
 std::optional<DomainEvent> WithdrawnAtStart(const DomainEvent& request, const SyncContext& ctx);
 
 // Tells ctx.conversations that the text `message_key` it asked for was not

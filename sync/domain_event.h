@@ -217,6 +217,11 @@ inline int64_t HappenedAt(const Event& e, const DomainEvent& d) {
   return d.source_time_us ? d.source_time_us : e.recorded_at_us;
 }
 
+// push.dead_lettered's outcome for a mark withdrawn at the start, never
+// sent again (WithdrawnAtStart, sync/contact_model.h): settled, not given
+// up after retries.
+inline constexpr std::string_view kWithdrawnOutcome = "withdrawn";
+
 // Whether `e` ends a push: it succeeded, was dead-lettered, or was refused
 // before it went out (a send to a number opted out since it was requested).
 inline bool SettlesPush(const DomainEvent& e) {

@@ -271,6 +271,12 @@ TEST(SyncStatusProjection, CountsPushStates) {
   EXPECT_EQ(base.kv["k/c1"], "pending=1 succeeded=1 dead=1");
   fold(ev::kPushSucceeded, "p3", "");
   EXPECT_EQ(base.kv["k/c1"], "succeeded=2 dead=1");
+  // A mark withdrawn at the start (WithdrawnAtStart) was not given up on.
+  fold(ev::kPushRequested, "p4", "");
+  fold(ev::kPushDeadLettered, "p4", "withdrawn");
+  EXPECT_EQ(base.kv["p/p4"], "cancelled aloware c1 t");
+  EXPECT_EQ(base.kv["n/t/aloware/dead"], "1");
+  EXPECT_EQ(base.kv["n/t/aloware/cancelled"], "1");
 }
 
 TEST(ContactViewProjection, KeepsEachFieldWithTheSystemThatSetIt) {

@@ -204,6 +204,8 @@ TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
 
 // A mark re-driven goes only where the target takes marks: one an
 // earlier build asked of HaloPSA or Genesys would be refused for good.
+// (A deleted contact's re-drives are skipped before this: it matters for
+// a contact that came back since.)
 TEST(Redrive, AMarkGoesOnlyToATargetThatTakesMarks) {
   ContactState s = Existing();
   s.links["aloware"] = "al-1";

@@ -570,13 +570,17 @@ TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
 }
 
 // An unsettled mark from an earlier build is withdrawn at the start only
-// where the target takes no marks; other pushes, and marks to systems not
-// configured as targets now (their connector may come back), stand.
+// where the target's connector takes no marks whatever its settings; other
+// pushes, marks to a system that takes them only with a setting on
+// (Verity's contacts API), and marks to systems not configured as targets
+// now (their connector may come back), stand.
 TEST(WithdrawnAtStart, OnlyAMarkToATargetThatTakesNone) {
   SyncContext ctx;
   ctx.targets["aloware"] = {"phone"};
   ctx.targets["halopsa"] = {"email"};
+  ctx.targets["verity"] = {"phone"};
   ctx.marks_dnc = {"aloware"};
+  ctx.takes_no_marks = {"halopsa", "genesys"};
   DomainEvent mark;
   mark.type = std::string(ev::kPushRequested);
   mark.contact_id = "c1";
@@ -595,6 +599,8 @@ TEST(WithdrawnAtStart, OnlyAMarkToATargetThatTakesNone) {
   DomainEvent other = mark;
   other.system = "aloware";
   EXPECT_FALSE(WithdrawnAtStart(other, ctx)) << "Aloware takes marks";
+  other.system = "verity";
+  EXPECT_FALSE(WithdrawnAtStart(other, ctx)) << "its marks wait for its contacts API";
   other.system = "genesys";
   EXPECT_FALSE(WithdrawnAtStart(other, ctx)) << "not a target now";
   other = mark;
