@@ -150,7 +150,7 @@ void HaloClient::Push(const PushRequest& req, const Credentials& creds,
   FindUser(job);
 }
 
-// Backfill (list): the file's comment. `cursor` is "<page>:<highest id
+// Backfill (list): client.cc's comment. `cursor` is "<page>:<highest id
 // read>"; empty, or a bare page number (an older build's), starts again.
 void HaloClient::ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
                               std::function<void(ContactPage)> done) {

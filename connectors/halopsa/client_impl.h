@@ -2,19 +2,22 @@
 // (internal to this folder): client.cc (the protocol's summary, users,
 // OAuth, the backfill), client_users.cc (neversendemails on every user of
 // the person) and client_clients.cc (the Client and site a new user is
-// filed under). Each function is described where it is defined.
+// filed under). The shared helpers are described where they are defined.
 #pragma once
 
 #include <simdjson.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "connectors/common/json_body.h"
+#include "connectors/common/outbound.h"
 #include "connectors/connector.h"
 #include "connectors/halopsa/clients_cache.h"
 #include "connectors/halopsa/halopsa.h"
@@ -61,7 +64,7 @@ class HaloClient final : public VendorClient {
 
   bool CanList() const override { return true; }
 
-  // Backfill (list): the file's comment. `cursor` is "<page>:<highest id
+  // Backfill (list): client.cc's comment. `cursor` is "<page>:<highest id
   // read>"; empty, or a bare page number (an older build's), starts again.
   void ListContacts(const std::string& cursor, int page_size, const Credentials& creds,
                     std::function<void(ContactPage)> done) override;
@@ -99,7 +102,7 @@ class HaloClient final : public VendorClient {
 
   void FindUser(const JobPtr& job);
 
-  // Consent: every user of the person (the file's comment), then each set
+  // Consent: every user of the person (client.cc's comment), then each set
   // (opt_out, opt_in) or read (read_consent).
   void EveryUser(const JobPtr& job);
 

@@ -38,7 +38,7 @@ void HaloClient::FindUser(const JobPtr& job) {
   });
 }
 
-// Consent: every user of the person (the file's comment), then each set
+// Consent: every user of the person (client.cc's comment), then each set
 // (opt_out, opt_in) or read (read_consent).
 void HaloClient::EveryUser(const JobPtr& job) {
   const std::string email = AsciiLower(job->req.Field(fields::kEmail));
