@@ -379,19 +379,18 @@ void Next(Self* self) {
   if (!st.busy && st.work.empty()) FellIdle(self);
 }
 
-void Enqueue(Self* self, caf::message m) {
-  auto& st = self->state;
-  st.received++;
-  st.work.push_back(std::move(m));
-  if (!st.busy) Next(self);
-}
-
 // Work the actor gives itself: queued as the router's is, but not counted
 // in `received` (the passivation handshake counts the router's messages).
 void EnqueueOwn(Self* self, caf::message m) {
   auto& st = self->state;
   st.work.push_back(std::move(m));
   if (!st.busy) Next(self);
+}
+
+// Work from the router, counted for the passivation handshake.
+void Enqueue(Self* self, caf::message m) {
+  self->state.received++;
+  EnqueueOwn(self, std::move(m));
 }
 
 // Keeps the contact's state as a snapshot (sync/contact_snapshot.h) when
