@@ -90,6 +90,9 @@ DomainEvent Event(const ConnectorState::Item& it, std::string_view type) {
   e.channel = it.order.request.channel;
   e.message_key = it.order.request.message_key;
   e.attempt = it.attempt;
+  // An upsert's dead letter names the values that never arrived (the
+  // contact forgets only those: ApplyPushEnded), as its success does.
+  if (type == ev::kPushDeadLettered && e.op == "upsert") e.fields = it.order.request.fields;
   return e;
 }
 

@@ -211,6 +211,35 @@ void NoteToldRecords(ContactState* s, const DomainEvent& e) {
     for (const auto& id : SplitChannels(ids->second)) note(id);
 }
 
+// A dead-lettered upsert: the values it carried (e.fields) are neither on
+// their way to its system nor to be taken for their echo; other upserts'
+// stay. One that names none (written before dead letters carried them)
+// forgets every value pushed there.
+void ForgetUpsert(ContactState* s, const DomainEvent& e) {
+  if (e.fields.empty()) {
+    s->pushed.erase(e.system);
+    s->pending.erase(e.system);
+    return;
+  }
+  auto pushed = s->pushed.find(e.system);
+  auto pending = s->pending.find(e.system);
+  for (const auto& [f, v] : e.fields) {
+    if (pushed != s->pushed.end()) {
+      auto values = pushed->second.find(f);
+      if (values != pushed->second.end()) {
+        values->second.erase(v);
+        if (values->second.empty()) pushed->second.erase(values);
+      }
+    }
+    if (pending != s->pending.end()) {
+      auto it = pending->second.find(f);
+      if (it != pending->second.end() && it->second == v) pending->second.erase(it);
+    }
+  }
+  if (pushed != s->pushed.end() && pushed->second.empty()) s->pushed.erase(pushed);
+  if (pending != s->pending.end() && pending->second.empty()) s->pending.erase(pending);
+}
+
 void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {
   const bool succeeded = e.type == ev::kPushSucceeded;
   if (IsMessageOp(e.op) || e.op == "note" || e.op == "tags" || e.op == "lists") {
@@ -227,8 +256,9 @@ void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_u
     // What it answered is recorded by contact.enriched (consent.classified),
     // not held as a system's copy of the contact.
   } else if (!succeeded) {
-    s->pushed.erase(e.system);  // it never arrived: the values may be sent again
-    s->pending.erase(e.system);
+    // An upsert never arrived: its values may be sent again. A mark's or a
+    // consent push's end says nothing of the upserts on their way there.
+    if (e.op == "upsert") ForgetUpsert(s, e);
     if (e.op == "opt_out" || e.op == "opt_in") model::SettleConsentPush(s, e, nullptr);
   } else {
     // A conflict's push links nothing; a new record's was linked by its

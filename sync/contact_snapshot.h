@@ -72,7 +72,10 @@ namespace dfm {
 // (pending_consent; two pushes of one id, before one push per id)
 // 16: a contact keeps the record its deletion came from (deleted_in,
 // deleted_record); a mark of a record linked after it links nothing
-inline constexpr uint32_t kContactRulesVersion = 16;
+// 17: only an upsert's dead letter forgets the values pushed to its system
+// and on their way there (pushed, pending), not a mark's or a consent
+// push's; one naming its fields forgets only those
+inline constexpr uint32_t kContactRulesVersion = 17;
 
 // A push.requested event not yet settled, as the contact actor holds it.
 struct OutstandingPush {

@@ -58,6 +58,8 @@ TEST_F(ActorTest, ClientErrorDeadLettersAndDuplicateOrdersAreIgnored) {
   sched_->run();
   ASSERT_EQ(reports_->size(), 1u);
   EXPECT_EQ(reports_->at(0).events.at(1).type, ev::kPushDeadLettered);
+  EXPECT_EQ(reports_->at(0).events.at(1).fields, Order("p1", "c1").request.fields)
+      << "an upsert's dead letter names the values that never arrived";
   Advance(600'000'000);
   EXPECT_EQ(client->pushes.size(), 1u) << "a dead letter is not retried";
 }

@@ -557,6 +557,74 @@ TEST_F(ContactModelTest, AnEditOfAnotherFieldKeepsTheEchoWindowOfThisOne) {
   EXPECT_EQ(state_.fields.at("last_name").value, "C");
 }
 
+// A mark or a consent push to Aloware that ends in a dead letter says
+// nothing of the upserts on their way there: a value on its way is not
+// sent again, and the echo of an older one is still recognised.
+TEST_F(ContactModelTest, ADeadLetteredMarkOrConsentPushKeepsTheUpsertsMemory) {
+  ctx_.policy.owner.clear();
+  for (const char* op : {"mark_dnc", "opt_out", "opt_in"}) {
+    SCOPED_TRACE(op);
+    state_ = ContactState{};
+    state_.contact_id = "c1";
+    auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "A"}}, 10));
+    Succeed(es[1], "a1");
+    es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "B"}}, 20));
+    ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+    es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}, {"first_name", "C"}}, 30));
+    ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+    DomainEvent dead;
+    dead.type = std::string(ev::kPushDeadLettered);
+    dead.contact_id = "c1";
+    dead.system = "aloware";
+    dead.op = op;
+    dead.channel = "sms";
+    dead.push_id = std::string("c1:aloware:x:") + op;
+    dead.outcome = "withdrawn";
+    Apply(&state_, dead, ++seq_, ctx_.now_us);
+    // A last name from GoHighLevel goes to Aloware without C, still on its way.
+    es = Step(Fact("ghl", "g1",
+                   {{"phone", "+12055550142"}, {"first_name", "C"}, {"last_name", "Lee"}}, 35));
+    ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+    EXPECT_EQ(es[1].fields.count("last_name"), 1u);
+    EXPECT_EQ(es[1].fields.count("first_name"), 0u);
+    // Aloware's echo of "B" arrives now, stamped later than C.
+    es = Step(Fact("aloware", "a1", {{"phone", "+12055550142"}, {"first_name", "B"}}, 40));
+    EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.echo_suppressed"}));
+    EXPECT_EQ(state_.fields.at("first_name").value, "C");
+  }
+}
+
+// An upsert's dead letter forgets the values it carried only: a later
+// upsert still on its way there keeps its echo memory (before, its echo
+// was taken for an edit newer than the contact's latest, and won).
+TEST_F(ContactModelTest, AnUpsertsDeadLetterForgetsItsOwnValuesOnly) {
+  ctx_.policy.owner.clear();
+  const std::string phone = "+12055550142";
+  auto es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "A"}}, 10));
+  Succeed(es[1], "a1");
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "B"}}, 20));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  DomainEvent dead = es[1];  // as the connector reports it: the fields that never arrived
+  dead.type = std::string(ev::kPushDeadLettered);
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "C"}}, 30));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  Apply(&state_, dead, ++seq_, ctx_.now_us);
+  // C is still on its way: a last name goes without it.
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "C"}, {"last_name", "Lee"}}, 35));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  EXPECT_EQ(es[1].fields.count("first_name"), 0u);
+  es = Step(Fact("ghl", "g1", {{"phone", phone}, {"first_name", "D"}, {"last_name", "Lee"}}, 40));
+  ASSERT_EQ(Types(es), (std::vector<std::string>{"contact.changed", "push.requested>aloware"}));
+  // C lands in Aloware; its webhook comes before the push's answer.
+  es = Step(Fact("aloware", "a1", {{"phone", phone}, {"first_name", "C"}}, 45));
+  EXPECT_EQ(Types(es), (std::vector<std::string>{"contact.echo_suppressed"}));
+  EXPECT_EQ(state_.fields.at("first_name").value, "D");
+  // B never arrived: a B from Aloware now is an edit (B is not held as pushed).
+  es = Step(Fact("aloware", "a1", {{"phone", phone}, {"first_name", "B"}}, 50));
+  ASSERT_FALSE(es.empty());
+  EXPECT_EQ(Types(es)[0], "contact.changed");
+}
+
 TEST_F(ContactModelTest, DeleteInGhlMarksDoNotContactElsewhere) {
   auto es = Step(Fact("ghl", "g1", {{"phone", "+12055550142"}}, 10));
   Succeed(es[1], "a1");
