@@ -140,8 +140,9 @@ struct ConnectorState {
     int credits_reserved = 0;   // for the request in flight (daily credit budget)
     int64_t refused_since = 0;  // an open opt-out the system refused: since when
     // 429s answering a spent daily cap (RateLimiter::DailyCapReached), up
-    // to kFreeDailyTries: not counted against max_attempts. (attempt
-    // itself only rises: it names each request's events.)
+    // to kFreeDailyTries, and requests refused for their token (up to two,
+    // auth_retries): not counted against max_attempts. (attempt itself
+    // only rises: it names each request's events.)
     int free_tries = 0;
     int counted() const { return attempt - free_tries; }
   };

@@ -201,7 +201,7 @@ bool RetryAfterRefresh(Self* self, ConnectorState::Item& it, DomainEvent& attemp
   if (!r.auth_rejected || !st.cfg.client->UsesOAuth() || it.auth_retries >= 2) return false;
   st.breaker->OnNeutral();
   it.auth_retries++;
-  it.attempt--;  // not counted against max_attempts
+  it.free_tries++;  // not counted against max_attempts
   st.auth_failed = true;
   attempted.outcome = "retry";
   Count(&PushOpCounters::attempts_retry, st, it);

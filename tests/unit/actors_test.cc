@@ -1456,6 +1456,47 @@ TEST_F(ActorTest, ABreakersTrialRefusedForItsTokenEndsTheTrial) {
   ASSERT_EQ(client->pushes.size(), 4u) << "the breaker closed: the next push goes at once";
 }
 
+// A request refused for its token (401) is tried again after a refresh,
+// not counted against max_attempts, yet under a number of its own: each
+// request's events are keyed by it (r/<push>/<attempt>/...), and a number
+// used twice made the log drop the retry's push.attempted as a duplicate.
+TEST_F(ActorTest, ARetryAfterARefusedTokenHasAnAttemptNumberOfItsOwn) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->oauth = true;
+  ConnectorSettings s = Settings(client);
+  s.credentials = Credentials{"access-1", "refresh-1", kStart + 86'400'000'000};
+  s.backoff.max_attempts = 1;
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(client->pushes.size(), i + 1);
+    PushResult refused;
+    refused.http_status = 401;
+    refused.auth_rejected = true;
+    refused.requests = 1;
+    client->pushes[i].done(refused);
+    sched_->run();
+    ASSERT_EQ(client->refreshes.size(), i + 1);
+    client->refreshes[i](ScriptedClient::Granted("access-" + std::to_string(i + 2),
+                                                 "refresh-" + std::to_string(i + 2), 86399));
+    sched_->run();
+    Advance(1'000'000);
+  }
+  ASSERT_EQ(client->pushes.size(), 3u) << "tried again after each refresh";
+  client->Answer(2, 200, "1");
+  sched_->run();
+  std::set<int> numbers;
+  bool succeeded = false;
+  for (const auto& r : *reports_)
+    for (const auto& e : r.events) {
+      if (e.type == ev::kPushAttempted) EXPECT_TRUE(numbers.insert(e.attempt).second) << e.attempt;
+      succeeded = succeeded || e.type == ev::kPushSucceeded;
+    }
+  EXPECT_EQ(numbers.size(), 3u);
+  EXPECT_TRUE(succeeded) << "two refusals for the token spent none of the one attempt";
+}
+
 // A send the contact withdrew while its request was out, answered 401
 // for the grant: it ends cancelled (not sent again after the refresh, nor
 // dead-lettered, which would report it failed to GoHighLevel); the grant
