@@ -165,10 +165,11 @@ void OnUpdate(Self* self, ConnectorUpdate& u) {
     // next request (its client id or secret may be new).
     state.auth_failed = true;
   }
-  state.limiter = std::make_unique<RateLimiter>(state.cfg.rate_limit, state.cfg.rate_window_us,
-                                                state.cfg.daily_limit);
-  state.breaker =
-      std::make_unique<CircuitBreaker>(state.cfg.breaker_threshold, state.cfg.breaker_open_us);
+  // What the vendor said (a Retry-After, the day's count) and an open
+  // breaker outlive a reload: new limits apply to what goes next.
+  state.limiter->SetLimits(state.cfg.rate_limit, state.cfg.rate_window_us, state.cfg.daily_limit,
+                           state.env->now_us());
+  state.breaker->SetLimits(state.cfg.breaker_threshold, state.cfg.breaker_open_us);
   state.pairs.clear();
   Logger("connectors")
       ->info("event=connector_reloaded system={} tenant={} held={}", state.cfg.system,

@@ -160,6 +160,9 @@ struct ConnectorState {
   std::multiset<int64_t> opt_outs_refused;  // refused_since of each open refused opt-out
   std::map<std::string, int> refused_people;  // contact -> its open refused opt-outs
   size_t in_flight = 0;
+  // Pushes whose push.sending is being recorded (RecordSending): they go
+  // when it is durable, so the rate limit counts them as going now.
+  int recording = 0;
   size_t holds_unrecorded = 0;  // items with hold_unrecorded (RewriteHolds looks when any)
   bool refreshing = false;
   // The refresh under way was asked with a grant a reload replaced since

@@ -418,6 +418,7 @@ void OnDone(Self* self, HttpDone& d) {
 
 void OnSendRecorded(Self* self, const SendRecorded& r) {
   auto& st = self->state;
+  if (!r.held && st.recording > 0) st.recording--;
   auto found = st.items.find(r.push_id);
   if (found == st.items.end()) return;
   auto& it = found->second;
@@ -457,6 +458,12 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
                        st.env->control && st.env->control->PausedBy(st.cfg.tenant, st.cfg.system)
                            ? "paused by an operator"
                            : "circuit breaker open");
+    } else if (const int64_t now = st.env->now_us();
+               st.limiter->NextAllowed(now, it.order.request.priority > 0) > now) {
+      // The vendor said to wait meanwhile (a 429's Retry-After, no requests
+      // or none of the day's left): held the same way, until it may go.
+      st.breaker->OnNeutral();
+      GiveUpGeneration(self, it, "held back by the vendor's rate limit");
     } else {
       Send(self, r.push_id);
     }

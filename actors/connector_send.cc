@@ -218,6 +218,7 @@ bool RecordSending(Self* self, const std::string& push_id) {
     return true;
   }
   st.in_flight++;
+  st.recording++;
   st.busy.insert(it.order.request.contact_id);
   DomainEvent e = Event(it, ev::kPushSending);
   e.attempt = it.attempt + 1;
@@ -377,7 +378,7 @@ void SendRead(Self* self, int64_t now) {
   }
   // Opt-outs that may go go first (a pause holds them, not the reads).
   if (st.in_flight >= limit || (!paused && !st.urgent.empty())) return;
-  const int64_t allowed = st.limiter->NextAllowed(now);
+  const int64_t allowed = st.limiter->NextAllowed(now, false, st.recording);
   if (allowed > now) {
     WakeAt(self, allowed);
     return;
@@ -508,7 +509,7 @@ void PumpQueues(Self* self) {
     }
     // Urgent pushes (opt-outs, opt-ins, read-backs) probe a spent daily
     // cap hourly; one waiting on its pacing is looked at again when due.
-    int64_t allowed = st.limiter->NextAllowed(now, q == &st.urgent);
+    int64_t allowed = st.limiter->NextAllowed(now, q == &st.urgent, st.recording);
     if (allowed > now) {
       WakeAt(self, earliest ? std::min(allowed, earliest) : allowed);
       return;

@@ -28,19 +28,29 @@ bool RateLimiter::DailyCapReached(int64_t now_us) const {
          day_count_ >= daily_limit_;
 }
 
-int64_t RateLimiter::NextAllowed(int64_t now_us, bool consent) const {
+bool RateLimiter::DayFull(int64_t now_us, int pending) const {
+  if (daily_limit_ <= 0) return false;
+  const bool today = day_start_ >= 0 && now_us - day_start_ < kDayUs;
+  return (today ? day_count_ : 0) + pending >= daily_limit_;
+}
+
+int64_t RateLimiter::NextAllowed(int64_t now_us, bool consent, int pending) const {
   int64_t t = std::max(now_us, blocked_until_);
-  if (DailyCapReached(now_us)) {
-    int64_t day_end = day_start_ + kDayUs;
+  if (DayFull(now_us, pending)) {
+    const bool today = day_start_ >= 0 && now_us - day_start_ < kDayUs;
+    int64_t day_end = (today ? day_start_ : now_us) + kDayUs;
     if (consent && day_full_at_ >= 0)
       day_end = std::min(day_end, day_full_at_ + kDailyConsentProbeUs);
     t = std::max(t, day_end);
   }
-  // Sliding window: the oldest send within it must age out first.
+  // Sliding window: the sends within it, with the pending ones (going
+  // now), leave room for one more once the oldest that fills it ages out.
+  const int room = limit_ - pending;
+  if (room <= 0) return std::max(t, now_us + window_us_);
   size_t in_window = 0;
   for (auto it = sent_.rbegin(); it != sent_.rend() && *it > t - window_us_; ++it) ++in_window;
-  if (static_cast<int>(in_window) >= limit_ && !sent_.empty()) {
-    int64_t oldest_relevant = sent_[sent_.size() - static_cast<size_t>(limit_)];
+  if (static_cast<int>(in_window) >= room) {
+    int64_t oldest_relevant = sent_[sent_.size() - static_cast<size_t>(room)];
     t = std::max(t, oldest_relevant + window_us_);
   }
   return t;
@@ -81,6 +91,13 @@ void RateLimiter::OnHeaders(int64_t now_us, std::optional<int> remaining,
   vendor_low_ = vendor_low_ < 0 ? left : std::min(vendor_low_, left);
   day_count_ = std::max<int64_t>(day_count_, daily_limit_ - left);
   if (day_count_ >= daily_limit_) NoteFull(now_us);
+}
+
+void RateLimiter::SetLimits(int limit, int64_t window_us, int64_t daily_limit, int64_t now_us) {
+  limit_ = limit;
+  window_us_ = window_us;
+  daily_limit_ = daily_limit;
+  if (DailyCapReached(now_us) && day_full_at_ < 0) NoteFull(now_us);
 }
 
 void RateLimiter::OnThrottled(int64_t now_us, std::optional<int64_t> retry_after_us) {

@@ -37,7 +37,9 @@ class RateLimiter {
   // (kDailyConsentProbeUs) after the cap was last seen reached: the
   // vendor's day may have reset before ours (no vendor says when), and an
   // opt-out must not wait a day. Its answer's daily count then tells.
-  int64_t NextAllowed(int64_t now_us, bool consent = false) const;
+  // `pending`: requests about to go (their push.sending being recorded),
+  // counted as sent now in the window and the day's count.
+  int64_t NextAllowed(int64_t now_us, bool consent = false, int pending = 0) const;
   void OnSent(int64_t now_us);
   // The vendor says `remaining` requests are left in the current window
   // (X-RateLimit-Remaining) or `daily_remaining` today. The day's count is
@@ -52,6 +54,9 @@ class RateLimiter {
   bool DailyCapReached(int64_t now_us) const;
   // A 429: nothing before now + retry_after (a window when not given).
   void OnThrottled(int64_t now_us, std::optional<int64_t> retry_after_us);
+  // A reload's limits, for what goes next: the sends counted so far, a
+  // Retry-After and the day's count stay.
+  void SetLimits(int limit, int64_t window_us, int64_t daily_limit, int64_t now_us);
 
  private:
   int limit_;
@@ -63,6 +68,8 @@ class RateLimiter {
   int64_t day_count_ = 0;
   void NewDay(int64_t now_us);
   void NoteFull(int64_t now_us);
+  // Whether the day's count with `pending` more reaches the daily cap.
+  bool DayFull(int64_t now_us, int pending) const;
 
   int64_t day_full_at_ = -1;  // when the daily cap was last seen reached; -1: not today
   int64_t full_since_ = -1;   // when it was first seen reached today; -1: not today
@@ -90,6 +97,12 @@ class CircuitBreaker {
   void OnNeutral() { trial_out_ = false; }
   State state(int64_t now_us) const;
   int64_t reopens_at() const { return open_until_; }
+  // A reload's settings, for the failures to come: an open breaker stays
+  // open until its time, and the failures counted stay.
+  void SetLimits(int threshold, int64_t open_us) {
+    threshold_ = threshold;
+    open_us_ = open_us;
+  }
 
  private:
   int threshold_;

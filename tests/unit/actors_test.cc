@@ -17,6 +17,24 @@ using testing::ActorTest;
 using testing::kStart;
 using testing::ScriptedClient;
 
+// A 429 saying to wait `retry_after_us`.
+PushResult Throttled(int64_t retry_after_us) {
+  PushResult r;
+  r.http_status = 429;
+  r.requests = 1;
+  r.retry_after_us = retry_after_us;
+  return r;
+}
+
+// `send` made a text to a phone of its own (its request goes once its
+// push.sending is durable).
+PushOrder AsText(PushOrder send, int i) {
+  send.request.op = "send";
+  send.request.channel = "sms";
+  send.request.fields = {{"phone", "+1205555014" + std::to_string(i)}, {"body", "hi"}};
+  return send;
+}
+
 TEST_F(ActorTest, RetryWaitsOutItsBackoffOnSimulatedTime) {
   auto client = std::make_shared<ScriptedClient>();
   auto c = Connector(client);
@@ -1495,6 +1513,100 @@ TEST_F(ActorTest, ARetryAfterARefusedTokenHasAnAttemptNumberOfItsOwn) {
     }
   EXPECT_EQ(numbers.size(), 3u);
   EXPECT_TRUE(succeeded) << "two refusals for the token spent none of the one attempt";
+}
+
+// A text goes only once its push.sending is durable. The rate limit counts
+// the texts being recorded as going now: before, every text picked while
+// the window had room went once recorded (four at once against one a
+// second).
+TEST_F(ActorTest, TextsBeingRecordedCountInTheRateLimit) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->sends_not_idempotent = true;
+  ConnectorSettings s = Settings(client);
+  s.rate_limit = 1;
+  s.rate_window_us = 1'000'000;
+  auto c = Connector(s);
+  for (int i = 0; i < 4; ++i)
+    caf::anon_send(c, AsText(Order("p-send-" + std::to_string(i), "c" + std::to_string(i)), i));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u) << "one a second";
+  for (size_t i = 1; i < 4; ++i) {
+    client->Answer(i - 1, 200, "m" + std::to_string(i));
+    sched_->run();
+    Advance(999'000);
+    EXPECT_EQ(client->pushes.size(), i) << "not within the second";
+    Advance(1'000);
+    ASSERT_EQ(client->pushes.size(), i + 1);
+  }
+  // Each waited in its queue: none was recorded, then held back.
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  size_t sending = 0, held = 0;
+  for (const auto& e : all) {
+    sending += e.type == ev::kPushSending;
+    held += e.type == ev::kPushHeld;
+  }
+  EXPECT_EQ(sending, 4u);
+  EXPECT_EQ(held, 0u);
+}
+
+// A 429's Retry-After that comes while a text's push.sending is being
+// written holds the text back: before, it went once recorded.
+TEST_F(ActorTest, ARetryAfterHoldsBackATextBeingRecorded) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->sends_not_idempotent = true;
+  auto c = Connector(client);
+  log_.StallWrites(true);
+  caf::anon_send(c, AsText(Order("p-send-0", "c0"), 0));
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 0u) << "recorded first";
+  caf::anon_send(c, Order("p-upsert", "c9"));  // an upsert goes without a push.sending
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].req.push_id, "p-upsert");
+  client->pushes[0].done(Throttled(60'000'000));
+  sched_->run();
+  log_.StallWrites(false);
+  while (log_.ReleaseStalled()) sched_->run();
+  Advance(59'000'000);
+  EXPECT_EQ(client->pushes.size(), 1u) << "held back by the Retry-After";
+  Advance(2'000'000);
+  std::set<std::string> then;
+  for (size_t i = 1; i < client->pushes.size(); ++i) then.insert(client->pushes[i].req.push_id);
+  EXPECT_EQ(then, (std::set<std::string>{"p-send-0", "p-upsert"}))
+      << "both, once the minute is over";
+}
+
+// A reload (here new credentials) keeps what the vendor said: a 429's
+// Retry-After still holds the next push back, and an open breaker stays
+// open until its time. Before, a reload made both anew.
+TEST_F(ActorTest, AReloadKeepsARetryAfterAndAnOpenBreaker) {
+  auto client = std::make_shared<ScriptedClient>();
+  ConnectorSettings s = Settings(client);
+  s.breaker_threshold = 1;
+  s.breaker_open_us = 600'000'000;
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->pushes[0].done(Throttled(60'000'000));
+  sched_->run();
+  s.credentials = Credentials{"key-2", "", 0};
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  caf::anon_send(c, Order("p2", "c2"));
+  sched_->run();
+  Advance(59'000'000);
+  EXPECT_EQ(client->pushes.size(), 1u) << "the Retry-After outlives the reload";
+  Advance(2'000'000);
+  ASSERT_EQ(client->pushes.size(), 3u) << "p1 again, and p2";
+  client->Answer(1, 503);  // trips the breaker (threshold 1)
+  client->Answer(2, 503);
+  sched_->run();
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  Advance(60'000'000);
+  EXPECT_EQ(client->pushes.size(), 3u) << "the breaker stays open through a reload";
+  Advance(600'000'000);
+  EXPECT_EQ(client->pushes.size(), 4u) << "then one trial";
 }
 
 // A send the contact withdrew while its request was out, answered 401

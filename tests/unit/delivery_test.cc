@@ -155,6 +155,38 @@ TEST(Delivery, RateLimiterSlidingWindowAndVendorSignals) {
   EXPECT_GE(d.NextAllowed(now + kSec), now + 24 * 3600 * kSec);
 }
 
+// Requests about to go (their push.sending being recorded) count as sent
+// now, in the window and in the day's count.
+TEST(Delivery, PendingRequestsCountAsSentNow) {
+  RateLimiter rl(3, 10 * kSec, 5);
+  int64_t now = 1000 * kSec;
+  rl.OnSent(now - 4 * kSec);
+  EXPECT_EQ(rl.NextAllowed(now, false, 1), now) << "one sent, one pending: room for a third";
+  EXPECT_EQ(rl.NextAllowed(now, false, 2), now + 6 * kSec) << "full until the sent one ages out";
+  EXPECT_EQ(rl.NextAllowed(now, false, 3), now + 10 * kSec) << "full of pending ones";
+  rl.OnSent(now);
+  rl.OnSent(now + 7 * kSec);
+  rl.OnSent(now + 8 * kSec);
+  EXPECT_EQ(rl.NextAllowed(now + 20 * kSec, false, 0), now + 20 * kSec);
+  EXPECT_GE(rl.NextAllowed(now + 20 * kSec, false, 1), now + 24 * 3600 * kSec - 4 * kSec)
+      << "four sent today and one pending: the day's five";
+}
+
+// A reload's new limits keep what was counted and what the vendor said.
+TEST(Delivery, NewLimitsKeepARetryAfterAndTheDaysCount) {
+  RateLimiter rl(100, 10 * kSec, 0);
+  int64_t now = 1000 * kSec;
+  rl.OnSent(now);
+  rl.OnThrottled(now, 30 * kSec);
+  rl.SetLimits(1, 10 * kSec, 1, now + kSec);
+  EXPECT_EQ(rl.NextAllowed(now + kSec), now + 24 * 3600 * kSec) << "one sent: the new cap of one";
+  EXPECT_EQ(rl.NextAllowed(now + kSec, true), now + kSec + 3600 * kSec) << "an opt-out's probe";
+  RateLimiter t(100, 10 * kSec, 0);
+  t.OnThrottled(now, 30 * kSec);
+  t.SetLimits(50, 5 * kSec, 0, now);
+  EXPECT_EQ(t.NextAllowed(now + kSec), now + 30 * kSec) << "the Retry-After stays";
+}
+
 // The vendor says no request remains today: other requests wait for the
 // day's end, an opt-out only an hour (no vendor says when its day resets,
 // and it may reset before ours). The probe's answer tells: none remaining
