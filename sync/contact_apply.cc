@@ -211,33 +211,26 @@ void NoteToldRecords(ContactState* s, const DomainEvent& e) {
     for (const auto& id : SplitChannels(ids->second)) note(id);
 }
 
-// A dead-lettered upsert: the values it carried (e.fields) are neither on
-// their way to its system nor to be taken for their echo; other upserts'
-// stay. One that names none (written before dead letters carried them)
-// forgets every value pushed there.
+// A dead-lettered upsert: the values it carried (e.fields) are no longer
+// on their way to its system, so they may be sent again; other pushes'
+// stay. The echo memory (pushed) keeps them for its window: an upsert
+// still on its way may carry the same value (phone and email ride on
+// every one), and its echo must not be taken for an edit newer than the
+// contact's. One that names none (written before dead letters carried
+// them) forgets every value of its system, as it did.
 void ForgetUpsert(ContactState* s, const DomainEvent& e) {
   if (e.fields.empty()) {
     s->pushed.erase(e.system);
     s->pending.erase(e.system);
     return;
   }
-  auto pushed = s->pushed.find(e.system);
   auto pending = s->pending.find(e.system);
+  if (pending == s->pending.end()) return;
   for (const auto& [f, v] : e.fields) {
-    if (pushed != s->pushed.end()) {
-      auto values = pushed->second.find(f);
-      if (values != pushed->second.end()) {
-        values->second.erase(v);
-        if (values->second.empty()) pushed->second.erase(values);
-      }
-    }
-    if (pending != s->pending.end()) {
-      auto it = pending->second.find(f);
-      if (it != pending->second.end() && it->second == v) pending->second.erase(it);
-    }
+    auto it = pending->second.find(f);
+    if (it != pending->second.end() && it->second == v) pending->second.erase(it);
   }
-  if (pushed != s->pushed.end() && pushed->second.empty()) s->pushed.erase(pushed);
-  if (pending != s->pending.end() && pending->second.empty()) s->pending.erase(pending);
+  if (pending->second.empty()) s->pending.erase(pending);
 }
 
 void ApplyPushEnded(ContactState* s, const DomainEvent& e, int64_t recorded_at_us) {

@@ -74,7 +74,7 @@ namespace dfm {
 // deleted_record); a mark of a record linked after it links nothing
 // 17: only an upsert's dead letter forgets the values pushed to its system
 // and on their way there (pushed, pending), not a mark's or a consent
-// push's; one naming its fields forgets only those
+// push's; one naming its fields takes only those off the way (pending)
 inline constexpr uint32_t kContactRulesVersion = 17;
 
 // A push.requested event not yet settled, as the contact actor holds it.
