@@ -144,7 +144,10 @@ struct ConnectorState {
     // auth_retries): not counted against max_attempts. (attempt itself
     // only rises: it names each request's events.)
     int free_tries = 0;
-    int counted() const { return attempt - free_tries; }
+    // A push re-driven after a restart: the attempts earlier runs recorded.
+    // This run's are numbered after them, and not counted against them.
+    int earlier = 0;
+    int counted() const { return attempt - earlier - free_tries; }
   };
   std::map<std::string, Item> items;       // push id -> held push
   std::deque<std::string> urgent, normal;  // push ids not in flight, in order

@@ -296,7 +296,7 @@ void RecordReport(Self* self, const PushReport& rep) {
     d.idempotency_key = e.type == ev::kPushRequested ? "r/" + e.push_id + "/requested"
                         : e.push_id.empty()
                             ? "r/" + about + "/decided/" + std::to_string(i) + "/" + e.type
-                            : "r/" + e.push_id + "/" + std::to_string(e.attempt) + "/" + e.type;
+                            : ReportedEventKey(e.push_id, e.attempt, e.type);
     drafts.push_back(std::move(d));
   }
   EventId correlation = rep.correlation_id;

@@ -68,6 +68,16 @@ struct PushReport {
   EventId correlation_id;
 };
 
+// The idempotency key (kDecisionKeySystem) a contact appends a reported
+// event of a push under: "r/<push id>/<attempt>/<type>". A request's
+// attempt number is its own (it only rises, across runs too), else the
+// log takes a later request's event for a duplicate.
+inline std::string ReportedEventKey(std::string_view push_id, int attempt, std::string_view type) {
+  std::string key = "r/";
+  key.append(push_id).append("/").append(std::to_string(attempt)).append("/").append(type);
+  return key;
+}
+
 // A contact's items of a replay.requested event (seq `replay_seq`, id
 // `replay_id`), each with its place in it, for the contact actor to decide
 // together (DecideRedrive). Answered by FactDone with webhook_seq =

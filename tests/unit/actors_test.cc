@@ -1515,6 +1515,42 @@ TEST_F(ActorTest, ARetryAfterARefusedTokenHasAnAttemptNumberOfItsOwn) {
   EXPECT_TRUE(succeeded) << "two refusals for the token spent none of the one attempt";
 }
 
+// A push re-driven after a restart is numbered after the attempts an
+// earlier run recorded: a request's events are keyed by its number
+// (ReportedEventKey), and a number used again made the log drop the later
+// push.attempted as a duplicate. The earlier ones spend none of this run's.
+TEST_F(ActorTest, ARedrivenPushIsNumberedAfterAnEarlierRunsAttempts) {
+  for (int n = 1; n <= 2; ++n) {  // as the earlier run's contact appended them
+    DomainEvent e = Order("p1", "c1").request;
+    e.type = std::string(ev::kPushAttempted);
+    e.attempt = n;
+    e.outcome = "retry";
+    EventDraft d = ToDraft(e, "default", ContactStream("c1"), EventId{}, EventId{});
+    d.idempotency_system = kDecisionKeySystem;
+    d.idempotency_key = ReportedEventKey("p1", n, ev::kPushAttempted);
+    AppendOutcome out;
+    ASSERT_TRUE(log_.Append(std::move(d), &out).ok());
+  }
+  auto client = std::make_shared<ScriptedClient>();
+  ConnectorSettings s = Settings(client);
+  s.backoff.max_attempts = 2;
+  auto c = Connector(s);
+  PushOrder again = Order("p1", "c1");
+  again.redriven = true;
+  caf::anon_send(c, again);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  client->Answer(0, 503);
+  sched_->run();
+  std::vector<std::pair<std::string, std::string>> reported;
+  for (const auto& r : *reports_)
+    for (const auto& e : r.events)
+      reported.emplace_back(e.type + "#" + std::to_string(e.attempt), e.outcome);
+  EXPECT_EQ(reported, (std::vector<std::pair<std::string, std::string>>{
+                          {std::string(ev::kPushAttempted) + "#3", "retry"}}))
+      << "numbered 3, and retried: the earlier two spend none of this run's two";
+}
+
 // A text goes only once its push.sending is durable. The rate limit counts
 // the texts being recorded as going now: before, every text picked while
 // the window had room went once recorded (four at once against one a
