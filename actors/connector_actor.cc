@@ -14,22 +14,6 @@ using namespace connector_steps;  // NOLINT: this actor's own steps
 namespace {
 
 // A push to carry out; one it holds already is ignored.
-// The attempts earlier runs recorded of a re-driven push (its
-// push.attempted under ReportedEventKey, numbered from 1); none when the
-// log cannot tell.
-int AttemptsRecorded(const ConnectorState& st, const std::string& push_id) {
-  constexpr int kMost = 1000;
-  int n = 0;
-  uint64_t seq = 0;
-  while (n < kMost &&
-         st.env->log
-             ->LookupIdempotency(st.cfg.tenant, kDecisionKeySystem,
-                                 ReportedEventKey(push_id, n + 1, ev::kPushAttempted), &seq)
-             .ok())
-    ++n;
-  return n;
-}
-
 void OnOrder(Self* self, PushOrder& o) {
   auto& state = self->state;
   std::string id = o.request.push_id;  // copied: `o` is moved below
@@ -43,7 +27,10 @@ void OnOrder(Self* self, PushOrder& o) {
   }
   if (o.request.op == "opt_in" || o.request.op == "opt_out") Supersede(self, o.request);
   ConnectorState::Item item;
-  if (o.redriven) item.attempt = item.earlier = AttemptsRecorded(state, id);
+  if (o.redriven) {  // numbered by NumberRedriven before it goes
+    item.unnumbered = true;
+    state.unnumbered++;
+  }
   item.order = std::move(o);
   item.opt_out_since = since;
   state.items[id] = std::move(item);

@@ -146,7 +146,10 @@ struct ConnectorState {
     int free_tries = 0;
     // A push re-driven after a restart: the attempts earlier runs recorded.
     // This run's are numbered after them, and not counted against them.
+    // While the log has not told them (unnumbered) it does not go
+    // (connector_steps' NumberRedriven).
     int earlier = 0;
+    bool unnumbered = false;
     int counted() const { return attempt - earlier - free_tries; }
   };
   std::map<std::string, Item> items;       // push id -> held push
@@ -167,6 +170,7 @@ struct ConnectorState {
   // when it is durable, so the rate limit counts them as going now.
   int recording = 0;
   size_t holds_unrecorded = 0;  // items with hold_unrecorded (RewriteHolds looks when any)
+  size_t unnumbered = 0;        // items with unnumbered (NumberRedriven looks when any)
   bool refreshing = false;
   // The refresh under way was asked with a grant a reload replaced since
   // (ConnectorUpdate with a grant configured anew): its answer is dropped.

@@ -68,6 +68,7 @@ void Drop(ConnectorState& st, std::map<std::string, ConnectorState::Item>::itera
     if (person != st.refused_people.end() && --person->second <= 0) st.refused_people.erase(person);
   }
   if (found->second.hold_unrecorded) st.holds_unrecorded--;
+  if (found->second.unnumbered) st.unnumbered--;
   st.items.erase(found);
 }
 
@@ -256,7 +257,8 @@ void Send(Self* self, const std::string& push_id) {
   req.channel = it.order.request.channel;
   req.reason = it.order.request.reason;
   req.message_key = it.order.request.message_key;
-  req.attempt = it.attempt + (it.order.redriven ? 1 : 0);
+  // (a re-driven push none of whose attempts was recorded may have gone)
+  req.attempt = it.attempt + (it.order.redriven && it.earlier == 0 ? 1 : 0);
   if (st.cfg.daily_credit_budget > 0 && it.credits_reserved > 0)
     req.max_credits = it.credits_reserved;
   req.records = st.records;
@@ -311,7 +313,7 @@ std::deque<std::string>* Pick(ConnectorState& st, int64_t now,
       const auto& item = st.items.at(*i);
       const std::string& contact = item.order.request.contact_id;
       if (st.busy.count(contact) || blocked.count(contact)) continue;
-      if (item.hold_unrecorded) {  // RewriteHolds' until its hold is written
+      if (item.hold_unrecorded || item.unnumbered) {  // RewriteHolds', NumberRedriven's
         blocked.insert(contact);
         continue;
       }
@@ -467,10 +469,56 @@ void RewriteHolds(Self* self, int64_t now) {
   if (next != 0) WakeAt(self, next);
 }
 
+// The attempts earlier runs recorded of `push_id` (its push.attempted
+// under ReportedEventKey, numbered from 1 without a gap) into *n, found
+// with O(log n) lookups; false when the log cannot tell now.
+bool AttemptsRecorded(const ConnectorState& st, const std::string& push_id, int* n) {
+  auto recorded = [&](int attempt, bool* yes) {
+    uint64_t seq = 0;
+    const Status s = st.env->log->LookupIdempotency(
+        st.cfg.tenant, kDecisionKeySystem, ReportedEventKey(push_id, attempt, ev::kPushAttempted),
+        &seq);
+    *yes = s.ok();
+    return s.ok() || s.IsNotFound();
+  };
+  int lo = 0, hi = 1;  // lo recorded (or 0), hi not
+  for (bool yes = true;; lo = hi, hi *= 2) {
+    if (!recorded(hi, &yes)) return false;
+    if (!yes || hi >= (1 << 29)) break;
+  }
+  while (hi - lo > 1) {
+    const int mid = lo + (hi - lo) / 2;
+    bool yes = false;
+    if (!recorded(mid, &yes)) return false;
+    (yes ? lo : hi) = mid;
+  }
+  *n = lo;
+  return true;
+}
+
+// Re-driven pushes numbered after the attempts earlier runs recorded
+// (a number used again made the log drop a later push.attempted as a
+// duplicate); one whose log cannot tell now is asked again later.
+void NumberRedriven(Self* self, int64_t now) {
+  auto& st = self->state;
+  if (st.unnumbered == 0) return;  // the common case: no scan of the queues
+  for (auto* q : {&st.urgent, &st.normal})
+    for (const auto& id : *q) {
+      auto& it = st.items.at(id);
+      int n = 0;
+      if (!it.unnumbered || !AttemptsRecorded(st, id, &n)) continue;
+      it.attempt = it.earlier = n;
+      it.unnumbered = false;
+      st.unnumbered--;
+    }
+  if (st.unnumbered > 0) WakeAt(self, now + st.env->append_retry_us);
+}
+
 void PumpQueues(Self* self) {
   auto& st = self->state;
   int64_t now = st.env->now_us();
   RewriteHolds(self, now);
+  NumberRedriven(self, now);
   if (st.refreshing) return;
   bool oauth = st.cfg.client->UsesOAuth();
   bool expiring = st.creds.expires_at_us != 0 && st.creds.expires_at_us - st.margin_us <= now;

@@ -1520,7 +1520,7 @@ TEST_F(ActorTest, ARetryAfterARefusedTokenHasAnAttemptNumberOfItsOwn) {
 // (ReportedEventKey), and a number used again made the log drop the later
 // push.attempted as a duplicate. The earlier ones spend none of this run's.
 TEST_F(ActorTest, ARedrivenPushIsNumberedAfterAnEarlierRunsAttempts) {
-  for (int n = 1; n <= 2; ++n) {  // as the earlier run's contact appended them
+  for (int n = 1; n <= 37; ++n) {  // as earlier runs' contacts appended them
     DomainEvent e = Order("p1", "c1").request;
     e.type = std::string(ev::kPushAttempted);
     e.attempt = n;
@@ -1537,9 +1537,14 @@ TEST_F(ActorTest, ARedrivenPushIsNumberedAfterAnEarlierRunsAttempts) {
   auto c = Connector(s);
   PushOrder again = Order("p1", "c1");
   again.redriven = true;
+  log_.FailLookups(true);  // the log cannot tell yet: it waits
   caf::anon_send(c, again);
   sched_->run();
+  EXPECT_EQ(client->pushes.size(), 0u);
+  log_.FailLookups(false);
+  Advance(env_->append_retry_us);
   ASSERT_EQ(client->pushes.size(), 1u);
+  EXPECT_EQ(client->pushes[0].req.attempt, 38);
   client->Answer(0, 503);
   sched_->run();
   std::vector<std::pair<std::string, std::string>> reported;
@@ -1547,8 +1552,8 @@ TEST_F(ActorTest, ARedrivenPushIsNumberedAfterAnEarlierRunsAttempts) {
     for (const auto& e : r.events)
       reported.emplace_back(e.type + "#" + std::to_string(e.attempt), e.outcome);
   EXPECT_EQ(reported, (std::vector<std::pair<std::string, std::string>>{
-                          {std::string(ev::kPushAttempted) + "#3", "retry"}}))
-      << "numbered 3, and retried: the earlier two spend none of this run's two";
+                          {std::string(ev::kPushAttempted) + "#38", "retry"}}))
+      << "numbered 38, and retried: the earlier ones spend none of this run's two";
 }
 
 // A text goes only once its push.sending is durable. The rate limit counts
