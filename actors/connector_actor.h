@@ -19,7 +19,9 @@
 //   open: push.attempted outcome "refused", tried again with the longest
 //   backoff for as long as it is held, counted on the status board
 //   (opt_outs_refused: the people, since when). While open it holds back
-//   only the contact's later consent pushes; an opt_in or opt_out for the
+//   only the contact's later consent pushes that do not commute with it
+//   (an opt_in of its channels, and what must follow that; connector_send's
+//   Pick); an opt_in or opt_out for the
 //   same contact and channels (or more) supersedes it (push.dead_lettered,
 //   outcome "superseded"): the person took the opt-out back, or a repeated
 //   STOP asks again now. One that came while the opt-out was still on its

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "actors/connector_steps.h"
@@ -301,13 +303,39 @@ void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now)
   }
 }
 
+// A consent push as Pick weighs it against the contact's earlier ones.
+struct Statement {
+  bool restricts = false;             // opt_out, mark_dnc
+  std::vector<std::string> channels;  // none: every channel (a mark)
+};
+
+Statement StatementOf(const DomainEvent& req) {
+  return Statement{req.op != "opt_in", SplitChannels(req.channel)};
+}
+
+// Whether two consent pushes land the same in either order: both restrict,
+// or they name no channel in common.
+bool Commute(const Statement& a, const Statement& b) {
+  if (a.restricts && b.restricts) return true;
+  if (a.channels.empty() || b.channels.empty()) return false;
+  for (const auto& ch : a.channels)
+    if (std::find(b.channels.begin(), b.channels.end(), ch) != b.channels.end()) return false;
+  return true;
+}
+
 // The next push that may go now: first in order, opt-outs first, never a
 // second one for a contact, never one waiting out its backoff, never one
-// behind a waiting push of the same contact.
+// behind a waiting push of the same contact. An open refused opt-out (or
+// mark) waiting out its long backoff holds back only the contact's consent
+// pushes that do not commute with it (Commute), and those hold back the
+// ones behind them the same way: an opt-in of its channels waits, while a
+// further opt-out, or a statement about other channels, goes. The vendor's
+// refusal of one restriction never keeps another out.
 std::deque<std::string>* Pick(ConnectorState& st, int64_t now,
                               std::deque<std::string>::iterator* pos, int64_t* earliest) {
   std::set<std::string> blocked;  // across both queues: an opt-out waiting holds back the rest
-  std::set<std::string> consent_blocked;  // behind an open refused opt-out: consent pushes only
+  // Per contact, the consent pushes not going now while others may.
+  std::map<std::string, std::vector<Statement>> waiting;
   for (auto* q : {&st.urgent, &st.normal}) {
     for (auto i = q->begin(); i != q->end(); ++i) {
       const auto& item = st.items.at(*i);
@@ -317,11 +345,22 @@ std::deque<std::string>* Pick(ConnectorState& st, int64_t now,
         blocked.insert(contact);
         continue;
       }
-      if (IsConsentOp(item.order.request.op) && consent_blocked.count(contact)) continue;
+      std::optional<Statement> said;
+      if (IsConsentOp(item.order.request.op)) said = StatementOf(item.order.request);
+      auto before = waiting.find(contact);
+      if (said && before != waiting.end() &&
+          !std::all_of(before->second.begin(), before->second.end(),
+                       [&](const Statement& w) { return Commute(w, *said); })) {
+        before->second.push_back(std::move(*said));
+        continue;
+      }
       const int64_t paced = PairReadyAt(st, contact, now);
       const int64_t not_before = std::max(item.not_before, paced);
       if (not_before > now) {
-        (item.refused_since != 0 ? consent_blocked : blocked).insert(contact);
+        if (item.refused_since != 0 && said)  // an open refused opt-out push
+          waiting[contact].push_back(std::move(*said));
+        else
+          blocked.insert(contact);
         if (*earliest == 0 || not_before < *earliest) *earliest = not_before;
         continue;
       }

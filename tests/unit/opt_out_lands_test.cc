@@ -151,19 +151,81 @@ TEST_F(ActorTest, AnOptInThatCameWhileTheOptOutWasOnItsWaySupersedesItsRefusal) 
   ExpectStopSupersededAndStartSent(*reports_, *client);
 }
 
-TEST_F(ActorTest, AnOpenOptOutStillHoldsBackALaterConsentPush) {
+PushOrder Consent(PushOrder o, const std::string& op, const std::string& channel) {
+  o = OptOut(std::move(o), op);
+  o.request.channel = channel;
+  return o;
+}
+
+// Behind an open refused opt-out only what must follow it waits: an opt-in
+// of one of its channels, and the person's statements after that opt-in
+// that do not commute with it. A mark, or a statement about another
+// channel, goes at once.
+TEST_F(ActorTest, AnOpenOptOutHoldsBackOnlyTheStatementsThatMustFollowIt) {
   auto client = std::make_shared<ScriptedClient>();
   auto c = Connector(client);
-  caf::anon_send(c, OptOut(Order("stop", "c1")));
+  caf::anon_send(c, Consent(Order("stop", "c1"), "opt_out", "sms,call"));
   sched_->run();
-  client->Answer(0, 400);
+  client->Answer(0, 400);  // refused: open
   sched_->run();
-  caf::anon_send(c, OptOut(Order("dnc", "c1"), "mark_dnc"));
+  caf::anon_send(c, Consent(Order("dnc", "c1"), "mark_dnc", ""));
   sched_->run();
-  EXPECT_EQ(client->pushes.size(), 1u) << "consent pushes stay in order";
+  ASSERT_EQ(client->pushes.size(), 2u) << "a further restriction passes the refused one";
+  EXPECT_EQ(client->pushes[1].req.push_id, "dnc");
+  client->Answer(1, 200, "ghl-1");
+  sched_->run();
+  caf::anon_send(c, Consent(Order("email-in", "c1"), "opt_in", "email"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 3u) << "an opt-in of another channel";
+  EXPECT_EQ(client->pushes[2].req.push_id, "email-in");
+  client->Answer(2, 200, "ghl-1");
+  sched_->run();
+  // An opt-in that does not cover "call" waits, and the STOP after it too.
+  caf::anon_send(c, Consent(Order("start", "c1"), "opt_in", "sms"));
+  caf::anon_send(c, Consent(Order("stop-again", "c1"), "opt_out", "sms"));
+  caf::anon_send(c, Consent(Order("email-out", "c1"), "opt_out", "email"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 4u) << "only the email opt-out commutes with all before it";
+  EXPECT_EQ(client->pushes[3].req.push_id, "email-out");
+  client->Answer(3, 200, "ghl-1");
+  sched_->run();
   Advance(Backoff().max_us);
+  ASSERT_EQ(client->pushes.size(), 5u);
+  EXPECT_EQ(client->pushes[4].req.push_id, "stop");
+  client->Answer(4, 200, "ghl-1");  // it lands: the rest follow in order
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 6u);
+  EXPECT_EQ(client->pushes[5].req.push_id, "start");
+  client->Answer(5, 200, "ghl-1");
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 7u);
+  EXPECT_EQ(client->pushes[6].req.push_id, "stop-again");
+  EXPECT_TRUE(Events(*reports_, ev::kPushDeadLettered).empty());
+}
+
+// A deletion's mark the vendor refuses (no opt-in or STOP supersedes a
+// mark) kept the person's later STOP there out for as long as it stayed
+// refused: the STOP now goes at once, and an opt-in still waits for it.
+TEST_F(ActorTest, ARefusedMarkNeverKeepsALaterOptOutOut) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, Consent(Order("dnc", "c1"), "mark_dnc", ""));
+  sched_->run();
+  client->Answer(0, 422);
+  sched_->run();
+  caf::anon_send(c, Consent(Order("stop", "c1"), "opt_out", "sms"));
+  sched_->run();
   ASSERT_EQ(client->pushes.size(), 2u);
   EXPECT_EQ(client->pushes[1].req.push_id, "stop");
+  client->Answer(1, 200, "ghl-1");
+  sched_->run();
+  EXPECT_EQ(Events(*reports_, ev::kPushSucceeded).size(), 1u);
+  caf::anon_send(c, Consent(Order("start", "c1"), "opt_in", "sms"));
+  sched_->run();
+  EXPECT_EQ(client->pushes.size(), 2u) << "an opt-in waits for the mark of every channel";
+  Advance(Backoff().max_us);
+  ASSERT_EQ(client->pushes.size(), 3u);
+  EXPECT_EQ(client->pushes[2].req.push_id, "dnc");
 }
 
 TEST_F(ActorTest, ARepeatedOptOutReplacesAnOpenRefusedOneAtOnce) {
