@@ -29,7 +29,7 @@ void OnOrder(Self* self, PushOrder& o) {
   ConnectorState::Item item;
   if (o.redriven) {  // numbered by NumberRedriven before it goes
     item.unnumbered = true;
-    state.unnumbered++;
+    state.unnumbered.insert(id);
   }
   item.order = std::move(o);
   item.opt_out_since = since;

@@ -172,7 +172,7 @@ struct ConnectorState {
   // when it is durable, so the rate limit counts them as going now.
   int recording = 0;
   size_t holds_unrecorded = 0;  // items with hold_unrecorded (RewriteHolds looks when any)
-  size_t unnumbered = 0;        // items with unnumbered (NumberRedriven looks when any)
+  std::set<std::string> unnumbered;  // ids of the items with unnumbered (NumberRedriven)
   bool refreshing = false;
   // The refresh under way was asked with a grant a reload replaced since
   // (ConnectorUpdate with a grant configured anew): its answer is dropped.

@@ -70,7 +70,7 @@ void Drop(ConnectorState& st, std::map<std::string, ConnectorState::Item>::itera
     if (person != st.refused_people.end() && --person->second <= 0) st.refused_people.erase(person);
   }
   if (found->second.hold_unrecorded) st.holds_unrecorded--;
-  if (found->second.unnumbered) st.unnumbered--;
+  if (found->second.unnumbered) st.unnumbered.erase(found->first);
   st.items.erase(found);
 }
 
@@ -510,47 +510,57 @@ void RewriteHolds(Self* self, int64_t now) {
 
 // The attempts earlier runs recorded of `push_id` (its push.attempted
 // under ReportedEventKey, numbered from 1 without a gap) into *n, found
-// with O(log n) lookups; false when the log cannot tell now.
-bool AttemptsRecorded(const ConnectorState& st, const std::string& push_id, int* n) {
+// with O(log n) lookups; not ok when the log cannot tell now.
+Status AttemptsRecorded(const ConnectorState& st, const std::string& push_id, int* n) {
   auto recorded = [&](int attempt, bool* yes) {
     uint64_t seq = 0;
-    const Status s = st.env->log->LookupIdempotency(
+    Status s = st.env->log->LookupIdempotency(
         st.cfg.tenant, kDecisionKeySystem, ReportedEventKey(push_id, attempt, ev::kPushAttempted),
         &seq);
     *yes = s.ok();
-    return s.ok() || s.IsNotFound();
+    return s.IsNotFound() ? Status::OK() : s;
   };
   int lo = 0, hi = 1;  // lo recorded (or 0), hi not
   for (bool yes = true;; lo = hi, hi *= 2) {
-    if (!recorded(hi, &yes)) return false;
+    if (Status s = recorded(hi, &yes); !s.ok()) return s;
     if (!yes || hi >= (1 << 29)) break;
   }
   while (hi - lo > 1) {
     const int mid = lo + (hi - lo) / 2;
     bool yes = false;
-    if (!recorded(mid, &yes)) return false;
+    if (Status s = recorded(mid, &yes); !s.ok()) return s;
     (yes ? lo : hi) = mid;
   }
   *n = lo;
-  return true;
+  return Status::OK();
 }
 
 // Re-driven pushes numbered after the attempts earlier runs recorded
 // (a number used again made the log drop a later push.attempted as a
-// duplicate); one whose log cannot tell now is asked again later.
+// duplicate); those whose log cannot tell now are asked again later, and
+// logged. Only the unnumbered are looked at: a restart re-drives a
+// backlog one order at a time.
 void NumberRedriven(Self* self, int64_t now) {
   auto& st = self->state;
-  if (st.unnumbered == 0) return;  // the common case: no scan of the queues
-  for (auto* q : {&st.urgent, &st.normal})
-    for (const auto& id : *q) {
-      auto& it = st.items.at(id);
-      int n = 0;
-      if (!it.unnumbered || !AttemptsRecorded(st, id, &n)) continue;
-      it.attempt = it.earlier = n;
-      it.unnumbered = false;
-      st.unnumbered--;
+  Status failed;
+  for (auto id = st.unnumbered.begin(); id != st.unnumbered.end();) {
+    auto& it = st.items.at(*id);
+    int n = 0;
+    Status s = AttemptsRecorded(st, *id, &n);
+    if (!s.ok()) {
+      failed = std::move(s);
+      ++id;
+      continue;
     }
-  if (st.unnumbered > 0) WakeAt(self, now + st.env->append_retry_us);
+    it.attempt = it.earlier = n;
+    it.unnumbered = false;
+    id = st.unnumbered.erase(id);
+  }
+  if (st.unnumbered.empty()) return;
+  Logger("connectors")
+      ->warn("event=push_attempts_unknown system={} tenant={} pushes={} error=\"{}\"",
+             st.cfg.system, st.cfg.tenant, st.unnumbered.size(), LogText(failed.ToString()));
+  WakeAt(self, now + st.env->append_retry_us);
 }
 
 void PumpQueues(Self* self) {
