@@ -173,6 +173,10 @@ struct ConnectorState {
   int recording = 0;
   size_t holds_unrecorded = 0;  // items with hold_unrecorded (RewriteHolds looks when any)
   std::set<std::string> unnumbered;  // ids of the items with unnumbered (NumberRedriven)
+  // The log could not tell a re-driven push's attempts: none is asked
+  // again before number_retry_at, and the warning is not logged again.
+  bool numbering_failed = false;
+  int64_t number_retry_at = 0;
   bool refreshing = false;
   // The refresh under way was asked with a grant a reload replaced since
   // (ConnectorUpdate with a grant configured anew): its answer is dropped.

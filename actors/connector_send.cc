@@ -537,30 +537,41 @@ Status AttemptsRecorded(const ConnectorState& st, const std::string& push_id, in
 
 // Re-driven pushes numbered after the attempts earlier runs recorded
 // (a number used again made the log drop a later push.attempted as a
-// duplicate); those whose log cannot tell now are asked again later, and
-// logged. Only the unnumbered are looked at: a restart re-drives a
-// backlog one order at a time.
+// duplicate). Only the unnumbered are looked at: a restart re-drives a
+// backlog one order at a time. When the log cannot tell, none is asked
+// again before append_retry_us (one lookup then, not one per order and
+// pump), and the warning is logged once, until the log tells again.
 void NumberRedriven(Self* self, int64_t now) {
   auto& st = self->state;
+  if (st.unnumbered.empty()) return;
+  if (now < st.number_retry_at) {
+    WakeAt(self, st.number_retry_at);  // (an earlier wake may have come first)
+    return;
+  }
   Status failed;
   for (auto id = st.unnumbered.begin(); id != st.unnumbered.end();) {
-    auto& it = st.items.at(*id);
     int n = 0;
-    Status s = AttemptsRecorded(st, *id, &n);
-    if (!s.ok()) {
-      failed = std::move(s);
-      ++id;
-      continue;
-    }
+    failed = AttemptsRecorded(st, *id, &n);
+    if (!failed.ok()) break;
+    auto& it = st.items.at(*id);
     it.attempt = it.earlier = n;
     it.unnumbered = false;
     id = st.unnumbered.erase(id);
   }
-  if (st.unnumbered.empty()) return;
-  Logger("connectors")
-      ->warn("event=push_attempts_unknown system={} tenant={} pushes={} error=\"{}\"",
-             st.cfg.system, st.cfg.tenant, st.unnumbered.size(), LogText(failed.ToString()));
-  WakeAt(self, now + st.env->append_retry_us);
+  if (failed.ok()) {
+    if (st.numbering_failed)
+      Logger("connectors")
+          ->info("event=push_attempts_known system={} tenant={}", st.cfg.system, st.cfg.tenant);
+    st.numbering_failed = false;
+    return;
+  }
+  if (!st.numbering_failed)
+    Logger("connectors")
+        ->warn("event=push_attempts_unknown system={} tenant={} pushes={} error=\"{}\"",
+               st.cfg.system, st.cfg.tenant, st.unnumbered.size(), LogText(failed.ToString()));
+  st.numbering_failed = true;
+  st.number_retry_at = now + st.env->append_retry_us;
+  WakeAt(self, st.number_retry_at);
 }
 
 void PumpQueues(Self* self) {

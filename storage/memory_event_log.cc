@@ -70,6 +70,11 @@ uint64_t MemoryEventLog::StreamReads(std::string_view stream) const {
   return it == stream_reads_.end() ? 0 : it->second;
 }
 
+uint64_t MemoryEventLog::Lookups() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return lookups_;
+}
+
 void MemoryEventLog::FailStreamReads(bool fail) {
   std::lock_guard<std::mutex> lk(mu_);
   fail_stream_reads_ = fail;
@@ -243,6 +248,7 @@ Status MemoryEventLog::ReadStream(std::string_view tenant, std::string_view stre
 Status MemoryEventLog::LookupIdempotency(std::string_view tenant, std::string_view system,
                                          std::string_view key, uint64_t* seq) const {
   std::lock_guard<std::mutex> lk(mu_);
+  ++lookups_;
   if (fail_lookups_) return Status::Unavailable("lookups fail (test)");
   if (!failing_lookups_.empty() && key.substr(0, failing_lookups_.size()) == failing_lookups_)
     return Status::Unavailable("lookups fail (test)");

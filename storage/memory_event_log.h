@@ -46,6 +46,8 @@ class MemoryEventLog : public EventLog {
   void FailStreamReadsOf(std::string_view stream, bool fail);
   // ReadStream calls of `stream` so far.
   uint64_t StreamReads(std::string_view stream) const;
+  // LookupIdempotency calls so far (the appends' own lookups not counted).
+  uint64_t Lookups() const;
   // Reads of `consumer`'s state fail (Unavailable) while `fail`.
   void FailStateReads(std::string_view consumer, bool fail);
   // The next `appends` appends go through, then appends fail as with
@@ -110,6 +112,7 @@ class MemoryEventLog : public EventLog {
   bool fail_stream_reads_ = false;
   std::set<std::string, std::less<>> failing_streams_;
   mutable std::map<std::string, uint64_t, std::less<>> stream_reads_;  // by ReadStream
+  mutable uint64_t lookups_ = 0;
   std::set<std::string, std::less<>> failing_state_;  // consumers whose state reads fail
   uint64_t append_calls_ = 0;
   mutable std::map<std::string, uint64_t, std::less<>> state_reads_;  // by consumer

@@ -1541,9 +1541,19 @@ TEST_F(ActorTest, ARedrivenPushIsNumberedAfterAnEarlierRunsAttempts) {
   caf::anon_send(c, again);
   sched_->run();
   EXPECT_EQ(client->pushes.size(), 0u);
+  const uint64_t lookups = log_.Lookups();
+  for (const char* id : {"p2", "p3", "p4"}) {  // more of the backlog meanwhile
+    PushOrder more = Order(id, id);
+    more.redriven = true;
+    caf::anon_send(c, more);
+  }
+  sched_->run();
+  EXPECT_EQ(log_.Lookups(), lookups) << "not asked again before append_retry_us";
+  EXPECT_EQ(client->pushes.size(), 0u);
   log_.FailLookups(false);
   Advance(env_->append_retry_us);
-  ASSERT_EQ(client->pushes.size(), 1u);
+  ASSERT_EQ(client->pushes.size(), 4u) << "each numbered once the log tells";
+  EXPECT_EQ(client->pushes[0].req.push_id, "p1");
   EXPECT_EQ(client->pushes[0].req.attempt, 38);
   client->Answer(0, 503);
   sched_->run();
