@@ -151,9 +151,11 @@ TEST_F(ActorTest, AnOptInThatCameWhileTheOptOutWasOnItsWaySupersedesItsRefusal) 
   ExpectStopSupersededAndStartSent(*reports_, *client);
 }
 
+// As the contact actor asks them: opt-outs and opt-ins urgent, a mark not.
 PushOrder Consent(PushOrder o, const std::string& op, const std::string& channel) {
   o = OptOut(std::move(o), op);
   o.request.channel = channel;
+  if (op == "mark_dnc") o.request.priority = 0;
   return o;
 }
 
