@@ -21,10 +21,9 @@
 //   (opt_outs_refused: the people, since when). While open it holds back
 //   only the contact's later consent pushes that do not commute with it
 //   (an opt_in of its channels, and what must follow that; connector_send's
-//   Pick); an opt_in or opt_out for the
-//   same contact and channels (or more) supersedes it (push.dead_lettered,
-//   outcome "superseded"): the person took the opt-out back, or a repeated
-//   STOP asks again now. One that came while the opt-out was still on its
+//   Pick). An opt_in or opt_out for the same contact and channels (or
+//   more) supersedes it (push.dead_lettered, outcome "superseded"): the
+//   person took the opt-out back, or a repeated STOP asks again now. One that came while the opt-out was still on its
 //   way (in flight, in its backoff) supersedes it at its refusal.
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
