@@ -121,7 +121,11 @@ class AlertsTest(unittest.TestCase):
                                                   if e["payload"]["op"] == "opt_out" and
                                                   e["payload"].get("outcome") == "refused" and
                                                   e["payload"]["system"] == "ghl"}) >= len(phones))
-        self.assertEqual([e for e in self.events("push.dead_lettered") if e["payload"]["op"] == "opt_out"], [])
+        # One superseded by a later opt-out for the same person (the contact
+        # asks again when GoHighLevel's record says it holds none) is carried
+        # by that one, so none ends any other way.
+        self.assertEqual([e for e in self.events("push.dead_lettered") if e["payload"]["op"] == "opt_out"
+                          and e["payload"].get("outcome") != "superseded"], [])
 
     def test_an_opt_out_given_up_on_is_one_mail(self):
         phones = ["+12055550601", "+12055550602", "+12055550603"]

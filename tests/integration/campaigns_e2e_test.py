@@ -164,8 +164,16 @@ class CampaignTest(unittest.TestCase):
             for e in self.dfm.dump(with_body=True)), timeout=15)
         # The call step puts Ann on Aloware's Power Dialer; its task waits for
         # the agent's call, and is done with the call's disposition.
-        wait_for("Ann on the Power Dialer", lambda: [c["phone_number"] for c in self.alo.get(
-            "/_sandbox/powerdialer")[1]] == [ANN], timeout=30)
+        dialer = []  # what the Power Dialer held at the last look, for a failure's message
+
+        def only_ann_on_dialer():
+            dialer[:] = [c["phone_number"] for c in self.alo.get("/_sandbox/powerdialer")[1]]
+            return dialer == [ANN]
+        try:
+            wait_for("Ann on the Power Dialer", only_ann_on_dialer, timeout=30)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the dialer held {dialer}; tasks: "
+                                 f"{self.api('/v1/campaigns/spring/tasks', viewer)[2]}") from None
         self.assertEqual(self.api("/v1/campaigns/spring", viewer)[2]["campaign"]["state"], "running")
         status, body = self.alo.post("/_sandbox/powerdialer/call", {"call_disposition": "Interested"})
         self.assertEqual(status, 200, body)

@@ -105,14 +105,17 @@ def failed(test):
 
 
 def tell_what_happened(dfm, events=80, lines=40):
-    """For a failed test: the log's last events (type, tenant, op, outcome,
-    reason: no personal data) and the service's last warnings and errors,
+    """For a failed test: the log's last events (type, tenant, op, channel,
+    outcome, a task's step, state, claim and agent, reason, detail: no
+    personal data) and the service's last warnings and errors,
     on stdout, where CI keeps them."""
     try:
         for e in dfm.dump(with_body=True)[-events:]:
             p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
             print("event", e["seq"], e["recorded_at"], e["type"], e.get("tenant"), p.get("system", ""),
-                  p.get("op", ""), p.get("outcome", ""), p.get("http_status", ""), str(p.get("reason", ""))[:120])
+                  p.get("op", ""), p.get("channel", ""), p.get("outcome", ""), p.get("http_status", ""),
+                  *(f"{k}={p[k]}" for k in ("step", "state", "claim", "agent") if k in p),
+                  str(p.get("reason", ""))[:120], str(p.get("detail", ""))[:120])
     except Exception as err:  # the log may be what broke
         print("events unreadable:", err)
     try:
