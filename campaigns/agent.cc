@@ -132,6 +132,9 @@ void FollowSend(const Task& t, const CampaignStep& step, const AgentInput& in, A
     if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
       o = SendOutcome{SendOutcome::Kind::kSent, *how};
   }
+  if (o && o->kind == SendOutcome::Kind::kRefused && o->at_us != 0 &&
+      in.now_us - o->at_us < kRefusalSettleUs)
+    return;  // it may have gone: looked at again at a later tick
   if (o) {
     plan->events.push_back(Answer(t, step.channel, *o));
   } else if (const char* why = StoppedWhileSending(t, step, in, on_dialer)) {

@@ -7,7 +7,8 @@
 // For each task, in the tasks' order:
 //   - held by its channel's agent under its current claim, with an outcome
 //     (SendOutcome): sent -> task.done (the channel); refused by the
-//     consent gate -> task.skipped "opted_out"; dead-lettered, or refused
+//     consent gate kRefusalSettleUs ago or more (a refusal not dated: at
+//     once) -> task.skipped "opted_out"; dead-lettered, or refused
 //     with nobody to deliver it (kNotDeliverableRule) -> task.failed
 //     "send_failed"; no outcome yet: it waits (a lease that
 //     runs out is the planner's to release; claimed again, the same
@@ -80,6 +81,12 @@ inline constexpr size_t kMaxDraftedTextChars = 320;
 // How long after its claim a later step's send still on its way is looked
 // at for a reply (PlanAgentEvents).
 inline constexpr int64_t kRepliedGraceUs = 30LL * 1000000;
+// How long a send's refusal is not taken as its end. An opt-out decided
+// while the send is on its way refuses it (message.refused), and the
+// vendor may take it all the same: its push.succeeded then replaces the
+// refusal (the o/ row, projections/campaign_projections.h). Longer than a
+// vendor request's default timeout (request_timeout_ms: 10 s, SMTP's 20 s).
+inline constexpr int64_t kRefusalSettleUs = 30LL * 1000000;
 
 // What is known of a person when their task is due: the check's facts,
 // and the fields their step's template may name.

@@ -157,7 +157,7 @@ struct SendOutcome {
   enum class Kind { kSent, kRefused, kFailed };
   Kind kind = Kind::kSent;
   std::string detail;  // the system that took it, or why not
-  int64_t at_us = 0;   // kSent: when the vendor took it (0: not recorded)
+  int64_t at_us = 0;   // when the vendor took it, or it was refused (0: not recorded)
 };
 std::string EncodeSendOutcome(const SendOutcome& o);
 bool DecodeSendOutcome(std::string_view row, SendOutcome* o);

@@ -378,6 +378,12 @@ void FoldDraftAnswer(const Event& e, const DomainEvent& d, const std::string& ca
   if (!st->Peek(key)) st->Put(key, EncodeDraft(draft));
 }
 
+// Whether an o/ row says the vendor took the send.
+bool OutcomeIsSent(std::string_view row) {
+  SendOutcome o;
+  return DecodeSendOutcome(row, &o) && o.kind == SendOutcome::Kind::kSent;
+}
+
 // A contact's event about a campaign's send, a reply, or a call that
 // ended: its o/, i/ or d/ row (a/ for a draft's answer).
 void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st) {
@@ -416,12 +422,14 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
     // The consent gate's refusal is the person's choice; nobody able to
     // deliver it is a failure of the send.
     o = {d.rule == kNotDeliverableRule ? SendOutcome::Kind::kFailed : SendOutcome::Kind::kRefused,
-         d.reason};
+         d.reason, e.recorded_at_us};
   } else {
     return;
   }
   const std::string key = TaskRowKey('o', e.tenant, campaign, step, contact);
-  if (!st->Peek(key)) st->Put(key, EncodeSendOutcome(o));  // the first outcome stands
+  std::optional<std::string_view> had = st->Peek(key);
+  if (!had || (o.kind == SendOutcome::Kind::kSent && !OutcomeIsSent(*had)))
+    st->Put(key, EncodeSendOutcome(o));
 }
 
 }  // namespace

@@ -9,10 +9,11 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 9 (1 kept no changed_us, 2 no o/, i/ and d/,
+// "campaign_tasks", layout 10 (1 kept no changed_us, 2 no o/, i/ and d/,
 // 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
 // t/ and s/ rows and no e/, 6 no h/, 7 undated o/ rows and s/ rows dated
-// by task.done, 8 an i/ row per text the person sent): the fold of
+// by task.done, 8 an i/ row per text the person sent, 9 undated refusals
+// that a later push.succeeded did not replace): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -31,13 +32,18 @@
 //                                     lapsed lease, it may still go), which
 //                                     the caps count as sent from its claim
 //   o/<tenant>/<campaign>/<step, 3 digits>/<contact> -> "<sent|refused|failed>
-//                                     [@<when, µs>] <detail>" (sent: when
-//                                     its push.succeeded was recorded; rows
-//                                     without it read as 0): the first outcome the
-//                                     contact's events give the message
-//                                     CampaignMessageKey names (push.succeeded
-//                                     and push.dead_lettered of its send,
-//                                     message.refused)
+//                                     [@<when, µs>] <detail>" (when its
+//                                     push.succeeded or message.refused was
+//                                     recorded; rows without it read as 0):
+//                                     the first outcome the contact's events
+//                                     give the message CampaignMessageKey
+//                                     names (push.succeeded and
+//                                     push.dead_lettered of its send,
+//                                     message.refused), but its send's
+//                                     push.succeeded replaces any other: an
+//                                     opt-out decided while the send was on
+//                                     its way refuses it, and the vendor took
+//                                     it all the same
 //   a/<tenant>/<campaign>/<step, 3 digits>/<contact> -> the draft (task.h,
 //                                     EncodeDraft): the first answer to the
 //                                     request CampaignDraftKey names (its
@@ -121,7 +127,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 9; }
+  int layout() const override { return 10; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

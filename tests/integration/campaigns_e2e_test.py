@@ -24,6 +24,7 @@ suite sets them closed and sees texts wait).
 
 Usage: campaigns_e2e_test.py --dfm PATH [-k NAME]
 """
+import asyncio
 import email
 import json
 from collections import Counter
@@ -50,6 +51,20 @@ ANN, BO, CY = "+12055550501", "+12055550502", "+12055550503"
 UNSUBSCRIBE_SECRET = "it-unsubscribe-secret-campaigns-0123456789"
 
 
+class HoldingSink(alerts.Sink):
+    """Takes each mail, then answers its 250 only `hold_s` seconds later
+    (a slow server: the mail is in the mailbox before dfm knows it went)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hold_s = 0.0
+
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(self.hold_s)
+        return answer
+
+
 class CampaignTest(unittest.TestCase):
     make_dfm = messages.MessagesTest.make_dfm
     setUp = messages.MessagesTest.setUp
@@ -72,7 +87,7 @@ class CampaignTest(unittest.TestCase):
         port = dfmtest.free_port()
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cert, key)
-        self.sink = alerts.Sink()
+        self.sink = HoldingSink()
         self.smtp = Controller(self.sink, hostname="127.0.0.1", port=port, tls_context=tls,
                                require_starttls=True, authenticator=alerts.authenticator,
                                auth_required=True, auth_require_tls=True)
@@ -203,6 +218,44 @@ class CampaignTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("(replied)", r.stdout)
         self.erase_ann(viewer)
+
+    def test_an_email_whose_own_link_opted_out_before_its_answer_is_done(self):
+        """The person unsubscribes with the email's link while dfm still waits
+        for the mail server's 250: the opt-out refuses the send still on its
+        way (message.refused), the server took it all the same
+        (push.succeeded), and the email step is done, not skipped as opted
+        out: the call step after it goes."""
+        self.sink.hold_s = 4.0
+        self.ghl_contact(ANN, firstName="Ann", email="ann@example.com")
+        viewer, operator = self.key("viewer"), self.key("operator")
+        self.assertEqual(self.api("/v1/customers", operator, "POST", {"id": "acme", "name": "Acme"})[0], 201)
+        self.assertEqual(self.api("/v1/customers/acme/payments", operator, "POST",
+                                  {"amount": "9", "currency": "USD", "reference": "r1"})[0], 201)
+        spec = {"id": "slow-mail", "customer": "acme", "audience": {"members": [ANN]},
+                "steps": [{"channel": "email", "subject": "Spring", "template": "Hi {{first_name}}"},
+                          {"channel": "call", "template": "Ask {{first_name}}", "delay_s": 1}]}
+        self.assertEqual(self.api("/v1/campaigns", operator, "POST", spec)[0], 201)
+        self.assertEqual(self.api("/v1/campaigns/slow-mail/start", operator, "POST")[0], 200)
+        mail = wait_for("Ann's email in the mailbox", lambda: self.sink.mails, timeout=30)[0]
+        link = email.message_from_string(mail["data"])["List-Unsubscribe"].strip("<>")
+        u = urllib.parse.urlsplit(link)
+        status, _, _ = dfmtest.request(u.hostname, u.port, "POST", u.path + "?" + u.query,
+                                       body="List-Unsubscribe=One-Click",
+                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200)
+        wait_for("Ann on the Power Dialer", lambda: [c["phone_number"] for c in self.alo.get(
+            "/_sandbox/powerdialer")[1]] == [ANN], timeout=40)
+        steps = [(t["step"], t["state"]) for t in
+                 self.api("/v1/campaigns/slow-mail/tasks", viewer)[2]["tasks"]]
+        self.assertIn((0, "done"), steps)
+        events = self.dfm.dump(with_body=True)
+        mail_push = [e["payload"]["push_id"] for e in events if e["type"] == "push.requested"
+                     and e["payload"].get("channel") == "email" and e["payload"].get("op") == "send"]
+        self.assertEqual(len(mail_push), 1)
+        ends = [e["type"] for e in events if e.get("payload", {}).get("push_id") == mail_push[0]
+                and e["type"] in ("message.refused", "push.succeeded")]
+        self.assertEqual(ends, ["message.refused", "push.succeeded"], "refused on its way, and it went")
+        self.assertEqual(len(self.sink.mails), 1)
 
     def test_a_cancel_withdraws_the_texts_waiting_out_an_outage(self):
         """A cancelled campaign's texts that wait out Verity's outage are

@@ -140,6 +140,10 @@ class SendAgentTest : public ::testing::Test {
         *o = SendOutcome{SendOutcome::Kind::kSent, "verity"};
       else if (t.contact == "refused")
         *o = SendOutcome{SendOutcome::Kind::kRefused, "sms opted out"};
+      else if (t.contact == "refused-now")
+        *o = SendOutcome{SendOutcome::Kind::kRefused, "sms opted out", kNoonUtc - kS};
+      else if (t.contact == "refused-earlier")
+        *o = SendOutcome{SendOutcome::Kind::kRefused, "sms opted out", kNoonUtc - kRefusalSettleUs};
       else if (t.contact == "dead")
         *o = SendOutcome{SendOutcome::Kind::kFailed, "HTTP 400"};
       else if (t.contact == "answered-unreadable" || t.contact == "paid-unreadable")
@@ -202,6 +206,18 @@ TEST_F(SendAgentTest, ChecksEachDueTextAtTheMomentItWouldGoAndEndsWhatWent) {
             "task.done took sms#1 (verity); task.skipped refused opted_out (sms opted out); "
             "task.failed dead send_failed sms#1 (HTTP 400); ")
       << "a paused campaign sends nothing new but ends what went";
+}
+
+// An opt-out decided while a send was on its way refuses it, and the
+// vendor may take it all the same (its success then replaces the refusal
+// in the o/ row): the refusal ends the task only kRefusalSettleUs after it
+// was recorded (one not dated, above, at once).
+TEST_F(SendAgentTest, ARefusalEndsATaskOnlyOnceItsSendCannotStillGo) {
+  Task email = Make("refused-now", 1, TaskState::kInProgress);
+  email.agent = "email";
+  EXPECT_EQ(Plan({Make("refused-now", 0, TaskState::kInProgress), email}, 100), "");
+  EXPECT_EQ(Plan({Make("refused-earlier", 0, TaskState::kInProgress)}, 100),
+            "task.skipped refused-earlier opted_out (sms opted out); ");
 }
 
 // The person replied while a later step's email or call waits at the
@@ -533,9 +549,11 @@ TEST(CampaignPlanner, AResetGivesBackTheTasksStuckThenAndNoOther) {
 }
 
 // What the contact's events say of a campaign's sends, and a person's
-// replies, folded as the live projection does and as a rebuild does.
+// replies, folded as the live projection does and as a rebuild does: the
+// first outcome, but a send's success over a refusal (an opt-out decided
+// while it was on its way: the vendor took it all the same).
 TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGivesTheSame) {
-  ManualClock clock(1'790'000'000'000'000);  // a sent outcome is dated when it was recorded
+  ManualClock clock(1'790'000'000'000'000);  // an outcome is dated when it was recorded
   MemoryEventLog log(&clock);
   auto ev = [](std::string_view type, const std::string& contact, const std::string& key) {
     DomainEvent d;
@@ -581,6 +599,9 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
       ev(ev::kPushDeadLettered, "c-3", CampaignMessageKey("spring-1", 1, "c-3")),
       ev(ev::kPushSucceeded, "c-4", "ghl:m-1"),  // not a campaign's
       undeliverable,
+      ev(ev::kMessageRefused, "c-6", CampaignMessageKey("spring-1", 0, "c-6")),
+      ev(ev::kPushSucceeded, "c-6", CampaignMessageKey("spring-1", 0, "c-6")),   // it went
+      ev(ev::kMessageRefused, "c-6", CampaignMessageKey("spring-1", 0, "c-6")),  // later: ignored
       ToDraft(in, "acme", "contact:c-1", EventId(), EventId())};
   std::vector<AppendOutcome> out;
   ASSERT_TRUE(log.Append(std::move(drafts), &out).ok());
@@ -589,7 +610,7 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
   auto look = [&log]() {
     std::string text;
     for (const auto& [step, contact] : std::vector<std::pair<int, std::string>>{
-             {0, "c-1"}, {0, "c-2"}, {1, "c-3"}, {0, "c-4"}, {0, "c-5"}}) {
+             {0, "c-1"}, {0, "c-2"}, {1, "c-3"}, {0, "c-4"}, {0, "c-5"}, {0, "c-6"}}) {
       SendOutcome o;
       Status s = ReadSendOutcome(log, "acme", "spring-1", step, contact, &o);
       text += contact + "=" +
@@ -610,11 +631,11 @@ TEST(CampaignTasksProjection, FoldsEachSendsFirstOutcomeAndRepliesAndARebuildGiv
     return text + "replied=" + std::to_string(replied) + std::to_string(later);
   };
   const std::string live = look();
-  EXPECT_EQ(
-      live,
-      "c-1=sent@1790000000000000 verity; c-2=refused HTTP 400; c-3=failed HTTP 400; c-4=none; "
-      "c-5=failed no system plays the sender role; "
-      "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
+  EXPECT_EQ(live,
+            "c-1=sent@1790000000000000 verity; c-2=refused@1790000000000000 HTTP 400; "
+            "c-3=failed HTTP 400; c-4=none; c-5=failed@1790000000000000 no system plays the sender "
+            "role; c-6=sent@1790000000000000 verity; "
+            "c-1 called: Interested; c-2 not called; c-3 not called; replied=10");
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   EXPECT_EQ(look(), live);
 }
