@@ -85,16 +85,25 @@ TaskEvent DraftAnswered(const Task& t, const Draft& d, Channel channel) {
   return e;
 }
 
+// Whether `o` is a refusal recorded less than kRefusalSettleUs before
+// `now_us`: the send it refused may still have gone.
+bool RefusalMayNotStand(const SendOutcome& o, int64_t now_us) {
+  return o.kind == SendOutcome::Kind::kRefused && o.at_us != 0 &&
+         now_us - o.at_us < kRefusalSettleUs;
+}
+
 // A text or email an earlier claim of `t` asked for (its lease lapsed since,
 // the task waits again) that the vendor took: the task is its, whatever
-// CheckSend would say now. kUnread: its outcome cannot be read now (the
-// task waits for a later tick: the vendor may have taken it).
+// CheckSend would say now. kUnread: its outcome cannot be read now, or is
+// a refusal younger than kRefusalSettleUs (the task waits for a later
+// tick: the vendor may have taken it).
 enum class Went { kNo, kYes, kUnread };
 Went ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& in) {
   if (t.claims == 0 || step.channel == Channel::kCall) return Went::kNo;
   SendOutcome o;
   const Status read = in.outcome(t, &o);
   if (!read.ok()) return read.IsNotFound() || read.IsCorruption() ? Went::kNo : Went::kUnread;
+  if (RefusalMayNotStand(o, in.now_us)) return Went::kUnread;
   return o.kind == SendOutcome::Kind::kSent ? Went::kYes : Went::kNo;
 }
 
@@ -132,9 +141,7 @@ void FollowSend(const Task& t, const CampaignStep& step, const AgentInput& in, A
     if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
       o = SendOutcome{SendOutcome::Kind::kSent, *how};
   }
-  if (o && o->kind == SendOutcome::Kind::kRefused && o->at_us != 0 &&
-      in.now_us - o->at_us < kRefusalSettleUs)
-    return;  // it may have gone: looked at again at a later tick
+  if (o && RefusalMayNotStand(*o, in.now_us)) return;  // it may have gone: a later tick
   if (o) {
     plan->events.push_back(Answer(t, step.channel, *o));
   } else if (const char* why = StoppedWhileSending(t, step, in, on_dialer)) {

@@ -23,7 +23,8 @@
 //   - waiting and due, the campaign running, claimed before (its lease
 //     lapsed) and its text or email taken by the vendor since -> claimed
 //     again at once (the same message key: not sent again; done at the
-//     next tick), whatever CheckSend would say;
+//     next tick), whatever CheckSend would say; refused less than
+//     kRefusalSettleUs ago -> it waits;
 //   - waiting and due, the campaign running: CheckSend (send_check.h) at
 //     this moment: skip -> task.skipped with its reason (naming the
 //     task's claims so far: what an earlier one asked for and is still on

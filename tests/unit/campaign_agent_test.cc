@@ -218,6 +218,13 @@ TEST_F(SendAgentTest, ARefusalEndsATaskOnlyOnceItsSendCannotStillGo) {
   EXPECT_EQ(Plan({Make("refused-now", 0, TaskState::kInProgress), email}, 100), "");
   EXPECT_EQ(Plan({Make("refused-earlier", 0, TaskState::kInProgress)}, 100),
             "task.skipped refused-earlier opted_out (sms opted out); ");
+  // Its lease lapsed meanwhile (the task waits again): not claimed again
+  // nor checked anew until the refusal stands.
+  Task released = Make("refused-now", 0, TaskState::kPending);
+  released.claims = 1;
+  EXPECT_EQ(Plan({released}, 100), "");
+  released.contact = "refused-earlier";
+  EXPECT_EQ(Plan({released}, 100), "task.claimed refused-earlier sms#2 \"Hi there, from Acme\"; ");
 }
 
 // The person replied while a later step's email or call waits at the
