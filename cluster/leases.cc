@@ -15,7 +15,7 @@ uint64_t Mix(const std::string& node, uint32_t p) {
 }  // namespace
 
 LeasePlan PlanLeases(const std::string& me, const std::vector<std::string>& live,
-                     const std::vector<LeaseView>& leases) {
+                     const std::vector<LeaseView>& leases, bool first_look) {
   LeasePlan plan;
   const size_t nodes = std::max<size_t>(1, live.size() + (std::count(live.begin(), live.end(), me) ? 0 : 1));
   const size_t share = (leases.size() + nodes - 1) / nodes;
@@ -31,7 +31,7 @@ LeasePlan PlanLeases(const std::string& me, const std::vector<std::string>& live
     }
   }
   const size_t mine = plan.renew.size();
-  if (mine < share) {
+  if (mine < share && !first_look) {
     std::sort(free.begin(), free.end(),
               [&](uint32_t a, uint32_t b) { return Mix(me, a) < Mix(me, b); });
     free.resize(std::min(free.size(), share - mine));

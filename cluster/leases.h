@@ -29,8 +29,12 @@ struct LeasePlan {
 // (a hash of node and partition, so nodes starting together mostly want
 // different ones), and gives one up a tick while it holds more than its
 // share and a live node holds less, so a node that joins gets work without
-// anyone restarting.
+// anyone restarting. On a node's `first_look` it claims nothing free: the
+// nodes started with it may not have heartbeaten yet, and a fleet started
+// together then splits the partitions by share at its second look, instead
+// of the first node up taking them all and handing them over a release a
+// tick (each a partition stopped and started again).
 LeasePlan PlanLeases(const std::string& me, const std::vector<std::string>& live,
-                     const std::vector<LeaseView>& leases);
+                     const std::vector<LeaseView>& leases, bool first_look = false);
 
 }  // namespace dfm

@@ -103,6 +103,7 @@ struct ClusterNode::Impl {
   std::map<uint32_t, uint64_t> lease_rev;
   std::map<uint32_t, std::chrono::steady_clock::time_point> renewed_at;
   bool nats_trouble = false;  // the last tick could not reach NATS (logged once)
+  bool looked = false;        // a tick has read the view (PlanLeases' first_look)
   // The coordinator's last successful looks at the bucket: the live nodes
   // and every partition's lease (used when a look fails).
   std::vector<std::string> last_nodes;
@@ -341,7 +342,8 @@ void ClusterNode::Impl::Tick() {
     std::lock_guard<std::mutex> lk(releasing_mu);
     for (uint32_t p : releasing) leases[p] = LeaseView();
   }
-  CarryOut(PlanLeases(node, nodes, leases), renewed, &leases);
+  CarryOut(PlanLeases(node, nodes, leases, !looked), renewed, &leases);
+  if (!trouble) looked = true;
   ShowView(std::move(nodes), leases);
 }
 

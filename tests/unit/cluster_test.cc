@@ -265,6 +265,20 @@ TEST(ClusterLeases, NodesStartingTogetherClaimTheirShareOfDifferentOnes) {
   EXPECT_LT(both.size(), 4u);  // mostly different ones (CAS settles the rest)
 }
 
+TEST(ClusterLeases, OnItsFirstLookANodeClaimsNothingAndRenewsItsOwn) {
+  // b started a moment after a: a's first look sees a alone. Claiming
+  // then, a would take all six and hand three over a release a tick.
+  auto free = Leases({"", "", "", "", "", ""});
+  EXPECT_TRUE(PlanLeases("a", {"a"}, free, /*first_look=*/true).claim.empty());
+  // At its second look both are live: each claims its share.
+  EXPECT_EQ(PlanLeases("a", {"a", "b"}, free).claim.size(), 3u);
+  // A restarted node's own leases are renewed on its first look.
+  auto mine = Leases({"a", "", "b", "", "", ""});
+  LeasePlan a = PlanLeases("a", {"a", "b"}, mine, /*first_look=*/true);
+  EXPECT_EQ(a.renew, (std::vector<uint32_t>{0}));
+  EXPECT_TRUE(a.claim.empty());
+}
+
 TEST(ClusterLeases, RenewsItsOwnAndNeverTakesAHeldOne) {
   auto leases = Leases({"a", "b", "b", "c", "", "a"});
   LeasePlan a = PlanLeases("a", {"a", "b", "c"}, leases);
