@@ -1,5 +1,6 @@
-// libFuzzer target: one system's webhooks (DFM_FUZZ_SYSTEM), as untrusted
-// input reaches them. The input is
+// libFuzzer target: one system's webhooks, as untrusted input reaches
+// them; the system is the binary's name's (fuzz_webhook_<system>), so one
+// object serves every system's target. The input is
 //   <header value>\n<body>
 // The header value goes to every header the system reads for
 // authentication (signature or Authorization); the body is verified,
@@ -38,6 +39,8 @@ dfm::SystemSettings SettingsOf(const Connector& c) {
   return s;
 }
 
+std::string fuzzed;  // the system, from the binary's name (LLVMFuzzerInitialize)
+
 struct Target {
   const Connector* connector = nullptr;
   dfm::SystemSettings settings;
@@ -48,7 +51,7 @@ struct Target {
 Target& Get() {
   static Target* t = [] {
     auto* out = new Target;
-    out->connector = dfm::FindConnector(DFM_FUZZ_SYSTEM);
+    out->connector = dfm::FindConnector(fuzzed);
     if (!out->connector) __builtin_trap();
     out->settings = SettingsOf(*out->connector);
     std::vector<dfm::SettingProblem> problems;
@@ -62,6 +65,15 @@ Target& Get() {
 }
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  const std::string self = *argc > 0 ? (*argv)[0] : "";
+  const std::string prefix = "fuzz_webhook_";
+  const size_t at = self.rfind(prefix);
+  if (at == std::string::npos) __builtin_trap();  // run under another name
+  fuzzed = self.substr(at + prefix.size());
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Target& t = Get();
@@ -78,19 +90,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       headers[h] = header;
     {  // a subscription handshake: the header line as the query
       dfm::InboundRequest get;
-      const std::string target = "/webhooks/" DFM_FUZZ_SYSTEM "?" + header;
+      const std::string target = "/webhooks/" + fuzzed + "?" + header;
       get.target = target;
       get.headers = &headers;
       (void)t.source->Handshake(get);
     }
     for (const char* type : {"application/json", "application/x-www-form-urlencoded"}) {
       dfm::InboundRequest req;
-      const std::string target = "/webhooks/" DFM_FUZZ_SYSTEM "?bodySHA256=00&u=" + header;
+      const std::string target = "/webhooks/" + fuzzed + "?bodySHA256=00&u=" + header;
       req.target = target;
       req.content_type = type;
       req.body = body;
       req.headers = &headers;
-      req.public_url = "https://fuzz.example/webhooks/" DFM_FUZZ_SYSTEM;
+      req.public_url = "https://fuzz.example/webhooks/" + fuzzed;
       req.now_us = 1'790'000'000'000'000;
       std::string scheme;
       (void)t.source->AcceptsContentType(type);
@@ -103,9 +115,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ms.normalizer = &t.normalizer;
   ms.system = &t.settings;
   dfm::WebhookReceived w;
-  w.system = DFM_FUZZ_SYSTEM;
+  w.system = fuzzed;
   w.body = body;
-  w.public_url = "https://fuzz.example/webhooks/" DFM_FUZZ_SYSTEM "?u=" + header;  // email's token
+  w.public_url = "https://fuzz.example/webhooks/" + fuzzed + "?u=" + header;  // email's token
   w.headers = {{"content-type", "application/json"}};
   std::vector<dfm::ContactFact> facts;
   if (t.connector->map_webhook) (void)t.connector->map_webhook(w, ms, &facts);
