@@ -1,6 +1,13 @@
 // The mailer's client (docs/vendors/smtp.md): one SMTP transaction per send
-// push, on its own worker thread (SendMail blocks), over the settings'
-// server with STARTTLS and AUTH as the alerts' mail (alerts/smtp.h).
+// push, each on a worker thread of its own (SendMail blocks), over the
+// settings' server with STARTTLS and AUTH as the alerts' mail
+// (alerts/smtp.h).
+//
+// A push handed over is begun at once: a worker is started whenever every
+// one is busy. The connector hands over at most `concurrency` pushes at a
+// time, and it can withdraw only a push it still holds (an opt-out refuses
+// them); one waiting here behind a mail being sent could not be withdrawn,
+// and would go to a person who had just opted out.
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -22,10 +29,10 @@ class SmtpClient final : public VendorClient {
     settings_.from = s.at("from");
     settings_.ca_file = s.at("ca_file");
     settings_.timeout_ms = std::stoll(s.at("request_timeout_ms"));
-    worker_ = std::thread([this] { Run(); });
   }
 
-  // Jobs not begun are answered not_sent (each `done` runs once).
+  // Jobs not begun are answered not_sent (each `done` runs once); those
+  // being sent end first.
   ~SmtpClient() override {
     std::deque<Job> left;
     {
@@ -34,7 +41,7 @@ class SmtpClient final : public VendorClient {
       left.swap(jobs_);
     }
     cv_.notify_all();
-    worker_.join();
+    for (std::thread& w : workers_) w.join();
     for (Job& job : left) {
       PushResult r;
       r.not_sent = true;
@@ -60,6 +67,7 @@ class SmtpClient final : public VendorClient {
     {
       std::lock_guard<std::mutex> lock(mu_);
       jobs_.push_back(std::move(job));
+      if (jobs_.size() > idle_) workers_.emplace_back([this] { Run(); });
     }
     cv_.notify_one();
   }
@@ -79,7 +87,9 @@ class SmtpClient final : public VendorClient {
       Job job;
       {
         std::unique_lock<std::mutex> lock(mu_);
+        idle_++;
         cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        idle_--;
         if (stopping_) return;
         job = std::move(jobs_.front());
         jobs_.pop_front();
@@ -100,9 +110,10 @@ class SmtpClient final : public VendorClient {
   SmtpSettings settings_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> jobs_;
+  std::deque<Job> jobs_;  // handed over, not yet taken by a worker
+  size_t idle_ = 0;       // workers waiting for a job
   bool stopping_ = false;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace
@@ -162,8 +173,8 @@ std::vector<SettingSpec> SmtpMailerSettings() {
   AddDeliverySettings(&s, {"10", "1000", "0", "a polite default for one relay"});
   for (auto& spec : s) {
     if (spec.key == "request_timeout_ms") spec.default_value = "20000";
-    // One worker sends: a push in flight is one being sent, so a crash
-    // leaves at most one mail whose fate is unknown.
+    // One mail at a time by default: a crash leaves at most `concurrency`
+    // mails whose fate is unknown (each push in flight is being sent).
     if (spec.key == "concurrency") spec.default_value = "1";
   }
   return s;

@@ -2,7 +2,12 @@
 // from what the server answered, and the mail it sends.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "connectors/smtp/smtp.h"
+#include "tests/support/holding_server.h"
 
 namespace dfm {
 namespace {
@@ -52,6 +57,44 @@ TEST(SmtpMailer, TheMailCarriesTheOneClickHeadersAndOneIdPerPush) {
   EXPECT_NE(text.find("\r\n\r\nHello Ann\r\nBye"), std::string::npos);
   req.fields.erase("list_unsubscribe");
   EXPECT_TRUE(SmtpMail(req, "news@acme.example").headers.empty());
+}
+
+TEST(SmtpMailer, EveryPushHandedOverIsBegunAtOnce) {
+  // The connector can withdraw a push it holds (an opt-out refuses it),
+  // never one handed over: with concurrency 3, three mails are on the
+  // wire at once, not one sent while two wait inside the client.
+  testing::HoldingServer server("220 holding.test ESMTP\r\n");
+  SystemSettings s;
+  for (const auto& spec : SmtpMailerSettings()) s[spec.key] = spec.default_value;
+  s["url"] = "smtp://127.0.0.1:" + std::to_string(server.port());
+  s["starttls"] = "false";
+  s["from"] = "news@acme.example";
+  s["request_timeout_ms"] = "15000";
+  auto client = NewSmtpClient(s, nullptr);
+  std::atomic<int> ended{0}, not_sent{0};
+  for (int i = 0; i < 3; ++i) {
+    PushRequest req;
+    req.push_id = "c" + std::to_string(i) + ":smtp:send:campaign:spring/1/c" + std::to_string(i);
+    req.op = "send";
+    req.channel = "email";
+    req.fields = {{"email", "p" + std::to_string(i) + "@example.com"}, {"subject", "S"}};
+    client->Push(req, SmtpCredentials(s), [&](PushResult r) {
+      if (r.not_sent) not_sent++;
+      ended++;
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server.held() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(server.held(), 3) << "each push handed over has its own connection";
+  EXPECT_EQ(ended.load(), 0);
+  server.Close();  // before EHLO was answered: none of them can have gone
+  const auto end_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ended.load() < 3 && std::chrono::steady_clock::now() < end_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(ended.load(), 3);
+  EXPECT_EQ(not_sent.load(), 3) << "ended before DATA: retried, not dead-lettered";
+  client.reset();
 }
 
 }  // namespace
