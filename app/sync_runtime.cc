@@ -202,7 +202,7 @@ Status SyncRuntime::Start(const Config& config, EventLog* log, std::unique_ptr<S
   for (const Event& e : shared_control) env->control->Apply(e);
   im.control = env->control;
 
-  im.http = std::make_unique<CurlHttpClient>(16);
+  im.http = std::make_unique<CurlHttpClient>(kPushConnectionsPerHost);
   std::vector<ConnectorSettings> connectors;
   for (const auto& tenant : tenants) {
     for (const auto& [system, settings] : config.Systems(tenant)) {

@@ -63,8 +63,9 @@ std::string RefusalOf(const HttpRequest& req);
 // Whether a URL's host is this machine: 127.0.0.0/8, ::1 or localhost.
 bool IsLoopbackUrl(std::string_view url);
 
-// The libcurl implementation. `max_connections` bounds the connections kept
-// per host (keep-alive is used).
+// The libcurl implementation. `max_connections_per_host` bounds the
+// connections open to one host (keep-alive is used); a request beyond it
+// waits inside libcurl for one to free. 0: no bound.
 class CurlHttpClient final : public HttpClient {
  public:
   static constexpr size_t kDefaultMaxResponseBytes = 8 << 20;
@@ -91,6 +92,14 @@ class CurlHttpClient final : public HttpClient {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
+
+// The connectors' shared client bounds nothing per host: each connector's
+// `concurrency` bounds its requests, and a request handed over must go at
+// once. One waiting inside libcurl could not be withdrawn: an opt-out
+// cancels a send the connector still holds, not one it handed over, so a
+// text queued behind another tenant's requests to the same vendor would go
+// to a person who had just opted out.
+constexpr int kPushConnectionsPerHost = 0;
 
 // "a=b&c=d" with each part %-escaped (application/x-www-form-urlencoded).
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& params);

@@ -1,5 +1,7 @@
 // The outbound client's refusals (connectors/common/http_client.h), against a
 // real server on loopback that counts what reaches it.
+#include "connectors/common/http_client.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -7,10 +9,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
+#include <memory>
 #include <thread>
+#include <utility>
 
-#include "connectors/common/http_client.h"
+#include "tests/support/holding_server.h"
 
 namespace dfm {
 namespace {
@@ -113,6 +118,41 @@ TEST(CurlHttpClient, ReadsNoMoreOfAResponseThanItsLimitAndSendsNothingRefused) {
   r = SendAndWait(roomy, req);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body.size(), big.size());
+}
+
+// How many of `n` requests to one host are on the wire at once through
+// `client` (a server that answers nothing holds each), then how many
+// ended once the server went.
+std::pair<int, int> OnTheWireAtOnce(CurlHttpClient& client, int n) {
+  testing::HoldingServer server;
+  auto ended = std::make_shared<std::atomic<int>>(0);  // outlives a late answer
+  for (int i = 0; i < n; ++i) {
+    HttpRequest req;
+    req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/send/" + std::to_string(i);
+    req.timeout_ms = 15000;
+    client.Send(std::move(req), [ended](HttpResponse) { (*ended)++; });
+  }
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < settle) {
+    if (server.held() == n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const int held = server.held();
+  server.Close();
+  const auto end_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ended->load() < n && std::chrono::steady_clock::now() < end_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return {held, ended->load()};
+}
+
+TEST(CurlHttpClient, TheConnectorsClientPutsEveryRequestOnTheWireAtOnce) {
+  // Six tenants' GoHighLevel connectors at concurrency 4 hand over 24
+  // requests to one host: each must be sent, none wait where an opt-out
+  // cannot withdraw it (kPushConnectionsPerHost).
+  CurlHttpClient pushes(kPushConnectionsPerHost);
+  EXPECT_EQ(OnTheWireAtOnce(pushes, 24), std::make_pair(24, 24));
+  CurlHttpClient bounded(16);  // as it was: 8 waited inside libcurl
+  EXPECT_EQ(OnTheWireAtOnce(bounded, 24).first, 16);
 }
 
 }  // namespace
