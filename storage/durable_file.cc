@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "storage/crc32c.h"
@@ -50,6 +51,26 @@ Status SyncDirectory(const std::string& dir) {
   ::close(dfd);
   errno = saved;
   return ok ? Status::OK() : Errno("cannot sync " + dir);
+}
+
+bool TakesDirectWrites(const std::string& dir) {
+  std::string path = dir + "/.direct-probe-XXXXXX";
+  const int made = ::mkstemp(path.data());
+  if (made < 0) return false;
+  ::close(made);
+  // The page size is the strictest alignment O_DIRECT asks on Linux.
+  constexpr size_t kBlock = 4096;
+  void* block = nullptr;
+  bool ok = false;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  if (fd >= 0 && ::posix_memalign(&block, kBlock, kBlock) == 0) {
+    std::memset(block, 0, kBlock);
+    ok = ::pwrite(fd, block, kBlock, 0) == static_cast<ssize_t>(kBlock) && ::fdatasync(fd) == 0;
+  }
+  std::free(block);
+  if (fd >= 0) ::close(fd);
+  ::unlink(path.c_str());
+  return ok;
 }
 
 Status ReplaceFileDurably(const std::string& path, std::string_view text) {

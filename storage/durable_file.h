@@ -22,6 +22,13 @@ Status SyncDirectory(const std::string& dir);
 // the old file or the new one, never a mix.
 Status ReplaceFileDurably(const std::string& path, std::string_view text);
 
+// Whether files in `dir` can be written around the page cache (O_DIRECT):
+// a probe file made in it, one aligned 4 KiB block written and synced,
+// the file removed. False where the open or the write is refused (ramfs,
+// tmpfs before Linux 6.6, some network file systems) or `dir` cannot be
+// written.
+bool TakesDirectWrites(const std::string& dir);
+
 // One checked line of a small append-only file (the erasure ledger, the
 // access log):
 //

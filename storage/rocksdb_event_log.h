@@ -105,6 +105,10 @@ class RocksDbEventLog : public EventLog {
   // Read-only mode: catches up with the primary's writes.
   Status Refresh();
 
+  // Whether flushes and compactions write table files around the page
+  // cache (O_DIRECT): a primary whose directory takes it.
+  bool WritesTablesDirect() const;
+
   // Runs `fn` on RocksDB's handle while the log holds it open (storage/
   // backup.h takes checkpoints and backups through it); appends go on.
   // Unavailable once closed.

@@ -13,15 +13,21 @@
 
 namespace dfm::testing {
 
+// A RocksDB log at `path`, opened for writing (null, and the test failed,
+// if it does not open).
+inline std::unique_ptr<RocksDbEventLog> OpenRocks(const std::string& path) {
+  RocksDbLogOptions o;
+  o.path = path;
+  std::unique_ptr<RocksDbEventLog> log;
+  Status s = RocksDbEventLog::Open(o, &log);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return log;
+}
+
 // "memory" or "rocksdb" (in dir/db).
 inline std::unique_ptr<EventLog> OpenTestLog(const std::string& kind, const TempDir& dir) {
   if (kind == "memory") return std::make_unique<MemoryEventLog>();
-  RocksDbLogOptions o;
-  o.path = dir.Sub("db");
-  std::unique_ptr<RocksDbEventLog> r;
-  Status s = RocksDbEventLog::Open(o, &r);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return r;
+  return OpenRocks(dir.Sub("db"));
 }
 
 }  // namespace dfm::testing

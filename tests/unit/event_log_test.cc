@@ -34,6 +34,7 @@
 namespace dfm {
 namespace {
 
+using testing::OpenRocks;
 using testing::TempDir;
 
 EventDraft Draft(std::string stream, std::string payload, std::string idem = "",
@@ -48,15 +49,6 @@ EventDraft Draft(std::string stream, std::string payload, std::string idem = "",
     d.idempotency_key = std::move(idem);
   }
   return d;
-}
-
-std::unique_ptr<RocksDbEventLog> OpenRocks(const std::string& path) {
-  RocksDbLogOptions o;
-  o.path = path;
-  std::unique_ptr<RocksDbEventLog> log;
-  Status s = RocksDbEventLog::Open(o, &log);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return log;
 }
 
 // A read-only (secondary) open, as the `dfm log` tools make it.
