@@ -54,7 +54,7 @@ Status SyncDirectory(const std::string& dir) {
 }
 
 bool TakesDirectWrites(const std::string& dir) {
-  std::string path = dir + "/.direct-probe-XXXXXX";
+  std::string path = dir + "/" + kDirectProbePrefix + "XXXXXX";
   const int made = ::mkstemp(path.data());
   if (made < 0) return false;
   ::close(made);

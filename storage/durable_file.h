@@ -27,7 +27,10 @@ Status ReplaceFileDurably(const std::string& path, std::string_view text);
 // the file removed. False where the open or the write is refused (ramfs,
 // tmpfs before Linux 6.6, some network file systems) or `dir` cannot be
 // written.
+// The probe file's name begins with kDirectProbePrefix (a crash may leave
+// it behind).
 bool TakesDirectWrites(const std::string& dir);
+inline constexpr char kDirectProbePrefix[] = ".direct-probe-";
 
 // One checked line of a small append-only file (the erasure ledger, the
 // access log):

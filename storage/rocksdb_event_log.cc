@@ -298,7 +298,7 @@ Status RocksDbEventLog::Impl::OpenWritable() {
   MeasureFreeSpace();
   // WALs a stop or a crash left half-cut (RocksDB ignores them).
   wal_trash->AdoptLeftovers(options.path);
-  RemoveStaleBulkFiles();
+  RemoveStaleFiles();
   s = CheckLayout();
   if (!s.ok()) return s;
   StartThreads();
@@ -321,15 +321,19 @@ Status RocksDbEventLog::Impl::CheckAcknowledged() {
   return Status::OK();
 }
 
-void RocksDbEventLog::Impl::RemoveStaleBulkFiles() {
+void RocksDbEventLog::Impl::RemoveStaleFiles() {
   std::error_code ec;
   // Left by a BulkCommitConsumer that crashed before ingesting (an
-  // ingested file is RocksDB's own hard link by then): never data.
+  // ingested file is RocksDB's own hard link by then), or by a crash in
+  // TakesDirectWrites' probe: never data.
   std::vector<std::filesystem::path> stale;
   for (std::filesystem::directory_iterator it(options.path, ec), end; !ec && it != end;
        it.increment(ec)) {
     const std::filesystem::path& f = it->path();
-    if (f.filename().string().rfind("bulk-", 0) == 0 && f.extension() == ".sst") stale.push_back(f);
+    const std::string name = f.filename().string();
+    if ((name.rfind("bulk-", 0) == 0 && f.extension() == ".sst") ||
+        name.rfind(kDirectProbePrefix, 0) == 0)
+      stale.push_back(f);
   }
   for (const auto& f : stale) std::filesystem::remove(f, ec);
 }

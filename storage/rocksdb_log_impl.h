@@ -197,7 +197,7 @@ struct RocksDbEventLog::Impl {
   // RocksDbEventLog::Open's steps. Configure: the database's and its
   // column families' options from `options`. OpenSecondary: a read-only
   // open that follows a primary. OpenWritable: the primary, checked
-  // (CheckAcknowledged, CheckLayout), cleaned (RemoveStaleBulkFiles) and
+  // (CheckAcknowledged, CheckLayout), cleaned (RemoveStaleFiles) and
   // running (StartThreads: the writer and the maintenance thread).
   void Configure();
   Status OpenSecondary();
@@ -207,7 +207,7 @@ struct RocksDbEventLog::Impl {
   // loss and moves the mark back.
   Status CheckAcknowledged();
   // The table files a crashed BulkCommitConsumer left (never data).
-  void RemoveStaleBulkFiles();
+  void RemoveStaleFiles();
   // Writes the storage layout version into a new log; Corruption for an
   // unknown one.
   Status CheckLayout();

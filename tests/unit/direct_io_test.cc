@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -129,7 +130,7 @@ TEST(DirectWrites, AFileSystemThatRefusesThemGetsBufferedTablesAndWorks) {
   ExpectReadsBack(log.get(), 1000);
   // Nothing of the probe's is left.
   for (const auto& f : std::filesystem::directory_iterator(ramfs.path + "/log"))
-    EXPECT_EQ(f.path().filename().string().rfind(".direct-probe", 0), std::string::npos);
+    EXPECT_EQ(f.path().filename().string().rfind(kDirectProbePrefix, 0), std::string::npos);
 }
 
 TEST(DirectWrites, AFlushedTableIsWrittenAroundThePageCache) {
@@ -154,6 +155,17 @@ TEST(DirectWrites, AFlushedTableIsWrittenAroundThePageCache) {
   auto log = OpenRocks(dir.Sub("log"));
   ASSERT_TRUE(log);
   ExpectReadsBack(log.get(), 1000);
+}
+
+TEST(DirectWrites, AProbeACrashLeftIsRemovedAtTheNextOpen) {
+  TempDir dir;
+  { auto log = OpenRocks(dir.Sub("log")); }
+  const std::string left = dir.Sub("log") + "/" + kDirectProbePrefix + "a1b2c3";
+  std::ofstream(left) << std::string(4096, '\0');
+  ASSERT_TRUE(std::filesystem::exists(left));
+  auto log = OpenRocks(dir.Sub("log"));
+  ASSERT_TRUE(log);
+  EXPECT_FALSE(std::filesystem::exists(left));
 }
 
 }  // namespace
