@@ -183,7 +183,16 @@ void ProjectionRunner::ReadBatch(uint64_t from, uint64_t until, Batch* b) const 
 
 void ProjectionRunner::DecodeBatch(Batch* b) const {
   b->opened = Status::OK();
-  for (size_t k = 0; k < b->n && b->opened.ok(); ++k) Open(b, k);
+  // A rebuild's batch (kRebuildBatch items of ~1 KiB) is out of the caches
+  // by the time this thread reads it: each payload is asked for kAhead
+  // items before it is opened, and the item holding its pointer twice that
+  // (bench/README.md (f): 1.05x sealed, 1.10x clear).
+  constexpr size_t kAhead = 4;
+  for (size_t k = 0; k < b->n && b->opened.ok(); ++k) {
+    if (k + 2 * kAhead < b->n) __builtin_prefetch(&b->items[k + 2 * kAhead].event.payload);
+    if (k + kAhead < b->n) __builtin_prefetch(b->items[k + kAhead].event.payload.data());
+    Open(b, k);
+  }
 }
 
 Status ProjectionRunner::Run(uint64_t until, bool lazy,
