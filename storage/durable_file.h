@@ -26,9 +26,8 @@ Status ReplaceFileDurably(const std::string& path, std::string_view text);
 // a probe file made in it, one aligned 4 KiB block written and synced,
 // the file removed. False where the open or the write is refused (ramfs,
 // tmpfs before Linux 6.6, some network file systems) or `dir` cannot be
-// written.
-// The probe file's name begins with kDirectProbePrefix (a crash may leave
-// it behind).
+// written. The probe's name begins with kDirectProbePrefix: a crash may
+// leave it behind, and the log's next writable open removes it.
 bool TakesDirectWrites(const std::string& dir);
 inline constexpr char kDirectProbePrefix[] = ".direct-probe-";
 

@@ -206,7 +206,8 @@ struct RocksDbEventLog::Impl {
   // the high-water mark (acknowledged events lost); then it records the
   // loss and moves the mark back.
   Status CheckAcknowledged();
-  // The table files a crashed BulkCommitConsumer left (never data).
+  // The table files a crashed BulkCommitConsumer left, and a probe file
+  // a crash in TakesDirectWrites left (never data).
   void RemoveStaleFiles();
   // Writes the storage layout version into a new log; Corruption for an
   // unknown one.
