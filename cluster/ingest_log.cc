@@ -20,6 +20,8 @@ namespace dfm {
 
 namespace {
 using namespace cluster_names;
+// Batches published at once, of different partitions (one per partition
+// at a time: TakeBatch).
 constexpr int kIngestSenders = 8;
 // Drafts published together at most (one message, TakeBatch).
 constexpr size_t kMaxBatchDrafts = 256;
@@ -57,9 +59,8 @@ class NatsIngestLog final : public IngestLog {
       std::lock_guard<std::mutex> lk(mu_);
       if (!closed_) {
         (part < 0 ? mixed_ : waiting_[part]).push_back({std::move(drafts), std::move(cb), part});
-        order_.push_back(part);
         ++queued_;
-        cv_.notify_one();
+        MarkReady(part);
         return;
       }
     }
@@ -123,13 +124,20 @@ class NatsIngestLog final : public IngestLog {
   void SendLoop() {
     for (;;) {
       std::vector<Item> items;
+      int64_t part;
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return closed_ || queued_ > 0; });
-        if (queued_ == 0) return;
-        TakeBatch(&items);
+        cv_.wait(lk, [&] { return !ready_.empty() || (closed_ && queued_ == 0); });
+        if (ready_.empty()) return;
+        part = TakeBatch(&items);
       }
       Send(&items);
+      std::lock_guard<std::mutex> lk(mu_);
+      if (part >= 0) {
+        in_flight_[part] = false;
+        if (!waiting_[part].empty()) MarkReady(part);
+      }
+      if (closed_ && queued_ == 0) cv_.notify_all();  // the others may leave
     }
   }
 
@@ -144,32 +152,43 @@ class NatsIngestLog final : public IngestLog {
     return part;
   }
 
-  // Moves the oldest waiting item to *out, and the items of its partition
-  // that waited after it, in order, while they fit in kMaxBatchDrafts
-  // drafts: they are published together. An item of several partitions
-  // goes alone. Each item is taken in time proportional to the batch,
-  // whatever waits. REQUIRES: mu_ held, queued_ > 0.
-  void TakeBatch(std::vector<Item>* out) {
-    // order_'s oldest entries of a partition whose items went in an
-    // earlier batch of that partition are skipped.
-    while (order_.front() >= 0 && taken_ahead_[order_.front()] > 0) {
-      --taken_ahead_[order_.front()];
-      order_.pop_front();
+  // Puts `part` in line for a sender unless it is there already or its
+  // batch is in flight (it comes back in line when that batch is
+  // answered). An item of several partitions (-1) is in line once per
+  // item. REQUIRES: mu_ held.
+  void MarkReady(int64_t part) {
+    if (part >= 0) {
+      bool& lined = lined_[part];
+      if (lined || in_flight_[part]) return;
+      lined = true;
     }
-    const int64_t part = order_.front();
-    order_.pop_front();
+    ready_.push_back(part);
+    cv_.notify_one();
+  }
+
+  // Moves the next partition in line's items to *out, oldest first, while
+  // they fit in kMaxBatchDrafts drafts (at least one), and marks its batch
+  // in flight: one batch of a partition is published at a time, so what
+  // arrives meanwhile waits and goes in its next batch, which grows with
+  // the load as a group commit does. An item of several partitions goes
+  // alone. Returns the partition (-1: such an item). REQUIRES: mu_ held,
+  // ready_ not empty.
+  int64_t TakeBatch(std::vector<Item>* out) {
+    const int64_t part = ready_.front();
+    ready_.pop_front();
     std::deque<Item>& q = part < 0 ? mixed_ : waiting_[part];
-    size_t drafts = q.front().drafts.size();
-    out->push_back(std::move(q.front()));
-    q.pop_front();
-    --queued_;
-    while (part >= 0 && !q.empty() && drafts + q.front().drafts.size() <= kMaxBatchDrafts) {
+    size_t drafts = 0;
+    do {
       drafts += q.front().drafts.size();
       out->push_back(std::move(q.front()));
       q.pop_front();
       --queued_;
-      ++taken_ahead_[part];
+    } while (part >= 0 && !q.empty() && drafts + q.front().drafts.size() <= kMaxBatchDrafts);
+    if (part >= 0) {
+      lined_[part] = false;
+      in_flight_[part] = true;
     }
+    return part;
   }
 
   // A draft ready to publish: its frame, the id that de-duplicates it in
@@ -432,14 +451,14 @@ class NatsIngestLog final : public IngestLog {
   std::mutex mu_;
   std::condition_variable cv_;
   // The items waiting (GUARDED_BY(mu_)): those of one partition each in
-  // its own queue, those of several in mixed_; order_ has each item's
-  // partition (-1: mixed) in the order they came; taken_ahead_ counts, per
-  // partition, the items that went in a batch before their order_ entry
-  // came up.
+  // its own queue, those of several in mixed_; ready_ has the partitions
+  // (-1: mixed, once per item) whose items a sender may take, in the
+  // order they became so; lined_ marks a partition in ready_, in_flight_
+  // one whose batch is being published (MarkReady).
   std::map<int64_t, std::deque<Item>> waiting_;
   std::deque<Item> mixed_;
-  std::deque<int64_t> order_;
-  std::map<int64_t, size_t> taken_ahead_;
+  std::deque<int64_t> ready_;
+  std::map<int64_t, bool> lined_, in_flight_;
   size_t queued_ = 0;
   bool closed_ = false;
   std::vector<std::thread> senders_;

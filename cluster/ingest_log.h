@@ -4,9 +4,11 @@
 // this node runs the partition): those are answered duplicate
 // with the log's event, unpublished. It publishes the others to
 // DFM_IN_<its tenant's partition> and is answered once JetStream
-// acknowledged them (replicated), de-duplicated there by the idempotency
-// key within the stream's window; the event id is made here and kept by
-// the partition's log, and the payload sealed here when the cluster seals.
+// acknowledged them (replicated): one message of a partition in flight
+// at a time, holding what waited for it (a group commit), de-duplicated
+// there by the idempotency key within the stream's window; the event id
+// is made here and kept by the partition's log, and the payload sealed
+// here when the cluster seals.
 // Everything else reads the node's own log, which holds nothing (health,
 // metrics and the console read it).
 //

@@ -1,16 +1,19 @@
 // The fronts' ingest (cluster/ingest_log.h) against a real nats-server:
 // webhooks that wait together go to DFM_IN_<p> as one message of several
 // drafts, each answered with the id its draft carries, none lost or
-// doubled; a webhook the partition's node says its log holds is answered
-// duplicate with that event, and a copy within one append with the
-// first's answer, neither published (asked of the node's own log when it
-// runs the partition); and a webhook is kept in the stream for
-// cluster.ingest_max_age_s only.
+// doubled, one message of a partition in flight at a time; a webhook the
+// partition's node says its log holds is answered duplicate with that
+// event, and a copy within one append with the first's answer, neither
+// published (asked of the node's own log when it runs the partition); and
+// a webhook is kept in the stream for cluster.ingest_max_age_s only.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -119,6 +122,35 @@ TEST(IngestLog, WebhooksThatWaitTogetherGoInOneMessageEachOnce) {
     EXPECT_TRUE(payloads.insert(d.payload).second) << d.payload;
     EXPECT_EQ(ids[d.payload], d.id) << "the answer's id is the one stored";
   }
+}
+
+// Senders that each send again once answered (as HTTP clients do): while
+// one batch of the partition is in flight, the next waits and takes
+// everything that came meanwhile, so a batch holds about half of them, not
+// a sender thread's share.
+TEST(IngestLog, WebhooksComingWhileTheirPartitionPublishesGoInItsNextBatch) {
+  Fixture f;
+  constexpr int kSenders = 32, kEach = 20;
+  std::vector<std::thread> senders;
+  std::atomic<int> failed{0};
+  for (int c = 0; c < kSenders; ++c) {
+    senders.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        auto answer = std::make_shared<std::promise<Status>>();
+        std::future<Status> answered = answer->get_future();
+        f.ingest->AppendAsync(
+            {Webhook("c" + std::to_string(c) + "-" + std::to_string(i))},
+            [answer](const Status& s, const std::vector<AppendOutcome>&) { answer->set_value(s); });
+        if (!answered.get().ok()) ++failed;
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  uint64_t messages = 0;
+  ASSERT_EQ(f.Stream(&messages).size(), static_cast<size_t>(kSenders * kEach)) << "each once";
+  EXPECT_LE(messages * 8, static_cast<uint64_t>(kSenders * kEach))
+      << "a batch at a time: " << messages << " messages for " << kSenders * kEach << " webhooks";
 }
 
 TEST(IngestLog, TwoPartitionsWebhooksInterleavedEachBatchWithItsOwn) {
