@@ -1,5 +1,7 @@
 #include "cluster/ingest_log.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -122,6 +124,7 @@ class NatsIngestLog final : public IngestLog {
     int64_t part = -1;  // of every draft; -1: of several (sent alone)
   };
   void SendLoop() {
+    pthread_setname_np(pthread_self(), "dfm-ingest-send");
     for (;;) {
       std::vector<Item> items;
       int64_t part;
