@@ -4,6 +4,7 @@ default, on this machine's two shared cores.
 
   bench/cluster_bench.py [--seconds 8] [--rounds 3] [--connections 16] [--nodes 0,1,2,3]
                          [--dfm PATH]
+  bench/cluster_bench.py --idle [--seconds 8] [--rounds 3] [--dfm PATH]
 
 Each round runs, one after the other, with the sync on and nginx in front:
 - embedded: one `dfm serve`, RocksDB only;
@@ -179,6 +180,17 @@ def nats_counts(ports):
     return {"clients": clients, "routes": routes, "stored": stored}
 
 
+def stop(nodes, nats, work):
+    """Ends a run: its dfm nodes, then its NATS servers (if any), then its files."""
+    for n in nodes:
+        if n.proc and n.proc.poll() is None:
+            n.proc.terminate()
+            n.proc.wait(timeout=30)
+    if nats:
+        nats.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def throughput(nodes_n, args, rnd):
     work = t.tempdir()
     nats = ct.NatsCluster(work) if nodes_n else None
@@ -220,13 +232,32 @@ def throughput(nodes_n, args, rnd):
     finally:
         if nginx:
             nginx.stop()
+        stop(nodes, nats, work)
+
+
+def idle(args, rnd):
+    """Three nodes and their NATS servers with no load, after they settle
+    (every partition held, 10 s): cores each side takes, and the messages
+    a second dfm sends and the servers send each other."""
+    work = t.tempdir()
+    nats = ct.NatsCluster(work)
+    ports = monitor(nats)
+    nodes = []
+    try:
+        nats.start()
+        nodes = [Node(work, i, nats) for i in range(3)]
         for n in nodes:
-            if n.proc and n.proc.poll() is None:
-                n.proc.terminate()
-                n.proc.wait(timeout=30)
-        if nats:
-            nats.stop()
-        shutil.rmtree(work, ignore_errors=True)
+            n.start()
+        time.sleep(10)
+        dfm_pids, nats_pids = [n.proc.pid for n in nodes], [p.pid for p in nats.procs]
+        c0, d0, n0, t0 = nats_counts(ports), cpu_s(dfm_pids), cpu_s(nats_pids), time.time()
+        time.sleep(args.seconds)
+        c1, d1, n1, el = nats_counts(ports), cpu_s(dfm_pids), cpu_s(nats_pids), time.time() - t0
+        return {"idle_round": rnd, "dfm_cores": round((d1 - d0) / el, 3), "nats_cores": round((n1 - n0) / el, 3),
+                "clients_msgs_per_s": round((c1["clients"] - c0["clients"]) / el),
+                "routes_msgs_per_s": round((c1["routes"] - c0["routes"]) / el)}
+    finally:
+        stop(nodes, nats, work)
 
 
 def failover(args):
@@ -270,12 +301,7 @@ def failover(args):
             victim.start()
         return times
     finally:
-        for n in nodes:
-            if n.proc and n.proc.poll() is None:
-                n.proc.terminate()
-                n.proc.wait(timeout=30)
-        nats.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(nodes, nats, work)
 
 
 def main():
@@ -287,10 +313,17 @@ def main():
     ap.add_argument("--nodes", default="0,1,2,3",
                     help="the runs of each round, comma-separated (0: embedded, always run)")
     ap.add_argument("--dfm", help="this dfm binary, not the release build's (to compare two builds)")
+    ap.add_argument("--idle", action="store_true", help="an idle three-node cluster's cost, --seconds long")
     args = ap.parse_args()
     global DFM
     if args.dfm:
         DFM = os.path.abspath(args.dfm)
+    if args.idle:
+        runs = [idle(args, rnd) for rnd in range(args.rounds)]
+        for r in runs:
+            print(json.dumps(r), flush=True)
+        print(json.dumps({k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "idle_round"}))
+        return
     try:
         sizes = sorted({0} | {int(n) for n in args.nodes.split(",") if n.strip()})
     except ValueError:

@@ -22,7 +22,7 @@ constexpr int64_t kNanos = 1000000000;
 // how long a request waits for its first message.
 constexpr int64_t kReadRangeBytes = 8 << 20;
 constexpr int64_t kReadRangeWaitNs = 2 * kNanos;
-// What a key-value bucket's calls wait at most (OpenBucket, KvKeys).
+// What a key-value bucket's calls wait at most (OpenBucket).
 constexpr int64_t kKvWaitMs = 1500;
 
 // `security` applied to `opts`: the way to authenticate, then TLS.
@@ -626,39 +626,6 @@ Status NatsClient::KvPut(const std::string& key, const std::string& value) {
 
 Status NatsClient::KvDelete(const std::string& key) {
   return FromNats(kvStore_Delete(kv_, key.c_str()), "key delete");
-}
-
-Status NatsClient::KvKeys(std::vector<std::string>* keys) {
-  // Gathered here, not by kvStore_Keys: without a timeout it waits for its
-  // last key for ever (a coordinator stuck there would let every lease of
-  // its node lapse), and with one libnats 3.4 takes the time since its
-  // start off what is left at every key, so a few hundred keys time out
-  // however fast they come. One deadline for the whole listing instead.
-  kvWatchOptions wo;
-  kvWatchOptions_Init(&wo);
-  wo.IgnoreDeletes = true;
-  wo.MetaOnly = true;
-  kvWatcher* w = nullptr;
-  natsStatus s = kvStore_WatchAll(&w, kv_, &wo);
-  if (s != NATS_OK) return FromNats(s, "keys");
-  const int64_t deadline = nats_Now() + kKvWaitMs;
-  std::vector<std::string> got;
-  for (;;) {
-    const int64_t left = deadline - nats_Now();
-    if (left <= 0) {
-      s = NATS_TIMEOUT;
-      break;
-    }
-    kvEntry* e = nullptr;
-    s = kvWatcher_Next(&e, w, left);
-    if (s != NATS_OK || e == nullptr) break;  // none: every key is in
-    got.emplace_back(kvEntry_Key(e));
-    kvEntry_Destroy(e);
-  }
-  kvWatcher_Destroy(w);
-  if (s != NATS_OK) return FromNats(s, "keys");
-  keys->insert(keys->end(), got.begin(), got.end());
-  return Status::OK();
 }
 
 Status NatsClient::KvKeysLatest(std::vector<std::string>* keys) {

@@ -213,12 +213,9 @@ class NatsClient {
   Status KvUpdate(const std::string& key, const std::string& value, uint64_t last, uint64_t* rev);
   Status KvPut(const std::string& key, const std::string& value);
   Status KvDelete(const std::string& key);
-  // Every key (deleted ones not), gathered within 1.5 s (else a timeout,
-  // and no keys).
-  Status KvKeys(std::vector<std::string>* keys);
-  // The same from the bucket's leader (its stream's info, by subject):
-  // every key written before, deleted ones too (KvGetLatest reads them
-  // absent).
+  // Every key of the bucket, from its leader in one request (its stream's
+  // info, by subject): every key written before, deleted ones too
+  // (KvGet and KvGetLatest read them absent); expired ones not.
   Status KvKeysLatest(std::vector<std::string>* keys);
 
  private:

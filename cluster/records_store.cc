@@ -26,7 +26,8 @@ class NatsCasStore final : public CasStore {
     return nats_->KvUpdate(key, value, rev, &next);
   }
 
-  Status Keys(std::vector<std::string>* keys) override { return nats_->KvKeys(keys); }
+  // From the leader, one request: deleted keys are listed too (CasStore).
+  Status Keys(std::vector<std::string>* keys) override { return nats_->KvKeysLatest(keys); }
 
  private:
   Status Read(const std::string& key, bool latest, Entry* e) {

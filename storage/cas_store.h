@@ -42,7 +42,8 @@ class CasStore {
   // Writes only when the key's revision is still `rev`: AlreadyExists
   // otherwise (someone wrote it since).
   virtual Status Update(const std::string& key, const std::string& value, uint64_t rev) = 0;
-  // Every key that has a value.
+  // Every key that has a value; a store may list keys deleted too (Get
+  // reads them absent).
   virtual Status Keys(std::vector<std::string>* keys) = 0;
 };
 
