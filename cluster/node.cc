@@ -417,7 +417,7 @@ void ClusterNode::Impl::ReadView(std::vector<std::string>* nodes, std::vector<Le
                                  bool* trouble) {
   // The bucket's keys from its stream's info (a watch would make and
   // delete a consumer every tick: two proposals to JetStream's meta group
-  // per node a second, a fifth of an idle cluster's NATS CPU); a node
+  // per node a second, a quarter of an idle cluster's NATS CPU); a node
   // that stopped deleted its key, which is listed still and reads absent.
   std::vector<std::string> keys, live_nodes;
   Status listed = nats->KvKeysLatest(&keys);
