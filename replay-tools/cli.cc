@@ -209,6 +209,15 @@ struct ReplayTools::Impl {
     return rc;
   }
 
+  // The subcommands, each group's options bound to the fields above.
+  void AddEvents(CLI::App* app);
+  void AddTrace(CLI::App* app);
+  void AddReplay(CLI::App* app);
+  void AddProjections(CLI::App* app);
+  void AddAsOf(CLI::App* app);
+  void AddConversations(CLI::App* app);
+  void AddAudit(CLI::App* app);
+  void AddConflicts(CLI::App* app);
   int Run();
   // Run's commands that read the log (each: its exit code).
   int RunEvents(std::unique_ptr<RocksDbEventLog>& log);
@@ -221,153 +230,179 @@ struct ReplayTools::Impl {
   int RunVerify(std::unique_ptr<RocksDbEventLog>& log);
 };
 
-ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
-    : impl_(std::make_unique<Impl>()) {
-  Impl& m = *impl_;
-  m.config_path = config_path;
-
-  m.events = app->add_subcommand("events", "List and filter the event log (read-only)");
-  m.Common(m.events);
-  m.events->add_option("--from", m.from,
-                       "recorded at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
-  m.events->add_option("--to", m.to, "recorded before");
-  m.events->add_option("--tenant", m.tenant, "one tenant");
-  m.events->add_option("--system", m.system, "about one system: " + ConnectorSystems());
-  m.events->add_option("--type", m.type, "one type, or a prefix ending in * (push.*)");
-  m.events->add_option("--stream", m.stream, "one stream (contact:<id>, source:<system>, replay)");
-  m.events->add_option("--contact", m.contact, "a phone, an email, <system>:<id> or contact:<id>");
-  m.events->add_option("--limit", m.limit,
-                       "most events to print (with --contact, one more: an event with its cause)");
-  m.events->add_option("--after", m.after, "only events after this sequence number")
+// `dfm events` and `dfm events show`.
+void ReplayTools::Impl::AddEvents(CLI::App* app) {
+  events = app->add_subcommand("events", "List and filter the event log (read-only)");
+  Common(events);
+  events->add_option("--from", from,
+                     "recorded at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
+  events->add_option("--to", to, "recorded before");
+  events->add_option("--tenant", tenant, "one tenant");
+  events->add_option("--system", system, "about one system: " + ConnectorSystems());
+  events->add_option("--type", type, "one type, or a prefix ending in * (push.*)");
+  events->add_option("--stream", stream, "one stream (contact:<id>, source:<system>, replay)");
+  events->add_option("--contact", contact, "a phone, an email, <system>:<id> or contact:<id>");
+  events->add_option("--limit", limit,
+                     "most events to print (with --contact, one more: an event with its cause)");
+  events->add_option("--after", after, "only events after this sequence number")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 62));
-  m.events->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values, bodies)");
-  m.events->require_subcommand(0, 1);
-  m.events_show = m.events->add_subcommand("show", "One event with its causes and consequences");
-  m.events_show->add_option("id", m.event_id, "event id or sequence number")->required();
-  m.events_show->add_flag("--reveal", m.reveal, "show personal data");
-  m.Common(m.events_show);
+  events->add_flag("--reveal", reveal, "show personal data (phones, emails, values, bodies)");
+  events->require_subcommand(0, 1);
+  events_show = events->add_subcommand("show", "One event with its causes and consequences");
+  events_show->add_option("id", event_id, "event id or sequence number")->required();
+  events_show->add_flag("--reveal", reveal, "show personal data");
+  Common(events_show);
+}
 
-  m.trace =
-      app->add_subcommand("trace", "The story of one contact across every system (read-only)");
-  m.Common(m.trace);
-  m.trace->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")
-      ->required();
-  m.trace->add_option("--tenant", m.tenant, "one tenant");
-  m.trace->add_option("--since", m.since, "from this time (default: the contact's first webhook)");
-  m.trace->add_option("--until", m.until, "up to this time");
-  m.trace->add_flag("--no-scan", m.no_scan,
-                    "skip webhooks that changed nothing (faster on big logs)");
-  m.trace->add_flag("--reveal", m.reveal, "show personal data");
+// `dfm trace`.
+void ReplayTools::Impl::AddTrace(CLI::App* app) {
+  trace = app->add_subcommand("trace", "The story of one contact across every system (read-only)");
+  Common(trace);
+  trace->add_option("contact", ref, "a phone, an email, <system>:<id> or contact:<id>")->required();
+  trace->add_option("--tenant", tenant, "one tenant");
+  trace->add_option("--since", since, "from this time (default: the contact's first webhook)");
+  trace->add_option("--until", until, "up to this time");
+  trace->add_flag("--no-scan", no_scan, "skip webhooks that changed nothing (faster on big logs)");
+  trace->add_flag("--reveal", reveal, "show personal data");
+}
 
-  m.replay = app->add_subcommand("replay", "Re-run sync decisions over a window; diff; re-drive");
-  m.Common(m.replay);
-  m.replay->add_option("--from", m.from, "webhooks recorded at or after this time");
-  m.replay->add_option("--to", m.to, "and before this time (default: now)");
-  m.replay->add_option("--contact", m.contact,
-                       "one contact (phone, email, <system>:<id>, contact:<id>)");
-  m.replay->add_option("--system", m.system, "only pushes to this system");
-  m.replay->add_option("--tenant", m.tenant, "one tenant");
-  m.replay->add_flag("--execute", m.execute,
-                     "re-drive what is missing through the running service");
-  m.replay->add_flag("--reveal", m.reveal, "show personal data");
-  m.replay->require_subcommand(0, 1);
-  m.dead = m.replay->add_subcommand("dead-letters",
-                                    "List dead-lettered pushes; re-drive with --execute");
-  m.Common(m.dead);
-  m.dead->add_option("--push", m.push_id, "one push id");
-  m.dead->add_option("--system", m.system, "pushes to this system");
-  m.dead->add_option("--contact", m.contact, "one contact");
-  m.dead->add_option("--from", m.from, "dead-lettered at or after");
-  m.dead->add_option("--to", m.to, "dead-lettered before");
-  m.dead->add_option("--tenant", m.tenant, "one tenant");
-  m.dead->add_flag("--execute", m.execute, "re-drive them through the running service");
+// `dfm replay` and `dfm replay dead-letters`.
+void ReplayTools::Impl::AddReplay(CLI::App* app) {
+  replay = app->add_subcommand("replay", "Re-run sync decisions over a window; diff; re-drive");
+  Common(replay);
+  replay->add_option("--from", from, "webhooks recorded at or after this time");
+  replay->add_option("--to", to, "and before this time (default: now)");
+  replay->add_option("--contact", contact,
+                     "one contact (phone, email, <system>:<id>, contact:<id>)");
+  replay->add_option("--system", system, "only pushes to this system");
+  replay->add_option("--tenant", tenant, "one tenant");
+  replay->add_flag("--execute", execute, "re-drive what is missing through the running service");
+  replay->add_flag("--reveal", reveal, "show personal data");
+  replay->require_subcommand(0, 1);
+  dead =
+      replay->add_subcommand("dead-letters", "List dead-lettered pushes; re-drive with --execute");
+  Common(dead);
+  dead->add_option("--push", push_id, "one push id");
+  dead->add_option("--system", system, "pushes to this system");
+  dead->add_option("--contact", contact, "one contact");
+  dead->add_option("--from", from, "dead-lettered at or after");
+  dead->add_option("--to", to, "dead-lettered before");
+  dead->add_option("--tenant", tenant, "one tenant");
+  dead->add_flag("--execute", execute, "re-drive them through the running service");
+}
 
+// `dfm projections status|rebuild`.
+void ReplayTools::Impl::AddProjections(CLI::App* app) {
   auto* proj = app->add_subcommand("projections", "Projection checkpoints; rebuild from the log");
   proj->require_subcommand(1);
-  m.proj_status =
+  proj_status =
       proj->add_subcommand("status", "Checkpoint and lag of every projection (read-only)");
-  m.Common(m.proj_status);
-  m.proj_rebuild =
-      proj->add_subcommand("rebuild", "Drop and rebuild projections (service stopped)");
-  m.Common(m.proj_rebuild);
-  m.proj_rebuild->add_option("name", m.projection,
-                             "mappings, contacts, sync_status or opt_outs (default: all)");
+  Common(proj_status);
+  proj_rebuild = proj->add_subcommand("rebuild", "Drop and rebuild projections (service stopped)");
+  Common(proj_rebuild);
+  proj_rebuild->add_option("name", projection,
+                           "mappings, contacts, sync_status or opt_outs (default: all)");
+}
 
-  m.as_of = app->add_subcommand("as-of",
-                                "A contact's state, ids and opt-outs at a past time (read-only)");
-  m.Common(m.as_of);
-  m.as_of->add_option("time", m.at, "2026-11-20T15:04:05Z, 2026-11-20, -2h")->required();
-  m.as_of->add_option("contact", m.ref, "a phone, an email, <system>:<id> or contact:<id>")
-      ->required();
-  m.as_of->add_option("--tenant", m.tenant, "one tenant");
-  m.as_of->add_flag("--reveal", m.reveal, "show personal data");
+// `dfm as-of`.
+void ReplayTools::Impl::AddAsOf(CLI::App* app) {
+  as_of = app->add_subcommand("as-of",
+                              "A contact's state, ids and opt-outs at a past time (read-only)");
+  Common(as_of);
+  as_of->add_option("time", at, "2026-11-20T15:04:05Z, 2026-11-20, -2h")->required();
+  as_of->add_option("contact", ref, "a phone, an email, <system>:<id> or contact:<id>")->required();
+  as_of->add_option("--tenant", tenant, "one tenant");
+  as_of->add_flag("--reveal", reveal, "show personal data");
+}
 
-  m.conversations = app->add_subcommand(
+// `dfm conversations`.
+void ReplayTools::Impl::AddConversations(CLI::App* app) {
+  conversations = app->add_subcommand(
       "conversations", "Which conversation each person is in, per system (read-only)");
-  m.Common(m.conversations);
-  m.conversations->add_option("--tenant", m.tenant, "one tenant");
-  m.conversations->add_flag("--reveal", m.reveal, "show the people's numbers");
+  Common(conversations);
+  conversations->add_option("--tenant", tenant, "one tenant");
+  conversations->add_flag("--reveal", reveal, "show the people's numbers");
+}
+
+// `dfm audit opt-outs|violations|consent-conflicts|webhooks|access|verify`.
+void ReplayTools::Impl::AddAudit(CLI::App* app) {
   auto* audit = app->add_subcommand("audit", "Opt-out history, violations, access, hash chain (read-only)");
   audit->require_subcommand(1);
-  m.opt_outs = audit->add_subcommand("opt-outs", "Every opt-out and opt-in, who was told and when");
-  m.opt_outs->add_option("-c,--config", *config_path, "configuration file");
-  m.opt_outs->add_option("-d,--data-dir", m.data_dir, "data directory");
-  m.opt_outs->add_option("--phone", m.phone, "one phone number");
-  m.opt_outs->add_option("--email", m.email, "one email address");
-  m.opt_outs->add_option("--since", m.since, "happened at or after");
-  m.opt_outs->add_option("--until", m.until, "happened before");
-  m.opt_outs->add_option("--tenant", m.tenant, "one tenant");
-  m.opt_outs->add_option("--format", m.format, "csv or json")
-      ->check(CLI::IsMember({"csv", "json"}));
-  m.violations = audit->add_subcommand(
+  opt_outs = audit->add_subcommand("opt-outs", "Every opt-out and opt-in, who was told and when");
+  opt_outs->add_option("-c,--config", *config_path, "configuration file");
+  opt_outs->add_option("-d,--data-dir", data_dir, "data directory");
+  opt_outs->add_option("--phone", phone, "one phone number");
+  opt_outs->add_option("--email", email, "one email address");
+  opt_outs->add_option("--since", since, "happened at or after");
+  opt_outs->add_option("--until", until, "happened before");
+  opt_outs->add_option("--tenant", tenant, "one tenant");
+  opt_outs->add_option("--format", format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
+  violations = audit->add_subcommand(
       "violations",
       "Outbound to opted-out numbers; opt-outs slower than the threshold (exit 1 if any)");
-  m.Common(m.violations);
-  m.violations
-      ->add_option("--threshold-days", m.threshold_days, "business days an opt-out may take")
+  Common(violations);
+  violations->add_option("--threshold-days", threshold_days, "business days an opt-out may take")
       ->capture_default_str();
-  m.violations->add_option("--now", m.now, "measure opt-outs not yet everywhere up to this time");
-  m.violations->add_option("--tenant", m.tenant, "one tenant");
-  m.consent_conflicts = audit->add_subcommand(
-      "consent-conflicts",
-      "Staff opt-ins refused over a person's opt-out, and whether it was set again (exit 1 if any)");
-  m.Common(m.consent_conflicts);
-  m.consent_conflicts->add_option("--tenant", m.tenant, "one tenant");
-  m.webhook_counts = audit->add_subcommand(
+  violations->add_option("--now", now, "measure opt-outs not yet everywhere up to this time");
+  violations->add_option("--tenant", tenant, "one tenant");
+  consent_conflicts = audit->add_subcommand("consent-conflicts",
+                                            "Staff opt-ins refused over a person's opt-out, and "
+                                            "whether it was set again (exit 1 if any)");
+  Common(consent_conflicts);
+  consent_conflicts->add_option("--tenant", tenant, "one tenant");
+  webhook_counts = audit->add_subcommand(
       "webhooks", "Per tenant and system: webhooks, batches among them, the facts they carried");
-  m.Common(m.webhook_counts);
-  m.webhook_counts->add_option("--tenant", m.tenant, "one tenant");
-  m.webhook_counts->add_option("--since", m.since, "recorded at or after");
-  m.webhook_counts->add_option("--until", m.until, "recorded before");
-  m.access = audit->add_subcommand("access", "Every call of the keyed and admin API: who, from where, what answer");
-  m.Common(m.access);
-  m.access->add_option("--since", m.since, "at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
-  m.access->add_option("--key", m.access_key, "one key id (none: calls without a valid credential)");
-  m.verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
-  m.Common(m.verify);
-  m.verify->add_option("--against", m.against,
-                       "a summary kept from an earlier run: check the log still holds it");
-  m.conflicts = app->add_subcommand(
+  Common(webhook_counts);
+  webhook_counts->add_option("--tenant", tenant, "one tenant");
+  webhook_counts->add_option("--since", since, "recorded at or after");
+  webhook_counts->add_option("--until", until, "recorded before");
+  access = audit->add_subcommand(
+      "access", "Every call of the keyed and admin API: who, from where, what answer");
+  Common(access);
+  access->add_option("--since", since, "at or after (2026-11-20T15:04:05Z, 2026-11-20, -2h)");
+  access->add_option("--key", access_key, "one key id (none: calls without a valid credential)");
+  verify = audit->add_subcommand("verify", "Check the hash chain; print a summary to keep");
+  Common(verify);
+  verify->add_option("--against", against,
+                     "a summary kept from an earlier run: check the log still holds it");
+}
+
+// `dfm conflicts` and `dfm conflicts settle`.
+void ReplayTools::Impl::AddConflicts(CLI::App* app) {
+  conflicts = app->add_subcommand(
       "conflicts",
       "Identity conflicts (a phone naming one contact, an email another); settle them");
-  m.Common(m.conflicts);
-  m.conflicts->add_option("--tenant", m.tenant, "one tenant");
-  m.conflicts->add_flag("--open", m.open_only, "only those not settled yet");
-  m.conflicts->add_flag("--reveal", m.reveal, "show personal data (phones, emails, values)");
-  m.settle = m.conflicts->add_subcommand(
+  Common(conflicts);
+  conflicts->add_option("--tenant", tenant, "one tenant");
+  conflicts->add_flag("--open", open_only, "only those not settled yet");
+  conflicts->add_flag("--reveal", reveal, "show personal data (phones, emails, values)");
+  settle = conflicts->add_subcommand(
       "settle",
       "Say which candidate a conflict's fact concerns (or dismiss it); the service applies it");
-  m.Common(m.settle);
-  m.settle->add_option("conflict", m.conflict_seq, "the identity.conflict's sequence number")
+  Common(settle);
+  settle->add_option("conflict", conflict_seq, "the identity.conflict's sequence number")
       ->required();
   // Exactly one: the parser refuses none or both (exit above 100).
-  auto* choice = m.settle->add_option_group("choice", "what the conflict's fact concerns");
-  choice->add_option("--contact", m.settle_contact,
+  auto* choice = settle->add_option_group("choice", "what the conflict's fact concerns");
+  choice->add_option("--contact", settle_contact,
                      "the candidate contact (its engine id) the fact concerns");
-  choice->add_flag("--dismiss", m.dismiss,
+  choice->add_flag("--dismiss", dismiss,
                    "the fact concerns neither: leave it unapplied (its opt-outs stand)");
   choice->require_option(1);
-  m.settle->add_option("--reason", m.settle_reason, "a note kept with the settlement");
+  settle->add_option("--reason", settle_reason, "a note kept with the settlement");
+}
+
+ReplayTools::ReplayTools(CLI::App* app, std::string* config_path)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->config_path = config_path;
+  impl_->AddEvents(app);
+  impl_->AddTrace(app);
+  impl_->AddReplay(app);
+  impl_->AddProjections(app);
+  impl_->AddAsOf(app);
+  impl_->AddConversations(app);
+  impl_->AddAudit(app);
+  impl_->AddConflicts(app);
 }
 
 ReplayTools::~ReplayTools() = default;
