@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "connectors/connector.h"
 #include "events/webhook_received.h"
@@ -176,6 +177,129 @@ std::string OpInWords(const std::string& op) {
   return it == kWords.end() ? op : it->second;
 }
 
+namespace {
+
+// What the contact's own stream says, read once: its state, each
+// channel's consent, its pushes, and its events in plain words.
+struct StreamRead {
+  ContactState state;
+  std::map<std::string, StoryChannel> consent;
+  std::map<std::string, std::pair<bool, int64_t>> current;  // channel -> (out, at)
+  std::map<std::string, PushSeen> pushes;
+  std::map<uint64_t, std::string> plain;  // seq -> the event in plain words
+
+  void Fold(const Event& e, bool reveal) {
+    DomainEvent d;
+    if (!AsDomainEvent(e, &d)) return;
+    Apply(&state, d, e.seq, e.recorded_at_us);
+    std::string words = Plain(d, reveal);
+    if (!words.empty()) plain[e.seq] = std::move(words);
+    if (d.type == ev::kOptedOut || d.type == ev::kOptedIn) {
+      FoldConsent(e, d);
+    } else if (d.type == ev::kPushRequested) {
+      PushSeen& p = pushes[d.push_id];
+      p.system = d.system;
+      p.op = d.op;
+      p.requested_us = e.recorded_at_us;
+      p.request_id = e.id;
+      p.correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;
+    } else if (d.type == ev::kPushAttempted) {
+      PushSeen& p = pushes[d.push_id];
+      p.attempts = std::max(p.attempts, d.attempt);
+      p.last_us = e.recorded_at_us;
+      if (d.outcome == "retry" || d.outcome == "refused") p.state = "retrying";
+      p.detail = (d.http_status ? "HTTP " + std::to_string(d.http_status) : std::string()) +
+                 (d.detail.empty() ? "" : (d.http_status ? ": " : "") + d.detail);
+    } else if (SettlesPush(d)) {
+      PushSeen& p = pushes[d.push_id];
+      p.state = d.type == ev::kPushDeadLettered ? "dead" : "settled";
+      p.last_us = e.recorded_at_us;
+      if (d.type == ev::kPushDeadLettered && !d.reason.empty()) p.detail = d.reason;
+    }
+  }
+
+  // As the opt-out registry and the contact actor (ConsentSupersedes).
+  void FoldConsent(const Event& e, const DomainEvent& d) {
+    const bool opted_out = d.type == ev::kOptedOut;
+    const int64_t at = HappenedAt(e, d);
+    for (const auto& ch : SplitChannels(d.channel)) {
+      auto it = current.find(ch);
+      if (it != current.end() &&
+          !ConsentSupersedes(opted_out, at, it->second.first, it->second.second))
+        continue;
+      current[ch] = {opted_out, at};
+      consent[ch] =
+          StoryChannel{ch, opted_out, at, NameOf(d.system), d.reason, WhoInWords(d.actor)};
+    }
+  }
+};
+
+// The name, phone and email, masked unless `reveal`.
+void TellWho(const ContactState& state, bool reveal, ContactStory* story) {
+  auto field = [&](const char* f) {
+    auto it = state.fields.find(f);
+    if (it == state.fields.end() || it->second.value.empty()) return std::string();
+    return reveal ? it->second.value : MaskValue(f, it->second.value);
+  };
+  story->name = field(fields::kFirstName);
+  const std::string last = field(fields::kLastName);
+  if (!last.empty()) story->name += (story->name.empty() ? "" : " ") + last;
+  story->phone = field(fields::kPhone);
+  story->email = field(fields::kEmail);
+}
+
+// Each system the contact is in or should be (the tenant's targets), with
+// its id there and its other records (duplicates).
+void TellWhere(const ContactState& state, const Trace::PerContact& pc, const StoryOptions& o,
+               ContactStory* story) {
+  std::set<std::string> systems;
+  if (auto t = o.targets.find(story->tenant); t != o.targets.end()) systems = t->second;
+  for (const auto& [sys, id] : state.links) systems.insert(sys);
+  for (const auto& sys : systems) {
+    auto l = state.links.find(sys);
+    std::string id = l == state.links.end() ? "" : l->second;
+    std::string also;  // its other records (duplicates) there
+    for (const auto& ts : pc.systems)
+      for (const auto& other : ts.other_ids)
+        if (ts.system == sys && other != id) also += (also.empty() ? "" : ", ") + other;
+    if (!also.empty()) id += (id.empty() ? "" : " ") + std::string("(also ") + also + ")";
+    story->where.emplace_back(NameOf(sys), o.reveal ? std::move(id) : MaskDigitRuns(id));
+  }
+}
+
+// The newest kStoryLines of the trace's events of the contact, newest
+// first, in plain words where the stream gave them.
+void TellTimeline(const Trace& trace, const std::map<uint64_t, std::string>& plain,
+                  ContactStory* story) {
+  for (auto it = trace.entries.rbegin();
+       it != trace.entries.rend() && story->timeline.size() < kStoryLines; ++it) {
+    if (it->contact_id != story->contact_id) continue;
+    auto words = plain.find(it->seq);
+    std::string what = words != plain.end() ? words->second : it->what;
+    if (words == plain.end() && it->type == WebhookReceived::kType) {
+      const size_t colon = it->what.find(':');
+      what = "Webhook: " + it->what.substr(colon == std::string::npos ? 0 : colon + 2);
+    }
+    story->timeline.push_back(
+        StoryLine{it->at_us, it->system.empty() ? "" : NameOf(it->system), what});
+  }
+}
+
+// The pushes not settled: waiting their turn or being tried again.
+void TellWaiting(const std::map<std::string, PushSeen>& pushes, ContactStory* story) {
+  for (const auto& [id, p] : pushes) {
+    if (p.state != "requested" && p.state != "retrying") continue;
+    std::string line = NameOf(p.system) + ": " + OpInWords(p.op) + ", asked " +
+                       FormatToolTime(p.requested_us) + " -- ";
+    line += p.attempts == 0 ? "waiting its turn (one change per contact at a time, opt-outs first)"
+                            : "being tried again after " + std::to_string(p.attempts) +
+                                  " attempt(s)" + (p.detail.empty() ? "" : " (" + p.detail + ")");
+    story->waiting.push_back(std::move(line));
+  }
+}
+
+}  // namespace
+
 Status BuildContactStories(const EventLog& log, const std::string& query,
                            const Normalizer& normalizer, const StoryOptions& o,
                            std::vector<ContactStory>* out) {
@@ -202,94 +326,19 @@ Status BuildContactStories(const EventLog& log, const std::string& query,
     ContactStory story;
     story.tenant = pc.contact.tenant;
     story.contact_id = pc.contact.contact_id;
-    ContactState state;
-    std::map<std::string, StoryChannel> consent;
-    std::map<std::string, std::pair<bool, int64_t>> current;
-    std::map<std::string, PushSeen> pushes;
-    std::map<uint64_t, std::string> plain;  // seq -> the event in plain words
+    StreamRead read;
     s = log.ScanStream(story.tenant, ContactStream(story.contact_id), [&](const Event& e) {
-      DomainEvent d;
-      if (!AsDomainEvent(e, &d)) return true;
-      Apply(&state, d, e.seq, e.recorded_at_us);
-      std::string words = Plain(d, o.reveal);
-      if (!words.empty()) plain[e.seq] = std::move(words);
-      if (d.type == ev::kOptedOut || d.type == ev::kOptedIn) {
-        const bool opted_out = d.type == ev::kOptedOut;
-        const int64_t at = HappenedAt(e, d);
-        for (const auto& ch : SplitChannels(d.channel)) {
-          auto it = current.find(ch);
-          if (it != current.end() && !ConsentSupersedes(opted_out, at, it->second.first, it->second.second))
-            continue;
-          current[ch] = {opted_out, at};
-          consent[ch] = StoryChannel{ch, opted_out, at, NameOf(d.system), d.reason, WhoInWords(d.actor)};
-        }
-      } else if (d.type == ev::kPushRequested) {
-        PushSeen& p = pushes[d.push_id];
-        p.system = d.system;
-        p.op = d.op;
-        p.requested_us = e.recorded_at_us;
-        p.request_id = e.id;
-        p.correlation_id = e.correlation_id.IsZero() ? e.id : e.correlation_id;
-      } else if (d.type == ev::kPushAttempted) {
-        PushSeen& p = pushes[d.push_id];
-        p.attempts = std::max(p.attempts, d.attempt);
-        p.last_us = e.recorded_at_us;
-        if (d.outcome == "retry" || d.outcome == "refused") p.state = "retrying";
-        p.detail = (d.http_status ? "HTTP " + std::to_string(d.http_status) : std::string()) +
-                   (d.detail.empty() ? "" : (d.http_status ? ": " : "") + d.detail);
-      } else if (SettlesPush(d)) {
-        PushSeen& p = pushes[d.push_id];
-        p.state = d.type == ev::kPushDeadLettered ? "dead" : "settled";
-        p.last_us = e.recorded_at_us;
-        if (d.type == ev::kPushDeadLettered && !d.reason.empty()) p.detail = d.reason;
-      }
+      read.Fold(e, o.reveal);
       return true;
     });
     if (!s.ok()) return s;
-    auto field = [&](const char* f) {
-      auto it = state.fields.find(f);
-      if (it == state.fields.end() || it->second.value.empty()) return std::string();
-      return o.reveal ? it->second.value : MaskValue(f, it->second.value);
-    };
-    story.name = field(fields::kFirstName);
-    const std::string last = field(fields::kLastName);
-    if (!last.empty()) story.name += (story.name.empty() ? "" : " ") + last;
-    story.phone = field(fields::kPhone);
-    story.email = field(fields::kEmail);
-    std::set<std::string> systems;
-    if (auto t = o.targets.find(story.tenant); t != o.targets.end()) systems = t->second;
-    for (const auto& [sys, id] : state.links) systems.insert(sys);
-    for (const auto& sys : systems) {
-      auto l = state.links.find(sys);
-      std::string id = l == state.links.end() ? "" : l->second;
-      std::string also;  // its other records (duplicates) there
-      for (const auto& ts : pc.systems)
-        for (const auto& other : ts.other_ids)
-          if (ts.system == sys && other != id) also += (also.empty() ? "" : ", ") + other;
-      if (!also.empty()) id += (id.empty() ? "" : " ") + std::string("(also ") + also + ")";
-      story.where.emplace_back(NameOf(sys), o.reveal ? std::move(id) : MaskDigitRuns(id));
-    }
-    for (auto& [ch, c] : consent) story.consent.push_back(std::move(c));
-    for (auto it = trace.entries.rbegin();
-         it != trace.entries.rend() && story.timeline.size() < kStoryLines; ++it) {
-      if (it->contact_id != story.contact_id) continue;
-      auto words = plain.find(it->seq);
-      std::string what = words != plain.end() ? words->second : it->what;
-      if (words == plain.end() && it->type == WebhookReceived::kType)
-        what = "Webhook: " + it->what.substr(it->what.find(':') == std::string::npos ? 0 : it->what.find(':') + 2);
-      story.timeline.push_back(StoryLine{it->at_us, it->system.empty() ? "" : NameOf(it->system), what});
-    }
-    for (const auto& [id, p] : pushes) {
-      if (p.state != "requested" && p.state != "retrying") continue;
-      std::string line = NameOf(p.system) + ": " + OpInWords(p.op) + ", asked " +
-                         FormatToolTime(p.requested_us) + " -- ";
-      line += p.attempts == 0 ? "waiting its turn (one change per contact at a time, opt-outs first)"
-                              : "being tried again after " + std::to_string(p.attempts) +
-                                    " attempt(s)" + (p.detail.empty() ? "" : " (" + p.detail + ")");
-      story.waiting.push_back(std::move(line));
-    }
+    TellWho(read.state, o.reveal, &story);
+    TellWhere(read.state, pc, o, &story);
+    for (auto& [ch, c] : read.consent) story.consent.push_back(std::move(c));
+    TellTimeline(trace, read.plain, &story);
+    TellWaiting(read.pushes, &story);
     story.findings = pc.findings;
-    story.it_report = ItReport(log, story, pushes, shown_ref);
+    story.it_report = ItReport(log, story, read.pushes, shown_ref);
     out->push_back(std::move(story));
   }
   return Status::OK();
