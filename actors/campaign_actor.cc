@@ -250,16 +250,12 @@ AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const Campaign
   return PlanAgentEvents(in);
 }
 
-}  // namespace
-
-int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::string& campaign,
-                     CampaignTickState* state) {
-  const int64_t now = env.now_us();
-  CampaignView v;
-  uint64_t changed_seq = 0;
-  Status s = FoldCampaignStream(*env.log, tenant, campaign, &v, &changed_seq);
-  if (s.IsNotFound()) return -1;
-  if (!s.ok()) return kTickUs;  // the log cannot be read now: later
+// Before a plan: a campaign not running yet (a draft, scheduled, begun
+// now) or done, or one whose projection has not folded its last appends
+// yet, is ticked again after the delay returned; nullopt: plan now.
+std::optional<int64_t> BeforePlanning(const SyncEnv& env, const std::string& tenant,
+                                      const std::string& campaign, const CampaignView& v,
+                                      uint64_t changed_seq, int64_t now, CampaignTickState* state) {
   switch (v.state) {
     case CampaignState::kDraft:
     case CampaignState::kCompleted:
@@ -289,9 +285,15 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
                campaign, (now - state->fold_wait_since) / 1000000);
   }
   state->fold_wait_since = 0;
-  PlanInput in;
-  in.campaign = &v;
-  in.now_us = now;
+  return std::nullopt;
+}
+
+// The plan's audience (resolved once while running, less the erased),
+// tasks and opt-outs; a delay to tick again after when they cannot be
+// read now, or nobody is there yet.
+std::optional<int64_t> GatherPlanInput(const SyncEnv& env, const std::string& tenant,
+                                       const std::string& campaign, const CampaignView& v,
+                                       CampaignTickState* state, PlanInput* in) {
   if (v.state == CampaignState::kRunning && !state->resolved) {
     const SyncContext& ctx = env.ContextFor(tenant);
     auto failed = std::make_shared<bool>(false);
@@ -303,18 +305,18 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
     if (*failed) return kTickUs;  // resolved again at the next tick
     state->resolved = true;
   }
-  if (v.state == CampaignState::kRunning) in.audience = state->audience;
-  if (!in.audience.empty()) {
+  if (v.state == CampaignState::kRunning) in->audience = state->audience;
+  if (!in->audience.empty()) {
     // An erased person's tasks are gone (their events unreadable): not
     // waited for, nor planned again.
     std::set<std::string> erased;
     if (!ReadErasedContacts(*env.log, tenant, &erased).ok()) return kTickUs;
-    in.audience.erase(std::remove_if(in.audience.begin(), in.audience.end(),
-                                     [&](const std::string& c) { return erased.count(c) != 0; }),
-                      in.audience.end());
+    in->audience.erase(std::remove_if(in->audience.begin(), in->audience.end(),
+                                      [&](const std::string& c) { return erased.count(c) != 0; }),
+                       in->audience.end());
   }
-  if (!ReadCampaignTasks(*env.log, tenant, campaign, &in.tasks).ok()) return kTickUs;
-  if (v.state == CampaignState::kRunning && in.audience.empty() && in.tasks.empty() &&
+  if (!ReadCampaignTasks(*env.log, tenant, campaign, &in->tasks).ok()) return kTickUs;
+  if (v.state == CampaignState::kRunning && in->audience.empty() && in->tasks.empty() &&
       ++state->empty_ticks < kEmptyTicks) {
     // Nobody yet (its contacts not folded?): looked for again a while
     // before the campaign completes with nobody.
@@ -324,16 +326,21 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   if (!state->opt_outs) state->opt_outs = std::make_unique<OptOutWatch>(env.log, tenant);
   OptOutWatch* opt_outs = state->opt_outs.get();
   if (!opt_outs->Refresh().ok()) return kTickUs;
-  in.opted_out = [opt_outs](const std::string& contact, Channel channel) {
+  in->opted_out = [opt_outs](const std::string& contact, Channel channel) {
     return opt_outs->OptedOut(contact, ChannelName(channel));
   };
-  in.outcome = [&env, &tenant](const Task& t, SendOutcome* o) {
+  in->outcome = [&env, &tenant](const Task& t, SendOutcome* o) {
     return ReadSendOutcome(*env.log, tenant, t.campaign, t.step, t.contact, o);
   };
-  CampaignPlan plan = PlanNextTaskEvents(in);
-  AgentPlan agent;
-  if (v.state == CampaignState::kRunning || v.state == CampaignState::kPaused)
-    agent = RunAgent(env, tenant, v, in.tasks, plan.events, now);
+  return std::nullopt;
+}
+
+// Appends what the plan and the agent asked for, completes the campaign
+// when the plan says so, and returns when to tick again.
+int64_t AfterPlanning(const SyncEnv& env, const std::string& tenant, const std::string& campaign,
+                      const CampaignView& v, const std::vector<Task>& tasks,
+                      const CampaignPlan& plan, const AgentPlan& agent, int64_t now,
+                      CampaignTickState* state) {
   std::vector<EventDraft> drafts;
   drafts.reserve(plan.events.size() + agent.events.size());
   for (const TaskEvent& e : plan.events) drafts.push_back(TaskEventDraft(tenant, e));
@@ -357,13 +364,35 @@ int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::s
   if (plan.complete && !Change(env, tenant, v, CampaignAction::kComplete, now, &state->appended))
     return kTickUs;
   const bool open =
-      std::any_of(in.tasks.begin(), in.tasks.end(), [](const Task& t) { return !t.ended(); });
+      std::any_of(tasks.begin(), tasks.end(), [](const Task& t) { return !t.ended(); });
   if (v.state == CampaignState::kCancelled && !open && plan.events.empty()) return -1;
   if (!repeats && (!plan.events.empty() || !agent.events.empty()))
     return kFoldWaitUs;  // see them folded
   int64_t wake = plan.wake_us;
   if (agent.wake_us != 0 && (wake == 0 || agent.wake_us < wake)) wake = agent.wake_us;
   return wake == 0 ? kTickUs : std::clamp(wake - now, kSoonestUs, kTickUs);
+}
+
+}  // namespace
+
+int64_t TickCampaign(const SyncEnv& env, const std::string& tenant, const std::string& campaign,
+                     CampaignTickState* state) {
+  const int64_t now = env.now_us();
+  CampaignView v;
+  uint64_t changed_seq = 0;
+  Status s = FoldCampaignStream(*env.log, tenant, campaign, &v, &changed_seq);
+  if (s.IsNotFound()) return -1;
+  if (!s.ok()) return kTickUs;  // the log cannot be read now: later
+  if (auto later = BeforePlanning(env, tenant, campaign, v, changed_seq, now, state)) return *later;
+  PlanInput in;
+  in.campaign = &v;
+  in.now_us = now;
+  if (auto later = GatherPlanInput(env, tenant, campaign, v, state, &in)) return *later;
+  CampaignPlan plan = PlanNextTaskEvents(in);
+  AgentPlan agent;
+  if (v.state == CampaignState::kRunning || v.state == CampaignState::kPaused)
+    agent = RunAgent(env, tenant, v, in.tasks, plan.events, now);
+  return AfterPlanning(env, tenant, campaign, v, in.tasks, plan, agent, now, state);
 }
 
 int64_t RestAfterTick(int64_t asked_us, int64_t took_us) {
