@@ -97,42 +97,73 @@ std::string WebhookIngestor::PublicUrl(const HttpRequestView& req) const {
   return server_.public_base_url + std::string(req.target);
 }
 
-std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
-                                                    const std::string& request_id,
-                                                    int64_t now_us, PreparedWebhook* out) const {
+std::optional<IngestError> WebhookIngestor::Route(const HttpRequestView& req, std::string* tenant,
+                                                  std::string* system,
+                                                  const WebhookSource** src) const {
   std::string_view path = req.target.substr(0, req.target.find('?'));
-  std::string tenant, system;
   // One answer for every path that is not a configured (tenant, system):
   // a stranger learns nothing of which tenants and systems exist.
   auto not_found = [](std::string why) {
     return IngestError{404, "not_found", "no such endpoint", std::move(why)};
   };
-  if (!ParseWebhookRoute(path, &tenant, &system)) return not_found("not a webhook route");
+  if (!ParseWebhookRoute(path, tenant, system)) return not_found("not a webhook route");
   const bool get = req.method == "GET";
   if (req.method != "POST" && !get) {
     return IngestError{405, "method_not_allowed", "webhooks are sent with POST", ""};
   }
-  if (FindConnector(system) == nullptr) return not_found("unknown system " + system);
-  if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end())
-    return not_found("unknown tenant " + tenant);
-  auto it = sources_.find({tenant, system});
+  if (FindConnector(*system) == nullptr) return not_found("unknown system " + *system);
+  if (std::find(tenants_.begin(), tenants_.end(), *tenant) == tenants_.end())
+    return not_found("unknown tenant " + *tenant);
+  auto it = sources_.find({*tenant, *system});
   if (it == sources_.end()) {
-    return not_found("system " + system + " is not configured for tenant " + tenant);
+    return not_found("system " + *system + " is not configured for tenant " + *tenant);
   }
   if (!get) {  // one sender for many tenants: the body says whose it is
     if (auto key = it->second->TenantKey(req.body)) {
-      auto owner = owners_.find({system, *key});
+      auto owner = owners_.find({*system, *key});
       if (owner == owners_.end())
-        return IngestError{401, "unknown_account",
-                           "the webhook is for an account (" + system +
-                               " tenant key) that no tenant here has",
-                           ""};
-      tenant = owner->second;
-      it = sources_.find({tenant, system});
+        return IngestError{
+            401, "unknown_account",
+            "the webhook is for an account (" + *system + " tenant key) that no tenant here has",
+            ""};
+      *tenant = owner->second;
+      it = sources_.find({*tenant, *system});
     }
   }
-  const WebhookSource& src = *it->second;
-  if (get) {
+  *src = it->second.get();
+  return std::nullopt;
+}
+
+std::optional<IngestError> WebhookIngestor::CheckBody(const HttpRequestView& req,
+                                                      const WebhookSource& src,
+                                                      const std::string& system,
+                                                      std::string* media) const {
+  if (req.body.size() > server_.max_body_bytes) {
+    return IngestError{413, "body_too_large",
+                       "body is " + std::to_string(req.body.size()) + " bytes; the limit is " +
+                           std::to_string(server_.max_body_bytes),
+                       ""};
+  }
+  auto ct_it = req.headers->find("content-type");
+  *media = ct_it == req.headers->end() ? "" : MediaType(ct_it->second);
+  if (!src.AcceptsContentType(*media)) {
+    return IngestError{415, "unsupported_media_type",
+                       media->empty()
+                           ? "missing Content-Type"
+                           : "Content-Type " + *media + " is not what " + system + " sends",
+                       ""};
+  }
+  return std::nullopt;
+}
+
+std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
+                                                    const std::string& request_id, int64_t now_us,
+                                                    PreparedWebhook* out) const {
+  std::string tenant, system;
+  const WebhookSource* found = nullptr;
+  if (auto e = Route(req, &tenant, &system, &found)) return e;
+  const WebhookSource& src = *found;
+  if (req.method == "GET") {
     InboundRequest in;
     in.target = req.target;
     in.headers = req.headers;
@@ -144,20 +175,8 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
       return IngestError{405, "method_not_allowed", "webhooks are sent with POST", ""};
     return std::nullopt;
   }
-  if (req.body.size() > server_.max_body_bytes) {
-    return IngestError{413, "body_too_large",
-                       "body is " + std::to_string(req.body.size()) + " bytes; the limit is " +
-                           std::to_string(server_.max_body_bytes),
-                       ""};
-  }
-  auto ct_it = req.headers->find("content-type");
-  std::string media = ct_it == req.headers->end() ? "" : MediaType(ct_it->second);
-  if (!src.AcceptsContentType(media)) {
-    return IngestError{415, "unsupported_media_type",
-                       media.empty() ? "missing Content-Type"
-                                     : "Content-Type " + media + " is not what " + system + " sends",
-                       ""};
-  }
+  std::string media;
+  if (auto e = CheckBody(req, src, system, &media)) return e;
 
   InboundRequest in;
   in.target = req.target;
@@ -179,15 +198,21 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
     }
     return IngestError{400, "malformed_body", s.message(), ""};
   }
-
   out->tenant = tenant;
   out->system = system;
   out->test_ping = identity.is_test_ping;
   out->unavailable_status = src.UnavailableStatus();
   out->recorded_answer = src.RecordedAnswer();
+  Draft(req, src, in, identity, scheme, request_id, out);
+  return std::nullopt;
+}
 
+void WebhookIngestor::Draft(const HttpRequestView& req, const WebhookSource& src,
+                            const InboundRequest& in, const WebhookIdentity& identity,
+                            const std::string& scheme, const std::string& request_id,
+                            PreparedWebhook* out) const {
   WebhookReceived w;
-  w.system = system;
+  w.system = out->system;
   w.provider_event_id = identity.provider_event_id;
   w.id_source = identity.id_source;
   w.verification = scheme;
@@ -201,11 +226,10 @@ std::optional<IngestError> WebhookIngestor::Prepare(const HttpRequestView& req,
   for (std::string_view name : src.HeadersToRecord()) record(name);
 
   EventDraft& d = out->draft;
-  d = WebhookDraft(tenant, w, req.body);
+  d = WebhookDraft(out->tenant, w, req.body);
   d.source_time_us = identity.source_time_us;
-  d.idempotency_system = system;
+  d.idempotency_system = out->system;
   d.idempotency_key = identity.provider_event_id;
-  return std::nullopt;
 }
 
 }  // namespace dfm

@@ -98,6 +98,20 @@ class WebhookIngestor {
   }
 
  private:
+  // Prepare's steps. The configured (tenant, system) the request's path
+  // names, its source, and for a sender serving many tenants the one its
+  // body names.
+  std::optional<IngestError> Route(const HttpRequestView& req, std::string* tenant,
+                                   std::string* system, const WebhookSource** src) const;
+  // The body's size and media type (lower-cased into *media).
+  std::optional<IngestError> CheckBody(const HttpRequestView& req, const WebhookSource& src,
+                                       const std::string& system, std::string* media) const;
+  // out->draft: the verified, identified webhook as the event to append
+  // (out->tenant and out->system set).
+  void Draft(const HttpRequestView& req, const WebhookSource& src, const InboundRequest& in,
+             const WebhookIdentity& identity, const std::string& scheme,
+             const std::string& request_id, PreparedWebhook* out) const;
+
   ServerSettings server_;
   std::vector<std::string> tenants_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<WebhookSource>> sources_;
