@@ -114,15 +114,14 @@ size_t MetricPushOp(std::string_view op) {
 
 bool IsOptOutPush(std::string_view op) { return op == "opt_out" || op == "mark_dnc"; }
 
-void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t now_us,
-                 MetricsText* out) {
+namespace {
+
+// The router's families: its lag, what is in flight, what it set aside.
+void RouterMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, MetricsText* out) {
   constexpr auto kRelaxed = std::memory_order_relaxed;
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
   const RouterStatus& r = board.router;
   const uint64_t decided = r.decided.load(kRelaxed);
-  auto d = [](uint64_t v) { return static_cast<double>(v); };
-  out->Family("dfm_sync_enabled", "gauge", "1 when [sync] is enabled: the router and connectors run.")
-      .Sample({}, board.sync_enabled ? 1 : 0);
-  if (!board.sync_enabled) return;
   out->Family("dfm_router_lag_events", "gauge",
               "Events in the log after the last one the router has decided.")
       .Sample({}, d(log_last_seq > decided ? log_last_seq - decided : 0));
@@ -139,7 +138,12 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
               "Contacts whose actor failed twice in a row (their stream could not be read): "
               "their facts wait, tried again later; the others' go on.")
       .Sample({}, d(r.contacts_held.load(kRelaxed)));
+}
 
+// Each connector's gauges: what it holds and spends, what is in flight.
+void ConnectorLoadMetrics(const SyncStatusBoard& board, MetricsText* out) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
   auto each = [&](const auto& fn) {
     for (const auto& c : board.Connectors()) fn(*c);
   };
@@ -157,6 +161,15 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
   each([&](const ConnectorStatus& c) {
     out->Sample({{"tenant", c.tenant}, {"system", c.system}}, d(c.in_flight.load(kRelaxed)));
   });
+}
+
+// Each connector's pushes by operation and outcome.
+void PushMetrics(const SyncStatusBoard& board, MetricsText* out) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  auto each = [&](const auto& fn) {
+    for (const auto& c : board.Connectors()) fn(*c);
+  };
   using Counter = std::atomic<uint64_t> PushOpCounters::*;
   // One sample per connector, operation and outcome, each from its counter.
   auto by_op = [&](std::initializer_list<std::pair<std::string_view, Counter>> outcomes) {
@@ -183,6 +196,15 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
   by_op({{"succeeded", &PushOpCounters::succeeded},
          {"dead_lettered", &PushOpCounters::dead_lettered},
          {"cancelled", &PushOpCounters::cancelled}});
+}
+
+// Each connector's health: breaker, credentials, last success, and the
+// opt-outs' propagation, refusals and oldest undelivered.
+void ConnectorHealthMetrics(const SyncStatusBoard& board, int64_t now_us, MetricsText* out) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  auto each = [&](const auto& fn) {
+    for (const auto& c : board.Connectors()) fn(*c);
+  };
   out->Family("dfm_connector_breaker_open", "gauge",
               "1 while the connector's circuit breaker is not closed (open, or half-open "
               "with one trial request allowed).");
@@ -221,6 +243,20 @@ void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t no
     out->Sample({{"tenant", c.tenant}, {"system", c.system}},
                 since > 0 && now_us > since ? static_cast<double>(now_us - since) / 1e6 : 0);
   });
+}
+
+}  // namespace
+
+void SyncMetrics(const SyncStatusBoard& board, uint64_t log_last_seq, int64_t now_us,
+                 MetricsText* out) {
+  out->Family("dfm_sync_enabled", "gauge",
+              "1 when [sync] is enabled: the router and connectors run.")
+      .Sample({}, board.sync_enabled ? 1 : 0);
+  if (!board.sync_enabled) return;
+  RouterMetrics(board, log_last_seq, out);
+  ConnectorLoadMetrics(board, out);
+  PushMetrics(board, out);
+  ConnectorHealthMetrics(board, now_us, out);
 }
 
 }  // namespace dfm
