@@ -235,73 +235,60 @@ void WithdrawSend(const ContactState& s, const ContactFact& fact, const Activity
   }
 }
 
-}  // namespace
-
-void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
-                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
-  if (a.message_id.empty()) return;
-  if (a.kind == Activity::Kind::kWithdraw) {
-    if (fact.system == kCampaignSystem)
-      WithdrawSend(s, fact, a, fact.system + ":" + a.message_id, t, out);
-    return;
-  }
-  const std::string channel = !a.channel.empty()                ? a.channel
-                              : a.kind == Activity::Kind::kCall ? channels::kCall
-                                                                : channels::kSms;
-  // What the engine knows of it: by the key carried back, else by this system's id.
-  std::string key;
-  const ContactState::MessageState* known = nullptr;
+// What the engine knows of the activity's message: by the key carried
+// back, else by this system's id; null (and *key empty) when nothing.
+const ContactState::MessageState* KnownMessage(const ContactState& s, const ContactFact& fact,
+                                               const Activity& a, std::string* key) {
   if (!a.message_key.empty()) {
     if (auto it = s.messages.find(a.message_key); it != s.messages.end()) {
-      key = a.message_key;
-      known = &it->second;
+      *key = a.message_key;
+      return &it->second;
     }
   }
-  if (!known) {
-    if (auto k = FindMessageKey(s, fact.system, a.message_id)) {
-      key = *k;
-      auto it = s.messages.find(key);
-      if (it != s.messages.end()) known = &it->second;
-    }
+  if (auto k = FindMessageKey(s, fact.system, a.message_id)) {
+    *key = *k;
+    auto it = s.messages.find(*key);
+    if (it != s.messages.end()) return &it->second;
   }
-  // The same message decided earlier in this fact's events (a repeated id).
-  for (const auto& e : *out)
-    if (e.type == ev::kMessageLogged && e.system == fact.system && e.external_id == a.message_id)
-      return;
-  if (known && a.kind == Activity::Kind::kSend && !known->delivery_decided) {
-    known = nullptr;  // seen (GoHighLevel's OutboundMessage came first), not yet sent
-    key.clear();
+  return nullptr;
+}
+
+// Our own record in the conversations system coming back before the
+// push's answer gave us its id: its message's status, with the id; false
+// when the activity is none of ours.
+bool TieOwnRecord(const ContactState& s, const ContactFact& fact, const Activity& a,
+                  const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
+  if (fact.system != ctx.conversations ||
+      (a.kind != Activity::Kind::kText && a.kind != Activity::Kind::kCall))
+    return false;
+  const std::string op = a.kind == Activity::Kind::kCall ? "call" : "message";
+  for (const auto& [push_id, rec] : s.pending_records) {
+    if (rec.op != op || rec.direction != (a.direction.empty() ? "inbound" : a.direction)) continue;
+    if (op == "message" && rec.body != a.body) continue;
+    bool taken = false;  // by an earlier activity of this fact
+    for (const auto& e : *out)
+      if (e.type == ev::kMessageStatus && e.message_key == rec.message_key) taken = true;
+    if (taken || s.messages.count(rec.message_key) == 0 ||
+        s.messages.at(rec.message_key).ids.count(fact.system))
+      continue;
+    DomainEvent m = Base(ev::kMessageStatus, s, fact);
+    m.external_id = a.message_id;
+    m.message_key = rec.message_key;
+    m.channel = s.messages.at(rec.message_key).channel;
+    m.outcome = a.status.empty() ? s.messages.at(rec.message_key).status : a.status;
+    m.source_time_us = t;
+    out->push_back(m);
+    return true;
   }
-  if (known) {
-    DecideKnownMessage(s, fact, a, ctx, key, known, t, out);
-    return;
-  }
-  if (fact.system == ctx.conversations &&
-      (a.kind == Activity::Kind::kText || a.kind == Activity::Kind::kCall)) {
-    // Our own record coming back before the push's answer gave us its id.
-    const std::string op = a.kind == Activity::Kind::kCall ? "call" : "message";
-    for (const auto& [push_id, rec] : s.pending_records) {
-      if (rec.op != op || rec.direction != (a.direction.empty() ? "inbound" : a.direction)) continue;
-      if (op == "message" && rec.body != a.body) continue;
-      bool taken = false;  // by an earlier activity of this fact
-      for (const auto& e : *out)
-        if (e.type == ev::kMessageStatus && e.message_key == rec.message_key) taken = true;
-      if (taken || s.messages.count(rec.message_key) == 0 ||
-          s.messages.at(rec.message_key).ids.count(fact.system))
-        continue;
-      DomainEvent m = Base(ev::kMessageStatus, s, fact);
-      m.external_id = a.message_id;
-      m.message_key = rec.message_key;
-      m.channel = s.messages.at(rec.message_key).channel;
-      m.outcome = a.status.empty() ? s.messages.at(rec.message_key).status : a.status;
-      m.source_time_us = t;
-      out->push_back(m);
-      return;
-    }
-  }
-  if (a.kind == Activity::Kind::kStatus && a.direction != "outbound") return;  // nothing to tie it to
-  key = a.message_key.empty() ? fact.system + ":" + a.message_id : a.message_key;
-  const bool seen = s.messages.count(key) > 0;
+  return false;
+}
+
+// A message the engine has not seen, logged under `key` (a send asked of
+// the engine: pending until its push succeeds).
+void LogNewMessage(const ContactState& s, const ContactFact& fact, const Activity& a,
+                   const std::string& channel, const std::string& key, int64_t t,
+                   std::vector<DomainEvent>* out) {
+  if (s.messages.count(key) > 0) return;
   DomainEvent m = Base(ev::kMessageLogged, s, fact);
   m.external_id = a.message_id;
   m.message_key = key;
@@ -315,16 +302,18 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
     m.fields["status"] = "pending";
     m.op = "send";  // asked of the engine: it goes out only when its push succeeds
   }
-  if (!seen) out->push_back(m);
+  out->push_back(m);
+}
 
-  if (a.kind == Activity::Kind::kSend) {
-    DecideSend(s, fact, a, ctx, channel, key, t, out);
-    return;
-  }
-  if (a.kind == Activity::Kind::kStatus) return;  // observed only: nothing to record elsewhere
+// A text or call from another system, recorded on the conversations
+// system's conversation (a call with its note and tags).
+void RecordInConversations(const ContactState& s, const ContactFact& fact, const Activity& a,
+                           const SyncContext& ctx, const std::string& channel,
+                           const std::string& key, int64_t t, std::vector<DomainEvent>* out) {
   const std::string& target = ctx.conversations;
   if (target == fact.system || !ctx.targets.count(target)) return;
-  DomainEvent p = MessagePush(s, fact, ctx, target, a.kind == Activity::Kind::kCall ? "call" : "message", key);
+  DomainEvent p =
+      MessagePush(s, fact, ctx, target, a.kind == Activity::Kind::kCall ? "call" : "message", key);
   p.channel = channel;
   p.fields["direction"] = a.direction.empty() ? "inbound" : a.direction;
   p.fields["date_us"] = std::to_string(t);
@@ -340,6 +329,46 @@ void DecideActivity(const ContactState& s, const ContactFact& fact, const Activi
   if (!a.recording_url.empty()) p.fields["recording_url"] = a.recording_url;
   out->push_back(std::move(p));
   CallExtras(s, fact, a, ctx, key, nullptr, out);
+}
+
+}  // namespace
+
+void DecideActivity(const ContactState& s, const ContactFact& fact, const Activity& a,
+                    const SyncContext& ctx, int64_t t, std::vector<DomainEvent>* out) {
+  if (a.message_id.empty()) return;
+  if (a.kind == Activity::Kind::kWithdraw) {
+    if (fact.system == kCampaignSystem)
+      WithdrawSend(s, fact, a, fact.system + ":" + a.message_id, t, out);
+    return;
+  }
+  const std::string channel = !a.channel.empty()                ? a.channel
+                              : a.kind == Activity::Kind::kCall ? channels::kCall
+                                                                : channels::kSms;
+  std::string key;
+  const ContactState::MessageState* known = KnownMessage(s, fact, a, &key);
+  // The same message decided earlier in this fact's events (a repeated id).
+  for (const auto& e : *out)
+    if (e.type == ev::kMessageLogged && e.system == fact.system && e.external_id == a.message_id)
+      return;
+  if (known && a.kind == Activity::Kind::kSend && !known->delivery_decided) {
+    known = nullptr;  // seen (GoHighLevel's OutboundMessage came first), not yet sent
+    key.clear();
+  }
+  if (known) {
+    DecideKnownMessage(s, fact, a, ctx, key, known, t, out);
+    return;
+  }
+  if (TieOwnRecord(s, fact, a, ctx, t, out)) return;
+  if (a.kind == Activity::Kind::kStatus && a.direction != "outbound")
+    return;  // nothing to tie it to
+  key = a.message_key.empty() ? fact.system + ":" + a.message_id : a.message_key;
+  LogNewMessage(s, fact, a, channel, key, t, out);
+  if (a.kind == Activity::Kind::kSend) {
+    DecideSend(s, fact, a, ctx, channel, key, t, out);
+    return;
+  }
+  if (a.kind == Activity::Kind::kStatus) return;  // observed only: nothing to record elsewhere
+  RecordInConversations(s, fact, a, ctx, channel, key, t, out);
 }
 
 // An opt-out refuses the sends still on their way to its channels.
