@@ -339,25 +339,120 @@ double StopSome(EventLog* log, uint64_t from, uint64_t to) {
   return Append(log, &batch) ? at : -1;
 }
 
-int Bench(const Options& o) {
-  std::unique_ptr<RocksDbEventLog> log;
+// The log in o.dir, sealed when o.sealed. False (said) when it cannot
+// open.
+bool OpenLog(const Options& o, std::unique_ptr<RocksDbEventLog>* log) {
   RocksDbLogOptions lo;
   lo.path = o.dir + "/log";
   if (o.sealed) {
     std::unique_ptr<RocksDbKeyStore> keys;
     if (Status s = RocksDbKeyStore::Open(o.dir + "/keys", false, &keys); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
-      return 1;
+      return false;
     }
     lo.keys = std::move(keys);
   }
-  if (Status s = RocksDbEventLog::Open(lo, &log); !s.ok()) {
+  if (Status s = RocksDbEventLog::Open(lo, log); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
-    return 1;
+    return false;
   }
+  return true;
+}
+
+// The campaign appended and run until every first task is made.
+bool ScheduleAll(const Options& o, RocksDbEventLog* log, const SyncEnv& env, Run* run) {
+  const double rss0 = PeakRssMiB();
+  const double t = Now();
+  if (!AppendCampaign(log, env.now_us())) return false;
+  auto all_made = [&] { return TasksMade(*log) >= static_cast<int64_t>(o.people); };
+  while (!all_made())
+    if (!run->Step(all_made)) return false;
+  std::printf("scheduling: %llu tasks made and folded in %.1f s; peak RSS +%.0f MiB (%.0f MiB)\n",
+              static_cast<unsigned long long>(o.people), Now() - t, PeakRssMiB() - rss0,
+              PeakRssMiB());
+  return true;
+}
+
+// The dispatch at the cap, with the --stops people opting out on the way,
+// and how soon each one's waiting text was skipped.
+bool DispatchWithStops(const Options& o, RocksDbEventLog* log, Run* run) {
+  // Dispatch at the cap (after 2 s: the pacer's one-second burst spent).
+  // The --stops people (the last ones: their texts still wait) opt out in
+  // kStopGroups groups from halfway through, kStopGapS apart, on a thread
+  // of their own: each group's moment falls anywhere in the actor's tick
+  // and rest.
+  constexpr int kStopGroups = 5;
+  constexpr double kStopGapS = 1.37;
+  for (double t0 = Now(); Now() - t0 < 2;)
+    if (!run->Step()) return false;
+  const uint64_t c0 = run->claimed();
+  run->TakeTickTimes();
+  run->TakeTickCpu();
+  const double t = Now();
+  const uint64_t first_stopped = o.people - o.stops;
+  // Group g: the stopped people from group_start(g) up to group_start(g + 1).
+  auto group_start = [&](uint64_t g) {
+    return first_stopped + (g * o.stops + kStopGroups - 1) / kStopGroups;
+  };
+  auto group_of = [&](uint64_t k) { return (k - first_stopped) * kStopGroups / o.stops; };
+  for (uint64_t k = first_stopped; k < o.people; ++k) run->watching().insert(ContactOf(k));
+  std::array<std::atomic<double>, kStopGroups> stop_at;
+  for (auto& a : stop_at) a.store(-1);
+  std::thread stopper([&, begin = t] {
+    for (int g = 0; g < kStopGroups && o.stops > 0; ++g) {
+      // (Within the dispatch's second half when --seconds is short.)
+      const double gap = std::min(kStopGapS, o.seconds / 2 / kStopGroups);
+      const double when = begin + o.seconds / 2 + g * gap;
+      while (Now() < when) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      stop_at[g].store(StopSome(log, group_start(g), group_start(g + 1)));
+    }
+  });
+  while (Now() - t < o.seconds)
+    if (!run->Step()) break;
+  stopper.join();
+  for (const auto& a : stop_at)
+    if (o.stops > 0 && a.load() < 0) return false;  // said on stderr
+  const double rate = static_cast<double>(run->claimed() - c0) / (Now() - t);
+  std::vector<double> ticks = run->TakeTickTimes();
+  std::printf(
+      "dispatch: %.1f texts/s at a cap of %.0f/s (%.3f of the cap); a tick median %.1f ms, "
+      "the ticks' CPU %.2f of a core\n",
+      rate, o.cap, rate / o.cap, Median(ticks), run->TakeTickCpu() / (Now() - t));
+  // Every stopped person's task skipped (the actor keeps ticking).
+  const double wait_from = Now();
+  while (run->skipped_at().size() < run->watching().size() && Now() - wait_from < 30)
+    if (!run->Step()) return false;
+  std::vector<double> lags;
+  for (uint64_t k = first_stopped; k < o.people; ++k) {
+    auto skipped = run->skipped_at().find(ContactOf(k));
+    if (skipped != run->skipped_at().end())
+      lags.push_back((skipped->second - stop_at[group_of(k)].load()) * 1000);
+  }
+  std::printf(
+      "stop: %zu of %zu people's waiting texts skipped; append -> skipped median %.0f ms, "
+      "max %.0f ms\n",
+      lags.size(), run->watching().size(), Median(lags),
+      lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end()));
+  return true;
+}
+
+// The dispatch with no cap: the actor's ceiling.
+void Ceiling(const Options& o, SyncEnv* env, Run* run) {
+  env->campaigns = Settings(1e9);
+  const uint64_t c0 = run->claimed();
+  const double t = Now();
+  while (Now() - t < o.seconds)
+    if (!run->Step()) break;
+  const double rate = static_cast<double>(run->claimed() - c0) / (Now() - t);
+  std::printf("ceiling: %.0f texts/s claimed with no cap; peak RSS %.0f MiB\n", rate, PeakRssMiB());
+}
+
+int Bench(const Options& o) {
+  std::unique_ptr<RocksDbEventLog> log;
+  if (!OpenLog(o, &log)) return 1;
   SyncProjections proj;
   ProjectionRunner runner(log.get(), proj.All());
-  double t = Now();
+  const double t = Now();
   if (!AppendPeople(log.get(), o.people) || !runner.CatchUp().ok()) return 1;
   std::printf("setup: %llu people appended and folded in %.1f s\n",
               static_cast<unsigned long long>(o.people), Now() - t);
@@ -371,82 +466,8 @@ int Bench(const Options& o) {
   env.campaigns = Settings(o.cap);
   Folder folder(log.get(), &runner);
   Run run(log.get(), &env, o.rest_as_asked);
-
-  const double rss0 = PeakRssMiB();
-  t = Now();
-  if (!AppendCampaign(log.get(), env.now_us())) return 1;
-  auto all_made = [&] { return TasksMade(*log) >= static_cast<int64_t>(o.people); };
-  while (!all_made())
-    if (!run.Step(all_made)) return 1;
-  std::printf("scheduling: %llu tasks made and folded in %.1f s; peak RSS +%.0f MiB (%.0f MiB)\n",
-              static_cast<unsigned long long>(o.people), Now() - t, PeakRssMiB() - rss0,
-              PeakRssMiB());
-
-  // Dispatch at the cap (after 2 s: the pacer's one-second burst spent).
-  // The --stops people (the last ones: their texts still wait) opt out in
-  // kStopGroups groups from halfway through, kStopGapS apart, on a thread
-  // of their own: each group's moment falls anywhere in the actor's tick
-  // and rest.
-  constexpr int kStopGroups = 5;
-  constexpr double kStopGapS = 1.37;
-  for (t = Now(); Now() - t < 2;)
-    if (!run.Step()) return 1;
-  uint64_t c0 = run.claimed();
-  run.TakeTickTimes();
-  run.TakeTickCpu();
-  t = Now();
-  const uint64_t first_stopped = o.people - o.stops;
-  // Group g: the stopped people from group_start(g) up to group_start(g + 1).
-  auto group_start = [&](uint64_t g) {
-    return first_stopped + (g * o.stops + kStopGroups - 1) / kStopGroups;
-  };
-  auto group_of = [&](uint64_t k) { return (k - first_stopped) * kStopGroups / o.stops; };
-  for (uint64_t k = first_stopped; k < o.people; ++k) run.watching().insert(ContactOf(k));
-  std::array<std::atomic<double>, kStopGroups> stop_at;
-  for (auto& a : stop_at) a.store(-1);
-  std::thread stopper([&, begin = t] {
-    for (int g = 0; g < kStopGroups && o.stops > 0; ++g) {
-      // (Within the dispatch's second half when --seconds is short.)
-      const double gap = std::min(kStopGapS, o.seconds / 2 / kStopGroups);
-      const double when = begin + o.seconds / 2 + g * gap;
-      while (Now() < when) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      stop_at[g].store(StopSome(log.get(), group_start(g), group_start(g + 1)));
-    }
-  });
-  while (Now() - t < o.seconds)
-    if (!run.Step()) break;
-  stopper.join();
-  for (const auto& a : stop_at)
-    if (o.stops > 0 && a.load() < 0) return 1;  // said on stderr
-  double rate = static_cast<double>(run.claimed() - c0) / (Now() - t);
-  std::vector<double> ticks = run.TakeTickTimes();
-  std::printf(
-      "dispatch: %.1f texts/s at a cap of %.0f/s (%.3f of the cap); a tick median %.1f ms, "
-      "the ticks' CPU %.2f of a core\n",
-      rate, o.cap, rate / o.cap, Median(ticks), run.TakeTickCpu() / (Now() - t));
-  // Every stopped person's task skipped (the actor keeps ticking).
-  const double wait_from = Now();
-  while (run.skipped_at().size() < run.watching().size() && Now() - wait_from < 30)
-    if (!run.Step()) return 1;
-  std::vector<double> lags;
-  for (uint64_t k = first_stopped; k < o.people; ++k) {
-    auto skipped = run.skipped_at().find(ContactOf(k));
-    if (skipped != run.skipped_at().end())
-      lags.push_back((skipped->second - stop_at[group_of(k)].load()) * 1000);
-  }
-  std::printf(
-      "stop: %zu of %zu people's waiting texts skipped; append -> skipped median %.0f ms, "
-      "max %.0f ms\n",
-      lags.size(), run.watching().size(), Median(lags),
-      lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end()));
-
-  env.campaigns = Settings(1e9);
-  c0 = run.claimed();
-  t = Now();
-  while (Now() - t < o.seconds)
-    if (!run.Step()) break;
-  rate = static_cast<double>(run.claimed() - c0) / (Now() - t);
-  std::printf("ceiling: %.0f texts/s claimed with no cap; peak RSS %.0f MiB\n", rate, PeakRssMiB());
+  if (!ScheduleAll(o, log.get(), env, &run) || !DispatchWithStops(o, log.get(), &run)) return 1;
+  Ceiling(o, &env, &run);
   TimeTaskReads(*log);  // last: its own reads' memory is not in the figures above
   return 0;
 }

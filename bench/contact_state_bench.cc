@@ -73,6 +73,117 @@ std::vector<dfm::DomainEvent> History(int texts) {
 // When the i-th event was recorded: the texts' hours, in order.
 int64_t RecordedAt(size_t i) { return static_cast<int64_t>(i / 4) * kHourUs + 1; }
 
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool Failed(const char* what, const dfm::Status& s) {
+  if (s.ok()) return false;
+  std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
+  return true;
+}
+
+// The history into the log, a day's texts per append, recorded at the
+// day's first hour.
+bool WriteHistory(const std::vector<dfm::DomainEvent>& events, dfm::ManualClock* clock,
+                  dfm::RocksDbEventLog* log) {
+  std::vector<dfm::EventDraft> batch;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (batch.empty()) clock->Set(RecordedAt(i));
+    batch.push_back(dfm::ToDraft(events[i], "default", "contact:c1", {}, {}));
+    if (batch.size() == 24 * 4 || i + 1 == events.size()) {
+      std::vector<dfm::AppendOutcome> outcomes;
+      if (Failed("append", log->Append(std::move(batch), &outcomes))) return false;
+      batch.clear();
+    }
+  }
+  return true;
+}
+
+// The state folded in memory and from the log, with no message window and
+// with 30 days: medians of `runs`.
+bool ReportWindows(const std::vector<dfm::DomainEvent>& events, int runs,
+                   const dfm::RocksDbEventLog& log) {
+  std::printf("%-22s %12s %12s %10s %10s\n", "window", "apply ms", "start ms", "messages",
+              "keys");
+  for (int64_t window : {int64_t{0}, 30 * kDayUs}) {
+    std::vector<double> apply_ms, start_ms;
+    size_t messages = 0, keys = 0;
+    for (int r = 0; r < runs; ++r) {
+      dfm::ContactState st;
+      st.contact_id = "c1";
+      st.message_memory_us = window;
+      auto t0 = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < events.size(); ++i) dfm::Apply(&st, events[i], i + 1, RecordedAt(i));
+      apply_ms.push_back(MsSince(t0));
+
+      dfm::ContactState from_log;
+      from_log.contact_id = "c1";
+      from_log.message_memory_us = window;
+      t0 = std::chrono::steady_clock::now();
+      dfm::Status s = log.ScanStream("default", "contact:c1", [&](const dfm::Event& e) {
+        dfm::DomainEvent d;
+        if (dfm::AsDomainEvent(e, &d)) dfm::Apply(&from_log, d, e.seq, e.recorded_at_us);
+        return true;
+      });
+      start_ms.push_back(MsSince(t0));
+      if (Failed("scan", s)) return false;
+      messages = from_log.messages.size();
+      keys = from_log.message_keys.size();
+    }
+    std::printf("%-22s %12.1f %12.1f %10zu %10zu\n",
+                window ? "30 days" : "none (keeps all)", Median(apply_ms), Median(start_ms),
+                messages, keys);
+  }
+  return true;
+}
+
+// Snapshots taken `after` events before the stream's end, as a contact
+// actor keeps them (its state with the window), and the start from each.
+bool ReportSnapshots(const std::vector<dfm::DomainEvent>& events, int runs,
+                     dfm::RocksDbEventLog* log) {
+  std::printf("\n%-22s %12s %12s %10s\n", "start from snapshot", "start ms", "bytes", "messages");
+  for (size_t after : {size_t{0}, size_t{512}}) {
+    const size_t upto = events.size() - after;
+    dfm::ContactState st;
+    st.contact_id = "c1";
+    st.message_memory_us = 30 * kDayUs;
+    for (size_t i = 0; i < upto; ++i) dfm::Apply(&st, events[i], i + 1, RecordedAt(i));
+    const std::string bytes = dfm::EncodeContactSnapshot(st, {});
+    const std::string key = dfm::ContactSnapshotKey("default", "c1");
+    if (Failed("snapshot",
+               log->CommitConsumer(dfm::kContactSnapshotConsumer, upto, {{key, bytes, false}})))
+      return false;
+    std::vector<double> start_ms;
+    size_t messages = 0;
+    for (int r = 0; r < runs; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::string read;
+      dfm::ContactState from;
+      from.message_memory_us = 30 * kDayUs;
+      std::vector<dfm::OutstandingPush> outstanding;
+      dfm::Status s = log->GetConsumerState(dfm::kContactSnapshotConsumer, key, &read);
+      if (s.ok()) s = dfm::DecodeContactSnapshot(read, &from, &outstanding);
+      if (s.ok())
+        s = log->ScanStream(
+            "default", "contact:c1",
+            [&](const dfm::Event& e) {
+              dfm::DomainEvent d;
+              if (dfm::AsDomainEvent(e, &d)) dfm::Apply(&from, d, e.seq, e.recorded_at_us);
+              return true;
+            },
+            from.last_event_seq + 1);
+      start_ms.push_back(MsSince(t0));
+      if (Failed("start", s)) return false;
+      messages = from.messages.size();
+    }
+    std::printf("%-22s %12.3f %12zu %10zu\n",
+                after ? "512 events after it" : "no event after it", Median(start_ms),
+                bytes.size(), messages);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,110 +202,10 @@ int main(int argc, char** argv) {
   o.path = dir;
   o.clock = &clock;
   std::unique_ptr<dfm::RocksDbEventLog> log;
-  dfm::Status s = dfm::RocksDbEventLog::Open(o, &log);
-  if (!s.ok()) {
-    std::fprintf(stderr, "open: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  std::vector<dfm::EventDraft> batch;
-  for (size_t i = 0; i < events.size(); ++i) {
-    // A day's texts per append, recorded at the day's first hour.
-    if (batch.empty()) clock.Set(RecordedAt(i));
-    batch.push_back(dfm::ToDraft(events[i], "default", "contact:c1", {}, {}));
-    if (batch.size() == 24 * 4 || i + 1 == events.size()) {
-      std::vector<dfm::AppendOutcome> outcomes;
-      s = log->Append(std::move(batch), &outcomes);
-      if (!s.ok()) {
-        std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
-        return 1;
-      }
-      batch.clear();
-    }
-  }
+  if (Failed("open", dfm::RocksDbEventLog::Open(o, &log))) return 1;
+  if (!WriteHistory(events, &clock, log.get())) return 1;
   std::printf("texts %d, events %zu\n", texts, events.size());
-  std::printf("%-22s %12s %12s %10s %10s\n", "window", "apply ms", "start ms", "messages",
-              "keys");
-  for (int64_t window : {int64_t{0}, 30 * kDayUs}) {
-    std::vector<double> apply_ms, start_ms;
-    size_t messages = 0, keys = 0;
-    for (int r = 0; r < runs; ++r) {
-      dfm::ContactState st;
-      st.contact_id = "c1";
-      st.message_memory_us = window;
-      auto t0 = std::chrono::steady_clock::now();
-      for (size_t i = 0; i < events.size(); ++i) dfm::Apply(&st, events[i], i + 1, RecordedAt(i));
-      apply_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-
-      dfm::ContactState from_log;
-      from_log.contact_id = "c1";
-      from_log.message_memory_us = window;
-      t0 = std::chrono::steady_clock::now();
-      s = log->ScanStream("default", "contact:c1", [&](const dfm::Event& e) {
-        dfm::DomainEvent d;
-        if (dfm::AsDomainEvent(e, &d)) dfm::Apply(&from_log, d, e.seq, e.recorded_at_us);
-        return true;
-      });
-      start_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      if (!s.ok()) {
-        std::fprintf(stderr, "scan: %s\n", s.ToString().c_str());
-        return 1;
-      }
-      messages = from_log.messages.size();
-      keys = from_log.message_keys.size();
-    }
-    std::printf("%-22s %12.1f %12.1f %10zu %10zu\n",
-                window ? "30 days" : "none (keeps all)", Median(apply_ms), Median(start_ms),
-                messages, keys);
-  }
-  // Snapshots taken `after` events before the stream's end, as a contact
-  // actor keeps them (its state with the window), and the start from each.
-  std::printf("\n%-22s %12s %12s %10s\n", "start from snapshot", "start ms", "bytes", "messages");
-  for (size_t after : {size_t{0}, size_t{512}}) {
-    const size_t upto = events.size() - after;
-    dfm::ContactState st;
-    st.contact_id = "c1";
-    st.message_memory_us = 30 * kDayUs;
-    for (size_t i = 0; i < upto; ++i) dfm::Apply(&st, events[i], i + 1, RecordedAt(i));
-    const std::string bytes = dfm::EncodeContactSnapshot(st, {});
-    const std::string key = dfm::ContactSnapshotKey("default", "c1");
-    s = log->CommitConsumer(dfm::kContactSnapshotConsumer, upto, {{key, bytes, false}});
-    if (!s.ok()) {
-      std::fprintf(stderr, "snapshot: %s\n", s.ToString().c_str());
-      return 1;
-    }
-    std::vector<double> start_ms;
-    size_t messages = 0;
-    for (int r = 0; r < runs; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      std::string read;
-      dfm::ContactState from;
-      from.message_memory_us = 30 * kDayUs;
-      std::vector<dfm::OutstandingPush> outstanding;
-      s = log->GetConsumerState(dfm::kContactSnapshotConsumer, key, &read);
-      if (s.ok()) s = dfm::DecodeContactSnapshot(read, &from, &outstanding);
-      if (s.ok())
-        s = log->ScanStream(
-            "default", "contact:c1",
-            [&](const dfm::Event& e) {
-              dfm::DomainEvent d;
-              if (dfm::AsDomainEvent(e, &d)) dfm::Apply(&from, d, e.seq, e.recorded_at_us);
-              return true;
-            },
-            from.last_event_seq + 1);
-      start_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      if (!s.ok()) {
-        std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
-        return 1;
-      }
-      messages = from.messages.size();
-    }
-    std::printf("%-22s %12.3f %12zu %10zu\n",
-                after ? "512 events after it" : "no event after it", Median(start_ms),
-                bytes.size(), messages);
-  }
+  if (!ReportWindows(events, runs, *log) || !ReportSnapshots(events, runs, log.get())) return 1;
   log->Close();
   std::filesystem::remove_all(dir);
   return 0;
