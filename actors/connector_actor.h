@@ -197,7 +197,8 @@ struct ConnectorState {
   int64_t credits_spent = 0;  // that day, as answers said (and unanswered requests reserved)
   int64_t credits_reserved = 0;  // by requests in flight
   std::mt19937_64 rng;
-  // Clients a reload replaced: kept while requests they sent may answer.
+  // Clients a reload replaced: kept while requests they sent may answer,
+  // let go once nothing is in flight (ReleaseRetired).
   std::vector<std::shared_ptr<VendorClient>> retired;
   uint64_t attempts = 0, succeeded = 0, dead = 0, cancelled = 0;
   static inline const char* name = "dfm.connector";

@@ -647,7 +647,15 @@ void PumpQueues(Self* self) {
 // Sends what may go now, then publishes the state every handler leaves.
 void Pump(Self* self) {
   PumpQueues(self);
+  ReleaseRetired(self->state);
   Publish(self);
+}
+
+void ReleaseRetired(ConnectorState& st) {
+  // Every push, read and refresh a retired client was asked for has
+  // answered when nothing at all is outstanding (the current client's
+  // included): none of them can call back into a client let go now.
+  if (!st.retired.empty() && st.in_flight == 0 && !st.refreshing) st.retired.clear();
 }
 
 }  // namespace dfm::connector_steps

@@ -33,6 +33,8 @@ void ChargeCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, in
 
 // connector_send.cc
 void Pump(Self* self);
+// Lets go of the clients a reload retired once nothing is in flight.
+void ReleaseRetired(ConnectorState& st);
 void Count(std::atomic<uint64_t> PushOpCounters::*which, ConnectorState& st,
            const ConnectorState::Item& it);
 void Drop(ConnectorState& st, Held found);

@@ -257,6 +257,71 @@ TEST_F(ActorTest, ANewOAuthClientByReloadNeverUsesNorStoresTheOldClientsToken) {
   EXPECT_EQ(client->pushes[0].creds.access_token, "token-of-b");
 }
 
+// A client a reload replaced is kept while a request it sent may still
+// answer, and let go once nothing is in flight: reloads do not pile up
+// clients (each with its connections) for the service's life.
+TEST_F(ActorTest, AClientAReloadReplacedIsLetGoOnceNothingIsInFlight) {
+  auto old_client = std::make_shared<ScriptedClient>();
+  std::weak_ptr<ScriptedClient> old_seen = old_client;
+  ConnectorSettings s = Settings(old_client);
+  auto c = Connector(s);
+  caf::anon_send(c, Order("p1", "c1"));
+  sched_->run();
+  ASSERT_EQ(old_client->pushes.size(), 1u);
+
+  auto new_client = std::make_shared<ScriptedClient>();
+  s = Settings(new_client);
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  old_client.reset();
+  sched_->run();
+  ASSERT_FALSE(old_seen.expired()) << "its push has not answered: the client is kept";
+  old_seen.lock()->Answer(0, 200, "1");
+  sched_->run();
+  EXPECT_TRUE(old_seen.expired()) << "answered: nothing of it is in flight";
+
+  // Reloads of an idle connector keep no client but the live one.
+  std::vector<std::weak_ptr<ScriptedClient>> replaced;
+  for (int i = 0; i < 5; ++i) {
+    replaced.push_back(new_client);
+    new_client = std::make_shared<ScriptedClient>();
+    s = Settings(new_client);
+    caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+    sched_->run();
+  }
+  for (const auto& w : replaced) EXPECT_TRUE(w.expired());
+  caf::anon_send(c, Order("p2", "c1"));
+  sched_->run();
+  ASSERT_EQ(new_client->pushes.size(), 1u) << "the live client sends";
+  EXPECT_EQ(new_client->pushes[0].req.push_id, "p2");
+  new_client->Answer(0, 200, "1");
+  sched_->run();
+
+  // A token request under way is a request in flight too.
+  auto oauth_client = std::make_shared<ScriptedClient>();
+  oauth_client->oauth = true;
+  std::weak_ptr<ScriptedClient> oauth_seen = oauth_client;
+  s = Settings(oauth_client);
+  s.credentials = Credentials{"access-1", "refresh-1", kStart + 1};  // expired
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  caf::anon_send(c, Order("p3", "c1"));
+  sched_->run();
+  ASSERT_EQ(oauth_client->refreshes.size(), 1u);
+  auto last_client = std::make_shared<ScriptedClient>();
+  s = Settings(last_client);
+  caf::anon_send(c, ConnectorUpdate{std::make_shared<ConnectorSettings>(s)});
+  oauth_client.reset();
+  sched_->run();
+  ASSERT_FALSE(oauth_seen.expired()) << "its token request has not answered";
+  oauth_seen.lock()->refreshes[0](ScriptedClient::Granted("access-2", "refresh-2", 86399));
+  sched_->run();
+  // p3 went meanwhile, through the live client: kept until it answers (the
+  // rule is simply "nothing in flight").
+  ASSERT_EQ(last_client->pushes.size(), 1u);
+  last_client->Answer(0, 200, "1");
+  sched_->run();
+  EXPECT_TRUE(oauth_seen.expired());
+}
+
 TEST_F(ActorTest, AGrantShorterLivedThanTheMarginIsUsedThenRefreshedAtHalfItsLifeAndReplicated) {
   std::vector<std::string> replicated;  // cluster mode: what went to the next owner
   env_->replicate_state = [&replicated](const std::string& tenant, std::string_view consumer,
