@@ -233,6 +233,7 @@ AgentPlan RunAgent(const SyncEnv& env, const std::string& tenant, const Campaign
   in.hours = rs.hours;
   in.caps = rs.caps;
   in.lease_us = rs.lease_us;
+  in.refusal_settle_us = RefusalSettleFor(env.LongestRequestTimeoutUs(tenant));
   in.person = [&reads](const Task& t) { return reads.PersonFor(t); };
   in.outcome = [&reads](const Task& t, SendOutcome* o) { return reads.OutcomeOf(t, o); };
   in.replied = [&reads](const Task& t) { return reads.RepliedSince(t); };

@@ -6,8 +6,10 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,6 +56,19 @@ struct SyncEnv {
     auto it = all.find({tenant, system});
     if (it != all.end()) m.system = it->second;
     return m;
+  }
+  // The longest request_timeout_ms among `tenant`'s systems as configured
+  // now (a reload's included), in µs; 0 when none sets one.
+  int64_t LongestRequestTimeoutUs(const std::string& tenant) const {
+    const auto& all = Live() ? Live()->system_tables : system_tables;
+    int64_t longest_ms = 0;
+    for (auto it = all.lower_bound({tenant, ""}); it != all.end() && it->first.first == tenant;
+         ++it) {
+      if (!it->second) continue;
+      if (auto t = it->second->find("request_timeout_ms"); t != it->second->end())
+        longest_ms = std::max<int64_t>(longest_ms, std::strtoll(t->second.c_str(), nullptr, 10));
+    }
+    return longest_ms * 1000;
   }
   std::function<int64_t()> now_us;  // wall clock (tests: simulated)
   int64_t contact_idle_us = 300LL * 1000000;  // passivate after this long idle

@@ -85,17 +85,17 @@ TaskEvent DraftAnswered(const Task& t, const Draft& d, Channel channel) {
   return e;
 }
 
-// Whether `o` is a refusal recorded less than kRefusalSettleUs before
-// `now_us`: the send it refused may still have gone.
-bool RefusalMayNotStand(const SendOutcome& o, int64_t now_us) {
+// Whether `o` is a refusal recorded less than in.refusal_settle_us before
+// now: the send it refused may still have gone.
+bool RefusalMayNotStand(const SendOutcome& o, const AgentInput& in) {
   return o.kind == SendOutcome::Kind::kRefused && o.at_us != 0 &&
-         now_us - o.at_us < kRefusalSettleUs;
+         in.now_us - o.at_us < in.refusal_settle_us;
 }
 
 // A text or email an earlier claim of `t` asked for (its lease lapsed since,
 // the task waits again) that the vendor took: the task is its, whatever
 // CheckSend would say now. kUnread: its outcome cannot be read now, or is
-// a refusal younger than kRefusalSettleUs (the task waits for a later
+// a refusal younger than in.refusal_settle_us (the task waits for a later
 // tick: the vendor may have taken it).
 enum class Went { kNo, kYes, kUnread };
 Went ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& in) {
@@ -103,7 +103,7 @@ Went ClaimedTextWent(const Task& t, const CampaignStep& step, const AgentInput& 
   SendOutcome o;
   const Status read = in.outcome(t, &o);
   if (!read.ok()) return read.IsNotFound() || read.IsCorruption() ? Went::kNo : Went::kUnread;
-  if (RefusalMayNotStand(o, in.now_us)) return Went::kUnread;
+  if (RefusalMayNotStand(o, in)) return Went::kUnread;
   return o.kind == SendOutcome::Kind::kSent ? Went::kYes : Went::kNo;
 }
 
@@ -141,7 +141,7 @@ void FollowSend(const Task& t, const CampaignStep& step, const AgentInput& in, A
     if (std::optional<std::string> how = in.call_ended ? in.call_ended(t) : std::nullopt)
       o = SendOutcome{SendOutcome::Kind::kSent, *how};
   }
-  if (o && RefusalMayNotStand(*o, in.now_us)) return;  // it may have gone: a later tick
+  if (o && RefusalMayNotStand(*o, in)) return;  // it may have gone: a later tick
   if (o) {
     plan->events.push_back(Answer(t, step.channel, *o));
   } else if (const char* why = StoppedWhileSending(t, step, in, on_dialer)) {

@@ -7,7 +7,7 @@
 // For each task, in the tasks' order:
 //   - held by its channel's agent under its current claim, with an outcome
 //     (SendOutcome): sent -> task.done (the channel); refused by the
-//     consent gate kRefusalSettleUs ago or more (a refusal not dated: at
+//     consent gate refusal_settle_us ago or more (a refusal not dated: at
 //     once) -> task.skipped "opted_out"; dead-lettered, or refused
 //     with nobody to deliver it (kNotDeliverableRule) -> task.failed
 //     "send_failed"; no outcome yet: it waits (a lease that
@@ -24,7 +24,7 @@
 //     lapsed) and its text or email taken by the vendor since -> claimed
 //     again at once (the same message key: not sent again; done at the
 //     next tick), whatever CheckSend would say; refused less than
-//     kRefusalSettleUs ago -> it waits;
+//     refusal_settle_us ago -> it waits;
 //   - waiting and due, the campaign running: CheckSend (send_check.h) at
 //     this moment: skip -> task.skipped with its reason (naming the
 //     task's claims so far: what an earlier one asked for and is still on
@@ -86,8 +86,16 @@ inline constexpr int64_t kRepliedGraceUs = 30LL * 1000000;
 // while the send is on its way refuses it (message.refused), and the
 // vendor may take it all the same: its push.succeeded then replaces the
 // refusal (the o/ row, projections/campaign_projections.h). Longer than a
-// vendor request's default timeout (request_timeout_ms: 10 s, SMTP's 20 s).
+// vendor request's default timeout (request_timeout_ms: 10 s, SMTP's 20 s);
+// RefusalSettleFor lengthens it for senders given longer ones.
 inline constexpr int64_t kRefusalSettleUs = 30LL * 1000000;
+// The settle time for senders whose longest request may take
+// `longest_request_timeout_us`: that and 10 s more, never below
+// kRefusalSettleUs.
+inline int64_t RefusalSettleFor(int64_t longest_request_timeout_us) {
+  const int64_t wanted = longest_request_timeout_us + 10LL * 1000000;
+  return wanted > kRefusalSettleUs ? wanted : kRefusalSettleUs;
+}
 
 // What is known of a person when their task is due: the check's facts,
 // and the fields their step's template may name.
@@ -106,6 +114,8 @@ struct AgentInput {
   QuietHours hours;
   FrequencyCaps caps;
   int64_t lease_us = 600LL * 1000000;  // how long a claim holds
+  // How long a send's refusal is not taken as its end (RefusalSettleFor).
+  int64_t refusal_settle_us = kRefusalSettleUs;
   // The person `task` is for, as of now; nullopt when that cannot be read
   // now (their task waits for the next tick).
   std::function<std::optional<Person>(const Task& task)> person;

@@ -116,6 +116,7 @@ class SendAgentTest : public ::testing::Test {
     in.now_us = kNoonUtc;
     in.pacer = &pacer;
     in.lease_us = lease_;
+    in.refusal_settle_us = refusal_settle_;
     in.person = [this](const Task& t) -> std::optional<Person> {
       if (t.contact == "unreadable") return std::nullopt;
       Person p;
@@ -177,6 +178,7 @@ class SendAgentTest : public ::testing::Test {
   size_t max_drafting_ = 20;
   std::function<bool(const Task&)> left_alone_;
   int64_t lease_ = 600 * kS;
+  int64_t refusal_settle_ = kRefusalSettleUs;
   std::shared_ptr<const ZoneRules> utc_, night_;
 };
 
@@ -225,6 +227,21 @@ TEST_F(SendAgentTest, ARefusalEndsATaskOnlyOnceItsSendCannotStillGo) {
   EXPECT_EQ(Plan({released}, 100), "");
   released.contact = "refused-earlier";
   EXPECT_EQ(Plan({released}, 100), "task.claimed refused-earlier sms#2 \"Hi there, from Acme\"; ");
+}
+
+// A sender given a longer request_timeout_ms lengthens the wait: its
+// request may still be on its way when the default settle time is up.
+TEST_F(SendAgentTest, ALongerRequestTimeoutLengthensTheRefusalsSettleTime) {
+  EXPECT_EQ(RefusalSettleFor(10 * kS), kRefusalSettleUs) << "the default timeouts: the floor";
+  EXPECT_EQ(RefusalSettleFor(20 * kS), kRefusalSettleUs) << "SMTP's 20 s: the floor";
+  EXPECT_EQ(RefusalSettleFor(25 * kS), 35 * kS);
+  EXPECT_EQ(RefusalSettleFor(60 * kS), 70 * kS);
+  refusal_settle_ = RefusalSettleFor(60 * kS);
+  EXPECT_EQ(Plan({Make("refused-earlier", 0, TaskState::kInProgress)}, 100), "")
+      << "refused 30 s ago, its request may take 60 s: it waits";
+  refusal_settle_ = kRefusalSettleUs;
+  EXPECT_EQ(Plan({Make("refused-earlier", 0, TaskState::kInProgress)}, 100),
+            "task.skipped refused-earlier opted_out (sms opted out); ");
 }
 
 // The person replied while a later step's email or call waits at the

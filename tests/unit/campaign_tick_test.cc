@@ -146,5 +146,24 @@ TEST_F(CampaignTickTest, APlanTheTasksRefusedIsNotAskedForAtOnceAgain) {
   EXPECT_EQ(TickCampaign(env_, "default", kCampaign, &state), 1'000'000);
 }
 
+// The send agent waits out a refusal for the longest request any of the
+// tenant's systems may make (campaigns/agent.h RefusalSettleFor): read
+// from the tables as configured now, another tenant's not counted.
+TEST_F(CampaignTickTest, TheLongestRequestTimeoutIsTheTenantsOwn) {
+  EXPECT_EQ(env_.LongestRequestTimeoutUs("default"), 0) << "none configured";
+  SystemSettings verity = {{"request_timeout_ms", "10000"}};
+  SystemSettings smtp = {{"request_timeout_ms", "60000"}};
+  SystemSettings other = {{"request_timeout_ms", "900000"}};
+  SystemSettings none = {{"api_key", "k"}};
+  env_.system_tables[{"default", "verity"}] = &verity;
+  env_.system_tables[{"default", "smtp"}] = &smtp;
+  env_.system_tables[{"default", "apollo"}] = &none;
+  env_.system_tables[{"other", "verity"}] = &other;
+  EXPECT_EQ(env_.LongestRequestTimeoutUs("default"), 60'000'000);
+  EXPECT_EQ(RefusalSettleFor(env_.LongestRequestTimeoutUs("default")), 70'000'000);
+  EXPECT_EQ(env_.LongestRequestTimeoutUs("other"), 900'000'000);
+  EXPECT_EQ(env_.LongestRequestTimeoutUs("nobody"), 0);
+}
+
 }  // namespace
 }  // namespace dfm
