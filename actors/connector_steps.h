@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
@@ -35,6 +36,14 @@ void ChargeCredits(ConnectorState& st, ConnectorState::Item& it, int64_t now, in
 void Pump(Self* self);
 // Lets go of the clients a reload retired once nothing is in flight.
 void ReleaseRetired(ConnectorState& st);
+
+// connector_pick.cc
+// Takes one of `contact`'s pacing tokens (cfg.pair_burst) at `now`.
+void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now);
+// The queue and position (*pos) of the next push that may go now; null
+// when none may, *earliest then when one may (0: none waits on time).
+std::deque<std::string>* Pick(ConnectorState& st, int64_t now,
+                              std::deque<std::string>::iterator* pos, int64_t* earliest);
 void Count(std::atomic<uint64_t> PushOpCounters::*which, ConnectorState& st,
            const ConnectorState::Item& it);
 void Drop(ConnectorState& st, Held found);
