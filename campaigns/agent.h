@@ -87,10 +87,12 @@ inline constexpr int64_t kRepliedGraceUs = 30LL * 1000000;
 // vendor may take it all the same: its push.succeeded then replaces the
 // refusal (the o/ row, projections/campaign_projections.h). Longer than a
 // vendor request's default timeout (request_timeout_ms: 10 s, SMTP's 20 s);
-// RefusalSettleFor lengthens it for senders given longer ones.
+// RefusalSettleFor lengthens it for a tenant whose systems are given
+// longer ones.
 inline constexpr int64_t kRefusalSettleUs = 30LL * 1000000;
-// The settle time for senders whose longest request may take
-// `longest_request_timeout_us`: that and 10 s more, never below
+// The settle time when the longest request of the tenant's systems may
+// take `longest_request_timeout_us` (the campaign actor passes the longest
+// request_timeout_ms configured now): that and 10 s more, never below
 // kRefusalSettleUs.
 inline int64_t RefusalSettleFor(int64_t longest_request_timeout_us) {
   const int64_t wanted = longest_request_timeout_us + 10LL * 1000000;
