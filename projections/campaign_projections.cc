@@ -384,8 +384,29 @@ bool OutcomeIsSent(std::string_view row) {
   return DecodeSendOutcome(row, &o) && o.kind == SendOutcome::Kind::kSent;
 }
 
+std::string HeldKey(const std::string& tenant, const std::string& contact,
+                    const std::string& campaign, int step) {
+  char digits[8];
+  std::snprintf(digits, sizeof digits, "%03d", step);
+  return "h/" + tenant + "/" + contact + "/" + campaign + "/" + digits;
+}
+
+// A text or email the vendor took (its send's first push.succeeded, `d`)
+// counts against the person's caps from then, whatever its task becomes:
+// its s/ row, dated as its o/ row, in place of its claim's h/ row. A task
+// skipped while its send was in flight (a cancel, a reply, a payment: the
+// withdrawal came too late) ends without task.done, and its text went all
+// the same. A task.done later puts the same s/ row again.
+void CountSent(const Event& e, const DomainEvent& d, const std::string& campaign, int step,
+               const std::string& contact, ProjectionState* st) {
+  if (d.channel != "sms" && d.channel != "email") return;
+  st->Put(DatedKey('s', e.tenant, contact, e.recorded_at_us, campaign), d.channel);
+  st->Erase(HeldKey(e.tenant, contact, campaign, step));
+}
+
 // A contact's event about a campaign's send, a reply, or a call that
-// ended: its o/, i/ or d/ row (a/ for a draft's answer).
+// ended: its o/, i/ or d/ row (a/ for a draft's answer; s/ for a text or
+// email that went, CountSent).
 void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st) {
   if (d.contact_id.empty()) return;
   std::string campaign, contact;
@@ -428,8 +449,9 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
   }
   const std::string key = TaskRowKey('o', e.tenant, campaign, step, contact);
   std::optional<std::string_view> had = st->Peek(key);
-  if (!had || (o.kind == SendOutcome::Kind::kSent && !OutcomeIsSent(*had)))
-    st->Put(key, EncodeSendOutcome(o));
+  if (had && !(o.kind == SendOutcome::Kind::kSent && !OutcomeIsSent(*had))) return;
+  st->Put(key, EncodeSendOutcome(o));
+  if (o.kind == SendOutcome::Kind::kSent) CountSent(e, d, campaign, step, contact, st);
 }
 
 }  // namespace
@@ -446,6 +468,13 @@ int64_t SentAt(const Event& e, const TaskEvent& te, ProjectionState* st) {
   if (row && DecodeSendOutcome(*row, &o) && o.kind == SendOutcome::Kind::kSent && o.at_us != 0)
     return std::min(o.at_us, e.recorded_at_us);
   return e.recorded_at_us;
+}
+
+// Whether the vendor took the text or email `te`'s task asked for.
+bool SentAlready(const std::string& tenant, const TaskEvent& te, ProjectionState* st) {
+  std::optional<std::string_view> row =
+      st->Peek(TaskRowKey('o', tenant, te.campaign, te.step, te.contact));
+  return row && OutcomeIsSent(*row);
 }
 
 }  // namespace
@@ -482,11 +511,12 @@ void CampaignTasksProjection::FoldDecoded(const Event& e, const DomainEvent* d,
     st->Put(DatedKey('s', e.tenant, te.contact, SentAt(e, te, st), te.campaign), te.channel);
   // A text or email on its way counts against the person's caps from its
   // claim, across campaigns, as it will once sent.
-  char step[8];
-  std::snprintf(step, sizeof step, "%03d", te.step);
-  const std::string held = "h/" + e.tenant + "/" + te.contact + "/" + te.campaign + "/" + step;
+  const std::string held = HeldKey(e.tenant, te.contact, te.campaign, te.step);
   // Given back (a lease lapsed), it may still go: counted until it ends.
-  if (te.type == kTaskClaimed && (te.channel == "sms" || te.channel == "email"))
+  // Claimed again after the vendor took its text (a lease that lapsed):
+  // counted by its s/ row already.
+  if (te.type == kTaskClaimed && (te.channel == "sms" || te.channel == "email") &&
+      !SentAlready(e.tenant, te, st))
     st->Put(held, std::to_string(e.recorded_at_us));
   else if (t.ended() && !before.ended() && before.claims > 0)
     st->Erase(held);
@@ -609,10 +639,8 @@ Status ReadRepliedSince(const EventLog& log, const std::string& tenant, const st
 Status ReadRecentSends(const EventLog& log, const std::string& tenant, const std::string& contact,
                        int64_t since_us, const std::string& campaign, int step,
                        std::vector<int64_t>* at_us) {
-  char own_step[8];
-  std::snprintf(own_step, sizeof own_step, "%03d", step);
   const std::string prefix = "h/" + tenant + "/" + contact + "/";
-  const std::string own = prefix + campaign + "/" + own_step;
+  const std::string own = HeldKey(tenant, contact, campaign, step);
   Status s = ScanDated(log, CampaignTasksProjection::kName, 's', tenant, contact, since_us,
                        [at_us](int64_t when) {
                          at_us->push_back(when);

@@ -9,11 +9,12 @@
 //                                     payment" reads)
 // An event its fold refuses (ApplyCampaignEvent) changes nothing.
 //
-// "campaign_tasks", layout 10 (1 kept no changed_us, 2 no o/, i/ and d/,
+// "campaign_tasks", layout 11 (1 kept no changed_us, 2 no o/, i/ and d/,
 // 3 no a/, 4 an owner-index row beside each i/ and d/ row, 5 none beside
 // t/ and s/ rows and no e/, 6 no h/, 7 undated o/ rows and s/ rows dated
 // by task.done, 8 an i/ row per text the person sent, 9 undated refusals
-// that a later push.succeeded did not replace): the fold of
+// that a later push.succeeded did not replace, 10 s/ rows only by
+// task.done): the fold of
 // campaigns' task events (campaigns/task.h) into every task's
 // state, the counts a campaign's progress shows, each person's sends the
 // frequency caps count, what became of each send a task asked for, and
@@ -25,12 +26,16 @@
 //   s/<tenant>/<contact>/<when, 20 digits of µs>/<campaign> -> "sms" | "email":
 //                                     a text or email a task sent, when
 //                                     the vendor took it (its o/ row's
-//                                     time; else when the task ended)
+//                                     time; else when the task ended),
+//                                     whatever its task became (one
+//                                     skipped while its send was in
+//                                     flight sent it all the same)
 //   h/<tenant>/<contact>/<campaign>/<step, 3 digits> -> when it was claimed
 //                                     (µs): a text or email a task claimed
 //                                     and has not ended (given back after a
 //                                     lapsed lease, it may still go), which
 //                                     the caps count as sent from its claim
+//                                     until its s/ row replaces it
 //   o/<tenant>/<campaign>/<step, 3 digits>/<contact> -> "<sent|refused|failed>
 //                                     [@<when, µs>] <detail>" (when its
 //                                     push.succeeded or message.refused was
@@ -127,7 +132,7 @@ class CampaignTasksProjection : public Projection {
  public:
   static constexpr char kName[] = "campaign_tasks";
   std::string name() const override { return kName; }
-  int layout() const override { return 10; }
+  int layout() const override { return 11; }
   bool Uses(std::string_view type) const override;
   void FoldDecoded(const Event& e, const DomainEvent* d, ProjectionState* state) override;
 

@@ -663,6 +663,69 @@ TEST(CampaignTasksProjection, ASendCountsFromWhenTheVendorTookIt) {
   EXPECT_EQ(rebuilt, live);
 }
 
+// A task skipped while its text was in flight (a cancel, a reply: the
+// withdrawal came too late) ends without task.done, and the vendor took the
+// text all the same: it counts against the person's caps from then, once,
+// whichever of the skip and the vendor's answer the log holds first;
+// claimed again after the text went (a lapsed lease), it is not counted
+// twice; live and rebuilt alike.
+TEST(CampaignTasksProjection, ATextThatWentAfterItsTaskWasSkippedCountsOnce) {
+  constexpr int64_t kSent = 1'790'000'000'000'000;
+  ManualClock clock(kSent);
+  MemoryEventLog log(&clock);
+  auto took = [](const std::string& campaign) {
+    DomainEvent d;
+    d.type = std::string(ev::kPushSucceeded);
+    d.contact_id = "c-1";
+    d.system = "verity";
+    d.op = "send";
+    d.channel = "sms";
+    d.message_key = CampaignMessageKey(campaign, 1, "c-1");
+    return ToDraft(d, "acme", "contact:c-1", EventId(), EventId());
+  };
+  auto task = [](std::string_view type, const std::string& campaign, int claim = 1) {
+    TaskEvent e = Ev(type, "sms", 5'000'000, claim);
+    e.campaign = campaign;
+    if (type == kTaskClaimed) e.channel = "sms";
+    if (type == kTaskSkipped) e.reason = "cancelled";
+    return e;
+  };
+  CampaignTasksProjection tasks;
+  auto sends_after = [&](std::vector<EventDraft> drafts) {
+    std::vector<AppendOutcome> out;
+    EXPECT_TRUE(log.Append(std::move(drafts), &out).ok());
+    EXPECT_TRUE(ProjectionRunner(&log, &tasks).CatchUp().ok());
+    std::vector<int64_t> sends;
+    EXPECT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &sends).ok());
+    return sends;
+  };
+  // Skipped first, then the vendor's answer.
+  EXPECT_EQ(sends_after({TaskEventDraft("acme", task(kTaskCreated, "spring-1")),
+                         TaskEventDraft("acme", task(kTaskClaimed, "spring-1"))})
+                .size(),
+            1u);
+  EXPECT_TRUE(sends_after({TaskEventDraft("acme", task(kTaskSkipped, "spring-1"))}).empty());
+  clock.Advance(1'000'000);
+  EXPECT_EQ(sends_after({took("spring-1")}), std::vector<int64_t>{kSent + 1'000'000}) << "it went";
+  // The vendor's answer first, then the skip; and a claim again between.
+  clock.Advance(1'000'000);
+  sends_after({TaskEventDraft("acme", task(kTaskCreated, "summer-1")),
+               TaskEventDraft("acme", task(kTaskClaimed, "summer-1"))});
+  EXPECT_EQ(sends_after({took("summer-1")}).size(), 2u) << "counted once: no claim beside it";
+  EXPECT_EQ(sends_after({TaskEventDraft("acme", task(kTaskReleased, "summer-1")),
+                         TaskEventDraft("acme", task(kTaskClaimed, "summer-1", 2))})
+                .size(),
+            2u)
+      << "claimed again after it went: still once";
+  const std::vector<int64_t> live =
+      sends_after({TaskEventDraft("acme", task(kTaskSkipped, "summer-1", 2))});
+  EXPECT_EQ(live, (std::vector<int64_t>{kSent + 1'000'000, kSent + 2'000'000}));
+  ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
+  std::vector<int64_t> rebuilt;
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &rebuilt).ok());
+  EXPECT_EQ(rebuilt, live);
+}
+
 TEST(CampaignTasksProjection, FoldsTasksCountsAndSendsAndARebuildGivesTheSame) {
   MemoryEventLog log;
   auto task = [](std::string_view type, const std::string& contact, int step,
