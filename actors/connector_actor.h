@@ -6,7 +6,8 @@
 // - A push id it already holds is ignored (contacts re-send their unsettled
 //   pushes after a restart).
 // - At most `concurrency` pushes are in flight, and at most one per contact,
-//   in the order they came; opt-out pushes (priority > 0) go first. With
+//   in the order they came; urgent pushes (priority > 0, and every opt-out
+//   push: opt_out, mark_dnc) go first, in their own order. With
 //   `pair_burst`, a contact's pushes are paced too (a token bucket of that
 //   size refilled one per `pair_interval_us`): WhatsApp's per-person limit.
 // - Every attempt becomes push.attempted (outcome ok / retry / failed) and the
@@ -23,8 +24,8 @@
 //   (an opt_in of its channels, and what must follow that; connector_send's
 //   Pick). An opt_in or opt_out for the same contact and channels (or
 //   more) supersedes it (push.dead_lettered, outcome "superseded"): the
-//   person took the opt-out back, or a repeated STOP asks again now. One that came while the opt-out was still on its
-//   way (in flight, in its backoff) supersedes it at its refusal.
+//   person took the opt-out back, or a repeated STOP asks again now. One that came while the
+//   opt-out was still on its way (in flight, in its backoff) supersedes it at its refusal.
 // - OAuth vendors: the access token is refreshed before it expires and after
 //   a 401; the new grant is stored (consumer state "credentials") before it
 //   is used, because the vendor's refresh tokens are single use. In a

@@ -189,18 +189,25 @@ TEST_F(ActorTest, AnErasedPersonsPushWaitingForItsRetryNeverGoes) {
 TEST_F(ActorTest, AnErasureDropsThePersonsPushesButTheirConsent) {
   auto client = std::make_shared<ScriptedClient>();
   auto c = Connector(client);
-  PushOrder out = Order("p-out", "c1");
+  PushOrder out = Order("p-out", "c1", /*priority=*/10);
   out.request.op = "opt_out";
   out.request.channel = "sms";
   caf::anon_send(c, Order("p-up", "c1"));
   caf::anon_send(c, Order("p-other", "c2"));
   caf::anon_send(c, out);
   sched_->run();
-  for (size_t i = 0; i < client->pushes.size(); ++i) client->Answer(i, 503);
-  sched_->run();
+  size_t answered = 0;  // every attempt so far answered `status`
+  auto answer = [&](int status) {
+    for (; answered < client->pushes.size(); ++answered) client->Answer(answered, status, "x-1");
+    sched_->run();
+  };
+  answer(503);
+  answer(503);  // the opt-out, gone ahead of the upsert's retry: the breaker opens
   const size_t before = client->pushes.size();
   caf::anon_send(c, PushCancel{"default", "", "the contact was erased", "c1"});
   sched_->run();
+  Advance(Backoff().max_us + 10'000'000);
+  answer(200);  // the breaker's trial: the rest go
   Advance(Backoff().max_us + 10'000'000);
   std::set<std::string> after;
   for (size_t i = before; i < client->pushes.size(); ++i)

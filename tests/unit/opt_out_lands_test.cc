@@ -230,6 +230,31 @@ TEST_F(ActorTest, ARefusedMarkNeverKeepsALaterOptOutOut) {
   EXPECT_EQ(client->pushes[2].req.push_id, "dnc");
 }
 
+// A deletion's mark is asked for at the ordinary priority (MarkDnc), the
+// person's opt-in after it at the urgent one: waiting together behind the
+// contact's push in flight, the opt-in went first, and the mark then set
+// do-not-contact over it. Every opt-out push waits with the urgent ones,
+// in the order they were asked for.
+TEST_F(ActorTest, AnOptInNeverPassesAnEarlierMarkOfItsContact) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, Order("edit", "c1"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  caf::anon_send(c, Consent(Order("dnc", "c1"), "mark_dnc", ""));
+  caf::anon_send(c, Consent(Order("start", "c1"), "opt_in", "sms"));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u) << "both wait for the push in flight";
+  client->Answer(0, 200, "ghl-1");
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(client->pushes[1].req.push_id, "dnc") << "asked for first: it goes first";
+  client->Answer(1, 200, "ghl-1");
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 3u);
+  EXPECT_EQ(client->pushes[2].req.push_id, "start");
+}
+
 TEST_F(ActorTest, ARepeatedOptOutReplacesAnOpenRefusedOneAtOnce) {
   auto client = std::make_shared<ScriptedClient>();
   auto c = Connector(client);
