@@ -68,6 +68,123 @@ GraphError ReadError(const HttpResponse& r) {
   return e;
 }
 
+// A medium's line, "<kind> <mime> <url>", in its parts.
+void SplitMedia(const std::string& line, std::string* kind, std::string* mime, std::string* ref) {
+  size_t a = line.find(' ');
+  size_t b = a == std::string::npos ? a : line.find(' ', a + 1);
+  *kind = line.substr(0, a);
+  *mime = a == std::string::npos ? "" : line.substr(a + 1, b - a - 1);
+  *ref = b == std::string::npos ? "" : line.substr(b + 1);
+}
+
+// A send's body (`body` holds messaging_product): the recipient, then the
+// text, or its one medium by link with the text as its caption. Empty, or
+// why the send cannot go (a 422's detail).
+std::string SendBody(const PushRequest& req, JsonObject* body) {
+  std::string phone = req.Field(fields::kPhone);
+  if (phone.empty()) return "WhatsApp needs the person's number; the contact has none";
+  if (req.channel != channels::kWhatsApp && !req.channel.empty())
+    return "WhatsApp sends only on channel whatsapp, not " + req.channel;
+  body->Str("recipient_type", "individual").Str("to", phone.substr(phone[0] == '+' ? 1 : 0));
+  std::vector<std::string> media = SplitChannels(req.Field("media"), '\n');
+  if (media.size() > 1)
+    return "WhatsApp takes one medium per message; this one has " + std::to_string(media.size());
+  if (media.empty()) {
+    body->Str("type", "text")
+        .Raw("text",
+             JsonObject().Bool("preview_url", false).Str("body", req.Field("body")).Finish());
+  } else {
+    std::string kind, mime, link;
+    SplitMedia(media[0], &kind, &mime, &link);
+    if (link.rfind("http", 0) != 0) return "WhatsApp sends media by link; " + kind + " has no URL";
+    if (kind == "file") kind = "document";
+    if (kind != "image" && kind != "video" && kind != "audio" && kind != "document")
+      return "WhatsApp has no media type " + kind;
+    JsonObject m;
+    m.Str("link", link);
+    if (!req.Field("body").empty() && kind != "audio") m.Str("caption", req.Field("body"));
+    body->Str("type", kind).Raw(kind, m.Finish());
+  }
+  if (!req.message_key.empty()) body->Str("biz_opaque_callback_data", req.message_key);
+  return "";
+}
+
+// A refusal (not 2xx) read by Meta's error code (WhatsAppErrorClass) into
+// `res`: rate limits, unavailability, a dead token, a blocked person.
+void ReadRefusal(const HttpResponse& resp, bool send, int attempt, PushResult* res) {
+  ReadRateHeaders(resp, res);  // Retry-After, in seconds or as a date, on any refusal
+  GraphError e = ReadError(resp);
+  res->detail = SafeDetail(resp.status, std::to_string(e.code) + ": " + e.message);
+  // No code of Meta's (a proxy's or a bare answer): its status says.
+  const int error_class = !e.has_code                         ? (resp.status >= 500   ? 1
+                                                                 : resp.status == 401 ? 3
+                                                                                      : 2)
+                          : e.code == 0 && resp.status >= 500 ? 1
+                                                              : WhatsAppErrorClass(e.code);
+  switch (error_class) {
+    case 0: {
+      // The pair limit is one person's: only this message waits (a
+      // passing refusal, RetryLater), the others go; the throughput
+      // and spam limits are the number's (429: the connector waits).
+      const bool pair = e.code == 131056;
+      res->http_status = pair ? 400 : 429;
+      res->transient = pair;
+      // Pair limit: 4^attempt seconds, as Meta advises; else a second.
+      const double s = pair ? std::pow(4.0, std::min(attempt, 6)) : 1.0;
+      if (!res->retry_after_us) res->retry_after_us = static_cast<int64_t>(s * 1e6);
+      break;
+    }
+    case 1:
+      res->http_status = 503;
+      // Meta said it is unavailable: not taken. Its "unknown error"
+      // (1, 131000) or no code (a gateway's 502 or 504) may hide a
+      // message it sent.
+      res->not_done = e.has_code && (e.code == 2 || e.code == 131016 || e.code == 133004);
+      break;
+    case 3:
+      res->http_status = 401;
+      res->auth_rejected = true;
+      break;
+    default:
+      if (resp.status / 100 == 5 || resp.status == 429 || resp.status == 408)
+        break;  // as the status says
+      if (res->http_status / 100 != 4) res->http_status = 400;
+      // The business blocked this person (130403, "do not retry"):
+      // a block is an opt-out of the channel, recorded as such.
+      res->recipient_opted_out = send && e.code == 130403;
+  }
+}
+
+// The Graph API's answer to a send (`send`) or a read receipt.
+PushResult ReadAnswer(const HttpResponse& resp, bool send, int attempt) {
+  PushResult res;
+  res.requests = 1;
+  res.http_status = resp.status;
+  res.not_sent = resp.not_sent;
+  if (resp.status == 0) {
+    res.detail = resp.error;
+    return res;
+  }
+  if (resp.status / 100 != 2) {
+    ReadRefusal(resp, send, attempt, &res);
+    return res;
+  }
+  if (!send) {
+    res.external_id = "read";
+    return res;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view id;
+  if (!parser.parse(resp.body).get(doc) && !doc["messages"].at(0)["id"].get(id))
+    res.external_id = std::string(id);
+  if (res.external_id.empty()) {
+    res.http_status = 0;
+    res.detail = "answer has no messages[0].id";
+  }
+  return res;
+}
+
 class WhatsAppClient final : public VendorClient {
  public:
   WhatsAppClient(const SystemSettings& s, HttpClient* http)
@@ -82,47 +199,27 @@ class WhatsAppClient final : public VendorClient {
 
   void Push(const PushRequest& req, const Credentials& creds,
             std::function<void(PushResult)> done) override {
-    auto settle = [&done](int status, std::string detail) {
-      PushResult r;
-      r.http_status = status;
-      r.detail = std::move(detail);
-      done(std::move(r));
-    };
     JsonObject body;
     body.Str("messaging_product", "whatsapp");
+    std::string refused;  // why it cannot go, or what settles it at once
+    int status = 422;
     if (req.op == "send") {
-      std::string phone = req.Field(fields::kPhone);
-      if (phone.empty()) return settle(422, "WhatsApp needs the person's number; the contact has none");
-      if (req.channel != channels::kWhatsApp && !req.channel.empty())
-        return settle(422, "WhatsApp sends only on channel whatsapp, not " + req.channel);
-      body.Str("recipient_type", "individual").Str("to", phone.substr(phone[0] == '+' ? 1 : 0));
-      std::vector<std::string> media = SplitChannels(req.Field("media"), '\n');
-      if (media.size() > 1)
-        return settle(422, "WhatsApp takes one medium per message; this one has " +
-                               std::to_string(media.size()));
-      if (media.empty()) {
-        body.Str("type", "text")
-            .Raw("text", JsonObject().Bool("preview_url", false).Str("body", req.Field("body")).Finish());
-      } else {
-        // "<kind> <mime> <url>"
-        std::string kind, mime, link;
-        SplitMedia(media[0], &kind, &mime, &link);
-        if (link.rfind("http", 0) != 0)
-          return settle(422, "WhatsApp sends media by link; " + kind + " has no URL");
-        if (kind == "file") kind = "document";
-        if (kind != "image" && kind != "video" && kind != "audio" && kind != "document")
-          return settle(422, "WhatsApp has no media type " + kind);
-        JsonObject m;
-        m.Str("link", link);
-        if (!req.Field("body").empty() && kind != "audio") m.Str("caption", req.Field("body"));
-        body.Str("type", kind).Raw(kind, m.Finish());
-      }
-      if (!req.message_key.empty()) body.Str("biz_opaque_callback_data", req.message_key);
+      refused = SendBody(req, &body);
     } else if (req.op == "message_status") {
-      if (req.Field("status") != "read") return settle(200, "nothing to tell WhatsApp");
-      body.Str("status", "read").Str("message_id", req.Field("message_id"));
+      if (req.Field("status") == "read") {
+        body.Str("status", "read").Str("message_id", req.Field("message_id"));
+      } else {
+        status = 200;
+        refused = "nothing to tell WhatsApp";
+      }
     } else {
-      return settle(422, "WhatsApp has no push op \"" + req.op + "\"");
+      refused = "WhatsApp has no push op \"" + req.op + "\"";
+    }
+    if (!refused.empty()) {
+      PushResult r;
+      r.http_status = status;
+      r.detail = std::move(refused);
+      return done(std::move(r));
     }
     HttpRequest r;
     r.method = "POST";
@@ -134,86 +231,11 @@ class WhatsAppClient final : public VendorClient {
     const bool send = req.op == "send";
     const int attempt = req.attempt;
     http_->Send(std::move(r), [send, attempt, done = std::move(done)](HttpResponse resp) {
-      PushResult res;
-      res.requests = 1;
-      res.http_status = resp.status;
-      res.not_sent = resp.not_sent;
-      if (resp.status == 0) {
-        res.detail = resp.error;
-        return done(std::move(res));
-      }
-      if (resp.status / 100 != 2) {
-        ReadRateHeaders(resp, &res);  // Retry-After, in seconds or as a date, on any refusal
-        GraphError e = ReadError(resp);
-        res.detail = SafeDetail(resp.status, std::to_string(e.code) + ": " + e.message);
-        // No code of Meta's (a proxy's or a bare answer): its status says.
-        const int error_class = !e.has_code                         ? (resp.status >= 500   ? 1
-                                                                       : resp.status == 401 ? 3
-                                                                                            : 2)
-                                : e.code == 0 && resp.status >= 500 ? 1
-                                                                    : WhatsAppErrorClass(e.code);
-        switch (error_class) {
-          case 0: {
-            // The pair limit is one person's: only this message waits (a
-            // passing refusal, RetryLater), the others go; the throughput
-            // and spam limits are the number's (429: the connector waits).
-            const bool pair = e.code == 131056;
-            res.http_status = pair ? 400 : 429;
-            res.transient = pair;
-            // Pair limit: 4^attempt seconds, as Meta advises; else a second.
-            const double s = pair ? std::pow(4.0, std::min(attempt, 6)) : 1.0;
-            if (!res.retry_after_us) res.retry_after_us = static_cast<int64_t>(s * 1e6);
-            break;
-          }
-          case 1:
-            res.http_status = 503;
-            // Meta said it is unavailable: not taken. Its "unknown error"
-            // (1, 131000) or no code (a gateway's 502 or 504) may hide a
-            // message it sent.
-            res.not_done = e.has_code && (e.code == 2 || e.code == 131016 || e.code == 133004);
-            break;
-          case 3:
-            res.http_status = 401;
-            res.auth_rejected = true;
-            break;
-          default:
-            if (resp.status / 100 == 5 || resp.status == 429 || resp.status == 408)
-              break;  // as the status says
-            if (res.http_status / 100 != 4) res.http_status = 400;
-            // The business blocked this person (130403, "do not retry"):
-            // a block is an opt-out of the channel, recorded as such.
-            res.recipient_opted_out = send && e.code == 130403;
-        }
-        return done(std::move(res));
-      }
-      if (send) {
-        simdjson::dom::parser parser;
-        simdjson::dom::element doc;
-        std::string_view id;
-        if (!parser.parse(resp.body).get(doc) && !doc["messages"].at(0)["id"].get(id))
-          res.external_id = std::string(id);
-        if (res.external_id.empty()) {
-          res.http_status = 0;
-          res.detail = "answer has no messages[0].id";
-        }
-      } else {
-        res.external_id = "read";
-      }
-      done(std::move(res));
+      done(ReadAnswer(resp, send, attempt));
     });
   }
 
  private:
-
-  static void SplitMedia(const std::string& line, std::string* kind, std::string* mime,
-                         std::string* ref) {
-    size_t a = line.find(' ');
-    size_t b = a == std::string::npos ? a : line.find(' ', a + 1);
-    *kind = line.substr(0, a);
-    *mime = a == std::string::npos ? "" : line.substr(a + 1, b - a - 1);
-    *ref = b == std::string::npos ? "" : line.substr(b + 1);
-  }
-
   HttpClient* http_;
   std::string url_;
   int64_t timeout_ms_;
