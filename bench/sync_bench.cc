@@ -183,173 +183,189 @@ std::string VerityText(int64_t idx, const std::string& id, const std::string& te
          "\r\n\r\n" + body;
 }
 
-
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line (the header comment says each flag).
+struct Options {
   int dfm_port = 18080, vendor_port = 18191, connections = 8;
   double rate = 1000, seconds = 10, warmup = 2, wait_s = 60, vendor_only = 0;
   int64_t first = 0, update = 0, optouts = 0, texts = 0, text_stride = 1;
   double optout_rate = 10;
   std::string token = "bench-aloware-token", verity_secret = "bench-verity-secret";
+};
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     const char* v = argv[i + 1];
-    if (a == "--dfm-port") dfm_port = std::atoi(v);
-    if (a == "--vendor-port") vendor_port = std::atoi(v);
-    if (a == "--rate") rate = std::atof(v);
-    if (a == "--seconds") seconds = std::atof(v);
-    if (a == "--warmup") warmup = std::atof(v);
-    if (a == "--connections") connections = std::atoi(v);
-    if (a == "--token") token = v;
-    if (a == "--first") first = std::atoll(v);
-    if (a == "--update") update = std::atoll(v);
-    if (a == "--wait-s") wait_s = std::atof(v);
-    if (a == "--vendor-only") vendor_only = std::atof(v);
-    if (a == "--optouts") optouts = std::atoll(v);
-    if (a == "--optout-rate") optout_rate = std::atof(v);
-    if (a == "--verity-secret") verity_secret = v;
+    if (a == "--dfm-port") o.dfm_port = std::atoi(v);
+    if (a == "--vendor-port") o.vendor_port = std::atoi(v);
+    if (a == "--rate") o.rate = std::atof(v);
+    if (a == "--seconds") o.seconds = std::atof(v);
+    if (a == "--warmup") o.warmup = std::atof(v);
+    if (a == "--connections") o.connections = std::atoi(v);
+    if (a == "--token") o.token = v;
+    if (a == "--first") o.first = std::atoll(v);
+    if (a == "--update") o.update = std::atoll(v);
+    if (a == "--wait-s") o.wait_s = std::atof(v);
+    if (a == "--vendor-only") o.vendor_only = std::atof(v);
+    if (a == "--optouts") o.optouts = std::atoll(v);
+    if (a == "--optout-rate") o.optout_rate = std::atof(v);
+    if (a == "--verity-secret") o.verity_secret = v;
     if (a == "--phone-base") phone_base = std::atoll(v);
-    if (a == "--texts") texts = std::atoll(v);
-    if (a == "--text-stride") text_stride = std::atoll(v);
+    if (a == "--texts") o.texts = std::atoll(v);
+    if (a == "--text-stride") o.text_stride = std::atoll(v);
   }
-  VendorLog vlog;
-  auto vendor = RunVendor(vendor_port, &vlog);
-  if (vendor_only > 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(vendor_only));
-    return 0;
-  }
-  for (int i = 0; i < 200 && !Ready(dfm_port); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return o;
+}
 
-  // --texts N: a Verity text from each of N known contacts (phone indices
-  // first, first + stride, ...), at --rate; nothing is waited for.
-  if (texts > 0) {
-    std::atomic<int64_t> failed{0};
-    const int64_t begin = NowNs(), every = static_cast<int64_t>(1e9 / rate);
-    std::vector<std::thread> senders;
-    for (int t = 0; t < connections; ++t) {
-      senders.emplace_back([&, t] {
-        dfm::HmacKey key(dfm::HmacKey::Digest::kSha256, verity_secret);
-        Conn c(dfm_port);
-        for (int64_t j = t; j < texts; j += connections) {
-          int64_t when = begin + j * every, now = NowNs();
-          if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
-          if (c.RoundTrip(VerityText(first + j * text_stride, "bench-text-" + std::to_string(j), "See you at 3", key)) / 100 != 2) failed++;
-        }
-      });
-    }
-    for (auto& th : senders) th.join();
-    std::printf("texts=%lld sent_in_s=%.1f webhook_failures=%lld\n", static_cast<long long>(texts),
-                static_cast<double>(NowNs() - begin) / 1e9, static_cast<long long>(failed.load()));
-    return failed.load() == 0 ? 0 : 1;
+// --texts N: a Verity text from each of N known contacts (phone indices
+// first, first + stride, ...), at --rate; nothing is waited for. The exit
+// code.
+int SendTexts(const Options& o) {
+  std::atomic<int64_t> failed{0};
+  const int64_t begin = NowNs(), every = static_cast<int64_t>(1e9 / o.rate);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < o.connections; ++t) {
+    senders.emplace_back([&, t] {
+      dfm::HmacKey key(dfm::HmacKey::Digest::kSha256, o.verity_secret);
+      Conn c(o.dfm_port);
+      for (int64_t j = t; j < o.texts; j += o.connections) {
+        int64_t when = begin + j * every, now = NowNs();
+        if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
+        if (c.RoundTrip(VerityText(o.first + j * o.text_stride, "bench-text-" + std::to_string(j),
+                                   "See you at 3", key)) /
+                100 !=
+            2)
+          failed++;
+      }
+    });
   }
+  for (auto& th : senders) th.join();
+  std::printf("texts=%lld sent_in_s=%.1f webhook_failures=%lld\n", static_cast<long long>(o.texts),
+              static_cast<double>(NowNs() - begin) / 1e9, static_cast<long long>(failed.load()));
+  return failed.load() == 0 ? 0 : 1;
+}
 
-  // --update N: change the city of N earlier contacts (indices first..),
-  // as fast as --rate allows; count the PUTs that reach the vendor.
-  const bool updating = update > 0;
-  const int64_t total = updating ? update : static_cast<int64_t>((warmup + seconds) * rate);
-  const int64_t measured_from = updating ? 0 : static_cast<int64_t>(warmup * rate);
-  const int64_t interval_ns = static_cast<int64_t>(1e9 / rate);
-  std::vector<int64_t> due(static_cast<size_t>(total));
+// One run's load: the contact webhooks (new contacts, or --update's
+// changes), and --optouts' STOPs for contacts of the warm-up meanwhile.
+struct Load {
+  bool updating = false;
+  int64_t total = 0, measured_from = 0;
+  std::vector<int64_t> due, stop_due;  // when each was due (ns)
   std::atomic<int64_t> failures{0};
+  double send_s = 0;
+};
+
+void SendLoad(const Options& o, Load* load) {
+  load->updating = o.update > 0;
+  load->total = load->updating ? o.update : static_cast<int64_t>((o.warmup + o.seconds) * o.rate);
+  load->measured_from = load->updating ? 0 : static_cast<int64_t>(o.warmup * o.rate);
+  const int64_t interval_ns = static_cast<int64_t>(1e9 / o.rate);
+  load->due.assign(static_cast<size_t>(load->total), 0);
   const int64_t start = NowNs() + 50000000;
   std::vector<std::thread> threads;
-  const int64_t puts_before = vlog.puts.load();
-  for (int t = 0; t < connections; ++t) {
+  for (int t = 0; t < o.connections; ++t) {
     threads.emplace_back([&, t] {
-      Conn c(dfm_port);
+      Conn c(o.dfm_port);
       if (!c.connected()) {
         std::perror("connect to dfm");
         std::exit(2);
       }
-      for (int64_t k = t; k < total; k += connections) {
+      for (int64_t k = t; k < load->total; k += o.connections) {
         int64_t when = start + k * interval_ns;
-        due[static_cast<size_t>(k)] = when;
+        load->due[static_cast<size_t>(k)] = when;
         int64_t now = NowNs();
         if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
-        std::string req = updating
-                              ? AlowareWebhook(first + k, token, "Updated", "2026-11-21 09:00:00")
-                              : AlowareWebhook(first + k, token, "", "2026-11-21 08:00:00");
+        std::string req =
+            load->updating ? AlowareWebhook(o.first + k, o.token, "Updated", "2026-11-21 09:00:00")
+                           : AlowareWebhook(o.first + k, o.token, "", "2026-11-21 08:00:00");
         int st = c.RoundTrip(req);
-        if (st / 100 != 2) failures++;
+        if (st / 100 != 2) load->failures++;
       }
     });
   }
   // Opt-outs for contacts of the warm-up, while the load runs.
-  std::vector<int64_t> stop_due(static_cast<size_t>(optouts));
-  if (optouts > 0) {
+  load->stop_due.assign(static_cast<size_t>(o.optouts), 0);
+  if (o.optouts > 0) {
     threads.emplace_back([&] {
-      dfm::HmacKey key(dfm::HmacKey::Digest::kSha256, verity_secret);
-      Conn c(dfm_port);
-      const int64_t stop_start = start + static_cast<int64_t>(warmup * 1e9);
-      const int64_t every = static_cast<int64_t>(1e9 / optout_rate);
-      for (int64_t j = 0; j < optouts; ++j) {
+      dfm::HmacKey key(dfm::HmacKey::Digest::kSha256, o.verity_secret);
+      Conn c(o.dfm_port);
+      const int64_t stop_start = start + static_cast<int64_t>(o.warmup * 1e9);
+      const int64_t every = static_cast<int64_t>(1e9 / o.optout_rate);
+      for (int64_t j = 0; j < o.optouts; ++j) {
         int64_t when = stop_start + j * every;
-        stop_due[static_cast<size_t>(j)] = when;
+        load->stop_due[static_cast<size_t>(j)] = when;
         int64_t now = NowNs();
         if (when > now) std::this_thread::sleep_for(std::chrono::nanoseconds(when - now));
-        if (c.RoundTrip(VerityText(first + j, "bench-stop-" + std::to_string(j), "STOP", key)) / 100 != 2) failures++;
+        if (c.RoundTrip(VerityText(o.first + j, "bench-stop-" + std::to_string(j), "STOP", key)) /
+                100 !=
+            2)
+          load->failures++;
       }
     });
   }
   for (auto& th : threads) th.join();
-  const double send_s = static_cast<double>(NowNs() - start) / 1e9;
+  load->send_s = static_cast<double>(NowNs() - start) / 1e9;
+}
 
-  // Wait for every push to arrive.
-  const int64_t deadline = NowNs() + static_cast<int64_t>(wait_s * 1e9);
+// Waits, up to --wait-s, until every push the load asks for has reached
+// the vendor (`puts_before`: its count of PUTs before the load).
+void WaitForPushes(const Options& o, const Load& load, VendorLog& vlog, int64_t puts_before) {
+  const int64_t deadline = NowNs() + static_cast<int64_t>(o.wait_s * 1e9);
   for (;;) {
     size_t got = 0;
     size_t told = 0;
-    if (updating) {
+    if (load.updating) {
       got = static_cast<size_t>(vlog.puts.load() - puts_before);
     } else {
       std::lock_guard<std::mutex> lk(vlog.mu);
       got = vlog.upsert_ns.size();
-      for (int64_t j = 0; j < optouts; ++j)
-        told += vlog.ghl_dnd_ns.count(first + j) && vlog.alo_dnc_ns.count(first + j);
+      for (int64_t j = 0; j < o.optouts; ++j)
+        told += vlog.ghl_dnd_ns.count(o.first + j) && vlog.alo_dnc_ns.count(o.first + j);
     }
-    if ((got >= static_cast<size_t>(total) && told >= static_cast<size_t>(optouts)) ||
+    if ((got >= static_cast<size_t>(load.total) && told >= static_cast<size_t>(o.optouts)) ||
         NowNs() > deadline)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (updating) {
-    std::printf("updates=%lld sent_in_s=%.1f webhook_failures=%lld puts_received=%lld\n",
-                static_cast<long long>(total), send_s, static_cast<long long>(failures.load()),
-                static_cast<long long>(vlog.puts.load() - puts_before));
-    return failures.load() == 0 && vlog.puts.load() - puts_before >= total ? 0 : 1;
-  }
-  if (optouts > 0) {
-    std::vector<int64_t> olat;
-    int64_t untold = 0;
-    std::lock_guard<std::mutex> lk(vlog.mu);
-    for (int64_t j = 0; j < optouts; ++j) {
-      auto g = vlog.ghl_dnd_ns.find(first + j);
-      auto a = vlog.alo_dnc_ns.find(first + j);
-      if (g == vlog.ghl_dnd_ns.end() || a == vlog.alo_dnc_ns.end()) {
-        untold++;
-        continue;
-      }
-      olat.push_back(std::max(g->second, a->second) - stop_due[static_cast<size_t>(j)]);
+}
+
+// STOP due -> both systems told, printed; false when someone was not.
+bool ReportOptOuts(const Options& o, const Load& load, VendorLog& vlog) {
+  std::vector<int64_t> olat;
+  int64_t untold = 0;
+  std::lock_guard<std::mutex> lk(vlog.mu);
+  for (int64_t j = 0; j < o.optouts; ++j) {
+    auto g = vlog.ghl_dnd_ns.find(o.first + j);
+    auto a = vlog.alo_dnc_ns.find(o.first + j);
+    if (g == vlog.ghl_dnd_ns.end() || a == vlog.alo_dnc_ns.end()) {
+      untold++;
+      continue;
     }
-    std::printf("optouts=%lld at %.0f/s untold=%lld everyone_told_p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
-                static_cast<long long>(optouts), optout_rate, static_cast<long long>(untold),
-                dfm::bench::Percentile(olat, 50) / 1000, dfm::bench::Percentile(olat, 99) / 1000,
-                dfm::bench::Percentile(olat, 100) / 1000);
-    if (untold) failures++;
+    olat.push_back(std::max(g->second, a->second) - load.stop_due[static_cast<size_t>(j)]);
   }
+  std::printf(
+      "optouts=%lld at %.0f/s untold=%lld everyone_told_p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+      static_cast<long long>(o.optouts), o.optout_rate, static_cast<long long>(untold),
+      dfm::bench::Percentile(olat, 50) / 1000, dfm::bench::Percentile(olat, 99) / 1000,
+      dfm::bench::Percentile(olat, 100) / 1000);
+  return untold == 0;
+}
+
+// Webhook due -> upsert received, over the measured window, printed; the
+// exit code.
+int ReportLatency(const Options& o, const Load& load, VendorLog& vlog) {
   std::vector<int64_t> lat;
   int64_t missing = 0;
   {
     std::lock_guard<std::mutex> lk(vlog.mu);
-    for (int64_t k = measured_from; k < total; ++k) {
-      auto it = vlog.upsert_ns.find(first + k);
+    for (int64_t k = load.measured_from; k < load.total; ++k) {
+      auto it = vlog.upsert_ns.find(o.first + k);
       if (it == vlog.upsert_ns.end()) {
         missing++;
         continue;
       }
-      lat.push_back(it->second - due[static_cast<size_t>(k)]);
+      lat.push_back(it->second - load.due[static_cast<size_t>(k)]);
     }
   }
   double p50 = dfm::bench::Percentile(lat, 50), p99 = dfm::bench::Percentile(lat, 99),
@@ -357,8 +373,36 @@ int main(int argc, char** argv) {
   std::printf(
       "rate=%.0f/s measured=%zu missing=%lld webhook_failures=%lld p50_ms=%.2f p99_ms=%.2f "
       "max_ms=%.2f vendor_requests=%lld\n",
-      rate, lat.size(), static_cast<long long>(missing), static_cast<long long>(failures.load()),
-      p50 / 1000, p99 / 1000, max / 1000,
+      o.rate, lat.size(), static_cast<long long>(missing),
+      static_cast<long long>(load.failures.load()), p50 / 1000, p99 / 1000, max / 1000,
       static_cast<long long>(vlog.searches.load() + vlog.upserts.load() + vlog.puts.load()));
-  return missing == 0 && failures.load() == 0 ? 0 : 1;
+  return missing == 0 && load.failures.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = ParseOptions(argc, argv);
+  VendorLog vlog;
+  auto vendor = RunVendor(o.vendor_port, &vlog);
+  if (o.vendor_only > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.vendor_only));
+    return 0;
+  }
+  for (int i = 0; i < 200 && !Ready(o.dfm_port); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (o.texts > 0) return SendTexts(o);
+  Load load;
+  const int64_t puts_before = vlog.puts.load();
+  SendLoad(o, &load);
+  WaitForPushes(o, load, vlog, puts_before);
+  if (load.updating) {
+    std::printf("updates=%lld sent_in_s=%.1f webhook_failures=%lld puts_received=%lld\n",
+                static_cast<long long>(load.total), load.send_s,
+                static_cast<long long>(load.failures.load()),
+                static_cast<long long>(vlog.puts.load() - puts_before));
+    return load.failures.load() == 0 && vlog.puts.load() - puts_before >= load.total ? 0 : 1;
+  }
+  if (o.optouts > 0 && !ReportOptOuts(o, load, vlog)) load.failures++;
+  return ReportLatency(o, load, vlog);
 }
