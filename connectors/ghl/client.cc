@@ -10,9 +10,10 @@
 //           email), then PUT /contacts/{id} with only {"dnd": true}
 //           (mark_dnc) or dndSettings {<channel>: {status: "active" |
 //           "inactive", message}} for the push's channels, the push's own
-//           record first; a record gone is skipped. No record at all: POST
-//           /contacts/upsert with the phone, email and DND, so a contact
-//           GoHighLevel does not know yet is created with its DND set.
+//           record first; a record gone is skipped. No record at all: an
+//           opt_out POSTs /contacts/upsert with the phone, email and DND, so
+//           a contact GoHighLevel does not know yet is created with its DND
+//           set; an opt_in or mark_dnc makes none (nothing to lift or mark).
 // backfill: POST /contacts/search {locationId, pageLimit, searchAfter}: the
 //           cursor is the last contact's `searchAfter` array, as GHL sent it.
 // Message ops need the contact's id: the push's, else the duplicate search,

@@ -116,6 +116,19 @@ void GhlClient::AnswerHeld(const StatePtr& st, const std::vector<ghl::RecordDnd>
   st->done(std::move(st->result));
 }
 
+// A consent push that found no record of the person: an opt-out makes
+// one with its DND set (a contact GoHighLevel does not know yet, or one
+// staff deleted, is never texted without it); an opt-in or a deletion's
+// mark has nothing to lift or mark there, and makes none (it would bring
+// back a record staff deleted).
+void GhlClient::NoRecord(const StatePtr& st) {
+  if (st->req.op == "opt_out") return Upsert(st);
+  st->result.http_status = 200;
+  st->result.detail = "no GoHighLevel contact of the person: nothing to " +
+                      std::string(st->req.op == "opt_in" ? "lift" : "mark");
+  st->done(std::move(st->result));
+}
+
 // Sets ids[i..] with a body of only the consent fields; `set`: those done.
 // `then_fail`: the answer the push ends with once they are set.
 void GhlClient::SetEach(const StatePtr& st, std::vector<std::string> ids, size_t i,
@@ -126,7 +139,7 @@ void GhlClient::SetEach(const StatePtr& st, std::vector<std::string> ids, size_t
       if (!Settle(st, *then_fail)) st->done(std::move(st->result));
       return;
     }
-    if (set.empty()) return Upsert(st);  // no record yet: made with its DND set
+    if (set.empty()) return NoRecord(st);
     std::string all;
     for (const auto& id : set) all += (all.empty() ? "" : ",") + id;
     // The contact's own record, only when it is the push's own: a record

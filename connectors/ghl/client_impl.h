@@ -132,6 +132,8 @@ class GhlClient final : public VendorClient {
   void Update(const StatePtr& st, const std::string& id, bool fallback);
 
   void Upsert(const StatePtr& st);
+  // A consent push that found no record: only an opt-out makes one.
+  void NoRecord(const StatePtr& st);
 
   HttpClient* http_;
   std::string base_, location_, client_id_, client_secret_, provider_;

@@ -203,6 +203,30 @@ TEST(GhlClient, AConsentPushsNewRecordIsTheOneItSet) {
   EXPECT_EQ(got.answered["ids"], "g-new");
 }
 
+// An opt-in or a deletion's mark that finds no record of the person has
+// nothing to lift or mark: it makes none (before, it made one with
+// POST /contacts/upsert, bringing back a contact staff had deleted). Only
+// an opt-out makes one (above).
+TEST(GhlClient, AnOptInOrAMarkThatFindsNoRecordMakesNone) {
+  for (const char* op : {"opt_in", "mark_dnc"}) {
+    ScriptedHttp http([](const HttpRequest& r) {
+      if (r.url.find("/contacts/search") != std::string::npos) return Ok(R"({"contacts":[]})");
+      return Ok(R"({"contact":{"id":"g-new"}})");
+    });
+    auto client = NewGhlClient(GhlSettings(), &http);
+    PushRequest req = Request(op, "");
+    if (std::string(op) == "opt_in") req.channel = "sms";
+    req.fields["phone"] = "+12055550142";
+    PushResult got;
+    client->Push(req, Credentials{"tok", "", 0}, [&](PushResult r) { got = std::move(r); });
+    EXPECT_EQ(got.http_status, 200) << op << ": " << got.detail;
+    EXPECT_EQ(got.external_id, "") << op;
+    EXPECT_EQ(got.answered.count("ids"), 0u) << op;
+    for (const auto& asked : http.asked)
+      EXPECT_EQ(asked.find("/contacts/upsert"), std::string::npos) << op << ": " << asked;
+  }
+}
+
 // What else such a read answers: after an opt-in, each channel's
 // dndSettings alone (the global `dnd` the opt-in leaves is no setting made
 // since); its own record gone or unread, nothing (the search's copies of
