@@ -60,7 +60,7 @@ bool ConsentFromText(std::string_view text, Consent* c);
 
 // The rule every holder of a channel's consent applies (the contact actor,
 // the opt-out registry, dfm trace; dfm audit's timelines still sort by their
-// own equivalent comparator, replay-tools/audit.cc): a
+// own equivalent comparator, replay-tools/violations.cc): a
 // statement (an opt-out or an opt-in, at when it happened) replaces the
 // current one when it happened later, or at the same time when it is an
 // opt-out or neither is. A late, older opt-in never undoes a newer opt-out,
