@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -82,8 +83,18 @@ std::unique_ptr<RocksDbEventLog> OpenForWriting(const std::string& dir,
   o.path = dir;
   o.clock = clock;
   // DFM_BENCH_SEALED=1: payloads sealed, as the service writes them
-  // (docs/privacy.md); the key store in <dir>/keys.
-  if (const char* sealed = std::getenv("DFM_BENCH_SEALED"); sealed && *sealed == '1') {
+  // (docs/privacy.md); the key store in <dir>/keys. A sealed log read
+  // without it would fold its payloads unopened, far faster than any
+  // rebuild of the service's: refused.
+  const char* sealed = std::getenv("DFM_BENCH_SEALED");
+  const bool seal = sealed && *sealed == '1';
+  if (!seal && std::filesystem::exists(KeyStorePath(dir))) {
+    std::fprintf(stderr,
+                 "%s holds a sealed log (its key store is there): run with DFM_BENCH_SEALED=1\n",
+                 dir.c_str());
+    return nullptr;
+  }
+  if (seal) {
     std::unique_ptr<RocksDbKeyStore> keys;  // made with the log it generates
     if (Status s = RocksDbKeyStore::Open(KeyStorePath(dir), /*read_only=*/false, &keys); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
