@@ -77,6 +77,41 @@ std::string WithoutPlus(const std::string& phone) {
   return !phone.empty() && phone[0] == '+' ? phone.substr(1) : phone;
 }
 
+// A WhatsApp message's text and media in an Open Messaging inbound
+// message's body: each medium with a link as an attachment; one without
+// (kept on WhatsApp) named in the text instead.
+void AddTextAndMedia(const PushRequest& req, JsonObject* body) {
+  std::string text = req.Field("body");
+  JsonArray content;
+  bool any = false;
+  for (const auto& line : SplitChannels(req.Field("media"), '\n')) {
+    size_t a = line.find(' '), b = a == std::string::npos ? a : line.find(' ', a + 1);
+    std::string kind = line.substr(0, a);
+    std::string mime = a == std::string::npos ? "" : line.substr(a + 1, b - a - 1);
+    std::string ref = b == std::string::npos ? "" : line.substr(b + 1);
+    if (ref.rfind("http", 0) == 0) {
+      std::string media_type = kind == "image"   ? "Image"
+                               : kind == "video" ? "Video"
+                               : kind == "audio" ? "Audio"
+                                                 : "File";
+      content.Raw(JsonObject()
+                      .Str("contentType", "Attachment")
+                      .Raw("attachment", JsonObject()
+                                             .Str("mediaType", media_type)
+                                             .Str("url", ref)
+                                             .Str("mime", mime)
+                                             .Finish())
+                      .Finish());
+      any = true;
+    } else {
+      text += std::string(text.empty() ? "" : "\n") + "[" + kind + " (" + mime +
+              ") received on WhatsApp, kept there as " + ref + ": it has no link to pass on]";
+    }
+  }
+  body->Str("text", text);
+  if (any) body->Raw("content", content.Finish());
+}
+
 class GenesysClient final : public VendorClient {
  public:
   GenesysClient(const SystemSettings& s, HttpClient* http)
@@ -143,33 +178,7 @@ class GenesysClient final : public VendorClient {
                               .Raw("from", JsonObject().Str("id", who).Str("idType", "Phone").Finish())
                               .Str("time", FormatIso8601Millis(at > 0 ? at : now))
                               .Finish());
-      std::string text = req.Field("body");
-      JsonArray content;
-      bool any = false;
-      for (const auto& line : SplitChannels(req.Field("media"), '\n')) {
-        size_t a = line.find(' '), b = a == std::string::npos ? a : line.find(' ', a + 1);
-        std::string kind = line.substr(0, a);
-        std::string mime = a == std::string::npos ? "" : line.substr(a + 1, b - a - 1);
-        std::string ref = b == std::string::npos ? "" : line.substr(b + 1);
-        if (ref.rfind("http", 0) == 0) {
-          std::string media_type = kind == "image" ? "Image" : kind == "video" ? "Video"
-                                   : kind == "audio" ? "Audio" : "File";
-          content.Raw(JsonObject()
-                          .Str("contentType", "Attachment")
-                          .Raw("attachment", JsonObject()
-                                                 .Str("mediaType", media_type)
-                                                 .Str("url", ref)
-                                                 .Str("mime", mime)
-                                                 .Finish())
-                          .Finish());
-          any = true;
-        } else {
-          text += std::string(text.empty() ? "" : "\n") + "[" + kind + " (" + mime +
-                  ") received on WhatsApp, kept there as " + ref + ": it has no link to pass on]";
-        }
-      }
-      body.Str("text", text);
-      if (any) body.Raw("content", content.Finish());
+      AddTextAndMedia(req, &body);
     } else if (req.op == "message_status") {
       url = base_ + "receipt";
       const std::string status = Capitalized(req.Field("status"));
