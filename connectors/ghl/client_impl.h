@@ -86,6 +86,13 @@ class GhlClient final : public VendorClient {
 
   // Message ops, once the contact's id is known.
   void OnContact(const StatePtr& st, const std::string& id);
+  // OnContact's steps. A retried note first looks for its text among the
+  // contact's notes (the earlier attempt may have written it).
+  void LookForNote(const StatePtr& st, const std::string& id);
+  void WriteNoteOrTags(const StatePtr& st, const std::string& id);
+  // The contact has no conversation: one is made ("already exists": the
+  // search is asked once more).
+  void CreateConversation(const StatePtr& st);
 
   // A retried write first looks for its altId among the conversation's
   // latest messages (one page of 100): the earlier attempt may have been

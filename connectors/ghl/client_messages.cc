@@ -26,55 +26,8 @@ void GhlClient::OnContact(const StatePtr& st, const std::string& id) {
     st->result.answered["gone"] = st->req.external_id;
   }
   const std::string& op = st->req.op;
-  if (op == "note" && st->req.attempt > 1 && !st->notes_checked) {
-    // A retried note: the earlier attempt may have written it.
-    st->notes_checked = true;
-    HttpRequest look = Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes");
-    http_->Send(std::move(look), [this, st, id](HttpResponse resp) {
-      if (LookForAnew(st, resp)) return;
-      if (Settle(st, resp)) return;
-      simdjson::dom::parser parser;
-      simdjson::dom::element doc;
-      simdjson::dom::array notes;
-      if (!parser.parse(resp.body).get(doc) && !doc["notes"].get(notes)) {
-        for (auto n : notes) {
-          std::string_view body, nid;
-          if (!n["body"].get(body) && body == st->req.Field("body") && !n["id"].get(nid)) {
-            st->result.external_id = std::string(nid);
-            return st->done(std::move(st->result));
-          }
-        }
-      }
-      OnContact(st, id);
-    });
-    return;
-  }
-  if (op == "note" || op == "tags") {
-    HttpRequest r =
-        Base(st, "POST", "/contacts/" + UrlEscape(id) + (op == "note" ? "/notes" : "/tags"));
-    if (op == "note") {
-      r.body = "{\"body\":";
-      AppendJsonString(&r.body, st->req.Field("body"));
-      r.body += "}";
-    } else {
-      r.body = "{\"tags\":[";
-      bool first = true;
-      for (const auto& t : SplitChannels(st->req.Field("tags_add"), '\n')) {
-        if (!first) r.body += ",";
-        first = false;
-        AppendJsonString(&r.body, t);
-      }
-      r.body += "]}";
-    }
-    http_->Send(std::move(r), [this, st, op](HttpResponse resp) {
-      if (LookForAnew(st, resp)) return;
-      if (Settle(st, resp)) return;
-      st->result.external_id =
-          op == "note" ? JsonStringAt(resp.body, "note", "id") : st->contact_id;
-      st->done(std::move(st->result));
-    });
-    return;
-  }
+  if (op == "note" && st->req.attempt > 1 && !st->notes_checked) return LookForNote(st, id);
+  if (op == "note" || op == "tags") return WriteNoteOrTags(st, id);
   std::string q =
       "/conversations/search?locationId=" + UrlEscape(location_) + "&contactId=" + UrlEscape(id);
   http_->Send(Base(st, "GET", q, kConversationsVersion), [this, st](HttpResponse resp) {
@@ -89,35 +42,87 @@ void GhlClient::OnContact(const StatePtr& st, const std::string& id) {
       }
     }
     if (!cid.empty()) return OnConversation(st, std::string(cid));
-    HttpRequest r = Base(st, "POST", "/conversations/", kConversationsVersion);
-    r.body = "{\"locationId\":";
-    AppendJsonString(&r.body, location_);
-    r.body += ",\"contactId\":";
-    AppendJsonString(&r.body, st->contact_id);
-    r.body += "}";
-    http_->Send(std::move(r), [this, st](HttpResponse created) {
-      if (LookForAnew(st, created)) return;
-      if (created.status == 400 && !st->searched_again) {
-        // "Conversation with the contact id ... already exists" (made since
-        // the search, or the search lags): search once more.
-        std::string m = RawMessage(created);
-        if (m.find("already exists") != std::string::npos) {
-          st->result.requests++;
-          st->searched_again = true;
-          return OnContact(st, st->contact_id);
+    CreateConversation(st);
+  });
+}
+
+void GhlClient::LookForNote(const StatePtr& st, const std::string& id) {
+  st->notes_checked = true;
+  HttpRequest look = Base(st, "GET", "/contacts/" + UrlEscape(id) + "/notes");
+  http_->Send(std::move(look), [this, st, id](HttpResponse resp) {
+    if (LookForAnew(st, resp)) return;
+    if (Settle(st, resp)) return;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    simdjson::dom::array notes;
+    if (!parser.parse(resp.body).get(doc) && !doc["notes"].get(notes)) {
+      for (auto n : notes) {
+        std::string_view body, nid;
+        if (!n["body"].get(body) && body == st->req.Field("body") && !n["id"].get(nid)) {
+          st->result.external_id = std::string(nid);
+          return st->done(std::move(st->result));
         }
       }
-      // Still "already exists": the search lags; try the push again later.
-      st->result.transient = created.status == 400 && st->searched_again;
-      if (Settle(st, created)) return;
-      std::string conv = JsonStringAt(created.body, "conversation", "id");
-      if (conv.empty()) {
-        st->result.http_status = 0;  // unreadable: retry (the search finds it then)
-        st->result.detail = "conversation answer has no conversation.id";
-        return st->done(std::move(st->result));
+    }
+    OnContact(st, id);
+  });
+}
+
+void GhlClient::WriteNoteOrTags(const StatePtr& st, const std::string& id) {
+  const std::string& op = st->req.op;
+  HttpRequest r =
+      Base(st, "POST", "/contacts/" + UrlEscape(id) + (op == "note" ? "/notes" : "/tags"));
+  if (op == "note") {
+    r.body = "{\"body\":";
+    AppendJsonString(&r.body, st->req.Field("body"));
+    r.body += "}";
+  } else {
+    r.body = "{\"tags\":[";
+    bool first = true;
+    for (const auto& t : SplitChannels(st->req.Field("tags_add"), '\n')) {
+      if (!first) r.body += ",";
+      first = false;
+      AppendJsonString(&r.body, t);
+    }
+    r.body += "]}";
+  }
+  http_->Send(std::move(r), [this, st, op](HttpResponse resp) {
+    if (LookForAnew(st, resp)) return;
+    if (Settle(st, resp)) return;
+    st->result.external_id = op == "note" ? JsonStringAt(resp.body, "note", "id") : st->contact_id;
+    st->done(std::move(st->result));
+  });
+}
+
+void GhlClient::CreateConversation(const StatePtr& st) {
+  HttpRequest r = Base(st, "POST", "/conversations/", kConversationsVersion);
+  r.body = "{\"locationId\":";
+  AppendJsonString(&r.body, location_);
+  r.body += ",\"contactId\":";
+  AppendJsonString(&r.body, st->contact_id);
+  r.body += "}";
+  http_->Send(std::move(r), [this, st](HttpResponse created) {
+    if (LookForAnew(st, created)) return;
+    if (created.status == 400 && !st->searched_again) {
+      // "Conversation with the contact id ... already exists" (made since
+      // the search, or the search lags): search once more.
+      std::string m = RawMessage(created);
+      if (m.find("already exists") != std::string::npos) {
+        st->result.requests++;
+        st->searched_again = true;
+        return OnContact(st, st->contact_id);
       }
-      OnConversation(st, conv);
-    });
+    }
+    // Still "already exists": the search lags; try the push again later.
+    st->result.transient = created.status == 400 && st->searched_again;
+    if (Settle(st, created)) return;
+    std::string conv = JsonStringAt(created.body, "conversation", "id");
+    if (conv.empty()) {
+      st->result.http_status = 0;  // unreadable: retry (the search finds it then)
+      st->result.detail = "conversation answer has no conversation.id";
+      return st->done(std::move(st->result));
+    }
+    OnConversation(st, conv);
   });
 }
 
