@@ -239,14 +239,16 @@ void FoldContactEvent(const Event& e, const DomainEvent& d, ProjectionState* st)
 namespace {
 
 // When a done task's text or email went: when the vendor took it (its
-// outcome row, folded before the task.done that follows it), else when
-// the task ended (rows written before sends were dated).
+// outcome row, folded before the task.done that follows it), exactly the
+// time CountSent dated its s/ row by (a wall clock stepped back before
+// task.done must not date a second row), else when the task ended (rows
+// written before sends were dated).
 int64_t SentAt(const Event& e, const TaskEvent& te, ProjectionState* st) {
   SendOutcome o;
   std::optional<std::string_view> row =
       st->Peek(TaskRowKey('o', e.tenant, te.campaign, te.step, te.contact));
   if (row && DecodeSendOutcome(*row, &o) && o.kind == SendOutcome::Kind::kSent && o.at_us != 0)
-    return std::min(o.at_us, e.recorded_at_us);
+    return o.at_us;
   return e.recorded_at_us;
 }
 

@@ -717,9 +717,21 @@ TEST(CampaignTasksProjection, ATextThatWentAfterItsTaskWasSkippedCountsOnce) {
                 .size(),
             2u)
       << "claimed again after it went: still once";
-  const std::vector<int64_t> live =
+  const std::vector<int64_t> skipped =
       sends_after({TaskEventDraft("acme", task(kTaskSkipped, "summer-1", 2))});
-  EXPECT_EQ(live, (std::vector<int64_t>{kSent + 1'000'000, kSent + 2'000'000}));
+  EXPECT_EQ(skipped, (std::vector<int64_t>{kSent + 1'000'000, kSent + 2'000'000}));
+  // Done after its text went, the wall clock stepped back meanwhile: the
+  // same row, not a second one dated earlier.
+  clock.Advance(1'000'000);
+  sends_after({TaskEventDraft("acme", task(kTaskCreated, "autumn-1")),
+               TaskEventDraft("acme", task(kTaskClaimed, "autumn-1"))});
+  EXPECT_EQ(sends_after({took("autumn-1")}).size(), 3u);
+  clock.Advance(-500'000);
+  EXPECT_EQ(sends_after({TaskEventDraft("acme", task(kTaskDone, "autumn-1"))}),
+            (std::vector<int64_t>{kSent + 1'000'000, kSent + 2'000'000, kSent + 3'000'000}))
+      << "counted once, when the vendor took it";
+  std::vector<int64_t> live;
+  ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &live).ok());
   ASSERT_TRUE(ProjectionRunner(&log, &tasks).Rebuild().ok());
   std::vector<int64_t> rebuilt;
   ASSERT_TRUE(ReadRecentSends(log, "acme", "c-1", 0, "", 0, &rebuilt).ok());
