@@ -18,10 +18,7 @@ void OnOrder(Self* self, PushOrder& o) {
   auto& state = self->state;
   std::string id = o.request.push_id;  // copied: `o` is moved below
   if (state.items.count(id)) return;
-  // Every opt-out push waits with the urgent ones, a deletion's mark too
-  // (asked for at the ordinary priority): a later opt-in of its contact
-  // must not pass it (connector_actor.h).
-  bool urgent = o.request.priority > 0 || IsOptOutPush(o.request.op);
+  bool urgent = Urgent(o.request);  // a deletion's mark too (connector_steps.h)
   int64_t since = 0;
   if (IsOptOutPush(o.request.op)) {
     since =

@@ -147,7 +147,7 @@ void Succeed(Self* self, std::map<std::string, ConnectorState::Item>::iterator f
 
 // Puts `it` back at the head of its queue, to go again after not_before.
 void Requeue(ConnectorState& st, const ConnectorState::Item& it) {
-  (it.order.request.priority > 0 ? st.urgent : st.normal).push_front(it.order.request.push_id);
+  (Urgent(it.order.request) ? st.urgent : st.normal).push_front(it.order.request.push_id);
 }
 
 // What any answer (or none) settles: the slot, the contact, the limits and
@@ -441,7 +441,7 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
         ->warn("event=push_sending_unrecorded system={} push_id={} error=\"{}\"", st.cfg.system,
                r.push_id, LogText(r.error));
     it.not_before = st.env->now_us() + st.env->append_retry_us;
-    (it.order.request.priority > 0 ? st.urgent : st.normal).push_front(r.push_id);
+    (Urgent(it.order.request) ? st.urgent : st.normal).push_front(r.push_id);
   } else if (r.duplicate) {
     FoundRecorded(self, found);
   } else {
@@ -459,7 +459,7 @@ void OnSendRecorded(Self* self, const SendRecorded& r) {
                            ? "paused by an operator"
                            : "circuit breaker open");
     } else if (const int64_t now = st.env->now_us();
-               st.limiter->NextAllowed(now, it.order.request.priority > 0) > now) {
+               st.limiter->NextAllowed(now, Urgent(it.order.request)) > now) {
       // The vendor said to wait meanwhile (a 429's Retry-After, no requests
       // or none of the day's left): held the same way, until it may go.
       st.breaker->OnNeutral();

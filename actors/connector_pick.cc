@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "actors/connector_steps.h"
+#include "actors/status_board.h"
 #include "sync/consent.h"
 
 namespace dfm::connector_steps {
@@ -52,6 +53,8 @@ bool Commute(const Statement& a, const Statement& b) {
 }
 
 }  // namespace
+
+bool Urgent(const DomainEvent& req) { return req.priority > 0 || IsOptOutPush(req.op); }
 
 void SpendPairToken(ConnectorState& st, const std::string& contact, int64_t now) {
   if (st.cfg.pair_burst <= 0 || st.cfg.pair_interval_us <= 0) return;

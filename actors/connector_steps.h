@@ -51,6 +51,12 @@ void WakeAt(Self* self, int64_t at);
 DomainEvent Event(const ConnectorState::Item& it, std::string_view type);
 void Report(Self* self, const ConnectorState::Item& it, std::vector<DomainEvent> events);
 void Supersede(Self* self, const DomainEvent& next);
+
+// Whether `req` waits with the urgent pushes (and takes the limiter's
+// urgent share): priority > 0, and every opt-out push (opt_out, mark_dnc)
+// whatever its priority, so that a later opt-in of its contact never
+// passes it, however often it goes back to its queue (connector_actor.h).
+bool Urgent(const DomainEvent& req);
 void Send(Self* self, const std::string& push_id);
 // The idempotency keys (kDecisionKeySystem) of a push's push.sending and
 // push.held of `generation`: generation 0's sending key is

@@ -255,6 +255,29 @@ TEST_F(ActorTest, AnOptInNeverPassesAnEarlierMarkOfItsContact) {
   EXPECT_EQ(client->pushes[2].req.push_id, "start");
 }
 
+// The same when the mark goes back to its queue (a 503: tried again after
+// its backoff): it goes back with the urgent ones, still ahead of the
+// opt-in.
+TEST_F(ActorTest, AnOptInNeverPassesAMarkGoneBackToItsQueue) {
+  auto client = std::make_shared<ScriptedClient>();
+  auto c = Connector(client);
+  caf::anon_send(c, Consent(Order("dnc", "c1"), "mark_dnc", ""));
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u);
+  caf::anon_send(c, Consent(Order("start", "c1"), "opt_in", "sms"));
+  sched_->run();
+  client->Answer(0, 503);
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 1u) << "the opt-in waits for the mark's retry";
+  Advance(Backoff().max_us);
+  ASSERT_EQ(client->pushes.size(), 2u);
+  EXPECT_EQ(client->pushes[1].req.push_id, "dnc");
+  client->Answer(1, 200, "ghl-1");
+  sched_->run();
+  ASSERT_EQ(client->pushes.size(), 3u);
+  EXPECT_EQ(client->pushes[2].req.push_id, "start");
+}
+
 TEST_F(ActorTest, ARepeatedOptOutReplacesAnOpenRefusedOneAtOnce) {
   auto client = std::make_shared<ScriptedClient>();
   auto c = Connector(client);
