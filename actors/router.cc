@@ -295,32 +295,64 @@ void Recover(Self* self) {
   Publish(self);  // Poll does not when it cannot read
 }
 
+namespace {
+
+// A contact's actor ended (monitored): its entry goes; one that stopped
+// with an error (its stream could not be read) took facts with it, so the
+// router starts over from the checkpoint. What is read again is not
+// decided again (reread_until; contacts skip decided facts).
+void OnContactDown(Self* self, const caf::down_msg& m) {
+  auto& s = self->state;
+  auto found = s.keys_by_actor.find(m.source.id());
+  if (found == s.keys_by_actor.end()) return;
+  const std::string key = std::move(found->second);
+  s.keys_by_actor.erase(found);  // before anything spawns (and may rehash the map)
+  auto it = s.contacts.find(key);
+  // A passivated contact's entry is gone, or already names its successor.
+  if (it != s.contacts.end() && it->second.actor.address() == m.source) s.contacts.erase(it);
+  if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
+    Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
+    Hold(self, key);
+    ReadAgainFromCheckpoint(self);
+    RespawnOwing(self);
+  }
+  Publish(self);
+}
+
+// A contact decided a fact handed to it: its identity claims settle, and
+// the webhook is answered.
+void OnFactDone(Self* self, const FactDone& d) {
+  auto& state = self->state;
+  if (!state.failing.empty() || !state.held_reports.empty())
+    Recovered(self, ContactKey(d.tenant, d.contact_id));
+  // Handed before a read again: the fact is handed again as the new
+  // reading reaches it (or waits for a held contact), and that
+  // hand-out's answer is the one awaited.
+  if (d.epoch != state.epoch) return;
+  auto it = state.claims_by_webhook.find(d.webhook_seq);
+  if (it != state.claims_by_webhook.end()) {
+    for (const auto& k : it->second) {
+      auto c = state.claims.find(k);
+      // Nothing appended: the projection will never show the claim;
+      // it stays settled "now" (the log head) and goes with the next prune.
+      // (A claim a later fact has taken over waits for that one.)
+      if (c != state.claims.end() && c->second.contact_id == d.contact_id &&
+          c->second.webhook_seq == d.webhook_seq)
+        c->second.settled_at = d.last_seq ? d.last_seq : state.env->log->LastSequence();
+    }
+  }
+  Answered(self, d.webhook_seq);
+}
+
+}  // namespace
+
 caf::behavior Behavior(Self* self, std::shared_ptr<const SyncEnv> env) {
   auto& st = self->state;
   st.env = std::move(env);
   // committed and next_seq are read by Recover (recover_atom).
   st.reread_until = st.env->log->LastSequence();
+  self->set_down_handler([self](caf::down_msg& m) { OnContactDown(self, m); });
   // Shutting down: the contacts go with the router.
-  // A contact that stopped with an error (its stream could not be read)
-  // took facts with it: start over from the checkpoint. What is read again
-  // is not decided again (reread_until; contacts skip decided facts).
-  self->set_down_handler([self](caf::down_msg& m) {
-    auto& s = self->state;
-    auto found = s.keys_by_actor.find(m.source.id());
-    if (found == s.keys_by_actor.end()) return;
-    const std::string key = std::move(found->second);
-    s.keys_by_actor.erase(found);  // before anything spawns (and may rehash the map)
-    auto it = s.contacts.find(key);
-    // A passivated contact's entry is gone, or already names its successor.
-    if (it != s.contacts.end() && it->second.actor.address() == m.source) s.contacts.erase(it);
-    if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
-      Logger("actors")->error("event=contact_failed restart_from={}", s.committed + 1);
-      Hold(self, key);
-      ReadAgainFromCheckpoint(self);
-      RespawnOwing(self);
-    }
-    Publish(self);
-  });
   self->set_exit_handler([self](caf::exit_msg& m) {
     for (auto& [key, c] : self->state.contacts) self->send_exit(c.actor, m.reason);
     CommitCheckpoint(self);
@@ -343,28 +375,7 @@ caf::behavior Behavior(Self* self, std::shared_ptr<const SyncEnv> env) {
         MaybeCommit(self);
       },
       [self](release_atom) { Release(self); },
-      [self](FactDone& d) {
-        auto& state = self->state;
-        if (!state.failing.empty() || !state.held_reports.empty())
-          Recovered(self, ContactKey(d.tenant, d.contact_id));
-        // Handed before a read again: the fact is handed again as the new
-        // reading reaches it (or waits for a held contact), and that
-        // hand-out's answer is the one awaited.
-        if (d.epoch != state.epoch) return;
-        auto it = state.claims_by_webhook.find(d.webhook_seq);
-        if (it != state.claims_by_webhook.end()) {
-          for (const auto& k : it->second) {
-            auto c = state.claims.find(k);
-            // Nothing appended: the projection will never show the claim;
-            // it stays settled "now" (the log head) and goes with the next prune.
-            // (A claim a later fact has taken over waits for that one.)
-            if (c != state.claims.end() && c->second.contact_id == d.contact_id &&
-                c->second.webhook_seq == d.webhook_seq)
-              c->second.settled_at = d.last_seq ? d.last_seq : state.env->log->LastSequence();
-          }
-        }
-        Answered(self, d.webhook_seq);
-      },
+      [self](FactDone& d) { OnFactDone(self, d); },
       [self](AppendResult& r) {
         auto& state = self->state;
         auto it = state.own_appends.find(r.token);
