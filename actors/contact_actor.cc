@@ -457,6 +457,32 @@ Status Recover(Self* self) {
       from);
 }
 
+// The contact's unsettled pushes handed on again at the service's start,
+// in the order they were requested (event ids grow with the log), so a
+// contact's messages reach a system in the order the person sent them,
+// across restarts too; not in push id order.
+void RedriveAtStart(Self* self) {
+  auto& st = self->state;
+  std::vector<const PushOrder*> order;
+  for (const auto& [id, o] : st.outstanding) order.push_back(&o);
+  std::sort(order.begin(), order.end(),
+            [](const PushOrder* a, const PushOrder* b) { return a->request_id < b->request_id; });
+  const SyncContext ctx = Context(self);
+  for (const PushOrder* o : order) {
+    if (std::optional<DomainEvent> dead = WithdrawnAtStart(o->request, ctx)) {
+      // Settled as its connector's report would settle it (RecordReport).
+      EnqueueOwn(
+          self,
+          caf::make_message(PushReport{
+              st.tenant, st.contact_id, {std::move(*dead)}, o->request_id, o->correlation_id}));
+      continue;
+    }
+    PushOrder again = *o;
+    again.redriven = true;  // it may have been carried out before the restart
+    Order(self, again);
+  }
+}
+
 }  // namespace
 
 caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::actor router,
@@ -476,30 +502,7 @@ caf::behavior ContactActor(Self* self, std::shared_ptr<const SyncEnv> env, caf::
     return {};
   }
   MaybeSnapshot(self, /*always=*/false);  // a long stream folded: not again next time
-  if (redrive) {
-    // In the order they were requested (event ids grow with the log), so a
-    // contact's messages reach a system in the order the person sent them,
-    // across restarts too; not in push id order.
-    std::vector<const PushOrder*> order;
-    for (const auto& [id, o] : st.outstanding) order.push_back(&o);
-    std::sort(order.begin(), order.end(), [](const PushOrder* a, const PushOrder* b) {
-      return a->request_id < b->request_id;
-    });
-    const SyncContext ctx = Context(self);
-    for (const PushOrder* o : order) {
-      if (std::optional<DomainEvent> dead = WithdrawnAtStart(o->request, ctx)) {
-        // Settled as its connector's report would settle it (RecordReport).
-        EnqueueOwn(
-            self,
-            caf::make_message(PushReport{
-                st.tenant, st.contact_id, {std::move(*dead)}, o->request_id, o->correlation_id}));
-        continue;
-      }
-      PushOrder again = *o;
-      again.redriven = true;  // it may have been carried out before the restart
-      Order(self, again);
-    }
-  }
+  if (redrive) RedriveAtStart(self);
   self->send(st.router, started_atom::value);
   FellIdle(self);
   return {
