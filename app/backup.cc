@@ -16,6 +16,7 @@
 #include "app/erase.h"
 #include "events/sealing.h"
 #include "replay-tools/log_commands.h"
+#include "storage/durable_file.h"
 #include "storage/erasure_ledger.h"
 #include "storage/high_water.h"
 #include "storage/key_store.h"
@@ -103,12 +104,63 @@ Status ReadReplaced(const std::string& data_dir, const RestoreOptions& o, Restor
   return Gather(ErasureLedgerPath(data_dir), erasures);
 }
 
+// `staging` is marked half-built (by a file beside it, <staging>.building)
+// from before it is made until just before it is exchanged with the data
+// directory. Each change is durable (the parent directory synced).
+std::string BuildingMark(const std::string& staging) { return staging + ".building"; }
+
+Status SyncParent(const std::string& path) {
+  const std::string parent = fs::path(path).parent_path().string();
+  return SyncDirectory(parent.empty() ? "." : parent);
+}
+
+Status Mark(const std::string& staging) {
+  Status s = ReplaceFileDurably(BuildingMark(staging), "");
+  return s.ok() ? SyncParent(staging) : s;
+}
+
+Status Unmark(const std::string& staging) {
+  std::error_code ec;
+  fs::remove(BuildingMark(staging), ec);
+  if (ec) return Status::IOError("cannot remove " + BuildingMark(staging) + ": " + ec.message());
+  return SyncParent(staging);
+}
+
+// What an earlier restore that stopped half-way left at `staging`: a
+// half-built directory while it is marked (removed now), else the data
+// directory its exchange replaced, not yet moved aside when it stopped
+// (moved aside now, never deleted: it holds what the replaced directory
+// had acknowledged after its backup).
+Status SetAsideLeftover(const std::string& staging, const std::string& data_dir,
+                        const RestoreOptions& o, RestoreReport* r) {
+  std::error_code ec;
+  const bool marked = fs::exists(BuildingMark(staging), ec);
+  if (fs::exists(staging, ec) || fs::is_symlink(staging, ec)) {
+    if (marked) {
+      fs::remove_all(staging, ec);
+      if (ec) return Status::IOError("cannot remove " + staging + ": " + ec.message());
+    } else {
+      const std::string aside = data_dir + ".replaced-earlier-" + UtcStamp(o.now_us);
+      fs::rename(staging, aside, ec);
+      if (ec)
+        return Status::IOError(staging + " holds the data directory an earlier restore replaced; " +
+                               "it cannot be moved to " + aside + ": " + ec.message());
+      r->earlier_aside = aside;
+    }
+  }
+  return marked ? Unmark(staging) : Status::OK();
+}
+
 // Puts the restored directory `staging` in place of `data_dir` in one step
 // (exchanged: there is always a data directory), then moves the replaced
 // one aside (or removes it, empty) and syncs their parent.
 Status SwapIn(const std::string& staging, const std::string& data_dir, const Replaced& was,
               const RestoreOptions& o, RestoreReport* r) {
   const bool exchanged = was.exists;
+  // Unmarked from here: should this stop between the exchange and the
+  // move aside, `staging` holds the replaced directory (SetAsideLeftover).
+  Status unmarked = Unmark(staging);
+  if (!unmarked.ok()) return unmarked;
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, data_dir.c_str(),
                   exchanged ? RENAME_EXCHANGE : 0) != 0)
     return Status::IOError("the restored directory is " + staging +
@@ -257,13 +309,14 @@ Status RestoreDataDir(const std::string& backup_dir, const std::string& data_dir
   // fails or is stopped half-way leaves nothing a service would start on
   // (an erased person's data back, or an empty log).
   const std::string staging = data_dir + ".restoring";
-  std::error_code ec;
-  fs::remove_all(staging, ec);  // a restore that died half-way
+  s = SetAsideLeftover(staging, data_dir, o, r);
+  if (s.ok()) s = Mark(staging);
+  if (!s.ok()) return s;
   s = RestoreInto(backup_dir, staging, o, erasures, was, r);
-  if (s.ok())
-    s = SwapIn(staging, data_dir, was, o, r);
-  else
-    fs::remove_all(staging, ec);
+  if (s.ok()) return SwapIn(staging, data_dir, was, o, r);
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  if (!ec) (void)Unmark(staging);
   return s;
 }
 

@@ -34,6 +34,9 @@ struct RestoreOptions {
 struct RestoreReport {
   BackupManifest backup;
   std::string moved_aside;         // where the replaced directory went; "" if none
+  // Where the directory an earlier, interrupted restore replaced went (it
+  // was still at <data_dir>.restoring); "" if none.
+  std::string earlier_aside;
   uint64_t high_water_before = 0;  // the replaced directory's mark; 0: none
   uint64_t lost_from = 0, lost_to = 0;  // acknowledged and not in the backup; 0: none
   size_t erasures_appended = 0;    // erasures after the backup, appended again

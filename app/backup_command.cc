@@ -158,10 +158,14 @@ int RunVerify(const std::string& dir, uint32_t id, bool json) {
 void PrintRestore(const RestoreReport& r, const std::string& data_dir, bool json) {
   if (json) {
     JsonObject o;
-    o.UInt("backup_id", r.backup.id).UInt("backup_last_seq", r.backup.last_seq)
-        .Str("data_dir", data_dir).Str("moved_aside", r.moved_aside)
+    o.UInt("backup_id", r.backup.id)
+        .UInt("backup_last_seq", r.backup.last_seq)
+        .Str("data_dir", data_dir)
+        .Str("moved_aside", r.moved_aside)
+        .Str("earlier_aside", r.earlier_aside)
         .UInt("high_water_before", r.high_water_before)
-        .UInt("erasures_appended", r.erasures_appended).UInt("restored_seq", r.restored_seq);
+        .UInt("erasures_appended", r.erasures_appended)
+        .UInt("restored_seq", r.restored_seq);
     if (r.lost_to != 0) o.UInt("lost_from", r.lost_from).UInt("lost_to", r.lost_to);
     std::cout << o.Finish() << "\n";
     return;
@@ -170,6 +174,11 @@ void PrintRestore(const RestoreReport& r, const std::string& data_dir, bool json
             << r.backup.last_seq << "\n";
   if (!r.moved_aside.empty())
     std::cout << "the directory it replaced is at " << r.moved_aside << " (remove it when done)\n";
+  if (!r.earlier_aside.empty())
+    std::cout << "an earlier restore stopped before it moved the directory it replaced aside: "
+                 "that directory is now at "
+              << r.earlier_aside
+              << " (what it acknowledged after its backup is there: `dfm log verify` it)\n";
   if (r.lost_to != 0)
     std::cout << "LOST: events " << r.lost_from << ".." << r.lost_to
               << " were acknowledged after the backup and are not in it; have the vendors send "

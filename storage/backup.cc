@@ -13,9 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "events/codec.h"
+#include "storage/data_dir.h"
 #include "storage/durable_file.h"
 #include "storage/erasure_ledger.h"
 #include "storage/high_water.h"
@@ -112,6 +114,26 @@ Status ReadManifest(const std::string& dir, uint32_t id, BackupManifest* m) {
   std::stringstream ss;
   ss << in.rdbuf();
   return DecodeBackupManifest(ss.str(), m);
+}
+
+// Removes the manifests of backups the log's engine no longer holds (a
+// purge's).
+Status RemoveOrphanManifests(const std::string& dir) {
+  std::unique_ptr<rocksdb::BackupEngineReadOnly> be;
+  Status s = OpenEngineReadOnly(dir + "/log", &be);
+  if (!s.ok()) return s;
+  std::vector<rocksdb::BackupInfo> infos;
+  be->GetBackupInfo(&infos);
+  std::set<std::string> held;
+  for (const rocksdb::BackupInfo& info : infos)
+    held.insert(std::to_string(info.backup_id) + ".json");
+  std::error_code ec;
+  std::vector<fs::path> orphans;
+  for (fs::directory_iterator it(dir + "/manifests", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".json" && !held.count(it->path().filename().string()))
+      orphans.push_back(it->path());
+  for (const fs::path& p : orphans) fs::remove(p, ec);
+  return Status::OK();
 }
 
 // The manifest of backup `id`, or of the newest when 0.
@@ -214,7 +236,7 @@ Status CreateBackup(RocksDbEventLog* log, RocksDbKeyStore* keys, const std::stri
                     const std::string& into, int64_t now_us, const std::string& dfm_version,
                     int keep, BackupManifest* out) {
   std::error_code ec;
-  const std::string staging = data_dir + "/backup-staging";
+  const std::string staging = data_dir + "/" + kBackupStagingDir;
   fs::remove_all(staging, ec);  // a backup that died halfway
   fs::create_directories(staging, ec);
   if (!ec) fs::create_directories(into + "/manifests", ec);
@@ -235,17 +257,14 @@ Status CreateBackup(RocksDbEventLog* log, RocksDbKeyStore* keys, const std::stri
   std::vector<LedgerEntry> erasures;
   s = ReadErasureLedger(ErasureLedgerPath(data_dir), &erasures);
   if (s.ok()) s = AddToErasureLedger(into + "/" + kErasureLedgerFile, erasures);
-  if (s.ok() && keep > 0) s = Purge(into + "/log", keep);
-  if (s.ok() && keep > 0) s = Purge(into + "/keys", keep);
   if (!s.ok()) return s;
-  if (keep > 0) {  // the manifests of purged backups go too
-    std::vector<BackupManifest> all;
-    if (ListBackups(into, &all).ok())
-      for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i)
-        fs::remove(ManifestPath(into, all[i].id), ec);
-  }
+  // The new backup is listed (its manifest durable) before any older one
+  // is purged: a purge that fails, or a crash, never leaves no backup.
   m.added_bytes = BytesUnder(into) - std::min(before, BytesUnder(into));
   s = ReplaceFileDurably(ManifestPath(into, m.id), EncodeBackupManifest(m));
+  if (s.ok() && keep > 0) s = Purge(into + "/log", keep);
+  if (s.ok() && keep > 0) s = Purge(into + "/keys", keep);
+  if (s.ok() && keep > 0) s = RemoveOrphanManifests(into);
   if (s.ok()) *out = m;
   return s;
 }

@@ -11,6 +11,12 @@
 
 namespace dfm {
 
+// Where a backup makes its checkpoints of the log and the key store (hard
+// links to their files), removed when it ends (storage/backup.h). One the
+// process died holding is removed when the log next opens writable: its
+// links would keep an erased person's key store files (docs/privacy.md).
+inline constexpr char kBackupStagingDir[] = "backup-staging";
+
 struct LooseMode {
   std::string path;
   unsigned mode = 0;  // permission bits, e.g. 0755

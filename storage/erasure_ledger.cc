@@ -108,19 +108,21 @@ Status AddToErasureLedger(const std::string& path, const std::vector<LedgerEntry
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("cannot open " + path);
   struct stat st;
-  off_t end = ::fstat(fd, &st) == 0 ? st.st_size : 0;
-  if (fresh || end == 0) {
+  const off_t size = ::fstat(fd, &st) == 0 ? st.st_size : 0;
+  // A line cut short by a crash ends the file: cut it off (its event is
+  // in the log, and this or a later entry carries it). The header is a
+  // line too: a first write cut short within it (ReadErasureLedger reads
+  // that as no entries) is written again whole.
+  off_t end = size;
+  char c = '\n';
+  while (end > 0 && ::pread(fd, &c, 1, end - 1) == 1 && c != '\n') --end;
+  if (end < static_cast<off_t>(sizeof(kHeader) - 1)) {
     text.insert(0, kHeader);
     end = 0;
-  } else {
-    // A line cut short by a crash ends the file: cut it off (its event is
-    // in the log, and this or a later entry carries it).
-    char c = '\n';
-    while (end > 0 && ::pread(fd, &c, 1, end - 1) == 1 && c != '\n') --end;
-    if (end > 0 && static_cast<off_t>(end) < st.st_size && ::ftruncate(fd, end) != 0) {
-      ::close(fd);
-      return Errno("cannot cut the torn end of " + path);
-    }
+  }
+  if (end < size && ::ftruncate(fd, end) != 0) {
+    ::close(fd);
+    return Errno("cannot cut the torn end of " + path);
   }
   if (::lseek(fd, end, SEEK_SET) < 0) {
     ::close(fd);

@@ -299,7 +299,11 @@ void RocksDbEventLog::Impl::RemoveStaleFiles() {
   std::error_code ec;
   // Left by a BulkCommitConsumer that crashed before ingesting (an
   // ingested file is RocksDB's own hard link by then), or by a crash in
-  // TakesDirectWrites' probe: never data.
+  // TakesDirectWrites' probe: never data. A backup's checkpoints, left by
+  // a process that died during it (no backup runs before this open: one
+  // runs in the process holding the log), are links that would keep
+  // files an erasure has since rewritten.
+  std::filesystem::remove_all(std::filesystem::path(options.path) / kBackupStagingDir, ec);
   std::vector<std::filesystem::path> stale;
   for (std::filesystem::directory_iterator it(options.path, ec), end; !ec && it != end;
        it.increment(ec)) {

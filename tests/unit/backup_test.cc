@@ -3,6 +3,7 @@
 #include "app/backup.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,29 @@ TEST(ErasureLedger, ATornLastLineIsIgnoredThenCutOffAndDamageBeforeTheEndIsNot) 
   EXPECT_TRUE(ReadErasureLedger(path, &got).IsCorruption());
   WriteAll(path, "dfm-erasures 2\n");
   EXPECT_TRUE(ReadErasureLedger(path, &got).IsCorruption()) << "an unknown version";
+}
+
+// A first write cut short within the header: the ledger reads as empty,
+// and the next entry makes it whole again rather than writing over the
+// torn header (which made every later read Corruption, and the service
+// refuse to start).
+TEST(ErasureLedger, AFirstWriteTornWithinItsHeaderIsWrittenAgainWhole) {
+  testing::TempDir dir;
+  const std::string path = ErasureLedgerPath(dir.path());
+  for (const std::string torn : {"dfm-erasures 1", "dfm-er"}) {
+    WriteAll(path, torn);
+    std::vector<LedgerEntry> got;
+    ASSERT_TRUE(ReadErasureLedger(path, &got).ok());
+    EXPECT_TRUE(got.empty());
+    size_t added = 0;
+    ASSERT_TRUE(AddToErasureLedger(path, {Entry("c1", 1)}, &added).ok());
+    EXPECT_EQ(added, 1u);
+    Status s = ReadErasureLedger(path, &got);
+    ASSERT_TRUE(s.ok()) << torn << ": " << s.ToString();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].contact_id, "c1");
+    EXPECT_EQ(ReadAll(path), "dfm-erasures 1\n" + EncodeLedgerEntry(Entry("c1", 1)));
+  }
 }
 
 TEST(BackupManifest, RoundTripsAndRefusesOtherVersions) {
@@ -206,6 +230,40 @@ TEST(Backup, IncrementalBackupsRestoreToTheirManifestsAndVerify) {
   ASSERT_TRUE(ListBackups(backups, &all).ok());
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].id, third.id);
+  std::vector<std::string> manifests;
+  for (const auto& f : fs::directory_iterator(backups + "/manifests"))
+    manifests.push_back(f.path().filename().string());
+  EXPECT_EQ(manifests, std::vector<std::string>{std::to_string(third.id) + ".json"})
+      << "the purged backups' manifests go with them";
+}
+
+// A process that died during a backup left its checkpoints: hard links to
+// the log's and the key store's files, which would keep a person's keys
+// in the data directory after `dfm erase` rewrote the key store's files.
+// The next writable open removes them.
+TEST(Backup, ABackupsCheckpointsLeftByADeadProcessGoAtTheNextOpen) {
+  testing::TempDir dir;
+  auto data = std::make_unique<DataDir>(dir.Sub("data"));
+  data->AddContact("c1", "+15550003100");
+  const fs::path staging = fs::path(dir.Sub("data")) / "backup-staging";
+  fs::create_directories(staging);
+  ASSERT_TRUE(data->log()
+                  ->WithDb([&](rocksdb::DB* db) {
+                    rocksdb::Checkpoint* c = nullptr;
+                    rocksdb::Status s = rocksdb::Checkpoint::Create(db, &c);
+                    if (s.ok()) s = c->CreateCheckpoint((staging / "log").string());
+                    delete c;
+                    return s.ok() ? Status::OK() : Status::IOError(s.ToString());
+                  })
+                  .ok());
+  fs::create_directories(staging / "keys");
+  for (const auto& f : fs::directory_iterator(KeyStorePath(dir.Sub("data"))))
+    if (f.is_regular_file()) fs::create_hard_link(f.path(), staging / "keys" / f.path().filename());
+  ASSERT_FALSE(fs::is_empty(staging / "keys"));
+  data->Close();
+  data->Open();
+  EXPECT_FALSE(fs::exists(staging)) << "removed when the log opened";
+  EXPECT_EQ(data->log()->LastSequence(), 2u);
 }
 
 // A checkpoint taken while webhooks arrive hard-links the live log's WALs
@@ -294,6 +352,57 @@ TEST(Backup, ARestoreThatFailsLeavesTheDataDirectoryAsItWas) {
       << "nothing moved aside or left half-restored";
   data->Open();
   EXPECT_EQ(data->log()->LastSequence(), 100u) << "the data directory as it was";
+}
+
+// A restore stopped after its exchange, before it moved the replaced
+// directory aside, left that directory at data.restoring: the next restore
+// moves it aside (it holds what was acknowledged after the backup) rather
+// than deleting it as a half-built restore. A half-built one (marked
+// data.restoring.building) is removed.
+TEST(Backup, ARestoreKeepsTheDirectoryAnInterruptedOneReplaced) {
+  testing::TempDir dir;
+  const std::string backups = dir.Sub("backups");
+  auto data = std::make_unique<DataDir>(dir.Sub("data"));
+  for (int i = 0; i < 5; ++i)
+    data->AddContact("c" + std::to_string(i), "+1555000410" + std::to_string(i));
+  data->Backup(backups);
+  data->Close();
+  const fs::path staging = dir.Sub("data") + ".restoring";
+  auto restore = [&](RestoreReport* r) {
+    RestoreOptions o;
+    o.now_us = 1700000000000000;
+    o.replace = true;
+    Status s = RestoreDataDir(backups, dir.Sub("data"), o, r);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  };
+  auto beside = [&] {
+    std::vector<std::string> names;
+    for (const auto& f : fs::directory_iterator(dir.path()))
+      names.push_back(f.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+
+  fs::create_directories(staging);
+  WriteAll((staging / "acknowledged-after-the-backup").string(), "events");
+  RestoreReport r;
+  restore(&r);
+  EXPECT_EQ(r.earlier_aside, dir.Sub("data") + ".replaced-earlier-20231114T221320Z");
+  EXPECT_EQ(ReadAll(r.earlier_aside + "/acknowledged-after-the-backup"), "events");
+  EXPECT_EQ(beside(), (std::vector<std::string>{"backups", "data", "data.replaced-20231114T221320Z",
+                                                "data.replaced-earlier-20231114T221320Z"}));
+
+  fs::remove_all(r.earlier_aside);
+  fs::remove_all(r.moved_aside);
+  fs::create_directories(staging);
+  WriteAll((staging / "half").string(), "built");
+  WriteAll(staging.string() + ".building", "");
+  RestoreReport again;
+  restore(&again);
+  EXPECT_EQ(again.earlier_aside, "");
+  EXPECT_EQ(beside(),
+            (std::vector<std::string>{"backups", "data", "data.replaced-20231114T221320Z"}))
+      << "the half-built one removed, its mark too";
 }
 
 TEST(Backup, ARestoreNeverBringsBackAPersonErasedAfterTheBackup) {
