@@ -126,8 +126,13 @@ Status DecodeNewKeyRequest(std::string_view body, NewKeyRequest* out) {
   if (!r) return Status::InvalidArgument("\"role\" is viewer, operator or admin");
   out->name = std::string(name);
   out->role = *r;
+  // Left out: the caller's tenant (CreateKey). Given, it is a string: one
+  // of another type is refused, not read as left out.
   std::string_view tenant;
-  out->tenant = o["tenant"].get(tenant) == simdjson::SUCCESS ? std::string(tenant) : std::string();
+  simdjson::dom::element given;
+  if (o["tenant"].get(given) == simdjson::SUCCESS && given.get(tenant) != simdjson::SUCCESS)
+    return Status::InvalidArgument("\"tenant\" is a tenant's name or \"*\"");
+  out->tenant = std::string(tenant);
   return Status::OK();
 }
 

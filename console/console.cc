@@ -520,7 +520,17 @@ std::optional<Principal> Console::Impl::Admit(const ApiRequest& r, ApiRole needs
 
 void Console::Impl::Dispatch(const ApiRequest& r, const Principal& who, const std::string& rpath,
                              const std::string& param, AccessRecord* record, Responder answer) {
-  const Params params = ParseForm(r.query).value_or(Params{});
+  // A query that does not parse is refused whole: read as none, it would
+  // drop `tenant` (a key of every tenant then acts on "default") and every
+  // filter.
+  const std::optional<Params> parsed = ParseForm(r.query);
+  if (!parsed) {
+    counters->rejected.fetch_add(1);
+    return answer(JsonError(400, "bad_parameter",
+                            "the query string is not well formed: a '%' must be followed by two "
+                            "hex digits"));
+  }
+  const Params& params = *parsed;
   Headers headers;
   const std::string scope = who.tenant == kAllTenants ? std::string("*") : who.tenant;
   if (rpath.rfind("/v1/admin/keys", 0) == 0) {

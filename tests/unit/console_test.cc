@@ -103,6 +103,37 @@ TEST_F(ConsoleTest, AKeySeesItsOwnTenantOnly) {
       << "another tenant's name, known or not, answered alike";
 }
 
+// A query string that does not parse (a '%' not followed by two hex
+// digits) was read as none: its `tenant` dropped, a key of every tenant
+// acted on "default", and a read lost its filters. It is refused whole,
+// and so is a new key's tenant that is not a string (it was read as left
+// out: the caller's own, "default" for the admin token).
+TEST_F(ConsoleTest, AQueryThatDoesNotParseIsRefusedNotReadAsNone) {
+  Start();
+  const std::string all = MakeKey("operator", "*");
+  std::vector<Event> before;
+  ASSERT_TRUE(log_.Read(1, 1000, &before).ok());
+  ApiResponse made =
+      Call("POST", "/v1/customers?tenant=acme&utm=50%", all, R"({"id":"acme-co","name":"Acme"})");
+  EXPECT_EQ(made.status, 400) << made.body;
+  EXPECT_NE(made.body.find("bad_parameter"), std::string::npos) << made.body;
+  ApiResponse read = Call("GET", "/v1/events?tenant=acme&after=1&x=%zz", MakeKey("viewer", "acme"));
+  EXPECT_EQ(read.status, 400) << read.body;
+  std::vector<Event> after;
+  ASSERT_TRUE(log_.Read(1, 1000, &after).ok());
+  EXPECT_EQ(after.size(), before.size() + 2) << "only the viewer key and its admin.action";
+  for (const char* body : {R"({"name":"x","role":"admin","tenant":["acme"]})",
+                           R"({"name":"x","role":"admin","tenant":7})",
+                           R"({"name":"x","role":"admin","tenant":null})"}) {
+    ApiResponse key = Call("POST", "/v1/admin/keys", "admin-secret", body, true);
+    EXPECT_EQ(key.status, 400) << body << " " << key.body;
+  }
+  EXPECT_EQ(
+      Call("POST", "/v1/customers?tenant=acme", all, R"({"id":"acme-co","name":"Acme"})").status,
+      201)
+      << "the same call, its query well formed";
+}
+
 // The admin routes count a key's calls against its own tenant, as the
 // others do: one tenant's admins spending the minute's calls leave
 // another's (revoking a leaked key, pausing a system) answered, and its
