@@ -290,7 +290,11 @@ void ApplyConsentStatement(ContactState* s, const DomainEvent& e) {
     }
     c.out = out;
     if (e.detail == kByConflict) continue;  // said of another record there
-    s->known_consent[e.system][ch] = {out, e.source_time_us, out && e.detail == "permanent"};
+    // Permanence is the system's setting's: an opt-out there that is not
+    // one (a STOP texted to its number) keeps a permanent mark it holds.
+    ContactState::HeldConsent& known = s->known_consent[e.system][ch];
+    const bool permanent = out && (e.detail == "permanent" || (known.out && known.permanent));
+    known = {out, e.source_time_us, permanent};
   }
 }
 

@@ -273,6 +273,20 @@ TEST_F(ConsentRulesTest, APermanentDndIsNeverLiftedByTheEngine) {
   EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")), (std::vector<std::string>{"aloware"}));
 }
 
+// A STOP texted to GoHighLevel's own number is an opt-out of the person's,
+// not a DND setting: it says nothing of the mark's permanence there. It
+// was recorded as GoHighLevel holding the opt-out not permanent, so a
+// later START elsewhere lifted the permanent DND.
+TEST_F(ConsentRulesTest, AStopTextedToTheSystemKeepsItsPermanentMark) {
+  ConfirmPushes(Step(Dnd("ghl", Change::kOptOut, 100 * kHour, /*permanent=*/true)));
+  ConfirmPushes(Step(Text(Change::kOptOut, 101 * kHour, "STOP", "ghl")));
+  EXPECT_TRUE(state_.known_consent.at("ghl").at("sms").permanent);
+  auto es = Step(Text(Change::kOptIn, 102 * kHour, "START"));
+  ASSERT_EQ(Of(es, ev::kOptedIn).size(), 1u);
+  EXPECT_EQ(Systems(Of(es, ev::kPushRequested, "opt_in")), (std::vector<std::string>{"aloware"}))
+      << "GoHighLevel's permanent DND is never lifted by the engine";
+}
+
 TEST_F(ConsentRulesTest, PermanentLearnedLaterFromASettingAlreadyHeldIsKept) {
   ConfirmPushes(Step(Text(Change::kOptOut, 100 * kHour, "STOP")));  // GHL set "active" by us
   auto es = Step(Dnd("ghl", Change::kOptOut, 101 * kHour, /*permanent=*/true));
