@@ -1,6 +1,7 @@
 #include "replay-tools/tool_log.h"
 
 #include <algorithm>
+#include <limits>
 #include <ostream>
 
 #include "connectors/connector.h"
@@ -60,6 +61,8 @@ std::optional<int64_t> ParseToolTime(std::string_view text, int64_t now_us) {
       if (c < '0' || c > '9' || n > 1000000000) return std::nullopt;
       n = n * 10 + (c - '0');
     }
+    // A span past what 64 bits of µs hold (~292,000 years) is no time.
+    if (n > std::numeric_limits<int64_t>::max() / unit) return std::nullopt;
     return now_us - n * unit;
   }
   if (text.size() == 10) return ParseIso8601Micros(std::string(text) + "T00:00:00Z");

@@ -456,6 +456,10 @@ TEST(ToolLog, TimesContactNamesAndSeqSearch) {
   EXPECT_EQ(*ParseToolTime("-2h", now), now - 2 * 3600 * 1000000LL);
   EXPECT_EQ(*ParseToolTime("2026-11-20", now), *ParseIso8601Micros("2026-11-20T00:00:00Z"));
   EXPECT_FALSE(ParseToolTime("yesterday", now));
+  // Spans whose µs pass 64 bits are refused, not wrapped into the future.
+  EXPECT_FALSE(ParseToolTime("-9999999999h", now));
+  EXPECT_FALSE(ParseToolTime("-200000000d", now));
+  EXPECT_EQ(*ParseToolTime("-1000000d", now), now - 1000000LL * 86400 * 1000000);
   EXPECT_EQ(FormatToolTime(kFriday), "2026-11-20T15:00:00.000Z");
 
   Normalizer n("US");
