@@ -101,7 +101,15 @@ void DecodeCampaignSpec(std::string_view json, CampaignSpec* out,
   const std::string start = TextField(o, "start_at", "start_at", false, 64, d);
   if (!start.empty()) {
     auto t = ParseIso8601Micros(start);
-    if (!t) d->push_back({"start_at", "must be an RFC 3339 time with its zone"});
+    // A time without its zone would be read as UTC: hours off for anyone
+    // not there, maybe inside quiet hours. RFC 3339 requires the zone.
+    const bool zoned =
+        start.back() == 'Z' || start.back() == 'z' ||
+        (start.size() > 6 && (start[start.size() - 6] == '+' || start[start.size() - 6] == '-'));
+    if (!t || !zoned) {
+      d->push_back({"start_at", "must be an RFC 3339 time with its zone"});
+      t.reset();
+    }
     out->start_at_us = t.value_or(0);
   }
   DecodeAudience(o, &out->audience, d);

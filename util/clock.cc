@@ -29,6 +29,13 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+// Days in month `m` (1-12) of year `y`, proleptic Gregorian.
+int DaysInMonth(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
 }  // namespace
 
 std::optional<int64_t> ParseIso8601Micros(std::string_view s) {
@@ -39,7 +46,8 @@ std::optional<int64_t> ParseIso8601Micros(std::string_view s) {
       !Digits(s, 17, 2, &sec)) {
     return std::nullopt;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || h > 23 || mi > 59 || sec > 60)
+    return std::nullopt;
   size_t pos = 19;
   int64_t frac_us = 0;
   if (pos < s.size() && s[pos] == '.') {

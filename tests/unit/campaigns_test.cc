@@ -78,6 +78,25 @@ TEST(CampaignSpec, SaysEveryProblemWithItsField) {
   EXPECT_TRUE(has("steps[1].template", "unknown field \"favourite_colour\""));
   EXPECT_TRUE(has("steps[1].delay_s", "from 0"));
   EXPECT_TRUE(has("steps[2].template", "never closed"));
+  // A time without its zone (read as UTC, hours off), or a day past its
+  // month's end, is refused; with a zone or Z it is taken.
+  for (const char* at : {"2026-12-24T09:00:00", "2026-12-24 09:00:00.5", "2026-02-31T09:00:00Z"}) {
+    d.clear();
+    DecodeCampaignSpec(std::string(R"({"id":"c","customer":"k","audience":{"tags":["vip"]},)") +
+                           R"("steps":[{"channel":"sms","template":"Hi"}],"start_at":")" + at +
+                           R"("})",
+                       &s, &d);
+    EXPECT_TRUE(has("start_at", "RFC 3339")) << at;
+  }
+  for (const char* at :
+       {"2026-12-24T09:00:00Z", "2026-12-24T09:00:00-05:00", "2026-12-24T09:00:00.5+01:00"}) {
+    d.clear();
+    DecodeCampaignSpec(std::string(R"({"id":"c","customer":"k","audience":{"tags":["vip"]},)") +
+                           R"("steps":[{"channel":"sms","template":"Hi"}],"start_at":")" + at +
+                           R"("})",
+                       &s, &d);
+    EXPECT_FALSE(has("start_at", "RFC 3339")) << at << ValidationDetailsJson(d);
+  }
   d.clear();
   DecodeCampaignSpec("not json", &s, &d);
   ASSERT_EQ(d.size(), 1u);
