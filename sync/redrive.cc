@@ -117,7 +117,12 @@ class OneRedrive {
 
   std::vector<DomainEvent> Decide(uint64_t index) {
     if (!s_.exists) return Skipped("the contact does not exist");  // it has no texts
-    if (s_.deleted) return NotSent(Skipped("the contact is deleted"));
+    // A deleted contact's opt-outs still land, and its marks are what its
+    // deletion asked for; nothing else of it goes. A mark of a contact
+    // that came back since would block a live one.
+    const bool consent_or_mark = asked_.op == "opt_out" || asked_.op == "mark_dnc";
+    if (s_.deleted && !consent_or_mark) return NotSent(Skipped("the contact is deleted"));
+    if (!s_.deleted && asked_.op == "mark_dnc") return Skipped("the contact is not deleted now");
     target_ = ctx_.targets.find(asked_.system);
     if (target_ == ctx_.targets.end()) return NotSent(Skipped(asked_.system + " has no connector"));
     if (asked_.op == "mark_dnc" && !ctx_.marks_dnc.count(asked_.system))

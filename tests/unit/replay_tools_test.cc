@@ -204,10 +204,10 @@ TEST(Redrive, ANewRecordsOptOutGoesToThatRecordStill) {
 
 // A mark re-driven goes only where the target takes marks: one an
 // earlier build asked of HaloPSA or Genesys would be refused for good.
-// (A deleted contact's re-drives are skipped before this: it matters for
-// a contact that came back since.)
 TEST(Redrive, AMarkGoesOnlyToATargetThatTakesMarks) {
   ContactState s = Existing();
+  s.deleted = true;
+  s.deleted_in = "ghl";
   s.links["aloware"] = "al-1";
   RedriveItem mark = Item("aloware", "mark_dnc");
   mark.push.external_id = "al-1";
@@ -222,6 +222,40 @@ TEST(Redrive, AMarkGoesOnlyToATargetThatTakesMarks) {
   EXPECT_EQ(out[0].type, ev::kPushRequested) << out[0].reason;
   EXPECT_EQ(out[0].op, "mark_dnc");
   EXPECT_EQ(out[0].external_id, "al-1");
+}
+
+// A deleted contact's opt-outs still land, and its deletion's marks are
+// what it asked for: a re-drive sends them (it skipped every re-drive of
+// a deleted contact, so a mark, which only a deleted contact has, could
+// never be re-driven). Its other pushes are skipped; a mark of a contact
+// that came back since is too (it would block a live contact).
+TEST(Redrive, ADeletedContactsOptOutsAndMarksAreReDriven) {
+  ContactState s = Existing();
+  s.deleted = true;
+  s.deleted_in = "ghl";
+  s.links["aloware"] = "al-1";
+  s.consent["sms"] = {true, 5, true, ""};
+  SyncContext ctx = Ctx();
+  ctx.marks_dnc.insert("aloware");
+  RedriveItem out = Item("aloware", "opt_out");
+  out.push.channel = "sms";
+  RedriveItem mark = Item("aloware", "mark_dnc");
+  mark.push.external_id = "al-1";
+  for (const RedriveItem& item : {out, mark}) {
+    auto got = DecideRedrive(s, {{0, item}}, 60, ctx);
+    ASSERT_EQ(got.size(), 1u) << item.push.op;
+    EXPECT_EQ(got[0].type, ev::kPushRequested) << item.push.op << ": " << got[0].reason;
+    EXPECT_EQ(got[0].op, item.push.op);
+  }
+  auto up = DecideRedrive(s, {{0, Item("aloware", "upsert")}}, 61, ctx);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(up[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(up[0].reason, "the contact is deleted");
+  s.deleted = false;  // it came back
+  auto back = DecideRedrive(s, {{0, mark}}, 62, ctx);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].type, ev::kRedriveSkipped);
+  EXPECT_EQ(back[0].reason, "the contact is not deleted now");
 }
 
 // A message's delivery re-driven after it was read is not told (it would
