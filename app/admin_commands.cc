@@ -65,6 +65,9 @@ void AdminCommands::Impl::AddPeople(CLI::App* app) {
   erase->add_option("--reason", erase_args.reason, "why: recorded in the erasure event")
       ->required();
   erase->add_flag("--json", erase_args.json, "one JSON object");
+  erase->add_flag("--force", erase_args.force,
+                  "erase even while the person's opt-out or opt-in pushes are on their way "
+                  "(they are lost if the service restarts before they land)");
 }
 
 void AdminCommands::Impl::AddCluster(CLI::App* app) {

@@ -1,7 +1,9 @@
 #include "app/erase.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -247,6 +249,47 @@ Status ReadDecided(EventLog* log, const EraseRequest& r, std::vector<Event>* eve
   }
 }
 
+// The opt-out, opt-in and do-not-contact pushes `events` (a contact's
+// stream) request and do not settle, as its actor holds them: each
+// "<op> to <system>" once.
+std::vector<std::string> OpenConsentPushes(const std::vector<Event>& events) {
+  std::map<std::string, std::string> open;  // push id -> what
+  for (const Event& e : events) {
+    DomainEvent d;
+    if (!AsDomainEvent(e, &d) || d.push_id.empty()) continue;
+    if (d.type == ev::kPushRequested &&
+        (d.op == "opt_out" || d.op == "opt_in" || d.op == "mark_dnc"))
+      open.emplace(d.push_id, d.op + " to " + d.system);
+    else if (SettlesPush(d))
+      open.erase(d.push_id);
+  }
+  std::set<std::string> what;
+  for (const auto& [id, w] : open) what.insert(w);
+  return {what.begin(), what.end()};
+}
+
+// ReadDecided, then again every 200 ms while the person's consent pushes
+// are on their way, up to r.consent_wait (EraseRequest).
+Status ReadSettled(EventLog* log, const EraseRequest& r, std::vector<Event>* events, Person* person,
+                   std::set<uint64_t>* sources, Scan* scan) {
+  const auto until = std::chrono::steady_clock::now() + r.consent_wait;
+  for (;;) {
+    Status s = ReadDecided(log, r, events, person, sources, scan);
+    if (!s.ok() || r.force) return s;
+    const std::vector<std::string> open = OpenConsentPushes(*events);
+    if (open.empty()) return Status::OK();
+    if (std::chrono::steady_clock::now() >= until) {
+      std::string list;
+      for (const std::string& w : open) list.append(list.empty() ? "" : ", ").append(w);
+      return Status::FailedPrecondition(
+          "the person's consent pushes are still on their way (" + list +
+          "): erased now, they would be lost at the next restart. Nothing was erased; erase "
+          "again once they land (the status page, `dfm replay dead-letters`), or with force");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 }  // namespace
 
 Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseOutcome* out) {
@@ -276,7 +319,7 @@ Status EraseContact(EventLog* log, KeyStore* keys, const EraseRequest& r, EraseO
   Person person;
   std::set<uint64_t> sources;  // key numbers
   Scan scan;
-  s = ReadDecided(log, r, &events, &person, &sources, &scan);
+  s = ReadSettled(log, r, &events, &person, &sources, &scan);
   if (!s.ok()) return s;
   uint64_t task_events = scan.task_events;
   // Re-drive requests that name it.

@@ -57,6 +57,15 @@ struct EraseRequest {
   // not run): their opt-outs are kept among the person's consent as they
   // stand.
   std::function<Status(const std::vector<uint64_t>& seqs)> wait_decided = {};
+  // The person's opt-out, opt-in and do-not-contact pushes still on their
+  // way (requested, not settled in the contact's stream) are waited for,
+  // up to this long, re-reading the person; any still open then refuses
+  // the erasure (FailedPrecondition naming them), nothing done. Once the
+  // keys are gone such a push lives only in the memory of the connector
+  // that holds it: its request is sealed with the person's keys, so a
+  // restart before it lands would lose it. `force` erases all the same.
+  std::chrono::milliseconds consent_wait{0};
+  bool force = false;
 };
 
 struct EraseOutcome {

@@ -55,7 +55,10 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
     return 2;
   }
   const std::string base_url = AdminBaseUrl(config.server());
-  const std::string body = JsonObject().Str("contact", a.contact_id).Str("reason", a.reason).Finish();
+  JsonObject ask;
+  ask.Str("contact", a.contact_id).Str("reason", a.reason);
+  if (a.force) ask.Bool("force", true);
+  const std::string body = ask.Finish();
   // The service may wait up to 20 s for the sync and read the tenant's log
   // several times (app/erase.h): a long wait.
   ServiceAnswer ans = AskService(config.data_dir(), base_url, "POST",
@@ -79,6 +82,10 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   if (ans.http.status == 404 && ans.http.body.find("unknown_contact") != std::string::npos) {
     err << "dfm erase: " << ans.http.body << "\n";
     return 1;
+  }
+  if (ans.http.status == 409 && ans.http.body.find("consent_pushes_open") != std::string::npos) {
+    err << "dfm erase: " << ans.http.body << "\n(--force erases all the same)\n";
+    return 2;
   }
   if (ans.http.status != 0) {
     err << "dfm erase: the service answered HTTP " << ans.http.status << ": " << ans.http.body
@@ -109,6 +116,7 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   Normalizer normalizer(config.sync().default_region);
   EraseRequest req{a.tenant, a.contact_id, a.reason, "cli", {}};
   req.ledger_path = ErasureLedgerPath(config.data_dir());
+  req.force = a.force;  // nothing lands while the service is stopped: no wait
   req.mapper = MapperSource([&config, &normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, &normalizer, t, sys);
   });
@@ -129,6 +137,8 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   }
   if (!st.ok()) {
     err << "dfm erase: " << st.ToString() << "\n";
+    if (st.IsFailedPrecondition())
+      err << "(start the service, which sends them; or --force erases all the same)\n";
     return 2;
   }
   s.seq = outcome.seq;

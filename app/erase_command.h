@@ -15,6 +15,9 @@ struct EraseArgs {
   std::string contact_id;
   std::string reason;
   bool json = false;
+  // Erase even while the person's consent pushes are on their way (they
+  // are then lost at the next restart; app/erase.h, EraseRequest).
+  bool force = false;
 };
 
 // 0 when erased (or erased before); 1 when the tenant has no such contact;

@@ -112,10 +112,11 @@ int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string&
 Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
                    const std::string& ledger_path, const std::string& tenant,
                    const std::string& contact, const std::string& reason, const std::string& by,
-                   EraseAnswer* answer, std::function<DecidedView()> router) {
+                   bool force, EraseAnswer* answer, std::function<DecidedView()> router) {
   auto normalizer = std::make_shared<Normalizer>(config.sync().default_region);
   EraseRequest req{tenant, contact, reason, by, {}};
   req.ledger_path = ledger_path;
+  req.force = force;
   req.mapper = MapperSource([&config, normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, normalizer.get(), t, sys);
   });
@@ -128,6 +129,7 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
       return v;
     };
     req.wait_decided = RouterWaiter(req.decided, std::chrono::seconds(20));
+    req.consent_wait = std::chrono::seconds(10);
   }
   EraseOutcome out;
   Status s = EraseContact(log, keys, req, &out);

@@ -61,11 +61,13 @@ int RunFront(HttpFront* front, std::function<bool()> healthy, const std::string&
 // also written to the ledger at `ledger_path` ("": none). With the sync
 // on, it waits for the webhooks about the person to be decided: by
 // `router`'s word (SyncRuntime::DecidedSource) as well as the router's
-// checkpoint, so only a contact held that they wait for holds it back.
+// checkpoint, so only a contact held that they wait for holds it back;
+// then up to 10 s for the person's consent pushes on their way to land
+// (EraseRequest::consent_wait; none with the sync off), unless `force`.
 Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
                    const std::string& ledger_path, const std::string& tenant,
                    const std::string& contact, const std::string& reason, const std::string& by,
-                   EraseAnswer* answer, std::function<DecidedView()> router = nullptr);
+                   bool force, EraseAnswer* answer, std::function<DecidedView()> router = nullptr);
 
 // The mailer's own families for GET /metrics; nothing when it is off.
 void WriteAlerterMetrics(const Alerter* alerter, MetricsText* out);

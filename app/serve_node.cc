@@ -74,10 +74,10 @@ void SetAdminHandlers(const std::atomic<const Config*>& live, RocksDbEventLog* l
   front->SetEraseHandler(
       [log, keys, scrubber, sync, &live](const std::string& tenant, const std::string& contact,
                                          const std::string& reason, const std::string& by,
-                                         EraseAnswer* answer) {
+                                         bool force, EraseAnswer* answer) {
         const Config& now = *live.load();
         Status s = EraseForApi(now, log, keys.get(), ErasureLedgerPath(now.data_dir()), tenant,
-                               contact, reason, by, answer, sync->DecidedSource());
+                               contact, reason, by, force, answer, sync->DecidedSource());
         if (s.ok() && !answer->already) scrubber->ScrubAfter(answer->seq);
         return s;
       });

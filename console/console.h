@@ -108,10 +108,12 @@ struct EraseAnswer {
   bool already = false;  // erased before
   uint64_t keys = 0, events = 0, sources = 0, subjects = 0;
 };
-// NotFound: no such contact in the tenant; else OK or why not.
-using EraseHandler = std::function<Status(const std::string& tenant, const std::string& contact_id,
-                                          const std::string& reason, const std::string& requested_by,
-                                          EraseAnswer* answer)>;
+// NotFound: no such contact in the tenant; FailedPrecondition: the
+// person's consent pushes are on their way and `force` is false
+// (EraseRequest, app/erase.h); else OK or why not.
+using EraseHandler = std::function<Status(
+    const std::string& tenant, const std::string& contact_id, const std::string& reason,
+    const std::string& requested_by, bool force, EraseAnswer* answer)>;
 
 // Backfills run by the service (app/backfill_jobs.h) for /v1/admin/backfill:
 // POST starts one (`start`), GET lists the tenant's.

@@ -207,20 +207,25 @@ void Console::Impl::PlanWrite(const char* route, PlanFn plan, const std::string&
                });
 }
 
-// POST /v1/admin/erase {"contact", "reason"}: erases the person
+// POST /v1/admin/erase {"contact", "reason", "force"?}: erases the person
 // (docs/privacy.md); the admin.action that records who asked follows the
-// contact.erased event.
+// contact.erased event (action "erase", or "erase_forced" when `force`
+// erased past consent pushes on their way).
 void Console::Impl::Erase(const ApiRequest& r, const Principal& who, const std::string& tenant,
                           Headers headers, Responder respond) {
   simdjson::dom::parser parser;
   simdjson::dom::object body;
   std::string_view contact, reason;
+  bool force = false;
   if (parser.parse(r.body.data(), r.body.size()).get(body) != simdjson::SUCCESS ||
       body["contact"].get(contact) != simdjson::SUCCESS || contact.empty() ||
-      body["reason"].get(reason) != simdjson::SUCCESS || reason.empty()) {
+      body["reason"].get(reason) != simdjson::SUCCESS || reason.empty() ||
+      (body["force"].error() != simdjson::NO_SUCH_FIELD &&
+       body["force"].get(force) != simdjson::SUCCESS)) {
     counters->rejected.fetch_add(1);
     respond(With(JsonError(400, "malformed_body",
-                           "expected {\"contact\": \"<contact id>\", \"reason\": \"<why>\"}"),
+                           "expected {\"contact\": \"<contact id>\", \"reason\": \"<why>\", "
+                           "\"force\": true|false (optional)}"),
                  std::move(headers)));
     return;
   }
@@ -230,12 +235,17 @@ void Console::Impl::Erase(const ApiRequest& r, const Principal& who, const std::
     return;
   }
   eraser->Post([this, r, who, tenant, contact = std::string(contact), reason = std::string(reason),
-                headers = std::move(headers), respond = std::move(respond)]() mutable {
+                force, headers = std::move(headers), respond = std::move(respond)]() mutable {
     EraseAnswer a;
-    Status s = erase(tenant, contact, reason, who.credential, &a);
+    Status s = erase(tenant, contact, reason, who.credential, force, &a);
     if (s.IsNotFound()) {
       counters->rejected.fetch_add(1);
       respond(With(JsonError(404, "unknown_contact", s.message()), std::move(headers)));
+      return;
+    }
+    if (s.IsFailedPrecondition()) {
+      counters->rejected.fetch_add(1);
+      respond(With(JsonError(409, "consent_pushes_open", s.message()), std::move(headers)));
       return;
     }
     if (!s.ok()) {
@@ -245,7 +255,8 @@ void Console::Impl::Erase(const ApiRequest& r, const Principal& who, const std::
     }
     Logger("http")->info("request_id={} tenant={} event=contact_erased contact={} seq={} by={}",
                          r.request_id, tenant, contact, a.seq, who.credential);
-    std::vector<EventDraft> drafts{AdminAction(r, who, tenant, "erase", "erase/" + contact)};
+    std::vector<EventDraft> drafts{
+        AdminAction(r, who, tenant, force ? "erase_forced" : "erase", "erase/" + contact)};
     AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond), [a](JsonObject* o) {
       o->UInt("erased_seq", a.seq)
           .Bool("already_erased", a.already)

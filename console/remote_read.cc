@@ -202,7 +202,10 @@ bool DecodeReadAnswer(std::string_view data, ApiResponse* a) {
 }
 
 std::string EncodeEraseAnswer(const Status& s, const EraseAnswer& a) {
-  const char* code = s.ok() ? "ok" : s.IsNotFound() ? "not_found" : "unavailable";
+  const char* code = s.ok()                     ? "ok"
+                     : s.IsNotFound()           ? "not_found"
+                     : s.IsFailedPrecondition() ? "failed_precondition"
+                                                : "unavailable";
   return JsonObject()
       .Int("v", 1).Str("code", code).Str("message", s.ok() ? "" : s.message())
       .UInt("seq", a.seq).Bool("already", a.already).UInt("keys", a.keys).UInt("events", a.events)
@@ -223,6 +226,8 @@ bool DecodeEraseAnswer(std::string_view data, Status* s, EraseAnswer* a) {
     *s = Status::OK();
   } else if (code == "not_found") {
     *s = Status::NotFound(message);
+  } else if (code == "failed_precondition") {
+    *s = Status::FailedPrecondition(message);
   } else {
     *s = Status::Unavailable(message);
   }

@@ -15,6 +15,9 @@ std::string Status::ToString() const {
     case Code::kUnauthenticated: name = "Unauthenticated"; break;
     case Code::kTooLarge: name = "TooLarge"; break;
     case Code::kResourceExhausted: name = "ResourceExhausted"; break;
+    case Code::kFailedPrecondition:
+      name = "FailedPrecondition";
+      break;
   }
   return std::string(name) + ": " + msg_;
 }

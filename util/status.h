@@ -23,7 +23,8 @@ class [[nodiscard]] Status {
     kAlreadyExists,
     kUnauthenticated,
     kTooLarge,
-    kResourceExhausted,  // works for now, but a resource (e.g. disk) is nearly gone
+    kResourceExhausted,   // works for now, but a resource (e.g. disk) is nearly gone
+    kFailedPrecondition,  // refused in the state things are in; asking again later may do
   };
 
   Status() = default;
@@ -46,6 +47,9 @@ class [[nodiscard]] Status {
   static Status ResourceExhausted(std::string msg) {
     return Status(Code::kResourceExhausted, std::move(msg));
   }
+  static Status FailedPrecondition(std::string msg) {
+    return Status(Code::kFailedPrecondition, std::move(msg));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -55,6 +59,7 @@ class [[nodiscard]] Status {
   bool IsUnavailable() const { return code_ == Code::kUnavailable; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsResourceExhausted() const { return code_ == Code::kResourceExhausted; }
+  bool IsFailedPrecondition() const { return code_ == Code::kFailedPrecondition; }
 
   // "OK" or "<code name>: <message>".
   std::string ToString() const;

@@ -134,6 +134,44 @@ TEST_F(ConsoleTest, AQueryThatDoesNotParseIsRefusedNotReadAsNone) {
       << "the same call, its query well formed";
 }
 
+// POST /v1/admin/erase refused because the person's consent pushes are
+// on their way (FailedPrecondition, app/erase.h) answers 409
+// consent_pushes_open, nothing recorded; "force": true is handed on, and
+// its admin.action says the erasure was forced.
+TEST_F(ConsoleTest, AnErasureHeldByConsentPushesAnswers409UntilForced) {
+  Start();
+  std::vector<bool> asked;
+  console_->SetEraseHandler([&](const std::string&, const std::string&, const std::string&,
+                                const std::string&, bool force, EraseAnswer* a) {
+    asked.push_back(force);
+    if (!force) return Status::FailedPrecondition("opt_out to aloware on its way");
+    a->seq = 7;
+    return Status::OK();
+  });
+  std::vector<Event> before;
+  ASSERT_TRUE(log_.Read(1, 1000, &before).ok());
+  ApiResponse held =
+      Call("POST", "/v1/admin/erase", "admin-secret", R"({"contact":"c1","reason":"r"})", true);
+  EXPECT_EQ(held.status, 409) << held.body;
+  EXPECT_NE(held.body.find("consent_pushes_open"), std::string::npos) << held.body;
+  EXPECT_NE(held.body.find("opt_out to aloware"), std::string::npos) << held.body;
+  std::vector<Event> after;
+  ASSERT_TRUE(log_.Read(1, 1000, &after).ok());
+  EXPECT_EQ(after.size(), before.size()) << "no admin.action for an erasure not made";
+  EXPECT_EQ(Call("POST", "/v1/admin/erase", "admin-secret",
+                 R"({"contact":"c1","reason":"r","force":"yes"})", true)
+                .status,
+            400);
+  ApiResponse forced = Call("POST", "/v1/admin/erase", "admin-secret",
+                            R"({"contact":"c1","reason":"r","force":true})", true);
+  EXPECT_EQ(forced.status, 200) << forced.body;
+  EXPECT_EQ(asked, (std::vector<bool>{false, true}));
+  ASSERT_TRUE(log_.Read(1, 1000, &after).ok());
+  ASSERT_EQ(after.size(), before.size() + 1);
+  EXPECT_NE(after.back().payload.find("\"action\":\"erase_forced\""), std::string::npos)
+      << after.back().payload;
+}
+
 // The admin routes count a key's calls against its own tenant, as the
 // others do: one tenant's admins spending the minute's calls leave
 // another's (revoking a leaked key, pausing a system) answered, and its

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "app/erase.h"
 #include "campaigns/task.h"
@@ -385,6 +386,77 @@ std::vector<Event> All(const EventLog& log, uint64_t from = 1) {
   std::vector<Event> out;
   EXPECT_TRUE(log.Read(from, 1 << 20, &out).ok());
   return out;
+}
+
+// A push of the contact's (`op` to `system`, id `push_id`) requested or
+// ended (`type`), caused by `webhook`.
+EventDraft PushEvent(std::string_view type, const std::string& push_id, const std::string& op,
+                     const std::string& system, const AppendOutcome& webhook) {
+  DomainEvent d;
+  d.type = std::string(type);
+  d.contact_id = "c1";
+  d.system = system;
+  d.op = op;
+  d.channel = "sms";
+  d.push_id = push_id;
+  d.fields = {{"phone", kPhone}};
+  d.webhook_seq = webhook.seq;
+  return ToDraft(d, "t", ContactStream("c1"), webhook.id, webhook.id);
+}
+
+// Once the person's keys are gone, an opt-out push still on its way lives
+// only in its connector's memory (its request is sealed with those keys),
+// so a restart before it lands loses it. An erasure waits for the person's
+// consent pushes to land (up to consent_wait), and is refused while one is
+// open, nothing done, unless forced; pushes of other kinds do not hold it.
+TEST(ErasureTest, AnErasureWaitsForTheConsentPushesOnTheirWay) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, OptedOut("c1", kPhone, w, 1000));
+  Put(&log, PushEvent(ev::kPushRequested, "c1:aloware:1:opt_out", "opt_out", "aloware", w));
+  Put(&log, PushEvent(ev::kPushRequested, "c1:ghl:1:opt_out", "opt_out", "ghl", w));
+  Put(&log, PushEvent(ev::kPushSucceeded, "c1:ghl:1:opt_out", "opt_out", "ghl", w));
+  Put(&log,
+      PushEvent(ev::kPushRequested, "c1:verity:1", "upsert", "verity", w));  // open: no matter
+  const uint64_t before = log.LastSequence();
+  EraseRequest r{"t", "c1", "request 42", "cli", {}};
+  r.consent_wait = std::chrono::milliseconds(300);
+  EraseOutcome out;
+  Status s = EraseContact(&log, sealed.keys.get(), r, &out);
+  EXPECT_TRUE(s.IsFailedPrecondition()) << s.ToString();
+  EXPECT_NE(s.message().find("opt_out to aloware"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("ghl"), std::string::npos) << "landed: " << s.message();
+  EXPECT_EQ(log.LastSequence(), before) << "nothing appended";
+  EXPECT_EQ(ReadOne(log, 2).sealing, Event::Sealing::kOpened) << "no key destroyed";
+
+  // It lands while the erasure waits: the erasure goes ahead.
+  std::thread lands([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Put(&log, PushEvent(ev::kPushSucceeded, "c1:aloware:1:opt_out", "opt_out", "aloware", w));
+  });
+  r.consent_wait = std::chrono::seconds(10);
+  s = EraseContact(&log, sealed.keys.get(), r, &out);
+  lands.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadOne(log, 2).sealing, Event::Sealing::kErased);
+}
+
+TEST(ErasureTest, AForcedErasureGoesPastConsentPushesOnTheirWay) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, PushEvent(ev::kPushRequested, "c1:aloware:1:mark_dnc", "mark_dnc", "aloware", w));
+  EraseRequest r{"t", "c1", "request 42", "cli", {}};
+  EraseOutcome out;
+  EXPECT_TRUE(EraseContact(&log, sealed.keys.get(), r, &out).IsFailedPrecondition())
+      << "no wait: refused at once";
+  r.force = true;
+  Status s = EraseContact(&log, sealed.keys.get(), r, &out);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadOne(log, 2).sealing, Event::Sealing::kErased);
 }
 
 TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
