@@ -10,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -104,9 +106,11 @@ Status ReadReplaced(const std::string& data_dir, const RestoreOptions& o, Restor
   return Gather(ErasureLedgerPath(data_dir), erasures);
 }
 
-// `staging` is marked half-built (by a file beside it, <staging>.building)
-// from before it is made until just before it is exchanged with the data
-// directory. Each change is durable (the parent directory synced).
+// A restore's mark, <staging>.building beside `staging`: present from
+// before `staging` is made until the directory it is exchanged with is
+// moved aside. Empty while `staging` is built; "<device> <inode>" of the
+// built `staging` from just before the exchange. Each change is durable
+// (the parent directory synced). SetAsideLeftover reads it.
 std::string BuildingMark(const std::string& staging) { return staging + ".building"; }
 
 Status SyncParent(const std::string& path) {
@@ -114,8 +118,16 @@ Status SyncParent(const std::string& path) {
   return SyncDirectory(parent.empty() ? "." : parent);
 }
 
-Status Mark(const std::string& staging) {
-  Status s = ReplaceFileDurably(BuildingMark(staging), "");
+// "<device> <inode>" of `path`, or "" when it cannot be read.
+std::string Identity(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + " " + std::to_string(st.st_ino);
+}
+
+// Marks `staging` (`identity`: "" while it is built).
+Status Mark(const std::string& staging, const std::string& identity = "") {
+  Status s = ReplaceFileDurably(BuildingMark(staging), identity);
   return s.ok() ? SyncParent(staging) : s;
 }
 
@@ -126,17 +138,26 @@ Status Unmark(const std::string& staging) {
   return SyncParent(staging);
 }
 
-// What an earlier restore that stopped half-way left at `staging`: a
-// half-built directory while it is marked (removed now), else the data
-// directory its exchange replaced, not yet moved aside when it stopped
-// (moved aside now, never deleted: it holds what the replaced directory
-// had acknowledged after its backup).
+// What an earlier restore that stopped half-way left at `staging`, told
+// by its mark: removed when it is the restore's own directory (marked
+// empty: half-built; or marked with its own identity: built, never put in
+// place); else it is the data directory the exchange replaced (marked
+// with another identity), or unknown (unmarked), and is moved aside, never
+// deleted: it holds what that directory had acknowledged after its backup.
+// An empty one is removed.
 Status SetAsideLeftover(const std::string& staging, const std::string& data_dir,
                         const RestoreOptions& o, RestoreReport* r) {
   std::error_code ec;
   const bool marked = fs::exists(BuildingMark(staging), ec);
+  std::string mark;
+  if (marked) {
+    std::ifstream in(BuildingMark(staging), std::ios::binary);
+    if (!in) return Status::IOError("cannot read " + BuildingMark(staging));
+    mark.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   if (fs::exists(staging, ec) || fs::is_symlink(staging, ec)) {
-    if (marked) {
+    const bool ours = marked && (mark.empty() || mark == Identity(staging));
+    if (ours || fs::is_empty(staging, ec)) {
       fs::remove_all(staging, ec);
       if (ec) return Status::IOError("cannot remove " + staging + ": " + ec.message());
     } else {
@@ -148,19 +169,19 @@ Status SetAsideLeftover(const std::string& staging, const std::string& data_dir,
       r->earlier_aside = aside;
     }
   }
-  return marked ? Unmark(staging) : Status::OK();
+  return marked ? Unmark(staging) : SyncParent(staging);
 }
 
 // Puts the restored directory `staging` in place of `data_dir` in one step
 // (exchanged: there is always a data directory), then moves the replaced
-// one aside (or removes it, empty) and syncs their parent.
+// one aside (or removes it, empty) and syncs their parent; the mark goes
+// last (kept when the replaced one could not be moved: the next restore
+// moves it).
 Status SwapIn(const std::string& staging, const std::string& data_dir, const Replaced& was,
               const RestoreOptions& o, RestoreReport* r) {
   const bool exchanged = was.exists;
-  // Unmarked from here: should this stop between the exchange and the
-  // move aside, `staging` holds the replaced directory (SetAsideLeftover).
-  Status unmarked = Unmark(staging);
-  if (!unmarked.ok()) return unmarked;
+  Status s = Mark(staging, Identity(staging));
+  if (!s.ok()) return s;
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, data_dir.c_str(),
                   exchanged ? RENAME_EXCHANGE : 0) != 0)
     return Status::IOError("the restored directory is " + staging +
@@ -174,14 +195,9 @@ Status SwapIn(const std::string& staging, const std::string& data_dir, const Rep
   } else if (exchanged) {
     fs::remove(staging, ec);  // the empty one
   }
-  const int parent = ::open(
-      fs::path(data_dir).parent_path().empty() ? "." : fs::path(data_dir).parent_path().c_str(),
-      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (parent >= 0) {
-    (void)::fsync(parent);
-    ::close(parent);
-  }
-  return Status::OK();
+  s = SyncParent(data_dir);
+  if (s.ok() && !ec) s = Unmark(staging);
+  return s;
 }
 
 // Whether the contact's stream holds its contact.erased (*found); not OK

@@ -354,11 +354,13 @@ TEST(Backup, ARestoreThatFailsLeavesTheDataDirectoryAsItWas) {
   EXPECT_EQ(data->log()->LastSequence(), 100u) << "the data directory as it was";
 }
 
-// A restore stopped after its exchange, before it moved the replaced
-// directory aside, left that directory at data.restoring: the next restore
-// moves it aside (it holds what was acknowledged after the backup) rather
-// than deleting it as a half-built restore. A half-built one (marked
-// data.restoring.building) is removed.
+// What a restore that stopped half-way left at data.restoring is told by
+// its mark (data.restoring.building): the data directory its exchange
+// replaced (marked with another directory's identity), or one left
+// unmarked, is moved aside, never deleted (it holds what was acknowledged
+// after the backup); the restore's own directory, half-built (marked
+// empty) or built but never put in place (marked with its own identity),
+// is removed.
 TEST(Backup, ARestoreKeepsTheDirectoryAnInterruptedOneReplaced) {
   testing::TempDir dir;
   const std::string backups = dir.Sub("backups");
@@ -368,6 +370,12 @@ TEST(Backup, ARestoreKeepsTheDirectoryAnInterruptedOneReplaced) {
   data->Backup(backups);
   data->Close();
   const fs::path staging = dir.Sub("data") + ".restoring";
+  const std::string mark = staging.string() + ".building";
+  auto identity = [](const fs::path& p) {
+    struct stat st;
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0);
+    return std::to_string(st.st_dev) + " " + std::to_string(st.st_ino);
+  };
   auto restore = [&](RestoreReport* r) {
     RestoreOptions o;
     o.now_us = 1700000000000000;
@@ -382,27 +390,43 @@ TEST(Backup, ARestoreKeepsTheDirectoryAnInterruptedOneReplaced) {
     std::sort(names.begin(), names.end());
     return names;
   };
+  const std::string replaced = "data.replaced-20231114T221320Z";
+  const std::string earlier = "data.replaced-earlier-20231114T221320Z";
 
+  // Stopped after the exchange: the mark names the directory put in place.
   fs::create_directories(staging);
   WriteAll((staging / "acknowledged-after-the-backup").string(), "events");
+  WriteAll(mark, identity(dir.Sub("data")));
   RestoreReport r;
   restore(&r);
-  EXPECT_EQ(r.earlier_aside, dir.Sub("data") + ".replaced-earlier-20231114T221320Z");
+  EXPECT_EQ(r.earlier_aside, dir.Sub("data") + "." + earlier.substr(5));
   EXPECT_EQ(ReadAll(r.earlier_aside + "/acknowledged-after-the-backup"), "events");
-  EXPECT_EQ(beside(), (std::vector<std::string>{"backups", "data", "data.replaced-20231114T221320Z",
-                                                "data.replaced-earlier-20231114T221320Z"}));
-
+  EXPECT_EQ(beside(), (std::vector<std::string>{"backups", "data", replaced, earlier}));
   fs::remove_all(r.earlier_aside);
   fs::remove_all(r.moved_aside);
+
+  // Left unmarked (by an earlier build): moved aside too.
   fs::create_directories(staging);
-  WriteAll((staging / "half").string(), "built");
-  WriteAll(staging.string() + ".building", "");
-  RestoreReport again;
-  restore(&again);
-  EXPECT_EQ(again.earlier_aside, "");
-  EXPECT_EQ(beside(),
-            (std::vector<std::string>{"backups", "data", "data.replaced-20231114T221320Z"}))
-      << "the half-built one removed, its mark too";
+  WriteAll((staging / "unknown").string(), "x");
+  RestoreReport unmarked;
+  restore(&unmarked);
+  EXPECT_NE(unmarked.earlier_aside, "");
+  EXPECT_EQ(beside(), (std::vector<std::string>{"backups", "data", replaced, earlier}));
+  fs::remove_all(unmarked.earlier_aside);
+  fs::remove_all(unmarked.moved_aside);
+
+  // The restore's own: half-built, then built and never exchanged.
+  for (bool built : {false, true}) {
+    fs::create_directories(staging);
+    WriteAll((staging / "half").string(), "built");
+    WriteAll(mark, built ? identity(staging) : "");
+    RestoreReport again;
+    restore(&again);
+    EXPECT_EQ(again.earlier_aside, "") << built;
+    EXPECT_EQ(beside(), (std::vector<std::string>{"backups", "data", replaced}))
+        << "removed, its mark too (built " << built << ")";
+    fs::remove_all(again.moved_aside);
+  }
 }
 
 TEST(Backup, ARestoreNeverBringsBackAPersonErasedAfterTheBackup) {
