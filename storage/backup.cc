@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
-#include <set>
 #include <sstream>
+#include <string_view>
 
 #include "events/codec.h"
 #include "storage/data_dir.h"
@@ -116,24 +118,28 @@ Status ReadManifest(const std::string& dir, uint32_t id, BackupManifest* m) {
   return DecodeBackupManifest(ss.str(), m);
 }
 
-// Removes the manifests of backups the log's engine no longer holds (a
-// purge's).
-Status RemoveOrphanManifests(const std::string& dir) {
+// Removes the manifests a purge left: those of backups older than the
+// oldest the log's engine holds (one it holds but reads as damaged just
+// now keeps its manifest). Best effort: what it cannot remove stays, and
+// is tried again after the next backup.
+void RemovePurgedManifests(const std::string& dir) {
   std::unique_ptr<rocksdb::BackupEngineReadOnly> be;
-  Status s = OpenEngineReadOnly(dir + "/log", &be);
-  if (!s.ok()) return s;
+  if (!OpenEngineReadOnly(dir + "/log", &be).ok()) return;
   std::vector<rocksdb::BackupInfo> infos;
   be->GetBackupInfo(&infos);
-  std::set<std::string> held;
-  for (const rocksdb::BackupInfo& info : infos)
-    held.insert(std::to_string(info.backup_id) + ".json");
+  if (infos.empty()) return;
+  uint32_t oldest = std::numeric_limits<uint32_t>::max();
+  for (const rocksdb::BackupInfo& info : infos) oldest = std::min(oldest, info.backup_id);
   std::error_code ec;
-  std::vector<fs::path> orphans;
-  for (fs::directory_iterator it(dir + "/manifests", ec), end; !ec && it != end; it.increment(ec))
-    if (it->path().extension() == ".json" && !held.count(it->path().filename().string()))
-      orphans.push_back(it->path());
-  for (const fs::path& p : orphans) fs::remove(p, ec);
-  return Status::OK();
+  std::vector<fs::path> purged;
+  for (fs::directory_iterator it(dir + "/manifests", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    uint32_t id = 0;
+    const auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), id);
+    if (err == std::errc() && std::string_view(p) == ".json" && id < oldest)
+      purged.push_back(it->path());
+  }
+  for (const fs::path& p : purged) fs::remove(p, ec);
 }
 
 // The manifest of backup `id`, or of the newest when 0.
@@ -264,7 +270,7 @@ Status CreateBackup(RocksDbEventLog* log, RocksDbKeyStore* keys, const std::stri
   s = ReplaceFileDurably(ManifestPath(into, m.id), EncodeBackupManifest(m));
   if (s.ok() && keep > 0) s = Purge(into + "/log", keep);
   if (s.ok() && keep > 0) s = Purge(into + "/keys", keep);
-  if (s.ok() && keep > 0) s = RemoveOrphanManifests(into);
+  if (s.ok() && keep > 0) RemovePurgedManifests(into);
   if (s.ok()) *out = m;
   return s;
 }
