@@ -250,9 +250,10 @@ Status ReadDecided(EventLog* log, const EraseRequest& r, std::vector<Event>* eve
 }
 
 // The opt-out, opt-in and do-not-contact pushes `events` (a contact's
-// stream) request and do not settle, as its actor holds them: each
-// "<op> to <system>" once.
-std::vector<std::string> OpenConsentPushes(const std::vector<Event>& events) {
+// stream) request and do not settle, as its actor holds them, to a
+// system `delivers` accepts (null: any): each "<op> to <system>" once.
+std::vector<std::string> OpenConsentPushes(
+    const std::vector<Event>& events, const std::function<bool(const std::string&)>& delivers) {
   std::map<std::string, std::string> open;  // push id -> what
   for (const Event& e : events) {
     DomainEvent d;
@@ -264,30 +265,43 @@ std::vector<std::string> OpenConsentPushes(const std::vector<Event>& events) {
       open.erase(d.push_id);
   }
   std::set<std::string> what;
-  for (const auto& [id, w] : open) what.insert(w);
+  for (const auto& [id, w] : open)
+    if (!delivers || delivers(w.substr(w.rfind(' ') + 1))) what.insert(w);
   return {what.begin(), what.end()};
 }
 
-// ReadDecided, then again every 200 ms while the person's consent pushes
-// are on their way, up to r.consent_wait (EraseRequest).
+Status ConsentPushesOpen(const std::vector<std::string>& open) {
+  std::string list;
+  for (const std::string& w : open) list.append(list.empty() ? "" : ", ").append(w);
+  return Status::FailedPrecondition(
+      "the person's consent pushes are still on their way (" + list +
+      "): erased now, they would be lost at the next restart. Nothing was erased; erase again "
+      "once they land (the status page, `dfm replay dead-letters`), or with force");
+}
+
+// ReadDecided, then, while the person's consent pushes are on their way,
+// their contact's stream alone every 200 ms up to r.consent_wait
+// (EraseRequest); once they have landed, ReadDecided again (a webhook
+// decided meanwhile may have asked for more: then refused).
 Status ReadSettled(EventLog* log, const EraseRequest& r, std::vector<Event>* events, Person* person,
                    std::set<uint64_t>* sources, Scan* scan) {
+  Status s = ReadDecided(log, r, events, person, sources, scan);
+  if (!s.ok() || r.force) return s;
+  std::vector<std::string> open = OpenConsentPushes(*events, r.delivers);
+  if (open.empty()) return Status::OK();
   const auto until = std::chrono::steady_clock::now() + r.consent_wait;
-  for (;;) {
-    Status s = ReadDecided(log, r, events, person, sources, scan);
-    if (!s.ok() || r.force) return s;
-    const std::vector<std::string> open = OpenConsentPushes(*events);
-    if (open.empty()) return Status::OK();
-    if (std::chrono::steady_clock::now() >= until) {
-      std::string list;
-      for (const std::string& w : open) list.append(list.empty() ? "" : ", ").append(w);
-      return Status::FailedPrecondition(
-          "the person's consent pushes are still on their way (" + list +
-          "): erased now, they would be lost at the next restart. Nothing was erased; erase "
-          "again once they land (the status page, `dfm replay dead-letters`), or with force");
-    }
+  while (!open.empty() && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::vector<Event> stream;
+    s = log->ReadWholeStream(r.tenant, ContactStream(r.contact_id), &stream);
+    if (!s.ok()) return s;
+    open = OpenConsentPushes(stream, r.delivers);
   }
+  if (!open.empty()) return ConsentPushesOpen(open);
+  s = ReadDecided(log, r, events, person, sources, scan);
+  if (!s.ok()) return s;
+  open = OpenConsentPushes(*events, r.delivers);
+  return open.empty() ? Status::OK() : ConsentPushesOpen(open);
 }
 
 }  // namespace

@@ -66,6 +66,10 @@ struct EraseRequest {
   // restart before it lands would lose it. `force` erases all the same.
   std::chrono::milliseconds consent_wait{0};
   bool force = false;
+  // Whether the tenant sends to `system` now: a consent push to one it
+  // does not (taken out of the configuration) never lands, so it does not
+  // hold the erasure. Null: every system.
+  std::function<bool(const std::string& system)> delivers = {};
 };
 
 struct EraseOutcome {

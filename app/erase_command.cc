@@ -9,6 +9,7 @@
 #include "replay-tools/replay.h"
 #include "storage/erasure_ledger.h"
 #include "storage/rocksdb_event_log.h"
+#include "sync/contact_model.h"
 #include "util/json.h"
 
 namespace dfm {
@@ -117,6 +118,9 @@ int RunErase(const Config& config, const EraseArgs& a, std::ostream& out, std::o
   EraseRequest req{a.tenant, a.contact_id, a.reason, "cli", {}};
   req.ledger_path = ErasureLedgerPath(config.data_dir());
   req.force = a.force;  // nothing lands while the service is stopped: no wait
+  req.delivers = [targets = SyncContextFor(config, a.tenant).targets](const std::string& system) {
+    return targets.count(system) > 0;
+  };
   req.mapper = MapperSource([&config, &normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, &normalizer, t, sys);
   });

@@ -6,6 +6,7 @@
 
 #include "app/erase.h"
 #include "config/schema.h"
+#include "sync/contact_model.h"
 #include "sync/normalize.h"
 #include "util/clock.h"
 #include "util/logging.h"
@@ -117,6 +118,9 @@ Status EraseForApi(const Config& config, EventLog* log, KeyStore* keys,
   EraseRequest req{tenant, contact, reason, by, {}};
   req.ledger_path = ledger_path;
   req.force = force;
+  req.delivers = [targets = SyncContextFor(config, tenant).targets](const std::string& system) {
+    return targets.count(system) > 0;
+  };
   req.mapper = MapperSource([&config, normalizer](const std::string& t, const std::string& sys) {
     return MapperSettingsFor(config, normalizer.get(), t, sys);
   });

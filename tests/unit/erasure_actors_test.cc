@@ -87,7 +87,8 @@ class ErasureRaceTest : public ActorTest {
 };
 
 // With the sync running, the erasure waits for it to decide the STOP: the
-// opt-out is the person's standing consent and reaches Aloware.
+// opt-out is the person's standing consent and reaches Aloware (which the
+// erasure waits for too: ErasureTest.AnErasureWaitsForTheConsentPushesOnTheirWay).
 TEST_F(ErasureRaceTest, AStopJustReceivedIsDecidedBeforeTheErasure) {
   int waits = 0;
   EraseRequest r = Request();
@@ -103,8 +104,13 @@ TEST_F(ErasureRaceTest, AStopJustReceivedIsDecidedBeforeTheErasure) {
     return at >= seq ? Status::OK() : Status::Unavailable("not decided");
   };
   EraseOutcome erased;
+  EXPECT_TRUE(EraseContact(&log_, keys_.get(), r, &erased).IsFailedPrecondition())
+      << "the opt-out to Aloware is on its way";
+  ASSERT_EQ(client_->pushes.size(), 2u);
+  client_->Answer(1, 200, "alo-1");  // it lands
+  sched_->run();
   ASSERT_TRUE(EraseContact(&log_, keys_.get(), r, &erased).ok());
-  EXPECT_EQ(waits, 1);
+  EXPECT_EQ(waits, 1) << "decided at the first erasure's wait";
   const ErasedSubject* sms = SmsSubject(erased.erasure);
   ASSERT_NE(sms, nullptr) << "the STOP is not among the person's consent";
   EXPECT_TRUE(sms->out);

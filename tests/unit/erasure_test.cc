@@ -459,6 +459,21 @@ TEST(ErasureTest, AForcedErasureGoesPastConsentPushesOnTheirWay) {
   EXPECT_EQ(ReadOne(log, 2).sealing, Event::Sealing::kErased);
 }
 
+// A consent push to a system the tenant no longer sends to (taken out of
+// its configuration) never lands: it does not hold the erasure.
+TEST(ErasureTest, APushToASystemNoLongerSentToDoesNotHoldTheErasure) {
+  SealedLog sealed;
+  MemoryEventLog& log = sealed.log;
+  AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
+  Put(&log, Created("c1", kPhone, w));
+  Put(&log, PushEvent(ev::kPushRequested, "c1:halopsa:1:opt_out", "opt_out", "halopsa", w));
+  EraseRequest r{"t", "c1", "request 42", "cli", {}};
+  r.delivers = [](const std::string& system) { return system != "halopsa"; };
+  EraseOutcome out;
+  Status s = EraseContact(&log, sealed.keys.get(), r, &out);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
 TEST(ErasureTest, ProjectionsForgetTheContactAsARebuildWould) {
   SealedLog sealed;
   MemoryEventLog& log = sealed.log;
