@@ -175,6 +175,13 @@ class OneRedrive {
     new_record_ = HasOptOutTag(asked_, kNewRecordTag);
     if (LinksNoRecord(asked_)) p_.push_id.append(":opt_out").append(kLinksNoRecordTag);
     if (new_record_) p_.push_id.append(":opt_out").append(kNewRecordTag);
+    // A mark is of the record its deletion named (or one linked after it):
+    // that record still, never the link of now, and its answer links
+    // nothing (MarksRecordAfterDeletion).
+    if (asked_.op == "mark_dnc") {
+      new_record_ = true;
+      p_.push_id.append(":mark_dnc").append(kNewRecordTag);
+    }
     p_.attempt = 0;
     p_.outcome.clear();
     p_.http_status = 0;

@@ -240,13 +240,19 @@ TEST(Redrive, ADeletedContactsOptOutsAndMarksAreReDriven) {
   RedriveItem out = Item("aloware", "opt_out");
   out.push.channel = "sms";
   RedriveItem mark = Item("aloware", "mark_dnc");
-  mark.push.external_id = "al-1";
+  mark.push.external_id = "al-0";  // the record linked at the deletion; al-1 linked since
   for (const RedriveItem& item : {out, mark}) {
     auto got = DecideRedrive(s, {{0, item}}, 60, ctx);
     ASSERT_EQ(got.size(), 1u) << item.push.op;
     EXPECT_EQ(got[0].type, ev::kPushRequested) << item.push.op << ": " << got[0].reason;
     EXPECT_EQ(got[0].op, item.push.op);
   }
+  // The mark goes to the record it was asked for, not the link of now, and
+  // its answer links nothing.
+  auto marked = DecideRedrive(s, {{0, mark}}, 63, ctx);
+  ASSERT_EQ(marked.size(), 1u);
+  EXPECT_EQ(marked[0].external_id, "al-0");
+  EXPECT_TRUE(MarksRecordAfterDeletion(marked[0])) << marked[0].push_id;
   auto up = DecideRedrive(s, {{0, Item("aloware", "upsert")}}, 61, ctx);
   ASSERT_EQ(up.size(), 1u);
   EXPECT_EQ(up[0].type, ev::kRedriveSkipped);
