@@ -91,8 +91,16 @@ DomainEvent Event(const ConnectorState::Item& it, std::string_view type) {
   e.message_key = it.order.request.message_key;
   e.attempt = it.attempt;
   // An upsert's dead letter names the values that never arrived (the
-  // contact forgets only those: ApplyPushEnded), as its success does.
+  // contact forgets only those: ApplyPushEnded), as its success does. A
+  // send's names the address it went to: a carrier's refusal is that
+  // address's opt-out (DecideCarrierOptOut), whatever the contact's is now.
   if (type == ev::kPushDeadLettered && e.op == "upsert") e.fields = it.order.request.fields;
+  if (type == ev::kPushDeadLettered && e.op == "send") {
+    for (const char* f : {fields::kPhone, fields::kEmail}) {
+      auto v = it.order.request.fields.find(f);
+      if (v != it.order.request.fields.end()) e.fields[f] = v->second;
+    }
+  }
   return e;
 }
 

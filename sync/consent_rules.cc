@@ -237,6 +237,12 @@ void DecideCarrierOptOut(const ContactState& s, const DomainEvent& dead, const S
   ContactFact f;  // the provider's statement, made by its refusal
   f.system = dead.system;
   f.kind = ContactFact::Kind::kUpsert;
+  // Of the address the refused send went to (its dead letter names it;
+  // one written before it did: the contact's now).
+  for (const char* field : {fields::kPhone, fields::kEmail}) {
+    auto v = dead.fields.find(field);
+    if (v != dead.fields.end() && !v->second.empty()) f.fields[field] = v->second;
+  }
   Consent c;
   c.change = Consent::Change::kOptOut;
   c.actor = Consent::Actor::kCarrier;

@@ -1792,10 +1792,16 @@ TEST_F(ActorTest, AWithdrawnSendTheVendorRefusesEndsCancelled) {
   client->pushes[1].done(opted_out);
   sched_->run();
   std::map<std::string, std::string> last;  // push id -> its last event's type
+  std::map<std::string, std::string> phone;  // push id -> its dead letter's phone
   for (const auto& rep : *reports_)
-    for (const auto& e : rep.events) last[e.push_id] = e.type;
+    for (const auto& e : rep.events) {
+      last[e.push_id] = e.type;
+      if (e.type == ev::kPushDeadLettered && e.fields.count("phone"))
+        phone[e.push_id] = e.fields.at("phone");
+    }
   EXPECT_EQ(last["p-a"], ev::kPushAttempted) << "ended cancelled";
   EXPECT_EQ(last["p-b"], ev::kPushDeadLettered) << "the carrier's opt-out is kept";
+  EXPECT_EQ(phone["p-b"], "+12055550142") << "it names the number refused";
 }
 
 // Simulation seeds 4755 and 8006: a person who opted out is erased; a new

@@ -42,6 +42,26 @@ TEST_F(ConsentRulesTest, ACarrierRefusalIsAnOptOutToldEverywhereElseAndHeld) {
   EXPECT_TRUE(Of(DecideReport(state_, {dead}, ctx_), ev::kOptedOut).empty());
 }
 
+// The refusal is of the address the text went to: when the contact's
+// number changed while the send waited, the opt-out (its registry row, the
+// pushes) names the number refused, not the contact's of now.
+TEST_F(ConsentRulesTest, ACarrierRefusalIsOfTheNumberTheTextWentTo) {
+  ContactFact created = Fact("ghl", 5 * kHour);
+  created.external_id = "ghl-1";
+  ConfirmPushes(Step(created));
+  DomainEvent dead = About(ev::kPushDeadLettered, "verity", "k9");
+  dead.op = "send";
+  dead.push_id = "c1:verity:77:send";
+  dead.outcome = kRecipientOptedOut;
+  dead.fields["phone"] = "+12055550199";  // the number it was sent to
+  auto es = Record(DecideReport(state_, {dead}, ctx_));
+  auto out = Of(es, ev::kOptedOut);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].fields.at("phone"), "+12055550199");
+  for (const auto& p : Of(es, ev::kPushRequested, "opt_out"))
+    EXPECT_EQ(p.fields.at("phone"), "+12055550199") << p.system;
+}
+
 TEST_F(ConsentRulesTest, OptOutsWrittenBeforeActorsWereRecordedHold) {
   DomainEvent old;
   old.type = std::string(ev::kOptedOut);
