@@ -43,7 +43,7 @@ std::string DescribeChange(const Config& was, const Config& now) {
   return out;
 }
 
-Status Reloader::operator()(std::string* summary) {
+Status Reloader::operator()(std::string* summary, const ReloadRecorder& record) {
   auto logger = Logger("main");
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<ConfigProblem> found;
@@ -66,6 +66,13 @@ Status Reloader::operator()(std::string* summary) {
   }
   *summary = DescribeChange(*current_, *next);
   if (summary->empty()) *summary = "nothing changed";
+  if (record) {
+    Status recorded = record(*summary);
+    if (!recorded.ok()) {
+      logger->error("event=config_reload_unrecorded error=\"{}\"", LogText(recorded.ToString()));
+      return recorded;
+    }
+  }
   apply_(*next);
   current_ = next.get();
   kept_.push_back(std::move(next));

@@ -35,7 +35,8 @@ class Reloader {
   Reloader(std::string path, const Config* first, std::function<void(const Config&)> apply)
       : path_(std::move(path)), current_(first), apply_(std::move(apply)) {}
 
-  Status operator()(std::string* summary);
+  // ReloadHandler (console/console.h).
+  Status operator()(std::string* summary, const ReloadRecorder& record);
 
  private:
   const std::string path_;

@@ -100,7 +100,11 @@ using AttentionSource =
 
 // Reloads the configuration (`dfm serve`'s SIGHUP): OK with what changed,
 // or why the new configuration was refused whole (the old one stays).
-using ReloadHandler = std::function<Status(std::string* summary)>;
+// `record` (null for SIGHUP) is called with what would change once the new
+// configuration is found sound, before it is put in place: one that fails
+// leaves the old one in place, and its status is returned.
+using ReloadRecorder = std::function<Status(const std::string& summary)>;
+using ReloadHandler = std::function<Status(std::string* summary, const ReloadRecorder& record)>;
 
 // Erases a person (app/erase.h, docs/privacy.md) for POST /v1/admin/erase.
 struct EraseAnswer {

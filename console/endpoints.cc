@@ -391,16 +391,39 @@ void Console::Impl::Reload(const ApiRequest& r, const Principal& who, Headers he
                  std::move(headers)));
     return;
   }
-  std::string summary;
-  Status s = reload(&summary);
-  if (!s.ok()) {
-    counters->rejected.fetch_add(1);
-    respond(With(JsonError(422, "reload_refused", s.message()), std::move(headers)));
-    return;
-  }
-  std::vector<EventDraft> drafts{AdminAction(r, who, "default", "reload", summary)};
-  AppendAndAnswer(std::move(drafts), std::move(headers), std::move(respond),
-                  [summary](JsonObject* o) { o->Str("summary", summary); });
+  // On the worker: the admin.action is durable before the configuration is
+  // put in place (a log that cannot write leaves the old one, unrecorded
+  // changes never live).
+  worker->Post([this, self = shared_from_this(), r, who, headers = std::move(headers),
+                respond = std::move(respond)]() mutable {
+    std::string summary;
+    AppendOutcome recorded;
+    bool sound = false;  // the new configuration passed its checks
+    Status s = reload(&summary, [&](const std::string& change) {
+      sound = true;
+      return log->Append(AdminAction(r, who, "default", "reload", change), &recorded);
+    });
+    if (!s.ok() && !sound) {
+      counters->rejected.fetch_add(1);
+      respond(With(JsonError(422, "reload_refused", s.message()), std::move(headers)));
+      return;
+    }
+    if (!s.ok()) {
+      counters->unavailable.fetch_add(1);
+      respond(With(AppendRefused(s,
+                                 "the event log cannot accept writes; the configuration in use "
+                                 "stays: retry later"),
+                   std::move(headers)));
+      return;
+    }
+    (recorded.duplicate ? counters->duplicates : counters->accepted).fetch_add(1);
+    JsonObject body;
+    body.Str("status", recorded.duplicate ? "duplicate" : "accepted")
+        .Str("event_id", recorded.id.ToString())
+        .UInt("seq", recorded.seq)
+        .Str("summary", summary);
+    respond(Document(body.Finish(), std::move(headers)));
+  });
 }
 
 // POST /v1/admin/backup {"into": "/abs/dir", "keep": N}: a backup of the

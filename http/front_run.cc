@@ -229,7 +229,7 @@ void HttpFront::SetReloadHandler(ReloadHandler reload) {
   impl_->console->SetReloadHandler(reload);
   impl_->on_sighup = [reload] {
     std::string summary;
-    dfm::Status done = reload(&summary);  // the handler logs what it did
+    dfm::Status done = reload(&summary, nullptr);  // the handler logs what it did
     (void)done;
   };
 }

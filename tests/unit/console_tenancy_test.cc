@@ -63,9 +63,9 @@ class ConsoleTenancyTest : public ConsoleTest {};
 
 TEST_F(ConsoleTenancyTest, AKeyOfTheTenantDefaultReadsNoneOfTheInstallationsRecords) {
   Start();
-  console_->SetReloadHandler([](std::string* summary) {
+  console_->SetReloadHandler([](std::string* summary, const ReloadRecorder& record) {
     *summary = "systems changed: acme/verity";
-    return Status::OK();
+    return record ? record(*summary) : Status::OK();
   });
   console_->SetBackupHandler([](const std::string&, int, std::string* manifest) {
     *manifest = "{}";

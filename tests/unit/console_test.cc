@@ -172,6 +172,39 @@ TEST_F(ConsoleTest, AnErasureHeldByConsentPushesAnswers409UntilForced) {
       << after.back().payload;
 }
 
+// A reload is recorded before it is put in place: with the log unable to
+// write, the answer is 503 and the configuration in use stays (it was
+// applied, then the admin.action failed: live and unrecorded).
+TEST_F(ConsoleTest, AReloadTheLogCannotRecordIsNotPutInPlace) {
+  Start();
+  int applied = 0;
+  console_->SetReloadHandler([&](std::string* summary, const ReloadRecorder& record) {
+    *summary = "systems changed: acme/verity";
+    if (Status s = record ? record(*summary) : Status::OK(); !s.ok()) return s;
+    ++applied;  // as Reloader puts it in place: after the record
+    return Status::OK();
+  });
+  log_.FailWrites(true);
+  ApiResponse refused = Call("POST", "/v1/admin/reload", "admin-secret", "", true);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(applied, 0);
+  log_.FailWrites(false);
+  ApiResponse done = Call("POST", "/v1/admin/reload", "admin-secret", "", true);
+  EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_NE(done.body.find("\"summary\":\"systems changed: acme/verity\""), std::string::npos)
+      << done.body;
+  EXPECT_EQ(applied, 1);
+  std::vector<Event> all;
+  ASSERT_TRUE(log_.Read(1, 1000, &all).ok());
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.back().type, "admin.action");
+  EXPECT_NE(all.back().payload.find("\"action\":\"reload\""), std::string::npos);
+  console_->SetReloadHandler([](std::string*, const ReloadRecorder&) {
+    return Status::InvalidArgument("configuration refused, the one in use stays: x");
+  });
+  EXPECT_EQ(Call("POST", "/v1/admin/reload", "admin-secret", "", true).status, 422);
+}
+
 // The admin routes count a key's calls against its own tenant, as the
 // others do: one tenant's admins spending the minute's calls leave
 // another's (revoking a leaked key, pausing a system) answered, and its
