@@ -461,7 +461,7 @@ TEST(ErasureTest, AForcedErasureGoesPastConsentPushesOnTheirWay) {
 
 // A consent push to a system the tenant no longer sends to (taken out of
 // its configuration) never lands: it does not hold the erasure.
-TEST(ErasureTest, APushToASystemNoLongerSentToDoesNotHoldTheErasure) {
+TEST(ErasureTest, AConsentPushToASystemNoLongerConfiguredHoldsNothing) {
   SealedLog sealed;
   MemoryEventLog& log = sealed.log;
   AppendOutcome w = Put(&log, Webhook(std::string("{\"phone\":\"") + kPhone + "\"}", "w1"));
