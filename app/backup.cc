@@ -108,8 +108,10 @@ Status ReadReplaced(const std::string& data_dir, const RestoreOptions& o, Restor
 
 // A restore's mark, <staging>.building beside `staging`: present from
 // before `staging` is made until the directory it is exchanged with is
-// moved aside. Empty while `staging` is built; "<device> <inode>" of the
-// built `staging` from just before the exchange. Each change is durable
+// moved aside. Empty while `staging` is built; the built `staging`'s
+// inode number from just before the exchange (the two directories are on
+// one file system, as the exchange requires; the device number is left
+// out: it may change at a remount). Each change is durable
 // (the parent directory synced). SetAsideLeftover reads it.
 std::string BuildingMark(const std::string& staging) { return staging + ".building"; }
 
@@ -118,11 +120,11 @@ Status SyncParent(const std::string& path) {
   return SyncDirectory(parent.empty() ? "." : parent);
 }
 
-// "<device> <inode>" of `path`, or "" when it cannot be read.
+// The inode number of `path`, or "" when it cannot be read.
 std::string Identity(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_dev) + " " + std::to_string(st.st_ino);
+  return std::to_string(st.st_ino);
 }
 
 // Marks `staging` (`identity`: "" while it is built).

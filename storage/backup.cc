@@ -119,17 +119,21 @@ Status ReadManifest(const std::string& dir, uint32_t id, BackupManifest* m) {
 }
 
 // Removes the manifests a purge left: those of backups older than the
-// oldest the log's engine holds (one it holds but reads as damaged just
-// now keeps its manifest). Best effort: what it cannot remove stays, and
-// is tried again after the next backup.
+// oldest the log's engine holds, sound or read as damaged (a purge leaves
+// a damaged one, and it may read again: it keeps its manifest). Best
+// effort: what it cannot remove stays, and is tried again after the next
+// backup.
 void RemovePurgedManifests(const std::string& dir) {
   std::unique_ptr<rocksdb::BackupEngineReadOnly> be;
   if (!OpenEngineReadOnly(dir + "/log", &be).ok()) return;
   std::vector<rocksdb::BackupInfo> infos;
   be->GetBackupInfo(&infos);
   if (infos.empty()) return;
+  std::vector<rocksdb::BackupID> damaged;
+  be->GetCorruptedBackups(&damaged);
   uint32_t oldest = std::numeric_limits<uint32_t>::max();
   for (const rocksdb::BackupInfo& info : infos) oldest = std::min(oldest, info.backup_id);
+  for (rocksdb::BackupID id : damaged) oldest = std::min(oldest, id);
   std::error_code ec;
   std::vector<fs::path> purged;
   for (fs::directory_iterator it(dir + "/manifests", ec), end; !ec && it != end; it.increment(ec)) {

