@@ -318,6 +318,14 @@ void Console::Impl::RecordAccess(const AccessRecord& r) {
 void Console::SetAdminToken(std::string token) { impl_->admin_token = std::move(token); }
 void Console::SetStatusSource(StatusSource source) { impl_->status = std::move(source); }
 void Console::SetReloadHandler(ReloadHandler reload) { impl_->reload = std::move(reload); }
+void Console::ReloadInBackground() {
+  impl_->worker->Post([impl = impl_] {
+    if (!impl->reload) return;
+    std::string summary;
+    Status done = impl->reload(&summary, nullptr);  // the handler logs what it did
+    (void)done;
+  });
+}
 void Console::SetEraseHandler(EraseHandler erase) { impl_->erase = std::move(erase); }
 void Console::SetBackfillHandler(BackfillHandler backfill) { impl_->backfill = std::move(backfill); }
 void Console::SetBackupHandler(BackupHandler backup) { impl_->backup = std::move(backup); }

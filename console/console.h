@@ -181,6 +181,10 @@ class Console {
   void SetAttentionSource(AttentionSource source);
   // POST /v1/admin/reload (an admin key of every tenant) runs `reload`.
   void SetReloadHandler(ReloadHandler reload);
+  // SIGHUP's reload: the ReloadHandler with no recorder, on the console's
+  // worker, never on the caller's thread (an I/O thread, which a reload
+  // waiting behind another's durable record would hold).
+  void ReloadInBackground();
   void SetEraseHandler(EraseHandler erase);
   // /v1/admin/backfill (operator keys) runs `backfill`.
   void SetBackfillHandler(BackfillHandler backfill);

@@ -227,10 +227,9 @@ void HttpFront::AnswerRemoteRead(const EventLog& from, std::string request,
 
 void HttpFront::SetReloadHandler(ReloadHandler reload) {
   impl_->console->SetReloadHandler(reload);
-  impl_->on_sighup = [reload] {
-    std::string summary;
-    dfm::Status done = reload(&summary, nullptr);  // the handler logs what it did
-    (void)done;
+  impl_->on_sighup = [impl = impl_.get()] {
+    std::lock_guard<std::mutex> lk(impl->console_mu);
+    if (impl->console) impl->console->ReloadInBackground();  // gone once Run ended
   };
 }
 

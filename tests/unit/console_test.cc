@@ -205,6 +205,25 @@ TEST_F(ConsoleTest, AReloadTheLogCannotRecordIsNotPutInPlace) {
   EXPECT_EQ(Call("POST", "/v1/admin/reload", "admin-secret", "", true).status, 422);
 }
 
+// SIGHUP's reload runs on the console's worker, never on the I/O thread
+// that took the signal (a reload waiting behind another's durable record
+// would hold it), and records nothing.
+TEST_F(ConsoleTest, ASighupReloadRunsOffTheCallersThreadUnrecorded) {
+  Start();
+  std::promise<std::pair<std::thread::id, bool>> ran;
+  console_->SetReloadHandler([&](std::string* summary, const ReloadRecorder& record) {
+    *summary = "nothing changed";
+    ran.set_value({std::this_thread::get_id(), static_cast<bool>(record)});
+    return Status::OK();
+  });
+  console_->ReloadInBackground();
+  auto got = ran.get_future();
+  ASSERT_EQ(got.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const auto [where, recorded] = got.get();
+  EXPECT_NE(where, std::this_thread::get_id());
+  EXPECT_FALSE(recorded);
+}
+
 // The admin routes count a key's calls against its own tenant, as the
 // others do: one tenant's admins spending the minute's calls leave
 // another's (revoking a leaked key, pausing a system) answered, and its
