@@ -45,9 +45,7 @@ void OnCancel(Self* self, PushCancel& cancel);
 void CancelContact(Self* self, const PushCancel& cancel) {
   std::vector<std::string> ids;
   for (const auto& [id, item] : self->state.items) {
-    const std::string& op = item.order.request.op;
-    if (item.order.request.contact_id == cancel.contact_id && op != "opt_out" && op != "opt_in" &&
-        op != "mark_dnc")
+    if (item.order.request.contact_id == cancel.contact_id && !IsConsentOp(item.order.request.op))
       ids.push_back(id);
   }
   for (auto& id : ids) {

@@ -14,10 +14,6 @@ namespace dfm::connector_steps {
 
 namespace {
 
-bool IsConsentOp(std::string_view op) {
-  return op == "opt_out" || op == "opt_in" || op == "mark_dnc";
-}
-
 // Per-contact pacing: refills `contact`'s bucket to `now`; when it may send
 // next (now when a token is left).
 int64_t PairReadyAt(ConnectorState& st, const std::string& contact, int64_t now) {

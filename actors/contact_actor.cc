@@ -30,8 +30,7 @@ void ApplyOne(ContactActorState& st, const DomainEvent& d, uint64_t seq, int64_t
 // An erased person's pushes are not ordered, but their consent ones (as
 // the connectors' cancel of them keeps those: PushCancel).
 void Order(Self* self, const PushOrder& o) {
-  const std::string& op = o.request.op;
-  if (self->state.erased && op != "opt_out" && op != "opt_in" && op != "mark_dnc") return;
+  if (self->state.erased && !IsConsentOp(o.request.op)) return;
   caf::actor c = self->state.env->Connector(self->state.tenant, o.request.system);
   if (c) self->send(c, o);
 }

@@ -254,19 +254,18 @@ Status ReadDecided(EventLog* log, const EraseRequest& r, std::vector<Event>* eve
 // system `delivers` accepts (null: any): each "<op> to <system>" once.
 std::vector<std::string> OpenConsentPushes(
     const std::vector<Event>& events, const std::function<bool(const std::string&)>& delivers) {
-  std::map<std::string, std::string> open;  // push id -> what
+  std::map<std::string, std::pair<std::string, std::string>> open;  // push id -> op, system
   for (const Event& e : events) {
     DomainEvent d;
     if (!AsDomainEvent(e, &d) || d.push_id.empty()) continue;
-    if (d.type == ev::kPushRequested &&
-        (d.op == "opt_out" || d.op == "opt_in" || d.op == "mark_dnc"))
-      open.emplace(d.push_id, d.op + " to " + d.system);
+    if (d.type == ev::kPushRequested && IsConsentOp(d.op))
+      open.emplace(d.push_id, std::make_pair(d.op, d.system));
     else if (SettlesPush(d))
       open.erase(d.push_id);
   }
   std::set<std::string> what;
-  for (const auto& [id, w] : open)
-    if (!delivers || delivers(w.substr(w.rfind(' ') + 1))) what.insert(w);
+  for (const auto& [id, push] : open)
+    if (!delivers || delivers(push.second)) what.insert(push.first + " to " + push.second);
   return {what.begin(), what.end()};
 }
 

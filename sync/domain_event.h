@@ -222,6 +222,14 @@ inline int64_t HappenedAt(const Event& e, const DomainEvent& d) {
 // up after retries.
 inline constexpr std::string_view kWithdrawnOutcome = "withdrawn";
 
+// Whether a push of `op` is a consent push: an opt-out, an opt-in or a
+// do-not-contact mark. These are the ones an erasure keeps: the contact
+// actor still orders them, the connectors keep them through the
+// erasure's cancel, and an erasure waits for them to land (app/erase.h).
+inline bool IsConsentOp(std::string_view op) {
+  return op == "opt_out" || op == "opt_in" || op == "mark_dnc";
+}
+
 // Whether `e` ends a push: it succeeded, was dead-lettered, or was refused
 // before it went out (a send to a number opted out since it was requested).
 inline bool SettlesPush(const DomainEvent& e) {
